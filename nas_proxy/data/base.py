@@ -1,0 +1,151 @@
+"""The in-memory dataset every stage works on, and its seeded validation split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from nas_proxy.errors import InvalidArgumentError
+
+
+@dataclass
+class Dataset:
+    """Normalised image tensors of one dataset.
+
+    ``train_x``/``test_x`` are float32 ``(N, C, H, W)`` already normalised with ``mean``/``std``;
+    labels are int64 ``(N,)`` in ``[0, num_classes)``.
+    """
+
+    name: str
+    train_x: Tensor
+    train_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    class_names: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    flip: bool = True  # is a horizontal flip label-preserving? (not for digits: DSA skips it)
+    source: str = ""  # where the files came from, recorded in artifacts
+    notes: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def channels(self) -> int:
+        return int(self.train_x.shape[1])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.train_x.shape[2]), int(self.train_x.shape[3])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def describe(self) -> dict[str, object]:
+        """JSON-able facts recorded in every artifact made from this dataset."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "channels": self.channels,
+            "image_size": list(self.image_size),
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "flip": self.flip,
+            "train_size": int(self.train_y.numel()),
+            "test_size": int(self.test_y.numel()),
+            **self.notes,
+        }
+
+    def denormalise(self, x: Tensor) -> Tensor:
+        """Back to [0, 1] pixel values (for pictures)."""
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        return (x * std + mean).clamp(0, 1)
+
+    def split(self, seed: int = 0, val_fraction: float = 0.1) -> Splits:
+        """Hold out a stratified validation split from train, deterministic in ``seed``.
+
+        Distillation sees only ``splits.train``; the search stage scores candidates on
+        ``splits.val``; the test set is for final reports only.
+        """
+        train_idx, val_idx = stratified_split(self.train_y, val_fraction, seed)
+        return Splits(
+            dataset=self,
+            train_x=self.train_x[train_idx],
+            train_y=self.train_y[train_idx],
+            val_x=self.train_x[val_idx],
+            val_y=self.train_y[val_idx],
+            seed=seed,
+            val_fraction=val_fraction,
+        )
+
+
+@dataclass
+class Splits:
+    """The three disjoint parts of a dataset: distillation/training, validation, test."""
+
+    dataset: Dataset
+    train_x: Tensor
+    train_y: Tensor
+    val_x: Tensor
+    val_y: Tensor
+    seed: int
+    val_fraction: float
+
+    @property
+    def test_x(self) -> Tensor:
+        return self.dataset.test_x
+
+    @property
+    def test_y(self) -> Tensor:
+        return self.dataset.test_y
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "seed": self.seed,
+            "val_fraction": self.val_fraction,
+            "train_size": int(self.train_y.numel()),
+            "val_size": int(self.val_y.numel()),
+        }
+
+    def smallest_class(self) -> int:
+        """Images in the smallest class of the distillation split (the largest allowed IPC)."""
+        counts = torch.bincount(self.train_y, minlength=self.dataset.num_classes)
+        return int(counts.min())
+
+
+def stratified_split(labels: Tensor, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """Indices (train, val): ``round(val_fraction * n_k)`` of every class k go to val.
+
+    Every class keeps at least one training image; the order within each part is by index,
+    so the split depends only on the labels, the fraction and the seed.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise InvalidArgumentError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    g = torch.Generator().manual_seed(seed)
+    train_parts, val_parts = [], []
+    for k in torch.unique(labels).tolist():
+        idx = torch.nonzero(labels == k).flatten()
+        idx = idx[torch.randperm(idx.numel(), generator=g)]
+        n_val = min(round(val_fraction * idx.numel()), idx.numel() - 1)
+        val_parts.append(idx[:n_val])
+        train_parts.append(idx[n_val:])
+    return torch.cat(train_parts).sort().values, torch.cat(val_parts).sort().values
+
+
+def normalise(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """``x`` in [0, 1], (N, C, H, W) -> normalised float32."""
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return (x.float() - m) / s
+
+
+def channel_stats(x: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of ``x`` in [0, 1], (N, C, H, W)."""
+    xd = x.double()
+    mean = xd.mean(dim=(0, 2, 3))
+    std = xd.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    return tuple(round(v, 6) for v in mean.tolist()), tuple(round(v, 6) for v in std.tolist())

@@ -1,0 +1,170 @@
+"""Readers for the file formats datasets ship in.
+
+Each returns ``uint8`` arrays ``(N, H, W, C)`` and ``int64`` labels. They are written here (not
+torchvision's dataset classes) because those check checksums of the official archives, and
+nasproxy must read the same formats from files that tests fabricate and users convert.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nas_proxy.errors import DataNotFoundError
+
+U8 = NDArray[np.uint8]
+I64 = NDArray[np.int64]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def _open_maybe_gz(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise DataNotFoundError(f"corrupt gzip file {path}: {e}") from None
+    return raw
+
+
+def read_idx(path: Path) -> NDArray[Any]:
+    """An IDX file (MNIST / Fashion-MNIST format), gzipped or not."""
+    data = _open_maybe_gz(path)
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DataNotFoundError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(dims))
+    if len(data) != expected:
+        raise DataNotFoundError(f"{path} is truncated or padded: {len(data)} bytes, expected {expected} for shape {dims}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def find_idx(roots: list[Path], prefix: str) -> Path | None:
+    """``prefix-idxN-ubyte[.gz]`` in the first root that has it."""
+    for root in roots:
+        for name in (f"{prefix}-ubyte.gz", f"{prefix}-ubyte"):
+            if (root / name).is_file():
+                return root / name
+    return None
+
+
+def read_idx_pair(roots: list[Path], split: str) -> tuple[U8, I64] | None:
+    """Images and labels of ``split`` ('train' or 't10k') from the first root holding both."""
+    images = find_idx(roots, f"{split}-images-idx3")
+    labels = find_idx(roots, f"{split}-labels-idx1")
+    if images is None or labels is None:
+        return None
+    x = read_idx(images)
+    y = read_idx(labels).astype(np.int64)
+    if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+        raise DataNotFoundError(f"{images} and {labels} do not match: shapes {x.shape} and {y.shape}")
+    return x[..., None], y
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR's python batches: dicts, lists, strings and numpy arrays, nothing else.
+
+    The official CIFAR files are pickles; this refuses any other class, so a tampered file
+    cannot run code.
+    """
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+        ("copy_reg", "_reconstructor"),
+        ("copyreg", "_reconstructor"),
+        ("__builtin__", "object"),
+        ("builtins", "object"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file")
+
+
+def read_cifar_batch(path: Path) -> dict[str, Any]:
+    """One CIFAR python batch as a dict with str keys."""
+    if not path.is_file():
+        raise DataNotFoundError(f"missing CIFAR file {path}")
+    try:
+        obj = _ArraysOnlyUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+        raise DataNotFoundError(f"cannot read CIFAR file {path}: {e}") from None
+    if not isinstance(obj, dict):
+        raise DataNotFoundError(f"{path} is not a CIFAR batch (a {type(obj).__name__}, not a dict)")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def cifar_arrays(batches: list[dict[str, Any]], label_key: str) -> tuple[U8, I64]:
+    """Stack CIFAR batches: rows of 3072 bytes (R plane, G plane, B plane) -> (N, 32, 32, 3)."""
+    x = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches])
+    y = np.concatenate([np.asarray(b[label_key], dtype=np.int64) for b in batches])
+    return x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), y
+
+
+def read_svhn_mat(path: Path) -> tuple[U8, I64]:
+    """SVHN's cropped-digits .mat file: X (32, 32, 3, N), y (N, 1) with 10 meaning digit 0."""
+    from scipy.io import loadmat
+
+    if not path.is_file():
+        raise DataNotFoundError(f"missing SVHN file {path}")
+    try:
+        mat = loadmat(path)
+    except (ValueError, OSError, TypeError) as e:
+        raise DataNotFoundError(f"cannot read SVHN file {path}: {e}") from None
+    x = np.asarray(mat["X"], dtype=np.uint8).transpose(3, 0, 1, 2)
+    y = np.asarray(mat["y"], dtype=np.int64).reshape(-1) % 10
+    return x, y
+
+
+def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
+    """Class-per-folder images, shorter side resized to ``size`` then centre-cropped.
+
+    Greyscale if every image is greyscale, RGB otherwise.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    files = [(k, p) for k, c in enumerate(classes) for p in sorted((root / c).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise DataNotFoundError(f"no images under {root}: expected {root}/<class>/<image>.png (or .jpg, ...)")
+    images, labels, modes = [], [], set()
+    for k, p in files:
+        try:
+            with Image.open(p) as im:
+                modes.add("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
+                images.append(_resize_crop(im, size))
+        except (UnidentifiedImageError, OSError) as e:
+            raise DataNotFoundError(f"cannot read image {p}: {e}") from None
+        labels.append(k)
+    mode = "L" if modes == {"L"} else "RGB"
+    arrays = [np.asarray(im.convert(mode), dtype=np.uint8) for im in images]
+    x = np.stack([a[..., None] if a.ndim == 2 else a for a in arrays])
+    return x, np.asarray(labels, dtype=np.int64), classes
+
+
+def _resize_crop(im: Any, size: int) -> Any:
+    from PIL import Image
+
+    w, h = im.size
+    scale = size / min(w, h)
+    im = im.convert("RGB" if im.mode not in ("L", "1", "I;16", "I") else "L")
+    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR)
+    w, h = im.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return im.crop((left, top, left + size, top + size))

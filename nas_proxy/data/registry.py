@@ -1,0 +1,248 @@
+"""Datasets by name: ``load_dataset("fashion-mnist")``, ``load_dataset("imagefolder:/path")``.
+
+A loader takes a :class:`DataOptions` and returns a normalised :class:`Dataset`. Register a new
+one with ``@DATASETS.register("name")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nas_proxy.data.base import Dataset, channel_stats, normalise, stratified_split
+from nas_proxy.data.formats import (
+    I64,
+    U8,
+    cifar_arrays,
+    read_cifar_batch,
+    read_idx_pair,
+    read_image_folder,
+    read_svhn_mat,
+)
+from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
+from nas_proxy.registry import Registry
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+# Fixed seed of the train/test split for datasets that ship without one (digits, image folders):
+# constant so that every run of every user shares one test set.
+TEST_SPLIT_SEED = 0
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+DIGIT_CLASSES = [str(i) for i in range(10)]
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How to find a dataset. ``arg`` is what follows the colon in ``imagefolder:PATH``."""
+
+    root: Path | None = None  # --data-root
+    download: bool = False  # --download: fetch with torchvision (needs internet)
+    image_size: int = 32  # image folders only: side length after resize + centre crop
+    arg: str = ""
+
+
+Loader = Callable[[DataOptions], Dataset]
+DATASETS: Registry[Loader] = Registry("dataset")
+
+
+def load_dataset(name: str, root: Path | str | None = None, download: bool = False, image_size: int = 32) -> Dataset:
+    """Load a registered dataset (``imagefolder:PATH`` for a folder of class folders)."""
+    key, _, arg = name.partition(":")
+    loader = DATASETS.get(key)
+    if image_size < 4:
+        raise InvalidArgumentError(f"image size must be at least 4, got {image_size}")
+    return loader(DataOptions(Path(root) if root else None, download, image_size, arg))
+
+
+def dataset_names() -> list[str]:
+    return [n + (":PATH" if n == "imagefolder" else "") for n in DATASETS.names()]
+
+
+def _from_arrays(
+    name: str,
+    train: tuple[U8, I64],
+    test: tuple[U8, I64],
+    classes: list[str],
+    stats: tuple[tuple[float, ...], tuple[float, ...]] | None,
+    flip: bool,
+    source: str,
+) -> Dataset:
+    """uint8 (N, H, W, C) arrays -> a normalised Dataset; ``stats=None`` computes them on train."""
+
+    def to_tensor(a: U8) -> torch.Tensor:
+        return torch.from_numpy(np.require(a, requirements=["C", "W"])).permute(0, 3, 1, 2).float().div_(255.0)
+
+    train_x, test_x = to_tensor(train[0]), to_tensor(test[0])
+    mean, std = stats if stats is not None else channel_stats(train_x)
+    for split, y in (("train", train[1]), ("test", test[1])):
+        if len(y) and (y.min() < 0 or y.max() >= len(classes)):
+            raise DataNotFoundError(f"{name} {split} labels outside [0, {len(classes)}) in {source}")
+    return Dataset(
+        name=name,
+        train_x=normalise(train_x, mean, std),
+        train_y=torch.from_numpy(train[1].astype(np.int64)),
+        test_x=normalise(test_x, mean, std),
+        test_y=torch.from_numpy(test[1].astype(np.int64)),
+        class_names=classes,
+        mean=mean,
+        std=std,
+        flip=flip,
+        source=source,
+    )
+
+
+def _missing(name: str, where: list[Path], how: str) -> DataNotFoundError:
+    looked = ", ".join(str(p) for p in where) or "(no --data-root given)"
+    return DataNotFoundError(f"{name} files not found (looked in {looked}); {how}")
+
+
+def _torchvision_download(cls_name: str, root: Path, **kwargs: object) -> None:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, cls_name)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        for split_kw in kwargs.pop("splits", [{"train": True}, {"train": False}]):  # type: ignore[attr-defined]
+            cls(str(root), download=True, **split_kw)
+    except (OSError, RuntimeError) as e:
+        raise DataNotFoundError(f"downloading {cls_name} into {root} failed: {e}") from None
+
+
+def _idx_dataset(name: str, tv_name: str, opts: DataOptions, default: Path | None, classes: list[str], stats: tuple[tuple[float, ...], tuple[float, ...]], flip: bool, how: str) -> Dataset:
+    roots: list[Path] = []
+    if opts.root is not None:
+        if opts.download:
+            _torchvision_download(tv_name, opts.root)
+        roots += [opts.root, opts.root / tv_name / "raw"]
+    elif opts.download:
+        raise InvalidArgumentError("--download needs --data-root DIR to download into")
+    if default is not None:
+        roots.append(default)
+    train, test = read_idx_pair(roots, "train"), read_idx_pair(roots, "t10k")
+    if train is None or test is None:
+        raise _missing(name, roots, how)
+    source = next(str(r) for r in roots if read_idx_pair([r], "t10k") is not None)
+    return _from_arrays(name, train, test, classes, stats, flip, source)
+
+
+@DATASETS.register("fashion-mnist")
+def fashion_mnist(opts: DataOptions) -> Dataset:
+    """Fashion-MNIST: the Debian package's files, or torchvision's layout under --data-root."""
+    how = (
+        "install them with 'apt-get install dataset-fashion-mnist' (Debian/Ubuntu), or pass "
+        "--data-root DIR holding the four IDX files (add --download to fetch them with torchvision)"
+    )
+    return _idx_dataset("fashion-mnist", "FashionMNIST", opts, DEBIAN_FASHION_MNIST, FASHION_CLASSES, ((0.2860,), (0.3530,)), True, how)
+
+
+@DATASETS.register("mnist")
+def mnist(opts: DataOptions) -> Dataset:
+    how = "pass --data-root DIR holding the four MNIST IDX files (add --download to fetch them with torchvision)"
+    return _idx_dataset("mnist", "MNIST", opts, None, DIGIT_CLASSES, ((0.1307,), (0.3081,)), False, how)
+
+
+def _require_root(name: str, opts: DataOptions, tv_name: str, **download_kwargs: object) -> Path:
+    if opts.root is None:
+        raise DataNotFoundError(f"{name} needs --data-root DIR (add --download to fetch it there with torchvision)")
+    if opts.download:
+        _torchvision_download(tv_name, opts.root, **download_kwargs)
+    return opts.root
+
+
+@DATASETS.register("cifar10")
+def cifar10(opts: DataOptions) -> Dataset:
+    """CIFAR-10 in its python format: DIR/cifar-10-batches-py/data_batch_{1..5}, test_batch."""
+    folder = _require_root("cifar10", opts, "CIFAR10") / "cifar-10-batches-py"
+    if not (folder / "test_batch").is_file():
+        raise _missing("cifar10", [folder], "pass --data-root DIR containing cifar-10-batches-py/ (or add --download)")
+    train = cifar_arrays([read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)], "labels")
+    test = cifar_arrays([read_cifar_batch(folder / "test_batch")], "labels")
+    meta = folder / "batches.meta"
+    classes = list(read_cifar_batch(meta)["label_names"]) if meta.is_file() else CIFAR10_CLASSES
+    stats = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
+    return _from_arrays("cifar10", train, test, classes, stats, True, str(folder))
+
+
+@DATASETS.register("cifar100")
+def cifar100(opts: DataOptions) -> Dataset:
+    """CIFAR-100 (fine labels) in its python format: DIR/cifar-100-python/{train,test,meta}."""
+    folder = _require_root("cifar100", opts, "CIFAR100") / "cifar-100-python"
+    if not (folder / "test").is_file():
+        raise _missing("cifar100", [folder], "pass --data-root DIR containing cifar-100-python/ (or add --download)")
+    train = cifar_arrays([read_cifar_batch(folder / "train")], "fine_labels")
+    test = cifar_arrays([read_cifar_batch(folder / "test")], "fine_labels")
+    meta = folder / "meta"
+    classes = list(read_cifar_batch(meta)["fine_label_names"]) if meta.is_file() else [str(i) for i in range(100)]
+    stats = ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762))
+    return _from_arrays("cifar100", train, test, classes, stats, True, str(folder))
+
+
+@DATASETS.register("svhn")
+def svhn(opts: DataOptions) -> Dataset:
+    """SVHN cropped digits: DIR/train_32x32.mat and DIR/test_32x32.mat (label 10 is digit 0)."""
+    root = _require_root("svhn", opts, "SVHN", splits=[{"split": "train"}, {"split": "test"}])
+    if not (root / "test_32x32.mat").is_file():
+        raise _missing("svhn", [root], "pass --data-root DIR containing train_32x32.mat and test_32x32.mat (or add --download)")
+    train, test = read_svhn_mat(root / "train_32x32.mat"), read_svhn_mat(root / "test_32x32.mat")
+    stats = ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970))
+    return _from_arrays("svhn", train, test, DIGIT_CLASSES, stats, False, str(root))
+
+
+def _holdout(x: U8, y: I64, test_fraction: float) -> tuple[tuple[U8, I64], tuple[U8, I64]]:
+    train_idx, test_idx = stratified_split(torch.from_numpy(y), test_fraction, TEST_SPLIT_SEED)
+    tr, te = train_idx.numpy(), test_idx.numpy()
+    return (x[tr], y[tr]), (x[te], y[te])
+
+
+@DATASETS.register("digits")
+def digits(opts: DataOptions) -> Dataset:
+    """scikit-learn's 1,797 handwritten digits, 8x8 upsampled to 16x16 (nearest) so that
+    4-block pooling ConvNets fit; a fixed stratified third is the test set."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images * (255.0 / 16.0)).round().astype(np.uint8)  # (N, 8, 8), values 0..16
+    x = x.repeat(2, axis=1).repeat(2, axis=2)[..., None]  # (N, 16, 16, 1)
+    train, test = _holdout(x, bunch.target.astype(np.int64), 1 / 3)
+    ds = _from_arrays("digits", train, test, DIGIT_CLASSES, None, False, "sklearn.datasets.load_digits")
+    ds.notes["test_split"] = f"stratified 1/3, seed {TEST_SPLIT_SEED}"
+    return ds
+
+
+@DATASETS.register("imagefolder")
+def imagefolder(opts: DataOptions) -> Dataset:
+    """A user's images: PATH/<class>/*.png, or PATH/train/<class> and PATH/test/<class>.
+
+    Without train/test folders a fixed stratified 20% of each class is the test set.
+    """
+    if not opts.arg:
+        raise InvalidArgumentError("imagefolder needs a path: --dataset imagefolder:/path/to/images")
+    root = Path(opts.arg).expanduser()
+    if not root.is_dir():
+        raise DataNotFoundError(f"image folder {root} does not exist")
+    size = opts.image_size
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        x_tr, y_tr, classes = read_image_folder(root / "train", size)
+        x_te, y_te, test_classes = read_image_folder(root / "test", size)
+        if test_classes != classes:
+            raise DataNotFoundError(f"{root}/train and {root}/test have different class folders: {classes} vs {test_classes}")
+        train, test = (x_tr, y_tr), (x_te, y_te)
+        how = "train/ and test/ folders"
+    else:
+        x, y, classes = read_image_folder(root, size)
+        counts = np.bincount(y, minlength=len(classes))
+        if len(classes) < 2 or counts.min() < 2:
+            raise DataNotFoundError(f"{root} needs at least 2 classes with at least 2 images each; class sizes {dict(zip(classes, counts.tolist()))}")
+        train, test = _holdout(x, y, 0.2)
+        how = f"stratified 20%, seed {TEST_SPLIT_SEED}"
+    if train[0].shape[-1] != test[0].shape[-1]:
+        raise DataNotFoundError(f"{root}: train and test images differ in colour mode (grey vs RGB)")
+    ds = _from_arrays(f"imagefolder:{root}", train, test, classes, None, True, str(root))
+    ds.notes.update(test_split=how, resize=f"shorter side to {size}, centre crop")
+    return ds

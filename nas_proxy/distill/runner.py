@@ -1,0 +1,328 @@
+"""Run a distillation: output directory, checkpoints, the iteration loop, the artifact.
+
+Every iteration draws its network, real batch and augmentation from a seed derived from
+(run seed, iteration), so a resumed run computes exactly what an uninterrupted one does; the
+checkpoint holds only the pixels, their momentum and the loss accumulators.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from tqdm import tqdm
+
+from nas_proxy.augment import DSA
+from nas_proxy.data import Splits, load_dataset
+from nas_proxy.distill.config import DistillConfig
+from nas_proxy.distill.methods import METHODS
+from nas_proxy.errors import ArtifactError, DivergedError, InterruptedRunError, InvalidArgumentError, OutputConflictError
+from nas_proxy.models import ConvNet, ConvNetSpec
+from nas_proxy.synthetic import CHECKPOINT, GRID, META, TENSORS, save_synthetic
+from nas_proxy.utils import atomic_path, derive_seed, generator, package_version, resolve_device
+
+LOSSES = "losses.csv"
+OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES)
+
+
+@dataclass
+class DistillResult:
+    path: Path
+    meta: dict[str, Any]
+
+
+class ClassPool:
+    """The distillation split on the device, sorted by class, for vectorised per-class sampling."""
+
+    def __init__(self, x: Tensor, y: Tensor, num_classes: int, device: torch.device) -> None:
+        order = torch.argsort(y, stable=True)
+        self.x = x[order].to(device)  # (N, C, H, W), class-contiguous
+        counts = torch.bincount(y, minlength=num_classes)
+        self.counts = counts.to(device)  # (K,)
+        self.offsets = (torch.cumsum(counts, 0) - counts).to(device)  # (K,) first index of each class
+        self.num_classes, self.largest = num_classes, int(counts.max())
+        self.positions = torch.arange(self.largest, device=device)  # (max_n,)
+
+    def sample(self, per_class: int, g: torch.Generator) -> Tensor:
+        """``per_class`` distinct images of every class, grouped by class: (K * per_class, C, H, W)."""
+        keys = torch.rand(self.num_classes, self.largest, generator=g, device=self.x.device)  # (K, max_n)
+        keys = keys.masked_fill(self.positions >= self.counts[:, None], 2.0)  # padding never chosen
+        pick = keys.topk(per_class, dim=1, largest=False).indices  # (K, per_class)
+        return self.x[(self.offsets[:, None] + pick).flatten()]
+
+
+def distill(
+    config: DistillConfig,
+    out: Path | str,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
+    command: str | None = None,
+) -> DistillResult:
+    """Distil ``config.dataset`` into ``out``. See :class:`DistillConfig` for every option.
+
+    ``callback(iterations_done, mean_losses)`` is called at every loss read-back.
+    """
+    out = Path(out)
+    config.validate()
+    method = METHODS.get(config.method)()
+    device = resolve_device(config.device)
+    checkpoint = _prepare_output(out, config, resume, force)
+    finished = checkpoint is not None and (out / META).is_file()
+    if finished and (not method.iterative or checkpoint["done"] >= config.iterations):  # type: ignore[index]
+        return DistillResult(out, json.loads((out / META).read_text()))  # complete: resuming is a no-op
+
+    dataset = load_dataset(config.dataset, config.data_root, image_size=config.image_size)
+    splits = dataset.split(config.split_seed, config.val_fraction)
+    smallest = splits.smallest_class()
+    if config.ipc > smallest:
+        raise InvalidArgumentError(
+            f"ipc must be between 1 and {smallest} (the smallest class of {dataset.name}'s distillation split), got {config.ipc}"
+        )
+    K = dataset.num_classes
+    pool = ClassPool(splits.train_x, splits.train_y, K, device)
+    syn_labels = torch.arange(K, device=device).repeat_interleave(config.ipc)  # (K * ipc,)
+
+    if checkpoint is not None:
+        syn = checkpoint["images"].to(device)
+        momentum_buf = checkpoint["momentum"].to(device)
+        window = checkpoint["window"].to(device)
+        start, window_n, history, elapsed = checkpoint["done"], checkpoint["window_n"], checkpoint["history"], checkpoint["seconds"]
+    else:
+        if config.init == "real" or not method.iterative:
+            syn = pool.sample(config.ipc, generator(derive_seed(config.seed, "init"), device))
+        else:
+            g = generator(derive_seed(config.seed, "init"), device)
+            syn = torch.randn(K * config.ipc, *pool.x.shape[1:], generator=g, device=device)
+        momentum_buf = torch.zeros_like(syn)
+        window = torch.zeros(3, device=device)  # running sums of (loss, sam, mmd) since the last read-back
+        start, window_n, history, elapsed = 0, 0, [], 0.0
+
+    total = config.iterations if method.iterative else 0
+    if start < total:
+        syn, momentum_buf, window, window_n, history, elapsed = _optimise(
+            config, method, dataset.flip, pool, syn, momentum_buf, window, window_n, history, elapsed, start, total, device, out, progress, callback
+        )
+
+    meta = {
+        "package_version": package_version(),
+        "torch_version": torch.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": command,
+        "dataset": dataset.describe(),
+        "data_root": config.data_root,
+        "split": splits.describe(),
+        "method": config.method,
+        "ipc": config.ipc,
+        "seed": config.seed,
+        "iterations_done": total,
+        "config": {
+            **config.to_dict(),
+            "resolved": {
+                "image_lr": config.resolved_image_lr(),
+                "lambda_mmd": config.resolved_lambda(dataset.image_size),
+                "batch_real": min(config.batch_real, smallest),
+                "distillation_net": str(_distillation_spec(config)),
+                "dsa_ops": list(DSA(dataset.flip).ops),
+            },
+        },
+        "device": str(device),
+        "seconds": round(elapsed, 3),
+        "loss": _loss_summary(history),
+    }
+    _write_checkpoint(out, config, syn, momentum_buf, window, window_n, history, elapsed, total)
+    _write_losses(out / LOSSES, history)
+    save_synthetic(out, syn, syn_labels, meta, dataset.mean, dataset.std)
+    return DistillResult(out, json.loads((out / META).read_text()))
+
+
+def _distillation_spec(config: DistillConfig) -> ConvNetSpec:
+    return ConvNetSpec(config.net_depth, config.net_width, "relu", config.net_norm, "avgpooling")
+
+
+def _optimise(config, method, flip, pool, syn, momentum_buf, window, window_n, history, elapsed, start, total, device, out, progress, callback):  # type: ignore[no-untyped-def]
+    """The distillation loop: one forward of all real and one of all synthetic images per iteration."""
+    K, ipc = pool.num_classes, config.ipc
+    B = min(config.batch_real, int(pool.counts.min()))  # real images per class per iteration
+    lr, momentum = config.resolved_image_lr(), config.momentum
+    lam, power = config.resolved_lambda(tuple(pool.x.shape[2:])), config.attention_power
+    dsa = DSA(flip)
+    real_rows = torch.arange(K, device=device).repeat_interleave(B)  # (K * B,) class of each real image
+    syn_rows = torch.arange(K, device=device).repeat_interleave(ipc)  # (K * ipc,)
+    net = ConvNet(pool.x.shape[1], K, tuple(pool.x.shape[2:]), _distillation_spec(config)).to(device)
+    net.requires_grad_(False).train()  # frozen; BatchNorm (if chosen) uses batch statistics
+    amp = config.amp and device.type == "cuda"
+    syn = syn.clone().requires_grad_(True)
+    diverged = torch.zeros((), dtype=torch.bool, device=device)
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)
+    bar = tqdm(total=total, initial=start, desc=f"distill {config.method} ipc={ipc}", unit="it", disable=not progress, dynamic_ncols=True)
+    t0 = time.perf_counter() - elapsed
+    with _deferred_interrupt() as interrupted:
+        for it in range(start, total):
+            seed = derive_seed(config.seed, "iteration", it)
+            torch.manual_seed(seed)
+            net.reset_parameters()  # a fresh random network every iteration
+            real = pool.sample(B, generator(derive_seed(seed, "real"), device))  # (K*B, C, H, W)
+            aug = dsa.sample(K, seed, device)  # one op, one parameter row per class
+            real = dsa.apply(real, aug, real_rows)
+            syn_aug = dsa.apply(syn, aug, syn_rows)  # same row for the same class: siamese
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                with torch.no_grad():
+                    real_feats, real_emb = net.forward_features(real)  # [(K*B, W, H_l, W_l)], (K*B, D)
+                syn_feats, syn_emb = net.forward_features(syn_aug)  # [(K*ipc, W, H_l, W_l)], (K*ipc, D)
+            terms = method.loss(real_feats, real_emb, syn_feats, syn_emb, K, power, lam)
+            (grad,) = torch.autograd.grad(terms["loss"], syn)
+            with torch.no_grad():
+                # NaN guard without a host sync: a non-finite step and every later one is skipped,
+                # so the pixels stay at the last good state until the next read-back stops the run.
+                ok = torch.isfinite(terms["loss"]) & torch.isfinite(grad).all() & ~diverged
+                first_bad = torch.where(~ok & ~diverged, torch.full_like(first_bad, it), first_bad)
+                diverged |= ~ok
+                momentum_buf.copy_(torch.where(ok, momentum * momentum_buf + grad, momentum_buf))
+                syn.copy_(torch.where(ok, syn - lr * momentum_buf, syn))
+                window += torch.where(ok, torch.stack([terms["loss"], terms.get("sam", terms["loss"] * 0), terms["mmd"]]).float(), 0.0)
+            window_n += 1
+            done = it + 1
+            stop = interrupted["hit"]
+            if done % config.log_every == 0 or done == total or done % config.checkpoint_every == 0 or stop:
+                if bool(diverged):  # the host sync: only at read-backs
+                    bad = int(first_bad)
+                    _write_checkpoint(out, config, syn.detach(), momentum_buf, window * 0, 0, history, time.perf_counter() - t0, bad)
+                    bar.close()
+                    raise DivergedError(
+                        f"the loss became NaN or infinite at iteration {bad}; the last good state (iteration {bad}) is "
+                        f"checkpointed in {out}. Lower the image lr (now {lr}) and start again with --force"
+                    )
+                if done % config.log_every == 0 or done == total:
+                    means = (window / window_n).tolist()
+                    history.append([done, *means])
+                    window.zero_()
+                    window_n = 0
+                    bar.set_postfix(loss=f"{means[0]:.4g}", refresh=False)
+                    if callback is not None:
+                        callback(done, dict(zip(("loss", "sam", "mmd"), means)))
+            bar.update(1)
+            if done % config.checkpoint_every == 0 or stop:
+                _write_checkpoint(out, config, syn.detach(), momentum_buf, window, window_n, history, time.perf_counter() - t0, done)
+            if stop and done < total:
+                bar.close()
+                raise InterruptedRunError(f"interrupted at iteration {done}/{total}; checkpoint saved in {out}; continue with the same command and --resume")
+    bar.close()
+    return syn.detach(), momentum_buf, window, window_n, history, time.perf_counter() - t0
+
+
+@contextmanager
+def _deferred_interrupt() -> Iterator[dict[str, bool]]:
+    """Turn the first Ctrl-C (or SIGTERM) into a flag the loop reads after a whole iteration;
+    a second Ctrl-C interrupts at once (the last periodic checkpoint remains)."""
+    flag = {"hit": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if flag["hit"]:
+            raise KeyboardInterrupt
+        flag["hit"] = True
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _write_checkpoint(out: Path, config: DistillConfig, syn: Tensor, momentum_buf: Tensor, window: Tensor, window_n: int, history: list[list[float]], seconds: float, done: int) -> None:
+    metadata = {
+        "identity": json.dumps(config.identity(), sort_keys=True),
+        "done": str(done),
+        "window_n": str(window_n),
+        "history": json.dumps(history),
+        "seconds": repr(seconds),
+    }
+    tensors = {"images": syn.detach().float().cpu().contiguous(), "momentum": momentum_buf.float().cpu().contiguous(), "window": window.float().cpu().contiguous()}
+    with atomic_path(out / CHECKPOINT) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            md = f.metadata() or {}
+        tensors = load_file(str(path))
+        return {
+            **tensors,
+            "identity": json.loads(md["identity"]),
+            "done": int(md["done"]),
+            "window_n": int(md["window_n"]),
+            "history": json.loads(md["history"]),
+            "seconds": float(md["seconds"]),
+        }
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise ArtifactError(f"checkpoint {path} is unreadable ({e}); start again with --force") from None
+
+
+def _prepare_output(out: Path, config: DistillConfig, resume: bool, force: bool) -> dict[str, Any] | None:
+    """Refuse to mix runs: returns the checkpoint to resume from, or None for a fresh start."""
+    if resume and force:
+        raise InvalidArgumentError("--resume and --force contradict each other; pick one")
+    if out.exists() and not out.is_dir():
+        raise OutputConflictError(f"{out} is a file, not a directory")
+    ours = [name for name in OWN_FILES if (out / name).exists()]
+    if force:
+        for name in ours:
+            (out / name).unlink()
+        ours = []
+    if not ours:
+        if resume:
+            raise OutputConflictError(f"nothing to resume in {out}: no checkpoint there; drop --resume to start")
+        if out.is_dir() and any(out.iterdir()) and not force:
+            raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
+        out.mkdir(parents=True, exist_ok=True)
+        return None
+    if not (out / CHECKPOINT).is_file():
+        raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint; start again with --force")
+    checkpoint = _read_checkpoint(out / CHECKPOINT)
+    if not resume:
+        raise OutputConflictError(f"{out} already holds a run ({checkpoint['done']} iterations done); pass --resume to continue it or --force to replace it")
+    differ = {k: (v, config.identity().get(k)) for k, v in checkpoint["identity"].items() if config.identity().get(k) != v}
+    if differ:
+        listed = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(differ.items()))
+        raise OutputConflictError(f"{out} holds a different run ({listed}); use the same options to --resume, or --force to replace it")
+    if checkpoint["done"] > config.iterations:
+        raise OutputConflictError(f"{out} already ran {checkpoint['done']} iterations, more than the {config.iterations} asked for")
+    return checkpoint
+
+
+def _loss_summary(history: list[list[float]]) -> dict[str, Any]:
+    if not history:
+        return {"windows": 0}
+    losses = [h[1] for h in history]
+    return {
+        "windows": len(history),
+        "first": {"iteration": history[0][0], "loss": losses[0], "sam": history[0][2], "mmd": history[0][3]},
+        "last": {"iteration": history[-1][0], "loss": losses[-1], "sam": history[-1][2], "mmd": history[-1][3]},
+        "min": min(losses),
+        "file": LOSSES,
+    }
+
+
+def _write_losses(path: Path, history: list[list[float]]) -> None:
+    with atomic_path(path) as tmp:
+        lines = ["iteration,loss,sam,mmd"] + [f"{int(h[0])},{h[1]:.6g},{h[2]:.6g},{h[3]:.6g}" for h in history]
+        tmp.write_text("\n".join(lines) + "\n")

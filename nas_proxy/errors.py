@@ -1,0 +1,45 @@
+"""The exceptions nasproxy raises on purpose.
+
+Every error a user can cause derives from :class:`NasProxyError`; the CLI prints its message as
+one line and exits non-zero. Messages state the rule, the value and the fix.
+"""
+
+from __future__ import annotations
+
+
+class NasProxyError(Exception):
+    """Base class of the errors a user can cause (bad input, missing data, conflicts)."""
+
+    exit_code = 2
+
+
+class UnknownNameError(NasProxyError):
+    """A name that is not in a registry (dataset, method, space, proxy)."""
+
+
+class DataNotFoundError(NasProxyError):
+    """Dataset files are missing; the message says how to get them."""
+
+
+class InvalidArgumentError(NasProxyError):
+    """An option value outside its allowed range."""
+
+
+class ArtifactError(NasProxyError):
+    """A synthetic-set directory or file that is missing, unfinished, corrupt or foreign."""
+
+
+class OutputConflictError(NasProxyError):
+    """An output directory that already holds a different run."""
+
+
+class DivergedError(NasProxyError):
+    """The loss became NaN or infinite; the last good state was kept."""
+
+    exit_code = 3
+
+
+class InterruptedRunError(NasProxyError):
+    """The run was interrupted (Ctrl-C); a checkpoint was written and the run can resume."""
+
+    exit_code = 130

@@ -1,0 +1,90 @@
+"""The field's evaluation protocol for a synthetic set (REFERENCE §2).
+
+Fresh networks are trained on the synthetic images only and scored on the real test set; the
+result is mean +- std over ``runs`` networks. This is a report, never a selection criterion.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from nas_proxy.data import load_dataset
+from nas_proxy.errors import ArtifactError, InvalidArgumentError
+from nas_proxy.models import ConvNet, ConvNetSpec
+from nas_proxy.synthetic import SyntheticSet, load_synthetic
+from nas_proxy.training import TrainConfig, accuracy, train_model
+from nas_proxy.utils import derive_seed, resolve_device
+
+
+@dataclass
+class EvalResult:
+    path: str
+    model: str
+    accuracies: list[float]  # test accuracy (%) of each run
+    train: dict[str, Any]
+    device: str
+    seconds: float
+    synthetic: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.accuracies)
+
+    @property
+    def std(self) -> float:
+        return statistics.pstdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "model": self.model, "mean": round(self.mean, 3), "std": round(self.std, 3), "accuracies": [round(a, 3) for a in self.accuracies], "runs": len(self.accuracies), "train": self.train, "device": self.device, "seconds": round(self.seconds, 2), "synthetic": self.synthetic}
+
+
+def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """The real test set of the dataset a synthetic set was distilled from (checked to match)."""
+    d = synthetic.dataset
+    size = int(d["image_size"][0])
+    dataset = load_dataset(d["name"], data_root or synthetic.meta.get("data_root"), image_size=size)
+    if list(dataset.image_size) != list(d["image_size"]) or dataset.channels != d["channels"] or dataset.num_classes != d["num_classes"]:
+        raise ArtifactError(f"{synthetic.path} was distilled from {d['name']} with images {d['channels']}x{d['image_size']} and {d['num_classes']} classes; the data found now differ")
+    if [round(v, 4) for v in dataset.mean] != [round(v, 4) for v in d["mean"]]:
+        raise ArtifactError(f"{synthetic.path} used normalisation mean {d['mean']}, the data found now give {list(dataset.mean)}: not the same dataset")
+    return dataset.test_x, dataset.test_y, dataset.flip
+
+
+def evaluate(
+    path: Path | str,
+    runs: int = 5,
+    epochs: int = 1000,
+    model: ConvNetSpec | str | None = None,
+    train: TrainConfig | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    data_root: str | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Train ``runs`` fresh ConvNets on the synthetic set at ``path``; test accuracy mean +- std."""
+    if runs < 1 or epochs < 1:
+        raise InvalidArgumentError(f"runs and epochs must be at least 1, got runs={runs}, epochs={epochs}")
+    spec = ConvNetSpec.parse(model) if isinstance(model, str) else (model or ConvNetSpec())
+    syn = load_synthetic(path)
+    test_x, test_y, flip = load_real_test(syn, data_root)
+    cfg = train or TrainConfig(epochs=epochs)  # ``train`` overrides the whole protocol
+    dev = resolve_device(device)
+    shape = tuple(syn.images.shape[1:])
+    accs = []
+    t0 = time.perf_counter()
+    for r in tqdm(range(runs), desc=f"evaluate {Path(path).name}", unit="net", disable=not progress):
+        run_seed = derive_seed(seed, "evaluate", r)
+        torch.manual_seed(run_seed)
+        net = ConvNet(shape[0], syn.num_classes, shape[1:], spec).to(dev)  # type: ignore[arg-type]
+        train_model(net, syn.images, syn.labels, cfg, run_seed, flip)
+        accs.append(100.0 * accuracy(net, test_x, test_y))
+    info = {k: syn.meta.get(k) for k in ("method", "ipc", "iterations_done", "seed")}
+    info["dataset"] = syn.dataset["name"]
+    return EvalResult(str(path), str(spec), accs, cfg.to_dict(), str(dev), time.perf_counter() - t0, info)

@@ -1,0 +1,162 @@
+"""The synthetic-set artifact: the one thing ``distill`` writes and later stages read.
+
+A directory holding
+- ``synthetic.safetensors``: ``images`` float32 (N, C, H, W), normalised like the real data, and
+  ``labels`` int64 (N,), grouped by class;
+- ``meta.json``: dataset, split, normalisation, class names, method and every hyper-parameter,
+  iterations done, seed, versions, loss summary and the tensors file's SHA-256; written last, so a
+  directory without it is unfinished;
+- ``grid.png``: the de-normalised images, one row per class.
+
+Tensors load without unpickling code: safetensors, or ``torch.load(weights_only=True)`` for a
+``.pt`` file named in ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from nas_proxy.errors import ArtifactError
+from nas_proxy.utils import atomic_path, file_sha256, write_json
+
+FORMAT = "nasproxy.synthetic"
+FORMAT_VERSION = 1
+TENSORS = "synthetic.safetensors"
+META = "meta.json"
+GRID = "grid.png"
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass
+class SyntheticSet:
+    """Images, labels and the metadata of a finished distillation."""
+
+    images: Tensor  # (N, C, H, W) float32, normalised
+    labels: Tensor  # (N,) int64
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        return dict(self.meta["dataset"])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.meta["dataset"]["num_classes"])
+
+    @property
+    def ipc(self) -> int:
+        return int(self.meta["ipc"])
+
+
+def save_synthetic(out: Path, images: Tensor, labels: Tensor, meta: dict[str, Any], mean: tuple[float, ...], std: tuple[float, ...]) -> Path:
+    """Write the three files; ``meta.json`` last, with the tensors' hash and shapes added."""
+    out.mkdir(parents=True, exist_ok=True)
+    images, labels = images.detach().float().cpu().contiguous(), labels.detach().long().cpu().contiguous()
+    with atomic_path(out / TENSORS) as tmp:
+        save_file({"images": images, "labels": labels}, str(tmp))
+    save_grid(out / GRID, images, labels, mean, std)
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **meta,
+        "tensors": TENSORS,
+        "tensors_sha256": file_sha256(out / TENSORS),
+        "num_images": int(labels.numel()),
+        "image_shape": list(images.shape[1:]),
+    }
+    write_json(out / META, meta)
+    return out
+
+
+def save_grid(path: Path, images: Tensor, labels: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+    """De-normalised images as a PNG, one row per class (at most 20 images per row)."""
+    from torchvision.utils import make_grid, save_image
+
+    m = torch.tensor(mean).view(1, -1, 1, 1)
+    s = torch.tensor(std).view(1, -1, 1, 1)
+    pixels = (images * s + m).clamp(0, 1)
+    classes = labels.unique(sorted=True)
+    per_row = min(20, int(torch.bincount(labels).max()))
+    rows = []
+    for k in classes.tolist():
+        row = pixels[labels == k][:per_row]
+        pad = per_row - row.shape[0]
+        if pad:
+            row = torch.cat([row, row.new_zeros(pad, *row.shape[1:])])
+        rows.append(row)
+    grid = make_grid(torch.cat(rows), nrow=per_row, padding=1, pad_value=1.0)
+    with atomic_path(path) as tmp:
+        save_image(grid, str(tmp), format="png")
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    meta_path = path / META
+    if not path.exists():
+        raise ArtifactError(f"{path} does not exist")
+    if not path.is_dir():
+        raise ArtifactError(f"{path} is a file; a synthetic set is a directory made by 'nasproxy distill' (with {META} and {TENSORS})")
+    if not meta_path.is_file():
+        if (path / CHECKPOINT).is_file():
+            raise ArtifactError(f"{path} holds an unfinished distillation (a checkpoint, no {META}); finish it with 'nasproxy distill ... --out {path} --resume'")
+        raise ArtifactError(f"{path} is not a nasproxy synthetic set: no {META}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{meta_path} is not valid JSON ({e}); the directory is corrupt, distil again") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ArtifactError(f"{meta_path} is not nasproxy synthetic-set metadata (format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {FORMAT!r})")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise ArtifactError(f"{path} was written by a newer nasproxy (format {meta['format_version']}); upgrade nasproxy")
+    return meta
+
+
+def load_synthetic(path: Path | str) -> SyntheticSet:
+    """Load and check a synthetic set; every problem is an :class:`ArtifactError` naming the fix."""
+    path = Path(path)
+    meta = read_meta(path)
+    tensor_path = path / str(meta.get("tensors", TENSORS))
+    if not tensor_path.is_file():
+        raise ArtifactError(f"{tensor_path} is missing; the synthetic set is incomplete, distil again")
+    expected = meta.get("tensors_sha256")
+    if expected and file_sha256(tensor_path) != expected:
+        raise ArtifactError(f"{tensor_path} does not match the SHA-256 in {META} (truncated or modified); distil again")
+    tensors = _read_tensors(tensor_path)
+    images, labels = tensors.get("images"), tensors.get("labels")
+    if images is None or labels is None:
+        raise ArtifactError(f"{tensor_path} must hold tensors 'images' and 'labels'; it has {sorted(tensors)}")
+    if images.ndim != 4 or labels.shape != (images.shape[0],) or labels.dtype != torch.int64:
+        raise ArtifactError(f"{tensor_path}: images {tuple(images.shape)} / labels {tuple(labels.shape)} {labels.dtype} are not (N, C, H, W) / (N,) int64")
+    if list(images.shape[1:]) != list(meta.get("image_shape", images.shape[1:])):
+        raise ArtifactError(f"{tensor_path}: image shape {list(images.shape[1:])} differs from {META} ({meta['image_shape']})")
+    k = int(meta["dataset"]["num_classes"])
+    if labels.numel() and (labels.min() < 0 or labels.max() >= k):
+        raise ArtifactError(f"{tensor_path}: labels outside [0, {k})")
+    return SyntheticSet(images.float(), labels, meta, path)
+
+
+def _read_tensors(path: Path) -> dict[str, Tensor]:
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ArtifactError(f"{path} is not a readable safetensors file ({e}); it is truncated or corrupt") from None
+    if path.suffix in (".pt", ".pth"):
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - torch raises many types for a refused pickle
+            if "weights_only" in str(e) or "Unsupported global" in str(e):
+                raise ArtifactError(f"{path} needs unpickling arbitrary Python objects to load; nasproxy refuses that. Save plain tensors: torch.save({{'images': x, 'labels': y}}, path) or use safetensors") from None
+            raise ArtifactError(f"{path} cannot be read as a tensor file ({type(e).__name__}); it is truncated or corrupt") from None
+        if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
+            raise ArtifactError(f"{path} must hold a dict of tensors with 'images' and 'labels'")
+        return obj
+    raise ArtifactError(f"{path}: unknown tensor file type {path.suffix!r}; use .safetensors or .pt")
