@@ -79,7 +79,7 @@ def distill(
     config.validate()
     method = METHODS.get(config.method)()
     device = resolve_device(config.device)
-    checkpoint = _prepare_output(out, config, resume, force)
+    checkpoint = _check_output(out, config, resume, force)  # no side effects before inputs are valid
     finished = checkpoint is not None and (out / META).is_file()
     if finished and (not method.iterative or checkpoint["done"] >= config.iterations):  # type: ignore[index]
         return DistillResult(out, json.loads((out / META).read_text()))  # complete: resuming is a no-op
@@ -91,6 +91,10 @@ def distill(
         raise InvalidArgumentError(
             f"ipc must be between 1 and {smallest} (the smallest class of {dataset.name}'s distillation split), got {config.ipc}"
         )
+    if force:
+        for name in OWN_FILES:
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     K = dataset.num_classes
     pool = ClassPool(splits.train_x, splits.train_y, K, device)
     syn_labels = torch.arange(K, device=device).repeat_interleave(config.ipc)  # (K * ipc,)
@@ -277,23 +281,21 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"checkpoint {path} is unreadable ({e}); start again with --force") from None
 
 
-def _prepare_output(out: Path, config: DistillConfig, resume: bool, force: bool) -> dict[str, Any] | None:
-    """Refuse to mix runs: returns the checkpoint to resume from, or None for a fresh start."""
+def _check_output(out: Path, config: DistillConfig, resume: bool, force: bool) -> dict[str, Any] | None:
+    """Refuse to mix runs: the checkpoint to resume from, or None for a fresh start (``--force``
+    included). Changes nothing on disk."""
     if resume and force:
         raise InvalidArgumentError("--resume and --force contradict each other; pick one")
     if out.exists() and not out.is_dir():
         raise OutputConflictError(f"{out} is a file, not a directory")
-    ours = [name for name in OWN_FILES if (out / name).exists()]
     if force:
-        for name in ours:
-            (out / name).unlink()
-        ours = []
+        return None
+    ours = [name for name in OWN_FILES if (out / name).exists()]
     if not ours:
         if resume:
             raise OutputConflictError(f"nothing to resume in {out}: no checkpoint there; drop --resume to start")
-        if out.is_dir() and any(out.iterdir()) and not force:
+        if out.is_dir() and any(out.iterdir()):
             raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
-        out.mkdir(parents=True, exist_ok=True)
         return None
     if not (out / CHECKPOINT).is_file():
         raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint; start again with --force")

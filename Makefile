@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.nasproxy-installed
+
+.PHONY: demo test test-slow lint data bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+## demo: set up, get the default data, run the pipeline on a small budget
+demo: $(STAMP) data
+	@VENV=$(VENV) bash scripts/demo.sh
+
+## test: set up and run the fast test suite (CPU, a few minutes)
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not gpu"
+
+## test-slow: the heavier checks, marked slow
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m "slow"
+
+## lint: ruff and mypy
+lint: $(STAMP)
+	$(PY) -m ruff check nas_proxy tests benchmarks
+	$(PY) -m ruff format --check nas_proxy tests benchmarks
+	$(PY) -m mypy
+
+## data: install Fashion-MNIST from Debian's dataset-fashion-mnist when possible
+data:
+	@bash scripts/get-data.sh
+
+## bench: the CPU benchmarks (numbers go to benchmarks/RESULTS.md by hand, with the command)
+bench: $(STAMP)
+	$(PY) benchmarks/distill_speed.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

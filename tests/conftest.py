@@ -1,0 +1,24 @@
+"""Shared fixtures: small, fast distillation settings on scikit-learn's digits (always present)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nas_proxy.distill import DistillConfig, distill
+
+
+def tiny_config(**overrides: object) -> DistillConfig:
+    """A distillation that takes about a second on 2 CPU cores."""
+    base: dict[str, object] = dict(dataset="digits", ipc=2, iterations=6, batch_real=8, net_width=32, device="cpu", log_every=2, checkpoint_every=1000)
+    base.update(overrides)
+    return DistillConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished tiny DataDAM run on digits, shared read-only by tests."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    distill(tiny_config(), out, progress=False)
+    return out

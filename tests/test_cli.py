@@ -1,0 +1,129 @@
+"""The command line end to end: results, one-line errors, exit codes, Ctrl-C and --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nas_proxy.cli import main
+
+TINY = ["--dataset", "digits", "--ipc", "1", "--batch-real", "8", "--device", "cpu", "--quiet"]
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_distill_then_evaluate_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "syn"
+    code, stdout, _ = run_cli(["distill", *TINY, "--iterations", "4", "--out", str(out)], capsys)
+    assert code == 0 and "wrote" in stdout and (out / "grid.png").is_file()
+    code, stdout, _ = run_cli(["evaluate", str(out), "--runs", "2", "--epochs", "3", "--model", "depth=2,width=16", "--device", "cpu", "--quiet", "--json"], capsys)
+    result = json.loads(stdout)
+    assert code == 0 and result["runs"] == 2 and len(result["accuracies"]) == 2
+    assert result["model"].startswith("depth=2,width=16") and 0 <= result["mean"] <= 100
+    assert result["synthetic"]["method"] == "datadam" and result["train"]["epochs"] == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["distill", "--dataset", "fashion-mnst", "--ipc", "1", "--out", "OUT"], ["unknown dataset 'fashion-mnst'", "known: cifar10", "Did you mean 'fashion-mnist'"]),
+        (["distill", "--dataset", "mnist", "--ipc", "1", "--out", "OUT"], ["mnist", "--data-root", "--download"]),
+        (["distill", "--dataset", "cifar10", "--data-root", "NOWHERE", "--ipc", "1", "--out", "OUT"], ["cifar10 files not found", "cifar-10-batches-py"]),
+        (["distill", *TINY[:2], "--ipc", "0", "--out", "OUT"], ["ipc must be at least 1, got 0"]),
+        (["distill", *TINY[:2], "--ipc", "5000", "--out", "OUT"], ["ipc must be between 1 and", "smallest class of digits"]),
+        (["distill", *TINY[:2], "--ipc", "1", "--method", "dc", "--out", "OUT"], ["invalid choice: 'dc'"]),
+        (["distill", *TINY[:2], "--ipc", "1", "--device", "cuda:0", "--out", "OUT"], ["no CUDA GPU"]),
+        (["evaluate", "NOWHERE"], ["NOWHERE does not exist"]),
+        (["evaluate", "X", "--runs", "0"], ["runs and epochs must be at least 1"]),
+        (["evaluate", "X", "--model", "depth=3,activation=gelu"], ["activation must be one of"]),
+        (["evaluate"], ["the following arguments are required: DIR"]),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(args: list[str], needles: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "X").mkdir()
+    (tmp_path / "X" / "meta.json").write_text("{}")
+    try:
+        code, _, err = run_cli(args, capsys)
+    except SystemExit as e:  # argparse's own errors exit through SystemExit
+        code, err = int(e.code or 0), capsys.readouterr().err
+    assert_one_line_error(code, err, *needles)
+    assert not (tmp_path / "OUT").exists()  # nothing written for a refused command
+
+
+def test_output_conflict_then_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "syn")
+    assert run_cli(["distill", *TINY, "--iterations", "2", "--out", out], capsys)[0] == 0
+    code, _, err = run_cli(["distill", *TINY, "--iterations", "2", "--out", out], capsys)
+    assert_one_line_error(code, err, "already holds a run", "--resume", "--force")
+    code, _, err = run_cli(["distill", *TINY, "--iterations", "2", "--seed", "3", "--out", out, "--resume"], capsys)
+    assert_one_line_error(code, err, "holds a different run", "seed: 0 there, 3 now")
+    assert run_cli(["distill", *TINY, "--iterations", "2", "--seed", "3", "--out", out, "--force"], capsys)[0] == 0
+
+
+def test_divergence_is_reported_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "syn"
+    code, _, err = run_cli(["distill", *TINY, "--iterations", "20", "--image-lr", "1e38", "--out", str(out)], capsys)
+    assert_one_line_error(code, err, "NaN or infinite", "Lower the image lr")
+    assert code == 3 and (out / "checkpoint.safetensors").is_file() and not (out / "meta.json").exists()
+
+
+def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    from nas_proxy.errors import ArtifactError
+
+    with pytest.raises(ArtifactError):
+        main(["--debug", "evaluate", "NOWHERE"])
+    with pytest.raises(ArtifactError):
+        main(["evaluate", "NOWHERE", "--debug"])
+
+
+def _nasproxy(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nas_proxy", *args]
+
+
+def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path: Path) -> None:
+    out = tmp_path / "syn"
+    cmd = _nasproxy("distill", *TINY, "--iterations", "100000", "--checkpoint-every", "1", "--out", str(out))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.safetensors").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted at iteration" in err and "--resume" in err and "Traceback" not in err
+    assert not (out / "meta.json").exists()
+    done = int(err.split("interrupted at iteration ")[1].split("/")[0])
+    finish = _nasproxy("distill", *TINY, "--iterations", str(done + 2), "--out", str(out), "--resume", "--json")
+    result = subprocess.run(finish, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["iterations_done"] == done + 2
+
+
+def test_internal_errors_are_one_line_without_debug(tmp_path: Path) -> None:
+    # a synthetic set whose meta.json lacks required fields makes evaluate fail inside nasproxy
+    (tmp_path / "meta.json").write_text(json.dumps({"format": "nasproxy.synthetic", "tensors": "t.safetensors"}))
+    (tmp_path / "t.safetensors").write_bytes(b"")
+    result = subprocess.run(_nasproxy("evaluate", str(tmp_path)), capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

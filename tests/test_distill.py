@@ -1,0 +1,154 @@
+"""Distillation runs: determinism, resume, divergence, interruption, the artifact, the baselines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from nas_proxy.data import load_dataset
+from nas_proxy.distill import distill
+from nas_proxy.distill.methods import METHODS, DataDAM
+from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError, OutputConflictError
+from nas_proxy.synthetic import load_synthetic
+from tests.conftest import tiny_config
+
+
+def images(path: Path) -> torch.Tensor:
+    return load_synthetic(path).images
+
+
+def test_artifact_is_self_describing(tiny_run: Path) -> None:
+    syn = load_synthetic(tiny_run)
+    meta = syn.meta
+    assert syn.images.shape == (20, 1, 16, 16) and torch.equal(syn.labels, torch.arange(10).repeat_interleave(2))
+    assert meta["dataset"]["name"] == "digits" and meta["dataset"]["class_names"] == [str(i) for i in range(10)]
+    assert meta["split"] == {"seed": 0, "val_fraction": 0.1, "train_size": meta["split"]["train_size"], "val_size": meta["split"]["val_size"]}
+    assert meta["method"] == "datadam" and meta["iterations_done"] == 6 and meta["seed"] == 0
+    assert meta["config"]["attention_power"] == 4.0 and meta["config"]["net_norm"] == "instancenorm"
+    assert meta["config"]["resolved"] == {**meta["config"]["resolved"], "image_lr": 1.0, "lambda_mmd": 0.01, "batch_real": 8}
+    assert meta["package_version"] and meta["loss"]["windows"] == 3
+    with Image.open(tiny_run / "grid.png") as grid:  # one row per class, two images per row
+        assert grid.size == (2 * 17 + 1, 10 * 17 + 1)
+
+
+def test_same_seed_same_result_other_seed_differs(tiny_run: Path, tmp_path: Path) -> None:
+    distill(tiny_config(), tmp_path / "again", progress=False)
+    assert torch.equal(images(tiny_run), images(tmp_path / "again"))
+    distill(tiny_config(seed=1), tmp_path / "other", progress=False)
+    assert not torch.equal(images(tiny_run), images(tmp_path / "other"))
+
+
+def test_loss_falls_during_distillation(tmp_path: Path) -> None:
+    result = distill(tiny_config(iterations=60, log_every=10, ipc=1, init="noise"), tmp_path / "run", progress=False)
+    history = [h[1] for h in _history(tmp_path / "run")]
+    assert len(history) == 6
+    assert sum(history[-2:]) < 0.8 * sum(history[:2]), history
+    assert result.meta["loss"]["last"]["sam"] < result.meta["loss"]["first"]["sam"]
+    assert result.meta["loss"]["last"]["mmd"] < result.meta["loss"]["first"]["mmd"]
+
+
+def _history(run: Path) -> list[list[float]]:
+    rows = (run / "losses.csv").read_text().splitlines()[1:]
+    return [[float(v) for v in row.split(",")] for row in rows]
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_result(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+
+    def interrupt_at_2(done: int, losses: dict[str, float]) -> None:
+        if done == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+
+    with pytest.raises(InterruptedRunError, match="--resume"):
+        distill(tiny_config(), out, progress=False, callback=interrupt_at_2)
+    assert not (out / "meta.json").exists()  # nothing half-written: no finished artifact
+    with pytest.raises(OutputConflictError, match="--resume"):
+        distill(tiny_config(), out, progress=False)
+    distill(tiny_config(), out, resume=True, progress=False)
+    assert torch.equal(images(out), images(tiny_run))
+    assert _history(out) == _history(tiny_run)
+
+
+def test_killed_run_resumes_from_the_last_periodic_checkpoint(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+
+    def die_at_4(done: int, losses: dict[str, float]) -> None:
+        if done == 4:
+            raise SystemExit("killed")  # no chance to write a checkpoint
+
+    with pytest.raises(SystemExit):
+        distill(tiny_config(checkpoint_every=3), out, progress=False, callback=die_at_4)
+    distill(tiny_config(checkpoint_every=3), out, resume=True, progress=False)
+    assert torch.equal(images(out), images(tiny_run))
+
+
+def test_resume_can_extend_a_finished_run(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    distill(tiny_config(iterations=3), out, progress=False)
+    distill(tiny_config(), out, resume=True, progress=False)
+    assert torch.equal(images(out), images(tiny_run))
+
+
+class NaNAfter3(DataDAM):
+    """DataDAM whose loss turns NaN from the fourth call on."""
+
+    calls = 0
+
+    def loss(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        terms = super().loss(*args, **kwargs)
+        NaNAfter3.calls += 1
+        if NaNAfter3.calls > 3:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(METHODS._items, "nan-test", NaNAfter3)
+    NaNAfter3.calls = 0
+    with pytest.raises(DivergedError, match="iteration 3"):
+        distill(tiny_config(method="nan-test"), tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad" / "meta.json").exists()
+    from safetensors.torch import load_file
+
+    kept = load_file(str(tmp_path / "bad" / "checkpoint.safetensors"))["images"]
+    distill(tiny_config(iterations=3), tmp_path / "good", progress=False)
+    assert torch.isfinite(kept).all()
+    assert torch.equal(kept, images(tmp_path / "good"))
+
+
+def test_random_subset_is_real_training_images_of_the_right_class(tmp_path: Path) -> None:
+    syn = load_synthetic(distill(tiny_config(method="random", ipc=3), tmp_path / "r", progress=False).path)
+    splits = load_dataset("digits").split(0, 0.1)
+    for img, label in zip(syn.images, syn.labels):
+        matches = (splits.train_x == img).flatten(1).all(1)
+        assert matches.any() and bool((splits.train_y[matches] == label).all())
+        assert not (splits.val_x == img).flatten(1).all(1).any()  # never a validation image
+    assert syn.meta["iterations_done"] == 0
+
+
+def test_ipc_above_the_smallest_class_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"ipc must be between 1 and \d+ \(the smallest class"):
+        distill(tiny_config(ipc=10_000), tmp_path / "x", progress=False)
+    assert not (tmp_path / "x" / "meta.json").exists()
+
+
+def test_output_directory_conflicts(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    distill(tiny_config(iterations=2), out, progress=False)
+    with pytest.raises(OutputConflictError, match=r"holds a different run \(ipc: 2 there, 3 now\)"):
+        distill(tiny_config(iterations=2, ipc=3), out, resume=True, progress=False)
+    distill(tiny_config(iterations=2, ipc=3), out, force=True, progress=False)
+    assert load_synthetic(out).ipc == 3
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(OutputConflictError, match="not empty"):
+        distill(tiny_config(), foreign, progress=False)
+    with pytest.raises(OutputConflictError, match="nothing to resume"):
+        distill(tiny_config(), tmp_path / "new", resume=True, progress=False)

@@ -1,0 +1,107 @@
+"""Loading synthetic sets: every broken, foreign or unsafe input is refused with a clear error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from nas_proxy.errors import ArtifactError
+from nas_proxy.synthetic import load_synthetic
+
+
+@pytest.fixture
+def run(tiny_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the shared tiny run that a test may damage."""
+    return Path(shutil.copytree(tiny_run, tmp_path / "copy"))
+
+
+def test_loads_a_finished_run(run: Path) -> None:
+    syn = load_synthetic(run)
+    assert syn.images.dtype == torch.float32 and syn.ipc == 2 and syn.num_classes == 10
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="does not exist"):
+        load_synthetic(tmp_path / "nope")
+
+
+def test_a_file_instead_of_a_directory(run: Path) -> None:
+    with pytest.raises(ArtifactError, match="is a file"):
+        load_synthetic(run / "synthetic.safetensors")
+
+
+def test_unfinished_run_says_how_to_finish(run: Path) -> None:
+    (run / "meta.json").unlink()
+    with pytest.raises(ArtifactError, match="unfinished.*--resume"):
+        load_synthetic(run)
+
+
+def test_corrupt_metadata(run: Path) -> None:
+    (run / "meta.json").write_text('{"format": "nasproxy.synth')
+    with pytest.raises(ArtifactError, match="not valid JSON"):
+        load_synthetic(run)
+
+
+def test_foreign_metadata(run: Path) -> None:
+    (run / "meta.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ArtifactError, match="not nasproxy synthetic-set metadata"):
+        load_synthetic(run)
+
+
+def test_truncated_tensors_fail_the_checksum(run: Path) -> None:
+    data = (run / "synthetic.safetensors").read_bytes()
+    (run / "synthetic.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ArtifactError, match="SHA-256"):
+        load_synthetic(run)
+
+
+def test_truncated_tensors_without_a_checksum_are_still_refused(run: Path) -> None:
+    meta = json.loads((run / "meta.json").read_text())
+    del meta["tensors_sha256"]
+    (run / "meta.json").write_text(json.dumps(meta))
+    data = (run / "synthetic.safetensors").read_bytes()
+    (run / "synthetic.safetensors").write_bytes(data[: len(data) - 40])
+    with pytest.raises(ArtifactError, match="truncated or corrupt"):
+        load_synthetic(run)
+
+
+def _point_meta_at(run: Path, name: str) -> None:
+    meta = json.loads((run / "meta.json").read_text())
+    meta["tensors"], meta["tensors_sha256"] = name, None
+    (run / "meta.json").write_text(json.dumps(meta))
+
+
+class Payload:
+    """An object whose unpickling would call a function: must never be loaded."""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (print, ("unpickled!",))
+
+
+def test_a_file_that_needs_unpickling_is_refused(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    syn = load_synthetic(run)
+    torch.save({"images": syn.images, "labels": syn.labels, "extra": Payload()}, run / "synthetic.pt")
+    _point_meta_at(run, "synthetic.pt")
+    with pytest.raises(ArtifactError, match="unpickling"):
+        load_synthetic(run)
+    assert "unpickled!" not in capsys.readouterr().out
+
+
+def test_plain_tensor_pt_files_load_without_unpickling_code(run: Path) -> None:
+    syn = load_synthetic(run)
+    torch.save({"images": syn.images, "labels": syn.labels}, run / "synthetic.pt")
+    _point_meta_at(run, "synthetic.pt")
+    assert torch.equal(load_synthetic(run).images, syn.images)
+
+
+def test_wrong_shapes_are_refused(run: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"images": torch.zeros(20, 3, 16, 16), "labels": torch.zeros(20, dtype=torch.long)}, str(run / "synthetic.safetensors"))
+    _point_meta_at(run, "synthetic.safetensors")
+    with pytest.raises(ArtifactError, match="differs from meta.json"):
+        load_synthetic(run)
