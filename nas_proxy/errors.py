@@ -43,3 +43,7 @@ class InterruptedRunError(NasProxyError):
     """The run was interrupted (Ctrl-C); a checkpoint was written and the run can resume."""
 
     exit_code = 130
+
+
+class SpaceError(NasProxyError):
+    """A search-space definition file, or an architecture spec, that breaks the space's rules."""

@@ -42,7 +42,18 @@ class EvalResult:
         return statistics.pstdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "model": self.model, "mean": round(self.mean, 3), "std": round(self.std, 3), "accuracies": [round(a, 3) for a in self.accuracies], "runs": len(self.accuracies), "train": self.train, "device": self.device, "seconds": round(self.seconds, 2), "synthetic": self.synthetic}
+        return {
+            "path": self.path,
+            "model": self.model,
+            "mean": round(self.mean, 3),
+            "std": round(self.std, 3),
+            "accuracies": [round(a, 3) for a in self.accuracies],
+            "runs": len(self.accuracies),
+            "train": self.train,
+            "device": self.device,
+            "seconds": round(self.seconds, 2),
+            "synthetic": self.synthetic,
+        }
 
 
 def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -51,9 +62,13 @@ def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tup
     size = int(d["image_size"][0])
     dataset = load_dataset(d["name"], data_root or synthetic.meta.get("data_root"), image_size=size)
     if list(dataset.image_size) != list(d["image_size"]) or dataset.channels != d["channels"] or dataset.num_classes != d["num_classes"]:
-        raise ArtifactError(f"{synthetic.path} was distilled from {d['name']} with images {d['channels']}x{d['image_size']} and {d['num_classes']} classes; the data found now differ")
+        raise ArtifactError(
+            f"{synthetic.path} was distilled from {d['name']} with images {d['channels']}x{d['image_size']} and {d['num_classes']} classes; the data found now differ"
+        )
     if [round(v, 4) for v in dataset.mean] != [round(v, 4) for v in d["mean"]]:
-        raise ArtifactError(f"{synthetic.path} used normalisation mean {d['mean']}, the data found now give {list(dataset.mean)}: not the same dataset")
+        raise ArtifactError(
+            f"{synthetic.path} used normalisation mean {d['mean']}, the data found now give {list(dataset.mean)}: not the same dataset"
+        )
     return dataset.test_x, dataset.test_y, dataset.flip
 
 

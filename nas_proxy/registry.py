@@ -36,9 +36,7 @@ class Registry(Generic[T]):
         except KeyError:
             close = difflib.get_close_matches(name, self._items, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}.{hint}"
-            ) from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}.{hint}") from None
 
     def names(self) -> list[str]:
         return sorted(self._items)

@@ -57,7 +57,9 @@ class SyntheticSet:
         return int(self.meta["ipc"])
 
 
-def save_synthetic(out: Path, images: Tensor, labels: Tensor, meta: dict[str, Any], mean: tuple[float, ...], std: tuple[float, ...]) -> Path:
+def save_synthetic(
+    out: Path, images: Tensor, labels: Tensor, meta: dict[str, Any], mean: tuple[float, ...], std: tuple[float, ...]
+) -> Path:
     """Write the three files; ``meta.json`` last, with the tensors' hash and shapes added."""
     out.mkdir(parents=True, exist_ok=True)
     images, labels = images.detach().float().cpu().contiguous(), labels.detach().long().cpu().contiguous()
@@ -106,14 +108,18 @@ def read_meta(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path} is a file; a synthetic set is a directory made by 'nasproxy distill' (with {META} and {TENSORS})")
     if not meta_path.is_file():
         if (path / CHECKPOINT).is_file():
-            raise ArtifactError(f"{path} holds an unfinished distillation (a checkpoint, no {META}); finish it with 'nasproxy distill ... --out {path} --resume'")
+            raise ArtifactError(
+                f"{path} holds an unfinished distillation (a checkpoint, no {META}); finish it with 'nasproxy distill ... --out {path} --resume'"
+            )
         raise ArtifactError(f"{path} is not a nasproxy synthetic set: no {META}")
     try:
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtifactError(f"{meta_path} is not valid JSON ({e}); the directory is corrupt, distil again") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ArtifactError(f"{meta_path} is not nasproxy synthetic-set metadata (format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {FORMAT!r})")
+        raise ArtifactError(
+            f"{meta_path} is not nasproxy synthetic-set metadata (format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {FORMAT!r})"
+        )
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:
         raise ArtifactError(f"{path} was written by a newer nasproxy (format {meta['format_version']}); upgrade nasproxy")
     return meta
@@ -134,7 +140,9 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
     if images is None or labels is None:
         raise ArtifactError(f"{tensor_path} must hold tensors 'images' and 'labels'; it has {sorted(tensors)}")
     if images.ndim != 4 or labels.shape != (images.shape[0],) or labels.dtype != torch.int64:
-        raise ArtifactError(f"{tensor_path}: images {tuple(images.shape)} / labels {tuple(labels.shape)} {labels.dtype} are not (N, C, H, W) / (N,) int64")
+        raise ArtifactError(
+            f"{tensor_path}: images {tuple(images.shape)} / labels {tuple(labels.shape)} {labels.dtype} are not (N, C, H, W) / (N,) int64"
+        )
     if list(images.shape[1:]) != list(meta.get("image_shape", images.shape[1:])):
         raise ArtifactError(f"{tensor_path}: image shape {list(images.shape[1:])} differs from {META} ({meta['image_shape']})")
     k = int(meta["dataset"]["num_classes"])
@@ -154,7 +162,9 @@ def _read_tensors(path: Path) -> dict[str, Tensor]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - torch raises many types for a refused pickle
             if "weights_only" in str(e) or "Unsupported global" in str(e):
-                raise ArtifactError(f"{path} needs unpickling arbitrary Python objects to load; nasproxy refuses that. Save plain tensors: torch.save({{'images': x, 'labels': y}}, path) or use safetensors") from None
+                raise ArtifactError(
+                    f"{path} needs unpickling arbitrary Python objects to load; nasproxy refuses that. Save plain tensors: torch.save({{'images': x, 'labels': y}}, path) or use safetensors"
+                ) from None
             raise ArtifactError(f"{path} cannot be read as a tensor file ({type(e).__name__}); it is truncated or corrupt") from None
         if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
             raise ArtifactError(f"{path} must hold a dict of tensors with 'images' and 'labels'")

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nas_proxy.augment import DSA
+from nas_proxy.errors import DivergedError
 from nas_proxy.utils import derive_seed, generator
 
 
@@ -47,6 +48,7 @@ def train_model(
     """Train ``model`` (already on its device) on ``x``/``y`` (moved there); returns it in eval mode.
 
     ``on_epoch(epoch, model)`` runs after every epoch (the search reports to Optuna there).
+    A non-finite loss raises :class:`DivergedError` (checked once per epoch: one host sync).
     """
     device = next(model.parameters()).device
     x, y = x.to(device), y.to(device)
@@ -69,6 +71,8 @@ def train_model(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        if not torch.isfinite(loss):
+            raise DivergedError(f"training diverged: the loss became {loss.item()} in epoch {epoch}")
         sched.step()
         if on_epoch is not None:
             on_epoch(epoch, model)

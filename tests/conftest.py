@@ -11,7 +11,9 @@ from nas_proxy.distill import DistillConfig, distill
 
 def tiny_config(**overrides: object) -> DistillConfig:
     """A distillation that takes about a second on 2 CPU cores."""
-    base: dict[str, object] = dict(dataset="digits", ipc=2, iterations=6, batch_real=8, net_width=32, device="cpu", log_every=2, checkpoint_every=1000)
+    base: dict[str, object] = dict(
+        dataset="digits", ipc=2, iterations=6, batch_real=8, net_width=32, device="cpu", log_every=2, checkpoint_every=1000
+    )
     base.update(overrides)
     return DistillConfig(**base)  # type: ignore[arg-type]
 

@@ -36,7 +36,10 @@ def test_distill_then_evaluate_as_json(tmp_path: Path, capsys: pytest.CaptureFix
     out = tmp_path / "syn"
     code, stdout, _ = run_cli(["distill", *TINY, "--iterations", "4", "--out", str(out)], capsys)
     assert code == 0 and "wrote" in stdout and (out / "grid.png").is_file()
-    code, stdout, _ = run_cli(["evaluate", str(out), "--runs", "2", "--epochs", "3", "--model", "depth=2,width=16", "--device", "cpu", "--quiet", "--json"], capsys)
+    code, stdout, _ = run_cli(
+        ["evaluate", str(out), "--runs", "2", "--epochs", "3", "--model", "depth=2,width=16", "--device", "cpu", "--quiet", "--json"],
+        capsys,
+    )
     result = json.loads(stdout)
     assert code == 0 and result["runs"] == 2 and len(result["accuracies"]) == 2
     assert result["model"].startswith("depth=2,width=16") and 0 <= result["mean"] <= 100
@@ -46,9 +49,15 @@ def test_distill_then_evaluate_as_json(tmp_path: Path, capsys: pytest.CaptureFix
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
-        (["distill", "--dataset", "fashion-mnst", "--ipc", "1", "--out", "OUT"], ["unknown dataset 'fashion-mnst'", "known: cifar10", "Did you mean 'fashion-mnist'"]),
+        (
+            ["distill", "--dataset", "fashion-mnst", "--ipc", "1", "--out", "OUT"],
+            ["unknown dataset 'fashion-mnst'", "known: cifar10", "Did you mean 'fashion-mnist'"],
+        ),
         (["distill", "--dataset", "mnist", "--ipc", "1", "--out", "OUT"], ["mnist", "--data-root", "--download"]),
-        (["distill", "--dataset", "cifar10", "--data-root", "NOWHERE", "--ipc", "1", "--out", "OUT"], ["cifar10 files not found", "cifar-10-batches-py"]),
+        (
+            ["distill", "--dataset", "cifar10", "--data-root", "NOWHERE", "--ipc", "1", "--out", "OUT"],
+            ["cifar10 files not found", "cifar-10-batches-py"],
+        ),
         (["distill", *TINY[:2], "--ipc", "0", "--out", "OUT"], ["ipc must be at least 1, got 0"]),
         (["distill", *TINY[:2], "--ipc", "5000", "--out", "OUT"], ["ipc must be between 1 and", "smallest class of digits"]),
         (["distill", *TINY[:2], "--ipc", "1", "--method", "dc", "--out", "OUT"], ["invalid choice: 'dc'"]),
@@ -59,7 +68,9 @@ def test_distill_then_evaluate_as_json(tmp_path: Path, capsys: pytest.CaptureFix
         (["evaluate"], ["the following arguments are required: DIR"]),
     ],
 )
-def test_bad_input_is_one_line_and_non_zero(args: list[str], needles: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_is_one_line_and_non_zero(
+    args: list[str], needles: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "X").mkdir()
     (tmp_path / "X" / "meta.json").write_text("{}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
@@ -28,7 +27,12 @@ def test_artifact_is_self_describing(tiny_run: Path) -> None:
     meta = syn.meta
     assert syn.images.shape == (20, 1, 16, 16) and torch.equal(syn.labels, torch.arange(10).repeat_interleave(2))
     assert meta["dataset"]["name"] == "digits" and meta["dataset"]["class_names"] == [str(i) for i in range(10)]
-    assert meta["split"] == {"seed": 0, "val_fraction": 0.1, "train_size": meta["split"]["train_size"], "val_size": meta["split"]["val_size"]}
+    assert meta["split"] == {
+        "seed": 0,
+        "val_fraction": 0.1,
+        "train_size": meta["split"]["train_size"],
+        "val_size": meta["split"]["val_size"],
+    }
     assert meta["method"] == "datadam" and meta["iterations_done"] == 6 and meta["seed"] == 0
     assert meta["config"]["attention_power"] == 4.0 and meta["config"]["net_norm"] == "instancenorm"
     assert meta["config"]["resolved"] == {**meta["config"]["resolved"], "image_lr": 1.0, "lambda_mmd": 0.01, "batch_real": 8}
@@ -125,7 +129,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_state(tmp_path: Path, monkeypatc
 def test_random_subset_is_real_training_images_of_the_right_class(tmp_path: Path) -> None:
     syn = load_synthetic(distill(tiny_config(method="random", ipc=3), tmp_path / "r", progress=False).path)
     splits = load_dataset("digits").split(0, 0.1)
-    for img, label in zip(syn.images, syn.labels):
+    for img, label in zip(syn.images, syn.labels, strict=True):
         matches = (splits.train_x == img).flatten(1).all(1)
         assert matches.any() and bool((splits.train_y[matches] == label).all())
         assert not (splits.val_x == img).flatten(1).all(1).any()  # never a validation image

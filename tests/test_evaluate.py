@@ -34,7 +34,9 @@ def test_evaluate_is_deterministic_and_reports_every_run(tiny_run: Path) -> None
 
 
 def test_cross_architecture_evaluation(tiny_run: Path) -> None:
-    result = evaluate(tiny_run, runs=1, epochs=1, model="depth=2,width=8,normalization=batchnorm,pooling=maxpooling", device="cpu", progress=False)
+    result = evaluate(
+        tiny_run, runs=1, epochs=1, model="depth=2,width=8,normalization=batchnorm,pooling=maxpooling", device="cpu", progress=False
+    )
     assert result.model == "depth=2,width=8,activation=relu,normalization=batchnorm,pooling=maxpooling"
 
 

@@ -36,7 +36,7 @@ def test_a_file_instead_of_a_directory(run: Path) -> None:
 
 def test_unfinished_run_says_how_to_finish(run: Path) -> None:
     (run / "meta.json").unlink()
-    with pytest.raises(ArtifactError, match="unfinished.*--resume"):
+    with pytest.raises(ArtifactError, match=r"unfinished.*--resume"):
         load_synthetic(run)
 
 
@@ -103,5 +103,5 @@ def test_wrong_shapes_are_refused(run: Path) -> None:
 
     save_file({"images": torch.zeros(20, 3, 16, 16), "labels": torch.zeros(20, dtype=torch.long)}, str(run / "synthetic.safetensors"))
     _point_meta_at(run, "synthetic.safetensors")
-    with pytest.raises(ArtifactError, match="differs from meta.json"):
+    with pytest.raises(ArtifactError, match=r"differs from meta\.json"):
         load_synthetic(run)

@@ -24,7 +24,7 @@ def sam_loss(real_feats: list[Tensor], syn_feats: list[Tensor], num_classes: int
     """Spatial attention matching over all blocks but the last: sum over classes, layers and
     positions of the squared difference of the class-mean attention maps."""
     total = real_feats[0].new_zeros((), dtype=real_feats[0].dtype).float()
-    for fr, fs in zip(real_feats[:-1], syn_feats[:-1]):
+    for fr, fs in zip(real_feats[:-1], syn_feats[:-1], strict=True):
         ar = class_means(spatial_attention(fr, power), num_classes)  # (K, H*W)
         as_ = class_means(spatial_attention(fs, power), num_classes)
         total = total + (ar - as_).pow(2).sum()

@@ -19,11 +19,11 @@ def datadam_loss_loop(net: ConvNet, real: Tensor, syn: Tensor, num_classes: int,
     ``real`` (K * B, C, H, W) and ``syn`` (K * ipc, C, H, W) are grouped by class.
     """
     total = syn.new_zeros(())
-    for real_k, syn_k in zip(real.chunk(num_classes), syn.chunk(num_classes)):
+    for real_k, syn_k in zip(real.chunk(num_classes), syn.chunk(num_classes), strict=True):
         with torch.no_grad():
             fr, er = net.forward_features(real_k)
         fs, es = net.forward_features(syn_k)
-        for a, b in zip(fr[:-1], fs[:-1]):
+        for a, b in zip(fr[:-1], fs[:-1], strict=True):
             total = total + 100 * (spatial_attention(a, power).mean(0) - spatial_attention(b, power).mean(0)).pow(2).sum()
         total = total + 100 * lambda_mmd * (er.mean(0) - es.mean(0)).pow(2).sum()
     return total
@@ -32,7 +32,7 @@ def datadam_loss_loop(net: ConvNet, real: Tensor, syn: Tensor, num_classes: int,
 def dm_loss_loop(net: ConvNet, real: Tensor, syn: Tensor, num_classes: int) -> Tensor:
     """DM's MMD with one forward per class."""
     total = syn.new_zeros(())
-    for real_k, syn_k in zip(real.chunk(num_classes), syn.chunk(num_classes)):
+    for real_k, syn_k in zip(real.chunk(num_classes), syn.chunk(num_classes), strict=True):
         with torch.no_grad():
             er = net.embed(real_k)
         total = total + (er.mean(0) - net.embed(syn_k).mean(0)).pow(2).sum()

@@ -24,9 +24,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from nas_proxy.augment import DSA
-from nas_proxy.data import Splits, load_dataset
+from nas_proxy.data import load_dataset
 from nas_proxy.distill.config import DistillConfig
-from nas_proxy.distill.methods import METHODS
+from nas_proxy.distill.methods import METHODS, DistillMethod
 from nas_proxy.errors import ArtifactError, DivergedError, InterruptedRunError, InvalidArgumentError, OutputConflictError
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.synthetic import CHECKPOINT, GRID, META, TENSORS, save_synthetic
@@ -40,6 +40,19 @@ OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES)
 class DistillResult:
     path: Path
     meta: dict[str, Any]
+
+
+@dataclass
+class _State:
+    """What a checkpoint holds: the pixels, their momentum, and the loss accumulators."""
+
+    syn: Tensor  # (K * ipc, C, H, W)
+    momentum: Tensor  # same shape
+    window: Tensor  # (3,) running sums of (loss, sam, mmd) since the last read-back
+    window_n: int
+    history: list[list[float]]  # [iteration, loss, sam, mmd] per read-back
+    seconds: float
+    done: int
 
 
 class ClassPool:
@@ -100,25 +113,26 @@ def distill(
     syn_labels = torch.arange(K, device=device).repeat_interleave(config.ipc)  # (K * ipc,)
 
     if checkpoint is not None:
-        syn = checkpoint["images"].to(device)
-        momentum_buf = checkpoint["momentum"].to(device)
-        window = checkpoint["window"].to(device)
-        start, window_n, history, elapsed = checkpoint["done"], checkpoint["window_n"], checkpoint["history"], checkpoint["seconds"]
+        state = _State(
+            checkpoint["images"].to(device),
+            checkpoint["momentum"].to(device),
+            checkpoint["window"].to(device),
+            checkpoint["window_n"],
+            checkpoint["history"],
+            checkpoint["seconds"],
+            checkpoint["done"],
+        )
     else:
+        g = generator(derive_seed(config.seed, "init"), device)
         if config.init == "real" or not method.iterative:
-            syn = pool.sample(config.ipc, generator(derive_seed(config.seed, "init"), device))
+            syn = pool.sample(config.ipc, g)
         else:
-            g = generator(derive_seed(config.seed, "init"), device)
             syn = torch.randn(K * config.ipc, *pool.x.shape[1:], generator=g, device=device)
-        momentum_buf = torch.zeros_like(syn)
-        window = torch.zeros(3, device=device)  # running sums of (loss, sam, mmd) since the last read-back
-        start, window_n, history, elapsed = 0, 0, [], 0.0
+        state = _State(syn, torch.zeros_like(syn), torch.zeros(3, device=device), 0, [], 0.0, 0)
 
     total = config.iterations if method.iterative else 0
-    if start < total:
-        syn, momentum_buf, window, window_n, history, elapsed = _optimise(
-            config, method, dataset.flip, pool, syn, momentum_buf, window, window_n, history, elapsed, start, total, device, out, progress, callback
-        )
+    if state.done < total:
+        _optimise(config, method, DSA(dataset.flip), pool, state, total, out, progress, callback)
 
     meta = {
         "package_version": package_version(),
@@ -143,12 +157,13 @@ def distill(
             },
         },
         "device": str(device),
-        "seconds": round(elapsed, 3),
-        "loss": _loss_summary(history),
+        "seconds": round(state.seconds, 3),
+        "loss": _loss_summary(state.history),
     }
-    _write_checkpoint(out, config, syn, momentum_buf, window, window_n, history, elapsed, total)
-    _write_losses(out / LOSSES, history)
-    save_synthetic(out, syn, syn_labels, meta, dataset.mean, dataset.std)
+    state.done = total
+    _write_checkpoint(out, config, state)
+    _write_losses(out / LOSSES, state.history)
+    save_synthetic(out, state.syn, syn_labels, meta, dataset.mean, dataset.std)
     return DistillResult(out, json.loads((out / META).read_text()))
 
 
@@ -156,23 +171,35 @@ def _distillation_spec(config: DistillConfig) -> ConvNetSpec:
     return ConvNetSpec(config.net_depth, config.net_width, "relu", config.net_norm, "avgpooling")
 
 
-def _optimise(config, method, flip, pool, syn, momentum_buf, window, window_n, history, elapsed, start, total, device, out, progress, callback):  # type: ignore[no-untyped-def]
-    """The distillation loop: one forward of all real and one of all synthetic images per iteration."""
+def _optimise(
+    config: DistillConfig,
+    method: DistillMethod,
+    dsa: DSA,
+    pool: ClassPool,
+    state: _State,
+    total: int,
+    out: Path,
+    progress: bool,
+    callback: Callable[[int, dict[str, float]], None] | None,
+) -> None:
+    """The distillation loop, updating ``state`` in place: one forward of all real and one of all
+    synthetic images per iteration."""
+    device, start = pool.x.device, state.done
     K, ipc = pool.num_classes, config.ipc
+    size = (int(pool.x.shape[2]), int(pool.x.shape[3]))
     B = min(config.batch_real, int(pool.counts.min()))  # real images per class per iteration
     lr, momentum = config.resolved_image_lr(), config.momentum
-    lam, power = config.resolved_lambda(tuple(pool.x.shape[2:])), config.attention_power
-    dsa = DSA(flip)
+    lam, power = config.resolved_lambda(size), config.attention_power
     real_rows = torch.arange(K, device=device).repeat_interleave(B)  # (K * B,) class of each real image
     syn_rows = torch.arange(K, device=device).repeat_interleave(ipc)  # (K * ipc,)
-    net = ConvNet(pool.x.shape[1], K, tuple(pool.x.shape[2:]), _distillation_spec(config)).to(device)
+    net = ConvNet(pool.x.shape[1], K, size, _distillation_spec(config)).to(device)
     net.requires_grad_(False).train()  # frozen; BatchNorm (if chosen) uses batch statistics
     amp = config.amp and device.type == "cuda"
-    syn = syn.clone().requires_grad_(True)
+    syn, momentum_buf, window = state.syn.clone().requires_grad_(True), state.momentum, state.window
     diverged = torch.zeros((), dtype=torch.bool, device=device)
     first_bad = torch.full((), -1, dtype=torch.long, device=device)
     bar = tqdm(total=total, initial=start, desc=f"distill {config.method} ipc={ipc}", unit="it", disable=not progress, dynamic_ncols=True)
-    t0 = time.perf_counter() - elapsed
+    t0 = time.perf_counter() - state.seconds
     with _deferred_interrupt() as interrupted:
         for it in range(start, total):
             seed = derive_seed(config.seed, "iteration", it)
@@ -197,34 +224,37 @@ def _optimise(config, method, flip, pool, syn, momentum_buf, window, window_n, h
                 momentum_buf.copy_(torch.where(ok, momentum * momentum_buf + grad, momentum_buf))
                 syn.copy_(torch.where(ok, syn - lr * momentum_buf, syn))
                 window += torch.where(ok, torch.stack([terms["loss"], terms.get("sam", terms["loss"] * 0), terms["mmd"]]).float(), 0.0)
-            window_n += 1
+            state.window_n += 1
             done = it + 1
             stop = interrupted["hit"]
             if done % config.log_every == 0 or done == total or done % config.checkpoint_every == 0 or stop:
                 if bool(diverged):  # the host sync: only at read-backs
                     bad = int(first_bad)
-                    _write_checkpoint(out, config, syn.detach(), momentum_buf, window * 0, 0, history, time.perf_counter() - t0, bad)
+                    good = _State(syn.detach(), momentum_buf, window * 0, 0, state.history, time.perf_counter() - t0, bad)
+                    _write_checkpoint(out, config, good)
                     bar.close()
                     raise DivergedError(
                         f"the loss became NaN or infinite at iteration {bad}; the last good state (iteration {bad}) is "
                         f"checkpointed in {out}. Lower the image lr (now {lr}) and start again with --force"
                     )
                 if done % config.log_every == 0 or done == total:
-                    means = (window / window_n).tolist()
-                    history.append([done, *means])
+                    means = (window / state.window_n).tolist()
+                    state.history.append([done, *means])
                     window.zero_()
-                    window_n = 0
+                    state.window_n = 0
                     bar.set_postfix(loss=f"{means[0]:.4g}", refresh=False)
                     if callback is not None:
-                        callback(done, dict(zip(("loss", "sam", "mmd"), means)))
+                        callback(done, dict(zip(("loss", "sam", "mmd"), means, strict=True)))
             bar.update(1)
+            state.syn, state.seconds, state.done = syn.detach(), time.perf_counter() - t0, done
             if done % config.checkpoint_every == 0 or stop:
-                _write_checkpoint(out, config, syn.detach(), momentum_buf, window, window_n, history, time.perf_counter() - t0, done)
+                _write_checkpoint(out, config, state)
             if stop and done < total:
                 bar.close()
-                raise InterruptedRunError(f"interrupted at iteration {done}/{total}; checkpoint saved in {out}; continue with the same command and --resume")
+                raise InterruptedRunError(
+                    f"interrupted at iteration {done}/{total}; checkpoint saved in {out}; continue with the same command and --resume"
+                )
     bar.close()
-    return syn.detach(), momentum_buf, window, window_n, history, time.perf_counter() - t0
 
 
 @contextmanager
@@ -249,15 +279,19 @@ def _deferred_interrupt() -> Iterator[dict[str, bool]]:
             signal.signal(s, h)
 
 
-def _write_checkpoint(out: Path, config: DistillConfig, syn: Tensor, momentum_buf: Tensor, window: Tensor, window_n: int, history: list[list[float]], seconds: float, done: int) -> None:
+def _write_checkpoint(out: Path, config: DistillConfig, state: _State) -> None:
     metadata = {
         "identity": json.dumps(config.identity(), sort_keys=True),
-        "done": str(done),
-        "window_n": str(window_n),
-        "history": json.dumps(history),
-        "seconds": repr(seconds),
+        "done": str(state.done),
+        "window_n": str(state.window_n),
+        "history": json.dumps(state.history),
+        "seconds": repr(state.seconds),
     }
-    tensors = {"images": syn.detach().float().cpu().contiguous(), "momentum": momentum_buf.float().cpu().contiguous(), "window": window.float().cpu().contiguous()}
+    tensors = {
+        "images": state.syn.detach().float().cpu().contiguous(),
+        "momentum": state.momentum.float().cpu().contiguous(),
+        "window": state.window.float().cpu().contiguous(),
+    }
     with atomic_path(out / CHECKPOINT) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
@@ -301,7 +335,9 @@ def _check_output(out: Path, config: DistillConfig, resume: bool, force: bool) -
         raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint; start again with --force")
     checkpoint = _read_checkpoint(out / CHECKPOINT)
     if not resume:
-        raise OutputConflictError(f"{out} already holds a run ({checkpoint['done']} iterations done); pass --resume to continue it or --force to replace it")
+        raise OutputConflictError(
+            f"{out} already holds a run ({checkpoint['done']} iterations done); pass --resume to continue it or --force to replace it"
+        )
     differ = {k: (v, config.identity().get(k)) for k, v in checkpoint["identity"].items() if config.identity().get(k) != v}
     if differ:
         listed = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(differ.items()))
