@@ -11,7 +11,7 @@ import gzip
 import io
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,9 +59,12 @@ def find_idx(roots: list[Path], prefix: str) -> Path | None:
 
 def read_idx_pair(roots: list[Path], split: str) -> tuple[U8, I64] | None:
     """Images and labels of ``split`` ('train' or 't10k') from the first root holding both."""
-    images = find_idx(roots, f"{split}-images-idx3")
-    labels = find_idx(roots, f"{split}-labels-idx1")
-    if images is None or labels is None:
+    for root in roots:  # both from one folder: never images of one copy with labels of another
+        images = find_idx([root], f"{split}-images-idx3")
+        labels = find_idx([root], f"{split}-labels-idx1")
+        if images is not None and labels is not None:
+            break
+    else:
         return None
     x = read_idx(images)
     y = read_idx(labels).astype(np.int64)
@@ -77,19 +80,21 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
     cannot run code.
     """
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("_codecs", "encode"),
-        ("copy_reg", "_reconstructor"),
-        ("copyreg", "_reconstructor"),
-        ("__builtin__", "object"),
-        ("builtins", "object"),
-    }
+    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("_codecs", "encode"),
+            ("copy_reg", "_reconstructor"),
+            ("copyreg", "_reconstructor"),
+            ("__builtin__", "object"),
+            ("builtins", "object"),
+        }
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._ALLOWED:

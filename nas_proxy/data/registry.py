@@ -114,7 +114,16 @@ def _torchvision_download(cls_name: str, root: Path, **kwargs: object) -> None:
         raise DataNotFoundError(f"downloading {cls_name} into {root} failed: {e}") from None
 
 
-def _idx_dataset(name: str, tv_name: str, opts: DataOptions, default: Path | None, classes: list[str], stats: tuple[tuple[float, ...], tuple[float, ...]], flip: bool, how: str) -> Dataset:
+def _idx_dataset(
+    name: str,
+    tv_name: str,
+    opts: DataOptions,
+    default: Path | None,
+    classes: list[str],
+    stats: tuple[tuple[float, ...], tuple[float, ...]],
+    flip: bool,
+    how: str,
+) -> Dataset:
     roots: list[Path] = []
     if opts.root is not None:
         if opts.download:
@@ -124,11 +133,12 @@ def _idx_dataset(name: str, tv_name: str, opts: DataOptions, default: Path | Non
         raise InvalidArgumentError("--download needs --data-root DIR to download into")
     if default is not None:
         roots.append(default)
-    train, test = read_idx_pair(roots, "train"), read_idx_pair(roots, "t10k")
-    if train is None or test is None:
-        raise _missing(name, roots, how)
-    source = next(str(r) for r in roots if read_idx_pair([r], "t10k") is not None)
-    return _from_arrays(name, train, test, classes, stats, flip, source)
+    for root in roots:  # all four files from one folder, never train of one copy and test of another
+        test = read_idx_pair([root], "t10k")
+        train = read_idx_pair([root], "train") if test is not None else None
+        if train is not None and test is not None:
+            return _from_arrays(name, train, test, classes, stats, flip, str(root))
+    raise _missing(name, roots, how)
 
 
 @DATASETS.register("fashion-mnist")
@@ -155,6 +165,11 @@ def _require_root(name: str, opts: DataOptions, tv_name: str, **download_kwargs:
     return opts.root
 
 
+def _label_names(names: list[str | bytes]) -> list[str]:
+    """Class names from a CIFAR meta file: str in the official (Python 2) files, bytes in re-pickled ones."""
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+
+
 @DATASETS.register("cifar10")
 def cifar10(opts: DataOptions) -> Dataset:
     """CIFAR-10 in its python format: DIR/cifar-10-batches-py/data_batch_{1..5}, test_batch."""
@@ -164,7 +179,7 @@ def cifar10(opts: DataOptions) -> Dataset:
     train = cifar_arrays([read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)], "labels")
     test = cifar_arrays([read_cifar_batch(folder / "test_batch")], "labels")
     meta = folder / "batches.meta"
-    classes = list(read_cifar_batch(meta)["label_names"]) if meta.is_file() else CIFAR10_CLASSES
+    classes = _label_names(read_cifar_batch(meta)["label_names"]) if meta.is_file() else CIFAR10_CLASSES
     stats = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
     return _from_arrays("cifar10", train, test, classes, stats, True, str(folder))
 
@@ -178,7 +193,7 @@ def cifar100(opts: DataOptions) -> Dataset:
     train = cifar_arrays([read_cifar_batch(folder / "train")], "fine_labels")
     test = cifar_arrays([read_cifar_batch(folder / "test")], "fine_labels")
     meta = folder / "meta"
-    classes = list(read_cifar_batch(meta)["fine_label_names"]) if meta.is_file() else [str(i) for i in range(100)]
+    classes = _label_names(read_cifar_batch(meta)["fine_label_names"]) if meta.is_file() else [str(i) for i in range(100)]
     stats = ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762))
     return _from_arrays("cifar100", train, test, classes, stats, True, str(folder))
 
@@ -230,6 +245,8 @@ def imagefolder(opts: DataOptions) -> Dataset:
     if (root / "train").is_dir() and (root / "test").is_dir():
         x_tr, y_tr, classes = read_image_folder(root / "train", size)
         x_te, y_te, test_classes = read_image_folder(root / "test", size)
+        if len(classes) < 2:
+            raise DataNotFoundError(f"{root}/train needs at least 2 class folders; found {classes}")
         if test_classes != classes:
             raise DataNotFoundError(f"{root}/train and {root}/test have different class folders: {classes} vs {test_classes}")
         train, test = (x_tr, y_tr), (x_te, y_te)
@@ -238,7 +255,9 @@ def imagefolder(opts: DataOptions) -> Dataset:
         x, y, classes = read_image_folder(root, size)
         counts = np.bincount(y, minlength=len(classes))
         if len(classes) < 2 or counts.min() < 2:
-            raise DataNotFoundError(f"{root} needs at least 2 classes with at least 2 images each; class sizes {dict(zip(classes, counts.tolist()))}")
+            raise DataNotFoundError(
+                f"{root} needs at least 2 classes with at least 2 images each; class sizes {dict(zip(classes, counts.tolist(), strict=True))}"
+            )
         train, test = _holdout(x, y, 0.2)
         how = f"stratified 20%, seed {TEST_SPLIT_SEED}"
     if train[0].shape[-1] != test[0].shape[-1]:

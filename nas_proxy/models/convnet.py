@@ -17,13 +17,15 @@ from torch import Tensor, nn
 
 from nas_proxy.errors import InvalidArgumentError
 
+DEPTHS = (1, 2, 3, 4)
+WIDTHS = (32, 64, 128, 256)
 ACTIVATIONS = ("sigmoid", "relu", "leakyrelu")
 NORMALIZATIONS = ("none", "batchnorm", "layernorm", "instancenorm", "groupnorm")
 POOLINGS = ("none", "maxpooling", "avgpooling")
 # The 720 space (REFERENCE §3): 4 depths x 4 widths x 3 activations x 5 norms x 3 poolings.
-SPACE_720 = {
-    "depth": (1, 2, 3, 4),
-    "width": (32, 64, 128, 256),
+SPACE_720: dict[str, tuple[int, ...] | tuple[str, ...]] = {
+    "depth": DEPTHS,
+    "width": WIDTHS,
     "activation": ACTIVATIONS,
     "normalization": NORMALIZATIONS,
     "pooling": POOLINGS,
@@ -79,12 +81,16 @@ class ConvNetSpec:
 
 def space_720() -> Iterator[ConvNetSpec]:
     """All 720 architectures of the DC/DataDAM search space."""
-    for values in product(*SPACE_720.values()):
-        yield ConvNetSpec(**dict(zip(SPACE_720, values)))
+    for depth, width, activation, normalization, pooling in product(DEPTHS, WIDTHS, ACTIVATIONS, NORMALIZATIONS, POOLINGS):
+        yield ConvNetSpec(depth, width, activation, normalization, pooling)
 
 
 def _activation(name: str) -> nn.Module:
-    return {"sigmoid": nn.Sigmoid, "relu": lambda: nn.ReLU(inplace=True), "leakyrelu": lambda: nn.LeakyReLU(0.01, inplace=True)}[name]()
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    if name == "leakyrelu":
+        return nn.LeakyReLU(0.01, inplace=True)
+    return nn.ReLU(inplace=True)
 
 
 def _norm(name: str, channels: int, hw: tuple[int, int]) -> nn.Module:
@@ -161,5 +167,6 @@ class ConvNet(nn.Module):
     def reset_parameters(self) -> None:
         """Fresh default initialisation of every layer (draws from torch's global RNG)."""
         for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+            reset = getattr(m, "reset_parameters", None)
+            if m is not self and callable(reset):
+                reset()

@@ -1,0 +1,399 @@
+"""Datasets: every registered one loads from files in its real format, labels map to the right
+pixels, the validation split is seeded and stratified, and bad inputs give errors that say what to do."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nas_proxy.data import DATASETS, Dataset, load_dataset, stratified_split
+from nas_proxy.data import registry as data_registry
+from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, UnknownNameError
+from tests import fabricate as fab
+
+# ---------------------------------------------------------------- helpers
+
+
+def pixels(ds: Dataset, x: torch.Tensor) -> np.ndarray:
+    """Normalised (N, C, H, W) -> the uint8 (N, H, W, C) values that were in the files."""
+    return (ds.denormalise(x) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def assert_content_matches_labels(ds: Dataset, f: fab.Fabricated) -> None:
+    """Every image, train and test, is the pattern of its own label."""
+    for x, y in ((ds.train_x, ds.train_y), (ds.test_x, ds.test_y)):
+        expected = fab.images(y.numpy(), ds.image_size[0], ds.channels, marker=f.content == "marked")
+        np.testing.assert_array_equal(pixels(ds, x), expected)
+
+
+def assert_normalised_on_train(ds: Dataset) -> None:
+    """Datasets whose statistics are computed: train has mean 0 and std 1 in every channel."""
+    mean, std = ds.train_x.mean(dim=(0, 2, 3)), ds.train_x.std(dim=(0, 2, 3))
+    torch.testing.assert_close(mean, torch.zeros(ds.channels), atol=1e-3, rtol=0)
+    torch.testing.assert_close(std, torch.ones(ds.channels), atol=1e-3, rtol=0)
+
+
+def load(f: fab.Fabricated) -> Dataset:
+    return load_dataset(f.spec, root=f.root)
+
+
+def idx_pair(folder: Path, gz: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    train_y = fab.shuffled_labels(list(range(10)), 2, seed=11)
+    test_y = fab.shuffled_labels(list(range(10)), 1, seed=12)
+    fab.idx_files(folder, train_y, test_y, gz=gz)
+    return train_y, test_y
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_dataset("digits")
+
+
+# ---------------------------------------------------------------- every registered dataset
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_every_registered_dataset_loads_from_its_format(name: str, tmp_path: Path) -> None:
+    assert name in fab.FABRICATORS, f"dataset {name!r} is registered but tests/fabricate.py has no fabricator for it"
+    f = fab.FABRICATORS[name](tmp_path)
+    ds = load(f)
+
+    assert ds.channels == f.channels and ds.image_size == f.image_size
+    assert ds.class_names == f.class_names and ds.num_classes == len(f.class_names)
+    assert ds.flip is f.flip
+    assert ds.train_x.dtype == ds.test_x.dtype == torch.float32
+    assert ds.train_y.dtype == ds.test_y.dtype == torch.int64
+    assert ds.train_x.shape == (len(ds.train_y), f.channels, *f.image_size)
+    assert ds.test_x.shape == (len(ds.test_y), f.channels, *f.image_size)
+    if f.train_y is not None and f.test_y is not None:  # file order is kept
+        np.testing.assert_array_equal(ds.train_y.numpy(), f.train_y)
+        np.testing.assert_array_equal(ds.test_y.numpy(), f.test_y)
+    if f.label_counts is not None:
+        np.testing.assert_array_equal(torch.bincount(ds.train_y, minlength=ds.num_classes).numpy(), f.label_counts[0])
+        np.testing.assert_array_equal(torch.bincount(ds.test_y, minlength=ds.num_classes).numpy(), f.label_counts[1])
+    if f.content != "unknown":
+        assert_content_matches_labels(ds, f)
+    if f.root is not None:
+        assert ds.source.startswith(str(f.root)), f"{name} was read from {ds.source}, not the fabricated files"
+    json.dumps(ds.describe())  # artifacts record it: plain JSON types only (str class names, not bytes)
+
+
+def test_idx_reads_gzipped_and_raw_files_alike(tmp_path: Path) -> None:
+    train_y, test_y = idx_pair(tmp_path / "gz", gz=True)
+    idx_pair(tmp_path / "raw", gz=False)
+    a, b = load_dataset("mnist", tmp_path / "gz"), load_dataset("mnist", tmp_path / "raw")
+    torch.testing.assert_close(a.train_x, b.train_x, rtol=0, atol=0)
+    np.testing.assert_array_equal(a.train_y.numpy(), train_y)
+    np.testing.assert_array_equal(b.test_y.numpy(), test_y)
+
+
+def test_idx_keeps_orientation(tmp_path: Path) -> None:
+    idx_pair(tmp_path)
+    img = pixels(ds := load_dataset("mnist", tmp_path), ds.train_x)[0, ..., 0]  # (28, 28)
+    assert img[0, -1] == fab.MARKER and img[-1, 0] != fab.MARKER  # top-right, not transposed
+
+
+def test_mnist_in_torchvision_layout(tmp_path: Path) -> None:
+    train_y, _ = idx_pair(tmp_path / "MNIST" / "raw")
+    ds = load_dataset("mnist", tmp_path)
+    np.testing.assert_array_equal(ds.train_y.numpy(), train_y)
+    assert ds.source == str(tmp_path / "MNIST" / "raw")
+
+
+def test_fashion_mnist_from_root_wins_over_the_system_copy(tmp_path: Path) -> None:
+    fab.fashion_mnist(tmp_path)
+    ds = load_dataset("fashion-mnist", tmp_path)
+    assert len(ds.train_y) == 20 and ds.source == str(tmp_path / "FashionMNIST" / "raw")
+
+
+def test_idx_images_and_labels_come_from_one_folder(tmp_path: Path) -> None:
+    """A stray images file in ROOT must not be paired with the labels of ROOT/MNIST/raw."""
+    train_y, _ = idx_pair(tmp_path / "MNIST" / "raw")
+    stray = fab.images(np.zeros(20, dtype=np.int64), 28, 1)[..., 0]  # same count, all class 0
+    fab.write_idx(tmp_path / "train-images-idx3-ubyte.gz", stray)
+    ds = load_dataset("mnist", tmp_path)
+    np.testing.assert_array_equal(ds.train_y.numpy(), train_y)
+    np.testing.assert_array_equal(pixels(ds, ds.train_x), fab.images(train_y, 28, 1))
+
+
+def test_idx_train_and_test_come_from_one_folder(tmp_path: Path) -> None:
+    """ROOT holding only a t10k pair must not be mixed with the train pair of ROOT/MNIST/raw."""
+    _, test_y = idx_pair(tmp_path / "MNIST" / "raw")
+    fab.write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", fab.images(np.zeros(3, dtype=np.int64), 28, 1)[..., 0])
+    fab.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(3, dtype=np.uint8))
+    ds = load_dataset("mnist", tmp_path)
+    np.testing.assert_array_equal(ds.test_y.numpy(), test_y)
+    assert ds.source == str(tmp_path / "MNIST" / "raw")
+
+
+@pytest.mark.skipif(
+    not (data_registry.DEBIAN_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").is_file(), reason="dataset-fashion-mnist is not installed"
+)
+def test_real_fashion_mnist_from_the_debian_package() -> None:
+    ds = load_dataset("fashion-mnist")
+    assert ds.source == str(data_registry.DEBIAN_FASHION_MNIST)
+    assert ds.train_x.shape == (60000, 1, 28, 28) and ds.test_x.shape == (10000, 1, 28, 28)
+    assert ds.class_names[0] == "T-shirt/top" and ds.class_names[9] == "Ankle boot"
+    assert torch.bincount(ds.train_y).tolist() == [6000] * 10
+    assert torch.bincount(ds.test_y).tolist() == [1000] * 10
+    # the published statistics fit the real files: train is normalised to about N(0, 1)
+    assert abs(ds.train_x.mean().item()) < 0.01 and abs(ds.train_x.std().item() - 1) < 0.01
+
+
+# ---------------------------------------------------------------- label mapping and channels
+
+
+@pytest.mark.parametrize("python2", [True, False], ids=["python2-pickle", "python3-pickle"])
+def test_cifar10_planes_become_rgb_channels(tmp_path: Path, python2: bool) -> None:
+    f = fab.cifar10(tmp_path, python2=python2)
+    ds = load(f)
+    k = int(f.train_y[0])
+    img = pixels(ds, ds.train_x[:1])[0]  # (32, 32, 3)
+    assert tuple(img[5, 5]) == fab.levels(k)  # R, G, B in that order
+    assert img[0, -1, 0] == fab.MARKER and img[-1, 0, 0] != fab.MARKER
+    assert ds.class_names == f.class_names and all(isinstance(n, str) for n in ds.class_names)
+
+
+@pytest.mark.parametrize("python2", [True, False], ids=["python2-pickle", "python3-pickle"])
+def test_cifar100_uses_fine_labels_and_names(tmp_path: Path, python2: bool) -> None:
+    f = fab.cifar100(tmp_path, python2=python2)
+    ds = load(f)
+    assert ds.num_classes == 100 and ds.class_names[99] == "class_99"
+    assert sorted(set(ds.train_y.tolist())) == [0, 1, 42, 98, 99]
+    assert_content_matches_labels(ds, f)
+
+
+def test_cifar_without_meta_falls_back_to_the_standard_names(tmp_path: Path) -> None:
+    fab.cifar10(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "batches.meta").unlink()
+    assert load_dataset("cifar10", tmp_path).class_names == data_registry.CIFAR10_CLASSES
+
+
+def test_svhn_label_10_is_digit_0(tmp_path: Path) -> None:
+    f = fab.svhn(tmp_path)
+    ds = load(f)
+    assert ds.train_y.min() == 0 and ds.train_y.max() == 9
+    np.testing.assert_array_equal(ds.train_y.numpy(), f.train_y)
+    zero = int(np.flatnonzero(f.train_y == 0)[0])  # stored as 10 in the file
+    assert tuple(pixels(ds, ds.train_x[zero : zero + 1])[0, 5, 5]) == fab.levels(0)
+
+
+def test_digits_is_normalised_and_held_out(digits: Dataset) -> None:
+    assert len(digits.train_y) + len(digits.test_y) == 1797
+    assert abs(len(digits.test_y) / 1797 - 1 / 3) < 0.01
+    assert digits.image_size == (16, 16) and not digits.flip
+    assert_normalised_on_train(digits)
+    assert load_dataset("digits").test_y.equal(digits.test_y)  # one fixed test set for every run
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_imagefolder_flat_is_normalised(tmp_path: Path, mode: str) -> None:
+    folder = fab.image_folder(tmp_path / "imgs", ["b", "a", "c"], 5, mode)
+    ds = load_dataset(f"imagefolder:{folder}", image_size=8)
+    assert ds.class_names == ["a", "b", "c"] and ds.channels == (1 if mode == "L" else 3)
+    assert ds.image_size == (8, 8) and ds.train_x.shape[0] == 12 and ds.test_x.shape[0] == 3
+    assert_normalised_on_train(ds)
+    assert_content_matches_labels(ds, fab.Fabricated("", None, ds.channels, (8, 8), [], True, None, None, content="flat"))
+
+
+def test_imagefolder_train_test_layout(tmp_path: Path) -> None:
+    fab.image_folder(tmp_path / "train", ["x", "y"], 3, "L", size=(16, 16))
+    fab.image_folder(tmp_path / "test", ["x", "y"], 2, "L", size=(16, 16))
+    ds = load_dataset(f"imagefolder:{tmp_path}", image_size=16)
+    assert ds.train_y.tolist() == [0, 0, 0, 1, 1, 1] and ds.test_y.tolist() == [0, 0, 1, 1]
+    assert ds.channels == 1 and ds.notes["test_split"] == "train/ and test/ folders"
+    assert_normalised_on_train(ds)
+    assert_content_matches_labels(ds, fab.Fabricated("", None, 1, (16, 16), [], True, None, None, content="flat"))
+
+
+def test_imagefolder_mixed_grey_and_rgb_becomes_rgb(tmp_path: Path) -> None:
+    fab.image_folder(tmp_path, ["a", "b"], 3, "RGB")
+    fab.png(tmp_path / "a" / "grey.png", 0, "L", (12, 10))
+    assert load_dataset(f"imagefolder:{tmp_path}", image_size=8).channels == 3
+
+
+# ---------------------------------------------------------------- validation split
+
+
+def test_split_is_deterministic_in_the_seed(digits: Dataset) -> None:
+    a, b, c = digits.split(seed=3), digits.split(seed=3), digits.split(seed=4)
+    assert a.val_x.equal(b.val_x) and a.val_y.equal(b.val_y) and a.train_y.equal(b.train_y)
+    assert not a.val_x.equal(c.val_x)
+
+
+def test_split_is_disjoint_covering_and_stratified(digits: Dataset) -> None:
+    train_idx, val_idx = stratified_split(digits.train_y, 0.1, seed=0)
+    assert set(train_idx.tolist()).isdisjoint(val_idx.tolist())
+    assert sorted(train_idx.tolist() + val_idx.tolist()) == list(range(len(digits.train_y)))
+    per_class = torch.bincount(digits.train_y, minlength=10)
+    per_class_val = torch.bincount(digits.train_y[val_idx], minlength=10)
+    assert per_class_val.tolist() == [round(0.1 * n) for n in per_class.tolist()]
+    splits = digits.split(seed=0, val_fraction=0.1)  # the Splits hold exactly those rows
+    assert splits.val_x.equal(digits.train_x[val_idx]) and splits.train_y.equal(digits.train_y[train_idx])
+    assert splits.test_x is digits.test_x
+
+
+def test_split_keeps_a_training_image_in_every_class() -> None:
+    labels = torch.tensor([0, 0, 0, 0, 1, 2, 2])
+    train_idx, val_idx = stratified_split(labels, 0.9, seed=0)
+    assert set(labels[train_idx].tolist()) == {0, 1, 2} and len(val_idx) == 4
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0])
+def test_split_rejects_bad_fractions(fraction: float) -> None:
+    with pytest.raises(InvalidArgumentError, match="val_fraction must be in"):
+        stratified_split(torch.tensor([0, 1, 0, 1]), fraction, seed=0)
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_unknown_dataset_lists_the_known_names() -> None:
+    with pytest.raises(UnknownNameError, match=r"known: .*fashion-mnist.*Did you mean 'cifar10'"):
+        load_dataset("cifar-10")
+
+
+def test_image_size_too_small() -> None:
+    with pytest.raises(InvalidArgumentError, match="at least 4"):
+        load_dataset("digits", image_size=2)
+
+
+def test_missing_fashion_mnist_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data_registry, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
+    with pytest.raises(DataNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist", tmp_path)
+
+
+def test_missing_mnist_says_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match=r"looked in .*--data-root.*--download"):
+        load_dataset("mnist", tmp_path)
+    with pytest.raises(DataNotFoundError, match=r"no --data-root given"):
+        load_dataset("mnist")
+
+
+def test_download_needs_a_root() -> None:
+    with pytest.raises(InvalidArgumentError, match="--data-root"):
+        load_dataset("mnist", download=True)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn"])
+def test_missing_files_without_and_with_root(name: str, tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match="needs --data-root"):
+        load_dataset(name)
+    with pytest.raises(DataNotFoundError, match=r"not found .*--download"):
+        load_dataset(name, tmp_path)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_truncated_idx_file(tmp_path: Path, gz: bool) -> None:
+    idx_pair(tmp_path, gz=gz)
+    path = tmp_path / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
+    raw = fab.idx_bytes(fab.images(np.zeros(20, dtype=np.int64), 28, 1)[..., 0])[:-100]
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    with pytest.raises(DataNotFoundError, match="truncated"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_corrupt_gzip_and_bad_magic(tmp_path: Path) -> None:
+    idx_pair(tmp_path)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(DataNotFoundError, match="corrupt gzip"):
+        load_dataset("mnist", tmp_path)
+    path.write_bytes(gzip.compress(b"\x00\x00\x0d\x01" + bytes(14)))  # 0x0D: float data, not ubyte
+    with pytest.raises(DataNotFoundError, match="bad magic"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_idx_images_and_labels_of_different_lengths(tmp_path: Path) -> None:
+    idx_pair(tmp_path)
+    fab.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(3, dtype=np.uint8))
+    with pytest.raises(DataNotFoundError, match="do not match"):
+        load_dataset("mnist", tmp_path)
+
+
+class _RunsACommand:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_cifar_pickle_with_code_is_refused_not_run(tmp_path: Path) -> None:
+    fab.cifar10(tmp_path)
+    marker = tmp_path / "pwned"
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    batch.write_bytes(pickle.dumps({b"data": _RunsACommand(marker), b"labels": [0]}, protocol=2))
+    with pytest.raises(DataNotFoundError, match=r"refusing to load (posix|nt|os)\.system"):
+        load_dataset("cifar10", tmp_path)
+    assert not marker.exists()
+
+
+def test_cifar_missing_batch_and_foreign_pickle(tmp_path: Path) -> None:
+    fab.cifar10(tmp_path)
+    folder = tmp_path / "cifar-10-batches-py"
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(DataNotFoundError, match=r"missing CIFAR file .*data_batch_3"):
+        load_dataset("cifar10", tmp_path)
+    fab.write_pickle(folder / "data_batch_3", [1, 2, 3])
+    with pytest.raises(DataNotFoundError, match="not a CIFAR batch"):
+        load_dataset("cifar10", tmp_path)
+    (folder / "data_batch_3").write_bytes(b"\x80\x02}q\x00(U")  # cut short
+    with pytest.raises(DataNotFoundError, match="cannot read CIFAR file"):
+        load_dataset("cifar10", tmp_path)
+
+
+def test_cifar_labels_out_of_range(tmp_path: Path) -> None:
+    fab.cifar10(tmp_path)
+    y = np.array([0, 1, 2, 10], dtype=np.int64)
+    fab.write_pickle(tmp_path / "cifar-10-batches-py" / "data_batch_5", fab.cifar_batch(y, "labels", "bad"))
+    with pytest.raises(DataNotFoundError, match=r"labels outside \[0, 10\)"):
+        load_dataset("cifar10", tmp_path)
+
+
+def test_svhn_unreadable_mat(tmp_path: Path) -> None:
+    fab.svhn(tmp_path)
+    (tmp_path / "train_32x32.mat").write_bytes(b"not a mat file at all" * 10)
+    with pytest.raises(DataNotFoundError, match="cannot read SVHN file"):
+        load_dataset("svhn", tmp_path)
+
+
+def test_imagefolder_errors(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="needs a path"):
+        load_dataset("imagefolder")
+    with pytest.raises(DataNotFoundError, match="does not exist"):
+        load_dataset(f"imagefolder:{tmp_path / 'absent'}")
+    with pytest.raises(DataNotFoundError, match="no images under"):
+        load_dataset(f"imagefolder:{tmp_path}")
+    fab.image_folder(tmp_path, ["only"], 4)
+    with pytest.raises(DataNotFoundError, match="at least 2 classes"):
+        load_dataset(f"imagefolder:{tmp_path}")
+    fab.png(tmp_path / "second" / "0.png", 1, "RGB", (12, 10))  # a class of one image
+    with pytest.raises(DataNotFoundError, match="at least 2 images each"):
+        load_dataset(f"imagefolder:{tmp_path}")
+    (tmp_path / "second" / "1.png").write_bytes(b"not a png")
+    with pytest.raises(DataNotFoundError, match=r"cannot read image .*1\.png"):
+        load_dataset(f"imagefolder:{tmp_path}")
+
+
+def test_imagefolder_train_test_errors(tmp_path: Path) -> None:
+    fab.image_folder(tmp_path / "train", ["a"], 3)
+    fab.image_folder(tmp_path / "test", ["a"], 2)
+    with pytest.raises(DataNotFoundError, match="at least 2 class folders"):
+        load_dataset(f"imagefolder:{tmp_path}")
+    fab.image_folder(tmp_path / "train", ["b"], 3)
+    with pytest.raises(DataNotFoundError, match="different class folders"):
+        load_dataset(f"imagefolder:{tmp_path}")
+    shutil.rmtree(tmp_path / "test")
+    fab.image_folder(tmp_path / "test", ["a", "b"], 2, "L")
+    with pytest.raises(DataNotFoundError, match="colour mode"):
+        load_dataset(f"imagefolder:{tmp_path}")

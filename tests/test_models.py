@@ -1,0 +1,156 @@
+"""The ConvNet family: every architecture of the 720 space builds, runs forward and backward, and
+exposes the feature maps attention matching needs; bad specs are refused with a clear error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.models import SPACE_720, ConvNet, ConvNetSpec, space_720
+
+SPECS = list(space_720())
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Tensors here are tiny: with several threads, synchronisation costs far more than the maths
+    (the 720 sweep takes ~15 s on one thread and minutes on two threads of a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def expected_sides(spec: ConvNetSpec, side: int) -> list[int]:
+    """Side length of each block's feature map (pre-pooling) for square ``side`` inputs."""
+    sides = []
+    for _ in range(spec.depth):
+        sides.append(side)
+        side = side // 2 if spec.pooling != "none" else side
+    return sides
+
+
+def pooled(f: torch.Tensor, pooling: str) -> torch.Tensor:
+    return {"maxpooling": F.max_pool2d, "avgpooling": F.avg_pool2d}[pooling](f, 2) if pooling != "none" else f
+
+
+def test_the_space_has_720_distinct_architectures() -> None:
+    assert len(SPECS) == len(set(SPECS)) == 720
+    for key, values in SPACE_720.items():
+        assert {getattr(s, key) for s in SPECS} == set(values)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_every_space_720_architecture_runs_forward_and_backward(spec: ConvNetSpec) -> None:
+    net = ConvNet(1, 10, (16, 16), spec)
+    x = torch.randn(2, 1, 16, 16)
+    feats, emb = net.forward_features(x)
+
+    assert [tuple(f.shape) for f in feats] == [(2, spec.width, s, s) for s in expected_sides(spec, 16)]
+    last = expected_sides(spec, 16)[-1] // (2 if spec.pooling != "none" else 1)
+    assert net.embedding_dim == spec.width * last * last and emb.shape == (2, net.embedding_dim)
+    torch.testing.assert_close(emb, pooled(feats[-1], spec.pooling).flatten(1))  # features are pre-pooling
+
+    logits = net(x)
+    assert logits.shape == (2, 10)
+    logits.square().sum().backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert net.blocks[0].conv.weight.grad.abs().sum() > 0  # type: ignore[union-attr]
+
+
+def test_depth_and_width_outside_the_space() -> None:
+    spec = ConvNetSpec(depth=5, width=24, normalization="groupnorm", pooling="maxpooling")
+    net = ConvNet(3, 7, (32, 32), spec)
+    feats, emb = net.forward_features(torch.randn(2, 3, 32, 32))
+    assert [f.shape[-1] for f in feats] == [32, 16, 8, 4, 2] and all(f.shape[1] == 24 for f in feats)
+    assert emb.shape == (2, 24) and net(torch.randn(2, 3, 32, 32)).shape == (2, 7)
+    deep = ConvNet(1, 2, (8, 8), ConvNetSpec(depth=6, width=8, pooling="none"))  # no pooling: any depth
+    assert len(deep.forward_features(torch.randn(1, 1, 8, 8))[0]) == 6
+
+
+@pytest.mark.parametrize("normalization", ["layernorm", "instancenorm"])
+def test_28x28_inputs_run_like_32x32(normalization: str) -> None:
+    spec = ConvNetSpec(depth=3, width=32, normalization=normalization)
+    net28, net32 = ConvNet(1, 10, (28, 28), spec), ConvNet(1, 10, (32, 32), spec)
+    feats, emb = net28.forward_features(torch.randn(2, 1, 28, 28))
+    assert [f.shape[-1] for f in feats] == [32, 16, 8]
+    assert net28.embedding_dim == net32.embedding_dim == 32 * 4 * 4 and emb.shape == (2, 512)
+
+
+def test_non_square_images() -> None:
+    net = ConvNet(3, 4, (16, 8), ConvNetSpec(depth=2, width=32))
+    feats, emb = net.forward_features(torch.randn(2, 3, 16, 8))
+    assert feats[1].shape == (2, 32, 8, 4) and emb.shape == (2, 32 * 4 * 2)
+
+
+@pytest.mark.parametrize(("depth", "side"), [(5, 16), (4, 8), (2, 3)])
+def test_too_many_poolings_for_the_image_size(depth: int, side: int) -> None:
+    with pytest.raises(InvalidArgumentError, match=rf"pools {depth} times, too often for {side}x{side}"):
+        ConvNet(1, 10, (side, side), ConvNetSpec(depth=depth, width=32, pooling="avgpooling"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"activation": "tanh"}, "activation must be one of sigmoid, relu, leakyrelu; got 'tanh'"),
+        ({"normalization": "layer"}, "normalization must be one of"),
+        ({"pooling": "max"}, "pooling must be one of"),
+        ({"depth": 0}, "depth must be an integer >= 1, got 0"),
+        ({"depth": 2.5}, "depth must be an integer"),
+        ({"width": 0}, "width must be an integer >= 1"),
+        ({"width": "64"}, "width must be an integer"),
+        ({"normalization": "groupnorm", "width": 30}, "width must be a multiple of 4; got 30"),
+    ],
+)
+def test_bad_spec_values(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        ConvNetSpec(**fields)  # type: ignore[arg-type]
+
+
+def test_parse_and_round_trip() -> None:
+    spec = ConvNetSpec.parse(" depth=4, width=64 ,normalization=batchnorm")
+    assert spec == ConvNetSpec(depth=4, width=64, activation="relu", normalization="batchnorm", pooling="avgpooling")
+    assert ConvNetSpec.parse("") == ConvNetSpec()
+    assert ConvNetSpec.parse("family=convnet,depth=2").depth == 2  # the family key of stored specs is accepted
+    assert all(ConvNetSpec.parse(str(s)) == s for s in SPECS)
+    assert all(ConvNetSpec.from_dict(s.to_dict()) == s for s in SPECS)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("depth4", "parts are key=value, got 'depth4'"),
+        ("colour=red", r"unknown ConvNet spec key\(s\) \['colour'\]"),
+        ("depth=abc", "depth must be an integer"),
+        ("depth=-1", "depth must be an integer >= 1"),
+        ("activation=gelu", "activation must be one of"),
+        ("normalization=groupnorm,width=30", "multiple of 4"),
+    ],
+)
+def test_parse_errors(text: str, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        ConvNetSpec.parse(text)
+
+
+def test_reset_parameters_is_reproducible_under_a_seed() -> None:
+    net = ConvNet(3, 10, (16, 16), ConvNetSpec(depth=2, width=32, normalization="batchnorm"))
+
+    def state_after_reset(seed: int) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            for p in net.parameters():
+                p.fill_(7.0)  # reset must overwrite every parameter
+        net(torch.randn(4, 3, 16, 16))  # moves the batchnorm running statistics
+        torch.manual_seed(seed)
+        net.reset_parameters()
+        return {k: v.clone() for k, v in net.state_dict().items()}
+
+    a, b, c = state_after_reset(0), state_after_reset(0), state_after_reset(1)
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+    assert not a["blocks.0.conv.weight"].equal(c["blocks.0.conv.weight"])
+    assert not any((v == 7.0).all() for v in a.values() if v.is_floating_point())
+    assert a["blocks.0.norm.running_mean"].eq(0).all() and a["blocks.0.norm.running_var"].eq(1).all()
