@@ -1,0 +1,142 @@
+"""The macro family: a plain or residual CNN whose stages differ in depth, width and kernel size.
+
+stem (3x3 conv -> BN -> act) -> stage 0 -> stage 1 -> ... -> global average pool -> linear.
+A stage is ``depth`` blocks of [conv(k) -> BN -> act -> conv(k) -> BN] (+ shortcut when
+``residual``) -> act; the first block of every stage after the first has stride 2, so each
+stage halves the feature map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from nas_proxy.errors import InvalidArgumentError
+
+ACTIVATIONS = ("relu", "leakyrelu", "silu", "gelu")
+KERNELS = (1, 3, 5, 7)
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage: ``depth`` blocks of ``width`` channels and ``kernel`` x ``kernel`` convs."""
+
+    depth: int = 2  # blocks
+    width: int = 32  # channels of every conv in the stage
+    kernel: int = 3  # odd, so that "same" padding keeps the size
+
+    def __post_init__(self) -> None:
+        for key in ("depth", "width"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidArgumentError(f"macro stage {key} must be an integer >= 1, got {value!r}")
+        if self.kernel not in KERNELS:
+            raise InvalidArgumentError(f"macro stage kernel must be one of {', '.join(map(str, KERNELS))}; got {self.kernel!r}")
+
+
+@dataclass(frozen=True)
+class MacroSpec:
+    """One architecture of the family. The default is a small two-stage residual net."""
+
+    stages: tuple[StageSpec, ...] = (StageSpec(2, 32, 3), StageSpec(2, 64, 3))
+    residual: bool = True  # add a shortcut around every block (1x1 conv + BN where the shape changes)
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise InvalidArgumentError("a macro net needs at least one stage")
+        if not isinstance(self.residual, bool):
+            raise InvalidArgumentError(f"macro residual must be true or false, got {self.residual!r}")
+        if self.activation not in ACTIVATIONS:
+            raise InvalidArgumentError(f"macro activation must be one of {', '.join(ACTIVATIONS)}; got {self.activation!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        stages = [{"depth": s.depth, "width": s.width, "kernel": s.kernel} for s in self.stages]
+        return {"stages": stages, "residual": self.residual, "activation": self.activation}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MacroSpec:
+        unknown = set(d) - {"stages", "residual", "activation", "family"}
+        if unknown:
+            raise InvalidArgumentError(f"unknown macro spec key(s) {sorted(unknown)}; known: activation, residual, stages")
+        default = cls()
+        try:
+            stages = tuple(StageSpec(**s) for s in d["stages"]) if "stages" in d else default.stages
+        except TypeError as e:  # a stage that is not a mapping of depth/width/kernel
+            raise InvalidArgumentError(f"macro stages must be a list of {{depth, width, kernel}} tables: {e}") from None
+        return cls(stages, d.get("residual", default.residual), d.get("activation", default.activation))
+
+
+def _activation(name: str) -> nn.Module:
+    factories: dict[str, Callable[[], nn.Module]] = {
+        "relu": nn.ReLU,
+        "leakyrelu": lambda: nn.LeakyReLU(0.01),
+        "silu": nn.SiLU,
+        "gelu": nn.GELU,
+    }
+    return factories[name]()
+
+
+class Block(nn.Module):
+    """conv -> BN -> act -> conv -> BN (+ shortcut) -> act."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, residual: bool, activation: str) -> None:
+        super().__init__()
+        pad = kernel // 2
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=pad, bias=False),
+            nn.BatchNorm2d(c_out),
+            _activation(activation),
+            nn.Conv2d(c_out, c_out, kernel, padding=pad, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        self.shortcut: nn.Module | None = None
+        if residual:
+            same = c_in == c_out and stride == 1
+            self.shortcut = (
+                nn.Identity() if same else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+            )
+        self.act = _activation(activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.body(x)  # (N, c_out, H/stride, W/stride)
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return self.act(out)
+
+
+class MacroNet(nn.Module):
+    """A macro-family network for ``channels`` x ``image_size`` images and ``num_classes`` classes."""
+
+    def __init__(self, channels: int, num_classes: int, image_size: tuple[int, int], spec: MacroSpec | None = None) -> None:
+        super().__init__()
+        self.spec = spec or MacroSpec()
+        stages = self.spec.stages
+        if min(image_size) < 2 ** (len(stages) - 1):
+            raise InvalidArgumentError(
+                f"{len(stages)} macro stages halve the image {len(stages) - 1} times, too often for {image_size[0]}x{image_size[1]}"
+            )
+        act = self.spec.activation
+        self.stem = nn.Sequential(
+            nn.Conv2d(channels, stages[0].width, 3, padding=1, bias=False), nn.BatchNorm2d(stages[0].width), _activation(act)
+        )
+        blocks: list[nn.Module] = []
+        c_in = stages[0].width
+        for i, stage in enumerate(stages):
+            for b in range(stage.depth):
+                stride = 2 if i > 0 and b == 0 else 1
+                blocks.append(Block(c_in, stage.width, stage.kernel, stride, self.spec.residual, act))
+                c_in = stage.width
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.embedding_dim = c_in
+        self.classifier = nn.Linear(c_in, num_classes)
+
+    def embed(self, x: Tensor) -> Tensor:
+        return self.pool(self.blocks(self.stem(x)))  # (N, last width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.embed(x))  # (N, num_classes)

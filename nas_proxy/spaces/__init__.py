@@ -1,0 +1,71 @@
+"""Search spaces by name or file: ``get_space("convnet720")``, ``get_space("my-space.toml")``.
+
+Every ``*.toml`` file of the ``search_spaces`` package is registered under its stem. Register a
+space written in Python with ``@SPACES.register("name")`` on a function that returns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from torch import nn
+
+from nas_proxy.errors import SpaceError, UnknownNameError
+from nas_proxy.registry import Registry
+from nas_proxy.spaces.base import SearchSpace, Spec, arch_id, canonical_json
+from nas_proxy.spaces.convnet import ConvNetSpace
+from nas_proxy.spaces.declared import FAMILIES, DeclaredSpace, Param, family_class
+from nas_proxy.spaces.files import SUFFIXES, load_shipped_space, load_space_file, shipped_space_names, space_from_definition
+from nas_proxy.spaces.macro import MacroSpace
+from nas_proxy.spaces.nb201 import NB201Space
+
+SPACES: Registry[Callable[[], SearchSpace]] = Registry("search space")
+for _name in shipped_space_names():
+    SPACES.register(_name)(partial(load_shipped_space, _name))
+
+
+def get_space(name_or_path: str | Path) -> SearchSpace:
+    """A registered space by name, or the space a ``.toml``/``.json`` file defines."""
+    text = str(name_or_path)
+    if text in SPACES:
+        return SPACES.get(text)()
+    if isinstance(name_or_path, Path) or text.endswith(SUFFIXES) or "/" in text:
+        return load_space_file(text)
+    try:
+        return SPACES.get(text)()
+    except UnknownNameError as e:
+        raise UnknownNameError(f"{e} A space file is given by its path (*.toml or *.json).") from None
+
+
+def space_names() -> list[str]:
+    return SPACES.names()
+
+
+def build_model(spec: Spec, channels: int, num_classes: int, image_size: tuple[int, int]) -> nn.Module:
+    """A fresh network for any spec, by its ``"family"`` key (no space membership check)."""
+    if not isinstance(spec, dict):
+        raise SpaceError(f"a spec is a JSON object with a 'family' key; got {spec!r}")
+    cls = family_class(spec.get("family"))
+    return cls.build_spec(spec, channels, num_classes, image_size)
+
+
+__all__ = [
+    "FAMILIES",
+    "SPACES",
+    "ConvNetSpace",
+    "DeclaredSpace",
+    "MacroSpace",
+    "NB201Space",
+    "Param",
+    "SearchSpace",
+    "Spec",
+    "arch_id",
+    "build_model",
+    "canonical_json",
+    "get_space",
+    "load_space_file",
+    "space_from_definition",
+    "space_names",
+]

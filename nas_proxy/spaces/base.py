@@ -1,0 +1,78 @@
+"""The interface every search space implements, and the stable id of an architecture spec.
+
+A *spec* is a plain JSON-able dict that says everything needed to build one network, including
+``"family"``, the model family whose builder it needs. A space turns an Optuna trial into a spec
+(:meth:`SearchSpace.sample`) and a spec back into the trial's params (:meth:`SearchSpace.params_of`),
+so ``study.best_params`` rebuilds the best architecture and ``enqueue_trial`` seeds known ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from typing import Any
+
+import optuna
+from torch import nn
+
+from nas_proxy.errors import SpaceError
+
+Spec = dict[str, Any]
+
+
+class SearchSpace(ABC):
+    """A set of architectures of one model family, sampled define-by-run from an Optuna trial.
+
+    The search calls :meth:`sample` once per trial, then :meth:`build` to get the network it
+    trains. :meth:`validate` runs on any spec that comes from outside (a file, the command line,
+    a stored study); :meth:`params_of` when a known spec is enqueued or rebuilt. :meth:`describe`
+    is recorded with every search result.
+    """
+
+    name: str
+    family: str  # the model family every spec of this space builds, e.g. "convnet"
+
+    @abstractmethod
+    def sample(self, trial: optuna.trial.BaseTrial) -> Spec:
+        """One spec, chosen only through ``trial.suggest_*`` calls (conditional parameters allowed)."""
+
+    @abstractmethod
+    def validate(self, spec: Spec) -> None:
+        """Raise :class:`SpaceError` naming the offending key and its allowed values unless ``spec`` is in the space."""
+
+    @abstractmethod
+    def params_of(self, spec: Spec | str) -> dict[str, Any]:
+        """The trial params that make :meth:`sample` return ``spec`` (``FixedTrial(params_of(s))`` -> ``s``)."""
+
+    @abstractmethod
+    def build(self, spec: Spec, channels: int, num_classes: int, image_size: tuple[int, int]) -> nn.Module:
+        """A freshly initialised network for ``spec`` (validated first) on images of this shape."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """JSON-able summary: name, family, parameters and their choices, and the size when finite."""
+
+    def size(self) -> int | None:
+        """How many distinct specs the space holds; ``None`` when infinite or unknown."""
+        return None
+
+    def parse(self, text: str) -> Spec:
+        """A spec from its text form: a JSON object here; families may accept shorter forms."""
+        try:
+            spec = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SpaceError(f"a {self.family} spec must be a JSON object, got {text!r} ({e.msg})") from None
+        if not isinstance(spec, dict):
+            raise SpaceError(f"a {self.family} spec must be a JSON object, got {text!r}")
+        return spec
+
+
+def canonical_json(spec: Spec) -> str:
+    """The spec as compact JSON with sorted keys: equal specs give equal text."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def arch_id(spec: Spec) -> str:
+    """A stable 12-hex-digit id of ``spec`` (a hash of its canonical JSON), for file names and tables."""
+    return hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:12]
