@@ -36,12 +36,17 @@ def _print_json(obj: Any) -> None:
 # ---- distill -------------------------------------------------------------------------------
 
 
-def _add_distill(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def _add_distill(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from nas_proxy.distill import METHODS, DistillConfig
     from nas_proxy.models.convnet import NORMALIZATIONS
 
     d = DistillConfig()
-    p = sub.add_parser("distill", parents=[common], help="distil a dataset into a synthetic set", description="Distil a real dataset into a few synthetic images per class.")
+    p = sub.add_parser(
+        "distill",
+        parents=[common],
+        help="distil a dataset into a synthetic set",
+        description="Distil a real dataset into a few synthetic images per class.",
+    )
     p.add_argument("--dataset", required=True, help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH")
     p.add_argument("--data-root", help="directory with the dataset files")
     p.add_argument("--download", action="store_true", help="download the dataset into --data-root with torchvision (needs internet)")
@@ -52,8 +57,18 @@ def _add_distill(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("--batch-real", type=int, default=d.batch_real, help="real images per class per iteration (default %(default)s)")
     p.add_argument("--image-lr", type=float, help="SGD lr on the pixels (default 1.0 for ipc <= 50, else 10)")
     p.add_argument("--lambda", dest="lambda_mmd", type=float, help="MMD weight (default 0.01 up to 32 px, else 0.02)")
-    p.add_argument("--attention-power", type=float, default=d.attention_power, help="p of the attention maps: paper 4, official code 1 (default %(default)s)")
-    p.add_argument("--net-norm", default=d.net_norm, choices=NORMALIZATIONS, help="distillation network norm: paper instancenorm, official code batchnorm (default %(default)s)")
+    p.add_argument(
+        "--attention-power",
+        type=float,
+        default=d.attention_power,
+        help="p of the attention maps: paper 4, official code 1 (default %(default)s)",
+    )
+    p.add_argument(
+        "--net-norm",
+        default=d.net_norm,
+        choices=NORMALIZATIONS,
+        help="distillation network norm: paper instancenorm, official code batchnorm (default %(default)s)",
+    )
     p.add_argument("--init", default=d.init, choices=("real", "noise"), help="default %(default)s")
     p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
     p.add_argument("--split-seed", type=int, default=d.split_seed, help="seed of the held-out validation split (default %(default)s)")
@@ -74,10 +89,23 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from nas_proxy.distill import DistillConfig, distill
 
     config = DistillConfig(
-        dataset=args.dataset, data_root=args.data_root, image_size=args.image_size, ipc=args.ipc, method=args.method,
-        iterations=args.iterations, batch_real=args.batch_real, image_lr=args.image_lr, lambda_mmd=args.lambda_mmd,
-        attention_power=args.attention_power, net_norm=args.net_norm, init=args.init, seed=args.seed,
-        split_seed=args.split_seed, val_fraction=args.val_fraction, device=args.device, amp=not args.no_amp,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        image_size=args.image_size,
+        ipc=args.ipc,
+        method=args.method,
+        iterations=args.iterations,
+        batch_real=args.batch_real,
+        image_lr=args.image_lr,
+        lambda_mmd=args.lambda_mmd,
+        attention_power=args.attention_power,
+        net_norm=args.net_norm,
+        init=args.init,
+        seed=args.seed,
+        split_seed=args.split_seed,
+        val_fraction=args.val_fraction,
+        device=args.device,
+        amp=not args.no_amp,
         checkpoint_every=args.checkpoint_every,
     )
     if args.download:
@@ -91,7 +119,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
         m = result.meta
         loss = m["loss"]
         change = f"; loss {loss['first']['loss']:.4g} -> {loss['last']['loss']:.4g}" if loss.get("windows") else ""
-        print(f"{m['method']}: {m['num_images']} images ({m['ipc']} per class) of {m['dataset']['name']}, {m['iterations_done']} iterations in {m['seconds']:.1f} s on {m['device']}{change}")
+        print(
+            f"{m['method']}: {m['num_images']} images ({m['ipc']} per class) of {m['dataset']['name']}, {m['iterations_done']} iterations in {m['seconds']:.1f} s on {m['device']}{change}"
+        )
         print(f"wrote {result.path}/ (synthetic.safetensors, meta.json, grid.png); next: nasproxy evaluate {shlex.quote(str(result.path))}")
     return 0
 
@@ -99,11 +129,16 @@ def cmd_distill(args: argparse.Namespace) -> int:
 # ---- evaluate ------------------------------------------------------------------------------
 
 
-def _add_evaluate(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def _add_evaluate(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from nas_proxy.training import TrainConfig
 
     t = TrainConfig()
-    p = sub.add_parser("evaluate", parents=[common], help="train fresh networks on a synthetic set, test on real data", description="The standard protocol: fresh ConvNets trained on the synthetic set only, scored on the real test set.")
+    p = sub.add_parser(
+        "evaluate",
+        parents=[common],
+        help="train fresh networks on a synthetic set, test on real data",
+        description="The standard protocol: fresh ConvNets trained on the synthetic set only, scored on the real test set.",
+    )
     p.add_argument("path", metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
     p.add_argument("--runs", type=int, default=5, help="networks to train (default %(default)s)")
     p.add_argument("--epochs", type=int, default=t.epochs, help="default %(default)s")
@@ -124,26 +159,303 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from nas_proxy.training import TrainConfig
 
     train = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, dsa=not args.no_dsa)
-    result = evaluate(args.path, runs=args.runs, epochs=args.epochs, model=args.model or None, train=train, seed=args.seed, device=args.device, data_root=args.data_root, progress=not args.quiet)
+    result = evaluate(
+        args.path,
+        runs=args.runs,
+        epochs=args.epochs,
+        model=args.model or None,
+        train=train,
+        seed=args.seed,
+        device=args.device,
+        data_root=args.data_root,
+        progress=not args.quiet,
+    )
     if args.json:
         _print_json(result.to_dict())
     else:
         s = result.synthetic
-        print(f"{s['dataset']} {s['method']} ipc={s['ipc']}: test accuracy {result.mean:.2f} +- {result.std:.2f} % over {len(result.accuracies)} runs "
-              f"({args.epochs} epochs, {result.model}, {result.device}, {result.seconds:.0f} s)")
+        print(
+            f"{s['dataset']} {s['method']} ipc={s['ipc']}: test accuracy {result.mean:.2f} +- {result.std:.2f} % over {len(result.accuracies)} runs "
+            f"({args.epochs} epochs, {result.model}, {result.device}, {result.seconds:.0f} s)"
+        )
+    return 0
+
+
+# ---- search / worker / dashboard / score ---------------------------------------------------
+
+
+def _add_proxy_options(p: argparse.ArgumentParser) -> None:
+    from nas_proxy.search import ProxyConfig
+
+    d = ProxyConfig()
+    g = p.add_argument_group("proxy training (each candidate on the synthetic set)")
+    g.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s")
+    g.add_argument("--lr", type=float, default=d.lr, help="default %(default)s")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
+    g.add_argument("--no-dsa", action="store_true", help="no DSA augmentation")
+    g.add_argument(
+        "--report-every", type=int, default=d.report_every, help="epochs between validation reports (pruning; default %(default)s)"
+    )
+    g.add_argument(
+        "--report-images", type=int, default=d.report_images, help="validation images scored at each report (default %(default)s)"
+    )
+
+
+def _proxy_config(args: argparse.Namespace) -> Any:
+    from nas_proxy.search import ProxyConfig
+
+    return ProxyConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        dsa=not args.no_dsa,
+        report_every=args.report_every,
+        report_images=args.report_images,
+    )
+
+
+def _add_search(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from nas_proxy.search import PRUNERS, SAMPLERS
+
+    p = sub.add_parser(
+        "search",
+        parents=[common],
+        help="run an Optuna study on the proxy",
+        description="Search architectures: every trial trains a candidate on the synthetic set and scores it on the real validation split.",
+    )
+    p.add_argument("--synthetic", required=True, metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
+    p.add_argument("--space", required=True, help="a registered space (nasproxy spaces) or a space file path")
+    p.add_argument("--study", required=True, help="study name (resumed when it exists)")
+    p.add_argument("--storage", help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
+    p.add_argument("--n-trials", type=int, required=True, help="total trials of the study (complete + pruned), across workers and runs")
+    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument("--sampler", default="tpe", choices=SAMPLERS.names(), help="default %(default)s")
+    p.add_argument("--pruner", choices=PRUNERS.names(), help="default median (none with several objectives)")
+    p.add_argument("--objectives", default="accuracy", help="accuracy, optionally followed by params and/or flops: accuracy,params")
+    p.add_argument("--max-params", type=int, help="skip candidates with more parameters")
+    p.add_argument("--workers", type=int, default=1, help="processes on this machine (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-root", help="where the real data is, if not where distill found it")
+    p.add_argument("--out", help="where trials.csv and best.json go (default studies/STUDY)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", action="store_true")
+    _add_proxy_options(p)
+    p.set_defaults(func=cmd_search)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nas_proxy.search import SearchConfig, search
+
+    objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
+    pruner = args.pruner or ("median" if len(objectives) == 1 else "none")
+    config = SearchConfig(
+        synthetic=args.synthetic,
+        space=args.space,
+        objectives=objectives,
+        sampler=args.sampler,
+        pruner=pruner,
+        max_params=args.max_params,
+        seed=args.seed,
+        device=args.device,
+        data_root=args.data_root,
+        proxy=_proxy_config(args),
+    )
+    result = search(
+        config,
+        args.study,
+        args.n_trials,
+        args.storage,
+        args.timeout,
+        args.workers,
+        Path(args.out) if args.out else None,
+        progress=not args.quiet,
+    )
+    if args.json:
+        _print_json(result.to_dict())
+        return 0
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(result.trials.items()))
+    print(f"study {result.study}: {counts} ({result.seconds:.0f} s)")
+    _print_table(result.best, objectives)
+    print(f"best spec: {result.files['best']}   all trials: {result.files['trials']}")
+    print(f"dashboard: nasproxy dashboard --study {result.study} --storage {shlex.quote(result.storage)}")
+    return 0
+
+
+def _print_table(rows: list[dict[str, Any]], objectives: list[str]) -> None:
+    if not rows:
+        print("no complete trials yet")
+        return
+    print(f"{'trial':>5}  {'val acc %':>9}  {'params':>10}  {'MFLOPs':>9}  {'seconds':>7}  arch_id       spec")
+    for r in rows:
+        spec = {k: v for k, v in (r["spec"] or {}).items() if k != "family"}
+        print(
+            f"{r['number']:>5}  {r['values'][0]:>9.2f}  {r['params'] or 0:>10,}  {(r['flops'] or 0) / 1e6:>9.1f}  {r['proxy_seconds'] or 0:>7.1f}  {r['arch_id']}  {json.dumps(spec, separators=(',', ':'))}"
+        )
+
+
+def _add_worker(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "worker",
+        parents=[common],
+        help="join an existing study (another process or machine)",
+        description="Join a study created by 'nasproxy search'; its settings are read from the study.",
+    )
+    p.add_argument("--study", required=True)
+    p.add_argument("--storage", required=True, help="the study's storage URL (a journal path on the same host, or a database URL)")
+    p.add_argument(
+        "--n-trials",
+        type=int,
+        help="stop when the study has this many trials (default: the study's budget is enforced by the search command)",
+    )
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--synthetic", metavar="DIR", help="the synthetic set at another path on this machine (checked by hash)")
+    p.add_argument("--device", help="override the study's device")
+    p.add_argument("--worker-index", type=int, default=0, help="sampler seed offset (distinct per worker)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_worker)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from nas_proxy.search import join
+
+    join(args.study, args.storage, args.n_trials, args.timeout, args.worker_index, args.synthetic, args.device, progress=not args.quiet)
+    return 0
+
+
+def _add_dashboard(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "dashboard",
+        parents=[common],
+        help="open optuna-dashboard on a study",
+        description="Serve optuna-dashboard for a study (127.0.0.1 by default).",
+    )
+    p.add_argument("--study", required=True)
+    p.add_argument("--storage", help="default: studies/STUDY/journal.log")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_dashboard)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from nas_proxy.search.dashboard import serve
+
+    serve(args.study, args.storage, args.host, args.port)
+    return 0
+
+
+def _add_score(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "score",
+        parents=[common],
+        help="proxy scores of a list of architectures",
+        description="Train each spec of a JSON list on the synthetic set and score it on the real validation split.",
+    )
+    p.add_argument("--synthetic", required=True, metavar="DIR")
+    p.add_argument("--space", required=True)
+    p.add_argument("--archs", required=True, metavar="FILE", help="JSON list of specs (or of objects with a 'spec' key)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-root")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", action="store_true")
+    _add_proxy_options(p)
+    p.set_defaults(func=cmd_score)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from nas_proxy.search import score
+
+    specs = _read_specs(args.archs)
+    results = score(args.synthetic, args.space, specs, _proxy_config(args), args.seed, args.device, args.data_root, progress=not args.quiet)
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+    else:
+        rows = [
+            {
+                "number": i,
+                "values": [r.accuracy],
+                "params": r.params,
+                "flops": r.flops,
+                "proxy_seconds": r.seconds["total"],
+                "arch_id": r.arch_id,
+                "spec": r.spec,
+            }
+            for i, r in enumerate(results)
+        ]
+        _print_table(rows, ["accuracy"])
+    return 0
+
+
+def _read_specs(path: str) -> list[dict[str, Any]]:
+    from pathlib import Path
+
+    from nas_proxy.errors import InvalidArgumentError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"--archs file {path} does not exist") from None
+    except json.JSONDecodeError as e:
+        raise InvalidArgumentError(f"--archs file {path} is not valid JSON: {e}") from None
+    if isinstance(data, dict) and "top" in data:  # a best.json exported by search
+        data = [t["spec"] for t in data["top"]]
+    if not isinstance(data, list) or not data:
+        raise InvalidArgumentError(f"--archs file {path} must hold a non-empty JSON list of specs")
+    specs = [d["spec"] if isinstance(d, dict) and "spec" in d else d for d in data]
+    bad = [i for i, s in enumerate(specs) if not isinstance(s, dict)]
+    if bad:
+        raise InvalidArgumentError(f"--archs file {path}: entries {bad[:5]} are not spec objects")
+    return specs
+
+
+def _add_spaces(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "spaces",
+        parents=[common],
+        help="list the registered search spaces",
+        description="List the registered search spaces, or describe one.",
+    )
+    p.add_argument("name", nargs="?", help="a space name or file to describe")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_spaces)
+
+
+def cmd_spaces(args: argparse.Namespace) -> int:
+    from nas_proxy.spaces import get_space, space_names
+
+    described = [get_space(n).describe() for n in ([args.name] if args.name else space_names())]
+    if args.json:
+        _print_json(described)
+    else:
+        for d in described:
+            size = d.get("size")
+            print(f"{d['name']:<16} family={d['family']:<8} size={size if size else 'conditional'}  {d.get('description', '')}")
     return 0
 
 
 # ---- entry point ---------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [_add_distill, _add_evaluate]  # type: ignore[type-arg]
+COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
+    _add_distill,
+    _add_evaluate,
+    _add_search,
+    _add_worker,
+    _add_dashboard,
+    _add_score,
+    _add_spaces,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     from nas_proxy import __version__
 
     common = _common()
-    parser = _Parser(prog="nasproxy", parents=[common], description="Neural-architecture search on distilled data: distill -> search -> correlate.")
+    parser = _Parser(
+        prog="nasproxy", parents=[common], description="Neural-architecture search on distilled data: distill -> search -> correlate."
+    )
     parser.add_argument("--version", action="version", version=f"nasproxy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     for add in COMMANDS:
@@ -168,10 +480,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nasproxy {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 - the last line of defence; --debug shows everything
+    except Exception as e:
         if args.debug:
             raise
-        print(f"nasproxy {args.command}: internal error: {type(e).__name__}: {' '.join(str(e).split())} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"nasproxy {args.command}: internal error: {type(e).__name__}: {' '.join(str(e).split())} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

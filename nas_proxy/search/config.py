@@ -1,0 +1,113 @@
+"""The resolved configuration of a search, stored in the study so that any worker can join it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import optuna
+
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.registry import Registry
+from nas_proxy.search.proxy import ProxyConfig
+
+# objective name -> Optuna direction; accuracy is the validation accuracy of the proxy trial
+OBJECTIVES: dict[str, optuna.study.StudyDirection] = {
+    "accuracy": optuna.study.StudyDirection.MAXIMIZE,
+    "params": optuna.study.StudyDirection.MINIMIZE,
+    "flops": optuna.study.StudyDirection.MINIMIZE,
+}
+
+SAMPLERS: Registry[Callable[[int, int], optuna.samplers.BaseSampler]] = Registry("sampler")
+PRUNERS: Registry[Callable[[ProxyConfig], optuna.pruners.BasePruner]] = Registry("pruner")
+
+
+@SAMPLERS.register("tpe")
+def _tpe(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
+    # multivariate + group model the joint (and conditional) parameters; the constant liar keeps
+    # parallel workers from proposing the same candidate while others are still training
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+
+
+@SAMPLERS.register("random")
+def _random(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+@SAMPLERS.register("bruteforce")
+def _bruteforce(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.BruteForceSampler(seed=seed)
+
+
+@SAMPLERS.register("nsga2")
+def _nsga2(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.NSGAIISampler(seed=seed)
+
+
+@SAMPLERS.register("gp")
+def _gp(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+@PRUNERS.register("none")
+def _no_pruner(proxy: ProxyConfig) -> optuna.pruners.BasePruner:
+    return optuna.pruners.NopPruner()
+
+
+@PRUNERS.register("median")
+def _median(proxy: ProxyConfig) -> optuna.pruners.BasePruner:
+    # judge a trial only after 5 complete ones and from its second report on
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=proxy.report_every)
+
+
+@PRUNERS.register("hyperband")
+def _hyperband(proxy: ProxyConfig) -> optuna.pruners.BasePruner:
+    return optuna.pruners.HyperbandPruner(min_resource=proxy.report_every, max_resource=proxy.epochs)
+
+
+@dataclass
+class SearchConfig:
+    """Everything that defines what a study searches and how candidates are scored."""
+
+    synthetic: str  # the synthetic-set directory made by `nasproxy distill`
+    space: str  # a registered space name or a space file path
+    objectives: list[str] = field(default_factory=lambda: ["accuracy"])  # accuracy[,params|flops]
+    sampler: str = "tpe"
+    pruner: str = "median"  # forced to none with several objectives (Optuna cannot prune those)
+    max_params: int | None = None  # candidates above this are skipped (pruned) before training
+    seed: int = 0  # sampler seed (worker k uses seed + k) and proxy-training seed
+    device: str = "auto"
+    data_root: str | None = None  # where the real data is, when not where distill found it
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+
+    def validate(self) -> None:
+        if not self.objectives or self.objectives[0] != "accuracy":
+            raise InvalidArgumentError(f"the first objective must be accuracy, got {','.join(self.objectives) or 'none'}")
+        unknown = [o for o in self.objectives if o not in OBJECTIVES]
+        if unknown or len(set(self.objectives)) != len(self.objectives):
+            raise InvalidArgumentError(
+                f"objectives are accuracy followed by any of params, flops (no repeats); got {','.join(self.objectives)}"
+            )
+        SAMPLERS.get(self.sampler)
+        PRUNERS.get(self.pruner)
+        if len(self.objectives) > 1 and self.pruner != "none":
+            raise InvalidArgumentError("Optuna cannot prune multi-objective studies: use --pruner none with several objectives")
+        if self.max_params is not None and self.max_params < 1:
+            raise InvalidArgumentError(f"--max-params must be positive, got {self.max_params}")
+        p = self.proxy
+        if p.epochs < 1 or p.batch_size < 1 or p.lr <= 0 or p.report_every < 1 or p.report_images < 1:
+            raise InvalidArgumentError(f"proxy epochs, batch size, report interval and report images must be >= 1 and lr > 0; got {p}")
+
+    @property
+    def directions(self) -> list[optuna.study.StudyDirection]:
+        return [OBJECTIVES[o] for o in self.objectives]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
+        d = dict(d)
+        d["proxy"] = ProxyConfig(**d.get("proxy", {}))
+        return cls(**d)

@@ -1,0 +1,80 @@
+"""What optuna-dashboard shows for a nasproxy study, and launching it.
+
+The study page gets a note (dataset, synthetic set, space, proxy protocol) and the synthetic set's
+image grid as an artifact; single-objective trials report their validation curve as intermediate
+values (the dashboard plots them), multi-objective trials get it as a note.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+from nas_proxy.search.config import SearchConfig
+from nas_proxy.search.proxy import ProxyContext, ProxyResult
+from nas_proxy.search.storage import open_storage, study_dir
+from nas_proxy.synthetic import GRID
+
+EXTRAS_ATTR = "nasproxy_dashboard"
+
+
+def artifact_dir(url: str, study: str) -> Path:
+    """Artifacts sit beside a journal file, else in ``studies/<study>/artifacts``."""
+    if url.startswith("journal:"):
+        return Path(url.removeprefix("journal:")).parent / "artifacts"
+    return study_dir(study) / "artifacts"
+
+
+def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchConfig, url: str) -> None:
+    """Once per study: the description note and the synthetic set's grid image."""
+    from optuna_dashboard import save_note
+
+    if study.user_attrs.get(EXTRAS_ATTR):
+        return
+    meta = ctx.synthetic.meta
+    lines = [
+        f"# {study.study_name}",
+        f"Candidates from space **{config.space}** trained on the synthetic set `{config.synthetic}` "
+        f"({meta['method']}, {meta['ipc']} images per class of **{meta['dataset']['name']}**, "
+        f"{meta.get('iterations_done', 0)} iterations), scored on the real validation split "
+        f"({meta['split']['val_size']} images, split seed {meta['split']['seed']}); never on the test set.",
+        "",
+        f"Objectives: {', '.join(config.objectives)}. Sampler {config.sampler}, pruner {config.pruner}, seed {config.seed}.",
+        "",
+        "Proxy training: `" + json.dumps(config.proxy.to_dict()) + "`",
+        "",
+        "The synthetic images are in this study's artifacts (grid.png).",
+    ]
+    save_note(study, "\n".join(lines))
+    grid = ctx.synthetic.path / GRID
+    if grid.is_file():
+        store_dir = artifact_dir(url, study.study_name)
+        store_dir.mkdir(parents=True, exist_ok=True)
+        upload_artifact(
+            artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(grid), study_or_trial=study, mimetype="image/png"
+        )
+    study.set_user_attr(EXTRAS_ATTR, {"artifact_dir": str(artifact_dir(url, study.study_name))})
+
+
+def save_curve_note(trial: optuna.Trial, result: ProxyResult) -> None:
+    from optuna_dashboard import save_note
+
+    rows = "\n".join(f"| {epoch} | {acc:.2f} |" for epoch, acc in result.curve)
+    save_note(trial, f"Validation accuracy while training on the synthetic set\n\n| epoch | accuracy (%) |\n|---|---|\n{rows}\n")
+
+
+def serve(study: str, storage_url: str | None, host: str = "127.0.0.1", port: int = 8080) -> str:
+    """Run optuna-dashboard on the study's storage (blocks until Ctrl-C). Returns the URL served."""
+    from optuna_dashboard import run_server
+
+    from nas_proxy.search.study import load_config
+
+    storage, url = open_storage(storage_url, study)
+    load_config(storage, study)  # a clear error when the study is not there
+    store = FileSystemArtifactStore(str(artifact_dir(url, study)))
+    print(f"optuna-dashboard for study {study!r} at http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    run_server(storage, host=host, port=port, artifact_store=store)
+    return f"http://{host}:{port}/"

@@ -1,0 +1,140 @@
+"""The proxy trial: train a candidate on the synthetic set, score it on the real validation split.
+
+Everything a worker needs is loaded once (:class:`ProxyContext`): the synthetic images on the
+device and the held-out validation split the distillation never saw. Never the test set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from nas_proxy.data import load_dataset
+from nas_proxy.spaces import SearchSpace, arch_id
+from nas_proxy.synthetic import SyntheticSet, load_synthetic
+from nas_proxy.training import TrainConfig, accuracy, train_model
+from nas_proxy.utils import derive_seed, resolve_device
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """How a candidate is trained on the synthetic set (see benchmarks/RESULTS.md for the choice)."""
+
+    epochs: int = 200  # training epochs on the synthetic set
+    lr: float = 0.01  # SGD, momentum 0.9, weight decay 5e-4, lr x0.1 at half way (as evaluate)
+    batch_size: int = 256
+    dsa: bool = True  # DSA augmentation on every batch
+    report_every: int = 20  # epochs between validation reports to Optuna (pruning, curves)
+    report_images: int = 1000  # validation images scored at those reports (the final score uses all)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, dsa=self.dsa)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ProxyResult:
+    """The proxy score of one architecture and what it cost."""
+
+    arch_id: str
+    spec: dict[str, Any]
+    accuracy: float  # % on the real validation split
+    params: int
+    flops: int  # forward FLOPs of one image (torch's counter)
+    seconds: dict[str, float]  # build, train, validate, total
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch, % on the report images)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(model: nn.Module, sample: Tensor) -> int:
+    """Forward FLOPs of one image, counted by torch (convolutions and matrix products)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(sample[:1])
+    model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+class ProxyContext:
+    """A synthetic set and the real validation split, loaded once per worker."""
+
+    def __init__(
+        self, synthetic: SyntheticSet, val_x: Tensor, val_y: Tensor, flip: bool, device: torch.device, config: ProxyConfig
+    ) -> None:
+        self.synthetic, self.config, self.device, self.flip = synthetic, config, device, flip
+        self.images = synthetic.images.to(device)  # (N, C, H, W): the whole set stays on the device
+        self.labels = synthetic.labels.to(device)
+        self.val_x, self.val_y = val_x.to(device), val_y.to(device)
+        g = torch.Generator().manual_seed(0)  # a fixed subset: every trial is judged on the same images
+        subset = torch.randperm(val_x.shape[0], generator=g)[: config.report_images].to(device)
+        self.report_x, self.report_y = self.val_x[subset], self.val_y[subset]
+
+    @classmethod
+    def load(
+        cls, synthetic_dir: Path | str, device: str = "auto", config: ProxyConfig | None = None, data_root: str | None = None
+    ) -> ProxyContext:
+        syn = load_synthetic(synthetic_dir)
+        d, split = syn.dataset, syn.meta["split"]
+        dataset = load_dataset(d["name"], data_root or syn.meta.get("data_root"), image_size=int(d["image_size"][0]))
+        splits = dataset.split(int(split["seed"]), float(split["val_fraction"]))
+        return cls(syn, splits.val_x, splits.val_y, dataset.flip, resolve_device(device), config or ProxyConfig())
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.images.shape[1:]
+        return int(c), int(h), int(w)
+
+    def build(self, space: SearchSpace, spec: dict[str, Any]) -> nn.Module:
+        c, h, w = self.input_shape
+        return space.build(spec, c, self.synthetic.num_classes, (h, w))
+
+    def score(
+        self, space: SearchSpace, spec: dict[str, Any], seed: int = 0, report: Callable[[int, float], None] | None = None
+    ) -> ProxyResult:
+        """Train ``spec`` on the synthetic set and score it on the validation split.
+
+        ``report(epoch, accuracy)`` receives the intermediate scores (Optuna's ``trial.report``);
+        it may raise ``optuna.TrialPruned``. The network's initialisation depends only on
+        ``seed`` and the architecture, so the same candidate scores the same in every study.
+        """
+        aid = arch_id(spec)
+        run_seed = derive_seed(seed, "proxy", aid)
+        t0 = time.perf_counter()
+        torch.manual_seed(run_seed)
+        model = self.build(space, spec).to(self.device)
+        params, flops = count_params(model), count_flops(model, self.images)
+        t1 = time.perf_counter()
+        curve: list[tuple[int, float]] = []
+        every = max(1, self.config.report_every)
+
+        def on_epoch(epoch: int, net: nn.Module) -> None:
+            done = epoch + 1
+            if done % every == 0 and done < self.config.epochs:
+                acc = 100.0 * accuracy(net, self.report_x, self.report_y)
+                curve.append((done, acc))
+                if report is not None:
+                    report(done, acc)
+
+        train_model(model, self.images, self.labels, self.config.train_config(), run_seed, self.flip, on_epoch)
+        t2 = time.perf_counter()
+        final = 100.0 * accuracy(model, self.val_x, self.val_y)
+        curve.append((self.config.epochs, 100.0 * accuracy(model, self.report_x, self.report_y)))
+        t3 = time.perf_counter()
+        seconds = {"build": t1 - t0, "train": t2 - t1, "validate": t3 - t2, "total": t3 - t0}
+        return ProxyResult(aid, spec, final, params, flops, {k: round(v, 4) for k, v in seconds.items()}, curve)

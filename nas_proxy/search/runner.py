@@ -1,0 +1,299 @@
+"""Running a search: the Optuna objective, worker processes, and scoring a list of specs.
+
+``search`` creates or resumes a study and runs ``workers`` processes on it; ``worker`` joins an
+existing study from any machine that reaches its storage; ``score`` scores specs without a study.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+from tqdm import tqdm
+
+from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError
+from nas_proxy.search.config import SearchConfig
+from nas_proxy.search.dashboard import attach_study_extras, save_curve_note
+from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult
+from nas_proxy.search.storage import open_storage
+from nas_proxy.search.study import (
+    counted,
+    create_or_check,
+    export,
+    fail_dead_trials,
+    load_config,
+    over_budget,
+    ranked,
+    trial_summary,
+    worker_tag,
+)
+from nas_proxy.spaces import SearchSpace, arch_id, get_space
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class BudgetReachedError(NasProxyError):
+    """Raised inside a trial that another worker's trial already pushed past the budget."""
+
+
+@dataclass
+class SearchResult:
+    study: str
+    storage: str
+    trials: dict[str, int]  # state -> count
+    best: list[dict[str, Any]]  # best first (Pareto front first with several objectives)
+    files: dict[str, str]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def fingerprint(config: SearchConfig, ctx: ProxyContext, space: SearchSpace) -> dict[str, Any]:
+    return {
+        "space_description": space.describe(),
+        "synthetic_sha256": ctx.synthetic.meta.get("tensors_sha256"),
+        "dataset": dataset_facts(ctx),
+    }
+
+
+def dataset_facts(ctx: ProxyContext) -> dict[str, Any]:
+    c, h, w = ctx.input_shape
+    return {"name": ctx.synthetic.dataset["name"], "channels": c, "image_size": [h, w], "num_classes": ctx.synthetic.num_classes}
+
+
+def check_compatible(space: SearchSpace, ctx: ProxyContext, name: str) -> None:
+    """Refuse a space that cannot build even its first candidate for the synthetic set's images."""
+    probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    spec = space.sample(probe)
+    c, h, w = ctx.input_shape
+    try:
+        ctx.build(space, spec)
+    except (NasProxyError, RuntimeError, ValueError) as e:
+        raise InvalidArgumentError(
+            f"space {name!r} cannot build networks for the synthetic set's {c}x{h}x{w} images ({' '.join(str(e).split())[:200]})"
+        ) from None
+
+
+def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, total: int) -> Callable[[optuna.Trial], Any]:
+    """The function Optuna calls for every trial."""
+    multi = len(config.objectives) > 1
+
+    def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
+        if over_budget(trial.study, trial.number, total):
+            trial.set_user_attr("fail_reason", f"the budget of {total} trials was reached by other workers")
+            trial.study.stop()
+            raise BudgetReachedError(f"trial {trial.number} is beyond the budget of {total}")
+        for key, value in worker_tag().items():
+            trial.set_user_attr(key, value)
+        spec = space.sample(trial)
+        trial.set_user_attr("spec", spec)
+        trial.set_user_attr("arch_id", arch_id(spec))
+        try:
+            params = sum(p.numel() for p in ctx.build(space, spec).parameters())
+        except (NasProxyError, RuntimeError, ValueError) as e:
+            trial.set_user_attr("fail_reason", f"unbuildable architecture: {' '.join(str(e).split())[:300]}")
+            raise
+        trial.set_user_attr("params", params)
+        if config.max_params is not None:
+            trial.set_constraint("params", params - config.max_params)
+            if params > config.max_params:
+                trial.set_user_attr("skipped", f"{params} parameters > --max-params {config.max_params}")
+                raise optuna.TrialPruned(f"{params} parameters > --max-params {config.max_params}")
+
+        def report(epoch: int, acc: float) -> None:
+            if not multi:  # Optuna has no intermediate values for several objectives
+                trial.report(acc, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned at epoch {epoch} ({acc:.2f} %)")
+
+        try:
+            result = ctx.score(space, spec, seed=config.seed, report=report)
+        except DivergedError as e:
+            trial.set_user_attr("fail_reason", str(e))
+            raise
+        except torch.cuda.OutOfMemoryError:
+            trial.set_user_attr("fail_reason", "out of GPU memory")
+            torch.cuda.empty_cache()
+            raise
+        _record(trial, result, ctx, config)
+        values = {"accuracy": result.accuracy, "params": float(result.params), "flops": float(result.flops)}
+        return tuple(values[o] for o in config.objectives) if multi else values["accuracy"]
+
+    return objective
+
+
+def _record(trial: optuna.Trial, result: ProxyResult, ctx: ProxyContext, config: SearchConfig) -> None:
+    attrs = {
+        "flops": result.flops,
+        "proxy_seconds": round(result.seconds["total"], 3),
+        "seconds": result.seconds,
+        "curve": [[e, round(a, 3)] for e, a in result.curve],
+        "synthetic_sha256": ctx.synthetic.meta.get("tensors_sha256"),
+        "seed": config.seed,
+        "device": str(ctx.device),
+    }
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    if len(config.objectives) > 1:  # no intermediate values there: show the curve as a note
+        save_curve_note(trial, result)
+
+
+def run_worker(
+    config: SearchConfig,
+    study_name: str,
+    storage_url: str | None,
+    total: int,
+    timeout: float | None = None,
+    worker_index: int = 0,
+    progress: bool = False,
+    ctx: ProxyContext | None = None,
+) -> None:
+    """Run trials on the study until ``total`` trials count (complete or pruned) or ``timeout``."""
+    storage, _ = open_storage(storage_url, study_name)
+    space = get_space(config.space)
+    ctx = ctx or ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
+    seed = config.seed + worker_index
+    study = create_or_check(storage, study_name, config, fingerprint(config, ctx, space), seed)
+    fail_dead_trials(study, storage)
+    remaining = total - counted(study)
+    if remaining <= 0:
+        return
+    bar = tqdm(total=total, initial=counted(study), desc=f"search {study_name}", unit="trial", disable=not progress, dynamic_ncols=True)
+
+    def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        bar.n = counted(study)
+        if trial.state == TrialState.COMPLETE and trial.values:
+            bar.set_postfix(last=f"{trial.values[0]:.2f}", refresh=False)
+        bar.refresh()
+
+    stop_at_total = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    try:
+        study.optimize(
+            make_objective(config, ctx, space, total), n_trials=total, timeout=timeout, catch=(Exception,), callbacks=[stop_at_total, tick]
+        )
+    finally:
+        bar.close()
+
+
+def search(
+    config: SearchConfig,
+    study_name: str,
+    n_trials: int,
+    storage_url: str | None = None,
+    timeout: float | None = None,
+    workers: int = 1,
+    out: Path | None = None,
+    progress: bool = True,
+) -> SearchResult:
+    """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count."""
+    config.validate()
+    if n_trials < 1 or workers < 1:
+        raise InvalidArgumentError(f"--n-trials and --workers must be at least 1, got {n_trials} and {workers}")
+    t0 = time.perf_counter()
+    space = get_space(config.space)
+    ctx = ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
+    check_compatible(space, ctx, config.space)
+    storage, url = open_storage(storage_url, study_name)
+    study = create_or_check(storage, study_name, config, fingerprint(config, ctx, space), config.seed)  # before workers race to create it
+    attach_study_extras(study, ctx, config, url)
+    children = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nas_proxy",
+                "worker",
+                "--study",
+                study_name,
+                "--storage",
+                url,
+                "--n-trials",
+                str(n_trials),
+                "--worker-index",
+                str(k),
+                "--quiet",
+            ]
+            + (["--timeout", str(timeout)] if timeout else [])
+        )
+        for k in range(1, workers)
+    ]
+    try:
+        run_worker(config, study_name, url, n_trials, timeout, 0, progress, ctx)
+    except KeyboardInterrupt:
+        for child in children:  # Ctrl-C in a terminal reaches them too; a signal to this process alone does not
+            child.send_signal(signal.SIGINT)
+        raise
+    finally:
+        for child in children:
+            child.wait()
+    failed_children = [c.returncode for c in children if c.returncode]
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    files = export(study, out or Path("studies") / study_name, dataset_facts(ctx))
+    states: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
+    if failed_children:
+        states["worker_errors"] = len(failed_children)
+    return SearchResult(
+        study_name,
+        url,
+        states,
+        [trial_summary(t) for t in ranked(study)[:10]],
+        {k: str(v) for k, v in files.items()},
+        time.perf_counter() - t0,
+    )
+
+
+def join(
+    study_name: str,
+    storage_url: str,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    worker_index: int = 0,
+    synthetic: str | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> None:
+    """``nasproxy worker``: join an existing study with the configuration stored in it."""
+    storage, url = open_storage(storage_url, study_name)
+    config, _ = load_config(storage, study_name)
+    if synthetic:
+        config.synthetic = synthetic  # the same images at another path on this machine (checked by hash)
+    if device:
+        config.device = device
+    total = n_trials if n_trials is not None else int(1e9)
+    run_worker(config, study_name, url, total, timeout, worker_index, progress)
+
+
+def score(
+    synthetic: str,
+    space_name: str,
+    specs: list[dict[str, Any]],
+    proxy: ProxyConfig | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    data_root: str | None = None,
+    progress: bool = True,
+) -> list[ProxyResult]:
+    """Proxy scores of ``specs`` (each checked against the space first), in order."""
+    space = get_space(space_name)
+    for i, spec in enumerate(specs):
+        try:
+            space.validate(spec)
+        except NasProxyError as e:
+            raise InvalidArgumentError(f"architecture {i} is outside space {space_name!r}: {e}") from None
+    ctx = ProxyContext.load(synthetic, device, proxy, data_root)
+    return [ctx.score(space, spec, seed) for spec in tqdm(specs, desc="score", unit="arch", disable=not progress)]
+
+
+__all__ = ["SearchResult", "join", "score", "search"]

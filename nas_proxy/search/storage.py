@@ -1,0 +1,78 @@
+"""Where studies live: a journal file by default, any Optuna storage URL on request.
+
+- no URL: ``studies/<study>/journal.log`` (JournalStorage; safe for several processes on one
+  host, and optuna-dashboard reads it);
+- a path, or ``journal:PATH``: a journal file there;
+- ``sqlite:///file.db``: one process (parallel SQLite writers hit "database is locked");
+- ``postgresql://...`` / ``mysql://...``: several machines, with heartbeats: a trial whose worker
+  stopped beating is failed and re-queued (``RetryHeartbeatStaleTrialCallback``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend
+
+from nas_proxy.errors import NasProxyError
+
+STUDIES_DIR = Path("studies")
+HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
+GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
+MAX_RETRY = 2  # times a trial whose worker died is re-queued
+
+
+class StorageError(NasProxyError):
+    """A storage URL that cannot be opened."""
+
+
+def study_dir(study: str, root: Path = STUDIES_DIR) -> Path:
+    """``studies/<study>/``: the default home of a study's journal, exports and artifacts."""
+    if not study or "/" in study or study.startswith("."):
+        raise StorageError(f"study names are plain names without '/' (got {study!r})")
+    return root / study
+
+
+def default_storage_url(study: str) -> str:
+    return f"journal:{study_dir(study) / 'journal.log'}"
+
+
+def open_storage(url: str | None, study: str) -> tuple[BaseStorage, str]:
+    """(storage, the URL it was opened from); one-line :class:`StorageError` when it cannot be opened."""
+    url = url or default_storage_url(study)
+    try:
+        if url.startswith(("sqlite:", "postgresql", "mysql", "oracle", "mssql")):
+            heartbeat = (
+                {}
+                if url.startswith("sqlite:")
+                else {
+                    "heartbeat_interval": HEARTBEAT_SECONDS,
+                    "grace_period": GRACE_SECONDS,
+                    "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+                }
+            )
+            return RDBStorage(url, engine_kwargs=None, **heartbeat), url  # type: ignore[arg-type]
+        if "://" in url:
+            raise StorageError(f"unsupported storage URL {url!r}: use a journal file path, sqlite:///FILE, postgresql://... or mysql://...")
+        path = Path(url.removeprefix("journal:"))
+        if path.is_dir():
+            raise StorageError(f"storage {path} is a directory; give a journal file path such as {path / 'journal.log'}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path))), f"journal:{path}"
+    except StorageError:
+        raise
+    except (ImportError, ModuleNotFoundError) as e:
+        raise StorageError(
+            f"cannot open storage {url!r}: a database driver is missing ({e}); pip install it (e.g. psycopg2-binary or pymysql)"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - SQLAlchemy and the OS raise many types; the message matters
+        raise StorageError(f"cannot open storage {url!r}: {' '.join(str(e).split())[:300]}") from None
+
+
+def dashboard_target(url: str) -> str:
+    """What to pass to optuna-dashboard for this storage (a journal file path or the URL)."""
+    return url.removeprefix("journal:")
+
+
+__all__ = ["StorageError", "dashboard_target", "default_storage_url", "open_storage", "study_dir"]

@@ -1,0 +1,186 @@
+"""Creating, joining, repairing and exporting a search study.
+
+A study carries its :class:`SearchConfig` in the user attribute ``nasproxy``, so a worker joins
+with the study name and storage alone, and a second ``search`` with other settings is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from nas_proxy.errors import NasProxyError, OutputConflictError
+from nas_proxy.search.config import SAMPLERS, SearchConfig
+from nas_proxy.search.storage import study_dir
+from nas_proxy.utils import atomic_path, write_json
+
+ATTR = "nasproxy"
+LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+METRIC_NAMES = {"accuracy": "val_accuracy", "params": "params", "flops": "flops"}
+
+
+class StudyNotFoundError(NasProxyError):
+    """A worker or dashboard named a study the storage does not hold."""
+
+
+def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, fingerprint: dict[str, Any], sampler_seed: int) -> optuna.Study:
+    """The study ``name``: created with ``config``, or loaded after checking it searches the same thing.
+
+    ``fingerprint`` holds what identifies the inputs (space description, synthetic-set hash).
+    """
+    sampler = SAMPLERS.get(config.sampler)(sampler_seed, len(config.objectives))
+    if name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=_pruner(config))
+        _check_same(study, name, config, fingerprint)
+        return study
+    study = optuna.create_study(study_name=name, storage=storage, directions=config.directions, sampler=sampler, pruner=_pruner(config))
+    study.set_user_attr(ATTR, {"config": config.to_dict(), **fingerprint})
+    study.set_metric_names([METRIC_NAMES[o] for o in config.objectives])
+    return study
+
+
+def _pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
+    from nas_proxy.search.config import PRUNERS
+
+    return PRUNERS.get(config.pruner)(config.proxy)
+
+
+def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprint: dict[str, Any]) -> None:
+    stored = study.user_attrs.get(ATTR)
+    if stored is None:
+        raise OutputConflictError(f"study {name!r} exists but was not made by nasproxy search; choose another --study name")
+    old = SearchConfig.from_dict(stored["config"])
+    problems = []
+    if [d.name.lower() for d in study.directions] != config.directions or old.objectives != config.objectives:
+        problems.append(f"objectives {','.join(old.objectives)} there, {','.join(config.objectives)} now")
+    if stored.get("space_description") != fingerprint["space_description"]:
+        problems.append(f"space {old.space!r} there, {config.space!r} now")
+    if stored.get("synthetic_sha256") != fingerprint["synthetic_sha256"]:
+        problems.append(f"synthetic set {old.synthetic} there, {config.synthetic} now (different images)")
+    if old.proxy != config.proxy or old.max_params != config.max_params:
+        problems.append("proxy training settings or --max-params differ")
+    if problems:
+        raise OutputConflictError(
+            f"study {name!r} already exists with other settings ({'; '.join(problems)}); use the same settings to resume it, or another --study name"
+        )
+
+
+def load_config(storage: BaseStorage, name: str) -> tuple[SearchConfig, dict[str, Any]]:
+    """The configuration a study was created with (for workers joining it)."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        known = sorted(s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
+        raise StudyNotFoundError(f"no study {name!r} in that storage; it holds: {', '.join(known) or 'no studies'}") from None
+    stored = study.user_attrs.get(ATTR)
+    if stored is None:
+        raise StudyNotFoundError(f"study {name!r} was not made by nasproxy search")
+    return SearchConfig.from_dict(stored["config"]), {k: v for k, v in stored.items() if k != "config"}
+
+
+def counted(study: optuna.Study) -> int:
+    """Trials that use up the budget: complete and pruned (failed ones are retried, not counted)."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def over_budget(study: optuna.Study, number: int, total: int) -> bool:
+    """Whether trial ``number`` is beyond the budget: ``total`` live trials were created before it.
+
+    Trial numbers are handed out atomically by the storage, so two workers racing for the last
+    slot cannot both get it.
+    """
+    earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number]
+    return len(earlier) >= total
+
+
+def worker_tag() -> dict[str, Any]:
+    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
+
+
+def fail_dead_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
+    """Fail and re-queue RUNNING trials whose worker on this host is gone (journal storages have no
+    heartbeat; RDB storages do this themselves). Returns the numbers of the trials failed."""
+    failed = []
+    host = socket.gethostname()
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("worker_pid")
+        if t.user_attrs.get("worker_host") != host or pid is None or _alive(int(pid)):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        storage.set_trial_user_attr(trial_id, "fail_reason", f"worker {host}:{pid} died during the trial")
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        if t.params:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+        failed.append(t.number)
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def ranked(study: optuna.Study) -> list[FrozenTrial]:
+    """Complete trials, best first (the Pareto front first for several objectives)."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(study.directions) == 1:
+        sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
+        return sorted(done, key=lambda t: (sign * float(t.value or 0.0), t.number))
+    front = {t.number for t in study.best_trials}
+    return sorted(done, key=lambda t: (t.number not in front, -float((t.values or [0.0])[0]), t.number))
+
+
+def trial_summary(t: FrozenTrial) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "values": t.values,
+        "arch_id": t.user_attrs.get("arch_id"),
+        "params": t.user_attrs.get("params"),
+        "flops": t.user_attrs.get("flops"),
+        "proxy_seconds": t.user_attrs.get("proxy_seconds"),
+        "spec": t.user_attrs.get("spec"),
+    }
+
+
+def export(study: optuna.Study, out: Path, dataset: dict[str, Any]) -> dict[str, Path]:
+    """Write ``trials.csv`` (every trial), ``best.json`` (best spec(s), rebuildable) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    frame = study.trials_dataframe(
+        attrs=("number", "value" if len(study.directions) == 1 else "values", "params", "user_attrs", "state", "duration")
+    )
+    for col in ("user_attrs_spec", "user_attrs_curve", "user_attrs_seconds"):
+        if col in frame:
+            frame[col] = frame[col].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
+    with atomic_path(out / "trials.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    best = [trial_summary(t) for t in ranked(study)]
+    front = [t.number for t in study.best_trials] if best else []
+    write_json(
+        out / "best.json",
+        {
+            "study": study.study_name,
+            "objectives": study.user_attrs.get(ATTR, {}).get("config", {}).get("objectives"),
+            "dataset": dataset,
+            "best": best[0] if best else None,
+            "pareto_front": front,
+            "top": best[:10],
+        },
+    )
+    return {"trials": out / "trials.csv", "best": out / "best.json"}
+
+
+def default_out(name: str) -> Path:
+    return study_dir(name)
