@@ -23,6 +23,11 @@ for ipc in 1 10; do
         > "$dir/evaluate.json.tmp"
       mv "$dir/evaluate.json.tmp" "$dir/evaluate.json"
     fi
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); s=r["synthetic"]; print(f"{s[\"method\"]:>8} ipc={s[\"ipc\"]:>2}: {r[\"mean\"]:.2f} +- {r[\"std\"]:.2f} %  runs={r[\"runs\"]} epochs={r[\"train\"][\"epochs\"]} {r[\"device\"]} {r[\"seconds\"]:.0f} s")' "$dir/evaluate.json"
+    python3 - "$dir/evaluate.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r["synthetic"]
+print(f"{s['method']:>8} ipc={s['ipc']:>2}: {r['mean']:.2f} +- {r['std']:.2f} %  runs={r['runs']} epochs={r['train']['epochs']} {r['device']} {r['seconds']:.0f} s")
+PY
   done
 done

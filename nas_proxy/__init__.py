@@ -9,6 +9,8 @@ from nas_proxy.data import Dataset, Splits, load_dataset
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.evaluate import EvalResult, evaluate
 from nas_proxy.models import ConvNet, ConvNetSpec
+from nas_proxy.search import ProxyConfig, SearchConfig, best_model, score, search
+from nas_proxy.spaces import build_model, get_space
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
 
 __all__ = [
@@ -17,11 +19,18 @@ __all__ = [
     "Dataset",
     "DistillConfig",
     "EvalResult",
+    "ProxyConfig",
+    "SearchConfig",
     "Splits",
     "SyntheticSet",
     "__version__",
+    "best_model",
+    "build_model",
     "distill",
     "evaluate",
+    "get_space",
     "load_dataset",
     "load_synthetic",
+    "score",
+    "search",
 ]

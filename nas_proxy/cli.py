@@ -467,6 +467,15 @@ def _command_line() -> str:
     return "nasproxy " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+# what a second run of the same command does after Ctrl-C (distill says it in its own error)
+RESUME_HINTS = {
+    "search": "; finished trials are stored; run the same command again to resume the study",
+    "worker": "; finished trials are stored; run the same command again to rejoin the study",
+    "correlate": "; finished trainings are cached; run the same command again to resume",
+    "run": "; run the same command again to resume",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.debug = getattr(args, "debug", False)
@@ -478,7 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nasproxy {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print(f"nasproxy {args.command}: interrupted", file=sys.stderr)
+        hint = RESUME_HINTS.get(args.command, "")
+        print(f"nasproxy {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     except Exception as e:
         if args.debug:

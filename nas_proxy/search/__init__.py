@@ -10,6 +10,7 @@ warnings.filterwarnings("ignore", category=ExperimentalWarning)
 from nas_proxy.search.config import OBJECTIVES, PRUNERS, SAMPLERS, SearchConfig  # noqa: E402
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult  # noqa: E402
 from nas_proxy.search.runner import SearchResult, join, score, search  # noqa: E402
+from nas_proxy.search.study import best_model  # noqa: E402
 
 __all__ = [
     "OBJECTIVES",
@@ -20,6 +21,7 @@ __all__ = [
     "ProxyResult",
     "SearchConfig",
     "SearchResult",
+    "best_model",
     "join",
     "score",
     "search",

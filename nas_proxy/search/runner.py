@@ -24,7 +24,7 @@ from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.dashboard import attach_study_extras, save_curve_note
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult
-from nas_proxy.search.storage import open_storage
+from nas_proxy.search.storage import open_storage, study_dir
 from nas_proxy.search.study import (
     counted,
     create_or_check,
@@ -38,7 +38,8 @@ from nas_proxy.search.study import (
 )
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Optuna logs every failed trial with its traceback; a worker prints one line per failure instead
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 class BudgetReachedError(NasProxyError):
@@ -174,6 +175,9 @@ def run_worker(
         bar.n = counted(study)
         if trial.state == TrialState.COMPLETE and trial.values:
             bar.set_postfix(last=f"{trial.values[0]:.2f}", refresh=False)
+        if trial.state == TrialState.FAIL and progress:
+            reason = trial.user_attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "unknown error")
+            tqdm.write(f"trial {trial.number} failed: {' '.join(str(reason).split())[:300]}", file=sys.stderr)
         bar.refresh()
 
     stop_at_total = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE, TrialState.PRUNED))
@@ -197,6 +201,7 @@ def search(
 ) -> SearchResult:
     """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count."""
     config.validate()
+    study_dir(study_name)  # a plain name: it names a directory
     if n_trials < 1 or workers < 1:
         raise InvalidArgumentError(f"--n-trials and --workers must be at least 1, got {n_trials} and {workers}")
     t0 = time.perf_counter()

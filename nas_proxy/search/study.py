@@ -15,8 +15,9 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
+from torch import nn
 
-from nas_proxy.errors import NasProxyError, OutputConflictError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.search.config import SAMPLERS, SearchConfig
 from nas_proxy.search.storage import study_dir
 from nas_proxy.utils import atomic_path, write_json
@@ -58,7 +59,7 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         raise OutputConflictError(f"study {name!r} exists but was not made by nasproxy search; choose another --study name")
     old = SearchConfig.from_dict(stored["config"])
     problems = []
-    if [d.name.lower() for d in study.directions] != config.directions or old.objectives != config.objectives:
+    if list(study.directions) != config.directions or old.objectives != config.objectives:
         problems.append(f"objectives {','.join(old.objectives)} there, {','.join(config.objectives)} now")
     if stored.get("space_description") != fingerprint["space_description"]:
         problems.append(f"space {old.space!r} there, {config.space!r} now")
@@ -184,3 +185,19 @@ def export(study: optuna.Study, out: Path, dataset: dict[str, Any]) -> dict[str,
 
 def default_out(name: str) -> Path:
     return study_dir(name)
+
+
+def best_model(best_json: Path | str, rank: int = 0) -> nn.Module:
+    """A fresh, untrained network of the ``rank``-th best architecture of an exported ``best.json``,
+    built for the dataset the study searched on."""
+    from nas_proxy.spaces import build_model
+
+    path = Path(best_json)
+    try:
+        data = json.loads(path.read_text())
+        spec, d = data["top"][rank]["spec"], data["dataset"]
+        return build_model(spec, int(d["channels"]), int(d["num_classes"]), (int(d["image_size"][0]), int(d["image_size"][1])))
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, KeyError, IndexError, TypeError) as e:
+        raise InvalidArgumentError(f"{path} is not a best.json written by nasproxy search with {rank + 1}+ architectures ({e!r})") from None

@@ -1,0 +1,319 @@
+"""The search stage on digits: trials and their records, workers sharing a budget, a killed worker,
+Pareto fronts, failing trials, exports, and each bad input of ``nasproxy search`` / ``score``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from nas_proxy.cli import main
+from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.search import ProxyConfig, ProxyContext, SearchConfig, best_model, score, search
+from nas_proxy.search.runner import fingerprint, make_objective
+from nas_proxy.search.storage import open_storage
+from nas_proxy.search.study import create_or_check
+from nas_proxy.spaces import get_space
+
+# a few seconds per trial on 2 CPU cores: 4 epochs on the 20 synthetic digits
+FAST = ProxyConfig(epochs=4, report_every=2, report_images=200)
+FAST_ARGS = ["--epochs", "4", "--report-every", "2", "--report-images", "200", "--device", "cpu", "--quiet"]
+SMALL_SPACE = "convnet-small"  # 6 architectures
+
+
+def config(tiny_run: Path, **overrides: Any) -> SearchConfig:
+    base: dict[str, Any] = dict(synthetic=str(tiny_run), space=SMALL_SPACE, device="cpu", proxy=FAST, pruner="none")
+    base.update(overrides)
+    return SearchConfig(**base)
+
+
+def load(storage: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(str(storage), name)[0])
+
+
+def states(study: optuna.Study) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        out[t.state.name] = out.get(t.state.name, 0) + 1
+    return out
+
+
+def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code: int, err: str, *needles: str) -> None:
+    lines = err.strip().splitlines()
+    assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A finished 4-trial single-objective search: (storage file, export directory)."""
+    root = tmp_path_factory.mktemp("search")
+    storage, out = root / "journal.log", root / "export"
+    search(config(tiny_run), "s1", 4, str(storage), out=out, progress=False)
+    return storage, out
+
+
+def test_trials_carry_their_records(finished: tuple[Path, Path], tiny_run: Path) -> None:
+    storage, _ = finished
+    study = load(storage, "s1")
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 4 and states(study) == {"COMPLETE": 4}
+    sha = json.loads((tiny_run / "meta.json").read_text())["tensors_sha256"]
+    space = get_space(SMALL_SPACE)
+    for t in done:
+        a = t.user_attrs
+        space.validate(a["spec"])
+        assert a["spec"]["depth"] == t.params["depth"] and a["spec"]["width"] == t.params["width"]
+        assert len(a["arch_id"]) == 12 and a["synthetic_sha256"] == sha and a["seed"] == 0 and a["device"] == "cpu"
+        built = space.build(a["spec"], 1, 10, (16, 16))
+        assert a["params"] == sum(p.numel() for p in built.parameters()) and a["flops"] > 0
+        assert a["proxy_seconds"] > 0 and set(a["seconds"]) == {"build", "train", "validate", "total"}
+        assert 0.0 <= t.value <= 100.0
+        assert t.intermediate_values == {2: pytest.approx(a["curve"][0][1], abs=1e-3)}  # every report_every epochs, not the last
+    assert study.metric_names == ["val_accuracy"]
+
+
+def test_same_seed_same_scores(finished: tuple[Path, Path], tiny_run: Path, tmp_path: Path) -> None:
+    storage, _ = finished
+    first = {t.user_attrs["arch_id"]: t.value for t in load(storage, "s1").get_trials(states=(TrialState.COMPLETE,))}
+    again = search(config(tiny_run), "s1", 4, str(tmp_path / "j.log"), out=tmp_path, progress=False)
+    second = {t["arch_id"]: t["values"][0] for t in again.best}
+    assert first == second
+
+
+def test_exports_rebuild_the_best_model(finished: tuple[Path, Path]) -> None:
+    storage, out = finished
+    study = load(storage, "s1")
+    best = json.loads((out / "best.json").read_text())
+    assert best["best"]["number"] == study.best_trial.number and best["best"]["values"] == [study.best_value]
+    model = best_model(out / "best.json")
+    assert model(torch.zeros(2, 1, 16, 16)).shape == (2, 10)
+    assert sum(p.numel() for p in model.parameters()) == best["best"]["params"]
+    frame = pd.read_csv(out / "trials.csv")
+    assert len(frame) == 4 and set(frame["state"]) == {"COMPLETE"}
+    assert [json.loads(s) for s in frame["user_attrs_spec"]] == [t.user_attrs["spec"] for t in study.trials]
+    with pytest.raises(InvalidArgumentError, match=r"not a best\.json"):
+        best_model(out / "trials.csv")
+
+
+def test_running_again_resumes_to_the_new_total(finished: tuple[Path, Path], tiny_run: Path, tmp_path: Path) -> None:
+    storage, _ = finished
+    copy = tmp_path / "journal.log"
+    copy.write_bytes(storage.read_bytes())
+    result = search(config(tiny_run), "s1", 6, str(copy), out=tmp_path, progress=False)
+    assert result.trials == {"complete": 6}
+    assert [t.number for t in load(copy, "s1").trials] == list(range(6))  # the first four were kept
+
+
+def test_an_existing_study_with_other_settings_is_refused(finished: tuple[Path, Path], tiny_run: Path) -> None:
+    storage, _ = finished
+    with pytest.raises(NasProxyError, match=r"already exists with other settings.*objectives accuracy there, accuracy,params now"):
+        search(config(tiny_run, objectives=["accuracy", "params"]), "s1", 4, str(storage), progress=False)
+    with pytest.raises(NasProxyError, match="space 'convnet-small' there, 'convnet720' now"):
+        search(config(tiny_run, space="convnet720"), "s1", 4, str(storage), progress=False)
+    assert states(load(storage, "s1")) == {"COMPLETE": 4}  # untouched
+
+
+def test_two_workers_complete_exactly_the_total(tiny_run: Path, tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    result = search(config(tiny_run, space="convnet720", sampler="random"), "w2", 5, str(storage), workers=2, out=tmp_path, progress=False)
+    study = load(storage, "w2")
+    assert result.trials == {"complete": 5} and states(study) == {"COMPLETE": 5}
+    pids = {t.user_attrs["worker_pid"] for t in study.trials}
+    assert os.getpid() in pids  # this process ran trials; the second worker may or may not have got one
+
+
+def wait_for_running(storage: Path, name: str, seconds: float = 90) -> None:
+    """Block until the study has a RUNNING trial (a worker is inside the objective)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        names = {s.study_name for s in optuna.get_all_study_summaries(open_storage(str(storage), name)[0])} if storage.exists() else set()
+        if name in names and load(storage, name).get_trials(states=(TrialState.RUNNING,)):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no trial of {name} started within {seconds} s")
+
+
+# a few seconds per trial: long enough to be caught mid-trial, short enough to finish the study
+SLOW = ProxyConfig(epochs=400, report_every=400, report_images=200)
+
+
+def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    slow = config(tiny_run, proxy=SLOW)
+    ctx = ProxyContext.load(tiny_run, "cpu", SLOW)
+    create_or_check(open_storage(str(storage), "k")[0], "k", slow, fingerprint(slow, ctx, get_space(SMALL_SPACE)), 0)
+    worker = subprocess.Popen([sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"])
+    wait_for_running(storage, "k")
+    worker.send_signal(signal.SIGKILL)  # no chance to clean up: the trial stays RUNNING in the journal
+    worker.wait()
+    assert states(load(storage, "k")) == {"RUNNING": 1}
+    result = search(slow, "k", 2, str(storage), out=tmp_path, progress=False)
+    study = load(storage, "k")
+    dead = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(dead) == 1 and "died during the trial" in dead[0].user_attrs["fail_reason"]
+    retried = [t for t in study.trials if t.user_attrs.get("retry_of") == dead[0].number]
+    assert len(retried) == 1 and retried[0].params == dead[0].params and retried[0].state == TrialState.COMPLETE
+    assert result.trials == {"complete": 2, "fail": 1}
+
+
+def test_multi_objective_search_gives_a_pareto_front(tiny_run: Path, tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    search(config(tiny_run, objectives=["accuracy", "params"], sampler="random"), "mo", 5, str(storage), out=tmp_path, progress=False)
+    study = load(storage, "mo")
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    front = study.best_trials
+    assert study.metric_names == ["val_accuracy", "params"] and front
+    for t in front:  # nothing dominates a front member: higher-or-equal accuracy with fewer-or-equal params, one strictly
+        assert not any(o.values[0] >= t.values[0] and o.values[1] <= t.values[1] and tuple(o.values) != tuple(t.values) for o in done)
+        assert t.values[1] == t.user_attrs["params"]
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert sorted(best["pareto_front"]) == sorted(t.number for t in front)
+    assert [t["number"] for t in best["top"][: len(front)]] == [t.number for t in sorted(front, key=lambda t: (-t.values[0], t.number))]
+
+
+def test_max_params_skips_large_candidates(tiny_run: Path, tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    space = get_space(SMALL_SPACE)
+    sizes = sorted(sum(p.numel() for p in space.build(s, 1, 10, (16, 16)).parameters()) for s in _all_small_specs())
+    limit = sizes[2]  # three of the six architectures fit
+    search(config(tiny_run, sampler="bruteforce", max_params=limit), "mp", 6, str(storage), out=tmp_path, progress=False)
+    study = load(storage, "mp")
+    for t in study.trials:
+        fits = t.user_attrs["params"] <= limit
+        assert t.state == (TrialState.COMPLETE if fits else TrialState.PRUNED), t
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+
+
+def _all_small_specs() -> list[dict[str, Any]]:
+    return [
+        {"family": "convnet", "depth": d, "width": w, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
+        for d in (1, 2, 3)
+        for w in (32, 64)
+    ]
+
+
+def test_failing_trials_are_recorded_and_the_study_goes_on(tiny_run: Path, tmp_path: Path) -> None:
+    # lr 1e20 makes every candidate's loss NaN: each trial fails with its reason, none stops the study
+    storage = tmp_path / "journal.log"
+    result = search(
+        config(tiny_run, proxy=ProxyConfig(epochs=2, lr=1e20, report_every=1)), "nan", 2, str(storage), out=tmp_path, progress=False
+    )
+    study = load(storage, "nan")
+    assert result.trials == {"fail": 2}
+    assert all("training diverged: the loss became nan" in t.user_attrs["fail_reason"] for t in study.trials)
+
+
+def test_an_unbuildable_candidate_fails_with_its_reason(tiny_run: Path, tmp_path: Path) -> None:
+    space_file = tmp_path / "deep.toml"
+    space_file.write_text('family = "convnet"\n[params]\ndepth = [2, 6]\nwidth = 8\npooling = "avgpooling"\n')
+    space = get_space(str(space_file))
+    ctx = ProxyContext.load(tiny_run, "cpu", FAST)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"depth": 6})
+    study.enqueue_trial({"depth": 2})
+    study.optimize(make_objective(config(tiny_run, space=str(space_file)), ctx, space, 2), n_trials=2, catch=(Exception,))
+    bad, good = study.trials
+    assert bad.state == TrialState.FAIL and "unbuildable architecture" in bad.user_attrs["fail_reason"]
+    assert "pools 6 times, too often for 16x16 images" in bad.user_attrs["fail_reason"]
+    assert good.state == TrialState.COMPLETE
+
+
+def test_score_matches_the_search_and_checks_membership(finished: tuple[Path, Path], tiny_run: Path) -> None:
+    storage, _ = finished
+    trials = load(storage, "s1").get_trials(states=(TrialState.COMPLETE,))[:2]
+    results = score(str(tiny_run), SMALL_SPACE, [t.user_attrs["spec"] for t in trials], FAST, device="cpu", progress=False)
+    assert [r.accuracy for r in results] == [t.value for t in trials]  # same seed, same architecture: same score
+    outside = {**trials[0].user_attrs["spec"], "width": 48}
+    with pytest.raises(InvalidArgumentError, match=r"architecture 1 is outside space 'convnet-small'.*width"):
+        score(str(tiny_run), SMALL_SPACE, [trials[0].user_attrs["spec"], outside], FAST, device="cpu", progress=False)
+
+
+def test_score_cli_json(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps(_all_small_specs()[:2]))
+    code, out, _ = cli(["score", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--archs", str(archs), *FAST_ARGS, "--json"], capsys)
+    rows = json.loads(out)
+    assert code == 0 and [r["spec"] for r in rows] == _all_small_specs()[:2]
+    assert all(0 <= r["accuracy"] <= 100 and r["params"] > 0 for r in rows)
+
+
+def test_search_cli_prints_the_table_and_dashboard_command(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    storage = tmp_path / "j.log"
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "c", "--storage", str(storage)]
+    code, out, _ = cli([*args, "--n-trials", "2", "--out", str(tmp_path), *FAST_ARGS], capsys)
+    assert code == 0 and "study c: 2 complete" in out and "nasproxy dashboard --study c" in out
+    assert (tmp_path / "best.json").is_file() and (tmp_path / "trials.csv").is_file()
+    extras = load(storage, "c").user_attrs
+    assert "nasproxy_dashboard" in extras  # the note and the grid artifact were attached once
+    assert any((tmp_path / "artifacts").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        (["--space", "convnet72"], ["unknown search space 'convnet72'", "convnet720"]),
+        (["--space", "MALFORMED"], ["depth", "MALFORMED"]),
+        (["--space", "DEEP"], ["cannot build networks for the synthetic set's 1x16x16 images"]),
+        (["--space", SMALL_SPACE, "--storage", "redis://localhost/0"], ["unsupported storage URL"]),
+        (["--space", SMALL_SPACE, "--storage", "TMPDIR"], ["is a directory"]),
+        (["--space", SMALL_SPACE, "--storage", "sqlite:////nonexistent/dir/x.db"], ["cannot open storage"]),
+        (["--space", SMALL_SPACE, "--objectives", "params"], ["first objective must be accuracy"]),
+        (["--space", SMALL_SPACE, "--objectives", "accuracy,params", "--pruner", "median"], ["cannot prune multi-objective"]),
+        (["--space", SMALL_SPACE, "--study", "a/b"], ["plain names"]),
+    ],
+)
+def test_search_bad_inputs(
+    extra: list[str], needles: list[str], tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    malformed = tmp_path / "bad.toml"
+    malformed.write_text('family = "convnet"\n[params]\ndepth = "three"\n')
+    deep = tmp_path / "deep.toml"
+    deep.write_text('family = "convnet"\n[params]\ndepth = 6\nwidth = 8\npooling = "maxpooling"\n')
+    swap = {"MALFORMED": str(malformed), "DEEP": str(deep), "TMPDIR": str(tmp_path)}
+    extra = [swap.get(a, a) for a in extra]
+    args = ["search", "--synthetic", str(tiny_run), "--study", "bad", "--n-trials", "1", *FAST_ARGS]
+    if "--storage" not in extra:
+        args += ["--storage", str(tmp_path / "j.log")]
+    code, _, err = cli([*args, *extra], capsys)
+    one_line_error(code, err, *[swap.get(n, n) for n in needles])
+
+
+def test_worker_for_a_missing_study_lists_the_known_ones(finished: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    storage, _ = finished
+    code, _, err = cli(["worker", "--study", "nope", "--storage", str(storage), "--quiet"], capsys)
+    one_line_error(code, err, "no study 'nope'", "s1")
+
+
+def test_ctrl_c_keeps_the_study_and_the_same_command_resumes(tiny_run: Path, tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "i"]
+    command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", "--device", "cpu", "--quiet"]
+    command += ["--epochs", str(SLOW.epochs), "--report-every", str(SLOW.report_every), "--report-images", str(SLOW.report_images)]
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    wait_for_running(storage, "i")
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 130 and "run the same command again to resume" in err and "Traceback" not in err
+    assert not load(storage, "i").get_trials(states=(TrialState.RUNNING,))  # nothing left dangling
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert len(load(storage, "i").get_trials(states=(TrialState.COMPLETE,))) == 2
