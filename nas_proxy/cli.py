@@ -438,6 +438,67 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
 # ---- entry point ---------------------------------------------------------------------------
 
+# ---- correlate -----------------------------------------------------------------------------
+
+
+def _add_correlate(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from nas_proxy.correlate.ground_truth import GroundTruthConfig
+
+    d = GroundTruthConfig()
+    p = sub.add_parser(
+        "correlate",
+        parents=[common],
+        help="rank correlation of the proxies with full-data training",
+        description="Train architectures on the real training split (the ground truth, scored on the test set) and "
+        "compare how every proxy ranks them: synthetic sets, a random real subset, early stopping, training-free scores.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--study", help="take the architectures from this search study (its best, then stratified)")
+    src.add_argument("--archs", metavar="FILE", help="JSON/CSV list of specs, optionally with full-data 'accuracy' (%%)")
+    src.add_argument("--sample", action="store_true", help="draw --n-archs architectures from --space at random")
+    p.add_argument("--storage", help="the search study's storage (default: studies/STUDY/journal.log)")
+    p.add_argument("--space", help="the space of the architectures (default: the study's)")
+    p.add_argument("--synthetic", nargs="*", default=None, metavar="DIR", help="synthetic sets to compare (default: the study's)")
+    p.add_argument("--dataset", help="the real data, when no synthetic set is given")
+    p.add_argument("--data-root")
+    p.add_argument("--proxies", help="comma-separated subset of the proxies (default: all available)")
+    p.add_argument("--no-random-subset", action="store_true", help="do not add a random real subset of the same size")
+    p.add_argument("--n-archs", type=int, default=20, help="architectures from the study or the space (default %(default)s)")
+    p.add_argument("--full-epochs", type=int, default=d.epochs, help="ground-truth epochs (default %(default)s)")
+    p.add_argument("--full-lr", type=float, default=d.lr, help="default %(default)s")
+    p.add_argument("--full-batch-size", type=int, default=d.batch_size, help="default %(default)s")
+    p.add_argument("--full-images", type=int, help="train the ground truth on this many training images (default: all)")
+    p.add_argument("--full-augment", action="store_true", help="DSA augmentation for the ground truth")
+    p.add_argument("--early", default=",".join(f"{f:g}" for f in d.early), help="early-stopping points in epochs (default %(default)s)")
+    p.add_argument("--ceiling", type=int, help="architectures trained with a second seed (default: all)")
+    p.add_argument("--gt-storage", help="storage of the ground-truth study (share it between machines; default a journal under studies/)")
+    p.add_argument("--workers", type=int, default=1, help="ground-truth processes on this machine (default %(default)s)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", action="store_true")
+    _add_proxy_options(p)
+    p.set_defaults(func=cmd_correlate)
+
+
+def cmd_correlate(args: argparse.Namespace) -> int:
+    from nas_proxy.correlate import correlate_command
+
+    result = correlate_command(args)
+    if args.json:
+        _print_json(result.to_dict())
+        return 0
+    from nas_proxy.correlate.report import summary_lines
+
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print("\n".join(summary_lines(result)))
+    print(f"report: {result.out / 'report.html'}  ({result.out / 'report.md'}, results.csv, results.json)")
+    return 0
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
     _add_distill,
     _add_evaluate,
@@ -445,6 +506,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], N
     _add_worker,
     _add_dashboard,
     _add_score,
+    _add_correlate,
     _add_spaces,
 ]
 

@@ -44,10 +44,12 @@ def train_model(
     seed: int,
     flip: bool = True,
     on_epoch: Callable[[int, nn.Module], None] | None = None,
+    on_step: Callable[[int, int, nn.Module], None] | None = None,
 ) -> nn.Module:
     """Train ``model`` (already on its device) on ``x``/``y`` (moved there); returns it in eval mode.
 
-    ``on_epoch(epoch, model)`` runs after every epoch (the search reports to Optuna there).
+    ``on_epoch(epoch, model)`` runs after every epoch (the search reports to Optuna there);
+    ``on_step(epoch, step, model)`` after every optimiser step (early-stopping scores).
     A non-finite loss raises :class:`DivergedError` (checked once per epoch: one host sync).
     """
     device = next(model.parameters()).device
@@ -71,6 +73,8 @@ def train_model(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if on_step is not None:
+                on_step(epoch, step, model)
         if not torch.isfinite(loss):
             raise DivergedError(f"training diverged: the loss became {loss.item()} in epoch {epoch}")
         sched.step()

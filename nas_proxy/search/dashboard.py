@@ -48,7 +48,8 @@ def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchCo
         "",
         "The synthetic images are in this study's artifacts (grid.png).",
     ]
-    save_note(study, "\n".join(lines))
+    note = "\n".join(lines)
+    save_note(study, note)
     grid = ctx.synthetic.path / GRID
     if grid.is_file():
         store_dir = artifact_dir(url, study.study_name)
@@ -56,7 +57,7 @@ def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchCo
         upload_artifact(
             artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(grid), study_or_trial=study, mimetype="image/png"
         )
-    study.set_user_attr(EXTRAS_ATTR, {"artifact_dir": str(artifact_dir(url, study.study_name))})
+    study.set_user_attr(EXTRAS_ATTR, {"artifact_dir": str(artifact_dir(url, study.study_name)), "note": note})
 
 
 def save_curve_note(trial: optuna.Trial, result: ProxyResult) -> None:

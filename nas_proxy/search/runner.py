@@ -271,6 +271,15 @@ def join(
 ) -> None:
     """``nasproxy worker``: join an existing study with the configuration stored in it."""
     storage, url = open_storage(storage_url, study_name)
+    from nas_proxy.correlate import ground_truth
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        study = None  # load_config explains
+    if study is not None and ground_truth.is_ground_truth_study(study):  # a correlation's full-data trainings
+        ground_truth.run_worker(study, url, device or "auto", progress)
+        return
     config, _ = load_config(storage, study_name)
     if synthetic:
         config.synthetic = synthetic  # the same images at another path on this machine (checked by hash)

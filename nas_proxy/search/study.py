@@ -118,8 +118,9 @@ def fail_dead_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
         storage.set_trial_user_attr(trial_id, "fail_reason", f"worker {host}:{pid} died during the trial")
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        if t.params:
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+        carried: dict[str, Any] = {k: t.user_attrs[k] for k in ("spec", "seed", "arch_id") if k in t.user_attrs and not t.params}
+        if t.params or carried:  # a search trial by its parameters, a ground-truth training by its spec
+            study.enqueue_trial(t.params, user_attrs={**carried, "retry_of": t.number})
         failed.append(t.number)
     return failed
 

@@ -1,0 +1,147 @@
+"""Which architectures a correlation is measured on: a file, a study, or a sample of a space."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.spaces import SearchSpace, arch_id
+
+TOP_ALWAYS = 3  # the proxy's best candidates are always among the architectures of a study
+
+
+@dataclass
+class Arch:
+    spec: dict[str, Any]
+    arch_id: str
+    truth: float | None = None  # a full-data accuracy the user already has (%)
+    study_value: float | None = None  # its proxy score in the study it came from
+    study_seconds: float | None = None
+
+
+def check_in_space(archs: list[Arch], space: SearchSpace, space_name: str) -> None:
+    for i, a in enumerate(archs):
+        try:
+            space.validate(a.spec)
+        except NasProxyError as e:
+            raise InvalidArgumentError(f"architecture {i} ({a.arch_id}) is outside space {space_name!r}: {e}") from None
+
+
+def _unique(archs: list[Arch]) -> list[Arch]:
+    seen: set[str] = set()
+    out = []
+    for a in archs:
+        if a.arch_id not in seen:
+            seen.add(a.arch_id)
+            out.append(a)
+    return out
+
+
+def read_archs(path: Path | str) -> list[Arch]:
+    """A JSON list (of specs, or of objects with ``spec`` and optionally ``accuracy``), a
+    ``best.json`` from a search, or a CSV with a ``spec`` column (JSON) and optionally ``accuracy``."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"--archs file {path} does not exist") from None
+    rows: list[Any]
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if reader.fieldnames is None or "spec" not in reader.fieldnames:
+            raise InvalidArgumentError(f"{path}: a CSV of architectures needs a 'spec' column (each a JSON object)")
+        rows = []
+        for n, row in enumerate(reader, start=2):
+            try:
+                spec = json.loads(row["spec"])
+            except json.JSONDecodeError:
+                raise InvalidArgumentError(f"{path} line {n}: column 'spec' is not a JSON object: {row['spec']!r}") from None
+            rows.append({"spec": spec, **({"accuracy": row["accuracy"]} if "accuracy" in row else {})})
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InvalidArgumentError(f"--archs file {path} is not valid JSON: {e}") from None
+        if isinstance(data, dict) and "top" in data:  # best.json of a search
+            data = data["top"]
+        rows = data if isinstance(data, list) else []
+    if not rows:
+        raise InvalidArgumentError(f"--archs file {path} must hold a non-empty list of architectures")
+    archs = []
+    given = [isinstance(r, dict) and "spec" in r and r.get("accuracy") not in (None, "") for r in rows]
+    for i, row in enumerate(rows):
+        spec = row["spec"] if isinstance(row, dict) and "spec" in row else row
+        if not isinstance(spec, dict):
+            raise InvalidArgumentError(f"{path}: architecture {i} is not a JSON object: {spec!r}")
+        truth = None
+        if any(given):
+            raw = row.get("accuracy") if isinstance(row, dict) else None
+            try:
+                truth = float(raw)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                truth = math.nan
+            if not (math.isfinite(truth) and 0.0 <= truth <= 100.0):
+                raise InvalidArgumentError(
+                    f"{path}: architecture {i} has accuracy {raw!r}; give every architecture a full-data accuracy in % (0-100), or none"
+                )
+        archs.append(Arch(spec, arch_id(spec), truth))
+    return _unique(archs)
+
+
+def from_space(space: SearchSpace, n: int, seed: int) -> list[Arch]:
+    """``n`` distinct architectures drawn uniformly (Optuna's random sampler, seeded)."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out: dict[str, Arch] = {}
+    for _ in range(50 * n):
+        if len(out) == n:
+            break
+        trial = study.ask()
+        spec = space.sample(trial)
+        study.tell(trial, 0.0)
+        out.setdefault(arch_id(spec), Arch(spec, arch_id(spec)))
+    return list(out.values())
+
+
+def from_study(study: optuna.Study, n: int, seed: int) -> list[Arch]:
+    """``n`` architectures of a finished search: its best ``TOP_ALWAYS`` by proxy score, then one
+    per equal-width bin of the remaining proxy-score range (seeded pick within a bin), topped up
+    evenly by rank when bins are empty."""
+    best: dict[str, Arch] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        spec = t.user_attrs.get("spec")
+        if spec is None or not t.values:
+            continue
+        a = Arch(spec, arch_id(spec), None, float(t.values[0]), t.user_attrs.get("proxy_seconds"))
+        if a.arch_id not in best or (a.study_value or 0) > (best[a.arch_id].study_value or 0):
+            best[a.arch_id] = a
+    ranked = sorted(best.values(), key=lambda a: (-(a.study_value or 0.0), a.arch_id))
+    if len(ranked) <= n:
+        return ranked
+    chosen = ranked[: min(TOP_ALWAYS, n)]
+    rest = ranked[len(chosen) :]
+    need = n - len(chosen)
+    rng = np.random.default_rng(seed)
+    values = np.array([a.study_value for a in rest], dtype=float)
+    edges = np.linspace(values.min(), values.max(), need + 1)
+    picked: list[int] = []
+    for lo, hi in itertools.pairwise(edges):
+        inside = [i for i, v in enumerate(values) if lo <= v <= hi and i not in picked]
+        if inside:
+            picked.append(int(rng.choice(inside)))
+    left = [i for i in range(len(rest)) if i not in picked]
+    while len(picked) < need and left:
+        take = left[:: max(1, len(left) // (need - len(picked)))][: need - len(picked)]
+        picked += take
+        left = [i for i in left if i not in take]
+    return chosen + [rest[i] for i in sorted(picked)]

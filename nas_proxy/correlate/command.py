@@ -1,0 +1,95 @@
+"""From ``nasproxy correlate`` arguments to a :func:`correlate` call (the study, the file, or the space)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import optuna
+
+from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
+from nas_proxy.correlate.ground_truth import GroundTruthConfig
+from nas_proxy.correlate.report import attach_to_study
+from nas_proxy.correlate.runner import CorrelateConfig, CorrelateResult, correlate
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.search.proxy import ProxyConfig
+from nas_proxy.search.storage import open_storage
+from nas_proxy.search.study import load_config
+from nas_proxy.spaces import get_space
+
+
+def _early(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(f) for f in text.split(",") if f.strip())
+    except ValueError:
+        raise InvalidArgumentError(f"--early takes comma-separated epochs such as 0.1,1; got {text!r}") from None
+
+
+def correlate_command(args: argparse.Namespace) -> CorrelateResult:
+    proxy = ProxyConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        dsa=not args.no_dsa,
+        report_every=args.report_every,
+        report_images=args.report_images,
+    )
+    ground_truth = GroundTruthConfig(
+        epochs=args.full_epochs,
+        lr=args.full_lr,
+        batch_size=args.full_batch_size,
+        augment=args.full_augment,
+        train_images=args.full_images,
+        early=_early(args.early),
+    )
+    ground_truth.validate()
+    if args.n_archs < 1 or args.workers < 1 or args.bootstrap < 1:
+        raise InvalidArgumentError("--n-archs, --workers and --bootstrap must be at least 1")
+    synthetic = list(args.synthetic or [])
+    space_name = args.space
+    study = None
+    url = ""
+    archs: list[Arch]
+    if args.study:
+        storage, url = open_storage(args.storage, args.study)
+        search_config, _ = load_config(storage, args.study)
+        space_name = space_name or search_config.space
+        if args.synthetic is None:
+            synthetic = [search_config.synthetic]
+        study = optuna.load_study(study_name=args.study, storage=storage)
+        archs = from_study(study, args.n_archs, args.seed)
+        if not archs:
+            raise InvalidArgumentError(f"study {args.study!r} has no finished trials yet; run the search first")
+        same = search_config.proxy == proxy and search_config.seed == args.seed and synthetic[:1] == [search_config.synthetic]
+        if not same or search_config.space != space_name:
+            for a in archs:  # its scores were made another way: not reused as a cache
+                a.study_value = None
+    elif args.archs:
+        if not space_name:
+            raise InvalidArgumentError("--archs needs --space: the space the architectures belong to")
+        archs = read_archs(args.archs)
+    else:
+        if not space_name:
+            raise InvalidArgumentError("--sample needs --space")
+        archs = from_space(get_space(space_name), args.n_archs, args.seed)
+    proxies = [p.strip() for p in args.proxies.split(",")] if args.proxies else None
+    config = CorrelateConfig(
+        space=space_name,
+        synthetic=synthetic,
+        proxies=proxies,
+        ground_truth=ground_truth,
+        proxy=proxy,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        seed=args.seed,
+        ceiling=args.ceiling,
+        random_subset=not args.no_random_subset,
+        n_boot=args.bootstrap,
+        device=args.device,
+        workers=args.workers,
+        gt_storage=args.gt_storage,
+    )
+    result = correlate(config, archs, Path(args.out), progress=not args.quiet)
+    if study is not None:
+        attach_to_study(study, result, url)
+    return result

@@ -1,0 +1,221 @@
+"""The correlation reports: results.csv, results.json, report.md, a self-contained report.html, plots."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from nas_proxy.correlate.metrics import to_jsonable
+from nas_proxy.utils import atomic_path, write_json
+
+if TYPE_CHECKING:
+    from nas_proxy.correlate.runner import CorrelateResult
+
+SCATTER, COST = "scatter.png", "fidelity_cost.png"
+COLUMNS = [  # (key in the proxy's metrics, header)
+    ("spearman", "Spearman ρ"),
+    ("kendall", "Kendall τ-b"),
+    ("weighted_tau", "weighted τ"),
+    ("top_kendall", "τ-b top 20%"),
+    ("precision@1", "P@1"),
+    ("precision@3", "P@3"),
+    ("precision@5", "P@5"),
+    ("regret", "regret (pts)"),
+    ("seconds_per_arch", "s / arch"),
+    ("speedup", "speed-up"),
+]
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:.3g}"
+    return str(v)
+
+
+def _cell(m: dict[str, Any], key: str) -> str:
+    value = _fmt(m.get(key), 1 if key == "speedup" else 3)
+    ci = m.get(f"{key}_ci")
+    if ci and all(c is not None and math.isfinite(c) for c in ci):
+        value += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+    return value
+
+
+def table_rows(result: CorrelateResult) -> list[list[str]]:
+    return [[name, *(_cell(m, k) for k, _ in COLUMNS)] for name, m in result.proxies.items()]
+
+
+def markdown(result: CorrelateResult) -> str:
+    f = result.facts
+    g = f["ground_truth"]
+    lines = [
+        f"# Proxy vs ground truth: {f['data']['dataset']}, space {f['space']}",
+        "",
+        f"{f['archs_scored']} architectures (of {f['archs']} asked). Ground truth: test accuracy after {g['epochs']} epochs on "
+        f"{'the whole training split' if g['train_images'] is None else str(g['train_images']) + ' images of the training split'} "
+        f"(lr {g['lr']}, batch {g['batch_size']}, augmentation {'DSA' if g['augment'] else 'none'}), seed {g['seeds'][0]}; "
+        f"{_fmt(g['seconds_per_arch'], 1)} s per architecture on {f['device']}. Proxies are scored on the validation split, never the test set.",
+        "",
+    ]
+    lines += [f"> **Warning:** {w}" for w in result.warnings] + ([""] if result.warnings else [])
+    lines += [
+        "| proxy | " + " | ".join(h for _, h in COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in table_rows(result)]
+    lines += [
+        "",
+        "Brackets: 95% percentile-bootstrap intervals over architectures. Regret: ground-truth accuracy of the best "
+        "architecture minus that of the proxy's pick. Speed-up: mean ground-truth training seconds per architecture over "
+        "the proxy's mean seconds per architecture (the one-off cost of a synthetic set is separate, below).",
+    ]
+    if any(n.startswith("ground truth") for n in result.proxies):
+        lines.append(
+            f"The row *ground truth, 2nd seed* is the ceiling: the same training with seed {g['seeds'][1]} on "
+            f"{g['ceiling_archs']} architectures, ranked against the first; no proxy can be expected to beat it."
+        )
+    one_off = {n: m["one_off_seconds"] for n, m in result.proxies.items() if m.get("one_off_seconds")}
+    if one_off:
+        lines += ["", "One-off cost of the synthetic sets (distillation): " + ", ".join(f"{n} {s:.0f} s" for n, s in one_off.items()) + "."]
+    lines += ["", f"![proxy vs ground truth]({SCATTER})", "", f"![fidelity vs cost]({COST})", ""]
+    lines += ["Files: `results.csv` (one row per architecture), `results.json` (every number of this report)."]
+    return "\n".join(lines) + "\n"
+
+
+def plots(result: CorrelateResult) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in result.proxies if n in result.rows[0] or n.startswith("ground truth")] if result.rows else []
+    cols = 4
+    rows = max(1, math.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        if name.startswith("ground truth"):
+            pairs = [(r["truth_seed2"], r["truth"]) for r in result.rows if r.get("truth_seed2") is not None]
+        else:
+            pairs = [(r[name], r["truth"]) for r in result.rows]
+        pairs = [(x, y) for x, y in pairs if x is not None and math.isfinite(x)]
+        if pairs:
+            ax.scatter([p[0] for p in pairs], [p[1] for p in pairs], s=14, alpha=0.8)
+        if name in ("params", "flops", "synflow") and pairs and min(p[0] for p in pairs) > 0:
+            ax.set_xscale("log")
+        m = result.proxies[name]
+        ax.set_title(f"{name}\nτ={_fmt(m.get('kendall'), 2)}  ρ={_fmt(m.get('spearman'), 2)}", fontsize=9)
+        ax.set_xlabel("proxy score", fontsize=8)
+        ax.set_ylabel("ground truth (%)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(result.out / SCATTER, dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for name, m in result.proxies.items():
+        tau, cost = m.get("kendall"), m.get("seconds_per_arch")
+        if tau is None or cost is None or not (math.isfinite(tau) and math.isfinite(cost) and cost > 0):
+            continue
+        lo, hi = m.get("kendall_ci") or [tau, tau]
+        yerr = [[tau - lo], [hi - tau]] if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi) else None
+        ax.errorbar([cost], [tau], yerr=yerr, fmt="o", capsize=3)
+        ax.annotate(name, (cost, tau), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per architecture (log)")
+    ax.set_ylabel("Kendall τ-b with ground truth")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_title("fidelity vs cost", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(result.out / COST, dpi=110)
+    plt.close(fig)
+
+
+def html_report(result: CorrelateResult, md: str) -> str:
+    def img(name: str) -> str:
+        data = base64.b64encode((result.out / name).read_bytes()).decode()
+        return f'<img alt="{name}" src="data:image/png;base64,{data}" style="max-width:100%">'
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["proxy", *(h for _, h in COLUMNS)])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in table_rows(result))
+    intro = [line for line in md.splitlines() if line and not line.startswith(("|", "!", "#"))]
+    paras = "".join(f"<p>{html.escape(p.removeprefix('> '))}</p>" for p in intro)
+    title = html.escape(md.splitlines()[0].lstrip("# "))
+    style = (
+        "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head><body>"
+        f"<h1>{title}</h1><table><tr>{head}</tr>{body}</table>{paras}{img(SCATTER)}{img(COST)}</body></html>\n"
+    )
+
+
+def write_reports(result: CorrelateResult) -> None:
+    """Every file of a correlation run, each written atomically (results.json last)."""
+    import pandas as pd
+
+    out = result.out
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame([{**r, "spec": json.dumps(r["spec"], sort_keys=True)} for r in result.rows])
+    with atomic_path(out / "results.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    plots(result)
+    md = markdown(result)
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(md)
+    with atomic_path(out / "report.html") as tmp:
+        tmp.write_text(html_report(result, md))
+    write_json(out / "results.json", to_jsonable(result.to_dict()))
+
+
+def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
+    """Show the summary and the fidelity plot on the search study's dashboard page."""
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+    from optuna_dashboard import save_note
+
+    from nas_proxy.search.dashboard import EXTRAS_ATTR, artifact_dir
+
+    best = max(
+        ((n, m) for n, m in result.proxies.items() if not n.startswith("ground truth")),
+        key=lambda nm: -math.inf if nm[1].get("kendall") is None or not math.isfinite(nm[1]["kendall"]) else nm[1]["kendall"],
+        default=None,
+    )
+    lines = [
+        f"# Correlation report ({result.facts['archs_scored']} architectures)",
+        f"Full report: `{result.out / 'report.html'}`",
+        "",
+        "| proxy | Kendall τ-b | Spearman ρ | regret | s / arch |",
+        "|---|---|---|---|---|",
+    ]
+    for name, m in result.proxies.items():
+        lines.append(
+            f"| {name} | {_cell(m, 'kendall')} | {_cell(m, 'spearman')} | {_fmt(m.get('regret'))} | {_fmt(m.get('seconds_per_arch'))} |"
+        )
+    if best is not None:
+        lines += ["", f"Highest Kendall τ-b: **{best[0]}**."]
+    lines += [f"> {w}" for w in result.warnings]
+    description = study.user_attrs.get(EXTRAS_ATTR, {}).get("note", "")
+    save_note(study, (description + "\n\n---\n\n" if description else "") + "\n".join(lines))
+    store_dir = artifact_dir(url, study.study_name)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    store = FileSystemArtifactStore(str(store_dir))
+    for name in (COST, SCATTER):
+        upload_artifact(artifact_store=store, file_path=str(result.out / name), study_or_trial=study, mimetype="image/png")
+
+
+def summary_lines(result: CorrelateResult) -> list[str]:
+    width = max([len(n) for n in result.proxies] + [5])
+    out = [f"{'proxy':<{width}}  {'kendall':>7}  {'spearman':>8}  {'regret':>6}  {'s/arch':>8}"]
+    for name, m in result.proxies.items():
+        out.append(
+            f"{name:<{width}}  {_fmt(m.get('kendall'), 3):>7}  {_fmt(m.get('spearman'), 3):>8}  "
+            f"{_fmt(m.get('regret'), 2):>6}  {_fmt(m.get('seconds_per_arch'), 2):>8}"
+        )
+    return out

@@ -1,0 +1,204 @@
+"""The correlation stage on digits: ground truth as a cached study, every proxy, reports that agree
+with results.json, resuming after Ctrl-C, architecture selection, and each bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from nas_proxy.cli import main
+from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, correlate, from_space, from_study, read_archs
+from nas_proxy.correlate.archs import TOP_ALWAYS, Arch
+from nas_proxy.correlate.ground_truth import study_name
+from nas_proxy.correlate.runner import TRUTH_SEED2, data_ref
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.search import ProxyConfig
+from nas_proxy.search.storage import open_storage
+from nas_proxy.spaces import arch_id, get_space
+
+SPACE = "convnet-small"
+GT = GroundTruthConfig(epochs=1, early=(0.5, 1.0))
+PROXY = ProxyConfig(epochs=10, report_every=5, report_images=200)
+
+
+def small_config(tiny_run: Path, storage: Path, **overrides: object) -> CorrelateConfig:
+    base: dict[str, object] = dict(
+        space=SPACE, synthetic=[str(tiny_run)], ground_truth=GT, proxy=PROXY, device="cpu", n_boot=100, gt_storage=str(storage), ceiling=3
+    )
+    base.update(overrides)
+    return CorrelateConfig(**base)  # type: ignore[arg-type]
+
+
+def gt_study(storage: Path, config: CorrelateConfig) -> optuna.Study:
+    ref, _ = data_ref(config)
+    name = study_name(ref, config.ground_truth)
+    return optuna.load_study(study_name=name, storage=open_storage(str(storage), name)[0])
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, CorrelateConfig]:
+    root = tmp_path_factory.mktemp("correlate")
+    storage, out = root / "gt.log", root / "report"
+    config = small_config(tiny_run, storage)
+    correlate(config, from_space(get_space(SPACE), 6, seed=0), out, progress=False)
+    return storage, out, config
+
+
+def test_every_proxy_and_the_ceiling_are_reported(finished: tuple[Path, Path, CorrelateConfig]) -> None:
+    _, out, _ = finished
+    results = json.loads((out / "results.json").read_text())
+    names = set(results["proxies"])
+    assert {"datadam ipc2", "random ipc2", "early@0.5ep", "early@1ep", TRUTH_SEED2} <= names
+    assert {"synflow", "naswot", "grad_norm", "snip", "params", "flops"} <= names
+    for name, m in results["proxies"].items():
+        assert m["n"] == (3 if name == TRUTH_SEED2 else 6)
+        assert -1 <= m["kendall"] <= 1 or m["kendall"] is None
+        assert m["seconds_per_arch"] is None or m["seconds_per_arch"] >= 0
+        for key in ("spearman_ci", "kendall_ci", "precision@1", "regret", "weighted_tau", "top_kendall", "speedup"):
+            assert key in m
+    assert results["proxies"][TRUTH_SEED2]["archs"] == 3
+    assert any("only 6 architectures" in w and "at least 10" in w for w in results["warnings"])
+    assert (out / "random-ipc2" / "meta.json").is_file()  # the random subset of the same size was made
+
+
+def test_report_numbers_match_results_json(finished: tuple[Path, Path, CorrelateConfig]) -> None:
+    _, out, _ = finished
+    results = json.loads((out / "results.json").read_text())
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    for name, m in results["proxies"].items():
+        line = next(row for row in md.splitlines() if row.startswith(f"| {name} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rho = f"{m['spearman']:.3f}" if m["spearman"] is not None else "–"
+        tau = f"{m['kendall']:.3f}" if m["kendall"] is not None else "–"
+        assert cells[1].startswith(rho) and cells[2].startswith(tau), (name, cells)
+        if m["kendall_ci"][0] is not None:
+            assert f"[{m['kendall_ci'][0]:.2f}, {m['kendall_ci'][1]:.2f}]" in cells[2]
+        assert f"<td>{cells[2]}</td>" in html  # the HTML table holds the same cells
+    assert "data:image/png;base64," in html and (out / "scatter.png").is_file() and (out / "fidelity_cost.png").is_file()
+    frame = pd.read_csv(out / "results.csv")
+    rows = {r["arch_id"]: r for r in results["archs"]}
+    assert len(frame) == 6
+    for _, r in frame.iterrows():
+        assert math.isclose(r["truth"], rows[r["arch_id"]]["truth"]) and 0 <= r["truth"] <= 100
+        assert math.isclose(r["synflow"], rows[r["arch_id"]]["synflow"], rel_tol=1e-9)
+
+
+def test_ground_truth_is_a_cached_study(finished: tuple[Path, Path, CorrelateConfig], tiny_run: Path, tmp_path: Path) -> None:
+    storage, out, config = finished
+    study = gt_study(storage, config)
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 6 + 3  # every architecture with seed 0, three of them again with seed 1
+    for t in done:
+        a = t.user_attrs
+        assert a["arch_id"] == arch_id(a["spec"]) and set(a["early"]) == {"0.5", "1"}
+        assert 0 <= a["test_accuracy"] <= 100 and a["train_seconds"] > 0 and t.value == a["test_accuracy"]
+    before = len(study.trials)
+    again = correlate(config, from_space(get_space(SPACE), 6, seed=0), tmp_path / "again", progress=False)
+    assert len(gt_study(storage, config).trials) == before  # nothing retrained
+    first = json.loads((out / "results.json").read_text())
+    assert [r["truth"] for r in again.rows] == [r["truth"] for r in first["archs"]]
+
+
+def test_given_accuracies_skip_training_and_bad_ones_are_refused(tiny_run: Path, tmp_path: Path) -> None:
+    specs = [a.spec for a in from_space(get_space(SPACE), 4, seed=1)]
+    good = tmp_path / "given.json"
+    good.write_text(json.dumps([{"spec": s, "accuracy": 90 - i} for i, s in enumerate(specs)]))
+    archs = read_archs(good)
+    assert [a.truth for a in archs] == [90, 89, 88, 87]
+    config = small_config(tiny_run, tmp_path / "gt.log", ceiling=0, proxies=["params", "synflow"], random_subset=False)
+    result = correlate(config, archs, tmp_path / "out", progress=False)
+    assert [r["truth"] for r in result.rows] == [90, 89, 88, 87] and not gt_study(tmp_path / "gt.log", config).trials
+    for bad in ("abc", None, 101, float("nan")):
+        rows = [{"spec": s, "accuracy": 90} for s in specs]
+        rows[2]["accuracy"] = bad
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(rows).replace("NaN", '"NaN"'))
+        with pytest.raises(InvalidArgumentError, match=r"architecture 2 has accuracy"):
+            read_archs(path)
+    csv = tmp_path / "given.csv"
+    pd.DataFrame({"spec": [json.dumps(s) for s in specs], "accuracy": [1, 2, 3, 4]}).to_csv(csv, index=False)
+    assert [a.truth for a in read_archs(csv)] == [1, 2, 3, 4]
+
+
+def test_study_selection_keeps_the_top_and_spans_the_range() -> None:
+    space = get_space("convnet720")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    for i in range(40):
+        trial = study.ask()
+        spec = space.sample(trial)
+        trial.set_user_attr("spec", spec)
+        study.tell(trial, float(i))  # scores 0..39
+    chosen = from_study(study, 10, seed=0)
+    values = [a.study_value for a in chosen]
+    assert len({a.arch_id for a in chosen}) == len(chosen) == 10
+    assert values[:TOP_ALWAYS] == [39.0, 38.0, 37.0]  # the proxy's best are always there
+    assert min(v for v in values if v is not None) <= 5.0  # and the low end of the range too
+    assert from_study(study, 10, seed=0)[TOP_ALWAYS:] == chosen[TOP_ALWAYS:]  # seeded
+
+
+def test_bad_inputs(tiny_run: Path, tmp_path: Path) -> None:
+    storage = tmp_path / "gt.log"
+    outside = Arch({"family": "convnet", "depth": 7, "width": 32}, "x")
+    with pytest.raises(InvalidArgumentError, match=r"architecture 0 \(x\) is outside space 'convnet-small'"):
+        correlate(small_config(tiny_run, storage), [outside], tmp_path / "o", progress=False)
+    with pytest.raises(InvalidArgumentError, match=r"synthetic sets are from digits, the ground truth was asked on fashion-mnist"):
+        correlate(small_config(tiny_run, storage, dataset="fashion-mnist"), from_space(get_space(SPACE), 3, 0), tmp_path / "o")
+    with pytest.raises(InvalidArgumentError, match=r"unknown proxies zen"):
+        correlate(small_config(tiny_run, storage, proxies=["zen"]), from_space(get_space(SPACE), 3, 0), tmp_path / "o")
+    with pytest.raises(InvalidArgumentError, match=r"without --synthetic sets, name the real data with --dataset"):
+        correlate(small_config(tiny_run, storage, synthetic=[]), from_space(get_space(SPACE), 3, 0), tmp_path / "o")
+
+
+def test_cli_bad_inputs_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("[{")
+    for args, needle in [
+        (["--archs", str(bad), "--space", SPACE], "is not valid JSON"),
+        (["--archs", str(bad)], "--archs needs --space"),
+        (["--study", "nope", "--storage", str(tmp_path / "s.log")], "no study 'nope'"),
+        (["--sample", "--space", SPACE, "--dataset", "digits", "--early", "0.1,x"], "--early takes comma-separated epochs"),
+        (["--sample", "--space", SPACE, "--dataset", "digits", "--full-epochs", "0"], "ground-truth epochs"),
+    ]:
+        code = main(["correlate", *args, "--out", str(tmp_path / "o"), "--quiet"])
+        err = capsys.readouterr().err.strip()
+        assert code != 0 and len(err.splitlines()) == 1 and needle in err and "Traceback" not in err, err
+
+
+def test_ctrl_c_then_the_same_command_reuses_the_finished_trainings(tiny_run: Path, tmp_path: Path) -> None:
+    storage = tmp_path / "gt.log"
+    command = [sys.executable, "-m", "nas_proxy", "correlate", "--sample", "--space", SPACE, "--n-archs", "4"]
+    command += ["--synthetic", str(tiny_run), "--proxies", "params", "--full-epochs", "3", "--early", "1", "--ceiling", "0"]
+    command += ["--gt-storage", str(storage), "--out", str(tmp_path / "out"), "--device", "cpu", "--bootstrap", "50", "--quiet"]
+    config = small_config(tiny_run, storage, ground_truth=GroundTruthConfig(epochs=3, early=(1.0,)))
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # interrupt once a training has finished and another is running
+        if storage.exists():
+            try:
+                states = [t.state for t in gt_study(storage, config).trials]
+            except KeyError:
+                states = []
+            if TrialState.COMPLETE in states and TrialState.RUNNING in states:
+                break
+        time.sleep(0.1)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 130 and "run the same command again to resume" in err, err
+    finished_before = {t.user_attrs["arch_id"]: t.number for t in gt_study(storage, config).get_trials(states=(TrialState.COMPLETE,))}
+    assert finished_before
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    complete = gt_study(storage, config).get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 4 and len({t.user_attrs["arch_id"] for t in complete}) == 4
+    assert all({t.user_attrs["arch_id"]: t.number for t in complete}[a] == n for a, n in finished_before.items())
