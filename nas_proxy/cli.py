@@ -499,6 +499,36 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- run -----------------------------------------------------------------------------------
+
+
+def _add_run(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="distill -> search -> correlate from a preset",
+        description="Run the whole pipeline from a preset file (studies/*.toml); run it again to resume.",
+    )
+    p.add_argument("preset", help="a preset TOML file, e.g. studies/fashion-mnist-convnet720.toml")
+    p.add_argument("--dataset", help="replace the preset's dataset (the run gets its own name)")
+    p.add_argument("--device", help="replace the preset's device")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nas_proxy.correlate.report import summary_lines
+    from nas_proxy.pipeline import run
+
+    done = run(args.preset, args.dataset, args.device, progress=not args.quiet)
+    print("\n".join(summary_lines(done["result"])))
+    print(f"synthetic set: {done['synthetic']}")
+    print(f"search:        {done['search']['best']}  (all trials: {done['search']['trials']})")
+    print(f"report:        {done['report']}")
+    print(f"dashboard:     nasproxy dashboard --study {done['study']} --storage {shlex.quote(done['storage'])}")
+    return 0
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
     _add_distill,
     _add_evaluate,
@@ -507,6 +537,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], N
     _add_dashboard,
     _add_score,
     _add_correlate,
+    _add_run,
     _add_spaces,
 ]
 

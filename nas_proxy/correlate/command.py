@@ -39,7 +39,7 @@ def correlate_command(args: argparse.Namespace) -> CorrelateResult:
         lr=args.full_lr,
         batch_size=args.full_batch_size,
         augment=args.full_augment,
-        train_images=args.full_images,
+        images=args.full_images,
         early=_early(args.early),
     )
     ground_truth.validate()

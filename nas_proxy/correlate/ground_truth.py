@@ -44,14 +44,14 @@ class GroundTruthConfig:
     lr: float = 0.01  # SGD, momentum 0.9, weight decay 5e-4, lr x0.1 at half way
     batch_size: int = 256
     augment: bool = False  # DSA on every batch (off: the full split is large enough, and cheaper)
-    train_images: int | None = None  # None: the whole training split; N: a seeded stratified subset
+    images: int | None = None  # training images: None, the whole training split; N, a seeded stratified subset
     early: tuple[float, ...] = (0.1, 1.0)  # epochs after which the validation accuracy is recorded
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise InvalidArgumentError(f"ground-truth epochs and batch size must be >= 1 and lr > 0; got {self}")
-        if self.train_images is not None and self.train_images < 10:
-            raise InvalidArgumentError(f"--full-images must be at least 10, got {self.train_images}")
+        if self.images is not None and self.images < 10:
+            raise InvalidArgumentError(f"--full-images must be at least 10, got {self.images}")
         if any(not 0 < f <= self.epochs for f in self.early):
             raise InvalidArgumentError(f"early-stopping points must lie in (0, {self.epochs}] epochs, got {self.early}")
 
@@ -92,10 +92,10 @@ class RealData:
         dataset = load_dataset(data.dataset, data.data_root)
         splits = dataset.split(data.split_seed, data.val_fraction)
         x, y = splits.train_x, splits.train_y
-        if config.train_images is not None and config.train_images < x.shape[0]:
+        if config.images is not None and config.images < x.shape[0]:
             from nas_proxy.data.base import stratified_split
 
-            _, keep = stratified_split(y, config.train_images / x.shape[0], derive_seed(data.split_seed, "groundtruth-subset"))
+            _, keep = stratified_split(y, config.images / x.shape[0], derive_seed(data.split_seed, "groundtruth-subset"))
             x, y = x[keep], y[keep]
         self.train_x, self.train_y = x.to(device), y.to(device)
         self.val_x, self.val_y = splits.val_x.to(device), splits.val_y.to(device)

@@ -1,0 +1,120 @@
+"""``nasproxy run PRESET`` end to end on digits, the shipped presets, preset errors, and a worker
+joining a ground-truth study."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from optuna_dashboard import get_note
+
+from nas_proxy.cli import main
+from nas_proxy.correlate.ground_truth import DataRef, GroundTruthConfig, enqueue, open_study
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.pipeline import load_preset, run
+from nas_proxy.search import join
+from nas_proxy.spaces import get_space
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = """
+name = "tiny"
+device = "cpu"
+runs = "{runs}"
+
+[distill]
+dataset = "digits"
+ipc = 2
+iterations = 4
+batch_real = 8
+net_width = 32
+
+[search]
+space = "convnet-small"
+n_trials = 4
+epochs = 6
+report_every = 3
+pruner = "none"
+
+[correlate]
+n_archs = 4
+full_epochs = 1
+full_early = [0.5]
+ceiling = 2
+bootstrap = 50
+proxies = ["params", "synflow", "early@0.5ep"]
+"""
+
+
+@pytest.mark.parametrize("preset", sorted((ROOT / "studies").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_presets_are_valid(preset: Path) -> None:
+    loaded = load_preset(preset)
+    assert loaded["name"] == preset.stem
+    get_space(loaded["search"]["space"])
+
+
+def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # studies/ is created relative to the working directory
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY.format(runs=tmp_path / "runs"))
+    assert main(["run", str(preset), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out and "nasproxy dashboard --study tiny" in out
+    runs = tmp_path / "runs" / "tiny"
+    assert (runs / "synthetic-datadam-ipc2" / "meta.json").is_file()
+    assert json.loads((runs / "search" / "best.json").read_text())["best"]["spec"]["family"] == "convnet"
+    results = json.loads((runs / "correlate" / "results.json").read_text())
+    assert set(results["proxies"]) >= {"params", "synflow", "early@0.5ep", "ground truth, 2nd seed"}
+    assert results["facts"]["archs"] == 4
+    study = optuna.load_study(
+        study_name="tiny",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(tmp_path / "studies" / "tiny" / "journal.log"))
+        ),
+    )
+    note = get_note(study)  # what the dashboard shows on the study page
+    assert "Candidates from space **convnet-small**" in note and "Correlation report (4 architectures)" in note
+    again = run(preset, progress=False)  # everything cached: a second run finishes with the same numbers
+    assert again["result"].proxies["params"]["kendall"] == results["proxies"]["params"]["kendall"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[distill]\ndataset = "digits"\nipcs = 3\n', "unknown key distill.ipcs"),
+        ('[search]\nspace = "convnet720"\nepoch = 3\n', "unknown key search.epoch"),
+        ("[correlate]\nfull_image = 3\n", "unknown key correlate.full_image"),
+        ("[extra]\n", "unknown key preset.extra"),
+        ("name = [", "is not valid TOML"),
+        ('name = "a/b"\n', "'name' must be a plain name"),
+    ],
+)
+def test_preset_errors_name_the_key(text: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidArgumentError, match=message):
+        load_preset(path)
+
+
+def test_missing_preset_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(tmp_path / "nope.toml")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "does not exist" in err
+
+
+def test_a_worker_joins_a_ground_truth_study(tmp_path: Path) -> None:
+    storage = tmp_path / "gt.log"
+    config = GroundTruthConfig(epochs=1, early=(1.0,))
+    study, url = open_study(str(storage), DataRef("digits"), config)
+    specs = [
+        {"family": "convnet", "depth": d, "width": 8, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
+        for d in (1, 2)
+    ]
+    assert enqueue(study, [(s, 0) for s in specs]) == {"cached": 0, "queued": 2, "given_up": 0}
+    join(study.study_name, url, device="cpu", progress=False)  # `nasproxy worker` on another machine
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 2 and all(0 <= t.value <= 100 for t in done)
+    assert enqueue(study, [(s, 0) for s in specs]) == {"cached": 2, "queued": 0, "given_up": 0}
