@@ -14,7 +14,7 @@ venv="${VENV:-.venv}"
 syn="${SYN:-benchmarks/out/fashion}"
 out="${OUT:-benchmarks/out/correlate/fashion}"
 n_archs="${N_ARCHS:-20}"; max_mflops="${MAX_MFLOPS:-102}"; seed="${SEED:-0}"
-full_images="${FULL_IMAGES-8000}"; full_epochs="${FULL_EPOCHS:-2}"; ceiling="${CEILING:-6}"; device="${DEVICE:-cpu}"
+full_images="${FULL_IMAGES-8000}"; full_epochs="${FULL_EPOCHS:-2}"; ceiling="${CEILING:-5}"; device="${DEVICE:-cpu}"
 mkdir -p "$out"
 "$venv/bin/python" - "$out/archs.json" "$n_archs" "$max_mflops" "$seed" <<'PY'
 import json, sys

@@ -308,8 +308,9 @@ def _add_worker(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument(
         "--n-trials",
         type=int,
-        help="stop when the study has this many trials (default: the study's budget is enforced by the search command)",
+        help="stop when the study has this many trials (default: the --n-trials of the last 'nasproxy search' on it)",
     )
+    p.add_argument("--data-root", help="where the real data is on this machine, if not where the study's machine had it")
     p.add_argument("--timeout", type=float)
     p.add_argument("--synthetic", metavar="DIR", help="the synthetic set at another path on this machine (checked by hash)")
     p.add_argument("--device", help="override the study's device")
@@ -321,7 +322,17 @@ def _add_worker(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 def cmd_worker(args: argparse.Namespace) -> int:
     from nas_proxy.search import join
 
-    join(args.study, args.storage, args.n_trials, args.timeout, args.worker_index, args.synthetic, args.device, progress=not args.quiet)
+    join(
+        args.study,
+        args.storage,
+        args.n_trials,
+        args.timeout,
+        args.worker_index,
+        args.synthetic,
+        args.device,
+        not args.quiet,
+        args.data_root,
+    )
     return 0
 
 

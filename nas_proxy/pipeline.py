@@ -38,6 +38,11 @@ def _check(section: str, table: dict[str, Any], allowed: set[str], path: Path) -
         raise InvalidArgumentError(f"{path}: unknown key {section}.{unknown[0]}; allowed in [{section}]: {', '.join(sorted(allowed))}")
 
 
+def _ground_truth(correlate_table: dict[str, Any]) -> GroundTruthConfig:
+    gt = {k.removeprefix(GROUND_TRUTH_PREFIX): v for k, v in correlate_table.items() if k.startswith(GROUND_TRUTH_PREFIX)}
+    return GroundTruthConfig(**{**gt, **({"early": tuple(gt["early"])} if "early" in gt else {})})
+
+
 def load_preset(path: Path | str) -> dict[str, Any]:
     path = Path(path)
     try:
@@ -53,6 +58,7 @@ def load_preset(path: Path | str) -> dict[str, Any]:
     _check("search", preset.get("search", {}), SEARCH_KEYS | proxy, path)
     gt = {GROUND_TRUTH_PREFIX + f for f in _fields(GroundTruthConfig)}
     _check("correlate", preset.get("correlate", {}), CORRELATE_KEYS | gt, path)
+    _ground_truth(preset.get("correlate", {})).validate()
     name = preset.get("name", path.stem)
     if not isinstance(name, str) or not name or "/" in name:
         raise InvalidArgumentError(f"{path}: 'name' must be a plain name, got {name!r}")
@@ -92,9 +98,7 @@ def run(preset_path: Path | str, dataset: str | None = None, device: str | None 
     found = search(sc, name, n_trials, None, timeout, workers, runs / "search", progress=progress)
 
     c = dict(preset.get("correlate", {}))
-    gt = {k.removeprefix(GROUND_TRUTH_PREFIX): v for k, v in c.items() if k.startswith(GROUND_TRUTH_PREFIX)}
-    ground_truth = GroundTruthConfig(**{**gt, **({"early": tuple(gt["early"])} if "early" in gt else {})})
-    ground_truth.validate()
+    ground_truth = _ground_truth(c)
     storage, url = open_storage(found.storage, name)
     import optuna
 

@@ -19,15 +19,15 @@ from optuna.trial import TrialState
 from nas_proxy.cli import main
 from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, correlate, from_space, from_study, read_archs
 from nas_proxy.correlate.archs import TOP_ALWAYS, Arch
-from nas_proxy.correlate.ground_truth import study_name
-from nas_proxy.correlate.runner import TRUTH_SEED2, data_ref
+from nas_proxy.correlate.ground_truth import DataRef, enqueue, open_study, study_name
+from nas_proxy.correlate.runner import TRUTH_SEED2, _ceiling_subset, data_ref
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search import ProxyConfig
 from nas_proxy.search.storage import open_storage
 from nas_proxy.spaces import arch_id, get_space
 
 SPACE = "convnet-small"
-GT = GroundTruthConfig(epochs=1, early=(0.5, 1.0))
+GT = GroundTruthConfig(epochs=2, early=(0.5, 1.0))
 PROXY = ProxyConfig(epochs=10, report_every=5, report_images=200)
 
 
@@ -68,7 +68,7 @@ def test_every_proxy_and_the_ceiling_are_reported(finished: tuple[Path, Path, Co
             assert key in m
     assert results["proxies"][TRUTH_SEED2]["archs"] == 3
     assert any("only 6 architectures" in w and "at least 10" in w for w in results["warnings"])
-    assert (out / "random-ipc2" / "meta.json").is_file()  # the random subset of the same size was made
+    assert (out / "random-ipc2-seed0" / "meta.json").is_file()  # the random subset of the same size was made
 
 
 def test_report_numbers_match_results_json(finished: tuple[Path, Path, CorrelateConfig]) -> None:
@@ -81,10 +81,10 @@ def test_report_numbers_match_results_json(finished: tuple[Path, Path, Correlate
         cells = [c.strip() for c in line.strip("|").split("|")]
         rho = f"{m['spearman']:.3f}" if m["spearman"] is not None else "–"
         tau = f"{m['kendall']:.3f}" if m["kendall"] is not None else "–"
-        assert cells[1].startswith(rho) and cells[2].startswith(tau), (name, cells)
+        assert cells[1] == str(m["n_scored"]) and cells[2].startswith(rho) and cells[3].startswith(tau), (name, cells)
         if m["kendall_ci"][0] is not None:
-            assert f"[{m['kendall_ci'][0]:.2f}, {m['kendall_ci'][1]:.2f}]" in cells[2]
-        assert f"<td>{cells[2]}</td>" in html  # the HTML table holds the same cells
+            assert f"[{m['kendall_ci'][0]:.2f}, {m['kendall_ci'][1]:.2f}]" in cells[3]
+        assert f"<td>{cells[3]}</td>" in html  # the HTML table holds the same cells
     assert "data:image/png;base64," in html and (out / "scatter.png").is_file() and (out / "fidelity_cost.png").is_file()
     frame = pd.read_csv(out / "results.csv")
     rows = {r["arch_id"]: r for r in results["archs"]}
@@ -202,3 +202,30 @@ def test_ctrl_c_then_the_same_command_reuses_the_finished_trainings(tiny_run: Pa
     complete = gt_study(storage, config).get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) == 4 and len({t.user_attrs["arch_id"] for t in complete}) == 4
     assert all({t.user_attrs["arch_id"]: t.number for t in complete}[a] == n for a, n in finished_before.items())
+
+
+def test_the_ceiling_is_a_seeded_random_subset_not_the_first() -> None:
+    archs = from_space(get_space("convnet720"), 30, seed=0)
+    chosen = _ceiling_subset(archs, 8, seed=0)
+    assert len(chosen) == 8 and chosen == _ceiling_subset(archs, 8, seed=0)
+    assert chosen != archs[:8] and chosen != _ceiling_subset(archs, 8, seed=1)
+    assert _ceiling_subset(archs, None, 0) == archs and _ceiling_subset(archs, 0, 0) == []
+
+
+def test_interrupted_trainings_are_retried_and_real_failures_are_not(tmp_path: Path) -> None:
+    study, _ = open_study(str(tmp_path / "gt.log"), DataRef("digits"), GroundTruthConfig(epochs=1, early=()))
+    a, b = (s.spec for s in from_space(get_space(SPACE), 2, seed=0))
+    for spec, attrs in ((a, {"interrupted": True}), (b, {"fail_reason": "training diverged: the loss became nan"})):
+        for _ in range(3):
+            trial = study.ask()
+            for key, value in {"spec": spec, "seed": 0, "arch_id": arch_id(spec), **attrs}.items():
+                trial.set_user_attr(key, value)
+            study.tell(trial, state=TrialState.FAIL)
+    assert enqueue(study, [(a, 0), (b, 0)]) == {"cached": 0, "queued": 1, "given_up": 1}
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.user_attrs["arch_id"] for t in waiting] == [arch_id(a)]
+
+
+def test_early_stopping_at_the_last_epoch_is_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="strictly between 0 and 2 epochs"):
+        GroundTruthConfig(epochs=2, early=(2.0,)).validate()

@@ -90,6 +90,7 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ("[extra]\n", "unknown key preset.extra"),
         ("name = [", "is not valid TOML"),
         ('name = "a/b"\n', "'name' must be a plain name"),
+        ("[correlate]\nfull_epochs = 1\nfull_early = [1.0]\n", "strictly between 0 and 1 epochs"),
     ],
 )
 def test_preset_errors_name_the_key(text: str, message: str, tmp_path: Path) -> None:
@@ -107,7 +108,7 @@ def test_missing_preset_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_a_worker_joins_a_ground_truth_study(tmp_path: Path) -> None:
     storage = tmp_path / "gt.log"
-    config = GroundTruthConfig(epochs=1, early=(1.0,))
+    config = GroundTruthConfig(epochs=1, early=(0.5,))
     study, url = open_study(str(storage), DataRef("digits"), config)
     specs = [
         {"family": "convnet", "depth": d, "width": 8, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}

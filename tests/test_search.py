@@ -20,10 +20,10 @@ from optuna.trial import TrialState
 
 from nas_proxy.cli import main
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
-from nas_proxy.search import ProxyConfig, ProxyContext, SearchConfig, best_model, score, search
+from nas_proxy.search import ProxyConfig, ProxyContext, SearchConfig, best_model, join, score, search
 from nas_proxy.search.runner import fingerprint, make_objective
 from nas_proxy.search.storage import open_storage
-from nas_proxy.search.study import create_or_check
+from nas_proxy.search.study import MAX_RETRY, create_or_check, fail_dead_trials, worker_tag
 from nas_proxy.spaces import get_space
 
 # a few seconds per trial on 2 CPU cores: 4 epochs on the 20 synthetic digits
@@ -153,7 +153,7 @@ def wait_for_running(storage: Path, name: str, seconds: float = 90) -> None:
 
 
 # a few seconds per trial: long enough to be caught mid-trial, short enough to finish the study
-SLOW = ProxyConfig(epochs=400, report_every=400, report_images=200)
+SLOW = ProxyConfig(epochs=1500, report_every=1500, report_images=200)
 
 
 def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_path: Path) -> None:
@@ -317,3 +317,27 @@ def test_ctrl_c_keeps_the_study_and_the_same_command_resumes(tiny_run: Path, tmp
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert len(load(storage, "i").get_trials(states=(TrialState.COMPLETE,))) == 2
+
+
+def test_a_worker_without_n_trials_keeps_to_the_study_budget(finished: tuple[Path, Path]) -> None:
+    storage, _ = finished
+    before = len(load(storage, "s1").trials)
+    join("s1", str(storage), device="cpu", progress=False)  # the search asked for 4, which are done
+    assert len(load(storage, "s1").trials) == before
+
+
+def test_dead_trials_are_retried_at_most_max_retry_times(tmp_path: Path) -> None:
+    storage_path = tmp_path / "journal.log"
+    storage = open_storage(str(storage_path), "d")[0]
+    study = optuna.create_study(study_name="d", storage=storage)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+    for retries in (0, MAX_RETRY):
+        trial = study.ask({"depth": optuna.distributions.IntDistribution(1, 3)})
+        for key, value in {**worker_tag(), "worker_pid": dead.pid, "retries": retries}.items():
+            trial.set_user_attr(key, value)
+    assert fail_dead_trials(study, storage) == [0, 1]
+    assert fail_dead_trials(study, storage) == []  # a second repair (another worker) finds nothing to do
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].user_attrs == {"retry_of": 0, "retries": 1}
+    assert "not retried after 2 retries" in study.trials[1].user_attrs["fail_reason"]

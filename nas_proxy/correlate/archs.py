@@ -28,6 +28,7 @@ class Arch:
     truth: float | None = None  # a full-data accuracy the user already has (%)
     study_value: float | None = None  # its proxy score in the study it came from
     study_seconds: float | None = None
+    study_sha256: str | None = None  # the synthetic set that score was made with
 
 
 def check_in_space(archs: list[Arch], space: SearchSpace, space_name: str) -> None:
@@ -122,7 +123,7 @@ def from_study(study: optuna.Study, n: int, seed: int) -> list[Arch]:
         spec = t.user_attrs.get("spec")
         if spec is None or not t.values:
             continue
-        a = Arch(spec, arch_id(spec), None, float(t.values[0]), t.user_attrs.get("proxy_seconds"))
+        a = Arch(spec, arch_id(spec), None, float(t.values[0]), t.user_attrs.get("proxy_seconds"), t.user_attrs.get("synthetic_sha256"))
         if a.arch_id not in best or (a.study_value or 0) > (best[a.arch_id].study_value or 0):
             best[a.arch_id] = a
     ranked = sorted(best.values(), key=lambda a: (-(a.study_value or 0.0), a.arch_id))

@@ -16,6 +16,7 @@ from nas_proxy.search.proxy import ProxyConfig
 from nas_proxy.search.storage import open_storage
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
+from nas_proxy.synthetic import load_synthetic
 
 
 def _early(text: str) -> tuple[float, ...]:
@@ -43,8 +44,8 @@ def correlate_command(args: argparse.Namespace) -> CorrelateResult:
         early=_early(args.early),
     )
     ground_truth.validate()
-    if args.n_archs < 1 or args.workers < 1 or args.bootstrap < 1:
-        raise InvalidArgumentError("--n-archs, --workers and --bootstrap must be at least 1")
+    if args.n_archs < 1 or args.workers < 1 or args.bootstrap < 1 or (args.ceiling is not None and args.ceiling < 0):
+        raise InvalidArgumentError("--n-archs, --workers and --bootstrap must be at least 1, --ceiling at least 0")
     synthetic = list(args.synthetic or [])
     space_name = args.space
     study = None
@@ -53,6 +54,8 @@ def correlate_command(args: argparse.Namespace) -> CorrelateResult:
     if args.study:
         storage, url = open_storage(args.storage, args.study)
         search_config, _ = load_config(storage, args.study)
+        if search_config is None:
+            raise InvalidArgumentError(f"{args.study!r} is a ground-truth study; --study takes a search study")
         space_name = space_name or search_config.space
         if args.synthetic is None:
             synthetic = [search_config.synthetic]
@@ -60,9 +63,10 @@ def correlate_command(args: argparse.Namespace) -> CorrelateResult:
         archs = from_study(study, args.n_archs, args.seed)
         if not archs:
             raise InvalidArgumentError(f"study {args.study!r} has no finished trials yet; run the search first")
-        same = search_config.proxy == proxy and search_config.seed == args.seed and synthetic[:1] == [search_config.synthetic]
-        if not same or search_config.space != space_name:
-            for a in archs:  # its scores were made another way: not reused as a cache
+        reusable = search_config.proxy == proxy and search_config.seed == args.seed and search_config.space == space_name
+        sha = load_synthetic(synthetic[0]).meta.get("tensors_sha256") if synthetic else None
+        for a in archs:  # search scores are reused only when made the same way on the same images
+            if not (reusable and a.study_sha256 is not None and a.study_sha256 == sha):
                 a.study_value = None
     elif args.archs:
         if not space_name:

@@ -52,8 +52,8 @@ class GroundTruthConfig:
             raise InvalidArgumentError(f"ground-truth epochs and batch size must be >= 1 and lr > 0; got {self}")
         if self.images is not None and self.images < 10:
             raise InvalidArgumentError(f"--full-images must be at least 10, got {self.images}")
-        if any(not 0 < f <= self.epochs for f in self.early):
-            raise InvalidArgumentError(f"early-stopping points must lie in (0, {self.epochs}] epochs, got {self.early}")
+        if any(not 0 < f < self.epochs for f in self.early):  # at `epochs` it would be the ground-truth network itself
+            raise InvalidArgumentError(f"early-stopping points must lie strictly between 0 and {self.epochs} epochs, got {self.early}")
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, dsa=self.augment)
@@ -74,9 +74,13 @@ class DataRef:
     split_seed: int = 0
     val_fraction: float = 0.1
     data_root: str | None = None
+    image_size: int = 32  # image folders only: the side the synthetic sets were made at
 
     def key(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "split_seed": self.split_seed, "val_fraction": self.val_fraction}
+        key: dict[str, Any] = {"dataset": self.dataset, "split_seed": self.split_seed, "val_fraction": self.val_fraction}
+        if self.dataset.startswith("imagefolder:"):  # the only datasets whose size is a choice
+            key["image_size"] = self.image_size
+        return key
 
 
 def study_name(data: DataRef, config: GroundTruthConfig) -> str:
@@ -89,7 +93,7 @@ class RealData:
     """The training, validation and test splits on the device, loaded once per worker."""
 
     def __init__(self, data: DataRef, config: GroundTruthConfig, device: torch.device) -> None:
-        dataset = load_dataset(data.dataset, data.data_root)
+        dataset = load_dataset(data.dataset, data.data_root, image_size=data.image_size)
         splits = dataset.split(data.split_seed, data.val_fraction)
         x, y = splits.train_x, splits.train_y
         if config.images is not None and config.images < x.shape[0]:
@@ -164,6 +168,9 @@ def _objective(data: RealData, config: GroundTruthConfig) -> Any:
             trial.set_user_attr(key, value)
         try:
             result = train_one(spec, int(seed), data, config)
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)  # not the architecture's fault: retried without limit
+            raise
         except DivergedError as e:
             trial.set_user_attr("fail_reason", str(e))
             raise
@@ -184,7 +191,10 @@ def open_study(storage_url: str | None, data: DataRef, config: GroundTruthConfig
     storage, url = open_storage(storage_url, name)
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
     if ATTR not in study.user_attrs:
-        study.set_user_attr(ATTR, {"data": {**data.key(), "data_root": data.data_root}, "protocol": config.to_dict()})
+        study.set_user_attr(
+            ATTR, {"data": {**data.key(), "data_root": data.data_root, "image_size": data.image_size}, "protocol": config.to_dict()}
+        )
+    fail_dead_trials(study, storage)  # trainings whose process died here: failed and re-queued before counting
     return study, url
 
 
@@ -206,7 +216,7 @@ def enqueue(study: optuna.Study, wanted: list[tuple[dict[str, Any], int]]) -> di
             done.add(key)
         elif t.state in (TrialState.WAITING, TrialState.RUNNING):
             pending.add(key)
-        elif t.state == TrialState.FAIL:
+        elif t.state == TrialState.FAIL and not _not_its_fault(t):
             failed[key] = failed.get(key, 0) + 1
     queued = given_up = 0
     for spec, seed in wanted:
@@ -222,12 +232,23 @@ def enqueue(study: optuna.Study, wanted: list[tuple[dict[str, Any], int]]) -> di
     return {"cached": sum(1 for s, d in wanted if (arch_id(s), d) in done), "queued": queued, "given_up": given_up}
 
 
-def run_worker(study: optuna.Study, storage_url: str | None, device: str = "auto", progress: bool = True) -> None:
+def _not_its_fault(t: FrozenTrial) -> bool:
+    """A failure from Ctrl-C or a dead worker, which says nothing about the architecture."""
+    reason = str(t.user_attrs.get("fail_reason", ""))
+    died = "died during the trial" in reason and "not retried" not in reason  # retries exhausted: counted
+    return bool(t.user_attrs.get("interrupted")) or died
+
+
+def run_worker(
+    study: optuna.Study, storage_url: str | None, device: str = "auto", progress: bool = True, data_root: str | None = None
+) -> None:
     """Train queued architectures until the queue is empty (several workers may share it)."""
     stored = study.user_attrs[ATTR]
     config = GroundTruthConfig.from_dict(stored["protocol"])
     d = stored["data"]
-    data_ref = DataRef(d["dataset"], int(d["split_seed"]), float(d["val_fraction"]), d.get("data_root"))
+    data_ref = DataRef(
+        d["dataset"], int(d["split_seed"]), float(d["val_fraction"]), data_root or d.get("data_root"), int(d.get("image_size", 32))
+    )
     storage, _ = open_storage(storage_url, study.study_name)
     fail_dead_trials(study, storage)
     waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
@@ -236,14 +257,16 @@ def run_worker(study: optuna.Study, storage_url: str | None, device: str = "auto
     data = RealData(data_ref, config, resolve_device(device))
     objective = _objective(data, config)
     bar = tqdm(total=waiting, desc="ground truth", unit="arch", disable=not progress, dynamic_ncols=True)
+
+    def report(study: optuna.Study, trial: FrozenTrial) -> None:  # this worker's own trial
+        if trial.state == TrialState.FAIL and progress:
+            reason = trial.user_attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "unknown error")
+            tqdm.write(f"ground truth of {trial.user_attrs.get('arch_id')} failed: {' '.join(str(reason).split())[:200]}")
+        bar.update(1)
+
     try:
         while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            study.optimize(objective, n_trials=1, catch=(NasProxyError, RuntimeError, ValueError))
-            last = study.get_trials(deepcopy=False)[-1] if study.trials else None
-            if last is not None and last.state == TrialState.FAIL:
-                reason = last.user_attrs.get("fail_reason") or last.system_attrs.get("fail_reason", "unknown error")
-                tqdm.write(f"ground truth of {last.user_attrs.get('arch_id')} failed: {' '.join(str(reason).split())[:200]}")
-            bar.update(1)
+            study.optimize(objective, n_trials=1, catch=(NasProxyError, RuntimeError, ValueError), callbacks=[report])
     finally:
         bar.close()
 

@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas_proxy.correlate.metrics import to_jsonable
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 SCATTER, COST = "scatter.png", "fidelity_cost.png"
 COLUMNS = [  # (key in the proxy's metrics, header)
+    ("n_scored", "n"),
     ("spearman", "Spearman ρ"),
     ("kendall", "Kendall τ-b"),
     ("weighted_tau", "weighted τ"),
@@ -32,6 +34,8 @@ COLUMNS = [  # (key in the proxy's metrics, header)
 def _fmt(v: Any, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
+    if isinstance(v, bool):
+        return str(v)
     if isinstance(v, float):
         return f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:.3g}"
     return str(v)
@@ -71,7 +75,10 @@ def markdown(result: CorrelateResult) -> str:
         "",
         "Brackets: 95% percentile-bootstrap intervals over architectures. Regret: ground-truth accuracy of the best "
         "architecture minus that of the proxy's pick. Speed-up: mean ground-truth training seconds per architecture over "
-        "the proxy's mean seconds per architecture (the one-off cost of a synthetic set is separate, below).",
+        "the proxy's mean seconds per architecture (the one-off cost of a synthetic set is separate, below). "
+        "Every proxy ranks higher scores higher: for `params` and `flops` that means *the larger network is predicted "
+        "better*, so their P@k and regret judge picking the biggest model. `n`: architectures the proxy could score "
+        "(early stopping has none for accuracies given in a file; NASWOT none for networks without ReLU).",
     ]
     if any(n.startswith("ground truth") for n in result.proxies):
         lines.append(
@@ -114,7 +121,7 @@ def plots(result: CorrelateResult) -> None:
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(result.out / SCATTER, dpi=110)
+    _save(fig, result.out / SCATTER)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -132,8 +139,13 @@ def plots(result: CorrelateResult) -> None:
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_title("fidelity vs cost", fontsize=10)
     fig.tight_layout()
-    fig.savefig(result.out / COST, dpi=110)
+    _save(fig, result.out / COST)
     plt.close(fig)
+
+
+def _save(fig: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 def html_report(result: CorrelateResult, md: str) -> str:
@@ -158,7 +170,8 @@ def html_report(result: CorrelateResult, md: str) -> str:
 
 
 def write_reports(result: CorrelateResult) -> None:
-    """Every file of a correlation run, each written atomically (results.json last)."""
+    """Every file of a correlation run, each written atomically; results.json last, so a directory
+    whose results.json is current has current reports too."""
     import pandas as pd
 
     out = result.out

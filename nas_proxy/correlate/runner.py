@@ -100,7 +100,10 @@ def data_ref(config: CorrelateConfig) -> tuple[gt.DataRef, list[dict[str, Any]]]
                 f"the synthetic sets are from {name}, the ground truth was asked on {config.dataset}: a proxy must come from the data it predicts"
             )
         root = config.data_root or metas[0].get("data_root")
-        return gt.DataRef(name, split_seed, val_fraction, root), metas
+        sizes = {int(m["dataset"]["image_size"][0]) for m in metas}
+        if len(sizes) > 1:
+            raise InvalidArgumentError(f"the synthetic sets have different image sizes ({sorted(sizes)}); correlate one size at a time")
+        return gt.DataRef(name, split_seed, val_fraction, root, sizes.pop()), metas
     if config.dataset is None:
         raise InvalidArgumentError("without --synthetic sets, name the real data with --dataset")
     return gt.DataRef(config.dataset, config.split_seed, config.val_fraction, config.data_root), metas
@@ -157,7 +160,7 @@ def _key(*parts: Any) -> str:
 def _random_subset(out: Path, ref: gt.DataRef, ipc: int, seed: int) -> str:
     from nas_proxy.distill import DistillConfig, distill
 
-    path = out / f"random-ipc{ipc}"
+    path = out / f"random-ipc{ipc}-seed{seed}"
     cfg = DistillConfig(
         dataset=ref.dataset,
         data_root=ref.data_root,
@@ -166,10 +169,20 @@ def _random_subset(out: Path, ref: gt.DataRef, ipc: int, seed: int) -> str:
         seed=seed,
         split_seed=ref.split_seed,
         val_fraction=ref.val_fraction,
+        image_size=ref.image_size,
         device="cpu",
     )
     distill(cfg, path, resume=(path / "checkpoint.safetensors").is_file(), progress=False)
     return str(path)
+
+
+def _ceiling_subset(archs: list[Arch], n: int | None, seed: int) -> list[Arch]:
+    """A seeded random subset for the second ground-truth seed: not the first ``n``, which a study
+    lists best-by-proxy first (a narrow range would understate the ceiling)."""
+    if n is None or n >= len(archs):
+        return list(archs)
+    rng = np.random.default_rng(derive_seed(seed, "ceiling"))
+    return [archs[i] for i in sorted(rng.choice(len(archs), size=n, replace=False))]
 
 
 def run_ground_truth(
@@ -214,6 +227,8 @@ def correlate(
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
     if not archs:
         raise InvalidArgumentError("no architectures to correlate")
+    if config.ceiling is not None and config.ceiling < 0:
+        raise InvalidArgumentError(f"the ceiling is a number of architectures (0 for none), got {config.ceiling}")
     space = get_space(config.space)
     check_in_space(archs, space, config.space)
     ref, metas = data_ref(config)
@@ -230,7 +245,7 @@ def correlate(
     # ground truth: seed for every architecture without a given accuracy, a 2nd seed for the ceiling
     seed2 = config.seed + 1
     trained = [a for a in archs if a.truth is None]
-    ceiling = archs if config.ceiling is None else archs[: config.ceiling]
+    ceiling = _ceiling_subset(archs, config.ceiling, config.seed)
     wanted = [(a.spec, config.seed) for a in trained] + [(a.spec, seed2) for a in ceiling]
     results, failed, gt_study, gt_url = run_ground_truth(config, ref, wanted, progress)
     truth: dict[str, float] = {}
@@ -241,6 +256,12 @@ def correlate(
             truth[a.arch_id] = float(results[(a.arch_id, config.seed)]["test_accuracy"])
     for (aid, s), reason in failed.items():
         warnings.append(f"the ground-truth training of {aid} (seed {s}) failed ({reason[:120]}); it is left out")
+    unexplained = [a.arch_id for a in trained if (a.arch_id, config.seed) not in results and (a.arch_id, config.seed) not in failed]
+    if unexplained:
+        warnings.append(
+            f"{len(unexplained)} ground-truth trainings are still running elsewhere or were left running by a process on "
+            f"another host ({', '.join(unexplained[:5])}); they are left out; run again when they are done"
+        )
     kept = [a for a in archs if a.arch_id in truth]
 
     # proxies
@@ -281,7 +302,7 @@ def correlate(
         cache = Cache(cache_dir / f"zero-cost-{_key(ref.key(), config.zero_cost_batch, config.seed, zc_names)}.jsonl")
         todo = [a for a in kept if a.arch_id not in cache.rows]
         if todo:
-            dataset = load_dataset(ref.dataset, ref.data_root)
+            dataset = load_dataset(ref.dataset, ref.data_root, image_size=ref.image_size)
             splits = dataset.split(ref.split_seed, ref.val_fraction)
             g = generator(derive_seed(config.seed, "zero-cost-batch"))
             pick = torch.randperm(splits.train_x.shape[0], generator=g)[: config.zero_cost_batch]

@@ -57,8 +57,8 @@ def _no_pruner(proxy: ProxyConfig) -> optuna.pruners.BasePruner:
 
 @PRUNERS.register("median")
 def _median(proxy: ProxyConfig) -> optuna.pruners.BasePruner:
-    # judge a trial only after 5 complete ones and from its second report on
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=proxy.report_every)
+    # judge a trial only after 5 complete ones and from its second report on (steps are epochs)
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=proxy.report_every + 1)
 
 
 @PRUNERS.register("hyperband")

@@ -26,6 +26,7 @@ from nas_proxy.search.dashboard import attach_study_extras, save_curve_note
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult
 from nas_proxy.search.storage import open_storage, study_dir
 from nas_proxy.search.study import (
+    BUDGET_ATTR,
     counted,
     create_or_check,
     export,
@@ -92,6 +93,7 @@ def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
         if over_budget(trial.study, trial.number, total):
             trial.set_user_attr("fail_reason", f"the budget of {total} trials was reached by other workers")
+            trial.set_user_attr("beyond_budget", True)
             trial.study.stop()
             raise BudgetReachedError(f"trial {trial.number} is beyond the budget of {total}")
         for key, value in worker_tag().items():
@@ -175,7 +177,7 @@ def run_worker(
         bar.n = counted(study)
         if trial.state == TrialState.COMPLETE and trial.values:
             bar.set_postfix(last=f"{trial.values[0]:.2f}", refresh=False)
-        if trial.state == TrialState.FAIL and progress:
+        if trial.state == TrialState.FAIL and progress and not trial.user_attrs.get("beyond_budget"):
             reason = trial.user_attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "unknown error")
             tqdm.write(f"trial {trial.number} failed: {' '.join(str(reason).split())[:300]}", file=sys.stderr)
         bar.refresh()
@@ -209,7 +211,12 @@ def search(
     ctx = ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
     check_compatible(space, ctx, config.space)
     storage, url = open_storage(storage_url, study_name)
+    if workers > 1 and url.startswith("sqlite:"):
+        raise InvalidArgumentError(
+            "SQLite cannot take several writing processes ('database is locked'): use the default journal file or a database URL"
+        )
     study = create_or_check(storage, study_name, config, fingerprint(config, ctx, space), config.seed)  # before workers race to create it
+    study.set_user_attr(BUDGET_ATTR, n_trials)
     attach_study_extras(study, ctx, config, url)
     children = [
         subprocess.Popen(
@@ -226,8 +233,13 @@ def search(
                 str(n_trials),
                 "--worker-index",
                 str(k),
+                "--synthetic",
+                config.synthetic,
+                "--device",
+                config.device,
                 "--quiet",
             ]
+            + (["--data-root", config.data_root] if config.data_root else [])
             + (["--timeout", str(timeout)] if timeout else [])
         )
         for k in range(1, workers)
@@ -246,7 +258,8 @@ def search(
     files = export(study, out or Path("studies") / study_name, dataset_facts(ctx))
     states: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
-        states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
+        state = "beyond_budget" if t.user_attrs.get("beyond_budget") else t.state.name.lower()
+        states[state] = states.get(state, 0) + 1
     if failed_children:
         states["worker_errors"] = len(failed_children)
     return SearchResult(
@@ -268,24 +281,27 @@ def join(
     synthetic: str | None = None,
     device: str | None = None,
     progress: bool = True,
+    data_root: str | None = None,
 ) -> None:
-    """``nasproxy worker``: join an existing study with the configuration stored in it."""
-    storage, url = open_storage(storage_url, study_name)
+    """``nasproxy worker``: join an existing study (a search, or a correlation's ground truth) with
+    the configuration stored in it; ``synthetic``, ``device`` and ``data_root`` say where things
+    are on this machine. Without ``n_trials``, a search worker aims for the last ``search``'s budget."""
     from nas_proxy.correlate import ground_truth
 
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        study = None  # load_config explains
-    if study is not None and ground_truth.is_ground_truth_study(study):  # a correlation's full-data trainings
-        ground_truth.run_worker(study, url, device or "auto", progress)
+    storage, url = open_storage(storage_url, study_name)
+    config, _ = load_config(storage, study_name)  # a clear error when the study is missing or foreign
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    if ground_truth.is_ground_truth_study(study):  # a correlation's full-data trainings
+        ground_truth.run_worker(study, url, device or "auto", progress, data_root)
         return
-    config, _ = load_config(storage, study_name)
+    assert config is not None
     if synthetic:
         config.synthetic = synthetic  # the same images at another path on this machine (checked by hash)
     if device:
         config.device = device
-    total = n_trials if n_trials is not None else int(1e9)
+    if data_root:
+        config.data_root = data_root
+    total = n_trials if n_trials is not None else int(study.user_attrs.get(BUDGET_ATTR, 0)) or int(1e9)
     run_worker(config, study_name, url, total, timeout, worker_index, progress)
 
 

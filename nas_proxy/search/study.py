@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
@@ -23,6 +24,8 @@ from nas_proxy.search.storage import study_dir
 from nas_proxy.utils import atomic_path, write_json
 
 ATTR = "nasproxy"
+BUDGET_ATTR = "nasproxy_budget"  # the latest --n-trials of `search`: what a `worker` without --n-trials aims for
+MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 METRIC_NAMES = {"accuracy": "val_accuracy", "params": "params", "flops": "flops"}
 
@@ -39,9 +42,12 @@ def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, finge
     sampler = SAMPLERS.get(config.sampler)(sampler_seed, len(config.objectives))
     if name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=_pruner(config))
-        _check_same(study, name, config, fingerprint)
-        return study
-    study = optuna.create_study(study_name=name, storage=storage, directions=config.directions, sampler=sampler, pruner=_pruner(config))
+        if ATTR in study.user_attrs or study.trials or list(study.directions) != config.directions:
+            _check_same(study, name, config, fingerprint)
+            return study
+        # an empty study whose creation was interrupted before its settings were stored: adopt it
+    else:
+        study = optuna.create_study(study_name=name, storage=storage, directions=config.directions, sampler=sampler, pruner=_pruner(config))
     study.set_user_attr(ATTR, {"config": config.to_dict(), **fingerprint})
     study.set_metric_names([METRIC_NAMES[o] for o in config.objectives])
     return study
@@ -67,19 +73,24 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         problems.append(f"synthetic set {old.synthetic} there, {config.synthetic} now (different images)")
     if old.proxy != config.proxy or old.max_params != config.max_params:
         problems.append("proxy training settings or --max-params differ")
+    if old.seed != config.seed:
+        problems.append(f"seed {old.seed} there, {config.seed} now")
     if problems:
         raise OutputConflictError(
             f"study {name!r} already exists with other settings ({'; '.join(problems)}); use the same settings to resume it, or another --study name"
         )
 
 
-def load_config(storage: BaseStorage, name: str) -> tuple[SearchConfig, dict[str, Any]]:
-    """The configuration a study was created with (for workers joining it)."""
+def load_config(storage: BaseStorage, name: str) -> tuple[SearchConfig | None, dict[str, Any]]:
+    """The configuration a search study was created with (for workers joining it); ``None`` for a
+    correlation's ground-truth study."""
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         known = sorted(s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
         raise StudyNotFoundError(f"no study {name!r} in that storage; it holds: {', '.join(known) or 'no studies'}") from None
+    if "nasproxy_groundtruth" in study.user_attrs:
+        return None, dict(study.user_attrs["nasproxy_groundtruth"])
     stored = study.user_attrs.get(ATTR)
     if stored is None:
         raise StudyNotFoundError(f"study {name!r} was not made by nasproxy search")
@@ -116,11 +127,18 @@ def fail_dead_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
         if t.user_attrs.get("worker_host") != host or pid is None or _alive(int(pid)):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-        storage.set_trial_user_attr(trial_id, "fail_reason", f"worker {host}:{pid} died during the trial")
-        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        retries = int(t.user_attrs.get("retries", 0))
+        reason = f"worker {host}:{pid} died during the trial"
+        note = reason + ("" if retries < MAX_RETRY else f"; not retried after {retries} retries")
+        try:  # another worker may be repairing the same trial: whoever finishes it re-queues it
+            storage.set_trial_user_attr(trial_id, "fail_reason", note)
+            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:
+            continue
         carried: dict[str, Any] = {k: t.user_attrs[k] for k in ("spec", "seed", "arch_id") if k in t.user_attrs and not t.params}
-        if t.params or carried:  # a search trial by its parameters, a ground-truth training by its spec
-            study.enqueue_trial(t.params, user_attrs={**carried, "retry_of": t.number})
+        if (t.params or carried) and retries < MAX_RETRY:  # a search trial by its parameters, a ground-truth training by its spec
+            study.enqueue_trial(t.params, user_attrs={**carried, "retry_of": t.number, "retries": retries + 1})
         failed.append(t.number)
     return failed
 
