@@ -281,7 +281,7 @@ def correlate(
         cache = Cache(cache_dir / f"proxy-{_key(syn.meta['tensors_sha256'], config.proxy.to_dict(), config.seed)}.jsonl")
         from_search = bool(config.synthetic) and path == config.synthetic[0]
         for a in kept:  # scores the search already made with these same settings (see correlate_command)
-            if from_search and a.study_value is not None and a.arch_id not in cache.rows:
+            if from_search and a.study_value is not None and a.study_sha256 == syn.meta["tensors_sha256"] and a.arch_id not in cache.rows:
                 cache.add({"arch_id": a.arch_id, "score": a.study_value, "seconds": a.study_seconds or math.nan, "from_study": True})
         todo = [a for a in kept if a.arch_id not in cache.rows]
         if todo:
