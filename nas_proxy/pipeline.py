@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, correlate, from_study
 from nas_proxy.correlate.report import attach_to_study
 from nas_proxy.distill import DistillConfig, distill
@@ -100,8 +102,6 @@ def run(preset_path: Path | str, dataset: str | None = None, device: str | None 
     c = dict(preset.get("correlate", {}))
     ground_truth = _ground_truth(c)
     storage, url = open_storage(found.storage, name)
-    import optuna
-
     study = optuna.load_study(study_name=name, storage=storage)
     archs = from_study(study, int(c.get("n_archs", 20)), sc.seed)  # their search scores are reused: same settings
     cc = CorrelateConfig(

@@ -178,11 +178,11 @@ def test_cli_bad_inputs_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_ctrl_c_then_the_same_command_reuses_the_finished_trainings(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "gt.log"
     command = [sys.executable, "-m", "nas_proxy", "correlate", "--sample", "--space", SPACE, "--n-archs", "4"]
-    command += ["--synthetic", str(tiny_run), "--proxies", "params", "--full-epochs", "3", "--early", "1", "--ceiling", "0"]
+    command += ["--synthetic", str(tiny_run), "--proxies", "params", "--full-epochs", "12", "--early", "1", "--ceiling", "0"]
     command += ["--gt-storage", str(storage), "--out", str(tmp_path / "out"), "--device", "cpu", "--bootstrap", "50", "--quiet"]
-    config = small_config(tiny_run, storage, ground_truth=GroundTruthConfig(epochs=3, early=(1.0,)))
+    config = small_config(tiny_run, storage, ground_truth=GroundTruthConfig(epochs=12, early=(1.0,)))
     first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # interrupt once a training has finished and another is running
         if storage.exists():
             try:
@@ -193,7 +193,7 @@ def test_ctrl_c_then_the_same_command_reuses_the_finished_trainings(tiny_run: Pa
                 break
         time.sleep(0.1)
     first.send_signal(signal.SIGINT)
-    _, err = first.communicate(timeout=60)
+    _, err = first.communicate(timeout=240)
     assert first.returncode == 130 and "run the same command again to resume" in err, err
     finished_before = {t.user_attrs["arch_id"]: t.number for t in gt_study(storage, config).get_trials(states=(TrialState.COMPLETE,))}
     assert finished_before

@@ -311,7 +311,7 @@ def test_ctrl_c_keeps_the_study_and_the_same_command_resumes(tiny_run: Path, tmp
     first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     wait_for_running(storage, "i")
     first.send_signal(signal.SIGINT)
-    _, err = first.communicate(timeout=60)
+    _, err = first.communicate(timeout=240)
     assert first.returncode == 130 and "run the same command again to resume" in err and "Traceback" not in err
     assert not load(storage, "i").get_trials(states=(TrialState.RUNNING,))  # nothing left dangling
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)

@@ -230,7 +230,7 @@ def test_build_model_dispatches_on_family(digits: Dataset) -> None:
 def test_unknown_space_name_lists_the_known_ones() -> None:
     with pytest.raises(
         UnknownNameError,
-        match=r"unknown search space 'convnet72'; known: convnet-small, convnet720, macro, nb201.*Did you mean 'convnet720'\?",
+        match=r"unknown search space 'convnet72'; known: convnet-cpu, convnet-small, convnet720, macro, nb201.*Did you mean 'convnet720'\?",
     ):
         get_space("convnet72")
 
