@@ -229,3 +229,24 @@ def test_interrupted_trainings_are_retried_and_real_failures_are_not(tmp_path: P
 def test_early_stopping_at_the_last_epoch_is_refused() -> None:
     with pytest.raises(InvalidArgumentError, match="strictly between 0 and 2 epochs"):
         GroundTruthConfig(epochs=2, early=(2.0,)).validate()
+
+
+def test_a_report_waits_for_trainings_running_in_another_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from nas_proxy.correlate import runner
+
+    monkeypatch.setattr(runner, "POLL_SECONDS", 0.05)
+    storage = tmp_path / "gt.log"
+    study, url = open_study(str(storage), DataRef("digits"), GroundTruthConfig(epochs=1, early=()))
+    spec = from_space(get_space(SPACE), 1, seed=0)[0].spec
+    enqueue(study, [(spec, 0)])
+    other = study.ask()  # another worker (alive: this process) has taken the training
+    for key, value in {"worker_host": "elsewhere", "worker_pid": 1}.items():
+        other.set_user_attr(key, value)
+    timer = threading.Timer(0.5, lambda: study.tell(other, 77.0))
+    timer.start()
+    start = time.monotonic()
+    runner._wait_for_others(study, url, [(spec, 0)], "cpu", progress=False)
+    assert time.monotonic() - start >= 0.4  # it waited for the other worker instead of leaving the training out
+    assert study.trials[0].state == TrialState.COMPLETE
