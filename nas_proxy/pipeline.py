@@ -16,7 +16,7 @@ import optuna
 from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, correlate, from_study
 from nas_proxy.correlate.report import attach_to_study
 from nas_proxy.distill import DistillConfig, distill
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
 from nas_proxy.search import ProxyConfig, SearchConfig, search
 from nas_proxy.search.storage import open_storage
 
@@ -81,7 +81,10 @@ def run(preset_path: Path | str, dataset: str | None = None, device: str | None 
     resume = (syn / "checkpoint.safetensors").is_file()
     if progress:
         print(f"[1/3] distill {dc.dataset} -> {syn}", flush=True)
-    distill(dc, syn, resume=resume, progress=progress)
+    try:
+        distill(dc, syn, resume=resume, progress=progress)
+    except InterruptedRunError as e:  # its hint names `nasproxy distill --resume`; `run` resumes by itself
+        raise KeyboardInterrupt from e
 
     s = dict(preset.get("search", {}))
     proxy = ProxyConfig(**{k: s.pop(k) for k in list(s) if k in _fields(ProxyConfig)})

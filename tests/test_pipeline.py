@@ -13,7 +13,7 @@ from optuna_dashboard import get_note
 
 from nas_proxy.cli import main
 from nas_proxy.correlate.ground_truth import DataRef, GroundTruthConfig, enqueue, open_study
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
 from nas_proxy.pipeline import load_preset, run
 from nas_proxy.search import join
 from nas_proxy.spaces import get_space
@@ -104,6 +104,20 @@ def test_missing_preset_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["run", str(tmp_path / "nope.toml")]) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "does not exist" in err
+
+
+def test_interrupted_distill_stage_says_rerun_the_preset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise InterruptedRunError("interrupted at iteration 2/4; continue with the same command and --resume")
+
+    monkeypatch.setattr("nas_proxy.pipeline.distill", interrupted)
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY.format(runs=tmp_path / "runs"))
+    assert main(["run", str(preset), "--quiet"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "nasproxy run: interrupted; run the same command again to resume"  # `run` has no --resume
 
 
 def test_a_worker_joins_a_ground_truth_study(tmp_path: Path) -> None:
