@@ -25,6 +25,7 @@ from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search import ProxyConfig
 from nas_proxy.search.storage import open_storage
 from nas_proxy.spaces import arch_id, get_space
+from tests.interrupt import interruptible
 
 SPACE = "convnet-small"
 GT = GroundTruthConfig(epochs=2, early=(0.5, 1.0))
@@ -85,6 +86,17 @@ def test_report_numbers_match_results_json(finished: tuple[Path, Path, Correlate
         if m["kendall_ci"][0] is not None:
             assert f"[{m['kendall_ci'][0]:.2f}, {m['kendall_ci'][1]:.2f}]" in cells[3]
         assert f"<td>{cells[3]}</td>" in html  # the HTML table holds the same cells
+        if name != TRUTH_SEED2 and m["kendall"] is not None:  # gap to the best proxy, paired interval
+            best = max(
+                (n for n, p in results["proxies"].items() if n != TRUTH_SEED2 and p["kendall"] is not None),
+                key=lambda n: results["proxies"][n]["kendall"],
+            )
+            assert m["kendall_gap_to"] == best
+            assert m["kendall_gap"] == pytest.approx(results["proxies"][best]["kendall"] - m["kendall"], abs=1e-12)
+            assert cells[9].startswith(f"{m['kendall_gap']:.3f}")
+            lo, hi = m["kendall_gap_ci"] or (None, None)
+            if name != best and lo is not None:
+                assert lo <= hi and f"[{lo:.2f}, {hi:.2f}]" in cells[9]
     assert "data:image/png;base64," in html and (out / "scatter.png").is_file() and (out / "fidelity_cost.png").is_file()
     frame = pd.read_csv(out / "results.csv")
     rows = {r["arch_id"]: r for r in results["archs"]}
@@ -181,7 +193,7 @@ def test_ctrl_c_then_the_same_command_reuses_the_finished_trainings(tiny_run: Pa
     command += ["--synthetic", str(tiny_run), "--proxies", "params", "--full-epochs", "12", "--early", "1", "--ceiling", "0"]
     command += ["--gt-storage", str(storage), "--out", str(tmp_path / "out"), "--device", "cpu", "--bootstrap", "50", "--quiet"]
     config = small_config(tiny_run, storage, ground_truth=GroundTruthConfig(epochs=12, early=(1.0,)))
-    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    first = interruptible(command, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # interrupt once a training has finished and another is running
         if storage.exists():

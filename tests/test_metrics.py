@@ -15,6 +15,7 @@ from nas_proxy.correlate.metrics import (
     bootstrap_ci,
     bootstrap_samples,
     kendall,
+    paired_difference,
     percentile_interval,
     precision_at_k,
     regret,
@@ -185,3 +186,43 @@ def test_summarise_keys_and_json() -> None:
     assert small["bootstrap"]["valid"]["kendall"] == 0
     text = json.dumps(to_jsonable(small), allow_nan=False)
     assert json.loads(text)["spearman"] is None
+
+
+def test_paired_difference_of_a_proxy_with_itself_is_exactly_zero() -> None:
+    x, y = noisy_pair()
+    d = paired_difference(kendall, x, x, y, n=200, seed=3)
+    assert d["diff"] == 0.0 and d["ci"] == [0.0, 0.0] and d["p_better"] == 0.0 and d["n"] == len(y)
+
+
+def test_paired_difference_perfect_against_reversed() -> None:
+    y = np.arange(10.0)
+    d = paired_difference(kendall, y, -y, y, n=300, seed=0)
+    assert d["diff"] == pytest.approx(2.0)  # tau-b +1 minus tau-b -1, on every resample too
+    assert d["ci"] == pytest.approx([2.0, 2.0]) and d["p_better"] == 1.0
+    assert 0 < d["valid"] <= 300  # resamples of one repeated architecture are undefined and dropped
+
+
+def test_paired_difference_is_tighter_than_the_two_intervals() -> None:
+    """Two proxies sharing most of their noise: the paired interval sees the small, consistent gap."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(70, 5, 40)
+    shared = rng.normal(0, 4, 40)
+    better, worse = y + shared, y + shared + rng.normal(0, 2, 40)
+    d = paired_difference(kendall, better, worse, y, n=1000, seed=0)
+    lo_b, hi_b = bootstrap_ci(kendall, better, y, n=1000, seed=0)
+    lo_w, hi_w = bootstrap_ci(kendall, worse, y, n=1000, seed=0)
+    assert d["diff"] == pytest.approx(kendall(better, y) - kendall(worse, y))
+    assert d["ci"][1] - d["ci"][0] < min(hi_b - lo_b, hi_w - lo_w)
+    assert d["ci"][0] <= d["diff"] <= d["ci"][1]
+
+
+def test_paired_difference_uses_architectures_both_scored() -> None:
+    y = np.arange(8.0)
+    a = y.copy()
+    b = y[::-1].copy()
+    a[0], b[1] = math.nan, math.nan
+    d = paired_difference(kendall, a, b, y, n=50, seed=0)
+    assert d["n"] == 6
+    assert d["diff"] == pytest.approx(kendall(a[2:], y[2:]) - kendall(b[2:], y[2:]))
+    with pytest.raises(InvalidArgumentError, match="one value per architecture"):
+        paired_difference(kendall, a, b[:-1], y)

@@ -289,6 +289,41 @@ def bootstrap_ci(
     return percentile_interval(bootstrap_samples(metric, x, y, n, seed), level)
 
 
+def paired_difference(
+    metric: Metric,
+    xa: npt.ArrayLike,
+    xb: npt.ArrayLike,
+    y: npt.ArrayLike,
+    n: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Is proxy ``a`` better than proxy ``b``? ``metric(a) - metric(b)`` with a paired bootstrap interval.
+
+    Both proxies are judged on the architectures both scored and on the *same* resamples of them, so
+    the interval reflects the difference itself, not two independent intervals that overlap anyway.
+    Returns ``diff``, ``ci`` ([low, high], the percentile interval), ``p_better`` (share of valid
+    resamples where ``a`` wins), ``n`` (architectures compared) and ``valid`` (resamples where both
+    metrics were defined).
+    """
+    a, b, t = _as_vector(xa, "proxy scores"), _as_vector(xb, "proxy scores"), _as_vector(y, "ground truth")
+    if not len(a) == len(b) == len(t):
+        raise InvalidArgumentError(f"both proxies and the ground truth need one value per architecture, got {len(a)}, {len(b)}, {len(t)}")
+    keep = ~(np.isnan(a) | np.isnan(b))
+    _pairs(a[keep], t[keep])  # validates the ground truth
+    a, b, t = a[keep], b[keep], t[keep]
+    out: dict[str, Any] = {"n": len(t), "diff": metric(a, t) - metric(b, t)}
+    if n < 1:
+        raise InvalidArgumentError(f"the bootstrap needs at least 1 resample, got {n}")
+    if len(t) == 0:
+        return out | {"ci": [math.nan, math.nan], "p_better": math.nan, "valid": 0}
+    # one set of resamples for both proxies: bootstrap_samples draws them from (seed, len) alone
+    diffs = bootstrap_samples(metric, a, t, n, seed) - bootstrap_samples(metric, b, t, n, seed)
+    valid = diffs[~np.isnan(diffs)]
+    p_better = float(np.mean(valid > 0)) if len(valid) else math.nan
+    return out | {"ci": list(percentile_interval(diffs, level)), "p_better": p_better, "valid": len(valid)}
+
+
 # --- summary ----------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ COLUMNS = [  # (key in the proxy's metrics, header)
     ("precision@1", "P@1"),
     ("precision@3", "P@3"),
     ("precision@5", "P@5"),
+    ("kendall_gap", "τ-b gap to best"),
     ("regret", "regret (pts)"),
     ("seconds_per_arch", "s / arch"),
     ("speedup", "speed-up"),
@@ -73,7 +74,9 @@ def markdown(result: CorrelateResult) -> str:
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(result)]
     lines += [
         "",
-        "Brackets: 95% percentile-bootstrap intervals over architectures. Regret: ground-truth accuracy of the best "
+        "Brackets: 95% percentile-bootstrap intervals over architectures. τ-b gap to best: the τ-b of the best proxy "
+        "(gap 0) minus this proxy's, with a *paired* bootstrap interval (both judged on the same resamples); an interval "
+        "that contains 0 means these architectures cannot tell the two proxies apart. Regret: ground-truth accuracy of the best "
         "architecture minus that of the proxy's pick. Speed-up: mean ground-truth training seconds per architecture over "
         "the proxy's mean seconds per architecture (the one-off cost of a synthetic set is separate, below). "
         "Every proxy ranks higher scores higher: for `params` and `flops` that means *the larger network is predicted "

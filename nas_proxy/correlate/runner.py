@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import Arch, check_in_space
-from nas_proxy.correlate.metrics import MIN_POINTS, summarise
+from nas_proxy.correlate.metrics import MIN_POINTS, kendall, paired_difference, summarise
 from nas_proxy.correlate.zero_cost import ZERO_COST, score_all
 from nas_proxy.data import load_dataset
 from nas_proxy.errors import InvalidArgumentError
@@ -235,6 +235,20 @@ def run_ground_truth(
     return gt.results(study), gt.failures(study), study.study_name, url
 
 
+def _gaps_to_best(proxies: dict[str, dict[str, Any]], xs: dict[str, np.ndarray], y: np.ndarray, config: CorrelateConfig) -> None:
+    """``kendall_gap``: the best proxy's tau-b minus each proxy's, with a paired bootstrap interval."""
+    ranked = [n for n in proxies if math.isfinite(proxies[n]["kendall"])]
+    if not ranked:
+        return
+    best = max(ranked, key=lambda n: proxies[n]["kendall"])
+    for name in ranked:
+        if name == best:
+            proxies[name] |= {"kendall_gap": 0.0, "kendall_gap_ci": None, "kendall_gap_to": best}
+            continue
+        d = paired_difference(kendall, xs[best], xs[name], y, n=config.n_boot, seed=config.seed)
+        proxies[name] |= {"kendall_gap": d["diff"], "kendall_gap_ci": d["ci"], "kendall_gap_to": best, "kendall_gap_p": d["p_better"]}
+
+
 def correlate(
     config: CorrelateConfig,
     archs: list[Arch],
@@ -355,6 +369,7 @@ def correlate(
             "one_off_seconds": one_off.get(name, 0.0),
             "speedup": gt_cost / cost if cost and cost > 0 else math.nan,
         }
+    _gaps_to_best(proxies, {n: np.array([scores[n][i] for i in ids], dtype=float) for n in scores}, y, config)
     both = [a.arch_id for a in ceiling if (a.arch_id, seed2) in results and a.arch_id in truth]
     if both:
         x2 = np.array([results[(i, seed2)]["test_accuracy"] for i in both], dtype=float)
