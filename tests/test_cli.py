@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from nas_proxy.cli import main
+from tests.interrupt import interruptible
 
 TINY = ["--dataset", "digits", "--ipc", "1", "--batch-real", "8", "--device", "cpu", "--quiet"]
 
@@ -115,7 +116,7 @@ def _nasproxy(*args: str) -> list[str]:
 def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path: Path) -> None:
     out = tmp_path / "syn"
     cmd = _nasproxy("distill", *TINY, "--iterations", "100000", "--checkpoint-every", "1", "--out", str(out))
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = interruptible(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.safetensors").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)

@@ -25,6 +25,7 @@ from nas_proxy.search.runner import fingerprint, make_objective
 from nas_proxy.search.storage import open_storage
 from nas_proxy.search.study import MAX_RETRY, create_or_check, fail_dead_trials, worker_tag
 from nas_proxy.spaces import get_space
+from tests.interrupt import interruptible
 
 # a few seconds per trial on 2 CPU cores: 4 epochs on the 20 synthetic digits
 FAST = ProxyConfig(epochs=4, report_every=2, report_images=200)
@@ -308,7 +309,7 @@ def test_ctrl_c_keeps_the_study_and_the_same_command_resumes(tiny_run: Path, tmp
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "i"]
     command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", "--device", "cpu", "--quiet"]
     command += ["--epochs", str(SLOW.epochs), "--report-every", str(SLOW.report_every), "--report-images", str(SLOW.report_images)]
-    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    first = interruptible(command, stderr=subprocess.PIPE)
     wait_for_running(storage, "i")
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=240)
