@@ -40,7 +40,7 @@ MAX_FAILURES = 2  # an (architecture, seed) that failed this often is reported, 
 class GroundTruthConfig:
     """How an architecture is trained on real data (recorded in the study and every report)."""
 
-    epochs: int = 10  # on the training split; see benchmarks/RESULTS.md for the choice
+    epochs: int = 10  # on the training split; chosen in benchmarks/RESULTS.md §5
     lr: float = 0.01  # SGD, momentum 0.9, weight decay 5e-4, lr x0.1 at half way
     batch_size: int = 256
     augment: bool = False  # DSA on every batch (off: the full split is large enough, and cheaper)
