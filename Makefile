@@ -20,9 +20,9 @@ demo: $(STAMP) data
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not gpu"
 
-## test-slow: the heavier checks, marked slow
+## test-slow: the heavier checks (real Fashion-MNIST on CPU; the CUDA paths, skipped without a GPU)
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m "slow"
+	$(PY) -m pytest -q -rs -m "slow or gpu"
 
 ## lint: ruff and mypy
 lint: $(STAMP)
