@@ -23,7 +23,6 @@ import argparse
 import ctypes
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from provenance import machine  # benchmarks/provenance.py (this script's folder is on sys.path)
 from torch import Tensor
 
 from nas_proxy.augment import DSA, DSAParams
@@ -315,31 +315,11 @@ def measure_distill(args: argparse.Namespace, method: str, ipc: int) -> dict[str
     return {"seconds_per_iteration": per_iteration, "iterations_per_repeat": args.iterations, "warmup_iterations": args.warmup}
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.processor())
-    except OSError:
-        return platform.processor()
-
-
 def environment(args: argparse.Namespace, device: torch.device, load_start: tuple[float, float, float]) -> dict[str, Any]:
     return {
-        "command": shlex.join([sys.executable, *sys.argv]),
-        "cwd": os.getcwd(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "cuda_version": torch.version.cuda,
-        "python": platform.python_version(),
+        **machine(device, load_start),
         "amp": args.amp == "on" and device.type == "cuda",
         "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32 if device.type == "cuda" else None,
-        "load_average_start": load_start,
-        "load_average_end": os.getloadavg(),  # other work on the machine slows every number
         "settings": {k: v for k, v in vars(args).items() if k not in ("json", "probe")} | {"json": str(args.json)},
     }
 

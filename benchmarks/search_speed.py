@@ -24,9 +24,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import queue
-import shlex
 import statistics
 import sys
 import time
@@ -36,6 +34,7 @@ from typing import Any
 
 import optuna
 import torch
+from provenance import machine  # benchmarks/provenance.py (this script's folder is on sys.path)
 from torch import Tensor
 
 from nas_proxy.data import load_dataset
@@ -190,33 +189,13 @@ def run_pool(args: argparse.Namespace, specs: list[Spec], workers: int, threads:
     return {"workers": workers, "threads_per_worker": threads, "trials": trials, "wall_seconds": round(wall, 3)}
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.processor())
-    except OSError:
-        return platform.processor()
-
-
 def environment(
     args: argparse.Namespace, device: torch.device, load_start: tuple[float, float, float], ctx: ProxyContext
 ) -> dict[str, Any]:
     meta = ctx.synthetic.meta
     return {
-        "command": shlex.join([sys.executable, *sys.argv]),
-        "cwd": os.getcwd(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "cuda_version": torch.version.cuda,
-        "python": platform.python_version(),
+        **machine(device, load_start),
         "optuna_version": optuna.__version__,
-        "load_average_start": load_start,
-        "load_average_end": os.getloadavg(),  # other work on the machine slows every number
         "synthetic": {
             "path": str(args.synthetic),
             "dataset": meta["dataset"]["name"],

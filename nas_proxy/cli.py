@@ -497,7 +497,7 @@ def _add_correlate(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
 def cmd_correlate(args: argparse.Namespace) -> int:
     from nas_proxy.correlate import correlate_command
 
-    result = correlate_command(args)
+    result = correlate_command(args, _proxy_config(args))
     if args.json:
         _print_json(result.to_dict())
         return 0

@@ -26,15 +26,8 @@ def _early(text: str) -> tuple[float, ...]:
         raise InvalidArgumentError(f"--early takes comma-separated epochs such as 0.1,1; got {text!r}") from None
 
 
-def correlate_command(args: argparse.Namespace) -> CorrelateResult:
-    proxy = ProxyConfig(
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        dsa=not args.no_dsa,
-        report_every=args.report_every,
-        report_images=args.report_images,
-    )
+def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> CorrelateResult:
+    """`nasproxy correlate`: ``args`` as the CLI parsed them; ``proxy`` built from its proxy options."""
     ground_truth = GroundTruthConfig(
         epochs=args.full_epochs,
         lr=args.full_lr,

@@ -24,10 +24,10 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from nas_proxy.data import load_dataset
-from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.search.proxy import count_flops, count_params
 from nas_proxy.search.storage import open_storage
-from nas_proxy.search.study import fail_dead_trials, worker_tag
+from nas_proxy.search.study import fail_dead_trials, recording_failure, worker_tag
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import derive_seed, resolve_device
@@ -167,16 +167,10 @@ def _objective(data: RealData, config: GroundTruthConfig) -> Any:
         for key, value in worker_tag().items():
             trial.set_user_attr(key, value)
         try:
-            result = train_one(spec, int(seed), data, config)
+            with recording_failure(trial):
+                result = train_one(spec, int(seed), data, config)
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)  # not the architecture's fault: retried without limit
-            raise
-        except DivergedError as e:
-            trial.set_user_attr("fail_reason", str(e))
-            raise
-        except torch.cuda.OutOfMemoryError:
-            trial.set_user_attr("fail_reason", "out of GPU memory")
-            torch.cuda.empty_cache()
             raise
         for key, value in {**result, "device": str(data.device)}.items():
             trial.set_user_attr(key, value)

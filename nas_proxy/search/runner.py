@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.dashboard import attach_study_extras, save_curve_note
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult
@@ -34,6 +33,7 @@ from nas_proxy.search.study import (
     load_config,
     over_budget,
     ranked,
+    recording_failure,
     trial_summary,
     worker_tag,
 )
@@ -119,15 +119,8 @@ def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, 
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned at epoch {epoch} ({acc:.2f} %)")
 
-        try:
+        with recording_failure(trial):
             result = ctx.score(space, spec, seed=config.seed, report=report)
-        except DivergedError as e:
-            trial.set_user_attr("fail_reason", str(e))
-            raise
-        except torch.cuda.OutOfMemoryError:
-            trial.set_user_attr("fail_reason", "out of GPU memory")
-            torch.cuda.empty_cache()
-            raise
         _record(trial, result, ctx, config)
         values = {"accuracy": result.accuracy, "params": float(result.params), "flops": float(result.flops)}
         return tuple(values[o] for o in config.objectives) if multi else values["accuracy"]

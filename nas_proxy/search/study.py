@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.search.config import SAMPLERS, SearchConfig
 from nas_proxy.search.storage import study_dir
 from nas_proxy.utils import atomic_path, write_json
@@ -110,6 +113,20 @@ def over_budget(study: optuna.Study, number: int, total: int) -> bool:
     """
     earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number]
     return len(earlier) >= total
+
+
+@contextmanager
+def recording_failure(trial: optuna.Trial) -> Iterator[None]:
+    """Store why a trial's training failed (``fail_reason``) before Optuna marks it FAILED."""
+    try:
+        yield
+    except DivergedError as e:
+        trial.set_user_attr("fail_reason", str(e))
+        raise
+    except torch.cuda.OutOfMemoryError:
+        trial.set_user_attr("fail_reason", "out of GPU memory")
+        torch.cuda.empty_cache()
+        raise
 
 
 def worker_tag() -> dict[str, Any]:
