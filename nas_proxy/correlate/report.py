@@ -42,10 +42,15 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
+def _finite(v: Any) -> bool:
+    """A real number that can be drawn or formatted (not None, NaN or +-inf)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _cell(m: dict[str, Any], key: str) -> str:
     value = _fmt(m.get(key), 1 if key == "speedup" else 3)
     ci = m.get(f"{key}_ci")
-    if ci and all(c is not None and math.isfinite(c) for c in ci):
+    if ci and len(ci) == 2 and all(_finite(c) for c in ci):
         value += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
     return value
 
@@ -130,11 +135,14 @@ def plots(result: CorrelateResult) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for name, m in result.proxies.items():
         tau, cost = m.get("kendall"), m.get("seconds_per_arch")
-        if tau is None or cost is None or not (math.isfinite(tau) and math.isfinite(cost) and cost > 0):
+        if not (_finite(tau) and _finite(cost) and cost > 0):
             continue
-        lo, hi = m.get("kendall_ci") or [tau, tau]
-        yerr = [[tau - lo], [hi - tau]] if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi) else None
-        ax.errorbar([cost], [tau], yerr=yerr, fmt="o", capsize=3)
+        (dot,) = ax.plot([cost], [tau], "o")
+        ci = m.get("kendall_ci") or []
+        if len(ci) == 2 and all(_finite(c) for c in ci):
+            # a line from low to high, not errorbar's offsets: a percentile interval need not contain
+            # its point estimate (a perfect ranking gives tau 0.9999999 and the interval (1, 1))
+            ax.vlines(cost, min(ci), max(ci), colors=dot.get_color(), lw=1)
         ax.annotate(name, (cost, tau), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("seconds per architecture (log)")
