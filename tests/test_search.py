@@ -130,6 +130,10 @@ def test_an_existing_study_with_other_settings_is_refused(finished: tuple[Path, 
         search(config(tiny_run, objectives=["accuracy", "params"]), "s1", 4, str(storage), progress=False)
     with pytest.raises(NasProxyError, match="space 'convnet-small' there, 'convnet720' now"):
         search(config(tiny_run, space="convnet720"), "s1", 4, str(storage), progress=False)
+    with pytest.raises(NasProxyError, match=r"proxy training epochs 4 there, 10 now; proxy training lr 0.01 there, 0.05 now"):
+        search(config(tiny_run, proxy=ProxyConfig(epochs=10, lr=0.05, report_every=2, report_images=200)), "s1", 4, str(storage), progress=False)
+    with pytest.raises(NasProxyError, match=r"--max-params None there, 5000 now"):
+        search(config(tiny_run, max_params=5000), "s1", 4, str(storage), progress=False)
     assert states(load(storage, "s1")) == {"COMPLETE": 4}  # untouched
 
 

@@ -74,14 +74,20 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         problems.append(f"space {old.space!r} there, {config.space!r} now")
     if stored.get("synthetic_sha256") != fingerprint["synthetic_sha256"]:
         problems.append(f"synthetic set {old.synthetic} there, {config.synthetic} now (different images)")
-    if old.proxy != config.proxy or old.max_params != config.max_params:
-        problems.append("proxy training settings or --max-params differ")
+    problems += [f"proxy training {key} {a!r} there, {b!r} now" for key, (a, b) in _differences(old.proxy.to_dict(), config.proxy.to_dict())]
+    if old.max_params != config.max_params:
+        problems.append(f"--max-params {old.max_params} there, {config.max_params} now")
     if old.seed != config.seed:
         problems.append(f"seed {old.seed} there, {config.seed} now")
     if problems:
         raise OutputConflictError(
             f"study {name!r} already exists with other settings ({'; '.join(problems)}); use the same settings to resume it, or another --study name"
         )
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, tuple[Any, Any]]]:
+    """``(key, (old value, new value))`` for every key whose value differs, in ``old``'s order."""
+    return [(k, (old.get(k), new.get(k))) for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
 
 
 def load_config(storage: BaseStorage, name: str) -> tuple[SearchConfig | None, dict[str, Any]]:
