@@ -102,4 +102,5 @@ def evaluate(
         accs.append(100.0 * accuracy(net, test_x, test_y))
     info = {k: syn.meta.get(k) for k in ("method", "ipc", "iterations_done", "seed")}
     info["dataset"] = syn.dataset["name"]
-    return EvalResult(str(path), str(spec), accs, cfg.to_dict(), str(dev), time.perf_counter() - t0, info)
+    protocol = cfg.to_dict() | {"amp": cfg.uses_amp(dev)}  # what ran, not what was asked: no autocast on CPU
+    return EvalResult(str(path), str(spec), accs, protocol, str(dev), time.perf_counter() - t0, info)

@@ -35,6 +35,10 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def uses_amp(self, device: torch.device) -> bool:
+        """Whether training on ``device`` autocasts: asked for, and only on CUDA."""
+        return self.amp and device.type == "cuda"
+
 
 def train_model(
     model: nn.Module,
@@ -58,7 +62,7 @@ def train_model(
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     decay_epoch = int(config.epochs * config.lr_decay_at)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[decay_epoch] if 0 < decay_epoch < config.epochs else [], gamma=0.1)
-    amp = config.amp and device.type == "cuda"
+    amp = config.uses_amp(device)
     n = x.shape[0]
     for epoch in range(config.epochs):
         model.train()

@@ -3,6 +3,7 @@ set beats the random real subset of the same size under ``evaluate``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,14 @@ def test_evaluate_is_deterministic_and_reports_every_run(tiny_run: Path) -> None
     assert a.to_dict()["mean"] == pytest.approx(sum(a.accuracies) / 2, abs=1e-3)
 
 
+def test_json_reports_the_amp_actually_used(tiny_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nas_proxy.cli import main
+
+    assert main(["evaluate", str(tiny_run), "--runs", "1", "--epochs", "1", "--device", "cpu", "--quiet", "--json"]) == 0
+    train = json.loads(capsys.readouterr().out)["train"]
+    assert train["amp"] is False and train["epochs"] == 1  # bf16 autocast is asked for by default, but runs only on CUDA
+
+
 def test_cross_architecture_evaluation(tiny_run: Path) -> None:
     result = evaluate(
         tiny_run, runs=1, epochs=1, model="depth=2,width=8,normalization=batchnorm,pooling=maxpooling", device="cpu", progress=False
@@ -41,7 +50,6 @@ def test_cross_architecture_evaluation(tiny_run: Path) -> None:
 
 
 def test_data_that_do_not_match_the_synthetic_set_are_refused(tiny_run: Path, tmp_path: Path) -> None:
-    import json
     import shutil
 
     run = Path(shutil.copytree(tiny_run, tmp_path / "copy"))
