@@ -400,7 +400,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_specs(path: str) -> list[dict[str, Any]]:
+def _read_specs(path: str) -> list[dict[str, Any] | str]:
     from pathlib import Path
 
     from nas_proxy.errors import InvalidArgumentError
@@ -416,9 +416,9 @@ def _read_specs(path: str) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not data:
         raise InvalidArgumentError(f"--archs file {path} must hold a non-empty JSON list of specs")
     specs = [d["spec"] if isinstance(d, dict) and "spec" in d else d for d in data]
-    bad = [i for i, s in enumerate(specs) if not isinstance(s, dict)]
+    bad = [i for i, s in enumerate(specs) if not isinstance(s, dict | str)]  # text: the space's short form
     if bad:
-        raise InvalidArgumentError(f"--archs file {path}: entries {bad[:5]} are not spec objects")
+        raise InvalidArgumentError(f"--archs file {path}: entries {bad[:5]} are neither spec objects nor spec text")
     return specs
 
 

@@ -262,3 +262,83 @@ def test_a_report_waits_for_trainings_running_in_another_worker(tmp_path: Path, 
     runner._wait_for_others(study, url, [(spec, 0)], "cpu", progress=False)
     assert time.monotonic() - start >= 0.4  # it waited for the other worker instead of leaving the training out
     assert study.trials[0].state == TrialState.COMPLETE
+
+
+def test_specs_may_leave_out_the_family_and_use_the_short_form(tmp_path: Path) -> None:
+    space = get_space(SPACE)
+    full = [
+        {"family": "convnet", "depth": d, "width": w, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
+        for d, w in ((2, 32), (1, 64))
+    ]
+    given = tmp_path / "archs.json"
+    given.write_text(
+        json.dumps(
+            [{"spec": {k: v for k, v in full[0].items() if k != "family"}, "accuracy": 70}, {"spec": "depth=1,width=64", "accuracy": 80}]
+        )
+    )
+    archs = read_archs(given, space)
+    assert (
+        [a.spec for a in archs] == full
+        and [a.arch_id for a in archs] == [arch_id(s) for s in full]
+        and [a.truth for a in archs] == [70, 80]
+    )
+    csv = tmp_path / "archs.csv"
+    pd.DataFrame({"spec": ["depth=2,width=32", json.dumps(full[1])]}).to_csv(csv, index=False)
+    assert [a.spec for a in read_archs(csv, space)] == full
+    given.write_text(json.dumps(["depth=2,width=32", "depth=2,widht=32"]))
+    with pytest.raises(InvalidArgumentError, match=r"archs.json: architecture 1: .*widht"):
+        read_archs(given, space)
+
+
+def test_given_accuracies_get_no_second_seed_of_another_protocol(tiny_run: Path, tmp_path: Path) -> None:
+    specs = [a.spec for a in from_space(get_space(SPACE), 4, seed=1)]
+    given = tmp_path / "given.json"
+    given.write_text(json.dumps([{"spec": s, "accuracy": 90 - i} for i, s in enumerate(specs)]))
+    config = small_config(tiny_run, tmp_path / "gt.log", ceiling=None, proxies=["params"], random_subset=False)
+    result = correlate(config, read_archs(given), tmp_path / "out", progress=False)
+    assert TRUTH_SEED2 not in result.proxies and not gt_study(tmp_path / "gt.log", config).trials  # nothing trained
+    assert "No *ground truth, 2nd seed* row: the accuracies were given" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_default_early_stopping_fits_one_full_epoch(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archs = tmp_path / "archs.json"
+    no_family = {"depth": 1, "width": 64, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
+    archs.write_text(json.dumps(["depth=1,width=32", "depth=2,width=32", no_family]))  # short forms, no family
+    command = ["correlate", "--archs", str(archs), "--space", SPACE, "--synthetic", str(tiny_run), "--proxies", "params,early@0.1ep"]
+    command += ["--full-epochs", "1", "--no-random-subset", "--ceiling", "0", "--bootstrap", "20", "--device", "cpu"]
+    code = main([*command, "--gt-storage", str(tmp_path / "gt.log"), "--out", str(tmp_path / "out"), "--quiet", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["facts"]["ground_truth"]["early"] == [0.1] and set(result["proxies"]) == {"params", "early@0.1ep"}
+    assert any("early stopping at 1 epochs (the default --early) is left out" in w for w in result["warnings"])
+    assert len(result["archs"]) == 3
+
+
+def test_a_study_is_correlated_with_the_proxy_it_searched(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nas_proxy.search import SearchConfig, search
+
+    storage = tmp_path / "journal.log"
+    searched = ProxyConfig(epochs=4, report_every=2, report_images=200)
+    search(
+        SearchConfig(synthetic=str(tiny_run), space=SPACE, device="cpu", proxy=searched, pruner="none"),
+        "st",
+        3,
+        str(storage),
+        out=tmp_path / "export",
+        progress=False,
+    )
+    study = optuna.load_study(study_name="st", storage=open_storage(str(storage), "st")[0])
+    values = {t.user_attrs["arch_id"]: t.value for t in study.trials}
+    command = ["correlate", "--study", "st", "--storage", str(storage), "--proxies", "datadam ipc2", "--no-random-subset", "--ceiling", "0"]
+    command += ["--full-epochs", "1", "--early", "0.5", "--bootstrap", "20", "--device", "cpu", "--gt-storage", str(tmp_path / "gt.log")]
+    assert main([*command, "--out", str(tmp_path / "out"), "--quiet", "--json"]) == 0  # proxy options left at their defaults
+    result = json.loads(capsys.readouterr().out)
+    assert result["facts"]["proxy_training"] == {**searched.to_dict(), "seed": 0}
+    assert {r["arch_id"]: r["datadam ipc2"] for r in result["archs"]} == values  # the study's own scores, reused
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "each architecture trained 4 epochs on the synthetic set (lr 0.01, batch 256, DSA on), seed 0" in md and str(tiny_run) in md
+    assert main([*command, "--epochs", "3", "--out", str(tmp_path / "out3"), "--quiet", "--json"]) == 0  # an option set: it wins, said so
+    result = json.loads(capsys.readouterr().out)
+    assert result["facts"]["proxy_training"]["epochs"] == 3 and result["facts"]["proxy_training"]["lr"] == searched.lr
+    assert any("proxy training epochs is 3 as asked, not the study's 4" in w for w in result["warnings"])

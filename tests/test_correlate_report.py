@@ -46,7 +46,13 @@ def facts(n: int) -> dict[str, Any]:
 
 def result(out: Path, proxies: dict[str, dict[str, Any]], n: int) -> CorrelateResult:
     rows = [
-        {"arch_id": f"a{i}", "spec": {"family": "convnet", "depth": i}, "truth": 50.0 + i, "truth_seed2": 50.0 + i, **{p: float(i) for p in proxies}}
+        {
+            "arch_id": f"a{i}",
+            "spec": {"family": "convnet", "depth": i},
+            "truth": 50.0 + i,
+            "truth_seed2": 50.0 + i,
+            **{p: float(i) for p in proxies},
+        }
         for i in range(n)
     ]
     return CorrelateResult(out, rows, proxies, ["a warning"], facts(n))

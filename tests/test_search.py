@@ -87,9 +87,21 @@ def test_trials_carry_their_records(finished: tuple[Path, Path], tiny_run: Path)
         built = space.build(a["spec"], 1, 10, (16, 16))
         assert a["params"] == sum(p.numel() for p in built.parameters()) and a["flops"] > 0
         assert a["proxy_seconds"] > 0 and set(a["seconds"]) == {"build", "train", "validate", "total"}
+        for part in ("build", "train", "validate"):  # also flat: the dashboard shows scalar attributes only
+            assert a[f"seconds_{part}"] == a["seconds"][part]
         assert 0.0 <= t.value <= 100.0
-        assert t.intermediate_values == {2: pytest.approx(a["curve"][0][1], abs=1e-3)}  # every report_every epochs, not the last
+        # every report_every epochs, the last epoch included
+        assert t.intermediate_values == {e: pytest.approx(acc, abs=1e-3) for e, acc in a["curve"]} and [e for e, _ in a["curve"]] == [2, 4]
     assert study.metric_names == ["val_accuracy"]
+
+
+def test_the_last_epoch_is_reported_but_never_prunes(tiny_run: Path) -> None:
+    once = ProxyConfig(epochs=2, report_every=5, report_images=200)  # no report during training: only the final one
+    ctx, space = ProxyContext.load(tiny_run, "cpu", once), get_space(SMALL_SPACE)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=101.0))  # prunes any report
+    study.optimize(make_objective(config(tiny_run, proxy=once), ctx, space, 1), n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == TrialState.COMPLETE and list(trial.intermediate_values) == [2]
 
 
 def test_same_seed_same_scores(finished: tuple[Path, Path], tiny_run: Path, tmp_path: Path) -> None:
@@ -131,7 +143,13 @@ def test_an_existing_study_with_other_settings_is_refused(finished: tuple[Path, 
     with pytest.raises(NasProxyError, match="space 'convnet-small' there, 'convnet720' now"):
         search(config(tiny_run, space="convnet720"), "s1", 4, str(storage), progress=False)
     with pytest.raises(NasProxyError, match=r"proxy training epochs 4 there, 10 now; proxy training lr 0.01 there, 0.05 now"):
-        search(config(tiny_run, proxy=ProxyConfig(epochs=10, lr=0.05, report_every=2, report_images=200)), "s1", 4, str(storage), progress=False)
+        search(
+            config(tiny_run, proxy=ProxyConfig(epochs=10, lr=0.05, report_every=2, report_images=200)),
+            "s1",
+            4,
+            str(storage),
+            progress=False,
+        )
     with pytest.raises(NasProxyError, match=r"--max-params None there, 5000 now"):
         search(config(tiny_run, max_params=5000), "s1", 4, str(storage), progress=False)
     assert states(load(storage, "s1")) == {"COMPLETE": 4}  # untouched
@@ -259,6 +277,18 @@ def test_score_cli_json(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFi
     rows = json.loads(out)
     assert code == 0 and [r["spec"] for r in rows] == _all_small_specs()[:2]
     assert all(0 <= r["accuracy"] <= 100 and r["params"] > 0 for r in rows)
+
+
+def test_score_fills_in_the_family_and_reads_the_short_form(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    full = _all_small_specs()[:2]
+    archs = tmp_path / "archs.json"
+    short = ",".join(f"{k}={v}" for k, v in full[1].items() if k != "family")  # as evaluate --model takes it
+    archs.write_text(json.dumps([{k: v for k, v in full[0].items() if k != "family"}, short]))
+    code, out, err = cli(
+        ["score", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--archs", str(archs), *FAST_ARGS, "--json"], capsys
+    )
+    assert code == 0, err
+    assert [r["spec"] for r in json.loads(out)] == full
 
 
 def test_search_cli_prints_the_table_and_dashboard_command(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,9 +49,12 @@ def _unique(archs: list[Arch]) -> list[Arch]:
     return out
 
 
-def read_archs(path: Path | str) -> list[Arch]:
+def read_archs(path: Path | str, space: SearchSpace | None = None) -> list[Arch]:
     """A JSON list (of specs, or of objects with ``spec`` and optionally ``accuracy``), a
-    ``best.json`` from a search, or a CSV with a ``spec`` column (JSON) and optionally ``accuracy``."""
+    ``best.json`` from a search, or a CSV with a ``spec`` column and optionally ``accuracy``.
+
+    With the ``space`` they belong to, a spec may leave out ``"family"`` and may be text in the
+    family's short form (``"depth=2,width=32"`` for a ConvNet, as ``evaluate --model`` takes)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -64,10 +67,12 @@ def read_archs(path: Path | str) -> list[Arch]:
             raise InvalidArgumentError(f"{path}: a CSV of architectures needs a 'spec' column (each a JSON object)")
         rows = []
         for n, row in enumerate(reader, start=2):
-            try:
-                spec = json.loads(row["spec"])
-            except json.JSONDecodeError:
-                raise InvalidArgumentError(f"{path} line {n}: column 'spec' is not a JSON object: {row['spec']!r}") from None
+            spec = row["spec"]
+            if spec.lstrip().startswith("{") or space is None:  # else text in the family's short form
+                try:
+                    spec = json.loads(spec)
+                except json.JSONDecodeError:
+                    raise InvalidArgumentError(f"{path} line {n}: column 'spec' is not a JSON object: {row['spec']!r}") from None
             rows.append({"spec": spec, **({"accuracy": row["accuracy"]} if "accuracy" in row else {})})
     else:
         try:
@@ -83,6 +88,11 @@ def read_archs(path: Path | str) -> list[Arch]:
     given = [isinstance(r, dict) and "spec" in r and r.get("accuracy") not in (None, "") for r in rows]
     for i, row in enumerate(rows):
         spec = row["spec"] if isinstance(row, dict) and "spec" in row else row
+        if space is not None:
+            try:
+                spec = space.complete(spec)
+            except NasProxyError as e:
+                raise InvalidArgumentError(f"{path}: architecture {i}: {e}") from None
         if not isinstance(spec, dict):
             raise InvalidArgumentError(f"{path}: architecture {i} is not a JSON object: {spec!r}")
         truth = None

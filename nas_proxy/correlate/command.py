@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -19,22 +20,45 @@ from nas_proxy.spaces import get_space
 from nas_proxy.synthetic import load_synthetic
 
 
-def _early(text: str) -> tuple[float, ...]:
+def _early(text: str, epochs: int) -> tuple[tuple[float, ...], list[str]]:
+    """The early-stopping points of ``--early``, and a note for each default one dropped because
+    it is not before ``--full-epochs`` (the defaults must fit each other; points given are checked)."""
     try:
-        return tuple(float(f) for f in text.split(",") if f.strip())
+        points = tuple(float(f) for f in text.split(",") if f.strip())
     except ValueError:
         raise InvalidArgumentError(f"--early takes comma-separated epochs such as 0.1,1; got {text!r}") from None
+    if points != GroundTruthConfig().early:
+        return points, []
+    dropped = [f"{f:g}" for f in points if f >= epochs]
+    note = f"early stopping at {', '.join(dropped)} epochs (the default --early) is left out: not before --full-epochs {epochs}"
+    return tuple(f for f in points if f < epochs), [note] if dropped else []
+
+
+def _study_proxy(stored: ProxyConfig, given: ProxyConfig) -> tuple[ProxyConfig, list[str]]:
+    """The proxy a study searched with, where the command line left an option at its default;
+    a note for each option set to another value than the study's."""
+    default = ProxyConfig().to_dict()
+    changed = {k: v for k, v in given.to_dict().items() if v != default[k] and v != getattr(stored, k)}
+    notes = [
+        f"proxy training {k} is {v!r} as asked, not the study's {getattr(stored, k)!r}: the study's proxy scores are not reused"
+        for k, v in changed.items()
+    ]
+    return replace(stored, **changed), notes
 
 
 def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> CorrelateResult:
-    """`nasproxy correlate`: ``args`` as the CLI parsed them; ``proxy`` built from its proxy options."""
+    """`nasproxy correlate`: ``args`` as the CLI parsed them; ``proxy`` built from its proxy options.
+
+    With ``--study`` the synthetic set is scored with the proxy training the study searched with;
+    a proxy option set on the command line to another value than its default overrides it."""
+    early, notes = _early(args.early, args.full_epochs)
     ground_truth = GroundTruthConfig(
         epochs=args.full_epochs,
         lr=args.full_lr,
         batch_size=args.full_batch_size,
         augment=args.full_augment,
         images=args.full_images,
-        early=_early(args.early),
+        early=early,
     )
     ground_truth.validate()
     if args.n_archs < 1 or args.workers < 1 or args.bootstrap < 1 or (args.ceiling is not None and args.ceiling < 0):
@@ -52,6 +76,8 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
         space_name = space_name or search_config.space
         if args.synthetic is None:
             synthetic = [search_config.synthetic]
+        proxy, changed = _study_proxy(search_config.proxy, proxy)
+        notes += changed
         study = optuna.load_study(study_name=args.study, storage=storage)
         archs = from_study(study, args.n_archs, args.seed)
         if not archs:
@@ -64,7 +90,7 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
     elif args.archs:
         if not space_name:
             raise InvalidArgumentError("--archs needs --space: the space the architectures belong to")
-        archs = read_archs(args.archs)
+        archs = read_archs(args.archs, get_space(space_name))
     else:
         if not space_name:
             raise InvalidArgumentError("--sample needs --space")
@@ -86,7 +112,7 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
         workers=args.workers,
         gt_storage=args.gt_storage,
     )
-    result = correlate(config, archs, Path(args.out), progress=not args.quiet)
+    result = correlate(config, archs, Path(args.out), progress=not args.quiet, notes=notes)
     if study is not None:
         attach_to_study(study, result, url)
     return result

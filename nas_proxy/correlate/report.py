@@ -7,7 +7,7 @@ import html
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from nas_proxy.correlate.metrics import to_jsonable
 from nas_proxy.utils import atomic_path, write_json
@@ -42,7 +42,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
-def _finite(v: Any) -> bool:
+def _finite(v: Any) -> TypeGuard[float]:
     """A real number that can be drawn or formatted (not None, NaN or +-inf)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -70,6 +70,7 @@ def markdown(result: CorrelateResult) -> str:
         f"(lr {g['lr']}, batch {g['batch_size']}, augmentation {'DSA' if g['augment'] else 'none'}), seed {g['seeds'][0]}; "
         f"{_fmt(g['seconds_per_arch'], 1)} s per architecture on {f['device']}. Proxies are scored on the validation split, never the test set.",
         "",
+        *_protocol(f),
     ]
     lines += [f"> **Warning:** {w}" for w in result.warnings] + ([""] if result.warnings else [])
     lines += [
@@ -93,12 +94,31 @@ def markdown(result: CorrelateResult) -> str:
             f"The row *ground truth, 2nd seed* is the ceiling: the same training with seed {g['seeds'][1]} on "
             f"{g['ceiling_archs']} architectures, ranked against the first; no proxy can be expected to beat it."
         )
+    elif g.get("given"):
+        lines.append(
+            "No *ground truth, 2nd seed* row: the accuracies were given in the --archs file, and this tool's own training "
+            "with another seed would rank a different protocol against them, which is not a second seed of the same one."
+        )
     one_off = {n: m["one_off_seconds"] for n, m in result.proxies.items() if m.get("one_off_seconds")}
     if one_off:
         lines += ["", "One-off cost of the synthetic sets (distillation): " + ", ".join(f"{n} {s:.0f} s" for n, s in one_off.items()) + "."]
     lines += ["", f"![proxy vs ground truth]({SCATTER})", "", f"![fidelity vs cost]({COST})", ""]
     lines += ["Files: `results.csv` (one row per architecture), `results.json` (every number of this report)."]
     return "\n".join(lines) + "\n"
+
+
+def _protocol(f: dict[str, Any]) -> list[str]:
+    """How the synthetic-set proxies were trained (the study's protocol when taken from a study)."""
+    p, sets = f.get("proxy_training"), f.get("synthetic") or {}
+    if not p or not sets:
+        return []
+    sha = f.get("synthetic_sha256") or {}
+    listed = ", ".join(f"{n} (`{path}`" + (f", tensors sha256 {sha[n][:12]})" if n in sha else ")") for n, path in sets.items())
+    return [
+        f"Synthetic-set proxies: each architecture trained {p['epochs']} epochs on the synthetic set (lr {p['lr']}, "
+        f"batch {p['batch_size']}, DSA {'on' if p['dsa'] else 'off'}), seed {p.get('seed', f.get('seed'))}; sets: {listed}.",
+        "",
+    ]
 
 
 def plots(result: CorrelateResult) -> None:

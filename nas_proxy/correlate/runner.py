@@ -256,8 +256,11 @@ def correlate(
     progress: bool = True,
     study: Any = None,
     on_done: Callable[[CorrelateResult], None] | None = None,
+    notes: list[str] | None = None,
 ) -> CorrelateResult:
-    """Score ``archs`` with every proxy and with full-data training; metrics and reports in ``out``."""
+    """Score ``archs`` with every proxy and with full-data training; metrics and reports in ``out``.
+
+    ``notes``: what the caller changed or left out of what was asked, shown with the warnings."""
     from nas_proxy.correlate.report import write_reports
 
     out = Path(out)
@@ -271,7 +274,7 @@ def correlate(
     check_in_space(archs, space, config.space)
     ref, metas = data_ref(config)
     names = proxy_names(config, metas)
-    warnings: list[str] = []
+    warnings: list[str] = list(notes or [])
     if len(archs) < MEANINGFUL:
         warnings.append(
             f"only {len(archs)} architectures: rank correlations need at least {MEANINGFUL} to mean much "
@@ -280,10 +283,11 @@ def correlate(
     t_start = time.perf_counter()
     device = resolve_device(config.device)
 
-    # ground truth: seed for every architecture without a given accuracy, a 2nd seed for the ceiling
+    # ground truth: seed for every architecture without a given accuracy, a 2nd seed for the ceiling;
+    # a given accuracy comes from another protocol, so this training with another seed is no ceiling for it
     seed2 = config.seed + 1
     trained = [a for a in archs if a.truth is None]
-    ceiling = _ceiling_subset(archs, config.ceiling, config.seed)
+    ceiling = _ceiling_subset(trained, config.ceiling, config.seed)
     wanted = [(a.spec, config.seed) for a in trained] + [(a.spec, seed2) for a in ceiling]
     results, failed, gt_study, gt_url = run_ground_truth(config, ref, wanted, progress)
     truth: dict[str, float] = {}
@@ -311,11 +315,13 @@ def correlate(
     for name, path in list(synthetic_paths.items()):
         if path is None and name.startswith("random ipc"):
             synthetic_paths[name] = _random_subset(out, ref, int(metas[0]["ipc"]), config.seed)
+    synthetic_sha: dict[str, str] = {}
     for name, path in synthetic_paths.items():
         if path is None:
             continue
         syn = load_synthetic(path)
         one_off[name] = float(syn.meta.get("seconds", 0.0))
+        synthetic_sha[name] = syn.meta["tensors_sha256"]
         cache = Cache(cache_dir / f"proxy-{_key(syn.meta['tensors_sha256'], config.proxy.to_dict(), config.seed)}.jsonl")
         from_search = bool(config.synthetic) and path == config.synthetic[0]
         for a in kept:  # scores the search already made with these same settings (see correlate_command)
@@ -403,9 +409,11 @@ def correlate(
             "seconds_per_arch": gt_cost,
             "seeds": [config.seed, seed2],
             "ceiling_archs": len(both),
+            "given": len(archs) - len(trained),
         },
-        "proxy_training": config.proxy.to_dict(),
+        "proxy_training": {**config.proxy.to_dict(), "seed": config.seed},
         "synthetic": {n: p for n, p in synthetic_paths.items() if p is not None},
+        "synthetic_sha256": synthetic_sha,
         "seed": config.seed,
         "device": str(device),
         "seconds": time.perf_counter() - t_start,

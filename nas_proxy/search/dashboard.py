@@ -1,8 +1,9 @@
 """What optuna-dashboard shows for a nasproxy study, and launching it.
 
 The study page gets a note (dataset, synthetic set, space, proxy protocol) and the synthetic set's
-image grid as an artifact; single-objective trials report their validation curve as intermediate
-values (the dashboard plots them), multi-objective trials get it as a note.
+image grid as an artifact; single-objective trials report their validation curve, the last epoch
+included, as intermediate values (the dashboard plots them), multi-objective trials get it as a note.
+Trial costs are also stored as scalar user attributes, the only kind the dashboard tabulates.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchCo
             artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(grid), study_or_trial=study, mimetype="image/png"
         )
     study.set_user_attr(EXTRAS_ATTR, {"artifact_dir": str(artifact_dir(url, study.study_name)), "note": note})
+
+
+def scalar_attrs(result: ProxyResult) -> dict[str, float]:
+    """The proxy's costs as flat numbers (``seconds_train``...): the dashboard lists, sorts and plots
+    scalar user attributes only, not the nested ``seconds`` dict kept for exports."""
+    return {f"seconds_{k}": v for k, v in result.seconds.items() if k != "total"}  # the total is proxy_seconds
 
 
 def save_curve_note(trial: optuna.Trial, result: ProxyResult) -> None:

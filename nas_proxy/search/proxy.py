@@ -109,7 +109,8 @@ class ProxyContext:
     ) -> ProxyResult:
         """Train ``spec`` on the synthetic set and score it on the validation split.
 
-        ``report(epoch, accuracy)`` receives the intermediate scores (Optuna's ``trial.report``);
+        ``report(epoch, accuracy)`` receives the scores on the report images every ``report_every``
+        epochs (Optuna's ``trial.report``), and once more after the last epoch; before the last
         it may raise ``optuna.TrialPruned``. The network's initialisation depends only on
         ``seed`` and the architecture, so the same candidate scores the same in every study.
         """
@@ -136,5 +137,7 @@ class ProxyContext:
         final = 100.0 * accuracy(model, self.val_x, self.val_y)
         curve.append((self.config.epochs, 100.0 * accuracy(model, self.report_x, self.report_y)))
         t3 = time.perf_counter()
+        if report is not None:
+            report(*curve[-1])
         seconds = {"build": t1 - t0, "train": t2 - t1, "validate": t3 - t2, "total": t3 - t0}
         return ProxyResult(aid, spec, final, params, flops, {k: round(v, 4) for k, v in seconds.items()}, curve)

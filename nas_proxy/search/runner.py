@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.search.config import SearchConfig
-from nas_proxy.search.dashboard import attach_study_extras, save_curve_note
+from nas_proxy.search.dashboard import attach_study_extras, save_curve_note, scalar_attrs
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult
 from nas_proxy.search.storage import open_storage, study_dir
 from nas_proxy.search.study import (
@@ -116,7 +116,7 @@ def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, 
         def report(epoch: int, acc: float) -> None:
             if not multi:  # Optuna has no intermediate values for several objectives
                 trial.report(acc, epoch)
-                if trial.should_prune():
+                if epoch < config.proxy.epochs and trial.should_prune():  # the last report comes after training
                     raise optuna.TrialPruned(f"pruned at epoch {epoch} ({acc:.2f} %)")
 
         with recording_failure(trial):
@@ -133,6 +133,7 @@ def _record(trial: optuna.Trial, result: ProxyResult, ctx: ProxyContext, config:
         "flops": result.flops,
         "proxy_seconds": round(result.seconds["total"], 3),
         "seconds": result.seconds,
+        **scalar_attrs(result),
         "curve": [[e, round(a, 3)] for e, a in result.curve],
         "synthetic_sha256": ctx.synthetic.meta.get("tensors_sha256"),
         "seed": config.seed,
@@ -301,22 +302,26 @@ def join(
 def score(
     synthetic: str,
     space_name: str,
-    specs: list[dict[str, Any]],
+    specs: list[dict[str, Any] | str],
     proxy: ProxyConfig | None = None,
     seed: int = 0,
     device: str = "auto",
     data_root: str | None = None,
     progress: bool = True,
 ) -> list[ProxyResult]:
-    """Proxy scores of ``specs`` (each checked against the space first), in order."""
+    """Proxy scores of ``specs`` (each completed and checked against the space first, see
+    :meth:`SearchSpace.complete`), in order."""
     space = get_space(space_name)
-    for i, spec in enumerate(specs):
+    complete = []
+    for i, raw in enumerate(specs):
         try:
+            spec = space.complete(raw)
             space.validate(spec)
         except NasProxyError as e:
             raise InvalidArgumentError(f"architecture {i} is outside space {space_name!r}: {e}") from None
+        complete.append(spec)
     ctx = ProxyContext.load(synthetic, device, proxy, data_root)
-    return [ctx.score(space, spec, seed) for spec in tqdm(specs, desc="score", unit="arch", disable=not progress)]
+    return [ctx.score(space, spec, seed) for spec in tqdm(complete, desc="score", unit="arch", disable=not progress)]
 
 
 __all__ = ["SearchResult", "join", "score", "search"]

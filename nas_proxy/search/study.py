@@ -74,7 +74,9 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         problems.append(f"space {old.space!r} there, {config.space!r} now")
     if stored.get("synthetic_sha256") != fingerprint["synthetic_sha256"]:
         problems.append(f"synthetic set {old.synthetic} there, {config.synthetic} now (different images)")
-    problems += [f"proxy training {key} {a!r} there, {b!r} now" for key, (a, b) in _differences(old.proxy.to_dict(), config.proxy.to_dict())]
+    problems += [
+        f"proxy training {key} {a!r} there, {b!r} now" for key, (a, b) in _differences(old.proxy.to_dict(), config.proxy.to_dict())
+    ]
     if old.max_params != config.max_params:
         problems.append(f"--max-params {old.max_params} there, {config.max_params} now")
     if old.seed != config.seed:

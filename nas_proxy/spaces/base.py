@@ -67,6 +67,15 @@ class SearchSpace(ABC):
             raise SpaceError(f"a {self.family} spec must be a JSON object, got {text!r}")
         return spec
 
+    def complete(self, raw: Spec | str) -> Spec:
+        """A spec given from outside (a file, the command line) in full: text is read by
+        :meth:`parse` (so a family's short form works), and a missing ``"family"`` is this
+        space's own (a space has one family). The result still needs :meth:`validate`."""
+        spec = self.parse(raw) if isinstance(raw, str) else raw
+        if isinstance(spec, dict) and "family" not in spec:
+            spec = {"family": self.family, **spec}
+        return spec
+
 
 def canonical_json(spec: Spec) -> str:
     """The spec as compact JSON with sorted keys: equal specs give equal text."""
