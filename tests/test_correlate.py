@@ -321,7 +321,7 @@ def test_a_study_is_correlated_with_the_proxy_it_searched(tiny_run: Path, tmp_pa
     storage = tmp_path / "journal.log"
     searched = ProxyConfig(epochs=4, report_every=2, report_images=200)
     search(
-        SearchConfig(synthetic=str(tiny_run), space=SPACE, device="cpu", proxy=searched, pruner="none"),
+        SearchConfig(synthetic=str(tiny_run), space=SPACE, device="cpu", proxy=searched, pruner="none", seed=1),
         "st",
         3,
         str(storage),
@@ -332,12 +332,12 @@ def test_a_study_is_correlated_with_the_proxy_it_searched(tiny_run: Path, tmp_pa
     values = {t.user_attrs["arch_id"]: t.value for t in study.trials}
     command = ["correlate", "--study", "st", "--storage", str(storage), "--proxies", "datadam ipc2", "--no-random-subset", "--ceiling", "0"]
     command += ["--full-epochs", "1", "--early", "0.5", "--bootstrap", "20", "--device", "cpu", "--gt-storage", str(tmp_path / "gt.log")]
-    assert main([*command, "--out", str(tmp_path / "out"), "--quiet", "--json"]) == 0  # proxy options left at their defaults
+    assert main([*command, "--out", str(tmp_path / "out"), "--quiet", "--json"]) == 0  # proxy options and seed left at their defaults
     result = json.loads(capsys.readouterr().out)
-    assert result["facts"]["proxy_training"] == {**searched.to_dict(), "seed": 0}
+    assert result["facts"]["proxy_training"] == {**searched.to_dict(), "seed": 1} and result["facts"]["seed"] == 1
     assert {r["arch_id"]: r["datadam ipc2"] for r in result["archs"]} == values  # the study's own scores, reused
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "each architecture trained 4 epochs on the synthetic set (lr 0.01, batch 256, DSA on), seed 0" in md and str(tiny_run) in md
+    assert "each architecture trained 4 epochs on the synthetic set (lr 0.01, batch 256, DSA on), seed 1" in md and str(tiny_run) in md
     assert main([*command, "--epochs", "3", "--out", str(tmp_path / "out3"), "--quiet", "--json"]) == 0  # an option set: it wins, said so
     result = json.loads(capsys.readouterr().out)
     assert result["facts"]["proxy_training"]["epochs"] == 3 and result["facts"]["proxy_training"]["lr"] == searched.lr

@@ -19,6 +19,8 @@ from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
 from nas_proxy.synthetic import load_synthetic
 
+SEED_DEFAULT = 0  # the CLI's --seed default: with --study, it means "the study's seed"
+
 
 def _early(text: str, epochs: int) -> tuple[tuple[float, ...], list[str]]:
     """The early-stopping points of ``--early``, and a note for each default one dropped because
@@ -49,8 +51,8 @@ def _study_proxy(stored: ProxyConfig, given: ProxyConfig) -> tuple[ProxyConfig, 
 def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> CorrelateResult:
     """`nasproxy correlate`: ``args`` as the CLI parsed them; ``proxy`` built from its proxy options.
 
-    With ``--study`` the synthetic set is scored with the proxy training the study searched with;
-    a proxy option set on the command line to another value than its default overrides it."""
+    With ``--study`` the synthetic set is scored with the proxy training and the seed the study
+    searched with; an option set on the command line to another value than its default overrides it."""
     early, notes = _early(args.early, args.full_epochs)
     ground_truth = GroundTruthConfig(
         epochs=args.full_epochs,
@@ -64,6 +66,7 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
     if args.n_archs < 1 or args.workers < 1 or args.bootstrap < 1 or (args.ceiling is not None and args.ceiling < 0):
         raise InvalidArgumentError("--n-archs, --workers and --bootstrap must be at least 1, --ceiling at least 0")
     synthetic = list(args.synthetic or [])
+    seed = args.seed
     space_name = args.space
     study = None
     url = ""
@@ -79,10 +82,14 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
         proxy, changed = _study_proxy(search_config.proxy, proxy)
         notes += changed
         study = optuna.load_study(study_name=args.study, storage=storage)
-        archs = from_study(study, args.n_archs, args.seed)
+        if seed == SEED_DEFAULT:  # the study's seed: the same networks as in the search
+            seed = search_config.seed
+        elif seed != search_config.seed:
+            notes.append(f"seed {seed} as asked, not the study's {search_config.seed}: the study's proxy scores are not reused")
+        archs = from_study(study, args.n_archs, seed)
         if not archs:
             raise InvalidArgumentError(f"study {args.study!r} has no finished trials yet; run the search first")
-        reusable = search_config.proxy == proxy and search_config.seed == args.seed and search_config.space == space_name
+        reusable = search_config.proxy == proxy and search_config.seed == seed and search_config.space == space_name
         sha = load_synthetic(synthetic[0]).meta.get("tensors_sha256") if synthetic else None
         for a in archs:  # search scores are reused only when made the same way on the same images
             if not (reusable and a.study_sha256 is not None and a.study_sha256 == sha):
@@ -94,7 +101,7 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
     else:
         if not space_name:
             raise InvalidArgumentError("--sample needs --space")
-        archs = from_space(get_space(space_name), args.n_archs, args.seed)
+        archs = from_space(get_space(space_name), args.n_archs, seed)
     proxies = [p.strip() for p in args.proxies.split(",")] if args.proxies else None
     config = CorrelateConfig(
         space=space_name,
@@ -104,7 +111,7 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
         proxy=proxy,
         dataset=args.dataset,
         data_root=args.data_root,
-        seed=args.seed,
+        seed=seed,
         ceiling=args.ceiling,
         random_subset=not args.no_random_subset,
         n_boot=args.bootstrap,
