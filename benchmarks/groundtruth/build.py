@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-mflops", type=float, default=1000.0, help="cap on forward MFLOPs per image; 0: none (default %(default)s, see README)"
     )
     p.add_argument("--seeds", default="0,1", help="training seeds, the first is the table's (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=4, help="epochs on the training split (default %(default)s, see README)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs on the training split (default %(default)s, see README)")
     p.add_argument("--long-epochs", type=int, help="epochs of the longer training (default 3x --epochs)")
     p.add_argument("--long-archs", type=int, help="architectures (the first of the plan) trained longer (default: one block)")
     p.add_argument("--lr", type=float, help="SGD learning rate (default: the ground-truth study's)")
