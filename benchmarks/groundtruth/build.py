@@ -12,7 +12,7 @@ data reuses them too (same study name).
 Order of the work (so that a deadline leaves a useful table): the main pass trains seed 0 of every
 planned architecture, block by block (each block of 20 holds every value of every dimension), then
 seed 1 in the same order; the long pass (3x the epochs, seed 0, the first block) runs beside it on
-a quarter of the workers and gets all of them once the main pass is done. Seed 0 first because
+an eighth of the workers (at least one) and gets all of them once the main pass is done. Seed 0 first because
 proxies are ranked against seed 0 and their intervals narrow with architectures; seed 1 is the
 ceiling, which needs fewer architectures to be well estimated.
 
@@ -41,6 +41,7 @@ REPO = HERE.parents[1]
 POLL_SECONDS = 1.0  # how often the scheduler looks at the workers and the queue
 WRITE_SECONDS = 15.0  # how often the tables are rewritten during the run
 STOP_GRACE = 10.0  # seconds a worker gets to leave after Ctrl-C before it is killed
+MAX_CRASHES = 8  # workers exiting with an error before the run gives up (a broken setup, not a bad architecture)
 STOP_RESERVE = 20.0  # seconds before the deadline at which the workers are told to stop
 
 
@@ -66,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--images", type=int, help="training images (default: the whole training split)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default %(default)s)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
-    p.add_argument("--long-workers", type=int, help="of them, on the longer training while both queues wait (default workers // 4, >= 1)")
+    p.add_argument("--long-workers", type=int, help="of them, on the longer training while both queues wait (default workers // 8, >= 1)")
     p.add_argument("--deadline-seconds", type=float, help="leave (tables written) within this many seconds of the start")
     p.add_argument("--storage", help="Optuna storage of the trainings (default: journal OUT/groundtruth.journal)")
     p.add_argument("--commit", help="the code's commit, recorded in every row (default: git, else $NASPROXY_COMMIT)")
@@ -86,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.data_root = str(default_root)
     args.long_epochs = args.long_epochs or 3 * args.epochs
     args.long_archs = args.block_size if args.long_archs is None else args.long_archs
-    args.long_workers = max(1, args.workers // 4) if args.long_workers is None else args.long_workers
+    args.long_workers = max(1, args.workers // 8) if args.long_workers is None else args.long_workers
     return args
 
 
@@ -128,13 +129,14 @@ class Workers:
         self.args, self.url, self.logs = args, url, logs
         self.procs: list[tuple[subprocess.Popen[bytes], str]] = []
         self.started = 0
+        self.crashed = 0  # workers that exited with an error (not stopped by us)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
-        if args.device == "cpu":
-            env.setdefault("OMP_NUM_THREADS", "1")  # several workers share the cores
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.workers)))  # the workers share the cores
         self.env = env
 
     def alive(self, study: str | None = None) -> int:
+        self.crashed += sum(1 for p, _ in self.procs if p.poll() not in (None, 0))
         self.procs = [(p, s) for p, s in self.procs if p.poll() is None]
         return sum(1 for _, s in self.procs if study is None or s == study)
 
@@ -290,6 +292,10 @@ def run(args: argparse.Namespace, seeds: list[int]) -> int:
             if stop_at is not None and time.monotonic() >= stop_at:
                 reason = "deadline"
                 break
+            if workers.crashed > MAX_CRASHES:
+                reason = "workers failed"
+                say(f"{workers.crashed} workers exited with an error; their output is in {out / 'logs'}")
+                break
             waiting = {s.study_name: len(s.get_trials(deepcopy=False, states=(TrialState.WAITING,))) for s in served}
             if not any(waiting.values()) and not workers.alive():
                 break
@@ -315,7 +321,7 @@ def run(args: argparse.Namespace, seeds: list[int]) -> int:
             release(study, open_storage(url, study.study_name)[0])
         counts = writer.write(reason=reason, seconds=time.monotonic() - STARTED)
     say(f"{reason}: {counts}; tables in {out}")
-    return 130 if reason == "interrupted" else 0
+    return {"interrupted": 130, "workers failed": 1}.get(reason, 0)
 
 
 if __name__ == "__main__":
