@@ -175,7 +175,8 @@ class Writer:
                 "planned": {"main": len(self.planned) * len(self.seeds), "long": self.meta["args"]["long_archs"]},
                 "finished": {name: len(r) for name, r in rows.items()},
                 "finished_per_seed": {str(s): sum(1 for r in main if r["seed"] == s) for s in self.seeds},
-                "failed": {name: len(gt.failures(study)) for name, study in self.studies.items()},
+                # not finished: failed, or interrupted by a deadline (retried by the next run)
+                "failed_or_interrupted": {name: len(gt.failures(study)) for name, study in self.studies.items()},
             },
             "summary": {
                 "mean_test_accuracy": float(np.mean([r["test_accuracy"] for r in main])) if main else math.nan,
@@ -199,6 +200,7 @@ def markdown(prov: dict[str, Any]) -> str:
     """The provenance as a short Markdown page."""
     main, long = prov["protocol"]["main"], prov["protocol"]["long"]
     m = prov["machine"]
+    cap = "no FLOPs cap" if prov["plan"]["max_flops"] is None else f"at most {prov['plan']['max_flops'] / 1e6:g} MFLOPs per image"
     images = "the whole training split" if main["images"] is None else f"{main['images']} training images"
     lines = [
         f"# Ground truth: {prov['data']['dataset']} x {prov['args']['space']}",
@@ -211,14 +213,14 @@ def markdown(prov: dict[str, Any]) -> str:
         f"{main['train']['momentum']} weight decay {main['train']['weight_decay']}, batch {main['batch_size']}, lr x0.1 at "
         f"{main['train']['lr_decay_at']:g} of the epochs, augmentation {'DSA' if main['augment'] else 'none'}, bf16 autocast on CUDA; "
         f"test accuracy on the test split. Longer run: {long['epochs']} epochs, same protocol otherwise.",
-        f"Plan: {prov['plan']['archs']} architectures (cap {_fmt(prov['plan']['max_flops'])} FLOPs per image), seeds {prov['seeds']}.",
+        f"Plan: {prov['plan']['archs']} architectures ({cap}), seeds {prov['seeds']}.",
         "",
         "| dimension | value: architectures |",
         "|---|---|",
         *(f"| {d} | {', '.join(f'{v}: {n}' for v, n in vals.items())} |" for d, vals in prov["plan"]["coverage"].items()),
         "",
         f"Finished: {prov['progress']['finished']} of planned {prov['progress']['planned']}; per seed {prov['progress']['finished_per_seed']}; "
-        f"failed {prov['progress']['failed']}.",
+        f"failed or interrupted (retried by a rerun) {prov['progress']['failed_or_interrupted']}.",
         f"Mean test accuracy {_fmt(prov['summary']['mean_test_accuracy'])} %, best {_fmt(prov['summary']['best_test_accuracy'])} %, "
         f"{_fmt(prov['summary']['mean_seconds'])} s per training.",
         "",
