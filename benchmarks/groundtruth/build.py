@@ -267,14 +267,22 @@ def run(args: argparse.Namespace, seeds: list[int]) -> int:
         if args.quiet
         else (lambda msg: print(f"[{time.monotonic() - STARTED:6.1f}s] {msg}", file=sys.stderr, flush=True))
     )
-    say(f"plan: {len(planned)} architectures x seeds {seeds}, {args.epochs} epochs; {len(long_wanted)} more at {args.long_epochs} epochs")
+    images = args.images or dataset.split(ref.split_seed, ref.val_fraction).train_x.shape[0]
+    pflop = {  # forward + backward ~ 3x the forward FLOPs, per image and epoch
+        "main": 3 * images * args.epochs * len(seeds) * sum(p.flops for p in planned) / 1e15,
+        "long": 3 * images * args.long_epochs * sum(p.flops for p in planned[: args.long_archs]) / 1e15,
+    }
+    say(
+        f"plan: {len(planned)} architectures x seeds {seeds}, {args.epochs} epochs ({pflop['main']:.3g} PFLOP); "
+        f"{len(long_wanted)} more at {args.long_epochs} epochs ({pflop['long']:.3g} PFLOP)"
+    )
     say(f"main {main_study.study_name}: {queued['main']}; long {long_study.study_name}: {queued['long']}")
 
     meta = {
         "commit": commit(args.commit),
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "seeds": seeds,
-        "plan": {"archs": len(planned), "coverage": planning.coverage(planned, space), "max_flops": max_flops},
+        "plan": {"archs": len(planned), "coverage": planning.coverage(planned, space), "max_flops": max_flops, "training_pflop": pflop},
         "queued_at_start": queued,
     }
     writer = table.Writer(out, args.dataset, args.space, dims, planned, seeds, ref, main_study, long_study, main_cfg, long_cfg, meta)

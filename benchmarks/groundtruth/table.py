@@ -64,9 +64,10 @@ def _write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> Non
     tmp.replace(path)  # a reader never sees half a table
 
 
-def _agreement(a: list[float], b: list[float]) -> dict[str, Any]:
-    """How well ``a`` ranks like ``b`` (b is the reference), with bootstrap intervals; None under 3."""
-    if len(a) < 3:
+def _agreement(a: list[float], b: list[float], intervals: bool = True) -> dict[str, Any]:
+    """How well ``a`` ranks like ``b`` (b is the reference), with bootstrap intervals (only ``n``
+    under 3 architectures, or while the run goes: the bootstrap would slow the scheduler)."""
+    if len(a) < 3 or not intervals:
         return {"n": len(a)}
     s = summarise(np.array(a), np.array(b), n_boot=AGREEMENT_BOOT, seed=0)
     keep = ("n", "spearman", "spearman_ci", "kendall", "kendall_ci", "weighted_tau", "top_n", "top_spearman", "top_kendall", "regret")
@@ -150,12 +151,12 @@ class Writer:
             ids = [p.arch_id for p in self.planned if (p.arch_id, s0) in by["main"] and (p.arch_id, self.seeds[1]) in by["main"]]
             for metric in ("val_accuracy", "test_accuracy"):
                 agreement[f"seed {self.seeds[1]} vs seed {s0}, {metric}"] = _agreement(
-                    [by["main"][(i, self.seeds[1])][metric] for i in ids], [by["main"][(i, s0)][metric] for i in ids]
+                    [by["main"][(i, self.seeds[1])][metric] for i in ids], [by["main"][(i, s0)][metric] for i in ids], reason != "running"
                 )
         ids = [p.arch_id for p in self.planned if (p.arch_id, s0) in by["main"] and (p.arch_id, s0) in by["long"]]
         for metric in ("val_accuracy", "test_accuracy"):
             agreement[f"{self.configs['main'].epochs} vs {self.configs['long'].epochs} epochs (seed {s0}), {metric}"] = _agreement(
-                [by["main"][(i, s0)][metric] for i in ids], [by["long"][(i, s0)][metric] for i in ids]
+                [by["main"][(i, s0)][metric] for i in ids], [by["long"][(i, s0)][metric] for i in ids], reason != "running"
             )
         main = rows["main"]
         from provenance import machine
@@ -213,7 +214,8 @@ def markdown(prov: dict[str, Any]) -> str:
         f"{main['train']['momentum']} weight decay {main['train']['weight_decay']}, batch {main['batch_size']}, lr x0.1 at "
         f"{main['train']['lr_decay_at']:g} of the epochs, augmentation {'DSA' if main['augment'] else 'none'}, bf16 autocast on CUDA; "
         f"test accuracy on the test split. Longer run: {long['epochs']} epochs, same protocol otherwise.",
-        f"Plan: {prov['plan']['archs']} architectures ({cap}), seeds {prov['seeds']}.",
+        f"Plan: {prov['plan']['archs']} architectures ({cap}), seeds {prov['seeds']}; training "
+        f"{_fmt(prov['plan']['training_pflop']['main'])} PFLOP, the longer run {_fmt(prov['plan']['training_pflop']['long'])} PFLOP.",
         "",
         "| dimension | value: architectures |",
         "|---|---|",
