@@ -1,0 +1,274 @@
+"""How faithfully proxies rank the architectures of a ground-truth table (benchmarks/groundtruth/).
+
+    python benchmarks/fidelity.py --table benchmarks/groundtruth/fashion-mnist-convnet720.csv \\
+        --proxy synthetic:benchmarks/out/fashion/datadam-ipc10 --proxy dm=synthetic:benchmarks/out/fashion/dm-ipc10 \\
+        --proxy zero-cost:synflow --proxy mine=scores:my-scores.csv --epochs 50 --out benchmarks/out/fidelity
+
+A proxy is ``[LABEL=]KIND:VALUE``: ``synthetic:DIR`` (a synthetic set; every architecture trained on
+it with the proxy options below and scored on the validation split, as ``nasproxy search`` does),
+``scores:CSV`` (precomputed: columns ``arch_id``, ``score``, optionally ``seconds``) or
+``zero-cost:NAME`` (a training-free score, ``nas_proxy.correlate.zero_cost``). The ground truth is
+the table's test accuracy of its first seed; the ceiling row is its second seed against its first,
+on the architectures that have both. Metrics come from ``nas_proxy.correlate.metrics``: Spearman,
+Kendall tau-b, weighted tau, both on the best 20 % by ground truth, precision@k, top-1 regret, with
+percentile bootstrap intervals, and paired bootstrap differences between every two proxies.
+Writes fidelity.json and fidelity.md into --out and prints the Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import itertools
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1])]  # nas_proxy from this checkout when not installed
+
+from nas_proxy.correlate.metrics import Metric, TopFraction, kendall, paired_difference, spearman, summarise, to_jsonable  # noqa: E402
+from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
+
+KINDS = ("synthetic", "scores", "zero-cost")
+K_VALUES = (1, 3, 5, 10)  # precision@k
+TOP = 0.2  # the "best 20 %" of the top-of-ranking metrics
+CEILING = "ground truth, 2nd seed"
+PAIRED: dict[str, Metric] = {
+    "spearman": spearman,
+    "kendall": kendall,
+    "top_spearman": TopFraction(spearman, TOP),
+    "top_kendall": TopFraction(kendall, TOP),
+}
+
+
+@dataclass
+class Table:
+    """A ground-truth table: architectures in file order, accuracy per seed, training seconds."""
+
+    ids: list[str]
+    specs: dict[str, dict[str, Any]]
+    truth: dict[int, dict[str, float]]  # seed -> arch id -> accuracy
+    seconds: dict[str, float] = field(default_factory=dict)  # arch id -> training seconds (first seed)
+    seeds: list[int] = field(default_factory=list)
+
+
+def read_table(path: Path, metric: str = "test_accuracy") -> Table:
+    """One row per (architecture, seed) with ``arch_id``, ``seed``, ``spec`` (JSON) and ``metric``."""
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"--table {path} does not exist") from None
+    need = {"arch_id", "seed", "spec", metric}
+    if not rows or not need <= set(rows[0]):
+        raise InvalidArgumentError(f"--table {path} needs rows with columns {', '.join(sorted(need))} (a ground-truth table)")
+    table = Table([], {}, {})
+    for n, row in enumerate(rows, start=2):
+        try:
+            seed, value, spec = int(row["seed"]), float(row[metric]), json.loads(row["spec"])
+        except (ValueError, json.JSONDecodeError):
+            raise InvalidArgumentError(f"{path} line {n}: seed, {metric} or spec is not valid: {row}") from None
+        if seed not in table.truth:
+            table.truth[seed] = {}
+            table.seeds.append(seed)
+        aid = row["arch_id"]
+        table.truth[seed][aid] = value
+        table.specs[aid] = spec
+        if aid not in table.ids:
+            table.ids.append(aid)
+        if seed == table.seeds[0] and row.get("seconds"):
+            table.seconds[aid] = float(row["seconds"])
+    table.ids = [a for a in table.ids if a in table.truth[table.seeds[0]]]  # the ground truth is the first seed
+    return table
+
+
+def parse_proxy(text: str) -> tuple[str | None, str, str]:
+    """``[LABEL=]KIND:VALUE`` -> (label or None, kind, value)."""
+    label, _, rest = text.partition("=") if "=" in text.split(":", 1)[0] else ("", "", text)
+    kind, sep, value = rest.partition(":")
+    if not sep or kind not in KINDS or not value:
+        raise InvalidArgumentError(f"--proxy {text!r}: write [LABEL=]KIND:VALUE with KIND one of {', '.join(KINDS)}")
+    return label or None, kind, value
+
+
+def _scores_file(path: Path, ids: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"scores file {path} does not exist") from None
+    if not rows or not {"arch_id", "score"} <= set(rows[0]):
+        raise InvalidArgumentError(f"scores file {path} needs columns arch_id and score (optionally seconds)")
+    scores = {r["arch_id"]: float(r["score"]) if r["score"] not in ("", "nan") else math.nan for r in rows}
+    seconds = {r["arch_id"]: float(r["seconds"]) for r in rows if r.get("seconds")}
+    return {a: scores.get(a, math.nan) for a in ids}, {a: seconds.get(a, math.nan) for a in ids}
+
+
+def _synthetic(path: str, table: Table, args: argparse.Namespace, out: Path) -> tuple[str, dict[str, float], dict[str, float], float]:
+    from nas_proxy.cli import _proxy_config
+    from nas_proxy.correlate.runner import Cache
+    from nas_proxy.search.proxy import ProxyContext
+    from nas_proxy.spaces import get_space
+    from nas_proxy.synthetic import load_synthetic
+
+    config = _proxy_config(args)
+    syn = load_synthetic(path)
+    key = hashlib.sha256(json.dumps([syn.meta["tensors_sha256"], config.to_dict(), args.seed], sort_keys=True).encode()).hexdigest()[:12]
+    cache = Cache(out / "cache" / f"proxy-{key}.jsonl")  # scored architectures survive an interruption
+    todo = [a for a in table.ids if a not in cache.rows]
+    if todo:
+        space = get_space(args.space)
+        ctx = ProxyContext.load(path, args.device, config, args.data_root)
+        for aid in todo:
+            scored = ctx.score(space, table.specs[aid], args.seed)
+            cache.add({"arch_id": aid, "score": scored.accuracy, "seconds": scored.seconds["total"]})
+    label = f"{syn.meta['method']} ipc{syn.meta['ipc']}"
+    return (
+        label,
+        {a: cache.rows[a]["score"] for a in table.ids},
+        {a: cache.rows[a]["seconds"] for a in table.ids},
+        float(syn.meta.get("seconds", 0.0)),
+    )
+
+
+def _zero_cost(name: str, table: Table, args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
+    import torch
+
+    from nas_proxy.correlate.zero_cost import ZERO_COST, score_all
+    from nas_proxy.data import load_dataset
+    from nas_proxy.spaces import build_model
+    from nas_proxy.utils import derive_seed, generator, resolve_device
+
+    ZERO_COST.get(name)  # unknown names: one line listing the known ones
+    device = resolve_device(args.device)
+    dataset = load_dataset(args.dataset, args.data_root)
+    splits = dataset.split(0, 0.1)  # the project's split (ground-truth studies and synthetic sets use it)
+    pick = torch.randperm(splits.train_x.shape[0], generator=generator(derive_seed(args.seed, "zero-cost-batch")))[: args.zero_cost_batch]
+    x, y = splits.train_x[pick].to(device), splits.train_y[pick].to(device)
+    scores, seconds = {}, {}
+    for aid in table.ids:
+        torch.manual_seed(derive_seed(args.seed, "zero-cost", aid))
+        model = build_model(table.specs[aid], dataset.channels, dataset.num_classes, dataset.image_size).to(device)
+        scores[aid], seconds[aid] = score_all(model, x, y, [name])[name]
+    return scores, seconds
+
+
+def fidelity(table: Table, proxies: dict[str, dict[str, Any]], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Metrics of every proxy (``{"scores": {id: x}, "seconds": {id: s}, "one_off_seconds": s}``)
+    against the table's first seed, the ceiling row, and paired differences between every two rows."""
+    ids = table.ids
+    y = np.array([table.truth[table.seeds[0]][a] for a in ids])
+    vectors = {name: np.array([p["scores"].get(a, math.nan) for a in ids], dtype=float) for name, p in proxies.items()}
+    gt_seconds = float(np.mean([table.seconds[a] for a in ids if a in table.seconds])) if table.seconds else math.nan
+    rows: dict[str, dict[str, Any]] = {}
+    for name, p in proxies.items():
+        per_arch = [p["seconds"].get(a, math.nan) for a in ids]
+        cost = float(np.nanmean(per_arch)) if not all(math.isnan(s) for s in per_arch) else math.nan
+        rows[name] = {
+            **summarise(vectors[name], y, k_values=K_VALUES, top=TOP, n_boot=n_boot, seed=seed),
+            "seconds_per_arch": cost,
+            "one_off_seconds": float(p.get("one_off_seconds", 0.0)),
+            "speedup": gt_seconds / cost if cost and cost > 0 else math.nan,
+            "source": p.get("source"),
+        }
+    if len(table.seeds) > 1:
+        second = table.truth[table.seeds[1]]
+        vectors[CEILING] = np.array([second.get(a, math.nan) for a in ids], dtype=float)
+        rows[CEILING] = {
+            **summarise(vectors[CEILING], y, k_values=K_VALUES, top=TOP, n_boot=n_boot, seed=seed),
+            "seconds_per_arch": gt_seconds,
+            "one_off_seconds": 0.0,
+            "speedup": 1.0,
+            "source": f"seed {table.seeds[1]} vs seed {table.seeds[0]}",
+        }
+    paired = [
+        {"a": a, "b": b, "metric": m, **paired_difference(fn, vectors[a], vectors[b], y, n=n_boot, seed=seed)}
+        for a, b in itertools.combinations(vectors, 2)
+        for m, fn in PAIRED.items()
+    ]
+    return {"n_archs": len(ids), "truth_seed": table.seeds[0], "gt_seconds_per_arch": gt_seconds, "proxies": rows, "paired": paired}
+
+
+def _f(v: Any, digits: int = 3) -> str:
+    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
+
+
+def _ci(v: float, ci: list[float]) -> str:
+    return f"{_f(v)} [{_f(ci[0], 2)}, {_f(ci[1], 2)}]"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The proxies' table and the paired differences, in Markdown."""
+    head = ["proxy", "n", "Spearman ρ", "Kendall τ-b", "weighted τ", "ρ top 20%", "τ-b top 20%"]
+    head += [f"P@{k}" for k in K_VALUES] + ["regret (pts)", "s / arch", "one-off s", "speed-up"]
+    lines = [f"Ground truth: seed {result['truth_seed']} of {result['n_archs']} architectures.", "", "| " + " | ".join(head) + " |"]
+    lines.append("|" + "---|" * len(head))
+    for name, r in result["proxies"].items():
+        cells = [name, str(r["n_scored"]), _ci(r["spearman"], r["spearman_ci"]), _ci(r["kendall"], r["kendall_ci"]), _f(r["weighted_tau"])]
+        cells += [_ci(r["top_spearman"], r["top_spearman_ci"]), _ci(r["top_kendall"], r["top_kendall_ci"])]
+        cells += [_f(r[f"precision@{k}"]) for k in K_VALUES]
+        cells += [_f(r["regret"], 2), _f(r["seconds_per_arch"], 2), _f(r["one_off_seconds"], 0), _f(r["speedup"], 1)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Paired bootstrap differences (a - b, 95% interval, share of resamples where a wins):", ""]
+    lines += ["| a | b | metric | n | a - b [95% CI] | P(a better) |", "|---|---|---|---|---|---|"]
+    for d in result["paired"]:
+        lines.append(f"| {d['a']} | {d['b']} | {d['metric']} | {d['n']} | {_ci(d['diff'], d['ci'])} | {_f(d['p_better'], 2)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from nas_proxy.cli import _add_proxy_options
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--table", type=Path, default=Path(__file__).parent / "groundtruth" / "fashion-mnist-convnet720.csv")
+    p.add_argument("--proxy", action="append", default=[], help="[LABEL=]KIND:VALUE, KIND synthetic, scores or zero-cost (repeatable)")
+    p.add_argument("--metric", default="test_accuracy", help="the table's ground-truth column (default %(default)s)")
+    p.add_argument("--dataset", default="fashion-mnist", help="real data of zero-cost batches (default %(default)s)")
+    p.add_argument("--data-root")
+    p.add_argument("--space", default="convnet720", help="space of the table's architectures (default %(default)s)")
+    p.add_argument("--zero-cost-batch", type=int, default=64, help="training images a zero-cost score sees (default %(default)s)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="proxy training and bootstrap seed (default %(default)s)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/out/fidelity"))
+    _add_proxy_options(p)
+    args = p.parse_args(argv)
+    try:
+        table = read_table(args.table, args.metric)
+        parsed = [parse_proxy(t) for t in args.proxy]
+        proxies: dict[str, dict[str, Any]] = {}
+        for label, kind, value in parsed:
+            t0 = time.perf_counter()
+            if kind == "scores":
+                scores, seconds = _scores_file(Path(value), table.ids)
+                proxies[label or Path(value).stem] = {"scores": scores, "seconds": seconds, "source": value}
+            elif kind == "zero-cost":
+                scores, seconds = _zero_cost(value, table, args)
+                proxies[label or value] = {"scores": scores, "seconds": seconds, "source": kind}
+            else:
+                name, scores, seconds, one_off = _synthetic(value, table, args, args.out)
+                proxies[label or name] = {"scores": scores, "seconds": seconds, "one_off_seconds": one_off, "source": value}
+            print(f"{list(proxies)[-1]}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        result = fidelity(table, proxies, args.bootstrap, args.seed)
+    except NasProxyError as e:
+        print(f"fidelity.py: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return e.exit_code
+    result["table"] = str(args.table)
+    result["command"] = " ".join([sys.executable, *sys.argv])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "fidelity.json").write_text(json.dumps(to_jsonable(result), indent=1) + "\n")
+    text = markdown(result)
+    (args.out / "fidelity.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
