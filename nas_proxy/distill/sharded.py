@@ -97,7 +97,8 @@ class GlobalBatchNorm2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         C = x.shape[1]
-        xf = x.float()  # (n, C, H, W); statistics in float32 also under autocast
+        # (n, C, H, W) in BatchNorm2d's accumulation type: float64 on the CPU, float32 on GPUs (also under autocast)
+        xf = x.to(torch.float64 if x.device.type == "cpu" else torch.float32)
         count = xf.new_tensor([x.shape[0] * x.shape[2] * x.shape[3]])
         sums = _AllReduceSum.apply(torch.cat([xf.sum((0, 2, 3)), count]))  # (C + 1,) over all ranks
         mean = (sums[:C] / sums[C]).view(1, C, 1, 1)
@@ -177,10 +178,8 @@ def distill_sharded(
             "so they resume only from the same iteration: start again with --force"
         )
     shard = RankShard(rank, world, coupled, objects)
-    _agree(
-        lambda: distill(shard_config, shard_dir, resume and starts[rank], force, progress and rank == 0, callback, command, shard),
-        objects,
-    )
+    run = dict(resume=resume and starts[rank], force=force, progress=progress and rank == 0, callback=callback, command=command)
+    _agree(lambda: distill(shard_config, shard_dir, shard=shard, **run), objects)
     synthetic = load_synthetic(shard_dir)
     part = (synthetic.images, synthetic.labels, synthetic.meta, _read_checkpoint(shard_dir / CHECKPOINT)["history"])
     parts: list[Any] = [None] * world if rank == 0 else []
