@@ -61,9 +61,28 @@ def one_rank_group() -> Iterator[None]:
 
 def test_classes_are_split_in_contiguous_blocks() -> None:
     assert [shard_classes(10, r, 3) for r in range(3)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
-    assert sum((shard_classes(100, r, 8) for r in range(8)), []) == list(range(100))
+    assert [k for r in range(8) for k in shard_classes(100, r, 8)] == list(range(100))
     with pytest.raises(InvalidArgumentError, match="at most one process per class: 11 processes for 10 classes"):
         shard_classes(10, 0, 11)
+
+
+class Block(ClassShard):
+    """Classes [start, stop) in this process, uncoupled (what one rank of a sharded run computes)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.start, self.stop = start, stop
+
+    def classes(self, num_classes: int) -> list[int]:
+        return list(range(self.start, self.stop))
+
+
+@pytest.mark.parametrize(("norm", "init"), [("instancenorm", "noise"), ("none", "real")])
+def test_shards_of_per_image_norms_compute_exactly_the_plain_runs_rows(tmp_path: Path, norm: str, init: str) -> None:
+    config = tiny_config(net_norm=norm, init=init)
+    plain = load_synthetic(distill(config, tmp_path / "plain", progress=False).path)
+    parts = [load_synthetic(distill(config, tmp_path / f"{a}", progress=False, shard=Block(a, b)).path) for a, b in ((0, 3), (3, 10))]
+    assert torch.equal(torch.cat([p.images for p in parts]), plain.images)
+    assert torch.equal(torch.cat([p.labels for p in parts]), plain.labels)
 
 
 def test_instance_norm_shards_merge_into_the_single_process_result_bit_for_bit(tmp_path: Path) -> None:
@@ -97,11 +116,8 @@ def test_batch_norm_statistics_are_all_reduced_across_shards(tmp_path: Path, one
     assert (sharded - one_rank).abs().max() <= 1e-5  # sums in float64: sharding changes no float32 result here
     assert (sharded - plain).abs().max() <= 2e-4  # 8x the measured 2.5e-5
 
-    class FirstHalfAlone(ClassShard):  # what a shard computes with batch statistics of its own classes only
-        def classes(self, num_classes: int) -> list[int]:
-            return list(range(num_classes // 2))
-
-    alone = images(distill(config, tmp_path / "alone", progress=False, shard=FirstHalfAlone()).path)
+    # what a shard computes with the batch statistics of its own classes only
+    alone = images(distill(config, tmp_path / "alone", progress=False, shard=Block(0, 5)).path)
     assert (alone - plain[:10]).abs().max() > 1.0
 
 
@@ -115,3 +131,16 @@ def test_a_killed_rank_resumes_from_its_own_shard_checkpoint(tmp_path: Path) -> 
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     plain = distill(cli_config(iterations=12, checkpoint_every=4), tmp_path / "plain", progress=False)
     assert torch.equal(images(out), images(plain.path))
+
+
+def test_launch_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from nas_proxy.cli import main
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed"]) == 2
+    assert "RANK, WORLD_SIZE and LOCAL_RANK are not set; launch with: torchrun" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "b")]) == 2
+    assert "WORLD_SIZE is 2 (a torchrun launch) but --distributed is missing" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -162,7 +162,7 @@ def distill_sharded(
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=WAIT)
-    objects = dist.new_group(backend="gloo", timeout=WAIT) if backend == "nccl" else None  # objects travel on the CPU
+    objects = _cpu_group() if backend == "nccl" else None  # objects (and flags) travel on the CPU
     out = Path(out)
     shard_config = replace(config, device=str(device))
     shard_dir = out / SHARDS / f"{rank}-of-{world}"
@@ -178,8 +178,8 @@ def distill_sharded(
             "so they resume only from the same iteration: start again with --force"
         )
     shard = RankShard(rank, world, coupled, objects)
-    run = dict(resume=resume and starts[rank], force=force, progress=progress and rank == 0, callback=callback, command=command)
-    _agree(lambda: distill(shard_config, shard_dir, shard=shard, **run), objects)
+    resume_shard, show = resume and starts[rank], progress and rank == 0
+    _agree(lambda: distill(shard_config, shard_dir, resume_shard, force, show, callback=callback, command=command, shard=shard), objects)
     synthetic = load_synthetic(shard_dir)
     part = (synthetic.images, synthetic.labels, synthetic.meta, _read_checkpoint(shard_dir / CHECKPOINT)["history"])
     parts: list[Any] = [None] * world if rank == 0 else []
@@ -197,6 +197,12 @@ def _torchrun_env() -> tuple[int, int, int]:
             "--distributed runs one rank of a torchrun launch, but RANK, WORLD_SIZE and LOCAL_RANK are not set; "
             "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
         ) from None
+
+
+def _cpu_group() -> dist.ProcessGroup:
+    group = dist.new_group(backend="gloo", timeout=WAIT)
+    assert isinstance(group, dist.ProcessGroup)  # every rank is a member
+    return group
 
 
 def _rank_device(device: str, local_rank: int) -> torch.device:
