@@ -250,8 +250,8 @@ def _optimise(
             syn_aug = dsa.apply(syn, aug, syn_rows)  # same row for the same class: siamese
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 with torch.no_grad():
-                    real_feats, real_emb = net.forward_features(real)  # [(K*B, W, H_l, W_l)], (K*B, D)
-                syn_feats, syn_emb = net.forward_features(syn_aug)  # [(K*ipc, W, H_l, W_l)], (K*ipc, D)
+                    real_feats, real_emb = net.forward_features(real)  # [(k*B, W, H_l, W_l)], (k*B, D)
+                syn_feats, syn_emb = net.forward_features(syn_aug)  # [(k*ipc, W, H_l, W_l)], (k*ipc, D)
             terms = method.loss(real_feats, real_emb, syn_feats, syn_emb, len(classes), power, lam)
             (grad,) = torch.autograd.grad(terms["loss"], syn)
             with torch.no_grad():
