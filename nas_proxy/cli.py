@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from nas_proxy.errors import NasProxyError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,6 +82,11 @@ def _add_distill(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     g.add_argument("--force", action="store_true", help="replace the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the artifact's metadata as JSON")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one rank of 'torchrun --nproc-per-node N -m nas_proxy distill ...': distil this rank's block of classes, rank 0 merges",
+    )
     p.set_defaults(func=cmd_distill)
 
 
@@ -112,7 +117,16 @@ def cmd_distill(args: argparse.Namespace) -> int:
         from nas_proxy.data import load_dataset
 
         load_dataset(args.dataset, args.data_root, download=True, image_size=args.image_size)
-    result = distill(config, args.out, resume=args.resume, force=args.force, progress=not args.quiet, command=_command_line())
+    if args.distributed:
+        from nas_proxy.distill.sharded import distill_sharded
+
+        sharded = distill_sharded(config, args.out, args.resume, args.force, not args.quiet, command=_command_line())
+        if sharded is None:
+            return 0  # ranks other than 0: rank 0 reports the merged artifact
+        result = sharded
+    else:
+        _refuse_torchrun_without_distributed()
+        result = distill(config, args.out, resume=args.resume, force=args.force, progress=not args.quiet, command=_command_line())
     if args.json:
         _print_json(result.meta)
     else:
@@ -124,6 +138,16 @@ def cmd_distill(args: argparse.Namespace) -> int:
         )
         print(f"wrote {result.path}/ (synthetic.safetensors, meta.json, grid.png); next: nasproxy evaluate {shlex.quote(str(result.path))}")
     return 0
+
+
+def _refuse_torchrun_without_distributed() -> None:
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise InvalidArgumentError(
+            f"WORLD_SIZE is {os.environ['WORLD_SIZE']} (a torchrun launch) but --distributed is missing: "
+            "every process would distil all classes into the same --out; add --distributed"
+        )
 
 
 # ---- evaluate ------------------------------------------------------------------------------

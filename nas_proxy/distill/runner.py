@@ -55,6 +55,34 @@ class _State:
     done: int
 
 
+class ClassShard:
+    """The classes one process distils, and how its shard couples with the others.
+
+    This base distils every class in one process (a plain run); ``distill/sharded.py`` subclasses
+    it for one rank of a multi-process run. Hooks are called by the loop, identically on every rank.
+    """
+
+    def classes(self, num_classes: int) -> list[int]:
+        """The classes this process distils, ascending."""
+        return list(range(num_classes))
+
+    def prepare(self, net: ConvNet) -> ConvNet:
+        """The distillation network as this process runs it (e.g. batch norm over all shards)."""
+        return net
+
+    def all_ok(self, ok: Tensor) -> Tensor:
+        """A () bool: ``ok`` on every shard (a step is applied only where all shards' steps are finite)."""
+        return ok
+
+    def any_stop(self, stop: bool) -> bool:
+        """Ctrl-C seen on any shard (shards that must stay in step stop at the same iteration)."""
+        return stop
+
+    def describe(self) -> dict[str, Any] | None:
+        """What the artifact records about the sharding (None: not sharded)."""
+        return None
+
+
 class ClassPool:
     """The distillation split on the device, sorted by class, for vectorised per-class sampling."""
 
@@ -67,12 +95,15 @@ class ClassPool:
         self.num_classes, self.largest = num_classes, int(counts.max())
         self.positions = torch.arange(self.largest, device=device)  # (max_n,)
 
-    def sample(self, per_class: int, g: torch.Generator) -> Tensor:
-        """``per_class`` distinct images of every class, grouped by class: (K * per_class, C, H, W)."""
+    def sample(self, per_class: int, g: torch.Generator, classes: Tensor | None = None) -> Tensor:
+        """``per_class`` distinct images of every class (or of ``classes`` only: the same images a
+        draw for all classes picks for them), grouped by class: (K * per_class, C, H, W)."""
         keys = torch.rand(self.num_classes, self.largest, generator=g, device=self.x.device)  # (K, max_n)
         keys = keys.masked_fill(self.positions >= self.counts[:, None], 2.0)  # padding never chosen
         pick = keys.topk(per_class, dim=1, largest=False).indices  # (K, per_class)
-        return self.x[(self.offsets[:, None] + pick).flatten()]
+        offsets = self.offsets if classes is None else self.offsets[classes]
+        pick = pick if classes is None else pick[classes]  # (len(classes), per_class)
+        return self.x[(offsets[:, None] + pick).flatten()]
 
 
 def distill(
@@ -83,11 +114,14 @@ def distill(
     progress: bool = True,
     callback: Callable[[int, dict[str, float]], None] | None = None,
     command: str | None = None,
+    shard: ClassShard | None = None,
 ) -> DistillResult:
     """Distil ``config.dataset`` into ``out``. See :class:`DistillConfig` for every option.
 
-    ``callback(iterations_done, mean_losses)`` is called at every loss read-back.
+    ``callback(iterations_done, mean_losses)`` is called at every loss read-back. ``shard``
+    restricts the run to some classes (one rank of ``distill/sharded.py``); None: all classes.
     """
+    shard = shard or ClassShard()
     out = Path(out)
     config.validate()
     method = METHODS.get(config.method)()
@@ -110,7 +144,8 @@ def distill(
     out.mkdir(parents=True, exist_ok=True)
     K = dataset.num_classes
     pool = ClassPool(splits.train_x, splits.train_y, K, device)
-    syn_labels = torch.arange(K, device=device).repeat_interleave(config.ipc)  # (K * ipc,)
+    classes = torch.tensor(shard.classes(K), device=device)  # (k,) the classes distilled here
+    syn_labels = classes.repeat_interleave(config.ipc)  # (k * ipc,)
 
     if checkpoint is not None:
         state = _State(
@@ -125,14 +160,14 @@ def distill(
     else:
         g = generator(derive_seed(config.seed, "init"), device)
         if config.init == "real" or not method.iterative:
-            syn = pool.sample(config.ipc, g)
-        else:
-            syn = torch.randn(K * config.ipc, *pool.x.shape[1:], generator=g, device=device)
+            syn = pool.sample(config.ipc, g, classes)
+        else:  # drawn for all classes, so that a shard starts from its classes' rows of a plain run
+            syn = torch.randn(K, config.ipc, *pool.x.shape[1:], generator=g, device=device)[classes].flatten(0, 1)
         state = _State(syn, torch.zeros_like(syn), torch.zeros(3, device=device), 0, [], 0.0, 0)
 
     total = config.iterations if method.iterative else 0
     if state.done < total:
-        _optimise(config, method, DSA(dataset.flip), pool, state, total, out, progress, callback)
+        _optimise(config, method, DSA(dataset.flip), pool, state, total, out, progress, callback, shard)
 
     meta = {
         "package_version": package_version(),
@@ -160,6 +195,8 @@ def distill(
         "seconds": round(state.seconds, 3),
         "loss": _loss_summary(state.history),
     }
+    if shard.describe() is not None:
+        meta["shard"] = shard.describe()
     state.done = total
     _write_checkpoint(out, config, state)
     _write_losses(out / LOSSES, state.history)
@@ -181,18 +218,20 @@ def _optimise(
     out: Path,
     progress: bool,
     callback: Callable[[int, dict[str, float]], None] | None,
+    shard: ClassShard,
 ) -> None:
     """The distillation loop, updating ``state`` in place: one forward of all real and one of all
-    synthetic images per iteration."""
+    synthetic images (of the shard's classes) per iteration."""
     device, start = pool.x.device, state.done
     K, ipc = pool.num_classes, config.ipc
+    classes = torch.tensor(shard.classes(K), device=device)  # (k,) this shard's classes
     size = (int(pool.x.shape[2]), int(pool.x.shape[3]))
     B = min(config.batch_real, int(pool.counts.min()))  # real images per class per iteration
     lr, momentum = config.resolved_image_lr(), config.momentum
     lam, power = config.resolved_lambda(size), config.attention_power
-    real_rows = torch.arange(K, device=device).repeat_interleave(B)  # (K * B,) class of each real image
-    syn_rows = torch.arange(K, device=device).repeat_interleave(ipc)  # (K * ipc,)
-    net = ConvNet(pool.x.shape[1], K, size, _distillation_spec(config)).to(device)
+    real_rows = classes.repeat_interleave(B)  # (k * B,) class of each real image
+    syn_rows = classes.repeat_interleave(ipc)  # (k * ipc,)
+    net = shard.prepare(ConvNet(pool.x.shape[1], K, size, _distillation_spec(config)).to(device))
     net.requires_grad_(False).train()  # frozen; BatchNorm (if chosen) uses batch statistics
     amp = config.amp and device.type == "cuda"
     syn, momentum_buf, window = state.syn.clone().requires_grad_(True), state.momentum, state.window
@@ -205,20 +244,20 @@ def _optimise(
             seed = derive_seed(config.seed, "iteration", it)
             torch.manual_seed(seed)
             net.reset_parameters()  # a fresh random network every iteration
-            real = pool.sample(B, generator(derive_seed(seed, "real"), device))  # (K*B, C, H, W)
-            aug = dsa.sample(K, seed, device)  # one op, one parameter row per class
+            real = pool.sample(B, generator(derive_seed(seed, "real"), device), classes)  # (k*B, C, H, W)
+            aug = dsa.sample(K, seed, device)  # one op, one parameter row per class (all K: same rows in a shard)
             real = dsa.apply(real, aug, real_rows)
             syn_aug = dsa.apply(syn, aug, syn_rows)  # same row for the same class: siamese
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 with torch.no_grad():
-                    real_feats, real_emb = net.forward_features(real)  # [(K*B, W, H_l, W_l)], (K*B, D)
-                syn_feats, syn_emb = net.forward_features(syn_aug)  # [(K*ipc, W, H_l, W_l)], (K*ipc, D)
-            terms = method.loss(real_feats, real_emb, syn_feats, syn_emb, K, power, lam)
+                    real_feats, real_emb = net.forward_features(real)  # [(k*B, W, H_l, W_l)], (k*B, D)
+                syn_feats, syn_emb = net.forward_features(syn_aug)  # [(k*ipc, W, H_l, W_l)], (k*ipc, D)
+            terms = method.loss(real_feats, real_emb, syn_feats, syn_emb, len(classes), power, lam)
             (grad,) = torch.autograd.grad(terms["loss"], syn)
             with torch.no_grad():
                 # NaN guard without a host sync: a non-finite step and every later one is skipped,
                 # so the pixels stay at the last good state until the next read-back stops the run.
-                ok = torch.isfinite(terms["loss"]) & torch.isfinite(grad).all() & ~diverged
+                ok = shard.all_ok(torch.isfinite(terms["loss"]) & torch.isfinite(grad).all()) & ~diverged
                 first_bad = torch.where(~ok & ~diverged, torch.full_like(first_bad, it), first_bad)
                 diverged |= ~ok
                 momentum_buf.copy_(torch.where(ok, momentum * momentum_buf + grad, momentum_buf))
@@ -226,7 +265,7 @@ def _optimise(
                 window += torch.where(ok, torch.stack([terms["loss"], terms.get("sam", terms["loss"] * 0), terms["mmd"]]).float(), 0.0)
             state.window_n += 1
             done = it + 1
-            stop = interrupted["hit"]
+            stop = shard.any_stop(interrupted["hit"])
             if done % config.log_every == 0 or done == total or done % config.checkpoint_every == 0 or stop:
                 if bool(diverged):  # the host sync: only at read-backs
                     bad = int(first_bad)

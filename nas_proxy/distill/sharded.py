@@ -1,0 +1,293 @@
+"""Class-sharded distillation: one torchrun launch, several processes (GPUs or machines).
+
+``torchrun --nproc-per-node N -m nas_proxy distill ... --distributed`` starts N ranks; rank r of
+W distils the contiguous block of classes ``[r*K//W, (r+1)*K//W)``. Every iteration draws its
+network, real batch and DSA parameters for all K classes from the same seeds as a plain run, and a
+shard keeps its classes' share, so the shards compute exactly the plain run's rows:
+
+- norms that act per image (instancenorm, none, layernorm, groupnorm) leave the classes
+  independent: shards never communicate while they run, and the merged set equals the plain run's
+  bit for bit;
+- batchnorm couples the classes through the batch statistics: every shard all-reduces its
+  per-channel sums (and their gradients), so each normalises with the statistics of the whole
+  batch; the shards then stay in step (a non-finite step or Ctrl-C on one stops all at the same
+  iteration), and the result differs from a plain run only by the order of the floating-point sums.
+
+``OUT/shards/{r}-of-{W}/`` is a complete run of shard r (checkpoints, ``--resume``); rank 0 gathers
+the shards' images over the process group (no shared filesystem needed) and writes the merged
+artifact in ``OUT``, with the sharding recorded in its resolved config.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from nas_proxy.distill.config import DistillConfig
+from nas_proxy.distill.runner import (
+    LOSSES,
+    OWN_FILES,
+    ClassShard,
+    DistillResult,
+    _check_output,
+    _loss_summary,
+    _read_checkpoint,
+    _write_losses,
+    distill,
+)
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.models import ConvNet
+from nas_proxy.synthetic import CHECKPOINT, load_synthetic, save_synthetic
+from nas_proxy.utils import resolve_device
+
+SHARDS = "shards"  # OUT/shards/{rank}-of-{world}: one complete run per shard
+SCHEME = "contiguous"  # rank r distils classes [r*K//W, (r+1)*K//W)
+# A finished shard waits in the final gather for the slowest one (after a resume, possibly hours);
+# a dead rank is noticed by torchrun, which stops the others, not by this timeout.
+WAIT = timedelta(days=7)
+T = TypeVar("T")
+
+
+def shard_classes(num_classes: int, rank: int, world_size: int) -> list[int]:
+    """The classes of ``rank``: contiguous blocks whose sizes differ by at most one."""
+    if world_size > num_classes:
+        raise InvalidArgumentError(
+            f"a sharded run needs at most one process per class: {world_size} processes for {num_classes} classes; launch fewer"
+        )
+    return list(range(rank * num_classes // world_size, (rank + 1) * num_classes // world_size))
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks whose gradient is the sum over ranks of the gradients (every rank's loss
+    depends on the global sum)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class GlobalBatchNorm2d(nn.Module):
+    """Training-mode batch norm over the images of all ranks (a CPU- and GPU-capable SyncBatchNorm).
+
+    Wraps the network's ``BatchNorm2d``, whose affine parameters (and ``reset_parameters``) it uses;
+    running statistics are not kept (the distillation network is fresh every iteration).
+    """
+
+    def __init__(self, bn: nn.BatchNorm2d) -> None:
+        super().__init__()
+        self.bn = bn
+
+    def forward(self, x: Tensor) -> Tensor:
+        C = x.shape[1]
+        # (n, C, H, W) in BatchNorm2d's accumulation type: float64 on the CPU, float32 on GPUs (also under autocast)
+        xf = x.to(torch.float64 if x.device.type == "cpu" else torch.float32)
+        count = xf.new_tensor([x.shape[0] * x.shape[2] * x.shape[3]])
+        sums = _AllReduceSum.apply(torch.cat([xf.sum((0, 2, 3)), count]))  # (C + 1,) over all ranks
+        mean = (sums[:C] / sums[C]).view(1, C, 1, 1)
+        centred = xf - mean
+        var = (_AllReduceSum.apply(centred.pow(2).sum((0, 2, 3))) / sums[C]).view(1, C, 1, 1)  # biased, as BatchNorm2d
+        y = centred * torch.rsqrt(var + self.bn.eps)
+        if self.bn.affine:
+            y = y * self.bn.weight.view(1, C, 1, 1) + self.bn.bias.view(1, C, 1, 1)
+        return y.to(x.dtype)
+
+
+class RankShard(ClassShard):
+    """Rank ``rank`` of ``world_size``: its block of classes and, for batch norm, the coupling."""
+
+    def __init__(self, rank: int, world_size: int, coupled: bool, objects: dist.ProcessGroup | None) -> None:
+        self.rank, self.world_size, self.coupled, self.objects = rank, world_size, coupled, objects
+
+    def classes(self, num_classes: int) -> list[int]:
+        return shard_classes(num_classes, self.rank, self.world_size)
+
+    def prepare(self, net: ConvNet) -> ConvNet:
+        if self.coupled:
+            for block in net.blocks:
+                if isinstance(block.norm, nn.BatchNorm2d):
+                    block.norm = GlobalBatchNorm2d(block.norm)
+        return net
+
+    def all_ok(self, ok: Tensor) -> Tensor:
+        if not self.coupled:
+            return ok  # independent shards: a shard that diverges stops alone
+        flag = ok.to(torch.int32)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)  # on the device: no host sync
+        return flag.bool()
+
+    def any_stop(self, stop: bool) -> bool:
+        if not self.coupled:
+            return stop
+        flag = torch.tensor([int(stop)])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.objects)
+        return bool(flag)
+
+    def describe(self) -> dict[str, Any]:
+        return {"rank": self.rank, "world_size": self.world_size, "scheme": SCHEME, "batchnorm_all_reduced": self.coupled}
+
+
+def distill_sharded(
+    config: DistillConfig,
+    out: Path | str,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
+    command: str | None = None,
+) -> DistillResult | None:
+    """Run this process's shard of a torchrun launch; rank 0 merges and returns the artifact, the
+    other ranks return None. Every rank raises the same error when any rank fails."""
+    rank, world, local_rank = _torchrun_env()
+    device = _rank_device(config.device, local_rank)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend, timeout=WAIT)
+    objects = _cpu_group() if backend == "nccl" else None  # objects (and flags) travel on the CPU
+    out = Path(out)
+    shard_config = replace(config, device=str(device))
+    shard_dir = out / SHARDS / f"{rank}-of-{world}"
+    coupled = config.net_norm == "batchnorm"
+
+    prepared = _agree(lambda: _prepare(out, shard_dir, shard_config, world, resume, force), objects)
+    done, starts = [d for d, _ in prepared], [s for _, s in prepared]
+    if resume and not any(starts):
+        raise OutputConflictError(f"nothing to resume in {out}: no shard has a checkpoint; drop --resume to start")
+    if coupled and len(set(done)) > 1:
+        raise OutputConflictError(
+            f"the shards in {out / SHARDS} stopped at different iterations ({done}); batch norm couples them, "
+            "so they resume only from the same iteration: start again with --force"
+        )
+    shard = RankShard(rank, world, coupled, objects)
+    resume_shard, show = resume and starts[rank], progress and rank == 0
+    _agree(lambda: distill(shard_config, shard_dir, resume_shard, force, show, callback=callback, command=command, shard=shard), objects)
+    synthetic = load_synthetic(shard_dir)
+    part = (synthetic.images, synthetic.labels, synthetic.meta, _read_checkpoint(shard_dir / CHECKPOINT)["history"])
+    parts: list[Any] = [None] * world if rank == 0 else []
+    dist.gather_object(part, parts if rank == 0 else None, dst=0, group=objects)
+    if rank != 0:
+        return None
+    return _merge(out, parts, backend, command)
+
+
+def _torchrun_env() -> tuple[int, int, int]:
+    try:
+        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+    except (KeyError, ValueError):
+        raise InvalidArgumentError(
+            "--distributed runs one rank of a torchrun launch, but RANK, WORLD_SIZE and LOCAL_RANK are not set; "
+            "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
+        ) from None
+
+
+def _cpu_group() -> dist.ProcessGroup:
+    group = dist.new_group(backend="gloo", timeout=WAIT)
+    assert isinstance(group, dist.ProcessGroup)  # every rank is a member
+    return group
+
+
+def _rank_device(device: str, local_rank: int) -> torch.device:
+    """cpu, or the GPU of this rank on its machine (cuda:LOCAL_RANK)."""
+    resolved = resolve_device(device)
+    if resolved.type != "cuda":
+        return resolved
+    if resolved.index is not None:
+        raise InvalidArgumentError(f"with --distributed each rank uses cuda:LOCAL_RANK; got --device {device}, pass cuda or auto")
+    return torch.device("cuda", local_rank)
+
+
+def _prepare(out: Path, shard_dir: Path, config: DistillConfig, world: int, resume: bool, force: bool) -> tuple[int, bool]:
+    """Check ``out`` and this rank's shard; returns (iterations done, whether the shard has a run)."""
+    config.validate()
+    if out.exists() and not out.is_dir():
+        raise OutputConflictError(f"{out} is a file, not a directory")
+    if (out / CHECKPOINT).exists() and not force:
+        raise OutputConflictError(f"{out} holds a single-process run; choose a new directory or pass --force")
+    shards = out / SHARDS
+    others = sorted(d.name for d in shards.iterdir() if not d.name.endswith(f"-of-{world}")) if shards.is_dir() else []
+    if others and not force:
+        raise OutputConflictError(
+            f"{out} holds shards of a run with another number of processes ({', '.join(others)}); "
+            "launch that many to resume it, or pass --force to replace it"
+        )
+    if out.is_dir() and not force and any(p.name not in (SHARDS, *OWN_FILES) for p in out.iterdir()):
+        raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
+    if force:  # every rank cleans what it sees: with one output directory per machine, each has its own
+        for name in others:
+            shutil.rmtree(shards / name, ignore_errors=True)
+        for name in OWN_FILES:
+            (out / name).unlink(missing_ok=True)
+    started = shard_dir.is_dir() and any(shard_dir.iterdir())
+    checkpoint = _check_output(shard_dir, config, resume and started, force)
+    return (0 if checkpoint is None else int(checkpoint["done"])), started
+
+
+def _agree(step: Callable[[], T], group: dist.ProcessGroup | None) -> list[T]:
+    """Run ``step`` on every rank and return all ranks' results; if any rank raised a user error,
+    every rank raises it (naming the rank), so that none waits for a peer that gave up."""
+    try:
+        outcome: tuple[Any, NasProxyError | None] = (step(), None)
+    except NasProxyError as e:
+        outcome = (None, e)
+    outcomes: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(outcomes, outcome, group=group)
+    for r, (_, error) in enumerate(outcomes):
+        if error is not None:
+            raise type(error)(f"{error} (rank {r} of {len(outcomes)})")
+    return [value for value, _ in outcomes]
+
+
+def _merge(out: Path, parts: list[Any], backend: str, command: str | None) -> DistillResult:
+    """Rank 0: the shards' images in class order, their summed losses, one ``meta.json``."""
+    images = torch.cat([p[0] for p in parts])  # (K * ipc, C, H, W): contiguous blocks in rank order
+    labels = torch.cat([p[1] for p in parts])
+    metas, histories = [p[2] for p in parts], [p[3] for p in parts]
+    assert all([h[0] for h in hist] == [h[0] for h in histories[0]] for hist in histories), "shards logged different iterations"
+    # A shard's loss is its classes' share of the sum over classes: the whole run's loss is the sum.
+    history = [[rows[0][0], *(sum(col) for col in zip(*(r[1:] for r in rows), strict=True))] for rows in zip(*histories, strict=True)]
+    first = metas[0]
+    config = first["config"]
+    sharding = {
+        "world_size": len(parts),
+        "scheme": SCHEME,
+        "classes": [sorted(set(p[1].tolist())) for p in parts],
+        "backend": backend,
+        "batchnorm_all_reduced": first["shard"]["batchnorm_all_reduced"],
+        "shards": f"{SHARDS}/{{rank}}-of-{len(parts)}",
+    }
+    keep = {k: v for k, v in first.items() if k not in ("shard", "format", "format_version", "tensors", "tensors_sha256")}
+    meta = {
+        **keep,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": command,
+        "config": {**config, "resolved": {**config["resolved"], "sharding": sharding}},
+        "device": ", ".join(sorted({m["device"] for m in metas})),
+        "seconds": max(m["seconds"] for m in metas),  # the shards run side by side
+        "loss": _loss_summary(history),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    _write_losses(out / LOSSES, history)
+    save_synthetic(out, images, labels, meta, tuple(first["dataset"]["mean"]), tuple(first["dataset"]["std"]))
+    return DistillResult(out, load_synthetic(out).meta)
+
+
+__all__ = ["SHARDS", "GlobalBatchNorm2d", "RankShard", "distill_sharded", "shard_classes"]
