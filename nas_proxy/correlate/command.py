@@ -7,13 +7,14 @@ from pathlib import Path
 
 import optuna
 
+from nas_proxy import checks
 from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
 from nas_proxy.correlate.ground_truth import GroundTruthConfig
 from nas_proxy.correlate.report import attach_to_study
 from nas_proxy.correlate.runner import CorrelateConfig, CorrelateResult, correlate
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search.proxy import ProxyConfig
-from nas_proxy.search.storage import open_storage
+from nas_proxy.search.storage import open_storage, require_existing
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
 from nas_proxy.synthetic import load_synthetic
@@ -26,6 +27,27 @@ def _early(text: str) -> tuple[float, ...]:
         raise InvalidArgumentError(f"--early takes comma-separated epochs such as 0.1,1; got {text!r}") from None
 
 
+def _config(
+    args: argparse.Namespace, proxy: ProxyConfig, ground_truth: GroundTruthConfig, space: str, synthetic: list[str]
+) -> CorrelateConfig:
+    return CorrelateConfig(
+        space=space,
+        synthetic=synthetic,
+        proxies=[p.strip() for p in args.proxies.split(",")] if args.proxies else None,
+        ground_truth=ground_truth,
+        proxy=proxy,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        seed=args.seed,
+        ceiling=args.ceiling,
+        random_subset=not args.no_random_subset,
+        n_boot=args.bootstrap,
+        device=args.device,
+        workers=args.workers,
+        gt_storage=args.gt_storage,
+    )
+
+
 def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> CorrelateResult:
     """`nasproxy correlate`: ``args`` as the CLI parsed them; ``proxy`` built from its proxy options."""
     ground_truth = GroundTruthConfig(
@@ -36,15 +58,17 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
         images=args.full_images,
         early=_early(args.early),
     )
-    ground_truth.validate()
-    if args.n_archs < 1 or args.workers < 1 or args.bootstrap < 1 or (args.ceiling is not None and args.ceiling < 0):
-        raise InvalidArgumentError("--n-archs, --workers and --bootstrap must be at least 1, --ceiling at least 0")
+    checks.positive("--n-archs", args.n_archs)
+    _config(args, proxy, ground_truth, args.space or "", list(args.synthetic or [])).validate()  # before any file is touched
+    if args.archs:
+        checks.existing_file("--archs", args.archs)
     synthetic = list(args.synthetic or [])
     space_name = args.space
     study = None
     url = ""
     archs: list[Arch]
     if args.study:
+        require_existing(args.storage, args.study)
         storage, url = open_storage(args.storage, args.study)
         search_config, _ = load_config(storage, args.study)
         if search_config is None:
@@ -69,23 +93,7 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
         if not space_name:
             raise InvalidArgumentError("--sample needs --space")
         archs = from_space(get_space(space_name), args.n_archs, args.seed)
-    proxies = [p.strip() for p in args.proxies.split(",")] if args.proxies else None
-    config = CorrelateConfig(
-        space=space_name,
-        synthetic=synthetic,
-        proxies=proxies,
-        ground_truth=ground_truth,
-        proxy=proxy,
-        dataset=args.dataset,
-        data_root=args.data_root,
-        seed=args.seed,
-        ceiling=args.ceiling,
-        random_subset=not args.no_random_subset,
-        n_boot=args.bootstrap,
-        device=args.device,
-        workers=args.workers,
-        gt_storage=args.gt_storage,
-    )
+    config = _config(args, proxy, ground_truth, space_name, synthetic)
     result = correlate(config, archs, Path(args.out), progress=not args.quiet)
     if study is not None:
         attach_to_study(study, result, url)
