@@ -54,7 +54,6 @@ PRESETS: dict[str, tuple[str, str] | str] = {
     "search-key": ("n_trials = 1", "n_trials = 1\nworker = 2"),
     "correlate-key": ("n_archs = 3", "n_archs = 3\nfull_seed = 1"),
     "name-dotdot": ('name = "p"', 'name = ".."'),
-    "name-empty": ('name = "p"', 'name = ""'),
     "name-slash": ('name = "p"', 'name = "../elsewhere"'),
     "name-number": ('name = "p"', "name = 5"),
     "runs-number": ('name = "p"', 'name = "p"\nruns = 5'),
@@ -200,7 +199,6 @@ def _datasets(data: Path) -> None:
     (data / "idx-gzip" / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"x" * 100)[:30])
     fabricate.write_idx(idx("idx-count") / "train-labels-idx1-ubyte", train_y[:-3].astype(np.uint8))
     fabricate.write_idx(idx("idx-labels") / "train-labels-idx1-ubyte", (train_y + 5).astype(np.uint8))
-    fabricate.write_idx(idx("idx-3d-labels") / "train-labels-idx1-ubyte", fabricate.images(train_y, 28, 1)[..., 0])
 
     def cifar(name: str) -> Path:
         fabricate.cifar10(data / name)
@@ -240,7 +238,6 @@ def _png_header_only(path: Path, width: int, height: int) -> None:
 
 
 def _images(img: Path) -> None:
-    fabricate.image_folder(img / "one-class", ["cat"], 3)
     fabricate.image_folder(img / "one-image", ["cat", "dog"], 3)
     for extra in (img / "one-image" / "dog").glob("[12].png"):
         extra.unlink()

@@ -45,3 +45,43 @@ def test_the_cases_cover_every_command_and_are_distinct() -> None:
 def test_the_table_in_the_docs_is_up_to_date(outcomes: dict[str, Outcome]) -> None:
     expected = bad_inputs.table([(case, outcomes[case.args]) for case in CASES])
     assert DOC.read_text() == expected, "docs/bad-inputs.md is stale: python -m tests.bad_inputs --write docs/bad-inputs.md"
+
+
+def _configs() -> list[object]:
+    from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig
+    from nas_proxy.distill import DistillConfig
+    from nas_proxy.search import ProxyConfig, SearchConfig
+    from nas_proxy.training import TrainConfig
+
+    return [
+        DistillConfig(),
+        TrainConfig(),
+        ProxyConfig(),
+        GroundTruthConfig(),
+        SearchConfig("syn", "convnet-cpu"),
+        CorrelateConfig("convnet-cpu"),
+    ]
+
+
+def _float_fields() -> list[tuple[object, str]]:
+    import dataclasses
+
+    return [
+        (config, f.name)
+        for config in _configs()
+        for f in dataclasses.fields(config)  # type: ignore[arg-type]
+        if isinstance(getattr(config, f.name), float) or (f.name in ("image_lr", "lambda_mmd"))
+    ]
+
+
+@pytest.mark.parametrize(("config", "field"), _float_fields(), ids=lambda v: v if isinstance(v, str) else type(v).__name__)
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_every_float_option_of_the_python_api_refuses_non_finite_values(config: object, field: str, value: float) -> None:
+    import dataclasses
+
+    from nas_proxy.errors import InvalidArgumentError
+
+    config.validate()  # type: ignore[attr-defined]  # the defaults are valid
+    bad = dataclasses.replace(config, **{field: value})  # type: ignore[type-var]
+    with pytest.raises(InvalidArgumentError, match=f"{field} must be a finite number"):
+        bad.validate()
