@@ -1,51 +1,18 @@
 """Every bad input nasproxy has been tried with, and the one line each gets.
 
 ``CASES`` is the single list that ``tests/test_bad_inputs.py`` runs and that
-``python -m tests.bad_inputs --write docs/bad-inputs.md`` turns into the table in the docs. A case is
-a command line run in-process through :func:`nas_proxy.cli.main` inside a workspace of broken
-files (:mod:`tests.bad_inputs_files`); it must exit non-zero (2 for usage errors and refused
-input), print exactly one line on stderr (no traceback, no "internal error"), and leave every file
-and folder of the workspace as it was.
+``python -m tests.bad_inputs --write docs/bad-inputs.md`` turns into the table in the docs (see
+:mod:`tests.bad_input_runner` for what "handled right" means). Paths are relative to the workspace
+of broken files that :mod:`tests.bad_inputs_files` writes.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import os
-import shlex
 import sys
-import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from nas_proxy.cli import main
-
-
-@dataclass(frozen=True)
-class Case:
-    """``args``: the command line after ``nasproxy``; ``needle``: a piece of the expected message;
-    ``fixed``: the input was mishandled before issue 9 (a traceback, an internal error, a file
-    written, exit 0 or garbage results)."""
-
-    args: str
-    needle: str
-    fixed: bool = False
-
-
-@dataclass
-class Outcome:
-    code: int
-    stderr: str
-    stdout: str
-    changed: list[str]  # workspace paths created, removed or modified
-
-    @property
-    def message(self) -> str:
-        return " ".join(self.stderr.split())
-
+from tests.bad_input_runner import Case, problems, run_all, table
 
 D = "distill --dataset digits --ipc 1 --iterations 1 --quiet --out OUT"
 E = "evaluate syn --runs 1 --epochs 1 --device cpu --quiet"
@@ -332,121 +299,6 @@ PRESET_CASES = [
 CASES += [Case(f"run presets/{stem}.toml", needle, fixed) for stem, needle, fixed in PRESET_CASES]
 
 
-# ---------------------------------------------------------------- running a case
-
-
-def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Every path under ``root`` -> (size, mtime in ns); folders have size -1."""
-    out: dict[str, tuple[int, int]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            st = p.lstat()
-            out[str(p.relative_to(root))] = (-1 if p.is_dir() and not p.is_symlink() else st.st_size, st.st_mtime_ns)
-    return out
-
-
-def _changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
-    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-
-
-@contextlib.contextmanager
-def _user_warnings(stderr: io.StringIO) -> Iterator[None]:
-    """Warnings as a user's terminal shows them (deprecations hidden), written into ``stderr``."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
-            warnings.filterwarnings("ignore", category=category)
-        yield
-    for w in caught:
-        stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line))
-
-
-def run_case(case: Case, workspace: Path) -> Outcome:
-    """Run ``nasproxy ARGS`` in-process with ``workspace`` as the working directory."""
-    before = snapshot(workspace)
-    out, err = io.StringIO(), io.StringIO()
-    cwd = Path.cwd()
-    os.chdir(workspace)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _user_warnings(err):
-            try:
-                code = main(shlex.split(case.args))
-            except SystemExit as e:  # argparse exits on usage errors
-                code = e.code if isinstance(e.code, int) else 1
-    finally:
-        os.chdir(cwd)
-    stderr = err.getvalue().replace(f"{workspace}/", "").replace(str(workspace), ".")
-    return Outcome(code, stderr, out.getvalue(), _changes(before, snapshot(workspace)))
-
-
-def problems(case: Case, outcome: Outcome) -> list[str]:
-    """What is wrong with how nasproxy handled ``case`` (empty: handled right)."""
-    found = []
-    lines = outcome.stderr.strip().splitlines()
-    if outcome.code == 0:
-        found.append("exit 0")
-    if len(lines) != 1:
-        found.append(f"{len(lines)} lines on stderr")
-    if "Traceback" in outcome.stderr or "internal error" in outcome.stderr:
-        found.append("traceback or internal error")
-    if case.needle not in outcome.message:
-        found.append(f"message lacks {case.needle!r}")
-    if outcome.changed:
-        found.append(f"wrote {', '.join(outcome.changed[:5])}")
-    return found
-
-
-# ---------------------------------------------------------------- the table in the docs
-
-HEADER = """# Bad inputs and what nasproxy says
-
-Every input below is refused with one line on stderr, a non-zero exit (2: usage errors and refused
-input) and nothing written. The table is generated from `tests/bad_inputs.py` (the list
-`tests/test_bad_inputs.py` runs) by
-
-    python -m tests.bad_inputs --write docs/bad-inputs.md
-
-and the test fails when this file is out of date. The broken files (a truncated IDX, a CIFAR
-pickle that calls a function, a decompression-bomb PNG, a `meta.json` whose `tensors` leads out
-of its directory, ...) are made by `tests/bad_inputs_files.py`; paths are relative to that
-workspace. "fixed" marks the {fixed} of {total} inputs that were mishandled before issue 9: a
-traceback or an internal error, exit 0 (garbage results), more than one line, a file written, or
-a file outside the synthetic set read.
-
-| # | command | exit | message | |
-|--:|---|--:|---|---|
-"""
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def table(outcomes: list[tuple[Case, Outcome]]) -> str:
-    rows = []
-    for i, (case, outcome) in enumerate(outcomes, start=1):
-        command = f"`nasproxy {case.args}`".replace("`nasproxy `", "`nasproxy`")
-        rows.append(f"| {i} | {_cell(command)} | {outcome.code} | {_cell(outcome.message)} | {'fixed' if case.fixed else ''} |")
-    header = HEADER.replace("{fixed}", str(sum(c.fixed for c, _ in outcomes))).replace("{total}", str(len(outcomes)))
-    return header + "\n".join(rows) + "\n"
-
-
-def run_all(workspace: Path, pristine: Path) -> list[tuple[Case, Outcome]]:
-    """Every case; a case that changed the workspace is followed by a restore from ``pristine``,
-    so that one mishandled case cannot change what the next one sees."""
-    import shutil
-
-    outcomes = []
-    for case in CASES:
-        outcome = run_case(case, workspace)
-        if outcome.changed:
-            shutil.rmtree(workspace)
-            shutil.copytree(pristine, workspace, symlinks=True)
-        outcomes.append((case, outcome))
-    return outcomes
-
-
 def main_(argv: list[str] | None = None) -> int:
     import shutil
     import tempfile
@@ -461,7 +313,7 @@ def main_(argv: list[str] | None = None) -> int:
         bad_inputs_files.build(workspace)
         pristine = Path(tmp) / "pristine"
         shutil.copytree(workspace, pristine, symlinks=True)
-        outcomes = run_all(workspace, pristine)
+        outcomes = run_all(CASES, workspace, pristine)
     failing = [(c, o, p) for c, o in outcomes if (p := problems(c, o))]
     for case, outcome, found in failing:
         print(

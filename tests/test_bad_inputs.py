@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import bad_inputs, bad_inputs_files
-from tests.bad_inputs import CASES, Case, Outcome
+from tests import bad_input_runner, bad_inputs_files
+from tests.bad_input_runner import Case, Outcome
+from tests.bad_inputs import CASES
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
 
@@ -22,13 +23,13 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
     workspace, pristine = root / "work", root / "pristine"
     bad_inputs_files.build(workspace)
     shutil.copytree(workspace, pristine, symlinks=True)
-    return {case.args: outcome for case, outcome in bad_inputs.run_all(workspace, pristine)}
+    return {case.args: outcome for case, outcome in bad_input_runner.run_all(CASES, workspace, pristine)}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{i}:{c.args[:60]}" for i, c in enumerate(CASES, start=1)])
 def test_bad_input_is_refused_in_one_line_writing_nothing(case: Case, outcomes: dict[str, Outcome]) -> None:
     outcome = outcomes[case.args]
-    assert bad_inputs.problems(case, outcome) == [], outcome.stderr
+    assert bad_input_runner.problems(case, outcome) == [], outcome.stderr
     assert outcome.code == 2  # NasProxyError's code and argparse's, for every refused input
 
 
@@ -43,7 +44,7 @@ def test_the_cases_cover_every_command_and_are_distinct() -> None:
 
 
 def test_the_table_in_the_docs_is_up_to_date(outcomes: dict[str, Outcome]) -> None:
-    expected = bad_inputs.table([(case, outcomes[case.args]) for case in CASES])
+    expected = bad_input_runner.table([(case, outcomes[case.args]) for case in CASES])
     assert DOC.read_text() == expected, "docs/bad-inputs.md is stale: python -m tests.bad_inputs --write docs/bad-inputs.md"
 
 
