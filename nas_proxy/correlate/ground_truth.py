@@ -49,11 +49,11 @@ class GroundTruthConfig:
     early: tuple[float, ...] = (0.1, 1.0)  # epochs after which the validation accuracy is recorded
 
     def validate(self) -> None:
-        checks.positive("epochs", self.epochs)
-        checks.number("lr", self.lr, 0, low_open=True)
-        checks.positive("batch_size", self.batch_size)
+        checks.positive("ground-truth epochs", self.epochs)
+        checks.number("ground-truth lr", self.lr, 0, low_open=True)
+        checks.positive("ground-truth batch_size", self.batch_size)
         if not isinstance(self.augment, bool):
-            raise InvalidArgumentError(f"augment must be true or false, got {self.augment!r}")
+            raise InvalidArgumentError(f"ground-truth augment must be true or false, got {self.augment!r}")
         if self.images is not None:
             checks.number("--full-images", self.images, 10, integer=True)
         if not isinstance(self.early, tuple):

@@ -40,11 +40,11 @@ class ProxyConfig:
 
     def validate(self) -> None:
         """Counts at least 1 and a finite lr > 0 (a NaN lr would train nothing and score garbage)."""
-        checks.positive("epochs", self.epochs)
-        checks.number("lr", self.lr, 0, low_open=True)
-        checks.positive("batch_size", self.batch_size)
-        checks.positive("report_every", self.report_every)
-        checks.positive("report_images", self.report_images)
+        checks.positive("proxy epochs", self.epochs)
+        checks.number("proxy lr", self.lr, 0, low_open=True)
+        checks.positive("proxy batch_size", self.batch_size)
+        checks.positive("proxy report_every", self.report_every)
+        checks.positive("proxy report_images", self.report_images)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -79,6 +79,8 @@ def check_journal(path: Path) -> None:
         return
     with path.open("rb") as f:
         first = f.readline(1 << 16)
+    if not first.endswith(b"\n") and first.startswith(b'{"op_code"'):  # the first record is being written right now
+        return
     try:
         record = json.loads(first)
     except (json.JSONDecodeError, UnicodeDecodeError):
