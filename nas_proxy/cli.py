@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from nas_proxy.checks import finite_float
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 
 
@@ -55,11 +56,11 @@ def _add_distill(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("--method", default=d.method, choices=METHODS.names(), help="default %(default)s")
     p.add_argument("--iterations", type=int, default=d.iterations, help="default %(default)s (paper)")
     p.add_argument("--batch-real", type=int, default=d.batch_real, help="real images per class per iteration (default %(default)s)")
-    p.add_argument("--image-lr", type=float, help="SGD lr on the pixels (default 1.0 for ipc <= 50, else 10)")
-    p.add_argument("--lambda", dest="lambda_mmd", type=float, help="MMD weight (default 0.01 up to 32 px, else 0.02)")
+    p.add_argument("--image-lr", type=finite_float, help="SGD lr on the pixels (default 1.0 for ipc <= 50, else 10)")
+    p.add_argument("--lambda", dest="lambda_mmd", type=finite_float, help="MMD weight (default 0.01 up to 32 px, else 0.02)")
     p.add_argument(
         "--attention-power",
-        type=float,
+        type=finite_float,
         default=d.attention_power,
         help="p of the attention maps: paper 4, official code 1 (default %(default)s)",
     )
@@ -72,7 +73,7 @@ def _add_distill(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("--init", default=d.init, choices=("real", "noise"), help="default %(default)s")
     p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
     p.add_argument("--split-seed", type=int, default=d.split_seed, help="seed of the held-out validation split (default %(default)s)")
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="held-out validation fraction (default %(default)s)")
+    p.add_argument("--val-fraction", type=finite_float, default=d.val_fraction, help="held-out validation fraction (default %(default)s)")
     p.add_argument("--device", default=d.device, help="auto, cpu or cuda[:N] (default %(default)s)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="default %(default)s iterations")
@@ -167,7 +168,7 @@ def _add_evaluate(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument("--runs", type=int, default=5, help="networks to train (default %(default)s)")
     p.add_argument("--epochs", type=int, default=t.epochs, help="default %(default)s")
     p.add_argument("--model", default="", help="ConvNet spec, e.g. depth=4,width=64,normalization=batchnorm (default ConvNet-3)")
-    p.add_argument("--lr", type=float, default=t.lr, help="default %(default)s")
+    p.add_argument("--lr", type=finite_float, default=t.lr, help="default %(default)s")
     p.add_argument("--batch-size", type=int, default=t.batch_size, help="default %(default)s")
     p.add_argument("--no-dsa", action="store_true", help="train without DSA augmentation")
     p.add_argument("--seed", type=int, default=0)
@@ -214,7 +215,7 @@ def _add_proxy_options(p: argparse.ArgumentParser) -> None:
     d = ProxyConfig()
     g = p.add_argument_group("proxy training (each candidate on the synthetic set)")
     g.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s")
-    g.add_argument("--lr", type=float, default=d.lr, help="default %(default)s")
+    g.add_argument("--lr", type=finite_float, default=d.lr, help="default %(default)s")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
     g.add_argument("--no-dsa", action="store_true", help="no DSA augmentation")
     g.add_argument(
@@ -252,7 +253,7 @@ def _add_search(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--study", required=True, help="study name (resumed when it exists)")
     p.add_argument("--storage", help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
     p.add_argument("--n-trials", type=int, required=True, help="total trials of the study (complete + pruned), across workers and runs")
-    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument("--timeout", type=finite_float, help="stop starting trials after this many seconds")
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS.names(), help="default %(default)s")
     p.add_argument("--pruner", choices=PRUNERS.names(), help="default median (none with several objectives)")
     p.add_argument("--objectives", default="accuracy", help="accuracy, optionally followed by params and/or flops: accuracy,params")
@@ -335,7 +336,7 @@ def _add_worker(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         help="stop when the study has this many trials (default: the --n-trials of the last 'nasproxy search' on it)",
     )
     p.add_argument("--data-root", help="where the real data is on this machine, if not where the study's machine had it")
-    p.add_argument("--timeout", type=float)
+    p.add_argument("--timeout", type=finite_float)
     p.add_argument("--synthetic", metavar="DIR", help="the synthetic set at another path on this machine (checked by hash)")
     p.add_argument("--device", help="override the study's device")
     p.add_argument("--worker-index", type=int, default=0, help="sampler seed offset (distinct per worker)")
@@ -425,18 +426,20 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _read_specs(path: str) -> list[dict[str, Any] | str]:
-    from pathlib import Path
-
+    from nas_proxy.checks import read_text
     from nas_proxy.errors import InvalidArgumentError
 
     try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"--archs file {path} does not exist") from None
+        data = json.loads(read_text("--archs", path))
     except json.JSONDecodeError as e:
         raise InvalidArgumentError(f"--archs file {path} is not valid JSON: {e}") from None
     if isinstance(data, dict) and "top" in data:  # a best.json exported by search
-        data = [t["spec"] for t in data["top"]]
+        top = data["top"]
+        if not isinstance(top, list) or not all(isinstance(t, dict) and "spec" in t for t in top):
+            raise InvalidArgumentError(
+                f"--archs file {path} looks like a best.json but its 'top' entries lack 'spec'; export it again with nasproxy search"
+            )
+        data = [t["spec"] for t in top]
     if not isinstance(data, list) or not data:
         raise InvalidArgumentError(f"--archs file {path} must hold a non-empty JSON list of specs")
     specs = [d["spec"] if isinstance(d, dict) and "spec" in d else d for d in data]
@@ -500,7 +503,7 @@ def _add_correlate(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     p.add_argument("--no-random-subset", action="store_true", help="do not add a random real subset of the same size")
     p.add_argument("--n-archs", type=int, default=20, help="architectures from the study or the space (default %(default)s)")
     p.add_argument("--full-epochs", type=int, default=d.epochs, help="ground-truth epochs (default %(default)s)")
-    p.add_argument("--full-lr", type=float, default=d.lr, help="default %(default)s")
+    p.add_argument("--full-lr", type=finite_float, default=d.lr, help="default %(default)s")
     p.add_argument("--full-batch-size", type=int, default=d.batch_size, help="default %(default)s")
     p.add_argument("--full-images", type=int, help="train the ground truth on this many training images (default: all)")
     p.add_argument("--full-augment", action="store_true", help="DSA augmentation for the ground truth")

@@ -90,6 +90,7 @@ def evaluate(
     syn = load_synthetic(path)
     test_x, test_y, flip = load_real_test(syn, data_root)
     cfg = train or TrainConfig(epochs=epochs)  # ``train`` overrides the whole protocol
+    cfg.validate()
     dev = resolve_device(device)
     shape = tuple(syn.images.shape[1:])
     accs = []

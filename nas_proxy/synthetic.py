@@ -24,7 +24,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from nas_proxy.errors import ArtifactError
+from nas_proxy.checks import inside
+from nas_proxy.errors import ArtifactError, InvalidArgumentError
 from nas_proxy.utils import atomic_path, file_sha256, write_json
 
 FORMAT = "nasproxy.synthetic"
@@ -120,16 +121,54 @@ def read_meta(path: Path) -> dict[str, Any]:
         raise ArtifactError(
             f"{meta_path} is not nasproxy synthetic-set metadata (format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {FORMAT!r})"
         )
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ArtifactError(f"{meta_path}: format_version must be an integer, got {version!r}; the file is corrupt, distil again")
+    if version > FORMAT_VERSION:
         raise ArtifactError(f"{path} was written by a newer nasproxy (format {meta['format_version']}); upgrade nasproxy")
+    _check_schema(meta, meta_path)
     return meta
+
+
+# what later stages read from meta.json: key path -> (type, description)
+SCHEMA: dict[tuple[str, ...], tuple[type | tuple[type, ...], str]] = {
+    ("dataset",): (dict, "an object"),
+    ("dataset", "name"): (str, "a string"),
+    ("dataset", "num_classes"): (int, "an integer"),
+    ("dataset", "channels"): (int, "an integer"),
+    ("dataset", "image_size"): (list, "a list [height, width]"),
+    ("dataset", "mean"): (list, "a list of numbers"),
+    ("split",): (dict, "an object"),
+    ("split", "seed"): (int, "an integer"),
+    ("split", "val_fraction"): ((int, float), "a number"),
+    ("method",): (str, "a string"),
+    ("ipc",): (int, "an integer"),
+    ("tensors",): (str, "a file name"),
+}
+
+
+def _check_schema(meta: dict[str, Any], meta_path: Path) -> None:
+    for keys, (kind, description) in SCHEMA.items():
+        value: Any = meta
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ArtifactError(
+                f"{meta_path}: {'.'.join(keys)} must be {description}, got {value!r}; the file is corrupt or was edited, distil again"
+            )
+    size = meta["dataset"]["image_size"]
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise ArtifactError(f"{meta_path}: dataset.image_size must be [height, width] in pixels, got {size!r}; distil again")
 
 
 def load_synthetic(path: Path | str) -> SyntheticSet:
     """Load and check a synthetic set; every problem is an :class:`ArtifactError` naming the fix."""
     path = Path(path)
     meta = read_meta(path)
-    tensor_path = path / str(meta.get("tensors", TENSORS))
+    try:
+        tensor_path = inside(path, meta["tensors"], f"{META}'s 'tensors'")
+    except InvalidArgumentError as e:
+        raise ArtifactError(f"{e}; the synthetic set was edited, distil again") from None
     if not tensor_path.is_file():
         raise ArtifactError(f"{tensor_path} is missing; the synthetic set is incomplete, distil again")
     expected = meta.get("tensors_sha256")
@@ -161,7 +200,7 @@ def _read_tensors(path: Path) -> dict[str, Tensor]:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - torch raises many types for a refused pickle
-            if "weights_only" in str(e) or "Unsupported global" in str(e):
+            if "Unsupported global" in str(e):  # a pickled object that would need code to rebuild
                 raise ArtifactError(
                     f"{path} needs unpickling arbitrary Python objects to load; nasproxy refuses that. Save plain tensors: torch.save({{'images': x, 'labels': y}}, path) or use safetensors"
                 ) from None

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nas_proxy import checks
 from nas_proxy.augment import DSA
 from nas_proxy.errors import DivergedError
 from nas_proxy.utils import derive_seed, generator
@@ -38,6 +39,14 @@ class TrainConfig:
     def uses_amp(self, device: torch.device) -> bool:
         """Whether training on ``device`` autocasts: asked for, and only on CUDA."""
         return self.amp and device.type == "cuda"
+
+    def validate(self) -> None:
+        checks.positive("epochs", self.epochs)
+        checks.number("lr", self.lr, 0, low_open=True)
+        checks.number("momentum", self.momentum, 0, 1, high_open=True)
+        checks.number("weight_decay", self.weight_decay, 0)
+        checks.positive("batch_size", self.batch_size)
+        checks.number("lr_decay_at", self.lr_decay_at, 0, 1)
 
 
 def train_model(

@@ -90,7 +90,7 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ("[extra]\n", "unknown key preset.extra"),
         ("name = [", "is not valid TOML"),
         ('name = "a/b"\n', "'name' must be a plain name"),
-        ("[correlate]\nfull_epochs = 1\nfull_early = [1.0]\n", "strictly between 0 and 1 epochs"),
+        ('[search]\nspace = "convnet720"\n[correlate]\nfull_epochs = 1\nfull_early = [1.0]\n', "strictly between 0 and 1 epochs"),
     ],
 )
 def test_preset_errors_name_the_key(text: str, message: str, tmp_path: Path) -> None:

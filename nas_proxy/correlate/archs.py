@@ -15,6 +15,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from nas_proxy.checks import read_text
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.spaces import SearchSpace, arch_id
 
@@ -56,10 +57,7 @@ def read_archs(path: Path | str, space: SearchSpace | None = None) -> list[Arch]
     With the ``space`` they belong to, a spec may leave out ``"family"`` and may be text in the
     family's short form (``"depth=2,width=32"`` for a ConvNet, as ``evaluate --model`` takes)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"--archs file {path} does not exist") from None
+    text = read_text("--archs", path)
     rows: list[Any]
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
@@ -81,6 +79,10 @@ def read_archs(path: Path | str, space: SearchSpace | None = None) -> list[Arch]
             raise InvalidArgumentError(f"--archs file {path} is not valid JSON: {e}") from None
         if isinstance(data, dict) and "top" in data:  # best.json of a search
             data = data["top"]
+            if not isinstance(data, list) or not all(isinstance(t, dict) and "spec" in t for t in data):
+                raise InvalidArgumentError(
+                    f"--archs file {path} looks like a best.json but its 'top' entries lack 'spec'; export it again with nasproxy search"
+                )
         rows = data if isinstance(data, list) else []
     if not rows:
         raise InvalidArgumentError(f"--archs file {path} must hold a non-empty list of architectures")

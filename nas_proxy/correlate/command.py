@@ -8,13 +8,14 @@ from pathlib import Path
 
 import optuna
 
+from nas_proxy import checks
 from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
 from nas_proxy.correlate.ground_truth import GroundTruthConfig
 from nas_proxy.correlate.report import attach_to_study
 from nas_proxy.correlate.runner import CorrelateConfig, CorrelateResult, correlate
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search.proxy import ProxyConfig
-from nas_proxy.search.storage import open_storage
+from nas_proxy.search.storage import open_storage, require_existing
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
 from nas_proxy.synthetic import load_synthetic
@@ -48,6 +49,27 @@ def _study_proxy(stored: ProxyConfig, given: ProxyConfig) -> tuple[ProxyConfig, 
     return replace(stored, **changed), notes
 
 
+def _config(
+    args: argparse.Namespace, proxy: ProxyConfig, ground_truth: GroundTruthConfig, space: str, synthetic: list[str], seed: int
+) -> CorrelateConfig:
+    return CorrelateConfig(
+        space=space,
+        synthetic=synthetic,
+        proxies=[p.strip() for p in args.proxies.split(",")] if args.proxies else None,
+        ground_truth=ground_truth,
+        proxy=proxy,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        seed=seed,
+        ceiling=args.ceiling,
+        random_subset=not args.no_random_subset,
+        n_boot=args.bootstrap,
+        device=args.device,
+        workers=args.workers,
+        gt_storage=args.gt_storage,
+    )
+
+
 def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> CorrelateResult:
     """`nasproxy correlate`: ``args`` as the CLI parsed them; ``proxy`` built from its proxy options.
 
@@ -62,9 +84,10 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
         images=args.full_images,
         early=early,
     )
-    ground_truth.validate()
-    if args.n_archs < 1 or args.workers < 1 or args.bootstrap < 1 or (args.ceiling is not None and args.ceiling < 0):
-        raise InvalidArgumentError("--n-archs, --workers and --bootstrap must be at least 1, --ceiling at least 0")
+    checks.positive("--n-archs", args.n_archs)
+    _config(args, proxy, ground_truth, args.space or "", list(args.synthetic or []), args.seed).validate()  # before any file is touched
+    if args.archs:
+        checks.existing_file("--archs", args.archs)
     synthetic = list(args.synthetic or [])
     seed = args.seed
     space_name = args.space
@@ -72,6 +95,7 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
     url = ""
     archs: list[Arch]
     if args.study:
+        require_existing(args.storage, args.study)
         storage, url = open_storage(args.storage, args.study)
         search_config, _ = load_config(storage, args.study)
         if search_config is None:
@@ -102,23 +126,7 @@ def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> Correlate
         if not space_name:
             raise InvalidArgumentError("--sample needs --space")
         archs = from_space(get_space(space_name), args.n_archs, seed)
-    proxies = [p.strip() for p in args.proxies.split(",")] if args.proxies else None
-    config = CorrelateConfig(
-        space=space_name,
-        synthetic=synthetic,
-        proxies=proxies,
-        ground_truth=ground_truth,
-        proxy=proxy,
-        dataset=args.dataset,
-        data_root=args.data_root,
-        seed=seed,
-        ceiling=args.ceiling,
-        random_subset=not args.no_random_subset,
-        n_boot=args.bootstrap,
-        device=args.device,
-        workers=args.workers,
-        gt_storage=args.gt_storage,
-    )
+    config = _config(args, proxy, ground_truth, space_name, synthetic, seed)
     result = correlate(config, archs, Path(args.out), progress=not args.quiet, notes=notes)
     if study is not None:
         attach_to_study(study, result, url)

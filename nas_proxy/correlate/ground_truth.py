@@ -23,6 +23,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
+from nas_proxy import checks
 from nas_proxy.data import load_dataset
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.search.proxy import count_flops, count_params
@@ -48,10 +49,17 @@ class GroundTruthConfig:
     early: tuple[float, ...] = (0.1, 1.0)  # epochs after which the validation accuracy is recorded
 
     def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise InvalidArgumentError(f"ground-truth epochs and batch size must be >= 1 and lr > 0; got {self}")
-        if self.images is not None and self.images < 10:
-            raise InvalidArgumentError(f"--full-images must be at least 10, got {self.images}")
+        checks.positive("ground-truth epochs", self.epochs)
+        checks.number("ground-truth lr", self.lr, 0, low_open=True)
+        checks.positive("ground-truth batch_size", self.batch_size)
+        if not isinstance(self.augment, bool):
+            raise InvalidArgumentError(f"ground-truth augment must be true or false, got {self.augment!r}")
+        if self.images is not None:
+            checks.number("--full-images", self.images, 10, integer=True)
+        if not isinstance(self.early, tuple):
+            raise InvalidArgumentError(f"early must be a list of epochs such as [0.1, 1.0], got {self.early!r}")
+        for f in self.early:
+            checks.number("early-stopping point", f)
         if any(not 0 < f < self.epochs for f in self.early):  # at `epochs` it would be the ground-truth network itself
             raise InvalidArgumentError(f"early-stopping points must lie strictly between 0 and {self.epochs} epochs, got {self.early}")
 

@@ -24,6 +24,7 @@ import torch
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from nas_proxy import checks
 from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import Arch, check_in_space
 from nas_proxy.correlate.metrics import MIN_POINTS, kendall, paired_difference, summarise
@@ -62,6 +63,28 @@ class CorrelateConfig:
     device: str = "auto"
     workers: int = 1
     gt_storage: str | None = None
+
+    def validate(self) -> None:
+        """Every value checked before anything is trained or written."""
+        checks.text("space", self.space)
+        for name, value in (("synthetic", self.synthetic), ("proxies", self.proxies)):
+            if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+                raise InvalidArgumentError(f"{name} must be a list of strings, got {value!r}")
+        self.ground_truth.validate()
+        self.proxy.validate()
+        for key, text in (("dataset", self.dataset), ("data_root", self.data_root), ("gt_storage", self.gt_storage)):
+            if text is not None:
+                checks.text(key, text)
+        checks.number("split_seed", self.split_seed, 0, checks.SEED_MAX, integer=True)
+        checks.number("val_fraction", self.val_fraction, 0, 1, low_open=True, high_open=True)
+        checks.number("seed", self.seed, 0, checks.SEED_MAX - 1, integer=True)  # seed + 1 is the ceiling's seed
+        checks.number("ceiling", self.ceiling, 0, integer=True, optional=True)
+        if not isinstance(self.random_subset, bool):
+            raise InvalidArgumentError(f"random_subset must be true or false, got {self.random_subset!r}")
+        checks.positive("zero_cost_batch", self.zero_cost_batch)
+        checks.positive("n_boot", self.n_boot)
+        checks.text("device", self.device)
+        checks.positive("workers", self.workers)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -264,12 +287,11 @@ def correlate(
     from nas_proxy.correlate.report import write_reports
 
     out = Path(out)
+    config.validate()
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
     if not archs:
         raise InvalidArgumentError("no architectures to correlate")
-    if config.ceiling is not None and config.ceiling < 0:
-        raise InvalidArgumentError(f"the ceiling is a number of architectures (0 for none), got {config.ceiling}")
     space = get_space(config.space)
     check_in_space(archs, space, config.space)
     ref, metas = data_ref(config)

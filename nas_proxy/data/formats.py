@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -115,10 +116,21 @@ def read_cifar_batch(path: Path) -> dict[str, Any]:
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
-def cifar_arrays(batches: list[dict[str, Any]], label_key: str) -> tuple[U8, I64]:
+def cifar_arrays(batches: list[dict[str, Any]], label_key: str, source: Path) -> tuple[U8, I64]:
     """Stack CIFAR batches: rows of 3072 bytes (R plane, G plane, B plane) -> (N, 32, 32, 3)."""
-    x = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches])
-    y = np.concatenate([np.asarray(b[label_key], dtype=np.int64) for b in batches])
+    for b in batches:
+        missing = [k for k in ("data", label_key) if k not in b]
+        if missing:
+            raise DataNotFoundError(
+                f"a CIFAR batch in {source} lacks {missing[0]!r} (it has {sorted(b)}); the file is not an official CIFAR batch"
+            )
+    try:
+        x = np.concatenate([np.asarray(b["data"], dtype=np.uint8).reshape(-1, 3072) for b in batches])
+        y = np.concatenate([np.asarray(b[label_key], dtype=np.int64).reshape(-1) for b in batches])
+    except (ValueError, TypeError) as e:
+        raise DataNotFoundError(f"CIFAR batches in {source} are not rows of 3072 bytes with one label each ({e})") from None
+    if len(x) != len(y):
+        raise DataNotFoundError(f"CIFAR batches in {source} hold {len(x)} images but {len(y)} labels")
     return x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), y
 
 
@@ -130,11 +142,17 @@ def read_svhn_mat(path: Path) -> tuple[U8, I64]:
         raise DataNotFoundError(f"missing SVHN file {path}")
     try:
         mat = loadmat(path)
-    except (ValueError, OSError, TypeError) as e:
+    except Exception as e:  # noqa: BLE001 - scipy raises many types (IndexError included) for a corrupt file
         raise DataNotFoundError(f"cannot read SVHN file {path}: {e}") from None
-    x = np.asarray(mat["X"], dtype=np.uint8).transpose(3, 0, 1, 2)
-    y = np.asarray(mat["y"], dtype=np.int64).reshape(-1) % 10
-    return x, y
+    missing = [k for k in ("X", "y") if k not in mat]
+    if missing:
+        raise DataNotFoundError(
+            f"SVHN file {path} lacks {missing[0]!r} (it has {sorted(k for k in mat if not k.startswith('__'))}); expected the cropped-digits format"
+        )
+    x, y = np.asarray(mat["X"]), np.asarray(mat["y"])
+    if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or y.size != x.shape[3]:
+        raise DataNotFoundError(f"SVHN file {path} holds X {x.shape} and y {y.shape}; expected X (32, 32, 3, N) and N labels")
+    return x.astype(np.uint8).transpose(3, 0, 1, 2), y.astype(np.int64).reshape(-1) % 10
 
 
 def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
@@ -151,10 +169,16 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
     images, labels, modes = [], [], set()
     for k, p in files:
         try:
-            with Image.open(p) as im:
-                modes.add("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
-                images.append(_resize_crop(im, size))
-        except (UnidentifiedImageError, OSError) as e:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused, not decoded
+                with Image.open(p) as im:
+                    modes.add("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
+                    images.append(_resize_crop(im, size))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise DataNotFoundError(
+                f"image {p} declares more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb, or far too large); remove it or shrink it"
+            ) from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:  # PIL raises SyntaxError for some broken headers
             raise DataNotFoundError(f"cannot read image {p}: {e}") from None
         labels.append(k)
     mode = "L" if modes == {"L"} else "RGB"

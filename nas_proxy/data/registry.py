@@ -176,8 +176,8 @@ def cifar10(opts: DataOptions) -> Dataset:
     folder = _require_root("cifar10", opts, "CIFAR10") / "cifar-10-batches-py"
     if not (folder / "test_batch").is_file():
         raise _missing("cifar10", [folder], "pass --data-root DIR containing cifar-10-batches-py/ (or add --download)")
-    train = cifar_arrays([read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)], "labels")
-    test = cifar_arrays([read_cifar_batch(folder / "test_batch")], "labels")
+    train = cifar_arrays([read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)], "labels", folder)
+    test = cifar_arrays([read_cifar_batch(folder / "test_batch")], "labels", folder)
     meta = folder / "batches.meta"
     classes = _label_names(read_cifar_batch(meta)["label_names"]) if meta.is_file() else CIFAR10_CLASSES
     stats = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -190,8 +190,8 @@ def cifar100(opts: DataOptions) -> Dataset:
     folder = _require_root("cifar100", opts, "CIFAR100") / "cifar-100-python"
     if not (folder / "test").is_file():
         raise _missing("cifar100", [folder], "pass --data-root DIR containing cifar-100-python/ (or add --download)")
-    train = cifar_arrays([read_cifar_batch(folder / "train")], "fine_labels")
-    test = cifar_arrays([read_cifar_batch(folder / "test")], "fine_labels")
+    train = cifar_arrays([read_cifar_batch(folder / "train")], "fine_labels", folder / "train")
+    test = cifar_arrays([read_cifar_batch(folder / "test")], "fine_labels", folder / "test")
     meta = folder / "meta"
     classes = _label_names(read_cifar_batch(meta)["fine_label_names"]) if meta.is_file() else [str(i) for i in range(100)]
     stats = ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762))

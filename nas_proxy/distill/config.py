@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy import checks
 from nas_proxy.models.convnet import NORMALIZATIONS
 
 
@@ -43,20 +43,33 @@ class DistillConfig:
         return self.lambda_mmd if self.lambda_mmd is not None else (0.01 if max(image_size) <= 32 else 0.02)
 
     def validate(self) -> None:
-        checks = [
-            (self.ipc >= 1, f"ipc must be at least 1, got {self.ipc}"),
-            (self.iterations >= 0, f"iterations must be >= 0, got {self.iterations}"),
-            (self.batch_real >= 1, f"batch_real must be >= 1, got {self.batch_real}"),
-            (self.init in ("real", "noise"), f"init must be real or noise, got {self.init!r}"),
-            (self.net_norm in NORMALIZATIONS, f"net_norm must be one of {', '.join(NORMALIZATIONS)}, got {self.net_norm!r}"),
-            (self.attention_power > 0, f"attention_power must be > 0, got {self.attention_power}"),
-            (self.image_lr is None or self.image_lr > 0, f"image_lr must be > 0, got {self.image_lr}"),
-            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise InvalidArgumentError(message)
+        """Refuse every value that cannot give a meaningful run, before anything is read or written."""
+        from nas_proxy.data import DATASETS
+        from nas_proxy.distill.methods import METHODS
+
+        checks.text("dataset", self.dataset)
+        DATASETS.get(self.dataset.partition(":")[0])
+        checks.text("method", self.method)
+        METHODS.get(self.method)
+        checks.number("image_size", self.image_size, 4, integer=True)
+        checks.positive("ipc", self.ipc)
+        checks.number("iterations", self.iterations, 0, integer=True)
+        checks.positive("batch_real", self.batch_real)
+        checks.number("image_lr", self.image_lr, 0, low_open=True, optional=True)
+        checks.number("momentum", self.momentum, 0, 1, high_open=True)
+        checks.number("lambda_mmd", self.lambda_mmd, 0, optional=True)  # 0: attention matching alone
+        checks.number("attention_power", self.attention_power, 0, low_open=True)
+        checks.text("net_norm", self.net_norm, NORMALIZATIONS)
+        checks.positive("net_depth", self.net_depth)
+        checks.positive("net_width", self.net_width)
+        checks.text("init", self.init, ("real", "noise"))
+        checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
+        checks.number("split_seed", self.split_seed, 0, checks.SEED_MAX, integer=True)
+        # 0 would leave the search nothing to score candidates on
+        checks.number("val_fraction", self.val_fraction, 0, 1, low_open=True, high_open=True)
+        checks.text("device", self.device)
+        checks.positive("checkpoint_every", self.checkpoint_every)
+        checks.positive("log_every", self.log_every)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

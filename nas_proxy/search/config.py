@@ -8,6 +8,7 @@ from typing import Any
 
 import optuna
 
+from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.registry import Registry
 from nas_proxy.search.proxy import ProxyConfig
@@ -82,6 +83,10 @@ class SearchConfig:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
 
     def validate(self) -> None:
+        if not isinstance(self.objectives, list) or not all(isinstance(o, str) for o in self.objectives):
+            raise InvalidArgumentError(f"objectives must be a list of names such as ['accuracy', 'params'], got {self.objectives!r}")
+        checks.text("sampler", self.sampler)
+        checks.text("pruner", self.pruner)
         if not self.objectives or self.objectives[0] != "accuracy":
             raise InvalidArgumentError(f"the first objective must be accuracy, got {','.join(self.objectives) or 'none'}")
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
@@ -93,11 +98,12 @@ class SearchConfig:
         PRUNERS.get(self.pruner)
         if len(self.objectives) > 1 and self.pruner != "none":
             raise InvalidArgumentError("Optuna cannot prune multi-objective studies: use --pruner none with several objectives")
-        if self.max_params is not None and self.max_params < 1:
-            raise InvalidArgumentError(f"--max-params must be positive, got {self.max_params}")
-        p = self.proxy
-        if p.epochs < 1 or p.batch_size < 1 or p.lr <= 0 or p.report_every < 1 or p.report_images < 1:
-            raise InvalidArgumentError(f"proxy epochs, batch size, report interval and report images must be >= 1 and lr > 0; got {p}")
+        checks.positive("--max-params", self.max_params, optional=True)
+        checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
+        checks.text("synthetic", self.synthetic)
+        checks.text("space", self.space)
+        checks.text("device", self.device)
+        self.proxy.validate()
 
     @property
     def directions(self) -> list[optuna.study.StudyDirection]:

@@ -14,9 +14,10 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
+from nas_proxy import checks
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.proxy import ProxyContext, ProxyResult
-from nas_proxy.search.storage import open_storage, study_dir
+from nas_proxy.search.storage import open_storage, require_existing, study_dir
 from nas_proxy.synthetic import GRID
 
 EXTRAS_ATTR = "nasproxy_dashboard"
@@ -80,6 +81,8 @@ def serve(study: str, storage_url: str | None, host: str = "127.0.0.1", port: in
 
     from nas_proxy.search.study import load_config
 
+    checks.number("port", port, 1, 65535, integer=True)
+    require_existing(storage_url, study)  # never create an empty storage only to show nothing
     storage, url = open_storage(storage_url, study)
     load_config(storage, study)  # a clear error when the study is not there
     store = FileSystemArtifactStore(str(artifact_dir(url, study)))

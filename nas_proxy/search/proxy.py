@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from nas_proxy import checks
 from nas_proxy.data import load_dataset
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
@@ -36,6 +37,14 @@ class ProxyConfig:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, dsa=self.dsa)
+
+    def validate(self) -> None:
+        """Counts at least 1 and a finite lr > 0 (a NaN lr would train nothing and score garbage)."""
+        checks.positive("proxy epochs", self.epochs)
+        checks.number("proxy lr", self.lr, 0, low_open=True)
+        checks.positive("proxy batch_size", self.batch_size)
+        checks.positive("proxy report_every", self.report_every)
+        checks.positive("proxy report_images", self.report_images)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -19,11 +19,12 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.dashboard import attach_study_extras, save_curve_note, scalar_attrs
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult
-from nas_proxy.search.storage import open_storage, study_dir
+from nas_proxy.search.storage import open_storage, require_existing, study_dir
 from nas_proxy.search.study import (
     BUDGET_ATTR,
     counted,
@@ -200,15 +201,18 @@ def search(
     study_dir(study_name)  # a plain name: it names a directory
     if n_trials < 1 or workers < 1:
         raise InvalidArgumentError(f"--n-trials and --workers must be at least 1, got {n_trials} and {workers}")
+    checks.number("timeout", timeout, 0, low_open=True, optional=True)
+    if workers > 1 and (storage_url or "").startswith("sqlite:"):  # refused before the database file is created
+        raise InvalidArgumentError(
+            "SQLite cannot take several writing processes ('database is locked'): use the default journal file or a database URL"
+        )
+    if out is not None and out.exists() and not out.is_dir():
+        raise InvalidArgumentError(f"--out {out} is a file; give a directory for trials.csv and best.json")
     t0 = time.perf_counter()
     space = get_space(config.space)
     ctx = ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
     check_compatible(space, ctx, config.space)
     storage, url = open_storage(storage_url, study_name)
-    if workers > 1 and url.startswith("sqlite:"):
-        raise InvalidArgumentError(
-            "SQLite cannot take several writing processes ('database is locked'): use the default journal file or a database URL"
-        )
     study = create_or_check(storage, study_name, config, fingerprint(config, ctx, space), config.seed)  # before workers race to create it
     study.set_user_attr(BUDGET_ATTR, n_trials)
     attach_study_extras(study, ctx, config, url)
@@ -282,6 +286,10 @@ def join(
     are on this machine. Without ``n_trials``, a search worker aims for the last ``search``'s budget."""
     from nas_proxy.correlate import ground_truth
 
+    checks.positive("n_trials", n_trials, optional=True)
+    checks.number("timeout", timeout, 0, low_open=True, optional=True)
+    checks.number("worker_index", worker_index, 0, 1024, integer=True)  # a sampler seed offset
+    require_existing(storage_url, study_name)  # a worker joins a study: it never creates a storage
     storage, url = open_storage(storage_url, study_name)
     config, _ = load_config(storage, study_name)  # a clear error when the study is missing or foreign
     study = optuna.load_study(study_name=study_name, storage=storage)
@@ -311,6 +319,8 @@ def score(
 ) -> list[ProxyResult]:
     """Proxy scores of ``specs`` (each completed and checked against the space first, see
     :meth:`SearchSpace.complete`), in order."""
+    (proxy or ProxyConfig()).validate()
+    checks.number("seed", seed, 0, checks.SEED_MAX, integer=True)
     space = get_space(space_name)
     complete = []
     for i, raw in enumerate(specs):

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -58,6 +59,7 @@ def open_storage(url: str | None, study: str) -> tuple[BaseStorage, str]:
         path = Path(url.removeprefix("journal:"))
         if path.is_dir():
             raise StorageError(f"storage {path} is a directory; give a journal file path such as {path / 'journal.log'}")
+        check_journal(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path))), f"journal:{path}"
     except StorageError:
@@ -70,9 +72,44 @@ def open_storage(url: str | None, study: str) -> tuple[BaseStorage, str]:
         raise StorageError(f"cannot open storage {url!r}: {' '.join(str(e).split())[:300]}") from None
 
 
+def check_journal(path: Path) -> None:
+    """Refuse a non-empty file whose first line is not an Optuna journal record (it would be
+    appended to, or misread as a storage without studies)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as f:
+        first = f.readline(1 << 16)
+    if not first.endswith(b"\n") and first.startswith(b'{"op_code"'):  # the first record is being written right now
+        return
+    try:
+        record = json.loads(first)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict) or "op_code" not in record:
+        raise StorageError(
+            f"storage {path} is not an Optuna journal (its first line is not a journal record); give a new file or a journal made by nasproxy"
+        )
+
+
+def require_existing(url: str | None, study: str) -> None:
+    """For commands that only read a study (worker, dashboard, correlate --study): refuse a journal
+    or SQLite file that does not exist, instead of creating an empty one."""
+    url = url or default_storage_url(study)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+    elif "://" in url or url.startswith(("postgresql", "mysql", "oracle", "mssql")):
+        return
+    else:
+        path = Path(url.removeprefix("journal:"))
+    if not path.exists():
+        raise StorageError(
+            f"storage {path} does not exist, so it holds no study {study!r}; check --study and --storage (run 'nasproxy search' first)"
+        )
+
+
 def dashboard_target(url: str) -> str:
     """What to pass to optuna-dashboard for this storage (a journal file path or the URL)."""
     return url.removeprefix("journal:")
 
 
-__all__ = ["StorageError", "dashboard_target", "default_storage_url", "open_storage", "study_dir"]
+__all__ = ["StorageError", "check_journal", "dashboard_target", "default_storage_url", "open_storage", "require_existing", "study_dir"]
