@@ -6,6 +6,9 @@ and that the CUDA-only options (bf16 autocast, channels_last, CUDA graphs) train
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -259,3 +262,24 @@ def test_cuda_distillation_steps_make_no_host_sync(tmp_path: Path) -> None:
             distill(config, tmp_path / str(iterations), progress=False)
         counts.append(len(syncs))
     assert counts[0] == counts[1] and counts[0] > 0, counts  # > 0: the read-back itself is seen
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_proxy_processes_share_one_gpu(tiny_run: Path, tmp_path: Path) -> None:
+    specs = [
+        {"family": "convnet", "depth": d, "width": w, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
+        for d, w in ((1, 32), (2, 64), (3, 32))
+    ]
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps(specs))
+    common = [sys.executable, "-m", "nas_proxy", "score", "--synthetic", str(tiny_run), "--space", "convnet-small", "--archs", str(archs)]
+    common += ["--device", "cuda", "--epochs", "10", "--report-every", "5", "--report-images", "200", "--json", "--quiet"]
+    options = ([], ["--cuda-graph", "--channels-last"], ["--no-amp"], [])  # four processes at once, each with its own CUDA context
+    root = Path(__file__).resolve().parents[1]  # python -m nas_proxy runs this checkout
+    procs = [subprocess.Popen([*common, *o], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for o in options]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+        results = json.loads(out)
+        assert [r["spec"] for r in results] == specs and all(10 < r["accuracy"] <= 100 for r in results), results
