@@ -25,7 +25,8 @@ class TrainConfig:
     """The evaluation protocol of DC/DSA/DM (REFERENCE §2) unless stated.
 
     ``amp``, ``channels_last`` and ``cuda_graph`` change how a CUDA device runs the same training;
-    on the CPU they do nothing, so CPU results are the same with them on or off.
+    on the CPU they do nothing (CUDA graphs do not exist there; channels_last would take other CPU
+    kernels, which round differently), so CPU results are the same with them on or off.
     """
 
     epochs: int = 1000  # DC/DSA/DM 1000; the DataDAM code uses 1800
@@ -37,15 +38,16 @@ class TrainConfig:
     dsa: bool = True  # DSA on every batch (per-image parameters)
     amp: bool = True  # bf16 autocast on CUDA, training and validation
     channels_last: bool = False  # NHWC weights and batches on CUDA; off until measured to pay (benchmarks/gpu_check)
-    cuda_graph: bool = False  # replay forward + backward as CUDA graphs when every batch has one shape (CUDA only)
+    cuda_graph: bool = False  # forward + backward replayed as one CUDA graph when every batch has one shape
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def graphable(config: TrainConfig, n: int, device: torch.device) -> bool:
-    """Whether ``train_model`` captures CUDA graphs: asked for, on CUDA, and every batch of the ``n``
-    images has the same shape (a graph replays one shape; a smaller last batch would need another)."""
+    """Whether ``train_model`` captures its step as a CUDA graph: asked for, on CUDA, and every batch
+    of the ``n`` images has the same shape (a graph replays one shape; a smaller last batch would need
+    a second one). A proxy's synthetic set (~100 images) is one batch of 256: always graphable."""
     return config.cuda_graph and device.type == "cuda" and (n <= config.batch_size or n % config.batch_size == 0)
 
 
@@ -80,8 +82,7 @@ def train_model(
     amp = config.amp and device.type == "cuda"
     n = x.shape[0]
     model.train()
-    if graphable(config, n, device):
-        model = capture_graphs(model, x[: config.batch_size], amp)
+    graphed = GraphedStep(model, x[: config.batch_size], y[: config.batch_size], amp) if graphable(config, n, device) else None
     bad_epoch = torch.full((), -1, dtype=torch.long, device=device)  # first epoch whose last loss was not finite
     bad_loss = torch.zeros((), device=device)  # that loss
     for epoch in range(config.epochs):
@@ -92,11 +93,13 @@ def train_model(
             xb = x[idx]
             if dsa is not None:
                 xb = dsa(xb, derive_seed(seed, "dsa", epoch, step))
-            # no autocast weight cache: CUDA graphs need it off, and each weight is cast once per forward anyway
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp, cache_enabled=False):
-                loss = F.cross_entropy(model(xb), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if graphed is not None:
+                loss = graphed(xb, y[idx])  # forward + backward replayed; the gradients land in .grad
+            else:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    loss = F.cross_entropy(model(xb), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
             opt.step()
             if on_step is not None:
                 on_step(epoch, step, model)
@@ -110,7 +113,8 @@ def train_model(
             _raise_if_diverged(bad_epoch, bad_loss)
         if on_epoch is not None:
             on_epoch(epoch, model)
-    vars(model).pop("forward", None)  # drop a graphed forward: its graphs and their memory go with it
+    if graphed is not None:
+        opt.zero_grad(set_to_none=True)  # the gradients are the graph's buffers: let them go with it
     return model.eval()
 
 
@@ -120,22 +124,55 @@ def _raise_if_diverged(bad_epoch: Tensor, bad_loss: Tensor) -> None:
         raise DivergedError(f"training diverged: the loss became {bad_loss.item()} in epoch {epoch}")
 
 
-def capture_graphs(model: nn.Module, sample: Tensor, amp: bool) -> nn.Module:
-    """Make ``model``'s training-mode forward and backward replay CUDA graphs for batches shaped like
-    ``sample`` (eval mode still runs eagerly). Returns the same module.
+class GraphedStep:
+    """A training step (forward, loss, backward) captured as one CUDA graph for batches shaped like
+    ``x``/``y``; calling it copies a batch into the graph's inputs, replays it and returns the loss.
 
-    The capture runs a few warm-up forwards; the buffers they move (BatchNorm statistics) are put
-    back, so the first real step starts from the same state as without graphs. ``train_model``
-    removes the graphed forward when it is done.
+    The gradients land in the parameters' ``.grad``, buffers of the graph that every replay
+    overwrites: the caller must not zero them between steps. The warm-up passes before the capture
+    use ``torch.autograd.grad`` (``.grad`` untouched) and the buffers they move (BatchNorm
+    statistics) are put back; capturing records kernels without running them. So the first replay
+    starts from the same state as the first eager step would.
     """
-    saved = [b.detach().clone() for b in model.buffers()]
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp, cache_enabled=False):
-        graphed = torch.cuda.make_graphed_callables(model, (sample.detach().clone(),))
-    with torch.no_grad():
-        for buffer, value in zip(model.buffers(), saved, strict=True):
-            buffer.copy_(value)
-    assert isinstance(graphed, nn.Module)
-    return graphed
+
+    WARMUP = 3  # eager passes on a side stream before capturing (lazy initialisation), as torch's make_graphed_callables
+
+    def __init__(self, model: nn.Module, x: Tensor, y: Tensor, amp: bool) -> None:
+        self.x, self.y, self.amp = x.detach().clone(), y.clone(), amp  # the graph's static inputs
+        params = [p for p in model.parameters() if p.requires_grad]
+        saved = [b.detach().clone() for b in model.buffers()]
+        ambient = torch.cuda.current_stream(x.device)
+        side = torch.cuda.Stream(x.device)  # capture needs a stream other than the default one
+        side.wait_stream(ambient)
+        with torch.cuda.stream(side):
+            for _ in range(self.WARMUP):
+                torch.autograd.grad(self._loss(model), params)
+            for p in params:
+                p.grad = None  # backward then allocates .grad inside the graph's memory pool
+            self.graph = torch.cuda.CUDAGraph()
+            # capture_begin/end rather than torch.cuda.graph(): that one also runs gc.collect() and
+            # empty_cache(), tens of milliseconds per trial
+            self.graph.capture_begin()
+            try:
+                self.loss = self._loss(model)
+                self.loss.backward()
+            finally:
+                self.graph.capture_end()
+        ambient.wait_stream(side)
+        with torch.no_grad():
+            for buffer, value in zip(model.buffers(), saved, strict=True):
+                buffer.copy_(value)
+
+    def _loss(self, model: nn.Module) -> Tensor:
+        # no autocast weight cache: cached casts would outlive the capture
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp, cache_enabled=False):
+            return F.cross_entropy(model(self.x), self.y)
+
+    def __call__(self, x: Tensor, y: Tensor) -> Tensor:
+        self.x.copy_(x)
+        self.y.copy_(y)
+        self.graph.replay()
+        return self.loss
 
 
 @torch.no_grad()
