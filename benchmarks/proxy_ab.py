@@ -154,6 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| mean s / trial | {mean['old']:.3f} | {mean['new']:.3f} |")
     print(f"| trials / hour (3600 / mean) | {3600 / mean['old']:.0f} | {3600 / mean['new']:.0f} |")
     print(f"| new / old trials per hour | | {mean['old'] / mean['new']:.3f}x |")
+    pairs = [
+        a["seconds"] / b["seconds"]
+        for a in runs
+        if a["side"] == "old"
+        for b in runs
+        if b["side"] == "new" and b["index"] == a["index"] and b["repeat"] == a["repeat"]
+    ]
+    print(
+        f"| old s / new s of the same trial, median (min - max) | | {statistics.median(pairs):.3f} ({min(pairs):.2f} - {max(pairs):.2f}) |"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         provenance = machine(torch.device(args.device), load_start)
