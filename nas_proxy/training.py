@@ -150,8 +150,8 @@ class GraphedStep:
             for p in params:
                 p.grad = None  # backward then allocates .grad inside the graph's memory pool
             self.graph = torch.cuda.CUDAGraph()
-            # capture_begin/end rather than torch.cuda.graph(): that one also runs gc.collect() and
-            # empty_cache(), tens of milliseconds per trial
+            # capture_begin/end rather than torch.cuda.graph(), which also synchronises, empties the
+            # allocator's cache (every trial would cudaMalloc afresh) and, in older torch, runs gc.collect()
             self.graph.capture_begin()
             try:
                 self.loss = self._loss(model)

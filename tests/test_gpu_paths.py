@@ -192,12 +192,12 @@ def sync_debug(mode: str) -> Iterator[list[str]]:
     """torch's CUDA sync debug mode; in "warn" mode the syncs are recorded and returned."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode(mode)  # type: ignore[arg-type]
+        torch.cuda.set_sync_debug_mode(mode)
         syncs: list[str] = []
         try:
             yield syncs
         finally:
-            torch.cuda.set_sync_debug_mode("default")  # type: ignore[arg-type]
+            torch.cuda.set_sync_debug_mode("default")
             syncs.extend(str(w.message) for w in caught if "synchroniz" in str(w.message))
 
 
@@ -210,7 +210,7 @@ CUDA_OPTIONS = [{}, {"amp": False}, {"channels_last": True}, {"cuda_graph": True
 def test_cuda_training_epochs_make_no_host_sync(options: dict[str, bool], tiny_run: Path) -> None:
     syn = load_synthetic(tiny_run)
     x, y = syn.images.cuda(), syn.labels.cuda()
-    config = TrainConfig(epochs=8, batch_size=256, **options)  # type: ignore[arg-type]
+    config = TrainConfig(epochs=8, batch_size=256, **options)
 
     def toggle(epoch: int, model: nn.Module) -> None:  # sync errors on from after epoch 0 to after epoch 6
         if epoch == 0:
@@ -246,7 +246,7 @@ def test_cuda_proxy_scores_with_every_option(tiny_run: Path) -> None:
     space = get_space("convnet-small")
     spec = {"family": "convnet", "depth": 2, "width": 32, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
     for options in CUDA_OPTIONS:
-        ctx = ProxyContext.load(tiny_run, "cuda", ProxyConfig(epochs=20, report_every=5, report_images=200, **options))  # type: ignore[arg-type]
+        ctx = ProxyContext.load(tiny_run, "cuda", ProxyConfig(epochs=20, report_every=5, report_images=200, **options))
         result = ctx.score(space, spec)
         assert 10 < result.accuracy <= 100 and result.curve[-1][0] == 20, (options, result)
 
@@ -275,7 +275,12 @@ def test_proxy_processes_share_one_gpu(tiny_run: Path, tmp_path: Path) -> None:
     archs.write_text(json.dumps(specs))
     common = [sys.executable, "-m", "nas_proxy", "score", "--synthetic", str(tiny_run), "--space", "convnet-small", "--archs", str(archs)]
     common += ["--device", "cuda", "--epochs", "10", "--report-every", "5", "--report-images", "200", "--json", "--quiet"]
-    options = ([], ["--cuda-graph", "--channels-last"], ["--no-amp"], [])  # four processes at once, each with its own CUDA context
+    options: list[list[str]] = [
+        [],
+        ["--cuda-graph", "--channels-last"],
+        ["--no-amp"],
+        [],
+    ]  # four processes at once, each with its own CUDA context
     root = Path(__file__).resolve().parents[1]  # python -m nas_proxy runs this checkout
     procs = [subprocess.Popen([*common, *o], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for o in options]
     outputs = [p.communicate(timeout=600) for p in procs]
