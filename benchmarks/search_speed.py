@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="sampler seed and the trials' seed")
     p.add_argument("--epochs", type=int, default=ProxyConfig.epochs, help="proxy training epochs on the synthetic set")
     p.add_argument("--report-every", type=int, default=ProxyConfig.report_every, help="epochs between a trial's validation reports")
+    p.add_argument("--no-amp", dest="amp", action="store_false", help="CUDA: proxy training and validation in float32, not bf16")
+    p.add_argument("--channels-last", action="store_true", help="CUDA: NHWC weights and batches in the proxy trials")
+    p.add_argument("--cuda-graph", action="store_true", help="CUDA: proxy forward + backward replayed as CUDA graphs")
     p.add_argument("--full-epochs", type=int, default=1, help="epochs on the full training split (0: skip the full-data rows)")
     p.add_argument("--full-batch", type=int, default=256, help="batch size of the full-data training")
     p.add_argument("--workers", default="", help="comma-separated process counts: rerun the proxy trials in that many processes each")
@@ -91,7 +94,9 @@ def draw_specs(space: SearchSpace, n: int, seed: int) -> list[Spec]:
 
 
 def proxy_config(args: argparse.Namespace) -> ProxyConfig:
-    return ProxyConfig(epochs=args.epochs, report_every=args.report_every)
+    """The proxy of the trials; the CUDA options are optional attributes of ``args`` (defaults: ProxyConfig's)."""
+    cuda = {k: getattr(args, k) for k in ("amp", "channels_last", "cuda_graph") if hasattr(args, k)}
+    return ProxyConfig(epochs=args.epochs, report_every=args.report_every, **cuda)
 
 
 def load(args: argparse.Namespace, device: torch.device) -> tuple[ProxyContext, Tensor, Tensor]:

@@ -224,6 +224,9 @@ def _add_proxy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--report-images", type=int, default=d.report_images, help="validation images scored at each report (default %(default)s)"
     )
+    g.add_argument("--no-amp", action="store_true", help="CUDA: train and validate in float32 instead of bf16 autocast")
+    g.add_argument("--channels-last", action="store_true", help="CUDA: NHWC weights and batches")
+    g.add_argument("--cuda-graph", action="store_true", help="CUDA: replay forward + backward as CUDA graphs")
 
 
 def _proxy_config(args: argparse.Namespace) -> Any:
@@ -236,6 +239,9 @@ def _proxy_config(args: argparse.Namespace) -> Any:
         dsa=not args.no_dsa,
         report_every=args.report_every,
         report_images=args.report_images,
+        amp=not args.no_amp,
+        channels_last=args.channels_last,
+        cuda_graph=args.cuda_graph,
     )
 
 

@@ -100,7 +100,7 @@ def evaluate(
         torch.manual_seed(run_seed)
         net = ConvNet(shape[0], syn.num_classes, shape[1:], spec).to(dev)  # type: ignore[arg-type]
         train_model(net, syn.images, syn.labels, cfg, run_seed, flip)
-        accs.append(100.0 * accuracy(net, test_x, test_y))
+        accs.append(100.0 * accuracy(net, test_x, test_y, amp=cfg.amp))
     info = {k: syn.meta.get(k) for k in ("method", "ipc", "iterations_done", "seed")}
     info["dataset"] = syn.dataset["name"]
     protocol = cfg.to_dict() | {"amp": cfg.uses_amp(dev)}  # what ran, not what was asked: no autocast on CPU

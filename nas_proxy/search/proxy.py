@@ -34,9 +34,21 @@ class ProxyConfig:
     dsa: bool = True  # DSA augmentation on every batch
     report_every: int = 10  # epochs between validation reports to Optuna (pruning, curves)
     report_images: int = 1000  # validation images scored at those reports (the final score uses all)
+    # how a CUDA device runs the trial (no effect on the CPU; see TrainConfig):
+    amp: bool = True  # bf16 autocast for training and validation
+    channels_last: bool = False  # NHWC tensors; off until measured to pay
+    cuda_graph: bool = False  # forward + backward replayed as CUDA graphs (the synthetic set is one batch)
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, dsa=self.dsa)
+        return TrainConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            dsa=self.dsa,
+            amp=self.amp,
+            channels_last=self.channels_last,
+            cuda_graph=self.cuda_graph,
+        )
 
     def validate(self) -> None:
         """Counts at least 1 and a finite lr > 0 (a NaN lr would train nothing and score garbage)."""
@@ -120,7 +132,8 @@ class ProxyContext:
 
         ``report(epoch, accuracy)`` receives the scores on the report images every ``report_every``
         epochs (Optuna's ``trial.report``), and once more after the last epoch; before the last
-        it may raise ``optuna.TrialPruned``. The network's initialisation depends only on
+        it may raise ``optuna.TrialPruned``. The reports are the trial's only host syncs before
+        the final score (each also checks for divergence). The network's initialisation depends only on
         ``seed`` and the architecture, so the same candidate scores the same in every study.
         """
         aid = arch_id(spec)
@@ -131,20 +144,20 @@ class ProxyContext:
         params, flops = count_params(model), count_flops(model, self.images)
         t1 = time.perf_counter()
         curve: list[tuple[int, float]] = []
-        every = max(1, self.config.report_every)
+        every, amp = max(1, self.config.report_every), self.config.amp
 
         def on_epoch(epoch: int, net: nn.Module) -> None:
             done = epoch + 1
             if done % every == 0 and done < self.config.epochs:
-                acc = 100.0 * accuracy(net, self.report_x, self.report_y)
+                acc = 100.0 * accuracy(net, self.report_x, self.report_y, amp=amp)
                 curve.append((done, acc))
                 if report is not None:
                     report(done, acc)
 
-        train_model(model, self.images, self.labels, self.config.train_config(), run_seed, self.flip, on_epoch)
+        train_model(model, self.images, self.labels, self.config.train_config(), run_seed, self.flip, on_epoch, check_every=every)
         t2 = time.perf_counter()
-        final = 100.0 * accuracy(model, self.val_x, self.val_y)
-        curve.append((self.config.epochs, 100.0 * accuracy(model, self.report_x, self.report_y)))
+        final = 100.0 * accuracy(model, self.val_x, self.val_y, amp=amp)
+        curve.append((self.config.epochs, 100.0 * accuracy(model, self.report_x, self.report_y, amp=amp)))
         t3 = time.perf_counter()
         if report is not None:
             report(*curve[-1])
