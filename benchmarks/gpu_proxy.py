@@ -35,7 +35,7 @@ from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
 from nas_proxy.utils import resolve_device
 
 FLOP_NEUTRAL = ("activation", "normalization")  # torch's counter counts convolutions and matrix products only
-SERIAL_SHARE = 0.45  # of the section's time left after distilling: the in-process rows; the pools share the rest
+SERIAL_SHARE = 0.4  # of the section's time left after distilling: the in-process rows; the pools share the rest
 POOL_MIN_S = 8.0  # a pool is not started with less time than this for it
 
 

@@ -5,7 +5,6 @@ Every section appears, with its numbers or the one-line reason it has none.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -150,7 +149,7 @@ def evaluate(s: dict[str, Any]) -> list[str]:
     if not r:
         return ["- no numbers"]
     accs = ", ".join(f"{a:.2f}" for a in r["accuracies"])
-    sd = statistics.pstdev(r["accuracies"]) if len(r["accuracies"]) > 1 else 0.0
+    sd = r["std"]
     return [
         f"- {r['model']} x {r['runs']}, {r['train']['epochs']} epochs on {r['synthetic'].get('ipc')} images/class "
         f"({r['synthetic'].get('iterations_done')} distillation iterations): test accuracy {r['mean']:.2f} +- {sd:.2f} % ({accs}); {r['seconds']:.1f} s on {r['device']}"
