@@ -35,7 +35,7 @@ from gpu_report import render
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS_SCRIPT = Path(__file__).resolve().parent / "gpu_sections.py"
-KILL_GRACE_S = 10.0  # after a section's time limit: SIGTERM to its process group, then SIGKILL this much later
+KILL_GRACE_S = 5.0  # a section past its limit by this much gets SIGTERM (its process group), SIGKILL this much later
 MAX_OUT_FILES = 8  # what the GPU machine sends back: at most 8 files, no deeper than OUT/a/b/file
 KEEP_SUFFIXES = (".csv", ".md", ".json")  # ground-truth files kept unpacked when OUT holds too many files
 

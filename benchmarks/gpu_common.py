@@ -55,7 +55,7 @@ class Plan:
     eval_epochs: int = 1000
     eval_model: str | None = None  # None: ConvNet-3 (width 128), as the field evaluates
     gt_workers: int = 8
-    final_reserve_s: float = 10.0  # the report and packing at the end
+    final_reserve_s: float = 20.0  # the report and packing at the end, and a late section's kill (gpu_check.KILL_GRACE_S x 2)
     fabricate: bool = False  # a tiny fabricated Fashion-MNIST instead of the real files
     budgets: dict[str, Budget] = field(default_factory=dict)
 
@@ -102,7 +102,7 @@ def make_plan(dry_run: bool) -> Plan:
         eval_epochs=2,
         eval_model="depth=3,width=8",
         gt_workers=2,
-        final_reserve_s=3.0,
+        final_reserve_s=12.0,
         fabricate=True,
         budgets={**GPU_BUDGETS, "groundtruth": Budget(cap=60, minimum=10, reserve_after=20), "evaluate": Budget(cap=None, minimum=5)},
     )
