@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="results folder (gpu_check.sh passes $OUT)")
     p.add_argument("--budget-seconds", type=float, default=480.0, help="global deadline: all sections and the report end by then")
+    p.add_argument(
+        "--started-at", type=float, default=None, help="when the budget began, seconds since the epoch (gpu_check.sh: its start)"
+    )
     p.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes, a fabricated Fashion-MNIST: checks the script itself")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     p.add_argument("--data-root", default=None, help="folder with the four Fashion-MNIST IDX files (default: nas_proxy's)")
@@ -108,8 +111,8 @@ def run_section(name: str, plan: Plan, context: Path, work: Path, limit: float) 
     try:
         code: int | None = proc.wait(timeout=limit + KILL_GRACE_S)  # the section watches its own deadline first
     except subprocess.TimeoutExpired:
-        stop_group(proc, KILL_GRACE_S)
         code = None
+    stop_group(proc, KILL_GRACE_S)  # also ends what it left running once it has exited
     seconds = time.perf_counter() - t0
     data = read_json(out) or {}
     result: dict[str, Any] = {"seconds": round(seconds, 1), "limit_seconds": round(limit, 1), **data}
@@ -165,7 +168,7 @@ def fit_out(out: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    start = time.time()
+    start = args.started_at or time.time()  # the wheel install before this process counts too
     deadline = start + args.budget_seconds
     out = args.out.resolve()
     work = out.parent / f".{out.name}-work" if args.dry_run else ROOT / "benchmarks" / "out" / f"gpu-work-{int(start)}"

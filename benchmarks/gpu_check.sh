@@ -11,6 +11,7 @@
 set -u
 set -o pipefail
 
+STARTED_AT="$(date +%s)"  # the budget (--budget-seconds) counts from here, the wheel install included
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT_DIR="${OUT:-$ROOT/benchmarks/out/gpu-$STAMP}"
@@ -68,7 +69,7 @@ fi
 
 COMMAND="bash benchmarks/gpu_check.sh ${ARGS[*]+${ARGS[*]}}"
 say "python $PY ($("$PY" -c 'import sys; print(sys.version.split()[0])' 2>&1)), output $OUT_DIR"
-"$PY" "$ROOT/benchmarks/gpu_check.py" --out "$OUT_DIR" --command "$COMMAND" ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} ${ARGS[@]+"${ARGS[@]}"} 2>&1 | tee -a "$LOG"
+"$PY" "$ROOT/benchmarks/gpu_check.py" --out "$OUT_DIR" --command "$COMMAND" --started-at "$STARTED_AT" ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} ${ARGS[@]+"${ARGS[@]}"} 2>&1 | tee -a "$LOG"
 STATUS=$?
 say "exit status $STATUS; results in $OUT_DIR (results.json, gpu_results.md, gpu_check.log)"
 exit "$STATUS"

@@ -115,18 +115,30 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)  # signal 0: only asks whether any process of the group is left
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop_group(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
-    """End ``proc`` and its children (started with ``start_new_session``): SIGTERM, then SIGKILL after ``grace``."""
+    """End ``proc`` and every process of its group (started with ``start_new_session``): SIGTERM, SIGKILL after ``grace``."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+            break
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            proc.poll()  # reap the leader, or the group never looks empty
+            if not group_alive(proc.pid):
+                return
+            time.sleep(0.1)
+    proc.poll()
 
 
 @dataclass
@@ -160,7 +172,7 @@ def run_group(cmd: list[str], timeout: float, cwd: Path, grace: float = 10.0) ->
     try:
         code: int | None = proc.wait(timeout=max(timeout, 1.0))
     except subprocess.TimeoutExpired:
-        stop_group(proc, grace)
         code = None
+    stop_group(proc, grace)  # also ends what it left running (its workers) once it has exited
     reader.join(timeout=5.0)
     return Ran(code, time.perf_counter() - t0, list(tail))

@@ -104,6 +104,7 @@ def run_pool(ns: argparse.Namespace, specs: list[Spec], workers: int, threads: i
         tasks.put(i)
     for _ in range(workers):
         tasks.put(None)  # one stop sign each
+    tasks.cancel_join_thread()  # workers stopped at the deadline leave tasks behind: exiting must not wait for them
     procs = [mpc.Process(target=ss.pool_worker, args=(k, ns, specs, threads, tasks, results, barrier)) for k in range(workers)]
     out: dict[str, Any] = {"workers": workers, "threads_per_worker": threads, "trials": [], "wall_seconds": None}
     t_start = time.perf_counter()
