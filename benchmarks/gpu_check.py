@@ -176,15 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     plan = make_plan(args.dry_run)
     if args.dry_run:  # one thread per process: the dry run shares a small machine with other work
         os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    commit = git_commit(args.commit)
     context = work / "context.json"
-    write_json(
-        context,
-        {"plan": plan.to_dict(), "out": str(out), "work": str(work), "data_root": args.data_root, "seed": args.seed, "root": str(ROOT)},
-    )
+    paths = {"out": str(out), "work": str(work), "data_root": args.data_root, "root": str(ROOT)}
+    known = None if commit.startswith("unknown") else commit.split()[0]  # the hash alone, for the ground-truth rows
+    write_json(context, {"plan": plan.to_dict(), **paths, "seed": args.seed, "commit": known})
     results: dict[str, Any] = {
         "run": {
             "command": args.command or " ".join([sys.executable, *sys.argv]),
-            "commit": git_commit(args.commit),
+            "commit": commit,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
             "budget_seconds": args.budget_seconds,
             "dry_run": args.dry_run,

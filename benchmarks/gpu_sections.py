@@ -62,6 +62,7 @@ class Context:
     given_data_root: str | None
     seed: int
     deadline: float
+    commit: str | None = None  # None where git could not say
 
     def left(self) -> float:
         return self.deadline - time.time()
@@ -259,15 +260,16 @@ def groundtruth(ctx: Context, rec: Recorder) -> None:
         )
         return
     out = ctx.out / "groundtruth"
-    grace = 20.0  # for the builder to write its table after its own deadline
+    grace = 8.0  # after the builder's own deadline (by which its tables are written) before it is stopped
     cmd = [sys.executable, str(build), "--out", str(out), "--deadline-seconds", str(int(max(ctx.left() - grace, 1)))]
     wanted: dict[str, Callable[[], str | None]] = {
         "--device": lambda: p.device,
         "--workers": lambda: str(p.gt_workers),
-        "--data-root": ctx.data_root,
+        "--data-root": lambda: None if p.fabricate else ctx.given_data_root,  # its dry run brings its own small data
+        "--commit": lambda: ctx.commit,
     }
     for flag, value in wanted.items():
-        if flag in flags and value():
+        if flag in flags and value() is not None:
             cmd += [flag, str(value())]
     cmd += ["--dry-run"] if p.fabricate and "--dry-run" in flags else []
     rec.set("command", " ".join(cmd[1:]))
@@ -349,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         raw["data_root"],
         int(raw["seed"]),
         args.deadline,
+        raw.get("commit"),
     )
     rec = Recorder(args.json)
     try:

@@ -115,7 +115,7 @@ def test_groundtruth_builder_gets_the_flags_its_help_lists_and_out_is_packed_to_
     groundtruth(ctx, rec)
     assert "status" not in rec.data, rec.data  # not skipped, not failed
     cmd = rec.data["command"]
-    assert "--device cpu" in cmd and "--workers 2" in cmd and "--dry-run" in cmd and "--deadline-seconds" in cmd
+    assert "--device cpu" in cmd and "--workers 2" in cmd and "--dry-run" in cmd and "--deadline-seconds" in cmd and "--commit" not in cmd
     assert rec.data["run"]["exit_code"] == 0 and "args cpu 2 True True" in rec.data["run"]["output_tail"]
     assert rec.data["csv_rows"] == {"table.csv": 3}
     out = ctx.out
