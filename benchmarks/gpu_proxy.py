@@ -10,7 +10,9 @@ the full-data epoch of the same architectures, and the projected cost of searchi
    ``full_epochs`` on the real training split from the same initial weights (``search_speed.time_full``).
 4. The same proxy trials in K spawned processes pulling from one queue (``search_speed.pool_worker``), for every
    K of ``Plan.workers``: wall clock from the moment all K have loaded and warmed up to the last trial in.
-5. The projection: the whole space at the best pool's rate (plus the distillation at its default length) against
+5. If the section has time left: the proxy's own options (float32 instead of bf16, channels_last, CUDA graphs,
+   where this ProxyConfig has them), each against the default on the same architectures, interleaved, one process.
+6. The projection: the whole space at the best pool's rate (plus the distillation at its default length) against
    training every architecture on the full training split for E epochs at the measured per-epoch cost.
 """
 
@@ -23,6 +25,7 @@ import queue
 import random
 import statistics
 import time
+from dataclasses import fields, replace
 from typing import Any
 
 import search_speed as ss  # benchmarks/search_speed.py: the proxy and full-data timings, the pool worker
@@ -30,13 +33,15 @@ import torch
 from gpu_sections import Context, Recorder
 
 from nas_proxy.distill import DistillConfig, distill
-from nas_proxy.search.proxy import ProxyConfig, count_flops
+from nas_proxy.search.proxy import ProxyConfig, ProxyContext, count_flops
 from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
 from nas_proxy.utils import resolve_device
 
 FLOP_NEUTRAL = ("activation", "normalization")  # torch's counter counts convolutions and matrix products only
 SERIAL_SHARE = 0.4  # of the section's time left after distilling: the in-process rows; the pools share the rest
 POOL_MIN_S = 8.0  # a pool is not started with less time than this for it
+OPTIONS_MIN_S = 10.0  # the proxy options are timed only with this much of the section left
+OPTIONS = {"fp32": {"amp": False}, "channels_last": {"channels_last": True}, "cuda_graph": {"cuda_graph": True}}  # vs ProxyConfig()
 
 
 def every_spec(space: SearchSpace) -> list[Spec]:
@@ -140,6 +145,35 @@ def run_pool(ns: argparse.Namespace, specs: list[Spec], workers: int, threads: i
     return out
 
 
+def time_options(ctx: Context, rec: Recorder, ns: argparse.Namespace, space: SearchSpace, specs: list[Spec]) -> None:
+    """Proxy trials with each of ``OPTIONS`` and with the default, interleaved per architecture, until the deadline."""
+    known = {f.name for f in fields(ProxyConfig)}
+    variants = {"default": {}} | {name: o for name, o in OPTIONS.items() if set(o) <= known}
+    if len(variants) == 1:
+        rec.set("options", {"skipped": f"this ProxyConfig has none of {', '.join(k for o in OPTIONS.values() for k in o)}"})
+        return
+    base = ss.load(ns, resolve_device(ns.device))[0]
+    contexts = {
+        name: ProxyContext(base.synthetic, base.val_x, base.val_y, base.flip, base.device, replace(base.config, **o))
+        for name, o in variants.items()
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    errors: dict[str, str] = {}
+    for spec in specs:
+        if ctx.left() < 5.0:
+            break
+        for name, pctx in contexts.items():
+            if name in errors:
+                continue
+            try:
+                seconds[name].append(ss.time_proxy(pctx, space, spec, ctx.seed)["seconds"]["total"])
+            except Exception as e:  # noqa: BLE001 -- an option that breaks on this device is a finding, not the end of the section
+                errors[name] = f"{type(e).__name__}: {str(e)[:300]}"
+        done = min((len(v) for name, v in seconds.items() if name not in errors), default=0)
+        rates = {name: 3600.0 * done / sum(v[:done]) for name, v in seconds.items() if name not in errors and done}
+        rec.set("options", {"variants": variants, "archs": done, "trials_per_hour": rates, "seconds": seconds, "errors": errors})
+
+
 def projection(rec: Recorder, space_size: int, epochs: tuple[int, ...]) -> dict[str, Any]:
     """Hours to search the whole space: proxy (distillation at its default length + every candidate at the best
     pool's rate) against full-data training of every candidate for E epochs, one process at the measured cost."""
@@ -221,3 +255,7 @@ def run_proxy_section(ctx: Context, rec: Recorder) -> None:
             pools.append(run_pool(ns, specs, k, threads, time.time() + share))
         rec.set("pools", pools)
         rec.set("projection", projection(rec, space.size() or len(specs), p.project_epochs))
+    if ctx.left() > OPTIONS_MIN_S:
+        time_options(ctx, rec, ns, space, specs)
+    else:
+        rec.set("options", {"skipped": f"only {ctx.left():.0f} s left in the section"})

@@ -121,6 +121,20 @@ def proxy(s: dict[str, Any]) -> list[str]:
                 f"| {p['workers']} | {len(p.get('trials', []))} | {_f(p.get('wall_seconds'), 1)} | {_f(rate, 0)} | {rel} | "
                 f"{_f(p.get('startup_seconds'), 1)} | {p.get('stopped', '')} |"
             )
+    opts = s.get("options", {})
+    if opts.get("trials_per_hour"):
+        default = opts["trials_per_hour"].get("default")
+        lines += ["", f"Proxy options, one process, interleaved on {opts['archs']} architectures:", ""]
+        lines += ["| proxy option | trials / hour | vs default |", "|---|---|---|"]
+        for name, rate in opts["trials_per_hour"].items():
+            lines.append(
+                f"| {name} {opts['variants'][name] or ''} | {rate:.0f} | {rate / default:.2f}x |"
+                if default
+                else f"| {name} | {rate:.0f} | - |"
+            )
+        lines += [f"- {name} failed: {error}" for name, error in opts.get("errors", {}).items()]
+    elif opts:
+        lines.append(f"- proxy options: {opts.get('skipped') or opts.get('errors')}")
     proj = s.get("projection")
     if proj and "proxy_search_hours" in proj:
         lines += [
