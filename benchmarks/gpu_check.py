@@ -209,9 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     results["run"]["seconds"] = round(time.time() - start, 1)
     results["run"]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     write_json(out / "results.json", results)
-    (out / "gpu_results.md").write_text(render(results))
+    markdown = render(results)
+    (out / "gpu_results.md").write_text(markdown)
     for line in fit_out(out):
         print(f"[gpu_check] {line}", flush=True)
+    print("\n" + markdown, flush=True)  # also in the log and at the end of the console output
     print(f"[gpu_check] done in {time.time() - start:.0f} s: {out / 'results.json'}, {out / 'gpu_results.md'}", flush=True)
     return 0 if all(s.get("status") in ("ok", "skipped") for s in results["sections"].values()) else 1
 
