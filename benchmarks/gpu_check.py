@@ -35,6 +35,8 @@ from gpu_report import render
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS_SCRIPT = Path(__file__).resolve().parent / "gpu_sections.py"
+GPU_BUDGET_S = 480.0  # 8 minutes on one H100, the wheel install included
+DRY_RUN_BUDGET_S = 1500.0  # the dry run's numbers mean nothing: room for a loaded CPU
 KILL_GRACE_S = 5.0  # a section past its limit by this much gets SIGTERM (its process group), SIGKILL this much later
 MAX_OUT_FILES = 8  # what the GPU machine sends back: at most 8 files, no deeper than OUT/a/b/file
 KEEP_SUFFIXES = (".csv", ".md", ".json")  # ground-truth files kept unpacked when OUT holds too many files
@@ -43,7 +45,9 @@ KEEP_SUFFIXES = (".csv", ".md", ".json")  # ground-truth files kept unpacked whe
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="results folder (gpu_check.sh passes $OUT)")
-    p.add_argument("--budget-seconds", type=float, default=480.0, help="global deadline: all sections and the report end by then")
+    p.add_argument(
+        "--budget-seconds", type=float, default=None, help="global deadline: all sections and the report end by then (480; dry run 1500)"
+    )
     p.add_argument(
         "--started-at", type=float, default=None, help="when the budget began, seconds since the epoch (gpu_check.sh: its start)"
     )
@@ -58,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.sections) - set(SECTIONS))
     if unknown:
         p.error(f"--sections must be among {', '.join(SECTIONS)}; got {', '.join(unknown)}")
+    if args.budget_seconds is None:
+        args.budget_seconds = DRY_RUN_BUDGET_S if args.dry_run else GPU_BUDGET_S
     if args.budget_seconds <= 0:
         p.error(f"--budget-seconds must be positive, got {args.budget_seconds}")
     return args

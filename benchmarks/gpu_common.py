@@ -104,7 +104,11 @@ def make_plan(dry_run: bool) -> Plan:
         gt_workers=2,
         final_reserve_s=12.0,
         fabricate=True,
-        budgets={**GPU_BUDGETS, "groundtruth": Budget(cap=60, minimum=10, reserve_after=20), "evaluate": Budget(cap=None, minimum=5)},
+        budgets={  # 3x the GPU caps: on a loaded CPU a dry run must not lose a section to its limit
+            **{k: Budget(3 * b.cap, b.minimum) for k, b in GPU_BUDGETS.items() if b.cap is not None},
+            "groundtruth": Budget(cap=60, minimum=10, reserve_after=20),
+            "evaluate": Budget(cap=None, minimum=5),
+        },
     )
 
 
