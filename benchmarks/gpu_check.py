@@ -52,13 +52,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--started-at", type=float, default=None, help="when the budget began, seconds since the epoch (gpu_check.sh: its start)"
     )
     p.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes, a fabricated Fashion-MNIST: checks the script itself")
-    p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    p.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)} (environment always runs)"
+    )
     p.add_argument("--data-root", default=None, help="folder with the four Fashion-MNIST IDX files (default: nas_proxy's)")
     p.add_argument("--seed", type=int, default=0, help="the architecture sample, distillation and trainings")
     p.add_argument("--commit", default=None, help="git commit to record when the tree carries no .git")
     p.add_argument("--command", default=None, help="the command line to record (gpu_check.sh passes its own)")
     args = p.parse_args(argv)
-    args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    args.sections = ["environment"] + [s.strip() for s in args.sections.split(",") if s.strip()]  # provenance always
     unknown = sorted(set(args.sections) - set(SECTIONS))
     if unknown:
         p.error(f"--sections must be among {', '.join(SECTIONS)}; got {', '.join(unknown)}")
