@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nasproxy-installed
 
-.PHONY: demo test test-slow lint data bench clean
+.PHONY: demo test test-slow lint data bench bench-gpu clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ data:
 ## bench: the CPU benchmarks (numbers go to benchmarks/RESULTS.md by hand, with the command)
 bench: $(STAMP)
 	$(PY) benchmarks/distill_speed.py
+
+## bench-gpu: the prepared GPU check, 8 minutes on one H100 (no venv needed); ARGS=--dry-run: tiny, on CPU
+bench-gpu:
+	bash benchmarks/gpu_check.sh $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -91,6 +91,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--methods", default="datadam", help="comma-separated: datadam, dm")
     p.add_argument("--batch-real", type=int, default=64, help="real images per class per step (official DataDAM 64)")
     p.add_argument("--net-norm", default="instancenorm", choices=NORMALIZATIONS, help="distillation network norm")
+    p.add_argument(
+        "--net-width", type=int, default=DistillConfig.net_width, help="distillation network width (smaller only for quick checks)"
+    )
     p.add_argument("--warmup", type=int, default=1, help="untimed steps (and distill() iterations) first")
     p.add_argument("--repeats", type=int, default=3, help="timed steps per variant; distill() runs --iterations this often")
     p.add_argument("--iterations", type=int, default=5, help="distill() iterations per timed repeat")
@@ -98,6 +101,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--amp", default="on", choices=("on", "off"), help="bf16 autocast on the forwards (CUDA only, as distill)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default=None, help="folder with the four Fashion-MNIST IDX files (default: the Debian package's)")
     p.add_argument("--no-memory", action="store_true", help="skip the CPU memory subprocesses")
     p.add_argument("--no-distill", action="store_true", help="skip the end-to-end distill() timing")
     p.add_argument("--json", type=Path, default=None, help="write every raw number here")
@@ -115,9 +119,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def load_pool(device: torch.device) -> tuple[ClassPool, bool]:
+def load_pool(device: torch.device, data_root: str | None = None) -> tuple[ClassPool, bool]:
     """The distillation split of Fashion-MNIST on ``device`` (as distill's default split), and its flip flag."""
-    dataset = load_dataset(DATASET)
+    dataset = load_dataset(DATASET, data_root)
     splits = dataset.split(DistillConfig.split_seed, DistillConfig.val_fraction)
     return ClassPool(splits.train_x, splits.train_y, dataset.num_classes, device), dataset.flip
 
@@ -125,11 +129,13 @@ def load_pool(device: torch.device) -> tuple[ClassPool, bool]:
 def make_config(args: argparse.Namespace, method: str, ipc: int, iterations: int = 0) -> DistillConfig:
     return DistillConfig(
         dataset=DATASET,
+        data_root=args.data_root,
         ipc=ipc,
         method=method,
         iterations=iterations,
         batch_real=args.batch_real,
         net_norm=args.net_norm,
+        net_width=args.net_width,
         seed=args.seed,
         device=args.device,
         amp=args.amp == "on",
@@ -269,7 +275,7 @@ def status_mib(field: str) -> float:
 
 def probe(args: argparse.Namespace) -> int:
     """Subprocess entry: peak RSS of warm-up + one step of one variant beyond the RSS before it (CPU)."""
-    pool, flip = load_pool(torch.device("cpu"))
+    pool, flip = load_pool(torch.device("cpu"), args.data_root)
     bench = build(make_config(args, args.methods[0], args.ipc[0]), pool, flip, torch.device("cpu"))
     fn = loss_functions(bench)[args.probe]
     real, aug = draw_inputs(bench, derive_seed(args.seed, "repeat", 0))
@@ -289,7 +295,10 @@ def probe(args: argparse.Namespace) -> int:
 
 def cpu_memory(args: argparse.Namespace, method: str, ipc: int, variant: str) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", variant, "--methods", method, "--ipc", str(ipc)]
-    cmd += ["--batch-real", str(args.batch_real), "--net-norm", args.net_norm, "--warmup", str(args.warmup), "--seed", str(args.seed)]
+    cmd += ["--batch-real", str(args.batch_real), "--net-norm", args.net_norm, "--net-width", str(args.net_width)]
+    cmd += ["--warmup", str(args.warmup), "--seed", str(args.seed)]
+    if args.data_root:
+        cmd += ["--data-root", args.data_root]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}  # fixed threshold: big buffers are mmapped and returned on free
@@ -362,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe:
         return probe(args)
     device, load_start = resolve_device(args.device), os.getloadavg()
-    pool, flip = load_pool(device)
+    pool, flip = load_pool(device, args.data_root)
     results = []
     for method in args.methods:
         for ipc in args.ipc:

@@ -1,0 +1,230 @@
+"""The prepared GPU check behind ``make bench-gpu``: everything one short GPU lease can show.
+
+Sections run in priority order, each in its own process (``gpu_sections.py``) under its own time limit and a
+global deadline (``--budget-seconds``); a section that fails, times out or is skipped does not stop the
+others. After each section ``results.json`` is rewritten, so a run killed from outside still leaves what
+finished; the last step writes ``gpu_results.md``, a section ready to paste into ``benchmarks/RESULTS.md``.
+
+1. ``environment``: nvidia-smi, torch / CUDA / driver versions, the device name;
+2. ``tests``: ``pytest -m gpu tests`` (pass / fail / skip counts);
+3. ``distill``: ``distill_speed.py`` at IPC 1/10/50, bf16 autocast on and off (seconds per step, peak memory);
+4. ``proxy``: proxy trials per hour on a FLOPs-stratified sample of convnet720 with 1/2/4/8 worker processes,
+   the full-data epoch of the same architectures, and the projected cost of searching the whole space;
+5. ``groundtruth``: ``benchmarks/groundtruth/build.py`` (the Fashion-MNIST ground-truth table) until the deadline;
+6. ``evaluate``: the field's protocol (1000 epochs, 5 ConvNets) on the IPC-10 set distilled in section 4.
+
+``--dry-run`` runs every section on CPU with tiny sizes and a fabricated Fashion-MNIST (tests/test_gpu_check.py).
+Run it through ``benchmarks/gpu_check.sh``; benchmarks/README.md has the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+from gpu_common import SECTIONS, Plan, make_plan, stop_group, write_json  # benchmarks/ (this script's folder is on sys.path)
+from gpu_report import render
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS_SCRIPT = Path(__file__).resolve().parent / "gpu_sections.py"
+GPU_BUDGET_S = 480.0  # 8 minutes on one H100, the wheel install included
+DRY_RUN_BUDGET_S = 1500.0  # the dry run's numbers mean nothing: room for a loaded CPU
+KILL_GRACE_S = 5.0  # a section past its limit by this much gets SIGTERM (its process group), SIGKILL this much later
+MAX_OUT_FILES = 8  # what the GPU machine sends back: at most 8 files, no deeper than OUT/a/b/file
+KEEP_SUFFIXES = (".csv", ".md", ".json")  # ground-truth files kept unpacked when OUT holds too many files
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="results folder (gpu_check.sh passes $OUT)")
+    p.add_argument(
+        "--budget-seconds", type=float, default=None, help="global deadline: all sections and the report end by then (480; dry run 1500)"
+    )
+    p.add_argument(
+        "--started-at", type=float, default=None, help="when the budget began, seconds since the epoch (gpu_check.sh: its start)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes, a fabricated Fashion-MNIST: checks the script itself")
+    p.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)} (environment always runs)"
+    )
+    p.add_argument("--data-root", default=None, help="folder with the four Fashion-MNIST IDX files (default: nas_proxy's)")
+    p.add_argument("--seed", type=int, default=0, help="the architecture sample, distillation and trainings")
+    p.add_argument("--commit", default=None, help="git commit to record when the tree carries no .git")
+    p.add_argument("--command", default=None, help="the command line to record (gpu_check.sh passes its own)")
+    args = p.parse_args(argv)
+    args.sections = ["environment"] + [s.strip() for s in args.sections.split(",") if s.strip()]  # provenance always
+    unknown = sorted(set(args.sections) - set(SECTIONS))
+    if unknown:
+        p.error(f"--sections must be among {', '.join(SECTIONS)}; got {', '.join(unknown)}")
+    if args.budget_seconds is None:
+        args.budget_seconds = DRY_RUN_BUDGET_S if args.dry_run else GPU_BUDGET_S
+    if args.budget_seconds <= 0:
+        p.error(f"--budget-seconds must be positive, got {args.budget_seconds}")
+    return args
+
+
+def git_commit(given: str | None) -> str:
+    if given:
+        return given
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20, check=False)
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown (git not available)"
+    if done.returncode != 0:
+        return "unknown (no .git here: pass --commit)"
+    return done.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def run_section(name: str, plan: Plan, context: Path, work: Path, limit: float) -> dict[str, Any]:
+    """Run one section in its own process group with ``limit`` seconds; its JSON holds what it finished."""
+    out = work / f"{name}.json"
+    out.unlink(missing_ok=True)
+    cmd = [
+        sys.executable,
+        str(SECTIONS_SCRIPT),
+        name,
+        "--context",
+        str(context),
+        "--json",
+        str(out),
+        "--deadline",
+        f"{time.time() + limit:.3f}",
+    ]
+    print(f"[gpu_check] section {name}: up to {limit:.0f} s", flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    try:
+        code: int | None = proc.wait(timeout=limit + KILL_GRACE_S)  # the section watches its own deadline first
+    except subprocess.TimeoutExpired:
+        code = None
+    stop_group(proc, KILL_GRACE_S)  # also ends what it left running once it has exited
+    seconds = time.perf_counter() - t0
+    data = read_json(out) or {}
+    result: dict[str, Any] = {"seconds": round(seconds, 1), "limit_seconds": round(limit, 1), **data}
+    if code is None:
+        result["status"] = "timeout"
+        result["reason"] = f"stopped at its limit of {limit:.0f} s; the numbers below are what finished"
+    elif code != 0:
+        result["status"] = "failed"
+        result.setdefault("reason", f"exit status {code} (the log has the traceback)")
+    else:
+        result.setdefault("status", "ok")
+    print(
+        f"[gpu_check] section {name}: {result['status']} in {seconds:.0f} s{'; ' + result['reason'] if result.get('reason') else ''}",
+        flush=True,
+    )
+    return result
+
+
+def limit_for(name: str, plan: Plan, left: float) -> float:
+    """This section's seconds: its cap, but never eating the time reserved for the sections after it."""
+    budget = plan.budgets[name]
+    usable = left - budget.reserve_after
+    return min(budget.cap, usable) if budget.cap is not None else usable
+
+
+def fit_out(out: Path) -> list[str]:
+    """Keep OUT within what the GPU machine sends back (``MAX_OUT_FILES`` files, OUT/a/b/file at most):
+    when the ground-truth folder breaks that, pack it whole into groundtruth.tar.gz and keep its small
+    tables unpacked beside. Returns what was done, for the log."""
+    gt = out / "groundtruth"
+    files = [p for p in out.rglob("*") if p.is_file()]
+    too_deep = [p for p in files if len(p.relative_to(out).parts) > 3]
+    if not gt.is_dir() or (len(files) <= MAX_OUT_FILES and not too_deep):
+        return []
+    with tarfile.open(out / "groundtruth.tar.gz", "w:gz") as tar:
+        tar.add(gt, arcname="groundtruth")
+    kept = sorted(
+        (p for p in gt.rglob("*") if p.is_file() and p.suffix in KEEP_SUFFIXES),
+        key=lambda p: (KEEP_SUFFIXES.index(p.suffix), p.stat().st_size),
+    )
+    others = len([p for p in out.iterdir() if p.is_file()])
+    keep = kept[: max(0, MAX_OUT_FILES - others)]
+    staged = out / ".groundtruth-kept"
+    staged.mkdir()
+    for p in keep:
+        shutil.copy2(p, staged / p.name)
+    shutil.rmtree(gt)
+    staged.rename(gt)
+    return [
+        f"packed groundtruth/ ({len(files)} files in OUT) into groundtruth.tar.gz; kept {', '.join(p.name for p in keep) or 'nothing'} unpacked"
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    start = args.started_at or time.time()  # the wheel install before this process counts too
+    deadline = start + args.budget_seconds
+    out = args.out.resolve()
+    work = out.parent / f".{out.name}-work" if args.dry_run else ROOT / "benchmarks" / "out" / f"gpu-work-{int(start)}"
+    work.mkdir(parents=True, exist_ok=True)
+    plan = make_plan(args.dry_run)
+    if args.dry_run:  # one thread per process: the dry run shares a small machine with other work
+        os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    commit = git_commit(args.commit)
+    context = work / "context.json"
+    paths = {"out": str(out), "work": str(work), "data_root": args.data_root, "root": str(ROOT)}
+    known = None if commit.startswith("unknown") else commit.split()[0]  # the hash alone, for the ground-truth rows
+    write_json(context, {"plan": plan.to_dict(), **paths, "seed": args.seed, "commit": known})
+    results: dict[str, Any] = {
+        "run": {
+            "command": args.command or " ".join([sys.executable, *sys.argv]),
+            "commit": commit,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
+            "budget_seconds": args.budget_seconds,
+            "dry_run": args.dry_run,
+            "seed": args.seed,
+            "plan": plan.to_dict(),
+        },
+        "sections": {},
+    }
+    for name in SECTIONS:
+        left = deadline - plan.final_reserve_s - time.time()
+        if name not in args.sections:
+            results["sections"][name] = {"status": "skipped", "reason": "not in --sections"}
+        else:
+            limit = limit_for(name, plan, left)
+            if limit < plan.budgets[name].minimum:
+                reason = f"only {max(limit, 0):.0f} s left for it (it needs at least {plan.budgets[name].minimum:.0f} s)"
+                print(f"[gpu_check] section {name}: skipped: {reason}", flush=True)
+                results["sections"][name] = {"status": "skipped", "reason": reason}
+            else:
+                results["sections"][name] = run_section(name, plan, context, work, limit)
+        write_json(out / "results.json", results)
+    results["run"]["seconds"] = round(time.time() - start, 1)
+    results["run"]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    write_json(out / "results.json", results)
+    markdown = render(results)
+    (out / "gpu_results.md").write_text(markdown)
+    for line in fit_out(out):
+        print(f"[gpu_check] {line}", flush=True)
+    print("\n" + markdown, flush=True)  # also in the log and at the end of the console output
+    print(f"[gpu_check] done in {time.time() - start:.0f} s: {out / 'results.json'}, {out / 'gpu_results.md'}", flush=True)
+    return 0 if all(s.get("status") in ("ok", "skipped") for s in results["sections"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

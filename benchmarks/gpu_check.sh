@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# make bench-gpu: the prepared GPU check (benchmarks/README.md, "GPU check").
+#
+#   bash benchmarks/gpu_check.sh [--python PATH] [--dry-run] [gpu_check.py options...]
+#
+# Results go to $OUT when it is set (the GPU machine sets it), else to benchmarks/out/gpu-<UTC time>.
+# Nothing else is read from the environment: the Python is --python, else the repository's .venv
+# when there is one, else python3 (the GPU machine's); the wheels in .whl/ are installed into a private folder
+# when optuna or optuna-dashboard cannot be imported; Fashion-MNIST comes from .data/fashion-mnist/
+# when that folder has the four IDX files. Every line of output is also written to $OUT/gpu_check.log.
+set -u
+set -o pipefail
+
+STARTED_AT="$(date +%s)"  # the budget (--budget-seconds) counts from here, the wheel install included
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+OUT_DIR="${OUT:-$ROOT/benchmarks/out/gpu-$STAMP}"
+mkdir -p "$OUT_DIR" || { echo "[gpu_check] cannot create the output folder $OUT_DIR" >&2; exit 2; }
+OUT_DIR="$(cd "$OUT_DIR" && pwd)"
+LOG="$OUT_DIR/gpu_check.log"
+: >"$LOG"
+say() { echo "[gpu_check] $*" | tee -a "$LOG"; }
+
+PY=""
+DRY=0
+ARGS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --python) [ $# -ge 2 ] || { say "--python needs a path"; exit 2; }; PY="$2"; shift 2; continue ;;
+        --dry-run) DRY=1 ;;
+    esac
+    ARGS+=("$1")
+    shift
+done
+if [ -z "$PY" ]; then
+    if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else PY="$(command -v python3 || true)"; fi
+fi
+[ -n "$PY" ] && [ -x "$PY" ] || { say "no Python to run: pass --python PATH, or create $ROOT/.venv, or put python3 on PATH (got '$PY')"; exit 2; }
+
+export PYTHONUNBUFFERED=1
+export PYTHONPATH="$ROOT"
+SITE="/tmp/nasproxy-gpu-site"  # the carried wheels go here, never into the system Python
+if ! "$PY" -c "import optuna, optuna_dashboard" >/dev/null 2>&1; then
+    if ls "$ROOT"/.whl/*.whl >/dev/null 2>&1; then
+        say "installing the wheels of $ROOT/.whl into $SITE"
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$ROOT"/.whl/*.whl 2>&1 | tee -a "$LOG"
+        export PYTHONPATH="$SITE:$ROOT"
+        "$PY" -c "import optuna, optuna_dashboard" >/dev/null 2>&1 || say "optuna or optuna-dashboard still cannot be imported after installing the wheels"
+    else
+        say "optuna or optuna-dashboard is missing and $ROOT/.whl holds no wheels: sections that import nas_proxy will fail"
+    fi
+fi
+
+DATA_ARGS=()
+FASHION="$ROOT/.data/fashion-mnist"
+DEBIAN_FASHION="/usr/share/datasets/fashion-mnist"  # nas_proxy's default place for Fashion-MNIST
+if [ -f "$FASHION/train-images-idx3-ubyte.gz" ] && [ -f "$FASHION/t10k-labels-idx1-ubyte.gz" ]; then
+    DATA_ARGS=(--data-root "$FASHION")
+    # Code that is not given --data-root (the gpu-marked tests, the ground-truth builder) looks in the
+    # default place: on a machine without it (the bare GPU machine), link it there when we may.
+    if [ "$DRY" = 0 ] && [ ! -e "$DEBIAN_FASHION" ]; then
+        if mkdir -p "$(dirname "$DEBIAN_FASHION")" 2>/dev/null && ln -s "$FASHION" "$DEBIAN_FASHION" 2>/dev/null; then
+            say "linked $DEBIAN_FASHION -> $FASHION"
+        else
+            say "could not link $DEBIAN_FASHION (not writable): only code given --data-root finds Fashion-MNIST"
+        fi
+    fi
+fi
+
+COMMAND="bash benchmarks/gpu_check.sh ${ARGS[*]+${ARGS[*]}}"
+say "python $PY ($("$PY" -c 'import sys; print(sys.version.split()[0])' 2>&1)), output $OUT_DIR"
+"$PY" "$ROOT/benchmarks/gpu_check.py" --out "$OUT_DIR" --command "$COMMAND" --started-at "$STARTED_AT" ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} ${ARGS[@]+"${ARGS[@]}"} 2>&1 | tee -a "$LOG"
+STATUS=$?
+say "exit status $STATUS; results in $OUT_DIR (results.json, gpu_results.md, gpu_check.log)"
+exit "$STATUS"

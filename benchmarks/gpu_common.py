@@ -1,0 +1,182 @@
+"""What the GPU check's driver and its sections share: the plan (sizes and time budgets) and process helpers.
+
+Imports nothing heavy (no torch): the driver (``gpu_check.py``) stays up even when a section's imports break.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SECTIONS = ("environment", "tests", "distill", "proxy", "groundtruth", "evaluate")  # priority order
+TAIL_LINES = 25  # lines of a subprocess's output kept in results.json (the log has all of them)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Seconds of one section: it starts only with ``minimum`` seconds, runs at most ``cap`` (None: all that
+    is left), and leaves ``reserve_after`` seconds to the sections after it."""
+
+    cap: float | None
+    minimum: float
+    reserve_after: float = 0.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of every section. ``make_plan`` gives the H100 plan (8 minutes in all) or the tiny CPU dry run."""
+
+    device: str
+    space: str  # the search space the proxy section samples
+    distill_ipcs: tuple[int, ...] = (1, 10, 50)
+    distill_repeats: int = 5  # timed steps per variant; distill() runs resume this often
+    distill_warmup: int = 3
+    distill_iterations: int = 20  # distill() iterations per timed resume
+    batch_real: int = 64  # real images per class per step (DataDAM's official value)
+    net_width: int = 128  # the distillation ConvNet's width (DistillConfig's)
+    proxy_ipc: int = 10
+    proxy_distill_iterations: int = 500  # the IPC-10 set the proxy trials train on, distilled in this run
+    proxy_archs: int = 16  # one per FLOPs stratum of the space
+    proxy_epochs: int | None = None  # None: ProxyConfig's default
+    proxy_report_every: int | None = None
+    full_epochs: int = 1  # the full-data training timed against each proxy trial
+    full_batch: int = 256
+    workers: tuple[int, ...] = (1, 2, 4, 8)
+    project_epochs: tuple[int, ...] = (1, 10, 50)  # full-data epochs per candidate in the 720-space projection
+    eval_runs: int = 5  # the field's evaluation protocol: 5 ConvNet-3, 1000 epochs each
+    eval_epochs: int = 1000
+    eval_model: str | None = None  # None: ConvNet-3 (width 128), as the field evaluates
+    gt_workers: int = 8
+    final_reserve_s: float = 20.0  # the report and packing at the end, and a late section's kill (gpu_check.KILL_GRACE_S x 2)
+    fabricate: bool = False  # a tiny fabricated Fashion-MNIST instead of the real files
+    budgets: dict[str, Budget] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        tuples = {k: tuple(v) for k, v in data.items() if isinstance(v, list)}
+        budgets = {k: Budget(**v) for k, v in data["budgets"].items()}
+        return cls(**{**data, **tuples, "budgets": budgets})
+
+
+# H100 seconds, measured guesses until the first run: the ground-truth table gets whatever the others leave
+GPU_BUDGETS = {
+    "environment": Budget(cap=30, minimum=5),
+    "tests": Budget(cap=90, minimum=20),
+    "distill": Budget(cap=90, minimum=30),
+    "proxy": Budget(cap=160, minimum=60),
+    "groundtruth": Budget(cap=None, minimum=30, reserve_after=45),  # leaves the evaluation its ~45 s
+    "evaluate": Budget(cap=None, minimum=25),
+}
+
+
+def make_plan(dry_run: bool) -> Plan:
+    if not dry_run:
+        return Plan(device="cuda", space="convnet720", budgets=GPU_BUDGETS)
+    return Plan(
+        device="cpu",
+        space="convnet-cpu",  # convnet720's biggest nets take minutes per epoch on a CPU
+        distill_ipcs=(2,),
+        distill_repeats=1,
+        distill_warmup=0,
+        distill_iterations=1,
+        batch_real=4,
+        net_width=8,
+        proxy_distill_iterations=2,
+        proxy_archs=2,
+        proxy_epochs=2,
+        proxy_report_every=1,
+        full_batch=64,
+        workers=(1, 2),
+        eval_runs=2,
+        eval_epochs=2,
+        eval_model="depth=3,width=8",
+        gt_workers=2,
+        final_reserve_s=12.0,
+        fabricate=True,
+        budgets={  # 3x the GPU caps: on a loaded CPU a dry run must not lose a section to its limit
+            **{k: Budget(3 * b.cap, b.minimum) for k, b in GPU_BUDGETS.items() if b.cap is not None},
+            "groundtruth": Budget(cap=60, minimum=10, reserve_after=20),
+            "evaluate": Budget(cap=None, minimum=5),
+        },
+    )
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` atomically: a reader (or a kill) never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)  # signal 0: only asks whether any process of the group is left
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_group(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """End ``proc`` and every process of its group (started with ``start_new_session``): SIGTERM, SIGKILL after ``grace``."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            proc.poll()  # reap the leader, or the group never looks empty
+            if not group_alive(proc.pid):
+                return
+            time.sleep(0.1)
+    proc.poll()
+
+
+@dataclass
+class Ran:
+    """How a subprocess ended: its exit code (None: stopped at its time limit), seconds and last lines."""
+
+    code: int | None
+    seconds: float
+    tail: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exit_code": self.code, "seconds": round(self.seconds, 1), "timed_out": self.code is None, "output_tail": self.tail}
+
+
+def run_group(cmd: list[str], timeout: float, cwd: Path, grace: float = 10.0) -> Ran:
+    """Run ``cmd`` in its own process group, echo its output, keep its last lines; stop it after ``timeout`` s."""
+    t0 = time.perf_counter()
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True
+    )
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            tail.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        code: int | None = proc.wait(timeout=max(timeout, 1.0))
+    except subprocess.TimeoutExpired:
+        code = None
+    stop_group(proc, grace)  # also ends what it left running (its workers) once it has exited
+    reader.join(timeout=5.0)
+    return Ran(code, time.perf_counter() - t0, list(tail))

@@ -1,0 +1,210 @@
+"""``gpu_results.md``: the GPU check's results.json as a Markdown section for benchmarks/RESULTS.md.
+
+Every section appears, with its numbers or the one-line reason it has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gpu_common import SECTIONS
+
+TITLES = {
+    "environment": "Environment",
+    "tests": "`gpu`-marked tests",
+    "distill": "Distillation step (Fashion-MNIST, DataDAM)",
+    "proxy": "Proxy trials per hour, full-data epoch, whole-space projection",
+    "groundtruth": "Ground-truth table (benchmarks/groundtruth/build.py)",
+    "evaluate": "Evaluation protocol on the IPC-10 DataDAM set",
+}
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def environment(s: dict[str, Any]) -> list[str]:
+    t, pk = s.get("torch", {}), s.get("packages", {})
+    lines = [
+        f"- device: {s.get('device_name', '-')}; torch {t.get('torch', '-')}, CUDA {t.get('cuda', '-')}, cuDNN {t.get('cudnn', '-')}; "
+        f"Python {s.get('python', {}).get('version', '-')}; {t.get('cpu_count', '-')} CPUs",
+        f"- packages: {', '.join(f'{k} {v}' for k, v in pk.items())}",
+    ]
+    if "capability" in t:
+        lines.append(
+            f"- capability {t['capability']}, {t['memory_gib']} GiB, {t['multiprocessors']} SMs; TF32 matmul {t['tf32_matmul']}, "
+            f"cuDNN {t['tf32_cudnn']}; bf16 4096^3 matmul smoke test {t.get('bf16_matmul_tflops_4096', '-')} TFLOP/s"
+        )
+    lines.append(f"- nvidia-smi: `{s.get('nvidia_smi', '-')}`".replace("\n", " / "))
+    return lines
+
+
+def tests(s: dict[str, Any]) -> list[str]:
+    c = s.get("counts")
+    if not c:
+        return ["- no JUnit report"]
+    lines = [f"- `{s.get('command', '')}`: {c['passed']} passed, {c['failures']} failed, {c['errors']} errors, {c['skipped']} skipped"]
+    lines += [f"  - {bad}" for bad in c.get("not_passed", [])]
+    return lines
+
+
+def distill(s: dict[str, Any]) -> list[str]:
+    lines = [
+        "| autocast | IPC | vectorised s/step | per-class loop s/step | loop / vectorised | distill() s/iteration | "
+        "peak MiB vectorised | peak MiB loop | agree |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for amp in ("on", "off"):
+        entry = s.get(f"amp_{amp}", {})
+        if entry.get("status") != "ok":
+            notes.append(
+                f"- autocast {amp}: {entry.get('status', 'not run')}: {entry.get('reason') or (entry.get('run') or {}).get('output_tail', [''])[-1:]}"
+            )
+        for r in entry.get("rows", []):
+            peak = r.get("peak_mib", {})
+            lines.append(
+                f"| bf16 {amp} | {r['ipc']} | {r['vectorised_s']:.4f} | {r['loop_s']:.4f} | {r['speedup']:.2f}x | "
+                f"{_f(r.get('distill_s_per_iteration'), 4)} | {_f(peak.get('vectorised'), 0)} | {_f(peak.get('loop'), 0)} | {r['agree']} |"
+            )
+    return [*lines, "", "Medians; CUDA-synchronised; peak = max allocated during a step above the allocation before it.", *notes]
+
+
+def proxy(s: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    d = s.get("distill")
+    if d:
+        lines.append(
+            f"- DataDAM IPC {d['config']['ipc']} distilled here: {d['config']['iterations']} iterations in {d['loop_seconds']:.1f} s "
+            f"({d['seconds_per_iteration'] * 1000:.1f} ms/iteration; {d['wall_seconds']:.1f} s with loading and writing)"
+        )
+    sample = s.get("sample")
+    if sample:
+        mf = [a["mflops"] for a in sample["archs"]]
+        lines.append(
+            f"- {len(mf)} of the {sample['space_size']} architectures of {sample['space']} (seed {sample['seed']}; {sample['how']}): "
+            f"{min(mf):.1f} to {max(mf):.1f} MFLOPs per image; proxy {sample['proxy_config']['epochs']} epochs"
+        )
+    rows = s.get("serial", {}).get("rows", [])
+    if rows:
+        lines += [
+            "",
+            "| arch | MFLOPs | proxy s | proxy val % | full epoch s | full val % | full / proxy |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        mflops = {a["arch_id"]: a["mflops"] for a in (sample or {}).get("archs", [])}
+        for r in rows:
+            p, f = r["proxy"], r.get("full")
+            ratio = f"{f['seconds']['total'] / p['seconds']['total']:.1f}x" if f else "-"
+            full_cells = f"{f['seconds']['total']:.2f} | {f['accuracy']:.1f}" if f else "- | -"
+            lines.append(
+                f"| {r['arch_id']} | {mflops.get(r['arch_id'], 0):.1f} | {p['seconds']['total']:.2f} | {p['accuracy']:.1f} | {full_cells} | {ratio} |"
+            )
+        summ = s["serial"]["summary"]
+        if "ratio_median" in summ:
+            lines.append(
+                f"\nfull-data epoch / proxy trial, median {summ['ratio_median']:.1f}x (min {summ['ratio_min']:.1f}x, max {summ['ratio_max']:.1f}x)"
+            )
+    pools = s.get("pools", [])
+    if pools:
+        lines += [
+            "",
+            "| worker processes | trials | wall s | trials / hour | vs 1 process | startup s | note |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        one = next((p.get("trials_per_hour") for p in pools if p["workers"] == 1), None)
+        for p in pools:
+            rate = p.get("trials_per_hour")
+            rel = f"{rate / one:.2f}x" if rate and one else "-"
+            lines.append(
+                f"| {p['workers']} | {len(p.get('trials', []))} | {_f(p.get('wall_seconds'), 1)} | {_f(rate, 0)} | {rel} | "
+                f"{_f(p.get('startup_seconds'), 1)} | {p.get('stopped', '')} |"
+            )
+    opts = s.get("options", {})
+    if opts.get("trials_per_hour"):
+        default = opts["trials_per_hour"].get("default")
+        lines += ["", f"Proxy options, one process, interleaved on {opts['archs']} architectures:", ""]
+        lines += ["| proxy option | trials / hour | vs default |", "|---|---|---|"]
+        for name, rate in opts["trials_per_hour"].items():
+            lines.append(
+                f"| {name} {opts['variants'][name] or ''} | {rate:.0f} | {rate / default:.2f}x |"
+                if default
+                else f"| {name} | {rate:.0f} | - |"
+            )
+        lines += [f"- {name} failed: {error}" for name, error in opts.get("errors", {}).items()]
+    elif opts:
+        lines.append(f"- proxy options: {opts.get('skipped') or opts.get('errors')}")
+    proj = s.get("projection")
+    if proj and "proxy_search_hours" in proj:
+        lines += [
+            "",
+            f"Whole space ({proj['space_size']} architectures): proxy search {proj['proxy_search_hours'] * 60:.1f} min "
+            f"(best with {proj['best_workers']} worker process(es); distillation at its default length {proj['distill_hours'] * 60:.1f} min of it).",
+            "",
+            "| full-data epochs per candidate | full-data search (one process) | proxy search is faster by |",
+            "|---|---|---|",
+            *[f"| {f['epochs']} | {f['hours']:.2f} h | {f['speedup']:.1f}x |" for f in proj["full"]],
+        ]
+    elif proj:
+        lines.append(f"- projection: {proj.get('missing')}")
+    return lines or ["- no numbers"]
+
+
+def groundtruth(s: dict[str, Any]) -> list[str]:
+    lines = [f"- `{s.get('command', '-')}`: exit {s.get('run', {}).get('exit_code', '-')}, {s.get('run', {}).get('seconds', '-')} s"]
+    lines += [f"- {name}: {n} rows" for name, n in s.get("csv_rows", {}).items()]
+    lines += [f"- files: {', '.join(s.get('files', {})) or 'none'}"]
+    return lines
+
+
+def evaluate(s: dict[str, Any]) -> list[str]:
+    r = s.get("result")
+    if not r:
+        return ["- no numbers"]
+    accs = ", ".join(f"{a:.2f}" for a in r["accuracies"])
+    sd = r["std"]
+    return [
+        f"- {r['model']} x {r['runs']}, {r['train']['epochs']} epochs on {r['synthetic'].get('ipc')} images/class "
+        f"({r['synthetic'].get('iterations_done')} distillation iterations): test accuracy {r['mean']:.2f} +- {sd:.2f} % ({accs}); {r['seconds']:.1f} s on {r['device']}"
+    ]
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "environment": environment,
+    "tests": tests,
+    "distill": distill,
+    "proxy": proxy,
+    "groundtruth": groundtruth,
+    "evaluate": evaluate,
+}
+
+
+def render(results: dict[str, Any]) -> str:
+    run, sections = results["run"], results["sections"]
+    env = sections.get("environment", {})
+    t = env.get("torch", {})
+    driver = (env.get("nvidia_smi") or "").splitlines()[1:2]
+    lines = [
+        f"## GPU check: {env.get('device_name', 'device unknown')}, {run['started']}"
+        + (" (DRY RUN: CPU, tiny sizes; no number means anything)" if run["dry_run"] else ""),
+        "",
+        f"- command: `{run['command']}`",
+        f"- commit: {run['commit']}",
+        f"- torch {t.get('torch', '-')}, CUDA {t.get('cuda', '-')}; nvidia-smi (name, driver, memory, ...): {driver[0] if driver else '-'}",
+        f"- budget {run['budget_seconds']:.0f} s, took {_f(run.get('seconds'), 0)} s; seed {run['seed']}",
+        "",
+        "| section | status | seconds | reason |",
+        "|---|---|---|---|",
+    ]
+    for name in SECTIONS:
+        s = sections.get(name, {"status": "not reached", "reason": "the run ended before it"})
+        lines.append(f"| {name} | {s.get('status')} | {_f(s.get('seconds'), 0)} | {s.get('reason', '')} |")
+    for i, name in enumerate(SECTIONS, 1):
+        s = sections.get(name, {})
+        lines += ["", f"### {i}. {TITLES[name]}", ""]
+        if s.get("status") != "ok":
+            lines.append(f"**{s.get('status', 'not reached')}**: {s.get('reason', 'the run ended before it')}")
+        if s.get("status") not in (None, "skipped"):
+            lines += RENDERERS[name](s)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,141 @@
+"""``make bench-gpu`` (benchmarks/gpu_check.sh): its ``--dry-run`` end to end on CPU, so the script a GPU lease
+runs once cannot be broken unnoticed; and the pieces a dry run cannot reach (a ground-truth builder found
+through its ``--help``, the packing of an OUT folder that holds too many files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+SECTIONS = ("environment", "tests", "distill", "proxy", "groundtruth", "evaluate")
+DRY_RUN_TIMEOUT_S = 1800  # generous: the dry run takes about a minute on 2 busy cores
+
+
+@pytest.fixture()
+def bench_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the scripts import their neighbours by name
+
+
+def numbers(section: str, s: dict[str, Any]) -> bool:
+    """Whether a section that says ``ok`` carries the numbers it exists for."""
+    if section == "environment":
+        return bool(s["torch"]["torch"]) and s["torch"]["cuda_available"] in (True, False)
+    if section == "tests":
+        return s["counts"]["tests"] >= 1 and s["counts"]["failures"] == 0
+    if section == "distill":
+        rows = s["amp_on"]["rows"] + s["amp_off"]["rows"]
+        return len(rows) == 2 and all(r["vectorised_s"] > 0 and r["loop_s"] > 0 for r in rows) and "distill_s_per_iteration" in rows[0]
+    if section == "proxy":
+        pools = {p["workers"]: p for p in s["pools"]}
+        serial = s["serial"]["rows"]
+        return (
+            s["distill"]["seconds_per_iteration"] > 0
+            and len(s["sample"]["archs"]) == 2
+            and len(serial) >= 1
+            and all(r["full"]["seconds"]["total"] > 0 for r in serial)
+            and sorted(pools) == [1, 2]
+            and all(p["trials_per_hour"] > 0 and len(p["trials"]) == 2 for p in pools.values())
+            and s["projection"]["proxy_search_hours"] > 0
+            and [f["epochs"] for f in s["projection"]["full"]] == [1, 10, 50]
+        )
+    if section == "evaluate":
+        return len(s["result"]["accuracies"]) == 2 and all(0 <= a <= 100 for a in s["result"]["accuracies"])
+    return bool(s.get("files")) or bool(s.get("run"))  # groundtruth, when the builder is in the tree
+
+
+def test_dry_run_writes_every_section_with_numbers_or_a_reason(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "OUT": str(out)}  # nothing else: as on the GPU
+    cmd = ["bash", str(BENCHMARKS / "gpu_check.sh"), "--python", sys.executable, "--dry-run"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=DRY_RUN_TIMEOUT_S, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["dry_run"] is True and results["run"]["command"].endswith("--dry-run")
+    assert list(results["sections"]) == list(SECTIONS)
+    for name, s in results["sections"].items():
+        assert s["status"] in ("ok", "skipped"), (name, s.get("reason"))
+        if s["status"] == "skipped":
+            assert s["reason"], name
+        else:
+            assert numbers(name, s), (name, json.dumps(s)[:3000])
+    md = (out / "gpu_results.md").read_text()
+    for i, name in enumerate(SECTIONS, 1):
+        assert f"### {i}. " in md and f"| {name} | {results['sections'][name]['status']} |" in md
+    assert "DRY RUN" in md and "| 2 | 2 |" in md  # the 2-process pool's row: 2 trials
+    assert "[gpu_check] section evaluate:" in (out / "gpu_check.log").read_text()
+    assert len([p for p in out.rglob("*") if p.is_file()]) <= 8
+
+
+FAKE_BUILDER = """
+import argparse, pathlib
+p = argparse.ArgumentParser()
+p.add_argument("--out", required=True)
+p.add_argument("--deadline-seconds", type=float, required=True)
+p.add_argument("--device")
+p.add_argument("--workers", type=int)
+p.add_argument("--dry-run", action="store_true")
+a = p.parse_args()
+out = pathlib.Path(a.out)
+(out / "cache" / "deep" / "er").mkdir(parents=True)
+(out / "table.csv").write_text("arch,seed,accuracy\\n" + "".join(f"a{i},0,{i}\\n" for i in range(3)))
+for i in range(7):
+    (out / "cache" / "deep" / "er" / f"trial{i}.json").write_text("{}")
+print("args", a.device, a.workers, a.dry_run, a.deadline_seconds > 0)
+"""
+
+
+def section_context(tmp_path: Path, builder: str) -> Any:
+    from gpu_common import make_plan
+    from gpu_sections import Context
+
+    (tmp_path / "benchmarks" / "groundtruth").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "groundtruth" / "build.py").write_text(textwrap.dedent(builder))
+    (tmp_path / "out").mkdir()
+    return Context(make_plan(True), tmp_path, tmp_path / "out", tmp_path / "work", None, 0, time.time() + 120)
+
+
+@pytest.mark.usefixtures("bench_modules")
+def test_groundtruth_builder_gets_the_flags_its_help_lists_and_out_is_packed_to_eight_files(tmp_path: Path) -> None:
+    from gpu_check import fit_out
+    from gpu_sections import Recorder, groundtruth
+
+    ctx = section_context(tmp_path, FAKE_BUILDER)
+    rec = Recorder(tmp_path / "gt.json")
+    groundtruth(ctx, rec)
+    assert "status" not in rec.data, rec.data  # not skipped, not failed
+    cmd = rec.data["command"]
+    assert "--device cpu" in cmd and "--workers 2" in cmd and "--dry-run" in cmd and "--deadline-seconds" in cmd and "--commit" not in cmd
+    assert rec.data["run"]["exit_code"] == 0 and "args cpu 2 True True" in rec.data["run"]["output_tail"]
+    assert rec.data["csv_rows"] == {"table.csv": 3}
+    out = ctx.out
+    for name in ("results.json", "gpu_results.md", "gpu_check.log"):
+        (out / name).write_text("x")
+    assert len([p for p in out.rglob("*") if p.is_file()]) == 11
+    assert fit_out(out)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) <= 8 and all(len(p.relative_to(out).parts) <= 3 for p in files)
+    assert (out / "groundtruth" / "table.csv").read_text().count("\n") == 4
+    with tarfile.open(out / "groundtruth.tar.gz") as tar:
+        assert len([m for m in tar.getmembers() if m.isfile()]) == 8  # the table and the 7 cached trials
+
+
+@pytest.mark.usefixtures("bench_modules")
+def test_groundtruth_builder_without_a_deadline_flag_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    from gpu_sections import Recorder, groundtruth
+
+    ctx = section_context(tmp_path, "import argparse\np = argparse.ArgumentParser()\np.add_argument('--out')\np.parse_args()\n")
+    rec = Recorder(tmp_path / "gt.json")
+    groundtruth(ctx, rec)
+    assert rec.data["status"] == "skipped" and "--deadline-seconds" in rec.data["reason"]
+    assert not (ctx.out / "groundtruth").exists()
