@@ -26,6 +26,7 @@ from nas_proxy.search.runner import fingerprint
 from nas_proxy.search.storage import StorageError, open_storage
 from nas_proxy.search.study import create_or_check
 from nas_proxy.spaces import get_space
+from tests import pg
 from tests.pg import PostgresServer
 from tests.test_search import FAST_ARGS, SLOW, SMALL_SPACE
 from tests.test_search import config as search_config
@@ -88,14 +89,21 @@ def finish(process: subprocess.Popen[str]) -> None:
     assert process.returncode == 0, f"{command(process)} exited with {process.returncode}: {err}"
 
 
-def kill_a_training_worker(storage: optuna.storages.BaseStorage, name: str, workers: list[subprocess.Popen[str]]) -> int:
-    """SIGKILL the first of ``workers`` seen inside a trial of study ``name``; the trial's number."""
+def kill_a_training_worker(
+    storage: optuna.storages.BaseStorage, name: str, workers: list[subprocess.Popen[str]], started: tuple[subprocess.Popen[str], ...] = ()
+) -> int:
+    """SIGKILL the first of ``workers`` seen inside a trial of study ``name``, once each process in
+    ``started`` has begun a trial (so none of them can repair it merely by starting later); the
+    killed trial's number."""
     pids = {w.pid: w for w in workers}
 
     def training() -> FrozenTrial | None:
-        return next((t for t in trials(storage, name, TrialState.RUNNING) if t.user_attrs.get("worker_pid") in pids), None)
+        seen = trials(storage, name)
+        if not {p.pid for p in started} <= {t.user_attrs.get("worker_pid") for t in seen}:
+            return None
+        return next((t for t in seen if t.state == TrialState.RUNNING and t.user_attrs.get("worker_pid") in pids), None)
 
-    trial = wait_for(training, "trial running in a worker", workers)
+    trial = wait_for(training, "trial running in a worker", [*workers, *started])
     victim = pids[trial.user_attrs["worker_pid"]]
     victim.kill()  # SIGKILL: no chance to clean up, the trial stays RUNNING
     victim.wait()  # reaped: its pid no longer looks alive
@@ -114,6 +122,16 @@ def retried_once_in_the_same_run(done: list[FrozenTrial], dead: int, complete: i
     retries = [t for t in kept if t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial")) == dead]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE, retries
     assert retries[0].params == failed.params and retries[0].user_attrs.get("spec") == failed.user_attrs.get("spec")
+
+
+def test_without_a_server_the_tests_skip_but_under_ci_they_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg, "find_bindir", lambda: None)  # as on a machine without Debian's postgresql
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"no PostgreSQL server binaries.*apt-get install postgresql"), pg.throwaway_server():
+        pass
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"no PostgreSQL server binaries.*CI=true"), pg.throwaway_server():
+        pass
 
 
 def test_a_plain_postgresql_url_opens_with_psycopg_3(pg_url: str) -> None:
@@ -152,19 +170,18 @@ def test_a_search_worker_killed_mid_trial_is_retried_in_the_same_run(pg_url: str
     storage = open_storage(pg_url, "k")[0]
     slow = search_config(tiny_run, proxy=SLOW)  # what the search below is asked for
     create_or_check(storage, "k", slow, fingerprint(slow, ProxyContext.load(tiny_run, "cpu", SLOW), get_space(SMALL_SPACE)), 0)
-    common = ["--study", "k", "--storage", pg_url, "--n-trials", "3", "--device", "cpu", "--quiet", *HEARTBEAT]
+    common = ["--study", "k", "--storage", pg_url, "--n-trials", "4", "--device", "cpu", "--quiet", *HEARTBEAT]
     # the study exists: the search and both workers start together and each takes a trial
     search = nasproxy(
         "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--pruner", "none", "--out", str(tmp_path), *SLOW_ARGS, *common
     )
     workers = [nasproxy("worker", "--worker-index", str(k), *common) for k in (1, 2)]
-    dead = kill_a_training_worker(storage, "k", workers)
+    dead = kill_a_training_worker(storage, "k", workers, started=(search, *workers))
     for process in (search, *workers):
         finish(process)
-    retried_once_in_the_same_run(trials(storage, "k"), dead, complete=3)
+    retried_once_in_the_same_run(trials(storage, "k"), dead, complete=4)
 
 
-@NEEDS_SAME_RUN_REPAIR
 def test_a_ground_truth_worker_killed_mid_training_is_retried_in_the_same_run(pg_url: str, tiny_run: Path, tmp_path: Path) -> None:
     truth = GroundTruthConfig(epochs=12, early=(1.0,))
     archs = from_space(get_space(SMALL_SPACE), 4, seed=0)  # what `correlate --sample --n-archs 4` draws
@@ -174,7 +191,8 @@ def test_a_ground_truth_worker_killed_mid_training_is_retried_in_the_same_run(pg
     storage = open_storage(pg_url, study.study_name)[0]
     sample = ["--sample", "--space", SMALL_SPACE, "--n-archs", "4", "--synthetic", str(tiny_run), "--proxies", "params,flops"]
     protocol = ["--no-random-subset", "--ceiling", "0", "--full-epochs", "12", "--early", "1", "--bootstrap", "50"]
-    common = ["--device", "cpu", "--quiet", *HEARTBEAT]
+    # on one host, correlate sees the killed worker's pid gone and re-queues its training (no heartbeat needed)
+    common = ["--device", "cpu", "--quiet"]
     correlate = nasproxy("correlate", *sample, *protocol, "--gt-storage", pg_url, "--out", str(tmp_path), *common)
     workers = [nasproxy("worker", "--study", study.study_name, "--storage", pg_url, *common) for _ in range(2)]
     dead = kill_a_training_worker(storage, study.study_name, workers)
