@@ -19,9 +19,6 @@ from optuna.storages.journal import JournalFileBackend
 from nas_proxy.errors import NasProxyError
 
 STUDIES_DIR = Path("studies")
-HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
-GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
-MAX_RETRY = 2  # times a trial whose worker died is re-queued
 # what a URL scheme without "+driver" is opened with: psycopg 3, SQLAlchemy 2.1's default for PostgreSQL
 # (2.0 picks psycopg2, which `nasproxy[postgres]` does not install); "postgres://" is the Heroku/libpq spelling
 DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
@@ -33,6 +30,9 @@ DRIVER_PACKAGES = {
     "MySQLdb": "mysqlclient",
 }
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")  # URL schemes of databases, optionally +driver
+HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
+GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
+MAX_RETRY = 2  # times a trial whose worker died is re-queued
 
 
 class StorageError(NasProxyError):
@@ -50,21 +50,13 @@ def default_storage_url(study: str) -> str:
     return f"journal:{study_dir(study) / 'journal.log'}"
 
 
-def database_url(url: str) -> str | None:
-    """``url`` with its database driver made explicit (see :data:`DEFAULT_DRIVERS`); ``None`` when it
-    does not name a database (a journal file path)."""
-    scheme, colon, rest = url.partition(":")
-    if not colon or scheme.split("+")[0] not in DATABASE_SCHEMES:
-        return None
-    return f"{DEFAULT_DRIVERS.get(scheme, scheme)}:{rest}"
-
-
 def open_storage(
     url: str | None, study: str, heartbeat_interval: int = HEARTBEAT_SECONDS, grace_period: int = GRACE_SECONDS
 ) -> tuple[BaseStorage, str]:
     """(storage, the URL it was opened from); one-line :class:`StorageError` when it cannot be opened.
 
-    ``heartbeat_interval`` and ``grace_period`` (seconds) apply to database servers only."""
+    ``heartbeat_interval`` and ``grace_period`` (seconds) apply to database storages other than SQLite.
+    """
     url = url or default_storage_url(study)
     try:
         database = database_url(url)
@@ -103,4 +95,13 @@ def dashboard_target(url: str) -> str:
     return url.removeprefix("journal:")
 
 
-__all__ = ["StorageError", "dashboard_target", "default_storage_url", "open_storage", "study_dir"]
+def database_url(url: str) -> str | None:
+    """``url`` with its database driver made explicit (see :data:`DEFAULT_DRIVERS`); ``None`` when it
+    does not name a database (a journal file path)."""
+    scheme, colon, rest = url.partition(":")
+    if not colon or scheme.split("+")[0] not in DATABASE_SCHEMES:
+        return None
+    return f"{DEFAULT_DRIVERS.get(scheme, scheme)}:{rest}"
+
+
+__all__ = ["StorageError", "dashboard_target", "database_url", "default_storage_url", "open_storage", "study_dir"]
