@@ -108,13 +108,21 @@ def kill_a_training_worker(
     victim.kill()  # SIGKILL: no chance to clean up, the trial stays RUNNING
     victim.wait()  # reaped: its pid no longer looks alive
     workers.remove(victim)
-    return trial.number
+    # the trial it died in: the one seen, or the next if that ended in between (RUNNING, or FAIL once repaired)
+    died = [
+        t
+        for t in trials(storage, name, TrialState.RUNNING, TrialState.FAIL)
+        if t.user_attrs.get("worker_pid") == victim.pid and not t.user_attrs.get("beyond_budget")
+    ]
+    assert len(died) == 1, f"worker {victim.pid} was not killed inside exactly one trial: {died}"
+    return died[0].number
 
 
 def retried_once_in_the_same_run(done: list[FrozenTrial], dead: int, complete: int) -> None:
     """``complete`` trials COMPLETE, the killed trial ``dead`` FAILED and retried exactly once, and
-    no other trial failed or left open (trials refused because the budget was reached aside)."""
-    kept = [t for t in done if not t.user_attrs.get("beyond_budget")]
+    no other trial failed or left open (trials that trained nothing aside: beyond the budget, or a
+    ground-truth worker finding the queue emptied by another)."""
+    kept = [t for t in done if not (t.user_attrs.get("beyond_budget") or t.user_attrs.get("idle"))]
     states = sorted(t.state.name for t in kept)
     assert states == ["COMPLETE"] * complete + ["FAIL"], states
     failed = next(t for t in kept if t.state == TrialState.FAIL)
