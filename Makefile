@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP) data
 	@VENV=$(VENV) bash scripts/demo.sh
 
-## test: set up and run the fast test suite (CPU, a few minutes)
+## test: set up and run the fast test suite (CPU, a few minutes); installs PostgreSQL for its tests when it can
 test: $(STAMP)
+	@bash scripts/get-postgres.sh
 	$(PY) -m pytest -q -m "not slow and not gpu"
 
 ## test-slow: the heavier checks (real Fashion-MNIST on CPU; the CUDA paths, skipped without a GPU)

@@ -7,16 +7,10 @@ if [ -f "$dir/train-images-idx3-ubyte.gz" ]; then
   echo "data: Fashion-MNIST found in $dir"
   exit 0
 fi
-if command -v apt-get >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"; else sudo="no"; fi
-  if [ "$sudo" != no ]; then
-    echo "data: installing dataset-fashion-mnist with apt-get"
-    $sudo apt-get update -qq >/dev/null 2>&1
-    if $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 && [ -f "$dir/train-images-idx3-ubyte.gz" ]; then
-      echo "data: Fashion-MNIST installed in $dir"
-      exit 0
-    fi
-  fi
+echo "data: Fashion-MNIST not found; trying apt-get install dataset-fashion-mnist"
+if bash "$(dirname "$0")/apt-install.sh" dataset-fashion-mnist && [ -f "$dir/train-images-idx3-ubyte.gz" ]; then
+  echo "data: Fashion-MNIST installed in $dir"
+  exit 0
 fi
 echo "data: Fashion-MNIST is not installed and could not be installed here."
 echo "      Get it with 'apt-get install dataset-fashion-mnist' (Debian/Ubuntu), or run"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nas_proxy.distill import DistillConfig, distill
+from tests.pg import PostgresServer, throwaway_server
 
 
 def tiny_config(**overrides: object) -> DistillConfig:
@@ -24,3 +26,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny"
     distill(tiny_config(), out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the whole session (tests/pg.py); its tests skip without the
+    server binaries, and fail instead under CI=true."""
+    with throwaway_server() as server:
+        yield server

@@ -5,7 +5,8 @@
 - a path, or ``journal:PATH``: a journal file there;
 - ``sqlite:///file.db``: one process (parallel SQLite writers hit "database is locked");
 - ``postgresql://...`` / ``mysql://...``: several machines, with heartbeats: a trial whose worker
-  stopped beating is failed and re-queued (``RetryHeartbeatStaleTrialCallback``).
+  stopped beating is failed and re-queued (``RetryHeartbeatStaleTrialCallback``). A PostgreSQL URL
+  without a driver uses psycopg 3 (``pip install nasproxy[postgres]``), whatever SQLAlchemy's default.
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ from optuna.storages.journal import JournalFileBackend
 from nas_proxy.errors import NasProxyError
 
 STUDIES_DIR = Path("studies")
+# what a URL scheme without "+driver" is opened with: psycopg 3, SQLAlchemy 2.1's default for PostgreSQL
+# (2.0 picks psycopg2, which `nasproxy[postgres]` does not install); "postgres://" is the Heroku/libpq spelling
+DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+# pip packages that provide the database drivers SQLAlchemy imports (module name -> what to install)
+DRIVER_PACKAGES = {
+    "psycopg": "'nasproxy[postgres]' (psycopg 3)",
+    "psycopg2": "psycopg2-binary",
+    "pymysql": "pymysql",
+    "MySQLdb": "mysqlclient",
+}
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")  # URL schemes of databases, optionally +driver
 HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 MAX_RETRY = 2  # times a trial whose worker died is re-queued
@@ -39,17 +51,24 @@ def default_storage_url(study: str) -> str:
     return f"journal:{study_dir(study) / 'journal.log'}"
 
 
-def open_storage(url: str | None, study: str) -> tuple[BaseStorage, str]:
-    """(storage, the URL it was opened from); one-line :class:`StorageError` when it cannot be opened."""
+def open_storage(
+    url: str | None, study: str, heartbeat_interval: int = HEARTBEAT_SECONDS, grace_period: int = GRACE_SECONDS
+) -> tuple[BaseStorage, str]:
+    """(storage, the URL it was opened from); one-line :class:`StorageError` when it cannot be opened.
+
+    ``heartbeat_interval`` and ``grace_period`` (seconds) apply to database storages other than SQLite.
+    """
     url = url or default_storage_url(study)
     try:
-        if url.startswith(("sqlite:", "postgresql", "mysql", "oracle", "mssql")):
+        database = database_url(url)
+        if database is not None:
+            url = database
             heartbeat = (
                 {}
                 if url.startswith("sqlite:")
                 else {
-                    "heartbeat_interval": HEARTBEAT_SECONDS,
-                    "grace_period": GRACE_SECONDS,
+                    "heartbeat_interval": heartbeat_interval,
+                    "grace_period": grace_period,
                     "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
                 }
             )
@@ -64,10 +83,11 @@ def open_storage(url: str | None, study: str) -> tuple[BaseStorage, str]:
         return JournalStorage(JournalFileBackend(str(path))), f"journal:{path}"
     except StorageError:
         raise
-    except (ImportError, ModuleNotFoundError) as e:
-        raise StorageError(
-            f"cannot open storage {url!r}: a database driver is missing ({e}); pip install it (e.g. psycopg2-binary or pymysql)"
-        ) from None
+    except ImportError as e:
+        cause = e.__cause__ if isinstance(e.__cause__, ImportError) else e  # Optuna re-raises SQLAlchemy's with a vaguer message
+        module = (cause.name or "").split(".")[0]
+        hint = f"pip install {DRIVER_PACKAGES.get(module, module)}" if module else "install the driver the URL names"
+        raise StorageError(f"cannot open storage {url!r}: its database driver {module} is not installed; {hint}") from None
     except Exception as e:  # noqa: BLE001 - SQLAlchemy and the OS raise many types; the message matters
         raise StorageError(f"cannot open storage {url!r}: {' '.join(str(e).split())[:300]}") from None
 
@@ -112,4 +132,22 @@ def dashboard_target(url: str) -> str:
     return url.removeprefix("journal:")
 
 
-__all__ = ["StorageError", "check_journal", "dashboard_target", "default_storage_url", "open_storage", "require_existing", "study_dir"]
+def database_url(url: str) -> str | None:
+    """``url`` with its database driver made explicit (see :data:`DEFAULT_DRIVERS`); ``None`` when it
+    does not name a database (a journal file path)."""
+    scheme, colon, rest = url.partition(":")
+    if not colon or scheme.split("+")[0] not in DATABASE_SCHEMES:
+        return None
+    return f"{DEFAULT_DRIVERS.get(scheme, scheme)}:{rest}"
+
+
+__all__ = [
+    "StorageError",
+    "check_journal",
+    "dashboard_target",
+    "database_url",
+    "default_storage_url",
+    "open_storage",
+    "require_existing",
+    "study_dir",
+]
