@@ -191,10 +191,12 @@ def run_worker(
             reason = trial.user_attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "unknown error")
             tqdm.write(f"trial {trial.number} failed: {' '.join(str(reason).split())[:300]}", file=sys.stderr)
         bar.refresh()
+        interrupts.check()  # a safe point: the trial is stored
 
     stop_at_total = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE, TrialState.PRUNED))
     objective = make_objective(config, ctx, space, total)
     deadline = None if timeout is None else time.monotonic() + timeout
+    told = False
     try:
         with interrupts.deferred():  # SIGINT raises in the training and between trials, never inside ask/tell
             while counted(study) < total and started < total:
@@ -203,6 +205,9 @@ def run_worker(
                     break
                 fail_dead_trials(study, storage)
                 if _budget_held(study, total):
+                    if progress and not told:
+                        tqdm.write("waiting for trials running in other workers (retried if their worker dies)", file=sys.stderr)
+                        told = True
                     with interrupts.interruptible():
                         time.sleep(POLL_SECONDS)
                     continue
@@ -238,6 +243,7 @@ def search(
     study_dir(study_name)  # a plain name: it names a directory
     if n_trials < 1 or workers < 1:
         raise InvalidArgumentError(f"--n-trials and --workers must be at least 1, got {n_trials} and {workers}")
+    _check_heartbeat(heartbeat)
     t0 = time.perf_counter()
     space = get_space(config.space)
     ctx = ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
@@ -314,6 +320,14 @@ def search(
     )
 
 
+def _check_heartbeat(heartbeat: tuple[int, int]) -> None:
+    interval, grace = heartbeat
+    if interval < 1 or grace <= interval:
+        raise InvalidArgumentError(
+            f"--heartbeat-interval must be at least 1 s and --grace longer than it, got {interval} and {grace}; e.g. 60 and 180"
+        )
+
+
 def _unmet(study: optuna.Study, n_trials: int, states: dict[str, int], timed_out: bool) -> str | None:
     """One line saying why fewer than ``n_trials`` trials count, or None when they all do."""
     done = counted(study)
@@ -343,6 +357,7 @@ def join(
     are on this machine. Without ``n_trials``, a search worker aims for the last ``search``'s budget."""
     from nas_proxy.correlate import ground_truth
 
+    _check_heartbeat(heartbeat)
     storage, url = open_storage(storage_url, study_name, *heartbeat)
     config, _ = load_config(storage, study_name)  # a clear error when the study is missing or foreign
     study = optuna.load_study(study_name=study_name, storage=storage)

@@ -192,13 +192,18 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie, killed but not yet reaped by its
+    parent, does not: a ``search`` reaps its worker processes only at the end)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: the state follows the parenthesised command name
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
