@@ -184,6 +184,8 @@ def run_worker(
         nonlocal started
         started += not trial.user_attrs.get("beyond_budget")
         fail_dead_trials(study, storage)  # between trials: re-queue what dead workers left
+        if _budget_held(study, total):  # wait outside optimize rather than start a trial beyond the budget
+            study.stop()
         bar.n = counted(study)
         if trial.state == TrialState.COMPLETE and trial.values:
             bar.set_postfix(last=f"{trial.values[0]:.2f}", refresh=False)
