@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -600,6 +601,23 @@ RESUME_HINTS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``nasproxy`` with ``argv`` (None: this process's arguments); the exit status."""
+    code = _main(argv)
+    if code == 130 and argv is None:  # the program itself, interrupted
+        _exit_interrupted()
+    return code
+
+
+def _exit_interrupted() -> NoReturn:
+    # Once a KeyboardInterrupt has passed through code run by exec() (the classes that a lazy import
+    # makes), CPython ends the process by SIGINT (status -2) at exit even though it was handled:
+    # leave at once instead, everything written being already on disk.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from nas_proxy import interrupts
 
     interrupts.install()  # Ctrl-C: exit 130 from here on, and never inside a storage write

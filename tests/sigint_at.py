@@ -1,4 +1,4 @@
-"""``python tests/sigint_at.py PHASE ARGS...``: ``nasproxy ARGS...`` that sends itself SIGINT once, at PHASE.
+"""``python -m tests.sigint_at PHASE ARGS...``: ``nasproxy ARGS...`` that sends itself SIGINT once, at PHASE.
 
 The signal arrives where a user's Ctrl-C might, but deterministically (no race against timing):
 
@@ -8,7 +8,9 @@ The signal arrives where a user's Ctrl-C might, but deterministically (no race a
 - ``training``: when the first candidate's training starts;
 - ``tell``: inside the storage call that stores the first trial's result;
 - ``between``: after the first trial, before the next one is asked for;
-- ``write``: inside the third journal write, just before its lock is released.
+- ``write``: inside the third journal write, just before its lock is released;
+- ``exec``: when the first training starts, inside code run by ``exec()`` (as a lazy import runs the
+  classes it makes; CPython then exits by SIGINT unless the program leaves at once).
 """
 
 from __future__ import annotations
@@ -88,6 +90,14 @@ def arm(phase: str) -> None:
         before(JournalStorage, "set_trial_state_values", lambda self, trial_id, state, values=None: state == TrialState.COMPLETE)
     elif phase == "between":
         after(_optimize, "_run_trial")
+    elif phase == "exec":
+        original = ProxyContext.score
+
+        def score(*args: Any, **kwargs: Any) -> Any:
+            exec("interrupt()\nfor _ in range(1000):\n    pass\n", {"interrupt": interrupt})
+            return original(*args, **kwargs)
+
+        ProxyContext.score = score  # type: ignore[method-assign]
     elif phase == "write":
         before(JournalFileSymlinkLock, "release", nth_call(3))
     else:
@@ -95,6 +105,6 @@ def arm(phase: str) -> None:
 
 
 if __name__ == "__main__":
-    arm(sys.argv[1])
+    arm(sys.argv.pop(1))
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    sys.exit(cli.main(sys.argv[2:]))
+    sys.exit(cli.main())  # as the program runs it: nasproxy ARGS...

@@ -32,8 +32,8 @@ from tests.conftest import tiny_config
 from tests.interrupt import interruptible
 from tests.test_search import FAST_ARGS, SLOW, SMALL_SPACE, config, load
 
-DRIVER = Path(__file__).with_name("sigint_at.py")
-PHASES = ["startup", "create", "ask", "training", "tell", "between", "write"]
+ROOT = Path(__file__).parent.parent
+PHASES = ["startup", "create", "ask", "training", "tell", "between", "write", "exec"]
 
 
 def wait_until(condition: Callable[[], bool], what: str, seconds: float = 180) -> None:
@@ -62,7 +62,8 @@ def test_ctrl_c_at_each_phase_exits_130_and_the_same_command_resumes(
     storage = tmp_path / "journal.log"
     args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "i", "--storage", str(storage)]
     args += ["--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", *FAST_ARGS]
-    first = interruptible([sys.executable, str(DRIVER), phase, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    driver = [sys.executable, "-m", "tests.sigint_at", phase]  # -m: as `python -m nas_proxy` runs
+    first = interruptible([*driver, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, err = first.communicate(timeout=300)
     assert first.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
     assert not trials_of(storage, "i", TrialState.RUNNING)  # nothing left dangling
