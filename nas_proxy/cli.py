@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -229,6 +230,18 @@ def _add_proxy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cuda-graph", action="store_true", help="CUDA: replay forward + backward as CUDA graphs")
 
 
+def _add_heartbeat_options(p: argparse.ArgumentParser) -> None:
+    from nas_proxy.search.storage import GRACE_SECONDS, HEARTBEAT_SECONDS
+
+    g = p.add_argument_group("dead workers on database storages (PostgreSQL, MySQL)")
+    g.add_argument(
+        "--heartbeat-interval", type=int, default=HEARTBEAT_SECONDS, help="seconds between a trial's heartbeats (default %(default)s)"
+    )
+    g.add_argument(
+        "--grace", type=int, default=GRACE_SECONDS, help="seconds without a heartbeat before a trial is retried (default %(default)s)"
+    )
+
+
 def _proxy_config(args: argparse.Namespace) -> Any:
     from nas_proxy.search import ProxyConfig
 
@@ -265,6 +278,7 @@ def _add_search(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--objectives", default="accuracy", help="accuracy, optionally followed by params and/or flops: accuracy,params")
     p.add_argument("--max-params", type=int, help="skip candidates with more parameters")
     p.add_argument("--workers", type=int, default=1, help="processes on this machine (default %(default)s)")
+    _add_heartbeat_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-root", help="where the real data is, if not where distill found it")
@@ -303,15 +317,19 @@ def cmd_search(args: argparse.Namespace) -> int:
         args.workers,
         Path(args.out) if args.out else None,
         progress=not args.quiet,
+        heartbeat=(args.heartbeat_interval, args.grace),
     )
     if args.json:
         _print_json(result.to_dict())
-        return 0
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(result.trials.items()))
-    print(f"study {result.study}: {counts} ({result.seconds:.0f} s)")
-    _print_table(result.best, objectives)
-    print(f"best spec: {result.files['best']}   all trials: {result.files['trials']}")
-    print(f"dashboard: nasproxy dashboard --study {result.study} --storage {shlex.quote(result.storage)}")
+    else:
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(result.trials.items()))
+        print(f"study {result.study}: {counts} ({result.seconds:.0f} s)")
+        _print_table(result.best, objectives)
+        print(f"best spec: {result.files['best']}   all trials: {result.files['trials']}")
+        print(f"dashboard: nasproxy dashboard --study {result.study} --storage {shlex.quote(result.storage)}")
+    if result.unmet:
+        print(f"nasproxy search: error: {result.unmet}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -346,6 +364,7 @@ def _add_worker(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--synthetic", metavar="DIR", help="the synthetic set at another path on this machine (checked by hash)")
     p.add_argument("--device", help="override the study's device")
     p.add_argument("--worker-index", type=int, default=0, help="sampler seed offset (distinct per worker)")
+    _add_heartbeat_options(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_worker)
 
@@ -363,6 +382,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         args.device,
         not args.quiet,
         args.data_root,
+        (args.heartbeat_interval, args.grace),
     )
     return 0
 
@@ -614,7 +634,31 @@ RESUME_HINTS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run ``nasproxy`` with ``argv`` (None: this process's arguments); the exit status."""
+    code = _main(argv)
+    if code == 130 and argv is None:  # the program itself, interrupted
+        _exit_interrupted()
+    return code
+
+
+def _exit_interrupted() -> NoReturn:
+    # Once a KeyboardInterrupt has passed through code run by exec() (the classes that a lazy import
+    # makes), CPython ends the process by SIGINT (status -2) at exit even though it was handled:
+    # leave at once instead, everything written being already on disk.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from nas_proxy import interrupts
+
+    interrupts.install()  # Ctrl-C: exit 130 from here on, and never inside a storage write
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("nasproxy: interrupted", file=sys.stderr)
+        return 130
     args.debug = getattr(args, "debug", False)
     try:
         return int(args.func(args))

@@ -36,10 +36,6 @@ NASPROXY = [sys.executable, "-m", "nas_proxy"]
 HEARTBEAT = ["--heartbeat-interval", "1", "--grace", "3"]
 SLOW_ARGS = ["--epochs", str(SLOW.epochs), "--report-every", str(SLOW.report_every), "--report-images", str(SLOW.report_images)]
 WAIT_SECONDS = 240  # generous: 2 busy cores, several processes each importing torch
-# the same-run repair of issue 9 §2 (options --heartbeat-interval/--grace, survivors retry a stale trial)
-NEEDS_SAME_RUN_REPAIR = pytest.mark.xfail(
-    strict=True, reason="needs the same-run repair of dead workers (issue 9 §2): remove this mark when it lands"
-)
 T = TypeVar("T")
 
 
@@ -173,7 +169,6 @@ def test_search_on_postgresql_resumes_and_a_worker_joins(
     assert all(t.value is not None and 0 <= t.value <= 100 and t.user_attrs["arch_id"] for t in study.trials)
 
 
-@NEEDS_SAME_RUN_REPAIR
 def test_a_search_worker_killed_mid_trial_is_retried_in_the_same_run(pg_url: str, tiny_run: Path, tmp_path: Path) -> None:
     storage = open_storage(pg_url, "k")[0]
     slow = search_config(tiny_run, proxy=SLOW)  # what the search below is asked for

@@ -165,11 +165,13 @@ def test_two_workers_complete_exactly_the_total(tiny_run: Path, tmp_path: Path) 
 
 
 def wait_for_running(storage: Path, name: str, seconds: float = 90) -> None:
-    """Block until the study has a RUNNING trial (a worker is inside the objective)."""
+    """Block until the study has a trial in training: RUNNING, its worker recorded and its
+    architecture sampled (a kill before that is another case: tests/test_faults.py)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         names = {s.study_name for s in optuna.get_all_study_summaries(open_storage(str(storage), name)[0])} if storage.exists() else set()
-        if name in names and load(storage, name).get_trials(states=(TrialState.RUNNING,)):
+        running = load(storage, name).get_trials(states=(TrialState.RUNNING,)) if name in names else []
+        if any(t.params and "worker_pid" in t.user_attrs for t in running):
             return
         time.sleep(0.1)
     raise AssertionError(f"no trial of {name} started within {seconds} s")

@@ -23,12 +23,12 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from nas_proxy import checks
+from nas_proxy import checks, interrupts
 from nas_proxy.data import load_dataset
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.search.proxy import count_flops, count_params
-from nas_proxy.search.storage import open_storage
-from nas_proxy.search.study import fail_dead_trials, recording_failure, worker_tag
+from nas_proxy.search.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage
+from nas_proxy.search.study import claim, fail_dead_trials, recording_failure
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import derive_seed, resolve_device
@@ -168,14 +168,14 @@ def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTru
 
 def _objective(data: RealData, config: GroundTruthConfig) -> Any:
     def objective(trial: optuna.Trial) -> float:
+        claim(trial)  # first: a survivor can repair this trial from now on
         spec, seed = trial.user_attrs.get("spec"), trial.user_attrs.get("seed")
         if spec is None or seed is None:  # another worker took the last queued training first
             trial.set_user_attr("idle", True)
             raise optuna.TrialPruned("nothing left to train")
-        for key, value in worker_tag().items():
-            trial.set_user_attr(key, value)
         try:
-            with recording_failure(trial):
+            interrupts.check()
+            with recording_failure(trial), interrupts.interruptible():
                 result = train_one(spec, int(seed), data, config)
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)  # not the architecture's fault: retried without limit
@@ -242,16 +242,24 @@ def _not_its_fault(t: FrozenTrial) -> bool:
 
 
 def run_worker(
-    study: optuna.Study, storage_url: str | None, device: str = "auto", progress: bool = True, data_root: str | None = None
+    study: optuna.Study,
+    storage_url: str | None,
+    device: str = "auto",
+    progress: bool = True,
+    data_root: str | None = None,
+    heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
 ) -> None:
-    """Train queued architectures until the queue is empty (several workers may share it)."""
+    """Train queued architectures until the queue is empty (several workers may share it); the
+    trainings of workers found dead (``heartbeat``: interval and grace in seconds, for database
+    storages) are re-queued and trained too."""
     stored = study.user_attrs[ATTR]
     config = GroundTruthConfig.from_dict(stored["protocol"])
     d = stored["data"]
     data_ref = DataRef(
         d["dataset"], int(d["split_seed"]), float(d["val_fraction"]), data_root or d.get("data_root"), int(d.get("image_size", 32))
     )
-    storage, _ = open_storage(storage_url, study.study_name)
+    storage, _ = open_storage(storage_url, study.study_name, *heartbeat)
+    study = optuna.load_study(study_name=study.study_name, storage=storage)  # with these heartbeat settings
     fail_dead_trials(study, storage)
     waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     if not waiting:
@@ -267,8 +275,12 @@ def run_worker(
         bar.update(1)
 
     try:
-        while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            study.optimize(objective, n_trials=1, catch=(NasProxyError, RuntimeError, ValueError), callbacks=[report])
+        with interrupts.deferred():  # SIGINT raises in the training and between trials, never inside ask/tell
+            while True:
+                fail_dead_trials(study, storage)  # before each training: re-queue what dead workers left
+                if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                    break
+                study.optimize(objective, n_trials=1, catch=(NasProxyError, RuntimeError, ValueError), callbacks=[report])
     finally:
         bar.close()
 

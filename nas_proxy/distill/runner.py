@@ -141,6 +141,8 @@ def distill(
     if force:
         for name in OWN_FILES:
             (out / name).unlink(missing_ok=True)
+    for tmp in _leftovers(out):  # half-written files of a killed run
+        tmp.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     K = dataset.num_classes
     pool = ClassPool(splits.train_x, splits.train_y, K, device)
@@ -365,9 +367,10 @@ def _check_output(out: Path, config: DistillConfig, resume: bool, force: bool) -
         return None
     ours = [name for name in OWN_FILES if (out / name).exists()]
     if not ours:
-        if resume:
+        leftovers = _leftovers(out)  # a run killed while writing its first checkpoint: resuming it is starting it
+        if resume and not leftovers:
             raise OutputConflictError(f"nothing to resume in {out}: no checkpoint there; drop --resume to start")
-        if out.is_dir() and any(out.iterdir()):
+        if out.is_dir() and any(p not in leftovers for p in out.iterdir()):
             raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
         return None
     if not (out / CHECKPOINT).is_file():
@@ -384,6 +387,13 @@ def _check_output(out: Path, config: DistillConfig, resume: bool, force: bool) -
     if checkpoint["done"] > config.iterations:
         raise OutputConflictError(f"{out} already ran {checkpoint['done']} iterations, more than the {config.iterations} asked for")
     return checkpoint
+
+
+def _leftovers(out: Path) -> list[Path]:
+    """The temporary files ``atomic_path`` leaves beside this run's files when the process is killed."""
+    if not out.is_dir():
+        return []
+    return [p for name in OWN_FILES for p in out.glob(f".{name}.*.tmp") if p.is_file()]
 
 
 def _loss_summary(history: list[list[float]]) -> dict[str, Any]:

@@ -19,14 +19,16 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from nas_proxy import checks
+from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.dashboard import attach_study_extras, save_curve_note, scalar_attrs
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult
-from nas_proxy.search.storage import open_storage, require_existing, study_dir
+from nas_proxy.search.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage, require_existing, study_dir
 from nas_proxy.search.study import (
     BUDGET_ATTR,
+    LIVE,
+    claim,
     counted,
     create_or_check,
     export,
@@ -36,12 +38,12 @@ from nas_proxy.search.study import (
     ranked,
     recording_failure,
     trial_summary,
-    worker_tag,
 )
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 
 # Optuna logs every failed trial with its traceback; a worker prints one line per failure instead
 optuna.logging.set_verbosity(optuna.logging.ERROR)
+POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
 
 
 class BudgetReachedError(NasProxyError):
@@ -56,6 +58,7 @@ class SearchResult:
     best: list[dict[str, Any]]  # best first (Pareto front first with several objectives)
     files: dict[str, str]
     seconds: float
+    unmet: str | None = None  # why the run ended before its budget counted, if it did
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -92,13 +95,13 @@ def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, 
     multi = len(config.objectives) > 1
 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
+        claim(trial)  # first: a survivor can repair this trial from now on
+        interrupts.check()
         if over_budget(trial.study, trial.number, total):
             trial.set_user_attr("fail_reason", f"the budget of {total} trials was reached by other workers")
             trial.set_user_attr("beyond_budget", True)
             trial.study.stop()
             raise BudgetReachedError(f"trial {trial.number} is beyond the budget of {total}")
-        for key, value in worker_tag().items():
-            trial.set_user_attr(key, value)
         spec = space.sample(trial)
         trial.set_user_attr("spec", spec)
         trial.set_user_attr("arch_id", arch_id(spec))
@@ -116,11 +119,13 @@ def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, 
 
         def report(epoch: int, acc: float) -> None:
             if not multi:  # Optuna has no intermediate values for several objectives
-                trial.report(acc, epoch)
-                if epoch < config.proxy.epochs and trial.should_prune():  # the last report comes after training
+                with interrupts.deferred():  # storage calls inside the training
+                    trial.report(acc, epoch)
+                    prune = epoch < config.proxy.epochs and trial.should_prune()  # the last report comes after training
+                if prune:
                     raise optuna.TrialPruned(f"pruned at epoch {epoch} ({acc:.2f} %)")
 
-        with recording_failure(trial):
+        with recording_failure(trial), interrupts.interruptible():
             result = ctx.score(space, spec, seed=config.seed, report=report)
         _record(trial, result, ctx, config)
         values = {"accuracy": result.accuracy, "params": float(result.params), "flops": float(result.flops)}
@@ -155,20 +160,33 @@ def run_worker(
     worker_index: int = 0,
     progress: bool = False,
     ctx: ProxyContext | None = None,
+    heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
 ) -> None:
-    """Run trials on the study until ``total`` trials count (complete or pruned) or ``timeout``."""
-    storage, _ = open_storage(storage_url, study_name)
+    """Run trials on the study until ``total`` trials count (complete or pruned), ``timeout`` passes,
+    or this worker has started ``total`` trials (a space whose trials all fail ends).
+
+    Trials of dead workers are failed and retried. While the rest of the budget is held by other
+    workers' running trials, the worker waits for them to finish or to be found dead
+    (``heartbeat``: interval and grace period in seconds, for database storages).
+    """
+    storage, _ = open_storage(storage_url, study_name, *heartbeat)
     space = get_space(config.space)
     ctx = ctx or ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
     seed = config.seed + worker_index
-    study = create_or_check(storage, study_name, config, fingerprint(config, ctx, space), seed)
-    fail_dead_trials(study, storage)
-    remaining = total - counted(study)
-    if remaining <= 0:
+    with interrupts.deferred():
+        study = create_or_check(storage, study_name, config, fingerprint(config, ctx, space), seed)
+        fail_dead_trials(study, storage)
+    if counted(study) >= total:
         return
     bar = tqdm(total=total, initial=counted(study), desc=f"search {study_name}", unit="trial", disable=not progress, dynamic_ncols=True)
+    started = 0  # trials this worker ran within the budget
 
     def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal started
+        started += not trial.user_attrs.get("beyond_budget")
+        fail_dead_trials(study, storage)  # between trials: re-queue what dead workers left
+        if _budget_held(study, total):  # wait outside optimize rather than start a trial beyond the budget
+            study.stop()
         bar.n = counted(study)
         if trial.state == TrialState.COMPLETE and trial.values:
             bar.set_postfix(last=f"{trial.values[0]:.2f}", refresh=False)
@@ -176,14 +194,36 @@ def run_worker(
             reason = trial.user_attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "unknown error")
             tqdm.write(f"trial {trial.number} failed: {' '.join(str(reason).split())[:300]}", file=sys.stderr)
         bar.refresh()
+        interrupts.check()  # a safe point: the trial is stored
 
     stop_at_total = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    objective = make_objective(config, ctx, space, total)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    told = False
     try:
-        study.optimize(
-            make_objective(config, ctx, space, total), n_trials=total, timeout=timeout, catch=(Exception,), callbacks=[stop_at_total, tick]
-        )
+        with interrupts.deferred():  # SIGINT raises in the training and between trials, never inside ask/tell
+            while counted(study) < total and started < total:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                fail_dead_trials(study, storage)
+                if _budget_held(study, total):
+                    if progress and not told:
+                        tqdm.write("waiting for trials running in other workers (retried if their worker dies)", file=sys.stderr)
+                        told = True
+                    with interrupts.interruptible():
+                        time.sleep(POLL_SECONDS)
+                    continue
+                study.optimize(objective, n_trials=total - started, timeout=left, catch=(Exception,), callbacks=[stop_at_total, tick])
     finally:
         bar.close()
+
+
+def _budget_held(study: optuna.Study, total: int) -> bool:
+    """Whether nothing is queued and other workers' running trials hold the rest of the budget
+    (they finish, or are found dead and re-queued)."""
+    live = study.get_trials(deepcopy=False, states=LIVE)
+    return not any(t.state == TrialState.WAITING for t in live) and len(live) >= total
 
 
 def search(
@@ -195,8 +235,13 @@ def search(
     workers: int = 1,
     out: Path | None = None,
     progress: bool = True,
+    heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
 ) -> SearchResult:
-    """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count."""
+    """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count.
+
+    ``heartbeat``: (interval, grace period) in seconds of database storages' heartbeats; a trial
+    without a heartbeat for the grace period is failed and retried. ``SearchResult.unmet`` says why,
+    when the run ended before ``n_trials`` counted."""
     config.validate()
     study_dir(study_name)  # a plain name: it names a directory
     if n_trials < 1 or workers < 1:
@@ -208,14 +253,18 @@ def search(
         )
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file; give a directory for trials.csv and best.json")
+    _check_heartbeat(heartbeat)
     t0 = time.perf_counter()
     space = get_space(config.space)
     ctx = ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
     check_compatible(space, ctx, config.space)
-    storage, url = open_storage(storage_url, study_name)
-    study = create_or_check(storage, study_name, config, fingerprint(config, ctx, space), config.seed)  # before workers race to create it
-    study.set_user_attr(BUDGET_ATTR, n_trials)
-    attach_study_extras(study, ctx, config, url)
+    storage, url = open_storage(storage_url, study_name, *heartbeat)
+    with interrupts.deferred():
+        study = create_or_check(
+            storage, study_name, config, fingerprint(config, ctx, space), config.seed
+        )  # before workers race to create it
+        study.set_user_attr(BUDGET_ATTR, n_trials)
+        attach_study_extras(study, ctx, config, url)
     children = [
         subprocess.Popen(
             [
@@ -236,6 +285,10 @@ def search(
                 "--device",
                 config.device,
                 "--quiet",
+                "--heartbeat-interval",
+                str(heartbeat[0]),
+                "--grace",
+                str(heartbeat[1]),
             ]
             + (["--data-root", config.data_root] if config.data_root else [])
             + (["--timeout", str(timeout)] if timeout else [])
@@ -243,7 +296,7 @@ def search(
         for k in range(1, workers)
     ]
     try:
-        run_worker(config, study_name, url, n_trials, timeout, 0, progress, ctx)
+        run_worker(config, study_name, url, n_trials, timeout, 0, progress, ctx, heartbeat)
     except KeyboardInterrupt:
         for child in children:  # Ctrl-C in a terminal reaches them too; a signal to this process alone does not
             child.send_signal(signal.SIGINT)
@@ -253,6 +306,7 @@ def search(
             child.wait()
     failed_children = [c.returncode for c in children if c.returncode]
     study = optuna.load_study(study_name=study_name, storage=storage)
+    fail_dead_trials(study, storage)  # a worker killed after this process's last trial
     files = export(study, out or Path("studies") / study_name, dataset_facts(ctx))
     states: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
@@ -260,14 +314,36 @@ def search(
         states[state] = states.get(state, 0) + 1
     if failed_children:
         states["worker_errors"] = len(failed_children)
+    seconds = time.perf_counter() - t0
     return SearchResult(
         study_name,
         url,
         states,
         [trial_summary(t) for t in ranked(study)[:10]],
         {k: str(v) for k, v in files.items()},
-        time.perf_counter() - t0,
+        seconds,
+        _unmet(study, n_trials, states, timeout is not None and seconds >= timeout),
     )
+
+
+def _check_heartbeat(heartbeat: tuple[int, int]) -> None:
+    interval, grace = heartbeat
+    if interval < 1 or grace <= interval:
+        raise InvalidArgumentError(
+            f"--heartbeat-interval must be at least 1 s and --grace longer than it, got {interval} and {grace}; e.g. 60 and 180"
+        )
+
+
+def _unmet(study: optuna.Study, n_trials: int, states: dict[str, int], timed_out: bool) -> str | None:
+    """One line saying why fewer than ``n_trials`` trials count, or None when they all do."""
+    done = counted(study)
+    if done >= n_trials:
+        return None
+    why = [f"{states['fail']} trials failed (each worker starts at most --n-trials trials)"] if states.get("fail") else []
+    why += ["the --timeout passed"] if timed_out else []
+    why += [f"{states['worker_errors']} worker processes exited with an error"] if states.get("worker_errors") else []
+    why += [f"{states['running']} trials are still running elsewhere"] if states.get("running") else []
+    return f"the budget of {n_trials} trials was not met: {done} count ({'; '.join(why) or 'no reason recorded'}); run the same command again to continue"
 
 
 def join(
@@ -280,6 +356,7 @@ def join(
     device: str | None = None,
     progress: bool = True,
     data_root: str | None = None,
+    heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
 ) -> None:
     """``nasproxy worker``: join an existing study (a search, or a correlation's ground truth) with
     the configuration stored in it; ``synthetic``, ``device`` and ``data_root`` say where things
@@ -289,12 +366,13 @@ def join(
     checks.positive("n_trials", n_trials, optional=True)
     checks.number("timeout", timeout, 0, low_open=True, optional=True)
     checks.number("worker_index", worker_index, 0, 1024, integer=True)  # a sampler seed offset
+    _check_heartbeat(heartbeat)
     require_existing(storage_url, study_name)  # a worker joins a study: it never creates a storage
-    storage, url = open_storage(storage_url, study_name)
+    storage, url = open_storage(storage_url, study_name, *heartbeat)
     config, _ = load_config(storage, study_name)  # a clear error when the study is missing or foreign
     study = optuna.load_study(study_name=study_name, storage=storage)
     if ground_truth.is_ground_truth_study(study):  # a correlation's full-data trainings
-        ground_truth.run_worker(study, url, device or "auto", progress, data_root)
+        ground_truth.run_worker(study, url, device or "auto", progress, data_root, heartbeat)
         return
     assert config is not None
     if synthetic:
@@ -304,7 +382,7 @@ def join(
     if data_root:
         config.data_root = data_root
     total = n_trials if n_trials is not None else int(study.user_attrs.get(BUDGET_ATTR, 0)) or int(1e9)
-    run_worker(config, study_name, url, total, timeout, worker_index, progress)
+    run_worker(config, study_name, url, total, timeout, worker_index, progress, heartbeat=heartbeat)
 
 
 def score(

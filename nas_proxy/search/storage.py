@@ -12,11 +12,15 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
+from typing import Any
 
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
+from nas_proxy import interrupts
 from nas_proxy.errors import NasProxyError
 
 STUDIES_DIR = Path("studies")
@@ -34,6 +38,7 @@ DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssq
 HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 MAX_RETRY = 2  # times a trial whose worker died is re-queued
+LOCK_GRACE_SECONDS = 30  # a journal lock held this long belongs to a killed process (Optuna's default); writes take milliseconds
 
 
 class StorageError(NasProxyError):
@@ -80,7 +85,7 @@ def open_storage(
             raise StorageError(f"storage {path} is a directory; give a journal file path such as {path / 'journal.log'}")
         check_journal(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path))), f"journal:{path}"
+        return JournalStorage(_JournalFile(path)), f"journal:{path}"
     except StorageError:
         raise
     except ImportError as e:
@@ -125,6 +130,35 @@ def require_existing(url: str | None, study: str) -> None:
         raise StorageError(
             f"storage {path} does not exist, so it holds no study {study!r}; check --study and --storage (run 'nasproxy search' first)"
         )
+
+
+class _JournalFile(JournalFileBackend):
+    """A journal file at an absolute path whose writes Ctrl-C cannot cut in half.
+
+    The lock is a symlink to the journal: with a relative path it dangles, and a lock left by a
+    killed process then makes every later writer spin forever instead of breaking it after
+    :data:`LOCK_GRACE_SECONDS`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        absolute = str(path.resolve())
+        _break_stale_lock(Path(absolute + ".lock"))
+        super().__init__(absolute, JournalFileSymlinkLock(absolute, grace_period=LOCK_GRACE_SECONDS))
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        with interrupts.deferred():  # Optuna's lock release turns a KeyboardInterrupt into FileNotFoundError
+            super().append_logs(logs)
+
+
+def _break_stale_lock(lock: Path) -> None:
+    """Remove a lock that dangles (made by a relative path) or is older than the grace period: its
+    writer was killed (a live one holds it for milliseconds)."""
+    try:
+        made = os.lstat(lock).st_mtime
+    except FileNotFoundError:
+        return
+    if not lock.exists() or time.time() - made > LOCK_GRACE_SECONDS:
+        lock.unlink(missing_ok=True)
 
 
 def dashboard_target(url: str) -> str:

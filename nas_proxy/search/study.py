@@ -6,9 +6,11 @@ with the study name and storage alone, and a second ``search`` with other settin
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +19,11 @@ from typing import Any
 import optuna
 import torch
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import BaseStorage
+from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
+from nas_proxy import interrupts
 from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.search.config import SAMPLERS, SearchConfig
 from nas_proxy.search.storage import study_dir
@@ -31,6 +34,10 @@ BUDGET_ATTR = "nasproxy_budget"  # the latest --n-trials of `search`: what a `wo
 MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 METRIC_NAMES = {"accuracy": "val_accuracy", "params": "params", "flops": "flops"}
+# a RUNNING trial still without its worker's identity this long after it started lost its worker
+# between its creation and the first write of the objective (milliseconds apart; a minute leaves room
+# for a loaded machine and a slow database, and bounds how long a run waits for such a trial)
+UNTAGGED_SECONDS = 60.0
 
 
 class StudyNotFoundError(NasProxyError):
@@ -117,9 +124,9 @@ def over_budget(study: optuna.Study, number: int, total: int) -> bool:
     """Whether trial ``number`` is beyond the budget: ``total`` live trials were created before it.
 
     Trial numbers are handed out atomically by the storage, so two workers racing for the last
-    slot cannot both get it.
+    slot cannot both get it. A RUNNING trial whose worker is known to be dead does not count.
     """
-    earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number]
+    earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number and not _dead(t)]
     return len(earlier) >= total
 
 
@@ -141,41 +148,71 @@ def worker_tag() -> dict[str, Any]:
     return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
 
 
-def fail_dead_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
-    """Fail and re-queue RUNNING trials whose worker on this host is gone (journal storages have no
-    heartbeat; RDB storages do this themselves). Returns the numbers of the trials failed."""
-    failed = []
-    host = socket.gethostname()
-    study_id = storage.get_study_id_from_name(study.study_name)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = t.user_attrs.get("worker_pid")
-        if t.user_attrs.get("worker_host") != host or pid is None or _alive(int(pid)):
-            continue
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-        retries = int(t.user_attrs.get("retries", 0))
-        reason = f"worker {host}:{pid} died during the trial"
-        note = reason + ("" if retries < MAX_RETRY else f"; not retried after {retries} retries")
-        try:  # another worker may be repairing the same trial: whoever finishes it re-queues it
-            storage.set_trial_user_attr(trial_id, "fail_reason", note)
-            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
-                continue
-        except UpdateFinishedTrialError:
-            continue
-        carried: dict[str, Any] = {k: t.user_attrs[k] for k in ("spec", "seed", "arch_id") if k in t.user_attrs and not t.params}
-        if (t.params or carried) and retries < MAX_RETRY:  # a search trial by its parameters, a ground-truth training by its spec
-            study.enqueue_trial(t.params, user_attrs={**carried, "retry_of": t.number, "retries": retries + 1})
-        failed.append(t.number)
-    return failed
+def claim(trial: optuna.Trial) -> None:
+    """Record this worker on ``trial`` (the objective's first act), so a survivor can repair the
+    trial if this process dies."""
+    for key, value in worker_tag().items():
+        trial.set_user_attr(key, value)
+
+
+def _dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
+    """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone, or
+    none recorded long after it started. (Workers on other hosts: heartbeats of database storages.)"""
+    if t.state != TrialState.RUNNING:
+        return False
+    pid = t.user_attrs.get("worker_pid")
+    if pid is None:
+        started = t.datetime_start or datetime.datetime.now()
+        return (datetime.datetime.now() - started).total_seconds() > untagged_seconds
+    return t.user_attrs.get("worker_host") == socket.gethostname() and not _alive(int(pid))
+
+
+def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float = UNTAGGED_SECONDS) -> list[int]:
+    """Fail and re-queue RUNNING trials whose worker is gone: on this host by its process, on other
+    hosts by the heartbeat of a database storage (Optuna's ``RetryHeartbeatStaleTrialCallback``
+    re-queues those). Returns the numbers of the trials failed here by process."""
+    with interrupts.deferred(), warnings.catch_warnings():  # failing and re-queuing belong together
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        fail_stale_trials(study)
+        return [
+            t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _repair(study, storage, t, untagged_seconds)
+        ]
+
+
+def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_seconds: float) -> bool:
+    if not _dead(t, untagged_seconds):
+        return False
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), t.number)
+    retries = int(t.user_attrs.get("retries", 0))
+    pid = t.user_attrs.get("worker_pid")
+    who = f"{t.user_attrs.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
+    reason = f"worker {who} died during the trial"
+    note = reason + ("" if retries < MAX_RETRY else f"; not retried after {retries} retries")
+    try:  # another worker may be repairing the same trial: whoever finishes it re-queues it
+        storage.set_trial_user_attr(trial_id, "fail_reason", note)
+        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+            return False
+    except UpdateFinishedTrialError:
+        return False
+    carried: dict[str, Any] = {k: t.user_attrs[k] for k in ("spec", "seed", "arch_id") if k in t.user_attrs and not t.params}
+    if (t.params or carried) and retries < MAX_RETRY:  # a search trial by its parameters, a ground-truth training by its spec
+        study.enqueue_trial(t.params, user_attrs={**carried, "retry_of": t.number, "retries": retries + 1})
+    return True
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie, killed but not yet reaped by its
+    parent, does not: a ``search`` reaps its worker processes only at the end)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: the state follows the parenthesised command name
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
