@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("environment", "tests", "distill", "proxy", "groundtruth", "evaluate")  # priority order
+SECTIONS = ("environment", "tests", "distill", "proxy", "groundtruth", "evaluate", "fidelity")  # priority order
 TAIL_LINES = 25  # lines of a subprocess's output kept in results.json (the log has all of them)
 
 
@@ -55,6 +55,9 @@ class Plan:
     eval_epochs: int = 1000
     eval_model: str | None = None  # None: ConvNet-3 (width 128), as the field evaluates
     gt_workers: int = 8
+    fid_distill_iterations: int = 2000  # the DataDAM/DM sets the fidelity section scores (6.5 ms per iteration on an H100)
+    fid_archs: int | None = None  # None: the whole ground-truth table; the dry run takes its smallest few
+    fid_final_reserve_s: float = 60.0  # kept for the last fidelity.py run (training-free scores, bootstrap of every pair)
     final_reserve_s: float = 20.0  # the report and packing at the end, and a late section's kill (gpu_check.KILL_GRACE_S x 2)
     fabricate: bool = False  # a tiny fabricated Fashion-MNIST instead of the real files
     budgets: dict[str, Budget] = field(default_factory=dict)
@@ -77,6 +80,7 @@ GPU_BUDGETS = {
     "proxy": Budget(cap=160, minimum=60),
     "groundtruth": Budget(cap=None, minimum=30, reserve_after=45),  # leaves the evaluation its ~45 s
     "evaluate": Budget(cap=None, minimum=25),
+    "fidelity": Budget(cap=None, minimum=90),  # asked for alone (--sections fidelity): all that is left
 }
 
 
@@ -102,12 +106,16 @@ def make_plan(dry_run: bool) -> Plan:
         eval_epochs=2,
         eval_model="depth=3,width=8",
         gt_workers=2,
+        fid_distill_iterations=2,
+        fid_archs=3,
+        fid_final_reserve_s=20.0,
         final_reserve_s=12.0,
         fabricate=True,
         budgets={  # 3x the GPU caps: on a loaded CPU a dry run must not lose a section to its limit
             **{k: Budget(3 * b.cap, b.minimum) for k, b in GPU_BUDGETS.items() if b.cap is not None},
             "groundtruth": Budget(cap=60, minimum=10, reserve_after=20),
-            "evaluate": Budget(cap=None, minimum=5),
+            "evaluate": Budget(cap=150, minimum=5),
+            "fidelity": Budget(cap=None, minimum=10),
         },
     )
 

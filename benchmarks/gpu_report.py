@@ -17,6 +17,7 @@ TITLES = {
     "proxy": "Proxy trials per hour, full-data epoch, whole-space projection",
     "groundtruth": "Ground-truth table (benchmarks/groundtruth/build.py)",
     "evaluate": "Evaluation protocol on the IPC-10 DataDAM set",
+    "fidelity": "Every proxy on every architecture of the ground-truth table (benchmarks/gpu_fidelity.py)",
 }
 
 
@@ -170,6 +171,16 @@ def evaluate(s: dict[str, Any]) -> list[str]:
     ]
 
 
+def fidelity(s: dict[str, Any]) -> list[str]:
+    lines = [f"- table `{s.get('table', '-')}`; distillation seconds {s.get('distill_seconds', {})}"]
+    for st in s.get("steps", []):
+        run = st.get("run", {})
+        lines.append(f"- {st['step']}: {st['status']}, {run.get('seconds', '-')} s" + (f" ({st['reason']})" if st.get("reason") else ""))
+    if s.get("files"):
+        lines.append(f"- the metrics, intervals and paired differences: OUT/{', OUT/'.join(s['files'])}")
+    return lines
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "environment": environment,
     "tests": tests,
@@ -177,6 +188,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "proxy": proxy,
     "groundtruth": groundtruth,
     "evaluate": evaluate,
+    "fidelity": fidelity,
 }
 
 

@@ -330,6 +330,12 @@ def proxy(ctx: Context, rec: Recorder) -> None:
     run_proxy_section(ctx, rec)
 
 
+def fidelity(ctx: Context, rec: Recorder) -> None:
+    from gpu_fidelity import run_fidelity_section
+
+    run_fidelity_section(ctx, rec)
+
+
 RUNNERS: dict[str, Callable[[Context, Recorder], None]] = {
     "environment": environment,
     "tests": tests,
@@ -337,6 +343,7 @@ RUNNERS: dict[str, Callable[[Context, Recorder], None]] = {
     "proxy": proxy,
     "groundtruth": groundtruth,
     "evaluate": evaluate,
+    "fidelity": fidelity,
 }
 assert tuple(RUNNERS) == SECTIONS
 

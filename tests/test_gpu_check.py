@@ -51,17 +51,23 @@ def numbers(section: str, s: dict[str, Any]) -> bool:
         )
     if section == "evaluate":
         return len(s["result"]["accuracies"]) == 2 and all(0 <= a <= 100 for a in s["result"]["accuracies"])
+    if section == "fidelity":
+        r = s["result"]
+        return len(r["proxies"]) >= 3 + 2 + 6 and all(step["status"] == "ok" for step in s["steps"])
     return bool(s.get("files")) or bool(s.get("run"))  # groundtruth, when the builder is in the tree
 
 
 def test_dry_run_writes_every_section_with_numbers_or_a_reason(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "OUT": str(out)}  # nothing else: as on the GPU
-    cmd = ["bash", str(BENCHMARKS / "gpu_check.sh"), "--python", sys.executable, "--dry-run"]
+    # fidelity (seven subprocesses, two minutes on a loaded CPU) has its own test, marked slow
+    fast = ",".join(s for s in SECTIONS if s not in ("environment", "fidelity"))
+    cmd = ["bash", str(BENCHMARKS / "gpu_check.sh"), "--python", sys.executable, "--dry-run", "--sections", fast]
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=DRY_RUN_TIMEOUT_S, check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
-    assert results["run"]["dry_run"] is True and results["run"]["command"].endswith("--dry-run")
+    assert results["run"]["dry_run"] is True and "--dry-run" in results["run"]["command"]
+    assert results["sections"]["fidelity"]["status"] == "skipped"
     assert list(results["sections"]) == list(SECTIONS)
     for name, s in results["sections"].items():
         assert s["status"] in ("ok", "skipped"), (name, s.get("reason"))
@@ -75,6 +81,20 @@ def test_dry_run_writes_every_section_with_numbers_or_a_reason(tmp_path: Path) -
     assert "DRY RUN" in md and "| 2 | 2 |" in md  # the 2-process pool's row: 2 trials
     assert "[gpu_check] section evaluate:" in (out / "gpu_check.log").read_text()
     assert len([p for p in out.rglob("*") if p.is_file()]) <= 8
+
+
+@pytest.mark.slow
+def test_dry_run_fidelity_scores_every_proxy_on_the_smallest_architectures(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "OUT": str(out)}
+    cmd = ["bash", str(BENCHMARKS / "gpu_check.sh"), "--python", sys.executable, "--dry-run", "--sections", "fidelity"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=DRY_RUN_TIMEOUT_S, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    s = json.loads((out / "results.json").read_text())["sections"]["fidelity"]
+    assert s["status"] == "ok", s.get("reason")
+    assert numbers("fidelity", s), json.dumps(s)[:3000]
+    assert s["result"]["n_archs"] == 3 and "datadam" in s["result"]["proxies"] and "early@1ep" in s["result"]["proxies"]
+    assert (out / "fidelity" / "fidelity.md").read_text().startswith("Ground truth: seed 0 of 3 architectures")
 
 
 FAKE_BUILDER = """

@@ -1,0 +1,144 @@
+"""Section ``fidelity`` of the GPU check: every proxy scored on every architecture of the ground-truth table.
+
+On the CPU the synthetic-set proxies only afforded a FLOPs-capped subset of 48 architectures (RESULTS.md §7b);
+on a GPU a proxy trial is 0.1-0.4 s, so all 100 fit in a minute per proxy. Everything goes through the
+project's command lines (``nasproxy distill``, ``benchmarks/fidelity.py``), one subprocess per step, so that a
+step cut at the deadline loses only itself and fidelity.py's per-architecture cache keeps what was scored:
+
+1. DataDAM and DM IPC-10 sets (``Plan.fid_distill_iterations``), the random real subset;
+2. one ``fidelity.py`` run per synthetic set (its scores cached per architecture), then, where this tree's
+   fidelity.py takes them, the same DataDAM set at ``--proxy-seeds`` 2 and 4 and with the committed proxy
+   profile (``--proxy-profile``);
+3. the early-stopping columns of the table and the training-free scores;
+4. one final ``fidelity.py`` run over everything (cached scores, no training): metrics, intervals and the
+   paired differences between every two proxies, in ``OUT/fidelity/fidelity.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from gpu_common import run_group
+from gpu_sections import BENCHMARKS, Context, Recorder
+
+TABLE = BENCHMARKS / "groundtruth" / "fashion-mnist-convnet720.csv"
+EARLY = ("val_accuracy_0.1ep", "val_accuracy_1ep")  # the table's own early-stopping columns
+ZERO_COST = ("snip", "grad_norm", "synflow", "naswot", "params", "flops")
+PROFILE = BENCHMARKS.parent / "profiles" / "fashion-mnist-convnet720.toml"  # a calibrated proxy profile, when committed
+
+
+def dry_table(work: Path, n: int) -> Path:
+    """Dry run: the table's ``n`` smallest architectures (both seeds), so that the CPU scores them in seconds."""
+    with TABLE.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    small = sorted({r["arch_id"]: int(r["flops"]) for r in rows}.items(), key=lambda kv: kv[1])[:n]
+    keep = {a for a, _ in small}
+    out = work / "table-small.csv"
+    with out.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(r for r in rows if r["arch_id"] in keep)
+    return out
+
+
+def early_scores(table: Path, work: Path) -> dict[str, Path]:
+    """``early@...`` scores files (arch_id, score) from the table's seed-0 columns."""
+    with table.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["seed"] == "0"]
+    files = {}
+    for column in EARLY:
+        label = "early@" + column.removeprefix("val_accuracy_")
+        path = work / f"{label}.csv"
+        with path.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["arch_id", "score"])
+            w.writerows([r["arch_id"], r[column]] for r in rows)
+        files[label] = path
+    return files
+
+
+def cache_scores(fid_out: Path, label: str, work: Path) -> Path | None:
+    """fidelity.py's per-architecture cache of one synthetic proxy as a scores file (arch_id, score, seconds)."""
+    caches = sorted((fid_out / "cache").glob("proxy-*.jsonl"))
+    if not caches:
+        return None
+    path = work / f"scores-{label}.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch_id", "score", "seconds"])
+        for line in caches[-1].read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                w.writerow([row["arch_id"], row["score"], row["seconds"]])
+    return path
+
+
+def run_fidelity_section(ctx: Context, rec: Recorder) -> None:
+    p = ctx.plan
+    work = ctx.work / "fidelity"
+    work.mkdir(parents=True, exist_ok=True)
+    table = dry_table(work, p.fid_archs) if p.fabricate else TABLE
+    data = ["--data-root", ctx.data_root()] if ctx.data_root() else []
+    nasproxy = [sys.executable, "-m", "nas_proxy"]
+    fid = [sys.executable, str(BENCHMARKS / "fidelity.py"), "--table", str(table), "--device", p.device, "--seed", str(ctx.seed)]
+    fid += ["--space", "convnet720", *data]
+    fid += ["--epochs", str(p.proxy_epochs)] if p.proxy_epochs else []
+    helped = subprocess.run([*fid[:2], "--help"], cwd=ctx.root, capture_output=True, text=True, timeout=120, check=False)
+    takes = set(re.findall(r"--[a-z][a-z0-9-]*", helped.stdout))
+    steps: list[dict[str, Any]] = []
+    rec.set("table", str(table))
+    rec.set("steps", steps)
+
+    def step(name: str, cmd: list[str], share: float = 1.0, reserve: float = 0.0) -> bool:
+        """Run one command with ``share`` of the time left after ``reserve`` seconds kept for later steps."""
+        timeout = (ctx.left() - reserve) * share - 2
+        if timeout < 5:
+            steps.append({"step": name, "status": "skipped", "reason": f"only {ctx.left():.0f} s left"})
+            rec.set("steps", steps)
+            return False
+        ran = run_group(cmd, timeout=timeout, cwd=ctx.root)
+        status = "ok" if ran.code == 0 else ("timeout" if ran.code is None else "failed")
+        steps.append({"step": name, "status": status, "command": " ".join(cmd[1:]), "run": ran.to_dict()})
+        rec.set("steps", steps)
+        return status == "ok"
+
+    sets: dict[str, Path] = {}
+    for method in ("datadam", "dm", "random"):
+        out = work / "syn" / f"{method}-ipc{p.proxy_ipc}"
+        cmd = [*nasproxy, "distill", "--dataset", "fashion-mnist", *data, "--ipc", str(p.proxy_ipc), "--method", method]
+        cmd += ["--device", p.device, "--seed", str(ctx.seed), "--out", str(out), "--force", "--quiet"]
+        if method != "random":
+            cmd += ["--iterations", str(p.fid_distill_iterations), "--batch-real", str(p.batch_real)]
+        if step(f"distill {method}", cmd, 0.2, p.fid_final_reserve_s):
+            sets[method] = out
+            meta = json.loads((out / "meta.json").read_text())
+            rec.set("distill_seconds", {**rec.data.get("distill_seconds", {}), method: meta.get("seconds")})
+    variants: list[tuple[str, str, list[str]]] = [(m, m, []) for m in sets]  # (label, set, extra fidelity.py flags)
+    if "datadam" in sets and "--proxy-seeds" in takes:
+        variants += [(f"datadam-k{k}", "datadam", ["--proxy-seeds", str(k)]) for k in (2, 4)]
+    if "datadam" in sets and "--proxy-profile" in takes and PROFILE.is_file():
+        variants.append(("datadam-profile", "datadam", ["--proxy-profile", str(PROFILE)]))
+    rec.set("variants", [v[0] for v in variants])
+    scores: dict[str, Path] = early_scores(table, work)
+    for i, (label, method, extra) in enumerate(variants):
+        fid_out = work / f"fid-{label}"
+        cmd = [*fid, "--proxy", f"{label}=synthetic:{sets[method]}", *extra, "--out", str(fid_out)]
+        step(f"score {label}", cmd, 1 / (len(variants) - i), p.fid_final_reserve_s)
+        cached = cache_scores(fid_out, label, work)  # also what a run cut at the deadline had scored
+        if cached is not None:
+            scores[label] = cached
+    zero = [a for z in ZERO_COST for a in ("--proxy", f"zero-cost:{z}")]
+    final = [*fid, *[a for label, path in scores.items() for a in ("--proxy", f"{label}=scores:{path}")], *zero]
+    final_out = ctx.out / "fidelity"
+    if step("fidelity (all proxies)", [*final, "--out", str(final_out)]):
+        rec.set("result", json.loads((final_out / "fidelity.json").read_text()))
+    rec.set("files", sorted(str(q.relative_to(ctx.out)) for q in final_out.glob("*")) if final_out.is_dir() else [])
+    if "result" not in rec.data:
+        rec.set("reason", "the final fidelity.py run did not finish: see the steps")
+        rec.set("status", "failed")
