@@ -7,8 +7,9 @@ step cut at the deadline loses only itself and fidelity.py's per-architecture ca
 
 1. DataDAM and DM IPC-10 sets (``Plan.fid_distill_iterations``), the random real subset;
 2. one ``fidelity.py`` run per synthetic set (its scores cached per architecture), then, where this tree's
-   fidelity.py takes them, the same DataDAM set at ``--proxy-seeds`` 2 and 4 and with the committed proxy
-   profile (``--proxy-profile``);
+   fidelity.py takes them, the committed calibrated proxy profile (``--proxy-profile``) and the seed-averaged
+   proxy (``--proxy-seeds 4``) on the random subset and the DataDAM set; every proxy's per-architecture
+   scores are kept in ``OUT/fidelity/scores.csv`` as soon as they exist;
 3. the early-stopping columns of the table and the training-free scores;
 4. one final ``fidelity.py`` run over everything (cached scores, no training): metrics, intervals and the
    paired differences between every two proxies, in ``OUT/fidelity/fidelity.{md,json}``.
@@ -79,6 +80,19 @@ def cache_scores(fid_out: Path, label: str, work: Path) -> Path | None:
     return path
 
 
+def write_scores(path: Path, scores: dict[str, Path]) -> None:
+    """Every proxy's per-architecture scores in one file (label, arch_id, score, seconds): what comes back from the
+    GPU machine, so that any later metric (promotion regret, a new interval) is computed without it."""
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["proxy", "arch_id", "score", "seconds"])
+        for label, source in scores.items():
+            with source.open(newline="") as g:
+                w.writerows([label, r["arch_id"], r["score"], r.get("seconds", "")] for r in csv.DictReader(g))
+    tmp.replace(path)
+
+
 def run_fidelity_section(ctx: Context, rec: Recorder) -> None:
     p = ctx.plan
     work = ctx.work / "fidelity"
@@ -120,12 +134,15 @@ def run_fidelity_section(ctx: Context, rec: Recorder) -> None:
             meta = json.loads((out / "meta.json").read_text())
             rec.set("distill_seconds", {**rec.data.get("distill_seconds", {}), method: meta.get("seconds")})
     variants: list[tuple[str, str, list[str]]] = [(m, m, []) for m in sets]  # (label, set, extra fidelity.py flags)
-    if "datadam" in sets and "--proxy-seeds" in takes:
-        variants += [(f"datadam-k{k}", "datadam", ["--proxy-seeds", str(k)]) for k in (2, 4)]
-    if "datadam" in sets and "--proxy-profile" in takes and PROFILE.is_file():
-        variants.append(("datadam-profile", "datadam", ["--proxy-profile", str(PROFILE)]))
+    if "--proxy-profile" in takes and PROFILE.is_file():  # the calibrated protocol, on the set its profile names (else random)
+        chosen = re.search(r'^synthetic\s*=\s*"([a-z]+)', PROFILE.read_text(), re.M)
+        on = chosen.group(1) if chosen and chosen.group(1) in sets else "random"
+        variants += [("profile", on, ["--proxy-profile", str(PROFILE)])] if on in sets else []
+    if "--proxy-seeds" in takes:  # the seed-averaged proxy (K = 4 copies trained as one batched model)
+        variants += [(f"{m}-k4", m, ["--proxy-seeds", "4"]) for m in ("random", "datadam") if m in sets]
     rec.set("variants", [v[0] for v in variants])
     scores: dict[str, Path] = early_scores(table, work)
+    (ctx.out / "fidelity").mkdir(parents=True, exist_ok=True)
     for i, (label, method, extra) in enumerate(variants):
         fid_out = work / f"fid-{label}"
         cmd = [*fid, "--proxy", f"{label}=synthetic:{sets[method]}", *extra, "--out", str(fid_out)]
@@ -133,6 +150,7 @@ def run_fidelity_section(ctx: Context, rec: Recorder) -> None:
         cached = cache_scores(fid_out, label, work)  # also what a run cut at the deadline had scored
         if cached is not None:
             scores[label] = cached
+            write_scores(ctx.out / "fidelity" / "scores.csv", scores)
     zero = [a for z in ZERO_COST for a in ("--proxy", f"zero-cost:{z}")]
     final = [*fid, *[a for label, path in scores.items() for a in ("--proxy", f"{label}=scores:{path}")], *zero]
     final_out = ctx.out / "fidelity"

@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
-SECTIONS = ("environment", "tests", "distill", "proxy", "groundtruth", "evaluate")
+SECTIONS = ("environment", "tests", "distill", "proxy", "groundtruth", "evaluate", "fidelity")
 DRY_RUN_TIMEOUT_S = 1800  # generous: the dry run takes about a minute on 2 busy cores
 
 
