@@ -6,7 +6,7 @@ through the same loop; the synthetic sets are those the code before issue 10 mad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from torch import Tensor
 
 from nas_proxy.augment import DSA
 from nas_proxy.distill import distill
+from nas_proxy.distill.config import resolve
 from nas_proxy.distill.losses import class_means
 from nas_proxy.distill.methods import METHODS, DataDAM, DistillMethod, Features, RandomSubset
 from nas_proxy.synthetic import load_synthetic
@@ -60,7 +61,8 @@ def test_every_registered_method_logs_its_declared_terms_and_records_its_options
     result = distill(tiny_config(method=name, iterations=4), tmp_path / name, progress=False, callback=lambda _, t: seen.append(t))
     header, rows = _losses(result.path)
     assert header == ["iteration", *cls.terms]
-    assert result.meta["config"]["resolved"]["method"] == cls.from_config(tiny_config(method=name), (16, 16)).options()
+    expected = resolve(tiny_config(method=name), (16, 16), False, 100, torch.device("cpu")).method.options()
+    assert result.meta["config"]["resolved"]["method"] == expected
     if cls.optimises:
         assert len(rows) == 2 and all(len(r) == 1 + len(cls.terms) for r in rows)
         assert [list(t) for t in seen] == [list(cls.terms)] * 2
@@ -74,11 +76,10 @@ class MeanPixels(DistillMethod):
     """A method of the test's own: match the class means of the embeddings, logged as ``l2``."""
 
     terms = ("loss", "l2")
-    scale: float = 1.0  # an option the DistillConfig does not have
+    scale: float = 1.0  # an option the DistillConfig does not have: its default, then set by image size
 
-    @classmethod
-    def from_config(cls, config, image_size):  # type: ignore[no-untyped-def]
-        return cls(scale=2.0)
+    def for_images(self, image_size: tuple[int, int]) -> MeanPixels:
+        return replace(self, scale=image_size[0] / 8)
 
     def loss(self, real: Features, syn: Features, num_classes: int) -> dict[str, Tensor]:
         l2 = (class_means(real.embedding.float(), num_classes) - class_means(syn.embedding.float(), num_classes)).pow(2).sum()
@@ -113,10 +114,11 @@ def test_the_random_subset_says_it_does_not_optimise_and_its_loss_does_not_raise
     assert terms["loss"].item() == 0.0 and terms["loss"].requires_grad
 
 
-def test_datadam_resolves_its_lambda_from_the_image_size() -> None:
-    assert DataDAM.from_config(tiny_config(), (32, 32)) == DataDAM(attention_power=4.0, lambda_mmd=0.01)
-    assert DataDAM.from_config(tiny_config(), (64, 64)).lambda_mmd == 0.02
-    assert DataDAM.from_config(tiny_config(lambda_mmd=0.5, attention_power=1.0), (64, 64)) == DataDAM(1.0, 0.5)
+def test_datadam_takes_its_options_from_the_config_and_its_lambda_from_the_image_size() -> None:
+    assert DataDAM(4.0, None).for_images((32, 32)) == DataDAM(attention_power=4.0, lambda_mmd=0.01)
+    assert DataDAM(4.0, None).for_images((64, 64)).lambda_mmd == 0.02
+    hp = resolve(tiny_config(lambda_mmd=0.5, attention_power=1.0), (64, 64), False, 100, torch.device("cpu"))
+    assert hp.method == DataDAM(attention_power=1.0, lambda_mmd=0.5)
 
 
 def test_hyper_parameters_are_resolved_once_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

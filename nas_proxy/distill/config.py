@@ -3,7 +3,7 @@ and for ``meta.json``."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
@@ -109,10 +109,17 @@ class Resolved:
 def resolve(config: DistillConfig, image_size: tuple[int, int], flip: bool, smallest_class: int, device: torch.device) -> Resolved:
     """Fill in every default that depends on the data or the machine."""
     return Resolved(
-        method=METHODS.get(config.method).from_config(config, image_size),
+        method=_method(config, image_size),
         image_lr=config.image_lr if config.image_lr is not None else (1.0 if config.ipc <= 50 else 10.0),  # paper
         batch_real=min(config.batch_real, smallest_class),
         net=ConvNetSpec(config.net_depth, config.net_width, "relu", config.net_norm, "avgpooling"),
         dsa=DSA(flip),
         amp=config.amp and device.type == "cuda",
     )
+
+
+def _method(config: DistillConfig, image_size: tuple[int, int]) -> DistillMethod:
+    """The configured method, each option from the config field of its name (else its default)."""
+    cls = METHODS.get(config.method)
+    options = {f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)}
+    return cls(**options).for_images(image_size)

@@ -1,11 +1,9 @@
 """Distillation methods behind one interface, registered by name.
 
-A method is a small dataclass: its fields are its own hyper-parameters (resolved from the run's
-:class:`~nas_proxy.distill.config.DistillConfig` by :meth:`DistillMethod.from_config`), ``terms``
-names what its loss returns, and ``optimises`` says whether it has a loss at all. The runner builds
-the method once per run, records its fields in ``meta.json`` and logs whichever terms it declares.
-
-Adding a method is registering one class::
+A method is a small dataclass: its fields are its own hyper-parameters, ``terms`` names what its
+loss returns, and ``optimises`` says whether it has a loss at all. The run builds the method once
+(:func:`nas_proxy.distill.config.resolve`), records its fields in ``meta.json`` and logs whichever
+terms it declares. Adding a method is registering one class::
 
     @METHODS.register("mean-embedding")
     @dataclass
@@ -32,8 +30,6 @@ from nas_proxy.registry import Registry
 if TYPE_CHECKING:
     from typing import Self
 
-    from nas_proxy.distill.config import DistillConfig
-
 
 class Features(NamedTuple):
     """One forward of the distillation network over images grouped by class."""
@@ -46,8 +42,9 @@ class Features(NamedTuple):
 class DistillMethod(ABC):
     """Base of the distillation methods; a subclass is a ``@dataclass`` whose fields are its options.
 
-    - :meth:`from_config` is called once per run, after the dataset is loaded; by default it takes
-      each field from the :class:`DistillConfig` field of the same name.
+    - Once per run, after the dataset is loaded, each field is set from the ``DistillConfig``
+      field of the same name (a field the config lacks keeps its default), then
+      :meth:`for_images` fills in the defaults that depend on the image size.
     - :meth:`loss` is called once per iteration (only when ``optimises``) with one forward of all
       real images (no grad) and one of all synthetic images, both grouped by class; it returns the
       terms named in ``terms``, whose ``"loss"`` entry is minimised.
@@ -56,10 +53,9 @@ class DistillMethod(ABC):
     optimises: ClassVar[bool] = True  # False: the result is the initial real subset, ``loss`` is never called
     terms: ClassVar[tuple[str, ...]] = ("loss",)  # what ``loss`` returns, in logging order; "loss" first
 
-    @classmethod
-    def from_config(cls, config: DistillConfig, image_size: tuple[int, int]) -> Self:
-        """This method with its options resolved for a run on images of ``image_size`` (H, W)."""
-        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+    def for_images(self, image_size: tuple[int, int]) -> Self:
+        """This method with its image-size-dependent defaults filled in, for images (H, W)."""
+        return self
 
     def options(self) -> dict[str, Any]:
         """The resolved options, as ``meta.json`` records them."""
@@ -81,16 +77,17 @@ class DataDAM(DistillMethod):
     """
 
     terms = ("loss", "sam", "mmd")
-    attention_power: float  # p in sum_c |f_c|^p (DistillConfig.attention_power)
-    lambda_mmd: float  # weight of MMD (DistillConfig.lambda_mmd; None there: 0.01 up to 32 px, 0.02 above, as the paper)
+    attention_power: float  # p in sum_c |f_c|^p
+    lambda_mmd: float | None  # weight of MMD; None: 0.01 up to 32 px, 0.02 above (paper)
 
-    @classmethod
-    def from_config(cls, config: DistillConfig, image_size: tuple[int, int]) -> Self:
-        lam = config.lambda_mmd if config.lambda_mmd is not None else (0.01 if max(image_size) <= 32 else 0.02)
-        return cls(attention_power=config.attention_power, lambda_mmd=lam)
+    def for_images(self, image_size: tuple[int, int]) -> Self:
+        if self.lambda_mmd is not None:
+            return self
+        return dataclasses.replace(self, lambda_mmd=0.01 if max(image_size) <= 32 else 0.02)
 
     def loss(self, real: Features, syn: Features, num_classes: int) -> dict[str, Tensor]:
         sam = 100 * sam_loss(real.blocks, syn.blocks, num_classes, self.attention_power)
+        assert self.lambda_mmd is not None, "resolved by for_images"
         mmd = 100 * self.lambda_mmd * mmd_loss(real.embedding, syn.embedding, num_classes)
         return {"loss": sam + mmd, "sam": sam, "mmd": mmd}
 
