@@ -139,3 +139,20 @@ def test_meta_records_the_amp_that_ran(tiny_run: Path) -> None:
     meta = load_synthetic(tiny_run).meta
     assert tiny_config().amp is True and meta["device"] == "cpu"
     assert meta["config"]["amp"] is False  # asked for, but bf16 autocast runs only on CUDA
+
+
+def test_a_checkpoint_with_other_loss_terms_is_refused_on_resume(tmp_path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from nas_proxy.errors import OutputConflictError
+
+    out = tmp_path / "run"
+    distill(tiny_config(method="dm", iterations=2), out, progress=False)
+    path = out / "checkpoint.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(path))
+    save_file({**tensors, "window": torch.zeros(3)}, str(path), metadata=metadata)  # (loss, sam, mmd): an older dm run
+    with pytest.raises(OutputConflictError, match="loss terms differ from dm's"):
+        distill(tiny_config(method="dm", iterations=4), out, resume=True, progress=False)
