@@ -40,11 +40,11 @@ from torch import Tensor
 
 from nas_proxy.augment import DSA, DSAParams
 from nas_proxy.data import load_dataset
-from nas_proxy.distill.config import DistillConfig
-from nas_proxy.distill.methods import METHODS
+from nas_proxy.distill.config import DistillConfig, resolve
+from nas_proxy.distill.methods import DistillMethod, Features
 from nas_proxy.distill.reference import datadam_loss_loop, dm_loss_loop
 from nas_proxy.distill.runner import ClassPool, distill
-from nas_proxy.models import ConvNet, ConvNetSpec
+from nas_proxy.models import ConvNet
 from nas_proxy.models.convnet import NORMALIZATIONS
 from nas_proxy.utils import derive_seed, generator, resolve_device
 
@@ -52,10 +52,10 @@ DATASET = "fashion-mnist"
 VARIANTS = ("vectorised", "loop")
 MIB = 2**20
 LossFn = Callable[[ConvNet, Tensor, Tensor], Tensor]  # (net, real (K*B, C, H, W), syn_aug (K*ipc, C, H, W)) -> scalar
-# The per-class reference of each method: (net, real, syn_aug, K, power, lambda) -> loss
-LOOP_LOSSES: dict[str, Callable[[ConvNet, Tensor, Tensor, int, float, float], Tensor]] = {
-    "datadam": datadam_loss_loop,
-    "dm": lambda net, real, syn, num_classes, power, lam: dm_loss_loop(net, real, syn, num_classes),
+# The per-class reference of each method: (net, real, syn_aug, K, the method with its options) -> loss
+LOOP_LOSSES: dict[str, Callable[[ConvNet, Tensor, Tensor, int, Any], Tensor]] = {
+    "datadam": lambda net, real, syn, num_classes, m: datadam_loss_loop(net, real, syn, num_classes, m.attention_power, m.lambda_mmd),
+    "dm": lambda net, real, syn, num_classes, m: dm_loss_loop(net, real, syn, num_classes),
 }
 CPU_MEMORY = (
     "fresh subprocess per (method, ipc, variant) with glibc MALLOC_MMAP_THRESHOLD_=131072 and malloc_trim(0) after "
@@ -80,7 +80,7 @@ class Bench:
     syn_rows: Tensor  # (K * ipc,) class of each synthetic image
     batch_real: int  # B, real images per class per step
     lr: float
-    lam: float
+    method: DistillMethod  # with its options resolved
     amp: bool
     device: torch.device
 
@@ -143,40 +143,38 @@ def make_config(args: argparse.Namespace, method: str, ipc: int, iterations: int
 
 
 def build(config: DistillConfig, pool: ClassPool, flip: bool, device: torch.device) -> Bench:
-    K, hw = pool.num_classes, tuple(pool.x.shape[2:])
-    B = min(config.batch_real, int(pool.counts.min()))
-    spec = ConvNetSpec(config.net_depth, config.net_width, "relu", config.net_norm, "avgpooling")  # distill's network
-    net = ConvNet(pool.x.shape[1], K, hw, spec).to(device)  # type: ignore[arg-type]
+    K, hw = pool.num_classes, (int(pool.x.shape[2]), int(pool.x.shape[3]))
+    hp = resolve(config, hw, flip, int(pool.counts.min()), device)  # what distill resolves
+    net = ConvNet(pool.x.shape[1], K, hw, hp.net).to(device)
     net.requires_grad_(False).train()
     return Bench(
         config=config,
         pool=pool,
-        dsa=DSA(flip),
+        dsa=hp.dsa,
         net=net,
         syn0=pool.sample(config.ipc, generator(derive_seed(config.seed, "init"), device)),
-        real_rows=torch.arange(K, device=device).repeat_interleave(B),
+        real_rows=torch.arange(K, device=device).repeat_interleave(hp.batch_real),
         syn_rows=torch.arange(K, device=device).repeat_interleave(config.ipc),
-        batch_real=B,
-        lr=config.resolved_image_lr(),
-        lam=config.resolved_lambda(hw),  # type: ignore[arg-type]
-        amp=config.amp and device.type == "cuda",
+        batch_real=hp.batch_real,
+        lr=hp.image_lr,
+        method=hp.method,
+        amp=hp.amp,
         device=device,
     )
 
 
 def loss_functions(bench: Bench) -> dict[str, LossFn]:
     """The two computations of one loss: ``vectorised`` (what distill runs) and ``loop`` (reference.py)."""
-    c, K = bench.config, bench.pool.num_classes
-    method = METHODS.get(c.method)()
+    K, method = bench.pool.num_classes, bench.method
 
     def vectorised(net: ConvNet, real: Tensor, syn_aug: Tensor) -> Tensor:
         with torch.no_grad():
-            real_feats, real_emb = net.forward_features(real)  # [(K*B, W, H_l, W_l)], (K*B, D)
-        syn_feats, syn_emb = net.forward_features(syn_aug)  # [(K*ipc, W, H_l, W_l)], (K*ipc, D)
-        return method.loss(real_feats, real_emb, syn_feats, syn_emb, K, c.attention_power, bench.lam)["loss"]
+            real_f = Features(*net.forward_features(real))  # [(K*B, W, H_l, W_l)], (K*B, D)
+        syn_f = Features(*net.forward_features(syn_aug))  # [(K*ipc, W, H_l, W_l)], (K*ipc, D)
+        return method.loss(real_f, syn_f, K)["loss"]
 
     def loop(net: ConvNet, real: Tensor, syn_aug: Tensor) -> Tensor:
-        return LOOP_LOSSES[c.method](net, real, syn_aug, K, c.attention_power, bench.lam)
+        return LOOP_LOSSES[bench.config.method](net, real, syn_aug, K, method)
 
     return {"vectorised": vectorised, "loop": loop}
 

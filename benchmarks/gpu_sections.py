@@ -297,6 +297,7 @@ def evaluate(ctx: Context, rec: Recorder) -> None:
         rec.skip(f"no {SYNTHETIC} set: the proxy section did not distil one")
         return
     from nas_proxy.evaluate import evaluate as run_evaluate
+    from nas_proxy.training import TrainConfig
 
     p = ctx.plan
     rec.set(
@@ -311,8 +312,8 @@ def evaluate(ctx: Context, rec: Recorder) -> None:
         one = run_evaluate(
             ctx.synthetic,
             1,
-            p.eval_epochs,
             model=p.eval_model,
+            train=TrainConfig(epochs=p.eval_epochs),
             seed=ctx.seed + r,
             device=p.device,
             data_root=ctx.data_root(),

@@ -188,7 +188,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(
         args.path,
         runs=args.runs,
-        epochs=args.epochs,
         model=args.model or None,
         train=train,
         seed=args.seed,

@@ -15,8 +15,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from nas_proxy import checks
 from nas_proxy.data import load_dataset
-from nas_proxy.errors import ArtifactError, InvalidArgumentError
+from nas_proxy.errors import ArtifactError
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
 from nas_proxy.training import TrainConfig, accuracy, train_model
@@ -75,7 +76,6 @@ def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tup
 def evaluate(
     path: Path | str,
     runs: int = 5,
-    epochs: int = 1000,
     model: ConvNetSpec | str | None = None,
     train: TrainConfig | None = None,
     seed: int = 0,
@@ -83,14 +83,17 @@ def evaluate(
     data_root: str | None = None,
     progress: bool = True,
 ) -> EvalResult:
-    """Train ``runs`` fresh ConvNets on the synthetic set at ``path``; test accuracy mean +- std."""
-    if runs < 1 or epochs < 1:
-        raise InvalidArgumentError(f"runs and epochs must be at least 1, got runs={runs}, epochs={epochs}")
+    """Train ``runs`` fresh ConvNets on the synthetic set at ``path``; test accuracy mean +- std.
+
+    ``train`` is the whole protocol, epochs included (None: :class:`TrainConfig`'s defaults, the
+    1000 epochs of DC/DSA/DM).
+    """
+    checks.positive("runs", runs)
+    cfg = train or TrainConfig()
+    cfg.validate()
     spec = ConvNetSpec.parse(model) if isinstance(model, str) else (model or ConvNetSpec())
     syn = load_synthetic(path)
     test_x, test_y, flip = load_real_test(syn, data_root)
-    cfg = train or TrainConfig(epochs=epochs)  # ``train`` overrides the whole protocol
-    cfg.validate()
     dev = resolve_device(device)
     shape = tuple(syn.images.shape[1:])
     accs = []

@@ -83,6 +83,8 @@ CASES: list[Case] = [
     Case("distill --dataset cifar10 --data-root data/cifar-list --ipc 1 --out OUT", "is not a CIFAR batch"),
     Case("distill --dataset cifar10 --data-root data/cifar-nodata --ipc 1 --out OUT", "lacks 'data'", fixed=True),
     Case("distill --dataset cifar10 --data-root data/cifar-rows --ipc 1 --out OUT", "3072", fixed=True),
+    Case("distill --dataset cifar10 --data-root data/cifar-meta-nonames --ipc 1 --out OUT", "lacks 'label_names'", fixed=True),
+    Case("distill --dataset cifar10 --data-root data/cifar-meta-short --ipc 1 --out OUT", "a list of 10 class names"),
     Case("distill --dataset cifar100 --data-root data/cifar100-notrain --ipc 1 --out OUT", "missing CIFAR file"),
     Case("distill --dataset svhn --data-root data/empty --ipc 1 --out OUT", "test_32x32.mat"),
     Case("distill --dataset svhn --data-root data/svhn-garbage --ipc 1 --out OUT", "cannot read SVHN file", fixed=True),
@@ -99,7 +101,8 @@ CASES: list[Case] = [
     Case("distill --dataset imagefolder:img/split-modes --ipc 1 --out OUT", "differ in colour mode"),
     # ---- evaluate: options
     Case("evaluate", "the following arguments are required: DIR"),
-    Case(f"{E} --runs 0", "runs and epochs must be at least 1"),
+    Case(f"{E} --runs 0", "runs must be at least 1"),
+    Case(f"{E} --epochs 0", "epochs must be at least 1"),
     Case(f"{E} --lr 0", "lr must be", fixed=True),
     Case(f"{E} --lr nan", "argument --lr: expected a finite number", fixed=True),
     Case(f"{E} --batch-size 0", "batch_size must be", fixed=True),

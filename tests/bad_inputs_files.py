@@ -211,6 +211,8 @@ def _datasets(data: Path) -> None:
     fabricate.write_pickle(cifar("cifar-nodata") / "data_batch_1", {b"batch_label": b"x", b"labels": [0, 1]})
     rows = np.zeros((4, 100), dtype=np.uint8)
     fabricate.write_pickle(cifar("cifar-rows") / "data_batch_1", {b"labels": [0, 1, 2, 3], b"data": rows})
+    fabricate.write_pickle(cifar("cifar-meta-nonames") / "batches.meta", {b"num_cases_per_batch": 4, b"num_vis": 3072})
+    fabricate.write_pickle(cifar("cifar-meta-short") / "batches.meta", {b"label_names": [b"cat", b"dog"]})
     fabricate.cifar100(data / "cifar100-notrain")
     (data / "cifar100-notrain" / "cifar-100-python" / "train").unlink()
 

@@ -64,7 +64,7 @@ def test_distill_then_evaluate_as_json(tmp_path: Path, capsys: pytest.CaptureFix
         (["distill", *TINY[:2], "--ipc", "1", "--method", "dc", "--out", "OUT"], ["invalid choice: 'dc'"]),
         (["distill", *TINY[:2], "--ipc", "1", "--device", "cuda:0", "--out", "OUT"], ["no CUDA GPU"]),
         (["evaluate", "NOWHERE"], ["NOWHERE does not exist"]),
-        (["evaluate", "X", "--runs", "0"], ["runs and epochs must be at least 1"]),
+        (["evaluate", "X", "--runs", "0"], ["runs must be at least 1, got 0"]),
         (["evaluate", "X", "--model", "depth=3,activation=gelu"], ["activation must be one of"]),
         (["evaluate"], ["the following arguments are required: DIR"]),
     ],

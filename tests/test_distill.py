@@ -35,7 +35,8 @@ def test_artifact_is_self_describing(tiny_run: Path) -> None:
     }
     assert meta["method"] == "datadam" and meta["iterations_done"] == 6 and meta["seed"] == 0
     assert meta["config"]["attention_power"] == 4.0 and meta["config"]["net_norm"] == "instancenorm"
-    assert meta["config"]["resolved"] == {**meta["config"]["resolved"], "image_lr": 1.0, "lambda_mmd": 0.01, "batch_real": 8}
+    resolved = meta["config"]["resolved"]
+    assert resolved == {**resolved, "image_lr": 1.0, "batch_real": 8, "method": {"attention_power": 4.0, "lambda_mmd": 0.01}}
     assert meta["package_version"] and meta["loss"]["windows"] == 3
     with Image.open(tiny_run / "grid.png") as grid:  # one row per class, two images per row
         assert grid.size == (2 * 17 + 1, 10 * 17 + 1)

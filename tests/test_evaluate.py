@@ -11,6 +11,7 @@ import pytest
 from nas_proxy.distill import distill
 from nas_proxy.errors import ArtifactError
 from nas_proxy.evaluate import evaluate
+from nas_proxy.training import TrainConfig
 from tests.conftest import tiny_config
 
 
@@ -21,15 +22,15 @@ def test_distilled_digits_beat_the_random_subset(method: str, tmp_path: Path) ->
     common = dict(ipc=1, batch_real=16, net_width=64, iterations=80, log_every=10)
     random_set = distill(tiny_config(method="random", **common), tmp_path / "random", progress=False).path
     distilled = distill(tiny_config(method=method, **common), tmp_path / method, progress=False).path
-    kw = dict(runs=2, epochs=60, device="cpu", progress=False)
+    kw = dict(runs=2, train=TrainConfig(epochs=60), device="cpu", progress=False)
     base = evaluate(random_set, **kw)  # type: ignore[arg-type]
     ours = evaluate(distilled, **kw)  # type: ignore[arg-type]
     assert ours.mean > base.mean + 5, (ours.accuracies, base.accuracies)
 
 
 def test_evaluate_is_deterministic_and_reports_every_run(tiny_run: Path) -> None:
-    a = evaluate(tiny_run, runs=2, epochs=2, device="cpu", progress=False)
-    b = evaluate(tiny_run, runs=2, epochs=2, device="cpu", progress=False)
+    a = evaluate(tiny_run, runs=2, train=TrainConfig(epochs=2), device="cpu", progress=False)
+    b = evaluate(tiny_run, runs=2, train=TrainConfig(epochs=2), device="cpu", progress=False)
     assert a.accuracies == b.accuracies and len(a.accuracies) == 2
     assert a.to_dict()["mean"] == pytest.approx(sum(a.accuracies) / 2, abs=1e-3)
 
@@ -44,7 +45,12 @@ def test_json_reports_the_amp_actually_used(tiny_run: Path, capsys: pytest.Captu
 
 def test_cross_architecture_evaluation(tiny_run: Path) -> None:
     result = evaluate(
-        tiny_run, runs=1, epochs=1, model="depth=2,width=8,normalization=batchnorm,pooling=maxpooling", device="cpu", progress=False
+        tiny_run,
+        runs=1,
+        train=TrainConfig(epochs=1),
+        model="depth=2,width=8,normalization=batchnorm,pooling=maxpooling",
+        device="cpu",
+        progress=False,
     )
     assert result.model == "depth=2,width=8,activation=relu,normalization=batchnorm,pooling=maxpooling"
 
@@ -57,4 +63,4 @@ def test_data_that_do_not_match_the_synthetic_set_are_refused(tiny_run: Path, tm
     meta["dataset"]["mean"] = [0.9]
     (run / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="not the same dataset"):
-        evaluate(run, runs=1, epochs=1, device="cpu", progress=False)
+        evaluate(run, runs=1, train=TrainConfig(epochs=1), device="cpu", progress=False)

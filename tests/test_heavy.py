@@ -18,6 +18,7 @@ from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.evaluate import evaluate
 from nas_proxy.search import ProxyConfig, score
 from nas_proxy.synthetic import load_synthetic
+from nas_proxy.training import TrainConfig
 from tests.conftest import tiny_config
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -29,7 +30,7 @@ def test_distilled_fashion_mnist_beats_the_random_subset(tmp_path: Path) -> None
     common = dict(dataset="fashion-mnist", ipc=1, iterations=60, batch_real=32, device="cpu", seed=0)
     dam = distill(DistillConfig(method="datadam", **common), tmp_path / "dam", progress=False)  # type: ignore[arg-type]
     rnd = distill(DistillConfig(method="random", **common), tmp_path / "rnd", progress=False)  # type: ignore[arg-type]
-    kw = dict(runs=2, epochs=100, device="cpu", progress=False)
+    kw = dict(runs=2, train=TrainConfig(epochs=100), device="cpu", progress=False)
     ours, base = evaluate(dam.path, **kw), evaluate(rnd.path, **kw)  # type: ignore[arg-type]
     # measured at 200 iterations / 300 epochs: 71.1 vs 52.7 (benchmarks/RESULTS.md); 60 / 100 must keep a clear gap
     assert ours.mean > base.mean + 5, (ours.accuracies, base.accuracies)
@@ -43,7 +44,7 @@ def test_cuda_amp_distillation_evaluation_and_proxy(tmp_path: Path) -> None:
     assert math.isfinite(run.meta["loss"]["last"]["loss"])
     syn = load_synthetic(run.path)
     assert syn.images.device.type == "cpu" and syn.images.dtype == torch.float32 and torch.isfinite(syn.images).all()
-    result = evaluate(run.path, runs=2, epochs=50, device="cuda", progress=False)
+    result = evaluate(run.path, runs=2, train=TrainConfig(epochs=50), device="cuda", progress=False)
     assert result.device.startswith("cuda") and min(result.accuracies) > 20  # 10 classes: chance is 10 %
     specs = [{"family": "convnet", "depth": 2, "width": 32, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}]
     (got,) = score(

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nas_proxy.distill.losses import class_means, mmd_loss, sam_loss, spatial_attention
-from nas_proxy.distill.methods import METHODS
+from nas_proxy.distill.methods import DataDAM, DistributionMatching, Features
 from nas_proxy.distill.reference import datadam_loss_loop, dm_loss_loop
 from nas_proxy.models import ConvNet, ConvNetSpec
 
@@ -58,8 +58,8 @@ def test_vectorised_datadam_equals_per_class_loop(power: float) -> None:
     real, syn = torch.randn(K * 5, 1, 16, 16), torch.randn(K * 2, 1, 16, 16)
     fr, er = net.forward_features(real)
     fs, es = net.forward_features(syn)
-    vectorised = METHODS.get("datadam")().loss(fr, er, fs, es, K, power, 0.01)["loss"]
+    vectorised = DataDAM(attention_power=power, lambda_mmd=0.01).loss(Features(fr, er), Features(fs, es), K)["loss"]
     loop = datadam_loss_loop(net, real, syn, K, power, 0.01)
     assert vectorised.item() == pytest.approx(loop.item(), rel=1e-5)
-    dm = METHODS.get("dm")().loss(fr, er, fs, es, K, power, 0.01)["loss"]
+    dm = DistributionMatching().loss(Features(fr, er), Features(fs, es), K)["loss"]
     assert dm.item() == pytest.approx(dm_loss_loop(net, real, syn, K).item(), rel=1e-5)

@@ -116,6 +116,20 @@ def read_cifar_batch(path: Path) -> dict[str, Any]:
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
+def cifar_label_names(path: Path, key: str, count: int) -> list[str]:
+    """The ``count`` class names under ``key`` of a CIFAR meta file (``batches.meta`` or ``meta``):
+    str in the official (Python 2) files, bytes in re-pickled ones."""
+    meta = read_cifar_batch(path)
+    if key not in meta:
+        raise DataNotFoundError(
+            f"CIFAR meta file {path} lacks {key!r} (it has {sorted(meta)}); the file is not an official CIFAR meta file"
+        )
+    names = meta[key]
+    if not isinstance(names, list) or len(names) != count or not all(isinstance(n, (str, bytes)) for n in names):
+        raise DataNotFoundError(f"CIFAR meta file {path}: {key!r} must be a list of {count} class names; the file is not an official one")
+    return [n.decode() if isinstance(n, bytes) else n for n in names]
+
+
 def cifar_arrays(batches: list[dict[str, Any]], label_key: str, source: Path) -> tuple[U8, I64]:
     """Stack CIFAR batches: rows of 3072 bytes (R plane, G plane, B plane) -> (N, 32, 32, 3)."""
     for b in batches:

@@ -18,6 +18,7 @@ from nas_proxy.data.formats import (
     I64,
     U8,
     cifar_arrays,
+    cifar_label_names,
     read_cifar_batch,
     read_idx_pair,
     read_image_folder,
@@ -165,11 +166,6 @@ def _require_root(name: str, opts: DataOptions, tv_name: str, **download_kwargs:
     return opts.root
 
 
-def _label_names(names: list[str | bytes]) -> list[str]:
-    """Class names from a CIFAR meta file: str in the official (Python 2) files, bytes in re-pickled ones."""
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-
-
 @DATASETS.register("cifar10")
 def cifar10(opts: DataOptions) -> Dataset:
     """CIFAR-10 in its python format: DIR/cifar-10-batches-py/data_batch_{1..5}, test_batch."""
@@ -179,7 +175,7 @@ def cifar10(opts: DataOptions) -> Dataset:
     train = cifar_arrays([read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)], "labels", folder)
     test = cifar_arrays([read_cifar_batch(folder / "test_batch")], "labels", folder)
     meta = folder / "batches.meta"
-    classes = _label_names(read_cifar_batch(meta)["label_names"]) if meta.is_file() else CIFAR10_CLASSES
+    classes = cifar_label_names(meta, "label_names", 10) if meta.is_file() else CIFAR10_CLASSES
     stats = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
     return _from_arrays("cifar10", train, test, classes, stats, True, str(folder))
 
@@ -193,7 +189,7 @@ def cifar100(opts: DataOptions) -> Dataset:
     train = cifar_arrays([read_cifar_batch(folder / "train")], "fine_labels", folder / "train")
     test = cifar_arrays([read_cifar_batch(folder / "test")], "fine_labels", folder / "test")
     meta = folder / "meta"
-    classes = _label_names(read_cifar_batch(meta)["fine_label_names"]) if meta.is_file() else [str(i) for i in range(100)]
+    classes = cifar_label_names(meta, "fine_label_names", 100) if meta.is_file() else [str(i) for i in range(100)]
     stats = ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762))
     return _from_arrays("cifar100", train, test, classes, stats, True, str(folder))
 

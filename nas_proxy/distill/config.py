@@ -1,12 +1,17 @@
-"""The resolved configuration of one distillation run, saved in every artifact."""
+"""The configuration of one distillation run, and its hyper-parameters resolved once for the loop
+and for ``meta.json``."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import torch
+
 from nas_proxy import checks
-from nas_proxy.models.convnet import NORMALIZATIONS
+from nas_proxy.augment import DSA
+from nas_proxy.distill.methods import METHODS, DistillMethod
+from nas_proxy.models.convnet import NORMALIZATIONS, ConvNetSpec
 
 
 @dataclass
@@ -17,13 +22,13 @@ class DistillConfig:
     data_root: str | None = None  # where the dataset files are (None: the dataset's default)
     image_size: int = 32  # image folders only: side after resize + centre crop
     ipc: int = 10  # synthetic images per class
-    method: str = "datadam"  # datadam | dm | random
+    method: str = "datadam"  # a registered method: datadam | dm | random
     iterations: int = 8000  # paper 8000; official code 20000; DM 20000
     batch_real: int = 64  # real images per class per iteration (official DataDAM; DM uses 256)
     image_lr: float | None = None  # SGD lr on pixels; None: 1.0 for ipc <= 50, else 10.0 (paper)
     momentum: float = 0.5  # SGD momentum on pixels (paper and code)
-    lambda_mmd: float | None = None  # weight of MMD; None: 0.01 up to 32 px, 0.02 above (paper)
-    attention_power: float = 4.0  # p in sum_c |f_c|^p: paper 4, official code 1
+    lambda_mmd: float | None = None  # datadam: weight of MMD; None: 0.01 up to 32 px, 0.02 above (paper)
+    attention_power: float = 4.0  # datadam: p in sum_c |f_c|^p: paper 4, official code 1
     net_norm: str = "instancenorm"  # distillation ConvNet norm: paper instancenorm, official batchnorm
     net_depth: int = 3  # distillation ConvNet depth (width 128, ReLU, avg pooling as in DC)
     net_width: int = 128
@@ -32,20 +37,13 @@ class DistillConfig:
     split_seed: int = 0  # the validation split held out from train (never seen here)
     val_fraction: float = 0.1  # fraction of each class held out as validation
     device: str = "auto"  # auto = CUDA when present
-    amp: bool = True  # bf16 autocast for the network forwards on CUDA (no effect on CPU)
+    amp: bool = True  # bf16 autocast for the network forwards on CUDA (no effect on CPU; meta.json records what ran)
     checkpoint_every: int = 200  # iterations between checkpoints (also on Ctrl-C)
     log_every: int = 10  # iterations between loss read-backs (the only host syncs)
-
-    def resolved_image_lr(self) -> float:
-        return self.image_lr if self.image_lr is not None else (1.0 if self.ipc <= 50 else 10.0)
-
-    def resolved_lambda(self, image_size: tuple[int, int]) -> float:
-        return self.lambda_mmd if self.lambda_mmd is not None else (0.01 if max(image_size) <= 32 else 0.02)
 
     def validate(self) -> None:
         """Refuse every value that cannot give a meaningful run, before anything is read or written."""
         from nas_proxy.data import DATASETS
-        from nas_proxy.distill.methods import METHODS
 
         checks.text("dataset", self.dataset)
         DATASETS.get(self.dataset.partition(":")[0])
@@ -84,3 +82,44 @@ class DistillConfig:
         for k in ("iterations", "device", "checkpoint_every", "log_every", "data_root"):
             d.pop(k)
         return d
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The hyper-parameters as the loop runs them, resolved once per run by :func:`resolve`."""
+
+    method: DistillMethod  # the method with its own options resolved
+    image_lr: float  # SGD lr on the pixels
+    batch_real: int  # real images per class per iteration, at most the smallest class
+    net: ConvNetSpec  # the distillation ConvNet
+    dsa: DSA  # the augmentation (no flip for digit datasets)
+    amp: bool  # bf16 autocast: asked for and on CUDA
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``meta.json`` records under ``config.resolved`` (``amp`` replaces the asked-for value)."""
+        return {
+            "image_lr": self.image_lr,
+            "batch_real": self.batch_real,
+            "distillation_net": str(self.net),
+            "dsa_ops": list(self.dsa.ops),
+            "method": self.method.options(),
+        }
+
+
+def resolve(config: DistillConfig, image_size: tuple[int, int], flip: bool, smallest_class: int, device: torch.device) -> Resolved:
+    """Fill in every default that depends on the data or the machine."""
+    return Resolved(
+        method=_method(config, image_size),
+        image_lr=config.image_lr if config.image_lr is not None else (1.0 if config.ipc <= 50 else 10.0),  # paper
+        batch_real=min(config.batch_real, smallest_class),
+        net=ConvNetSpec(config.net_depth, config.net_width, "relu", config.net_norm, "avgpooling"),
+        dsa=DSA(flip),
+        amp=config.amp and device.type == "cuda",
+    )
+
+
+def _method(config: DistillConfig, image_size: tuple[int, int]) -> DistillMethod:
+    """The configured method, each option from the config field of its name (else its default)."""
+    cls = METHODS.get(config.method)
+    options = {f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)}
+    return cls(**options).for_images(image_size)

@@ -1,73 +1,116 @@
 """Distillation methods behind one interface, registered by name.
 
-A method turns the frozen random network's outputs on augmented real and synthetic images into a
-loss on the synthetic pixels. ``random`` has no loss: its result is the initial real subset.
+A method is a small dataclass: its fields are its own hyper-parameters, ``terms`` names what its
+loss returns, and ``optimises`` says whether it has a loss at all. The run builds the method once
+(:func:`nas_proxy.distill.config.resolve`), records its fields in ``meta.json`` and logs whichever
+terms it declares. Adding a method is registering one class::
+
+    @METHODS.register("mean-embedding")
+    @dataclass
+    class MeanEmbedding(DistillMethod):
+        terms = ("loss", "l2")
+
+        def loss(self, real, syn, num_classes):
+            l2 = mmd_loss(real.embedding, syn.embedding, num_classes)
+            return {"loss": l2, "l2": l2}
 """
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from torch import Tensor
 
 from nas_proxy.distill.losses import mmd_loss, sam_loss
 from nas_proxy.registry import Registry
 
+if TYPE_CHECKING:
+    from typing import Self
 
+
+class Features(NamedTuple):
+    """One forward of the distillation network over images grouped by class."""
+
+    blocks: list[Tensor]  # per block (N, width, H_l, W_l)
+    embedding: Tensor  # (N, D)
+
+
+@dataclass
 class DistillMethod(ABC):
-    """Base of the distillation methods.
+    """Base of the distillation methods; a subclass is a ``@dataclass`` whose fields are its options.
 
-    ``iterative`` is False for methods that only select real images (no optimisation loop).
-    ``loss`` is called once per iteration with the features of one forward of all real images
-    (no grad) and one of all synthetic images, both grouped by class; it returns named terms
-    whose ``"loss"`` entry is minimised.
+    - Once per run, after the dataset is loaded, each field is set from the ``DistillConfig``
+      field of the same name (a field the config lacks keeps its default), then
+      :meth:`for_images` fills in the defaults that depend on the image size.
+    - :meth:`loss` is called once per iteration (only when ``optimises``) with one forward of all
+      real images (no grad) and one of all synthetic images, both grouped by class; it returns the
+      terms named in ``terms``, whose ``"loss"`` entry is minimised.
     """
 
-    iterative = True
+    optimises: ClassVar[bool] = True  # False: the result is the initial real subset, ``loss`` is never called
+    terms: ClassVar[tuple[str, ...]] = ("loss",)  # what ``loss`` returns, in logging order; "loss" first
+
+    def for_images(self, image_size: tuple[int, int]) -> Self:
+        """This method with its image-size-dependent defaults filled in, for images (H, W)."""
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The resolved options, as ``meta.json`` records them."""
+        return dataclasses.asdict(self)
 
     @abstractmethod
-    def loss(
-        self,
-        real_feats: list[Tensor],
-        real_emb: Tensor,
-        syn_feats: list[Tensor],
-        syn_emb: Tensor,
-        num_classes: int,
-        attention_power: float,
-        lambda_mmd: float,
-    ) -> dict[str, Tensor]: ...
+    def loss(self, real: Features, syn: Features, num_classes: int) -> dict[str, Tensor]: ...
 
 
 METHODS: Registry[type[DistillMethod]] = Registry("distillation method")
 
 
 @METHODS.register("datadam")
+@dataclass
 class DataDAM(DistillMethod):
     """SAM over the intermediate blocks + lambda * MMD on the embedding (Sajedi et al., 2023).
 
     Both terms are scaled by 100 as in the official code, the scale its image lr (1.0) was tuned for.
     """
 
-    def loss(self, real_feats, real_emb, syn_feats, syn_emb, num_classes, attention_power, lambda_mmd):  # type: ignore[no-untyped-def]
-        sam = 100 * sam_loss(real_feats, syn_feats, num_classes, attention_power)
-        mmd = 100 * lambda_mmd * mmd_loss(real_emb, syn_emb, num_classes)
+    terms = ("loss", "sam", "mmd")
+    attention_power: float  # p in sum_c |f_c|^p
+    lambda_mmd: float | None  # weight of MMD; None: 0.01 up to 32 px, 0.02 above (paper)
+
+    def for_images(self, image_size: tuple[int, int]) -> Self:
+        if self.lambda_mmd is not None:
+            return self
+        return dataclasses.replace(self, lambda_mmd=0.01 if max(image_size) <= 32 else 0.02)
+
+    def loss(self, real: Features, syn: Features, num_classes: int) -> dict[str, Tensor]:
+        sam = 100 * sam_loss(real.blocks, syn.blocks, num_classes, self.attention_power)
+        assert self.lambda_mmd is not None, "resolved by for_images"
+        mmd = 100 * self.lambda_mmd * mmd_loss(real.embedding, syn.embedding, num_classes)
         return {"loss": sam + mmd, "sam": sam, "mmd": mmd}
 
 
 @METHODS.register("dm")
+@dataclass
 class DistributionMatching(DistillMethod):
     """MMD of the embeddings only (Zhao & Bilen, WACV 2023), unscaled as in its code."""
 
-    def loss(self, real_feats, real_emb, syn_feats, syn_emb, num_classes, attention_power, lambda_mmd):  # type: ignore[no-untyped-def]
-        mmd = mmd_loss(real_emb, syn_emb, num_classes)
+    terms = ("loss", "mmd")
+
+    def loss(self, real: Features, syn: Features, num_classes: int) -> dict[str, Tensor]:
+        mmd = mmd_loss(real.embedding, syn.embedding, num_classes)
         return {"loss": mmd, "mmd": mmd}
 
 
 @METHODS.register("random")
+@dataclass
 class RandomSubset(DistillMethod):
     """A random real subset of IPC images per class: the baseline every table compares with."""
 
-    iterative = False
+    optimises = False
 
-    def loss(self, real_feats, real_emb, syn_feats, syn_emb, num_classes, attention_power, lambda_mmd):  # type: ignore[no-untyped-def]
-        raise NotImplementedError("the random subset is not optimised")
+    def loss(self, real: Features, syn: Features, num_classes: int) -> dict[str, Tensor]:
+        """Zero: the subset is kept as drawn (the runner does not call it, as ``optimises`` is False)."""
+        return {"loss": syn.embedding.sum() * 0}

@@ -1,8 +1,8 @@
-"""Run a distillation: output directory, checkpoints, the iteration loop, the artifact.
+"""Run a distillation: the class pool, the iteration loop, the artifact.
 
 Every iteration draws its network, real batch and augmentation from a seed derived from
-(run seed, iteration), so a resumed run computes exactly what an uninterrupted one does; the
-checkpoint holds only the pixels, their momentum and the loss accumulators.
+(run seed, iteration), so a resumed run computes exactly what an uninterrupted one does
+(``distill/checkpoint.py`` keeps the rest).
 """
 
 from __future__ import annotations
@@ -18,41 +18,32 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm import tqdm
 
-from nas_proxy.augment import DSA
 from nas_proxy.data import load_dataset
-from nas_proxy.distill.config import DistillConfig
-from nas_proxy.distill.methods import METHODS, DistillMethod
-from nas_proxy.errors import ArtifactError, DivergedError, InterruptedRunError, InvalidArgumentError, OutputConflictError
-from nas_proxy.models import ConvNet, ConvNetSpec
-from nas_proxy.synthetic import CHECKPOINT, GRID, META, TENSORS, save_synthetic
-from nas_proxy.utils import atomic_path, derive_seed, generator, package_version, resolve_device
-
-LOSSES = "losses.csv"
-OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES)
+from nas_proxy.distill.checkpoint import (
+    LOSSES,
+    OWN_FILES,
+    State,
+    check_output,
+    leftover_files,
+    loss_summary,
+    write_checkpoint,
+    write_losses,
+)
+from nas_proxy.distill.config import DistillConfig, Resolved, resolve
+from nas_proxy.distill.methods import METHODS, Features
+from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError
+from nas_proxy.models import ConvNet
+from nas_proxy.synthetic import META, save_synthetic
+from nas_proxy.utils import derive_seed, generator, package_version, resolve_device
 
 
 @dataclass
 class DistillResult:
     path: Path
     meta: dict[str, Any]
-
-
-@dataclass
-class _State:
-    """What a checkpoint holds: the pixels, their momentum, and the loss accumulators."""
-
-    syn: Tensor  # (K * ipc, C, H, W)
-    momentum: Tensor  # same shape
-    window: Tensor  # (3,) running sums of (loss, sam, mmd) since the last read-back
-    window_n: int
-    history: list[list[float]]  # [iteration, loss, sam, mmd] per read-back
-    seconds: float
-    done: int
 
 
 class ClassShard:
@@ -124,11 +115,11 @@ def distill(
     shard = shard or ClassShard()
     out = Path(out)
     config.validate()
-    method = METHODS.get(config.method)()
+    optimises = METHODS.get(config.method).optimises
     device = resolve_device(config.device)
-    checkpoint = _check_output(out, config, resume, force)  # no side effects before inputs are valid
+    checkpoint = check_output(out, config, resume, force)  # no side effects before inputs are valid
     finished = checkpoint is not None and (out / META).is_file()
-    if finished and (not method.iterative or checkpoint["done"] >= config.iterations):  # type: ignore[index]
+    if finished and (not optimises or checkpoint["done"] >= config.iterations):  # type: ignore[index]
         return DistillResult(out, json.loads((out / META).read_text()))  # complete: resuming is a no-op
 
     dataset = load_dataset(config.dataset, config.data_root, image_size=config.image_size)
@@ -138,10 +129,11 @@ def distill(
         raise InvalidArgumentError(
             f"ipc must be between 1 and {smallest} (the smallest class of {dataset.name}'s distillation split), got {config.ipc}"
         )
+    hp = resolve(config, dataset.image_size, dataset.flip, smallest, device)  # the one object the loop and meta.json read
     if force:
         for name in OWN_FILES:
             (out / name).unlink(missing_ok=True)
-    for tmp in _leftovers(out):  # half-written files of a killed run
+    for tmp in leftover_files(out):  # half-written files of a killed run
         tmp.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     K = dataset.num_classes
@@ -150,26 +142,18 @@ def distill(
     syn_labels = classes.repeat_interleave(config.ipc)  # (k * ipc,)
 
     if checkpoint is not None:
-        state = _State(
-            checkpoint["images"].to(device),
-            checkpoint["momentum"].to(device),
-            checkpoint["window"].to(device),
-            checkpoint["window_n"],
-            checkpoint["history"],
-            checkpoint["seconds"],
-            checkpoint["done"],
-        )
+        state = State.restore(checkpoint, device)
     else:
         g = generator(derive_seed(config.seed, "init"), device)
-        if config.init == "real" or not method.iterative:
+        if config.init == "real" or not optimises:
             syn = pool.sample(config.ipc, g, classes)
         else:  # drawn for all classes, so that a shard starts from its classes' rows of a plain run
             syn = torch.randn(K, config.ipc, *pool.x.shape[1:], generator=g, device=device)[classes].flatten(0, 1)
-        state = _State(syn, torch.zeros_like(syn), torch.zeros(3, device=device), 0, [], 0.0, 0)
+        state = State(syn, torch.zeros_like(syn), torch.zeros(len(hp.method.terms), device=device), 0, [], 0.0, 0)
 
-    total = config.iterations if method.iterative else 0
+    total = config.iterations if optimises else 0
     if state.done < total:
-        _optimise(config, method, DSA(dataset.flip), pool, state, total, out, progress, callback, shard)
+        _optimise(config, hp, pool, state, total, out, progress, callback, shard)
 
     meta = {
         "package_version": package_version(),
@@ -183,39 +167,26 @@ def distill(
         "ipc": config.ipc,
         "seed": config.seed,
         "iterations_done": total,
-        "config": {
-            **config.to_dict(),
-            "resolved": {
-                "image_lr": config.resolved_image_lr(),
-                "lambda_mmd": config.resolved_lambda(dataset.image_size),
-                "batch_real": min(config.batch_real, smallest),
-                "distillation_net": str(_distillation_spec(config)),
-                "dsa_ops": list(DSA(dataset.flip).ops),
-            },
-        },
+        # amp as it ran, not as asked (no autocast on the CPU); defaults filled in under "resolved"
+        "config": {**config.to_dict(), "amp": hp.amp, "resolved": hp.to_dict()},
         "device": str(device),
         "seconds": round(state.seconds, 3),
-        "loss": _loss_summary(state.history),
+        "loss": loss_summary(state.history, hp.method.terms),
     }
     if shard.describe() is not None:
         meta["shard"] = shard.describe()
     state.done = total
-    _write_checkpoint(out, config, state)
-    _write_losses(out / LOSSES, state.history)
+    write_checkpoint(out, config, state)
+    write_losses(out / LOSSES, state.history, hp.method.terms)
     save_synthetic(out, state.syn, syn_labels, meta, dataset.mean, dataset.std)
     return DistillResult(out, json.loads((out / META).read_text()))
 
 
-def _distillation_spec(config: DistillConfig) -> ConvNetSpec:
-    return ConvNetSpec(config.net_depth, config.net_width, "relu", config.net_norm, "avgpooling")
-
-
 def _optimise(
     config: DistillConfig,
-    method: DistillMethod,
-    dsa: DSA,
+    hp: Resolved,
     pool: ClassPool,
-    state: _State,
+    state: State,
     total: int,
     out: Path,
     progress: bool,
@@ -228,14 +199,12 @@ def _optimise(
     K, ipc = pool.num_classes, config.ipc
     classes = torch.tensor(shard.classes(K), device=device)  # (k,) this shard's classes
     size = (int(pool.x.shape[2]), int(pool.x.shape[3]))
-    B = min(config.batch_real, int(pool.counts.min()))  # real images per class per iteration
-    lr, momentum = config.resolved_image_lr(), config.momentum
-    lam, power = config.resolved_lambda(size), config.attention_power
+    B, lr, momentum = hp.batch_real, hp.image_lr, config.momentum  # real images per class per iteration; SGD on the pixels
+    method, dsa, names = hp.method, hp.dsa, hp.method.terms
     real_rows = classes.repeat_interleave(B)  # (k * B,) class of each real image
     syn_rows = classes.repeat_interleave(ipc)  # (k * ipc,)
-    net = shard.prepare(ConvNet(pool.x.shape[1], K, size, _distillation_spec(config)).to(device))
+    net = shard.prepare(ConvNet(pool.x.shape[1], K, size, hp.net).to(device))
     net.requires_grad_(False).train()  # frozen; BatchNorm (if chosen) uses batch statistics
-    amp = config.amp and device.type == "cuda"
     syn, momentum_buf, window = state.syn.clone().requires_grad_(True), state.momentum, state.window
     diverged = torch.zeros((), dtype=torch.bool, device=device)
     first_bad = torch.full((), -1, dtype=torch.long, device=device)
@@ -250,11 +219,13 @@ def _optimise(
             aug = dsa.sample(K, seed, device)  # one op, one parameter row per class (all K: same rows in a shard)
             real = dsa.apply(real, aug, real_rows)
             syn_aug = dsa.apply(syn, aug, syn_rows)  # same row for the same class: siamese
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=hp.amp):
                 with torch.no_grad():
-                    real_feats, real_emb = net.forward_features(real)  # [(k*B, W, H_l, W_l)], (k*B, D)
-                syn_feats, syn_emb = net.forward_features(syn_aug)  # [(k*ipc, W, H_l, W_l)], (k*ipc, D)
-            terms = method.loss(real_feats, real_emb, syn_feats, syn_emb, len(classes), power, lam)
+                    real_f = Features(*net.forward_features(real))  # [(k*B, W, H_l, W_l)], (k*B, D)
+                syn_f = Features(*net.forward_features(syn_aug))  # [(k*ipc, W, H_l, W_l)], (k*ipc, D)
+            terms = method.loss(real_f, syn_f, len(classes))
+            if terms.keys() != set(names):
+                raise TypeError(f"{type(method).__name__}.loss returned the terms {sorted(terms)}; it declares {names}")
             (grad,) = torch.autograd.grad(terms["loss"], syn)
             with torch.no_grad():
                 # NaN guard without a host sync: a non-finite step and every later one is skipped,
@@ -264,15 +235,15 @@ def _optimise(
                 diverged |= ~ok
                 momentum_buf.copy_(torch.where(ok, momentum * momentum_buf + grad, momentum_buf))
                 syn.copy_(torch.where(ok, syn - lr * momentum_buf, syn))
-                window += torch.where(ok, torch.stack([terms["loss"], terms.get("sam", terms["loss"] * 0), terms["mmd"]]).float(), 0.0)
+                window += torch.where(ok, torch.stack([terms[t] for t in names]).float(), 0.0)  # (terms,)
             state.window_n += 1
             done = it + 1
             stop = shard.any_stop(interrupted["hit"])
             if done % config.log_every == 0 or done == total or done % config.checkpoint_every == 0 or stop:
                 if bool(diverged):  # the host sync: only at read-backs
                     bad = int(first_bad)
-                    good = _State(syn.detach(), momentum_buf, window * 0, 0, state.history, time.perf_counter() - t0, bad)
-                    _write_checkpoint(out, config, good)
+                    good = State(syn.detach(), momentum_buf, window * 0, 0, state.history, time.perf_counter() - t0, bad)
+                    write_checkpoint(out, config, good)
                     bar.close()
                     raise DivergedError(
                         f"the loss became NaN or infinite at iteration {bad}; the last good state (iteration {bad}) is "
@@ -285,11 +256,11 @@ def _optimise(
                     state.window_n = 0
                     bar.set_postfix(loss=f"{means[0]:.4g}", refresh=False)
                     if callback is not None:
-                        callback(done, dict(zip(("loss", "sam", "mmd"), means, strict=True)))
+                        callback(done, dict(zip(names, means, strict=True)))
             bar.update(1)
             state.syn, state.seconds, state.done = syn.detach(), time.perf_counter() - t0, done
             if done % config.checkpoint_every == 0 or stop:
-                _write_checkpoint(out, config, state)
+                write_checkpoint(out, config, state)
             if stop and done < total:
                 bar.close()
                 raise InterruptedRunError(
@@ -318,98 +289,3 @@ def _deferred_interrupt() -> Iterator[dict[str, bool]]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-
-
-def _write_checkpoint(out: Path, config: DistillConfig, state: _State) -> None:
-    metadata = {
-        "identity": json.dumps(config.identity(), sort_keys=True),
-        "done": str(state.done),
-        "window_n": str(state.window_n),
-        "history": json.dumps(state.history),
-        "seconds": repr(state.seconds),
-    }
-    tensors = {
-        "images": state.syn.detach().float().cpu().contiguous(),
-        "momentum": state.momentum.float().cpu().contiguous(),
-        "window": state.window.float().cpu().contiguous(),
-    }
-    with atomic_path(out / CHECKPOINT) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
-
-
-def _read_checkpoint(path: Path) -> dict[str, Any]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            md = f.metadata() or {}
-        tensors = load_file(str(path))
-        return {
-            **tensors,
-            "identity": json.loads(md["identity"]),
-            "done": int(md["done"]),
-            "window_n": int(md["window_n"]),
-            "history": json.loads(md["history"]),
-            "seconds": float(md["seconds"]),
-        }
-    except (SafetensorError, OSError, KeyError, ValueError) as e:
-        raise ArtifactError(f"checkpoint {path} is unreadable ({e}); start again with --force") from None
-
-
-def _check_output(out: Path, config: DistillConfig, resume: bool, force: bool) -> dict[str, Any] | None:
-    """Refuse to mix runs: the checkpoint to resume from, or None for a fresh start (``--force``
-    included). Changes nothing on disk."""
-    if resume and force:
-        raise InvalidArgumentError("--resume and --force contradict each other; pick one")
-    if out.exists() and not out.is_dir():
-        raise OutputConflictError(f"{out} is a file, not a directory")
-    if force:
-        return None
-    ours = [name for name in OWN_FILES if (out / name).exists()]
-    if not ours:
-        leftovers = _leftovers(out)  # a run killed while writing its first checkpoint: resuming it is starting it
-        if resume and not leftovers:
-            raise OutputConflictError(f"nothing to resume in {out}: no checkpoint there; drop --resume to start")
-        if out.is_dir() and any(p not in leftovers for p in out.iterdir()):
-            raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
-        return None
-    if not (out / CHECKPOINT).is_file():
-        raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint; start again with --force")
-    checkpoint = _read_checkpoint(out / CHECKPOINT)
-    if not resume:
-        raise OutputConflictError(
-            f"{out} already holds a run ({checkpoint['done']} iterations done); pass --resume to continue it or --force to replace it"
-        )
-    differ = {k: (v, config.identity().get(k)) for k, v in checkpoint["identity"].items() if config.identity().get(k) != v}
-    if differ:
-        listed = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(differ.items()))
-        raise OutputConflictError(f"{out} holds a different run ({listed}); use the same options to --resume, or --force to replace it")
-    if checkpoint["done"] > config.iterations:
-        raise OutputConflictError(f"{out} already ran {checkpoint['done']} iterations, more than the {config.iterations} asked for")
-    return checkpoint
-
-
-def _leftovers(out: Path) -> list[Path]:
-    """The temporary files ``atomic_path`` leaves beside this run's files when the process is killed."""
-    if not out.is_dir():
-        return []
-    return [p for name in OWN_FILES for p in out.glob(f".{name}.*.tmp") if p.is_file()]
-
-
-def _loss_summary(history: list[list[float]]) -> dict[str, Any]:
-    if not history:
-        return {"windows": 0}
-    losses = [h[1] for h in history]
-    return {
-        "windows": len(history),
-        "first": {"iteration": history[0][0], "loss": losses[0], "sam": history[0][2], "mmd": history[0][3]},
-        "last": {"iteration": history[-1][0], "loss": losses[-1], "sam": history[-1][2], "mmd": history[-1][3]},
-        "min": min(losses),
-        "file": LOSSES,
-    }
-
-
-def _write_losses(path: Path, history: list[list[float]]) -> None:
-    with atomic_path(path) as tmp:
-        lines = ["iteration,loss,sam,mmd"] + [f"{int(h[0])},{h[1]:.6g},{h[2]:.6g},{h[3]:.6g}" for h in history]
-        tmp.write_text("\n".join(lines) + "\n")

@@ -33,18 +33,10 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from nas_proxy.distill.checkpoint import LOSSES, OWN_FILES, check_output, loss_summary, read_checkpoint, write_losses
 from nas_proxy.distill.config import DistillConfig
-from nas_proxy.distill.runner import (
-    LOSSES,
-    OWN_FILES,
-    ClassShard,
-    DistillResult,
-    _check_output,
-    _loss_summary,
-    _read_checkpoint,
-    _write_losses,
-    distill,
-)
+from nas_proxy.distill.methods import METHODS
+from nas_proxy.distill.runner import ClassShard, DistillResult, distill
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.models import ConvNet
 from nas_proxy.synthetic import CHECKPOINT, load_synthetic, save_synthetic
@@ -181,7 +173,7 @@ def distill_sharded(
     resume_shard, show = resume and starts[rank], progress and rank == 0
     _agree(lambda: distill(shard_config, shard_dir, resume_shard, force, show, callback=callback, command=command, shard=shard), objects)
     synthetic = load_synthetic(shard_dir)
-    part = (synthetic.images, synthetic.labels, synthetic.meta, _read_checkpoint(shard_dir / CHECKPOINT)["history"])
+    part = (synthetic.images, synthetic.labels, synthetic.meta, read_checkpoint(shard_dir / CHECKPOINT)["history"])
     parts: list[Any] = [None] * world if rank == 0 else []
     dist.gather_object(part, parts if rank == 0 else None, dst=0, group=objects)
     if rank != 0:
@@ -237,7 +229,7 @@ def _prepare(out: Path, shard_dir: Path, config: DistillConfig, world: int, resu
         for name in OWN_FILES:
             (out / name).unlink(missing_ok=True)
     started = shard_dir.is_dir() and any(shard_dir.iterdir())
-    checkpoint = _check_output(shard_dir, config, resume and started, force)
+    checkpoint = check_output(shard_dir, config, resume and started, force)
     return (0 if checkpoint is None else int(checkpoint["done"])), started
 
 
@@ -265,7 +257,7 @@ def _merge(out: Path, parts: list[Any], backend: str, command: str | None) -> Di
     # A shard's loss is its classes' share of the sum over classes: the whole run's loss is the sum.
     history = [[rows[0][0], *(sum(col) for col in zip(*(r[1:] for r in rows), strict=True))] for rows in zip(*histories, strict=True)]
     first = metas[0]
-    config = first["config"]
+    config, terms = first["config"], METHODS.get(first["method"]).terms
     sharding = {
         "world_size": len(parts),
         "scheme": SCHEME,
@@ -282,10 +274,10 @@ def _merge(out: Path, parts: list[Any], backend: str, command: str | None) -> Di
         "config": {**config, "resolved": {**config["resolved"], "sharding": sharding}},
         "device": ", ".join(sorted({m["device"] for m in metas})),
         "seconds": max(m["seconds"] for m in metas),  # the shards run side by side
-        "loss": _loss_summary(history),
+        "loss": loss_summary(history, terms),
     }
     out.mkdir(parents=True, exist_ok=True)
-    _write_losses(out / LOSSES, history)
+    write_losses(out / LOSSES, history, terms)
     save_synthetic(out, images, labels, meta, tuple(first["dataset"]["mean"]), tuple(first["dataset"]["std"]))
     return DistillResult(out, load_synthetic(out).meta)
 

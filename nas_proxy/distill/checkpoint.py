@@ -1,0 +1,141 @@
+"""A distillation's output directory: the checkpoint, the check before a (re)start, the loss log.
+
+The checkpoint holds only the pixels, their momentum and the loss accumulators; every iteration
+draws everything else from its seed, so a resumed run computes what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from nas_proxy.distill.config import DistillConfig
+from nas_proxy.distill.methods import METHODS
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
+from nas_proxy.synthetic import CHECKPOINT, GRID, META, TENSORS
+from nas_proxy.utils import atomic_path
+
+LOSSES = "losses.csv"
+OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES)
+
+
+@dataclass
+class State:
+    """What a checkpoint holds: the pixels, their momentum, and the loss accumulators."""
+
+    syn: Tensor  # (K * ipc, C, H, W)
+    momentum: Tensor  # same shape
+    window: Tensor  # (terms,) running sums of the method's loss terms since the last read-back
+    window_n: int
+    history: list[list[float]]  # [iteration, *terms] per read-back
+    seconds: float
+    done: int
+
+    @classmethod
+    def restore(cls, checkpoint: dict[str, Any], device: torch.device) -> State:
+        """The state a :func:`read_checkpoint` result holds, on ``device``."""
+        syn, momentum, window = (checkpoint[k].to(device) for k in ("images", "momentum", "window"))
+        return cls(syn, momentum, window, checkpoint["window_n"], checkpoint["history"], checkpoint["seconds"], checkpoint["done"])
+
+
+def write_checkpoint(out: Path, config: DistillConfig, state: State) -> None:
+    metadata = {
+        "identity": json.dumps(config.identity(), sort_keys=True),
+        "done": str(state.done),
+        "window_n": str(state.window_n),
+        "history": json.dumps(state.history),
+        "seconds": repr(state.seconds),
+    }
+    tensors = {
+        "images": state.syn.detach().float().cpu().contiguous(),
+        "momentum": state.momentum.float().cpu().contiguous(),
+        "window": state.window.float().cpu().contiguous(),
+    }
+    with atomic_path(out / CHECKPOINT) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            md = f.metadata() or {}
+        tensors = load_file(str(path))
+        return {
+            **tensors,
+            "identity": json.loads(md["identity"]),
+            "done": int(md["done"]),
+            "window_n": int(md["window_n"]),
+            "history": json.loads(md["history"]),
+            "seconds": float(md["seconds"]),
+        }
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise ArtifactError(f"checkpoint {path} is unreadable ({e}); start again with --force") from None
+
+
+def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) -> dict[str, Any] | None:
+    """Refuse to mix runs: the checkpoint to resume from, or None for a fresh start (``--force``
+    included). Changes nothing on disk."""
+    if resume and force:
+        raise InvalidArgumentError("--resume and --force contradict each other; pick one")
+    if out.exists() and not out.is_dir():
+        raise OutputConflictError(f"{out} is a file, not a directory")
+    if force:
+        return None
+    ours = [name for name in OWN_FILES if (out / name).exists()]
+    if not ours:
+        leftovers = leftover_files(out)  # a run killed while writing its first checkpoint: resuming it is starting it
+        if resume and not leftovers:
+            raise OutputConflictError(f"nothing to resume in {out}: no checkpoint there; drop --resume to start")
+        if out.is_dir() and any(p not in leftovers for p in out.iterdir()):
+            raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
+        return None
+    if not (out / CHECKPOINT).is_file():
+        raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint; start again with --force")
+    checkpoint = read_checkpoint(out / CHECKPOINT)
+    if not resume:
+        raise OutputConflictError(
+            f"{out} already holds a run ({checkpoint['done']} iterations done); pass --resume to continue it or --force to replace it"
+        )
+    differ = {k: (v, config.identity().get(k)) for k, v in checkpoint["identity"].items() if config.identity().get(k) != v}
+    if differ:
+        listed = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(differ.items()))
+        raise OutputConflictError(f"{out} holds a different run ({listed}); use the same options to --resume, or --force to replace it")
+    if checkpoint["done"] > config.iterations:
+        raise OutputConflictError(f"{out} already ran {checkpoint['done']} iterations, more than the {config.iterations} asked for")
+    if checkpoint["window"].numel() != len(METHODS.get(config.method).terms):  # a checkpoint of an older version
+        raise OutputConflictError(f"{out} holds a run whose loss terms differ from {config.method}'s now; start again with --force")
+    return checkpoint
+
+
+def leftover_files(out: Path) -> list[Path]:
+    """The temporary files ``atomic_path`` leaves beside this run's files when the process is killed."""
+    if not out.is_dir():
+        return []
+    return [p for name in OWN_FILES for p in out.glob(f".{name}.*.tmp") if p.is_file()]
+
+
+def loss_summary(history: list[list[float]], terms: tuple[str, ...]) -> dict[str, Any]:
+    """``meta.json``'s ``loss``: the first and last read-backs of every term, and the lowest loss."""
+    if not history:
+        return {"windows": 0}
+    return {
+        "windows": len(history),
+        "first": {"iteration": history[0][0], **dict(zip(terms, history[0][1:], strict=True))},
+        "last": {"iteration": history[-1][0], **dict(zip(terms, history[-1][1:], strict=True))},
+        "min": min(h[1] for h in history),
+        "file": LOSSES,
+    }
+
+
+def write_losses(path: Path, history: list[list[float]], terms: tuple[str, ...]) -> None:
+    """``losses.csv``: one row per read-back, the iteration and the mean of every term since the last."""
+    with atomic_path(path) as tmp:
+        lines = [",".join(("iteration", *terms))] + [",".join([str(int(h[0]))] + [f"{v:.6g}" for v in h[1:]]) for h in history]
+        tmp.write_text("\n".join(lines) + "\n")
