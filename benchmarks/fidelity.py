@@ -7,7 +7,7 @@
 A proxy is ``[LABEL=]KIND:VALUE``: ``synthetic:DIR`` (a synthetic set; every architecture trained on
 it with the proxy options below and scored on the validation split, as ``nasproxy search`` does),
 ``scores:CSV`` (precomputed: columns ``arch_id``, ``score``, optionally ``seconds``) or
-``zero-cost:NAME`` (a training-free score, ``nas_proxy.correlate.zero_cost``). The ground truth is
+``zero-cost:NAME`` (a training-free score, ``nas_proxy.proxies.zero_cost``). The ground truth is
 the table's test accuracy of its first seed; the ceiling row is its second seed against its first,
 on the architectures that have both. Metrics come from ``nas_proxy.correlate.metrics``: Spearman,
 Kendall tau-b, weighted tau, both on the best 20 % by ground truth, precision@k, top-1 regret, with
@@ -113,7 +113,7 @@ def _scores_file(path: Path, ids: list[str]) -> tuple[dict[str, float], dict[str
 
 def _synthetic(path: str, table: Table, args: argparse.Namespace, out: Path) -> tuple[str, dict[str, float], dict[str, float], float]:
     from nas_proxy.cli import _proxy_config
-    from nas_proxy.correlate.runner import Cache
+    from nas_proxy.proxies import Cache
     from nas_proxy.search.proxy import ProxyContext
     from nas_proxy.spaces import get_space
     from nas_proxy.synthetic import load_synthetic
@@ -141,8 +141,8 @@ def _synthetic(path: str, table: Table, args: argparse.Namespace, out: Path) -> 
 def _zero_cost(name: str, table: Table, args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
     import torch
 
-    from nas_proxy.correlate.zero_cost import ZERO_COST, score_all
     from nas_proxy.data import load_dataset
+    from nas_proxy.proxies.zero_cost import ZERO_COST, score_all
     from nas_proxy.spaces import build_model
     from nas_proxy.utils import derive_seed, generator, resolve_device
 

@@ -19,8 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy.cli import main
 from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, from_space
+from nas_proxy.correlate.config import data_ref
 from nas_proxy.correlate.ground_truth import enqueue, open_study
-from nas_proxy.correlate.runner import data_ref
 from nas_proxy.search import ProxyContext
 from nas_proxy.search.runner import fingerprint
 from nas_proxy.search.storage import StorageError, open_storage
