@@ -22,17 +22,17 @@ class CorrelateConfig:
     ground_truth: gt.GroundTruthConfig = field(default_factory=gt.GroundTruthConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     dataset: str | None = None  # only needed without synthetic sets
-    data_root: str | None = None
-    split_seed: int = 0
-    val_fraction: float = 0.1
-    seed: int = 0
+    data_root: str | None = None  # None: the dataset's default location
+    split_seed: int = 0  # without synthetic sets: the project's split (distill's default)
+    val_fraction: float = 0.1  # likewise distill's default
+    seed: int = 0  # ground truth, proxy training and bootstrap; the ceiling uses seed + 1
     ceiling: int | None = None  # architectures trained with a second seed; None: all
     random_subset: bool = True  # add a random real subset of the synthetic sets' size
-    zero_cost_batch: int = 64
-    n_boot: int = 1000
-    device: str = "auto"
-    workers: int = 1
-    gt_storage: str | None = None
+    zero_cost_batch: int = 64  # training images a training-free score sees (the zero-cost papers' batch)
+    n_boot: int = 1000  # bootstrap resamples: intervals stable to about 0.01
+    device: str = "auto"  # CUDA when there is one
+    workers: int = 1  # ground-truth processes on this machine
+    gt_storage: str | None = None  # None: a journal under studies/
     promote: int = 5  # "proxy + promote K": the proxy's top K trained on full data (issue 12's target: 5)
 
     def validate(self) -> None:
