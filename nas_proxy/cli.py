@@ -532,11 +532,20 @@ def _add_correlate(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     p.add_argument("--full-batch-size", type=int, default=d.batch_size, help="default %(default)s")
     p.add_argument("--full-images", type=int, help="train the ground truth on this many training images (default: all)")
     p.add_argument("--full-augment", action="store_true", help="DSA augmentation for the ground truth")
-    p.add_argument("--early", default=",".join(f"{f:g}" for f in d.early), help="early-stopping points in epochs (default %(default)s)")
+    p.add_argument(
+        "--early", help=f"early-stopping points in epochs (default {','.join(f'{f:g}' for f in d.early)}, those before --full-epochs)"
+    )
     p.add_argument("--ceiling", type=int, help="architectures trained with a second seed (default: all)")
     p.add_argument("--gt-storage", help="storage of the ground-truth study (share it between machines; default a journal under studies/)")
     p.add_argument("--workers", type=int, default=1, help="ground-truth processes on this machine (default %(default)s)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (default %(default)s)")
+    p.add_argument(
+        "--promote",
+        type=int,
+        default=5,
+        metavar="K",
+        help="report 'proxy + promote K': the proxy's top K by validation (default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, metavar="DIR")
@@ -547,9 +556,38 @@ def _add_correlate(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
 
 
 def cmd_correlate(args: argparse.Namespace) -> int:
-    from nas_proxy.correlate import correlate_command
+    from pathlib import Path
 
-    result = correlate_command(args, _proxy_config(args))
+    from nas_proxy.correlate import CorrelateRequest, GroundTruthConfig, correlate_command
+    from nas_proxy.correlate.command import early_points
+
+    request = CorrelateRequest(
+        out=Path(args.out),
+        study=args.study,
+        archs=args.archs,
+        storage=args.storage,
+        space=args.space,
+        synthetic=args.synthetic,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        proxies=[p.strip() for p in args.proxies.split(",")] if args.proxies else None,
+        random_subset=not args.no_random_subset,
+        n_archs=args.n_archs,
+        ground_truth=GroundTruthConfig(
+            epochs=args.full_epochs, lr=args.full_lr, batch_size=args.full_batch_size, augment=args.full_augment, images=args.full_images
+        ),
+        early=None if args.early is None else early_points(args.early),
+        ceiling=args.ceiling,
+        gt_storage=args.gt_storage,
+        workers=args.workers,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        device=args.device,
+        promote=args.promote,
+        proxy=_proxy_config(args),
+    )
+    with _ProgressBars() as bars:
+        result = correlate_command(request, None if args.quiet else bars.on_progress)
     if args.json:
         _print_json(result.to_dict())
         return 0
@@ -560,6 +598,33 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     print("\n".join(summary_lines(result)))
     print(f"report: {result.out / 'report.html'}  ({result.out / 'report.md'}, results.csv, results.json)")
     return 0
+
+
+class _ProgressBars:
+    """Renders a stage's progress reports: messages as lines, counts as one tqdm bar per stage."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, Any] = {}
+
+    def on_progress(self, event: Any) -> None:
+        from tqdm import tqdm
+
+        if event.message:
+            tqdm.write(event.message, file=sys.stderr)
+        if event.total:
+            bar = self.bars.get(event.stage)
+            if bar is None:
+                bar = self.bars[event.stage] = tqdm(total=event.total, desc=event.stage, unit="arch", dynamic_ncols=True)
+            bar.update(event.done - bar.n)
+            if event.done >= event.total:
+                bar.close()
+
+    def __enter__(self) -> _ProgressBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for bar in self.bars.values():
+            bar.close()
 
 
 # ---- run -----------------------------------------------------------------------------------

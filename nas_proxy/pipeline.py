@@ -17,8 +17,8 @@ from typing import Any
 import optuna
 
 from nas_proxy import checks
-from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, correlate, from_study
-from nas_proxy.correlate.report import attach_to_study
+from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, Progress, correlate, from_study
+from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
 from nas_proxy.search import ProxyConfig, SearchConfig, search
@@ -171,6 +171,12 @@ def _search(table: dict[str, Any], synthetic: Path, device: str) -> tuple[Search
     return sc, n_trials, timeout, workers
 
 
+def _print_message(event: Progress) -> None:
+    """The correlation's progress lines (its counts are not drawn here)."""
+    if event.message:
+        print(event.message, file=sys.stderr, flush=True)
+
+
 def run(preset_path: Path | str, dataset: str | None = None, device: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Run the three stages of a preset; returns where everything went."""
     p = plan(preset_path, dataset, device)
@@ -193,7 +199,8 @@ def run(preset_path: Path | str, dataset: str | None = None, device: str | None 
     archs = from_study(study, p.n_archs, sc.seed)  # their search scores are reused: same settings
     if progress:
         print(f"[3/3] correlate {len(archs)} architectures -> {runs / 'correlate'}", flush=True)
-    result = correlate(p.correlate, archs, runs / "correlate", progress=progress)
+    result = correlate(p.correlate, archs, runs / "correlate", on_progress=_print_message if progress else None)
+    write_reports(result)
     attach_to_study(study, result, url)
     return {
         "name": name,

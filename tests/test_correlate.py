@@ -19,8 +19,11 @@ from optuna.trial import TrialState
 from nas_proxy.cli import main
 from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, correlate, from_space, from_study, read_archs
 from nas_proxy.correlate.archs import TOP_ALWAYS, Arch
+from nas_proxy.correlate.config import data_ref
 from nas_proxy.correlate.ground_truth import DataRef, enqueue, open_study, study_name
-from nas_proxy.correlate.runner import TRUTH_SEED2, _ceiling_subset, data_ref
+from nas_proxy.correlate.report import write_reports
+from nas_proxy.correlate.result import TRUTH_SEED2
+from nas_proxy.correlate.truth import _ceiling_subset
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search import ProxyConfig
 from nas_proxy.search.storage import open_storage
@@ -51,7 +54,7 @@ def finished(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     root = tmp_path_factory.mktemp("correlate")
     storage, out = root / "gt.log", root / "report"
     config = small_config(tiny_run, storage)
-    correlate(config, from_space(get_space(SPACE), 6, seed=0), out, progress=False)
+    write_reports(correlate(config, from_space(get_space(SPACE), 6, seed=0), out))
     return storage, out, config
 
 
@@ -59,7 +62,7 @@ def test_every_proxy_and_the_ceiling_are_reported(finished: tuple[Path, Path, Co
     _, out, _ = finished
     results = json.loads((out / "results.json").read_text())
     names = set(results["proxies"])
-    assert {"datadam ipc2", "random ipc2", "early@0.5ep", "early@1ep", TRUTH_SEED2} <= names
+    assert {"datadam-ipc2", "random-ipc2", "early@0.5ep", "early@1ep", TRUTH_SEED2} <= names
     assert {"synflow", "naswot", "grad_norm", "snip", "params", "flops"} <= names
     for name, m in results["proxies"].items():
         assert m["n"] == (3 if name == TRUTH_SEED2 else 6)
@@ -116,7 +119,7 @@ def test_ground_truth_is_a_cached_study(finished: tuple[Path, Path, CorrelateCon
         assert a["arch_id"] == arch_id(a["spec"]) and set(a["early"]) == {"0.5", "1"}
         assert 0 <= a["test_accuracy"] <= 100 and a["train_seconds"] > 0 and t.value == a["test_accuracy"]
     before = len(study.trials)
-    again = correlate(config, from_space(get_space(SPACE), 6, seed=0), tmp_path / "again", progress=False)
+    again = correlate(config, from_space(get_space(SPACE), 6, seed=0), tmp_path / "again")
     assert len(gt_study(storage, config).trials) == before  # nothing retrained
     first = json.loads((out / "results.json").read_text())
     assert [r["truth"] for r in again.rows] == [r["truth"] for r in first["archs"]]
@@ -129,7 +132,7 @@ def test_given_accuracies_skip_training_and_bad_ones_are_refused(tiny_run: Path,
     archs = read_archs(good)
     assert [a.truth for a in archs] == [90, 89, 88, 87]
     config = small_config(tiny_run, tmp_path / "gt.log", ceiling=0, proxies=["params", "synflow"], random_subset=False)
-    result = correlate(config, archs, tmp_path / "out", progress=False)
+    result = correlate(config, archs, tmp_path / "out")
     assert [r["truth"] for r in result.rows] == [90, 89, 88, 87] and not gt_study(tmp_path / "gt.log", config).trials
     for bad in ("abc", None, 101, float("nan")):
         rows = [{"spec": s, "accuracy": 90} for s in specs]
@@ -163,7 +166,7 @@ def test_bad_inputs(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "gt.log"
     outside = Arch({"family": "convnet", "depth": 7, "width": 32}, "x")
     with pytest.raises(InvalidArgumentError, match=r"architecture 0 \(x\) is outside space 'convnet-small'"):
-        correlate(small_config(tiny_run, storage), [outside], tmp_path / "o", progress=False)
+        correlate(small_config(tiny_run, storage), [outside], tmp_path / "o")
     with pytest.raises(InvalidArgumentError, match=r"synthetic sets are from digits, the ground truth was asked on fashion-mnist"):
         correlate(small_config(tiny_run, storage, dataset="fashion-mnist"), from_space(get_space(SPACE), 3, 0), tmp_path / "o")
     with pytest.raises(InvalidArgumentError, match=r"unknown proxies zen"):
@@ -181,6 +184,8 @@ def test_cli_bad_inputs_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
         (["--study", "nope", "--storage", str(tmp_path / "s.log")], "no study 'nope'"),
         (["--sample", "--space", SPACE, "--dataset", "digits", "--early", "0.1,x"], "--early takes comma-separated epochs"),
         (["--sample", "--space", SPACE, "--dataset", "digits", "--full-epochs", "0"], "ground-truth epochs"),
+        (["--sample", "--space", SPACE, "--dataset", "digits", "--proxies", "datadam ipc2"], "'datadam ipc2' is now 'datadam-ipc2'"),
+        (["--sample", "--space", SPACE, "--dataset", "digits", "--promote", "0"], "promote must be"),
     ]:
         code = main(["correlate", *args, "--out", str(tmp_path / "o"), "--quiet"])
         err = capsys.readouterr().err.strip()
@@ -246,7 +251,7 @@ def test_early_stopping_at_the_last_epoch_is_refused() -> None:
 def test_a_report_waits_for_trainings_running_in_another_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from nas_proxy.correlate import runner
+    from nas_proxy.correlate import truth as runner
 
     monkeypatch.setattr(runner, "POLL_SECONDS", 0.05)
     storage = tmp_path / "gt.log"
@@ -259,7 +264,7 @@ def test_a_report_waits_for_trainings_running_in_another_worker(tmp_path: Path, 
     timer = threading.Timer(0.5, lambda: study.tell(other, 77.0))
     timer.start()
     start = time.monotonic()
-    runner._wait_for_others(study, url, [(spec, 0)], "cpu", progress=False)
+    runner._wait_for_others(study, url, [(spec, 0)], "cpu")
     assert time.monotonic() - start >= 0.4  # it waited for the other worker instead of leaving the training out
     assert study.trials[0].state == TrialState.COMPLETE
 
@@ -295,7 +300,8 @@ def test_given_accuracies_get_no_second_seed_of_another_protocol(tiny_run: Path,
     given = tmp_path / "given.json"
     given.write_text(json.dumps([{"spec": s, "accuracy": 90 - i} for i, s in enumerate(specs)]))
     config = small_config(tiny_run, tmp_path / "gt.log", ceiling=None, proxies=["params"], random_subset=False)
-    result = correlate(config, read_archs(given), tmp_path / "out", progress=False)
+    result = correlate(config, read_archs(given), tmp_path / "out")
+    write_reports(result)
     assert TRUTH_SEED2 not in result.proxies and not gt_study(tmp_path / "gt.log", config).trials  # nothing trained
     assert "No *ground truth, 2nd seed* row: the accuracies were given" in (tmp_path / "out" / "report.md").read_text()
 
@@ -330,12 +336,12 @@ def test_a_study_is_correlated_with_the_proxy_it_searched(tiny_run: Path, tmp_pa
     )
     study = optuna.load_study(study_name="st", storage=open_storage(str(storage), "st")[0])
     values = {t.user_attrs["arch_id"]: t.value for t in study.trials}
-    command = ["correlate", "--study", "st", "--storage", str(storage), "--proxies", "datadam ipc2", "--no-random-subset", "--ceiling", "0"]
+    command = ["correlate", "--study", "st", "--storage", str(storage), "--proxies", "datadam-ipc2", "--no-random-subset", "--ceiling", "0"]
     command += ["--full-epochs", "1", "--early", "0.5", "--bootstrap", "20", "--device", "cpu", "--gt-storage", str(tmp_path / "gt.log")]
     assert main([*command, "--out", str(tmp_path / "out"), "--quiet", "--json"]) == 0  # proxy options and seed left at their defaults
     result = json.loads(capsys.readouterr().out)
     assert result["facts"]["proxy_training"] == {**searched.to_dict(), "seed": 1} and result["facts"]["seed"] == 1
-    assert {r["arch_id"]: r["datadam ipc2"] for r in result["archs"]} == values  # the study's own scores, reused
+    assert {r["arch_id"]: r["datadam-ipc2"] for r in result["archs"]} == values  # the study's own scores, reused
     md = (tmp_path / "out" / "report.md").read_text()
     assert "each architecture trained 4 epochs on the synthetic set (lr 0.01, batch 256, DSA on), seed 1" in md and str(tiny_run) in md
     assert main([*command, "--epochs", "3", "--out", str(tmp_path / "out3"), "--quiet", "--json"]) == 0  # an option set: it wins, said so

@@ -13,7 +13,7 @@ import pytest
 
 from nas_proxy.correlate.metrics import summarise
 from nas_proxy.correlate.report import write_reports
-from nas_proxy.correlate.runner import TRUTH_SEED2, CorrelateResult
+from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.search import ProxyConfig
 
 FILES = ("results.csv", "results.json", "report.md", "report.html", "scatter.png", "fidelity_cost.png")
@@ -38,7 +38,7 @@ def facts(n: int) -> dict[str, Any]:
             "ceiling_archs": n,
         },
         "proxy_training": ProxyConfig(epochs=10).to_dict(),
-        "synthetic": {"datadam ipc2": "runs/tiny"},
+        "synthetic": {"datadam-ipc2": "runs/tiny"},
         "seed": 0,
         "device": "cpu",
     }
@@ -65,7 +65,7 @@ def metrics(**overrides: Any) -> dict[str, Any]:
 
 CASES = {
     # the run that crashed: tau a hair below 1 with the bootstrap interval (1, 1) above it
-    "perfect": {"datadam ipc2": metrics(kendall=0.9999999, kendall_ci=[1.0, 1.0]), TRUTH_SEED2: metrics(archs=6)},
+    "perfect": {"datadam-ipc2": metrics(kendall=0.9999999, kendall_ci=[1.0, 1.0]), TRUTH_SEED2: metrics(archs=6)},
     "interval misses the point": {"p": metrics(kendall=0.2, kendall_ci=[0.4, 0.9]), "q": metrics(kendall=0.5, kendall_ci=[-0.9, 0.1])},
     "NaN everywhere": {
         "p": metrics(kendall=math.nan, spearman=math.nan, kendall_ci=[math.nan, math.nan], seconds_per_arch=math.nan, speedup=math.nan),

@@ -134,7 +134,7 @@ def test_a_run_waits_for_a_trial_running_elsewhere_instead_of_ending_short(tiny_
     storage = tmp_path / "journal.log"
     cfg = config(tiny_run)
     ctx = ProxyContext.load(tiny_run, "cpu", cfg.proxy)
-    study = create_or_check(open_storage(str(storage), "w")[0], "w", cfg, fingerprint(cfg, ctx, get_space(SMALL_SPACE)), 0)
+    study = create_or_check(open_storage(str(storage), "w")[0], "w", cfg, fingerprint(ctx, get_space(SMALL_SPACE)), 0)
     elsewhere = _running_trial(study, "elsewhere", 1)  # another machine's worker, alive
     get_space(SMALL_SPACE).sample(elsewhere)
 

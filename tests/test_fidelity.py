@@ -155,3 +155,24 @@ def test_bad_proxy_is_one_line_and_writes_nothing(files: dict[str, Path], tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "KIND:VALUE" in err[0]
     assert not out.exists()
+
+
+def test_promotion_picks_by_the_tables_validation_accuracy_never_its_test(files: dict[str, Path], tmp_path: Path) -> None:
+    # GOOD's top 5: architectures 2, 0, 6, 1, 8; validation prefers 8 (test 86.7), test would prefer 0 (91.0)
+    val = [90.0, 80.0, 89.0, 70.0, 85.0, 10.0, 88.0, 80.0, 99.0, 60.0, 84.0, 87.0]
+    with files["table"].open() as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["val_accuracy"] = val[[arch_id(s) for s in SPECS].index(row["arch_id"])] if row["seed"] == "0" else ""
+    table = _write(tmp_path / "with-val.csv", [*rows[0].keys()], rows)  # type: ignore[arg-type]
+    fid = _module()
+    out = tmp_path / "fid"
+    assert fid.main(["--table", str(table), "--proxy", f"scores:{files['good']}", "--out", str(out), "--bootstrap", "20"]) == 0
+    good = json.loads((out / "fidelity.json").read_text())["proxies"]["good"]
+    assert good["regret"] == pytest.approx(91.0 - 90.2) and good["promote_k"] == 5
+    assert good["promote_regret"] == pytest.approx(91.0 - 86.7)  # by test it would be 0
+    assert good["cost_promoted_seconds"] == pytest.approx(12 * 0.5 + 5 * 10.0) and good["cost_full_seconds"] == pytest.approx(120.0)
+    assert good["promote_saving"] == pytest.approx(120.0 / 56.0)
+    assert fid.main(["--table", str(table), "--proxy", f"scores:{files['good']}", "--out", str(out), "--promote", "2"]) == 0
+    good = json.loads((out / "fidelity.json").read_text())["proxies"]["good"]
+    assert good["promote_regret"] == 0.0  # top 2: 2 (val 89) and 0 (val 90, the best test): promotion mends the pick

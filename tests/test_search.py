@@ -185,7 +185,7 @@ def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_p
     storage = tmp_path / "journal.log"
     slow = config(tiny_run, proxy=SLOW)
     ctx = ProxyContext.load(tiny_run, "cpu", SLOW)
-    create_or_check(open_storage(str(storage), "k")[0], "k", slow, fingerprint(slow, ctx, get_space(SMALL_SPACE)), 0)
+    create_or_check(open_storage(str(storage), "k")[0], "k", slow, fingerprint(ctx, get_space(SMALL_SPACE)), 0)
     worker = subprocess.Popen([sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"])
     wait_for_running(storage, "k")
     worker.send_signal(signal.SIGKILL)  # no chance to clean up: the trial stays RUNNING in the journal

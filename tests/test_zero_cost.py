@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from nas_proxy.correlate.zero_cost import ZERO_COST, flops, grad_norm, naswot, params, score_all, snip, synflow
 from nas_proxy.errors import UnknownNameError
 from nas_proxy.models.convnet import ConvNet, ConvNetSpec
+from nas_proxy.proxies.zero_cost import ZERO_COST, flops, grad_norm, naswot, params, score_all, snip, synflow
 
 
 def with_weights(layer: nn.Linear, weight: list[list[float]], bias: list[float] | None = None) -> nn.Linear:

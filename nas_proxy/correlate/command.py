@@ -1,18 +1,19 @@
-"""From ``nasproxy correlate`` arguments to a :func:`correlate` call (the study, the file, or the space)."""
+"""From a ``nasproxy correlate`` request to a :func:`correlate` call (the study, the file, or the space) and its reports."""
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import optuna
 
 from nas_proxy import checks
 from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
+from nas_proxy.correlate.config import CorrelateConfig
 from nas_proxy.correlate.ground_truth import GroundTruthConfig
-from nas_proxy.correlate.report import attach_to_study
-from nas_proxy.correlate.runner import CorrelateConfig, CorrelateResult, correlate
+from nas_proxy.correlate.report import attach_to_study, write_reports
+from nas_proxy.correlate.result import CorrelateResult, OnProgress
+from nas_proxy.correlate.runner import correlate
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search.proxy import ProxyConfig
 from nas_proxy.search.storage import open_storage, require_existing
@@ -23,18 +24,52 @@ from nas_proxy.synthetic import load_synthetic
 SEED_DEFAULT = 0  # the CLI's --seed default: with --study, it means "the study's seed"
 
 
-def _early(text: str, epochs: int) -> tuple[tuple[float, ...], list[str]]:
-    """The early-stopping points of ``--early``, and a note for each default one dropped because
-    it is not before ``--full-epochs`` (the defaults must fit each other; points given are checked)."""
+def early_points(text: str) -> tuple[float, ...]:
+    """``--early``'s comma-separated epochs."""
     try:
-        points = tuple(float(f) for f in text.split(",") if f.strip())
+        return tuple(float(f) for f in text.split(",") if f.strip())
     except ValueError:
         raise InvalidArgumentError(f"--early takes comma-separated epochs such as 0.1,1; got {text!r}") from None
-    if points != GroundTruthConfig().early:
+
+
+def _early(points: tuple[float, ...] | None, epochs: int) -> tuple[tuple[float, ...], list[str]]:
+    """The early-stopping points (None: the default ones), and a note for each default one dropped
+    because it is not before the ground truth's epochs (the defaults must fit each other; points
+    given are checked)."""
+    if points is not None and points != GroundTruthConfig().early:
         return points, []
+    points = GroundTruthConfig().early
     dropped = [f"{f:g}" for f in points if f >= epochs]
     note = f"early stopping at {', '.join(dropped)} epochs (the default --early) is left out: not before --full-epochs {epochs}"
     return tuple(f for f in points if f < epochs), [note] if dropped else []
+
+
+@dataclass
+class CorrelateRequest:
+    """What ``nasproxy correlate`` is asked: where the architectures come from (``study``, an
+    ``archs`` file, or a sample of ``space``), the options of the run, and where it goes."""
+
+    out: Path
+    study: str | None = None  # take the architectures from this search study
+    archs: str | None = None  # or from this JSON/CSV file
+    storage: str | None = None  # the search study's storage (None: the default journal)
+    space: str | None = None  # None: the study's
+    synthetic: list[str] | None = None  # None: the study's synthetic set (none without a study)
+    dataset: str | None = None  # the real data, when no synthetic set is given
+    data_root: str | None = None
+    proxies: list[str] | None = None  # proxy tokens or families; None: all
+    random_subset: bool = True  # add a random real subset of the synthetic sets' size
+    n_archs: int = 20  # from the study or the space: enough for a rank correlation to mean something
+    ground_truth: GroundTruthConfig = field(default_factory=GroundTruthConfig)  # its ``early`` is replaced by ``early``
+    early: tuple[float, ...] | None = None  # early-stopping points; None: the defaults before the full epochs
+    ceiling: int | None = None  # architectures trained with a second seed; None: all
+    gt_storage: str | None = None  # the ground-truth study's storage (None: a journal under studies/)
+    workers: int = 1  # ground-truth processes on this machine
+    n_boot: int = 1000  # bootstrap resamples: intervals stable to about 0.01
+    seed: int = SEED_DEFAULT  # with a study, the default means the study's seed
+    device: str = "auto"
+    promote: int = 5  # "proxy + promote K" in the report (issue 12's target: the top 5)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)  # how a synthetic-set proxy trains
 
 
 def _study_proxy(stored: ProxyConfig, given: ProxyConfig) -> tuple[ProxyConfig, list[str]]:
@@ -50,84 +85,100 @@ def _study_proxy(stored: ProxyConfig, given: ProxyConfig) -> tuple[ProxyConfig, 
 
 
 def _config(
-    args: argparse.Namespace, proxy: ProxyConfig, ground_truth: GroundTruthConfig, space: str, synthetic: list[str], seed: int
+    r: CorrelateRequest, proxy: ProxyConfig, ground_truth: GroundTruthConfig, space: str, synthetic: list[str], seed: int
 ) -> CorrelateConfig:
     return CorrelateConfig(
         space=space,
         synthetic=synthetic,
-        proxies=[p.strip() for p in args.proxies.split(",")] if args.proxies else None,
+        proxies=r.proxies,
         ground_truth=ground_truth,
         proxy=proxy,
-        dataset=args.dataset,
-        data_root=args.data_root,
+        dataset=r.dataset,
+        data_root=r.data_root,
         seed=seed,
-        ceiling=args.ceiling,
-        random_subset=not args.no_random_subset,
-        n_boot=args.bootstrap,
-        device=args.device,
-        workers=args.workers,
-        gt_storage=args.gt_storage,
+        ceiling=r.ceiling,
+        random_subset=r.random_subset,
+        n_boot=r.n_boot,
+        device=r.device,
+        workers=r.workers,
+        gt_storage=r.gt_storage,
+        promote=r.promote,
     )
 
 
-def correlate_command(args: argparse.Namespace, proxy: ProxyConfig) -> CorrelateResult:
-    """`nasproxy correlate`: ``args`` as the CLI parsed them; ``proxy`` built from its proxy options.
+@dataclass
+class _FromStudy:
+    """What ``--study`` decides: the architectures, and what the study searched with."""
 
-    With ``--study`` the synthetic set is scored with the proxy training and the seed the study
-    searched with; an option set on the command line to another value than its default overrides it."""
-    early, notes = _early(args.early, args.full_epochs)
-    ground_truth = GroundTruthConfig(
-        epochs=args.full_epochs,
-        lr=args.full_lr,
-        batch_size=args.full_batch_size,
-        augment=args.full_augment,
-        images=args.full_images,
-        early=early,
-    )
-    checks.positive("--n-archs", args.n_archs)
-    _config(args, proxy, ground_truth, args.space or "", list(args.synthetic or []), args.seed).validate()  # before any file is touched
-    if args.archs:
-        checks.existing_file("--archs", args.archs)
-    synthetic = list(args.synthetic or [])
-    seed = args.seed
-    space_name = args.space
-    study = None
-    url = ""
     archs: list[Arch]
-    if args.study:
-        require_existing(args.storage, args.study)
-        storage, url = open_storage(args.storage, args.study)
-        search_config, _ = load_config(storage, args.study)
-        if search_config is None:
-            raise InvalidArgumentError(f"{args.study!r} is a ground-truth study; --study takes a search study")
-        space_name = space_name or search_config.space
-        if args.synthetic is None:
-            synthetic = [search_config.synthetic]
-        proxy, changed = _study_proxy(search_config.proxy, proxy)
-        notes += changed
-        study = optuna.load_study(study_name=args.study, storage=storage)
-        if seed == SEED_DEFAULT:  # the study's seed: the same networks as in the search
-            seed = search_config.seed
-        elif seed != search_config.seed:
-            notes.append(f"seed {seed} as asked, not the study's {search_config.seed}: the study's proxy scores are not reused")
-        archs = from_study(study, args.n_archs, seed)
-        if not archs:
-            raise InvalidArgumentError(f"study {args.study!r} has no finished trials yet; run the search first")
-        reusable = search_config.proxy == proxy and search_config.seed == seed and search_config.space == space_name
-        sha = load_synthetic(synthetic[0]).meta.get("tensors_sha256") if synthetic else None
-        for a in archs:  # search scores are reused only when made the same way on the same images
-            if not (reusable and a.study_sha256 is not None and a.study_sha256 == sha):
-                a.study_value = None
-    elif args.archs:
+    space: str
+    synthetic: list[str]
+    proxy: ProxyConfig
+    seed: int
+    study: optuna.Study
+    url: str
+    notes: list[str]
+
+
+def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStudy:
+    """The study's best architectures, scored with the proxy training and the seed it searched with
+    where the request left them at their defaults (its own scores reused when made the same way)."""
+    require_existing(r.storage, name)
+    storage, url = open_storage(r.storage, name)
+    search_config, _ = load_config(storage, name)
+    if search_config is None:
+        raise InvalidArgumentError(f"{name!r} is a ground-truth study; --study takes a search study")
+    space = r.space or search_config.space
+    synthetic = [search_config.synthetic] if r.synthetic is None else list(r.synthetic)
+    proxy, notes = _study_proxy(search_config.proxy, proxy)
+    study = optuna.load_study(study_name=name, storage=storage)
+    seed = r.seed
+    if seed == SEED_DEFAULT:  # the study's seed: the same networks as in the search
+        seed = search_config.seed
+    elif seed != search_config.seed:
+        notes.append(f"seed {seed} as asked, not the study's {search_config.seed}: the study's proxy scores are not reused")
+    archs = from_study(study, r.n_archs, seed)
+    if not archs:
+        raise InvalidArgumentError(f"study {name!r} has no finished trials yet; run the search first")
+    reusable = search_config.proxy == proxy and search_config.seed == seed and search_config.space == space
+    sha = load_synthetic(synthetic[0]).meta.get("tensors_sha256") if synthetic else None
+    for a in archs:  # search scores are reused only when made the same way on the same images
+        if not (reusable and a.study_sha256 is not None and a.study_sha256 == sha):
+            a.study_value = None
+    return _FromStudy(archs, space, synthetic, proxy, seed, study, url, notes)
+
+
+def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None) -> CorrelateResult:
+    """`nasproxy correlate`: the run ``r`` asks for, its reports written to ``r.out`` (and its
+    summary to the search study's dashboard with ``r.study``).
+
+    With ``r.study`` the synthetic set is scored with the proxy training and the seed the study
+    searched with; an option set to another value than its default overrides it."""
+    early, notes = _early(r.early, r.ground_truth.epochs)
+    ground_truth = replace(r.ground_truth, early=early)
+    proxy = r.proxy
+    checks.positive("--n-archs", r.n_archs)
+    _config(r, proxy, ground_truth, r.space or "", list(r.synthetic or []), r.seed).validate()  # before any file is touched
+    if r.archs:
+        checks.existing_file("--archs", r.archs)
+    synthetic, seed, space_name = list(r.synthetic or []), r.seed, r.space
+    found = None
+    archs: list[Arch]
+    if r.study:
+        found = _from_study(r, r.study, proxy)
+        archs, space_name, synthetic, proxy, seed = found.archs, found.space, found.synthetic, found.proxy, found.seed
+        notes += found.notes
+    elif r.archs:
         if not space_name:
             raise InvalidArgumentError("--archs needs --space: the space the architectures belong to")
-        archs = read_archs(args.archs, get_space(space_name))
+        archs = read_archs(r.archs, get_space(space_name))
     else:
         if not space_name:
             raise InvalidArgumentError("--sample needs --space")
-        archs = from_space(get_space(space_name), args.n_archs, seed)
-    config = _config(args, proxy, ground_truth, space_name, synthetic, seed)
-    result = correlate(config, archs, Path(args.out), progress=not args.quiet, notes=notes)
-    if study is not None:
-        attach_to_study(study, result, url)
+        archs = from_space(get_space(space_name), r.n_archs, seed)
+    config = _config(r, proxy, ground_truth, space_name or "", synthetic, seed)
+    result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes)
+    write_reports(result)
+    if found is not None:
+        attach_to_study(found.study, result, found.url)
     return result

@@ -7,13 +7,12 @@ import html
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, TypeGuard
 
 from nas_proxy.correlate.metrics import to_jsonable
+from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
+from nas_proxy.correlate.verdict import verdict
 from nas_proxy.utils import atomic_path, write_json
-
-if TYPE_CHECKING:
-    from nas_proxy.correlate.runner import CorrelateResult
 
 SCATTER, COST = "scatter.png", "fidelity_cost.png"
 COLUMNS = [  # (key in the proxy's metrics, header)
@@ -27,6 +26,8 @@ COLUMNS = [  # (key in the proxy's metrics, header)
     ("precision@5", "P@5"),
     ("kendall_gap", "τ-b gap to best"),
     ("regret", "regret (pts)"),
+    ("promote_regret", "regret, top K promoted"),
+    ("promote_saving", "full ÷ promoted compute"),
     ("seconds_per_arch", "s / arch"),
     ("speedup", "speed-up"),
 ]
@@ -48,7 +49,7 @@ def _finite(v: Any) -> TypeGuard[float]:
 
 
 def _cell(m: dict[str, Any], key: str) -> str:
-    value = _fmt(m.get(key), 1 if key == "speedup" else 3)
+    value = _fmt(m.get(key), 1 if key in ("speedup", "promote_saving") else 3)
     ci = m.get(f"{key}_ci")
     if ci and len(ci) == 2 and all(_finite(c) for c in ci):
         value += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
@@ -65,12 +66,20 @@ def markdown(result: CorrelateResult) -> str:
     lines = [
         f"# Proxy vs ground truth: {f['data']['dataset']}, space {f['space']}",
         "",
+        " ".join(verdict(result)),
+        "",
+        "## Protocol",
+        "",
         f"{f['archs_scored']} architectures (of {f['archs']} asked). Ground truth: test accuracy after {g['epochs']} epochs on "
         f"{'the whole training split' if g['images'] is None else str(g['images']) + ' images of the training split'} "
         f"(lr {g['lr']}, batch {g['batch_size']}, augmentation {'DSA' if g['augment'] else 'none'}), seed {g['seeds'][0]}; "
         f"{_fmt(g['seconds_per_arch'], 1)} s per architecture on {f['device']}. Proxies are scored on the validation split, never the test set.",
         "",
         *_protocol(f),
+        *_each_proxy(f),
+        *_promotion_protocol(f),
+        "## Results",
+        "",
     ]
     lines += [f"> **Warning:** {w}" for w in result.warnings] + ([""] if result.warnings else [])
     lines += [
@@ -89,11 +98,8 @@ def markdown(result: CorrelateResult) -> str:
         "better*, so their P@k and regret judge picking the biggest model. `n`: architectures the proxy could score "
         "(early stopping has none for accuracies given in a file; NASWOT none for networks without ReLU).",
     ]
-    if any(n.startswith("ground truth") for n in result.proxies):
-        lines.append(
-            f"The row *ground truth, 2nd seed* is the ceiling: the same training with seed {g['seeds'][1]} on "
-            f"{g['ceiling_archs']} architectures, ranked against the first; no proxy can be expected to beat it."
-        )
+    if TRUTH_SEED2 in result.proxies:
+        lines.append(_ceiling(result.proxies[TRUTH_SEED2], g, f["archs_scored"]))
     elif g.get("given"):
         lines.append(
             "No *ground truth, 2nd seed* row: the accuracies were given in the --archs file, and this tool's own training "
@@ -105,6 +111,40 @@ def markdown(result: CorrelateResult) -> str:
     lines += ["", f"![proxy vs ground truth]({SCATTER})", "", f"![fidelity vs cost]({COST})", ""]
     lines += ["Files: `results.csv` (one row per architecture), `results.json` (every number of this report)."]
     return "\n".join(lines) + "\n"
+
+
+def _ceiling(row: dict[str, Any], g: dict[str, Any], n: int) -> str:
+    """The ceiling row's sentence, saying which architectures it covers."""
+    text = (
+        f"The row *{TRUTH_SEED2}* is the ceiling: the same training with seed {g['seeds'][1]} ranked against the first, "
+        f"on {g['ceiling_archs']} of the {n} architectures the proxies are judged on"
+    )
+    if g["ceiling_archs"] >= n:
+        return text + " (all of them); no proxy can be expected to beat it."
+    text += " (a seeded random subset, --ceiling)"
+    if row.get("best_proxy") is not None:
+        text += f"; on those same architectures the best proxy, {row['best_proxy']}, ranks at τ-b {_fmt(row.get('best_proxy_kendall'))}"
+    return text + "."
+
+
+def _each_proxy(f: dict[str, Any]) -> list[str]:
+    """How every proxy of the run scores an architecture, one line each (each proxy says it)."""
+    described = {n: d for n, d in (f.get("proxy_protocol") or {}).items() if d}
+    if not described:
+        return []
+    return ["How each proxy scores an architecture:", "", *(f"- **{n}**: {d}." for n, d in described.items()), ""]
+
+
+def _promotion_protocol(f: dict[str, Any]) -> list[str]:
+    k = f.get("promote")
+    if k is None:
+        return []
+    return [
+        f"Promotion: *regret, top K promoted* is the regret of training the proxy's top {k} on the full data and keeping "
+        f"the one with the best validation accuracy of that training (the test accuracy never picks); its compute is the "
+        f"proxy on every candidate, its one-off cost and the {k} full trainings, against training every candidate.",
+        "",
+    ]
 
 
 def _protocol(f: dict[str, Any]) -> list[str]:
@@ -127,12 +167,12 @@ def plots(result: CorrelateResult) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [n for n in result.proxies if n in result.rows[0] or n.startswith("ground truth")] if result.rows else []
+    names = [n for n in result.proxies if n in result.rows[0] or n == TRUTH_SEED2] if result.rows else []
     cols = 4
     rows = max(1, math.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
-        if name.startswith("ground truth"):
+        if name == TRUTH_SEED2:
             pairs = [(r["truth_seed2"], r["truth"]) for r in result.rows if r.get("truth_seed2") is not None]
         else:
             pairs = [(r[name], r["truth"]) for r in result.rows]
@@ -180,23 +220,21 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def html_report(result: CorrelateResult, md: str) -> str:
-    def img(name: str) -> str:
-        data = base64.b64encode((result.out / name).read_bytes()).decode()
-        return f'<img alt="{name}" src="data:image/png;base64,{data}" style="max-width:100%">'
+    """``md`` rendered as one self-contained page (the plots inlined as data URLs)."""
+    from markdown_it import MarkdownIt
 
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["proxy", *(h for _, h in COLUMNS)])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in table_rows(result))
-    intro = [line for line in md.splitlines() if line and not line.startswith(("|", "!", "#"))]
-    paras = "".join(f"<p>{html.escape(p.removeprefix('> '))}</p>" for p in intro)
+    for name in (SCATTER, COST):
+        data = base64.b64encode((result.out / name).read_bytes()).decode()
+        md = md.replace(f"]({name})", f"](data:image/png;base64,{data})")
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)
     title = html.escape(md.splitlines()[0].lstrip("# "))
     style = (
         "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
     )
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head><body>"
-        f"<h1>{title}</h1><table><tr>{head}</tr>{body}</table>{paras}{img(SCATTER)}{img(COST)}</body></html>\n"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head><body>{body}</body></html>\n"
     )
 
 
@@ -227,7 +265,7 @@ def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
     from nas_proxy.search.dashboard import EXTRAS_ATTR, artifact_dir
 
     best = max(
-        ((n, m) for n, m in result.proxies.items() if not n.startswith("ground truth")),
+        ((n, m) for n, m in result.proxies.items() if n != TRUTH_SEED2),
         key=lambda nm: -math.inf if nm[1].get("kendall") is None or not math.isfinite(nm[1]["kendall"]) else nm[1]["kendall"],
         default=None,
     )

@@ -64,7 +64,8 @@ class SearchResult:
         return self.__dict__.copy()
 
 
-def fingerprint(config: SearchConfig, ctx: ProxyContext, space: SearchSpace) -> dict[str, Any]:
+def fingerprint(ctx: ProxyContext, space: SearchSpace) -> dict[str, Any]:
+    """What identifies a search's inputs: the space, the synthetic set's tensors, the data."""
     return {
         "space_description": space.describe(),
         "synthetic_sha256": ctx.synthetic.meta.get("tensors_sha256"),
@@ -174,7 +175,7 @@ def run_worker(
     ctx = ctx or ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
     seed = config.seed + worker_index
     with interrupts.deferred():
-        study = create_or_check(storage, study_name, config, fingerprint(config, ctx, space), seed)
+        study = create_or_check(storage, study_name, config, fingerprint(ctx, space), seed)
         fail_dead_trials(study, storage)
     if counted(study) >= total:
         return
@@ -260,9 +261,7 @@ def search(
     check_compatible(space, ctx, config.space)
     storage, url = open_storage(storage_url, study_name, *heartbeat)
     with interrupts.deferred():
-        study = create_or_check(
-            storage, study_name, config, fingerprint(config, ctx, space), config.seed
-        )  # before workers race to create it
+        study = create_or_check(storage, study_name, config, fingerprint(ctx, space), config.seed)  # before workers race to create it
         study.set_user_attr(BUDGET_ATTR, n_trials)
         attach_study_extras(study, ctx, config, url)
     children = [

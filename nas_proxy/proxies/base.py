@@ -1,0 +1,158 @@
+"""The proxy interface: what every way of guessing an architecture's full-data accuracy provides.
+
+A proxy kind is one class derived from :class:`Proxy` and registered with :func:`register`. Its
+:meth:`Proxy.offer` says which proxies of that kind a run can have (one per synthetic set, one per
+early-stopping point, ...), each with a token name (``datadam-ipc10``, ``early@1ep``, ``synflow``)
+and a family (``datadam``, ``early``, ``training-free``) that selects all of them at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from torch import Tensor
+
+from nas_proxy.search.proxy import ProxyConfig
+from nas_proxy.spaces import SearchSpace
+
+
+class DataSource(Protocol):
+    """Which real data (``nas_proxy.correlate.ground_truth.DataRef`` is one)."""
+
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def split_seed(self) -> int: ...
+    @property
+    def val_fraction(self) -> float: ...
+    @property
+    def data_root(self) -> str | None: ...
+    @property
+    def image_size(self) -> int: ...
+
+    def key(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One architecture's proxy score (higher predicts better) and the seconds it took."""
+
+    value: float
+    seconds: float
+
+
+@dataclass
+class RunSetup:
+    """What every proxy of one run shares. ``truth`` is filled with the ground-truth trainings
+    (``(arch_id, seed) -> record``) before the proxies are prepared; early stopping reads it."""
+
+    space: SearchSpace
+    data: DataSource
+    out: Path  # the run's directory: score caches, the random subset made for it
+    training: ProxyConfig = field(default_factory=ProxyConfig)  # how a synthetic-set proxy trains
+    synthetic: list[str] = field(default_factory=list)  # synthetic-set directories, each one proxy
+    random_subset: bool = True  # offer a random real subset of the synthetic sets' size
+    early: tuple[float, ...] = ()  # early-stopping points (epochs) the ground truth records
+    zero_cost_batch: int = 64  # training images a training-free score sees (the zero-cost papers' size)
+    seed: int = 0
+    device: str = "cpu"
+    truth: Mapping[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    # scores a search already made on ``synthetic[0]``: arch id -> (tensors sha256, value, seconds)
+    searched: Mapping[str, tuple[str | None, float | None, float | None]] = field(default_factory=dict)
+    _batch: tuple[Tensor, Tensor, int, int, tuple[int, int]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def real_batch(self) -> tuple[Tensor, Tensor, int, int, tuple[int, int]]:
+        """``(x, y, channels, classes, image size)``: ``zero_cost_batch`` seeded training images on
+        the device, drawn once per run and shared by every training-free score."""
+        if self._batch is None:
+            import torch
+
+            from nas_proxy.data import load_dataset
+            from nas_proxy.utils import derive_seed, generator, resolve_device
+
+            ref = self.data
+            dataset = load_dataset(ref.dataset, ref.data_root, image_size=ref.image_size)
+            splits = dataset.split(ref.split_seed, ref.val_fraction)
+            g = generator(derive_seed(self.seed, "zero-cost-batch"))
+            pick = torch.randperm(splits.train_x.shape[0], generator=g)[: self.zero_cost_batch]
+            device = resolve_device(self.device)
+            x, y = splits.train_x[pick].to(device), splits.train_y[pick].to(device)
+            self._batch = (x, y, dataset.channels, dataset.num_classes, dataset.image_size)
+        return self._batch
+
+
+def cache_key(*parts: Any) -> str:
+    """12 hex digits of the sha256 of ``parts`` as JSON: a name for what determines a score."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+class Proxy(ABC):
+    """One proxy of one run: prepared once, then asked for one architecture at a time."""
+
+    kind: ClassVar[str]  # the registry name of the class
+    trains: ClassVar[bool]  # whether it trains the network (False: a score at initialisation)
+    cached: ClassVar[bool] = True  # whether the caller caches its scores (False: they live elsewhere)
+    order: ClassVar[int] = 100  # where its rows come in a report (lower first); new kinds go last
+
+    def __init__(self, setup: RunSetup, name: str, family: str) -> None:
+        self.setup = setup
+        self.name = name  # a token: no spaces, unique in a run
+        self.family = family  # a token that selects every proxy of the family
+        self.one_off_seconds = 0.0  # paid once per run, not per architecture (distillation)
+
+    @classmethod
+    @abstractmethod
+    def offer(cls, setup: RunSetup) -> list[Proxy]:
+        """The proxies of this kind that ``setup`` can have (possibly none)."""
+
+    def prepare(self) -> None:  # noqa: B027 (an optional hook: most proxies need nothing)
+        """Once per run, before :meth:`cache_key` and :meth:`score` (make files, read metadata)."""
+
+    @abstractmethod
+    def cache_key(self) -> str:
+        """A file-name-safe key of everything that determines the scores (same inputs, same key)."""
+
+    @abstractmethod
+    def score(self, spec: dict[str, Any], arch_id: str) -> Scored:
+        """The score of one architecture; expensive loading happens on the first call."""
+
+    def known(self) -> dict[str, Scored]:
+        """Scores already made elsewhere with the same inputs (a search's own), by arch id."""
+        return {}
+
+    def facts(self) -> dict[str, Any]:
+        """What the report records about this proxy's inputs (a synthetic set's path and hash)."""
+        return {}
+
+    def describe(self) -> str:
+        """One sentence: how this proxy scores an architecture (the report's protocol)."""
+        return ""
+
+
+P = TypeVar("P", bound=type[Proxy])
+PROXY_KINDS: dict[str, type[Proxy]] = {}  # kind -> class
+
+
+def register(kind: str) -> Callable[[P], P]:
+    """Class decorator: ``@register("mine")`` makes the class's proxies available to every run."""
+
+    def add(cls: P) -> P:
+        if kind in PROXY_KINDS:
+            raise ValueError(f"proxy kind {kind!r} is registered twice")
+        cls.kind = kind
+        PROXY_KINDS[kind] = cls
+        return cls
+
+    return add
+
+
+def nan_scored() -> Scored:
+    """What a proxy returns for an architecture it cannot score."""
+    return Scored(math.nan, math.nan)

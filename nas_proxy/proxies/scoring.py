@@ -1,0 +1,37 @@
+"""Scoring architectures with one proxy through its cache: what is cached or known is not redone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from nas_proxy.proxies.base import Proxy, Scored
+from nas_proxy.proxies.cache import Cache
+
+# ``on_scored(proxy name, architectures done, architectures to do)`` after each new score
+OnScored = Callable[[str, int, int], None]
+
+
+def score_archs(
+    proxy: Proxy, archs: Sequence[tuple[str, dict[str, Any]]], cache_dir: Path, on_scored: OnScored | None = None
+) -> dict[str, Scored]:
+    """``{arch id: Scored}`` for ``archs`` (``(arch id, spec)`` pairs); ``proxy`` is prepared here.
+
+    A cached proxy's scores go to ``cache_dir/<cache key>.jsonl`` as they are made, so an interrupted
+    run resumes; scores the proxy already knows (a search's own) are added to the cache unchanged."""
+    proxy.prepare()
+    if not proxy.cached:
+        return {aid: proxy.score(spec, aid) for aid, spec in archs}
+    cache = Cache(cache_dir / f"{proxy.cache_key()}.jsonl")
+    known = proxy.known()
+    for aid, _ in archs:
+        if aid in known and aid not in cache.rows:
+            cache.add({"arch_id": aid, "score": known[aid].value, "seconds": known[aid].seconds, "from_study": True})
+    todo = [(aid, spec) for aid, spec in archs if aid not in cache.rows]
+    for done, (aid, spec) in enumerate(todo, start=1):
+        got = proxy.score(spec, aid)
+        cache.add({"arch_id": aid, "score": got.value, "seconds": got.seconds})
+        if on_scored is not None:
+            on_scored(proxy.name, done, len(todo))
+    return {aid: Scored(cache.rows[aid]["score"], cache.rows[aid]["seconds"]) for aid, _ in archs}

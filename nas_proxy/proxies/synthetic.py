@@ -1,0 +1,106 @@
+"""Synthetic-set proxies: train the candidate on a small set (DataDAM, DM, a random real subset)
+and score it on the real validation split, as ``nasproxy search`` does."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from nas_proxy.proxies.base import Proxy, RunSetup, Scored, cache_key, register
+from nas_proxy.synthetic import load_synthetic
+
+RANDOM = "random"  # the distillation method name of a random real subset
+
+
+def _random_subset(setup: RunSetup, ipc: int) -> str:
+    """A random real subset of ``ipc`` images per class in the run's directory (made once, resumed)."""
+    from nas_proxy.distill import DistillConfig, distill
+
+    ref = setup.data
+    path = setup.out / f"random-ipc{ipc}-seed{setup.seed}"
+    cfg = DistillConfig(
+        dataset=ref.dataset,
+        data_root=ref.data_root,
+        ipc=ipc,
+        method=RANDOM,
+        seed=setup.seed,
+        split_seed=ref.split_seed,
+        val_fraction=ref.val_fraction,
+        image_size=ref.image_size,
+        device="cpu",
+    )
+    distill(cfg, path, resume=(path / "checkpoint.safetensors").is_file(), progress=False)
+    return str(path)
+
+
+@register("synthetic")
+class SyntheticSetProxy(Proxy):
+    """Accuracy on the real validation split after training on one synthetic set."""
+
+    order = 0
+    trains = True
+
+    def __init__(self, setup: RunSetup, name: str, family: str, path: str | None, ipc: int, from_search: bool = False) -> None:
+        super().__init__(setup, name, family)
+        self.path = path  # None: a random subset, made by prepare()
+        self.ipc = ipc
+        self.from_search = from_search  # the set a search scored: its scores can be reused
+        self.sha256 = ""
+        self._context: Any = None
+
+    @classmethod
+    def offer(cls, setup: RunSetup) -> list[Proxy]:
+        metas = [load_synthetic(p).meta for p in setup.synthetic]
+        out: list[Proxy] = []
+        names: set[str] = set()
+        for i, (path, meta) in enumerate(zip(setup.synthetic, metas, strict=True)):
+            name, n = f"{meta['method']}-ipc{meta['ipc']}", 2
+            while name in names:  # the same method and size twice: datadam-ipc10, datadam-ipc10-2
+                name, n = f"{meta['method']}-ipc{meta['ipc']}-{n}", n + 1
+            names.add(name)
+            out.append(cls(setup, name, str(meta["method"]), path, int(meta["ipc"]), from_search=i == 0))
+        ipc = int(metas[0]["ipc"]) if metas else 0
+        if setup.random_subset and metas and not any(m["method"] == RANDOM and m["ipc"] == ipc for m in metas):
+            out.append(cls(setup, f"{RANDOM}-ipc{ipc}", RANDOM, None, ipc))
+        return out
+
+    def prepare(self) -> None:
+        if self.path is None:
+            self.path = _random_subset(self.setup, self.ipc)
+        meta = load_synthetic(self.path).meta
+        self.one_off_seconds = float(meta.get("seconds", 0.0))
+        self.sha256 = str(meta["tensors_sha256"])
+
+    def cache_key(self) -> str:
+        return f"proxy-{cache_key(self.sha256, self.setup.training.to_dict(), self.setup.seed)}"
+
+    def known(self) -> dict[str, Scored]:
+        if not self.from_search:
+            return {}
+        return {
+            aid: Scored(float(value), math.nan if seconds is None else float(seconds))
+            for aid, (sha, value, seconds) in self.setup.searched.items()
+            if value is not None and sha == self.sha256
+        }
+
+    def score(self, spec: dict[str, Any], arch_id: str) -> Scored:
+        from nas_proxy.search.proxy import ProxyContext
+
+        s = self.setup
+        if self._context is None:
+            assert self.path is not None, "prepare() first"
+            self._context = ProxyContext.load(self.path, s.device, s.training, s.data.data_root)
+        scored = self._context.score(s.space, spec, s.seed)
+        return Scored(float(scored.accuracy), float(scored.seconds["total"]))
+
+    def facts(self) -> dict[str, Any]:
+        return {"synthetic": self.path, "tensors_sha256": self.sha256}
+
+    def describe(self) -> str:
+        t = self.setup.training
+        where = f"`{self.path}`" if self.path else "made in the output directory"
+        kind = "a random real subset" if self.family == RANDOM else f"the {self.family} synthetic set"
+        return (
+            f"trained {t.epochs} epochs on {kind} of {self.ipc} images per class ({where}; lr {t.lr}, batch {t.batch_size}, "
+            f"DSA {'on' if t.dsa else 'off'}), seed {self.setup.seed}, then scored on the real validation split"
+        )
