@@ -23,8 +23,8 @@ from nas_proxy.correlate.ground_truth import DataRef, enqueue, open_study, study
 from nas_proxy.correlate.runner import TRUTH_SEED2, _ceiling_subset, data_ref
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search import ProxyConfig
-from nas_proxy.search.storage import open_storage
 from nas_proxy.spaces import arch_id, get_space
+from nas_proxy.studies.storage import open_storage
 from tests.interrupt import interruptible
 
 SPACE = "convnet-small"
@@ -246,9 +246,10 @@ def test_early_stopping_at_the_last_epoch_is_refused() -> None:
 def test_a_report_waits_for_trainings_running_in_another_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from nas_proxy.correlate import runner
+    from nas_proxy.correlate.ground_truth import train
+    from nas_proxy.studies import queue
 
-    monkeypatch.setattr(runner, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(queue, "POLL_SECONDS", 0.05)
     storage = tmp_path / "gt.log"
     study, url = open_study(str(storage), DataRef("digits"), GroundTruthConfig(epochs=1, early=()))
     spec = from_space(get_space(SPACE), 1, seed=0)[0].spec
@@ -259,7 +260,7 @@ def test_a_report_waits_for_trainings_running_in_another_worker(tmp_path: Path, 
     timer = threading.Timer(0.5, lambda: study.tell(other, 77.0))
     timer.start()
     start = time.monotonic()
-    runner._wait_for_others(study, url, [(spec, 0)], "cpu", progress=False)
+    train(study, url, [(spec, 0)], 1, "cpu", progress=False)  # nothing queued: it waits for what runs elsewhere
     assert time.monotonic() - start >= 0.4  # it waited for the other worker instead of leaving the training out
     assert study.trials[0].state == TrialState.COMPLETE
 

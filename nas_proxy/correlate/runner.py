@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from optuna.trial import TrialState
 from tqdm import tqdm
 
 from nas_proxy import checks
@@ -32,13 +29,10 @@ from nas_proxy.correlate.zero_cost import ZERO_COST, score_all
 from nas_proxy.data import load_dataset
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext
-from nas_proxy.search.storage import open_storage
-from nas_proxy.search.study import fail_dead_trials
-from nas_proxy.spaces import arch_id, build_model, get_space
+from nas_proxy.spaces import build_model, get_space
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.utils import derive_seed, generator, resolve_device
 
-POLL_SECONDS = 10.0  # how often to look at trainings running in other workers
 MEANINGFUL = 10  # fewer architectures than this: the report says the correlations are not meaningful
 EARLY = "early"
 TRUTH_SEED2 = "ground truth, 2nd seed"  # the ceiling row
@@ -212,25 +206,6 @@ def _ceiling_subset(archs: list[Arch], n: int | None, seed: int) -> list[Arch]:
     return [archs[i] for i in sorted(rng.choice(len(archs), size=n, replace=False))]
 
 
-def _wait_for_others(study: Any, url: str, wanted: list[tuple[dict[str, Any], int]], device: str, progress: bool) -> None:
-    """Wait while trainings this report needs run in other workers (another ``correlate`` or a
-    ``nasproxy worker`` elsewhere); take over any that get re-queued (a worker died)."""
-    keys = {(arch_id(spec), seed) for spec, seed in wanted}
-    told = False
-    while True:
-        open_ = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)) if gt.key_of(t) in keys]
-        if not open_:
-            return
-        if any(t.state == TrialState.WAITING for t in open_):
-            gt.run_worker(study, url, device, progress)
-            continue
-        if progress and not told:
-            print(f"ground truth: waiting for {len(open_)} trainings running in other workers", file=sys.stderr)
-            told = True
-        time.sleep(POLL_SECONDS)
-        fail_dead_trials(study, open_storage(url, study.study_name)[0])
-
-
 def run_ground_truth(
     config: CorrelateConfig, ref: gt.DataRef, wanted: list[tuple[dict[str, Any], int]], progress: bool
 ) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[tuple[str, int], str], str, str]:
@@ -242,19 +217,7 @@ def run_ground_truth(
             f"ground truth ({study.study_name}): {counts['cached']} cached, {counts['queued']} to train, {counts['given_up']} failed before",
             file=sys.stderr,
         )
-    if counts["queued"]:
-        cmd = [sys.executable, "-m", "nas_proxy", "worker", "--study", study.study_name, "--storage", url, "--device", config.device]
-        children = [subprocess.Popen([*cmd, "--quiet"]) for _ in range(1, config.workers)]
-        try:
-            gt.run_worker(study, url, config.device, progress)
-        except KeyboardInterrupt:
-            for child in children:
-                child.send_signal(signal.SIGINT)
-            raise
-        finally:
-            for child in children:
-                child.wait()
-    _wait_for_others(study, url, wanted, config.device, progress)
+    gt.train(study, url, wanted, config.workers, config.device, progress)
     return gt.results(study), gt.failures(study), study.study_name, url
 
 
