@@ -86,7 +86,9 @@ class TrainingStudy:
 
 def _stored_data(d: dict[str, Any], data_root: str | None) -> DataRef:
     """The :class:`DataRef` a study stored (``data_root``: where the data is on this machine)."""
-    return DataRef(d["dataset"], int(d["split_seed"]), float(d["val_fraction"]), data_root or d.get("data_root"), int(d.get("image_size", 32)))
+    return DataRef(
+        d["dataset"], int(d["split_seed"]), float(d["val_fraction"]), data_root or d.get("data_root"), int(d.get("image_size", 32))
+    )
 
 
 __all__ = ["TrainingStudy"]
