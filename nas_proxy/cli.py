@@ -341,10 +341,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             for r in p["rows"]:
                 real = "failed" if r["real_val_accuracy"] is None else f"{r['real_val_accuracy']:.2f}"
                 print(f"{r['proxy_rank']:>10}  {r['proxy_score']:>11.2f}  {real:>14}  {r['arch_id']}")
-    for note in (result.promotion or {}).get("notes", []):
-        print(f"nasproxy search: note: {note}", file=sys.stderr)
         print(f"best spec: {result.files['best']}   all trials: {result.files['trials']}")
         print(f"dashboard: nasproxy dashboard --study {result.study} --storage {shlex.quote(result.storage)}")
+    for note in (result.promotion or {}).get("notes", []):
+        print(f"nasproxy search: note: {note}", file=sys.stderr)
     if result.unmet:
         print(f"nasproxy search: error: {result.unmet}", file=sys.stderr)
         return 1

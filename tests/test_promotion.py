@@ -91,7 +91,7 @@ def test_more_promotions_than_distinct_candidates_promotes_them_all_and_says_so(
     out, err = capsys.readouterr()
     distinct = {t.user_attrs["arch_id"] for t in load(storage, "m").get_trials(states=(TrialState.COMPLETE,))}
     assert f"than the {len(distinct)} distinct architectures the search completed: all {len(distinct)} were promoted" in err
-    assert "real val acc %" in out and "proxy acc %" in out  # both scores on the console
+    assert "real val acc %" in out and "proxy acc %" in out and "best spec:" in out  # both scores on the console
     names = [s.study_name for s in optuna.get_all_study_summaries(open_storage(str(storage), "m")[0]) if s.study_name != "m"]
     (name,) = names
     assert sorted(t.user_attrs["arch_id"] for t in promoted_trials(storage, name, TrialState.COMPLETE)) == sorted(distinct)

@@ -12,25 +12,17 @@ early-stopping proxy, scored like every other proxy on the validation split, at 
 
 from __future__ import annotations
 
-import optuna
-
 from nas_proxy.search.fulldata import DataRef, GroundTruthConfig, RealData, train_one
 from nas_proxy.search.trainings import TrainingStudy
-from nas_proxy.studies import kinds
 from nas_proxy.studies.queue import MAX_FAILURES, enqueue, failures, key_of, results
 from nas_proxy.studies.trials import fail_dead_trials
 
 GROUND_TRUTH = TrainingStudy(kind="groundtruth", attr="nasproxy_groundtruth", value="test_accuracy", label="ground truth")
 GROUND_TRUTH.register("full-data trainings scored on the test set (correlate's ground truth)")
-ATTR = GROUND_TRUTH.attr
 study_name = GROUND_TRUTH.study_name
 open_study = GROUND_TRUTH.open
 run_worker = GROUND_TRUTH.run_worker
 train = GROUND_TRUTH.train
-
-
-def is_ground_truth_study(study: optuna.Study) -> bool:
-    return kinds.kind_of(study) == GROUND_TRUTH.kind
 
 
 __all__ = [
@@ -41,7 +33,6 @@ __all__ = [
     "enqueue",
     "fail_dead_trials",
     "failures",
-    "is_ground_truth_study",
     "key_of",
     "open_study",
     "results",
