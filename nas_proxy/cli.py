@@ -230,7 +230,7 @@ def _add_proxy_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_heartbeat_options(p: argparse.ArgumentParser) -> None:
-    from nas_proxy.search.storage import GRACE_SECONDS, HEARTBEAT_SECONDS
+    from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS
 
     g = p.add_argument_group("dead workers on database storages (PostgreSQL, MySQL)")
     g.add_argument(
@@ -259,6 +259,7 @@ def _proxy_config(args: argparse.Namespace) -> Any:
 
 def _add_search(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from nas_proxy.search import PRUNERS, SAMPLERS
+    from nas_proxy.search.promotion import DEFAULT_EPOCHS
 
     p = sub.add_parser(
         "search",
@@ -277,6 +278,12 @@ def _add_search(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--objectives", default="accuracy", help="accuracy, optionally followed by params and/or flops: accuracy,params")
     p.add_argument("--max-params", type=int, help="skip candidates with more parameters")
     p.add_argument("--workers", type=int, default=1, help="processes on this machine (default %(default)s)")
+    p.add_argument(
+        "--promote", type=int, default=0, metavar="K", help="then train the K best distinct candidates on real data (default 0: none)"
+    )
+    p.add_argument(
+        "--promote-epochs", type=int, default=DEFAULT_EPOCHS, metavar="E", help="epochs of each promoted training (default %(default)s)"
+    )
     _add_heartbeat_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
@@ -317,6 +324,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         Path(args.out) if args.out else None,
         progress=not args.quiet,
         heartbeat=(args.heartbeat_interval, args.grace),
+        promote=args.promote,
+        promote_epochs=args.promote_epochs,
     )
     if args.json:
         _print_json(result.to_dict())
@@ -324,8 +333,17 @@ def cmd_search(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{n} {state}" for state, n in sorted(result.trials.items()))
         print(f"study {result.study}: {counts} ({result.seconds:.0f} s)")
         _print_table(result.best, objectives)
+        if result.promotion:  # both scores of every promoted candidate, best by real validation accuracy first
+            p = result.promotion
+            print(f"promoted: {len(p['rows'])} trained {p['epochs']} epochs on the real training split (study {p['study']})")
+            print(f"{'proxy rank':>10}  {'proxy acc %':>11}  {'real val acc %':>14}  arch_id")
+            for r in p["rows"]:
+                real = "failed" if r["real_val_accuracy"] is None else f"{r['real_val_accuracy']:.2f}"
+                print(f"{r['proxy_rank']:>10}  {r['proxy_score']:>11.2f}  {real:>14}  {r['arch_id']}")
         print(f"best spec: {result.files['best']}   all trials: {result.files['trials']}")
         print(f"dashboard: nasproxy dashboard --study {result.study} --storage {shlex.quote(result.storage)}")
+    for note in (result.promotion or {}).get("notes", []):
+        print(f"nasproxy search: note: {note}", file=sys.stderr)
     if result.unmet:
         print(f"nasproxy search: error: {result.unmet}", file=sys.stderr)
         return 1
@@ -369,11 +387,9 @@ def _add_worker(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from nas_proxy.search import join
+    from nas_proxy.studies import WorkerOptions, join
 
-    join(
-        args.study,
-        args.storage,
+    options = WorkerOptions(
         args.n_trials,
         args.timeout,
         args.worker_index,
@@ -383,6 +399,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         args.data_root,
         (args.heartbeat_interval, args.grace),
     )
+    join(args.study, args.storage, options)  # dispatched on the study's stored kind (search, ground truth, promotion)
     return 0
 
 

@@ -22,8 +22,8 @@ from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
 from nas_proxy.search import ProxyConfig, SearchConfig, search
-from nas_proxy.search.storage import open_storage
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import open_storage
 from nas_proxy.utils import resolve_device
 
 if sys.version_info >= (3, 11):

@@ -24,9 +24,11 @@ from nas_proxy.distill import distill
 from nas_proxy.distill.runner import OWN_FILES
 from nas_proxy.search import ProxyContext, search
 from nas_proxy.search.runner import fingerprint
-from nas_proxy.search.storage import open_storage
-from nas_proxy.search.study import create_or_check, fail_dead_trials, over_budget
+from nas_proxy.search.study import create_or_check
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.budget import over_budget
+from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.synthetic import CHECKPOINT
 from tests.conftest import tiny_config
 from tests.interrupt import interruptible

@@ -23,9 +23,9 @@ from nas_proxy.correlate.config import data_ref
 from nas_proxy.correlate.ground_truth import enqueue, open_study
 from nas_proxy.search import ProxyContext
 from nas_proxy.search.runner import fingerprint
-from nas_proxy.search.storage import StorageError, open_storage
 from nas_proxy.search.study import create_or_check
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import StorageError, open_storage
 from tests import pg
 from tests.pg import PostgresServer
 from tests.test_search import FAST_ARGS, SLOW, SMALL_SPACE

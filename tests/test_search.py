@@ -22,9 +22,10 @@ from nas_proxy.cli import main
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.search import ProxyConfig, ProxyContext, SearchConfig, best_model, join, score, search
 from nas_proxy.search.runner import fingerprint, make_objective
-from nas_proxy.search.storage import open_storage
-from nas_proxy.search.study import MAX_RETRY, create_or_check, fail_dead_trials, worker_tag
+from nas_proxy.search.study import create_or_check
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.trials import MAX_RETRY, fail_dead_trials, worker_tag
 from tests.interrupt import interruptible
 
 # a few seconds per trial on 2 CPU cores: 4 epochs on the 20 synthetic digits

@@ -223,8 +223,8 @@ def run(args: argparse.Namespace, seeds: list[int]) -> int:
     from nas_proxy.correlate import ground_truth as gt
     from nas_proxy.data import load_dataset
     from nas_proxy.errors import InvalidArgumentError
-    from nas_proxy.search.storage import open_storage
     from nas_proxy.spaces import DeclaredSpace, get_space
+    from nas_proxy.studies.storage import open_storage
 
     sys.path.insert(0, str(HERE))
     import plan as planning

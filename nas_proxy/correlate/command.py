@@ -16,9 +16,9 @@ from nas_proxy.correlate.result import CorrelateResult, OnProgress
 from nas_proxy.correlate.runner import correlate
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search.proxy import ProxyConfig
-from nas_proxy.search.storage import open_storage, require_existing
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import open_storage, require_existing
 from nas_proxy.synthetic import load_synthetic
 
 SEED_DEFAULT = 0  # the CLI's --seed default: with --study, it means "the study's seed"

@@ -262,7 +262,7 @@ def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
     from optuna_dashboard import save_note
 
-    from nas_proxy.search.dashboard import EXTRAS_ATTR, artifact_dir
+    from nas_proxy.studies.storage import EXTRAS_ATTR, artifact_dir
 
     best = max(
         ((n, m) for n, m in result.proxies.items() if n != TRUTH_SEED2),

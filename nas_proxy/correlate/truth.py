@@ -1,28 +1,20 @@
 """The ground-truth step of a correlation run: which trainings it needs, training what is not
-cached (in this process and ``workers - 1`` more), waiting for those running elsewhere."""
+cached (in this process and ``workers - 1`` more, through the studies layer), waiting for those
+running elsewhere."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from optuna.trial import TrialState
 
 from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import Arch
 from nas_proxy.correlate.config import CorrelateConfig
 from nas_proxy.correlate.result import OnProgress, Progress
-from nas_proxy.search.storage import open_storage
-from nas_proxy.search.study import fail_dead_trials
-from nas_proxy.spaces import arch_id
 from nas_proxy.utils import derive_seed
 
-POLL_SECONDS = 10.0  # how often to look at trainings running in other workers
 STAGE = "ground truth"
 
 
@@ -54,27 +46,6 @@ def _ceiling_subset(archs: list[Arch], n: int | None, seed: int) -> list[Arch]:
     return [archs[i] for i in sorted(rng.choice(len(archs), size=n, replace=False))]
 
 
-def _wait_for_others(
-    study: Any, url: str, wanted: list[tuple[dict[str, Any], int]], device: str, on_progress: OnProgress | None = None
-) -> None:
-    """Wait while trainings this report needs run in other workers (another ``correlate`` or a
-    ``nasproxy worker`` elsewhere); take over any that get re-queued (a worker died)."""
-    keys = {(arch_id(spec), seed) for spec, seed in wanted}
-    told = False
-    while True:
-        open_ = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)) if gt.key_of(t) in keys]
-        if not open_:
-            return
-        if any(t.state == TrialState.WAITING for t in open_):
-            gt.run_worker(study, url, device, on_progress is not None)
-            continue
-        if not told:
-            _say(on_progress, f"ground truth: waiting for {len(open_)} trainings running in other workers")
-            told = True
-        time.sleep(POLL_SECONDS)
-        fail_dead_trials(study, open_storage(url, study.study_name)[0])
-
-
 def run_ground_truth(
     config: CorrelateConfig, ref: gt.DataRef, wanted: list[tuple[dict[str, Any], int]], on_progress: OnProgress | None = None
 ) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[tuple[str, int], str], str, str]:
@@ -86,19 +57,7 @@ def run_ground_truth(
             on_progress,
             f"ground truth ({study.study_name}): {counts['cached']} cached, {counts['queued']} to train, {counts['given_up']} failed before",
         )
-    if counts["queued"]:
-        cmd = [sys.executable, "-m", "nas_proxy", "worker", "--study", study.study_name, "--storage", url, "--device", config.device]
-        children = [subprocess.Popen([*cmd, "--quiet"]) for _ in range(1, config.workers)]
-        try:
-            gt.run_worker(study, url, config.device, on_progress is not None)
-        except KeyboardInterrupt:
-            for child in children:
-                child.send_signal(signal.SIGINT)
-            raise
-        finally:
-            for child in children:
-                child.wait()
-    _wait_for_others(study, url, wanted, config.device, on_progress)
+    gt.train(study, url, wanted, config.workers, config.device, on_progress is not None)
     return gt.results(study), gt.failures(study), study.study_name, url
 
 

@@ -9,7 +9,6 @@ Trial costs are also stored as scalar user attributes, the only kind the dashboa
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -17,17 +16,8 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from nas_proxy import checks
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.proxy import ProxyContext, ProxyResult
-from nas_proxy.search.storage import open_storage, require_existing, study_dir
+from nas_proxy.studies.storage import EXTRAS_ATTR, artifact_dir, open_storage, require_existing
 from nas_proxy.synthetic import GRID
-
-EXTRAS_ATTR = "nasproxy_dashboard"
-
-
-def artifact_dir(url: str, study: str) -> Path:
-    """Artifacts sit beside a journal file, else in ``studies/<study>/artifacts``."""
-    if url.startswith("journal:"):
-        return Path(url.removeprefix("journal:")).parent / "artifacts"
-    return study_dir(study) / "artifacts"
 
 
 def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchConfig, url: str) -> None:

@@ -6,8 +6,6 @@ existing study from any machine that reaches its storage; ``score`` scores specs
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -23,23 +21,18 @@ from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.dashboard import attach_study_extras, save_curve_note, scalar_attrs
+from nas_proxy.search.promotion import DEFAULT_EPOCHS
+from nas_proxy.search.promotion import check as check_promotion
+from nas_proxy.search.promotion import promote as promote_best
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult
-from nas_proxy.search.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage, require_existing, study_dir
-from nas_proxy.search.study import (
-    BUDGET_ATTR,
-    LIVE,
-    claim,
-    counted,
-    create_or_check,
-    export,
-    fail_dead_trials,
-    load_config,
-    over_budget,
-    ranked,
-    recording_failure,
-    trial_summary,
-)
+from nas_proxy.search.study import ATTR, KIND, create_or_check, export, ranked, trial_summary
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
+from nas_proxy.studies import kinds
+from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget
+from nas_proxy.studies.kinds import WorkerOptions
+from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage, study_dir
+from nas_proxy.studies.trials import claim, fail_dead_trials, recording_failure
+from nas_proxy.studies.workers import check_heartbeat, worker_processes
 
 # Optuna logs every failed trial with its traceback; a worker prints one line per failure instead
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -59,6 +52,7 @@ class SearchResult:
     files: dict[str, str]
     seconds: float
     unmet: str | None = None  # why the run ended before its budget counted, if it did
+    promotion: dict[str, Any] | None = None  # with --promote: Promotion.to_dict(), its rows best by real validation first
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -186,7 +180,7 @@ def run_worker(
         nonlocal started
         started += not trial.user_attrs.get("beyond_budget")
         fail_dead_trials(study, storage)  # between trials: re-queue what dead workers left
-        if _budget_held(study, total):  # wait outside optimize rather than start a trial beyond the budget
+        if budget_held(study, total):  # wait outside optimize rather than start a trial beyond the budget
             study.stop()
         bar.n = counted(study)
         if trial.state == TrialState.COMPLETE and trial.values:
@@ -208,7 +202,7 @@ def run_worker(
                 if left is not None and left <= 0:
                     break
                 fail_dead_trials(study, storage)
-                if _budget_held(study, total):
+                if budget_held(study, total):
                     if progress and not told:
                         tqdm.write("waiting for trials running in other workers (retried if their worker dies)", file=sys.stderr)
                         told = True
@@ -218,13 +212,6 @@ def run_worker(
                 study.optimize(objective, n_trials=total - started, timeout=left, catch=(Exception,), callbacks=[stop_at_total, tick])
     finally:
         bar.close()
-
-
-def _budget_held(study: optuna.Study, total: int) -> bool:
-    """Whether nothing is queued and other workers' running trials hold the rest of the budget
-    (they finish, or are found dead and re-queued)."""
-    live = study.get_trials(deepcopy=False, states=LIVE)
-    return not any(t.state == TrialState.WAITING for t in live) and len(live) >= total
 
 
 def search(
@@ -237,13 +224,17 @@ def search(
     out: Path | None = None,
     progress: bool = True,
     heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
+    promote: int = 0,
+    promote_epochs: int = DEFAULT_EPOCHS,
 ) -> SearchResult:
     """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count.
 
     ``heartbeat``: (interval, grace period) in seconds of database storages' heartbeats; a trial
     without a heartbeat for the grace period is failed and retried. ``SearchResult.unmet`` says why,
-    when the run ended before ``n_trials`` counted."""
+    when the run ended before ``n_trials`` counted. ``promote``: then train the best ``promote``
+    distinct candidates for ``promote_epochs`` on real data (:mod:`nas_proxy.search.promotion`)."""
     config.validate()
+    check_promotion(promote, promote_epochs)
     study_dir(study_name)  # a plain name: it names a directory
     if n_trials < 1 or workers < 1:
         raise InvalidArgumentError(f"--n-trials and --workers must be at least 1, got {n_trials} and {workers}")
@@ -254,7 +245,7 @@ def search(
         )
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file; give a directory for trials.csv and best.json")
-    _check_heartbeat(heartbeat)
+    check_heartbeat(heartbeat)
     t0 = time.perf_counter()
     space = get_space(config.space)
     ctx = ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
@@ -264,73 +255,38 @@ def search(
         study = create_or_check(storage, study_name, config, fingerprint(ctx, space), config.seed)  # before workers race to create it
         study.set_user_attr(BUDGET_ATTR, n_trials)
         attach_study_extras(study, ctx, config, url)
-    children = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "nas_proxy",
-                "worker",
-                "--study",
-                study_name,
-                "--storage",
-                url,
-                "--n-trials",
-                str(n_trials),
-                "--worker-index",
-                str(k),
-                "--synthetic",
-                config.synthetic,
-                "--device",
-                config.device,
-                "--quiet",
-                "--heartbeat-interval",
-                str(heartbeat[0]),
-                "--grace",
-                str(heartbeat[1]),
-            ]
-            + (["--data-root", config.data_root] if config.data_root else [])
-            + (["--timeout", str(timeout)] if timeout else [])
-        )
-        for k in range(1, workers)
+    options = [
+        WorkerOptions(n_trials, timeout, k, config.synthetic, config.device, False, config.data_root, heartbeat) for k in range(1, workers)
     ]
-    try:
+    with worker_processes(study_name, url, options) as children:
         run_worker(config, study_name, url, n_trials, timeout, 0, progress, ctx, heartbeat)
-    except KeyboardInterrupt:
-        for child in children:  # Ctrl-C in a terminal reaches them too; a signal to this process alone does not
-            child.send_signal(signal.SIGINT)
-        raise
-    finally:
-        for child in children:
-            child.wait()
     failed_children = [c.returncode for c in children if c.returncode]
     study = optuna.load_study(study_name=study_name, storage=storage)
     fail_dead_trials(study, storage)  # a worker killed after this process's last trial
-    files = export(study, out or Path("studies") / study_name, dataset_facts(ctx))
+    states = _states(study, len(failed_children))
+    unmet = _unmet(study, n_trials, states, timeout is not None and time.perf_counter() - t0 >= timeout)
+    promotion = None
+    if promote and unmet is None:  # the K best of the whole budget, not of what happened to finish
+        promotion = promote_best(
+            study, url, ctx.synthetic.meta, config.seed, promote, promote_epochs, workers, config.device, config.data_root, progress
+        )
+    files = export(study, out or Path("studies") / study_name, dataset_facts(ctx), promotion.rows if promotion else None)
+    best = [trial_summary(t) for t in ranked(study)[:10]]
+    seconds = time.perf_counter() - t0
+    return SearchResult(
+        study_name, url, states, best, {k: str(v) for k, v in files.items()}, seconds, unmet, promotion.to_dict() if promotion else None
+    )
+
+
+def _states(study: optuna.Study, worker_errors: int) -> dict[str, int]:
+    """Trial counts by state (``beyond_budget`` apart), and ``worker_errors`` when worker processes failed."""
     states: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         state = "beyond_budget" if t.user_attrs.get("beyond_budget") else t.state.name.lower()
         states[state] = states.get(state, 0) + 1
-    if failed_children:
-        states["worker_errors"] = len(failed_children)
-    seconds = time.perf_counter() - t0
-    return SearchResult(
-        study_name,
-        url,
-        states,
-        [trial_summary(t) for t in ranked(study)[:10]],
-        {k: str(v) for k, v in files.items()},
-        seconds,
-        _unmet(study, n_trials, states, timeout is not None and seconds >= timeout),
-    )
-
-
-def _check_heartbeat(heartbeat: tuple[int, int]) -> None:
-    interval, grace = heartbeat
-    if interval < 1 or grace <= interval:
-        raise InvalidArgumentError(
-            f"--heartbeat-interval must be at least 1 s and --grace longer than it, got {interval} and {grace}; e.g. 60 and 180"
-        )
+    if worker_errors:
+        states["worker_errors"] = worker_errors
+    return states
 
 
 def _unmet(study: optuna.Study, n_trials: int, states: dict[str, int], timed_out: bool) -> str | None:
@@ -357,31 +313,26 @@ def join(
     data_root: str | None = None,
     heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
 ) -> None:
-    """``nasproxy worker``: join an existing study (a search, or a correlation's ground truth) with
-    the configuration stored in it; ``synthetic``, ``device`` and ``data_root`` say where things
-    are on this machine. Without ``n_trials``, a search worker aims for the last ``search``'s budget."""
-    from nas_proxy.correlate import ground_truth
+    """``nasproxy worker``: join an existing study of any kind (a search, a correlation's ground
+    truth, a promotion) with the configuration stored in it; ``synthetic``, ``device`` and
+    ``data_root`` say where things are on this machine. Without ``n_trials``, a search worker aims
+    for the last ``search``'s budget. (:func:`nas_proxy.studies.join` with these as options.)"""
+    from nas_proxy.studies.workers import join as join_study
 
-    checks.positive("n_trials", n_trials, optional=True)
-    checks.number("timeout", timeout, 0, low_open=True, optional=True)
-    checks.number("worker_index", worker_index, 0, 1024, integer=True)  # a sampler seed offset
-    _check_heartbeat(heartbeat)
-    require_existing(storage_url, study_name)  # a worker joins a study: it never creates a storage
-    storage, url = open_storage(storage_url, study_name, *heartbeat)
-    config, _ = load_config(storage, study_name)  # a clear error when the study is missing or foreign
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    if ground_truth.is_ground_truth_study(study):  # a correlation's full-data trainings
-        ground_truth.run_worker(study, url, device or "auto", progress, data_root, heartbeat)
-        return
-    assert config is not None
-    if synthetic:
-        config.synthetic = synthetic  # the same images at another path on this machine (checked by hash)
-    if device:
-        config.device = device
-    if data_root:
-        config.data_root = data_root
-    total = n_trials if n_trials is not None else int(study.user_attrs.get(BUDGET_ATTR, 0)) or int(1e9)
-    run_worker(config, study_name, url, total, timeout, worker_index, progress, heartbeat=heartbeat)
+    join_study(study_name, storage_url, WorkerOptions(n_trials, timeout, worker_index, synthetic, device, progress, data_root, heartbeat))
+
+
+def _work(study: optuna.Study, url: str, options: WorkerOptions) -> None:
+    """A search worker: the stored configuration, with this machine's paths and device."""
+    config = SearchConfig.from_dict(study.user_attrs[ATTR]["config"])
+    config.synthetic = options.synthetic or config.synthetic  # the same images at another path on this machine (checked by hash)
+    config.device = options.device or config.device
+    config.data_root = options.data_root or config.data_root
+    total = options.n_trials if options.n_trials is not None else int(study.user_attrs.get(BUDGET_ATTR, 0)) or int(1e9)
+    run_worker(config, study.study_name, url, total, options.timeout, options.worker_index, options.progress, heartbeat=options.heartbeat)
+
+
+kinds.register(kinds.StudyKind(KIND, _work, "candidates trained on a synthetic set, scored on the validation split"))
 
 
 def score(

@@ -1,4 +1,4 @@
-"""Creating, joining, repairing and exporting a search study.
+"""Creating, checking and exporting a search study (its workers, repairs and budget: :mod:`nas_proxy.studies`).
 
 A study carries its :class:`SearchConfig` in the user attribute ``nasproxy``, so a worker joins
 with the study name and storage alone, and a second ``search`` with other settings is refused.
@@ -6,42 +6,25 @@ with the study name and storage alone, and a second ``search`` with other settin
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import socket
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
-from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import BaseStorage, fail_stale_trials
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
-from nas_proxy import interrupts
-from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.errors import InvalidArgumentError, OutputConflictError
 from nas_proxy.search.config import SAMPLERS, SearchConfig
-from nas_proxy.search.storage import study_dir
+from nas_proxy.studies import kinds
+from nas_proxy.studies.kinds import StudyNotFoundError
+from nas_proxy.studies.workers import load_study
 from nas_proxy.utils import atomic_path, write_json
 
-ATTR = "nasproxy"
-BUDGET_ATTR = "nasproxy_budget"  # the latest --n-trials of `search`: what a `worker` without --n-trials aims for
-MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
-LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+KIND = "search"
+ATTR = "nasproxy"  # study user attribute: the search's configuration and fingerprint
 METRIC_NAMES = {"accuracy": "val_accuracy", "params": "params", "flops": "flops"}
-# a RUNNING trial still without its worker's identity this long after it started lost its worker
-# between its creation and the first write of the objective (milliseconds apart; a minute leaves room
-# for a loaded machine and a slow database, and bounds how long a run waits for such a trial)
-UNTAGGED_SECONDS = 60.0
-
-
-class StudyNotFoundError(NasProxyError):
-    """A worker or dashboard named a study the storage does not hold."""
 
 
 def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, fingerprint: dict[str, Any], sampler_seed: int) -> optuna.Study:
@@ -59,6 +42,7 @@ def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, finge
     else:
         study = optuna.create_study(study_name=name, storage=storage, directions=config.directions, sampler=sampler, pruner=_pruner(config))
     study.set_user_attr(ATTR, {"config": config.to_dict(), **fingerprint})
+    kinds.mark(study, KIND)
     study.set_metric_names([METRIC_NAMES[o] for o in config.objectives])
     return study
 
@@ -100,119 +84,16 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, tu
 
 
 def load_config(storage: BaseStorage, name: str) -> tuple[SearchConfig | None, dict[str, Any]]:
-    """The configuration a search study was created with (for workers joining it); ``None`` for a
-    correlation's ground-truth study."""
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        known = sorted(s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
-        raise StudyNotFoundError(f"no study {name!r} in that storage; it holds: {', '.join(known) or 'no studies'}") from None
-    if "nasproxy_groundtruth" in study.user_attrs:
-        return None, dict(study.user_attrs["nasproxy_groundtruth"])
+    """The configuration a search study was created with (for workers joining it); ``None`` (and
+    ``{"kind": ...}``) for a study of another kind, such as a correlation's ground truth."""
+    study = load_study(storage, name)
+    kind = kinds.kind_of(study)
+    if kind not in (KIND, None):
+        return None, {"kind": kind}
     stored = study.user_attrs.get(ATTR)
     if stored is None:
         raise StudyNotFoundError(f"study {name!r} was not made by nasproxy search")
     return SearchConfig.from_dict(stored["config"]), {k: v for k, v in stored.items() if k != "config"}
-
-
-def counted(study: optuna.Study) -> int:
-    """Trials that use up the budget: complete and pruned (failed ones are retried, not counted)."""
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-
-
-def over_budget(study: optuna.Study, number: int, total: int) -> bool:
-    """Whether trial ``number`` is beyond the budget: ``total`` live trials were created before it.
-
-    Trial numbers are handed out atomically by the storage, so two workers racing for the last
-    slot cannot both get it. A RUNNING trial whose worker is known to be dead does not count.
-    """
-    earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number and not _dead(t)]
-    return len(earlier) >= total
-
-
-@contextmanager
-def recording_failure(trial: optuna.Trial) -> Iterator[None]:
-    """Store why a trial's training failed (``fail_reason``) before Optuna marks it FAILED."""
-    try:
-        yield
-    except DivergedError as e:
-        trial.set_user_attr("fail_reason", str(e))
-        raise
-    except torch.cuda.OutOfMemoryError:
-        trial.set_user_attr("fail_reason", "out of GPU memory")
-        torch.cuda.empty_cache()
-        raise
-
-
-def worker_tag() -> dict[str, Any]:
-    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
-
-
-def claim(trial: optuna.Trial) -> None:
-    """Record this worker on ``trial`` (the objective's first act), so a survivor can repair the
-    trial if this process dies."""
-    for key, value in worker_tag().items():
-        trial.set_user_attr(key, value)
-
-
-def _dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
-    """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone, or
-    none recorded long after it started. (Workers on other hosts: heartbeats of database storages.)"""
-    if t.state != TrialState.RUNNING:
-        return False
-    pid = t.user_attrs.get("worker_pid")
-    if pid is None:
-        started = t.datetime_start or datetime.datetime.now()
-        return (datetime.datetime.now() - started).total_seconds() > untagged_seconds
-    return t.user_attrs.get("worker_host") == socket.gethostname() and not _alive(int(pid))
-
-
-def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float = UNTAGGED_SECONDS) -> list[int]:
-    """Fail and re-queue RUNNING trials whose worker is gone: on this host by its process, on other
-    hosts by the heartbeat of a database storage (Optuna's ``RetryHeartbeatStaleTrialCallback``
-    re-queues those). Returns the numbers of the trials failed here by process."""
-    with interrupts.deferred(), warnings.catch_warnings():  # failing and re-queuing belong together
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        fail_stale_trials(study)
-        return [
-            t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _repair(study, storage, t, untagged_seconds)
-        ]
-
-
-def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_seconds: float) -> bool:
-    if not _dead(t, untagged_seconds):
-        return False
-    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), t.number)
-    retries = int(t.user_attrs.get("retries", 0))
-    pid = t.user_attrs.get("worker_pid")
-    who = f"{t.user_attrs.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
-    reason = f"worker {who} died during the trial"
-    note = reason + ("" if retries < MAX_RETRY else f"; not retried after {retries} retries")
-    try:  # another worker may be repairing the same trial: whoever finishes it re-queues it
-        storage.set_trial_user_attr(trial_id, "fail_reason", note)
-        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
-            return False
-    except UpdateFinishedTrialError:
-        return False
-    carried: dict[str, Any] = {k: t.user_attrs[k] for k in ("spec", "seed", "arch_id") if k in t.user_attrs and not t.params}
-    if (t.params or carried) and retries < MAX_RETRY:  # a search trial by its parameters, a ground-truth training by its spec
-        study.enqueue_trial(t.params, user_attrs={**carried, "retry_of": t.number, "retries": retries + 1})
-    return True
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this host (a zombie, killed but not yet reaped by its
-    parent, does not: a ``search`` reaps its worker processes only at the end)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # Linux: the state follows the parenthesised command name
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
@@ -237,8 +118,12 @@ def trial_summary(t: FrozenTrial) -> dict[str, Any]:
     }
 
 
-def export(study: optuna.Study, out: Path, dataset: dict[str, Any]) -> dict[str, Path]:
-    """Write ``trials.csv`` (every trial), ``best.json`` (best spec(s), rebuildable) into ``out``."""
+def export(study: optuna.Study, out: Path, dataset: dict[str, Any], promoted: list[dict[str, Any]] | None = None) -> dict[str, Path]:
+    """Write ``trials.csv`` (every trial), ``best.json`` (best spec(s), rebuildable) into ``out``.
+
+    ``promoted``: the candidates trained on real data, best by real validation accuracy first
+    (``real_val_accuracy``, ``proxy_score``, ``proxy_rank``); ``best`` is then the first of them and
+    ``top`` lists them first, then the other candidates by proxy score."""
     out.mkdir(parents=True, exist_ok=True)
     frame = study.trials_dataframe(
         attrs=("number", "value" if len(study.directions) == 1 else "values", "params", "user_attrs", "state", "duration")
@@ -250,6 +135,10 @@ def export(study: optuna.Study, out: Path, dataset: dict[str, Any]) -> dict[str,
         frame.to_csv(tmp, index=False)
     best = [trial_summary(t) for t in ranked(study)]
     front = [t.number for t in study.best_trials] if best else []
+    trained = [r for r in promoted or [] if r.get("real_val_accuracy") is not None]
+    if trained:  # the rest of the promoted (failed trainings) keep their proxy place
+        ids = {r["arch_id"] for r in trained}
+        best = trained + [r for r in best if r["arch_id"] not in ids]
     write_json(
         out / "best.json",
         {
@@ -257,15 +146,12 @@ def export(study: optuna.Study, out: Path, dataset: dict[str, Any]) -> dict[str,
             "objectives": study.user_attrs.get(ATTR, {}).get("config", {}).get("objectives"),
             "dataset": dataset,
             "best": best[0] if best else None,
+            "chosen_by": "real validation accuracy of the promoted candidates" if trained else "proxy score",
             "pareto_front": front,
             "top": best[:10],
         },
     )
     return {"trials": out / "trials.csv", "best": out / "best.json"}
-
-
-def default_out(name: str) -> Path:
-    return study_dir(name)
 
 
 def best_model(best_json: Path | str, rank: int = 0) -> nn.Module:

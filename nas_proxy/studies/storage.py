@@ -22,6 +22,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 from nas_proxy import interrupts
 from nas_proxy.errors import NasProxyError
+from nas_proxy.studies.trials import MAX_RETRY
 
 STUDIES_DIR = Path("studies")
 # what a URL scheme without "+driver" is opened with: psycopg 3, SQLAlchemy 2.1's default for PostgreSQL
@@ -37,7 +38,7 @@ DRIVER_PACKAGES = {
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")  # URL schemes of databases, optionally +driver
 HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
-MAX_RETRY = 2  # times a trial whose worker died is re-queued
+EXTRAS_ATTR = "nasproxy_dashboard"  # study user attribute: the dashboard's note and where its artifacts are
 LOCK_GRACE_SECONDS = 30  # a journal lock held this long belongs to a killed process (Optuna's default); writes take milliseconds
 
 
@@ -50,6 +51,13 @@ def study_dir(study: str, root: Path = STUDIES_DIR) -> Path:
     if not study or "/" in study or study.startswith("."):
         raise StorageError(f"study names are plain names without '/' (got {study!r})")
     return root / study
+
+
+def artifact_dir(url: str, study: str) -> Path:
+    """Where a study's dashboard artifacts go: beside a journal file, else in ``studies/<study>/artifacts``."""
+    if url.startswith("journal:"):
+        return Path(url.removeprefix("journal:")).parent / "artifacts"
+    return study_dir(study) / "artifacts"
 
 
 def default_storage_url(study: str) -> str:
@@ -161,11 +169,6 @@ def _break_stale_lock(lock: Path) -> None:
         lock.unlink(missing_ok=True)
 
 
-def dashboard_target(url: str) -> str:
-    """What to pass to optuna-dashboard for this storage (a journal file path or the URL)."""
-    return url.removeprefix("journal:")
-
-
 def database_url(url: str) -> str | None:
     """``url`` with its database driver made explicit (see :data:`DEFAULT_DRIVERS`); ``None`` when it
     does not name a database (a journal file path)."""
@@ -176,9 +179,10 @@ def database_url(url: str) -> str | None:
 
 
 __all__ = [
+    "EXTRAS_ATTR",
     "StorageError",
+    "artifact_dir",
     "check_journal",
-    "dashboard_target",
     "database_url",
     "default_storage_url",
     "open_storage",

@@ -1,0 +1,105 @@
+"""Promotion: after the proxy trials, the K best distinct candidates trained on real data.
+
+``search --promote K`` trains the K best distinct architectures (by proxy score) on the real
+training split for ``--promote-epochs`` epochs and scores them on the validation split, never on
+the test set (it chooses). The trainings are the trials of a promotion study (a study kind, see
+:mod:`nas_proxy.search.trainings`) in the search's storage, so workers on any machine share them,
+a training is never repeated for the same candidate, seed and protocol, and an interrupted run
+resumes. The search's pick is then the promoted candidate with the best real validation accuracy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from nas_proxy import checks
+from nas_proxy.search.fulldata import DataRef, GroundTruthConfig
+from nas_proxy.search.study import ranked, trial_summary
+from nas_proxy.search.trainings import TrainingStudy
+from nas_proxy.studies.queue import enqueue, failures, results
+
+PROMOTION = TrainingStudy(kind="promotion", attr="nasproxy_promotion", value="val_accuracy", label="promotion")
+PROMOTION.register("a search's best candidates trained on the real training split, scored on the validation split")
+DEFAULT_EPOCHS = GroundTruthConfig().epochs  # the ground truth's protocol (benchmarks/RESULTS.md §5)
+
+
+@dataclass
+class Promotion:
+    """What a promotion found: ``rows`` best by real validation accuracy first (failed ones last)."""
+
+    study: str  # the promotion study (join it with `nasproxy worker --study STUDY`)
+    epochs: int
+    asked: int  # K of --promote K
+    rows: list[dict[str, Any]] = field(default_factory=list)  # trial summary + proxy_rank, proxy_score, real_val_accuracy
+    notes: list[str] = field(default_factory=list)  # what differs from what was asked
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def check(k: int, epochs: int) -> None:
+    """Refuse a negative K (0: no promotion) or epochs under 1, before anything runs."""
+    checks.number("--promote", k, 0, integer=True)
+    checks.positive("--promote-epochs", epochs)
+
+
+def candidates(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
+    """The ``k`` best complete trials by proxy score, one per architecture (a sampler may propose one twice)."""
+    seen: set[str] = set()
+    out = []
+    for t in ranked(study):
+        aid = t.user_attrs.get("arch_id")
+        if aid is None or aid in seen:
+            continue
+        seen.add(aid)
+        out.append(t)
+        if len(out) == k:
+            break
+    return out
+
+
+def promote(
+    study: optuna.Study,
+    url: str,
+    synthetic_meta: dict[str, Any],
+    seed: int,
+    k: int,
+    epochs: int = DEFAULT_EPOCHS,
+    workers: int = 1,
+    device: str = "auto",
+    data_root: str | None = None,
+    progress: bool = True,
+) -> Promotion:
+    """Train the ``k`` best distinct candidates of search ``study`` (stored at ``url``) on the real data
+    its synthetic set came from (``synthetic_meta``), with ``workers`` processes; what they scored."""
+    check(k, epochs)
+    picked = candidates(study, k)
+    protocol = GroundTruthConfig(epochs=epochs, early=())
+    data = DataRef.of_synthetic(synthetic_meta, data_root)
+    promotion_study, promotion_url = PROMOTION.open(url, data, protocol)
+    result = Promotion(promotion_study.study_name, epochs, k)
+    if len(picked) < k:
+        result.notes.append(
+            f"--promote {k} asked for more candidates than the {len(picked)} distinct architectures the search completed: "
+            f"all {len(picked)} were promoted (more --n-trials or a larger space give more)"
+        )
+    wanted = [(t.user_attrs["spec"], seed) for t in picked]
+    enqueue(promotion_study, wanted)
+    PROMOTION.train(promotion_study, promotion_url, wanted, workers, device, progress)
+    done, failed = results(promotion_study), failures(promotion_study)
+    for rank, t in enumerate(picked, start=1):
+        key = (str(t.user_attrs["arch_id"]), seed)
+        row = {**trial_summary(t), "proxy_rank": rank, "proxy_score": (t.values or [None])[0], "real_val_accuracy": None}
+        if key in done:
+            row |= {"real_val_accuracy": float(done[key]["val_accuracy"]), "promotion_seconds": float(done[key]["train_seconds"])}
+        else:
+            result.notes.append(f"the promotion of {key[0]} failed ({failed.get(key, 'not trained')}); it is ranked by proxy only")
+        result.rows.append(row)
+    result.rows.sort(key=lambda r: (r["real_val_accuracy"] is None, -(r["real_val_accuracy"] or 0.0), r["proxy_rank"]))
+    return result
+
+
+__all__ = ["DEFAULT_EPOCHS", "PROMOTION", "Promotion", "candidates", "check", "promote"]

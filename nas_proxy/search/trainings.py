@@ -1,0 +1,94 @@
+"""Studies of full-data trainings: a kind of queued-training study (:mod:`nas_proxy.studies.queue`)
+whose trials train architectures on the real training split with one protocol.
+
+Two kinds are made of it: ``correlate``'s ground truth (scored on the test set) and ``search
+--promote`` (scored on the validation split). A study's name carries its data and protocol, so the
+same (architecture, seed) is never trained twice with the same protocol, by any run on any machine
+sharing the storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from nas_proxy.search.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, train_one
+from nas_proxy.studies import kinds, queue
+from nas_proxy.studies.kinds import WorkerOptions
+from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage
+from nas_proxy.studies.trials import fail_dead_trials
+from nas_proxy.utils import resolve_device
+
+
+@dataclass(frozen=True)
+class TrainingStudy:
+    """One kind of full-data training study."""
+
+    kind: str  # its name in the study-kind registry, and the prefix of its studies' names
+    attr: str  # the study user attribute holding the data and the protocol
+    value: str  # the trial's value: "test_accuracy" or "val_accuracy" (then the test split is never loaded)
+    label: str  # how progress and failures name a training
+
+    def study_name(self, data: DataRef, config: GroundTruthConfig) -> str:
+        """One study per dataset, split and protocol: the cache key of every training in it."""
+        return cache_name(self.kind, data, config)
+
+    def open(self, storage_url: str | None, data: DataRef, config: GroundTruthConfig) -> tuple[optuna.Study, str]:
+        """The study of this data and protocol (created when missing); (study, storage URL)."""
+        name = self.study_name(data, config)
+        storage, url = open_storage(storage_url, name)
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+        if self.attr not in study.user_attrs:
+            data_attrs = {**data.key(), "data_root": data.data_root, "image_size": data.image_size}
+            study.set_user_attr(self.attr, {"data": data_attrs, "protocol": config.to_dict()})
+        kinds.mark(study, self.kind)
+        fail_dead_trials(study, storage)  # trainings whose process died here: failed and re-queued before counting
+        return study, url
+
+    def run_worker(
+        self,
+        study: optuna.Study,
+        storage_url: str | None,
+        device: str = "auto",
+        progress: bool = True,
+        data_root: str | None = None,
+        heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
+    ) -> None:
+        """Train queued architectures until the queue is empty (several workers may share it); the
+        trainings of workers found dead (``heartbeat``: interval and grace in seconds, for database
+        storages) are re-queued and trained too."""
+        stored = study.user_attrs[self.attr]
+        config = GroundTruthConfig.from_dict(stored["protocol"])
+        storage, _ = open_storage(storage_url, study.study_name, *heartbeat)
+        study = optuna.load_study(study_name=study.study_name, storage=storage)  # with these heartbeat settings
+        fail_dead_trials(study, storage)
+        if not queue.waiting(study):
+            return
+        data = RealData(_stored_data(stored["data"], data_root), config, resolve_device(device), test=self.value == "test_accuracy")
+        objective = queue.objective(lambda spec, seed: train_one(spec, seed, data, config), self.value, {"device": str(data.device)})
+        queue.work(study, storage, objective, self.label, progress)
+
+    def train(self, study: optuna.Study, url: str, wanted: queue.Wanted, workers: int, device: str, progress: bool) -> None:
+        """Train what ``wanted`` lacks in ``study`` with ``workers`` processes on this machine, and
+        wait for what other workers are training."""
+        options = WorkerOptions(device=device, progress=False)
+        queue.train_all(study, url, wanted, workers, options, lambda: self.run_worker(study, url, device, progress), self.label, progress)
+
+    def work(self, study: optuna.Study, url: str, options: WorkerOptions) -> None:
+        """``nasproxy worker`` on a study of this kind."""
+        self.run_worker(study, url, options.device or "auto", options.progress, options.data_root, options.heartbeat)
+
+    def register(self, description: str) -> None:
+        kinds.register(kinds.StudyKind(self.kind, self.work, description))
+
+
+def _stored_data(d: dict[str, Any], data_root: str | None) -> DataRef:
+    """The :class:`DataRef` a study stored (``data_root``: where the data is on this machine)."""
+    return DataRef(
+        d["dataset"], int(d["split_seed"]), float(d["val_fraction"]), data_root or d.get("data_root"), int(d.get("image_size", 32))
+    )
+
+
+__all__ = ["TrainingStudy"]

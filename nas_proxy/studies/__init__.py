@@ -1,0 +1,39 @@
+"""The studies layer, shared by every kind of Optuna study nasproxy runs (proxy search, ground truth,
+promotion): where studies are stored, which worker runs a trial, repairing trials whose worker died,
+budgets, worker processes, and the registry of study kinds that ``nasproxy worker`` dispatches on.
+
+It imports neither ``search`` nor ``correlate``: their kinds register themselves
+(:func:`~nas_proxy.studies.kinds.register`).
+"""
+
+from nas_proxy.studies.budget import BUDGET_ATTR, counted, over_budget
+from nas_proxy.studies.kinds import KIND_ATTR, StudyKind, StudyNotFoundError, WorkerOptions, kind_of, register
+from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, StorageError, open_storage, require_existing, study_dir
+from nas_proxy.studies.trials import MAX_RETRY, claim, fail_dead_trials, recording_failure, worker_tag
+from nas_proxy.studies.workers import join, load_study, worker_processes
+
+__all__ = [
+    "BUDGET_ATTR",
+    "GRACE_SECONDS",
+    "HEARTBEAT_SECONDS",
+    "KIND_ATTR",
+    "MAX_RETRY",
+    "StorageError",
+    "StudyKind",
+    "StudyNotFoundError",
+    "WorkerOptions",
+    "claim",
+    "counted",
+    "fail_dead_trials",
+    "join",
+    "kind_of",
+    "load_study",
+    "open_storage",
+    "over_budget",
+    "recording_failure",
+    "register",
+    "require_existing",
+    "study_dir",
+    "worker_processes",
+    "worker_tag",
+]

@@ -1,0 +1,179 @@
+"""Studies of queued trainings: one enqueued trial per (architecture, seed), trained by whichever
+worker takes it (ground truth, promotion).
+
+Finished trainings stay in the storage: a later run asking for the same (architecture, seed) finds
+them there (the study's name carries the training protocol) and trains only what is missing. A
+training that failed :data:`MAX_FAILURES` times for reasons of its own is reported, not retried.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+from tqdm import tqdm
+
+from nas_proxy import interrupts
+from nas_proxy.errors import NasProxyError
+from nas_proxy.spaces import arch_id
+from nas_proxy.studies.kinds import WorkerOptions
+from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.trials import DIED, claim, fail_dead_trials, fail_reason, recording_failure
+from nas_proxy.studies.workers import worker_processes
+
+MAX_FAILURES = 2  # an (architecture, seed) that failed this often is reported, not retried
+POLL_SECONDS = 10.0  # how often to look at trainings running in other workers
+Key = tuple[str, int]  # (arch id, seed)
+Wanted = list[tuple[dict[str, Any], int]]  # (spec, seed) to train
+
+
+def key_of(t: FrozenTrial) -> Key | None:
+    """The (arch id, seed) a queued trial trains; None for a trial that trains nothing."""
+    spec, seed = t.user_attrs.get("spec"), t.user_attrs.get("seed")
+    return None if spec is None or seed is None else (arch_id(spec), int(seed))
+
+
+def enqueue(study: optuna.Study, wanted: Wanted) -> dict[str, int]:
+    """Queue the (spec, seed) trainings not done, queued or running; counts of what was found."""
+    done: set[Key] = set()
+    pending: set[Key] = set()
+    failed: dict[Key, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        key = key_of(t)
+        if key is None:
+            continue
+        if t.state == TrialState.COMPLETE:
+            done.add(key)
+        elif t.state in (TrialState.WAITING, TrialState.RUNNING):
+            pending.add(key)
+        elif t.state == TrialState.FAIL and not _not_its_fault(t):
+            failed[key] = failed.get(key, 0) + 1
+    queued = given_up = 0
+    for spec, seed in wanted:
+        key = (arch_id(spec), seed)
+        if key in done or key in pending:
+            continue
+        if failed.get(key, 0) >= MAX_FAILURES:
+            given_up += 1
+            continue
+        study.enqueue_trial({}, user_attrs={"spec": spec, "seed": seed, "arch_id": key[0]})
+        pending.add(key)
+        queued += 1
+    return {"cached": sum(1 for s, d in wanted if (arch_id(s), d) in done), "queued": queued, "given_up": given_up}
+
+
+def _not_its_fault(t: FrozenTrial) -> bool:
+    """A failure from Ctrl-C or a dead worker, which says nothing about the architecture."""
+    reason = str(t.user_attrs.get("fail_reason", ""))
+    died = DIED in reason and "not retried" not in reason  # retries exhausted: counted
+    return bool(t.user_attrs.get("interrupted")) or died
+
+
+def objective(train: Callable[[dict[str, Any], int], dict[str, Any]], value: str, extra: dict[str, Any]) -> Callable[[optuna.Trial], float]:
+    """The objective of a queued trial: ``train(spec, seed)``'s record (and ``extra``) stored as user
+    attributes, its ``value`` entry the trial's value."""
+
+    def run(trial: optuna.Trial) -> float:
+        claim(trial)  # first: a survivor can repair this trial from now on
+        spec, seed = trial.user_attrs.get("spec"), trial.user_attrs.get("seed")
+        if spec is None or seed is None:  # another worker took the last queued training first
+            trial.set_user_attr("idle", True)
+            raise optuna.TrialPruned("nothing left to train")
+        try:
+            interrupts.check()
+            with recording_failure(trial), interrupts.interruptible():
+                result = train(spec, int(seed))
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)  # not the architecture's fault: retried without limit
+            raise
+        for key, v in {**result, **extra}.items():
+            trial.set_user_attr(key, v)
+        return float(result[value])
+
+    return run
+
+
+def waiting(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+def work(study: optuna.Study, storage: BaseStorage, run: Callable[[optuna.Trial], float], label: str, progress: bool) -> None:
+    """Train queued trials with objective ``run`` until the queue is empty (several workers may
+    share it); the trainings of workers found dead are re-queued and trained too."""
+    bar = tqdm(total=waiting(study), desc=label, unit="arch", disable=not progress, dynamic_ncols=True)
+
+    def report(study: optuna.Study, trial: FrozenTrial) -> None:  # this worker's own trial
+        if trial.state == TrialState.FAIL and progress:
+            tqdm.write(f"{label} of {trial.user_attrs.get('arch_id')} failed: {' '.join(fail_reason(trial).split())[:200]}")
+        bar.update(1)
+
+    try:
+        with interrupts.deferred():  # SIGINT raises in the training and between trials, never inside ask/tell
+            while True:
+                fail_dead_trials(study, storage)  # before each training: re-queue what dead workers left
+                if not waiting(study):
+                    break
+                study.optimize(run, n_trials=1, catch=(NasProxyError, RuntimeError, ValueError), callbacks=[report])
+    finally:
+        bar.close()
+
+
+def train_all(
+    study: optuna.Study,
+    url: str,
+    wanted: Wanted,
+    workers: int,
+    options: WorkerOptions,
+    work_here: Callable[[], None],
+    label: str,
+    progress: bool = True,
+) -> None:
+    """Train the queued trials of ``wanted`` with ``workers`` processes (this one, ``work_here``,
+    and ``workers - 1`` started with ``options``), then wait for those running in other workers
+    elsewhere, taking over any that get re-queued (a worker died)."""
+    if waiting(study):
+        with worker_processes(study.study_name, url, [options] * (workers - 1)):
+            work_here()
+    keys = {(arch_id(spec), seed) for spec, seed in wanted}
+    told = False
+    while True:
+        open_ = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)) if key_of(t) in keys]
+        if not open_:
+            return
+        if any(t.state == TrialState.WAITING for t in open_):
+            work_here()
+            continue
+        if progress and not told:
+            print(f"{label}: waiting for {len(open_)} trainings running in other workers", file=sys.stderr)
+            told = True
+        time.sleep(POLL_SECONDS)
+        fail_dead_trials(study, open_storage(url, study.study_name)[0])
+
+
+def results(study: optuna.Study) -> dict[Key, dict[str, Any]]:
+    """(arch id, seed) -> the finished training's record."""
+    out = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        key = key_of(t)
+        if key is not None:
+            out[key] = dict(t.user_attrs)
+    return out
+
+
+def failures(study: optuna.Study) -> dict[Key, str]:
+    """(arch id, seed) -> the last failure reason of trainings that never completed."""
+    done = set(results(study))
+    out = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        key = key_of(t)
+        if key is not None and key not in done:
+            out[key] = fail_reason(t)
+    return out
+
+
+__all__ = ["MAX_FAILURES", "enqueue", "failures", "key_of", "objective", "results", "train_all", "work"]

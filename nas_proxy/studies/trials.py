@@ -1,0 +1,129 @@
+"""Trials and their workers: who runs a trial, why it failed, and repairing trials whose worker died.
+
+Every objective first :func:`claim`s its trial (host and process id), so that any surviving process
+can tell a trial whose worker is gone from one still running, fail it and re-queue it
+(:func:`fail_dead_trials`), at most :data:`MAX_RETRY` times (an OOM-killing candidate must not loop).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage, fail_stale_trials
+from optuna.trial import FrozenTrial, TrialState
+
+from nas_proxy import interrupts
+from nas_proxy.errors import DivergedError
+
+MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
+# a RUNNING trial still without its worker's identity this long after it started lost its worker
+# between its creation and the first write of the objective (milliseconds apart; a minute leaves room
+# for a loaded machine and a slow database, and bounds how long a run waits for such a trial)
+UNTAGGED_SECONDS = 60.0
+DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
+# user attributes a re-queued trial without parameters carries over (a queued training's identity)
+CARRIED = ("spec", "seed", "arch_id")
+
+
+@contextmanager
+def recording_failure(trial: optuna.Trial) -> Iterator[None]:
+    """Store why a trial's training failed (``fail_reason``) before Optuna marks it FAILED."""
+    try:
+        yield
+    except DivergedError as e:
+        trial.set_user_attr("fail_reason", str(e))
+        raise
+    except torch.cuda.OutOfMemoryError:
+        trial.set_user_attr("fail_reason", "out of GPU memory")
+        torch.cuda.empty_cache()
+        raise
+
+
+def worker_tag() -> dict[str, Any]:
+    """This process's identity as a trial records it: host name and process id."""
+    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
+
+
+def claim(trial: optuna.Trial) -> None:
+    """Record this worker on ``trial`` (the objective's first act), so a survivor can repair the
+    trial if this process dies."""
+    for key, value in worker_tag().items():
+        trial.set_user_attr(key, value)
+
+
+def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
+    """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone, or
+    none recorded long after it started. (Workers on other hosts: heartbeats of database storages.)"""
+    if t.state != TrialState.RUNNING:
+        return False
+    pid = t.user_attrs.get("worker_pid")
+    if pid is None:
+        started = t.datetime_start or datetime.datetime.now()
+        return (datetime.datetime.now() - started).total_seconds() > untagged_seconds
+    return t.user_attrs.get("worker_host") == socket.gethostname() and not _alive(int(pid))
+
+
+def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float = UNTAGGED_SECONDS) -> list[int]:
+    """Fail and re-queue RUNNING trials whose worker is gone: on this host by its process, on other
+    hosts by the heartbeat of a database storage (Optuna's ``RetryHeartbeatStaleTrialCallback``
+    re-queues those). Returns the numbers of the trials failed here by process."""
+    with interrupts.deferred(), warnings.catch_warnings():  # failing and re-queuing belong together
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        fail_stale_trials(study)
+        return [
+            t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _repair(study, storage, t, untagged_seconds)
+        ]
+
+
+def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_seconds: float) -> bool:
+    if not is_dead(t, untagged_seconds):
+        return False
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), t.number)
+    retries = int(t.user_attrs.get("retries", 0))
+    pid = t.user_attrs.get("worker_pid")
+    who = f"{t.user_attrs.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
+    reason = f"worker {who} {DIED}"
+    note = reason + ("" if retries < MAX_RETRY else f"; not retried after {retries} retries")
+    try:  # another worker may be repairing the same trial: whoever finishes it re-queues it
+        storage.set_trial_user_attr(trial_id, "fail_reason", note)
+        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+            return False
+    except UpdateFinishedTrialError:
+        return False
+    carried: dict[str, Any] = {k: t.user_attrs[k] for k in CARRIED if k in t.user_attrs and not t.params}
+    if (t.params or carried) and retries < MAX_RETRY:  # a sampled trial by its parameters, a queued training by its spec
+        study.enqueue_trial(t.params, user_attrs={**carried, "retry_of": t.number, "retries": retries + 1})
+    return True
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie, killed but not yet reaped by its
+    parent, does not: a ``search`` reaps its worker processes only at the end)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # Linux: the state follows the parenthesised command name
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def fail_reason(t: FrozenTrial) -> str:
+    """Why trial ``t`` failed, as recorded by the objective or by Optuna."""
+    return str(t.user_attrs.get("fail_reason") or t.system_attrs.get("fail_reason", "unknown error"))
+
+
+__all__ = ["MAX_RETRY", "claim", "fail_dead_trials", "fail_reason", "is_dead", "recording_failure", "worker_tag"]

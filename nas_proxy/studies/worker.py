@@ -1,0 +1,44 @@
+"""``python -m nas_proxy.studies.worker STUDY STORAGE_URL OPTIONS_JSON``: one worker process.
+
+What :func:`nas_proxy.studies.workers.worker_processes` starts. ``OPTIONS_JSON`` is a
+:class:`~nas_proxy.studies.kinds.WorkerOptions` as a JSON object. Exits 0 when its work is done,
+1 (after one line on stderr) on a nasproxy error, 130 on Ctrl-C: what finished is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from nas_proxy import interrupts
+from nas_proxy.errors import NasProxyError
+from nas_proxy.studies.kinds import WorkerOptions
+from nas_proxy.studies.workers import join
+
+
+def main(argv: list[str]) -> int:
+    """Run one worker on study ``argv[0]`` of storage ``argv[1]`` with options ``argv[2]``; the exit status."""
+    interrupts.install()  # Ctrl-C: exit 130, never inside a storage write
+    study, url, options = argv
+    try:
+        join(study, url, WorkerOptions.from_dict(json.loads(options)))
+    except NasProxyError as e:
+        print(f"nasproxy worker: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("nasproxy worker: interrupted; finished trials are stored", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - one line, as the CLI says it
+        print(f"nasproxy worker: internal error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    if code == 130:  # leave at once: a KeyboardInterrupt that passed through exec()'d code would end the process by SIGINT at exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -1,0 +1,84 @@
+"""Workers: joining a study of any kind, and starting worker processes on this machine.
+
+A worker process is started through a Python entry point (``python -m nas_proxy.studies.worker``,
+see :mod:`nas_proxy.studies.worker`), not through the command line, whose flags may change.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import optuna
+from optuna.storages import BaseStorage
+
+from nas_proxy import checks
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions, get, kind_of
+from nas_proxy.studies.storage import open_storage, require_existing
+
+WORKER_MODULE = "nas_proxy.studies.worker"  # `python -m` this: one worker process
+
+
+def load_study(storage: BaseStorage, name: str) -> optuna.Study:
+    """Study ``name`` of ``storage``; a one-line :class:`StudyNotFoundError` listing what it holds instead."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        known = sorted(s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
+        raise StudyNotFoundError(f"no study {name!r} in that storage; it holds: {', '.join(known) or 'no studies'}") from None
+
+
+def check_heartbeat(heartbeat: tuple[int, int]) -> None:
+    """Refuse a heartbeat interval under 1 s or a grace period not longer than it."""
+    interval, grace = heartbeat
+    if interval < 1 or grace <= interval:
+        raise InvalidArgumentError(
+            f"--heartbeat-interval must be at least 1 s and --grace longer than it, got {interval} and {grace}; e.g. 60 and 180"
+        )
+
+
+def join(study_name: str, storage_url: str, options: WorkerOptions | None = None) -> None:
+    """``nasproxy worker``: join the existing study ``study_name`` as one more worker of its kind
+    (read from the study), with the settings stored in it and ``options`` for this machine."""
+    options = options or WorkerOptions()
+    checks.positive("n_trials", options.n_trials, optional=True)
+    checks.number("timeout", options.timeout, 0, low_open=True, optional=True)
+    checks.number("worker_index", options.worker_index, 0, 1024, integer=True)  # a sampler seed offset
+    check_heartbeat(options.heartbeat)
+    require_existing(storage_url, study_name)  # a worker joins a study: it never creates a storage
+    storage, url = open_storage(storage_url, study_name, *options.heartbeat)
+    study = load_study(storage, study_name)
+    kind = kind_of(study)
+    if kind is None:
+        raise StudyNotFoundError(f"study {study_name!r} was not made by nasproxy search")
+    get(kind).work(study, url, options)
+
+
+def worker_command(study_name: str, storage_url: str, options: WorkerOptions) -> list[str]:
+    """The command line of one worker process on ``study_name``."""
+    return [sys.executable, "-m", WORKER_MODULE, study_name, storage_url, json.dumps(options.to_dict())]
+
+
+@contextmanager
+def worker_processes(study_name: str, storage_url: str, options: list[WorkerOptions]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """One worker process per entry of ``options`` on the study, for the ``with`` block; on leaving
+    it, wait for them all. Ctrl-C in a terminal reaches them too; a KeyboardInterrupt raised in this
+    process alone (a signal sent to it only) is passed on to them first."""
+    children = [subprocess.Popen(worker_command(study_name, storage_url, o)) for o in options]
+    try:
+        yield children
+    except KeyboardInterrupt:
+        for child in children:
+            child.send_signal(signal.SIGINT)
+        raise
+    finally:
+        for child in children:
+            child.wait()
+
+
+__all__ = ["check_heartbeat", "join", "load_study", "worker_command", "worker_processes"]

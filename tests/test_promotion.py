@@ -1,0 +1,151 @@
+"""Promotion (``search --promote K``) on digits: exactly K distinct candidates trained on real data,
+cached across runs, resumable after Ctrl-C, never scored on the test set; ``best.json`` carries both
+scores and the proxy rank."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nas_proxy.cli import main
+from nas_proxy.correlate.archs import from_space
+from nas_proxy.search import search
+from nas_proxy.search.fulldata import DataRef, GroundTruthConfig
+from nas_proxy.search.promotion import PROMOTION, candidates
+from nas_proxy.search.study import ranked
+from nas_proxy.spaces import get_space
+from nas_proxy.studies import WorkerOptions, join, kind_of
+from nas_proxy.studies.queue import enqueue
+from nas_proxy.studies.storage import open_storage
+from tests.interrupt import interruptible
+from tests.test_faults import wait_until
+from tests.test_search import FAST_ARGS, SMALL_SPACE, config, load
+
+ROOT = Path(__file__).parent.parent
+EPOCHS = 1  # of each promoted training on the 1,078 digits training images: seconds on 2 busy cores
+
+
+def promoted_trials(storage: Path, name: str, *states: TrialState) -> list[optuna.trial.FrozenTrial]:
+    return load(storage, name).get_trials(states=states or None)
+
+
+@pytest.fixture(scope="module")
+def promoted(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """A 4-trial search promoting its 2 best: (storage, export directory, SearchResult.promotion)."""
+    root = tmp_path_factory.mktemp("promote")
+    storage, out = root / "journal.log", root / "export"
+    result = search(config(tiny_run), "p", 4, str(storage), out=out, progress=False, promote=2, promote_epochs=EPOCHS)
+    assert result.promotion is not None
+    return storage, out, result.promotion
+
+
+def test_exactly_the_k_best_distinct_candidates_are_trained_on_real_data(promoted: tuple[Path, Path, dict]) -> None:
+    storage, _, promotion = promoted
+    search_study = load(storage, "p")
+    done = promoted_trials(storage, promotion["study"], TrialState.COMPLETE)
+    assert len(promoted_trials(storage, promotion["study"])) == 2  # none failed, none trained twice
+    assert sorted(t.user_attrs["arch_id"] for t in done) == sorted(t.user_attrs["arch_id"] for t in candidates(search_study, 2))
+    best_by_proxy = ranked(search_study)[0].user_attrs["arch_id"]
+    assert best_by_proxy in {t.user_attrs["arch_id"] for t in done}
+    for t in done:  # scored on the validation split, the test split never loaded
+        assert "test_accuracy" not in t.user_attrs and t.value == t.user_attrs["val_accuracy"]
+    assert kind_of(load(storage, promotion["study"])) == "promotion"
+
+
+def test_best_json_is_the_best_by_real_validation_with_both_scores(promoted: tuple[Path, Path, dict]) -> None:
+    storage, out, promotion = promoted
+    best = json.loads((out / "best.json").read_text())
+    real = {t.user_attrs["arch_id"]: t.value for t in promoted_trials(storage, promotion["study"], TrialState.COMPLETE)}
+    chosen = best["best"]
+    assert chosen["real_val_accuracy"] == max(real.values()) and real[chosen["arch_id"]] == chosen["real_val_accuracy"]
+    trial = load(storage, "p").trials[chosen["number"]]
+    assert chosen["proxy_score"] == trial.value and chosen["proxy_rank"] in (1, 2)
+    distinct = [t.user_attrs["arch_id"] for t in candidates(load(storage, "p"), 2)]
+    assert distinct[chosen["proxy_rank"] - 1] == chosen["arch_id"]
+    assert [r["arch_id"] for r in best["top"][:2]] == [r["arch_id"] for r in promotion["rows"]]
+    assert best["chosen_by"].startswith("real validation")
+
+
+def test_a_second_run_trains_nothing(promoted: tuple[Path, Path, dict], tiny_run: Path, tmp_path: Path) -> None:
+    storage, _, promotion = promoted
+    before = [(t.number, t.state) for t in promoted_trials(storage, promotion["study"])]
+    again = search(config(tiny_run), "p", 4, str(storage), out=tmp_path, progress=False, promote=2, promote_epochs=EPOCHS)
+    assert [(t.number, t.state) for t in promoted_trials(storage, promotion["study"])] == before
+    assert again.promotion is not None and again.promotion["rows"] == promotion["rows"]
+
+
+def test_more_promotions_than_distinct_candidates_promotes_them_all_and_says_so(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = tmp_path / "journal.log"
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "m", "--storage", str(storage)]
+    args += ["--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", *FAST_ARGS, "--promote", "5", "--promote-epochs", str(EPOCHS)]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    distinct = {t.user_attrs["arch_id"] for t in load(storage, "m").get_trials(states=(TrialState.COMPLETE,))}
+    assert f"than the {len(distinct)} distinct architectures the search completed: all {len(distinct)} were promoted" in err
+    assert "real val acc %" in out and "proxy acc %" in out and "best spec:" in out  # both scores on the console
+    names = [s.study_name for s in optuna.get_all_study_summaries(open_storage(str(storage), "m")[0]) if s.study_name != "m"]
+    (name,) = names
+    assert sorted(t.user_attrs["arch_id"] for t in promoted_trials(storage, name, TrialState.COMPLETE)) == sorted(distinct)
+
+
+def test_a_negative_promote_is_refused_in_one_line(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "n", "--storage", str(tmp_path / "j.log")]
+    code = main([*args, "--n-trials", "1", *FAST_ARGS, "--promote", "-1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "--promote" in err[0] and "-1" in err[0], err
+    assert not (tmp_path / "j.log").exists()  # refused before anything was written
+
+
+def test_ctrl_c_during_promotion_then_the_same_command_finishes_it(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = tmp_path / "journal.log"
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "c", "--storage", str(storage)]
+    args += ["--out", str(tmp_path), "--n-trials", "3", "--pruner", "none", *FAST_ARGS]
+    args += ["--promote", "2", "--promote-epochs", "4"]  # trainings of seconds: time to see one run
+    first = interruptible([sys.executable, "-m", "nas_proxy", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def training() -> list[optuna.trial.FrozenTrial]:
+        if not storage.exists():
+            return []
+        studies = [s.study_name for s in optuna.get_all_study_summaries(open_storage(str(storage), "c")[0]) if s.study_name != "c"]
+        return [t for n in studies for t in promoted_trials(storage, n, TrialState.RUNNING) if t.user_attrs.get("worker_pid") == first.pid]
+
+    wait_until(lambda: bool(training()), "a promoted training", seconds=300)
+    (interrupted,) = training()
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    study_name = next(s.study_name for s in optuna.get_all_study_summaries(open_storage(str(storage), "c")[0]) if s.study_name != "c")
+    left = promoted_trials(storage, study_name)
+    assert not [
+        t for t in left if t.state in (TrialState.RUNNING, TrialState.WAITING) and t.user_attrs.get("worker_pid")
+    ]  # nothing dangling
+    assert all(t.user_attrs.get("interrupted") for t in left if t.state == TrialState.FAIL)  # not counted against the candidate
+    done_before = {t.user_attrs["arch_id"] for t in promoted_trials(storage, study_name, TrialState.COMPLETE)}
+    assert main(args) == 0, capsys.readouterr().err  # the same command finishes the promotion
+    done = promoted_trials(storage, study_name, TrialState.COMPLETE)
+    ids = [t.user_attrs["arch_id"] for t in done]
+    assert len(done) == 2 and len(set(ids)) == 2 and done_before <= set(ids)  # none trained twice
+    assert interrupted.user_attrs["arch_id"] in ids  # the interrupted one was trained by the second run
+    best = json.loads((tmp_path / "best.json").read_text())["best"]
+    assert best["real_val_accuracy"] == max(t.value for t in done)
+
+
+def test_nasproxy_worker_joins_a_promotion_study_by_its_kind(tiny_run: Path, tmp_path: Path) -> None:
+    meta = json.loads((tiny_run / "meta.json").read_text())
+    study, url = PROMOTION.open(str(tmp_path / "journal.log"), DataRef.of_synthetic(meta), GroundTruthConfig(epochs=EPOCHS, early=()))
+    spec = from_space(get_space(SMALL_SPACE), 1, seed=0)[0].spec
+    enqueue(study, [(spec, 0)])
+    join(study.study_name, url, WorkerOptions(device="cpu", progress=False))  # what `nasproxy worker --study NAME --storage URL` runs
+    (trial,) = study.get_trials(states=(TrialState.COMPLETE,))
+    assert trial.user_attrs["spec"] == spec and 0 <= trial.value <= 100

@@ -1,0 +1,49 @@
+"""The studies layer: the registry of study kinds that ``nasproxy worker`` dispatches on, studies
+made before kinds were recorded, and the worker process entry point."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nas_proxy.cli import main
+from nas_proxy.studies import KIND_ATTR, WorkerOptions, kind_of
+from nas_proxy.studies.kinds import MODULES, get
+from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.workers import worker_command
+
+
+def test_every_built_in_kind_registers_itself_from_its_module() -> None:
+    for name in MODULES:
+        assert get(name).name == name
+
+
+def test_studies_made_before_kinds_were_recorded_keep_their_kind(tmp_path: Path) -> None:
+    storage = open_storage(str(tmp_path / "journal.log"), "old")[0]
+    old_search, old_truth = (optuna.create_study(study_name=n, storage=storage) for n in ("old", "truth"))
+    old_search.set_user_attr("nasproxy", {"config": {}})
+    old_truth.set_user_attr("nasproxy_groundtruth", {"data": {}, "protocol": {}})
+    assert kind_of(old_search) == "search" and kind_of(old_truth) == "groundtruth"
+    assert kind_of(optuna.create_study(study_name="foreign", storage=storage)) is None
+
+
+def test_a_worker_refuses_a_study_of_an_unknown_kind_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    storage = tmp_path / "journal.log"
+    study = optuna.create_study(study_name="z", storage=open_storage(str(storage), "z")[0])
+    study.set_user_attr(KIND_ATTR, "telepathy")
+    code = main(["worker", "--study", "z", "--storage", str(storage), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "unknown study kind 'telepathy'" in err[0] and "promotion" in err[0], err
+
+
+def test_the_worker_entry_point_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    optuna.create_study(study_name="there", storage=open_storage(str(storage), "there")[0])
+    done = subprocess.run(
+        worker_command("missing", str(storage), WorkerOptions(progress=False)), capture_output=True, text=True, timeout=240
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1 and "no study 'missing'" in lines[0] and "there" in lines[0], done.stderr
