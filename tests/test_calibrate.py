@@ -140,3 +140,24 @@ def test_interrupted_calibration_resumes_to_the_same_profile(reference: tuple[Pa
     assert done.returncode == 0, done.stderr
     assert _cached_scores(journal) > before  # it went on from the cached trainings
     assert _profile(tmp_path / "studies" / "cal" / "profile.toml") == _profile(path)
+
+
+def test_profile_round_trip_and_explicit_fields_win(tmp_path: Path) -> None:
+    from nas_proxy.profile import ProxyProfile, read_profile, write_profile
+    from nas_proxy.search import ProxyConfig
+
+    written = ProxyProfile({"epochs": 7, "lr": 0.03, "dsa": False}, {"heldout_interval": [0.1, 0.5], "seed": 3, "command": 'say "hi"'})
+    back = read_profile(write_profile(written, tmp_path / "p.toml"))
+    assert back == written
+    applied = back.apply(ProxyConfig(), explicit={"lr"})
+    assert (applied.epochs, applied.lr, applied.dsa, applied.batch_size) == (7, ProxyConfig().lr, False, ProxyConfig().batch_size)
+
+
+def test_folds_partition_the_architectures_by_seed_alone() -> None:
+    from nas_proxy.calibrate import fold_ids
+
+    ids = [f"a{i:02d}" for i in range(11)]
+    folds = fold_ids(ids, 3, seed=5)
+    assert sorted(i for f in folds for i in f) == ids and [len(f) for f in folds] == [4, 4, 3]
+    assert fold_ids(list(reversed(ids)), 3, seed=5) == folds  # file order does not matter
+    assert fold_ids(ids, 3, seed=6) != folds
