@@ -227,6 +227,9 @@ def _add_proxy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-amp", action="store_true", help="CUDA: train and validate in float32 instead of bf16 autocast")
     g.add_argument("--channels-last", action="store_true", help="CUDA: NHWC weights and batches")
     g.add_argument("--cuda-graph", action="store_true", help="CUDA: replay forward + backward as CUDA graphs")
+    from nas_proxy.calibrate.cli_args import add_profile_option
+
+    add_profile_option(g)  # --proxy-profile FILE (calibrate)
 
 
 def _add_heartbeat_options(p: argparse.ArgumentParser) -> None:
@@ -242,9 +245,10 @@ def _add_heartbeat_options(p: argparse.ArgumentParser) -> None:
 
 
 def _proxy_config(args: argparse.Namespace) -> Any:
+    from nas_proxy.calibrate.cli_args import with_profile
     from nas_proxy.search import ProxyConfig
 
-    return ProxyConfig(
+    proxy = ProxyConfig(
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
@@ -255,6 +259,7 @@ def _proxy_config(args: argparse.Namespace) -> Any:
         channels_last=args.channels_last,
         cuda_graph=args.cuda_graph,
     )
+    return with_profile(args, proxy)  # --proxy-profile's values where no flag was typed
 
 
 def _add_search(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -674,6 +679,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_calibrate(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from nas_proxy.calibrate.cli_args import add_calibrate_parser
+
+    add_calibrate_parser(sub, common)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
     _add_distill,
     _add_evaluate,
@@ -684,6 +695,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], N
     _add_correlate,
     _add_run,
     _add_spaces,
+    _add_calibrate,
 ]
 
 
@@ -711,6 +723,7 @@ RESUME_HINTS = {
     "worker": "; finished trials are stored; run the same command again to rejoin the study",
     "correlate": "; finished trainings are cached; run the same command again to resume",
     "run": "; run the same command again to resume",
+    "calibrate": "; finished proxy trainings and trials are stored; run the same command again to resume",
 }
 
 

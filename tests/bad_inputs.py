@@ -21,6 +21,7 @@ W = "worker --study done --storage studies/done/journal.log --quiet"
 SC = "score --synthetic syn --space convnet-cpu --archs archs/good.json --epochs 1 --device cpu --quiet"
 C = "correlate --sample --space convnet-cpu --synthetic syn --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 10 --device cpu --quiet --out OUT"
 CA = C.replace("--sample", "--archs archs/good.json")
+CAL = "calibrate --truth archs/truth-8.json --space convnet-cpu --synthetic syn --study c1 --folds 2 --trials 1 --epochs-choices 1 --device cpu --quiet"
 
 
 def _art(name: str) -> str:
@@ -245,6 +246,53 @@ CASES: list[Case] = [
     Case(f"{C} --seed -1", "seed must be", fixed=True),
     Case(C.replace("--out OUT", "--out notes.txt"), "is a file"),
     Case(f"{C} --gt-storage notes.txt", "not an Optuna journal", fixed=True),
+    # ---- --proxy-profile (search, score, correlate)
+    Case(f"{S} --proxy-profile profiles/missing.toml", "does not exist"),
+    Case(f"{S} --proxy-profile profiles", "is a directory"),
+    Case(f"{S} --proxy-profile notes.txt", "is not valid TOML"),
+    Case(f"{S} --proxy-profile presets/good.toml", "is not a nasproxy proxy profile"),
+    Case(f"{S} --proxy-profile profiles/no-format.toml", "is not a nasproxy proxy profile"),
+    Case(f"{S} --proxy-profile profiles/newer.toml", "upgrade nasproxy"),
+    Case(f"{S} --proxy-profile profiles/top-key.toml", "unknown key seed"),
+    Case(f"{S} --proxy-profile profiles/unknown-key.toml", "unknown key proxy.epoch"),
+    Case(f"{S} --proxy-profile profiles/wrong-type.toml", "proxy.epochs must be an integer, got 'ten'"),
+    Case(f"{S} --proxy-profile profiles/bool-type.toml", "proxy.epochs must be an integer, got True"),
+    Case(f"{S} --proxy-profile profiles/nan.toml", "proxy lr must be a finite number, got nan"),
+    Case(f"{S} --proxy-profile profiles/zero.toml", "proxy epochs must be at least 1"),
+    Case(f"{S} --proxy-profile profiles/calibration-key.toml", "unknown key calibration.accuracy"),
+    Case(f"{S} --proxy-profile profiles/calibration-inf.toml", "calibration.heldout_fidelity must be finite"),
+    Case(f"{S} --proxy-profile profiles/calibration-type.toml", "calibration.folds must be an integer"),
+    Case(f"{SC} --proxy-profile profiles/zero.toml", "proxy epochs must be at least 1"),
+    Case(f"{C} --proxy-profile profiles/nan.toml", "proxy lr must be a finite number"),
+    # ---- calibrate
+    Case("calibrate --space convnet-cpu --synthetic syn --study c1", "one of the arguments --truth --truth-study is required"),
+    Case(f"{CAL} --folds 1", "folds must be at least 2"),
+    Case(f"{CAL} --trials 0", "trials must be at least 1"),
+    Case(CAL.replace("--epochs-choices 1", "--epochs-choices 0"), "proxy epochs must be at least 1"),
+    Case(CAL.replace("--epochs-choices 1", "--epochs-choices ten"), "takes comma-separated integers, got 'ten'"),
+    Case(CAL.replace("--epochs-choices 1", "--epochs-choices 1,1"), "distinct values"),
+    Case(f"{CAL} --lr-choices 0.01,nan", "takes comma-separated finite numbers, got 'nan'"),
+    Case(f"{CAL} --dsa-choices maybe", "takes comma-separated on or off"),
+    Case(f"{CAL} --batch-size-choices 0", "proxy batch_size must be at least 1"),
+    Case(f"{CAL} --cost-weight -1", "cost_weight must be at least 0"),
+    Case(f"{CAL} --cost-weight inf", "argument --cost-weight: expected a finite number"),
+    Case(f"{CAL} --metric pearson", "invalid choice: 'pearson'"),
+    Case(f"{CAL} --bootstrap 1", "bootstrap must be at least 10"),
+    Case(f"{CAL} --seed -1", "seed must be"),
+    Case(CAL.replace("archs/truth-8.json", "archs/good.json"), "has no ground truth"),
+    Case(CAL.replace("archs/truth-8.json", "archs/truth-2.json"), "holds 2 architectures with ground truth"),
+    Case(CAL.replace("archs/truth-8.json", "archs/missing.json"), "does not exist"),
+    Case(CAL.replace("archs/truth-8.json", "archs/table-bad.csv"), "test_accuracy or spec is not valid"),
+    Case(CAL.replace("archs/truth-8.json", "archs/acc-partial.json"), "or none"),
+    Case(CAL.replace("convnet-cpu", "convnet-small"), "outside space 'convnet-small'"),
+    Case(CAL.replace("--synthetic syn", "--synthetic nowhere"), "nowhere does not exist"),
+    Case(CAL.replace("--synthetic syn", "--synthetic syn syn"), "names a set twice"),
+    Case(CAL.replace("--study c1", "--study a/b"), "plain name"),
+    Case(f"{CAL} --out notes.txt", "exists and is not a proxy profile"),
+    Case(f"{CAL} --out storage-dir", "is a directory"),
+    Case(f"{CAL} --storage notes.txt", "not an Optuna journal"),
+    Case(CAL.replace("--truth archs/truth-8.json", "--truth-study nope"), "does not exist"),
+    Case(CAL.replace("--truth archs/truth-8.json", "--truth-study other --gt-storage journal.log"), "is not a ground-truth study"),
     # ---- dashboard
     Case("dashboard --study nope", "does not exist", fixed=True),
     Case("dashboard --study done --port 99999", "port must be", fixed=True),

@@ -107,6 +107,24 @@ ARCHS: dict[str, Any] = {
 }
 
 
+# proxy profiles (--proxy-profile): file stem -> text; "good" is valid, every other breaks one rule
+PROFILE = 'format = "nasproxy-proxy-profile"\nformat_version = 1\n[proxy]\nepochs = 1\n'
+PROFILES = {
+    "good": PROFILE,
+    "unknown-key": PROFILE.replace("epochs = 1", "epoch = 1"),
+    "wrong-type": PROFILE.replace("epochs = 1", 'epochs = "ten"'),
+    "bool-type": PROFILE.replace("epochs = 1", "epochs = true"),
+    "nan": PROFILE + "lr = nan\n",
+    "zero": PROFILE.replace("epochs = 1", "epochs = 0"),
+    "no-format": "[proxy]\nepochs = 1\n",
+    "newer": PROFILE.replace("format_version = 1", "format_version = 99"),
+    "top-key": PROFILE.replace("format_version = 1", "format_version = 1\nseed = 3"),
+    "calibration-key": PROFILE + "[calibration]\naccuracy = 80.0\n",
+    "calibration-inf": PROFILE + "[calibration]\nheldout_fidelity = inf\n",
+    "calibration-type": PROFILE + "[calibration]\nfolds = 2.5\n",
+}
+
+
 def build(root: Path) -> None:
     """Write every input the cases name into ``root`` (about two seconds, most of it the distillation)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -121,6 +139,7 @@ def build(root: Path) -> None:
     (root / "spaces" / "dir.toml").mkdir()
     _presets(root / "presets")
     _archs(root / "archs")
+    _profiles(root / "profiles")
     _storages(root)
 
 
@@ -278,6 +297,24 @@ def _archs(folder: Path) -> None:
     (folder / "nospec.csv").write_text("depth,width\n1,16\n")
     (folder / "badspec.csv").write_text("spec,accuracy\ndepth=1,80\n")
     (folder / "specs.csv").write_text("spec\n" + json.dumps(json.dumps(GOOD_SPEC)) + "\n")
+    _truths(folder)
+
+
+def _profiles(folder: Path) -> None:
+    folder.mkdir()
+    for stem, text in PROFILES.items():
+        (folder / f"{stem}.toml").write_text(text)
+
+
+def _truths(folder: Path) -> None:
+    """Ground truth for calibrate: 8 architectures of convnet-cpu with an accuracy, 2 of them, a broken table."""
+    from nas_proxy.correlate.archs import from_space
+    from nas_proxy.spaces import get_space
+
+    archs = from_space(get_space("convnet-cpu"), 8, 0)
+    (folder / "truth-8.json").write_text(json.dumps([{"spec": a.spec, "accuracy": 60.0 + i} for i, a in enumerate(archs)]))
+    (folder / "truth-2.json").write_text(json.dumps([{"spec": a.spec, "accuracy": 60.0 + i} for i, a in enumerate(archs[:2])]))
+    (folder / "table-bad.csv").write_text("arch_id,seed,spec,test_accuracy\nx,0," + json.dumps(json.dumps(GOOD_SPEC)) + ",high\n")
 
 
 def _storages(root: Path) -> None:

@@ -1,0 +1,137 @@
+"""The proxy protocols a calibration chooses among, their cost, and their cached scores.
+
+A protocol is a synthetic set plus the :class:`ProxyConfig` fields being calibrated (epochs, lr,
+batch size, DSA on/off, and ``seeds`` where ProxyConfig has it). Every dimension is categorical, so
+that the fold studies meet the same protocols and reuse their trainings: a proxy score depends on
+the protocol, the architecture and the seed, never on the ground truth, so it is trained once and
+kept in the calibration's storage (resumable, shareable like any study).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import torch
+from tqdm import tqdm
+
+from nas_proxy import interrupts
+from nas_proxy.calibrate.truth import Truth
+from nas_proxy.errors import DivergedError, InvalidArgumentError
+from nas_proxy.profile import check_proxy_values, proxy_fields
+from nas_proxy.search.proxy import ProxyConfig, ProxyContext, count_flops
+from nas_proxy.spaces import SearchSpace
+
+# ProxyConfig field -> candidate values when the user names none (wide enough for a GPU run; the
+# CPU measurement in benchmarks/RESULTS.md narrows them)
+DEFAULT_CHOICES: dict[str, tuple[Any, ...]] = {
+    "epochs": (10, 25, 50, 100),
+    "lr": (0.003, 0.01, 0.03, 0.1),
+    "batch_size": (32, 64, 128, 256),
+    "dsa": (True, False),
+}
+if "seeds" in proxy_fields():  # the seed-averaged proxy (issue 12 item 3), when ProxyConfig has it
+    DEFAULT_CHOICES["seeds"] = (1, 2, 4)
+# fields that change only the reports during training (pruning), never the final score
+REPORT_FIELDS = ("report_every", "report_images")
+CACHE_PREFIX = "score:"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A synthetic set (its directory as given) and the proxy training on it."""
+
+    synthetic: str
+    proxy: ProxyConfig
+
+    def params(self, fields: Iterable[str]) -> dict[str, Any]:
+        """As the Optuna parameters of a trial: the set and the calibrated fields."""
+        return {"synthetic": self.synthetic, **{f: getattr(self.proxy, f) for f in fields}}
+
+
+def check_choices(choices: dict[str, list[Any]]) -> None:
+    """Each key a ProxyConfig field, each value list non-empty, distinct and valid for that field."""
+    for key, values in choices.items():
+        if not isinstance(values, list | tuple) or not values or len(set(values)) != len(values):
+            raise InvalidArgumentError(f"the choices of {key} must be a non-empty list of distinct values, got {values!r}")
+        for v in values:
+            check_proxy_values({key: v}, f"choice {key}={v!r}")
+
+
+def sample(trial: optuna.Trial, synthetic: list[str], choices: dict[str, list[Any]]) -> Protocol:
+    """The protocol of an Optuna trial (every dimension categorical)."""
+    chosen = trial.suggest_categorical("synthetic", synthetic)
+    values = {k: trial.suggest_categorical(k, list(v)) for k, v in choices.items()}
+    return Protocol(str(chosen), dataclasses.replace(ProxyConfig(), **values))
+
+
+@dataclass
+class Score:
+    """The proxy score of one architecture under one protocol, and its cost."""
+
+    accuracy: float  # % on the validation split; 0 when training diverged (a search would never pick it)
+    flops: int  # forward FLOPs of one image
+    seconds: float  # measured, on the calibration's device (varies with load: reported, not optimised)
+    cost: float  # FLOPs of the whole proxy: 3 x flops x epochs x images x seeds (training) + flops x validation images
+
+
+class Scorer:
+    """Proxy scores per (protocol, architecture): trained once, cached in a study's user attributes."""
+
+    def __init__(self, cache: optuna.Study, space: SearchSpace, contexts: dict[str, ProxyContext], seed: int, progress: bool) -> None:
+        self.cache, self.space, self.contexts, self.seed, self.progress = cache, space, contexts, seed, progress
+        self.known: dict[str, Score] = {
+            k.removeprefix(CACHE_PREFIX): Score(**v) for k, v in cache.user_attrs.items() if k.startswith(CACHE_PREFIX)
+        }
+
+    def key(self, protocol: Protocol, arch: Truth) -> str:
+        ctx = self.contexts[protocol.synthetic]
+        training = {k: v for k, v in protocol.proxy.to_dict().items() if k not in REPORT_FIELDS}
+        blob = {
+            "synthetic_sha256": ctx.synthetic.meta.get("tensors_sha256"),
+            "proxy": training,
+            "seed": self.seed,
+            "arch_id": arch.arch_id,
+            "device": ctx.device.type,  # the same training differs in the last bits between CPU and GPU
+        }
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:20]
+
+    def scores(self, protocol: Protocol, archs: list[Truth]) -> dict[str, Score]:
+        """arch id -> score of every architecture in ``archs`` (training those not cached)."""
+        out: dict[str, Score] = {}
+        todo = [a for a in archs if self.key(protocol, a) not in self.known]
+        base = self.contexts[protocol.synthetic]
+        # no intermediate reports: they cost validation passes and never change the final score
+        config = dataclasses.replace(protocol.proxy, report_every=protocol.proxy.epochs)
+        ctx = ProxyContext(base.synthetic, base.val_x, base.val_y, base.flip, base.device, config)
+        for arch in tqdm(todo, desc="proxy", unit="arch", disable=not self.progress or not todo, leave=False):
+            with interrupts.interruptible():
+                score = self._train(ctx, protocol, arch)
+            with interrupts.deferred():  # a storage write Ctrl-C must not cut
+                self.cache.set_user_attr(CACHE_PREFIX + self.key(protocol, arch), dataclasses.asdict(score))
+            self.known[self.key(protocol, arch)] = score
+        for a in archs:
+            out[a.arch_id] = self.known[self.key(protocol, a)]
+        return out
+
+    def _train(self, ctx: ProxyContext, protocol: Protocol, arch: Truth) -> Score:
+        try:
+            result = ctx.score(self.space, arch.spec, seed=self.seed)
+            acc, flops, seconds = result.accuracy, result.flops, result.seconds["total"]
+        except DivergedError:
+            acc, seconds = 0.0, math.nan
+            with torch.no_grad():
+                flops = count_flops(ctx.build(self.space, arch.spec).to(ctx.device), ctx.images)
+        n_images, n_val = int(ctx.images.shape[0]), int(ctx.val_x.shape[0])
+        seeds = int(getattr(protocol.proxy, "seeds", 1))
+        cost = float(flops) * (3.0 * protocol.proxy.epochs * n_images * seeds + n_val)
+        return Score(float(acc), int(flops), 0.0 if math.isnan(seconds) else round(float(seconds), 4), cost)
+
+
+__all__ = ["DEFAULT_CHOICES", "Protocol", "Score", "Scorer", "check_choices", "sample"]

@@ -1,0 +1,352 @@
+"""Calibration: an Optuna study over the proxy protocol, judged on held-out architectures.
+
+The objective of a study over architectures A (exactly; ``CalibrateConfig.objective_text``)::
+
+    J(protocol) = metric(proxy scores on A, ground truth on A) - cost_weight * log2(C(protocol, A) / C(default, A))
+
+``metric`` is scipy's weighted Kendall tau by default (hyperbolic weigher: a swap among the best
+architectures costs most, which is what a search that keeps its best candidate cares about; one
+number defined on small folds, where a "top 20 %" Spearman would rest on one or two architectures).
+``C`` is the proxy's compute in FLOPs (training plus validation, :class:`Score`), not its measured
+seconds: those vary with the machine's load, and the same seed must give the same profile. A ratio
+"fidelity per second" is not used because it is maximised by the cheapest proxy whatever it ranks;
+the log penalty says instead how much fidelity a doubling of cost must buy.
+
+The honest number is the **held-out fidelity**: the architectures are split into k folds (seeded);
+for each fold a separate study chooses a protocol on the other folds only, and that protocol is
+scored on the held-out fold. The profile itself comes from one more study on all architectures; its
+in-sample ("tuned") number is reported beside, never instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from tqdm import tqdm
+
+from nas_proxy import checks, interrupts
+from nas_proxy.calibrate.protocol import DEFAULT_CHOICES, Protocol, Score, Scorer, check_choices, sample
+from nas_proxy.calibrate.truth import Truth, check_enough
+from nas_proxy.correlate.metrics import kendall, spearman, weighted_tau
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.profile import ProxyProfile
+from nas_proxy.search.proxy import ProxyConfig, ProxyContext
+from nas_proxy.search.storage import open_storage
+from nas_proxy.spaces import get_space
+from nas_proxy.utils import derive_seed
+
+ATTR = "nasproxy_calibration"
+CACHE_STUDY = "nasproxy-proxy-scores"  # the study whose user attributes hold the cached proxy scores
+METRICS: dict[str, Callable[[Any, Any], float]] = {"weighted_tau": weighted_tau, "spearman": spearman, "kendall": kendall}
+
+
+@dataclass
+class CalibrateConfig:
+    """What a calibration searches over and how it judges a protocol."""
+
+    space: str  # the search space the architectures belong to
+    synthetic: list[str]  # synthetic sets to choose among (the first is the default protocol's)
+    choices: dict[str, list[Any]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_CHOICES.items()})
+    folds: int = 4  # k of the k-fold cross-validation over architectures
+    trials: int = 20  # Optuna trials of each study (k fold studies and the final one)
+    metric: str = "weighted_tau"  # rank agreement maximised (see the module docstring for why)
+    cost_weight: float = 0.02  # fidelity a doubling of proxy cost must buy; 0 ignores cost
+    seed: int = 0  # folds, samplers, proxy trainings and bootstrap
+    device: str = "auto"
+    data_root: str | None = None
+    bootstrap: int = 1000  # resamples of the held-out intervals
+
+    def validate(self) -> None:
+        checks.text("space", self.space)
+        if not isinstance(self.synthetic, list) or not self.synthetic or not all(isinstance(s, str) for s in self.synthetic):
+            raise InvalidArgumentError(f"give at least one synthetic set (--synthetic DIR ...), got {self.synthetic!r}")
+        if len(set(self.synthetic)) != len(self.synthetic):
+            raise InvalidArgumentError(f"--synthetic names a set twice: {self.synthetic}")
+        check_choices(self.choices)
+        checks.number("folds", self.folds, 2, integer=True)
+        checks.positive("trials", self.trials)
+        checks.text("metric", self.metric, tuple(METRICS))
+        checks.number("cost_weight", self.cost_weight, 0)
+        checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
+        checks.number("bootstrap", self.bootstrap, 10, integer=True)
+        checks.text("device", self.device)
+
+    def objective_text(self) -> str:
+        return f"{self.metric}(proxy, truth) - {self.cost_weight:g} * log2(proxy FLOPs / default protocol's FLOPs), on the study's architectures"
+
+    def settings(self) -> dict[str, Any]:
+        """What a resumed calibration must share with the first run (not the device or the bootstrap)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("device", "data_root", "bootstrap")}
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    held_out: list[str]  # architecture ids
+    chosen: dict[str, Any]  # the protocol chosen on the other folds
+    train_objective: float
+    heldout: float  # the metric of that protocol on the held-out fold
+    default_heldout: float  # the default protocol on the same fold
+
+
+@dataclass
+class CalibrationResult:
+    profile: ProxyProfile
+    folds: list[FoldResult]
+    heldout: float  # mean over folds
+    heldout_interval: tuple[float, float]
+    default_heldout: float
+    default_interval: tuple[float, float]
+    gain: float  # heldout - default_heldout
+    gain_interval: tuple[float, float]  # paired: the same resamples for both
+    tuned: float  # the profile's metric on all architectures (in-sample: optimistic)
+    cost_ratio: float  # the profile's FLOPs / the default's, on all architectures
+    seconds_per_arch: float  # measured, the profile's protocol (mean over architectures)
+    default_seconds_per_arch: float
+    study: str
+    storage: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["profile"] = {"proxy": self.profile.proxy, "calibration": self.profile.calibration}
+        return d
+
+
+def fold_ids(ids: list[str], folds: int, seed: int) -> list[list[str]]:
+    """``ids`` (sorted first, so file order does not matter) in a seeded order, cut into ``folds``."""
+    order = np.random.default_rng(derive_seed(seed, "calibrate-folds") % 2**32).permutation(len(ids))
+    ordered = [sorted(ids)[i] for i in order]
+    return [sorted(part) for part in np.array_split(np.array(ordered, dtype=object), folds)]
+
+
+def fidelity(metric: str, scores: dict[str, Score], truth: dict[str, float], ids: list[str]) -> float:
+    """The metric on ``ids``; a proxy that ranks nothing (constant scores) counts as 0."""
+    value = METRICS[metric]([scores[i].accuracy for i in ids], [truth[i] for i in ids])
+    return 0.0 if math.isnan(value) else float(value)
+
+
+class _Calibration:
+    """One calibration's state: its storage, scorer and ground truth."""
+
+    def __init__(self, config: CalibrateConfig, truths: list[Truth], study: str, storage_url: str | None, progress: bool) -> None:
+        self.config, self.progress = config, progress
+        self.truths = {t.arch_id: t for t in truths}
+        self.truth = {t.arch_id: t.accuracy for t in truths}
+        space = get_space(config.space)
+        for t in truths:
+            try:
+                space.validate(t.spec)
+            except NasProxyError as e:
+                raise InvalidArgumentError(f"architecture {t.arch_id} is outside space {config.space!r}: {e}") from None
+        # everything a user can get wrong is checked before the storage is created
+        contexts = {s: ProxyContext.load(s, config.device, ProxyConfig(), config.data_root) for s in config.synthetic}
+        first = next(iter(contexts.values())).synthetic
+        for s, ctx in contexts.items():
+            if ctx.synthetic.dataset["name"] != first.dataset["name"] or ctx.synthetic.meta["split"] != first.meta["split"]:
+                raise InvalidArgumentError(f"synthetic set {s} comes from other data or another split than {config.synthetic[0]}")
+        self.contexts = contexts
+        self.storage, self.url = open_storage(storage_url, study)
+        self.name = study
+        with interrupts.deferred():
+            main = optuna.create_study(study_name=study, storage=self.storage, direction="maximize", load_if_exists=True)
+            recorded = {"settings": config.settings(), "truth": dict(sorted(self.truth.items()))}
+            if ATTR not in main.user_attrs:
+                main.set_user_attr(ATTR, recorded)
+            # every calibration in this storage shares the proxy trainings (they depend on no setting of it)
+            cache = optuna.create_study(study_name=CACHE_STUDY, storage=self.storage, direction="maximize", load_if_exists=True)
+        if main.user_attrs[ATTR] != recorded:
+            raise OutputConflictError(
+                f"calibration study {study!r} exists with other settings or ground truth; run it with the same ones to resume, "
+                "or choose another --study"
+            )
+        self.scorer = Scorer(cache, space, contexts, config.seed, progress)
+        self.default = Protocol(config.synthetic[0], ProxyConfig())
+
+    def scores(self, protocol: Protocol, ids: list[str]) -> dict[str, Score]:
+        return self.scorer.scores(protocol, [self.truths[i] for i in ids])
+
+    def objective(self, protocol: Protocol, ids: list[str]) -> tuple[float, float, float]:
+        """(J, metric, cost ratio to the default) on ``ids``."""
+        scores, default = self.scores(protocol, ids), self.scores(self.default, ids)
+        ratio = sum(scores[i].cost for i in ids) / sum(default[i].cost for i in ids)
+        fid = fidelity(self.config.metric, scores, self.truth, ids)
+        return fid - self.config.cost_weight * math.log2(ratio), fid, ratio
+
+    def study(self, name: str, ids: list[str], label: str) -> FrozenTrial:
+        """Run (or resume) the study ``name`` on ``ids`` to ``trials`` complete trials; its best trial."""
+        config = self.config
+        with interrupts.deferred():
+            study = optuna.create_study(study_name=name, storage=self.storage, direction="maximize", load_if_exists=True)
+            default = self.default.params(config.choices)
+            if not study.get_trials(deepcopy=False) and all(default[k] in v for k, v in config.choices.items()):
+                study.enqueue_trial(default)  # the defaults are a candidate: calibration can keep them
+        bar = tqdm(total=config.trials, desc=label, unit="trial", disable=not self.progress, dynamic_ncols=True)
+        try:
+            while True:
+                done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                bar.n = len(done)
+                bar.refresh()
+                if len(done) >= config.trials:
+                    break
+                self._trial(study, name, len(done), ids)
+        finally:
+            bar.close()
+        return max(done, key=lambda t: (t.value, -t.number))
+
+    def _trial(self, study: optuna.Study, name: str, position: int, ids: list[str]) -> None:
+        # a sampler seeded by the trial's position among the complete ones: a study resumed after
+        # Ctrl-C proposes what an uninterrupted one would have (its failed trial aside)
+        n_startup = max(2, self.config.trials // 3)
+        seed = derive_seed(self.config.seed, name, position) % 2**32
+        with interrupts.deferred():
+            study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup, multivariate=True)
+            trial = study.ask()
+            protocol = sample(trial, self.config.synthetic, self.config.choices)
+        try:
+            value, fid, ratio = self.objective(protocol, ids)
+        except KeyboardInterrupt:
+            with interrupts.deferred():
+                study.tell(trial, state=TrialState.FAIL)
+            raise
+        with interrupts.deferred():
+            trial.set_user_attr("fidelity", fid)
+            trial.set_user_attr("cost_ratio", ratio)
+            study.tell(trial, value)
+
+
+def calibrate(
+    config: CalibrateConfig,
+    truths: list[Truth],
+    data: str,
+    study: str,
+    storage_url: str | None = None,
+    command: str = "",
+    progress: bool = True,
+) -> CalibrationResult:
+    """Calibrate the proxy protocol on ``truths``; resumes the calibration ``study`` when it exists."""
+    config.validate()
+    checks.plain_name("--study", study, "calibration study")
+    check_enough(truths, config.folds, data)
+    cal = _Calibration(config, truths, study, storage_url, progress)
+    ids = sorted(cal.truth)
+    folds = fold_ids(ids, config.folds, config.seed)
+    cal.scores(cal.default, ids)  # the baseline, and the reference cost of every study
+    results = []
+    for k, held in enumerate(folds):
+        train = [i for i in ids if i not in held]
+        best = _run(cal, f"{study}-fold{k}", train, f"fold {k + 1}/{config.folds}")
+        chosen = _protocol_of(best.params, config)
+        results.append(
+            FoldResult(
+                k,
+                held,
+                dict(best.params),
+                float(best.value),  # type: ignore[arg-type]
+                fidelity(config.metric, cal.scores(chosen, held), cal.truth, held),
+                fidelity(config.metric, cal.scores(cal.default, held), cal.truth, held),
+            )
+        )
+    final = _run(cal, f"{study}-all", ids, "all architectures")
+    chosen = _protocol_of(final.params, config)
+    return _result(cal, results, final, chosen, data, command)
+
+
+def _run(cal: _Calibration, name: str, ids: list[str], label: str) -> FrozenTrial:
+    with interrupts.deferred():
+        s = optuna.create_study(study_name=name, storage=cal.storage, direction="maximize", load_if_exists=True)
+        if "ids" not in s.user_attrs:
+            s.set_user_attr("ids", ids)
+    return cal.study(name, ids, label)
+
+
+def _bootstrap(cal: _Calibration, results: list[FoldResult], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample, the mean over folds of (chosen, default) on that fold's held-out architectures,
+    each fold resampled with replacement; the same resamples for both (paired)."""
+    rng = np.random.default_rng(derive_seed(cal.config.seed, "calibrate-bootstrap") % 2**32)
+    chosen, default = np.zeros(n), np.zeros(n)
+    metric = METRICS[cal.config.metric]
+    for r in results:
+        protocol = _protocol_of(r.chosen, cal.config)
+        truth = np.array([cal.truth[i] for i in r.held_out])
+        a = np.array([s.accuracy for s in cal.scores(protocol, r.held_out).values()])
+        b = np.array([s.accuracy for s in cal.scores(cal.default, r.held_out).values()])
+        for j in range(n):
+            idx = rng.integers(0, len(truth), len(truth))
+            chosen[j] += np.nan_to_num(metric(a[idx], truth[idx])) / len(results)
+            default[j] += np.nan_to_num(metric(b[idx], truth[idx])) / len(results)
+    return chosen, default
+
+
+def _protocol_of(params: dict[str, Any], config: CalibrateConfig) -> Protocol:
+    return sample(optuna.trial.FixedTrial(params), config.synthetic, config.choices)  # type: ignore[arg-type]
+
+
+def _interval(samples: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(samples, [2.5, 97.5])
+    return round(float(lo), 4), round(float(hi), 4)
+
+
+def _result(
+    cal: _Calibration,
+    results: list[FoldResult],
+    final: FrozenTrial,
+    chosen: Protocol,
+    data: str,
+    command: str,
+) -> CalibrationResult:
+    config, ids = cal.config, sorted(cal.truth)
+    boot_chosen, boot_default = _bootstrap(cal, results, config.bootstrap)
+    heldout = float(np.mean([r.heldout for r in results]))
+    default = float(np.mean([r.default_heldout for r in results]))
+    tuned = float(final.user_attrs["fidelity"])
+    ratio = float(final.user_attrs["cost_ratio"])
+    mine, base = cal.scores(chosen, ids), cal.scores(cal.default, ids)
+    ctx = cal.contexts[chosen.synthetic]
+    calibration: dict[str, Any] = {
+        "metric": config.metric,
+        "objective": config.objective_text(),
+        "cost_weight": config.cost_weight,
+        "heldout_fidelity": round(heldout, 4),
+        "heldout_interval": list(_interval(boot_chosen)),
+        "default_heldout_fidelity": round(default, 4),
+        "gain_over_default": round(heldout - default, 4),
+        "gain_interval": list(_interval(boot_chosen - boot_default)),
+        "tuned_fidelity": round(tuned, 4),
+        "cost_ratio": round(ratio, 4),
+        "folds": config.folds,
+        "trials": config.trials,
+        "data": data,
+        "architectures": ids,
+        "synthetic": chosen.synthetic,
+        "synthetic_sha256": str(ctx.synthetic.meta.get("tensors_sha256", "")),
+        "synthetic_choices": list(config.synthetic),
+        "seed": config.seed,
+        "device": ctx.device.type,
+        "command": command,
+    }
+    profile = ProxyProfile({k: getattr(chosen.proxy, k) for k in config.choices}, calibration)
+    return CalibrationResult(
+        profile,
+        results,
+        round(heldout, 4),
+        _interval(boot_chosen),
+        round(default, 4),
+        _interval(boot_default),
+        round(heldout - default, 4),
+        _interval(boot_chosen - boot_default),
+        round(tuned, 4),
+        round(ratio, 4),
+        float(np.mean([mine[i].seconds for i in ids])),
+        float(np.mean([base[i].seconds for i in ids])),
+        cal.name,
+        cal.url,
+    )
+
+
+__all__ = ["METRICS", "CalibrateConfig", "CalibrationResult", "FoldResult", "calibrate", "fold_ids"]

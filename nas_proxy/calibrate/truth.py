@@ -1,0 +1,105 @@
+"""The architectures a calibration learns from, each with its full-data (ground-truth) accuracy.
+
+Three sources: a ground-truth table (``benchmarks/groundtruth/*.csv``: one row per architecture and
+seed), a file of architectures with an ``accuracy`` (what ``correlate --archs`` reads), or a cached
+ground-truth study (``nasproxy correlate`` trains one). Where there are several seeds the lowest
+seed's accuracy is the truth, as in ``benchmarks/fidelity.py``, so every architecture is judged
+against one training of the same kind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nas_proxy.checks import existing_file, read_text
+from nas_proxy.correlate import ground_truth
+from nas_proxy.correlate.archs import read_archs
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.search.storage import open_storage, require_existing
+from nas_proxy.spaces import SearchSpace, arch_id
+
+MIN_ARCHS = 6  # fewest architectures a calibration accepts: two folds of three, the least a rank correlation needs
+
+
+@dataclass(frozen=True)
+class Truth:
+    """One architecture and its ground-truth accuracy (%)."""
+
+    spec: dict[str, Any]
+    arch_id: str
+    accuracy: float
+
+
+def _table_rows(path: Path, text: str) -> list[Truth] | None:
+    """The lowest seed's ``test_accuracy`` of a ground-truth table; None when ``path`` is not one."""
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or not {"seed", "spec", "test_accuracy"} <= set(reader.fieldnames):
+        return None
+    best: dict[str, tuple[int, Truth]] = {}
+    for n, row in enumerate(reader, start=2):
+        try:
+            seed, acc, spec = int(row["seed"]), float(row["test_accuracy"]), json.loads(row["spec"])
+        except (ValueError, TypeError, json.JSONDecodeError):
+            raise InvalidArgumentError(f"{path} line {n}: seed, test_accuracy or spec is not valid; fix or drop that row") from None
+        if not isinstance(spec, dict) or not math.isfinite(acc) or not 0 <= acc <= 100:
+            raise InvalidArgumentError(f"{path} line {n}: spec must be a JSON object and test_accuracy a % in [0, 100], got {acc!r}")
+        aid = arch_id(spec)
+        if aid not in best or seed < best[aid][0]:
+            best[aid] = (seed, Truth(spec, aid, acc))
+    return [t for _, t in best.values()]
+
+
+def from_file(path: Path | str, space: SearchSpace | None = None) -> list[Truth]:
+    """A ground-truth table CSV, or a JSON/CSV list of architectures that all carry ``accuracy``."""
+    path = existing_file("--truth", path)
+    if path.suffix.lower() == ".csv":
+        rows = _table_rows(path, read_text("--truth", path))
+        if rows is not None:
+            return rows
+    archs = read_archs(path, space)
+    if any(a.truth is None for a in archs):
+        raise InvalidArgumentError(
+            f"--truth file {path} has no ground truth: give a ground-truth table (columns seed, spec, test_accuracy) "
+            "or architectures that each carry an 'accuracy' (%)"
+        )
+    return [Truth(a.spec, a.arch_id, float(a.truth)) for a in archs if a.truth is not None]
+
+
+def from_study(name: str, storage: str | None) -> list[Truth]:
+    """The finished trainings of a ground-truth study (``nasproxy correlate`` made it)."""
+    require_existing(storage, name)
+    opened, _ = open_storage(storage, name)
+    try:
+        study = optuna.load_study(study_name=name, storage=opened)
+    except KeyError:
+        raise InvalidArgumentError(
+            f"no study {name!r} in storage {storage or 'studies/' + name}; check --truth-study and --gt-storage"
+        ) from None
+    if not ground_truth.is_ground_truth_study(study):
+        raise InvalidArgumentError(f"study {name!r} is not a ground-truth study (nasproxy correlate makes those); give its name")
+    best: dict[str, tuple[int, Truth]] = {}
+    for (aid, seed), record in ground_truth.results(study).items():
+        if aid not in best or seed < best[aid][0]:
+            best[aid] = (seed, Truth(record["spec"], aid, float(record["test_accuracy"])))
+    return [t for _, t in best.values()]
+
+
+def check_enough(truths: list[Truth], folds: int, where: str) -> None:
+    """Every fold must hold at least 3 architectures (a rank correlation is undefined on fewer)."""
+    need = max(MIN_ARCHS, 3 * folds)
+    if len(truths) < need:
+        raise InvalidArgumentError(
+            f"{where} holds {len(truths)} architectures with ground truth; {folds} folds need at least {need} (3 per fold): "
+            "add architectures or lower --folds"
+        )
+
+
+__all__ = ["MIN_ARCHS", "Truth", "check_enough", "from_file", "from_study"]

@@ -1,0 +1,196 @@
+"""Proxy profiles: the proxy protocol a calibration chose, as a small TOML file.
+
+``nasproxy calibrate`` writes one; ``search``, ``score`` and ``correlate`` take it with
+``--proxy-profile FILE``. Its ``[proxy]`` table holds :class:`ProxyConfig` fields, which replace the
+defaults (flags given explicitly on the command line still win); its ``[calibration]`` table says how
+it was chosen and how far to trust it (held-out fidelity and interval, the tuned number, the data,
+the architectures, the seed, the command). An example::
+
+    format = "nasproxy-proxy-profile"
+    format_version = 1
+
+    [proxy]
+    epochs = 25
+    lr = 0.03
+    batch_size = 64
+    dsa = true
+
+    [calibration]
+    heldout_fidelity = 0.71
+    heldout_interval = [0.55, 0.83]
+    ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas_proxy.checks import read_text
+from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.search.proxy import ProxyConfig
+from nas_proxy.utils import atomic_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+FORMAT = "nasproxy-proxy-profile"
+FORMAT_VERSION = 1
+
+# [calibration] key -> (the Python types its value may have, what it holds)
+CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "metric": ((str,), "the rank agreement maximised and reported"),
+    "objective": ((str,), "the exact objective of the Optuna study"),
+    "cost_weight": ((float, int), "fidelity traded per doubling of proxy cost"),
+    "heldout_fidelity": ((float, int), "the metric on held-out architectures (k-fold mean)"),
+    "heldout_interval": ((list,), "its 95 % bootstrap interval"),
+    "default_heldout_fidelity": ((float, int), "the default protocol on the same held-out architectures"),
+    "gain_over_default": ((float, int), "held-out fidelity minus the default's"),
+    "gain_interval": ((list,), "its 95 % paired bootstrap interval"),
+    "tuned_fidelity": ((float, int), "the metric of the chosen protocol on the architectures it was chosen on"),
+    "cost_ratio": ((float, int), "proxy cost of the chosen protocol / the default's (FLOPs)"),
+    "folds": ((int,), "cross-validation folds"),
+    "trials": ((int,), "Optuna trials per study"),
+    "data": ((str,), "where the ground truth came from"),
+    "architectures": ((list,), "the architecture ids"),
+    "synthetic": ((str,), "the synthetic set the protocol was chosen with"),
+    "synthetic_sha256": ((str,), "its tensors' SHA-256"),
+    "synthetic_choices": ((list,), "the synthetic sets it chose among"),
+    "seed": ((int,), "the calibration seed"),
+    "device": ((str,), "where the proxies were trained"),
+    "command": ((str,), "the command that wrote this profile"),
+}
+
+
+@dataclass
+class ProxyProfile:
+    """The ``[proxy]`` values (ProxyConfig field -> value) and the ``[calibration]`` record."""
+
+    proxy: dict[str, Any]
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, base: ProxyConfig, explicit: set[str] | frozenset[str] = frozenset()) -> ProxyConfig:
+        """``base`` with the profile's values, except the fields in ``explicit`` (given as flags)."""
+        return dataclasses.replace(base, **{k: v for k, v in self.proxy.items() if k not in explicit})
+
+    def to_toml(self) -> str:
+        lines = [
+            "# A proxy profile written by `nasproxy calibrate`: `search`, `score` and `correlate` take it with",
+            "# --proxy-profile FILE ([proxy] replaces the defaults; explicit flags still win).",
+            f'format = "{FORMAT}"',
+            f"format_version = {FORMAT_VERSION}",
+            "",
+            "[proxy]",
+            *(f"{k} = {_toml_value(v)}" for k, v in self.proxy.items()),
+            "",
+            "[calibration]",
+            *(f"{k} = {_toml_value(v)}" for k, v in self.calibration.items()),
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        if not math.isfinite(v):
+            raise InvalidArgumentError(f"a proxy profile holds finite numbers only, got {v!r}")
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"no TOML form for {type(v).__name__}")
+
+
+def proxy_fields() -> dict[str, type]:
+    """ProxyConfig field -> the type of its default (the type a profile value must have)."""
+    default = ProxyConfig()
+    return {f.name: type(getattr(default, f.name)) for f in dataclasses.fields(ProxyConfig)}
+
+
+def check_proxy_values(values: dict[str, Any], where: str) -> None:
+    """Known ProxyConfig fields with values of their type, which the ProxyConfig then accepts."""
+    known = proxy_fields()
+    for key, value in values.items():
+        if key not in known:
+            raise InvalidArgumentError(f"{where}: unknown key proxy.{key}; the [proxy] keys are {', '.join(known)}")
+        want = known[key]
+        ok = isinstance(value, bool) if want is bool else isinstance(value, want) and not isinstance(value, bool)
+        if want is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            raise InvalidArgumentError(f"{where}: proxy.{key} must be {_type_name(want)}, got {value!r}")
+    try:
+        dataclasses.replace(ProxyConfig(), **values).validate()
+    except NasProxyError as e:
+        raise InvalidArgumentError(f"{where}: {e}") from None
+
+
+def _type_name(t: type) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(t, t.__name__)
+
+
+def _check_calibration(table: Any, where: str) -> None:
+    if not isinstance(table, dict):
+        raise InvalidArgumentError(f"{where}: [calibration] must be a table, got {table!r}")
+    for key, value in table.items():
+        if key not in CALIBRATION_KEYS:
+            raise InvalidArgumentError(f"{where}: unknown key calibration.{key}; the [calibration] keys are {', '.join(CALIBRATION_KEYS)}")
+        types = CALIBRATION_KEYS[key][0]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise InvalidArgumentError(f"{where}: calibration.{key} must be {_type_name(types[0])}, got {value!r}")
+        for x in value if isinstance(value, list) else [value]:
+            if isinstance(x, float) and not math.isfinite(x):
+                raise InvalidArgumentError(f"{where}: calibration.{key} must be finite, got {value!r}")
+
+
+def read_profile(path: Path | str) -> ProxyProfile:
+    """A profile file, checked whole: one-line :class:`InvalidArgumentError` for a file that is not
+    TOML, not a proxy profile, or holds an unknown key, a value of the wrong type or out of range."""
+    where = f"proxy profile {path}"
+    try:
+        data = tomllib.loads(read_text("--proxy-profile", path))
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidArgumentError(f"{where} is not valid TOML: {e}") from None
+    if data.get("format") != FORMAT:
+        raise InvalidArgumentError(
+            f"{where} is not a nasproxy proxy profile (it lacks format = {json.dumps(FORMAT)}); write one with nasproxy calibrate"
+        )
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise InvalidArgumentError(
+            f"{where}: format_version {version!r} is not one this nasproxy reads (1 to {FORMAT_VERSION}); upgrade nasproxy"
+        )
+    unknown = sorted(set(data) - {"format", "format_version", "proxy", "calibration"})
+    if unknown:
+        raise InvalidArgumentError(f"{where}: unknown key {unknown[0]}; a profile holds format, format_version, [proxy] and [calibration]")
+    proxy = data.get("proxy", {})
+    if not isinstance(proxy, dict):
+        raise InvalidArgumentError(f"{where}: [proxy] must be a table, got {proxy!r}")
+    check_proxy_values(proxy, where)
+    calibration = data.get("calibration", {})
+    _check_calibration(calibration, where)
+    return ProxyProfile(dict(proxy), dict(calibration))
+
+
+def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
+    """Write ``profile`` atomically (a reader never sees half a file); the path written."""
+    path = Path(path)
+    check_proxy_values(profile.proxy, "the profile to write")
+    _check_calibration(profile.calibration, "the profile to write")
+    text = profile.to_toml()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+    return path
+
+
+__all__ = ["FORMAT", "ProxyProfile", "check_proxy_values", "proxy_fields", "read_profile", "write_profile"]
