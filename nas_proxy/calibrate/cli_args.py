@@ -140,7 +140,7 @@ def _choices(args: argparse.Namespace) -> dict[str, list[Any]]:
 def _output(args: argparse.Namespace) -> Path:
     """The profile path, refused before any work when it holds something that is not a profile."""
     from nas_proxy.profile import FORMAT
-    from nas_proxy.search.storage import study_dir
+    from nas_proxy.studies.storage import study_dir
 
     out = Path(args.out) if args.out else study_dir(args.study) / "profile.toml"
     if out.is_dir():

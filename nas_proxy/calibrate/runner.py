@@ -37,8 +37,8 @@ from nas_proxy.correlate.metrics import kendall, spearman, weighted_tau
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.profile import ProxyProfile
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext
-from nas_proxy.search.storage import open_storage
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import open_storage
 from nas_proxy.utils import derive_seed
 
 ATTR = "nasproxy_calibration"

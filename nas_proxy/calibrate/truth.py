@@ -23,8 +23,9 @@ from nas_proxy.checks import existing_file, read_text
 from nas_proxy.correlate import ground_truth
 from nas_proxy.correlate.archs import read_archs
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.search.storage import open_storage, require_existing
 from nas_proxy.spaces import SearchSpace, arch_id
+from nas_proxy.studies import kinds
+from nas_proxy.studies.storage import open_storage, require_existing
 
 MIN_ARCHS = 6  # fewest architectures a calibration accepts: two folds of three, the least a rank correlation needs
 
@@ -83,7 +84,7 @@ def from_study(name: str, storage: str | None) -> list[Truth]:
         raise InvalidArgumentError(
             f"no study {name!r} in storage {storage or 'studies/' + name}; check --truth-study and --gt-storage"
         ) from None
-    if not ground_truth.is_ground_truth_study(study):
+    if kinds.kind_of(study) != ground_truth.GROUND_TRUTH.kind:
         raise InvalidArgumentError(f"study {name!r} is not a ground-truth study (nasproxy correlate makes those); give its name")
     best: dict[str, tuple[int, Truth]] = {}
     for (aid, seed), record in ground_truth.results(study).items():
