@@ -41,8 +41,6 @@ from nas_proxy.search.study import (
 )
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 
-# Optuna logs every failed trial with its traceback; a worker prints one line per failure instead
-optuna.logging.set_verbosity(optuna.logging.ERROR)
 POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
 
 

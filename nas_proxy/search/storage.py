@@ -161,11 +161,6 @@ def _break_stale_lock(lock: Path) -> None:
         lock.unlink(missing_ok=True)
 
 
-def dashboard_target(url: str) -> str:
-    """What to pass to optuna-dashboard for this storage (a journal file path or the URL)."""
-    return url.removeprefix("journal:")
-
-
 def database_url(url: str) -> str | None:
     """``url`` with its database driver made explicit (see :data:`DEFAULT_DRIVERS`); ``None`` when it
     does not name a database (a journal file path)."""
@@ -178,7 +173,6 @@ def database_url(url: str) -> str | None:
 __all__ = [
     "StorageError",
     "check_journal",
-    "dashboard_target",
     "database_url",
     "default_storage_url",
     "open_storage",

@@ -26,7 +26,6 @@ from torch import nn
 from nas_proxy import interrupts
 from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.search.config import SAMPLERS, SearchConfig
-from nas_proxy.search.storage import study_dir
 from nas_proxy.utils import atomic_path, write_json
 
 ATTR = "nasproxy"
@@ -262,10 +261,6 @@ def export(study: optuna.Study, out: Path, dataset: dict[str, Any]) -> dict[str,
         },
     )
     return {"trials": out / "trials.csv", "best": out / "best.json"}
-
-
-def default_out(name: str) -> Path:
-    return study_dir(name)
 
 
 def best_model(best_json: Path | str, rank: int = 0) -> nn.Module:
