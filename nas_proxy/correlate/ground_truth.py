@@ -43,7 +43,7 @@ class GroundTruthConfig:
 
     epochs: int = 10  # on the training split; chosen in benchmarks/RESULTS.md §5
     lr: float = 0.01  # SGD, momentum 0.9, weight decay 5e-4, lr x0.1 at half way
-    batch_size: int = 256
+    batch_size: int = 256  # as the evaluation protocol (TrainConfig)
     augment: bool = False  # DSA on every batch (off: the full split is large enough, and cheaper)
     images: int | None = None  # training images: None, the whole training split; N, a seeded stratified subset
     early: tuple[float, ...] = (0.1, 1.0)  # epochs after which the validation accuracy is recorded

@@ -46,23 +46,23 @@ TRUTH_SEED2 = "ground truth, 2nd seed"  # the ceiling row
 
 @dataclass
 class CorrelateConfig:
-    space: str
+    space: str  # required: the space of the architectures
     synthetic: list[str] = field(default_factory=list)  # synthetic sets, each one proxy
     proxies: list[str] | None = None  # None: every proxy available (see ``available``)
     ground_truth: gt.GroundTruthConfig = field(default_factory=gt.GroundTruthConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     dataset: str | None = None  # only needed without synthetic sets
-    data_root: str | None = None
-    split_seed: int = 0
-    val_fraction: float = 0.1
-    seed: int = 0
+    data_root: str | None = None  # None: where the synthetic sets found the real data
+    split_seed: int = 0  # DistillConfig's: the validation split the synthetic sets were made with
+    val_fraction: float = 0.1  # DistillConfig's
+    seed: int = 0  # as every stage; trainings of the ceiling use seed + 1
     ceiling: int | None = None  # architectures trained with a second seed; None: all
     random_subset: bool = True  # add a random real subset of the synthetic sets' size
-    zero_cost_batch: int = 64
-    n_boot: int = 1000
-    device: str = "auto"
-    workers: int = 1
-    gt_storage: str | None = None
+    zero_cost_batch: int = 64  # training images a training-free score sees (one batch)
+    n_boot: int = 1000  # bootstrap resamples for the 95 % intervals (a common choice)
+    device: str = "auto"  # CUDA when present
+    workers: int = 1  # ground-truth processes on this machine
+    gt_storage: str | None = None  # None: a journal under studies/ named after the protocol
 
     def validate(self) -> None:
         """Every value checked before anything is trained or written."""
