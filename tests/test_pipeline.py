@@ -82,8 +82,13 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     )
     note = get_note(study)  # what the dashboard shows on the study page
     assert "Candidates from space **convnet-small**" in note and "Correlation report (4 architectures)" in note
-    again = run(preset, progress=False)  # everything cached: a second run finishes with the same numbers
+    again = run(preset)  # everything cached: a second run finishes with the same numbers
     assert again["result"].proxies["params"]["kendall"] == results["proxies"]["params"]["kendall"]
+    assert capsys.readouterr().out == ""  # the library prints nothing (progress bars go to stderr)
+    assert main(["run", str(preset), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["result"]["proxies"]["params"]["kendall"] == results["proxies"]["params"]["kendall"]  # stdout: the JSON
+    assert "[1/3] distill digits" in err and "[3/3] correlate 4 architectures" in err
 
 
 @pytest.mark.parametrize(
