@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
@@ -80,7 +81,8 @@ def resolve(args: argparse.Namespace, file: Config) -> dict[str, Any]:
     tbl, where = file.table("correlate"), file.where("correlate")
     configs.check_keys(where, tbl, configs.fields(CorrelateConfig, configs.CorrelateBudget) - set(NOT_FROM_FILE))
     given = {**configs.values(CorrelateConfig, tbl, where), **configs.values(configs.CorrelateBudget, tbl, where)}
-    defaults = {**configs.plain(configs.CorrelateBudget()), "n_boot": 1000, "workers": 1, "seed": 0, "device": "auto"}
+    defaults = {f.name: f.default for f in dataclasses.fields(CorrelateConfig) if f.default is not dataclasses.MISSING}
+    defaults.update(configs.plain(configs.CorrelateBudget()))
     for key, dest in FLAG_OF.items():
         if getattr(args, dest) is None:
             setattr(args, dest, given.get(key, defaults.get(key)))
