@@ -32,8 +32,8 @@ class TrainConfig:
 
     epochs: int = 1000  # DC/DSA/DM 1000; the DataDAM code uses 1800
     lr: float = 0.01  # SGD
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    momentum: float = 0.9  # DC/DSA/DM
+    weight_decay: float = 5e-4  # DC/DSA/DM
     batch_size: int = 256  # DataDAM code: 64
     lr_decay_at: float = 0.5  # lr x 0.1 at this fraction of the epochs
     dsa: bool = True  # DSA on every batch (per-image parameters)

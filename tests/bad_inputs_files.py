@@ -37,12 +37,14 @@ batch_real = 4
 [search]
 space = "convnet-cpu"
 n_trials = 1
+[search.proxy]
 epochs = 1
 [correlate]
 n_archs = 3
-full_epochs = 2
-full_images = 20
-bootstrap = 10
+n_boot = 10
+[correlate.ground_truth]
+epochs = 2
+images = 20
 """
 
 # preset variants: file stem -> (text to replace, replacement) in PRESET, or the whole text
@@ -53,6 +55,11 @@ PRESETS: dict[str, tuple[str, str] | str] = {
     "distill-key": ("ipc = 1", "ipc = 1\nepochs = 5"),
     "search-key": ("n_trials = 1", "n_trials = 1\nworker = 2"),
     "correlate-key": ("n_archs = 3", "n_archs = 3\nfull_seed = 1"),
+    "old-prefix": ("n_archs = 3", "n_archs = 3\nfull_epochs = 1"),
+    "old-flat-proxy": ("n_trials = 1", "n_trials = 1\nreport_every = 1"),
+    "proxy-type": ("epochs = 1", 'epochs = 1\ndsa = "yes"'),
+    "proxy-not-table": ("[search.proxy]\nepochs = 1", "proxy = 1"),
+    "correlate-seed": ("n_archs = 3", "n_archs = 3\nseed = 1"),
     "name-dotdot": ('name = "p"', 'name = ".."'),
     "name-slash": ('name = "p"', 'name = "../elsewhere"'),
     "name-number": ('name = "p"', "name = 5"),
@@ -65,21 +72,41 @@ PRESETS: dict[str, tuple[str, str] | str] = {
     "lambda": ("ipc = 1", "ipc = 1\nlambda_mmd = -1.0"),
     "method": ("ipc = 1", 'ipc = 1\nmethod = "dc"'),
     "lr-nan": ("epochs = 1", "epochs = 1\nlr = nan"),
-    "sampler": ("epochs = 1", 'epochs = 1\nsampler = "cmaes"'),
+    "sampler": ("n_trials = 1", 'n_trials = 1\nsampler = "cmaes"'),
     "space": ('space = "convnet-cpu"', 'space = "convnet-cpuu"'),
     "no-space": ('space = "convnet-cpu"\n', ""),
     "n-trials": ("n_trials = 1", "n_trials = 0"),
-    "objectives": ("epochs = 1", 'epochs = 1\nobjectives = ["params"]'),
-    "workers": ("epochs = 1", "epochs = 1\nworkers = 0"),
-    "timeout": ("epochs = 1", "epochs = 1\ntimeout = -5"),
+    "objectives": ("n_trials = 1", 'n_trials = 1\nobjectives = ["params"]'),
+    "objectives-text": ("n_trials = 1", 'n_trials = 1\nobjectives = "accuracy"'),
+    "workers": ("n_trials = 1", "n_trials = 1\nworkers = 0"),
+    "timeout": ("n_trials = 1", "n_trials = 1\ntimeout = -5"),
     "epochs": ("epochs = 1", "epochs = 0"),
     "n-archs": ("n_archs = 3", "n_archs = 0"),
-    "full-lr": ("full_epochs = 2", "full_epochs = 2\nfull_lr = inf"),
-    "full-early": ("full_epochs = 2", "full_epochs = 2\nfull_early = [0.5, 9.0]"),
-    "bootstrap": ("bootstrap = 10", "bootstrap = 0"),
-    "proxies": ("bootstrap = 10", 'bootstrap = 10\nproxies = "all"'),
-    "ceiling": ("bootstrap = 10", "bootstrap = 10\nceiling = -1"),
-    "gt-storage": ("bootstrap = 10", "bootstrap = 10\ngt_storage = 5"),
+    "full-lr": ("epochs = 2", "epochs = 2\nlr = inf"),
+    "full-early": ("epochs = 2", "epochs = 2\nearly = [0.5, 9.0]"),
+    "bootstrap": ("n_boot = 10", "n_boot = 0"),
+    "proxies": ("n_boot = 10", 'n_boot = 10\nproxies = "all"'),
+    "ceiling": ("n_boot = 10", "n_boot = 10\nceiling = -1"),
+    "gt-storage": ("n_boot = 10", "n_boot = 10\ngt_storage = 5"),
+}
+
+# --config files of single commands: file name -> text
+CONFIGS = {
+    "distill-type.toml": '[distill]\nipc = "ten"\n',
+    "distill-key.toml": "[distill]\nipcs = 1\n",
+    "distill-inf.toml": "[distill]\nimage_lr = inf\n",
+    "table.toml": "[distil]\nipc = 1\n",
+    "top-key.toml": "seed = 1\n",
+    "evaluate-nan.toml": "[evaluate.train]\nlr = nan\n",
+    "evaluate-key.toml": "[evaluate]\nepochs = 1\n",
+    "proxy-float.toml": "[search.proxy]\nepochs = 1.5\n",
+    "objectives.toml": '[search]\nobjectives = "accuracy"\n',
+    "search-seed.toml": "[search]\nseed = -1\n",
+    "worker-bool.toml": "[worker]\nworker_index = true\n",
+    "port-text.toml": '[dashboard]\nport = "http"\n',
+    "early-nan.toml": "[correlate.ground_truth]\nearly = [0.5, nan]\n",
+    "correlate-key.toml": "[correlate]\nsplit_seed = 1\n",
+    "space-number.toml": "[search]\nspace = 5\n",
 }
 
 SPACES = {
@@ -138,6 +165,9 @@ def build(root: Path) -> None:
         (root / "spaces" / name).write_text(content)
     (root / "spaces" / "dir.toml").mkdir()
     _presets(root / "presets")
+    (root / "configs").mkdir()
+    for name, content in CONFIGS.items():
+        (root / "configs" / name).write_text(content)
     _archs(root / "archs")
     _profiles(root / "profiles")
     _storages(root)

@@ -88,9 +88,8 @@ def test_heldout_fidelity_on_noise_is_not_the_tuned_one(reference: tuple[Path, d
 def test_search_trains_with_the_profile_and_explicit_flags_win(
     reference: tuple[Path, dict[str, Any]], workdir: Path, tmp_path: Path
 ) -> None:
-    from nas_proxy.studies.storage import open_storage
-
     from nas_proxy.search.study import load_config
+    from nas_proxy.studies.storage import open_storage
 
     path, _ = reference
     profile = tomllib.loads(path.read_text())["proxy"]

@@ -14,7 +14,7 @@ from optuna_dashboard import get_note
 from nas_proxy.cli import main
 from nas_proxy.correlate.ground_truth import DataRef, GroundTruthConfig, enqueue, open_study
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
-from nas_proxy.pipeline import load_preset, run
+from nas_proxy.pipeline import load_preset, plan, run
 from nas_proxy.search import join
 from nas_proxy.spaces import get_space
 
@@ -35,17 +35,21 @@ net_width = 32
 [search]
 space = "convnet-small"
 n_trials = 4
+pruner = "none"
+
+[search.proxy]
 epochs = 6
 report_every = 3
-pruner = "none"
 
 [correlate]
 n_archs = 4
-full_epochs = 1
-full_early = [0.5]
 ceiling = 2
-bootstrap = 50
+n_boot = 50
 proxies = ["params", "synflow", "early@0.5ep"]
+
+[correlate.ground_truth]
+epochs = 1
+early = [0.5]
 """
 
 
@@ -64,6 +68,7 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     out = capsys.readouterr().out
     assert "report:" in out and "nasproxy dashboard --study tiny" in out
     runs = tmp_path / "runs" / "tiny"
+    assert plan(runs / "config.toml").tables() == plan(preset).tables()  # the resolved preset, saved with the run
     assert (runs / "synthetic-datadam-ipc2" / "meta.json").is_file()
     assert json.loads((runs / "search" / "best.json").read_text())["best"]["spec"]["family"] == "convnet"
     results = json.loads((runs / "correlate" / "results.json").read_text())
@@ -77,20 +82,26 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     )
     note = get_note(study)  # what the dashboard shows on the study page
     assert "Candidates from space **convnet-small**" in note and "Correlation report (4 architectures)" in note
-    again = run(preset, progress=False)  # everything cached: a second run finishes with the same numbers
+    again = run(preset)  # everything cached: a second run finishes with the same numbers
     assert again["result"].proxies["params"]["kendall"] == results["proxies"]["params"]["kendall"]
+    assert capsys.readouterr().out == ""  # the library prints nothing (progress bars go to stderr)
+    assert main(["run", str(preset), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["result"]["proxies"]["params"]["kendall"] == results["proxies"]["params"]["kendall"]  # stdout: the JSON
+    assert "[1/3] distill digits" in err and "[3/3] correlate 4 architectures" in err
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[distill]\ndataset = "digits"\nipcs = 3\n', "unknown key distill.ipcs"),
-        ('[search]\nspace = "convnet720"\nepoch = 3\n', "unknown key search.epoch"),
-        ("[correlate]\nfull_image = 3\n", "unknown key correlate.full_image"),
-        ("[extra]\n", "unknown key preset.extra"),
+        ('[distill]\ndataset = "digits"\nipcs = 3\n', r"\[distill\]: unknown key 'ipcs'"),
+        ('[search]\nspace = "convnet720"\nepoch = 3\n', r"\[search\]: unknown key 'epoch'"),
+        ('[search]\nspace = "convnet720"\n[search.proxy]\nepoch = 3\n', r"\[search.proxy\]: unknown key 'epoch'"),
+        ("[correlate]\nfull_images = 3\n", r"\[correlate\]: unknown key 'full_images'"),
+        ("[extra]\n", "unknown table 'extra'"),
         ("name = [", "is not valid TOML"),
         ('name = "a/b"\n', "'name' must be a plain name"),
-        ('[search]\nspace = "convnet720"\n[correlate]\nfull_epochs = 1\nfull_early = [1.0]\n', "strictly between 0 and 1 epochs"),
+        ('[search]\nspace = "convnet720"\n[correlate.ground_truth]\nepochs = 1\nearly = [1.0]\n', "strictly between 0 and 1 epochs"),
     ],
 )
 def test_preset_errors_name_the_key(text: str, message: str, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import json
 import math
 import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,15 @@ def add_profile_option(group: argparse._ArgumentGroup) -> None:
     )
 
 
-def with_profile(args: argparse.Namespace, proxy: ProxyConfig) -> ProxyConfig:
-    """``proxy`` (built from the options) with ``--proxy-profile``'s values where no option was typed."""
+def with_profile(args: argparse.Namespace, proxy: ProxyConfig, also_given: Iterable[str] = ()) -> ProxyConfig:
+    """``proxy`` (built from the options) with ``--proxy-profile``'s values where no option was typed
+    and no field was set in ``also_given`` (a config file's keys)."""
     path = getattr(args, "proxy_profile", None)
     if not path:
         return proxy
     from nas_proxy.profile import read_profile
 
-    given = {FLAG_FIELDS.get(dest, dest) for dest in getattr(args, _GIVEN, set())}
+    given = {FLAG_FIELDS.get(dest, dest) for dest in getattr(args, _GIVEN, set())} | set(also_given)
     return read_profile(path).apply(proxy, given)
 
 
@@ -98,7 +100,6 @@ def add_calibrate_parser(sub: argparse._SubParsersAction, common: argparse.Argum
     p.add_argument("--data-root")
     p.add_argument("--out", metavar="FILE", help="the profile to write (default studies/STUDY/profile.toml)")
     p.add_argument("--quiet", action="store_true")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calibrate)
 
 

@@ -31,7 +31,7 @@ class DistillConfig:
     attention_power: float = 4.0  # datadam: p in sum_c |f_c|^p: paper 4, official code 1
     net_norm: str = "instancenorm"  # distillation ConvNet norm: paper instancenorm, official batchnorm
     net_depth: int = 3  # distillation ConvNet depth (width 128, ReLU, avg pooling as in DC)
-    net_width: int = 128
+    net_width: int = 128  # distillation ConvNet width, as in DC/DM/DataDAM
     init: str = "real"  # real: random real images of each class; noise: N(0, 1) pixels
     seed: int = 0  # drives the init, every network, every real batch and every augmentation
     split_seed: int = 0  # the validation split held out from train (never seen here)

@@ -74,11 +74,11 @@ class SearchConfig:
     synthetic: str  # the synthetic-set directory made by `nasproxy distill`
     space: str  # a registered space name or a space file path
     objectives: list[str] = field(default_factory=lambda: ["accuracy"])  # accuracy[,params|flops]
-    sampler: str = "tpe"
+    sampler: str = "tpe"  # Optuna's default sampler, here multivariate + grouped (see _tpe)
     pruner: str = "median"  # forced to none with several objectives (Optuna cannot prune those)
     max_params: int | None = None  # candidates above this are skipped (pruned) before training
     seed: int = 0  # sampler seed (worker k uses seed + k) and proxy-training seed
-    device: str = "auto"
+    device: str = "auto"  # CUDA when present
     data_root: str | None = None  # where the real data is, when not where distill found it
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
 

@@ -9,6 +9,7 @@ Trial costs are also stored as scalar user attributes, the only kind the dashboa
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -65,8 +66,11 @@ def save_curve_note(trial: optuna.Trial, result: ProxyResult) -> None:
     save_note(trial, f"Validation accuracy while training on the synthetic set\n\n| epoch | accuracy (%) |\n|---|---|\n{rows}\n")
 
 
-def serve(study: str, storage_url: str | None, host: str = "127.0.0.1", port: int = 8080) -> str:
-    """Run optuna-dashboard on the study's storage (blocks until Ctrl-C). Returns the URL served."""
+def serve(
+    study: str, storage_url: str | None, host: str = "127.0.0.1", port: int = 8080, on_ready: Callable[[str], None] | None = None
+) -> str:
+    """Run optuna-dashboard on the study's storage (blocks until Ctrl-C). ``on_ready`` is called
+    with the URL once the study is found, before the server starts. Returns the URL served."""
     from optuna_dashboard import run_server
 
     from nas_proxy.search.study import load_config
@@ -76,6 +80,8 @@ def serve(study: str, storage_url: str | None, host: str = "127.0.0.1", port: in
     storage, url = open_storage(storage_url, study)
     load_config(storage, study)  # a clear error when the study is not there
     store = FileSystemArtifactStore(str(artifact_dir(url, study)))
-    print(f"optuna-dashboard for study {study!r} at http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    address = f"http://{host}:{port}/"
+    if on_ready is not None:
+        on_ready(address)
     run_server(storage, host=host, port=port, artifact_store=store)
-    return f"http://{host}:{port}/"
+    return address

@@ -30,7 +30,7 @@ class ProxyConfig:
 
     epochs: int = 50  # on the synthetic set; as good for ranking as 100 or 200 (benchmarks/RESULTS.md §5)
     lr: float = 0.01  # SGD, momentum 0.9, weight decay 5e-4, lr x0.1 at half way (as evaluate)
-    batch_size: int = 256
+    batch_size: int = 256  # as the evaluation protocol (TrainConfig)
     dsa: bool = True  # DSA augmentation on every batch
     report_every: int = 10  # epochs between validation reports to Optuna (pruning, curves)
     report_images: int = 1000  # validation images scored at those reports (the final score uses all)

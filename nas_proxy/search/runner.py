@@ -34,8 +34,6 @@ from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, open_sto
 from nas_proxy.studies.trials import claim, fail_dead_trials, recording_failure
 from nas_proxy.studies.workers import check_heartbeat, worker_processes
 
-# Optuna logs every failed trial with its traceback; a worker prints one line per failure instead
-optuna.logging.set_verbosity(optuna.logging.ERROR)
 POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
 
 
@@ -225,7 +223,7 @@ def search(
     progress: bool = True,
     heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
     promote: int = 0,
-    promote_epochs: int = DEFAULT_EPOCHS,
+    promote_epochs: int | None = None,
 ) -> SearchResult:
     """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count.
 
@@ -234,6 +232,7 @@ def search(
     when the run ended before ``n_trials`` counted. ``promote``: then train the best ``promote``
     distinct candidates for ``promote_epochs`` on real data (:mod:`nas_proxy.search.promotion`)."""
     config.validate()
+    promote_epochs = DEFAULT_EPOCHS if promote_epochs is None else promote_epochs
     check_promotion(promote, promote_epochs)
     study_dir(study_name)  # a plain name: it names a directory
     if n_trials < 1 or workers < 1:

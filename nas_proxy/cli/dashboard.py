@@ -1,0 +1,50 @@
+"""``nasproxy dashboard``: optuna-dashboard on a study (table ``[dashboard]``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+from nas_proxy.cli.common import Config, Subparsers, print_json
+
+
+@dataclass
+class DashboardOptions:
+    """Where optuna-dashboard listens."""
+
+    host: str = "127.0.0.1"  # this machine only; the dashboard has no authentication
+    port: int = 8080  # optuna-dashboard's own default
+
+
+def add_dashboard(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    d = DashboardOptions()
+    p = sub.add_parser(
+        "dashboard",
+        parents=[common],
+        help="open optuna-dashboard on a study",
+        description="Serve optuna-dashboard for a study (127.0.0.1 by default). Options also come from [dashboard] of --config.",
+    )
+    p.add_argument("--study", required=True)
+    p.add_argument("--storage", help="default: studies/STUDY/journal.log")
+    p.add_argument("--host", help=f"default {d.host}")
+    p.add_argument("--port", type=int, help=f"default {d.port}")
+    p.set_defaults(func=cmd_dashboard)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from nas_proxy import configs
+    from nas_proxy.search.dashboard import serve
+
+    file = Config(args.config)
+    o = configs.build(DashboardOptions, file.table("dashboard", device=False), file.where("dashboard"), host=args.host, port=args.port)
+
+    def ready(url: str) -> None:  # printed once the study is found, before the server blocks
+        if args.json:
+            print_json({"study": args.study, "url": url, "config": vars(o)})
+        else:
+            print(f"optuna-dashboard for study {args.study!r} at {url} (Ctrl-C to stop)")
+        sys.stdout.flush()
+
+    serve(args.study, args.storage, o.host, o.port, on_ready=ready)
+    return 0

@@ -1,0 +1,129 @@
+"""``nasproxy distill``: a real dataset -> a synthetic set (table ``[distill]``: DistillConfig)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+
+from nas_proxy.checks import finite_float
+from nas_proxy.cli.common import Config, Subparsers, command_line, off, print_json, required, save_config
+from nas_proxy.errors import InvalidArgumentError
+
+
+def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    from nas_proxy.distill import METHODS, DistillConfig
+    from nas_proxy.models.convnet import NORMALIZATIONS
+
+    d = DistillConfig()
+    p = sub.add_parser(
+        "distill",
+        parents=[common],
+        help="distil a dataset into a synthetic set",
+        description="Distil a real dataset into a few synthetic images per class. Options also come from [distill] of --config.",
+    )
+    p.add_argument("--dataset", help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH")
+    p.add_argument("--data-root", help="directory with the dataset files")
+    p.add_argument("--download", action="store_true", help="download the dataset into --data-root with torchvision (needs internet)")
+    p.add_argument("--image-size", type=int, help=f"image folders: side after resize (default {d.image_size})")
+    p.add_argument("--ipc", type=int, help="synthetic images per class")
+    p.add_argument("--method", choices=METHODS.names(), help=f"default {d.method}")
+    p.add_argument("--iterations", type=int, help=f"default {d.iterations} (paper)")
+    p.add_argument("--batch-real", type=int, help=f"real images per class per iteration (default {d.batch_real})")
+    p.add_argument("--image-lr", type=finite_float, help="SGD lr on the pixels (default 1.0 for ipc <= 50, else 10)")
+    p.add_argument("--lambda", dest="lambda_mmd", type=finite_float, help="MMD weight (default 0.01 up to 32 px, else 0.02)")
+    p.add_argument(
+        "--attention-power", type=finite_float, help=f"p of the attention maps: paper 4, official code 1 (default {d.attention_power})"
+    )
+    p.add_argument(
+        "--net-norm",
+        choices=NORMALIZATIONS,
+        help=f"distillation network norm: paper instancenorm, official code batchnorm (default {d.net_norm})",
+    )
+    p.add_argument("--init", choices=("real", "noise"), help=f"default {d.init}")
+    p.add_argument("--seed", type=int, help=f"default {d.seed}")
+    p.add_argument("--split-seed", type=int, help=f"seed of the held-out validation split (default {d.split_seed})")
+    p.add_argument("--val-fraction", type=finite_float, help=f"held-out validation fraction (default {d.val_fraction})")
+    p.add_argument("--device", help=f"auto, cpu or cuda[:N] (default {d.device})")
+    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
+    p.add_argument("--checkpoint-every", type=int, help=f"default {d.checkpoint_every} iterations")
+    p.add_argument("--out", required=True, help="output directory")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue the run in --out")
+    g.add_argument("--force", action="store_true", help="replace the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one rank of 'torchrun --nproc-per-node N -m nas_proxy distill ...': distil this rank's block of classes, rank 0 merges",
+    )
+    p.set_defaults(func=cmd_distill)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from nas_proxy import configs
+    from nas_proxy.distill import DistillConfig, distill
+
+    file = Config(args.config)
+    tbl = file.table("distill")
+    config = configs.build(
+        DistillConfig,
+        tbl,
+        file.where("distill"),
+        dataset=args.dataset,
+        data_root=args.data_root,
+        image_size=args.image_size,
+        ipc=args.ipc,
+        method=args.method,
+        iterations=args.iterations,
+        batch_real=args.batch_real,
+        image_lr=args.image_lr,
+        lambda_mmd=args.lambda_mmd,
+        attention_power=args.attention_power,
+        net_norm=args.net_norm,
+        init=args.init,
+        seed=args.seed,
+        split_seed=args.split_seed,
+        val_fraction=args.val_fraction,
+        device=args.device,
+        amp=off(args.no_amp),
+        checkpoint_every=args.checkpoint_every,
+    )
+    required(args.dataset or tbl.get("dataset"), "--dataset", "dataset", "distill")
+    required(args.ipc if args.ipc is not None else tbl.get("ipc"), "--ipc", "ipc", "distill")
+    if args.download:
+        from nas_proxy.data import load_dataset
+
+        load_dataset(config.dataset, config.data_root, download=True, image_size=config.image_size)
+    if args.distributed:
+        from nas_proxy.distill.sharded import distill_sharded
+
+        sharded = distill_sharded(config, args.out, args.resume, args.force, not args.quiet, command=command_line())
+        if sharded is None:
+            return 0  # ranks other than 0: rank 0 reports the merged artifact
+        result = sharded
+    else:
+        _refuse_torchrun_without_distributed()
+        result = distill(config, args.out, resume=args.resume, force=args.force, progress=not args.quiet, command=command_line())
+    save_config(result.path, {"distill": config})
+    if args.json:
+        print_json(result.meta)
+    else:
+        m = result.meta
+        loss = m["loss"]
+        change = f"; loss {loss['first']['loss']:.4g} -> {loss['last']['loss']:.4g}" if loss.get("windows") else ""
+        print(
+            f"{m['method']}: {m['num_images']} images ({m['ipc']} per class) of {m['dataset']['name']}, {m['iterations_done']} iterations in {m['seconds']:.1f} s on {m['device']}{change}"
+        )
+        print(
+            f"wrote {result.path}/ (synthetic.safetensors, meta.json, grid.png, config.toml); next: nasproxy evaluate {shlex.quote(str(result.path))}"
+        )
+    return 0
+
+
+def _refuse_torchrun_without_distributed() -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise InvalidArgumentError(
+            f"WORLD_SIZE is {os.environ['WORLD_SIZE']} (a torchrun launch) but --distributed is missing: "
+            "every process would distil all classes into the same --out; add --distributed"
+        )

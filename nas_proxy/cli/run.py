@@ -1,0 +1,50 @@
+"""``nasproxy run PRESET``: distill -> search -> correlate from one TOML file (see :mod:`nas_proxy.pipeline`)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from nas_proxy.cli.common import Subparsers, print_json
+from nas_proxy.errors import InvalidArgumentError
+
+
+def add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="distill -> search -> correlate from a preset",
+        description="Run the whole pipeline from a preset file (studies/*.toml); run it again to resume.",
+    )
+    p.add_argument("preset", nargs="?", help="a preset TOML file, e.g. studies/fashion-mnist-convnet720.toml (or --config FILE)")
+    p.add_argument("--dataset", help="replace the preset's dataset (the run gets its own name)")
+    p.add_argument("--device", help="replace the preset's device")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nas_proxy.correlate.report import summary_lines
+    from nas_proxy.pipeline import run
+
+    if args.preset and args.config:
+        raise InvalidArgumentError(f"give the preset once: {args.preset} or --config {args.config}, not both")
+    preset = args.preset or args.config
+    if not preset:
+        raise InvalidArgumentError("the following arguments are required: preset (or --config FILE)")
+
+    def stage(line: str) -> None:  # stdout belongs to the JSON with --json
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    done = run(preset, args.dataset, args.device, progress=not args.quiet, on_stage=None if args.quiet else stage)
+    if args.json:
+        print_json({**{k: v for k, v in done.items() if k != "result"}, "result": done["result"].to_dict()})
+        return 0
+    print("\n".join(summary_lines(done["result"])))
+    print(f"synthetic set: {done['synthetic']}")
+    print(f"search:        {done['search']['best']}  (all trials: {done['search']['trials']})")
+    print(f"report:        {done['report']}")
+    print(f"config:        {done['config']}")
+    print(f"dashboard:     nasproxy dashboard --study {done['study']} --storage {shlex.quote(done['storage'])}")
+    return 0

@@ -1,0 +1,340 @@
+"""``nasproxy search``, ``worker`` and ``score``: Optuna studies on the proxy (tables ``[search]``,
+``[search.proxy]``, ``[worker]``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from typing import Any
+
+from nas_proxy.checks import finite_float
+from nas_proxy.cli.common import Config, Subparsers, off, print_json, required, save_config
+
+WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat flags only
+
+
+def add_proxy_options(p: argparse.ArgumentParser) -> None:
+    """The proxy-training flags (fields of ProxyConfig; not given: the config file, else its default)."""
+    from nas_proxy.search import ProxyConfig
+
+    d = ProxyConfig()
+    g = p.add_argument_group("proxy training (each candidate on the synthetic set)")
+    g.add_argument("--epochs", type=int, help=f"default {d.epochs}")
+    g.add_argument("--lr", type=finite_float, help=f"default {d.lr}")
+    g.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
+    g.add_argument("--no-dsa", action="store_true", help="no DSA augmentation")
+    g.add_argument("--report-every", type=int, help=f"epochs between validation reports (pruning; default {d.report_every})")
+    g.add_argument("--report-images", type=int, help=f"validation images scored at each report (default {d.report_images})")
+    g.add_argument("--no-amp", action="store_true", help="CUDA: train and validate in float32 instead of bf16 autocast")
+    g.add_argument("--channels-last", action="store_true", default=None, help="CUDA: NHWC weights and batches")
+    g.add_argument("--cuda-graph", action="store_true", default=None, help="CUDA: replay forward + backward as CUDA graphs")
+    from nas_proxy.calibrate.cli_args import add_profile_option
+
+    add_profile_option(g)  # --proxy-profile FILE (nasproxy calibrate writes one); after the options it tracks
+
+
+def proxy_config(args: argparse.Namespace, table: dict[str, Any] | None = None, where: str = "proxy") -> Any:
+    """ProxyConfig from its defaults, then ``--proxy-profile``, then ``table`` (a config file's), then the flags given."""
+    from nas_proxy import configs
+    from nas_proxy.calibrate.cli_args import with_profile
+    from nas_proxy.search import ProxyConfig
+
+    proxy = configs.build(
+        ProxyConfig,
+        table or {},
+        where,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        dsa=off(args.no_dsa),
+        report_every=args.report_every,
+        report_images=args.report_images,
+        amp=off(args.no_amp),
+        channels_last=args.channels_last,
+        cuda_graph=args.cuda_graph,
+    )
+    return with_profile(args, proxy, also_given=set(table or {}))  # the profile's values where neither file nor flag set one
+
+
+def add_heartbeat_options(p: argparse.ArgumentParser) -> None:
+    from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS
+
+    g = p.add_argument_group("dead workers on database storages (PostgreSQL, MySQL)")
+    g.add_argument(
+        "--heartbeat-interval", type=int, default=HEARTBEAT_SECONDS, help="seconds between a trial's heartbeats (default %(default)s)"
+    )
+    g.add_argument(
+        "--grace", type=int, default=GRACE_SECONDS, help="seconds without a heartbeat before a trial is retried (default %(default)s)"
+    )
+
+
+def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    from nas_proxy.configs import SearchBudget
+    from nas_proxy.search import PRUNERS, SAMPLERS
+
+    b = SearchBudget()
+    p = sub.add_parser(
+        "search",
+        parents=[common],
+        help="run an Optuna study on the proxy",
+        description="Search architectures: every trial trains a candidate on the synthetic set and scores it on the real validation split. "
+        "Options also come from [search] and [search.proxy] of --config.",
+    )
+    p.add_argument("--synthetic", metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
+    p.add_argument("--space", help="a registered space (nasproxy spaces) or a space file path")
+    p.add_argument("--study", required=True, help="study name (resumed when it exists)")
+    p.add_argument("--storage", help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
+    p.add_argument("--n-trials", type=int, help="total trials of the study (complete + pruned), across workers and runs")
+    p.add_argument("--timeout", type=finite_float, help="stop starting trials after this many seconds")
+    p.add_argument("--sampler", choices=SAMPLERS.names(), help="default tpe")
+    p.add_argument("--pruner", choices=PRUNERS.names(), help="default median (none with several objectives)")
+    p.add_argument("--objectives", help="accuracy, optionally followed by params and/or flops: accuracy,params")
+    p.add_argument("--max-params", type=int, help="skip candidates with more parameters")
+    p.add_argument("--workers", type=int, help=f"processes on this machine (default {b.workers})")
+    p.add_argument(
+        "--promote", type=int, metavar="K", help=f"then train the K best distinct candidates on real data (default {b.promote}: none)"
+    )
+    p.add_argument("--promote-epochs", type=int, metavar="E", help="epochs of each promoted training (default: the ground truth's, 10)")
+    add_heartbeat_options(p)
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--device", help="default auto")
+    p.add_argument("--data-root", help="where the real data is, if not where distill found it")
+    p.add_argument("--out", help="where trials.csv, best.json and config.toml go (default studies/STUDY)")
+    p.add_argument("--quiet", action="store_true")
+    add_proxy_options(p)
+    p.set_defaults(func=cmd_search)
+
+
+def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
+    """The SearchConfig and SearchBudget of ``search`` (and the spec options of ``score``)."""
+    from nas_proxy import configs
+    from nas_proxy.search import SearchConfig
+
+    tbl = file.table("search")
+    where = file.where("search")
+    configs.check_keys(where, tbl, configs.fields(SearchConfig, configs.SearchBudget))
+    proxy = proxy_config(args, file.table("search.proxy"), file.where("search.proxy"))
+    given = {**configs.values(SearchConfig, tbl, where), "proxy": proxy}
+    objectives = [o.strip() for o in args.objectives.split(",") if o.strip()] if args.objectives is not None else None
+    flags = {
+        "synthetic": args.synthetic,
+        "space": args.space,
+        "objectives": objectives,
+        "sampler": getattr(args, "sampler", None),
+        "pruner": getattr(args, "pruner", None),
+        "max_params": getattr(args, "max_params", None),
+        "seed": args.seed,
+        "device": args.device,
+        "data_root": args.data_root,
+    }
+    given.update({k: v for k, v in flags.items() if v is not None})
+    required(given.get("synthetic"), "--synthetic", "synthetic", "search")
+    required(given.get("space"), "--space", "space", "search")
+    if "pruner" not in given:  # Optuna cannot prune several objectives
+        given["pruner"] = "median" if len(given.get("objectives", ["accuracy"])) == 1 else "none"
+    budget = configs.build(
+        configs.SearchBudget,
+        {k: v for k, v in tbl.items() if k in configs.fields(configs.SearchBudget)},
+        where,
+        n_trials=getattr(args, "n_trials", None),
+        timeout=getattr(args, "timeout", None),
+        workers=getattr(args, "workers", None),
+        promote=getattr(args, "promote", None),
+        promote_epochs=getattr(args, "promote_epochs", None),
+    )
+    return SearchConfig(**given), budget
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nas_proxy.search import search
+
+    file = Config(args.config)
+    config, budget = search_config(args, file)
+    required(args.n_trials if args.n_trials is not None else file.table("search").get("n_trials"), "--n-trials", "n_trials", "search")
+    result = search(
+        config,
+        args.study,
+        budget.n_trials,
+        args.storage,
+        budget.timeout,
+        budget.workers,
+        Path(args.out) if args.out else None,
+        progress=not args.quiet,
+        heartbeat=(args.heartbeat_interval, args.grace),
+        promote=budget.promote,
+        promote_epochs=budget.promote_epochs,
+    )
+    save_config(Path(result.files["best"]).parent, {"search": {**config.to_dict(), **vars(budget)}})
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(result.trials.items()))
+        print(f"study {result.study}: {counts} ({result.seconds:.0f} s)")
+        print_table(result.best, config.objectives)
+        if result.promotion:
+            print_promoted(result.promotion)
+        print(f"best spec: {result.files['best']}   all trials: {result.files['trials']}")
+        print(f"dashboard: nasproxy dashboard --study {result.study} --storage {shlex.quote(result.storage)}")
+    for note in (result.promotion or {}).get("notes", []):
+        print(f"nasproxy search: note: {note}", file=sys.stderr)
+    if result.unmet:
+        print(f"nasproxy search: error: {result.unmet}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_promoted(p: dict[str, Any]) -> None:
+    """Both scores of every promoted candidate, the best by real validation accuracy first."""
+    print(f"promoted: {len(p['rows'])} trained {p['epochs']} epochs on the real training split (study {p['study']})")
+    print(f"{'proxy rank':>10}  {'proxy acc %':>11}  {'real val acc %':>14}  arch_id")
+    for r in p["rows"]:
+        real = "failed" if r["real_val_accuracy"] is None else f"{r['real_val_accuracy']:.2f}"
+        print(f"{r['proxy_rank']:>10}  {r['proxy_score']:>11.2f}  {real:>14}  {r['arch_id']}")
+
+
+def print_table(rows: list[dict[str, Any]], objectives: list[str]) -> None:
+    if not rows:
+        print("no complete trials yet")
+        return
+    print(f"{'trial':>5}  {'val acc %':>9}  {'params':>10}  {'MFLOPs':>9}  {'seconds':>7}  arch_id       spec")
+    for r in rows:
+        spec = {k: v for k, v in (r["spec"] or {}).items() if k != "family"}
+        print(
+            f"{r['number']:>5}  {r['values'][0]:>9.2f}  {r['params'] or 0:>10,}  {(r['flops'] or 0) / 1e6:>9.1f}  {r['proxy_seconds'] or 0:>7.1f}  {r['arch_id']}  {json.dumps(spec, separators=(',', ':'))}"
+        )
+
+
+def add_worker(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "worker",
+        parents=[common],
+        help="join an existing study (another process or machine)",
+        description="Join a study created by 'nasproxy search'; its settings are read from the study. Options also come from [worker] of --config.",
+    )
+    p.add_argument("--study", required=True)
+    p.add_argument("--storage", required=True, help="the study's storage URL (a journal path on the same host, or a database URL)")
+    p.add_argument(
+        "--n-trials",
+        type=int,
+        help="stop when the study has this many trials (default: the --n-trials of the last 'nasproxy search' on it)",
+    )
+    p.add_argument("--data-root", help="where the real data is on this machine, if not where the study's machine had it")
+    p.add_argument("--timeout", type=finite_float)
+    p.add_argument("--synthetic", metavar="DIR", help="the synthetic set at another path on this machine (checked by hash)")
+    p.add_argument("--device", help="override the study's device")
+    p.add_argument("--worker-index", type=int, help="sampler seed offset (distinct per worker; default 0)")
+    add_heartbeat_options(p)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_worker)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from nas_proxy import configs
+    from nas_proxy.studies import WorkerOptions, join
+
+    file = Config(args.config)
+    table = file.table("worker")
+    configs.check_keys(file.where("worker"), table, configs.fields(WorkerOptions) - set(WORKER_NOT_FROM_FILE))
+    o = configs.build(
+        WorkerOptions,
+        table,
+        file.where("worker"),
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        worker_index=args.worker_index,
+        synthetic=args.synthetic,
+        device=args.device,
+        data_root=args.data_root,
+        progress=not args.quiet,
+        heartbeat=(args.heartbeat_interval, args.grace),
+    )
+    join(args.study, args.storage, o)  # dispatched on the study's stored kind (search, ground truth, promotion)
+    if args.json:
+        config = {k: v for k, v in o.to_dict().items() if k not in WORKER_NOT_FROM_FILE}
+        print_json({"study": args.study, "storage": args.storage, "trials": _states(args.study, args.storage), "config": config})
+    return 0
+
+
+def _states(study_name: str, storage_url: str) -> dict[str, int]:
+    """How many trials of the study are in each state (after this worker)."""
+    import optuna
+
+    from nas_proxy.studies.storage import open_storage
+
+    storage, _ = open_storage(storage_url, study_name)
+    states: dict[str, int] = {}
+    for t in optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False):
+        states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
+    return states
+
+
+def add_score(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "score",
+        parents=[common],
+        help="proxy scores of a list of architectures",
+        description="Train each spec of a JSON list on the synthetic set and score it on the real validation split. "
+        "Options also come from [search] (synthetic, space, seed, device, data_root) and [search.proxy] of --config.",
+    )
+    p.add_argument("--synthetic", metavar="DIR")
+    p.add_argument("--space")
+    p.add_argument("--archs", required=True, metavar="FILE", help="JSON list of specs (or of objects with a 'spec' key)")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--device", help="default auto")
+    p.add_argument("--data-root")
+    p.add_argument("--quiet", action="store_true")
+    add_proxy_options(p)
+    p.set_defaults(func=cmd_score, objectives=None)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from nas_proxy.search import score
+
+    c, _ = search_config(args, Config(args.config))
+    specs = _read_specs(args.archs)
+    results = score(c.synthetic, c.space, specs, c.proxy, c.seed, c.device, c.data_root, progress=not args.quiet)
+    if args.json:
+        print_json([r.to_dict() for r in results])
+    else:
+        rows = [
+            {
+                "number": i,
+                "values": [r.accuracy],
+                "params": r.params,
+                "flops": r.flops,
+                "proxy_seconds": r.seconds["total"],
+                "arch_id": r.arch_id,
+                "spec": r.spec,
+            }
+            for i, r in enumerate(results)
+        ]
+        print_table(rows, ["accuracy"])
+    return 0
+
+
+def _read_specs(path: str) -> list[dict[str, Any] | str]:
+    from nas_proxy.checks import read_text
+    from nas_proxy.errors import InvalidArgumentError
+
+    try:
+        data = json.loads(read_text("--archs", path))
+    except json.JSONDecodeError as e:
+        raise InvalidArgumentError(f"--archs file {path} is not valid JSON: {e}") from None
+    if isinstance(data, dict) and "top" in data:  # a best.json exported by search
+        top = data["top"]
+        if not isinstance(top, list) or not all(isinstance(t, dict) and "spec" in t for t in top):
+            raise InvalidArgumentError(
+                f"--archs file {path} looks like a best.json but its 'top' entries lack 'spec'; export it again with nasproxy search"
+            )
+        data = [t["spec"] for t in top]
+    if not isinstance(data, list) or not data:
+        raise InvalidArgumentError(f"--archs file {path} must hold a non-empty JSON list of specs")
+    specs = [d["spec"] if isinstance(d, dict) and "spec" in d else d for d in data]
+    bad = [i for i, s in enumerate(specs) if not isinstance(s, dict | str)]  # text: the space's short form
+    if bad:
+        raise InvalidArgumentError(f"--archs file {path}: entries {bad[:5]} are neither spec objects nor spec text")
+    return specs

@@ -1,0 +1,213 @@
+"""Config files: one TOML spelling of every stage's options, read into the stages' dataclasses.
+
+A file (``--config FILE.toml`` on any command, or a preset of ``nasproxy run``) holds one table per
+stage; its keys are the field names of the stage's dataclass, and a dataclass field that is itself a
+dataclass is a sub-table::
+
+    name = "demo"          # top level, read by `nasproxy run`: name, description, device, runs
+    device = "auto"        # also the device of every stage that does not set its own
+    [distill]              # DistillConfig
+    [evaluate]             # EvaluateOptions (runs, model, seed, device, data_root)
+    [evaluate.train]       # TrainConfig
+    [search]               # SearchConfig and SearchBudget (n_trials, timeout, workers)
+    [search.proxy]         # ProxyConfig
+    [correlate]            # CorrelateConfig and CorrelateBudget (n_archs)
+    [correlate.ground_truth]  # GroundTruthConfig
+    [correlate.proxy]      # ProxyConfig (`nasproxy correlate`; `run` takes the search's)
+    [worker]               # WorkerOptions
+    [dashboard]            # DashboardOptions
+
+Values win in this order: the dataclass default < the file < a flag given on the command line.
+Unknown keys, values of the wrong type and non-finite numbers are refused in one line naming the
+file, the table and the key. :func:`dumps` writes a resolved config back in the same spelling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from nas_proxy import checks
+from nas_proxy.errors import InvalidArgumentError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+T = TypeVar("T")
+TOP_LEVEL = ("name", "description", "device", "runs")  # the keys outside every table (presets)
+
+
+@dataclass
+class SearchBudget:
+    """How much of a search one command runs (not stored in the study's :class:`SearchConfig`)."""
+
+    n_trials: int = 50  # trials of the study, complete + pruned, across workers and runs; a demo-sized default
+    timeout: float | None = None  # seconds after which no trial starts; None: no limit
+    workers: int = 1  # processes on this machine (one process is the safe default on a shared CPU)
+    promote: int = 0  # then train the K best distinct candidates on the real training split (0: none, the proxy alone)
+    promote_epochs: int | None = None  # epochs of each promoted training; None: the ground truth's (search.promotion.DEFAULT_EPOCHS)
+
+
+@dataclass
+class CorrelateBudget:
+    """How many architectures a correlation checks."""
+
+    n_archs: int = 20  # from the study's best (then stratified) or the space; 20 keeps a CPU run short
+
+
+def read(path: Path | str, what: str = "--config") -> dict[str, Any]:
+    """The tables of a TOML file; one-line errors for a missing, unreadable or malformed file."""
+    p = Path(path)
+    if not p.exists():
+        raise InvalidArgumentError(f"{what} {p} does not exist")
+    try:
+        return tomllib.loads(checks.read_text(what, p))
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidArgumentError(f"{what} {p} is not valid TOML: {' '.join(str(e).split())}") from None
+
+
+def check_keys(where: str, table: Mapping[str, Any], allowed: Iterable[str], kind: str = "key") -> None:
+    """Refuse the first key of ``table`` outside ``allowed`` (``where`` names the file and table)."""
+    allowed = sorted(allowed)
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise InvalidArgumentError(f"{where}: unknown {kind} {unknown[0]!r}; allowed: {', '.join(allowed)}")
+
+
+def fields(*classes: type) -> set[str]:
+    """The field names of dataclasses."""
+    return {f.name for cls in classes for f in dataclasses.fields(cls)}
+
+
+def table(doc: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
+    """``doc[name]`` (a dotted name reaches a sub-table), empty when absent, refused when not a table."""
+    value: Any = doc
+    for part in name.split("."):
+        value = value.get(part, {}) if isinstance(value, Mapping) else None
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(f"{where}: [{name}] must be a table of keys, got {value!r}")
+    return dict(value)
+
+
+def values(cls: type, tbl: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The keys of ``tbl`` that are fields of dataclass ``cls``, each checked against the field's type
+    (ints for floats become floats, arrays for tuples become tuples, sub-tables become dataclasses)."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for name in fields(cls) & set(tbl):
+        out[name] = _convert(hints[name], tbl[name], f"{where}: {name}", _sub(where, name))
+    return out
+
+
+def build(cls: type[T], tbl: Mapping[str, Any], where: str, **flags: Any) -> T:
+    """``cls`` from its defaults, then ``tbl`` (every key must be a field), then ``flags`` that are
+    not None (the options given on the command line)."""
+    check_keys(where, tbl, fields(cls))
+    return cls(**{**values(cls, tbl, where), **{k: v for k, v in flags.items() if v is not None}})
+
+
+def _convert(tp: Any, value: Any, name: str, where: str) -> Any:
+    if _is_optional(tp):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))  # TOML has no null: a value is given
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, Mapping):
+            raise InvalidArgumentError(f"{name} must be a table of {tp.__name__} keys, got {value!r}")
+        return build(tp, value, where)
+    if origin in (list, tuple):
+        item = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            raise InvalidArgumentError(f"{name} must be an array such as [{_example(item)}], got {value!r}")
+        items = [_convert(item, v, f"{name}[{i}]", where) for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise InvalidArgumentError(f"{name} must be a finite number, got {value!r}")
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:  # pragma: no cover - a field type this loader was not taught
+        raise TypeError(f"{name}: config fields of type {tp!r} are not supported")
+    if not ok:
+        raise InvalidArgumentError(f"{name} must be {_kind(tp)}, got {value!r}")
+    return value
+
+
+def _sub(where: str, name: str) -> str:
+    """``FILE [search]`` -> ``FILE [search.proxy]``: where a sub-table is."""
+    return f"{where[:-1]}.{name}]" if where.endswith("]") else f"{where}.{name}"
+
+
+def _is_optional(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
+
+
+def _kind(tp: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}.get(tp, str(tp))
+
+
+def _example(tp: Any) -> str:
+    return {int: "1, 2", float: "0.1, 1.0", str: '"a", "b"'}.get(tp, "...")
+
+
+def plain(obj: Any) -> Any:
+    """A dataclass (or a mapping of them) as nested dicts of TOML values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def dumps(tables: Mapping[str, Any]) -> str:
+    """TOML text of ``tables`` (nested dicts of str, int, float, bool and arrays of them); a None is
+    written as a comment, TOML having no null, and reads back as the field's default."""
+    lines: list[str] = []
+    _dump(plain(tables), "", lines)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _dump(tbl: Mapping[str, Any], prefix: str, lines: list[str]) -> None:
+    for key, value in tbl.items():
+        if not isinstance(value, Mapping):
+            lines.append(f"# {key} unset" if value is None else f"{key} = {_value(value)}")
+    for key, value in tbl.items():
+        if isinstance(value, Mapping):
+            lines += ["", f"[{prefix}{key}]"]
+            _dump(value, f"{prefix}{key}.", lines)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def write(path: Path | str, tables: Mapping[str, Any]) -> Path:
+    """Write ``tables`` as ``path`` (the resolved config saved beside a command's outputs)."""
+    p = Path(path)
+    p.write_text(dumps(tables), encoding="utf-8")
+    return p

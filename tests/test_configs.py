@@ -1,0 +1,118 @@
+"""Config files (nas_proxy/configs.py): one spelling for every stage, checked, and saved with outputs;
+and a library that leaves the interpreter's global settings alone."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from nas_proxy import configs
+from nas_proxy.cli import main
+from nas_proxy.errors import InvalidArgumentError
+
+
+@dataclass
+class Inner:
+    rate: float = 0.5
+    points: tuple[float, ...] = (0.1, 1.0)
+
+
+@dataclass
+class Outer:
+    count: int = 3
+    name: str = "a"
+    flag: bool = False
+    limit: int | None = None
+    names: list[str] = field(default_factory=list)
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_defaults_then_file_then_flags() -> None:
+    table = {"count": 5, "name": "b", "inner": {"rate": 2, "points": [0.5]}}
+    built = configs.build(Outer, table, "f.toml [outer]", name="c", limit=None)  # a flag not given is None
+    assert built == Outer(count=5, name="c", inner=Inner(rate=2.0, points=(0.5,)))
+    assert isinstance(built.inner.rate, float)  # an integer written for a float field is a float
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"cont": 1}, "f.toml [outer]: unknown key 'cont'; allowed: count, flag, inner, limit, name, names"),
+        ({"count": "3"}, "f.toml [outer]: count must be an integer, got '3'"),
+        ({"count": True}, "count must be an integer, got True"),
+        ({"count": 2.0}, "count must be an integer, got 2.0"),
+        ({"flag": 1}, "flag must be true or false, got 1"),
+        ({"limit": "none"}, "limit must be an integer"),
+        ({"names": "x"}, "names must be an array"),
+        ({"names": ["x", 1]}, "names[1] must be a string, got 1"),
+        ({"inner": 1}, "inner must be a table of Inner keys"),
+        ({"inner": {"rate": float("nan")}}, "f.toml [outer.inner]: rate must be a finite number, got nan"),
+        ({"inner": {"rate": float("inf")}}, "rate must be a finite number, got inf"),
+        ({"inner": {"points": [1.0, float("-inf")]}}, "points[1] must be a finite number"),
+        ({"inner": {"pts": []}}, "f.toml [outer.inner]: unknown key 'pts'"),
+    ],
+)
+def test_bad_values_are_refused_naming_file_table_and_key(table: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        configs.build(Outer, table, "f.toml [outer]")
+
+
+def test_dumps_reads_back_to_the_same_config(tmp_path: Path) -> None:
+    original = Outer(count=7, name='quote " and \\ and é', flag=True, names=["x", "y"], inner=Inner(1e-05, (0.2, 1.0)))
+    path = configs.write(tmp_path / "c.toml", {"outer": original})
+    assert "# limit unset" in path.read_text()  # TOML has no null
+    assert configs.build(Outer, configs.read(path)["outer"], "c.toml [outer]") == original
+
+
+def test_read_refuses_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="does not exist"):
+        configs.read(tmp_path / "nope.toml")
+    (tmp_path / "bad.toml").write_text("a = [")
+    with pytest.raises(InvalidArgumentError, match="is not valid TOML"):
+        configs.read(tmp_path / "bad.toml")
+
+
+def test_the_library_configs_load_with_every_default() -> None:
+    from nas_proxy.correlate import GroundTruthConfig
+    from nas_proxy.distill import DistillConfig
+    from nas_proxy.search import ProxyConfig
+    from nas_proxy.training import TrainConfig
+
+    for cls in (DistillConfig, TrainConfig, ProxyConfig, GroundTruthConfig, configs.SearchBudget, configs.CorrelateBudget):
+        defaults = configs.plain(cls())
+        given = {k: v for k, v in defaults.items() if v is not None}
+        assert configs.build(cls, given, "x [t]") == cls()  # every field type is one the loader reads
+
+
+def test_a_flag_wins_over_the_file_and_the_resolved_config_is_saved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[distill]\ndataset = "digits"\nipc = 2\niterations = 3\nbatch_real = 8\nseed = 4\n')
+    out = tmp_path / "syn"
+    args = ["distill", "--config", str(config), "--ipc", "1", "--device", "cpu", "--quiet", "--json", "--out", str(out)]
+    assert main(args) == 0
+    meta = json.loads(capsys.readouterr().out)  # --json: nothing else on stdout
+    assert meta["ipc"] == 1 and meta["iterations_done"] == 3 and meta["config"]["seed"] == 4
+    saved = configs.read(out / "config.toml")["distill"]
+    assert saved["ipc"] == 1 and saved["seed"] == 4 and saved["device"] == "cpu"
+
+
+def test_importing_nas_proxy_changes_no_global_state() -> None:
+    # the libraries nas_proxy uses come first: their own filters (torch, scipy) are theirs
+    third_party = (
+        "torch, torchvision, scipy.stats, scipy.special, numpy, pandas, sklearn, matplotlib, tqdm, safetensors, PIL, optuna_dashboard"
+    )
+    code = (
+        f"import warnings, optuna, {third_party}\n"
+        "before = (list(warnings.filters), optuna.logging.get_verbosity())\n"
+        "import nas_proxy, nas_proxy.search, nas_proxy.correlate, nas_proxy.pipeline\n"
+        "after = (list(warnings.filters), optuna.logging.get_verbosity())\n"
+        "print(before == after)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert done.stdout.strip() == "True", done.stderr
