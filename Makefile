@@ -30,9 +30,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check nas_proxy tests benchmarks
 	$(PY) -m ruff format --check nas_proxy tests benchmarks
 	$(PY) -m mypy
-# The leading '-' reports broken import contracts without failing yet (issue 10 is being merged);
-# drop it once the merged branches keep every contract.
-	-$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports
 
 ## data: install Fashion-MNIST from Debian's dataset-fashion-mnist when possible
 data:

@@ -3,8 +3,6 @@
 Pipeline: data -> distill (DataDAM) -> synthetic set -> search (Optuna) -> correlate -> report.
 """
 
-__version__ = "0.1.0"
-
 from nas_proxy.data import Dataset, Splits, load_dataset
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.evaluate import EvalResult, evaluate
@@ -12,6 +10,7 @@ from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.search import ProxyConfig, SearchConfig, best_model, score, search
 from nas_proxy.spaces import build_model, get_space
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
+from nas_proxy.version import __version__
 
 __all__ = [
     "ConvNet",

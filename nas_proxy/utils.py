@@ -77,6 +77,6 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def package_version() -> str:
-    from nas_proxy import __version__
+    from nas_proxy.version import __version__
 
     return __version__
