@@ -20,7 +20,7 @@ from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
 from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
-from nas_proxy.search import ProxyConfig, SearchConfig, search
+from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.utils import resolve_device
@@ -73,9 +73,7 @@ class Plan:
     runs: Path
     distill: DistillConfig
     search: SearchConfig
-    n_trials: int
-    timeout: float | None
-    workers: int
+    budget: SearchBudget  # trials, timeout, workers, promotion
     n_archs: int
     correlate: CorrelateConfig
 
@@ -94,7 +92,7 @@ class Plan:
             "distill": {k: v for k, v in configs.plain(self.distill).items() if k in DISTILL_KEYS},
             "search": {
                 **{k: v for k, v in s.items() if k in SEARCH_KEYS},
-                **configs.plain(SearchBudget(self.n_trials, self.timeout, self.workers)),
+                **configs.plain(self.budget),
             },
             "correlate": {**{k: v for k, v in c.items() if k in CORRELATE_KEYS}, "n_archs": self.n_archs},
         }
@@ -122,7 +120,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         given = configs.values(CorrelateConfig, {k: v for k, v in c.items() if k != "n_archs"}, where)
         cc = CorrelateConfig(**{**given, "space": sc.space, "synthetic": [sc.synthetic], "proxy": sc.proxy, "seed": sc.seed, "device": dev})
         cc.validate()
-    return Plan(preset, name, runs, dc, sc, budget.n_trials, budget.timeout, budget.workers, n_archs, cc)
+    return Plan(preset, name, runs, dc, sc, budget, n_archs, cc)
 
 
 @contextmanager
@@ -142,6 +140,9 @@ def _search(table: dict[str, Any], where: str, synthetic: Path, device: str) -> 
     checks.positive("n_trials", budget.n_trials)
     checks.number("timeout", budget.timeout, 0, low_open=True, optional=True)
     checks.positive("workers", budget.workers)
+    promotion.check(
+        budget.promote, promotion.DEFAULT_EPOCHS if budget.promote_epochs is None else budget.promote_epochs, budget.promote_images
+    )
     given = configs.values(SearchConfig, table, where)
     given.setdefault("pruner", "median" if len(given.get("objectives", ["accuracy"])) == 1 else "none")  # Optuna cannot prune several
     sc = SearchConfig(**{"proxy": ProxyConfig(), **given, "synthetic": str(synthetic), "device": device})
@@ -170,8 +171,22 @@ def run(
         raise KeyboardInterrupt from e
 
     sc = p.search
-    tell(f"[2/3] search {sc.space}: study {name}, {p.n_trials} trials")
-    found = search(sc, name, p.n_trials, None, p.timeout, p.workers, runs / "search", progress=progress)
+    b = p.budget
+    promoting = f", then the best {b.promote} trained on real data" if b.promote else ""
+    tell(f"[2/3] search {sc.space}: study {name}, {b.n_trials} trials{promoting}")
+    found = search(
+        sc,
+        name,
+        b.n_trials,
+        None,
+        b.timeout,
+        b.workers,
+        runs / "search",
+        progress=progress,
+        promote=b.promote,
+        promote_epochs=b.promote_epochs,
+        promote_images=b.promote_images,
+    )
 
     storage, url = open_storage(found.storage, name)
     study = optuna.load_study(study_name=name, storage=storage)
@@ -193,6 +208,7 @@ def run(
         "storage": found.storage,
         "search": found.files,
         "report": str(result.out / "report.html"),
+        "promotion": found.promotion,
         "config": str(config),
         "result": result,
     }

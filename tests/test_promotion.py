@@ -149,3 +149,17 @@ def test_nasproxy_worker_joins_a_promotion_study_by_its_kind(tiny_run: Path, tmp
     join(study.study_name, url, WorkerOptions(device="cpu", progress=False))  # what `nasproxy worker --study NAME --storage URL` runs
     (trial,) = study.get_trials(states=(TrialState.COMPLETE,))
     assert trial.user_attrs["spec"] == spec and 0 <= trial.value <= 100
+
+
+def test_promote_images_trains_a_stated_subset_in_its_own_cache(promoted: tuple[Path, Path, dict], tiny_run: Path, tmp_path: Path) -> None:
+    storage, _, promotion = promoted
+    again = search(
+        config(tiny_run), "p", 4, str(storage), out=tmp_path, progress=False, promote=1, promote_epochs=EPOCHS, promote_images=200
+    )
+    p = again.promotion
+    assert p is not None and p["images"] == 200
+    assert p["study"] != promotion["study"]  # another protocol: other trainings, never the full-split ones reused
+    study = load(storage, p["study"])
+    assert study.user_attrs[PROMOTION.attr]["protocol"]["images"] == 200
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 1  # trained by a worker that builds its data from that stored protocol

@@ -112,3 +112,12 @@ class ProgressBars:
     def __exit__(self, *exc: object) -> None:
         for bar in self.bars.values():
             bar.close()
+
+
+def print_verdict(result: Any) -> None:
+    """The report's opening sentences (``correlate.verdict``), as plain text."""
+    from nas_proxy.correlate.verdict import verdict
+
+    print("verdict:")
+    for sentence in verdict(result):
+        print("  " + sentence.replace("**", ""))

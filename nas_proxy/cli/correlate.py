@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from nas_proxy.checks import finite_float
-from nas_proxy.cli.common import Config, ProgressBars, Subparsers, print_json, save_config
+from nas_proxy.cli.common import Config, ProgressBars, Subparsers, print_json, print_verdict, save_config
 from nas_proxy.cli.search import add_proxy_options, proxy_config
 
 # CorrelateConfig fields that `nasproxy correlate` takes from the synthetic sets (or the study), not from a file
@@ -175,5 +175,6 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print("\n".join(summary_lines(result)))
+    print_verdict(result)
     print(f"report: {result.out / 'report.html'}  ({result.out / 'report.md'}, results.csv, results.json, config.toml)")
     return 0

@@ -6,7 +6,8 @@ import argparse
 import shlex
 import sys
 
-from nas_proxy.cli.common import Subparsers, print_json
+from nas_proxy.cli.common import Subparsers, print_json, print_verdict
+from nas_proxy.cli.search import print_promoted
 from nas_proxy.errors import InvalidArgumentError
 
 
@@ -42,6 +43,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_json({**{k: v for k, v in done.items() if k != "result"}, "result": done["result"].to_dict()})
         return 0
     print("\n".join(summary_lines(done["result"])))
+    if done["promotion"]:
+        print_promoted(done["promotion"])
+    print_verdict(done["result"])
     print(f"synthetic set: {done['synthetic']}")
     print(f"search:        {done['search']['best']}  (all trials: {done['search']['trials']})")
     print(f"report:        {done['report']}")

@@ -97,6 +97,7 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "--promote", type=int, metavar="K", help=f"then train the K best distinct candidates on real data (default {b.promote}: none)"
     )
     p.add_argument("--promote-epochs", type=int, metavar="E", help="epochs of each promoted training (default: the ground truth's, 10)")
+    p.add_argument("--promote-images", type=int, metavar="N", help="train each promoted candidate on N training images (default: all)")
     add_heartbeat_options(p)
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--device", help="default auto")
@@ -143,6 +144,7 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
         workers=getattr(args, "workers", None),
         promote=getattr(args, "promote", None),
         promote_epochs=getattr(args, "promote_epochs", None),
+        promote_images=getattr(args, "promote_images", None),
     )
     return SearchConfig(**given), budget
 
@@ -167,6 +169,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         heartbeat=(args.heartbeat_interval, args.grace),
         promote=budget.promote,
         promote_epochs=budget.promote_epochs,
+        promote_images=budget.promote_images,
     )
     save_config(Path(result.files["best"]).parent, {"search": {**config.to_dict(), **vars(budget)}})
     if args.json:
@@ -189,7 +192,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def print_promoted(p: dict[str, Any]) -> None:
     """Both scores of every promoted candidate, the best by real validation accuracy first."""
-    print(f"promoted: {len(p['rows'])} trained {p['epochs']} epochs on the real training split (study {p['study']})")
+    on = "the real training split" if p.get("images") is None else f"{p['images']} images of the real training split"
+    print(f"promoted: {len(p['rows'])} trained {p['epochs']} epochs on {on} (study {p['study']})")
     print(f"{'proxy rank':>10}  {'proxy acc %':>11}  {'real val acc %':>14}  arch_id")
     for r in p["rows"]:
         real = "failed" if r["real_val_accuracy"] is None else f"{r['real_val_accuracy']:.2f}"

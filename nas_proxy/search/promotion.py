@@ -32,6 +32,7 @@ class Promotion:
 
     study: str  # the promotion study (join it with `nasproxy worker --study STUDY`)
     epochs: int
+    images: int | None  # training images of each promoted training (None: the whole training split)
     asked: int  # K of --promote K
     rows: list[dict[str, Any]] = field(default_factory=list)  # trial summary + proxy_rank, proxy_score, real_val_accuracy
     notes: list[str] = field(default_factory=list)  # what differs from what was asked
@@ -40,10 +41,11 @@ class Promotion:
         return self.__dict__.copy()
 
 
-def check(k: int, epochs: int) -> None:
-    """Refuse a negative K (0: no promotion) or epochs under 1, before anything runs."""
+def check(k: int, epochs: int, images: int | None = None) -> None:
+    """Refuse a negative K (0: no promotion), epochs or images under 1, before anything runs."""
     checks.number("--promote", k, 0, integer=True)
     checks.positive("--promote-epochs", epochs)
+    checks.number("--promote-images", images, 10, integer=True, optional=True)  # as the ground truth's --full-images
 
 
 def candidates(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
@@ -72,15 +74,18 @@ def promote(
     device: str = "auto",
     data_root: str | None = None,
     progress: bool = True,
+    images: int | None = None,
 ) -> Promotion:
     """Train the ``k`` best distinct candidates of search ``study`` (stored at ``url``) on the real data
-    its synthetic set came from (``synthetic_meta``), with ``workers`` processes; what they scored."""
-    check(k, epochs)
+    its synthetic set came from (``synthetic_meta``), with ``workers`` processes; what they scored.
+    ``images``: train on this many images of the training split (a stated subset, as the ground
+    truth's ``images``; None: all of it)."""
+    check(k, epochs, images)
     picked = candidates(study, k)
-    protocol = GroundTruthConfig(epochs=epochs, early=())
+    protocol = GroundTruthConfig(epochs=epochs, early=(), images=images)
     data = DataRef.of_synthetic(synthetic_meta, data_root)
     promotion_study, promotion_url = PROMOTION.open(url, data, protocol)
-    result = Promotion(promotion_study.study_name, epochs, k)
+    result = Promotion(promotion_study.study_name, epochs, images, k)
     if len(picked) < k:
         result.notes.append(
             f"--promote {k} asked for more candidates than the {len(picked)} distinct architectures the search completed: "

@@ -224,16 +224,18 @@ def search(
     heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
     promote: int = 0,
     promote_epochs: int | None = None,
+    promote_images: int | None = None,
 ) -> SearchResult:
     """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count.
 
     ``heartbeat``: (interval, grace period) in seconds of database storages' heartbeats; a trial
     without a heartbeat for the grace period is failed and retried. ``SearchResult.unmet`` says why,
     when the run ended before ``n_trials`` counted. ``promote``: then train the best ``promote``
-    distinct candidates for ``promote_epochs`` on real data (:mod:`nas_proxy.search.promotion`)."""
+    distinct candidates for ``promote_epochs`` on real data (``promote_images`` of the training split;
+    None: all of it), see :mod:`nas_proxy.search.promotion`."""
     config.validate()
     promote_epochs = DEFAULT_EPOCHS if promote_epochs is None else promote_epochs
-    check_promotion(promote, promote_epochs)
+    check_promotion(promote, promote_epochs, promote_images)
     study_dir(study_name)  # a plain name: it names a directory
     if n_trials < 1 or workers < 1:
         raise InvalidArgumentError(f"--n-trials and --workers must be at least 1, got {n_trials} and {workers}")
@@ -267,7 +269,17 @@ def search(
     promotion = None
     if promote and unmet is None:  # the K best of the whole budget, not of what happened to finish
         promotion = promote_best(
-            study, url, ctx.synthetic.meta, config.seed, promote, promote_epochs, workers, config.device, config.data_root, progress
+            study,
+            url,
+            ctx.synthetic.meta,
+            config.seed,
+            promote,
+            promote_epochs,
+            workers,
+            config.device,
+            config.data_root,
+            progress,
+            promote_images,
         )
     files = export(study, out or Path("studies") / study_name, dataset_facts(ctx), promotion.rows if promotion else None)
     best = [trial_summary(t) for t in ranked(study)[:10]]
