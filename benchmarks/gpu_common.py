@@ -57,7 +57,7 @@ class Plan:
     gt_workers: int = 8
     fid_distill_iterations: int = 2000  # the DataDAM/DM sets the fidelity section scores (6.5 ms per iteration on an H100)
     fid_archs: int | None = None  # None: the whole ground-truth table; the dry run takes its smallest few
-    fid_final_reserve_s: float = 60.0  # kept for the last fidelity.py run (training-free scores, bootstrap of every pair)
+    fid_final_reserve_s: float = 20.0  # kept for the last fidelity.py run (per-architecture scores are kept without it)
     final_reserve_s: float = 20.0  # the report and packing at the end, and a late section's kill (gpu_check.KILL_GRACE_S x 2)
     fabricate: bool = False  # a tiny fabricated Fashion-MNIST instead of the real files
     budgets: dict[str, Budget] = field(default_factory=dict)
