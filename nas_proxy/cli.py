@@ -228,6 +228,12 @@ def _add_proxy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-amp", action="store_true", help="CUDA: train and validate in float32 instead of bf16 autocast")
     g.add_argument("--channels-last", action="store_true", help="CUDA: NHWC weights and batches")
     g.add_argument("--cuda-graph", action="store_true", help="CUDA: replay forward + backward as CUDA graphs")
+    g.add_argument(
+        "--proxy-seeds",
+        type=int,
+        default=d.seeds,
+        help="K seeds of each candidate trained as one batched model, scored by their mean (default %(default)s)",
+    )
 
 
 def _add_heartbeat_options(p: argparse.ArgumentParser) -> None:
@@ -255,6 +261,7 @@ def _proxy_config(args: argparse.Namespace) -> Any:
         amp=not args.no_amp,
         channels_last=args.channels_last,
         cuda_graph=args.cuda_graph,
+        seeds=args.proxy_seeds,
     )
 
 

@@ -132,6 +132,7 @@ def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTru
     params, flops = count_params(model), count_flops(model, data.train_x)
     steps = math.ceil(data.train_x.shape[0] / config.batch_size)  # per epoch
     marks = {max(1, round(f * steps)): f for f in config.early}  # global step -> epochs
+    amp = config.train_config().amp  # validation autocasts (on CUDA) as the training does
     early: dict[str, dict[str, float]] = {}
     side = 0.0  # seconds spent scoring early points: not part of the training cost
     t0 = time.perf_counter()
@@ -143,7 +144,7 @@ def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTru
             if data.device.type == "cuda":
                 torch.cuda.synchronize()
             s0 = time.perf_counter()
-            acc = 100.0 * accuracy(net, data.val_x, data.val_y)
+            acc = 100.0 * accuracy(net, data.val_x, data.val_y, amp=amp)
             scoring = time.perf_counter() - s0
             # its cost: the training up to here (earlier scorings excluded) plus this scoring
             early[f"{marks[done]:g}"] = {"val_accuracy": acc, "seconds": (s0 - t0 - side) + scoring}
@@ -152,8 +153,8 @@ def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTru
 
     train_model(model, data.train_x, data.train_y, config.train_config(), run_seed, data.flip, on_step=on_step)
     t1 = time.perf_counter()
-    test = 100.0 * accuracy(model, data.test_x, data.test_y)
-    val = 100.0 * accuracy(model, data.val_x, data.val_y)
+    test = 100.0 * accuracy(model, data.test_x, data.test_y, amp=amp)
+    val = 100.0 * accuracy(model, data.val_x, data.val_y, amp=amp)
     t2 = time.perf_counter()
     return {
         "test_accuracy": test,
