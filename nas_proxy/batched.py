@@ -13,10 +13,10 @@ BatchNorm works unchanged: its running statistics are stacked buffers, updated i
 under ``vmap``. Instance, group and layer norm have no buffers. The batched path runs eagerly: CUDA
 graphs and channels_last (``TrainConfig``) are single-network options and are not applied here.
 
-On the CPU, grouped kernels are slower than K dense ones (benchmarks/RESULTS.md §8: a vmapped step
-costs ~2x a loop over the copies): there ``vectorize=False`` runs the copies one after the other on
-views of the same stacked tensors, with the same optimiser; its results equal K separate trainings
-bit for bit.
+On the CPU, grouped kernels are slower than K dense ones (benchmarks/RESULTS.md §8: a vmapped trial
+took 1.7x (K = 2) and 3.4x (K = 4) the time of a loop over the copies): there ``vectorize=False``
+runs the copies one after the other on views of the same stacked tensors, with the same optimiser;
+its results equal K separate trainings bit for bit.
 """
 
 from __future__ import annotations
