@@ -175,3 +175,17 @@ def test_score_cli_takes_proxy_seeds(tiny_run: Path, tmp_path: Path, capsys: pyt
     assert main([*base, *fast, "--proxy-seeds", "0"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "seeds" in err[0] and "0" in err[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("amp", [False, True])
+def test_k_seed_proxy_on_cuda_vectorises_and_agrees(amp: bool, tiny_run: Path) -> None:
+    """On CUDA the copies run under vmap (with bf16 autocast when asked). Grouped and dense cuDNN
+    kernels (TF32, bf16) round differently, and 4 epochs compound it: per-seed scores agree loosely."""
+    space, spec = get_space("convnet720"), {**SPEC, "normalization": "batchnorm"}
+    config = ProxyConfig(**{**FAST.to_dict(), "amp": amp})
+    alone = [ProxyContext.load(tiny_run, "cuda", config).score(space, spec, seed=s).accuracy for s in (0, 1)]
+    ctx = ProxyContext.load(tiny_run, "cuda", ProxyConfig(**{**config.to_dict(), "seeds": 2}))
+    together = ctx.score(space, spec, seed=0)
+    assert all(abs(a - b) <= 5.0 for a, b in zip(alone, together.seed_scores, strict=True)), (alone, together.seed_scores)
