@@ -60,27 +60,34 @@ def score(ctx: ProxyContext, space: Any, spec: dict[str, Any], k: int, mode: str
 def cost(ctx: ProxyContext, space: Any, table: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
     cache = Cache(args.out / "cache" / "cost.jsonl")
     runs = [(1, "single")] + [(k, m) for k in args.k if k > 1 for m in args.modes]
-    if any(f"{a}/K{k}/{m}" not in cache.rows for a in args.timed for k, m in runs):
+    units = [(a, rep) for rep in range(args.repeats) for a in args.timed]  # every K and mode of a unit run back to back
+
+    def key(aid: str, rep: int, k: int, mode: str) -> str:
+        return f"{aid}/K{k}/{mode}" + (f"/r{rep}" if rep else "")
+
+    if any(key(a, r, k, m) not in cache.rows for a, r in units for k, m in runs):
         warm = ProxyContext(ctx.synthetic, ctx.val_x[:100], ctx.val_y[:100], ctx.flip, ctx.device, ProxyConfig(epochs=1, report_images=100))
         for k, mode in runs:  # lazy initialisation (kernels, allocator) out of the first timed trial
             score(warm, space, table.specs[args.timed[0]], k, mode, args.seed)
-    for aid in args.timed:
+    for aid, rep in units:
         for k, mode in runs:
-            key = f"{aid}/K{k}/{mode}"
-            if key not in cache.rows:
-                cache.add({"arch_id": key, "arch": aid, "k": k, "mode": mode, **score(ctx, space, table.specs[aid], k, mode, args.seed)})
-                print(f"cost {key}: {cache.rows[key]['seconds']['total']:.1f} s", file=sys.stderr, flush=True)
+            name = key(aid, rep, k, mode)
+            if name not in cache.rows:
+                cache.add({"arch_id": name, "arch": aid, "k": k, "mode": mode, **score(ctx, space, table.specs[aid], k, mode, args.seed)})
+                print(f"cost {name}: {cache.rows[name]['seconds']['total']:.1f} s", file=sys.stderr, flush=True)
     rows = []
     for k, mode in runs:
-        done = [cache.rows[f"{a}/K{k}/{mode}"] for a in args.timed]
-        base = [cache.rows[f"{a}/K1/single"]["seconds"]["total"] for a in args.timed]
-        ratios = [d["seconds"]["total"] / b for d, b in zip(done, base, strict=True)]
-        cpu = [cache.rows[f"{a}/K1/single"].get("cpu_seconds") for a in args.timed]
-        cpu_ratios = [d["cpu_seconds"] / c for d, c in zip(done, cpu, strict=True) if c and "cpu_seconds" in d]
+        done = [cache.rows[key(a, r, k, mode)] for a, r in units]
+        base = [cache.rows[key(a, r, 1, "single")] for a, r in units]  # the same unit's K = 1
+        ratios = [d["seconds"]["total"] / b["seconds"]["total"] for d, b in zip(done, base, strict=True)]
+        cpu_ratios = [
+            d["cpu_seconds"] / b["cpu_seconds"] for d, b in zip(done, base, strict=True) if "cpu_seconds" in d and "cpu_seconds" in b
+        ]
         rows.append(
             {
                 "k": k,
                 "mode": mode,
+                "units": [f"{a}/r{r}" for a, r in units],
                 "seconds": [round(d["seconds"]["total"], 2) for d in done],
                 "train_seconds": [round(d["seconds"]["train"], 2) for d in done],
                 "validate_seconds": [round(d["seconds"]["validate"], 2) for d in done],
@@ -163,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timing-archs", type=int, default=3, help="architectures of the cost part, the table's first (default %(default)s)")
     p.add_argument("--timing-ids", nargs="+", help="architectures of the cost part by arch_id, instead of the first --timing-archs")
     p.add_argument("--k", type=int, nargs="+", default=[1, 2, 4], help="seed counts (default %(default)s)")
+    p.add_argument("--repeats", type=int, default=1, help="times every architecture of the cost part is timed (default %(default)s)")
     p.add_argument("--modes", nargs="+", default=["loop", "vmap"], choices=["loop", "vmap"], help="ModelStack modes timed at K > 1")
     p.add_argument("--parts", nargs="+", default=["cost", "fidelity"], choices=["cost", "fidelity"])
     p.add_argument("--epochs", type=int, default=ProxyConfig.epochs, help="proxy epochs (default %(default)s)")
