@@ -14,7 +14,7 @@ under ``vmap``. Instance, group and layer norm have no buffers. The batched path
 graphs and channels_last (``TrainConfig``) are single-network options and are not applied here.
 
 On the CPU, grouped kernels are slower than K dense ones (benchmarks/RESULTS.md §8: a vmapped trial
-took 1.7x (K = 2) and 3.4x (K = 4) the time of a loop over the copies): there ``vectorize=False``
+took 1.9x (K = 2) and 4.4x (K = 4) the CPU time of a loop over the copies): there ``vectorize=False``
 runs the copies one after the other on views of the same stacked tensors, with the same optimiser;
 its results equal K separate trainings bit for bit.
 """
