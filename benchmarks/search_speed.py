@@ -129,7 +129,8 @@ def time_proxy(ctx: ProxyContext, space: SearchSpace, spec: Spec, seed: int) -> 
 
 def time_full(ctx: ProxyContext, space: SearchSpace, spec: Spec, x: Tensor, y: Tensor, args: argparse.Namespace) -> dict[str, Any]:
     """``--full-epochs`` on the real training split from the proxy trial's initial weights, then the validation score."""
-    config = TrainConfig(epochs=args.full_epochs, lr=ctx.config.lr, batch_size=args.full_batch, dsa=False)  # 1 epoch: no lr decay
+    # 1 epoch: no lr decay; bf16 on CUDA only as the proxy (--no-amp)
+    config = TrainConfig(epochs=args.full_epochs, lr=ctx.config.lr, batch_size=args.full_batch, dsa=False, amp=ctx.config.amp)
     run_seed = derive_seed(args.seed, "proxy", arch_id(spec))  # ProxyContext.score's seed: the same initial network
     t0 = time.perf_counter()
     torch.manual_seed(run_seed)
@@ -139,7 +140,7 @@ def time_full(ctx: ProxyContext, space: SearchSpace, spec: Spec, x: Tensor, y: T
     train_model(model, x, y, config, run_seed, ctx.flip)
     sync(ctx.device)
     t2 = time.perf_counter()
-    acc = 100.0 * accuracy(model, ctx.val_x, ctx.val_y)
+    acc = 100.0 * accuracy(model, ctx.val_x, ctx.val_y, amp=ctx.config.amp)
     sync(ctx.device)
     t3 = time.perf_counter()
     seconds = {"build": t1 - t0, "train": t2 - t1, "validate": t3 - t2, "total": t3 - t0}

@@ -189,10 +189,11 @@ class GraphedStep:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024, amp: bool = True) -> float:
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024, *, amp: bool) -> float:
     """Top-1 accuracy (fraction) of ``model`` on ``x``/``y``, in eval mode, batch by batch.
 
-    The correct predictions are counted on the device and read once. ``amp``: bf16 autocast on CUDA.
+    The correct predictions are counted on the device and read once. ``amp``: bf16 autocast on CUDA;
+    no default, so that a caller cannot validate in bf16 a network its ``--no-amp`` trained in float32.
     """
     device = next(model.parameters()).device
     was_training = model.training

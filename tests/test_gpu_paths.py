@@ -94,7 +94,7 @@ def test_training_and_accuracy_match_the_loop_before_issue_11(spec: ConvNetSpec,
     new = train_model(fresh(spec, 3), syn.images, syn.labels, config, 11, True, check_every=2)
     for key, value in state(old).items():
         assert torch.equal(value, state(new)[key]), key
-    assert accuracy(new, syn.images, syn.labels, batch_size=7) == reference_accuracy(old, syn.images, syn.labels, batch_size=7)
+    assert accuracy(new, syn.images, syn.labels, batch_size=7, amp=True) == reference_accuracy(old, syn.images, syn.labels, batch_size=7)
 
 
 def test_cuda_options_leave_cpu_proxy_scores_unchanged(tiny_run: Path) -> None:

@@ -30,6 +30,12 @@ def add_proxy_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-amp", action="store_true", help="CUDA: train and validate in float32 instead of bf16 autocast")
     g.add_argument("--channels-last", action="store_true", default=None, help="CUDA: NHWC weights and batches")
     g.add_argument("--cuda-graph", action="store_true", default=None, help="CUDA: replay forward + backward as CUDA graphs")
+    g.add_argument(
+        "--proxy-seeds",
+        type=int,
+        metavar="K",
+        help=f"train K independently initialised copies of each candidate as one batched model and score their mean (default {d.seeds})",
+    )
     from nas_proxy.calibrate.cli_args import add_profile_option
 
     add_profile_option(g)  # --proxy-profile FILE (nasproxy calibrate writes one); after the options it tracks
@@ -54,6 +60,7 @@ def proxy_config(args: argparse.Namespace, table: dict[str, Any] | None = None, 
         amp=off(args.no_amp),
         channels_last=args.channels_last,
         cuda_graph=args.cuda_graph,
+        seeds=args.proxy_seeds,
     )
     return with_profile(args, proxy, also_given=set(table or {}))  # the profile's values where neither file nor flag set one
 

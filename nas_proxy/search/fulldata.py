@@ -131,6 +131,7 @@ def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTru
     marks = {max(1, round(f * steps)): f for f in config.early}  # global step -> epochs
     early: dict[str, dict[str, float]] = {}
     side = 0.0  # seconds spent scoring early points: not part of the training cost
+    amp = config.train_config().amp  # validation autocasts (on CUDA) as the training does
     t0 = time.perf_counter()
 
     def on_step(epoch: int, step: int, net: torch.nn.Module) -> None:
@@ -140,7 +141,7 @@ def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTru
             if data.device.type == "cuda":
                 torch.cuda.synchronize()
             s0 = time.perf_counter()
-            acc = 100.0 * accuracy(net, data.val_x, data.val_y)
+            acc = 100.0 * accuracy(net, data.val_x, data.val_y, amp=amp)
             scoring = time.perf_counter() - s0
             # its cost: the training up to here (earlier scorings excluded) plus this scoring
             early[f"{marks[done]:g}"] = {"val_accuracy": acc, "seconds": (s0 - t0 - side) + scoring}
@@ -149,8 +150,10 @@ def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTru
 
     train_model(model, data.train_x, data.train_y, config.train_config(), run_seed, data.flip, on_step=on_step)
     t1 = time.perf_counter()
-    test = {} if data.test_x is None or data.test_y is None else {"test_accuracy": 100.0 * accuracy(model, data.test_x, data.test_y)}
-    val = 100.0 * accuracy(model, data.val_x, data.val_y)
+    test = (
+        {} if data.test_x is None or data.test_y is None else {"test_accuracy": 100.0 * accuracy(model, data.test_x, data.test_y, amp=amp)}
+    )
+    val = 100.0 * accuracy(model, data.val_x, data.val_y, amp=amp)
     t2 = time.perf_counter()
     return {
         **test,

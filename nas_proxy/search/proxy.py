@@ -6,6 +6,7 @@ device and the held-out validation split the distillation never saw. Never the t
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas_proxy import checks
+from nas_proxy.batched import ModelStack, stack_accuracy, train_stack
 from nas_proxy.data import load_dataset
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
@@ -38,6 +40,9 @@ class ProxyConfig:
     amp: bool = True  # bf16 autocast for training and validation
     channels_last: bool = False  # NHWC tensors; off until measured to pay
     cuda_graph: bool = False  # forward + backward replayed as CUDA graphs (the synthetic set is one batch)
+    # K > 1: K copies (seeds seed..seed+K-1) trained as one batched model, scored by their mean
+    # accuracy (nas_proxy.batched; eager: no CUDA graph, no channels_last). 1 is the single network.
+    seeds: int = 1
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(
@@ -57,9 +62,15 @@ class ProxyConfig:
         checks.positive("proxy batch_size", self.batch_size)
         checks.positive("proxy report_every", self.report_every)
         checks.positive("proxy report_images", self.report_images)
+        checks.positive("proxy seeds", self.seeds)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields; ``seeds`` only when above 1, so that the dict of a one-seed proxy (cache keys,
+        stored study settings) is the one it had before seeds existed."""
+        d = asdict(self)
+        if self.seeds == 1:
+            del d["seeds"]
+        return d
 
 
 @dataclass
@@ -73,9 +84,19 @@ class ProxyResult:
     flops: int  # forward FLOPs of one image (torch's counter)
     seconds: dict[str, float]  # build, train, validate, total
     curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch, % on the report images)
+    seed_scores: list[float] = field(default_factory=list)  # % of every copy when seeds > 1 (accuracy is their mean)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.seed_scores:  # one seed: the record it always had
+            del d["seed_scores"]
+        return d
+
+    def seed_attrs(self) -> dict[str, Any]:
+        """The per-seed scores and their spread (sample std, points) as trial attributes; none for one seed."""
+        if not self.seed_scores:
+            return {}
+        return {"seed_scores": [round(a, 4) for a in self.seed_scores], "seed_std": round(statistics.stdev(self.seed_scores), 4)}
 
 
 def count_params(model: nn.Module) -> int:
@@ -105,6 +126,7 @@ class ProxyContext:
         g = torch.Generator().manual_seed(0)  # a fixed subset: every trial is judged on the same images
         subset = torch.randperm(val_x.shape[0], generator=g)[: config.report_images].to(device)
         self.report_x, self.report_y = self.val_x[subset], self.val_y[subset]
+        self.vectorize: bool | None = None  # seeds > 1: ModelStack's choice (vmap on CUDA, a loop on the CPU) unless set
 
     @classmethod
     def load(
@@ -136,6 +158,8 @@ class ProxyContext:
         the final score (each also checks for divergence). The network's initialisation depends only on
         ``seed`` and the architecture, so the same candidate scores the same in every study.
         """
+        if self.config.seeds > 1:
+            return self._score_stack(space, spec, seed, report)
         aid = arch_id(spec)
         run_seed = derive_seed(seed, "proxy", aid)
         t0 = time.perf_counter()
@@ -163,3 +187,42 @@ class ProxyContext:
             report(*curve[-1])
         seconds = {"build": t1 - t0, "train": t2 - t1, "validate": t3 - t2, "total": t3 - t0}
         return ProxyResult(aid, spec, final, params, flops, {k: round(v, 4) for k, v in seconds.items()}, curve)
+
+    def _score_stack(self, space: SearchSpace, spec: dict[str, Any], seed: int, report: Callable[[int, float], None] | None) -> ProxyResult:
+        """``score`` with ``seeds`` = K > 1: copy k is the network ``score`` trains with seed ``seed + k``
+        (same initialisation, batches and augmentation), all K trained at once (``nas_proxy.batched``).
+        The reports and the score are the mean accuracy of the copies."""
+        aid, k = arch_id(spec), self.config.seeds
+        run_seeds = [derive_seed(seed + c, "proxy", aid) for c in range(k)]
+        t0 = time.perf_counter()
+        models = []
+        for s in run_seeds:
+            torch.manual_seed(s)
+            models.append(self.build(space, spec).to(self.device))
+        params, flops = count_params(models[0]), count_flops(models[0], self.images)
+        stack = ModelStack(models, self.vectorize)
+        del models
+        t1 = time.perf_counter()
+        curve: list[tuple[int, float]] = []
+        every, amp = max(1, self.config.report_every), self.config.amp
+
+        def mean_accuracy(x: Tensor, y: Tensor) -> float:
+            return 100.0 * statistics.fmean(stack_accuracy(stack, x, y, amp=amp))
+
+        def on_epoch(epoch: int, _: ModelStack) -> None:
+            done = epoch + 1
+            if done % every == 0 and done < self.config.epochs:
+                curve.append((done, mean_accuracy(self.report_x, self.report_y)))
+                if report is not None:
+                    report(*curve[-1])
+
+        train_stack(stack, self.images, self.labels, self.config.train_config(), run_seeds, self.flip, on_epoch, check_every=every)
+        t2 = time.perf_counter()
+        per_seed = [100.0 * a for a in stack_accuracy(stack, self.val_x, self.val_y, amp=amp)]
+        curve.append((self.config.epochs, mean_accuracy(self.report_x, self.report_y)))
+        t3 = time.perf_counter()
+        if report is not None:
+            report(*curve[-1])
+        seconds = {"build": t1 - t0, "train": t2 - t1, "validate": t3 - t2, "total": t3 - t0}
+        rounded = {name: round(v, 4) for name, v in seconds.items()}
+        return ProxyResult(aid, spec, statistics.fmean(per_seed), params, flops, rounded, curve, per_seed)

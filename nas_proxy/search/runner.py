@@ -134,6 +134,7 @@ def _record(trial: optuna.Trial, result: ProxyResult, ctx: ProxyContext, config:
         "seconds": result.seconds,
         **scalar_attrs(result),
         "curve": [[e, round(a, 3)] for e, a in result.curve],
+        **result.seed_attrs(),  # seed_scores, seed_std with --proxy-seeds K > 1
         "synthetic_sha256": ctx.synthetic.meta.get("tensors_sha256"),
         "seed": config.seed,
         "device": str(ctx.device),
