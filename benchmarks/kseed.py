@@ -40,7 +40,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from fidelity import read_table  # noqa: E402
 
 from nas_proxy.correlate.metrics import paired_difference, spearman, summarise, to_jsonable  # noqa: E402
-from nas_proxy.correlate.runner import Cache  # noqa: E402
+from nas_proxy.proxies import Cache  # noqa: E402
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext  # noqa: E402
 from nas_proxy.spaces import get_space  # noqa: E402
 

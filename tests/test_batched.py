@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from nas_proxy.search.storage import open_storage
+from nas_proxy.studies.storage import open_storage
 from torch import nn
 
 from nas_proxy.batched import ModelStack, stack_accuracy, train_stack
