@@ -16,7 +16,6 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from nas_proxy.studies.storage import open_storage
 from torch import nn
 
 from nas_proxy.batched import ModelStack, stack_accuracy, train_stack
@@ -24,6 +23,7 @@ from nas_proxy.cli import main
 from nas_proxy.models.convnet import NORMALIZATIONS, ConvNet, ConvNetSpec
 from nas_proxy.search import ProxyConfig, ProxyContext, SearchConfig, search
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import open_storage
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.training import TrainConfig, accuracy, train_model
 
