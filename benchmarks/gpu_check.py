@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="the architecture sample, distillation and trainings")
     p.add_argument("--commit", default=None, help="git commit to record when the tree carries no .git")
     p.add_argument("--command", default=None, help="the command line to record (gpu_check.sh passes its own)")
+    p.add_argument(
+        "--fidelity-sets",
+        default=None,
+        help="fidelity section: comma-separated subset of datadam,dm,random to distil and score (default all)",
+    )
     args = p.parse_args(argv)
     args.sections = ["environment"] + [s.strip() for s in args.sections.split(",") if s.strip()]  # provenance always
     unknown = sorted(set(args.sections) - set(SECTIONS))
@@ -182,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     work = out.parent / f".{out.name}-work" if args.dry_run else ROOT / "benchmarks" / "out" / f"gpu-work-{int(start)}"
     work.mkdir(parents=True, exist_ok=True)
     plan = make_plan(args.dry_run)
+    if args.fidelity_sets:
+        plan = replace(plan, fid_sets=tuple(s.strip() for s in args.fidelity_sets.split(",") if s.strip()))
     if args.dry_run:  # one thread per process: the dry run shares a small machine with other work
         os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     commit = git_commit(args.commit)

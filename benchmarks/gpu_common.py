@@ -55,6 +55,7 @@ class Plan:
     eval_epochs: int = 1000
     eval_model: str | None = None  # None: ConvNet-3 (width 128), as the field evaluates
     gt_workers: int = 8
+    fid_sets: tuple[str, ...] = ("datadam", "dm", "random")  # the synthetic sets the fidelity section distils and scores
     fid_distill_iterations: int = 2000  # the DataDAM/DM sets the fidelity section scores (6.5 ms per iteration on an H100)
     fid_archs: int | None = None  # None: the whole ground-truth table; the dry run takes its smallest few
     fid_final_reserve_s: float = 20.0  # kept for the last fidelity.py run (per-architecture scores are kept without it)

@@ -123,7 +123,7 @@ def run_fidelity_section(ctx: Context, rec: Recorder) -> None:
         return status == "ok"
 
     sets: dict[str, Path] = {}
-    for method in ("datadam", "dm", "random"):
+    for method in p.fid_sets:
         out = work / "syn" / f"{method}-ipc{p.proxy_ipc}"
         cmd = [*nasproxy, "distill", "--dataset", "fashion-mnist", *data, "--ipc", str(p.proxy_ipc), "--method", method]
         cmd += ["--device", p.device, "--seed", str(ctx.seed), "--out", str(out), "--force", "--quiet"]
@@ -133,13 +133,18 @@ def run_fidelity_section(ctx: Context, rec: Recorder) -> None:
             sets[method] = out
             meta = json.loads((out / "meta.json").read_text())
             rec.set("distill_seconds", {**rec.data.get("distill_seconds", {}), method: meta.get("seconds")})
-    variants: list[tuple[str, str, list[str]]] = [(m, m, []) for m in sets]  # (label, set, extra fidelity.py flags)
+    # (label, set, extra fidelity.py flags), in order of importance: under the deadline the last ones are cut
+    variants: list[tuple[str, str, list[str]]] = []
+    for m in sets:
+        variants.append((m, m, []))
+        if m == "random" and "--proxy-seeds" in takes:  # the seed-averaged proxy: K = 4 copies as one batched model
+            variants.append(("random-k4", m, ["--proxy-seeds", "4"]))
     if "--proxy-profile" in takes and PROFILE.is_file():  # the calibrated protocol, on the set its profile names (else random)
         chosen = re.search(r'^synthetic\s*=\s*"([a-z]+)', PROFILE.read_text(), re.M)
         on = chosen.group(1) if chosen and chosen.group(1) in sets else "random"
         variants += [("profile", on, ["--proxy-profile", str(PROFILE)])] if on in sets else []
-    if "--proxy-seeds" in takes:  # the seed-averaged proxy (K = 4 copies trained as one batched model)
-        variants += [(f"{m}-k4", m, ["--proxy-seeds", "4"]) for m in ("random", "datadam") if m in sets]
+    if "datadam" in sets and "--proxy-seeds" in takes:
+        variants.append(("datadam-k4", "datadam", ["--proxy-seeds", "4"]))
     rec.set("variants", [v[0] for v in variants])
     scores: dict[str, Path] = early_scores(table, work)
     (ctx.out / "fidelity").mkdir(parents=True, exist_ok=True)
