@@ -13,10 +13,12 @@ BatchNorm works unchanged: its running statistics are stacked buffers, updated i
 under ``vmap``. Instance, group and layer norm have no buffers. The batched path runs eagerly: CUDA
 graphs and channels_last (``TrainConfig``) are single-network options and are not applied here.
 
-On the CPU, grouped kernels are slower than K dense ones (benchmarks/RESULTS.md §8: a vmapped trial
-took 1.9x (K = 2) and 4.4x (K = 4) the CPU time of a loop over the copies): there ``vectorize=False``
-runs the copies one after the other on views of the same stacked tensors, with the same optimiser;
-its results equal K separate trainings bit for bit.
+The default is ``vectorize=False``: the copies run one after the other on views of the same stacked
+tensors, with the same optimiser; its results equal K separate trainings bit for bit. Measured:
+on the CPU grouped kernels are slower than K dense ones (benchmarks/RESULTS.md §9: a vmapped trial
+took 1.9x (K = 2) and 4.4x (K = 4) the CPU time of the loop); on an H100 (torch 2.11, cuDNN 9.19)
+batch norm under ``vmap`` fails ("NYI: querying is_contiguous inside of vmap"), so vmap is opt-in
+(``vectorize=True``) until a GPU run shows where it pays.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ class ModelStack:
     """``len(models)`` networks of one architecture, as stacked tensors and a template module.
 
     The networks must share the architecture (same parameter names and shapes) and device.
-    ``vectorize``: all copies in one vmapped call (default: on CUDA only, see the module docstring),
-    or one call per copy on views of the stacked tensors.
+    ``vectorize``: all copies in one vmapped call (opt-in, see the module docstring), or (default)
+    one call per copy on views of the stacked tensors.
     """
 
     def __init__(self, models: Sequence[nn.Module], vectorize: bool | None = None) -> None:
@@ -52,7 +54,7 @@ class ModelStack:
         self.buffers: dict[str, Tensor] = buffers
         self.template = copy.deepcopy(models[0]).to("meta")  # holds the structure only; tensors come from the stack
         device = next(iter(params.values())).device
-        self.vectorize = device.type == "cuda" if vectorize is None else vectorize
+        self.vectorize = bool(vectorize)  # None: the default, the loop (vmap is opt-in: module docstring)
 
     def _call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
         return functional_call(self.template, (params, buffers), (x,))

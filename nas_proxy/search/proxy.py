@@ -126,7 +126,7 @@ class ProxyContext:
         g = torch.Generator().manual_seed(0)  # a fixed subset: every trial is judged on the same images
         subset = torch.randperm(val_x.shape[0], generator=g)[: config.report_images].to(device)
         self.report_x, self.report_y = self.val_x[subset], self.val_y[subset]
-        self.vectorize: bool | None = None  # seeds > 1: ModelStack's choice (vmap on CUDA, a loop on the CPU) unless set
+        self.vectorize: bool | None = None  # seeds > 1: ModelStack's default (a loop over the copies) unless set
 
     @classmethod
     def load(
