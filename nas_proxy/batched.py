@@ -53,7 +53,6 @@ class ModelStack:
         self.params: dict[str, Tensor] = params
         self.buffers: dict[str, Tensor] = buffers
         self.template = copy.deepcopy(models[0]).to("meta")  # holds the structure only; tensors come from the stack
-        device = next(iter(params.values())).device
         self.vectorize = bool(vectorize)  # None: the default, the loop (vmap is opt-in: module docstring)
 
     def _call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
