@@ -65,8 +65,11 @@ class Table:
     val: dict[str, float] = field(default_factory=dict)  # arch id -> validation accuracy (first seed)
 
 
-def read_table(path: Path, metric: str = "test_accuracy") -> Table:
-    """One row per (architecture, seed) with ``arch_id``, ``seed``, ``spec`` (JSON) and ``metric``."""
+def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None = None) -> Table:
+    """One row per (architecture, seed) with ``arch_id``, ``seed``, ``spec`` (JSON) and ``metric``.
+    ``val_seed``: the seed whose validation accuracy promotion picks by (None: the first seed's, the
+    same training as the ground truth; another seed's is an independent training, as a real
+    promotion is)."""
     try:
         with path.open(newline="") as f:
             rows = list(csv.DictReader(f))
@@ -91,7 +94,7 @@ def read_table(path: Path, metric: str = "test_accuracy") -> Table:
             table.ids.append(aid)
         if seed == table.seeds[0] and row.get("seconds"):
             table.seconds[aid] = float(row["seconds"])
-        if seed == table.seeds[0] and row.get("val_accuracy"):
+        if seed == (table.seeds[0] if val_seed is None else val_seed) and row.get("val_accuracy"):
             table.val[aid] = float(row["val_accuracy"])
     table.ids = [a for a in table.ids if a in table.truth[table.seeds[0]]]  # the ground truth is the first seed
     return table
@@ -271,13 +274,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--zero-cost-batch", type=int, default=64, help="training images a zero-cost score sees (default %(default)s)")
     p.add_argument("--bootstrap", type=int, default=1000, help="resamples (default %(default)s)")
     p.add_argument("--promote", type=int, default=PROMOTE, metavar="K", help="'proxy + promote K' (default %(default)s)")
+    p.add_argument(
+        "--promote-seed",
+        type=int,
+        metavar="S",
+        help="promotion picks by the validation accuracy of the table's seed S (default: the ground truth's own training)",
+    )
     p.add_argument("--seed", type=int, default=0, help="proxy training and bootstrap seed (default %(default)s)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/fidelity"))
     _add_proxy_options(p)
     args = p.parse_args(argv)
     try:
-        table = read_table(args.table, args.metric)
+        table = read_table(args.table, args.metric, args.promote_seed)
         parsed = [parse_proxy(t) for t in args.proxy]
         proxies: dict[str, dict[str, Any]] = {}
         for label, kind, value in parsed:
