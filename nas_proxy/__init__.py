@@ -10,6 +10,7 @@ from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.search import ProxyConfig, SearchConfig, best_model, score, search
 from nas_proxy.spaces import build_model, get_space
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
+from nas_proxy.training import TrainConfig
 from nas_proxy.version import __version__
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "SearchConfig",
     "Splits",
     "SyntheticSet",
+    "TrainConfig",
     "__version__",
     "best_model",
     "build_model",
