@@ -1,6 +1,7 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both create .venv when missing.
 PYTHON ?= python3
 VENV   ?= .venv
+PYTEST_ARGS ?=  # e.g. make test PYTEST_ARGS=--durations=20
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nasproxy-installed
 
@@ -19,7 +20,7 @@ demo: $(STAMP) data
 ## test: set up and run the fast test suite (CPU, a few minutes); installs PostgreSQL for its tests when it can
 test: $(STAMP)
 	@bash scripts/get-postgres.sh
-	$(PY) -m pytest -q -m "not slow and not gpu"
+	$(PY) -m pytest -q -m "not slow and not gpu" $(PYTEST_ARGS)
 
 ## test-slow: the heavier checks (real Fashion-MNIST on CPU; the CUDA paths, skipped without a GPU)
 test-slow: $(STAMP)
