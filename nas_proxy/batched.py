@@ -33,7 +33,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from nas_proxy.augment import DSA
 from nas_proxy.errors import DivergedError
-from nas_proxy.training import TrainConfig
+from nas_proxy.training import TrainConfig, mark_divergence
 from nas_proxy.utils import derive_seed, generator
 
 
@@ -133,10 +133,7 @@ def train_stack(
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()  # copy k's gradient is that of its own loss: the copies share nothing
             opt.step()
-        with torch.no_grad():  # the divergence flags, on the device
-            first = (bad_epoch < 0) & ~torch.isfinite(loss)
-            bad_epoch = torch.where(first, torch.full_like(bad_epoch, epoch), bad_epoch)
-            bad_loss = torch.where(first, loss.detach().float(), bad_loss)
+        bad_epoch, bad_loss = mark_divergence(bad_epoch, bad_loss, loss, epoch)  # per copy, on the device
         sched.step()
         done = epoch + 1
         if (check_every > 0 and done % check_every == 0) or done == config.epochs:

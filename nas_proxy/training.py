@@ -64,6 +64,14 @@ def graphable(config: TrainConfig, n: int, device: torch.device) -> bool:
     return config.cuda_graph and device.type == "cuda" and (n <= config.batch_size or n % config.batch_size == 0)
 
 
+def mark_divergence(bad_epoch: Tensor, bad_loss: Tensor, loss: Tensor, epoch: int) -> tuple[Tensor, Tensor]:
+    """The first epoch whose ``loss`` was not finite and that loss (elementwise for a stack of
+    losses), kept on the device: nothing is read back to the host."""
+    with torch.no_grad():
+        first = (bad_epoch < 0) & ~torch.isfinite(loss)
+        return torch.where(first, torch.full_like(bad_epoch, epoch), bad_epoch), torch.where(first, loss.detach().float(), bad_loss)
+
+
 def train_model(
     model: nn.Module,
     x: Tensor,
@@ -116,10 +124,7 @@ def train_model(
             opt.step()
             if on_step is not None:
                 on_step(epoch, step, model)
-        with torch.no_grad():  # the divergence flag, on the device: no host sync here
-            first = (bad_epoch < 0) & ~torch.isfinite(loss)
-            bad_epoch = torch.where(first, torch.full_like(bad_epoch, epoch), bad_epoch)
-            bad_loss = torch.where(first, loss.detach().float(), bad_loss)
+        bad_epoch, bad_loss = mark_divergence(bad_epoch, bad_loss, loss, epoch)  # on the device: no host sync here
         sched.step()
         done = epoch + 1
         if (check_every > 0 and done % check_every == 0) or done == config.epochs:
