@@ -81,7 +81,7 @@ def evaluate(
     seed: int = 0,
     device: str = "auto",
     data_root: str | None = None,
-    progress: bool = True,
+    progress: bool = False,  # the library is silent unless asked; the CLI asks
 ) -> EvalResult:
     """Train ``runs`` fresh ConvNets on the synthetic set at ``path``; test accuracy mean +- std.
 

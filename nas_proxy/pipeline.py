@@ -155,7 +155,7 @@ def run(
     preset_path: Path | str,
     dataset: str | None = None,
     device: str | None = None,
-    progress: bool = True,
+    progress: bool = False,  # the library is silent unless asked; the CLI asks
     on_stage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the three stages of a preset; returns where everything went. ``progress`` shows the

@@ -227,7 +227,7 @@ def calibrate(
     study: str,
     storage_url: str | None = None,
     command: str = "",
-    progress: bool = True,
+    progress: bool = False,  # the library is silent unless asked; the CLI asks
 ) -> CalibrationResult:
     """Calibrate the proxy protocol on ``truths``; resumes the calibration ``study`` when it exists."""
     config.validate()

@@ -141,7 +141,7 @@ def distill_sharded(
     out: Path | str,
     resume: bool = False,
     force: bool = False,
-    progress: bool = True,
+    progress: bool = False,  # the library is silent unless asked; the CLI asks
     callback: Callable[[int, dict[str, float]], None] | None = None,
     command: str | None = None,
 ) -> DistillResult | None:

@@ -73,7 +73,7 @@ def promote(
     workers: int = 1,
     device: str = "auto",
     data_root: str | None = None,
-    progress: bool = True,
+    progress: bool = False,  # the library is silent unless asked; the CLI asks
     images: int | None = None,
 ) -> Promotion:
     """Train the ``k`` best distinct candidates of search ``study`` (stored at ``url``) on the real data

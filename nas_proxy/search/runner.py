@@ -221,7 +221,7 @@ def search(
     timeout: float | None = None,
     workers: int = 1,
     out: Path | None = None,
-    progress: bool = True,
+    progress: bool = False,  # the library is silent unless asked; the CLI asks
     heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
     promote: int = 0,
     promote_epochs: int | None = None,
@@ -321,7 +321,7 @@ def join(
     worker_index: int = 0,
     synthetic: str | None = None,
     device: str | None = None,
-    progress: bool = True,
+    progress: bool = False,  # the library is silent unless asked; the CLI asks
     data_root: str | None = None,
     heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
 ) -> None:
@@ -355,7 +355,7 @@ def score(
     seed: int = 0,
     device: str = "auto",
     data_root: str | None = None,
-    progress: bool = True,
+    progress: bool = False,  # the library is silent unless asked; the CLI asks
 ) -> list[ProxyResult]:
     """Proxy scores of ``specs`` (each completed and checked against the space first, see
     :meth:`SearchSpace.complete`), in order."""

@@ -52,7 +52,7 @@ class TrainingStudy:
         study: optuna.Study,
         storage_url: str | None,
         device: str = "auto",
-        progress: bool = True,
+        progress: bool = False,  # the library is silent unless asked; the CLI asks
         data_root: str | None = None,
         heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
     ) -> None:

@@ -42,7 +42,7 @@ class WorkerOptions:
     worker_index: int = 0  # offsets the sampler's seed: distinct per worker of one run
     synthetic: str | None = None  # a search's synthetic set at another path on this machine (checked by hash)
     device: str | None = None  # None: the study's device
-    progress: bool = True  # progress bar and one line per failed trial on stderr
+    progress: bool = False  # progress bar and one line per failed trial on stderr (the CLI asks; library calls are silent)
     data_root: str | None = None  # the real data on this machine, if not where the study's machine had it
     heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS)  # database storages: interval, grace (seconds)
 

@@ -131,7 +131,7 @@ def train_all(
     options: WorkerOptions,
     work_here: Callable[[], None],
     label: str,
-    progress: bool = True,
+    progress: bool = False,  # the library is silent unless asked; the CLI asks
 ) -> None:
     """Train the queued trials of ``wanted`` with ``workers`` processes (this one, ``work_here``,
     and ``workers - 1`` started with ``options``), then wait for those running in other workers
