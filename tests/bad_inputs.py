@@ -266,6 +266,7 @@ CASES: list[Case] = [
     Case(f"{C} --proxy-profile profiles/nan.toml", "proxy lr must be a finite number"),
     # ---- calibrate
     Case("calibrate --space convnet-cpu --synthetic syn --study c1", "one of the arguments --truth --truth-study is required"),
+    Case(f"{CAL} --config presets/good.toml", "calibrate reads no --config file yet"),
     Case(f"{CAL} --folds 1", "folds must be at least 2"),
     Case(f"{CAL} --trials 0", "trials must be at least 1"),
     Case(CAL.replace("--epochs-choices 1", "--epochs-choices 0"), "proxy epochs must be at least 1"),

@@ -158,6 +158,10 @@ def _output(args: argparse.Namespace) -> Path:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from nas_proxy.calibrate import truth
+    from nas_proxy.errors import InvalidArgumentError
+
+    if getattr(args, "config", None):  # refused, not ignored: a silently unread file would mislead
+        raise InvalidArgumentError(f"calibrate reads no --config file yet ({args.config}): give its options as flags")
     from nas_proxy.calibrate.runner import CalibrateConfig, calibrate
     from nas_proxy.profile import write_profile
 
