@@ -308,13 +308,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fidelity.py: error: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code
     result["table"] = str(args.table)
-    result["command"] = " ".join([sys.executable, *sys.argv])
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fidelity.json").write_text(json.dumps(to_jsonable(result), indent=1) + "\n")
-    text = markdown(result)
-    (args.out / "fidelity.md").write_text(text)
-    print(text)
+    write_outputs(args.out, "fidelity", result, markdown(result))
     return 0
+
+
+def write_outputs(out: Path, stem: str, result: dict[str, Any], text: str) -> None:
+    """``OUT/STEM.json`` (every number, and the command that made it) and ``OUT/STEM.md``; prints the Markdown."""
+    result["command"] = " ".join([sys.executable, *sys.argv])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(to_jsonable(result), indent=1) + "\n")
+    (out / f"{stem}.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import statistics
 import sys
 import time
@@ -37,9 +36,9 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from fidelity import read_table  # noqa: E402
+from fidelity import read_table, write_outputs  # noqa: E402
 
-from nas_proxy.correlate.metrics import paired_difference, spearman, summarise, to_jsonable  # noqa: E402
+from nas_proxy.correlate.metrics import paired_difference, spearman, summarise  # noqa: E402
 from nas_proxy.proxies import Cache  # noqa: E402
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext  # noqa: E402
 from nas_proxy.spaces import get_space  # noqa: E402
@@ -198,12 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if "fidelity" in args.parts:
         result["fidelity"] = fidelity(ctx, space, table, args)
     result["seconds"] = time.perf_counter() - t0
-    result["command"] = " ".join([sys.executable, *sys.argv])
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "kseed.json").write_text(json.dumps(to_jsonable(result), indent=1) + "\n")
-    text = markdown(result)
-    (args.out / "kseed.md").write_text(text)
-    print(text)
+    write_outputs(args.out, "kseed", result, markdown(result))
     return 0
 
 
