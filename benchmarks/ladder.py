@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--splits-bootstrap", type=int, default=200, help="--grid: resamples in those repeated splits (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap and orders seed (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/ladders"))
+    p.add_argument("--rows-csv", type=Path, help="--grid: write every ladder's numbers (all and calibration part) to this CSV")
     args = p.parse_args(argv)
     try:
         if not args.ladder and not args.grid:
@@ -206,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ladder.py: error: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code
     if args.grid:
-        _write_grid_csv(args.out / "grid.csv", result["grid"].pop("rows"))
+        rows = result["grid"].pop("rows")
+        if args.rows_csv:
+            _write_grid_csv(args.rows_csv, rows)
     write_outputs(args.out, "ladders", result, markdown(result))
     return 0
 
@@ -231,45 +234,36 @@ def _study(sim: Any, cands: Any, args: argparse.Namespace) -> dict[str, Any]:
     def ratio(row: Mapping[str, Any]) -> float:  # compute saving at the table's size (a part is projected to it)
         return float(row["projected"][str(n)])
 
-    def run(c: Any, count: int, orders: int = 0) -> list[dict[str, Any]]:
-        boot, ords = sim.resamples(c.n, count, args.seed), sim.orders(c.n, orders, args.seed + 1)
-        return [{"spec": s, **sim.measure(parse_ladder(s), c, boot, ords, spaces)} for s in specs]
+    def measure(spec: str, c: Any, boot: int, orders: int = 0) -> dict[str, Any]:
+        rows, ords = sim.resamples(c.n, boot, args.seed), sim.orders(c.n, orders, args.seed + 1)
+        return {"spec": spec, "n": c.n, **sim.measure(parse_ladder(spec), c, rows, ords, spaces)}
 
-    def one(spec: str, c: Any) -> dict[str, Any]:
-        boot, ords = sim.resamples(c.n, args.bootstrap, args.seed), sim.orders(c.n, args.orders, args.seed + 1)
-        return {"spec": spec, "n": c.n, **sim.measure(parse_ladder(spec), c, boot, ords, spaces)}
-
-    every = run(cands, args.bootstrap)
+    every = [measure(s, cands, args.bootstrap) for s in specs]
     cal_idx, held_idx = sim.split(n, args.calibration_fraction, args.split_seed)
     cal, held = cands.take(cal_idx), cands.take(held_idx)
-    cal_rows = run(cal, args.bootstrap)
+    cal_rows = [measure(s, cal, args.bootstrap) for s in specs]
     chosen = {}
     for rule in RULES:
         spec = sim.choose(cal_rows, ratio, rule)["spec"]
-        chosen[rule] = {"calibration": one(spec, cal), "held_out": one(spec, held), "all": one(spec, cands)}
-    in_sample = {rule: one(sim.choose(every, ratio, rule)["spec"], cands) for rule in RULES}
+        chosen[rule] = {
+            part: measure(spec, c, args.bootstrap, args.orders) for part, c in (("calibration", cal), ("held_out", held), ("all", cands))
+        }
+    in_sample = {rule: measure(sim.choose(every, ratio, rule)["spec"], cands, args.bootstrap, args.orders) for rule in RULES}
     splits = []
-    for s in range(args.splits):
+    for s in range(args.splits):  # the same choice on more splits, with fewer resamples
         c_idx, h_idx = sim.split(n, args.calibration_fraction, args.split_seed + 1 + s)
         c, h = cands.take(c_idx), cands.take(h_idx)
-        rows = [
-            {
-                "spec": sp,
-                **sim.measure(parse_ladder(sp), c, sim.resamples(c.n, args.splits_bootstrap, args.seed), sim.orders(c.n, 0, 0), spaces),
-            }
-            for sp in specs
-        ]
+        rows = [measure(spec, c, args.splits_bootstrap) for spec in specs]
         for rule in RULES:
             pick = sim.choose(rows, ratio, rule)
-            boot_h = sim.resamples(h.n, args.splits_bootstrap, args.seed)
-            out_h = sim.measure(parse_ladder(pick["spec"]), h, boot_h, sim.orders(h.n, 0, 0), spaces)
+            held_row = measure(pick["spec"], h, args.splits_bootstrap)
             splits.append(
                 {
                     "split_seed": args.split_seed + 1 + s,
                     "rule": rule,
                     "spec": pick["spec"],
                     "calibration": _brief(pick),
-                    "held_out": _brief(out_h),
+                    "held_out": _brief(held_row),
                 }
             )
     rows_out = [{"set": "all", **r} for r in every] + [{"set": "calibration", **r} for r in cal_rows]
@@ -459,8 +453,10 @@ def markdown(result: Mapping[str, Any]) -> str:
                     f"{ok}/{len(ss)}",
                 ]
             )
-        specs = sorted({s["spec"] for s in ss}, key=lambda x: -sum(s["spec"] == x for s in ss))
-        rows.append([rule, "ladders chosen", "; ".join(f"`{x}` ×{sum(s['spec'] == x for s in ss)}" for x in specs[:4]), "", "", "", "", ""])
+        counts = {x: sum(s["spec"] == x for s in ss) for x in {s["spec"] for s in ss}}
+        often = sorted(counts, key=lambda x: (-counts[x], x))[:4]
+        chosen = f"{len(counts)} different; " + "; ".join(f"`{x}` ×{counts[x]}" for x in often)
+        rows.append([rule, "ladders chosen", chosen, "", "", "", "", ""])
     lines += _table(
         [
             "rule",

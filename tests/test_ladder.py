@@ -273,3 +273,34 @@ def test_command_writes_the_ladders(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert ladder.main([*argv, "--ladder", "random-ipc10:1.0,snip:0.5,full:1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ladder.py: error: ladder 'random-ipc10:1.0,snip:0.5,full:1': unknown proxies snip") and err.count("\n") == 1
+
+
+def test_command_grid_chooses_on_calibration(tmp_path: Path) -> None:
+    table, scores = _table(tmp_path)
+    argv = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "10", "--orders", "3"]
+    assert (
+        ladder.main(
+            [
+                *argv,
+                "--grid",
+                "--splits",
+                "2",
+                "--splits-bootstrap",
+                "5",
+                "--out",
+                str(tmp_path / "out"),
+                "--rows-csv",
+                str(tmp_path / "rows.csv"),
+            ]
+        )
+        == 0
+    )
+    grid = json.loads((tmp_path / "out" / "ladders.json").read_text())["grid"]
+    cal = grid["calibration_ids"]
+    assert len(cal) == 3 and set(cal) < {f"a{i}" for i in range(6)}
+    for rule in ("mean", "point"):
+        assert {c["n"] for c in grid["chosen"][rule].values()} == {3, 6}  # calibration and held-out halves, and all
+        assert grid["chosen"][rule]["held_out"]["spec"] == grid["chosen"][rule]["calibration"]["spec"]
+    assert len(grid["splits"]) == 4
+    with (tmp_path / "rows.csv").open() as f:
+        assert sum(1 for _ in f) == 1 + 2 * grid["n_ladders"]
