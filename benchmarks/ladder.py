@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--space", type=int, default=720, help="size of the whole space, for the projection (default %(default)s)")
     p.add_argument("--calibration-fraction", type=float, default=0.5, help="--grid: the part the ladder is chosen on (default %(default)s)")
     p.add_argument("--split-seed", type=int, default=0, help="--grid: the seed of that split (default %(default)s)")
+    p.add_argument(
+        "--split-file", type=Path, help="--grid: a committed calibration/evaluation split (CSV arch_id,role) instead of the seeded one"
+    )
     p.add_argument("--splits", type=int, default=20, help="--grid: more seeded splits, the choice repeated on each (default %(default)s)")
     p.add_argument("--splits-bootstrap", type=int, default=200, help="--grid: resamples in those repeated splits (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap and orders seed (default %(default)s)")
@@ -243,7 +246,10 @@ def _study(sim: Any, cands: Any, args: argparse.Namespace) -> dict[str, Any]:
         return {"spec": spec, "n": c.n, **sim.measure(parse_ladder(spec), c, rows, ords, spaces)}
 
     every = [measure(s, cands, args.bootstrap) for s in specs]
-    cal_idx, held_idx = sim.split(n, args.calibration_fraction, args.split_seed)
+    if args.split_file:
+        cal_idx, held_idx = sim.read_split(args.split_file, cands.ids)
+    else:
+        cal_idx, held_idx = sim.split(n, args.calibration_fraction, args.split_seed)
     cal, held = cands.take(cal_idx), cands.take(held_idx)
     cal_rows = [measure(s, cal, args.bootstrap) for s in specs]
     chosen = {}
@@ -276,6 +282,9 @@ def _study(sim: Any, cands: Any, args: argparse.Namespace) -> dict[str, Any]:
         "first": first,
         "keeps": list(GRID_KEEPS),
         "finals": list(GRID_FINALS),
+        "split": str(args.split_file)
+        if args.split_file
+        else f"seeded: {args.calibration_fraction} for calibration, seed {args.split_seed}",
         "calibration_ids": [cands.ids[i] for i in cal_idx],
         "frontier_all": [brief(r) | {"spec": r["spec"]} for r in sim.frontier(every, ratio)],
         "frontier_calibration": [brief(r) | {"spec": r["spec"]} for r in sim.frontier(cal_rows, ratio)],

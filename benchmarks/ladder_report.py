@@ -143,7 +143,8 @@ def markdown(result: Mapping[str, Any]) -> str:
     head = [h.format(n=n, space=space) for h in BRIEF_HEAD]
     lines += ["", f"Grid: {g['n_ladders']} ladders. Frontier on all {n} (in-sample; bootstrap mean regret vs × less):", ""]
     lines += _table(head, [_brief_row(r["spec"], r, n, space) for r in g["frontier_all"]])
-    lines += ["", f"Frontier on the calibration part ({len(g['calibration_ids'])} architectures; × less projected to {n}):", ""]
+    split = f"; split: {g['split']}" if "split" in g else ""
+    lines += ["", f"Frontier on the calibration part ({len(g['calibration_ids'])} architectures; × less projected to {n}{split}):", ""]
     lines += _table(head, [_brief_row(r["spec"], r, n, space) for r in g["frontier_calibration"]])
     lines += [
         "",
@@ -158,6 +159,8 @@ def markdown(result: Mapping[str, Any]) -> str:
         rows.append(_brief_row(c["spec"], _brief_of(c), n, space, f"{rule}, chosen on all {n} (in-sample)"))
     lines += _table(["rule: part (n)", *head, "async: regret mean [95%]", "async: × less (own n) [95%]", "async: full trainings"], rows)
     rules = list(g["chosen"])
+    if not g["splits"]:
+        return "\n".join(lines) + "\n"
     lines += ["", f"The choice repeated on {len(g['splits']) // len(rules)} more seeded splits (calibration → held-out):", ""]
     rows = []
     for rule in rules:

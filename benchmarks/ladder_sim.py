@@ -359,6 +359,25 @@ def split(n: int, fraction: float, seed: int) -> tuple[IntArray, IntArray]:
 Row = Mapping[str, Any]  # what measure() returns, with the ladder's "spec"
 
 
+def read_split(path: Path, ids: Sequence[str]) -> tuple[IntArray, IntArray]:
+    """A committed split (``benchmarks/groundtruth/split.py``: CSV with ``arch_id`` and ``role``
+    ``calibration`` or ``evaluation``; lines starting with ``#`` are comments): the indices of
+    ``ids`` in each role."""
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"--split-file {path} does not exist") from None
+    roles = {r["arch_id"]: r.get("role") for r in rows}
+    missing = [a for a in ids if roles.get(a) not in ("calibration", "evaluation")]
+    if missing:
+        raise InvalidArgumentError(
+            f"--split-file {path} gives no calibration/evaluation role to {len(missing)} architectures (e.g. {missing[0]})"
+        )
+    cal = [i for i, a in enumerate(ids) if roles[a] == "calibration"]
+    return np.array(cal, dtype=np.int64), np.array([i for i, a in enumerate(ids) if roles[a] == "evaluation"], dtype=np.int64)
+
+
 def frontier(rows: Sequence[Row], ratio: Callable[[Row], float]) -> list[Row]:
     """The rows no other row beats on both bootstrap mean regret (lower) and ``ratio`` (higher),
     highest ratio first."""

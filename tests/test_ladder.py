@@ -304,3 +304,19 @@ def test_command_grid_chooses_on_calibration(tmp_path: Path) -> None:
     assert len(grid["splits"]) == 4
     with (tmp_path / "rows.csv").open() as f:
         assert sum(1 for _ in f) == 1 + 2 * grid["n_ladders"]
+
+
+def test_command_grid_reads_a_committed_split(tmp_path: Path) -> None:
+    table, scores = _table(tmp_path)
+    split = tmp_path / "split.csv"
+    split.write_text(
+        "# split.py: a comment line\narch_id,role\n" + "".join(f"a{i},{'calibration' if i in (1, 4) else 'evaluation'}\n" for i in range(6))
+    )
+    argv = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "5", "--orders", "0"]
+    assert ladder.main([*argv, "--grid", "--splits", "0", "--split-file", str(split), "--out", str(tmp_path / "out")]) == 0
+    grid = json.loads((tmp_path / "out" / "ladders.json").read_text())["grid"]
+    assert grid["calibration_ids"] == ["a1", "a4"]
+    assert grid["chosen"]["mean"]["held_out"]["n"] == 4
+    split.write_text("arch_id,role\na1,calibration\n")
+    with pytest.raises(InvalidArgumentError, match="gives no calibration/evaluation role to 5 architectures"):
+        sim.read_split(split, [f"a{i}" for i in range(6)])
