@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.files import write_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -210,5 +211,5 @@ def _value(value: Any) -> str:
 def write(path: Path | str, tables: Mapping[str, Any]) -> Path:
     """Write ``tables`` as ``path`` (the resolved config saved beside a command's outputs)."""
     p = Path(path)
-    p.write_text(dumps(tables), encoding="utf-8")
+    write_text(p, dumps(tables))
     return p

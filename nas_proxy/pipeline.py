@@ -20,9 +20,10 @@ from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
 from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
+from nas_proxy.files import check_writable
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, open_storage, study_dir
 from nas_proxy.utils import resolve_device
 
 # the keys of each table of a preset: the stages' dataclass fields (see nas_proxy.configs), less
@@ -162,6 +163,9 @@ def run(
     stages' progress bars; ``on_stage`` is told, in one line, each stage as it starts."""
     p = plan(preset_path, dataset, device)
     name, runs, syn = p.name, p.runs, p.synthetic
+    for path in (runs, study_dir(name), artifact_dir(default_storage_url(name), name)):  # before the first stage writes
+        check_writable(path)
+    check_writable_storage(None, name)
     resume = (syn / "checkpoint.safetensors").is_file()
     tell = on_stage or (lambda line: None)
     tell(f"[1/3] distill {p.distill.dataset} -> {syn}")
@@ -197,7 +201,7 @@ def run(
         if event.message:
             tell(event.message)
 
-    result = correlate(p.correlate, archs, runs / "correlate", on_progress=said)
+    result = correlate(p.correlate, archs, runs / "correlate", on_progress=said if progress else None)  # (a listener draws bars)
     write_reports(result)
     attach_to_study(study, result, url)
     config = configs.write(runs / "config.toml", p.tables())

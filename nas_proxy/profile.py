@@ -33,8 +33,8 @@ from typing import Any
 
 from nas_proxy.checks import read_text
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.files import write_text
 from nas_proxy.search.proxy import ProxyConfig
-from nas_proxy.utils import atomic_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -187,9 +187,7 @@ def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
     check_proxy_values(profile.proxy, "the profile to write")
     _check_calibration(profile.calibration, "the profile to write")
     text = profile.to_toml()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
+    write_text(path, text)
     return path
 
 

@@ -14,6 +14,7 @@ Tensors load without unpickling code: safetensors, or ``torch.load(weights_only=
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +22,13 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor
 
 from nas_proxy.checks import inside
 from nas_proxy.errors import ArtifactError, InvalidArgumentError
-from nas_proxy.utils import atomic_path, file_sha256, write_json
+from nas_proxy.files import make_dirs, write_bytes, write_json
+from nas_proxy.utils import file_sha256
 
 FORMAT = "nasproxy.synthetic"
 FORMAT_VERSION = 1
@@ -62,10 +64,9 @@ def save_synthetic(
     out: Path, images: Tensor, labels: Tensor, meta: dict[str, Any], mean: tuple[float, ...], std: tuple[float, ...]
 ) -> Path:
     """Write the three files; ``meta.json`` last, with the tensors' hash and shapes added."""
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     images, labels = images.detach().float().cpu().contiguous(), labels.detach().long().cpu().contiguous()
-    with atomic_path(out / TENSORS) as tmp:
-        save_file({"images": images, "labels": labels}, str(tmp))
+    write_bytes(out / TENSORS, save({"images": images, "labels": labels}))
     save_grid(out / GRID, images, labels, mean, std)
     meta = {
         "format": FORMAT,
@@ -97,8 +98,9 @@ def save_grid(path: Path, images: Tensor, labels: Tensor, mean: tuple[float, ...
             row = torch.cat([row, row.new_zeros(pad, *row.shape[1:])])
         rows.append(row)
     grid = make_grid(torch.cat(rows), nrow=per_row, padding=1, pad_value=1.0)
-    with atomic_path(path) as tmp:
-        save_image(grid, str(tmp), format="png")
+    png = io.BytesIO()
+    save_image(grid, png, format="png")
+    write_bytes(path, png.getvalue())
 
 
 def read_meta(path: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from nas_proxy import checks
+from nas_proxy.files import make_dirs, writing
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.proxy import ProxyContext, ProxyResult
 from nas_proxy.studies.storage import EXTRAS_ATTR, artifact_dir, open_storage, require_existing
@@ -45,11 +46,11 @@ def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchCo
     save_note(study, note)
     grid = ctx.synthetic.path / GRID
     if grid.is_file():
-        store_dir = artifact_dir(url, study.study_name)
-        store_dir.mkdir(parents=True, exist_ok=True)
-        upload_artifact(
-            artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(grid), study_or_trial=study, mimetype="image/png"
-        )
+        store_dir = make_dirs(artifact_dir(url, study.study_name))
+        with writing(store_dir, grid.stat().st_size):
+            upload_artifact(
+                artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(grid), study_or_trial=study, mimetype="image/png"
+            )
     study.set_user_attr(EXTRAS_ATTR, {"artifact_dir": str(artifact_dir(url, study.study_name)), "note": note})
 
 

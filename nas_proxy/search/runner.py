@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from tqdm import tqdm
 
 from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.files import check_writable
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.dashboard import attach_study_extras, save_curve_note, scalar_attrs
 from nas_proxy.search.promotion import DEFAULT_EPOCHS
@@ -30,8 +30,16 @@ from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies import kinds
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget
 from nas_proxy.studies.kinds import WorkerOptions
-from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage, study_dir
-from nas_proxy.studies.trials import claim, fail_dead_trials, recording_failure
+from nas_proxy.studies.storage import (
+    GRACE_SECONDS,
+    HEARTBEAT_SECONDS,
+    artifact_dir,
+    check_writable_storage,
+    default_storage_url,
+    open_storage,
+    study_dir,
+)
+from nas_proxy.studies.trials import Guarded, fail_dead_trials, recording_failure, unmasked
 from nas_proxy.studies.workers import check_heartbeat, worker_processes
 
 POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
@@ -83,12 +91,11 @@ def check_compatible(space: SearchSpace, ctx: ProxyContext, name: str) -> None:
         ) from None
 
 
-def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, total: int) -> Callable[[optuna.Trial], Any]:
-    """The function Optuna calls for every trial."""
+def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, total: int) -> Guarded[float | tuple[float, ...]]:
+    """The function Optuna calls for every trial (claiming it first, see :class:`Guarded`)."""
     multi = len(config.objectives) > 1
 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
-        claim(trial)  # first: a survivor can repair this trial from now on
         interrupts.check()
         if over_budget(trial.study, trial.number, total):
             trial.set_user_attr("fail_reason", f"the budget of {total} trials was reached by other workers")
@@ -124,7 +131,7 @@ def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, 
         values = {"accuracy": result.accuracy, "params": float(result.params), "flops": float(result.flops)}
         return tuple(values[o] for o in config.objectives) if multi else values["accuracy"]
 
-    return objective
+    return Guarded(objective)
 
 
 def _record(trial: optuna.Trial, result: ProxyResult, ctx: ProxyContext, config: SearchConfig) -> None:
@@ -208,7 +215,9 @@ def run_worker(
                     with interrupts.interruptible():
                         time.sleep(POLL_SECONDS)
                     continue
-                study.optimize(objective, n_trials=total - started, timeout=left, catch=(Exception,), callbacks=[stop_at_total, tick])
+                with unmasked():
+                    study.optimize(objective, n_trials=total - started, timeout=left, catch=(Exception,), callbacks=[stop_at_total, tick])
+                objective.raise_stop()  # a full disk: stop here, not fail every later trial
     finally:
         bar.close()
 
@@ -245,6 +254,9 @@ def search(
         raise InvalidArgumentError(
             "SQLite cannot take several writing processes ('database is locked'): use the default journal file or a database URL"
         )
+    for path in (out or study_dir(study_name), artifact_dir(storage_url or default_storage_url(study_name), study_name)):
+        check_writable(path)  # refused before the study is made (a journal left behind)
+    check_writable_storage(storage_url, study_name)
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file; give a directory for trials.csv and best.json")
     check_heartbeat(heartbeat)

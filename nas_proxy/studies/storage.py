@@ -12,16 +12,13 @@
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
-from typing import Any
 
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
-from nas_proxy import interrupts
 from nas_proxy.errors import NasProxyError
+from nas_proxy.files import check_writable, make_dirs
+from nas_proxy.studies.journal import JournalFile
 from nas_proxy.studies.trials import MAX_RETRY
 
 STUDIES_DIR = Path("studies")
@@ -39,7 +36,6 @@ DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssq
 HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 EXTRAS_ATTR = "nasproxy_dashboard"  # study user attribute: the dashboard's note and where its artifacts are
-LOCK_GRACE_SECONDS = 30  # a journal lock held this long belongs to a killed process (Optuna's default); writes take milliseconds
 
 
 class StorageError(NasProxyError):
@@ -92,9 +88,9 @@ def open_storage(
         if path.is_dir():
             raise StorageError(f"storage {path} is a directory; give a journal file path such as {path / 'journal.log'}")
         check_journal(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(_JournalFile(path)), f"journal:{path}"
-    except StorageError:
+        make_dirs(path.parent)
+        return JournalStorage(JournalFile(path)), f"journal:{path}"
+    except NasProxyError:  # StorageError, a damaged journal, a disk that refuses the write: their own one line
         raise
     except ImportError as e:
         cause = e.__cause__ if isinstance(e.__cause__, ImportError) else e  # Optuna re-raises SQLAlchemy's with a vaguer message
@@ -124,6 +120,21 @@ def check_journal(path: Path) -> None:
         )
 
 
+def check_writable_storage(url: str | None, study: str) -> None:
+    """Refuse in one line, before a command writes anything, a journal or SQLite file that cannot be
+    written (nor its folder, where the journal's lock is made). Database servers are not checked."""
+    url = url or default_storage_url(study)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+    elif database_url(url) is not None or "://" in url:
+        return
+    else:
+        path = Path(url.removeprefix("journal:"))
+    check_writable(path)
+    if path.exists():
+        check_writable(path.parent)
+
+
 def require_existing(url: str | None, study: str) -> None:
     """For commands that only read a study (worker, dashboard, correlate --study): refuse a journal
     or SQLite file that does not exist, instead of creating an empty one."""
@@ -140,35 +151,6 @@ def require_existing(url: str | None, study: str) -> None:
         )
 
 
-class _JournalFile(JournalFileBackend):
-    """A journal file at an absolute path whose writes Ctrl-C cannot cut in half.
-
-    The lock is a symlink to the journal: with a relative path it dangles, and a lock left by a
-    killed process then makes every later writer spin forever instead of breaking it after
-    :data:`LOCK_GRACE_SECONDS`.
-    """
-
-    def __init__(self, path: Path) -> None:
-        absolute = str(path.resolve())
-        _break_stale_lock(Path(absolute + ".lock"))
-        super().__init__(absolute, JournalFileSymlinkLock(absolute, grace_period=LOCK_GRACE_SECONDS))
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        with interrupts.deferred():  # Optuna's lock release turns a KeyboardInterrupt into FileNotFoundError
-            super().append_logs(logs)
-
-
-def _break_stale_lock(lock: Path) -> None:
-    """Remove a lock that dangles (made by a relative path) or is older than the grace period: its
-    writer was killed (a live one holds it for milliseconds)."""
-    try:
-        made = os.lstat(lock).st_mtime
-    except FileNotFoundError:
-        return
-    if not lock.exists() or time.time() - made > LOCK_GRACE_SECONDS:
-        lock.unlink(missing_ok=True)
-
-
 def database_url(url: str) -> str | None:
     """``url`` with its database driver made explicit (see :data:`DEFAULT_DRIVERS`); ``None`` when it
     does not name a database (a journal file path)."""
@@ -183,6 +165,7 @@ __all__ = [
     "StorageError",
     "artifact_dir",
     "check_journal",
+    "check_writable_storage",
     "database_url",
     "default_storage_url",
     "open_storage",
