@@ -251,3 +251,18 @@ def test_a_space_run_shards_across_gloo_ranks_with_every_rank_drawing_the_same_n
     # the same networks, batches and steps: only the order of float sums differs (batch statistics, the loss
     # total). Measured: 7e-7; with each rank normalising by its own loss instead of the total: 3.2
     assert (merged.images - plain).abs().max() <= 1e-4
+
+
+def test_the_new_options_come_from_a_distill_preset_and_are_saved_with_the_run(tiny_space: str, tmp_path: Path) -> None:
+    from nas_proxy.cli import main
+
+    preset = tmp_path / "preset.toml"
+    preset.write_text(f'[distill]\nnets = "{tiny_space}"\nbatchnorm_stats = "own"\nreal_per_class = 1\nipc = 2\n')
+    out = tmp_path / "run"
+    args = ["distill", "--config", str(preset), "--dataset", "digits", "--iterations", "2", "--batch-real", "8", "--device", "cpu"]
+    assert main([*args, "--quiet", "--out", str(out)]) == 0
+    meta = load_synthetic(out).meta
+    assert meta["config"]["nets"] == tiny_space and meta["config"]["batchnorm_stats"] == "own" and meta["hybrid"]["real_per_class"] == 1
+    again = tmp_path / "again"  # the saved config.toml reproduces the run
+    assert main(["distill", "--config", str(out / "config.toml"), "--quiet", "--out", str(again)]) == 0
+    assert torch.equal(images(again), images(out))

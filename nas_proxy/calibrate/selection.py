@@ -94,5 +94,6 @@ class CalibrationRanker(Ranker):
 
 
 def ranker(config: DistillConfig) -> CalibrationRanker | None:
-    """The ranker ``distill(..., ranker=)`` needs for ``config.select_by``; None without it."""
+    """The ranker ``distill(..., ranker=)`` needs for ``config.select_by`` (the config checked first); None without it."""
+    config.validate()
     return None if config.select_by is None else CalibrationRanker(config)

@@ -66,10 +66,6 @@ class DistillNets(ABC):
     @abstractmethod
     def network(self, iteration: int, seed: int) -> nn.Module: ...
 
-    @abstractmethod
-    def describe(self) -> dict[str, Any]:
-        """What ``meta.json`` records under ``config.resolved.nets``."""
-
 
 class OneNet(DistillNets):
     """The field's way: one ConvNet, re-initialised every iteration."""
@@ -84,9 +80,6 @@ class OneNet(DistillNets):
     def network(self, iteration: int, seed: int) -> nn.Module:
         reinitialise(self.net)
         return self.net
-
-    def describe(self) -> dict[str, Any]:
-        return {"mode": "one network", "network": str(self.spec)}
 
 
 class SpaceNets(DistillNets):
@@ -109,14 +102,6 @@ class SpaceNets(DistillNets):
         net = net.to_empty(device=self.device)
         reinitialise(net)
         return self.prepare(net).requires_grad_(False).train()
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "mode": "space",
-            "space": self.space.describe(),
-            "sampling": SAMPLING,
-            "dimensions": {k: list(v) for k, v in self.varied.items()},
-        }
 
 
 def draw(dimensions: dict[str, tuple[Any, ...]], iteration: int, seed: int) -> dict[str, Any]:

@@ -146,6 +146,8 @@ def distill(
     shape = (int(splits.train_x.shape[1]), *dataset.image_size)
     space = open_space(config.nets, shape, dataset.num_classes) if config.nets is not None else None
     hp = resolve(config, dataset.image_size, dataset.flip, smallest, device, space)  # the one object the loop and meta.json read
+    if ranker is not None:  # before anything is written: it may refuse the calibration architectures
+        ranker.start(splits.val_x, splits.val_y, dataset.flip, dataset.num_classes, device)
     if force:
         for name in OWN_FILES:
             (out / name).unlink(missing_ok=True)
@@ -166,7 +168,6 @@ def distill(
     total = config.iterations if optimises else 0
     selection = None
     if ranker is not None:
-        ranker.start(splits.val_x, splits.val_y, dataset.flip, K, device)
         selection = Selection(out, ranker, config.select_every)
         if selection.due(0, total) and state.done == 0:  # the initial set competes too (with init real: a random subset)
             selection.score(0, state.syn, syn_labels)
