@@ -131,6 +131,12 @@ def _synthetic(path: str, table: Table, args: argparse.Namespace, out: Path) -> 
 
     config = _proxy_config(args)
     syn = load_synthetic(path)
+    seen = sorted(set(syn.meta.get("selection", {}).get("calibration", [])) & set(table.ids))  # distill --select-by chose on these
+    if seen:
+        raise InvalidArgumentError(
+            f"{path} was selected by its ranking of {len(seen)} of the table's architectures ({', '.join(seen[:3])}); "
+            "score it on architectures it never saw: drop those from the table"
+        )
     key = hashlib.sha256(json.dumps([syn.meta["tensors_sha256"], config.to_dict(), args.seed], sort_keys=True).encode()).hexdigest()[:12]
     cache = Cache(out / "cache" / f"proxy-{key}.jsonl")  # scored architectures survive an interruption
     todo = [a for a in table.ids if a not in cache.rows]

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 
 from nas_proxy import checks, configs
+from nas_proxy.calibrate.selection import ranker
 from nas_proxy.configs import CorrelateBudget, SearchBudget
 from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
 from nas_proxy.correlate.report import attach_to_study, write_reports
@@ -170,7 +171,7 @@ def run(
     tell = on_stage or (lambda line: None)
     tell(f"[1/3] distill {p.distill.dataset} -> {syn}")
     try:
-        distill(p.distill, syn, resume=resume, progress=progress)
+        distill(p.distill, syn, resume=resume, progress=progress, ranker=ranker(p.distill))
     except InterruptedRunError as e:  # its hint names `nasproxy distill --resume`; `run` resumes by itself
         raise KeyboardInterrupt from e
 

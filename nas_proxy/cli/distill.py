@@ -15,6 +15,7 @@ from nas_proxy.files import DiskFullError
 
 def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.distill import METHODS, DistillConfig
+    from nas_proxy.distill.batchnorm import RULES
     from nas_proxy.models.convnet import NORMALIZATIONS
 
     d = DistillConfig()
@@ -41,6 +42,34 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "--net-norm",
         choices=NORMALIZATIONS,
         help=f"distillation network norm: paper instancenorm, official code batchnorm (default {d.net_norm})",
+    )
+    p.add_argument(
+        "--nets",
+        metavar="SPACE",
+        help="draw the distillation network from this search space (name or file) at every iteration, stratified "
+        "over each dimension's values (default: the one ConvNet of --net-norm)",
+    )
+    p.add_argument(
+        "--batchnorm-stats",
+        choices=RULES,
+        help=f"batch-norm networks: real = the synthetic batch uses the real batch's statistics (DC), own = each its own "
+        f"(official DataDAM code) (default {d.batchnorm_stats})",
+    )
+    p.add_argument(
+        "--real-per-class", type=int, metavar="R", help=f"hybrid: R of the ipc images per class stay real (default {d.real_per_class})"
+    )
+    p.add_argument(
+        "--select-by",
+        metavar="FILE",
+        help="calibration architectures with ground truth (a ground-truth table CSV, or architectures with 'accuracy'): "
+        "keep the set that ranks them best",
+    )
+    p.add_argument("--select-every", type=int, metavar="N", help=f"iterations between selection scores (default {d.select_every})")
+    p.add_argument("--select-space", help=f"the space of the --select-by architectures (default {d.select_space})")
+    p.add_argument("--select-epochs", type=int, help="proxy epochs of each calibration training (default: the proxy's, 50)")
+    p.add_argument("--select-archs", type=int, metavar="N", help="score a seeded subset of N calibration architectures (default: all)")
+    p.add_argument(
+        "--select-max-mflops", type=finite_float, metavar="M", help="leave out calibration architectures above M forward MFLOPs per image"
     )
     p.add_argument("--init", choices=("real", "noise"), help=f"default {d.init}")
     p.add_argument("--seed", type=int, help=f"default {d.seed}")
@@ -84,6 +113,15 @@ def cmd_distill(args: argparse.Namespace) -> int:
         lambda_mmd=args.lambda_mmd,
         attention_power=args.attention_power,
         net_norm=args.net_norm,
+        nets=args.nets,
+        batchnorm_stats=args.batchnorm_stats,
+        real_per_class=args.real_per_class,
+        select_by=args.select_by,
+        select_every=args.select_every,
+        select_space=args.select_space,
+        select_epochs=args.select_epochs,
+        select_archs=args.select_archs,
+        select_max_mflops=args.select_max_mflops,
         init=args.init,
         seed=args.seed,
         split_seed=args.split_seed,
@@ -94,6 +132,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     )
     required(args.dataset or tbl.get("dataset"), "--dataset", "dataset", "distill")
     required(args.ipc if args.ipc is not None else tbl.get("ipc"), "--ipc", "ipc", "distill")
+    if args.nets is not None and args.net_norm is not None:
+        raise InvalidArgumentError("--nets draws each iteration's network from the space, --net-norm fixes one network; drop one of them")
     if args.download:
         from nas_proxy.data import load_dataset
 
@@ -108,7 +148,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
             result = sharded
         else:
             _refuse_torchrun_without_distributed()
-            result = distill(config, args.out, resume=args.resume, force=args.force, progress=not args.quiet, command=command_line())
+            from nas_proxy.calibrate.selection import ranker
+
+            result = distill(
+                config, args.out, resume=args.resume, force=args.force, progress=not args.quiet, command=command_line(), ranker=ranker(config)
+            )
         save_config(result.path, {"distill": config})
     except DiskFullError as e:  # a checkpoint on disk: the same command continues only with --resume
         if args.resume or not (Path(args.out) / CHECKPOINT).is_file():
@@ -123,6 +167,12 @@ def cmd_distill(args: argparse.Namespace) -> int:
         print(
             f"{m['method']}: {m['num_images']} images ({m['ipc']} per class) of {m['dataset']['name']}, {m['iterations_done']} iterations in {m['seconds']:.1f} s on {m['device']}{change}"
         )
+        if "selection" in m:
+            s = m["selection"]
+            print(
+                f"selection: kept iteration {s['chosen_iteration']} (Spearman {s['chosen_spearman']} on {len(s['calibration'])} calibration "
+                f"architectures; {len(s['scored'])} scored in {s['seconds']:.1f} s)"
+            )
         print(
             f"wrote {result.path}/ (synthetic.safetensors, meta.json, grid.png, config.toml); next: nasproxy evaluate {shlex.quote(str(result.path))}"
         )
