@@ -23,6 +23,7 @@ from nas_proxy.correlate.truth import Truth, ground_truth_step
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.proxies import Proxy, RunSetup, Scored, offered, score_archs, select
 from nas_proxy.spaces import get_space
+from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.utils import resolve_device
 
 MEANINGFUL = 10  # fewer architectures than this: the report says the correlations are not meaningful
@@ -32,6 +33,7 @@ def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     config.validate()
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
+    check_not_synthetic("--out", out)
     if not archs:
         raise InvalidArgumentError("no architectures to correlate")
     check_in_space(archs, get_space(config.space), config.space)

@@ -130,6 +130,8 @@ def distill(
             f"ipc must be between 1 and {smallest} (the smallest class of {dataset.name}'s distillation split), got {config.ipc}"
         )
     hp = resolve(config, dataset.image_size, dataset.flip, smallest, device)  # the one object the loop and meta.json read
+    with torch.device("meta"):  # the distillation network must fit the images: refused before anything is written
+        ConvNet(dataset.channels, dataset.num_classes, dataset.image_size, hp.net)
     if force:
         for name in OWN_FILES:
             (out / name).unlink(missing_ok=True)
@@ -175,6 +177,12 @@ def distill(
     }
     if shard.describe() is not None:
         meta["shard"] = shard.describe()
+    # the last step's loss was finite, its update was not (a next loss would have said so); every shard stops alike
+    if not bool(shard.all_ok(torch.isfinite(state.syn).all())):
+        raise DivergedError(
+            f"the last update made pixels NaN or infinite (its last checkpoint, if any, is kept in {out}). "
+            f"Lower the image lr (now {hp.image_lr:g}) and start again with --force"
+        )
     state.done = total
     write_checkpoint(out, config, state)
     write_losses(out / LOSSES, state.history, hp.method.terms)
@@ -245,9 +253,14 @@ def _optimise(
                     good = State(syn.detach(), momentum_buf, window * 0, 0, state.history, time.perf_counter() - t0, bad)
                     write_checkpoint(out, config, good)
                     bar.close()
+                    if bad == 0:  # the loss of the initial images, before the image lr moved a pixel: the loss itself overflows
+                        options = ", ".join(f"{k} {v:g}" for k, v in hp.method.options().items() if isinstance(v, float))
+                        fix = f"the image lr is not the cause: lower the loss's own settings ({options or 'method ' + config.method})"
+                    else:
+                        fix = f"lower the image lr (now {lr})"
                     raise DivergedError(
                         f"the loss became NaN or infinite at iteration {bad}; the last good state (iteration {bad}) is "
-                        f"checkpointed in {out}. Lower the image lr (now {lr}) and start again with --force"
+                        f"checkpointed in {out}. {fix[0].upper() + fix[1:]} and start again with --force"
                     )
                 if done % config.log_every == 0 or done == total:
                     means = (window / state.window_n).tolist()
