@@ -90,6 +90,8 @@ def write_error(e: OSError, path: Path, needed: int | None = None) -> FileWriteE
         )
     if code == errno.EISDIR:
         return FileWriteError(f"cannot write {shown}: it is a folder; give a file path")
+    if code == errno.ELOOP:
+        return FileWriteError(f"cannot write {shown}: it is a symbolic link loop (it leads back to itself); give a real path")
     return FileWriteError(f"cannot write {shown}: {e.strerror or e}")
 
 

@@ -52,7 +52,7 @@ def load_preset(path: Path | str) -> dict[str, Any]:
 def _read_preset(path: Path | str) -> dict[str, Any]:
     """The preset's tables, checked for unknown keys and a plain ``name`` (it names a folder)."""
     path = Path(path)
-    if not path.exists():
+    if checks.status("preset", path) is None:
         raise InvalidArgumentError(f"preset {path} does not exist (presets live in studies/*.toml)")
     preset = configs.read(path, "preset")
     configs.check_keys(f"{path}", {k: v for k, v in preset.items() if not isinstance(v, dict)}, configs.TOP_LEVEL)
@@ -62,6 +62,8 @@ def _read_preset(path: Path | str) -> dict[str, Any]:
     name = preset.get("name", path.stem)
     checks.plain_name(f"{path}: 'name'", name, "folder under runs/ and a study")
     checks.text(f"{path}: 'runs'", preset.get("runs", "runs"))
+    if not preset.get("runs", "runs").strip():
+        raise InvalidArgumentError(f"{path}: 'runs' is the folder the run goes in; give a path such as \"runs\", got {preset['runs']!r}")
     checks.text(f"{path}: 'device'", preset.get("device", "auto"))
     return {**preset, "name": name}
 
@@ -141,7 +143,7 @@ def _search(table: dict[str, Any], where: str, synthetic: Path, device: str) -> 
     budget = configs.build(SearchBudget, {k: v for k, v in table.items() if k in configs.fields(SearchBudget)}, where)
     checks.positive("n_trials", budget.n_trials)
     checks.number("timeout", budget.timeout, 0, low_open=True, optional=True)
-    checks.positive("workers", budget.workers)
+    checks.number("workers", budget.workers, 1, checks.WORKERS_MAX, integer=True)
     promotion.check(
         budget.promote, promotion.DEFAULT_EPOCHS if budget.promote_epochs is None else budget.promote_epochs, budget.promote_images
     )
@@ -151,6 +153,18 @@ def _search(table: dict[str, Any], where: str, synthetic: Path, device: str) -> 
     sc.validate()
     get_space(sc.space)  # an unknown space or a broken space file is refused now, not after distilling
     return sc, budget
+
+
+def _check_max_params(p: Plan) -> None:
+    """A ``max_params`` that excludes every architecture is refused before the distillation (the
+    search would refuse it after): it needs the dataset's image shape, so the data is read once."""
+    if p.search.max_params is None:
+        return
+    from nas_proxy.data import load_dataset
+    from nas_proxy.search.runner import check_max_params
+
+    data = load_dataset(p.distill.dataset, p.distill.data_root, image_size=p.distill.image_size)
+    check_max_params(get_space(p.search.space), p.search.max_params, data.channels, data.num_classes, data.image_size)
 
 
 def run(
@@ -163,6 +177,7 @@ def run(
     """Run the three stages of a preset; returns where everything went. ``progress`` shows the
     stages' progress bars; ``on_stage`` is told, in one line, each stage as it starts."""
     p = plan(preset_path, dataset, device)
+    _check_max_params(p)
     name, runs, syn = p.name, p.runs, p.synthetic
     for path in (runs, study_dir(name), artifact_dir(default_storage_url(name), name)):  # before the first stage writes
         check_writable(path)

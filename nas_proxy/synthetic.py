@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import Tensor
 
+from nas_proxy import checks
 from nas_proxy.checks import inside
 from nas_proxy.errors import ArtifactError, InvalidArgumentError
 from nas_proxy.files import make_dirs, write_bytes, write_json
@@ -105,19 +108,25 @@ def save_grid(path: Path, images: Tensor, labels: Tensor, mean: tuple[float, ...
 
 def read_meta(path: Path) -> dict[str, Any]:
     meta_path = path / META
-    if not path.exists():
-        raise ArtifactError(f"{path} does not exist")
-    if not path.is_dir():
-        raise ArtifactError(f"{path} is a file; a synthetic set is a directory made by 'nasproxy distill' (with {META} and {TENSORS})")
-    if not meta_path.is_file():
-        if (path / CHECKPOINT).is_file():
-            raise ArtifactError(
-                f"{path} holds an unfinished distillation (a checkpoint, no {META}); finish it with 'nasproxy distill ... --out {path} --resume'"
-            )
-        raise ArtifactError(f"{path} is not a nasproxy synthetic set: no {META}")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        found = checks.status("synthetic set", path)
+        if found is None:
+            raise ArtifactError(f"{path} does not exist")
+        if stat.S_ISREG(found.st_mode):
+            raise ArtifactError(f"{path} is a file; a synthetic set is a directory made by 'nasproxy distill' (with {META} and {TENSORS})")
+        checks.existing_dir("synthetic set", path)
+        if checks.status("synthetic set file", meta_path) is None:
+            if (path / CHECKPOINT).is_file():
+                raise ArtifactError(
+                    f"{path} holds an unfinished distillation (a checkpoint, no {META}); finish it with 'nasproxy distill ... --out {path} --resume'"
+                )
+            raise ArtifactError(f"{path} is not a nasproxy synthetic set: no {META}")
+        text = checks.read_text("synthetic set", meta_path)
+    except InvalidArgumentError as e:
+        raise ArtifactError(str(e)) from None
+    try:
+        meta = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
         raise ArtifactError(f"{meta_path} is not valid JSON ({e}); the directory is corrupt, distil again") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ArtifactError(
@@ -128,8 +137,25 @@ def read_meta(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{meta_path}: format_version must be an integer, got {version!r}; the file is corrupt, distil again")
     if version > FORMAT_VERSION:
         raise ArtifactError(f"{path} was written by a newer nasproxy (format {meta['format_version']}); upgrade nasproxy")
+    if version < 1:
+        raise ArtifactError(
+            f"{meta_path}: format_version must be 1 to {FORMAT_VERSION}, got {version!r}; the file is corrupt, distil again"
+        )
     _check_schema(meta, meta_path)
     return meta
+
+
+def check_not_synthetic(option: str, out: Path) -> None:
+    """Refuse an output directory that is a synthetic set: a command's files (config.toml, caches,
+    reports) would be written among, or over, the set's own."""
+    checks.output_path(option, out)
+    meta = out / META
+    try:
+        is_set = meta.is_file() and meta.stat().st_size <= checks.MAX_TEXT_BYTES and f'"{FORMAT}"' in meta.read_text(errors="replace")
+    except OSError:
+        is_set = False
+    if is_set:
+        raise InvalidArgumentError(f"{option} {out} is a synthetic set; its files would be overwritten: give a directory of its own")
 
 
 # what later stages read from meta.json: key path -> (type, description)
@@ -140,6 +166,8 @@ SCHEMA: dict[tuple[str, ...], tuple[type | tuple[type, ...], str]] = {
     ("dataset", "channels"): (int, "an integer"),
     ("dataset", "image_size"): (list, "a list [height, width]"),
     ("dataset", "mean"): (list, "a list of numbers"),
+    ("dataset", "std"): (list, "a list of numbers"),
+    ("dataset", "class_names"): (list, "a list of names"),
     ("split",): (dict, "an object"),
     ("split", "seed"): (int, "an integer"),
     ("split", "val_fraction"): ((int, float), "a number"),
@@ -161,6 +189,36 @@ def _check_schema(meta: dict[str, Any], meta_path: Path) -> None:
     size = meta["dataset"]["image_size"]
     if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
         raise ArtifactError(f"{meta_path}: dataset.image_size must be [height, width] in pixels, got {size!r}; distil again")
+    try:
+        _check_values(meta)
+    except InvalidArgumentError as e:
+        raise ArtifactError(f"{meta_path}: {e}; the file is corrupt or was edited, distil again") from None
+
+
+def _check_values(meta: dict[str, Any]) -> None:
+    """The values of ``meta.json`` that later stages compute with, each in its range and agreeing
+    with the others (the tensors are checked against them in :func:`load_synthetic`)."""
+    d, split = meta["dataset"], meta["split"]
+    checks.number("dataset.num_classes", d["num_classes"], 1, integer=True)
+    checks.number("dataset.channels", d["channels"], 1, integer=True)
+    checks.positive("ipc", meta["ipc"])
+    checks.number("split.seed", split["seed"], 0, checks.SEED_MAX, integer=True)
+    checks.number("split.val_fraction", split["val_fraction"], 0, 1, low_open=True, high_open=True)
+    names = d["class_names"]
+    if len(names) != d["num_classes"] or not all(isinstance(n, str) for n in names):
+        raise InvalidArgumentError(f"dataset.class_names must be {d['num_classes']} names (dataset.num_classes), got {names!r}")
+    for key in ("mean", "std"):
+        values = d[key]
+        if len(values) != d["channels"]:
+            raise InvalidArgumentError(f"dataset.{key} must hold one number per channel ({d['channels']}), got {values!r}")
+        for v in values:
+            checks.number(f"dataset.{key}", v, 0 if key == "std" else None, low_open=True)
+    if Path(meta["tensors"]).name in ("", "."):
+        raise InvalidArgumentError(f"'tensors' must name a file in the synthetic set (such as {TENSORS!r}), got {meta['tensors']!r}")
+    sha = meta.get("tensors_sha256")
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch("[0-9a-f]{64}", sha)):
+        raise InvalidArgumentError(f"tensors_sha256 must be the tensors file's SHA-256 (64 hex digits), got {sha!r}")
+    checks.number("num_images", meta.get("num_images"), 0, integer=True, optional=True)
 
 
 def load_synthetic(path: Path | str) -> SyntheticSet:
@@ -171,8 +229,12 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
         tensor_path = inside(path, meta["tensors"], f"{META}'s 'tensors'")
     except InvalidArgumentError as e:
         raise ArtifactError(f"{e}; the synthetic set was edited, distil again") from None
-    if not tensor_path.is_file():
-        raise ArtifactError(f"{tensor_path} is missing; the synthetic set is incomplete, distil again")
+    try:
+        if checks.status("synthetic set file", tensor_path) is None:
+            raise ArtifactError(f"{tensor_path} is missing; the synthetic set is incomplete, distil again")
+        checks.existing_file("synthetic set file", tensor_path)
+    except InvalidArgumentError as e:
+        raise ArtifactError(str(e)) from None
     expected = meta.get("tensors_sha256")
     if expected and file_sha256(tensor_path) != expected:
         raise ArtifactError(f"{tensor_path} does not match the SHA-256 in {META} (truncated or modified); distil again")
@@ -189,7 +251,37 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
     k = int(meta["dataset"]["num_classes"])
     if labels.numel() and (labels.min() < 0 or labels.max() >= k):
         raise ArtifactError(f"{tensor_path}: labels outside [0, {k})")
+    _check_tensors(images, labels, meta, tensor_path)
     return SyntheticSet(images.float(), labels, meta, path)
+
+
+def _check_tensors(images: Tensor, labels: Tensor, meta: dict[str, Any], tensor_path: Path) -> None:
+    """The tensors are what ``meta.json`` says: float32 pixels, all finite, of the dataset's shape,
+    ``ipc`` images of every class they hold (one shard of a sharded run holds some classes only)."""
+    d = meta["dataset"]
+    fix = "the synthetic set was edited or corrupted, distil again"
+    if images.shape[0] == 0:
+        raise ArtifactError(f"{tensor_path} holds no images; {fix}")
+    if images.dtype != torch.float32:
+        raise ArtifactError(f"{tensor_path}: images are {str(images.dtype).removeprefix('torch.')}, not float32 (normalised pixels); {fix}")
+    shape = [d["channels"], *d["image_size"]]
+    if list(images.shape[1:]) != shape:
+        raise ArtifactError(
+            f"{tensor_path}: images are {list(images.shape[1:])} but {META} says dataset.channels and image_size {shape}; {fix}"
+        )
+    bad = int((~torch.isfinite(images)).sum())
+    if bad:
+        raise ArtifactError(f"{tensor_path}: {bad} pixel values are not finite (NaN or infinity); {fix}")
+    if meta.get("num_images") is not None and meta["num_images"] != labels.numel():
+        raise ArtifactError(f"{tensor_path} holds {labels.numel()} images but {META} says num_images {meta['num_images']}; {fix}")
+    counts = torch.bincount(labels, minlength=int(d["num_classes"])).tolist()
+    wrong = [(c, n) for c, n in enumerate(counts) if n and n != meta["ipc"]]  # a class absent: a shard's set (of some classes)
+    if wrong:
+        c, n = wrong[0]
+        raise ArtifactError(
+            f"{tensor_path}: every class must hold ipc = {meta['ipc']} images ({META}), but class {c} holds {n} "
+            f"({len(wrong)} classes differ); {fix}"
+        )
 
 
 def _read_tensors(path: Path) -> dict[str, Tensor]:

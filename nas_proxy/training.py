@@ -50,7 +50,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         checks.positive("epochs", self.epochs)
-        checks.number("lr", self.lr, 0, low_open=True)
+        checks.number("lr", self.lr, 0, checks.LR_MAX, low_open=True)
         checks.number("momentum", self.momentum, 0, 1, high_open=True)
         checks.number("weight_decay", self.weight_decay, 0)
         checks.positive("batch_size", self.batch_size)

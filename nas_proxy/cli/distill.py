@@ -7,7 +7,7 @@ import os
 import shlex
 from pathlib import Path
 
-from nas_proxy.checks import finite_float
+from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, command_line, off, print_json, required, save_config
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import DiskFullError
@@ -25,14 +25,14 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="distil a dataset into a synthetic set",
         description="Distil a real dataset into a few synthetic images per class. Options also come from [distill] of --config.",
     )
-    p.add_argument("--dataset", help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH")
-    p.add_argument("--data-root", help="directory with the dataset files")
+    p.add_argument("--dataset", type=nonempty, help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH")
+    p.add_argument("--data-root", type=nonempty, help="directory with the dataset files")
     p.add_argument("--download", action="store_true", help="download the dataset into --data-root with torchvision (needs internet)")
-    p.add_argument("--image-size", type=int, help=f"image folders: side after resize (default {d.image_size})")
-    p.add_argument("--ipc", type=int, help="synthetic images per class")
+    p.add_argument("--image-size", type=integer, help=f"image folders: side after resize (default {d.image_size})")
+    p.add_argument("--ipc", type=integer, help="synthetic images per class")
     p.add_argument("--method", choices=METHODS.names(), help=f"default {d.method}")
-    p.add_argument("--iterations", type=int, help=f"default {d.iterations} (paper)")
-    p.add_argument("--batch-real", type=int, help=f"real images per class per iteration (default {d.batch_real})")
+    p.add_argument("--iterations", type=integer, help=f"default {d.iterations} (paper)")
+    p.add_argument("--batch-real", type=integer, help=f"real images per class per iteration (default {d.batch_real})")
     p.add_argument("--image-lr", type=finite_float, help="SGD lr on the pixels (default 1.0 for ipc <= 50, else 10)")
     p.add_argument("--lambda", dest="lambda_mmd", type=finite_float, help="MMD weight (default 0.01 up to 32 px, else 0.02)")
     p.add_argument(
@@ -72,13 +72,13 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "--select-max-mflops", type=finite_float, metavar="M", help="leave out calibration architectures above M forward MFLOPs per image"
     )
     p.add_argument("--init", choices=("real", "noise"), help=f"default {d.init}")
-    p.add_argument("--seed", type=int, help=f"default {d.seed}")
-    p.add_argument("--split-seed", type=int, help=f"seed of the held-out validation split (default {d.split_seed})")
+    p.add_argument("--seed", type=integer, help=f"default {d.seed}")
+    p.add_argument("--split-seed", type=integer, help=f"seed of the held-out validation split (default {d.split_seed})")
     p.add_argument("--val-fraction", type=finite_float, help=f"held-out validation fraction (default {d.val_fraction})")
     p.add_argument("--device", help=f"auto, cpu or cuda[:N] (default {d.device})")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
-    p.add_argument("--checkpoint-every", type=int, help=f"default {d.checkpoint_every} iterations")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--checkpoint-every", type=integer, help=f"default {d.checkpoint_every} iterations")
+    p.add_argument("--out", type=nonempty, required=True, help="output directory")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the run in --out")
     g.add_argument("--force", action="store_true", help="replace the run in --out")
@@ -151,7 +151,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
             from nas_proxy.calibrate.selection import ranker
 
             result = distill(
-                config, args.out, resume=args.resume, force=args.force, progress=not args.quiet, command=command_line(), ranker=ranker(config)
+                config,
+                args.out,
+                resume=args.resume,
+                force=args.force,
+                progress=not args.quiet,
+                command=command_line(),
+                ranker=ranker(config),
             )
         save_config(result.path, {"distill": config})
     except DiskFullError as e:  # a checkpoint on disk: the same command continues only with --resume

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from nas_proxy.checks import finite_float
+from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, off, print_json
 from nas_proxy.training import TrainConfig
 
@@ -31,16 +31,16 @@ def add_evaluate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         description="The standard protocol: fresh ConvNets trained on the synthetic set only, scored on the real test set. "
         "Options also come from [evaluate] and [evaluate.train] of --config.",
     )
-    p.add_argument("path", metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
-    p.add_argument("--runs", type=int, help=f"networks to train (default {e.runs})")
-    p.add_argument("--epochs", type=int, help=f"default {t.epochs}")
-    p.add_argument("--model", help="ConvNet spec, e.g. depth=4,width=64,normalization=batchnorm (default ConvNet-3)")
+    p.add_argument("path", metavar="DIR", type=nonempty, help="a synthetic set made by 'nasproxy distill'")
+    p.add_argument("--runs", type=integer, help=f"networks to train (default {e.runs})")
+    p.add_argument("--epochs", type=integer, help=f"default {t.epochs}")
+    p.add_argument("--model", type=nonempty, help="ConvNet spec, e.g. depth=4,width=64,normalization=batchnorm (default ConvNet-3)")
     p.add_argument("--lr", type=finite_float, help=f"default {t.lr}")
-    p.add_argument("--batch-size", type=int, help=f"default {t.batch_size}")
+    p.add_argument("--batch-size", type=integer, help=f"default {t.batch_size}")
     p.add_argument("--no-dsa", action="store_true", help="train without DSA augmentation")
-    p.add_argument("--seed", type=int, help=f"default {e.seed}")
+    p.add_argument("--seed", type=integer, help=f"default {e.seed}")
     p.add_argument("--device", help=f"default {e.device}")
-    p.add_argument("--data-root", help="where the real data is, if not where distill found it")
+    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

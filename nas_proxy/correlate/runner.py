@@ -25,6 +25,7 @@ from nas_proxy.files import check_writable
 from nas_proxy.proxies import Proxy, RunSetup, Scored, offered, score_archs, select
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import check_writable_storage
+from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.utils import resolve_device
 
 MEANINGFUL = 10  # fewer architectures than this: the report says the correlations are not meaningful
@@ -35,6 +36,7 @@ def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     check_writable(out)  # refused before any training is stored
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
+    check_not_synthetic("--out", out)
     if not archs:
         raise InvalidArgumentError("no architectures to correlate")
     check_in_space(archs, get_space(config.space), config.space)

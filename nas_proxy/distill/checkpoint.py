@@ -16,6 +16,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from torch import Tensor
 
+from nas_proxy import checks
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.selection import SELECTED, STATE
@@ -85,6 +86,7 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     if resume and force:
         raise InvalidArgumentError("--resume and --force contradict each other; pick one")
     check_writable(out)  # first: a path the OS refuses (a name too long) cannot even be tested for existence
+    checks.output_path("--out", out)  # a symbolic-link loop is refused in one line
     if out.exists() and not out.is_dir():
         raise OutputConflictError(f"{out} is a file, not a directory")
     if force:

@@ -17,6 +17,8 @@ from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.models.convnet import NORMALIZATIONS, ConvNetSpec
 from nas_proxy.spaces import DeclaredSpace, get_space
 
+ATTENTION_POWER_MAX = 8.0  # largest p of DataDAM's attention maps |f|^p (twice the paper's 4): see DistillConfig.validate
+
 
 @dataclass
 class DistillConfig:
@@ -78,7 +80,8 @@ class DistillConfig:
         checks.number("image_lr", self.image_lr, 0, low_open=True, optional=True)
         checks.number("momentum", self.momentum, 0, 1, high_open=True)
         checks.number("lambda_mmd", self.lambda_mmd, 0, optional=True)  # 0: attention matching alone
-        checks.number("attention_power", self.attention_power, 0, low_open=True)
+        # p of |f|^p: the paper's 4 and the code's 1 are the values used; far above, the maps overflow float32 (inf, then NaN)
+        checks.number("attention_power", self.attention_power, 0, ATTENTION_POWER_MAX, low_open=True)
         checks.text("net_norm", self.net_norm, NORMALIZATIONS)
         checks.positive("net_depth", self.net_depth)
         checks.positive("net_width", self.net_width)

@@ -38,6 +38,7 @@ from nas_proxy.distill.methods import METHODS, Features
 from nas_proxy.distill.nets import OneNet, SpaceNets, block_features, open_space
 from nas_proxy.distill.selection import Ranker, Selection
 from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError
+from nas_proxy.models import ConvNet
 from nas_proxy.synthetic import META, save_synthetic
 from nas_proxy.utils import derive_seed, generator, package_version, resolve_device
 
@@ -146,6 +147,9 @@ def distill(
     shape = (int(splits.train_x.shape[1]), *dataset.image_size)
     space = open_space(config.nets, shape, dataset.num_classes) if config.nets is not None else None
     hp = resolve(config, dataset.image_size, dataset.flip, smallest, device, space)  # the one object the loop and meta.json read
+    if space is None:  # the one distillation network must fit the images: refused before anything is written
+        with torch.device("meta"):
+            ConvNet(dataset.channels, dataset.num_classes, dataset.image_size, hp.net)
     if ranker is not None:  # before anything is written: it may refuse the calibration architectures
         ranker.start(splits.val_x, splits.val_y, dataset.flip, dataset.num_classes, device)
     if force:
@@ -195,6 +199,12 @@ def distill(
     }
     if shard.describe() is not None:
         meta["shard"] = shard.describe()
+    # the last step's loss was finite, its update was not (a next loss would have said so); every shard stops alike
+    if not bool(shard.all_ok(torch.isfinite(state.syn).all())):
+        raise DivergedError(
+            f"the last update made pixels NaN or infinite (its last checkpoint, if any, is kept in {out}). "
+            f"Lower the image lr (now {hp.image_lr:g}) and start again with --force"
+        )
     if config.real_per_class:
         meta["hybrid"] = {
             "real_per_class": config.real_per_class,
@@ -312,9 +322,14 @@ def _optimise(
                     good = State(syn.detach(), momentum_buf, window * 0, 0, state.history, time.perf_counter() - t0, bad)
                     write_checkpoint(out, config, good)
                     bar.close()
+                    if bad == 0:  # the loss of the initial images, before the image lr moved a pixel: the loss itself overflows
+                        options = ", ".join(f"{k} {v:g}" for k, v in hp.method.options().items() if isinstance(v, float))
+                        fix = f"the image lr is not the cause: lower the loss's own settings ({options or 'method ' + config.method})"
+                    else:
+                        fix = f"lower the image lr (now {lr})"
                     raise DivergedError(
                         f"the loss became NaN or infinite at iteration {bad}; the last good state (iteration {bad}) is "
-                        f"checkpointed in {out}. Lower the image lr (now {lr}) and start again with --force"
+                        f"checkpointed in {out}. {fix[0].upper() + fix[1:]} and start again with --force"
                     )
                 if done % config.log_every == 0 or done == total:
                     means = (window / state.window_n).tolist()

@@ -58,7 +58,7 @@ class ProxyConfig:
     def validate(self) -> None:
         """Counts at least 1 and a finite lr > 0 (a NaN lr would train nothing and score garbage)."""
         checks.positive("proxy epochs", self.epochs)
-        checks.number("proxy lr", self.lr, 0, low_open=True)
+        checks.number("proxy lr", self.lr, 0, checks.LR_MAX, low_open=True)
         checks.positive("proxy batch_size", self.batch_size)
         checks.positive("proxy report_every", self.report_every)
         checks.positive("proxy report_images", self.report_images)

@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 
+from nas_proxy import checks
 from nas_proxy.errors import NasProxyError
 from nas_proxy.files import check_writable, make_dirs
 from nas_proxy.studies.journal import JournalFile
@@ -44,8 +46,7 @@ class StorageError(NasProxyError):
 
 def study_dir(study: str, root: Path = STUDIES_DIR) -> Path:
     """``studies/<study>/``: the default home of a study's journal, exports and artifacts."""
-    if not study or "/" in study or study.startswith("."):
-        raise StorageError(f"study names are plain names without '/' (got {study!r})")
+    checks.plain_name("study name", study, "study (and its folder under studies/)")
     return root / study
 
 
@@ -67,11 +68,13 @@ def open_storage(
 
     ``heartbeat_interval`` and ``grace_period`` (seconds) apply to database storages other than SQLite.
     """
+    checks.plain_name("study name", study, "study (and its folder under studies/)")
     url = url or default_storage_url(study)
     try:
         database = database_url(url)
         if database is not None:
             url = database
+            _check_database(url)
             heartbeat = (
                 {}
                 if url.startswith("sqlite:")
@@ -85,8 +88,7 @@ def open_storage(
         if "://" in url:
             raise StorageError(f"unsupported storage URL {url!r}: use a journal file path, sqlite:///FILE, postgresql://... or mysql://...")
         path = Path(url.removeprefix("journal:"))
-        if path.is_dir():
-            raise StorageError(f"storage {path} is a directory; give a journal file path such as {path / 'journal.log'}")
+        _check_journal_path(path)
         check_journal(path)
         make_dirs(path.parent)
         return JournalStorage(JournalFile(path)), f"journal:{path}"
@@ -99,6 +101,59 @@ def open_storage(
         raise StorageError(f"cannot open storage {url!r}: its database driver {module} is not installed; {hint}") from None
     except Exception as e:  # noqa: BLE001 - SQLAlchemy and the OS raise many types; the message matters
         raise StorageError(f"cannot open storage {url!r}: {' '.join(str(e).split())[:300]}") from None
+
+
+def _check_journal_path(path: Path) -> None:
+    """A journal path is a regular file or nothing yet (a FIFO would block every read, a link loop never resolves)."""
+    try:
+        found = checks.status("storage", path)
+    except NasProxyError as e:
+        raise StorageError(str(e)) from None
+    if found is not None and stat.S_ISDIR(found.st_mode):
+        raise StorageError(f"storage {path} is a directory; give a journal file path such as {path / 'journal.log'}")
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        raise StorageError(f"storage {path} is not a regular file (a FIFO or a device); give a journal file path")
+
+
+_OPTUNA_TABLES = {"studies", "trials", "version_info"}  # tables every Optuna RDB schema has
+_checked: set[str] = set()  # server database URLs found to be Optuna's (or empty) in this process: checked once
+
+
+def _check_database(url: str) -> None:
+    """Refuse an in-memory SQLite database (the study would vanish when the command ends) and a
+    database that holds another application's tables and no Optuna schema (Optuna would add its
+    tables beside them)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.startswith("sqlite") and rest in ("", "/", "/:memory:"):
+        raise StorageError(
+            f"storage {url!r} is an in-memory SQLite database: the study would be lost when the command ends; "
+            "give a file, such as sqlite:///studies.db"
+        )
+    if url in _checked:
+        return
+    if scheme.startswith("sqlite") and not Path(rest.removeprefix("/")).is_file():
+        return  # a new file: Optuna creates its schema in it
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    except sqlalchemy.exc.DatabaseError as e:
+        if scheme.startswith("sqlite"):
+            raise StorageError(
+                f"storage {url!r} is not a SQLite database ({e.orig}); give a new file or a database made by nasproxy"
+            ) from None
+        raise
+    finally:
+        engine.dispose()
+    if tables and not tables & _OPTUNA_TABLES:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StorageError(
+            f"storage {url!r} holds another application's tables ({shown}) and no Optuna study; give a database of its own "
+            "(a new sqlite:///FILE.db, or a new PostgreSQL database)"
+        )
+    if not scheme.startswith("sqlite"):  # a relative SQLite path names another file after a chdir
+        _checked.add(url)
 
 
 def check_journal(path: Path) -> None:
