@@ -166,7 +166,7 @@ def test_selection_needs_its_ranker_and_a_method_that_optimises(calibration: Pat
         distill_sharded(select_config(calibration), tmp_path / "c")
 
 
-def test_kill_9_drill_of_a_selection_run_resumes_with_the_same_command(calibration: Path, tmp_path: Path) -> None:
+def test_kill_9_drill_of_a_selection_run_resumes_with_the_same_command(calibration: Path, tmp_path: Path, one_thread: None) -> None:
     out = tmp_path / "run"
     flags = ["distill", "--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--iterations", "40", "--device", "cpu", "--quiet"]
     flags += ["--select-by", str(calibration), "--select-space", "convnet-cpu", "--select-every", "10", "--select-epochs", "1"]

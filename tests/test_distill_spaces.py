@@ -191,7 +191,7 @@ def nasproxy(*args: str) -> list[str]:
     return [sys.executable, "-m", "nas_proxy", *args]
 
 
-def test_kill_9_drill_of_a_space_run_resumes_with_the_same_command(tiny_space: str, tmp_path: Path) -> None:
+def test_kill_9_drill_of_a_space_run_resumes_with_the_same_command(tiny_space: str, tmp_path: Path, one_thread: None) -> None:
     out = tmp_path / "run"
     flags = ["distill", "--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--iterations", "40", "--checkpoint-every", "5"]
     flags += ["--nets", tiny_space, "--device", "cpu", "--quiet", "--out"]
