@@ -8,6 +8,7 @@ import shlex
 
 from nas_proxy.checks import finite_float
 from nas_proxy.cli.common import Config, Subparsers, command_line, off, print_json, required, save_config
+from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
 from nas_proxy.errors import InvalidArgumentError
 
 
@@ -57,6 +58,7 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="one rank of 'torchrun --nproc-per-node N -m nas_proxy distill ...': distil this rank's block of classes, rank 0 merges",
     )
+    add_soft_label_options(p)  # --soft-labels N and the teachers' options
     p.set_defaults(func=cmd_distill)
 
 
@@ -88,6 +90,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         device=args.device,
         amp=off(args.no_amp),
         checkpoint_every=args.checkpoint_every,
+        soft_labels=soft_label_config(args, file),
     )
     required(args.dataset or tbl.get("dataset"), "--dataset", "dataset", "distill")
     required(args.ipc if args.ipc is not None else tbl.get("ipc"), "--ipc", "ipc", "distill")
@@ -115,6 +118,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
         print(
             f"{m['method']}: {m['num_images']} images ({m['ipc']} per class) of {m['dataset']['name']}, {m['iterations_done']} iterations in {m['seconds']:.1f} s on {m['device']}{change}"
         )
+        if "soft_labels" in m:
+            print(describe(m))
         print(
             f"wrote {result.path}/ (synthetic.safetensors, meta.json, grid.png, config.toml); next: nasproxy evaluate {shlex.quote(str(result.path))}"
         )
