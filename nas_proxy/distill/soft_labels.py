@@ -58,8 +58,11 @@ class SoftLabelConfig:
         checks.positive("teacher epochs", self.epochs)
         checks.number("teacher images", self.images, 1, integer=True, optional=True)
         checks.number("temperature", self.temperature, 0, low_open=True)
-        if self.space is not None:
+        if self.space is not None and self.teachers > 0:  # before a long distillation, not after it
+            from nas_proxy.spaces import get_space
+
             checks.text("teacher space", self.space)
+            get_space(self.space)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
