@@ -268,7 +268,12 @@ def test_soft_labels_command_copies_and_is_idempotent(tiny_run: Path, tmp_path: 
     assert meta["soft_labels"]["cache"] == "teachers" and len(list((out / "teachers").iterdir())) == 2
     mtime = (out / "synthetic.safetensors").stat().st_mtime_ns
     assert main(args) == 0  # the same labels again: nothing to do
+    capsys.readouterr()
     assert (out / "synthetic.safetensors").stat().st_mtime_ns == mtime
+    assert main([*args, "--seed", "1"]) == 0  # another seed: other teachers, other labels
+    reseeded = json.loads(capsys.readouterr().out)["soft_labels"]
+    assert reseeded["seed"] == 1 and meta["soft_labels"]["seed"] == 0
+    assert [m["seed"] for m in reseeded["members"]] != [m["seed"] for m in meta["soft_labels"]["members"]]
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")

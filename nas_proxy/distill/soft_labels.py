@@ -116,18 +116,16 @@ def add_soft_labels(
         raise InvalidArgumentError(f"soft labels need at least 1 teacher, got {config.teachers}; pass --soft-labels N")
     src = Path(path)
     syn = load_synthetic(src)
+    seed = int(syn.meta.get("seed", 0)) if seed is None else seed
+    checks.number("seed", seed, 0, checks.SEED_MAX, integer=True)
     dst = Path(out) if out is not None else src
     derived = dst.resolve() != src.resolve()
     if derived:
         _check_copy_target(dst, syn.meta)
-        if (dst / META).is_file():
-            syn_there = load_synthetic(dst)
-            if syn_there.meta.get("soft_labels", {}).get("config") == config.identity():
-                return syn_there.meta
-    elif syn.meta.get("soft_labels", {}).get("config") == config.identity():
+        if (dst / META).is_file() and _labelled(there := load_synthetic(dst).meta, config, seed):
+            return there
+    elif _labelled(syn.meta, config, seed):
         return syn.meta
-    seed = int(syn.meta.get("seed", 0)) if seed is None else seed
-    checks.number("seed", seed, 0, checks.SEED_MAX, integer=True)
     cache = Path(config.cache) if config.cache else dst / TEACHERS
     t0 = time.perf_counter()
     soft, record = soft_labels(
@@ -144,6 +142,12 @@ def add_soft_labels(
     d = syn.dataset
     save_synthetic(dst, syn.images, syn.labels, meta, tuple(d["mean"]), tuple(d["std"]), soft_labels=soft)
     return json.loads((dst / META).read_text())
+
+
+def _labelled(meta: dict[str, Any], config: SoftLabelConfig, seed: int) -> bool:
+    """Whether a set's ``meta.json`` records soft labels of ``config`` drawn with ``seed``."""
+    record = meta.get("soft_labels", {})
+    return bool(record.get("config") == config.identity() and record.get("seed") == seed)
 
 
 def _check_copy_target(dst: Path, source_meta: dict[str, Any]) -> None:
@@ -212,6 +216,7 @@ def soft_labels(
     members = [t.record for t in teachers]
     record = {
         "config": config.identity(),
+        "seed": seed,  # drew the teachers, their images and their initialisation
         "space": space_name,
         "members": members,
         "val_accuracy_mean": round(sum(m["val_accuracy"] for m in members) / len(members), 4),
