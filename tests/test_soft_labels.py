@@ -25,7 +25,7 @@ from nas_proxy.data import load_dataset, stratified_split
 from nas_proxy.distill import distill
 from nas_proxy.distill import soft_labels as sl
 from nas_proxy.distill.soft_labels import SoftLabelConfig, add_soft_labels, teacher_indices
-from nas_proxy.errors import ArtifactError, OutputConflictError
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
 from nas_proxy.evaluate import evaluate
 from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.synthetic import SyntheticSetProxy
@@ -38,7 +38,7 @@ from nas_proxy.training import TrainConfig, train_model
 from tests.conftest import tiny_config
 
 SPACE = "convnet-small"
-TINY = SoftLabelConfig(teachers=2, space=SPACE, epochs=1, images=200)  # two teachers in about a second
+TINY = SoftLabelConfig(teachers=2, space=SPACE, epochs=4, images=400)  # two teachers that learn (70-80 % on digits) in seconds
 SPEC = {"family": "convnet", "depth": 1, "width": 32, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
 
 
@@ -171,7 +171,29 @@ def test_the_labels_are_the_teachers_mean_softmax(soft_run: Path) -> None:
         expected = torch.stack([F.softmax(t(syn.images), 1) for t in teachers]).mean(0)
     assert syn.soft_labels is not None and torch.allclose(syn.soft_labels, expected, atol=1e-6)
     assert record["config"] == TINY.identity() and record["space"] == SPACE and len(record["members"]) == 2
-    assert record["seconds"] > 0 and record["protocol"]["epochs"] == 1 and not record["protocol"]["dsa"]
+    assert record["seconds"] > 0 and record["protocol"]["epochs"] == 4 and not record["protocol"]["dsa"]
+
+
+def test_a_teacher_that_learned_nothing_is_left_out(tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real, calls = sl.accuracy, []
+
+    def second_near_chance(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> float:
+        calls.append(model)
+        return 0.12 if len(calls) == 2 else real(model, x, y, **kwargs)  # 12 %: below twice chance (10 %)
+
+    monkeypatch.setattr(sl, "accuracy", second_near_chance)
+    out = tmp_path / "one-left"
+    record = add_soft_labels(tiny_run, TINY, out=out, device="cpu")["soft_labels"]
+    assert [m["used"] for m in record["members"]] == [True, False] and record["used"] == 1
+    syn = load_synthetic(out)
+    first = record["members"][0]
+    net = get_space(SPACE).build(first["spec"], 1, 10, (int(syn.images.shape[2]), int(syn.images.shape[3])))
+    net.load_state_dict(load_file(str(out / "teachers" / first["file"])))
+    with torch.no_grad():
+        assert torch.allclose(syn.soft_labels, F.softmax(net.eval()(syn.images), 1), atol=1e-6)  # type: ignore[arg-type]
+    monkeypatch.setattr(sl, "accuracy", lambda *args, **kwargs: 0.1)
+    with pytest.raises(InvalidArgumentError, match="no teacher reached 2x chance"):
+        add_soft_labels(tiny_run, TINY, out=tmp_path / "none-left", device="cpu")
 
 
 def test_a_lower_temperature_sharpens_the_labels(soft_run: Path, tmp_path: Path) -> None:
@@ -249,7 +271,7 @@ def test_distill_adds_soft_labels_to_a_finished_run_without_redistilling(tmp_pat
     base = ["distill", "--dataset", "digits", "--ipc", "2", "--iterations", "4", "--batch-real", "8", "--device", "cpu", "--quiet"]
     assert main([*base, "--out", str(out)]) == 0
     before = load_synthetic(out)
-    soft = ["--soft-labels", "2", "--teacher-space", SPACE, "--teacher-epochs", "1", "--teacher-images", "200"]
+    soft = ["--soft-labels", "2", "--teacher-space", SPACE, "--teacher-epochs", "4", "--teacher-images", "400"]
     assert main([*base, "--out", str(out), "--resume", *soft]) == 0
     assert "soft labels of 20 images from 2 teachers of convnet-small" in capsys.readouterr().out
     after = load_synthetic(out)
@@ -261,8 +283,8 @@ def test_distill_adds_soft_labels_to_a_finished_run_without_redistilling(tmp_pat
 
 def test_soft_labels_command_copies_and_is_idempotent(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "copy"
-    args = ["soft-labels", str(tiny_run), "--out", str(out), "--soft-labels", "2", "--teacher-space", SPACE, "--teacher-epochs", "1"]
-    args += ["--teacher-images", "200", "--device", "cpu", "--quiet", "--json"]
+    args = ["soft-labels", str(tiny_run), "--out", str(out), "--soft-labels", "2", "--teacher-space", SPACE, "--teacher-epochs", "4"]
+    args += ["--teacher-images", "400", "--device", "cpu", "--quiet", "--json"]
     assert main(args) == 0
     meta = json.loads(capsys.readouterr().out)
     assert meta["soft_labels"]["cache"] == "teachers" and len(list((out / "teachers").iterdir())) == 2

@@ -96,7 +96,8 @@ def describe(meta: dict[str, Any]) -> str:
     ]
     for m in r["members"]:
         spec = ",".join(f"{k}={v}" for k, v in m["spec"].items() if k != "family")
-        lines.append(f"  {spec}: validation {m['val_accuracy']:.2f} %, {m['seconds']:.1f} s{' (cached)' if m['cached'] else ''}")
+        notes = [n for n, on in (("cached", m["cached"]), ("left out: near chance", not m.get("used", True))) if on]
+        lines.append(f"  {spec}: validation {m['val_accuracy']:.2f} %, {m['seconds']:.1f} s" + (f" ({'; '.join(notes)})" if notes else ""))
     lines.append(
         f"top soft class = label on {100 * r['agreement']:.1f} % of the images, mean top probability {r['mean_top_probability']:.3f}; "
         f"{r['seconds']:.1f} s of teachers ({r['seconds_this_run']:.1f} s this run) on {r['device']}"

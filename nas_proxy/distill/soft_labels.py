@@ -7,7 +7,7 @@ Here N teachers are drawn from a search space, stratified so that they differ in
 **training split** (the distillation's; a seeded, stratified subset of ``images`` of it when given),
 never on the validation split or the test set; the validation split only scores them. An image's
 soft label is the teachers' mean ``softmax(logits / temperature)`` on the image as stored (no
-augmentation); a proxy trained on the set then learns these rows (under DSA an augmented image keeps
+augmentation), over the teachers that learned something (``CHANCE_MULTIPLE``); a proxy trained on the set then learns these rows (under DSA an augmented image keeps
 its source image's row).
 
 Trained teachers are files (``DIR/teachers/ARCH-KEY.safetensors``, the key hashing the spec, seed,
@@ -40,6 +40,10 @@ from nas_proxy.utils import atomic_path, derive_seed, resolve_device
 
 TEACHERS = "teachers"  # the cache's folder inside a set's directory
 DEFAULT_SPACE = "convnet720"  # teachers' space when the set names no distillation space
+# A teacher whose validation accuracy is below this many times chance (the largest class's share)
+# learned nothing in its epochs (a deep sigmoid network without norm, say: 10 % on Fashion-MNIST
+# after 2 epochs); its near-constant softmax would only bias every label, so it is left out.
+CHANCE_MULTIPLE = 2.0
 
 
 @dataclass
@@ -210,8 +214,18 @@ def soft_labels(
         train_teacher(spec, seed, x, y, val_x, val_y, dataset.flip, protocol, data_key, cache, dev, dataset.num_classes)
         for spec in tqdm(specs, desc="teachers", unit="net", disable=not progress)
     ]
+    chance = 100.0 * float(torch.bincount(val_y).max()) / val_y.numel()  # % of always answering the largest class
+    for t in teachers:
+        t.record["used"] = t.record["val_accuracy"] >= CHANCE_MULTIPLE * chance
+    used = [t.model for t in teachers if t.record["used"]]
+    if not used:
+        best = max(t.record["val_accuracy"] for t in teachers)
+        raise InvalidArgumentError(
+            f"no teacher reached {CHANCE_MULTIPLE:g}x chance ({CHANCE_MULTIPLE * chance:.1f} %) validation accuracy (best {best:.1f} %); "
+            "train them longer (--teacher-epochs, --teacher-images) or draw others (--teacher-space, --seed)"
+        )
     t0 = time.perf_counter()
-    soft = label(images, [t.model for t in teachers], config.temperature)  # (N, classes)
+    soft = label(images, used, config.temperature)  # (N, classes)
     seconds_labels = time.perf_counter() - t0
     members = [t.record for t in teachers]
     record = {
@@ -219,6 +233,7 @@ def soft_labels(
         "seed": seed,  # drew the teachers, their images and their initialisation
         "space": space_name,
         "members": members,
+        "used": len(used),  # members whose labels are averaged (above CHANCE_MULTIPLE x chance)
         "val_accuracy_mean": round(sum(m["val_accuracy"] for m in members) / len(members), 4),
         "protocol": {k: v for k, v in protocol.to_dict().items() if k not in ("channels_last", "cuda_graph")}
         | {"amp": protocol.uses_amp(dev)},
