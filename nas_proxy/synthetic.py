@@ -1,11 +1,13 @@
 """The synthetic-set artifact: the one thing ``distill`` writes and later stages read.
 
 A directory holding
-- ``synthetic.safetensors``: ``images`` float32 (N, C, H, W), normalised like the real data, and
-  ``labels`` int64 (N,), grouped by class;
+- ``synthetic.safetensors``: ``images`` float32 (N, C, H, W), normalised like the real data,
+  ``labels`` int64 (N,), grouped by class, and optionally ``soft_labels`` float32 (N, classes), each
+  row a probability vector (the mean softmax of teacher networks, ``distill/soft_labels.py``);
 - ``meta.json``: dataset, split, normalisation, class names, method and every hyper-parameter,
-  iterations done, seed, versions, loss summary and the tensors file's SHA-256; written last, so a
-  directory without it is unfinished;
+  iterations done, seed, versions, loss summary and the tensors file's SHA-256 (soft labels
+  included); with soft labels, ``soft_labels`` records the teachers; written last, so a directory
+  without it is unfinished;
 - ``grid.png``: the de-normalised images, one row per class.
 
 Tensors load without unpickling code: safetensors, or ``torch.load(weights_only=True)`` for a
@@ -34,7 +36,7 @@ from nas_proxy.files import make_dirs, write_bytes, write_json
 from nas_proxy.utils import file_sha256
 
 FORMAT = "nasproxy.synthetic"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: may hold soft labels; a set without them is still written as version 1
 TENSORS = "synthetic.safetensors"
 META = "meta.json"
 GRID = "grid.png"
@@ -49,6 +51,20 @@ class SyntheticSet:
     labels: Tensor  # (N,) int64
     meta: dict[str, Any]
     path: Path
+    soft_labels: Tensor | None = None  # (N, classes) float32 probabilities; None: hard labels only
+
+    def targets(self, hard_labels: bool = False) -> Tensor:
+        """What a network trained on the set learns: the soft labels when the set has them (unless
+        ``hard_labels``), else the class indices. ``F.cross_entropy`` takes either."""
+        return self.labels if hard_labels or self.soft_labels is None else self.soft_labels
+
+    def name(self, hard_labels: bool = False) -> str:
+        """The set's proxy token: ``METHOD-ipcN``, ``-soft`` added when it trains on soft labels."""
+        return proxy_name(self.meta, hard_labels)
+
+    def one_off_seconds(self, hard_labels: bool = False) -> float:
+        """What making the set cost: the distillation, plus its teachers when their labels are used."""
+        return one_off_seconds(self.meta, hard_labels)
 
     @property
     def dataset(self) -> dict[str, Any]:
@@ -63,17 +79,45 @@ class SyntheticSet:
         return int(self.meta["ipc"])
 
 
+def proxy_name(meta: dict[str, Any], hard_labels: bool = False) -> str:
+    """``METHOD-ipcN`` of a set's ``meta.json`` (``-soft`` when it trains on its soft labels)."""
+    soft = "soft_labels" in meta and not hard_labels
+    return f"{meta['method']}-ipc{meta['ipc']}" + ("-soft" if soft else "")
+
+
+def one_off_seconds(meta: dict[str, Any], hard_labels: bool = False) -> float:
+    """The seconds a set's ``meta.json`` says it cost: distillation, plus the soft labels' teachers
+    (their training, cached or not) unless ``hard_labels``."""
+    seconds = float(meta.get("seconds", 0.0))
+    if "soft_labels" in meta and not hard_labels:
+        seconds += float(meta["soft_labels"].get("seconds", 0.0))
+    return seconds
+
+
 def save_synthetic(
-    out: Path, images: Tensor, labels: Tensor, meta: dict[str, Any], mean: tuple[float, ...], std: tuple[float, ...]
+    out: Path,
+    images: Tensor,
+    labels: Tensor,
+    meta: dict[str, Any],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    soft_labels: Tensor | None = None,
 ) -> Path:
-    """Write the three files; ``meta.json`` last, with the tensors' hash and shapes added."""
+    """Write the three files; ``meta.json`` last, with the tensors' hash and shapes added.
+
+    ``soft_labels`` (N, classes) are stored beside the images (``meta`` should then carry their
+    ``soft_labels`` record); the tensors' SHA-256 covers them, so every cache key changes with them.
+    """
     make_dirs(out)
     images, labels = images.detach().float().cpu().contiguous(), labels.detach().long().cpu().contiguous()
-    write_bytes(out / TENSORS, save({"images": images, "labels": labels}))
+    tensors = {"images": images, "labels": labels}
+    if soft_labels is not None:
+        tensors["soft_labels"] = soft_labels.detach().float().cpu().contiguous()
+    write_bytes(out / TENSORS, save(tensors))
     save_grid(out / GRID, images, labels, mean, std)
     meta = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if soft_labels is not None else 1,  # a set without them reads in older versions
         **meta,
         "tensors": TENSORS,
         "tensors_sha256": file_sha256(out / TENSORS),
@@ -252,7 +296,24 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
     if labels.numel() and (labels.min() < 0 or labels.max() >= k):
         raise ArtifactError(f"{tensor_path}: labels outside [0, {k})")
     _check_tensors(images, labels, meta, tensor_path)
-    return SyntheticSet(images.float(), labels, meta, path)
+    soft = _check_soft_labels(tensors.get("soft_labels"), meta, labels.numel(), k, tensor_path)
+    return SyntheticSet(images.float(), labels, meta, path, soft)
+
+
+def _check_soft_labels(soft: Tensor | None, meta: dict[str, Any], n: int, k: int, tensor_path: Path) -> Tensor | None:
+    """The soft labels, checked: present exactly when ``meta.json`` records them, (N, classes),
+    finite, non-negative rows that sum to 1."""
+    if (soft is None) != ("soft_labels" not in meta):
+        has, says = ("no", "records") if soft is None else ("a", "does not record")
+        raise ArtifactError(f"{tensor_path} holds {has} 'soft_labels' tensor but {META} {says} them; the set was edited, distil again")
+    if soft is None:
+        return None
+    if soft.shape != (n, k) or not soft.is_floating_point():
+        raise ArtifactError(f"{tensor_path}: soft_labels {tuple(soft.shape)} {soft.dtype} are not ({n}, {k}) floats; distil again")
+    soft = soft.float()
+    if not bool(torch.isfinite(soft).all()) or bool((soft < 0).any()) or not torch.allclose(soft.sum(1), torch.ones(n), atol=1e-4):
+        raise ArtifactError(f"{tensor_path}: soft_labels must be finite probability rows (>= 0, summing to 1); distil again")
+    return soft
 
 
 def _check_tensors(images: Tensor, labels: Tensor, meta: dict[str, Any], tensor_path: Path) -> None:

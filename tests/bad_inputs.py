@@ -21,6 +21,7 @@ W = "worker --study done --storage studies/done/journal.log --quiet"
 SC = "score --synthetic syn --space convnet-cpu --archs archs/good.json --epochs 1 --device cpu --quiet"
 C = "correlate --sample --space convnet-cpu --synthetic syn --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 10 --device cpu --quiet --out OUT"
 CA = C.replace("--sample", "--archs archs/good.json")
+SL = "soft-labels syn --soft-labels 2 --teacher-space convnet-cpu --device cpu --quiet"
 CAL = "calibrate --truth archs/truth-8.json --space convnet-cpu --synthetic syn --study c1 --folds 2 --trials 1 --epochs-choices 1 --device cpu --quiet"
 
 
@@ -391,6 +392,22 @@ PRESET_CASES = [
     ("gt-storage", "gt_storage must be", 9),
 ]
 CASES += [Case(f"run presets/{stem}.toml", needle, fixed) for stem, needle, fixed in PRESET_CASES]
+CASES += [
+    # ---- soft labels: on distill, and on a finished set
+    Case(f"{D} --soft-labels -1", "soft-label teachers must be at least 0"),
+    Case(f"{D} --soft-labels 2 --teacher-space convnet72", "Did you mean 'convnet720'"),
+    Case(f"{D} --soft-labels 2 --teacher-images 0", "teacher images must be at least 1"),
+    Case("soft-labels", "the following arguments are required: DIR"),
+    Case("soft-labels syn --device cpu --quiet", "soft labels need at least 1 teacher"),
+    Case("soft-labels nowhere --soft-labels 2", "nowhere does not exist"),
+    Case(f"{SL} --teacher-epochs 0", "teacher epochs must be at least 1"),
+    Case(f"{SL} --temperature 0", "temperature must be greater than 0"),
+    Case(f"{SL} --temperature nan", "argument --temperature: expected a finite number"),
+    Case(f"{SL} --teacher-images 5", "--teacher-images must be at least the 10 classes"),
+    Case(f"{SL} --seed -1", "seed must be"),
+    Case(f"{SL} --out notes.txt", "notes.txt is a file"),
+    Case(f"{SL} --out spaces", "spaces is not empty and holds no soft-labelled copy"),
+]
 
 
 # ---- issue 16: the cases the issue lists (tried as a new user would, on the landed main); fixed=N: mishandled before it

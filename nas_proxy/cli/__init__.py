@@ -23,11 +23,13 @@ from nas_proxy.cli.distill import add_distill
 from nas_proxy.cli.evaluate import add_evaluate
 from nas_proxy.cli.run import add_run
 from nas_proxy.cli.search import add_proxy_options, add_score, add_search, add_worker, proxy_config
+from nas_proxy.cli.soft_labels import add_soft_labels
 from nas_proxy.cli.spaces import add_spaces
 from nas_proxy.errors import NasProxyError, NasProxyWarning
 
 COMMANDS: list[Callable[[Subparsers, argparse.ArgumentParser], None]] = [
     add_distill,
+    add_soft_labels,
     add_evaluate,
     add_search,
     add_worker,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, command_line, off, print_json, required, save_config
+from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import DiskFullError
 
@@ -88,6 +89,7 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="one rank of 'torchrun --nproc-per-node N -m nas_proxy distill ...': distil this rank's block of classes, rank 0 merges",
     )
+    add_soft_label_options(p)  # --soft-labels N and the teachers' options
     p.set_defaults(func=cmd_distill)
 
 
@@ -129,6 +131,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         device=args.device,
         amp=off(args.no_amp),
         checkpoint_every=args.checkpoint_every,
+        soft_labels=soft_label_config(args, file),
     )
     required(args.dataset or tbl.get("dataset"), "--dataset", "dataset", "distill")
     required(args.ipc if args.ipc is not None else tbl.get("ipc"), "--ipc", "ipc", "distill")
@@ -179,6 +182,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
                 f"selection: kept iteration {s['chosen_iteration']} (Spearman {s['chosen_spearman']} on {len(s['calibration'])} calibration "
                 f"architectures; {len(s['scored'])} scored in {s['seconds']:.1f} s)"
             )
+        if "soft_labels" in m:
+            print(describe(m))
         print(
             f"wrote {result.path}/ (synthetic.safetensors, meta.json, grid.png, config.toml); next: nasproxy evaluate {shlex.quote(str(result.path))}"
         )

@@ -37,6 +37,12 @@ def add_proxy_options(p: argparse.ArgumentParser) -> None:
         metavar="K",
         help=f"train K independently initialised copies of each candidate as one batched model and score their mean (default {d.seeds})",
     )
+    g.add_argument(
+        "--hard-labels",
+        action="store_true",
+        default=None,
+        help="a set with soft labels (distill --soft-labels): train on its class indices",
+    )
     from nas_proxy.calibrate.cli_args import add_profile_option
 
     add_profile_option(g)  # --proxy-profile FILE (nasproxy calibrate writes one); after the options it tracks
@@ -62,6 +68,7 @@ def proxy_config(args: argparse.Namespace, table: dict[str, Any] | None = None, 
         channels_last=args.channels_last,
         cuda_graph=args.cuda_graph,
         seeds=args.proxy_seeds,
+        hard_labels=args.hard_labels,
     )
     return with_profile(args, proxy, also_given=set(table or {}))  # the profile's values where neither file nor flag set one
 

@@ -3,7 +3,7 @@ and for ``meta.json``."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -13,6 +13,7 @@ from nas_proxy.augment import DSA
 from nas_proxy.distill.batchnorm import RULES
 from nas_proxy.distill.methods import METHODS, DistillMethod
 from nas_proxy.distill.nets import SAMPLING
+from nas_proxy.distill.soft_labels import SoftLabelConfig
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.models.convnet import NORMALIZATIONS, ConvNetSpec
 from nas_proxy.spaces import DeclaredSpace, get_space
@@ -64,6 +65,7 @@ class DistillConfig:
     amp: bool = True  # bf16 autocast for the network forwards on CUDA (no effect on CPU; meta.json records what ran)
     checkpoint_every: int = 200  # iterations between checkpoints (also on Ctrl-C)
     log_every: int = 10  # iterations between loss read-backs (the only host syncs)
+    soft_labels: SoftLabelConfig = field(default_factory=SoftLabelConfig)  # teachers' labels, after the loop (none by default)
 
     def validate(self) -> None:
         """Refuse every value that cannot give a meaningful run, before anything is read or written."""
@@ -107,6 +109,7 @@ class DistillConfig:
         checks.text("device", self.device)
         checks.positive("checkpoint_every", self.checkpoint_every)
         checks.positive("log_every", self.log_every)
+        self.soft_labels.validate()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,9 +119,10 @@ class DistillConfig:
 
         ``iterations`` may grow on resume (continue a finished run), and where the run
         executes (device, checkpoint cadence) does not change what it computes on one device.
+        Soft labels are made after the loop from the finished images: resuming may add or change them.
         """
         d = self.to_dict()
-        for k in ("iterations", "device", "checkpoint_every", "log_every", "data_root"):
+        for k in ("iterations", "device", "checkpoint_every", "log_every", "data_root", "soft_labels"):
             d.pop(k)
         return d
 

@@ -135,7 +135,9 @@ def distill(
     checkpoint = check_output(out, config, resume, force)  # no side effects before inputs are valid
     finished = checkpoint is not None and (out / META).is_file()
     if finished and (not optimises or checkpoint["done"] >= config.iterations):  # type: ignore[index]
-        return DistillResult(out, json.loads((out / META).read_text()))  # complete: resuming is a no-op
+        return _soft_labels(
+            DistillResult(out, json.loads((out / META).read_text())), config, progress, shard
+        )  # complete: at most labels to add
 
     dataset = load_dataset(config.dataset, config.data_root, image_size=config.image_size)
     splits = dataset.split(config.split_seed, config.val_fraction)
@@ -219,7 +221,20 @@ def distill(
     write_checkpoint(out, config, state)
     write_losses(out / LOSSES, state.history, hp.method.terms)
     save_synthetic(out, images, syn_labels, meta, dataset.mean, dataset.std)
-    return DistillResult(out, json.loads((out / META).read_text()))
+    return _soft_labels(DistillResult(out, json.loads((out / META).read_text())), config, progress, shard)
+
+
+def _soft_labels(result: DistillResult, config: DistillConfig, progress: bool, shard: ClassShard) -> DistillResult:
+    """The finished set with ``config.soft_labels``' teachers' labels (none asked: as it is; a
+    shard: never, the merged set gets them)."""
+    if config.soft_labels.teachers < 1 or shard.describe() is not None:
+        return result
+    from nas_proxy.distill.soft_labels import add_soft_labels
+
+    meta = add_soft_labels(
+        result.path, config.soft_labels, seed=config.seed, device=config.device, data_root=config.data_root, progress=progress
+    )
+    return DistillResult(result.path, meta)
 
 
 def _initial(config: DistillConfig, pool: ClassPool, classes: Tensor, optimises: bool) -> Tensor:

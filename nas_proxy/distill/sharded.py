@@ -174,7 +174,14 @@ def distill_sharded(
     dist.gather_object(part, parts if rank == 0 else None, dst=0, group=objects)
     if rank != 0:
         return None
-    return _merge(out, parts, backend, command)
+    merged = _merge(out, parts, backend, command)
+    if config.soft_labels.teachers > 0:  # the shards skip them: labels are made once, on the merged set
+        from nas_proxy.distill.soft_labels import add_soft_labels
+
+        merged.meta = add_soft_labels(
+            out, config.soft_labels, seed=config.seed, device=str(device), data_root=config.data_root, progress=progress
+        )
+    return merged
 
 
 def _torchrun_env() -> tuple[int, int, int]:
