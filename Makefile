@@ -9,18 +9,17 @@ STAMP  := $(VENV)/.nasproxy-installed
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-compile -e '.[dev]'
 	@touch $(STAMP)
 
 ## demo: set up, get the default data, run the pipeline on a small budget
 demo: $(STAMP) data
 	@VENV=$(VENV) bash scripts/demo.sh
 
-## test: set up and run the fast test suite (CPU, a few minutes); installs PostgreSQL for its tests when it can
+## test: set up and run the test suite (CPU, one process per core, torch on one thread in each); installs PostgreSQL for its tests when it can
 test: $(STAMP)
 	@bash scripts/get-postgres.sh
-	$(PY) -m pytest -q -m "not slow and not gpu" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto -m "not slow and not gpu" $(PYTEST_ARGS)
 
 ## test-slow: the heavier checks (real Fashion-MNIST on CPU; the CUDA paths, skipped without a GPU)
 test-slow: $(STAMP)

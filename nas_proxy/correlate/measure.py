@@ -55,7 +55,7 @@ def proxy_metrics(
     proxies: dict[str, dict[str, Any]] = {}
     for name, got in scores.items():
         seconds = np.array([got[i].seconds for i in ids], dtype=float)
-        cost = float(np.nanmean(seconds)) if ids else math.nan
+        cost = float(np.nanmean(seconds)) if np.isfinite(seconds).any() else math.nan  # none timed (all cached from elsewhere): unknown
         proxies[name] = {
             **summarise(xs[name], y, n_boot=n_boot, seed=seed),
             "seconds_per_arch": cost,
