@@ -13,7 +13,7 @@ from nas_proxy.errors import InvalidArgumentError
 
 def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.distill import METHODS, DistillConfig
-    from nas_proxy.models.convnet import NORMALIZATIONS
+    from nas_proxy.models.convnet_spec import NORMALIZATIONS
 
     d = DistillConfig()
     p = sub.add_parser(

@@ -4,14 +4,16 @@ and for ``meta.json``."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
-from nas_proxy.augment import DSA
 from nas_proxy.distill.methods import METHODS, DistillMethod
-from nas_proxy.models.convnet import NORMALIZATIONS, ConvNetSpec
+from nas_proxy.models.convnet_spec import NORMALIZATIONS, ConvNetSpec
+
+if TYPE_CHECKING:  # the command line reads DistillConfig's defaults without importing torch
+    import torch
+
+    from nas_proxy.augment import DSA
 
 
 @dataclass
@@ -108,6 +110,8 @@ class Resolved:
 
 def resolve(config: DistillConfig, image_size: tuple[int, int], flip: bool, smallest_class: int, device: torch.device) -> Resolved:
     """Fill in every default that depends on the data or the machine."""
+    from nas_proxy.augment import DSA
+
     return Resolved(
         method=_method(config, image_size),
         image_lr=config.image_lr if config.image_lr is not None else (1.0 if config.ipc <= 50 else 10.0),  # paper

@@ -22,6 +22,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 from nas_proxy import interrupts
 from nas_proxy.errors import NasProxyError
+from nas_proxy.studies.kinds import GRACE_SECONDS, HEARTBEAT_SECONDS
 from nas_proxy.studies.trials import MAX_RETRY
 
 STUDIES_DIR = Path("studies")
@@ -36,8 +37,6 @@ DRIVER_PACKAGES = {
     "MySQLdb": "mysqlclient",
 }
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")  # URL schemes of databases, optionally +driver
-HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
-GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 EXTRAS_ATTR = "nasproxy_dashboard"  # study user attribute: the dashboard's note and where its artifacts are
 LOCK_GRACE_SECONDS = 30  # a journal lock held this long belongs to a killed process (Optuna's default); writes take milliseconds
 
