@@ -6,11 +6,12 @@ The public API below is imported on first use (:mod:`nas_proxy.lazy`): ``import 
 milliseconds, and ``nas_proxy.distill`` imports torch only when it is called for.
 """
 
-from typing import TYPE_CHECKING
-
 from nas_proxy import lazy
 from nas_proxy.version import __version__
 
+# typing.TYPE_CHECKING without importing typing (mypy reads any TYPE_CHECKING so): the few milliseconds
+# before the CLI's main() runs are ones in which Ctrl-C can only print a traceback (docs/interrupts.md)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from nas_proxy.data import Dataset, Splits, load_dataset
     from nas_proxy.distill import DistillConfig, distill

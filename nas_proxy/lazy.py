@@ -20,8 +20,11 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from collections.abc import Iterable, Mapping
-from typing import Any
+
+TYPE_CHECKING = False  # as typing's, without importing typing before the CLI's main() runs (see nas_proxy/__init__.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
 
 
 class LazyPackage(types.ModuleType):

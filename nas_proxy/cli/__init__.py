@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn
 
+TYPE_CHECKING = False  # as typing's, without importing typing before main() runs (see nas_proxy/__init__.py)
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
+    from typing import NoReturn
 
 # what a second run of the same command does after Ctrl-C (distill says it in its own error)
 RESUME_HINTS = {
