@@ -40,16 +40,17 @@ class Gate:
         """The processes that reached the gate (their pids)."""
         return {int(p.name.split(".")[1]) for p in self.where.glob("waiting.*")}
 
-    def wait(self, pids: Iterable[int], running: Sequence[subprocess.Popen[str]] = ()) -> None:
-        """Block until every process of ``pids`` waits at the gate; fail at once when one of
-        ``running`` ends first (it printed why)."""
+    def wait(self, running: Sequence[subprocess.Popen[str]], pids: Iterable[int] = (), count: int = 0) -> set[int]:
+        """Block until every process of ``pids``, and at least ``count`` processes, wait at the gate;
+        the pids waiting. Fails at once when one of ``running`` ends first (it printed why)."""
         wanted = set(pids)
         deadline = time.monotonic() + SAFETY_SECONDS
-        while not wanted <= self.waiting():
+        while not (wanted <= (waiting := self.waiting()) and len(waiting) >= count):
             ended = [p for p in running if p.poll() is not None]
             assert not ended, f"{ended[0].args} ended ({ended[0].returncode}) before reaching the gate: {ended[0].communicate()[1]}"
-            assert time.monotonic() < deadline, f"processes {wanted - self.waiting()} did not reach the gate in {SAFETY_SECONDS} s"
+            assert time.monotonic() < deadline, f"{wanted - waiting or count} did not reach the gate in {SAFETY_SECONDS} s"
             time.sleep(0.05)
+        return waiting
 
     def open(self) -> None:
         """Let every held call, and every later one, go on."""

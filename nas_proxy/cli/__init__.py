@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import NoReturn
 
+    from nas_proxy.protocols import ProxyConfig
+
 # what a second run of the same command does after Ctrl-C (distill says it in its own error)
 RESUME_HINTS = {
     "search": "; finished trials are stored; run the same command again to resume the study",
@@ -75,7 +77,7 @@ def _add_proxy_options(p: argparse.ArgumentParser) -> None:
     add_proxy_options(p)
 
 
-def _proxy_config(args: argparse.Namespace) -> object:
+def _proxy_config(args: argparse.Namespace) -> ProxyConfig:
     """The ProxyConfig of the flags that :func:`_add_proxy_options` added."""
     from nas_proxy.cli.search import proxy_config
 
