@@ -38,7 +38,9 @@ LAZY_PACKAGES += ["nas_proxy.studies"]
 DELAYS = [3.0 * i / 19 for i in range(20)]  # seconds after the process started: 20 moments from 0 to 3 s
 ONE_LINE = {"nasproxy: interrupted", "nasproxy search: interrupted" + RESUME_HINTS["search"]}
 # the code that runs before main(): the package's own import (no handler may be installed there) and the entry point
-BEFORE_MAIN = re.compile(r"nas_proxy/(__init__|lazy|version|__main__)\.py\", line \d+, in |nas_proxy/cli/__init__\.py\", line \d+, in <module>")
+BEFORE_MAIN = re.compile(
+    r"nas_proxy/(__init__|lazy|version|__main__)\.py\", line \d+, in |nas_proxy/cli/__init__\.py\", line \d+, in <module>"
+)
 
 
 def _imported_after(code: str) -> set[str]:

@@ -10,13 +10,11 @@ import shlex
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nas_proxy.checks import finite_float
 from nas_proxy.errors import InvalidArgumentError
-
-if TYPE_CHECKING:
-    from nas_proxy.search.proxy import ProxyConfig
+from nas_proxy.protocols import ProxyConfig
 
 _GIVEN = "_proxy_flags_given"  # namespace attribute: the proxy options the user typed
 # option dest -> ProxyConfig field where the two differ (a --no-X flag sets X to false)
