@@ -50,7 +50,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         checks.positive("epochs", self.epochs)
-        checks.number("lr", self.lr, 0, low_open=True)
+        checks.number("lr", self.lr, 0, checks.LR_MAX, low_open=True)
         checks.number("momentum", self.momentum, 0, 1, high_open=True)
         checks.number("weight_decay", self.weight_decay, 0)
         checks.positive("batch_size", self.batch_size)
@@ -74,6 +74,8 @@ class ProxyConfig:
     # K > 1: K copies (seeds seed..seed+K-1) trained as one batched model, scored by their mean
     # accuracy (nas_proxy.batched; eager: no CUDA graph, no channels_last). 1 is the single network.
     seeds: int = 1
+    # a set with soft labels (distill --soft-labels) trains on them; True: on its class indices instead
+    hard_labels: bool = False
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(
@@ -89,18 +91,21 @@ class ProxyConfig:
     def validate(self) -> None:
         """Counts at least 1 and a finite lr > 0 (a NaN lr would train nothing and score garbage)."""
         checks.positive("proxy epochs", self.epochs)
-        checks.number("proxy lr", self.lr, 0, low_open=True)
+        checks.number("proxy lr", self.lr, 0, checks.LR_MAX, low_open=True)
         checks.positive("proxy batch_size", self.batch_size)
         checks.positive("proxy report_every", self.report_every)
         checks.positive("proxy report_images", self.report_images)
         checks.positive("proxy seeds", self.seeds)
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields; ``seeds`` only when above 1, so that the dict of a one-seed proxy (cache keys,
-        stored study settings) is the one it had before seeds existed."""
+        """The fields; ``seeds`` only when above 1 and ``hard_labels`` only when true, so that the
+        dict of a proxy without them (cache keys, stored study settings) is the one it had before
+        they existed."""
         d = asdict(self)
         if self.seeds == 1:
             del d["seeds"]
+        if not self.hard_labels:
+            del d["hard_labels"]
         return d
 
 
@@ -117,7 +122,7 @@ class GroundTruthConfig:
 
     def validate(self) -> None:
         checks.positive("ground-truth epochs", self.epochs)
-        checks.number("ground-truth lr", self.lr, 0, low_open=True)
+        checks.number("ground-truth lr", self.lr, 0, checks.LR_MAX, low_open=True)
         checks.positive("ground-truth batch_size", self.batch_size)
         if not isinstance(self.augment, bool):
             raise InvalidArgumentError(f"ground-truth augment must be true or false, got {self.augment!r}")
@@ -127,6 +132,7 @@ class GroundTruthConfig:
             raise InvalidArgumentError(f"early must be a list of epochs such as [0.1, 1.0], got {self.early!r}")
         for f in self.early:
             checks.number("early-stopping point", f)
+        checks.distinct("early (the early-stopping points)", self.early, show=lambda f: f"{f:g}")
         if any(not 0 < f < self.epochs for f in self.early):  # at `epochs` it would be the ground-truth network itself
             raise InvalidArgumentError(f"early-stopping points must lie strictly between 0 and {self.epochs} epochs, got {self.early}")
 

@@ -47,6 +47,10 @@ def train_model(
 ) -> nn.Module:
     """Train ``model`` (already on its device) on ``x``/``y`` (moved there); returns it in eval mode.
 
+    ``y`` holds class indices (N,) or per-image probabilities (N, classes), a set's soft labels:
+    ``F.cross_entropy`` takes either, and an augmented image keeps its source image's row. With
+    one-hot rows the gradients, hence the trained network, equal those of the indices bit for bit.
+
     ``on_epoch(epoch, model)`` runs after every epoch (the search reports to Optuna there);
     ``on_step(epoch, step, model)`` after every optimiser step (early-stopping scores).
     A non-finite loss raises :class:`DivergedError` naming the first bad epoch. It is a flag on the

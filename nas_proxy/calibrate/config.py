@@ -30,14 +30,17 @@ def check_choices(choices: dict[str, list[Any]]) -> None:
     from nas_proxy.profile import check_proxy_values
 
     for key, values in choices.items():
-        if not isinstance(values, list | tuple) or not values or len(set(values)) != len(values):
+        if not isinstance(values, list | tuple):
             raise InvalidArgumentError(f"the choices of {key} must be a non-empty list of distinct values, got {values!r}")
+        checks.distinct(f"the choices of {key}", values)
         for v in values:
             check_proxy_values({key: v}, f"choice {key}={v!r}")
 
 
 # the rank agreements a calibration may maximise (functions of nas_proxy.correlate.metrics of the same names)
 METRIC_NAMES = ("weighted_tau", "spearman", "kendall")
+# rank agreement spans [-1, 1]: above 2 a weight already outweighs any agreement a doubling of cost can buy
+COST_WEIGHT_MAX = 100.0
 
 
 @dataclass
@@ -57,18 +60,19 @@ class CalibrateConfig:
     bootstrap: int = 1000  # resamples of the held-out intervals
 
     def validate(self) -> None:
+        from nas_proxy.correlate.metrics import N_BOOT_MAX  # scipy: not while the command line is parsed
+
         checks.text("space", self.space)
         if not isinstance(self.synthetic, list) or not self.synthetic or not all(isinstance(s, str) for s in self.synthetic):
             raise InvalidArgumentError(f"give at least one synthetic set (--synthetic DIR ...), got {self.synthetic!r}")
-        if len(set(self.synthetic)) != len(self.synthetic):
-            raise InvalidArgumentError(f"--synthetic names a set twice: {self.synthetic}")
+        checks.distinct("--synthetic", self.synthetic)
         check_choices(self.choices)
         checks.number("folds", self.folds, 2, integer=True)
         checks.positive("trials", self.trials)
         checks.text("metric", self.metric, METRIC_NAMES)
-        checks.number("cost_weight", self.cost_weight, 0)
+        checks.number("cost_weight", self.cost_weight, 0, COST_WEIGHT_MAX)
         checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
-        checks.number("bootstrap", self.bootstrap, 10, integer=True)
+        checks.number("bootstrap", self.bootstrap, 10, N_BOOT_MAX, integer=True)
         checks.text("device", self.device)
 
     def objective_text(self) -> str:
@@ -79,4 +83,4 @@ class CalibrateConfig:
         return {k: v for k, v in asdict(self).items() if k not in ("device", "data_root", "bootstrap")}
 
 
-__all__ = ["DEFAULT_CHOICES", "METRIC_NAMES", "CalibrateConfig", "check_choices"]
+__all__ = ["COST_WEIGHT_MAX", "DEFAULT_CHOICES", "METRIC_NAMES", "CalibrateConfig", "check_choices"]

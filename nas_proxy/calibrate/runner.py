@@ -39,7 +39,7 @@ from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflict
 from nas_proxy.profile import ProxyProfile
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.storage import check_writable_storage, open_storage
 from nas_proxy.utils import derive_seed
 
 ATTR = "nasproxy_calibration"
@@ -195,6 +195,7 @@ def calibrate(
     config.validate()
     checks.plain_name("--study", study, "calibration study")
     check_enough(truths, config.folds, data)
+    check_writable_storage(storage_url, study)
     cal = _Calibration(config, truths, study, storage_url, progress)
     ids = sorted(cal.truth)
     folds = fold_ids(ids, config.folds, config.seed)

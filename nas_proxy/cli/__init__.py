@@ -19,7 +19,7 @@ import sys
 TYPE_CHECKING = False  # as typing's, without importing typing before main() runs (see nas_proxy/__init__.py)
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import NoReturn
 
     from nas_proxy.protocols import ProxyConfig
@@ -44,11 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     from nas_proxy.cli.evaluate import add_evaluate
     from nas_proxy.cli.run import add_run
     from nas_proxy.cli.search import add_score, add_search, add_worker
+    from nas_proxy.cli.soft_labels import add_soft_labels
     from nas_proxy.cli.spaces import add_spaces
     from nas_proxy.version import __version__
 
     commands = [
         add_distill,
+        add_soft_labels,
         add_evaluate,
         add_search,
         add_worker,
@@ -97,6 +99,31 @@ def quiet_libraries() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
+def one_line_warnings() -> None:
+    """nasproxy's own warnings (a journal repaired, ...) as one line each on stderr; Python's format
+    adds the file, the line number and the source line. Other warnings keep Python's format."""
+    import warnings
+
+    if warnings.showwarning is not _show_warning:
+        global _python_showwarning
+        _python_showwarning = warnings.showwarning
+        warnings.showwarning = _show_warning
+
+
+_python_showwarning: Callable[..., None] | None = None  # Python's showwarning, once one_line_warnings ran
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None, line: str | None = None
+) -> None:
+    from nas_proxy.errors import NasProxyWarning
+
+    if issubclass(category, NasProxyWarning):
+        print(f"nasproxy: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    elif _python_showwarning is not None:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``nasproxy`` with ``argv`` (None: this process's arguments); the exit status."""
     command = None  # known once the command line is parsed
@@ -104,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from nas_proxy import interrupts
 
         interrupts.install()  # Ctrl-C: exit 130 from here on, and never inside a storage write
+        one_line_warnings()
         args = build_parser().parse_args(argv)
         command = args.command
         quiet_libraries()

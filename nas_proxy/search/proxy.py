@@ -74,7 +74,7 @@ class ProxyContext:
     ) -> None:
         self.synthetic, self.config, self.device, self.flip = synthetic, config, device, flip
         self.images = synthetic.images.to(device)  # (N, C, H, W): the whole set stays on the device
-        self.labels = synthetic.labels.to(device)
+        self.labels = synthetic.targets(config.hard_labels).to(device)  # (N,) classes, or (N, classes) soft labels
         self.val_x, self.val_y = val_x.to(device), val_y.to(device)
         g = torch.Generator().manual_seed(0)  # a fixed subset: every trial is judged on the same images
         subset = torch.randperm(val_x.shape[0], generator=g)[: config.report_images].to(device)
