@@ -5,7 +5,7 @@
 - :class:`GroundTruthConfig`: an architecture on the real training split (ground truth, promotion).
 
 This module imports no torch: the command line reads these defaults for its ``--help``, and a
-config file is checked against them, without waiting seconds for torch (tests/test_imports.py).
+config file is checked against them, without waiting seconds for torch (tests/test_startup.py).
 The code that trains lives in :mod:`nas_proxy.training`.
 """
 
