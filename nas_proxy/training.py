@@ -8,53 +8,15 @@ epoch reads a value back to the host: divergence is a flag on the device, read a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nas_proxy import checks
 from nas_proxy.augment import DSA
 from nas_proxy.errors import DivergedError
+from nas_proxy.protocols import TrainConfig
 from nas_proxy.utils import derive_seed, generator
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The evaluation protocol of DC/DSA/DM (REFERENCE §2) unless stated.
-
-    ``amp``, ``channels_last`` and ``cuda_graph`` change how a CUDA device runs the same training;
-    on the CPU they do nothing (CUDA graphs do not exist there; channels_last would take other CPU
-    kernels, which round differently), so CPU results are the same with them on or off.
-    """
-
-    epochs: int = 1000  # DC/DSA/DM 1000; the DataDAM code uses 1800
-    lr: float = 0.01  # SGD
-    momentum: float = 0.9  # DC/DSA/DM
-    weight_decay: float = 5e-4  # DC/DSA/DM
-    batch_size: int = 256  # DataDAM code: 64
-    lr_decay_at: float = 0.5  # lr x 0.1 at this fraction of the epochs
-    dsa: bool = True  # DSA on every batch (per-image parameters)
-    amp: bool = True  # bf16 autocast on CUDA, training and validation
-    channels_last: bool = False  # NHWC weights and batches on CUDA; off until measured to pay (benchmarks/gpu_check)
-    cuda_graph: bool = False  # forward + backward replayed as one CUDA graph when every batch has one shape
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def uses_amp(self, device: torch.device) -> bool:
-        """Whether training on ``device`` autocasts: asked for, and only on CUDA."""
-        return self.amp and device.type == "cuda"
-
-    def validate(self) -> None:
-        checks.positive("epochs", self.epochs)
-        checks.number("lr", self.lr, 0, checks.LR_MAX, low_open=True)
-        checks.number("momentum", self.momentum, 0, 1, high_open=True)
-        checks.number("weight_decay", self.weight_decay, 0)
-        checks.positive("batch_size", self.batch_size)
-        checks.number("lr_decay_at", self.lr_decay_at, 0, 1)
 
 
 def graphable(config: TrainConfig, n: int, device: torch.device) -> bool:

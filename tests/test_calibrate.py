@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from nas_proxy.cli import main
 from nas_proxy.correlate.archs import from_space
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.spaces import get_space
+from tests.gate import Gate
 from tests.interrupt import interruptible
 
 if sys.version_info >= (3, 11):
@@ -125,11 +125,12 @@ def test_interrupted_calibration_resumes_to_the_same_profile(reference: tuple[Pa
     path, _ = reference
     journal = tmp_path / "studies" / "cal" / "journal.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    first = interruptible([sys.executable, "-m", "nas_proxy", *_command(workdir, "cal")], cwd=tmp_path, env=env, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while _cached_scores(journal) < 8 and first.poll() is None and time.monotonic() < deadline:  # past the baseline, into the trials
-        time.sleep(0.2)
-    assert first.poll() is None, "the calibration ended before it could be interrupted"
+    gate = Gate(tmp_path / "gate", let_through=8)  # 6 baseline trainings and 2 of the trials, then one waits there
+    first = interruptible(
+        [sys.executable, "-m", "nas_proxy", *_command(workdir, "cal")], cwd=tmp_path, env=gate.env(env), stderr=subprocess.PIPE
+    )
+    gate.wait([first], [first.pid])
+    assert _cached_scores(journal) == 8  # past the baseline, into the trials
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=300)
     assert first.returncode == 130, err

@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from nas_proxy.cli import main
+from tests.gate import CHECKPOINT, Gate
 from tests.interrupt import interruptible
 
 TINY = ["--dataset", "digits", "--ipc", "1", "--batch-real", "8", "--device", "cpu", "--quiet"]
@@ -122,12 +122,12 @@ def _nasproxy(*args: str) -> list[str]:
 
 def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path: Path) -> None:
     out = tmp_path / "syn"
-    cmd = _nasproxy("distill", *TINY, "--iterations", "100000", "--checkpoint-every", "1", "--out", str(out))
-    proc = interruptible(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not (out / "checkpoint.safetensors").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    gate = Gate(tmp_path / "gate", at=CHECKPOINT, let_through=1)  # one checkpoint written, the next held: the loop is running
+    cmd = _nasproxy("distill", *TINY, "--iterations", "50", "--checkpoint-every", "1", "--out", str(out))
+    proc = interruptible(cmd, env=gate.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    gate.wait([proc], [proc.pid])
+    proc.send_signal(signal.SIGINT)  # distill defers it to the end of the iteration (its handler only sets a flag) ...
+    gate.open()  # ... so the held checkpoint is written, and the next iteration stops
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted at iteration" in err and "--resume" in err and "Traceback" not in err

@@ -111,10 +111,13 @@ def test_importing_nas_proxy_changes_no_global_state() -> None:
         "torch, torchvision, scipy.stats, scipy.special, numpy, pandas, sklearn, matplotlib, tqdm, safetensors, PIL, optuna_dashboard"
     )
     code = (
-        f"import warnings, optuna, {third_party}\n"
-        "before = (list(warnings.filters), optuna.logging.get_verbosity())\n"
-        "import nas_proxy, nas_proxy.search, nas_proxy.correlate, nas_proxy.pipeline\n"
-        "after = (list(warnings.filters), optuna.logging.get_verbosity())\n"
+        f"import signal, warnings, optuna, {third_party}\n"
+        "before = (list(warnings.filters), optuna.logging.get_verbosity(), signal.getsignal(signal.SIGINT))\n"
+        "import importlib, nas_proxy, nas_proxy.search, nas_proxy.correlate, nas_proxy.pipeline\n"
+        # the public names are imported on first use (nas_proxy.lazy): use them all
+        "for p in ('nas_proxy', 'nas_proxy.search', 'nas_proxy.correlate', 'nas_proxy.calibrate', 'nas_proxy.studies'):\n"
+        "    [getattr(importlib.import_module(p), n) for n in importlib.import_module(p).__all__]\n"
+        "after = (list(warnings.filters), optuna.logging.get_verbosity(), signal.getsignal(signal.SIGINT))\n"
         "print(before == after)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)

@@ -8,7 +8,6 @@ import math
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -28,6 +27,7 @@ from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search import ProxyConfig
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.storage import open_storage
+from tests.gate import FULL_TRAINING, Gate
 from tests.interrupt import interruptible
 
 if sys.version_info >= (3, 11):
@@ -200,20 +200,14 @@ def test_cli_bad_inputs_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_ctrl_c_then_the_same_command_reuses_the_finished_trainings(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "gt.log"
     command = [sys.executable, "-m", "nas_proxy", "correlate", "--sample", "--space", SPACE, "--n-archs", "4"]
-    command += ["--synthetic", str(tiny_run), "--proxies", "params", "--full-epochs", "12", "--early", "1", "--ceiling", "0"]
+    command += ["--synthetic", str(tiny_run), "--proxies", "params", "--full-epochs", "2", "--early", "1", "--ceiling", "0"]
     command += ["--gt-storage", str(storage), "--out", str(tmp_path / "out"), "--device", "cpu", "--bootstrap", "50", "--quiet"]
-    config = small_config(tiny_run, storage, ground_truth=GroundTruthConfig(epochs=12, early=(1.0,)))
-    first = interruptible(command, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:  # interrupt once a training has finished and another is running
-        if storage.exists():
-            try:
-                states = [t.state for t in gt_study(storage, config).trials]
-            except KeyError:
-                states = []
-            if TrialState.COMPLETE in states and TrialState.RUNNING in states:
-                break
-        time.sleep(0.1)
+    config = small_config(tiny_run, storage, ground_truth=GroundTruthConfig(epochs=2, early=(1.0,)))
+    gate = Gate(tmp_path / "gate", at=FULL_TRAINING, let_through=1)  # one training finishes, the next waits there
+    first = interruptible(command, env=gate.env(), stderr=subprocess.PIPE)
+    gate.wait([first], [first.pid])
+    states = [t.state for t in gt_study(storage, config).trials]
+    assert TrialState.COMPLETE in states and TrialState.RUNNING in states  # interrupted once a training has finished and another runs
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=240)
     assert first.returncode == 130 and "run the same command again to resume" in err, err

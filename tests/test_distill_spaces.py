@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.synthetic import load_synthetic
 from tests.conftest import tiny_config
+from tests.gate import CHECKPOINT, Gate
 
 ROOT = Path(__file__).resolve().parents[1]
 # every value of every convnet720 dimension but depth 3-4 and widths above 16: cheap on 16x16 digits
@@ -178,15 +178,6 @@ def test_an_interrupted_space_run_resumes_to_the_uninterrupted_result(method: st
     assert (tmp_path / "cut" / "losses.csv").read_text() == (tmp_path / "whole" / "losses.csv").read_text()
 
 
-def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 300) -> None:
-    """Until ``path`` exists; fails if the process ends first (the drill needs it running)."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, f"the run ended before {path.name} appeared: {process.communicate()[1][-2000:]}"
-        assert time.monotonic() < deadline, f"no {path.name} after {timeout} s"
-        time.sleep(0.02)
-
-
 def nasproxy(*args: str) -> list[str]:
     return [sys.executable, "-m", "nas_proxy", *args]
 
@@ -196,8 +187,12 @@ def test_kill_9_drill_of_a_space_run_resumes_with_the_same_command(tiny_space: s
     flags = ["distill", "--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--iterations", "40", "--checkpoint-every", "5"]
     flags += ["--nets", tiny_space, "--device", "cpu", "--quiet", "--out"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.Popen(nasproxy(*flags, str(out)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    _wait_for(out / "checkpoint.safetensors", run)
+    gate = Gate(tmp_path / "gate", at=CHECKPOINT, let_through=1)  # one checkpoint written, the next held: killed mid-run
+    run = subprocess.Popen(
+        nasproxy(*flags, str(out)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gate.env(env), cwd=ROOT
+    )
+    gate.wait([run], [run.pid])
+    assert (out / "checkpoint.safetensors").exists()
     run.send_signal(signal.SIGKILL)
     run.communicate()
     assert run.returncode == -signal.SIGKILL and not (out / "meta.json").exists()  # killed mid-run

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -22,7 +23,7 @@ from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import from_space
 from nas_proxy.distill import distill
 from nas_proxy.distill.runner import OWN_FILES
-from nas_proxy.search import ProxyContext, search
+from nas_proxy.search import ProxyContext, search, trainings
 from nas_proxy.search.runner import fingerprint
 from nas_proxy.search.study import create_or_check
 from nas_proxy.spaces import get_space
@@ -31,8 +32,9 @@ from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.synthetic import CHECKPOINT
 from tests.conftest import tiny_config
+from tests.gate import FULL_TRAINING, Gate
 from tests.interrupt import interruptible
-from tests.test_search import FAST_ARGS, SLOW, SMALL_SPACE, config, load
+from tests.test_search import FAST_ARGS, SMALL_SPACE, config, load
 
 ROOT = Path(__file__).parent.parent
 PHASES = ["startup", "create", "ask", "training", "tell", "between", "write", "exec"]
@@ -77,16 +79,14 @@ def test_ctrl_c_at_each_phase_exits_130_and_the_same_command_resumes(
 def test_a_worker_killed_mid_trial_is_retried_by_the_same_run(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "k"]
-    command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "2", "--workers", "2", "--pruner", "none"]
-    command += ["--epochs", str(SLOW.epochs), "--report-every", str(SLOW.report_every), "--report-images", str(SLOW.report_images)]
-    run = subprocess.Popen([*command, "--device", "cpu", "--quiet"], text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    def the_other_worker() -> list[int]:  # the pid of the second worker, training a candidate
-        running = trials_of(storage, "k", TrialState.RUNNING)
-        return [t.user_attrs["worker_pid"] for t in running if t.params and t.user_attrs.get("worker_pid") not in (None, run.pid)]
-
-    wait_until(lambda: bool(the_other_worker()), "a trial of the second worker")
-    os.kill(the_other_worker()[0], signal.SIGKILL)
+    command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "2", "--workers", "2", "--pruner", "none", *FAST_ARGS]
+    gate = Gate(tmp_path / "gate")  # the run and the second worker it starts each hold a trial there, in training
+    run = subprocess.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    (other,) = gate.wait([run], [run.pid], count=2) - {run.pid}
+    running = trials_of(storage, "k", TrialState.RUNNING)
+    assert [t.user_attrs["worker_pid"] for t in running if t.params].count(other) == 1  # the second worker, in its trial
+    os.kill(other, signal.SIGKILL)
+    gate.open()
     out, err = run.communicate(timeout=400)
     assert run.returncode == 0, err
     study = load(storage, "k")
@@ -181,26 +181,27 @@ def test_an_unmet_budget_exits_non_zero_with_one_line_why(tiny_run: Path, tmp_pa
     assert code == 1 and len(err) == 1 and "the budget of 2 trials was not met: 0 count (2 trials failed" in err[0], err
 
 
-def test_a_killed_ground_truth_worker_is_retried_by_the_same_run(tmp_path: Path) -> None:
+def test_a_killed_ground_truth_worker_is_retried_by_the_same_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     storage = tmp_path / "gt.log"
-    study, url = gt.open_study(str(storage), gt.DataRef("digits"), gt.GroundTruthConfig(epochs=30, early=()))
+    study, url = gt.open_study(str(storage), gt.DataRef("digits"), gt.GroundTruthConfig(epochs=2, early=()))
     specs = [a.spec for a in from_space(get_space(SMALL_SPACE), 2, seed=0)]
     gt.enqueue(study, [(spec, 0) for spec in specs])
-    child = subprocess.Popen(
-        [sys.executable, "-m", "nas_proxy", "worker", "--study", study.study_name, "--storage", url, "--device", "cpu", "--quiet"]
-    )
-    running = lambda pid: [t for t in study.get_trials(states=(TrialState.RUNNING,)) if t.user_attrs.get("worker_pid") == pid]  # noqa: E731
-    wait_until(lambda: bool(running(child.pid)), "the worker's training")
+    gate = Gate(tmp_path / "gate", at=FULL_TRAINING)  # the child's training waits there (RUNNING) until it is killed
+    command = [sys.executable, "-m", "nas_proxy", "worker", "--study", study.study_name, "--storage", url, "--device", "cpu", "--quiet"]
+    child = subprocess.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
+    gate.wait([child], [child.pid])
+    train_one = trainings.train_one
 
-    def kill_when_this_process_trains() -> None:
-        wait_until(lambda: bool(running(os.getpid())), "this process's training")
-        child.send_signal(signal.SIGKILL)
+    def kill_the_child_then_train(*args: Any, **kwargs: Any) -> Any:
+        # once this process trains (so it cannot repair the dead trial merely by starting later), the child dies
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        return train_one(*args, **kwargs)
 
-    killer = threading.Thread(target=kill_when_this_process_trains)
-    killer.start()
+    monkeypatch.setattr(trainings, "train_one", kill_the_child_then_train)
     gt.run_worker(study, url, "cpu", progress=False)  # trains the other architecture, then the dead worker's
-    killer.join()
-    child.wait()
+    assert child.returncode == -signal.SIGKILL
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert sorted(t.user_attrs["arch_id"] for t in done) == sorted(
         {t.user_attrs["arch_id"] for t in study.trials if "arch_id" in t.user_attrs}

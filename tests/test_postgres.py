@@ -8,10 +8,8 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import cast
 
 import optuna
 import pytest
@@ -27,16 +25,15 @@ from nas_proxy.search.study import create_or_check
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import StorageError, open_storage
 from tests import pg
+from tests.gate import FULL_TRAINING, Gate
 from tests.pg import PostgresServer
-from tests.test_search import FAST_ARGS, SLOW, SMALL_SPACE
+from tests.test_search import FAST, FAST_ARGS, SMALL_SPACE
 from tests.test_search import config as search_config
 
 NASPROXY = [sys.executable, "-m", "nas_proxy"]
 # a dead worker's trial is stale 3 s after its last heartbeat (the defaults, 60 s and 180 s, are for real runs)
 HEARTBEAT = ["--heartbeat-interval", "1", "--grace", "3"]
-SLOW_ARGS = ["--epochs", str(SLOW.epochs), "--report-every", str(SLOW.report_every), "--report-images", str(SLOW.report_images)]
-WAIT_SECONDS = 240  # generous: 2 busy cores, several processes each importing torch
-T = TypeVar("T")
+WAIT_SECONDS = 540  # a safety net that fails a wedged drill on 2 busy cores; nothing has to last this long
 
 
 @pytest.fixture
@@ -57,60 +54,39 @@ def trials(storage: optuna.storages.BaseStorage, name: str, *states: TrialState)
         return []
 
 
-def wait_for(condition: Callable[[], T | None], what: str, running: list[subprocess.Popen[str]]) -> T:
-    """Poll ``condition`` until it gives a value; fail early when a process it waits on has exited."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        value = condition()
-        if value is not None:
-            return value
-        gone = [p for p in running if p.poll() is not None]
-        assert not gone, f"waiting for {what}: {command(gone[0])} exited with {gone[0].returncode}: {gone[0].communicate()[1]}"
-        time.sleep(0.2)
-    raise AssertionError(f"no {what} within {WAIT_SECONDS} s")
-
-
 def command(process: subprocess.Popen[str]) -> str:
     """Which ``nasproxy`` command ``process`` runs (search, worker, correlate)."""
     return cast(list[str], process.args)[len(NASPROXY)]
 
 
-def nasproxy(*args: str) -> subprocess.Popen[str]:
-    """``nasproxy ARGS`` in a new process (another worker, as on another machine)."""
-    return subprocess.Popen([*NASPROXY, *args], text=True, stderr=subprocess.PIPE)
+def nasproxy(*args: str, gate: Gate | None = None) -> subprocess.Popen[str]:
+    """``nasproxy ARGS`` in a new process (another worker, as on another machine), its trainings held at ``gate``."""
+    return subprocess.Popen([*NASPROXY, *args], text=True, stderr=subprocess.PIPE, env=gate.env() if gate else None)
 
 
 def finish(process: subprocess.Popen[str]) -> None:
-    _, err = process.communicate(timeout=WAIT_SECONDS + 300)
+    _, err = process.communicate(timeout=WAIT_SECONDS)
     assert process.returncode == 0, f"{command(process)} exited with {process.returncode}: {err}"
 
 
 def kill_a_training_worker(
-    storage: optuna.storages.BaseStorage, name: str, workers: list[subprocess.Popen[str]], started: tuple[subprocess.Popen[str], ...] = ()
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    gate: Gate,
+    workers: list[subprocess.Popen[str]],
+    others: tuple[subprocess.Popen[str], ...],
 ) -> int:
-    """SIGKILL the first of ``workers`` seen inside a trial of study ``name``, once each process in
-    ``started`` has begun a trial (so none of them can repair it merely by starting later); the
-    killed trial's number."""
-    pids = {w.pid: w for w in workers}
-
-    def training() -> FrozenTrial | None:
-        seen = trials(storage, name)
-        if not {p.pid for p in started} <= {t.user_attrs.get("worker_pid") for t in seen}:
-            return None
-        return next((t for t in seen if t.state == TrialState.RUNNING and t.user_attrs.get("worker_pid") in pids), None)
-
-    trial = wait_for(training, "trial running in a worker", [*workers, *started])
-    victim = pids[trial.user_attrs["worker_pid"]]
+    """SIGKILL the first of ``workers`` once it and every process of ``others`` are in a training of
+    study ``name``, held at ``gate`` (so none of them can repair it merely by starting later), then
+    open the gate; the killed trial's number."""
+    everyone = [*workers, *others]
+    gate.wait(everyone, [p.pid for p in everyone])
+    victim = workers.pop(0)
     victim.kill()  # SIGKILL: no chance to clean up, the trial stays RUNNING
     victim.wait()  # reaped: its pid no longer looks alive
-    workers.remove(victim)
-    # the trial it died in: the one seen, or the next if that ended in between (RUNNING, or FAIL once repaired)
-    died = [
-        t
-        for t in trials(storage, name, TrialState.RUNNING, TrialState.FAIL)
-        if t.user_attrs.get("worker_pid") == victim.pid and not t.user_attrs.get("beyond_budget")
-    ]
+    died = [t for t in trials(storage, name, TrialState.RUNNING) if t.user_attrs.get("worker_pid") == victim.pid]
     assert len(died) == 1, f"worker {victim.pid} was not killed inside exactly one trial: {died}"
+    gate.open()
     return died[0].number
 
 
@@ -171,22 +147,21 @@ def test_search_on_postgresql_resumes_and_a_worker_joins(
 
 def test_a_search_worker_killed_mid_trial_is_retried_in_the_same_run(pg_url: str, tiny_run: Path, tmp_path: Path) -> None:
     storage = open_storage(pg_url, "k")[0]
-    slow = search_config(tiny_run, proxy=SLOW)  # what the search below is asked for
-    create_or_check(storage, "k", slow, fingerprint(ProxyContext.load(tiny_run, "cpu", SLOW), get_space(SMALL_SPACE)), 0)
+    create_or_check(storage, "k", search_config(tiny_run), fingerprint(ProxyContext.load(tiny_run, "cpu", FAST), get_space(SMALL_SPACE)), 0)
     common = ["--study", "k", "--storage", pg_url, "--n-trials", "4", "--device", "cpu", "--quiet", *HEARTBEAT]
+    gate = Gate(tmp_path / "gate")  # every training waits there until one worker is killed in its own
     # the study exists: the search and both workers start together and each takes a trial
-    search = nasproxy(
-        "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--pruner", "none", "--out", str(tmp_path), *SLOW_ARGS, *common
-    )
-    workers = [nasproxy("worker", "--worker-index", str(k), *common) for k in (1, 2)]
-    dead = kill_a_training_worker(storage, "k", workers, started=(search, *workers))
+    search_args = ["--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--pruner", "none", "--out", str(tmp_path), *FAST_ARGS]
+    search = nasproxy("search", *search_args, *common, gate=gate)
+    workers = [nasproxy("worker", "--worker-index", str(k), *common, gate=gate) for k in (1, 2)]
+    dead = kill_a_training_worker(storage, "k", gate, workers, others=(search,))
     for process in (search, *workers):
         finish(process)
     retried_once_in_the_same_run(trials(storage, "k"), dead, complete=4)
 
 
 def test_a_ground_truth_worker_killed_mid_training_is_retried_in_the_same_run(pg_url: str, tiny_run: Path, tmp_path: Path) -> None:
-    truth = GroundTruthConfig(epochs=8, early=(1.0,))  # a few seconds per training: long enough to be caught mid-training
+    truth = GroundTruthConfig(epochs=2, early=(1.0,))
     archs = from_space(get_space(SMALL_SPACE), 4, seed=0)  # what `correlate --sample --n-archs 4` draws
     ref, _ = data_ref(CorrelateConfig(space=SMALL_SPACE, synthetic=[str(tiny_run)], ground_truth=truth))
     study, _ = open_study(pg_url, ref, truth)
@@ -196,11 +171,12 @@ def test_a_ground_truth_worker_killed_mid_training_is_retried_in_the_same_run(pg
     protocol = ["--no-random-subset", "--ceiling", "0", "--full-epochs", str(truth.epochs), "--early", "1", "--bootstrap", "50"]
     # on one host, correlate sees the killed worker's pid gone and re-queues its training (no heartbeat needed)
     common = ["--device", "cpu", "--quiet"]
-    correlate = nasproxy("correlate", *sample, *protocol, "--gt-storage", pg_url, "--out", str(tmp_path), *common)
-    workers = [nasproxy("worker", "--study", study.study_name, "--storage", pg_url, *common) for _ in range(2)]
-    dead = kill_a_training_worker(storage, study.study_name, workers)
+    gate = Gate(tmp_path / "gate", at=FULL_TRAINING)  # every training waits there until one worker is killed in its own
+    correlate = nasproxy("correlate", *sample, *protocol, "--gt-storage", pg_url, "--out", str(tmp_path / "out"), *common, gate=gate)
+    workers = [nasproxy("worker", "--study", study.study_name, "--storage", pg_url, *common, gate=gate) for _ in range(2)]
+    dead = kill_a_training_worker(storage, study.study_name, gate, workers, others=(correlate,))
     for process in (correlate, *workers):
         finish(process)
     retried_once_in_the_same_run(trials(storage, study.study_name), dead, complete=4)
     assert {t.user_attrs["arch_id"] for t in trials(storage, study.study_name, TrialState.COMPLETE)} == {a.arch_id for a in archs}
-    assert json.loads((tmp_path / "results.json").read_text())["proxies"]["params"]["n"] == 4
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["proxies"]["params"]["n"] == 4

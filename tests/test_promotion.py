@@ -24,8 +24,8 @@ from nas_proxy.spaces import get_space
 from nas_proxy.studies import WorkerOptions, join, kind_of
 from nas_proxy.studies.queue import enqueue
 from nas_proxy.studies.storage import open_storage
+from tests.gate import FULL_TRAINING, Gate
 from tests.interrupt import interruptible
-from tests.test_faults import wait_until
 from tests.test_search import FAST_ARGS, SMALL_SPACE, config, load
 
 ROOT = Path(__file__).parent.parent
@@ -111,8 +111,11 @@ def test_ctrl_c_during_promotion_then_the_same_command_finishes_it(
     storage = tmp_path / "journal.log"
     args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "c", "--storage", str(storage)]
     args += ["--out", str(tmp_path), "--n-trials", "3", "--pruner", "none", *FAST_ARGS]
-    args += ["--promote", "2", "--promote-epochs", "4"]  # trainings of seconds: time to see one run
-    first = interruptible([sys.executable, "-m", "nas_proxy", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    args += ["--promote", "2", "--promote-epochs", "2"]
+    gate = Gate(tmp_path / "gate", at=FULL_TRAINING)  # the first promoted training waits there (the search's are proxy trainings)
+    first = interruptible(
+        [sys.executable, "-m", "nas_proxy", *args], cwd=ROOT, env=gate.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
     def training() -> list[optuna.trial.FrozenTrial]:
         if not storage.exists():
@@ -120,7 +123,7 @@ def test_ctrl_c_during_promotion_then_the_same_command_finishes_it(
         studies = [s.study_name for s in optuna.get_all_study_summaries(open_storage(str(storage), "c")[0]) if s.study_name != "c"]
         return [t for n in studies for t in promoted_trials(storage, n, TrialState.RUNNING) if t.user_attrs.get("worker_pid") == first.pid]
 
-    wait_until(lambda: bool(training()), "a promoted training", seconds=300)
+    gate.wait([first], [first.pid])
     (interrupted,) = training()
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=300)

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from nas_proxy.search.study import create_or_check
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import MAX_RETRY, fail_dead_trials, worker_tag
+from tests.gate import Gate
 from tests.interrupt import interruptible
 
 # a few seconds per trial on 2 CPU cores: 4 epochs on the 20 synthetic digits
@@ -165,34 +165,19 @@ def test_two_workers_complete_exactly_the_total(tiny_run: Path, tmp_path: Path) 
     assert os.getpid() in pids  # this process ran trials; the second worker may or may not have got one
 
 
-def wait_for_running(storage: Path, name: str, seconds: float = 90) -> None:
-    """Block until the study has a trial in training: RUNNING, its worker recorded and its
-    architecture sampled (a kill before that is another case: tests/test_faults.py)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        names = {s.study_name for s in optuna.get_all_study_summaries(open_storage(str(storage), name)[0])} if storage.exists() else set()
-        running = load(storage, name).get_trials(states=(TrialState.RUNNING,)) if name in names else []
-        if any(t.params and "worker_pid" in t.user_attrs for t in running):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"no trial of {name} started within {seconds} s")
-
-
-# a few seconds per trial: long enough to be caught mid-trial, short enough to finish the study
-SLOW = ProxyConfig(epochs=1500, report_every=1500, report_images=200)
-
-
 def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
-    slow = config(tiny_run, proxy=SLOW)
-    ctx = ProxyContext.load(tiny_run, "cpu", SLOW)
-    create_or_check(open_storage(str(storage), "k")[0], "k", slow, fingerprint(ctx, get_space(SMALL_SPACE)), 0)
-    worker = subprocess.Popen([sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"])
-    wait_for_running(storage, "k")
+    cfg = config(tiny_run)
+    ctx = ProxyContext.load(tiny_run, "cpu", FAST)
+    create_or_check(open_storage(str(storage), "k")[0], "k", cfg, fingerprint(ctx, get_space(SMALL_SPACE)), 0)
+    gate = Gate(tmp_path / "gate")  # the worker's training waits there: RUNNING, its worker recorded, its architecture sampled
+    command = [sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"]
+    worker = subprocess.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
+    gate.wait([worker], [worker.pid])
     worker.send_signal(signal.SIGKILL)  # no chance to clean up: the trial stays RUNNING in the journal
     worker.wait()
     assert states(load(storage, "k")) == {"RUNNING": 1}
-    result = search(slow, "k", 2, str(storage), out=tmp_path, progress=False)
+    result = search(cfg, "k", 2, str(storage), out=tmp_path, progress=False)
     study = load(storage, "k")
     dead = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(dead) == 1 and "died during the trial" in dead[0].user_attrs["fail_reason"]
@@ -344,10 +329,10 @@ def test_worker_for_a_missing_study_lists_the_known_ones(finished: tuple[Path, P
 def test_ctrl_c_keeps_the_study_and_the_same_command_resumes(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "i"]
-    command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", "--device", "cpu", "--quiet"]
-    command += ["--epochs", str(SLOW.epochs), "--report-every", str(SLOW.report_every), "--report-images", str(SLOW.report_images)]
-    first = interruptible(command, stderr=subprocess.PIPE)
-    wait_for_running(storage, "i")
+    command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", *FAST_ARGS]
+    gate = Gate(tmp_path / "gate")  # the first training waits there until Ctrl-C
+    first = interruptible(command, env=gate.env(), stderr=subprocess.PIPE)
+    gate.wait([first], [first.pid])
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=240)
     assert first.returncode == 130 and "run the same command again to resume" in err and "Traceback" not in err

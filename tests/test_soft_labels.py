@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from nas_proxy.spaces.stratified import stratified_specs
 from nas_proxy.synthetic import load_synthetic, save_synthetic
 from nas_proxy.training import TrainConfig, train_model
 from tests.conftest import tiny_config
+from tests.gate import TEACHER, Gate
 
 SPACE = "convnet-small"
 TINY = SoftLabelConfig(teachers=2, space=SPACE, epochs=4, images=400)  # two teachers that learn (70-80 % on digits) in seconds
@@ -329,15 +329,19 @@ def test_search_and_score_run_on_a_soft_set(soft_run: Path, tmp_path: Path, caps
 
 
 def test_a_killed_labelling_keeps_its_finished_teachers(tiny_run: Path, tmp_path: Path) -> None:
-    """kill -9 once the first teacher's file exists; the same command then reads it instead of
-    training it again, and gives the labels an uninterrupted run gives."""
+    """kill -9 while the second teacher waits at the gate (the first one's file written); the same
+    command then reads that file instead of training it again, and gives the labels an uninterrupted
+    run gives."""
     out = tmp_path / "killed"
     args = [str(tiny_run), "--out", str(out), "--soft-labels", "3", "--teacher-space", SPACE, "--teacher-epochs", "4"]
     args += ["--teacher-images", "400", "--device", "cpu", "--quiet", "--json"]
     command = [sys.executable, "-m", "nas_proxy", "soft-labels", *args]
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    gate = Gate(tmp_path / "gate", at=TEACHER, let_through=1)  # the first teacher trained and written, the second held
+    env = gate.env({**os.environ, "OMP_NUM_THREADS": "1"})
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        first = _wait_for(lambda: sorted((out / "teachers").glob("*.safetensors")), child)
+        gate.wait([child], [child.pid])
+        first = sorted((out / "teachers").glob("*.safetensors"))
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
     finally:
@@ -353,15 +357,3 @@ def test_a_killed_labelling_keeps_its_finished_teachers(tiny_run: Path, tmp_path
     whole = add_soft_labels(tiny_run, SoftLabelConfig(3, SPACE, 4, 400), out=tmp_path / "whole", device="cpu")
     assert torch.equal(load_synthetic(out).soft_labels, load_synthetic(tmp_path / "whole").soft_labels)  # type: ignore[arg-type]
     assert [m["val_accuracy"] for m in meta["members"]] == [m["val_accuracy"] for m in whole["soft_labels"]["members"]]
-
-
-def _wait_for(found: Any, child: subprocess.Popen[bytes]) -> Any:
-    """Poll until ``found()`` is truthy (the event) or the child has exited; at most 120 s."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if value := found():
-            return value
-        if child.poll() is not None:
-            return found()
-        time.sleep(0.02)
-    return found()

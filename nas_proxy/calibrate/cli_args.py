@@ -14,7 +14,7 @@ from typing import Any
 from nas_proxy import checks
 from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.search.proxy import ProxyConfig
+from nas_proxy.protocols import ProxyConfig
 
 # option dest -> ProxyConfig field where the two differ (a --no-X flag sets X to false)
 FLAG_FIELDS = {"no_dsa": "dsa", "no_amp": "amp", "proxy_seeds": "seeds"}
@@ -61,8 +61,7 @@ def proxy_given(args: argparse.Namespace) -> set[str]:
 
 
 def add_calibrate_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from nas_proxy.calibrate.protocol import DEFAULT_CHOICES
-    from nas_proxy.calibrate.runner import METRICS, CalibrateConfig
+    from nas_proxy.calibrate.config import DEFAULT_CHOICES, METRIC_NAMES, CalibrateConfig
 
     d = CalibrateConfig("", [])
     p = sub.add_parser(
@@ -94,7 +93,7 @@ def add_calibrate_parser(sub: argparse._SubParsersAction, common: argparse.Argum
     p.add_argument(
         "--trials", type=integer, default=d.trials, help="Optuna trials per study; there are folds + 1 studies (default %(default)s)"
     )
-    p.add_argument("--metric", default=d.metric, choices=tuple(METRICS), help="rank agreement to maximise (default %(default)s)")
+    p.add_argument("--metric", default=d.metric, choices=METRIC_NAMES, help="rank agreement to maximise (default %(default)s)")
     p.add_argument(
         "--cost-weight", type=finite_float, default=d.cost_weight, help="fidelity a doubling of proxy cost must buy (default %(default)s)"
     )
@@ -131,7 +130,7 @@ def _parse_choices(option: str, text: str, kind: type) -> list[Any]:
 
 
 def _choices(args: argparse.Namespace) -> dict[str, list[Any]]:
-    from nas_proxy.calibrate.protocol import DEFAULT_CHOICES
+    from nas_proxy.calibrate.config import DEFAULT_CHOICES
     from nas_proxy.profile import proxy_fields
 
     kinds = proxy_fields()
@@ -168,7 +167,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     if getattr(args, "config", None):  # refused, not ignored: a silently unread file would mislead
         raise InvalidArgumentError(f"calibrate reads no --config file yet ({args.config}): give its options as flags")
-    from nas_proxy.calibrate.runner import CalibrateConfig, calibrate
+    from nas_proxy.calibrate.config import CalibrateConfig
+    from nas_proxy.calibrate.runner import calibrate
     from nas_proxy.profile import write_profile
 
     config = CalibrateConfig(

@@ -21,23 +21,13 @@ import optuna
 import torch
 from tqdm import tqdm
 
-from nas_proxy import checks, interrupts
+from nas_proxy import interrupts
+from nas_proxy.calibrate.config import DEFAULT_CHOICES
 from nas_proxy.calibrate.truth import Truth
-from nas_proxy.errors import DivergedError, InvalidArgumentError
-from nas_proxy.profile import check_proxy_values, proxy_fields
+from nas_proxy.errors import DivergedError
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext, count_flops
 from nas_proxy.spaces import SearchSpace
 
-# ProxyConfig field -> candidate values when the user names none (wide enough for a GPU run; the
-# CPU measurement in benchmarks/RESULTS.md narrows them)
-DEFAULT_CHOICES: dict[str, tuple[Any, ...]] = {
-    "epochs": (10, 25, 50, 100),
-    "lr": (0.003, 0.01, 0.03, 0.1),
-    "batch_size": (32, 64, 128, 256),
-    "dsa": (True, False),
-}
-if "seeds" in proxy_fields():  # the seed-averaged proxy (issue 12 item 3), when ProxyConfig has it
-    DEFAULT_CHOICES["seeds"] = (1, 2, 4)
 # fields that change only the reports during training (pruning), never the final score
 REPORT_FIELDS = ("report_every", "report_images")
 CACHE_PREFIX = "score:"
@@ -53,16 +43,6 @@ class Protocol:
     def params(self, fields: Iterable[str]) -> dict[str, Any]:
         """As the Optuna parameters of a trial: the set and the calibrated fields."""
         return {"synthetic": self.synthetic, **{f: getattr(self.proxy, f) for f in fields}}
-
-
-def check_choices(choices: dict[str, list[Any]]) -> None:
-    """Each key a ProxyConfig field, each value list non-empty, distinct and valid for that field."""
-    for key, values in choices.items():
-        if not isinstance(values, list | tuple):
-            raise InvalidArgumentError(f"the choices of {key} must be a non-empty list of distinct values, got {values!r}")
-        checks.distinct(f"the choices of {key}", values)
-        for v in values:
-            check_proxy_values({key: v}, f"choice {key}={v!r}")
 
 
 def sample(trial: optuna.Trial, synthetic: list[str], choices: dict[str, list[Any]]) -> Protocol:
@@ -135,4 +115,4 @@ class Scorer:
         return Score(float(acc), int(flops), 0.0 if math.isnan(seconds) else round(float(seconds), 4), cost)
 
 
-__all__ = ["DEFAULT_CHOICES", "Protocol", "Score", "Scorer", "check_choices", "sample"]
+__all__ = ["DEFAULT_CHOICES", "Protocol", "Score", "Scorer", "sample"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -31,9 +31,10 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from nas_proxy import checks, interrupts
-from nas_proxy.calibrate.protocol import DEFAULT_CHOICES, Protocol, Score, Scorer, check_choices, sample
+from nas_proxy.calibrate.config import METRIC_NAMES, CalibrateConfig
+from nas_proxy.calibrate.protocol import Protocol, Score, Scorer, sample
 from nas_proxy.calibrate.truth import Truth, check_enough
-from nas_proxy.correlate.metrics import N_BOOT_MAX, kendall, spearman, weighted_tau
+from nas_proxy.correlate import metrics
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.profile import ProxyProfile
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext
@@ -43,47 +44,7 @@ from nas_proxy.utils import derive_seed
 
 ATTR = "nasproxy_calibration"
 CACHE_STUDY = "nasproxy-proxy-scores"  # the study whose user attributes hold the cached proxy scores
-# rank agreement spans [-1, 1]: above 2 a weight already outweighs any agreement a doubling of cost can buy
-COST_WEIGHT_MAX = 100.0
-METRICS: dict[str, Callable[[Any, Any], float]] = {"weighted_tau": weighted_tau, "spearman": spearman, "kendall": kendall}
-
-
-@dataclass
-class CalibrateConfig:
-    """What a calibration searches over and how it judges a protocol."""
-
-    space: str  # the search space the architectures belong to
-    synthetic: list[str]  # synthetic sets to choose among (the first is the default protocol's)
-    choices: dict[str, list[Any]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_CHOICES.items()})
-    folds: int = 4  # k of the k-fold cross-validation over architectures
-    trials: int = 20  # Optuna trials of each study (k fold studies and the final one)
-    metric: str = "weighted_tau"  # rank agreement maximised (see the module docstring for why)
-    cost_weight: float = 0.02  # fidelity a doubling of proxy cost must buy; 0 ignores cost
-    seed: int = 0  # folds, samplers, proxy trainings and bootstrap
-    device: str = "auto"
-    data_root: str | None = None
-    bootstrap: int = 1000  # resamples of the held-out intervals
-
-    def validate(self) -> None:
-        checks.text("space", self.space)
-        if not isinstance(self.synthetic, list) or not self.synthetic or not all(isinstance(s, str) for s in self.synthetic):
-            raise InvalidArgumentError(f"give at least one synthetic set (--synthetic DIR ...), got {self.synthetic!r}")
-        checks.distinct("--synthetic", self.synthetic)
-        check_choices(self.choices)
-        checks.number("folds", self.folds, 2, integer=True)
-        checks.positive("trials", self.trials)
-        checks.text("metric", self.metric, tuple(METRICS))
-        checks.number("cost_weight", self.cost_weight, 0, COST_WEIGHT_MAX)
-        checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
-        checks.number("bootstrap", self.bootstrap, 10, N_BOOT_MAX, integer=True)
-        checks.text("device", self.device)
-
-    def objective_text(self) -> str:
-        return f"{self.metric}(proxy, truth) - {self.cost_weight:g} * log2(proxy FLOPs / default protocol's FLOPs), on the study's architectures"
-
-    def settings(self) -> dict[str, Any]:
-        """What a resumed calibration must share with the first run (not the device or the bootstrap)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "data_root", "bootstrap")}
+METRICS: dict[str, Callable[[Any, Any], float]] = {name: getattr(metrics, name) for name in METRIC_NAMES}
 
 
 @dataclass

@@ -4,42 +4,25 @@ One module per command (or small group); :mod:`nas_proxy.cli.common` holds what 
 Errors a user can cause print as one line and exit non-zero; ``--debug`` shows the traceback.
 Global settings of the libraries used (warning filters, Optuna's log level) are made here, in
 :func:`main`, never on ``import nas_proxy``.
+
+Ctrl-C at any moment ends the program with exit 130 and one line on stderr. So this module imports
+nothing at its top but what the interpreter has already loaded, and :func:`main` runs everything else
+(the command modules, torch, Optuna) inside its handler: the only moments a Ctrl-C can still print a
+traceback are before this code runs at all (see docs/interrupts.md: CPython's own start-up).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import warnings
-from collections.abc import Callable, Sequence
-from typing import NoReturn
 
-from nas_proxy.calibrate.cli_args import add_calibrate_parser as add_calibrate
-from nas_proxy.cli.common import Parser, Subparsers, common
-from nas_proxy.cli.correlate import add_correlate
-from nas_proxy.cli.dashboard import add_dashboard
-from nas_proxy.cli.distill import add_distill
-from nas_proxy.cli.evaluate import add_evaluate
-from nas_proxy.cli.run import add_run
-from nas_proxy.cli.search import add_proxy_options, add_score, add_search, add_worker, proxy_config
-from nas_proxy.cli.soft_labels import add_soft_labels
-from nas_proxy.cli.spaces import add_spaces
-from nas_proxy.errors import NasProxyError, NasProxyWarning
+TYPE_CHECKING = False  # as typing's, without importing typing before main() runs (see nas_proxy/__init__.py)
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from typing import NoReturn
 
-COMMANDS: list[Callable[[Subparsers, argparse.ArgumentParser], None]] = [
-    add_distill,
-    add_soft_labels,
-    add_evaluate,
-    add_search,
-    add_worker,
-    add_dashboard,
-    add_score,
-    add_correlate,
-    add_run,
-    add_spaces,
-    add_calibrate,
-]
+    from nas_proxy.protocols import ProxyConfig
 
 # what a second run of the same command does after Ctrl-C (distill says it in its own error)
 RESUME_HINTS = {
@@ -50,27 +33,63 @@ RESUME_HINTS = {
     "calibrate": "; finished proxy trainings and trials are stored; run the same command again to resume",
 }
 
-# the proxy-training flags, for scripts that build their own parser (benchmarks/fidelity.py)
-_add_proxy_options = add_proxy_options
-_proxy_config = proxy_config
-
 
 def build_parser() -> argparse.ArgumentParser:
-    from nas_proxy import __version__
+    """The parser of every command. It imports no torch, Optuna or scipy: ``--help`` stays quick."""
+    from nas_proxy.calibrate.cli_args import add_calibrate_parser as add_calibrate
+    from nas_proxy.cli.common import Parser, common
+    from nas_proxy.cli.correlate import add_correlate
+    from nas_proxy.cli.dashboard import add_dashboard
+    from nas_proxy.cli.distill import add_distill
+    from nas_proxy.cli.evaluate import add_evaluate
+    from nas_proxy.cli.run import add_run
+    from nas_proxy.cli.search import add_score, add_search, add_worker
+    from nas_proxy.cli.soft_labels import add_soft_labels
+    from nas_proxy.cli.spaces import add_spaces
+    from nas_proxy.version import __version__
 
+    commands = [
+        add_distill,
+        add_soft_labels,
+        add_evaluate,
+        add_search,
+        add_worker,
+        add_dashboard,
+        add_score,
+        add_correlate,
+        add_run,
+        add_spaces,
+        add_calibrate,
+    ]
     shared = common()
     parser = Parser(
         prog="nasproxy", parents=[shared], description="Neural-architecture search on distilled data: distill -> search -> correlate."
     )
     parser.add_argument("--version", action="version", version=f"nasproxy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
-    for add in COMMANDS:
+    for add in commands:
         add(sub, shared)
     return parser
 
 
+def _add_proxy_options(p: argparse.ArgumentParser) -> None:
+    """The proxy-training flags, for scripts that build their own parser (benchmarks/fidelity.py)."""
+    from nas_proxy.cli.search import add_proxy_options
+
+    add_proxy_options(p)
+
+
+def _proxy_config(args: argparse.Namespace) -> ProxyConfig:
+    """The ProxyConfig of the flags that :func:`_add_proxy_options` added."""
+    from nas_proxy.cli.search import proxy_config
+
+    return proxy_config(args)
+
+
 def quiet_libraries() -> None:
     """The program's settings of the libraries' own output (a library user keeps theirs)."""
+    import warnings
+
     import optuna
     from optuna.exceptions import ExperimentalWarning
 
@@ -83,52 +102,66 @@ def quiet_libraries() -> None:
 def one_line_warnings() -> None:
     """nasproxy's own warnings (a journal repaired, ...) as one line each on stderr; Python's format
     adds the file, the line number and the source line. Other warnings keep Python's format."""
+    import warnings
+
     if warnings.showwarning is not _show_warning:
         global _python_showwarning
         _python_showwarning = warnings.showwarning
         warnings.showwarning = _show_warning
 
 
-_python_showwarning = warnings.showwarning
+_python_showwarning: Callable[..., None] | None = None  # Python's showwarning, once one_line_warnings ran
 
 
 def _show_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None, line: str | None = None
 ) -> None:
+    from nas_proxy.errors import NasProxyWarning
+
     if issubclass(category, NasProxyWarning):
         print(f"nasproxy: warning: {' '.join(str(message).split())}", file=sys.stderr)
-    else:
-        _python_showwarning(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
+    elif _python_showwarning is not None:
+        _python_showwarning(message, category, filename, lineno, file, line)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``nasproxy`` with ``argv`` (None: this process's arguments); the exit status."""
-    code = _main(argv)
-    if code == 130 and argv is None:  # the program itself, interrupted
+    command = None  # known once the command line is parsed
+    try:
+        from nas_proxy import interrupts
+
+        interrupts.install()  # Ctrl-C: exit 130 from here on, and never inside a storage write
+        one_line_warnings()
+        args = build_parser().parse_args(argv)
+        command = args.command
+        quiet_libraries()
+        code = _run(args)
+    except KeyboardInterrupt:  # anywhere: importing, parsing, running the command
+        if argv is None:  # the program itself: a second Ctrl-C must not interrupt the goodbye
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        hint = RESUME_HINTS.get(command, "") if command else ""
+        print(f"nasproxy{f' {command}' if command else ''}: interrupted{hint}", file=sys.stderr)
+        code = 130
+    if code == 130 and argv is None:  # interrupted (distill says so in its own error)
         _exit_interrupted()
     return code
 
 
 def _exit_interrupted() -> NoReturn:
     # Once a KeyboardInterrupt has passed through code run by exec() (the classes that a lazy import
-    # makes), CPython ends the process by SIGINT (status -2) at exit even though it was handled:
-    # leave at once instead, everything written being already on disk.
+    # makes, any module being imported), CPython ends the process by SIGINT (status -2) at exit even
+    # though it was handled: leave at once instead, everything written being already on disk.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(130)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    from nas_proxy import interrupts
+def _run(args: argparse.Namespace) -> int:
+    """The parsed command, its errors as one line (a KeyboardInterrupt goes up to :func:`main`)."""
+    from nas_proxy.errors import NasProxyError
 
-    interrupts.install()  # Ctrl-C: exit 130 from here on, and never inside a storage write
-    quiet_libraries()
-    one_line_warnings()
-    try:
-        args = build_parser().parse_args(argv)
-    except KeyboardInterrupt:
-        print("nasproxy: interrupted", file=sys.stderr)
-        return 130
     args.debug = getattr(args, "debug", False)
     args.json = getattr(args, "json", False)
     args.config = getattr(args, "config", None)
@@ -139,10 +172,6 @@ def _main(argv: Sequence[str] | None) -> int:
             raise
         print(f"nasproxy {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        hint = RESUME_HINTS.get(args.command, "")
-        print(f"nasproxy {args.command}: interrupted{hint}", file=sys.stderr)
-        return 130
     except Exception as e:
         if args.debug:
             raise

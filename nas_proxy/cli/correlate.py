@@ -33,7 +33,7 @@ FLAG_OF = {
 
 
 def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    from nas_proxy.correlate.ground_truth import GroundTruthConfig
+    from nas_proxy.protocols import GroundTruthConfig
 
     d = GroundTruthConfig()
     p = sub.add_parser(

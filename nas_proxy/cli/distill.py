@@ -16,8 +16,8 @@ from nas_proxy.files import DiskFullError
 
 def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.distill import METHODS, DistillConfig
-    from nas_proxy.distill.batchnorm import RULES
-    from nas_proxy.models.convnet import NORMALIZATIONS
+    from nas_proxy.distill.config import BATCHNORM_RULES as RULES
+    from nas_proxy.models.convnet_spec import NORMALIZATIONS
 
     d = DistillConfig()
     p = sub.add_parser(

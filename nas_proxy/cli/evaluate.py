@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, off, print_json
-from nas_proxy.training import TrainConfig
+from nas_proxy.protocols import TrainConfig
 
 
 @dataclass

@@ -74,7 +74,7 @@ def proxy_config(args: argparse.Namespace, table: dict[str, Any] | None = None, 
 
 
 def add_heartbeat_options(p: argparse.ArgumentParser) -> None:
-    from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS
+    from nas_proxy.studies.kinds import GRACE_SECONDS, HEARTBEAT_SECONDS
 
     g = p.add_argument_group("dead workers on database storages (PostgreSQL, MySQL)")
     g.add_argument(

@@ -13,7 +13,8 @@ from nas_proxy.cli.common import Config, Subparsers, print_json
 
 def add_soft_label_options(p: argparse.ArgumentParser) -> None:
     """The SoftLabelConfig flags (not given: the config file's ``[distill.soft_labels]``, else the default)."""
-    from nas_proxy.distill.soft_labels import DEFAULT_SPACE, SoftLabelConfig
+    from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
+    from nas_proxy.distill.config import SoftLabelConfig
 
     d = SoftLabelConfig()
     g = p.add_argument_group("soft labels (teachers trained on the real training split)")
@@ -41,7 +42,7 @@ def add_soft_label_options(p: argparse.ArgumentParser) -> None:
 def soft_label_config(args: argparse.Namespace, file: Config) -> Any:
     """SoftLabelConfig from its defaults, then ``[distill.soft_labels]`` of ``--config``, then the flags given."""
     from nas_proxy import configs
-    from nas_proxy.distill.soft_labels import SoftLabelConfig
+    from nas_proxy.distill.config import SoftLabelConfig
 
     return configs.build(
         SoftLabelConfig,

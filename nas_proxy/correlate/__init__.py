@@ -1,11 +1,28 @@
 """Correlate: how well a proxy ranks architectures compared with the ground truth."""
 
-from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
-from nas_proxy.correlate.command import CorrelateRequest, correlate_command
-from nas_proxy.correlate.config import CorrelateConfig
-from nas_proxy.correlate.ground_truth import GroundTruthConfig
-from nas_proxy.correlate.result import CorrelateResult, Progress
-from nas_proxy.correlate.runner import correlate
+from typing import TYPE_CHECKING
+
+from nas_proxy import lazy
+
+if TYPE_CHECKING:
+    from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
+    from nas_proxy.correlate.command import CorrelateRequest, correlate_command
+    from nas_proxy.correlate.config import CorrelateConfig
+    from nas_proxy.correlate.result import CorrelateResult, Progress
+    from nas_proxy.correlate.runner import correlate
+    from nas_proxy.protocols import GroundTruthConfig
+
+lazy.exports(
+    __name__,
+    {
+        "nas_proxy.correlate.archs": ["Arch", "from_space", "from_study", "read_archs"],
+        "nas_proxy.correlate.command": ["CorrelateRequest", "correlate_command"],
+        "nas_proxy.correlate.config": ["CorrelateConfig"],
+        "nas_proxy.protocols": ["GroundTruthConfig"],
+        "nas_proxy.correlate.result": ["CorrelateResult", "Progress"],
+        "nas_proxy.correlate.runner": ["correlate"],
+    },
+)
 
 __all__ = [
     "Arch",

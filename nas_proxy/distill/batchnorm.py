@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-RULES = ("real", "own")  # see the module docstring
+from nas_proxy.distill.config import BATCHNORM_RULES as RULES  # see the module docstring
+
 Phase = Literal["real", "syn"]
 Reduce = Callable[[Tensor], Tensor]  # a sum over ranks (differentiable), or None for one process
 SLICE = 64  # images summed at a time in float64 on the CPU (memory: 64 x C x H x W doubles)

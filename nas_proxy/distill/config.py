@@ -4,21 +4,58 @@ and for ``meta.json``."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
-from nas_proxy.augment import DSA
-from nas_proxy.distill.batchnorm import RULES
 from nas_proxy.distill.methods import METHODS, DistillMethod
-from nas_proxy.distill.nets import SAMPLING
-from nas_proxy.distill.soft_labels import SoftLabelConfig
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.models.convnet import NORMALIZATIONS, ConvNetSpec
-from nas_proxy.spaces import DeclaredSpace, get_space
+from nas_proxy.models.convnet_spec import NORMALIZATIONS, ConvNetSpec
+
+if TYPE_CHECKING:  # the command line reads DistillConfig's defaults without importing torch
+    import torch
+
+    from nas_proxy.augment import DSA
+    from nas_proxy.spaces import DeclaredSpace
 
 ATTENTION_POWER_MAX = 8.0  # largest p of DataDAM's attention maps |f|^p (twice the paper's 4): see DistillConfig.validate
+# DistillConfig.batchnorm_stats: the statistics that normalise the synthetic batch (distill/batchnorm.py)
+BATCHNORM_RULES = ("real", "own")
+DEFAULT_TEACHER_SPACE = "convnet720"  # soft labels: teachers' space when the set names no distillation space
+
+
+@dataclass
+class SoftLabelConfig:
+    """Soft labels from an ensemble of teachers (table ``[distill.soft_labels]``); ``teachers = 0``: none.
+
+    How they are made: :mod:`nas_proxy.distill.soft_labels` (here so that the command line reads the
+    defaults without importing torch)."""
+
+    teachers: int = 0  # N teacher networks (0: hard labels only); Qin et al.: ensembles label best
+    space: str | None = None  # where teachers are drawn; None: the set's distillation space ("nets"), else convnet720
+    epochs: int = 2  # each teacher's epochs on its real images (SGD lr 0.01, momentum 0.9, batch 256, no augmentation)
+    images: int | None = None  # real training images per teacher (stratified, seeded); None: the whole training split
+    temperature: float = 1.0  # labels are softmax(logits / temperature), averaged over teachers; 1: the teachers' own
+    cache: str | None = None  # directory of trained teachers (shareable between sets); None: SET/teachers
+
+    def validate(self) -> None:
+        checks.number("soft-label teachers", self.teachers, 0, integer=True)
+        checks.positive("teacher epochs", self.epochs)
+        checks.number("teacher images", self.images, 1, integer=True, optional=True)
+        checks.number("temperature", self.temperature, 0, low_open=True)
+        if self.space is not None and self.teachers > 0:  # before a long distillation, not after it
+            from nas_proxy.spaces import get_space
+
+            checks.text("teacher space", self.space)
+            get_space(self.space)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide the labels (not where the teachers are cached)."""
+        d = self.to_dict()
+        del d["cache"]
+        return d
 
 
 @dataclass
@@ -70,6 +107,7 @@ class DistillConfig:
     def validate(self) -> None:
         """Refuse every value that cannot give a meaningful run, before anything is read or written."""
         from nas_proxy.data import DATASETS
+        from nas_proxy.spaces import get_space
 
         checks.text("dataset", self.dataset)
         DATASETS.get(self.dataset.partition(":")[0])
@@ -91,7 +129,7 @@ class DistillConfig:
         if self.nets is not None:
             checks.text("nets", self.nets)
             get_space(self.nets)  # an unknown name or a broken file, before anything runs
-        checks.text("batchnorm_stats", self.batchnorm_stats, RULES)
+        checks.text("batchnorm_stats", self.batchnorm_stats, BATCHNORM_RULES)
         checks.number("real_per_class", self.real_per_class, 0, self.ipc, integer=True)
         if self.select_by is not None:
             checks.existing_file("select_by", self.select_by)
@@ -154,6 +192,8 @@ class Resolved:
             "method": self.method.options(),
         }
         if self.space is not None:
+            from nas_proxy.distill.nets import SAMPLING
+
             resolved["nets"] = {"space": self.space.describe(), "sampling": SAMPLING}
         return resolved
 
@@ -168,6 +208,8 @@ def resolve(
 ) -> Resolved:
     """Fill in every default that depends on the data or the machine; ``space``: ``config.nets``
     opened and checked for this data (:func:`nas_proxy.distill.nets.open_space`)."""
+    from nas_proxy.augment import DSA
+
     return Resolved(
         method=_method(config, image_size),
         image_lr=config.image_lr if config.image_lr is not None else (1.0 if config.ipc <= 50 else 10.0) * (1 if space is None else 100),

@@ -22,13 +22,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from torch import Tensor
-
-from nas_proxy.distill.losses import mmd_loss, sam_loss
 from nas_proxy.registry import Registry
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the losses import torch when a method computes one: the registry's names come without it
     from typing import Self
+
+    from torch import Tensor
 
 
 class Features(NamedTuple):
@@ -86,6 +85,8 @@ class DataDAM(DistillMethod):
         return dataclasses.replace(self, lambda_mmd=0.01 if max(image_size) <= 32 else 0.02)
 
     def loss(self, real: Features, syn: Features, num_classes: int) -> dict[str, Tensor]:
+        from nas_proxy.distill.losses import mmd_loss, sam_loss
+
         sam = 100 * sam_loss(real.blocks, syn.blocks, num_classes, self.attention_power)
         assert self.lambda_mmd is not None, "resolved by for_images"
         mmd = 100 * self.lambda_mmd * mmd_loss(real.embedding, syn.embedding, num_classes)
@@ -100,6 +101,8 @@ class DistributionMatching(DistillMethod):
     terms = ("loss", "mmd")
 
     def loss(self, real: Features, syn: Features, num_classes: int) -> dict[str, Tensor]:
+        from nas_proxy.distill.losses import mmd_loss
+
         mmd = mmd_loss(real.embedding, syn.embedding, num_classes)
         return {"loss": mmd, "mmd": mmd}
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,48 +34,17 @@ from tqdm import tqdm
 
 from nas_proxy import checks
 from nas_proxy.data import stratified_split
+from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
+from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import atomic_path, derive_seed, resolve_device
 
 TEACHERS = "teachers"  # the cache's folder inside a set's directory
-DEFAULT_SPACE = "convnet720"  # teachers' space when the set names no distillation space
 # A teacher whose validation accuracy is below this many times chance (the largest class's share)
 # learned nothing in its epochs (a deep sigmoid network without norm, say: 10 % on Fashion-MNIST
 # after 2 epochs); its near-constant softmax would only bias every label, so it is left out.
 CHANCE_MULTIPLE = 2.0
-
-
-@dataclass
-class SoftLabelConfig:
-    """Soft labels from an ensemble of teachers (table ``[distill.soft_labels]``); ``teachers = 0``: none."""
-
-    teachers: int = 0  # N teacher networks (0: hard labels only); Qin et al.: ensembles label best
-    space: str | None = None  # where teachers are drawn; None: the set's distillation space ("nets"), else convnet720
-    epochs: int = 2  # each teacher's epochs on its real images (SGD lr 0.01, momentum 0.9, batch 256, no augmentation)
-    images: int | None = None  # real training images per teacher (stratified, seeded); None: the whole training split
-    temperature: float = 1.0  # labels are softmax(logits / temperature), averaged over teachers; 1: the teachers' own
-    cache: str | None = None  # directory of trained teachers (shareable between sets); None: SET/teachers
-
-    def validate(self) -> None:
-        checks.number("soft-label teachers", self.teachers, 0, integer=True)
-        checks.positive("teacher epochs", self.epochs)
-        checks.number("teacher images", self.images, 1, integer=True, optional=True)
-        checks.number("temperature", self.temperature, 0, low_open=True)
-        if self.space is not None and self.teachers > 0:  # before a long distillation, not after it
-            from nas_proxy.spaces import get_space
-
-            checks.text("teacher space", self.space)
-            get_space(self.space)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def identity(self) -> dict[str, Any]:
-        """The fields that decide the labels (not where the teachers are cached)."""
-        d = self.to_dict()
-        del d["cache"]
-        return d
 
 
 @dataclass

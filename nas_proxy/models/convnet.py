@@ -7,86 +7,20 @@ attention matching needs) and the flattened embedding, without forward hooks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
-from itertools import product
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
-
-DEPTHS = (1, 2, 3, 4)
-WIDTHS = (32, 64, 128, 256)
-ACTIVATIONS = ("sigmoid", "relu", "leakyrelu")
-NORMALIZATIONS = ("none", "batchnorm", "layernorm", "instancenorm", "groupnorm")
-POOLINGS = ("none", "maxpooling", "avgpooling")
-# The 720 space (REFERENCE §3): 4 depths x 4 widths x 3 activations x 5 norms x 3 poolings.
-SPACE_720: dict[str, tuple[int, ...] | tuple[str, ...]] = {
-    "depth": DEPTHS,
-    "width": WIDTHS,
-    "activation": ACTIVATIONS,
-    "normalization": NORMALIZATIONS,
-    "pooling": POOLINGS,
-}
-
-
-@dataclass(frozen=True)
-class ConvNetSpec:
-    """One ConvNet architecture. The default is the field's evaluation network (ConvNet-3)."""
-
-    depth: int = 3  # conv blocks
-    width: int = 128  # channels of every conv
-    activation: str = "relu"
-    normalization: str = "instancenorm"  # instancenorm = GroupNorm(C, C), as in the DC code
-    pooling: str = "avgpooling"  # 2x2, stride 2, after every block
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.depth, int) or self.depth < 1:
-            raise InvalidArgumentError(f"ConvNet depth must be an integer >= 1, got {self.depth!r}")
-        if not isinstance(self.width, int) or self.width < 1:
-            raise InvalidArgumentError(f"ConvNet width must be an integer >= 1, got {self.width!r}")
-        for key, allowed in (("activation", ACTIVATIONS), ("normalization", NORMALIZATIONS), ("pooling", POOLINGS)):
-            if getattr(self, key) not in allowed:
-                raise InvalidArgumentError(f"ConvNet {key} must be one of {', '.join(allowed)}; got {getattr(self, key)!r}")
-        if self.normalization == "groupnorm" and self.width % 4:
-            raise InvalidArgumentError(f"groupnorm uses 4 groups, so width must be a multiple of 4; got {self.width}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ConvNetSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known - {"family"}
-        if unknown:
-            raise InvalidArgumentError(f"unknown ConvNet spec key(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    @classmethod
-    def parse(cls, text: str) -> ConvNetSpec:
-        """``"depth=4,width=64,normalization=batchnorm"``; omitted keys keep the defaults (``""``:
-        ConvNet-3). No empty part and no key twice (``checks.items``); numbers are plain ASCII digits."""
-        d: dict[str, Any] = {}
-        for part in checks.items("model spec", text) if text.strip() else []:  # "": every key its default
-            key, sep, value = (p.strip() for p in part.partition("="))
-            if not sep:
-                raise InvalidArgumentError(f"model spec parts are key=value, got {part!r} in {text!r}")
-            if key in d:
-                raise InvalidArgumentError(f"model spec names {key} twice in {text!r}; give each key once")
-            d[key] = int(value) if value.isascii() and value.isdigit() else value
-        return cls.from_dict(d)
-
-    def __str__(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in self.to_dict().items())
-
-
-def space_720() -> Iterator[ConvNetSpec]:
-    """All 720 architectures of the DC/DataDAM search space."""
-    for depth, width, activation, normalization, pooling in product(DEPTHS, WIDTHS, ACTIVATIONS, NORMALIZATIONS, POOLINGS):
-        yield ConvNetSpec(depth, width, activation, normalization, pooling)
+from nas_proxy.models.convnet_spec import (  # re-exported: the spec was defined here
+    ACTIVATIONS,
+    DEPTHS,
+    NORMALIZATIONS,
+    POOLINGS,
+    SPACE_720,
+    WIDTHS,
+    ConvNetSpec,
+    space_720,
+)
 
 
 def _activation(name: str) -> nn.Module:
@@ -174,3 +108,6 @@ class ConvNet(nn.Module):
             reset = getattr(m, "reset_parameters", None)
             if m is not self and callable(reset):
                 reset()
+
+
+__all__ = ["ACTIVATIONS", "DEPTHS", "NORMALIZATIONS", "POOLINGS", "SPACE_720", "WIDTHS", "Block", "ConvNet", "ConvNetSpec", "space_720"]

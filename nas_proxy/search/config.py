@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.protocols import ProxyConfig
 from nas_proxy.registry import Registry
-from nas_proxy.search.proxy import ProxyConfig
 
-# objective name -> Optuna direction; accuracy is the validation accuracy of the proxy trial
-OBJECTIVES: dict[str, optuna.study.StudyDirection] = {
-    "accuracy": optuna.study.StudyDirection.MAXIMIZE,
-    "params": optuna.study.StudyDirection.MINIMIZE,
-    "flops": optuna.study.StudyDirection.MINIMIZE,
-}
+if TYPE_CHECKING:  # the factories import Optuna when called: the command line needs only their names
+    import optuna
+
+# objective name -> Optuna direction (a StudyDirection's name); accuracy is the validation accuracy of the proxy trial
+OBJECTIVES: dict[str, str] = {"accuracy": "MAXIMIZE", "params": "MINIMIZE", "flops": "MINIMIZE"}
 
 SAMPLERS: Registry[Callable[[int, int], optuna.samplers.BaseSampler]] = Registry("sampler")
 PRUNERS: Registry[Callable[[ProxyConfig], optuna.pruners.BasePruner]] = Registry("pruner")
@@ -26,6 +23,8 @@ PRUNERS: Registry[Callable[[ProxyConfig], optuna.pruners.BasePruner]] = Registry
 
 @SAMPLERS.register("tpe")
 def _tpe(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
     # multivariate + group model the joint (and conditional) parameters; the constant liar keeps
     # parallel workers from proposing the same candidate while others are still training
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
@@ -33,37 +32,51 @@ def _tpe(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
 
 @SAMPLERS.register("random")
 def _random(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
     return optuna.samplers.RandomSampler(seed=seed)
 
 
 @SAMPLERS.register("bruteforce")
 def _bruteforce(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
     return optuna.samplers.BruteForceSampler(seed=seed)
 
 
 @SAMPLERS.register("nsga2")
 def _nsga2(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
     return optuna.samplers.NSGAIISampler(seed=seed)
 
 
 @SAMPLERS.register("gp")
 def _gp(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
     return optuna.samplers.GPSampler(seed=seed)
 
 
 @PRUNERS.register("none")
 def _no_pruner(proxy: ProxyConfig) -> optuna.pruners.BasePruner:
+    import optuna
+
     return optuna.pruners.NopPruner()
 
 
 @PRUNERS.register("median")
 def _median(proxy: ProxyConfig) -> optuna.pruners.BasePruner:
+    import optuna
+
     # judge a trial only after 5 complete ones and from its second report on (steps are epochs)
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=proxy.report_every + 1)
 
 
 @PRUNERS.register("hyperband")
 def _hyperband(proxy: ProxyConfig) -> optuna.pruners.BasePruner:
+    import optuna
+
     return optuna.pruners.HyperbandPruner(min_resource=proxy.report_every, max_resource=proxy.epochs)
 
 
@@ -108,7 +121,9 @@ class SearchConfig:
 
     @property
     def directions(self) -> list[optuna.study.StudyDirection]:
-        return [OBJECTIVES[o] for o in self.objectives]
+        import optuna
+
+        return [optuna.study.StudyDirection[OBJECTIVES[o]] for o in self.objectives]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

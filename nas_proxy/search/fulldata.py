@@ -10,56 +10,17 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from nas_proxy import checks
 from nas_proxy.data import load_dataset
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.protocols import GroundTruthConfig
 from nas_proxy.search.proxy import count_flops, count_params
 from nas_proxy.spaces import arch_id, build_model
-from nas_proxy.training import TrainConfig, accuracy, train_model
+from nas_proxy.training import accuracy, train_model
 from nas_proxy.utils import derive_seed
-
-
-@dataclass(frozen=True)
-class GroundTruthConfig:
-    """How an architecture is trained on real data (recorded in the study and every report)."""
-
-    epochs: int = 10  # on the training split; chosen in benchmarks/RESULTS.md §5
-    lr: float = 0.01  # SGD, momentum 0.9, weight decay 5e-4, lr x0.1 at half way
-    batch_size: int = 256
-    augment: bool = False  # DSA on every batch (off: the full split is large enough, and cheaper)
-    images: int | None = None  # training images: None, the whole training split; N, a seeded stratified subset
-    early: tuple[float, ...] = (0.1, 1.0)  # epochs after which the validation accuracy is recorded
-
-    def validate(self) -> None:
-        checks.positive("ground-truth epochs", self.epochs)
-        checks.number("ground-truth lr", self.lr, 0, checks.LR_MAX, low_open=True)
-        checks.positive("ground-truth batch_size", self.batch_size)
-        if not isinstance(self.augment, bool):
-            raise InvalidArgumentError(f"ground-truth augment must be true or false, got {self.augment!r}")
-        if self.images is not None:
-            checks.number("--full-images", self.images, 10, integer=True)
-        if not isinstance(self.early, tuple):
-            raise InvalidArgumentError(f"early must be a list of epochs such as [0.1, 1.0], got {self.early!r}")
-        for f in self.early:
-            checks.number("early-stopping point", f)
-        checks.distinct("early (the early-stopping points)", self.early, show=lambda f: f"{f:g}")
-        if any(not 0 < f < self.epochs for f in self.early):  # at `epochs` it would be the ground-truth network itself
-            raise InvalidArgumentError(f"early-stopping points must lie strictly between 0 and {self.epochs} epochs, got {self.early}")
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, dsa=self.augment)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "early": list(self.early)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GroundTruthConfig:
-        return cls(**{**d, "early": tuple(d.get("early", ()))})
 
 
 @dataclass(frozen=True)

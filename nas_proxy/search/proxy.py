@@ -17,65 +17,13 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from nas_proxy import checks
 from nas_proxy.batched import ModelStack, stack_accuracy, train_stack
 from nas_proxy.data import load_dataset
+from nas_proxy.protocols import ProxyConfig
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
-from nas_proxy.training import TrainConfig, accuracy, train_model
+from nas_proxy.training import accuracy, train_model
 from nas_proxy.utils import derive_seed, resolve_device
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    """How a candidate is trained on the synthetic set (see benchmarks/RESULTS.md for the choice)."""
-
-    epochs: int = 50  # on the synthetic set; as good for ranking as 100 or 200 (benchmarks/RESULTS.md §5)
-    lr: float = 0.01  # SGD, momentum 0.9, weight decay 5e-4, lr x0.1 at half way (as evaluate)
-    batch_size: int = 256  # as the evaluation protocol (TrainConfig)
-    dsa: bool = True  # DSA augmentation on every batch
-    report_every: int = 10  # epochs between validation reports to Optuna (pruning, curves)
-    report_images: int = 1000  # validation images scored at those reports (the final score uses all)
-    # how a CUDA device runs the trial (no effect on the CPU; see TrainConfig):
-    amp: bool = True  # bf16 autocast for training and validation
-    channels_last: bool = False  # NHWC tensors; off until measured to pay
-    cuda_graph: bool = False  # forward + backward replayed as CUDA graphs (the synthetic set is one batch)
-    # K > 1: K copies (seeds seed..seed+K-1) trained as one batched model, scored by their mean
-    # accuracy (nas_proxy.batched; eager: no CUDA graph, no channels_last). 1 is the single network.
-    seeds: int = 1
-    # a set with soft labels (distill --soft-labels) trains on them; True: on its class indices instead
-    hard_labels: bool = False
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            lr=self.lr,
-            batch_size=self.batch_size,
-            dsa=self.dsa,
-            amp=self.amp,
-            channels_last=self.channels_last,
-            cuda_graph=self.cuda_graph,
-        )
-
-    def validate(self) -> None:
-        """Counts at least 1 and a finite lr > 0 (a NaN lr would train nothing and score garbage)."""
-        checks.positive("proxy epochs", self.epochs)
-        checks.number("proxy lr", self.lr, 0, checks.LR_MAX, low_open=True)
-        checks.positive("proxy batch_size", self.batch_size)
-        checks.positive("proxy report_every", self.report_every)
-        checks.positive("proxy report_images", self.report_images)
-        checks.positive("proxy seeds", self.seeds)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields; ``seeds`` only when above 1 and ``hard_labels`` only when true, so that the
-        dict of a proxy without them (cache keys, stored study settings) is the one it had before
-        they existed."""
-        d = asdict(self)
-        if self.seeds == 1:
-            del d["seeds"]
-        if not self.hard_labels:
-            del d["hard_labels"]
-        return d
 
 
 @dataclass

@@ -6,11 +6,45 @@ It imports neither ``search`` nor ``correlate``: their kinds register themselves
 (:func:`~nas_proxy.studies.kinds.register`).
 """
 
-from nas_proxy.studies.budget import BUDGET_ATTR, counted, over_budget
-from nas_proxy.studies.kinds import KIND_ATTR, StudyKind, StudyNotFoundError, WorkerOptions, kind_of, register
-from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, StorageError, open_storage, require_existing, study_dir
-from nas_proxy.studies.trials import MAX_RETRY, claim, fail_dead_trials, recording_failure, worker_tag
-from nas_proxy.studies.workers import join, load_study, worker_processes
+from typing import TYPE_CHECKING
+
+from nas_proxy import lazy
+
+if TYPE_CHECKING:
+    from nas_proxy.studies.budget import BUDGET_ATTR, counted, over_budget
+    from nas_proxy.studies.kinds import (
+        GRACE_SECONDS,
+        HEARTBEAT_SECONDS,
+        KIND_ATTR,
+        StudyKind,
+        StudyNotFoundError,
+        WorkerOptions,
+        kind_of,
+        register,
+    )
+    from nas_proxy.studies.storage import StorageError, open_storage, require_existing, study_dir
+    from nas_proxy.studies.trials import MAX_RETRY, claim, fail_dead_trials, recording_failure, worker_tag
+    from nas_proxy.studies.workers import join, load_study, worker_processes
+
+lazy.exports(
+    __name__,
+    {
+        "nas_proxy.studies.budget": ["BUDGET_ATTR", "counted", "over_budget"],
+        "nas_proxy.studies.kinds": [
+            "GRACE_SECONDS",
+            "HEARTBEAT_SECONDS",
+            "KIND_ATTR",
+            "StudyKind",
+            "StudyNotFoundError",
+            "WorkerOptions",
+            "kind_of",
+            "register",
+        ],
+        "nas_proxy.studies.storage": ["StorageError", "open_storage", "require_existing", "study_dir"],
+        "nas_proxy.studies.trials": ["MAX_RETRY", "claim", "fail_dead_trials", "recording_failure", "worker_tag"],
+        "nas_proxy.studies.workers": ["join", "load_study", "worker_processes"],
+    },
+)
 
 __all__ = [
     "BUDGET_ATTR",

@@ -11,12 +11,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from nas_proxy.errors import NasProxyError
-from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS
+
+if TYPE_CHECKING:  # the command line reads the heartbeat defaults without importing Optuna
+    import optuna
+
+HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
+GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 
 KIND_ATTR = "nasproxy_kind"  # study user attribute: the name of the study's kind
 # the module that registers each built-in kind (imported the first time a study of that kind is joined)

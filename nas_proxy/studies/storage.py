@@ -21,6 +21,7 @@ from nas_proxy import checks
 from nas_proxy.errors import NasProxyError
 from nas_proxy.files import check_writable, make_dirs
 from nas_proxy.studies.journal import JournalFile
+from nas_proxy.studies.kinds import GRACE_SECONDS, HEARTBEAT_SECONDS
 from nas_proxy.studies.trials import MAX_RETRY
 
 STUDIES_DIR = Path("studies")
@@ -35,8 +36,6 @@ DRIVER_PACKAGES = {
     "MySQLdb": "mysqlclient",
 }
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")  # URL schemes of databases, optionally +driver
-HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
-GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 EXTRAS_ATTR = "nasproxy_dashboard"  # study user attribute: the dashboard's note and where its artifacts are
 
 

@@ -11,17 +11,19 @@ import json
 import os
 import sys
 
-from nas_proxy import interrupts
-from nas_proxy.errors import NasProxyError
-from nas_proxy.studies.kinds import WorkerOptions
-from nas_proxy.studies.workers import join
-
 
 def main(argv: list[str]) -> int:
     """Run one worker on study ``argv[0]`` of storage ``argv[1]`` with options ``argv[2]``; the exit status."""
-    interrupts.install()  # Ctrl-C: exit 130, never inside a storage write
-    study, url, options = argv
-    try:
+    from nas_proxy.errors import NasProxyError
+
+    try:  # Ctrl-C at any moment, importing torch and Optuna included: exit 130 and one line
+        from nas_proxy import interrupts
+
+        interrupts.install()  # never inside a storage write
+        from nas_proxy.studies.kinds import WorkerOptions
+        from nas_proxy.studies.workers import join
+
+        study, url, options = argv
         join(study, url, WorkerOptions.from_dict(json.loads(options)))
     except NasProxyError as e:
         print(f"nasproxy worker: error: {' '.join(str(e).split())}", file=sys.stderr)

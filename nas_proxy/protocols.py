@@ -1,0 +1,150 @@
+"""Training protocols: how a network is trained, as plain dataclasses.
+
+- :class:`TrainConfig`: the field's evaluation protocol (``evaluate``), and what the others become;
+- :class:`ProxyConfig`: a search candidate on the synthetic set (the proxy);
+- :class:`GroundTruthConfig`: an architecture on the real training split (ground truth, promotion).
+
+This module imports no torch: the command line reads these defaults for its ``--help``, and a
+config file is checked against them, without waiting seconds for torch (tests/test_startup.py).
+The code that trains lives in :mod:`nas_proxy.training`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from nas_proxy import checks
+from nas_proxy.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The evaluation protocol of DC/DSA/DM (REFERENCE §2) unless stated.
+
+    ``amp``, ``channels_last`` and ``cuda_graph`` change how a CUDA device runs the same training;
+    on the CPU they do nothing (CUDA graphs do not exist there; channels_last would take other CPU
+    kernels, which round differently), so CPU results are the same with them on or off.
+    """
+
+    epochs: int = 1000  # DC/DSA/DM 1000; the DataDAM code uses 1800
+    lr: float = 0.01  # SGD
+    momentum: float = 0.9  # DC/DSA/DM
+    weight_decay: float = 5e-4  # DC/DSA/DM
+    batch_size: int = 256  # DataDAM code: 64
+    lr_decay_at: float = 0.5  # lr x 0.1 at this fraction of the epochs
+    dsa: bool = True  # DSA on every batch (per-image parameters)
+    amp: bool = True  # bf16 autocast on CUDA, training and validation
+    channels_last: bool = False  # NHWC weights and batches on CUDA; off until measured to pay (benchmarks/gpu_check)
+    cuda_graph: bool = False  # forward + backward replayed as one CUDA graph when every batch has one shape
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def uses_amp(self, device: torch.device) -> bool:
+        """Whether training on ``device`` autocasts: asked for, and only on CUDA."""
+        return self.amp and device.type == "cuda"
+
+    def validate(self) -> None:
+        checks.positive("epochs", self.epochs)
+        checks.number("lr", self.lr, 0, checks.LR_MAX, low_open=True)
+        checks.number("momentum", self.momentum, 0, 1, high_open=True)
+        checks.number("weight_decay", self.weight_decay, 0)
+        checks.positive("batch_size", self.batch_size)
+        checks.number("lr_decay_at", self.lr_decay_at, 0, 1)
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """How a candidate is trained on the synthetic set (see benchmarks/RESULTS.md for the choice)."""
+
+    epochs: int = 50  # on the synthetic set; as good for ranking as 100 or 200 (benchmarks/RESULTS.md §5)
+    lr: float = 0.01  # SGD, momentum 0.9, weight decay 5e-4, lr x0.1 at half way (as evaluate)
+    batch_size: int = 256  # as the evaluation protocol (TrainConfig)
+    dsa: bool = True  # DSA augmentation on every batch
+    report_every: int = 10  # epochs between validation reports to Optuna (pruning, curves)
+    report_images: int = 1000  # validation images scored at those reports (the final score uses all)
+    # how a CUDA device runs the trial (no effect on the CPU; see TrainConfig):
+    amp: bool = True  # bf16 autocast for training and validation
+    channels_last: bool = False  # NHWC tensors; off until measured to pay
+    cuda_graph: bool = False  # forward + backward replayed as CUDA graphs (the synthetic set is one batch)
+    # K > 1: K copies (seeds seed..seed+K-1) trained as one batched model, scored by their mean
+    # accuracy (nas_proxy.batched; eager: no CUDA graph, no channels_last). 1 is the single network.
+    seeds: int = 1
+    # a set with soft labels (distill --soft-labels) trains on them; True: on its class indices instead
+    hard_labels: bool = False
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            dsa=self.dsa,
+            amp=self.amp,
+            channels_last=self.channels_last,
+            cuda_graph=self.cuda_graph,
+        )
+
+    def validate(self) -> None:
+        """Counts at least 1 and a finite lr > 0 (a NaN lr would train nothing and score garbage)."""
+        checks.positive("proxy epochs", self.epochs)
+        checks.number("proxy lr", self.lr, 0, checks.LR_MAX, low_open=True)
+        checks.positive("proxy batch_size", self.batch_size)
+        checks.positive("proxy report_every", self.report_every)
+        checks.positive("proxy report_images", self.report_images)
+        checks.positive("proxy seeds", self.seeds)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields; ``seeds`` only when above 1 and ``hard_labels`` only when true, so that the
+        dict of a proxy without them (cache keys, stored study settings) is the one it had before
+        they existed."""
+        d = asdict(self)
+        if self.seeds == 1:
+            del d["seeds"]
+        if not self.hard_labels:
+            del d["hard_labels"]
+        return d
+
+
+@dataclass(frozen=True)
+class GroundTruthConfig:
+    """How an architecture is trained on real data (recorded in the study and every report)."""
+
+    epochs: int = 10  # on the training split; chosen in benchmarks/RESULTS.md §5
+    lr: float = 0.01  # SGD, momentum 0.9, weight decay 5e-4, lr x0.1 at half way
+    batch_size: int = 256
+    augment: bool = False  # DSA on every batch (off: the full split is large enough, and cheaper)
+    images: int | None = None  # training images: None, the whole training split; N, a seeded stratified subset
+    early: tuple[float, ...] = (0.1, 1.0)  # epochs after which the validation accuracy is recorded
+
+    def validate(self) -> None:
+        checks.positive("ground-truth epochs", self.epochs)
+        checks.number("ground-truth lr", self.lr, 0, checks.LR_MAX, low_open=True)
+        checks.positive("ground-truth batch_size", self.batch_size)
+        if not isinstance(self.augment, bool):
+            raise InvalidArgumentError(f"ground-truth augment must be true or false, got {self.augment!r}")
+        if self.images is not None:
+            checks.number("--full-images", self.images, 10, integer=True)
+        if not isinstance(self.early, tuple):
+            raise InvalidArgumentError(f"early must be a list of epochs such as [0.1, 1.0], got {self.early!r}")
+        for f in self.early:
+            checks.number("early-stopping point", f)
+        checks.distinct("early (the early-stopping points)", self.early, show=lambda f: f"{f:g}")
+        if any(not 0 < f < self.epochs for f in self.early):  # at `epochs` it would be the ground-truth network itself
+            raise InvalidArgumentError(f"early-stopping points must lie strictly between 0 and {self.epochs} epochs, got {self.early}")
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, dsa=self.augment)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "early": list(self.early)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GroundTruthConfig:
+        return cls(**{**d, "early": tuple(d.get("early", ()))})
+
+
+__all__ = ["GroundTruthConfig", "ProxyConfig", "TrainConfig"]
