@@ -49,7 +49,8 @@ def served(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     assert found.promotion is not None
     report = result(root / "report", {"early@0.2ep": metrics(), "a_long_proxy_name*with|marks": metrics()}, 6)
     write_reports(report)
-    attach_to_study(load(storage, "s"), report, str(storage))
+    for _ in range(2):  # a second correlate --study replaces its section of the note
+        attach_to_study(load(storage, "s"), report, str(storage))
     app = optuna_dashboard.wsgi(open_storage(str(storage), "s")[0])
     server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -121,6 +122,7 @@ def test_notes_render_names_literally(served: tuple[str, Path, str]) -> None:
     base, _, _ = served
     _, body = get(f"{base}/api/studies/{studies(base)['s']}")
     note = body["note"]["body"]
+    assert note.count("# Correlation report") == 1 and note.startswith("# s\n")  # the search's description, then one report
     assert md_code("early@0.2ep") in note
     outside_code = re.sub(r"(`+).*?\1", "", note)  # remark-gfm links e-mail-like words outside code only
     assert not EMAIL.search(outside_code), EMAIL.search(outside_code)

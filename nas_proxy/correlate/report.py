@@ -41,7 +41,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, float):
-        return f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:.3g}"
+        return f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:,.0f}" if abs(v) < 1e7 else f"{v:.3g}"
     return str(v)
 
 
@@ -204,7 +204,8 @@ def html_report(result: CorrelateResult, md: str) -> str:
     title = html.escape(md.splitlines()[0].lstrip("# "))
     style = (
         "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+        "table{border-collapse:collapse;font-size:13px;display:block;overflow-x:auto}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td{white-space:nowrap}"
         "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
     )
     return (
@@ -233,8 +234,8 @@ def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
     from optuna_dashboard import save_note
 
-    from nas_proxy.search.dashboard import md_code, md_text
-    from nas_proxy.studies.storage import EXTRAS_ATTR, artifact_dir
+    from nas_proxy.search.dashboard import SEPARATOR, description, md_code, md_text
+    from nas_proxy.studies.storage import artifact_dir
 
     best = max(
         ((n, m) for n, m in result.proxies.items() if n != TRUTH_SEED2),
@@ -255,8 +256,8 @@ def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
     if best is not None:
         lines += ["", f"Highest Kendall τ-b: {md_code(best[0])}."]
     lines += [f"> {md_text(w)}" for w in result.warnings]
-    description = study.user_attrs.get(EXTRAS_ATTR, {}).get("note", "")
-    save_note(study, (description + "\n\n---\n\n" if description else "") + "\n".join(lines))
+    first = description(study)
+    save_note(study, (first + SEPARATOR if first else "") + "\n".join(lines))
     store_dir = make_dirs(artifact_dir(url, study.study_name))
     store = FileSystemArtifactStore(str(store_dir))
     for name in (COST, SCATTER):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from typing import Any
+from typing import Any, TypeGuard
 
 from nas_proxy.correlate.report_notes import Failed
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
@@ -25,7 +25,7 @@ _DIRECTIONS = ((1, 0.4), (1, -1), (-1, 0.4), (-1, -1), (0, 1), (0, -1.6), (1, 1)
 _WRAP = 22  # characters per line of a name in the legend
 
 
-def _finite(v: Any) -> bool:
+def _finite(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -234,6 +234,7 @@ def _name_points(fig: Any, ax: Any, points: list[tuple[float, float, str, Any]])
                     ha=ha,
                     va=va,
                     color=dot.get_color(),  # the name in its point's colour: which point is meant, even in a crowd
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85},  # legible over interval lines
                     arrowprops={"arrowstyle": "-", "color": dot.get_color(), "lw": 0.6, "shrinkA": 1} if dist > _RINGS[0] else None,
                 )
                 box = _box(label, renderer)

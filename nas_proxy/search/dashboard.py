@@ -28,6 +28,7 @@ from nas_proxy.synthetic import GRID
 # what GitHub-flavoured Markdown (the dashboard's renderer) turns into a link without brackets:
 # an e-mail-like word (``early@0.2ep`` -> mailto:), a URL or www. address
 _AUTOLINK = re.compile(r"[\w.+-]*@[\w.-]+|(?:https?://|www\.)\S+")
+SEPARATOR = "\n\n---\n\n"  # between the study's description note and what a later stage adds to it
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 
@@ -84,7 +85,15 @@ def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchCo
             upload_artifact(
                 artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(grid), study_or_trial=study, mimetype="image/png"
             )
-    study.set_user_attr(EXTRAS_ATTR, {"artifact_dir": str(artifact_dir(url, study.study_name)), "note": note})
+    study.set_user_attr(EXTRAS_ATTR, str(artifact_dir(url, study.study_name)))  # a scalar: the dashboard prints it as it is
+
+
+def description(study: optuna.Study) -> str:
+    """The study note :func:`attach_study_extras` wrote, without what was appended after it
+    (:data:`SEPARATOR`); empty when there is none."""
+    from optuna_dashboard import get_note
+
+    return get_note(study).split(SEPARATOR)[0] if study.user_attrs.get(EXTRAS_ATTR) else ""
 
 
 def scalar_attrs(result: ProxyResult) -> dict[str, float]:

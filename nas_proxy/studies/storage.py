@@ -37,7 +37,7 @@ DRIVER_PACKAGES = {
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")  # URL schemes of databases, optionally +driver
 HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
-EXTRAS_ATTR = "nasproxy_dashboard"  # study user attribute: the dashboard's note and where its artifacts are
+EXTRAS_ATTR = "nasproxy_dashboard"  # study user attribute: where the dashboard's artifacts are (its note is the study's note)
 
 
 class StorageError(NasProxyError):
