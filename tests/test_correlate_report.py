@@ -163,7 +163,12 @@ def test_no_text_of_a_crowded_report_overlaps_another_or_leaves_its_figure(tmp_p
         else {t.get_text() for t in cost.axes[0].texts}
     )
     assert set(CLOSE) <= named  # every point is named, beside it or in the legend
-    for fig in (cost, scatter_figure(result, failed_archs(result))):
+    # thirty proxies on one spot: some names cannot sit beside it and go to a legend, wrapped, the figure taller
+    piled = {f"{LONG}-{i}" if i % 3 == 0 else f"proxy-{i}": metrics(kendall=0.5, seconds_per_arch=1.0) for i in range(30)}
+    crowd = cost_figure(CorrelateResult(tmp_path, [], piled, [], facts(6)))
+    in_legend = {t.get_text().replace("\n", "") for t in crowd.legends[0].texts}
+    assert in_legend and in_legend | {t.get_text() for t in crowd.axes[0].texts} == set(piled)
+    for fig in (cost, crowd, scatter_figure(result, failed_archs(result))):
         assert overlaps(fig) == []
         plt.close(fig)
 

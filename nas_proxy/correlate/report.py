@@ -255,6 +255,7 @@ def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
         )
     if best is not None:
         lines += ["", f"Highest Kendall τ-b: {md_code(best[0])}."]
+    lines += ["", *failed_lines(result, failed_archs(result))]
     lines += [f"> {md_text(w)}" for w in result.warnings]
     first = description(study)
     save_note(study, (first + SEPARATOR if first else "") + "\n".join(lines))

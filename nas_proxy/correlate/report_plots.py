@@ -200,13 +200,19 @@ def cost_figure(result: CorrelateResult) -> Any:
     fig.subplots_adjust(left=0.11, right=0.97, bottom=0.13, top=0.92)
     unplaced = _name_points(fig, ax, points)
     if unplaced:  # the axes narrower, the names placed again, the rest in a legend on the right
-        for t in ax.texts[:]:
-            t.remove()
         fig.subplots_adjust(right=0.66)
-        unplaced = _name_points(fig, ax, points)
-        handles = [p[3] for p in unplaced]
-        labels = [textwrap.fill(p[2], _WRAP) for p in unplaced]
-        fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.68, 0.92), fontsize=8, frameon=False, title="not named beside")
+        for _ in range(3):  # a legend taller than the figure: a taller figure, everything placed again
+            for t in ax.texts[:]:
+                t.remove()
+            unplaced = _name_points(fig, ax, points)
+            labels = [textwrap.fill(p[2], _WRAP) for p in unplaced]
+            legend = fig.legend([p[3] for p in unplaced], labels, loc="upper left", bbox_to_anchor=(0.68, 0.92), fontsize=8, frameon=False)
+            fig.canvas.draw()
+            need = legend.get_window_extent(fig.canvas.get_renderer()).height / fig.dpi / 0.85  # inches, with the margins
+            if need <= fig.get_figheight():
+                break
+            legend.remove()
+            fig.set_figheight(need * 1.05)
     _thin_ticks(fig)
     return fig
 
