@@ -208,7 +208,7 @@ def cost_figure(result: CorrelateResult) -> Any:
             labels = [textwrap.fill(p[2], _WRAP) for p in unplaced]
             legend = fig.legend([p[3] for p in unplaced], labels, loc="upper left", bbox_to_anchor=(0.68, 0.92), fontsize=8, frameon=False)
             fig.canvas.draw()
-            need = legend.get_window_extent(fig.canvas.get_renderer()).height / fig.dpi / 0.85  # inches, with the margins
+            need = legend.get_window_extent().height / fig.dpi / 0.85  # inches, with the margins
             if need <= fig.get_figheight():
                 break
             legend.remove()
