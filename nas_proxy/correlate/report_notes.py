@@ -65,7 +65,7 @@ def failed_lines(result: CorrelateResult, failed: Failed) -> list[str]:
         f"plus {CHANCE_MARGIN:.0%} of the way from chance to 100 %"
     )
     if not failed.ids:
-        return [f"Every architecture learned ({rule}: none).", ""]
+        return [f"Every architecture learned: none has a {rule}.", ""]
     rows = sorted((r for r in result.rows if r["arch_id"] in failed.ids), key=lambda r: r["truth"])
     listed = ", ".join(f"`{r['arch_id']}` ({r['truth']:.1f} %)" for r in rows)
     lines = [

@@ -115,7 +115,7 @@ def _thin_ticks(fig: Any) -> None:
 def scatter_figure(result: CorrelateResult, failed: Failed) -> Any:
     """One panel per proxy (and the ceiling): its score (x) against the ground truth (y)."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     names = [n for n in result.proxies if n in result.rows[0] or n == TRUTH_SEED2] if result.rows else []
     cols = 4
@@ -131,6 +131,7 @@ def scatter_figure(result: CorrelateResult, failed: Failed) -> Any:
             ax.scatter([p[0] for p in ok], [p[1] for p in ok], s=14, alpha=0.8)
         if name in LOG_SCALED and pts and min(p[0] for p in pts) > 0:
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # labels within a decade too
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.xaxis.set_major_formatter(FuncFormatter(_short))
         if ylim is not None:
@@ -176,6 +177,8 @@ def cost_figure(result: CorrelateResult) -> Any:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    if len(result.proxies) > 10:  # more points than the default cycle's 10 colours: no two share one up to 20
+        ax.set_prop_cycle(color=[plt.get_cmap("tab20")(i) for i in range(20)])
     points = []
     for name, m in result.proxies.items():
         tau, cost = m.get("kendall"), m.get("seconds_per_arch")
