@@ -23,6 +23,7 @@ LOG_SCALED = ("params", "flops", "synflow")  # scores that span decades
 _RINGS = (6, 14, 26, 42, 64)
 _DIRECTIONS = ((1, 0.4), (1, -1), (-1, 0.4), (-1, -1), (0, 1), (0, -1.6), (1, 1), (-1, 1.6))
 _WRAP = 22  # characters per line of a name in the legend
+_MARKERS = "osD^v"  # of the points of the fidelity-vs-cost plot, ten by ten
 
 
 def _finite(v: Any) -> TypeGuard[float]:
@@ -177,14 +178,13 @@ def cost_figure(result: CorrelateResult) -> Any:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    if len(result.proxies) > 10:  # more points than the default cycle's 10 colours: no two share one up to 20
-        ax.set_prop_cycle(color=[plt.get_cmap("tab20")(i) for i in range(20)])
-    points = []
+    points: list[tuple[float, float, str, Any]] = []
     for name, m in result.proxies.items():
         tau, cost = m.get("kendall"), m.get("seconds_per_arch")
         if not (_finite(tau) and _finite(cost) and cost > 0):
             continue
-        (dot,) = ax.plot([cost], [tau], "o", zorder=3)
+        # the default cycle's 10 dark colours (legible as text), then again with another marker
+        (dot,) = ax.plot([cost], [tau], _MARKERS[len(points) // 10 % len(_MARKERS)], zorder=3)
         ci = m.get("kendall_ci") or []
         if len(ci) == 2 and all(_finite(c) for c in ci):
             # a line from low to high, not errorbar's offsets: a percentile interval need not contain
