@@ -26,6 +26,7 @@ from nas_proxy.correlate.truth import _ceiling_subset
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search import ProxyConfig
 from nas_proxy.spaces import arch_id, get_space
+from nas_proxy.studies.queue import record_of
 from nas_proxy.studies.storage import open_storage
 from tests.gate import FULL_TRAINING, Gate
 from tests.interrupt import interruptible
@@ -86,7 +87,7 @@ def test_report_numbers_match_results_json(finished: tuple[Path, Path, Correlate
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
     for name, m in results["proxies"].items():
-        line = next(row for row in md.splitlines() if row.startswith(f"| {name} |"))
+        line = next(row for row in md.splitlines() if row.startswith(f"| {name} |") or row.startswith(f"| {name} ("))
         cells = [c.strip() for c in line.strip("|").split("|")]
         rho = f"{m['spearman']:.3f}" if m["spearman"] is not None else "–"
         tau = f"{m['kendall']:.3f}" if m["kendall"] is not None else "–"
@@ -120,8 +121,9 @@ def test_ground_truth_is_a_cached_study(finished: tuple[Path, Path, CorrelateCon
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) == 6 + 3  # every architecture with seed 0, three of them again with seed 1
     for t in done:
-        a = t.user_attrs
+        a = record_of(t.user_attrs)  # early-stopping scores stored as scalar attributes, read back nested
         assert a["arch_id"] == arch_id(a["spec"]) and set(a["early"]) == {"0.5", "1"}
+        assert t.params == get_space(SPACE).params_of(a["spec"])  # the spec's choices, for the dashboard
         assert 0 <= a["test_accuracy"] <= 100 and a["train_seconds"] > 0 and t.value == a["test_accuracy"]
     before = len(study.trials)
     again = correlate(config, from_space(get_space(SPACE), 6, seed=0), tmp_path / "again")

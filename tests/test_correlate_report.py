@@ -1,5 +1,8 @@
 """The report writer on its own: every file is written whatever the numbers (a perfect proxy, NaN,
-intervals that miss their point estimate, one architecture, no architecture at all)."""
+intervals that miss their point estimate, one architecture, no architecture at all); a crowded
+report (a long proxy name, close points, an architecture at chance) stays readable: no text of a
+plot overlaps another or leaves the figure, the failed architecture is named, every "–" is
+explained, the ceiling's size is said."""
 
 from __future__ import annotations
 
@@ -11,9 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nas_proxy.correlate.archs import Arch
+from nas_proxy.correlate.measure import ceiling_row, proxy_metrics
 from nas_proxy.correlate.metrics import summarise
 from nas_proxy.correlate.report import write_reports
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
+from nas_proxy.correlate.truth import Truth
+from nas_proxy.proxies import Scored
 from nas_proxy.search import ProxyConfig
 
 FILES = ("results.csv", "results.json", "report.md", "report.html", "scatter.png", "fidelity_cost.png")
@@ -84,9 +91,121 @@ def test_every_report_file_is_written_whatever_the_numbers(case: str, n: int, tm
     written = json.loads((tmp_path / "results.json").read_text())  # strict JSON: NaN became null
     assert set(written["proxies"]) == set(CASES[case]) and len(written["archs"]) == n
     md = (tmp_path / "report.md").read_text()
-    assert all(f"| {name} |" in md for name in CASES[case])
+    assert all(f"| {name} " in md for name in CASES[case])
 
 
 def test_no_proxy_at_all_still_writes_every_file(tmp_path: Path) -> None:
     write_reports(result(tmp_path, {}, 3))
     assert all((tmp_path / name).is_file() for name in FILES)
+
+
+LONG = "datadam-ipc50-soft-labels-from-four-space-sampled-teachers"
+CLOSE = ("random-ipc10", "datadam-ipc10", "early@0.2ep", LONG)  # nearly the same cost and tau-b
+
+
+def crowded(out: Path, promote: int = 3) -> CorrelateResult:
+    """A report as a real run can make it hard to read: 10 architectures, one at chance (10 %) that
+    is the largest network (so params and flops pick it), four proxies at nearly one point of the
+    fidelity-vs-cost plot, one with a long name, parameter counts over three decades, and the
+    ceiling on 4 architectures; the metrics as ``correlate`` computes them."""
+    rng = np.random.default_rng(0)
+    ids = [f"arch{i:02d}" for i in range(10)]
+    test = np.array([10.0, 71.0, 74.5, 76.0, 78.2, 80.1, 82.0, 84.4, 86.0, 88.3])  # arch00 never learned
+    params = np.array([3.2e6, 1.1e4, 2.4e4, 5.0e4, 9.1e4, 1.5e5, 2.9e5, 4.4e5, 8.0e5, 1.6e6])
+    values = {
+        **{n: test + rng.normal(0, 4 + i, 10) for i, n in enumerate(CLOSE)},
+        "early@1ep": test + rng.normal(0, 3, 10),
+        "params": params,
+        "flops": params * 310.0,
+        "synflow": np.exp(rng.normal(30, 3, 10)),
+        "naswot": rng.normal(1500, 30, 10),
+    }
+    values["datadam-ipc10"] = values["random-ipc10"] + rng.normal(0, 0.3, 10)  # two points nearly on top of each other
+    cost = {"random-ipc10": 0.50, "datadam-ipc10": 0.52, "early@0.2ep": 0.55, LONG: 0.53, "early@1ep": 2.4}
+    scores = {n: {a: Scored(float(v), cost.get(n, 0.004)) for a, v in zip(ids, x, strict=True)} for n, x in values.items()}
+    ceiling = [1, 4, 6, 9]
+    results = {
+        (a, 0): {"test_accuracy": t, "val_accuracy": t + rng.normal(0, 1), "train_seconds": 12.0} for a, t in zip(ids, test, strict=True)
+    }
+    results |= {(ids[i], 1): {"test_accuracy": test[i] + rng.normal(0, 0.5), "train_seconds": 12.0} for i in ceiling}
+    truth = Truth(dict(zip(ids, test.tolist(), strict=True)), results, [], [Arch({}, ids[i]) for i in ceiling], "study", "storage")
+    proxies = proxy_metrics(scores, {"datadam-ipc10": 40.0}, truth, ids, n_boot=50, seed=0, k=promote)
+    proxies[TRUTH_SEED2] = ceiling_row(proxies, scores, truth, n_boot=50, seed=0) or {}
+    rows = [
+        {
+            "arch_id": a,
+            "spec": {"family": "convnet", "depth": i},
+            "truth": float(test[i]),
+            "truth_seed2": results[(a, 1)]["test_accuracy"] if (a, 1) in results else None,
+            **{n: float(x[i]) for n, x in values.items()},
+        }
+        for i, a in enumerate(ids)
+    ]
+    f = facts(10) | {"classes": 10, "promote": promote}
+    f["ground_truth"] |= {"ceiling_archs": len(ceiling), "given": 0}
+    return CorrelateResult(out, rows, proxies, [], f)
+
+
+def test_no_text_of_a_crowded_report_overlaps_another_or_leaves_its_figure(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nas_proxy.correlate.report_notes import failed_archs
+    from nas_proxy.correlate.report_plots import cost_figure, overlaps, scatter_figure
+
+    result = crowded(tmp_path)
+    cost = cost_figure(result)
+    named = (
+        {t.get_text() for t in cost.axes[0].texts} | {t.get_text().replace("\n", "") for t in cost.legends[0].texts}
+        if cost.legends
+        else {t.get_text() for t in cost.axes[0].texts}
+    )
+    assert set(CLOSE) <= named  # every point is named, beside it or in the legend
+    # thirty proxies on one spot: some names cannot sit beside it and go to a legend, wrapped, the figure taller
+    piled = {f"{LONG}-{i}" if i % 3 == 0 else f"proxy-{i}": metrics(kendall=0.5, seconds_per_arch=1.0) for i in range(30)}
+    crowd = cost_figure(CorrelateResult(tmp_path, [], piled, [], facts(6)))
+    in_legend = {t.get_text().replace("\n", "") for t in crowd.legends[0].texts}
+    assert in_legend and in_legend | {t.get_text() for t in crowd.axes[0].texts} == set(piled)
+    for fig in (cost, crowd, scatter_figure(result, failed_archs(result))):
+        assert overlaps(fig) == []
+        plt.close(fig)
+
+
+def test_overlaps_sees_two_names_on_one_spot(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nas_proxy.correlate.report_plots import overlaps
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.annotate(LONG, (0.5, 0.5))
+    ax.annotate("early@0.2ep", (0.5, 0.5))
+    bad = overlaps(fig)
+    assert (LONG, "early@0.2ep") in bad and (LONG, "figure edge") in bad
+    plt.close(fig)
+
+
+def test_a_crowded_report_names_the_failed_explains_every_dash_and_sizes_the_ceiling(tmp_path: Path) -> None:
+    result = crowded(tmp_path)
+    write_reports(result)
+    md = (tmp_path / "report.md").read_text()
+    verdict_lines = md.split("## Protocol")[0].splitlines()[2:]
+    assert sum(line.startswith("- ") for line in verdict_lines) >= 3  # a list, not a paragraph
+    assert "1 of 10 architectures did not learn" in md and "`arch00` (10.0 %)" in md and "14.5 %" in md
+    assert "flops 78.30 with them, 0.00 among the architectures that learned" in md  # its pick is the failed one
+    table = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| proxy")]
+    assert any("–" in line for line in table)
+    assert "- – in *τ-b top 20%*: every proxy: the top 20% by ground truth holds 2 architecture(s)" in md
+    assert all(f"- – in *{header}*" in md for header in _dashed_headers(table))
+    assert "ground truth, 2nd seed (4 archs)" in md and "only 4 architectures" in md and "1/24" in md
+
+
+def _dashed_headers(table: list[str]) -> list[str]:
+    from nas_proxy.correlate.report import COLUMNS
+
+    cells = [[c.strip() for c in line.strip("|").split("|")][1:] for line in table]
+    return [h for j, (_, h) in enumerate(COLUMNS) if any(row[j].startswith("–") for row in cells)]

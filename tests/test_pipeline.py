@@ -81,7 +81,7 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ),
     )
     note = get_note(study)  # what the dashboard shows on the study page
-    assert "Candidates from space **convnet-small**" in note and "Correlation report (4 architectures)" in note
+    assert "Candidates from space `convnet-small`" in note and "Correlation report (4 architectures)" in note
     again = run(preset)  # everything cached: a second run finishes with the same numbers
     assert again["result"].proxies["params"]["kendall"] == results["proxies"]["params"]["kendall"]
     assert capsys.readouterr().out == ""  # the library prints nothing (progress bars go to stderr)

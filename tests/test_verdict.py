@@ -67,10 +67,11 @@ def test_cost_slower_proxies_and_promotion_are_stated_from_the_numbers(tmp_path:
 def test_report_md_and_html_open_with_the_verdict(tmp_path: Path) -> None:
     result = fabricated({"A": row(0.8), "B": row(0.7, gap_ci=[-0.05, 0.3])}, tmp_path)
     md = markdown(result)
-    assert md.splitlines()[2].startswith("**A** ranks these 6 architectures best")
+    assert md.splitlines()[2].startswith("- **A** ranks these 6 architectures best")  # a list, one statement an item
+    assert md.splitlines()[3].startswith("- It cannot be told apart from the next best")
     write_reports(result)
     html = (tmp_path / "report.html").read_text()
-    assert "<strong>A</strong> ranks these 6 architectures best" in html and "<table>" in html and "<h2>Protocol</h2>" in html
+    assert "<li><strong>A</strong> ranks these 6 architectures best" in html and "<table>" in html and "<h2>Protocol</h2>" in html
     assert "**" not in html  # rendered, not shown as markdown
 
 

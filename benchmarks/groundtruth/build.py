@@ -261,7 +261,10 @@ def run(args: argparse.Namespace, seeds: list[int]) -> int:
         release(study, open_storage(url, study.study_name)[0])
     main_wanted = [(p.spec, s) for s in seeds for p in planned]  # seed by seed, each in plan order
     long_wanted = [(p.spec, seeds[0]) for p in planned[: args.long_archs]]
-    queued = {"main": gt.enqueue(main_study, main_wanted), "long": gt.enqueue(long_study, long_wanted) if long_wanted else {}}
+    queued = {
+        "main": gt.enqueue(main_study, main_wanted, args.space),
+        "long": gt.enqueue(long_study, long_wanted, args.space) if long_wanted else {},
+    }
     say = (
         (lambda msg: None)
         if args.quiet

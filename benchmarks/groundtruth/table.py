@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 
 from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.metrics import summarise, to_jsonable
+from nas_proxy.studies.queue import record_of
 
 AGREEMENT_BOOT = 1000  # bootstrap resamples of the agreement intervals
 EARLY_KEYS = ("0.1", "1")  # early-stopping points recorded as columns
@@ -51,7 +52,7 @@ def _finished(study: optuna.Study) -> dict[tuple[str, int], tuple[int, dict[str,
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         key = gt.key_of(t)
         if key is not None and key not in out:
-            out[key] = (t.number, dict(t.user_attrs))
+            out[key] = (t.number, record_of(t.user_attrs))
     return out
 
 

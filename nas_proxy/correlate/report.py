@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from nas_proxy.correlate.metrics import to_jsonable
+from nas_proxy.correlate.report_notes import ceiling_size, dash_notes, failed_archs, failed_lines
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.correlate.verdict import verdict
 from nas_proxy.files import make_dirs, write_bytes, write_json, write_text, writing
@@ -40,7 +41,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, float):
-        return f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:.3g}"
+        return f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:,.0f}" if abs(v) < 1e7 else f"{v:.3g}"
     return str(v)
 
 
@@ -58,16 +59,22 @@ def _cell(m: dict[str, Any], key: str) -> str:
 
 
 def table_rows(result: CorrelateResult) -> list[list[str]]:
-    return [[name, *(_cell(m, k) for k, _ in COLUMNS)] for name, m in result.proxies.items()]
+    """One row per proxy (and the ceiling, its size in its name): the name, then the COLUMNS' cells."""
+    return [[_row_name(name, m), *(_cell(m, k) for k, _ in COLUMNS)] for name, m in result.proxies.items()]
+
+
+def _row_name(name: str, m: dict[str, Any]) -> str:
+    return f"{name} ({m['archs']} archs)" if name == TRUTH_SEED2 and m.get("archs") else name
 
 
 def markdown(result: CorrelateResult) -> str:
     f = result.facts
     g = f["ground_truth"]
+    failed = failed_archs(result)
     lines = [
         f"# Proxy vs ground truth: {f['data']['dataset']}, space {f['space']}",
         "",
-        " ".join(verdict(result)),
+        *(f"- {sentence}" for sentence in verdict(result)),
         "",
         "## Protocol",
         "",
@@ -87,7 +94,9 @@ def markdown(result: CorrelateResult) -> str:
         "| proxy | " + " | ".join(h for _, h in COLUMNS) + " |",
         "|---|" + "---|" * len(COLUMNS),
     ]
-    lines += ["| " + " | ".join(r) + " |" for r in table_rows(result)]
+    table = table_rows(result)
+    lines += ["| " + " | ".join(r) + " |" for r in table]
+    lines += dash_notes(result, COLUMNS, table)
     lines += [
         "",
         "Brackets: 95% percentile-bootstrap intervals over architectures. τ-b gap to best: the τ-b of the best proxy "
@@ -100,15 +109,17 @@ def markdown(result: CorrelateResult) -> str:
         "(early stopping has none for accuracies given in a file; NASWOT none for networks without ReLU).",
     ]
     if TRUTH_SEED2 in result.proxies:
-        lines.append(_ceiling(result.proxies[TRUTH_SEED2], g, f["archs_scored"]))
+        lines += ["", _ceiling(result.proxies[TRUTH_SEED2], g, f["archs_scored"])]
     elif g.get("given"):
-        lines.append(
+        lines += [
+            "",
             "No *ground truth, 2nd seed* row: the accuracies were given in the --archs file, and this tool's own training "
-            "with another seed would rank a different protocol against them, which is not a second seed of the same one."
-        )
+            "with another seed would rank a different protocol against them, which is not a second seed of the same one.",
+        ]
     one_off = {n: m["one_off_seconds"] for n, m in result.proxies.items() if m.get("one_off_seconds")}
     if one_off:
         lines += ["", "One-off cost of the synthetic sets (distillation): " + ", ".join(f"{n} {s:.0f} s" for n, s in one_off.items()) + "."]
+    lines += ["", *failed_lines(result, failed)]
     lines += ["", f"![proxy vs ground truth]({SCATTER})", "", f"![fidelity vs cost]({COST})", ""]
     lines += ["Files: `results.csv` (one row per architecture), `results.json` (every number of this report)."]
     return "\n".join(lines) + "\n"
@@ -121,11 +132,11 @@ def _ceiling(row: dict[str, Any], g: dict[str, Any], n: int) -> str:
         f"on {g['ceiling_archs']} of the {n} architectures the proxies are judged on"
     )
     if g["ceiling_archs"] >= n:
-        return text + " (all of them); no proxy can be expected to beat it."
+        return text + " (all of them); no proxy can be expected to beat it." + ceiling_size(row)
     text += " (a seeded random subset, --ceiling)"
     if row.get("best_proxy") is not None:
         text += f"; on those same architectures the best proxy, {row['best_proxy']}, ranks at τ-b {_fmt(row.get('best_proxy_kendall'))}"
-    return text + "."
+    return text + "." + ceiling_size(row)
 
 
 def _each_proxy(f: dict[str, Any]) -> list[str]:
@@ -163,56 +174,17 @@ def _protocol(f: dict[str, Any]) -> list[str]:
 
 
 def plots(result: CorrelateResult) -> None:
+    """``scatter.png`` and ``fidelity_cost.png`` (:mod:`nas_proxy.correlate.report_plots`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [n for n in result.proxies if n in result.rows[0] or n == TRUTH_SEED2] if result.rows else []
-    cols = 4
-    rows = max(1, math.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names, strict=False):
-        if name == TRUTH_SEED2:
-            pairs = [(r["truth_seed2"], r["truth"]) for r in result.rows if r.get("truth_seed2") is not None]
-        else:
-            pairs = [(r[name], r["truth"]) for r in result.rows]
-        pairs = [(x, y) for x, y in pairs if x is not None and math.isfinite(x)]
-        if pairs:
-            ax.scatter([p[0] for p in pairs], [p[1] for p in pairs], s=14, alpha=0.8)
-        if name in ("params", "flops", "synflow") and pairs and min(p[0] for p in pairs) > 0:
-            ax.set_xscale("log")
-        m = result.proxies[name]
-        ax.set_title(f"{name}\nτ={_fmt(m.get('kendall'), 2)}  ρ={_fmt(m.get('spearman'), 2)}", fontsize=9)
-        ax.set_xlabel("proxy score", fontsize=8)
-        ax.set_ylabel("ground truth (%)", fontsize=8)
-        ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    _save(fig, result.out / SCATTER)
-    plt.close(fig)
+    from nas_proxy.correlate.report_plots import cost_figure, scatter_figure
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for name, m in result.proxies.items():
-        tau, cost = m.get("kendall"), m.get("seconds_per_arch")
-        if not (_finite(tau) and _finite(cost) and cost > 0):
-            continue
-        (dot,) = ax.plot([cost], [tau], "o")
-        ci = m.get("kendall_ci") or []
-        if len(ci) == 2 and all(_finite(c) for c in ci):
-            # a line from low to high, not errorbar's offsets: a percentile interval need not contain
-            # its point estimate (a perfect ranking gives tau 0.9999999 and the interval (1, 1))
-            ax.vlines(cost, min(ci), max(ci), colors=dot.get_color(), lw=1)
-        ax.annotate(name, (cost, tau), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("seconds per architecture (log)")
-    ax.set_ylabel("Kendall τ-b with ground truth")
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.set_title("fidelity vs cost", fontsize=10)
-    fig.tight_layout()
-    _save(fig, result.out / COST)
-    plt.close(fig)
+    for name, fig in ((SCATTER, scatter_figure(result, failed_archs(result))), (COST, cost_figure(result))):
+        _save(fig, result.out / name)
+        plt.close(fig)
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -232,7 +204,8 @@ def html_report(result: CorrelateResult, md: str) -> str:
     title = html.escape(md.splitlines()[0].lstrip("# "))
     style = (
         "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+        "table{border-collapse:collapse;font-size:13px;display:block;overflow-x:auto}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td{white-space:nowrap}"
         "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
     )
     return (
@@ -261,7 +234,8 @@ def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
     from optuna_dashboard import save_note
 
-    from nas_proxy.studies.storage import EXTRAS_ATTR, artifact_dir
+    from nas_proxy.search.dashboard import SEPARATOR, description, md_code, md_text
+    from nas_proxy.studies.storage import artifact_dir
 
     best = max(
         ((n, m) for n, m in result.proxies.items() if n != TRUTH_SEED2),
@@ -270,20 +244,21 @@ def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
     )
     lines = [
         f"# Correlation report ({result.facts['archs_scored']} architectures)",
-        f"Full report: `{result.out / 'report.html'}`",
+        f"Full report: {md_code(result.out / 'report.html')}",
         "",
         "| proxy | Kendall τ-b | Spearman ρ | regret | s / arch |",
         "|---|---|---|---|---|",
     ]
     for name, m in result.proxies.items():
         lines.append(
-            f"| {name} | {_cell(m, 'kendall')} | {_cell(m, 'spearman')} | {_fmt(m.get('regret'))} | {_fmt(m.get('seconds_per_arch'))} |"
+            f"| {md_code(name, cell=True)} | {_cell(m, 'kendall')} | {_cell(m, 'spearman')} | {_fmt(m.get('regret'))} | {_fmt(m.get('seconds_per_arch'))} |"
         )
     if best is not None:
-        lines += ["", f"Highest Kendall τ-b: **{best[0]}**."]
-    lines += [f"> {w}" for w in result.warnings]
-    description = study.user_attrs.get(EXTRAS_ATTR, {}).get("note", "")
-    save_note(study, (description + "\n\n---\n\n" if description else "") + "\n".join(lines))
+        lines += ["", f"Highest Kendall τ-b: {md_code(best[0])}."]
+    lines += ["", *failed_lines(result, failed_archs(result))]
+    lines += [f"> {md_text(w)}" for w in result.warnings]
+    first = description(study)
+    save_note(study, (first + SEPARATOR if first else "") + "\n".join(lines))
     store_dir = make_dirs(artifact_dir(url, study.study_name))
     store = FileSystemArtifactStore(str(store_dir))
     for name in (COST, SCATTER):

@@ -133,7 +133,7 @@ def correlate(
     ``notes``: what the caller changed or left out of what was asked, shown with the warnings."""
     out = Path(out)
     _check(config, archs, out)
-    ref, _ = data_ref(config)
+    ref, metas = data_ref(config)
     check_writable_storage(config.gt_storage, study_name(ref, config.ground_truth))
     setup, proxies = choose_proxies(config, ref, archs, out)
     warnings: list[str] = list(notes or [])
@@ -156,4 +156,5 @@ def correlate(
     facts = _facts(config, ref, archs, kept, truth, proxies)
     facts["ground_truth"]["ceiling_archs"] = ceiling["archs"] if ceiling else 0
     facts["seconds"] = time.perf_counter() - t_start
+    facts["classes"] = metas[0]["dataset"].get("num_classes") if metas else None  # chance level, for the report
     return CorrelateResult(out, _rows(kept, truth, scores, config.seed), metrics, warnings, facts)

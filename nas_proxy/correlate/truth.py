@@ -51,7 +51,7 @@ def run_ground_truth(
 ) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[tuple[str, int], str], str, str]:
     """Train what is not cached, with ``config.workers`` processes; (results, failures, study, storage)."""
     study, url = gt.open_study(config.gt_storage, ref, config.ground_truth)
-    counts = gt.enqueue(study, wanted)
+    counts = gt.enqueue(study, wanted, config.space)
     if wanted:
         _say(
             on_progress,

@@ -1,8 +1,8 @@
 """The verdict that opens a correlation report: plain sentences drawn from the result's numbers.
 
 Which proxy ranks best, whether the paired bootstrap interval can tell it from the next best,
-what it costs with its distillation, which proxies cost more than training every candidate, and
-what promoting the proxy's top K to a full training buys.
+what it costs with its distillation, which proxies cost more than training every candidate, what
+promoting the proxy's top K to a full training buys, and how many architectures did not learn.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, TypeGuard
 
+from nas_proxy.correlate.report_notes import failed_archs
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 
 
@@ -113,5 +114,15 @@ def verdict(result: CorrelateResult) -> list[str]:
     if len(order) > 1:
         lines.append(_separation(best, order[1], proxies[order[1]]))
     lines.append(_cost(best, m, n))
-    lines += [s for s in (_slower(proxies), _promotion(best, m)) if s]
+    lines += [s for s in (_slower(proxies), _promotion(best, m), _failed(result)) if s]
     return lines
+
+
+def _failed(result: CorrelateResult) -> str:
+    failed = failed_archs(result)
+    if not failed.ids:
+        return ""
+    return (
+        f"{len(failed.ids)} of {len(result.rows)} architectures did not learn (at most {failed.threshold:.1f} %, chance "
+        f"{failed.chance:.1f} %); they count in every number, and are listed below the table."
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import socket
 from collections.abc import Callable
 
@@ -24,6 +25,35 @@ from nas_proxy.search.proxy import ProxyContext, ProxyResult
 from nas_proxy.studies.storage import EXTRAS_ATTR, artifact_dir, open_storage, require_existing
 from nas_proxy.synthetic import GRID
 
+# what GitHub-flavoured Markdown (the dashboard's renderer) turns into a link without brackets:
+# an e-mail-like word (``early@0.2ep`` -> mailto:), a URL or www. address
+_AUTOLINK = re.compile(r"[\w.+-]*@[\w.-]+|(?:https?://|www\.)\S+")
+SEPARATOR = "\n\n---\n\n"  # between the study's description note and what a later stage adds to it
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def md_text(text: object) -> str:
+    """``text`` as literal Markdown: no emphasis, link, table cell break or heading made of its
+    characters; an e-mail-like or URL-like word becomes a code span (a backslash would not stop
+    the dashboard's GFM autolinking: it links the text after escapes are resolved)."""
+    out, last = [], 0
+    s = str(text)
+    for m in _AUTOLINK.finditer(s):
+        out += [_SPECIAL.sub(r"\\\1", s[last : m.start()]), md_code(m.group())]
+        last = m.end()
+    out.append(_SPECIAL.sub(r"\\\1", s[last:]))
+    return "".join(out)
+
+
+def md_code(text: object, cell: bool = False) -> str:
+    """``text`` as a Markdown code span, fenced with more backticks than it holds in a row;
+    ``cell``: for a table cell, where a ``|`` ends the cell even inside a code span unless escaped."""
+    s = str(text).replace("\n", " ")
+    fence = "`" * (max((len(r) for r in re.findall("`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    span = f"{fence}{pad}{s}{pad}{fence}"
+    return span.replace("|", "\\|") if cell else span
+
 
 def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchConfig, url: str) -> None:
     """Once per study: the description note and the synthetic set's grid image."""
@@ -33,15 +63,16 @@ def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchCo
         return
     meta = ctx.synthetic.meta
     lines = [
-        f"# {study.study_name}",
-        f"Candidates from space **{config.space}** trained on the synthetic set `{config.synthetic}` "
-        f"({meta['method']}, {meta['ipc']} images per class of **{meta['dataset']['name']}**, "
+        f"# {md_text(study.study_name)}",
+        f"Candidates from space {md_code(config.space)} trained on the synthetic set {md_code(config.synthetic)} "
+        f"({md_text(meta['method'])}, {meta['ipc']} images per class of {md_code(meta['dataset']['name'])}, "
         f"{meta.get('iterations_done', 0)} iterations), scored on the real validation split "
         f"({meta['split']['val_size']} images, split seed {meta['split']['seed']}); never on the test set.",
         "",
-        f"Objectives: {', '.join(config.objectives)}. Sampler {config.sampler}, pruner {config.pruner}, seed {config.seed}.",
+        f"Objectives: {md_text(', '.join(config.objectives))}. Sampler {md_code(config.sampler)}, "
+        f"pruner {md_code(config.pruner)}, seed {config.seed}.",
         "",
-        "Proxy training: `" + json.dumps(config.proxy.to_dict()) + "`",
+        "Proxy training: " + md_code(json.dumps(config.proxy.to_dict())),
         "",
         "The synthetic images are in this study's artifacts (grid.png).",
     ]
@@ -54,7 +85,15 @@ def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchCo
             upload_artifact(
                 artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(grid), study_or_trial=study, mimetype="image/png"
             )
-    study.set_user_attr(EXTRAS_ATTR, {"artifact_dir": str(artifact_dir(url, study.study_name)), "note": note})
+    study.set_user_attr(EXTRAS_ATTR, str(artifact_dir(url, study.study_name)))  # a scalar: the dashboard prints it as it is
+
+
+def description(study: optuna.Study) -> str:
+    """The study note :func:`attach_study_extras` wrote, without what was appended after it
+    (:data:`SEPARATOR`); empty when there is none."""
+    from optuna_dashboard import get_note
+
+    return get_note(study).split(SEPARATOR)[0] if study.user_attrs.get(EXTRAS_ATTR) else ""
 
 
 def scalar_attrs(result: ProxyResult) -> dict[str, float]:

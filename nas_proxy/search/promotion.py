@@ -17,7 +17,7 @@ import optuna
 
 from nas_proxy import checks
 from nas_proxy.search.fulldata import DataRef, GroundTruthConfig
-from nas_proxy.search.study import ranked, trial_summary
+from nas_proxy.search.study import ATTR, ranked, trial_summary
 from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.studies.queue import enqueue, failures, results
 
@@ -92,7 +92,7 @@ def promote(
             f"all {len(picked)} were promoted (more --n-trials or a larger space give more)"
         )
     wanted = [(t.user_attrs["spec"], seed) for t in picked]
-    enqueue(promotion_study, wanted)
+    enqueue(promotion_study, wanted, study.user_attrs.get(ATTR, {}).get("config", {}).get("space"))
     PROMOTION.train(promotion_study, promotion_url, wanted, workers, device, progress)
     done, failed = results(promotion_study), failures(promotion_study)
     for rank, t in enumerate(picked, start=1):

@@ -9,6 +9,7 @@ sharing the storage.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ class TrainingStudy:
             data_attrs = {**data.key(), "data_root": data.data_root, "image_size": data.image_size}
             study.set_user_attr(self.attr, {"data": data_attrs, "protocol": config.to_dict()})
         kinds.mark(study, self.kind)
+        name_objective(study, self.value)
         fail_dead_trials(study, storage)  # trainings whose process died here: failed and re-queued before counting
         return study, url
 
@@ -82,6 +84,14 @@ class TrainingStudy:
 
     def register(self, description: str) -> None:
         kinds.register(kinds.StudyKind(self.kind, self.work, description))
+
+
+def name_objective(study: optuna.Study, name: str) -> None:
+    """Name the study's objective (the dashboard shows "Objective 0" otherwise)."""
+    if study.metric_names != [name]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([name])
 
 
 def _stored_data(d: dict[str, Any], data_root: str | None) -> DataRef:

@@ -20,13 +20,14 @@ from tqdm import tqdm
 
 from nas_proxy import interrupts
 from nas_proxy.errors import NasProxyError
-from nas_proxy.spaces import arch_id
+from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, fail_reason, recording_failure, unmasked
 from nas_proxy.studies.workers import worker_processes
 
 MAX_FAILURES = 2  # an (architecture, seed) that failed this often is reported, not retried
+EARLY = "early."  # prefix of the user attributes of early-stopping scores: early.<epochs>.<val_accuracy|seconds>
 POLL_SECONDS = 10.0  # how often to look at trainings running in other workers
 Key = tuple[str, int]  # (arch id, seed)
 Wanted = list[tuple[dict[str, Any], int]]  # (spec, seed) to train
@@ -38,8 +39,12 @@ def key_of(t: FrozenTrial) -> Key | None:
     return None if spec is None or seed is None else (arch_id(spec), int(seed))
 
 
-def enqueue(study: optuna.Study, wanted: Wanted) -> dict[str, int]:
-    """Queue the (spec, seed) trainings not done, queued or running; counts of what was found."""
+def enqueue(study: optuna.Study, wanted: Wanted, space: str | None = None) -> dict[str, int]:
+    """Queue the (spec, seed) trainings not done, queued or running; counts of what was found.
+
+    ``space``: the search space the specs belong to; each training then records the spec's choices
+    as its trial parameters (the dashboard plots and ranks parameters; a study of trials without
+    any makes its importance view fail)."""
     done: set[Key] = set()
     pending: set[Key] = set()
     failed: dict[Key, int] = {}
@@ -61,7 +66,8 @@ def enqueue(study: optuna.Study, wanted: Wanted) -> dict[str, int]:
         if failed.get(key, 0) >= MAX_FAILURES:
             given_up += 1
             continue
-        study.enqueue_trial({}, user_attrs={"spec": spec, "seed": seed, "arch_id": key[0]})
+        attrs = {"spec": spec, "seed": seed, "arch_id": key[0]} | ({"space": space} if space else {})
+        study.enqueue_trial(get_space(space).params_of(spec) if space else {}, user_attrs=attrs)
         pending.add(key)
         queued += 1
     return {"cached": sum(1 for s, d in wanted if (arch_id(s), d) in done), "queued": queued, "given_up": given_up}
@@ -83,6 +89,7 @@ def objective(train: Callable[[dict[str, Any], int], dict[str, Any]], value: str
         if spec is None or seed is None:  # another worker took the last queued training first
             trial.set_user_attr("idle", True)
             raise optuna.TrialPruned("nothing left to train")
+        record_params(trial)
         try:
             interrupts.check()
             with recording_failure(trial), interrupts.interruptible():
@@ -90,11 +97,51 @@ def objective(train: Callable[[dict[str, Any], int], dict[str, Any]], value: str
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)  # not the architecture's fault: retried without limit
             raise
-        for key, v in {**result, **extra}.items():
+        for key, v in flat_record({**result, **extra}).items():
             trial.set_user_attr(key, v)
         return float(result[value])
 
     return Guarded(run)
+
+
+def record_params(trial: optuna.Trial) -> None:
+    """The queued spec's choices as the trial's parameters: its space sampled with the parameters
+    fixed at :func:`enqueue`. Kept out when the study already holds a parameter of that name with
+    other choices (specs of two spaces in one study): parameters are for showing, the spec trains."""
+    name = trial.user_attrs.get("space")
+    if not name:
+        return  # queued without its space (before parameters were recorded)
+    try:
+        get_space(str(name)).sample(trial)
+    except ValueError:  # optuna: "CategoricalDistribution does not support dynamic value space"
+        trial.set_user_attr("params_left_out", "another space's parameter of the same name is in this study")
+
+
+def flat_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A training's record as the trial's user attributes: the nested ``early`` scores (epochs ->
+    {val_accuracy, seconds}) as one scalar each, ``early.<epochs>.<what>`` (the dashboard lists,
+    sorts and plots scalar attributes and prints any other as clipped JSON). :func:`record_of`
+    reads them back."""
+    out = {k: v for k, v in record.items() if k != "early"}
+    for epochs, scores in (record.get("early") or {}).items():
+        out |= {f"{EARLY}{epochs}.{what}": v for what, v in scores.items()}
+    return out
+
+
+def record_of(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A training's record from its trial's user attributes (:func:`flat_record` undone; a trial
+    stored with the nested ``early`` dict is read as it is)."""
+    out: dict[str, Any] = {}
+    early: dict[str, dict[str, Any]] = {}
+    for key, v in attrs.items():
+        if key.startswith(EARLY) and key.count(".") >= 2:
+            epochs, what = key[len(EARLY) :].rsplit(".", 1)
+            early.setdefault(epochs, {})[what] = v
+        else:
+            out[key] = v
+    if early:
+        out["early"] = {**out.get("early", {}), **early}
+    return out
 
 
 def waiting(study: optuna.Study) -> int:
@@ -162,7 +209,7 @@ def results(study: optuna.Study) -> dict[Key, dict[str, Any]]:
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         key = key_of(t)
         if key is not None:
-            out[key] = dict(t.user_attrs)
+            out[key] = record_of(t.user_attrs)
     return out
 
 

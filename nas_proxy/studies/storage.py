@@ -36,7 +36,7 @@ DRIVER_PACKAGES = {
     "MySQLdb": "mysqlclient",
 }
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")  # URL schemes of databases, optionally +driver
-EXTRAS_ATTR = "nasproxy_dashboard"  # study user attribute: the dashboard's note and where its artifacts are
+EXTRAS_ATTR = "nasproxy_dashboard"  # study user attribute: where the dashboard's artifacts are (its note is the study's note)
 
 
 class StorageError(NasProxyError):

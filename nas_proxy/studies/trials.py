@@ -34,8 +34,8 @@ MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an O
 # for a loaded machine and a slow database, and bounds how long a run waits for such a trial)
 UNTAGGED_SECONDS = 60.0
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
-# user attributes a re-queued trial without parameters carries over (a queued training's identity)
-CARRIED = ("spec", "seed", "arch_id")
+# user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it)
+CARRIED = ("spec", "seed", "arch_id", "space")
 # (number, start time) of the trials whose objective runs in this process now
 _RUNNING_HERE: set[tuple[int, datetime.datetime | None]] = set()
 V = TypeVar("V")
@@ -151,7 +151,7 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
             return False
     except UpdateFinishedTrialError:
         return False
-    carried: dict[str, Any] = {k: t.user_attrs[k] for k in CARRIED if k in t.user_attrs and not t.params}
+    carried: dict[str, Any] = {k: t.user_attrs[k] for k in CARRIED if k in t.user_attrs}
     if (t.params or carried) and retries < MAX_RETRY:  # a sampled trial by its parameters, a queued training by its spec
         study.enqueue_trial(t.params, user_attrs={**carried, "retry_of": t.number, "retries": retries + 1})
     return True

@@ -1,0 +1,129 @@
+"""A real optuna-dashboard server on a search's storage: the search study, its promotion study and
+the correlation note answer every endpoint the UI polls without a server error; the promotion
+study has parameters and a named objective; attributes are scalars; notes are escaped Markdown."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+
+optuna_dashboard = pytest.importorskip("optuna_dashboard")
+
+from nas_proxy.correlate.report import attach_to_study, write_reports  # noqa: E402
+from nas_proxy.search import search  # noqa: E402
+from nas_proxy.search.dashboard import md_code, md_text  # noqa: E402
+from nas_proxy.studies.storage import open_storage  # noqa: E402
+from tests.test_correlate_report import metrics, result  # noqa: E402
+from tests.test_search import config, load  # noqa: E402
+
+# what the UI requests while a study page is open (optuna-dashboard 0.21's bundle.js polls the study
+# and its importances; the plot endpoints serve the plotly.py rendering, asked only when
+# /api/meta says plotly is installed)
+PLOTS = ("slice", "parallel_coordinate", "rank", "edf", "timeline", "contour")
+# the e-mail autolink of GitHub-flavoured Markdown (remark-gfm, the dashboard's renderer)
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, str]]:
+    """A 4-trial search promoting its best 2, a correlation note with a proxy named like an
+    e-mail address, and the dashboard's WSGI app (what ``run_server`` serves) on a free port:
+    (base URL, storage, promotion study name)."""
+    root = tmp_path_factory.mktemp("dash")
+    storage = root / "journal.log"
+    found = search(config(tiny_run), "s", 4, str(storage), out=root / "export", progress=False, promote=2, promote_epochs=1)
+    assert found.promotion is not None
+    report = result(root / "report", {"early@0.2ep": metrics(), "a_long_proxy_name*with|marks": metrics()}, 6)
+    write_reports(report)
+    for _ in range(2):  # a second correlate --study replaces its section of the note
+        attach_to_study(load(storage, "s"), report, str(storage))
+    app = optuna_dashboard.wsgi(open_storage(str(storage), "s")[0])
+    server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", storage, found.promotion["study"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r:
+            body = r.read()
+            return r.status, json.loads(body) if r.headers.get_content_type() == "application/json" else body
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def studies(base: str) -> dict[str, int]:
+    status, body = get(f"{base}/api/studies")
+    assert status == 200
+    return {s["study_name"]: s["study_id"] for s in body["study_summaries"]}
+
+
+def test_no_endpoint_the_ui_polls_answers_a_server_error(served: tuple[str, Path, str]) -> None:
+    base, _, promotion = served
+    ids = studies(base)
+    assert set(ids) == {"s", promotion}
+    status, meta = get(f"{base}/api/meta")
+    assert status == 200
+    plots = PLOTS if meta["plotlypy_is_available"] else ()
+    for name, sid in ids.items():
+        for path in ("", "?after=0", "/param_importances", *(f"/plot/{p}" for p in plots)):
+            status, body = get(f"{base}/api/studies/{sid}{path}")
+            assert status < 500, f"{name} {path}: {status} {str(body)[-300:]}"
+        status, body = get(f"{base}/api/studies/{sid}/param_importances")
+        assert status == 200 and body["param_importances"][0], name  # importances of real parameters
+
+
+def test_the_promotion_study_has_its_parameters_and_objective_name(served: tuple[str, Path, str]) -> None:
+    base, storage, promotion = served
+    status, body = get(f"{base}/api/studies/{studies(base)[promotion]}")
+    assert status == 200 and body["objective_names"] == ["val_accuracy"]
+    search_trials = {t.user_attrs["arch_id"]: t.params for t in load(storage, "s").trials}
+    trials = body["trials"]
+    assert len(trials) == 2
+    for t in trials:  # the promoted candidate's own choices, as the search sampled them
+        arch = next(a["value"] for a in t["user_attrs"] if a["key"] == "arch_id")
+        assert {p["name"]: json.loads(p["param_external_value"]) for p in t["params"]} == search_trials[arch]
+
+
+def test_training_attributes_are_scalars_and_read_back_whole(served: tuple[str, Path, str]) -> None:
+    base, storage, promotion = served
+    _, body = get(f"{base}/api/studies/{studies(base)[promotion]}")
+    for t in body["trials"]:
+        attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
+        blobs = {k for k, v in attrs.items() if v[:1] in "{[" and k != "spec"}
+        assert not blobs, blobs  # the spec alone stays an object: the training's identity, read by every consumer
+        assert any(k.startswith("early.") for k in attrs) or "early" not in attrs
+    from nas_proxy.studies.queue import results
+
+    for record in results(load(storage, promotion)).values():
+        assert isinstance(record["val_accuracy"], float) and isinstance(record.get("early", {}), dict)
+
+
+def test_notes_render_names_literally(served: tuple[str, Path, str]) -> None:
+    base, _, _ = served
+    _, body = get(f"{base}/api/studies/{studies(base)['s']}")
+    note = body["note"]["body"]
+    assert note.count("# Correlation report") == 1 and note.startswith("# s\n")  # the search's description, then one report
+    assert md_code("early@0.2ep") in note
+    outside_code = re.sub(r"(`+).*?\1", "", note)  # remark-gfm links e-mail-like words outside code only
+    assert not EMAIL.search(outside_code), EMAIL.search(outside_code)
+    assert md_text("a_long_proxy_name*with|marks") == r"a\_long\_proxy\_name\*with\|marks"
