@@ -68,7 +68,7 @@ def test_the_storage_search_prints_is_what_optuna_studies_accepts(
     assert refused.returncode != 0  # optuna cannot guess the class of the old form
     # both forms resume the same study in nasproxy
     for storage in (printed, f"journal:{printed}"):
-        assert main([*args[:-len(FAST_ARGS)], "--storage", storage, *FAST_ARGS]) == 0, capsys.readouterr().err
+        assert main([*args[: -len(FAST_ARGS)], "--storage", storage, *FAST_ARGS]) == 0, capsys.readouterr().err
     capsys.readouterr()
     study = optuna.load_study(study_name="s", storage=open_storage(printed, "s")[0])
     assert len(study.trials) == 1  # the budget of 1 was met: the same study, not a second one

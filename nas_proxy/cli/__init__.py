@@ -25,6 +25,7 @@ from nas_proxy.cli.run import add_run
 from nas_proxy.cli.search import add_proxy_options, add_score, add_search, add_worker, proxy_config
 from nas_proxy.cli.soft_labels import add_soft_labels
 from nas_proxy.cli.spaces import add_spaces
+from nas_proxy.cli.train import add_train
 from nas_proxy.errors import NasProxyError, NasProxyWarning
 
 COMMANDS: list[Callable[[Subparsers, argparse.ArgumentParser], None]] = [
@@ -33,6 +34,7 @@ COMMANDS: list[Callable[[Subparsers, argparse.ArgumentParser], None]] = [
     add_evaluate,
     add_search,
     add_worker,
+    add_train,
     add_dashboard,
     add_score,
     add_correlate,
@@ -47,6 +49,7 @@ RESUME_HINTS = {
     "worker": "; finished trials are stored; run the same command again to rejoin the study",
     "correlate": "; finished trainings are cached; run the same command again to resume",
     "run": "; run the same command again to resume",
+    "train": "; a model is whole once its spec.json is written (last); run the same command again",
     "calibrate": "; finished proxy trainings and trials are stored; run the same command again to resume",
 }
 
