@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from nas_proxy.checks import integer, nonempty
 from nas_proxy.cli.common import Subparsers, command_line, print_json
@@ -32,8 +31,6 @@ def add_train(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from nas_proxy.search.winner import train_best
 
-    if not args.json:
-        print(f"nasproxy train: training rank {args.rank} of {args.best} on the whole training set", file=sys.stderr)
     result = train_best(
         args.best,
         args.out,

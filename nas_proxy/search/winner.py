@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from nas_proxy import checks
-from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
 from nas_proxy.search.fulldata import DataRef, GroundTruthConfig, RealData, train_network
 from nas_proxy.spaces import arch_id, build_model
@@ -135,6 +135,8 @@ def train_best(
     checks.number("--epochs", config.epochs, 1, checks.INT_MAX, integer=True)
     checks.number("--seed", seed, 0, checks.SEED_MAX, integer=True)
     best = read_best(best_path, rank)
+    _check_builds(best)
+    where = resolve_device(device)
     out = Path(out)
     check_not_synthetic("--out", out)
     if out.exists() and not out.is_dir():
@@ -155,7 +157,7 @@ def train_best(
             "give another --out, or remove it"
         )
 
-    real = RealData(data, config, resolve_device(device), test=True, whole=True)
+    real = RealData(data, config, where, test=True, whole=True)
     _check_same_shape(best, real)
     trained = train_network(best.spec, seed, real, config)
     model = trained.model
@@ -182,7 +184,7 @@ def train_best(
         "dataset": d["name"],
         "class_names": d["class_names"],
         "num_classes": d["num_classes"],
-        "input_shape": [d["channels"], *d["image_size"]],  # (C, H, W) of one image
+        "input_shape": [real.channels, *real.image_size],  # (C, H, W) of one image
         "normalisation": {"mean": d["mean"], "std": d["std"]},  # x = (pixel / 255 - mean) / std per channel
         "test_accuracy": test_accuracy,  # percent, on the test set, measured once
         "test_images": int(real.test_x.shape[0]),
@@ -218,6 +220,20 @@ def _finished(out: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+
+
+def _check_builds(best: Best) -> None:
+    """Refuse, before any data is loaded, a spec that cannot build a network for the searched images."""
+    c, k, (h, w) = int(best.dataset["channels"]), int(best.dataset["num_classes"]), best.dataset["image_size"]
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            build_model(best.spec, c, k, (int(h), int(w)))
+    except NasProxyError as e:  # an unknown family, a spec outside its family's rules
+        raise type(e)(f"{best.path}: architecture {best.rank}: {e}") from None
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise InvalidArgumentError(
+            f"{best.path}: architecture {best.rank} cannot be built for {c}x{h}x{w} images ({' '.join(str(e).split())[:200]})"
+        ) from None
 
 
 def _check_same_shape(best: Best, real: RealData) -> None:
