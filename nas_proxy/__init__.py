@@ -8,7 +8,7 @@ from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.evaluate import EvalResult, evaluate
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.search import ProxyConfig, SearchConfig, best_model, score, search
-from nas_proxy.search.winner import load_trained, train_best
+from nas_proxy.search.winner import TrainBestConfig, load_trained, train_best
 from nas_proxy.spaces import build_model, get_space
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
 from nas_proxy.training import TrainConfig
@@ -24,6 +24,7 @@ __all__ = [
     "SearchConfig",
     "Splits",
     "SyntheticSet",
+    "TrainBestConfig",
     "TrainConfig",
     "__version__",
     "best_model",

@@ -15,9 +15,11 @@ import nas_proxy as nx
 from nas_proxy.cli import main
 from nas_proxy.errors import NasProxyError, OutputConflictError
 from nas_proxy.search import ProxyConfig, SearchConfig, search
-from nas_proxy.search.winner import SCRIPT, SPEC, WEIGHTS, _torchscript, read_best, train_best
+from nas_proxy.search.winner import SCRIPT, SPEC, WEIGHTS, TrainBestConfig, _torchscript, read_best, train_best
 from nas_proxy.spaces import SPACES, build_model, get_space
 from nas_proxy.training import accuracy
+
+ONE = TrainBestConfig(epochs=1, device="cpu")  # one epoch on the CPU: the protocol's code, a second's training
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def jit_load(path: Path) -> torch.jit.ScriptModule:
 
 def test_the_winner_is_trained_on_all_training_data_exported_and_loads(best_json: Path, tmp_path: Path) -> None:
     out = tmp_path / "model"
-    result = train_best(best_json, out, epochs=1, device="cpu", command="test")
+    result = train_best(best_json, out, ONE, command="test")
     spec = json.loads((out / SPEC).read_text())
     assert not result.reused and spec == result.spec
     best = json.loads(best_json.read_text())
@@ -68,24 +70,24 @@ def test_the_winner_is_trained_on_all_training_data_exported_and_loads(best_json
 
 def test_the_same_training_again_is_found_finished_and_another_is_refused(best_json: Path, tmp_path: Path) -> None:
     out = tmp_path / "model"
-    first = train_best(best_json, out, epochs=1, device="cpu")
+    first = train_best(best_json, out, ONE)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    again = train_best(best_json, out, epochs=1, device="cpu")
+    again = train_best(best_json, out, ONE)
     assert again.reused and again.spec == first.spec
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing trained or written again
     with pytest.raises(OutputConflictError, match="holds another trained model"):
-        train_best(best_json, out, epochs=1, seed=1, device="cpu")
+        train_best(best_json, out, TrainBestConfig(epochs=1, seed=1, device="cpu"))
 
 
 def test_a_folder_without_spec_json_is_not_a_model(best_json: Path, tmp_path: Path) -> None:
     """A run cut short before spec.json (written last) left no model: loading says so; the same
     command then trains and completes it."""
     out = tmp_path / "model"
-    train_best(best_json, out, epochs=1, device="cpu")
+    train_best(best_json, out, ONE)
     (out / SPEC).unlink()
     with pytest.raises(NasProxyError, match="holds no finished model"):
         nx.load_trained(out)
-    assert not train_best(best_json, out, epochs=1, device="cpu").reused
+    assert not train_best(best_json, out, ONE).reused
     assert isinstance(nx.load_trained(out), torch.nn.Module)
 
 
@@ -106,6 +108,23 @@ def test_the_cli_prints_the_test_accuracy_and_where_the_model_is(
     assert spec["command"].startswith("nasproxy ")
     assert main(["train", str(best_json), "--out", str(out), "--epochs", "1", "--device", "cpu", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["reused"] is True
+
+
+def test_options_come_from_the_train_table_of_a_config_file(best_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('device = "cpu"\n[train]\nepochs = 1\nrank = 2\nseed = 3\n')
+    out = tmp_path / "m"
+    assert main(["train", str(best_json), "--out", str(out), "--config", str(config), "--seed", "4", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["config"]["train"] == {
+        "epochs": 1,
+        "rank": 2,
+        "seed": 4,
+        "device": "cpu",
+        "data_root": None,
+    }  # the flag wins over the file
+    spec = json.loads((out / SPEC).read_text())
+    assert spec["from"]["rank"] == 2 and spec["seed"] == 4 and spec["protocol"]["epochs"] == 1
 
 
 @pytest.mark.parametrize("space", SPACES.names())

@@ -104,6 +104,23 @@ def data_of(best: Best, data_root: str | None = None) -> DataRef:
     return DataRef(str(best.dataset["name"]), data_root=root, image_size=int(best.dataset["image_size"][0]))
 
 
+@dataclass(frozen=True)
+class TrainBestConfig:
+    """What ``nasproxy train`` trains (table ``[train]`` of ``--config``); the protocol is the ground truth's."""
+
+    epochs: int = GroundTruthConfig().epochs  # on the whole training set: the ground truth's (benchmarks/RESULTS.md §5)
+    rank: int = 1  # which architecture of best.json's list; 1: the search's pick
+    seed: int = 0  # seeds the initialisation and the batch order, as every other stage
+    device: str = "auto"  # CUDA when present
+    data_root: str | None = None  # None: where the synthetic set's distillation found the data, else the dataset's default
+
+    def validate(self) -> None:
+        checks.number("--epochs", self.epochs, 1, checks.INT_MAX, integer=True)
+        checks.number("--rank", self.rank, 1, checks.INT_MAX, integer=True)
+        checks.number("--seed", self.seed, 0, checks.SEED_MAX, integer=True)
+        resolve_device(self.device)
+
+
 @dataclass
 class TrainedModel:
     """What :func:`train_best` wrote: ``spec`` is ``spec.json``'s content."""
@@ -116,27 +133,19 @@ class TrainedModel:
         return self.__dict__.copy()
 
 
-def train_best(
-    best_path: Path | str,
-    out: Path | str,
-    epochs: int | None = None,
-    rank: int = 1,
-    seed: int = 0,
-    device: str = "auto",
-    data_root: str | None = None,
-    command: str = "",
-) -> TrainedModel:
-    """Train ``best_path``'s ``rank``-th architecture on the whole training set for ``epochs``
-    (default: the ground truth's) and export it into ``out`` (see the module's docstring).
+def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig | None = None, command: str = "") -> TrainedModel:
+    """Train ``best_path``'s ``options.rank``-th architecture on the whole training set and export
+    it into ``out`` (see the module's docstring); ``command``: the command line, recorded.
 
     ``out`` already holding the same finished training is returned as it is (``reused``); one
     holding another is refused."""
-    config = GroundTruthConfig(epochs=GroundTruthConfig().epochs if epochs is None else epochs, early=())  # no early-stopping points
-    checks.number("--epochs", config.epochs, 1, checks.INT_MAX, integer=True)
-    checks.number("--seed", seed, 0, checks.SEED_MAX, integer=True)
+    o = options or TrainBestConfig()
+    o.validate()
+    config = GroundTruthConfig(epochs=o.epochs, early=())  # no early-stopping points: nothing is held out
+    rank, seed, data_root = o.rank, o.seed, o.data_root
     best = read_best(best_path, rank)
     _check_builds(best)
-    where = resolve_device(device)
+    where = resolve_device(o.device)
     out = Path(out)
     check_not_synthetic("--out", out)
     if out.exists() and not out.is_dir():
@@ -163,7 +172,8 @@ def train_best(
     model = trained.model
     assert real.test_x is not None and real.test_y is not None  # test=True
     t0 = time.perf_counter()
-    test_accuracy = 100.0 * accuracy(model, real.test_x, real.test_y, amp=config.train_config().amp)
+    # in float32, as the exported weights run (the ground truth scores under bf16 autocast on CUDA)
+    test_accuracy = 100.0 * accuracy(model, real.test_x, real.test_y, amp=False)
     score_seconds = time.perf_counter() - t0
 
     model = model.float().cpu().eval()
@@ -186,7 +196,7 @@ def train_best(
         "num_classes": d["num_classes"],
         "input_shape": [real.channels, *real.image_size],  # (C, H, W) of one image
         "normalisation": {"mean": d["mean"], "std": d["std"]},  # x = (pixel / 255 - mean) / std per channel
-        "test_accuracy": test_accuracy,  # percent, on the test set, measured once
+        "test_accuracy": test_accuracy,  # percent, on the test set, measured once, in float32
         "test_images": int(real.test_x.shape[0]),
         "train_images": int(real.train_x.shape[0]),  # the training and validation splits together
         "test_split": d.get("test_split", "the dataset's own test set"),
@@ -308,4 +318,4 @@ def load_trained(path: Path | str, device: str | torch.device = "cpu") -> nn.Mod
     return model.to(device).eval()
 
 
-__all__ = ["Best", "TrainedModel", "data_of", "load_trained", "read_best", "train_best"]
+__all__ = ["Best", "TrainBestConfig", "TrainedModel", "data_of", "load_trained", "read_best", "train_best"]
