@@ -632,6 +632,30 @@ MORE16: list[Case] = [
 ]
 CASES += ISSUE16 + MORE16
 
+T = "train best/good.json --out OUT --epochs 1 --device cpu"
+ISSUE21: list[Case] = [  # nasproxy train (issue 21): refused before anything is trained or written
+    Case("train --out OUT", "the following arguments are required: BEST"),
+    Case("train best/good.json", "the following arguments are required: --out"),
+    Case(T.replace("good.json", "nowhere.json"), "BEST file best/nowhere.json does not exist"),
+    Case(T.replace("good.json", "optuna.json"), "is not a best.json written by 'nasproxy search'"),
+    Case(T.replace("good.json", "broken.json"), "is not valid JSON"),
+    Case(T.replace("good.json", "empty-top.json"), "lists no architecture"),
+    Case(T.replace("best/good.json", "best/no-best"), "is a folder without a best.json"),
+    Case(T.replace("good.json", "unknown-family.json"), "transformer"),
+    Case(T.replace("good.json", "lie-classes.json"), "is not what best/lie-classes.json was searched on"),
+    Case(f"{T} --rank 3", "--rank 3 is beyond the 2 architectures"),
+    Case(f"{T} --rank 0", "--rank must be"),
+    Case(f"{T} --epochs 0", "--epochs must be"),
+    Case(f"{T} --seed -1", "--seed must be"),
+    Case(f"{T} --device tpu", "unknown device 'tpu'"),
+    Case(f"{T} --data-root nowhere", "data root nowhere does not exist"),
+    Case(T.replace("--out OUT", "--out notes.txt"), "notes.txt is a file"),
+    Case(T.replace("--out OUT", "--out notes.txt/model"), "notes.txt"),
+    Case(T.replace("--out OUT", "--out syn"), "is a synthetic set"),
+    Case(T.replace("--out OUT", "--out trained"), "holds another trained model"),
+]
+CASES += ISSUE21
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

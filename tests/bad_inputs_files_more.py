@@ -40,6 +40,33 @@ def build_more(root: Path) -> None:
     _profiles(root / "profiles", huge)
     _configs(root / "configs")
     _storages(root)
+    _best(root / "best", root / "trained")
+
+
+def _best(folder: Path, trained: Path) -> None:
+    """best.json files for ``nasproxy train`` (issue 21): a good one (digits, two convnets), another
+    tool's, one with no architecture, one not JSON, one of an unknown family, one whose data lies;
+    ``trained``: a folder holding another finished model."""
+    folder.mkdir()
+    dataset = {"name": "digits", "channels": 1, "image_size": [16, 16], "num_classes": 10}
+    spec = {"family": "convnet", "depth": 1, "width": 8, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
+    top = [{"arch_id": "a", "spec": spec}, {"arch_id": "b", "spec": {**spec, "width": 16}}]
+    good = {"study": "s", "dataset": dataset, "synthetic": None, "best": top[0], "top": top}
+    files = {
+        "good.json": good,
+        "optuna.json": {"best_params": {"depth": 2}, "best_value": 0.91},  # another tool's "best" file
+        "empty-top.json": {**good, "best": None, "top": []},
+        "unknown-family.json": {**good, "top": [{"spec": {"family": "transformer", "layers": 2}}]},
+        "lie-classes.json": {**good, "dataset": {**dataset, "num_classes": 3}},
+    }
+    for name, doc in files.items():
+        (folder / name).write_text(json.dumps(doc))
+    (folder / "broken.json").write_text('{"top": [')
+    (folder / "no-best").mkdir()
+    trained.mkdir()
+    (trained / "spec.json").write_text(
+        json.dumps({"format": "nasproxy-trained-model", "arch_id": "zzz", "protocol": {"epochs": 3}, "seed": 5, "request": {}})
+    )
 
 
 def _special(folder: Path, name: str, huge: Path) -> None:

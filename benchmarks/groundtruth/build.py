@@ -254,7 +254,7 @@ def run(args: argparse.Namespace, seeds: list[int]) -> int:
     long_cfg = gt.GroundTruthConfig(epochs=args.long_epochs, lr=lr, batch_size=batch, images=args.images, early=main_cfg.early)
     main_cfg.validate()
     long_cfg.validate()
-    url = args.storage or f"journal:{out / 'groundtruth.journal'}"
+    url = args.storage or str(out / "groundtruth.journal")
     main_study, url = gt.open_study(url, ref, main_cfg)
     long_study, _ = gt.open_study(url, ref, long_cfg)
     for study in (main_study, long_study):  # left running by a run on another machine, or killed

@@ -30,6 +30,7 @@ RESUME_HINTS = {
     "worker": "; finished trials are stored; run the same command again to rejoin the study",
     "correlate": "; finished trainings are cached; run the same command again to resume",
     "run": "; run the same command again to resume",
+    "train": "; a model is whole once its spec.json is written (last); run the same command again",
     "calibrate": "; finished proxy trainings and trials are stored; run the same command again to resume",
 }
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     from nas_proxy.cli.search import add_score, add_search, add_worker
     from nas_proxy.cli.soft_labels import add_soft_labels
     from nas_proxy.cli.spaces import add_spaces
+    from nas_proxy.cli.train import add_train
     from nas_proxy.version import __version__
 
     commands = [
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_evaluate,
         add_search,
         add_worker,
+        add_train,
         add_dashboard,
         add_score,
         add_correlate,

@@ -20,7 +20,7 @@ from nas_proxy.errors import InvalidArgumentError
 
 Subparsers = argparse._SubParsersAction
 # the tables a --config file may hold (each command reads its own; see nas_proxy.configs)
-TABLES = ("distill", "evaluate", "search", "correlate", "worker", "dashboard")
+TABLES = ("distill", "evaluate", "search", "correlate", "worker", "dashboard", "train")
 
 
 class Parser(argparse.ArgumentParser):

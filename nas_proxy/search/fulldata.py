@@ -57,17 +57,24 @@ class RealData:
     """The training, validation and (``test``: unless it must not be seen) test splits on the
     device, loaded once per worker."""
 
-    def __init__(self, data: DataRef, config: GroundTruthConfig, device: torch.device, test: bool = True) -> None:
+    def __init__(self, data: DataRef, config: GroundTruthConfig, device: torch.device, test: bool = True, whole: bool = False) -> None:
+        """``whole``: train on the training and validation splits together (the whole training set,
+        as a chosen network is trained at the end); the validation split is then empty."""
         dataset = load_dataset(data.dataset, data.data_root, image_size=data.image_size)
-        splits = dataset.split(data.split_seed, data.val_fraction)
-        x, y = splits.train_x, splits.train_y
+        self.described = dataset.describe()  # name, class names, normalisation, sizes (the tensors are not kept)
+        if whole:
+            x, y = dataset.train_x, dataset.train_y
+            val_x, val_y = x[:0], y[:0]
+        else:
+            splits = dataset.split(data.split_seed, data.val_fraction)
+            x, y, val_x, val_y = splits.train_x, splits.train_y, splits.val_x, splits.val_y
         if config.images is not None and config.images < x.shape[0]:
             from nas_proxy.data.base import stratified_split
 
             _, keep = stratified_split(y, config.images / x.shape[0], derive_seed(data.split_seed, "groundtruth-subset"))
             x, y = x[keep], y[keep]
         self.train_x, self.train_y = x.to(device), y.to(device)
-        self.val_x, self.val_y = splits.val_x.to(device), splits.val_y.to(device)
+        self.val_x, self.val_y = val_x.to(device), val_y.to(device)
         self.test_x: torch.Tensor | None = dataset.test_x.to(device) if test else None
         self.test_y: torch.Tensor | None = dataset.test_y.to(device) if test else None
         self.flip, self.device = dataset.flip, device
@@ -81,9 +88,20 @@ class RealData:
         }
 
 
-def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTruthConfig) -> dict[str, Any]:
-    """Train ``spec`` on the real training split; validation and (with a test split) test accuracy,
-    early-stopping scores and costs."""
+@dataclass
+class Trained:
+    """A network trained by :func:`train_network`, in eval mode, and what it cost."""
+
+    model: torch.nn.Module
+    early: dict[str, dict[str, float]]  # epochs -> {val_accuracy, seconds (training up to there + that scoring)}
+    train_seconds: float  # early-stopping scorings excluded
+    params: int
+    flops: int
+
+
+def train_network(spec: dict[str, Any], seed: int, data: RealData, config: GroundTruthConfig) -> Trained:
+    """Build ``spec`` (initialised from ``seed`` and its ``arch_id``) and train it on ``data``'s
+    training split with ``config``'s protocol, scoring the early-stopping points on the validation split."""
     aid = arch_id(spec)
     run_seed = derive_seed(seed, "groundtruth", aid)
     torch.manual_seed(run_seed)
@@ -111,6 +129,14 @@ def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTru
             net.train()
 
     train_model(model, data.train_x, data.train_y, config.train_config(), run_seed, data.flip, on_step=on_step)
+    return Trained(model, early, time.perf_counter() - t0 - side, params, flops)
+
+
+def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTruthConfig) -> dict[str, Any]:
+    """Train ``spec`` on the real training split; validation and (with a test split) test accuracy,
+    early-stopping scores and costs."""
+    trained = train_network(spec, seed, data, config)
+    model, amp = trained.model, config.train_config().amp
     t1 = time.perf_counter()
     test = (
         {} if data.test_x is None or data.test_y is None else {"test_accuracy": 100.0 * accuracy(model, data.test_x, data.test_y, amp=amp)}
@@ -120,9 +146,9 @@ def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTru
     return {
         **test,
         "val_accuracy": val,
-        "early": early,  # epochs -> {val_accuracy, seconds (training up to there + that scoring)}
-        "train_seconds": t1 - t0 - side,
+        "early": trained.early,  # epochs -> {val_accuracy, seconds (training up to there + that scoring)}
+        "train_seconds": trained.train_seconds,
         "score_seconds": t2 - t1,
-        "params": params,
-        "flops": flops,
+        "params": trained.params,
+        "flops": trained.flops,
     }

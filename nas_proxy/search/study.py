@@ -144,6 +144,7 @@ def export(study: optuna.Study, out: Path, dataset: dict[str, Any], promoted: li
             "study": study.study_name,
             "objectives": study.user_attrs.get(ATTR, {}).get("config", {}).get("objectives"),
             "dataset": dataset,
+            "synthetic": study.user_attrs.get(ATTR, {}).get("config", {}).get("synthetic"),  # where `nasproxy train` finds the data again
             "best": best[0] if best else None,
             "chosen_by": "real validation accuracy of the promoted candidates" if trained else "proxy score",
             "pareto_front": front,

@@ -2,7 +2,9 @@
 
 - no URL: ``studies/<study>/journal.log`` (JournalStorage; safe for several processes on one
   host, and optuna-dashboard reads it);
-- a path, or ``journal:PATH``: a journal file there;
+- a path (``studies/demo/journal.log``), or ``journal:PATH`` (an alias kept for older commands): a
+  journal file there. A journal storage is always given back, and printed, as the bare path:
+  the form ``optuna studies --storage`` and ``optuna-dashboard`` accept;
 - ``sqlite:///file.db``: one process (parallel SQLite writers hit "database is locked");
 - ``postgresql://...`` / ``mysql://...``: several machines, with heartbeats: a trial whose worker
   stopped beating is failed and re-queued (``RetryHeartbeatStaleTrialCallback``). A PostgreSQL URL
@@ -51,13 +53,23 @@ def study_dir(study: str, root: Path = STUDIES_DIR) -> Path:
 
 def artifact_dir(url: str, study: str) -> Path:
     """Where a study's dashboard artifacts go: beside a journal file, else in ``studies/<study>/artifacts``."""
-    if url.startswith("journal:"):
-        return Path(url.removeprefix("journal:")).parent / "artifacts"
+    path = journal_path(url)
+    if path is not None:
+        return path.parent / "artifacts"
     return study_dir(study) / "artifacts"
 
 
 def default_storage_url(study: str) -> str:
-    return f"journal:{study_dir(study) / 'journal.log'}"
+    """``studies/<study>/journal.log``: a bare journal path, as Optuna's own tools take it."""
+    return str(study_dir(study) / "journal.log")
+
+
+def journal_path(url: str) -> Path | None:
+    """The journal file a storage string names (a bare path, or ``journal:PATH``); ``None`` for a
+    database URL (``sqlite:///``, ``postgresql://``, ...) or another ``scheme://`` URL."""
+    if database_url(url) is not None or "://" in url:
+        return None
+    return Path(url.removeprefix("journal:"))
 
 
 def open_storage(
@@ -90,7 +102,7 @@ def open_storage(
         _check_journal_path(path)
         check_journal(path)
         make_dirs(path.parent)
-        return JournalStorage(JournalFile(path)), f"journal:{path}"
+        return JournalStorage(JournalFile(path)), str(path)  # bare: the form optuna's CLI and optuna-dashboard accept
     except NasProxyError:  # StorageError, a damaged journal, a disk that refuses the write: their own one line
         raise
     except ImportError as e:
@@ -180,10 +192,11 @@ def check_writable_storage(url: str | None, study: str) -> None:
     url = url or default_storage_url(study)
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-    elif database_url(url) is not None or "://" in url:
-        return
     else:
-        path = Path(url.removeprefix("journal:"))
+        found = journal_path(url)
+        if found is None:
+            return
+        path = found
     check_writable(path)
     if path.exists():
         check_writable(path.parent)
@@ -195,10 +208,11 @@ def require_existing(url: str | None, study: str) -> None:
     url = url or default_storage_url(study)
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-    elif "://" in url or url.startswith(("postgresql", "mysql", "oracle", "mssql")):
-        return
     else:
-        path = Path(url.removeprefix("journal:"))
+        found = journal_path(url)
+        if found is None:
+            return
+        path = found
     if not path.exists():
         raise StorageError(
             f"storage {path} does not exist, so it holds no study {study!r}; check --study and --storage (run 'nasproxy search' first)"
@@ -222,6 +236,7 @@ __all__ = [
     "check_writable_storage",
     "database_url",
     "default_storage_url",
+    "journal_path",
     "open_storage",
     "require_existing",
     "study_dir",

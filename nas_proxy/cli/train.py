@@ -1,0 +1,63 @@
+"""``nasproxy train``: a search's winner trained on all the training data, tested once, exported (table ``[train]``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from nas_proxy.checks import integer, nonempty
+from nas_proxy.cli.common import Config, Subparsers, command_line, print_json
+
+
+def add_train(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    # the defaults live in TrainBestConfig (nas_proxy/search/winner.py); flags default to None, "not given"
+    p = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train a search's best architecture on all the training data and export it",
+        description="Train the architecture a search ranked first (or --rank N) on the whole training set (training and "
+        "validation splits together) with the ground-truth protocol (SGD, lr 0.01, batch 256, lr x0.1 at half way), "
+        "report its test accuracy once, and write DIR/model.safetensors, DIR/model.pt (TorchScript, where the family "
+        "allows) and DIR/spec.json (written last). Load it with nas_proxy.load_trained(DIR). Options also come from "
+        "[train] of --config.",
+    )
+    p.add_argument("best", metavar="BEST", type=nonempty, help="a search's best.json, or the folder holding it (studies/STUDY)")
+    p.add_argument("--out", metavar="DIR", type=nonempty, required=True, help="the folder to write the model into")
+    p.add_argument("--epochs", type=integer, help="epochs on the whole training set (default 10, the ground truth's)")
+    p.add_argument("--rank", type=integer, help="which architecture of best.json's list: 1 is the search's pick (default 1)")
+    p.add_argument("--seed", type=integer, help="seeds the initialisation and batch order (default 0)")
+    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda, cuda:N (default auto)")
+    p.add_argument("--data-root", metavar="DIR", type=nonempty, help="where the real data is, if not where distill found it")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from nas_proxy import configs
+    from nas_proxy.search.winner import TrainBestConfig, train_best
+
+    file = Config(args.config)
+    options = configs.build(
+        TrainBestConfig,
+        file.table("train"),
+        file.where("train"),
+        epochs=args.epochs,
+        rank=args.rank,
+        seed=args.seed,
+        device=args.device,
+        data_root=args.data_root,
+    )
+    result = train_best(args.best, args.out, options, command=command_line())
+    s = result.spec
+    if args.json:
+        print_json({**result.to_dict(), "config": configs.plain({"train": options})})
+        return 0
+    if result.reused:
+        print(f"{args.out} already holds this training (nothing trained again)")
+    epochs = s["protocol"]["epochs"]
+    print(
+        f"{s['arch_id']} ({s['family']}, {s['params']:,} parameters): test accuracy {s['test_accuracy']:.2f} % on {s['test_images']} images "
+        f"after {epochs} epoch{'s' if epochs != 1 else ''} on {s['train_images']} ({s['train_seconds']:.0f} s, {s['device']})"
+    )
+    files = ", ".join(s["files"].values())
+    print(f"wrote {args.out}: {files}, spec.json" + ("" if "torchscript" in s["files"] else f" ({s['torchscript']})"))
+    print(f"load it:  nas_proxy.load_trained({args.out!r})")
+    return 0

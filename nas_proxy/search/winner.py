@@ -1,0 +1,321 @@
+"""The search's winner trained on all the training data and exported for inference.
+
+:func:`train_best` (``nasproxy train BEST --out DIR``) reads a search's ``best.json``, trains its
+rank-N architecture on the whole training set (the training and validation splits together: the
+choice is made, so nothing is held out to choose with) with the ground-truth protocol
+(:class:`~nas_proxy.search.fulldata.GroundTruthConfig`, :func:`~nas_proxy.search.fulldata.train_network`),
+scores it once on the test set, and writes into ``DIR``:
+
+- ``model.safetensors``: the state dict (loads without unpickling code);
+- ``model.pt``: TorchScript (scripted, else traced at the input shape) when the family allows and
+  its outputs equal the eager network's on a batch of test images; left out, with the reason in
+  ``spec.json``, otherwise;
+- ``spec.json``: the family and spec, the dataset, its normalisation, input shape and classes,
+  the protocol, the test accuracy, the command and versions. Written last, so a folder without it
+  holds no finished model (a run cut short is simply run again).
+
+:func:`load_trained` rebuilds the network from ``spec.json`` and ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas_proxy import checks
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
+from nas_proxy.search.fulldata import DataRef, GroundTruthConfig, RealData, train_network
+from nas_proxy.spaces import arch_id, build_model
+from nas_proxy.synthetic import check_not_synthetic
+from nas_proxy.training import accuracy
+from nas_proxy.utils import package_version, resolve_device
+
+BEST = "best.json"
+SPEC = "spec.json"
+WEIGHTS = "model.safetensors"
+SCRIPT = "model.pt"
+FORMAT = "nasproxy-trained-model"  # spec.json's "format": what load_trained accepts
+CHECK_IMAGES = 64  # test images on which the TorchScript module must give the eager network's outputs
+
+
+@dataclass(frozen=True)
+class Best:
+    """The architecture a ``best.json`` ranks ``rank``-th (1 = its pick), and the data its search ran on."""
+
+    path: Path  # the best.json read
+    rank: int  # 1-based
+    entry: dict[str, Any]  # its row of "top": spec, arch_id, scores
+    dataset: dict[str, Any]  # name, channels, image_size, num_classes of the search's data
+    synthetic: str | None  # the synthetic set the search scored on (best.json written since it is recorded)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return dict(self.entry["spec"])
+
+
+def read_best(path: Path | str, rank: int = 1) -> Best:
+    """The ``rank``-th architecture of ``path`` (a ``best.json``, or a study folder holding one);
+    one-line errors for a file of another tool and a rank beyond its list."""
+    checks.number("--rank", rank, 1, checks.INT_MAX, integer=True)
+    p = Path(path)
+    if checks.status("BEST", p) is not None and p.is_dir():
+        if not (p / BEST).is_file():
+            raise InvalidArgumentError(
+                f"{p} is a folder without a {BEST}; give a search's best.json or the folder 'nasproxy search' wrote it to"
+            )
+        p = p / BEST
+    doc = checks.parse_json(f"BEST {p}", checks.read_text("BEST", p))
+    top = doc.get("top") if isinstance(doc, dict) else None
+    dataset = doc.get("dataset") if isinstance(doc, dict) else None
+    if not isinstance(top, list) or not isinstance(dataset, dict) or not {"name", "channels", "image_size", "num_classes"} <= set(dataset):
+        raise InvalidArgumentError(
+            f"{p} is not a best.json written by 'nasproxy search' (no 'top' list and 'dataset'); give the one in the search's --out folder"
+        )
+    if not top:
+        raise InvalidArgumentError(f"{p} lists no architecture (its search completed no trial); run the search further first")
+    if rank > len(top):
+        raise InvalidArgumentError(f"--rank {rank} is beyond the {len(top)} architectures {p} lists; give a rank from 1 to {len(top)}")
+    entry = top[rank - 1]
+    if not isinstance(entry, dict) or not isinstance(entry.get("spec"), dict):
+        raise InvalidArgumentError(f"{p}: entry {rank} of 'top' has no spec object; it is not a best.json written by 'nasproxy search'")
+    synthetic = doc.get("synthetic")
+    return Best(p, rank, entry, dataset, synthetic if isinstance(synthetic, str) else None)
+
+
+def data_of(best: Best, data_root: str | None = None) -> DataRef:
+    """The real data of ``best``'s search: its dataset, image size and (``data_root`` or the one the
+    synthetic set recorded) where the files are. The split does not matter: all of it is trained on."""
+    root = data_root
+    if root is None and best.synthetic is not None:
+        meta = Path(best.synthetic) / "meta.json"
+        try:
+            root = json.loads(meta.read_text()).get("data_root")
+        except (OSError, ValueError, AttributeError):
+            root = None  # the set moved: the dataset's own default places, or --data-root
+    return DataRef(str(best.dataset["name"]), data_root=root, image_size=int(best.dataset["image_size"][0]))
+
+
+@dataclass(frozen=True)
+class TrainBestConfig:
+    """What ``nasproxy train`` trains (table ``[train]`` of ``--config``); the protocol is the ground truth's."""
+
+    epochs: int = GroundTruthConfig().epochs  # on the whole training set: the ground truth's (benchmarks/RESULTS.md §5)
+    rank: int = 1  # which architecture of best.json's list; 1: the search's pick
+    seed: int = 0  # seeds the initialisation and the batch order, as every other stage
+    device: str = "auto"  # CUDA when present
+    data_root: str | None = None  # None: where the synthetic set's distillation found the data, else the dataset's default
+
+    def validate(self) -> None:
+        checks.number("--epochs", self.epochs, 1, checks.INT_MAX, integer=True)
+        checks.number("--rank", self.rank, 1, checks.INT_MAX, integer=True)
+        checks.number("--seed", self.seed, 0, checks.SEED_MAX, integer=True)
+        resolve_device(self.device)
+
+
+@dataclass
+class TrainedModel:
+    """What :func:`train_best` wrote: ``spec`` is ``spec.json``'s content."""
+
+    out: str
+    spec: dict[str, Any]
+    reused: bool  # found finished in ``out`` with the same request: not trained again
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig | None = None, command: str = "") -> TrainedModel:
+    """Train ``best_path``'s ``options.rank``-th architecture on the whole training set and export
+    it into ``out`` (see the module's docstring); ``command``: the command line, recorded.
+
+    ``out`` already holding the same finished training is returned as it is (``reused``); one
+    holding another is refused."""
+    o = options or TrainBestConfig()
+    o.validate()
+    config = GroundTruthConfig(epochs=o.epochs, early=())  # no early-stopping points: nothing is held out
+    rank, seed, data_root = o.rank, o.seed, o.data_root
+    best = read_best(best_path, rank)
+    _check_builds(best)
+    where = resolve_device(o.device)
+    out = Path(out)
+    check_not_synthetic("--out", out)
+    if out.exists() and not out.is_dir():
+        raise InvalidArgumentError(f"--out {out} is a file; give a folder for {SPEC}, {WEIGHTS} and {SCRIPT}")
+    for name in (SPEC, WEIGHTS, SCRIPT):
+        check_writable(out / name)
+    data = data_of(best, data_root)
+    # what makes two trainings the same (the split is not: all of it is trained on)
+    request = {"arch_id": arch_id(best.spec), "spec": best.spec, "seed": seed, "protocol": config.to_dict(), "dataset": data.dataset}
+    if data.dataset.startswith("imagefolder:"):
+        request["image_size"] = data.image_size
+    done = _finished(out)
+    if done is not None:
+        if done.get("request") == request:
+            return TrainedModel(str(out), done, reused=True)
+        raise OutputConflictError(
+            f"--out {out} holds another trained model ({done.get('arch_id')}, {done.get('protocol', {}).get('epochs')} epochs, seed {done.get('seed')}); "
+            "give another --out, or remove it"
+        )
+
+    real = RealData(data, config, where, test=True, whole=True)
+    _check_same_shape(best, real)
+    trained = train_network(best.spec, seed, real, config)
+    model = trained.model
+    assert real.test_x is not None and real.test_y is not None  # test=True
+    t0 = time.perf_counter()
+    # in float32, as the exported weights run (the ground truth scores under bf16 autocast on CUDA)
+    test_accuracy = 100.0 * accuracy(model, real.test_x, real.test_y, amp=False)
+    score_seconds = time.perf_counter() - t0
+
+    model = model.float().cpu().eval()
+    make_dirs(out)
+    write_bytes(out / WEIGHTS, _state_bytes(model))
+    example = real.test_x[:CHECK_IMAGES].float().cpu()
+    script, how = _torchscript(model, example)
+    if script is not None:
+        write_bytes(out / SCRIPT, script)
+    elif (out / SCRIPT).exists():
+        (out / SCRIPT).unlink()  # an earlier run's, of another network
+    d = real.described
+    spec = {
+        "format": FORMAT,
+        "family": best.spec.get("family"),
+        "spec": best.spec,
+        "arch_id": request["arch_id"],
+        "dataset": d["name"],
+        "class_names": d["class_names"],
+        "num_classes": d["num_classes"],
+        "input_shape": [real.channels, *real.image_size],  # (C, H, W) of one image
+        "normalisation": {"mean": d["mean"], "std": d["std"]},  # x = (pixel / 255 - mean) / std per channel
+        "test_accuracy": test_accuracy,  # percent, on the test set, measured once, in float32
+        "test_images": int(real.test_x.shape[0]),
+        "train_images": int(real.train_x.shape[0]),  # the training and validation splits together
+        "test_split": d.get("test_split", "the dataset's own test set"),
+        "protocol": {**config.to_dict(), **config.train_config().to_dict()},
+        "seed": seed,
+        "params": trained.params,
+        "flops": trained.flops,
+        "train_seconds": round(trained.train_seconds, 3),
+        "score_seconds": round(score_seconds, 3),
+        "device": str(real.device),
+        "torchscript": how,  # "scripted", "traced", or why there is no model.pt
+        "files": {"weights": WEIGHTS, **({"torchscript": SCRIPT} if script is not None else {})},
+        "from": {"best": str(best.path), "rank": best.rank, "search_scores": {k: v for k, v in best.entry.items() if k != "spec"}},
+        "request": request,  # what a second run compares to find this training finished
+        "command": command,
+        "package_version": package_version(),
+        "torch_version": torch.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_json(out / SPEC, spec)  # last: its presence means the folder is whole
+    return TrainedModel(str(out), spec, reused=False)
+
+
+def _finished(out: Path) -> dict[str, Any] | None:
+    """``out``'s ``spec.json`` when it holds a finished export, else None."""
+    path = out / SPEC
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+
+
+def _check_builds(best: Best) -> None:
+    """Refuse, before any data is loaded, a spec that cannot build a network for the searched images."""
+    c, k, (h, w) = int(best.dataset["channels"]), int(best.dataset["num_classes"]), best.dataset["image_size"]
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            build_model(best.spec, c, k, (int(h), int(w)))
+    except NasProxyError as e:  # an unknown family, a spec outside its family's rules
+        raise type(e)(f"{best.path}: architecture {best.rank}: {e}") from None
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise InvalidArgumentError(
+            f"{best.path}: architecture {best.rank} cannot be built for {c}x{h}x{w} images ({' '.join(str(e).split())[:200]})"
+        ) from None
+
+
+def _check_same_shape(best: Best, real: RealData) -> None:
+    """The data found must be the data searched on: same classes, channels and image size."""
+    found = (real.channels, real.num_classes, list(real.image_size))
+    wanted = (int(best.dataset["channels"]), int(best.dataset["num_classes"]), [int(v) for v in best.dataset["image_size"]])
+    if found != wanted:
+        raise InvalidArgumentError(
+            f"the data found for {best.dataset['name']} ({found[0]} channels, {found[1]} classes, {found[2][0]}x{found[2][1]}) is not what "
+            f"{best.path} was searched on ({wanted[0]} channels, {wanted[1]} classes, {wanted[2][0]}x{wanted[2][1]}); check --data-root"
+        )
+
+
+def _state_bytes(model: nn.Module) -> bytes:
+    from safetensors.torch import save
+
+    # contiguous copies: safetensors refuses tensors that share memory or are views
+    return save({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}, metadata={"format": FORMAT})
+
+
+def _torchscript(model: nn.Module, example: torch.Tensor) -> tuple[bytes | None, str]:
+    """``model`` as TorchScript bytes (scripted, else traced on ``example``) and how; (None, why)
+    when neither gives the eager outputs on ``example`` and on a smaller batch of it (a trace must
+    not have fixed the batch size)."""
+    batches = (example, example[: max(1, example.shape[0] // 4)])
+    with torch.no_grad():
+        expected = [model(b) for b in batches]
+    reasons = []
+    for how in ("scripted", "traced"):
+        try:
+            # torch 2.9+ marks TorchScript deprecated (FutureWarning) in favour of torch.export; it still
+            # loads in C++ and Python without this package, which is why it is the export here
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                module = torch.jit.script(model) if how == "scripted" else torch.jit.trace(model, example)
+                buffer = io.BytesIO()
+                torch.jit.save(module, buffer)
+                loaded = torch.jit.load(io.BytesIO(buffer.getvalue()), map_location="cpu")
+                got = [loaded(b) for b in batches]
+        except Exception as e:  # noqa: BLE001 - TorchScript raises many types for code it cannot compile
+            reasons.append(f"{how}: {type(e).__name__}: {' '.join(str(e).split())[:160]}")
+            continue
+        if all(torch.allclose(g, e, rtol=1e-5, atol=1e-5) for g, e in zip(got, expected, strict=True)):
+            return buffer.getvalue(), how
+        gap = max(float((g - e).abs().max()) for g, e in zip(got, expected, strict=True))
+        reasons.append(f"{how}: outputs differ from the eager network's by {gap:.3g}")
+    return None, "no TorchScript: " + "; ".join(reasons)
+
+
+def load_trained(path: Path | str, device: str | torch.device = "cpu") -> nn.Module:
+    """The network ``nasproxy train`` exported into ``path``, its weights loaded, in eval mode on
+    ``device``: ready for inference on images normalised as ``spec.json``'s ``normalisation`` says."""
+    from safetensors.torch import load_file
+
+    folder = checks.existing_dir("trained model", path)
+    spec = _finished(folder)
+    if spec is None:
+        raise ArtifactError(
+            f"{folder} holds no finished model of 'nasproxy train' (no {SPEC} of format {FORMAT}); train it with 'nasproxy train BEST --out {folder}'"
+        )
+    c, h, w = (int(v) for v in spec["input_shape"])
+    model = build_model(spec["spec"], c, int(spec["num_classes"]), (h, w))
+    try:
+        state = load_file(str(folder / spec["files"]["weights"]))
+    except (OSError, ValueError, RuntimeError) as e:
+        raise ArtifactError(f"cannot read the weights of {folder}: {' '.join(str(e).split())[:200]}") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ArtifactError(f"the weights in {folder} do not fit its spec ({' '.join(str(e).split())[:200]})") from None
+    return model.to(device).eval()
+
+
+__all__ = ["Best", "TrainBestConfig", "TrainedModel", "data_of", "load_trained", "read_best", "train_best"]

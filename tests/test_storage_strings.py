@@ -1,0 +1,74 @@
+"""Storage strings as Optuna's own tools take them: a bare journal path (``studies/demo/journal.log``)
+wherever ``--storage`` is, ``journal:PATH`` as an alias, and every printed storage string accepted
+by the installed ``optuna`` CLI."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nas_proxy.cli import main
+from nas_proxy.studies.storage import artifact_dir, default_storage_url, journal_path, open_storage
+
+FAST_ARGS = ["--epochs", "2", "--report-every", "1", "--report-images", "100", "--device", "cpu", "--quiet", "--pruner", "none"]
+OPTUNA_CLI = "import sys; from optuna.cli import main; sys.argv[0] = 'optuna'; sys.exit(main())"
+
+
+def optuna_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed ``optuna`` command line, run as a user would run it."""
+    return subprocess.run([sys.executable, "-c", OPTUNA_CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=240)
+
+
+def test_a_bare_journal_path_and_its_journal_alias_open_the_same_storage(tmp_path: Path) -> None:
+    path = tmp_path / "studies" / "demo" / "journal.log"
+    storage, url = open_storage(str(path), "demo")
+    optuna.create_study(study_name="demo", storage=storage)
+    alias, alias_url = open_storage(f"journal:{path}", "demo")
+    assert url == alias_url == str(path)  # given back bare, whichever way it was written
+    assert [s.study_name for s in optuna.get_all_study_summaries(alias)] == ["demo"]
+    assert journal_path(url) == journal_path(f"journal:{path}") == path
+    assert artifact_dir(url, "demo") == artifact_dir(f"journal:{path}", "demo") == path.parent / "artifacts"
+
+
+@pytest.mark.parametrize("url", ["sqlite:///x.db", "postgresql://u@h/db", "postgresql+psycopg://u@h/db", "mysql://u@h/db"])
+def test_database_urls_are_not_journal_paths(url: str) -> None:
+    assert journal_path(url) is None
+    assert artifact_dir(url, "s") == Path("studies") / "s" / "artifacts"
+
+
+def test_the_default_storage_is_a_bare_path() -> None:
+    assert default_storage_url("demo") == str(Path("studies") / "demo" / "journal.log")
+
+
+def test_the_storage_search_prints_is_what_optuna_studies_accepts(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A search on the default storage prints ``--storage studies/s/journal.log``; ``optuna studies``
+    and ``optuna best-trial`` read that string as it is; the old ``journal:`` form still works in
+    nasproxy (and is the form optuna refuses, which is why it is no longer printed)."""
+    monkeypatch.chdir(tmp_path)
+    args = ["search", "--synthetic", str(tiny_run), "--space", "convnet-small", "--study", "s", "--n-trials", "1", *FAST_ARGS]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("dashboard:"))
+    printed = shlex.split(line)[shlex.split(line).index("--storage") + 1]
+    assert printed == str(Path("studies") / "s" / "journal.log"), line
+    listed = optuna_cli("studies", "--storage", printed, "-f", "json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert [s["name"] for s in json.loads(listed.stdout)] == ["s"]
+    best = optuna_cli("best-trial", "--study-name", "s", "--storage", printed, "-f", "json", cwd=tmp_path)
+    assert best.returncode == 0 and json.loads(best.stdout)["number"] == 0, best.stderr
+    refused = optuna_cli("studies", "--storage", f"journal:{printed}", cwd=tmp_path)
+    assert refused.returncode != 0  # optuna cannot guess the class of the old form
+    # both forms resume the same study in nasproxy
+    for storage in (printed, f"journal:{printed}"):
+        assert main([*args[: -len(FAST_ARGS)], "--storage", storage, *FAST_ARGS]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    study = optuna.load_study(study_name="s", storage=open_storage(printed, "s")[0])
+    assert len(study.trials) == 1  # the budget of 1 was met: the same study, not a second one

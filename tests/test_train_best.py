@@ -1,0 +1,138 @@
+"""``nasproxy train``: a search's winner trained on all the training data, tested once, exported as
+safetensors + spec.json (+ TorchScript), and loaded back for inference."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+import nas_proxy as nx
+from nas_proxy.cli import main
+from nas_proxy.errors import NasProxyError, OutputConflictError
+from nas_proxy.search import ProxyConfig, SearchConfig, search
+from nas_proxy.search.winner import SCRIPT, SPEC, WEIGHTS, TrainBestConfig, _torchscript, read_best, train_best
+from nas_proxy.spaces import SPACES, build_model, get_space
+from nas_proxy.training import accuracy
+
+ONE = TrainBestConfig(epochs=1, device="cpu")  # one epoch on the CPU: the protocol's code, a second's training
+
+
+@pytest.fixture(scope="module")
+def best_json(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-trial search on the tiny digits set; its best.json."""
+    out = tmp_path_factory.mktemp("study")
+    config = SearchConfig(
+        synthetic=str(tiny_run),
+        space="convnet-small",
+        device="cpu",
+        pruner="none",
+        proxy=ProxyConfig(epochs=2, report_every=1, report_images=100),
+    )
+    search(config, "s", 2, str(out / "journal.log"), out=out, progress=False)
+    return out / "best.json"
+
+
+def jit_load(path: Path) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch 2.9+, and still loads
+        return torch.jit.load(str(path), map_location="cpu")
+
+
+def test_the_winner_is_trained_on_all_training_data_exported_and_loads(best_json: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    result = train_best(best_json, out, ONE, command="test")
+    spec = json.loads((out / SPEC).read_text())
+    assert not result.reused and spec == result.spec
+    best = json.loads(best_json.read_text())
+    assert spec["spec"] == best["top"][0]["spec"] and spec["family"] == "convnet" and spec["from"]["rank"] == 1
+    data = nx.load_dataset("digits")  # what it was trained and tested on
+    assert spec["train_images"] == data.train_y.numel()  # the training and validation splits together
+    assert spec["test_images"] == data.test_y.numel() and spec["class_names"] == data.class_names
+    assert spec["input_shape"] == [1, 16, 16] and spec["normalisation"] == {"mean": list(data.mean), "std": list(data.std)}
+    assert spec["protocol"]["epochs"] == 1 and spec["torchscript"] in ("scripted", "traced")
+    assert {p.name for p in out.iterdir()} == {SPEC, WEIGHTS, SCRIPT}  # no temporary file left
+
+    model = nx.load_trained(out)
+    assert not model.training
+    # the weights that were tested are the weights that load: the same test accuracy, recomputed
+    assert 100.0 * accuracy(model, data.test_x, data.test_y, amp=False) == pytest.approx(spec["test_accuracy"], abs=1e-9)
+    batch = data.test_x[:16]
+    scripted = jit_load(out / SCRIPT)
+    with torch.no_grad():
+        eager, jit = model(batch), scripted(batch)
+    assert jit.shape == (16, 10) and torch.allclose(jit, eager, rtol=1e-5, atol=1e-5)
+
+
+def test_the_same_training_again_is_found_finished_and_another_is_refused(best_json: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    first = train_best(best_json, out, ONE)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    again = train_best(best_json, out, ONE)
+    assert again.reused and again.spec == first.spec
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing trained or written again
+    with pytest.raises(OutputConflictError, match="holds another trained model"):
+        train_best(best_json, out, TrainBestConfig(epochs=1, seed=1, device="cpu"))
+
+
+def test_a_folder_without_spec_json_is_not_a_model(best_json: Path, tmp_path: Path) -> None:
+    """A run cut short before spec.json (written last) left no model: loading says so; the same
+    command then trains and completes it."""
+    out = tmp_path / "model"
+    train_best(best_json, out, ONE)
+    (out / SPEC).unlink()
+    with pytest.raises(NasProxyError, match="holds no finished model"):
+        nx.load_trained(out)
+    assert not train_best(best_json, out, ONE).reused
+    assert isinstance(nx.load_trained(out), torch.nn.Module)
+
+
+def test_rank_and_a_study_folder(best_json: Path) -> None:
+    best = json.loads(best_json.read_text())
+    second = read_best(best_json.parent, rank=2)
+    assert second.spec == best["top"][1]["spec"] and second.synthetic == best["synthetic"]
+
+
+def test_the_cli_prints_the_test_accuracy_and_where_the_model_is(
+    best_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "m"
+    assert main(["train", str(best_json), "--out", str(out), "--epochs", "1", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    spec = json.loads((out / SPEC).read_text())
+    assert f"test accuracy {spec['test_accuracy']:.2f} %" in printed and "load_trained" in printed
+    assert spec["command"].startswith("nasproxy ")
+    assert main(["train", str(best_json), "--out", str(out), "--epochs", "1", "--device", "cpu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reused"] is True
+
+
+def test_options_come_from_the_train_table_of_a_config_file(best_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('device = "cpu"\n[train]\nepochs = 1\nrank = 2\nseed = 3\n')
+    out = tmp_path / "m"
+    assert main(["train", str(best_json), "--out", str(out), "--config", str(config), "--seed", "4", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["config"]["train"] == {
+        "epochs": 1,
+        "rank": 2,
+        "seed": 4,
+        "device": "cpu",
+        "data_root": None,
+    }  # the flag wins over the file
+    spec = json.loads((out / SPEC).read_text())
+    assert spec["from"]["rank"] == 2 and spec["seed"] == 4 and spec["protocol"]["epochs"] == 1
+
+
+@pytest.mark.parametrize("space", SPACES.names())
+def test_every_family_exports_torchscript_equal_to_the_eager_network(space: str) -> None:
+    """A network of every registered space scripts or traces, and its TorchScript gives the eager
+    outputs on two batch sizes (a new family is checked by being registered)."""
+    spec = get_space(space).sample(optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask())
+    torch.manual_seed(0)
+    model = build_model(spec, 3, 10, (16, 16)).eval()
+    blob, how = _torchscript(model, torch.randn(8, 3, 16, 16))
+    assert blob is not None, how
