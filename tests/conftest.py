@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,23 @@ def tiny_config(**overrides: object) -> DistillConfig:
     )
     base.update(overrides)
     return DistillConfig(**base)  # type: ignore[arg-type]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test runs in a scratch directory, as a user runs nasproxy in their own: what a command
+    writes to its defaults (``studies/NAME/``, ``runs/``) must not land in the checkout, and the
+    session fails if a test (or a subprocess it starts with ``cwd=ROOT``) left a study folder there."""
+    before = set((ROOT / "studies").iterdir())
+    cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(cwd)
+    left = sorted(p.name for p in set((ROOT / "studies").iterdir()) - before)
+    assert not left, f"tests left {left} in {ROOT / 'studies'}: run their commands in tmp_path"
 
 
 @pytest.fixture
