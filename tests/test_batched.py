@@ -109,8 +109,8 @@ def test_k_seed_proxy_scores_what_k_separate_trials_score(vectorize: bool | None
 def test_one_seed_keeps_the_single_network_path_and_its_records(tiny_run: Path) -> None:
     """K = 1 is the proxy as it was: ``train_model`` on ``derive_seed(seed, "proxy", arch)``, and the
     same dicts (no ``seeds`` key in cache keys or stored settings, no ``seed_scores`` in records)."""
-    from nas_proxy.search.proxy import count_params
     from nas_proxy.spaces import arch_id
+    from nas_proxy.trainers.synthetic_set import count_params
     from nas_proxy.utils import derive_seed
 
     space = get_space("convnet720")

@@ -30,10 +30,10 @@ from nas_proxy.evaluate import evaluate
 from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.synthetic import SyntheticSetProxy
 from nas_proxy.search import ProxyConfig, ProxyContext
-from nas_proxy.search.fulldata import DataRef
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.spaces.stratified import stratified_specs
 from nas_proxy.synthetic import load_synthetic, save_synthetic
+from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.training import TrainConfig, train_model
 from tests.conftest import tiny_config
 

@@ -14,7 +14,7 @@ from typing import Any
 from nas_proxy import checks
 from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.search.proxy import ProxyConfig
+from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 # option dest -> ProxyConfig field where the two differ (a --no-X flag sets X to false)
 FLAG_FIELDS = {"no_dsa": "dsa", "no_amp": "amp", "proxy_seeds": "seeds"}

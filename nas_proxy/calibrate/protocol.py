@@ -25,8 +25,8 @@ from nas_proxy import checks, interrupts
 from nas_proxy.calibrate.truth import Truth
 from nas_proxy.errors import DivergedError, InvalidArgumentError
 from nas_proxy.profile import check_proxy_values, proxy_fields
-from nas_proxy.search.proxy import ProxyConfig, ProxyContext, count_flops
 from nas_proxy.spaces import SearchSpace
+from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, count_flops
 
 # ProxyConfig field -> candidate values when the user names none (wide enough for a GPU run; the
 # CPU measurement in benchmarks/RESULTS.md narrows them)

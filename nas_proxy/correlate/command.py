@@ -15,11 +15,11 @@ from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.correlate.result import CorrelateResult, OnProgress
 from nas_proxy.correlate.runner import correlate
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.search.proxy import ProxyConfig
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage, require_existing
 from nas_proxy.synthetic import load_synthetic
+from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 
 def early_points(text: str) -> tuple[float, ...]:

@@ -19,8 +19,8 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from torch import Tensor
 
-from nas_proxy.search.proxy import ProxyConfig
 from nas_proxy.spaces import SearchSpace
+from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 
 class DataSource(Protocol):

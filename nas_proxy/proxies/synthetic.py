@@ -92,7 +92,7 @@ class SyntheticSetProxy(Proxy):
         }
 
     def score(self, spec: dict[str, Any], arch_id: str) -> Scored:
-        from nas_proxy.search.proxy import ProxyContext
+        from nas_proxy.trainers.synthetic_set import ProxyContext
 
         s = self.setup
         if self._context is None:

@@ -11,7 +11,7 @@ import optuna
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.registry import Registry
-from nas_proxy.search.proxy import ProxyConfig
+from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 # objective name -> Optuna direction; accuracy is the validation accuracy of the proxy trial
 OBJECTIVES: dict[str, optuna.study.StudyDirection] = {

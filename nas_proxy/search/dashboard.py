@@ -20,9 +20,9 @@ from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import make_dirs, writing
 from nas_proxy.search.config import SearchConfig
-from nas_proxy.search.proxy import ProxyContext, ProxyResult
 from nas_proxy.studies.storage import EXTRAS_ATTR, artifact_dir, open_storage, require_existing
 from nas_proxy.synthetic import GRID
+from nas_proxy.trainers.synthetic_set import ProxyContext, ProxyResult
 
 
 def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchConfig, url: str) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 import optuna
 
 from nas_proxy import checks
-from nas_proxy.search.fulldata import DataRef, GroundTruthConfig
 from nas_proxy.search.study import ranked, trial_summary
 from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.studies.queue import enqueue, failures, results
+from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
 
 PROMOTION = TrainingStudy(kind="promotion", attr="nasproxy_promotion", value="val_accuracy", label="promotion")
 PROMOTION.register("a search's best candidates trained on the real training split, scored on the validation split")

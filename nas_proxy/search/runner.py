@@ -25,7 +25,6 @@ from nas_proxy.search.dashboard import attach_study_extras, save_curve_note, sca
 from nas_proxy.search.promotion import DEFAULT_EPOCHS
 from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import promote as promote_best
-from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult, count_params
 from nas_proxy.search.study import ATTR, KIND, create_or_check, export, ranked, trial_summary
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies import kinds
@@ -43,6 +42,7 @@ from nas_proxy.studies.storage import (
 from nas_proxy.studies.trials import Guarded, fail_dead_trials, recording_failure, unmasked
 from nas_proxy.studies.workers import check_heartbeat, worker_processes
 from nas_proxy.synthetic import check_not_synthetic
+from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, ProxyResult, count_params
 
 POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
 

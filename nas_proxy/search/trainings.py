@@ -14,11 +14,11 @@ from typing import Any
 
 import optuna
 
-from nas_proxy.search.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, train_one
 from nas_proxy.studies import kinds, queue
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage
 from nas_proxy.studies.trials import fail_dead_trials
+from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, train_one
 from nas_proxy.utils import resolve_device
 
 

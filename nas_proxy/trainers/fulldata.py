@@ -18,8 +18,8 @@ import torch
 from nas_proxy import checks
 from nas_proxy.data import load_dataset
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.search.proxy import count_flops, count_params
 from nas_proxy.spaces import arch_id, build_model
+from nas_proxy.trainers.synthetic_set import count_flops, count_params
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import derive_seed
 
