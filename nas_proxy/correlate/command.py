@@ -132,7 +132,8 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     if search_config is None:
         raise InvalidArgumentError(f"{name!r} is a ground-truth study; --study takes a search study")
     space = r.space or search_config.space
-    synthetic = [search_config.synthetic] if r.synthetic is None else list(r.synthetic)
+    searched_on = [search_config.synthetic] if search_config.synthetic is not None else []  # none: a proxy on real data
+    synthetic = searched_on if r.synthetic is None else list(r.synthetic)
     proxy, notes = _study_proxy(search_config.proxy, proxy, r.proxy_given)
     study = optuna.load_study(study_name=name, storage=storage)
     seed = search_config.seed if r.seed is None else r.seed  # not given: the same networks as in the search

@@ -28,3 +28,27 @@ def select(proxies: list[Proxy], tokens: list[str] | None) -> list[Proxy]:
             + (f" (or a family for all its proxies: {', '.join(families)})" if families else "")
         )
     return [p for p in proxies if p.name in tokens or p.family in tokens]
+
+
+def resolve(setup: RunSetup, token: str) -> Proxy:
+    """The one proxy ``token`` names in ``setup``: made by name by its kind (:meth:`Proxy.named`:
+    ``early@2ep``, ``random-ipc50``) or one of those offered (a set's ``datadam-ipc10``, ``synflow``).
+    A family token (``training-free``) names several: refused, as is a token nothing knows."""
+    token = token.strip()
+    for cls in sorted(PROXY_KINDS.values(), key=lambda c: c.order):
+        proxy = cls.named(setup, token)
+        if proxy is not None:
+            return proxy
+    available = offered(setup)
+    if not any(token in (p.name, p.family) for p in available):
+        patterns = [cls.pattern for cls in sorted(PROXY_KINDS.values(), key=lambda c: c.order) if cls.pattern]
+        raise InvalidArgumentError(
+            f"unknown proxy {token!r}; known here: {', '.join(p.name for p in available) or 'none'}"
+            + (f", or by name: {', '.join(patterns)}" if patterns else "")
+        )
+    chosen = select(available, [token])
+    if len(chosen) > 1:
+        raise InvalidArgumentError(
+            f"proxy {token!r} is a family of {len(chosen)} proxies ({', '.join(p.name for p in chosen)}); name one of them"
+        )
+    return chosen[0]

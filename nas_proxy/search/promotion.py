@@ -66,7 +66,7 @@ def candidates(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
 def promote(
     study: optuna.Study,
     url: str,
-    synthetic_meta: dict[str, Any],
+    data: DataRef,
     seed: int,
     k: int,
     epochs: int = DEFAULT_EPOCHS,
@@ -77,13 +77,13 @@ def promote(
     images: int | None = None,
 ) -> Promotion:
     """Train the ``k`` best distinct candidates of search ``study`` (stored at ``url``) on the real data
-    its synthetic set came from (``synthetic_meta``), with ``workers`` processes; what they scored.
+    it searched on (``data``: its proxy's), with ``workers`` processes; what they scored.
     ``images``: train on this many images of the training split (a stated subset, as the ground
     truth's ``images``; None: all of it)."""
     check(k, epochs, images)
     picked = candidates(study, k)
     protocol = GroundTruthConfig(epochs=epochs, early=(), images=images)
-    data = DataRef.of_synthetic(synthetic_meta, data_root)
+    data = DataRef(data.dataset, data.split_seed, data.val_fraction, data_root or data.data_root, data.image_size)
     promotion_study, promotion_url = PROMOTION.open(url, data, protocol)
     result = Promotion(promotion_study.study_name, epochs, images, k)
     if len(picked) < k:

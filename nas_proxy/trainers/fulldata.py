@@ -120,9 +120,18 @@ class RealData:
         }
 
 
-def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTruthConfig) -> dict[str, Any]:
+class _ReachedError(Exception):
+    """Raised by the step hook of :func:`train_one` once its ``until`` point is scored."""
+
+
+def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTruthConfig, until: float | None = None) -> dict[str, Any]:
     """Train ``spec`` on the real training split; validation and (with a test split) test accuracy,
-    early-stopping scores and costs."""
+    early-stopping scores and costs.
+
+    ``until``: one of ``config.early``; the training stops once that point is scored, and the
+    record holds ``early``, ``train_seconds``, ``params`` and ``flops`` only. Up to there it is the
+    full training step for step (the schedule is ``config.epochs``'), so its early scores are the
+    full training's, bit for bit (early stopping on its own, as ``search --proxy early@Xep`` runs it)."""
     aid = arch_id(spec)
     run_seed = derive_seed(seed, "groundtruth", aid)
     torch.manual_seed(run_seed)
@@ -130,6 +139,9 @@ def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTru
     params, flops = count_params(model), count_flops(model, data.train_x)
     steps = math.ceil(data.train_x.shape[0] / config.batch_size)  # per epoch
     marks = {max(1, round(f * steps)): f for f in config.early}  # global step -> epochs
+    if until is not None and until not in config.early:
+        raise ValueError(f"until={until} is not an early-stopping point of {config.early}")
+    stop = None if until is None else max(1, round(until * steps))  # the global step after which nothing is trained
     early: dict[str, dict[str, float]] = {}
     side = 0.0  # seconds spent scoring early points: not part of the training cost
     amp = config.train_config().amp  # validation autocasts (on CUDA) as the training does
@@ -148,8 +160,13 @@ def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTru
             early[f"{marks[done]:g}"] = {"val_accuracy": acc, "seconds": (s0 - t0 - side) + scoring}
             side += scoring
             net.train()
+        if done == stop:
+            raise _ReachedError
 
-    train_model(model, data.train_x, data.train_y, config.train_config(), run_seed, data.flip, on_step=on_step)
+    try:
+        train_model(model, data.train_x, data.train_y, config.train_config(), run_seed, data.flip, on_step=on_step)
+    except _ReachedError:
+        return {"early": early, "train_seconds": time.perf_counter() - t0 - side, "params": params, "flops": flops}
     t1 = time.perf_counter()
     test = (
         {} if data.test_x is None or data.test_y is None else {"test_accuracy": 100.0 * accuracy(model, data.test_x, data.test_y, amp=amp)}

@@ -1,4 +1,5 @@
-"""The proxy trial: train a candidate on the synthetic set, score it on the real validation split.
+"""Training a candidate on a synthetic set and scoring it on the real validation split (the
+synthetic-set proxy, and a search trial on it).
 
 Everything a worker needs is loaded once (:class:`ProxyContext`): the synthetic images on the
 device and the held-out validation split the distillation never saw. Never the test set.
@@ -158,8 +159,8 @@ class ProxyContext:
         """Train ``spec`` on the synthetic set and score it on the validation split.
 
         ``report(epoch, accuracy)`` receives the scores on the report images every ``report_every``
-        epochs (Optuna's ``trial.report``), and once more after the last epoch; before the last
-        it may raise ``optuna.TrialPruned``. The reports are the trial's only host syncs before
+        epochs before the last (Optuna's ``trial.report``); it may raise ``optuna.TrialPruned``.
+        The score after the last epoch ends the result's ``curve`` (a search reports it then). The reports are the trial's only host syncs before
         the final score (each also checks for divergence). The network's initialisation depends only on
         ``seed`` and the architecture, so the same candidate scores the same in every study.
         """
@@ -188,8 +189,6 @@ class ProxyContext:
         final = 100.0 * accuracy(model, self.val_x, self.val_y, amp=amp)
         curve.append((self.config.epochs, 100.0 * accuracy(model, self.report_x, self.report_y, amp=amp)))
         t3 = time.perf_counter()
-        if report is not None:
-            report(*curve[-1])
         seconds = {"build": t1 - t0, "train": t2 - t1, "validate": t3 - t2, "total": t3 - t0}
         return ProxyResult(aid, spec, final, params, flops, {k: round(v, 4) for k, v in seconds.items()}, curve)
 
@@ -226,8 +225,6 @@ class ProxyContext:
         per_seed = [100.0 * a for a in stack_accuracy(stack, self.val_x, self.val_y, amp=amp)]
         curve.append((self.config.epochs, mean_accuracy(self.report_x, self.report_y)))
         t3 = time.perf_counter()
-        if report is not None:
-            report(*curve[-1])
         seconds = {"build": t1 - t0, "train": t2 - t1, "validate": t3 - t2, "total": t3 - t0}
         rounded = {name: round(v, 4) for name, v in seconds.items()}
         return ProxyResult(aid, spec, statistics.fmean(per_seed), params, flops, rounded, curve, per_seed)
