@@ -98,7 +98,9 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "compares): by default it trains on the --synthetic set and scores on the real validation split; --proxy names another "
         "(random-ipcN, early@Xep, a training-free score) on --dataset. Options also come from [search] and [search.proxy] of --config.",
     )
-    p.add_argument("--synthetic", type=nonempty, metavar="DIR", help="a synthetic set made by 'nasproxy distill' (its own proxy by default)")
+    p.add_argument(
+        "--synthetic", type=nonempty, metavar="DIR", help="a synthetic set made by 'nasproxy distill' (its own proxy by default)"
+    )
     p.add_argument(
         "--proxy",
         type=nonempty,
@@ -110,7 +112,10 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "every --report-every epochs and can be pruned, early stopping and training-free scores cannot",
     )
     p.add_argument(
-        "--dataset", type=nonempty, metavar="NAME", help="real data for a --proxy that uses no distilled set (split seed 0, 10%% validation)"
+        "--dataset",
+        type=nonempty,
+        metavar="NAME",
+        help="real data for a --proxy that uses no distilled set (split seed 0, 10%% validation)",
     )
     p.add_argument("--space", type=nonempty, help="a registered space (nasproxy spaces) or a space file path")
     p.add_argument("--study", required=True, help="study name (resumed when it exists)")
