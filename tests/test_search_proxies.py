@@ -17,7 +17,7 @@ from nas_proxy.cli import main
 from nas_proxy.errors import OutputConflictError
 from nas_proxy.proxies import PROXY_KINDS, RunSetup
 from nas_proxy.proxies.early import EarlyStopProxy
-from nas_proxy.search import SearchConfig, search
+from nas_proxy.search import SearchConfig, join, search
 from nas_proxy.search.runner import make_objective
 from nas_proxy.search.study import ATTR
 from nas_proxy.search.target import open_proxy
@@ -60,13 +60,15 @@ def test_a_search_on_every_proxy_kind(kind: str, tmp_path: Path) -> None:
 
 def test_a_random_subset_is_made_once_and_shared_by_the_workers(tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
-    result = search(real("random-ipc2"), "w", 3, str(storage), out=tmp_path / "export", workers=2)
-    assert result.trials == {"complete": 3}
-    study = load(storage, "w")
-    assert len({t.user_attrs["worker_pid"] for t in study.trials}) == 2  # both processes scored
+    search(real("random-ipc2"), "w", 2, str(storage), out=tmp_path / "export")
     made = tmp_path / "random-ipc2-seed0"  # beside the journal
+    stamp = (made / "meta.json").stat().st_mtime_ns
+    join("w", str(storage), n_trials=3, worker_index=1)  # `nasproxy worker`: the stored proxy, the same subset
+    study = load(storage, "w")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     sha = study.user_attrs[ATTR]["synthetic_sha256"]
-    assert made.is_dir() and sha and {t.user_attrs["synthetic_sha256"] for t in study.trials} == {sha}
+    assert sha and {t.user_attrs["synthetic_sha256"] for t in study.trials} == {sha}
+    assert (made / "meta.json").stat().st_mtime_ns == stamp  # found, not made again
 
 
 def test_the_study_refuses_another_proxy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -144,3 +146,12 @@ def test_cli_search_on_early_stopping(tmp_path: Path, monkeypatch: pytest.Monkey
     assert main([*args, "--device", "cpu", "--quiet", "--json"]) == 0
     assert '"complete": 1' in capsys.readouterr().out
     assert (tmp_path / "studies" / "e" / "best.json").is_file()
+
+
+def test_promotion_trains_the_best_of_a_proxy_on_real_data(tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    result = search(real("synflow"), "promo", 2, str(storage), out=tmp_path, promote=1, promote_epochs=1)
+    assert result.promotion is not None
+    (row,) = result.promotion["rows"]
+    assert row["real_val_accuracy"] is not None and row["proxy_rank"] == 1
+    assert "digits" in result.promotion["study"]  # the promotion study of the data the proxy scored on

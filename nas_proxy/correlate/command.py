@@ -121,6 +121,7 @@ class _FromStudy:
     study: optuna.Study
     url: str
     notes: list[str]
+    dataset: str | None = None  # the real data of a study searched on a proxy without a set (search --dataset)
 
 
 def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStudy:
@@ -147,7 +148,7 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     for a in archs:  # search scores are reused only when made the same way on the same images
         if not (reusable and a.study_sha256 is not None and a.study_sha256 == sha):
             a.study_value = None
-    return _FromStudy(archs, space, synthetic, proxy, seed, study, url, notes)
+    return _FromStudy(archs, space, synthetic, proxy, seed, study, url, notes, search_config.dataset)
 
 
 def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None) -> CorrelateResult:
@@ -170,6 +171,8 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
         found = _from_study(r, r.study, proxy)
         archs, space_name, synthetic, proxy, seed = found.archs, found.space, found.synthetic, found.proxy, found.seed
         notes += found.notes
+        if r.dataset is None and not synthetic:  # searched with --proxy on --dataset: the same data
+            r = replace(r, dataset=found.dataset)
     elif r.archs:
         if not space_name:
             raise InvalidArgumentError("--archs needs --space: the space the architectures belong to")
