@@ -19,9 +19,10 @@ from nas_proxy.proxies import PROXY_KINDS, RunSetup
 from nas_proxy.proxies.early import EarlyStopProxy
 from nas_proxy.search import SearchConfig, join, search
 from nas_proxy.search.runner import make_objective
-from nas_proxy.search.study import ATTR
+from nas_proxy.search.study import ATTR, create_or_check
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import open_storage
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_one
 from tests.test_search import FAST, SMALL_SPACE, load
 
@@ -81,6 +82,10 @@ def test_the_study_refuses_another_proxy(tmp_path: Path, capsys: pytest.CaptureF
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "proxy synflow there, naswot now" in err[0], err
     assert len(load(storage, "r").trials) == 1  # nothing ran on the other proxy
+    other = open_proxy(real("synflow"), tmp_path).fingerprint(get_space(SMALL_SPACE))
+    other["dataset"] = {**other["dataset"], "name": "mnist"}  # the same proxy on other data (no second small dataset offline)
+    with pytest.raises(OutputConflictError, match=r"dataset digits there, mnist now"):
+        create_or_check(open_storage(str(storage), "r")[0], "r", real("synflow"), other, 0)
 
 
 def test_resume_scores_nothing_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

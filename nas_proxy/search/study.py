@@ -66,6 +66,9 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         problems.append(f"objectives {','.join(old.objectives)} there, {','.join(config.objectives)} now")
     if stored.get("space_description") != fingerprint["space_description"]:
         problems.append(f"space {old.space!r} there, {config.space!r} now")
+    was, now = (stored.get("dataset") or {}).get("name"), fingerprint["dataset"]["name"]
+    if was is not None and was != now:
+        problems.append(f"dataset {was} there, {now} now")
     if "proxy" in stored and stored["proxy"] != fingerprint["proxy"]:  # studies made before it was recorded searched on a set
         problems.append(f"proxy {stored['proxy']} there, {fingerprint['proxy']} now")
     elif stored.get("synthetic_sha256") != fingerprint["synthetic_sha256"]:
