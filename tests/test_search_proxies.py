@@ -4,6 +4,9 @@ twice, and a search's score of an architecture is the registry's, bit for bit.""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_one
-from tests.test_search import FAST, SMALL_SPACE, load
+from tests.test_search import FAST, SLOW, SMALL_SPACE, load, wait_for_running
 
 # one token per registered kind, each a search on digits (the set itself: tests/test_search.py)
 TOKENS = {"synthetic": "random-ipc2", "early": "early@1ep", "zero-cost": "synflow"}
@@ -160,3 +163,21 @@ def test_promotion_trains_the_best_of_a_proxy_on_real_data(tmp_path: Path) -> No
     (row,) = result.promotion["rows"]
     assert row["real_val_accuracy"] is not None and row["proxy_rank"] == 1
     assert "digits" in result.promotion["study"]  # the promotion study of the data the proxy scored on
+
+
+def test_a_worker_killed_mid_trial_on_a_random_subset_is_repaired(tmp_path: Path) -> None:
+    """kill -9 of a `nasproxy worker` on a --proxy study (the stored proxy, the subset found beside
+    the journal): the next search fails the dead trial and trains its candidate again, once."""
+    storage = tmp_path / "journal.log"
+    slow = real("random-ipc2", proxy=SLOW)
+    create_or_check(open_storage(str(storage), "k")[0], "k", slow, open_proxy(slow, tmp_path).fingerprint(get_space(SMALL_SPACE)), 0)
+    worker = subprocess.Popen([sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"])
+    wait_for_running(storage, "k")
+    worker.send_signal(signal.SIGKILL)  # the trial stays RUNNING in the journal
+    worker.wait()
+    result = search(slow, "k", 2, str(storage), out=tmp_path)
+    study = load(storage, "k")
+    (dead,) = [t for t in study.trials if t.state == TrialState.FAIL]
+    (retried,) = [t for t in study.trials if t.user_attrs.get("retry_of") == dead.number]
+    assert "died during the trial" in dead.user_attrs["fail_reason"] and retried.params == dead.params
+    assert result.trials == {"complete": 2, "fail": 1} and {t.user_attrs["proxy"] for t in study.trials} == {"random-ipc2"}

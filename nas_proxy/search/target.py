@@ -111,6 +111,7 @@ def open_proxy(config: SearchConfig, workdir: Path) -> SearchProxy:
     """The search's proxy, resolved through the registry and prepared (a random subset is made in
     ``workdir``, once: the study's other workers find it there). One-line errors for a token
     nothing knows, a malformed one, and data given twice or not at all."""
+    resolve_device(config.device)  # an unknown device is refused here, before a study is made
     setup = RunSetup(
         space=get_space(config.space),
         data=_data(config),
