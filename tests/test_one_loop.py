@@ -82,7 +82,8 @@ def test_a_diverged_copy_is_named_and_a_network_alone_is_not(tiny_run: Path) -> 
         train_model(stack, syn.images, syn.labels, CONFIG, [7, 8])
     net = build(syn.images.shape, syn.num_classes, 1)
     with torch.no_grad():
-        net.classifier.weight.fill_(float("nan"))
+        for p in net.parameters():
+            p.fill_(float("nan"))
     with pytest.raises(DivergedError, match=r"^training diverged: the loss became nan in epoch 0$"):
         train_model(net, syn.images, syn.labels, CONFIG, 7)
     with pytest.raises(ValueError, match="2 copies need 2 seeds, got 1"):
