@@ -8,7 +8,7 @@ from nas_proxy.proxies.base import PROXY_KINDS, Proxy, RunSetup
 
 def offered(setup: RunSetup) -> list[Proxy]:
     """Every proxy this run can have, kind by kind (by each kind's ``order``)."""
-    return [proxy for cls in sorted(PROXY_KINDS.values(), key=lambda c: c.order) for proxy in cls.offer(setup)]
+    return [proxy for cls in sorted((cls for _, cls in PROXY_KINDS.items()), key=lambda c: c.order) for proxy in cls.offer(setup)]
 
 
 def select(proxies: list[Proxy], tokens: list[str] | None) -> list[Proxy]:
