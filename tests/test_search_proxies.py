@@ -59,7 +59,7 @@ def test_a_search_on_every_proxy_kind(kind: str, tmp_path: Path) -> None:
         assert t.value is not None and t.value == t.value  # a number, not NaN
     assert (out / "best.json").is_file() and (out / "trials.csv").is_file()
     assert f"**{token}**" in get_note(study)  # the dashboard note names the proxy
-    assert study.metric_names == ["val_accuracy" if PROXY_KINDS[kind].trains else token]
+    assert study.metric_names == ["val_accuracy" if PROXY_KINDS.get(kind).trains else token]
 
 
 def test_a_random_subset_is_made_once_and_shared_by_the_workers(tmp_path: Path) -> None:

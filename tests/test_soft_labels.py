@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from nas_proxy.batched import ModelStack, train_stack
+from nas_proxy.batched import ModelStack
 from nas_proxy.cli import main
 from nas_proxy.data import load_dataset, stratified_split
 from nas_proxy.distill import distill
@@ -87,7 +87,7 @@ def test_one_hot_soft_labels_train_the_stack_bit_for_bit_as_hard_labels(tiny_run
         for s in (1, 2):
             torch.manual_seed(s)
             models.append(get_space(SPACE).build(SPEC, 1, syn.num_classes, (int(syn.images.shape[2]), int(syn.images.shape[3]))))
-        stacks.append(train_stack(ModelStack(models), syn.images, y, TrainConfig(epochs=3, batch_size=8), [1, 2], flip=False))
+        stacks.append(train_model(ModelStack(models), syn.images, y, TrainConfig(epochs=3, batch_size=8), [1, 2], flip=False))
     for name in stacks[0].params:
         assert torch.equal(stacks[0].params[name], stacks[1].params[name])
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from torch import Tensor
 
+from nas_proxy.registry import Registry
 from nas_proxy.spaces import SearchSpace
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
 from nas_proxy.trainers.synthetic_set import ProxyConfig
@@ -176,17 +177,15 @@ class Proxy(ABC):
 
 
 P = TypeVar("P", bound=type[Proxy])
-PROXY_KINDS: dict[str, type[Proxy]] = {}  # kind -> class
+PROXY_KINDS: Registry[type[Proxy]] = Registry("proxy kind")  # kind -> class
 
 
 def register(kind: str) -> Callable[[P], P]:
     """Class decorator: ``@register("mine")`` makes the class's proxies available to every run."""
 
     def add(cls: P) -> P:
-        if kind in PROXY_KINDS:
-            raise ValueError(f"proxy kind {kind!r} is registered twice")
+        PROXY_KINDS.add(kind, cls)
         cls.kind = kind
-        PROXY_KINDS[kind] = cls
         return cls
 
     return add

@@ -13,12 +13,19 @@ from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.registry import Registry
 from nas_proxy.trainers.synthetic_set import ProxyConfig
 
-# objective name -> Optuna direction; accuracy is the validation accuracy of the proxy trial
-OBJECTIVES: dict[str, optuna.study.StudyDirection] = {
-    "accuracy": optuna.study.StudyDirection.MAXIMIZE,
-    "params": optuna.study.StudyDirection.MINIMIZE,
-    "flops": optuna.study.StudyDirection.MINIMIZE,
-}
+
+@dataclass(frozen=True)
+class Objective:
+    """What a search optimises besides (after) the proxy's accuracy."""
+
+    direction: optuna.study.StudyDirection
+    metric: str  # the study's name for it (Optuna's metric names, shown by the dashboard)
+
+
+OBJECTIVES: Registry[Objective] = Registry("objective")
+OBJECTIVES.add("accuracy", Objective(optuna.study.StudyDirection.MAXIMIZE, "val_accuracy"))  # the proxy trial's validation accuracy
+OBJECTIVES.add("params", Objective(optuna.study.StudyDirection.MINIMIZE, "params"))
+OBJECTIVES.add("flops", Objective(optuna.study.StudyDirection.MINIMIZE, "flops"))  # forward FLOPs of one image
 
 SAMPLERS: Registry[Callable[[int, int], optuna.samplers.BaseSampler]] = Registry("sampler")
 PRUNERS: Registry[Callable[[ProxyConfig], optuna.pruners.BasePruner]] = Registry("pruner")
@@ -114,7 +121,7 @@ class SearchConfig:
 
     @property
     def directions(self) -> list[optuna.study.StudyDirection]:
-        return [OBJECTIVES[o] for o in self.objectives]
+        return [OBJECTIVES.get(o).direction for o in self.objectives]
 
     def to_dict(self) -> dict[str, Any]:
         """The fields; ``proxy_name`` and ``dataset`` only when set, so that a search on a set alone

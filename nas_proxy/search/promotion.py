@@ -22,7 +22,6 @@ from nas_proxy.studies.queue import enqueue, failures, results
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
 
 PROMOTION = TrainingStudy(kind="promotion", attr="nasproxy_promotion", value="val_accuracy", label="promotion")
-PROMOTION.register("a search's best candidates trained on the real training split, scored on the validation split")
 DEFAULT_EPOCHS = GroundTruthConfig().epochs  # the ground truth's protocol (benchmarks/RESULTS.md §5)
 
 

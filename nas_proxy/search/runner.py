@@ -28,10 +28,9 @@ from nas_proxy.search.dashboard import attach_study_extras, save_curve_note
 from nas_proxy.search.promotion import DEFAULT_EPOCHS
 from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import promote as promote_best
-from nas_proxy.search.study import ATTR, KIND, create_or_check, export, ranked, trial_summary
+from nas_proxy.search.study import ATTR, create_or_check, export, ranked, trial_summary
 from nas_proxy.search.target import SearchProxy, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
-from nas_proxy.studies import kinds
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.storage import (
@@ -396,11 +395,6 @@ def _work(study: optuna.Study, url: str, options: WorkerOptions) -> None:
     config.data_root = options.data_root or config.data_root
     total = options.n_trials if options.n_trials is not None else int(study.user_attrs.get(BUDGET_ATTR, 0)) or int(1e9)
     run_worker(config, study.study_name, url, total, options.timeout, options.worker_index, options.progress, heartbeat=options.heartbeat)
-
-
-kinds.register(
-    kinds.StudyKind(KIND, _work, "candidates scored by the study's proxy (a synthetic set, early stopping, a training-free score)")
-)
 
 
 def score(

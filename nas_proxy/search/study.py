@@ -17,14 +17,13 @@ from torch import nn
 
 from nas_proxy.errors import InvalidArgumentError, OutputConflictError
 from nas_proxy.files import make_dirs, write_json, write_text
-from nas_proxy.search.config import SAMPLERS, SearchConfig
+from nas_proxy.search.config import OBJECTIVES, SAMPLERS, SearchConfig
 from nas_proxy.studies import kinds
 from nas_proxy.studies.kinds import StudyNotFoundError
 from nas_proxy.studies.workers import load_study
 
 KIND = "search"
 ATTR = "nasproxy"  # study user attribute: the search's configuration and fingerprint
-METRIC_NAMES = {"accuracy": "val_accuracy", "params": "params", "flops": "flops"}
 
 
 def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, fingerprint: dict[str, Any], sampler_seed: int) -> optuna.Study:
@@ -43,7 +42,7 @@ def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, finge
         study = optuna.create_study(study_name=name, storage=storage, directions=config.directions, sampler=sampler, pruner=_pruner(config))
     study.set_user_attr(ATTR, {"config": config.to_dict(), **fingerprint})
     kinds.mark(study, KIND)
-    names = [METRIC_NAMES[o] for o in config.objectives]
+    names = [OBJECTIVES.get(o).metric for o in config.objectives]
     if not fingerprint.get("proxy_trains", True):  # a training-free score is no accuracy
         names[0] = str(fingerprint["proxy"])
     study.set_metric_names(names)

@@ -81,6 +81,7 @@ class TrainingStudy:
         self.run_worker(study, url, options.device or "auto", options.progress, options.data_root, options.heartbeat)
 
     def register(self, description: str) -> None:
+        """Register this kind (its module in ``nas_proxy/study_kinds/`` calls this once)."""
         kinds.register(kinds.StudyKind(self.kind, self.work, description))
 
 
