@@ -20,7 +20,7 @@ mkdir -p "$out"
 import json, sys
 import torch
 from nas_proxy.correlate import from_space
-from nas_proxy.search.proxy import count_flops
+from nas_proxy.trainers.synthetic_set import count_flops
 from nas_proxy.spaces import build_model, get_space
 
 path, n, cap, seed = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) * 1e6, int(sys.argv[4])

@@ -126,9 +126,9 @@ def _scores_file(path: Path, ids: list[str]) -> tuple[dict[str, float], dict[str
 def _synthetic(path: str, table: Table, args: argparse.Namespace, out: Path) -> tuple[str, dict[str, float], dict[str, float], float]:
     from nas_proxy.cli import _proxy_config
     from nas_proxy.proxies import Cache
-    from nas_proxy.search.proxy import ProxyContext
     from nas_proxy.spaces import get_space
     from nas_proxy.synthetic import load_synthetic
+    from nas_proxy.trainers.synthetic_set import ProxyContext
 
     config = _proxy_config(args)
     syn = load_synthetic(path)

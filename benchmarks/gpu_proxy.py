@@ -33,8 +33,8 @@ import torch
 from gpu_sections import Context, Recorder
 
 from nas_proxy.distill import DistillConfig, distill
-from nas_proxy.search.proxy import ProxyConfig, ProxyContext, count_flops
 from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
+from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, count_flops
 from nas_proxy.utils import resolve_device
 
 FLOP_NEUTRAL = ("activation", "normalization")  # torch's counter counts convolutions and matrix products only

@@ -40,8 +40,8 @@ from fidelity import read_table, write_outputs  # noqa: E402
 
 from nas_proxy.correlate.metrics import paired_difference, spearman, summarise  # noqa: E402
 from nas_proxy.proxies import Cache  # noqa: E402
-from nas_proxy.search.proxy import ProxyConfig, ProxyContext  # noqa: E402
 from nas_proxy.spaces import get_space  # noqa: E402
+from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext  # noqa: E402
 
 MODES = {"loop": False, "vmap": True, "auto": None, "single": None}  # ModelStack's vectorize (K = 1: none)
 

@@ -57,8 +57,8 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     import nas_proxy
-    from nas_proxy.search.proxy import ProxyConfig, ProxyContext
     from nas_proxy.spaces import get_space
+    from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
 
     torch.set_num_threads(args.threads)
     space = get_space(args.space)

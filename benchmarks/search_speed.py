@@ -38,9 +38,9 @@ from provenance import machine  # benchmarks/provenance.py (this script's folder
 from torch import Tensor
 
 from nas_proxy.data import load_dataset
-from nas_proxy.search.proxy import ProxyConfig, ProxyContext, count_params
 from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
 from nas_proxy.synthetic import load_synthetic
+from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, count_params
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import derive_seed, resolve_device
 

@@ -28,8 +28,8 @@ from fidelity import read_table  # noqa: E402
 from nas_proxy.proxies.base import RunSetup  # noqa: E402
 from nas_proxy.proxies.training_free import ZeroCostProxy  # noqa: E402
 from nas_proxy.proxies.zero_cost import ZERO_COST  # noqa: E402
-from nas_proxy.search.fulldata import DataRef  # noqa: E402
 from nas_proxy.spaces import get_space  # noqa: E402
+from nas_proxy.trainers.fulldata import DataRef  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,11 +3,10 @@
 The copies' parameters and buffers are stacked along a new leading dimension
 (``torch.func.stack_module_state``) and one template module runs them all under ``torch.func.vmap``
 with ``functional_call``: a convolution becomes one grouped convolution over the K copies, so a
-step is one sequence of kernels instead of K. Copy ``k`` is trained exactly as ``train_model`` trains
-one network with ``seeds[k]``: its own epoch permutations, its own DSA draws, the same optimiser
-and lr schedule. SGD (momentum, weight decay) acts element by element, so one optimiser over the
-stacked tensors is K independent optimisers. The results equal K separate trainings up to float32
-rounding (grouped kernels sum in another order), not bit for bit.
+step is one sequence of kernels instead of K. ``training.train_model`` trains a stack as it trains
+one network (the same loop; copy k is trained as it would be alone with ``seeds[k]``) and
+``training.accuracies`` scores every copy. Vectorised, the results equal K separate trainings up
+to float32 rounding (grouped kernels sum in another order), not bit for bit.
 
 BatchNorm works unchanged: its running statistics are stacked buffers, updated in place per copy
 under ``vmap``. Instance, group and layer norm have no buffers. The batched path runs eagerly: CUDA
@@ -24,17 +23,15 @@ batch norm under ``vmap`` fails ("NYI: querying is_contiguous inside of vmap"), 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from nas_proxy.augment import DSA
-from nas_proxy.errors import DivergedError
-from nas_proxy.training import TrainConfig, mark_divergence
-from nas_proxy.utils import derive_seed, generator
+# (K, B, classes), (K, B) or (K, B, classes) -> (K,): the cross-entropy of each copy on its own batch
+_per_copy_loss = vmap(lambda logits, labels: F.cross_entropy(logits, labels))
 
 
 class ModelStack:
@@ -70,6 +67,18 @@ class ModelStack:
             copies.append(self._call(params, buffers, x if shared else x[k]))
         return torch.stack(copies)
 
+    def logits(self, x: Tensor) -> Tensor:
+        """Every copy on the same images ``x`` (N, C, H, W): (K, N, classes)."""
+        return self(x, shared=True)
+
+    def losses(self, xb: Sequence[Tensor], yb: Sequence[Tensor]) -> Tensor:
+        """The cross-entropy of each copy (K,) on its own batch ``xb[k]`` and labels ``yb[k]``."""
+        return _per_copy_loss(self(torch.stack(list(xb))), torch.stack(list(yb)))
+
+    def parameters(self) -> list[Tensor]:
+        """The stacked parameters (K, *shape), what one optimiser steps for all copies."""
+        return list(self.params.values())
+
     def train(self, mode: bool = True) -> ModelStack:
         self.template.train(mode)
         return self
@@ -87,85 +96,3 @@ class ModelStack:
             state = {name: t[k] for name, t in {**self.params, **self.buffers}.items()}
             model.load_state_dict(state)
         return model
-
-
-def train_stack(
-    stack: ModelStack,
-    x: Tensor,
-    y: Tensor,
-    config: TrainConfig,
-    seeds: Sequence[int],
-    flip: bool = True,
-    on_epoch: Callable[[int, ModelStack], None] | None = None,
-    check_every: int = 0,
-) -> ModelStack:
-    """Train copy k of ``stack`` as ``train_model(copy, x, y, config, seeds[k], flip)`` would, all
-    copies in each step at once; returns the stack in eval mode. ``y``: class indices (N,) or
-    probabilities (N, classes), as ``train_model``'s.
-
-    ``on_epoch(epoch, stack)`` runs after every epoch. A non-finite loss of any copy raises
-    :class:`DivergedError` naming the copy and its first bad epoch, read at the same check points
-    as ``train_model``'s (one host sync each).
-    """
-    if len(seeds) != stack.size:
-        raise ValueError(f"{stack.size} copies need {stack.size} seeds, got {len(seeds)}")
-    device = next(iter(stack.params.values())).device
-    x, y = x.to(device), y.to(device)
-    dsa = DSA(flip) if config.dsa else None
-    params = list(stack.params.values())
-    opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    decay_epoch = int(config.epochs * config.lr_decay_at)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[decay_epoch] if 0 < decay_epoch < config.epochs else [], gamma=0.1)
-    amp = config.uses_amp(device)
-    n, k = x.shape[0], stack.size
-    per_copy_loss = vmap(lambda logits, labels: F.cross_entropy(logits, labels))  # (K, B, classes), (K, B[, classes]) -> (K,)
-    bad_epoch = torch.full((k,), -1, dtype=torch.long, device=device)  # per copy: first epoch whose last loss was not finite
-    bad_loss = torch.zeros(k, device=device)
-    for epoch in range(config.epochs):
-        stack.train()
-        orders = [torch.randperm(n, generator=generator(derive_seed(s, "epoch", epoch), device), device=device) for s in seeds]
-        for step, start in enumerate(range(0, n, config.batch_size)):
-            idx = torch.stack([order[start : start + config.batch_size] for order in orders])  # (K, B)
-            xb = x[idx]  # (K, B, C, H, W)
-            if dsa is not None:  # each copy draws its own op and parameters, as its own training would
-                xb = torch.stack([dsa(xb[c], derive_seed(s, "dsa", epoch, step)) for c, s in enumerate(seeds)])
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = per_copy_loss(stack(xb), y[idx])  # (K,)
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()  # copy k's gradient is that of its own loss: the copies share nothing
-            opt.step()
-        bad_epoch, bad_loss = mark_divergence(bad_epoch, bad_loss, loss, epoch)  # per copy, on the device
-        sched.step()
-        done = epoch + 1
-        if (check_every > 0 and done % check_every == 0) or done == config.epochs:
-            _raise_if_diverged(bad_epoch, bad_loss, seeds)
-        if on_epoch is not None:
-            on_epoch(epoch, stack)
-    return stack.eval()
-
-
-def _raise_if_diverged(bad_epoch: Tensor, bad_loss: Tensor, seeds: Sequence[int]) -> None:
-    epochs = bad_epoch.tolist()  # the host sync of a check point
-    for c, epoch in enumerate(epochs):
-        if epoch >= 0:
-            raise DivergedError(
-                f"training diverged: the loss of copy {c} (of {len(epochs)}, seed {seeds[c]}) became {bad_loss[c].item()} in epoch {epoch}"
-            )
-
-
-@torch.no_grad()
-def stack_accuracy(stack: ModelStack, x: Tensor, y: Tensor, *, amp: bool, batch_size: int = 1024) -> list[float]:
-    """Top-1 accuracy (fraction) of every copy on ``x``/``y``, in eval mode: ``training.accuracy`` per
-    copy. ``batch_size`` images of all copies together (batch_size / K per copy) bound the memory."""
-    device = next(iter(stack.params.values())).device
-    was_training = stack.training
-    stack.eval()
-    correct = torch.zeros(stack.size, dtype=torch.long, device=device)  # (K,)
-    chunk = max(1, batch_size // stack.size)
-    for start in range(0, x.shape[0], chunk):
-        xb = x[start : start + chunk].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-            pred = stack(xb, shared=True).argmax(2)  # (K, chunk)
-        correct += (pred == y[start : start + chunk].to(device)).sum(1)
-    stack.train(was_training)
-    return [c / max(1, x.shape[0]) for c in correct.tolist()]

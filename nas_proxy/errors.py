@@ -17,6 +17,10 @@ class UnknownNameError(NasProxyError):
     """A name that is not in a registry (dataset, method, space, proxy)."""
 
 
+class DuplicateNameError(NasProxyError, ValueError):
+    """A second object registered under a name a registry already holds (a plugin's naming clash)."""
+
+
 class DataNotFoundError(NasProxyError):
     """Dataset files are missing; the message says how to get them."""
 

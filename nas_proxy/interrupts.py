@@ -7,13 +7,17 @@ that nobody owns. So the CLI installs :func:`install`: SIGINT raises at once whe
 (start-up, loading data, training) and only sets a flag inside :func:`deferred` sections, which
 raise it when they end or at an explicit :func:`check` (a safe point). Without :func:`install`
 (the library used from Python) these sections change nothing.
+
+A loop that checkpoints and stops cleanly (distillation) asks instead through :func:`stop_requests`:
+inside it the first Ctrl-C (or SIGTERM) only sets the flag the loop reads at its safe points, and a
+second raises at once. The same handler and state serve both: this is the one SIGINT mechanism.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -22,13 +26,14 @@ class _State:
     installed = False
     immediate = True  # SIGINT raises KeyboardInterrupt at once (outside deferred sections)
     pending = False  # a SIGINT arrived inside a deferred section
+    second_raises = False  # inside stop_requests (not in a deferred section): a second signal raises at once
 
 
 _state = _State()
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
-    if _state.immediate:
+    if _state.immediate or (_state.pending and _state.second_raises):
         _state.pending = False
         raise KeyboardInterrupt
     _state.pending = True
@@ -51,12 +56,12 @@ def check() -> None:
 @contextmanager
 def deferred() -> Iterator[None]:
     """Hold a SIGINT back until the section ends (storage calls, Optuna's ask/tell)."""
-    before = _state.immediate
-    _state.immediate = False
+    before, second = _state.immediate, _state.second_raises
+    _state.immediate, _state.second_raises = False, False
     try:
         yield
     finally:
-        _state.immediate = before
+        _state.immediate, _state.second_raises = before, second
     if before:
         check()
 
@@ -73,4 +78,25 @@ def interruptible() -> Iterator[None]:
         _state.immediate = before
 
 
-__all__ = ["check", "deferred", "install", "interruptible"]
+@contextmanager
+def stop_requests() -> Iterator[Callable[[], bool]]:
+    """A loop that stops itself: yields ``requested()``, true once a Ctrl-C (or SIGTERM) arrived.
+
+    The first signal only sets the flag, which the loop reads after a whole step (then checkpoints
+    and stops); a second Ctrl-C raises KeyboardInterrupt at once (the last checkpoint remains).
+    Works with or without :func:`install` (the handlers before are restored at the end); off the
+    main thread no signal can be caught and ``requested()`` stays false.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, _on_sigint) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    before = _state.immediate, _state.second_raises, _state.pending
+    _state.immediate, _state.second_raises, _state.pending = False, True, False
+    try:
+        yield lambda: _state.pending
+    finally:
+        _state.immediate, _state.second_raises, _state.pending = before
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+__all__ = ["check", "deferred", "install", "interruptible", "stop_requests"]

@@ -35,7 +35,7 @@ from nas_proxy import checks
 from nas_proxy.checks import read_text
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.files import write_text
-from nas_proxy.search.proxy import ProxyConfig
+from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,48 +1,95 @@
-"""A name -> factory table with errors that list the known names and suggest close matches."""
+"""The one registry type: a name -> object table that refuses a second object under a name, and
+whose errors list the known names and suggest a close match (timm's ``register_model``).
+
+Every extension point is one: datasets, search spaces, model families, distillation methods,
+proxy kinds, zero-cost proxies, study kinds, samplers, pruners, objectives.
+"""
 
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from nas_proxy.errors import UnknownNameError
+from nas_proxy.errors import DuplicateNameError, NasProxyError, UnknownNameError
 
 T = TypeVar("T")
 
 
-class Registry(Generic[T]):
-    """Maps names to objects (usually factories). ``kind`` names the table in error messages."""
+def _origin(obj: object) -> str:
+    """Where ``obj`` was defined, for the duplicate error (``module.qualname``, else its type)."""
+    target = obj if hasattr(obj, "__qualname__") else type(obj)
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', type(obj).__name__)}"
 
-    def __init__(self, kind: str) -> None:
+
+class Registry(Generic[T]):
+    """Maps names to objects (usually factories). ``kind`` names the table in error messages.
+
+    ``package``: a package with one module per member, named as the member; a name not
+    registered yet is looked up by importing that module, which registers it, so that adding a
+    member is adding one file there. ``error``: the :class:`UnknownNameError`-like class raised
+    for an unknown name.
+    """
+
+    def __init__(self, kind: str, package: str | None = None, error: type[NasProxyError] = UnknownNameError) -> None:
         self.kind = kind
+        self.package = package
+        self.error = error
         self._items: dict[str, T] = {}
+
+    def add(self, name: str, obj: T) -> T:
+        """Register ``obj`` as ``name``; a name already taken is a :class:`DuplicateNameError`."""
+        if name in self._items:
+            raise DuplicateNameError(
+                f"{self.kind} {name!r} is registered twice (first {_origin(self._items[name])}, then {_origin(obj)}): "
+                "give the second one another name"
+            )
+        self._items[name] = obj
+        return obj
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: ``@REGISTRY.register("name")`` adds the decorated object under ``name``."""
 
         def add(obj: T) -> T:
-            if name in self._items:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._items[name] = obj
-            return obj
+            return self.add(name, obj)
 
         return add
 
     def get(self, name: str) -> T:
-        """The object registered as ``name``; an :class:`UnknownNameError` listing the known ones."""
+        """The object registered as ``name`` (imported from ``package`` first if need be); an
+        ``error`` listing the known names otherwise."""
+        if name not in self._items and name in self._modules():
+            importlib.import_module(f"{self.package}.{name}")
         try:
             return self._items[name]
         except KeyError:
-            close = difflib.get_close_matches(name, self._items, n=1)
+            known = self.names()
+            close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}.{hint}") from None
+            raise self.error(f"unknown {self.kind} {name!r}; known: {', '.join(known)}.{hint}") from None
+
+    def _modules(self) -> list[str]:
+        """The members ``package`` holds a module for (not imported)."""
+        if self.package is None:
+            return []
+        path = importlib.import_module(self.package).__path__
+        return [m.name for m in pkgutil.iter_modules(path) if not m.name.startswith("_")]
 
     def names(self) -> list[str]:
-        return sorted(self._items)
+        """Every name, registered or in ``package``, sorted."""
+        return sorted({*self._items, *self._modules()})
+
+    def items(self) -> list[tuple[str, T]]:
+        """(name, object) of every member, sorted by name (``package``'s modules imported)."""
+        return [(name, self.get(name)) for name in self.names()]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._modules()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())

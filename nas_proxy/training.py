@@ -1,13 +1,14 @@
-"""Training a network on in-memory tensors, and measuring its accuracy.
+"""Training a network, or K stacked copies of one, on in-memory tensors, and measuring accuracy.
 
-Shared by ``evaluate`` (the field's protocol), the search's proxy trials and the ground truth.
+One loop serves both: a network alone is the one copy of a stack (``nas_proxy.batched``). Shared by ``evaluate`` (the field's protocol), the search's proxy trials and the ground truth.
 The whole training set lives on the device; an epoch is a seeded permutation of it. Nothing in an
 epoch reads a value back to the host: divergence is a flag on the device, read at check points.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -34,18 +35,79 @@ def mark_divergence(bad_epoch: Tensor, bad_loss: Tensor, loss: Tensor, epoch: in
         return torch.where(first, torch.full_like(bad_epoch, epoch), bad_epoch), torch.where(first, loss.detach().float(), bad_loss)
 
 
+class Copies(Protocol):
+    """K networks of one architecture trained together (``nas_proxy.batched.ModelStack``); a
+    network alone is the case K = 1 (:func:`train_model` wraps it)."""
+
+    size: int  # K
+
+    @property
+    def training(self) -> bool: ...
+
+    def parameters(self) -> Iterable[Tensor]: ...
+
+    def train(self, mode: bool = True) -> object: ...
+
+    def losses(self, xb: Sequence[Tensor], yb: Sequence[Tensor]) -> Tensor:
+        """The loss of each copy (K,) on its own batch ``xb[k]`` (B, C, H, W) and labels ``yb[k]``."""
+        ...
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Every copy on the same images: (K, N, classes)."""
+        ...
+
+
+class _One:
+    """A network as the only copy: its own calls, so that it trains exactly as it always did."""
+
+    size = 1
+
+    def __init__(self, net: nn.Module) -> None:
+        self.net = net
+
+    @property
+    def training(self) -> bool:
+        return self.net.training
+
+    def parameters(self) -> Iterable[Tensor]:
+        return self.net.parameters()
+
+    def train(self, mode: bool = True) -> object:
+        return self.net.train(mode)
+
+    def losses(self, xb: Sequence[Tensor], yb: Sequence[Tensor]) -> Tensor:
+        return F.cross_entropy(self.net(xb[0]), yb[0])  # () : one copy
+
+    def logits(self, x: Tensor) -> Tensor:
+        return self.net(x)[None]  # (1, N, classes)
+
+
+def copies(model: nn.Module | Copies) -> Copies:
+    """``model`` as :class:`Copies`: a stack as it is, a network as the one copy."""
+    return _One(model) if isinstance(model, nn.Module) else model
+
+
+M = TypeVar("M", bound="nn.Module | Copies")
+
+
 def train_model(
-    model: nn.Module,
+    model: M,
     x: Tensor,
     y: Tensor,
     config: TrainConfig,
-    seed: int,
+    seed: int | Sequence[int],
     flip: bool = True,
-    on_epoch: Callable[[int, nn.Module], None] | None = None,
-    on_step: Callable[[int, int, nn.Module], None] | None = None,
+    on_epoch: Callable[[int, M], None] | None = None,
+    on_step: Callable[[int, int, M], None] | None = None,
     check_every: int = 0,
-) -> nn.Module:
+) -> M:
     """Train ``model`` (already on its device) on ``x``/``y`` (moved there); returns it in eval mode.
+
+    ``model`` is a network, or K copies of one (``nas_proxy.batched.ModelStack``) with one seed
+    each in ``seed``: copy k is trained exactly as it would be alone with ``seed[k]`` (its own epoch
+    permutations, DSA draws, the same optimiser and lr schedule; SGD acts element by element, so one
+    optimiser over the stacked tensors is K independent ones). CUDA graphs and channels_last apply
+    to a network alone.
 
     ``y`` holds class indices (N,) or per-image probabilities (N, classes), a set's soft labels:
     ``F.cross_entropy`` takes either, and an augmented image keeps its source image's row. With
@@ -53,59 +115,78 @@ def train_model(
 
     ``on_epoch(epoch, model)`` runs after every epoch (the search reports to Optuna there);
     ``on_step(epoch, step, model)`` after every optimiser step (early-stopping scores).
-    A non-finite loss raises :class:`DivergedError` naming the first bad epoch. It is a flag on the
-    device, read (one host sync) after every ``check_every``-th epoch, before that epoch's
-    ``on_epoch``, and after the last epoch; 0 reads it at the end only.
+    A non-finite loss raises :class:`DivergedError` naming the first bad epoch (and the copy). It is
+    a flag on the device, read (one host sync) after every ``check_every``-th epoch, before that
+    epoch's ``on_epoch``, and after the last epoch; 0 reads it at the end only.
     """
-    device = next(model.parameters()).device
+    net = copies(model)
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    k = net.size
+    if len(seeds) != k:
+        raise ValueError(f"{k} copies need {k} seeds, got {len(seeds)}")
+    device = next(iter(net.parameters())).device
     x, y = x.to(device), y.to(device)
-    if config.channels_last and device.type == "cuda":  # CPU kernels would round differently: CUDA only
-        model.to(memory_format=torch.channels_last)
+    alone = model if isinstance(model, nn.Module) else None  # the single-network options need the module
+    if alone is not None and config.channels_last and device.type == "cuda":  # CPU kernels would round differently: CUDA only
+        alone.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     dsa = DSA(flip) if config.dsa else None
-    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     decay_epoch = int(config.epochs * config.lr_decay_at)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[decay_epoch] if 0 < decay_epoch < config.epochs else [], gamma=0.1)
     amp = config.uses_amp(device)
     n = x.shape[0]
-    model.train()
-    graphed = GraphedStep(model, x[: config.batch_size], y[: config.batch_size], amp) if graphable(config, n, device) else None
-    bad_epoch = torch.full((), -1, dtype=torch.long, device=device)  # first epoch whose last loss was not finite
-    bad_loss = torch.zeros((), device=device)  # that loss
+    net.train()
+    graphed = (
+        GraphedStep(alone, x[: config.batch_size], y[: config.batch_size], amp)
+        if alone is not None and graphable(config, n, device)
+        else None
+    )
+    bad_epoch = torch.full((k,), -1, dtype=torch.long, device=device)  # per copy: first epoch whose last loss was not finite
+    bad_loss = torch.zeros(k, device=device)  # that loss
     for epoch in range(config.epochs):
-        model.train()
-        order = torch.randperm(n, generator=generator(derive_seed(seed, "epoch", epoch), device), device=device)
+        net.train()
+        orders = [torch.randperm(n, generator=generator(derive_seed(s, "epoch", epoch), device), device=device) for s in seeds]
         for step, start in enumerate(range(0, n, config.batch_size)):
-            idx = order[start : start + config.batch_size]
-            xb = x[idx]
-            if dsa is not None:
-                xb = dsa(xb, derive_seed(seed, "dsa", epoch, step))
+            idx = [order[start : start + config.batch_size] for order in orders]  # K x (B,)
+            xb = [x[i] for i in idx]  # K x (B, C, H, W)
+            if dsa is not None:  # each copy draws its own op and parameters, as its own training would
+                xb = [dsa(b, derive_seed(s, "dsa", epoch, step)) for b, s in zip(xb, seeds, strict=True)]
+            yb = [y[i] for i in idx]
             if graphed is not None:
-                loss = graphed(xb, y[idx])  # forward + backward replayed; the gradients land in .grad
+                loss = graphed(xb[0], yb[0])  # forward + backward replayed; the gradients land in .grad
             else:
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    loss = F.cross_entropy(model(xb), y[idx])
+                    loss = net.losses(xb, yb)  # (K,), or () for a network alone
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.sum().backward()  # copy k's gradient is that of its own loss: the copies share nothing
             opt.step()
             if on_step is not None:
                 on_step(epoch, step, model)
-        bad_epoch, bad_loss = mark_divergence(bad_epoch, bad_loss, loss, epoch)  # on the device: no host sync here
+        bad_epoch, bad_loss = mark_divergence(bad_epoch, bad_loss, loss.reshape(k), epoch)  # on the device: no host sync here
         sched.step()
         done = epoch + 1
         if (check_every > 0 and done % check_every == 0) or done == config.epochs:
-            _raise_if_diverged(bad_epoch, bad_loss)
+            _raise_if_diverged(bad_epoch, bad_loss, None if alone is not None else seeds)
         if on_epoch is not None:
             on_epoch(epoch, model)
     if graphed is not None:
         opt.zero_grad(set_to_none=True)  # the gradients are the graph's buffers: let them go with it
-    return model.eval()
+    net.train(False)
+    return model
 
 
-def _raise_if_diverged(bad_epoch: Tensor, bad_loss: Tensor) -> None:
-    epoch = int(bad_epoch)  # the host sync of a check point
-    if epoch >= 0:
-        raise DivergedError(f"training diverged: the loss became {bad_loss.item()} in epoch {epoch}")
+def _raise_if_diverged(bad_epoch: Tensor, bad_loss: Tensor, seeds: Sequence[int] | None) -> None:
+    """``seeds``: those of a stack's copies (the message names the copy), None for a network alone."""
+    epochs = bad_epoch.tolist()  # the host sync of a check point
+    for c, epoch in enumerate(epochs):
+        if epoch < 0:
+            continue
+        if seeds is None:
+            raise DivergedError(f"training diverged: the loss became {bad_loss[c].item()} in epoch {epoch}")
+        raise DivergedError(
+            f"training diverged: the loss of copy {c} (of {len(epochs)}, seed {seeds[c]}) became {bad_loss[c].item()} in epoch {epoch}"
+        )
 
 
 class GraphedStep:
@@ -160,20 +241,28 @@ class GraphedStep:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024, *, amp: bool) -> float:
-    """Top-1 accuracy (fraction) of ``model`` on ``x``/``y``, in eval mode, batch by batch.
-
-    The correct predictions are counted on the device and read once. ``amp``: bf16 autocast on CUDA;
-    no default, so that a caller cannot validate in bf16 a network its ``--no-amp`` trained in float32.
+def accuracies(model: nn.Module | Copies, x: Tensor, y: Tensor, batch_size: int = 1024, *, amp: bool) -> list[float]:
+    """Top-1 accuracy (fraction) of every copy of ``model`` (one for a network) on ``x``/``y``, in
+    eval mode, batch by batch: ``batch_size`` images of all copies together (batch_size / K per
+    copy) bound the memory. The correct predictions are counted on the device and read once.
+    ``amp``: bf16 autocast on CUDA; no default, so that a caller cannot validate in bf16 a network
+    its ``--no-amp`` trained in float32.
     """
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    for start in range(0, x.shape[0], batch_size):
-        xb = x[start : start + batch_size].to(device, non_blocking=True)
+    net = copies(model)
+    device = next(iter(net.parameters())).device
+    was_training = net.training
+    net.train(False)
+    correct = torch.zeros(net.size, dtype=torch.long, device=device)  # (K,)
+    chunk = max(1, batch_size // net.size)
+    for start in range(0, x.shape[0], chunk):
+        xb = x[start : start + chunk].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-            pred = model(xb).argmax(1)
-        correct += (pred == y[start : start + batch_size].to(device)).sum()
-    model.train(was_training)
-    return int(correct) / max(1, x.shape[0])
+            pred = net.logits(xb).argmax(2)  # (K, chunk)
+        correct += (pred == y[start : start + chunk].to(device)).sum(1)
+    net.train(was_training)
+    return [c / max(1, x.shape[0]) for c in correct.tolist()]
+
+
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024, *, amp: bool) -> float:
+    """Top-1 accuracy (fraction) of a network: :func:`accuracies` of its one copy."""
+    return accuracies(model, x, y, batch_size, amp=amp)[0]

@@ -17,6 +17,7 @@ from tests.bad_input_runner import Case, copy_workspace, problems, run_all, tabl
 D = "distill --dataset digits --ipc 1 --iterations 1 --quiet --out OUT"
 E = "evaluate syn --runs 1 --epochs 1 --device cpu --quiet"
 S = "search --synthetic syn --space convnet-cpu --study s1 --n-trials 1 --epochs 1 --device cpu --quiet"
+P = "search --space convnet-cpu --study s1 --n-trials 1 --device cpu --quiet"  # a search on a proxy named by --proxy
 W = "worker --study done --storage studies/done/journal.log --quiet"
 SC = "score --synthetic syn --space convnet-cpu --archs archs/good.json --epochs 1 --device cpu --quiet"
 C = "correlate --sample --space convnet-cpu --synthetic syn --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 10 --device cpu --quiet --out OUT"
@@ -196,6 +197,17 @@ CASES: list[Case] = [
     Case(f"{S} --storage sqlite:///s.db --workers 2", "SQLite cannot take several writing processes", fixed=9),
     Case(f"{S} --storage sqlite:///foreign.db", "foreign.db"),
     Case(f"{S} --out notes.txt", "notes.txt", fixed=9),
+    # ---- search --proxy TOKEN
+    Case(f"{P} --dataset digits --proxy nope", "unknown proxy 'nope'"),
+    Case(f"{P} --dataset digits --proxy random-ipc0", "random-ipcN needs N >= 1 real images per class"),
+    Case(f"{P} --dataset digits --proxy early@-1ep", "early@Xep needs 0 < X < 10 epochs"),
+    Case(f"{P} --dataset digits --proxy early@10ep", "early@Xep needs 0 < X < 10 epochs"),
+    Case(f"{P} --dataset digits --proxy training-free", "is a family of 6 proxies"),
+    Case(f"{P} --proxy early@1ep", "--proxy early@1ep needs data: --dataset NAME"),
+    Case(f"{P} --dataset digits", "--dataset digits needs --proxy TOKEN"),
+    Case(f"{S} --proxy early@1ep", "--proxy early@1ep scores on real data, not on --synthetic syn"),
+    Case(f"{S} --proxy synflow", "--proxy synflow scores on real data, not on --synthetic syn"),
+    Case(f"{S} --dataset digits --proxy random-ipc2", "both name the data"),
     # ---- worker
     Case("worker --study s1", "required: --storage"),
     Case("worker --study s1 --storage studies/s1/journal.log", "does not exist", fixed=9),

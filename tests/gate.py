@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 SITE = Path(__file__).resolve().parent / "gated_site"
-PROXY_TRAINING = "nas_proxy.search.proxy:ProxyContext.score"  # a candidate trained on the synthetic set (search, calibrate)
-FULL_TRAINING = "nas_proxy.search.fulldata:train_one"  # an architecture trained on real data (ground truth, promotion)
+PROXY_TRAINING = "nas_proxy.trainers.synthetic_set:ProxyContext.score"  # a candidate trained on the synthetic set (search, calibrate)
+FULL_TRAINING = "nas_proxy.trainers.fulldata:train_one"  # an architecture trained on real data (ground truth, promotion)
 CHECKPOINT = "nas_proxy.distill.checkpoint:write_checkpoint"  # a distillation writing its checkpoint (mid-loop)
 TEACHER = "nas_proxy.distill.soft_labels:train_teacher"  # one soft-label teacher trained (or read from its cache)
 SAFETY_SECONDS = 900  # fails a drill whose processes never reach the gate; not a duration anything must outlast

@@ -29,7 +29,7 @@ from optuna.study import _optimize
 from optuna.trial import TrialState
 
 from nas_proxy import cli
-from nas_proxy.search.proxy import ProxyContext
+from nas_proxy.trainers.synthetic_set import ProxyContext
 
 fired = False
 

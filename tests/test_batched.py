@@ -18,14 +18,14 @@ import pytest
 import torch
 from torch import nn
 
-from nas_proxy.batched import ModelStack, stack_accuracy, train_stack
+from nas_proxy.batched import ModelStack
 from nas_proxy.cli import main
 from nas_proxy.models.convnet import NORMALIZATIONS, ConvNet, ConvNetSpec
 from nas_proxy.search import ProxyConfig, ProxyContext, SearchConfig, search
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.synthetic import load_synthetic
-from nas_proxy.training import TrainConfig, accuracy, train_model
+from nas_proxy.training import TrainConfig, accuracies, accuracy, train_model
 
 SEEDS = (5, 6, 7)
 # 6 epochs x 3 steps (20 images, batch 8: steps of 8, 8 and 4) with DSA and the lr decay half way
@@ -54,7 +54,7 @@ def test_stack_trains_each_copy_as_its_own_training(normalization: str, vectoriz
     hw = (int(syn.images.shape[2]), int(syn.images.shape[3]))
     spec = ConvNetSpec(depth=2, width=16, normalization=normalization, pooling="avgpooling")
     separate = [train_model(fresh(spec, s, hw), syn.images, syn.labels, CONFIG, s, flip=False) for s in SEEDS]
-    stack = train_stack(ModelStack([fresh(spec, s, hw) for s in SEEDS], vectorize), syn.images, syn.labels, CONFIG, SEEDS, flip=False)
+    stack = train_model(ModelStack([fresh(spec, s, hw) for s in SEEDS], vectorize), syn.images, syn.labels, CONFIG, SEEDS, flip=False)
     together = [stack.unstack(k, fresh(spec, 0, hw)) for k in range(len(SEEDS))]
     for one, copy in zip(separate, together, strict=True):
         for name, value in floats(one).items():  # weights and BatchNorm's running statistics
@@ -66,7 +66,7 @@ def test_stack_trains_each_copy_as_its_own_training(normalization: str, vectoriz
             one.state_dict().get("blocks.0.norm.num_batches_tracked", 0)
         )
     alone = [accuracy(m, syn.images, syn.labels, amp=False) for m in separate]
-    batched = stack_accuracy(stack, syn.images, syn.labels, amp=False, batch_size=7)
+    batched = accuracies(stack, syn.images, syn.labels, amp=False, batch_size=7)
     step = 1 / syn.images.shape[0]  # vmap: a prediction on the edge may flip, at most one image
     assert batched == alone if not vectorize else all(abs(a - b) <= step + 1e-9 for a, b in zip(batched, alone, strict=True))
 
@@ -81,7 +81,7 @@ def test_copies_are_independently_initialised_and_trained(tiny_run: Path) -> Non
         assert all(
             not torch.equal(value[a], value[b]) for a in range(3) for b in range(a + 1, 3) if "weight" in name and "norm" not in name
         )
-    train_stack(stack, syn.images, syn.labels, TrainConfig(epochs=2, batch_size=8), SEEDS, flip=False)
+    train_model(stack, syn.images, syn.labels, TrainConfig(epochs=2, batch_size=8), SEEDS, flip=False)
     first = stack.params["blocks.0.conv.weight"]
     assert not torch.equal(first[0], first[1]) and not torch.equal(first[1], first[2])
 
@@ -109,8 +109,8 @@ def test_k_seed_proxy_scores_what_k_separate_trials_score(vectorize: bool | None
 def test_one_seed_keeps_the_single_network_path_and_its_records(tiny_run: Path) -> None:
     """K = 1 is the proxy as it was: ``train_model`` on ``derive_seed(seed, "proxy", arch)``, and the
     same dicts (no ``seeds`` key in cache keys or stored settings, no ``seed_scores`` in records)."""
-    from nas_proxy.search.proxy import count_params
     from nas_proxy.spaces import arch_id
+    from nas_proxy.trainers.synthetic_set import count_params
     from nas_proxy.utils import derive_seed
 
     space = get_space("convnet720")
@@ -146,7 +146,7 @@ def test_accuracy_autocasts_only_when_asked(amp: bool, tiny_run: Path) -> None:
     model.classifier.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
     accuracy(model, syn.images.cuda(), syn.labels.cuda(), amp=amp)
     stack = ModelStack([model])
-    stack_accuracy(stack, syn.images.cuda(), syn.labels.cuda(), amp=amp)
+    accuracies(stack, syn.images.cuda(), syn.labels.cuda(), amp=amp)
     assert set(dtypes) == {torch.bfloat16 if amp else torch.float32}
 
 

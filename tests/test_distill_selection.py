@@ -19,9 +19,9 @@ from nas_proxy.data import load_dataset
 from nas_proxy.distill import distill
 from nas_proxy.distill.selection import STATE, Ranker, Ranking
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.search.proxy import ProxyConfig, ProxyContext
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.synthetic import load_synthetic
+from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
 from tests.conftest import tiny_config
 from tests.test_distill_spaces import ROOT, _wait_for, images, nasproxy
 

@@ -23,9 +23,9 @@ from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import from_space
 from nas_proxy.distill import distill
 from nas_proxy.distill.runner import OWN_FILES
-from nas_proxy.search import ProxyContext, search, trainings
-from nas_proxy.search.runner import fingerprint
+from nas_proxy.search import search, trainings
 from nas_proxy.search.study import create_or_check
+from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.budget import over_budget
 from nas_proxy.studies.storage import open_storage
@@ -135,8 +135,7 @@ def test_a_trial_whose_worker_died_before_recording_itself_is_failed_after_the_g
 def test_a_run_waits_for_a_trial_running_elsewhere_instead_of_ending_short(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     cfg = config(tiny_run)
-    ctx = ProxyContext.load(tiny_run, "cpu", cfg.proxy)
-    study = create_or_check(open_storage(str(storage), "w")[0], "w", cfg, fingerprint(ctx, get_space(SMALL_SPACE)), 0)
+    study = create_or_check(open_storage(str(storage), "w")[0], "w", cfg, open_proxy(cfg, tmp_path).fingerprint(get_space(SMALL_SPACE)), 0)
     elsewhere = _running_trial(study, "elsewhere", 1)  # another machine's worker, alive
     get_space(SMALL_SPACE).sample(elsewhere)
 

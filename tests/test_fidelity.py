@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nas_proxy.search.proxy import count_params
 from nas_proxy.spaces import arch_id, build_model
+from nas_proxy.trainers.synthetic_set import count_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

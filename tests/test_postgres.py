@@ -19,15 +19,14 @@ from nas_proxy.cli import main
 from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, from_space
 from nas_proxy.correlate.config import data_ref
 from nas_proxy.correlate.ground_truth import enqueue, open_study
-from nas_proxy.search import ProxyContext
-from nas_proxy.search.runner import fingerprint
 from nas_proxy.search.study import create_or_check
+from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import StorageError, open_storage
 from tests import pg
 from tests.gate import FULL_TRAINING, Gate
 from tests.pg import PostgresServer
-from tests.test_search import FAST, FAST_ARGS, SMALL_SPACE
+from tests.test_search import FAST_ARGS, SMALL_SPACE
 from tests.test_search import config as search_config
 
 NASPROXY = [sys.executable, "-m", "nas_proxy"]
@@ -147,7 +146,8 @@ def test_search_on_postgresql_resumes_and_a_worker_joins(
 
 def test_a_search_worker_killed_mid_trial_is_retried_in_the_same_run(pg_url: str, tiny_run: Path, tmp_path: Path) -> None:
     storage = open_storage(pg_url, "k")[0]
-    create_or_check(storage, "k", search_config(tiny_run), fingerprint(ProxyContext.load(tiny_run, "cpu", FAST), get_space(SMALL_SPACE)), 0)
+    cfg = search_config(tiny_run)
+    create_or_check(storage, "k", cfg, open_proxy(cfg, tmp_path).fingerprint(get_space(SMALL_SPACE)), 0)
     common = ["--study", "k", "--storage", pg_url, "--n-trials", "4", "--device", "cpu", "--quiet", *HEARTBEAT]
     gate = Gate(tmp_path / "gate")  # every training waits there until one worker is killed in its own
     # the study exists: the search and both workers start together and each takes a trial

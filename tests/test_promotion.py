@@ -17,13 +17,13 @@ from optuna.trial import TrialState
 from nas_proxy.cli import main
 from nas_proxy.correlate.archs import from_space
 from nas_proxy.search import search
-from nas_proxy.search.fulldata import DataRef, GroundTruthConfig
 from nas_proxy.search.promotion import PROMOTION, candidates
 from nas_proxy.search.study import ranked
 from nas_proxy.spaces import get_space
 from nas_proxy.studies import WorkerOptions, join, kind_of
 from nas_proxy.studies.queue import enqueue
 from nas_proxy.studies.storage import open_storage
+from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
 from tests.gate import FULL_TRAINING, Gate
 from tests.interrupt import interruptible
 from tests.test_search import FAST_ARGS, SMALL_SPACE, config, load

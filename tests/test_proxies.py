@@ -49,7 +49,7 @@ def two_archs() -> list[Any]:
 
 @pytest.mark.parametrize("kind", sorted(PROXY_KINDS))
 def test_every_registered_proxy_scores_tiny_architectures(kind: str, setup: RunSetup, tmp_path: Path) -> None:
-    cls = PROXY_KINDS[kind]
+    cls = PROXY_KINDS.get(kind)
     proxies = cls.offer(setup)
     assert proxies, f"proxy kind {kind} offers nothing on digits with a synthetic set and ground truth: extend this test's setup"
     pairs = [(a.arch_id, a.spec) for a in two_archs()]

@@ -19,9 +19,10 @@ from optuna.trial import TrialState
 
 from nas_proxy.cli import main
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
-from nas_proxy.search import ProxyConfig, ProxyContext, SearchConfig, best_model, join, score, search
-from nas_proxy.search.runner import fingerprint, make_objective
+from nas_proxy.search import ProxyConfig, SearchConfig, best_model, join, score, search
+from nas_proxy.search.runner import make_objective
 from nas_proxy.search.study import create_or_check
+from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import MAX_RETRY, fail_dead_trials, worker_tag
@@ -98,9 +99,9 @@ def test_trials_carry_their_records(finished: tuple[Path, Path], tiny_run: Path)
 
 def test_the_last_epoch_is_reported_but_never_prunes(tiny_run: Path) -> None:
     once = ProxyConfig(epochs=2, report_every=5, report_images=200)  # no report during training: only the final one
-    ctx, space = ProxyContext.load(tiny_run, "cpu", once), get_space(SMALL_SPACE)
+    c, space = config(tiny_run, proxy=once), get_space(SMALL_SPACE)
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=101.0))  # prunes any report
-    study.optimize(make_objective(config(tiny_run, proxy=once), ctx, space, 1), n_trials=1)
+    study.optimize(make_objective(c, open_proxy(c, tiny_run.parent), space, 1), n_trials=1)
     (trial,) = study.trials
     assert trial.state == TrialState.COMPLETE and list(trial.intermediate_values) == [2]
 
@@ -168,8 +169,7 @@ def test_two_workers_complete_exactly_the_total(tiny_run: Path, tmp_path: Path) 
 def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     cfg = config(tiny_run)
-    ctx = ProxyContext.load(tiny_run, "cpu", FAST)
-    create_or_check(open_storage(str(storage), "k")[0], "k", cfg, fingerprint(ctx, get_space(SMALL_SPACE)), 0)
+    create_or_check(open_storage(str(storage), "k")[0], "k", cfg, open_proxy(cfg, tmp_path).fingerprint(get_space(SMALL_SPACE)), 0)
     gate = Gate(tmp_path / "gate")  # the worker's training waits there: RUNNING, its worker recorded, its architecture sampled
     command = [sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"]
     worker = subprocess.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
@@ -237,11 +237,11 @@ def test_an_unbuildable_candidate_fails_with_its_reason(tiny_run: Path, tmp_path
     space_file = tmp_path / "deep.toml"
     space_file.write_text('family = "convnet"\n[params]\ndepth = [2, 6]\nwidth = 8\npooling = "avgpooling"\n')
     space = get_space(str(space_file))
-    ctx = ProxyContext.load(tiny_run, "cpu", FAST)
+    c = config(tiny_run, space=str(space_file))
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial({"depth": 6})
     study.enqueue_trial({"depth": 2})
-    study.optimize(make_objective(config(tiny_run, space=str(space_file)), ctx, space, 2), n_trials=2, catch=(Exception,))
+    study.optimize(make_objective(c, open_proxy(c, tmp_path), space, 2), n_trials=2, catch=(Exception,))
     bad, good = study.trials
     assert bad.state == TrialState.FAIL and "unbuildable architecture" in bad.user_attrs["fail_reason"]
     assert "pools 6 times, too often for 16x16 images" in bad.user_attrs["fail_reason"]

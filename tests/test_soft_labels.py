@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from nas_proxy.batched import ModelStack, train_stack
+from nas_proxy.batched import ModelStack
 from nas_proxy.cli import main
 from nas_proxy.data import load_dataset, stratified_split
 from nas_proxy.distill import distill
@@ -29,10 +29,10 @@ from nas_proxy.evaluate import evaluate
 from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.synthetic import SyntheticSetProxy
 from nas_proxy.search import ProxyConfig, ProxyContext
-from nas_proxy.search.fulldata import DataRef
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.spaces.stratified import stratified_specs
 from nas_proxy.synthetic import load_synthetic, save_synthetic
+from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.training import TrainConfig, train_model
 from tests.conftest import tiny_config
 from tests.gate import TEACHER, Gate
@@ -87,7 +87,7 @@ def test_one_hot_soft_labels_train_the_stack_bit_for_bit_as_hard_labels(tiny_run
         for s in (1, 2):
             torch.manual_seed(s)
             models.append(get_space(SPACE).build(SPEC, 1, syn.num_classes, (int(syn.images.shape[2]), int(syn.images.shape[3]))))
-        stacks.append(train_stack(ModelStack(models), syn.images, y, TrainConfig(epochs=3, batch_size=8), [1, 2], flip=False))
+        stacks.append(train_model(ModelStack(models), syn.images, y, TrainConfig(epochs=3, batch_size=8), [1, 2], flip=False))
     for name in stacks[0].params:
         assert torch.equal(stacks[0].params[name], stacks[1].params[name])
 

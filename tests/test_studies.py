@@ -4,6 +4,7 @@ made before kinds were recorded, and the worker process entry point."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -11,14 +12,26 @@ import pytest
 
 from nas_proxy.cli import main
 from nas_proxy.studies import KIND_ATTR, WorkerOptions, kind_of
-from nas_proxy.studies.kinds import MODULES, get
+from nas_proxy.studies.kinds import KINDS, get
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.workers import worker_command
 
 
 def test_every_built_in_kind_registers_itself_from_its_module() -> None:
-    for name in MODULES:
+    assert KINDS.names() == ["groundtruth", "promotion", "search"]  # a module each in nas_proxy/study_kinds/
+    for name in KINDS.names():
         assert get(name).name == name
+
+
+def test_a_kind_is_imported_from_its_one_file_when_first_asked_for() -> None:
+    """No table names the kinds' modules: ``get`` imports ``nas_proxy/study_kinds/<name>.py``."""
+    code = (
+        "import sys; from nas_proxy.studies.kinds import KINDS, get; "
+        "assert 'nas_proxy.study_kinds.promotion' not in sys.modules; "
+        "print(KINDS.names(), get('promotion').name, 'nas_proxy.study_kinds.promotion' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "['groundtruth', 'promotion', 'search'] promotion True", done.stderr
 
 
 def test_studies_made_before_kinds_were_recorded_keep_their_kind(tmp_path: Path) -> None:

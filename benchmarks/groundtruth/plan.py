@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.search.proxy import count_flops, count_params
 from nas_proxy.spaces import DeclaredSpace, arch_id, build_model
+from nas_proxy.trainers.synthetic_set import count_flops, count_params
 from nas_proxy.utils import derive_seed
 
 MAX_SWAPS = 5_000  # repair swaps per block before the cap and the block size are declared incompatible

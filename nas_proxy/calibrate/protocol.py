@@ -25,8 +25,8 @@ from nas_proxy import interrupts
 from nas_proxy.calibrate.config import DEFAULT_CHOICES
 from nas_proxy.calibrate.truth import Truth
 from nas_proxy.errors import DivergedError
-from nas_proxy.search.proxy import ProxyConfig, ProxyContext, count_flops
 from nas_proxy.spaces import SearchSpace
+from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, count_flops
 
 # fields that change only the reports during training (pruning), never the final score
 REPORT_FIELDS = ("report_every", "report_images")

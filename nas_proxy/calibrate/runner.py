@@ -37,9 +37,9 @@ from nas_proxy.calibrate.truth import Truth, check_enough
 from nas_proxy.correlate import metrics
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.profile import ProxyProfile
-from nas_proxy.search.proxy import ProxyConfig, ProxyContext
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import check_writable_storage, open_storage
+from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
 from nas_proxy.utils import derive_seed
 
 ATTR = "nasproxy_calibration"

@@ -2,7 +2,7 @@
 
 A distillation with ``select_by`` hands its synthetic set, every ``select_every`` iterations, to
 :class:`CalibrationRanker`: each calibration architecture is trained on the set with the proxy
-protocol (:class:`~nas_proxy.search.proxy.ProxyContext`, the search's own trial) and scored on the
+protocol (:class:`~nas_proxy.trainers.synthetic_set.ProxyContext`, the search's own trial) and scored on the
 validation split (never the test split); the set's score is the Spearman correlation of those
 scores with the architectures' ground truth. The distillation keeps the best-scoring set
 (``nas_proxy.distill.selection``). The calibration architectures are recorded in ``meta.json``, so
@@ -23,9 +23,9 @@ from nas_proxy.correlate.metrics import spearman
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.selection import Ranker, Ranking
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
-from nas_proxy.search.proxy import ProxyConfig, ProxyContext, count_flops
 from nas_proxy.spaces import get_space
 from nas_proxy.synthetic import SyntheticSet
+from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, count_flops
 from nas_proxy.utils import derive_seed
 
 MIN_CALIBRATION = 3  # a rank correlation needs three architectures

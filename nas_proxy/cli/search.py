@@ -94,10 +94,29 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "search",
         parents=[common],
         help="run an Optuna study on the proxy",
-        description="Search architectures: every trial trains a candidate on the synthetic set and scores it on the real validation split. "
-        "Options also come from [search] and [search.proxy] of --config.",
+        description="Search architectures: every trial scores a candidate with one proxy of the registry (the proxies 'correlate' "
+        "compares): by default it trains on the --synthetic set and scores on the real validation split; --proxy names another "
+        "(random-ipcN, early@Xep, a training-free score) on --dataset. Options also come from [search] and [search.proxy] of --config.",
     )
-    p.add_argument("--synthetic", type=nonempty, metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
+    p.add_argument(
+        "--synthetic", type=nonempty, metavar="DIR", help="a synthetic set made by 'nasproxy distill' (its own proxy by default)"
+    )
+    p.add_argument(
+        "--proxy",
+        type=nonempty,
+        metavar="TOKEN",
+        dest="proxy_name",
+        help="the proxy that scores every trial: the --synthetic set's name (datadam-ipc10, the default), or on --dataset "
+        "random-ipcN (a random real subset, made once), early@Xep (the full-data training stopped after X epochs) or a "
+        "training-free score (synflow, naswot, grad_norm, snip, params, flops); synthetic sets and random subsets report "
+        "every --report-every epochs and can be pruned, early stopping and training-free scores cannot",
+    )
+    p.add_argument(
+        "--dataset",
+        type=nonempty,
+        metavar="NAME",
+        help="real data for a --proxy that uses no distilled set (split seed 0, 10%% validation)",
+    )
     p.add_argument("--space", type=nonempty, help="a registered space (nasproxy spaces) or a space file path")
     p.add_argument("--study", required=True, help="study name (resumed when it exists)")
     p.add_argument("--storage", type=nonempty, help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
@@ -144,9 +163,13 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
         "seed": args.seed,
         "device": args.device,
         "data_root": args.data_root,
+        "proxy_name": getattr(args, "proxy_name", None),
+        "dataset": getattr(args, "dataset", None),
     }
     given.update({k: v for k, v in flags.items() if v is not None})
-    required(given.get("synthetic"), "--synthetic", "synthetic", "search")
+    if "dataset" not in given and "proxy_name" not in given:  # a search on a set (--dataset and --proxy: checked by the search)
+        required(given.get("synthetic"), "--synthetic", "synthetic", "search")
+    given.setdefault("synthetic", None)
     required(given.get("space"), "--space", "space", "search")
     if "pruner" not in given:  # Optuna cannot prune several objectives
         given["pruner"] = "median" if len(given.get("objectives", ["accuracy"])) == 1 else "none"

@@ -15,11 +15,11 @@ from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.correlate.result import CorrelateResult, OnProgress
 from nas_proxy.correlate.runner import correlate
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.search.proxy import ProxyConfig
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage, require_existing
 from nas_proxy.synthetic import load_synthetic
+from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 
 def early_points(text: str) -> tuple[float, ...]:
@@ -121,6 +121,7 @@ class _FromStudy:
     study: optuna.Study
     url: str
     notes: list[str]
+    dataset: str | None = None  # the real data of a study searched on a proxy without a set (search --dataset)
 
 
 def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStudy:
@@ -132,7 +133,8 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     if search_config is None:
         raise InvalidArgumentError(f"{name!r} is a ground-truth study; --study takes a search study")
     space = r.space or search_config.space
-    synthetic = [search_config.synthetic] if r.synthetic is None else list(r.synthetic)
+    searched_on = [search_config.synthetic] if search_config.synthetic is not None else []  # none: a proxy on real data
+    synthetic = searched_on if r.synthetic is None else list(r.synthetic)
     proxy, notes = _study_proxy(search_config.proxy, proxy, r.proxy_given)
     study = optuna.load_study(study_name=name, storage=storage)
     seed = search_config.seed if r.seed is None else r.seed  # not given: the same networks as in the search
@@ -146,7 +148,7 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     for a in archs:  # search scores are reused only when made the same way on the same images
         if not (reusable and a.study_sha256 is not None and a.study_sha256 == sha):
             a.study_value = None
-    return _FromStudy(archs, space, synthetic, proxy, seed, study, url, notes)
+    return _FromStudy(archs, space, synthetic, proxy, seed, study, url, notes, search_config.dataset)
 
 
 def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None) -> CorrelateResult:
@@ -169,6 +171,8 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
         found = _from_study(r, r.study, proxy)
         archs, space_name, synthetic, proxy, seed = found.archs, found.space, found.synthetic, found.proxy, found.seed
         notes += found.notes
+        if r.dataset is None and not synthetic:  # searched with --proxy on --dataset: the same data
+            r = replace(r, dataset=found.dataset)
     elif r.archs:
         if not space_name:
             raise InvalidArgumentError("--archs needs --space: the space the architectures belong to")

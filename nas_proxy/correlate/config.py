@@ -9,8 +9,8 @@ from nas_proxy import checks
 from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.metrics import N_BOOT_MAX
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.search.proxy import ProxyConfig
 from nas_proxy.synthetic import load_synthetic
+from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 
 @dataclass

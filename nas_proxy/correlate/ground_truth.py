@@ -12,13 +12,12 @@ early-stopping proxy, scored like every other proxy on the validation split, at 
 
 from __future__ import annotations
 
-from nas_proxy.search.fulldata import DataRef, GroundTruthConfig, RealData, train_one
 from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.studies.queue import MAX_FAILURES, enqueue, failures, key_of, results
 from nas_proxy.studies.trials import fail_dead_trials
+from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_one
 
 GROUND_TRUTH = TrainingStudy(kind="groundtruth", attr="nasproxy_groundtruth", value="test_accuracy", label="ground truth")
-GROUND_TRUTH.register("full-data trainings scored on the test set (correlate's ground truth)")
 study_name = GROUND_TRUTH.study_name
 open_study = GROUND_TRUTH.open
 run_worker = GROUND_TRUTH.run_worker

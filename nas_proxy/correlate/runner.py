@@ -51,6 +51,7 @@ def choose_proxies(config: CorrelateConfig, ref: DataRef, archs: list[Arch], out
         training=config.proxy,
         synthetic=list(config.synthetic),
         random_subset=config.random_subset,
+        ground_truth=config.ground_truth,
         early=tuple(config.ground_truth.early),
         zero_cost_batch=config.zero_cost_batch,
         seed=config.seed,

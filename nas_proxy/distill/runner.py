@@ -8,11 +8,8 @@ Every iteration draws its network, real batch and augmentation from a seed deriv
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from nas_proxy import interrupts
 from nas_proxy.data import load_dataset
 from nas_proxy.distill.batchnorm import set_phase, wrap_batchnorms
 from nas_proxy.distill.checkpoint import (
@@ -295,7 +293,7 @@ def _optimise(
     first_bad = torch.full((), -1, dtype=torch.long, device=device)
     bar = tqdm(total=total, initial=start, desc=f"distill {config.method} ipc={ipc}", unit="it", disable=not progress, dynamic_ncols=True)
     t0 = time.perf_counter() - state.seconds
-    with _deferred_interrupt() as interrupted:
+    with interrupts.stop_requests() as stop_requested:  # Ctrl-C ends the iteration, checkpoints and stops
         for it in range(start, total):
             seed = derive_seed(config.seed, "iteration", it)
             torch.manual_seed(seed)
@@ -330,7 +328,7 @@ def _optimise(
                 window += torch.where(ok, torch.stack([terms[t] for t in names]).float(), 0.0)  # (terms,)
             state.window_n += 1
             done = it + 1
-            stop = shard.any_stop(interrupted["hit"])
+            stop = shard.any_stop(stop_requested())
             if done % config.log_every == 0 or done == total or done % config.checkpoint_every == 0 or stop:
                 if bool(diverged):  # the host sync: only at read-backs
                     bad = int(first_bad)
@@ -370,25 +368,3 @@ def _optimise(
                     f"interrupted at iteration {done}/{total}; checkpoint saved in {out}; continue with the same command and --resume"
                 )
     bar.close()
-
-
-@contextmanager
-def _deferred_interrupt() -> Iterator[dict[str, bool]]:
-    """Turn the first Ctrl-C (or SIGTERM) into a flag the loop reads after a whole iteration;
-    a second Ctrl-C interrupts at once (the last periodic checkpoint remains)."""
-    flag = {"hit": False}
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if flag["hit"]:
-            raise KeyboardInterrupt
-        flag["hit"] = True
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield flag
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)

@@ -19,8 +19,10 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from torch import Tensor
 
-from nas_proxy.search.proxy import ProxyConfig
+from nas_proxy.registry import Registry
 from nas_proxy.spaces import SearchSpace
+from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
+from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 
 class DataSource(Protocol):
@@ -40,33 +42,59 @@ class DataSource(Protocol):
     def key(self) -> dict[str, Any]: ...
 
 
+# ``report(step, value)``: an intermediate score while a proxy scores (a search's ``trial.report``;
+# it may raise ``optuna.TrialPruned``). Steps are the proxy's own (epochs of a synthetic-set training).
+Report = Callable[[int, float], None]
+
+
 @dataclass(frozen=True)
 class Scored:
-    """One architecture's proxy score (higher predicts better) and the seconds it took."""
+    """One architecture's proxy score (higher predicts better) and the seconds it took.
+
+    ``curve``: the ``(step, value)`` points a proxy that :attr:`Proxy.reports` passed on the way, and
+    its last one after training (a search reports it as the final intermediate value); empty for the
+    others. ``details``: what the proxy knows about this scoring beyond value and seconds (a
+    search stores them as trial attributes: the cost by phase, the set's hash, per-seed scores)."""
 
     value: float
     seconds: float
+    curve: tuple[tuple[int, float], ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class RunSetup:
     """What every proxy of one run shares. ``truth`` is filled with the ground-truth trainings
-    (``(arch_id, seed) -> record``) before the proxies are prepared; early stopping reads it."""
+    (``(arch_id, seed) -> record``) before the proxies are prepared; early stopping reads it
+    (without it, it trains up to its point itself)."""
 
     space: SearchSpace
-    data: DataSource
+    data: DataRef
     out: Path  # the run's directory: score caches, the random subset made for it
     training: ProxyConfig = field(default_factory=ProxyConfig)  # how a synthetic-set proxy trains
+    ground_truth: GroundTruthConfig = field(default_factory=GroundTruthConfig)  # the real-data training early stopping stops
     synthetic: list[str] = field(default_factory=list)  # synthetic-set directories, each one proxy
     random_subset: bool = True  # offer a random real subset of the synthetic sets' size
     early: tuple[float, ...] = ()  # early-stopping points (epochs) the ground truth records
     zero_cost_batch: int = 64  # training images a training-free score sees (the zero-cost papers' size)
     seed: int = 0
     device: str = "cpu"
-    truth: Mapping[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    # None: no ground truth in this run (a search), and early stopping trains on its own
+    truth: Mapping[tuple[str, int], dict[str, Any]] | None = None
     # scores a search already made on ``synthetic[0]``: arch id -> (tensors sha256, value, seconds)
     searched: Mapping[str, tuple[str | None, float | None, float | None]] = field(default_factory=dict)
     _batch: tuple[Tensor, Tensor, int, int, tuple[int, int]] | None = field(default=None, init=False, repr=False, compare=False)
+    _shape: tuple[int, int, tuple[int, int]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def shape(self) -> tuple[int, int, tuple[int, int]]:
+        """``(channels, classes, image size)`` of the real data (loaded once)."""
+        if self._shape is None:
+            from nas_proxy.data import load_dataset
+
+            ref = self.data
+            dataset = load_dataset(ref.dataset, ref.data_root, image_size=ref.image_size)
+            self._shape = (dataset.channels, dataset.num_classes, dataset.image_size)
+        return self._shape
 
     def real_batch(self) -> tuple[Tensor, Tensor, int, int, tuple[int, int]]:
         """``(x, y, channels, classes, image size)``: ``zero_cost_batch`` seeded training images on
@@ -99,6 +127,8 @@ class Proxy(ABC):
     kind: ClassVar[str]  # the registry name of the class
     trains: ClassVar[bool]  # whether it trains the network (False: a score at initialisation)
     cached: ClassVar[bool] = True  # whether the caller caches its scores (False: they live elsewhere)
+    pattern: ClassVar[str] = ""  # the names :meth:`named` makes, for errors (``early@Xep``); empty: none
+    reports: ClassVar[bool] = False  # whether score() takes ``report`` and passes intermediate values (a search can prune it)
     order: ClassVar[int] = 100  # where its rows come in a report (lower first); new kinds go last
 
     def __init__(self, setup: RunSetup, name: str, family: str) -> None:
@@ -106,11 +136,19 @@ class Proxy(ABC):
         self.name = name  # a token: no spaces, unique in a run
         self.family = family  # a token that selects every proxy of the family
         self.one_off_seconds = 0.0  # paid once per run, not per architecture (distillation)
+        self.real_data = True  # scores from the real data of ``setup.data`` (False: from a synthetic set given by path)
 
     @classmethod
     @abstractmethod
     def offer(cls, setup: RunSetup) -> list[Proxy]:
         """The proxies of this kind that ``setup`` can have (possibly none)."""
+
+    @classmethod
+    def named(cls, setup: RunSetup, token: str) -> Proxy | None:
+        """The proxy of this kind that ``token`` names when the kind makes proxies by name alone
+        (``early@2ep``, ``random-ipc50``), beyond those :meth:`offer` lists; None: not one of those
+        (the default). A malformed name of this kind is refused here, naming the rule."""
+        return None
 
     def prepare(self) -> None:  # noqa: B027 (an optional hook: most proxies need nothing)
         """Once per run, before :meth:`cache_key` and :meth:`score` (make files, read metadata)."""
@@ -121,7 +159,9 @@ class Proxy(ABC):
 
     @abstractmethod
     def score(self, spec: dict[str, Any], arch_id: str) -> Scored:
-        """The score of one architecture; expensive loading happens on the first call."""
+        """The score of one architecture; expensive loading happens on the first call. A proxy
+        that :attr:`reports` also takes ``report`` (a :data:`Report`, default None) and calls it
+        with every intermediate value before the last; it may raise to stop the scoring."""
 
     def known(self) -> dict[str, Scored]:
         """Scores already made elsewhere with the same inputs (a search's own), by arch id."""
@@ -137,17 +177,15 @@ class Proxy(ABC):
 
 
 P = TypeVar("P", bound=type[Proxy])
-PROXY_KINDS: dict[str, type[Proxy]] = {}  # kind -> class
+PROXY_KINDS: Registry[type[Proxy]] = Registry("proxy kind")  # kind -> class
 
 
 def register(kind: str) -> Callable[[P], P]:
     """Class decorator: ``@register("mine")`` makes the class's proxies available to every run."""
 
     def add(cls: P) -> P:
-        if kind in PROXY_KINDS:
-            raise ValueError(f"proxy kind {kind!r} is registered twice")
+        PROXY_KINDS.add(kind, cls)
         cls.kind = kind
-        PROXY_KINDS[kind] = cls
         return cls
 
     return add

@@ -1,15 +1,22 @@
-"""Early stopping: the validation accuracy the ground-truth training reached after a fraction of
-its epochs. It costs nothing extra here (the ground truth records it on the way), but its seconds
-are those of the training up to that point, what it would cost on its own."""
+"""Early stopping: the validation accuracy of the full-data training after a fraction of its epochs.
+
+In ``correlate`` it costs nothing extra (the ground truth records it on the way); anywhere else (a
+search on ``early@Xep``) the proxy trains the architecture itself with the same protocol and stops
+there, which gives the same score bit for bit (:func:`nas_proxy.trainers.fulldata.train_one`). Its
+seconds are those of the training up to that point, what it costs on its own."""
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import replace
 from typing import Any
 
+from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.proxies.base import Proxy, RunSetup, Scored, cache_key, register
 
 EARLY = "early"
+_NAME = re.compile(r"early@(?P<epochs>.*)ep")
 
 
 @register(EARLY)
@@ -18,24 +25,58 @@ class EarlyStopProxy(Proxy):
 
     order = 1
     trains = True
-    cached = False  # the scores live in the ground-truth study
+    cached = False  # the scores live in the ground-truth study (or, trained here, nowhere: a search stores them)
+    pattern = "early@Xep"
 
     def __init__(self, setup: RunSetup, epochs: float) -> None:
         super().__init__(setup, f"{EARLY}@{epochs:g}ep", EARLY)
         self.epochs = epochs
+        self._data: Any = None  # the real splits, loaded on the first training of its own
 
     @classmethod
     def offer(cls, setup: RunSetup) -> list[Proxy]:
         return [cls(setup, f) for f in setup.early]
 
+    @classmethod
+    def named(cls, setup: RunSetup, token: str) -> Proxy | None:
+        match = _NAME.fullmatch(token)
+        if match is None:
+            return None
+        total = setup.ground_truth.epochs
+        try:
+            epochs = float(match["epochs"])
+        except ValueError:
+            epochs = math.nan
+        if not 0 < epochs < total:  # NaN too; at `total` it would be the ground-truth network itself
+            raise InvalidArgumentError(
+                f"early@Xep needs 0 < X < {total} epochs (the full-data training it stops), got {token!r}; write e.g. early@1ep"
+            )
+        return cls(setup, epochs)
+
     def cache_key(self) -> str:
-        return f"early-{cache_key(self.setup.data.key(), self.epochs, self.setup.seed)}"
+        return f"early-{cache_key(self.setup.data.key(), self.epochs, self.setup.seed, self.setup.ground_truth.to_dict())}"
 
     def score(self, spec: dict[str, Any], arch_id: str) -> Scored:
-        record = self.setup.truth.get((arch_id, self.setup.seed), {}).get("early", {}).get(f"{self.epochs:g}")
-        if not record:  # accuracies given in a file: no training to stop early
+        s = self.setup
+        # no ground truth in this run (a search): train up to the point here
+        record = self._train(spec) if s.truth is None else s.truth.get((arch_id, s.seed))
+        point = (record or {}).get("early", {}).get(f"{self.epochs:g}")
+        if not point:  # accuracies given in a file: no training to stop early
             return Scored(math.nan, math.nan)
-        return Scored(float(record["val_accuracy"]), float(record["seconds"]))
+        return Scored(float(point["val_accuracy"]), float(point["seconds"]), details={"early_epochs": self.epochs})
+
+    def _train(self, spec: dict[str, Any]) -> dict[str, Any]:
+        from nas_proxy.trainers.fulldata import RealData, train_one
+        from nas_proxy.utils import resolve_device
+
+        s = self.setup
+        config = replace(s.ground_truth, early=(self.epochs,))
+        if self._data is None:
+            self._data = RealData(s.data, config, resolve_device(s.device), test=False)  # never the test set
+        return train_one(spec, s.seed, self._data, config, until=self.epochs)
+
+    def facts(self) -> dict[str, Any]:
+        return {"ground_truth": self.setup.ground_truth.to_dict()}
 
     def describe(self) -> str:
         return f"validation accuracy of the ground-truth training (seed {self.setup.seed}) after {self.epochs:g} epochs"

@@ -5,12 +5,15 @@ search`` does."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
-from nas_proxy.proxies.base import Proxy, RunSetup, Scored, cache_key, register
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.proxies.base import Proxy, Report, RunSetup, Scored, cache_key, register
 from nas_proxy.synthetic import load_synthetic, one_off_seconds, proxy_name
 
 RANDOM = "random"  # the distillation method name of a random real subset
+_RANDOM_NAME = re.compile(r"random-ipc(?P<ipc>.*)")
 
 
 def _random_subset(setup: RunSetup, ipc: int) -> str:
@@ -19,6 +22,8 @@ def _random_subset(setup: RunSetup, ipc: int) -> str:
 
     ref = setup.data
     path = setup.out / f"random-ipc{ipc}-seed{setup.seed}"
+    if (path / "meta.json").is_file() and not (path / "checkpoint.safetensors").is_file():
+        return str(path)  # made before (a search's other workers use the one its first process made)
     cfg = DistillConfig(
         dataset=ref.dataset,
         data_root=ref.data_root,
@@ -40,6 +45,8 @@ class SyntheticSetProxy(Proxy):
 
     order = 0
     trains = True
+    reports = True  # the validation accuracy every report_every epochs: a search can prune it
+    pattern = "random-ipcN"
 
     def __init__(
         self, setup: RunSetup, name: str, family: str, path: str | None, ipc: int, from_search: bool = False, soft: bool = False
@@ -50,6 +57,7 @@ class SyntheticSetProxy(Proxy):
         self.soft = soft  # trains on the set's soft labels
         self.from_search = from_search  # the set a search scored: its scores can be reused
         self.sha256 = ""
+        self.real_data = path is None  # a random subset is made from setup.data's training split
         self._context: Any = None
 
     @classmethod
@@ -72,6 +80,16 @@ class SyntheticSetProxy(Proxy):
             out.append(cls(setup, f"{RANDOM}-ipc{ipc}", RANDOM, None, ipc))
         return out
 
+    @classmethod
+    def named(cls, setup: RunSetup, token: str) -> Proxy | None:
+        match = _RANDOM_NAME.fullmatch(token)
+        if match is None:
+            return None
+        ipc = int(match["ipc"]) if match["ipc"].isdigit() else 0
+        if ipc < 1:
+            raise InvalidArgumentError(f"random-ipcN needs N >= 1 real images per class, got {token!r}; write e.g. random-ipc10")
+        return cls(setup, f"{RANDOM}-ipc{ipc}", RANDOM, None, ipc)
+
     def prepare(self) -> None:
         if self.path is None:
             self.path = _random_subset(self.setup, self.ipc)
@@ -91,15 +109,22 @@ class SyntheticSetProxy(Proxy):
             if value is not None and sha == self.sha256
         }
 
-    def score(self, spec: dict[str, Any], arch_id: str) -> Scored:
-        from nas_proxy.search.proxy import ProxyContext
+    def score(self, spec: dict[str, Any], arch_id: str, report: Report | None = None) -> Scored:
+        from nas_proxy.trainers.synthetic_set import ProxyContext
 
         s = self.setup
         if self._context is None:
             assert self.path is not None, "prepare() first"
             self._context = ProxyContext.load(self.path, s.device, s.training, s.data.data_root)
-        scored = self._context.score(s.space, spec, s.seed)
-        return Scored(float(scored.accuracy), float(scored.seconds["total"]))
+        got = self._context.score(s.space, spec, s.seed, report)
+        details = {
+            "seconds": got.seconds,
+            **{f"seconds_{k}": v for k, v in got.seconds.items() if k != "total"},  # flat: the dashboard tabulates scalars only
+            "curve": [[e, round(a, 3)] for e, a in got.curve],
+            **got.seed_attrs(),  # seed_scores, seed_std with seeds K > 1
+            "synthetic_sha256": self.sha256,
+        }
+        return Scored(float(got.accuracy), float(got.seconds["total"]), tuple(got.curve), details)
 
     def facts(self) -> dict[str, Any]:
         return {"synthetic": self.path, "tensors_sha256": self.sha256}

@@ -6,17 +6,17 @@ from nas_proxy import lazy
 
 if TYPE_CHECKING:
     from nas_proxy.protocols import ProxyConfig
-    from nas_proxy.search.config import OBJECTIVES, PRUNERS, SAMPLERS, SearchConfig
-    from nas_proxy.search.proxy import ProxyContext, ProxyResult
+    from nas_proxy.search.config import OBJECTIVES, PRUNERS, SAMPLERS, Objective, SearchConfig
     from nas_proxy.search.runner import SearchResult, join, score, search
     from nas_proxy.search.study import best_model
+    from nas_proxy.trainers.synthetic_set import ProxyContext, ProxyResult
 
 lazy.exports(
     __name__,
     {
-        "nas_proxy.search.config": ["OBJECTIVES", "PRUNERS", "SAMPLERS", "SearchConfig"],
+        "nas_proxy.search.config": ["OBJECTIVES", "PRUNERS", "SAMPLERS", "Objective", "SearchConfig"],
         "nas_proxy.protocols": ["ProxyConfig"],
-        "nas_proxy.search.proxy": ["ProxyContext", "ProxyResult"],
+        "nas_proxy.trainers.synthetic_set": ["ProxyContext", "ProxyResult"],
         "nas_proxy.search.runner": ["SearchResult", "join", "score", "search"],
         "nas_proxy.search.study": ["best_model"],
     },
@@ -26,6 +26,7 @@ __all__ = [
     "OBJECTIVES",
     "PRUNERS",
     "SAMPLERS",
+    "Objective",
     "ProxyConfig",
     "ProxyContext",
     "ProxyResult",

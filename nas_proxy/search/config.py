@@ -14,8 +14,19 @@ from nas_proxy.registry import Registry
 if TYPE_CHECKING:  # the factories import Optuna when called: the command line needs only their names
     import optuna
 
-# objective name -> Optuna direction (a StudyDirection's name); accuracy is the validation accuracy of the proxy trial
-OBJECTIVES: dict[str, str] = {"accuracy": "MAXIMIZE", "params": "MINIMIZE", "flops": "MINIMIZE"}
+
+@dataclass(frozen=True)
+class Objective:
+    """What a search optimises besides (after) the proxy's accuracy."""
+
+    direction: str  # an Optuna StudyDirection's name (MAXIMIZE, MINIMIZE): Optuna is not imported to name it
+    metric: str  # the study's name for it (Optuna's metric names, shown by the dashboard)
+
+
+OBJECTIVES: Registry[Objective] = Registry("objective")
+OBJECTIVES.add("accuracy", Objective("MAXIMIZE", "val_accuracy"))  # the proxy trial's validation accuracy
+OBJECTIVES.add("params", Objective("MINIMIZE", "params"))
+OBJECTIVES.add("flops", Objective("MINIMIZE", "flops"))  # forward FLOPs of one image
 
 SAMPLERS: Registry[Callable[[int, int], optuna.samplers.BaseSampler]] = Registry("sampler")
 PRUNERS: Registry[Callable[[ProxyConfig], optuna.pruners.BasePruner]] = Registry("pruner")
@@ -84,7 +95,7 @@ def _hyperband(proxy: ProxyConfig) -> optuna.pruners.BasePruner:
 class SearchConfig:
     """Everything that defines what a study searches and how candidates are scored."""
 
-    synthetic: str  # the synthetic-set directory made by `nasproxy distill`
+    synthetic: str | None  # the synthetic-set directory made by `nasproxy distill`; None: a proxy on `dataset`
     space: str  # a registered space name or a space file path
     objectives: list[str] = field(default_factory=lambda: ["accuracy"])  # accuracy[,params|flops]
     sampler: str = "tpe"  # Optuna's default sampler, here multivariate + grouped (see _tpe)
@@ -93,7 +104,11 @@ class SearchConfig:
     seed: int = 0  # sampler seed (worker k uses seed + k) and proxy-training seed
     device: str = "auto"  # CUDA when present
     data_root: str | None = None  # where the real data is, when not where distill found it
-    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)  # how a synthetic-set proxy trains (sets, random subsets)
+    # the proxy registry's member that scores every trial (datadam-ipc10, random-ipc10, early@1ep, synflow);
+    # None: the `synthetic` set's own proxy
+    proxy_name: str | None = None
+    dataset: str | None = None  # the real data of a proxy that uses no distilled set (default split); None: the set's
 
     def validate(self) -> None:
         if not isinstance(self.objectives, list) or not all(isinstance(o, str) for o in self.objectives):
@@ -114,7 +129,9 @@ class SearchConfig:
             raise InvalidArgumentError("Optuna cannot prune multi-objective studies: use --pruner none with several objectives")
         checks.positive("--max-params", self.max_params, optional=True)
         checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
-        checks.text("synthetic", self.synthetic)
+        for name, value in (("synthetic", self.synthetic), ("--proxy", self.proxy_name), ("--dataset", self.dataset)):
+            if value is not None:
+                checks.text(name, value)
         checks.text("space", self.space)
         checks.text("device", self.device)
         self.proxy.validate()
@@ -123,10 +140,16 @@ class SearchConfig:
     def directions(self) -> list[optuna.study.StudyDirection]:
         import optuna
 
-        return [optuna.study.StudyDirection[OBJECTIVES[o]] for o in self.objectives]
+        return [optuna.study.StudyDirection[OBJECTIVES.get(o).direction] for o in self.objectives]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields; ``proxy_name`` and ``dataset`` only when set, so that a search on a set alone
+        stores the settings it stored before they existed."""
+        d = asdict(self)
+        for key in ("proxy_name", "dataset"):
+            if d[key] is None:
+                del d[key]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:

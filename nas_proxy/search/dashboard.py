@@ -1,7 +1,7 @@
 """What optuna-dashboard shows for a nasproxy study, and launching it.
 
-The study page gets a note (dataset, synthetic set, space, proxy protocol) and the synthetic set's
-image grid as an artifact; single-objective trials report their validation curve, the last epoch
+The study page gets a note (dataset, the proxy and its protocol, space) and, for a proxy that trains
+on a synthetic set, the set's image grid as an artifact; single-objective trials report their validation curve, the last epoch
 included, as intermediate values (the dashboard plots them), multi-objective trials get it as a note.
 Trial costs are also stored as scalar user attributes, the only kind the dashboard tabulates.
 """
@@ -12,7 +12,7 @@ import errno
 import json
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -21,9 +21,9 @@ from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import make_dirs, writing
 from nas_proxy.search.config import SearchConfig
-from nas_proxy.search.proxy import ProxyContext, ProxyResult
+from nas_proxy.search.target import SearchProxy
 from nas_proxy.studies.storage import EXTRAS_ATTR, artifact_dir, open_storage, require_existing
-from nas_proxy.synthetic import GRID
+from nas_proxy.synthetic import GRID, load_synthetic
 
 # what GitHub-flavoured Markdown (the dashboard's renderer) turns into a link without brackets:
 # an e-mail-like word (``early@0.2ep`` -> mailto:), a URL or www. address
@@ -55,31 +55,31 @@ def md_code(text: object, cell: bool = False) -> str:
     return span.replace("|", "\\|") if cell else span
 
 
-def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchConfig, url: str) -> None:
-    """Once per study: the description note and the synthetic set's grid image."""
+def attach_study_extras(study: optuna.Study, target: SearchProxy, config: SearchConfig, url: str) -> None:
+    """Once per study: the description note and, when the proxy trains on a set, the set's grid image."""
     from optuna_dashboard import save_note
 
     if study.user_attrs.get(EXTRAS_ATTR):
         return
-    meta = ctx.synthetic.meta
-    lines = [
-        f"# {md_text(study.study_name)}",
-        f"Candidates from space {md_code(config.space)} trained on the synthetic set {md_code(config.synthetic)} "
-        f"({md_text(meta['method'])}, {meta['ipc']} images per class of {md_code(meta['dataset']['name'])}, "
-        f"{meta.get('iterations_done', 0)} iterations), scored on the real validation split "
-        f"({meta['split']['val_size']} images, split seed {meta['split']['seed']}); never on the test set.",
-        "",
+    path = target.synthetic
+    lines = [f"# {md_text(study.study_name)}", _proxy_line(target, config, path), ""]
+    lines += [
         f"Objectives: {md_text(', '.join(config.objectives))}. Sampler {md_code(config.sampler)}, "
         f"pruner {md_code(config.pruner)}, seed {config.seed}.",
         "",
-        "Proxy training: " + md_code(json.dumps(config.proxy.to_dict())),
-        "",
-        "The synthetic images are in this study's artifacts (grid.png).",
     ]
+    if path is not None:
+        lines += [
+            "Proxy training: " + md_code(json.dumps(config.proxy.to_dict())),
+            "",
+            "The synthetic images are in this study's artifacts (grid.png).",
+        ]
+    else:
+        lines += [f"Proxy {md_code(target.name)}: {md_text(target.proxy.describe())}."]
     note = "\n".join(lines)
     save_note(study, note)
-    grid = ctx.synthetic.path / GRID
-    if grid.is_file():
+    grid = None if path is None else load_synthetic(path).path / GRID
+    if grid is not None and grid.is_file():
         store_dir = make_dirs(artifact_dir(url, study.study_name))
         with writing(store_dir, grid.stat().st_size):
             upload_artifact(
@@ -96,16 +96,27 @@ def description(study: optuna.Study) -> str:
     return get_note(study).split(SEPARATOR)[0] if study.user_attrs.get(EXTRAS_ATTR) else ""
 
 
-def scalar_attrs(result: ProxyResult) -> dict[str, float]:
-    """The proxy's costs as flat numbers (``seconds_train``...): the dashboard lists, sorts and plots
-    scalar user attributes only, not the nested ``seconds`` dict kept for exports."""
-    return {f"seconds_{k}": v for k, v in result.seconds.items() if k != "total"}  # the total is proxy_seconds
+def _proxy_line(target: SearchProxy, config: SearchConfig, path: str | None) -> str:
+    """How the candidates are scored, in one sentence (names in code spans: the dashboard renders the note as Markdown)."""
+    if path is None:
+        return (
+            f"Candidates from space {md_code(config.space)} scored by proxy {md_code(target.name)} on {md_code(target.setup.data.dataset)} "
+            f"(split seed {target.setup.data.split_seed}); never on the test set."
+        )
+    meta = load_synthetic(path).meta
+    return (
+        f"Candidates from space {md_code(config.space)} trained on the synthetic set {md_code(str(path))} (proxy {md_code(target.name)}: "
+        f"{md_text(meta['method'])}, {meta['ipc']} images per class of {md_code(meta['dataset']['name'])}, "
+        f"{meta.get('iterations_done', 0)} iterations), scored on the real validation split "
+        f"({meta['split']['val_size']} images, split seed {meta['split']['seed']}); never on the test set."
+    )
 
 
-def save_curve_note(trial: optuna.Trial, result: ProxyResult) -> None:
+def save_curve_note(trial: optuna.Trial, curve: Sequence[tuple[int, float]]) -> None:
+    """The proxy's intermediate values as a table (multi-objective trials have no intermediate values)."""
     from optuna_dashboard import save_note
 
-    rows = "\n".join(f"| {epoch} | {acc:.2f} |" for epoch, acc in result.curve)
+    rows = "\n".join(f"| {epoch} | {acc:.2f} |" for epoch, acc in curve)
     save_note(trial, f"Validation accuracy while training on the synthetic set\n\n| epoch | accuracy (%) |\n|---|---|\n{rows}\n")
 
 

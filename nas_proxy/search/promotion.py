@@ -16,13 +16,12 @@ from typing import Any
 import optuna
 
 from nas_proxy import checks
-from nas_proxy.search.fulldata import DataRef, GroundTruthConfig
 from nas_proxy.search.study import ATTR, ranked, trial_summary
 from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.studies.queue import enqueue, failures, results
+from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
 
 PROMOTION = TrainingStudy(kind="promotion", attr="nasproxy_promotion", value="val_accuracy", label="promotion")
-PROMOTION.register("a search's best candidates trained on the real training split, scored on the validation split")
 DEFAULT_EPOCHS = GroundTruthConfig().epochs  # the ground truth's protocol (benchmarks/RESULTS.md §5)
 
 
@@ -66,7 +65,7 @@ def candidates(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
 def promote(
     study: optuna.Study,
     url: str,
-    synthetic_meta: dict[str, Any],
+    data: DataRef,
     seed: int,
     k: int,
     epochs: int = DEFAULT_EPOCHS,
@@ -77,13 +76,13 @@ def promote(
     images: int | None = None,
 ) -> Promotion:
     """Train the ``k`` best distinct candidates of search ``study`` (stored at ``url``) on the real data
-    its synthetic set came from (``synthetic_meta``), with ``workers`` processes; what they scored.
+    it searched on (``data``: its proxy's), with ``workers`` processes; what they scored.
     ``images``: train on this many images of the training split (a stated subset, as the ground
     truth's ``images``; None: all of it)."""
     check(k, epochs, images)
     picked = candidates(study, k)
     protocol = GroundTruthConfig(epochs=epochs, early=(), images=images)
-    data = DataRef.of_synthetic(synthetic_meta, data_root)
+    data = DataRef(data.dataset, data.split_seed, data.val_fraction, data_root or data.data_root, data.image_size)
     promotion_study, promotion_url = PROMOTION.open(url, data, protocol)
     result = Promotion(promotion_study.study_name, epochs, images, k)
     if len(picked) < k:

@@ -2,6 +2,8 @@
 
 ``search`` creates or resumes a study and runs ``workers`` processes on it; ``worker`` joins an
 existing study from any machine that reaches its storage; ``score`` scores specs without a study.
+The objective scores every candidate with the study's proxy, a member of the proxy registry
+(:mod:`nas_proxy.search.target`): one path for every kind.
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ from tqdm import tqdm
 from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
+from nas_proxy.proxies import Scored
 from nas_proxy.search.config import SearchConfig
-from nas_proxy.search.dashboard import attach_study_extras, save_curve_note, scalar_attrs
+from nas_proxy.search.dashboard import attach_study_extras, save_curve_note
 from nas_proxy.search.promotion import DEFAULT_EPOCHS
 from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import promote as promote_best
-from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult, count_params
-from nas_proxy.search.study import ATTR, KIND, create_or_check, export, ranked, trial_summary
+from nas_proxy.search.study import ATTR, create_or_check, export, ranked, trial_summary
+from nas_proxy.search.target import SearchProxy, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
-from nas_proxy.studies import kinds
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.storage import (
@@ -36,6 +38,7 @@ from nas_proxy.studies.storage import (
     HEARTBEAT_SECONDS,
     artifact_dir,
     check_writable_storage,
+    database_url,
     default_storage_url,
     open_storage,
     study_dir,
@@ -43,6 +46,7 @@ from nas_proxy.studies.storage import (
 from nas_proxy.studies.trials import Guarded, fail_dead_trials, recording_failure, unmasked
 from nas_proxy.studies.workers import check_heartbeat, worker_processes
 from nas_proxy.synthetic import check_not_synthetic
+from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, ProxyResult, count_flops, count_params
 
 POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
 
@@ -66,30 +70,25 @@ class SearchResult:
         return self.__dict__.copy()
 
 
-def fingerprint(ctx: ProxyContext, space: SearchSpace) -> dict[str, Any]:
-    """What identifies a search's inputs: the space, the synthetic set's tensors, the data."""
-    return {
-        "space_description": space.describe(),
-        "synthetic_sha256": ctx.synthetic.meta.get("tensors_sha256"),
-        "dataset": dataset_facts(ctx),
-    }
+def workdir(storage_url: str | None, study_name: str) -> Path:
+    """Where a search keeps what its proxy makes (a random subset): beside the study's journal, else ``studies/STUDY``."""
+    url = storage_url or default_storage_url(study_name)
+    if database_url(url) is None and "://" not in url:  # a journal file, with or without its journal: prefix
+        url = "journal:" + url.removeprefix("journal:")
+    return artifact_dir(url, study_name).parent
 
 
-def dataset_facts(ctx: ProxyContext) -> dict[str, Any]:
-    c, h, w = ctx.input_shape
-    return {"name": ctx.synthetic.dataset["name"], "channels": c, "image_size": [h, w], "num_classes": ctx.synthetic.num_classes}
-
-
-def check_compatible(space: SearchSpace, ctx: ProxyContext, name: str) -> None:
-    """Refuse a space that cannot build even its first candidate for the synthetic set's images."""
+def check_compatible(space: SearchSpace, target: SearchProxy, name: str) -> None:
+    """Refuse a space that cannot build even its first candidate for the search's images."""
     probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
     spec = space.sample(probe)
-    c, h, w = ctx.input_shape
+    c, h, w = target.input_shape
+    images = "the synthetic set's" if target.synthetic else f"{target.setup.data.dataset}'s"
     try:
-        ctx.build(space, spec)
+        target.build(space, spec)
     except (NasProxyError, RuntimeError, ValueError) as e:
         raise InvalidArgumentError(
-            f"space {name!r} cannot build networks for the synthetic set's {c}x{h}x{w} images ({' '.join(str(e).split())[:200]})"
+            f"space {name!r} cannot build networks for {images} {c}x{h}x{w} images ({' '.join(str(e).split())[:200]})"
         ) from None
 
 
@@ -116,8 +115,11 @@ def check_max_params(space: SearchSpace, max_params: int | None, channels: int, 
         )
 
 
-def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, total: int) -> Guarded[float | tuple[float, ...]]:
-    """The function Optuna calls for every trial (claiming it first, see :class:`Guarded`)."""
+def make_objective(config: SearchConfig, target: SearchProxy, space: SearchSpace, total: int) -> Guarded[float | tuple[float, ...]]:
+    """The function Optuna calls for every trial (claiming it first, see :class:`Guarded`): the
+    candidate scored by the study's proxy. A proxy that reports intermediate values (a synthetic
+    set's, every ``report_every`` epochs) can be pruned; early stopping and the training-free
+    scores report none, so a pruner never stops them."""
     multi = len(config.objectives) > 1
 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
@@ -128,13 +130,16 @@ def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, 
             trial.study.stop()
             raise BudgetReachedError(f"trial {trial.number} is beyond the budget of {total}")
         spec = space.sample(trial)
+        aid = arch_id(spec)
         trial.set_user_attr("spec", spec)
-        trial.set_user_attr("arch_id", arch_id(spec))
+        trial.set_user_attr("arch_id", aid)
+        trial.set_user_attr("proxy", target.name)
         try:
-            params = sum(p.numel() for p in ctx.build(space, spec).parameters())
+            model = target.build(space, spec)
         except (NasProxyError, RuntimeError, ValueError) as e:
             trial.set_user_attr("fail_reason", f"unbuildable architecture: {' '.join(str(e).split())[:300]}")
             raise
+        params = count_params(model)
         trial.set_user_attr("params", params)
         if config.max_params is not None:
             trial.set_constraint("params", params - config.max_params)
@@ -142,39 +147,44 @@ def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, 
                 trial.set_user_attr("skipped", f"{params} parameters > --max-params {config.max_params}")
                 raise optuna.TrialPruned(f"{params} parameters > --max-params {config.max_params}")
 
-        def report(epoch: int, acc: float) -> None:
+        def report(step: int, value: float) -> None:
             if not multi:  # Optuna has no intermediate values for several objectives
                 with interrupts.deferred():  # storage calls inside the training
-                    trial.report(acc, epoch)
-                    prune = epoch < config.proxy.epochs and trial.should_prune()  # the last report comes after training
+                    trial.report(value, step)
+                    prune = trial.should_prune()  # the proxy reports before its last value only
                 if prune:
-                    raise optuna.TrialPruned(f"pruned at epoch {epoch} ({acc:.2f} %)")
+                    raise optuna.TrialPruned(f"pruned at step {step} ({value:.2f})")
 
         with recording_failure(trial), interrupts.interruptible():
-            result = ctx.score(space, spec, seed=config.seed, report=report)
-        _record(trial, result, ctx, config)
-        values = {"accuracy": result.accuracy, "params": float(result.params), "flops": float(result.flops)}
+            scored = target.score(spec, aid, report)
+        flops = count_flops(model, torch.zeros((1, *target.input_shape)))
+        _record(trial, scored, flops, target, config)
+        values = {"accuracy": scored.value, "params": float(params), "flops": float(flops)}
         return tuple(values[o] for o in config.objectives) if multi else values["accuracy"]
 
     return Guarded(objective)
 
 
-def _record(trial: optuna.Trial, result: ProxyResult, ctx: ProxyContext, config: SearchConfig) -> None:
+def _record(trial: optuna.Trial, scored: Scored, flops: int, target: SearchProxy, config: SearchConfig) -> None:
+    """The trial's attributes: its cost, what the proxy tells of the scoring, the seed and device;
+    the proxy's last curve point as the final intermediate value (a note with several objectives)."""
     attrs = {
-        "flops": result.flops,
-        "proxy_seconds": round(result.seconds["total"], 3),
-        "seconds": result.seconds,
-        **scalar_attrs(result),
-        "curve": [[e, round(a, 3)] for e, a in result.curve],
-        **result.seed_attrs(),  # seed_scores, seed_std with --proxy-seeds K > 1
-        "synthetic_sha256": ctx.synthetic.meta.get("tensors_sha256"),
+        "flops": flops,
+        "proxy_seconds": round(scored.seconds, 3),
+        **scored.details,  # a set's: seconds by phase, curve, synthetic_sha256, seed_scores
         "seed": config.seed,
-        "device": str(ctx.device),
+        "device": str(target.device),
     }
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
+    if not scored.curve:
+        return
     if len(config.objectives) > 1:  # no intermediate values there: show the curve as a note
-        save_curve_note(trial, result)
+        save_curve_note(trial, scored.curve)
+    else:
+        with interrupts.deferred():
+            step, value = scored.curve[-1]
+            trial.report(value, step)  # the final point: reported, never pruned on
 
 
 def run_worker(
@@ -185,7 +195,7 @@ def run_worker(
     timeout: float | None = None,
     worker_index: int = 0,
     progress: bool = False,
-    ctx: ProxyContext | None = None,
+    target: SearchProxy | None = None,
     heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
 ) -> None:
     """Run trials on the study until ``total`` trials count (complete or pruned), ``timeout`` passes,
@@ -197,10 +207,10 @@ def run_worker(
     """
     storage, _ = open_storage(storage_url, study_name, *heartbeat)
     space = get_space(config.space)
-    ctx = ctx or ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
+    target = target or open_proxy(config, workdir(storage_url, study_name))
     seed = config.seed + worker_index
     with interrupts.deferred():
-        study = create_or_check(storage, study_name, config, fingerprint(ctx, space), seed)
+        study = create_or_check(storage, study_name, config, target.fingerprint(space), seed)
         fail_dead_trials(study, storage)
     if counted(study) >= total:
         return
@@ -223,7 +233,7 @@ def run_worker(
         interrupts.check()  # a safe point: the trial is stored
 
     stop_at_total = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    objective = make_objective(config, ctx, space, total)
+    objective = make_objective(config, target, space, total)
     deadline = None if timeout is None else time.monotonic() + timeout
     told = False
     try:
@@ -291,19 +301,20 @@ def search(
     check_heartbeat(heartbeat)
     t0 = time.perf_counter()
     space = get_space(config.space)
-    ctx = ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
-    check_compatible(space, ctx, config.space)
-    check_max_params(space, config.max_params, ctx.input_shape[0], ctx.synthetic.num_classes, tuple(ctx.input_shape[1:]))  # type: ignore[arg-type]
+    target = open_proxy(config, workdir(storage_url, study_name))  # a random subset is made here, before the workers start
+    check_compatible(space, target, config.space)
+    c, h, w = target.input_shape
+    check_max_params(space, config.max_params, c, target.num_classes, (h, w))
     storage, url = open_storage(storage_url, study_name, *heartbeat)
     with interrupts.deferred():
-        study = create_or_check(storage, study_name, config, fingerprint(ctx, space), config.seed)  # before workers race to create it
+        study = create_or_check(storage, study_name, config, target.fingerprint(space), config.seed)  # before workers race to create it
         study.set_user_attr(BUDGET_ATTR, n_trials)
-        attach_study_extras(study, ctx, config, url)
+        attach_study_extras(study, target, config, url)
     options = [
         WorkerOptions(n_trials, timeout, k, config.synthetic, config.device, False, config.data_root, heartbeat) for k in range(1, workers)
     ]
     with worker_processes(study_name, url, options) as children:
-        run_worker(config, study_name, url, n_trials, timeout, 0, progress, ctx, heartbeat)
+        run_worker(config, study_name, url, n_trials, timeout, 0, progress, target, heartbeat)
     failed_children = [c.returncode for c in children if c.returncode]
     study = optuna.load_study(study_name=study_name, storage=storage)
     fail_dead_trials(study, storage)  # a worker killed after this process's last trial
@@ -314,7 +325,7 @@ def search(
         promotion = promote_best(
             study,
             url,
-            ctx.synthetic.meta,
+            target.setup.data,
             config.seed,
             promote,
             promote_epochs,
@@ -324,7 +335,7 @@ def search(
             progress,
             promote_images,
         )
-    files = export(study, out or Path("studies") / study_name, dataset_facts(ctx), promotion.rows if promotion else None)
+    files = export(study, out or Path("studies") / study_name, target.dataset_facts(), promotion.rows if promotion else None)
     best = [trial_summary(t) for t in ranked(study)[:10]]
     seconds = time.perf_counter() - t0
     return SearchResult(
@@ -384,9 +395,6 @@ def _work(study: optuna.Study, url: str, options: WorkerOptions) -> None:
     config.data_root = options.data_root or config.data_root
     total = options.n_trials if options.n_trials is not None else int(study.user_attrs.get(BUDGET_ATTR, 0)) or int(1e9)
     run_worker(config, study.study_name, url, total, options.timeout, options.worker_index, options.progress, heartbeat=options.heartbeat)
-
-
-kinds.register(kinds.StudyKind(KIND, _work, "candidates trained on a synthetic set, scored on the validation split"))
 
 
 def score(

@@ -17,20 +17,19 @@ from torch import nn
 
 from nas_proxy.errors import InvalidArgumentError, OutputConflictError
 from nas_proxy.files import make_dirs, write_json, write_text
-from nas_proxy.search.config import SAMPLERS, SearchConfig
+from nas_proxy.search.config import OBJECTIVES, SAMPLERS, SearchConfig
 from nas_proxy.studies import kinds
 from nas_proxy.studies.kinds import StudyNotFoundError
 from nas_proxy.studies.workers import load_study
 
 KIND = "search"
 ATTR = "nasproxy"  # study user attribute: the search's configuration and fingerprint
-METRIC_NAMES = {"accuracy": "val_accuracy", "params": "params", "flops": "flops"}
 
 
 def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, fingerprint: dict[str, Any], sampler_seed: int) -> optuna.Study:
     """The study ``name``: created with ``config``, or loaded after checking it searches the same thing.
 
-    ``fingerprint`` holds what identifies the inputs (space description, synthetic-set hash).
+    ``fingerprint`` holds what identifies the inputs (space description, proxy, synthetic-set hash).
     """
     sampler = SAMPLERS.get(config.sampler)(sampler_seed, len(config.objectives))
     if name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
@@ -43,7 +42,10 @@ def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, finge
         study = optuna.create_study(study_name=name, storage=storage, directions=config.directions, sampler=sampler, pruner=_pruner(config))
     study.set_user_attr(ATTR, {"config": config.to_dict(), **fingerprint})
     kinds.mark(study, KIND)
-    study.set_metric_names([METRIC_NAMES[o] for o in config.objectives])
+    names = [OBJECTIVES.get(o).metric for o in config.objectives]
+    if not fingerprint.get("proxy_trains", True):  # a training-free score is no accuracy
+        names[0] = str(fingerprint["proxy"])
+    study.set_metric_names(names)
     return study
 
 
@@ -63,7 +65,12 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         problems.append(f"objectives {','.join(old.objectives)} there, {','.join(config.objectives)} now")
     if stored.get("space_description") != fingerprint["space_description"]:
         problems.append(f"space {old.space!r} there, {config.space!r} now")
-    if stored.get("synthetic_sha256") != fingerprint["synthetic_sha256"]:
+    was, now = (stored.get("dataset") or {}).get("name"), fingerprint["dataset"]["name"]
+    if was is not None and was != now:
+        problems.append(f"dataset {was} there, {now} now")
+    if "proxy" in stored and stored["proxy"] != fingerprint["proxy"]:  # studies made before it was recorded searched on a set
+        problems.append(f"proxy {stored['proxy']} there, {fingerprint['proxy']} now")
+    elif stored.get("synthetic_sha256") != fingerprint["synthetic_sha256"]:
         problems.append(f"synthetic set {old.synthetic} there, {config.synthetic} now (different images)")
     problems += [
         f"proxy training {key} {a!r} there, {b!r} now" for key, (a, b) in _differences(old.proxy.to_dict(), config.proxy.to_dict())

@@ -15,11 +15,11 @@ from typing import Any
 
 import optuna
 
-from nas_proxy.search.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, train_one
 from nas_proxy.studies import kinds, queue
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage
 from nas_proxy.studies.trials import fail_dead_trials
+from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, train_one
 from nas_proxy.utils import resolve_device
 
 
@@ -83,6 +83,7 @@ class TrainingStudy:
         self.run_worker(study, url, options.device or "auto", options.progress, options.data_root, options.heartbeat)
 
     def register(self, description: str) -> None:
+        """Register this kind (its module in ``nas_proxy/study_kinds/`` calls this once)."""
         kinds.register(kinds.StudyKind(self.kind, self.work, description))
 
 

@@ -3,7 +3,7 @@
 :func:`train_best` (``nasproxy train BEST --out DIR``) reads a search's ``best.json``, trains its
 rank-N architecture on the whole training set (the training and validation splits together: the
 choice is made, so nothing is held out to choose with) with the ground-truth protocol
-(:class:`~nas_proxy.search.fulldata.GroundTruthConfig`, :func:`~nas_proxy.search.fulldata.train_network`),
+(:class:`~nas_proxy.trainers.fulldata.GroundTruthConfig`, :func:`~nas_proxy.trainers.fulldata.train_network`),
 scores it once on the test set, and writes into ``DIR``:
 
 - ``model.safetensors``: the state dict (loads without unpickling code);
@@ -33,9 +33,9 @@ from torch import nn
 from nas_proxy import checks
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
-from nas_proxy.search.fulldata import DataRef, GroundTruthConfig, RealData, train_network
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.synthetic import check_not_synthetic
+from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_network
 from nas_proxy.training import accuracy
 from nas_proxy.utils import package_version, resolve_device
 

@@ -2,8 +2,8 @@
 promotion): where studies are stored, which worker runs a trial, repairing trials whose worker died,
 budgets, worker processes, and the registry of study kinds that ``nasproxy worker`` dispatches on.
 
-It imports neither ``search`` nor ``correlate``: their kinds register themselves
-(:func:`~nas_proxy.studies.kinds.register`).
+It imports neither ``search`` nor ``correlate``: each kind is a module of ``nas_proxy.study_kinds``
+that registers it (:func:`~nas_proxy.studies.kinds.register`), imported by name when first needed.
 """
 
 from typing import TYPE_CHECKING

@@ -1,19 +1,19 @@
 """The registry of study kinds: what a study's trials are, and how a worker joins one.
 
 A study records its kind in the user attribute :data:`KIND_ATTR`; ``nasproxy worker`` reads it and
-hands the study to that kind's :attr:`StudyKind.work`. Kinds register themselves when their module
-is imported (:func:`register`); :data:`MODULES` names the module of each built-in kind by a dotted
-name, so this layer imports none of them.
+hands the study to that kind's :attr:`StudyKind.work`. A kind is one file: the module
+``nas_proxy/study_kinds/<name>.py``, which registers it (:func:`register`) and is imported the first
+time a study of that kind is joined, so this layer imports none of them.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from nas_proxy.errors import NasProxyError
+from nas_proxy.registry import Registry
 
 if TYPE_CHECKING:  # the command line reads the heartbeat defaults without importing Optuna
     import optuna
@@ -22,12 +22,6 @@ HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 
 KIND_ATTR = "nasproxy_kind"  # study user attribute: the name of the study's kind
-# the module that registers each built-in kind (imported the first time a study of that kind is joined)
-MODULES = {
-    "search": "nas_proxy.search.runner",
-    "groundtruth": "nas_proxy.correlate.ground_truth",
-    "promotion": "nas_proxy.search.promotion",
-}
 # studies made before KIND_ATTR existed: the user attribute that held their settings -> their kind
 LEGACY = {"nasproxy_groundtruth": "groundtruth", "nasproxy": "search"}
 
@@ -67,22 +61,18 @@ class StudyKind:
     description: str = ""
 
 
-_KINDS: dict[str, StudyKind] = {}
+# name -> kind; the kind "x" is registered by the module nas_proxy.study_kinds.x (imported on the first get)
+KINDS: Registry[StudyKind] = Registry("study kind", package="nas_proxy.study_kinds", error=StudyNotFoundError)
 
 
 def register(kind: StudyKind) -> StudyKind:
-    """Add ``kind`` to the registry (its module calls this on import); returns it."""
-    _KINDS[kind.name] = kind
-    return kind
+    """Add ``kind`` to the registry (its module in ``nas_proxy/study_kinds/`` calls this); returns it."""
+    return KINDS.add(kind.name, kind)
 
 
 def get(name: str) -> StudyKind:
-    """The registered kind ``name``, importing its module first if it is a built-in one."""
-    if name not in _KINDS and name in MODULES:
-        importlib.import_module(MODULES[name])
-    if name not in _KINDS:
-        raise StudyNotFoundError(f"unknown study kind {name!r}; known kinds: {', '.join(sorted({*MODULES, *_KINDS}))}")
-    return _KINDS[name]
+    """The kind ``name``, importing its module first; a :class:`StudyNotFoundError` listing the known kinds."""
+    return KINDS.get(name)
 
 
 def kind_of(study: optuna.Study) -> str | None:
@@ -99,4 +89,4 @@ def mark(study: optuna.Study, name: str) -> None:
         study.set_user_attr(KIND_ATTR, name)
 
 
-__all__ = ["KIND_ATTR", "StudyKind", "StudyNotFoundError", "WorkerOptions", "get", "kind_of", "mark", "register"]
+__all__ = ["KINDS", "KIND_ATTR", "StudyKind", "StudyNotFoundError", "WorkerOptions", "get", "kind_of", "mark", "register"]

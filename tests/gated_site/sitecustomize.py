@@ -2,8 +2,8 @@
 :mod:`tests.gate`): one function of nasproxy waits at a gate, a directory's ``open`` file.
 
 ``NASPROXY_TEST_GATE`` names the directory, ``NASPROXY_TEST_GATE_AT`` the function as
-``module:qualname`` (``nas_proxy.search.proxy:ProxyContext.score``: a proxy training;
-``nas_proxy.search.fulldata:train_one``: a full-data training) and ``NASPROXY_TEST_GATE_PASS``
+``module:qualname`` (``nas_proxy.trainers.synthetic_set:ProxyContext.score``: a proxy training;
+``nas_proxy.trainers.fulldata:train_one``: a full-data training) and ``NASPROXY_TEST_GATE_PASS``
 how many calls of each process go through before the gate holds one. A held call first writes
 ``waiting.PID.N`` (its process and call number), then waits for ``open``: so a test sees a trial
 RUNNING in training, kills or interrupts the process, or opens the gate, without trusting that any

@@ -1,4 +1,5 @@
-"""The proxy trial: train a candidate on the synthetic set, score it on the real validation split.
+"""Training a candidate on a synthetic set and scoring it on the real validation split (the
+synthetic-set proxy, and a search trial on it).
 
 Everything a worker needs is loaded once (:class:`ProxyContext`): the synthetic images on the
 device and the held-out validation split the distillation never saw. Never the test set.
@@ -17,12 +18,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from nas_proxy.batched import ModelStack, stack_accuracy, train_stack
+from nas_proxy.batched import ModelStack
 from nas_proxy.data import load_dataset
 from nas_proxy.protocols import ProxyConfig
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
-from nas_proxy.training import accuracy, train_model
+from nas_proxy.training import accuracies, train_model
 from nas_proxy.utils import derive_seed, resolve_device
 
 
@@ -106,76 +107,45 @@ class ProxyContext:
         """Train ``spec`` on the synthetic set and score it on the validation split.
 
         ``report(epoch, accuracy)`` receives the scores on the report images every ``report_every``
-        epochs (Optuna's ``trial.report``), and once more after the last epoch; before the last
-        it may raise ``optuna.TrialPruned``. The reports are the trial's only host syncs before
-        the final score (each also checks for divergence). The network's initialisation depends only on
-        ``seed`` and the architecture, so the same candidate scores the same in every study.
+        epochs before the last (Optuna's ``trial.report``); it may raise ``optuna.TrialPruned``.
+        The score after the last epoch ends the result's ``curve`` (a search reports it then). The
+        reports are the trial's only host syncs before the final score (each also checks for
+        divergence). The network's initialisation depends only on ``seed`` and the architecture, so
+        the same candidate scores the same in every study.
+
+        With ``seeds`` = K > 1, copy k is the network this trains with seed ``seed + k`` (same
+        initialisation, batches and augmentation), all K trained at once as a ``ModelStack``; the
+        reports and the score are the mean accuracy of the copies.
         """
-        if self.config.seeds > 1:
-            return self._score_stack(space, spec, seed, report)
-        aid = arch_id(spec)
-        run_seed = derive_seed(seed, "proxy", aid)
-        t0 = time.perf_counter()
-        torch.manual_seed(run_seed)
-        model = self.build(space, spec).to(self.device)
-        params, flops = count_params(model), count_flops(model, self.images)
-        t1 = time.perf_counter()
-        curve: list[tuple[int, float]] = []
-        every, amp = max(1, self.config.report_every), self.config.amp
-
-        def on_epoch(epoch: int, net: nn.Module) -> None:
-            done = epoch + 1
-            if done % every == 0 and done < self.config.epochs:
-                acc = 100.0 * accuracy(net, self.report_x, self.report_y, amp=amp)
-                curve.append((done, acc))
-                if report is not None:
-                    report(done, acc)
-
-        train_model(model, self.images, self.labels, self.config.train_config(), run_seed, self.flip, on_epoch, check_every=every)
-        t2 = time.perf_counter()
-        final = 100.0 * accuracy(model, self.val_x, self.val_y, amp=amp)
-        curve.append((self.config.epochs, 100.0 * accuracy(model, self.report_x, self.report_y, amp=amp)))
-        t3 = time.perf_counter()
-        if report is not None:
-            report(*curve[-1])
-        seconds = {"build": t1 - t0, "train": t2 - t1, "validate": t3 - t2, "total": t3 - t0}
-        return ProxyResult(aid, spec, final, params, flops, {k: round(v, 4) for k, v in seconds.items()}, curve)
-
-    def _score_stack(self, space: SearchSpace, spec: dict[str, Any], seed: int, report: Callable[[int, float], None] | None) -> ProxyResult:
-        """``score`` with ``seeds`` = K > 1: copy k is the network ``score`` trains with seed ``seed + k``
-        (same initialisation, batches and augmentation), all K trained at once (``nas_proxy.batched``).
-        The reports and the score are the mean accuracy of the copies."""
         aid, k = arch_id(spec), self.config.seeds
-        run_seeds = [derive_seed(seed + c, "proxy", aid) for c in range(k)]
+        run_seeds = [derive_seed(seed + c, "proxy", aid) for c in range(k)]  # copy c: the network seed + c alone would train
         t0 = time.perf_counter()
         models = []
         for s in run_seeds:
             torch.manual_seed(s)
             models.append(self.build(space, spec).to(self.device))
         params, flops = count_params(models[0]), count_flops(models[0], self.images)
-        stack = ModelStack(models, self.vectorize)
+        net: nn.Module | ModelStack = models[0] if k == 1 else ModelStack(models, self.vectorize)
         del models
         t1 = time.perf_counter()
         curve: list[tuple[int, float]] = []
         every, amp = max(1, self.config.report_every), self.config.amp
 
         def mean_accuracy(x: Tensor, y: Tensor) -> float:
-            return 100.0 * statistics.fmean(stack_accuracy(stack, x, y, amp=amp))
+            return 100.0 * statistics.fmean(accuracies(net, x, y, amp=amp))
 
-        def on_epoch(epoch: int, _: ModelStack) -> None:
+        def on_epoch(epoch: int, _: object) -> None:
             done = epoch + 1
             if done % every == 0 and done < self.config.epochs:
                 curve.append((done, mean_accuracy(self.report_x, self.report_y)))
                 if report is not None:
                     report(*curve[-1])
 
-        train_stack(stack, self.images, self.labels, self.config.train_config(), run_seeds, self.flip, on_epoch, check_every=every)
+        train_model(net, self.images, self.labels, self.config.train_config(), run_seeds, self.flip, on_epoch, check_every=every)
         t2 = time.perf_counter()
-        per_seed = [100.0 * a for a in stack_accuracy(stack, self.val_x, self.val_y, amp=amp)]
+        per_seed = [100.0 * a for a in accuracies(net, self.val_x, self.val_y, amp=amp)]
         curve.append((self.config.epochs, mean_accuracy(self.report_x, self.report_y)))
         t3 = time.perf_counter()
-        if report is not None:
-            report(*curve[-1])
         seconds = {"build": t1 - t0, "train": t2 - t1, "validate": t3 - t2, "total": t3 - t0}
         rounded = {name: round(v, 4) for name, v in seconds.items()}
-        return ProxyResult(aid, spec, statistics.fmean(per_seed), params, flops, rounded, curve, per_seed)
+        return ProxyResult(aid, spec, statistics.fmean(per_seed), params, flops, rounded, curve, per_seed if k > 1 else [])

@@ -17,8 +17,8 @@ import torch
 
 from nas_proxy.data import load_dataset
 from nas_proxy.protocols import GroundTruthConfig
-from nas_proxy.search.proxy import count_flops, count_params
 from nas_proxy.spaces import arch_id, build_model
+from nas_proxy.trainers.synthetic_set import count_flops, count_params
 from nas_proxy.training import accuracy, train_model
 from nas_proxy.utils import derive_seed
 
@@ -97,11 +97,20 @@ class Trained:
     train_seconds: float  # early-stopping scorings excluded
     params: int
     flops: int
+    stopped: bool = False  # stopped at ``until``: the model is part-trained
 
 
-def train_network(spec: dict[str, Any], seed: int, data: RealData, config: GroundTruthConfig) -> Trained:
+class _ReachedError(Exception):
+    """Raised by the step hook of :func:`train_network` once its ``until`` point is scored."""
+
+
+def train_network(spec: dict[str, Any], seed: int, data: RealData, config: GroundTruthConfig, until: float | None = None) -> Trained:
     """Build ``spec`` (initialised from ``seed`` and its ``arch_id``) and train it on ``data``'s
-    training split with ``config``'s protocol, scoring the early-stopping points on the validation split."""
+    training split with ``config``'s protocol, scoring the early-stopping points on the validation split.
+
+    ``until``: one of ``config.early``; the training stops once that point is scored. Up to there it
+    is the full training step for step (the schedule is ``config.epochs``'), so its early scores are
+    the full training's, bit for bit (early stopping on its own, as ``search --proxy early@Xep`` runs it)."""
     aid = arch_id(spec)
     run_seed = derive_seed(seed, "groundtruth", aid)
     torch.manual_seed(run_seed)
@@ -109,6 +118,9 @@ def train_network(spec: dict[str, Any], seed: int, data: RealData, config: Groun
     params, flops = count_params(model), count_flops(model, data.train_x)
     steps = math.ceil(data.train_x.shape[0] / config.batch_size)  # per epoch
     marks = {max(1, round(f * steps)): f for f in config.early}  # global step -> epochs
+    if until is not None and until not in config.early:
+        raise ValueError(f"until={until} is not an early-stopping point of {config.early}")
+    stop = None if until is None else max(1, round(until * steps))  # the global step after which nothing is trained
     early: dict[str, dict[str, float]] = {}
     side = 0.0  # seconds spent scoring early points: not part of the training cost
     amp = config.train_config().amp  # validation autocasts (on CUDA) as the training does
@@ -127,15 +139,23 @@ def train_network(spec: dict[str, Any], seed: int, data: RealData, config: Groun
             early[f"{marks[done]:g}"] = {"val_accuracy": acc, "seconds": (s0 - t0 - side) + scoring}
             side += scoring
             net.train()
+        if done == stop:
+            raise _ReachedError
 
-    train_model(model, data.train_x, data.train_y, config.train_config(), run_seed, data.flip, on_step=on_step)
+    try:
+        train_model(model, data.train_x, data.train_y, config.train_config(), run_seed, data.flip, on_step=on_step)
+    except _ReachedError:
+        return Trained(model, early, time.perf_counter() - t0 - side, params, flops, stopped=True)
     return Trained(model, early, time.perf_counter() - t0 - side, params, flops)
 
 
-def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTruthConfig) -> dict[str, Any]:
+def train_one(spec: dict[str, Any], seed: int, data: RealData, config: GroundTruthConfig, until: float | None = None) -> dict[str, Any]:
     """Train ``spec`` on the real training split; validation and (with a test split) test accuracy,
-    early-stopping scores and costs."""
-    trained = train_network(spec, seed, data, config)
+    early-stopping scores and costs. With ``until`` (see :func:`train_network`) the record holds
+    ``early``, ``train_seconds``, ``params`` and ``flops`` only."""
+    trained = train_network(spec, seed, data, config, until)
+    if trained.stopped:
+        return {"early": trained.early, "train_seconds": trained.train_seconds, "params": trained.params, "flops": trained.flops}
     model, amp = trained.model, config.train_config().amp
     t1 = time.perf_counter()
     test = (

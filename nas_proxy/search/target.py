@@ -1,0 +1,136 @@
+"""The proxy a search scores its candidates with: one member of the proxy registry.
+
+``--synthetic DIR`` alone searches on that set's own proxy (as ``correlate`` names it,
+``datadam-ipc10``); ``--proxy TOKEN`` names any other member: ``random-ipcN`` (a random real subset
+made from the seeded training split of ``--dataset``), ``early@Xep`` (the full-data training stopped
+after X epochs), a training-free score (``synflow``). Every trial calls the same
+:meth:`Proxy.score` ``correlate`` calls, so a search's score of an architecture is the registry's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.proxies import Proxy, RunSetup, Scored, offered
+from nas_proxy.proxies.base import Report
+from nas_proxy.proxies.choose import resolve
+from nas_proxy.search.config import SearchConfig
+from nas_proxy.spaces import SearchSpace, get_space
+from nas_proxy.synthetic import load_synthetic
+from nas_proxy.trainers.fulldata import DataRef
+from nas_proxy.utils import resolve_device
+
+
+@dataclass
+class SearchProxy:
+    """The prepared proxy of one search worker, with the data facts the study records."""
+
+    proxy: Proxy
+    setup: RunSetup
+
+    @property
+    def name(self) -> str:
+        """The proxy's token (``datadam-ipc10``, ``early@1ep``): recorded in the study and every trial."""
+        return self.proxy.name
+
+    @property
+    def synthetic(self) -> str | None:
+        """The synthetic set it trains on (given, or a random subset made for the search); None: none."""
+        path = self.proxy.facts().get("synthetic")
+        return None if path is None else str(path)
+
+    @property
+    def device(self) -> torch.device:
+        return resolve_device(self.setup.device)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        channels, _, (h, w) = self.setup.shape()
+        return channels, h, w
+
+    @property
+    def num_classes(self) -> int:
+        return self.setup.shape()[1]
+
+    def build(self, space: SearchSpace, spec: dict[str, Any]) -> nn.Module:
+        """The candidate's network for this data (untrained; the proxy builds its own to score)."""
+        c, h, w = self.input_shape
+        return space.build(spec, c, self.num_classes, (h, w))
+
+    def score(self, spec: dict[str, Any], arch_id: str, report: Report | None = None) -> Scored:
+        """The registry's score of ``spec``; ``report`` hears the intermediate values of a proxy that has them."""
+        if self.proxy.reports:
+            return self.proxy.score(spec, arch_id, report=report)  # type: ignore[call-arg]
+        return self.proxy.score(spec, arch_id)
+
+    def dataset_facts(self) -> dict[str, Any]:
+        c, h, w = self.input_shape
+        return {"name": self.setup.data.dataset, "channels": c, "image_size": [h, w], "num_classes": self.num_classes}
+
+    def fingerprint(self, space: SearchSpace) -> dict[str, Any]:
+        """What identifies a search's inputs: the space, the proxy, the set's tensors (if any), the data."""
+        return {
+            "space_description": space.describe(),
+            "synthetic_sha256": self.proxy.facts().get("tensors_sha256"),
+            "dataset": self.dataset_facts(),
+            "proxy": self.name,
+            "proxy_trains": self.proxy.trains,
+        }
+
+
+def _data(config: SearchConfig) -> DataRef:
+    """The real data: the set's (``--synthetic``) or ``--dataset``'s, with the default split."""
+    token = f"--proxy {config.proxy_name}" if config.proxy_name else "a search"
+    if config.synthetic is not None and config.dataset is not None:
+        raise InvalidArgumentError(
+            f"--synthetic {config.synthetic} and --dataset {config.dataset} both name the data; a set's proxy uses the set's own data: "
+            "give --synthetic DIR alone, or --dataset NAME with a --proxy that uses real data (random-ipcN, early@Xep, synflow)"
+        )
+    if config.synthetic is not None:
+        return DataRef.of_synthetic(load_synthetic(config.synthetic).meta, config.data_root)
+    if config.dataset is None:
+        raise InvalidArgumentError(
+            f"{token} needs data: --dataset NAME for a proxy on real data (random-ipcN, early@Xep, a training-free score), "
+            "--synthetic DIR for a distilled set's own proxy"
+        )
+    if config.proxy_name is None:
+        raise InvalidArgumentError(
+            f"--dataset {config.dataset} needs --proxy TOKEN, the proxy that scores on it (random-ipc10, early@1ep, synflow, ...); "
+            "or search on a distilled set with --synthetic DIR"
+        )
+    return DataRef(config.dataset, data_root=config.data_root)
+
+
+def open_proxy(config: SearchConfig, workdir: Path) -> SearchProxy:
+    """The search's proxy, resolved through the registry and prepared (a random subset is made in
+    ``workdir``, once: the study's other workers find it there). One-line errors for a token
+    nothing knows, a malformed one, and data given twice or not at all."""
+    resolve_device(config.device)  # an unknown device is refused here, before a study is made
+    setup = RunSetup(
+        space=get_space(config.space),
+        data=_data(config),
+        out=workdir,
+        training=config.proxy,
+        synthetic=[config.synthetic] if config.synthetic is not None else [],
+        random_subset=False,  # made by name (random-ipcN) when asked for, not offered beside a set
+        seed=config.seed,
+        device=config.device,
+    )
+    own = config.proxy_name is None  # the set's own proxy
+    proxy = next(p for p in offered(setup) if not p.real_data) if own else resolve(setup, str(config.proxy_name))
+    if proxy.real_data and config.synthetic is not None:
+        raise InvalidArgumentError(
+            f"--proxy {proxy.name} scores on real data, not on --synthetic {config.synthetic}: "
+            "drop --synthetic and give --dataset NAME (the set's data is its meta.json's dataset)"
+        )
+    proxy.prepare()
+    return SearchProxy(proxy, setup)
+
+
+__all__ = ["SearchProxy", "open_proxy"]
