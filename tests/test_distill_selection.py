@@ -23,7 +23,8 @@ from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
 from tests.conftest import tiny_config
-from tests.test_distill_spaces import ROOT, _wait_for, images, nasproxy
+from tests.gate import Gate
+from tests.test_distill_spaces import ROOT, images, nasproxy
 
 # Calibration architectures of convnet-cpu with a ground truth (an input here: any fixed numbers do)
 CALIBRATION = [
@@ -172,8 +173,10 @@ def test_kill_9_drill_of_a_selection_run_resumes_with_the_same_command(calibrati
     flags += ["--select-by", str(calibration), "--select-space", "convnet-cpu", "--select-every", "10", "--select-epochs", "1"]
     flags += ["--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.Popen(nasproxy(*flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    _wait_for(out / STATE, run)
+    gate = Gate(tmp_path / "gate", at="nas_proxy.distill.selection:Selection.score", let_through=1)  # one scoring recorded, the next held
+    run = subprocess.Popen(nasproxy(*flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gate.env(env), cwd=ROOT)
+    gate.wait([run], [run.pid])
+    assert (out / STATE).exists()
     run.send_signal(signal.SIGKILL)
     run.communicate()
     assert run.returncode == -signal.SIGKILL and not (out / "meta.json").exists()

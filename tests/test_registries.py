@@ -160,7 +160,7 @@ def test_every_objective_is_searched(name: str, tiny_run: Path, tmp_path: Path) 
     url = str(tmp_path / "j.log")
     search(config, "s", 1, storage_url=url)
     study = optuna.load_study(study_name="s", storage=open_storage(url, "s")[0])
-    assert study.directions == [OBJECTIVES.get(o).direction for o in objectives]
+    assert study.directions == [optuna.study.StudyDirection[OBJECTIVES.get(o).direction] for o in objectives]
     assert study.metric_names == [OBJECTIVES.get(o).metric for o in objectives]
     (trial,) = study.trials
     assert len(trial.values) == len(objectives) and trial.state == optuna.trial.TrialState.COMPLETE

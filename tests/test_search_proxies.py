@@ -27,7 +27,8 @@ from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_one
-from tests.test_search import FAST, SLOW, SMALL_SPACE, load, wait_for_running
+from tests.gate import Gate
+from tests.test_search import FAST, SMALL_SPACE, load
 
 # one token per registered kind, each a search on digits (the set itself: tests/test_search.py)
 TOKENS = {"synthetic": "random-ipc2", "early": "early@1ep", "zero-cost": "synflow"}
@@ -58,7 +59,7 @@ def test_a_search_on_every_proxy_kind(kind: str, tmp_path: Path) -> None:
         assert a["proxy"] == token and a["proxy_seconds"] >= 0 and a["params"] > 0 and a["flops"] > 0 and a["device"] == "cpu"
         assert t.value is not None and t.value == t.value  # a number, not NaN
     assert (out / "best.json").is_file() and (out / "trials.csv").is_file()
-    assert f"**{token}**" in get_note(study)  # the dashboard note names the proxy
+    assert f"proxy `{token}`" in get_note(study)  # the dashboard note names the proxy (a code span: never a link)
     assert study.metric_names == ["val_accuracy" if PROXY_KINDS.get(kind).trains else token]
 
 
@@ -170,10 +171,12 @@ def test_a_worker_killed_mid_trial_on_a_random_subset_is_repaired(tmp_path: Path
     """kill -9 of a `nasproxy worker` on a --proxy study (the stored proxy, the subset found beside
     the journal): the next search fails the dead trial and trains its candidate again, once."""
     storage = tmp_path / "journal.log"
-    slow = real("random-ipc2", proxy=SLOW)
+    slow = real("random-ipc2")
     create_or_check(open_storage(str(storage), "k")[0], "k", slow, open_proxy(slow, tmp_path).fingerprint(get_space(SMALL_SPACE)), 0)
-    worker = subprocess.Popen([sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"])
-    wait_for_running(storage, "k")
+    gate = Gate(tmp_path / "gate")  # the worker's training waits there: RUNNING, its worker recorded
+    command = [sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"]
+    worker = subprocess.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
+    gate.wait([worker], [worker.pid])
     worker.send_signal(signal.SIGKILL)  # the trial stays RUNNING in the journal
     worker.wait()
     result = search(slow, "k", 2, str(storage), out=tmp_path)
