@@ -35,11 +35,25 @@ from typing import Any
 import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1])]  # nas_proxy from this checkout when not installed
+sys.path.insert(1, str(Path(__file__).resolve().parent / "groundtruth"))  # split.py
 
-from nas_proxy.correlate.metrics import Metric, TopFraction, kendall, paired_difference, spearman, summarise, to_jsonable  # noqa: E402
+from split import SPLIT, read_split  # noqa: E402
+
+from nas_proxy.correlate.metrics import (  # noqa: E402
+    Metric,
+    TopFraction,
+    kendall,
+    paired_difference,
+    per_dimension,
+    spearman,
+    summarise,
+    to_jsonable,
+)
 from nas_proxy.correlate.promotion import compute, promote  # noqa: E402
+from nas_proxy.correlate.report import dimension_lines  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
 
+ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
 KINDS = ("synthetic", "scores", "zero-cost")
 K_VALUES = (1, 3, 5, 10)  # precision@k
 TOP = 0.2  # the "best 20 %" of the top-of-ranking metrics
@@ -100,6 +114,35 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
     return table
 
 
+def subset(table: Table, ids: list[str]) -> Table:
+    """The table restricted to ``ids`` (kept in the table's order)."""
+    keep = set(ids)
+    return Table(
+        [a for a in table.ids if a in keep],
+        {a: s for a, s in table.specs.items() if a in keep},
+        {seed: {a: v for a, v in t.items() if a in keep} for seed, t in table.truth.items()},
+        {a: v for a, v in table.seconds.items() if a in keep},
+        list(table.seeds),
+        {a: v for a, v in table.val.items() if a in keep},
+    )
+
+
+def with_role(table: Table, role: str, split: Path = SPLIT) -> Table:
+    """``all`` the table, or its ``calibration`` / ``evaluation`` architectures by ``split`` (groundtruth/split.py)."""
+    if role == "all":
+        return table
+    try:
+        roles = read_split(split)
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"--split {split} does not exist (benchmarks/groundtruth/split.py writes it)") from None
+    missing = [a for a in table.ids if a not in roles]
+    if missing:
+        raise InvalidArgumentError(
+            f"--split {split} does not list {len(missing)} of the table's architectures ({missing[0]}, ...): wrong table?"
+        )
+    return subset(table, [a for a in table.ids if roles[a]["role"] == role])
+
+
 def parse_proxy(text: str) -> tuple[str | None, str, str]:
     """``[LABEL=]KIND:VALUE`` -> (label or None, kind, value)."""
     label, _, rest = text.partition("=") if "=" in text.split(":", 1)[0] else ("", "", text)
@@ -122,7 +165,12 @@ def _scores_file(path: Path, ids: list[str]) -> tuple[dict[str, float], dict[str
     return {a: scores.get(a, math.nan) for a in ids}, {a: seconds.get(a, math.nan) for a in ids}
 
 
-def _synthetic(path: str, table: Table, args: argparse.Namespace, out: Path) -> tuple[str, dict[str, float], dict[str, float], float]:
+def _synthetic(
+    path: str, table: Table, args: argparse.Namespace, out: Path, deadline: float | None = None
+) -> tuple[str, dict[str, float], dict[str, float], float]:
+    """Every architecture of ``table`` trained on the set at ``path`` and scored (cached per
+    architecture in ``out/cache``); past ``deadline`` (``time.time()``) no new one is started and the
+    unscored ones are NaN."""
     from nas_proxy.cli import _proxy_config
     from nas_proxy.proxies import Cache
     from nas_proxy.search.proxy import ProxyContext
@@ -138,13 +186,15 @@ def _synthetic(path: str, table: Table, args: argparse.Namespace, out: Path) -> 
         space = get_space(args.space)
         ctx = ProxyContext.load(path, args.device, config, args.data_root)
         for aid in todo:
+            if deadline is not None and time.time() > deadline:
+                break
             scored = ctx.score(space, table.specs[aid], args.seed)
             cache.add({"arch_id": aid, "score": scored.accuracy, "seconds": scored.seconds["total"]})
     label = f"{syn.meta['method']}-ipc{syn.meta['ipc']}"  # the token nasproxy correlate names it by
     return (
         label,
-        {a: cache.rows[a]["score"] for a in table.ids},
-        {a: cache.rows[a]["seconds"] for a in table.ids},
+        {a: cache.rows[a]["score"] if a in cache.rows else math.nan for a in table.ids},
+        {a: cache.rows[a]["seconds"] if a in cache.rows else math.nan for a in table.ids},
         float(syn.meta.get("seconds", 0.0)),
     )
 
@@ -187,6 +237,7 @@ def fidelity(
     differences between every two rows."""
     ids = table.ids
     y = np.array([table.truth[table.seeds[0]][a] for a in ids])
+    specs = [table.specs[a] for a in ids]
     vectors = {name: np.array([p["scores"].get(a, math.nan) for a in ids], dtype=float) for name, p in proxies.items()}
     gt_seconds = float(np.mean([table.seconds[a] for a in ids if a in table.seconds])) if table.seconds else math.nan
     rows: dict[str, dict[str, Any]] = {}
@@ -200,6 +251,7 @@ def fidelity(
             "speedup": gt_seconds / cost if cost and cost > 0 else math.nan,
             "source": p.get("source"),
             **_promotion(table, vectors[name], y, per_arch, float(p.get("one_off_seconds", 0.0)), promote_k),
+            "per_dimension": per_dimension(vectors[name], y, specs, n_boot, seed),
         }
     if len(table.seeds) > 1:
         second = table.truth[table.seeds[1]]
@@ -210,6 +262,7 @@ def fidelity(
             "one_off_seconds": 0.0,
             "speedup": 1.0,
             "source": f"seed {table.seeds[1]} vs seed {table.seeds[0]}",
+            "per_dimension": per_dimension(vectors[CEILING], y, specs, n_boot, seed),
         }
     paired = [
         {"a": a, "b": b, "metric": m, **paired_difference(fn, vectors[a], vectors[b], y, n=n_boot, seed=seed)}
@@ -258,6 +311,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["| a | b | metric | n | a - b [95% CI] | P(a better) |", "|---|---|---|---|---|---|"]
     for d in result["paired"]:
         lines.append(f"| {d['a']} | {d['b']} | {d['metric']} | {d['n']} | {_ci(d['diff'], d['ci'])} | {_f(d['p_better'], 2)} |")
+    dims = dimension_lines({name: r.get("per_dimension") or {} for name, r in result["proxies"].items()})
+    lines += ["", *dims] if dims else []
     return "\n".join(lines) + "\n"
 
 
@@ -267,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--table", type=Path, default=Path(__file__).parent / "groundtruth" / "fashion-mnist-convnet720.csv")
     p.add_argument("--proxy", action="append", default=[], help="[LABEL=]KIND:VALUE, KIND synthetic, scores or zero-cost (repeatable)")
+    p.add_argument("--role", choices=ROLES, default="all", help="which of the table's architectures (--split) (default %(default)s)")
+    p.add_argument("--split", type=Path, default=SPLIT, help="calibration / evaluation split of the table (default %(default)s)")
     p.add_argument("--metric", default="test_accuracy", help="the table's ground-truth column (default %(default)s)")
     p.add_argument("--dataset", default="fashion-mnist", help="real data of zero-cost batches (default %(default)s)")
     p.add_argument("--data-root")
@@ -286,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_proxy_options(p)
     args = p.parse_args(argv)
     try:
-        table = read_table(args.table, args.metric, args.promote_seed)
+        table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
         parsed = [parse_proxy(t) for t in args.proxy]
         proxies: dict[str, dict[str, Any]] = {}
         for label, kind, value in parsed:
