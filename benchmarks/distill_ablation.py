@@ -24,24 +24,29 @@ optimises (not to the random subsets).
 Resumable: sets live in ``--work/sets/`` (an interrupted distillation is resumed from its checkpoint),
 every architecture's score in ``--work/cache/`` (fidelity.py's cache); a rerun does only what is
 missing. ``--deadline-seconds`` stops starting work after that many seconds (a distillation running
-then is stopped with SIGTERM, which checkpoints it). Writes ``ablation.json``, ``ablation.md`` and
+then is stopped after its iteration, with a checkpoint). Distillations run in this process
+(``nasproxy distill``'s own code, ``run_distill``), so a set costs no start-up. Writes ``ablation.json``, ``ablation.md`` and
 ``scores.csv`` into ``--out`` after every variant.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
+import io
 import json
 import math
 import os
 import re
-import resource
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +57,6 @@ BENCHMARKS = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCHMARKS.parent), str(BENCHMARKS), str(BENCHMARKS / "groundtruth")]
 
 from fidelity import CEILING, Table, _ci, _f, _synthetic, fidelity, read_table, subset, write_outputs  # noqa: E402
-from gpu_common import run_group  # noqa: E402
 from split import SPLIT, read_split  # noqa: E402
 
 from nas_proxy.correlate.report import dimension_lines  # noqa: E402
@@ -61,7 +65,6 @@ from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
 TABLE = BENCHMARKS / "groundtruth" / "fashion-mnist-convnet720.csv"
 PROMOTE = 3  # "proxy + promote 3": issue 18's target
 PROMOTE_SEED = 1  # promotion picks by this seed's validation accuracy (another training than the ground truth's)
-DISTILL_GRACE_S = 60.0  # after SIGTERM a distillation finishes its iteration and checkpoints
 
 
 @dataclass(frozen=True)
@@ -77,12 +80,12 @@ DAM = "--method datadam --iterations {iterations}"
 VARIANTS: tuple[Variant, ...] = (  # priority order: under a deadline the last ones wait for the next run
     Variant("random-ipc10", "--method random --ipc 10", "a random real subset (the baseline at IPC 10)"),
     Variant("datadam-ipc10", f"{DAM} --ipc 10", "today's default: instance norm, attention power 4"),
+    Variant("dm-ipc10", "--method dm --ipc 10 --iterations {iterations}", "distribution matching (MMD only)"),
     Variant(
         "official-ipc10",
         "--method datadam --ipc 10 --net-norm batchnorm --attention-power 1 --iterations {official_iterations}",
         "the official DataDAM code: batch norm, power 1, its longer schedule",
     ),
-    Variant("dm-ipc10", "--method dm --ipc 10 --iterations {iterations}", "distribution matching (MMD only)"),
     Variant("spaceaware-ipc10", f"{DAM} --ipc 10 --nets convnet720", "the distillation network drawn from the space (branch spaceaware)"),
     Variant(
         "selected-ipc10",
@@ -106,11 +109,62 @@ def parse_variant(text: str) -> Variant:
 
 
 def accepted_flags() -> set[str]:
-    """The flags this tree's ``nasproxy distill`` takes."""
-    done = subprocess.run(
-        [sys.executable, "-m", "nas_proxy", "distill", "--help"], capture_output=True, text=True, timeout=300, check=False
-    )
-    return set(re.findall(r"--[a-z][a-z0-9-]*", done.stdout))
+    """The flags this tree's ``nasproxy distill`` takes (its --help, in this process)."""
+    from nas_proxy.cli import build_parser
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+        build_parser().parse_args(["distill", "--help"])
+    return set(re.findall(r"--[a-z][a-z0-9-]*", text.getvalue()))
+
+
+@contextlib.contextmanager
+def stopped_at(deadline: float) -> Iterator[None]:
+    """SIGTERM this process at ``deadline``, once a distillation loop runs: its own handler then
+    finishes the iteration, checkpoints and stops (``nasproxy distill`` exits 130). Until the loop
+    has installed that handler, a SIGTERM is held back here (data loading is not interrupted)."""
+    if not math.isfinite(deadline):
+        yield
+        return
+
+    def hold(signum: int, frame: object) -> None:
+        pass
+
+    previous = signal.signal(signal.SIGTERM, hold)
+    done = threading.Event()
+
+    def watch() -> None:
+        if done.wait(max(deadline - time.time(), 0.0)):
+            return
+        while not done.is_set():
+            if signal.getsignal(signal.SIGTERM) is not hold:  # the loop's handler is in place
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            done.wait(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_distill(flags: list[str], deadline: float = math.inf) -> tuple[int, float, float]:
+    """``nasproxy distill FLAGS`` in this process (no start-up cost per set), stopped at ``deadline``
+    with a checkpoint; (exit status, wall seconds, CPU seconds)."""
+    from nas_proxy.cli import main as nasproxy
+
+    saved, sys.argv = sys.argv, ["nasproxy", "distill", *flags]  # meta.json records sys.argv as the command
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        with stopped_at(deadline):
+            code = nasproxy(sys.argv[1:])
+    finally:
+        sys.argv = saved
+    return code, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def resolve(v: Variant, fill: dict[str, str], accepted: set[str]) -> list[str] | str:
@@ -155,25 +209,26 @@ def calibration_file(table: Table, split: Path, work: Path) -> Path:
 def distill(flags: list[str], folder: Path, args: argparse.Namespace, deadline: float) -> dict[str, Any]:
     """Distil (or resume, or reuse) one set; what happened."""
     meta = folder / "meta.json"
-    cmd = [sys.executable, "-m", "nas_proxy", "distill", "--dataset", args.dataset, "--device", args.device, "--seed", str(args.seed)]
+    cmd = ["--dataset", args.dataset, "--device", args.device, "--seed", str(args.seed)]
     cmd += ["--data-root", args.data_root] if args.data_root else []
     cmd += [*flags, "--quiet", "--out", str(folder)]
     cmd += ["--resume"] if (folder / "checkpoint.safetensors").is_file() else ["--force"]
     wanted = flag_value(flags, "--iterations")
     if meta.is_file() and (wanted is None or json.loads(meta.read_text())["iterations_done"] >= int(wanted)):
-        return {"status": "reused", "command": shlex.join(cmd[2:])}
-    left = deadline - time.time()
-    if left < 10:
+        return {"status": "reused", "command": shlex.join(["nasproxy", "distill", *cmd])}
+    if deadline - time.time() < 10:
         return {"status": "pending", "reason": "deadline"}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    ran = run_group(cmd, timeout=left, cwd=BENCHMARKS.parent, grace=DISTILL_GRACE_S)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    out = {"command": shlex.join(cmd[2:]), "cpu_seconds_this_run": round(cpu, 1), "wall_seconds_this_run": round(ran.seconds, 1)}
-    if ran.code == 0 and meta.is_file():
+    code, wall, cpu = run_distill(cmd, deadline)
+    out = {
+        "command": shlex.join(["nasproxy", "distill", *cmd]),
+        "cpu_seconds_this_run": round(cpu, 1),
+        "wall_seconds_this_run": round(wall, 1),
+    }
+    if code == 0 and meta.is_file():
         return out | {"status": "distilled"}
-    reason = "stopped at the deadline (checkpointed; the same command resumes it)" if ran.code is None else f"exit {ran.code}"
-    return out | {"status": "pending" if ran.code is None else "failed", "reason": reason, "tail": ran.tail[-5:]}
+    if code == 130:
+        return out | {"status": "pending", "reason": "stopped at the deadline (checkpointed; the same command resumes it)"}
+    return out | {"status": "failed", "reason": f"nasproxy distill exit {code} (its line above says why)"}
 
 
 def set_folder(work: Path, name: str, flags: list[str], args: argparse.Namespace) -> Path:
@@ -199,7 +254,7 @@ def summarise(table: Table, variants: dict[str, dict[str, Any]], args: argparse.
     if not done:
         return None
     proxies = {
-        n: {"scores": v["scores"], "seconds": v["seconds"], "one_off_seconds": v.get("distill_seconds") or 0.0, "source": v["set"]}
+        n: {"scores": v["scores"], "seconds": v["seconds"], "one_off_seconds": v.get("one_off_seconds") or 0.0, "source": v["set"]}
         for n, v in done.items()
     }
     result = fidelity(table, proxies, args.bootstrap, args.seed, args.promote)
@@ -303,7 +358,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--deadline-seconds", type=float, help="start no work after this many seconds; a distillation is checkpointed")
     _add_proxy_options(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command to continue with
+    return args
 
 
 def score(entry: dict[str, Any], folder: Path, table: Table, args: argparse.Namespace, deadline: float) -> None:
@@ -313,9 +370,9 @@ def score(entry: dict[str, Any], folder: Path, table: Table, args: argparse.Name
     if time.time() >= deadline:
         entry |= {"status": "pending", "reason": "deadline before scoring"}
         return
-    _, scores, seconds, _ = _synthetic(str(folder), table, args, args.work, deadline)
+    _, scores, seconds, one_off = _synthetic(str(folder), table, args, args.work, deadline)
     scored = sum(math.isfinite(s) for s in scores.values())
-    entry |= {"scores": scores, "seconds": seconds, "scored": scored}
+    entry |= {"scores": scores, "seconds": seconds, "scored": scored, "one_off_seconds": one_off}
     if scored < len(table.ids):
         entry |= {"status": "pending", "reason": f"deadline: {scored} of {len(table.ids)} architectures scored"}
     else:
@@ -326,7 +383,8 @@ def save(report: dict[str, Any], args: argparse.Namespace, load_start: tuple[flo
     """ablation.json (without the per-architecture scores: scores.csv has them), ablation.md, scores.csv."""
     variants = {n: {k: x for k, x in v.items() if k not in ("scores", "seconds")} for n, v in report["variants"].items()}
     write_scores(args.out / "scores.csv", report["variants"])
-    write_outputs(args.out, "ablation", report | {"variants": variants, "machine": machine(args, load_start)}, markdown(report))
+    full = report | {"variants": variants, "machine": machine(args, load_start)}
+    write_outputs(args.out, "ablation", full, markdown(report), report["command"])
 
 
 def run(args: argparse.Namespace, started: float, load_start: tuple[float, ...]) -> dict[str, Any]:
@@ -366,7 +424,7 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, ...])
             "split": str(args.split),
         },
         "variants": variants,
-        "command": shlex.join([sys.executable, *sys.argv]),
+        "command": shlex.join([sys.executable, os.path.relpath(__file__), *args.argv]),
     }
     for name in names:
         v = known[name]

@@ -369,9 +369,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write_outputs(out: Path, stem: str, result: dict[str, Any], text: str) -> None:
-    """``OUT/STEM.json`` (every number, and the command that made it) and ``OUT/STEM.md``; prints the Markdown."""
-    result["command"] = " ".join([sys.executable, *sys.argv])
+def write_outputs(out: Path, stem: str, result: dict[str, Any], text: str, command: str | None = None) -> None:
+    """``OUT/STEM.json`` (every number, and the command that made it: ``command``, else this process's)
+    and ``OUT/STEM.md``; prints the Markdown."""
+    result["command"] = command or " ".join([sys.executable, *sys.argv])
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.json").write_text(json.dumps(to_jsonable(result), indent=1) + "\n")
     (out / f"{stem}.md").write_text(text)
