@@ -56,9 +56,10 @@ import numpy as np
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCHMARKS.parent), str(BENCHMARKS), str(BENCHMARKS / "groundtruth")]
 
-from fidelity import CEILING, Table, _ci, _f, _synthetic, fidelity, read_table, subset, write_outputs  # noqa: E402
+from fidelity import CEILING, PAIRED, Table, _ci, _f, _synthetic, fidelity, read_table, subset, write_outputs  # noqa: E402
 from split import SPLIT, read_split  # noqa: E402
 
+from nas_proxy.correlate.metrics import paired_difference  # noqa: E402
 from nas_proxy.correlate.report import dimension_lines  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
 
@@ -237,15 +238,13 @@ def set_folder(work: Path, name: str, flags: list[str], args: argparse.Namespace
     return work / "sets" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
-def vs_random(result: dict[str, Any], name: str, baseline: str | None) -> dict[str, Any]:
-    """The paired differences of ``name`` minus the random subset of its IPC, from fidelity()'s pairs."""
-    got = {}
-    for d in result["paired"]:
-        if {d["a"], d["b"]} == {name, baseline}:
-            sign = 1 if d["a"] == name else -1
-            ci = sorted(sign * c for c in d["ci"])
-            got[d["metric"]] = {"diff": sign * d["diff"], "ci": ci, "p_better": d["p_better"] if sign > 0 else 1 - d["p_better"]}
-    return got
+def vs_random(table: Table, variant: dict[str, float], random: dict[str, float], n_boot: int, seed: int) -> dict[str, Any]:
+    """Variant minus random subset on every metric of fidelity.py's pairs, with a paired bootstrap
+    interval (the same resamples as every other interval of the run) and the share of resamples
+    where the variant is strictly better."""
+    y = np.array([table.truth[table.seeds[0]][a] for a in table.ids])
+    x, r = (np.array([d.get(a, math.nan) for a in table.ids], dtype=float) for d in (variant, random))
+    return {m: paired_difference(fn, x, r, y, n=n_boot, seed=seed) for m, fn in PAIRED.items()}
 
 
 def summarise(table: Table, variants: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any] | None:
@@ -260,7 +259,8 @@ def summarise(table: Table, variants: dict[str, dict[str, Any]], args: argparse.
     result = fidelity(table, proxies, args.bootstrap, args.seed, args.promote)
     for n in done:
         baseline = f"random-ipc{variants[n]['ipc']}"
-        result["proxies"][n]["vs_random"] = vs_random(result, n, baseline if baseline in done and baseline != n else None)
+        if baseline in done and baseline != n:
+            result["proxies"][n]["vs_random"] = vs_random(table, done[n]["scores"], done[baseline]["scores"], args.bootstrap, args.seed)
     return result
 
 
@@ -379,7 +379,7 @@ def score(entry: dict[str, Any], folder: Path, table: Table, args: argparse.Name
         entry["status"] = "done"
 
 
-def save(report: dict[str, Any], args: argparse.Namespace, load_start: tuple[float, ...]) -> None:
+def save(report: dict[str, Any], args: argparse.Namespace, load_start: tuple[float, float, float]) -> None:
     """ablation.json (without the per-architecture scores: scores.csv has them), ablation.md, scores.csv."""
     variants = {n: {k: x for k, x in v.items() if k not in ("scores", "seconds")} for n, v in report["variants"].items()}
     write_scores(args.out / "scores.csv", report["variants"])
@@ -387,7 +387,7 @@ def save(report: dict[str, Any], args: argparse.Namespace, load_start: tuple[flo
     write_outputs(args.out, "ablation", full, markdown(report), report["command"])
 
 
-def run(args: argparse.Namespace, started: float, load_start: tuple[float, ...]) -> dict[str, Any]:
+def run(args: argparse.Namespace, started: float, load_start: tuple[float, float, float]) -> dict[str, Any]:
     from nas_proxy.cli import _proxy_config
 
     deadline = started + args.deadline_seconds if args.deadline_seconds else math.inf
@@ -447,7 +447,7 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, ...])
     return report
 
 
-def machine(args: argparse.Namespace, load_start: tuple[float, ...]) -> dict[str, Any]:
+def machine(args: argparse.Namespace, load_start: tuple[float, float, float]) -> dict[str, Any]:
     from provenance import machine as where
 
     from nas_proxy.utils import resolve_device

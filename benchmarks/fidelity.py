@@ -15,6 +15,9 @@ percentile bootstrap intervals, and paired bootstrap differences between every t
 "proxy + promote K" (``--promote K``): among the proxy's top K, the pick by the table's validation
 accuracy (never its test accuracy), its regret and its compute (the proxy on every architecture,
 its one-off cost and the K trainings' seconds) against training every architecture.
+Every proxy also gets the per-dimension diagnostic (``metrics.per_dimension``: Spearman within each
+value of each dimension, and the mean rank shift of its members). ``--role calibration|evaluation``
+keeps one half of the split of ``groundtruth/split.csv`` (issue 18; results belong on the evaluation half).
 Writes fidelity.json and fidelity.md into --out and prints the Markdown.
 """
 
