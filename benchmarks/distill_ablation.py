@@ -249,7 +249,7 @@ def vs_random(table: Table, variant: dict[str, float], random: dict[str, float],
 
 def summarise(table: Table, variants: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any] | None:
     """fidelity() over the variants scored on every chosen architecture, with the paired differences to the random subsets."""
-    done = {n: v for n, v in variants.items() if v.get("scores") and all(math.isfinite(s) for s in v["scores"].values())}
+    done = {n: v for n, v in variants.items() if v.get("status") == "done"}
     if not done:
         return None
     proxies = {
@@ -322,13 +322,15 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write_scores(path: Path, variants: dict[str, dict[str, Any]]) -> None:
+    """Every architecture a variant has tried (``nan``: its proxy training diverged)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["variant", "arch_id", "score", "seconds"])
         for name, v in variants.items():
-            w.writerows([name, a, s, v["seconds"].get(a)] for a, s in (v.get("scores") or {}).items() if math.isfinite(s))
+            seconds = v.get("seconds") or {}
+            w.writerows([name, a, s, seconds[a]] for a, s in (v.get("scores") or {}).items() if math.isfinite(seconds[a]))  # tried
     tmp.replace(path)
 
 
@@ -371,12 +373,13 @@ def score(entry: dict[str, Any], folder: Path, table: Table, args: argparse.Name
         entry |= {"status": "pending", "reason": "deadline before scoring"}
         return
     _, scores, seconds, one_off = _synthetic(str(folder), table, args, args.work, deadline)
-    scored = sum(math.isfinite(s) for s in scores.values())
-    entry |= {"scores": scores, "seconds": seconds, "scored": scored, "one_off_seconds": one_off}
-    if scored < len(table.ids):
-        entry |= {"status": "pending", "reason": f"deadline: {scored} of {len(table.ids)} architectures scored"}
+    tried = sum(math.isfinite(s) for s in seconds.values())  # a diverged training has seconds, no score
+    failed = tried - sum(math.isfinite(s) for s in scores.values())
+    entry |= {"scores": scores, "seconds": seconds, "scored": tried - failed, "failed": failed, "one_off_seconds": one_off}
+    if tried < len(table.ids):
+        entry |= {"status": "pending", "reason": f"deadline: {tried} of {len(table.ids)} architectures scored"}
     else:
-        entry["status"] = "done"
+        entry |= {"status": "done", "reason": f"{failed} proxy trainings diverged (left out)" if failed else ""}
 
 
 def save(report: dict[str, Any], args: argparse.Namespace, load_start: tuple[float, float, float]) -> None:

@@ -54,7 +54,7 @@ from nas_proxy.correlate.metrics import (  # noqa: E402
 )
 from nas_proxy.correlate.promotion import compute, promote  # noqa: E402
 from nas_proxy.correlate.report import dimension_lines  # noqa: E402
-from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
+from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError  # noqa: E402
 
 ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
 KINDS = ("synthetic", "scores", "zero-cost")
@@ -172,8 +172,9 @@ def _synthetic(
     path: str, table: Table, args: argparse.Namespace, out: Path, deadline: float | None = None
 ) -> tuple[str, dict[str, float], dict[str, float], float]:
     """Every architecture of ``table`` trained on the set at ``path`` and scored (cached per
-    architecture in ``out/cache``); past ``deadline`` (``time.time()``) no new one is started and the
-    unscored ones are NaN."""
+    architecture in ``out/cache``); past ``deadline`` (``time.time()``) no new one is started. A
+    score is NaN where the training diverged (its seconds are then finite) or where it was not
+    started (seconds NaN too)."""
     from nas_proxy.cli import _proxy_config
     from nas_proxy.proxies import Cache
     from nas_proxy.search.proxy import ProxyContext
@@ -191,8 +192,12 @@ def _synthetic(
         for aid in todo:
             if deadline is not None and time.time() > deadline:
                 break
-            scored = ctx.score(space, table.specs[aid], args.seed)
-            cache.add({"arch_id": aid, "score": scored.accuracy, "seconds": scored.seconds["total"]})
+            t0 = time.perf_counter()
+            try:
+                scored = ctx.score(space, table.specs[aid], args.seed)
+                cache.add({"arch_id": aid, "score": scored.accuracy, "seconds": scored.seconds["total"]})
+            except DivergedError as e:  # the proxy failed on this one: NaN, dropped by the metrics and counted
+                cache.add({"arch_id": aid, "score": math.nan, "seconds": time.perf_counter() - t0, "failed": str(e)})
     label = f"{syn.meta['method']}-ipc{syn.meta['ipc']}"  # the token nasproxy correlate names it by
     return (
         label,
