@@ -6,7 +6,8 @@
 
 A proxy is ``[LABEL=]KIND:VALUE``: ``synthetic:DIR`` (a synthetic set; every architecture trained on
 it with the proxy options below and scored on the validation split, as ``nasproxy search`` does),
-``scores:CSV`` (precomputed: columns ``arch_id``, ``score``, optionally ``seconds``) or
+``scores:CSV`` (precomputed: columns ``arch_id``, ``score``, optionally ``seconds``; with a ``proxy``
+column, the rows of the proxy named LABEL) or
 ``zero-cost:NAME`` (a training-free score, ``nas_proxy.proxies.zero_cost``). The ground truth is
 the table's test accuracy of its first seed; the ceiling row is its second seed against its first,
 on the architectures that have both. Metrics come from ``nas_proxy.correlate.metrics``: Spearman,
@@ -155,7 +156,9 @@ def parse_proxy(text: str) -> tuple[str | None, str, str]:
     return label or None, kind, value
 
 
-def _scores_file(path: Path, ids: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """A file's scores (and seconds) per architecture; a file with a ``proxy`` column (one row per
+    proxy and architecture, as the GPU sections write it) gives the rows of the proxy ``label``."""
     try:
         with path.open(newline="") as f:
             rows = list(csv.DictReader(f))
@@ -163,6 +166,13 @@ def _scores_file(path: Path, ids: list[str]) -> tuple[dict[str, float], dict[str
         raise InvalidArgumentError(f"scores file {path} does not exist") from None
     if not rows or not {"arch_id", "score"} <= set(rows[0]):
         raise InvalidArgumentError(f"scores file {path} needs columns arch_id and score (optionally seconds)")
+    if "proxy" in rows[0]:
+        names = sorted({r["proxy"] for r in rows})
+        if label not in names:
+            raise InvalidArgumentError(
+                f"scores file {path} holds several proxies: name one as LABEL=scores:FILE, LABEL one of {', '.join(names)}"
+            )
+        rows = [r for r in rows if r["proxy"] == label]
     scores = {r["arch_id"]: float(r["score"]) if r["score"] not in ("", "nan") else math.nan for r in rows}
     seconds = {r["arch_id"]: float(r["seconds"]) for r in rows if r.get("seconds")}
     return {a: scores.get(a, math.nan) for a in ids}, {a: seconds.get(a, math.nan) for a in ids}
@@ -357,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, kind, value in parsed:
             t0 = time.perf_counter()
             if kind == "scores":
-                scores, seconds = _scores_file(Path(value), table.ids)
+                scores, seconds = _scores_file(Path(value), table.ids, label)
                 proxies[label or Path(value).stem] = {"scores": scores, "seconds": seconds, "source": value}
             elif kind == "zero-cost":
                 scores, seconds = _zero_cost(value, table, args)
