@@ -455,17 +455,18 @@ def machine(args: argparse.Namespace, load_start: tuple[float, float, float]) ->
 
     from nas_proxy.utils import resolve_device
 
-    commit = subprocess.run(["git", "-C", str(BENCHMARKS), "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
     return where(resolve_device(args.device), load_start) | {
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "nice": os.nice(0),
-        "commit": commit or "unknown",
+        "commit": args.commit,  # of the code this process runs: read when it started
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     started, load_start = time.time(), os.getloadavg()
     args = parse_args(argv)
+    git = ["git", "-C", str(BENCHMARKS), "rev-parse", "HEAD"]
+    args.commit = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip() or "unknown (no git)"
     try:
         report = run(args, started, load_start)
     except NasProxyError as e:
