@@ -5,7 +5,8 @@
         --proxy zero-cost:synflow --proxy mine=scores:my-scores.csv --epochs 50 --out benchmarks/out/fidelity
 
 A proxy is ``[LABEL=]KIND:VALUE``: ``synthetic:DIR`` (a synthetic set; every architecture trained on
-it with the proxy options below and scored on the validation split, as ``nasproxy search`` does),
+it with the proxy options below, on its soft labels when it has them unless ``--hard-labels``, and
+scored on the validation split, as ``nasproxy search`` does),
 ``scores:CSV`` (precomputed: columns ``arch_id``, ``score``, optionally ``seconds``; with a ``proxy``
 column, the rows of the proxy named LABEL) or
 ``zero-cost:NAME`` (a training-free score, ``nas_proxy.proxies.zero_cost``). The ground truth is
@@ -193,6 +194,12 @@ def _synthetic(
 
     config = _proxy_config(args)
     syn = load_synthetic(path)
+    seen = sorted(set(syn.meta.get("selection", {}).get("calibration", [])) & set(table.ids))  # distill --select-by chose on these
+    if seen:
+        raise InvalidArgumentError(
+            f"{path} was selected by its ranking of {len(seen)} of the table's architectures ({', '.join(seen[:3])}); "
+            "score it on architectures it never saw: drop those from the table"
+        )
     key = hashlib.sha256(json.dumps([syn.meta["tensors_sha256"], config.to_dict(), args.seed], sort_keys=True).encode()).hexdigest()[:12]
     cache = Cache(out / "cache" / f"proxy-{key}.jsonl")  # scored architectures survive an interruption
     todo = [a for a in table.ids if a not in cache.rows]
@@ -208,12 +215,12 @@ def _synthetic(
                 cache.add({"arch_id": aid, "score": scored.accuracy, "seconds": scored.seconds["total"]})
             except DivergedError as e:  # the proxy failed on this one: NaN, dropped by the metrics and counted
                 cache.add({"arch_id": aid, "score": math.nan, "seconds": time.perf_counter() - t0, "failed": str(e)})
-    label = f"{syn.meta['method']}-ipc{syn.meta['ipc']}"  # the token nasproxy correlate names it by
+    label = syn.name(config.hard_labels)  # the token nasproxy correlate names it by (datadam-ipc10, random-ipc10-soft)
     return (
         label,
         {a: cache.rows[a]["score"] if a in cache.rows else math.nan for a in table.ids},
         {a: cache.rows[a]["seconds"] if a in cache.rows else math.nan for a in table.ids},
-        float(syn.meta.get("seconds", 0.0)),
+        syn.one_off_seconds(config.hard_labels),  # distillation, and the teachers when their soft labels train
     )
 
 

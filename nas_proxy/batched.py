@@ -100,7 +100,8 @@ def train_stack(
     check_every: int = 0,
 ) -> ModelStack:
     """Train copy k of ``stack`` as ``train_model(copy, x, y, config, seeds[k], flip)`` would, all
-    copies in each step at once; returns the stack in eval mode.
+    copies in each step at once; returns the stack in eval mode. ``y``: class indices (N,) or
+    probabilities (N, classes), as ``train_model``'s.
 
     ``on_epoch(epoch, stack)`` runs after every epoch. A non-finite loss of any copy raises
     :class:`DivergedError` naming the copy and its first bad epoch, read at the same check points
@@ -117,7 +118,7 @@ def train_stack(
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[decay_epoch] if 0 < decay_epoch < config.epochs else [], gamma=0.1)
     amp = config.uses_amp(device)
     n, k = x.shape[0], stack.size
-    per_copy_loss = vmap(lambda logits, labels: F.cross_entropy(logits, labels))  # (K, B, classes), (K, B) -> (K,)
+    per_copy_loss = vmap(lambda logits, labels: F.cross_entropy(logits, labels))  # (K, B, classes), (K, B[, classes]) -> (K,)
     bad_epoch = torch.full((k,), -1, dtype=torch.long, device=device)  # per copy: first epoch whose last loss was not finite
     bad_loss = torch.zeros(k, device=device)
     for epoch in range(config.epochs):

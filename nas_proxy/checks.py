@@ -3,16 +3,38 @@
 Every config's ``validate()`` and every command uses these, so the same rule gives the same
 one-line :class:`InvalidArgumentError` ("what rule, what value, what fix") everywhere: in the CLI,
 in a preset and in the Python API. NaN and infinity are never a valid option value.
+
+How text becomes a value is decided here once, for every command and every file:
+- a number on the command line is plain ASCII decimal (``10``, ``-3``, ``0.01``, ``1e-3``): no
+  ``1_0``, no digits of other scripts (``١٠``), no ``1.0`` where an integer is asked; files keep
+  their own grammar (TOML, JSON), which is already strict;
+- no option takes a subnormal float (below 2.2e-308 in magnitude, but not 0) or an integer beyond
+  :data:`INT_MAX`;
+- a comma-separated list (``--early``, ``--proxies``, ``--objectives``, ``--*-choices``,
+  ``--model``) and every list in a file has no empty item, no repeated item, and is not empty: an
+  option left out means "the default", an empty one is refused;
+- a file the user names is a regular file (not a FIFO, device or folder, not a symbolic-link
+  loop), at most :data:`MAX_TEXT_BYTES`, UTF-8 with or without a byte-order mark, and JSON in it
+  is nested at most as deep as Python can read.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import json
 import math
+import os
+import re
+import stat
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nas_proxy.errors import InvalidArgumentError
+
+T = TypeVar("T")
 
 
 def number(
@@ -34,6 +56,10 @@ def number(
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type or not math.isfinite(value):
         raise InvalidArgumentError(f"{name} must be {kind}, got {value!r}")
+    if isinstance(value, float) and _subnormal(value):
+        raise InvalidArgumentError(f"{name} must be 0 or at least {sys.float_info.min:.1e} in magnitude, got the subnormal {value!r}")
+    if isinstance(value, int) and high is None and abs(value) > INT_MAX:
+        high = INT_MAX  # every integer option fits in 32 bits: a larger one is a typo, and overflows torch and numpy
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
@@ -54,6 +80,14 @@ def _range(low: float | None, high: float | None, low_open: bool, high_open: boo
 
 
 SEED_MAX = 2**31 - 1  # seeds plus a worker index must stay below 2**32 (numpy's and Optuna's limit)
+INT_MAX = 2**31 - 1  # the largest integer any option takes (counts, sizes, epochs): beyond it torch and numpy overflow
+WORKERS_MAX = 1024  # processes of one command on one machine, and the sampler seed offsets of workers
+MAX_TEXT_BYTES = 64 << 20  # the largest text file (archs, truth, preset, profile, space, meta.json) read whole
+LR_MAX = 3.4028234663852886e38  # float32's largest value: a larger learning rate overflows the optimiser's float32 step
+
+
+def _subnormal(x: float) -> bool:
+    return x != 0.0 and abs(x) < sys.float_info.min
 
 
 def positive(name: str, value: Any, optional: bool = False) -> None:
@@ -70,9 +104,28 @@ def text(name: str, value: Any, choices: list[str] | tuple[str, ...] | None = No
 
 def plain_name(name: str, value: Any, what: str = "directory") -> None:
     """A name that is one path component: not empty, no '/', '\\', and not starting with '.'
-    (so that it cannot name '.', '..' or a hidden file when it is joined to a folder)."""
-    if not isinstance(value, str) or not value or "/" in value or "\\" in value or value.startswith("."):
-        raise InvalidArgumentError(f"{name} must be a plain name (no '/' or '\\', not starting with '.'): it names a {what}; got {value!r}")
+    (so that it cannot name '.', '..' or a hidden file when it is joined to a folder), and printable
+    UTF-8 text (no newline, tab or other control character, no byte that is not UTF-8)."""
+    if (
+        not isinstance(value, str)
+        or not value
+        or "/" in value
+        or "\\" in value
+        or value.startswith(".")
+        or not value.isprintable()
+        or not _utf8(value)
+    ):
+        raise InvalidArgumentError(
+            f"{name} must be a plain name (printable text, no '/' or '\\', not starting with '.'): it names a {what}; got {value!r}"
+        )
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a byte of a non-UTF-8 file name, as Python decodes it (surrogateescape)
+        return False
+    return True
 
 
 def inside(folder: Path, relative: str, what: str) -> Path:
@@ -85,34 +138,159 @@ def inside(folder: Path, relative: str, what: str) -> Path:
     return candidate
 
 
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+
+
+def status(option: str, path: Path | str) -> os.stat_result | None:
+    """``os.stat`` of a path the user named (following links); None when it does not exist; a
+    symbolic-link loop or an unreadable path is refused in one line."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise InvalidArgumentError(f"{option} {path} is a symbolic link loop (it leads back to itself); give a real path") from None
+        raise InvalidArgumentError(f"{option} {path} cannot be read: {e.strerror}") from None
+
+
 def existing_file(option: str, path: Path | str) -> Path:
-    """A path that is a readable regular file (not missing, not a directory)."""
-    p = Path(path)
-    if not p.exists():
-        raise InvalidArgumentError(f"{option} file {p} does not exist")
-    if not p.is_file():
-        raise InvalidArgumentError(f"{option} {p} is a directory (or not a regular file); give a file")
+    """A path that is a readable regular file (not missing, not a directory, FIFO or device)."""
+    return _existing(option, Path(path), stat.S_ISREG, "a regular file; give a file", f"{option} file {path} does not exist")
+
+
+def existing_dir(option: str, path: Path | str) -> Path:
+    """A path that is a directory (following links); one line for a missing one, a file, a loop."""
+    return _existing(option, Path(path), stat.S_ISDIR, "a directory", f"{option} {path} does not exist")
+
+
+def _existing(option: str, p: Path, kind_ok: Callable[[int], bool], wanted: str, missing: str) -> Path:
+    st = status(option, p)
+    if st is None:
+        raise InvalidArgumentError(missing)
+    if not kind_ok(st.st_mode):
+        raise InvalidArgumentError(f"{option} {p} is {'a file' if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)}, not {wanted}")
     return p
 
 
-def read_text(option: str, path: Path | str) -> str:
-    """The text of a file the user named (UTF-8); one-line errors for a missing file, a
-    directory, or bytes that are not text."""
+def output_path(option: str, path: Path | str) -> Path:
+    """A path a command will create or write: refused when it is a symbolic-link loop (a missing
+    path is fine: the command makes it)."""
+    status(option, path)
+    return Path(path)
+
+
+def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str:
+    """The text of a file the user named (UTF-8, a byte-order mark dropped); one-line errors for a
+    missing file, something that is not a regular file, a file over ``limit`` bytes, or bytes that
+    are not text."""
     p = existing_file(option, path)
+    size = p.stat().st_size
+    if size > limit:
+        raise InvalidArgumentError(
+            f"{option} file {p} is too large ({size / 2**20:,.0f} MiB; at most {limit >> 20} MiB is read); is it the right file?"
+        )
     try:
-        return p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text (a binary file?); give a JSON or CSV text file") from None
+        raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text (a binary file?); give a text file") from None
     except OSError as e:
         raise InvalidArgumentError(f"{option} file {p} cannot be read: {e.strerror}") from None
 
 
-def finite_float(value: str) -> float:
-    """argparse type: a finite float (``nan``, ``inf`` and ``1e999`` are refused at parse time)."""
+def parse_json(what: str, text: str) -> Any:
+    """``json.loads(text)`` with one-line errors naming ``what``: not JSON, or nested too deeply
+    for Python to read (a recursion error otherwise)."""
     try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidArgumentError(f"{what} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise InvalidArgumentError(
+            f"{what} is nested too deeply to read (more than about {sys.getrecursionlimit()} levels of [ or {{)"
+        ) from None
+
+
+def distinct(name: str, values: Iterable[T], show: Callable[[T], str] = repr) -> list[T]:
+    """``values`` as a list, refused when empty or when one value appears twice."""
+    out: list[T] = []
+    for v in values:
+        if v in out:
+            raise InvalidArgumentError(f"{name} names {show(v)} twice; give each value once")
+        out.append(v)
+    if not out:
+        raise InvalidArgumentError(f"{name} is empty; give at least one value, or leave it out for the default")
+    return out
+
+
+def items(name: str, text: str, parse: Callable[[str], Any] = str, show: Callable[[Any], str] = repr) -> list[Any]:
+    """A comma-separated list typed on the command line (``--early 0.1,1``): every item parsed by
+    ``parse`` (which raises ValueError or InvalidArgumentError on a bad item); no empty item, no
+    item twice (compared after parsing: ``0.01,0.010`` repeats), not empty."""
+    if not text.strip():
+        raise InvalidArgumentError(f"{name} is empty; give at least one value, or leave it out for the default")
+    parts = [p.strip() for p in text.split(",")]
+    if "" in parts:
+        raise InvalidArgumentError(f"{name} has an empty item in {text!r} (a trailing or doubled comma?); remove it")
+    values = []
+    for part in parts:
+        try:
+            values.append(parse(part))
+        except ValueError as e:
+            raise InvalidArgumentError(f"{name}: {e} (in {text!r})") from None
+    return distinct(name, values, show)
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+\Z")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+
+
+def parse_int(text: str) -> int:
+    """Plain ASCII decimal digits with an optional sign; ValueError naming the text otherwise."""
+    if not _INTEGER.match(text.strip()):
+        raise ValueError(f"expected an integer such as 10, got {text!r}")
+    return int(text)
+
+
+def parse_float(text: str) -> float:
+    """A finite, not subnormal number in plain ASCII (``0.01``, ``1e-3``); ValueError otherwise."""
+    if not _NUMBER.match(text.strip()):
+        if text.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise ValueError(f"expected a finite number, got {text!r}")
+        raise ValueError(f"expected a number, got {text!r}")
+    x = float(text)
     if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
+        raise ValueError(f"expected a finite number, got {text!r}")
+    if _subnormal(x):
+        raise ValueError(f"expected 0 or a number of at least {sys.float_info.min:.1e} in magnitude, got the subnormal {text!r}")
     return x
+
+
+def integer(value: str) -> int:
+    """argparse type: an integer in plain ASCII decimal (``1_0``, ``١٠`` and ``1.0`` are refused)."""
+    try:
+        return parse_int(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def nonempty(value: str) -> str:
+    """argparse type of a path or name option: not empty (an empty path would mean the current
+    directory, or the option's default, silently)."""
+    if not value:
+        raise argparse.ArgumentTypeError("expected a value, got an empty string")
+    return value
+
+
+def finite_float(value: str) -> float:
+    """argparse type: a finite float in plain ASCII (``nan``, ``inf``, ``1e999``, subnormals and
+    digits of other scripts are refused at parse time)."""
+    try:
+        return parse_float(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

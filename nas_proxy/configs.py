@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.files import write_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +46,36 @@ else:  # pragma: no cover - Python 3.10
 
 T = TypeVar("T")
 TOP_LEVEL = ("name", "description", "device", "runs")  # the keys outside every table (presets)
+GIVEN = "options_given"  # attribute of an argparse namespace: the ``dest`` of every option typed on the command line
+
+
+def track(action: Any) -> None:
+    """Make an argparse action record, when the user types its option, its ``dest`` in the
+    namespace's :data:`GIVEN` set: a flag typed with its default value is given all the same (a
+    value equal to the default never stands for "not typed")."""
+    cls = type(action)
+    if getattr(cls, "_records_given", False):
+        return
+    if cls not in _RECORDING:
+
+        class Recording(cls):  # type: ignore[valid-type,misc]
+            _records_given = True
+
+            def __call__(self, parser: Any, namespace: Any, values: Any, option: str | None = None) -> None:
+                setattr(namespace, GIVEN, {*getattr(namespace, GIVEN, ()), self.dest})
+                super().__call__(parser, namespace, values, option)
+
+        Recording.__name__ = cls.__name__
+        _RECORDING[cls] = Recording
+    action.__class__ = _RECORDING[cls]
+
+
+_RECORDING: dict[type, type] = {}  # argparse action class -> its recording subclass
+
+
+def given(namespace: Any) -> frozenset[str]:
+    """The ``dest`` of every option typed on the command line that made ``namespace`` (see :func:`track`)."""
+    return frozenset(getattr(namespace, GIVEN, ()))
 
 
 @dataclass
@@ -69,12 +100,25 @@ class CorrelateBudget:
 def read(path: Path | str, what: str = "--config") -> dict[str, Any]:
     """The tables of a TOML file; one-line errors for a missing, unreadable or malformed file."""
     p = Path(path)
-    if not p.exists():
+    if checks.status(what, p) is None:
         raise InvalidArgumentError(f"{what} {p} does not exist")
     try:
-        return tomllib.loads(checks.read_text(what, p))
+        doc = tomllib.loads(checks.read_text(what, p))
     except tomllib.TOMLDecodeError as e:
         raise InvalidArgumentError(f"{what} {p} is not valid TOML: {' '.join(str(e).split())}") from None
+    _no_arrays_of_tables(doc, f"{what} {p}")
+    return doc
+
+
+def _no_arrays_of_tables(doc: Mapping[str, Any], where: str, prefix: str = "") -> None:
+    """Refuse ``[[name]]`` (an array of tables): every stage has one table of options."""
+    for key, value in doc.items():
+        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            raise InvalidArgumentError(
+                f"{where}: [[{prefix}{key}]] is an array of tables; write [{prefix}{key}] (one table of options, single brackets)"
+            )
+        if isinstance(value, Mapping):
+            _no_arrays_of_tables(value, where, f"{prefix}{key}.")
 
 
 def check_keys(where: str, table: Mapping[str, Any], allowed: Iterable[str], kind: str = "key") -> None:
@@ -210,5 +254,5 @@ def _value(value: Any) -> str:
 def write(path: Path | str, tables: Mapping[str, Any]) -> Path:
     """Write ``tables`` as ``path`` (the resolved config saved beside a command's outputs)."""
     p = Path(path)
-    p.write_text(dumps(tables), encoding="utf-8")
+    write_text(p, dumps(tables))
     return p

@@ -47,3 +47,11 @@ class InterruptedRunError(NasProxyError):
 
 class SpaceError(NasProxyError):
     """A search-space definition file, or an architecture spec, that breaks the space's rules."""
+
+
+class NasProxyWarning(UserWarning):
+    """Something the user should know that did not stop the command; the CLI prints it as one line."""
+
+
+class JournalRepairedWarning(NasProxyWarning):
+    """A study's journal ended in a torn record (a write cut short) that was set aside or completed."""

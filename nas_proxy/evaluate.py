@@ -82,11 +82,12 @@ def evaluate(
     device: str = "auto",
     data_root: str | None = None,
     progress: bool = False,  # the library is silent unless asked; the CLI asks
+    hard_labels: bool = False,
 ) -> EvalResult:
     """Train ``runs`` fresh ConvNets on the synthetic set at ``path``; test accuracy mean +- std.
 
     ``train`` is the whole protocol, epochs included (None: :class:`TrainConfig`'s defaults, the
-    1000 epochs of DC/DSA/DM).
+    1000 epochs of DC/DSA/DM). A set with soft labels trains on them unless ``hard_labels``.
     """
     checks.positive("runs", runs)
     cfg = train or TrainConfig()
@@ -102,9 +103,10 @@ def evaluate(
         run_seed = derive_seed(seed, "evaluate", r)
         torch.manual_seed(run_seed)
         net = ConvNet(shape[0], syn.num_classes, shape[1:], spec).to(dev)  # type: ignore[arg-type]
-        train_model(net, syn.images, syn.labels, cfg, run_seed, flip)
+        train_model(net, syn.images, syn.targets(hard_labels), cfg, run_seed, flip)
         accs.append(100.0 * accuracy(net, test_x, test_y, amp=cfg.amp))
     info = {k: syn.meta.get(k) for k in ("method", "ipc", "iterations_done", "seed")}
     info["dataset"] = syn.dataset["name"]
+    info["soft_labels"] = syn.soft_labels is not None and not hard_labels  # what the networks trained on
     protocol = cfg.to_dict() | {"amp": cfg.uses_amp(dev)}  # what ran, not what was asked: no autocast on CPU
     return EvalResult(str(path), str(spec), accs, protocol, str(dev), time.perf_counter() - t0, info)

@@ -15,14 +15,16 @@ from typing import Any
 import optuna
 
 from nas_proxy import checks, configs
+from nas_proxy.calibrate.selection import ranker
 from nas_proxy.configs import CorrelateBudget, SearchBudget
 from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
 from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
+from nas_proxy.files import check_writable
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, open_storage, study_dir
 from nas_proxy.utils import resolve_device
 
 # the keys of each table of a preset: the stages' dataclass fields (see nas_proxy.configs), less
@@ -50,7 +52,7 @@ def load_preset(path: Path | str) -> dict[str, Any]:
 def _read_preset(path: Path | str) -> dict[str, Any]:
     """The preset's tables, checked for unknown keys and a plain ``name`` (it names a folder)."""
     path = Path(path)
-    if not path.exists():
+    if checks.status("preset", path) is None:
         raise InvalidArgumentError(f"preset {path} does not exist (presets live in studies/*.toml)")
     preset = configs.read(path, "preset")
     configs.check_keys(f"{path}", {k: v for k, v in preset.items() if not isinstance(v, dict)}, configs.TOP_LEVEL)
@@ -60,6 +62,8 @@ def _read_preset(path: Path | str) -> dict[str, Any]:
     name = preset.get("name", path.stem)
     checks.plain_name(f"{path}: 'name'", name, "folder under runs/ and a study")
     checks.text(f"{path}: 'runs'", preset.get("runs", "runs"))
+    if not preset.get("runs", "runs").strip():
+        raise InvalidArgumentError(f"{path}: 'runs' is the folder the run goes in; give a path such as \"runs\", got {preset['runs']!r}")
     checks.text(f"{path}: 'device'", preset.get("device", "auto"))
     return {**preset, "name": name}
 
@@ -139,7 +143,7 @@ def _search(table: dict[str, Any], where: str, synthetic: Path, device: str) -> 
     budget = configs.build(SearchBudget, {k: v for k, v in table.items() if k in configs.fields(SearchBudget)}, where)
     checks.positive("n_trials", budget.n_trials)
     checks.number("timeout", budget.timeout, 0, low_open=True, optional=True)
-    checks.positive("workers", budget.workers)
+    checks.number("workers", budget.workers, 1, checks.WORKERS_MAX, integer=True)
     promotion.check(
         budget.promote, promotion.DEFAULT_EPOCHS if budget.promote_epochs is None else budget.promote_epochs, budget.promote_images
     )
@@ -149,6 +153,18 @@ def _search(table: dict[str, Any], where: str, synthetic: Path, device: str) -> 
     sc.validate()
     get_space(sc.space)  # an unknown space or a broken space file is refused now, not after distilling
     return sc, budget
+
+
+def _check_max_params(p: Plan) -> None:
+    """A ``max_params`` that excludes every architecture is refused before the distillation (the
+    search would refuse it after): it needs the dataset's image shape, so the data is read once."""
+    if p.search.max_params is None:
+        return
+    from nas_proxy.data import load_dataset
+    from nas_proxy.search.runner import check_max_params
+
+    data = load_dataset(p.distill.dataset, p.distill.data_root, image_size=p.distill.image_size)
+    check_max_params(get_space(p.search.space), p.search.max_params, data.channels, data.num_classes, data.image_size)
 
 
 def run(
@@ -161,12 +177,16 @@ def run(
     """Run the three stages of a preset; returns where everything went. ``progress`` shows the
     stages' progress bars; ``on_stage`` is told, in one line, each stage as it starts."""
     p = plan(preset_path, dataset, device)
+    _check_max_params(p)
     name, runs, syn = p.name, p.runs, p.synthetic
+    for path in (runs, study_dir(name), artifact_dir(default_storage_url(name), name)):  # before the first stage writes
+        check_writable(path)
+    check_writable_storage(None, name)
     resume = (syn / "checkpoint.safetensors").is_file()
     tell = on_stage or (lambda line: None)
     tell(f"[1/3] distill {p.distill.dataset} -> {syn}")
     try:
-        distill(p.distill, syn, resume=resume, progress=progress)
+        distill(p.distill, syn, resume=resume, progress=progress, ranker=ranker(p.distill))
     except InterruptedRunError as e:  # its hint names `nasproxy distill --resume`; `run` resumes by itself
         raise KeyboardInterrupt from e
 
@@ -197,7 +217,7 @@ def run(
         if event.message:
             tell(event.message)
 
-    result = correlate(p.correlate, archs, runs / "correlate", on_progress=said)
+    result = correlate(p.correlate, archs, runs / "correlate", on_progress=said if progress else None)  # (a listener draws bars)
     write_reports(result)
     attach_to_study(study, result, url)
     config = configs.write(runs / "config.toml", p.tables())

@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nas_proxy import checks
 from nas_proxy.checks import read_text
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.files import write_text
 from nas_proxy.search.proxy import ProxyConfig
-from nas_proxy.utils import atomic_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -150,6 +151,27 @@ def _check_calibration(table: Any, where: str) -> None:
         for x in value if isinstance(value, list) else [value]:
             if isinstance(x, float) and not math.isfinite(x):
                 raise InvalidArgumentError(f"{where}: calibration.{key} must be finite, got {value!r}")
+    _check_calibration_values(table, where)
+
+
+def _check_calibration_values(table: dict[str, Any], where: str) -> None:
+    """The numbers of ``[calibration]`` in their ranges: counts that a calibration can have run
+    with, intervals of two numbers in order."""
+    try:
+        if "folds" in table:
+            checks.number("calibration.folds", table["folds"], 2, integer=True)
+        if "trials" in table:
+            checks.positive("calibration.trials", table["trials"])
+        for key in ("heldout_interval", "gain_interval"):
+            interval = table.get(key)
+            if interval is not None and (
+                len(interval) != 2
+                or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in interval)
+                or interval[0] > interval[1]
+            ):
+                raise InvalidArgumentError(f"calibration.{key} must be [low, high] with low <= high, got {interval!r}")
+    except InvalidArgumentError as e:
+        raise InvalidArgumentError(f"{where}: {e}") from None
 
 
 def read_profile(path: Path | str) -> ProxyProfile:
@@ -165,10 +187,14 @@ def read_profile(path: Path | str) -> ProxyProfile:
             f"{where} is not a nasproxy proxy profile (it lacks format = {json.dumps(FORMAT)}); write one with nasproxy calibrate"
         )
     version = data.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidArgumentError(f"{where}: format_version must be an integer (1 to {FORMAT_VERSION}), got {version!r}")
+    if version > FORMAT_VERSION:
         raise InvalidArgumentError(
             f"{where}: format_version {version!r} is not one this nasproxy reads (1 to {FORMAT_VERSION}); upgrade nasproxy"
         )
+    if version < 1:
+        raise InvalidArgumentError(f"{where}: format_version must be 1 to {FORMAT_VERSION}, got {version!r}; the file was edited")
     unknown = sorted(set(data) - {"format", "format_version", "proxy", "calibration"})
     if unknown:
         raise InvalidArgumentError(f"{where}: unknown key {unknown[0]}; a profile holds format, format_version, [proxy] and [calibration]")
@@ -187,9 +213,7 @@ def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
     check_proxy_values(profile.proxy, "the profile to write")
     _check_calibration(profile.calibration, "the profile to write")
     text = profile.to_toml()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
+    write_text(path, text)
     return path
 
 

@@ -1,11 +1,13 @@
 """The synthetic-set artifact: the one thing ``distill`` writes and later stages read.
 
 A directory holding
-- ``synthetic.safetensors``: ``images`` float32 (N, C, H, W), normalised like the real data, and
-  ``labels`` int64 (N,), grouped by class;
+- ``synthetic.safetensors``: ``images`` float32 (N, C, H, W), normalised like the real data,
+  ``labels`` int64 (N,), grouped by class, and optionally ``soft_labels`` float32 (N, classes), each
+  row a probability vector (the mean softmax of teacher networks, ``distill/soft_labels.py``);
 - ``meta.json``: dataset, split, normalisation, class names, method and every hyper-parameter,
-  iterations done, seed, versions, loss summary and the tensors file's SHA-256; written last, so a
-  directory without it is unfinished;
+  iterations done, seed, versions, loss summary and the tensors file's SHA-256 (soft labels
+  included); with soft labels, ``soft_labels`` records the teachers; written last, so a directory
+  without it is unfinished;
 - ``grid.png``: the de-normalised images, one row per class.
 
 Tensors load without unpickling code: safetensors, or ``torch.load(weights_only=True)`` for a
@@ -14,22 +16,27 @@ Tensors load without unpickling code: safetensors, or ``torch.load(weights_only=
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor
 
+from nas_proxy import checks
 from nas_proxy.checks import inside
 from nas_proxy.errors import ArtifactError, InvalidArgumentError
-from nas_proxy.utils import atomic_path, file_sha256, write_json
+from nas_proxy.files import make_dirs, write_bytes, write_json
+from nas_proxy.utils import file_sha256
 
 FORMAT = "nasproxy.synthetic"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: may hold soft labels; a set without them is still written as version 1
 TENSORS = "synthetic.safetensors"
 META = "meta.json"
 GRID = "grid.png"
@@ -44,6 +51,20 @@ class SyntheticSet:
     labels: Tensor  # (N,) int64
     meta: dict[str, Any]
     path: Path
+    soft_labels: Tensor | None = None  # (N, classes) float32 probabilities; None: hard labels only
+
+    def targets(self, hard_labels: bool = False) -> Tensor:
+        """What a network trained on the set learns: the soft labels when the set has them (unless
+        ``hard_labels``), else the class indices. ``F.cross_entropy`` takes either."""
+        return self.labels if hard_labels or self.soft_labels is None else self.soft_labels
+
+    def name(self, hard_labels: bool = False) -> str:
+        """The set's proxy token: ``METHOD-ipcN``, ``-soft`` added when it trains on soft labels."""
+        return proxy_name(self.meta, hard_labels)
+
+    def one_off_seconds(self, hard_labels: bool = False) -> float:
+        """What making the set cost: the distillation, plus its teachers when their labels are used."""
+        return one_off_seconds(self.meta, hard_labels)
 
     @property
     def dataset(self) -> dict[str, Any]:
@@ -58,18 +79,45 @@ class SyntheticSet:
         return int(self.meta["ipc"])
 
 
+def proxy_name(meta: dict[str, Any], hard_labels: bool = False) -> str:
+    """``METHOD-ipcN`` of a set's ``meta.json`` (``-soft`` when it trains on its soft labels)."""
+    soft = "soft_labels" in meta and not hard_labels
+    return f"{meta['method']}-ipc{meta['ipc']}" + ("-soft" if soft else "")
+
+
+def one_off_seconds(meta: dict[str, Any], hard_labels: bool = False) -> float:
+    """The seconds a set's ``meta.json`` says it cost: distillation, plus the soft labels' teachers
+    (their training, cached or not) unless ``hard_labels``."""
+    seconds = float(meta.get("seconds", 0.0))
+    if "soft_labels" in meta and not hard_labels:
+        seconds += float(meta["soft_labels"].get("seconds", 0.0))
+    return seconds
+
+
 def save_synthetic(
-    out: Path, images: Tensor, labels: Tensor, meta: dict[str, Any], mean: tuple[float, ...], std: tuple[float, ...]
+    out: Path,
+    images: Tensor,
+    labels: Tensor,
+    meta: dict[str, Any],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    soft_labels: Tensor | None = None,
 ) -> Path:
-    """Write the three files; ``meta.json`` last, with the tensors' hash and shapes added."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the three files; ``meta.json`` last, with the tensors' hash and shapes added.
+
+    ``soft_labels`` (N, classes) are stored beside the images (``meta`` should then carry their
+    ``soft_labels`` record); the tensors' SHA-256 covers them, so every cache key changes with them.
+    """
+    make_dirs(out)
     images, labels = images.detach().float().cpu().contiguous(), labels.detach().long().cpu().contiguous()
-    with atomic_path(out / TENSORS) as tmp:
-        save_file({"images": images, "labels": labels}, str(tmp))
+    tensors = {"images": images, "labels": labels}
+    if soft_labels is not None:
+        tensors["soft_labels"] = soft_labels.detach().float().cpu().contiguous()
+    write_bytes(out / TENSORS, save(tensors))
     save_grid(out / GRID, images, labels, mean, std)
     meta = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if soft_labels is not None else 1,  # a set without them reads in older versions
         **meta,
         "tensors": TENSORS,
         "tensors_sha256": file_sha256(out / TENSORS),
@@ -97,25 +145,32 @@ def save_grid(path: Path, images: Tensor, labels: Tensor, mean: tuple[float, ...
             row = torch.cat([row, row.new_zeros(pad, *row.shape[1:])])
         rows.append(row)
     grid = make_grid(torch.cat(rows), nrow=per_row, padding=1, pad_value=1.0)
-    with atomic_path(path) as tmp:
-        save_image(grid, str(tmp), format="png")
+    png = io.BytesIO()
+    save_image(grid, png, format="png")
+    write_bytes(path, png.getvalue())
 
 
 def read_meta(path: Path) -> dict[str, Any]:
     meta_path = path / META
-    if not path.exists():
-        raise ArtifactError(f"{path} does not exist")
-    if not path.is_dir():
-        raise ArtifactError(f"{path} is a file; a synthetic set is a directory made by 'nasproxy distill' (with {META} and {TENSORS})")
-    if not meta_path.is_file():
-        if (path / CHECKPOINT).is_file():
-            raise ArtifactError(
-                f"{path} holds an unfinished distillation (a checkpoint, no {META}); finish it with 'nasproxy distill ... --out {path} --resume'"
-            )
-        raise ArtifactError(f"{path} is not a nasproxy synthetic set: no {META}")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        found = checks.status("synthetic set", path)
+        if found is None:
+            raise ArtifactError(f"{path} does not exist")
+        if stat.S_ISREG(found.st_mode):
+            raise ArtifactError(f"{path} is a file; a synthetic set is a directory made by 'nasproxy distill' (with {META} and {TENSORS})")
+        checks.existing_dir("synthetic set", path)
+        if checks.status("synthetic set file", meta_path) is None:
+            if (path / CHECKPOINT).is_file():
+                raise ArtifactError(
+                    f"{path} holds an unfinished distillation (a checkpoint, no {META}); finish it with 'nasproxy distill ... --out {path} --resume'"
+                )
+            raise ArtifactError(f"{path} is not a nasproxy synthetic set: no {META}")
+        text = checks.read_text("synthetic set", meta_path)
+    except InvalidArgumentError as e:
+        raise ArtifactError(str(e)) from None
+    try:
+        meta = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
         raise ArtifactError(f"{meta_path} is not valid JSON ({e}); the directory is corrupt, distil again") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ArtifactError(
@@ -126,8 +181,25 @@ def read_meta(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{meta_path}: format_version must be an integer, got {version!r}; the file is corrupt, distil again")
     if version > FORMAT_VERSION:
         raise ArtifactError(f"{path} was written by a newer nasproxy (format {meta['format_version']}); upgrade nasproxy")
+    if version < 1:
+        raise ArtifactError(
+            f"{meta_path}: format_version must be 1 to {FORMAT_VERSION}, got {version!r}; the file is corrupt, distil again"
+        )
     _check_schema(meta, meta_path)
     return meta
+
+
+def check_not_synthetic(option: str, out: Path) -> None:
+    """Refuse an output directory that is a synthetic set: a command's files (config.toml, caches,
+    reports) would be written among, or over, the set's own."""
+    checks.output_path(option, out)
+    meta = out / META
+    try:
+        is_set = meta.is_file() and meta.stat().st_size <= checks.MAX_TEXT_BYTES and f'"{FORMAT}"' in meta.read_text(errors="replace")
+    except OSError:
+        is_set = False
+    if is_set:
+        raise InvalidArgumentError(f"{option} {out} is a synthetic set; its files would be overwritten: give a directory of its own")
 
 
 # what later stages read from meta.json: key path -> (type, description)
@@ -138,6 +210,8 @@ SCHEMA: dict[tuple[str, ...], tuple[type | tuple[type, ...], str]] = {
     ("dataset", "channels"): (int, "an integer"),
     ("dataset", "image_size"): (list, "a list [height, width]"),
     ("dataset", "mean"): (list, "a list of numbers"),
+    ("dataset", "std"): (list, "a list of numbers"),
+    ("dataset", "class_names"): (list, "a list of names"),
     ("split",): (dict, "an object"),
     ("split", "seed"): (int, "an integer"),
     ("split", "val_fraction"): ((int, float), "a number"),
@@ -159,6 +233,36 @@ def _check_schema(meta: dict[str, Any], meta_path: Path) -> None:
     size = meta["dataset"]["image_size"]
     if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
         raise ArtifactError(f"{meta_path}: dataset.image_size must be [height, width] in pixels, got {size!r}; distil again")
+    try:
+        _check_values(meta)
+    except InvalidArgumentError as e:
+        raise ArtifactError(f"{meta_path}: {e}; the file is corrupt or was edited, distil again") from None
+
+
+def _check_values(meta: dict[str, Any]) -> None:
+    """The values of ``meta.json`` that later stages compute with, each in its range and agreeing
+    with the others (the tensors are checked against them in :func:`load_synthetic`)."""
+    d, split = meta["dataset"], meta["split"]
+    checks.number("dataset.num_classes", d["num_classes"], 1, integer=True)
+    checks.number("dataset.channels", d["channels"], 1, integer=True)
+    checks.positive("ipc", meta["ipc"])
+    checks.number("split.seed", split["seed"], 0, checks.SEED_MAX, integer=True)
+    checks.number("split.val_fraction", split["val_fraction"], 0, 1, low_open=True, high_open=True)
+    names = d["class_names"]
+    if len(names) != d["num_classes"] or not all(isinstance(n, str) for n in names):
+        raise InvalidArgumentError(f"dataset.class_names must be {d['num_classes']} names (dataset.num_classes), got {names!r}")
+    for key in ("mean", "std"):
+        values = d[key]
+        if len(values) != d["channels"]:
+            raise InvalidArgumentError(f"dataset.{key} must hold one number per channel ({d['channels']}), got {values!r}")
+        for v in values:
+            checks.number(f"dataset.{key}", v, 0 if key == "std" else None, low_open=True)
+    if Path(meta["tensors"]).name in ("", "."):
+        raise InvalidArgumentError(f"'tensors' must name a file in the synthetic set (such as {TENSORS!r}), got {meta['tensors']!r}")
+    sha = meta.get("tensors_sha256")
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch("[0-9a-f]{64}", sha)):
+        raise InvalidArgumentError(f"tensors_sha256 must be the tensors file's SHA-256 (64 hex digits), got {sha!r}")
+    checks.number("num_images", meta.get("num_images"), 0, integer=True, optional=True)
 
 
 def load_synthetic(path: Path | str) -> SyntheticSet:
@@ -169,8 +273,12 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
         tensor_path = inside(path, meta["tensors"], f"{META}'s 'tensors'")
     except InvalidArgumentError as e:
         raise ArtifactError(f"{e}; the synthetic set was edited, distil again") from None
-    if not tensor_path.is_file():
-        raise ArtifactError(f"{tensor_path} is missing; the synthetic set is incomplete, distil again")
+    try:
+        if checks.status("synthetic set file", tensor_path) is None:
+            raise ArtifactError(f"{tensor_path} is missing; the synthetic set is incomplete, distil again")
+        checks.existing_file("synthetic set file", tensor_path)
+    except InvalidArgumentError as e:
+        raise ArtifactError(str(e)) from None
     expected = meta.get("tensors_sha256")
     if expected and file_sha256(tensor_path) != expected:
         raise ArtifactError(f"{tensor_path} does not match the SHA-256 in {META} (truncated or modified); distil again")
@@ -187,7 +295,54 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
     k = int(meta["dataset"]["num_classes"])
     if labels.numel() and (labels.min() < 0 or labels.max() >= k):
         raise ArtifactError(f"{tensor_path}: labels outside [0, {k})")
-    return SyntheticSet(images.float(), labels, meta, path)
+    _check_tensors(images, labels, meta, tensor_path)
+    soft = _check_soft_labels(tensors.get("soft_labels"), meta, labels.numel(), k, tensor_path)
+    return SyntheticSet(images.float(), labels, meta, path, soft)
+
+
+def _check_soft_labels(soft: Tensor | None, meta: dict[str, Any], n: int, k: int, tensor_path: Path) -> Tensor | None:
+    """The soft labels, checked: present exactly when ``meta.json`` records them, (N, classes),
+    finite, non-negative rows that sum to 1."""
+    if (soft is None) != ("soft_labels" not in meta):
+        has, says = ("no", "records") if soft is None else ("a", "does not record")
+        raise ArtifactError(f"{tensor_path} holds {has} 'soft_labels' tensor but {META} {says} them; the set was edited, distil again")
+    if soft is None:
+        return None
+    if soft.shape != (n, k) or not soft.is_floating_point():
+        raise ArtifactError(f"{tensor_path}: soft_labels {tuple(soft.shape)} {soft.dtype} are not ({n}, {k}) floats; distil again")
+    soft = soft.float()
+    if not bool(torch.isfinite(soft).all()) or bool((soft < 0).any()) or not torch.allclose(soft.sum(1), torch.ones(n), atol=1e-4):
+        raise ArtifactError(f"{tensor_path}: soft_labels must be finite probability rows (>= 0, summing to 1); distil again")
+    return soft
+
+
+def _check_tensors(images: Tensor, labels: Tensor, meta: dict[str, Any], tensor_path: Path) -> None:
+    """The tensors are what ``meta.json`` says: float32 pixels, all finite, of the dataset's shape,
+    ``ipc`` images of every class they hold (one shard of a sharded run holds some classes only)."""
+    d = meta["dataset"]
+    fix = "the synthetic set was edited or corrupted, distil again"
+    if images.shape[0] == 0:
+        raise ArtifactError(f"{tensor_path} holds no images; {fix}")
+    if images.dtype != torch.float32:
+        raise ArtifactError(f"{tensor_path}: images are {str(images.dtype).removeprefix('torch.')}, not float32 (normalised pixels); {fix}")
+    shape = [d["channels"], *d["image_size"]]
+    if list(images.shape[1:]) != shape:
+        raise ArtifactError(
+            f"{tensor_path}: images are {list(images.shape[1:])} but {META} says dataset.channels and image_size {shape}; {fix}"
+        )
+    bad = int((~torch.isfinite(images)).sum())
+    if bad:
+        raise ArtifactError(f"{tensor_path}: {bad} pixel values are not finite (NaN or infinity); {fix}")
+    if meta.get("num_images") is not None and meta["num_images"] != labels.numel():
+        raise ArtifactError(f"{tensor_path} holds {labels.numel()} images but {META} says num_images {meta['num_images']}; {fix}")
+    counts = torch.bincount(labels, minlength=int(d["num_classes"])).tolist()
+    wrong = [(c, n) for c, n in enumerate(counts) if n and n != meta["ipc"]]  # a class absent: a shard's set (of some classes)
+    if wrong:
+        c, n = wrong[0]
+        raise ArtifactError(
+            f"{tensor_path}: every class must hold ipc = {meta['ipc']} images ({META}), but class {c} holds {n} "
+            f"({len(wrong)} classes differ); {fix}"
+        )
 
 
 def _read_tensors(path: Path) -> dict[str, Tensor]:

@@ -50,7 +50,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         checks.positive("epochs", self.epochs)
-        checks.number("lr", self.lr, 0, low_open=True)
+        checks.number("lr", self.lr, 0, checks.LR_MAX, low_open=True)
         checks.number("momentum", self.momentum, 0, 1, high_open=True)
         checks.number("weight_decay", self.weight_decay, 0)
         checks.positive("batch_size", self.batch_size)
@@ -84,6 +84,10 @@ def train_model(
     check_every: int = 0,
 ) -> nn.Module:
     """Train ``model`` (already on its device) on ``x``/``y`` (moved there); returns it in eval mode.
+
+    ``y`` holds class indices (N,) or per-image probabilities (N, classes), a set's soft labels:
+    ``F.cross_entropy`` takes either, and an augmented image keeps its source image's row. With
+    one-hot rows the gradients, hence the trained network, equal those of the indices bit for bit.
 
     ``on_epoch(epoch, model)`` runs after every epoch (the search reports to Optuna there);
     ``on_step(epoch, step, model)`` after every optimiser step (early-stopping scores).

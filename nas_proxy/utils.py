@@ -1,19 +1,14 @@
-"""Small helpers shared by the stages: devices, seeds, atomic files, hashing."""
+"""Small helpers shared by the stages: devices, seeds, hashing (files: :mod:`nas_proxy.files`)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.files import atomic_path, write_json  # noqa: F401 - their home was here; nas_proxy.files now
 
 _MASK_63 = (1 << 63) - 1
 
@@ -52,28 +47,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
-
-    A crash or Ctrl-C in the middle leaves the old file (or none), never half of a new one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def package_version() -> str:

@@ -171,6 +171,9 @@ def build(root: Path) -> None:
     _archs(root / "archs")
     _profiles(root / "profiles")
     _storages(root)
+    from tests.bad_inputs_files_more import build_more
+
+    build_more(root)
 
 
 # ---------------------------------------------------------------- synthetic-set artifacts

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from nas_proxy.distill import DistillConfig, distill
 from tests.pg import PostgresServer, throwaway_server
@@ -18,6 +19,17 @@ def tiny_config(**overrides: object) -> DistillConfig:
     )
     base.update(overrides)
     return DistillConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Torch on one intra-op thread, as a subprocess started with OMP_NUM_THREADS=1 runs: a kill drill
+    compares its resumed subprocess with the same run in this process bit for bit, and a float sum
+    split over another number of threads may round differently."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

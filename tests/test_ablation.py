@@ -92,7 +92,8 @@ def test_a_variant_the_tree_cannot_run_is_skipped_with_the_flag_it_lacks() -> No
     fill = {"iterations": "7", "official_iterations": "9", "calibration": "cal.json"}
     variants = {v.name: v for v in da.VARIANTS}
     assert da.resolve(variants["official-ipc10"], fill, accepted) == [
-        *("--method", "datadam", "--ipc", "10", "--net-norm", "batchnorm", "--attention-power", "1", "--iterations", "9")
+        *("--method", "datadam", "--ipc", "10", "--net-norm", "batchnorm", "--batchnorm-stats", "own"),
+        *("--attention-power", "1", "--iterations", "9"),
     ]
     skipped = da.resolve(da.Variant("x", "--method datadam --ipc 10 --no-such-flag 3"), fill, accepted)
     assert skipped == "nasproxy distill does not accept --no-such-flag in this tree"

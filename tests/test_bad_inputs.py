@@ -3,7 +3,6 @@ table in docs/bad-inputs.md is what these cases print today."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
     root = tmp_path_factory.mktemp("bad-inputs")
     workspace, pristine = root / "work", root / "pristine"
     bad_inputs_files.build(workspace)
-    shutil.copytree(workspace, pristine, symlinks=True)
+    bad_input_runner.copy_workspace(workspace, pristine)
     return {case.args: outcome for case, outcome in bad_input_runner.run_all(CASES, workspace, pristine)}
 
 

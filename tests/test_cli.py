@@ -57,7 +57,7 @@ def test_distill_then_evaluate_as_json(tmp_path: Path, capsys: pytest.CaptureFix
         (["distill", "--dataset", "mnist", "--ipc", "1", "--out", "OUT"], ["mnist", "--data-root", "--download"]),
         (
             ["distill", "--dataset", "cifar10", "--data-root", "NOWHERE", "--ipc", "1", "--out", "OUT"],
-            ["cifar10 files not found", "cifar-10-batches-py"],
+            ["data root NOWHERE does not exist", "cifar10 files"],
         ),
         (["distill", *TINY[:2], "--ipc", "0", "--out", "OUT"], ["ipc must be at least 1, got 0"]),
         (["distill", *TINY[:2], "--ipc", "5000", "--out", "OUT"], ["ipc must be between 1 and", "smallest class of digits"]),
@@ -100,6 +100,13 @@ def test_divergence_is_reported_in_one_line(tmp_path: Path, capsys: pytest.Captu
     assert code == 3 and (out / "checkpoint.safetensors").is_file() and not (out / "meta.json").exists()
 
 
+def test_a_loss_that_overflows_before_any_update_does_not_blame_the_image_lr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """At iteration 0 the pixels are the initial images: the image lr has not acted, the loss's own settings overflow."""
+    code, _, err = run_cli(["distill", *TINY, "--iterations", "1", "--lambda", "1e308", "--out", str(tmp_path / "syn")], capsys)
+    assert_one_line_error(code, err, "at iteration 0", "image lr is not the cause", "lambda_mmd 1e+308")
+    assert code == 3 and "Lower the image lr" not in err
+
+
 def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     from nas_proxy.errors import ArtifactError
 
@@ -139,3 +146,27 @@ def test_internal_errors_are_one_line_without_debug(tmp_path: Path) -> None:
     result = subprocess.run(_nasproxy("evaluate", str(tmp_path)), capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_an_option_typed_equal_to_its_default_is_known_as_typed() -> None:
+    """`--epochs 50` and `--seed 0` are the defaults: typed, they are given all the same (what
+    `correlate --study` and `--proxy-profile` read), and what was not typed is not."""
+    from nas_proxy import configs
+    from nas_proxy.calibrate.cli_args import proxy_given
+    from nas_proxy.cli import build_parser
+    from nas_proxy.search import ProxyConfig
+
+    assert ProxyConfig().epochs == 50
+    args = build_parser().parse_args(["correlate", "--sample", "--space", "s", "--out", "o", "--epochs", "50", "--seed", "0", "--no-dsa"])
+    assert {"epochs", "seed", "no_dsa"} <= configs.given(args) and "lr" not in configs.given(args)
+    assert proxy_given(args) == {"epochs", "dsa"}
+    untyped = build_parser().parse_args(["correlate", "--sample", "--space", "s", "--out", "o"])
+    assert untyped.seed is None and not proxy_given(untyped)
+
+
+def test_a_last_update_that_overflows_is_not_saved_as_a_synthetic_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The last iteration's loss is finite, its update is not: no set of NaN/infinite pixels is written."""
+    out = tmp_path / "syn"
+    code, _, err = run_cli(["distill", *TINY, "--iterations", "1", "--image-lr", "1e308", "--out", str(out)], capsys)
+    assert_one_line_error(code, err, "pixels NaN or infinite", "Lower the image lr")
+    assert code == 3 and not (out / "meta.json").exists()

@@ -30,6 +30,11 @@ from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.storage import open_storage
 from tests.interrupt import interruptible
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 SPACE = "convnet-small"
 GT = GroundTruthConfig(epochs=2, early=(0.5, 1.0))
 PROXY = ProxyConfig(epochs=10, report_every=5, report_images=200)
@@ -198,7 +203,7 @@ def test_cli_bad_inputs_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
         (["--archs", str(bad), "--space", SPACE], "is not valid JSON"),
         (["--archs", str(bad)], "--archs needs --space"),
         (["--study", "nope", "--storage", str(tmp_path / "s.log")], "no study 'nope'"),
-        (["--sample", "--space", SPACE, "--dataset", "digits", "--early", "0.1,x"], "--early takes comma-separated epochs"),
+        (["--sample", "--space", SPACE, "--dataset", "digits", "--early", "0.1,x"], "--early: expected a number, got 'x'"),
         (["--sample", "--space", SPACE, "--dataset", "digits", "--full-epochs", "0"], "ground-truth epochs"),
         (["--sample", "--space", SPACE, "--dataset", "digits", "--proxies", "datadam ipc2"], "'datadam ipc2' is now 'datadam-ipc2'"),
         (["--sample", "--space", SPACE, "--dataset", "digits", "--promote", "0"], "promote must be"),
@@ -338,30 +343,59 @@ def test_default_early_stopping_fits_one_full_epoch(tiny_run: Path, tmp_path: Pa
     assert len(result["archs"]) == 3
 
 
-def test_a_study_is_correlated_with_the_proxy_it_searched(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+SEARCHED = ProxyConfig(epochs=4, report_every=2, report_images=200)  # the study's proxy: 4 epochs, not the default 50; seed 1
+
+
+@pytest.fixture(scope="module")
+def searched_study(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-trial search study made with :data:`SEARCHED` and seed 1; its journal."""
     from nas_proxy.search import SearchConfig, search
 
-    storage = tmp_path / "journal.log"
-    searched = ProxyConfig(epochs=4, report_every=2, report_images=200)
-    search(
-        SearchConfig(synthetic=str(tiny_run), space=SPACE, device="cpu", proxy=searched, pruner="none", seed=1),
-        "st",
-        3,
-        str(storage),
-        out=tmp_path / "export",
-        progress=False,
-    )
-    study = optuna.load_study(study_name="st", storage=open_storage(str(storage), "st")[0])
+    storage = tmp_path_factory.mktemp("searched") / "journal.log"
+    config = SearchConfig(synthetic=str(tiny_run), space=SPACE, device="cpu", proxy=SEARCHED, pruner="none", seed=1)
+    search(config, "st", 3, str(storage), out=storage.parent / "export", progress=False)
+    return storage
+
+
+def _study_command(storage: Path, tmp_path: Path) -> list[str]:
+    source = ["correlate", "--study", "st", "--storage", str(storage), "--proxies", "datadam-ipc2", "--no-random-subset"]
+    ground_truth = ["--ceiling", "0", "--full-epochs", "1", "--early", "0.5", "--gt-storage", str(tmp_path / "gt.log")]
+    return [*source, *ground_truth, "--bootstrap", "20", "--device", "cpu"]
+
+
+def test_a_study_is_correlated_with_the_proxy_it_searched(
+    tiny_run: Path, searched_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = optuna.load_study(study_name="st", storage=open_storage(str(searched_study), "st")[0])
     values = {t.user_attrs["arch_id"]: t.value for t in study.trials}
-    command = ["correlate", "--study", "st", "--storage", str(storage), "--proxies", "datadam-ipc2", "--no-random-subset", "--ceiling", "0"]
-    command += ["--full-epochs", "1", "--early", "0.5", "--bootstrap", "20", "--device", "cpu", "--gt-storage", str(tmp_path / "gt.log")]
-    assert main([*command, "--out", str(tmp_path / "out"), "--quiet", "--json"]) == 0  # proxy options and seed left at their defaults
+    command = _study_command(searched_study, tmp_path)
+    assert main([*command, "--out", str(tmp_path / "out"), "--quiet", "--json"]) == 0  # proxy options and seed not given
     result = json.loads(capsys.readouterr().out)
-    assert result["facts"]["proxy_training"] == {**searched.to_dict(), "seed": 1} and result["facts"]["seed"] == 1
+    assert result["facts"]["proxy_training"] == {**SEARCHED.to_dict(), "seed": 1} and result["facts"]["seed"] == 1
     assert {r["arch_id"]: r["datadam-ipc2"] for r in result["archs"]} == values  # the study's own scores, reused
     md = (tmp_path / "out" / "report.md").read_text()
     assert "each architecture trained 4 epochs on the synthetic set (lr 0.01, batch 256, DSA on), seed 1" in md and str(tiny_run) in md
+    recorded = tomllib.loads((tmp_path / "out" / "config.toml").read_text())["correlate"]
+    assert recorded["seed"] == 1 and recorded["proxy"]["epochs"] == 4  # config.toml records what ran, not the defaults
     assert main([*command, "--epochs", "3", "--out", str(tmp_path / "out3"), "--quiet", "--json"]) == 0  # an option set: it wins, said so
     result = json.loads(capsys.readouterr().out)
-    assert result["facts"]["proxy_training"]["epochs"] == 3 and result["facts"]["proxy_training"]["lr"] == searched.lr
+    assert result["facts"]["proxy_training"]["epochs"] == 3 and result["facts"]["proxy_training"]["lr"] == SEARCHED.lr
     assert any("proxy training epochs is 3 as asked, not the study's 4" in w for w in result["warnings"])
+
+
+def test_options_typed_equal_to_their_defaults_still_override_the_study(
+    searched_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--epochs 50` and `--seed 0` are the defaults, typed: they win over the study's 4 epochs and
+    seed 1 (a value equal to the default is no sign that the option was not given)."""
+    assert ProxyConfig().epochs == 50 and CorrelateConfig("x").seed == 0  # the premise: both are the defaults
+    out = tmp_path / "out"
+    command = [*_study_command(searched_study, tmp_path), "--epochs", "50", "--seed", "0", "--out", str(out), "--quiet", "--json"]
+    assert main(command) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["facts"]["proxy_training"]["epochs"] == 50 and result["facts"]["seed"] == 0
+    assert result["facts"]["proxy_training"]["report_every"] == SEARCHED.report_every  # options not given stay the study's
+    assert any("proxy training epochs is 50 as asked, not the study's 4" in w for w in result["warnings"])
+    assert any("seed 0 as asked, not the study's 1" in w for w in result["warnings"])
+    recorded = tomllib.loads((out / "config.toml").read_text())["correlate"]
+    assert recorded["seed"] == 0 and recorded["proxy"]["epochs"] == 50

@@ -30,7 +30,7 @@ BEFORE: dict[str, tuple[dict[str, object], tuple[float, float, float], list[floa
     "dm": ({"method": "dm"}, (6.031646536663175, 4570.494331300259, 65.00460597169487), [14.9493, 12.0715, 15.14]),
     "random": ({"method": "random", "ipc": 3}, (60.465838611125946, 6903.262411057949, 87.78480633729629), []),
     "datadam-noise-bn": (
-        {"init": "noise", "net_norm": "batchnorm", "ipc": 1},
+        {"init": "noise", "net_norm": "batchnorm", "batchnorm_stats": "own", "ipc": 1},
         (44.80245480220765, 9225.484710060991, 202.1504822819635),
         [1808.25, 1573.46, 1461.6],
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -176,3 +177,19 @@ def test_promotion_picks_by_the_tables_validation_accuracy_never_its_test(files:
     assert fid.main(["--table", str(table), "--proxy", f"scores:{files['good']}", "--out", str(out), "--promote", "2"]) == 0
     good = json.loads((out / "fidelity.json").read_text())["proxies"]["good"]
     assert good["promote_regret"] == 0.0  # top 2: 2 (val 89) and 0 (val 90, the best test): promotion mends the pick
+
+
+def test_a_set_selected_on_some_of_the_tables_architectures_is_refused(
+    files: dict[str, Path], tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fid = _module()
+    selected = tmp_path / "selected"
+    shutil.copytree(tiny_run, selected)
+    meta = json.loads((selected / "meta.json").read_text())
+    meta["selection"] = {"calibration": [arch_id(SPECS[4]), "0123456789ab"]}  # what distill --select-by records
+    (selected / "meta.json").write_text(json.dumps(meta))
+    out = tmp_path / "fid"
+    assert fid.main(["--table", str(files["table"]), "--proxy", f"synthetic:{selected}", "--out", str(out), "--device", "cpu"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"ranking of 1 of the table's architectures ({arch_id(SPECS[4])})" in err[-1]
+    assert not out.exists()

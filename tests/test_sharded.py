@@ -102,13 +102,15 @@ def test_instance_norm_shards_merge_into_the_single_process_result_bit_for_bit(t
         assert shard_done(tmp_path / "sharded" / "shards" / f"{rank}-of-2") == 6
 
 
-def test_batch_norm_statistics_are_all_reduced_across_shards(tmp_path: Path, one_rank_group: None) -> None:
-    # Measured (digits, 6 iterations, pixels up to ~12): 2 ranks vs 1 rank of the same all-reduced
-    # batch norm: 0.0; vs a plain run's BatchNorm2d (another float rounding, amplified by the
-    # optimisation): 2.5e-5; a shard without the all-reduce: 2.0 after one iteration, 13 after 6.
-    result = torchrun(tmp_path / "sharded", "--iterations", "6", "--net-norm", "batchnorm")
+@pytest.mark.parametrize("rule", ["real", "own"])
+def test_batch_norm_statistics_are_all_reduced_across_shards(tmp_path: Path, one_rank_group: None, rule: str) -> None:
+    # Measured (digits, 6 iterations, pixels up to ~12), rule own: 2 ranks vs 1 rank of the same
+    # all-reduced batch norm: 0.0; vs a plain run's BatchNorm2d (another float rounding, amplified by
+    # the optimisation): 2.5e-5; a shard without the all-reduce: 2.0 after one iteration, 13 after 6.
+    # Rule real: a plain run computes the statistics with the ranks' own code (distill/batchnorm.py).
+    result = torchrun(tmp_path / "sharded", "--iterations", "6", "--net-norm", "batchnorm", "--batchnorm-stats", rule)
     assert result.returncode == 0, result.stderr[-3000:]
-    config = cli_config(net_norm="batchnorm")
+    config = cli_config(net_norm="batchnorm", batchnorm_stats=rule)
     sharded = images(tmp_path / "sharded")
     one_rank = images(distill(config, tmp_path / "one", progress=False, shard=RankShard(0, 1, True, None)).path)
     plain = images(distill(config, tmp_path / "plain", progress=False).path)

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from nas_proxy.checks import finite_float
+from nas_proxy import checks
+from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search.proxy import ProxyConfig
 
-_GIVEN = "_proxy_flags_given"  # namespace attribute: the proxy options the user typed
 # option dest -> ProxyConfig field where the two differ (a --no-X flag sets X to false)
 FLAG_FIELDS = {"no_dsa": "dsa", "no_amp": "amp", "proxy_seeds": "seeds"}
 TRUTHY = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
@@ -25,23 +24,16 @@ TRUTHY = {"on": True, "true": True, "yes": True, "off": False, "false": False, "
 # ---- --proxy-profile on search / score / correlate ------------------------------------------
 
 
-def _tracked(cls: type[argparse.Action]) -> type[argparse.Action]:
-    """``cls`` that also records, when the user gives it, that its option was given explicitly."""
-
-    class Tracked(cls):  # type: ignore[valid-type,misc]
-        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
-            setattr(namespace, _GIVEN, {*getattr(namespace, _GIVEN, set()), self.dest})
-            super().__call__(parser, namespace, values, option)
-
-    return Tracked
-
-
 def add_profile_option(group: argparse._ArgumentGroup) -> None:
-    """Add ``--proxy-profile FILE`` to the proxy options in ``group`` (call it after adding them)."""
+    """Add ``--proxy-profile FILE`` to the proxy options in ``group`` (call it after adding them;
+    they record when they are typed, in any parser: ``configs.track``)."""
+    from nas_proxy import configs
+
     for action in list(group._group_actions):
-        action.__class__ = _tracked(type(action))
+        configs.track(action)
     group.add_argument(
         "--proxy-profile",
+        type=nonempty,
         metavar="FILE",
         help="a proxy profile (nasproxy calibrate writes one): its values replace the defaults above; options given here still win",
     )
@@ -55,8 +47,14 @@ def with_profile(args: argparse.Namespace, proxy: ProxyConfig, also_given: Itera
         return proxy
     from nas_proxy.profile import read_profile
 
-    given = {FLAG_FIELDS.get(dest, dest) for dest in getattr(args, _GIVEN, set())} | set(also_given)
-    return read_profile(path).apply(proxy, given)
+    return read_profile(path).apply(proxy, proxy_given(args) | set(also_given))
+
+
+def proxy_given(args: argparse.Namespace) -> set[str]:
+    """The ProxyConfig fields whose flags were typed on the command line (whatever their value)."""
+    from nas_proxy import configs
+
+    return {FLAG_FIELDS.get(dest, dest) for dest in configs.given(args)} & configs.fields(ProxyConfig)
 
 
 # ---- nasproxy calibrate ---------------------------------------------------------------------
@@ -76,16 +74,25 @@ def add_calibrate_parser(sub: argparse._SubParsersAction, common: argparse.Argum
         "profile for --proxy-profile.",
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--truth", metavar="FILE", help="a ground-truth table CSV (benchmarks/groundtruth/) or archs with 'accuracy'")
-    src.add_argument("--truth-study", metavar="NAME", help="a cached ground-truth study (nasproxy correlate made it)")
-    p.add_argument("--gt-storage", help="storage of --truth-study (default studies/NAME/journal.log)")
-    p.add_argument("--space", required=True, help="the search space of the architectures")
-    p.add_argument("--synthetic", nargs="+", required=True, metavar="DIR", help="synthetic sets to choose among (the first: the default's)")
-    p.add_argument("--study", required=True, help="calibration name (resumed when it exists)")
-    p.add_argument("--storage", help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
-    p.add_argument("--folds", type=int, default=d.folds, help="cross-validation folds (default %(default)s)")
+    src.add_argument(
+        "--truth", type=nonempty, metavar="FILE", help="a ground-truth table CSV (benchmarks/groundtruth/) or archs with 'accuracy'"
+    )
+    src.add_argument("--truth-study", type=nonempty, metavar="NAME", help="a cached ground-truth study (nasproxy correlate made it)")
+    p.add_argument("--gt-storage", type=nonempty, help="storage of --truth-study (default studies/NAME/journal.log)")
+    p.add_argument("--space", type=nonempty, required=True, help="the search space of the architectures")
     p.add_argument(
-        "--trials", type=int, default=d.trials, help="Optuna trials per study; there are folds + 1 studies (default %(default)s)"
+        "--synthetic",
+        type=nonempty,
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="synthetic sets to choose among (the first: the default's)",
+    )
+    p.add_argument("--study", required=True, help="calibration name (resumed when it exists)")
+    p.add_argument("--storage", type=nonempty, help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
+    p.add_argument("--folds", type=integer, default=d.folds, help="cross-validation folds (default %(default)s)")
+    p.add_argument(
+        "--trials", type=integer, default=d.trials, help="Optuna trials per study; there are folds + 1 studies (default %(default)s)"
     )
     p.add_argument("--metric", default=d.metric, choices=tuple(METRICS), help="rank agreement to maximise (default %(default)s)")
     p.add_argument(
@@ -94,11 +101,11 @@ def add_calibrate_parser(sub: argparse._SubParsersAction, common: argparse.Argum
     for key, values in DEFAULT_CHOICES.items():
         shown = ",".join(_show(v) for v in values)
         p.add_argument(f"--{key.replace('_', '-')}-choices", metavar="LIST", help=f"candidate {key} values (default {shown})")
-    p.add_argument("--bootstrap", type=int, default=d.bootstrap, help="resamples of the held-out intervals (default %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed, help="folds, samplers, proxy trainings (default %(default)s)")
+    p.add_argument("--bootstrap", type=integer, default=d.bootstrap, help="resamples of the held-out intervals (default %(default)s)")
+    p.add_argument("--seed", type=integer, default=d.seed, help="folds, samplers, proxy trainings (default %(default)s)")
     p.add_argument("--device", default=d.device)
-    p.add_argument("--data-root")
-    p.add_argument("--out", metavar="FILE", help="the profile to write (default studies/STUDY/profile.toml)")
+    p.add_argument("--data-root", type=nonempty)
+    p.add_argument("--out", type=nonempty, metavar="FILE", help="the profile to write (default studies/STUDY/profile.toml)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_calibrate)
 
@@ -108,22 +115,19 @@ def _show(v: Any) -> str:
 
 
 def _parse_choices(option: str, text: str, kind: type) -> list[Any]:
-    out: list[Any] = []
-    for part in (p.strip() for p in text.split(",")):
+    """``--X-choices``: comma-separated values of ``kind`` (checks.items: no empty item, none twice)."""
+
+    def parse(part: str) -> Any:
         try:
             if kind is bool:
-                out.append(TRUTHY[part.lower()])
-            elif kind is int:
-                out.append(int(part))
-            else:
-                value = float(part)
-                if not math.isfinite(value):
-                    raise ValueError
-                out.append(value)
-        except (KeyError, ValueError):
+                return TRUTHY[part.lower()]
+            return checks.parse_int(part) if kind is int else checks.parse_float(part)
+        except (KeyError, ValueError) as e:
             want = "on or off" if kind is bool else "integers" if kind is int else "finite numbers"
-            raise InvalidArgumentError(f"{option} takes comma-separated {want}, got {part!r} in {text!r}") from None
-    return out
+            detail = f" ({e})" if isinstance(e, ValueError) and "subnormal" in str(e) else ""
+            raise InvalidArgumentError(f"{option} takes comma-separated {want}, got {part!r} in {text!r}{detail}") from None
+
+    return checks.items(option, text, parse, show=_show)
 
 
 def _choices(args: argparse.Namespace) -> dict[str, list[Any]]:
@@ -140,10 +144,12 @@ def _choices(args: argparse.Namespace) -> dict[str, list[Any]]:
 
 def _output(args: argparse.Namespace) -> Path:
     """The profile path, refused before any work when it holds something that is not a profile."""
+    from nas_proxy.files import check_writable
     from nas_proxy.profile import FORMAT
     from nas_proxy.studies.storage import study_dir
 
     out = Path(args.out) if args.out else study_dir(args.study) / "profile.toml"
+    check_writable(out)
     if out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a directory; give the profile's file name, such as {out / 'profile.toml'}")
     if out.exists():

@@ -21,7 +21,7 @@ import optuna
 import torch
 from tqdm import tqdm
 
-from nas_proxy import interrupts
+from nas_proxy import checks, interrupts
 from nas_proxy.calibrate.truth import Truth
 from nas_proxy.errors import DivergedError, InvalidArgumentError
 from nas_proxy.profile import check_proxy_values, proxy_fields
@@ -58,8 +58,9 @@ class Protocol:
 def check_choices(choices: dict[str, list[Any]]) -> None:
     """Each key a ProxyConfig field, each value list non-empty, distinct and valid for that field."""
     for key, values in choices.items():
-        if not isinstance(values, list | tuple) or not values or len(set(values)) != len(values):
+        if not isinstance(values, list | tuple):
             raise InvalidArgumentError(f"the choices of {key} must be a non-empty list of distinct values, got {values!r}")
+        checks.distinct(f"the choices of {key}", values)
         for v in values:
             check_proxy_values({key: v}, f"choice {key}={v!r}")
 

@@ -33,16 +33,18 @@ from tqdm import tqdm
 from nas_proxy import checks, interrupts
 from nas_proxy.calibrate.protocol import DEFAULT_CHOICES, Protocol, Score, Scorer, check_choices, sample
 from nas_proxy.calibrate.truth import Truth, check_enough
-from nas_proxy.correlate.metrics import kendall, spearman, weighted_tau
+from nas_proxy.correlate.metrics import N_BOOT_MAX, kendall, spearman, weighted_tau
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.profile import ProxyProfile
 from nas_proxy.search.proxy import ProxyConfig, ProxyContext
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.storage import check_writable_storage, open_storage
 from nas_proxy.utils import derive_seed
 
 ATTR = "nasproxy_calibration"
 CACHE_STUDY = "nasproxy-proxy-scores"  # the study whose user attributes hold the cached proxy scores
+# rank agreement spans [-1, 1]: above 2 a weight already outweighs any agreement a doubling of cost can buy
+COST_WEIGHT_MAX = 100.0
 METRICS: dict[str, Callable[[Any, Any], float]] = {"weighted_tau": weighted_tau, "spearman": spearman, "kendall": kendall}
 
 
@@ -66,15 +68,14 @@ class CalibrateConfig:
         checks.text("space", self.space)
         if not isinstance(self.synthetic, list) or not self.synthetic or not all(isinstance(s, str) for s in self.synthetic):
             raise InvalidArgumentError(f"give at least one synthetic set (--synthetic DIR ...), got {self.synthetic!r}")
-        if len(set(self.synthetic)) != len(self.synthetic):
-            raise InvalidArgumentError(f"--synthetic names a set twice: {self.synthetic}")
+        checks.distinct("--synthetic", self.synthetic)
         check_choices(self.choices)
         checks.number("folds", self.folds, 2, integer=True)
         checks.positive("trials", self.trials)
         checks.text("metric", self.metric, tuple(METRICS))
-        checks.number("cost_weight", self.cost_weight, 0)
+        checks.number("cost_weight", self.cost_weight, 0, COST_WEIGHT_MAX)
         checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
-        checks.number("bootstrap", self.bootstrap, 10, integer=True)
+        checks.number("bootstrap", self.bootstrap, 10, N_BOOT_MAX, integer=True)
         checks.text("device", self.device)
 
     def objective_text(self) -> str:
@@ -233,6 +234,7 @@ def calibrate(
     config.validate()
     checks.plain_name("--study", study, "calibration study")
     check_enough(truths, config.folds, data)
+    check_writable_storage(storage_url, study)
     cal = _Calibration(config, truths, study, storage_url, progress)
     ids = sorted(cal.truth)
     folds = fold_ids(ids, config.folds, config.seed)

@@ -45,14 +45,20 @@ def _table_rows(path: Path, text: str) -> list[Truth] | None:
     if reader.fieldnames is None or not {"seed", "spec", "test_accuracy"} <= set(reader.fieldnames):
         return None
     best: dict[str, tuple[int, Truth]] = {}
+    seen: dict[tuple[str, int], int] = {}
     for n, row in enumerate(reader, start=2):
         try:
             seed, acc, spec = int(row["seed"]), float(row["test_accuracy"]), json.loads(row["spec"])
-        except (ValueError, TypeError, json.JSONDecodeError):
+        except (ValueError, TypeError, json.JSONDecodeError, RecursionError):
             raise InvalidArgumentError(f"{path} line {n}: seed, test_accuracy or spec is not valid; fix or drop that row") from None
         if not isinstance(spec, dict) or not math.isfinite(acc) or not 0 <= acc <= 100:
             raise InvalidArgumentError(f"{path} line {n}: spec must be a JSON object and test_accuracy a % in [0, 100], got {acc!r}")
         aid = arch_id(spec)
+        if (aid, seed) in seen:
+            raise InvalidArgumentError(
+                f"{path} line {n} lists architecture {aid} at seed {seed} twice (also line {seen[aid, seed]}); keep one row"
+            )
+        seen[aid, seed] = n
         if aid not in best or seed < best[aid][0]:
             best[aid] = (seed, Truth(spec, aid, acc))
     return [t for _, t in best.values()]
@@ -94,12 +100,18 @@ def from_study(name: str, storage: str | None) -> list[Truth]:
 
 
 def check_enough(truths: list[Truth], folds: int, where: str) -> None:
-    """Every fold must hold at least 3 architectures (a rank correlation is undefined on fewer)."""
+    """Every fold must hold at least 3 architectures (a rank correlation is undefined on fewer), and
+    the accuracies must differ (a constant truth ranks nothing: every protocol would score NaN)."""
     need = max(MIN_ARCHS, 3 * folds)
     if len(truths) < need:
         raise InvalidArgumentError(
             f"{where} holds {len(truths)} architectures with ground truth; {folds} folds need at least {need} (3 per fold): "
             "add architectures or lower --folds"
+        )
+    if len({t.accuracy for t in truths}) == 1:
+        raise InvalidArgumentError(
+            f"{where}: all {len(truths)} architectures have the same accuracy ({truths[0].accuracy:g} %): a ranking cannot be "
+            "calibrated on a constant truth; give the accuracies the architectures really reached"
         )
 
 

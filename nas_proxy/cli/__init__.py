@@ -23,11 +23,13 @@ from nas_proxy.cli.distill import add_distill
 from nas_proxy.cli.evaluate import add_evaluate
 from nas_proxy.cli.run import add_run
 from nas_proxy.cli.search import add_proxy_options, add_score, add_search, add_worker, proxy_config
+from nas_proxy.cli.soft_labels import add_soft_labels
 from nas_proxy.cli.spaces import add_spaces
-from nas_proxy.errors import NasProxyError
+from nas_proxy.errors import NasProxyError, NasProxyWarning
 
 COMMANDS: list[Callable[[Subparsers, argparse.ArgumentParser], None]] = [
     add_distill,
+    add_soft_labels,
     add_evaluate,
     add_search,
     add_worker,
@@ -78,6 +80,27 @@ def quiet_libraries() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
+def one_line_warnings() -> None:
+    """nasproxy's own warnings (a journal repaired, ...) as one line each on stderr; Python's format
+    adds the file, the line number and the source line. Other warnings keep Python's format."""
+    if warnings.showwarning is not _show_warning:
+        global _python_showwarning
+        _python_showwarning = warnings.showwarning
+        warnings.showwarning = _show_warning
+
+
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None, line: str | None = None
+) -> None:
+    if issubclass(category, NasProxyWarning):
+        print(f"nasproxy: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``nasproxy`` with ``argv`` (None: this process's arguments); the exit status."""
     code = _main(argv)
@@ -100,6 +123,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     interrupts.install()  # Ctrl-C: exit 130 from here on, and never inside a storage write
     quiet_libraries()
+    one_line_warnings()
     try:
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt:

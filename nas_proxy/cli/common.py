@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from nas_proxy import configs
+from nas_proxy.checks import nonempty
 from nas_proxy.errors import InvalidArgumentError
 
 Subparsers = argparse._SubParsersAction
@@ -23,7 +24,13 @@ TABLES = ("distill", "evaluate", "search", "correlate", "worker", "dashboard")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (the usage is behind --help)."""
+    """argparse with a one-line error (the usage is behind --help) that records the options typed
+    (``configs.given(args)``): a value typed equal to its default is still known as typed."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        for action in self._actions:
+            configs.track(action)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -35,7 +42,9 @@ def common() -> argparse.ArgumentParser:
     # SUPPRESS: a subcommand's default must not overwrite ``nasproxy --debug COMMAND``
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON (nothing else on stdout)")
-    p.add_argument("--config", metavar="FILE.toml", default=argparse.SUPPRESS, help="options from a TOML file; flags given win")
+    p.add_argument(
+        "--config", type=nonempty, metavar="FILE.toml", default=argparse.SUPPRESS, help="options from a TOML file; flags given win"
+    )
     return p
 
 

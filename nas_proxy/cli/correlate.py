@@ -8,7 +8,8 @@ import dataclasses
 import sys
 from typing import Any
 
-from nas_proxy.checks import finite_float
+from nas_proxy import checks
+from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, ProgressBars, Subparsers, print_json, print_verdict, save_config
 from nas_proxy.cli.search import add_proxy_options, proxy_config
 
@@ -45,32 +46,38 @@ def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--study", help="take the architectures from this search study (its best, then stratified)")
-    src.add_argument("--archs", metavar="FILE", help="JSON/CSV list of specs, optionally with full-data 'accuracy' (%%)")
+    src.add_argument("--archs", type=nonempty, metavar="FILE", help="JSON/CSV list of specs, optionally with full-data 'accuracy' (%%)")
     src.add_argument("--sample", action="store_true", help="draw --n-archs architectures from --space at random")
-    p.add_argument("--storage", help="the search study's storage (default: studies/STUDY/journal.log)")
-    p.add_argument("--space", help="the space of the architectures (default: the study's)")
-    p.add_argument("--synthetic", nargs="*", default=None, metavar="DIR", help="synthetic sets to compare (default: the study's)")
-    p.add_argument("--dataset", help="the real data, when no synthetic set is given")
-    p.add_argument("--data-root")
+    p.add_argument("--storage", type=nonempty, help="the search study's storage (default: studies/STUDY/journal.log)")
+    p.add_argument("--space", type=nonempty, help="the space of the architectures (default: the study's)")
+    p.add_argument(
+        "--synthetic", type=nonempty, nargs="*", default=None, metavar="DIR", help="synthetic sets to compare (default: the study's)"
+    )
+    p.add_argument("--dataset", type=nonempty, help="the real data, when no synthetic set is given")
+    p.add_argument("--data-root", type=nonempty)
     p.add_argument("--proxies", help="comma-separated subset of the proxies (default: all available)")
     p.add_argument("--no-random-subset", action="store_true", help="do not add a random real subset of the same size")
-    p.add_argument("--n-archs", type=int, help="architectures from the study or the space (default 20)")
-    p.add_argument("--full-epochs", type=int, help=f"ground-truth epochs (default {d.epochs})")
+    p.add_argument("--n-archs", type=integer, help="architectures from the study or the space (default 20)")
+    p.add_argument("--full-epochs", type=integer, help=f"ground-truth epochs (default {d.epochs})")
     p.add_argument("--full-lr", type=finite_float, help=f"default {d.lr}")
-    p.add_argument("--full-batch-size", type=int, help=f"default {d.batch_size}")
-    p.add_argument("--full-images", type=int, help="train the ground truth on this many training images (default: all)")
+    p.add_argument("--full-batch-size", type=integer, help=f"default {d.batch_size}")
+    p.add_argument("--full-images", type=integer, help="train the ground truth on this many training images (default: all)")
     p.add_argument("--full-augment", action="store_true", help="DSA augmentation for the ground truth")
     p.add_argument("--early", help=f"early-stopping points in epochs (default {','.join(f'{f:g}' for f in d.early)})")
-    p.add_argument("--ceiling", type=int, help="architectures trained with a second seed (default: all)")
-    p.add_argument("--gt-storage", help="storage of the ground-truth study (share it between machines; default a journal under studies/)")
-    p.add_argument("--workers", type=int, help="ground-truth processes on this machine (default 1)")
-    p.add_argument("--bootstrap", type=int, help="bootstrap resamples for the intervals (default 1000)")
+    p.add_argument("--ceiling", type=integer, help="architectures trained with a second seed (default: all)")
     p.add_argument(
-        "--promote", type=int, metavar="K", help="report 'proxy + promote K': the proxy's top K picked by validation (default 5)"
+        "--gt-storage",
+        type=nonempty,
+        help="storage of the ground-truth study (share it between machines; default a journal under studies/)",
     )
-    p.add_argument("--seed", type=int, help="default 0: with --study, the study's seed")
+    p.add_argument("--workers", type=integer, help="ground-truth processes on this machine (default 1)")
+    p.add_argument("--bootstrap", type=integer, help="bootstrap resamples for the intervals (default 1000)")
+    p.add_argument(
+        "--promote", type=integer, metavar="K", help="report 'proxy + promote K': the proxy's top K picked by validation (default 5)"
+    )
+    p.add_argument("--seed", type=integer, help="default 0: with --study, the study's seed")
     p.add_argument("--device", help="default auto")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--out", type=nonempty, required=True, metavar="DIR")
     p.add_argument("--quiet", action="store_true")
     add_proxy_options(p)
     p.set_defaults(func=cmd_correlate)
@@ -80,7 +87,9 @@ def resolve(args: argparse.Namespace, file: Config) -> dict[str, Any]:
     """Fill the options not given as flags from the config file, then from the defaults (in ``args``,
     as ``correlate_command`` reads them); the resolved tables."""
     from nas_proxy import configs
+    from nas_proxy.calibrate.cli_args import proxy_given
     from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig
+    from nas_proxy.correlate.command import early_points
 
     tbl, where = file.table("correlate"), file.where("correlate")
     configs.check_keys(where, tbl, configs.fields(CorrelateConfig, configs.CorrelateBudget) - set(NOT_FROM_FILE))
@@ -88,10 +97,12 @@ def resolve(args: argparse.Namespace, file: Config) -> dict[str, Any]:
     defaults = {f.name: f.default for f in dataclasses.fields(CorrelateConfig) if f.default is not dataclasses.MISSING}
     defaults.update(configs.plain(configs.CorrelateBudget()))
     for key, dest in FLAG_OF.items():
-        if getattr(args, dest) is None:
-            setattr(args, dest, given.get(key, defaults.get(key)))
-    if args.proxies is None and given.get("proxies") is not None:
-        args.proxies = ",".join(given["proxies"])
+        if getattr(args, dest) is None:  # not typed (the flags default to None): the file's, else the default
+            setattr(args, dest, given.get(key, None if key == "seed" else defaults.get(key)))  # seed None: the study's
+    if args.proxies is not None:
+        args.proxies = checks.items("--proxies", args.proxies)
+    elif given.get("proxies") is not None:
+        args.proxies = given["proxies"]
     if not args.no_random_subset:
         args.no_random_subset = not given.get("random_subset", True)
     gt = configs.build(
@@ -111,19 +122,25 @@ def resolve(args: argparse.Namespace, file: Config) -> dict[str, Any]:
         gt.images,
         gt.augment,
     )
-    if args.early is None:  # as the flag's text: correlate_command parses it (and trims the default points)
-        args.early = ",".join(repr(f) for f in gt.early)
-    proxy = proxy_config(args, file.table("correlate.proxy"), file.where("correlate.proxy"))
+    if args.early is not None:
+        args.early = early_points(args.early)
+    elif "early" in file.table("correlate.ground_truth"):  # given in the file: checked as given, not trimmed
+        args.early = gt.early
+    proxy_table = file.table("correlate.proxy")
+    proxy = proxy_config(args, proxy_table, file.where("correlate.proxy"))
+    args.proxy_given = frozenset(proxy_given(args) | set(proxy_table) | profile_fields(args))
     resolved = {k: getattr(args, dest) for k, dest in FLAG_OF.items()}
-    resolved.update(proxies=args.proxies.split(",") if args.proxies else None, random_subset=not args.no_random_subset)
-    return {"correlate": {**resolved, "ground_truth": {**configs.plain(gt), "early": _points(args.early)}, "proxy": proxy}, "proxy": proxy}
+    resolved.update(proxies=args.proxies, random_subset=not args.no_random_subset)
+    return {"correlate": {**resolved, "ground_truth": configs.plain(gt), "proxy": proxy}, "proxy": proxy}
 
 
-def _points(text: str) -> list[float] | str:
-    try:
-        return [float(f) for f in text.split(",") if f.strip()]
-    except ValueError:
-        return text  # correlate_command refuses it in its own words
+def profile_fields(args: argparse.Namespace) -> set[str]:
+    """The ProxyConfig fields ``--proxy-profile`` sets (chosen on purpose, like a flag typed)."""
+    if not getattr(args, "proxy_profile", None):
+        return set()
+    from nas_proxy.profile import read_profile
+
+    return set(read_profile(args.proxy_profile).proxy)
 
 
 def request(args: argparse.Namespace, proxy: Any) -> Any:
@@ -131,7 +148,6 @@ def request(args: argparse.Namespace, proxy: Any) -> Any:
     from pathlib import Path
 
     from nas_proxy.correlate import CorrelateRequest, GroundTruthConfig
-    from nas_proxy.correlate.command import early_points
 
     return CorrelateRequest(
         out=Path(args.out),
@@ -142,13 +158,13 @@ def request(args: argparse.Namespace, proxy: Any) -> Any:
         synthetic=args.synthetic,
         dataset=args.dataset,
         data_root=args.data_root,
-        proxies=[p.strip() for p in args.proxies.split(",")] if args.proxies else None,
+        proxies=args.proxies,
         random_subset=not args.no_random_subset,
         n_archs=args.n_archs,
         ground_truth=GroundTruthConfig(
             epochs=args.full_epochs, lr=args.full_lr, batch_size=args.full_batch_size, augment=args.full_augment, images=args.full_images
         ),
-        early=early_points(args.early),
+        early=None if args.early is None else tuple(args.early),
         ceiling=args.ceiling,
         gt_storage=args.gt_storage,
         workers=args.workers,
@@ -157,6 +173,7 @@ def request(args: argparse.Namespace, proxy: Any) -> Any:
         device=args.device,
         promote=args.promote,
         proxy=proxy,
+        proxy_given=args.proxy_given,
     )
 
 
@@ -166,6 +183,9 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     tables = resolve(args, Config(args.config))
     with ProgressBars() as bars:
         result = correlate_command(request(args, tables.pop("proxy")), None if args.quiet else bars.on_progress)
+    used = tables["correlate"]  # what ran, where the study or the defaults decided it
+    used.update(seed=result.facts["seed"], proxy={k: v for k, v in result.facts["proxy_training"].items() if k != "seed"})
+    used["ground_truth"]["early"] = list(result.facts["ground_truth"]["early"])
     save_config(result.out, tables)
     if args.json:
         print_json(result.to_dict())

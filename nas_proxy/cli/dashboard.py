@@ -6,6 +6,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
+from nas_proxy.checks import integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, print_json
 
 
@@ -26,9 +27,9 @@ def add_dashboard(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         description="Serve optuna-dashboard for a study (127.0.0.1 by default). Options also come from [dashboard] of --config.",
     )
     p.add_argument("--study", required=True)
-    p.add_argument("--storage", help="default: studies/STUDY/journal.log")
+    p.add_argument("--storage", type=nonempty, help="default: studies/STUDY/journal.log")
     p.add_argument("--host", help=f"default {d.host}")
-    p.add_argument("--port", type=int, help=f"default {d.port}")
+    p.add_argument("--port", type=integer, help=f"default {d.port}")
     p.set_defaults(func=cmd_dashboard)
 
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+from pathlib import Path
 
-from nas_proxy.checks import finite_float
+from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, command_line, off, print_json, required, save_config
+from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.files import DiskFullError
 
 
 def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.distill import METHODS, DistillConfig
+    from nas_proxy.distill.batchnorm import RULES
     from nas_proxy.models.convnet import NORMALIZATIONS
 
     d = DistillConfig()
@@ -22,14 +26,14 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="distil a dataset into a synthetic set",
         description="Distil a real dataset into a few synthetic images per class. Options also come from [distill] of --config.",
     )
-    p.add_argument("--dataset", help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH")
-    p.add_argument("--data-root", help="directory with the dataset files")
+    p.add_argument("--dataset", type=nonempty, help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH")
+    p.add_argument("--data-root", type=nonempty, help="directory with the dataset files")
     p.add_argument("--download", action="store_true", help="download the dataset into --data-root with torchvision (needs internet)")
-    p.add_argument("--image-size", type=int, help=f"image folders: side after resize (default {d.image_size})")
-    p.add_argument("--ipc", type=int, help="synthetic images per class")
+    p.add_argument("--image-size", type=integer, help=f"image folders: side after resize (default {d.image_size})")
+    p.add_argument("--ipc", type=integer, help="synthetic images per class")
     p.add_argument("--method", choices=METHODS.names(), help=f"default {d.method}")
-    p.add_argument("--iterations", type=int, help=f"default {d.iterations} (paper)")
-    p.add_argument("--batch-real", type=int, help=f"real images per class per iteration (default {d.batch_real})")
+    p.add_argument("--iterations", type=integer, help=f"default {d.iterations} (paper)")
+    p.add_argument("--batch-real", type=integer, help=f"real images per class per iteration (default {d.batch_real})")
     p.add_argument("--image-lr", type=finite_float, help="SGD lr on the pixels (default 1.0 for ipc <= 50, else 10)")
     p.add_argument("--lambda", dest="lambda_mmd", type=finite_float, help="MMD weight (default 0.01 up to 32 px, else 0.02)")
     p.add_argument(
@@ -40,14 +44,42 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         choices=NORMALIZATIONS,
         help=f"distillation network norm: paper instancenorm, official code batchnorm (default {d.net_norm})",
     )
+    p.add_argument(
+        "--nets",
+        metavar="SPACE",
+        help="draw the distillation network from this search space (name or file) at every iteration, stratified "
+        "over each dimension's values (default: the one ConvNet of --net-norm)",
+    )
+    p.add_argument(
+        "--batchnorm-stats",
+        choices=RULES,
+        help=f"batch-norm networks: real = the synthetic batch uses the real batch's statistics (DC), own = each its own "
+        f"(official DataDAM code) (default {d.batchnorm_stats})",
+    )
+    p.add_argument(
+        "--real-per-class", type=int, metavar="R", help=f"hybrid: R of the ipc images per class stay real (default {d.real_per_class})"
+    )
+    p.add_argument(
+        "--select-by",
+        metavar="FILE",
+        help="calibration architectures with ground truth (a ground-truth table CSV, or architectures with 'accuracy'): "
+        "keep the set that ranks them best",
+    )
+    p.add_argument("--select-every", type=int, metavar="N", help=f"iterations between selection scores (default {d.select_every})")
+    p.add_argument("--select-space", help=f"the space of the --select-by architectures (default {d.select_space})")
+    p.add_argument("--select-epochs", type=int, help="proxy epochs of each calibration training (default: the proxy's, 50)")
+    p.add_argument("--select-archs", type=int, metavar="N", help="score a seeded subset of N calibration architectures (default: all)")
+    p.add_argument(
+        "--select-max-mflops", type=finite_float, metavar="M", help="leave out calibration architectures above M forward MFLOPs per image"
+    )
     p.add_argument("--init", choices=("real", "noise"), help=f"default {d.init}")
-    p.add_argument("--seed", type=int, help=f"default {d.seed}")
-    p.add_argument("--split-seed", type=int, help=f"seed of the held-out validation split (default {d.split_seed})")
+    p.add_argument("--seed", type=integer, help=f"default {d.seed}")
+    p.add_argument("--split-seed", type=integer, help=f"seed of the held-out validation split (default {d.split_seed})")
     p.add_argument("--val-fraction", type=finite_float, help=f"held-out validation fraction (default {d.val_fraction})")
     p.add_argument("--device", help=f"auto, cpu or cuda[:N] (default {d.device})")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
-    p.add_argument("--checkpoint-every", type=int, help=f"default {d.checkpoint_every} iterations")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--checkpoint-every", type=integer, help=f"default {d.checkpoint_every} iterations")
+    p.add_argument("--out", type=nonempty, required=True, help="output directory")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the run in --out")
     g.add_argument("--force", action="store_true", help="replace the run in --out")
@@ -57,12 +89,14 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="one rank of 'torchrun --nproc-per-node N -m nas_proxy distill ...': distil this rank's block of classes, rank 0 merges",
     )
+    add_soft_label_options(p)  # --soft-labels N and the teachers' options
     p.set_defaults(func=cmd_distill)
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
     from nas_proxy import configs
     from nas_proxy.distill import DistillConfig, distill
+    from nas_proxy.synthetic import CHECKPOINT
 
     file = Config(args.config)
     tbl = file.table("distill")
@@ -81,6 +115,15 @@ def cmd_distill(args: argparse.Namespace) -> int:
         lambda_mmd=args.lambda_mmd,
         attention_power=args.attention_power,
         net_norm=args.net_norm,
+        nets=args.nets,
+        batchnorm_stats=args.batchnorm_stats,
+        real_per_class=args.real_per_class,
+        select_by=args.select_by,
+        select_every=args.select_every,
+        select_space=args.select_space,
+        select_epochs=args.select_epochs,
+        select_archs=args.select_archs,
+        select_max_mflops=args.select_max_mflops,
         init=args.init,
         seed=args.seed,
         split_seed=args.split_seed,
@@ -88,24 +131,42 @@ def cmd_distill(args: argparse.Namespace) -> int:
         device=args.device,
         amp=off(args.no_amp),
         checkpoint_every=args.checkpoint_every,
+        soft_labels=soft_label_config(args, file),
     )
     required(args.dataset or tbl.get("dataset"), "--dataset", "dataset", "distill")
     required(args.ipc if args.ipc is not None else tbl.get("ipc"), "--ipc", "ipc", "distill")
+    if args.nets is not None and args.net_norm is not None:
+        raise InvalidArgumentError("--nets draws each iteration's network from the space, --net-norm fixes one network; drop one of them")
     if args.download:
         from nas_proxy.data import load_dataset
 
         load_dataset(config.dataset, config.data_root, download=True, image_size=config.image_size)
-    if args.distributed:
-        from nas_proxy.distill.sharded import distill_sharded
+    try:
+        if args.distributed:
+            from nas_proxy.distill.sharded import distill_sharded
 
-        sharded = distill_sharded(config, args.out, args.resume, args.force, not args.quiet, command=command_line())
-        if sharded is None:
-            return 0  # ranks other than 0: rank 0 reports the merged artifact
-        result = sharded
-    else:
-        _refuse_torchrun_without_distributed()
-        result = distill(config, args.out, resume=args.resume, force=args.force, progress=not args.quiet, command=command_line())
-    save_config(result.path, {"distill": config})
+            sharded = distill_sharded(config, args.out, args.resume, args.force, not args.quiet, command=command_line())
+            if sharded is None:
+                return 0  # ranks other than 0: rank 0 reports the merged artifact
+            result = sharded
+        else:
+            _refuse_torchrun_without_distributed()
+            from nas_proxy.calibrate.selection import ranker
+
+            result = distill(
+                config,
+                args.out,
+                resume=args.resume,
+                force=args.force,
+                progress=not args.quiet,
+                command=command_line(),
+                ranker=ranker(config),
+            )
+        save_config(result.path, {"distill": config})
+    except DiskFullError as e:  # a checkpoint on disk: the same command continues only with --resume
+        if args.resume or not (Path(args.out) / CHECKPOINT).is_file():
+            raise
+        raise e.with_resume("run the same command with --resume") from None
     if args.json:
         print_json(result.meta)
     else:
@@ -115,6 +176,14 @@ def cmd_distill(args: argparse.Namespace) -> int:
         print(
             f"{m['method']}: {m['num_images']} images ({m['ipc']} per class) of {m['dataset']['name']}, {m['iterations_done']} iterations in {m['seconds']:.1f} s on {m['device']}{change}"
         )
+        if "selection" in m:
+            s = m["selection"]
+            print(
+                f"selection: kept iteration {s['chosen_iteration']} (Spearman {s['chosen_spearman']} on {len(s['calibration'])} calibration "
+                f"architectures; {len(s['scored'])} scored in {s['seconds']:.1f} s)"
+            )
+        if "soft_labels" in m:
+            print(describe(m))
         print(
             f"wrote {result.path}/ (synthetic.safetensors, meta.json, grid.png, config.toml); next: nasproxy evaluate {shlex.quote(str(result.path))}"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from nas_proxy.checks import finite_float
+from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, off, print_json
 from nas_proxy.training import TrainConfig
 
@@ -20,6 +20,7 @@ class EvaluateOptions:
     device: str = "auto"  # CUDA when present
     data_root: str | None = None  # None: where distill found the real data
     train: TrainConfig = field(default_factory=TrainConfig)  # the protocol (TrainConfig's own defaults)
+    hard_labels: bool = False  # a set with soft labels trains on them; true: on its class indices
 
 
 def add_evaluate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -31,16 +32,17 @@ def add_evaluate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         description="The standard protocol: fresh ConvNets trained on the synthetic set only, scored on the real test set. "
         "Options also come from [evaluate] and [evaluate.train] of --config.",
     )
-    p.add_argument("path", metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
-    p.add_argument("--runs", type=int, help=f"networks to train (default {e.runs})")
-    p.add_argument("--epochs", type=int, help=f"default {t.epochs}")
-    p.add_argument("--model", help="ConvNet spec, e.g. depth=4,width=64,normalization=batchnorm (default ConvNet-3)")
+    p.add_argument("path", metavar="DIR", type=nonempty, help="a synthetic set made by 'nasproxy distill'")
+    p.add_argument("--runs", type=integer, help=f"networks to train (default {e.runs})")
+    p.add_argument("--epochs", type=integer, help=f"default {t.epochs}")
+    p.add_argument("--model", type=nonempty, help="ConvNet spec, e.g. depth=4,width=64,normalization=batchnorm (default ConvNet-3)")
     p.add_argument("--lr", type=finite_float, help=f"default {t.lr}")
-    p.add_argument("--batch-size", type=int, help=f"default {t.batch_size}")
+    p.add_argument("--batch-size", type=integer, help=f"default {t.batch_size}")
     p.add_argument("--no-dsa", action="store_true", help="train without DSA augmentation")
-    p.add_argument("--seed", type=int, help=f"default {e.seed}")
+    p.add_argument("--hard-labels", action="store_true", default=None, help="train on the class indices of a set with soft labels")
+    p.add_argument("--seed", type=integer, help=f"default {e.seed}")
     p.add_argument("--device", help=f"default {e.device}")
-    p.add_argument("--data-root", help="where the real data is, if not where distill found it")
+    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
@@ -70,6 +72,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         data_root=args.data_root,
         train=train,
+        hard_labels=args.hard_labels,
     )
     result = evaluate(
         args.path,
@@ -80,13 +83,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         device=o.device,
         data_root=o.data_root,
         progress=not args.quiet,
+        hard_labels=o.hard_labels,
     )
     if args.json:
         print_json({**result.to_dict(), "config": configs.plain({"evaluate": o})})
     else:
         s = result.synthetic
         print(
-            f"{s['dataset']} {s['method']} ipc={s['ipc']}: test accuracy {result.mean:.2f} +- {result.std:.2f} % over {len(result.accuracies)} runs "
+            f"{s['dataset']} {s['method']} ipc={s['ipc']}{' (soft labels)' if s['soft_labels'] else ''}: test accuracy {result.mean:.2f} +- {result.std:.2f} % over {len(result.accuracies)} runs "
             f"({o.train.epochs} epochs, {result.model}, {result.device}, {result.seconds:.0f} s)"
         )
     return 0

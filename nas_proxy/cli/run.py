@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 
+from nas_proxy.checks import nonempty
 from nas_proxy.cli.common import Subparsers, print_json, print_verdict
 from nas_proxy.cli.search import print_promoted
 from nas_proxy.errors import InvalidArgumentError
@@ -18,8 +19,10 @@ def add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="distill -> search -> correlate from a preset",
         description="Run the whole pipeline from a preset file (studies/*.toml); run it again to resume.",
     )
-    p.add_argument("preset", nargs="?", help="a preset TOML file, e.g. studies/fashion-mnist-convnet720.toml (or --config FILE)")
-    p.add_argument("--dataset", help="replace the preset's dataset (the run gets its own name)")
+    p.add_argument(
+        "preset", nargs="?", type=nonempty, help="a preset TOML file, e.g. studies/fashion-mnist-convnet720.toml (or --config FILE)"
+    )
+    p.add_argument("--dataset", type=nonempty, help="replace the preset's dataset (the run gets its own name)")
     p.add_argument("--device", help="replace the preset's device")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_run)

@@ -9,7 +9,8 @@ import shlex
 import sys
 from typing import Any
 
-from nas_proxy.checks import finite_float
+from nas_proxy import checks
+from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, off, print_json, required, save_config
 
 WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat flags only
@@ -21,20 +22,26 @@ def add_proxy_options(p: argparse.ArgumentParser) -> None:
 
     d = ProxyConfig()
     g = p.add_argument_group("proxy training (each candidate on the synthetic set)")
-    g.add_argument("--epochs", type=int, help=f"default {d.epochs}")
+    g.add_argument("--epochs", type=integer, help=f"default {d.epochs}")
     g.add_argument("--lr", type=finite_float, help=f"default {d.lr}")
-    g.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
+    g.add_argument("--batch-size", type=integer, help=f"default {d.batch_size}")
     g.add_argument("--no-dsa", action="store_true", help="no DSA augmentation")
-    g.add_argument("--report-every", type=int, help=f"epochs between validation reports (pruning; default {d.report_every})")
-    g.add_argument("--report-images", type=int, help=f"validation images scored at each report (default {d.report_images})")
+    g.add_argument("--report-every", type=integer, help=f"epochs between validation reports (pruning; default {d.report_every})")
+    g.add_argument("--report-images", type=integer, help=f"validation images scored at each report (default {d.report_images})")
     g.add_argument("--no-amp", action="store_true", help="CUDA: train and validate in float32 instead of bf16 autocast")
     g.add_argument("--channels-last", action="store_true", default=None, help="CUDA: NHWC weights and batches")
     g.add_argument("--cuda-graph", action="store_true", default=None, help="CUDA: replay forward + backward as CUDA graphs")
     g.add_argument(
         "--proxy-seeds",
-        type=int,
+        type=integer,
         metavar="K",
         help=f"train K independently initialised copies of each candidate as one batched model and score their mean (default {d.seeds})",
+    )
+    g.add_argument(
+        "--hard-labels",
+        action="store_true",
+        default=None,
+        help="a set with soft labels (distill --soft-labels): train on its class indices",
     )
     from nas_proxy.calibrate.cli_args import add_profile_option
 
@@ -61,6 +68,7 @@ def proxy_config(args: argparse.Namespace, table: dict[str, Any] | None = None, 
         channels_last=args.channels_last,
         cuda_graph=args.cuda_graph,
         seeds=args.proxy_seeds,
+        hard_labels=args.hard_labels,
     )
     return with_profile(args, proxy, also_given=set(table or {}))  # the profile's values where neither file nor flag set one
 
@@ -70,10 +78,10 @@ def add_heartbeat_options(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("dead workers on database storages (PostgreSQL, MySQL)")
     g.add_argument(
-        "--heartbeat-interval", type=int, default=HEARTBEAT_SECONDS, help="seconds between a trial's heartbeats (default %(default)s)"
+        "--heartbeat-interval", type=integer, default=HEARTBEAT_SECONDS, help="seconds between a trial's heartbeats (default %(default)s)"
     )
     g.add_argument(
-        "--grace", type=int, default=GRACE_SECONDS, help="seconds without a heartbeat before a trial is retried (default %(default)s)"
+        "--grace", type=integer, default=GRACE_SECONDS, help="seconds without a heartbeat before a trial is retried (default %(default)s)"
     )
 
 
@@ -89,27 +97,27 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         description="Search architectures: every trial trains a candidate on the synthetic set and scores it on the real validation split. "
         "Options also come from [search] and [search.proxy] of --config.",
     )
-    p.add_argument("--synthetic", metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
-    p.add_argument("--space", help="a registered space (nasproxy spaces) or a space file path")
+    p.add_argument("--synthetic", type=nonempty, metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
+    p.add_argument("--space", type=nonempty, help="a registered space (nasproxy spaces) or a space file path")
     p.add_argument("--study", required=True, help="study name (resumed when it exists)")
-    p.add_argument("--storage", help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
-    p.add_argument("--n-trials", type=int, help="total trials of the study (complete + pruned), across workers and runs")
+    p.add_argument("--storage", type=nonempty, help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
+    p.add_argument("--n-trials", type=integer, help="total trials of the study (complete + pruned), across workers and runs")
     p.add_argument("--timeout", type=finite_float, help="stop starting trials after this many seconds")
     p.add_argument("--sampler", choices=SAMPLERS.names(), help="default tpe")
     p.add_argument("--pruner", choices=PRUNERS.names(), help="default median (none with several objectives)")
     p.add_argument("--objectives", help="accuracy, optionally followed by params and/or flops: accuracy,params")
-    p.add_argument("--max-params", type=int, help="skip candidates with more parameters")
-    p.add_argument("--workers", type=int, help=f"processes on this machine (default {b.workers})")
+    p.add_argument("--max-params", type=integer, help="skip candidates with more parameters")
+    p.add_argument("--workers", type=integer, help=f"processes on this machine (default {b.workers})")
     p.add_argument(
-        "--promote", type=int, metavar="K", help=f"then train the K best distinct candidates on real data (default {b.promote}: none)"
+        "--promote", type=integer, metavar="K", help=f"then train the K best distinct candidates on real data (default {b.promote}: none)"
     )
-    p.add_argument("--promote-epochs", type=int, metavar="E", help="epochs of each promoted training (default: the ground truth's, 10)")
-    p.add_argument("--promote-images", type=int, metavar="N", help="train each promoted candidate on N training images (default: all)")
+    p.add_argument("--promote-epochs", type=integer, metavar="E", help="epochs of each promoted training (default: the ground truth's, 10)")
+    p.add_argument("--promote-images", type=integer, metavar="N", help="train each promoted candidate on N training images (default: all)")
     add_heartbeat_options(p)
-    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--seed", type=integer, help="default 0")
     p.add_argument("--device", help="default auto")
-    p.add_argument("--data-root", help="where the real data is, if not where distill found it")
-    p.add_argument("--out", help="where trials.csv, best.json and config.toml go (default studies/STUDY)")
+    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
+    p.add_argument("--out", type=nonempty, help="where trials.csv, best.json and config.toml go (default studies/STUDY)")
     p.add_argument("--quiet", action="store_true")
     add_proxy_options(p)
     p.set_defaults(func=cmd_search)
@@ -125,7 +133,7 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
     configs.check_keys(where, tbl, configs.fields(SearchConfig, configs.SearchBudget))
     proxy = proxy_config(args, file.table("search.proxy"), file.where("search.proxy"))
     given = {**configs.values(SearchConfig, tbl, where), "proxy": proxy}
-    objectives = [o.strip() for o in args.objectives.split(",") if o.strip()] if args.objectives is not None else None
+    objectives = checks.items("--objectives", args.objectives) if args.objectives is not None else None
     flags = {
         "synthetic": args.synthetic,
         "space": args.space,
@@ -227,17 +235,19 @@ def add_worker(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         description="Join a study created by 'nasproxy search'; its settings are read from the study. Options also come from [worker] of --config.",
     )
     p.add_argument("--study", required=True)
-    p.add_argument("--storage", required=True, help="the study's storage URL (a journal path on the same host, or a database URL)")
+    p.add_argument(
+        "--storage", type=nonempty, required=True, help="the study's storage URL (a journal path on the same host, or a database URL)"
+    )
     p.add_argument(
         "--n-trials",
-        type=int,
+        type=integer,
         help="stop when the study has this many trials (default: the --n-trials of the last 'nasproxy search' on it)",
     )
-    p.add_argument("--data-root", help="where the real data is on this machine, if not where the study's machine had it")
+    p.add_argument("--data-root", type=nonempty, help="where the real data is on this machine, if not where the study's machine had it")
     p.add_argument("--timeout", type=finite_float)
-    p.add_argument("--synthetic", metavar="DIR", help="the synthetic set at another path on this machine (checked by hash)")
+    p.add_argument("--synthetic", type=nonempty, metavar="DIR", help="the synthetic set at another path on this machine (checked by hash)")
     p.add_argument("--device", help="override the study's device")
-    p.add_argument("--worker-index", type=int, help="sampler seed offset (distinct per worker; default 0)")
+    p.add_argument("--worker-index", type=integer, help="sampler seed offset (distinct per worker; default 0)")
     add_heartbeat_options(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_worker)
@@ -291,12 +301,12 @@ def add_score(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         description="Train each spec of a JSON list on the synthetic set and score it on the real validation split. "
         "Options also come from [search] (synthetic, space, seed, device, data_root) and [search.proxy] of --config.",
     )
-    p.add_argument("--synthetic", metavar="DIR")
-    p.add_argument("--space")
-    p.add_argument("--archs", required=True, metavar="FILE", help="JSON list of specs (or of objects with a 'spec' key)")
-    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--synthetic", type=nonempty, metavar="DIR")
+    p.add_argument("--space", type=nonempty)
+    p.add_argument("--archs", type=nonempty, required=True, metavar="FILE", help="JSON list of specs (or of objects with a 'spec' key)")
+    p.add_argument("--seed", type=integer, help="default 0")
     p.add_argument("--device", help="default auto")
-    p.add_argument("--data-root")
+    p.add_argument("--data-root", type=nonempty)
     p.add_argument("--quiet", action="store_true")
     add_proxy_options(p)
     p.set_defaults(func=cmd_score, objectives=None)
@@ -328,13 +338,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _read_specs(path: str) -> list[dict[str, Any] | str]:
-    from nas_proxy.checks import read_text
+    from nas_proxy.checks import parse_json, read_text
     from nas_proxy.errors import InvalidArgumentError
 
-    try:
-        data = json.loads(read_text("--archs", path))
-    except json.JSONDecodeError as e:
-        raise InvalidArgumentError(f"--archs file {path} is not valid JSON: {e}") from None
+    data = parse_json(f"--archs file {path}", read_text("--archs", path))
     if isinstance(data, dict) and "top" in data:  # a best.json exported by search
         top = data["top"]
         if not isinstance(top, list) or not all(isinstance(t, dict) and "spec" in t for t in top):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from nas_proxy.checks import nonempty
 from nas_proxy.cli.common import Config, Subparsers, print_json
 
 
@@ -14,7 +15,9 @@ def add_spaces(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="list the registered search spaces",
         description="List the registered search spaces, or describe one.",
     )
-    p.add_argument("name", nargs="?", help="a space name or file to describe (default: [search] space of --config, else all)")
+    p.add_argument(
+        "name", nargs="?", type=nonempty, help="a space name or file to describe (default: [search] space of --config, else all)"
+    )
     p.set_defaults(func=cmd_spaces)
 
 

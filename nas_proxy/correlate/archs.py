@@ -15,6 +15,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from nas_proxy import checks
 from nas_proxy.checks import read_text
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.spaces import SearchSpace, arch_id
@@ -40,14 +41,17 @@ def check_in_space(archs: list[Arch], space: SearchSpace, space_name: str) -> No
             raise InvalidArgumentError(f"architecture {i} ({a.arch_id}) is outside space {space_name!r}: {e}") from None
 
 
-def _unique(archs: list[Arch]) -> list[Arch]:
-    seen: set[str] = set()
-    out = []
-    for a in archs:
-        if a.arch_id not in seen:
-            seen.add(a.arch_id)
-            out.append(a)
-    return out
+def _unique(archs: list[Arch], path: Path) -> list[Arch]:
+    """``archs``, refused when one architecture is listed twice (with two accuracies, one would be
+    dropped silently; with one, it would be counted twice)."""
+    seen: dict[str, int] = {}
+    for i, a in enumerate(archs):
+        if a.arch_id in seen:
+            raise InvalidArgumentError(
+                f"{path}: architecture {i} ({a.arch_id}) is architecture {seen[a.arch_id]} twice; list each architecture once"
+            )
+        seen[a.arch_id] = i
+    return archs
 
 
 def read_archs(path: Path | str, space: SearchSpace | None = None) -> list[Arch]:
@@ -69,14 +73,11 @@ def read_archs(path: Path | str, space: SearchSpace | None = None) -> list[Arch]
             if spec.lstrip().startswith("{") or space is None:  # else text in the family's short form
                 try:
                     spec = json.loads(spec)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     raise InvalidArgumentError(f"{path} line {n}: column 'spec' is not a JSON object: {row['spec']!r}") from None
             rows.append({"spec": spec, **({"accuracy": row["accuracy"]} if "accuracy" in row else {})})
     else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InvalidArgumentError(f"--archs file {path} is not valid JSON: {e}") from None
+        data = checks.parse_json(f"--archs file {path}", text)
         if isinstance(data, dict) and "top" in data:  # best.json of a search
             data = data["top"]
             if not isinstance(data, list) or not all(isinstance(t, dict) and "spec" in t for t in data):
@@ -101,7 +102,7 @@ def read_archs(path: Path | str, space: SearchSpace | None = None) -> list[Arch]
         if any(given):
             raw = row.get("accuracy") if isinstance(row, dict) else None
             try:
-                truth = float(raw)  # type: ignore[arg-type]
+                truth = math.nan if isinstance(raw, bool) else float(raw)  # type: ignore[arg-type]  # true is no accuracy
             except (TypeError, ValueError):
                 truth = math.nan
             if not (math.isfinite(truth) and 0.0 <= truth <= 100.0):
@@ -109,11 +110,14 @@ def read_archs(path: Path | str, space: SearchSpace | None = None) -> list[Arch]
                     f"{path}: architecture {i} has accuracy {raw!r}; give every architecture a full-data accuracy in % (0-100), or none"
                 )
         archs.append(Arch(spec, arch_id(spec), truth))
-    return _unique(archs)
+    return _unique(archs, path)
 
 
 def from_space(space: SearchSpace, n: int, seed: int) -> list[Arch]:
-    """``n`` distinct architectures drawn uniformly (Optuna's random sampler, seeded)."""
+    """``n`` distinct architectures drawn uniformly (Optuna's random sampler, seeded); all of them
+    when the space holds fewer (the draw stops there instead of looking for more forever)."""
+    size = space.size()
+    n = n if size is None else min(n, size)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     out: dict[str, Arch] = {}
     for _ in range(50 * n):

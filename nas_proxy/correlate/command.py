@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import optuna
@@ -21,22 +21,17 @@ from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage, require_existing
 from nas_proxy.synthetic import load_synthetic
 
-SEED_DEFAULT = 0  # the CLI's --seed default: with --study, it means "the study's seed"
-
 
 def early_points(text: str) -> tuple[float, ...]:
-    """``--early``'s comma-separated epochs."""
-    try:
-        return tuple(float(f) for f in text.split(",") if f.strip())
-    except ValueError:
-        raise InvalidArgumentError(f"--early takes comma-separated epochs such as 0.1,1; got {text!r}") from None
+    """``--early``'s comma-separated epochs (no empty item, none twice)."""
+    return tuple(checks.items("--early", text, checks.parse_float, show=lambda f: f"{f:g}"))
 
 
 def _early(points: tuple[float, ...] | None, epochs: int) -> tuple[tuple[float, ...], list[str]]:
     """The early-stopping points (None: the default ones), and a note for each default one dropped
     because it is not before the ground truth's epochs (the defaults must fit each other; points
-    given are checked)."""
-    if points is not None and points != GroundTruthConfig().early:
+    given are checked, even when they equal the defaults)."""
+    if points is not None:
         return points, []
     points = GroundTruthConfig().early
     dropped = [f"{f:g}" for f in points if f >= epochs]
@@ -61,31 +56,39 @@ class CorrelateRequest:
     random_subset: bool = True  # add a random real subset of the synthetic sets' size
     n_archs: int = 20  # from the study or the space: enough for a rank correlation to mean something
     ground_truth: GroundTruthConfig = field(default_factory=GroundTruthConfig)  # its ``early`` is replaced by ``early``
-    early: tuple[float, ...] | None = None  # early-stopping points; None: the defaults before the full epochs
+    early: tuple[float, ...] | None = None  # early-stopping points; None: the defaults before the full epochs (given: all checked)
     ceiling: int | None = None  # architectures trained with a second seed; None: all
     gt_storage: str | None = None  # the ground-truth study's storage (None: a journal under studies/)
     workers: int = 1  # ground-truth processes on this machine
     n_boot: int = 1000  # bootstrap resamples: intervals stable to about 0.01
-    seed: int = SEED_DEFAULT  # with a study, the default means the study's seed
+    seed: int | None = None  # None: with a study, the study's seed; else CorrelateConfig's default
     device: str = "auto"
     promote: int = 5  # "proxy + promote K" in the report (issue 12's target: the top 5)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)  # how a synthetic-set proxy trains
+    # the fields of ``proxy`` set on purpose (flags typed, a config file's keys, a profile's), whatever
+    # their value; with a study the others are the study's own (a value equal to the default is no sign)
+    proxy_given: frozenset[str] = frozenset()
 
 
-def _study_proxy(stored: ProxyConfig, given: ProxyConfig) -> tuple[ProxyConfig, list[str]]:
-    """The proxy a study searched with, where the command line left an option at its default;
-    a note for each option set to another value than the study's."""
-    default = ProxyConfig().to_dict()
-    changed = {k: v for k, v in given.to_dict().items() if v != default[k] and v != getattr(stored, k)}
+def _study_proxy(stored: ProxyConfig, given: ProxyConfig, names: frozenset[str]) -> tuple[ProxyConfig, list[str]]:
+    """The proxy a study searched with, but for the fields in ``names`` (set on purpose): those
+    are ``given``'s, with a note for each that differs from the study's."""
+    chosen = {k: getattr(given, k) for k in sorted(names)}
     notes = [
         f"proxy training {k} is {v!r} as asked, not the study's {getattr(stored, k)!r}: the study's proxy scores are not reused"
-        for k, v in changed.items()
+        for k, v in chosen.items()
+        if v != getattr(stored, k)
     ]
-    return replace(stored, **changed), notes
+    return replace(stored, **chosen), notes
+
+
+def default_seed() -> int:
+    """CorrelateConfig's seed default (the seed of a correlation without a study and without --seed)."""
+    return next(f.default for f in fields(CorrelateConfig) if f.name == "seed")  # type: ignore[return-value]
 
 
 def _config(
-    r: CorrelateRequest, proxy: ProxyConfig, ground_truth: GroundTruthConfig, space: str, synthetic: list[str], seed: int
+    r: CorrelateRequest, proxy: ProxyConfig, ground_truth: GroundTruthConfig, space: str, synthetic: list[str], seed: int | None
 ) -> CorrelateConfig:
     return CorrelateConfig(
         space=space,
@@ -95,7 +98,7 @@ def _config(
         proxy=proxy,
         dataset=r.dataset,
         data_root=r.data_root,
-        seed=seed,
+        seed=default_seed() if seed is None else seed,
         ceiling=r.ceiling,
         random_subset=r.random_subset,
         n_boot=r.n_boot,
@@ -130,12 +133,10 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
         raise InvalidArgumentError(f"{name!r} is a ground-truth study; --study takes a search study")
     space = r.space or search_config.space
     synthetic = [search_config.synthetic] if r.synthetic is None else list(r.synthetic)
-    proxy, notes = _study_proxy(search_config.proxy, proxy)
+    proxy, notes = _study_proxy(search_config.proxy, proxy, r.proxy_given)
     study = optuna.load_study(study_name=name, storage=storage)
-    seed = r.seed
-    if seed == SEED_DEFAULT:  # the study's seed: the same networks as in the search
-        seed = search_config.seed
-    elif seed != search_config.seed:
+    seed = search_config.seed if r.seed is None else r.seed  # not given: the same networks as in the search
+    if seed != search_config.seed:
         notes.append(f"seed {seed} as asked, not the study's {search_config.seed}: the study's proxy scores are not reused")
     archs = from_study(study, r.n_archs, seed)
     if not archs:
@@ -153,7 +154,7 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
     summary to the search study's dashboard with ``r.study``).
 
     With ``r.study`` the synthetic set is scored with the proxy training and the seed the study
-    searched with; an option set to another value than its default overrides it."""
+    searched with; an option given (``r.proxy_given``, ``r.seed``) overrides it, whatever its value."""
     early, notes = _early(r.early, r.ground_truth.epochs)
     ground_truth = replace(r.ground_truth, early=early)
     proxy = r.proxy
@@ -161,7 +162,7 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
     _config(r, proxy, ground_truth, r.space or "", list(r.synthetic or []), r.seed).validate()  # before any file is touched
     if r.archs:
         checks.existing_file("--archs", r.archs)
-    synthetic, seed, space_name = list(r.synthetic or []), r.seed, r.space
+    synthetic, seed, space_name = list(r.synthetic or []), default_seed() if r.seed is None else r.seed, r.space
     found = None
     archs: list[Arch]
     if r.study:
@@ -175,7 +176,10 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
     else:
         if not space_name:
             raise InvalidArgumentError("--sample needs --space")
-        archs = from_space(get_space(space_name), r.n_archs, seed)
+        space = get_space(space_name)
+        archs = from_space(space, r.n_archs, seed)
+        if len(archs) < r.n_archs and len(archs) == space.size():
+            notes.append(f"space {space_name!r} holds {len(archs)} architectures, fewer than --n-archs {r.n_archs}: all of them are used")
     config = _config(r, proxy, ground_truth, space_name or "", synthetic, seed)
     result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes)
     write_reports(result)

@@ -7,6 +7,7 @@ from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.correlate import ground_truth as gt
+from nas_proxy.correlate.metrics import N_BOOT_MAX
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search.proxy import ProxyConfig
 from nas_proxy.synthetic import load_synthetic
@@ -41,6 +42,10 @@ class CorrelateConfig:
         for name, value in (("synthetic", self.synthetic), ("proxies", self.proxies)):
             if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
                 raise InvalidArgumentError(f"{name} must be a list of strings, got {value!r}")
+        if self.synthetic:  # none: the real data alone (--dataset)
+            checks.distinct("--synthetic", self.synthetic)
+        if self.proxies is not None:  # None: every proxy
+            checks.distinct("proxies", self.proxies)
         self.ground_truth.validate()
         self.proxy.validate()
         for key, text in (("dataset", self.dataset), ("data_root", self.data_root), ("gt_storage", self.gt_storage)):
@@ -53,9 +58,9 @@ class CorrelateConfig:
         if not isinstance(self.random_subset, bool):
             raise InvalidArgumentError(f"random_subset must be true or false, got {self.random_subset!r}")
         checks.positive("zero_cost_batch", self.zero_cost_batch)
-        checks.positive("n_boot", self.n_boot)
+        checks.number("n_boot", self.n_boot, 1, N_BOOT_MAX, integer=True)
         checks.text("device", self.device)
-        checks.positive("workers", self.workers)
+        checks.number("workers", self.workers, 1, checks.WORKERS_MAX, integer=True)
         checks.positive("promote", self.promote)
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,6 +36,7 @@ Metric = Callable[[npt.ArrayLike, npt.ArrayLike], float]
 RowsMetric = Callable[[FloatArray, FloatArray], FloatArray]  # (resamples, m) x 2 -> (resamples,)
 
 MIN_POINTS = 3  # fewest architectures a rank correlation is computed on
+N_BOOT_MAX = 100_000  # most bootstrap resamples: intervals are stable to 0.01 at 1000; more only fills memory (resamples x architectures)
 _KENDALL_PAIRWISE_MAX = 150  # above this many architectures the O(m^2) batched Kendall loses to scipy
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import math
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, TypeGuard
 from nas_proxy.correlate.metrics import to_jsonable
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.correlate.verdict import verdict
-from nas_proxy.utils import atomic_path, write_json
+from nas_proxy.files import make_dirs, write_bytes, write_json, write_text, writing
 
 SCATTER, COST = "scatter.png", "fidelity_cost.png"
 COLUMNS = [  # (key in the proxy's metrics, header)
@@ -248,8 +249,9 @@ def plots(result: CorrelateResult) -> None:
 
 
 def _save(fig: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    png = io.BytesIO()
+    fig.savefig(png, dpi=110, format="png")
+    write_bytes(path, png.getvalue())
 
 
 def html_report(result: CorrelateResult, md: str) -> str:
@@ -277,16 +279,13 @@ def write_reports(result: CorrelateResult) -> None:
     import pandas as pd
 
     out = result.out
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     frame = pd.DataFrame([{**r, "spec": json.dumps(r["spec"], sort_keys=True)} for r in result.rows])
-    with atomic_path(out / "results.csv") as tmp:
-        frame.to_csv(tmp, index=False)
+    write_text(out / "results.csv", frame.to_csv(index=False))
     plots(result)
     md = markdown(result)
-    with atomic_path(out / "report.md") as tmp:
-        tmp.write_text(md)
-    with atomic_path(out / "report.html") as tmp:
-        tmp.write_text(html_report(result, md))
+    write_text(out / "report.md", md)
+    write_text(out / "report.html", html_report(result, md))
     write_json(out / "results.json", to_jsonable(result.to_dict()))
 
 
@@ -318,11 +317,11 @@ def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
     lines += [f"> {w}" for w in result.warnings]
     description = study.user_attrs.get(EXTRAS_ATTR, {}).get("note", "")
     save_note(study, (description + "\n\n---\n\n" if description else "") + "\n".join(lines))
-    store_dir = artifact_dir(url, study.study_name)
-    store_dir.mkdir(parents=True, exist_ok=True)
+    store_dir = make_dirs(artifact_dir(url, study.study_name))
     store = FileSystemArtifactStore(str(store_dir))
     for name in (COST, SCATTER):
-        upload_artifact(artifact_store=store, file_path=str(result.out / name), study_or_trial=study, mimetype="image/png")
+        with writing(store_dir, (result.out / name).stat().st_size):
+            upload_artifact(artifact_store=store, file_path=str(result.out / name), study_or_trial=study, mimetype="image/png")
 
 
 def summary_lines(result: CorrelateResult) -> list[str]:

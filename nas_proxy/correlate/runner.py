@@ -15,14 +15,17 @@ from typing import Any
 
 from nas_proxy.correlate.archs import Arch, check_in_space
 from nas_proxy.correlate.config import CorrelateConfig, data_ref
-from nas_proxy.correlate.ground_truth import DataRef
+from nas_proxy.correlate.ground_truth import DataRef, study_name
 from nas_proxy.correlate.measure import ceiling_row, dimension_metrics, proxy_metrics
 from nas_proxy.correlate.metrics import MIN_POINTS
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult, OnProgress, Progress
 from nas_proxy.correlate.truth import Truth, ground_truth_step
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.files import check_writable
 from nas_proxy.proxies import Proxy, RunSetup, Scored, offered, score_archs, select
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import check_writable_storage
+from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.utils import resolve_device
 
 MEANINGFUL = 10  # fewer architectures than this: the report says the correlations are not meaningful
@@ -30,8 +33,10 @@ MEANINGFUL = 10  # fewer architectures than this: the report says the correlatio
 
 def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     config.validate()
+    check_writable(out)  # refused before any training is stored
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
+    check_not_synthetic("--out", out)
     if not archs:
         raise InvalidArgumentError("no architectures to correlate")
     check_in_space(archs, get_space(config.space), config.space)
@@ -129,6 +134,7 @@ def correlate(
     out = Path(out)
     _check(config, archs, out)
     ref, _ = data_ref(config)
+    check_writable_storage(config.gt_storage, study_name(ref, config.ground_truth))
     setup, proxies = choose_proxies(config, ref, archs, out)
     warnings: list[str] = list(notes or [])
     if len(archs) < MEANINGFUL:

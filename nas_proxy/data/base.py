@@ -72,6 +72,12 @@ class Dataset:
         ``splits.val``; the test set is for final reports only.
         """
         train_idx, val_idx = stratified_split(self.train_y, val_fraction, seed)
+        if val_idx.numel() == 0:  # a search would score every candidate on nothing
+            largest = int(torch.bincount(self.train_y).max())
+            raise InvalidArgumentError(
+                f"val_fraction {val_fraction:g} of {self.name}'s {self.train_y.numel()} training images leaves 0 validation images; "
+                f"raise it to at least {0.5 / largest:.2g} (one image of the largest class)"
+            )
         return Splits(
             dataset=self,
             train_x=self.train_x[train_idx],

@@ -58,6 +58,10 @@ def load_dataset(name: str, root: Path | str | None = None, download: bool = Fal
     loader = DATASETS.get(key)
     if image_size < 4:
         raise InvalidArgumentError(f"image size must be at least 4, got {image_size}")
+    if root and not download and not Path(root).is_dir():  # a typo would be ignored (digits) or blamed on missing files
+        raise DataNotFoundError(
+            f"data root {root} does not exist (or is not a directory); give the folder that holds the {key} files with --data-root"
+        )
     return loader(DataOptions(Path(root) if root else None, download, image_size, arg))
 
 

@@ -13,17 +13,19 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor
 
+from nas_proxy import checks
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.methods import METHODS
+from nas_proxy.distill.selection import SELECTED, STATE
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
+from nas_proxy.files import check_writable, write_bytes, write_text
 from nas_proxy.synthetic import CHECKPOINT, GRID, META, TENSORS
-from nas_proxy.utils import atomic_path
 
 LOSSES = "losses.csv"
-OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES)
+OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES, STATE, SELECTED)
 
 
 @dataclass
@@ -58,8 +60,7 @@ def write_checkpoint(out: Path, config: DistillConfig, state: State) -> None:
         "momentum": state.momentum.float().cpu().contiguous(),
         "window": state.window.float().cpu().contiguous(),
     }
-    with atomic_path(out / CHECKPOINT) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    write_bytes(out / CHECKPOINT, save(tensors, metadata=metadata))
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -84,6 +85,8 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     included). Changes nothing on disk."""
     if resume and force:
         raise InvalidArgumentError("--resume and --force contradict each other; pick one")
+    check_writable(out)  # first: a path the OS refuses (a name too long) cannot even be tested for existence
+    checks.output_path("--out", out)  # a symbolic-link loop is refused in one line
     if out.exists() and not out.is_dir():
         raise OutputConflictError(f"{out} is a file, not a directory")
     if force:
@@ -136,6 +139,5 @@ def loss_summary(history: list[list[float]], terms: tuple[str, ...]) -> dict[str
 
 def write_losses(path: Path, history: list[list[float]], terms: tuple[str, ...]) -> None:
     """``losses.csv``: one row per read-back, the iteration and the mean of every term since the last."""
-    with atomic_path(path) as tmp:
-        lines = [",".join(("iteration", *terms))] + [",".join([str(int(h[0]))] + [f"{v:.6g}" for v in h[1:]]) for h in history]
-        tmp.write_text("\n".join(lines) + "\n")
+    lines = [",".join(("iteration", *terms))] + [",".join([str(int(h[0]))] + [f"{v:.6g}" for v in h[1:]]) for h in history]
+    write_text(path, "\n".join(lines) + "\n")

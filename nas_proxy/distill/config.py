@@ -3,15 +3,22 @@ and for ``meta.json``."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
 
 from nas_proxy import checks
 from nas_proxy.augment import DSA
+from nas_proxy.distill.batchnorm import RULES
 from nas_proxy.distill.methods import METHODS, DistillMethod
+from nas_proxy.distill.nets import SAMPLING
+from nas_proxy.distill.soft_labels import SoftLabelConfig
+from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.models.convnet import NORMALIZATIONS, ConvNetSpec
+from nas_proxy.spaces import DeclaredSpace, get_space
+
+ATTENTION_POWER_MAX = 8.0  # largest p of DataDAM's attention maps |f|^p (twice the paper's 4): see DistillConfig.validate
 
 
 @dataclass
@@ -25,13 +32,31 @@ class DistillConfig:
     method: str = "datadam"  # a registered method: datadam | dm | random
     iterations: int = 8000  # paper 8000; official code 20000; DM 20000
     batch_real: int = 64  # real images per class per iteration (official DataDAM; DM uses 256)
-    image_lr: float | None = None  # SGD lr on pixels; None: 1.0 for ipc <= 50, else 10.0 (paper)
+    # SGD lr on pixels; None: 1.0 for ipc <= 50, else 10.0 (paper); with nets, 100x that, as each
+    # iteration then descends log(loss) (see Resolved.image_lr)
+    image_lr: float | None = None
     momentum: float = 0.5  # SGD momentum on pixels (paper and code)
     lambda_mmd: float | None = None  # datadam: weight of MMD; None: 0.01 up to 32 px, 0.02 above (paper)
     attention_power: float = 4.0  # datadam: p in sum_c |f_c|^p: paper 4, official code 1
     net_norm: str = "instancenorm"  # distillation ConvNet norm: paper instancenorm, official batchnorm
     net_depth: int = 3  # distillation ConvNet depth (width 128, ReLU, avg pooling as in DC)
     net_width: int = 128  # distillation ConvNet width, as in DC/DM/DataDAM
+    # a search space (registered name or file) whose members are drawn as the distillation network,
+    # one per iteration, stratified (distill/nets.py); None: the one ConvNet of net_norm/net_depth/net_width
+    nets: str | None = None
+    # batch-norm networks: "real" normalises the synthetic batch with the real batch's statistics (DC's
+    # rule), "own" each batch with its own (the official DataDAM/DM code); why: distill/batchnorm.py
+    batchnorm_stats: str = "real"
+    real_per_class: int = 0  # hybrid: of the ipc images per class, this many stay real (the random subset's), never optimised
+    # selection by ranking: calibration architectures with ground truth (a ground-truth table CSV, or an
+    # architectures file whose entries carry "accuracy"); the set kept is the scored one that ranks them
+    # best (Spearman of proxy scores on the validation split vs their accuracy). None: keep the last.
+    select_by: str | None = None
+    select_every: int = 500  # iterations between selection scores (iteration 0 and the last are scored too)
+    select_space: str = "convnet720"  # the space the select_by architectures belong to
+    select_epochs: int | None = None  # proxy epochs of each calibration training; None: the proxy's own default (50)
+    select_archs: int | None = None  # score a seeded subset of this many calibration architectures (>= 3); None: all
+    select_max_mflops: float | None = None  # leave out calibration architectures above this many forward MFLOPs per image; None: none
     init: str = "real"  # real: random real images of each class; noise: N(0, 1) pixels
     seed: int = 0  # drives the init, every network, every real batch and every augmentation
     split_seed: int = 0  # the validation split held out from train (never seen here)
@@ -40,6 +65,7 @@ class DistillConfig:
     amp: bool = True  # bf16 autocast for the network forwards on CUDA (no effect on CPU; meta.json records what ran)
     checkpoint_every: int = 200  # iterations between checkpoints (also on Ctrl-C)
     log_every: int = 10  # iterations between loss read-backs (the only host syncs)
+    soft_labels: SoftLabelConfig = field(default_factory=SoftLabelConfig)  # teachers' labels, after the loop (none by default)
 
     def validate(self) -> None:
         """Refuse every value that cannot give a meaningful run, before anything is read or written."""
@@ -56,11 +82,26 @@ class DistillConfig:
         checks.number("image_lr", self.image_lr, 0, low_open=True, optional=True)
         checks.number("momentum", self.momentum, 0, 1, high_open=True)
         checks.number("lambda_mmd", self.lambda_mmd, 0, optional=True)  # 0: attention matching alone
-        checks.number("attention_power", self.attention_power, 0, low_open=True)
+        # p of |f|^p: the paper's 4 and the code's 1 are the values used; far above, the maps overflow float32 (inf, then NaN)
+        checks.number("attention_power", self.attention_power, 0, ATTENTION_POWER_MAX, low_open=True)
         checks.text("net_norm", self.net_norm, NORMALIZATIONS)
         checks.positive("net_depth", self.net_depth)
         checks.positive("net_width", self.net_width)
         checks.text("init", self.init, ("real", "noise"))
+        if self.nets is not None:
+            checks.text("nets", self.nets)
+            get_space(self.nets)  # an unknown name or a broken file, before anything runs
+        checks.text("batchnorm_stats", self.batchnorm_stats, RULES)
+        checks.number("real_per_class", self.real_per_class, 0, self.ipc, integer=True)
+        if self.select_by is not None:
+            checks.existing_file("select_by", self.select_by)
+            if not METHODS.get(self.method).optimises:
+                raise InvalidArgumentError(f"select_by keeps the best-ranking iteration; method {self.method!r} has none: drop select_by")
+        checks.positive("select_every", self.select_every)
+        checks.text("select_space", self.select_space)
+        checks.positive("select_epochs", self.select_epochs, optional=True)
+        checks.number("select_archs", self.select_archs, 3, integer=True, optional=True)  # a rank correlation needs 3
+        checks.number("select_max_mflops", self.select_max_mflops, 0, low_open=True, optional=True)
         checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
         checks.number("split_seed", self.split_seed, 0, checks.SEED_MAX, integer=True)
         # 0 would leave the search nothing to score candidates on
@@ -68,6 +109,7 @@ class DistillConfig:
         checks.text("device", self.device)
         checks.positive("checkpoint_every", self.checkpoint_every)
         checks.positive("log_every", self.log_every)
+        self.soft_labels.validate()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,9 +119,10 @@ class DistillConfig:
 
         ``iterations`` may grow on resume (continue a finished run), and where the run
         executes (device, checkpoint cadence) does not change what it computes on one device.
+        Soft labels are made after the loop from the finished images: resuming may add or change them.
         """
         d = self.to_dict()
-        for k in ("iterations", "device", "checkpoint_every", "log_every", "data_root"):
+        for k in ("iterations", "device", "checkpoint_every", "log_every", "data_root", "soft_labels"):
             d.pop(k)
         return d
 
@@ -89,32 +132,50 @@ class Resolved:
     """The hyper-parameters as the loop runs them, resolved once per run by :func:`resolve`."""
 
     method: DistillMethod  # the method with its own options resolved
-    image_lr: float  # SGD lr on the pixels
+    # SGD lr on the pixels. With a space (``nets``) each iteration's gradient is that of loss / loss.detach()
+    # (of log loss): members' losses differ by 10^4 (no pooling: an embedding 16-64x larger; sigmoid:
+    # 100x smaller), so a raw sum would let a few members take every step. The default is then 100x
+    # the paper's, the paper's first step on ConvNet-3 (loss ~100-170 at iteration 0 on Fashion-MNIST);
+    # untuned beyond that.
+    image_lr: float
     batch_real: int  # real images per class per iteration, at most the smallest class
     net: ConvNetSpec  # the distillation ConvNet
     dsa: DSA  # the augmentation (no flip for digit datasets)
     amp: bool  # bf16 autocast: asked for and on CUDA
+    space: DeclaredSpace | None = None  # the space each iteration's network is drawn from (None: ``net`` always)
 
     def to_dict(self) -> dict[str, Any]:
         """What ``meta.json`` records under ``config.resolved`` (``amp`` replaces the asked-for value)."""
-        return {
+        resolved: dict[str, Any] = {
             "image_lr": self.image_lr,
             "batch_real": self.batch_real,
-            "distillation_net": str(self.net),
+            "distillation_net": str(self.net) if self.space is None else f"drawn from space {self.space.name}",
             "dsa_ops": list(self.dsa.ops),
             "method": self.method.options(),
         }
+        if self.space is not None:
+            resolved["nets"] = {"space": self.space.describe(), "sampling": SAMPLING}
+        return resolved
 
 
-def resolve(config: DistillConfig, image_size: tuple[int, int], flip: bool, smallest_class: int, device: torch.device) -> Resolved:
-    """Fill in every default that depends on the data or the machine."""
+def resolve(
+    config: DistillConfig,
+    image_size: tuple[int, int],
+    flip: bool,
+    smallest_class: int,
+    device: torch.device,
+    space: DeclaredSpace | None = None,
+) -> Resolved:
+    """Fill in every default that depends on the data or the machine; ``space``: ``config.nets``
+    opened and checked for this data (:func:`nas_proxy.distill.nets.open_space`)."""
     return Resolved(
         method=_method(config, image_size),
-        image_lr=config.image_lr if config.image_lr is not None else (1.0 if config.ipc <= 50 else 10.0),  # paper
+        image_lr=config.image_lr if config.image_lr is not None else (1.0 if config.ipc <= 50 else 10.0) * (1 if space is None else 100),
         batch_real=min(config.batch_real, smallest_class),
         net=ConvNetSpec(config.net_depth, config.net_width, "relu", config.net_norm, "avgpooling"),
         dsa=DSA(flip),
         amp=config.amp and device.type == "cuda",
+        space=space,
     )
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from nas_proxy.data import load_dataset
+from nas_proxy.distill.batchnorm import set_phase, wrap_batchnorms
 from nas_proxy.distill.checkpoint import (
     LOSSES,
     OWN_FILES,
@@ -34,6 +35,8 @@ from nas_proxy.distill.checkpoint import (
 )
 from nas_proxy.distill.config import DistillConfig, Resolved, resolve
 from nas_proxy.distill.methods import METHODS, Features
+from nas_proxy.distill.nets import OneNet, SpaceNets, block_features, open_space
+from nas_proxy.distill.selection import Ranker, Selection
 from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError
 from nas_proxy.models import ConvNet
 from nas_proxy.synthetic import META, save_synthetic
@@ -57,9 +60,14 @@ class ClassShard:
         """The classes this process distils, ascending."""
         return list(range(num_classes))
 
-    def prepare(self, net: ConvNet) -> ConvNet:
-        """The distillation network as this process runs it (e.g. batch norm over all shards)."""
-        return net
+    def prepare(self, net: nn.Module, rule: str) -> nn.Module:
+        """The distillation network as this process runs it: its batch norms normalising by
+        ``rule`` (``distill/batchnorm.py``), over all shards in a sharded run."""
+        return wrap_batchnorms(net, rule)
+
+    def total(self, loss: Tensor) -> Tensor:
+        """A () tensor: ``loss`` summed over all shards (the whole run's loss)."""
+        return loss
 
     def all_ok(self, ok: Tensor) -> Tensor:
         """A () bool: ``ok`` on every shard (a step is applied only where all shards' steps are finite)."""
@@ -106,21 +114,30 @@ def distill(
     callback: Callable[[int, dict[str, float]], None] | None = None,
     command: str | None = None,
     shard: ClassShard | None = None,
+    ranker: Ranker | None = None,
 ) -> DistillResult:
     """Distil ``config.dataset`` into ``out``. See :class:`DistillConfig` for every option.
 
     ``callback(iterations_done, mean_losses)`` is called at every loss read-back. ``shard``
     restricts the run to some classes (one rank of ``distill/sharded.py``); None: all classes.
+    ``ranker`` scores the set for ``config.select_by`` (``nas_proxy.calibrate.selection.ranker``
+    builds it; required exactly when ``select_by`` is set).
     """
     shard = shard or ClassShard()
     out = Path(out)
     config.validate()
+    if (config.select_by is None) != (ranker is None):
+        raise InvalidArgumentError(
+            "select_by and a ranker go together: build it with nas_proxy.calibrate.selection.ranker(config) and pass ranker="
+        )
     optimises = METHODS.get(config.method).optimises
     device = resolve_device(config.device)
     checkpoint = check_output(out, config, resume, force)  # no side effects before inputs are valid
     finished = checkpoint is not None and (out / META).is_file()
     if finished and (not optimises or checkpoint["done"] >= config.iterations):  # type: ignore[index]
-        return DistillResult(out, json.loads((out / META).read_text()))  # complete: resuming is a no-op
+        return _soft_labels(
+            DistillResult(out, json.loads((out / META).read_text())), config, progress, shard
+        )  # complete: at most labels to add
 
     dataset = load_dataset(config.dataset, config.data_root, image_size=config.image_size)
     splits = dataset.split(config.split_seed, config.val_fraction)
@@ -129,7 +146,14 @@ def distill(
         raise InvalidArgumentError(
             f"ipc must be between 1 and {smallest} (the smallest class of {dataset.name}'s distillation split), got {config.ipc}"
         )
-    hp = resolve(config, dataset.image_size, dataset.flip, smallest, device)  # the one object the loop and meta.json read
+    shape = (int(splits.train_x.shape[1]), *dataset.image_size)
+    space = open_space(config.nets, shape, dataset.num_classes) if config.nets is not None else None
+    hp = resolve(config, dataset.image_size, dataset.flip, smallest, device, space)  # the one object the loop and meta.json read
+    if space is None:  # the one distillation network must fit the images: refused before anything is written
+        with torch.device("meta"):
+            ConvNet(dataset.channels, dataset.num_classes, dataset.image_size, hp.net)
+    if ranker is not None:  # before anything is written: it may refuse the calibration architectures
+        ranker.start(splits.val_x, splits.val_y, dataset.flip, dataset.num_classes, device)
     if force:
         for name in OWN_FILES:
             (out / name).unlink(missing_ok=True)
@@ -144,16 +168,18 @@ def distill(
     if checkpoint is not None:
         state = State.restore(checkpoint, device)
     else:
-        g = generator(derive_seed(config.seed, "init"), device)
-        if config.init == "real" or not optimises:
-            syn = pool.sample(config.ipc, g, classes)
-        else:  # drawn for all classes, so that a shard starts from its classes' rows of a plain run
-            syn = torch.randn(K, config.ipc, *pool.x.shape[1:], generator=g, device=device)[classes].flatten(0, 1)
+        syn = _initial(config, pool, classes, optimises)
         state = State(syn, torch.zeros_like(syn), torch.zeros(len(hp.method.terms), device=device), 0, [], 0.0, 0)
 
     total = config.iterations if optimises else 0
+    selection = None
+    if ranker is not None:
+        selection = Selection(out, ranker, config.select_every)
+        if selection.due(0, total) and state.done == 0:  # the initial set competes too (with init real: a random subset)
+            write_checkpoint(out, config, state)  # first, so that a kill while scoring resumes (and never scores twice)
+            selection.score(0, state.syn, syn_labels)
     if state.done < total:
-        _optimise(config, hp, pool, state, total, out, progress, callback, shard)
+        _optimise(config, hp, pool, state, total, out, progress, callback, shard, selection)
 
     meta = {
         "package_version": package_version(),
@@ -175,11 +201,64 @@ def distill(
     }
     if shard.describe() is not None:
         meta["shard"] = shard.describe()
+    # the last step's loss was finite, its update was not (a next loss would have said so); every shard stops alike
+    if not bool(shard.all_ok(torch.isfinite(state.syn).all())):
+        raise DivergedError(
+            f"the last update made pixels NaN or infinite (its last checkpoint, if any, is kept in {out}). "
+            f"Lower the image lr (now {hp.image_lr:g}) and start again with --force"
+        )
+    if config.real_per_class:
+        meta["hybrid"] = {
+            "real_per_class": config.real_per_class,
+            "distilled_per_class": config.ipc - config.real_per_class,
+            "real_rows": "the first real_per_class images of every class: the random subset's draw, never optimised",
+        }
+    images = state.syn
+    if selection is not None:
+        meta["selection"] = selection.describe()
+        images = selection.selected_images()  # the artifact is the best-ranking set, not the last
     state.done = total
     write_checkpoint(out, config, state)
     write_losses(out / LOSSES, state.history, hp.method.terms)
-    save_synthetic(out, state.syn, syn_labels, meta, dataset.mean, dataset.std)
-    return DistillResult(out, json.loads((out / META).read_text()))
+    save_synthetic(out, images, syn_labels, meta, dataset.mean, dataset.std)
+    return _soft_labels(DistillResult(out, json.loads((out / META).read_text())), config, progress, shard)
+
+
+def _soft_labels(result: DistillResult, config: DistillConfig, progress: bool, shard: ClassShard) -> DistillResult:
+    """The finished set with ``config.soft_labels``' teachers' labels (none asked: as it is; a
+    shard: never, the merged set gets them)."""
+    if config.soft_labels.teachers < 1 or shard.describe() is not None:
+        return result
+    from nas_proxy.distill.soft_labels import add_soft_labels
+
+    meta = add_soft_labels(
+        result.path, config.soft_labels, seed=config.seed, device=config.device, data_root=config.data_root, progress=progress
+    )
+    return DistillResult(result.path, meta)
+
+
+def _initial(config: DistillConfig, pool: ClassPool, classes: Tensor, optimises: bool) -> Tensor:
+    """The synthetic set before iteration 0, (k * ipc, C, H, W) grouped by class.
+
+    Real images are the random subset's draw; noise is drawn for all classes, so that a shard
+    starts from its classes' rows of a plain run. A hybrid set keeps the first ``real_per_class``
+    real images of every class whatever the init.
+    """
+    K, ipc, device = pool.num_classes, config.ipc, pool.x.device
+    g = generator(derive_seed(config.seed, "init"), device)
+    if config.init == "real" or not optimises:
+        return pool.sample(ipc, g, classes)
+    syn = torch.randn(K, ipc, *pool.x.shape[1:], generator=g, device=device)[classes].flatten(0, 1)
+    if config.real_per_class:
+        real = pool.sample(ipc, generator(derive_seed(config.seed, "init"), device), classes)  # the random subset
+        keep = _real_rows(config, len(classes), device)
+        syn = torch.where(keep[:, None, None, None], real, syn)
+    return syn
+
+
+def _real_rows(config: DistillConfig, num_classes: int, device: torch.device) -> Tensor:
+    """(k * ipc,) bool: the rows of a hybrid set that stay real (the first ``real_per_class`` of each class)."""
+    return (torch.arange(num_classes * config.ipc, device=device) % config.ipc) < config.real_per_class
 
 
 def _optimise(
@@ -192,9 +271,10 @@ def _optimise(
     progress: bool,
     callback: Callable[[int, dict[str, float]], None] | None,
     shard: ClassShard,
+    selection: Selection | None,
 ) -> None:
     """The distillation loop, updating ``state`` in place: one forward of all real and one of all
-    synthetic images (of the shard's classes) per iteration."""
+    synthetic images (of the shard's classes) per iteration, through that iteration's network."""
     device, start = pool.x.device, state.done
     K, ipc = pool.num_classes, config.ipc
     classes = torch.tensor(shard.classes(K), device=device)  # (k,) this shard's classes
@@ -203,8 +283,13 @@ def _optimise(
     method, dsa, names = hp.method, hp.dsa, hp.method.terms
     real_rows = classes.repeat_interleave(B)  # (k * B,) class of each real image
     syn_rows = classes.repeat_interleave(ipc)  # (k * ipc,)
-    net = shard.prepare(ConvNet(pool.x.shape[1], K, size, hp.net).to(device))
-    net.requires_grad_(False).train()  # frozen; BatchNorm (if chosen) uses batch statistics
+    shape = (int(pool.x.shape[1]), *size)
+
+    def prepare(net: nn.Module) -> nn.Module:
+        return shard.prepare(net, config.batchnorm_stats)
+
+    nets = OneNet(hp.net, shape, K, device, prepare) if hp.space is None else SpaceNets(hp.space, shape, K, device, prepare)
+    frozen = _real_rows(config, len(classes), device)[:, None, None, None] if config.real_per_class else None  # hybrid
     syn, momentum_buf, window = state.syn.clone().requires_grad_(True), state.momentum, state.window
     diverged = torch.zeros((), dtype=torch.bool, device=device)
     first_bad = torch.full((), -1, dtype=torch.long, device=device)
@@ -214,19 +299,26 @@ def _optimise(
         for it in range(start, total):
             seed = derive_seed(config.seed, "iteration", it)
             torch.manual_seed(seed)
-            net.reset_parameters()  # a fresh random network every iteration
+            net = nets.network(it, seed)  # a fresh random network every iteration (drawn from the space with --nets)
+            features = block_features(net)
             real = pool.sample(B, generator(derive_seed(seed, "real"), device), classes)  # (k*B, C, H, W)
             aug = dsa.sample(K, seed, device)  # one op, one parameter row per class (all K: same rows in a shard)
             real = dsa.apply(real, aug, real_rows)
             syn_aug = dsa.apply(syn, aug, syn_rows)  # same row for the same class: siamese
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=hp.amp):
+                set_phase(net, "real")  # batch norm: the real batch's statistics first (distill/batchnorm.py)
                 with torch.no_grad():
-                    real_f = Features(*net.forward_features(real))  # [(k*B, W, H_l, W_l)], (k*B, D)
-                syn_f = Features(*net.forward_features(syn_aug))  # [(k*ipc, W, H_l, W_l)], (k*ipc, D)
+                    real_f = Features(*features(real))  # [(k*B, W, H_l, W_l)], (k*B, D)
+                set_phase(net, "syn")
+                syn_f = Features(*features(syn_aug))  # [(k*ipc, W, H_l, W_l)], (k*ipc, D)
             terms = method.loss(real_f, syn_f, len(classes))
             if terms.keys() != set(names):
                 raise TypeError(f"{type(method).__name__}.loss returned the terms {sorted(terms)}; it declares {names}")
-            (grad,) = torch.autograd.grad(terms["loss"], syn)
+            # with a space, the gradient of log(loss) over all shards' classes (Resolved.image_lr)
+            objective = terms["loss"] if hp.space is None else terms["loss"] / shard.total(terms["loss"].detach()).clamp_min(1e-12)
+            (grad,) = torch.autograd.grad(objective, syn)
+            if frozen is not None:
+                grad = grad.masked_fill(frozen, 0.0)  # hybrid: the real rows never move (their momentum stays 0)
             with torch.no_grad():
                 # NaN guard without a host sync: a non-finite step and every later one is skipped,
                 # so the pixels stay at the last good state until the next read-back stops the run.
@@ -245,9 +337,14 @@ def _optimise(
                     good = State(syn.detach(), momentum_buf, window * 0, 0, state.history, time.perf_counter() - t0, bad)
                     write_checkpoint(out, config, good)
                     bar.close()
+                    if bad == 0:  # the loss of the initial images, before the image lr moved a pixel: the loss itself overflows
+                        options = ", ".join(f"{k} {v:g}" for k, v in hp.method.options().items() if isinstance(v, float))
+                        fix = f"the image lr is not the cause: lower the loss's own settings ({options or 'method ' + config.method})"
+                    else:
+                        fix = f"lower the image lr (now {lr})"
                     raise DivergedError(
                         f"the loss became NaN or infinite at iteration {bad}; the last good state (iteration {bad}) is "
-                        f"checkpointed in {out}. Lower the image lr (now {lr}) and start again with --force"
+                        f"checkpointed in {out}. {fix[0].upper() + fix[1:]} and start again with --force"
                     )
                 if done % config.log_every == 0 or done == total:
                     means = (window / state.window_n).tolist()
@@ -259,7 +356,13 @@ def _optimise(
                         callback(done, dict(zip(names, means, strict=True)))
             bar.update(1)
             state.syn, state.seconds, state.done = syn.detach(), time.perf_counter() - t0, done
-            if done % config.checkpoint_every == 0 or stop:
+            scored = selection is not None and selection.due(done, total)
+            if scored:
+                assert selection is not None
+                entry = selection.score(done, state.syn, syn_rows)
+                bar.set_postfix(spearman=f"{entry['spearman']}", refresh=False)
+                state.seconds = time.perf_counter() - t0
+            if done % config.checkpoint_every == 0 or stop or scored:  # after a score: a resume never scores it again
                 write_checkpoint(out, config, state)
             if stop and done < total:
                 bar.close()

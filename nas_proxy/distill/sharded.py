@@ -9,9 +9,14 @@ shard keeps its classes' share, so the shards compute exactly the plain run's ro
   independent: shards never communicate while they run, and the merged set equals the plain run's
   bit for bit;
 - batchnorm couples the classes through the batch statistics: every shard all-reduces its
-  per-channel sums (and their gradients), so each normalises with the statistics of the whole
-  batch; the shards then stay in step (a non-finite step or Ctrl-C on one stops all at the same
-  iteration), and the result differs from a plain run only by the order of the floating-point sums.
+  per-channel sums of the real batch (and, under ``batchnorm_stats = "own"``, of the synthetic
+  batch with their gradients), so each normalises with the statistics of the whole batch; the
+  shards then stay in step (a non-finite step or Ctrl-C on one stops all at the same iteration),
+  and the result differs from a plain run only by the order of the floating-point sums.
+- ``--nets SPACE``: every rank draws the same network at every iteration (the draw depends only on
+  the seed and the iteration). The ranks stay in step as for batch norm, since each step is
+  normalised by the loss of all classes (one all-reduced scalar per iteration), and batch-norm
+  members all-reduce their statistics as above.
 
 ``OUT/shards/{r}-of-{W}/`` is a complete run of shard r (checkpoints, ``--resume``); rank 0 gathers
 the shards' images over the process group (no shared filesystem needed) and writes the merged
@@ -33,12 +38,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from nas_proxy.distill.batchnorm import wrap_batchnorms
 from nas_proxy.distill.checkpoint import LOSSES, OWN_FILES, check_output, loss_summary, read_checkpoint, write_losses
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.methods import METHODS
+from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
-from nas_proxy.models import ConvNet
 from nas_proxy.synthetic import CHECKPOINT, load_synthetic, save_synthetic
 from nas_proxy.utils import resolve_device
 
@@ -76,47 +82,32 @@ class _AllReduceSum(torch.autograd.Function):
         return grad
 
 
-class GlobalBatchNorm2d(nn.Module):
-    """Training-mode batch norm over the images of all ranks (a CPU- and GPU-capable SyncBatchNorm).
-
-    Wraps the network's ``BatchNorm2d``, whose affine parameters (and ``reset_parameters``) it uses;
-    running statistics are not kept (the distillation network is fresh every iteration).
-    """
-
-    def __init__(self, bn: nn.BatchNorm2d) -> None:
-        super().__init__()
-        self.bn = bn
-
-    def forward(self, x: Tensor) -> Tensor:
-        C = x.shape[1]
-        # (n, C, H, W) in BatchNorm2d's accumulation type: float64 on the CPU, float32 on GPUs (also under autocast)
-        xf = x.to(torch.float64 if x.device.type == "cpu" else torch.float32)
-        count = xf.new_tensor([x.shape[0] * x.shape[2] * x.shape[3]])
-        sums = _AllReduceSum.apply(torch.cat([xf.sum((0, 2, 3)), count]))  # (C + 1,) over all ranks
-        mean = (sums[:C] / sums[C]).view(1, C, 1, 1)
-        centred = xf - mean
-        var = (_AllReduceSum.apply(centred.pow(2).sum((0, 2, 3))) / sums[C]).view(1, C, 1, 1)  # biased, as BatchNorm2d
-        y = centred * torch.rsqrt(var + self.bn.eps)
-        if self.bn.affine:
-            y = y * self.bn.weight.view(1, C, 1, 1) + self.bn.bias.view(1, C, 1, 1)
-        return y.to(x.dtype)
+def _all_reduce_sum(x: Tensor) -> Tensor:
+    """The sum of ``x`` over all ranks, differentiable (batch norm's statistics in a sharded run)."""
+    out = _AllReduceSum.apply(x)
+    assert isinstance(out, Tensor)
+    return out
 
 
 class RankShard(ClassShard):
-    """Rank ``rank`` of ``world_size``: its block of classes and, for batch norm, the coupling."""
+    """Rank ``rank`` of ``world_size``: its block of classes and the coupling (``coupled``: the ranks
+    stay in step; ``batchnorm``: batch statistics are all-reduced, default ``coupled``)."""
 
-    def __init__(self, rank: int, world_size: int, coupled: bool, objects: dist.ProcessGroup | None) -> None:
+    def __init__(self, rank: int, world_size: int, coupled: bool, objects: dist.ProcessGroup | None, batchnorm: bool | None = None) -> None:
         self.rank, self.world_size, self.coupled, self.objects = rank, world_size, coupled, objects
+        self.batchnorm = coupled if batchnorm is None else batchnorm
 
     def classes(self, num_classes: int) -> list[int]:
         return shard_classes(num_classes, self.rank, self.world_size)
 
-    def prepare(self, net: ConvNet) -> ConvNet:
-        if self.coupled:
-            for block in net.blocks:
-                if isinstance(block.norm, nn.BatchNorm2d):
-                    block.norm = GlobalBatchNorm2d(block.norm)
-        return net
+    def prepare(self, net: nn.Module, rule: str) -> nn.Module:
+        return wrap_batchnorms(net, rule, _all_reduce_sum if self.batchnorm else None)
+
+    def total(self, loss: Tensor) -> Tensor:
+        assert self.coupled, "only ranks that stay in step can sum their losses"
+        loss = loss.clone()
+        dist.all_reduce(loss)  # on the device: no host sync
+        return loss
 
     def all_ok(self, ok: Tensor) -> Tensor:
         if not self.coupled:
@@ -133,7 +124,7 @@ class RankShard(ClassShard):
         return bool(flag)
 
     def describe(self) -> dict[str, Any]:
-        return {"rank": self.rank, "world_size": self.world_size, "scheme": SCHEME, "batchnorm_all_reduced": self.coupled}
+        return {"rank": self.rank, "world_size": self.world_size, "scheme": SCHEME, "batchnorm_all_reduced": self.batchnorm}
 
 
 def distill_sharded(
@@ -147,6 +138,10 @@ def distill_sharded(
 ) -> DistillResult | None:
     """Run this process's shard of a torchrun launch; rank 0 merges and returns the artifact, the
     other ranks return None. Every rank raises the same error when any rank fails."""
+    if config.select_by is not None:
+        raise InvalidArgumentError(
+            "--select-by scores the whole set, which no rank holds in a sharded run: drop --distributed or --select-by"
+        )
     rank, world, local_rank = _torchrun_env()
     device = _rank_device(config.device, local_rank)
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -158,7 +153,8 @@ def distill_sharded(
     out = Path(out)
     shard_config = replace(config, device=str(device))
     shard_dir = out / SHARDS / f"{rank}-of-{world}"
-    coupled = config.net_norm == "batchnorm"
+    batchnorm = uses_batchnorm(config.nets, config.net_norm)
+    coupled = batchnorm or config.nets is not None  # a space run normalises each step by the whole loss (all ranks')
 
     prepared = _agree(lambda: _prepare(out, shard_dir, shard_config, world, resume, force), objects)
     done, starts = [d for d, _ in prepared], [s for _, s in prepared]
@@ -166,10 +162,10 @@ def distill_sharded(
         raise OutputConflictError(f"nothing to resume in {out}: no shard has a checkpoint; drop --resume to start")
     if coupled and len(set(done)) > 1:
         raise OutputConflictError(
-            f"the shards in {out / SHARDS} stopped at different iterations ({done}); batch norm couples them, "
+            f"the shards in {out / SHARDS} stopped at different iterations ({done}); batch norm or --nets couples them, "
             "so they resume only from the same iteration: start again with --force"
         )
-    shard = RankShard(rank, world, coupled, objects)
+    shard = RankShard(rank, world, coupled, objects, batchnorm)
     resume_shard, show = resume and starts[rank], progress and rank == 0
     _agree(lambda: distill(shard_config, shard_dir, resume_shard, force, show, callback=callback, command=command, shard=shard), objects)
     synthetic = load_synthetic(shard_dir)
@@ -178,7 +174,14 @@ def distill_sharded(
     dist.gather_object(part, parts if rank == 0 else None, dst=0, group=objects)
     if rank != 0:
         return None
-    return _merge(out, parts, backend, command)
+    merged = _merge(out, parts, backend, command)
+    if config.soft_labels.teachers > 0:  # the shards skip them: labels are made once, on the merged set
+        from nas_proxy.distill.soft_labels import add_soft_labels
+
+        merged.meta = add_soft_labels(
+            out, config.soft_labels, seed=config.seed, device=str(device), data_root=config.data_root, progress=progress
+        )
+    return merged
 
 
 def _torchrun_env() -> tuple[int, int, int]:
@@ -282,4 +285,4 @@ def _merge(out: Path, parts: list[Any], backend: str, command: str | None) -> Di
     return DistillResult(out, load_synthetic(out).meta)
 
 
-__all__ = ["SHARDS", "GlobalBatchNorm2d", "RankShard", "distill_sharded", "shard_classes"]
+__all__ = ["SHARDS", "RankShard", "distill_sharded", "shard_classes"]

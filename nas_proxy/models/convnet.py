@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 
 DEPTHS = (1, 2, 3, 4)
@@ -66,13 +67,16 @@ class ConvNetSpec:
 
     @classmethod
     def parse(cls, text: str) -> ConvNetSpec:
-        """``"depth=4,width=64,normalization=batchnorm"``; omitted keys keep the defaults."""
+        """``"depth=4,width=64,normalization=batchnorm"``; omitted keys keep the defaults (``""``:
+        ConvNet-3). No empty part and no key twice (``checks.items``); numbers are plain ASCII digits."""
         d: dict[str, Any] = {}
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            key, sep, value = part.partition("=")
+        for part in checks.items("model spec", text) if text.strip() else []:  # "": every key its default
+            key, sep, value = (p.strip() for p in part.partition("="))
             if not sep:
                 raise InvalidArgumentError(f"model spec parts are key=value, got {part!r} in {text!r}")
-            d[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
+            if key in d:
+                raise InvalidArgumentError(f"model spec names {key} twice in {text!r}; give each key once")
+            d[key] = int(value) if value.isascii() and value.isdigit() else value
         return cls.from_dict(d)
 
     def __str__(self) -> str:

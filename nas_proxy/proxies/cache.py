@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nas_proxy.files import append_line
+
 
 class Cache:
     """Append-only JSON lines: one finished score per line; a torn last line is ignored."""
@@ -22,8 +24,6 @@ class Cache:
                     continue
 
     def add(self, row: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
+        """Store ``row``: its line is written whole or not at all (a full disk leaves no partial line)."""
+        append_line(self.path, (json.dumps(row) + "\n").encode())
         self.rows[row["arch_id"]] = row

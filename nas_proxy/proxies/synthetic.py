@@ -1,5 +1,6 @@
-"""Synthetic-set proxies: train the candidate on a small set (DataDAM, DM, a random real subset)
-and score it on the real validation split, as ``nasproxy search`` does."""
+"""Synthetic-set proxies: train the candidate on a small set (DataDAM, DM, a random real subset;
+on its soft labels when it has them) and score it on the real validation split, as ``nasproxy
+search`` does."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 from typing import Any
 
 from nas_proxy.proxies.base import Proxy, RunSetup, Scored, cache_key, register
-from nas_proxy.synthetic import load_synthetic
+from nas_proxy.synthetic import load_synthetic, one_off_seconds, proxy_name
 
 RANDOM = "random"  # the distillation method name of a random real subset
 
@@ -40,10 +41,13 @@ class SyntheticSetProxy(Proxy):
     order = 0
     trains = True
 
-    def __init__(self, setup: RunSetup, name: str, family: str, path: str | None, ipc: int, from_search: bool = False) -> None:
+    def __init__(
+        self, setup: RunSetup, name: str, family: str, path: str | None, ipc: int, from_search: bool = False, soft: bool = False
+    ) -> None:
         super().__init__(setup, name, family)
         self.path = path  # None: a random subset, made by prepare()
         self.ipc = ipc
+        self.soft = soft  # trains on the set's soft labels
         self.from_search = from_search  # the set a search scored: its scores can be reused
         self.sha256 = ""
         self._context: Any = None
@@ -51,16 +55,20 @@ class SyntheticSetProxy(Proxy):
     @classmethod
     def offer(cls, setup: RunSetup) -> list[Proxy]:
         metas = [load_synthetic(p).meta for p in setup.synthetic]
+        hard = setup.training.hard_labels
         out: list[Proxy] = []
         names: set[str] = set()
         for i, (path, meta) in enumerate(zip(setup.synthetic, metas, strict=True)):
-            name, n = f"{meta['method']}-ipc{meta['ipc']}", 2
+            name = base = proxy_name(meta, hard)  # datadam-ipc10, random-ipc10-soft (trained on its soft labels)
+            n = 2
             while name in names:  # the same method and size twice: datadam-ipc10, datadam-ipc10-2
-                name, n = f"{meta['method']}-ipc{meta['ipc']}-{n}", n + 1
+                name, n = f"{base}-{n}", n + 1
             names.add(name)
-            out.append(cls(setup, name, str(meta["method"]), path, int(meta["ipc"]), from_search=i == 0))
+            soft = "soft_labels" in meta and not hard
+            out.append(cls(setup, name, str(meta["method"]), path, int(meta["ipc"]), from_search=i == 0, soft=soft))
         ipc = int(metas[0]["ipc"]) if metas else 0
-        if setup.random_subset and metas and not any(m["method"] == RANDOM and m["ipc"] == ipc for m in metas):
+        given = {proxy_name(m, hard) for m in metas}  # a soft-labelled random subset is not the random subset
+        if setup.random_subset and metas and f"{RANDOM}-ipc{ipc}" not in given:
             out.append(cls(setup, f"{RANDOM}-ipc{ipc}", RANDOM, None, ipc))
         return out
 
@@ -68,7 +76,7 @@ class SyntheticSetProxy(Proxy):
         if self.path is None:
             self.path = _random_subset(self.setup, self.ipc)
         meta = load_synthetic(self.path).meta
-        self.one_off_seconds = float(meta.get("seconds", 0.0))
+        self.one_off_seconds = one_off_seconds(meta, self.setup.training.hard_labels)  # the teachers' too when their labels train
         self.sha256 = str(meta["tensors_sha256"])
 
     def cache_key(self) -> str:
@@ -100,6 +108,8 @@ class SyntheticSetProxy(Proxy):
         t = self.setup.training
         where = f"`{self.path}`" if self.path else "made in the output directory"
         kind = "a random real subset" if self.family == RANDOM else f"the {self.family} synthetic set"
+        if self.soft:
+            kind += " with its teachers' soft labels"
         return (
             f"trained {t.epochs} epochs on {kind} of {self.ipc} images per class ({where}; lr {t.lr}, batch {t.batch_size}, "
             f"DSA {'on' if t.dsa else 'off'}), seed {self.setup.seed}, then scored on the real validation split"

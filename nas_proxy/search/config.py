@@ -89,8 +89,9 @@ class SearchConfig:
         checks.text("pruner", self.pruner)
         if not self.objectives or self.objectives[0] != "accuracy":
             raise InvalidArgumentError(f"the first objective must be accuracy, got {','.join(self.objectives) or 'none'}")
+        checks.distinct("objectives", self.objectives)
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
-        if unknown or len(set(self.objectives)) != len(self.objectives):
+        if unknown:
             raise InvalidArgumentError(
                 f"objectives are accuracy followed by any of params, flops (no repeats); got {','.join(self.objectives)}"
             )

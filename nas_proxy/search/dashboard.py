@@ -8,13 +8,17 @@ Trial costs are also stored as scalar user attributes, the only kind the dashboa
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 from collections.abc import Callable
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from nas_proxy import checks
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.files import make_dirs, writing
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.proxy import ProxyContext, ProxyResult
 from nas_proxy.studies.storage import EXTRAS_ATTR, artifact_dir, open_storage, require_existing
@@ -45,11 +49,11 @@ def attach_study_extras(study: optuna.Study, ctx: ProxyContext, config: SearchCo
     save_note(study, note)
     grid = ctx.synthetic.path / GRID
     if grid.is_file():
-        store_dir = artifact_dir(url, study.study_name)
-        store_dir.mkdir(parents=True, exist_ok=True)
-        upload_artifact(
-            artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(grid), study_or_trial=study, mimetype="image/png"
-        )
+        store_dir = make_dirs(artifact_dir(url, study.study_name))
+        with writing(store_dir, grid.stat().st_size):
+            upload_artifact(
+                artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(grid), study_or_trial=study, mimetype="image/png"
+            )
     study.set_user_attr(EXTRAS_ATTR, {"artifact_dir": str(artifact_dir(url, study.study_name)), "note": note})
 
 
@@ -66,6 +70,29 @@ def save_curve_note(trial: optuna.Trial, result: ProxyResult) -> None:
     save_note(trial, f"Validation accuracy while training on the synthetic set\n\n| epoch | accuracy (%) |\n|---|---|\n{rows}\n")
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse, before anything is printed or served, an empty host (it would listen on every
+    interface), a host that does not resolve, and a port this machine cannot listen on (in use,
+    or privileged)."""
+    checks.text("--host", host)
+    if not host.strip():
+        raise InvalidArgumentError(
+            f"--host {host!r} would serve the dashboard, which has no authentication, on every interface; "
+            "give 127.0.0.1 (this machine), or 0.0.0.0 if every interface is really meant"
+        )
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        raise InvalidArgumentError(f"cannot resolve --host {host!r} ({e}); give an address of this machine such as 127.0.0.1") from None
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: a port in TIME_WAIT is free
+        try:
+            s.bind(address)
+        except OSError as e:
+            why = "is in use (another dashboard?)" if e.errno == errno.EADDRINUSE else f"cannot be listened on ({e.strerror})"
+            raise InvalidArgumentError(f"port {port} on {host} {why}; pick another with --port") from None
+
+
 def serve(
     study: str, storage_url: str | None, host: str = "127.0.0.1", port: int = 8080, on_ready: Callable[[str], None] | None = None
 ) -> str:
@@ -79,6 +106,7 @@ def serve(
     require_existing(storage_url, study)  # never create an empty storage only to show nothing
     storage, url = open_storage(storage_url, study)
     load_config(storage, study)  # a clear error when the study is not there
+    check_address(host, port)
     store = FileSystemArtifactStore(str(artifact_dir(url, study)))
     address = f"http://{host}:{port}/"
     if on_ready is not None:

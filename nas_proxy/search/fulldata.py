@@ -37,7 +37,7 @@ class GroundTruthConfig:
 
     def validate(self) -> None:
         checks.positive("ground-truth epochs", self.epochs)
-        checks.number("ground-truth lr", self.lr, 0, low_open=True)
+        checks.number("ground-truth lr", self.lr, 0, checks.LR_MAX, low_open=True)
         checks.positive("ground-truth batch_size", self.batch_size)
         if not isinstance(self.augment, bool):
             raise InvalidArgumentError(f"ground-truth augment must be true or false, got {self.augment!r}")
@@ -47,6 +47,7 @@ class GroundTruthConfig:
             raise InvalidArgumentError(f"early must be a list of epochs such as [0.1, 1.0], got {self.early!r}")
         for f in self.early:
             checks.number("early-stopping point", f)
+        checks.distinct("early (the early-stopping points)", self.early, show=lambda f: f"{f:g}")
         if any(not 0 < f < self.epochs for f in self.early):  # at `epochs` it would be the ground-truth network itself
             raise InvalidArgumentError(f"early-stopping points must lie strictly between 0 and {self.epochs} epochs, got {self.early}")
 

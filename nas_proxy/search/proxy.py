@@ -43,6 +43,8 @@ class ProxyConfig:
     # K > 1: K copies (seeds seed..seed+K-1) trained as one batched model, scored by their mean
     # accuracy (nas_proxy.batched; eager: no CUDA graph, no channels_last). 1 is the single network.
     seeds: int = 1
+    # a set with soft labels (distill --soft-labels) trains on them; True: on its class indices instead
+    hard_labels: bool = False
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(
@@ -58,18 +60,21 @@ class ProxyConfig:
     def validate(self) -> None:
         """Counts at least 1 and a finite lr > 0 (a NaN lr would train nothing and score garbage)."""
         checks.positive("proxy epochs", self.epochs)
-        checks.number("proxy lr", self.lr, 0, low_open=True)
+        checks.number("proxy lr", self.lr, 0, checks.LR_MAX, low_open=True)
         checks.positive("proxy batch_size", self.batch_size)
         checks.positive("proxy report_every", self.report_every)
         checks.positive("proxy report_images", self.report_images)
         checks.positive("proxy seeds", self.seeds)
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields; ``seeds`` only when above 1, so that the dict of a one-seed proxy (cache keys,
-        stored study settings) is the one it had before seeds existed."""
+        """The fields; ``seeds`` only when above 1 and ``hard_labels`` only when true, so that the
+        dict of a proxy without them (cache keys, stored study settings) is the one it had before
+        they existed."""
         d = asdict(self)
         if self.seeds == 1:
             del d["seeds"]
+        if not self.hard_labels:
+            del d["hard_labels"]
         return d
 
 
@@ -121,7 +126,7 @@ class ProxyContext:
     ) -> None:
         self.synthetic, self.config, self.device, self.flip = synthetic, config, device, flip
         self.images = synthetic.images.to(device)  # (N, C, H, W): the whole set stays on the device
-        self.labels = synthetic.labels.to(device)
+        self.labels = synthetic.targets(config.hard_labels).to(device)  # (N,) classes, or (N, classes) soft labels
         self.val_x, self.val_y = val_x.to(device), val_y.to(device)
         g = torch.Generator().manual_seed(0)  # a fixed subset: every trial is judged on the same images
         subset = torch.randperm(val_x.shape[0], generator=g)[: config.report_images].to(device)

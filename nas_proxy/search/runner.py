@@ -8,31 +8,41 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import TrialState
 from tqdm import tqdm
 
 from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.files import check_writable
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.dashboard import attach_study_extras, save_curve_note, scalar_attrs
 from nas_proxy.search.promotion import DEFAULT_EPOCHS
 from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import promote as promote_best
-from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult
+from nas_proxy.search.proxy import ProxyConfig, ProxyContext, ProxyResult, count_params
 from nas_proxy.search.study import ATTR, KIND, create_or_check, export, ranked, trial_summary
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies import kinds
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget
 from nas_proxy.studies.kinds import WorkerOptions
-from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage, study_dir
-from nas_proxy.studies.trials import claim, fail_dead_trials, recording_failure
+from nas_proxy.studies.storage import (
+    GRACE_SECONDS,
+    HEARTBEAT_SECONDS,
+    artifact_dir,
+    check_writable_storage,
+    default_storage_url,
+    open_storage,
+    study_dir,
+)
+from nas_proxy.studies.trials import Guarded, fail_dead_trials, recording_failure, unmasked
 from nas_proxy.studies.workers import check_heartbeat, worker_processes
+from nas_proxy.synthetic import check_not_synthetic
 
 POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
 
@@ -83,12 +93,34 @@ def check_compatible(space: SearchSpace, ctx: ProxyContext, name: str) -> None:
         ) from None
 
 
-def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, total: int) -> Callable[[optuna.Trial], Any]:
-    """The function Optuna calls for every trial."""
+ENUMERATE_MAX = 1000  # spaces of at most this many architectures are checked whole against --max-params before a search
+
+
+def check_max_params(space: SearchSpace, max_params: int | None, channels: int, num_classes: int, image_size: tuple[int, int]) -> None:
+    """Refuse a ``max_params`` that every architecture of ``space`` exceeds on these images (every
+    trial would be skipped, and the search would end with no candidate). Spaces larger than
+    :data:`ENUMERATE_MAX` are not checked (counting every network would take longer than a trial)."""
+    if max_params is None:
+        return
+    counts = []
+    for spec in space.specs(ENUMERATE_MAX) or []:
+        try:
+            with torch.device("meta"):  # shapes only: no memory, no initialisation
+                counts.append(count_params(space.build(spec, channels, num_classes, image_size)))
+        except (NasProxyError, RuntimeError, ValueError):
+            continue  # unbuildable on these images: a trial fails it anyway
+    if counts and min(counts) > max_params:
+        raise InvalidArgumentError(
+            f"--max-params {max_params} excludes every architecture of space {space.name!r} (the smallest has {min(counts):,} "
+            f"parameters on {channels}x{image_size[0]}x{image_size[1]} images); raise it or leave it out"
+        )
+
+
+def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, total: int) -> Guarded[float | tuple[float, ...]]:
+    """The function Optuna calls for every trial (claiming it first, see :class:`Guarded`)."""
     multi = len(config.objectives) > 1
 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
-        claim(trial)  # first: a survivor can repair this trial from now on
         interrupts.check()
         if over_budget(trial.study, trial.number, total):
             trial.set_user_attr("fail_reason", f"the budget of {total} trials was reached by other workers")
@@ -124,7 +156,7 @@ def make_objective(config: SearchConfig, ctx: ProxyContext, space: SearchSpace, 
         values = {"accuracy": result.accuracy, "params": float(result.params), "flops": float(result.flops)}
         return tuple(values[o] for o in config.objectives) if multi else values["accuracy"]
 
-    return objective
+    return Guarded(objective)
 
 
 def _record(trial: optuna.Trial, result: ProxyResult, ctx: ProxyContext, config: SearchConfig) -> None:
@@ -208,7 +240,9 @@ def run_worker(
                     with interrupts.interruptible():
                         time.sleep(POLL_SECONDS)
                     continue
-                study.optimize(objective, n_trials=total - started, timeout=left, catch=(Exception,), callbacks=[stop_at_total, tick])
+                with unmasked():
+                    study.optimize(objective, n_trials=total - started, timeout=left, catch=(Exception,), callbacks=[stop_at_total, tick])
+                objective.raise_stop()  # a full disk: stop here, not fail every later trial
     finally:
         bar.close()
 
@@ -240,18 +274,26 @@ def search(
     study_dir(study_name)  # a plain name: it names a directory
     if n_trials < 1 or workers < 1:
         raise InvalidArgumentError(f"--n-trials and --workers must be at least 1, got {n_trials} and {workers}")
+    checks.positive("--n-trials", n_trials)
+    checks.number("--workers", workers, 1, checks.WORKERS_MAX, integer=True)
     checks.number("timeout", timeout, 0, low_open=True, optional=True)
     if workers > 1 and (storage_url or "").startswith("sqlite:"):  # refused before the database file is created
         raise InvalidArgumentError(
             "SQLite cannot take several writing processes ('database is locked'): use the default journal file or a database URL"
         )
+    for path in (out or study_dir(study_name), artifact_dir(storage_url or default_storage_url(study_name), study_name)):
+        check_writable(path)  # refused before the study is made (a journal left behind)
+    check_writable_storage(storage_url, study_name)
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file; give a directory for trials.csv and best.json")
+    if out is not None:
+        check_not_synthetic("--out", out)
     check_heartbeat(heartbeat)
     t0 = time.perf_counter()
     space = get_space(config.space)
     ctx = ProxyContext.load(config.synthetic, config.device, config.proxy, config.data_root)
     check_compatible(space, ctx, config.space)
+    check_max_params(space, config.max_params, ctx.input_shape[0], ctx.synthetic.num_classes, tuple(ctx.input_shape[1:]))  # type: ignore[arg-type]
     storage, url = open_storage(storage_url, study_name, *heartbeat)
     with interrupts.deferred():
         study = create_or_check(storage, study_name, config, fingerprint(ctx, space), config.seed)  # before workers race to create it
@@ -362,13 +404,19 @@ def score(
     (proxy or ProxyConfig()).validate()
     checks.number("seed", seed, 0, checks.SEED_MAX, integer=True)
     space = get_space(space_name)
-    complete = []
+    complete: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
     for i, raw in enumerate(specs):
         try:
             spec = space.complete(raw)
             space.validate(spec)
         except NasProxyError as e:
             raise InvalidArgumentError(f"architecture {i} is outside space {space_name!r}: {e}") from None
+        if arch_id(spec) in seen:
+            raise InvalidArgumentError(
+                f"architecture {i} ({arch_id(spec)}) is architecture {seen[arch_id(spec)]} twice; list each architecture once"
+            )
+        seen[arch_id(spec)] = i
         complete.append(spec)
     ctx = ProxyContext.load(synthetic, device, proxy, data_root)
     return [ctx.score(space, spec, seed) for spec in tqdm(complete, desc="score", unit="arch", disable=not progress)]

@@ -16,11 +16,11 @@ from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
 from nas_proxy.errors import InvalidArgumentError, OutputConflictError
+from nas_proxy.files import make_dirs, write_json, write_text
 from nas_proxy.search.config import SAMPLERS, SearchConfig
 from nas_proxy.studies import kinds
 from nas_proxy.studies.kinds import StudyNotFoundError
 from nas_proxy.studies.workers import load_study
-from nas_proxy.utils import atomic_path, write_json
 
 KIND = "search"
 ATTR = "nasproxy"  # study user attribute: the search's configuration and fingerprint
@@ -124,15 +124,14 @@ def export(study: optuna.Study, out: Path, dataset: dict[str, Any], promoted: li
     ``promoted``: the candidates trained on real data, best by real validation accuracy first
     (``real_val_accuracy``, ``proxy_score``, ``proxy_rank``); ``best`` is then the first of them and
     ``top`` lists them first, then the other candidates by proxy score."""
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     frame = study.trials_dataframe(
         attrs=("number", "value" if len(study.directions) == 1 else "values", "params", "user_attrs", "state", "duration")
     )
     for col in ("user_attrs_spec", "user_attrs_curve", "user_attrs_seconds"):
         if col in frame:
             frame[col] = frame[col].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
-    with atomic_path(out / "trials.csv") as tmp:
-        frame.to_csv(tmp, index=False)
+    write_text(out / "trials.csv", frame.to_csv(index=False))
     best = [trial_summary(t) for t in ranked(study)]
     front = [t.number for t in study.best_trials] if best else []
     trained = [r for r in promoted or [] if r.get("real_val_accuracy") is not None]

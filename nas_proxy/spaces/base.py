@@ -57,6 +57,28 @@ class SearchSpace(ABC):
         """How many distinct specs the space holds; ``None`` when infinite or unknown."""
         return None
 
+    def specs(self, limit: int) -> list[Spec] | None:
+        """Every spec of the space when it holds at most ``limit`` (None when it holds more, or when
+        :meth:`sample` asks the trial for more than categorical choices). The decision tree of
+        :meth:`sample` is walked depth first, so conditional parameters are enumerated too."""
+        size = self.size()
+        if size is None or size > limit:
+            return None
+        out: list[Spec] = []
+        script: list[int] = []  # the choice index taken at each suggest call, in call order
+        while True:
+            trial = _ScriptedTrial(script)
+            try:
+                out.append(self.sample(trial))  # type: ignore[arg-type]
+            except AttributeError:  # a suggest_* other than categorical: not enumerable here
+                return None
+            script = trial.taken
+            while script and script[-1] == trial.sizes[len(script) - 1] - 1:  # the last choices exhausted: back up
+                script.pop()
+            if not script or len(out) > limit:
+                return out if len(out) <= limit else None
+            script[-1] += 1
+
     def parse(self, text: str) -> Spec:
         """A spec from its text form: a JSON object here; families may accept shorter forms."""
         try:
@@ -75,6 +97,22 @@ class SearchSpace(ABC):
         if isinstance(spec, dict) and "family" not in spec:
             spec = {"family": self.family, **spec}
         return spec
+
+
+class _ScriptedTrial:
+    """A stand-in for an Optuna trial whose categorical suggestions follow ``script`` (choice
+    indices; 0 past its end), recording the index taken and the number of choices at each call."""
+
+    def __init__(self, script: list[int]) -> None:
+        self.script = script
+        self.taken: list[int] = []
+        self.sizes: list[int] = []
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        i = self.script[len(self.taken)] if len(self.taken) < len(self.script) else 0
+        self.taken.append(i)
+        self.sizes.append(len(choices))
+        return choices[i]
 
 
 def canonical_json(spec: Spec) -> str:

@@ -20,7 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from nas_proxy.errors import SpaceError
+from nas_proxy import checks
+from nas_proxy.errors import InvalidArgumentError, SpaceError
 from nas_proxy.spaces.declared import FAMILIES, DeclaredSpace, family_class, unknown_key
 
 SHIPPED_PACKAGE = "search_spaces"  # the top-level package that holds the shipped *.toml files
@@ -34,9 +35,9 @@ def load_space_file(path: str | Path) -> DeclaredSpace:
     if path.suffix not in SUFFIXES:
         raise SpaceError(f"search space file {path} must end in .toml or .json")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise SpaceError(f"cannot read search space file {path}: {e.strerror}") from None
+        text = checks.read_text("search space", path)
+    except InvalidArgumentError as e:
+        raise SpaceError(str(e)) from None
     return space_from_text(text, str(path), path.suffix, default_name=path.stem)
 
 
@@ -84,6 +85,8 @@ def _parse(text: str, suffix: str) -> dict[str, Any]:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise SpaceError(f"not valid JSON: {e}") from None
+        except RecursionError:
+            raise SpaceError("nested too deeply to read") from None
         if not isinstance(data, dict):
             raise SpaceError("a JSON space definition must be an object")
         return data

@@ -23,7 +23,7 @@ from nas_proxy.errors import NasProxyError
 from nas_proxy.spaces import arch_id
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import DIED, claim, fail_dead_trials, fail_reason, recording_failure
+from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, fail_reason, recording_failure, unmasked
 from nas_proxy.studies.workers import worker_processes
 
 MAX_FAILURES = 2  # an (architecture, seed) that failed this often is reported, not retried
@@ -74,12 +74,11 @@ def _not_its_fault(t: FrozenTrial) -> bool:
     return bool(t.user_attrs.get("interrupted")) or died
 
 
-def objective(train: Callable[[dict[str, Any], int], dict[str, Any]], value: str, extra: dict[str, Any]) -> Callable[[optuna.Trial], float]:
+def objective(train: Callable[[dict[str, Any], int], dict[str, Any]], value: str, extra: dict[str, Any]) -> Guarded[float]:
     """The objective of a queued trial: ``train(spec, seed)``'s record (and ``extra``) stored as user
     attributes, its ``value`` entry the trial's value."""
 
     def run(trial: optuna.Trial) -> float:
-        claim(trial)  # first: a survivor can repair this trial from now on
         spec, seed = trial.user_attrs.get("spec"), trial.user_attrs.get("seed")
         if spec is None or seed is None:  # another worker took the last queued training first
             trial.set_user_attr("idle", True)
@@ -95,14 +94,14 @@ def objective(train: Callable[[dict[str, Any], int], dict[str, Any]], value: str
             trial.set_user_attr(key, v)
         return float(result[value])
 
-    return run
+    return Guarded(run)
 
 
 def waiting(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
-def work(study: optuna.Study, storage: BaseStorage, run: Callable[[optuna.Trial], float], label: str, progress: bool) -> None:
+def work(study: optuna.Study, storage: BaseStorage, run: Guarded[float], label: str, progress: bool) -> None:
     """Train queued trials with objective ``run`` until the queue is empty (several workers may
     share it); the trainings of workers found dead are re-queued and trained too."""
     bar = tqdm(total=waiting(study), desc=label, unit="arch", disable=not progress, dynamic_ncols=True)
@@ -118,7 +117,9 @@ def work(study: optuna.Study, storage: BaseStorage, run: Callable[[optuna.Trial]
                 fail_dead_trials(study, storage)  # before each training: re-queue what dead workers left
                 if not waiting(study):
                     break
-                study.optimize(run, n_trials=1, catch=(NasProxyError, RuntimeError, ValueError), callbacks=[report])
+                with unmasked():
+                    study.optimize(run, n_trials=1, catch=(NasProxyError, RuntimeError, ValueError), callbacks=[report])
+                run.raise_stop()  # a full disk: stop here, not fail every queued training
     finally:
         bar.close()
 

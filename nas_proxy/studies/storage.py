@@ -12,16 +12,15 @@
 from __future__ import annotations
 
 import json
-import os
-import time
+import stat
 from pathlib import Path
-from typing import Any
 
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
-from nas_proxy import interrupts
+from nas_proxy import checks
 from nas_proxy.errors import NasProxyError
+from nas_proxy.files import check_writable, make_dirs
+from nas_proxy.studies.journal import JournalFile
 from nas_proxy.studies.trials import MAX_RETRY
 
 STUDIES_DIR = Path("studies")
@@ -39,7 +38,6 @@ DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssq
 HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 EXTRAS_ATTR = "nasproxy_dashboard"  # study user attribute: the dashboard's note and where its artifacts are
-LOCK_GRACE_SECONDS = 30  # a journal lock held this long belongs to a killed process (Optuna's default); writes take milliseconds
 
 
 class StorageError(NasProxyError):
@@ -48,8 +46,7 @@ class StorageError(NasProxyError):
 
 def study_dir(study: str, root: Path = STUDIES_DIR) -> Path:
     """``studies/<study>/``: the default home of a study's journal, exports and artifacts."""
-    if not study or "/" in study or study.startswith("."):
-        raise StorageError(f"study names are plain names without '/' (got {study!r})")
+    checks.plain_name("study name", study, "study (and its folder under studies/)")
     return root / study
 
 
@@ -71,11 +68,13 @@ def open_storage(
 
     ``heartbeat_interval`` and ``grace_period`` (seconds) apply to database storages other than SQLite.
     """
+    checks.plain_name("study name", study, "study (and its folder under studies/)")
     url = url or default_storage_url(study)
     try:
         database = database_url(url)
         if database is not None:
             url = database
+            _check_database(url)
             heartbeat = (
                 {}
                 if url.startswith("sqlite:")
@@ -89,12 +88,11 @@ def open_storage(
         if "://" in url:
             raise StorageError(f"unsupported storage URL {url!r}: use a journal file path, sqlite:///FILE, postgresql://... or mysql://...")
         path = Path(url.removeprefix("journal:"))
-        if path.is_dir():
-            raise StorageError(f"storage {path} is a directory; give a journal file path such as {path / 'journal.log'}")
+        _check_journal_path(path)
         check_journal(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(_JournalFile(path)), f"journal:{path}"
-    except StorageError:
+        make_dirs(path.parent)
+        return JournalStorage(JournalFile(path)), f"journal:{path}"
+    except NasProxyError:  # StorageError, a damaged journal, a disk that refuses the write: their own one line
         raise
     except ImportError as e:
         cause = e.__cause__ if isinstance(e.__cause__, ImportError) else e  # Optuna re-raises SQLAlchemy's with a vaguer message
@@ -103,6 +101,59 @@ def open_storage(
         raise StorageError(f"cannot open storage {url!r}: its database driver {module} is not installed; {hint}") from None
     except Exception as e:  # noqa: BLE001 - SQLAlchemy and the OS raise many types; the message matters
         raise StorageError(f"cannot open storage {url!r}: {' '.join(str(e).split())[:300]}") from None
+
+
+def _check_journal_path(path: Path) -> None:
+    """A journal path is a regular file or nothing yet (a FIFO would block every read, a link loop never resolves)."""
+    try:
+        found = checks.status("storage", path)
+    except NasProxyError as e:
+        raise StorageError(str(e)) from None
+    if found is not None and stat.S_ISDIR(found.st_mode):
+        raise StorageError(f"storage {path} is a directory; give a journal file path such as {path / 'journal.log'}")
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        raise StorageError(f"storage {path} is not a regular file (a FIFO or a device); give a journal file path")
+
+
+_OPTUNA_TABLES = {"studies", "trials", "version_info"}  # tables every Optuna RDB schema has
+_checked: set[str] = set()  # server database URLs found to be Optuna's (or empty) in this process: checked once
+
+
+def _check_database(url: str) -> None:
+    """Refuse an in-memory SQLite database (the study would vanish when the command ends) and a
+    database that holds another application's tables and no Optuna schema (Optuna would add its
+    tables beside them)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.startswith("sqlite") and rest in ("", "/", "/:memory:"):
+        raise StorageError(
+            f"storage {url!r} is an in-memory SQLite database: the study would be lost when the command ends; "
+            "give a file, such as sqlite:///studies.db"
+        )
+    if url in _checked:
+        return
+    if scheme.startswith("sqlite") and not Path(rest.removeprefix("/")).is_file():
+        return  # a new file: Optuna creates its schema in it
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    except sqlalchemy.exc.DatabaseError as e:
+        if scheme.startswith("sqlite"):
+            raise StorageError(
+                f"storage {url!r} is not a SQLite database ({e.orig}); give a new file or a database made by nasproxy"
+            ) from None
+        raise
+    finally:
+        engine.dispose()
+    if tables and not tables & _OPTUNA_TABLES:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StorageError(
+            f"storage {url!r} holds another application's tables ({shown}) and no Optuna study; give a database of its own "
+            "(a new sqlite:///FILE.db, or a new PostgreSQL database)"
+        )
+    if not scheme.startswith("sqlite"):  # a relative SQLite path names another file after a chdir
+        _checked.add(url)
 
 
 def check_journal(path: Path) -> None:
@@ -124,6 +175,21 @@ def check_journal(path: Path) -> None:
         )
 
 
+def check_writable_storage(url: str | None, study: str) -> None:
+    """Refuse in one line, before a command writes anything, a journal or SQLite file that cannot be
+    written (nor its folder, where the journal's lock is made). Database servers are not checked."""
+    url = url or default_storage_url(study)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+    elif database_url(url) is not None or "://" in url:
+        return
+    else:
+        path = Path(url.removeprefix("journal:"))
+    check_writable(path)
+    if path.exists():
+        check_writable(path.parent)
+
+
 def require_existing(url: str | None, study: str) -> None:
     """For commands that only read a study (worker, dashboard, correlate --study): refuse a journal
     or SQLite file that does not exist, instead of creating an empty one."""
@@ -140,35 +206,6 @@ def require_existing(url: str | None, study: str) -> None:
         )
 
 
-class _JournalFile(JournalFileBackend):
-    """A journal file at an absolute path whose writes Ctrl-C cannot cut in half.
-
-    The lock is a symlink to the journal: with a relative path it dangles, and a lock left by a
-    killed process then makes every later writer spin forever instead of breaking it after
-    :data:`LOCK_GRACE_SECONDS`.
-    """
-
-    def __init__(self, path: Path) -> None:
-        absolute = str(path.resolve())
-        _break_stale_lock(Path(absolute + ".lock"))
-        super().__init__(absolute, JournalFileSymlinkLock(absolute, grace_period=LOCK_GRACE_SECONDS))
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        with interrupts.deferred():  # Optuna's lock release turns a KeyboardInterrupt into FileNotFoundError
-            super().append_logs(logs)
-
-
-def _break_stale_lock(lock: Path) -> None:
-    """Remove a lock that dangles (made by a relative path) or is older than the grace period: its
-    writer was killed (a live one holds it for milliseconds)."""
-    try:
-        made = os.lstat(lock).st_mtime
-    except FileNotFoundError:
-        return
-    if not lock.exists() or time.time() - made > LOCK_GRACE_SECONDS:
-        lock.unlink(missing_ok=True)
-
-
 def database_url(url: str) -> str | None:
     """``url`` with its database driver made explicit (see :data:`DEFAULT_DRIVERS`); ``None`` when it
     does not name a database (a journal file path)."""
@@ -183,6 +220,7 @@ __all__ = [
     "StorageError",
     "artifact_dir",
     "check_journal",
+    "check_writable_storage",
     "database_url",
     "default_storage_url",
     "open_storage",

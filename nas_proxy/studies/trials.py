@@ -1,8 +1,10 @@
 """Trials and their workers: who runs a trial, why it failed, and repairing trials whose worker died.
 
-Every objective first :func:`claim`s its trial (host and process id), so that any surviving process
-can tell a trial whose worker is gone from one still running, fail it and re-queue it
-(:func:`fail_dead_trials`), at most :data:`MAX_RETRY` times (an OOM-killing candidate must not loop).
+Every objective runs :class:`Guarded`: it first :func:`claim`s its trial (host and process id), so
+that any surviving process can tell a trial whose worker is gone from one still running, fail it and
+re-queue it (:func:`fail_dead_trials`), at most :data:`MAX_RETRY` times (an OOM-killing candidate must
+not loop). A trial of this very process whose objective is no longer running (it left through an
+error Optuna could not record, such as a full disk) is dead too.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import datetime
 import os
 import socket
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import optuna
 import torch
@@ -23,7 +25,8 @@ from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import interrupts
-from nas_proxy.errors import DivergedError
+from nas_proxy.errors import DivergedError, NasProxyError
+from nas_proxy.files import FileWriteError
 
 MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
 # a RUNNING trial still without its worker's identity this long after it started lost its worker
@@ -33,6 +36,9 @@ UNTAGGED_SECONDS = 60.0
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
 # user attributes a re-queued trial without parameters carries over (a queued training's identity)
 CARRIED = ("spec", "seed", "arch_id")
+# (number, start time) of the trials whose objective runs in this process now
+_RUNNING_HERE: set[tuple[int, datetime.datetime | None]] = set()
+V = TypeVar("V")
 
 
 @contextmanager
@@ -56,21 +62,66 @@ def worker_tag() -> dict[str, Any]:
 
 def claim(trial: optuna.Trial) -> None:
     """Record this worker on ``trial`` (the objective's first act), so a survivor can repair the
-    trial if this process dies."""
+    trial if this process dies; this process counts it as its own running trial until
+    :class:`Guarded` sees its objective end."""
+    _RUNNING_HERE.add((trial.number, trial.datetime_start))
     for key, value in worker_tag().items():
         trial.set_user_attr(key, value)
 
 
+class Guarded(Generic[V]):
+    """An objective as every worker runs it: the trial claimed first and known to run here until the
+    objective ends; a file that cannot be written (a full disk) stops the study instead of failing
+    this trial and starting the next, and :meth:`raise_stop` raises it once ``optimize`` returns."""
+
+    def __init__(self, objective: Callable[[optuna.Trial], V]) -> None:
+        self.objective = objective
+        self.stopped: FileWriteError | None = None
+
+    def __call__(self, trial: optuna.Trial) -> V:
+        try:
+            claim(trial)  # first: a survivor can repair this trial from now on
+            return self.objective(trial)
+        except FileWriteError as e:
+            self.stopped = e
+            trial.study.stop()
+            raise
+        finally:
+            _RUNNING_HERE.discard((trial.number, trial.datetime_start))
+
+    def raise_stop(self) -> None:
+        if self.stopped is not None:
+            raise self.stopped
+
+
+@contextmanager
+def unmasked() -> Iterator[None]:
+    """Around ``study.optimize``: when storing a trial's result fails (a full disk), Optuna's
+    ``_run_trial`` (5.1) replaces that error by ``AssertionError("Should not reach.")`` raised in
+    its ``finally`` (the trial is still RUNNING); raise the one-line error underneath instead."""
+    try:
+        yield
+    except AssertionError as e:
+        if isinstance(e.__context__, NasProxyError):
+            raise e.__context__ from None
+        raise
+
+
 def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
-    """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone, or
-    none recorded long after it started. (Workers on other hosts: heartbeats of database storages.)"""
+    """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone (or
+    is this process, no longer running its objective), or none recorded long after it started.
+    (Workers on other hosts: heartbeats of database storages.)"""
     if t.state != TrialState.RUNNING:
         return False
     pid = t.user_attrs.get("worker_pid")
     if pid is None:
         started = t.datetime_start or datetime.datetime.now()
         return (datetime.datetime.now() - started).total_seconds() > untagged_seconds
-    return t.user_attrs.get("worker_host") == socket.gethostname() and not _alive(int(pid))
+    if t.user_attrs.get("worker_host") != socket.gethostname():
+        return False
+    if int(pid) == os.getpid():
+        return (t.number, t.datetime_start) not in _RUNNING_HERE
+    return not _alive(int(pid))
 
 
 def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float = UNTAGGED_SECONDS) -> list[int]:
@@ -126,4 +177,4 @@ def fail_reason(t: FrozenTrial) -> str:
     return str(t.user_attrs.get("fail_reason") or t.system_attrs.get("fail_reason", "unknown error"))
 
 
-__all__ = ["MAX_RETRY", "claim", "fail_dead_trials", "fail_reason", "is_dead", "recording_failure", "worker_tag"]
+__all__ = ["MAX_RETRY", "Guarded", "claim", "fail_dead_trials", "fail_reason", "is_dead", "recording_failure", "unmasked", "worker_tag"]

@@ -48,7 +48,7 @@ def join(study_name: str, storage_url: str, options: WorkerOptions | None = None
     options = options or WorkerOptions()
     checks.positive("n_trials", options.n_trials, optional=True)
     checks.number("timeout", options.timeout, 0, low_open=True, optional=True)
-    checks.number("worker_index", options.worker_index, 0, 1024, integer=True)  # a sampler seed offset
+    checks.number("worker_index", options.worker_index, 0, checks.WORKERS_MAX, integer=True)  # a sampler seed offset
     check_heartbeat(options.heartbeat)
     require_existing(storage_url, study_name)  # a worker joins a study: it never creates a storage
     storage, url = open_storage(storage_url, study_name, *options.heartbeat)

@@ -1,0 +1,400 @@
+"""A fidelity ladder simulated on a ground-truth table: what it picks, its regret and its seconds.
+
+Nothing is trained: every rung's score and seconds of every architecture are already measured
+(:class:`Fidelity`), so a ladder is replayed on them. Two promotion rules:
+
+- ``sync`` (successive halving): every candidate finishes a rung before any climbs; the best
+  ``size`` of them by that rung's score get the next rung. The order of arrival does not matter
+  (it breaks exact ties only).
+- ``async`` (the rule of Optuna's ``SuccessiveHalvingPruner``, ASHA-like): candidates arrive one at a
+  time in the order of the row; one that finishes rung ``r`` climbs at once if its score is among the
+  best ``max(1, floor(q * m))`` of the ``m`` candidates that have finished rung ``r`` so far (itself
+  included), ``q`` being the synchronous ratio ``size[r+1] / size[r]``; one that does not climb is
+  never revisited. Early arrivals climb easily, so it trains more than ``sync`` and depends on order.
+
+The last rung's scores are the validation accuracies of real trainings; the pick is the best of the
+candidates that reached it (a tie: the mean of the tied, as ``nas_proxy.correlate.promotion``), and
+the regret is the best test accuracy among all candidates minus the pick's. Test accuracy never picks.
+
+Rows: every function takes ``rows``, an integer array ``(B, n)`` of candidate indices, and returns
+one result per row: a row is a bootstrap resample, a subset, or an order of arrival.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from fidelity import read_table
+
+from nas_proxy.correlate.metrics import percentile_interval
+from nas_proxy.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from ladder import Rung
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FULL = "full"
+PROMOTIONS = ("sync", "async")
+# the GPU check labels its IPC-10 sets by method (RESULTS.md §7d); the registry's tokens
+TOKENS = {"datadam": "datadam-ipc10", "random": "random-ipc10", "dm": "dm-ipc10"}
+_EARLY = re.compile(r"val_accuracy_(.+)ep")
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """One rung's measurements of every candidate. ``run``/``at``: the training run the score is a
+    point of and how far along it (``early@1ep`` of a 3-epoch training: ``at`` 1/3; ``full``: 1), so
+    that rungs of one run can share it: one that already paid ``at`` 1/30 pays only the rest."""
+
+    scores: FloatArray  # (n,) higher is better; NaN: the proxy failed, ranks last
+    seconds: FloatArray  # (n,) the rung's seconds on each candidate when run on its own
+    one_off: float = 0.0  # paid once when the rung runs (a distillation)
+    run: str | None = None
+    at: float = 1.0
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The architectures a ladder climbs: their ground truth (judges only) and every rung's
+    measurements, ``full`` (validation accuracy of an independent training) among them."""
+
+    test: FloatArray  # (n,) the ground truth's test accuracy
+    fidelities: Mapping[str, Fidelity]
+    ids: tuple[str, ...] = ()
+
+    @property
+    def n(self) -> int:
+        return len(self.test)
+
+    def get(self, proxy: str) -> Fidelity:
+        try:
+            return self.fidelities[proxy]
+        except KeyError:
+            raise InvalidArgumentError(f"no measurements of {proxy!r} here; measured: {', '.join(sorted(self.fidelities))}") from None
+
+    def seconds_per_arch(self, proxy: str) -> float:
+        return float(np.nanmean(self.get(proxy).seconds))
+
+    def take(self, idx: npt.ArrayLike) -> Candidates:
+        """The candidates at ``idx`` (a part of the table)."""
+        i = np.asarray(idx, dtype=np.int64)
+        fid = {k: Fidelity(f.scores[i], f.seconds[i], f.one_off, f.run, f.at) for k, f in self.fidelities.items()}
+        return Candidates(self.test[i], fid, tuple(self.ids[j] for j in i) if self.ids else ())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One result per row: ``regret`` (points), ``seconds`` (the ladder's, one-offs included),
+    ``reference`` (training every candidate of the row once), ``rung_seconds`` and ``reached``
+    (``(B, rungs)``: seconds spent on, and candidates that got, each rung) and ``one_off``."""
+
+    regret: FloatArray
+    seconds: FloatArray
+    reference: FloatArray
+    rung_seconds: FloatArray
+    reached: IntArray
+    one_off: float
+
+    @property
+    def ratio(self) -> FloatArray:
+        """How many times less than training every candidate."""
+        return self.reference / self.seconds
+
+    def projected(self, rungs: Sequence[Rung], n: int, space: int) -> FloatArray:
+        """The ratio on a space of ``space`` candidates like these ``n``: a fraction rung's seconds
+        and the reference scale by ``space / n``, a count rung's and the one-offs stay. (Regret is
+        not projected: it is what was measured on these candidates.)"""
+        scale = np.array([1.0 if r.is_count else space / n for r in rungs])
+        return self.reference * (space / n) / (self.rung_seconds @ scale + self.one_off)
+
+
+def climb(rungs: Sequence[Rung], cands: Candidates, rows: IntArray, promotion: str = "sync") -> BoolArray:
+    """``(rungs, B, n)``: which candidates of each row get each rung."""
+    if promotion not in PROMOTIONS:
+        raise InvalidArgumentError(f"promotion must be one of {', '.join(PROMOTIONS)}, got {promotion!r}")
+    B, n = rows.shape
+    size: list[int] = []
+    for rung in rungs:
+        size.append(rung.size(n, size[-1] if size else None))
+    scores = [_ranked(cands.get(r.proxy).scores[rows]) for r in rungs[:-1]]  # (B, n) each; NaN -> -inf
+    masks = np.zeros((len(rungs), B, n), dtype=bool)
+    masks[0] = True
+    if promotion == "sync":
+        for r in range(1, len(rungs)):
+            key = np.where(masks[r - 1], scores[r - 1], -np.inf)
+            order = np.argsort(-key, axis=1, kind="stable")[:, : size[r]]  # the best, earlier column first on ties
+            np.put_along_axis(masks[r], order, True, axis=1)
+        return masks
+    quota = [size[r + 1] / size[r] for r in range(len(rungs) - 1)]
+    for b in range(B):
+        seen: list[list[float]] = [[] for _ in quota]  # each rung's finished scores, sorted
+        for j in range(n):  # arrivals in column order
+            r = 0
+            while r < len(quota):
+                v = float(scores[r][b, j])
+                bisect.insort(seen[r], v)
+                k = max(1, math.floor(quota[r] * len(seen[r]) + 1e-9))
+                if v < seen[r][-k]:
+                    break
+                r += 1
+                masks[r, b, j] = True
+    return masks
+
+
+def _ranked(scores: FloatArray) -> FloatArray:
+    """NaN (a failed proxy) below every number, above the candidates not in the rung (-inf)."""
+    return np.where(np.isnan(scores), -np.finfo(np.float64).max, scores)
+
+
+def outcome(rungs: Sequence[Rung], cands: Candidates, rows: IntArray, masks: BoolArray, share: bool = True) -> Outcome:
+    """Regret and seconds of the climb ``masks``; ``share``: rungs on one training run pay only
+    what the candidate has not paid yet (a resumed training), else each rung pays its own."""
+    paid: dict[str, FloatArray] = {}
+    rung_seconds = np.zeros((rows.shape[0], len(rungs)))
+    for r, rung in enumerate(rungs):
+        f = cands.get(rung.proxy)
+        cost = f.seconds[rows]
+        if share and f.run is not None:
+            before = paid.get(f.run, np.zeros(rows.shape))
+            cost = cost * np.clip(f.at - before, 0.0, None) / f.at
+            paid[f.run] = np.where(masks[r], np.maximum(before, f.at), before)
+        rung_seconds[:, r] = np.where(masks[r], cost, 0.0).sum(axis=1)
+    one_off = sum(cands.get(r.proxy).one_off for r in rungs)
+    return Outcome(
+        regret=_regret(cands.get(rungs[-1].proxy).scores[rows], masks[-1], cands.test[rows]),
+        seconds=rung_seconds.sum(axis=1) + one_off,
+        reference=cands.get(FULL).seconds[rows].sum(axis=1),
+        rung_seconds=rung_seconds,
+        reached=masks.sum(axis=2).T,
+        one_off=one_off,
+    )
+
+
+def _regret(val: FloatArray, finalists: BoolArray, test: FloatArray) -> FloatArray:
+    """Best test accuracy of the row minus that of the finalist with the best validation accuracy."""
+    v = np.where(finalists & np.isfinite(val), val, -np.inf)
+    best = v.max(axis=1, keepdims=True)
+    picked = (v == best) & np.isfinite(best)
+    with np.errstate(invalid="ignore"):
+        chosen = np.where(picked, test, 0.0).sum(axis=1) / picked.sum(axis=1)
+    return test.max(axis=1) - chosen
+
+
+def simulate(
+    rungs: Sequence[Rung], cands: Candidates, rows: npt.ArrayLike | None = None, promotion: str = "sync", share: bool = True
+) -> Outcome:
+    """The ladder on each row of ``rows`` (default: every candidate once, in table order)."""
+    r = np.atleast_2d(np.arange(cands.n) if rows is None else np.asarray(rows, dtype=np.int64))
+    return outcome(rungs, cands, r, climb(rungs, cands, r, promotion), share)
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+def load_candidates(
+    table: Path, scores: Sequence[Path], independent_seed: int | None = None, one_off: Mapping[str, float] | None = None
+) -> Candidates:
+    """The table's architectures (``benchmarks/groundtruth/``): the ground truth is its first seed's
+    test accuracy; ``full`` and every ``early@Xep`` (its ``val_accuracy_Xep`` columns) are the
+    validation accuracies of ``independent_seed``'s training (default: the second seed), one run
+    shared by them, ``X / epochs`` of its seconds. ``scores``: long CSVs ``proxy,arch_id,score,seconds``
+    (their ``early@`` rows are skipped: early stopping is read from the independent seed);
+    ``one_off``: seconds paid once per proxy token."""
+    truth = read_table(table)
+    ids, seed0 = truth.ids, truth.seeds[0]
+    seed = independent_seed if independent_seed is not None else next((s for s in truth.seeds if s != seed0), None)
+    if seed is None or seed == seed0 or seed not in truth.seeds:
+        raise InvalidArgumentError(
+            f"--independent-seed must be a seed of {table} other than the ground truth's {seed0}; it has {truth.seeds}"
+        )
+
+    def column(name: str) -> FloatArray:
+        values = read_table(table, name).truth[seed]
+        missing = [a for a in ids if a not in values]
+        if missing:
+            raise InvalidArgumentError(f"{table}: seed {seed} has no {name} for {len(missing)} architectures (e.g. {missing[0]})")
+        return np.array([values[a] for a in ids], dtype=float)
+
+    seconds, epochs = column("seconds"), column("epochs")
+    if not np.all(epochs == epochs[0]):
+        raise InvalidArgumentError(f"{table}: seed {seed} trains for {sorted(set(epochs))} epochs; early stopping needs one length")
+    run = f"seed {seed}"
+    fid = {FULL: Fidelity(column("val_accuracy"), seconds, run=run, at=1.0)}
+    with table.open(newline="") as f:
+        header = next(csv.reader(f))
+    for name in header:
+        if m := _EARLY.fullmatch(name):
+            at = float(m.group(1)) / float(epochs[0])
+            fid[f"early@{m.group(1)}ep"] = Fidelity(column(name), seconds * at, run=run, at=at)
+    for path in scores:
+        for proxy, (values, secs) in _long_scores(path, ids).items():
+            fid[proxy] = Fidelity(values, secs)
+    for proxy, s in (one_off or {}).items():
+        if proxy not in fid:
+            raise InvalidArgumentError(f"one-off seconds for {proxy!r}, which is not measured here; measured: {', '.join(sorted(fid))}")
+        fid[proxy] = Fidelity(fid[proxy].scores, fid[proxy].seconds, s, fid[proxy].run, fid[proxy].at)
+    test = np.array([truth.truth[seed0][a] for a in ids], dtype=float)
+    return Candidates(test, fid, tuple(ids))
+
+
+def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, FloatArray]]:
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"--scores {path} does not exist") from None
+    if not rows or not {"proxy", "arch_id", "score", "seconds"} <= set(rows[0]):
+        raise InvalidArgumentError(f"--scores {path} needs columns proxy, arch_id, score and seconds (one row per proxy and architecture)")
+    by: dict[str, dict[str, tuple[float, float]]] = {}
+    for r in rows:
+        if not r["proxy"].startswith("early@"):
+            value = float(r["score"]) if r["score"] not in ("", "nan") else math.nan
+            by.setdefault(TOKENS.get(r["proxy"], r["proxy"]), {})[r["arch_id"]] = (value, float(r["seconds"] or "nan"))
+    return {
+        p: (np.array([v.get(a, (math.nan,))[0] for a in ids]), np.array([v.get(a, (0, math.nan))[1] for a in ids])) for p, v in by.items()
+    }
+
+
+# --- measuring ladders ----------------------------------------------------------------------------
+
+TARGET_REGRET = 0.1  # points: the issue's bar for "found the best"
+
+
+def resamples(n: int, count: int, seed: int) -> IntArray:
+    """``(count, n)`` bootstrap resamples of ``n`` candidates (with replacement; seeded)."""
+    return np.random.default_rng(seed).integers(0, n, size=(count, n))
+
+
+def orders(n: int, count: int, seed: int) -> IntArray:
+    """``(count, n)`` seeded orders of arrival of ``n`` candidates."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(n) for _ in range(count)]) if count else np.zeros((0, n), dtype=np.int64)
+
+
+def spread(values: FloatArray, prefix: str) -> dict[str, float | list[float]]:
+    """Mean and central 95 % interval of ``values`` under ``prefix`` (``regret_mean``, ``regret_ci``)."""
+    return {f"{prefix}_mean": float(np.nanmean(values)), f"{prefix}_ci": list(percentile_interval(values))}
+
+
+def measure(
+    rungs: Sequence[Rung], cands: Candidates, boot: IntArray, order_rows: IntArray, spaces: Sequence[int] = (720,)
+) -> dict[str, Any]:
+    """A ladder on ``cands``: the synchronous climb on the table (both cost models), over the
+    bootstrap ``boot`` (regret, ratio, the ratio projected to each of ``spaces``), and when
+    ``order_rows`` has rows, the asynchronous climb over those orders and over the bootstrap (whose
+    rows come in a random order already)."""
+    n = cands.n
+    rows = np.arange(n)[None]
+    masks = climb(rungs, cands, rows)
+    shared, separate = outcome(rungs, cands, rows, masks, True), outcome(rungs, cands, rows, masks, False)
+    b = simulate(rungs, cands, boot)
+    out: dict[str, Any] = {
+        "reached": shared.reached[0].tolist(),
+        "regret": float(shared.regret[0]),
+        "seconds": float(shared.seconds[0]),
+        "seconds_separate": float(separate.seconds[0]),
+        "reference_seconds": float(shared.reference[0]),
+        "ratio": float(shared.ratio[0]),
+        "ratio_separate": float(separate.ratio[0]),
+        "projected": {str(m): float(shared.projected(rungs, n, m)[0]) for m in spaces},
+        "projected_separate": {str(m): float(separate.projected(rungs, n, m)[0]) for m in spaces},
+        "boot": {
+            **spread(b.regret, "regret"),
+            "p_regret_ok": float(np.mean(b.regret <= TARGET_REGRET + 1e-9)),
+            **spread(b.ratio, "ratio"),
+            "projected": {str(m): spread(b.projected(rungs, n, m), "ratio") for m in spaces},
+        },
+    }
+    if len(order_rows):
+        for key, rows_ in (("async_orders", order_rows), ("async_boot", boot)):
+            a = simulate(rungs, cands, rows_, promotion="async")
+            out[key] = {
+                **spread(a.regret, "regret"),
+                "p_regret_ok": float(np.mean(a.regret <= TARGET_REGRET + 1e-9)),
+                **spread(a.ratio, "ratio"),
+                "reached_mean": a.reached.mean(axis=0).tolist(),
+            }
+    return out
+
+
+def grid(
+    cands: Candidates, first: Sequence[str], middle: Sequence[str], keeps: Sequence[float], finals: Sequence[int], depth: int = 2
+) -> list[str]:
+    """The specs of every ladder of a first rung from ``first`` (on all), up to ``depth`` middle rungs from
+    ``middle`` with strictly decreasing keeps from ``keeps``, and ``full`` keeping a count from
+    ``finals``. Rungs come in order of their seconds per architecture (a rung cheaper than the one
+    before it would be better placed before it), each proxy once."""
+    cost = {p: cands.seconds_per_arch(p) + cands.get(p).one_off / cands.n for p in {*first, *middle}}
+    out: list[str] = []
+    for f in first:
+        later = sorted((p for p in middle if p != f and cost[p] > cost[f]), key=lambda p: cost[p])
+        for d in range(depth + 1):
+            for proxies in combinations(later, d):
+                for ks in combinations(sorted(keeps, reverse=True), d):
+                    for k in finals:
+                        middles = "".join(f",{p}:{x}" for p, x in zip(proxies, ks, strict=True))
+                        out.append(f"{f}:1.0{middles},{FULL}:{k}")
+    return out
+
+
+def split(n: int, fraction: float, seed: int) -> tuple[IntArray, IntArray]:
+    """A seeded split of ``n`` candidates: ``round(fraction * n)`` for calibration, the rest held out."""
+    perm = np.random.default_rng(seed).permutation(n)
+    k = round(fraction * n)
+    return np.sort(perm[:k]), np.sort(perm[k:])
+
+
+Row = Mapping[str, Any]  # what measure() returns, with the ladder's "spec"
+
+
+def read_split(path: Path, ids: Sequence[str]) -> tuple[IntArray, IntArray]:
+    """A committed split (``benchmarks/groundtruth/split.py``: CSV with ``arch_id`` and ``role``
+    ``calibration`` or ``evaluation``; lines starting with ``#`` are comments): the indices of
+    ``ids`` in each role."""
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"--split-file {path} does not exist") from None
+    roles = {r["arch_id"]: r.get("role") for r in rows}
+    missing = [a for a in ids if roles.get(a) not in ("calibration", "evaluation")]
+    if missing:
+        raise InvalidArgumentError(
+            f"--split-file {path} gives no calibration/evaluation role to {len(missing)} architectures (e.g. {missing[0]})"
+        )
+    cal = [i for i, a in enumerate(ids) if roles[a] == "calibration"]
+    return np.array(cal, dtype=np.int64), np.array([i for i, a in enumerate(ids) if roles[a] == "evaluation"], dtype=np.int64)
+
+
+def frontier(rows: Sequence[Row], ratio: Callable[[Row], float]) -> list[Row]:
+    """The rows no other row beats on both bootstrap mean regret (lower) and ``ratio`` (higher),
+    highest ratio first."""
+    best = sorted(rows, key=lambda r: (-ratio(r), r["boot"]["regret_mean"]))
+    out: list[Row] = []
+    for r in best:
+        if not out or r["boot"]["regret_mean"] < out[-1]["boot"]["regret_mean"]:
+            out.append(r)
+    return out
+
+
+def choose(rows: Sequence[Row], ratio: Callable[[Row], float], rule: str = "mean") -> Row:
+    """The rule fixed before any result was seen: the highest ``ratio`` among the ladders whose
+    regret meets the target, ``mean``: over the bootstrap (expected regret on a like set), or
+    ``point``: on these candidates (the naive rule, for comparison); none meets it: the lowest."""
+    key = (lambda r: r["boot"]["regret_mean"]) if rule == "mean" else (lambda r: r["regret"])
+    ok = [r for r in rows if key(r) <= TARGET_REGRET + 1e-9]
+    if not ok:
+        return min(rows, key=lambda r: (key(r), -ratio(r)))
+    return max(ok, key=lambda r: (ratio(r), -r["boot"]["regret_mean"], -len(r["reached"])))

@@ -1,0 +1,74 @@
+"""Per-architecture training-free scores of a ground-truth table, as a long scores CSV.
+
+    OMP_NUM_THREADS=1 python benchmarks/zero_cost_scores.py --device cpu \\
+        --seconds-from benchmarks/gpu/2026-11-26-h100/fidelity-100-scores/fidelity.json \\
+        --out benchmarks/ladders/zero-cost-scores.csv
+
+Every registered zero-cost score (``nas_proxy.proxies.zero_cost``) of every architecture of
+``--table``, through the library's training-free proxy (``ZeroCostProxy``: the seeded untrained
+network, one seeded batch of real training images; the same draws as ``benchmarks/fidelity.py
+--proxy zero-cost:NAME``). Writes ``proxy,arch_id,score,seconds,cpu_seconds``: ``cpu_seconds`` is what
+the score took here; ``seconds`` is the per-architecture mean a GPU run measured for that score
+(``--seconds-from``: a ``fidelity.json`` whose proxies include it), so that a ladder's compute is in
+the same seconds as the table's trainings; without ``--seconds-from`` it is ``cpu_seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+
+from fidelity import read_table  # noqa: E402
+
+from nas_proxy.proxies.base import RunSetup  # noqa: E402
+from nas_proxy.proxies.training_free import ZeroCostProxy  # noqa: E402
+from nas_proxy.proxies.zero_cost import ZERO_COST  # noqa: E402
+from nas_proxy.search.fulldata import DataRef  # noqa: E402
+from nas_proxy.spaces import get_space  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--table", type=Path, default=Path(__file__).parent / "groundtruth" / "fashion-mnist-convnet720.csv")
+    p.add_argument("--dataset", default="fashion-mnist", help="real data of the scores' batch (default %(default)s)")
+    p.add_argument("--data-root")
+    p.add_argument("--space", default="convnet720", help="space of the table's architectures (default %(default)s)")
+    p.add_argument("--batch", type=int, default=64, help="training images a score sees (default %(default)s, fidelity.py's)")
+    p.add_argument("--seed", type=int, default=0, help="network and batch seed (default %(default)s)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seconds-from", type=Path, help="a fidelity.json whose per-architecture seconds become the 'seconds' column")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    table = read_table(args.table)
+    gpu = json.loads(args.seconds_from.read_text())["proxies"] if args.seconds_from else {}
+    setup = RunSetup(
+        get_space(args.space),
+        DataRef(args.dataset, 0, 0.1, args.data_root),
+        args.out.parent,
+        zero_cost_batch=args.batch,
+        seed=args.seed,
+        device=args.device,
+    )
+    rows = []
+    for name in ZERO_COST.names():
+        proxy = ZeroCostProxy(setup, name)
+        for aid in table.ids:
+            s = proxy.score(table.specs[aid], aid)
+            seconds = gpu[name]["seconds_per_arch"] if name in gpu else s.seconds
+            rows.append({"proxy": name, "arch_id": aid, "score": s.value, "seconds": seconds, "cpu_seconds": round(s.seconds, 4)})
+        print(f"{name}: {len(table.ids)} architectures", file=sys.stderr)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""``nasproxy soft-labels``: label a finished synthetic set with teachers' soft labels (table
+``[distill.soft_labels]``: SoftLabelConfig), and the same options on ``nasproxy distill``."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from nas_proxy.checks import finite_float
+from nas_proxy.cli.common import Config, Subparsers, print_json
+
+
+def add_soft_label_options(p: argparse.ArgumentParser) -> None:
+    """The SoftLabelConfig flags (not given: the config file's ``[distill.soft_labels]``, else the default)."""
+    from nas_proxy.distill.soft_labels import DEFAULT_SPACE, SoftLabelConfig
+
+    d = SoftLabelConfig()
+    g = p.add_argument_group("soft labels (teachers trained on the real training split)")
+    g.add_argument(
+        "--soft-labels",
+        "--teachers",
+        dest="teachers",
+        type=int,
+        metavar="N",
+        help=f"label every image with the mean softmax of N teachers (default {d.teachers}: none)",
+    )
+    g.add_argument(
+        "--teacher-space",
+        metavar="SPACE",
+        help=f"space the teachers are drawn from, stratified (default: the distillation's, else {DEFAULT_SPACE})",
+    )
+    g.add_argument("--teacher-epochs", type=int, metavar="E", help=f"each teacher's epochs (default {d.epochs})")
+    g.add_argument(
+        "--teacher-images", type=int, metavar="M", help="real training images per teacher, stratified (default: the whole training split)"
+    )
+    g.add_argument("--temperature", type=finite_float, help=f"labels are softmax(logits / T) (default {d.temperature})")
+    g.add_argument("--teacher-dir", metavar="DIR", help="cache of trained teachers, shareable between sets (default: SET/teachers)")
+
+
+def soft_label_config(args: argparse.Namespace, file: Config) -> Any:
+    """SoftLabelConfig from its defaults, then ``[distill.soft_labels]`` of ``--config``, then the flags given."""
+    from nas_proxy import configs
+    from nas_proxy.distill.soft_labels import SoftLabelConfig
+
+    return configs.build(
+        SoftLabelConfig,
+        file.table("distill.soft_labels"),
+        file.where("distill.soft_labels"),
+        teachers=args.teachers,
+        space=args.teacher_space,
+        epochs=args.teacher_epochs,
+        images=args.teacher_images,
+        temperature=args.temperature,
+        cache=args.teacher_dir,
+    )
+
+
+def add_soft_labels(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "soft-labels",
+        parents=[common],
+        help="add teachers' soft labels to a finished synthetic set",
+        description="Train N teachers drawn from a search space on the real training split (never validation or test) and store "
+        "their mean softmax on every image of a synthetic set; proxies then train on these labels (--hard-labels: not). "
+        "Trained teachers are cached: the same command resumes after a kill. Options also come from [distill.soft_labels] of --config.",
+    )
+    p.add_argument("path", metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
+    p.add_argument("--out", help="write a labelled copy there (default: label DIR in place)")
+    p.add_argument("--seed", type=int, help="draws the teachers, their data and initialisation (default: the set's seed)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default %(default)s)")
+    p.add_argument("--data-root", help="where the real data is, if not where distill found it")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_soft_label_options(p)
+    p.set_defaults(func=cmd_soft_labels)
+
+
+def cmd_soft_labels(args: argparse.Namespace) -> int:
+    from nas_proxy.distill.soft_labels import add_soft_labels as label_set
+
+    config = soft_label_config(args, Config(args.config))
+    meta = label_set(args.path, config, args.out, args.seed, args.device, args.data_root, progress=not args.quiet)
+    if args.json:
+        print_json(meta)
+        return 0
+    print(describe(meta))
+    print(f"wrote {args.out or args.path}/; next: nasproxy search --synthetic {shlex.quote(str(args.out or args.path))} ...")
+    return 0
+
+
+def describe(meta: dict[str, Any]) -> str:
+    """The teachers of a labelled set's ``meta.json``, one line each, then what the labels cost."""
+    r = meta["soft_labels"]
+    lines = [
+        f"soft labels of {meta['num_images']} images from {len(r['members'])} teachers of {r['space']} ({r['train_images']} training images each):"
+    ]
+    for m in r["members"]:
+        spec = ",".join(f"{k}={v}" for k, v in m["spec"].items() if k != "family")
+        notes = [n for n, on in (("cached", m["cached"]), ("left out: near chance", not m.get("used", True))) if on]
+        lines.append(f"  {spec}: validation {m['val_accuracy']:.2f} %, {m['seconds']:.1f} s" + (f" ({'; '.join(notes)})" if notes else ""))
+    lines.append(
+        f"top soft class = label on {100 * r['agreement']:.1f} % of the images, mean top probability {r['mean_top_probability']:.3f}; "
+        f"{r['seconds']:.1f} s of teachers ({r['seconds_this_run']:.1f} s this run) on {r['device']}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,146 @@
+"""Selection by ranking: keep the distillation checkpoint that ranks calibration architectures best.
+
+Every ``select_every`` iterations (and at iteration 0 and the last) the current synthetic set is
+handed to a :class:`Ranker`, which trains each calibration architecture on it with the proxy
+protocol, scores it on the validation split and returns the Spearman correlation of those scores
+with the architectures' ground truth. The best-ranking set is kept in ``selected.safetensors`` and
+becomes the artifact; ``selection.json`` lists every score. Both are written before the run goes
+on, so a resumed run never scores an iteration twice: the iterations it recomputes are bit-identical
+to the ones already scored.
+
+The ranker lives above this layer (``nas_proxy.calibrate.selection``: it trains proxies); the loop
+only calls it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from nas_proxy.errors import ArtifactError, OutputConflictError
+from nas_proxy.utils import atomic_path, write_json
+
+STATE = "selection.json"  # every score so far, beside the checkpoint
+SELECTED = "selected.safetensors"  # the best-ranking set so far
+
+
+@dataclass
+class Ranking:
+    """How one synthetic set ranks the calibration architectures."""
+
+    spearman: float  # with their ground truth; NaN when undefined (e.g. every score equal)
+    scores: dict[str, float]  # arch id -> proxy score (% on the validation split)
+
+
+class Ranker(ABC):
+    """Scores synthetic sets on calibration architectures (``nas_proxy.calibrate.selection``).
+
+    :meth:`start` is called once per run, after the dataset is loaded and before the first score;
+    :meth:`rank` at every selection point; :meth:`describe` when ``meta.json`` is written.
+    """
+
+    @abstractmethod
+    def start(self, val_x: Tensor, val_y: Tensor, flip: bool, num_classes: int, device: torch.device) -> None:
+        """Take the validation split (the only data scores are computed on) and the device."""
+
+    @abstractmethod
+    def calibration(self) -> list[str]:
+        """The arch ids scored, in a fixed order (valid after :meth:`start`)."""
+
+    @abstractmethod
+    def rank(self, images: Tensor, labels: Tensor) -> Ranking: ...
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """The calibration file, the architectures and the protocol, as ``meta.json`` records them."""
+
+
+class Selection:
+    """The scores of one run so far, kept in ``out`` (``selection.json`` and ``selected.safetensors``)."""
+
+    def __init__(self, out: Path, ranker: Ranker, every: int) -> None:
+        self.out, self.ranker, self.every = out, ranker, every
+        self.scored: list[dict[str, Any]] = []  # {"iteration", "spearman", "seconds", "scores"}
+        self.calibration = ranker.calibration()
+        path = out / STATE
+        if path.is_file():
+            try:
+                state = json.loads(path.read_text())
+                scored, calibration = state["scored"], state["calibration"]
+            except (OSError, ValueError, KeyError) as e:
+                raise ArtifactError(f"{path} is unreadable ({e}); start again with --force") from None
+            if calibration != self.calibration:
+                raise OutputConflictError(
+                    f"{path} scored other calibration architectures than --select-by gives now; use the same file and options "
+                    "to --resume, or --force to start again"
+                )
+            self.scored = scored
+
+    def due(self, done: int, total: int) -> bool:
+        """Whether the set after ``done`` iterations is to be scored and has not been yet."""
+        return (done % self.every == 0 or done == total) and all(s["iteration"] != done for s in self.scored)
+
+    def best(self) -> dict[str, Any] | None:
+        """The scored entry with the highest Spearman (the earliest on ties; NaN never wins unless alone)."""
+        if not self.scored:
+            return None
+        return max(self.scored, key=lambda s: (_value(s["spearman"]), -s["iteration"]))
+
+    def score(self, done: int, images: Tensor, labels: Tensor) -> dict[str, Any]:
+        """Rank the set after ``done`` iterations; keep it if it is the best so far; record the score."""
+        t0 = time.perf_counter()
+        ranking = self.ranker.rank(images, labels)
+        entry: dict[str, Any] = {
+            "iteration": done,
+            "spearman": None if math.isnan(ranking.spearman) else ranking.spearman,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "scores": ranking.scores,
+        }
+        before = self.best()
+        if before is None or _value(entry["spearman"]) > _value(before["spearman"]):
+            with atomic_path(self.out / SELECTED) as tmp:  # first: a state that names it always finds it
+                save_file({"images": images.detach().float().cpu().contiguous()}, str(tmp), metadata={"iteration": str(done)})
+        self.scored.append(entry)
+        write_json(self.out / STATE, {"calibration": self.calibration, "scored": self.scored})
+        return entry
+
+    def selected_images(self) -> Tensor:
+        """The best-ranking set, as kept when it was scored."""
+        best = self.best()
+        assert best is not None, "scored at least once (the last iteration)"
+        path = self.out / SELECTED
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                iteration = int((f.metadata() or {})["iteration"])
+            images = load_file(str(path))["images"]
+        except (SafetensorError, OSError, KeyError, ValueError) as e:
+            raise ArtifactError(f"{path} is unreadable ({e}); start again with --force") from None
+        if iteration != best["iteration"]:
+            raise ArtifactError(f"{path} holds iteration {iteration}, {STATE} chose {best['iteration']}; start again with --force")
+        return images
+
+    def describe(self) -> dict[str, Any]:
+        best = self.best()
+        return {
+            **self.ranker.describe(),
+            "every": self.every,
+            "scored": [{k: s[k] for k in ("iteration", "spearman", "seconds")} for s in sorted(self.scored, key=lambda s: s["iteration"])],
+            "chosen_iteration": None if best is None else best["iteration"],
+            "chosen_spearman": None if best is None else best["spearman"],
+            "seconds": round(sum(s["seconds"] for s in self.scored), 3),
+            "state": STATE,
+        }
+
+
+def _value(spearman: float | None) -> float:
+    return -math.inf if spearman is None else spearman

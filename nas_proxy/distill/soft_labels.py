@@ -1,0 +1,328 @@
+"""Soft labels for a synthetic set: the mean softmax of teachers trained on real data.
+
+Qin et al. (NeurIPS 2024, REFERENCE §8) found that soft labels from expert teachers explain most of
+distillation's gain, and that random real images with ensemble soft labels match distilled sets.
+Here N teachers are drawn from a search space, stratified so that they differ in every dimension
+(:func:`nas_proxy.spaces.stratified.stratified_specs`), each trained from scratch on the real
+**training split** (the distillation's; a seeded, stratified subset of ``images`` of it when given),
+never on the validation split or the test set; the validation split only scores them. An image's
+soft label is the teachers' mean ``softmax(logits / temperature)`` on the image as stored (no
+augmentation), over the teachers that learned something (``CHANCE_MULTIPLE``); a proxy trained on the set then learns these rows (under DSA an augmented image keeps
+its source image's row).
+
+Trained teachers are files (``DIR/teachers/ARCH-KEY.safetensors``, the key hashing the spec, seed,
+protocol and data), written atomically one by one: a run killed at any point retrains only the
+teacher it was training, and sets labelled with the same teachers (a random subset and a distilled
+set of one dataset and seed) share them through ``cache``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from nas_proxy import checks
+from nas_proxy.data import stratified_split
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
+from nas_proxy.training import TrainConfig, accuracy, train_model
+from nas_proxy.utils import atomic_path, derive_seed, resolve_device
+
+TEACHERS = "teachers"  # the cache's folder inside a set's directory
+DEFAULT_SPACE = "convnet720"  # teachers' space when the set names no distillation space
+# A teacher whose validation accuracy is below this many times chance (the largest class's share)
+# learned nothing in its epochs (a deep sigmoid network without norm, say: 10 % on Fashion-MNIST
+# after 2 epochs); its near-constant softmax would only bias every label, so it is left out.
+CHANCE_MULTIPLE = 2.0
+
+
+@dataclass
+class SoftLabelConfig:
+    """Soft labels from an ensemble of teachers (table ``[distill.soft_labels]``); ``teachers = 0``: none."""
+
+    teachers: int = 0  # N teacher networks (0: hard labels only); Qin et al.: ensembles label best
+    space: str | None = None  # where teachers are drawn; None: the set's distillation space ("nets"), else convnet720
+    epochs: int = 2  # each teacher's epochs on its real images (SGD lr 0.01, momentum 0.9, batch 256, no augmentation)
+    images: int | None = None  # real training images per teacher (stratified, seeded); None: the whole training split
+    temperature: float = 1.0  # labels are softmax(logits / temperature), averaged over teachers; 1: the teachers' own
+    cache: str | None = None  # directory of trained teachers (shareable between sets); None: SET/teachers
+
+    def validate(self) -> None:
+        checks.number("soft-label teachers", self.teachers, 0, integer=True)
+        checks.positive("teacher epochs", self.epochs)
+        checks.number("teacher images", self.images, 1, integer=True, optional=True)
+        checks.number("temperature", self.temperature, 0, low_open=True)
+        if self.space is not None and self.teachers > 0:  # before a long distillation, not after it
+            from nas_proxy.spaces import get_space
+
+            checks.text("teacher space", self.space)
+            get_space(self.space)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide the labels (not where the teachers are cached)."""
+        d = self.to_dict()
+        del d["cache"]
+        return d
+
+
+@dataclass
+class Teacher:
+    """One trained teacher: its network and its record in ``meta.json``."""
+
+    model: nn.Module
+    record: dict[str, Any]  # spec, arch_id, seed, val_accuracy (%), seconds (training), file, cached
+
+
+def teacher_indices(train_y: Tensor, split_seed: int, val_fraction: float, images: int | None, seed: int) -> tuple[Tensor, Tensor]:
+    """Indices into a dataset's training tensors: (the images every teacher trains on, the
+    validation images that score them). The first are the distillation split's (``stratified_split``'s
+    first part, as ``Dataset.split`` makes it), a stratified, seeded subset of ``images`` of them
+    when given; the second its validation part. The test set is another tensor, never indexed."""
+    train_idx, val_idx = stratified_split(train_y, val_fraction, split_seed)
+    if images is not None and images < train_idx.numel():
+        _, keep = stratified_split(train_y[train_idx], images / train_idx.numel(), derive_seed(seed, "teacher-images"))
+        train_idx = train_idx[keep]
+    return train_idx, val_idx
+
+
+def add_soft_labels(
+    path: Path | str,
+    config: SoftLabelConfig,
+    out: Path | str | None = None,
+    seed: int | None = None,
+    device: str = "auto",
+    data_root: str | None = None,
+    progress: bool = False,  # the library is silent unless asked; the CLI asks
+) -> dict[str, Any]:
+    """Label the synthetic set at ``path`` with ``config.teachers`` teachers; returns its new ``meta.json``.
+
+    The set is rewritten in place, or copied to ``out`` with the labels added (``meta.json``'s
+    ``derived_from`` names the source). A set that already carries labels of this ``config`` is left
+    as it is. ``seed`` (None: the set's) draws the teachers, their data and their initialisation.
+    """
+    from nas_proxy.synthetic import META, load_synthetic, save_synthetic
+
+    config.validate()
+    if config.teachers < 1:
+        raise InvalidArgumentError(f"soft labels need at least 1 teacher, got {config.teachers}; pass --soft-labels N")
+    src = Path(path)
+    syn = load_synthetic(src)
+    seed = int(syn.meta.get("seed", 0)) if seed is None else seed
+    checks.number("seed", seed, 0, checks.SEED_MAX, integer=True)
+    dst = Path(out) if out is not None else src
+    derived = dst.resolve() != src.resolve()
+    if derived:
+        _check_copy_target(dst, syn.meta)
+        if (dst / META).is_file() and _labelled(there := load_synthetic(dst).meta, config, seed):
+            return there
+    elif _labelled(syn.meta, config, seed):
+        return syn.meta
+    cache = Path(config.cache) if config.cache else dst / TEACHERS
+    t0 = time.perf_counter()
+    soft, record = soft_labels(
+        syn.images, syn.labels, syn.meta, config, seed, cache, device, data_root or syn.meta.get("data_root"), progress
+    )
+    record["seconds_this_run"] = round(time.perf_counter() - t0, 3)  # cached teachers cost nothing here
+    record["cache"] = str(config.cache) if config.cache else TEACHERS
+    meta = {
+        k: v for k, v in syn.meta.items() if k not in ("format", "format_version", "tensors", "tensors_sha256", "num_images", "image_shape")
+    }
+    meta["soft_labels"] = record
+    if derived:
+        meta["derived_from"] = {"path": str(src), "tensors_sha256": syn.meta["tensors_sha256"]}
+    d = syn.dataset
+    save_synthetic(dst, syn.images, syn.labels, meta, tuple(d["mean"]), tuple(d["std"]), soft_labels=soft)
+    return json.loads((dst / META).read_text())
+
+
+def _labelled(meta: dict[str, Any], config: SoftLabelConfig, seed: int) -> bool:
+    """Whether a set's ``meta.json`` records soft labels of ``config`` drawn with ``seed``."""
+    record = meta.get("soft_labels", {})
+    return bool(record.get("config") == config.identity() and record.get("seed") == seed)
+
+
+def _check_copy_target(dst: Path, source_meta: dict[str, Any]) -> None:
+    """``dst`` may be new, empty, hold only a teacher cache, or hold a copy of the same source."""
+    from nas_proxy.synthetic import GRID, META, TENSORS, read_meta
+
+    if dst.exists() and not dst.is_dir():
+        raise OutputConflictError(f"{dst} is a file, not a directory")
+    if not dst.is_dir():
+        return
+    if any(p.name not in (TEACHERS, META, TENSORS, GRID) and not p.name.startswith(".") for p in dst.iterdir()):
+        raise OutputConflictError(f"{dst} is not empty and holds no soft-labelled copy of this set; choose a new directory")
+    if (dst / META).is_file():
+        there = read_meta(dst).get("derived_from", {}).get("tensors_sha256")
+        if there != source_meta["tensors_sha256"]:
+            raise OutputConflictError(f"{dst} holds a copy of another set (tensors {there}); choose a new directory or delete it")
+
+
+def soft_labels(
+    images: Tensor,
+    labels: Tensor,
+    meta: dict[str, Any],
+    config: SoftLabelConfig,
+    seed: int,
+    cache: Path,
+    device: str = "auto",
+    data_root: str | None = None,
+    progress: bool = False,
+) -> tuple[Tensor, dict[str, Any]]:
+    """(N, classes) soft labels of ``images`` (a set whose ``meta.json`` is ``meta``: its dataset,
+    split and distillation space) and their ``meta.json`` record."""
+    from nas_proxy.data import load_dataset
+    from nas_proxy.spaces import get_space
+    from nas_proxy.spaces.stratified import stratified_specs
+
+    d, split = meta["dataset"], meta["split"]
+    dataset = load_dataset(d["name"], data_root, image_size=int(d["image_size"][0]))
+    if dataset.num_classes != d["num_classes"] or list(dataset.image_size) != list(d["image_size"]) or dataset.channels != d["channels"]:
+        raise ArtifactError(
+            f"the set was made from {d['name']} with {d['num_classes']} classes of {d['channels']}x{d['image_size']} images; the data found now differ"
+        )
+    space_name = config.space or meta.get("config", {}).get("nets") or DEFAULT_SPACE
+    space = get_space(space_name)
+    specs = stratified_specs(space, config.teachers, seed)
+    if len(specs) < config.teachers:
+        raise InvalidArgumentError(
+            f"--teacher-space {space_name} holds {len(specs)} architectures, fewer than the {config.teachers} teachers asked for"
+        )
+    if config.images is not None and config.images < dataset.num_classes:
+        raise InvalidArgumentError(f"--teacher-images must be at least the {dataset.num_classes} classes, got {config.images}")
+    split_seed, val_fraction = int(split["seed"]), float(split["val_fraction"])
+    idx, val_idx = teacher_indices(dataset.train_y, split_seed, val_fraction, config.images, seed)
+    dev = resolve_device(device)
+    x, y = dataset.train_x[idx], dataset.train_y[idx]  # (M, C, H, W), (M,): the teachers' only training data
+    val_x, val_y = dataset.train_x[val_idx], dataset.train_y[val_idx]  # scores the teachers, never trains them
+    protocol = TrainConfig(epochs=config.epochs, dsa=False)
+    data_key = {"dataset": d["name"], "split_seed": split_seed, "val_fraction": val_fraction, "image_size": d["image_size"]}
+    data_key |= {"train_images": int(idx.numel()), "subset_seed": seed if config.images is not None else None}
+    teachers = [
+        train_teacher(spec, seed, x, y, val_x, val_y, dataset.flip, protocol, data_key, cache, dev, dataset.num_classes)
+        for spec in tqdm(specs, desc="teachers", unit="net", disable=not progress)
+    ]
+    chance = 100.0 * float(torch.bincount(val_y).max()) / val_y.numel()  # % of always answering the largest class
+    for t in teachers:
+        t.record["used"] = t.record["val_accuracy"] >= CHANCE_MULTIPLE * chance
+    used = [t.model for t in teachers if t.record["used"]]
+    if not used:
+        best = max(t.record["val_accuracy"] for t in teachers)
+        raise InvalidArgumentError(
+            f"no teacher reached {CHANCE_MULTIPLE:g}x chance ({CHANCE_MULTIPLE * chance:.1f} %) validation accuracy (best {best:.1f} %); "
+            "train them longer (--teacher-epochs, --teacher-images) or draw others (--teacher-space, --seed)"
+        )
+    t0 = time.perf_counter()
+    soft = label(images, used, config.temperature)  # (N, classes)
+    seconds_labels = time.perf_counter() - t0
+    members = [t.record for t in teachers]
+    record = {
+        "config": config.identity(),
+        "seed": seed,  # drew the teachers, their images and their initialisation
+        "space": space_name,
+        "members": members,
+        "used": len(used),  # members whose labels are averaged (above CHANCE_MULTIPLE x chance)
+        "val_accuracy_mean": round(sum(m["val_accuracy"] for m in members) / len(members), 4),
+        "protocol": {k: v for k, v in protocol.to_dict().items() if k not in ("channels_last", "cuda_graph")}
+        | {"amp": protocol.uses_amp(dev)},
+        "train_images": int(idx.numel()),  # of the training split; the validation split and the test set: none
+        # the labels' one-off cost: every teacher's training (cached ones count what they cost when trained) and the labelling
+        "seconds": round(sum(m["seconds"] for m in members) + seconds_labels, 3),
+        "device": str(dev),
+        "agreement": round(float((soft.argmax(1) == labels).float().mean()), 4),  # share whose top soft class is the hard label
+        "mean_top_probability": round(float(soft.max(1).values.mean()), 4),
+    }
+    return soft, record
+
+
+def train_teacher(
+    spec: dict[str, Any],
+    seed: int,
+    x: Tensor,
+    y: Tensor,
+    val_x: Tensor,
+    val_y: Tensor,
+    flip: bool,
+    protocol: TrainConfig,
+    data_key: dict[str, Any],
+    cache: Path,
+    device: torch.device,
+    num_classes: int,
+) -> Teacher:
+    """``spec`` trained on ``x``/``y`` with ``protocol`` (a TrainConfig), or read from ``cache``
+    when a teacher of the same spec, seed, protocol and data is there; scored on ``val_x``/``val_y``."""
+    from nas_proxy.spaces import arch_id, build_model
+
+    aid = arch_id(spec)
+    run_seed = derive_seed(seed, "teacher", aid)  # the same teacher in every ensemble that draws this spec
+    key = _key({"spec": spec, "seed": run_seed, "protocol": protocol.to_dict(), "data": data_key})
+    file = cache / f"{aid}-{key}.safetensors"
+    torch.manual_seed(run_seed)
+    model = build_model(spec, int(x.shape[1]), num_classes, (int(x.shape[2]), int(x.shape[3]))).to(device)
+    cached = _read_teacher(file, model)
+    if cached is not None:
+        return Teacher(model.eval(), {**cached, "cached": True})
+    t0 = time.perf_counter()
+    train_model(model, x, y, protocol, run_seed, flip)
+    seconds = time.perf_counter() - t0
+    val = 100.0 * accuracy(model, val_x.to(device), val_y.to(device), amp=protocol.uses_amp(device))
+    record = {
+        "spec": spec,
+        "arch_id": aid,
+        "seed": run_seed,
+        "val_accuracy": round(val, 4),
+        "seconds": round(seconds, 3),
+        "file": file.name,
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(file) as tmp:
+        save_file(state, str(tmp), metadata={"record": json.dumps(record)})
+    return Teacher(model.eval(), {**record, "cached": False})
+
+
+def _read_teacher(file: Path, model: nn.Module) -> dict[str, Any] | None:
+    """The record of a cached teacher, its weights loaded into ``model``; None when absent or unreadable."""
+    if not file.is_file():
+        return None
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            record = json.loads((f.metadata() or {})["record"])
+        model.load_state_dict(load_file(str(file)))
+    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError):
+        return None  # a damaged cache entry: train the teacher again
+    return dict(record)
+
+
+def _key(parts: dict[str, Any]) -> str:
+    """16 hex digits naming what a teacher depends on."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@torch.no_grad()
+def label(images: Tensor, teachers: list[nn.Module], temperature: float, batch_size: int = 1024) -> Tensor:
+    """The teachers' mean ``softmax(logits / temperature)`` on ``images`` (N, C, H, W): (N, classes),
+    float32, on the CPU."""
+    rows = []
+    for start in range(0, images.shape[0], batch_size):
+        probs = []
+        for t in teachers:
+            device = next(t.parameters()).device
+            logits = t.eval()(images[start : start + batch_size].to(device)).float()  # (B, classes), float32: no autocast
+            probs.append(F.softmax(logits / temperature, dim=1).cpu())
+        rows.append(torch.stack(probs).mean(0))  # (B, classes)
+    return torch.cat(rows)
+
+
+__all__ = ["TEACHERS", "SoftLabelConfig", "Teacher", "add_soft_labels", "label", "soft_labels", "teacher_indices", "train_teacher"]

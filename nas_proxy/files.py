@@ -1,0 +1,268 @@
+"""Writing files so that a failure leaves every earlier result whole and says why in one line.
+
+- :func:`atomic_path` (and :func:`write_bytes`, :func:`write_text`, :func:`write_json`): a new
+  file is written beside its target, flushed to disk and renamed over it, so a crash, Ctrl-C or a
+  full disk leaves the old file (or none), never half of a new one.
+- :func:`append_whole`: an append written in full or not at all: a failed write is cut back.
+- :func:`check_writable`: refuses, before a command writes anything, a path that cannot be written.
+- :func:`write_error`: the ``OSError`` a user can act on (a full disk or quota, a read-only file
+  system, no permission, a path through a file, a name too long) as a one-line
+  :class:`FileWriteError` naming the path; a full disk also names the bytes and the free space.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nas_proxy.errors import NasProxyError
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+RESUME = "run the same command again"  # what a full disk's message says to do once there is room
+SHOWN_NAME = 40  # longer path components are shortened in messages (a 300-character name would fill the line)
+
+
+class FileWriteError(NasProxyError):
+    """A file or folder that cannot be written: a read-only file system, no permission, a path
+    through a file, a name too long (and the full disk of :class:`DiskFullError`)."""
+
+
+class DiskFullError(FileWriteError):
+    """No space left on the device (ENOSPC) or the user's disk quota exceeded (EDQUOT). Exit 4: not
+    bad input; ``resume`` (the same command, by default) continues once there is room."""
+
+    exit_code = 4
+
+    def __init__(self, path: Path, needed: int | None, free: int | None, quota: bool = False, resume: str = RESUME) -> None:
+        what, fix = ("disk quota exceeded", "free space within your quota") if quota else ("no space left on device", "free space")
+        wanted = "an unknown number of bytes" if needed is None else f"{needed:,} bytes"
+        there = "an unknown number of bytes" if free is None else f"{free:,} bytes"
+        super().__init__(f"{what} writing {shorten(path)}: {wanted} to write, {there} free; {fix}, then {resume}")
+        self.path, self.needed, self.free, self.quota = path, needed, free, quota
+
+    def with_resume(self, resume: str) -> DiskFullError:
+        """The same error, telling another way to continue (``run the same command with --resume``)."""
+        return DiskFullError(self.path, self.needed, self.free, self.quota, resume)
+
+
+def free_bytes(path: Path) -> int | None:
+    """Free bytes (for this user) on the file system that holds ``path`` or its nearest existing folder."""
+    with contextlib.suppress(OSError):
+        return shutil.disk_usage(existing_ancestor(path)).free
+    return None
+
+
+def existing_ancestor(path: Path) -> Path:
+    """``path`` itself or its nearest folder that exists."""
+    path = Path(os.path.abspath(path))
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def write_error(e: OSError, path: Path, needed: int | None = None) -> FileWriteError:
+    """The one-line error for ``e``, raised while writing ``path`` (``needed``: the bytes it meant to
+    write, when known)."""
+    shown = shorten(path)
+    code = e.errno
+    if code in FULL:
+        return DiskFullError(path, needed, free_bytes(path), quota=code == errno.EDQUOT)
+    if code == errno.EROFS:
+        return FileWriteError(f"cannot write {shown}: read-only file system; give a path on a writable disk")
+    if code in (errno.EACCES, errno.EPERM):
+        return FileWriteError(f"cannot write {shown}: permission denied; give a folder you may write to, or change its permissions")
+    if code in (errno.ENOTDIR, errno.EEXIST):
+        blocker = _file_in_the_way(path)
+        if blocker is not None:
+            return FileWriteError(f"cannot write {shown}: {shorten(blocker)} is a file, not a folder; give another path")
+    if code == errno.ENAMETOOLONG:
+        longest = max(len(os.fsencode(part)) for part in Path(path).parts)
+        return FileWriteError(
+            f"cannot write {shown}: a name in it is longer than the file system allows ({longest} bytes; most allow 255); use a shorter name"
+        )
+    if code == errno.EISDIR:
+        return FileWriteError(f"cannot write {shown}: it is a folder; give a file path")
+    if code == errno.ELOOP:
+        return FileWriteError(f"cannot write {shown}: it is a symbolic link loop (it leads back to itself); give a real path")
+    return FileWriteError(f"cannot write {shown}: {e.strerror or e}")
+
+
+def shorten(path: Path | str) -> str:
+    """``path`` for a message, each overlong component cut to its start and its length."""
+    parts = [p if len(p) <= SHOWN_NAME else f"{p[:12]}...({len(p)} characters)" for p in Path(path).parts]
+    return str(Path(*parts)) if parts else str(path)
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The ancestor of ``path`` (or ``path``'s folder) that is a file, if any."""
+    for parent in reversed(Path(path).parents):
+        if parent.is_file():
+            return parent
+    return None
+
+
+@contextmanager
+def writing(path: Path, needed: int | None = None) -> Iterator[None]:
+    """Turn an ``OSError`` raised inside into the one-line error naming ``path``."""
+    try:
+        yield
+    except OSError as e:
+        raise write_error(e, path, needed) from e
+
+
+def make_dirs(path: Path) -> Path:
+    """``mkdir -p path``, with the one-line error when it cannot be made."""
+    with writing(path):
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_writable(path: Path | str) -> None:
+    """Refuse, in one line, a file or folder path that cannot be written, before anything is: a
+    read-only file system, no permission, a file in the way, a name too long. Creates nothing (a
+    full disk shows only when a write fails, and is a :class:`DiskFullError` then)."""
+    path = Path(path)
+    try:
+        os.stat(path)  # ENOTDIR (a file in the way), ENAMETOOLONG, EACCES on a folder on the way
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise write_error(e, path) from None
+    absolute = Path(os.path.abspath(path))
+    folder = existing_ancestor(absolute.parent) if absolute.exists() else existing_ancestor(absolute)
+    if not folder.is_dir():
+        raise write_error(OSError(errno.ENOTDIR, "Not a directory"), path)
+    limit = _name_max(folder)
+    if any(len(os.fsencode(part)) > limit for part in absolute.relative_to(folder).parts):
+        raise write_error(OSError(errno.ENAMETOOLONG, "File name too long"), path)
+    target = path if path.exists() else folder
+    if not os.access(target, os.W_OK) or (target.is_dir() and not os.access(target, os.X_OK)):
+        read_only = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
+        raise write_error(OSError(errno.EROFS if read_only else errno.EACCES, "cannot write"), path)
+    if path.exists() and not path.is_dir() and not os.access(path.parent, os.W_OK):  # replaced by a rename in its folder
+        raise write_error(OSError(errno.EACCES, "cannot write"), path)
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+@contextmanager
+def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; once the body has written it, it is flushed to disk
+    and replaces ``path`` in one rename. ``size``: the bytes to be written, for a full disk's message.
+
+    A crash, Ctrl-C or a full disk in the middle leaves the old file (or none), never half of a new
+    one; an ``OSError`` of the body or of the write becomes the one-line :class:`FileWriteError`.
+    """
+    path = Path(path)
+    make_dirs(path.parent)
+    tmp = _new_temporary(path, size)
+    try:
+        try:
+            yield tmp
+            with open(tmp, "rb") as f:  # what the body wrote is on the disk before it replaces the old file
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:
+            raise write_error(e, path, size) from e
+        _sync_folder(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _new_temporary(path: Path, size: int | None) -> Path:
+    """An empty new file ``.NAME.RANDOM.tmp`` beside ``path``, with the permissions a new file gets
+    (``mkstemp`` makes 0600)."""
+    with writing(path, size):
+        while True:
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                return tmp
+            except FileExistsError:
+                continue
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (the rename) to disk; some file systems cannot, which is harmless."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path, len(data)) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: Path, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def append_whole(fd: int, data: bytes, path: Path) -> None:
+    """Append ``data`` to the file open as ``fd`` (``O_APPEND``) in full, or not at all: when the
+    write fails (a full disk), the file is cut back to its size before, so no partial record stays."""
+    start = os.fstat(fd).st_size
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+        if isinstance(e, OSError):
+            raise write_error(e, path, len(data)) from e
+        raise
+    with writing(path, len(data)):
+        os.fsync(fd)
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append one ``line`` (ending in a newline) to ``path`` in full or not at all; after a torn
+    last line (a writer killed mid-line) it starts on a new line, leaving the torn one to readers
+    that skip what they cannot parse."""
+    make_dirs(path.parent)
+    with writing(path, len(line)):
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        with writing(path, len(line)):
+            size = os.fstat(fd).st_size
+            torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        append_whole(fd, b"\n" + line if torn else line, path)
+    finally:
+        os.close(fd)
+
+
+__all__ = [
+    "DiskFullError",
+    "FileWriteError",
+    "append_line",
+    "append_whole",
+    "atomic_path",
+    "check_writable",
+    "make_dirs",
+    "write_bytes",
+    "write_error",
+    "write_json",
+    "write_text",
+    "writing",
+]

@@ -1,0 +1,259 @@
+"""The bad input files of issue 16's cases (``tests/bad_inputs.py``), written into the same workspace.
+
+Synthetic sets whose ``meta.json`` lies (ipc, image counts, class names, shapes, statistics), whose
+tensors hold what the format forbids (no images, one class, NaN pixels, bytes), and files that are
+not what their name says: symbolic-link loops, FIFOs, folders where a file is expected, a PNG named
+``.safetensors``, another application's SQLite database, another tool's journal, and a sparse file
+of 4 GiB (outside the workspace, linked in, so that copying the workspace stays cheap).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from tests.bad_inputs_files import GOOD_SPEC, PRESET, PROFILE, _variant
+
+HUGE_BYTES = 4 << 30  # a sparse file: every reader that loads a whole file must refuse it by its size
+SIX = 'family = "convnet"\n[params]\ndepth = [1, 2, 3]\nwidth = [16, 32]\nactivation = "relu"\nnormalization = "none"\npooling = "avgpooling"\n'
+BOM = "\ufeff"
+
+
+def build_more(root: Path) -> None:
+    """Add issue 16's inputs to the workspace ``root`` (built by :func:`tests.bad_inputs_files.build`)."""
+    huge = root.parent / f"{root.name}-huge.bin"  # beside the workspace: a copy of the workspace copies the link only
+    with huge.open("wb") as f:
+        f.truncate(HUGE_BYTES)
+    _artifacts(root, huge)
+    _archs(root / "archs", huge)
+    _spaces(root / "spaces", huge)
+    _presets(root / "presets", huge)
+    _profiles(root / "profiles", huge)
+    _configs(root / "configs")
+    _storages(root)
+
+
+def _special(folder: Path, name: str, huge: Path) -> None:
+    """``name`` as a symbolic-link loop, a FIFO and a link to a huge file: ``loop-NAME``, ``fifo-NAME``, ``huge-NAME``."""
+    os.symlink(f"loop-{name}", folder / f"loop-{name}")
+    os.mkfifo(folder / f"fifo-{name}")
+    os.symlink(os.path.relpath(huge, folder), folder / f"huge-{name}")
+
+
+# ---------------------------------------------------------------- synthetic sets
+
+
+def _artifacts(root: Path, huge: Path) -> None:
+    art = root / "art"
+    t = load_file(str(root / "syn" / "synthetic.safetensors"))
+    images, labels = t["images"], t["labels"]  # (10, 1, 16, 16), one image of each of 10 classes
+    meta = json.loads((root / "syn" / "meta.json").read_text())
+    dataset, split = meta["dataset"], meta["split"]
+    _variant(root, "zero-images", {"num_images": 0}, {"images": images[:0], "labels": labels[:0]})
+    _variant(root, "lie-ipc", {"ipc": 5})
+    _variant(root, "lie-num-images", {"num_images": 99})
+    _variant(root, "lie-class-names", {"dataset": {**dataset, "class_names": ["a", "b", "c"]}})
+    _variant(root, "lie-split-seed", {"split": {**split, "seed": -1}})
+    _variant(root, "one-class", tensors={"images": images, "labels": torch.zeros_like(labels)})
+    nan = images.clone()
+    nan[3, 0, 5, 5] = float("nan")
+    _variant(root, "nan-pixels", tensors={"images": nan, "labels": labels})
+    inf = images.clone()
+    inf[0, 0, 0, 0] = float("inf")
+    _variant(root, "inf-pixels", tensors={"images": inf, "labels": labels})
+    _variant(root, "tensors-empty", {"tensors": ""})
+    _variant(root, "tensors-dot", {"tensors": "."})
+    _variant(root, "lie-channels", {"dataset": {**dataset, "channels": 3}})
+    _variant(root, "lie-image-size", {"dataset": {**dataset, "image_size": [32, 32]}})
+    _variant(root, "lie-num-classes", {"dataset": {**dataset, "num_classes": 12}})
+    _variant(root, "std-zero", {"dataset": {**dataset, "std": [0.0]}})
+    _variant(root, "mean-length", {"dataset": {**dataset, "mean": [0.1, 0.2, 0.3]}})
+    _variant(root, "val-fraction-zero", {"split": {**split, "val_fraction": 0.0}})
+    _variant(root, "val-fraction-big", {"split": {**split, "val_fraction": 1.5}})
+    _variant(root, "split-seed-huge", {"split": {**split, "seed": 2**70}})
+    _variant(root, "version-zero", {"format_version": 0})
+    _variant(root, "ipc-zero", {"ipc": 0})
+    _variant(root, "uint8-images", tensors={"images": (images * 40 + 100).clamp(0, 255).to(torch.uint8), "labels": labels})
+    _variant(root, "hash-number", {"tensors_sha256": 5})
+    _variant(root, "dataset-unknown", {"dataset": {**dataset, "name": "imagenet"}})
+    _variant(root, "class-names-numbers", {"dataset": {**dataset, "class_names": list(range(10))}})
+    png = _variant(root, "png-tensors")
+    shutil.copy(png / "grid.png", png / "synthetic.safetensors")
+    from nas_proxy.utils import file_sha256
+
+    m = json.loads((png / "meta.json").read_text())
+    (png / "meta.json").write_text(json.dumps({**m, "tensors_sha256": file_sha256(png / "synthetic.safetensors")}))
+    (_variant(root, "meta-latin1") / "meta.json").write_bytes(
+        json.dumps(meta).encode().replace(b'"command": null', b'"command": "caf\xe9"')
+    )
+    for name, make in (("fifo-meta", "fifo"), ("dir-meta", "dir"), ("huge-meta", "huge")):
+        _replaced(_variant(root, name) / "meta.json", make, huge)
+    for name, make in (("fifo-tensors", "fifo"), ("dir-tensors", "dir")):
+        _replaced(_variant(root, name) / "synthetic.safetensors", make, huge)
+    os.symlink("loop", art / "loop")
+    (art / "dev-null").symlink_to("/dev/null")
+
+
+def _replaced(path: Path, make: str, huge: Path) -> None:
+    """``path`` replaced by a FIFO, a folder, or a link to the huge file."""
+    path.unlink()
+    if make == "fifo":
+        os.mkfifo(path)
+    elif make == "dir":
+        path.mkdir()
+    else:
+        os.symlink(os.path.relpath(huge, path.parent), path)
+
+
+# ---------------------------------------------------------------- architectures and truths
+
+
+def _archs(folder: Path, huge: Path) -> None:
+    from nas_proxy.correlate.archs import from_space
+    from nas_proxy.spaces import get_space
+
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    deep_object = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    (folder / "deep-object.json").write_text(deep_object)
+    other = {**GOOD_SPEC, "width": 32}
+    files: dict[str, Any] = {
+        "acc-bool.json": [{"spec": GOOD_SPEC, "accuracy": True}],
+        "dup-acc.json": [{"spec": GOOD_SPEC, "accuracy": 80.0}, {"spec": other, "accuracy": 70.0}, {"spec": GOOD_SPEC, "accuracy": 60.0}],
+        "dup-text.json": ["depth=1,width=16", "depth=1,width=16"],
+        "depth-float.json": [{**GOOD_SPEC, "depth": 1.0}],
+        "depth-bool.json": [{**GOOD_SPEC, "depth": True}],
+        "spec-empty.json": [{}],
+        "spec-text-dup-key.json": ["depth=1,depth=2"],
+        "spec-text-trailing.json": ["depth=1,"],
+        "spec-text-underscore.json": ["width=1_6"],
+        "spec-unknown-key.json": [{**GOOD_SPEC, "kernel": 3}],
+        "acc-negative.json": [{"spec": GOOD_SPEC, "accuracy": -5}],
+        "best-nb201.json": {
+            "study": "x",
+            "top": [{"spec": {"family": "nb201", "arch_str": "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"}}],
+        },
+        "family-nb201.json": [{"family": "nb201", "arch_str": "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"}],
+    }
+    for name, content in files.items():
+        (folder / name).write_text(json.dumps(content))
+    (folder / "acc-nan.json").write_text(f'[{{"spec": {json.dumps(GOOD_SPEC)}, "accuracy": NaN}}]')
+    archs = from_space(get_space("convnet-cpu"), 8, 0)
+    (folder / "truth-constant.json").write_text(json.dumps([{"spec": a.spec, "accuracy": 70.0} for a in archs]))
+    dup = [{"spec": a.spec, "accuracy": 60.0 + i} for i, a in enumerate(archs)] + [{"spec": archs[0].spec, "accuracy": 99.0}]
+    (folder / "truth-dup.json").write_text(json.dumps(dup))
+    table = io.StringIO()  # architectures with their accuracy, as a spreadsheet saves a CSV: a BOM before "spec"
+    csv.writer(table).writerows([["spec", "accuracy"], *([json.dumps(a.spec), 60 + i] for i, a in enumerate(archs[:2]))])
+    (folder / "truth-bom-2.csv").write_text(BOM + table.getvalue(), encoding="utf-8")
+    (folder / "truth-bom-2.json").write_text(BOM + json.dumps([{"spec": a.spec, "accuracy": 60.0 + i} for i, a in enumerate(archs[:2])]))
+    (folder / "latin1.csv").write_bytes(b'spec,accuracy\n"depth=1",caf\xe9\n')
+    _special(folder, "archs.json", huge)
+
+
+# ---------------------------------------------------------------- spaces, presets, profiles, configs
+
+
+def _spaces(folder: Path, huge: Path) -> None:
+    texts = {
+        "six.toml": SIX,
+        "empty-choices.toml": SIX.replace("depth = [1, 2, 3]", "depth = []"),
+        "dup-choices.toml": SIX.replace("depth = [1, 2, 3]", "depth = [1, 1]"),
+        "float-choices.toml": SIX.replace("depth = [1, 2, 3]", "depth = [1.0, 2.0]"),
+        "bool-choices.toml": SIX.replace("depth = [1, 2, 3]", "depth = [true, 2]"),
+        "zero-width.toml": SIX.replace("width = [16, 32]", "width = [0, 16]"),
+        "huge-width.toml": SIX.replace("width = [16, 32]", "width = [1000000000]"),
+        "huge-depth.toml": SIX.replace("depth = [1, 2, 3]", "depth = [1000000]"),
+        "mixed.toml": SIX.replace("depth = [1, 2, 3]", 'depth = [1, "2"]'),
+        "bom.toml": BOM + SIX.replace("depth = [1, 2, 3]", "depth = [0]"),
+    }
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "latin1.toml").write_bytes(SIX.replace('"avgpooling"', '"avgpooling" # caf\xe9').encode("latin-1"))
+    _special(folder, "space.toml", huge)
+
+
+PRESET_VARIANTS: dict[str, tuple[str, str]] = {  # file stem -> (text to replace, replacement) in PRESET
+    "runs-empty": ('name = "p"', 'name = "p"\nruns = ""'),
+    "search-array": ("[search]", "[[search]]"),
+    "name-empty": ('name = "p"', 'name = ""'),
+    "name-newline": ('name = "p"', 'name = "a\\nb"'),
+    "distill-subtable": ("batch_real = 4", "batch_real = 4\n[distill.extra]\nx = 1"),
+    "proxy-subtable": ("[search.proxy]\nepochs = 1", "[search.proxy]\nepochs = 1\n[search.proxy.extra]\nx = 1"),
+    "objectives-empty": ("n_trials = 1", "n_trials = 1\nobjectives = []"),
+    "objectives-dup": ("n_trials = 1", 'n_trials = 1\nobjectives = ["accuracy", "params", "params"]\npruner = "none"'),
+    "proxies-empty": ("n_boot = 10", "n_boot = 10\nproxies = []"),
+    "proxies-dup": ("n_boot = 10", 'n_boot = 10\nproxies = ["synflow", "synflow"]'),
+    "early-empty": ("images = 20", "images = 20\nearly = []"),
+    "early-dup": ("images = 20", "images = 20\nearly = [0.5, 0.5]"),
+    "n-trials-huge": ("n_trials = 1", "n_trials = 9223372036854775807"),
+    "device-empty": ('name = "p"', 'name = "p"\ndevice = ""'),
+    "lr-subnormal": ("epochs = 1", "epochs = 1\nlr = 1e-320"),
+    "max-params-one": ("n_trials = 1", "n_trials = 1\nmax_params = 1"),
+    "val-fraction-tiny": ("ipc = 1", "ipc = 1\nval_fraction = 1e-9"),
+    "attention-huge": ("ipc = 1", "ipc = 1\nattention_power = 1e308"),
+    "data-root-digits": ("ipc = 1", 'ipc = 1\ndata_root = "/nonexistent"'),
+}
+
+
+def _presets(folder: Path, huge: Path) -> None:
+    for stem, (old, new) in PRESET_VARIANTS.items():
+        assert old in PRESET, stem
+        (folder / f"{stem}.toml").write_text(PRESET.replace(old, new, 1))
+    (folder / "bom-ipc-zero.toml").write_text(BOM + PRESET.replace("ipc = 1", "ipc = 0"), encoding="utf-8")
+    (folder / "latin1.toml").write_bytes(PRESET.replace('name = "p"', 'name = "p" # caf\xe9').encode("latin-1"))
+    (folder / "profile.toml").write_text(PROFILE)
+    _special(folder, "preset.toml", huge)
+
+
+def _profiles(folder: Path, huge: Path) -> None:
+    texts = {
+        "lr-huge": PROFILE + "lr = 1e308\n",
+        "lr-subnormal": PROFILE + "lr = 1e-320\n",
+        "folds-negative": PROFILE + "[calibration]\nfolds = -5\n",
+        "trials-zero": PROFILE + "[calibration]\ntrials = 0\n",
+        "interval-reversed": PROFILE + "[calibration]\nheldout_interval = [0.9, 0.1]\n",
+        "version-text": PROFILE.replace("format_version = 1", 'format_version = "1"'),
+        "version-zero": PROFILE.replace("format_version = 1", "format_version = 0"),
+        "epochs-float": PROFILE.replace("epochs = 1", "epochs = 1.0"),
+        "unknown-table": PROFILE + "[extra]\nx = 1\n",
+        "seeds-huge": PROFILE + "seeds = 9223372036854775807\n",
+    }
+    for stem, text in texts.items():
+        (folder / f"{stem}.toml").write_text(text)
+    (folder / "bom-zero.toml").write_text(BOM + PROFILE.replace("epochs = 1", "epochs = 0"), encoding="utf-8")
+    (folder / "latin1.toml").write_bytes((PROFILE + "# caf\xe9\n").encode("latin-1"))
+    _special(folder, "profile.toml", huge)
+
+
+def _configs(folder: Path) -> None:
+    texts = {
+        "search-array.toml": "[[search]]\nseed = 1\n",
+        "distill-late.toml": '[distill]\ndataset = "digits"\nipc = 1\nnet_depth = 40\n',  # refused only once the data is read
+        "distill-attention.toml": "[distill]\nattention_power = 1e308\n",
+        "dashboard-host-empty.toml": '[dashboard]\nhost = ""\n',
+        "correlate-proxies-empty.toml": "[correlate]\nproxies = []\n",
+        "correlate-early-text.toml": '[correlate.ground_truth]\nearly = "0.5"\n',
+        "top-device-empty.toml": 'device = ""\n',
+    }
+    for name, text in texts.items():
+        (folder / name).write_text(text)
+
+
+# ---------------------------------------------------------------- storages
+
+
+def _storages(root: Path) -> None:
+    with sqlite3.connect(root / "other.db") as db:  # another application's database
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("INSERT INTO users (name) VALUES ('ada')")
+    (root / "other-tool.log").write_text('{"event": "start", "time": 1}\n{"event": "stop", "time": 2}\n')
+    os.mkfifo(root / "fifo.log")
+    os.symlink("loop.log", root / "loop.log")
