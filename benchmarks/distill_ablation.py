@@ -1,11 +1,11 @@
 """Which synthetic set ranks architectures (issue 18): every distillation variant on held-out architectures.
 
     OMP_NUM_THREADS=1 nice -n 15 python benchmarks/distill_ablation.py --device cpu \\
-        --max-mflops 40 --n-archs 36 --iterations 400 --official-iterations 1000 --distill-args "--batch-real 32" \\
+        --max-mflops 60 --n-archs 36 --iterations 400 --official-iterations 1000 --distill-args "--batch-real 32" \\
         --work benchmarks/out/ablation-cpu --out benchmarks/ablation/cpu --deadline-seconds 10800
 
 A variant is a name and the flags of one ``nasproxy distill`` run (``VARIANTS`` below; ``--variant
-NAME=FLAGS`` adds one). For each, in the table's order (its priority under a deadline): distil the set
+NAME=FLAGS`` adds one). For each, in the table's order or ``--variants``'s (the priority under a deadline): distil the set
 (or reuse it), score every chosen evaluation architecture with the default proxy protocol (the
 proxy-training flags of ``nasproxy search`` change it), and report against the ground-truth table's
 seed 0: Spearman, Kendall, Spearman on the best 20 %, the paired difference to the random real subset
@@ -87,15 +87,15 @@ VARIANTS: tuple[Variant, ...] = (  # priority order: under a deadline the last o
         "--method datadam --ipc 10 --net-norm batchnorm --batchnorm-stats own --attention-power 1 --iterations {official_iterations}",
         "the official DataDAM code: batch norm with each batch's own statistics (its rule), power 1, its longer schedule",
     ),
-    Variant("spaceaware-ipc10", f"{DAM} --ipc 10 --nets convnet720", "the distillation network drawn from the space (branch spaceaware)"),
+    Variant("spaceaware-ipc10", f"{DAM} --ipc 10 --nets convnet720", "the distillation network drawn from the space"),
     Variant(
         "selected-ipc10",
         f"{DAM} --ipc 10 --nets convnet720 --select-by {{calibration}}",
-        "space-aware, checkpoint picked by its ranking of the calibration architectures (branch spaceaware)",
+        "space-aware, checkpoint picked by its ranking of the calibration architectures",
     ),
-    Variant("softlabels-ipc10", f"{DAM} --ipc 10 --soft-labels 4", "soft labels from 4 space-sampled teachers (branch softlabels)"),
+    Variant("softlabels-ipc10", f"{DAM} --ipc 10 --soft-labels 4", "soft labels from 4 space-sampled teachers"),
     Variant("random-softlabels-ipc10", "--method random --ipc 10 --soft-labels 4", "random real subset with the same soft labels"),
-    Variant("hybrid-ipc10", f"{DAM} --ipc 10 --real-per-class 5", "5 real + 5 synthetic images per class (branch spaceaware)"),
+    Variant("hybrid-ipc10", f"{DAM} --ipc 10 --real-per-class 5", "5 real + 5 synthetic images per class"),
     Variant("random-ipc50", "--method random --ipc 50", "a random real subset (the baseline at IPC 50)"),
     Variant("datadam-ipc50", f"{DAM} --ipc 50", "today's DataDAM at IPC 50"),
 )

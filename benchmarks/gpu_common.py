@@ -134,7 +134,7 @@ def make_plan(dry_run: bool) -> Plan:
         fid_distill_iterations=2,
         fid_archs=3,
         fid_final_reserve_s=20.0,
-        abl_variants=("random-ipc10", "datadam-ipc10", "spaceaware-ipc10"),  # the last: skipped until --nets exists
+        abl_variants=("random-ipc10", "datadam-ipc10", "spaceaware-ipc10"),  # the last draws its networks from convnet720
         abl_iterations=2,
         abl_official_iterations=3,
         abl_max_mflops=2.0,
