@@ -7,7 +7,8 @@
 A proxy is ``[LABEL=]KIND:VALUE``: ``synthetic:DIR`` (a synthetic set; every architecture trained on
 it with the proxy options below, on its soft labels when it has them unless ``--hard-labels``, and
 scored on the validation split, as ``nasproxy search`` does),
-``scores:CSV`` (precomputed: columns ``arch_id``, ``score``, optionally ``seconds``) or
+``scores:CSV`` (precomputed: columns ``arch_id``, ``score``, optionally ``seconds``; with a ``proxy``
+column, the rows of the proxy named LABEL) or
 ``zero-cost:NAME`` (a training-free score, ``nas_proxy.proxies.zero_cost``). The ground truth is
 the table's test accuracy of its first seed; the ceiling row is its second seed against its first,
 on the architectures that have both. Metrics come from ``nas_proxy.correlate.metrics``: Spearman,
@@ -16,6 +17,9 @@ percentile bootstrap intervals, and paired bootstrap differences between every t
 "proxy + promote K" (``--promote K``): among the proxy's top K, the pick by the table's validation
 accuracy (never its test accuracy), its regret and its compute (the proxy on every architecture,
 its one-off cost and the K trainings' seconds) against training every architecture.
+Every proxy also gets the per-dimension diagnostic (``metrics.per_dimension``: Spearman within each
+value of each dimension, and the mean rank shift of its members). ``--role calibration|evaluation``
+keeps one half of the split of ``groundtruth/split.csv`` (issue 18; results belong on the evaluation half).
 Writes fidelity.json and fidelity.md into --out and prints the Markdown.
 """
 
@@ -36,11 +40,25 @@ from typing import Any
 import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1])]  # nas_proxy from this checkout when not installed
+sys.path.insert(1, str(Path(__file__).resolve().parent / "groundtruth"))  # split.py
 
-from nas_proxy.correlate.metrics import Metric, TopFraction, kendall, paired_difference, spearman, summarise, to_jsonable  # noqa: E402
+from split import SPLIT, read_split  # noqa: E402
+
+from nas_proxy.correlate.metrics import (  # noqa: E402
+    Metric,
+    TopFraction,
+    kendall,
+    paired_difference,
+    per_dimension,
+    spearman,
+    summarise,
+    to_jsonable,
+)
 from nas_proxy.correlate.promotion import compute, promote  # noqa: E402
-from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
+from nas_proxy.correlate.report import dimension_lines  # noqa: E402
+from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError  # noqa: E402
 
+ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
 KINDS = ("synthetic", "scores", "zero-cost")
 K_VALUES = (1, 3, 5, 10)  # precision@k
 TOP = 0.2  # the "best 20 %" of the top-of-ranking metrics
@@ -101,6 +119,35 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
     return table
 
 
+def subset(table: Table, ids: list[str]) -> Table:
+    """The table restricted to ``ids`` (kept in the table's order)."""
+    keep = set(ids)
+    return Table(
+        [a for a in table.ids if a in keep],
+        {a: s for a, s in table.specs.items() if a in keep},
+        {seed: {a: v for a, v in t.items() if a in keep} for seed, t in table.truth.items()},
+        {a: v for a, v in table.seconds.items() if a in keep},
+        list(table.seeds),
+        {a: v for a, v in table.val.items() if a in keep},
+    )
+
+
+def with_role(table: Table, role: str, split: Path = SPLIT) -> Table:
+    """``all`` the table, or its ``calibration`` / ``evaluation`` architectures by ``split`` (groundtruth/split.py)."""
+    if role == "all":
+        return table
+    try:
+        roles = read_split(split)
+    except FileNotFoundError:
+        raise InvalidArgumentError(f"--split {split} does not exist (benchmarks/groundtruth/split.py writes it)") from None
+    missing = [a for a in table.ids if a not in roles]
+    if missing:
+        raise InvalidArgumentError(
+            f"--split {split} does not list {len(missing)} of the table's architectures ({missing[0]}, ...): wrong table?"
+        )
+    return subset(table, [a for a in table.ids if roles[a]["role"] == role])
+
+
 def parse_proxy(text: str) -> tuple[str | None, str, str]:
     """``[LABEL=]KIND:VALUE`` -> (label or None, kind, value)."""
     label, _, rest = text.partition("=") if "=" in text.split(":", 1)[0] else ("", "", text)
@@ -110,7 +157,9 @@ def parse_proxy(text: str) -> tuple[str | None, str, str]:
     return label or None, kind, value
 
 
-def _scores_file(path: Path, ids: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """A file's scores (and seconds) per architecture; a file with a ``proxy`` column (one row per
+    proxy and architecture, as the GPU sections write it) gives the rows of the proxy ``label``."""
     try:
         with path.open(newline="") as f:
             rows = list(csv.DictReader(f))
@@ -118,12 +167,25 @@ def _scores_file(path: Path, ids: list[str]) -> tuple[dict[str, float], dict[str
         raise InvalidArgumentError(f"scores file {path} does not exist") from None
     if not rows or not {"arch_id", "score"} <= set(rows[0]):
         raise InvalidArgumentError(f"scores file {path} needs columns arch_id and score (optionally seconds)")
+    if "proxy" in rows[0]:
+        names = sorted({r["proxy"] for r in rows})
+        if label not in names:
+            raise InvalidArgumentError(
+                f"scores file {path} holds several proxies: name one as LABEL=scores:FILE, LABEL one of {', '.join(names)}"
+            )
+        rows = [r for r in rows if r["proxy"] == label]
     scores = {r["arch_id"]: float(r["score"]) if r["score"] not in ("", "nan") else math.nan for r in rows}
     seconds = {r["arch_id"]: float(r["seconds"]) for r in rows if r.get("seconds")}
     return {a: scores.get(a, math.nan) for a in ids}, {a: seconds.get(a, math.nan) for a in ids}
 
 
-def _synthetic(path: str, table: Table, args: argparse.Namespace, out: Path) -> tuple[str, dict[str, float], dict[str, float], float]:
+def _synthetic(
+    path: str, table: Table, args: argparse.Namespace, out: Path, deadline: float | None = None
+) -> tuple[str, dict[str, float], dict[str, float], float]:
+    """Every architecture of ``table`` trained on the set at ``path`` and scored (cached per
+    architecture in ``out/cache``); past ``deadline`` (``time.time()``) no new one is started. A
+    score is NaN where the training diverged (its seconds are then finite) or where it was not
+    started (seconds NaN too)."""
     from nas_proxy.cli import _proxy_config
     from nas_proxy.proxies import Cache
     from nas_proxy.spaces import get_space
@@ -145,13 +207,19 @@ def _synthetic(path: str, table: Table, args: argparse.Namespace, out: Path) -> 
         space = get_space(args.space)
         ctx = ProxyContext.load(path, args.device, config, args.data_root)
         for aid in todo:
-            scored = ctx.score(space, table.specs[aid], args.seed)
-            cache.add({"arch_id": aid, "score": scored.accuracy, "seconds": scored.seconds["total"]})
+            if deadline is not None and time.time() > deadline:
+                break
+            t0 = time.perf_counter()
+            try:
+                scored = ctx.score(space, table.specs[aid], args.seed)
+                cache.add({"arch_id": aid, "score": scored.accuracy, "seconds": scored.seconds["total"]})
+            except DivergedError as e:  # the proxy failed on this one: NaN, dropped by the metrics and counted
+                cache.add({"arch_id": aid, "score": math.nan, "seconds": time.perf_counter() - t0, "failed": str(e)})
     label = syn.name(config.hard_labels)  # the token nasproxy correlate names it by (datadam-ipc10, random-ipc10-soft)
     return (
         label,
-        {a: cache.rows[a]["score"] for a in table.ids},
-        {a: cache.rows[a]["seconds"] for a in table.ids},
+        {a: cache.rows[a]["score"] if a in cache.rows else math.nan for a in table.ids},
+        {a: cache.rows[a]["seconds"] if a in cache.rows else math.nan for a in table.ids},
         syn.one_off_seconds(config.hard_labels),  # distillation, and the teachers when their soft labels train
     )
 
@@ -194,6 +262,7 @@ def fidelity(
     differences between every two rows."""
     ids = table.ids
     y = np.array([table.truth[table.seeds[0]][a] for a in ids])
+    specs = [table.specs[a] for a in ids]
     vectors = {name: np.array([p["scores"].get(a, math.nan) for a in ids], dtype=float) for name, p in proxies.items()}
     gt_seconds = float(np.mean([table.seconds[a] for a in ids if a in table.seconds])) if table.seconds else math.nan
     rows: dict[str, dict[str, Any]] = {}
@@ -207,6 +276,7 @@ def fidelity(
             "speedup": gt_seconds / cost if cost and cost > 0 else math.nan,
             "source": p.get("source"),
             **_promotion(table, vectors[name], y, per_arch, float(p.get("one_off_seconds", 0.0)), promote_k),
+            "per_dimension": per_dimension(vectors[name], y, specs, n_boot, seed),
         }
     if len(table.seeds) > 1:
         second = table.truth[table.seeds[1]]
@@ -217,6 +287,7 @@ def fidelity(
             "one_off_seconds": 0.0,
             "speedup": 1.0,
             "source": f"seed {table.seeds[1]} vs seed {table.seeds[0]}",
+            "per_dimension": per_dimension(vectors[CEILING], y, specs, n_boot, seed),
         }
     paired = [
         {"a": a, "b": b, "metric": m, **paired_difference(fn, vectors[a], vectors[b], y, n=n_boot, seed=seed)}
@@ -265,6 +336,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["| a | b | metric | n | a - b [95% CI] | P(a better) |", "|---|---|---|---|---|---|"]
     for d in result["paired"]:
         lines.append(f"| {d['a']} | {d['b']} | {d['metric']} | {d['n']} | {_ci(d['diff'], d['ci'])} | {_f(d['p_better'], 2)} |")
+    dims = dimension_lines({name: r.get("per_dimension") or {} for name, r in result["proxies"].items()})
+    lines += ["", *dims] if dims else []
     return "\n".join(lines) + "\n"
 
 
@@ -274,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--table", type=Path, default=Path(__file__).parent / "groundtruth" / "fashion-mnist-convnet720.csv")
     p.add_argument("--proxy", action="append", default=[], help="[LABEL=]KIND:VALUE, KIND synthetic, scores or zero-cost (repeatable)")
+    p.add_argument("--role", choices=ROLES, default="all", help="which of the table's architectures (--split) (default %(default)s)")
+    p.add_argument("--split", type=Path, default=SPLIT, help="calibration / evaluation split of the table (default %(default)s)")
     p.add_argument("--metric", default="test_accuracy", help="the table's ground-truth column (default %(default)s)")
     p.add_argument("--dataset", default="fashion-mnist", help="real data of zero-cost batches (default %(default)s)")
     p.add_argument("--data-root")
@@ -293,13 +368,13 @@ def main(argv: list[str] | None = None) -> int:
     _add_proxy_options(p)
     args = p.parse_args(argv)
     try:
-        table = read_table(args.table, args.metric, args.promote_seed)
+        table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
         parsed = [parse_proxy(t) for t in args.proxy]
         proxies: dict[str, dict[str, Any]] = {}
         for label, kind, value in parsed:
             t0 = time.perf_counter()
             if kind == "scores":
-                scores, seconds = _scores_file(Path(value), table.ids)
+                scores, seconds = _scores_file(Path(value), table.ids, label)
                 proxies[label or Path(value).stem] = {"scores": scores, "seconds": seconds, "source": value}
             elif kind == "zero-cost":
                 scores, seconds = _zero_cost(value, table, args)
@@ -319,9 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write_outputs(out: Path, stem: str, result: dict[str, Any], text: str) -> None:
-    """``OUT/STEM.json`` (every number, and the command that made it) and ``OUT/STEM.md``; prints the Markdown."""
-    result["command"] = " ".join([sys.executable, *sys.argv])
+def write_outputs(out: Path, stem: str, result: dict[str, Any], text: str, command: str | None = None) -> None:
+    """``OUT/STEM.json`` (every number, and the command that made it: ``command``, else this process's)
+    and ``OUT/STEM.md``; prints the Markdown."""
+    result["command"] = command or " ".join([sys.executable, *sys.argv])
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.json").write_text(json.dumps(to_jsonable(result), indent=1) + "\n")
     (out / f"{stem}.md").write_text(text)

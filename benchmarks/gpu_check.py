@@ -11,7 +11,11 @@ finished; the last step writes ``gpu_results.md``, a section ready to paste into
 4. ``proxy``: proxy trials per hour on a FLOPs-stratified sample of convnet720 with 1/2/4/8 worker processes,
    the full-data epoch of the same architectures, and the projected cost of searching the whole space;
 5. ``groundtruth``: ``benchmarks/groundtruth/build.py`` (the Fashion-MNIST ground-truth table) until the deadline;
-6. ``evaluate``: the field's protocol (1000 epochs, 5 ConvNets) on the IPC-10 set distilled in section 4.
+6. ``evaluate``: the field's protocol (1000 epochs, 5 ConvNets) on the IPC-10 set distilled in section 4;
+7. ``fidelity``: every proxy on every architecture of the ground-truth table (``gpu_fidelity.py``);
+8. ``distill-ablation`` and 9. ``paper-protocol`` (``gpu_ablation.py``, only when ``--sections`` names them):
+   issue 18's ablation on the 70 evaluation architectures and the paper's evaluation protocol, 5 minutes a
+   call, resumed by the next call from the state each packs into OUT.
 
 ``--dry-run`` runs every section on CPU with tiny sizes and a fabricated Fashion-MNIST (tests/test_gpu_check.py).
 Run it through ``benchmarks/gpu_check.sh``; benchmarks/README.md has the commands.
@@ -31,7 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gpu_common import SECTIONS, Plan, make_plan, stop_group, write_json  # benchmarks/ (this script's folder is on sys.path)
+from gpu_common import ASKED_ONLY, SECTIONS, Plan, make_plan, stop_group, write_json  # benchmarks/ (this script's folder is on sys.path)
 from gpu_report import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes, a fabricated Fashion-MNIST: checks the script itself")
     p.add_argument(
-        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)} (environment always runs)"
+        "--sections",
+        default=",".join(s for s in SECTIONS if s not in ASKED_ONLY),
+        help=f"comma-separated subset of {','.join(SECTIONS)} (environment always runs; {', '.join(ASKED_ONLY)} only when named)",
     )
     p.add_argument("--data-root", default=None, help="folder with the four Fashion-MNIST IDX files (default: nas_proxy's)")
     p.add_argument("--seed", type=int, default=0, help="the architecture sample, distillation and trainings")

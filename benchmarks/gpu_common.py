@@ -16,7 +16,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("environment", "tests", "distill", "proxy", "groundtruth", "evaluate", "fidelity")  # priority order
+SECTIONS = (  # priority order
+    "environment",
+    "tests",
+    "distill",
+    "proxy",
+    "groundtruth",
+    "evaluate",
+    "fidelity",
+    "distill-ablation",
+    "paper-protocol",
+)
+ASKED_ONLY = ("distill-ablation", "paper-protocol")  # each takes several 5-minute calls: run only when --sections names it
 TAIL_LINES = 25  # lines of a subprocess's output kept in results.json (the log has all of them)
 
 
@@ -59,6 +70,17 @@ class Plan:
     fid_distill_iterations: int = 2000  # the DataDAM/DM sets the fidelity section scores (6.5 ms per iteration on an H100)
     fid_archs: int | None = None  # None: the whole ground-truth table; the dry run takes its smallest few
     fid_final_reserve_s: float = 20.0  # kept for the last fidelity.py run (per-architecture scores are kept without it)
+    abl_variants: tuple[str, ...] = ()  # distill-ablation: distill_ablation.py's variants (empty: all of its table)
+    abl_iterations: int = 8000  # {iterations} of the variants: the paper's
+    abl_official_iterations: int = 20000  # {official_iterations}: the official code's
+    abl_max_mflops: float | None = None  # None: all 70 evaluation architectures
+    abl_n_archs: int | None = None
+    abl_distill_args: str = ""  # more nasproxy distill flags for every optimised set
+    pp_methods: tuple[str, ...] = ("datadam", "dm")  # paper-protocol: the sets evaluated with the field's protocol
+    pp_ipcs: tuple[int, ...] = (10, 1, 50)  # in this order
+    pp_iterations: tuple[int, int] = (8000, 20000)  # the paper's, then extended to the official code's
+    pp_runs: int = 5  # networks per set
+    pp_epochs: int = 1000
     final_reserve_s: float = 20.0  # the report and packing at the end, and a late section's kill (gpu_check.KILL_GRACE_S x 2)
     fabricate: bool = False  # a tiny fabricated Fashion-MNIST instead of the real files
     budgets: dict[str, Budget] = field(default_factory=dict)
@@ -82,6 +104,8 @@ GPU_BUDGETS = {
     "groundtruth": Budget(cap=None, minimum=30, reserve_after=45),  # leaves the evaluation its ~45 s
     "evaluate": Budget(cap=None, minimum=25),
     "fidelity": Budget(cap=None, minimum=90),  # asked for alone (--sections fidelity): all that is left
+    "distill-ablation": Budget(cap=300, minimum=60),  # resumable across calls: 5 minutes each
+    "paper-protocol": Budget(cap=300, minimum=60),
 }
 
 
@@ -110,6 +134,17 @@ def make_plan(dry_run: bool) -> Plan:
         fid_distill_iterations=2,
         fid_archs=3,
         fid_final_reserve_s=20.0,
+        abl_variants=("random-ipc10", "datadam-ipc10", "spaceaware-ipc10"),  # the last draws its networks from convnet720
+        abl_iterations=2,
+        abl_official_iterations=3,
+        abl_max_mflops=2.0,
+        abl_n_archs=3,
+        abl_distill_args="--batch-real 4",
+        pp_methods=("datadam",),
+        pp_ipcs=(1,),
+        pp_iterations=(2, 3),
+        pp_runs=2,
+        pp_epochs=2,
         final_reserve_s=12.0,
         fabricate=True,
         budgets={  # 3x the GPU caps: on a loaded CPU a dry run must not lose a section to its limit
@@ -117,6 +152,8 @@ def make_plan(dry_run: bool) -> Plan:
             "groundtruth": Budget(cap=60, minimum=10, reserve_after=20),
             "evaluate": Budget(cap=150, minimum=5),
             "fidelity": Budget(cap=None, minimum=10),
+            "distill-ablation": Budget(cap=240, minimum=10),
+            "paper-protocol": Budget(cap=120, minimum=10),
         },
     )
 

@@ -18,6 +18,8 @@ TITLES = {
     "groundtruth": "Ground-truth table (benchmarks/groundtruth/build.py)",
     "evaluate": "Evaluation protocol on the IPC-10 DataDAM set",
     "fidelity": "Every proxy on every architecture of the ground-truth table (benchmarks/gpu_fidelity.py)",
+    "distill-ablation": "Distillation variants on the 70 evaluation architectures (benchmarks/distill_ablation.py)",
+    "paper-protocol": "The field's evaluation protocol on DataDAM and DM sets (IPC 1/10/50, 8,000 and 20,000 iterations)",
 }
 
 
@@ -181,6 +183,32 @@ def fidelity(s: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _state(s: dict[str, Any]) -> list[str]:
+    st, packed = s.get("state", {}), s.get("packed", {})
+    lines = [f"- state {st.get('from', '-')}"]
+    if packed:
+        lines.append(
+            f"- packed into {packed['path']} ({packed['bytes'] / 2**20:.1f} MiB, {packed['checkpoints_left_out']} finished checkpoints "
+            "left out): put it at benchmarks/out/ (carried) or benchmarks/gpu/ (committed) for the next call"
+        )
+    return lines
+
+
+def distill_ablation(s: dict[str, Any]) -> list[str]:
+    lines = [f"- `{s.get('command', '-')}`: exit {s.get('run', {}).get('exit_code', '-')}, {s.get('run', {}).get('seconds', '-')} s"]
+    for name, v in (s.get("result") or {}).get("variants", {}).items():
+        lines.append(f"- {name}: {v.get('status')}" + (f" ({v['reason']})" if v.get("reason") else ""))
+    return [*lines, *_state(s), "- the table: OUT/distill-ablation/ablation.md; every score: OUT/distill-ablation/scores.csv"]
+
+
+def paper_protocol(s: dict[str, Any]) -> list[str]:
+    lines = []
+    for r in s.get("rows", []):
+        acc = f"{r['mean']:.2f} +- {r['std']:.2f} % over {r['networks']}" if "mean" in r else "no network yet"
+        lines.append(f"- {r['set']}: {acc}; {r.get('status', '')}")
+    return [*lines, *_state(s), "- the table beside the published anchors: OUT/paper-protocol/paper.md"]
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "environment": environment,
     "tests": tests,
@@ -189,6 +217,8 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "groundtruth": groundtruth,
     "evaluate": evaluate,
     "fidelity": fidelity,
+    "distill-ablation": distill_ablation,
+    "paper-protocol": paper_protocol,
 }
 
 

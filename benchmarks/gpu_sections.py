@@ -337,6 +337,18 @@ def fidelity(ctx: Context, rec: Recorder) -> None:
     run_fidelity_section(ctx, rec)
 
 
+def distill_ablation(ctx: Context, rec: Recorder) -> None:
+    from gpu_ablation import run_distill_ablation_section
+
+    run_distill_ablation_section(ctx, rec)
+
+
+def paper_protocol(ctx: Context, rec: Recorder) -> None:
+    from gpu_ablation import run_paper_protocol_section
+
+    run_paper_protocol_section(ctx, rec)
+
+
 RUNNERS: dict[str, Callable[[Context, Recorder], None]] = {
     "environment": environment,
     "tests": tests,
@@ -345,6 +357,8 @@ RUNNERS: dict[str, Callable[[Context, Recorder], None]] = {
     "groundtruth": groundtruth,
     "evaluate": evaluate,
     "fidelity": fidelity,
+    "distill-ablation": distill_ablation,
+    "paper-protocol": paper_protocol,
 }
 assert tuple(RUNNERS) == SECTIONS
 

@@ -115,6 +115,22 @@ def test_report_numbers_match_results_json(finished: tuple[Path, Path, Correlate
         assert math.isclose(r["synflow"], rows[r["arch_id"]]["synflow"], rel_tol=1e-9)
 
 
+def test_the_report_says_where_each_proxy_fails_per_dimension(finished: tuple[Path, Path, CorrelateConfig]) -> None:
+    _, out, _ = finished
+    results = json.loads((out / "results.json").read_text())
+    md = (out / "report.md").read_text()
+    assert "## Per dimension" in md
+    for name, m in results["proxies"].items():
+        dims = m["per_dimension"]
+        assert dims, name
+        for dim, values in dims.items():
+            assert sum(v["n"] for v in values.values()) == m["n_scored"], (name, dim)
+            if name != TRUTH_SEED2:  # over all scored architectures the rank shifts cancel
+                assert sum(v["n"] * v["rank_shift"] for v in values.values() if v["n"]) == pytest.approx(0.0, abs=1e-9), (name, dim)
+            for value in values:
+                assert any(line.startswith(f"| {dim} | {value} |") for line in md.splitlines()), (dim, value)
+
+
 def test_ground_truth_is_a_cached_study(finished: tuple[Path, Path, CorrelateConfig], tiny_run: Path, tmp_path: Path) -> None:
     storage, out, config = finished
     study = gt_study(storage, config)

@@ -9,16 +9,20 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from nas_proxy.correlate.metrics import (
     Metric,
     TopFraction,
     bootstrap_ci,
     bootstrap_samples,
+    dimension_values,
     kendall,
     paired_difference,
+    per_dimension,
     percentile_interval,
     precision_at_k,
+    rank_shift,
     regret,
     spearman,
     summarise,
@@ -258,3 +262,41 @@ def test_paired_difference_uses_architectures_both_scored() -> None:
     assert d["diff"] == pytest.approx(kendall(a[2:], y[2:]) - kendall(b[2:], y[2:]))
     with pytest.raises(InvalidArgumentError, match="one value per architecture"):
         paired_difference(kendall, a, b[:-1], y)
+
+
+def test_rank_shift_is_proxy_rank_minus_true_rank_with_one_the_best() -> None:
+    truth = np.array([90.0, 80.0, 70.0, 60.0])
+    proxy = np.array([0.1, 0.9, 0.8, math.nan])  # ranks the best architecture last among the three scored
+    assert rank_shift(proxy, truth).tolist()[:3] == [2.0, -1.0, -1.0] and math.isnan(rank_shift(proxy, truth)[3])
+    tied = rank_shift(np.array([1.0, 1.0, 0.0]), np.array([3.0, 2.0, 1.0]))  # the two tied share rank 1.5
+    assert tied.tolist() == [0.5, -0.5, 0.0]
+
+
+def test_per_dimension_is_spearman_within_each_value_and_the_mean_rank_shift() -> None:
+    rng = np.random.default_rng(3)
+    specs = [{"family": "convnet", "norm": ("batchnorm", "none")[i % 2], "depth": 1 + i % 3, "id": f"a{i}"} for i in range(24)]
+    truth = rng.normal(80, 5, 24)
+    proxy = truth + rng.normal(0, 3, 24) - 8.0 * np.array([s["norm"] == "batchnorm" for s in specs])  # batch norm ranked too low
+    proxy[5] = math.nan  # a failed score: dropped everywhere
+    got = per_dimension(proxy, truth, specs, n_boot=200, seed=1)
+    assert set(got) == {"norm", "depth"}  # family has one value, id one per architecture
+    assert list(got["depth"]) == ["1", "2", "3"] and list(got["norm"]) == ["batchnorm", "none"]
+    shift = rank_shift(proxy, truth)
+    for dim, values in got.items():
+        assert sum(v["n"] for v in values.values()) == 23
+        assert sum(v["n"] * v["rank_shift"] for v in values.values()) == pytest.approx(0.0, abs=1e-9)  # shifts cancel over all
+        for value, v in values.items():
+            members = np.array([str(s[dim]) == value for s in specs]) & ~np.isnan(proxy)
+            assert v["spearman"] == pytest.approx(stats.spearmanr(proxy[members], truth[members]).statistic)
+            assert v["rank_shift"] == pytest.approx(shift[members].mean())
+            lo, hi = v["spearman_ci"]
+            assert -1 <= lo <= hi <= 1
+    assert got["norm"]["batchnorm"]["rank_shift"] > 0 > got["norm"]["none"]["rank_shift"]
+
+
+def test_dimension_values_keeps_scalar_dimensions_with_few_values() -> None:
+    specs = [{"depth": d, "arch_str": f"|op~{d}|", "stages": [1, d], "act": "relu"} for d in range(3)]
+    assert dimension_values(specs) == {"arch_str": ["|op~0|", "|op~1|", "|op~2|"], "depth": [0, 1, 2]}
+    assert dimension_values(specs, max_values=2) == {}
+    with pytest.raises(InvalidArgumentError, match="one spec per architecture"):
+        per_dimension([1.0, 2.0], [1.0, 2.0], specs)

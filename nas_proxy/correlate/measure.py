@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from nas_proxy.correlate.metrics import kendall, paired_difference, summarise
+from nas_proxy.correlate.metrics import kendall, paired_difference, per_dimension, summarise
 from nas_proxy.correlate.promotion import compute, promote
+from nas_proxy.correlate.result import TRUTH_SEED2
 from nas_proxy.correlate.truth import Truth
 from nas_proxy.proxies import Scored
 
@@ -91,3 +92,23 @@ def ceiling_row(
         row["best_proxy"] = best
         row["best_proxy_kendall"] = kendall(np.array([scores[best][i].value for i in both], dtype=float), y1)
     return row
+
+
+def dimension_metrics(
+    proxies: dict[str, dict[str, Any]],
+    scores: dict[str, dict[str, Scored]],
+    truth: Truth,
+    ids: list[str],
+    specs: list[dict[str, Any]],
+    n_boot: int,
+    seed: int,
+) -> None:
+    """``per_dimension`` of every proxy (and of the ceiling row, on its architectures) into its metrics."""
+    y = np.array([truth.accuracy[i] for i in ids], dtype=float)
+    for name, got in scores.items():
+        if name in proxies:
+            x = np.array([got[i].value for i in ids], dtype=float)
+            proxies[name]["per_dimension"] = per_dimension(x, y, specs, n_boot, seed)
+    if TRUTH_SEED2 in proxies:
+        second = np.array([truth.results.get((i, seed + 1), {}).get("test_accuracy", math.nan) for i in ids], dtype=float)
+        proxies[TRUTH_SEED2]["per_dimension"] = per_dimension(second, y, specs, n_boot, seed)

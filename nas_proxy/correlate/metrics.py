@@ -376,6 +376,74 @@ def summarise(
     return out
 
 
+# --- where a proxy fails: per dimension of the space --------------------------------------------
+
+
+def rank_shift(x: npt.ArrayLike, y: npt.ArrayLike) -> FloatArray:
+    """Per architecture, its rank by the proxy minus its rank by the ground truth (1 = best, ties
+    share their average rank), both among the architectures the proxy scored; NaN where the proxy
+    score is NaN. Positive: the proxy ranks it lower (worse) than it is."""
+    px, py = _as_vector(x, "proxy scores"), _as_vector(y, "ground truth")
+    _pairs(px, py)  # validates lengths and the ground truth
+    out = np.full(len(px), math.nan)
+    keep = ~np.isnan(px)
+    out[keep] = stats.rankdata(-px[keep]) - stats.rankdata(-py[keep])
+    return out
+
+
+def _value_order(v: Any) -> tuple[int, float, str]:
+    return (0, float(v), "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0.0, str(v))
+
+
+def dimension_values(specs: Sequence[dict[str, Any]], max_values: int = 12) -> dict[str, list[Any]]:
+    """The dimensions worth a per-value breakdown: spec keys whose values are scalars taking 2 to
+    ``max_values`` distinct values over ``specs`` (an id-like key such as an NB201 cell string
+    takes one per architecture and is left out), each with its values in order."""
+    keys = sorted({k for s in specs for k in s})
+    out: dict[str, list[Any]] = {}
+    for k in keys:
+        values = [s.get(k) for s in specs]
+        if any(v is None or isinstance(v, (dict, list)) for v in values):
+            continue
+        distinct = sorted(set(values), key=_value_order)
+        if 2 <= len(distinct) <= max_values:
+            out[k] = distinct
+    return out
+
+
+def per_dimension(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    specs: Sequence[dict[str, Any]],
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Where a proxy's ranking fails: for every dimension of ``specs`` (:func:`dimension_values`)
+    and every value of it, ``n`` (members the proxy scored), ``spearman`` among those members with
+    a bootstrap ``spearman_ci`` (resampled within them), and ``rank_shift``: the mean over them of
+    :func:`rank_shift` over all architectures (positive: the proxy ranks members of that value
+    lower than they are). Keys are the values as strings, in order."""
+    px, py = _as_vector(x, "proxy scores"), _as_vector(y, "ground truth")
+    if len(specs) != len(px):
+        raise InvalidArgumentError(f"per_dimension needs one spec per architecture, got {len(specs)} for {len(px)}")
+    shift = rank_shift(px, py)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for dim, values in dimension_values(specs).items():
+        out[dim] = {}
+        for v in values:
+            members = np.array([s.get(dim) == v for s in specs]) & ~np.isnan(px)
+            xs, ys = px[members], py[members]
+            samples = bootstrap_samples(spearman, xs, ys, n_boot, seed)
+            out[dim][str(v)] = {
+                "n": int(members.sum()),
+                "spearman": spearman(xs, ys),
+                "spearman_ci": list(percentile_interval(samples, level)),
+                "rank_shift": float(shift[members].mean()) if members.any() else math.nan,
+            }
+    return out
+
+
 def to_jsonable(obj: Any) -> Any:
     """A copy of ``obj`` that ``json.dumps`` writes as strict JSON: NaN and +-inf become None.
 

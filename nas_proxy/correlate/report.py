@@ -120,9 +120,42 @@ def markdown(result: CorrelateResult) -> str:
     if one_off:
         lines += ["", "One-off cost of the synthetic sets (distillation): " + ", ".join(f"{n} {s:.0f} s" for n, s in one_off.items()) + "."]
     lines += ["", *failed_lines(result, failed)]
+    dims = dimension_lines({n: m.get("per_dimension") or {} for n, m in result.proxies.items()})
+    lines += ["", "## Per dimension", "", *dims] if dims else []
     lines += ["", f"![proxy vs ground truth]({SCATTER})", "", f"![fidelity vs cost]({COST})", ""]
     lines += ["Files: `results.csv` (one row per architecture), `results.json` (every number of this report)."]
     return "\n".join(lines) + "\n"
+
+
+def dimension_lines(per_proxy: dict[str, dict[str, dict[str, dict[str, Any]]]]) -> list[str]:
+    """The per-dimension diagnostic (``metrics.per_dimension`` of every proxy) as one Markdown table:
+    a row per value of every dimension, a column per proxy with Spearman among that value's members,
+    its bootstrap interval, and the mean rank shift in parentheses. Empty when no proxy has one."""
+    per_proxy = {n: d for n, d in per_proxy.items() if d}
+    if not per_proxy:
+        return []
+    first = next(iter(per_proxy.values()))
+    names = list(per_proxy)
+    lines = [
+        "Where each proxy fails, per dimension: Spearman ρ among the architectures with that value [95% bootstrap interval], "
+        "and in parentheses their mean rank shift (proxy rank minus ground-truth rank among all architectures, 1 = best: "
+        "positive = ranked lower than they are). `n`: members scored; a proxy that scored fewer says its own n.",
+        "",
+        "| dimension | value | n | " + " | ".join(names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for dim, values in first.items():
+        for value, m in values.items():
+            cells = []
+            for name in names:
+                got = per_proxy[name].get(dim, {}).get(value)
+                if got is None:
+                    cells.append("–")
+                    continue
+                cell = _cell(got, "spearman") + (f" ({got['rank_shift']:+.1f})" if _finite(got.get("rank_shift")) else "")
+                cells.append(cell + (f" n={got['n']}" if got["n"] != m["n"] else ""))
+            lines.append(f"| {dim} | {value} | {m['n']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _ceiling(row: dict[str, Any], g: dict[str, Any], n: int) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from nas_proxy.correlate.archs import Arch, check_in_space
 from nas_proxy.correlate.config import CorrelateConfig, data_ref
 from nas_proxy.correlate.ground_truth import DataRef, study_name
-from nas_proxy.correlate.measure import ceiling_row, proxy_metrics
+from nas_proxy.correlate.measure import ceiling_row, dimension_metrics, proxy_metrics
 from nas_proxy.correlate.metrics import MIN_POINTS
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult, OnProgress, Progress
 from nas_proxy.correlate.truth import Truth, ground_truth_step
@@ -154,6 +154,7 @@ def correlate(
     ceiling = ceiling_row(metrics, scores, truth, config.n_boot, config.seed)
     if ceiling is not None:
         metrics[TRUTH_SEED2] = ceiling
+    dimension_metrics(metrics, scores, truth, ids, [a.spec for a in kept], config.n_boot, config.seed)
     facts = _facts(config, ref, archs, kept, truth, proxies)
     facts["ground_truth"]["ceiling_archs"] = ceiling["archs"] if ceiling else 0
     facts["seconds"] = time.perf_counter() - t_start
