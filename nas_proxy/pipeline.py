@@ -1,11 +1,17 @@
 """``nasproxy run PRESET``: distill -> search -> correlate from one TOML file (see ``studies/``).
 
+A preset whose ``[search] proxy_name`` names a proxy that trains on no distilled set
+(``random-ipc10``, ``early@1ep``, a training-free score) skips the distillation: the search scores
+with that proxy on ``[search] dataset`` (the run's ``--dataset``), then promotion and the report as
+with a set. Without ``proxy_name`` (or naming the preset's own set), distill -> search on the set.
+
 Every stage resumes: distillation from its checkpoint, the search from its study, the correlation
 from its caches; running the same preset again after an interruption continues where it stopped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,9 +28,14 @@ from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
+from nas_proxy.proxies import RunSetup
+from nas_proxy.proxies.choose import resolve
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
+from nas_proxy.search.runner import workdir
+from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, open_storage, study_dir
+from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.utils import resolve_device
 
 # the keys of each table of a preset: the stages' dataclass fields (see nas_proxy.configs), less
@@ -75,25 +86,27 @@ class Plan:
     preset: dict[str, Any]  # the file's tables as read
     name: str
     runs: Path
-    distill: DistillConfig
+    distill: DistillConfig | None  # None: the search's proxy trains on no distilled set (nothing is distilled)
     search: SearchConfig
     budget: SearchBudget  # trials, timeout, workers, promotion
     n_archs: int
     correlate: CorrelateConfig
 
     @property
-    def synthetic(self) -> Path:
-        return self.runs / f"synthetic-{self.distill.method}-ipc{self.distill.ipc}"
+    def synthetic(self) -> Path | None:
+        """The set distill makes; None when nothing is distilled."""
+        return None if self.distill is None else _set_dir(self.runs, self.distill)
 
     def tables(self) -> dict[str, Any]:
         """The resolved preset, in the preset's own spelling: read back, it plans the same run."""
         c = configs.plain(self.correlate)
         s = configs.plain(self.search)
+        distill = {} if self.distill is None else {"distill": {k: v for k, v in configs.plain(self.distill).items() if k in DISTILL_KEYS}}
         return {
             "name": self.name,
-            "device": self.distill.device,
+            "device": self.search.device,
             "runs": str(self.runs.parent),
-            "distill": {k: v for k, v in configs.plain(self.distill).items() if k in DISTILL_KEYS},
+            **distill,
             "search": {
                 **{k: v for k, v in s.items() if k in SEARCH_KEYS},
                 **configs.plain(self.budget),
@@ -111,18 +124,41 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         name = f"{name}-{dataset.replace(':', '_').replace('/', '_')}"
     runs = Path(preset.get("runs", "runs")) / name
     path = Path(preset_path)
-    with _section(path, "distill"):
-        dc = configs.build(DistillConfig, preset.get("distill", {}), f"{path} [distill]", dataset=dataset, device=dev)
-        dc.validate()
+    table = preset.get("search", {})
+    # a preset with a proxy on real data names its data in [search] (checked as distill checks a dataset)
+    data_section = "search" if "distill" not in preset and "proxy_name" in table else "distill"
+    with _section(path, data_section):
+        given_data = dataset or (table.get("dataset") if data_section == "search" else None)
+        built = configs.build(DistillConfig, preset.get("distill", {}), f"{path} [distill]", dataset=given_data, device=dev)
+        built.validate()
     with _section(path, "search"):
-        sc, budget = _search(preset.get("search", {}), f"{path} [search]", runs / f"synthetic-{dc.method}-ipc{dc.ipc}", dev)
+        real = _real_data(table, runs, built, dev)
+    dc: DistillConfig | None = built
+    if real is not None:
+        if "distill" in preset:
+            raise InvalidArgumentError(
+                f"{path} [distill]: [search] proxy_name = {table['proxy_name']!r} trains on no distilled set, so nothing is distilled; "
+                "drop the [distill] table (the data is [search] dataset, or run --dataset)"
+            )
+        dc = None
+        with _section(path, "search"):
+            sc, budget = _search(table, f"{path} [search]", None, dev, real)
+    else:
+        with _section(path, "search"):
+            if "dataset" in table:
+                raise InvalidArgumentError(
+                    'key \'dataset\' is the data of a proxy on real data (proxy_name = "random-ipc10", "early@1ep"); '
+                    "a search on the distilled set uses [distill] dataset: drop it, or name such a proxy"
+                )
+            sc, budget = _search(table, f"{path} [search]", _set_dir(runs, built), dev)
     with _section(path, "correlate"):
         c = dict(preset.get("correlate", {}))
         where = f"{path} [correlate]"
         n_archs = configs.build(CorrelateBudget, {k: v for k, v in c.items() if k == "n_archs"}, where).n_archs
         checks.positive("n_archs", n_archs)
         given = configs.values(CorrelateConfig, {k: v for k, v in c.items() if k != "n_archs"}, where)
-        cc = CorrelateConfig(**{**given, "space": sc.space, "synthetic": [sc.synthetic], "proxy": sc.proxy, "seed": sc.seed, "device": dev})
+        data: dict[str, Any] = {"synthetic": [sc.synthetic]} if sc.synthetic else {"synthetic": [], "dataset": sc.dataset}
+        cc = CorrelateConfig(**{**given, **data, "space": sc.space, "proxy": sc.proxy, "seed": sc.seed, "device": dev})
         cc.validate()
     return Plan(preset, name, runs, dc, sc, budget, n_archs, cc)
 
@@ -137,7 +173,35 @@ def _section(path: Path, section: str) -> Iterator[None]:
         raise type(e)(message if message.startswith(f"{path} [") else f"{path} [{section}]: {message}") from None
 
 
-def _search(table: dict[str, Any], where: str, synthetic: Path, device: str) -> tuple[SearchConfig, SearchBudget]:
+def _set_dir(runs: Path, dc: DistillConfig) -> Path:
+    return runs / f"synthetic-{dc.method}-ipc{dc.ipc}"
+
+
+def _real_data(table: dict[str, Any], runs: Path, dc: DistillConfig, device: str) -> str | None:
+    """The dataset the search scores on when ``[search] proxy_name`` names a proxy that trains on no
+    distilled set (resolved through the proxy registry; nothing is loaded); None: the search is on
+    the set distill makes (no ``proxy_name``, or the set's own name). A token that is neither is
+    refused here by the registry, in one line naming what it knows."""
+    if isinstance(table.get("proxy"), str):
+        raise InvalidArgumentError(
+            f"'proxy' is the table of the proxy's training ([search.proxy]); name the proxy with proxy_name = {table['proxy']!r}"
+        )
+    if "space" not in table:
+        raise InvalidArgumentError("key 'space' is required: a registered space (nasproxy spaces) or a space file")
+    token = table.get("proxy_name")
+    if token is None or token == _set_dir(runs, dc).name.removeprefix("synthetic-"):  # datadam-ipc10: the set's own proxy
+        return None
+    checks.text("proxy_name", token)
+    # dc.dataset: the run's --dataset, else [search] dataset, else DistillConfig's default (see plan)
+    resolve(RunSetup(space=get_space(table["space"]), data=DataRef(dc.dataset), out=runs, device=device), token)
+    return dc.dataset
+
+
+def _search(
+    table: dict[str, Any], where: str, synthetic: Path | None, device: str, dataset: str | None = None
+) -> tuple[SearchConfig, SearchBudget]:
+    """The search's configuration: on ``synthetic`` (the set distill makes), or, None, with its
+    ``proxy_name`` on ``dataset`` (the run's ``--dataset``; else the table's)."""
     if "space" not in table:
         raise InvalidArgumentError("key 'space' is required: a registered space (nasproxy spaces) or a space file")
     budget = configs.build(SearchBudget, {k: v for k, v in table.items() if k in configs.fields(SearchBudget)}, where)
@@ -149,7 +213,8 @@ def _search(table: dict[str, Any], where: str, synthetic: Path, device: str) -> 
     )
     given = configs.values(SearchConfig, table, where)
     given.setdefault("pruner", "median" if len(given.get("objectives", ["accuracy"])) == 1 else "none")  # Optuna cannot prune several
-    sc = SearchConfig(**{"proxy": ProxyConfig(), **given, "synthetic": str(synthetic), "device": device})
+    data = {"synthetic": str(synthetic)} if synthetic is not None else {"synthetic": None, "dataset": dataset}
+    sc = SearchConfig(**{"proxy": ProxyConfig(), **given, **data, "device": device})
     sc.validate()
     get_space(sc.space)  # an unknown space or a broken space file is refused now, not after distilling
     return sc, budget
@@ -163,7 +228,8 @@ def _check_max_params(p: Plan) -> None:
     from nas_proxy.data import load_dataset
     from nas_proxy.search.runner import check_max_params
 
-    data = load_dataset(p.distill.dataset, p.distill.data_root, image_size=p.distill.image_size)
+    d = p.distill
+    data = load_dataset(str(p.search.dataset), None) if d is None else load_dataset(d.dataset, d.data_root, image_size=d.image_size)
     check_max_params(get_space(p.search.space), p.search.max_params, data.channels, data.num_classes, data.image_size)
 
 
@@ -182,18 +248,21 @@ def run(
     for path in (runs, study_dir(name), artifact_dir(default_storage_url(name), name)):  # before the first stage writes
         check_writable(path)
     check_writable_storage(None, name)
-    resume = (syn / "checkpoint.safetensors").is_file()
     tell = on_stage or (lambda line: None)
-    tell(f"[1/3] distill {p.distill.dataset} -> {syn}")
-    try:
-        distill(p.distill, syn, resume=resume, progress=progress, ranker=ranker(p.distill))
-    except InterruptedRunError as e:  # its hint names `nasproxy distill --resume`; `run` resumes by itself
-        raise KeyboardInterrupt from e
+    if p.distill is not None and syn is not None:
+        tell(f"[1/3] distill {p.distill.dataset} -> {syn}")
+        try:
+            distill(p.distill, syn, resume=(syn / "checkpoint.safetensors").is_file(), progress=progress, ranker=ranker(p.distill))
+        except InterruptedRunError as e:  # its hint names `nasproxy distill --resume`; `run` resumes by itself
+            raise KeyboardInterrupt from e
+    else:
+        tell(f"[1/3] distill: skipped, the search's proxy {p.search.proxy_name} needs no distilled set")
 
     sc = p.search
     b = p.budget
     promoting = f", then the best {b.promote} trained on real data" if b.promote else ""
-    tell(f"[2/3] search {sc.space}: study {name}, {b.n_trials} trials{promoting}")
+    on = f" with {sc.proxy_name} on {sc.dataset}" if syn is None else ""
+    tell(f"[2/3] search {sc.space}{on}: study {name}, {b.n_trials} trials{promoting}")
     found = search(
         sc,
         name,
@@ -207,6 +276,12 @@ def run(
         promote_epochs=b.promote_epochs,
         promote_images=b.promote_images,
     )
+    cc = p.correlate
+    if syn is None:  # the proxy's own set (a random subset the search made), so that its scores are reused
+        made = open_proxy(sc, workdir(None, name)).synthetic
+        syn = None if made is None else Path(made)
+        if syn is not None:
+            cc = dataclasses.replace(cc, synthetic=[str(syn)], dataset=None)
 
     storage, url = open_storage(found.storage, name)
     study = optuna.load_study(study_name=name, storage=storage)
@@ -217,13 +292,13 @@ def run(
         if event.message:
             tell(event.message)
 
-    result = correlate(p.correlate, archs, runs / "correlate", on_progress=said if progress else None)  # (a listener draws bars)
+    result = correlate(cc, archs, runs / "correlate", on_progress=said if progress else None)  # (a listener draws bars)
     write_reports(result)
     attach_to_study(study, result, url)
     config = configs.write(runs / "config.toml", p.tables())
     return {
         "name": name,
-        "synthetic": str(syn),
+        "synthetic": None if syn is None else str(syn),  # the set searched on: distilled, or a random subset; None: none
         "study": name,
         "storage": found.storage,
         "search": found.files,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: the whole pipeline (distill -> search -> correlate) on a CPU budget of a few minutes,
-# from the preset studies/demo.toml. Run it again after an interruption: every stage resumes.
+# `make demo`: the pipeline on a CPU budget of a few minutes, from the preset studies/demo.toml: its
+# proxy is a random real subset, so `run` skips the distillation (search -> correlate). Run it again
+# after an interruption: every stage resumes.
 set -euo pipefail
 nasproxy="${VENV:-.venv}/bin/nasproxy"
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
@@ -10,4 +11,4 @@ else
   dataset=(--dataset digits)
 fi
 "$nasproxy" run studies/demo.toml "${dataset[@]}"
-echo "== everything is under runs/ (synthetic set, search exports, correlation report) and studies/ (the Optuna storages)"
+echo "== everything is under runs/ (search exports, correlation report) and studies/ (the Optuna storages, the random subset)"

@@ -49,7 +49,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if done["promotion"]:
         print_promoted(done["promotion"])
     print_verdict(done["result"])
-    print(f"synthetic set: {done['synthetic']}")
+    if done["synthetic"]:  # none with a training-free or early-stopping proxy
+        print(f"synthetic set: {done['synthetic']}")
     print(f"search:        {done['search']['best']}  (all trials: {done['search']['trials']})")
     print(f"report:        {done['report']}")
     print(f"config:        {done['config']}")
