@@ -36,6 +36,14 @@ CASES: list[Case] = [
     Case("frobnicate", "invalid choice: 'frobnicate'"),
     Case("distill --ipc 1 --out OUT", "the following arguments are required: --dataset"),
     Case("search --synthetic syn --space convnet-cpu --study s1", "required: --n-trials"),
+    # every required option missing is named in one error (issue 21), a --config table counting as given
+    Case("search", "required: --space, --study, --n-trials, --synthetic (or --proxy); space, n_trials, synthetic may also come"),
+    Case("search --proxy synflow --dataset digits --study s1", "required: --space, --n-trials;"),
+    Case("distill", "required: --dataset, --ipc, --out; dataset, ipc may also come from [distill] of --config"),
+    Case("distill --out OUT --config configs/distill-type.toml", "required: --dataset; dataset may also come from [distill]"),
+    Case("score", "required: --space, --archs, --synthetic;"),
+    Case("train", "the following arguments are required: BEST, --out"),
+    Case("worker", "the following arguments are required: --study, --storage"),
     # ---- distill: names
     Case("distill --dataset fashion-mnst --ipc 1 --out OUT", "Did you mean 'fashion-mnist'"),
     Case(f"{D} --method dc", "invalid choice: 'dc'"),
@@ -237,7 +245,8 @@ CASES: list[Case] = [
     Case(f"{SC} --report-images 0", "report_images must be", fixed=9),
     Case(f"{SC} --seed -2", "seed must be", fixed=9),
     # ---- correlate
-    Case("correlate --out OUT", "one of the arguments --study --archs --sample is required"),
+    Case("correlate --out OUT", "required: one of --study/--archs/--sample"),
+    Case("correlate", "required: --out, one of --study/--archs/--sample"),
     Case("correlate --study nope --out OUT", "does not exist", fixed=9),
     Case("correlate --study other --storage journal.log --out OUT", "was not made by nasproxy search"),
     Case("correlate --study nope --storage notes.txt --out OUT", "not an Optuna journal"),
@@ -293,7 +302,8 @@ CASES: list[Case] = [
     Case(f"{SC} --proxy-profile profiles/zero.toml", "proxy epochs must be at least 1"),
     Case(f"{C} --proxy-profile profiles/nan.toml", "proxy lr must be a finite number"),
     # ---- calibrate
-    Case("calibrate --space convnet-cpu --synthetic syn --study c1", "one of the arguments --truth --truth-study is required"),
+    Case("calibrate --space convnet-cpu --synthetic syn --study c1", "required: one of --truth/--truth-study"),
+    Case("calibrate", "required: --space, --synthetic, --study, one of --truth/--truth-study"),
     Case(f"{CAL} --config presets/good.toml", "calibrate reads no --config file yet"),
     Case(f"{CAL} --folds 1", "folds must be at least 2"),
     Case(f"{CAL} --trials 0", "trials must be at least 1"),

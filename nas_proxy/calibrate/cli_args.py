@@ -102,10 +102,10 @@ def add_calibrate_parser(sub: argparse._SubParsersAction, common: argparse.Argum
         p.add_argument(f"--{key.replace('_', '-')}-choices", metavar="LIST", help=f"candidate {key} values (default {shown})")
     p.add_argument("--bootstrap", type=integer, default=d.bootstrap, help="resamples of the held-out intervals (default %(default)s)")
     p.add_argument("--seed", type=integer, default=d.seed, help="folds, samplers, proxy trainings (default %(default)s)")
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--data-root", type=nonempty)
+    p.add_argument("--device", default=d.device, help="auto, cpu or cuda[:N] (default %(default)s)")
+    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
     p.add_argument("--out", type=nonempty, metavar="FILE", help="the profile to write (default studies/STUDY/profile.toml)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or progress lines on stderr")
     p.set_defaults(func=cmd_calibrate)
 
 

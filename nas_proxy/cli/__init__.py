@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nasproxy", parents=[shared], description="Neural-architecture search on distilled data: distill -> search -> correlate."
     )
     parser.add_argument("--version", action="version", version=f"nasproxy {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=Parser, metavar="COMMAND", help="what to run (nasproxy COMMAND --help: its options)"
+    )
     for add in commands:
         add(sub, shared)
     return parser
@@ -169,6 +171,10 @@ def _run(args: argparse.Namespace) -> int:
     args.json = getattr(args, "json", False)
     args.config = getattr(args, "config", None)
     try:
+        from nas_proxy.cli.common import Config, missing_required
+
+        needs = getattr(args, "needs", None)  # a command's own rule for what it cannot run without
+        missing_required(args, needs(args, Config(args.config)) if needs else ())  # every one missing, in one error
         return int(args.func(args))
     except NasProxyError as e:
         if args.debug:

@@ -12,7 +12,10 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 from nas_proxy import configs
 from nas_proxy.checks import nonempty
@@ -25,15 +28,111 @@ TABLES = ("distill", "evaluate", "search", "correlate", "worker", "dashboard", "
 
 class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (the usage is behind --help) that records the options typed
-    (``configs.given(args)``): a value typed equal to its default is still known as typed."""
+    (``configs.given(args)``): a value typed equal to its default is still known as typed.
+
+    Required options (``required=True``, and required mutually exclusive groups) are shown as
+    required in the usage but not checked while parsing: the namespace's :data:`MISSING` lists those
+    not typed, and :func:`missing_required` names every one a command still lacks (after its
+    ``--config`` file, see :func:`from_config`) in one error, instead of one per try."""
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         for action in self._actions:
             configs.track(action)
-        return super().parse_known_args(args, namespace)
+        deferred = [a for a in self._actions if a.required and not isinstance(a, argparse._SubParsersAction)]
+        groups = [g for g in self._mutually_exclusive_groups if g.required]
+        with _RequiredAs(deferred, groups, False):
+            namespace, rest = super().parse_known_args(args, namespace)
+        typed = configs.given(namespace)
+        missing: list[Any] = [a for a in deferred if a.dest not in typed]  # actions, then groups
+        missing += [g for g in groups if not any(a.dest in typed for a in g._group_actions)]
+        setattr(namespace, MISSING, [*getattr(namespace, MISSING, []), *missing])
+        return namespace, rest
+
+    def format_usage(self) -> str:
+        with _RequiredAs(*self._deferred(), True):
+            return super().format_usage()
+
+    def format_help(self) -> str:
+        with _RequiredAs(*self._deferred(), True):
+            return super().format_help()
+
+    def _deferred(self) -> tuple[list[argparse.Action], list[Any]]:
+        """What is required, while a ``--help`` inside parsing formats the usage."""
+        actions = [a for a in self._actions if getattr(a, "_required", a.required)]
+        groups = [g for g in self._mutually_exclusive_groups if getattr(g, "_required", g.required)]
+        return actions, groups
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+MISSING = "missing_required"  # attribute of a parsed namespace: the required options (or groups) not typed
+
+
+class _RequiredAs:
+    """``required`` set to ``value`` on ``actions`` and ``groups`` inside a ``with`` block, as it was
+    after it (the declared value is kept as ``_required``)."""
+
+    def __init__(self, actions: list[argparse.Action], groups: list[Any], value: bool) -> None:
+        self.items = [*actions, *groups]
+        self.value = value
+        self.before: list[bool] = []
+
+    def __enter__(self) -> None:
+        self.before = [item.required for item in self.items]
+        for item in self.items:
+            item._required = getattr(item, "_required", item.required)
+            item.required = self.value
+
+    def __exit__(self, *exc: object) -> None:
+        for item, before in zip(self.items, self.before, strict=True):
+            item.required = before
+
+
+def from_config(action: argparse.Action, table: str, key: str | None = None) -> argparse.Action:
+    """Mark a required option as also given by ``key`` (default: its dest) of table ``[table]`` of ``--config``."""
+    action.config_key = (table, key or action.dest)  # type: ignore[attr-defined]
+    return action
+
+
+class Missing(NamedTuple):
+    """A required option not given: its name, and the key of a ``--config`` table that gives it too."""
+
+    name: str
+    table: str | None = None
+    key: str | None = None
+
+
+def missing_required(args: argparse.Namespace, extra: Sequence[Missing] = ()) -> None:
+    """Raise one error naming every required option ``args`` lacks: not typed (see :class:`Parser`)
+    and not in its ``--config`` table either (:func:`from_config`), then ``extra`` (those a command
+    finds missing by its own rule). Nothing missing: nothing happens."""
+    missing: list[Missing] = []
+    for m in getattr(args, MISSING, []):
+        if isinstance(m, argparse.Action):
+            missing.append(Missing(argparse._get_action_name(m) or m.dest, *getattr(m, "config_key", (None, None))))
+        else:  # a required group: one of its options
+            missing.append(Missing("one of " + "/".join(argparse._get_action_name(a) or a.dest for a in m._group_actions)))
+    if missing and any(m.table for m in missing):
+        file = Config(getattr(args, "config", None))
+        missing = [m for m in missing if m.table is None or m.key not in file.table(m.table)]
+    missing += extra
+    if not missing:
+        return
+    keys: dict[str, list[str]] = {}  # table -> the keys that would do
+    for m in missing:
+        if m.table is not None and m.key is not None:
+            keys.setdefault(m.table, []).append(m.key)
+    also = "; ".join(f"{', '.join(k)} may also come from [{t}] of --config" for t, k in keys.items())
+    see = f" (see nasproxy {args.command} --help)" if getattr(args, "command", None) else ""
+    raise InvalidArgumentError(
+        f"the following arguments are required: {', '.join(m.name for m in missing)}{f'; {also}' if also else ''}{see}"
+    )
+
+
+def add_quiet(p: argparse.ArgumentParser, help: str = "no progress bars or progress lines on stderr") -> None:
+    """``--quiet``: the same flag and help in every command that reports progress."""
+    p.add_argument("--quiet", action="store_true", help=help)
 
 
 def common() -> argparse.ArgumentParser:
@@ -81,13 +180,6 @@ class Config:
         if device and "device" in self.doc and "." not in name:
             tbl.setdefault("device", self.doc["device"])
         return tbl
-
-
-def required(value: Any, flag: str, key: str, table: str) -> Any:
-    """A value a command cannot run without, from its flag or its config table."""
-    if value is None:
-        raise InvalidArgumentError(f"the following arguments are required: {flag} (or {key} in [{table}] of --config)")
-    return value
 
 
 def save_config(out: Path | str, tables: dict[str, Any]) -> None:

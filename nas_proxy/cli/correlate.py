@@ -10,7 +10,7 @@ from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.checks import finite_float, integer, nonempty
-from nas_proxy.cli.common import Config, ProgressBars, Subparsers, print_json, print_verdict, save_config
+from nas_proxy.cli.common import Config, ProgressBars, Subparsers, add_quiet, print_json, print_verdict, save_config
 from nas_proxy.cli.search import add_proxy_options, proxy_config
 
 # CorrelateConfig fields that `nasproxy correlate` takes from the synthetic sets (or the study), not from a file
@@ -54,7 +54,7 @@ def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "--synthetic", type=nonempty, nargs="*", default=None, metavar="DIR", help="synthetic sets to compare (default: the study's)"
     )
     p.add_argument("--dataset", type=nonempty, help="the real data, when no synthetic set is given")
-    p.add_argument("--data-root", type=nonempty)
+    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
     p.add_argument("--proxies", help="comma-separated subset of the proxies (default: all available)")
     p.add_argument("--no-random-subset", action="store_true", help="do not add a random real subset of the same size")
     p.add_argument("--n-archs", type=integer, help="architectures from the study or the space (default 20)")
@@ -77,8 +77,8 @@ def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=integer, help="default 0: with --study, the study's seed")
     p.add_argument("--device", help="default auto")
-    p.add_argument("--out", type=nonempty, required=True, metavar="DIR")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--out", type=nonempty, required=True, metavar="DIR", help="where the report, tables and config.toml go")
+    add_quiet(p)
     add_proxy_options(p)
     p.set_defaults(func=cmd_correlate)
 

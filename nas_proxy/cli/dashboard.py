@@ -26,7 +26,11 @@ def add_dashboard(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="open optuna-dashboard on a study",
         description="Serve optuna-dashboard for a study (127.0.0.1 by default). Options also come from [dashboard] of --config.",
     )
-    p.add_argument("--study", required=True)
+    p.add_argument(
+        "--study",
+        required=True,
+        help="a study made by nasproxy search (its storage: --storage); the dashboard lists every study of that storage",
+    )
     p.add_argument("--storage", type=nonempty, help="default: studies/STUDY/journal.log")
     p.add_argument("--host", help=f"default {d.host}")
     p.add_argument("--port", type=integer, help=f"default {d.port}")

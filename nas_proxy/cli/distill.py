@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from nas_proxy.checks import finite_float, integer, nonempty
-from nas_proxy.cli.common import Config, Subparsers, command_line, off, print_json, required, save_config
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, from_config, off, print_json, save_config
 from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import DiskFullError
@@ -26,11 +26,16 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="distil a dataset into a synthetic set",
         description="Distil a real dataset into a few synthetic images per class. Options also come from [distill] of --config.",
     )
-    p.add_argument("--dataset", type=nonempty, help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH")
+    from_config(
+        p.add_argument(
+            "--dataset", type=nonempty, required=True, help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH"
+        ),
+        "distill",
+    )
     p.add_argument("--data-root", type=nonempty, help="directory with the dataset files")
     p.add_argument("--download", action="store_true", help="download the dataset into --data-root with torchvision (needs internet)")
     p.add_argument("--image-size", type=integer, help=f"image folders: side after resize (default {d.image_size})")
-    p.add_argument("--ipc", type=integer, help="synthetic images per class")
+    from_config(p.add_argument("--ipc", type=integer, required=True, help="synthetic images per class"), "distill")
     p.add_argument("--method", choices=METHODS.names(), help=f"default {d.method}")
     p.add_argument("--iterations", type=integer, help=f"default {d.iterations} (paper)")
     p.add_argument("--batch-real", type=integer, help=f"real images per class per iteration (default {d.batch_real})")
@@ -83,7 +88,7 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the run in --out")
     g.add_argument("--force", action="store_true", help="replace the run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.add_argument(
         "--distributed",
         action="store_true",
@@ -133,8 +138,6 @@ def cmd_distill(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         soft_labels=soft_label_config(args, file),
     )
-    required(args.dataset or tbl.get("dataset"), "--dataset", "dataset", "distill")
-    required(args.ipc if args.ipc is not None else tbl.get("ipc"), "--ipc", "ipc", "distill")
     if args.nets is not None and args.net_norm is not None:
         raise InvalidArgumentError("--nets draws each iteration's network from the space, --net-norm fixes one network; drop one of them")
     if args.download:

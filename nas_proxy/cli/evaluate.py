@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 
 from nas_proxy.checks import finite_float, integer, nonempty
-from nas_proxy.cli.common import Config, Subparsers, off, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, off, print_json
 from nas_proxy.protocols import TrainConfig
 
 
@@ -43,7 +43,7 @@ def add_evaluate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=integer, help=f"default {e.seed}")
     p.add_argument("--device", help=f"default {e.device}")
     p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
-    p.add_argument("--quiet", action="store_true")
+    add_quiet(p)
     p.set_defaults(func=cmd_evaluate)
 
 

@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from nas_proxy.checks import nonempty
-from nas_proxy.cli.common import Subparsers, print_json, print_verdict
+from nas_proxy.cli.common import Subparsers, add_quiet, print_json, print_verdict
 from nas_proxy.cli.search import print_promoted
 from nas_proxy.errors import InvalidArgumentError
 
@@ -24,7 +24,7 @@ def add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--dataset", type=nonempty, help="replace the preset's dataset (the run gets its own name)")
     p.add_argument("--device", help="replace the preset's device")
-    p.add_argument("--quiet", action="store_true")
+    add_quiet(p, "no progress bars and no stage lines")
     p.set_defaults(func=cmd_run)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.checks import finite_float, integer, nonempty
-from nas_proxy.cli.common import Config, Subparsers, off, print_json, required, save_config
+from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, from_config, off, print_json, save_config
 
 WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat flags only
 
@@ -117,10 +117,17 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="real data for a --proxy that uses no distilled set (split seed 0, 10%% validation)",
     )
-    p.add_argument("--space", type=nonempty, help="a registered space (nasproxy spaces) or a space file path")
+    from_config(
+        p.add_argument("--space", type=nonempty, required=True, help="a registered space (nasproxy spaces) or a space file path"), "search"
+    )
     p.add_argument("--study", required=True, help="study name (resumed when it exists)")
     p.add_argument("--storage", type=nonempty, help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
-    p.add_argument("--n-trials", type=integer, help="total trials of the study (complete + pruned), across workers and runs")
+    from_config(
+        p.add_argument(
+            "--n-trials", type=integer, required=True, help="total trials of the study (complete + pruned), across workers and runs"
+        ),
+        "search",
+    )
     p.add_argument("--timeout", type=finite_float, help="stop starting trials after this many seconds")
     p.add_argument("--sampler", choices=SAMPLERS.names(), help="default tpe")
     p.add_argument("--pruner", choices=PRUNERS.names(), help="default median (none with several objectives)")
@@ -137,9 +144,19 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="default auto")
     p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
     p.add_argument("--out", type=nonempty, help="where trials.csv, best.json and config.toml go (default studies/STUDY)")
-    p.add_argument("--quiet", action="store_true")
+    add_quiet(p)
     add_proxy_options(p)
-    p.set_defaults(func=cmd_search)
+    p.set_defaults(func=cmd_search, needs=synthetic_needed)
+
+
+def synthetic_needed(args: argparse.Namespace, file: Config) -> list[Missing]:
+    """``--synthetic`` when the search is on a set: neither ``--dataset`` nor ``--proxy`` (typed or
+    in [search] of --config) names real data, and no set is given either."""
+    tbl = file.table("search")
+    on_set = all(getattr(args, k, None) is None and k not in tbl for k in ("dataset", "proxy_name"))
+    if on_set and args.synthetic is None and "synthetic" not in tbl:
+        return [Missing("--synthetic (or --proxy)" if hasattr(args, "proxy_name") else "--synthetic", "search", "synthetic")]
+    return []
 
 
 def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
@@ -167,10 +184,7 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
         "dataset": getattr(args, "dataset", None),
     }
     given.update({k: v for k, v in flags.items() if v is not None})
-    if "dataset" not in given and "proxy_name" not in given:  # a search on a set (--dataset and --proxy: checked by the search)
-        required(given.get("synthetic"), "--synthetic", "synthetic", "search")
-    given.setdefault("synthetic", None)
-    required(given.get("space"), "--space", "space", "search")
+    given.setdefault("synthetic", None)  # required unless a proxy on real data: see synthetic_needed
     if "pruner" not in given:  # Optuna cannot prune several objectives
         given["pruner"] = "median" if len(given.get("objectives", ["accuracy"])) == 1 else "none"
     budget = configs.build(
@@ -194,7 +208,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     file = Config(args.config)
     config, budget = search_config(args, file)
-    required(args.n_trials if args.n_trials is not None else file.table("search").get("n_trials"), "--n-trials", "n_trials", "search")
     result = search(
         config,
         args.study,
@@ -257,7 +270,7 @@ def add_worker(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="join an existing study (another process or machine)",
         description="Join a study created by 'nasproxy search'; its settings are read from the study. Options also come from [worker] of --config.",
     )
-    p.add_argument("--study", required=True)
+    p.add_argument("--study", required=True, help="the name of the study to join")
     p.add_argument(
         "--storage", type=nonempty, required=True, help="the study's storage URL (a journal path on the same host, or a database URL)"
     )
@@ -267,12 +280,12 @@ def add_worker(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="stop when the study has this many trials (default: the --n-trials of the last 'nasproxy search' on it)",
     )
     p.add_argument("--data-root", type=nonempty, help="where the real data is on this machine, if not where the study's machine had it")
-    p.add_argument("--timeout", type=finite_float)
+    p.add_argument("--timeout", type=finite_float, help="stop starting trials after this many seconds (default: no limit)")
     p.add_argument("--synthetic", type=nonempty, metavar="DIR", help="the synthetic set at another path on this machine (checked by hash)")
     p.add_argument("--device", help="override the study's device")
     p.add_argument("--worker-index", type=integer, help="sampler seed offset (distinct per worker; default 0)")
     add_heartbeat_options(p)
-    p.add_argument("--quiet", action="store_true")
+    add_quiet(p)
     p.set_defaults(func=cmd_worker)
 
 
@@ -324,15 +337,15 @@ def add_score(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         description="Train each spec of a JSON list on the synthetic set and score it on the real validation split. "
         "Options also come from [search] (synthetic, space, seed, device, data_root) and [search.proxy] of --config.",
     )
-    p.add_argument("--synthetic", type=nonempty, metavar="DIR")
-    p.add_argument("--space", type=nonempty)
+    p.add_argument("--synthetic", type=nonempty, metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
+    from_config(p.add_argument("--space", type=nonempty, required=True, help="the space of the specs (nasproxy spaces)"), "search")
     p.add_argument("--archs", type=nonempty, required=True, metavar="FILE", help="JSON list of specs (or of objects with a 'spec' key)")
     p.add_argument("--seed", type=integer, help="default 0")
     p.add_argument("--device", help="default auto")
-    p.add_argument("--data-root", type=nonempty)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
+    add_quiet(p)
     add_proxy_options(p)
-    p.set_defaults(func=cmd_score, objectives=None)
+    p.set_defaults(func=cmd_score, objectives=None, needs=synthetic_needed)
 
 
 def cmd_score(args: argparse.Namespace) -> int:

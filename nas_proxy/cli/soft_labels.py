@@ -8,7 +8,7 @@ import shlex
 from typing import Any
 
 from nas_proxy.checks import finite_float
-from nas_proxy.cli.common import Config, Subparsers, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, print_json
 
 
 def add_soft_label_options(p: argparse.ArgumentParser) -> None:
@@ -71,7 +71,7 @@ def add_soft_labels(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="draws the teachers, their data and initialisation (default: the set's seed)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default %(default)s)")
     p.add_argument("--data-root", help="where the real data is, if not where distill found it")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     add_soft_label_options(p)
     p.set_defaults(func=cmd_soft_labels)
 
