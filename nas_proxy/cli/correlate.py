@@ -33,6 +33,7 @@ FLAG_OF = {
 
 
 def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    from nas_proxy.configs import CorrelateBudget
     from nas_proxy.protocols import GroundTruthConfig
 
     d = GroundTruthConfig()
@@ -57,7 +58,7 @@ def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
     p.add_argument("--proxies", help="comma-separated subset of the proxies (default: all available)")
     p.add_argument("--no-random-subset", action="store_true", help="do not add a random real subset of the same size")
-    p.add_argument("--n-archs", type=integer, help="architectures from the study or the space (default 20)")
+    p.add_argument("--n-archs", type=integer, help=f"architectures from the study or the space (default {CorrelateBudget.n_archs})")
     p.add_argument("--full-epochs", type=integer, help=f"ground-truth epochs (default {d.epochs})")
     p.add_argument("--full-lr", type=finite_float, help=f"default {d.lr}")
     p.add_argument("--full-batch-size", type=integer, help=f"default {d.batch_size}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 
 from nas_proxy import checks
+from nas_proxy.configs import CorrelateBudget
 from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
 from nas_proxy.correlate.config import CorrelateConfig
 from nas_proxy.correlate.ground_truth import GroundTruthConfig
@@ -54,16 +55,16 @@ class CorrelateRequest:
     data_root: str | None = None
     proxies: list[str] | None = None  # proxy tokens or families; None: all
     random_subset: bool = True  # add a random real subset of the synthetic sets' size
-    n_archs: int = 20  # from the study or the space: enough for a rank correlation to mean something
+    n_archs: int = CorrelateBudget.n_archs  # from the study or the space (the one default: configs.CorrelateBudget)
     ground_truth: GroundTruthConfig = field(default_factory=GroundTruthConfig)  # its ``early`` is replaced by ``early``
     early: tuple[float, ...] | None = None  # early-stopping points; None: the defaults before the full epochs (given: all checked)
     ceiling: int | None = None  # architectures trained with a second seed; None: all
     gt_storage: str | None = None  # the ground-truth study's storage (None: a journal under studies/)
-    workers: int = 1  # ground-truth processes on this machine
-    n_boot: int = 1000  # bootstrap resamples: intervals stable to about 0.01
+    workers: int = CorrelateConfig.workers  # ground-truth processes on this machine
+    n_boot: int = CorrelateConfig.n_boot  # bootstrap resamples (the one default: CorrelateConfig)
     seed: int | None = None  # None: with a study, the study's seed; else CorrelateConfig's default
-    device: str = "auto"
-    promote: int = 5  # "proxy + promote K" in the report (issue 12's target: the top 5)
+    device: str = CorrelateConfig.device
+    promote: int = CorrelateConfig.promote  # "proxy + promote K" in the report (the one default: CorrelateConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)  # how a synthetic-set proxy trains
     # the fields of ``proxy`` set on purpose (flags typed, a config file's keys, a profile's), whatever
     # their value; with a study the others are the study's own (a value equal to the default is no sign)
