@@ -15,6 +15,7 @@ second raises at once. The same handler and state serve both: this is the one SI
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -32,8 +33,28 @@ class _State:
 _state = _State()
 
 
+def _unraisable(frame: FrameType | None) -> bool:
+    """Whether an exception raised in ``frame`` would be printed and dropped ("Exception ignored in"):
+    a weakref callback such as the one importlib runs when a module lock is collected, or a ``__del__``."""
+    if frame is None:
+        return False
+    code = frame.f_code
+    return code.co_name == "__del__" or (code.co_name == "cb" and code.co_filename.startswith("<frozen importlib"))
+
+
+def _redeliver() -> None:
+    """SIGINT again, a moment later, from another thread: the handler then runs wherever the main
+    thread has got to, outside the callback that would have swallowed the KeyboardInterrupt."""
+    timer = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT))
+    timer.daemon = True
+    timer.start()
+
+
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
     if _state.immediate or (_state.pending and _state.second_raises):
+        if _unraisable(frame):  # raised here, Python would print it and go on: the Ctrl-C would be lost
+            _redeliver()
+            return
         _state.pending = False
         raise KeyboardInterrupt
     _state.pending = True

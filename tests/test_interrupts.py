@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -49,3 +50,22 @@ def test_deferred_holds_a_ctrl_c_until_the_section_ends(restored: None) -> None:
         os.kill(os.getpid(), signal.SIGINT)  # still held: a storage write is never cut
         reached = True
     assert reached
+
+
+CALLBACK = "import sys\ndef cb(handler):\n    handler(2, sys._getframe())\n"  # as importlib's module-lock weakref callback
+
+
+def test_a_ctrl_c_that_lands_in_importlibs_weakref_callback_is_not_lost(restored: None) -> None:
+    """A KeyboardInterrupt raised inside a weakref callback is printed and dropped by Python ("Exception
+    ignored in ... _get_module_lock.<locals>.cb"): the start-up drill of tests/test_startup.py caught a
+    search that then ran on. The handler re-delivers the signal instead, to land outside the callback."""
+    interrupts.install()
+    namespace: dict[str, object] = {}
+    exec(compile(CALLBACK, "<frozen importlib._bootstrap>", "exec"), namespace)  # a frame with importlib's name
+    try:
+        namespace["cb"](interrupts._on_sigint)  # type: ignore[operator]
+    except KeyboardInterrupt:
+        pytest.fail("raised inside the callback, where Python prints and drops it")
+    with pytest.raises(KeyboardInterrupt):
+        for _ in range(3000):  # the re-delivered SIGINT raises here, in ordinary code (10 ms later)
+            time.sleep(0.01)
