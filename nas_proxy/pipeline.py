@@ -12,6 +12,7 @@ from its caches; running the same preset again after an interruption continues w
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -240,8 +241,13 @@ def run(
     progress: bool = False,  # the library is silent unless asked; the CLI asks
     on_stage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the three stages of a preset; returns where everything went. ``progress`` shows the
-    stages' progress bars; ``on_stage`` is told, in one line, each stage as it starts."""
+    """Run the three stages of a preset; returns where everything went, and ``seconds``: the wall
+    time of each stage that ran, in order (``distill``, ``search``, ``promotion``, ``ground truth``,
+    ``correlate``: the proxies, metrics and reports), and ``seconds_total``. ``progress`` shows the
+    stages' progress bars; ``on_stage`` is told, in one line, each stage as it starts and as it ends
+    (with its time)."""
+    t_run = time.perf_counter()
+    seconds: dict[str, float] = {}
     p = plan(preset_path, dataset, device)
     _check_max_params(p)
     name, runs, syn = p.name, p.runs, p.synthetic
@@ -251,10 +257,13 @@ def run(
     tell = on_stage or (lambda line: None)
     if p.distill is not None and syn is not None:
         tell(f"[1/3] distill {p.distill.dataset} -> {syn}")
+        t0 = time.perf_counter()
         try:
             distill(p.distill, syn, resume=(syn / "checkpoint.safetensors").is_file(), progress=progress, ranker=ranker(p.distill))
         except InterruptedRunError as e:  # its hint names `nasproxy distill --resume`; `run` resumes by itself
             raise KeyboardInterrupt from e
+        seconds["distill"] = time.perf_counter() - t0
+        tell(f"[1/3] distill done in {clock(seconds['distill'])}")
     else:
         tell(f"[1/3] distill: skipped, the search's proxy {p.search.proxy_name} needs no distilled set")
 
@@ -263,6 +272,7 @@ def run(
     promoting = f", then the best {b.promote} trained on real data" if b.promote else ""
     on = f" with {sc.proxy_name} on {sc.dataset}" if syn is None else ""
     tell(f"[2/3] search {sc.space}{on}: study {name}, {b.n_trials} trials{promoting}")
+    t0 = time.perf_counter()
     found = search(
         sc,
         name,
@@ -276,6 +286,14 @@ def run(
         promote_epochs=b.promote_epochs,
         promote_images=b.promote_images,
     )
+    searched = time.perf_counter() - t0
+    promoted = float(found.promotion["seconds"]) if found.promotion else 0.0
+    seconds["search"] = searched - promoted
+    if found.promotion:
+        seconds["promotion"] = promoted
+    split = f" (trials {clock(seconds['search'])}, promotion {clock(promoted)})" if found.promotion else ""
+    tell(f"[2/3] search done in {clock(searched)}{split}")
+    t0 = time.perf_counter()
     cc = p.correlate
     if syn is None:  # the proxy's own set (a random subset the search made), so that its scores are reused
         made = open_proxy(sc, workdir(None, name)).synthetic
@@ -296,6 +314,13 @@ def run(
     write_reports(result)
     attach_to_study(study, result, url)
     config = configs.write(runs / "config.toml", p.tables())
+    correlated = time.perf_counter() - t0
+    seconds["ground truth"] = float(result.facts["ground_truth"]["wall_seconds"])
+    seconds["correlate"] = correlated - seconds["ground truth"]
+    tell(
+        f"[3/3] correlate done in {clock(correlated)} "
+        f"(ground truth {clock(seconds['ground truth'])}, proxies and report {clock(seconds['correlate'])})"
+    )
     return {
         "name": name,
         "synthetic": None if syn is None else str(syn),  # the set searched on: distilled, or a random subset; None: none
@@ -306,4 +331,12 @@ def run(
         "promotion": found.promotion,
         "config": str(config),
         "result": result,
+        "seconds": seconds,
+        "seconds_total": time.perf_counter() - t_run,
     }
+
+
+def clock(seconds: float) -> str:
+    """``83.4`` -> ``1:23``; an hour or more -> ``1:02:03``."""
+    m, s = divmod(round(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"

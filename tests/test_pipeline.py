@@ -14,7 +14,7 @@ from optuna_dashboard import get_note
 from nas_proxy.cli import main
 from nas_proxy.correlate.ground_truth import DataRef, GroundTruthConfig, enqueue, open_study
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
-from nas_proxy.pipeline import load_preset, plan, run
+from nas_proxy.pipeline import clock, load_preset, plan, run
 from nas_proxy.search import join
 from nas_proxy.spaces import get_space
 
@@ -89,6 +89,15 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     out, err = capsys.readouterr()
     assert json.loads(out)["result"]["proxies"]["params"]["kendall"] == results["proxies"]["params"]["kendall"]  # stdout: the JSON
     assert "[1/3] distill digits" in err and "[3/3] correlate 4 architectures" in err
+    assert "[1/3] distill done in " in err and "[3/3] correlate done in " in err  # each stage's time as it ends
+    timed = json.loads(out)
+    assert list(timed["seconds"]) == ["distill", "search", "ground truth", "correlate"]  # no promotion in this preset
+    assert sum(timed["seconds"].values()) <= timed["seconds_total"]
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(0.4, "0:00"), (83.4, "1:23"), (599.6, "10:00"), (3723, "1:02:03")])
+def test_stage_times_read_as_a_clock(seconds: float, shown: str) -> None:
+    assert clock(seconds) == shown
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ one still distils; a proxy nothing knows is refused before anything runs."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,10 @@ def test_a_random_subset_preset_searches_without_distilling(
     out = capsys.readouterr().out
     assert "[1/3] distill: skipped, the search's proxy random-ipc2 needs no distilled set" in out
     assert "[2/3] search convnet-small with random-ipc2 on digits" in out
+    # each stage's wall time as it ends, then all of them and the total (the demo's time by stage)
+    assert re.search(r"\[2/3\] search done in \d+:\d\d \(trials \d+:\d\d, promotion \d+:\d\d\)", out)
+    assert re.search(r"\[3/3\] correlate done in \d+:\d\d \(ground truth \d+:\d\d, proxies and report \d+:\d\d\)", out)
+    assert re.search(r"time: +search \d+:\d\d, promotion \d+:\d\d, ground truth \d+:\d\d, correlate \d+:\d\d; total \d+:\d\d", out)
     runs = tmp_path / "runs" / "tiny-random"
     assert not list(runs.glob("synthetic-*"))  # nothing distilled
     assert plan(runs / "config.toml").tables() == plan(preset).tables()  # the saved preset plans the same run

@@ -30,7 +30,7 @@ def add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from nas_proxy.correlate.report import summary_lines
-    from nas_proxy.pipeline import run
+    from nas_proxy.pipeline import clock, run
 
     if args.preset and args.config:
         raise InvalidArgumentError(f"give the preset once: {args.preset} or --config {args.config}, not both")
@@ -55,4 +55,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"report:        {done['report']}")
     print(f"config:        {done['config']}")
     print(f"dashboard:     nasproxy dashboard --study {done['study']} --storage {shlex.quote(done['storage'])}")
+    stages = ", ".join(f"{stage} {clock(s)}" for stage, s in done["seconds"].items())
+    print(f"time:          {stages}; total {clock(done['seconds_total'])} (wall clock)")
     return 0

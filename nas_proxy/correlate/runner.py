@@ -105,6 +105,7 @@ def _facts(
             "study": truth.study,
             "storage": truth.storage,
             "seconds_per_arch": sum(gt_seconds) / len(gt_seconds) if gt_seconds else float("nan"),
+            "wall_seconds": truth.seconds,  # the whole step: the trainings side by side, or read from the study
             "seeds": [config.seed, config.seed + 1],
             "ceiling_archs": 0,
             "given": len(archs) - len(truth.trained),

@@ -4,6 +4,7 @@ running elsewhere."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ class Truth:
     study: str
     storage: str
     warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the ground-truth step (its trainings, or reading them from the study)
 
 
 def _say(on_progress: OnProgress | None, message: str) -> None:
@@ -65,6 +67,7 @@ def ground_truth_step(config: CorrelateConfig, ref: gt.DataRef, archs: list[Arch
     """Seed ``config.seed`` for every architecture without a given accuracy, ``seed + 1`` for the
     ceiling; a given accuracy comes from another protocol, so this training with another seed is
     no ceiling for it."""
+    t0 = time.perf_counter()
     seed, seed2 = config.seed, config.seed + 1
     trained = [a for a in archs if a.truth is None]
     ceiling = _ceiling_subset(trained, config.ceiling, seed)
@@ -85,4 +88,4 @@ def ground_truth_step(config: CorrelateConfig, ref: gt.DataRef, archs: list[Arch
             f"{len(unexplained)} ground-truth trainings are still running elsewhere or were left running by a process on "
             f"another host ({', '.join(unexplained[:5])}); they are left out; run again when they are done"
         )
-    return Truth(accuracy, results, trained, ceiling, study, url, warnings)
+    return Truth(accuracy, results, trained, ceiling, study, url, warnings, time.perf_counter() - t0)

@@ -10,6 +10,7 @@ resumes. The search's pick is then the promoted candidate with the best real val
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ class Promotion:
     asked: int  # K of --promote K
     rows: list[dict[str, Any]] = field(default_factory=list)  # trial summary + proxy_rank, proxy_score, real_val_accuracy
     notes: list[str] = field(default_factory=list)  # what differs from what was asked
+    seconds: float = 0.0  # wall time of the promotion, its trainings and their bookkeeping
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -80,6 +82,7 @@ def promote(
     ``images``: train on this many images of the training split (a stated subset, as the ground
     truth's ``images``; None: all of it)."""
     check(k, epochs, images)
+    t0 = time.perf_counter()
     picked = candidates(study, k)
     protocol = GroundTruthConfig(epochs=epochs, early=(), images=images)
     data = DataRef(data.dataset, data.split_seed, data.val_fraction, data_root or data.data_root, data.image_size)
@@ -103,6 +106,7 @@ def promote(
             result.notes.append(f"the promotion of {key[0]} failed ({failed.get(key, 'not trained')}); it is ranked by proxy only")
         result.rows.append(row)
     result.rows.sort(key=lambda r: (r["real_val_accuracy"] is None, -(r["real_val_accuracy"] or 0.0), r["proxy_rank"]))
+    result.seconds = time.perf_counter() - t0
     return result
 
 
