@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,13 @@ def tiny_config(**overrides: object) -> DistillConfig:
 
 
 ROOT = Path(__file__).resolve().parents[1]
+DURATIONS = json.loads((Path(__file__).parent / "durations.json").read_text())["seconds"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (tests/durations.json), the rest in their order: pytest-xdist hands
+    tests out in this order, so no core is left alone with a long drill at the end of the run."""
+    items.sort(key=lambda item: -DURATIONS.get(item.nodeid, 0.0))
 
 
 @pytest.fixture(scope="session", autouse=True)

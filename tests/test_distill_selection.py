@@ -167,6 +167,8 @@ def test_selection_needs_its_ranker_and_a_method_that_optimises(calibration: Pat
         distill_sharded(select_config(calibration), tmp_path / "c")
 
 
+# drill tier: make test kills a distillation mid-run and resumes it (test_distill_spaces); this adds selection's scored list
+@pytest.mark.drill
 def test_kill_9_drill_of_a_selection_run_resumes_with_the_same_command(calibration: Path, tmp_path: Path, one_thread: None) -> None:
     out = tmp_path / "run"
     flags = ["distill", "--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--iterations", "40", "--device", "cpu", "--quiet"]

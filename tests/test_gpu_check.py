@@ -108,15 +108,17 @@ def check_dry_run(out: Path, proc: subprocess.Popen[str], ran: tuple[str, ...]) 
 def test_dry_run_writes_every_section_with_numbers_or_a_reason(tmp_path: Path) -> None:
     # fidelity (seven subprocesses, two minutes on a loaded CPU) has its own test, marked slow; the
     # groundtruth section runs the builder, which test_groundtruth_build.py runs itself (the section's
-    # handling of it is tested below with a fake builder). Issue 18's two sections run beside the
-    # others in a second dry run, at the same time (the other core), as a GPU lease runs them: alone.
+    # handling of it is tested below with a fake builder). Issue 18's two sections have their own dry
+    # run in the next test (pytest-xdist runs the two on two cores), as a GPU lease runs them: alone.
     fast = tuple(s for s in SECTIONS if s not in ("environment", "fidelity", "groundtruth", *RESUMABLE))
-    resumable = dry_run(tmp_path / "resumable", list(RESUMABLE), tmp_path)
     check_dry_run(tmp_path / "out", dry_run(tmp_path / "out", list(fast), tmp_path), fast)
     out = tmp_path / "out"
     assert "| 2 | 2 |" in (out / "gpu_results.md").read_text()  # the 2-process pool's row: 2 trials
     assert "[gpu_check] section evaluate:" in (out / "gpu_check.log").read_text()
-    check_dry_run(tmp_path / "resumable", resumable, RESUMABLE)
+
+
+def test_dry_run_of_the_resumable_sections_packs_their_state(tmp_path: Path) -> None:
+    check_dry_run(tmp_path / "resumable", dry_run(tmp_path / "resumable", list(RESUMABLE), tmp_path), RESUMABLE)
     back = tmp_path / "resumable"
     assert {p.name for p in (back / "distill-ablation").iterdir()} == {"ablation.md", "scores.csv", "state.tar.gz"}
     assert (back / "paper-protocol" / "paper.md").read_text().count("| datadam | 1 |") == 2

@@ -78,6 +78,8 @@ def test_plan_says_when_the_cap_leaves_a_value_out(tmp_path: Path) -> None:
         plan.plan(get_space(str(small)), 2, (1, 10, (16, 16)), seed=0, block_size=2, max_flops=1e6)
 
 
+# drill tier: ten trainings in two runs of the GPU builder; make test checks its plan and its flags (here, test_gpu_check)
+@pytest.mark.drill
 def test_deadline_leaves_a_partial_table_and_a_rerun_trains_only_the_rest(tmp_path: Path) -> None:
     out = tmp_path / "gt"
     # the long pass (2 architectures x 100,000 steps) cannot finish: the deadline stops the run

@@ -144,6 +144,8 @@ def test_search_on_postgresql_resumes_and_a_worker_joins(
     assert all(t.value is not None and 0 <= t.value <= 100 and t.user_attrs["arch_id"] for t in study.trials)
 
 
+# drill tier: make test kills a search worker mid-trial on a journal (test_faults, test_search); PostgreSQL is run by the next test up
+@pytest.mark.drill
 def test_a_search_worker_killed_mid_trial_is_retried_in_the_same_run(pg_url: str, tiny_run: Path, tmp_path: Path) -> None:
     storage = open_storage(pg_url, "k")[0]
     cfg = search_config(tiny_run)
@@ -160,6 +162,8 @@ def test_a_search_worker_killed_mid_trial_is_retried_in_the_same_run(pg_url: str
     retried_once_in_the_same_run(trials(storage, "k"), dead, complete=4)
 
 
+# drill tier: make test kills a ground-truth worker on a journal (test_faults) and repairs by heartbeat on a database (test_faults)
+@pytest.mark.drill
 def test_a_ground_truth_worker_killed_mid_training_is_retried_in_the_same_run(pg_url: str, tiny_run: Path, tmp_path: Path) -> None:
     truth = GroundTruthConfig(epochs=2, early=(1.0,))
     archs = from_space(get_space(SMALL_SPACE), 4, seed=0)  # what `correlate --sample --n-archs 4` draws

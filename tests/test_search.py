@@ -326,6 +326,8 @@ def test_worker_for_a_missing_study_lists_the_known_ones(finished: tuple[Path, P
     one_line_error(code, err, "no study 'nope'", "s1")
 
 
+# drill tier: make test interrupts a search at each of its phases, training included (test_faults)
+@pytest.mark.drill
 def test_ctrl_c_keeps_the_study_and_the_same_command_resumes(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "i"]
