@@ -110,11 +110,14 @@ def mnist(root: Path) -> Fabricated:
 # ---------------------------------------------------------------- CIFAR python pickles
 
 
-class Python2Pickler(pickle._Pickler):  # type: ignore[name-defined]
+class Python2Pickler(pickle._Pickler):
     """Pickles as Python 2's cPickle wrote the official CIFAR files: protocol 2, strings as
     Python 2 ``str`` (opcode SHORT_BINSTRING), numpy under its old path ``numpy.core.multiarray``."""
 
-    dispatch: ClassVar[dict[type, Any]] = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
+    dispatch: ClassVar[dict[type, Any]] = dict(pickle._Pickler.dispatch)
+    # undocumented members of pickle._Pickler that typeshed leaves out (write is the file's, set by __init__)
+    write: Callable[[bytes], object]
+    memoize: Callable[[object], None]
 
     def save_py2_str(self, obj: str | bytes) -> None:
         data = obj if isinstance(obj, bytes) else obj.encode("latin1")

@@ -49,7 +49,7 @@ class Gate:
         deadline = time.monotonic() + SAFETY_SECONDS
         while not (wanted <= (waiting := self.waiting()) and len(waiting) >= count):
             ended = [p for p in running if p.poll() is not None]
-            assert not ended, f"{ended[0].args} ended ({ended[0].returncode}) before reaching the gate: {ended[0].communicate()[1]}"
+            assert not ended, f"{ended[0].args!r} ended ({ended[0].returncode}) before reaching the gate: {ended[0].communicate()[1]}"
             assert time.monotonic() < deadline, f"{wanted - waiting or count} did not reach the gate in {SAFETY_SECONDS} s"
             time.sleep(0.05)
         return waiting

@@ -25,7 +25,7 @@ def main() -> int:
 
         return distill(*args, **{**kwargs, "callback": callback})
 
-    sharded.distill = dying  # type: ignore[assignment]
+    sharded.distill = dying
     return cli.main(argv)
 
 

@@ -3,7 +3,9 @@ table in docs/bad-inputs.md is what these cases print today."""
 
 from __future__ import annotations
 
+from dataclasses import Field
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import pytest
 
@@ -47,7 +49,15 @@ def test_the_table_in_the_docs_is_up_to_date(outcomes: dict[str, Outcome]) -> No
     assert DOC.read_text() == expected, "docs/bad-inputs.md is stale: python -m tests.bad_inputs --write docs/bad-inputs.md"
 
 
-def _configs() -> list[object]:
+class _Config(Protocol):
+    """A config dataclass of the Python API: its fields, and ``validate``."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    def validate(self) -> None: ...
+
+
+def _configs() -> list[_Config]:
     from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig
     from nas_proxy.distill import DistillConfig
     from nas_proxy.search import ProxyConfig, SearchConfig
@@ -63,25 +73,25 @@ def _configs() -> list[object]:
     ]
 
 
-def _float_fields() -> list[tuple[object, str]]:
+def _float_fields() -> list[tuple[_Config, str]]:
     import dataclasses
 
     return [
         (config, f.name)
         for config in _configs()
-        for f in dataclasses.fields(config)  # type: ignore[arg-type]
+        for f in dataclasses.fields(config)
         if isinstance(getattr(config, f.name), float) or (f.name in ("image_lr", "lambda_mmd"))
     ]
 
 
 @pytest.mark.parametrize(("config", "field"), _float_fields(), ids=lambda v: v if isinstance(v, str) else type(v).__name__)
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
-def test_every_float_option_of_the_python_api_refuses_non_finite_values(config: object, field: str, value: float) -> None:
+def test_every_float_option_of_the_python_api_refuses_non_finite_values(config: _Config, field: str, value: float) -> None:
     import dataclasses
 
     from nas_proxy.errors import InvalidArgumentError
 
-    config.validate()  # type: ignore[attr-defined]  # the defaults are valid
-    bad = dataclasses.replace(config, **{field: value})  # type: ignore[type-var]
+    config.validate()  # the defaults are valid
+    bad = dataclasses.replace(config, **{field: value})
     with pytest.raises(InvalidArgumentError, match=f"{field} must be a finite number"):
         bad.validate()

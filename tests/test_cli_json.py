@@ -41,7 +41,7 @@ def test_dashboard_json_is_printed_before_it_serves(study: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "nas_proxy", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
-        lines = []
+        lines: list[str] = []
         while not lines or lines[-1] != "}\n":  # the JSON object, printed with indentation
             line = proc.stdout.readline()
             assert line, f"dashboard exited with {proc.poll()} before printing its JSON: {''.join(lines)}"

@@ -155,6 +155,7 @@ def test_real_fashion_mnist_from_the_debian_package() -> None:
 def test_cifar10_planes_become_rgb_channels(tmp_path: Path, python2: bool) -> None:
     f = fab.cifar10(tmp_path, python2=python2)
     ds = load(f)
+    assert f.train_y is not None  # CIFAR-10's files keep their order
     k = int(f.train_y[0])
     img = pixels(ds, ds.train_x[:1])[0]  # (32, 32, 3)
     assert tuple(img[5, 5]) == fab.levels(k)  # R, G, B in that order

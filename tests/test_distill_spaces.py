@@ -102,7 +102,7 @@ def test_attention_is_matched_at_every_block_whatever_the_activation_and_pooling
     assert terms["sam"] > 0 and grad.abs().sum() > 0
 
 
-def _bn_net(rule: str) -> torch.nn.Module:
+def _bn_net(rule: str) -> ConvNet:
     torch.manual_seed(0)
     net = ConvNet(1, 10, (16, 16), ConvNetSpec(2, 8, "relu", "batchnorm", "avgpooling"))
     return wrap_batchnorms(net, rule).train().requires_grad_(False)

@@ -165,7 +165,7 @@ def test_promotion_picks_by_the_tables_validation_accuracy_never_its_test(files:
         rows = list(csv.DictReader(f))
     for row in rows:
         row["val_accuracy"] = val[[arch_id(s) for s in SPECS].index(row["arch_id"])] if row["seed"] == "0" else ""
-    table = _write(tmp_path / "with-val.csv", [*rows[0].keys()], rows)  # type: ignore[arg-type]
+    table = _write(tmp_path / "with-val.csv", [*rows[0].keys()], rows)
     fid = _module()
     out = tmp_path / "fid"
     assert fid.main(["--table", str(table), "--proxy", f"scores:{files['good']}", "--out", str(out), "--bootstrap", "20"]) == 0

@@ -18,7 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.spaces import get_space
+from nas_proxy.spaces import DeclaredSpace, get_space
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "benchmarks" / "groundtruth" / "build.py"
@@ -53,6 +53,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def test_plan_is_stratified_seeded_and_capped() -> None:
     plan = _plan_module()
     space = get_space("convnet720")
+    assert isinstance(space, DeclaredSpace)  # the plan stratifies over a declared space's choices
     shape = (1, 10, (16, 16))
     cap = 100e6  # at 16x16: no depth-3/4 network of width 256 without pooling (up to 908 MFLOPs)
     planned = plan.plan(space, 10, shape, seed=0, block_size=5, max_flops=cap)

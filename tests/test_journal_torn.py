@@ -316,7 +316,7 @@ def test_the_repair_touches_only_the_trial_whose_worker_died(tmp_path: Path) -> 
     journal = tmp_path / "journal.log"
     storage, _ = open_storage(str(journal), "r")
     study = optuna.create_study(study_name="r", storage=storage)
-    depth = {"depth": optuna.distributions.IntDistribution(1, 3)}
+    depth: dict[str, optuna.distributions.BaseDistribution] = {"depth": optuna.distributions.IntDistribution(1, 3)}
     first = study.ask(depth)
     study.tell(first, 80.0)
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])

@@ -3,7 +3,7 @@ exposes the feature maps attention matching needs; bad specs are refused with a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -35,7 +35,8 @@ def expected_sides(spec: ConvNetSpec, side: int) -> list[int]:
 
 
 def pooled(f: torch.Tensor, pooling: str) -> torch.Tensor:
-    return {"maxpooling": F.max_pool2d, "avgpooling": F.avg_pool2d}[pooling](f, 2) if pooling != "none" else f
+    pools: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {"maxpooling": F.max_pool2d, "avgpooling": F.avg_pool2d}
+    return pools[pooling](f, 2) if pooling != "none" else f
 
 
 def test_the_space_has_720_distinct_architectures() -> None:
@@ -60,7 +61,8 @@ def test_every_space_720_architecture_runs_forward_and_backward(spec: ConvNetSpe
     logits.square().sum().backward()
     for name, p in net.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
-    assert net.blocks[0].conv.weight.grad.abs().sum() > 0  # type: ignore[union-attr]
+    conv = net.blocks[0].conv
+    assert isinstance(conv, torch.nn.Conv2d) and conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
 
 
 def test_depth_and_width_outside_the_space() -> None:

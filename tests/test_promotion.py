@@ -36,6 +36,12 @@ def promoted_trials(storage: Path, name: str, *states: TrialState) -> list[optun
     return load(storage, name).get_trials(states=states or None)
 
 
+def completed_value(trial: optuna.trial.FrozenTrial) -> float:
+    """A complete trial's value (optuna types ``value`` as ``float | None``, for trials of every state)."""
+    assert trial.value is not None
+    return trial.value
+
+
 @pytest.fixture(scope="module")
 def promoted(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     """A 4-trial search promoting its 2 best: (storage, export directory, SearchResult.promotion)."""
@@ -62,7 +68,7 @@ def test_exactly_the_k_best_distinct_candidates_are_trained_on_real_data(promote
 def test_best_json_is_the_best_by_real_validation_with_both_scores(promoted: tuple[Path, Path, dict]) -> None:
     storage, out, promotion = promoted
     best = json.loads((out / "best.json").read_text())
-    real = {t.user_attrs["arch_id"]: t.value for t in promoted_trials(storage, promotion["study"], TrialState.COMPLETE)}
+    real = {t.user_attrs["arch_id"]: completed_value(t) for t in promoted_trials(storage, promotion["study"], TrialState.COMPLETE)}
     chosen = best["best"]
     assert chosen["real_val_accuracy"] == max(real.values()) and real[chosen["arch_id"]] == chosen["real_val_accuracy"]
     trial = load(storage, "p").trials[chosen["number"]]
@@ -141,7 +147,7 @@ def test_ctrl_c_during_promotion_then_the_same_command_finishes_it(
     assert len(done) == 2 and len(set(ids)) == 2 and done_before <= set(ids)  # none trained twice
     assert interrupted.user_attrs["arch_id"] in ids  # the interrupted one was trained by the second run
     best = json.loads((tmp_path / "best.json").read_text())["best"]
-    assert best["real_val_accuracy"] == max(t.value for t in done)
+    assert best["real_val_accuracy"] == max(completed_value(t) for t in done)
 
 
 def test_nasproxy_worker_joins_a_promotion_study_by_its_kind(tiny_run: Path, tmp_path: Path) -> None:
@@ -151,7 +157,7 @@ def test_nasproxy_worker_joins_a_promotion_study_by_its_kind(tiny_run: Path, tmp
     enqueue(study, [(spec, 0)])
     join(study.study_name, url, WorkerOptions(device="cpu", progress=False))  # what `nasproxy worker --study NAME --storage URL` runs
     (trial,) = study.get_trials(states=(TrialState.COMPLETE,))
-    assert trial.user_attrs["spec"] == spec and 0 <= trial.value <= 100
+    assert trial.user_attrs["spec"] == spec and 0 <= completed_value(trial) <= 100
 
 
 def test_promote_images_trains_a_stated_subset_in_its_own_cache(promoted: tuple[Path, Path, dict], tiny_run: Path, tmp_path: Path) -> None:

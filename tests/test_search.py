@@ -91,7 +91,7 @@ def test_trials_carry_their_records(finished: tuple[Path, Path], tiny_run: Path)
         assert a["proxy_seconds"] > 0 and set(a["seconds"]) == {"build", "train", "validate", "total"}
         for part in ("build", "train", "validate"):  # also flat: the dashboard shows scalar attributes only
             assert a[f"seconds_{part}"] == a["seconds"][part]
-        assert 0.0 <= t.value <= 100.0
+        assert t.value is not None and 0.0 <= t.value <= 100.0
         # every report_every epochs, the last epoch included
         assert t.intermediate_values == {e: pytest.approx(acc, abs=1e-3) for e, acc in a["curve"]} and [e for e, _ in a["curve"]] == [2, 4]
     assert study.metric_names == ["val_accuracy"]

@@ -26,7 +26,7 @@ uses its own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,7 @@ from nas_proxy.distill.config import BATCHNORM_RULES as RULES  # see the module 
 
 Phase = Literal["real", "syn"]
 Reduce = Callable[[Tensor], Tensor]  # a sum over ranks (differentiable), or None for one process
+ModuleT = TypeVar("ModuleT", bound=nn.Module)  # wrap_batchnorms returns the network it was given
 SLICE = 64  # images summed at a time in float64 on the CPU (memory: 64 x C x H x W doubles)
 
 
@@ -86,7 +87,7 @@ class MatchingBatchNorm2d(nn.Module):
         return mean, var
 
 
-def wrap_batchnorms(net: nn.Module, rule: str, reduce: Reduce | None = None) -> nn.Module:
+def wrap_batchnorms(net: ModuleT, rule: str, reduce: Reduce | None = None) -> ModuleT:
     """``net`` with every ``BatchNorm2d`` normalising by ``rule``; in place, returned for chaining.
 
     One process under ``"own"`` keeps torch's ``BatchNorm2d`` as it is (two training-mode forwards

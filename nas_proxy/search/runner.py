@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -400,7 +401,7 @@ def _work(study: optuna.Study, url: str, options: WorkerOptions) -> None:
 def score(
     synthetic: str,
     space_name: str,
-    specs: list[dict[str, Any] | str],
+    specs: Sequence[dict[str, Any] | str],
     proxy: ProxyConfig | None = None,
     seed: int = 0,
     device: str = "auto",

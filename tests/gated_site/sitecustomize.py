@@ -76,7 +76,7 @@ class _WrapAfterImport:
                 owner = getattr(owner, part)
             setattr(owner, name, _gated(getattr(owner, name), self.let_through))
 
-        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        spec.loader.exec_module = exec_module
         return spec
 
 
