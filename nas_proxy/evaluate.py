@@ -19,6 +19,7 @@ from nas_proxy import checks
 from nas_proxy.data import load_dataset
 from nas_proxy.errors import ArtifactError
 from nas_proxy.models import ConvNet, ConvNetSpec
+from nas_proxy.protocols import EvaluateOptions
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import derive_seed, resolve_device
@@ -75,7 +76,7 @@ def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tup
 
 def evaluate(
     path: Path | str,
-    runs: int = 5,
+    runs: int = EvaluateOptions.runs,
     model: ConvNetSpec | str | None = None,
     train: TrainConfig | None = None,
     seed: int = 0,

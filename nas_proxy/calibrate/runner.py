@@ -264,7 +264,7 @@ def _result(
     command: str,
 ) -> CalibrationResult:
     config, ids = cal.config, sorted(cal.truth)
-    boot_chosen, boot_default = _bootstrap(cal, results, config.bootstrap)
+    boot_chosen, boot_default = _bootstrap(cal, results, config.n_boot)
     heldout = float(np.mean([r.heldout for r in results]))
     default = float(np.mean([r.default_heldout for r in results]))
     tuned = float(final.user_attrs["fidelity"])

@@ -8,6 +8,7 @@ field default to None here ("not given") and their help states the dataclass def
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -128,6 +129,52 @@ def missing_required(args: argparse.Namespace, extra: Sequence[Missing] = ()) ->
     raise InvalidArgumentError(
         f"the following arguments are required: {', '.join(m.name for m in missing)}{f'; {also}' if also else ''}{see}"
     )
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default of field ``name`` of dataclass ``cls`` (its ``default_factory`` called)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    if f.default is dataclasses.MISSING:
+        raise TypeError(f"{cls.__name__}.{name} has no default")
+    return f.default
+
+
+def show(value: Any) -> str:
+    """A default as a flag would be typed: lists comma-separated, floats short (0.01, 1e-05)."""
+    if isinstance(value, list | tuple):
+        return ",".join(show(v) for v in value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+FIELD = "field"  # attribute of an argparse action made by :func:`option`: the (dataclass, field name) it sets
+
+
+def option(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *flags: str,
+    field: tuple[type, str],
+    help: str = "",
+    none: str | None = None,
+    also: str = "",
+    **kwargs: Any,
+) -> argparse.Action:
+    """A flag that sets a config field, ``field`` = (dataclass, field name): its default is None
+    ("not given": :func:`nas_proxy.configs.build` then takes the ``--config`` file's value, else the
+    field's default) and its help ends with the field's default, read from the dataclass, never
+    written out here. ``none`` words a None default ("all"); ``also`` follows the default (a rule)."""
+    cls, name = field
+    value = default_of(cls, name)
+    if value is None and none is None:
+        raise TypeError(f"{cls.__name__}.{name} defaults to None: say what None means with none=")
+    shown = f"default: {none}" if value is None else f"default {show(value)}"
+    text = f"{help} ({shown}{also})" if help else f"{shown}{also}"
+    action = p.add_argument(*flags, default=None, help=text, **kwargs)
+    setattr(action, FIELD, (cls, name))
+    return action
 
 
 def add_quiet(p: argparse.ArgumentParser, help: str = "no progress bars or progress lines on stderr") -> None:

@@ -8,7 +8,7 @@ import shlex
 from typing import Any
 
 from nas_proxy.checks import finite_float
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, option, print_json
 
 
 def add_soft_label_options(p: argparse.ArgumentParser) -> None:
@@ -16,26 +16,28 @@ def add_soft_label_options(p: argparse.ArgumentParser) -> None:
     from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
     from nas_proxy.distill.config import SoftLabelConfig
 
-    d = SoftLabelConfig()
     g = p.add_argument_group("soft labels (teachers trained on the real training split)")
-    g.add_argument(
+    option(
+        g,
         "--soft-labels",
         "--teachers",
         dest="teachers",
         type=int,
         metavar="N",
-        help=f"label every image with the mean softmax of N teachers (default {d.teachers}: none)",
+        help="label every image with the mean softmax of N teachers",
+        field=(SoftLabelConfig, "teachers"),
+        also=": none",
     )
     g.add_argument(
         "--teacher-space",
         metavar="SPACE",
         help=f"space the teachers are drawn from, stratified (default: the distillation's, else {DEFAULT_SPACE})",
     )
-    g.add_argument("--teacher-epochs", type=int, metavar="E", help=f"each teacher's epochs (default {d.epochs})")
+    option(g, "--teacher-epochs", type=int, metavar="E", help="each teacher's epochs", field=(SoftLabelConfig, "epochs"))
     g.add_argument(
         "--teacher-images", type=int, metavar="M", help="real training images per teacher, stratified (default: the whole training split)"
     )
-    g.add_argument("--temperature", type=finite_float, help=f"labels are softmax(logits / T) (default {d.temperature})")
+    option(g, "--temperature", type=finite_float, help="labels are softmax(logits / T)", field=(SoftLabelConfig, "temperature"))
     g.add_argument("--teacher-dir", metavar="DIR", help="cache of trained teachers, shareable between sets (default: SET/teachers)")
 
 
