@@ -175,7 +175,10 @@ def _run(args: argparse.Namespace) -> int:
 
         needs = getattr(args, "needs", None)  # a command's own rule for what it cannot run without
         missing_required(args, needs(args, Config(args.config)) if needs else ())  # every one missing, in one error
-        return int(args.func(args))
+        from nas_proxy.cli.common import ProgressBars
+
+        with ProgressBars():  # the library's progress reports, drawn on stderr (--quiet: the command asks for none)
+            return int(args.func(args))
     except NasProxyError as e:
         if args.debug:
             raise

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Subparsers, add_quiet, command_line, option, print_json
+from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
 
 TRUTHY = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}

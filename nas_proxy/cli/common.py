@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 from nas_proxy import configs
-from nas_proxy.checks import nonempty
+from nas_proxy.cli.types import nonempty
 from nas_proxy.errors import InvalidArgumentError
 
 Subparsers = argparse._SubParsersAction
@@ -236,30 +236,53 @@ def save_config(out: Path | str, tables: dict[str, Any]) -> None:
 
 
 class ProgressBars:
-    """Renders a stage's progress reports: messages as lines, counts as one tqdm bar per stage."""
+    """Renders the library's progress reports (:mod:`nas_proxy.progress`) on stderr: messages as
+    lines, counts as one tqdm bar per stage. ``with ProgressBars():`` listens to every library call
+    of the block; ``on_progress`` is the listener itself (``correlate`` takes it as an argument)."""
 
     def __init__(self) -> None:
         self.bars: dict[str, Any] = {}
+        self._listening: Any = None
 
     def on_progress(self, event: Any) -> None:
         from tqdm import tqdm
 
         if event.message:
             tqdm.write(event.message, file=sys.stderr)
-        if event.total:
-            bar = self.bars.get(event.stage)
-            if bar is None:
-                bar = self.bars[event.stage] = tqdm(total=event.total, desc=event.stage, unit="arch", dynamic_ncols=True)
-            bar.update(event.done - bar.n)
-            if event.done >= event.total:
+        bar = self.bars.get(event.stage)
+        if event.closed:
+            if bar is not None:
                 bar.close()
+                del self.bars[event.stage]
+            return
+        if not event.total:
+            return
+        if bar is None:
+            unit = getattr(event, "unit", "arch")
+            bar = self.bars[event.stage] = tqdm(
+                total=event.total, initial=event.done, desc=event.stage, unit=unit, dynamic_ncols=True, file=sys.stderr
+            )
+        bar.total = event.total
+        if getattr(event, "note", ""):
+            bar.set_postfix_str(event.note, refresh=False)
+        bar.update(event.done - bar.n)  # redrawn at tqdm's own pace
+        if event.done >= event.total:
+            bar.close()
+            del self.bars[event.stage]
 
     def __enter__(self) -> ProgressBars:
+        from nas_proxy import progress
+
+        self._listening = progress.listen(self.on_progress)
+        self._listening.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._listening is not None:
+            self._listening.__exit__(None, None, None)
         for bar in self.bars.values():
             bar.close()
+        self.bars.clear()
 
 
 def print_verdict(result: Any) -> None:

@@ -8,9 +8,9 @@ import sys
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, ProgressBars, Subparsers, add_quiet, off, option, print_json, print_verdict, save_config
 from nas_proxy.cli.proxy_options import add_proxy_options, proxy_config
+from nas_proxy.cli.types import finite_float, integer, nonempty
 
 # CorrelateConfig fields that `nasproxy correlate` takes from the synthetic sets (or the study), not from a file
 NOT_FROM_FILE = ("split_seed", "val_fraction", "zero_cost_batch")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nas_proxy.checks import integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, option, print_json
+from nas_proxy.cli.types import integer, nonempty
 from nas_proxy.search.config import DashboardOptions
 
 

@@ -7,9 +7,9 @@ import os
 import shlex
 from pathlib import Path
 
-from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, default_of, from_config, off, option, print_json, save_config
 from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
+from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import DiskFullError
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, add_quiet, off, option, print_json
+from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.protocols import EvaluateOptions, TrainConfig
 
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from nas_proxy import configs
-from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import off, option
+from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.protocols import ProxyConfig
 
 # option dest -> ProxyConfig field where the two differ (a --no-X flag sets X to false)

@@ -6,9 +6,9 @@ import argparse
 import shlex
 import sys
 
-from nas_proxy.checks import nonempty
 from nas_proxy.cli.common import Subparsers, add_quiet, print_json, print_verdict
 from nas_proxy.cli.search import print_promoted
+from nas_proxy.cli.types import nonempty
 from nas_proxy.errors import InvalidArgumentError
 
 

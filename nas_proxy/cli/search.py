@@ -10,9 +10,9 @@ import sys
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.checks import finite_float, integer, nonempty
 from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, default_of, from_config, option, print_json, save_config
 from nas_proxy.cli.proxy_options import add_proxy_options, proxy_config
+from nas_proxy.cli.types import finite_float, integer, nonempty
 
 WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat flags only
 

@@ -7,8 +7,8 @@ import argparse
 import shlex
 from typing import Any
 
-from nas_proxy.checks import finite_float
 from nas_proxy.cli.common import Config, Subparsers, add_quiet, option, print_json
+from nas_proxy.cli.types import finite_float
 
 
 def add_soft_label_options(p: argparse.ArgumentParser) -> None:

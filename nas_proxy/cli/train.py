@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from nas_proxy.checks import integer, nonempty
 from nas_proxy.cli.common import Config, Subparsers, command_line, option, print_json
+from nas_proxy.cli.types import integer, nonempty
 
 
 def add_train(sub: Subparsers, common: argparse.ArgumentParser) -> None:

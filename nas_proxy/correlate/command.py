@@ -12,9 +12,10 @@ from nas_proxy.configs import CorrelateBudget
 from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
 from nas_proxy.correlate.config import CorrelateConfig
 from nas_proxy.correlate.report import attach_to_study, write_reports
-from nas_proxy.correlate.result import CorrelateResult, OnProgress
+from nas_proxy.correlate.result import CorrelateResult
 from nas_proxy.correlate.runner import correlate
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.progress import OnProgress
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage, require_existing

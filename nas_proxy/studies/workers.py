@@ -1,7 +1,8 @@
 """Workers: joining a study of any kind, and starting worker processes on this machine.
 
-A worker process is started through a Python entry point (``python -m nas_proxy.studies.worker``,
-see :mod:`nas_proxy.studies.worker`), not through the command line, whose flags may change.
+A worker process is started through a Python entry point (``python -m nas_proxy.cli.worker_process``,
+a program of the command line, named here as a string: nothing here imports it), not through the
+command line's flags, which may change.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions, get, kind_of
 from nas_proxy.studies.storage import open_storage, require_existing
 
-WORKER_MODULE = "nas_proxy.studies.worker"  # `python -m` this: one worker process
+WORKER_MODULE = "nas_proxy.cli.worker_process"  # `python -m` this: one worker process
 
 
 def load_study(storage: BaseStorage, name: str) -> optuna.Study:
