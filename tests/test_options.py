@@ -151,3 +151,36 @@ def test_every_option_default_is_written_once() -> None:
     """``n_boot = 1000``, ``n_archs = 20``, ``promote = 5``, ``pruner = "median"``, ... live in their
     config dataclass only: nothing else in the package writes the same name with the same value."""
     assert not copies(), "\n".join(copies())
+
+
+# where one option name means a different thing: calibrate --out is the profile file, the others a folder
+METAVAR_EXCEPTIONS = {("--out", "calibrate")}
+
+
+def test_an_option_has_one_metavar_in_every_command() -> None:
+    """``--out DIR``, ``--data-root DIR``, ``--dataset NAME``: one spelling of a concept across commands."""
+    seen: dict[str, dict[str, str]] = {}
+    for command, action in actions():
+        if not action.option_strings or action.nargs == 0 or action.choices or (action.option_strings[0], command) in METAVAR_EXCEPTIONS:
+            continue
+        metavar = str(action.metavar or action.dest.upper())
+        seen.setdefault(action.option_strings[0], {})[command] = metavar
+    differ = {flag: by for flag, by in seen.items() if len(set(by.values())) > 1}
+    assert not differ
+
+
+def test_the_preset_path_applies_a_proxy_profile_under_the_presets_own_values(tmp_path: Path) -> None:
+    """``nasproxy run --proxy-profile``: the profile's values where ``[search.proxy]`` sets none
+    (defaults < profile < preset), as ``search --proxy-profile`` does with ``[search.proxy]``."""
+    from nas_proxy.pipeline import plan
+    from nas_proxy.profile import ProxyProfile, write_profile
+
+    preset = tmp_path / "p.toml"
+    preset.write_text(
+        f'name = "p"\ndevice = "cpu"\nruns = "{tmp_path}"\n[distill]\ndataset = "digits"\nipc = 1\n'
+        '[search]\nspace = "convnet-small"\nn_trials = 2\n[search.proxy]\nepochs = 3\n'
+    )
+    profile = write_profile(ProxyProfile({"epochs": 7, "lr": 0.03, "dsa": False}), tmp_path / "profile.toml")
+    assert plan(preset).search.proxy == ProxyConfig(epochs=3)
+    proxy = plan(preset, proxy_profile=str(profile)).search.proxy
+    assert (proxy.epochs, proxy.lr, proxy.dsa) == (3, 0.03, False)  # the preset's epochs win; the profile's lr and dsa apply

@@ -67,7 +67,7 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     option(p, "--seed", type=integer, field=(c, "seed"), help="folds, samplers, proxy trainings")
     option(p, "--device", field=(c, "device"), help="auto, cpu or cuda[:N]")
-    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
     p.add_argument("--out", type=nonempty, metavar="FILE", help="the profile to write (default: studies/STUDY/profile.toml)")
     add_quiet(p)
     p.set_defaults(func=cmd_calibrate)

@@ -38,8 +38,8 @@ def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--synthetic", type=nonempty, nargs="*", default=None, metavar="DIR", help="synthetic sets to compare (default: the study's)"
     )
-    p.add_argument("--dataset", type=nonempty, help="the real data, when no synthetic set is given")
-    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
+    p.add_argument("--dataset", type=nonempty, metavar="NAME", help="the real data, when no synthetic set is given")
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
     p.add_argument("--proxies", help="comma-separated subset of the proxies (default: all available)")
     p.add_argument("--no-random-subset", action="store_true", help="do not add a random real subset of the same size")
     option(p, "--n-archs", type=integer, field=(CorrelateBudget, "n_archs"), help="architectures from the study or the space")

@@ -28,11 +28,15 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     from_config(
         p.add_argument(
-            "--dataset", type=nonempty, required=True, help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH"
+            "--dataset",
+            type=nonempty,
+            required=True,
+            metavar="NAME",
+            help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH",
         ),
         "distill",
     )
-    p.add_argument("--data-root", type=nonempty, help="directory with the dataset files")
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="directory with the dataset files")
     p.add_argument("--download", action="store_true", help="download the dataset into --data-root with torchvision (needs internet)")
     option(p, "--image-size", type=integer, help="image folders: side after resize", field=(DistillConfig, "image_size"))
     from_config(p.add_argument("--ipc", type=integer, required=True, help="synthetic images per class"), "distill")

@@ -27,7 +27,7 @@ def add_evaluate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--hard-labels", action="store_true", default=None, help="train on the class indices of a set with soft labels")
     option(p, "--seed", type=integer, field=(EvaluateOptions, "seed"))
     option(p, "--device", field=(EvaluateOptions, "device"))
-    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
     add_quiet(p)
     p.set_defaults(func=cmd_evaluate)
 

@@ -22,7 +22,7 @@ def add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "preset", nargs="?", type=nonempty, help="a preset TOML file, e.g. studies/fashion-mnist-convnet720.toml (or --config FILE)"
     )
-    p.add_argument("--dataset", type=nonempty, help="replace the preset's dataset (the run gets its own name)")
+    p.add_argument("--dataset", type=nonempty, metavar="NAME", help="replace the preset's dataset (the run gets its own name)")
     p.add_argument("--device", help="replace the preset's device")
     p.add_argument(
         "--proxy-profile",

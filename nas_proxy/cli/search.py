@@ -107,7 +107,7 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     add_heartbeat_options(p)
     option(p, "--seed", type=integer, field=(SearchConfig, "seed"))
     option(p, "--device", field=(SearchConfig, "device"))
-    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
     p.add_argument("--out", type=nonempty, metavar="DIR", help="where trials.csv, best.json and config.toml go (default: studies/STUDY)")
     add_quiet(p)
     add_proxy_options(p)
@@ -247,7 +247,9 @@ def add_worker(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         type=integer,
         help="stop when the study has this many trials (default: the --n-trials of the last 'nasproxy search' on it)",
     )
-    p.add_argument("--data-root", type=nonempty, help="where the real data is on this machine, if not where the study's machine had it")
+    p.add_argument(
+        "--data-root", type=nonempty, metavar="DIR", help="where the real data is on this machine, if not where the study's machine had it"
+    )
     p.add_argument("--timeout", type=finite_float, help="stop starting trials after this many seconds (default: no limit)")
     p.add_argument("--synthetic", type=nonempty, metavar="DIR", help="the synthetic set at another path on this machine (checked by hash)")
     p.add_argument("--device", help="override the study's device")
@@ -280,22 +282,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from nas_proxy.studies.storage import default_storage_url
 
     storage = args.storage or default_storage_url(args.study)  # as search made it without --storage
-    join(args.study, storage, o)  # dispatched on the study's stored kind (search, ground truth, promotion)
+    study = join(args.study, storage, o)  # dispatched on the study's stored kind (search, ground truth, promotion)
     if args.json:
         config = {k: v for k, v in o.to_dict().items() if k not in WORKER_NOT_FROM_FILE}
-        print_json({"study": args.study, "storage": storage, "trials": _states(args.study, storage), "config": config})
+        print_json({"study": args.study, "storage": storage, "trials": _states(study), "config": config})
     return 0
 
 
-def _states(study_name: str, storage_url: str) -> dict[str, int]:
-    """How many trials of the study are in each state (after this worker)."""
-    import optuna
-
-    from nas_proxy.studies.storage import open_storage
-
-    storage, _ = open_storage(storage_url, study_name)
+def _states(study: Any) -> dict[str, int]:
+    """How many trials of the study are in each state (after this worker), read through the storage it was joined on."""
     states: dict[str, int] = {}
-    for t in optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False):
+    for t in study.get_trials(deepcopy=False):
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
     return states
 
@@ -315,7 +312,7 @@ def add_score(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
     option(p, "--seed", type=integer, field=(SearchConfig, "seed"))
     option(p, "--device", field=(SearchConfig, "device"))
-    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
     add_quiet(p)
     add_proxy_options(p)
     p.set_defaults(func=cmd_score, objectives=None, needs=synthetic_needed)

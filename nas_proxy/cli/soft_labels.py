@@ -7,8 +7,8 @@ import argparse
 import shlex
 from typing import Any
 
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, option, print_json
-from nas_proxy.cli.types import finite_float
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, default_of, option, print_json
+from nas_proxy.cli.types import finite_float, nonempty
 
 
 def add_soft_label_options(p: argparse.ArgumentParser) -> None:
@@ -69,20 +69,25 @@ def add_soft_labels(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "Trained teachers are cached: the same command resumes after a kill. Options also come from [distill.soft_labels] of --config.",
     )
     p.add_argument("path", metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
-    p.add_argument("--out", help="write a labelled copy there (default: label DIR in place)")
+    p.add_argument("--out", type=nonempty, metavar="DIR", help="write a labelled copy there (default: label DIR in place)")
     p.add_argument("--seed", type=int, help="draws the teachers, their data and initialisation (default: the set's seed)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default %(default)s)")
-    p.add_argument("--data-root", help="where the real data is, if not where distill found it")
+    from nas_proxy.distill.config import DistillConfig
+
+    option(p, "--device", field=(DistillConfig, "device"), help="auto, cpu or cuda[:N]")
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
     add_quiet(p)
     add_soft_label_options(p)
     p.set_defaults(func=cmd_soft_labels)
 
 
 def cmd_soft_labels(args: argparse.Namespace) -> int:
+    from nas_proxy.distill.config import DistillConfig
     from nas_proxy.distill.soft_labels import add_soft_labels as label_set
 
-    config = soft_label_config(args, Config(args.config))
-    meta = label_set(args.path, config, args.out, args.seed, args.device, args.data_root, progress=not args.quiet)
+    file = Config(args.config)
+    config = soft_label_config(args, file)
+    device = args.device or file.table("distill").get("device") or default_of(DistillConfig, "device")  # flag > file > default
+    meta = label_set(args.path, config, args.out, args.seed, device, args.data_root, progress=not args.quiet)
     if args.json:
         print_json(meta)
         return 0

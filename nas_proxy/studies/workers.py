@@ -43,9 +43,10 @@ def check_heartbeat(heartbeat: tuple[int, int]) -> None:
         )
 
 
-def join(study_name: str, storage_url: str, options: WorkerOptions | None = None) -> None:
+def join(study_name: str, storage_url: str | None, options: WorkerOptions | None = None) -> optuna.Study:
     """``nasproxy worker``: join the existing study ``study_name`` as one more worker of its kind
-    (read from the study), with the settings stored in it and ``options`` for this machine."""
+    (read from the study), with the settings stored in it and ``options`` for this machine; the
+    study, on the storage opened for it (None: the study's default journal)."""
     options = options or WorkerOptions()
     checks.positive("n_trials", options.n_trials, optional=True)
     checks.number("timeout", options.timeout, 0, low_open=True, optional=True)
@@ -58,6 +59,7 @@ def join(study_name: str, storage_url: str, options: WorkerOptions | None = None
     if kind is None:
         raise StudyNotFoundError(f"study {study_name!r} was not made by nasproxy search")
     get(kind).work(study, url, options)
+    return study
 
 
 def worker_command(study_name: str, storage_url: str, options: WorkerOptions) -> list[str]:
