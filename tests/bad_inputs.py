@@ -43,7 +43,7 @@ CASES: list[Case] = [
     Case("distill --out OUT --config configs/distill-type.toml", "required: --dataset; dataset may also come from [distill]"),
     Case("score", "required: --space, --archs, --synthetic;"),
     Case("train", "the following arguments are required: BEST, --out"),
-    Case("worker", "the following arguments are required: --study, --storage"),
+    Case("worker", "the following arguments are required: --study ("),
     # ---- distill: names
     Case("distill --dataset fashion-mnst --ipc 1 --out OUT", "Did you mean 'fashion-mnist'"),
     Case(f"{D} --method dc", "invalid choice: 'dc'"),

@@ -104,7 +104,7 @@ def resolve(args: argparse.Namespace, file: Config) -> Any:
 
     tbl, where = file.table("correlate"), file.where("correlate")
     budget_keys = configs.fields(configs.CorrelateBudget)
-    configs.check_keys(where, tbl, configs.fields(CorrelateConfig) - {"ground_truth", "proxy", *NOT_FROM_FILE} | budget_keys)
+    configs.check_keys(where, tbl, configs.fields(CorrelateConfig) - set(NOT_FROM_FILE) | budget_keys)  # sub-tables included
     gt_table = file.table("correlate.ground_truth")
     ground_truth = configs.build(
         GroundTruthConfig,
