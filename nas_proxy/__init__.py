@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from nas_proxy.models import ConvNet, ConvNetSpec
     from nas_proxy.protocols import ProxyConfig, TrainConfig
     from nas_proxy.search import SearchConfig, best_model, score, search
-    from nas_proxy.search.winner import TrainBestConfig, load_trained, train_best
+    from nas_proxy.search.config import TrainBestConfig
+    from nas_proxy.search.winner import load_trained, train_best
     from nas_proxy.spaces import build_model, get_space
     from nas_proxy.synthetic import SyntheticSet, load_synthetic
 
@@ -32,7 +33,8 @@ lazy.exports(
         "nas_proxy.models": ["ConvNet", "ConvNetSpec"],
         "nas_proxy.protocols": ["ProxyConfig", "TrainConfig"],
         "nas_proxy.search": ["SearchConfig", "best_model", "score", "search"],
-        "nas_proxy.search.winner": ["TrainBestConfig", "load_trained", "train_best"],
+        "nas_proxy.search.config": ["TrainBestConfig"],
+        "nas_proxy.search.winner": ["load_trained", "train_best"],
         "nas_proxy.spaces": ["build_model", "get_space"],
         "nas_proxy.synthetic": ["SyntheticSet", "load_synthetic"],
     },

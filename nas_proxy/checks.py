@@ -20,7 +20,6 @@ How text becomes a value is decided here once, for every command and every file:
 
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import math
@@ -269,28 +268,3 @@ def parse_float(text: str) -> float:
     if _subnormal(x):
         raise ValueError(f"expected 0 or a number of at least {sys.float_info.min:.1e} in magnitude, got the subnormal {text!r}")
     return x
-
-
-def integer(value: str) -> int:
-    """argparse type: an integer in plain ASCII decimal (``1_0``, ``١٠`` and ``1.0`` are refused)."""
-    try:
-        return parse_int(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def nonempty(value: str) -> str:
-    """argparse type of a path or name option: not empty (an empty path would mean the current
-    directory, or the option's default, silently)."""
-    if not value:
-        raise argparse.ArgumentTypeError("expected a value, got an empty string")
-    return value
-
-
-def finite_float(value: str) -> float:
-    """argparse type: a finite float in plain ASCII (``nan``, ``inf``, ``1e999``, subnormals and
-    digits of other scripts are refused at parse time)."""
-    try:
-        return parse_float(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None

@@ -86,7 +86,7 @@ class SearchBudget:
     timeout: float | None = None  # seconds after which no trial starts; None: no limit
     workers: int = 1  # processes on this machine (one process is the safe default on a shared CPU)
     promote: int = 0  # then train the K best distinct candidates on the real training split (0: none, the proxy alone)
-    promote_epochs: int | None = None  # epochs of each promoted training; None: the ground truth's (search.promotion.DEFAULT_EPOCHS)
+    promote_epochs: int | None = None  # epochs of each promoted training; None: the ground truth's (search.config.promotion_epochs)
     promote_images: int | None = None  # training images of each promoted training; None: the whole training split
 
 

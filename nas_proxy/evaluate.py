@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from nas_proxy import checks
 from nas_proxy.data import load_dataset
 from nas_proxy.errors import ArtifactError
 from nas_proxy.models import ConvNet, ConvNetSpec
+from nas_proxy.progress import meter
+from nas_proxy.protocols import EvaluateOptions
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import derive_seed, resolve_device
@@ -75,7 +76,7 @@ def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tup
 
 def evaluate(
     path: Path | str,
-    runs: int = 5,
+    runs: int = EvaluateOptions.runs,
     model: ConvNetSpec | str | None = None,
     train: TrainConfig | None = None,
     seed: int = 0,
@@ -99,7 +100,7 @@ def evaluate(
     shape = tuple(syn.images.shape[1:])
     accs = []
     t0 = time.perf_counter()
-    for r in tqdm(range(runs), desc=f"evaluate {Path(path).name}", unit="net", disable=not progress):
+    for r in meter(range(runs), f"evaluate {Path(path).name}", unit="net", enabled=progress):
         run_seed = derive_seed(seed, "evaluate", r)
         torch.manual_seed(run_seed)
         net = ConvNet(shape[0], syn.num_classes, shape[1:], spec).to(dev)  # type: ignore[arg-type]

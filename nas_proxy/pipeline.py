@@ -32,6 +32,7 @@ from nas_proxy.files import check_writable
 from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.choose import resolve
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
+from nas_proxy.search.config import default_pruner, promotion_epochs
 from nas_proxy.search.runner import workdir
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
@@ -116,8 +117,10 @@ class Plan:
         }
 
 
-def plan(preset_path: Path | str, dataset: str | None = None, device: str | None = None) -> Plan:
-    """The configurations of the three stages of a preset, every value checked (one-line errors)."""
+def plan(preset_path: Path | str, dataset: str | None = None, device: str | None = None, proxy_profile: str | None = None) -> Plan:
+    """The configurations of the three stages of a preset, every value checked (one-line errors).
+    ``proxy_profile`` (a file ``nasproxy calibrate`` wrote) sets the proxy training's values that
+    the preset's ``[search.proxy]`` does not (defaults < profile < preset, as on ``search``)."""
     preset = _read_preset(preset_path)
     name, dev = preset["name"], device or preset.get("device", "auto")
     resolve_device(dev)
@@ -143,7 +146,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
             )
         dc = None
         with _section(path, "search"):
-            sc, budget = _search(table, f"{path} [search]", None, dev, real)
+            sc, budget = _search(table, f"{path} [search]", None, dev, real, proxy_profile)
     else:
         with _section(path, "search"):
             if "dataset" in table:
@@ -151,7 +154,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
                     'key \'dataset\' is the data of a proxy on real data (proxy_name = "random-ipc10", "early@1ep"); '
                     "a search on the distilled set uses [distill] dataset: drop it, or name such a proxy"
                 )
-            sc, budget = _search(table, f"{path} [search]", _set_dir(runs, built), dev)
+            sc, budget = _search(table, f"{path} [search]", _set_dir(runs, built), dev, proxy_profile=proxy_profile)
     with _section(path, "correlate"):
         c = dict(preset.get("correlate", {}))
         where = f"{path} [correlate]"
@@ -199,21 +202,25 @@ def _real_data(table: dict[str, Any], runs: Path, dc: DistillConfig, device: str
 
 
 def _search(
-    table: dict[str, Any], where: str, synthetic: Path | None, device: str, dataset: str | None = None
+    table: dict[str, Any], where: str, synthetic: Path | None, device: str, dataset: str | None = None, proxy_profile: str | None = None
 ) -> tuple[SearchConfig, SearchBudget]:
     """The search's configuration: on ``synthetic`` (the set distill makes), or, None, with its
-    ``proxy_name`` on ``dataset`` (the run's ``--dataset``; else the table's)."""
+    ``proxy_name`` on ``dataset`` (the run's ``--dataset``; else the table's); the proxy training
+    from ``proxy_profile`` where ``[search.proxy]`` sets no value."""
     if "space" not in table:
         raise InvalidArgumentError("key 'space' is required: a registered space (nasproxy spaces) or a space file")
     budget = configs.build(SearchBudget, {k: v for k, v in table.items() if k in configs.fields(SearchBudget)}, where)
     checks.positive("n_trials", budget.n_trials)
     checks.number("timeout", budget.timeout, 0, low_open=True, optional=True)
     checks.number("workers", budget.workers, 1, checks.WORKERS_MAX, integer=True)
-    promotion.check(
-        budget.promote, promotion.DEFAULT_EPOCHS if budget.promote_epochs is None else budget.promote_epochs, budget.promote_images
-    )
+    promotion.check(budget.promote, promotion_epochs(budget.promote_epochs), budget.promote_images)
     given = configs.values(SearchConfig, table, where)
-    given.setdefault("pruner", "median" if len(given.get("objectives", ["accuracy"])) == 1 else "none")  # Optuna cannot prune several
+    given.setdefault("pruner", default_pruner(given.get("objectives")))
+    if proxy_profile is not None:
+        from nas_proxy.profile import read_profile
+
+        proxy_table = configs.table(table, "proxy", where)
+        given["proxy"] = read_profile(proxy_profile).apply(given.get("proxy", ProxyConfig()), set(proxy_table))
     data = {"synthetic": str(synthetic)} if synthetic is not None else {"synthetic": None, "dataset": dataset}
     sc = SearchConfig(**{"proxy": ProxyConfig(), **given, **data, "device": device})
     sc.validate()
@@ -240,6 +247,7 @@ def run(
     device: str | None = None,
     progress: bool = False,  # the library is silent unless asked; the CLI asks
     on_stage: Callable[[str], None] | None = None,
+    proxy_profile: str | None = None,
 ) -> dict[str, Any]:
     """Run the three stages of a preset; returns where everything went, and ``seconds``: the wall
     time of each stage that ran, in order (``distill``, ``search``, ``promotion``, ``ground truth``,
@@ -248,7 +256,7 @@ def run(
     (with its time)."""
     t_run = time.perf_counter()
     seconds: dict[str, float] = {}
-    p = plan(preset_path, dataset, device)
+    p = plan(preset_path, dataset, device, proxy_profile)
     _check_max_params(p)
     name, runs, syn = p.name, p.runs, p.synthetic
     for path in (runs, study_dir(name), artifact_dir(default_storage_url(name), name)):  # before the first stage writes

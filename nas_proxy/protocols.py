@@ -2,7 +2,8 @@
 
 - :class:`TrainConfig`: the field's evaluation protocol (``evaluate``), and what the others become;
 - :class:`ProxyConfig`: a search candidate on the synthetic set (the proxy);
-- :class:`GroundTruthConfig`: an architecture on the real training split (ground truth, promotion).
+- :class:`GroundTruthConfig`: an architecture on the real training split (ground truth, promotion);
+- :class:`EvaluateOptions`: what ``evaluate`` trains besides its TrainConfig.
 
 This module imports no torch: the command line reads these defaults for its ``--help``, and a
 config file is checked against them, without waiting seconds for torch (tests/test_startup.py).
@@ -11,7 +12,7 @@ The code that trains lives in :mod:`nas_proxy.training`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
@@ -147,4 +148,44 @@ class GroundTruthConfig:
         return cls(**{**d, "early": tuple(d.get("early", ()))})
 
 
-__all__ = ["GroundTruthConfig", "ProxyConfig", "TrainConfig"]
+@dataclass
+class EvaluateOptions:
+    """What ``nasproxy evaluate`` trains, besides the training protocol."""
+
+    runs: int = 5  # fresh networks per synthetic set, as the DC/DSA/DM/DataDAM papers report (mean +- std of 5)
+    model: str = ""  # ConvNet spec text; "": ConvNet-3, the papers' evaluation network
+    seed: int = 0  # seeds every network and batch order; 0 as every other stage
+    device: str = "auto"  # CUDA when present
+    data_root: str | None = None  # None: where distill found the real data
+    train: TrainConfig = field(default_factory=TrainConfig)  # the protocol (TrainConfig's own defaults)
+    hard_labels: bool = False  # a set with soft labels trains on them; true: on its class indices
+
+
+ZERO_COST_BATCH = 64  # training images a training-free score sees (the zero-cost papers' batch)
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """Which real data: the dataset and the validation split of the synthetic sets."""
+
+    dataset: str
+    split_seed: int = 0  # the project's split (distill's default)
+    val_fraction: float = 0.1  # fraction of each class held out as validation
+    data_root: str | None = None
+    image_size: int = 32  # image folders only: the side the synthetic sets were made at
+
+    @classmethod
+    def of_synthetic(cls, meta: dict[str, Any], data_root: str | None = None) -> DataRef:
+        """The real data and split a synthetic set was made from (``meta``: its ``meta.json``)."""
+        split, dataset = meta["split"], meta["dataset"]
+        root = data_root or meta.get("data_root")
+        return cls(dataset["name"], int(split["seed"]), float(split["val_fraction"]), root, int(dataset["image_size"][0]))
+
+    def key(self) -> dict[str, Any]:
+        key: dict[str, Any] = {"dataset": self.dataset, "split_seed": self.split_seed, "val_fraction": self.val_fraction}
+        if self.dataset.startswith("imagefolder:"):  # the only datasets whose size is a choice
+            key["image_size"] = self.image_size
+        return key
+
+
+__all__ = ["ZERO_COST_BATCH", "DataRef", "EvaluateOptions", "GroundTruthConfig", "ProxyConfig", "TrainConfig"]

@@ -43,7 +43,7 @@ CASES: list[Case] = [
     Case("distill --out OUT --config configs/distill-type.toml", "required: --dataset; dataset may also come from [distill]"),
     Case("score", "required: --space, --archs, --synthetic;"),
     Case("train", "the following arguments are required: BEST, --out"),
-    Case("worker", "the following arguments are required: --study, --storage"),
+    Case("worker", "the following arguments are required: --study ("),
     # ---- distill: names
     Case("distill --dataset fashion-mnst --ipc 1 --out OUT", "Did you mean 'fashion-mnist'"),
     Case(f"{D} --method dc", "invalid choice: 'dc'"),
@@ -217,7 +217,7 @@ CASES: list[Case] = [
     Case(f"{S} --proxy synflow", "--proxy synflow scores on real data, not on --synthetic syn"),
     Case(f"{S} --dataset digits --proxy random-ipc2", "both name the data"),
     # ---- worker
-    Case("worker --study s1", "required: --storage"),
+    Case("worker --study s1", "studies/s1/journal.log does not exist"),  # --storage defaults to the study's journal
     Case("worker --study s1 --storage studies/s1/journal.log", "does not exist", fixed=9),
     Case("worker --study s1 --storage sqlite:///missing.db", "does not exist", fixed=9),
     Case("worker --study nope --storage journal.log", "no study 'nope' in that storage"),
@@ -316,7 +316,7 @@ CASES: list[Case] = [
     Case(f"{CAL} --cost-weight -1", "cost_weight must be in [0, 100]"),
     Case(f"{CAL} --cost-weight inf", "argument --cost-weight: expected a finite number"),
     Case(f"{CAL} --metric pearson", "invalid choice: 'pearson'"),
-    Case(f"{CAL} --bootstrap 1", "bootstrap must be in [10, 100000]"),
+    Case(f"{CAL} --bootstrap 1", "n_boot must be in [10, 100000]"),
     Case(f"{CAL} --seed -1", "seed must be"),
     Case(CAL.replace("archs/truth-8.json", "archs/good.json"), "has no ground truth"),
     Case(CAL.replace("archs/truth-8.json", "archs/truth-2.json"), "holds 2 architectures with ground truth"),
@@ -549,7 +549,7 @@ MORE16: list[Case] = [
     Case(f"{S} --workers 9223372036854775808", "workers must be", N),
     Case(f"{W} --worker-index 9223372036854775808", "worker_index must be"),
     Case(f"{CAL} --trials 9223372036854775808", "trials must be", N),
-    Case(f"{CAL} --bootstrap 9223372036854775808", "bootstrap must be", N),
+    Case(f"{CAL} --bootstrap 9223372036854775808", "n_boot must be", N),
     Case(C.replace("--bootstrap 10", "--bootstrap 9223372036854775808"), "n_boot must be", N),
     Case(f"{C} --promote 99999999999999999999", "promote must be", N),
     Case(f"{C} --full-images 99999999999999999999", "--full-images must be", N),

@@ -152,8 +152,8 @@ def test_an_option_typed_equal_to_its_default_is_known_as_typed() -> None:
     """`--epochs 50` and `--seed 0` are the defaults: typed, they are given all the same (what
     `correlate --study` and `--proxy-profile` read), and what was not typed is not."""
     from nas_proxy import configs
-    from nas_proxy.calibrate.cli_args import proxy_given
     from nas_proxy.cli import build_parser
+    from nas_proxy.cli.proxy_options import proxy_given
     from nas_proxy.search import ProxyConfig
 
     assert ProxyConfig().epochs == 50

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nas_proxy import checks
+from nas_proxy.correlate.config import N_BOOT_MAX, CorrelateConfig
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.protocols import ProxyConfig
 
@@ -57,11 +58,9 @@ class CalibrateConfig:
     seed: int = 0  # folds, samplers, proxy trainings and bootstrap
     device: str = "auto"
     data_root: str | None = None
-    bootstrap: int = 1000  # resamples of the held-out intervals
+    n_boot: int = CorrelateConfig.n_boot  # bootstrap resamples of the held-out intervals (correlate's default)
 
     def validate(self) -> None:
-        from nas_proxy.correlate.metrics import N_BOOT_MAX  # scipy: not while the command line is parsed
-
         checks.text("space", self.space)
         if not isinstance(self.synthetic, list) or not self.synthetic or not all(isinstance(s, str) for s in self.synthetic):
             raise InvalidArgumentError(f"give at least one synthetic set (--synthetic DIR ...), got {self.synthetic!r}")
@@ -72,7 +71,7 @@ class CalibrateConfig:
         checks.text("metric", self.metric, METRIC_NAMES)
         checks.number("cost_weight", self.cost_weight, 0, COST_WEIGHT_MAX)
         checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
-        checks.number("bootstrap", self.bootstrap, 10, N_BOOT_MAX, integer=True)
+        checks.number("n_boot", self.n_boot, 10, N_BOOT_MAX, integer=True)
         checks.text("device", self.device)
 
     def objective_text(self) -> str:
@@ -80,7 +79,7 @@ class CalibrateConfig:
 
     def settings(self) -> dict[str, Any]:
         """What a resumed calibration must share with the first run (not the device or the bootstrap)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "data_root", "bootstrap")}
+        return {k: v for k, v in asdict(self).items() if k not in ("device", "data_root", "n_boot")}
 
 
 __all__ = ["COST_WEIGHT_MAX", "DEFAULT_CHOICES", "METRIC_NAMES", "CalibrateConfig", "check_choices"]

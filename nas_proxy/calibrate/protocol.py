@@ -19,12 +19,12 @@ from typing import Any
 
 import optuna
 import torch
-from tqdm import tqdm
 
 from nas_proxy import interrupts
 from nas_proxy.calibrate.config import DEFAULT_CHOICES
 from nas_proxy.calibrate.truth import Truth
 from nas_proxy.errors import DivergedError
+from nas_proxy.progress import meter
 from nas_proxy.spaces import SearchSpace
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, count_flops
 
@@ -91,7 +91,7 @@ class Scorer:
         # no intermediate reports: they cost validation passes and never change the final score
         config = dataclasses.replace(protocol.proxy, report_every=protocol.proxy.epochs)
         ctx = ProxyContext(base.synthetic, base.val_x, base.val_y, base.flip, base.device, config)
-        for arch in tqdm(todo, desc="proxy", unit="arch", disable=not self.progress or not todo, leave=False):
+        for arch in meter(todo, "proxy", unit="arch", enabled=self.progress and bool(todo)):
             with interrupts.interruptible():
                 score = self._train(ctx, protocol, arch)
             with interrupts.deferred():  # a storage write Ctrl-C must not cut

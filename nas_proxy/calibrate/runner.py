@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from tqdm import tqdm
 
 from nas_proxy import checks, interrupts
 from nas_proxy.calibrate.config import METRIC_NAMES, CalibrateConfig
@@ -37,6 +36,7 @@ from nas_proxy.calibrate.truth import Truth, check_enough
 from nas_proxy.correlate import metrics
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.profile import ProxyProfile
+from nas_proxy.progress import Meter
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import check_writable_storage, open_storage
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
@@ -148,17 +148,13 @@ class _Calibration:
             default = self.default.params(config.choices)
             if not study.get_trials(deepcopy=False) and all(default[k] in v for k, v in config.choices.items()):
                 study.enqueue_trial(default)  # the defaults are a candidate: calibration can keep them
-        bar = tqdm(total=config.trials, desc=label, unit="trial", disable=not self.progress, dynamic_ncols=True)
-        try:
+        with Meter(label, config.trials, unit="trial", enabled=self.progress) as bar:
             while True:
                 done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                bar.n = len(done)
-                bar.refresh()
+                bar.set(len(done))
                 if len(done) >= config.trials:
                     break
                 self._trial(study, name, len(done), ids)
-        finally:
-            bar.close()
         return max(done, key=lambda t: (t.value, -t.number))
 
     def _trial(self, study: optuna.Study, name: str, position: int, ids: list[str]) -> None:
@@ -264,7 +260,7 @@ def _result(
     command: str,
 ) -> CalibrationResult:
     config, ids = cal.config, sorted(cal.truth)
-    boot_chosen, boot_default = _bootstrap(cal, results, config.bootstrap)
+    boot_chosen, boot_default = _bootstrap(cal, results, config.n_boot)
     heldout = float(np.mean([r.heldout for r in results]))
     default = float(np.mean([r.default_heldout for r in results]))
     tuned = float(final.user_attrs["fidelity"])

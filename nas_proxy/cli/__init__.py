@@ -37,7 +37,7 @@ RESUME_HINTS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command. It imports no torch, Optuna or scipy: ``--help`` stays quick."""
-    from nas_proxy.calibrate.cli_args import add_calibrate_parser as add_calibrate
+    from nas_proxy.cli.calibrate import add_calibrate
     from nas_proxy.cli.common import Parser, common
     from nas_proxy.cli.correlate import add_correlate
     from nas_proxy.cli.dashboard import add_dashboard
@@ -79,14 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_proxy_options(p: argparse.ArgumentParser) -> None:
     """The proxy-training flags, for scripts that build their own parser (benchmarks/fidelity.py)."""
-    from nas_proxy.cli.search import add_proxy_options
+    from nas_proxy.cli.proxy_options import add_proxy_options
 
     add_proxy_options(p)
 
 
 def _proxy_config(args: argparse.Namespace) -> ProxyConfig:
     """The ProxyConfig of the flags that :func:`_add_proxy_options` added."""
-    from nas_proxy.cli.search import proxy_config
+    from nas_proxy.cli.proxy_options import proxy_config
 
     return proxy_config(args)
 
@@ -175,7 +175,10 @@ def _run(args: argparse.Namespace) -> int:
 
         needs = getattr(args, "needs", None)  # a command's own rule for what it cannot run without
         missing_required(args, needs(args, Config(args.config)) if needs else ())  # every one missing, in one error
-        return int(args.func(args))
+        from nas_proxy.cli.common import ProgressBars
+
+        with ProgressBars():  # the library's progress reports, drawn on stderr (--quiet: the command asks for none)
+            return int(args.func(args))
     except NasProxyError as e:
         if args.debug:
             raise

@@ -8,6 +8,7 @@ field default to None here ("not given") and their help states the dataclass def
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 from nas_proxy import configs
-from nas_proxy.checks import nonempty
+from nas_proxy.cli.types import nonempty
 from nas_proxy.errors import InvalidArgumentError
 
 Subparsers = argparse._SubParsersAction
@@ -130,6 +131,52 @@ def missing_required(args: argparse.Namespace, extra: Sequence[Missing] = ()) ->
     )
 
 
+def default_of(cls: type, name: str) -> Any:
+    """The default of field ``name`` of dataclass ``cls`` (its ``default_factory`` called)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    if f.default is dataclasses.MISSING:
+        raise TypeError(f"{cls.__name__}.{name} has no default")
+    return f.default
+
+
+def show(value: Any) -> str:
+    """A default as a flag would be typed: lists comma-separated, floats short (0.01, 1e-05)."""
+    if isinstance(value, list | tuple):
+        return ",".join(show(v) for v in value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+FIELD = "field"  # attribute of an argparse action made by :func:`option`: the (dataclass, field name) it sets
+
+
+def option(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *flags: str,
+    field: tuple[type, str],
+    help: str = "",
+    none: str | None = None,
+    also: str = "",
+    **kwargs: Any,
+) -> argparse.Action:
+    """A flag that sets a config field, ``field`` = (dataclass, field name): its default is None
+    ("not given": :func:`nas_proxy.configs.build` then takes the ``--config`` file's value, else the
+    field's default) and its help ends with the field's default, read from the dataclass, never
+    written out here. ``none`` words a None default ("all"); ``also`` follows the default (a rule)."""
+    cls, name = field
+    value = default_of(cls, name)
+    if value is None and none is None:
+        raise TypeError(f"{cls.__name__}.{name} defaults to None: say what None means with none=")
+    shown = f"default: {none}" if value is None else f"default {show(value)}"
+    text = f"{help} ({shown}{also})" if help else f"{shown}{also}"
+    action = p.add_argument(*flags, default=None, help=text, **kwargs)
+    setattr(action, FIELD, (cls, name))
+    return action
+
+
 def add_quiet(p: argparse.ArgumentParser, help: str = "no progress bars or progress lines on stderr") -> None:
     """``--quiet``: the same flag and help in every command that reports progress."""
     p.add_argument("--quiet", action="store_true", help=help)
@@ -189,30 +236,53 @@ def save_config(out: Path | str, tables: dict[str, Any]) -> None:
 
 
 class ProgressBars:
-    """Renders a stage's progress reports: messages as lines, counts as one tqdm bar per stage."""
+    """Renders the library's progress reports (:mod:`nas_proxy.progress`) on stderr: messages as
+    lines, counts as one tqdm bar per stage. ``with ProgressBars():`` listens to every library call
+    of the block; ``on_progress`` is the listener itself (``correlate`` takes it as an argument)."""
 
     def __init__(self) -> None:
         self.bars: dict[str, Any] = {}
+        self._listening: Any = None
 
     def on_progress(self, event: Any) -> None:
         from tqdm import tqdm
 
         if event.message:
             tqdm.write(event.message, file=sys.stderr)
-        if event.total:
-            bar = self.bars.get(event.stage)
-            if bar is None:
-                bar = self.bars[event.stage] = tqdm(total=event.total, desc=event.stage, unit="arch", dynamic_ncols=True)
-            bar.update(event.done - bar.n)
-            if event.done >= event.total:
+        bar = self.bars.get(event.stage)
+        if event.closed:
+            if bar is not None:
                 bar.close()
+                del self.bars[event.stage]
+            return
+        if not event.total:
+            return
+        if bar is None:
+            unit = getattr(event, "unit", "arch")
+            bar = self.bars[event.stage] = tqdm(
+                total=event.total, initial=event.done, desc=event.stage, unit=unit, dynamic_ncols=True, file=sys.stderr
+            )
+        bar.total = event.total
+        if getattr(event, "note", ""):
+            bar.set_postfix_str(event.note, refresh=False)
+        bar.update(event.done - bar.n)  # redrawn at tqdm's own pace
+        if event.done >= event.total:
+            bar.close()
+            del self.bars[event.stage]
 
     def __enter__(self) -> ProgressBars:
+        from nas_proxy import progress
+
+        self._listening = progress.listen(self.on_progress)
+        self._listening.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._listening is not None:
+            self._listening.__exit__(None, None, None)
         for bar in self.bars.values():
             bar.close()
+        self.bars.clear()
 
 
 def print_verdict(result: Any) -> None:

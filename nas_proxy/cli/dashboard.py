@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 
-from nas_proxy.checks import integer, nonempty
-from nas_proxy.cli.common import Config, Subparsers, print_json
-
-
-@dataclass
-class DashboardOptions:
-    """Where optuna-dashboard listens."""
-
-    host: str = "127.0.0.1"  # this machine only; the dashboard has no authentication
-    port: int = 8080  # optuna-dashboard's own default
+from nas_proxy.cli.common import Config, Subparsers, option, print_json
+from nas_proxy.cli.types import integer, nonempty
+from nas_proxy.search.config import DashboardOptions
 
 
 def add_dashboard(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    d = DashboardOptions()
     p = sub.add_parser(
         "dashboard",
         parents=[common],
@@ -32,8 +23,8 @@ def add_dashboard(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="a study made by nasproxy search (its storage: --storage); the dashboard lists every study of that storage",
     )
     p.add_argument("--storage", type=nonempty, help="default: studies/STUDY/journal.log")
-    p.add_argument("--host", help=f"default {d.host}")
-    p.add_argument("--port", type=integer, help=f"default {d.port}")
+    option(p, "--host", field=(DashboardOptions, "host"))
+    option(p, "--port", type=integer, field=(DashboardOptions, "port"))
     p.set_defaults(func=cmd_dashboard)
 
 

@@ -7,9 +7,9 @@ import os
 import shlex
 from pathlib import Path
 
-from nas_proxy.checks import finite_float, integer, nonempty
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, from_config, off, print_json, save_config
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, default_of, from_config, off, option, print_json, save_config
 from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
+from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import DiskFullError
 
@@ -18,8 +18,8 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.distill import METHODS, DistillConfig
     from nas_proxy.distill.config import BATCHNORM_RULES as RULES
     from nas_proxy.models.convnet_spec import NORMALIZATIONS
+    from nas_proxy.protocols import ProxyConfig
 
-    d = DistillConfig()
     p = sub.add_parser(
         "distill",
         parents=[common],
@@ -28,26 +28,36 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     from_config(
         p.add_argument(
-            "--dataset", type=nonempty, required=True, help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH"
+            "--dataset",
+            type=nonempty,
+            required=True,
+            metavar="NAME",
+            help="fashion-mnist, mnist, cifar10, cifar100, svhn, digits or imagefolder:PATH",
         ),
         "distill",
     )
-    p.add_argument("--data-root", type=nonempty, help="directory with the dataset files")
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="directory with the dataset files")
     p.add_argument("--download", action="store_true", help="download the dataset into --data-root with torchvision (needs internet)")
-    p.add_argument("--image-size", type=integer, help=f"image folders: side after resize (default {d.image_size})")
+    option(p, "--image-size", type=integer, help="image folders: side after resize", field=(DistillConfig, "image_size"))
     from_config(p.add_argument("--ipc", type=integer, required=True, help="synthetic images per class"), "distill")
-    p.add_argument("--method", choices=METHODS.names(), help=f"default {d.method}")
-    p.add_argument("--iterations", type=integer, help=f"default {d.iterations} (paper)")
-    p.add_argument("--batch-real", type=integer, help=f"real images per class per iteration (default {d.batch_real})")
-    p.add_argument("--image-lr", type=finite_float, help="SGD lr on the pixels (default 1.0 for ipc <= 50, else 10)")
-    p.add_argument("--lambda", dest="lambda_mmd", type=finite_float, help="MMD weight (default 0.01 up to 32 px, else 0.02)")
-    p.add_argument(
-        "--attention-power", type=finite_float, help=f"p of the attention maps: paper 4, official code 1 (default {d.attention_power})"
+    option(p, "--method", choices=METHODS.names(), field=(DistillConfig, "method"))
+    option(p, "--iterations", type=integer, field=(DistillConfig, "iterations"), also=" (paper)")
+    option(p, "--batch-real", type=integer, help="real images per class per iteration", field=(DistillConfig, "batch_real"))
+    p.add_argument("--image-lr", type=finite_float, help="SGD lr on the pixels (default: 1.0 for ipc <= 50, else 10)")
+    p.add_argument("--lambda", dest="lambda_mmd", type=finite_float, help="MMD weight (default: 0.01 up to 32 px, else 0.02)")
+    option(
+        p,
+        "--attention-power",
+        type=finite_float,
+        help="p of the attention maps: paper 4, official code 1",
+        field=(DistillConfig, "attention_power"),
     )
-    p.add_argument(
+    option(
+        p,
         "--net-norm",
         choices=NORMALIZATIONS,
-        help=f"distillation network norm: paper instancenorm, official code batchnorm (default {d.net_norm})",
+        help="distillation network norm: paper instancenorm, official code batchnorm",
+        field=(DistillConfig, "net_norm"),
     )
     p.add_argument(
         "--nets",
@@ -55,14 +65,21 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="draw the distillation network from this search space (name or file) at every iteration, stratified "
         "over each dimension's values (default: the one ConvNet of --net-norm)",
     )
-    p.add_argument(
+    option(
+        p,
         "--batchnorm-stats",
         choices=RULES,
-        help=f"batch-norm networks: real = the synthetic batch uses the real batch's statistics (DC), own = each its own "
-        f"(official DataDAM code) (default {d.batchnorm_stats})",
+        field=(DistillConfig, "batchnorm_stats"),
+        help="batch-norm networks: real = the synthetic batch uses the real batch's statistics (DC), own = each its own "
+        "(official DataDAM code)",
     )
-    p.add_argument(
-        "--real-per-class", type=int, metavar="R", help=f"hybrid: R of the ipc images per class stay real (default {d.real_per_class})"
+    option(
+        p,
+        "--real-per-class",
+        type=int,
+        metavar="R",
+        help="hybrid: R of the ipc images per class stay real",
+        field=(DistillConfig, "real_per_class"),
     )
     p.add_argument(
         "--select-by",
@@ -70,21 +87,25 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="calibration architectures with ground truth (a ground-truth table CSV, or architectures with 'accuracy'): "
         "keep the set that ranks them best",
     )
-    p.add_argument("--select-every", type=int, metavar="N", help=f"iterations between selection scores (default {d.select_every})")
-    p.add_argument("--select-space", help=f"the space of the --select-by architectures (default {d.select_space})")
-    p.add_argument("--select-epochs", type=int, help="proxy epochs of each calibration training (default: the proxy's, 50)")
+    option(p, "--select-every", type=int, metavar="N", help="iterations between selection scores", field=(DistillConfig, "select_every"))
+    option(p, "--select-space", help="the space of the --select-by architectures", field=(DistillConfig, "select_space"))
+    p.add_argument(
+        "--select-epochs",
+        type=int,
+        help=f"proxy epochs of each calibration training (default: the proxy's, {default_of(ProxyConfig, 'epochs')})",
+    )
     p.add_argument("--select-archs", type=int, metavar="N", help="score a seeded subset of N calibration architectures (default: all)")
     p.add_argument(
         "--select-max-mflops", type=finite_float, metavar="M", help="leave out calibration architectures above M forward MFLOPs per image"
     )
-    p.add_argument("--init", choices=("real", "noise"), help=f"default {d.init}")
-    p.add_argument("--seed", type=integer, help=f"default {d.seed}")
-    p.add_argument("--split-seed", type=integer, help=f"seed of the held-out validation split (default {d.split_seed})")
-    p.add_argument("--val-fraction", type=finite_float, help=f"held-out validation fraction (default {d.val_fraction})")
-    p.add_argument("--device", help=f"auto, cpu or cuda[:N] (default {d.device})")
+    option(p, "--init", choices=("real", "noise"), field=(DistillConfig, "init"))
+    option(p, "--seed", type=integer, field=(DistillConfig, "seed"))
+    option(p, "--split-seed", type=integer, help="seed of the held-out validation split", field=(DistillConfig, "split_seed"))
+    option(p, "--val-fraction", type=finite_float, help="held-out validation fraction", field=(DistillConfig, "val_fraction"))
+    option(p, "--device", help="auto, cpu or cuda[:N]", field=(DistillConfig, "device"))
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
-    p.add_argument("--checkpoint-every", type=integer, help=f"default {d.checkpoint_every} iterations")
-    p.add_argument("--out", type=nonempty, required=True, help="output directory")
+    option(p, "--checkpoint-every", type=integer, field=(DistillConfig, "checkpoint_every"), also=" iterations")
+    p.add_argument("--out", type=nonempty, required=True, metavar="DIR", help="output directory")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the run in --out")
     g.add_argument("--force", action="store_true", help="replace the run in --out")

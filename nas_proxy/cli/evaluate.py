@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 
-from nas_proxy.checks import finite_float, integer, nonempty
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, off, print_json
-from nas_proxy.protocols import TrainConfig
-
-
-@dataclass
-class EvaluateOptions:
-    """What ``nasproxy evaluate`` trains, besides the training protocol."""
-
-    runs: int = 5  # fresh networks per synthetic set, as the DC/DSA/DM/DataDAM papers report (mean +- std of 5)
-    model: str = ""  # ConvNet spec text; "": ConvNet-3, the papers' evaluation network
-    seed: int = 0  # seeds every network and batch order; 0 as every other stage
-    device: str = "auto"  # CUDA when present
-    data_root: str | None = None  # None: where distill found the real data
-    train: TrainConfig = field(default_factory=TrainConfig)  # the protocol (TrainConfig's own defaults)
-    hard_labels: bool = False  # a set with soft labels trains on them; true: on its class indices
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, off, option, print_json
+from nas_proxy.cli.types import finite_float, integer, nonempty
+from nas_proxy.protocols import EvaluateOptions, TrainConfig
 
 
 def add_evaluate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    t, e = TrainConfig(), EvaluateOptions()
     p = sub.add_parser(
         "evaluate",
         parents=[common],
@@ -33,16 +18,16 @@ def add_evaluate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "Options also come from [evaluate] and [evaluate.train] of --config.",
     )
     p.add_argument("path", metavar="DIR", type=nonempty, help="a synthetic set made by 'nasproxy distill'")
-    p.add_argument("--runs", type=integer, help=f"networks to train (default {e.runs})")
-    p.add_argument("--epochs", type=integer, help=f"default {t.epochs}")
-    p.add_argument("--model", type=nonempty, help="ConvNet spec, e.g. depth=4,width=64,normalization=batchnorm (default ConvNet-3)")
-    p.add_argument("--lr", type=finite_float, help=f"default {t.lr}")
-    p.add_argument("--batch-size", type=integer, help=f"default {t.batch_size}")
+    option(p, "--runs", type=integer, help="networks to train", field=(EvaluateOptions, "runs"))
+    option(p, "--epochs", type=integer, field=(TrainConfig, "epochs"))
+    p.add_argument("--model", type=nonempty, help="ConvNet spec, e.g. depth=4,width=64,normalization=batchnorm (default: ConvNet-3)")
+    option(p, "--lr", type=finite_float, field=(TrainConfig, "lr"))
+    option(p, "--batch-size", type=integer, field=(TrainConfig, "batch_size"))
     p.add_argument("--no-dsa", action="store_true", help="train without DSA augmentation")
     p.add_argument("--hard-labels", action="store_true", default=None, help="train on the class indices of a set with soft labels")
-    p.add_argument("--seed", type=integer, help=f"default {e.seed}")
-    p.add_argument("--device", help=f"default {e.device}")
-    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
+    option(p, "--seed", type=integer, field=(EvaluateOptions, "seed"))
+    option(p, "--device", field=(EvaluateOptions, "device"))
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
     add_quiet(p)
     p.set_defaults(func=cmd_evaluate)
 

@@ -6,9 +6,9 @@ import argparse
 import shlex
 import sys
 
-from nas_proxy.checks import nonempty
 from nas_proxy.cli.common import Subparsers, add_quiet, print_json, print_verdict
 from nas_proxy.cli.search import print_promoted
+from nas_proxy.cli.types import nonempty
 from nas_proxy.errors import InvalidArgumentError
 
 
@@ -22,8 +22,14 @@ def add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "preset", nargs="?", type=nonempty, help="a preset TOML file, e.g. studies/fashion-mnist-convnet720.toml (or --config FILE)"
     )
-    p.add_argument("--dataset", type=nonempty, help="replace the preset's dataset (the run gets its own name)")
+    p.add_argument("--dataset", type=nonempty, metavar="NAME", help="replace the preset's dataset (the run gets its own name)")
     p.add_argument("--device", help="replace the preset's device")
+    p.add_argument(
+        "--proxy-profile",
+        type=nonempty,
+        metavar="FILE",
+        help="a proxy profile (nasproxy calibrate writes one): the search's proxy training where the preset's [search.proxy] sets no value",
+    )
     add_quiet(p, "no progress bars and no stage lines")
     p.set_defaults(func=cmd_run)
 
@@ -41,7 +47,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     def stage(line: str) -> None:  # stdout belongs to the JSON with --json
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    done = run(preset, args.dataset, args.device, progress=not args.quiet, on_stage=None if args.quiet else stage)
+    done = run(
+        preset, args.dataset, args.device, progress=not args.quiet, on_stage=None if args.quiet else stage, proxy_profile=args.proxy_profile
+    )
     if args.json:
         print_json({**{k: v for k, v in done.items() if k != "result"}, "result": done["result"].to_dict()})
         return 0

@@ -10,67 +10,11 @@ import sys
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.checks import finite_float, integer, nonempty
-from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, from_config, off, print_json, save_config
+from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, default_of, from_config, option, print_json, save_config
+from nas_proxy.cli.proxy_options import add_proxy_options, proxy_config
+from nas_proxy.cli.types import finite_float, integer, nonempty
 
 WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat flags only
-
-
-def add_proxy_options(p: argparse.ArgumentParser) -> None:
-    """The proxy-training flags (fields of ProxyConfig; not given: the config file, else its default)."""
-    from nas_proxy.search import ProxyConfig
-
-    d = ProxyConfig()
-    g = p.add_argument_group("proxy training (each candidate on the synthetic set)")
-    g.add_argument("--epochs", type=integer, help=f"default {d.epochs}")
-    g.add_argument("--lr", type=finite_float, help=f"default {d.lr}")
-    g.add_argument("--batch-size", type=integer, help=f"default {d.batch_size}")
-    g.add_argument("--no-dsa", action="store_true", help="no DSA augmentation")
-    g.add_argument("--report-every", type=integer, help=f"epochs between validation reports (pruning; default {d.report_every})")
-    g.add_argument("--report-images", type=integer, help=f"validation images scored at each report (default {d.report_images})")
-    g.add_argument("--no-amp", action="store_true", help="CUDA: train and validate in float32 instead of bf16 autocast")
-    g.add_argument("--channels-last", action="store_true", default=None, help="CUDA: NHWC weights and batches")
-    g.add_argument("--cuda-graph", action="store_true", default=None, help="CUDA: replay forward + backward as CUDA graphs")
-    g.add_argument(
-        "--proxy-seeds",
-        type=integer,
-        metavar="K",
-        help=f"train K independently initialised copies of each candidate as one batched model and score their mean (default {d.seeds})",
-    )
-    g.add_argument(
-        "--hard-labels",
-        action="store_true",
-        default=None,
-        help="a set with soft labels (distill --soft-labels): train on its class indices",
-    )
-    from nas_proxy.calibrate.cli_args import add_profile_option
-
-    add_profile_option(g)  # --proxy-profile FILE (nasproxy calibrate writes one); after the options it tracks
-
-
-def proxy_config(args: argparse.Namespace, table: dict[str, Any] | None = None, where: str = "proxy") -> Any:
-    """ProxyConfig from its defaults, then ``--proxy-profile``, then ``table`` (a config file's), then the flags given."""
-    from nas_proxy import configs
-    from nas_proxy.calibrate.cli_args import with_profile
-    from nas_proxy.search import ProxyConfig
-
-    proxy = configs.build(
-        ProxyConfig,
-        table or {},
-        where,
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        dsa=off(args.no_dsa),
-        report_every=args.report_every,
-        report_images=args.report_images,
-        amp=off(args.no_amp),
-        channels_last=args.channels_last,
-        cuda_graph=args.cuda_graph,
-        seeds=args.proxy_seeds,
-        hard_labels=args.hard_labels,
-    )
-    return with_profile(args, proxy, also_given=set(table or {}))  # the profile's values where neither file nor flag set one
 
 
 def add_heartbeat_options(p: argparse.ArgumentParser) -> None:
@@ -87,9 +31,9 @@ def add_heartbeat_options(p: argparse.ArgumentParser) -> None:
 
 def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.configs import SearchBudget
-    from nas_proxy.search import PRUNERS, SAMPLERS
+    from nas_proxy.protocols import GroundTruthConfig
+    from nas_proxy.search.config import PRUNERS, SAMPLERS, SearchConfig
 
-    b = SearchBudget()
     p = sub.add_parser(
         "search",
         parents=[common],
@@ -129,21 +73,42 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "search",
     )
     p.add_argument("--timeout", type=finite_float, help="stop starting trials after this many seconds")
-    p.add_argument("--sampler", choices=SAMPLERS.names(), help="default tpe")
-    p.add_argument("--pruner", choices=PRUNERS.names(), help="default median (none with several objectives)")
+    option(p, "--sampler", choices=SAMPLERS.names(), field=(SearchConfig, "sampler"))
+    option(p, "--pruner", choices=PRUNERS.names(), field=(SearchConfig, "pruner"), also="; none with several objectives")
     p.add_argument("--objectives", help="accuracy, optionally followed by params and/or flops: accuracy,params")
     p.add_argument("--max-params", type=integer, help="skip candidates with more parameters")
-    p.add_argument("--workers", type=integer, help=f"processes on this machine (default {b.workers})")
-    p.add_argument(
-        "--promote", type=integer, metavar="K", help=f"then train the K best distinct candidates on real data (default {b.promote}: none)"
+    option(p, "--workers", type=integer, field=(SearchBudget, "workers"), help="processes on this machine")
+    option(
+        p,
+        "--promote",
+        type=integer,
+        metavar="K",
+        field=(SearchBudget, "promote"),
+        help="then train the K best distinct candidates on real data (0: none)",
     )
-    p.add_argument("--promote-epochs", type=integer, metavar="E", help="epochs of each promoted training (default: the ground truth's, 10)")
-    p.add_argument("--promote-images", type=integer, metavar="N", help="train each promoted candidate on N training images (default: all)")
+    option(
+        p,
+        "--promote-epochs",
+        type=integer,
+        metavar="E",
+        field=(SearchBudget, "promote_epochs"),
+        none=f"the ground truth's, {default_of(GroundTruthConfig, 'epochs')}",
+        help="epochs of each promoted training",
+    )
+    option(
+        p,
+        "--promote-images",
+        type=integer,
+        metavar="N",
+        field=(SearchBudget, "promote_images"),
+        none="all",
+        help="train each promoted candidate on N training images",
+    )
     add_heartbeat_options(p)
-    p.add_argument("--seed", type=integer, help="default 0")
-    p.add_argument("--device", help="default auto")
-    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
-    p.add_argument("--out", type=nonempty, help="where trials.csv, best.json and config.toml go (default studies/STUDY)")
+    option(p, "--seed", type=integer, field=(SearchConfig, "seed"))
+    option(p, "--device", field=(SearchConfig, "device"))
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
+    p.add_argument("--out", type=nonempty, metavar="DIR", help="where trials.csv, best.json and config.toml go (default: studies/STUDY)")
     add_quiet(p)
     add_proxy_options(p)
     p.set_defaults(func=cmd_search, needs=synthetic_needed)
@@ -162,7 +127,7 @@ def synthetic_needed(args: argparse.Namespace, file: Config) -> list[Missing]:
 def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
     """The SearchConfig and SearchBudget of ``search`` (and the spec options of ``score``)."""
     from nas_proxy import configs
-    from nas_proxy.search import SearchConfig
+    from nas_proxy.search.config import SearchConfig, default_pruner
 
     tbl = file.table("search")
     where = file.where("search")
@@ -185,8 +150,7 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
     }
     given.update({k: v for k, v in flags.items() if v is not None})
     given.setdefault("synthetic", None)  # required unless a proxy on real data: see synthetic_needed
-    if "pruner" not in given:  # Optuna cannot prune several objectives
-        given["pruner"] = "median" if len(given.get("objectives", ["accuracy"])) == 1 else "none"
+    given.setdefault("pruner", default_pruner(given.get("objectives")))
     budget = configs.build(
         configs.SearchBudget,
         {k: v for k, v in tbl.items() if k in configs.fields(configs.SearchBudget)},
@@ -264,6 +228,8 @@ def print_table(rows: list[dict[str, Any]], objectives: list[str]) -> None:
 
 
 def add_worker(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    from nas_proxy.studies.kinds import WorkerOptions
+
     p = sub.add_parser(
         "worker",
         parents=[common],
@@ -272,18 +238,22 @@ def add_worker(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--study", required=True, help="the name of the study to join")
     p.add_argument(
-        "--storage", type=nonempty, required=True, help="the study's storage URL (a journal path on the same host, or a database URL)"
+        "--storage",
+        type=nonempty,
+        help="the study's storage URL: a journal path on the same host, or a database URL (default: journal file studies/STUDY/journal.log)",
     )
     p.add_argument(
         "--n-trials",
         type=integer,
         help="stop when the study has this many trials (default: the --n-trials of the last 'nasproxy search' on it)",
     )
-    p.add_argument("--data-root", type=nonempty, help="where the real data is on this machine, if not where the study's machine had it")
+    p.add_argument(
+        "--data-root", type=nonempty, metavar="DIR", help="where the real data is on this machine, if not where the study's machine had it"
+    )
     p.add_argument("--timeout", type=finite_float, help="stop starting trials after this many seconds (default: no limit)")
     p.add_argument("--synthetic", type=nonempty, metavar="DIR", help="the synthetic set at another path on this machine (checked by hash)")
     p.add_argument("--device", help="override the study's device")
-    p.add_argument("--worker-index", type=integer, help="sampler seed offset (distinct per worker; default 0)")
+    option(p, "--worker-index", type=integer, field=(WorkerOptions, "worker_index"), help="sampler seed offset (distinct per worker)")
     add_heartbeat_options(p)
     add_quiet(p)
     p.set_defaults(func=cmd_worker)
@@ -309,22 +279,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         heartbeat=(args.heartbeat_interval, args.grace),
     )
-    join(args.study, args.storage, o)  # dispatched on the study's stored kind (search, ground truth, promotion)
+    from nas_proxy.studies.storage import default_storage_url
+
+    storage = args.storage or default_storage_url(args.study)  # as search made it without --storage
+    study = join(args.study, storage, o)  # dispatched on the study's stored kind (search, ground truth, promotion)
     if args.json:
         config = {k: v for k, v in o.to_dict().items() if k not in WORKER_NOT_FROM_FILE}
-        print_json({"study": args.study, "storage": args.storage, "trials": _states(args.study, args.storage), "config": config})
+        print_json({"study": args.study, "storage": storage, "trials": _states(study), "config": config})
     return 0
 
 
-def _states(study_name: str, storage_url: str) -> dict[str, int]:
-    """How many trials of the study are in each state (after this worker)."""
-    import optuna
-
-    from nas_proxy.studies.storage import open_storage
-
-    storage, _ = open_storage(storage_url, study_name)
+def _states(study: Any) -> dict[str, int]:
+    """How many trials of the study are in each state (after this worker), read through the storage it was joined on."""
     states: dict[str, int] = {}
-    for t in optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False):
+    for t in study.get_trials(deepcopy=False):
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
     return states
 
@@ -340,9 +308,11 @@ def add_score(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--synthetic", type=nonempty, metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
     from_config(p.add_argument("--space", type=nonempty, required=True, help="the space of the specs (nasproxy spaces)"), "search")
     p.add_argument("--archs", type=nonempty, required=True, metavar="FILE", help="JSON list of specs (or of objects with a 'spec' key)")
-    p.add_argument("--seed", type=integer, help="default 0")
-    p.add_argument("--device", help="default auto")
-    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
+    from nas_proxy.search.config import SearchConfig
+
+    option(p, "--seed", type=integer, field=(SearchConfig, "seed"))
+    option(p, "--device", field=(SearchConfig, "device"))
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
     add_quiet(p)
     add_proxy_options(p)
     p.set_defaults(func=cmd_score, objectives=None, needs=synthetic_needed)

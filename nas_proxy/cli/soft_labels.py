@@ -7,8 +7,8 @@ import argparse
 import shlex
 from typing import Any
 
-from nas_proxy.checks import finite_float
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, default_of, option, print_json
+from nas_proxy.cli.types import finite_float, nonempty
 
 
 def add_soft_label_options(p: argparse.ArgumentParser) -> None:
@@ -16,26 +16,28 @@ def add_soft_label_options(p: argparse.ArgumentParser) -> None:
     from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
     from nas_proxy.distill.config import SoftLabelConfig
 
-    d = SoftLabelConfig()
     g = p.add_argument_group("soft labels (teachers trained on the real training split)")
-    g.add_argument(
+    option(
+        g,
         "--soft-labels",
         "--teachers",
         dest="teachers",
         type=int,
         metavar="N",
-        help=f"label every image with the mean softmax of N teachers (default {d.teachers}: none)",
+        help="label every image with the mean softmax of N teachers",
+        field=(SoftLabelConfig, "teachers"),
+        also=": none",
     )
     g.add_argument(
         "--teacher-space",
         metavar="SPACE",
         help=f"space the teachers are drawn from, stratified (default: the distillation's, else {DEFAULT_SPACE})",
     )
-    g.add_argument("--teacher-epochs", type=int, metavar="E", help=f"each teacher's epochs (default {d.epochs})")
+    option(g, "--teacher-epochs", type=int, metavar="E", help="each teacher's epochs", field=(SoftLabelConfig, "epochs"))
     g.add_argument(
         "--teacher-images", type=int, metavar="M", help="real training images per teacher, stratified (default: the whole training split)"
     )
-    g.add_argument("--temperature", type=finite_float, help=f"labels are softmax(logits / T) (default {d.temperature})")
+    option(g, "--temperature", type=finite_float, help="labels are softmax(logits / T)", field=(SoftLabelConfig, "temperature"))
     g.add_argument("--teacher-dir", metavar="DIR", help="cache of trained teachers, shareable between sets (default: SET/teachers)")
 
 
@@ -67,20 +69,25 @@ def add_soft_labels(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "Trained teachers are cached: the same command resumes after a kill. Options also come from [distill.soft_labels] of --config.",
     )
     p.add_argument("path", metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
-    p.add_argument("--out", help="write a labelled copy there (default: label DIR in place)")
+    p.add_argument("--out", type=nonempty, metavar="DIR", help="write a labelled copy there (default: label DIR in place)")
     p.add_argument("--seed", type=int, help="draws the teachers, their data and initialisation (default: the set's seed)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default %(default)s)")
-    p.add_argument("--data-root", help="where the real data is, if not where distill found it")
+    from nas_proxy.distill.config import DistillConfig
+
+    option(p, "--device", field=(DistillConfig, "device"), help="auto, cpu or cuda[:N]")
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
     add_quiet(p)
     add_soft_label_options(p)
     p.set_defaults(func=cmd_soft_labels)
 
 
 def cmd_soft_labels(args: argparse.Namespace) -> int:
+    from nas_proxy.distill.config import DistillConfig
     from nas_proxy.distill.soft_labels import add_soft_labels as label_set
 
-    config = soft_label_config(args, Config(args.config))
-    meta = label_set(args.path, config, args.out, args.seed, args.device, args.data_root, progress=not args.quiet)
+    file = Config(args.config)
+    config = soft_label_config(args, file)
+    device = args.device or file.table("distill").get("device") or default_of(DistillConfig, "device")  # flag > file > default
+    meta = label_set(args.path, config, args.out, args.seed, device, args.data_root, progress=not args.quiet)
     if args.json:
         print_json(meta)
         return 0

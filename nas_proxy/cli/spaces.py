@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from nas_proxy.checks import nonempty
 from nas_proxy.cli.common import Config, Subparsers, print_json
+from nas_proxy.cli.types import nonempty
 
 
 def add_spaces(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from nas_proxy.checks import integer, nonempty
-from nas_proxy.cli.common import Config, Subparsers, command_line, print_json
+from nas_proxy.cli.common import Config, Subparsers, command_line, option, print_json
+from nas_proxy.cli.types import integer, nonempty
 
 
 def add_train(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    # the defaults live in TrainBestConfig (nas_proxy/search/winner.py); flags default to None, "not given"
+    from nas_proxy.search.config import TrainBestConfig
+
     p = sub.add_parser(
         "train",
         parents=[common],
@@ -22,17 +23,19 @@ def add_train(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("best", metavar="BEST", type=nonempty, help="a search's best.json, or the folder holding it (studies/STUDY)")
     p.add_argument("--out", metavar="DIR", type=nonempty, required=True, help="the folder to write the model into")
-    p.add_argument("--epochs", type=integer, help="epochs on the whole training set (default 10, the ground truth's)")
-    p.add_argument("--rank", type=integer, help="which architecture of best.json's list: 1 is the search's pick (default 1)")
-    p.add_argument("--seed", type=integer, help="seeds the initialisation and batch order (default 0)")
-    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda, cuda:N (default auto)")
+    c = TrainBestConfig
+    option(p, "--epochs", type=integer, field=(c, "epochs"), help="epochs on the whole training set", also=", the ground truth's")
+    option(p, "--rank", type=integer, field=(c, "rank"), help="which architecture of best.json's list: 1 is the search's pick")
+    option(p, "--seed", type=integer, field=(c, "seed"), help="seeds the initialisation and batch order")
+    option(p, "--device", field=(c, "device"), help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--data-root", metavar="DIR", type=nonempty, help="where the real data is, if not where distill found it")
     p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from nas_proxy import configs
-    from nas_proxy.search.winner import TrainBestConfig, train_best
+    from nas_proxy.search.config import TrainBestConfig
+    from nas_proxy.search.winner import train_best
 
     file = Config(args.config)
     options = configs.build(

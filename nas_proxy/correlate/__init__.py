@@ -8,8 +8,9 @@ if TYPE_CHECKING:
     from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
     from nas_proxy.correlate.command import CorrelateRequest, correlate_command
     from nas_proxy.correlate.config import CorrelateConfig
-    from nas_proxy.correlate.result import CorrelateResult, Progress
+    from nas_proxy.correlate.result import CorrelateResult
     from nas_proxy.correlate.runner import correlate
+    from nas_proxy.progress import Progress
     from nas_proxy.protocols import GroundTruthConfig
 
 lazy.exports(
@@ -19,7 +20,8 @@ lazy.exports(
         "nas_proxy.correlate.command": ["CorrelateRequest", "correlate_command"],
         "nas_proxy.correlate.config": ["CorrelateConfig"],
         "nas_proxy.protocols": ["GroundTruthConfig"],
-        "nas_proxy.correlate.result": ["CorrelateResult", "Progress"],
+        "nas_proxy.correlate.result": ["CorrelateResult"],
+        "nas_proxy.progress": ["Progress"],
         "nas_proxy.correlate.runner": ["correlate"],
     },
 )

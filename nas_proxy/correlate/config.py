@@ -1,4 +1,8 @@
-"""What a correlation run is asked to do (:class:`CorrelateConfig`) and the real data it is about."""
+"""What a correlation run is asked to do (:class:`CorrelateConfig`) and the real data it is about.
+
+This module imports no torch, numpy or scipy: ``nasproxy correlate --help`` prints these defaults
+(tests/test_startup.py); :func:`data_ref` imports what reads a synthetic set when called.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.correlate import ground_truth as gt
-from nas_proxy.correlate.metrics import N_BOOT_MAX
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.synthetic import load_synthetic
-from nas_proxy.trainers.synthetic_set import ProxyConfig
+from nas_proxy.protocols import ZERO_COST_BATCH, DataRef, GroundTruthConfig, ProxyConfig
+
+N_BOOT_MAX = 100_000  # most bootstrap resamples: intervals are stable to 0.01 at 1000; more only fills memory (resamples x architectures)
 
 
 @dataclass
@@ -20,16 +23,16 @@ class CorrelateConfig:
     space: str
     synthetic: list[str] = field(default_factory=list)  # synthetic sets, each one proxy
     proxies: list[str] | None = None  # proxy tokens or families; None: every proxy the run offers
-    ground_truth: gt.GroundTruthConfig = field(default_factory=gt.GroundTruthConfig)
+    ground_truth: GroundTruthConfig = field(default_factory=GroundTruthConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     dataset: str | None = None  # only needed without synthetic sets
     data_root: str | None = None  # None: the dataset's default location
-    split_seed: int = 0  # without synthetic sets: the project's split (distill's default)
-    val_fraction: float = 0.1  # likewise distill's default
+    split_seed: int = DataRef.split_seed  # without synthetic sets: the project's split (distill's default)
+    val_fraction: float = DataRef.val_fraction  # likewise distill's default
     seed: int = 0  # ground truth, proxy training and bootstrap; the ceiling uses seed + 1
     ceiling: int | None = None  # architectures trained with a second seed; None: all
     random_subset: bool = True  # add a random real subset of the synthetic sets' size
-    zero_cost_batch: int = 64  # training images a training-free score sees (the zero-cost papers' batch)
+    zero_cost_batch: int = ZERO_COST_BATCH  # training images a training-free score sees (the zero-cost papers' batch)
     n_boot: int = 1000  # bootstrap resamples: intervals stable to about 0.01
     device: str = "auto"  # CUDA when there is one
     workers: int = 1  # ground-truth processes on this machine
@@ -69,8 +72,10 @@ class CorrelateConfig:
         return d
 
 
-def data_ref(config: CorrelateConfig) -> tuple[gt.DataRef, list[dict[str, Any]]]:
+def data_ref(config: CorrelateConfig) -> tuple[DataRef, list[dict[str, Any]]]:
     """The real data every synthetic set came from (they must agree), and their metas."""
+    from nas_proxy.synthetic import load_synthetic
+
     metas = [load_synthetic(p).meta for p in config.synthetic]
     refs = {
         (m["dataset"]["name"], int(m["split"]["seed"]), float(m["split"]["val_fraction"])): p
@@ -89,7 +94,7 @@ def data_ref(config: CorrelateConfig) -> tuple[gt.DataRef, list[dict[str, Any]]]
         sizes = {int(m["dataset"]["image_size"][0]) for m in metas}
         if len(sizes) > 1:
             raise InvalidArgumentError(f"the synthetic sets have different image sizes ({sorted(sizes)}); correlate one size at a time")
-        return gt.DataRef(name, split_seed, val_fraction, root, sizes.pop()), metas
+        return DataRef(name, split_seed, val_fraction, root, sizes.pop()), metas
     if config.dataset is None:
         raise InvalidArgumentError("without --synthetic sets, name the real data with --dataset")
-    return gt.DataRef(config.dataset, config.split_seed, config.val_fraction, config.data_root), metas
+    return DataRef(config.dataset, config.split_seed, config.val_fraction, config.data_root), metas

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from nas_proxy.correlate.config import CorrelateConfig
 from nas_proxy.errors import InvalidArgumentError
 
 FloatArray = npt.NDArray[np.float64]
@@ -36,11 +37,13 @@ Metric = Callable[[npt.ArrayLike, npt.ArrayLike], float]
 RowsMetric = Callable[[FloatArray, FloatArray], FloatArray]  # (resamples, m) x 2 -> (resamples,)
 
 MIN_POINTS = 3  # fewest architectures a rank correlation is computed on
-N_BOOT_MAX = 100_000  # most bootstrap resamples: intervals are stable to 0.01 at 1000; more only fills memory (resamples x architectures)
 _KENDALL_PAIRWISE_MAX = 150  # above this many architectures the O(m^2) batched Kendall loses to scipy
 
 
 # --- input handling ---------------------------------------------------------------------------
+
+
+N_BOOT = CorrelateConfig.n_boot  # bootstrap resamples when a caller gives none (the one default: CorrelateConfig)
 
 
 def _as_vector(values: npt.ArrayLike, what: str) -> FloatArray:
@@ -244,7 +247,7 @@ def _batched(metric: Metric) -> RowsMetric | None:
     return None
 
 
-def bootstrap_samples(metric: Metric, x: npt.ArrayLike, y: npt.ArrayLike, n: int = 1000, seed: int = 0) -> FloatArray:
+def bootstrap_samples(metric: Metric, x: npt.ArrayLike, y: npt.ArrayLike, n: int = N_BOOT, seed: int = 0) -> FloatArray:
     """``metric`` on ``n`` resamples of the architectures (pairs drawn with replacement); NaN kept.
 
     NaN proxy scores are dropped before resampling. The resamples depend only on ``seed`` and the
@@ -283,7 +286,7 @@ def percentile_interval(samples: npt.ArrayLike, level: float = 0.95) -> tuple[fl
 
 
 def bootstrap_ci(
-    metric: Metric, x: npt.ArrayLike, y: npt.ArrayLike, n: int = 1000, level: float = 0.95, seed: int = 0
+    metric: Metric, x: npt.ArrayLike, y: npt.ArrayLike, n: int = N_BOOT, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile bootstrap interval (low, high) of ``metric`` over architectures.
 
@@ -300,7 +303,7 @@ def paired_difference(
     xa: npt.ArrayLike,
     xb: npt.ArrayLike,
     y: npt.ArrayLike,
-    n: int = 1000,
+    n: int = N_BOOT,
     level: float = 0.95,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -338,7 +341,7 @@ def summarise(
     truth: npt.ArrayLike,
     k_values: Sequence[int] = (1, 3, 5),
     top: float = 0.2,
-    n_boot: int = 1000,
+    n_boot: int = N_BOOT,
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, Any]:
@@ -415,7 +418,7 @@ def per_dimension(
     x: npt.ArrayLike,
     y: npt.ArrayLike,
     specs: Sequence[dict[str, Any]],
-    n_boot: int = 1000,
+    n_boot: int = N_BOOT,
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, dict[str, dict[str, Any]]]:

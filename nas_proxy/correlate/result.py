@@ -1,8 +1,7 @@
-"""What a correlation run returns (:class:`CorrelateResult`) and how it reports progress on the way."""
+"""What a correlation run returns (:class:`CorrelateResult`); its progress reports are :class:`nas_proxy.progress.Progress`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,20 +9,6 @@ from typing import Any
 from nas_proxy.correlate.metrics import to_jsonable
 
 TRUTH_SEED2 = "ground truth, 2nd seed"  # the ceiling row
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress report: ``message`` is a line worth showing as it is; ``done`` of ``total``
-    counts the work of ``stage`` (0 of 0 when the report is only a message)."""
-
-    stage: str
-    message: str = ""
-    done: int = 0
-    total: int = 0
-
-
-OnProgress = Callable[[Progress], None]
 
 
 @dataclass

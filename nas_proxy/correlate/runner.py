@@ -18,10 +18,11 @@ from nas_proxy.correlate.config import CorrelateConfig, data_ref
 from nas_proxy.correlate.ground_truth import DataRef, study_name
 from nas_proxy.correlate.measure import ceiling_row, dimension_metrics, proxy_metrics
 from nas_proxy.correlate.metrics import MIN_POINTS
-from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult, OnProgress, Progress
+from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.correlate.truth import Truth, ground_truth_step
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import check_writable
+from nas_proxy.progress import OnProgress, Progress
 from nas_proxy.proxies import Proxy, RunSetup, Scored, offered, score_archs, select
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import check_writable_storage
@@ -69,7 +70,7 @@ def score_proxies(
 
     def scored(name: str, done: int, total: int) -> None:
         if on_progress is not None:
-            on_progress(Progress(f"proxy {name}", done=done, total=total))
+            on_progress(Progress(f"proxy {name}", done=done, total=total, unit="arch"))
 
     scores = {p.name: score_archs(p, pairs, cache_dir, scored) for p in proxies}
     return scores, {p.name: p.one_off_seconds for p in proxies if p.one_off_seconds}

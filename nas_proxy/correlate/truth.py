@@ -13,7 +13,7 @@ import numpy as np
 from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import Arch
 from nas_proxy.correlate.config import CorrelateConfig
-from nas_proxy.correlate.result import OnProgress, Progress
+from nas_proxy.progress import OnProgress, Progress
 from nas_proxy.utils import derive_seed
 
 STAGE = "ground truth"

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.protocols import DataRef
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Dataset:
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         return (x * std + mean).clamp(0, 1)
 
-    def split(self, seed: int = 0, val_fraction: float = 0.1) -> Splits:
+    def split(self, seed: int = DataRef.split_seed, val_fraction: float = DataRef.val_fraction) -> Splits:
         """Hold out a stratified validation split from train, deterministic in ``seed``.
 
         Distillation sees only ``splits.train``; the search stage scores candidates on

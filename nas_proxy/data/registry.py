@@ -25,6 +25,7 @@ from nas_proxy.data.formats import (
     read_svhn_mat,
 )
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
+from nas_proxy.protocols import DataRef
 from nas_proxy.registry import Registry
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -44,7 +45,7 @@ class DataOptions:
 
     root: Path | None = None  # --data-root
     download: bool = False  # --download: fetch with torchvision (needs internet)
-    image_size: int = 32  # image folders only: side length after resize + centre crop
+    image_size: int = DataRef.image_size  # image folders only: side length after resize + centre crop
     arg: str = ""
 
 
@@ -52,7 +53,7 @@ Loader = Callable[[DataOptions], Dataset]
 DATASETS: Registry[Loader] = Registry("dataset")
 
 
-def load_dataset(name: str, root: Path | str | None = None, download: bool = False, image_size: int = 32) -> Dataset:
+def load_dataset(name: str, root: Path | str | None = None, download: bool = False, image_size: int = DataRef.image_size) -> Dataset:
     """Load a registered dataset (``imagefolder:PATH`` for a folder of class folders)."""
     key, _, arg = name.partition(":")
     loader = DATASETS.get(key)

@@ -10,6 +10,7 @@ from nas_proxy import checks
 from nas_proxy.distill.methods import METHODS, DistillMethod
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.models.convnet_spec import NORMALIZATIONS, ConvNetSpec
+from nas_proxy.protocols import DataRef
 
 if TYPE_CHECKING:  # the command line reads DistillConfig's defaults without importing torch
     import torch
@@ -64,7 +65,7 @@ class DistillConfig:
 
     dataset: str = "fashion-mnist"  # a registered name, or imagefolder:PATH
     data_root: str | None = None  # where the dataset files are (None: the dataset's default)
-    image_size: int = 32  # image folders only: side after resize + centre crop
+    image_size: int = DataRef.image_size  # image folders only: side after resize + centre crop
     ipc: int = 10  # synthetic images per class
     method: str = "datadam"  # a registered method: datadam | dm | random
     iterations: int = 8000  # paper 8000; official code 20000; DM 20000
@@ -96,8 +97,8 @@ class DistillConfig:
     select_max_mflops: float | None = None  # leave out calibration architectures above this many forward MFLOPs per image; None: none
     init: str = "real"  # real: random real images of each class; noise: N(0, 1) pixels
     seed: int = 0  # drives the init, every network, every real batch and every augmentation
-    split_seed: int = 0  # the validation split held out from train (never seen here)
-    val_fraction: float = 0.1  # fraction of each class held out as validation
+    split_seed: int = DataRef.split_seed  # the validation split held out from train (never seen here)
+    val_fraction: float = DataRef.val_fraction  # fraction of each class held out as validation
     device: str = "auto"  # auto = CUDA when present
     amp: bool = True  # bf16 autocast for the network forwards on CUDA (no effect on CPU; meta.json records what ran)
     checkpoint_every: int = 200  # iterations between checkpoints (also on Ctrl-C)

@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from nas_proxy import interrupts
 from nas_proxy.data import load_dataset
@@ -37,6 +36,7 @@ from nas_proxy.distill.nets import OneNet, SpaceNets, block_features, open_space
 from nas_proxy.distill.selection import Ranker, Selection
 from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError
 from nas_proxy.models import ConvNet
+from nas_proxy.progress import Meter
 from nas_proxy.synthetic import META, save_synthetic
 from nas_proxy.utils import derive_seed, generator, package_version, resolve_device
 
@@ -291,7 +291,7 @@ def _optimise(
     syn, momentum_buf, window = state.syn.clone().requires_grad_(True), state.momentum, state.window
     diverged = torch.zeros((), dtype=torch.bool, device=device)
     first_bad = torch.full((), -1, dtype=torch.long, device=device)
-    bar = tqdm(total=total, initial=start, desc=f"distill {config.method} ipc={ipc}", unit="it", disable=not progress, dynamic_ncols=True)
+    bar = Meter(f"distill {config.method} ipc={ipc}", total, start, unit="it", enabled=progress)
     t0 = time.perf_counter() - state.seconds
     with interrupts.stop_requests() as stop_requested:  # Ctrl-C ends the iteration, checkpoints and stops
         for it in range(start, total):
@@ -349,7 +349,7 @@ def _optimise(
                     state.history.append([done, *means])
                     window.zero_()
                     state.window_n = 0
-                    bar.set_postfix(loss=f"{means[0]:.4g}", refresh=False)
+                    bar.set(bar.done, f"loss={means[0]:.4g}")
                     if callback is not None:
                         callback(done, dict(zip(names, means, strict=True)))
             bar.update(1)
@@ -358,7 +358,7 @@ def _optimise(
             if scored:
                 assert selection is not None
                 entry = selection.score(done, state.syn, syn_rows)
-                bar.set_postfix(spearman=f"{entry['spearman']}", refresh=False)
+                bar.set(bar.done, f"spearman={entry['spearman']}")
                 state.seconds = time.perf_counter() - t0
             if done % config.checkpoint_every == 0 or stop or scored:  # after a score: a resume never scores it again
                 write_checkpoint(out, config, state)

@@ -30,13 +30,13 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from nas_proxy import checks
 from nas_proxy.data import stratified_split
 from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
 from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
+from nas_proxy.progress import meter
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import atomic_path, derive_seed, resolve_device
 
@@ -181,7 +181,7 @@ def soft_labels(
     data_key |= {"train_images": int(idx.numel()), "subset_seed": seed if config.images is not None else None}
     teachers = [
         train_teacher(spec, seed, x, y, val_x, val_y, dataset.flip, protocol, data_key, cache, dev, dataset.num_classes)
-        for spec in tqdm(specs, desc="teachers", unit="net", disable=not progress)
+        for spec in meter(specs, "teachers", unit="net", enabled=progress)
     ]
     chance = 100.0 * float(torch.bincount(val_y).max()) / val_y.numel()  # % of always answering the largest class
     for t in teachers:

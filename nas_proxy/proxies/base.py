@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from torch import Tensor
 
+from nas_proxy.protocols import ZERO_COST_BATCH
 from nas_proxy.registry import Registry
 from nas_proxy.spaces import SearchSpace
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
@@ -76,7 +77,7 @@ class RunSetup:
     synthetic: list[str] = field(default_factory=list)  # synthetic-set directories, each one proxy
     random_subset: bool = True  # offer a random real subset of the synthetic sets' size
     early: tuple[float, ...] = ()  # early-stopping points (epochs) the ground truth records
-    zero_cost_batch: int = 64  # training images a training-free score sees (the zero-cost papers' size)
+    zero_cost_batch: int = ZERO_COST_BATCH  # training images a training-free score sees (the zero-cost papers' size)
     seed: int = 0
     device: str = "cpu"
     # None: no ground truth in this run (a search), and early stopping trains on its own

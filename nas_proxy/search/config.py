@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.protocols import ProxyConfig
+from nas_proxy.protocols import GroundTruthConfig, ProxyConfig
 from nas_proxy.registry import Registry
 
 if TYPE_CHECKING:  # the factories import Optuna when called: the command line needs only their names
@@ -156,3 +156,41 @@ class SearchConfig:
         d = dict(d)
         d["proxy"] = ProxyConfig(**d.get("proxy", {}))
         return cls(**d)
+
+
+def promotion_epochs(promote_epochs: int | None) -> int:
+    """Epochs of each promoted training: ``promote_epochs`` (``SearchBudget``), else the ground truth's."""
+    return GroundTruthConfig.epochs if promote_epochs is None else promote_epochs
+
+
+def default_pruner(objectives: list[str] | None) -> str:
+    """The pruner of a search that names none: the field's default (:attr:`SearchConfig.pruner`),
+    or none with several objectives (Optuna cannot prune those)."""
+    return SearchConfig.pruner if objectives is None or len(objectives) == 1 else "none"
+
+
+@dataclass(frozen=True)
+class TrainBestConfig:
+    """What ``nasproxy train`` trains (:func:`nas_proxy.search.winner.train_best`) (table ``[train]`` of ``--config``); the protocol is the ground truth's."""
+
+    epochs: int = GroundTruthConfig().epochs  # on the whole training set: the ground truth's (benchmarks/RESULTS.md §5)
+    rank: int = 1  # which architecture of best.json's list; 1: the search's pick
+    seed: int = 0  # seeds the initialisation and the batch order, as every other stage
+    device: str = "auto"  # CUDA when present
+    data_root: str | None = None  # None: where the synthetic set's distillation found the data, else the dataset's default
+
+    def validate(self) -> None:
+        checks.number("--epochs", self.epochs, 1, checks.INT_MAX, integer=True)
+        checks.number("--rank", self.rank, 1, checks.INT_MAX, integer=True)
+        checks.number("--seed", self.seed, 0, checks.SEED_MAX, integer=True)
+        from nas_proxy.utils import resolve_device  # torch: not while the command line is parsed
+
+        resolve_device(self.device)
+
+
+@dataclass
+class DashboardOptions:
+    """Where optuna-dashboard listens (``nasproxy dashboard``, :func:`nas_proxy.search.dashboard.serve`)."""
+
+    host: str = "127.0.0.1"  # this machine only; the dashboard has no authentication
+    port: int = 8080  # optuna-dashboard's own default

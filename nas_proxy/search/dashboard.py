@@ -20,7 +20,7 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import make_dirs, writing
-from nas_proxy.search.config import SearchConfig
+from nas_proxy.search.config import DashboardOptions, SearchConfig
 from nas_proxy.search.target import SearchProxy
 from nas_proxy.studies.storage import EXTRAS_ATTR, artifact_dir, open_storage, require_existing
 from nas_proxy.synthetic import GRID, load_synthetic
@@ -144,7 +144,11 @@ def check_address(host: str, port: int) -> None:
 
 
 def serve(
-    study: str, storage_url: str | None, host: str = "127.0.0.1", port: int = 8080, on_ready: Callable[[str], None] | None = None
+    study: str,
+    storage_url: str | None,
+    host: str = DashboardOptions.host,
+    port: int = DashboardOptions.port,
+    on_ready: Callable[[str], None] | None = None,
 ) -> str:
     """Run optuna-dashboard on the study's storage (blocks until Ctrl-C). ``on_ready`` is called
     with the URL once the study is found, before the server starts. Returns the URL served."""

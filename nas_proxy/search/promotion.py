@@ -17,13 +17,14 @@ from typing import Any
 import optuna
 
 from nas_proxy import checks
+from nas_proxy.search.config import promotion_epochs
 from nas_proxy.search.study import ATTR, ranked, trial_summary
 from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.studies.queue import enqueue, failures, results
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
 
 PROMOTION = TrainingStudy(kind="promotion", attr="nasproxy_promotion", value="val_accuracy", label="promotion")
-DEFAULT_EPOCHS = GroundTruthConfig().epochs  # the ground truth's protocol (benchmarks/RESULTS.md §5)
+DEFAULT_EPOCHS = promotion_epochs(None)  # the ground truth's protocol (benchmarks/RESULTS.md §5)
 
 
 @dataclass

@@ -8,7 +8,6 @@ The objective scores every candidate with the study's proxy, a member of the pro
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,11 +17,11 @@ from typing import Any
 import optuna
 import torch
 from optuna.trial import TrialState
-from tqdm import tqdm
 
 from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
+from nas_proxy.progress import Meter, meter
 from nas_proxy.proxies import Scored
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.dashboard import attach_study_extras, save_curve_note
@@ -215,7 +214,7 @@ def run_worker(
         fail_dead_trials(study, storage)
     if counted(study) >= total:
         return
-    bar = tqdm(total=total, initial=counted(study), desc=f"search {study_name}", unit="trial", disable=not progress, dynamic_ncols=True)
+    bar = Meter(f"search {study_name}", total, counted(study), unit="trial", enabled=progress)
     started = 0  # trials this worker ran within the budget
 
     def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -224,13 +223,10 @@ def run_worker(
         fail_dead_trials(study, storage)  # between trials: re-queue what dead workers left
         if budget_held(study, total):  # wait outside optimize rather than start a trial beyond the budget
             study.stop()
-        bar.n = counted(study)
-        if trial.state == TrialState.COMPLETE and trial.values:
-            bar.set_postfix(last=f"{trial.values[0]:.2f}", refresh=False)
-        if trial.state == TrialState.FAIL and progress and not trial.user_attrs.get("beyond_budget"):
+        if trial.state == TrialState.FAIL and not trial.user_attrs.get("beyond_budget"):
             reason = trial.user_attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "unknown error")
-            tqdm.write(f"trial {trial.number} failed: {' '.join(str(reason).split())[:300]}", file=sys.stderr)
-        bar.refresh()
+            bar.write(f"trial {trial.number} failed: {' '.join(str(reason).split())[:300]}")
+        bar.set(counted(study), f"last={trial.values[0]:.2f}" if trial.state == TrialState.COMPLETE and trial.values else None)
         interrupts.check()  # a safe point: the trial is stored
 
     stop_at_total = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE, TrialState.PRUNED))
@@ -245,8 +241,8 @@ def run_worker(
                     break
                 fail_dead_trials(study, storage)
                 if budget_held(study, total):
-                    if progress and not told:
-                        tqdm.write("waiting for trials running in other workers (retried if their worker dies)", file=sys.stderr)
+                    if not told:
+                        bar.write("waiting for trials running in other workers (retried if their worker dies)")
                         told = True
                     with interrupts.interruptible():
                         time.sleep(POLL_SECONDS)
@@ -428,7 +424,7 @@ def score(
         seen[arch_id(spec)] = i
         complete.append(spec)
     ctx = ProxyContext.load(synthetic, device, proxy, data_root)
-    return [ctx.score(space, spec, seed) for spec in tqdm(complete, desc="score", unit="arch", disable=not progress)]
+    return [ctx.score(space, spec, seed) for spec in meter(complete, "score", unit="arch", enabled=progress)]
 
 
 __all__ = ["SearchResult", "join", "score", "search"]

@@ -33,6 +33,7 @@ from torch import nn
 from nas_proxy import checks
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
+from nas_proxy.search.config import TrainBestConfig
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_network
@@ -102,23 +103,6 @@ def data_of(best: Best, data_root: str | None = None) -> DataRef:
         except (OSError, ValueError, AttributeError):
             root = None  # the set moved: the dataset's own default places, or --data-root
     return DataRef(str(best.dataset["name"]), data_root=root, image_size=int(best.dataset["image_size"][0]))
-
-
-@dataclass(frozen=True)
-class TrainBestConfig:
-    """What ``nasproxy train`` trains (table ``[train]`` of ``--config``); the protocol is the ground truth's."""
-
-    epochs: int = GroundTruthConfig().epochs  # on the whole training set: the ground truth's (benchmarks/RESULTS.md §5)
-    rank: int = 1  # which architecture of best.json's list; 1: the search's pick
-    seed: int = 0  # seeds the initialisation and the batch order, as every other stage
-    device: str = "auto"  # CUDA when present
-    data_root: str | None = None  # None: where the synthetic set's distillation found the data, else the dataset's default
-
-    def validate(self) -> None:
-        checks.number("--epochs", self.epochs, 1, checks.INT_MAX, integer=True)
-        checks.number("--rank", self.rank, 1, checks.INT_MAX, integer=True)
-        checks.number("--seed", self.seed, 0, checks.SEED_MAX, integer=True)
-        resolve_device(self.device)
 
 
 @dataclass

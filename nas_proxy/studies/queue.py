@@ -8,7 +8,6 @@ training that failed :data:`MAX_FAILURES` times for reasons of its own is report
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,10 +15,10 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
-from tqdm import tqdm
 
 from nas_proxy import interrupts
 from nas_proxy.errors import NasProxyError
+from nas_proxy.progress import Meter, say
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.storage import open_storage
@@ -151,11 +150,11 @@ def waiting(study: optuna.Study) -> int:
 def work(study: optuna.Study, storage: BaseStorage, run: Guarded[float], label: str, progress: bool) -> None:
     """Train queued trials with objective ``run`` until the queue is empty (several workers may
     share it); the trainings of workers found dead are re-queued and trained too."""
-    bar = tqdm(total=waiting(study), desc=label, unit="arch", disable=not progress, dynamic_ncols=True)
+    bar = Meter(label, waiting(study), unit="arch", enabled=progress)
 
     def report(study: optuna.Study, trial: FrozenTrial) -> None:  # this worker's own trial
-        if trial.state == TrialState.FAIL and progress:
-            tqdm.write(f"{label} of {trial.user_attrs.get('arch_id')} failed: {' '.join(fail_reason(trial).split())[:200]}")
+        if trial.state == TrialState.FAIL:
+            bar.write(f"{label} of {trial.user_attrs.get('arch_id')} failed: {' '.join(fail_reason(trial).split())[:200]}")
         bar.update(1)
 
     try:
@@ -189,6 +188,7 @@ def train_all(
             work_here()
     keys = {(arch_id(spec), seed) for spec, seed in wanted}
     told = False
+    storage = open_storage(url, study.study_name)[0]  # opened once: every poll below reads through it
     while True:
         open_ = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)) if key_of(t) in keys]
         if not open_:
@@ -196,11 +196,11 @@ def train_all(
         if any(t.state == TrialState.WAITING for t in open_):
             work_here()
             continue
-        if progress and not told:
-            print(f"{label}: waiting for {len(open_)} trainings running in other workers", file=sys.stderr)
+        if not told:
+            say(label, f"{label}: waiting for {len(open_)} trainings running in other workers", enabled=progress)
             told = True
         time.sleep(POLL_SECONDS)
-        fail_dead_trials(study, open_storage(url, study.study_name)[0])
+        fail_dead_trials(study, storage)
 
 
 def results(study: optuna.Study) -> dict[Key, dict[str, Any]]:

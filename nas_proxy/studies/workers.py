@@ -1,7 +1,8 @@
 """Workers: joining a study of any kind, and starting worker processes on this machine.
 
-A worker process is started through a Python entry point (``python -m nas_proxy.studies.worker``,
-see :mod:`nas_proxy.studies.worker`), not through the command line, whose flags may change.
+A worker process is started through a Python entry point (``python -m nas_proxy.cli.worker_process``,
+a program of the command line, named here as a string: nothing here imports it), not through the
+command line's flags, which may change.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions, get, kind_of
 from nas_proxy.studies.storage import open_storage, require_existing
 
-WORKER_MODULE = "nas_proxy.studies.worker"  # `python -m` this: one worker process
+WORKER_MODULE = "nas_proxy.cli.worker_process"  # `python -m` this: one worker process
 
 
 def load_study(storage: BaseStorage, name: str) -> optuna.Study:
@@ -42,9 +43,10 @@ def check_heartbeat(heartbeat: tuple[int, int]) -> None:
         )
 
 
-def join(study_name: str, storage_url: str, options: WorkerOptions | None = None) -> None:
+def join(study_name: str, storage_url: str | None, options: WorkerOptions | None = None) -> optuna.Study:
     """``nasproxy worker``: join the existing study ``study_name`` as one more worker of its kind
-    (read from the study), with the settings stored in it and ``options`` for this machine."""
+    (read from the study), with the settings stored in it and ``options`` for this machine; the
+    study, on the storage opened for it (None: the study's default journal)."""
     options = options or WorkerOptions()
     checks.positive("n_trials", options.n_trials, optional=True)
     checks.number("timeout", options.timeout, 0, low_open=True, optional=True)
@@ -57,6 +59,7 @@ def join(study_name: str, storage_url: str, options: WorkerOptions | None = None
     if kind is None:
         raise StudyNotFoundError(f"study {study_name!r} was not made by nasproxy search")
     get(kind).work(study, url, options)
+    return study
 
 
 def worker_command(study_name: str, storage_url: str, options: WorkerOptions) -> list[str]:

@@ -16,35 +16,11 @@ from typing import Any
 import torch
 
 from nas_proxy.data import load_dataset
-from nas_proxy.protocols import GroundTruthConfig
+from nas_proxy.protocols import DataRef, GroundTruthConfig
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.trainers.synthetic_set import count_flops, count_params
 from nas_proxy.training import accuracy, train_model
 from nas_proxy.utils import derive_seed
-
-
-@dataclass(frozen=True)
-class DataRef:
-    """Which real data: the dataset and the validation split of the synthetic sets."""
-
-    dataset: str
-    split_seed: int = 0
-    val_fraction: float = 0.1
-    data_root: str | None = None
-    image_size: int = 32  # image folders only: the side the synthetic sets were made at
-
-    @classmethod
-    def of_synthetic(cls, meta: dict[str, Any], data_root: str | None = None) -> DataRef:
-        """The real data and split a synthetic set was made from (``meta``: its ``meta.json``)."""
-        split, dataset = meta["split"], meta["dataset"]
-        root = data_root or meta.get("data_root")
-        return cls(dataset["name"], int(split["seed"]), float(split["val_fraction"]), root, int(dataset["image_size"][0]))
-
-    def key(self) -> dict[str, Any]:
-        key: dict[str, Any] = {"dataset": self.dataset, "split_seed": self.split_seed, "val_fraction": self.val_fraction}
-        if self.dataset.startswith("imagefolder:"):  # the only datasets whose size is a choice
-            key["image_size"] = self.image_size
-        return key
 
 
 def cache_name(prefix: str, data: DataRef, config: GroundTruthConfig) -> str:

@@ -1,8 +1,9 @@
-"""``python -m nas_proxy.studies.worker STUDY STORAGE_URL OPTIONS_JSON``: one worker process.
+"""``python -m nas_proxy.cli.worker_process STUDY STORAGE_URL OPTIONS_JSON``: one worker process.
 
 What :func:`nas_proxy.studies.workers.worker_processes` starts. ``OPTIONS_JSON`` is a
 :class:`~nas_proxy.studies.kinds.WorkerOptions` as a JSON object. Exits 0 when its work is done,
-1 (after one line on stderr) on a nasproxy error, 130 on Ctrl-C: what finished is stored.
+1 (after one line on stderr) on a nasproxy error, 130 on Ctrl-C: what finished is stored. A
+program, so it lives in the CLI (it prints): its progress is drawn as ``nasproxy``'s is.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ def main(argv: list[str]) -> int:
         from nas_proxy import interrupts
 
         interrupts.install()  # never inside a storage write
+        from nas_proxy.cli.common import ProgressBars
         from nas_proxy.studies.kinds import WorkerOptions
         from nas_proxy.studies.workers import join
 
         study, url, options = argv
-        join(study, url, WorkerOptions.from_dict(json.loads(options)))
+        with ProgressBars():
+            join(study, url, WorkerOptions.from_dict(json.loads(options)))
     except NasProxyError as e:
         print(f"nasproxy worker: error: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code

@@ -1,69 +1,24 @@
-"""The command line of calibration: ``nasproxy calibrate`` and ``--proxy-profile`` on the commands
-that train proxies (``search``, ``score``, ``correlate``). ``nas_proxy/cli.py`` only calls these."""
+"""``nasproxy calibrate``: choose the proxy protocol on architectures with ground truth (the
+library is :mod:`nas_proxy.calibrate`; ``--proxy-profile`` is in :mod:`nas_proxy.cli.proxy_options`)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.checks import finite_float, integer, nonempty
+from nas_proxy.cli.common import Subparsers, add_quiet, command_line, option, print_json
+from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.protocols import ProxyConfig
 
-# option dest -> ProxyConfig field where the two differ (a --no-X flag sets X to false)
-FLAG_FIELDS = {"no_dsa": "dsa", "no_amp": "amp", "proxy_seeds": "seeds"}
 TRUTHY = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 
 
-# ---- --proxy-profile on search / score / correlate ------------------------------------------
-
-
-def add_profile_option(group: argparse._ArgumentGroup) -> None:
-    """Add ``--proxy-profile FILE`` to the proxy options in ``group`` (call it after adding them;
-    they record when they are typed, in any parser: ``configs.track``)."""
-    from nas_proxy import configs
-
-    for action in list(group._group_actions):
-        configs.track(action)
-    group.add_argument(
-        "--proxy-profile",
-        type=nonempty,
-        metavar="FILE",
-        help="a proxy profile (nasproxy calibrate writes one): its values replace the defaults above; options given here still win",
-    )
-
-
-def with_profile(args: argparse.Namespace, proxy: ProxyConfig, also_given: Iterable[str] = ()) -> ProxyConfig:
-    """``proxy`` (built from the options) with ``--proxy-profile``'s values where no option was typed
-    and no field was set in ``also_given`` (a config file's keys)."""
-    path = getattr(args, "proxy_profile", None)
-    if not path:
-        return proxy
-    from nas_proxy.profile import read_profile
-
-    return read_profile(path).apply(proxy, proxy_given(args) | set(also_given))
-
-
-def proxy_given(args: argparse.Namespace) -> set[str]:
-    """The ProxyConfig fields whose flags were typed on the command line (whatever their value)."""
-    from nas_proxy import configs
-
-    return {FLAG_FIELDS.get(dest, dest) for dest in configs.given(args)} & configs.fields(ProxyConfig)
-
-
-# ---- nasproxy calibrate ---------------------------------------------------------------------
-
-
-def add_calibrate_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.calibrate.config import DEFAULT_CHOICES, METRIC_NAMES, CalibrateConfig
 
-    d = CalibrateConfig("", [])
     p = sub.add_parser(
         "calibrate",
         parents=[common],
@@ -77,7 +32,7 @@ def add_calibrate_parser(sub: argparse._SubParsersAction, common: argparse.Argum
         "--truth", type=nonempty, metavar="FILE", help="a ground-truth table CSV (benchmarks/groundtruth/) or archs with 'accuracy'"
     )
     src.add_argument("--truth-study", type=nonempty, metavar="NAME", help="a cached ground-truth study (nasproxy correlate made it)")
-    p.add_argument("--gt-storage", type=nonempty, help="storage of --truth-study (default studies/NAME/journal.log)")
+    p.add_argument("--gt-storage", type=nonempty, help="storage of --truth-study (default: studies/NAME/journal.log)")
     p.add_argument("--space", type=nonempty, required=True, help="the search space of the architectures")
     p.add_argument(
         "--synthetic",
@@ -89,23 +44,32 @@ def add_calibrate_parser(sub: argparse._SubParsersAction, common: argparse.Argum
     )
     p.add_argument("--study", required=True, help="calibration name (resumed when it exists)")
     p.add_argument("--storage", type=nonempty, help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
-    p.add_argument("--folds", type=integer, default=d.folds, help="cross-validation folds (default %(default)s)")
-    p.add_argument(
-        "--trials", type=integer, default=d.trials, help="Optuna trials per study; there are folds + 1 studies (default %(default)s)"
-    )
-    p.add_argument("--metric", default=d.metric, choices=METRIC_NAMES, help="rank agreement to maximise (default %(default)s)")
-    p.add_argument(
-        "--cost-weight", type=finite_float, default=d.cost_weight, help="fidelity a doubling of proxy cost must buy (default %(default)s)"
-    )
+    c = CalibrateConfig
+    option(p, "--folds", type=integer, field=(c, "folds"), help="cross-validation folds")
+    option(p, "--trials", type=integer, field=(c, "trials"), help="Optuna trials per study; there are folds + 1 studies")
+    option(p, "--metric", choices=METRIC_NAMES, field=(c, "metric"), help="rank agreement to maximise")
+    option(p, "--cost-weight", type=finite_float, field=(c, "cost_weight"), help="fidelity a doubling of proxy cost must buy")
     for key, values in DEFAULT_CHOICES.items():
         shown = ",".join(_show(v) for v in values)
-        p.add_argument(f"--{key.replace('_', '-')}-choices", metavar="LIST", help=f"candidate {key} values (default {shown})")
-    p.add_argument("--bootstrap", type=integer, default=d.bootstrap, help="resamples of the held-out intervals (default %(default)s)")
-    p.add_argument("--seed", type=integer, default=d.seed, help="folds, samplers, proxy trainings (default %(default)s)")
-    p.add_argument("--device", default=d.device, help="auto, cpu or cuda[:N] (default %(default)s)")
-    p.add_argument("--data-root", type=nonempty, help="where the real data is, if not where distill found it")
-    p.add_argument("--out", type=nonempty, metavar="FILE", help="the profile to write (default studies/STUDY/profile.toml)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or progress lines on stderr")
+        p.add_argument(
+            f"--{key.replace('_', '-')}-choices",
+            metavar="LIST",
+            help=f"candidate {key} values (default: {shown}, calibrate.config.DEFAULT_CHOICES)",
+        )
+    option(
+        p,
+        "--n-boot",
+        "--bootstrap",
+        type=integer,
+        dest="n_boot",
+        field=(c, "n_boot"),
+        help="bootstrap resamples of the held-out intervals; --bootstrap is its older name",
+    )
+    option(p, "--seed", type=integer, field=(c, "seed"), help="folds, samplers, proxy trainings")
+    option(p, "--device", field=(c, "device"), help="auto, cpu or cuda[:N]")
+    p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
+    p.add_argument("--out", type=nonempty, metavar="FILE", help="the profile to write (default: studies/STUDY/profile.toml)")
+    add_quiet(p)
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -167,11 +131,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     if getattr(args, "config", None):  # refused, not ignored: a silently unread file would mislead
         raise InvalidArgumentError(f"calibrate reads no --config file yet ({args.config}): give its options as flags")
+    from nas_proxy import configs
     from nas_proxy.calibrate.config import CalibrateConfig
     from nas_proxy.calibrate.runner import calibrate
     from nas_proxy.profile import write_profile
 
-    config = CalibrateConfig(
+    config = configs.build(
+        CalibrateConfig,
+        {},
+        "calibrate",
         space=args.space,
         synthetic=list(args.synthetic),
         choices=_choices(args),
@@ -182,7 +150,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         data_root=args.data_root,
-        bootstrap=args.bootstrap,
+        n_boot=args.n_boot,
     )
     config.validate()
     out = _output(args)
@@ -192,11 +160,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         truths, data = truth.from_file(args.truth, get_space(args.space)), str(args.truth)
     else:
         truths, data = truth.from_study(args.truth_study, args.gt_storage), f"ground-truth study {args.truth_study}"
-    command = "nasproxy " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line()
     result = calibrate(config, truths, data, args.study, args.storage, command, progress=not args.quiet)
     write_profile(result.profile, out)
     if args.json:
-        print(json.dumps({**result.to_dict(), "profile_path": str(out)}, indent=2, default=str))
+        print_json({**result.to_dict(), "profile_path": str(out)})
         return 0
     for line in summary(result):
         print(line)
