@@ -146,10 +146,16 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "--promote", type=integer, metavar="K", help=f"then train the K best distinct candidates on real data (default {b.promote}: none)"
     )
     p.add_argument(
-        "--promote-epochs", type=integer, metavar="E", help="epochs of each promoted (or 'full' rung) training (default: the ground truth's, 10)"
+        "--promote-epochs",
+        type=integer,
+        metavar="E",
+        help="epochs of each promoted (or 'full' rung) training (default: the ground truth's, 10)",
     )
     p.add_argument(
-        "--promote-images", type=integer, metavar="N", help="train each promoted (or 'full' rung) candidate on N training images (default: all)"
+        "--promote-images",
+        type=integer,
+        metavar="N",
+        help="train each promoted (or 'full' rung) candidate on N training images (default: all)",
     )
     add_heartbeat_options(p)
     p.add_argument("--seed", type=integer, help="default 0")

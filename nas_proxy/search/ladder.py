@@ -35,12 +35,12 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import interrupts
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.errors import InvalidArgumentError, OutputConflictError
 from nas_proxy.ladders import FULL, Rung, parse_ladder
 from nas_proxy.proxies import Scored
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.target import SearchProxy, open_proxy
-from nas_proxy.spaces import SearchSpace, arch_id
+from nas_proxy.spaces import SearchSpace
 from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, unmasked
 from nas_proxy.trainers.fulldata import GroundTruthConfig, RealData, train_one
 
@@ -129,6 +129,13 @@ class Rungs:
     workdir: Path
     ladder: Ladder
     _made: dict[int, Callable[[dict[str, Any], str], Scored]] = field(default_factory=dict)
+
+    def prepare(self) -> None:
+        """Make every rung's scorer now: a token nothing knows is refused before anything trains, and a
+        random subset is made before the workers start (they find it)."""
+        for k in range(1, len(self.ladder.rungs)):
+            if self.ladder.rungs[k].proxy != FULL:
+                self._made[k] = self._make(self.ladder.rungs[k])
 
     def score(self, k: int, spec: dict[str, Any], aid: str) -> Scored:
         if k not in self._made:
@@ -264,9 +271,12 @@ def summary(study: optuna.Study, ladder: Ladder) -> dict[str, Any]:
     rungs = []
     for k, rung in enumerate(ladder.rungs):
         done = _done(study, k)
+        pruned = [t for t in _of_rung(study, k) if t.state == TrialState.PRUNED and not t.user_attrs.get("duplicate")]
         seconds = sum(float(t.user_attrs.get("proxy_seconds" if k == 0 else f"rung{k}_seconds") or 0.0) for t in done)
         planned = ladder.n_trials if k == 0 else ladder.size(k, candidates)
-        rungs.append({"rung": k, "proxy": rung.proxy, "planned": planned, "trained": len(done), "seconds": round(seconds, 3)})
+        # rung 0's pruned trials count, as in any search's budget (a pruner judges rung 0 only)
+        trained = len(done) + (len(pruned) if k == 0 else 0)
+        rungs.append({"rung": k, "proxy": rung.proxy, "planned": planned, "trained": trained, "seconds": round(seconds, 3)})
     rows = []
     top = len(ladder.rungs) - 1
     for t in _done(study, top):

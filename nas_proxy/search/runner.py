@@ -23,8 +23,8 @@ from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
 from nas_proxy.proxies import Scored
-from nas_proxy.search.config import SearchConfig
 from nas_proxy.search import ladder as ladders
+from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.dashboard import attach_study_extras, save_curve_note
 from nas_proxy.search.ladder import Rungs, climb_trial, rung_of
 from nas_proxy.search.promotion import DEFAULT_EPOCHS
@@ -325,6 +325,8 @@ def search(
     space = get_space(config.space)
     target = open_proxy(config, workdir(storage_url, study_name))  # a random subset is made here, before the workers start
     check_compatible(space, target, config.space)
+    if ladder is not None:
+        Rungs(config, target, workdir(storage_url, study_name), ladder).prepare()  # every rung's token, before a study is made
     c, h, w = target.input_shape
     check_max_params(space, config.max_params, c, target.num_classes, (h, w))
     storage, url = open_storage(storage_url, study_name, *heartbeat)
@@ -361,14 +363,24 @@ def search(
         )
     climbed = ladders.summary(study, ladder) if ladder is not None else None
     if climbed is not None and unmet is None and any(r["trained"] < r["planned"] for r in climbed["rungs"]):
-        short = ", ".join(f"rung {r['rung']} ({r['proxy']}) {r['trained']} of {r['planned']}" for r in climbed["rungs"] if r["trained"] < r["planned"])
+        short = ", ".join(
+            f"rung {r['rung']} ({r['proxy']}) {r['trained']} of {r['planned']}" for r in climbed["rungs"] if r["trained"] < r["planned"]
+        )
         unmet = f"the ladder did not finish: {short} trained; run the same command again to continue"
     promoted = promotion.rows if promotion else climbed["rows"] if climbed else None
     files = export(study, out or Path("studies") / study_name, target.dataset_facts(), promoted)
     best = [trial_summary(t) for t in ranked(study)[:10]]
     seconds = time.perf_counter() - t0
     return SearchResult(
-        study_name, url, states, best, {k: str(v) for k, v in files.items()}, seconds, unmet, promotion.to_dict() if promotion else None, climbed
+        study_name,
+        url,
+        states,
+        best,
+        {k: str(v) for k, v in files.items()},
+        seconds,
+        unmet,
+        promotion.to_dict() if promotion else None,
+        climbed,
     )
 
 
