@@ -3,15 +3,10 @@
     python benchmarks/ladder.py --ladder "random-ipc10:1.0,early@1ep:0.2,full:3" --ladder "snip:1.0,random-ipc10:0.3,full:2"
     python benchmarks/ladder.py --grid --out benchmarks/ladders
 
-A ladder is a comma-separated list of rungs ``PROXY:KEEP``, cheapest first. Every candidate gets the
-first rung (``KEEP`` 1.0, or left out); the best of those by its score climb to the next rung, and so
-on; the last rung, ``full``, is real training of a count of candidates, and the pick among them is
-by validation accuracy. ``KEEP`` is a fraction of **all** the candidates (a float in (0, 1]: 0.2 of
-100 candidates is 20, rounded up, at least 1) or a count (an integer >= 1); a rung never keeps more
-than the rung before it (a count larger than the previous rung's candidates is cut to them).
-
-The spec (:class:`Rung`, :func:`parse_ladder`, :func:`format_ladder`, :func:`sizes`) lives in the
-library, :mod:`nas_proxy.ladders` (``search --ladder`` climbs it in one study). The simulation on the table lives in ``ladder_sim.py``, its tables in ``ladder_report.py``; this
+A ladder is a comma-separated list of rungs ``PROXY:KEEP``, cheapest first, ``full:K`` last. The
+spec (:class:`Rung`, :func:`parse_ladder`, :func:`format_ladder`, :func:`sizes`, and its rules)
+lives in the library, :mod:`nas_proxy.ladders` (``search --ladder`` climbs it in one study). The
+simulation on the table lives in ``ladder_sim.py``, its tables in ``ladder_report.py``; this
 file's ``main`` is the command (``--help``).
 """
 
