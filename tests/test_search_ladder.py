@@ -172,3 +172,23 @@ def test_a_worker_killed_mid_rung_converges_to_the_planned_trainings(tmp_path: P
     dead = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(dead) == 1 and rung_of(dead[0]) == 2 and "died" in dead[0].user_attrs["fail_reason"]
     assert len({t.user_attrs["arch_id"] for t in trained(study, 2)}) == plan[2]
+
+
+def test_correlate_on_a_ladder_study_says_what_each_rung_bought(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    storage = tmp_path / "journal.log"
+    search(ladder(), "v", 6, str(storage), out=tmp_path / "out", **FULL)
+    study = load(storage, "v")
+    picks = [trained(study, k)[0] for k in range(3)]  # get_trials order: the best of each rung computed below
+    best = [max(trained(study, k), key=lambda t: (float(t.value or 0.0), -t.number)).user_attrs["arch_id"] for k in range(3)]
+    command = ["correlate", "--study", "v", "--storage", str(storage), "--proxies", "params", "--no-random-subset", "--n-archs", "2"]
+    command += ["--ceiling", "0", "--full-epochs", "1", "--full-images", "200", "--early", "0.5", "--gt-storage", str(tmp_path / "gt.log")]
+    assert main([*command, "--bootstrap", "20", "--device", "cpu", "--out", str(tmp_path / "c"), "--quiet", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    rungs = result["facts"]["ladder"]["rungs"]
+    assert [r["arch_id"] for r in rungs] == best and len(picks) == 3
+    truth = {a["arch_id"]: a["truth"] for a in result["archs"]}
+    assert set(best) <= set(truth)  # every rung's pick was given a ground truth, beyond --n-archs
+    for r in rungs:
+        assert r["regret"] == pytest.approx(max(truth.values()) - truth[r["arch_id"]])
+    md = (tmp_path / "c" / "report.md").read_text()
+    assert "The study's ladder" in md and f"rung 2 (full, {rungs[2]['trained']} trained) picks {best[2]}" in md

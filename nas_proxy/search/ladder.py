@@ -296,4 +296,28 @@ def summary(study: optuna.Study, ladder: Ladder) -> dict[str, Any]:
     return {"ladder": ladder.spec, "candidates": candidates, "rungs": rungs, "rows": rows}
 
 
-__all__ = ["LADDER_ATTR", "Ladder", "Rungs", "climb", "climbers", "plan", "record", "rung_of", "stored", "summary"]
+def picks(study: optuna.Study, ladder: Ladder) -> list[dict[str, Any]]:
+    """Per rung: what stopping there would have picked (its best by that rung's score) and the
+    seconds of every rung up to it (``correlate --study`` judges each against its ground truth)."""
+    climbed = summary(study, ladder)
+    rungs = climbed["rungs"]
+    out = []
+    spent = 0.0
+    for k, r in enumerate(rungs):
+        spent += float(r["seconds"])
+        done = _done(study, k)
+        if not done:
+            break
+        out.append(
+            {
+                **r,
+                "candidates": climbed["candidates"],
+                "arch_id": done[0].user_attrs["arch_id"],
+                "spec": done[0].user_attrs["spec"],
+                "seconds_through": round(spent, 3),
+            }
+        )
+    return out
+
+
+__all__ = ["LADDER_ATTR", "Ladder", "Rungs", "climb", "climbers", "picks", "plan", "record", "rung_of", "stored", "summary"]
