@@ -29,6 +29,7 @@ from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
+from nas_proxy.ladders import parse_ladder
 from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.choose import resolve
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
@@ -130,7 +131,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
     path = Path(preset_path)
     table = preset.get("search", {})
     # a preset with a proxy on real data names its data in [search] (checked as distill checks a dataset)
-    data_section = "search" if "distill" not in preset and "proxy_name" in table else "distill"
+    data_section = "search" if "distill" not in preset and ("proxy_name" in table or "ladder" in table) else "distill"
     with _section(path, data_section):
         given_data = dataset or (table.get("dataset") if data_section == "search" else None)
         built = configs.build(DistillConfig, preset.get("distill", {}), f"{path} [distill]", dataset=given_data, device=dev)
@@ -182,7 +183,8 @@ def _set_dir(runs: Path, dc: DistillConfig) -> Path:
 
 
 def _real_data(table: dict[str, Any], runs: Path, dc: DistillConfig, device: str) -> str | None:
-    """The dataset the search scores on when ``[search] proxy_name`` names a proxy that trains on no
+    """The dataset the search scores on when ``[search] proxy_name`` (or the first rung of ``[search]
+    ladder``) names a proxy that trains on no
     distilled set (resolved through the proxy registry; nothing is loaded); None: the search is on
     the set distill makes (no ``proxy_name``, or the set's own name). A token that is neither is
     refused here by the registry, in one line naming what it knows."""
@@ -193,6 +195,8 @@ def _real_data(table: dict[str, Any], runs: Path, dc: DistillConfig, device: str
     if "space" not in table:
         raise InvalidArgumentError("key 'space' is required: a registered space (nasproxy spaces) or a space file")
     token = table.get("proxy_name")
+    if token is None and isinstance(table.get("ladder"), str):  # a ladder: its first rung is the search's proxy
+        token = parse_ladder(table["ladder"])[0].proxy
     if token is None or token == _set_dir(runs, dc).name.removeprefix("synthetic-"):  # datadam-ipc10: the set's own proxy
         return None
     checks.text("proxy_name", token)

@@ -216,6 +216,21 @@ CASES: list[Case] = [
     Case(f"{S} --proxy early@1ep", "--proxy early@1ep scores on real data, not on --synthetic syn"),
     Case(f"{S} --proxy synflow", "--proxy synflow scores on real data, not on --synthetic syn"),
     Case(f"{S} --dataset digits --proxy random-ipc2", "both name the data"),
+    # ---- search --ladder SPEC
+    Case(f"{P} --dataset digits --ladder synflow", "needs at least two rungs"),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,,full:2", "write comma-separated rungs PROXY:KEEP"),
+    Case(f"{P} --dataset digits --ladder nope:1.0,full:2", "unknown proxy 'nope'"),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,nope:0.5,full:2", "unknown proxy 'nope'"),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,early@1ep:0.0,full:2", "write a fraction of the candidates in (0, 1]"),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,early@1ep:1.5,full:2", "write a fraction of the candidates in (0, 1]"),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,early@1ep:0,full:2", "a count must be at least 1"),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,full:0", "a count must be at least 1"),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,early@1ep:2", "the last rung is real training of a count of candidates"),
+    Case(f"{P} --dataset digits --ladder synflow:0.5,full:2", "every candidate gets the first rung"),
+    Case(f"{P} --ladder synflow:1.0,full:2", "--ladder 'synflow:1.0,full:2' needs data: --dataset NAME"),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,full:2 --proxy naswot", "both name the first proxy"),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,full:2 --promote 2", "the ladder's last rung, 'full:K', is its promotion"),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,full:2 --objectives accuracy,params --pruner none", "ranks candidates by one score"),
     # ---- worker
     Case("worker --study s1", "studies/s1/journal.log does not exist"),  # --storage defaults to the study's journal
     Case("worker --study s1 --storage studies/s1/journal.log", "does not exist", fixed=9),

@@ -105,3 +105,15 @@ def test_preset_proxy_errors(edits: list[tuple[str, str]], message: str, tmp_pat
     path.write_text(text)
     with pytest.raises(InvalidArgumentError, match=message):
         load_preset(path)
+
+
+def test_a_ladder_preset_searches_without_distilling(tmp_path: Path) -> None:
+    """``[search] ladder``: its first rung is the search's proxy (on real data: nothing is distilled)."""
+    text = RANDOM.replace('proxy_name = "random-ipc2"\n', 'ladder = "random-ipc2:1.0,full:1"\n').replace("promote = 1\n", "", 1)
+    path = tmp_path / "l.toml"
+    path.write_text(text.format(runs=tmp_path / "runs"))
+    p = plan(path)
+    assert p.distill is None and p.search.ladder == "random-ipc2:1.0,full:1" and p.search.dataset == "digits"
+    path.write_text(text.replace("random-ipc2:1.0,full:1", "random-ipc2:1.0,full:0").format(runs=tmp_path / "runs"))
+    with pytest.raises(InvalidArgumentError, match=r"\[search\]: ladder 'random-ipc2:1.0,full:0'.*a count must be at least 1"):
+        plan(path)

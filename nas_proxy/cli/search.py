@@ -56,6 +56,14 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "every --report-every epochs and can be pruned, early stopping and training-free scores cannot",
     )
     p.add_argument(
+        "--ladder",
+        type=nonempty,
+        metavar="SPEC",
+        help="climb a fidelity ladder in the study, e.g. 'random-ipc10:1.0,early@1ep:0.2,full:3': every candidate gets the "
+        "first rung, the best fraction (0.2 of all candidates) or count (3) climbs to the next, the last rung 'full:K' trains "
+        "on real data (--promote-epochs, --promote-images) and picks by validation accuracy",
+    )
+    p.add_argument(
         "--dataset",
         type=nonempty,
         metavar="NAME",
@@ -93,7 +101,7 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         metavar="E",
         field=(SearchBudget, "promote_epochs"),
         none=f"the ground truth's, {default_of(GroundTruthConfig, 'epochs')}",
-        help="epochs of each promoted training",
+        help="epochs of each promoted (or 'full' rung) training",
     )
     option(
         p,
@@ -102,7 +110,7 @@ def add_search(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         metavar="N",
         field=(SearchBudget, "promote_images"),
         none="all",
-        help="train each promoted candidate on N training images",
+        help="train each promoted (or 'full' rung) candidate on N training images",
     )
     add_heartbeat_options(p)
     option(p, "--seed", type=integer, field=(SearchConfig, "seed"))
@@ -118,7 +126,7 @@ def synthetic_needed(args: argparse.Namespace, file: Config) -> list[Missing]:
     """``--synthetic`` when the search is on a set: neither ``--dataset`` nor ``--proxy`` (typed or
     in [search] of --config) names real data, and no set is given either."""
     tbl = file.table("search")
-    on_set = all(getattr(args, k, None) is None and k not in tbl for k in ("dataset", "proxy_name"))
+    on_set = all(getattr(args, k, None) is None and k not in tbl for k in ("dataset", "proxy_name", "ladder"))
     if on_set and args.synthetic is None and "synthetic" not in tbl:
         return [Missing("--synthetic (or --proxy)" if hasattr(args, "proxy_name") else "--synthetic", "search", "synthetic")]
     return []
@@ -147,6 +155,7 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
         "data_root": args.data_root,
         "proxy_name": getattr(args, "proxy_name", None),
         "dataset": getattr(args, "dataset", None),
+        "ladder": getattr(args, "ladder", None),
     }
     given.update({k: v for k, v in flags.items() if v is not None})
     given.setdefault("synthetic", None)  # required unless a proxy on real data: see synthetic_needed
@@ -195,6 +204,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         print_table(result.best, config.objectives)
         if result.promotion:
             print_promoted(result.promotion)
+        if result.ladder:
+            print_ladder(result.ladder)
         print(f"best spec: {result.files['best']}   all trials: {result.files['trials']}")
         print(f"dashboard: nasproxy dashboard --study {result.study} --storage {shlex.quote(result.storage)}")
     for note in (result.promotion or {}).get("notes", []):
@@ -213,6 +224,17 @@ def print_promoted(p: dict[str, Any]) -> None:
     for r in p["rows"]:
         real = "failed" if r["real_val_accuracy"] is None else f"{r['real_val_accuracy']:.2f}"
         print(f"{r['proxy_rank']:>10}  {r['proxy_score']:>11.2f}  {real:>14}  {r['arch_id']}")
+
+
+def print_ladder(ladder: dict[str, Any]) -> None:
+    """Every rung's trainings and seconds, then the top rung's candidates best by validation accuracy."""
+    print(f"ladder {ladder['ladder']} on {ladder['candidates']} distinct candidates:")
+    print(f"{'rung':>4}  {'proxy':<16}  {'trained':>7}  {'planned':>7}  {'seconds':>9}")
+    for r in ladder["rungs"]:
+        print(f"{r['rung']:>4}  {r['proxy']:<16}  {r['trained']:>7}  {r['planned']:>7}  {r['seconds']:>9.1f}")
+    print(f"{'top rung val acc %':>18}  arch_id")
+    for r in ladder["rows"]:
+        print(f"{r['real_val_accuracy']:>18.2f}  {r['arch_id']}")
 
 
 def print_table(rows: list[dict[str, Any]], objectives: list[str]) -> None:

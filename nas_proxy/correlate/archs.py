@@ -137,7 +137,7 @@ def from_study(study: optuna.Study, n: int, seed: int) -> list[Arch]:
     best: dict[str, Arch] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         spec = t.user_attrs.get("spec")
-        if spec is None or not t.values:
+        if spec is None or not t.values or t.user_attrs.get("rung"):  # a ladder's climber: scored by another rung
             continue
         a = Arch(spec, arch_id(spec), None, float(t.values[0]), t.user_attrs.get("proxy_seconds"), t.user_attrs.get("synthetic_sha256"))
         if a.arch_id not in best or (a.study_value or 0) > (best[a.arch_id].study_value or 0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -11,11 +12,13 @@ from nas_proxy import checks
 from nas_proxy.configs import CorrelateBudget
 from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
 from nas_proxy.correlate.config import CorrelateConfig
+from nas_proxy.correlate.promotion import ladder_regrets
 from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.correlate.result import CorrelateResult
 from nas_proxy.correlate.runner import correlate
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.progress import OnProgress
+from nas_proxy.search import ladder as ladders
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage, require_existing
@@ -86,6 +89,7 @@ class _FromStudy:
     url: str
     notes: list[str]
     dataset: str | None = None  # the real data of a study searched on a proxy without a set (search --dataset)
+    ladder: list[dict[str, Any]] | None = None  # a ladder study's pick at every rung (search.ladder.picks), judged in the verdict
 
 
 def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStudy:
@@ -108,12 +112,19 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     archs = from_study(study, r.budget.n_archs, seed)
     if not archs:
         raise InvalidArgumentError(f"study {name!r} has no finished trials yet; run the search first")
+    climbed = ladders.stored(study)
+    ladder = None if climbed is None else ladders.picks(study, climbed)
+    have = {a.arch_id for a in archs}
+    for pick in ladder or []:  # every rung's pick gets a ground truth, so the verdict can say what each rung bought
+        if pick["arch_id"] not in have:
+            archs.append(Arch(pick["spec"], pick["arch_id"]))
+            have.add(pick["arch_id"])
     reusable = search_config.proxy == proxy and search_config.seed == seed and search_config.space == space
     sha = load_synthetic(synthetic[0]).meta.get("tensors_sha256") if synthetic else None
     for a in archs:  # search scores are reused only when made the same way on the same images
         if not (reusable and a.study_sha256 is not None and a.study_sha256 == sha):
             a.study_value = None
-    return _FromStudy(archs, space, synthetic, proxy, seed, study, url, notes, search_config.dataset)
+    return _FromStudy(archs, space, synthetic, proxy, seed, study, url, notes, search_config.dataset, ladder)
 
 
 def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None) -> CorrelateResult:
@@ -152,6 +163,8 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
             notes.append(f"space {space_name!r} holds {len(archs)} architectures, fewer than --n-archs {n_archs}: all of them are used")
     config = replace(c, space=space_name, synthetic=synthetic, proxy=proxy, seed=seed, dataset=dataset)
     result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes)
+    if found is not None and found.ladder:
+        result.facts["ladder"] = ladder_regrets(found.ladder, result.rows)
     write_reports(result)
     if found is not None:
         attach_to_study(found.study, result, found.url)

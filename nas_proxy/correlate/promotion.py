@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -58,3 +59,18 @@ def compute(proxy_seconds: npt.ArrayLike, one_off: float, full_seconds: npt.Arra
     full = float(np.sum(f)) if len(f) else math.nan
     ratio = full / promoted_cost if math.isfinite(promoted_cost) and promoted_cost > 0 and math.isfinite(full) else math.nan
     return {"cost_alone_seconds": alone, "cost_promoted_seconds": promoted_cost, "cost_full_seconds": full, "promote_saving": ratio}
+
+
+def ladder_regrets(picks: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ladder study's pick at every rung (:func:`nas_proxy.search.ladder.picks`) judged by the
+    ground truth of this report's architectures: ``regret`` is their best test accuracy minus the
+    pick's (accuracy points; NaN when the pick has none). The picks were made by each rung's score,
+    the top rung's by validation accuracy; the test accuracy only judges them."""
+    truth = {r["arch_id"]: float(r["truth"]) for r in rows if r.get("truth") is not None and math.isfinite(float(r["truth"]))}
+    best = max(truth.values(), default=math.nan)
+    rungs = [
+        {k: p[k] for k in ("rung", "proxy", "arch_id", "trained", "planned", "seconds", "seconds_through")}
+        | {"regret": best - truth[p["arch_id"]] if p["arch_id"] in truth else math.nan}
+        for p in picks
+    ]
+    return {"rungs": rungs, "archs": len(truth), "candidates": picks[0]["candidates"] if picks else 0}

@@ -106,7 +106,8 @@ def verdict(result: CorrelateResult) -> list[str]:
     order = ranked(proxies)
     n = result.facts.get("archs_scored", len(result.rows))
     if not order:
-        return ["No proxy could be ranked against the ground truth here (too few architectures, or constant scores)."]
+        none = "No proxy could be ranked against the ground truth here (too few architectures, or constant scores)."
+        return [s for s in (none, _ladder(result)) if s]
     best, m = order[0], proxies[order[0]]
     ci = m.get("kendall_ci") or []
     interval = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if len(ci) == 2 and all(_ok(c) for c in ci) else ""
@@ -114,8 +115,29 @@ def verdict(result: CorrelateResult) -> list[str]:
     if len(order) > 1:
         lines.append(_separation(best, order[1], proxies[order[1]]))
     lines.append(_cost(best, m, n))
-    lines += [s for s in (_slower(proxies), _promotion(best, m), _failed(result)) if s]
+    lines += [s for s in (_slower(proxies), _promotion(best, m), _ladder(result), _failed(result)) if s]
     return lines
+
+
+def _ladder(result: CorrelateResult) -> str:
+    """What each rung of the study's ladder bought: the pick stopping there, its regret here, the seconds up to it."""
+    ladder = result.facts.get("ladder")
+    if not ladder or not ladder.get("rungs"):
+        return ""
+    rungs = ladder["rungs"]
+    per_arch = (result.facts.get("ground_truth") or {}).get("seconds_per_arch")
+    candidates = ladder.get("candidates")  # distinct architectures at rung 0
+    steps = []
+    for r in rungs:
+        regret = f"regret {r['regret']:.2f} points" if _ok(r["regret"]) else "regret unknown"
+        steps.append(
+            f"rung {r['rung']} ({r['proxy']}, {r['trained']} trained) picks {r['arch_id']}: {regret}, {_s(r['seconds_through'])} so far"
+        )
+    text = f"The study's ladder, each rung judged against the best of these {ladder['archs']} architectures: " + "; ".join(steps)
+    if _ok(per_arch) and isinstance(candidates, int) and rungs[-1]["seconds_through"] > 0:
+        full = per_arch * candidates
+        text += f" (training all {candidates} distinct candidates on the full data: about {_s(full)}, {full / rungs[-1]['seconds_through']:.1f}x the ladder)"
+    return text + "."
 
 
 def _failed(result: CorrelateResult) -> str:

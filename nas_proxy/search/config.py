@@ -109,6 +109,9 @@ class SearchConfig:
     # None: the `synthetic` set's own proxy
     proxy_name: str | None = None
     dataset: str | None = None  # the real data of a proxy that uses no distilled set (default split); None: the set's
+    # a fidelity ladder climbed in this study ("random-ipc10:1.0,early@1ep:0.2,full:3", nas_proxy.ladders): its
+    # first rung is the proxy of every candidate, the best climb; None: one proxy, no ladder
+    ladder: str | None = None
 
     def validate(self) -> None:
         if not isinstance(self.objectives, list) or not all(isinstance(o, str) for o in self.objectives):
@@ -132,6 +135,11 @@ class SearchConfig:
         for name, value in (("synthetic", self.synthetic), ("--proxy", self.proxy_name), ("--dataset", self.dataset)):
             if value is not None:
                 checks.text(name, value)
+        if self.ladder is not None:
+            from nas_proxy.ladders import parse_ladder
+
+            checks.text("--ladder", self.ladder)
+            parse_ladder(self.ladder)
         checks.text("space", self.space)
         checks.text("device", self.device)
         self.proxy.validate()
@@ -143,10 +151,10 @@ class SearchConfig:
         return [optuna.study.StudyDirection[OBJECTIVES.get(o).direction] for o in self.objectives]
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields; ``proxy_name`` and ``dataset`` only when set, so that a search on a set alone
-        stores the settings it stored before they existed."""
+        """The fields; ``proxy_name``, ``dataset`` and ``ladder`` only when set, so that a search on a
+        set alone stores the settings it stored before they existed."""
         d = asdict(self)
-        for key in ("proxy_name", "dataset"):
+        for key in ("proxy_name", "dataset", "ladder"):
             if d[key] is None:
                 del d[key]
         return d

@@ -76,6 +76,8 @@ def attach_study_extras(study: optuna.Study, target: SearchProxy, config: Search
         ]
     else:
         lines += [f"Proxy {md_code(target.name)}: {md_text(target.proxy.describe())}."]
+    if config.ladder:
+        lines += ["", _ladder_line(config.ladder)]
     note = "\n".join(lines)
     save_note(study, note)
     grid = None if path is None else load_synthetic(path).path / GRID
@@ -86,6 +88,18 @@ def attach_study_extras(study: optuna.Study, target: SearchProxy, config: Search
                 artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(grid), study_or_trial=study, mimetype="image/png"
             )
     study.set_user_attr(EXTRAS_ATTR, str(artifact_dir(url, study.study_name)))  # a scalar: the dashboard prints it as it is
+
+
+def _ladder_line(spec: str) -> str:
+    """The study note's line on its fidelity ladder, every proxy in a code span."""
+    from nas_proxy.ladders import parse_ladder
+
+    rungs = parse_ladder(spec)
+    steps = [f"{md_code(r.proxy)} ({'every candidate' if i == 0 else r.keep})" for i, r in enumerate(rungs)]
+    return (
+        f"Fidelity ladder {md_code(spec)}, climbed in this study: {', then '.join(steps)}; a rung starts when the rung below has "
+        "finished, and the pick is the top rung's best by validation accuracy (user attributes rung, rungK_score, rungK_seconds)."
+    )
 
 
 def description(study: optuna.Study) -> str:

@@ -23,8 +23,10 @@ from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
 from nas_proxy.progress import Meter, meter
 from nas_proxy.proxies import Scored
+from nas_proxy.search import ladder as ladders
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.dashboard import attach_study_extras, save_curve_note
+from nas_proxy.search.ladder import Rungs, climb_trial, rung_of
 from nas_proxy.search.promotion import DEFAULT_EPOCHS
 from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import promote as promote_best
@@ -65,6 +67,7 @@ class SearchResult:
     seconds: float
     unmet: str | None = None  # why the run ended before its budget counted, if it did
     promotion: dict[str, Any] | None = None  # with --promote: Promotion.to_dict(), its rows best by real validation first
+    ladder: dict[str, Any] | None = None  # with --ladder: ladder.summary(), per rung planned and trained, the top rung's rows
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -115,15 +118,21 @@ def check_max_params(space: SearchSpace, max_params: int | None, channels: int, 
         )
 
 
-def make_objective(config: SearchConfig, target: SearchProxy, space: SearchSpace, total: int) -> Guarded[float | tuple[float, ...]]:
+def make_objective(
+    config: SearchConfig, target: SearchProxy, space: SearchSpace, total: int, rungs: Rungs | None = None
+) -> Guarded[float | tuple[float, ...]]:
     """The function Optuna calls for every trial (claiming it first, see :class:`Guarded`): the
     candidate scored by the study's proxy. A proxy that reports intermediate values (a synthetic
     set's, every ``report_every`` epochs) can be pruned; early stopping and the training-free
-    scores report none, so a pruner never stops them."""
+    scores report none, so a pruner never stops them. ``rungs``: a ladder's upper rungs, which
+    score the climbers it queues (:mod:`nas_proxy.search.ladder`)."""
     multi = len(config.objectives) > 1
 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
         interrupts.check()
+        if rungs is not None and rung_of(trial) > 0:
+            with recording_failure(trial):
+                return climb_trial(trial, space, rungs)
         if over_budget(trial.study, trial.number, total):
             trial.set_user_attr("fail_reason", f"the budget of {total} trials was reached by other workers")
             trial.set_user_attr("beyond_budget", True)
@@ -159,6 +168,9 @@ def make_objective(config: SearchConfig, target: SearchProxy, space: SearchSpace
             scored = target.score(spec, aid, report)
         flops = count_flops(model, torch.zeros((1, *target.input_shape)))
         _record(trial, scored, flops, target, config)
+        if rungs is not None:  # rung 0 of a ladder: the same scalars as every rung's
+            for key, value in (("rung", 0), ("rung0_score", scored.value), ("rung0_seconds", round(scored.seconds, 3))):
+                trial.set_user_attr(key, value)
         values = {"accuracy": scored.value, "params": float(params), "flops": float(flops)}
         return tuple(values[o] for o in config.objectives) if multi else values["accuracy"]
 
@@ -212,7 +224,9 @@ def run_worker(
     with interrupts.deferred():
         study = create_or_check(storage, study_name, config, target.fingerprint(space), seed)
         fail_dead_trials(study, storage)
-    if counted(study) >= total:
+    ladder = ladders.stored(study) if config.ladder else None
+    rungs = None if ladder is None else Rungs(config, target, workdir(storage_url, study_name), ladder)
+    if counted(study) >= total and ladder is None:
         return
     bar = Meter(f"search {study_name}", total, counted(study), unit="trial", enabled=progress)
     started = 0  # trials this worker ran within the budget
@@ -230,7 +244,7 @@ def run_worker(
         interrupts.check()  # a safe point: the trial is stored
 
     stop_at_total = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    objective = make_objective(config, target, space, total)
+    objective = make_objective(config, target, space, total, rungs)
     deadline = None if timeout is None else time.monotonic() + timeout
     told = False
     try:
@@ -252,6 +266,8 @@ def run_worker(
                 objective.raise_stop()  # a full disk: stop here, not fail every later trial
     finally:
         bar.close()
+    if ladder is not None and counted(study) >= total:  # rung 0 met its budget: the rungs above, with the other workers
+        ladders.climb(study, storage, ladder, space, objective, progress)
 
 
 def search(
@@ -278,6 +294,12 @@ def search(
     config.validate()
     promote_epochs = DEFAULT_EPOCHS if promote_epochs is None else promote_epochs
     check_promotion(promote, promote_epochs, promote_images)
+    ladder = None
+    if config.ladder is not None:  # its first rung is the search's proxy; --promote-epochs/-images: its full rung's protocol
+        if promote:
+            raise InvalidArgumentError(f"--promote {promote} and --ladder both promote; the ladder's last rung, 'full:K', is its promotion")
+        ladder = ladders.plan(config, n_trials, promote_epochs, promote_images)
+        config.proxy_name = ladder.rungs[0].proxy
     study_dir(study_name)  # a plain name: it names a directory
     if n_trials < 1 or workers < 1:
         raise InvalidArgumentError(f"--n-trials and --workers must be at least 1, got {n_trials} and {workers}")
@@ -300,11 +322,15 @@ def search(
     space = get_space(config.space)
     target = open_proxy(config, workdir(storage_url, study_name))  # a random subset is made here, before the workers start
     check_compatible(space, target, config.space)
+    if ladder is not None:
+        Rungs(config, target, workdir(storage_url, study_name), ladder).prepare()  # every rung's token, before a study is made
     c, h, w = target.input_shape
     check_max_params(space, config.max_params, c, target.num_classes, (h, w))
     storage, url = open_storage(storage_url, study_name, *heartbeat)
     with interrupts.deferred():
         study = create_or_check(storage, study_name, config, target.fingerprint(space), config.seed)  # before workers race to create it
+        if ladder is not None:
+            ladders.record(study, ladder)  # or refuse another, before anything trains
         study.set_user_attr(BUDGET_ATTR, n_trials)
         attach_study_extras(study, target, config, url)
     options = [
@@ -332,11 +358,26 @@ def search(
             progress,
             promote_images,
         )
-    files = export(study, out or Path("studies") / study_name, target.dataset_facts(), promotion.rows if promotion else None)
+    climbed = ladders.summary(study, ladder) if ladder is not None else None
+    if climbed is not None and unmet is None and any(r["trained"] < r["planned"] for r in climbed["rungs"]):
+        short = ", ".join(
+            f"rung {r['rung']} ({r['proxy']}) {r['trained']} of {r['planned']}" for r in climbed["rungs"] if r["trained"] < r["planned"]
+        )
+        unmet = f"the ladder did not finish: {short} trained; run the same command again to continue"
+    promoted = promotion.rows if promotion else climbed["rows"] if climbed else None
+    files = export(study, out or Path("studies") / study_name, target.dataset_facts(), promoted)
     best = [trial_summary(t) for t in ranked(study)[:10]]
     seconds = time.perf_counter() - t0
     return SearchResult(
-        study_name, url, states, best, {k: str(v) for k, v in files.items()}, seconds, unmet, promotion.to_dict() if promotion else None
+        study_name,
+        url,
+        states,
+        best,
+        {k: str(v) for k, v in files.items()},
+        seconds,
+        unmet,
+        promotion.to_dict() if promotion else None,
+        climbed,
     )
 
 

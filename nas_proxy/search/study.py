@@ -75,6 +75,8 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
     problems += [
         f"proxy training {key} {a!r} there, {b!r} now" for key, (a, b) in _differences(old.proxy.to_dict(), config.proxy.to_dict())
     ]
+    if old.ladder != config.ladder:
+        problems.append(f"--ladder {old.ladder!r} there, {config.ladder!r} now")
     if old.max_params != config.max_params:
         problems.append(f"--max-params {old.max_params} there, {config.max_params} now")
     if old.seed != config.seed:
@@ -104,8 +106,9 @@ def load_config(storage: BaseStorage, name: str) -> tuple[SearchConfig | None, d
 
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
-    """Complete trials, best first (the Pareto front first for several objectives)."""
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    """Complete trials, best first (the Pareto front first for several objectives); a ladder's
+    candidates by their first rung's score (its climbers, scored by other rungs, are apart)."""
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if not t.user_attrs.get("rung")]
     if len(study.directions) == 1:
         sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
         return sorted(done, key=lambda t: (sign * float(t.value or 0.0), t.number))

@@ -86,7 +86,7 @@ class SearchProxy:
 
 def _data(config: SearchConfig) -> DataRef:
     """The real data: the set's (``--synthetic``) or ``--dataset``'s, with the default split."""
-    token = f"--proxy {config.proxy_name}" if config.proxy_name else "a search"
+    token = f"--ladder {config.ladder!r}" if config.ladder else f"--proxy {config.proxy_name}" if config.proxy_name else "a search"
     if config.synthetic is not None and config.dataset is not None:
         raise InvalidArgumentError(
             f"--synthetic {config.synthetic} and --dataset {config.dataset} both name the data; a set's proxy uses the set's own data: "
@@ -107,14 +107,15 @@ def _data(config: SearchConfig) -> DataRef:
     return DataRef(config.dataset, data_root=config.data_root)
 
 
-def open_proxy(config: SearchConfig, workdir: Path) -> SearchProxy:
+def open_proxy(config: SearchConfig, workdir: Path, data: DataRef | None = None) -> SearchProxy:
     """The search's proxy, resolved through the registry and prepared (a random subset is made in
     ``workdir``, once: the study's other workers find it there). One-line errors for a token
-    nothing knows, a malformed one, and data given twice or not at all."""
+    nothing knows, a malformed one, and data given twice or not at all. ``data``: the real data
+    (a ladder's upper rungs: the first rung's), instead of the config's."""
     resolve_device(config.device)  # an unknown device is refused here, before a study is made
     setup = RunSetup(
         space=get_space(config.space),
-        data=_data(config),
+        data=_data(config) if data is None else data,
         out=workdir,
         training=config.proxy,
         synthetic=[config.synthetic] if config.synthetic is not None else [],

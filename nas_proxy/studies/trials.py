@@ -35,7 +35,8 @@ MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an O
 UNTAGGED_SECONDS = 60.0
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
 # user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it)
-CARRIED = ("spec", "seed", "arch_id", "space")
+CARRIED = ("spec", "seed", "arch_id", "space", "candidate")
+CARRIED_PREFIX = "rung"  # a ladder's climber: its rung and the scores of the rungs below (nas_proxy.search.ladder)
 # (number, start time) of the trials whose objective runs in this process now
 _RUNNING_HERE: set[tuple[int, datetime.datetime | None]] = set()
 V = TypeVar("V")
@@ -151,7 +152,7 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
             return False
     except UpdateFinishedTrialError:
         return False
-    carried: dict[str, Any] = {k: t.user_attrs[k] for k in CARRIED if k in t.user_attrs}
+    carried: dict[str, Any] = {k: v for k, v in t.user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIX)}
     if (t.params or carried) and retries < MAX_RETRY:  # a sampled trial by its parameters, a queued training by its spec
         study.enqueue_trial(t.params, user_attrs={**carried, "retry_of": t.number, "retries": retries + 1})
     return True
