@@ -28,7 +28,7 @@ from tests.gate import FULL_TRAINING, Gate
 from tests.test_search import FAST, SMALL_SPACE, load
 
 LADDER = "synflow:1.0,early@0.2ep:0.5,full:2"  # free scores on every candidate, 0.2 epochs on half, 1 epoch on two
-FULL = {"promote_epochs": 1, "promote_images": 200}  # the full rung's protocol, small for a test
+FULL: dict[str, Any] = {"promote_epochs": 1, "promote_images": 200}  # the full rung's protocol, small for a test
 
 
 def ladder(spec: str = LADDER, **overrides: Any) -> SearchConfig:

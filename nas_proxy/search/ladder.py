@@ -23,7 +23,6 @@ resumed at the next fidelity; queued trials are Optuna's own way to run a given 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -37,6 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_proxy import interrupts
 from nas_proxy.errors import InvalidArgumentError, OutputConflictError
 from nas_proxy.ladders import FULL, Rung, parse_ladder
+from nas_proxy.progress import Progress, emit
 from nas_proxy.proxies import Scored
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.target import SearchProxy, open_proxy
@@ -258,7 +258,7 @@ def climb(study: optuna.Study, storage: BaseStorage, ladder: Ladder, space: Sear
 
 def _wait(progress: bool, told: set[int], k: int) -> None:
     if progress and k not in told:
-        print(f"ladder: waiting for rung {k} trainings running in other workers (retried if their worker dies)", file=sys.stderr)
+        emit(Progress("ladder", f"ladder: waiting for rung {k} trainings running in other workers (retried if their worker dies)"))
         told.add(k)
     with interrupts.interruptible():
         time.sleep(POLL_SECONDS)
