@@ -138,9 +138,13 @@ class FastTrainConfig:
         checks.number("warmup", self.warmup, 0, 1, high_open=True)
         checks.number("label_smoothing", self.label_smoothing, 0, 1, high_open=True)
         if self.warmup > 0 and self.schedule == "step":
-            raise InvalidArgumentError(f"warmup applies to the cosine and onecycle schedules, got warmup={self.warmup:g} with schedule=step: choose one of them, or warmup 0")
+            raise InvalidArgumentError(
+                f"warmup applies to the cosine and onecycle schedules, got warmup={self.warmup:g} with schedule=step: choose one of them, or warmup 0"
+            )
         if self.compile and self.cuda_graph:
-            raise InvalidArgumentError("compile and cuda_graph both capture the step: choose one (compile's mode reduce-overhead uses CUDA graphs itself)")
+            raise InvalidArgumentError(
+                "compile and cuda_graph both capture the step: choose one (compile's mode reduce-overhead uses CUDA graphs itself)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -4,6 +4,7 @@ each option that runs on a CPU runs and changes what it should, and nothing else
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -17,7 +18,9 @@ from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, tr
 from nas_proxy.utils import derive_seed, generator
 
 SPEC = {"family": "convnet", "depth": 2, "width": 16, "activation": "relu", "normalization": "batchnorm", "pooling": "avgpooling"}
-BASE = GroundTruthConfig(epochs=3, batch_size=64, lr=0.05, images=300, early=(1.0,))  # 299 images (the stratified subset): 5 steps an epoch, the last of 43
+BASE = GroundTruthConfig(
+    epochs=3, batch_size=64, lr=0.05, images=300, early=(1.0,)
+)  # 299 images (the stratified subset): 5 steps an epoch, the last of 43
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +144,8 @@ def test_schedules_warm_up_then_anneal_per_step(name: str) -> None:
         schedule.scheduler.step()
     peak = max(range(100), key=lambda i: lrs[i])
     assert schedule.per_step and 18 <= peak <= 21 and lrs[peak] == pytest.approx(0.4)
-    assert all(a <= b for a, b in zip(lrs[: peak + 1], lrs[1 : peak + 1])) and lrs[0] < 0.05  # rising from (near) 0
-    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :])) and lrs[-1] < 0.01  # annealed to (near) 0
+    assert all(a <= b for a, b in itertools.pairwise(lrs[: peak + 1])) and lrs[0] < 0.05  # rising from (near) 0
+    assert all(a >= b for a, b in itertools.pairwise(lrs[peak:])) and lrs[-1] < 0.01  # annealed to (near) 0
 
 
 def test_today_protocol_keeps_its_dict_and_the_fast_one_round_trips() -> None:
@@ -151,7 +154,10 @@ def test_today_protocol_keeps_its_dict_and_the_fast_one_round_trips() -> None:
     assert "fast" not in GroundTruthConfig().to_dict()  # study names and cache keys unchanged
     fast = GroundTruthConfig(fast=FastTrainConfig(schedule="onecycle", label_smoothing=0.1, drop_last=True))
     assert fast.to_dict()["fast"]["schedule"] == "onecycle"
-    assert GroundTruthConfig.from_dict(fast.to_dict()) == fast and GroundTruthConfig.from_dict(GroundTruthConfig().to_dict()) == GroundTruthConfig()
+    assert (
+        GroundTruthConfig.from_dict(fast.to_dict()) == fast
+        and GroundTruthConfig.from_dict(GroundTruthConfig().to_dict()) == GroundTruthConfig()
+    )
 
 
 @pytest.mark.parametrize(

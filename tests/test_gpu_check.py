@@ -18,7 +18,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
-SECTIONS = ("environment", "tests", "distill", "proxy", "groundtruth", "evaluate", "fidelity", "distill-ablation", "paper-protocol")
+SECTIONS = (
+    *("environment", "tests", "distill", "proxy", "groundtruth", "evaluate", "fidelity", "distill-ablation", "paper-protocol"),
+    *("trainer", "horizon", "groundtruth-converged", "fidelity-converged"),  # issue 20's: tests/test_gpu_trainer.py
+)
 RESUMABLE = ("distill-ablation", "paper-protocol")  # issue 18's sections, run only when asked for
 DRY_RUN_TIMEOUT_S = 1800  # generous: the dry run takes about a minute on 2 busy cores
 
