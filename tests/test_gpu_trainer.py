@@ -180,3 +180,17 @@ def test_dry_run_of_issue_20_sections_through_gpu_check(tmp_path: Path) -> None:
     assert sections["groundtruth-converged"]["csv_rows"] == {"digits-convnet720-converged.csv": 10}  # build.py's dry run: 5 x 2
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) <= 8 and all(len(p.relative_to(out).parts) <= 3 for p in files)
+
+
+@pytest.mark.slow
+def test_dry_run_of_fidelity_converged_scores_the_stand_in_table(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "OUT": str(out)}
+    cmd = ["bash", str(BENCHMARKS / "gpu_check.sh"), "--python", sys.executable, "--dry-run", "--sections", "fidelity-converged"]
+    cmd += ["--fidelity-sets", "random"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    s = json.loads((out / "results.json").read_text())["sections"]["fidelity-converged"]
+    assert s["status"] == "ok", s.get("reason")
+    assert s["result"]["n_archs"] == 3 and "random" in s["result"]["proxies"]
+    assert (out / "fidelity-converged" / "fidelity.md").is_file() and not (out / "fidelity").exists()
