@@ -160,7 +160,7 @@ def train_model(
     amp = config.uses_amp(device)
     net.train()
     graphed = (
-        GraphedStep(alone, x[: config.batch_size], y[: config.batch_size], amp)
+        GraphedStep(alone, x[: config.batch_size], y[: config.batch_size], amp, fast.label_smoothing)
         if alone is not None and graphable(config, n, device, fast.drop_last)
         else None
     )
@@ -227,8 +227,9 @@ class GraphedStep:
 
     WARMUP = 3  # eager passes on a side stream before capturing (lazy initialisation), as torch's make_graphed_callables
 
-    def __init__(self, model: nn.Module, x: Tensor, y: Tensor, amp: bool) -> None:
+    def __init__(self, model: nn.Module, x: Tensor, y: Tensor, amp: bool, label_smoothing: float = 0.0) -> None:
         self.x, self.y, self.amp = x.detach().clone(), y.clone(), amp  # the graph's static inputs
+        self.label_smoothing = label_smoothing  # as the eager step's (FastTrainConfig.label_smoothing)
         params = [p for p in model.parameters() if p.requires_grad]
         saved = [b.detach().clone() for b in model.buffers()]
         ambient = torch.cuda.current_stream(x.device)
@@ -256,7 +257,7 @@ class GraphedStep:
     def _loss(self, model: nn.Module) -> Tensor:
         # no autocast weight cache: cached casts would outlive the capture
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp, cache_enabled=False):
-            return F.cross_entropy(model(self.x), self.y)
+            return F.cross_entropy(model(self.x), self.y, label_smoothing=self.label_smoothing)
 
     def __call__(self, x: Tensor, y: Tensor) -> Tensor:
         self.x.copy_(x)
