@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -198,3 +199,39 @@ def test_cuda_graph_trains_as_the_eager_step_label_smoothing_included() -> None:
     gap = max((ea[k].float() - ga[k].float()).abs().max().item() for k in ea)  # bf16 rounding apart
     smoothing = max((ea[k].float() - pa[k].float()).abs().max().item() for k in ea)
     assert gap < smoothing  # the graph applies the smoothing: it is nearer the smoothed eager step than the plain one
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA only")
+def test_an_epoch_reads_nothing_back_to_the_host() -> None:
+    import warnings
+
+    from nas_proxy.spaces import build_model
+    from nas_proxy.training import train_model
+
+    cuda = RealData(DataRef("digits"), BASE, torch.device("cuda"))
+    config = fast_config(BASE, schedule="onecycle", label_smoothing=0.1, drop_last=True)
+    model = build_model(SPEC, cuda.channels, cuda.num_classes, cuda.image_size).to(cuda.device)
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            train_model(model, cuda.train_x, cuda.train_y, config.train_config(), 3, cuda.flip, fast=config.fast)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in seen if "synchroniz" in str(w.message)]
+    assert len(syncs) <= config.epochs + 1, [str(w.message) for w in syncs][:5]  # at most one an epoch, and the divergence read at the end
+
+
+def test_a_config_file_sets_the_fast_options_of_correlate(tmp_path: Path) -> None:
+    from nas_proxy.cli import build_parser
+    from nas_proxy.cli.correlate import request, resolve
+    from nas_proxy.cli.common import Config
+
+    config = tmp_path / "c.toml"
+    config.write_text('[correlate.ground_truth.fast]\nschedule = "cosine"\nwarmup = 0.1\nlabel_smoothing = 0.1\n')
+    args = build_parser().parse_args(["correlate", "--space", "convnet-cpu", "--synthetic", "x", "--out", str(tmp_path / "o")])
+    tables = resolve(args, Config(str(config)))
+    fast = request(args, tables.pop("proxy")).ground_truth.fast
+    assert (fast.schedule, fast.warmup, fast.label_smoothing) == ("cosine", 0.1, 0.1)
+    assert tables["correlate"]["ground_truth"]["fast"]["schedule"] == "cosine"  # the resolved config says so

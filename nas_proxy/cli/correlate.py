@@ -123,6 +123,7 @@ def resolve(args: argparse.Namespace, file: Config) -> dict[str, Any]:
         gt.images,
         gt.augment,
     )
+    args.full_fast = gt.fast  # the fast trainer's options: a config file's [correlate.ground_truth.fast] (no flags)
     if args.early is not None:
         args.early = early_points(args.early)
     elif "early" in file.table("correlate.ground_truth"):  # given in the file: checked as given, not trimmed
@@ -163,7 +164,12 @@ def request(args: argparse.Namespace, proxy: Any) -> Any:
         random_subset=not args.no_random_subset,
         n_archs=args.n_archs,
         ground_truth=GroundTruthConfig(
-            epochs=args.full_epochs, lr=args.full_lr, batch_size=args.full_batch_size, augment=args.full_augment, images=args.full_images
+            epochs=args.full_epochs,
+            lr=args.full_lr,
+            batch_size=args.full_batch_size,
+            augment=args.full_augment,
+            images=args.full_images,
+            fast=args.full_fast,
         ),
         early=None if args.early is None else tuple(args.early),
         ceiling=args.ceiling,
