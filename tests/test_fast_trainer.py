@@ -225,8 +225,8 @@ def test_an_epoch_reads_nothing_back_to_the_host() -> None:
 
 def test_a_config_file_sets_the_fast_options_of_correlate(tmp_path: Path) -> None:
     from nas_proxy.cli import build_parser
-    from nas_proxy.cli.correlate import request, resolve
     from nas_proxy.cli.common import Config
+    from nas_proxy.cli.correlate import request, resolve
 
     config = tmp_path / "c.toml"
     config.write_text('[correlate.ground_truth.fast]\nschedule = "cosine"\nwarmup = 0.1\nlabel_smoothing = 0.1\n')
