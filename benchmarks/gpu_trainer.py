@@ -181,8 +181,10 @@ def run_horizon_section(ctx: Context, rec: Recorder) -> None:
     results_path = state / "results.json"
     results: dict[str, dict[str, Any]] = json.loads(results_path.read_text()) if results_path.is_file() else {}
     data = real_data(ctx)
-    picked = sample(ctx, data, p.hz_archs)
-    specs = {arch_id(s): s for s, _ in picked}
+    plan_path = state / "archs.json"  # drawn once: every call of the study trains the same architectures
+    if not plan_path.is_file():
+        plan_path.write_text(json.dumps([s for s, _ in sample(ctx, data, p.hz_archs)], indent=1) + "\n")
+    specs = {arch_id(s): s for s in json.loads(plan_path.read_text())}
     archs = list(specs)
     rec.set("protocol", FAST.to_dict())
     todo = [w for w in horizon_order(archs, p.hz_horizons, p.hz_seeds) if horizon_key(*w) not in results]
