@@ -26,8 +26,13 @@ SECTIONS = (  # priority order
     "fidelity",
     "distill-ablation",
     "paper-protocol",
+    "trainer",
+    "horizon",
+    "groundtruth-converged",
+    "fidelity-converged",
 )
-ASKED_ONLY = ("distill-ablation", "paper-protocol")  # each takes several 5-minute calls: run only when --sections names it
+# each takes several 5-minute calls, or (issue 20's) waits for the one before it: run only when --sections names it
+ASKED_ONLY = ("distill-ablation", "paper-protocol", "trainer", "horizon", "groundtruth-converged", "fidelity-converged")
 TAIL_LINES = 25  # lines of a subprocess's output kept in results.json (the log has all of them)
 
 
@@ -81,6 +86,13 @@ class Plan:
     pp_iterations: tuple[int, int] = (8000, 20000)  # the paper's, then extended to the official code's
     pp_runs: int = 5  # networks per set
     pp_epochs: int = 1000
+    tr_archs: int = 16  # trainer: FLOPs-stratified architectures timed with today's protocol and the fast one
+    tr_epochs: int = 3  # epochs per timing (the first pays CUDA-graph capture and warm-up and is reported apart)
+    tr_reserve_s: float = 30.0  # no new architecture with less left
+    hz_archs: int = 24  # horizon: stratified architectures (issue 20 asks 20-30)
+    hz_horizons: tuple[int, ...] = (3, 6, 12, 24, 48)  # epochs with the fast protocol
+    hz_seeds: tuple[int, ...] = (0, 1)
+    hz_min_left_s: float = 15.0  # no new training with less left (a 48-epoch training is ~5 s at the target speed)
     final_reserve_s: float = 20.0  # the report and packing at the end, and a late section's kill (gpu_check.KILL_GRACE_S x 2)
     fabricate: bool = False  # a tiny fabricated Fashion-MNIST instead of the real files
     budgets: dict[str, Budget] = field(default_factory=dict)
@@ -106,6 +118,10 @@ GPU_BUDGETS = {
     "fidelity": Budget(cap=None, minimum=90),  # asked for alone (--sections fidelity): all that is left
     "distill-ablation": Budget(cap=300, minimum=60),  # resumable across calls: 5 minutes each
     "paper-protocol": Budget(cap=300, minimum=60),
+    "trainer": Budget(cap=300, minimum=60),  # issue 20: 5 minutes a call; horizon and the converged table resume
+    "horizon": Budget(cap=300, minimum=60),
+    "groundtruth-converged": Budget(cap=300, minimum=60),
+    "fidelity-converged": Budget(cap=300, minimum=90),
 }
 
 
@@ -145,6 +161,12 @@ def make_plan(dry_run: bool) -> Plan:
         pp_iterations=(2, 3),
         pp_runs=2,
         pp_epochs=2,
+        tr_archs=2,
+        tr_epochs=2,
+        tr_reserve_s=5.0,
+        hz_archs=3,
+        hz_horizons=(1, 2),
+        hz_min_left_s=2.0,
         final_reserve_s=12.0,
         fabricate=True,
         budgets={  # 3x the GPU caps: on a loaded CPU a dry run must not lose a section to its limit

@@ -93,11 +93,12 @@ def write_scores(path: Path, scores: dict[str, Path]) -> None:
     tmp.replace(path)
 
 
-def run_fidelity_section(ctx: Context, rec: Recorder) -> None:
+def run_fidelity_section(ctx: Context, rec: Recorder, table: Path | None = None, out_name: str = "fidelity") -> None:
+    """Every proxy scored on ``table`` (None: the 3-epoch table; the dry run: its smallest few), into ``OUT/out_name``."""
     p = ctx.plan
-    work = ctx.work / "fidelity"
+    work = ctx.work / out_name
     work.mkdir(parents=True, exist_ok=True)
-    table = dry_table(work, p.fid_archs) if p.fabricate else TABLE
+    table = table or (dry_table(work, p.fid_archs) if p.fabricate else TABLE)
     data = ["--data-root", ctx.data_root()] if ctx.data_root() else []
     nasproxy = [sys.executable, "-m", "nas_proxy"]
     fid = [sys.executable, str(BENCHMARKS / "fidelity.py"), "--table", str(table), "--device", p.device, "--seed", str(ctx.seed)]
@@ -147,7 +148,7 @@ def run_fidelity_section(ctx: Context, rec: Recorder) -> None:
         variants.append(("datadam-k4", "datadam", ["--proxy-seeds", "4"]))
     rec.set("variants", [v[0] for v in variants])
     scores: dict[str, Path] = early_scores(table, work)
-    (ctx.out / "fidelity").mkdir(parents=True, exist_ok=True)
+    (ctx.out / out_name).mkdir(parents=True, exist_ok=True)
     for label, method, extra in variants:
         fid_out = work / f"fid-{label}"
         cmd = [*fid, "--proxy", f"{label}=synthetic:{sets[method]}", *extra, "--out", str(fid_out)]
@@ -155,10 +156,10 @@ def run_fidelity_section(ctx: Context, rec: Recorder) -> None:
         cached = cache_scores(fid_out, label, work)  # also what a run cut at the deadline had scored
         if cached is not None:
             scores[label] = cached
-            write_scores(ctx.out / "fidelity" / "scores.csv", scores)
+            write_scores(ctx.out / out_name / "scores.csv", scores)
     zero = [a for z in ZERO_COST for a in ("--proxy", f"zero-cost:{z}")]
     final = [*fid, *[a for label, path in scores.items() for a in ("--proxy", f"{label}=scores:{path}")], *zero]
-    final_out = ctx.out / "fidelity"
+    final_out = ctx.out / out_name
     if step("fidelity (all proxies)", [*final, "--out", str(final_out)]):
         rec.set("result", json.loads((final_out / "fidelity.json").read_text()))
     rec.set("files", sorted(str(q.relative_to(ctx.out)) for q in final_out.glob("*")) if final_out.is_dir() else [])

@@ -20,6 +20,10 @@ TITLES = {
     "fidelity": "Every proxy on every architecture of the ground-truth table (benchmarks/gpu_fidelity.py)",
     "distill-ablation": "Distillation variants on the 70 evaluation architectures (benchmarks/distill_ablation.py)",
     "paper-protocol": "The field's evaluation protocol on DataDAM and DM sets (IPC 1/10/50, 8,000 and 20,000 iterations)",
+    "trainer": "Real-data trainer: seconds per epoch, today's protocol vs the fast one (benchmarks/gpu_trainer.py)",
+    "horizon": "Horizon of the fast protocol: ranking agreement between 3-48 epochs and between seeds",
+    "groundtruth-converged": "The converged table (build.py with the fast protocol at the chosen horizon)",
+    "fidelity-converged": "Every proxy on the converged table",
 }
 
 
@@ -209,6 +213,44 @@ def paper_protocol(s: dict[str, Any]) -> list[str]:
     return [*lines, *_state(s), "- the table beside the published anchors: OUT/paper-protocol/paper.md"]
 
 
+def trainer(s: dict[str, Any]) -> list[str]:
+    sm = s.get("summary")
+    if not sm:
+        return ["- no architecture timed with both protocols"]
+    t, f, r = sm["today_epoch_s"], sm["fast_epoch_s"], sm["speedup"]
+    lines = [
+        f"- {sm['archs']} architectures, {s.get('train_images', '-')} training images, seconds per epoch (median [q1, q3], min-max):",
+        f"  today {t['median']:.3f} [{t['q1']:.3f}, {t['q3']:.3f}], {t['min']:.3f}-{t['max']:.3f}; "
+        f"fast {f['median']:.3f} [{f['q1']:.3f}, {f['q3']:.3f}], {f['min']:.3f}-{f['max']:.3f}",
+        f"- today / fast per architecture: median {r['median']:.2f}x [{r['q1']:.2f}, {r['q3']:.2f}], {r['min']:.2f}-{r['max']:.2f}x",
+    ]
+    for name, per in sm["trainings_per_hour"].items():
+        lines.append(
+            f"- {name}: trainings per hour, one process, median architecture: " + ", ".join(f"{h} ep {n:.0f}" for h, n in per.items())
+        )
+    return lines
+
+
+def horizon(s: dict[str, Any]) -> list[str]:
+    r = s.get("result") or {}
+    lines = [f"- {len(s.get('archs', []))} architectures; trainings done {s.get('done', '-')}; rule: {r.get('rule', '-')}", ""]
+    lines += ["| epochs | Spearman vs longest (seed 0) | n | seed-to-seed | n |", "|---|---|---|---|---|"]
+    for row in r.get("table", []):
+        v, n = row["vs_longest"], row.get("seed_to_seed", {})
+        lines.append(f"| {row['epochs']} | {_f(v['spearman'])} | {v['n']} | {_f(n.get('spearman'))} | {n.get('n', '-')} |")
+    lines += ["", f"- chosen: {r.get('chosen_epochs') or 'not yet (' + ('complete' if r.get('complete') else 'incomplete') + ')'}"]
+    return [*lines, *_state(s)]
+
+
+def groundtruth_converged(s: dict[str, Any]) -> list[str]:
+    run = s.get("run", {})
+    lines = [
+        f"- `{s.get('command', '-')}`: exit {run.get('exit_code', '-')}, {run.get('seconds', '-')} s",
+        f"- rows: {s.get('csv_rows', {})}",
+    ]
+    return [*lines, *_state(s)]
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "environment": environment,
     "tests": tests,
@@ -219,6 +261,10 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "fidelity": fidelity,
     "distill-ablation": distill_ablation,
     "paper-protocol": paper_protocol,
+    "trainer": trainer,
+    "horizon": horizon,
+    "groundtruth-converged": groundtruth_converged,
+    "fidelity-converged": fidelity,
 }
 
 

@@ -349,6 +349,30 @@ def paper_protocol(ctx: Context, rec: Recorder) -> None:
     run_paper_protocol_section(ctx, rec)
 
 
+def trainer(ctx: Context, rec: Recorder) -> None:
+    from gpu_trainer import run_trainer_section
+
+    run_trainer_section(ctx, rec)
+
+
+def horizon(ctx: Context, rec: Recorder) -> None:
+    from gpu_trainer import run_horizon_section
+
+    run_horizon_section(ctx, rec)
+
+
+def groundtruth_converged(ctx: Context, rec: Recorder) -> None:
+    from gpu_trainer import run_converged_section
+
+    run_converged_section(ctx, rec)
+
+
+def fidelity_converged(ctx: Context, rec: Recorder) -> None:
+    from gpu_trainer import run_fidelity_converged_section
+
+    run_fidelity_converged_section(ctx, rec)
+
+
 RUNNERS: dict[str, Callable[[Context, Recorder], None]] = {
     "environment": environment,
     "tests": tests,
@@ -359,6 +383,10 @@ RUNNERS: dict[str, Callable[[Context, Recorder], None]] = {
     "fidelity": fidelity,
     "distill-ablation": distill_ablation,
     "paper-protocol": paper_protocol,
+    "trainer": trainer,
+    "horizon": horizon,
+    "groundtruth-converged": groundtruth_converged,
+    "fidelity-converged": fidelity_converged,
 }
 assert tuple(RUNNERS) == SECTIONS
 

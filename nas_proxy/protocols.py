@@ -110,6 +110,47 @@ class ProxyConfig:
         return d
 
 
+SCHEDULES = ("step", "cosine", "onecycle")  # nas_proxy.schedules.SCHEDULES has the code; named here for --help without torch
+
+
+@dataclass(frozen=True)
+class FastTrainConfig:
+    """How the real-data trainer may run faster or converge in fewer epochs (issue 20). Every field's
+    default is today's training: with all of them, the training is bit for bit the one before they
+    existed (tests/test_fast_trainer.py). The split is already resident on the device (one copy per
+    worker, ``trainers.fulldata.RealData``), batches are taken by a device permutation, bf16 autocast
+    is already on for CUDA (``TrainConfig.amp``), and nothing in an epoch reads back to the host:
+    those need no option.
+    """
+
+    schedule: str = "step"  # lr schedule by name (nas_proxy.schedules): step (x0.1 half way, per epoch), cosine, onecycle
+    warmup: float = 0.0  # cosine/onecycle: fraction of all steps over which the lr rises linearly from 0 (onecycle: 0 means 0.3)
+    label_smoothing: float = 0.0  # cross-entropy label smoothing (0: none)
+    drop_last: bool = False  # skip an epoch's last smaller batch: every batch has one shape (CUDA graphs, torch.compile)
+    channels_last: bool = False  # NHWC weights and batches, CUDA only (TrainConfig.channels_last)
+    cuda_graph: bool = False  # forward + backward replayed as one CUDA graph, CUDA only; needs equal batches (drop_last)
+    compile: bool = False  # torch.compile the network (any device; the first steps pay the compilation)
+
+    def is_default(self) -> bool:
+        return self == FastTrainConfig()
+
+    def validate(self) -> None:
+        checks.text("schedule", self.schedule, SCHEDULES)
+        checks.number("warmup", self.warmup, 0, 1, high_open=True)
+        checks.number("label_smoothing", self.label_smoothing, 0, 1, high_open=True)
+        if self.warmup > 0 and self.schedule == "step":
+            raise InvalidArgumentError(
+                f"warmup applies to the cosine and onecycle schedules, got warmup={self.warmup:g} with schedule=step: choose one of them, or warmup 0"
+            )
+        if self.compile and self.cuda_graph:
+            raise InvalidArgumentError(
+                "compile and cuda_graph both capture the step: choose one (compile's mode reduce-overhead uses CUDA graphs itself)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class GroundTruthConfig:
     """How an architecture is trained on real data (recorded in the study and every report)."""
@@ -120,6 +161,7 @@ class GroundTruthConfig:
     augment: bool = False  # DSA on every batch (off: the full split is large enough, and cheaper)
     images: int | None = None  # training images: None, the whole training split; N, a seeded stratified subset
     early: tuple[float, ...] = (0.1, 1.0)  # epochs after which the validation accuracy is recorded
+    fast: FastTrainConfig = field(default_factory=FastTrainConfig)  # the fast trainer's options: all off by default
 
     def validate(self) -> None:
         checks.positive("ground-truth epochs", self.epochs)
@@ -136,16 +178,30 @@ class GroundTruthConfig:
         checks.distinct("early (the early-stopping points)", self.early, show=lambda f: f"{f:g}")
         if any(not 0 < f < self.epochs for f in self.early):  # at `epochs` it would be the ground-truth network itself
             raise InvalidArgumentError(f"early-stopping points must lie strictly between 0 and {self.epochs} epochs, got {self.early}")
+        self.fast.validate()
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, dsa=self.augment)
+        return TrainConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            dsa=self.augment,
+            channels_last=self.fast.channels_last,
+            cuda_graph=self.fast.cuda_graph,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "early": list(self.early)}
+        """The fields; ``fast`` only when an option is on, so that the dict of today's protocol (the
+        ground-truth studies' names and cache keys) is the one it had before the options existed."""
+        d = {**asdict(self), "early": list(self.early)}
+        if self.fast.is_default():
+            del d["fast"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GroundTruthConfig:
-        return cls(**{**d, "early": tuple(d.get("early", ()))})
+        fast = d.get("fast")
+        return cls(**{**d, "early": tuple(d.get("early", ())), "fast": FastTrainConfig(**fast) if fast else FastTrainConfig()})
 
 
 @dataclass
@@ -188,4 +244,4 @@ class DataRef:
         return key
 
 
-__all__ = ["ZERO_COST_BATCH", "DataRef", "EvaluateOptions", "GroundTruthConfig", "ProxyConfig", "TrainConfig"]
+__all__ = ["SCHEDULES", "ZERO_COST_BATCH", "DataRef", "EvaluateOptions", "FastTrainConfig", "GroundTruthConfig", "ProxyConfig", "TrainConfig"]

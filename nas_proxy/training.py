@@ -16,15 +16,25 @@ from torch import Tensor, nn
 
 from nas_proxy.augment import DSA
 from nas_proxy.errors import DivergedError
-from nas_proxy.protocols import TrainConfig
+from nas_proxy.protocols import FastTrainConfig, TrainConfig
+from nas_proxy.schedules import make_schedule
 from nas_proxy.utils import derive_seed, generator
 
 
-def graphable(config: TrainConfig, n: int, device: torch.device) -> bool:
+def graphable(config: TrainConfig, n: int, device: torch.device, drop_last: bool = False) -> bool:
     """Whether ``train_model`` captures its step as a CUDA graph: asked for, on CUDA, and every batch
     of the ``n`` images has the same shape (a graph replays one shape; a smaller last batch would need
-    a second one). A proxy's synthetic set (~100 images) is one batch of 256: always graphable."""
-    return config.cuda_graph and device.type == "cuda" and (n <= config.batch_size or n % config.batch_size == 0)
+    a second one, unless ``drop_last`` skips it). A proxy's synthetic set (~100 images) is one batch
+    of 256: always graphable."""
+    even = n <= config.batch_size or n % config.batch_size == 0 or drop_last
+    return config.cuda_graph and device.type == "cuda" and even
+
+
+def batch_starts(n: int, batch_size: int, drop_last: bool) -> range:
+    """Where an epoch's batches start in its permutation of ``n`` images; ``drop_last`` skips a last
+    smaller batch (never the only one)."""
+    end = n - n % batch_size if drop_last and n >= batch_size else n
+    return range(0, end, batch_size)
 
 
 def mark_divergence(bad_epoch: Tensor, bad_loss: Tensor, loss: Tensor, epoch: int) -> tuple[Tensor, Tensor]:
@@ -62,8 +72,8 @@ class _One:
 
     size = 1
 
-    def __init__(self, net: nn.Module) -> None:
-        self.net = net
+    def __init__(self, net: nn.Module, label_smoothing: float = 0.0) -> None:
+        self.net, self.label_smoothing = net, label_smoothing
 
     @property
     def training(self) -> bool:
@@ -76,6 +86,8 @@ class _One:
         return self.net.train(mode)
 
     def losses(self, xb: Sequence[Tensor], yb: Sequence[Tensor]) -> Tensor:
+        if self.label_smoothing:
+            return F.cross_entropy(self.net(xb[0]), yb[0], label_smoothing=self.label_smoothing)
         return F.cross_entropy(self.net(xb[0]), yb[0])  # () : one copy
 
     def logits(self, x: Tensor) -> Tensor:
@@ -100,6 +112,7 @@ def train_model(
     on_epoch: Callable[[int, M], None] | None = None,
     on_step: Callable[[int, int, M], None] | None = None,
     check_every: int = 0,
+    fast: FastTrainConfig | None = None,
 ) -> M:
     """Train ``model`` (already on its device) on ``x``/``y`` (moved there); returns it in eval mode.
 
@@ -118,7 +131,14 @@ def train_model(
     A non-finite loss raises :class:`DivergedError` naming the first bad epoch (and the copy). It is
     a flag on the device, read (one host sync) after every ``check_every``-th epoch, before that
     epoch's ``on_epoch``, and after the last epoch; 0 reads it at the end only.
+
+    ``fast``: the real-data trainer's options (the lr schedule by name, warm-up, label smoothing,
+    dropping a last smaller batch, torch.compile; see :class:`FastTrainConfig`); None or all off is
+    today's training. Label smoothing and compile apply to a network alone.
     """
+    fast = fast or FastTrainConfig()
+    if not isinstance(model, nn.Module) and (fast.label_smoothing or fast.compile):
+        raise ValueError("label_smoothing and compile apply to a network alone, not to a stack of copies")
     net = copies(model)
     seeds = [seed] if isinstance(seed, int) else list(seed)
     k = net.size
@@ -130,16 +150,18 @@ def train_model(
     if alone is not None and config.channels_last and device.type == "cuda":  # CPU kernels would round differently: CUDA only
         alone.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
+    if alone is not None and (fast.label_smoothing or fast.compile):  # the compiled module shares the network's parameters
+        net = _One(torch.compile(alone) if fast.compile else alone, fast.label_smoothing)  # type: ignore[arg-type]
     dsa = DSA(flip) if config.dsa else None
     opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    decay_epoch = int(config.epochs * config.lr_decay_at)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[decay_epoch] if 0 < decay_epoch < config.epochs else [], gamma=0.1)
-    amp = config.uses_amp(device)
     n = x.shape[0]
+    starts = batch_starts(n, config.batch_size, fast.drop_last)  # the same every epoch
+    schedule = make_schedule(fast.schedule, opt, config, config.epochs * len(starts), fast.warmup)
+    amp = config.uses_amp(device)
     net.train()
     graphed = (
-        GraphedStep(alone, x[: config.batch_size], y[: config.batch_size], amp)
-        if alone is not None and graphable(config, n, device)
+        GraphedStep(alone, x[: config.batch_size], y[: config.batch_size], amp, fast.label_smoothing)
+        if alone is not None and graphable(config, n, device, fast.drop_last)
         else None
     )
     bad_epoch = torch.full((k,), -1, dtype=torch.long, device=device)  # per copy: first epoch whose last loss was not finite
@@ -147,7 +169,7 @@ def train_model(
     for epoch in range(config.epochs):
         net.train()
         orders = [torch.randperm(n, generator=generator(derive_seed(s, "epoch", epoch), device), device=device) for s in seeds]
-        for step, start in enumerate(range(0, n, config.batch_size)):
+        for step, start in enumerate(starts):
             idx = [order[start : start + config.batch_size] for order in orders]  # K x (B,)
             xb = [x[i] for i in idx]  # K x (B, C, H, W)
             if dsa is not None:  # each copy draws its own op and parameters, as its own training would
@@ -161,10 +183,13 @@ def train_model(
                 opt.zero_grad(set_to_none=True)
                 loss.sum().backward()  # copy k's gradient is that of its own loss: the copies share nothing
             opt.step()
+            if schedule.per_step:
+                schedule.scheduler.step()
             if on_step is not None:
                 on_step(epoch, step, model)
         bad_epoch, bad_loss = mark_divergence(bad_epoch, bad_loss, loss.reshape(k), epoch)  # on the device: no host sync here
-        sched.step()
+        if not schedule.per_step:
+            schedule.scheduler.step()
         done = epoch + 1
         if (check_every > 0 and done % check_every == 0) or done == config.epochs:
             _raise_if_diverged(bad_epoch, bad_loss, None if alone is not None else seeds)
@@ -202,8 +227,9 @@ class GraphedStep:
 
     WARMUP = 3  # eager passes on a side stream before capturing (lazy initialisation), as torch's make_graphed_callables
 
-    def __init__(self, model: nn.Module, x: Tensor, y: Tensor, amp: bool) -> None:
+    def __init__(self, model: nn.Module, x: Tensor, y: Tensor, amp: bool, label_smoothing: float = 0.0) -> None:
         self.x, self.y, self.amp = x.detach().clone(), y.clone(), amp  # the graph's static inputs
+        self.label_smoothing = label_smoothing  # as the eager step's (FastTrainConfig.label_smoothing)
         params = [p for p in model.parameters() if p.requires_grad]
         saved = [b.detach().clone() for b in model.buffers()]
         ambient = torch.cuda.current_stream(x.device)
@@ -231,7 +257,7 @@ class GraphedStep:
     def _loss(self, model: nn.Module) -> Tensor:
         # no autocast weight cache: cached casts would outlive the capture
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp, cache_enabled=False):
-            return F.cross_entropy(model(self.x), self.y)
+            return F.cross_entropy(model(self.x), self.y, label_smoothing=self.label_smoothing)
 
     def __call__(self, x: Tensor, y: Tensor) -> Tensor:
         self.x.copy_(x)

@@ -18,7 +18,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
-SECTIONS = ("environment", "tests", "distill", "proxy", "groundtruth", "evaluate", "fidelity", "distill-ablation", "paper-protocol")
+ISSUE_20 = ("trainer", "horizon", "groundtruth-converged", "fidelity-converged")  # run only when asked for: tests/test_gpu_trainer.py
+SECTIONS = (
+    *("environment", "tests", "distill", "proxy", "groundtruth", "evaluate", "fidelity", "distill-ablation", "paper-protocol"),
+    *ISSUE_20,
+)
 RESUMABLE = ("distill-ablation", "paper-protocol")  # issue 18's sections, run only when asked for
 DRY_RUN_TIMEOUT_S = 1800  # generous: the dry run takes about a minute on 2 busy cores
 
@@ -110,7 +114,7 @@ def test_dry_run_writes_every_section_with_numbers_or_a_reason(tmp_path: Path) -
     # groundtruth section runs the builder, which test_groundtruth_build.py runs itself (the section's
     # handling of it is tested below with a fake builder). Issue 18's two sections have their own dry
     # run in the next test (pytest-xdist runs the two on two cores), as a GPU lease runs them: alone.
-    fast = tuple(s for s in SECTIONS if s not in ("environment", "fidelity", "groundtruth", *RESUMABLE))
+    fast = tuple(s for s in SECTIONS if s not in ("environment", "fidelity", "groundtruth", *RESUMABLE, *ISSUE_20))
     check_dry_run(tmp_path / "out", dry_run(tmp_path / "out", list(fast), tmp_path), fast)
     out = tmp_path / "out"
     assert "| 2 | 2 |" in (out / "gpu_results.md").read_text()  # the 2-process pool's row: 2 trials

@@ -61,6 +61,7 @@ def test_every_extension_point_is_a_registry() -> None:
         "sampler",
         "pruner",
         "objective",
+        "lr schedule",
     }
     assert set(REGISTRIES) == expected
     assert all(len(r) > 0 for r in REGISTRIES.values())

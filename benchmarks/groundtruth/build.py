@@ -65,6 +65,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, help="SGD learning rate (default: the ground-truth study's)")
     p.add_argument("--batch-size", type=int, help="batch size (default: the ground-truth study's)")
     p.add_argument("--images", type=int, help="training images (default: the whole training split)")
+    fast = p.add_argument_group("the fast trainer's options (nas_proxy.protocols.FastTrainConfig; all off: today's protocol)")
+    fast.add_argument("--schedule", default="step", help="lr schedule: step, cosine or onecycle (default %(default)s)")
+    fast.add_argument("--warmup", type=float, default=0.0, help="cosine/onecycle: warm-up fraction of the steps (default %(default)s)")
+    fast.add_argument("--label-smoothing", type=float, default=0.0, help="(default %(default)s)")
+    fast.add_argument("--drop-last", action="store_true", help="skip each epoch's last smaller batch")
+    fast.add_argument("--channels-last", action="store_true", help="NHWC on CUDA")
+    fast.add_argument("--cuda-graph", action="store_true", help="the step as one CUDA graph (with --drop-last)")
+    fast.add_argument("--name-suffix", default="", help="after DATASET-SPACE in the tables' names, e.g. -converged (default none)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default %(default)s)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
     p.add_argument("--long-workers", type=int, help="of them, on the longer training while both queues wait (default workers // 8, >= 1)")
@@ -223,6 +231,7 @@ def run(args: argparse.Namespace, seeds: list[int]) -> int:
     from nas_proxy.correlate import ground_truth as gt
     from nas_proxy.data import load_dataset
     from nas_proxy.errors import InvalidArgumentError
+    from nas_proxy.protocols import FastTrainConfig
     from nas_proxy.spaces import DeclaredSpace, get_space
     from nas_proxy.studies.storage import open_storage
 
@@ -248,10 +257,18 @@ def run(args: argparse.Namespace, seeds: list[int]) -> int:
     base = gt.GroundTruthConfig()
     lr = args.lr if args.lr is not None else base.lr
     batch = args.batch_size if args.batch_size is not None else base.batch_size
-    main_cfg = gt.GroundTruthConfig(
-        epochs=args.epochs, lr=lr, batch_size=batch, images=args.images, early=(0.1, 1.0) if args.epochs > 1 else (0.1,)
+    fast = FastTrainConfig(
+        schedule=args.schedule,
+        warmup=args.warmup,
+        label_smoothing=args.label_smoothing,
+        drop_last=args.drop_last,
+        channels_last=args.channels_last,
+        cuda_graph=args.cuda_graph,
     )
-    long_cfg = gt.GroundTruthConfig(epochs=args.long_epochs, lr=lr, batch_size=batch, images=args.images, early=main_cfg.early)
+    main_cfg = gt.GroundTruthConfig(
+        epochs=args.epochs, lr=lr, batch_size=batch, images=args.images, early=(0.1, 1.0) if args.epochs > 1 else (0.1,), fast=fast
+    )
+    long_cfg = gt.GroundTruthConfig(epochs=args.long_epochs, lr=lr, batch_size=batch, images=args.images, early=main_cfg.early, fast=fast)
     main_cfg.validate()
     long_cfg.validate()
     url = args.storage or str(out / "groundtruth.journal")
@@ -288,7 +305,9 @@ def run(args: argparse.Namespace, seeds: list[int]) -> int:
         "plan": {"archs": len(planned), "coverage": planning.coverage(planned, space), "max_flops": max_flops, "training_pflop": pflop},
         "queued_at_start": queued,
     }
-    writer = table.Writer(out, args.dataset, args.space, dims, planned, seeds, ref, main_study, long_study, main_cfg, long_cfg, meta)
+    writer = table.Writer(
+        out, args.dataset, args.space, dims, planned, seeds, ref, main_study, long_study, main_cfg, long_cfg, meta, args.name_suffix
+    )
     workers = Workers(args, url, out / "logs")
     served = [main_study, long_study] if long_wanted else [main_study]  # trainings a run without a long pass left queued wait
     reason = "complete"

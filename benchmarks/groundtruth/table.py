@@ -92,9 +92,12 @@ class Writer:
         main_cfg: gt.GroundTruthConfig,
         long_cfg: gt.GroundTruthConfig,
         meta: dict[str, Any],
+        suffix: str = "",
     ) -> None:
+        """``suffix``: after DATASET-SPACE in the tables' names (``-converged``: the fast protocol's table)."""
         self.out, self.dims, self.planned, self.seeds, self.ref, self.meta = out, dims, planned, seeds, ref, meta
-        self.paths = {"main": out / f"{dataset}-{space}.csv", "long": out / f"{dataset}-{space}-long.csv"}
+        stem = f"{dataset}-{space}{suffix}"
+        self.paths = {"main": out / f"{stem}.csv", "long": out / f"{stem}-long.csv"}
         self.studies, self.configs = {"main": main, "long": long}, {"main": main_cfg, "long": long_cfg}
         self.host, self.device = socket.gethostname(), _device_name()
         self.known: dict[tuple[str, str, str], dict[str, str]] = {}  # rows of an earlier run keep its commit and device

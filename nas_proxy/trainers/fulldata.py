@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from nas_proxy.data import load_dataset
 from nas_proxy.protocols import DataRef, GroundTruthConfig
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.trainers.synthetic_set import count_flops, count_params
-from nas_proxy.training import accuracy, train_model
+from nas_proxy.training import accuracy, batch_starts, train_model
 from nas_proxy.utils import derive_seed
 
 
@@ -92,7 +91,7 @@ def train_network(spec: dict[str, Any], seed: int, data: RealData, config: Groun
     torch.manual_seed(run_seed)
     model = build_model(spec, data.channels, data.num_classes, data.image_size).to(data.device)
     params, flops = count_params(model), count_flops(model, data.train_x)
-    steps = math.ceil(data.train_x.shape[0] / config.batch_size)  # per epoch
+    steps = len(batch_starts(data.train_x.shape[0], config.batch_size, config.fast.drop_last))  # per epoch
     marks = {max(1, round(f * steps)): f for f in config.early}  # global step -> epochs
     if until is not None and until not in config.early:
         raise ValueError(f"until={until} is not an early-stopping point of {config.early}")
@@ -119,7 +118,7 @@ def train_network(spec: dict[str, Any], seed: int, data: RealData, config: Groun
             raise _ReachedError
 
     try:
-        train_model(model, data.train_x, data.train_y, config.train_config(), run_seed, data.flip, on_step=on_step)
+        train_model(model, data.train_x, data.train_y, config.train_config(), run_seed, data.flip, on_step=on_step, fast=config.fast)
     except _ReachedError:
         return Trained(model, early, time.perf_counter() - t0 - side, params, flops, stopped=True)
     return Trained(model, early, time.perf_counter() - t0 - side, params, flops)

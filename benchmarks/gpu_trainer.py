@@ -1,0 +1,279 @@
+"""Sections ``trainer``, ``horizon``, ``groundtruth-converged`` and ``fidelity-converged`` of the GPU check (issue 20).
+
+- ``trainer``: seconds per epoch per network on the 54,000 training images, today's protocol beside the fast
+  one (``FAST``), on ``Plan.tr_archs`` FLOPs-stratified architectures, in one process: median and quartiles
+  over the architectures, the per-architecture ratio, and trainings per hour at each candidate horizon;
+- ``horizon``: the fast protocol at ``Plan.hz_horizons`` epochs on ``Plan.hz_archs`` stratified architectures,
+  two seeds, scored on the validation split (never the test set); the rule: the shortest horizon whose
+  Spearman with the longest (seed 0) is at least the seed-to-seed Spearman at the longest (seeds 0, 1);
+- ``groundtruth-converged``: ``benchmarks/groundtruth/build.py`` with the fast protocol at the chosen horizon,
+  into ``fashion-mnist-convnet720-converged.csv`` (the same 100 architectures, two seeds, no long pass);
+- ``fidelity-converged``: the ``fidelity`` section's proxies rescored on the converged table.
+
+The three that take several 5-minute calls resume as issue 18's do (``gpu_ablation.state_folder``): their
+state is packed into ``OUT/SECTION/state.tar.gz``; commit it as ``benchmarks/gpu/SECTION-state.tar.gz``
+for the next call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from gpu_ablation import STATE_RESERVE_S, pack_state, state_folder
+from gpu_common import run_group
+from gpu_sections import BENCHMARKS, Context, Recorder
+
+from nas_proxy.correlate.metrics import spearman
+from nas_proxy.errors import DivergedError
+from nas_proxy.protocols import FastTrainConfig, GroundTruthConfig
+from nas_proxy.spaces import Spec, arch_id, build_model, get_space
+from nas_proxy.trainers.fulldata import DataRef, RealData, train_one
+from nas_proxy.training import train_model
+from nas_proxy.utils import derive_seed
+
+TODAY = GroundTruthConfig(early=())  # the 3-epoch table's protocol (epochs set per use): SGD lr 0.01, x0.1 half way, batch 256
+# The fast protocol: a first choice, not yet measured (the horizon section measures its ranking, divergences included).
+# Batch 512 with a one-cycle lr peaking at 0.05 (5x today's, at twice the batch), 20 % warm-up, label smoothing 0.1;
+# equal batches (drop_last) so that the step is one CUDA graph; channels_last. bf16 autocast is on as today.
+FAST = GroundTruthConfig(
+    lr=0.05,
+    batch_size=512,
+    early=(),
+    fast=FastTrainConfig(schedule="onecycle", warmup=0.2, label_smoothing=0.1, drop_last=True, channels_last=True, cuda_graph=True),
+)
+CONVERGED_NAME = "-converged"  # fashion-mnist-convnet720-converged.csv
+CONVERGED_TABLE = BENCHMARKS / "groundtruth" / f"fashion-mnist-convnet720{CONVERGED_NAME}.csv"
+
+
+def real_data(ctx: Context) -> RealData:
+    """Fashion-MNIST's training and validation splits on the plan's device (no test split: nothing here chooses on it)."""
+    ref = DataRef("fashion-mnist", data_root=ctx.data_root())
+    return RealData(ref, TODAY, torch.device(ctx.plan.device), test=False)
+
+
+def sample(ctx: Context, data: RealData, n: int) -> list[tuple[Spec, int]]:
+    from gpu_proxy import stratified_sample
+
+    return stratified_sample(get_space(ctx.plan.space), n, ctx.seed, (data.channels, *data.image_size), data.num_classes)
+
+
+def epoch_seconds(spec: Spec, data: RealData, config: GroundTruthConfig, seed: int) -> list[float]:
+    """Wall seconds of each epoch of ``spec`` trained with ``config`` (the device synchronised at every epoch's end)."""
+    run_seed = derive_seed(seed, "groundtruth", arch_id(spec))
+    torch.manual_seed(run_seed)
+    model = build_model(spec, data.channels, data.num_classes, data.image_size).to(data.device)
+    cuda = data.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    marks = [time.perf_counter()]
+
+    def on_epoch(epoch: int, net: Any) -> None:
+        if cuda:
+            torch.cuda.synchronize()
+        marks.append(time.perf_counter())
+
+    train_model(model, data.train_x, data.train_y, config.train_config(), run_seed, data.flip, on_epoch=on_epoch, fast=config.fast)
+    return [b - a for a, b in itertools.pairwise(marks)]
+
+
+def quartiles(values: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return {"median": statistics.median(values), "q1": q[0], "q3": q[2], "min": min(values), "max": max(values)}
+
+
+def run_trainer_section(ctx: Context, rec: Recorder) -> None:
+    p = ctx.plan
+    data = real_data(ctx)
+    variants = {"today": replace(TODAY, epochs=p.tr_epochs), "fast": replace(FAST, epochs=p.tr_epochs)}
+    rec.set("protocols", {k: v.to_dict() for k, v in variants.items()})
+    rec.set("train_images", int(data.train_x.shape[0]))
+    rows: list[dict[str, Any]] = []
+    for spec, flops in sample(ctx, data, p.tr_archs):
+        if ctx.left() < p.tr_reserve_s:
+            rec.set("reason", f"stopped at the deadline after {len(rows)} of {p.tr_archs} architectures")
+            break
+        row: dict[str, Any] = {"arch_id": arch_id(spec), "mflops": flops / 1e6}
+        for name, config in variants.items():
+            try:
+                times = epoch_seconds(spec, data, config, ctx.seed)
+            except DivergedError as e:  # its time is still a time; the ranking question is the horizon section's
+                row[f"{name}_diverged"] = str(e)
+                continue
+            row[name] = {"first_epoch_s": times[0], "epoch_s": statistics.median(times[1:] or times)}  # the first pays capture / warm-up
+        rows.append(row)
+        rec.set("rows", rows)
+    both = [r for r in rows if "today" in r and "fast" in r]
+    if not both:
+        rec.set("status", "failed")
+        rec.set("reason", rec.data.get("reason", "no architecture trained with both protocols"))
+        return
+    today = quartiles([r["today"]["epoch_s"] for r in both])
+    fast = quartiles([r["fast"]["epoch_s"] for r in both])
+    ratio = quartiles([r["today"]["epoch_s"] / r["fast"]["epoch_s"] for r in both])
+    per_hour = {
+        name: {str(h): 3600.0 / (q["median"] * h) for h in sorted({3, *p.hz_horizons})} for name, q in (("today", today), ("fast", fast))
+    }  # one process, the median architecture: trainings of h epochs per hour
+    rec.set("summary", {"archs": len(both), "today_epoch_s": today, "fast_epoch_s": fast, "speedup": ratio, "trainings_per_hour": per_hour})
+
+
+def horizon_key(aid: str, seed: int, epochs: int) -> str:
+    return f"{aid}|{seed}|{epochs}"
+
+
+def horizon_order(archs: list[str], horizons: tuple[int, ...], seeds: tuple[int, ...]) -> list[tuple[str, int, int]]:
+    """What the rule needs first: seed 0 at every horizon (shortest first), then the second seed at the
+    longest (the noise), then the second seed at the others."""
+    first, second, longest = seeds[0], seeds[1:], max(horizons)
+    order = [(a, first, h) for h in sorted(horizons) for a in archs]
+    order += [(a, s, longest) for s in second for a in archs]
+    order += [(a, s, h) for s in second for h in sorted(horizons) if h != longest for a in archs]
+    return order
+
+
+def choose_horizon(
+    results: dict[str, dict[str, Any]], archs: list[str], horizons: tuple[int, ...], seeds: tuple[int, ...]
+) -> dict[str, Any]:
+    """Spearman of every horizon with the longest (seed 0) and between seeds, on the architectures every
+    compared pair has; the chosen horizon by the rule (None until seed 0 at every horizon and the second
+    seed at the longest are complete)."""
+
+    def column(seed: int, epochs: int) -> dict[str, float]:
+        cells = (results.get(horizon_key(a, seed, epochs)) for a in archs)
+        return {a: c["val_accuracy"] for a, c in zip(archs, cells, strict=True) if c is not None and "val_accuracy" in c}
+
+    def rho(x: dict[str, float], y: dict[str, float]) -> dict[str, Any]:
+        both = sorted(set(x) & set(y))
+        return {"n": len(both), "spearman": spearman([x[a] for a in both], [y[a] for a in both]) if len(both) >= 3 else None}
+
+    longest, s0 = max(horizons), seeds[0]
+    table = []
+    for h in sorted(horizons):
+        row: dict[str, Any] = {"epochs": h, "vs_longest": rho(column(s0, h), column(s0, longest))}
+        if len(seeds) > 1:
+            row["seed_to_seed"] = rho(column(s0, h), column(seeds[1], h))
+        table.append(row)
+    noise = table[-1].get("seed_to_seed", {}).get("spearman")
+    complete = len(column(s0, longest)) == len(archs) and len(seeds) > 1 and len(column(seeds[1], longest)) == len(archs)
+    chosen = None
+    if complete and noise is not None:
+        for row in table:
+            agree = row["vs_longest"]["spearman"]
+            if row["vs_longest"]["n"] == len(archs) and agree is not None and agree >= noise:
+                chosen = row["epochs"]
+                break
+    rule = "the shortest horizon whose validation Spearman with the longest (seed 0) is at least the seed-to-seed Spearman at the longest"
+    return {"rule": rule, "table": table, "seed_noise": noise, "complete": complete, "chosen_epochs": chosen}
+
+
+def run_horizon_section(ctx: Context, rec: Recorder) -> None:
+    p = ctx.plan
+    state, origin = state_folder(ctx, "horizon")
+    rec.set("state", {"from": origin})
+    results_path = state / "results.json"
+    results: dict[str, dict[str, Any]] = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    data = real_data(ctx)
+    plan_path = state / "archs.json"  # drawn once: every call of the study trains the same architectures
+    if not plan_path.is_file():
+        plan_path.write_text(json.dumps([s for s, _ in sample(ctx, data, p.hz_archs)], indent=1) + "\n")
+    specs = {arch_id(s): s for s in json.loads(plan_path.read_text())}
+    archs = list(specs)
+    rec.set("protocol", FAST.to_dict())
+    todo = [w for w in horizon_order(archs, p.hz_horizons, p.hz_seeds) if horizon_key(*w) not in results]
+    rec.set("todo_at_start", len(todo))
+    for aid, seed, epochs in todo:
+        if ctx.left() < STATE_RESERVE_S + p.hz_min_left_s:
+            rec.set("reason", "stopped at the deadline: the next call continues")
+            break
+        config = replace(FAST, epochs=epochs)
+        try:
+            record = train_one(specs[aid], seed, data, config)
+            results[horizon_key(aid, seed, epochs)] = {"val_accuracy": record["val_accuracy"], "train_seconds": record["train_seconds"]}
+        except DivergedError as e:  # ranks last: a protocol that diverges on it is what the table must show
+            results[horizon_key(aid, seed, epochs)] = {"val_accuracy": 0.0, "diverged": str(e)}
+        results_path.write_text(json.dumps(results, indent=1) + "\n")
+        rec.set("done", len(results))
+    analysis = choose_horizon(results, archs, p.hz_horizons, p.hz_seeds)
+    (state / "analysis.json").write_text(json.dumps(analysis, indent=1) + "\n")
+    rec.set("archs", archs)
+    rec.set("result", analysis)
+    rec.set("diverged", sorted(k for k, v in results.items() if "diverged" in v))
+    rec.set("packed", pack_state(state, ctx.out / "horizon" / "state.tar.gz"))
+
+
+def chosen_horizon(ctx: Context) -> int | None:
+    """The horizon section's choice, from its state (this machine's, or the committed tarball's)."""
+    state, _ = state_folder(ctx, "horizon")
+    path = state / "analysis.json"
+    return json.loads(path.read_text()).get("chosen_epochs") if path.is_file() else None
+
+
+def converged_flags(epochs: int) -> list[str]:
+    """build.py's flags for the fast protocol at ``epochs``: FAST, spelled as the builder's options."""
+    f = FAST.fast
+    flags = ["--epochs", str(epochs), "--lr", str(FAST.lr), "--batch-size", str(FAST.batch_size), "--long-archs", "0"]
+    flags += ["--schedule", f.schedule, "--warmup", str(f.warmup), "--label-smoothing", str(f.label_smoothing)]
+    flags += [
+        flag for flag, on in (("--drop-last", f.drop_last), ("--channels-last", f.channels_last), ("--cuda-graph", f.cuda_graph)) if on
+    ]
+    return [*flags, f"--name-suffix={CONVERGED_NAME}"]  # one word: argparse would take "-converged" for an option
+
+
+def run_converged_section(ctx: Context, rec: Recorder) -> None:
+    p = ctx.plan
+    epochs = chosen_horizon(ctx)
+    if epochs is None:
+        rec.skip(
+            "no horizon chosen yet: run --sections horizon until its result has chosen_epochs (the rule needs both seeds at the longest)"
+        )
+        return
+    state, origin = state_folder(ctx, "groundtruth-converged")
+    rec.set("state", {"from": origin})
+    build = ctx.root / "benchmarks" / "groundtruth" / "build.py"
+    grace = 8.0
+    cmd = [sys.executable, str(build), "--out", str(state), "--deadline-seconds", str(int(max(ctx.left() - STATE_RESERVE_S - grace, 1)))]
+    cmd += ["--device", p.device, "--workers", str(p.gt_workers), *converged_flags(epochs)]
+    cmd += ["--dry-run"] if p.fabricate else (["--data-root", ctx.given_data_root] if ctx.given_data_root else [])
+    cmd += ["--commit", ctx.commit] if ctx.commit else []
+    rec.set("command", " ".join(cmd[1:]))
+    ran = run_group(cmd, timeout=max(ctx.left() - STATE_RESERVE_S, 1), cwd=ctx.root)
+    rec.set("run", ran.to_dict())
+    tables = sorted(state.glob(f"*{CONVERGED_NAME}.csv"))
+    out = ctx.out / "groundtruth-converged"
+    out.mkdir(parents=True, exist_ok=True)
+    for t in tables:
+        shutil.copy2(t, out / t.name)
+    rec.set("csv_rows", {t.name: max(0, len(t.read_text().splitlines()) - 1) for t in tables})
+    rec.set("packed", pack_state(state, out / "state.tar.gz"))
+    if ran.code not in (0, None):
+        rec.set("status", "failed")
+        rec.set("reason", f"build.py exit status {ran.code}")
+
+
+def converged_table(ctx: Context) -> Path | None:
+    """The committed converged table, else the one the groundtruth-converged section has built so far."""
+    if CONVERGED_TABLE.is_file():
+        return CONVERGED_TABLE
+    state, _ = state_folder(ctx, "groundtruth-converged")
+    found = sorted(state.glob(f"*{CONVERGED_NAME}.csv"))
+    return found[0] if found else None
+
+
+def run_fidelity_converged_section(ctx: Context, rec: Recorder) -> None:
+    from gpu_fidelity import run_fidelity_section
+
+    table = converged_table(ctx)
+    if ctx.plan.fabricate:  # the dry run's converged table is digits at 16x16: the fidelity section's stand-in is scored instead
+        table = None
+    elif table is None:
+        rec.skip("the converged table does not exist yet: it waits for the groundtruth-converged section on a device")
+        return
+    run_fidelity_section(ctx, rec, table=table, out_name="fidelity-converged")
