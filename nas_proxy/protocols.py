@@ -244,4 +244,13 @@ class DataRef:
         return key
 
 
-__all__ = ["SCHEDULES", "ZERO_COST_BATCH", "DataRef", "EvaluateOptions", "FastTrainConfig", "GroundTruthConfig", "ProxyConfig", "TrainConfig"]
+__all__ = [
+    "SCHEDULES",
+    "ZERO_COST_BATCH",
+    "DataRef",
+    "EvaluateOptions",
+    "FastTrainConfig",
+    "GroundTruthConfig",
+    "ProxyConfig",
+    "TrainConfig",
+]

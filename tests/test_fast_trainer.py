@@ -226,12 +226,10 @@ def test_an_epoch_reads_nothing_back_to_the_host() -> None:
 def test_a_config_file_sets_the_fast_options_of_correlate(tmp_path: Path) -> None:
     from nas_proxy.cli import build_parser
     from nas_proxy.cli.common import Config
-    from nas_proxy.cli.correlate import request, resolve
+    from nas_proxy.cli.correlate import resolve
 
     config = tmp_path / "c.toml"
     config.write_text('[correlate.ground_truth.fast]\nschedule = "cosine"\nwarmup = 0.1\nlabel_smoothing = 0.1\n')
     args = build_parser().parse_args(["correlate", "--space", "convnet-cpu", "--synthetic", "x", "--out", str(tmp_path / "o")])
-    tables = resolve(args, Config(str(config)))
-    fast = request(args, tables.pop("proxy")).ground_truth.fast
+    fast = resolve(args, Config(str(config))).config.ground_truth.fast
     assert (fast.schedule, fast.warmup, fast.label_smoothing) == ("cosine", 0.1, 0.1)
-    assert tables["correlate"]["ground_truth"]["fast"]["schedule"] == "cosine"  # the resolved config says so
