@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_common import write_json
-from gpu_sections import Context, Recorder
+from gpu_context import Context, Recorder
 
 STATE_RESERVE_S = 20.0  # kept at the end of a section to write its outputs and pack its state
 # REFERENCE.md §2, Fashion-MNIST, ConvNet, IPC 1 / 10 / 50 (no DM or DataDAM number is published for it)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_common import run_group
-from gpu_sections import BENCHMARKS, Context, Recorder
+from gpu_context import BENCHMARKS, Context, Recorder
 
 TABLE = BENCHMARKS / "groundtruth" / "fashion-mnist-convnet720.csv"
 EARLY = ("val_accuracy_0.1ep", "val_accuracy_1ep")  # the table's own early-stopping columns

@@ -30,7 +30,7 @@ from typing import Any
 
 import search_speed as ss  # benchmarks/search_speed.py: the proxy and full-data timings, the pool worker
 import torch
-from gpu_sections import Context, Recorder
+from gpu_context import Context, Recorder
 
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from gpu_ablation import STATE_RESERVE_S, pack_state, state_folder
 from gpu_common import run_group
-from gpu_sections import BENCHMARKS, Context, Recorder
+from gpu_context import BENCHMARKS, Context, Recorder
 
 from nas_proxy.correlate.metrics import spearman
 from nas_proxy.errors import DivergedError

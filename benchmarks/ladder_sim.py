@@ -40,7 +40,7 @@ from nas_proxy.correlate.metrics import percentile_interval
 from nas_proxy.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from ladder import Rung
+    from nas_proxy.ladders import Rung
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -140,7 +140,7 @@ def test_a_distillation_in_this_process_stops_at_its_deadline_with_a_checkpoint_
 
 def dry_context(tmp_path: Path) -> Any:
     from gpu_common import make_plan
-    from gpu_sections import Context
+    from gpu_context import Context
 
     (tmp_path / "out").mkdir(parents=True, exist_ok=True)
     return Context(make_plan(True), ROOT, tmp_path / "out", tmp_path / "work", None, 0, time.time() + 60)

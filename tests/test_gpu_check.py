@@ -162,7 +162,7 @@ print("args", a.device, a.workers, a.dry_run, a.deadline_seconds > 0)
 
 def section_context(tmp_path: Path, builder: str) -> Any:
     from gpu_common import make_plan
-    from gpu_sections import Context
+    from gpu_context import Context
 
     (tmp_path / "benchmarks" / "groundtruth").mkdir(parents=True)
     (tmp_path / "benchmarks" / "groundtruth" / "build.py").write_text(textwrap.dedent(builder))
@@ -173,7 +173,8 @@ def section_context(tmp_path: Path, builder: str) -> Any:
 @pytest.mark.usefixtures("bench_modules")
 def test_groundtruth_builder_gets_the_flags_its_help_lists_and_out_is_packed_to_eight_files(tmp_path: Path) -> None:
     from gpu_check import fit_out
-    from gpu_sections import Recorder, groundtruth
+    from gpu_context import Recorder
+    from gpu_sections import groundtruth
 
     ctx = section_context(tmp_path, FAKE_BUILDER)
     rec = Recorder(tmp_path / "gt.json")
@@ -197,7 +198,8 @@ def test_groundtruth_builder_gets_the_flags_its_help_lists_and_out_is_packed_to_
 
 @pytest.mark.usefixtures("bench_modules")
 def test_groundtruth_builder_without_a_deadline_flag_is_skipped_with_the_reason(tmp_path: Path) -> None:
-    from gpu_sections import Recorder, groundtruth
+    from gpu_context import Recorder
+    from gpu_sections import groundtruth
 
     ctx = section_context(tmp_path, "import argparse\np = argparse.ArgumentParser()\np.add_argument('--out')\np.parse_args()\n")
     rec = Recorder(tmp_path / "gt.json")

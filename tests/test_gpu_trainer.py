@@ -31,7 +31,7 @@ def context(tmp_path: Path, root: Path = ROOT, fabricate: bool = True) -> Any:
     from dataclasses import replace
 
     from gpu_common import make_plan
-    from gpu_sections import Context
+    from gpu_context import Context
 
     (tmp_path / "out").mkdir(exist_ok=True)
     plan = make_plan(True) if fabricate else replace(make_plan(True), fabricate=False)
@@ -39,7 +39,7 @@ def context(tmp_path: Path, root: Path = ROOT, fabricate: bool = True) -> Any:
 
 
 def test_trainer_section_times_every_architecture_with_both_protocols(tmp_path: Path, one_thread: None) -> None:
-    from gpu_sections import Recorder
+    from gpu_context import Recorder
     from gpu_trainer import run_trainer_section
 
     rec = Recorder(tmp_path / "trainer.json")
@@ -53,7 +53,7 @@ def test_trainer_section_times_every_architecture_with_both_protocols(tmp_path: 
 
 
 def test_horizon_section_chooses_by_its_rule_and_a_second_call_resumes(tmp_path: Path, one_thread: None) -> None:
-    from gpu_sections import Recorder
+    from gpu_context import Recorder
     from gpu_trainer import run_horizon_section
 
     ctx = context(tmp_path)
@@ -111,7 +111,7 @@ out.mkdir(parents=True, exist_ok=True)
 
 
 def test_converged_section_builds_with_the_fast_protocol_at_the_chosen_horizon(tmp_path: Path) -> None:
-    from gpu_sections import Recorder
+    from gpu_context import Recorder
     from gpu_trainer import run_converged_section
 
     root = tmp_path / "root"
@@ -136,7 +136,7 @@ def test_converged_section_builds_with_the_fast_protocol_at_the_chosen_horizon(t
 
 def test_fidelity_converged_waits_for_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gpu_trainer
-    from gpu_sections import Recorder
+    from gpu_context import Recorder
 
     monkeypatch.setattr(gpu_trainer, "CONVERGED_TABLE", tmp_path / "absent.csv")
     ctx = context(tmp_path, fabricate=False)
