@@ -1,8 +1,10 @@
 """Every benchmark script still imports after a refactor (they reach into the library: a moved name
-breaks them silently, since no other test runs all of them)."""
+breaks them silently, since no other test runs all of them), and the scripts import one another
+without circles."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import sys
 from pathlib import Path
@@ -22,4 +24,36 @@ def test_benchmark_script_imports(script: Path, monkeypatch: pytest.MonkeyPatch)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)  # module level only: every script runs its work under __main__
-    assert callable(getattr(module, "main", None)) or module.__doc__, script
+
+
+def neighbours(script: Path, names: set[str]) -> set[str]:
+    """The benchmark modules ``script`` imports by name, at any depth of its code."""
+    found = set()
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return (found & names) - {script.stem}
+
+
+def test_the_benchmark_scripts_import_one_another_without_a_circle() -> None:
+    scripts = {p.stem: p for p in BENCHMARKS.glob("*.py")}
+    graph = {name: neighbours(path, set(scripts)) for name, path in scripts.items()}
+    assert graph["gpu_sections"] >= {"gpu_proxy", "gpu_context"}  # the walk sees imports inside functions too
+
+    def circle_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            name, path = stack.pop()
+            for nxt in sorted(graph[name]):
+                if nxt == start:
+                    return [*path, start]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+        return None
+
+    circles = [c for c in map(circle_from, sorted(graph)) if c]
+    assert not circles, circles
