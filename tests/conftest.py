@@ -28,9 +28,11 @@ DURATIONS = json.loads((Path(__file__).parent / "durations.json").read_text())["
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests first (tests/durations.json), the rest in their order: pytest-xdist hands
-    tests out in this order, so no core is left alone with a long drill at the end of the run."""
-    items.sort(key=lambda item: -DURATIONS.get(item.nodeid, 0.0))
+    """Test files in order of their measured seconds, longest first (tests/durations.json), each
+    file's tests together in their own order: ``make test`` hands pytest-xdist whole files
+    (``--dist loadfile``, so a module's fixtures are built once), and the longest go out first, so
+    no core is left alone with a long file at the end of the run."""
+    items.sort(key=lambda item: -DURATIONS.get(item.nodeid.split("::")[0], 0.0))
 
 
 @pytest.fixture(scope="session", autouse=True)
