@@ -131,8 +131,7 @@ def make_objective(config: SearchConfig, target: SearchProxy, space: SearchSpace
             raise BudgetReachedError(f"trial {trial.number} is beyond the budget of {total}")
         spec = space.sample(trial)
         aid = arch_id(spec)
-        trial.set_user_attr("spec", spec)
-        trial.set_user_attr("arch_id", aid)
+        trial.set_user_attr("arch_id", aid)  # the spec is the trial's parameters (search.study.spec_of checks them against it)
         trial.set_user_attr("proxy", target.name)
         try:
             model = target.build(space, spec)
@@ -171,7 +170,7 @@ def _record(trial: optuna.Trial, scored: Scored, flops: int, target: SearchProxy
     attrs = {
         "flops": flops,
         "proxy_seconds": round(scored.seconds, 3),
-        **scored.details,  # a set's: seconds by phase, curve, synthetic_sha256, seed_scores
+        **scored.details,  # a set's: seconds by phase, the curve, synthetic_sha256, seed scores (scalars, see Scored)
         "seed": config.seed,
         "device": str(target.device),
     }
@@ -336,7 +335,7 @@ def search(
             promote_images,
         )
     files = export(study, out or Path("studies") / study_name, target.dataset_facts(), promotion.rows if promotion else None)
-    best = [trial_summary(t) for t in ranked(study)[:10]]
+    best = [trial_summary(t, space) for t in ranked(study)[:10]]  # the space of config, the study's
     seconds = time.perf_counter() - t0
     return SearchResult(
         study_name, url, states, best, {k: str(v) for k, v in files.items()}, seconds, unmet, promotion.to_dict() if promotion else None
