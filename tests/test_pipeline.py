@@ -85,6 +85,9 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             optuna.storages.journal.JournalFileBackend(str(tmp_path / "studies" / "tiny" / "journal.log"))
         ),
     )
+    held = {s.study_name for s in optuna.get_all_study_summaries(study._storage, include_best_trial=False)}
+    assert any(n.startswith("groundtruth-") for n in held), held  # the ground truth beside its search: one dashboard
+    assert not list((tmp_path / "studies").glob("groundtruth-*"))  # and no journal of its own
     note = get_note(study)  # what the dashboard shows on the study page
     assert "Candidates from space `convnet-small`" in note and "Correlation report (4 architectures)" in note
     again = run(preset)  # everything cached: a second run finishes with the same numbers

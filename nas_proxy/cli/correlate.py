@@ -69,7 +69,7 @@ def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--gt-storage",
         type=nonempty,
-        help="storage of the ground-truth study (share it between machines; default a journal under studies/)",
+        help="storage of the ground-truth study (share it between machines; default: with --study, the study's storage, else a journal under studies/)",
     )
     p.add_argument("--workers", type=integer, help="ground-truth processes on this machine (default 1)")
     p.add_argument("--bootstrap", type=integer, help="bootstrap resamples for the intervals (default 1000)")
