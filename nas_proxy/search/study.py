@@ -20,7 +20,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
-from nas_proxy.errors import InvalidArgumentError, OutputConflictError, SpaceError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, SpaceError
 from nas_proxy.files import make_dirs, write_json, write_text
 from nas_proxy.search.config import OBJECTIVES, SAMPLERS, SearchConfig
 from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
@@ -135,11 +135,17 @@ def spec_of(t: FrozenTrial, space: SearchSpace | None) -> Spec | None:
     recorded = t.user_attrs.get("arch_id")
     if recorded is None or space is None:
         return None
-    spec = space.sample(optuna.trial.FixedTrial(t.params))
-    if arch_id(spec) != recorded:
+    reason = ""
+    try:
+        spec = space.sample(optuna.trial.FixedTrial(t.params))
+        rebuilt = arch_id(spec)
+    except (ValueError, NasProxyError) as e:  # a parameter the space asks for and the trial lacks
+        rebuilt, reason = None, " ".join(str(e).split())
+    if rebuilt != recorded:
+        got = f"give architecture {rebuilt}" if rebuilt else f"no longer fit ({reason})"
         raise SpaceError(
-            f"trial {t.number}'s parameters {t.params} give architecture {arch_id(spec)} in space {space.name!r}, "
-            f"but it trained {recorded}: the space changed since the search; search with the space file it used"
+            f"trial {t.number}'s parameters {t.params} {got} in space {space.name!r}, but it trained {recorded}: "
+            "the space changed since the search; restore the space file the search used"
         )
     return spec
 
