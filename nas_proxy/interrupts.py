@@ -36,6 +36,7 @@ class _State:
     immediate = True  # a signal raises KeyboardInterrupt at once (outside deferred sections)
     pending = False  # a signal arrived inside a deferred section
     second_raises = False  # inside stop_requests (not in a deferred section): a second signal raises at once
+    stopping = False  # inside stop_requests: a loop that reads its stop flag runs now
 
 
 _state = _State()
@@ -98,6 +99,12 @@ def by_signal() -> str:
     return "" if _state.signum == signal.SIGINT else f" by {_state.signum.name}"
 
 
+def stoppable() -> bool:
+    """Whether a loop inside :func:`stop_requests` runs now: a first signal then asks it to stop at
+    its next safe point (with a checkpoint) instead of raising where the program is."""
+    return _state.stopping
+
+
 def check() -> None:
     """A safe point: raise the KeyboardInterrupt that a deferred section held back, if any."""
     if _state.pending:
@@ -141,14 +148,26 @@ def stop_requests() -> Iterator[Callable[[], bool]]:
     """
     main = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, _on_signal) for s in SIGNALS} if main else {}
-    before = _state.immediate, _state.second_raises, _state.pending
-    _state.immediate, _state.second_raises, _state.pending = False, True, False
+    before = _state.immediate, _state.second_raises, _state.pending, _state.stopping
+    _state.immediate, _state.second_raises, _state.pending, _state.stopping = False, True, False, True
     try:
         yield lambda: _state.pending
     finally:
-        _state.immediate, _state.second_raises, _state.pending = before
+        _state.immediate, _state.second_raises, _state.pending, _state.stopping = before
         for s, handler in previous.items():
             signal.signal(s, handler)
 
 
-__all__ = ["SIGNALS", "by_signal", "check", "deferred", "exit_status", "ignore", "install", "interruptible", "last_signal", "stop_requests"]
+__all__ = [
+    "SIGNALS",
+    "by_signal",
+    "check",
+    "deferred",
+    "exit_status",
+    "ignore",
+    "install",
+    "interruptible",
+    "last_signal",
+    "stop_requests",
+    "stoppable",
+]

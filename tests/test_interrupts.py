@@ -22,7 +22,7 @@ def restored() -> Iterator[None]:
     yield
     for s, h in handlers.items():
         signal.signal(s, h)
-    for name in ("installed", "immediate", "pending", "second_raises", "signum"):
+    for name in ("installed", "immediate", "pending", "second_raises", "signum", "stopping"):
         setattr(interrupts._state, name, state.get(name, getattr(type(interrupts._state), name)))
 
 
