@@ -249,7 +249,7 @@ def run_worker(
                     with interrupts.interruptible():
                         time.sleep(POLL_SECONDS)
                     continue
-                with unmasked():
+                with unmasked(objective):
                     study.optimize(objective, n_trials=total - started, timeout=left, catch=(Exception,), callbacks=[stop_at_total, tick])
                 objective.raise_stop()  # a full disk: stop here, not fail every later trial
     finally:
