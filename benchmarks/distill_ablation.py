@@ -121,24 +121,24 @@ def accepted_flags() -> set[str]:
 
 @contextlib.contextmanager
 def stopped_at(deadline: float) -> Iterator[None]:
-    """SIGTERM this process at ``deadline``, once a distillation loop runs: its own handler then
-    finishes the iteration, checkpoints and stops (``nasproxy distill`` exits 130). Until the loop
-    has installed that handler, a SIGTERM is held back here (data loading is not interrupted)."""
+    """SIGTERM this process at ``deadline``, once a distillation loop runs: the loop then finishes
+    the iteration, checkpoints and stops (``nasproxy distill`` exits 143). Until the loop runs, the
+    SIGTERM waits here (data loading is not interrupted: a SIGTERM there would stop the command
+    before its first checkpoint)."""
     if not math.isfinite(deadline):
         yield
         return
 
-    def hold(signum: int, frame: object) -> None:
-        pass
+    from nas_proxy import interrupts
 
-    previous = signal.signal(signal.SIGTERM, hold)
+    previous = signal.getsignal(signal.SIGTERM)
     done = threading.Event()
 
     def watch() -> None:
         if done.wait(max(deadline - time.time(), 0.0)):
             return
         while not done.is_set():
-            if signal.getsignal(signal.SIGTERM) is not hold:  # the loop's handler is in place
+            if interrupts.stoppable():  # the loop reads its stop flag: SIGTERM only asks it to stop
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
             done.wait(0.2)
@@ -227,7 +227,7 @@ def distill(flags: list[str], folder: Path, args: argparse.Namespace, deadline: 
     }
     if code == 0 and meta.is_file():
         return out | {"status": "distilled"}
-    if code == 130:
+    if code in (130, 143):  # Ctrl-C, or the deadline's SIGTERM
         return out | {"status": "pending", "reason": "stopped at the deadline (checkpointed; the same command resumes it)"}
     return out | {"status": "failed", "reason": f"nasproxy distill exit {code} (its line above says why)"}
 

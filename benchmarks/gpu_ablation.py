@@ -131,7 +131,7 @@ def _distill(ctx: Context, folder: Path, method: str, ipc: int, iterations: int)
     cmd += ["--data-root", ctx.data_root() or ""] if ctx.data_root() else []
     cmd += ["--resume"] if (folder / "checkpoint.safetensors").is_file() else ["--force"]
     code, wall, _ = run_distill(cmd, time.time() + ctx.left() - STATE_RESERVE_S)
-    status = "distilled" if code == 0 and meta.is_file() else ("stopped" if code == 130 else "failed")
+    status = "distilled" if code == 0 and meta.is_file() else ("stopped" if code in (130, 143) else "failed")  # 143: its deadline's SIGTERM
     return {"status": status, "command": shlex.join(["nasproxy", "distill", *cmd]), "seconds": round(wall, 1)}
 
 

@@ -44,9 +44,14 @@ class DivergedError(NasProxyError):
 
 
 class InterruptedRunError(NasProxyError):
-    """The run was interrupted (Ctrl-C); a checkpoint was written and the run can resume."""
+    """The run was interrupted (Ctrl-C, or SIGTERM); a checkpoint was written and the run can resume.
+    Exit 130, or 143 after SIGTERM (128 + the signal)."""
 
     exit_code = 130
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class SpaceError(NasProxyError):

@@ -25,6 +25,8 @@ from nas_proxy import checks, configs
 from nas_proxy.calibrate.selection import ranker
 from nas_proxy.configs import CorrelateBudget, SearchBudget
 from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
+from nas_proxy.correlate.config import data_ref
+from nas_proxy.correlate.ground_truth import storage_beside
 from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
@@ -322,6 +324,8 @@ def run(
         if event.message:
             tell(event.message)
 
+    if cc.gt_storage is None:  # the ground truth beside its search: one dashboard shows the whole run
+        cc = dataclasses.replace(cc, gt_storage=storage_beside(url, data_ref(cc)[0], cc.ground_truth))
     result = correlate(cc, archs, runs / "correlate", on_progress=said if progress else None)  # (a listener draws bars)
     write_reports(result)
     attach_to_study(study, result, url)

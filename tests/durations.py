@@ -14,8 +14,8 @@ HERE = Path(__file__).parent
 def main(report: str) -> None:
     seconds: dict[str, float] = {}
     for case in ET.parse(report).iter("testcase"):
-        path = case.get("classname", "").replace(".", "/") + ".py"
-        seconds[path] = seconds.get(path, 0.0) + float(case.get("time", 0))
+        file = case.get("classname", "").replace(".", "/") + ".py"
+        seconds[file] = seconds.get(file, 0.0) + float(case.get("time", 0))
     path = HERE / "durations.json"
     about = json.loads(path.read_text())["about"] if path.exists() else ""
     ordered = {k: round(v, 1) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])}

@@ -1,4 +1,5 @@
-"""``python -m tests.sigint_at PHASE ARGS...``: ``nasproxy ARGS...`` that sends itself SIGINT once, at PHASE.
+"""``python -m tests.sigint_at PHASE ARGS...``: ``nasproxy ARGS...`` that sends itself SIGINT once, at PHASE
+(``NASPROXY_TEST_SIGNAL=SIGTERM`` in the environment: SIGTERM).
 
 The signal arrives where a user's Ctrl-C might, but deterministically (no race against timing):
 
@@ -32,17 +33,18 @@ from nas_proxy import cli
 from nas_proxy.trainers.synthetic_set import ProxyContext
 
 fired = False
+SIGNAL = signal.Signals[os.environ.get("NASPROXY_TEST_SIGNAL", "SIGINT")]
 
 
 def interrupt() -> None:
     global fired
     if not fired:
         fired = True
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), SIGNAL)
 
 
 def before(owner: Any, name: str, when: Callable[..., bool] = lambda *a, **k: True) -> None:
-    """Send SIGINT when ``owner.name`` is called (and ``when`` holds for its arguments), then run it."""
+    """Send the signal when ``owner.name`` is called (and ``when`` holds for its arguments), then run it."""
     original = getattr(owner, name)
 
     @functools.wraps(original)
@@ -55,7 +57,7 @@ def before(owner: Any, name: str, when: Callable[..., bool] = lambda *a, **k: Tr
 
 
 def after(owner: Any, name: str) -> None:
-    """Send SIGINT as soon as ``owner.name`` returns."""
+    """Send the signal as soon as ``owner.name`` returns."""
     original = getattr(owner, name)
 
     @functools.wraps(original)

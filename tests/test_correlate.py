@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.search import ProxyConfig
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.queue import record_of
-from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.storage import default_storage_url, open_storage
 from tests.gate import FULL_TRAINING, Gate
 from tests.interrupt import interruptible
 
@@ -377,6 +378,32 @@ def test_a_study_is_correlated_with_the_proxy_it_searched(
     result = json.loads(capsys.readouterr().out)
     assert result["facts"]["proxy_training"]["epochs"] == 3 and result["facts"]["proxy_training"]["lr"] == SEARCHED.lr
     assert any("proxy training epochs is 3 as asked, not the study's 4" in w for w in result["warnings"])
+
+
+def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_its_own_journal(
+    tiny_run: Path, searched_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --gt-storage, correlate --study trains the ground truth in the search's storage (one
+    dashboard shows the search and its ground truth); a ground truth that an earlier version kept in
+    its own journal under studies/ is found there and reused, not trained again."""
+    from nas_proxy.correlate import ground_truth as gt
+
+    monkeypatch.chdir(tmp_path)  # studies/ is relative to the working directory
+    storage = tmp_path / "search.log"
+    shutil.copy(searched_study, storage)  # the module's study stays as it was
+    command = [arg for arg in _study_command(storage, tmp_path) if arg != "--gt-storage" and arg != str(tmp_path / "gt.log")]
+    assert main([*command, "--out", str(tmp_path / "out"), "--quiet", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    name = result["facts"]["ground_truth"]["study"]
+    assert result["facts"]["ground_truth"]["storage"] == str(storage) and not (tmp_path / "studies").exists()
+    held = optuna.get_all_study_summaries(open_storage(str(storage), "st")[0], include_best_trial=False)
+    assert {s.study_name: s.n_trials for s in held} == {"st": 3, name: len(result["archs"])}  # one training per architecture
+
+    ref, protocol = data_ref(CorrelateConfig(SPACE, synthetic=[str(tiny_run)]))[0], GroundTruthConfig(epochs=1, early=(0.5,))
+    assert study_name(ref, protocol) == name
+    earlier = default_storage_url(name)  # where an earlier version kept it
+    open_study(earlier, ref, protocol)
+    assert gt.storage_beside(str(storage), ref, protocol) == earlier
 
 
 def test_options_typed_equal_to_their_defaults_still_override_the_study(

@@ -1,6 +1,7 @@
 """A real optuna-dashboard server on a search's storage: the search study, its promotion study and
 the correlation note answer every endpoint the UI polls without a server error; the promotion
-study has parameters and a named objective; attributes are scalars; notes are escaped Markdown."""
+study has parameters and a named objective; attributes are scalars (the search's too); notes are
+escaped Markdown."""
 
 from __future__ import annotations
 
@@ -116,6 +117,17 @@ def test_training_attributes_are_scalars_and_read_back_whole(served: tuple[str, 
 
     for record in results(load(storage, promotion)).values():
         assert isinstance(record["val_accuracy"], float) and isinstance(record.get("early", {}), dict)
+
+
+def test_search_trial_attributes_are_scalars(served: tuple[str, Path, str]) -> None:
+    """The dashboard lists scalar attributes and prints any other as JSON clipped at the card's edge:
+    a search trial's spec is its parameters, its curve one attribute per point."""
+    base, _, _ = served
+    _, body = get(f"{base}/api/studies/{studies(base)['s']}")
+    for t in body["trials"]:
+        attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
+        assert not {k for k, v in attrs.items() if v[:1] in "{["}, attrs
+        assert "arch_id" in attrs and any(k.startswith("val_acc_epoch_") for k in attrs)
 
 
 def test_notes_render_names_literally(served: tuple[str, Path, str]) -> None:

@@ -63,13 +63,32 @@ def trials_of(storage: Path, name: str, *wanted: TrialState) -> list[optuna.tria
 def test_ctrl_c_at_each_phase_exits_130_and_the_same_command_resumes(
     phase: str, tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    interrupt_search_at(phase, "SIGINT", tiny_run, tmp_path, capsys)
+
+
+@pytest.mark.parametrize("phase", ["write", "training"])
+def test_sigterm_inside_a_storage_write_or_a_training_exits_143_and_the_same_command_resumes(
+    phase: str, tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM (kill, a scheduler's pre-emption) is handled as Ctrl-C: held back until the journal
+    write is whole, raised at once in training; exit 143 (128 + SIGTERM) and one line naming it."""
+    interrupt_search_at(phase, "SIGTERM", tiny_run, tmp_path, capsys)
+
+
+def interrupt_search_at(phase: str, sig: str, tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A search that sends itself ``sig`` at ``phase`` exits 128 + the signal with one line, leaves
+    no trial RUNNING and no lock, and the same command then finishes it."""
     storage = tmp_path / "journal.log"
     args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "i", "--storage", str(storage)]
     args += ["--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", *FAST_ARGS]
     driver = [sys.executable, "-m", "tests.sigint_at", phase]  # -m: as `python -m nas_proxy` runs
-    first = interruptible([*driver, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {**os.environ, "NASPROXY_TEST_SIGNAL": sig}
+    first = interruptible([*driver, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, err = first.communicate(timeout=300)
-    assert first.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    said = "interrupted" if sig == "SIGINT" else f"interrupted by {sig}"
+    assert first.returncode == 128 + signal.Signals[sig] and said in err and "Traceback" not in err, err
+    if sig != "SIGINT":
+        assert err == f"nasproxy search: {said}; finished trials are stored; run the same command again to resume the study\n"
     assert not trials_of(storage, "i", TrialState.RUNNING)  # nothing left dangling
     assert not Path(f"{storage}.lock").exists()  # the journal lock was released
     assert main(args) == 0, capsys.readouterr().err  # the same command resumes

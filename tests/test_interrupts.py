@@ -1,5 +1,6 @@
 """The one SIGINT mechanism (nas_proxy.interrupts): deferred sections for storage writes, and stop
-requests for a loop that checkpoints and stops (distillation), with or without the CLI's handler."""
+requests for a loop that checkpoints and stops (distillation), with or without the CLI's handler;
+SIGTERM handled alike, told apart by the exit status."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def restored() -> Iterator[None]:
     yield
     for s, h in handlers.items():
         signal.signal(s, h)
-    for name in ("installed", "immediate", "pending", "second_raises"):
+    for name in ("installed", "immediate", "pending", "second_raises", "signum", "stopping"):
         setattr(interrupts._state, name, state.get(name, getattr(type(interrupts._state), name)))
 
 
@@ -41,6 +42,21 @@ def test_a_first_signal_asks_the_loop_to_stop_and_a_second_ctrl_c_raises(install
             os.kill(os.getpid(), signal.SIGINT)
     assert {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} == before
     assert not interrupts._state.pending  # the request was the loop's: it does not outlive the section
+
+
+@pytest.mark.parametrize(
+    ("sig", "status", "by"), [(signal.SIGINT, 130, ""), (signal.SIGTERM, 143, " by SIGTERM")], ids=["sigint", "sigterm"]
+)
+def test_sigterm_is_handled_as_ctrl_c_and_told_apart_by_the_exit_status(sig: int, status: int, by: str, restored: None) -> None:
+    interrupts.install()
+    assert interrupts.exit_status() == 130  # nothing received yet: CPython's own KeyboardInterrupt is a SIGINT
+    with pytest.raises(KeyboardInterrupt), interrupts.deferred():
+        os.kill(os.getpid(), sig)  # held back: a storage write is never cut, by SIGTERM either
+        reached = True
+    assert reached
+    assert (interrupts.last_signal(), interrupts.exit_status(), interrupts.by_signal()) == (sig, status, by)
+    with pytest.raises(KeyboardInterrupt):  # outside a deferred section: at once
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def test_deferred_holds_a_ctrl_c_until_the_section_ends(restored: None) -> None:
@@ -63,7 +79,7 @@ def test_a_ctrl_c_that_lands_in_importlibs_weakref_callback_is_not_lost(restored
     namespace: dict[str, object] = {}
     exec(compile(CALLBACK, "<frozen importlib._bootstrap>", "exec"), namespace)  # a frame with importlib's name
     try:
-        namespace["cb"](interrupts._on_sigint)  # type: ignore[operator]
+        namespace["cb"](interrupts._on_signal)  # type: ignore[operator]
     except KeyboardInterrupt:
         pytest.fail("raised inside the callback, where Python prints and drops it")
     with pytest.raises(KeyboardInterrupt):

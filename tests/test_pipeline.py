@@ -1,22 +1,27 @@
-"""``nasproxy run PRESET`` end to end on digits, the shipped presets, preset errors, and a worker
-joining a ground-truth study."""
+"""``nasproxy run PRESET`` end to end on digits, the shipped presets, preset errors, SIGTERM during
+its distillation, and a worker joining a ground-truth study."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 from optuna_dashboard import get_note
 
+from nas_proxy import pipeline
 from nas_proxy.cli import main
 from nas_proxy.correlate.ground_truth import DataRef, GroundTruthConfig, enqueue, open_study
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
 from nas_proxy.pipeline import clock, load_preset, plan, run
 from nas_proxy.search import join
 from nas_proxy.spaces import get_space
+from tests.gate import CHECKPOINT, Gate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,6 +85,9 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             optuna.storages.journal.JournalFileBackend(str(tmp_path / "studies" / "tiny" / "journal.log"))
         ),
     )
+    held = {s.study_name for s in optuna.get_all_study_summaries(study._storage, include_best_trial=False)}
+    assert any(n.startswith("groundtruth-") for n in held), held  # the ground truth beside its search: one dashboard
+    assert not list((tmp_path / "studies").glob("groundtruth-*"))  # and no journal of its own
     note = get_note(study)  # what the dashboard shows on the study page
     assert "Candidates from space `convnet-small`" in note and "Correlation report (4 architectures)" in note
     again = run(preset)  # everything cached: a second run finishes with the same numbers
@@ -153,3 +161,76 @@ def test_a_worker_joins_a_ground_truth_study(tmp_path: Path) -> None:
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) == 2 and all(t.value is not None and 0 <= t.value <= 100 for t in done)
     assert enqueue(study, [(s, 0) for s in specs]) == {"cached": 2, "queued": 0, "given_up": 0}
+
+
+QUICK = """
+name = "quick"
+device = "cpu"
+runs = "{runs}"
+
+[distill]
+dataset = "digits"
+ipc = 1
+iterations = 6
+batch_real = 8
+net_width = 32
+checkpoint_every = 1
+
+[search]
+space = "convnet-small"
+n_trials = 1
+pruner = "none"
+
+[search.proxy]
+epochs = 1
+report_every = 1
+
+[correlate]
+n_archs = 2
+n_boot = 10
+proxies = ["params"]
+
+[correlate.ground_truth]
+epochs = 1
+images = 200
+early = [0.5]
+"""
+
+
+def test_sigterm_during_runs_distillation_checkpoints_exits_143_and_the_same_command_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM (kill, a scheduler's pre-emption) is Ctrl-C's twin: the distillation finishes its
+    iteration, checkpoints and stops; one line, exit 143 (128 + SIGTERM); the same command resumes."""
+    monkeypatch.chdir(tmp_path)  # studies/ is created relative to the working directory
+    preset = tmp_path / "quick.toml"
+    preset.write_text(QUICK.format(runs=tmp_path / "runs"))
+    syn = tmp_path / "runs" / "quick" / "synthetic-datadam-ipc1"
+    gate = Gate(tmp_path / "gate", at=CHECKPOINT, let_through=1)  # one checkpoint written, the next held: the loop is running
+    first = subprocess.Popen(
+        [sys.executable, "-m", "nas_proxy", "run", str(preset), "--quiet"],
+        cwd=tmp_path,
+        env=gate.env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    gate.wait([first], [first.pid])
+    first.terminate()  # SIGTERM: only a flag, read at the end of the iteration ...
+    gate.open()  # ... so the held checkpoint is written, and the loop stops after it
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 143, err
+    assert err == "nasproxy run: interrupted by SIGTERM; run the same command again to resume\n" and out == ""
+    assert (syn / "checkpoint.safetensors").is_file() and not (syn / "meta.json").exists()
+
+    calls: list[bool] = []
+    distill = pipeline.distill
+
+    def resumed(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["resume"])
+        return distill(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "distill", resumed)
+    assert main(["run", str(preset), "--quiet"]) == 0, capsys.readouterr().err  # the same command
+    assert calls == [True]  # from the checkpoint
+    assert json.loads((syn / "meta.json").read_text())["iterations_done"] == 6

@@ -100,7 +100,7 @@ def retried_once_in_the_same_run(done: list[FrozenTrial], dead: int, complete: i
     assert failed.number == dead
     retries = [t for t in kept if t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial")) == dead]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE, retries
-    assert retries[0].params == failed.params and retries[0].user_attrs.get("spec") == failed.user_attrs.get("spec")
+    assert retries[0].params == failed.params and retries[0].user_attrs.get("arch_id") == failed.user_attrs.get("arch_id")
 
 
 def test_without_a_server_the_tests_skip_but_under_ci_they_fail(monkeypatch: pytest.MonkeyPatch) -> None:

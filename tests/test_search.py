@@ -21,9 +21,9 @@ from nas_proxy.cli import main
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.search import ProxyConfig, SearchConfig, best_model, join, score, search
 from nas_proxy.search.runner import make_objective
-from nas_proxy.search.study import create_or_check
+from nas_proxy.search.study import create_or_check, spec_of
 from nas_proxy.search.target import open_proxy
-from nas_proxy.spaces import get_space
+from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import MAX_RETRY, fail_dead_trials, worker_tag
 from tests.gate import Gate
@@ -83,18 +83,67 @@ def test_trials_carry_their_records(finished: tuple[Path, Path], tiny_run: Path)
     space = get_space(SMALL_SPACE)
     for t in done:
         a = t.user_attrs
-        space.validate(a["spec"])
-        assert a["spec"]["depth"] == t.params["depth"] and a["spec"]["width"] == t.params["width"]
+        assert all(isinstance(v, (str, int, float, bool)) for v in a.values()), a  # scalars: the dashboard lists them, never clipped JSON
+        spec = spec_of(t, space)  # the trial's parameters, rebuilt
+        assert spec is not None
+        space.validate(spec)
+        assert spec["depth"] == t.params["depth"] and spec["width"] == t.params["width"] and arch_id(spec) == a["arch_id"]
         assert len(a["arch_id"]) == 12 and a["synthetic_sha256"] == sha and a["seed"] == 0 and a["device"] == "cpu"
-        built = space.build(a["spec"], 1, 10, (16, 16))
+        built = space.build(spec, 1, 10, (16, 16))
         assert a["params"] == sum(p.numel() for p in built.parameters()) and a["flops"] > 0
-        assert a["proxy_seconds"] > 0 and set(a["seconds"]) == {"build", "train", "validate", "total"}
-        for part in ("build", "train", "validate"):  # also flat: the dashboard shows scalar attributes only
-            assert a[f"seconds_{part}"] == a["seconds"][part]
+        assert a["proxy_seconds"] > 0 and all(a[f"seconds_{part}"] >= 0 for part in ("build", "train", "validate"))
         assert t.value is not None and 0.0 <= t.value <= 100.0
         # every report_every epochs, the last epoch included
-        assert t.intermediate_values == {e: pytest.approx(acc, abs=1e-3) for e, acc in a["curve"]} and [e for e, _ in a["curve"]] == [2, 4]
+        assert t.intermediate_values == {2: pytest.approx(a["val_acc_epoch_2"], abs=1e-3), 4: pytest.approx(a["val_acc_epoch_4"], abs=1e-3)}
     assert study.metric_names == ["val_accuracy"]
+
+
+def test_a_study_written_with_json_attributes_still_exports_correlates_and_resumes(
+    finished: tuple[Path, Path], tiny_run: Path, tmp_path: Path
+) -> None:
+    """A study of the layout before scalar attributes (each trial's ``spec``, ``curve`` and
+    ``seconds`` as JSON user attributes) is read as it is: best.json, trials.csv, ``correlate
+    --study``'s architectures, promotion's candidates, and a search resumed on it."""
+    from nas_proxy.correlate.archs import from_study
+    from nas_proxy.search.promotion import candidates
+
+    storage, _ = finished
+    new, space = load(storage, "s1"), get_space(SMALL_SPACE)
+    old_storage = tmp_path / "old.log"
+    old = optuna.create_study(study_name="old", storage=open_storage(str(old_storage), "old")[0], direction="maximize")
+    for key, value in new.user_attrs.items():
+        old.set_user_attr(key, value)
+    specs = {}
+    for t in new.get_trials(states=(TrialState.COMPLETE,)):
+        spec = spec_of(t, space)
+        specs[t.user_attrs["arch_id"]] = spec
+        attrs = {k: v for k, v in t.user_attrs.items() if not k.startswith(("val_acc_epoch_", "seconds_"))}
+        attrs |= {"spec": spec, "curve": [[2, 10.0], [4, t.value]], "seconds": {"build": 0.1, "total": attrs["proxy_seconds"]}}
+        old.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.value, user_attrs=attrs))
+    old = load(old_storage, "old")
+    assert all(isinstance(t.user_attrs["spec"], dict) for t in old.trials)  # what the old code wrote
+
+    search(config(tiny_run), "old", 5, str(old_storage), out=tmp_path / "out", progress=False)  # resumed: one trial more, the new layout
+    best = json.loads((tmp_path / "out" / "best.json").read_text())
+    old = load(old_storage, "old")
+    assert len(old.trials) == 5 and "spec" not in old.trials[-1].user_attrs
+    specs[old.trials[-1].user_attrs["arch_id"]] = spec_of(old.trials[-1], space)
+    assert all(r["spec"] == specs[r["arch_id"]] for r in best["top"]) and len(best["top"]) == 5
+    frame = pd.read_csv(tmp_path / "out" / "trials.csv")
+    assert [json.loads(v) for v in frame["user_attrs_spec"][:4]] == [t.user_attrs["spec"] for t in old.trials[:4]]
+    archs = from_study(old, 5, 0)  # correlate --study
+    assert archs and all(a.spec == specs[a.arch_id] for a in archs)
+    assert all(spec_of(t, space) == specs[t.user_attrs["arch_id"]] for t in candidates(old, 3))
+
+
+def test_a_space_that_changed_since_the_search_is_named_not_used(finished: tuple[Path, Path]) -> None:
+    storage, _ = finished
+    trial = load(storage, "s1").trials[0]
+    moved = optuna.trial.create_trial(
+        params=trial.params, distributions=trial.distributions, value=trial.value, user_attrs={**trial.user_attrs, "arch_id": "0" * 12}
+    )
+    with pytest.raises(NasProxyError, match=r"the space changed since the search"):
+        spec_of(moved, get_space(SMALL_SPACE))
 
 
 def test_the_last_epoch_is_reported_but_never_prunes(tiny_run: Path) -> None:
@@ -124,7 +173,7 @@ def test_exports_rebuild_the_best_model(finished: tuple[Path, Path]) -> None:
     assert sum(p.numel() for p in model.parameters()) == best["best"]["params"]
     frame = pd.read_csv(out / "trials.csv")
     assert len(frame) == 4 and set(frame["state"]) == {"COMPLETE"}
-    assert [json.loads(s) for s in frame["user_attrs_spec"]] == [t.user_attrs["spec"] for t in study.trials]
+    assert list(frame["user_attrs_arch_id"]) == [t.user_attrs["arch_id"] for t in study.trials]
     with pytest.raises(InvalidArgumentError, match=r"not a best\.json"):
         best_model(out / "trials.csv")
 
@@ -251,11 +300,13 @@ def test_an_unbuildable_candidate_fails_with_its_reason(tiny_run: Path, tmp_path
 def test_score_matches_the_search_and_checks_membership(finished: tuple[Path, Path], tiny_run: Path) -> None:
     storage, _ = finished
     trials = load(storage, "s1").get_trials(states=(TrialState.COMPLETE,))[:2]
-    results = score(str(tiny_run), SMALL_SPACE, [t.user_attrs["spec"] for t in trials], FAST, device="cpu", progress=False)
+    specs = [spec for spec in (spec_of(t, get_space(SMALL_SPACE)) for t in trials) if spec is not None]
+    assert len(specs) == len(trials)
+    results = score(str(tiny_run), SMALL_SPACE, specs, FAST, device="cpu", progress=False)
     assert [r.accuracy for r in results] == [t.value for t in trials]  # same seed, same architecture: same score
-    outside = {**trials[0].user_attrs["spec"], "width": 48}
+    outside = {**specs[0], "width": 48}
     with pytest.raises(InvalidArgumentError, match=r"architecture 1 is outside space 'convnet-small'.*width"):
-        score(str(tiny_run), SMALL_SPACE, [trials[0].user_attrs["spec"], outside], FAST, device="cpu", progress=False)
+        score(str(tiny_run), SMALL_SPACE, [specs[0], outside], FAST, device="cpu", progress=False)
 
 
 def test_score_cli_json(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,7 +22,7 @@ from nas_proxy.proxies import PROXY_KINDS, RunSetup
 from nas_proxy.proxies.early import EarlyStopProxy
 from nas_proxy.search import SearchConfig, join, search
 from nas_proxy.search.runner import make_objective
-from nas_proxy.search.study import ATTR, create_or_check
+from nas_proxy.search.study import ATTR, create_or_check, spec_of
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
@@ -116,7 +116,8 @@ def test_early_stopping_in_a_search_is_the_ground_truths_point_bit_for_bit(tmp_p
     storage = tmp_path / "journal.log"
     search(real("early@1ep", seed=3), "bits", 1, str(storage), out=tmp_path)
     (trial,) = load(storage, "bits").trials
-    spec, aid = trial.user_attrs["spec"], trial.user_attrs["arch_id"]
+    spec, aid = spec_of(trial, get_space(SMALL_SPACE)), trial.user_attrs["arch_id"]
+    assert spec is not None
     protocol = GroundTruthConfig()  # correlate's default: 10 epochs, early points 0.1 and 1
     record = train_one(spec, 3, RealData(DataRef("digits"), protocol, torch.device("cpu")), protocol)
     assert trial.value == record["early"]["1"]["val_accuracy"]

@@ -5,10 +5,11 @@ Errors a user can cause print as one line and exit non-zero; ``--debug`` shows t
 Global settings of the libraries used (warning filters, Optuna's log level) are made here, in
 :func:`main`, never on ``import nas_proxy``.
 
-Ctrl-C at any moment ends the program with exit 130 and one line on stderr. So this module imports
-nothing at its top but what the interpreter has already loaded, and :func:`main` runs everything else
-(the command modules, torch, Optuna) inside its handler: the only moments a Ctrl-C can still print a
-traceback are before this code runs at all (see docs/interrupts.md: CPython's own start-up).
+Ctrl-C at any moment ends the program with exit 130 and one line on stderr (SIGTERM alike, with
+exit 143). So this module imports nothing at its top but what the interpreter has already loaded,
+and :func:`main` runs everything else (the command modules, torch, Optuna) inside its handler: the
+only moments a Ctrl-C can still print a traceback are before this code runs at all (see
+docs/interrupts.md: CPython's own start-up).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ TYPE_CHECKING = False  # as typing's, without importing typing before main() run
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
+    from types import ModuleType
     from typing import NoReturn
 
     from nas_proxy.protocols import ProxyConfig
@@ -132,35 +134,38 @@ def _show_warning(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``nasproxy`` with ``argv`` (None: this process's arguments); the exit status."""
     command = None  # known once the command line is parsed
+    handling: ModuleType | None = None  # nas_proxy.interrupts once installed (before: CPython's SIGINT handler)
     try:
         from nas_proxy import interrupts
 
-        interrupts.install()  # Ctrl-C: exit 130 from here on, and never inside a storage write
+        interrupts.install()  # Ctrl-C (SIGTERM): exit 130 (143) from here on, and never inside a storage write
+        handling = interrupts
         one_line_warnings()
         args = build_parser().parse_args(argv)
         command = args.command
         quiet_libraries()
         code = _run(args)
     except KeyboardInterrupt:  # anywhere: importing, parsing, running the command
-        if argv is None:  # the program itself: a second Ctrl-C must not interrupt the goodbye
-            import signal
-
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if argv is None and handling is not None:  # the program itself: a second signal must not interrupt the goodbye
+            handling.ignore()
+        code, by = (130, "") if handling is None else (handling.exit_status(), handling.by_signal())
         hint = RESUME_HINTS.get(command, "") if command else ""
-        print(f"nasproxy{f' {command}' if command else ''}: interrupted{hint}", file=sys.stderr)
-        code = 130
-    if code == 130 and argv is None:  # interrupted (distill says so in its own error)
-        _exit_interrupted()
+        print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
+    if code in INTERRUPTED and argv is None:  # interrupted (distill says so in its own error)
+        _exit_interrupted(code)
     return code
 
 
-def _exit_interrupted() -> NoReturn:
+INTERRUPTED = (130, 143)  # the exit status after Ctrl-C (SIGINT) and SIGTERM: 128 + the signal, as a shell reports it
+
+
+def _exit_interrupted(code: int) -> NoReturn:
     # Once a KeyboardInterrupt has passed through code run by exec() (the classes that a lazy import
     # makes, any module being imported), CPython ends the process by SIGINT (status -2) at exit even
     # though it was handled: leave at once instead, everything written being already on disk.
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(130)
+    os._exit(code)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -62,7 +62,7 @@ def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "--gt-storage",
         type=nonempty,
         field=(CorrelateConfig, "gt_storage"),
-        none="a journal under studies/",
+        none="with --study, the study's storage, else a journal under studies/",
         help="storage of the ground-truth study, to share it between machines",
     )
     option(p, "--workers", type=integer, field=(CorrelateConfig, "workers"), help="ground-truth processes on this machine")

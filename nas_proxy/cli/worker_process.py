@@ -2,7 +2,7 @@
 
 What :func:`nas_proxy.studies.workers.worker_processes` starts. ``OPTIONS_JSON`` is a
 :class:`~nas_proxy.studies.kinds.WorkerOptions` as a JSON object. Exits 0 when its work is done,
-1 (after one line on stderr) on a nasproxy error, 130 on Ctrl-C: what finished is stored. A
+1 (after one line on stderr) on a nasproxy error, 130 on Ctrl-C, 143 on SIGTERM: what finished is stored. A
 program, so it lives in the CLI (it prints): its progress is drawn as ``nasproxy``'s is.
 """
 
@@ -11,16 +11,23 @@ from __future__ import annotations
 import json
 import os
 import sys
+from types import ModuleType
 
 
 def main(argv: list[str]) -> int:
     """Run one worker on study ``argv[0]`` of storage ``argv[1]`` with options ``argv[2]``; the exit status."""
     from nas_proxy.errors import NasProxyError
 
-    try:  # Ctrl-C at any moment, importing torch and Optuna included: exit 130 and one line
+    handling: ModuleType | None = None  # nas_proxy.interrupts once installed (before: CPython's SIGINT handler)
+    try:  # Ctrl-C (SIGTERM) at any moment, importing torch and Optuna included: exit 130 (143) and one line
         from nas_proxy import interrupts
 
         interrupts.install()  # never inside a storage write
+        handling = interrupts
+        from nas_proxy.cli import one_line_warnings, quiet_libraries
+
+        one_line_warnings()  # the program's settings, as in the process that started it:
+        quiet_libraries()  # no traceback from Optuna for a trial that a Ctrl-C or SIGTERM failed
         from nas_proxy.cli.common import ProgressBars
         from nas_proxy.studies.kinds import WorkerOptions
         from nas_proxy.studies.workers import join
@@ -32,8 +39,9 @@ def main(argv: list[str]) -> int:
         print(f"nasproxy worker: error: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("nasproxy worker: interrupted; finished trials are stored", file=sys.stderr)
-        return 130
+        by, code = ("", 130) if handling is None else (handling.by_signal(), handling.exit_status())
+        print(f"nasproxy worker: interrupted{by}; finished trials are stored", file=sys.stderr)
+        return code
     except Exception as e:  # noqa: BLE001 - one line, as the CLI says it
         print(f"nasproxy worker: internal error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
@@ -42,7 +50,10 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     code = main(sys.argv[1:])
-    if code == 130:  # leave at once: a KeyboardInterrupt that passed through exec()'d code would end the process by SIGINT at exit
+    if code in (
+        130,
+        143,
+    ):  # Ctrl-C, SIGTERM: leave at once: a KeyboardInterrupt that passed through exec()'d code would end the process by SIGINT at exit
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -134,9 +134,12 @@ def from_study(study: optuna.Study, n: int, seed: int) -> list[Arch]:
     """``n`` architectures of a finished search: its best ``TOP_ALWAYS`` by proxy score, then one
     per equal-width bin of the remaining proxy-score range (seeded pick within a bin), topped up
     evenly by rank when bins are empty."""
+    from nas_proxy.search.study import spec_of, study_space
+
     best: dict[str, Arch] = {}
+    space = study_space(study)
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        spec = t.user_attrs.get("spec")
+        spec = spec_of(t, space)
         if spec is None or not t.values or t.user_attrs.get("rung"):  # a ladder's climber: scored by another rung
             continue
         a = Arch(spec, arch_id(spec), None, float(t.values[0]), t.user_attrs.get("proxy_seconds"), t.user_attrs.get("synthetic_sha256"))

@@ -10,8 +10,9 @@ import optuna
 
 from nas_proxy import checks
 from nas_proxy.configs import CorrelateBudget
+from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
-from nas_proxy.correlate.config import CorrelateConfig
+from nas_proxy.correlate.config import CorrelateConfig, data_ref
 from nas_proxy.correlate.promotion import ladder_regrets
 from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.correlate.result import CorrelateResult
@@ -162,6 +163,8 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
         if len(archs) < n_archs and len(archs) == space.size():
             notes.append(f"space {space_name!r} holds {len(archs)} architectures, fewer than --n-archs {n_archs}: all of them are used")
     config = replace(c, space=space_name, synthetic=synthetic, proxy=proxy, seed=seed, dataset=dataset)
+    if found is not None and config.gt_storage is None:  # the ground truth beside its search: one dashboard shows both
+        config = replace(config, gt_storage=gt.storage_beside(found.url, data_ref(config)[0], config.ground_truth))
     result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes)
     if found is not None and found.ladder:
         result.facts["ladder"] = ladder_regrets(found.ladder, result.rows)

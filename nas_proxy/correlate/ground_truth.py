@@ -8,12 +8,21 @@ with the same protocol, and an interrupted run resumes.
 
 The same training records its validation accuracy after a fraction of the first epochs: the
 early-stopping proxy, scored like every other proxy on the validation split, at no extra training.
+
+The ground truth of a search's correlation (``correlate --study``, ``nasproxy run``) goes into the
+search's own storage (:func:`storage_beside`), beside the search and its promotion, so that one
+dashboard shows the whole run; without a search, into a journal of its own under ``studies/``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import optuna
+
 from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.studies.queue import MAX_FAILURES, enqueue, failures, key_of, results
+from nas_proxy.studies.storage import default_storage_url, open_storage
 from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_one
 
@@ -22,6 +31,20 @@ study_name = GROUND_TRUTH.study_name
 open_study = GROUND_TRUTH.open
 run_worker = GROUND_TRUTH.run_worker
 train = GROUND_TRUTH.train
+
+
+def storage_beside(search_url: str, data: DataRef, config: GroundTruthConfig) -> str:
+    """Where the ground truth of a search (stored at ``search_url``) goes when no storage is given:
+    the search's own storage, so that one dashboard shows the search, its promotion and its ground
+    truth. A ground truth of this data and protocol that an earlier version kept in its own journal
+    (``studies/<its name>/journal.log``) stays there, so that its trainings are reused."""
+    name = study_name(data, config)
+    own = default_storage_url(name)
+    if Path(own).is_file():
+        storage, _ = open_storage(own, name)
+        if name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
+            return own
+    return search_url
 
 
 __all__ = [
@@ -36,6 +59,7 @@ __all__ = [
     "open_study",
     "results",
     "run_worker",
+    "storage_beside",
     "study_name",
     "train",
     "train_one",

@@ -293,7 +293,7 @@ def _optimise(
     first_bad = torch.full((), -1, dtype=torch.long, device=device)
     bar = Meter(f"distill {config.method} ipc={ipc}", total, start, unit="it", enabled=progress)
     t0 = time.perf_counter() - state.seconds
-    with interrupts.stop_requests() as stop_requested:  # Ctrl-C ends the iteration, checkpoints and stops
+    with interrupts.stop_requests() as stop_requested:  # Ctrl-C (SIGTERM) ends the iteration, checkpoints and stops
         for it in range(start, total):
             seed = derive_seed(config.seed, "iteration", it)
             torch.manual_seed(seed)
@@ -365,6 +365,8 @@ def _optimise(
             if stop and done < total:
                 bar.close()
                 raise InterruptedRunError(
-                    f"interrupted at iteration {done}/{total}; checkpoint saved in {out}; continue with the same command and --resume"
+                    f"interrupted{interrupts.by_signal()} at iteration {done}/{total}; checkpoint saved in {out}; "
+                    "continue with the same command and --resume",
+                    interrupts.exit_status(),
                 )
     bar.close()

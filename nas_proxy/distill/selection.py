@@ -24,11 +24,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor
 
 from nas_proxy.errors import ArtifactError, OutputConflictError
-from nas_proxy.utils import atomic_path, write_json
+from nas_proxy.files import write_bytes, write_json
 
 STATE = "selection.json"  # every score so far, beside the checkpoint
 SELECTED = "selected.safetensors"  # the best-ranking set so far
@@ -108,8 +108,10 @@ class Selection:
         }
         before = self.best()
         if before is None or _value(entry["spearman"]) > _value(before["spearman"]):
-            with atomic_path(self.out / SELECTED) as tmp:  # first: a state that names it always finds it
-                save_file({"images": images.detach().float().cpu().contiguous()}, str(tmp), metadata={"iteration": str(done)})
+            # first: a state that names it always finds it (bytes written by us: save_file's temporary is 0600)
+            write_bytes(
+                self.out / SELECTED, save({"images": images.detach().float().cpu().contiguous()}, metadata={"iteration": str(done)})
+            )
         self.scored.append(entry)
         write_json(self.out / STATE, {"calibration": self.calibration, "scored": self.scored})
         return entry

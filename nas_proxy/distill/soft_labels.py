@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
 from nas_proxy import checks
@@ -36,9 +36,10 @@ from nas_proxy.data import stratified_split
 from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
 from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
+from nas_proxy.files import write_bytes
 from nas_proxy.progress import meter
 from nas_proxy.training import TrainConfig, accuracy, train_model
-from nas_proxy.utils import atomic_path, derive_seed, resolve_device
+from nas_proxy.utils import derive_seed, resolve_device
 
 TEACHERS = "teachers"  # the cache's folder inside a set's directory
 # A teacher whose validation accuracy is below this many times chance (the largest class's share)
@@ -256,8 +257,8 @@ def train_teacher(
         "file": file.name,
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(file) as tmp:
-        save_file(state, str(tmp), metadata={"record": json.dumps(record)})
+    # in memory, then written by us: safetensors' save_file renames its own 0600 temporary over the target
+    write_bytes(file, save(state, metadata={"record": json.dumps(record)}))
     return Teacher(model.eval(), {**record, "cached": False})
 
 

@@ -55,7 +55,8 @@ class Scored:
     ``curve``: the ``(step, value)`` points a proxy that :attr:`Proxy.reports` passed on the way, and
     its last one after training (a search reports it as the final intermediate value); empty for the
     others. ``details``: what the proxy knows about this scoring beyond value and seconds (a
-    search stores them as trial attributes: the cost by phase, the set's hash, per-seed scores)."""
+    search stores them as trial attributes: the cost by phase, the set's hash, per-seed scores; each a
+    scalar, which the dashboard can list, sort and plot)."""
 
     value: float
     seconds: float

@@ -117,11 +117,12 @@ class SyntheticSetProxy(Proxy):
             assert self.path is not None, "prepare() first"
             self._context = ProxyContext.load(self.path, s.device, s.training, s.data.data_root)
         got = self._context.score(s.space, spec, s.seed, report)
-        details = {
-            "seconds": got.seconds,
-            **{f"seconds_{k}": v for k, v in got.seconds.items() if k != "total"},  # flat: the dashboard tabulates scalars only
-            "curve": [[e, round(a, 3)] for e, a in got.curve],
-            **got.seed_attrs(),  # seed_scores, seed_std with seeds K > 1
+        seeds = got.seed_attrs()  # seed_scores, seed_std with seeds K > 1
+        details = {  # scalars only: the dashboard lists, sorts and plots them (any other it prints as clipped JSON)
+            **{f"seconds_{k}": v for k, v in got.seconds.items() if k != "total"},  # the total is the trial's proxy_seconds
+            **{f"val_acc_epoch_{e:g}": round(a, 3) for e, a in got.curve},  # the curve (also the intermediate values)
+            **{f"seed_score_{i}": a for i, a in enumerate(seeds.get("seed_scores", []))},
+            **{k: v for k, v in seeds.items() if k != "seed_scores"},
             "synthetic_sha256": self.sha256,
         }
         return Scored(float(got.accuracy), float(got.seconds["total"]), tuple(got.curve), details)

@@ -39,6 +39,7 @@ from nas_proxy.ladders import FULL, Rung, parse_ladder
 from nas_proxy.progress import Progress, emit
 from nas_proxy.proxies import Scored
 from nas_proxy.search.config import SearchConfig
+from nas_proxy.search.study import spec_of, study_space
 from nas_proxy.search.target import SearchProxy, open_proxy
 from nas_proxy.spaces import SearchSpace
 from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, unmasked
@@ -227,8 +228,10 @@ def queue(study: optuna.Study, ladder: Ladder, k: int, space: SearchSpace) -> in
         if k == 1:  # rung 0's score is the trial's value, its seconds the proxy's
             carried |= {"rung0_score": below.value, "rung0_seconds": below.user_attrs.get("proxy_seconds")}
         attrs = {**carried, "rung": k, "candidate": int(below.user_attrs.get("candidate", below.number))}
-        attrs |= {key: below.user_attrs[key] for key in ("spec", "arch_id", "seed", "space") if key in below.user_attrs}
-        study.enqueue_trial(space.params_of(below.user_attrs["spec"]), user_attrs=attrs)
+        attrs |= {key: below.user_attrs[key] for key in ("arch_id", "seed", "space") if key in below.user_attrs}
+        spec = spec_of(below, space)  # the parameters it was sampled with, rebuilt (scalar attributes only)
+        assert spec is not None, f"trial {below.number} recorded an arch_id but no architecture"
+        study.enqueue_trial(space.params_of(spec), user_attrs=attrs)
         queued += 1
     return queued
 
@@ -278,6 +281,7 @@ def summary(study: optuna.Study, ladder: Ladder) -> dict[str, Any]:
         trained = len(done) + (len(pruned) if k == 0 else 0)
         rungs.append({"rung": k, "proxy": rung.proxy, "planned": planned, "trained": trained, "seconds": round(seconds, 3)})
     rows = []
+    space = study_space(study)
     top = len(ladder.rungs) - 1
     for t in _done(study, top):
         rows.append(
@@ -286,7 +290,7 @@ def summary(study: optuna.Study, ladder: Ladder) -> dict[str, Any]:
                 "values": t.values,
                 "arch_id": t.user_attrs.get("arch_id"),
                 "params": t.user_attrs.get("params"),
-                "spec": t.user_attrs.get("spec"),
+                "spec": spec_of(t, space),
                 "candidate": t.user_attrs.get("candidate"),
                 "proxy_score": t.user_attrs.get("rung0_score"),
                 "real_val_accuracy": t.value,
@@ -302,6 +306,7 @@ def picks(study: optuna.Study, ladder: Ladder) -> list[dict[str, Any]]:
     climbed = summary(study, ladder)
     rungs = climbed["rungs"]
     out = []
+    space = study_space(study)
     spent = 0.0
     for k, r in enumerate(rungs):
         spent += float(r["seconds"])
@@ -313,7 +318,7 @@ def picks(study: optuna.Study, ladder: Ladder) -> list[dict[str, Any]]:
                 **r,
                 "candidates": climbed["candidates"],
                 "arch_id": done[0].user_attrs["arch_id"],
-                "spec": done[0].user_attrs["spec"],
+                "spec": spec_of(done[0], space),
                 "seconds_through": round(spent, 3),
             }
         )

@@ -18,7 +18,7 @@ import optuna
 
 from nas_proxy import checks
 from nas_proxy.search.config import promotion_epochs
-from nas_proxy.search.study import ATTR, ranked, trial_summary
+from nas_proxy.search.study import ATTR, ranked, spec_of, study_space, trial_summary
 from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.studies.queue import enqueue, failures, results
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
@@ -94,13 +94,14 @@ def promote(
             f"--promote {k} asked for more candidates than the {len(picked)} distinct architectures the search completed: "
             f"all {len(picked)} were promoted (more --n-trials or a larger space give more)"
         )
-    wanted = [(t.user_attrs["spec"], seed) for t in picked]
+    space = study_space(study)
+    wanted = [(spec, seed) for t in picked if (spec := spec_of(t, space)) is not None]  # every candidate has one (its arch_id)
     enqueue(promotion_study, wanted, study.user_attrs.get(ATTR, {}).get("config", {}).get("space"))
     PROMOTION.train(promotion_study, promotion_url, wanted, workers, device, progress)
     done, failed = results(promotion_study), failures(promotion_study)
     for rank, t in enumerate(picked, start=1):
         key = (str(t.user_attrs["arch_id"]), seed)
-        row = {**trial_summary(t), "proxy_rank": rank, "proxy_score": (t.values or [None])[0], "real_val_accuracy": None}
+        row = {**trial_summary(t, space), "proxy_rank": rank, "proxy_score": (t.values or [None])[0], "real_val_accuracy": None}
         if key in done:
             row |= {"real_val_accuracy": float(done[key]["val_accuracy"]), "promotion_seconds": float(done[key]["train_seconds"])}
         else:

@@ -140,8 +140,7 @@ def make_objective(
             raise BudgetReachedError(f"trial {trial.number} is beyond the budget of {total}")
         spec = space.sample(trial)
         aid = arch_id(spec)
-        trial.set_user_attr("spec", spec)
-        trial.set_user_attr("arch_id", aid)
+        trial.set_user_attr("arch_id", aid)  # the spec is the trial's parameters (search.study.spec_of checks them against it)
         trial.set_user_attr("proxy", target.name)
         try:
             model = target.build(space, spec)
@@ -183,7 +182,7 @@ def _record(trial: optuna.Trial, scored: Scored, flops: int, target: SearchProxy
     attrs = {
         "flops": flops,
         "proxy_seconds": round(scored.seconds, 3),
-        **scored.details,  # a set's: seconds by phase, curve, synthetic_sha256, seed_scores
+        **scored.details,  # a set's: seconds by phase, the curve, synthetic_sha256, seed scores (scalars, see Scored)
         "seed": config.seed,
         "device": str(target.device),
     }
@@ -261,7 +260,7 @@ def run_worker(
                     with interrupts.interruptible():
                         time.sleep(POLL_SECONDS)
                     continue
-                with unmasked():
+                with unmasked(objective):
                     study.optimize(objective, n_trials=total - started, timeout=left, catch=(Exception,), callbacks=[stop_at_total, tick])
                 objective.raise_stop()  # a full disk: stop here, not fail every later trial
     finally:
@@ -366,7 +365,7 @@ def search(
         unmet = f"the ladder did not finish: {short} trained; run the same command again to continue"
     promoted = promotion.rows if promotion else climbed["rows"] if climbed else None
     files = export(study, out or Path("studies") / study_name, target.dataset_facts(), promoted)
-    best = [trial_summary(t) for t in ranked(study)[:10]]
+    best = [trial_summary(t, space) for t in ranked(study)[:10]]  # the space of config, the study's
     seconds = time.perf_counter() - t0
     return SearchResult(
         study_name,

@@ -2,6 +2,11 @@
 
 A study carries its :class:`SearchConfig` in the user attribute ``nasproxy``, so a worker joins
 with the study name and storage alone, and a second ``search`` with other settings is refused.
+
+A trial's user attributes are scalars, which the dashboard lists, sorts and plots (it prints any
+other as clipped JSON): the architecture a trial trained is its parameters, rebuilt into a spec by
+the study's space (:func:`spec_of`, checked against the trial's ``arch_id``); studies written
+before kept the spec as a JSON attribute ``spec``, which is read as it is.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
-from nas_proxy.errors import InvalidArgumentError, OutputConflictError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, SpaceError
 from nas_proxy.files import make_dirs, write_json, write_text
 from nas_proxy.search.config import OBJECTIVES, SAMPLERS, SearchConfig
+from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
 from nas_proxy.studies import kinds
 from nas_proxy.studies.kinds import StudyNotFoundError
 from nas_proxy.studies.workers import load_study
@@ -116,7 +122,39 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
     return sorted(done, key=lambda t: (t.number not in front, -float((t.values or [0.0])[0]), t.number))
 
 
-def trial_summary(t: FrozenTrial) -> dict[str, Any]:
+def study_space(study: optuna.Study) -> SearchSpace | None:
+    """The space search ``study`` samples (None: a study that records none)."""
+    name = study.user_attrs.get(ATTR, {}).get("config", {}).get("space")
+    return None if name is None else get_space(name)
+
+
+def spec_of(t: FrozenTrial, space: SearchSpace | None) -> Spec | None:
+    """The architecture search trial ``t`` trained: its parameters rebuilt by ``space`` (the study's,
+    :func:`study_space`), refused in one line when they no longer give the ``arch_id`` it recorded
+    (a space file edited since); a trial of a study written before carries it as ``spec``. None: a
+    trial that sampled no architecture."""
+    if "spec" in t.user_attrs:  # the layout before scalar attributes
+        return dict(t.user_attrs["spec"])
+    recorded = t.user_attrs.get("arch_id")
+    if recorded is None or space is None:
+        return None
+    reason = ""
+    try:
+        spec = space.sample(optuna.trial.FixedTrial(t.params))
+        rebuilt = arch_id(spec)
+    except (ValueError, NasProxyError) as e:  # a parameter the space asks for and the trial lacks
+        rebuilt, reason = None, " ".join(str(e).split())
+    if rebuilt != recorded:
+        got = f"give architecture {rebuilt}" if rebuilt else f"no longer fit ({reason})"
+        raise SpaceError(
+            f"trial {t.number}'s parameters {t.params} {got} in space {space.name!r}, but it trained {recorded}: "
+            "the space changed since the search; restore the space file the search used"
+        )
+    return spec
+
+
+def trial_summary(t: FrozenTrial, space: SearchSpace | None) -> dict[str, Any]:
+    """A trial as ``best.json`` lists it (``space``: the study's, to rebuild its spec)."""
     return {
         "number": t.number,
         "values": t.values,
@@ -124,7 +162,7 @@ def trial_summary(t: FrozenTrial) -> dict[str, Any]:
         "params": t.user_attrs.get("params"),
         "flops": t.user_attrs.get("flops"),
         "proxy_seconds": t.user_attrs.get("proxy_seconds"),
-        "spec": t.user_attrs.get("spec"),
+        "spec": spec_of(t, space),
     }
 
 
@@ -138,11 +176,11 @@ def export(study: optuna.Study, out: Path, dataset: dict[str, Any], promoted: li
     frame = study.trials_dataframe(
         attrs=("number", "value" if len(study.directions) == 1 else "values", "params", "user_attrs", "state", "duration")
     )
-    for col in ("user_attrs_spec", "user_attrs_curve", "user_attrs_seconds"):
-        if col in frame:
-            frame[col] = frame[col].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
+    for col in frame.columns[frame.columns.str.startswith("user_attrs_")]:  # a study's of the layout before: JSON values
+        frame[col] = frame[col].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
     write_text(out / "trials.csv", frame.to_csv(index=False))
-    best = [trial_summary(t) for t in ranked(study)]
+    space = study_space(study)
+    best = [trial_summary(t, space) for t in ranked(study)]
     front = [t.number for t in study.best_trials] if best else []
     trained = [r for r in promoted or [] if r.get("real_val_accuracy") is not None]
     if trained:  # the rest of the promoted (failed trainings) keep their proxy place

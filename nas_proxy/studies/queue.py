@@ -163,7 +163,7 @@ def work(study: optuna.Study, storage: BaseStorage, run: Guarded[float], label: 
                 fail_dead_trials(study, storage)  # before each training: re-queue what dead workers left
                 if not waiting(study):
                     break
-                with unmasked():
+                with unmasked(run):
                     study.optimize(run, n_trials=1, catch=(NasProxyError, RuntimeError, ValueError), callbacks=[report])
                 run.raise_stop()  # a full disk: stop here, not fail every queued training
     finally:

@@ -96,15 +96,24 @@ class Guarded(Generic[V]):
 
 
 @contextmanager
-def unmasked() -> Iterator[None]:
+def unmasked(guarded: Guarded[Any] | None = None) -> Iterator[None]:
     """Around ``study.optimize``: when storing a trial's result fails (a full disk), Optuna's
     ``_run_trial`` (5.1) replaces that error by ``AssertionError("Should not reach.")`` raised in
-    its ``finally`` (the trial is still RUNNING); raise the one-line error underneath instead."""
+    its ``finally`` (the trial is still RUNNING); raise the one-line error underneath instead.
+    Likewise when ``guarded`` (the objective) stopped on a file it could not write and Optuna's
+    bookkeeping of that trial then failed (the brute-force sampler refuses a failed trial whose
+    second parameter the full disk kept out of the journal): the full disk is the cause."""
     try:
         yield
     except AssertionError as e:
         if isinstance(e.__context__, NasProxyError):
             raise e.__context__ from None
+        if guarded is not None and guarded.stopped is not None:
+            raise guarded.stopped from None
+        raise
+    except Exception:
+        if guarded is not None and guarded.stopped is not None:
+            raise guarded.stopped from None
         raise
 
 

@@ -8,7 +8,6 @@ command line's flags, which may change.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from contextlib import contextmanager
 import optuna
 from optuna.storages import BaseStorage
 
-from nas_proxy import checks
+from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions, get, kind_of
 from nas_proxy.studies.storage import open_storage, require_existing
@@ -71,13 +70,14 @@ def worker_command(study_name: str, storage_url: str, options: WorkerOptions) ->
 def worker_processes(study_name: str, storage_url: str, options: list[WorkerOptions]) -> Iterator[list[subprocess.Popen[bytes]]]:
     """One worker process per entry of ``options`` on the study, for the ``with`` block; on leaving
     it, wait for them all. Ctrl-C in a terminal reaches them too; a KeyboardInterrupt raised in this
-    process alone (a signal sent to it only) is passed on to them first."""
+    process alone (a signal sent to it only: ``kill``, a scheduler's SIGTERM) is passed on to them
+    first, as the same signal."""
     children = [subprocess.Popen(worker_command(study_name, storage_url, o)) for o in options]
     try:
         yield children
     except KeyboardInterrupt:
         for child in children:
-            child.send_signal(signal.SIGINT)
+            child.send_signal(interrupts.last_signal())  # the one this process got: SIGTERM stops them as it stopped us
         raise
     finally:
         for child in children:
