@@ -61,3 +61,4 @@ def test_dashboard_json_is_printed_before_it_serves(study: Path) -> None:
         proc.terminate()  # (the server is stopped, not interrupted: wsgiref swallows a Ctrl-C that lands in a request)
         rest, _ = proc.communicate(timeout=120)
     assert rest == ""  # nothing else on stdout
+    assert proc.returncode == 143  # SIGTERM stops the server whatever it was doing (wsgiref swallows a KeyboardInterrupt in a request)

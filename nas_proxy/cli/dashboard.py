@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+from types import FrameType
 
 from nas_proxy.cli.common import Config, Subparsers, option, print_json
 from nas_proxy.cli.types import integer, nonempty
@@ -28,6 +31,12 @@ def add_dashboard(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_dashboard)
 
 
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    sys.stdout.flush()
+    print("nasproxy dashboard: stopped by SIGTERM", file=sys.stderr, flush=True)
+    os._exit(128 + signum)
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from nas_proxy import configs
     from nas_proxy.search.dashboard import serve
@@ -36,6 +45,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     o = configs.build(DashboardOptions, file.table("dashboard", device=False), file.where("dashboard"), host=args.host, port=args.port)
 
     def ready(url: str) -> None:  # printed once the study is found, before the server blocks
+        # the server writes nothing, so SIGTERM stops it at once: raised as a KeyboardInterrupt (nas_proxy.interrupts),
+        # it would be swallowed by wsgiref when it lands inside a request, and the server would go on
+        signal.signal(signal.SIGTERM, _stopped)
         if args.json:
             print_json({"study": args.study, "url": url, "config": vars(o)})
         else:
