@@ -108,6 +108,8 @@ def test_search_trains_with_the_profile_and_explicit_flags_win(
     assert (flagged.proxy.epochs, flagged.proxy.dsa) == (profile["epochs"], profile["dsa"])
 
 
+# slow tier: make test holds the same determinism in the next test (an interrupted calibration resumes to this same profile)
+@pytest.mark.slow
 def test_same_seed_gives_the_same_profile(reference: tuple[Path, dict[str, Any]], workdir: Path, tmp_path: Path) -> None:
     path, _ = reference
     done = _cli(_command(workdir, "cal"), tmp_path)

@@ -121,6 +121,8 @@ def test_dry_run_writes_every_section_with_numbers_or_a_reason(tmp_path: Path) -
     assert "[gpu_check] section evaluate:" in (out / "gpu_check.log").read_text()
 
 
+# drill tier (CI): the two resumable sections stop and resume their state; make test dry-runs every other section above
+@pytest.mark.drill
 def test_dry_run_of_the_resumable_sections_packs_their_state(tmp_path: Path) -> None:
     check_dry_run(tmp_path / "resumable", dry_run(tmp_path / "resumable", list(RESUMABLE), tmp_path), RESUMABLE)
     back = tmp_path / "resumable"
