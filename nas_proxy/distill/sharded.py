@@ -147,8 +147,32 @@ def distill_sharded(
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
+    owned = not dist.is_initialized()  # ours to tear down (a caller's own group is left to it)
+    if owned:
         dist.init_process_group(backend, timeout=WAIT)
+    try:
+        return _run_shard(config, out, resume, force, progress, callback, command, rank, world, device, backend)
+    finally:
+        if owned:
+            # every rank leaves through here, after the merge (below): a rank that exited while its process
+            # group's threads still ran could abort in their destructors ("terminate called without an
+            # active exception", SIGABRT, seen under load)
+            dist.destroy_process_group()
+
+
+def _run_shard(
+    config: DistillConfig,
+    out: Path | str,
+    resume: bool,
+    force: bool,
+    progress: bool,
+    callback: Callable[[int, dict[str, float]], None] | None,
+    command: str | None,
+    rank: int,
+    world: int,
+    device: torch.device,
+    backend: str,
+) -> DistillResult | None:
     objects = _cpu_group() if backend == "nccl" else None  # objects (and flags) travel on the CPU
     out = Path(out)
     shard_config = replace(config, device=str(device))
@@ -172,16 +196,22 @@ def distill_sharded(
     part = (synthetic.images, synthetic.labels, synthetic.meta, read_checkpoint(shard_dir / CHECKPOINT)["history"])
     parts: list[Any] = [None] * world if rank == 0 else []
     dist.gather_object(part, parts if rank == 0 else None, dst=0, group=objects)
-    if rank != 0:
-        return None
-    merged = _merge(out, parts, backend, command)
-    if config.soft_labels.teachers > 0:  # the shards skip them: labels are made once, on the merged set
-        from nas_proxy.distill.soft_labels import add_soft_labels
+    merged: list[DistillResult] = []
 
-        merged.meta = add_soft_labels(
-            out, config.soft_labels, seed=config.seed, device=str(device), data_root=config.data_root, progress=progress
-        )
-    return merged
+    def merge() -> None:  # rank 0's work; every rank waits for it in _agree, so none leaves while rank 0 still talks
+        if rank != 0:
+            return
+        result = _merge(out, parts, backend, command)
+        if config.soft_labels.teachers > 0:  # the shards skip them: labels are made once, on the merged set
+            from nas_proxy.distill.soft_labels import add_soft_labels
+
+            result.meta = add_soft_labels(
+                out, config.soft_labels, seed=config.seed, device=str(device), data_root=config.data_root, progress=progress
+            )
+        merged.append(result)
+
+    _agree(merge, objects)
+    return merged[0] if rank == 0 else None
 
 
 def _torchrun_env() -> tuple[int, int, int]:
