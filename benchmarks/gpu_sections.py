@@ -8,6 +8,7 @@ leaves what finished) and watches ``--deadline`` (seconds since the epoch) itsel
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import json
 import os
@@ -260,68 +261,30 @@ def evaluate(ctx: Context, rec: Recorder) -> None:
         rec.set("result", {**one.to_dict(), "accuracies": accs, "runs": len(accs), "mean": mean, "std": std, "seconds": seconds})
 
 
-def proxy(ctx: Context, rec: Recorder) -> None:
-    from gpu_proxy import run_proxy_section
+def elsewhere(module: str, name: str) -> Callable[[Context, Recorder], None]:
+    """A section whose code is function ``name`` of script ``module``, imported only when the section
+    runs: one section's broken import never stops another."""
 
-    run_proxy_section(ctx, rec)
+    def run(ctx: Context, rec: Recorder) -> None:
+        getattr(importlib.import_module(module), name)(ctx, rec)
 
-
-def fidelity(ctx: Context, rec: Recorder) -> None:
-    from gpu_fidelity import run_fidelity_section
-
-    run_fidelity_section(ctx, rec)
-
-
-def distill_ablation(ctx: Context, rec: Recorder) -> None:
-    from gpu_ablation import run_distill_ablation_section
-
-    run_distill_ablation_section(ctx, rec)
-
-
-def paper_protocol(ctx: Context, rec: Recorder) -> None:
-    from gpu_ablation import run_paper_protocol_section
-
-    run_paper_protocol_section(ctx, rec)
-
-
-def trainer(ctx: Context, rec: Recorder) -> None:
-    from gpu_trainer import run_trainer_section
-
-    run_trainer_section(ctx, rec)
-
-
-def horizon(ctx: Context, rec: Recorder) -> None:
-    from gpu_trainer import run_horizon_section
-
-    run_horizon_section(ctx, rec)
-
-
-def groundtruth_converged(ctx: Context, rec: Recorder) -> None:
-    from gpu_trainer import run_converged_section
-
-    run_converged_section(ctx, rec)
-
-
-def fidelity_converged(ctx: Context, rec: Recorder) -> None:
-    from gpu_trainer import run_fidelity_converged_section
-
-    run_fidelity_converged_section(ctx, rec)
+    return run
 
 
 RUNNERS: dict[str, Callable[[Context, Recorder], None]] = {
     "environment": environment,
     "tests": tests,
     "distill": distill,
-    "proxy": proxy,
+    "proxy": elsewhere("gpu_proxy", "run_proxy_section"),
     "groundtruth": groundtruth,
     "evaluate": evaluate,
-    "fidelity": fidelity,
-    "distill-ablation": distill_ablation,
-    "paper-protocol": paper_protocol,
-    "trainer": trainer,
-    "horizon": horizon,
-    "groundtruth-converged": groundtruth_converged,
-    "fidelity-converged": fidelity_converged,
+    "fidelity": elsewhere("gpu_fidelity", "run_fidelity_section"),
+    "distill-ablation": elsewhere("gpu_ablation", "run_distill_ablation_section"),
+    "paper-protocol": elsewhere("gpu_ablation", "run_paper_protocol_section"),
+    "trainer": elsewhere("gpu_trainer", "run_trainer_section"),
+    "horizon": elsewhere("gpu_trainer", "run_horizon_section"),
+    "groundtruth-converged": elsewhere("gpu_trainer", "run_converged_section"),
+    "fidelity-converged": elsewhere("gpu_trainer", "run_fidelity_converged_section"),
 }
 assert tuple(RUNNERS) == SECTIONS
 
