@@ -22,6 +22,7 @@ from nas_proxy.search.study import ranked
 from nas_proxy.spaces import get_space
 from nas_proxy.studies import WorkerOptions, join, kind_of
 from nas_proxy.studies.queue import enqueue
+from nas_proxy.studies.spec_attrs import spec_from_attrs
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
 from tests.gate import FULL_TRAINING, Gate
@@ -157,7 +158,7 @@ def test_nasproxy_worker_joins_a_promotion_study_by_its_kind(tiny_run: Path, tmp
     enqueue(study, [(spec, 0)])
     join(study.study_name, url, WorkerOptions(device="cpu", progress=False))  # what `nasproxy worker --study NAME --storage URL` runs
     (trial,) = study.get_trials(states=(TrialState.COMPLETE,))
-    assert trial.user_attrs["spec"] == spec and 0 <= completed_value(trial) <= 100
+    assert spec_from_attrs(trial.user_attrs) == spec and 0 <= completed_value(trial) <= 100
 
 
 def test_promote_images_trains_a_stated_subset_in_its_own_cache(promoted: tuple[Path, Path, dict], tiny_run: Path, tmp_path: Path) -> None:
