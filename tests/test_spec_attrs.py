@@ -83,3 +83,28 @@ def test_queued_trainings_carry_scalars_and_a_dead_workers_is_requeued_with_them
     assert not any(isinstance(v, dict | list) for v in requeued[0].user_attrs.values())  # still scalars
     assert requeued[1].user_attrs[JSON_ATTR] == old  # the old layout stays as it was
     assert [record_of(t.user_attrs)["spec"] for t in requeued] == [new, old]
+
+
+def copy_in_old_layout(study: optuna.Study, storage: Path, untrained: int = 0, died: int = 0) -> optuna.Study:
+    """Queued-training ``study`` copied into ``storage`` (its name and study attributes) as workers
+    before scalar spec attributes wrote it: each trial's spec the JSON attribute ``spec``, its
+    early-stopping scores one nested ``early`` dict. Of its complete trials, the first ``died`` are
+    left RUNNING by a worker that died (this process, no longer running an objective), the next
+    ``untrained`` queued and never taken (WAITING), the others complete."""
+    opened, _ = open_storage(str(storage), study.study_name)
+    old = optuna.create_study(study_name=study.study_name, storage=opened, direction="maximize")
+    for key, value in study.user_attrs.items():
+        old.set_user_attr(key, value)
+    for i, t in enumerate(study.get_trials(states=(TrialState.COMPLETE,))):
+        record = record_of(t.user_attrs)  # the spec and the nested early scores, as they were stored
+        assert JSON_ATTR in record and not any(k.startswith(PREFIX) for k in record)
+        queued = {k: record[k] for k in (JSON_ATTR, "seed", "arch_id", "space") if k in record}
+        if i < died + untrained:
+            old.enqueue_trial(t.params, user_attrs=queued)
+            if i < died:
+                trial = old.ask()
+                trial.set_user_attr("worker_host", socket.gethostname())
+                trial.set_user_attr("worker_pid", os.getpid())
+        else:
+            old.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.value, user_attrs=record))
+    return old
