@@ -98,7 +98,9 @@ def test_a_promotion_study_of_the_json_layout_resumes_without_training_twice(
 
     storage, _, promotion = promoted
     old_storage, out = tmp_path / "old.log", tmp_path / "out"
-    optuna.copy_study(from_study_name="p", from_storage=open_storage(str(storage), "p")[0], to_storage=open_storage(str(old_storage), "p")[0])
+    optuna.copy_study(
+        from_study_name="p", from_storage=open_storage(str(storage), "p")[0], to_storage=open_storage(str(old_storage), "p")[0]
+    )
     old = copy_in_old_layout(load(storage, promotion["study"]), old_storage, untrained=1)
     (kept,) = old.get_trials(states=(TrialState.COMPLETE,))
     again = search(config(tiny_run), "p", 4, str(old_storage), out=out, progress=False, promote=2, promote_epochs=EPOCHS)
@@ -109,7 +111,9 @@ def test_a_promotion_study_of_the_json_layout_resumes_without_training_twice(
     best = json.loads((out / "best.json").read_text())
     scores = {r["arch_id"]: r["real_val_accuracy"] for r in best["top"] if r.get("real_val_accuracy") is not None}
     assert scores == {t.user_attrs["arch_id"]: t.value for t in study.trials}
-    assert {r["arch_id"]: r["spec"] for r in best["top"][:2]} == {t.user_attrs["arch_id"]: spec_from_attrs(t.user_attrs) for t in study.trials}
+    assert {r["arch_id"]: r["spec"] for r in best["top"][:2]} == {
+        t.user_attrs["arch_id"]: spec_from_attrs(t.user_attrs) for t in study.trials
+    }
 
 
 def test_more_promotions_than_distinct_candidates_promotes_them_all_and_says_so(

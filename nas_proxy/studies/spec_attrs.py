@@ -31,7 +31,7 @@ class SpecAttrsError(NasProxyError):
     """A trial whose ``arch.*`` attributes no longer give the architecture it recorded."""
 
 
-class _NotFlat(Exception):
+class _NotFlatError(Exception):
     """A spec the ``arch.*`` paths cannot carry exactly."""
 
 
@@ -40,7 +40,7 @@ def spec_attrs(spec: Spec) -> dict[str, Any]:
     JSON attribute ``spec`` when the paths cannot carry it exactly."""
     try:
         flat = dict(_leaves(spec, PREFIX[:-1])) if isinstance(spec, Mapping) else {}
-    except _NotFlat:
+    except _NotFlatError:
         flat = {}
     exact = bool(flat) and canonical_json(_rebuild(flat)) == canonical_json(spec)  # what is stored is what trains
     return flat if exact else {JSON_ATTR: spec}
@@ -78,20 +78,20 @@ def _leaves(value: Any, path: str) -> list[tuple[str, Any]]:
     """(attribute name, scalar) of every leaf of ``value`` below ``path``."""
     if isinstance(value, Mapping):
         if not value:
-            raise _NotFlat
+            raise _NotFlatError
         out = []
         for key, item in value.items():
             if not isinstance(key, str) or not key or "." in key or key.isdigit():
-                raise _NotFlat  # a key a path cannot name, or one read back as a list index
+                raise _NotFlatError  # a key a path cannot name, or one read back as a list index
             out += _leaves(item, f"{path}.{key}")
         return out
     if isinstance(value, list | tuple):
         if not value:
-            raise _NotFlat
+            raise _NotFlatError
         return [leaf for i, item in enumerate(value) for leaf in _leaves(item, f"{path}.{i}")]
     if value is None or isinstance(value, str | int | float):  # bool is an int
         return [(path, value)]
-    raise _NotFlat
+    raise _NotFlatError
 
 
 def _rebuild(flat: Mapping[str, Any]) -> Spec:
