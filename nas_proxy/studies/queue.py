@@ -70,7 +70,8 @@ def enqueue(study: optuna.Study, wanted: Wanted, space: str | None = None) -> di
         if failed.get(key, 0) >= MAX_FAILURES:
             given_up += 1
             continue
-        attrs = {**spec_attrs(spec), "seed": seed, "arch_id": key[0]} | ({"space": space} if space else {})
+        # identity first: the dashboard lists attributes in this order
+        attrs = {"arch_id": key[0], "seed": seed} | ({"space": space} if space else {}) | spec_attrs(spec)
         study.enqueue_trial(get_space(space).params_of(spec) if space else {}, user_attrs=attrs)
         pending.add(key)
         queued += 1
