@@ -3,6 +3,7 @@ with results.json, resuming after Ctrl-C, architecture selection, and each bad i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -143,10 +144,46 @@ def test_ground_truth_is_a_cached_study(finished: tuple[Path, Path, CorrelateCon
         assert t.params == get_space(SPACE).params_of(a["spec"])  # the spec's choices, for the dashboard
         assert 0 <= a["test_accuracy"] <= 100 and a["train_seconds"] > 0 and t.value == a["test_accuracy"]
     before = len(study.trials)
-    again = correlate(config, from_space(get_space(SPACE), 6, seed=0), tmp_path / "again")
+    archs = from_space(get_space(SPACE), 6, seed=0)
+    again = correlate(config, archs, tmp_path / "again")
     assert len(gt_study(storage, config).trials) == before  # nothing retrained
     first = json.loads((out / "results.json").read_text())
     assert [r["truth"] for r in again.rows] == [r["truth"] for r in first["archs"]]
+
+
+def test_a_ground_truth_study_of_the_json_layout_resumes_exports_and_correlates(
+    finished: tuple[Path, Path, CorrelateConfig], tmp_path: Path
+) -> None:
+    """A ground-truth study written before scalar spec attributes (each trial's spec a JSON ``spec``),
+    with a training queued and one whose worker died: the next correlate trains exactly those two,
+    keeps every finished training, and reads, reports and calibrates on both layouts."""
+    from nas_proxy.calibrate.truth import from_study as truth_of
+    from nas_proxy.studies.queue import key_of
+    from tests.test_spec_attrs import copy_in_old_layout
+
+    storage, out, config = finished
+    old_storage = tmp_path / "old.log"
+    old = copy_in_old_layout(gt_study(storage, config), old_storage, untrained=1, died=1)
+    finished_before = {t.number: (key_of(t), t.value) for t in old.get_trials(states=(TrialState.COMPLETE,))}
+    assert len(finished_before) == 6 + 3 - 2
+    config = dataclasses.replace(config, gt_storage=str(old_storage), proxies=["params"], random_subset=False)
+    archs = from_space(get_space(SPACE), 6, seed=0)
+    again = correlate(config, archs, tmp_path / "again")
+    write_reports(again)
+    study = gt_study(old_storage, config)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert {t.number: (key_of(t), t.value) for t in complete if t.number in finished_before} == finished_before  # none lost
+    assert len(complete) == 9 and len({key_of(t) for t in complete}) == 9  # the two missing trained, nothing twice
+    (dead,) = study.get_trials(states=(TrialState.FAIL,))  # the dead worker's, failed and re-queued
+    assert "died during the trial" in dead.user_attrs["fail_reason"]
+    first = {r["arch_id"]: r["truth"] for r in json.loads((out / "results.json").read_text())["archs"]}
+    kept = {key[0]: value for key, value in finished_before.values() if key is not None and key[1] == config.seed}
+    assert {r["arch_id"]: r["truth"] for r in again.rows if r["arch_id"] in kept} == {a: first[a] for a in kept}
+    assert {r["arch_id"]: r["spec"] for r in again.rows} == {a.arch_id: a.spec for a in archs}
+    assert list(pd.read_csv(tmp_path / "again" / "results.csv")["arch_id"]) == [r["arch_id"] for r in again.rows]
+    truths = truth_of(study.study_name, str(old_storage))  # calibrate --truth-study
+    assert sorted(t.arch_id for t in truths) == sorted(r["arch_id"] for r in again.rows)
+    assert all(arch_id(t.spec) == t.arch_id for t in truths)
 
 
 def test_given_accuracies_skip_training_and_bad_ones_are_refused(tiny_run: Path, tmp_path: Path) -> None:

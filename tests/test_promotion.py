@@ -22,6 +22,7 @@ from nas_proxy.search.study import ranked
 from nas_proxy.spaces import get_space
 from nas_proxy.studies import WorkerOptions, join, kind_of
 from nas_proxy.studies.queue import enqueue
+from nas_proxy.studies.spec_attrs import spec_from_attrs
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
 from tests.gate import FULL_TRAINING, Gate
@@ -85,6 +86,34 @@ def test_a_second_run_trains_nothing(promoted: tuple[Path, Path, dict], tiny_run
     again = search(config(tiny_run), "p", 4, str(storage), out=tmp_path, progress=False, promote=2, promote_epochs=EPOCHS)
     assert [(t.number, t.state) for t in promoted_trials(storage, promotion["study"])] == before
     assert again.promotion is not None and again.promotion["rows"] == promotion["rows"]
+
+
+def test_a_promotion_study_of_the_json_layout_resumes_without_training_twice(
+    promoted: tuple[Path, Path, dict], tiny_run: Path, tmp_path: Path
+) -> None:
+    """A promotion written before scalar spec attributes (each trial's spec a JSON ``spec``) with one
+    training still queued: the same search trains that one alone, keeps the finished one, and
+    exports both scores."""
+    from tests.test_spec_attrs import copy_in_old_layout
+
+    storage, _, promotion = promoted
+    old_storage, out = tmp_path / "old.log", tmp_path / "out"
+    optuna.copy_study(
+        from_study_name="p", from_storage=open_storage(str(storage), "p")[0], to_storage=open_storage(str(old_storage), "p")[0]
+    )
+    old = copy_in_old_layout(load(storage, promotion["study"]), old_storage, untrained=1)
+    (kept,) = old.get_trials(states=(TrialState.COMPLETE,))
+    again = search(config(tiny_run), "p", 4, str(old_storage), out=out, progress=False, promote=2, promote_epochs=EPOCHS)
+    assert again.promotion is not None and len(again.promotion["rows"]) == 2
+    study = load(old_storage, promotion["study"])
+    assert len(study.trials) == 2 and all(t.state == TrialState.COMPLETE for t in study.trials)  # the queued one trained, once
+    assert (study.trials[kept.number].value, study.trials[kept.number].datetime_complete) == (kept.value, kept.datetime_complete)
+    best = json.loads((out / "best.json").read_text())
+    scores = {r["arch_id"]: r["real_val_accuracy"] for r in best["top"] if r.get("real_val_accuracy") is not None}
+    assert scores == {t.user_attrs["arch_id"]: t.value for t in study.trials}
+    assert {r["arch_id"]: r["spec"] for r in best["top"][:2]} == {
+        t.user_attrs["arch_id"]: spec_from_attrs(t.user_attrs) for t in study.trials
+    }
 
 
 def test_more_promotions_than_distinct_candidates_promotes_them_all_and_says_so(
@@ -157,7 +186,7 @@ def test_nasproxy_worker_joins_a_promotion_study_by_its_kind(tiny_run: Path, tmp
     enqueue(study, [(spec, 0)])
     join(study.study_name, url, WorkerOptions(device="cpu", progress=False))  # what `nasproxy worker --study NAME --storage URL` runs
     (trial,) = study.get_trials(states=(TrialState.COMPLETE,))
-    assert trial.user_attrs["spec"] == spec and 0 <= completed_value(trial) <= 100
+    assert spec_from_attrs(trial.user_attrs) == spec and 0 <= completed_value(trial) <= 100
 
 
 def test_promote_images_trains_a_stated_subset_in_its_own_cache(promoted: tuple[Path, Path, dict], tiny_run: Path, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from nas_proxy.search.config import OBJECTIVES, SAMPLERS, SearchConfig
 from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
 from nas_proxy.studies import kinds
 from nas_proxy.studies.kinds import StudyNotFoundError
+from nas_proxy.studies.spec_attrs import spec_from_attrs
 from nas_proxy.studies.workers import load_study
 
 KIND = "search"
@@ -133,8 +134,9 @@ def spec_of(t: FrozenTrial, space: SearchSpace | None) -> Spec | None:
     :func:`study_space`), refused in one line when they no longer give the ``arch_id`` it recorded
     (a space file edited since); a trial of a study written before carries it as ``spec``. None: a
     trial that sampled no architecture."""
-    if "spec" in t.user_attrs:  # the layout before scalar attributes
-        return dict(t.user_attrs["spec"])
+    stored = spec_from_attrs(t.user_attrs, t.number)  # the layout before scalar attributes: a JSON ``spec``
+    if stored is not None:
+        return stored
     recorded = t.user_attrs.get("arch_id")
     if recorded is None or space is None:
         return None

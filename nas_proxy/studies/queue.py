@@ -4,6 +4,10 @@ worker takes it (ground truth, promotion).
 Finished trainings stay in the storage: a later run asking for the same (architecture, seed) finds
 them there (the study's name carries the training protocol) and trains only what is missing. A
 training that failed :data:`MAX_FAILURES` times for reasons of its own is reported, not retried.
+
+A queued trial carries its spec as scalar ``arch.*`` user attributes beside ``arch_id`` and
+``seed`` (:mod:`nas_proxy.studies.spec_attrs`); trials queued before carry it as the JSON attribute
+``spec``, and both are read, so a study of either layout or both resumes without training anything twice.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from nas_proxy.errors import NasProxyError
 from nas_proxy.progress import Meter, say
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.kinds import WorkerOptions
+from nas_proxy.studies.spec_attrs import spec_attrs, spec_from_attrs, without_spec
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, fail_reason, recording_failure, unmasked
 from nas_proxy.studies.workers import worker_processes
@@ -34,7 +39,7 @@ Wanted = list[tuple[dict[str, Any], int]]  # (spec, seed) to train
 
 def key_of(t: FrozenTrial) -> Key | None:
     """The (arch id, seed) a queued trial trains; None for a trial that trains nothing."""
-    spec, seed = t.user_attrs.get("spec"), t.user_attrs.get("seed")
+    spec, seed = spec_from_attrs(t.user_attrs, t.number), t.user_attrs.get("seed")
     return None if spec is None or seed is None else (arch_id(spec), int(seed))
 
 
@@ -65,7 +70,8 @@ def enqueue(study: optuna.Study, wanted: Wanted, space: str | None = None) -> di
         if failed.get(key, 0) >= MAX_FAILURES:
             given_up += 1
             continue
-        attrs = {"spec": spec, "seed": seed, "arch_id": key[0]} | ({"space": space} if space else {})
+        # identity first: the dashboard lists attributes in this order
+        attrs = {"arch_id": key[0], "seed": seed} | ({"space": space} if space else {}) | spec_attrs(spec)
         study.enqueue_trial(get_space(space).params_of(spec) if space else {}, user_attrs=attrs)
         pending.add(key)
         queued += 1
@@ -84,7 +90,7 @@ def objective(train: Callable[[dict[str, Any], int], dict[str, Any]], value: str
     attributes, its ``value`` entry the trial's value."""
 
     def run(trial: optuna.Trial) -> float:
-        spec, seed = trial.user_attrs.get("spec"), trial.user_attrs.get("seed")
+        spec, seed = spec_from_attrs(trial.user_attrs, trial.number), trial.user_attrs.get("seed")
         if spec is None or seed is None:  # another worker took the last queued training first
             trial.set_user_attr("idle", True)
             raise optuna.TrialPruned("nothing left to train")
@@ -129,10 +135,12 @@ def flat_record(record: dict[str, Any]) -> dict[str, Any]:
 
 def record_of(attrs: dict[str, Any]) -> dict[str, Any]:
     """A training's record from its trial's user attributes (:func:`flat_record` undone; a trial
-    stored with the nested ``early`` dict is read as it is)."""
-    out: dict[str, Any] = {}
+    stored with the nested ``early`` dict is read as it is), with its ``spec`` rebuilt from either
+    layout (:func:`~nas_proxy.studies.spec_attrs.spec_from_attrs`)."""
+    spec = spec_from_attrs(attrs)
+    out: dict[str, Any] = {} if spec is None else {"spec": spec}
     early: dict[str, dict[str, Any]] = {}
-    for key, v in attrs.items():
+    for key, v in without_spec(attrs).items():
         if key.startswith(EARLY) and key.count(".") >= 2:
             epochs, what = key[len(EARLY) :].rsplit(".", 1)
             early.setdefault(epochs, {})[what] = v

@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_proxy import interrupts
 from nas_proxy.errors import DivergedError, NasProxyError
 from nas_proxy.files import FileWriteError
+from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
 
 MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
 # a RUNNING trial still without its worker's identity this long after it started lost its worker
@@ -34,9 +35,12 @@ MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an O
 # for a loaded machine and a slow database, and bounds how long a run waits for such a trial)
 UNTAGGED_SECONDS = 60.0
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
-# user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it)
-CARRIED = ("spec", "seed", "arch_id", "space", "candidate")
-CARRIED_PREFIX = "rung"  # a ladder's climber: its rung and the scores of the rungs below (nas_proxy.search.ladder)
+# user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it):
+# its spec in either layout (nas_proxy.studies.spec_attrs: the JSON "spec" before, one "arch." attribute per leaf now)
+CARRIED = (JSON_ATTR, "seed", "arch_id", "space", "candidate")
+# and those named with these prefixes: a queued training's spec, a ladder's climber's rung and the
+# scores of the rungs below (nas_proxy.search.ladder)
+CARRIED_PREFIXES = (PREFIX, "rung")
 # (number, start time) of the trials whose objective runs in this process now
 _RUNNING_HERE: set[tuple[int, datetime.datetime | None]] = set()
 V = TypeVar("V")
@@ -161,7 +165,7 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
             return False
     except UpdateFinishedTrialError:
         return False
-    carried: dict[str, Any] = {k: v for k, v in t.user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIX)}
+    carried: dict[str, Any] = {k: v for k, v in t.user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIXES)}
     if (t.params or carried) and retries < MAX_RETRY:  # a sampled trial by its parameters, a queued training by its spec
         study.enqueue_trial(t.params, user_attrs={**carried, "retry_of": t.number, "retries": retries + 1})
     return True
