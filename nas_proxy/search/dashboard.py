@@ -57,10 +57,10 @@ def md_code(text: object, cell: bool = False) -> str:
 
 def attach_study_extras(study: optuna.Study, target: SearchProxy, config: SearchConfig, url: str) -> None:
     """Once per study: the description note and, when the proxy trains on a set, the set's grid image."""
+    if study.user_attrs.get(EXTRAS_ATTR):
+        return  # before importing optuna-dashboard: with optuna.importance and scikit-learn, 1.5 CPU-s a process
     from optuna_dashboard import save_note
 
-    if study.user_attrs.get(EXTRAS_ATTR):
-        return
     path = target.synthetic
     lines = [f"# {md_text(study.study_name)}", _proxy_line(target, config, path), ""]
     lines += [
