@@ -39,7 +39,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SPACE = "convnet-small"
-GT = GroundTruthConfig(epochs=2, early=(0.5, 1.0))
+# ground truth on a seeded stratified 300 of the 1,198 training images: what these tests check needs no more
+GT = GroundTruthConfig(epochs=2, early=(0.5, 1.0), images=300)
 PROXY = ProxyConfig(epochs=10, report_every=5, report_images=200)
 
 
@@ -256,9 +257,10 @@ def test_cli_bad_inputs_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_ctrl_c_then_the_same_command_reuses_the_finished_trainings(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "gt.log"
     command = [sys.executable, "-m", "nas_proxy", "correlate", "--sample", "--space", SPACE, "--n-archs", "4"]
-    command += ["--synthetic", str(tiny_run), "--proxies", "params", "--full-epochs", "2", "--early", "1", "--ceiling", "0"]
+    command += ["--synthetic", str(tiny_run), "--proxies", "params", "--full-epochs", "2", "--full-images", "300", "--early", "1"]
+    command += ["--ceiling", "0"]
     command += ["--gt-storage", str(storage), "--out", str(tmp_path / "out"), "--device", "cpu", "--bootstrap", "50", "--quiet"]
-    config = small_config(tiny_run, storage, ground_truth=GroundTruthConfig(epochs=2, early=(1.0,)))
+    config = small_config(tiny_run, storage, ground_truth=GroundTruthConfig(epochs=2, early=(1.0,), images=300))
     gate = Gate(tmp_path / "gate", at=FULL_TRAINING, let_through=1)  # one training finishes, the next waits there
     first = interruptible(command, env=gate.env(), stderr=subprocess.PIPE)
     gate.wait([first], [first.pid])

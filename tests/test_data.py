@@ -224,6 +224,24 @@ def test_imagefolder_mixed_grey_and_rgb_becomes_rgb(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- validation split
 
 
+def test_digits_are_scikit_learns_read_without_importing_it() -> None:
+    """digits reads the CSV scikit-learn ships instead of importing scikit-learn (a CPU-second per
+    process): the arrays are load_digits()'s, bit for bit, and scikit-learn is not imported."""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    from nas_proxy.data.registry import _digits_arrays
+
+    images, target = _digits_arrays()
+    bunch = load_digits()
+    assert images.dtype == bunch.images.dtype and np.array_equal(images, bunch.images)
+    assert target.dtype == bunch.target.dtype and np.array_equal(target, bunch.target)
+    probe = "import sys; from nas_proxy.data import load_dataset; load_dataset('digits'); print('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
 def test_split_is_deterministic_in_the_seed(digits: Dataset) -> None:
     a, b, c = digits.split(seed=3), digits.split(seed=3), digits.split(seed=4)
     assert a.val_x.equal(b.val_x) and a.val_y.equal(b.val_y) and a.train_y.equal(b.train_y)

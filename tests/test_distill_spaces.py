@@ -184,9 +184,10 @@ def nasproxy(*args: str) -> list[str]:
 
 def test_kill_9_drill_of_a_space_run_resumes_with_the_same_command(tiny_space: str, tmp_path: Path, one_thread: None) -> None:
     out = tmp_path / "run"
-    flags = ["distill", "--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--iterations", "40", "--checkpoint-every", "5"]
+    flags = ["distill", "--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--iterations", "15", "--checkpoint-every", "5"]
     flags += ["--nets", tiny_space, "--device", "cpu", "--quiet", "--out"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # checkpoints at 5 and 10: the first written, the second held, killed there; resumed from 5 to 15
     gate = Gate(tmp_path / "gate", at=CHECKPOINT, let_through=1)  # one checkpoint written, the next held: killed mid-run
     run = subprocess.Popen(
         nasproxy(*flags, str(out)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gate.env(env), cwd=ROOT
@@ -199,7 +200,7 @@ def test_kill_9_drill_of_a_space_run_resumes_with_the_same_command(tiny_space: s
     resumed = subprocess.run(nasproxy(*flags, str(out), "--resume"), capture_output=True, text=True, env=env, cwd=ROOT)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     # the same run uninterrupted (the flags above, in this process)
-    whole = distill(tiny_config(nets=tiny_space, iterations=40, checkpoint_every=5, log_every=10, net_width=128), tmp_path / "whole")
+    whole = distill(tiny_config(nets=tiny_space, iterations=15, checkpoint_every=5, log_every=10, net_width=128), tmp_path / "whole")
     assert torch.equal(images(out), images(whole.path))
     assert (out / "losses.csv").read_text() == (whole.path / "losses.csv").read_text()
 

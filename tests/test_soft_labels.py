@@ -333,7 +333,7 @@ def test_a_killed_labelling_keeps_its_finished_teachers(tiny_run: Path, tmp_path
     command then reads that file instead of training it again, and gives the labels an uninterrupted
     run gives."""
     out = tmp_path / "killed"
-    args = [str(tiny_run), "--out", str(out), "--soft-labels", "3", "--teacher-space", SPACE, "--teacher-epochs", "4"]
+    args = [str(tiny_run), "--out", str(out), "--soft-labels", "2", "--teacher-space", SPACE, "--teacher-epochs", "4"]
     args += ["--teacher-images", "400", "--device", "cpu", "--quiet", "--json"]
     command = [sys.executable, "-m", "nas_proxy", "soft-labels", *args]
     gate = Gate(tmp_path / "gate", at=TEACHER, let_through=1)  # the first teacher trained and written, the second held
@@ -352,8 +352,8 @@ def test_a_killed_labelling_keeps_its_finished_teachers(tiny_run: Path, tmp_path
     assert main(["soft-labels", *args]) == 0
     meta = load_synthetic(out).meta["soft_labels"]
     cached = {m["file"] for m in meta["members"] if m["cached"]}
-    assert set(stamps) <= cached and len(cached) < 3
+    assert set(stamps) <= cached and len(cached) < 2  # the first teacher read back, the second trained
     assert all((out / "teachers" / name).stat().st_mtime_ns == t for name, t in stamps.items())
-    whole = add_soft_labels(tiny_run, SoftLabelConfig(3, SPACE, 4, 400), out=tmp_path / "whole", device="cpu")
+    whole = add_soft_labels(tiny_run, SoftLabelConfig(2, SPACE, 4, 400), out=tmp_path / "whole", device="cpu")
     assert torch.equal(load_synthetic(out).soft_labels, load_synthetic(tmp_path / "whole").soft_labels)  # type: ignore[arg-type]
     assert [m["val_accuracy"] for m in meta["members"]] == [m["val_accuracy"] for m in whole["soft_labels"]["members"]]

@@ -216,16 +216,33 @@ def _holdout(x: U8, y: I64, test_fraction: float) -> tuple[tuple[U8, I64], tuple
     return (x[tr], y[tr]), (x[te], y[te])
 
 
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """What ``sklearn.datasets.load_digits()`` returns as ``images`` (N, 8, 8) and ``target``, read
+    from the CSV scikit-learn ships, as load_digits reads it, without importing scikit-learn: its
+    import (scipy.stats and more) costs about a CPU-second in every process that loads digits, such
+    as each subprocess of the test suite's drills. Where that file is not found, load_digits()."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package without running it
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        csv = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if csv.is_file():
+            data = np.loadtxt(csv, delimiter=",")
+            return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images, bunch.target
+
+
 @DATASETS.register("digits")
 def digits(opts: DataOptions) -> Dataset:
     """scikit-learn's 1,797 handwritten digits, 8x8 upsampled to 16x16 (nearest) so that
     4-block pooling ConvNets fit; a fixed stratified third is the test set."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = (bunch.images * (255.0 / 16.0)).round().astype(np.uint8)  # (N, 8, 8), values 0..16
+    images, target = _digits_arrays()
+    x = (images * (255.0 / 16.0)).round().astype(np.uint8)  # (N, 8, 8), values 0..16
     x = x.repeat(2, axis=1).repeat(2, axis=2)[..., None]  # (N, 16, 16, 1)
-    train, test = _holdout(x, bunch.target.astype(np.int64), 1 / 3)
+    train, test = _holdout(x, target.astype(np.int64), 1 / 3)
     ds = _from_arrays("digits", train, test, DIGIT_CLASSES, None, False, "sklearn.datasets.load_digits")
     ds.notes["test_split"] = f"stratified 1/3, seed {TEST_SPLIT_SEED}"
     return ds
