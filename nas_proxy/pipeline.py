@@ -36,7 +36,6 @@ from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.choose import resolve
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
-from nas_proxy.search.runner import workdir
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, open_storage, study_dir
@@ -287,11 +286,12 @@ def run(
     on = f" with {sc.proxy_name} on {sc.dataset}" if syn is None else ""
     tell(f"[2/3] search {sc.space}{on}: study {name}, {b.n_trials} trials{promoting}")
     t0 = time.perf_counter()
+    storage = open_storage(None, name)  # once: the search, its promotion, the ground truth and the report share it
     found = search(
         sc,
         name,
         b.n_trials,
-        None,
+        storage,
         b.timeout,
         b.workers,
         runs / "search",
@@ -310,13 +310,12 @@ def run(
     t0 = time.perf_counter()
     cc = p.correlate
     if syn is None:  # the proxy's own set (a random subset the search made), so that its scores are reused
-        made = open_proxy(sc, workdir(None, name)).synthetic
+        made = open_proxy(sc, storage.workdir(name)).synthetic
         syn = None if made is None else Path(made)
         if syn is not None:
             cc = dataclasses.replace(cc, synthetic=[str(syn)], dataset=None)
 
-    storage, url = open_storage(found.storage, name)
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = optuna.load_study(study_name=name, storage=storage.backend)
     archs = from_study(study, p.n_archs, sc.seed)  # their search scores are reused: same settings
     tell(f"[3/3] correlate {len(archs)} architectures -> {runs / 'correlate'}")
 
@@ -324,11 +323,13 @@ def run(
         if event.message:
             tell(event.message)
 
+    beside = None
     if cc.gt_storage is None:  # the ground truth beside its search: one dashboard shows the whole run
-        cc = dataclasses.replace(cc, gt_storage=storage_beside(url, data_ref(cc)[0], cc.ground_truth))
-    result = correlate(cc, archs, runs / "correlate", on_progress=said if progress else None)  # (a listener draws bars)
+        beside = storage_beside(storage, data_ref(cc)[0], cc.ground_truth)
+        cc = dataclasses.replace(cc, gt_storage=beside.url)
+    result = correlate(cc, archs, runs / "correlate", on_progress=said if progress else None, gt_storage=beside)  # (a listener draws bars)
     write_reports(result)
-    attach_to_study(study, result, url)
+    attach_to_study(study, result, storage)
     config = configs.write(runs / "config.toml", p.tables())
     correlated = time.perf_counter() - t0
     seconds["ground truth"] = float(result.facts["ground_truth"]["wall_seconds"])

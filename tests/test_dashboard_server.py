@@ -51,7 +51,7 @@ def served(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     report = result(root / "report", {"early@0.2ep": metrics(), "a_long_proxy_name*with|marks": metrics()}, 6)
     write_reports(report)
     for _ in range(2):  # a second correlate --study replaces its section of the note
-        attach_to_study(load(storage, "s"), report, str(storage))
+        attach_to_study(load(storage, "s"), report, open_storage(str(storage), "s"))
     app = optuna_dashboard.wsgi(open_storage(str(storage), "s")[0])
     server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

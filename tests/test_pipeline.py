@@ -21,6 +21,7 @@ from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
 from nas_proxy.pipeline import clock, load_preset, plan, run
 from nas_proxy.search import join
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import open_storage
 from tests.gate import CHECKPOINT, Gate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +152,8 @@ def test_interrupted_distill_stage_says_rerun_the_preset(
 def test_a_worker_joins_a_ground_truth_study(tmp_path: Path) -> None:
     storage = tmp_path / "gt.log"
     config = GroundTruthConfig(epochs=1, early=(0.5,))
-    study, url = open_study(str(storage), DataRef("digits"), config)
+    url = str(storage)
+    study = open_study(open_storage(url, "gt"), DataRef("digits"), config)
     specs = [
         {"family": "convnet", "depth": d, "width": 8, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
         for d in (1, 2)

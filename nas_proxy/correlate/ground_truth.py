@@ -22,7 +22,7 @@ import optuna
 
 from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.studies.queue import MAX_FAILURES, enqueue, failures, key_of, results
-from nas_proxy.studies.storage import default_storage_url, open_storage
+from nas_proxy.studies.storage import Storage, default_storage_url, open_storage
 from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_one
 
@@ -33,18 +33,18 @@ run_worker = GROUND_TRUTH.run_worker
 train = GROUND_TRUTH.train
 
 
-def storage_beside(search_url: str, data: DataRef, config: GroundTruthConfig) -> str:
-    """Where the ground truth of a search (stored at ``search_url``) goes when no storage is given:
+def storage_beside(search: Storage, data: DataRef, config: GroundTruthConfig) -> Storage:
+    """Where the ground truth of a search (in storage ``search``) goes when no storage is given:
     the search's own storage, so that one dashboard shows the search, its promotion and its ground
     truth. A ground truth of this data and protocol that an earlier version kept in its own journal
     (``studies/<its name>/journal.log``) stays there, so that its trainings are reused."""
     name = study_name(data, config)
     own = default_storage_url(name)
     if Path(own).is_file():
-        storage, _ = open_storage(own, name)
-        if name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
-            return own
-    return search_url
+        storage = open_storage(own, name)
+        if name in {s.study_name for s in optuna.get_all_study_summaries(storage.backend, include_best_trial=False)}:
+            return storage
+    return search
 
 
 __all__ = [

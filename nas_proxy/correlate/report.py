@@ -15,6 +15,7 @@ from nas_proxy.correlate.report_notes import ceiling_size, dash_notes, failed_ar
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.correlate.verdict import verdict
 from nas_proxy.files import make_dirs, write_bytes, write_json, write_text, writing
+from nas_proxy.studies.storage import Storage
 
 SCATTER, COST = "scatter.png", "fidelity_cost.png"
 COLUMNS = [  # (key in the proxy's metrics, header)
@@ -262,13 +263,12 @@ def write_reports(result: CorrelateResult) -> None:
     write_json(out / "results.json", to_jsonable(result.to_dict()))
 
 
-def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
-    """Show the summary and the fidelity plot on the search study's dashboard page."""
+def attach_to_study(study: Any, result: CorrelateResult, storage: Storage) -> None:
+    """Show the summary and the fidelity plot on the search study's dashboard page (``storage``: the study's)."""
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
     from optuna_dashboard import save_note
 
     from nas_proxy.search.dashboard import SEPARATOR, description, md_code, md_text
-    from nas_proxy.studies.storage import artifact_dir
 
     best = max(
         ((n, m) for n, m in result.proxies.items() if n != TRUTH_SEED2),
@@ -292,7 +292,7 @@ def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
     lines += [f"> {md_text(w)}" for w in result.warnings]
     first = description(study)
     save_note(study, (first + SEPARATOR if first else "") + "\n".join(lines))
-    store_dir = make_dirs(artifact_dir(url, study.study_name))
+    store_dir = make_dirs(storage.artifacts(study.study_name))
     store = FileSystemArtifactStore(str(store_dir))
     for name in (COST, SCATTER):
         with writing(store_dir, (result.out / name).stat().st_size):

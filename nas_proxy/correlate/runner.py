@@ -25,7 +25,7 @@ from nas_proxy.files import check_writable
 from nas_proxy.progress import OnProgress, Progress
 from nas_proxy.proxies import Proxy, RunSetup, Scored, offered, score_archs, select
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import check_writable_storage
+from nas_proxy.studies.storage import Storage, check_writable_storage, open_storage
 from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.utils import resolve_device
 
@@ -128,12 +128,15 @@ def correlate(
     out: Path | str,
     on_progress: OnProgress | None = None,
     notes: list[str] | None = None,
+    gt_storage: Storage | None = None,
 ) -> CorrelateResult:
     """Score ``archs`` with every proxy and with full-data training; the metrics, as a result.
 
     ``out`` holds the caches and a made random subset; nothing is printed and no report written
     (``nas_proxy.correlate.report.write_reports`` does that). ``on_progress`` hears of every step.
-    ``notes``: what the caller changed or left out of what was asked, shown with the warnings."""
+    ``notes``: what the caller changed or left out of what was asked, shown with the warnings.
+    ``gt_storage``: the ground truth's storage, opened by the caller (a search's, which it already
+    holds open); None: ``config.gt_storage``, opened here once."""
     out = Path(out)
     _check(config, archs, out)
     ref, metas = data_ref(config)
@@ -146,7 +149,9 @@ def correlate(
             f"(and {MIN_POINTS} to be defined); the numbers below are reported anyway, with wide intervals"
         )
     t_start = time.perf_counter()
-    truth = ground_truth_step(config, ref, archs, on_progress)
+    if gt_storage is None:
+        gt_storage = open_storage(config.gt_storage, study_name(ref, config.ground_truth))
+    truth = ground_truth_step(config, ref, archs, gt_storage, on_progress)
     warnings += truth.warnings
     setup.truth = truth.results
     kept = [a for a in archs if a.arch_id in truth.accuracy]
