@@ -26,14 +26,14 @@ from nas_proxy.calibrate.selection import ranker
 from nas_proxy.configs import CorrelateBudget, SearchBudget
 from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
 from nas_proxy.correlate.config import data_ref
-from nas_proxy.correlate.ground_truth import storage_beside
-from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
+from nas_proxy.groundtruth.study import storage_beside
 from nas_proxy.ladders import parse_ladder
 from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.choose import resolve
+from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
 from nas_proxy.search.target import open_proxy

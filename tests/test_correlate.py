@@ -21,11 +21,11 @@ from nas_proxy.cli import main
 from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, correlate, from_space, from_study, read_archs
 from nas_proxy.correlate.archs import TOP_ALWAYS, Arch
 from nas_proxy.correlate.config import data_ref
-from nas_proxy.correlate.ground_truth import DataRef, enqueue, open_study, study_name
-from nas_proxy.correlate.report import write_reports
 from nas_proxy.correlate.result import TRUTH_SEED2
 from nas_proxy.correlate.truth import _ceiling_subset
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.groundtruth.study import DataRef, enqueue, open_study, study_name
+from nas_proxy.report.render import write_reports
 from nas_proxy.search import ProxyConfig
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.queue import record_of
@@ -270,7 +270,7 @@ def test_early_stopping_at_the_last_epoch_is_refused() -> None:
 def test_a_report_waits_for_trainings_running_in_another_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from nas_proxy.correlate.ground_truth import train
+    from nas_proxy.groundtruth.study import train
     from nas_proxy.studies import queue
     from nas_proxy.studies.journal import JournalFile
 
@@ -398,7 +398,7 @@ def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_i
     """Without --gt-storage, correlate --study trains the ground truth in the search's storage (one
     dashboard shows the search and its ground truth); a ground truth that an earlier version kept in
     its own journal under studies/ is found there and reused, not trained again."""
-    from nas_proxy.correlate import ground_truth as gt
+    from nas_proxy.groundtruth import study as gt
 
     monkeypatch.chdir(tmp_path)  # studies/ is relative to the working directory
     storage = tmp_path / "search.log"

@@ -19,7 +19,7 @@ import pytest
 
 optuna_dashboard = pytest.importorskip("optuna_dashboard")
 
-from nas_proxy.correlate.report import attach_to_study, write_reports  # noqa: E402
+from nas_proxy.report.render import attach_to_study, write_reports  # noqa: E402
 from nas_proxy.search import search  # noqa: E402
 from nas_proxy.search.dashboard import md_code, md_text  # noqa: E402
 from nas_proxy.studies.storage import open_storage  # noqa: E402

@@ -19,11 +19,12 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from nas_proxy.cli import main
-from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import from_space
 from nas_proxy.distill import distill
 from nas_proxy.distill.runner import OWN_FILES
-from nas_proxy.search import search, trainings
+from nas_proxy.groundtruth import study as gt
+from nas_proxy.groundtruth import trainings
+from nas_proxy.search import search
 from nas_proxy.search.study import create_or_check
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space

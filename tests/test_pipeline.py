@@ -16,8 +16,8 @@ from optuna_dashboard import get_note
 
 from nas_proxy import pipeline
 from nas_proxy.cli import main
-from nas_proxy.correlate.ground_truth import DataRef, GroundTruthConfig, enqueue, open_study
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
+from nas_proxy.groundtruth.study import DataRef, GroundTruthConfig, enqueue, open_study
 from nas_proxy.pipeline import clock, load_preset, plan, run
 from nas_proxy.search import join
 from nas_proxy.spaces import get_space

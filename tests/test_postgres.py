@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_proxy.cli import main
 from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, from_space
 from nas_proxy.correlate.config import data_ref
-from nas_proxy.correlate.ground_truth import enqueue, open_study
+from nas_proxy.groundtruth.study import enqueue, open_study
 from nas_proxy.search.study import create_or_check
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space

@@ -17,12 +17,12 @@ import pytest
 import torch
 
 import nas_proxy
-from nas_proxy.correlate.ground_truth import GROUND_TRUTH
 from nas_proxy.errors import DuplicateNameError, NasProxyError
+from nas_proxy.groundtruth.study import GROUND_TRUTH
+from nas_proxy.groundtruth.trainings import TrainingStudy
 from nas_proxy.registry import Registry
 from nas_proxy.search import OBJECTIVES, PRUNERS, SAMPLERS, ProxyConfig, SearchConfig, search
 from nas_proxy.search.promotion import PROMOTION
-from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.spaces import FAMILIES, SPACES, get_space
 from nas_proxy.studies import WorkerOptions
 from nas_proxy.studies.kinds import KINDS

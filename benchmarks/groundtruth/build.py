@@ -198,7 +198,7 @@ def release(study: Any, storage: Any) -> None:
     Assumes this run's workers were the only ones on its studies (one builder per storage)."""
     from optuna.trial import TrialState
 
-    from nas_proxy.correlate import ground_truth as gt
+    from nas_proxy.groundtruth import study as gt
 
     gt.fail_dead_trials(study, storage)  # killed workers' trainings: failed and re-queued
     study_id = storage.get_study_id_from_name(study.study_name)
@@ -228,9 +228,9 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, seeds: list[int]) -> int:
     from optuna.trial import TrialState
 
-    from nas_proxy.correlate import ground_truth as gt
     from nas_proxy.data import load_dataset
     from nas_proxy.errors import InvalidArgumentError
+    from nas_proxy.groundtruth import study as gt
     from nas_proxy.protocols import FastTrainConfig
     from nas_proxy.spaces import DeclaredSpace, get_space
     from nas_proxy.studies.storage import open_storage

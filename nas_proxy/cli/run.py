@@ -35,8 +35,8 @@ def add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nas_proxy.correlate.report import summary_lines
     from nas_proxy.pipeline import clock, run
+    from nas_proxy.report.render import summary_lines
 
     if args.preset and args.config:
         raise InvalidArgumentError(f"give the preset once: {args.preset} or --config {args.config}, not both")

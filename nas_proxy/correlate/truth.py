@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import Arch
 from nas_proxy.correlate.config import CorrelateConfig
+from nas_proxy.groundtruth import study as gt
 from nas_proxy.progress import OnProgress, Progress
 from nas_proxy.studies.storage import Storage
 from nas_proxy.utils import derive_seed

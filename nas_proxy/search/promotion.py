@@ -3,7 +3,7 @@
 ``search --promote K`` trains the K best distinct architectures (by proxy score) on the real
 training split for ``--promote-epochs`` epochs and scores them on the validation split, never on
 the test set (it chooses). The trainings are the trials of a promotion study (a study kind, see
-:mod:`nas_proxy.search.trainings`) in the search's storage, so workers on any machine share them,
+:mod:`nas_proxy.groundtruth.trainings`) in the search's storage, so workers on any machine share them,
 a training is never repeated for the same candidate, seed and protocol, and an interrupted run
 resumes. The search's pick is then the promoted candidate with the best real validation accuracy.
 """
@@ -17,9 +17,9 @@ from typing import Any
 import optuna
 
 from nas_proxy import checks
+from nas_proxy.groundtruth.trainings import TrainingStudy
 from nas_proxy.search.config import promotion_epochs
 from nas_proxy.search.study import ATTR, ranked, spec_of, study_space, trial_summary
-from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.studies.queue import enqueue, failures, results
 from nas_proxy.studies.storage import Storage
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig

@@ -1,7 +1,7 @@
 """Ground truth: architectures trained on the real training split, scored on the real test set.
 
 The trainings are the trials of their own Optuna study (a study kind, see
-:mod:`nas_proxy.search.trainings`), one enqueued trial per (architecture, seed), so that any number
+:mod:`nas_proxy.groundtruth.trainings`), one enqueued trial per (architecture, seed), so that any number
 of workers on any number of machines share them (``nasproxy worker`` joins a ground-truth study as
 it joins a search), finished trainings are cached in the storage and reused by every later report
 with the same protocol, and an interrupted run resumes.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import optuna
 
-from nas_proxy.search.trainings import TrainingStudy
+from nas_proxy.groundtruth.trainings import TrainingStudy
 from nas_proxy.studies.queue import MAX_FAILURES, enqueue, failures, key_of, results
 from nas_proxy.studies.storage import Storage, default_storage_url, open_storage
 from nas_proxy.studies.trials import fail_dead_trials

@@ -10,15 +10,15 @@ import optuna
 
 from nas_proxy import checks
 from nas_proxy.configs import CorrelateBudget
-from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
 from nas_proxy.correlate.config import CorrelateConfig, data_ref
-from nas_proxy.correlate.promotion import ladder_regrets
-from nas_proxy.correlate.report import attach_to_study, write_reports
+from nas_proxy.correlate.picks import ladder_regrets
 from nas_proxy.correlate.result import CorrelateResult
 from nas_proxy.correlate.runner import correlate
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.groundtruth import study as gt
 from nas_proxy.progress import OnProgress
+from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ladder as ladders
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from nas_proxy.correlate.metrics import to_jsonable
-from nas_proxy.correlate.report_notes import ceiling_size, dash_notes, failed_archs, failed_lines
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
-from nas_proxy.correlate.verdict import verdict
 from nas_proxy.files import make_dirs, write_bytes, write_json, write_text, writing
+from nas_proxy.report.notes import ceiling_size, dash_notes, failed_archs, failed_lines
+from nas_proxy.report.verdict import verdict
 from nas_proxy.studies.storage import Storage
 
 SCATTER, COST = "scatter.png", "fidelity_cost.png"
@@ -208,13 +208,13 @@ def _protocol(f: dict[str, Any]) -> list[str]:
 
 
 def plots(result: CorrelateResult) -> None:
-    """``scatter.png`` and ``fidelity_cost.png`` (:mod:`nas_proxy.correlate.report_plots`)."""
+    """``scatter.png`` and ``fidelity_cost.png`` (:mod:`nas_proxy.report.plots`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nas_proxy.correlate.report_plots import cost_figure, scatter_figure
+    from nas_proxy.report.plots import cost_figure, scatter_figure
 
     for name, fig in ((SCATTER, scatter_figure(result, failed_archs(result))), (COST, cost_figure(result))):
         _save(fig, result.out / name)
