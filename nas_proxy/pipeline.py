@@ -59,6 +59,26 @@ CORRELATE_KEYS = configs.fields(CorrelateConfig, CorrelateBudget) - {
 }
 
 
+PRESETS_DIR = Path("presets")  # the shipped presets, beside the working directory: `nasproxy run NAME` reads presets/NAME.toml
+
+
+def find_preset(given: Path | str) -> Path:
+    """The preset file ``given`` names: a path, or the name of one in ``presets/`` (``demo``:
+    ``presets/demo.toml``). A path under ``studies/`` where the presets were before they moved to
+    ``presets/`` (``studies/`` holds only the studies' storages now) is refused in one line naming
+    the new path."""
+    path = Path(given)
+    if checks.status("preset", path) is not None:
+        return path
+    named = PRESETS_DIR / f"{path}.toml"
+    if len(path.parts) == 1 and not path.suffix and checks.status("preset", named) is not None:
+        return named
+    moved = path.parent.parent / PRESETS_DIR / path.name
+    if path.parent.name == "studies" and path.suffix == ".toml" and checks.status("preset", moved) is not None:
+        raise InvalidArgumentError(f"preset {path} moved to {moved} (studies/ holds the studies' storages only); run: nasproxy run {moved}")
+    raise InvalidArgumentError(f"preset {path} does not exist; give a preset file, or the name of one in presets/ (e.g. demo)")
+
+
 def load_preset(path: Path | str) -> dict[str, Any]:
     """The preset's tables, with every value of every stage checked (see :func:`plan`)."""
     return plan(path).preset
@@ -66,9 +86,7 @@ def load_preset(path: Path | str) -> dict[str, Any]:
 
 def _read_preset(path: Path | str) -> dict[str, Any]:
     """The preset's tables, checked for unknown keys and a plain ``name`` (it names a folder)."""
-    path = Path(path)
-    if checks.status("preset", path) is None:
-        raise InvalidArgumentError(f"preset {path} does not exist (presets live in studies/*.toml)")
+    path = find_preset(path)
     preset = configs.read(path, "preset")
     configs.check_keys(f"{path}", {k: v for k, v in preset.items() if not isinstance(v, dict)}, configs.TOP_LEVEL)
     configs.check_keys(f"{path}", {k: v for k, v in preset.items() if isinstance(v, dict)}, ("distill", "search", "correlate"), "table")
@@ -129,7 +147,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
     if dataset:
         name = f"{name}-{dataset.replace(':', '_').replace('/', '_')}"
     runs = Path(preset.get("runs", "runs")) / name
-    path = Path(preset_path)
+    path = find_preset(preset_path)  # as _read_preset found it: messages name the file
     table = preset.get("search", {})
     # a preset with a proxy on real data names its data in [search] (checked as distill checks a dataset)
     data_section = "search" if "distill" not in preset and ("proxy_name" in table or "ladder" in table) else "distill"

@@ -4,6 +4,7 @@ its distillation, and a worker joining a ground-truth study."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,11 +60,31 @@ early = [0.5]
 """
 
 
-@pytest.mark.parametrize("preset", sorted((ROOT / "studies").glob("*.toml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("preset", sorted((ROOT / "presets").glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_presets_are_valid(preset: Path) -> None:
     loaded = load_preset(preset)
     assert loaded["name"] == preset.stem
     get_space(loaded["search"]["space"])
+
+
+def test_presets_live_in_presets_and_studies_holds_none() -> None:
+    assert {p.name for p in (ROOT / "presets").glob("*.toml")} >= {"demo.toml", "fashion-mnist-convnet720.toml", "imagefolder.toml"}
+    assert not list((ROOT / "studies").glob("*.toml"))  # studies/ is the default home of the studies' storages only
+
+
+def test_a_preset_is_found_by_its_name_and_its_old_path_names_the_new_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    shutil.copy(ROOT / "presets" / "demo.toml", tmp_path / "presets" / "demo.toml")
+    assert pipeline.find_preset("demo") == Path("presets/demo.toml")
+    assert pipeline.find_preset("presets/demo.toml") == Path("presets/demo.toml")
+    assert load_preset("demo")["name"] == "demo"
+    with pytest.raises(
+        InvalidArgumentError, match=r"^preset studies/demo.toml moved to presets/demo.toml .*run: nasproxy run presets/demo.toml$"
+    ):
+        load_preset("studies/demo.toml")
+    with pytest.raises(InvalidArgumentError, match="preset nope does not exist; give a preset file, or the name of one in presets/"):
+        load_preset("nope")
 
 
 def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
