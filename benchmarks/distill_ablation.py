@@ -60,8 +60,8 @@ from fidelity import CEILING, PAIRED, Table, _ci, _f, _synthetic, fidelity, read
 from split import SPLIT, read_split  # noqa: E402
 
 from nas_proxy.correlate.metrics import paired_difference  # noqa: E402
-from nas_proxy.correlate.report import dimension_lines  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
+from nas_proxy.report.render import dimension_lines  # noqa: E402
 
 TABLE = BENCHMARKS / "groundtruth" / "fashion-mnist-convnet720.csv"
 PROMOTE = 3  # "proxy + promote 3": issue 18's target

@@ -54,9 +54,9 @@ from nas_proxy.correlate.metrics import (  # noqa: E402
     summarise,
     to_jsonable,
 )
-from nas_proxy.correlate.promotion import compute, promote  # noqa: E402
-from nas_proxy.correlate.report import dimension_lines  # noqa: E402
+from nas_proxy.correlate.picks import compute, promote  # noqa: E402
 from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError  # noqa: E402
+from nas_proxy.report.render import dimension_lines  # noqa: E402
 
 ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
 KINDS = ("synthetic", "scores", "zero-cost")

@@ -13,7 +13,7 @@ Nothing is trained: every rung's score and seconds of every architecture are alr
   never revisited. Early arrivals climb easily, so it trains more than ``sync`` and depends on order.
 
 The last rung's scores are the validation accuracies of real trainings; the pick is the best of the
-candidates that reached it (a tie: the mean of the tied, as ``nas_proxy.correlate.promotion``), and
+candidates that reached it (a tie: the mean of the tied, as ``nas_proxy.correlate.picks``), and
 the regret is the best test accuracy among all candidates minus the pick's. Test accuracy never picks.
 
 Rows: every function takes ``rows``, an integer array ``(B, n)`` of candidate indices, and returns

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from nas_proxy.correlate import from_space
-from nas_proxy.correlate.ground_truth import DataRef, GroundTruthConfig, RealData, train_one
 from nas_proxy.correlate.metrics import bootstrap_ci, kendall
+from nas_proxy.groundtruth.study import DataRef, GroundTruthConfig, RealData, train_one
 from nas_proxy.search import ProxyConfig, score
 from nas_proxy.spaces import get_space
 from nas_proxy.synthetic import load_synthetic

@@ -26,17 +26,16 @@ from nas_proxy.calibrate.selection import ranker
 from nas_proxy.configs import CorrelateBudget, SearchBudget
 from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
 from nas_proxy.correlate.config import data_ref
-from nas_proxy.correlate.ground_truth import storage_beside
-from nas_proxy.correlate.report import attach_to_study, write_reports
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
+from nas_proxy.groundtruth.study import storage_beside
 from nas_proxy.ladders import parse_ladder
 from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.choose import resolve
+from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
-from nas_proxy.search.runner import workdir
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, open_storage, study_dir
@@ -60,6 +59,26 @@ CORRELATE_KEYS = configs.fields(CorrelateConfig, CorrelateBudget) - {
 }
 
 
+PRESETS_DIR = Path("presets")  # the shipped presets, beside the working directory: `nasproxy run NAME` reads presets/NAME.toml
+
+
+def find_preset(given: Path | str) -> Path:
+    """The preset file ``given`` names: a path, or the name of one in ``presets/`` (``demo``:
+    ``presets/demo.toml``). A path under ``studies/`` where the presets were before they moved to
+    ``presets/`` (``studies/`` holds only the studies' storages now) is refused in one line naming
+    the new path."""
+    path = Path(given)
+    if checks.status("preset", path) is not None:
+        return path
+    named = PRESETS_DIR / f"{path}.toml"
+    if len(path.parts) == 1 and not path.suffix and checks.status("preset", named) is not None:
+        return named
+    moved = path.parent.parent / PRESETS_DIR / path.name
+    if path.parent.name == "studies" and path.suffix == ".toml" and checks.status("preset", moved) is not None:
+        raise InvalidArgumentError(f"preset {path} moved to {moved} (studies/ holds the studies' storages only); run: nasproxy run {moved}")
+    raise InvalidArgumentError(f"preset {path} does not exist; give a preset file, or the name of one in presets/ (e.g. demo)")
+
+
 def load_preset(path: Path | str) -> dict[str, Any]:
     """The preset's tables, with every value of every stage checked (see :func:`plan`)."""
     return plan(path).preset
@@ -67,9 +86,7 @@ def load_preset(path: Path | str) -> dict[str, Any]:
 
 def _read_preset(path: Path | str) -> dict[str, Any]:
     """The preset's tables, checked for unknown keys and a plain ``name`` (it names a folder)."""
-    path = Path(path)
-    if checks.status("preset", path) is None:
-        raise InvalidArgumentError(f"preset {path} does not exist (presets live in studies/*.toml)")
+    path = find_preset(path)
     preset = configs.read(path, "preset")
     configs.check_keys(f"{path}", {k: v for k, v in preset.items() if not isinstance(v, dict)}, configs.TOP_LEVEL)
     configs.check_keys(f"{path}", {k: v for k, v in preset.items() if isinstance(v, dict)}, ("distill", "search", "correlate"), "table")
@@ -130,7 +147,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
     if dataset:
         name = f"{name}-{dataset.replace(':', '_').replace('/', '_')}"
     runs = Path(preset.get("runs", "runs")) / name
-    path = Path(preset_path)
+    path = find_preset(preset_path)  # as _read_preset found it: messages name the file
     table = preset.get("search", {})
     # a preset with a proxy on real data names its data in [search] (checked as distill checks a dataset)
     data_section = "search" if "distill" not in preset and ("proxy_name" in table or "ladder" in table) else "distill"
@@ -287,11 +304,12 @@ def run(
     on = f" with {sc.proxy_name} on {sc.dataset}" if syn is None else ""
     tell(f"[2/3] search {sc.space}{on}: study {name}, {b.n_trials} trials{promoting}")
     t0 = time.perf_counter()
+    storage = open_storage(None, name)  # once: the search, its promotion, the ground truth and the report share it
     found = search(
         sc,
         name,
         b.n_trials,
-        None,
+        storage,
         b.timeout,
         b.workers,
         runs / "search",
@@ -310,13 +328,12 @@ def run(
     t0 = time.perf_counter()
     cc = p.correlate
     if syn is None:  # the proxy's own set (a random subset the search made), so that its scores are reused
-        made = open_proxy(sc, workdir(None, name)).synthetic
+        made = open_proxy(sc, storage.workdir(name)).synthetic
         syn = None if made is None else Path(made)
         if syn is not None:
             cc = dataclasses.replace(cc, synthetic=[str(syn)], dataset=None)
 
-    storage, url = open_storage(found.storage, name)
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = optuna.load_study(study_name=name, storage=storage.backend)
     archs = from_study(study, p.n_archs, sc.seed)  # their search scores are reused: same settings
     tell(f"[3/3] correlate {len(archs)} architectures -> {runs / 'correlate'}")
 
@@ -324,11 +341,13 @@ def run(
         if event.message:
             tell(event.message)
 
+    beside = None
     if cc.gt_storage is None:  # the ground truth beside its search: one dashboard shows the whole run
-        cc = dataclasses.replace(cc, gt_storage=storage_beside(url, data_ref(cc)[0], cc.ground_truth))
-    result = correlate(cc, archs, runs / "correlate", on_progress=said if progress else None)  # (a listener draws bars)
+        beside = storage_beside(storage, data_ref(cc)[0], cc.ground_truth)
+        cc = dataclasses.replace(cc, gt_storage=beside.url)
+    result = correlate(cc, archs, runs / "correlate", on_progress=said if progress else None, gt_storage=beside)  # (a listener draws bars)
     write_reports(result)
-    attach_to_study(study, result, url)
+    attach_to_study(study, result, storage)
     config = configs.write(runs / "config.toml", p.tables())
     correlated = time.perf_counter() - t0
     seconds["ground truth"] = float(result.facts["ground_truth"]["wall_seconds"])

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: the pipeline on a CPU budget of a few minutes, from the preset studies/demo.toml: its
+# `make demo`: the pipeline on a CPU budget of a few minutes, from the preset presets/demo.toml: its
 # proxy is a random real subset, so `run` skips the distillation (search -> correlate). Run it again
 # after an interruption: every stage resumes.
 set -euo pipefail
@@ -10,5 +10,5 @@ else
   echo "== Fashion-MNIST is not installed (make data, or apt-get install dataset-fashion-mnist): using scikit-learn's digits"
   dataset=(--dataset digits)
 fi
-"$nasproxy" run studies/demo.toml "${dataset[@]}"
+"$nasproxy" run presets/demo.toml "${dataset[@]}"
 echo "== everything is under runs/ (search exports, correlation report) and studies/ (the Optuna storages, the random subset)"

@@ -57,9 +57,9 @@ def report(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nas_proxy.correlate.report import write_reports
-    from nas_proxy.correlate.report_notes import failed_archs
-    from nas_proxy.correlate.report_plots import cost_figure, overlaps, scatter_figure
+    from nas_proxy.report.notes import failed_archs
+    from nas_proxy.report.plots import cost_figure, overlaps, scatter_figure
+    from nas_proxy.report.render import write_reports
 
     folder = args.dir
     if folder is None:

@@ -154,7 +154,7 @@ def test_search_records_the_seed_scores(tiny_run: Path, tmp_path: Path) -> None:
     config = SearchConfig(
         synthetic=str(tiny_run), space="convnet-small", device="cpu", pruner="none", proxy=ProxyConfig(**{**FAST.to_dict(), "seeds": 2})
     )
-    search(config, "k2", 2, storage_url=str(tmp_path / "j.log"), out=tmp_path, progress=False)
+    search(config, "k2", 2, storage=str(tmp_path / "j.log"), out=tmp_path, progress=False)
     study = optuna.load_study(study_name="k2", storage=open_storage(str(tmp_path / "j.log"), "k2")[0])
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(trials) == 2

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -21,11 +22,11 @@ from nas_proxy.cli import main
 from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, correlate, from_space, from_study, read_archs
 from nas_proxy.correlate.archs import TOP_ALWAYS, Arch
 from nas_proxy.correlate.config import data_ref
-from nas_proxy.correlate.ground_truth import DataRef, enqueue, open_study, study_name
-from nas_proxy.correlate.report import write_reports
 from nas_proxy.correlate.result import TRUTH_SEED2
 from nas_proxy.correlate.truth import _ceiling_subset
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.groundtruth.study import DataRef, enqueue, open_study, study_name
+from nas_proxy.report.render import write_reports
 from nas_proxy.search import ProxyConfig
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.queue import record_of
@@ -287,7 +288,7 @@ def test_the_ceiling_is_a_seeded_random_subset_not_the_first() -> None:
 
 
 def test_interrupted_trainings_are_retried_and_real_failures_are_not(tmp_path: Path) -> None:
-    study, _ = open_study(str(tmp_path / "gt.log"), DataRef("digits"), GroundTruthConfig(epochs=1, early=()))
+    study = open_study(open_storage(str(tmp_path / "gt.log"), "gt"), DataRef("digits"), GroundTruthConfig(epochs=1, early=()))
     a, b = (s.spec for s in from_space(get_space(SPACE), 2, seed=0))
     for spec, attrs in ((a, {"interrupted": True}), (b, {"fail_reason": "training diverged: the loss became nan"})):
         for _ in range(3):
@@ -308,23 +309,34 @@ def test_early_stopping_at_the_last_epoch_is_refused() -> None:
 def test_a_report_waits_for_trainings_running_in_another_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from nas_proxy.correlate.ground_truth import train
+    from nas_proxy.groundtruth.study import train
     from nas_proxy.studies import queue
+    from nas_proxy.studies.journal import JournalFile
 
     monkeypatch.setattr(queue, "POLL_SECONDS", 0.05)
     storage = tmp_path / "gt.log"
-    study, url = open_study(str(storage), DataRef("digits"), GroundTruthConfig(epochs=1, early=()))
+    opened = open_storage(str(storage), "gt")
+    study = open_study(opened, DataRef("digits"), GroundTruthConfig(epochs=1, early=()))
     spec = from_space(get_space(SPACE), 1, seed=0)[0].spec
     enqueue(study, [(spec, 0)])
     other = study.ask()  # another worker (alive: this process) has taken the training
     for key, value in {"worker_host": "elsewhere", "worker_pid": 1}.items():
         other.set_user_attr(key, value)
+    opens: list[object] = []  # journals opened while it trains and waits
+    init = JournalFile.__init__
+
+    def counting(self: JournalFile, *args: Any, **kwargs: Any) -> None:
+        opens.append(args)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(JournalFile, "__init__", counting)
     timer = threading.Timer(0.5, lambda: study.tell(other, 77.0))
     timer.start()
-    train(study, url, [(spec, 0)], 1, "cpu", progress=False)  # nothing queued: it waits for what runs elsewhere
+    train(study, opened, [(spec, 0)], 1, "cpu", progress=False)  # nothing queued: it waits for what runs elsewhere
     state = study.trials[0].state  # read at once: it returned only after the other worker told (no timing involved)
     timer.join()
     assert state == TrialState.COMPLETE
+    assert opens == []  # every poll read through the storage opened above: none opened per poll, nor per step
 
 
 def test_specs_may_leave_out_the_family_and_use_the_short_form(tmp_path: Path) -> None:
@@ -425,7 +437,7 @@ def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_i
     """Without --gt-storage, correlate --study trains the ground truth in the search's storage (one
     dashboard shows the search and its ground truth); a ground truth that an earlier version kept in
     its own journal under studies/ is found there and reused, not trained again."""
-    from nas_proxy.correlate import ground_truth as gt
+    from nas_proxy.groundtruth import study as gt
 
     monkeypatch.chdir(tmp_path)  # studies/ is relative to the working directory
     storage = tmp_path / "search.log"
@@ -441,8 +453,8 @@ def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_i
     ref, protocol = data_ref(CorrelateConfig(SPACE, synthetic=[str(tiny_run)]))[0], GroundTruthConfig(epochs=1, early=(0.5,))
     assert study_name(ref, protocol) == name
     earlier = default_storage_url(name)  # where an earlier version kept it
-    open_study(earlier, ref, protocol)
-    assert gt.storage_beside(str(storage), ref, protocol) == earlier
+    open_study(open_storage(earlier, name), ref, protocol)
+    assert gt.storage_beside(open_storage(str(storage), "st"), ref, protocol).url == earlier
 
 
 def test_options_typed_equal_to_their_defaults_still_override_the_study(

@@ -17,10 +17,10 @@ import pytest
 from nas_proxy.correlate.archs import Arch
 from nas_proxy.correlate.measure import ceiling_row, proxy_metrics
 from nas_proxy.correlate.metrics import summarise
-from nas_proxy.correlate.report import write_reports
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.correlate.truth import Truth
 from nas_proxy.proxies import Scored
+from nas_proxy.report.render import write_reports
 from nas_proxy.search import ProxyConfig
 
 FILES = ("results.csv", "results.json", "report.md", "report.html", "scatter.png", "fidelity_cost.png")
@@ -152,8 +152,8 @@ def test_no_text_of_a_crowded_report_overlaps_another_or_leaves_its_figure(tmp_p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nas_proxy.correlate.report_notes import failed_archs
-    from nas_proxy.correlate.report_plots import cost_figure, overlaps, scatter_figure
+    from nas_proxy.report.notes import failed_archs
+    from nas_proxy.report.plots import cost_figure, overlaps, scatter_figure
 
     result = crowded(tmp_path)
     cost = cost_figure(result)
@@ -179,7 +179,7 @@ def test_overlaps_sees_two_names_on_one_spot(tmp_path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nas_proxy.correlate.report_plots import overlaps
+    from nas_proxy.report.plots import overlaps
 
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.annotate(LONG, (0.5, 0.5))
@@ -205,7 +205,7 @@ def test_a_crowded_report_names_the_failed_explains_every_dash_and_sizes_the_cei
 
 
 def _dashed_headers(table: list[str]) -> list[str]:
-    from nas_proxy.correlate.report import COLUMNS
+    from nas_proxy.report.render import COLUMNS
 
     cells = [[c.strip() for c in line.strip("|").split("|")][1:] for line in table]
     return [h for j, (_, h) in enumerate(COLUMNS) if any(row[j].startswith("–") for row in cells)]

@@ -19,9 +19,9 @@ import pytest
 
 optuna_dashboard = pytest.importorskip("optuna_dashboard")
 
-from nas_proxy.correlate import ground_truth as gt  # noqa: E402
 from nas_proxy.correlate.archs import from_space  # noqa: E402
-from nas_proxy.correlate.report import attach_to_study, write_reports  # noqa: E402
+from nas_proxy.groundtruth import study as gt  # noqa: E402
+from nas_proxy.report.render import attach_to_study, write_reports  # noqa: E402
 from nas_proxy.search import search  # noqa: E402
 from nas_proxy.search.dashboard import md_code, md_text  # noqa: E402
 from nas_proxy.search.promotion import candidates  # noqa: E402
@@ -62,15 +62,16 @@ def served(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     found = search(config(tiny_run), "s", 4, str(storage), out=root / "export", progress=False, promote=2, promote_epochs=1)
     assert found.promotion is not None
     meta = json.loads((tiny_run / "meta.json").read_text())
-    truth, url = gt.open_study(str(storage), gt.DataRef.of_synthetic(meta), gt.GroundTruthConfig(epochs=1, early=(0.5,)))
+    opened = open_storage(str(storage), "s")
+    truth = gt.open_study(opened, gt.DataRef.of_synthetic(meta), gt.GroundTruthConfig(epochs=1, early=(0.5,)))
     wanted = [(a.spec, 0) for a in from_space(get_space(SMALL_SPACE), 2, seed=0)]
     gt.enqueue(truth, wanted, SMALL_SPACE)
-    gt.train(truth, url, wanted, 1, "cpu", progress=False)
+    gt.train(truth, opened, wanted, 1, "cpu", progress=False)
     report = result(root / "report", {"early@0.2ep": metrics(), "a_long_proxy_name*with|marks": metrics()}, 6)
     write_reports(report)
     for _ in range(2):  # a second correlate --study replaces its section of the note
-        attach_to_study(load(storage, "s"), report, str(storage))
-    app = optuna_dashboard.wsgi(open_storage(str(storage), "s")[0])
+        attach_to_study(load(storage, "s"), report, opened)
+    app = optuna_dashboard.wsgi(opened.backend)
     server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

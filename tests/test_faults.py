@@ -19,11 +19,12 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from nas_proxy.cli import main
-from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import from_space
 from nas_proxy.distill import distill
 from nas_proxy.distill.runner import OWN_FILES
-from nas_proxy.search import search, trainings
+from nas_proxy.groundtruth import study as gt
+from nas_proxy.groundtruth import trainings
+from nas_proxy.search import search
 from nas_proxy.search.study import create_or_check
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
@@ -201,7 +202,9 @@ def test_an_unmet_budget_exits_non_zero_with_one_line_why(tiny_run: Path, tmp_pa
 
 def test_a_killed_ground_truth_worker_is_retried_by_the_same_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     storage = tmp_path / "gt.log"
-    study, url = gt.open_study(str(storage), gt.DataRef("digits"), gt.GroundTruthConfig(epochs=2, early=()))
+    opened = open_storage(str(storage), "gt")
+    url = opened.url
+    study = gt.open_study(opened, gt.DataRef("digits"), gt.GroundTruthConfig(epochs=2, early=()))
     specs = [a.spec for a in from_space(get_space(SMALL_SPACE), 2, seed=0)]
     gt.enqueue(study, [(spec, 0) for spec in specs])
     gate = Gate(tmp_path / "gate", at=FULL_TRAINING)  # the child's training waits there (RUNNING) until it is killed
@@ -218,7 +221,7 @@ def test_a_killed_ground_truth_worker_is_retried_by_the_same_run(tmp_path: Path,
         return train_one(*args, **kwargs)
 
     monkeypatch.setattr(trainings, "train_one", kill_the_child_then_train)
-    gt.run_worker(study, url, "cpu", progress=False)  # trains the other architecture, then the dead worker's
+    gt.run_worker(study, opened, "cpu", progress=False)  # trains the other architecture, then the dead worker's
     assert child.returncode == -signal.SIGKILL
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert sorted(t.user_attrs["arch_id"] for t in done) == sorted(

@@ -16,10 +16,10 @@ import optuna
 import pytest
 
 from nas_proxy import configs
-from nas_proxy.correlate.report import write_reports
 from nas_proxy.distill import distill
 from nas_proxy.distill.soft_labels import SoftLabelConfig, add_soft_labels
 from nas_proxy.proxies.cache import Cache
+from nas_proxy.report.render import write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, search
 from nas_proxy.search.winner import TrainBestConfig, train_best
 from nas_proxy.studies.storage import open_storage

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # t
 import ladder
 import ladder_sim as sim
 
-from nas_proxy.correlate.promotion import compute, promote
+from nas_proxy.correlate.picks import compute, promote
 from nas_proxy.errors import InvalidArgumentError
 
 Rung = ladder.Rung

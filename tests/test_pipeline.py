@@ -4,6 +4,7 @@ its distillation, and a worker joining a ground-truth study."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +17,12 @@ from optuna_dashboard import get_note
 
 from nas_proxy import pipeline
 from nas_proxy.cli import main
-from nas_proxy.correlate.ground_truth import DataRef, GroundTruthConfig, enqueue, open_study
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
+from nas_proxy.groundtruth.study import DataRef, GroundTruthConfig, enqueue, open_study
 from nas_proxy.pipeline import clock, load_preset, plan, run
 from nas_proxy.search import join
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import open_storage
 from tests.gate import CHECKPOINT, Gate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,11 +60,31 @@ early = [0.5]
 """
 
 
-@pytest.mark.parametrize("preset", sorted((ROOT / "studies").glob("*.toml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("preset", sorted((ROOT / "presets").glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_presets_are_valid(preset: Path) -> None:
     loaded = load_preset(preset)
     assert loaded["name"] == preset.stem
     get_space(loaded["search"]["space"])
+
+
+def test_presets_live_in_presets_and_studies_holds_none() -> None:
+    assert {p.name for p in (ROOT / "presets").glob("*.toml")} >= {"demo.toml", "fashion-mnist-convnet720.toml", "imagefolder.toml"}
+    assert not list((ROOT / "studies").glob("*.toml"))  # studies/ is the default home of the studies' storages only
+
+
+def test_a_preset_is_found_by_its_name_and_its_old_path_names_the_new_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    shutil.copy(ROOT / "presets" / "demo.toml", tmp_path / "presets" / "demo.toml")
+    assert pipeline.find_preset("demo") == Path("presets/demo.toml")
+    assert pipeline.find_preset("presets/demo.toml") == Path("presets/demo.toml")
+    assert load_preset("demo")["name"] == "demo"
+    with pytest.raises(
+        InvalidArgumentError, match=r"^preset studies/demo.toml moved to presets/demo.toml .*run: nasproxy run presets/demo.toml$"
+    ):
+        load_preset("studies/demo.toml")
+    with pytest.raises(InvalidArgumentError, match="preset nope does not exist; give a preset file, or the name of one in presets/"):
+        load_preset("nope")
 
 
 def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -151,7 +173,8 @@ def test_interrupted_distill_stage_says_rerun_the_preset(
 def test_a_worker_joins_a_ground_truth_study(tmp_path: Path) -> None:
     storage = tmp_path / "gt.log"
     config = GroundTruthConfig(epochs=1, early=(0.5,))
-    study, url = open_study(str(storage), DataRef("digits"), config)
+    url = str(storage)
+    study = open_study(open_storage(url, "gt"), DataRef("digits"), config)
     specs = [
         {"family": "convnet", "depth": d, "width": 8, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
         for d in (1, 2)

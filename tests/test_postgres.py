@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_proxy.cli import main
 from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig, from_space
 from nas_proxy.correlate.config import data_ref
-from nas_proxy.correlate.ground_truth import enqueue, open_study
+from nas_proxy.groundtruth.study import enqueue, open_study
 from nas_proxy.search.study import create_or_check
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
@@ -168,9 +168,9 @@ def test_a_ground_truth_worker_killed_mid_training_is_retried_in_the_same_run(pg
     truth = GroundTruthConfig(epochs=2, early=(1.0,))
     archs = from_space(get_space(SMALL_SPACE), 4, seed=0)  # what `correlate --sample --n-archs 4` draws
     ref, _ = data_ref(CorrelateConfig(space=SMALL_SPACE, synthetic=[str(tiny_run)], ground_truth=truth))
-    study, _ = open_study(pg_url, ref, truth)
+    opened = open_storage(pg_url, "gt")
+    study, storage = open_study(opened, ref, truth), opened.backend
     enqueue(study, [(a.spec, 0) for a in archs])  # queued: correlate and both workers start together
-    storage = open_storage(pg_url, study.study_name)[0]
     sample = ["--sample", "--space", SMALL_SPACE, "--n-archs", "4", "--synthetic", str(tiny_run), "--proxies", "params,flops"]
     protocol = ["--no-random-subset", "--ceiling", "0", "--full-epochs", str(truth.epochs), "--early", "1", "--bootstrap", "50"]
     # on one host, correlate sees the killed worker's pid gone and re-queues its training (no heartbeat needed)

@@ -181,7 +181,8 @@ def test_ctrl_c_during_promotion_then_the_same_command_finishes_it(
 
 def test_nasproxy_worker_joins_a_promotion_study_by_its_kind(tiny_run: Path, tmp_path: Path) -> None:
     meta = json.loads((tiny_run / "meta.json").read_text())
-    study, url = PROMOTION.open(str(tmp_path / "journal.log"), DataRef.of_synthetic(meta), GroundTruthConfig(epochs=EPOCHS, early=()))
+    url = str(tmp_path / "journal.log")
+    study = PROMOTION.open(open_storage(url, "p"), DataRef.of_synthetic(meta), GroundTruthConfig(epochs=EPOCHS, early=()))
     spec = from_space(get_space(SMALL_SPACE), 1, seed=0)[0].spec
     enqueue(study, [(spec, 0)])
     join(study.study_name, url, WorkerOptions(device="cpu", progress=False))  # what `nasproxy worker --study NAME --storage URL` runs

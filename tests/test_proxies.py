@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import torch
 
-from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import from_space
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.groundtruth import study as gt
 from nas_proxy.proxies import PROXY_KINDS, RunSetup, offered, score_archs, select
 from nas_proxy.search import ProxyConfig
 from nas_proxy.spaces import get_space

@@ -17,12 +17,12 @@ import pytest
 import torch
 
 import nas_proxy
-from nas_proxy.correlate.ground_truth import GROUND_TRUTH
 from nas_proxy.errors import DuplicateNameError, NasProxyError
+from nas_proxy.groundtruth.study import GROUND_TRUTH
+from nas_proxy.groundtruth.trainings import TrainingStudy
 from nas_proxy.registry import Registry
 from nas_proxy.search import OBJECTIVES, PRUNERS, SAMPLERS, ProxyConfig, SearchConfig, search
 from nas_proxy.search.promotion import PROMOTION
-from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.spaces import FAMILIES, SPACES, get_space
 from nas_proxy.studies import WorkerOptions
 from nas_proxy.studies.kinds import KINDS
@@ -159,7 +159,7 @@ def test_every_objective_is_searched(name: str, tiny_run: Path, tmp_path: Path) 
     objectives = ["accuracy"] if name == "accuracy" else ["accuracy", name]
     config = SearchConfig(synthetic=str(tiny_run), space="convnet-small", objectives=objectives, pruner="none", device="cpu", proxy=FAST)
     url = str(tmp_path / "j.log")
-    search(config, "s", 1, storage_url=url)
+    search(config, "s", 1, storage=url)
     study = optuna.load_study(study_name="s", storage=open_storage(url, "s")[0])
     assert study.directions == [optuna.study.StudyDirection[OBJECTIVES.get(o).direction] for o in objectives]
     assert study.metric_names == [OBJECTIVES.get(o).metric for o in objectives]
@@ -175,13 +175,13 @@ TRAINING = GroundTruthConfig(epochs=1, images=100, early=())  # a training of 10
 
 def search_study(tiny_run: Path, url: str) -> optuna.Study:
     config = SearchConfig(synthetic=str(tiny_run), space="convnet-small", pruner="none", device="cpu", proxy=FAST)
-    search(config, "s", 1, storage_url=url)
+    search(config, "s", 1, storage=url)
     return optuna.load_study(study_name="s", storage=open_storage(url, "s")[0])
 
 
 def training_study(kind: TrainingStudy) -> Callable[[Path, str], optuna.Study]:
     def make(_: Path, url: str) -> optuna.Study:
-        study, _url = kind.open(url, DataRef("digits"), TRAINING)
+        study = kind.open(open_storage(url, "t"), DataRef("digits"), TRAINING)
         enqueue(study, [(SPEC, 0)])
         return study
 
@@ -203,7 +203,7 @@ def test_every_study_kind_has_a_study_to_work_on_here() -> None:
 def test_a_worker_works_on_a_study_of_every_kind(name: str, tiny_run: Path, tmp_path: Path) -> None:
     url = str(tmp_path / "j.log")
     study = MAKERS[name](tiny_run, url)
-    KINDS.get(name).work(study, url, WorkerOptions(n_trials=2, device="cpu"))
+    KINDS.get(name).work(study, open_storage(url, study.study_name), WorkerOptions(n_trials=2, device="cpu"))
     study = optuna.load_study(study_name=study.study_name, storage=open_storage(url, study.study_name)[0])
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     if name == "search":

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from nas_proxy.correlate.measure import proxy_metrics
-from nas_proxy.correlate.promotion import compute, promote, top_k
-from nas_proxy.correlate.report import markdown, write_reports
+from nas_proxy.correlate.picks import compute, promote, top_k
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.correlate.truth import Truth
-from nas_proxy.correlate.verdict import verdict
 from nas_proxy.proxies import Scored
+from nas_proxy.report.render import markdown, write_reports
+from nas_proxy.report.verdict import verdict
 from tests.test_correlate_report import facts
 
 IDS = [f"a{i}" for i in range(6)]

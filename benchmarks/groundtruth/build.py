@@ -198,7 +198,7 @@ def release(study: Any, storage: Any) -> None:
     Assumes this run's workers were the only ones on its studies (one builder per storage)."""
     from optuna.trial import TrialState
 
-    from nas_proxy.correlate import ground_truth as gt
+    from nas_proxy.groundtruth import study as gt
 
     gt.fail_dead_trials(study, storage)  # killed workers' trainings: failed and re-queued
     study_id = storage.get_study_id_from_name(study.study_name)
@@ -228,9 +228,9 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, seeds: list[int]) -> int:
     from optuna.trial import TrialState
 
-    from nas_proxy.correlate import ground_truth as gt
     from nas_proxy.data import load_dataset
     from nas_proxy.errors import InvalidArgumentError
+    from nas_proxy.groundtruth import study as gt
     from nas_proxy.protocols import FastTrainConfig
     from nas_proxy.spaces import DeclaredSpace, get_space
     from nas_proxy.studies.storage import open_storage
@@ -271,11 +271,12 @@ def run(args: argparse.Namespace, seeds: list[int]) -> int:
     long_cfg = gt.GroundTruthConfig(epochs=args.long_epochs, lr=lr, batch_size=batch, images=args.images, early=main_cfg.early, fast=fast)
     main_cfg.validate()
     long_cfg.validate()
-    url = args.storage or str(out / "groundtruth.journal")
-    main_study, url = gt.open_study(url, ref, main_cfg)
-    long_study, _ = gt.open_study(url, ref, long_cfg)
+    storage = open_storage(args.storage or str(out / "groundtruth.journal"), "groundtruth")  # once: both studies and the releases
+    url = storage.url  # what the worker processes open their own from
+    main_study = gt.open_study(storage, ref, main_cfg)
+    long_study = gt.open_study(storage, ref, long_cfg)
     for study in (main_study, long_study):  # left running by a run on another machine, or killed
-        release(study, open_storage(url, study.study_name)[0])
+        release(study, storage.backend)
     main_wanted = [(p.spec, s) for s in seeds for p in planned]  # seed by seed, each in plan order
     long_wanted = [(p.spec, seeds[0]) for p in planned[: args.long_archs]]
     queued = {
@@ -348,7 +349,7 @@ def run(args: argparse.Namespace, seeds: list[int]) -> int:
         workers.stop()
         signal.signal(signal.SIGTERM, previous)
         for study in served:
-            release(study, open_storage(url, study.study_name)[0])
+            release(study, storage.backend)
         counts = writer.write(reason=reason, seconds=time.monotonic() - STARTED)
     say(f"{reason}: {counts}; tables in {out}")
     return {"interrupted": 130, "workers failed": 1}.get(reason, 0)

@@ -23,8 +23,8 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.metrics import summarise, to_jsonable
+from nas_proxy.groundtruth import study as gt
 from nas_proxy.studies.queue import record_of
 
 AGREEMENT_BOOT = 1000  # bootstrap resamples of the agreement intervals

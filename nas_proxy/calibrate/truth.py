@@ -20,9 +20,9 @@ from typing import Any
 import optuna
 
 from nas_proxy.checks import existing_file, read_text
-from nas_proxy.correlate import ground_truth
 from nas_proxy.correlate.archs import read_archs
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.groundtruth import study as ground_truth
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.studies import kinds
 from nas_proxy.studies.storage import open_storage, require_existing

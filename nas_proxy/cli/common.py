@@ -286,8 +286,8 @@ class ProgressBars:
 
 
 def print_verdict(result: Any) -> None:
-    """The report's opening sentences (``correlate.verdict``), as plain text."""
-    from nas_proxy.correlate.verdict import verdict
+    """The report's opening sentences (``report.verdict``), as plain text."""
+    from nas_proxy.report.verdict import verdict
 
     print("verdict:")
     for sentence in verdict(result):

@@ -99,8 +99,9 @@ def resolve(args: argparse.Namespace, file: Config) -> Any:
 
     from nas_proxy import configs
     from nas_proxy.cli.proxy_options import proxy_given
-    from nas_proxy.correlate import CorrelateConfig, CorrelateRequest, GroundTruthConfig
-    from nas_proxy.correlate.command import early_points
+    from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig
+    from nas_proxy.report import CorrelateRequest
+    from nas_proxy.report.command import early_points
 
     tbl, where = file.table("correlate"), file.where("correlate")
     budget_keys = configs.fields(configs.CorrelateBudget)
@@ -177,7 +178,7 @@ def profile_fields(args: argparse.Namespace) -> set[str]:
 
 
 def cmd_correlate(args: argparse.Namespace) -> int:
-    from nas_proxy.correlate import correlate_command
+    from nas_proxy.report import correlate_command
 
     r = resolve(args, Config(args.config))
     with ProgressBars() as bars:
@@ -186,7 +187,7 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
         return 0
-    from nas_proxy.correlate.report import summary_lines
+    from nas_proxy.report.render import summary_lines
 
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)

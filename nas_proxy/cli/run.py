@@ -17,10 +17,13 @@ def add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "run",
         parents=[common],
         help="distill -> search -> correlate from a preset",
-        description="Run the whole pipeline from a preset file (studies/*.toml); run it again to resume.",
+        description="Run the whole pipeline from a preset file (presets/*.toml, or its name: demo); run it again to resume.",
     )
     p.add_argument(
-        "preset", nargs="?", type=nonempty, help="a preset TOML file, e.g. studies/fashion-mnist-convnet720.toml (or --config FILE)"
+        "preset",
+        nargs="?",
+        type=nonempty,
+        help="a preset TOML file, e.g. presets/fashion-mnist-convnet720.toml, or the name of one in presets/ (demo); or --config FILE",
     )
     p.add_argument("--dataset", type=nonempty, metavar="NAME", help="replace the preset's dataset (the run gets its own name)")
     p.add_argument("--device", help="replace the preset's device")
@@ -35,8 +38,8 @@ def add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nas_proxy.correlate.report import summary_lines
     from nas_proxy.pipeline import clock, run
+    from nas_proxy.report.render import summary_lines
 
     if args.preset and args.config:
         raise InvalidArgumentError(f"give the preset once: {args.preset} or --config {args.config}, not both")

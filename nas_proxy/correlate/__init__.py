@@ -6,7 +6,6 @@ from nas_proxy import lazy
 
 if TYPE_CHECKING:
     from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
-    from nas_proxy.correlate.command import CorrelateRequest, correlate_command
     from nas_proxy.correlate.config import CorrelateConfig
     from nas_proxy.correlate.result import CorrelateResult
     from nas_proxy.correlate.runner import correlate
@@ -17,7 +16,6 @@ lazy.exports(
     __name__,
     {
         "nas_proxy.correlate.archs": ["Arch", "from_space", "from_study", "read_archs"],
-        "nas_proxy.correlate.command": ["CorrelateRequest", "correlate_command"],
         "nas_proxy.correlate.config": ["CorrelateConfig"],
         "nas_proxy.protocols": ["GroundTruthConfig"],
         "nas_proxy.correlate.result": ["CorrelateResult"],
@@ -29,12 +27,10 @@ lazy.exports(
 __all__ = [
     "Arch",
     "CorrelateConfig",
-    "CorrelateRequest",
     "CorrelateResult",
     "GroundTruthConfig",
     "Progress",
     "correlate",
-    "correlate_command",
     "from_space",
     "from_study",
     "read_archs",

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from nas_proxy.correlate.metrics import kendall, paired_difference, per_dimension, summarise
-from nas_proxy.correlate.promotion import compute, promote
+from nas_proxy.correlate.picks import compute, promote
 from nas_proxy.correlate.result import TRUTH_SEED2
 from nas_proxy.correlate.truth import Truth
 from nas_proxy.proxies import Scored

@@ -14,7 +14,7 @@ TRUTH_SEED2 = "ground truth, 2nd seed"  # the ceiling row
 @dataclass
 class CorrelateResult:
     """Per architecture (``rows``) and per proxy (``proxies``: metrics, cost, promotion), with the
-    warnings and the facts of the run; :mod:`nas_proxy.correlate.report` writes it out."""
+    warnings and the facts of the run; :mod:`nas_proxy.report.render` writes it out."""
 
     out: Path
     rows: list[dict[str, Any]]  # per architecture

@@ -1,7 +1,7 @@
 """``nasproxy correlate``: every proxy and the ground truth on the same architectures, compared.
 
 Ground truth -> proxies -> metrics -> a :class:`CorrelateResult`, returned to the caller, who
-writes the reports (:mod:`nas_proxy.correlate.report`). Costly pieces are cached so that an
+writes the reports (:mod:`nas_proxy.report.render`). Costly pieces are cached so that an
 interrupted or repeated run redoes nothing: the ground truth in its own Optuna study (shared by
 workers and machines), every proxy score in an append-only ``cache/*.jsonl`` of the output
 directory, keyed by what determines it.
@@ -15,17 +15,17 @@ from typing import Any
 
 from nas_proxy.correlate.archs import Arch, check_in_space
 from nas_proxy.correlate.config import CorrelateConfig, data_ref
-from nas_proxy.correlate.ground_truth import DataRef, study_name
 from nas_proxy.correlate.measure import ceiling_row, dimension_metrics, proxy_metrics
 from nas_proxy.correlate.metrics import MIN_POINTS
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.correlate.truth import Truth, ground_truth_step
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import check_writable
+from nas_proxy.groundtruth.study import DataRef, study_name
 from nas_proxy.progress import OnProgress, Progress
 from nas_proxy.proxies import Proxy, RunSetup, Scored, offered, score_archs, select
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import check_writable_storage
+from nas_proxy.studies.storage import Storage, check_writable_storage, open_storage
 from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.utils import resolve_device
 
@@ -128,12 +128,15 @@ def correlate(
     out: Path | str,
     on_progress: OnProgress | None = None,
     notes: list[str] | None = None,
+    gt_storage: Storage | None = None,
 ) -> CorrelateResult:
     """Score ``archs`` with every proxy and with full-data training; the metrics, as a result.
 
     ``out`` holds the caches and a made random subset; nothing is printed and no report written
-    (``nas_proxy.correlate.report.write_reports`` does that). ``on_progress`` hears of every step.
-    ``notes``: what the caller changed or left out of what was asked, shown with the warnings."""
+    (``nas_proxy.report.render.write_reports`` does that). ``on_progress`` hears of every step.
+    ``notes``: what the caller changed or left out of what was asked, shown with the warnings.
+    ``gt_storage``: the ground truth's storage, opened by the caller (a search's, which it already
+    holds open); None: ``config.gt_storage``, opened here once."""
     out = Path(out)
     _check(config, archs, out)
     ref, metas = data_ref(config)
@@ -146,7 +149,9 @@ def correlate(
             f"(and {MIN_POINTS} to be defined); the numbers below are reported anyway, with wide intervals"
         )
     t_start = time.perf_counter()
-    truth = ground_truth_step(config, ref, archs, on_progress)
+    if gt_storage is None:
+        gt_storage = open_storage(config.gt_storage, study_name(ref, config.ground_truth))
+    truth = ground_truth_step(config, ref, archs, gt_storage, on_progress)
     warnings += truth.warnings
     setup.truth = truth.results
     kept = [a for a in archs if a.arch_id in truth.accuracy]

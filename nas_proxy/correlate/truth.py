@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import Arch
 from nas_proxy.correlate.config import CorrelateConfig
+from nas_proxy.groundtruth import study as gt
 from nas_proxy.progress import OnProgress, Progress
+from nas_proxy.studies.storage import Storage
 from nas_proxy.utils import derive_seed
 
 STAGE = "ground truth"
@@ -49,21 +50,27 @@ def _ceiling_subset(archs: list[Arch], n: int | None, seed: int) -> list[Arch]:
 
 
 def run_ground_truth(
-    config: CorrelateConfig, ref: gt.DataRef, wanted: list[tuple[dict[str, Any], int]], on_progress: OnProgress | None = None
+    config: CorrelateConfig,
+    ref: gt.DataRef,
+    wanted: list[tuple[dict[str, Any], int]],
+    storage: Storage,
+    on_progress: OnProgress | None = None,
 ) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[tuple[str, int], str], str, str]:
-    """Train what is not cached, with ``config.workers`` processes; (results, failures, study, storage)."""
-    study, url = gt.open_study(config.gt_storage, ref, config.ground_truth)
+    """Train what is not cached in ``storage``, with ``config.workers`` processes; (results, failures, study, storage URL)."""
+    study = gt.open_study(storage, ref, config.ground_truth)
     counts = gt.enqueue(study, wanted, config.space)
     if wanted:
         _say(
             on_progress,
             f"ground truth ({study.study_name}): {counts['cached']} cached, {counts['queued']} to train, {counts['given_up']} failed before",
         )
-    gt.train(study, url, wanted, config.workers, config.device, on_progress is not None)
-    return gt.results(study), gt.failures(study), study.study_name, url
+    gt.train(study, storage, wanted, config.workers, config.device, on_progress is not None)
+    return gt.results(study), gt.failures(study), study.study_name, storage.url
 
 
-def ground_truth_step(config: CorrelateConfig, ref: gt.DataRef, archs: list[Arch], on_progress: OnProgress | None = None) -> Truth:
+def ground_truth_step(
+    config: CorrelateConfig, ref: gt.DataRef, archs: list[Arch], storage: Storage, on_progress: OnProgress | None = None
+) -> Truth:
     """Seed ``config.seed`` for every architecture without a given accuracy, ``seed + 1`` for the
     ceiling; a given accuracy comes from another protocol, so this training with another seed is
     no ceiling for it."""
@@ -72,7 +79,7 @@ def ground_truth_step(config: CorrelateConfig, ref: gt.DataRef, archs: list[Arch
     trained = [a for a in archs if a.truth is None]
     ceiling = _ceiling_subset(trained, config.ceiling, seed)
     wanted = [(a.spec, seed) for a in trained] + [(a.spec, seed2) for a in ceiling]
-    results, failed, study, url = run_ground_truth(config, ref, wanted, on_progress)
+    results, failed, study, url = run_ground_truth(config, ref, wanted, storage, on_progress)
     accuracy: dict[str, float] = {}
     for a in archs:
         if a.truth is not None:

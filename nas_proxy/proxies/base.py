@@ -27,7 +27,7 @@ from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 
 class DataSource(Protocol):
-    """Which real data (``nas_proxy.correlate.ground_truth.DataRef`` is one)."""
+    """Which real data (``nas_proxy.groundtruth.study.DataRef`` is one)."""
 
     @property
     def dataset(self) -> str: ...

@@ -22,7 +22,7 @@ from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import make_dirs, writing
 from nas_proxy.search.config import DashboardOptions, SearchConfig
 from nas_proxy.search.target import SearchProxy
-from nas_proxy.studies.storage import EXTRAS_ATTR, artifact_dir, open_storage, require_existing
+from nas_proxy.studies.storage import EXTRAS_ATTR, Storage, open_storage, require_existing
 from nas_proxy.synthetic import GRID, load_synthetic
 
 # what GitHub-flavoured Markdown (the dashboard's renderer) turns into a link without brackets:
@@ -55,7 +55,7 @@ def md_code(text: object, cell: bool = False) -> str:
     return span.replace("|", "\\|") if cell else span
 
 
-def attach_study_extras(study: optuna.Study, target: SearchProxy, config: SearchConfig, url: str) -> None:
+def attach_study_extras(study: optuna.Study, target: SearchProxy, config: SearchConfig, storage: Storage) -> None:
     """Once per study: the description note and, when the proxy trains on a set, the set's grid image."""
     if study.user_attrs.get(EXTRAS_ATTR):
         return  # before importing optuna-dashboard: with optuna.importance and scikit-learn, 1.5 CPU-s a process
@@ -82,12 +82,12 @@ def attach_study_extras(study: optuna.Study, target: SearchProxy, config: Search
     save_note(study, note)
     grid = None if path is None else load_synthetic(path).path / GRID
     if grid is not None and grid.is_file():
-        store_dir = make_dirs(artifact_dir(url, study.study_name))
+        store_dir = make_dirs(storage.artifacts(study.study_name))
         with writing(store_dir, grid.stat().st_size):
             upload_artifact(
                 artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(grid), study_or_trial=study, mimetype="image/png"
             )
-    study.set_user_attr(EXTRAS_ATTR, str(artifact_dir(url, study.study_name)))  # a scalar: the dashboard prints it as it is
+    study.set_user_attr(EXTRAS_ATTR, str(storage.artifacts(study.study_name)))  # a scalar: the dashboard prints it as it is
 
 
 def _ladder_line(spec: str) -> str:
@@ -172,12 +172,12 @@ def serve(
 
     checks.number("port", port, 1, 65535, integer=True)
     require_existing(storage_url, study)  # never create an empty storage only to show nothing
-    storage, url = open_storage(storage_url, study)
-    load_config(storage, study)  # a clear error when the study is not there
+    opened = open_storage(storage_url, study)
+    load_config(opened.backend, study)  # a clear error when the study is not there
     check_address(host, port)
-    store = FileSystemArtifactStore(str(artifact_dir(url, study)))
+    store = FileSystemArtifactStore(str(opened.artifacts(study)))
     address = f"http://{host}:{port}/"
     if on_ready is not None:
         on_ready(address)
-    run_server(storage, host=host, port=port, artifact_store=store)
+    run_server(opened.backend, host=host, port=port, artifact_store=store)
     return address

@@ -3,7 +3,7 @@
 ``search --promote K`` trains the K best distinct architectures (by proxy score) on the real
 training split for ``--promote-epochs`` epochs and scores them on the validation split, never on
 the test set (it chooses). The trainings are the trials of a promotion study (a study kind, see
-:mod:`nas_proxy.search.trainings`) in the search's storage, so workers on any machine share them,
+:mod:`nas_proxy.groundtruth.trainings`) in the search's storage, so workers on any machine share them,
 a training is never repeated for the same candidate, seed and protocol, and an interrupted run
 resumes. The search's pick is then the promoted candidate with the best real validation accuracy.
 """
@@ -17,10 +17,11 @@ from typing import Any
 import optuna
 
 from nas_proxy import checks
+from nas_proxy.groundtruth.trainings import TrainingStudy
 from nas_proxy.search.config import promotion_epochs
 from nas_proxy.search.study import ATTR, ranked, spec_of, study_space, trial_summary
-from nas_proxy.search.trainings import TrainingStudy
 from nas_proxy.studies.queue import enqueue, failures, results
+from nas_proxy.studies.storage import Storage
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
 
 PROMOTION = TrainingStudy(kind="promotion", attr="nasproxy_promotion", value="val_accuracy", label="promotion")
@@ -67,7 +68,7 @@ def candidates(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
 
 def promote(
     study: optuna.Study,
-    url: str,
+    storage: Storage,
     data: DataRef,
     seed: int,
     k: int,
@@ -78,7 +79,7 @@ def promote(
     progress: bool = False,  # the library is silent unless asked; the CLI asks
     images: int | None = None,
 ) -> Promotion:
-    """Train the ``k`` best distinct candidates of search ``study`` (stored at ``url``) on the real data
+    """Train the ``k`` best distinct candidates of search ``study`` (in ``storage``, where the promotion study goes too) on the real data
     it searched on (``data``: its proxy's), with ``workers`` processes; what they scored.
     ``images``: train on this many images of the training split (a stated subset, as the ground
     truth's ``images``; None: all of it)."""
@@ -87,7 +88,7 @@ def promote(
     picked = candidates(study, k)
     protocol = GroundTruthConfig(epochs=epochs, early=(), images=images)
     data = DataRef(data.dataset, data.split_seed, data.val_fraction, data_root or data.data_root, data.image_size)
-    promotion_study, promotion_url = PROMOTION.open(url, data, protocol)
+    promotion_study = PROMOTION.open(storage, data, protocol)
     result = Promotion(promotion_study.study_name, epochs, images, k)
     if len(picked) < k:
         result.notes.append(
@@ -97,7 +98,7 @@ def promote(
     space = study_space(study)
     wanted = [(spec, seed) for t in picked if (spec := spec_of(t, space)) is not None]  # every candidate has one (its arch_id)
     enqueue(promotion_study, wanted, study.user_attrs.get(ATTR, {}).get("config", {}).get("space"))
-    PROMOTION.train(promotion_study, promotion_url, wanted, workers, device, progress)
+    PROMOTION.train(promotion_study, storage, wanted, workers, device, progress)
     done, failed = results(promotion_study), failures(promotion_study)
     for rank, t in enumerate(picked, start=1):
         key = (str(t.user_attrs["arch_id"]), seed)

@@ -38,9 +38,9 @@ from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.storage import (
     GRACE_SECONDS,
     HEARTBEAT_SECONDS,
+    Storage,
     artifact_dir,
     check_writable_storage,
-    database_url,
     default_storage_url,
     open_storage,
     study_dir,
@@ -71,14 +71,6 @@ class SearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
-
-
-def workdir(storage_url: str | None, study_name: str) -> Path:
-    """Where a search keeps what its proxy makes (a random subset): beside the study's journal, else ``studies/STUDY``."""
-    url = storage_url or default_storage_url(study_name)
-    if database_url(url) is None and "://" not in url:  # a journal file, with or without its journal: prefix
-        url = "journal:" + url.removeprefix("journal:")
-    return artifact_dir(url, study_name).parent
 
 
 def check_compatible(space: SearchSpace, target: SearchProxy, name: str) -> None:
@@ -201,30 +193,29 @@ def _record(trial: optuna.Trial, scored: Scored, flops: int, target: SearchProxy
 def run_worker(
     config: SearchConfig,
     study_name: str,
-    storage_url: str | None,
+    opened: Storage,
     total: int,
     timeout: float | None = None,
     worker_index: int = 0,
     progress: bool = False,
     target: SearchProxy | None = None,
-    heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
 ) -> None:
-    """Run trials on the study until ``total`` trials count (complete or pruned), ``timeout`` passes,
-    or this worker has started ``total`` trials (a space whose trials all fail ends).
+    """Run trials on the study in ``opened`` until ``total`` trials count (complete or pruned),
+    ``timeout`` passes, or this worker has started ``total`` trials (a space whose trials all fail ends).
 
     Trials of dead workers are failed and retried. While the rest of the budget is held by other
-    workers' running trials, the worker waits for them to finish or to be found dead
-    (``heartbeat``: interval and grace period in seconds, for database storages).
+    workers' running trials, the worker waits for them to finish or to be found dead (after the
+    heartbeat grace period ``opened`` was opened with, for database storages).
     """
-    storage, _ = open_storage(storage_url, study_name, *heartbeat)
+    storage = opened.backend
     space = get_space(config.space)
-    target = target or open_proxy(config, workdir(storage_url, study_name))
+    target = target or open_proxy(config, opened.workdir(study_name))
     seed = config.seed + worker_index
     with interrupts.deferred():
         study = create_or_check(storage, study_name, config, target.fingerprint(space), seed)
         fail_dead_trials(study, storage)
     ladder = ladders.stored(study) if config.ladder else None
-    rungs = None if ladder is None else Rungs(config, target, workdir(storage_url, study_name), ladder)
+    rungs = None if ladder is None else Rungs(config, target, opened.workdir(study_name), ladder)
     if counted(study) >= total and ladder is None:
         return
     bar = Meter(f"search {study_name}", total, counted(study), unit="trial", enabled=progress)
@@ -273,7 +264,7 @@ def search(
     config: SearchConfig,
     study_name: str,
     n_trials: int,
-    storage_url: str | None = None,
+    storage: Storage | str | None = None,
     timeout: float | None = None,
     workers: int = 1,
     out: Path | None = None,
@@ -285,6 +276,8 @@ def search(
 ) -> SearchResult:
     """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count.
 
+    ``storage``: the storage a caller opened (:func:`~nas_proxy.studies.storage.open_storage`), or
+    the URL to open once here, after every check (None: ``studies/STUDY/journal.log``).
     ``heartbeat``: (interval, grace period) in seconds of database storages' heartbeats; a trial
     without a heartbeat for the grace period is failed and retried. ``SearchResult.unmet`` says why,
     when the run ended before ``n_trials`` counted. ``promote``: then train the best ``promote``
@@ -305,11 +298,13 @@ def search(
     checks.positive("--n-trials", n_trials)
     checks.number("--workers", workers, 1, checks.WORKERS_MAX, integer=True)
     checks.number("timeout", timeout, 0, low_open=True, optional=True)
-    if workers > 1 and (storage_url or "").startswith("sqlite:"):  # refused before the database file is created
+    storage_url = storage.url if isinstance(storage, Storage) else storage or default_storage_url(study_name)
+    if workers > 1 and storage_url.startswith("sqlite:"):  # refused before the database file is created
         raise InvalidArgumentError(
             "SQLite cannot take several writing processes ('database is locked'): use the default journal file or a database URL"
         )
-    for path in (out or study_dir(study_name), artifact_dir(storage_url or default_storage_url(study_name), study_name)):
+    where = artifact_dir(storage_url, study_name)  # the artifacts; their parent holds what the proxy makes
+    for path in (out or study_dir(study_name), where):
         check_writable(path)  # refused before the study is made (a journal left behind)
     check_writable_storage(storage_url, study_name)
     if out is not None and out.exists() and not out.is_dir():
@@ -319,34 +314,37 @@ def search(
     check_heartbeat(heartbeat)
     t0 = time.perf_counter()
     space = get_space(config.space)
-    target = open_proxy(config, workdir(storage_url, study_name))  # a random subset is made here, before the workers start
+    target = open_proxy(config, where.parent)  # a random subset is made here, before the workers start
     check_compatible(space, target, config.space)
     if ladder is not None:
-        Rungs(config, target, workdir(storage_url, study_name), ladder).prepare()  # every rung's token, before a study is made
+        Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made
     c, h, w = target.input_shape
     check_max_params(space, config.max_params, c, target.num_classes, (h, w))
-    storage, url = open_storage(storage_url, study_name, *heartbeat)
+    opened = storage if isinstance(storage, Storage) else open_storage(storage_url, study_name, *heartbeat)
+    url = opened.url
     with interrupts.deferred():
-        study = create_or_check(storage, study_name, config, target.fingerprint(space), config.seed)  # before workers race to create it
+        study = create_or_check(
+            opened.backend, study_name, config, target.fingerprint(space), config.seed
+        )  # before workers race to create it
         if ladder is not None:
             ladders.record(study, ladder)  # or refuse another, before anything trains
         study.set_user_attr(BUDGET_ATTR, n_trials)
-        attach_study_extras(study, target, config, url)
+        attach_study_extras(study, target, config, opened)
     options = [
         WorkerOptions(n_trials, timeout, k, config.synthetic, config.device, False, config.data_root, heartbeat) for k in range(1, workers)
     ]
     with worker_processes(study_name, url, options) as children:
-        run_worker(config, study_name, url, n_trials, timeout, 0, progress, target, heartbeat)
+        run_worker(config, study_name, opened, n_trials, timeout, 0, progress, target)
     failed_children = [c.returncode for c in children if c.returncode]
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    fail_dead_trials(study, storage)  # a worker killed after this process's last trial
+    study = optuna.load_study(study_name=study_name, storage=opened.backend)
+    fail_dead_trials(study, opened.backend)  # a worker killed after this process's last trial
     states = _states(study, len(failed_children))
     unmet = _unmet(study, n_trials, states, timeout is not None and time.perf_counter() - t0 >= timeout)
     promotion = None
     if promote and unmet is None:  # the K best of the whole budget, not of what happened to finish
         promotion = promote_best(
             study,
-            url,
+            opened,
             target.setup.data,
             config.seed,
             promote,
@@ -424,14 +422,14 @@ def join(
     join_study(study_name, storage_url, WorkerOptions(n_trials, timeout, worker_index, synthetic, device, progress, data_root, heartbeat))
 
 
-def _work(study: optuna.Study, url: str, options: WorkerOptions) -> None:
+def _work(study: optuna.Study, opened: Storage, options: WorkerOptions) -> None:
     """A search worker: the stored configuration, with this machine's paths and device."""
     config = SearchConfig.from_dict(study.user_attrs[ATTR]["config"])
     config.synthetic = options.synthetic or config.synthetic  # the same images at another path on this machine (checked by hash)
     config.device = options.device or config.device
     config.data_root = options.data_root or config.data_root
     total = options.n_trials if options.n_trials is not None else int(study.user_attrs.get(BUDGET_ATTR, 0)) or int(1e9)
-    run_worker(config, study.study_name, url, total, options.timeout, options.worker_index, options.progress, heartbeat=options.heartbeat)
+    run_worker(config, study.study_name, opened, total, options.timeout, options.worker_index, options.progress)
 
 
 def score(

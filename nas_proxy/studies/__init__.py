@@ -22,7 +22,7 @@ if TYPE_CHECKING:
         kind_of,
         register,
     )
-    from nas_proxy.studies.storage import StorageError, open_storage, require_existing, study_dir
+    from nas_proxy.studies.storage import Storage, StorageError, open_storage, require_existing, study_dir
     from nas_proxy.studies.trials import MAX_RETRY, claim, fail_dead_trials, recording_failure, worker_tag
     from nas_proxy.studies.workers import join, load_study, worker_processes
 
@@ -40,7 +40,7 @@ lazy.exports(
             "kind_of",
             "register",
         ],
-        "nas_proxy.studies.storage": ["StorageError", "open_storage", "require_existing", "study_dir"],
+        "nas_proxy.studies.storage": ["Storage", "StorageError", "open_storage", "require_existing", "study_dir"],
         "nas_proxy.studies.trials": ["MAX_RETRY", "claim", "fail_dead_trials", "recording_failure", "worker_tag"],
         "nas_proxy.studies.workers": ["join", "load_study", "worker_processes"],
     },
@@ -52,6 +52,7 @@ __all__ = [
     "HEARTBEAT_SECONDS",
     "KIND_ATTR",
     "MAX_RETRY",
+    "Storage",
     "StorageError",
     "StudyKind",
     "StudyNotFoundError",

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from nas_proxy.errors import NasProxyError
 from nas_proxy.registry import Registry
+from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, Storage
 
 if TYPE_CHECKING:  # the command line reads the heartbeat defaults without importing Optuna
     import optuna
 
-HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
-GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 
 KIND_ATTR = "nasproxy_kind"  # study user attribute: the name of the study's kind
 # studies made before KIND_ATTR existed: the user attribute that held their settings -> their kind
@@ -53,11 +52,12 @@ class WorkerOptions:
 
 @dataclass(frozen=True)
 class StudyKind:
-    """One kind of study. ``work(study, storage_url, options)`` runs this process as one of the
-    study's workers until there is nothing left for it to do (other workers may share the study)."""
+    """One kind of study. ``work(study, storage, options)`` runs this process as one of the
+    study's workers until there is nothing left for it to do (other workers may share the study);
+    ``storage`` is the one ``study`` was loaded from, opened once in this process."""
 
     name: str
-    work: Callable[[optuna.Study, str, WorkerOptions], None]
+    work: Callable[[optuna.Study, Storage, WorkerOptions], None]
     description: str = ""
 
 

@@ -26,7 +26,7 @@ from nas_proxy.progress import Meter, say
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.spec_attrs import spec_attrs, spec_from_attrs, without_spec
-from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.storage import Storage
 from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, fail_reason, recording_failure, unmasked
 from nas_proxy.studies.workers import worker_processes
 
@@ -180,7 +180,7 @@ def work(study: optuna.Study, storage: BaseStorage, run: Guarded[float], label: 
 
 def train_all(
     study: optuna.Study,
-    url: str,
+    storage: Storage,
     wanted: Wanted,
     workers: int,
     options: WorkerOptions,
@@ -189,14 +189,13 @@ def train_all(
     progress: bool = False,  # the library is silent unless asked; the CLI asks
 ) -> None:
     """Train the queued trials of ``wanted`` with ``workers`` processes (this one, ``work_here``,
-    and ``workers - 1`` started with ``options``), then wait for those running in other workers
-    elsewhere, taking over any that get re-queued (a worker died)."""
+    and ``workers - 1`` started with ``options``, each opening ``storage.url`` once), then wait for
+    those running in other workers elsewhere, taking over any that get re-queued (a worker died)."""
     if waiting(study):
-        with worker_processes(study.study_name, url, [options] * (workers - 1)):
+        with worker_processes(study.study_name, storage.url, [options] * (workers - 1)):
             work_here()
     keys = {(arch_id(spec), seed) for spec, seed in wanted}
     told = False
-    storage = open_storage(url, study.study_name)[0]  # opened once: every poll below reads through it
     while True:
         open_ = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)) if key_of(t) in keys]
         if not open_:
@@ -208,7 +207,7 @@ def train_all(
             say(label, f"{label}: waiting for {len(open_)} trainings running in other workers", enabled=progress)
             told = True
         time.sleep(POLL_SECONDS)
-        fail_dead_trials(study, storage)
+        fail_dead_trials(study, storage.backend)  # through the storage the caller opened: no new one per poll
 
 
 def results(study: optuna.Study) -> dict[Key, dict[str, Any]]:

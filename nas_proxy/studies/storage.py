@@ -16,17 +16,18 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
-
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from typing import TYPE_CHECKING, NamedTuple
 
 from nas_proxy import checks
 from nas_proxy.errors import NasProxyError
 from nas_proxy.files import check_writable, make_dirs
-from nas_proxy.studies.journal import JournalFile
-from nas_proxy.studies.kinds import GRACE_SECONDS, HEARTBEAT_SECONDS
-from nas_proxy.studies.trials import MAX_RETRY
+
+if TYPE_CHECKING:  # Optuna is imported when a storage is opened: the command line reads the constants below without it
+    from optuna.storages import BaseStorage
 
 STUDIES_DIR = Path("studies")
+HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
+GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 # what a URL scheme without "+driver" is opened with: psycopg 3, SQLAlchemy 2.1's default for PostgreSQL
 # (2.0 picks psycopg2, which `nasproxy[postgres]` does not install); "postgres://" is the Heroku/libpq spelling
 DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
@@ -43,6 +44,22 @@ EXTRAS_ATTR = "nasproxy_dashboard"  # study user attribute: where the dashboard'
 
 class StorageError(NasProxyError):
     """A storage URL that cannot be opened."""
+
+
+class Storage(NamedTuple):
+    """An opened storage, made once by a command (:func:`open_storage`) and passed down to everything
+    it runs; it unpacks as ``(backend, url)``. Worker processes are given ``url``: each opens its own."""
+
+    backend: BaseStorage  # what optuna.create_study / load_study take
+    url: str  # what it was opened from: a bare journal path or a database URL with its driver
+
+    def artifacts(self, study: str) -> Path:
+        """Where ``study``'s dashboard artifacts go (:func:`artifact_dir`)."""
+        return artifact_dir(self.url, study)
+
+    def workdir(self, study: str) -> Path:
+        """Where ``study`` keeps what its proxy makes (a random subset): beside its journal, else ``studies/STUDY``."""
+        return self.artifacts(study).parent
 
 
 def study_dir(study: str, root: Path = STUDIES_DIR) -> Path:
@@ -72,13 +89,16 @@ def journal_path(url: str) -> Path | None:
     return Path(url.removeprefix("journal:"))
 
 
-def open_storage(
-    url: str | None, study: str, heartbeat_interval: int = HEARTBEAT_SECONDS, grace_period: int = GRACE_SECONDS
-) -> tuple[BaseStorage, str]:
-    """(storage, the URL it was opened from); one-line :class:`StorageError` when it cannot be opened.
+def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEAT_SECONDS, grace_period: int = GRACE_SECONDS) -> Storage:
+    """The storage ``url`` names (None: ``study``'s default journal), with the URL it was opened from; one-line :class:`StorageError` when it cannot be opened.
 
     ``heartbeat_interval`` and ``grace_period`` (seconds) apply to database storages other than SQLite.
     """
+    from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    from nas_proxy.studies.journal import JournalFile
+    from nas_proxy.studies.trials import MAX_RETRY
+
     checks.plain_name("study name", study, "study (and its folder under studies/)")
     url = url or default_storage_url(study)
     try:
@@ -95,14 +115,14 @@ def open_storage(
                     "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
                 }
             )
-            return RDBStorage(url, engine_kwargs=None, **heartbeat), url  # type: ignore[arg-type]
+            return Storage(RDBStorage(url, engine_kwargs=None, **heartbeat), url)  # type: ignore[arg-type]
         if "://" in url:
             raise StorageError(f"unsupported storage URL {url!r}: use a journal file path, sqlite:///FILE, postgresql://... or mysql://...")
         path = Path(url.removeprefix("journal:"))
         _check_journal_path(path)
         check_journal(path)
         make_dirs(path.parent)
-        return JournalStorage(JournalFile(path)), str(path)  # bare: the form optuna's CLI and optuna-dashboard accept
+        return Storage(JournalStorage(JournalFile(path)), str(path))  # bare: the form optuna's CLI and optuna-dashboard accept
     except NasProxyError:  # StorageError, a damaged journal, a disk that refuses the write: their own one line
         raise
     except ImportError as e:
@@ -230,6 +250,7 @@ def database_url(url: str) -> str | None:
 
 __all__ = [
     "EXTRAS_ATTR",
+    "Storage",
     "StorageError",
     "artifact_dir",
     "check_journal",

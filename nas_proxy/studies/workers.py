@@ -52,12 +52,12 @@ def join(study_name: str, storage_url: str | None, options: WorkerOptions | None
     checks.number("worker_index", options.worker_index, 0, checks.WORKERS_MAX, integer=True)  # a sampler seed offset
     check_heartbeat(options.heartbeat)
     require_existing(storage_url, study_name)  # a worker joins a study: it never creates a storage
-    storage, url = open_storage(storage_url, study_name, *options.heartbeat)
-    study = load_study(storage, study_name)
+    storage = open_storage(storage_url, study_name, *options.heartbeat)  # once for this process: the kind works through it
+    study = load_study(storage.backend, study_name)
     kind = kind_of(study)
     if kind is None:
         raise StudyNotFoundError(f"study {study_name!r} was not made by nasproxy search")
-    get(kind).work(study, url, options)
+    get(kind).work(study, storage, options)
     return study
 
 

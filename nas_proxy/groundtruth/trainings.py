@@ -17,7 +17,7 @@ import optuna
 
 from nas_proxy.studies import kinds, queue
 from nas_proxy.studies.kinds import WorkerOptions
-from nas_proxy.studies.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, open_storage
+from nas_proxy.studies.storage import Storage
 from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, train_one
 from nas_proxy.utils import resolve_device
@@ -36,51 +36,49 @@ class TrainingStudy:
         """One study per dataset, split and protocol: the cache key of every training in it."""
         return cache_name(self.kind, data, config)
 
-    def open(self, storage_url: str | None, data: DataRef, config: GroundTruthConfig) -> tuple[optuna.Study, str]:
-        """The study of this data and protocol (created when missing); (study, storage URL)."""
+    def open(self, storage: Storage, data: DataRef, config: GroundTruthConfig) -> optuna.Study:
+        """The study of this data and protocol in ``storage`` (created when missing)."""
         name = self.study_name(data, config)
-        storage, url = open_storage(storage_url, name)
-        study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+        study = optuna.create_study(study_name=name, storage=storage.backend, direction="maximize", load_if_exists=True)
         if self.attr not in study.user_attrs:
             data_attrs = {**data.key(), "data_root": data.data_root, "image_size": data.image_size}
             study.set_user_attr(self.attr, {"data": data_attrs, "protocol": config.to_dict()})
         kinds.mark(study, self.kind)
         name_objective(study, self.value)
-        fail_dead_trials(study, storage)  # trainings whose process died here: failed and re-queued before counting
-        return study, url
+        fail_dead_trials(study, storage.backend)  # trainings whose process died here: failed and re-queued before counting
+        return study
 
     def run_worker(
         self,
         study: optuna.Study,
-        storage_url: str | None,
+        storage: Storage,
         device: str = "auto",
         progress: bool = False,  # the library is silent unless asked; the CLI asks
         data_root: str | None = None,
-        heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),
     ) -> None:
-        """Train queued architectures until the queue is empty (several workers may share it); the
-        trainings of workers found dead (``heartbeat``: interval and grace in seconds, for database
-        storages) are re-queued and trained too."""
+        """Train queued architectures of ``study`` (in ``storage``) until the queue is empty (several
+        workers may share it); the trainings of workers found dead (after the heartbeat grace period
+        ``storage`` was opened with, for database storages) are re-queued and trained too."""
         stored = study.user_attrs[self.attr]
         config = GroundTruthConfig.from_dict(stored["protocol"])
-        storage, _ = open_storage(storage_url, study.study_name, *heartbeat)
-        study = optuna.load_study(study_name=study.study_name, storage=storage)  # with these heartbeat settings
-        fail_dead_trials(study, storage)
+        fail_dead_trials(study, storage.backend)
         if not queue.waiting(study):
             return
         data = RealData(_stored_data(stored["data"], data_root), config, resolve_device(device), test=self.value == "test_accuracy")
         objective = queue.objective(lambda spec, seed: train_one(spec, seed, data, config), self.value, {"device": str(data.device)})
-        queue.work(study, storage, objective, self.label, progress)
+        queue.work(study, storage.backend, objective, self.label, progress)
 
-    def train(self, study: optuna.Study, url: str, wanted: queue.Wanted, workers: int, device: str, progress: bool) -> None:
-        """Train what ``wanted`` lacks in ``study`` with ``workers`` processes on this machine, and
-        wait for what other workers are training."""
+    def train(self, study: optuna.Study, storage: Storage, wanted: queue.Wanted, workers: int, device: str, progress: bool) -> None:
+        """Train what ``wanted`` lacks in ``study`` (in ``storage``) with ``workers`` processes on this
+        machine, and wait for what other workers are training."""
         options = WorkerOptions(device=device, progress=False)
-        queue.train_all(study, url, wanted, workers, options, lambda: self.run_worker(study, url, device, progress), self.label, progress)
+        queue.train_all(
+            study, storage, wanted, workers, options, lambda: self.run_worker(study, storage, device, progress), self.label, progress
+        )
 
-    def work(self, study: optuna.Study, url: str, options: WorkerOptions) -> None:
-        """``nasproxy worker`` on a study of this kind."""
-        self.run_worker(study, url, options.device or "auto", options.progress, options.data_root, options.heartbeat)
+    def work(self, study: optuna.Study, storage: Storage, options: WorkerOptions) -> None:
+        """``nasproxy worker`` on a study of this kind (``storage`` opened with the worker's heartbeat)."""
+        self.run_worker(study, storage, options.device or "auto", options.progress, options.data_root)
 
     def register(self, description: str) -> None:
         """Register this kind (its module in ``nas_proxy/study_kinds/`` calls this once)."""

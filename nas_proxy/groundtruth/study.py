@@ -1,7 +1,7 @@
 """Ground truth: architectures trained on the real training split, scored on the real test set.
 
 The trainings are the trials of their own Optuna study (a study kind, see
-:mod:`nas_proxy.search.trainings`), one enqueued trial per (architecture, seed), so that any number
+:mod:`nas_proxy.groundtruth.trainings`), one enqueued trial per (architecture, seed), so that any number
 of workers on any number of machines share them (``nasproxy worker`` joins a ground-truth study as
 it joins a search), finished trainings are cached in the storage and reused by every later report
 with the same protocol, and an interrupted run resumes.
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import optuna
 
-from nas_proxy.search.trainings import TrainingStudy
+from nas_proxy.groundtruth.trainings import TrainingStudy
 from nas_proxy.studies.queue import MAX_FAILURES, enqueue, failures, key_of, results
-from nas_proxy.studies.storage import default_storage_url, open_storage
+from nas_proxy.studies.storage import Storage, default_storage_url, open_storage
 from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_one
 
@@ -33,18 +33,18 @@ run_worker = GROUND_TRUTH.run_worker
 train = GROUND_TRUTH.train
 
 
-def storage_beside(search_url: str, data: DataRef, config: GroundTruthConfig) -> str:
-    """Where the ground truth of a search (stored at ``search_url``) goes when no storage is given:
+def storage_beside(search: Storage, data: DataRef, config: GroundTruthConfig) -> Storage:
+    """Where the ground truth of a search (in storage ``search``) goes when no storage is given:
     the search's own storage, so that one dashboard shows the search, its promotion and its ground
     truth. A ground truth of this data and protocol that an earlier version kept in its own journal
     (``studies/<its name>/journal.log``) stays there, so that its trainings are reused."""
     name = study_name(data, config)
     own = default_storage_url(name)
     if Path(own).is_file():
-        storage, _ = open_storage(own, name)
-        if name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
-            return own
-    return search_url
+        storage = open_storage(own, name)
+        if name in {s.study_name for s in optuna.get_all_study_summaries(storage.backend, include_best_trial=False)}:
+            return storage
+    return search
 
 
 __all__ = [

@@ -10,19 +10,19 @@ import optuna
 
 from nas_proxy import checks
 from nas_proxy.configs import CorrelateBudget
-from nas_proxy.correlate import ground_truth as gt
 from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
 from nas_proxy.correlate.config import CorrelateConfig, data_ref
-from nas_proxy.correlate.promotion import ladder_regrets
-from nas_proxy.correlate.report import attach_to_study, write_reports
+from nas_proxy.correlate.picks import ladder_regrets
 from nas_proxy.correlate.result import CorrelateResult
 from nas_proxy.correlate.runner import correlate
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.groundtruth import study as gt
 from nas_proxy.progress import OnProgress
+from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ladder as ladders
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import open_storage, require_existing
+from nas_proxy.studies.storage import Storage, open_storage, require_existing
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.trainers.synthetic_set import ProxyConfig
 
@@ -87,7 +87,7 @@ class _FromStudy:
     proxy: ProxyConfig
     seed: int
     study: optuna.Study
-    url: str
+    storage: Storage  # the study's, opened once for the whole command
     notes: list[str]
     dataset: str | None = None  # the real data of a study searched on a proxy without a set (search --dataset)
     ladder: list[dict[str, Any]] | None = None  # a ladder study's pick at every rung (search.ladder.picks), judged in the verdict
@@ -97,8 +97,8 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     """The study's best architectures, scored with the proxy training and the seed it searched with
     where the request left them at their defaults (its own scores reused when made the same way)."""
     require_existing(r.storage, name)
-    storage, url = open_storage(r.storage, name)
-    search_config, _ = load_config(storage, name)
+    storage = open_storage(r.storage, name)
+    search_config, _ = load_config(storage.backend, name)
     if search_config is None:
         raise InvalidArgumentError(f"{name!r} is a ground-truth study; --study takes a search study")
     c = r.config
@@ -106,7 +106,7 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     searched_on = [search_config.synthetic] if search_config.synthetic is not None else []  # none: a proxy on real data
     synthetic = list(c.synthetic) if "synthetic" in r.given else searched_on
     proxy, notes = _study_proxy(search_config.proxy, proxy, r.proxy_given)
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = optuna.load_study(study_name=name, storage=storage.backend)
     seed = c.seed if "seed" in r.given else search_config.seed  # not given: the same networks as in the search
     if seed != search_config.seed:
         notes.append(f"seed {seed} as asked, not the study's {search_config.seed}: the study's proxy scores are not reused")
@@ -125,7 +125,7 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     for a in archs:  # search scores are reused only when made the same way on the same images
         if not (reusable and a.study_sha256 is not None and a.study_sha256 == sha):
             a.study_value = None
-    return _FromStudy(archs, space, synthetic, proxy, seed, study, url, notes, search_config.dataset, ladder)
+    return _FromStudy(archs, space, synthetic, proxy, seed, study, storage, notes, search_config.dataset, ladder)
 
 
 def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None) -> CorrelateResult:
@@ -163,12 +163,14 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
         if len(archs) < n_archs and len(archs) == space.size():
             notes.append(f"space {space_name!r} holds {len(archs)} architectures, fewer than --n-archs {n_archs}: all of them are used")
     config = replace(c, space=space_name, synthetic=synthetic, proxy=proxy, seed=seed, dataset=dataset)
+    beside = None
     if found is not None and config.gt_storage is None:  # the ground truth beside its search: one dashboard shows both
-        config = replace(config, gt_storage=gt.storage_beside(found.url, data_ref(config)[0], config.ground_truth))
-    result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes)
+        beside = gt.storage_beside(found.storage, data_ref(config)[0], config.ground_truth)
+        config = replace(config, gt_storage=beside.url)
+    result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes, gt_storage=beside)
     if found is not None and found.ladder:
         result.facts["ladder"] = ladder_regrets(found.ladder, result.rows)
     write_reports(result)
     if found is not None:
-        attach_to_study(found.study, result, found.url)
+        attach_to_study(found.study, result, found.storage)
     return result

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from nas_proxy.correlate.metrics import to_jsonable
-from nas_proxy.correlate.report_notes import ceiling_size, dash_notes, failed_archs, failed_lines
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
-from nas_proxy.correlate.verdict import verdict
 from nas_proxy.files import make_dirs, write_bytes, write_json, write_text, writing
+from nas_proxy.report.notes import ceiling_size, dash_notes, failed_archs, failed_lines
+from nas_proxy.report.verdict import verdict
+from nas_proxy.studies.storage import Storage
 
 SCATTER, COST = "scatter.png", "fidelity_cost.png"
 COLUMNS = [  # (key in the proxy's metrics, header)
@@ -207,13 +208,13 @@ def _protocol(f: dict[str, Any]) -> list[str]:
 
 
 def plots(result: CorrelateResult) -> None:
-    """``scatter.png`` and ``fidelity_cost.png`` (:mod:`nas_proxy.correlate.report_plots`)."""
+    """``scatter.png`` and ``fidelity_cost.png`` (:mod:`nas_proxy.report.plots`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nas_proxy.correlate.report_plots import cost_figure, scatter_figure
+    from nas_proxy.report.plots import cost_figure, scatter_figure
 
     for name, fig in ((SCATTER, scatter_figure(result, failed_archs(result))), (COST, cost_figure(result))):
         _save(fig, result.out / name)
@@ -262,13 +263,12 @@ def write_reports(result: CorrelateResult) -> None:
     write_json(out / "results.json", to_jsonable(result.to_dict()))
 
 
-def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
-    """Show the summary and the fidelity plot on the search study's dashboard page."""
+def attach_to_study(study: Any, result: CorrelateResult, storage: Storage) -> None:
+    """Show the summary and the fidelity plot on the search study's dashboard page (``storage``: the study's)."""
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
     from optuna_dashboard import save_note
 
     from nas_proxy.search.dashboard import SEPARATOR, description, md_code, md_text
-    from nas_proxy.studies.storage import artifact_dir
 
     best = max(
         ((n, m) for n, m in result.proxies.items() if n != TRUTH_SEED2),
@@ -292,7 +292,7 @@ def attach_to_study(study: Any, result: CorrelateResult, url: str) -> None:
     lines += [f"> {md_text(w)}" for w in result.warnings]
     first = description(study)
     save_note(study, (first + SEPARATOR if first else "") + "\n".join(lines))
-    store_dir = make_dirs(artifact_dir(url, study.study_name))
+    store_dir = make_dirs(storage.artifacts(study.study_name))
     store = FileSystemArtifactStore(str(store_dir))
     for name in (COST, SCATTER):
         with writing(store_dir, (result.out / name).stat().st_size):

@@ -1,7 +1,7 @@
 """The report's two plots, laid out so that no text overlaps another or leaves the figure.
 
 ``scatter.png``: every proxy's score against the ground truth, one panel each; architectures at
-chance level (:mod:`nas_proxy.correlate.report_notes`) are drawn as marks on the bottom edge
+chance level (:mod:`nas_proxy.report.notes`) are drawn as marks on the bottom edge
 instead of stretching the accuracy axis. ``fidelity_cost.png``: each proxy's Kendall tau-b
 against its seconds per architecture, each point named beside it where a free place is found
 (tried nearest first, never over another name, a point or the axes' edge), in a legend otherwise.
@@ -14,8 +14,8 @@ import math
 import textwrap
 from typing import Any, TypeGuard
 
-from nas_proxy.correlate.report_notes import Failed
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
+from nas_proxy.report.notes import Failed
 
 FAILED_COLOUR = "#c0392b"
 LOG_SCALED = ("params", "flops", "synflow")  # scores that span decades

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any, TypeGuard
 
-from nas_proxy.correlate.report_notes import failed_archs
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
+from nas_proxy.report.notes import failed_archs
 
 
 def _ok(v: Any) -> TypeGuard[float]:
