@@ -17,7 +17,7 @@ finished; the last step writes ``gpu_results.md``, a section ready to paste into
    issue 18's ablation on the 70 evaluation architectures and the paper's evaluation protocol, 5 minutes a
    call, resumed by the next call from the state each packs into OUT.
 
-``--dry-run`` runs every section on CPU with tiny sizes and a fabricated Fashion-MNIST (tests/test_gpu_check.py).
+``--dry-run`` runs every section on CPU with tiny sizes and a fabricated Fashion-MNIST (tests/project/test_gpu_check.py).
 Run it through ``benchmarks/gpu_check.sh``; benchmarks/README.md has the commands.
 """
 

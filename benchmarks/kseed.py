@@ -12,7 +12,7 @@ Two parts, both resumable (finished scores are cached as JSON lines under --out)
    process so that the machine's load is shared alike; seconds per trial and the ratio to K = 1.
 2. **Fidelity**: the first ``--archs`` architectures scored once at K = ``max(--k)`` (ModelStack's
    default mode for the device). Copy k of that run is the network a separate K = 1 training with
-   seed k gives (tests/test_batched.py), so the K-seed proxy for every K is the mean of the first K
+   seed k gives (tests/search/test_batched.py), so the K-seed proxy for every K is the mean of the first K
    copies. Against the table's first seed (test accuracy): Spearman, Kendall, top-20 % correlations,
    regret with bootstrap intervals (``summarise``), the paired difference to K = 1, and the proxy's own
    seed-to-seed agreement: Spearman between disjoint groups of copies (K = 1: copy pairs; K = 2: pairs

@@ -6,7 +6,7 @@ Every repeat trains each architecture once per variant, the variants interleaved
 them alike), from the same seed:
 
 - ``old``: ``nas_proxy/training.py`` as it was at ``--old-ref`` (``git show``), exec'd as a module;
-- ``new-off``: today's ``train_model`` with every fast option off (bit for bit the old, tests/test_fast_trainer.py);
+- ``new-off``: today's ``train_model`` with every fast option off (bit for bit the old, tests/search/test_fast_trainer.py);
 - ``new-on``: the options a CPU runs (``--on``: drop_last, the onecycle schedule, label smoothing 0.1).
 
 The split is resident in memory in all three (RealData puts it on the device once; batches are taken by

@@ -11,7 +11,7 @@ could only print a traceback. A package declares where each public name lives::
 
 and the first ``nas_proxy.search.SearchConfig`` imports ``nas_proxy.search.config`` (PEP 562's
 module ``__getattr__``, through the module-class hook of the Python docs, "Customizing module
-attribute access"). tests/test_startup.py checks that the table and the ``TYPE_CHECKING`` imports
+attribute access"). tests/cli/test_startup.py checks that the table and the ``TYPE_CHECKING`` imports
 agree and that every name resolves.
 """
 

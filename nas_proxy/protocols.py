@@ -6,7 +6,7 @@
 - :class:`EvaluateOptions`: what ``evaluate`` trains besides its TrainConfig.
 
 This module imports no torch: the command line reads these defaults for its ``--help``, and a
-config file is checked against them, without waiting seconds for torch (tests/test_startup.py).
+config file is checked against them, without waiting seconds for torch (tests/cli/test_startup.py).
 The code that trains lives in :mod:`nas_proxy.training`.
 """
 
@@ -117,7 +117,7 @@ SCHEDULES = ("step", "cosine", "onecycle")  # nas_proxy.schedules.SCHEDULES has 
 class FastTrainConfig:
     """How the real-data trainer may run faster or converge in fewer epochs (issue 20). Every field's
     default is today's training: with all of them, the training is bit for bit the one before they
-    existed (tests/test_fast_trainer.py). The split is already resident on the device (one copy per
+    existed (tests/search/test_fast_trainer.py). The split is already resident on the device (one copy per
     worker, ``trainers.fulldata.RealData``), batches are taken by a device permutation, bf16 autocast
     is already on for CUDA (``TrainConfig.amp``), and nothing in an epoch reads back to the host:
     those need no option.

@@ -2,7 +2,7 @@
 
     python scripts/screenshot.py report [REPORT_DIR] --out shots/
         REPORT_DIR: a ``nasproxy correlate`` output (report.html); without it, the crowded report
-        of tests/test_correlate_report.py (a long proxy name, close points, an architecture at
+        of tests/correlate/test_correlate_report.py (a long proxy name, close points, an architecture at
         chance, a 4-architecture ceiling) is written to OUT/crowded first. Also prints the texts
         of its plots that overlap (none expected).
     python scripts/screenshot.py dashboard STORAGE --out shots/ [--path /dashboard/studies/1]
@@ -63,7 +63,7 @@ def report(args: argparse.Namespace) -> None:
 
     folder = args.dir
     if folder is None:
-        from tests.test_correlate_report import crowded
+        from tests.correlate.test_correlate_report import crowded
 
         folder = args.out / "crowded"
         result = crowded(folder)

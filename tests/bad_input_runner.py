@@ -137,7 +137,7 @@ HEADER = """# Bad inputs and what nasproxy says
 
 Every input below is refused with one line on stderr, a non-zero exit (2: usage errors and refused
 input) and nothing written. The table is generated from `tests/bad_inputs.py` (the list
-`tests/test_bad_inputs.py` runs) by
+`tests/cli/test_bad_inputs.py` runs) by
 
     python -m tests.bad_inputs --write docs/bad-inputs.md
 

@@ -1,6 +1,6 @@
 """Every bad input nasproxy has been tried with, and the one line each gets.
 
-``CASES`` is the single list that ``tests/test_bad_inputs.py`` runs and that
+``CASES`` is the single list that ``tests/cli/test_bad_inputs.py`` runs and that
 ``python -m tests.bad_inputs --write docs/bad-inputs.md`` turns into the table in the docs (see
 :mod:`tests.bad_input_runner` for what "handled right" means). Paths are relative to the workspace
 of broken files that :mod:`tests.bad_inputs_files` writes.

@@ -1,4 +1,4 @@
-"""torchrun entry point of tests/test_sharded.py: ``nasproxy distill ... --distributed`` whose rank 1
+"""torchrun entry point of tests/distill/test_sharded.py: ``nasproxy distill ... --distributed`` whose rank 1
 dies (``os._exit``: no checkpoint, no clean-up) at the loss read-back of iteration ``DIE_AT``.
 
 Usage: ``torchrun ... tests/sharded_worker.py DIE_AT distill ARGS...``

@@ -1,7 +1,7 @@
 """What a calibration searches over and how it judges a protocol: :class:`CalibrateConfig`.
 
 Apart from the runner so that ``nasproxy calibrate --help`` reads the defaults without importing
-torch, Optuna or scipy (tests/test_startup.py).
+torch, Optuna or scipy (tests/cli/test_startup.py).
 """
 
 from __future__ import annotations

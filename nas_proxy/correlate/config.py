@@ -1,7 +1,7 @@
 """What a correlation run is asked to do (:class:`CorrelateConfig`) and the real data it is about.
 
 This module imports no torch, numpy or scipy: ``nasproxy correlate --help`` prints these defaults
-(tests/test_startup.py); :func:`data_ref` imports what reads a synthetic set when called.
+(tests/cli/test_startup.py); :func:`data_ref` imports what reads a synthetic set when called.
 """
 
 from __future__ import annotations

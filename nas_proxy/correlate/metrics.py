@@ -259,7 +259,7 @@ def bootstrap_samples(metric: Metric, x: npt.ArrayLike, y: npt.ArrayLike, n: int
     m = len(px)
     if m == 0:
         return np.full(n, math.nan)
-    # The draw scipy.stats.bootstrap(paired=True) makes, kept here (tests/test_metrics.py checks the
+    # The draw scipy.stats.bootstrap(paired=True) makes, kept here (tests/correlate/test_metrics.py checks the
     # two distributions are equal bit for bit, paired differences included): scipy's percentile
     # interval is NaN as soon as one resample is undefined (top-20 % metrics on 20 architectures:
     # ~4 %), so ours (percentile_interval) would stay anyway, and scipy adds 1-3 ms a call, 2-9x

@@ -1,7 +1,7 @@
 """The ConvNet family's architectures, as data: its options and :class:`ConvNetSpec`.
 
 Apart from :mod:`nas_proxy.models.convnet` (the network) so that the command line and the configs
-read them without importing torch (tests/test_startup.py).
+read them without importing torch (tests/cli/test_startup.py).
 """
 
 from __future__ import annotations

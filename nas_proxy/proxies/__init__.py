@@ -2,7 +2,7 @@
 
 A contributor adds a proxy by deriving from :class:`Proxy` and decorating the class with
 ``@register("kind")``; every run then offers it, ``--proxies`` selects it by its token, and the
-parametrised test over all registered proxies (tests/test_proxies.py) covers it.
+parametrised test over all registered proxies (tests/search/test_proxies.py) covers it.
 """
 
 from nas_proxy.proxies import early, synthetic, training_free  # noqa: F401 (registers the built-in kinds)

@@ -1,0 +1,1 @@
+"""The command line: options, help, bad inputs, start-up, the pipeline."""

@@ -1,0 +1,97 @@
+"""Every bad input of ``tests/bad_inputs.py``: one line, a non-zero exit, nothing written; and the
+table in docs/bad-inputs.md is what these cases print today."""
+
+from __future__ import annotations
+
+from dataclasses import Field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import pytest
+
+from tests import bad_input_runner, bad_inputs_files
+from tests.bad_input_runner import Case, Outcome
+from tests.bad_inputs import CASES
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "bad-inputs.md"
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """Every case run once, in-process, in one workspace of broken files (restored after a case
+    that changed it)."""
+    root = tmp_path_factory.mktemp("bad-inputs")
+    workspace, pristine = root / "work", root / "pristine"
+    bad_inputs_files.build(workspace)
+    bad_input_runner.copy_workspace(workspace, pristine)
+    return {case.args: outcome for case, outcome in bad_input_runner.run_all(CASES, workspace, pristine)}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{i}:{c.args[:60]}" for i, c in enumerate(CASES, start=1)])
+def test_bad_input_is_refused_in_one_line_writing_nothing(case: Case, outcomes: dict[str, Outcome]) -> None:
+    outcome = outcomes[case.args]
+    assert bad_input_runner.problems(case, outcome) == [], outcome.stderr
+    assert outcome.code == 2  # NasProxyError's code and argparse's, for every refused input
+
+
+def test_the_cases_cover_every_command_and_are_distinct() -> None:
+    from nas_proxy.cli import build_parser
+
+    commands = {c.args.split()[0] for c in CASES if c.args}
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) <= commands  # type: ignore[arg-type]
+    assert len({c.args for c in CASES}) == len(CASES) >= 150
+
+
+def test_the_table_in_the_docs_is_up_to_date(outcomes: dict[str, Outcome]) -> None:
+    expected = bad_input_runner.table([(case, outcomes[case.args]) for case in CASES])
+    assert DOC.read_text() == expected, "docs/bad-inputs.md is stale: python -m tests.bad_inputs --write docs/bad-inputs.md"
+
+
+class _Config(Protocol):
+    """A config dataclass of the Python API: its fields, and ``validate``."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    def validate(self) -> None: ...
+
+
+def _configs() -> list[_Config]:
+    from nas_proxy.correlate import CorrelateConfig, GroundTruthConfig
+    from nas_proxy.distill import DistillConfig
+    from nas_proxy.search import ProxyConfig, SearchConfig
+    from nas_proxy.training import TrainConfig
+
+    return [
+        DistillConfig(),
+        TrainConfig(),
+        ProxyConfig(),
+        GroundTruthConfig(),
+        SearchConfig("syn", "convnet-cpu"),
+        CorrelateConfig("convnet-cpu"),
+    ]
+
+
+def _float_fields() -> list[tuple[_Config, str]]:
+    import dataclasses
+
+    return [
+        (config, f.name)
+        for config in _configs()
+        for f in dataclasses.fields(config)
+        if isinstance(getattr(config, f.name), float) or (f.name in ("image_lr", "lambda_mmd"))
+    ]
+
+
+@pytest.mark.parametrize(("config", "field"), _float_fields(), ids=lambda v: v if isinstance(v, str) else type(v).__name__)
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_every_float_option_of_the_python_api_refuses_non_finite_values(config: _Config, field: str, value: float) -> None:
+    import dataclasses
+
+    from nas_proxy.errors import InvalidArgumentError
+
+    config.validate()  # the defaults are valid
+    bad = dataclasses.replace(config, **{field: value})
+    with pytest.raises(InvalidArgumentError, match=f"{field} must be a finite number"):
+        bad.validate()

@@ -1,0 +1,259 @@
+"""``nasproxy run PRESET`` end to end on digits, the shipped presets, preset errors, SIGTERM during
+its distillation, and a worker joining a ground-truth study."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from optuna_dashboard import get_note
+
+from nas_proxy import pipeline
+from nas_proxy.cli import main
+from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
+from nas_proxy.groundtruth.study import DataRef, GroundTruthConfig, enqueue, open_study
+from nas_proxy.pipeline import clock, load_preset, plan, run
+from nas_proxy.search import join
+from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import open_storage
+from tests.gate import CHECKPOINT, Gate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY = """
+name = "tiny"
+device = "cpu"
+runs = "{runs}"
+
+[distill]
+dataset = "digits"
+ipc = 2
+iterations = 4
+batch_real = 8
+net_width = 32
+
+[search]
+space = "convnet-small"
+n_trials = 4
+pruner = "none"
+
+[search.proxy]
+epochs = 6
+report_every = 3
+
+[correlate]
+n_archs = 4
+ceiling = 2
+n_boot = 50
+proxies = ["params", "synflow", "early@0.5ep"]
+
+[correlate.ground_truth]
+epochs = 1
+early = [0.5]
+"""
+
+
+@pytest.mark.parametrize("preset", sorted((ROOT / "presets").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_presets_are_valid(preset: Path) -> None:
+    loaded = load_preset(preset)
+    assert loaded["name"] == preset.stem
+    get_space(loaded["search"]["space"])
+
+
+def test_presets_live_in_presets_and_studies_holds_none() -> None:
+    assert {p.name for p in (ROOT / "presets").glob("*.toml")} >= {"demo.toml", "fashion-mnist-convnet720.toml", "imagefolder.toml"}
+    assert not list((ROOT / "studies").glob("*.toml"))  # studies/ is the default home of the studies' storages only
+
+
+def test_a_preset_is_found_by_its_name_and_its_old_path_names_the_new_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    shutil.copy(ROOT / "presets" / "demo.toml", tmp_path / "presets" / "demo.toml")
+    assert pipeline.find_preset("demo") == Path("presets/demo.toml")
+    assert pipeline.find_preset("presets/demo.toml") == Path("presets/demo.toml")
+    assert load_preset("demo")["name"] == "demo"
+    with pytest.raises(
+        InvalidArgumentError, match=r"^preset studies/demo.toml moved to presets/demo.toml .*run: nasproxy run presets/demo.toml$"
+    ):
+        load_preset("studies/demo.toml")
+    with pytest.raises(InvalidArgumentError, match="preset nope does not exist; give a preset file, or the name of one in presets/"):
+        load_preset("nope")
+
+
+def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # studies/ is created relative to the working directory
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY.format(runs=tmp_path / "runs"))
+    assert main(["run", str(preset), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out and "nasproxy dashboard --study tiny" in out
+    runs = tmp_path / "runs" / "tiny"
+    assert plan(runs / "config.toml").tables() == plan(preset).tables()  # the resolved preset, saved with the run
+    assert (runs / "synthetic-datadam-ipc2" / "meta.json").is_file()
+    assert json.loads((runs / "search" / "best.json").read_text())["best"]["spec"]["family"] == "convnet"
+    results = json.loads((runs / "correlate" / "results.json").read_text())
+    assert set(results["proxies"]) >= {"params", "synflow", "early@0.5ep", "ground truth, 2nd seed"}
+    assert results["facts"]["archs"] == 4
+    study = optuna.load_study(
+        study_name="tiny",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(tmp_path / "studies" / "tiny" / "journal.log"))
+        ),
+    )
+    held = {s.study_name for s in optuna.get_all_study_summaries(study._storage, include_best_trial=False)}
+    assert any(n.startswith("groundtruth-") for n in held), held  # the ground truth beside its search: one dashboard
+    assert not list((tmp_path / "studies").glob("groundtruth-*"))  # and no journal of its own
+    note = get_note(study)  # what the dashboard shows on the study page
+    assert "Candidates from space `convnet-small`" in note and "Correlation report (4 architectures)" in note
+    again = run(preset)  # everything cached: a second run finishes with the same numbers
+    assert again["result"].proxies["params"]["kendall"] == results["proxies"]["params"]["kendall"]
+    assert capsys.readouterr().out == ""  # the library prints nothing (progress bars go to stderr)
+    assert main(["run", str(preset), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["result"]["proxies"]["params"]["kendall"] == results["proxies"]["params"]["kendall"]  # stdout: the JSON
+    assert "[1/3] distill digits" in err and "[3/3] correlate 4 architectures" in err
+    assert "[1/3] distill done in " in err and "[3/3] correlate done in " in err  # each stage's time as it ends
+    timed = json.loads(out)
+    assert list(timed["seconds"]) == ["distill", "search", "ground truth", "correlate"]  # no promotion in this preset
+    assert sum(timed["seconds"].values()) <= timed["seconds_total"]
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(0.4, "0:00"), (83.4, "1:23"), (599.6, "10:00"), (3723, "1:02:03")])
+def test_stage_times_read_as_a_clock(seconds: float, shown: str) -> None:
+    assert clock(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[distill]\ndataset = "digits"\nipcs = 3\n', r"\[distill\]: unknown key 'ipcs'"),
+        ('[search]\nspace = "convnet720"\nepoch = 3\n', r"\[search\]: unknown key 'epoch'"),
+        ('[search]\nspace = "convnet720"\n[search.proxy]\nepoch = 3\n', r"\[search.proxy\]: unknown key 'epoch'"),
+        ("[correlate]\nfull_images = 3\n", r"\[correlate\]: unknown key 'full_images'"),
+        ("[extra]\n", "unknown table 'extra'"),
+        ("name = [", "is not valid TOML"),
+        ('name = "a/b"\n', "'name' must be a plain name"),
+        ('[search]\nspace = "convnet720"\n[correlate.ground_truth]\nepochs = 1\nearly = [1.0]\n', "strictly between 0 and 1 epochs"),
+    ],
+)
+def test_preset_errors_name_the_key(text: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidArgumentError, match=message):
+        load_preset(path)
+
+
+def test_missing_preset_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(tmp_path / "nope.toml")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "does not exist" in err
+
+
+def test_interrupted_distill_stage_says_rerun_the_preset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise InterruptedRunError("interrupted at iteration 2/4; continue with the same command and --resume")
+
+    monkeypatch.setattr("nas_proxy.pipeline.distill", interrupted)
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY.format(runs=tmp_path / "runs"))
+    assert main(["run", str(preset), "--quiet"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "nasproxy run: interrupted; run the same command again to resume"  # `run` has no --resume
+
+
+def test_a_worker_joins_a_ground_truth_study(tmp_path: Path) -> None:
+    storage = tmp_path / "gt.log"
+    config = GroundTruthConfig(epochs=1, early=(0.5,))
+    url = str(storage)
+    study = open_study(open_storage(url, "gt"), DataRef("digits"), config)
+    specs = [
+        {"family": "convnet", "depth": d, "width": 8, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
+        for d in (1, 2)
+    ]
+    assert enqueue(study, [(s, 0) for s in specs]) == {"cached": 0, "queued": 2, "given_up": 0}
+    join(study.study_name, url, device="cpu", progress=False)  # `nasproxy worker` on another machine
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 2 and all(t.value is not None and 0 <= t.value <= 100 for t in done)
+    assert enqueue(study, [(s, 0) for s in specs]) == {"cached": 2, "queued": 0, "given_up": 0}
+
+
+QUICK = """
+name = "quick"
+device = "cpu"
+runs = "{runs}"
+
+[distill]
+dataset = "digits"
+ipc = 1
+iterations = 6
+batch_real = 8
+net_width = 32
+checkpoint_every = 1
+
+[search]
+space = "convnet-small"
+n_trials = 1
+pruner = "none"
+
+[search.proxy]
+epochs = 1
+report_every = 1
+
+[correlate]
+n_archs = 2
+n_boot = 10
+proxies = ["params"]
+
+[correlate.ground_truth]
+epochs = 1
+images = 200
+early = [0.5]
+"""
+
+
+def test_sigterm_during_runs_distillation_checkpoints_exits_143_and_the_same_command_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM (kill, a scheduler's pre-emption) is Ctrl-C's twin: the distillation finishes its
+    iteration, checkpoints and stops; one line, exit 143 (128 + SIGTERM); the same command resumes."""
+    monkeypatch.chdir(tmp_path)  # studies/ is created relative to the working directory
+    preset = tmp_path / "quick.toml"
+    preset.write_text(QUICK.format(runs=tmp_path / "runs"))
+    syn = tmp_path / "runs" / "quick" / "synthetic-datadam-ipc1"
+    gate = Gate(tmp_path / "gate", at=CHECKPOINT, let_through=1)  # one checkpoint written, the next held: the loop is running
+    first = subprocess.Popen(
+        [sys.executable, "-m", "nas_proxy", "run", str(preset), "--quiet"],
+        cwd=tmp_path,
+        env=gate.env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    gate.wait([first], [first.pid])
+    first.terminate()  # SIGTERM: only a flag, read at the end of the iteration ...
+    gate.open()  # ... so the held checkpoint is written, and the loop stops after it
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 143, err
+    assert err == "nasproxy run: interrupted by SIGTERM; run the same command again to resume\n" and out == ""
+    assert (syn / "checkpoint.safetensors").is_file() and not (syn / "meta.json").exists()
+
+    calls: list[bool] = []
+    distill = pipeline.distill
+
+    def resumed(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["resume"])
+        return distill(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "distill", resumed)
+    assert main(["run", str(preset), "--quiet"]) == 0, capsys.readouterr().err  # the same command
+    assert calls == [True]  # from the checkpoint
+    assert json.loads((syn / "meta.json").read_text())["iterations_done"] == 6

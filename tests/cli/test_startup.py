@@ -1,0 +1,157 @@
+"""Start-up: the CLI and its ``--help`` import no torch, Optuna or scipy; the lazy public API; and
+Ctrl-C at any moment of a real command's start-up exits 130 with one line (issue 16, item 3).
+
+What CPython does before any code of ours runs (docs/interrupts.md, measured there): a SIGINT that
+lands before the interpreter has installed its own handler kills the process by the signal with
+nothing printed (the shell's 130); one that lands after it, while ``site`` runs the venv's ``.pth``
+files or while ``nas_proxy`` itself is being imported (a library installs no handler on import),
+is CPython's default: a traceback. The drill accepts those two, and only those, by what the process
+left (a traceback through no code that runs after :func:`nas_proxy.cli.main` starts), and counts them.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nas_proxy.cli import RESUME_HINTS
+from nas_proxy.studies.storage import open_storage
+from tests.gate import Gate
+from tests.interrupt import interruptible
+from tests.search.test_search import FAST_ARGS, SMALL_SPACE
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "optuna", "scipy", "numpy", "pandas", "sklearn", "matplotlib")
+LAZY_PACKAGES = ["nas_proxy", "nas_proxy.calibrate", "nas_proxy.correlate", "nas_proxy.distill", "nas_proxy.models", "nas_proxy.search"]
+LAZY_PACKAGES += ["nas_proxy.studies"]
+DELAYS = [3.0 * i / 19 for i in range(20)]  # seconds after the process started: 20 moments from 0 to 3 s
+ONE_LINE = {"nasproxy: interrupted", "nasproxy search: interrupted" + RESUME_HINTS["search"]}
+# the code that runs before main(): the package's own import (no handler may be installed there) and the entry point
+BEFORE_MAIN = re.compile(
+    r"nas_proxy/(__init__|lazy|version|__main__)\.py\", line \d+, in |nas_proxy/cli/__init__\.py\", line \d+, in <module>"
+)
+
+
+def _imported_after(code: str) -> set[str]:
+    """The heavy libraries that a fresh interpreter has imported after running ``code``."""
+    probe = f"import sys\n{code}\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    return set(done.stdout.split())
+
+
+def test_importing_the_cli_imports_no_heavy_library() -> None:
+    assert _imported_after("import nas_proxy.cli") == set()
+
+
+def test_every_help_imports_no_heavy_library() -> None:
+    # what `nasproxy --help`, `--version` and `nasproxy COMMAND --help` run (--help only formats)
+    code = (
+        "from nas_proxy.cli import build_parser\n"
+        "parser = build_parser()\n"
+        "parser.format_help()\n"
+        "for command in parser._subparsers._group_actions[0].choices.values(): command.format_help()\n"
+    )
+    assert _imported_after(code) == set()
+
+
+@pytest.mark.parametrize("name", LAZY_PACKAGES)
+def test_a_lazy_package_gives_what_it_declares(name: str) -> None:
+    package = importlib.import_module(name)
+    source = Path(package.__file__ or "").read_text()
+    declared = {}  # name -> module, from the `if TYPE_CHECKING:` imports that type checkers read
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            declared.update({alias.name: imp.module for imp in node.body if isinstance(imp, ast.ImportFrom) for alias in imp.names})
+    assert declared == package._lazy  # the table the package resolves from
+    assert set(package.__all__) - {"__version__"} == set(declared)
+    for attr, module in declared.items():
+        assert module is not None  # None only for "from . import x"; the packages import by absolute name
+        assert getattr(package, attr) is getattr(importlib.import_module(module), attr)
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        package.nope  # noqa: B018
+
+
+def test_public_functions_named_like_their_subpackages_stay_the_functions() -> None:
+    code = (
+        "import nas_proxy as nx, nas_proxy.distill.config, nas_proxy.search.config, nas_proxy.evaluate\n"
+        "print(nx.distill.__module__, nx.search.__module__, nx.evaluate.__module__, nx.SearchConfig.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["nas_proxy.distill.runner", "nas_proxy.search.runner", "nas_proxy.evaluate", "nas_proxy.search.config"]
+
+
+def _where_it_landed(code: int, out: str, err: str) -> str:
+    """Which moment the SIGINT hit, from what the process left; an AssertionError for any other ending."""
+    if code == 130:
+        assert out == "" and err.strip() in ONE_LINE and len(err.splitlines()) == 1, err
+        return "handled by nasproxy"
+    assert out == "", out
+    if code == -signal.SIGINT and err == "":
+        return "before Python's handler (killed by SIGINT, silent)"
+    # Python's own ending: a traceback, then exit 1 (inside `site`) or death by SIGINT (CPython re-raises
+    # the signal after an unhandled KeyboardInterrupt); it may pass through no code that runs after main() starts
+    ours = re.findall(r'nas_proxy/[^"]*", line \d+, in \S+', err)
+    assert "KeyboardInterrupt" in err and all(BEFORE_MAIN.search(f) for f in ours), err
+    return "before main() (Python's traceback)"
+
+
+GRACE_S = 10.0  # how long a process seen at the gate after its SIGINT may take to stop before the signal counts as lost
+
+
+def _still_at_gate(process: subprocess.Popen[str], gate: Gate, seconds: float) -> bool:
+    """Whether ``process`` is still waiting at the gate after ``seconds`` (it did not stop meanwhile)."""
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return process.pid in gate.waiting()
+    return False
+
+
+def test_ctrl_c_at_any_moment_of_start_up_exits_130_with_one_line(tiny_run: Path, tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "s"]
+    command += ["--storage", str(storage), "--out", str(tmp_path / "out"), "--n-trials", "1", "--pruner", "none", *FAST_ARGS]
+    gate = Gate(tmp_path / "gate")  # the first training waits there: no run can end before its signal, however fast the machine
+
+    def interrupt_at(delay: float) -> tuple[float, str]:
+        logs = tmp_path / f"{delay:.3f}"
+        with open(f"{logs}.out", "w") as out, open(f"{logs}.err", "w") as err:
+            process = interruptible(command, cwd=ROOT, env=gate.env(), stdout=out, stderr=err)
+            started = time.monotonic()  # Popen returns once the child has exec'd the interpreter
+            time.sleep(max(0.0, started + delay - time.monotonic()))  # the moment of start-up under test, not a wait for an event
+            process.send_signal(signal.SIGINT)
+            while process.poll() is None:
+                # Python's `site` catches what a .pth line raises and goes on: the interrupt is lost
+                # and the command runs to the gate, where it is stopped
+                swallowed = "Remainder of file ignored" in Path(f"{logs}.err").read_text()
+                at_gate = process.pid in gate.waiting()
+                if at_gate and not swallowed:  # a re-delivered SIGINT (nas_proxy/interrupts.py) may still be on its way
+                    at_gate = _still_at_gate(process, gate, GRACE_S)
+                if at_gate:  # it trains although interrupted: the SIGINT was lost
+                    process.kill()
+                    process.wait()
+                    return delay, "before main() (swallowed by site)" if swallowed else "LOST: " + Path(f"{logs}.err").read_text()
+                time.sleep(0.05)
+        return delay, _where_it_landed(process.returncode, Path(f"{logs}.out").read_text(), Path(f"{logs}.err").read_text())
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two at a time: about one core each, so d seconds is ~d seconds of start-up
+        landed = dict(pool.map(interrupt_at, DELAYS))
+    print({d: landed[d] for d in DELAYS})  # pytest -s: where each signal landed
+    assert not [w for w in landed.values() if w.startswith("LOST")], landed  # a Ctrl-C after start-up is never lost
+    assert sum(where == "handled by nasproxy" for where in landed.values()) >= len(DELAYS) // 2
+
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)  # the same command, ungated
+    assert again.returncode == 0, again.stderr
+    study = optuna.load_study(study_name="s", storage=open_storage(str(storage), "s")[0])
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 1 and not study.get_trials(states=(TrialState.RUNNING,))

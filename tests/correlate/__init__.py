@@ -1,0 +1,1 @@
+"""Correlation: metrics, reports, the verdict, calibration."""

@@ -1,0 +1,1 @@
+"""Datasets: the registry, image folders, augmentation, synthetic-set files."""

@@ -1,0 +1,1 @@
+"""Distillation: DataDAM and the other methods, selection, spaces of networks, sharded runs, soft labels."""

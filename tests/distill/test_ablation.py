@@ -1,0 +1,180 @@
+"""Issue 18's pieces that need no GPU: the committed calibration/evaluation split, the per-dimension
+diagnostic on the H100 run's scores, the ablation driver's choices, its in-process distillation
+stopped at a deadline, and the GPU sections' packed state."""
+
+from __future__ import annotations
+
+import csv
+import json
+import tarfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+SCORES = BENCHMARKS / "gpu" / "2026-11-26-h100" / "fidelity-100-scores" / "scores.csv"
+DIMS = ("depth", "width", "activation", "normalization", "pooling")
+
+
+@pytest.fixture(autouse=True)
+def bench_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS / "groundtruth"))
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the scripts import their neighbours by name
+
+
+def test_the_committed_split_is_the_rule_bit_for_bit_and_both_halves_cover_every_value() -> None:
+    import split
+
+    rows = split.table_rows()
+    cal, draws = split.draw(rows)
+    assert split.render(rows, cal, draws) == split.SPLIT.read_text()  # what split.py --check checks
+    roles = split.read_split()
+    assert Counter(r["role"] for r in roles.values()) == {"calibration": 30, "evaluation": 70}
+    for dim in DIMS:
+        values = {r[dim] for r in rows}
+        for role in ("calibration", "evaluation"):
+            assert {r[dim] for r in roles.values() if r["role"] == role} == values, (dim, role)
+    assert Counter(r["normalization"] for r in roles.values() if r["role"] == "calibration") == dict.fromkeys(
+        {r["normalization"] for r in rows}, 6
+    )
+
+
+def test_the_diagnostic_reproduces_the_issues_table_from_the_h100_scores() -> None:
+    from fidelity import read_table
+
+    from nas_proxy.correlate.metrics import per_dimension
+
+    table = read_table(BENCHMARKS / "groundtruth" / "fashion-mnist-convnet720.csv")
+    with SCORES.open(newline="") as f:
+        scores: dict[str, dict[str, float]] = {}
+        for r in csv.DictReader(f):
+            scores.setdefault(r["proxy"], {})[r["arch_id"]] = float(r["score"])
+    y = np.array([table.truth[0][a] for a in table.ids])
+    specs = [table.specs[a] for a in table.ids]
+    got = {
+        p: per_dimension(np.array([scores[p][a] for a in table.ids]), y, specs, n_boot=10)["normalization"] for p in ("datadam", "random")
+    }
+    rho = {p: {v: round(m["spearman"], 2) for v, m in g.items()} for p, g in got.items()}
+    # issue 18's table (batch / instance / no / layer / group norm), computed there from the same files
+    assert rho["datadam"] == {"batchnorm": 0.33, "instancenorm": 0.73, "none": 0.90, "layernorm": 0.83, "groupnorm": 0.83}
+    assert rho["random"] == {"batchnorm": 0.87, "instancenorm": 0.72, "none": 0.91, "layernorm": 0.90, "groupnorm": 0.88}
+    assert all(m["n"] == 20 for m in got["datadam"].values())
+    assert round(got["datadam"]["batchnorm"]["rank_shift"], 1) == 12.7  # ranked 12.7 places too low
+    assert round(got["datadam"]["instancenorm"]["rank_shift"], 1) == -8.2  # 8.2 too high
+
+
+def test_the_ablation_scores_only_evaluation_architectures_under_the_cap_in_a_seeded_pick() -> None:
+    import distill_ablation as da
+    from fidelity import read_table
+    from split import read_split
+
+    table = read_table(da.TABLE)
+    roles = read_split()
+    ids = da.evaluation_archs(table, da.SPLIT, 60.0, 20, seed=0)
+    assert len(ids) == 20 and all(roles[a]["role"] == "evaluation" and float(roles[a]["flops"]) <= 60e6 for a in ids)
+    assert ids == da.evaluation_archs(table, da.SPLIT, 60.0, 20, seed=0) != da.evaluation_archs(table, da.SPLIT, 60.0, 20, seed=1)
+    assert ids == [a for a in table.ids if a in set(ids)]  # table order
+    assert len(da.evaluation_archs(table, da.SPLIT, None, None, 0)) == 70
+
+
+def test_a_variant_the_tree_cannot_run_is_skipped_with_the_flag_it_lacks() -> None:
+    import distill_ablation as da
+
+    from nas_proxy.errors import InvalidArgumentError
+
+    accepted = da.accepted_flags()
+    assert {"--method", "--ipc", "--iterations", "--net-norm"} <= accepted
+    fill = {"iterations": "7", "official_iterations": "9", "calibration": "cal.json"}
+    variants = {v.name: v for v in da.VARIANTS}
+    assert da.resolve(variants["official-ipc10"], fill, accepted) == [
+        *("--method", "datadam", "--ipc", "10", "--net-norm", "batchnorm", "--batchnorm-stats", "own"),
+        *("--attention-power", "1", "--iterations", "9"),
+    ]
+    skipped = da.resolve(da.Variant("x", "--method datadam --ipc 10 --no-such-flag 3"), fill, accepted)
+    assert skipped == "nasproxy distill does not accept --no-such-flag in this tree"
+    assert da.parse_variant("mine=--method dm --ipc 10").flags == "--method dm --ipc 10"
+    with pytest.raises(InvalidArgumentError, match="NAME=FLAGS"):
+        da.parse_variant("no flags")
+
+
+def test_differences_to_the_random_subset_are_variant_minus_random_on_the_run_resamples() -> None:
+    import distill_ablation as da
+    from fidelity import PAIRED, read_table, subset
+
+    from nas_proxy.correlate.metrics import paired_difference
+
+    table = read_table(da.TABLE)
+    table = subset(table, table.ids[:30])
+    y = np.array([table.truth[0][a] for a in table.ids])
+    good = dict(zip(table.ids, y + np.random.default_rng(0).normal(0, 2, 30), strict=True))
+    poor = dict(zip(table.ids, np.random.default_rng(1).normal(0, 2, 30), strict=True))
+    got = da.vs_random(table, good, poor, n_boot=200, seed=0)
+    assert set(got) == set(PAIRED) and got["spearman"]["diff"] > 0 and got["spearman"]["ci"][0] > 0 and got["spearman"]["p_better"] == 1.0
+    same = paired_difference(PAIRED["kendall"], [good[a] for a in table.ids], [poor[a] for a in table.ids], y, n=200, seed=0)
+    assert got["kendall"] == same
+    tie = da.vs_random(table, good, good, n_boot=200, seed=0)["spearman"]
+    assert tie["diff"] == 0 and tie["p_better"] == 0.0  # ties are no win for either
+
+
+def test_a_distillation_in_this_process_stops_at_its_deadline_with_a_checkpoint_and_resumes(tmp_path: Path) -> None:
+    import distill_ablation as da
+
+    from nas_proxy.distill.checkpoint import read_checkpoint
+
+    out = tmp_path / "set"
+    flags = ["--dataset", "digits", "--ipc", "2", "--batch-real", "4", "--device", "cpu", "--quiet", "--out", str(out)]
+    code, _, _ = da.run_distill([*flags, "--iterations", "1000000"], deadline=time.time() + 1.0)
+    assert code == 143 and not (out / "meta.json").exists()  # stopped by its SIGTERM: the set is not finished
+    done = read_checkpoint(out / "checkpoint.safetensors")["done"]
+    assert 0 < done < 1_000_000
+    code, _, _ = da.run_distill([*flags, "--iterations", str(done + 2), "--resume"])
+    meta = json.loads((out / "meta.json").read_text())
+    assert code == 0 and meta["iterations_done"] == done + 2
+    assert meta["command"].startswith("nasproxy distill --dataset digits")  # its own command, not the caller's
+
+
+def dry_context(tmp_path: Path) -> Any:
+    from gpu_common import make_plan
+    from gpu_context import Context
+
+    (tmp_path / "out").mkdir(parents=True, exist_ok=True)
+    return Context(make_plan(True), ROOT, tmp_path / "out", tmp_path / "work", None, 0, time.time() + 60)
+
+
+def fake_set(folder: Path, done: int | None) -> None:
+    """A set folder: a checkpoint, and meta.json when finished after ``done`` iterations."""
+    folder.mkdir(parents=True)
+    (folder / "checkpoint.safetensors").write_bytes(b"c" * 100)
+    (folder / "synthetic.safetensors").write_bytes(b"s" * 10)
+    if done is not None:
+        (folder / "meta.json").write_text(json.dumps({"iterations_done": done}))
+
+
+def test_a_packed_state_leaves_out_finished_checkpoints_and_a_fresh_machine_unpacks_it(tmp_path: Path) -> None:
+    from gpu_ablation import continues, pack_state, state_folder
+
+    ctx = dry_context(tmp_path)
+    state, origin = state_folder(ctx, "paper-protocol")
+    assert origin == "new" and state.is_dir()
+    fake_set(state / "sets" / "dm-ipc1-it2", done=2)  # finished; its longer continuation not started: keep
+    fake_set(state / "sets" / "datadam-ipc1-it2", done=2)  # finished and continued: drop
+    fake_set(state / "sets" / "datadam-ipc1-it3", done=2)  # a copy being extended to 3: keep
+    fake_set(state / "sets" / "datadam-ipc10-it2", done=None)  # stopped at a deadline: keep
+    packed = pack_state(state, ctx.out / "paper-protocol" / "state.tar.gz", lambda f: continues(f, 2, 3))
+    assert packed["checkpoints_left_out"] == 1
+    with tarfile.open(packed["path"]) as t:
+        names = {m.name for m in t.getmembers() if m.name.endswith("checkpoint.safetensors")}
+    assert names == {f"state/sets/{s}/checkpoint.safetensors" for s in ("dm-ipc1-it2", "datadam-ipc1-it3", "datadam-ipc10-it2")}
+    assert state_folder(ctx, "paper-protocol")[1].startswith("kept on this machine")
+    fresh = dry_context(tmp_path / "fresh")  # another machine: the tarball carried to where the section looks
+    fresh.work.mkdir(parents=True)
+    (fresh.work / "paper-protocol-state.tar.gz").write_bytes(Path(packed["path"]).read_bytes())
+    unpacked, origin = state_folder(fresh, "paper-protocol")
+    assert origin.startswith("unpacked from") and (unpacked / "sets" / "datadam-ipc1-it3" / "checkpoint.safetensors").is_file()
+    assert not (unpacked / "sets" / "datadam-ipc1-it2" / "checkpoint.safetensors").exists()
+    assert (unpacked / "sets" / "datadam-ipc1-it2" / "synthetic.safetensors").is_file()

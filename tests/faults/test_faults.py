@@ -1,0 +1,273 @@
+"""Faults: Ctrl-C at every phase of a search, workers killed mid-trial and repaired by the same run,
+journal locks left by killed processes, and a distillation killed while writing its checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from nas_proxy.cli import main
+from nas_proxy.correlate.archs import from_space
+from nas_proxy.distill import distill
+from nas_proxy.distill.runner import OWN_FILES
+from nas_proxy.groundtruth import study as gt
+from nas_proxy.groundtruth import trainings
+from nas_proxy.search import search
+from nas_proxy.search.study import create_or_check
+from nas_proxy.search.target import open_proxy
+from nas_proxy.spaces import get_space
+from nas_proxy.studies.budget import over_budget
+from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.trials import fail_dead_trials
+from nas_proxy.synthetic import CHECKPOINT
+from tests.conftest import tiny_config
+from tests.gate import FULL_TRAINING, Gate
+from tests.interrupt import interruptible
+from tests.search.test_search import FAST_ARGS, SMALL_SPACE, config, load
+
+ROOT = Path(__file__).resolve().parents[2]
+PHASES = ["startup", "create", "ask", "training", "tell", "between", "write", "exec"]
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {seconds} s")
+
+
+def trials_of(storage: Path, name: str, *wanted: TrialState) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials in ``wanted`` states ([] while the study does not exist yet)."""
+    if not storage.exists():
+        return []
+    try:
+        return load(storage, name).get_trials(states=wanted or None)
+    except KeyError:
+        return []
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_ctrl_c_at_each_phase_exits_130_and_the_same_command_resumes(
+    phase: str, tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    interrupt_search_at(phase, "SIGINT", tiny_run, tmp_path, capsys)
+
+
+@pytest.mark.parametrize("phase", ["write", "training"])
+def test_sigterm_inside_a_storage_write_or_a_training_exits_143_and_the_same_command_resumes(
+    phase: str, tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM (kill, a scheduler's pre-emption) is handled as Ctrl-C: held back until the journal
+    write is whole, raised at once in training; exit 143 (128 + SIGTERM) and one line naming it."""
+    interrupt_search_at(phase, "SIGTERM", tiny_run, tmp_path, capsys)
+
+
+def interrupt_search_at(phase: str, sig: str, tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A search that sends itself ``sig`` at ``phase`` exits 128 + the signal with one line, leaves
+    no trial RUNNING and no lock, and the same command then finishes it."""
+    storage = tmp_path / "journal.log"
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "i", "--storage", str(storage)]
+    args += ["--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", *FAST_ARGS]
+    driver = [sys.executable, "-m", "tests.sigint_at", phase]  # -m: as `python -m nas_proxy` runs
+    env = {**os.environ, "NASPROXY_TEST_SIGNAL": sig}
+    first = interruptible([*driver, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = first.communicate(timeout=300)
+    said = "interrupted" if sig == "SIGINT" else f"interrupted by {sig}"
+    assert first.returncode == 128 + signal.Signals[sig] and said in err and "Traceback" not in err, err
+    if sig != "SIGINT":
+        assert err == f"nasproxy search: {said}; finished trials are stored; run the same command again to resume the study\n"
+    assert not trials_of(storage, "i", TrialState.RUNNING)  # nothing left dangling
+    assert not Path(f"{storage}.lock").exists()  # the journal lock was released
+    assert main(args) == 0, capsys.readouterr().err  # the same command resumes
+    assert len(trials_of(storage, "i", TrialState.COMPLETE)) == 2
+
+
+def test_a_worker_killed_mid_trial_is_retried_by_the_same_run(tiny_run: Path, tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "k"]
+    command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "2", "--workers", "2", "--pruner", "none", *FAST_ARGS]
+    gate = Gate(tmp_path / "gate")  # the run and the second worker it starts each hold a trial there, in training
+    run = subprocess.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    (other,) = gate.wait([run], [run.pid], count=2) - {run.pid}
+    running = trials_of(storage, "k", TrialState.RUNNING)
+    assert [t.user_attrs["worker_pid"] for t in running if t.params].count(other) == 1  # the second worker, in its trial
+    os.kill(other, signal.SIGKILL)
+    gate.open()
+    out, err = run.communicate(timeout=400)
+    assert run.returncode == 0, err
+    study = load(storage, "k")
+    dead = [t for t in study.get_trials(states=(TrialState.FAIL,)) if not t.user_attrs.get("beyond_budget")]
+    assert len(dead) == 1 and "died during the trial" in dead[0].user_attrs["fail_reason"]
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == dead[0].number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == dead[0].params
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2 and "2 complete" in out
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+
+
+def _running_trial(study: optuna.Study, host: str, pid: int) -> optuna.Trial:
+    trial = study.ask()
+    for key, value in {"worker_host": host, "worker_pid": pid}.items():
+        trial.set_user_attr(key, value)
+    return trial
+
+
+def _gone_pid() -> int:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    return dead.pid
+
+
+def test_a_dead_workers_trial_does_not_hold_the_budget(tmp_path: Path) -> None:
+    import socket
+
+    storage = open_storage(str(tmp_path / "journal.log"), "b")[0]
+    study = optuna.create_study(study_name="b", storage=storage)
+    _running_trial(study, socket.gethostname(), _gone_pid())
+    assert not over_budget(study, 1, 1)  # trial 0 will never finish: trial 1 takes its place
+    _running_trial(study, "elsewhere", 1)
+    assert over_budget(study, 2, 1)  # a worker on another host may still finish trial 1
+
+
+def test_a_trial_whose_worker_died_before_recording_itself_is_failed_after_the_grace(tmp_path: Path) -> None:
+    storage = open_storage(str(tmp_path / "journal.log"), "u")[0]
+    study = optuna.create_study(study_name="u", storage=storage)
+    study.ask()  # RUNNING, no worker recorded: its process was killed before the objective's first write
+    assert fail_dead_trials(study, storage) == []  # just started: its worker may be about to record itself
+    assert study.trials[0].state == TrialState.RUNNING
+    assert fail_dead_trials(study, storage, untagged_seconds=0) == [0]
+    assert study.trials[0].state == TrialState.FAIL
+
+
+def test_a_run_waits_for_a_trial_running_elsewhere_instead_of_ending_short(tiny_run: Path, tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    cfg = config(tiny_run)
+    study = create_or_check(open_storage(str(storage), "w")[0], "w", cfg, open_proxy(cfg, tmp_path).fingerprint(get_space(SMALL_SPACE)), 0)
+    elsewhere = _running_trial(study, "elsewhere", 1)  # another machine's worker, alive
+    get_space(SMALL_SPACE).sample(elsewhere)
+
+    def finish_elsewhere() -> None:  # once this run has done what it can, the other worker finishes
+        wait_until(lambda: bool(trials_of(storage, "w", TrialState.COMPLETE)), "the run's own trial")
+        study.tell(elsewhere, 50.0)
+
+    other = threading.Thread(target=finish_elsewhere)
+    other.start()
+    result = search(cfg, "w", 2, str(storage), out=tmp_path, progress=False)
+    other.join()
+    assert result.trials == {"complete": 2} and result.unmet is None  # not 1 complete and 1 beyond the budget
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_database_heartbeats_repair_a_dead_worker_on_another_host(tmp_path: Path) -> None:
+    storage = RDBStorage(
+        f"sqlite:///{tmp_path / 'hb.db'}",
+        heartbeat_interval=1,
+        grace_period=1,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(),
+    )
+    study = optuna.create_study(study_name="h", storage=storage)
+    trial = _running_trial(study, "elsewhere", 1)
+    trial.suggest_int("depth", 1, 3)
+    storage.record_heartbeat(trial._trial_id)  # then the worker stops beating
+
+    def repaired() -> bool:
+        fail_dead_trials(study, storage)
+        return study.trials[0].state == TrialState.FAIL
+
+    wait_until(repaired, "the heartbeat repair", seconds=120)
+    retry = study.get_trials(states=(TrialState.WAITING,))
+    assert len(retry) == 1 and retry[0].params == study.trials[0].params
+
+
+def test_an_unmet_budget_exits_non_zero_with_one_line_why(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "u", "--storage", str(tmp_path / "j.log")]
+    args += ["--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", *FAST_ARGS, "--lr", "1e20"]  # every trial diverges
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "the budget of 2 trials was not met: 0 count (2 trials failed" in err[0], err
+
+
+def test_a_killed_ground_truth_worker_is_retried_by_the_same_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = tmp_path / "gt.log"
+    opened = open_storage(str(storage), "gt")
+    url = opened.url
+    study = gt.open_study(opened, gt.DataRef("digits"), gt.GroundTruthConfig(epochs=2, early=()))
+    specs = [a.spec for a in from_space(get_space(SMALL_SPACE), 2, seed=0)]
+    gt.enqueue(study, [(spec, 0) for spec in specs])
+    gate = Gate(tmp_path / "gate", at=FULL_TRAINING)  # the child's training waits there (RUNNING) until it is killed
+    command = [sys.executable, "-m", "nas_proxy", "worker", "--study", study.study_name, "--storage", url, "--device", "cpu", "--quiet"]
+    child = subprocess.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
+    gate.wait([child], [child.pid])
+    train_one = trainings.train_one
+
+    def kill_the_child_then_train(*args: Any, **kwargs: Any) -> Any:
+        # once this process trains (so it cannot repair the dead trial merely by starting later), the child dies
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        return train_one(*args, **kwargs)
+
+    monkeypatch.setattr(trainings, "train_one", kill_the_child_then_train)
+    gt.run_worker(study, opened, "cpu", progress=False)  # trains the other architecture, then the dead worker's
+    assert child.returncode == -signal.SIGKILL
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert sorted(t.user_attrs["arch_id"] for t in done) == sorted(
+        {t.user_attrs["arch_id"] for t in study.trials if "arch_id" in t.user_attrs}
+    )
+    assert len(done) == 2 and all(t.user_attrs["worker_pid"] == os.getpid() for t in done)
+
+
+def _hold_the_lock_and_die(journal: Path) -> None:
+    """A process that takes the journal's lock and is killed (-9) while holding it."""
+    code = (
+        "import sys, time\n"
+        "from optuna.storages.journal import JournalFileSymlinkLock\n"
+        "JournalFileSymlinkLock(sys.argv[1]).acquire()\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(journal.resolve())], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+
+
+@pytest.mark.parametrize("lock", ["left by kill -9", "dangling (relative path)"])
+def test_a_lock_left_by_a_killed_process_does_not_wedge_the_next_command(lock: str, tiny_run: Path, tmp_path: Path) -> None:
+    journal = tmp_path / "studies" / "x" / "journal.log"
+    journal.parent.mkdir(parents=True)
+    journal.touch()
+    lock_file = Path(f"{journal}.lock")
+    if lock == "left by kill -9":
+        _hold_the_lock_and_die(journal)
+        os.utime(lock_file, (time.time() - 3600,) * 2, follow_symlinks=False)  # as found an hour later
+    else:
+        lock_file.symlink_to("studies/x/journal.log")  # what a relative path made: the link dangles
+    command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "x"]
+    command += ["--storage", "studies/x/journal.log", "--out", "out", "--n-trials", "1", "--pruner", "none", *FAST_ARGS]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)  # wedged: spins until this timeout
+    assert done.returncode == 0, done.stderr
+    assert not lock_file.is_symlink()
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_distillation_killed_in_its_first_checkpoint_runs_again(resume: bool, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / f".{CHECKPOINT}.k2j4x9.tmp").write_bytes(b"half a checkpoint")  # what kill -9 inside atomic_path leaves
+    result = distill(tiny_config(), out, resume=resume, progress=False)
+    assert result.meta["iterations_done"] == tiny_config().iterations
+    assert sorted(p.name for p in out.iterdir()) == sorted(n for n in OWN_FILES if (out / n).exists())  # its own files only

@@ -1,0 +1,77 @@
+"""Every file nasproxy writes gets the permissions a plain ``open()`` gives it under the user's umask
+(0644 under umask 022, 0600 under 077), as the ``config.toml`` beside it does: a synthetic set and
+its checkpoint and selection, a teacher cache, a study's journal and database, ``best.json``, a trained model, the
+reports, a proxy cache. An atomic write through ``tempfile.mkstemp`` would make them all 0600."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nas_proxy import configs
+from nas_proxy.distill import distill
+from nas_proxy.distill.soft_labels import SoftLabelConfig, add_soft_labels
+from nas_proxy.proxies.cache import Cache
+from nas_proxy.report.render import write_reports
+from nas_proxy.search import ProxyConfig, SearchConfig, search
+from nas_proxy.search.winner import TrainBestConfig, train_best
+from nas_proxy.studies.storage import open_storage
+from tests.correlate.test_correlate_report import CASES, result
+from tests.distill.test_distill_selection import CALIBRATION, Scripted, select_config
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    before = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
+def modes(root: Path) -> dict[str, int]:
+    """Every file and folder under ``root`` (relative path -> permission bits)."""
+    return {str(p.relative_to(root)): stat.S_IMODE(p.lstat().st_mode) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077], ids=["umask022", "umask077"])
+def test_every_artifact_honours_the_umask(mask: int, tmp_path: Path) -> None:
+    with umask(mask):
+        syn = tmp_path / "syn"
+        calibration = tmp_path / "calibration.json"
+        calibration.write_text(json.dumps([{"spec": {"family": "convnet", **s}, "accuracy": a} for s, a in CALIBRATION]))
+        distill(
+            select_config(calibration, checkpoint_every=1), syn, progress=False, ranker=Scripted()
+        )  # the set, its checkpoint, selection
+        add_soft_labels(syn, SoftLabelConfig(teachers=1, space="convnet-small", epochs=4, images=400), out=tmp_path / "soft", device="cpu")
+        proxy = ProxyConfig(epochs=1, report_every=1, report_images=50)
+        config = SearchConfig(synthetic=str(syn), space="convnet-small", device="cpu", pruner="none", proxy=proxy)
+        search(config, "s", 1, str(tmp_path / "study" / "journal.log"), out=tmp_path / "search", progress=False)
+        train_best(tmp_path / "search" / "best.json", tmp_path / "model", TrainBestConfig(epochs=1, device="cpu"), command="test")
+        storage, _ = open_storage(f"sqlite:///{tmp_path / 'study.db'}", "db")
+        optuna.create_study(study_name="db", storage=storage)
+        write_reports(result(tmp_path / "correlate", CASES["perfect"], 3))
+        Cache(tmp_path / "cache" / "proxies.jsonl").add({"arch_id": "a", "score": 1.0})
+        configs.write(tmp_path / "config.toml", {"name": "x"})
+    written = modes(tmp_path)
+    kinds = {
+        "syn/meta.json",
+        "syn/checkpoint.safetensors",
+        "syn/selected.safetensors",
+        "soft/meta.json",
+        "study/journal.log",
+        "search/best.json",
+    }
+    kinds |= {"model/model.safetensors", "model/spec.json", "study.db", "correlate/report.html", "cache/proxies.jsonl"}
+    assert kinds <= set(written), sorted(written)
+    assert any(name.startswith("soft/") and name.endswith(".safetensors") and "teacher" in name for name in written), sorted(written)
+    file_mode, dir_mode = 0o666 & ~mask, 0o777 & ~mask  # what open() and mkdir() give
+    wrong = {name: oct(m) for name, m in written.items() if m != (dir_mode if (tmp_path / name).is_dir() else file_mode)}
+    assert not wrong, f"expected files {oct(file_mode)} and folders {oct(dir_mode)}: {wrong}"

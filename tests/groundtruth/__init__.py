@@ -1,0 +1,1 @@
+"""Ground truth: full-data trainings, promotion, evaluation on the test set."""

@@ -1,0 +1,1 @@
+"""The repository itself: docs' links, benchmarks' imports, registries, configs, the GPU rehearsals."""

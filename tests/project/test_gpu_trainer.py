@@ -1,0 +1,196 @@
+"""Issue 20's sections of ``make bench-gpu`` (benchmarks/gpu_trainer.py), rehearsed on CPU as their dry run
+sizes them: ``trainer`` and ``horizon`` in this process (no subprocess, no environment section: seconds,
+not the minute of a ``gpu_check.sh`` run), ``groundtruth-converged`` with a fake builder that records its
+flags, ``fidelity-converged`` up to the table it scores. The whole dry run through ``gpu_check.sh``, the
+real builder included, is the slow test at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+pytestmark = pytest.mark.usefixtures("bench_modules")
+
+
+@pytest.fixture()
+def bench_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the scripts import their neighbours by name
+
+
+def context(tmp_path: Path, root: Path = ROOT, fabricate: bool = True) -> Any:
+    from dataclasses import replace
+
+    from gpu_common import make_plan
+    from gpu_context import Context
+
+    (tmp_path / "out").mkdir(exist_ok=True)
+    plan = make_plan(True) if fabricate else replace(make_plan(True), fabricate=False)
+    return Context(plan, root, tmp_path / "out", tmp_path / "work", None, 0, time.time() + 600, "abc123")
+
+
+def test_trainer_section_times_every_architecture_with_both_protocols(tmp_path: Path, one_thread: None) -> None:
+    from gpu_context import Recorder
+    from gpu_trainer import run_trainer_section
+
+    rec = Recorder(tmp_path / "trainer.json")
+    run_trainer_section(context(tmp_path), rec)
+    assert "status" not in rec.data, rec.data.get("reason")
+    rows, sm = rec.data["rows"], rec.data["summary"]
+    assert len(rows) == sm["archs"] == 2 and all(r[v]["epoch_s"] > 0 for r in rows for v in ("today", "fast"))
+    assert sm["speedup"]["min"] <= sm["speedup"]["median"] <= sm["speedup"]["max"]
+    assert list(sm["trainings_per_hour"]["fast"]) == ["1", "2", "3"]
+    assert rec.data["protocols"]["fast"]["fast"]["schedule"] == "onecycle" and "fast" not in rec.data["protocols"]["today"]
+
+
+def test_horizon_section_chooses_by_its_rule_and_a_second_call_resumes(tmp_path: Path, one_thread: None) -> None:
+    from gpu_context import Recorder
+    from gpu_trainer import run_horizon_section
+
+    ctx = context(tmp_path)
+    rec = Recorder(tmp_path / "horizon.json")
+    run_horizon_section(ctx, rec)
+    r = rec.data["result"]
+    assert rec.data["done"] == 3 * 2 * 2 and r["complete"]  # 3 architectures x 2 seeds x horizons 1 and 2
+    noise = r["seed_noise"]
+    agree = {row["epochs"]: row["vs_longest"]["spearman"] for row in r["table"]}
+    expected = next((h for h in sorted(agree) if agree[h] >= noise), None)
+    assert agree[2] == pytest.approx(1.0) and r["chosen_epochs"] == expected  # the longest agrees with itself
+    again = Recorder(tmp_path / "again.json")
+    run_horizon_section(ctx, again)
+    assert again.data["todo_at_start"] == 0 and again.data["state"]["from"].startswith("kept")
+    assert (ctx.out / "horizon" / "state.tar.gz").is_file()
+
+
+def test_horizon_order_puts_what_the_rule_needs_first() -> None:
+    from gpu_trainer import horizon_order
+
+    order = horizon_order(["a", "b"], (3, 12, 48), (0, 1))
+    assert order[:6] == [(a, 0, h) for h in (3, 12, 48) for a in "ab"]
+    assert order[6:8] == [("a", 1, 48), ("b", 1, 48)] and len(order) == 12
+
+
+def test_choose_horizon_waits_for_both_seeds_at_the_longest() -> None:
+    from gpu_trainer import choose_horizon, horizon_key
+
+    archs = [f"a{i}" for i in range(5)]
+    acc = {3: [1, 2, 3, 5, 4], 12: [1, 2, 3, 4, 5], 48: [1, 2, 3, 4, 5]}  # 3 epochs swaps the last two
+    results = {horizon_key(a, 0, h): {"val_accuracy": float(v[i])} for h, v in acc.items() for i, a in enumerate(archs)}
+    assert choose_horizon(results, archs, (3, 12, 48), (0, 1))["chosen_epochs"] is None
+    results |= {horizon_key(a, 1, 48): {"val_accuracy": float([1, 2, 3, 5, 4][i])} for i, a in enumerate(archs)}  # seed noise 0.9
+    out = choose_horizon(results, archs, (3, 12, 48), (0, 1))
+    assert out["seed_noise"] == pytest.approx(0.9) and out["chosen_epochs"] == 3  # 0.9 >= 0.9
+    results[horizon_key("a4", 1, 48)] = {"val_accuracy": 5.0}  # now seed 1 agrees: noise 1.0, only 12 epochs reach it
+    results[horizon_key("a3", 1, 48)] = {"val_accuracy": 4.0}
+    assert choose_horizon(results, archs, (3, 12, 48), (0, 1))["chosen_epochs"] == 12
+
+
+FAKE_BUILDER = """
+import argparse, pathlib
+p = argparse.ArgumentParser()
+for flag in ("--out", "--deadline-seconds", "--device", "--workers", "--epochs", "--lr", "--batch-size", "--long-archs",
+             "--schedule", "--warmup", "--label-smoothing", "--name-suffix", "--commit"):
+    p.add_argument(flag)
+for flag in ("--drop-last", "--channels-last", "--cuda-graph", "--dry-run"):
+    p.add_argument(flag, action="store_true")
+a = p.parse_args()
+out = pathlib.Path(a.out)
+out.mkdir(parents=True, exist_ok=True)
+(out / ("fashion-mnist-convnet720" + a.name_suffix + ".csv")).write_text("arch_id,seed\\nx,0\\nx,1\\n")
+(out / "seen.txt").write_text(repr(vars(a)))
+"""
+
+
+def test_converged_section_builds_with_the_fast_protocol_at_the_chosen_horizon(tmp_path: Path) -> None:
+    from gpu_context import Recorder
+    from gpu_trainer import run_converged_section
+
+    root = tmp_path / "root"
+    (root / "benchmarks" / "groundtruth").mkdir(parents=True)
+    (root / "benchmarks" / "groundtruth" / "build.py").write_text(textwrap.dedent(FAKE_BUILDER))
+    ctx = context(tmp_path, root)
+    skipped = Recorder(tmp_path / "first.json")
+    run_converged_section(ctx, skipped)  # no horizon chosen yet
+    assert skipped.data["status"] == "skipped" and "horizon" in skipped.data["reason"]
+    (ctx.work / "horizon-state").mkdir(parents=True, exist_ok=True)  # the first call made it, empty
+    (ctx.work / "horizon-state" / "analysis.json").write_text(json.dumps({"chosen_epochs": 12}))
+    rec = Recorder(tmp_path / "conv.json")
+    run_converged_section(ctx, rec)
+    assert "status" not in rec.data, rec.data
+    seen = eval((ctx.work / "groundtruth-converged-state" / "seen.txt").read_text())
+    assert seen["epochs"] == "12" and seen["schedule"] == "onecycle" and seen["drop_last"] and seen["cuda_graph"]
+    assert seen["long_archs"] == "0" and seen["name_suffix"] == "-converged" and seen["dry_run"] and seen["commit"] == "abc123"
+    assert rec.data["csv_rows"] == {"fashion-mnist-convnet720-converged.csv": 2}
+    assert (ctx.out / "groundtruth-converged" / "fashion-mnist-convnet720-converged.csv").is_file()
+    assert (ctx.out / "groundtruth-converged" / "state.tar.gz").is_file()
+
+
+def test_fidelity_converged_waits_for_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gpu_trainer
+    from gpu_context import Recorder
+
+    monkeypatch.setattr(gpu_trainer, "CONVERGED_TABLE", tmp_path / "absent.csv")
+    ctx = context(tmp_path, fabricate=False)
+    rec = Recorder(tmp_path / "fid.json")
+    gpu_trainer.run_fidelity_converged_section(ctx, rec)
+    assert rec.data["status"] == "skipped" and "waits for" in rec.data["reason"]
+    built = ROOT / "benchmarks" / "out" / "gpu-groundtruth-converged-state"
+    assert gpu_trainer.converged_table(ctx) is None or built.is_dir()
+
+
+def test_build_takes_the_fast_protocol_flags() -> None:
+    sys.path.insert(0, str(BENCHMARKS / "groundtruth"))
+    try:
+        import build
+    finally:
+        sys.path.remove(str(BENCHMARKS / "groundtruth"))
+    from gpu_trainer import converged_flags
+
+    args = build.parse_args(["--out", "x", *converged_flags(12)])
+    assert (args.epochs, args.schedule, args.warmup, args.label_smoothing, args.name_suffix) == (12, "onecycle", 0.2, 0.1, "-converged")
+    assert args.drop_last and args.channels_last and args.cuda_graph and args.long_archs == 0
+
+
+@pytest.mark.slow
+def test_dry_run_of_issue_20_sections_through_gpu_check(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "OUT": str(out)}
+    cmd = [
+        "bash",
+        str(BENCHMARKS / "gpu_check.sh"),
+        "--python",
+        sys.executable,
+        "--dry-run",
+        "--sections",
+        "trainer,horizon,groundtruth-converged",
+    ]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    sections = json.loads((out / "results.json").read_text())["sections"]
+    assert [sections[s]["status"] for s in ("trainer", "horizon", "groundtruth-converged")] == ["ok"] * 3
+    assert sections["groundtruth-converged"]["csv_rows"] == {"digits-convnet720-converged.csv": 10}  # build.py's dry run: 5 x 2
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) <= 8 and all(len(p.relative_to(out).parts) <= 3 for p in files)
+
+
+@pytest.mark.slow
+def test_dry_run_of_fidelity_converged_scores_the_stand_in_table(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "OUT": str(out)}
+    cmd = ["bash", str(BENCHMARKS / "gpu_check.sh"), "--python", sys.executable, "--dry-run", "--sections", "fidelity-converged"]
+    cmd += ["--fidelity-sets", "random"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    s = json.loads((out / "results.json").read_text())["sections"]["fidelity-converged"]
+    assert s["status"] == "ok", s.get("reason")
+    assert s["result"]["n_archs"] == 3 and "random" in s["result"]["proxies"]
+    assert (out / "fidelity-converged" / "fidelity.md").is_file() and not (out / "fidelity").exists()

@@ -1,0 +1,1 @@
+"""Search: spaces, models, proxies, the trial trainer, ladders, the winner's training."""

@@ -1,0 +1,195 @@
+"""benchmarks/fidelity.py on a small hand-made table: its numbers are scipy's and the package's."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from nas_proxy.spaces import arch_id, build_model
+from nas_proxy.trainers.synthetic_set import count_params
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# 12 architectures: truth (seed 0), a 2nd seed (missing on the last one), two proxies
+TRUTH = [91.0, 88.5, 90.2, 70.1, 85.0, 10.0, 89.9, 80.3, 86.7, 60.2, 84.1, 87.6]
+SEED1 = [90.5, 88.9, 89.8, 72.0, 84.2, 10.0, 90.1, 79.0, 86.0, 58.8, 85.0, None]
+GOOD = [0.90, 0.80, 0.95, 0.30, 0.70, 0.05, 0.85, 0.50, 0.75, 0.20, 0.60, 0.72]
+POOR = [0.20, 0.90, 0.10, 0.50, 0.30, 0.60, 0.40, 0.70, 0.80, 0.05, 0.55, 0.35]
+SPECS = [
+    {"family": "convnet", "depth": d, "width": w, "activation": a, "normalization": "batchnorm", "pooling": "maxpooling"}
+    for d, w, a in [(1 + i % 3, (32, 64)[i % 2], ("relu", "sigmoid", "leakyrelu")[i % 3]) for i in range(12)]
+]
+SPECS = [{**s, "normalization": ("none", "batchnorm", "instancenorm", "groupnorm")[i // 3]} for i, s in enumerate(SPECS)]
+
+
+def _module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmarks_fidelity", ROOT / "benchmarks" / "fidelity.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(path: Path, fields: list[str], rows: list[dict[str, object]]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    ids = [arch_id(s) for s in SPECS]
+    assert len(set(ids)) == 12
+    rows = [
+        {"arch_id": i, "seed": 0, "test_accuracy": t, "seconds": 10.0, "spec": json.dumps(s)}
+        for i, t, s in zip(ids, TRUTH, SPECS, strict=True)
+    ]
+    rows += [
+        {"arch_id": i, "seed": 1, "test_accuracy": t, "seconds": 12.0, "spec": json.dumps(s)}
+        for i, t, s in zip(ids, SEED1, SPECS, strict=True)
+        if t is not None
+    ]
+    fields = ["arch_id", "seed", "test_accuracy", "seconds", "spec"]
+    out = {"table": _write(tmp_path / "table.csv", fields, rows)}
+    for name, xs, secs in (("good", GOOD, 0.5), ("poor", POOR, 0.1)):
+        out[name] = _write(
+            tmp_path / f"{name}.csv",
+            ["arch_id", "score", "seconds"],
+            [{"arch_id": i, "score": x, "seconds": secs} for i, x in zip(ids, xs, strict=True)],
+        )
+    return out
+
+
+def test_metrics_match_scipy_and_hand_counts(files: dict[str, Path], tmp_path: Path) -> None:
+    fid = _module()
+    out = tmp_path / "fid"
+    code = fid.main(
+        [
+            "--table",
+            str(files["table"]),
+            "--proxy",
+            f"scores:{files['good']}",
+            "--proxy",
+            f"bad=scores:{files['poor']}",
+            "--out",
+            str(out),
+            "--bootstrap",
+            "200",
+        ]
+    )
+    assert code == 0
+    result = json.loads((out / "fidelity.json").read_text())
+    rows = result["proxies"]
+    assert list(rows) == ["good", "bad", "ground truth, 2nd seed"]
+    y = np.array(TRUTH)
+    for name, xs in (("good", GOOD), ("bad", POOR)):
+        r = rows[name]
+        assert r["spearman"] == pytest.approx(stats.spearmanr(xs, y).statistic)
+        assert r["kendall"] == pytest.approx(stats.kendalltau(xs, y).statistic)
+        assert r["weighted_tau"] == pytest.approx(stats.weightedtau(xs, y).statistic)
+        top = np.argsort(-y)[:3]  # ceil(0.2 * 12) = 3 best by truth
+        assert r["top_n"] == 3
+        assert r["top_spearman"] == pytest.approx(stats.spearmanr(np.array(xs)[top], y[top]).statistic)
+        assert r["top_kendall"] == pytest.approx(stats.kendalltau(np.array(xs)[top], y[top]).statistic)
+        assert r["spearman_ci"][0] <= r["spearman"] <= r["spearman_ci"][1]
+    # by hand: truth best = 0 (91.0), top 3 = {0, 2, 6}; GOOD's best = 2, top 3 = {2, 0, 6}; POOR's best = 1, top 3 = {1, 8, 7}
+    assert rows["good"]["precision@1"] == 0.0 and rows["good"]["precision@3"] == 1.0
+    assert rows["good"]["regret"] == pytest.approx(91.0 - 90.2)
+    assert rows["bad"]["precision@3"] == 0.0 and rows["bad"]["regret"] == pytest.approx(91.0 - 88.5)
+    assert rows["good"]["seconds_per_arch"] == 0.5 and rows["good"]["speedup"] == pytest.approx(10.0 / 0.5)
+    ceiling = rows["ground truth, 2nd seed"]  # seed 1 vs seed 0 on the 11 architectures with both
+    assert ceiling["n_scored"] == 11
+    assert ceiling["spearman"] == pytest.approx(stats.spearmanr(SEED1[:11], TRUTH[:11]).statistic)
+    pairs = {(d["a"], d["b"], d["metric"]): d for d in result["paired"]}
+    assert len(pairs) == 3 * 4  # every two rows, four metrics
+    d = pairs[("good", "bad", "kendall")]
+    assert d["diff"] == pytest.approx(rows["good"]["kendall"] - rows["bad"]["kendall"]) and d["n"] == 12
+    assert d["ci"][0] > 0 and d["p_better"] > 0.9  # a clear difference is resolved
+    assert pairs[("good", "ground truth, 2nd seed", "spearman")]["n"] == 11  # paired on the architectures both have
+    text = (out / "fidelity.md").read_text()
+    assert "| good | 12 |" in text and "| good | bad | kendall | 12 |" in text
+
+
+def test_zero_cost_scores_the_tables_architectures(files: dict[str, Path], tmp_path: Path) -> None:
+    fid = _module()
+    out = tmp_path / "fid"
+    assert (
+        fid.main(
+            [
+                "--table",
+                str(files["table"]),
+                "--proxy",
+                "zero-cost:params",
+                "--dataset",
+                "digits",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
+    result = json.loads((out / "fidelity.json").read_text())
+    params = [count_params(build_model(s, 1, 10, (16, 16))) for s in SPECS]  # digits: 1 channel, 16x16
+    assert result["proxies"]["params"]["spearman"] == pytest.approx(stats.spearmanr(params, TRUTH).statistic)
+
+
+def test_bad_proxy_is_one_line_and_writes_nothing(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fid = _module()
+    out = tmp_path / "fid"
+    assert fid.main(["--table", str(files["table"]), "--proxy", "nonsense", "--out", str(out)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "KIND:VALUE" in err[0]
+    assert not out.exists()
+
+
+def test_promotion_picks_by_the_tables_validation_accuracy_never_its_test(files: dict[str, Path], tmp_path: Path) -> None:
+    # GOOD's top 5: architectures 2, 0, 6, 1, 8; validation prefers 8 (test 86.7), test would prefer 0 (91.0)
+    val = [90.0, 80.0, 89.0, 70.0, 85.0, 10.0, 88.0, 80.0, 99.0, 60.0, 84.0, 87.0]
+    with files["table"].open() as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["val_accuracy"] = val[[arch_id(s) for s in SPECS].index(row["arch_id"])] if row["seed"] == "0" else ""
+    table = _write(tmp_path / "with-val.csv", [*rows[0].keys()], rows)
+    fid = _module()
+    out = tmp_path / "fid"
+    assert fid.main(["--table", str(table), "--proxy", f"scores:{files['good']}", "--out", str(out), "--bootstrap", "20"]) == 0
+    good = json.loads((out / "fidelity.json").read_text())["proxies"]["good"]
+    assert good["regret"] == pytest.approx(91.0 - 90.2) and good["promote_k"] == 5
+    assert good["promote_regret"] == pytest.approx(91.0 - 86.7)  # by test it would be 0
+    assert good["cost_promoted_seconds"] == pytest.approx(12 * 0.5 + 5 * 10.0) and good["cost_full_seconds"] == pytest.approx(120.0)
+    assert good["promote_saving"] == pytest.approx(120.0 / 56.0)
+    assert fid.main(["--table", str(table), "--proxy", f"scores:{files['good']}", "--out", str(out), "--promote", "2"]) == 0
+    good = json.loads((out / "fidelity.json").read_text())["proxies"]["good"]
+    assert good["promote_regret"] == 0.0  # top 2: 2 (val 89) and 0 (val 90, the best test): promotion mends the pick
+
+
+def test_a_set_selected_on_some_of_the_tables_architectures_is_refused(
+    files: dict[str, Path], tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fid = _module()
+    selected = tmp_path / "selected"
+    shutil.copytree(tiny_run, selected)
+    meta = json.loads((selected / "meta.json").read_text())
+    meta["selection"] = {"calibration": [arch_id(SPECS[4]), "0123456789ab"]}  # what distill --select-by records
+    (selected / "meta.json").write_text(json.dumps(meta))
+    out = tmp_path / "fid"
+    assert fid.main(["--table", str(files["table"]), "--proxy", f"synthetic:{selected}", "--out", str(out), "--device", "cpu"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"ranking of 1 of the table's architectures ({arch_id(SPECS[4])})" in err[-1]
+    assert not out.exists()

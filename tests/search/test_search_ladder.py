@@ -1,0 +1,194 @@
+"""``search --ladder``: a fidelity ladder climbed in one study. Every rung trains exactly the planned
+candidates, the rungs' scores are scalar trial attributes, a resumed or interrupted search trains
+nothing twice, two workers with one killed mid-rung converge to the plan, and best.json is the top
+rung's best by validation accuracy."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from optuna_dashboard import get_note
+
+from nas_proxy.cli import main
+from nas_proxy.errors import OutputConflictError
+from nas_proxy.proxies.early import EarlyStopProxy
+from nas_proxy.search import SearchConfig, search
+from nas_proxy.search import ladder as ladder_module
+from nas_proxy.search.ladder import LADDER_ATTR, rung_of
+from tests.gate import FULL_TRAINING, Gate
+from tests.search.test_search import FAST, SMALL_SPACE, load
+
+LADDER = "synflow:1.0,early@0.2ep:0.5,full:2"  # free scores on every candidate, 0.2 epochs on half, 1 epoch on two
+FULL: dict[str, Any] = {"promote_epochs": 1, "promote_images": 200}  # the full rung's protocol, small for a test
+
+
+def ladder(spec: str = LADDER, **overrides: Any) -> SearchConfig:
+    base: dict[str, Any] = dict(synthetic=None, space=SMALL_SPACE, device="cpu", proxy=FAST, pruner="none", dataset="digits", ladder=spec)
+    return SearchConfig(**{**base, **overrides})
+
+
+@pytest.fixture
+def trainings(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Every training of the upper rungs, by kind: early stopping (rung 1) and full (rung 2)."""
+    seen: dict[str, list[str]] = {"early": [], "full": []}
+    early, full = EarlyStopProxy._train, ladder_module.train_one
+
+    def early_counted(self: EarlyStopProxy, spec: dict[str, Any]) -> dict[str, Any]:
+        seen["early"].append(json.dumps(spec, sort_keys=True))
+        return early(self, spec)
+
+    def full_counted(spec: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        seen["full"].append(json.dumps(spec, sort_keys=True))
+        return full(spec, *args, **kwargs)
+
+    monkeypatch.setattr(EarlyStopProxy, "_train", early_counted)
+    monkeypatch.setattr(ladder_module, "train_one", full_counted)
+    return seen
+
+
+def trained(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
+    """Rung ``k``'s finished trainings (a duplicate climber is pruned untrained)."""
+    return [t for t in study.trials if rung_of(t) == k and t.state == TrialState.COMPLETE and not t.user_attrs.get("duplicate")]
+
+
+def planned(study: optuna.Study, n: int) -> list[int]:
+    """The plan of LADDER on ``n`` candidates: all, half of the distinct ones (rounded up), two."""
+    distinct = len({t.user_attrs["arch_id"] for t in trained(study, 0)})
+    return [n, math.ceil(distinct / 2), min(2, math.ceil(distinct / 2))]
+
+
+def test_a_ladder_trains_the_planned_candidates_once_per_rung(tmp_path: Path, trainings: dict[str, list[str]]) -> None:
+    storage = tmp_path / "journal.log"
+    result = search(ladder(), "l", 6, str(storage), out=tmp_path / "out", **FULL)
+    study = load(storage, "l")
+    plan = planned(study, 6)
+    assert result.unmet is None and [len(trained(study, k)) for k in range(3)] == plan
+    assert [r["trained"] for r in result.ladder["rungs"]] == [r["planned"] for r in result.ladder["rungs"]] == plan  # type: ignore[index]
+    assert len(trainings["early"]) == plan[1] and len(trainings["full"]) == plan[2]  # no training twice, none lost
+    assert len(set(trainings["full"])) == plan[2]
+    below = {t.user_attrs["arch_id"]: t.value for t in trained(study, 1)}  # the best of rung 1 climbed
+    assert {t.user_attrs["arch_id"] for t in trained(study, 2)} == set(sorted(below, key=lambda a: -float(below[a] or 0))[: plan[2]])
+    for k in range(3):
+        for t in trained(study, k):
+            a = t.user_attrs
+            assert a["rung"] == k and a["proxy"] == LADDER.split(",")[k].split(":")[0]
+            for j in range(k + 1):  # every rung reached: a scalar score and seconds (the dashboard sorts and plots them)
+                assert isinstance(a[f"rung{j}_score"], float) and isinstance(a[f"rung{j}_seconds"], float)
+            assert k == 0 or t.value == a[f"rung{k}_score"]
+            assert "test_accuracy" not in a  # the test split is never loaded
+    assert study.user_attrs[LADDER_ATTR]["ladder"] == LADDER
+    assert f"ladder `{LADDER}`" in get_note(study)
+
+
+def test_best_json_is_the_top_rungs_best_by_validation(tmp_path: Path) -> None:
+    storage, out = tmp_path / "journal.log", tmp_path / "out"
+    search(ladder(), "b", 6, str(storage), out=out, **FULL)
+    top = max(trained(load(storage, "b"), 2), key=lambda t: (float(t.value or 0.0), -t.number))
+    best = json.loads((out / "best.json").read_text())
+    assert best["best"]["arch_id"] == top.user_attrs["arch_id"] and best["best"]["real_val_accuracy"] == top.value
+    assert "validation" in best["chosen_by"]
+
+
+def test_resume_and_an_interrupted_rung_train_nothing_twice(
+    tmp_path: Path, trainings: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = tmp_path / "journal.log"
+    counted = ladder_module.train_one
+
+    def interrupted_second(spec: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if len(trainings["full"]) == 1:  # Ctrl-C in the second full training
+            trainings["full"].append("interrupted")
+            raise KeyboardInterrupt
+        return counted(spec, *args, **kwargs)
+
+    monkeypatch.setattr(ladder_module, "train_one", interrupted_second)
+    with pytest.raises(KeyboardInterrupt):
+        search(ladder(), "r", 6, str(storage), out=tmp_path / "out", **FULL)
+    monkeypatch.setattr(ladder_module, "train_one", counted)
+    first = {k: list(v) for k, v in trainings.items()}
+    result = search(ladder(), "r", 6, str(storage), out=tmp_path / "out", **FULL)
+    study = load(storage, "r")
+    assert result.unmet is None and [len(trained(study, k)) for k in range(3)] == planned(study, 6)
+    assert trainings["early"] == first["early"]  # rung 1 finished before the interrupt: nothing again
+    assert len(trainings["full"]) == len(first["full"]) + 1  # only the interrupted one
+    again = list(trainings["full"])
+    search(ladder(), "r", 6, str(storage), out=tmp_path / "out", **FULL)
+    assert trainings["full"] == again and len(load(storage, "r").trials) == len(study.trials)  # a finished ladder: nothing
+
+
+def test_the_study_refuses_another_ladder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    storage = tmp_path / "journal.log"
+    search(ladder("synflow:1.0,full:1"), "o", 2, str(storage), out=tmp_path, **FULL)
+    with pytest.raises(OutputConflictError, match=r"--ladder 'synflow:1.0,full:1' there, 'synflow:1.0,full:2' now"):
+        search(ladder("synflow:1.0,full:2"), "o", 2, str(storage), out=tmp_path, **FULL)
+    with pytest.raises(OutputConflictError, match=r"n_trials 2 there, 3 now"):
+        search(ladder("synflow:1.0,full:1"), "o", 3, str(storage), out=tmp_path, **FULL)
+    args = ["search", "--ladder", "naswot:1.0,full:1", "--dataset", "digits", "--space", SMALL_SPACE, "--study", "o"]
+    code = main([*args, "--storage", str(storage), "--n-trials", "2", "--device", "cpu", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "there" in err[0], err
+
+
+def test_cli_ladder_from_a_config_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text(f'[search]\nladder = "synflow:1.0,full:1"\ndataset = "digits"\nspace = "{SMALL_SPACE}"\n')
+    args = ["search", "--config", "s.toml", "--study", "c", "--n-trials", "2", "--promote-epochs", "1", "--promote-images", "100"]
+    assert main([*args, "--device", "cpu", "--quiet", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["trained"] for r in result["ladder"]["rungs"]] == [2, 1]
+    assert json.loads((tmp_path / "studies" / "c" / "best.json").read_text())["best"]["arch_id"] == result["ladder"]["rows"][0]["arch_id"]
+
+
+@pytest.mark.slow  # two processes, a random subset and two full trainings on 2 cores
+def test_a_worker_killed_mid_rung_converges_to_the_planned_trainings(tmp_path: Path) -> None:
+    """kill -9 of one of two workers while both hold a full-rung training at the gate: the survivor
+    fails the dead one's trial and trains its climber; every rung ends with exactly its plan."""
+    storage = tmp_path / "journal.log"
+    gate = Gate(tmp_path / "gate", at=FULL_TRAINING)  # only the full rung trains with it here
+    spec = "synflow:1.0,random-ipc2:0.5,full:2"
+    command = [sys.executable, "-m", "nas_proxy", "search", "--ladder", spec, "--dataset", "digits", "--space", SMALL_SPACE]
+    command += ["--study", "k", "--storage", str(storage), "--n-trials", "6", "--workers", "2", "--pruner", "none"]
+    command += ["--epochs", "4", "--report-every", "2", "--report-images", "200", "--promote-epochs", "1", "--promote-images", "200"]
+    run = subprocess.Popen([*command, "--device", "cpu", "--quiet"], env=gate.env(), text=True, stderr=subprocess.PIPE, cwd=tmp_path)
+    held = gate.wait([run], count=2)  # both workers in a full-rung training: RUNNING, their worker recorded
+    (child,) = held - {run.pid}
+    import os
+
+    os.kill(child, signal.SIGKILL)
+    gate.open()
+    _, err = run.communicate()
+    study = load(storage, "k")
+    plan = planned(study, 6)
+    assert [len(trained(study, k)) for k in range(3)] == plan, err
+    dead = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(dead) == 1 and rung_of(dead[0]) == 2 and "died" in dead[0].user_attrs["fail_reason"]
+    assert len({t.user_attrs["arch_id"] for t in trained(study, 2)}) == plan[2]
+
+
+def test_correlate_on_a_ladder_study_says_what_each_rung_bought(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    storage = tmp_path / "journal.log"
+    search(ladder(), "v", 6, str(storage), out=tmp_path / "out", **FULL)
+    study = load(storage, "v")
+    picks = [trained(study, k)[0] for k in range(3)]  # get_trials order: the best of each rung computed below
+    best = [max(trained(study, k), key=lambda t: (float(t.value or 0.0), -t.number)).user_attrs["arch_id"] for k in range(3)]
+    command = ["correlate", "--study", "v", "--storage", str(storage), "--proxies", "params", "--no-random-subset", "--n-archs", "2"]
+    command += ["--ceiling", "0", "--full-epochs", "1", "--full-images", "200", "--early", "0.5", "--gt-storage", str(tmp_path / "gt.log")]
+    assert main([*command, "--bootstrap", "20", "--device", "cpu", "--out", str(tmp_path / "c"), "--quiet", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    rungs = result["facts"]["ladder"]["rungs"]
+    assert [r["arch_id"] for r in rungs] == best and len(picks) == 3
+    truth = {a["arch_id"]: a["truth"] for a in result["archs"]}
+    assert set(best) <= set(truth)  # every rung's pick was given a ground truth, beyond --n-archs
+    for r in rungs:
+        assert r["regret"] == pytest.approx(max(truth.values()) - truth[r["arch_id"]])
+    md = (tmp_path / "c" / "report.md").read_text()
+    assert "The study's ladder" in md and f"rung 2 (full, {rungs[2]['trained']} trained) picks {best[2]}" in md

@@ -1,0 +1,189 @@
+"""``search --proxy TOKEN``: every kind of the proxy registry drives a search through the one
+objective path, the study records its proxy and refuses another, a resumed search scores nothing
+twice, and a search's score of an architecture is the registry's, bit for bit."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+from optuna_dashboard import get_note
+
+from nas_proxy.cli import main
+from nas_proxy.errors import OutputConflictError
+from nas_proxy.proxies import PROXY_KINDS, RunSetup
+from nas_proxy.proxies.early import EarlyStopProxy
+from nas_proxy.search import SearchConfig, join, search
+from nas_proxy.search.runner import make_objective
+from nas_proxy.search.study import ATTR, create_or_check, spec_of
+from nas_proxy.search.target import open_proxy
+from nas_proxy.spaces import get_space
+from nas_proxy.studies.storage import open_storage
+from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_one
+from tests.gate import Gate
+from tests.search.test_search import FAST, SMALL_SPACE, load
+
+# one token per registered kind, each a search on digits (the set itself: tests/search/test_search.py)
+TOKENS = {"synthetic": "random-ipc2", "early": "early@1ep", "zero-cost": "synflow"}
+
+
+def real(token: str, **overrides: Any) -> SearchConfig:
+    """A search on digits scored by ``token`` (FAST: 4 epochs when the proxy trains on a set)."""
+    base: dict[str, Any] = dict(
+        synthetic=None, space=SMALL_SPACE, device="cpu", proxy=FAST, pruner="none", proxy_name=token, dataset="digits"
+    )
+    return SearchConfig(**{**base, **overrides})
+
+
+def test_every_registered_kind_has_a_search_token_here() -> None:
+    assert set(TOKENS) == set(PROXY_KINDS), "a new proxy kind: add a token of it to TOKENS, and its search is tested"
+
+
+@pytest.mark.parametrize("kind", sorted(TOKENS))
+def test_a_search_on_every_proxy_kind(kind: str, tmp_path: Path) -> None:
+    token = TOKENS[kind]
+    storage, out = tmp_path / "journal.log", tmp_path / "export"
+    result = search(real(token), "p", 2, str(storage), out=out)
+    assert result.trials == {"complete": 2} and result.unmet is None
+    study = load(storage, "p")
+    assert study.user_attrs[ATTR]["proxy"] == token and study.user_attrs[ATTR]["config"]["proxy_name"] == token
+    for t in study.trials:
+        a = t.user_attrs
+        assert a["proxy"] == token and a["proxy_seconds"] >= 0 and a["params"] > 0 and a["flops"] > 0 and a["device"] == "cpu"
+        assert t.value is not None and t.value == t.value  # a number, not NaN
+    assert (out / "best.json").is_file() and (out / "trials.csv").is_file()
+    assert f"proxy `{token}`" in get_note(study)  # the dashboard note names the proxy (a code span: never a link)
+    assert study.metric_names == ["val_accuracy" if PROXY_KINDS.get(kind).trains else token]
+
+
+def test_a_random_subset_is_made_once_and_shared_by_the_workers(tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    search(real("random-ipc2"), "w", 2, str(storage), out=tmp_path / "export")
+    made = tmp_path / "random-ipc2-seed0"  # beside the journal
+    stamp = (made / "meta.json").stat().st_mtime_ns
+    join("w", str(storage), n_trials=3, worker_index=1)  # `nasproxy worker`: the stored proxy, the same subset
+    study = load(storage, "w")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    sha = study.user_attrs[ATTR]["synthetic_sha256"]
+    assert sha and {t.user_attrs["synthetic_sha256"] for t in study.trials} == {sha}
+    assert (made / "meta.json").stat().st_mtime_ns == stamp  # found, not made again
+
+
+def test_the_study_refuses_another_proxy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    storage = tmp_path / "journal.log"
+    search(real("synflow"), "r", 1, str(storage), out=tmp_path)
+    with pytest.raises(OutputConflictError, match=r"proxy synflow there, early@1ep now"):
+        search(real("early@1ep"), "r", 2, str(storage), out=tmp_path)
+    args = ["search", "--proxy", "naswot", "--dataset", "digits", "--space", SMALL_SPACE, "--study", "r", "--storage", str(storage)]
+    code = main([*args, "--n-trials", "2", "--device", "cpu", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "proxy synflow there, naswot now" in err[0], err
+    assert len(load(storage, "r").trials) == 1  # nothing ran on the other proxy
+    other = open_proxy(real("synflow"), tmp_path).fingerprint(get_space(SMALL_SPACE))
+    other["dataset"] = {**other["dataset"], "name": "mnist"}  # the same proxy on other data (no second small dataset offline)
+    with pytest.raises(OutputConflictError, match=r"dataset digits there, mnist now"):
+        create_or_check(open_storage(str(storage), "r")[0], "r", real("synflow"), other, 0)
+
+
+def test_resume_scores_nothing_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trainings: list[str] = []
+    train = EarlyStopProxy._train
+
+    def counted(self: EarlyStopProxy, spec: dict[str, Any]) -> dict[str, Any]:
+        trainings.append(str(spec))
+        return train(self, spec)
+
+    monkeypatch.setattr(EarlyStopProxy, "_train", counted)
+    storage = tmp_path / "journal.log"
+    search(real("early@1ep"), "again", 1, str(storage), out=tmp_path)
+    first = load(storage, "again").trials[0]
+    search(real("early@1ep"), "again", 2, str(storage), out=tmp_path)
+    trials = load(storage, "again").trials
+    assert len(trainings) == 2 and [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert trials[0].datetime_complete == first.datetime_complete and trials[0].value == first.value
+
+
+def test_early_stopping_in_a_search_is_the_ground_truths_point_bit_for_bit(tmp_path: Path) -> None:
+    """The search's early@1ep of an architecture equals the validation accuracy correlate's ground-truth
+    training (all 10 epochs, scored at 0.1 and 1 on the way) records after 1 epoch, and so the registry's score."""
+    storage = tmp_path / "journal.log"
+    search(real("early@1ep", seed=3), "bits", 1, str(storage), out=tmp_path)
+    (trial,) = load(storage, "bits").trials
+    spec, aid = spec_of(trial, get_space(SMALL_SPACE)), trial.user_attrs["arch_id"]
+    assert spec is not None
+    protocol = GroundTruthConfig()  # correlate's default: 10 epochs, early points 0.1 and 1
+    record = train_one(spec, 3, RealData(DataRef("digits"), protocol, torch.device("cpu")), protocol)
+    assert trial.value == record["early"]["1"]["val_accuracy"]
+    setup = RunSetup(space=get_space(SMALL_SPACE), data=DataRef("digits"), out=tmp_path, early=(1.0,), seed=3, truth={(aid, 3): record})
+    (proxy,) = EarlyStopProxy.offer(setup)  # as correlate has it: read from the ground truth
+    assert proxy.score(spec, aid).value == trial.value
+
+
+def test_only_proxies_that_report_can_be_pruned(tmp_path: Path) -> None:
+    space = get_space(SMALL_SPACE)
+    for token, state in (("random-ipc2", TrialState.PRUNED), ("early@1ep", TrialState.COMPLETE), ("synflow", TrialState.COMPLETE)):
+        config = real(token)
+        study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=101.0))  # prunes any report
+        study.optimize(make_objective(config, open_proxy(config, tmp_path), space, 1), n_trials=1)
+        (trial,) = study.trials
+        assert trial.state == state, token
+        assert bool(trial.intermediate_values) == (token == "random-ipc2"), token
+
+
+def test_a_set_alone_searches_on_its_own_proxy(tiny_run: Path, tmp_path: Path) -> None:
+    """``--synthetic DIR`` without --proxy: the set's registry name, and the same study as --proxy with that name."""
+    storage = tmp_path / "journal.log"
+    config = SearchConfig(synthetic=str(tiny_run), space=SMALL_SPACE, device="cpu", proxy=FAST, pruner="none")
+    search(config, "own", 1, str(storage), out=tmp_path)
+    study = load(storage, "own")
+    name = study.user_attrs[ATTR]["proxy"]
+    assert name.endswith("-ipc2") and "proxy_name" not in study.user_attrs[ATTR]["config"]  # stored as before
+    named = SearchConfig(synthetic=str(tiny_run), space=SMALL_SPACE, device="cpu", proxy=FAST, pruner="none", proxy_name=name)
+    search(named, "own", 2, str(storage), out=tmp_path)  # the same proxy by name: resumed, not refused
+    assert len(load(storage, "own").trials) == 2
+
+
+def test_cli_search_on_early_stopping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["search", "--proxy", "early@1ep", "--dataset", "digits", "--space", SMALL_SPACE, "--study", "e", "--n-trials", "1"]
+    assert main([*args, "--device", "cpu", "--quiet", "--json"]) == 0
+    assert '"complete": 1' in capsys.readouterr().out
+    assert (tmp_path / "studies" / "e" / "best.json").is_file()
+
+
+def test_promotion_trains_the_best_of_a_proxy_on_real_data(tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    result = search(real("synflow"), "promo", 2, str(storage), out=tmp_path, promote=1, promote_epochs=1)
+    assert result.promotion is not None
+    (row,) = result.promotion["rows"]
+    assert row["real_val_accuracy"] is not None and row["proxy_rank"] == 1
+    assert "digits" in result.promotion["study"]  # the promotion study of the data the proxy scored on
+
+
+@pytest.mark.slow  # the repair path of the drill in tests/search/test_search.py, on a --proxy study (78 s at load 10 on 2 cores)
+def test_a_worker_killed_mid_trial_on_a_random_subset_is_repaired(tmp_path: Path) -> None:
+    """kill -9 of a `nasproxy worker` on a --proxy study (the stored proxy, the subset found beside
+    the journal): the next search fails the dead trial and trains its candidate again, once."""
+    storage = tmp_path / "journal.log"
+    slow = real("random-ipc2")
+    create_or_check(open_storage(str(storage), "k")[0], "k", slow, open_proxy(slow, tmp_path).fingerprint(get_space(SMALL_SPACE)), 0)
+    gate = Gate(tmp_path / "gate")  # the worker's training waits there: RUNNING, its worker recorded
+    command = [sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"]
+    worker = subprocess.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
+    gate.wait([worker], [worker.pid])
+    worker.send_signal(signal.SIGKILL)  # the trial stays RUNNING in the journal
+    worker.wait()
+    result = search(slow, "k", 2, str(storage), out=tmp_path)
+    study = load(storage, "k")
+    (dead,) = [t for t in study.trials if t.state == TrialState.FAIL]
+    (retried,) = [t for t in study.trials if t.user_attrs.get("retry_of") == dead.number]
+    assert "died during the trial" in dead.user_attrs["fail_reason"] and retried.params == dead.params
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]  # (the kill may come before the dead one's attributes)
+    assert result.trials == {"complete": 2, "fail": 1} and {t.user_attrs["proxy"] for t in done} == {"random-ipc2"}

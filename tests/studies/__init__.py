@@ -1,0 +1,1 @@
+"""The studies layer: Optuna storages (journal, SQLite, PostgreSQL), workers, the dashboard."""
