@@ -6,7 +6,8 @@
 A ladder is a comma-separated list of rungs ``PROXY:KEEP``, cheapest first, ``full:K`` last. The
 spec (:class:`Rung`, :func:`parse_ladder`, :func:`format_ladder`, :func:`sizes`, and its rules)
 lives in the library, :mod:`nas_proxy.ladders` (``search --ladder`` climbs it in one study). The
-simulation on the table lives in ``ladder_sim.py``, its tables in ``ladder_report.py``; this
+simulation on the table lives in the library too, :mod:`nas_proxy.calibrate.ladder_sim` (``nasproxy calibrate
+--ladders`` chooses with it), its tables in ``ladder_report.py``; this
 file's ``main`` is the command (``--help``).
 """
 
@@ -20,10 +21,11 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]  # when not installed
 
+from nas_proxy.calibrate import ladder_sim as sim  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
 from nas_proxy.ladders import FULL, Rung, format_ladder, parse_ladder, sizes  # noqa: E402,F401  (the spec, as before)
 
-# --- the command: ladders simulated on the table (ladder_sim.py) -----------------------------------
+# --- the command: ladders simulated on the table (nas_proxy.calibrate.ladder_sim) ---------------------
 
 HERE = Path(__file__).resolve().parent
 SCORES = (HERE / "gpu" / "2026-11-26-h100" / "fidelity-100-scores" / "scores.csv", HERE / "ladders" / "zero-cost-scores.csv")
@@ -33,11 +35,10 @@ GRID_FIRST = ("flops", "grad_norm", "naswot", "params", "snip", "synflow", "data
 GRID_MIDDLE = ("datadam-ipc10", "random-ipc10", "early@0.1ep", "early@1ep")
 GRID_KEEPS = (0.5, 0.3, 0.2, 0.1, 0.05)
 GRID_FINALS = (1, 2, 3)
-RULES = ("mean", "point")  # ladder_sim.choose: bootstrap mean regret <= target (the rule), point regret (naive)
+RULES = ("mean", "point")  # nas_proxy.calibrate.ladder_sim.choose: bootstrap mean regret <= target (the rule), point regret (naive)
 
 
 def main(argv: list[str] | None = None) -> int:
-    import ladder_sim as sim
     from fidelity import write_outputs
     from ladder_report import markdown, write_grid_csv
 
