@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.correlate.metrics import percentile_interval
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.ladders import FULL
@@ -318,8 +319,6 @@ def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, 
 
 # --- measuring ladders ----------------------------------------------------------------------------
 
-TARGET_REGRET = 0.1  # points: the issue's bar for "found the best"
-
 
 def resamples(n: int, count: int, seed: int) -> IntArray:
     """``(count, n)`` bootstrap resamples of ``n`` candidates (with replacement; seeded)."""
@@ -338,12 +337,17 @@ def spread(values: FloatArray, prefix: str) -> dict[str, float | list[float]]:
 
 
 def measure(
-    rungs: Sequence[Rung], cands: Candidates, boot: IntArray, order_rows: IntArray, spaces: Sequence[int] = (720,)
+    rungs: Sequence[Rung],
+    cands: Candidates,
+    boot: IntArray,
+    order_rows: IntArray,
+    spaces: Sequence[int] = (720,),
+    target: float = TARGET_REGRET,
 ) -> dict[str, Any]:
     """A ladder on ``cands``: the synchronous climb on the table (both cost models), over the
     bootstrap ``boot`` (regret, ratio, the ratio projected to each of ``spaces``), and when
     ``order_rows`` has rows, the asynchronous climb over those orders and over the bootstrap (whose
-    rows come in a random order already)."""
+    rows come in a random order already). ``target``: the regret (points) ``p_regret_ok`` counts."""
     n = cands.n
     rows = np.arange(n)[None]
     masks = climb(rungs, cands, rows)
@@ -361,7 +365,7 @@ def measure(
         "projected_separate": {str(m): float(separate.projected(rungs, n, m)[0]) for m in spaces},
         "boot": {
             **spread(b.regret, "regret"),
-            "p_regret_ok": float(np.mean(b.regret <= TARGET_REGRET + 1e-9)),
+            "p_regret_ok": float(np.mean(b.regret <= target + 1e-9)),
             **spread(b.ratio, "ratio"),
             "projected": {str(m): spread(b.projected(rungs, n, m), "ratio") for m in spaces},
         },
@@ -371,7 +375,7 @@ def measure(
             a = simulate(rungs, cands, rows_, promotion="async")
             out[key] = {
                 **spread(a.regret, "regret"),
-                "p_regret_ok": float(np.mean(a.regret <= TARGET_REGRET + 1e-9)),
+                "p_regret_ok": float(np.mean(a.regret <= target + 1e-9)),
                 **spread(a.ratio, "ratio"),
                 "reached_mean": a.reached.mean(axis=0).tolist(),
             }
@@ -438,12 +442,13 @@ def frontier(rows: Sequence[Row], ratio: Callable[[Row], float]) -> list[Row]:
     return out
 
 
-def choose(rows: Sequence[Row], ratio: Callable[[Row], float], rule: str = "mean") -> Row:
+def choose(rows: Sequence[Row], ratio: Callable[[Row], float], rule: str = "mean", target: float = TARGET_REGRET) -> Row:
     """The rule fixed before any result was seen: the highest ``ratio`` among the ladders whose
     regret meets the target, ``mean``: over the bootstrap (expected regret on a like set), or
-    ``point``: on these candidates (the naive rule, for comparison); none meets it: the lowest."""
+    ``point``: on these candidates (the naive rule, for comparison); none meets it: the lowest.
+    ``target``: the regret bar (points)."""
     key = (lambda r: r["boot"]["regret_mean"]) if rule == "mean" else (lambda r: r["regret"])
-    ok = [r for r in rows if key(r) <= TARGET_REGRET + 1e-9]
+    ok = [r for r in rows if key(r) <= target + 1e-9]
     if not ok:
         return min(rows, key=lambda r: (key(r), -ratio(r)))
     return max(ok, key=lambda r: (ratio(r), -r["boot"]["regret_mean"], -len(r["reached"])))

@@ -17,15 +17,17 @@ TRUTHY = {"on": True, "true": True, "yes": True, "off": False, "false": False, "
 
 
 def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    from nas_proxy.calibrate.config import DEFAULT_CHOICES, METRIC_NAMES, CalibrateConfig
+    from nas_proxy.calibrate.config import DEFAULT_CHOICES, METRIC_NAMES, CalibrateConfig, LadderChoiceConfig
 
     p = sub.add_parser(
         "calibrate",
         parents=[common],
-        help="choose the proxy protocol on architectures with ground truth",
+        help="choose the proxy protocol, or the proxy or ladder to search with, on architectures with ground truth",
         description="An Optuna study over the proxy protocol (synthetic set, epochs, lr, batch, DSA) that maximises rank agreement "
         "with the ground truth per unit of proxy cost; reports the fidelity on held-out architectures (k-fold) and writes a proxy "
-        "profile for --proxy-profile.",
+        "profile for --proxy-profile. With --ladders: every candidate proxy and fidelity ladder replayed on the calibration "
+        "architectures of a ground-truth table (proxy scores from --scores), the cheapest whose regret meets the target chosen, "
+        "and a profile written whose [search] ladder `search --proxy-profile` climbs.",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
@@ -33,16 +35,15 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     src.add_argument("--truth-study", type=nonempty, metavar="NAME", help="a cached ground-truth study (nasproxy correlate made it)")
     p.add_argument("--gt-storage", type=nonempty, help="storage of --truth-study (default: studies/NAME/journal.log)")
-    p.add_argument("--space", type=nonempty, required=True, help="the search space of the architectures")
+    p.add_argument("--space", type=nonempty, help="the search space of the architectures; required without --ladders")
     p.add_argument(
         "--synthetic",
         type=nonempty,
         nargs="+",
-        required=True,
         metavar="DIR",
-        help="synthetic sets to choose among (the first: the default's)",
+        help="synthetic sets to choose among (the first: the default's); required without --ladders",
     )
-    p.add_argument("--study", required=True, help="calibration name (resumed when it exists)")
+    p.add_argument("--study", help="calibration name (resumed when it exists); required without --ladders")
     p.add_argument("--storage", type=nonempty, help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
     c = CalibrateConfig
     option(p, "--folds", type=integer, field=(c, "folds"), help="cross-validation folds")
@@ -69,8 +70,44 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     option(p, "--device", field=(c, "device"), help="auto, cpu or cuda[:N]")
     p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
     p.add_argument("--out", type=nonempty, metavar="FILE", help="the profile to write (default: studies/STUDY/profile.toml)")
+    lad = p.add_argument_group("choosing a proxy or ladder (--ladders; --truth is then a ground-truth table)")
+    lad.add_argument(
+        "--ladders",
+        type=nonempty,
+        metavar="SPECS",
+        help="'auto' (every measured proxy alone and the grid of ladders built from them) or ladder specs separated by ';', "
+        "e.g. 'random-ipc10:1.0,full:3;snip:1.0,random-ipc10:0.2,full:1'",
+    )
+    lad.add_argument(
+        "--scores", type=nonempty, action="append", metavar="CSV", help="proxy scores: CSV proxy,arch_id,score,seconds (repeatable)"
+    )
+    lad.add_argument("--proxies", type=nonempty, metavar="LIST", help="with --ladders auto: only these measured proxies (comma-separated)")
+    lad.add_argument("--one-off", type=nonempty, action="append", metavar="TOKEN=S", help="seconds a proxy pays once (a distillation)")
+    lad.add_argument(
+        "--split",
+        type=nonempty,
+        metavar="FILE",
+        help="a calibration/evaluation split (CSV arch_id,role): only its calibration architectures",
+    )
+    lad.add_argument(
+        "--independent-seed", type=integer, metavar="S", help="the table's seed whose training is the full rung (default: its second seed)"
+    )
+    lc = LadderChoiceConfig
+    option(lad, "--target-regret", type=finite_float, field=(lc, "target_regret"), help="regret (points) a ladder must keep")
+    option(
+        lad,
+        "--candidates",
+        type=integer,
+        field=(lc, "candidates"),
+        none="the calibration architectures' count",
+        help="how many candidates the search climbs (the saving is projected to it)",
+    )
     add_quiet(p)
     p.set_defaults(func=cmd_calibrate)
+
+
+LADDER_ONLY = ("scores", "proxies", "one_off", "split", "independent_seed", "target_regret", "candidates")
+PROTOCOL_ONLY = ("truth_study", "synthetic", "folds", "trials", "metric", "cost_weight", "device", "data_root")
 
 
 def _show(v: Any) -> str:
@@ -136,6 +173,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from nas_proxy.calibrate.runner import calibrate
     from nas_proxy.profile import write_profile
 
+    if args.ladders is not None:
+        return cmd_choose_ladder(args)
+    given = [k for k in LADDER_ONLY if getattr(args, k) is not None]
+    if given:
+        raise InvalidArgumentError(f"--{given[0].replace('_', '-')} chooses a ladder: give it with --ladders (auto or specs)")
+    missing = [k for k in ("space", "synthetic", "study") if getattr(args, k) is None]
+    if missing:
+        raise InvalidArgumentError(f"calibrate needs --{missing[0]} to tune the proxy protocol (or --ladders to choose a proxy or ladder)")
     config = configs.build(
         CalibrateConfig,
         {},
@@ -190,4 +235,139 @@ def summary(result: Any) -> list[str]:
         f"tuned {c['metric']} {result.tuned:.3f} (in-sample, optimistic); cost {result.cost_ratio:.2f}x the default's FLOPs, "
         f"{result.seconds_per_arch:.2f} s/arch measured (default {result.default_seconds_per_arch:.2f})"
     )
+    return lines
+
+
+def cmd_choose_ladder(args: argparse.Namespace) -> int:
+    """``calibrate --ladders``: measure every candidate on the calibration architectures, choose, write the profile."""
+    from nas_proxy import configs
+    from nas_proxy.calibrate import ladder_sim as sim
+    from nas_proxy.calibrate.config import LadderChoiceConfig
+    from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, rows_csv
+    from nas_proxy.files import write_text
+    from nas_proxy.profile import ProxyProfile, write_profile
+
+    typed = [k for k in PROTOCOL_ONLY if getattr(args, k) is not None]
+    typed += [k.removesuffix("_choices") + "_choices" for k in vars(args) if k.endswith("_choices") and getattr(args, k) is not None]
+    if typed:
+        raise InvalidArgumentError(
+            f"--{typed[0].replace('_', '-')} tunes the proxy protocol; --ladders reads proxy scores instead: drop one"
+        )
+    if not args.truth:
+        raise InvalidArgumentError("--ladders needs --truth TABLE: a ground-truth table with a second seed's val_accuracy and seconds")
+    if not args.scores:
+        raise InvalidArgumentError("--ladders needs --scores CSV (proxy,arch_id,score,seconds), the candidate proxies' scores")
+    if args.out is None and args.study is None:
+        raise InvalidArgumentError("--ladders needs --out FILE (or --study NAME for studies/NAME/profile.toml): where the profile goes")
+    config = configs.build(
+        LadderChoiceConfig,
+        {},
+        "calibrate",
+        target_regret=args.target_regret,
+        candidates=args.candidates,
+        n_boot=args.n_boot,
+        seed=args.seed,
+    )
+    config.validate()
+    out = _output(args)
+    one_off = dict(_one_off(t) for t in args.one_off or [])
+    table = Path(args.truth)
+    ids = None
+    if args.split:
+        every = sim.load_candidates(table, [], args.independent_seed)
+        cal, _ = sim.read_split(Path(args.split), every.ids)
+        ids = [every.ids[i] for i in cal]  # the evaluation architectures are never read again
+    cands = sim.load_candidates(table, [Path(s) for s in args.scores], args.independent_seed, one_off, ids)
+    if args.ladders.strip() == "auto":
+        proxies = checks.items("--proxies", args.proxies, str) if args.proxies else None
+        if proxies:
+            unknown = [p for p in proxies if p not in cands.fidelities]
+            if unknown:
+                raise InvalidArgumentError(f"--proxies {unknown[0]} has no scores here; measured: {', '.join(sorted(cands.fidelities))}")
+        specs = default_ladders(cands, config, proxies)
+        given = None
+    else:
+        if args.proxies:
+            raise InvalidArgumentError("--proxies narrows --ladders auto; with ladders given, list only the ladders you want")
+        given = specs = _specs(args.ladders)
+    choice = choose_ladder(cands, config, specs)
+    choice.given = given is not None
+    row = choice.chosen_row
+    size = str(choice.candidates)
+    calibration: dict[str, Any] = {
+        "rule": choice.rule,
+        "target_regret": choice.target_regret,
+        "regret": round(float(row["regret"]), 4),
+        "regret_mean": round(float(row["boot"]["regret_mean"]), 4),
+        "regret_interval": [round(float(x), 4) for x in row["boot"]["regret_ci"]],
+        "p_regret_ok": round(float(row["boot"]["p_regret_ok"]), 4),
+        "saving": round(float(row["projected"][size]), 2),
+        "saving_interval": [round(float(x), 2) for x in row["boot"]["projected"][size]["ratio_ci"]],
+        "search_candidates": choice.candidates,
+        "candidate_ladders": len(choice.rows),
+        "proxies_measured": sorted(p for p in cands.fidelities),
+        "data": str(table) + (f" (calibration architectures of {args.split})" if args.split else ""),
+        "scores": list(args.scores),
+        "architectures": choice.architectures,
+        "seed": config.seed,
+        "command": command_line(),
+    }
+    write_profile(ProxyProfile({}, calibration, choice.chosen), out)
+    every = out.with_name(out.stem + "-ladders.csv")
+    write_text(every, rows_csv(choice))
+    if args.json:
+        print_json({"chosen": choice.chosen, "calibration": calibration, "proxies": choice.proxies, "profile_path": str(out)})
+        return 0
+    for line in ladder_summary(choice):
+        print(line)
+    print(f"every candidate: {every}")
+    print(f"profile: {out}  (search with it: nasproxy search --proxy-profile {shlex.quote(str(out))} --dataset NAME ...)")
+    return 0
+
+
+def _specs(text: str) -> list[str]:
+    """``--ladders 'A;B'``: the specs, none empty, none twice (each is parsed against the measured proxies later)."""
+    parts = [part.strip() for part in text.split(";")]
+    if "" in parts:
+        raise InvalidArgumentError(f"--ladders has an empty item in {text!r} (a trailing or doubled ';'?); remove it")
+    checks.distinct("--ladders", parts)
+    return parts
+
+
+def _one_off(text: str) -> tuple[str, float]:
+    token, sep, value = text.partition("=")
+    try:
+        if not (token and sep):
+            raise ValueError(text)
+        return token, checks.parse_float(value)
+    except ValueError:
+        raise InvalidArgumentError(f"--one-off {text!r}: write TOKEN=SECONDS, e.g. datadam-ipc10=16.3") from None
+
+
+def ladder_summary(choice: Any, best: int = 8) -> list[str]:
+    """Plain lines: every proxy's rank agreement, the chosen ladder, and the best candidates by the rule's order."""
+    n = len(choice.architectures)
+    lines = [f"{n} calibration architectures; every proxy (Spearman with the ground truth [95 % bootstrap], seconds per architecture):"]
+    for name, p in choice.proxies.items():
+        lo, hi = p["spearman_ci"]
+        lines.append(f"  {name:<16} {p['spearman']:+.3f} [{lo:+.3f}, {hi:+.3f}]  {p['seconds_per_arch']:.3f} s")
+    size = str(choice.candidates)
+    ok = [r for r in choice.rows if r["boot"]["regret_mean"] <= choice.target_regret + 1e-9]
+    ranked = sorted(ok, key=lambda r: -r["projected"][size]) + sorted(
+        (r for r in choice.rows if r not in ok), key=lambda r: r["boot"]["regret_mean"]
+    )
+    lines.append(
+        f"{len(choice.rows)} candidate ladders, {len(ok)} with bootstrap mean regret <= {choice.target_regret:g} points; "
+        f"the best {min(best, len(ranked))} (saving = x less compute than training all {size} candidates):"
+    )
+    for r in ranked[:best]:
+        b = r["boot"]
+        lo, hi = b["regret_ci"]
+        slo, shi = b["projected"][size]["ratio_ci"]
+        mark = "*" if r["spec"] == choice.chosen else " "
+        lines.append(
+            f" {mark}{r['spec']}: regret {r['regret']:.2f}, mean {b['regret_mean']:.2f} [{lo:.2f}, {hi:.2f}], "
+            f"saving {r['projected'][size]:.1f}x [{slo:.1f}, {shi:.1f}]"
+        )
+    lines.append(f"chosen: {choice.chosen} (rule: {choice.rule})")
     return lines
