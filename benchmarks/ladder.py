@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--split-file", type=Path, help="--grid: a committed calibration/evaluation split (CSV arch_id,role) instead of the seeded one"
     )
+    p.add_argument(
+        "--part",
+        choices=("all", "calibration", "evaluation"),
+        default="all",
+        help="--ladder: measure on this part of --split-file only (default %(default)s)",
+    )
     p.add_argument("--splits", type=int, default=20, help="--grid: more seeded splits, the choice repeated on each (default %(default)s)")
     p.add_argument("--splits-bootstrap", type=int, default=200, help="--grid: resamples in those repeated splits (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap and orders seed (default %(default)s)")
@@ -79,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             raise InvalidArgumentError(f"--calibration-fraction must be in (0, 1), got {args.calibration_fraction}")
         one_off = dict(_pair(t) for t in (args.one_off or ONE_OFF))
         cands = sim.load_candidates(args.table, args.scores or list(SCORES), args.independent_seed, one_off)
+        if args.part != "all":  # --ladder on one part of --split-file (a check on held-out architectures)
+            if not args.split_file or args.grid:
+                raise InvalidArgumentError("--part needs --split-file, and no --grid (the grid splits by itself)")
+            cal_idx, held_idx = sim.read_split(args.split_file, cands.ids)
+            cands = cands.take(cal_idx if args.part == "calibration" else held_idx)
         ladders = [parse_ladder(t, cands.fidelities) for t in args.ladder]
         n, spaces = cands.n, (cands.n, args.space)
         result: dict[str, Any] = {

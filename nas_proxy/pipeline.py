@@ -279,12 +279,13 @@ def run(
         seconds["distill"] = time.perf_counter() - t0
         tell(f"[1/3] distill done in {clock(seconds['distill'])}")
     else:
-        tell(f"[1/3] distill: skipped, the search's proxy {p.search.proxy_name} needs no distilled set")
+        proxy = p.search.proxy_name or f"ladder {p.search.ladder}"
+        tell(f"[1/3] distill: skipped, the search's {proxy} needs no distilled set")
 
     sc = p.search
     b = p.budget
     promoting = f", then the best {b.promote} trained on real data" if b.promote else ""
-    on = f" with {sc.proxy_name} on {sc.dataset}" if syn is None else ""
+    on = f" with {sc.proxy_name or 'the ladder ' + str(sc.ladder)} on {sc.dataset}" if syn is None else ""
     tell(f"[2/3] search {sc.space}{on}: study {name}, {b.n_trials} trials{promoting}")
     t0 = time.perf_counter()
     found = search(

@@ -101,7 +101,7 @@ def choose_ladder(cands: sim.Candidates, config: LadderChoiceConfig, ladders: Se
         candidates=size,
         target_regret=config.target_regret,
         given=bool(ladders),
-        chosen_row=pick,
+        chosen_row=dict(pick),
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.cli.common import Subparsers, add_quiet, command_line, option, print_json
+from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, command_line, option, print_json
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
 
@@ -103,7 +103,14 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="how many candidates the search climbs (the saving is projected to it)",
     )
     add_quiet(p)
-    p.set_defaults(func=cmd_calibrate)
+    p.set_defaults(func=cmd_calibrate, needs=protocol_needs)
+
+
+def protocol_needs(args: argparse.Namespace, file: Config) -> list[Missing]:
+    """Without ``--ladders`` (the protocol study): ``--space``, ``--synthetic`` and ``--study``."""
+    if args.ladders is not None:
+        return []
+    return [Missing(f"--{k}") for k in ("space", "synthetic", "study") if getattr(args, k) is None]
 
 
 LADDER_ONLY = ("scores", "proxies", "one_off", "split", "independent_seed", "target_regret", "candidates")
@@ -178,9 +185,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     given = [k for k in LADDER_ONLY if getattr(args, k) is not None]
     if given:
         raise InvalidArgumentError(f"--{given[0].replace('_', '-')} chooses a ladder: give it with --ladders (auto or specs)")
-    missing = [k for k in ("space", "synthetic", "study") if getattr(args, k) is None]
-    if missing:
-        raise InvalidArgumentError(f"calibrate needs --{missing[0]} to tune the proxy protocol (or --ladders to choose a proxy or ladder)")
     config = configs.build(
         CalibrateConfig,
         {},
@@ -248,7 +252,7 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     from nas_proxy.profile import ProxyProfile, write_profile
 
     typed = [k for k in PROTOCOL_ONLY if getattr(args, k) is not None]
-    typed += [k.removesuffix("_choices") + "_choices" for k in vars(args) if k.endswith("_choices") and getattr(args, k) is not None]
+    typed += [k for k in vars(args) if k.endswith("_choices") and getattr(args, k) is not None]
     if typed:
         raise InvalidArgumentError(
             f"--{typed[0].replace('_', '-')} tunes the proxy protocol; --ladders reads proxy scores instead: drop one"
@@ -271,25 +275,24 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     config.validate()
     out = _output(args)
     one_off = dict(_one_off(t) for t in args.one_off or [])
+    auto = args.ladders.strip() == "auto"
+    if not auto and args.proxies:
+        raise InvalidArgumentError("--proxies narrows --ladders auto; with ladders given, list only the ladders you want")
+    given = None if auto else _specs(args.ladders)  # their proxies are checked once the scores are read
     table = Path(args.truth)
     ids = None
     if args.split:
-        every = sim.load_candidates(table, [], args.independent_seed)
-        cal, _ = sim.read_split(Path(args.split), every.ids)
-        ids = [every.ids[i] for i in cal]  # the evaluation architectures are never read again
+        whole = sim.load_candidates(table, [], args.independent_seed)
+        cal, _ = sim.read_split(Path(args.split), whole.ids)
+        ids = [whole.ids[i] for i in cal]  # only these are measured; the evaluation ones are for the check afterwards
     cands = sim.load_candidates(table, [Path(s) for s in args.scores], args.independent_seed, one_off, ids)
-    if args.ladders.strip() == "auto":
+    specs = given
+    if given is None:
         proxies = checks.items("--proxies", args.proxies, str) if args.proxies else None
-        if proxies:
-            unknown = [p for p in proxies if p not in cands.fidelities]
-            if unknown:
-                raise InvalidArgumentError(f"--proxies {unknown[0]} has no scores here; measured: {', '.join(sorted(cands.fidelities))}")
+        unknown = [p for p in proxies or [] if p not in cands.fidelities]
+        if unknown:
+            raise InvalidArgumentError(f"--proxies {unknown[0]} has no scores here; measured: {', '.join(sorted(cands.fidelities))}")
         specs = default_ladders(cands, config, proxies)
-        given = None
-    else:
-        if args.proxies:
-            raise InvalidArgumentError("--proxies narrows --ladders auto; with ladders given, list only the ladders you want")
-        given = specs = _specs(args.ladders)
     choice = choose_ladder(cands, config, specs)
     choice.given = given is not None
     row = choice.chosen_row
@@ -346,11 +349,14 @@ def _one_off(text: str) -> tuple[str, float]:
 
 def ladder_summary(choice: Any, best: int = 8) -> list[str]:
     """Plain lines: every proxy's rank agreement, the chosen ladder, and the best candidates by the rule's order."""
+    from nas_proxy.ladders import FULL
+
     n = len(choice.architectures)
     lines = [f"{n} calibration architectures; every proxy (Spearman with the ground truth [95 % bootstrap], seconds per architecture):"]
     for name, p in choice.proxies.items():
         lo, hi = p["spearman_ci"]
-        lines.append(f"  {name:<16} {p['spearman']:+.3f} [{lo:+.3f}, {hi:+.3f}]  {p['seconds_per_arch']:.3f} s")
+        what = "  (the full rung: an independent real training, the ceiling)" if name == FULL else ""
+        lines.append(f"  {name:<16} {p['spearman']:+.3f} [{lo:+.3f}, {hi:+.3f}]  {p['seconds_per_arch']:.3f} s{what}")
     size = str(choice.candidates)
     ok = [r for r in choice.rows if r["boot"]["regret_mean"] <= choice.target_regret + 1e-9]
     ranked = sorted(ok, key=lambda r: -r["projected"][size]) + sorted(
