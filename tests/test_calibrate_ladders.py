@@ -139,3 +139,16 @@ def test_profile_ladder_round_trip_and_bad_ladders(tmp_path: Path) -> None:
         path.write_text(bad)
         with pytest.raises(InvalidArgumentError, match=message):
             read_profile(path)
+
+
+def test_run_climbs_the_profile_ladder_where_the_preset_names_none(tmp_path: Path) -> None:
+    from nas_proxy.pipeline import plan
+
+    profile = write_profile(ProxyProfile({}, {}, "synflow:1.0,full:2"), tmp_path / "p.toml")
+    preset = tmp_path / "preset.toml"
+    base = 'name = "t"\nruns = "%s"\n[search]\nspace = "convnet-cpu"\ndataset = "digits"\nn_trials = 4\n' % (tmp_path / "runs")
+    preset.write_text(base)
+    assert plan(preset, proxy_profile=str(profile)).search.ladder == "synflow:1.0,full:2"
+    preset.write_text(base + 'proxy_name = "random-ipc10"\n')  # the preset names its proxy: it wins
+    chosen = plan(preset, proxy_profile=str(profile)).search
+    assert (chosen.ladder, chosen.proxy_name) == (None, "random-ipc10")
