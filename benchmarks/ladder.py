@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             raise InvalidArgumentError("nothing to do: give --ladder SPEC (repeatable) or --grid")
         if not 0 < args.calibration_fraction < 1:
             raise InvalidArgumentError(f"--calibration-fraction must be in (0, 1), got {args.calibration_fraction}")
-        one_off = dict(_pair(t) for t in (args.one_off or ONE_OFF))
+        one_off = dict(sim.parse_one_off(t) for t in (args.one_off or ONE_OFF))
         cands = sim.load_candidates(args.table, args.scores or list(SCORES), args.independent_seed, one_off)
         if args.part != "all":  # --ladder on one part of --split-file (a check on held-out architectures)
             if not args.split_file or args.grid:
@@ -116,16 +116,6 @@ def main(argv: list[str] | None = None) -> int:
             write_grid_csv(args.rows_csv, rows)
     write_outputs(args.out, "ladders", result, markdown(result))
     return 0
-
-
-def _pair(text: str) -> tuple[str, float]:
-    token, sep, value = text.partition("=")
-    try:
-        if not (token and sep):
-            raise ValueError(text)
-        return token, float(value)
-    except ValueError:
-        raise InvalidArgumentError(f"--one-off {text!r}: write TOKEN=SECONDS, e.g. datadam-ipc10=16.3") from None
 
 
 def _study(sim: Any, cands: Any, args: argparse.Namespace) -> dict[str, Any]:

@@ -92,7 +92,9 @@ def _files(tmp: Path) -> tuple[Path, Path, Path]:
         for name, (values, secs) in SCORES.items():
             w.writerows([name, f"a{i:02d}", values[i], secs] for i in range(N))
     # the held-out part holds the best architecture: calibration must not see it
-    split.write_text("# fabricated\narch_id,role\n" + "".join(f"a{i:02d},{'evaluation' if i >= N - 4 else 'calibration'}\n" for i in range(N)))
+    split.write_text(
+        "# fabricated\narch_id,role\n" + "".join(f"a{i:02d},{'evaluation' if i >= N - 4 else 'calibration'}\n" for i in range(N))
+    )
     return table, scores, split
 
 
@@ -115,7 +117,9 @@ def test_command_writes_a_profile_that_search_climbs(tmp_path: Path, capsys: pyt
     assert len(every) == profile.calibration["candidate_ladders"] and sum(int(r["chosen"]) for r in every) == 1
 
     def config(*flags: str) -> object:
-        args = build_parser().parse_args(["search", "--space", "convnet-cpu", "--study", "s", "--n-trials", "4", "--dataset", "digits", *flags])
+        args = build_parser().parse_args(
+            ["search", "--space", "convnet-cpu", "--study", "s", "--n-trials", "4", "--dataset", "digits", *flags]
+        )
         return search_config(args, Config(None))[0]
 
     assert config("--proxy-profile", str(out)).ladder == "exact:1.0,full:1"  # type: ignore[attr-defined]

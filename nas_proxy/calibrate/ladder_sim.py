@@ -299,6 +299,20 @@ def load_candidates(
     return Candidates(np.array([test_acc[a] for a in ids], dtype=float), fid, tuple(ids))
 
 
+def parse_one_off(text: str) -> tuple[str, float]:
+    """``--one-off TOKEN=SECONDS`` (seconds a proxy pays once, a distillation) -> ``(token, seconds)``."""
+    token, sep, value = text.partition("=")
+    try:
+        if not (token and sep):
+            raise ValueError(text)
+        seconds = float(value)
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(text)
+        return token, seconds
+    except ValueError:
+        raise InvalidArgumentError(f"--one-off {text!r}: write TOKEN=SECONDS, seconds >= 0, e.g. datadam-ipc10=16.3") from None
+
+
 def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, FloatArray]]:
     try:
         with path.open(newline="") as f:
@@ -470,6 +484,7 @@ __all__ = [
     "measure",
     "orders",
     "outcome",
+    "parse_one_off",
     "read_split",
     "resamples",
     "simulate",

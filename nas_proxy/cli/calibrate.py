@@ -274,7 +274,7 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     )
     config.validate()
     out = _output(args)
-    one_off = dict(_one_off(t) for t in args.one_off or [])
+    one_off = dict(sim.parse_one_off(t) for t in args.one_off or [])
     auto = args.ladders.strip() == "auto"
     if not auto and args.proxies:
         raise InvalidArgumentError("--proxies narrows --ladders auto; with ladders given, list only the ladders you want")
@@ -335,16 +335,6 @@ def _specs(text: str) -> list[str]:
         raise InvalidArgumentError(f"--ladders has an empty item in {text!r} (a trailing or doubled ';'?); remove it")
     checks.distinct("--ladders", parts)
     return parts
-
-
-def _one_off(text: str) -> tuple[str, float]:
-    token, sep, value = text.partition("=")
-    try:
-        if not (token and sep):
-            raise ValueError(text)
-        return token, checks.parse_float(value)
-    except ValueError:
-        raise InvalidArgumentError(f"--one-off {text!r}: write TOKEN=SECONDS, e.g. datadam-ipc10=16.3") from None
 
 
 def ladder_summary(choice: Any, best: int = 8) -> list[str]:
