@@ -93,7 +93,7 @@ class LadderChoiceConfig:
     candidates: int | None = None  # how many candidates the search climbs (the saving is projected to it); None: the calibration's count
     keeps: tuple[float, ...] = (0.5, 0.3, 0.2, 0.1, 0.05)  # middle rungs' fractions in the default grid (RESULTS §11b's)
     finals: tuple[int, ...] = (1, 2, 3)  # the full rung's counts in the default grid
-    depth: int = 2  # middle rungs at most, in the default grid
+    middle_rungs: int = 2  # middle rungs at most, in the default grid
     n_boot: int = CorrelateConfig.n_boot  # bootstrap resamples of the calibration architectures (correlate's default)
     seed: int = 0  # the resamples
 
@@ -103,7 +103,7 @@ class LadderChoiceConfig:
             checks.positive("candidates", self.candidates)
         checks.number("n_boot", self.n_boot, 10, N_BOOT_MAX, integer=True)
         checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
-        checks.number("depth", self.depth, 0, 3, integer=True)
+        checks.number("middle_rungs", self.middle_rungs, 0, 3, integer=True)
 
 
 __all__ = ["COST_WEIGHT_MAX", "DEFAULT_CHOICES", "METRIC_NAMES", "TARGET_REGRET", "CalibrateConfig", "LadderChoiceConfig", "check_choices"]

@@ -65,9 +65,9 @@ def trains(proxy: str) -> bool:
 def default_ladders(cands: sim.Candidates, config: LadderChoiceConfig, proxies: Sequence[str] | None = None) -> list[str]:
     """The default candidates built from the measured proxies (``proxies``: only these): every proxy
     alone (``P:1.0,full:K``) and every ladder of :func:`~nas_proxy.calibrate.ladder_sim.grid` (a
-    first rung from them, up to ``depth`` middle rungs from those that train, ``full`` keeping a count)."""
+    first rung from them, up to ``middle_rungs`` middle rungs from those that train, ``full`` keeping a count)."""
     measured = [p for p in sorted(cands.fidelities) if p != FULL and (proxies is None or p in proxies)]
-    return sim.grid(cands, measured, [p for p in measured if trains(p)], config.keeps, config.finals, config.depth)
+    return sim.grid(cands, measured, [p for p in measured if trains(p)], config.keeps, config.finals, config.middle_rungs)
 
 
 def choose_ladder(cands: sim.Candidates, config: LadderChoiceConfig, ladders: Sequence[str] | None = None) -> LadderChoice:

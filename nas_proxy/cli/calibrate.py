@@ -81,7 +81,7 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     lad.add_argument(
         "--scores", type=nonempty, action="append", metavar="CSV", help="proxy scores: CSV proxy,arch_id,score,seconds (repeatable)"
     )
-    lad.add_argument("--proxies", type=nonempty, metavar="LIST", help="with --ladders auto: only these measured proxies (comma-separated)")
+    lad.add_argument("--proxies", type=nonempty, metavar="PROXIES", help="with --ladders auto: only these measured proxies (comma-separated)")
     lad.add_argument("--one-off", type=nonempty, action="append", metavar="TOKEN=S", help="seconds a proxy pays once (a distillation)")
     lad.add_argument(
         "--split",
