@@ -32,6 +32,7 @@ from nas_proxy.calibrate.config import LadderChoiceConfig
 from nas_proxy.correlate.metrics import bootstrap_ci, spearman
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.ladders import FULL, format_ladder, parse_ladder
+from nas_proxy.profile import ProxyProfile
 
 RULE = (
     "the largest saving (projected to the search's candidates) among the ladders whose bootstrap mean regret on the "
@@ -50,6 +51,7 @@ class LadderChoice:
     architectures: list[str]
     candidates: int  # the search size the saving is projected to
     target_regret: float
+    seed: int = 0  # the bootstrap's
     rule: str = RULE
     given: bool = False  # the candidates were given (--ladders), not the default grid
     chosen_row: dict[str, Any] = field(default_factory=dict)
@@ -100,9 +102,35 @@ def choose_ladder(cands: sim.Candidates, config: LadderChoiceConfig, ladders: Se
         architectures=list(cands.ids),
         candidates=size,
         target_regret=config.target_regret,
+        seed=config.seed,
         given=bool(ladders),
         chosen_row=dict(pick),
     )
+
+
+def to_profile(choice: LadderChoice, cands: sim.Candidates, data: str, scores: list[str], command: str) -> ProxyProfile:
+    """The profile ``search --proxy-profile`` climbs: ``[search] ladder`` the choice, ``[calibration]``
+    how it was chosen (the rule, its regret and saving with their intervals, on which architectures)."""
+    row, size = choice.chosen_row, str(choice.candidates)
+    calibration: dict[str, Any] = {
+        "rule": choice.rule,
+        "target_regret": choice.target_regret,
+        "regret": round(float(row["regret"]), 4),
+        "regret_mean": round(float(row["boot"]["regret_mean"]), 4),
+        "regret_interval": [round(float(x), 4) for x in row["boot"]["regret_ci"]],
+        "p_regret_ok": round(float(row["boot"]["p_regret_ok"]), 4),
+        "saving": round(float(row["projected"][size]), 2),
+        "saving_interval": [round(float(x), 2) for x in row["boot"]["projected"][size]["ratio_ci"]],
+        "search_candidates": choice.candidates,
+        "candidate_ladders": len(choice.rows),
+        "proxies_measured": sorted(cands.fidelities),
+        "data": data,
+        "scores": scores,
+        "architectures": choice.architectures,
+        "seed": choice.seed,
+        "command": command,
+    }
+    return ProxyProfile({}, calibration, choice.chosen)
 
 
 def rows_csv(choice: LadderChoice) -> str:
@@ -146,4 +174,14 @@ def rows_csv(choice: LadderChoice) -> str:
     return out.getvalue()
 
 
-__all__ = ["MIN_ARCHS", "RULE", "LadderChoice", "LadderChoiceConfig", "choose_ladder", "default_ladders", "rows_csv", "trains"]
+__all__ = [
+    "MIN_ARCHS",
+    "RULE",
+    "LadderChoice",
+    "LadderChoiceConfig",
+    "choose_ladder",
+    "default_ladders",
+    "rows_csv",
+    "to_profile",
+    "trains",
+]

@@ -81,7 +81,9 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     lad.add_argument(
         "--scores", type=nonempty, action="append", metavar="CSV", help="proxy scores: CSV proxy,arch_id,score,seconds (repeatable)"
     )
-    lad.add_argument("--proxies", type=nonempty, metavar="PROXIES", help="with --ladders auto: only these measured proxies (comma-separated)")
+    lad.add_argument(
+        "--proxies", type=nonempty, metavar="PROXIES", help="with --ladders auto: only these measured proxies (comma-separated)"
+    )
     lad.add_argument("--one-off", type=nonempty, action="append", metavar="TOKEN=S", help="seconds a proxy pays once (a distillation)")
     lad.add_argument(
         "--split",
@@ -247,9 +249,9 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     from nas_proxy import configs
     from nas_proxy.calibrate import ladder_sim as sim
     from nas_proxy.calibrate.config import LadderChoiceConfig
-    from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, rows_csv
+    from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, rows_csv, to_profile
     from nas_proxy.files import write_text
-    from nas_proxy.profile import ProxyProfile, write_profile
+    from nas_proxy.profile import write_profile
 
     typed = [k for k in PROTOCOL_ONLY if getattr(args, k) is not None]
     typed += [k for k in vars(args) if k.endswith("_choices") and getattr(args, k) is not None]
@@ -294,32 +296,13 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
             raise InvalidArgumentError(f"--proxies {unknown[0]} has no scores here; measured: {', '.join(sorted(cands.fidelities))}")
         specs = default_ladders(cands, config, proxies)
     choice = choose_ladder(cands, config, specs)
-    choice.given = given is not None
-    row = choice.chosen_row
-    size = str(choice.candidates)
-    calibration: dict[str, Any] = {
-        "rule": choice.rule,
-        "target_regret": choice.target_regret,
-        "regret": round(float(row["regret"]), 4),
-        "regret_mean": round(float(row["boot"]["regret_mean"]), 4),
-        "regret_interval": [round(float(x), 4) for x in row["boot"]["regret_ci"]],
-        "p_regret_ok": round(float(row["boot"]["p_regret_ok"]), 4),
-        "saving": round(float(row["projected"][size]), 2),
-        "saving_interval": [round(float(x), 2) for x in row["boot"]["projected"][size]["ratio_ci"]],
-        "search_candidates": choice.candidates,
-        "candidate_ladders": len(choice.rows),
-        "proxies_measured": sorted(p for p in cands.fidelities),
-        "data": str(table) + (f" (calibration architectures of {args.split})" if args.split else ""),
-        "scores": list(args.scores),
-        "architectures": choice.architectures,
-        "seed": config.seed,
-        "command": command_line(),
-    }
-    write_profile(ProxyProfile({}, calibration, choice.chosen), out)
+    data = str(table) + (f" (calibration architectures of {args.split})" if args.split else "")
+    profile = to_profile(choice, cands, data, list(args.scores), command_line())
+    write_profile(profile, out)
     every = out.with_name(out.stem + "-ladders.csv")
     write_text(every, rows_csv(choice))
     if args.json:
-        print_json({"chosen": choice.chosen, "calibration": calibration, "proxies": choice.proxies, "profile_path": str(out)})
+        print_json({"chosen": choice.chosen, "calibration": profile.calibration, "proxies": choice.proxies, "profile_path": str(out)})
         return 0
     for line in ladder_summary(choice):
         print(line)
