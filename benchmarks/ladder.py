@@ -6,7 +6,8 @@
 A ladder is a comma-separated list of rungs ``PROXY:KEEP``, cheapest first, ``full:K`` last. The
 spec (:class:`Rung`, :func:`parse_ladder`, :func:`format_ladder`, :func:`sizes`, and its rules)
 lives in the library, :mod:`nas_proxy.ladders` (``search --ladder`` climbs it in one study). The
-simulation on the table lives in ``ladder_sim.py``, its tables in ``ladder_report.py``; this
+simulation on the table lives in the library too, :mod:`nas_proxy.calibrate.ladder_sim` (``nasproxy calibrate
+--ladders`` chooses with it), its tables in ``ladder_report.py``; this
 file's ``main`` is the command (``--help``).
 """
 
@@ -20,10 +21,11 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]  # when not installed
 
+from nas_proxy.calibrate import ladder_sim as sim  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
 from nas_proxy.ladders import FULL, Rung, format_ladder, parse_ladder, sizes  # noqa: E402,F401  (the spec, as before)
 
-# --- the command: ladders simulated on the table (ladder_sim.py) -----------------------------------
+# --- the command: ladders simulated on the table (nas_proxy.calibrate.ladder_sim) ---------------------
 
 HERE = Path(__file__).resolve().parent
 SCORES = (HERE / "gpu" / "2026-11-26-h100" / "fidelity-100-scores" / "scores.csv", HERE / "ladders" / "zero-cost-scores.csv")
@@ -33,11 +35,10 @@ GRID_FIRST = ("flops", "grad_norm", "naswot", "params", "snip", "synflow", "data
 GRID_MIDDLE = ("datadam-ipc10", "random-ipc10", "early@0.1ep", "early@1ep")
 GRID_KEEPS = (0.5, 0.3, 0.2, 0.1, 0.05)
 GRID_FINALS = (1, 2, 3)
-RULES = ("mean", "point")  # ladder_sim.choose: bootstrap mean regret <= target (the rule), point regret (naive)
+RULES = ("mean", "point")  # nas_proxy.calibrate.ladder_sim.choose: bootstrap mean regret <= target (the rule), point regret (naive)
 
 
 def main(argv: list[str] | None = None) -> int:
-    import ladder_sim as sim
     from fidelity import write_outputs
     from ladder_report import markdown, write_grid_csv
 
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--split-file", type=Path, help="--grid: a committed calibration/evaluation split (CSV arch_id,role) instead of the seeded one"
     )
+    p.add_argument(
+        "--part",
+        choices=("all", "calibration", "evaluation"),
+        default="all",
+        help="--ladder: measure on this part of --split-file only (default %(default)s)",
+    )
     p.add_argument("--splits", type=int, default=20, help="--grid: more seeded splits, the choice repeated on each (default %(default)s)")
     p.add_argument("--splits-bootstrap", type=int, default=200, help="--grid: resamples in those repeated splits (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap and orders seed (default %(default)s)")
@@ -76,8 +83,13 @@ def main(argv: list[str] | None = None) -> int:
             raise InvalidArgumentError("nothing to do: give --ladder SPEC (repeatable) or --grid")
         if not 0 < args.calibration_fraction < 1:
             raise InvalidArgumentError(f"--calibration-fraction must be in (0, 1), got {args.calibration_fraction}")
-        one_off = dict(_pair(t) for t in (args.one_off or ONE_OFF))
+        one_off = dict(sim.parse_one_off(t) for t in (args.one_off or ONE_OFF))
         cands = sim.load_candidates(args.table, args.scores or list(SCORES), args.independent_seed, one_off)
+        if args.part != "all":  # --ladder on one part of --split-file (a check on held-out architectures)
+            if not args.split_file or args.grid:
+                raise InvalidArgumentError("--part needs --split-file, and no --grid (the grid splits by itself)")
+            cal_idx, held_idx = sim.read_split(args.split_file, cands.ids)
+            cands = cands.take(cal_idx if args.part == "calibration" else held_idx)
         ladders = [parse_ladder(t, cands.fidelities) for t in args.ladder]
         n, spaces = cands.n, (cands.n, args.space)
         result: dict[str, Any] = {
@@ -104,16 +116,6 @@ def main(argv: list[str] | None = None) -> int:
             write_grid_csv(args.rows_csv, rows)
     write_outputs(args.out, "ladders", result, markdown(result))
     return 0
-
-
-def _pair(text: str) -> tuple[str, float]:
-    token, sep, value = text.partition("=")
-    try:
-        if not (token and sep):
-            raise ValueError(text)
-        return token, float(value)
-    except ValueError:
-        raise InvalidArgumentError(f"--one-off {text!r}: write TOKEN=SECONDS, e.g. datadam-ipc10=16.3") from None
 
 
 def _study(sim: Any, cands: Any, args: argparse.Namespace) -> dict[str, Any]:

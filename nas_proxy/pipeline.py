@@ -140,7 +140,8 @@ class Plan:
 def plan(preset_path: Path | str, dataset: str | None = None, device: str | None = None, proxy_profile: str | None = None) -> Plan:
     """The configurations of the three stages of a preset, every value checked (one-line errors).
     ``proxy_profile`` (a file ``nasproxy calibrate`` wrote) sets the proxy training's values that
-    the preset's ``[search.proxy]`` does not (defaults < profile < preset, as on ``search``)."""
+    the preset's ``[search.proxy]`` does not (defaults < profile < preset, as on ``search``), and its
+    ladder (``calibrate --ladders``) when ``[search]`` names no ``proxy_name`` or ``ladder``."""
     preset = _read_preset(preset_path)
     name, dev = preset["name"], device or preset.get("device", "auto")
     resolve_device(dev)
@@ -148,7 +149,13 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         name = f"{name}-{dataset.replace(':', '_').replace('/', '_')}"
     runs = Path(preset.get("runs", "runs")) / name
     path = find_preset(preset_path)  # as _read_preset found it: messages name the file
-    table = preset.get("search", {})
+    table = dict(preset.get("search", {}))
+    if proxy_profile is not None and not {"proxy_name", "ladder"} & set(table):
+        from nas_proxy.profile import read_profile
+
+        chosen = read_profile(proxy_profile).ladder
+        if chosen is not None:  # the ladder calibrate --ladders chose, where the preset names no proxy or ladder
+            table["ladder"] = chosen
     # a preset with a proxy on real data names its data in [search] (checked as distill checks a dataset)
     data_section = "search" if "distill" not in preset and ("proxy_name" in table or "ladder" in table) else "distill"
     with _section(path, data_section):
@@ -296,12 +303,13 @@ def run(
         seconds["distill"] = time.perf_counter() - t0
         tell(f"[1/3] distill done in {clock(seconds['distill'])}")
     else:
-        tell(f"[1/3] distill: skipped, the search's proxy {p.search.proxy_name} needs no distilled set")
+        proxy = p.search.proxy_name or f"ladder {p.search.ladder}"
+        tell(f"[1/3] distill: skipped, the search's {proxy} needs no distilled set")
 
     sc = p.search
     b = p.budget
     promoting = f", then the best {b.promote} trained on real data" if b.promote else ""
-    on = f" with {sc.proxy_name} on {sc.dataset}" if syn is None else ""
+    on = f" with {sc.proxy_name or 'the ladder ' + str(sc.ladder)} on {sc.dataset}" if syn is None else ""
     tell(f"[2/3] search {sc.space}{on}: study {name}, {b.n_trials} trials{promoting}")
     t0 = time.perf_counter()
     storage = open_storage(None, name)  # once: the search, its promotion, the ground truth and the report share it
@@ -364,6 +372,7 @@ def run(
         "search": found.files,
         "report": str(result.out / "report.html"),
         "promotion": found.promotion,
+        "ladder": found.ladder,  # a ladder search: per rung planned and trained, the top rung's rows
         "config": str(config),
         "result": result,
         "seconds": seconds,

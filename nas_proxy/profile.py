@@ -2,9 +2,12 @@
 
 ``nasproxy calibrate`` writes one; ``search``, ``score`` and ``correlate`` take it with
 ``--proxy-profile FILE``. Its ``[proxy]`` table holds :class:`ProxyConfig` fields, which replace the
-defaults (flags given explicitly on the command line still win); its ``[calibration]`` table says how
-it was chosen and how far to trust it (held-out fidelity and interval, the tuned number, the data,
-the architectures, the seed, the command). An example::
+defaults (flags given explicitly on the command line still win); its ``[search]`` table (format 2,
+``calibrate --ladders`` writes it) names the proxy or ladder to search with, ``ladder = "..."``
+(``search`` climbs it unless ``--ladder``, ``--proxy`` or a config file names one); its
+``[calibration]`` table says how it was chosen and how far to trust it (held-out fidelity and
+interval, or the ladder's calibration regret and saving; the data, the architectures, the seed,
+the command). An example::
 
     format = "nasproxy-proxy-profile"
     format_version = 1
@@ -43,7 +46,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 FORMAT = "nasproxy-proxy-profile"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the optional [search] table (a ladder)
 
 # [calibration] key -> (the Python types its value may have, what it holds)
 CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -67,7 +70,21 @@ CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "seed": ((int,), "the calibration seed"),
     "device": ((str,), "where the proxies were trained"),
     "command": ((str,), "the command that wrote this profile"),
+    # calibrate --ladders: the ladder chosen on the calibration architectures (nas_proxy.calibrate.ladder_choice)
+    "rule": ((str,), "how the ladder was chosen"),
+    "target_regret": ((float, int), "the regret bar of the rule (points)"),
+    "regret": ((float, int), "the chosen ladder's regret on the calibration architectures (points)"),
+    "regret_mean": ((float, int), "its mean over bootstrap resamples of them"),
+    "regret_interval": ((list,), "its 95 % bootstrap interval"),
+    "p_regret_ok": ((float, int), "share of resamples with regret <= the target"),
+    "saving": ((float, int), "compute of training every candidate / the ladder's, projected to search_candidates"),
+    "saving_interval": ((list,), "its 95 % bootstrap interval"),
+    "search_candidates": ((int,), "the search size the saving is projected to"),
+    "candidate_ladders": ((int,), "how many ladders were measured"),
+    "proxies_measured": ((list,), "the proxies with scores"),
+    "scores": ((list,), "the files the proxy scores came from"),
 }
+SEARCH_KEYS = {"ladder": "the ladder `search` climbs (a single proxy is PROXY:1.0,full:K)"}
 
 
 @dataclass
@@ -76,6 +93,7 @@ class ProxyProfile:
 
     proxy: dict[str, Any]
     calibration: dict[str, Any] = field(default_factory=dict)
+    ladder: str | None = None  # [search] ladder: what `search` climbs (calibrate --ladders chose it)
 
     def apply(self, base: ProxyConfig, explicit: set[str] | frozenset[str] = frozenset()) -> ProxyConfig:
         """``base`` with the profile's values, except the fields in ``explicit`` (given as flags)."""
@@ -84,10 +102,12 @@ class ProxyProfile:
     def to_toml(self) -> str:
         lines = [
             "# A proxy profile written by `nasproxy calibrate`: `search`, `score` and `correlate` take it with",
-            "# --proxy-profile FILE ([proxy] replaces the defaults; explicit flags still win).",
+            "# --proxy-profile FILE ([proxy] replaces the defaults; explicit flags still win; `search` climbs [search] ladder",
+            "# unless --ladder, --proxy or a config file names one).",
             f'format = "{FORMAT}"',
-            f"format_version = {FORMAT_VERSION}",
+            f"format_version = {FORMAT_VERSION if self.ladder else 1}",
             "",
+            *(["[search]", f"ladder = {_toml_value(self.ladder)}", ""] if self.ladder else []),
             "[proxy]",
             *(f"{k} = {_toml_value(v)}" for k, v in self.proxy.items()),
             "",
@@ -162,7 +182,7 @@ def _check_calibration_values(table: dict[str, Any], where: str) -> None:
             checks.number("calibration.folds", table["folds"], 2, integer=True)
         if "trials" in table:
             checks.positive("calibration.trials", table["trials"])
-        for key in ("heldout_interval", "gain_interval"):
+        for key in ("heldout_interval", "gain_interval", "regret_interval", "saving_interval"):
             interval = table.get(key)
             if interval is not None and (
                 len(interval) != 2
@@ -195,16 +215,39 @@ def read_profile(path: Path | str) -> ProxyProfile:
         )
     if version < 1:
         raise InvalidArgumentError(f"{where}: format_version must be 1 to {FORMAT_VERSION}, got {version!r}; the file was edited")
-    unknown = sorted(set(data) - {"format", "format_version", "proxy", "calibration"})
+    unknown = sorted(set(data) - {"format", "format_version", "search", "proxy", "calibration"})
     if unknown:
-        raise InvalidArgumentError(f"{where}: unknown key {unknown[0]}; a profile holds format, format_version, [proxy] and [calibration]")
+        raise InvalidArgumentError(
+            f"{where}: unknown key {unknown[0]}; a profile holds format, format_version, [search], [proxy] and [calibration]"
+        )
+    ladder = _search_ladder(data.get("search", {}), where)
     proxy = data.get("proxy", {})
     if not isinstance(proxy, dict):
         raise InvalidArgumentError(f"{where}: [proxy] must be a table, got {proxy!r}")
     check_proxy_values(proxy, where)
     calibration = data.get("calibration", {})
     _check_calibration(calibration, where)
-    return ProxyProfile(dict(proxy), dict(calibration))
+    return ProxyProfile(dict(proxy), dict(calibration), ladder)
+
+
+def _search_ladder(table: Any, where: str) -> str | None:
+    """``[search] ladder``, a well-formed ladder spec (its proxies are checked where the search runs), or None."""
+    from nas_proxy.ladders import format_ladder, parse_ladder
+
+    if not isinstance(table, dict):
+        raise InvalidArgumentError(f"{where}: [search] must be a table, got {table!r}")
+    unknown = sorted(set(table) - set(SEARCH_KEYS))
+    if unknown:
+        raise InvalidArgumentError(f"{where}: unknown key search.{unknown[0]}; the [search] keys are {', '.join(SEARCH_KEYS)}")
+    ladder = table.get("ladder")
+    if ladder is None:
+        return None
+    if not isinstance(ladder, str):
+        raise InvalidArgumentError(f"{where}: search.ladder must be a string such as 'random-ipc10:1.0,full:3', got {ladder!r}")
+    try:
+        return format_ladder(parse_ladder(ladder))
+    except InvalidArgumentError as e:
+        raise InvalidArgumentError(f"{where}: search.{e}") from None
 
 
 def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
@@ -212,9 +255,10 @@ def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
     path = Path(path)
     check_proxy_values(profile.proxy, "the profile to write")
     _check_calibration(profile.calibration, "the profile to write")
+    _search_ladder({} if profile.ladder is None else {"ladder": profile.ladder}, "the profile to write")
     text = profile.to_toml()
     write_text(path, text)
     return path
 
 
-__all__ = ["FORMAT", "ProxyProfile", "check_proxy_values", "proxy_fields", "read_profile", "write_profile"]
+__all__ = ["FORMAT", "SEARCH_KEYS", "ProxyProfile", "check_proxy_values", "proxy_fields", "read_profile", "write_profile"]

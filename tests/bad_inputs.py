@@ -23,6 +23,7 @@ SC = "score --synthetic syn --space convnet-cpu --archs archs/good.json --epochs
 C = "correlate --sample --space convnet-cpu --synthetic syn --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 10 --device cpu --quiet --out OUT"
 CA = C.replace("--sample", "--archs archs/good.json")
 SL = "soft-labels syn --soft-labels 2 --teacher-space convnet-cpu --device cpu --quiet"
+CL = "calibrate --ladders auto --truth archs/truth-8.json --quiet"  # choose a proxy or ladder
 CAL = "calibrate --truth archs/truth-8.json --space convnet-cpu --synthetic syn --study c1 --folds 2 --trials 1 --epochs-choices 1 --device cpu --quiet"
 
 
@@ -318,8 +319,23 @@ CASES: list[Case] = [
     Case(f"{C} --proxy-profile profiles/nan.toml", "proxy lr must be a finite number"),
     # ---- calibrate
     Case("calibrate --space convnet-cpu --synthetic syn --study c1", "required: one of --truth/--truth-study"),
-    Case("calibrate", "required: --space, --synthetic, --study, one of --truth/--truth-study"),
+    Case("calibrate", "required: one of --truth/--truth-study, --space, --synthetic, --study"),
     Case(f"{CAL} --config presets/good.toml", "calibrate reads no --config file yet"),
+    # ---- calibrate --ladders (choosing a proxy or ladder from proxy scores)
+    Case("calibrate --ladders auto", "required: one of --truth/--truth-study"),
+    Case(f"{CL} --out p.toml", "--ladders needs --scores CSV"),
+    Case(f"{CL} --scores s.csv", "--ladders needs --out FILE"),
+    Case(f"{CL} --scores s.csv --out p.toml --synthetic syn", "--synthetic tunes the proxy protocol"),
+    Case(f"{CL} --scores s.csv --out p.toml --epochs-choices 1", "--epochs-choices tunes the proxy protocol"),
+    Case(f"{CAL} --scores s.csv", "--scores chooses a ladder: give it with --ladders"),
+    Case(f"{CAL} --candidates 100", "--candidates chooses a ladder"),
+    Case(f"{CL} --scores s.csv --out p.toml --target-regret -1", "target_regret must be"),
+    Case(f"{CL} --scores s.csv --out p.toml --candidates 0", "candidates must be at least 1"),
+    Case(f"{CL} --scores s.csv --out p.toml --one-off datadam", "write TOKEN=SECONDS"),
+    Case(CL.replace("auto", "'a:1.0,full:1;;b:1.0,full:1'") + " --scores s.csv --out p.toml", "--ladders has an empty item"),
+    Case(CL.replace("auto", "'a:1.0,full:1;a:1.0,full:1'") + " --scores s.csv --out p.toml", "--ladders names 'a:1.0,full:1' twice"),
+    Case(f"{CL} --scores s.csv --out p.toml", "needs rows with columns arch_id, seed and test_accuracy"),
+    Case(CL.replace("truth-8.json", "table-bad.csv") + " --scores s.csv --out p.toml", "table-bad.csv line 2: test_accuracy"),
     Case(f"{CAL} --folds 1", "folds must be at least 2"),
     Case(f"{CAL} --trials 0", "trials must be at least 1"),
     Case(CAL.replace("--epochs-choices 1", "--epochs-choices 0"), "proxy epochs must be at least 1"),

@@ -82,4 +82,28 @@ class CalibrateConfig:
         return {k: v for k, v in asdict(self).items() if k not in ("device", "data_root", "n_boot")}
 
 
-__all__ = ["COST_WEIGHT_MAX", "DEFAULT_CHOICES", "METRIC_NAMES", "CalibrateConfig", "check_choices"]
+TARGET_REGRET = 0.1  # points: the issue's bar for "found the best" (a ladder's regret, calibrate --ladders and benchmarks/ladder.py)
+
+
+@dataclass
+class LadderChoiceConfig:
+    """How candidate ladders are built, measured and chosen."""
+
+    target_regret: float = TARGET_REGRET  # points: a ladder "finds the best" when its bootstrap mean regret is at most this
+    candidates: int | None = None  # how many candidates the search climbs (the saving is projected to it); None: the calibration's count
+    keeps: tuple[float, ...] = (0.5, 0.3, 0.2, 0.1, 0.05)  # middle rungs' fractions in the default grid (RESULTS §11b's)
+    finals: tuple[int, ...] = (1, 2, 3)  # the full rung's counts in the default grid
+    middle_rungs: int = 2  # middle rungs at most, in the default grid
+    n_boot: int = CorrelateConfig.n_boot  # bootstrap resamples of the calibration architectures (correlate's default)
+    seed: int = 0  # the resamples
+
+    def validate(self) -> None:
+        checks.number("target_regret", self.target_regret, 0.0, 100.0)
+        if self.candidates is not None:
+            checks.positive("candidates", self.candidates)
+        checks.number("n_boot", self.n_boot, 10, N_BOOT_MAX, integer=True)
+        checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
+        checks.number("middle_rungs", self.middle_rungs, 0, 3, integer=True)
+
+
+__all__ = ["COST_WEIGHT_MAX", "DEFAULT_CHOICES", "METRIC_NAMES", "TARGET_REGRET", "CalibrateConfig", "LadderChoiceConfig", "check_choices"]

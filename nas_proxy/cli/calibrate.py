@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.cli.common import Subparsers, add_quiet, command_line, option, print_json
+from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, command_line, option, print_json
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
 
@@ -17,15 +17,17 @@ TRUTHY = {"on": True, "true": True, "yes": True, "off": False, "false": False, "
 
 
 def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    from nas_proxy.calibrate.config import DEFAULT_CHOICES, METRIC_NAMES, CalibrateConfig
+    from nas_proxy.calibrate.config import DEFAULT_CHOICES, METRIC_NAMES, CalibrateConfig, LadderChoiceConfig
 
     p = sub.add_parser(
         "calibrate",
         parents=[common],
-        help="choose the proxy protocol on architectures with ground truth",
+        help="choose the proxy protocol, or the proxy or ladder to search with, on architectures with ground truth",
         description="An Optuna study over the proxy protocol (synthetic set, epochs, lr, batch, DSA) that maximises rank agreement "
         "with the ground truth per unit of proxy cost; reports the fidelity on held-out architectures (k-fold) and writes a proxy "
-        "profile for --proxy-profile.",
+        "profile for --proxy-profile. With --ladders: every candidate proxy and fidelity ladder replayed on the calibration "
+        "architectures of a ground-truth table (proxy scores from --scores), the cheapest whose regret meets the target chosen, "
+        "and a profile written whose [search] ladder `search --proxy-profile` climbs.",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
@@ -33,16 +35,15 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     src.add_argument("--truth-study", type=nonempty, metavar="NAME", help="a cached ground-truth study (nasproxy correlate made it)")
     p.add_argument("--gt-storage", type=nonempty, help="storage of --truth-study (default: studies/NAME/journal.log)")
-    p.add_argument("--space", type=nonempty, required=True, help="the search space of the architectures")
+    p.add_argument("--space", type=nonempty, help="the search space of the architectures; required without --ladders")
     p.add_argument(
         "--synthetic",
         type=nonempty,
         nargs="+",
-        required=True,
         metavar="DIR",
-        help="synthetic sets to choose among (the first: the default's)",
+        help="synthetic sets to choose among (the first: the default's); required without --ladders",
     )
-    p.add_argument("--study", required=True, help="calibration name (resumed when it exists)")
+    p.add_argument("--study", help="calibration name (resumed when it exists); required without --ladders")
     p.add_argument("--storage", type=nonempty, help="Optuna storage URL (default: journal file studies/STUDY/journal.log)")
     c = CalibrateConfig
     option(p, "--folds", type=integer, field=(c, "folds"), help="cross-validation folds")
@@ -69,8 +70,53 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     option(p, "--device", field=(c, "device"), help="auto, cpu or cuda[:N]")
     p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
     p.add_argument("--out", type=nonempty, metavar="FILE", help="the profile to write (default: studies/STUDY/profile.toml)")
+    lad = p.add_argument_group("choosing a proxy or ladder (--ladders; --truth is then a ground-truth table)")
+    lad.add_argument(
+        "--ladders",
+        type=nonempty,
+        metavar="SPECS",
+        help="'auto' (every measured proxy alone and the grid of ladders built from them) or ladder specs separated by ';', "
+        "e.g. 'random-ipc10:1.0,full:3;snip:1.0,random-ipc10:0.2,full:1'",
+    )
+    lad.add_argument(
+        "--scores", type=nonempty, action="append", metavar="CSV", help="proxy scores: CSV proxy,arch_id,score,seconds (repeatable)"
+    )
+    lad.add_argument(
+        "--proxies", type=nonempty, metavar="PROXIES", help="with --ladders auto: only these measured proxies (comma-separated)"
+    )
+    lad.add_argument("--one-off", type=nonempty, action="append", metavar="TOKEN=S", help="seconds a proxy pays once (a distillation)")
+    lad.add_argument(
+        "--split",
+        type=nonempty,
+        metavar="FILE",
+        help="a calibration/evaluation split (CSV arch_id,role): only its calibration architectures",
+    )
+    lad.add_argument(
+        "--independent-seed", type=integer, metavar="S", help="the table's seed whose training is the full rung (default: its second seed)"
+    )
+    lc = LadderChoiceConfig
+    option(lad, "--target-regret", type=finite_float, field=(lc, "target_regret"), help="regret (points) a ladder must keep")
+    option(
+        lad,
+        "--candidates",
+        type=integer,
+        field=(lc, "candidates"),
+        none="the calibration architectures' count",
+        help="how many candidates the search climbs (the saving is projected to it)",
+    )
     add_quiet(p)
-    p.set_defaults(func=cmd_calibrate)
+    p.set_defaults(func=cmd_calibrate, needs=protocol_needs)
+
+
+def protocol_needs(args: argparse.Namespace, file: Config) -> list[Missing]:
+    """Without ``--ladders`` (the protocol study): ``--space``, ``--synthetic`` and ``--study``."""
+    if args.ladders is not None:
+        return []
+    return [Missing(f"--{k}") for k in ("space", "synthetic", "study") if getattr(args, k) is None]
+
+
+LADDER_ONLY = ("scores", "proxies", "one_off", "split", "independent_seed", "target_regret", "candidates")
+PROTOCOL_ONLY = ("truth_study", "synthetic", "folds", "trials", "metric", "cost_weight", "device", "data_root")
 
 
 def _show(v: Any) -> str:
@@ -136,6 +182,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from nas_proxy.calibrate.runner import calibrate
     from nas_proxy.profile import write_profile
 
+    if args.ladders is not None:
+        return cmd_choose_ladder(args)
+    given = [k for k in LADDER_ONLY if getattr(args, k) is not None]
+    if given:
+        raise InvalidArgumentError(f"--{given[0].replace('_', '-')} chooses a ladder: give it with --ladders (auto or specs)")
     config = configs.build(
         CalibrateConfig,
         {},
@@ -190,4 +241,112 @@ def summary(result: Any) -> list[str]:
         f"tuned {c['metric']} {result.tuned:.3f} (in-sample, optimistic); cost {result.cost_ratio:.2f}x the default's FLOPs, "
         f"{result.seconds_per_arch:.2f} s/arch measured (default {result.default_seconds_per_arch:.2f})"
     )
+    return lines
+
+
+def cmd_choose_ladder(args: argparse.Namespace) -> int:
+    """``calibrate --ladders``: measure every candidate on the calibration architectures, choose, write the profile."""
+    from nas_proxy import configs
+    from nas_proxy.calibrate import ladder_sim as sim
+    from nas_proxy.calibrate.config import LadderChoiceConfig
+    from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, rows_csv, to_profile
+    from nas_proxy.files import write_text
+    from nas_proxy.profile import write_profile
+
+    typed = [k for k in PROTOCOL_ONLY if getattr(args, k) is not None]
+    typed += [k for k in vars(args) if k.endswith("_choices") and getattr(args, k) is not None]
+    if typed:
+        raise InvalidArgumentError(
+            f"--{typed[0].replace('_', '-')} tunes the proxy protocol; --ladders reads proxy scores instead: drop one"
+        )
+    if not args.truth:
+        raise InvalidArgumentError("--ladders needs --truth TABLE: a ground-truth table with a second seed's val_accuracy and seconds")
+    if not args.scores:
+        raise InvalidArgumentError("--ladders needs --scores CSV (proxy,arch_id,score,seconds), the candidate proxies' scores")
+    if args.out is None and args.study is None:
+        raise InvalidArgumentError("--ladders needs --out FILE (or --study NAME for studies/NAME/profile.toml): where the profile goes")
+    config = configs.build(
+        LadderChoiceConfig,
+        {},
+        "calibrate",
+        target_regret=args.target_regret,
+        candidates=args.candidates,
+        n_boot=args.n_boot,
+        seed=args.seed,
+    )
+    config.validate()
+    out = _output(args)
+    one_off = dict(sim.parse_one_off(t) for t in args.one_off or [])
+    auto = args.ladders.strip() == "auto"
+    if not auto and args.proxies:
+        raise InvalidArgumentError("--proxies narrows --ladders auto; with ladders given, list only the ladders you want")
+    given = None if auto else _specs(args.ladders)  # their proxies are checked once the scores are read
+    table = Path(args.truth)
+    ids = None
+    if args.split:
+        whole = sim.load_candidates(table, [], args.independent_seed)
+        cal, _ = sim.read_split(Path(args.split), whole.ids)
+        ids = [whole.ids[i] for i in cal]  # only these are measured; the evaluation ones are for the check afterwards
+    cands = sim.load_candidates(table, [Path(s) for s in args.scores], args.independent_seed, one_off, ids)
+    specs = given
+    if given is None:
+        proxies = checks.items("--proxies", args.proxies, str) if args.proxies else None
+        unknown = [p for p in proxies or [] if p not in cands.fidelities]
+        if unknown:
+            raise InvalidArgumentError(f"--proxies {unknown[0]} has no scores here; measured: {', '.join(sorted(cands.fidelities))}")
+        specs = default_ladders(cands, config, proxies)
+    choice = choose_ladder(cands, config, specs)
+    data = str(table) + (f" (calibration architectures of {args.split})" if args.split else "")
+    profile = to_profile(choice, cands, data, list(args.scores), command_line())
+    write_profile(profile, out)
+    every = out.with_name(out.stem + "-ladders.csv")
+    write_text(every, rows_csv(choice))
+    if args.json:
+        print_json({"chosen": choice.chosen, "calibration": profile.calibration, "proxies": choice.proxies, "profile_path": str(out)})
+        return 0
+    for line in ladder_summary(choice):
+        print(line)
+    print(f"every candidate: {every}")
+    print(f"profile: {out}  (search with it: nasproxy search --proxy-profile {shlex.quote(str(out))} --dataset NAME ...)")
+    return 0
+
+
+def _specs(text: str) -> list[str]:
+    """``--ladders 'A;B'``: the specs, none empty, none twice (each is parsed against the measured proxies later)."""
+    parts = [part.strip() for part in text.split(";")]
+    if "" in parts:
+        raise InvalidArgumentError(f"--ladders has an empty item in {text!r} (a trailing or doubled ';'?); remove it")
+    checks.distinct("--ladders", parts)
+    return parts
+
+
+def ladder_summary(choice: Any, best: int = 8) -> list[str]:
+    """Plain lines: every proxy's rank agreement, the chosen ladder, and the best candidates by the rule's order."""
+    from nas_proxy.ladders import FULL
+
+    n = len(choice.architectures)
+    lines = [f"{n} calibration architectures; every proxy (Spearman with the ground truth [95 % bootstrap], seconds per architecture):"]
+    for name, p in choice.proxies.items():
+        lo, hi = p["spearman_ci"]
+        what = "  (the full rung: an independent real training, the ceiling)" if name == FULL else ""
+        lines.append(f"  {name:<16} {p['spearman']:+.3f} [{lo:+.3f}, {hi:+.3f}]  {p['seconds_per_arch']:.3f} s{what}")
+    size = str(choice.candidates)
+    ok = [r for r in choice.rows if r["boot"]["regret_mean"] <= choice.target_regret + 1e-9]
+    ranked = sorted(ok, key=lambda r: -r["projected"][size]) + sorted(
+        (r for r in choice.rows if r not in ok), key=lambda r: r["boot"]["regret_mean"]
+    )
+    lines.append(
+        f"{len(choice.rows)} candidate ladders, {len(ok)} with bootstrap mean regret <= {choice.target_regret:g} points; "
+        f"the best {min(best, len(ranked))} (saving = x less compute than training all {size} candidates):"
+    )
+    for r in ranked[:best]:
+        b = r["boot"]
+        lo, hi = b["regret_ci"]
+        slo, shi = b["projected"][size]["ratio_ci"]
+        mark = "*" if r["spec"] == choice.chosen else " "
+        lines.append(
+            f" {mark}{r['spec']}: regret {r['regret']:.2f}, mean {b['regret_mean']:.2f} [{lo:.2f}, {hi:.2f}], "
+            f"saving {r['projected'][size]:.1f}x [{slo:.1f}, {shi:.1f}]"
+        )
+    lines.append(f"chosen: {choice.chosen} (rule: {choice.rule})")
     return lines

@@ -92,6 +92,16 @@ def with_profile(args: argparse.Namespace, proxy: ProxyConfig, also_given: Itera
     return read_profile(path).apply(proxy, proxy_given(args) | set(also_given))
 
 
+def profile_ladder(args: argparse.Namespace) -> str | None:
+    """``--proxy-profile``'s ``[search] ladder`` (``calibrate --ladders`` chose it), or None."""
+    path = getattr(args, "proxy_profile", None)
+    if not path:
+        return None
+    from nas_proxy.profile import read_profile
+
+    return read_profile(path).ladder
+
+
 def proxy_given(args: argparse.Namespace) -> set[str]:
     """The ProxyConfig fields whose flags were typed on the command line (whatever their value)."""
     return {FLAG_FIELDS.get(dest, dest) for dest in configs.given(args)} & configs.fields(ProxyConfig)

@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from nas_proxy.cli.common import Subparsers, add_quiet, print_json, print_verdict
-from nas_proxy.cli.search import print_promoted
+from nas_proxy.cli.search import print_ladder, print_promoted
 from nas_proxy.cli.types import nonempty
 from nas_proxy.errors import InvalidArgumentError
 
@@ -31,7 +31,8 @@ def add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "--proxy-profile",
         type=nonempty,
         metavar="FILE",
-        help="a proxy profile (nasproxy calibrate writes one): the search's proxy training where the preset's [search.proxy] sets no value",
+        help="a proxy profile (nasproxy calibrate writes one): the search's proxy training where the preset's [search.proxy] sets no "
+        "value, and its ladder (calibrate --ladders) where the preset's [search] names no proxy_name or ladder",
     )
     add_quiet(p, "no progress bars and no stage lines")
     p.set_defaults(func=cmd_run)
@@ -59,6 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("\n".join(summary_lines(done["result"])))
     if done["promotion"]:
         print_promoted(done["promotion"])
+    if done.get("ladder"):
+        print_ladder(done["ladder"])
     print_verdict(done["result"])
     if done["synthetic"]:  # none with a training-free or early-stopping proxy
         print(f"synthetic set: {done['synthetic']}")

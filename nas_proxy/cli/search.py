@@ -11,7 +11,7 @@ from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, default_of, from_config, option, print_json, save_config
-from nas_proxy.cli.proxy_options import add_proxy_options, proxy_config
+from nas_proxy.cli.proxy_options import add_proxy_options, profile_ladder, proxy_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
 
 WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat flags only
@@ -127,6 +127,7 @@ def synthetic_needed(args: argparse.Namespace, file: Config) -> list[Missing]:
     in [search] of --config) names real data, and no set is given either."""
     tbl = file.table("search")
     on_set = all(getattr(args, k, None) is None and k not in tbl for k in ("dataset", "proxy_name", "ladder"))
+    on_set = on_set and profile_ladder(args) is None
     if on_set and args.synthetic is None and "synthetic" not in tbl:
         return [Missing("--synthetic (or --proxy)" if hasattr(args, "proxy_name") else "--synthetic", "search", "synthetic")]
     return []
@@ -158,6 +159,10 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
         "ladder": getattr(args, "ladder", None),
     }
     given.update({k: v for k, v in flags.items() if v is not None})
+    if "ladder" not in given and "proxy_name" not in given:  # neither flag nor file names one: the profile's choice
+        ladder = profile_ladder(args)
+        if ladder is not None:
+            given["ladder"] = ladder
     given.setdefault("synthetic", None)  # required unless a proxy on real data: see synthetic_needed
     given.setdefault("pruner", default_pruner(given.get("objectives")))
     budget = configs.build(

@@ -56,7 +56,7 @@ def test_a_proxy_on_real_data_needs_no_synthetic_set(capsys: pytest.CaptureFixtu
     [
         (["train"], "required: BEST, --out"),
         (["correlate"], "required: --out, one of --study/--archs/--sample"),
-        (["calibrate", "--space", "convnet-cpu"], "required: --synthetic, --study, one of --truth/--truth-study"),
+        (["calibrate", "--space", "convnet-cpu"], "required: one of --truth/--truth-study, --synthetic, --study"),
         (["--json", "worker"], "required: --study ("),  # --storage defaults to the study's journal, as elsewhere
     ],
 )

@@ -15,7 +15,7 @@ import pytest
 
 import nas_proxy
 from nas_proxy import configs
-from nas_proxy.calibrate.config import CalibrateConfig
+from nas_proxy.calibrate.config import CalibrateConfig, LadderChoiceConfig
 from nas_proxy.cli import build_parser
 from nas_proxy.cli.common import FIELD, default_of, show
 from nas_proxy.correlate.config import CorrelateConfig
@@ -40,6 +40,7 @@ CONFIGS: tuple[type, ...] = (
     CorrelateConfig,
     configs.CorrelateBudget,
     CalibrateConfig,
+    LadderChoiceConfig,
     WorkerOptions,
     TrainBestConfig,
     DashboardOptions,

@@ -161,7 +161,7 @@ def test_a_ground_truth_study_of_the_json_layout_resumes_exports_and_correlates(
     keeps every finished training, and reads, reports and calibrates on both layouts."""
     from nas_proxy.calibrate.truth import from_study as truth_of
     from nas_proxy.studies.queue import key_of
-    from tests.test_spec_attrs import copy_in_old_layout
+    from tests.studies.test_spec_attrs import copy_in_old_layout
 
     storage, out, config = finished
     old_storage = tmp_path / "old.log"

@@ -23,8 +23,8 @@ from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
 from tests.conftest import tiny_config
-from tests.gate import Gate
 from tests.distill.test_distill_spaces import ROOT, images, nasproxy
+from tests.gate import Gate
 
 # Calibration architectures of convnet-cpu with a ground truth (an input here: any fixed numbers do)
 CALIBRATION = [

@@ -94,7 +94,7 @@ def test_a_promotion_study_of_the_json_layout_resumes_without_training_twice(
     """A promotion written before scalar spec attributes (each trial's spec a JSON ``spec``) with one
     training still queued: the same search trains that one alone, keeps the finished one, and
     exports both scores."""
-    from tests.test_spec_attrs import copy_in_old_layout
+    from tests.studies.test_spec_attrs import copy_in_old_layout
 
     storage, _, promotion = promoted
     old_storage, out = tmp_path / "old.log", tmp_path / "out"

@@ -1,5 +1,5 @@
 """Fidelity ladders: the spec parser (benchmarks/ladder.py) and the simulation on a table
-(benchmarks/ladder_sim.py), on small fabricated tables whose answers are worked out by hand."""
+(nas_proxy.calibrate.ladder_sim), on small fabricated tables whose answers are worked out by hand."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # the scripts import their neighbours by name
 
 import ladder
-import ladder_sim as sim
 
+from nas_proxy.calibrate import ladder_sim as sim
 from nas_proxy.correlate.picks import compute, promote
 from nas_proxy.errors import InvalidArgumentError
 

@@ -16,6 +16,9 @@ The last rung's scores are the validation accuracies of real trainings; the pick
 candidates that reached it (a tie: the mean of the tied, as ``nas_proxy.correlate.picks``), and
 the regret is the best test accuracy among all candidates minus the pick's. Test accuracy never picks.
 
+``nasproxy calibrate --ladders`` measures candidate ladders with it on calibration architectures
+(:mod:`nas_proxy.calibrate.ladder_choice`); ``benchmarks/ladder.py`` on the 100-architecture table.
+
 Rows: every function takes ``rows``, an integer array ``(B, n)`` of candidate indices, and returns
 one result per row: a row is a bootstrap resample, a subset, or an order of arrival.
 """
@@ -34,10 +37,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from fidelity import read_table
 
+from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.correlate.metrics import percentile_interval
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.ladders import FULL
 
 if TYPE_CHECKING:
     from nas_proxy.ladders import Rung
@@ -45,7 +49,6 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-FULL = "full"
 PROMOTIONS = ("sync", "async")
 # the GPU check labels its IPC-10 sets by method (RESULTS.md §7d); the registry's tokens
 TOKENS = {"datadam": "datadam-ipc10", "random": "random-ipc10", "dm": "dm-ipc10"}
@@ -203,17 +206,66 @@ def simulate(
 # --- the table ----------------------------------------------------------------------------------
 
 
+class _Table:
+    """A ground-truth table's columns by seed (``benchmarks/groundtruth/``: one row per architecture
+    and seed): ``ids`` in file order, ``seeds`` in order of first appearance."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            with path.open(newline="") as f:
+                self.rows = list(csv.DictReader(f))
+        except FileNotFoundError:
+            raise InvalidArgumentError(f"ground-truth table {path} does not exist") from None
+        self.path = path
+        if not self.rows or not {"arch_id", "seed", "test_accuracy"} <= set(self.rows[0]):
+            raise InvalidArgumentError(f"{path} needs rows with columns arch_id, seed and test_accuracy (a ground-truth table)")
+        self.header = list(self.rows[0])
+        self.seeds: list[int] = []
+        for n, row in enumerate(self.rows, start=2):
+            try:
+                seed = int(row["seed"])
+            except ValueError:
+                raise InvalidArgumentError(f"{path} line {n}: seed {row['seed']!r} is not an integer") from None
+            if seed not in self.seeds:
+                self.seeds.append(seed)
+        test = self.column("test_accuracy", self.seeds[0])
+        self.ids = [a for a in dict.fromkeys(r["arch_id"] for r in self.rows) if a in test]  # the truth: the first seed
+
+    def column(self, name: str, seed: int) -> dict[str, float]:
+        """``arch id -> value`` of column ``name`` in ``seed``'s rows (every such row must hold a number)."""
+        if name not in self.header:
+            raise InvalidArgumentError(f"{self.path} has no column {name!r}")
+        out: dict[str, float] = {}
+        for n, row in enumerate(self.rows, start=2):
+            if int(row["seed"]) == seed:
+                try:
+                    out[row["arch_id"]] = float(row[name])
+                except (TypeError, ValueError):
+                    raise InvalidArgumentError(f"{self.path} line {n}: {name} {row[name]!r} is not a number") from None
+        return out
+
+
 def load_candidates(
-    table: Path, scores: Sequence[Path], independent_seed: int | None = None, one_off: Mapping[str, float] | None = None
+    table: Path,
+    scores: Sequence[Path],
+    independent_seed: int | None = None,
+    one_off: Mapping[str, float] | None = None,
+    ids: Sequence[str] | None = None,
 ) -> Candidates:
     """The table's architectures (``benchmarks/groundtruth/``): the ground truth is its first seed's
     test accuracy; ``full`` and every ``early@Xep`` (its ``val_accuracy_Xep`` columns) are the
     validation accuracies of ``independent_seed``'s training (default: the second seed), one run
     shared by them, ``X / epochs`` of its seconds. ``scores``: long CSVs ``proxy,arch_id,score,seconds``
     (their ``early@`` rows are skipped: early stopping is read from the independent seed);
-    ``one_off``: seconds paid once per proxy token."""
-    truth = read_table(table)
-    ids, seed0 = truth.ids, truth.seeds[0]
+    ``one_off``: seconds paid once per proxy token; ``ids``: only these architectures (a calibration part)."""
+    truth = _Table(table)
+    seed0 = truth.seeds[0]
+    if ids is None:
+        ids = truth.ids
+    else:
+        outside = [a for a in ids if a not in truth.ids]
+        if outside:
+            raise InvalidArgumentError(f"{table} has no ground truth for {len(outside)} of the architectures asked for (e.g. {outside[0]})")
     seed = independent_seed if independent_seed is not None else next((s for s in truth.seeds if s != seed0), None)
     if seed is None or seed == seed0 or seed not in truth.seeds:
         raise InvalidArgumentError(
@@ -221,7 +273,7 @@ def load_candidates(
         )
 
     def column(name: str) -> FloatArray:
-        values = read_table(table, name).truth[seed]
+        values = truth.column(name, seed)
         missing = [a for a in ids if a not in values]
         if missing:
             raise InvalidArgumentError(f"{table}: seed {seed} has no {name} for {len(missing)} architectures (e.g. {missing[0]})")
@@ -232,9 +284,7 @@ def load_candidates(
         raise InvalidArgumentError(f"{table}: seed {seed} trains for {sorted(set(epochs))} epochs; early stopping needs one length")
     run = f"seed {seed}"
     fid = {FULL: Fidelity(column("val_accuracy"), seconds, run=run, at=1.0)}
-    with table.open(newline="") as f:
-        header = next(csv.reader(f))
-    for name in header:
+    for name in truth.header:
         if m := _EARLY.fullmatch(name):
             at = float(m.group(1)) / float(epochs[0])
             fid[f"early@{m.group(1)}ep"] = Fidelity(column(name), seconds * at, run=run, at=at)
@@ -245,8 +295,22 @@ def load_candidates(
         if proxy not in fid:
             raise InvalidArgumentError(f"one-off seconds for {proxy!r}, which is not measured here; measured: {', '.join(sorted(fid))}")
         fid[proxy] = Fidelity(fid[proxy].scores, fid[proxy].seconds, s, fid[proxy].run, fid[proxy].at)
-    test = np.array([truth.truth[seed0][a] for a in ids], dtype=float)
-    return Candidates(test, fid, tuple(ids))
+    test_acc = truth.column("test_accuracy", seed0)
+    return Candidates(np.array([test_acc[a] for a in ids], dtype=float), fid, tuple(ids))
+
+
+def parse_one_off(text: str) -> tuple[str, float]:
+    """``--one-off TOKEN=SECONDS`` (seconds a proxy pays once, a distillation) -> ``(token, seconds)``."""
+    token, sep, value = text.partition("=")
+    try:
+        if not (token and sep):
+            raise ValueError(text)
+        seconds = float(value)
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(text)
+        return token, seconds
+    except ValueError:
+        raise InvalidArgumentError(f"--one-off {text!r}: write TOKEN=SECONDS, seconds >= 0, e.g. datadam-ipc10=16.3") from None
 
 
 def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, FloatArray]]:
@@ -269,8 +333,6 @@ def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, 
 
 # --- measuring ladders ----------------------------------------------------------------------------
 
-TARGET_REGRET = 0.1  # points: the issue's bar for "found the best"
-
 
 def resamples(n: int, count: int, seed: int) -> IntArray:
     """``(count, n)`` bootstrap resamples of ``n`` candidates (with replacement; seeded)."""
@@ -289,12 +351,17 @@ def spread(values: FloatArray, prefix: str) -> dict[str, float | list[float]]:
 
 
 def measure(
-    rungs: Sequence[Rung], cands: Candidates, boot: IntArray, order_rows: IntArray, spaces: Sequence[int] = (720,)
+    rungs: Sequence[Rung],
+    cands: Candidates,
+    boot: IntArray,
+    order_rows: IntArray,
+    spaces: Sequence[int] = (720,),
+    target: float = TARGET_REGRET,
 ) -> dict[str, Any]:
     """A ladder on ``cands``: the synchronous climb on the table (both cost models), over the
     bootstrap ``boot`` (regret, ratio, the ratio projected to each of ``spaces``), and when
     ``order_rows`` has rows, the asynchronous climb over those orders and over the bootstrap (whose
-    rows come in a random order already)."""
+    rows come in a random order already). ``target``: the regret (points) ``p_regret_ok`` counts."""
     n = cands.n
     rows = np.arange(n)[None]
     masks = climb(rungs, cands, rows)
@@ -312,7 +379,7 @@ def measure(
         "projected_separate": {str(m): float(separate.projected(rungs, n, m)[0]) for m in spaces},
         "boot": {
             **spread(b.regret, "regret"),
-            "p_regret_ok": float(np.mean(b.regret <= TARGET_REGRET + 1e-9)),
+            "p_regret_ok": float(np.mean(b.regret <= target + 1e-9)),
             **spread(b.ratio, "ratio"),
             "projected": {str(m): spread(b.projected(rungs, n, m), "ratio") for m in spaces},
         },
@@ -322,7 +389,7 @@ def measure(
             a = simulate(rungs, cands, rows_, promotion="async")
             out[key] = {
                 **spread(a.regret, "regret"),
-                "p_regret_ok": float(np.mean(a.regret <= TARGET_REGRET + 1e-9)),
+                "p_regret_ok": float(np.mean(a.regret <= target + 1e-9)),
                 **spread(a.ratio, "ratio"),
                 "reached_mean": a.reached.mean(axis=0).tolist(),
             }
@@ -389,12 +456,38 @@ def frontier(rows: Sequence[Row], ratio: Callable[[Row], float]) -> list[Row]:
     return out
 
 
-def choose(rows: Sequence[Row], ratio: Callable[[Row], float], rule: str = "mean") -> Row:
+def choose(rows: Sequence[Row], ratio: Callable[[Row], float], rule: str = "mean", target: float = TARGET_REGRET) -> Row:
     """The rule fixed before any result was seen: the highest ``ratio`` among the ladders whose
     regret meets the target, ``mean``: over the bootstrap (expected regret on a like set), or
-    ``point``: on these candidates (the naive rule, for comparison); none meets it: the lowest."""
+    ``point``: on these candidates (the naive rule, for comparison); none meets it: the lowest.
+    ``target``: the regret bar (points)."""
     key = (lambda r: r["boot"]["regret_mean"]) if rule == "mean" else (lambda r: r["regret"])
-    ok = [r for r in rows if key(r) <= TARGET_REGRET + 1e-9]
+    ok = [r for r in rows if key(r) <= target + 1e-9]
     if not ok:
         return min(rows, key=lambda r: (key(r), -ratio(r)))
     return max(ok, key=lambda r: (ratio(r), -r["boot"]["regret_mean"], -len(r["reached"])))
+
+
+__all__ = [
+    "PROMOTIONS",
+    "TARGET_REGRET",
+    "TOKENS",
+    "Candidates",
+    "Fidelity",
+    "Outcome",
+    "Row",
+    "choose",
+    "climb",
+    "frontier",
+    "grid",
+    "load_candidates",
+    "measure",
+    "orders",
+    "outcome",
+    "parse_one_off",
+    "read_split",
+    "resamples",
+    "simulate",
+    "split",
+    "spread",
+]

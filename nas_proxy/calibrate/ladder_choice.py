@@ -1,0 +1,187 @@
+"""Choose a proxy or a fidelity ladder on calibration architectures (``nasproxy calibrate --ladders``).
+
+Input: calibration architectures with their ground truth (test accuracy: it judges only), a real
+training of each (its validation accuracy is the ``full`` rung, the pick; its seconds the reference
+cost), and every candidate proxy's score and seconds on each (:class:`~nas_proxy.calibrate.ladder_sim.Candidates`).
+A single proxy is the ladder ``PROXY:1.0,full:K`` (the proxy, then its best K trained: today's
+promotion), so proxies and ladders are judged alike. Every candidate ladder is replayed on the
+calibration architectures (:func:`~nas_proxy.calibrate.ladder_sim.measure`: synchronous climb, rungs
+of one training run shared); its regret and its saving get percentile intervals over bootstrap
+resamples of the architectures.
+
+The rule (:data:`RULE`, fixed before any result; benchmarks/RESULTS.md §11b used it first): among
+the ladders whose **bootstrap mean regret** on the calibration architectures is at most
+``target_regret``, the one with the largest saving (compute against training every candidate,
+projected to the search's ``candidates``: fraction rungs scale with it, count rungs and one-off
+costs do not); if none qualifies, the lowest mean regret. Nothing here sees held-out architectures:
+their check is ``nasproxy correlate``'s (or ``benchmarks/ladder.py``'s) afterwards.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nas_proxy.calibrate import ladder_sim as sim
+from nas_proxy.calibrate.config import LadderChoiceConfig
+from nas_proxy.correlate.metrics import bootstrap_ci, spearman
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.ladders import FULL, format_ladder, parse_ladder
+from nas_proxy.profile import ProxyProfile
+
+RULE = (
+    "the largest saving (projected to the search's candidates) among the ladders whose bootstrap mean regret on the "
+    "calibration architectures is <= the target; none: the lowest mean regret"
+)
+MIN_ARCHS = 5  # fewest calibration architectures a ladder choice accepts (a bootstrap of fewer says nothing)
+
+
+@dataclass
+class LadderChoice:
+    """Every candidate measured on the calibration architectures, and the one the rule picked."""
+
+    chosen: str  # the ladder spec
+    rows: list[dict[str, Any]]  # one per candidate ladder: spec, regret, bootstrap mean and interval, saving and interval
+    proxies: dict[str, dict[str, Any]]  # per proxy: Spearman with the ground truth [interval], seconds per architecture
+    architectures: list[str]
+    candidates: int  # the search size the saving is projected to
+    target_regret: float
+    seed: int = 0  # the bootstrap's
+    rule: str = RULE
+    given: bool = False  # the candidates were given (--ladders), not the default grid
+    chosen_row: dict[str, Any] = field(default_factory=dict)
+
+
+def trains(proxy: str) -> bool:
+    """Whether ``proxy`` trains the network (a middle rung); the training-free scores do not."""
+    from nas_proxy.proxies.zero_cost import ZERO_COST
+
+    return proxy not in ZERO_COST.names()
+
+
+def default_ladders(cands: sim.Candidates, config: LadderChoiceConfig, proxies: Sequence[str] | None = None) -> list[str]:
+    """The default candidates built from the measured proxies (``proxies``: only these): every proxy
+    alone (``P:1.0,full:K``) and every ladder of :func:`~nas_proxy.calibrate.ladder_sim.grid` (a
+    first rung from them, up to ``middle_rungs`` middle rungs from those that train, ``full`` keeping a count)."""
+    measured = [p for p in sorted(cands.fidelities) if p != FULL and (proxies is None or p in proxies)]
+    return sim.grid(cands, measured, [p for p in measured if trains(p)], config.keeps, config.finals, config.middle_rungs)
+
+
+def choose_ladder(cands: sim.Candidates, config: LadderChoiceConfig, ladders: Sequence[str] | None = None) -> LadderChoice:
+    """Measure ``ladders`` (default: :func:`default_ladders`) on ``cands`` and pick one by :data:`RULE`."""
+    config.validate()
+    if cands.n < MIN_ARCHS:
+        raise InvalidArgumentError(
+            f"{cands.n} calibration architectures; choosing a ladder needs at least {MIN_ARCHS}: add architectures with ground truth"
+        )
+    specs = list(ladders) if ladders else default_ladders(cands, config)
+    if not specs:
+        raise InvalidArgumentError("no candidate ladders: give proxy scores (--scores) or ladders (--ladders)")
+    rungs = [parse_ladder(s, cands.fidelities) for s in specs]
+    size = config.candidates or cands.n
+    boot = sim.resamples(cands.n, config.n_boot, config.seed)
+    no_orders = sim.orders(cands.n, 0, config.seed)
+    rows = [{"spec": format_ladder(r), **sim.measure(r, cands, boot, no_orders, (size,), config.target_regret)} for r in rungs]
+    pick = sim.choose(rows, lambda row: float(row["projected"][str(size)]), "mean", config.target_regret)
+    truth = cands.test
+    proxies = {}
+    for name in sorted(cands.fidelities):
+        f = cands.get(name)
+        rho = spearman(f.scores, truth)
+        lo, hi = bootstrap_ci(spearman, f.scores, truth, n=config.n_boot, seed=config.seed)
+        proxies[name] = {"spearman": rho, "spearman_ci": [lo, hi], "seconds_per_arch": float(np.nanmean(f.seconds)), "one_off": f.one_off}
+    return LadderChoice(
+        chosen=pick["spec"],
+        rows=rows,
+        proxies=proxies,
+        architectures=list(cands.ids),
+        candidates=size,
+        target_regret=config.target_regret,
+        seed=config.seed,
+        given=bool(ladders),
+        chosen_row=dict(pick),
+    )
+
+
+def to_profile(choice: LadderChoice, cands: sim.Candidates, data: str, scores: list[str], command: str) -> ProxyProfile:
+    """The profile ``search --proxy-profile`` climbs: ``[search] ladder`` the choice, ``[calibration]``
+    how it was chosen (the rule, its regret and saving with their intervals, on which architectures)."""
+    row, size = choice.chosen_row, str(choice.candidates)
+    calibration: dict[str, Any] = {
+        "rule": choice.rule,
+        "target_regret": choice.target_regret,
+        "regret": round(float(row["regret"]), 4),
+        "regret_mean": round(float(row["boot"]["regret_mean"]), 4),
+        "regret_interval": [round(float(x), 4) for x in row["boot"]["regret_ci"]],
+        "p_regret_ok": round(float(row["boot"]["p_regret_ok"]), 4),
+        "saving": round(float(row["projected"][size]), 2),
+        "saving_interval": [round(float(x), 2) for x in row["boot"]["projected"][size]["ratio_ci"]],
+        "search_candidates": choice.candidates,
+        "candidate_ladders": len(choice.rows),
+        "proxies_measured": sorted(cands.fidelities),
+        "data": data,
+        "scores": scores,
+        "architectures": choice.architectures,
+        "seed": choice.seed,
+        "command": command,
+    }
+    return ProxyProfile({}, calibration, choice.chosen)
+
+
+def rows_csv(choice: LadderChoice) -> str:
+    """Every candidate ladder measured, one CSV row each: regret, its bootstrap mean and interval, the
+    share of resamples within the target, the saving projected to the search's size and its interval,
+    candidates per rung, and whether the rule chose it."""
+    size = str(choice.candidates)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(
+        [
+            "ladder",
+            "chosen",
+            "per_rung",
+            "regret",
+            "regret_mean",
+            "regret_lo",
+            "regret_hi",
+            "p_regret_ok",
+            "saving",
+            "saving_lo",
+            "saving_hi",
+        ]
+    )
+    for r in choice.rows:
+        b = r["boot"]
+        ratio = b["projected"][size]
+        w.writerow(
+            [
+                r["spec"],
+                int(r["spec"] == choice.chosen),
+                "/".join(str(x) for x in r["reached"]),
+                f"{r['regret']:.4f}",
+                f"{b['regret_mean']:.4f}",
+                *(f"{x:.4f}" for x in b["regret_ci"]),
+                f"{b['p_regret_ok']:.4f}",
+                f"{r['projected'][size]:.3f}",
+                *(f"{x:.3f}" for x in ratio["ratio_ci"]),
+            ]
+        )
+    return out.getvalue()
+
+
+__all__ = [
+    "MIN_ARCHS",
+    "RULE",
+    "LadderChoice",
+    "LadderChoiceConfig",
+    "choose_ladder",
+    "default_ladders",
+    "rows_csv",
+    "to_profile",
+    "trains",
+]

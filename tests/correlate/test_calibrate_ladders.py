@@ -1,0 +1,158 @@
+"""``nasproxy calibrate --ladders``: candidate proxies and ladders measured on calibration
+architectures of a fabricated ground-truth table whose answer is known by construction, the profile
+it writes, and ``search --proxy-profile`` taking the chosen ladder from it (in-process, no training)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas_proxy.calibrate import ladder_sim as sim
+from nas_proxy.calibrate.config import LadderChoiceConfig
+from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders
+from nas_proxy.cli import main
+from nas_proxy.profile import ProxyProfile, read_profile, write_profile
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+N = 20
+TEST = np.linspace(80.0, 99.0, N)  # architecture i's ground truth; the best is the last
+# by construction: "exact" ranks exactly as the ground truth and costs 0.01 s, "slow" too at 1 s,
+# "backwards" ranks them in reverse at 0.001 s; full trainings cost 10 s. The cheapest ladder that
+# finds the best in every resample is "exact:1.0,full:1": the best by "exact" is the best, one
+# training; anything starting on "backwards" drops the best (it is its last), and "slow" costs more.
+SCORES = {"exact": (TEST, 0.01), "slow": (TEST + 1.0, 1.0), "backwards": (-TEST, 0.001)}
+FULL_S = 10.0
+
+
+def _cands() -> sim.Candidates:
+    fid = {name: sim.Fidelity(values.copy(), np.full(N, secs)) for name, (values, secs) in SCORES.items()}
+    fid["full"] = sim.Fidelity(TEST + 0.5, np.full(N, FULL_S), run="seed 1", at=1.0)
+    return sim.Candidates(TEST.copy(), fid, tuple(f"a{i:02d}" for i in range(N)))
+
+
+def test_the_cheapest_ladder_at_zero_regret_is_chosen() -> None:
+    choice = choose_ladder(_cands(), LadderChoiceConfig(n_boot=200))
+    assert choice.chosen == "exact:1.0,full:1"
+    row = choice.chosen_row
+    assert row["regret"] == 0.0 and row["boot"]["regret_mean"] == 0.0 and row["boot"]["regret_ci"] == [0.0, 0.0]
+    # 20 candidates x 10 s against 20 x 0.01 s + one 10 s training, worked out by hand
+    assert row["projected"][str(N)] == pytest.approx(N * FULL_S / (N * 0.01 + FULL_S))
+    # every candidate is measured and reported: proxies alone and ladders built from them
+    specs = [r["spec"] for r in choice.rows]
+    assert {"exact:1.0,full:1", "slow:1.0,full:3", "backwards:1.0,full:2"} <= set(specs)
+    assert any(s.count(",") == 3 for s in specs)  # two middle rungs
+    assert choice.proxies["backwards"]["spearman"] == pytest.approx(-1.0)
+    lo, hi = choice.proxies["exact"]["spearman_ci"]
+    assert lo <= 1.0 <= hi + 1e-12
+
+
+def test_the_target_and_given_ladders_change_the_choice() -> None:
+    # only ladders that miss: none meets the target, so the lowest mean regret wins
+    given = ["backwards:1.0,full:1", "backwards:1.0,full:3", "backwards:1.0,slow:0.5,full:1"]
+    choice = choose_ladder(_cands(), LadderChoiceConfig(n_boot=200), given)
+    assert [r["spec"] for r in choice.rows] == given
+    assert choice.chosen == "backwards:1.0,slow:0.5,full:1"  # the only one whose second rung can see the best
+    # projected to a larger search, a fraction rung grows and a count stays: the saving changes, the choice does not
+    big = choose_ladder(_cands(), LadderChoiceConfig(n_boot=200, candidates=200))
+    assert big.chosen == "exact:1.0,full:1"
+    assert big.chosen_row["projected"]["200"] == pytest.approx(200 * FULL_S / (200 * 0.01 + FULL_S))
+
+
+def test_default_ladders_use_only_training_proxies_as_middle_rungs() -> None:
+    cands = _cands()
+    fid = dict(cands.fidelities)
+    fid["synflow"] = sim.Fidelity(TEST.copy(), np.full(N, 0.0001))  # a training-free score: first rung only
+    specs = default_ladders(sim.Candidates(cands.test, fid, cands.ids), LadderChoiceConfig())
+    assert any(s.startswith("synflow:1.0,") for s in specs)
+    assert not any(",synflow:" in s for s in specs)
+
+
+def _files(tmp: Path) -> tuple[Path, Path, Path]:
+    """The fabricated table (seed 0 judges, seed 1's validation accuracy and seconds are the full
+    rung), its proxy scores and a split holding the last 4 architectures out."""
+    table, scores, split = tmp / "table.csv", tmp / "scores.csv", tmp / "split.csv"
+    spec = json.dumps({"family": "convnet"})
+    with table.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch_id", "seed", "epochs", "test_accuracy", "val_accuracy", "seconds", "spec"])
+        for seed in (0, 1):
+            w.writerows([f"a{i:02d}", seed, 3, TEST[i], TEST[i] + 0.5, FULL_S, spec] for i in range(N))
+    with scores.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["proxy", "arch_id", "score", "seconds"])
+        for name, (values, secs) in SCORES.items():
+            w.writerows([name, f"a{i:02d}", values[i], secs] for i in range(N))
+    # the held-out part holds the best architecture: calibration must not see it
+    split.write_text(
+        "# fabricated\narch_id,role\n" + "".join(f"a{i:02d},{'evaluation' if i >= N - 4 else 'calibration'}\n" for i in range(N))
+    )
+    return table, scores, split
+
+
+def test_command_writes_a_profile_that_search_climbs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nas_proxy.cli import build_parser
+    from nas_proxy.cli.common import Config
+    from nas_proxy.cli.search import search_config
+
+    table, scores, split = _files(tmp_path)
+    out = tmp_path / "profile.toml"
+    argv = ["calibrate", "--ladders", "auto", "--truth", str(table), "--scores", str(scores), "--split", str(split)]
+    assert main([*argv, "--n-boot", "100", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "chosen: exact:1.0,full:1" in printed
+    profile = read_profile(out)
+    assert profile.ladder == "exact:1.0,full:1" and profile.proxy == {}
+    assert tomllib.loads(out.read_text())["format_version"] == 2
+    assert profile.calibration["architectures"] == [f"a{i:02d}" for i in range(N - 4)]  # never the held-out ones
+    every = list(csv.DictReader((tmp_path / "profile-ladders.csv").open()))
+    assert len(every) == profile.calibration["candidate_ladders"] and sum(int(r["chosen"]) for r in every) == 1
+
+    def config(*flags: str) -> object:
+        args = build_parser().parse_args(
+            ["search", "--space", "convnet-cpu", "--study", "s", "--n-trials", "4", "--dataset", "digits", *flags]
+        )
+        return search_config(args, Config(None))[0]
+
+    assert config("--proxy-profile", str(out)).ladder == "exact:1.0,full:1"  # type: ignore[attr-defined]
+    assert config("--proxy-profile", str(out), "--ladder", "synflow:1.0,full:2").ladder == "synflow:1.0,full:2"  # type: ignore[attr-defined]
+    named = config("--proxy-profile", str(out), "--proxy", "synflow")
+    assert named.ladder is None and named.proxy_name == "synflow"  # type: ignore[attr-defined]
+
+
+def test_profile_ladder_round_trip_and_bad_ladders(tmp_path: Path) -> None:
+    from nas_proxy.errors import InvalidArgumentError
+
+    path = write_profile(ProxyProfile({"epochs": 5}, {"regret": 0.0}, "random-ipc10:1.0,full:3"), tmp_path / "p.toml")
+    again = read_profile(path)
+    assert (again.ladder, again.proxy, again.calibration) == ("random-ipc10:1.0,full:3", {"epochs": 5}, {"regret": 0.0})
+    text = path.read_text()
+    for bad, message in (
+        (text.replace('"random-ipc10:1.0,full:3"', '"random-ipc10:1.0"'), "search.ladder 'random-ipc10:1.0': needs at least two rungs"),
+        (text.replace('ladder = "random-ipc10:1.0,full:3"', "ladder = 3"), "search.ladder must be a string"),
+        (text.replace("\n[search]\n", "\n[search]\nrungs = 2\n"), "unknown key search.rungs"),
+    ):
+        path.write_text(bad)
+        with pytest.raises(InvalidArgumentError, match=message):
+            read_profile(path)
+
+
+def test_run_climbs_the_profile_ladder_where_the_preset_names_none(tmp_path: Path) -> None:
+    from nas_proxy.pipeline import plan
+
+    profile = write_profile(ProxyProfile({}, {}, "synflow:1.0,full:2"), tmp_path / "p.toml")
+    preset = tmp_path / "preset.toml"
+    base = 'name = "t"\nruns = "%s"\n[search]\nspace = "convnet-cpu"\ndataset = "digits"\nn_trials = 4\n' % (tmp_path / "runs")
+    preset.write_text(base)
+    assert plan(preset, proxy_profile=str(profile)).search.ladder == "synflow:1.0,full:2"
+    preset.write_text(base + 'proxy_name = "random-ipc10"\n')  # the preset names its proxy: it wins
+    chosen = plan(preset, proxy_profile=str(profile)).search
+    assert (chosen.ladder, chosen.proxy_name) == (None, "random-ipc10")
