@@ -14,7 +14,7 @@ import os
 import socket
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -57,6 +57,10 @@ def recording_failure(trial: optuna.Trial) -> Iterator[None]:
     except torch.cuda.OutOfMemoryError:
         trial.set_user_attr("fail_reason", "out of GPU memory")
         torch.cuda.empty_cache()
+        raise
+    except Exception as e:  # anything else fails the trial too: say what, instead of "unknown error"
+        with suppress(Exception):  # a storage that cannot take it (a full disk) must not hide the error
+            trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:500])
         raise
 
 

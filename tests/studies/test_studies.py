@@ -14,6 +14,7 @@ from nas_proxy.cli import main
 from nas_proxy.studies import KIND_ATTR, WorkerOptions, kind_of
 from nas_proxy.studies.kinds import KINDS, get
 from nas_proxy.studies.storage import open_storage
+from nas_proxy.studies.trials import recording_failure
 from nas_proxy.studies.workers import worker_command
 
 
@@ -60,3 +61,15 @@ def test_the_worker_entry_point_says_what_is_wrong_in_one_line(tmp_path: Path) -
     )
     lines = done.stderr.strip().splitlines()
     assert done.returncode != 0 and len(lines) == 1 and "no study 'missing'" in lines[0] and "there" in lines[0], done.stderr
+
+
+def test_a_trial_failing_with_an_unexpected_error_records_what_it_was() -> None:
+    # before, only a diverged loss and GPU memory had a reason: anything else showed "unknown error"
+    study = optuna.create_study()
+
+    def objective(trial: optuna.Trial) -> float:
+        with recording_failure(trial):
+            raise NameError("name 'argparse' is not defined")
+
+    study.optimize(objective, n_trials=1, catch=(Exception,))
+    assert study.trials[0].user_attrs["fail_reason"] == "NameError: name 'argparse' is not defined"
