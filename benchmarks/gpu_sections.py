@@ -108,7 +108,7 @@ def tests(ctx: Context, rec: Recorder) -> None:
     junit = ctx.work / "gpu-tests.xml"
     junit.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-m", "gpu", "-p", "no:cacheprovider", "--continue-on-collection-errors"]
-    files = sorted(str(f.relative_to(ctx.root)) for f in (ctx.root / "tests").glob("test_*.py") if GPU_MARK.search(f.read_text()))
+    files = sorted(str(f.relative_to(ctx.root)) for f in (ctx.root / "tests").rglob("test_*.py") if GPU_MARK.search(f.read_text()))
     if not files:
         rec.skip("no test file under tests/ uses the gpu marker")
         return

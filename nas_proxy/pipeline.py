@@ -303,7 +303,7 @@ def run(
         seconds["distill"] = time.perf_counter() - t0
         tell(f"[1/3] distill done in {clock(seconds['distill'])}")
     else:
-        proxy = p.search.proxy_name or f"ladder {p.search.ladder}"
+        proxy = f"proxy {p.search.proxy_name}" if p.search.proxy_name else f"ladder {p.search.ladder}"
         tell(f"[1/3] distill: skipped, the search's {proxy} needs no distilled set")
 
     sc = p.search

@@ -266,9 +266,8 @@ def write_reports(result: CorrelateResult) -> None:
 def attach_to_study(study: Any, result: CorrelateResult, storage: Storage) -> None:
     """Show the summary and the fidelity plot on the search study's dashboard page (``storage``: the study's)."""
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-    from optuna_dashboard import save_note
 
-    from nas_proxy.search.dashboard import SEPARATOR, description, md_code, md_text
+    from nas_proxy.search.dashboard import SEPARATOR, description, md_code, md_text, notes
 
     best = max(
         ((n, m) for n, m in result.proxies.items() if n != TRUTH_SEED2),
@@ -291,7 +290,7 @@ def attach_to_study(study: Any, result: CorrelateResult, storage: Storage) -> No
     lines += ["", *failed_lines(result, failed_archs(result))]
     lines += [f"> {md_text(w)}" for w in result.warnings]
     first = description(study)
-    save_note(study, (first + SEPARATOR if first else "") + "\n".join(lines))
+    notes().save_note(study, (first + SEPARATOR if first else "") + "\n".join(lines))
     store_dir = make_dirs(storage.artifacts(study.study_name))
     store = FileSystemArtifactStore(str(store_dir))
     for name in (COST, SCATTER):

@@ -9,10 +9,14 @@ Trial costs are also stored as scalar user attributes, the only kind the dashboa
 from __future__ import annotations
 
 import errno
+import functools
+import importlib.util
 import json
 import re
 import socket
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -30,6 +34,31 @@ from nas_proxy.synthetic import GRID, load_synthetic
 _AUTOLINK = re.compile(r"[\w.+-]*@[\w.-]+|(?:https?://|www\.)\S+")
 SEPARATOR = "\n\n---\n\n"  # between the study's description note and what a later stage adds to it
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+@functools.cache
+def notes() -> ModuleType:
+    """optuna-dashboard's note functions (``save_note``, ``get_note``: the package's own), loaded from
+    its ``_note.py`` without running the package's ``__init__``, which imports the web app and, through
+    optuna.importance, scikit-learn: 1.3 CPU-s in every process that writes a study's note (measured
+    with ``-X importtime``), while ``_note.py`` imports only optuna. Where that file has moved or
+    changed, the package itself (tests/studies/test_dashboard_server.py reads these notes through a
+    real dashboard server)."""
+    found = importlib.util.find_spec("optuna_dashboard")
+    where = list(found.submodule_search_locations or []) if found is not None else []
+    spec = importlib.util.spec_from_file_location("nas_proxy._optuna_dashboard_note", Path(where[0]) / "_note.py") if where else None
+    if spec is not None and spec.loader is not None and Path(str(spec.origin)).is_file():
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+            loaded = callable(getattr(module, "save_note", None)) and callable(getattr(module, "get_note", None))
+        except Exception:  # noqa: BLE001 - any failure of a private file: the public package below
+            loaded = False
+        if loaded:
+            return module
+    import optuna_dashboard
+
+    return optuna_dashboard
 
 
 def md_text(text: object) -> str:
@@ -58,9 +87,7 @@ def md_code(text: object, cell: bool = False) -> str:
 def attach_study_extras(study: optuna.Study, target: SearchProxy, config: SearchConfig, storage: Storage) -> None:
     """Once per study: the description note and, when the proxy trains on a set, the set's grid image."""
     if study.user_attrs.get(EXTRAS_ATTR):
-        return  # before importing optuna-dashboard: with optuna.importance and scikit-learn, 1.5 CPU-s a process
-    from optuna_dashboard import save_note
-
+        return
     path = target.synthetic
     lines = [f"# {md_text(study.study_name)}", _proxy_line(target, config, path), ""]
     lines += [
@@ -79,7 +106,7 @@ def attach_study_extras(study: optuna.Study, target: SearchProxy, config: Search
     if config.ladder:
         lines += ["", _ladder_line(config.ladder)]
     note = "\n".join(lines)
-    save_note(study, note)
+    notes().save_note(study, note)
     grid = None if path is None else load_synthetic(path).path / GRID
     if grid is not None and grid.is_file():
         store_dir = make_dirs(storage.artifacts(study.study_name))
@@ -105,9 +132,7 @@ def _ladder_line(spec: str) -> str:
 def description(study: optuna.Study) -> str:
     """The study note :func:`attach_study_extras` wrote, without what was appended after it
     (:data:`SEPARATOR`); empty when there is none."""
-    from optuna_dashboard import get_note
-
-    return get_note(study).split(SEPARATOR)[0] if study.user_attrs.get(EXTRAS_ATTR) else ""
+    return notes().get_note(study).split(SEPARATOR)[0] if study.user_attrs.get(EXTRAS_ATTR) else ""
 
 
 def _proxy_line(target: SearchProxy, config: SearchConfig, path: str | None) -> str:
@@ -128,10 +153,8 @@ def _proxy_line(target: SearchProxy, config: SearchConfig, path: str | None) -> 
 
 def save_curve_note(trial: optuna.Trial, curve: Sequence[tuple[int, float]]) -> None:
     """The proxy's intermediate values as a table (multi-objective trials have no intermediate values)."""
-    from optuna_dashboard import save_note
-
     rows = "\n".join(f"| {epoch} | {acc:.2f} |" for epoch, acc in curve)
-    save_note(trial, f"Validation accuracy while training on the synthetic set\n\n| epoch | accuracy (%) |\n|---|---|\n{rows}\n")
+    notes().save_note(trial, f"Validation accuracy while training on the synthetic set\n\n| epoch | accuracy (%) |\n|---|---|\n{rows}\n")
 
 
 def check_address(host: str, port: int) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -23,7 +25,7 @@ from nas_proxy.correlate.archs import from_space  # noqa: E402
 from nas_proxy.groundtruth import study as gt  # noqa: E402
 from nas_proxy.report.render import attach_to_study, write_reports  # noqa: E402
 from nas_proxy.search import search  # noqa: E402
-from nas_proxy.search.dashboard import md_code, md_text  # noqa: E402
+from nas_proxy.search.dashboard import md_code, md_text, notes  # noqa: E402
 from nas_proxy.search.promotion import candidates  # noqa: E402
 from nas_proxy.search.study import spec_of, study_space  # noqa: E402
 from nas_proxy.spaces import arch_id, get_space  # noqa: E402
@@ -170,3 +172,26 @@ def test_notes_render_names_literally(served: Served) -> None:
     outside_code = re.sub(r"(`+).*?\1", "", note)  # remark-gfm links e-mail-like words outside code only
     assert not EMAIL.search(outside_code), EMAIL.search(outside_code)
     assert md_text("a_long_proxy_name*with|marks") == r"a\_long\_proxy\_name\*with\|marks"
+
+
+def test_notes_are_the_packages_own_without_importing_it() -> None:
+    """The note functions come from optuna-dashboard's own file, loaded without the package (whose
+    import pulls scikit-learn): a note written either way reads back the same either way, a long one
+    (several attribute chunks) included, and writing one imports neither the package nor scikit-learn."""
+    import optuna
+
+    ours = notes()
+    assert ours is not optuna_dashboard and ours.__name__ == "nas_proxy._optuna_dashboard_note"
+    body = "# a note\n\n" + "long line of text " * 400  # > 2,045 characters: stored in several chunks
+    for write, read in ((ours.save_note, optuna_dashboard.get_note), (optuna_dashboard.save_note, ours.get_note)):
+        study = optuna.create_study()
+        write(study, body)
+        assert read(study) == body
+        write(study, "shorter")  # a new version replaces the old chunks
+        assert read(study) == "shorter"
+    script = (
+        "import sys, optuna\nfrom nas_proxy.search.dashboard import notes\n"
+        "notes().save_note(optuna.create_study(), 'x')\nprint(sorted(m for m in ('optuna_dashboard', 'sklearn') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
