@@ -110,9 +110,16 @@ def unmasked(guarded: Guarded[Any] | None = None) -> Iterator[None]:
     its ``finally`` (the trial is still RUNNING); raise the one-line error underneath instead.
     Likewise when ``guarded`` (the objective) stopped on a file it could not write and Optuna's
     bookkeeping of that trial then failed (the brute-force sampler refuses a failed trial whose
-    second parameter the full disk kept out of the journal): the full disk is the cause."""
+    second parameter the full disk kept out of the journal): the full disk is the cause.
+    And a KeyboardInterrupt (Ctrl-C, SIGTERM) raised while Optuna stores the trial's state becomes
+    ``UnboundLocalError: updated_state`` in the same ``finally`` (seen once, SIGTERM to ``nasproxy run``
+    in its ground truth, printed as an internal error): the interruption is raised as it is."""
     try:
         yield
+    except UnboundLocalError as e:
+        if isinstance(e.__context__, KeyboardInterrupt):
+            raise e.__context__ from None
+        raise
     except AssertionError as e:
         if isinstance(e.__context__, NasProxyError):
             raise e.__context__ from None

@@ -14,7 +14,7 @@ from nas_proxy.cli import main
 from nas_proxy.studies import KIND_ATTR, WorkerOptions, kind_of
 from nas_proxy.studies.kinds import KINDS, get
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import recording_failure
+from nas_proxy.studies.trials import recording_failure, unmasked
 from nas_proxy.studies.workers import worker_command
 
 
@@ -73,3 +73,17 @@ def test_a_trial_failing_with_an_unexpected_error_records_what_it_was() -> None:
 
     study.optimize(objective, n_trials=1, catch=(Exception,))
     assert study.trials[0].user_attrs["fail_reason"] == "NameError: name 'argparse' is not defined"
+
+
+def test_an_interruption_while_optuna_stores_a_trial_is_raised_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Optuna 5.1's _run_trial reads updated_state in a finally: a KeyboardInterrupt inside its tell
+    # surfaced as "UnboundLocalError: updated_state", which the CLI printed as an internal error
+    from optuna.study import _optimize
+
+    def interrupted(**kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_optimize, "_tell_with_warning", interrupted)
+    study = optuna.create_study()
+    with pytest.raises(KeyboardInterrupt), unmasked():
+        study.optimize(lambda trial: 1.0, n_trials=1)
