@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -41,6 +41,9 @@ from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, open_storage, study_dir
 from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.utils import resolve_device
+
+if TYPE_CHECKING:
+    from nas_proxy.profile import ProxyProfile
 
 # the keys of each table of a preset: the stages' dataclass fields (see nas_proxy.configs), less
 # those the pipeline sets itself (the device from the top level, the synthetic set it made, ...)
@@ -150,10 +153,13 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
     runs = Path(preset.get("runs", "runs")) / name
     path = find_preset(preset_path)  # as _read_preset found it: messages name the file
     table = dict(preset.get("search", {}))
-    if proxy_profile is not None and not {"proxy_name", "ladder"} & set(table):
+    profile = None
+    if proxy_profile is not None:
         from nas_proxy.profile import read_profile
 
-        chosen = read_profile(proxy_profile).ladder
+        profile = read_profile(proxy_profile)  # read once: its ladder here, its proxy values in _search
+    if profile is not None and not {"proxy_name", "ladder"} & set(table):
+        chosen = profile.ladder
         if chosen is not None:  # the ladder calibrate --ladders chose, where the preset names no proxy or ladder
             table["ladder"] = chosen
     # a preset with a proxy on real data names its data in [search] (checked as distill checks a dataset)
@@ -173,7 +179,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
             )
         dc = None
         with _section(path, "search"):
-            sc, budget = _search(table, f"{path} [search]", None, dev, real, proxy_profile)
+            sc, budget = _search(table, f"{path} [search]", None, dev, real, profile)
     else:
         with _section(path, "search"):
             if "dataset" in table:
@@ -181,7 +187,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
                     'key \'dataset\' is the data of a proxy on real data (proxy_name = "random-ipc10", "early@1ep"); '
                     "a search on the distilled set uses [distill] dataset: drop it, or name such a proxy"
                 )
-            sc, budget = _search(table, f"{path} [search]", _set_dir(runs, built), dev, proxy_profile=proxy_profile)
+            sc, budget = _search(table, f"{path} [search]", _set_dir(runs, built), dev, profile=profile)
     with _section(path, "correlate"):
         c = dict(preset.get("correlate", {}))
         where = f"{path} [correlate]"
@@ -232,11 +238,11 @@ def _real_data(table: dict[str, Any], runs: Path, dc: DistillConfig, device: str
 
 
 def _search(
-    table: dict[str, Any], where: str, synthetic: Path | None, device: str, dataset: str | None = None, proxy_profile: str | None = None
+    table: dict[str, Any], where: str, synthetic: Path | None, device: str, dataset: str | None = None, profile: ProxyProfile | None = None
 ) -> tuple[SearchConfig, SearchBudget]:
     """The search's configuration: on ``synthetic`` (the set distill makes), or, None, with its
     ``proxy_name`` on ``dataset`` (the run's ``--dataset``; else the table's); the proxy training
-    from ``proxy_profile`` where ``[search.proxy]`` sets no value."""
+    from ``profile`` (read by :func:`plan`) where ``[search.proxy]`` sets no value."""
     if "space" not in table:
         raise InvalidArgumentError("key 'space' is required: a registered space (nasproxy spaces) or a space file")
     budget = configs.build(SearchBudget, {k: v for k, v in table.items() if k in configs.fields(SearchBudget)}, where)
@@ -246,11 +252,9 @@ def _search(
     promotion.check(budget.promote, promotion_epochs(budget.promote_epochs), budget.promote_images)
     given = configs.values(SearchConfig, table, where)
     given.setdefault("pruner", default_pruner(given.get("objectives")))
-    if proxy_profile is not None:
-        from nas_proxy.profile import read_profile
-
+    if profile is not None:
         proxy_table = configs.table(table, "proxy", where)
-        given["proxy"] = read_profile(proxy_profile).apply(given.get("proxy", ProxyConfig()), set(proxy_table))
+        given["proxy"] = profile.apply(given.get("proxy", ProxyConfig()), set(proxy_table))
     data = {"synthetic": str(synthetic)} if synthetic is not None else {"synthetic": None, "dataset": dataset}
     sc = SearchConfig(**{"proxy": ProxyConfig(), **given, **data, "device": device})
     sc.validate()

@@ -69,11 +69,6 @@ def without_spec(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if k != JSON_ATTR and not k.startswith(PREFIX)}
 
 
-def is_spec_attr(key: str) -> bool:
-    """Whether user attribute ``key`` carries (part of) a spec, in either layout."""
-    return key == JSON_ATTR or key.startswith(PREFIX)
-
-
 def _leaves(value: Any, path: str) -> list[tuple[str, Any]]:
     """(attribute name, scalar) of every leaf of ``value`` below ``path``."""
     if isinstance(value, Mapping):
@@ -120,4 +115,4 @@ def _lists(node: Any) -> Any:
     return items
 
 
-__all__ = ["JSON_ATTR", "PREFIX", "SpecAttrsError", "is_spec_attr", "spec_attrs", "spec_from_attrs", "without_spec"]
+__all__ = ["JSON_ATTR", "PREFIX", "SpecAttrsError", "spec_attrs", "spec_from_attrs", "without_spec"]
