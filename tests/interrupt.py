@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from typing import Any
 
-
-def _sigint_default() -> None:
-    # A shell starts background jobs (`cmd &`, nohup, some CI runners) with SIGINT ignored, and an
-    # ignored signal stays ignored across exec: Python would then never raise KeyboardInterrupt.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+from tests import warm
 
 
-def interruptible(command: list[str], **kwargs: Any) -> subprocess.Popen[str]:
-    """``subprocess.Popen(command, text=True, **kwargs)`` whose child reacts to SIGINT as in a terminal."""
-    return subprocess.Popen(command, text=True, preexec_fn=_sigint_default, **kwargs)
+def interruptible(command: list[str], *, cold: bool = False, **kwargs: Any) -> subprocess.Popen[str]:
+    """``subprocess.Popen(command, text=True, **kwargs)`` whose child reacts to SIGINT as in a terminal
+    (a shell's background jobs start with SIGINT ignored); ``python -m nas_proxy`` forked warm
+    (:mod:`tests.warm`) unless ``cold``."""
+    return warm.Popen(command, text=True, sigint_default=True, cold=cold, **kwargs)

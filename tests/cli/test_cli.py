@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from nas_proxy.cli import main
+from tests import warm
 from tests.gate import CHECKPOINT, Gate
 from tests.interrupt import interruptible
 
@@ -134,7 +135,7 @@ def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path: Path) -> None:
     assert not (out / "meta.json").exists()
     done = int(err.split("interrupted at iteration ")[1].split("/")[0])
     finish = _nasproxy("distill", *TINY, "--iterations", str(done + 2), "--out", str(out), "--resume", "--json")
-    result = subprocess.run(finish, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    result = warm.run(finish, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["iterations_done"] == done + 2
 
@@ -143,7 +144,7 @@ def test_internal_errors_are_one_line_without_debug(tmp_path: Path) -> None:
     # a synthetic set whose meta.json lacks required fields makes evaluate fail inside nasproxy
     (tmp_path / "meta.json").write_text(json.dumps({"format": "nasproxy.synthetic", "tensors": "t.safetensors"}))
     (tmp_path / "t.safetensors").write_bytes(b"")
-    result = subprocess.run(_nasproxy("evaluate", str(tmp_path)), capture_output=True, text=True, timeout=60)
+    result = warm.run(_nasproxy("evaluate", str(tmp_path)), capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 

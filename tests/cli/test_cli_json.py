@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from nas_proxy.cli import main
+from tests import warm
 from tests.pg import free_port
 
 
@@ -38,7 +39,7 @@ def test_worker_json_is_the_study_after_it(study: Path, capsys: pytest.CaptureFi
 def test_dashboard_json_is_printed_before_it_serves(study: Path) -> None:
     port = free_port()
     args = ["dashboard", "--study", "s", "--storage", str(study / "journal.log"), "--port", str(port), "--json"]
-    proc = subprocess.Popen([sys.executable, "-m", "nas_proxy", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = warm.Popen([sys.executable, "-m", "nas_proxy", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
         lines: list[str] = []

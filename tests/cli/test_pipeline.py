@@ -23,6 +23,7 @@ from nas_proxy.pipeline import clock, load_preset, plan, run
 from nas_proxy.search import join
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
+from tests import warm
 from tests.gate import CHECKPOINT, Gate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,7 +231,7 @@ def test_sigterm_during_runs_distillation_checkpoints_exits_143_and_the_same_com
     preset.write_text(QUICK.format(runs=tmp_path / "runs"))
     syn = tmp_path / "runs" / "quick" / "synthetic-datadam-ipc1"
     gate = Gate(tmp_path / "gate", at=CHECKPOINT, let_through=1)  # one checkpoint written, the next held: the loop is running
-    first = subprocess.Popen(
+    first = warm.Popen(
         [sys.executable, "-m", "nas_proxy", "run", str(preset), "--quiet"],
         cwd=tmp_path,
         env=gate.env(),

@@ -127,7 +127,9 @@ def test_ctrl_c_at_any_moment_of_start_up_exits_130_with_one_line(tiny_run: Path
     def interrupt_at(delay: float) -> tuple[float, str]:
         logs = tmp_path / f"{delay:.3f}"
         with open(f"{logs}.out", "w") as out, open(f"{logs}.err", "w") as err:
-            process = interruptible(command, cwd=ROOT, env=gate.env(), stdout=out, stderr=err)
+            process = interruptible(
+                command, cold=True, cwd=ROOT, env=gate.env(), stdout=out, stderr=err
+            )  # start-up itself: a real interpreter
             started = time.monotonic()  # Popen returns once the child has exec'd the interpreter
             time.sleep(max(0.0, started + delay - time.monotonic()))  # the moment of start-up under test, not a wait for an event
             process.send_signal(signal.SIGINT)

@@ -18,6 +18,7 @@ from nas_proxy.cli import main
 from nas_proxy.correlate.archs import from_space
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.spaces import get_space
+from tests import warm
 from tests.gate import Gate
 from tests.interrupt import interruptible
 
@@ -54,7 +55,7 @@ def _command(root: Path, study: str) -> list[str]:
 
 def _cli(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "nas_proxy", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return warm.run([sys.executable, "-m", "nas_proxy", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def _profile(path: Path) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from nas_proxy.search import ProxyConfig
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.queue import record_of
 from nas_proxy.studies.storage import default_storage_url, open_storage
+from tests import warm
 from tests.gate import FULL_TRAINING, Gate
 from tests.interrupt import interruptible
 
@@ -272,7 +273,7 @@ def test_ctrl_c_then_the_same_command_reuses_the_finished_trainings(tiny_run: Pa
     assert first.returncode == 130 and "run the same command again to resume" in err, err
     finished_before = {t.user_attrs["arch_id"]: t.number for t in gt_study(storage, config).get_trials(states=(TrialState.COMPLETE,))}
     assert finished_before
-    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    again = warm.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     complete = gt_study(storage, config).get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) == 4 and len({t.user_attrs["arch_id"] for t in complete}) == 4

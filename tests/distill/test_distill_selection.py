@@ -22,6 +22,7 @@ from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
+from tests import warm
 from tests.conftest import tiny_config
 from tests.distill.test_distill_spaces import ROOT, images, nasproxy
 from tests.gate import Gate
@@ -176,14 +177,14 @@ def test_kill_9_drill_of_a_selection_run_resumes_with_the_same_command(calibrati
     flags += ["--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     gate = Gate(tmp_path / "gate", at="nas_proxy.distill.selection:Selection.score", let_through=1)  # one scoring recorded, the next held
-    run = subprocess.Popen(nasproxy(*flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gate.env(env), cwd=ROOT)
+    run = warm.Popen(nasproxy(*flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gate.env(env), cwd=ROOT)
     gate.wait([run], [run.pid])
     assert (out / STATE).exists()
     run.send_signal(signal.SIGKILL)
     run.communicate()
     assert run.returncode == -signal.SIGKILL and not (out / "meta.json").exists()
     before = json.loads((out / STATE).read_text())["scored"]
-    resumed = subprocess.run(nasproxy(*flags, "--resume"), capture_output=True, text=True, env=env, cwd=ROOT)
+    resumed = warm.run(nasproxy(*flags, "--resume"), capture_output=True, text=True, env=env, cwd=ROOT)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     after = json.loads((out / STATE).read_text())["scored"]
     assert after[: len(before)] == before  # what was scored before the kill is kept, seconds and all: not scored again

@@ -23,6 +23,7 @@ from nas_proxy.distill.nets import SpaceNets, block_features, open_space
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.synthetic import load_synthetic
+from tests import warm
 from tests.conftest import tiny_config
 from tests.gate import CHECKPOINT, Gate
 
@@ -189,15 +190,13 @@ def test_kill_9_drill_of_a_space_run_resumes_with_the_same_command(tiny_space: s
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # checkpoints at 5 and 10: the first written, the second held, killed there; resumed from 5 to 15
     gate = Gate(tmp_path / "gate", at=CHECKPOINT, let_through=1)  # one checkpoint written, the next held: killed mid-run
-    run = subprocess.Popen(
-        nasproxy(*flags, str(out)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gate.env(env), cwd=ROOT
-    )
+    run = warm.Popen(nasproxy(*flags, str(out)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=gate.env(env), cwd=ROOT)
     gate.wait([run], [run.pid])
     assert (out / "checkpoint.safetensors").exists()
     run.send_signal(signal.SIGKILL)
     run.communicate()
     assert run.returncode == -signal.SIGKILL and not (out / "meta.json").exists()  # killed mid-run
-    resumed = subprocess.run(nasproxy(*flags, str(out), "--resume"), capture_output=True, text=True, env=env, cwd=ROOT)
+    resumed = warm.run(nasproxy(*flags, str(out), "--resume"), capture_output=True, text=True, env=env, cwd=ROOT)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     # the same run uninterrupted (the flags above, in this process)
     whole = distill(tiny_config(nets=tiny_space, iterations=15, checkpoint_every=5, log_every=10, net_width=128), tmp_path / "whole")

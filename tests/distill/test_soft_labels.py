@@ -34,6 +34,7 @@ from nas_proxy.spaces.stratified import stratified_specs
 from nas_proxy.synthetic import load_synthetic, save_synthetic
 from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.training import TrainConfig, train_model
+from tests import warm
 from tests.conftest import tiny_config
 from tests.gate import TEACHER, Gate
 
@@ -338,7 +339,7 @@ def test_a_killed_labelling_keeps_its_finished_teachers(tiny_run: Path, tmp_path
     command = [sys.executable, "-m", "nas_proxy", "soft-labels", *args]
     gate = Gate(tmp_path / "gate", at=TEACHER, let_through=1)  # the first teacher trained and written, the second held
     env = gate.env({**os.environ, "OMP_NUM_THREADS": "1"})
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    child = warm.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     try:
         gate.wait([child], [child.pid])
         first = sorted((out / "teachers").glob("*.safetensors"))

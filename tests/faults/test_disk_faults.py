@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from nas_proxy.files import DiskFullError
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.synthetic import load_synthetic
+from tests import warm
 from tests.bad_input_runner import Case, problems, run_case
 
 PAGE = os.sysconf("SC_PAGE_SIZE")  # tmpfs counts whole pages
@@ -61,7 +61,7 @@ class Disk:
         self.filler.unlink(missing_ok=True)
 
     def readonly(self) -> None:
-        subprocess.run(["mount", "-o", "remount,ro", str(self.root)], check=True)
+        warm.run(["mount", "-o", "remount,ro", str(self.root)], check=True)
 
 
 @pytest.fixture
@@ -78,13 +78,13 @@ def mount(tmp_path: Path) -> Iterator[Callable[[str], Disk]]:
 
     yield make
     for path in reversed(mounted):
-        subprocess.run(["umount", "-l", str(path)], check=False)
+        warm.run(["umount", "-l", str(path)], check=False)
 
 
 def can_mount(path: Path, size: str) -> None:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("the disk drills mount a small tmpfs, which needs root and mount(8); CI runs them as root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+    done = warm.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here ({' '.join(done.stderr.split())}); the disk drills need a machine that can")
 
@@ -424,7 +424,7 @@ def workspace(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         os.chdir(cwd)
     Disk(ro).readonly()
     yield root
-    subprocess.run(["umount", "-l", str(ro)], check=False)
+    warm.run(["umount", "-l", str(ro)], check=False)
 
 
 def case_id(case: Case) -> str:
@@ -467,7 +467,7 @@ def test_no_permission_is_refused_in_one_line_leaving_nothing(workspace: Path, t
     os.chmod(locked, 0o555)
     drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--inh-caps", "-all"]
     command = [*drop, sys.executable, "-m", "tests.run_cases", str(ws), *(c.args for c in PERMISSION_CASES)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = warm.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     outcomes = json.loads(done.stdout)
     for case, outcome in zip(PERMISSION_CASES, outcomes, strict=True):

@@ -32,6 +32,7 @@ from nas_proxy.studies.budget import over_budget
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.synthetic import CHECKPOINT
+from tests import warm
 from tests.conftest import tiny_config
 from tests.gate import FULL_TRAINING, Gate
 from tests.interrupt import interruptible
@@ -101,7 +102,7 @@ def test_a_worker_killed_mid_trial_is_retried_by_the_same_run(tiny_run: Path, tm
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "k"]
     command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "2", "--workers", "2", "--pruner", "none", *FAST_ARGS]
     gate = Gate(tmp_path / "gate")  # the run and the second worker it starts each hold a trial there, in training
-    run = subprocess.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run = warm.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     (other,) = gate.wait([run], [run.pid], count=2) - {run.pid}
     running = trials_of(storage, "k", TrialState.RUNNING)
     assert [t.user_attrs["worker_pid"] for t in running if t.params].count(other) == 1  # the second worker, in its trial
@@ -126,7 +127,7 @@ def _running_trial(study: optuna.Study, host: str, pid: int) -> optuna.Trial:
 
 
 def _gone_pid() -> int:
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead = warm.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     return dead.pid
 
@@ -209,7 +210,7 @@ def test_a_killed_ground_truth_worker_is_retried_by_the_same_run(tmp_path: Path,
     gt.enqueue(study, [(spec, 0) for spec in specs])
     gate = Gate(tmp_path / "gate", at=FULL_TRAINING)  # the child's training waits there (RUNNING) until it is killed
     command = [sys.executable, "-m", "nas_proxy", "worker", "--study", study.study_name, "--storage", url, "--device", "cpu", "--quiet"]
-    child = subprocess.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
+    child = warm.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
     gate.wait([child], [child.pid])
     train_one = trainings.train_one
 
@@ -239,7 +240,7 @@ def _hold_the_lock_and_die(journal: Path) -> None:
         "print('locked', flush=True)\n"
         "time.sleep(600)\n"
     )
-    holder = subprocess.Popen([sys.executable, "-c", code, str(journal.resolve())], stdout=subprocess.PIPE, text=True)
+    holder = warm.Popen([sys.executable, "-c", code, str(journal.resolve())], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     holder.send_signal(signal.SIGKILL)
     holder.wait()
@@ -258,7 +259,7 @@ def test_a_lock_left_by_a_killed_process_does_not_wedge_the_next_command(lock: s
         lock_file.symlink_to("studies/x/journal.log")  # what a relative path made: the link dangles
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "x"]
     command += ["--storage", "studies/x/journal.log", "--out", "out", "--n-trials", "1", "--pruner", "none", *FAST_ARGS]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)  # wedged: spins until this timeout
+    done = warm.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)  # wedged: spins until this timeout
     assert done.returncode == 0, done.stderr
     assert not lock_file.is_symlink()
 

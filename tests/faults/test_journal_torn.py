@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -24,6 +23,7 @@ from nas_proxy.errors import JournalRepairedWarning
 from nas_proxy.studies.journal import JournalDamagedError
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import DIED, fail_dead_trials, worker_tag
+from tests import warm
 
 STUDY = "t"
 
@@ -42,7 +42,7 @@ def finished(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     """A finished 2-trial study made by another process (so its trials' worker is gone, as after a
     crash): the journal's bytes and each trial's (value, arch_id)."""
     root = tmp_path_factory.mktemp("torn")
-    subprocess.run([sys.executable, "-m", "nas_proxy", *search_args(tiny_run, root)], check=True, capture_output=True, timeout=300)
+    warm.run([sys.executable, "-m", "nas_proxy", *search_args(tiny_run, root)], check=True, capture_output=True, timeout=300)
     study = load(root / "journal.log")
     trials = {t.number: (t.value, t.user_attrs["arch_id"]) for t in study.get_trials(states=(TrialState.COMPLETE,))}
     assert sorted(trials) == [0, 1]
@@ -319,8 +319,8 @@ def test_the_repair_touches_only_the_trial_whose_worker_died(tmp_path: Path) -> 
     depth: dict[str, optuna.distributions.BaseDistribution] = {"depth": optuna.distributions.IntDistribution(1, 3)}
     first = study.ask(depth)
     study.tell(first, 80.0)
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    live = warm.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    dead = warm.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     try:
         for pid in (live.pid, dead.pid):

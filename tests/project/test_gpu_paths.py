@@ -30,6 +30,7 @@ from nas_proxy.spaces import get_space
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.training import TrainConfig, accuracy, graphable, train_model
 from nas_proxy.utils import derive_seed, generator
+from tests import warm
 from tests.conftest import tiny_config
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -282,7 +283,7 @@ def test_proxy_processes_share_one_gpu(tiny_run: Path, tmp_path: Path) -> None:
         [],
     ]  # four processes at once, each with its own CUDA context
     root = Path(__file__).resolve().parents[2]  # python -m nas_proxy runs this checkout
-    procs = [subprocess.Popen([*common, *o], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for o in options]
+    procs = [warm.Popen([*common, *o], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for o in options]
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err

@@ -26,6 +26,7 @@ from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import MAX_RETRY, fail_dead_trials, worker_tag
+from tests import warm
 from tests.gate import Gate
 from tests.interrupt import interruptible
 
@@ -221,7 +222,7 @@ def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_p
     create_or_check(open_storage(str(storage), "k")[0], "k", cfg, open_proxy(cfg, tmp_path).fingerprint(get_space(SMALL_SPACE)), 0)
     gate = Gate(tmp_path / "gate")  # the worker's training waits there: RUNNING, its worker recorded, its architecture sampled
     command = [sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"]
-    worker = subprocess.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
+    worker = warm.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
     gate.wait([worker], [worker.pid])
     worker.send_signal(signal.SIGKILL)  # no chance to clean up: the trial stays RUNNING in the journal
     worker.wait()
@@ -390,7 +391,7 @@ def test_ctrl_c_keeps_the_study_and_the_same_command_resumes(tiny_run: Path, tmp
     _, err = first.communicate(timeout=240)
     assert first.returncode == 130 and "run the same command again to resume" in err and "Traceback" not in err
     assert not load(storage, "i").get_trials(states=(TrialState.RUNNING,))  # nothing left dangling
-    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    again = warm.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert len(load(storage, "i").get_trials(states=(TrialState.COMPLETE,))) == 2
 
@@ -406,7 +407,7 @@ def test_dead_trials_are_retried_at_most_max_retry_times(tmp_path: Path) -> None
     storage_path = tmp_path / "journal.log"
     storage = open_storage(str(storage_path), "d")[0]
     study = optuna.create_study(study_name="d", storage=storage)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead = warm.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a pid that no longer runs
     for retries in (0, MAX_RETRY):
         trial = study.ask({"depth": optuna.distributions.IntDistribution(1, 3)})

@@ -24,6 +24,7 @@ from nas_proxy.proxies.early import EarlyStopProxy
 from nas_proxy.search import SearchConfig, search
 from nas_proxy.search import ladder as ladder_module
 from nas_proxy.search.ladder import LADDER_ATTR, rung_of
+from tests import warm
 from tests.gate import FULL_TRAINING, Gate
 from tests.search.test_search import FAST, SMALL_SPACE, load
 
@@ -158,7 +159,7 @@ def test_a_worker_killed_mid_rung_converges_to_the_planned_trainings(tmp_path: P
     command = [sys.executable, "-m", "nas_proxy", "search", "--ladder", spec, "--dataset", "digits", "--space", SMALL_SPACE]
     command += ["--study", "k", "--storage", str(storage), "--n-trials", "6", "--workers", "2", "--pruner", "none"]
     command += ["--epochs", "4", "--report-every", "2", "--report-images", "200", "--promote-epochs", "1", "--promote-images", "200"]
-    run = subprocess.Popen([*command, "--device", "cpu", "--quiet"], env=gate.env(), text=True, stderr=subprocess.PIPE, cwd=tmp_path)
+    run = warm.Popen([*command, "--device", "cpu", "--quiet"], env=gate.env(), text=True, stderr=subprocess.PIPE, cwd=tmp_path)
     held = gate.wait([run], count=2)  # both workers in a full-rung training: RUNNING, their worker recorded
     (child,) = held - {run.pid}
     import os

@@ -27,6 +27,7 @@ from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_one
+from tests import warm
 from tests.gate import Gate
 from tests.search.test_search import FAST, SMALL_SPACE, load
 
@@ -176,7 +177,7 @@ def test_a_worker_killed_mid_trial_on_a_random_subset_is_repaired(tmp_path: Path
     create_or_check(open_storage(str(storage), "k")[0], "k", slow, open_proxy(slow, tmp_path).fingerprint(get_space(SMALL_SPACE)), 0)
     gate = Gate(tmp_path / "gate")  # the worker's training waits there: RUNNING, its worker recorded
     command = [sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"]
-    worker = subprocess.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
+    worker = warm.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
     gate.wait([worker], [worker.pid])
     worker.send_signal(signal.SIGKILL)  # the trial stays RUNNING in the journal
     worker.wait()

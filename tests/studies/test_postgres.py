@@ -23,7 +23,7 @@ from nas_proxy.search.study import create_or_check
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import StorageError, open_storage
-from tests import pg
+from tests import pg, warm
 from tests.gate import FULL_TRAINING, Gate
 from tests.pg import PostgresServer
 from tests.search.test_search import FAST_ARGS, SMALL_SPACE
@@ -60,7 +60,7 @@ def command(process: subprocess.Popen[str]) -> str:
 
 def nasproxy(*args: str, gate: Gate | None = None) -> subprocess.Popen[str]:
     """``nasproxy ARGS`` in a new process (another worker, as on another machine), its trainings held at ``gate``."""
-    return subprocess.Popen([*NASPROXY, *args], text=True, stderr=subprocess.PIPE, env=gate.env() if gate else None)
+    return warm.Popen([*NASPROXY, *args], text=True, stderr=subprocess.PIPE, env=gate.env() if gate else None)
 
 
 def finish(process: subprocess.Popen[str]) -> None:

@@ -1,0 +1,61 @@
+"""The tests' warm start (tests/warm.py): a ``python -m nas_proxy`` forked from a process that imported
+torch behaves as the same command started cold, in what the drills read (output, exit status, pid,
+directory, environment, signals); what it cannot fork runs cold."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import warm
+from tests.gate import CHECKPOINT, Gate
+
+NASPROXY = [sys.executable, "-m", "nas_proxy"]
+TINY = ["distill", "--dataset", "digits", "--ipc", "1", "--batch-real", "8", "--device", "cpu", "--quiet"]
+
+
+@pytest.mark.skipif(warm.COLD, reason="NASPROXY_TEST_COLD=1: every command runs cold")
+@pytest.mark.parametrize("args", [["evaluate", "/no/such/set"], ["search", "--n-trials", "0"], ["--version"]])
+def test_a_warm_command_prints_and_exits_as_a_cold_one(args: list[str], tmp_path: Path) -> None:
+    cold = subprocess.run([*NASPROXY, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    forked = warm.Popen([*NASPROXY, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    out, err = forked.communicate(timeout=300)
+    assert forked._warm is not None  # it was forked
+    assert (forked.returncode, out, err) == (cold.returncode, cold.stdout, cold.stderr)
+
+
+@pytest.mark.skipif(warm.COLD, reason="NASPROXY_TEST_COLD=1: every command runs cold")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_a_warm_process_is_its_own_with_its_directory_environment_and_signals(sig: signal.Signals, tmp_path: Path) -> None:
+    gate = Gate(tmp_path / "gate", at=CHECKPOINT, let_through=1)  # held in its loop, at its second checkpoint
+    env = {**gate.env(), "NASPROXY_TEST_MARK": "warm"}
+    cmd = [*NASPROXY, *TINY, "--iterations", "50", "--checkpoint-every", "1", "--out", str(tmp_path / "syn")]
+    proc = warm.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, sigint_default=True)
+    assert proc._warm is not None
+    gate.wait([proc], [proc.pid])  # the pid it reports is the process that reached the gate
+    assert os.readlink(f"/proc/{proc.pid}/cwd") == str(tmp_path)
+    # its environment is the command's (/proc/PID/environ shows the server's start-up one, tests/warm.py)
+    assert (tmp_path / "gate" / f"waiting.{proc.pid}.2").exists()  # NASPROXY_TEST_GATE* came from env
+    assert proc.poll() is None
+    proc.send_signal(sig)
+    gate.open()
+    _, err = proc.communicate(timeout=120)
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL and err == ""
+    else:  # distill's own handling of Ctrl-C, as in tests/cli/test_cli.py
+        assert proc.returncode == 130 and "interrupted at iteration" in err and "Traceback" not in err, err
+
+
+def test_what_the_server_cannot_start_as_the_command_would_runs_cold() -> None:
+    here = dict(os.environ)
+    assert warm._warm_request([*NASPROXY, "--help"], None, {**here, "OMP_NUM_THREADS": "7"}, {}, False) is None  # read at import
+    assert warm._warm_request([*NASPROXY, "--help"], None, {**here, "PYTHONWARNINGS": "error"}, {}, False) is None
+    assert warm._warm_request([sys.executable, "-c", "pass"], None, None, {}, False) is None  # not a nasproxy command
+    assert warm._warm_request([*NASPROXY, "--help"], None, None, {"preexec_fn": print}, False) is None
+    request = warm._warm_request([*NASPROXY, "--help"], "/x", {**here, "PYTHONPATH": "/y"}, {}, False)  # PYTHONPATH is applied
+    assert warm.COLD or (request is not None and request["cwd"] == "/x" and request["args"] == ["--help"])

@@ -1,0 +1,330 @@
+"""``python -m nas_proxy ...`` for the tests, forked from a process that has already imported torch.
+
+Starting a Python process that imports torch costs this machine about 2 CPU-seconds, and the drills
+start about a hundred of them: as much CPU as the rest of their work. ``warm.Popen`` and ``warm.run``
+take the arguments of :mod:`subprocess`'s; a command ``[sys.executable, "-m", "nas_proxy", ...]`` is
+forked from a server (one per pytest-xdist worker, started at the first such command) that imported
+torch, NumPy and Optuna and nothing of nasproxy, and anything else runs as a plain subprocess. The
+forked process is a real process with its own pid, working directory, environment, stdin, stdout and
+stderr, signal handlers and exit status: kill -9, SIGINT, SIGTERM and ``os.kill`` reach it as they
+reach a subprocess, and its ``returncode`` is what the interpreter would have exited with (its
+``/proc/PID/cmdline`` and ``/proc/PID/environ`` are the server's: ``os.environ`` and what its own
+subprocesses inherit are the command's; nothing in nasproxy reads either file). Only the
+interpreter's start-up is skipped, so the tests of start-up itself (``tests/cli/test_startup.py``:
+Ctrl-C at each moment of it, the imports of ``--help``) start their processes cold, as does any command
+whose environment differs from the server's in a variable read at import (``OMP_*``, ``TORCH*``, ``PYTHON*``
+but ``PYTHONPATH``, ...).
+
+``NASPROXY_TEST_COLD=1`` runs every command as a plain subprocess (the same tests, cold).
+
+The server is this file run as a script; it forks only while it has one thread (checked before each fork:
+a fork of a process with other threads may inherit a held lock), else the command runs cold.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+PRELOAD = ("torch", "numpy", "optuna")  # what every nasproxy command imports; nothing of nasproxy itself
+WARM_MODULES = ("nas_proxy", "tests.sigint_at", "tests.run_cases")  # `python -m MODULE` commands that are forked
+IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "KMP_", "GOMP_", "LD_", "PYTHON")
+COLD = os.environ.get("NASPROXY_TEST_COLD", "") not in ("", "0")
+_MESSAGE = 1 << 20
+
+
+def _import_time_env(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_VARIABLES) and k != "PYTHONPATH"}
+
+
+# ---------------------------------------------------------------------------------------------- client
+
+
+class _Server:
+    """This process's server: started at first use, ended with this process."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="nasproxy-warm-"))
+        self.address = str(self.folder / "socket")
+        self.env = dict(os.environ)
+        log = open(self.folder / "server.log", "wb")  # noqa: SIM115 (the server's own output, read when it fails)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, self.address, str(os.getpid())],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a signal to this process's group is not the server's
+            env=self.env,
+        )
+        log.close()
+        atexit.register(self.close)
+
+    def connect(self) -> socket.socket:
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                sock.connect(self.address)
+                return sock
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"the warm server ended: {(self.folder / 'server.log').read_text()[-3000:]}") from None
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+_server: _Server | None = None
+
+
+def _sigint_default() -> None:
+    # A shell starts background jobs (`cmd &`, nohup, some CI runners) with SIGINT ignored, and an
+    # ignored signal stays ignored across exec: Python would then never raise KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _warm_request(args: Sequence[Any], cwd: Any, env: dict[str, str] | None, kwargs: dict[str, Any], sigint: bool) -> dict[str, Any] | None:
+    """The request that forks ``args``, or None when it must run cold."""
+    argv = [os.fspath(a) for a in args] if not isinstance(args, (str, bytes)) else None
+    if COLD or not argv or len(argv) < 3 or argv[0] != sys.executable or argv[1] != "-m" or argv[2] not in WARM_MODULES:
+        return None
+    if any(kwargs.get(k) for k in ("preexec_fn", "pass_fds", "user", "group", "extra_groups", "shell", "executable")):
+        return None
+    if kwargs.get("umask", -1) != -1 or kwargs.get("process_group") is not None:
+        return None
+    env = dict(os.environ if env is None else env)
+    global _server
+    if _server is None:
+        _server = _Server()
+    if _import_time_env(env) != _import_time_env(_server.env):
+        return None
+    return {
+        "module": argv[2],
+        "args": argv[3:],
+        "cwd": os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd(),
+        "env": env,
+        "new_session": bool(kwargs.get("start_new_session")),
+        "sigint": "default" if sigint or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else "ignored",  # as inherited
+    }
+
+
+class Popen(subprocess.Popen[Any]):
+    """:class:`subprocess.Popen`, its process forked from the warm server when the command allows.
+    ``sigint_default``: the child reacts to SIGINT as in a terminal even where this process ignores
+    it; ``cold``: a plain subprocess whatever the command (a test of the interpreter's start-up)."""
+
+    _warm: socket.socket | None = None
+
+    def __init__(self, args: Any, *, sigint_default: bool = False, cold: bool = False, **kwargs: Any) -> None:
+        self._request = None if cold else _warm_request(args, kwargs.get("cwd"), kwargs.get("env"), kwargs, sigint_default)
+        if sigint_default and self._request is None:
+            kwargs["preexec_fn"] = _sigint_default
+        super().__init__(args, **kwargs)
+
+    def _execute_child(
+        self, args: Any, executable: Any, preexec_fn: Any, close_fds: Any, pass_fds: Any, cwd: Any, env: Any, *rest: Any
+    ) -> None:
+        if self._request is None:
+            return super()._execute_child(args, executable, preexec_fn, close_fds, pass_fds, cwd, env, *rest)  # type: ignore[misc]
+        (_startupinfo, _creationflags, _shell, p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite, *_) = rest
+        fds = [p2cread if p2cread != -1 else 0, c2pwrite if c2pwrite != -1 else 1, errwrite if errwrite != -1 else 2]
+        assert _server is not None
+        sock = _server.connect()
+        try:
+            socket.send_fds(sock, [json.dumps(self._request).encode()], fds)
+            reply = sock.recv(_MESSAGE).decode()
+        except BaseException:
+            sock.close()
+            raise
+        if not reply.startswith("pid "):  # the server cannot fork safely (it says why): this one runs cold
+            sock.close()
+            return super()._execute_child(args, executable, preexec_fn, close_fds, pass_fds, cwd, env, *rest)  # type: ignore[misc]
+        self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)  # type: ignore[attr-defined]
+        self.pid, self._child_created, self._warm = int(reply.split()[1]), True, sock
+
+    def _try_wait(self, wait_flags: int) -> tuple[int, int]:
+        if self._warm is None:
+            return super()._try_wait(wait_flags)  # type: ignore[misc]
+        if wait_flags & os.WNOHANG and not select.select([self._warm], [], [], 0)[0]:
+            return 0, 0
+        status = self._warm.recv(_MESSAGE).decode()
+        if not status.startswith("status "):
+            raise RuntimeError(f"the warm server ended before process {self.pid} did ({status!r})")
+        self._warm.close()
+        return self.pid, int(status.split()[1])
+
+    def _internal_poll(self, _deadstate: Any = None, **_: Any) -> int | None:
+        if self._warm is None:
+            return super()._internal_poll(_deadstate)  # type: ignore[misc]
+        if self.returncode is None and self._waitpid_lock.acquire(False):  # type: ignore[attr-defined]
+            try:
+                if self.returncode is None:
+                    pid, sts = self._try_wait(os.WNOHANG)
+                    if pid == self.pid:
+                        self._handle_exitstatus(sts)  # type: ignore[attr-defined]
+            except (OSError, RuntimeError):
+                if _deadstate is None:
+                    raise
+                self.returncode = _deadstate
+            finally:
+                self._waitpid_lock.release()  # type: ignore[attr-defined]
+        return self.returncode
+
+
+def run(
+    args: Any, *, input: Any = None, capture_output: bool = False, timeout: float | None = None, check: bool = False, **kwargs: Any
+) -> subprocess.CompletedProcess[Any]:
+    """:func:`subprocess.run` through :class:`Popen`."""
+    if capture_output:
+        kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
+    if input is not None:
+        kwargs["stdin"] = subprocess.PIPE
+    with Popen(args, **kwargs) as process:
+        try:
+            stdout, stderr = process.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            process.kill()
+            exc.stdout, exc.stderr = process.communicate()
+            raise
+        except BaseException:
+            process.kill()
+            raise
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    if check:
+        done.check_returncode()
+    return done
+
+
+# ---------------------------------------------------------------------------------------------- server
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
+
+
+def _child(request: dict[str, Any], fds: list[int]) -> None:
+    """In the forked process: become ``python -m MODULE ARGS`` as started with the request's
+    environment, directory and standard streams, run it, and exit as the interpreter would."""
+    import random
+    import runpy
+    import threading
+    import traceback
+
+    if request["new_session"]:
+        os.setsid()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler if request["sigint"] == "default" else signal.SIG_IGN)
+    random.seed()  # a fresh interpreter's seeds come from the OS: forked ones would share the server's
+    sys.modules["numpy"].random.seed()
+    unbuffered, encoding = bool(os.environ.get("PYTHONUNBUFFERED")), sys.stdout.encoding
+    sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding=encoding)  # noqa: SIM115
+    out = open(1, "wb", buffering=0 if unbuffered else -1, closefd=False)  # noqa: SIM115
+    sys.stdout = io.TextIOWrapper(out, encoding=encoding, line_buffering=os.isatty(1), write_through=unbuffered)
+    sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), encoding=encoding, errors="backslashreplace", line_buffering=True)  # noqa: SIM115
+    for name in ("stdin", "stdout", "stderr"):
+        setattr(sys, f"__{name}__", getattr(sys, name))
+    added = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) not in sys.path]
+    sys.path[0:1] = [os.getcwd(), *(os.path.abspath(p) for p in added)]  # as `python -m` builds it
+    for folder in added:
+        if os.path.exists(site := os.path.join(folder, "sitecustomize.py")) and "sitecustomize" not in sys.modules:
+            sys.modules["sitecustomize"] = type(sys)("sitecustomize")
+            sys.modules["sitecustomize"].__dict__.update(runpy.run_path(site, run_name="sitecustomize"))
+    sys.argv = ["-m", *request["args"]]
+    code, interrupted = 0, False
+    try:
+        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        interrupted = True
+    except BaseException:  # noqa: BLE001 (the interpreter prints any uncaught exception and exits 1)
+        traceback.print_exc()
+        code = 1
+    try:  # the interpreter's exit: other threads joined, atexit run, streams flushed
+        threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+    except BaseException:  # noqa: BLE001 (the interpreter ignores errors while it exits)
+        pass
+    if interrupted:  # CPython leaves by its own SIGINT after an uncaught KeyboardInterrupt
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code)
+
+
+def serve(address: str, parent: int) -> None:
+    for module in PRELOAD:
+        __import__(module)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(address + ".tmp")
+    listener.listen(64)
+    os.rename(address + ".tmp", address)  # clients connect only once it listens
+    children: dict[int, socket.socket] = {}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while os.getppid() == parent:
+            if select.select([listener], [], [], 0.01)[0]:
+                conn, _ = listener.accept()
+                message, fds, _flags, _addr = socket.recv_fds(conn, _MESSAGE, 3)
+                if _threads() != 1:
+                    conn.send(f"refused: the server has {_threads()} threads".encode())
+                    conn.close()
+                    for fd in fds:
+                        os.close(fd)
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    conn.close()
+                    for other in children.values():
+                        other.close()
+                    _child(json.loads(message), fds)
+                for fd in fds:
+                    os.close(fd)
+                children[pid] = conn
+                conn.send(f"pid {pid}".encode())
+            while children:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    break
+                conn = children.pop(pid)
+                with contextlib.suppress(OSError):  # its client may be gone
+                    conn.send(f"status {status}".encode())
+                conn.close()
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))
