@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 
 from nas_proxy.cli import RESUME_HINTS
 from nas_proxy.studies.storage import open_storage
+from tests import warm
 from tests.gate import Gate
 from tests.interrupt import interruptible
 from tests.search.test_search import FAST_ARGS, SMALL_SPACE
@@ -153,7 +154,9 @@ def test_ctrl_c_at_any_moment_of_start_up_exits_130_with_one_line(tiny_run: Path
     assert not [w for w in landed.values() if w.startswith("LOST")], landed  # a Ctrl-C after start-up is never lost
     assert sum(where == "handled by nasproxy" for where in landed.values()) >= len(DELAYS) // 2
 
-    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)  # the same command, ungated
+    again = warm.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )  # the same command, ungated (its start-up is not under test)
     assert again.returncode == 0, again.stderr
     study = optuna.load_study(study_name="s", storage=open_storage(str(storage), "s")[0])
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 1 and not study.get_trials(states=(TrialState.RUNNING,))

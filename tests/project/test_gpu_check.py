@@ -29,6 +29,7 @@ SECTIONS = (
     *ISSUE_20,
 )
 RESUMABLE = ("distill-ablation", "paper-protocol")  # issue 18's sections, run only when asked for
+PROXY = ("proxy", "evaluate")  # evaluate reads the set the proxy section distils
 DRY_RUN_TIMEOUT_S = 1800  # generous: the dry run takes about a minute on 2 busy cores
 
 
@@ -119,17 +120,22 @@ def test_dry_run_writes_every_section_with_numbers_or_a_reason(tmp_path: Path) -
     # groundtruth section runs the builder, which test_groundtruth_build.py runs itself (the section's
     # handling of it is tested below with a fake builder). Issue 18's two sections have their own dry
     # run in the next test (pytest-xdist runs the two on two cores), as a GPU lease runs them: alone.
-    fast = tuple(s for s in SECTIONS if s not in ("environment", "fidelity", "groundtruth", *RESUMABLE, *ISSUE_20))
+    # The proxy section (a search, then pools of 1 and 2 worker processes: 5 processes that import
+    # torch, half this test's CPU) and evaluate, which reads the set it distils, are dry-run with the
+    # resumable ones, in the drill tier that CI runs.
+    fast = tuple(s for s in SECTIONS if s not in ("environment", "fidelity", "groundtruth", *PROXY, *RESUMABLE, *ISSUE_20))
     check_dry_run(tmp_path / "out", dry_run(tmp_path / "out", list(fast), tmp_path), fast)
-    out = tmp_path / "out"
-    assert "| 2 | 2 |" in (out / "gpu_results.md").read_text()  # the 2-process pool's row: 2 trials
-    assert "[gpu_check] section evaluate:" in (out / "gpu_check.log").read_text()
+    assert "[gpu_check] section distill:" in (tmp_path / "out" / "gpu_check.log").read_text()
 
 
-# drill tier (CI): the two resumable sections stop and resume their state; make test dry-runs every other section above
+# drill tier (CI): the two resumable sections stop and resume their state, and the proxy section's pools run;
+# make test dry-runs every other section above
 @pytest.mark.drill
 def test_dry_run_of_the_resumable_sections_packs_their_state(tmp_path: Path) -> None:
-    check_dry_run(tmp_path / "resumable", dry_run(tmp_path / "resumable", list(RESUMABLE), tmp_path), RESUMABLE)
+    ran = (*PROXY, *RESUMABLE)
+    check_dry_run(tmp_path / "resumable", dry_run(tmp_path / "resumable", list(ran), tmp_path), ran)
+    assert "| 2 | 2 |" in (tmp_path / "resumable" / "gpu_results.md").read_text()  # the 2-process pool's row: 2 trials
+    assert "[gpu_check] section evaluate:" in (tmp_path / "resumable" / "gpu_check.log").read_text()
     back = tmp_path / "resumable"
     assert {p.name for p in (back / "distill-ablation").iterdir()} == {"ablation.md", "scores.csv", "state.tar.gz"}
     assert (back / "paper-protocol" / "paper.md").read_text().count("| datadam | 1 |") == 2
