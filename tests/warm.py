@@ -29,6 +29,7 @@ import io
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,6 +43,7 @@ from typing import Any
 PRELOAD = ("torch", "numpy", "optuna")  # what every nasproxy command imports; nothing of nasproxy itself
 WARM_MODULES = ("nas_proxy", "tests.sigint_at", "tests.run_cases")  # `python -m MODULE` commands that are forked
 IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "KMP_", "GOMP_", "LD_", "PYTHON")
+SERVER_START_S = 600  # fails a test whose server never listens (it imports torch first; never a duration anything must outlast)
 COLD = os.environ.get("NASPROXY_TEST_COLD", "") not in ("", "0")
 _MESSAGE = 1 << 20
 
@@ -73,6 +75,7 @@ class _Server:
         atexit.register(self.close)
 
     def connect(self) -> socket.socket:
+        deadline = time.monotonic() + SERVER_START_S
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
@@ -82,12 +85,15 @@ class _Server:
                 sock.close()
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"the warm server ended: {(self.folder / 'server.log').read_text()[-3000:]}") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the warm server (pid {self.proc.pid}) does not listen at {self.address}") from None
                 time.sleep(0.01)
 
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 _server: _Server | None = None
@@ -324,6 +330,7 @@ def serve(address: str, parent: int) -> None:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(os.path.dirname(address), ignore_errors=True)  # also when its test process was killed
 
 
 if __name__ == "__main__":
