@@ -84,7 +84,8 @@ class _Server:
             except (FileNotFoundError, ConnectionRefusedError):
                 sock.close()
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"the warm server ended: {(self.folder / 'server.log').read_text()[-3000:]}") from None
+                    log = self.folder / "server.log"
+                    raise RuntimeError(f"the warm server ended: {log.read_text()[-3000:] if log.exists() else ''}") from None
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the warm server (pid {self.proc.pid}) does not listen at {self.address}") from None
                 time.sleep(0.01)
