@@ -2,23 +2,32 @@
 
 Starting a Python process that imports torch costs this machine about 2 CPU-seconds, and the drills
 start about a hundred of them: as much CPU as the rest of their work. ``warm.Popen`` and ``warm.run``
-take the arguments of :mod:`subprocess`'s; a command ``[sys.executable, "-m", "nas_proxy", ...]`` is
-forked from a server (one per pytest-xdist worker, started at the first such command) that imported
-torch, NumPy and Optuna and nothing of nasproxy, and anything else runs as a plain subprocess. The
-forked process is a real process with its own pid, working directory, environment, stdin, stdout and
-stderr, signal handlers and exit status: kill -9, SIGINT, SIGTERM and ``os.kill`` reach it as they
-reach a subprocess, and its ``returncode`` is what the interpreter would have exited with (its
-``/proc/PID/cmdline`` and ``/proc/PID/environ`` are the server's: ``os.environ`` and what its own
-subprocesses inherit are the command's; nothing in nasproxy reads either file). Only the
-interpreter's start-up is skipped, so the tests of start-up itself (``tests/cli/test_startup.py``:
+take the arguments of :mod:`subprocess`'s; a command ``[sys.executable, "-m", "nas_proxy", ...]`` (or
+one of the ``WARM_MODULES``) is forked from a server (one per pytest-xdist worker, started at the first
+such command, in its process group) that imported torch, NumPy and Optuna and nothing of nasproxy, and
+anything else runs as a plain subprocess. The forked process is a real process with its own pid,
+working directory, environment, stdin, stdout and stderr (made as CPython makes them), signal
+dispositions (ignored ones inherited) and seeds, and it ends as the interpreter ends: threads joined,
+atexit run, streams flushed, the exit status of ``SystemExit``, 1 and the traceback for an uncaught
+exception, death by SIGINT after an uncaught KeyboardInterrupt (or one that passed through ``exec()``).
+kill -9, SIGINT, SIGTERM and ``os.kill`` reach it as they reach a subprocess.
+``tests/project/test_warm.py`` compares warm and cold processes.
+
+What differs, and nothing of nasproxy or of the tests reads: ``/proc/PID/cmdline``, ``/proc/PID/environ``
+and ``sys.orig_argv`` are the server's; str hashes are the server's (``PYTHONHASHSEED`` is drawn at
+start-up); the interpreter is not finalised (``os._exit`` after the above), and the server reaps a
+process as soon as it ends, so ``os.kill(pid, 0)`` fails before ``wait()``, where a zombie would answer.
+Only the interpreter's start-up is skipped, so the tests of start-up itself (``tests/cli/test_startup.py``:
 Ctrl-C at each moment of it, the imports of ``--help``) start their processes cold, as does any command
-whose environment differs from the server's in a variable read at import (``OMP_*``, ``TORCH*``, ``PYTHON*``
-but ``PYTHONPATH``, ...).
+whose environment differs from the server's in a variable read at import (``OMP_*``, ``TORCH*``,
+``PYTHON*`` but ``PYTHONPATH``, ...) and one asked to start in a directory that does not exist (so that
+``Popen`` raises here, as subprocess does).
 
 ``NASPROXY_TEST_COLD=1`` runs every command as a plain subprocess (the same tests, cold).
 
-The server is this file run as a script; it forks only while it has one thread (checked before each fork:
-a fork of a process with other threads may inherit a held lock), else the command runs cold.
+The server forks only while it has one thread (checked before each fork: a fork of a process with
+other threads may inherit a held lock); SIGINT and SIGTERM are blocked across the fork, and whatever a
+child raises before it runs the command ends that child alone.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +54,7 @@ PRELOAD = ("torch", "numpy", "optuna")  # what every nasproxy command imports; n
 WARM_MODULES = ("nas_proxy", "tests.sigint_at", "tests.run_cases")  # `python -m MODULE` commands that are forked
 IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "KMP_", "GOMP_", "LD_", "PYTHON")
 SERVER_START_S = 600  # fails a test whose server never listens (it imports torch first; never a duration anything must outlast)
+INHERITED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)  # SIG_IGN or SIG_DFL
 COLD = os.environ.get("NASPROXY_TEST_COLD", "") not in ("", "0")
 _MESSAGE = 1 << 20
 
@@ -68,7 +79,7 @@ class _Server:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # a signal to this process's group is not the server's
+            # in this process's group and session, as its forked commands are; it ignores SIGINT itself
             env=self.env,
         )
         log.close()
@@ -98,6 +109,7 @@ class _Server:
 
 
 _server: _Server | None = None
+_server_lock = threading.Lock()
 
 
 def _sigint_default() -> None:
@@ -117,17 +129,22 @@ def _warm_request(args: Sequence[Any], cwd: Any, env: dict[str, str] | None, kwa
         return None
     env = dict(os.environ if env is None else env)
     global _server
-    if _server is None:
-        _server = _Server()
+    with _server_lock:
+        if _server is None:
+            _server = _Server()
     if _import_time_env(env) != _import_time_env(_server.env):
+        return None
+    cwd = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
+    if not os.path.isdir(cwd):  # subprocess raises in this process: so does a cold start
         return None
     return {
         "module": argv[2],
         "args": argv[3:],
-        "cwd": os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd(),
-        "env": env,
+        "cwd": cwd,
+        "env": {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()},
         "new_session": bool(kwargs.get("start_new_session")),
         "sigint": "default" if sigint or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else "ignored",  # as inherited
+        "ignored": [int(n) for n in INHERITED if signal.getsignal(n) is signal.SIG_IGN],  # exec keeps an ignored signal ignored
     }
 
 
@@ -152,9 +169,10 @@ class Popen(subprocess.Popen[Any]):
         (_startupinfo, _creationflags, _shell, p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite, *_) = rest
         fds = [p2cread if p2cread != -1 else 0, c2pwrite if c2pwrite != -1 else 1, errwrite if errwrite != -1 else 2]
         assert _server is not None
+        message = json.dumps(self._request).encode()
         sock = _server.connect()
         try:
-            socket.send_fds(sock, [json.dumps(self._request).encode()], fds)
+            socket.send_fds(sock, [message], fds)
             reply = sock.recv(_MESSAGE).decode()
         except BaseException:
             sock.close()
@@ -168,7 +186,7 @@ class Popen(subprocess.Popen[Any]):
     def _try_wait(self, wait_flags: int) -> tuple[int, int]:
         if self._warm is None:
             return super()._try_wait(wait_flags)  # type: ignore[misc]
-        if wait_flags & os.WNOHANG and not select.select([self._warm], [], [], 0)[0]:
+        if wait_flags & os.WNOHANG and not _readable(self._warm):
             return 0, 0
         status = self._warm.recv(_MESSAGE).decode()
         if not status.startswith("status "):
@@ -194,13 +212,23 @@ class Popen(subprocess.Popen[Any]):
         return self.returncode
 
 
+def _readable(sock: socket.socket) -> bool:
+    poller = select.poll()  # not select.select: it refuses descriptors above 1023
+    poller.register(sock, select.POLLIN | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
 def run(
     args: Any, *, input: Any = None, capture_output: bool = False, timeout: float | None = None, check: bool = False, **kwargs: Any
 ) -> subprocess.CompletedProcess[Any]:
     """:func:`subprocess.run` through :class:`Popen`."""
     if capture_output:
+        if kwargs.get("stdout") is not None or kwargs.get("stderr") is not None:
+            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
         kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
     if input is not None:
+        if kwargs.get("stdin") is not None:
+            raise ValueError("stdin and input arguments may not both be used.")
         kwargs["stdin"] = subprocess.PIPE
     with Popen(args, **kwargs) as process:
         try:
@@ -227,11 +255,13 @@ def _threads() -> int:
 
 def _child(request: dict[str, Any], fds: list[int]) -> None:
     """In the forked process: become ``python -m MODULE ARGS`` as started with the request's
-    environment, directory and standard streams, run it, and exit as the interpreter would."""
+    environment, directory and standard streams, run it, and exit as the interpreter would. SIGINT
+    and SIGTERM are blocked until its handlers are the command's (the server blocks them to fork)."""
+    import ctypes
     import random
     import runpy
-    import threading
-    import traceback
+
+    import torch
 
     if request["new_session"]:
         os.setsid()
@@ -241,27 +271,29 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_DFL)
+    for sig in (*INHERITED, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_IGN if sig in request["ignored"] else signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler if request["sigint"] == "default" else signal.SIG_IGN)
-    random.seed()  # a fresh interpreter's seeds come from the OS: forked ones would share the server's
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    # a fresh interpreter's seeds come from the OS: forked ones would share the server's (str hashes do: PYTHONHASHSEED is set at start-up)
+    random.seed()
     sys.modules["numpy"].random.seed()
-    unbuffered, encoding = bool(os.environ.get("PYTHONUNBUFFERED")), sys.stdout.encoding
-    sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding=encoding)  # noqa: SIM115
-    out = open(1, "wb", buffering=0 if unbuffered else -1, closefd=False)  # noqa: SIM115
-    sys.stdout = io.TextIOWrapper(out, encoding=encoding, line_buffering=os.isatty(1), write_through=unbuffered)
-    sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), encoding=encoding, errors="backslashreplace", line_buffering=True)  # noqa: SIM115
-    for name in ("stdin", "stdout", "stderr"):
-        setattr(sys, f"__{name}__", getattr(sys, name))
+    torch.seed()
+    _std_streams()
     added = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) not in sys.path]
     sys.path[0:1] = [os.getcwd(), *(os.path.abspath(p) for p in added)]  # as `python -m` builds it
-    for folder in added:
-        if os.path.exists(site := os.path.join(folder, "sitecustomize.py")) and "sitecustomize" not in sys.modules:
-            sys.modules["sitecustomize"] = type(sys)("sitecustomize")
-            sys.modules["sitecustomize"].__dict__.update(runpy.run_path(site, run_name="sitecustomize"))
     sys.argv = ["-m", *request["args"]]
+    unhandled_interrupt = ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt")
+    unhandled_interrupt.value = 0
     code, interrupted = 0, False
     try:
+        for folder in added:  # what `site` does with a sitecustomize on PYTHONPATH
+            if os.path.exists(site := os.path.join(folder, "sitecustomize.py")) and "sitecustomize" not in sys.modules:
+                try:
+                    sys.modules["sitecustomize"] = type(sys)("sitecustomize")
+                    sys.modules["sitecustomize"].__dict__.update(runpy.run_path(site, run_name="sitecustomize"))
+                except Exception as exc:  # noqa: BLE001 (site prints it and goes on)
+                    print(f"Error in sitecustomize; set PYTHONVERBOSE for traceback:\n{type(exc).__name__}: {exc}", file=sys.stderr)
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
@@ -269,12 +301,9 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
         else:
             print(exc.code, file=sys.stderr)
             code = 1
-    except KeyboardInterrupt:
-        traceback.print_exc()
-        interrupted = True
-    except BaseException:  # noqa: BLE001 (the interpreter prints any uncaught exception and exits 1)
-        traceback.print_exc()
-        code = 1
+    except BaseException as exc:  # noqa: BLE001 (the interpreter prints any uncaught exception and exits 1)
+        sys.excepthook(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)  # without this function's frame
+        interrupted, code = isinstance(exc, KeyboardInterrupt), 1
     try:  # the interpreter's exit: other threads joined, atexit run, streams flushed
         threading._shutdown()  # type: ignore[attr-defined]
         atexit._run_exitfuncs()
@@ -282,10 +311,24 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
             stream.flush()
     except BaseException:  # noqa: BLE001 (the interpreter ignores errors while it exits)
         pass
-    if interrupted:  # CPython leaves by its own SIGINT after an uncaught KeyboardInterrupt
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if interrupted or unhandled_interrupt.value:  # CPython leaves by its own SIGINT after an uncaught KeyboardInterrupt,
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # also one that passed through exec() before it was caught
         os.kill(os.getpid(), signal.SIGINT)
     os._exit(code)
+
+
+def _std_streams() -> None:
+    """sys.stdin, stdout and stderr on descriptors 0, 1 and 2 as CPython makes them at start-up."""
+    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        old = getattr(sys, name)
+        raw = io.FileIO(fd, "rb" if fd == 0 else "wb", closefd=False)
+        buffered = fd == 0 or not unbuffered
+        stream: Any = (io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)) if buffered else raw
+        line_buffering = buffered and (raw.isatty() or fd == 2)
+        text = io.TextIOWrapper(stream, old.encoding, old.errors, newline="\n", line_buffering=line_buffering, write_through=not buffered)
+        setattr(sys, name, text)
+        setattr(sys, f"__{name}__", text)
 
 
 def serve(address: str, parent: int) -> None:
@@ -297,28 +340,40 @@ def serve(address: str, parent: int) -> None:
     os.rename(address + ".tmp", address)  # clients connect only once it listens
     children: dict[int, socket.socket] = {}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C of the test run reaches its commands, not the server
     try:
         while os.getppid() == parent:
             if select.select([listener], [], [], 0.01)[0]:
                 conn, _ = listener.accept()
                 message, fds, _flags, _addr = socket.recv_fds(conn, _MESSAGE, 3)
-                if _threads() != 1:
-                    conn.send(f"refused: the server has {_threads()} threads".encode())
+                refused = "" if message and len(fds) == 3 else "an incomplete request"
+                refused = refused or (f"the server has {_threads()} threads" if _threads() != 1 else "")
+                if refused:
+                    with contextlib.suppress(OSError):
+                        conn.send(f"refused: {refused}".encode())
                     conn.close()
                     for fd in fds:
                         os.close(fd)
                     continue
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
                 pid = os.fork()
                 if pid == 0:
-                    listener.close()
-                    conn.close()
-                    for other in children.values():
-                        other.close()
-                    _child(json.loads(message), fds)
+                    try:  # nothing of the server's survives in the child: whatever happens, it leaves here
+                        listener.close()
+                        conn.close()
+                        for other in children.values():
+                            other.close()
+                        _child(json.loads(message), list(fds))
+                    finally:
+                        os._exit(1)
+                children[pid] = conn
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
                 for fd in fds:
                     os.close(fd)
-                children[pid] = conn
-                conn.send(f"pid {pid}".encode())
+                try:
+                    conn.send(f"pid {pid}".encode())
+                except OSError:  # its client is gone: nobody would wait for it
+                    os.kill(pid, signal.SIGKILL)
             while children:
                 pid, status = os.waitpid(-1, os.WNOHANG)
                 if pid == 0:

@@ -51,11 +51,57 @@ def test_a_warm_process_is_its_own_with_its_directory_environment_and_signals(si
         assert proc.returncode == 130 and "interrupted at iteration" in err and "Traceback" not in err, err
 
 
-def test_what_the_server_cannot_start_as_the_command_would_runs_cold() -> None:
+def test_what_the_server_cannot_start_as_the_command_would_runs_cold(tmp_path: Path) -> None:
     here = dict(os.environ)
     assert warm._warm_request([*NASPROXY, "--help"], None, {**here, "OMP_NUM_THREADS": "7"}, {}, False) is None  # read at import
     assert warm._warm_request([*NASPROXY, "--help"], None, {**here, "PYTHONWARNINGS": "error"}, {}, False) is None
     assert warm._warm_request([sys.executable, "-c", "pass"], None, None, {}, False) is None  # not a nasproxy command
     assert warm._warm_request([*NASPROXY, "--help"], None, None, {"preexec_fn": print}, False) is None
-    request = warm._warm_request([*NASPROXY, "--help"], "/x", {**here, "PYTHONPATH": "/y"}, {}, False)  # PYTHONPATH is applied
-    assert warm.COLD or (request is not None and request["cwd"] == "/x" and request["args"] == ["--help"])
+    assert warm._warm_request([*NASPROXY, "--help"], tmp_path / "missing", None, {}, False) is None  # subprocess's error, here
+    request = warm._warm_request([*NASPROXY, "--help"], tmp_path, {**here, "PYTHONPATH": "/y"}, {}, False)  # PYTHONPATH is applied
+    assert warm.COLD or (request is not None and request["cwd"] == str(tmp_path) and request["args"] == ["--help"])
+
+
+PROBE = [sys.executable, "-m", "tests.warm_probe"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def probe_is_warm(monkeypatch: pytest.MonkeyPatch) -> None:
+    if warm.COLD:
+        pytest.skip("NASPROXY_TEST_COLD=1: every command runs cold")
+    monkeypatch.setattr(warm, "WARM_MODULES", (*warm.WARM_MODULES, "tests.warm_probe"))
+
+
+@pytest.mark.usefixtures("probe_is_warm")
+@pytest.mark.parametrize("mode", ["exec-interrupt", "uncaught", "exit-text", "streams"])
+def test_a_warm_process_ends_as_the_interpreter_ends_a_cold_one(mode: str) -> None:
+    def run(popen: type[subprocess.Popen[str]]) -> tuple[int | None, str, str]:
+        pipes = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = popen([*PROBE, mode], cwd=ROOT, text=True, errors="surrogateescape", **pipes)  # type: ignore[call-overload]
+        out, err = proc.communicate("a\r\nb", timeout=300)
+        return proc.returncode, out, err.strip().splitlines()[-1] if err.strip() else ""  # the traceback's frames differ (runpy's)
+
+    assert run(warm.Popen) == run(subprocess.Popen)
+
+
+@pytest.mark.usefixtures("probe_is_warm")
+def test_warm_processes_draw_their_own_seeds() -> None:
+    seeds = [warm.run([*PROBE, "seeds"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout for _ in range(2)]
+    assert len(set(seeds[0].split()) & set(seeds[1].split())) == 0, seeds  # python's, numpy's and torch's
+
+
+@pytest.mark.usefixtures("probe_is_warm")
+def test_a_bad_request_harms_no_other_warm_process(tmp_path: Path) -> None:
+    sibling = warm.Popen([*PROBE, "sleep", "600"], cwd=ROOT)
+    try:
+        assert sibling._warm is not None
+        with pytest.raises(FileNotFoundError):  # as subprocess raises it, in this process
+            warm.Popen([*PROBE, "sleep", "0"], cwd=tmp_path / "missing")
+        assert warm._server is not None
+        warm._server.connect().close()  # a client that leaves before it asks
+        again = warm.run([*PROBE, "sleep", "0"], cwd=ROOT, timeout=300)
+        assert again.returncode == 0 and sibling.poll() is None
+    finally:
+        sibling.kill()
+    assert sibling.wait(timeout=60) == -signal.SIGKILL

@@ -1,0 +1,32 @@
+"""``python -m tests.warm_probe MODE``: what tests/project/test_warm.py compares between a warm-forked
+and a cold process (nothing of nasproxy, so a cold start costs no torch import but for ``seeds``)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+mode = sys.argv[1]
+if mode == "exec-interrupt":  # CPython exits by SIGINT after a KeyboardInterrupt passed through exec(), caught or not
+    with contextlib.suppress(KeyboardInterrupt):
+        exec("raise KeyboardInterrupt")
+    sys.exit(0)
+elif mode == "uncaught":
+    raise ValueError("uncaught")
+elif mode == "exit-text":
+    sys.exit("a message instead of a code")
+elif mode == "streams":  # newline translation, error handlers, and an undecodable file name printed back
+    data = sys.stdin.read()
+    print(repr(data), sys.stdin.errors, sys.stdout.errors, sys.stderr.errors, sys.stdout.line_buffering)
+    print(b"name-\xff".decode("utf-8", "surrogateescape"))
+    print("to stderr", file=sys.stderr)
+elif mode == "seeds":
+    import random
+
+    import numpy
+    import torch
+
+    print(random.random(), numpy.random.random(), torch.initial_seed())
+elif mode == "sleep":
+    time.sleep(float(sys.argv[2]))
