@@ -128,15 +128,15 @@ def _warm_request(args: Sequence[Any], cwd: Any, env: dict[str, str] | None, kwa
     if kwargs.get("umask", -1) != -1 or kwargs.get("process_group") is not None:
         return None
     env = dict(os.environ if env is None else env)
-    global _server
-    with _server_lock:
-        if _server is None:
-            _server = _Server()
-    if _import_time_env(env) != _import_time_env(_server.env):
-        return None
     cwd = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
     if not os.path.isdir(cwd):  # subprocess raises in this process: so does a cold start
         return None
+    global _server
+    with _server_lock:  # the server is started only for a command it can fork
+        if _import_time_env(env) != _import_time_env(dict(os.environ) if _server is None else _server.env):
+            return None
+        if _server is None:
+            _server = _Server()  # with this process's environment, as compared above
     return {
         "module": argv[2],
         "args": argv[3:],
@@ -346,8 +346,9 @@ def serve(address: str, parent: int) -> None:
             if select.select([listener], [], [], 0.01)[0]:
                 conn, _ = listener.accept()
                 message, fds, _flags, _addr = socket.recv_fds(conn, _MESSAGE, 3)
+                threads = _threads()
                 refused = "" if message and len(fds) == 3 else "an incomplete request"
-                refused = refused or (f"the server has {_threads()} threads" if _threads() != 1 else "")
+                refused = refused or (f"the server has {threads} threads" if threads != 1 else "")
                 if refused:
                     with contextlib.suppress(OSError):
                         conn.send(f"refused: {refused}".encode())
