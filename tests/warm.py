@@ -27,7 +27,8 @@ whose environment differs from the server's in a variable read at import (``OMP_
 
 The server forks only while it has one thread (checked before each fork: a fork of a process with
 other threads may inherit a held lock); SIGINT and SIGTERM are blocked across the fork, and whatever a
-child raises before it runs the command ends that child alone.
+child raises before it runs the command ends that child alone. A server killed -9 takes its forked
+processes with it (nobody could wait for them any more), and their clients fail with that reason.
 """
 
 from __future__ import annotations
@@ -253,7 +254,7 @@ def _threads() -> int:
     return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
 
 
-def _child(request: dict[str, Any], fds: list[int]) -> None:
+def _child(request: dict[str, Any], fds: list[int], server: int) -> None:
     """In the forked process: become ``python -m MODULE ARGS`` as started with the request's
     environment, directory and standard streams, run it, and exit as the interpreter would. SIGINT
     and SIGTERM are blocked until its handlers are the command's (the server blocks them to fork)."""
@@ -263,6 +264,9 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
 
     import torch
 
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a server killed -9 takes its
+    if os.getppid() != server:  # processes with it, as nobody could wait for them any more
+        os._exit(1)
     if request["new_session"]:
         os.setsid()
     for target, fd in enumerate(fds):
@@ -339,6 +343,7 @@ def serve(address: str, parent: int) -> None:
     listener.listen(64)
     os.rename(address + ".tmp", address)  # clients connect only once it listens
     children: dict[int, socket.socket] = {}
+    server = os.getpid()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C of the test run reaches its commands, not the server
     try:
@@ -364,7 +369,7 @@ def serve(address: str, parent: int) -> None:
                         conn.close()
                         for other in children.values():
                             other.close()
-                        _child(json.loads(message), list(fds))
+                        _child(json.loads(message), list(fds), server)
                     finally:
                         os._exit(1)
                 children[pid] = conn

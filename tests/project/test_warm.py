@@ -4,14 +4,17 @@ directory, environment, signals); what it cannot fork runs cold."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from nas_proxy.studies.trials import _alive  # a zombie counts as gone
 from tests import warm
 from tests.gate import CHECKPOINT, Gate
 
@@ -105,3 +108,24 @@ def test_a_bad_request_harms_no_other_warm_process(tmp_path: Path) -> None:
     finally:
         sibling.kill()
     assert sibling.wait(timeout=60) == -signal.SIGKILL
+
+
+@pytest.mark.usefixtures("probe_is_warm")
+def test_a_server_killed_9_takes_its_processes_with_it_and_their_clients_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warm, "_server", None)  # a server of this test's own
+    sleeper = warm.Popen([*PROBE, "sleep", "600"], cwd=ROOT)
+    server = warm._server
+    assert server is not None and sleeper._warm is not None
+    try:
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(timeout=60)
+        with pytest.raises(RuntimeError, match="the warm server ended before process"):
+            sleeper.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while _alive(sleeper.pid):  # reparented, then killed by its parent-death signal
+            assert time.monotonic() < deadline, f"process {sleeper.pid} outlived its server"
+            time.sleep(0.05)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(sleeper.pid, signal.SIGKILL)
+        server.close()
