@@ -23,7 +23,10 @@ optimises (not to the random subsets).
 
 Resumable: sets live in ``--work/sets/`` (an interrupted distillation is resumed from its checkpoint),
 every architecture's score in ``--work/cache/`` (fidelity.py's cache); a rerun does only what is
-missing. ``--deadline-seconds`` stops starting work after that many seconds (a distillation running
+missing. ``--resume-from DIR`` (a committed ``--out`` of an earlier run, e.g. ``benchmarks/ablation/cpu``;
+repeatable, the later folder winning) takes every variant that run finished, under the same protocol and flags, from its ``ablation.json`` and
+``scores.csv`` instead of distilling and scoring it again: a run continues on another machine, where
+the work folder is gone. ``--deadline-seconds`` stops starting work after that many seconds (a distillation running
 then is stopped after its iteration, with a checkpoint). Distillations run in this process
 (``nasproxy distill``'s own code, ``run_distill``), so a set costs no start-up. Writes ``ablation.json``, ``ablation.md`` and
 ``scores.csv`` into ``--out`` after every variant.
@@ -359,6 +362,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--space", default="convnet720")
     p.add_argument("--device", default="auto")
     p.add_argument("--deadline-seconds", type=float, help="start no work after this many seconds; a distillation is checkpointed")
+    p.add_argument(
+        "--resume-from",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="an earlier run's --out: take the variants it finished under this protocol from it (repeatable)",
+    )
     _add_proxy_options(p)
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command to continue with
@@ -380,6 +391,43 @@ def score(entry: dict[str, Any], folder: Path, table: Table, args: argparse.Name
         entry |= {"status": "pending", "reason": f"deadline: {tried} of {len(table.ids)} architectures scored"}
     else:
         entry |= {"status": "done", "reason": f"{failed} proxy trainings diverged (left out)" if failed else ""}
+
+
+PROTOCOL_KEYS = ("iterations", "official_iterations", "distill_args", "device", "proxy", "promote", "promote_seed", "seed")
+
+
+def finished(folder: Path, protocol: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The variants an earlier run (its ``--out`` folder) finished under ``protocol``, each with its
+    scores on ``protocol['archs']`` read back from ``scores.csv``; nothing when the protocols differ.
+    A run before the protocol recorded its seed ran with the default, 0."""
+    try:
+        old = json.loads((folder / "ablation.json").read_text())
+        with (folder / "scores.csv").open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        before, variants = old["protocol"], old["variants"]
+        got = {(r["variant"], r["arch_id"]): (float(r["score"]), float(r["seconds"])) for r in rows}
+    except (OSError, ValueError, KeyError, TypeError) as e:  # ValueError: JSON and number syntax
+        raise InvalidArgumentError(f"--resume-from {folder}: not an ablation output folder ({e})") from None
+    differ = [k for k in PROTOCOL_KEYS if before.get(k, 0 if k == "seed" else None) != protocol[k]]
+    missing = set(protocol["archs"]) - set(before.get("archs", []))
+    if differ or missing:
+        why = f"its {', '.join(differ)} differ" if differ else f"{len(missing)} of this run's architectures are not in it"
+        raise InvalidArgumentError(f"--resume-from {folder}: another protocol ({why}); give this run's --out of a run with the same flags")
+    out = {}
+    for name, v in variants.items():
+        if v.get("status") != "done" or not all((name, a) in got for a in protocol["archs"]):
+            continue
+        scores = {a: got[name, a][0] for a in protocol["archs"]}
+        seconds = {a: got[name, a][1] for a in protocol["archs"]}
+        failed = sum(not math.isfinite(x) for x in scores.values())
+        out[name] = v | {
+            "scores": scores,
+            "seconds": seconds,
+            "scored": len(scores) - failed,
+            "failed": failed,
+            "resumed_from": str(folder),
+        }
+    return out
 
 
 def save(report: dict[str, Any], args: argparse.Namespace, load_start: tuple[float, float, float]) -> None:
@@ -423,16 +471,22 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, float
             "proxy": ", ".join(f"{k} {v}" for k, v in _proxy_config(args).to_dict().items()),
             "promote": args.promote,
             "promote_seed": args.promote_seed,
+            "seed": args.seed,
             "table": str(args.table),
             "split": str(args.split),
         },
         "variants": variants,
         "command": shlex.join([sys.executable, os.path.relpath(__file__), *args.argv]),
     }
+    earlier = {n: v for folder in args.resume_from for n, v in finished(folder, report["protocol"]).items()}
     for name in names:
         v = known[name]
         entry: dict[str, Any] = {"flags": v.flags, "note": v.note}
         variants[name] = entry
+        if name in earlier and earlier[name]["flags"] == v.flags:  # finished by that run: not distilled or scored again
+            entry |= earlier[name] | {"note": v.note}
+            report["fidelity"] = summarise(table, variants, args)
+            continue
         flags = resolve(v, fill, accepted)
         if isinstance(flags, str):
             entry |= {"status": "skipped", "reason": flags}

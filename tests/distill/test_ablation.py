@@ -178,3 +178,25 @@ def test_a_packed_state_leaves_out_finished_checkpoints_and_a_fresh_machine_unpa
     assert origin.startswith("unpacked from") and (unpacked / "sets" / "datadam-ipc1-it3" / "checkpoint.safetensors").is_file()
     assert not (unpacked / "sets" / "datadam-ipc1-it2" / "checkpoint.safetensors").exists()
     assert (unpacked / "sets" / "datadam-ipc1-it2" / "synthetic.safetensors").is_file()
+
+
+def test_a_committed_run_resumes_elsewhere_only_under_its_own_protocol(tmp_path: Path) -> None:
+    import distill_ablation as da
+
+    from nas_proxy.errors import InvalidArgumentError
+
+    committed = BENCHMARKS / "ablation" / "cpu"
+    protocol = json.loads((committed / "ablation.json").read_text())["protocol"] | {"seed": 0}
+    got = da.finished(committed, protocol)
+    assert set(got) == {"random-ipc10", "datadam-ipc10", "dm-ipc10", "spaceaware-w64-ipc10", "hybrid-ipc10"}  # not the pending ones
+    with (committed / "scores.csv").open(newline="") as f:
+        first = next(r for r in csv.DictReader(f) if r["variant"] == "dm-ipc10")
+    assert got["dm-ipc10"]["scores"][first["arch_id"]] == float(first["score"]) and len(got["dm-ipc10"]["scores"]) == 36
+    fewer = protocol | {"archs": protocol["archs"][:5]}  # a smaller pick is covered: its scores only
+    assert set(da.finished(committed, fewer)["hybrid-ipc10"]["scores"]) == set(protocol["archs"][:5])
+    for other, why in (({"seed": 1}, "its seed differ"), ({"proxy": "epochs 5"}, "its proxy differ"), ({"archs": ["x"]}, "1 of this run")):
+        with pytest.raises(InvalidArgumentError, match=why):
+            da.finished(committed, protocol | other)
+    (tmp_path / "ablation.json").write_text("{not json")
+    with pytest.raises(InvalidArgumentError, match="not an ablation output folder"):
+        da.finished(tmp_path, protocol)
