@@ -236,13 +236,25 @@ def queue(study: optuna.Study, ladder: Ladder, k: int, space: SearchSpace) -> in
     return queued
 
 
-def climb(study: optuna.Study, storage: BaseStorage, ladder: Ladder, space: SearchSpace, objective: Guarded[Any], progress: bool) -> None:
+def climb(
+    study: optuna.Study,
+    storage: BaseStorage,
+    ladder: Ladder,
+    space: SearchSpace,
+    objective: Guarded[Any],
+    progress: bool,
+    deadline: float | None = None,
+) -> None:
     """Climb every rung above 0 with the other workers: queue the rung's climbers once the rung below
-    has finished, train what is queued, wait for what runs elsewhere (re-queued if its worker dies)."""
+    has finished, train what is queued, wait for what runs elsewhere (re-queued if its worker dies).
+    Past ``deadline`` (``time.monotonic()``, the search's --timeout) no training starts and no wait
+    begins: what is queued stays queued for the same command to continue."""
     told: set[int] = set()
     with interrupts.deferred():  # SIGINT raises in the training and between trials, never inside ask/tell
         for k in range(1, len(ladder.rungs)):
             while True:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
                 fail_dead_trials(study, storage)
                 below = _busy(study, k - 1)  # the rung below still training somewhere (or re-queued)
                 if not below:

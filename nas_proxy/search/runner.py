@@ -257,7 +257,7 @@ def run_worker(
     finally:
         bar.close()
     if ladder is not None and counted(study) >= total:  # rung 0 met its budget: the rungs above, with the other workers
-        ladders.climb(study, storage, ladder, space, objective, progress)
+        ladders.climb(study, storage, ladder, space, objective, progress, deadline)
 
 
 def search(
@@ -312,7 +312,7 @@ def search(
     if out is not None:
         check_not_synthetic("--out", out)
     check_heartbeat(heartbeat)
-    t0 = time.perf_counter()
+    t0, begun = time.perf_counter(), time.monotonic()  # seconds reported; the --timeout's clock (the workers')
     space = get_space(config.space)
     target = open_proxy(config, where.parent)  # a random subset is made here, before the workers start
     check_compatible(space, target, config.space)
@@ -339,7 +339,8 @@ def search(
     study = optuna.load_study(study_name=study_name, storage=opened.backend)
     fail_dead_trials(study, opened.backend)  # a worker killed after this process's last trial
     states = _states(study, len(failed_children))
-    unmet = _unmet(study, n_trials, states, timeout is not None and time.perf_counter() - t0 >= timeout)
+    timed_out = timeout is not None and time.monotonic() - begun >= timeout
+    unmet = _unmet(study, n_trials, states, timed_out)
     promotion = None
     if promote and unmet is None:  # the K best of the whole budget, not of what happened to finish
         promotion = promote_best(
@@ -360,7 +361,8 @@ def search(
         short = ", ".join(
             f"rung {r['rung']} ({r['proxy']}) {r['trained']} of {r['planned']}" for r in climbed["rungs"] if r["trained"] < r["planned"]
         )
-        unmet = f"the ladder did not finish: {short} trained; run the same command again to continue"
+        why = " (the --timeout passed)" if timed_out else ""
+        unmet = f"the ladder did not finish{why}: {short} trained; run the same command again to continue"
     promoted = promotion.rows if promotion else climbed["rows"] if climbed else None
     files = export(study, out or Path("studies") / study_name, target.dataset_facts(), promoted)
     best = [trial_summary(t, space) for t in ranked(study)[:10]]  # the space of config, the study's

@@ -10,6 +10,7 @@ import math
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from optuna_dashboard import get_note
 from nas_proxy.cli import main
 from nas_proxy.errors import OutputConflictError
 from nas_proxy.proxies.early import EarlyStopProxy
-from nas_proxy.search import SearchConfig, search
+from nas_proxy.search import SearchConfig, runner, search
 from nas_proxy.search import ladder as ladder_module
 from nas_proxy.search.ladder import LADDER_ATTR, rung_of
 from tests import warm
@@ -124,6 +125,44 @@ def test_resume_and_an_interrupted_rung_train_nothing_twice(
     again = list(trainings["full"])
     search(ladder(), "r", 6, str(storage), out=tmp_path / "out", **FULL)
     assert trainings["full"] == again and len(load(storage, "r").trials) == len(study.trials)  # a finished ladder: nothing
+
+
+class Clock:
+    """``time`` for the search modules, its monotonic clock jumped forward on demand (the rest is time's)."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def test_the_timeout_bounds_every_rung_and_the_same_command_continues(
+    tmp_path: Path, trainings: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = tmp_path / "journal.log"
+    clock = Clock()
+    monkeypatch.setattr(runner, "time", clock)
+    monkeypatch.setattr(ladder_module, "time", clock)
+    counted = EarlyStopProxy._train
+
+    def timeout_passes_in_the_first(self: EarlyStopProxy, spec: dict[str, Any]) -> dict[str, Any]:
+        clock.ahead = 1e6  # the --timeout passes during rung 1's first training
+        return counted(self, spec)
+
+    monkeypatch.setattr(EarlyStopProxy, "_train", timeout_passes_in_the_first)
+    result = search(ladder(), "t", 6, str(storage), out=tmp_path / "out", timeout=1e5, **FULL)
+    study = load(storage, "t")
+    assert [len(trained(study, k)) for k in range(3)] == [6, 1, 0]  # the one running finished, none started after
+    assert len(trainings["early"]) == 1 and not trainings["full"]
+    assert result.unmet is not None and result.unmet.startswith("the ladder did not finish (the --timeout passed): rung 1")
+    result = search(ladder(), "t", 6, str(storage), out=tmp_path / "out", **FULL)  # the same command, no limit
+    study = load(storage, "t")
+    assert result.unmet is None and [len(trained(study, k)) for k in range(3)] == planned(study, 6)
+    assert len(trainings["early"]) == planned(study, 6)[1] and len(set(trainings["early"])) == len(trainings["early"])  # none twice
 
 
 def test_the_study_refuses_another_ladder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
