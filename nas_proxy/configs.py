@@ -58,7 +58,7 @@ def track(action: Any) -> None:
         return
     if cls not in _RECORDING:
 
-        class Recording(cls):  # type: ignore[valid-type,misc]
+        class Recording(cls):  # type: ignore[valid-type,misc]  # a subclass of a class known at run time
             _records_given = True
 
             def __call__(self, parser: Any, namespace: Any, values: Any, option: str | None = None) -> None:

@@ -103,7 +103,7 @@ def evaluate(
     for r in meter(range(runs), f"evaluate {Path(path).name}", unit="net", enabled=progress):
         run_seed = derive_seed(seed, "evaluate", r)
         torch.manual_seed(run_seed)
-        net = ConvNet(shape[0], syn.num_classes, shape[1:], spec).to(dev)  # type: ignore[arg-type]
+        net = ConvNet(shape[0], syn.num_classes, (shape[1], shape[2]), spec).to(dev)
         train_model(net, syn.images, syn.targets(hard_labels), cfg, run_seed, flip)
         accs.append(100.0 * accuracy(net, test_x, test_y, amp=cfg.amp))
     info = {k: syn.meta.get(k) for k in ("method", "ipc", "iterations_done", "seed")}

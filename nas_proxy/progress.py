@@ -96,8 +96,10 @@ class Meter:
 
 def meter(items: Iterable[T], stage: str, unit: str = "it", enabled: bool = True, total: int | None = None) -> Iterator[T]:
     """``items``, counted on a :class:`Meter` as each one is done (tqdm's ``tqdm(items)``)."""
-    items = list(items) if total is None else items
-    with Meter(stage, len(items) if total is None else total, unit=unit, enabled=enabled) as m:  # type: ignore[arg-type]
+    if total is None:
+        listed = list(items)
+        items, total = listed, len(listed)
+    with Meter(stage, total, unit=unit, enabled=enabled) as m:
         for item in items:
             yield item
             m.update()

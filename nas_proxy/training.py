@@ -151,7 +151,7 @@ def train_model(
         alone.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     if alone is not None and (fast.label_smoothing or fast.compile):  # the compiled module shares the network's parameters
-        net = _One(torch.compile(alone) if fast.compile else alone, fast.label_smoothing)  # type: ignore[arg-type]
+        net = _One(torch.compile(alone) if fast.compile else alone, fast.label_smoothing)  # type: ignore[arg-type]  # compile() returns a module
     dsa = DSA(flip) if config.dsa else None
     opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     n = x.shape[0]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import optuna
@@ -206,7 +206,7 @@ def calibrate(
                 k,
                 held,
                 dict(best.params),
-                float(best.value),  # type: ignore[arg-type]
+                float(cast(float, best.value)),  # a finished single-objective study's best has a value
                 fidelity(config.metric, cal.scores(chosen, held), cal.truth, held),
                 fidelity(config.metric, cal.scores(cal.default, held), cal.truth, held),
             )
@@ -243,7 +243,7 @@ def _bootstrap(cal: _Calibration, results: list[FoldResult], n: int) -> tuple[np
 
 
 def _protocol_of(params: dict[str, Any], config: CalibrateConfig) -> Protocol:
-    return sample(optuna.trial.FixedTrial(params), config.synthetic, config.choices)  # type: ignore[arg-type]
+    return sample(optuna.trial.FixedTrial(params), config.synthetic, config.choices)  # type: ignore[arg-type]  # Trial's suggest API
 
 
 def _interval(samples: np.ndarray) -> tuple[float, float]:

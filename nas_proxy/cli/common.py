@@ -92,7 +92,7 @@ class _RequiredAs:
 
 def from_config(action: argparse.Action, table: str, key: str | None = None) -> argparse.Action:
     """Mark a required option as also given by ``key`` (default: its dest) of table ``[table]`` of ``--config``."""
-    action.config_key = (table, key or action.dest)  # type: ignore[attr-defined]
+    action.config_key = (table, key or action.dest)  # type: ignore[attr-defined]  # our mark on argparse's object
     return action
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,13 +109,13 @@ def _missing(name: str, where: list[Path], how: str) -> DataNotFoundError:
     return DataNotFoundError(f"{name} files not found (looked in {looked}); {how}")
 
 
-def _torchvision_download(cls_name: str, root: Path, **kwargs: object) -> None:
+def _torchvision_download(cls_name: str, root: Path, **kwargs: Any) -> None:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, cls_name)
     root.mkdir(parents=True, exist_ok=True)
     try:
-        for split_kw in kwargs.pop("splits", [{"train": True}, {"train": False}]):  # type: ignore[attr-defined]
+        for split_kw in kwargs.pop("splits", [{"train": True}, {"train": False}]):
             cls(str(root), download=True, **split_kw)
     except (OSError, RuntimeError) as e:
         raise DataNotFoundError(f"downloading {cls_name} into {root} failed: {e}") from None

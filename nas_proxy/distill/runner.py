@@ -131,8 +131,7 @@ def distill(
     optimises = METHODS.get(config.method).optimises
     device = resolve_device(config.device)
     checkpoint = check_output(out, config, resume, force)  # no side effects before inputs are valid
-    finished = checkpoint is not None and (out / META).is_file()
-    if finished and (not optimises or checkpoint["done"] >= config.iterations):  # type: ignore[index]
+    if checkpoint is not None and (out / META).is_file() and (not optimises or checkpoint["done"] >= config.iterations):
         return _soft_labels(
             DistillResult(out, json.loads((out / META).read_text())), config, progress, shard
         )  # complete: at most labels to add

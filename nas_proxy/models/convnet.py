@@ -70,11 +70,11 @@ class ConvNet(nn.Module):
     def __init__(self, channels: int, num_classes: int, image_size: tuple[int, int], spec: ConvNetSpec | None = None) -> None:
         super().__init__()
         self.spec = spec or ConvNetSpec()
-        hw = tuple(image_size)
+        hw = (int(image_size[0]), int(image_size[1]))
         blocks = []
         for d in range(self.spec.depth):
             padding = 3 if d == 0 and hw == (28, 28) else 1
-            block = Block(channels if d == 0 else self.spec.width, self.spec.width, hw, self.spec, padding)  # type: ignore[arg-type]
+            block = Block(channels if d == 0 else self.spec.width, self.spec.width, hw, self.spec, padding)
             if min(block.out_hw) < 1:
                 raise InvalidArgumentError(
                     f"{self.spec} pools {self.spec.depth} times, too often for {image_size[0]}x{image_size[1]} images"

@@ -66,7 +66,7 @@ class SearchProxy:
     def score(self, spec: dict[str, Any], arch_id: str, report: Report | None = None) -> Scored:
         """The registry's score of ``spec``; ``report`` hears the intermediate values of a proxy that has them."""
         if self.proxy.reports:
-            return self.proxy.score(spec, arch_id, report=report)  # type: ignore[call-arg]
+            return self.proxy.score(spec, arch_id, report=report)  # type: ignore[call-arg]  # reports=True: it takes report=
         return self.proxy.score(spec, arch_id)
 
     def dataset_facts(self) -> dict[str, Any]:

@@ -69,7 +69,7 @@ class SearchSpace(ABC):
         while True:
             trial = _ScriptedTrial(script)
             try:
-                out.append(self.sample(trial))  # type: ignore[arg-type]
+                out.append(self.sample(trial))  # type: ignore[arg-type]  # answers the suggest calls a space makes
             except AttributeError:  # a suggest_* other than categorical: not enumerable here
                 return None
             script = trial.taken

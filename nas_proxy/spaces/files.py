@@ -94,7 +94,7 @@ def _parse(text: str, suffix: str) -> dict[str, Any]:
         import tomllib  # Python >= 3.11
     except ModuleNotFoundError:  # pragma: no cover - Python 3.10
         try:
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib  # type: ignore[no-redef]  # Python 3.10: the same API
         except ModuleNotFoundError:
             raise SpaceError("reading TOML needs Python >= 3.11 or the tomli package; or write the space as JSON") from None
     try:

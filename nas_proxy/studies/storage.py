@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nas_proxy import checks
 from nas_proxy.errors import NasProxyError
@@ -106,7 +106,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
         if database is not None:
             url = database
             _check_database(url)
-            heartbeat = (
+            heartbeat: dict[str, Any] = (
                 {}
                 if url.startswith("sqlite:")
                 else {
@@ -115,7 +115,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
                     "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
                 }
             )
-            return Storage(RDBStorage(url, engine_kwargs=None, **heartbeat), url)  # type: ignore[arg-type]
+            return Storage(RDBStorage(url, engine_kwargs=None, **heartbeat), url)
         if "://" in url:
             raise StorageError(f"unsupported storage URL {url!r}: use a journal file path, sqlite:///FILE, postgresql://... or mysql://...")
         path = Path(url.removeprefix("journal:"))
