@@ -21,6 +21,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas_proxy.correlate import metrics as M
 
+Statistic = Callable[..., M.FloatArray]  # one (resamples, m) array per sample in data -> (resamples,)
 
-def scipy_samples(rows: M.RowsMetric, data: tuple[np.ndarray, ...], n: int, seed: int) -> tuple[np.ndarray, tuple[float, float]]:
+
+def scipy_samples(rows: Statistic, data: tuple[np.ndarray, ...], n: int, seed: int) -> tuple[np.ndarray, tuple[float, float]]:
     """The bootstrap distribution and scipy's own percentile interval (NaN when any resample is)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)
@@ -65,16 +68,17 @@ def compare(m: int, rng: np.random.Generator, n: int, reps: int) -> list[str]:
     """The table rows of ``m`` architectures."""
     y = rng.normal(size=m)
     xa, xb = y + rng.normal(size=m), y + 1.5 * rng.normal(size=m)
-    cases: dict[str, tuple[Callable[[], np.ndarray], M.RowsMetric, tuple[np.ndarray, ...]]] = {}
-    for name, metric in {
+    cases: dict[str, tuple[Callable[[], np.ndarray], Statistic, tuple[np.ndarray, ...]]] = {}
+    metrics: dict[str, M.Metric] = {
         "spearman": M.spearman,
         "kendall": M.kendall,
         "top_spearman": M.TopFraction(M.spearman, 0.2),
         "top_kendall": M.TopFraction(M.kendall, 0.2),
-    }.items():
+    }
+    for name, metric in metrics.items():
         rows = M._batched(metric)
         assert rows is not None
-        cases[name] = (lambda metric=metric: M.bootstrap_samples(metric, xa, y, n, 0), rows, (xa, y))
+        cases[name] = (partial(M.bootstrap_samples, metric, xa, y, n, 0), rows, (xa, y))
 
     def paired_rows(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
         return M._kendall_rows(a, t) - M._kendall_rows(b, t)
@@ -92,7 +96,7 @@ def compare(m: int, rng: np.random.Generator, n: int, reps: int) -> list[str]:
         scipy_ms: list[float] = []
         for _ in range(reps):  # interleaved: both see the same load
             ours_ms += timed(ours, 1)
-            scipy_ms += timed(lambda rows=rows, data=data: scipy_samples(rows, data, n, 0), 1)
+            scipy_ms += timed(partial(scipy_samples, rows, data, n, 0), 1)
         ci = M.percentile_interval(a)
         nan = int(np.isnan(a).sum())
         show = "nan" if math.isnan(scipy_ci[0]) else f"[{scipy_ci[0]:.3f}, {scipy_ci[1]:.3f}]"

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                         times[name].append((now[0] - stamp[0], now[1] - stamp[1]))
                         stamp[:] = now
 
-                    config = DistillConfig(**base, **extra, iterations=min(done, args.iterations), log_every=1, device=args.device)  # type: ignore[arg-type]
+                    config = DistillConfig(**base, **extra, iterations=min(done, args.iterations), log_every=1, device=args.device)
                     out = Path(tmp) / name.replace(" ", "_")
                     distill(config, out, resume=(out / "checkpoint.safetensors").is_file(), callback=tick)
     except NasProxyError as e:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     nets = SpaceNets(space, (1, 1, 1), 1, torch.device("cpu"), lambda n: n)  # the shape does not change the draw
     drawn = [nets.spec(i, 0) for i in range(args.iterations)]  # the member of every iteration (seed 0)
     result: dict[str, Any] = {"args": vars(args) | {"json": str(args.json)}, "machine": machine(torch.device(args.device), load_start)}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, per in times.items():
         kept = [t for i, t in enumerate(per) if i % args.chunk != 0]  # each chunk's first also times its (re)start: dropped
         wall, cpu = [t[0] for t in kept], [t[1] for t in kept]

@@ -34,8 +34,8 @@ ZERO_COST = ("snip", "grad_norm", "synflow", "naswot", "params", "flops")
 PROFILE = BENCHMARKS.parent / "profiles" / "fashion-mnist-convnet720.toml"  # a calibrated proxy profile, when committed
 
 
-def dry_table(work: Path, n: int) -> Path:
-    """Dry run: the table's ``n`` smallest architectures (both seeds), so that the CPU scores them in seconds."""
+def dry_table(work: Path, n: int | None) -> Path:
+    """Dry run: the table's ``n`` smallest architectures (both seeds; None: all), so that the CPU scores them in seconds."""
     with TABLE.open(newline="") as f:
         rows = list(csv.DictReader(f))
     small = sorted({r["arch_id"]: int(r["flops"]) for r in rows}.items(), key=lambda kv: kv[1])[:n]
@@ -99,7 +99,8 @@ def run_fidelity_section(ctx: Context, rec: Recorder, table: Path | None = None,
     work = ctx.work / out_name
     work.mkdir(parents=True, exist_ok=True)
     table = table or (dry_table(work, p.fid_archs) if p.fabricate else TABLE)
-    data = ["--data-root", ctx.data_root()] if ctx.data_root() else []
+    root = ctx.data_root()
+    data = ["--data-root", root] if root else []
     nasproxy = [sys.executable, "-m", "nas_proxy"]
     fid = [sys.executable, str(BENCHMARKS / "fidelity.py"), "--table", str(table), "--device", p.device, "--seed", str(ctx.seed)]
     fid += ["--space", "convnet720", *data]

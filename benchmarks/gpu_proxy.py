@@ -148,7 +148,7 @@ def run_pool(ns: argparse.Namespace, specs: list[Spec], workers: int, threads: i
 def time_options(ctx: Context, rec: Recorder, ns: argparse.Namespace, space: SearchSpace, specs: list[Spec]) -> None:
     """Proxy trials with each of ``OPTIONS`` and with the default, interleaved per architecture, until the deadline."""
     known = {f.name for f in fields(ProxyConfig)}
-    variants = {"default": {}} | {name: o for name, o in OPTIONS.items() if set(o) <= known}
+    variants: dict[str, dict[str, bool]] = {"default": {}} | {name: o for name, o in OPTIONS.items() if set(o) <= known}
     if len(variants) == 1:
         rec.set("options", {"skipped": f"this ProxyConfig has none of {', '.join(k for o in OPTIONS.values() for k in o)}"})
         return

@@ -99,8 +99,7 @@ def junit_counts(path: Path) -> dict[str, Any]:
             node = case.find(tag)
             if node is not None:
                 bad.append(f"{case.get('classname')}::{case.get('name')}: {(node.get('message') or '')[:200]}")
-    counts["not_passed"] = bad
-    return counts
+    return {**counts, "not_passed": bad}
 
 
 def tests(ctx: Context, rec: Recorder) -> None:

@@ -22,6 +22,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,7 +70,7 @@ def main() -> int:
         full[epochs] = {s: [train_one(a.spec, s, data, config)["val_accuracy"] for a in archs] for s in seeds}
         print(f"[protocol] full-data {epochs} epochs done ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     reference = np.array(full[longest][args.seed])
-    rows = []
+    rows: list[dict[str, Any]] = []  # one table row each: a JSON object
     for epochs in args.full_epochs:
         a, b = np.array(full[epochs][args.seed]), np.array(full[epochs][args.seed + 1])
         rows.append(
