@@ -308,7 +308,8 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"Brackets: 95 % percentile bootstrap over the architectures ({res['proxies'][next(iter(res['proxies']))]['bootstrap']['resamples']} "
             "resamples, the same for every row); Δ: the variant minus the random subset of its IPC on the same resamples "
-            f"(an interval containing 0: not told apart). `{CEILING}`: the table's seed 1 against its seed 0, the ceiling.",
+            f"(an interval containing 0: not told apart). `{CEILING}`: the table's seed 1 against its seed 0, the ceiling. "
+            "`distill s`: the set's one-off seconds (its distillation, and its soft labels' teachers).",
             "",
             *dimension_lines({n: r.get("per_dimension") or {} for n, r in res["proxies"].items()}),
         ]
@@ -379,7 +380,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def score(entry: dict[str, Any], folder: Path, table: Table, args: argparse.Namespace, deadline: float) -> None:
     """The set's meta into ``entry``, then its score of every architecture (cached; stops at the deadline)."""
     meta = json.loads((folder / "meta.json").read_text())
-    entry |= {"distill_seconds": meta["seconds"], "iterations_done": meta["iterations_done"], "tensors_sha256": meta["tensors_sha256"]}
+    from nas_proxy.synthetic import one_off_seconds
+
+    cost = one_off_seconds(meta, args.hard_labels)  # distillation, and its soft labels' teachers
+    entry |= {"distill_seconds": cost, "iterations_done": meta["iterations_done"], "tensors_sha256": meta["tensors_sha256"]}
     if time.time() >= deadline:
         entry |= {"status": "pending", "reason": "deadline before scoring"}
         return
