@@ -276,7 +276,10 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     )
     config.validate()
     out = _output(args)
-    one_off = dict(sim.parse_one_off(t) for t in args.one_off or [])
+    pairs = [sim.parse_one_off(t) for t in args.one_off or []]
+    if pairs:
+        checks.distinct("--one-off", [token for token, _ in pairs])  # a proxy pays its one-off once
+    one_off = dict(pairs)
     auto = args.ladders.strip() == "auto"
     if not auto and args.proxies:
         raise InvalidArgumentError("--proxies narrows --ladders auto; with ladders given, list only the ladders you want")
@@ -298,9 +301,13 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     choice = choose_ladder(cands, config, specs)
     data = str(table) + (f" (calibration architectures of {args.split})" if args.split else "")
     profile = to_profile(choice, cands, data, list(args.scores), command_line())
-    write_profile(profile, out)
     every = out.with_name(out.stem + "-ladders.csv")
-    write_text(every, rows_csv(choice))
+    write_text(every, rows_csv(choice))  # first: the profile is what a search takes, so it is written last
+    try:
+        write_profile(profile, out)
+    except BaseException:
+        every.unlink(missing_ok=True)  # the profile failed (a full disk): no half of the pair is left
+        raise
     if args.json:
         print_json({"chosen": choice.chosen, "calibration": profile.calibration, "proxies": choice.proxies, "profile_path": str(out)})
         return 0
