@@ -251,6 +251,8 @@ def _spaces(folder: Path, huge: Path) -> None:
         "huge-depth.toml": SIX.replace("depth = [1, 2, 3]", "depth = [1000000]"),
         "mixed.toml": SIX.replace("depth = [1, 2, 3]", 'depth = [1, "2"]'),
         "bom.toml": BOM + SIX.replace("depth = [1, 2, 3]", "depth = [0]"),
+        "pools-too-often.toml": SIX.replace("depth = [1, 2, 3]", "depth = [6]"),  # 6 poolings: 16x16 images run out
+        "one-arch.toml": SIX.replace("depth = [1, 2, 3]", "depth = [1]").replace("width = [16, 32]", "width = [16]"),
     }
     for name, text in texts.items():
         (folder / name).write_text(text, encoding="utf-8")
