@@ -60,6 +60,7 @@ def _ladder_tables(folder: Path) -> None:
         "table-val-nan.csv": header + "".join(rows[:6]) + rows[6].replace(",80.5,", ",nan,") + "".join(rows[7:]),
         "table-test-inf.csv": header + rows[0].replace(",80,", ",inf,") + "".join(rows[1:]),
         "table-short.csv": header + "".join(rows) + "a9,1\n",
+        "mine-ladders.csv": header + "".join(rows),  # a table named as --out mine.toml's candidates would be
     }
     good = "proxy,arch_id,score,seconds\n" + "".join(
         f"{p},{a},{s * i},0.5\n" for p, s in (("snip", 1), ("synflow", -1)) for i, a in enumerate(ids)
