@@ -159,6 +159,7 @@ def _artifacts(root: Path, huge: Path) -> None:
     _variant(root, "val-fraction-zero", {"split": {**split, "val_fraction": 0.0}})
     _variant(root, "val-fraction-big", {"split": {**split, "val_fraction": 1.5}})
     _variant(root, "split-seed-huge", {"split": {**split, "seed": 2**70}})
+    _variant(root, "nets-elsewhere", {"config": {**meta["config"], "nets": "nowhere.toml"}})  # a space file not here
     _variant(root, "version-zero", {"format_version": 0})
     _variant(root, "ipc-zero", {"ipc": 0})
     _variant(root, "uint8-images", tensors={"images": (images * 40 + 100).clamp(0, 255).to(torch.uint8), "labels": labels})

@@ -150,7 +150,16 @@ def teacher_specs(
     from nas_proxy.spaces.stratified import stratified_specs
 
     space_name = config.space or nets or DEFAULT_SPACE
-    specs = stratified_specs(get_space(space_name), config.teachers, seed)
+    try:
+        space = get_space(space_name)
+    except NasProxyError as e:
+        if config.space is not None or nets is None:
+            raise
+        raise InvalidArgumentError(
+            f"the teachers default to the set's distillation space, which cannot be opened here ({' '.join(str(e).split())}); "
+            "name their space with --teacher-space"
+        ) from None
+    specs = stratified_specs(space, config.teachers, seed)
     if len(specs) < config.teachers:
         raise InvalidArgumentError(
             f"--teacher-space {space_name} holds {len(specs)} architectures, fewer than the {config.teachers} teachers asked for"
