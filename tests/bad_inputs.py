@@ -741,6 +741,10 @@ BADIN: list[Case] = [
     Case(f"{LT} ladders/scores.csv --scores ladders/scores.csv", "measures 'snip', which ladders/scores.csv measures already"),
     Case(f"{LT} ladders/scores.csv --one-off snip=1 --one-off snip=2", "--one-off names 'snip' twice"),
     Case(f"{LT} ladders/scores.csv --one-off snip=1e308", "seconds in [0, 1e+09]"),
+    Case(
+        "calibrate --ladders auto --scores ladders/scores.csv --quiet --truth ladders/mine-ladders.csv --out ladders/mine.toml",
+        "writes every candidate ladder to ladders/mine-ladders.csv, which exists and is not such a table",
+    ),  # before: the ground-truth table overwritten by the candidates
     Case(f"{LS} ladders/table-epochs-zero.csv", "table-epochs-zero.csv line 8: epochs must be greater than 0"),
     Case(f"{LS} ladders/table-early-abc.csv", "column 'val_accuracy_abcep' is not the validation accuracy after X epochs"),
     Case(f"{LS} ladders/table-early-beyond.csv", "column 'val_accuracy_9ep' is not the validation accuracy after X epochs of the 3-epoch"),
@@ -761,6 +765,17 @@ BADIN: list[Case] = [
     # --teacher-dir that is a file: before, distill distilled, then failed writing the first teacher, its set left behind
     Case(f"{D} --soft-labels 2 --teacher-space convnet-cpu --teacher-dir notes.txt", "--teacher-dir notes.txt is a file, not a directory"),
     Case(f"{SL} --out OUT --teacher-dir notes.txt", "--teacher-dir notes.txt is a file, not a directory"),
+    # a teacher space whose networks do not fit the images, or too small for the teachers: before,
+    # distill distilled the whole set, wrote it, then failed at the first teacher
+    Case(
+        f"{D} --soft-labels 2 --teacher-space spaces/pools-too-often.toml",
+        "--teacher-space spaces/pools-too-often.toml cannot build a teacher for 1x16x16 images",
+    ),
+    Case(f"{D} --soft-labels 2 --teacher-space spaces/one-arch.toml", "holds 1 architectures, fewer than the 2 teachers asked for"),
+    Case(
+        "soft-labels art/nets-elsewhere --soft-labels 2 --device cpu --quiet --out OUT",
+        "the teachers default to the set's distillation space, which cannot be opened here",
+    ),  # before: 'search space file nowhere.toml does not exist', a file the user never named
     # distill --select-by on a constant truth: before, it distilled, "selecting" by a Spearman of NaN every time
     Case(f"{D} --select-by archs/truth-constant.json --select-space convnet-cpu", "all 8 calibration architectures have the same accuracy"),
 ]
