@@ -7,7 +7,7 @@ by validation accuracy. ``KEEP`` is a fraction of **all** the candidates (a floa
 100 candidates is 20, rounded up, at least 1) or a count (an integer >= 1); a rung never keeps more
 than the rung before it (a count larger than the previous rung's candidates is cut to them).
 
-Pure (the standard library and the project's error type): ``search --ladder`` climbs it in one study
+Pure (the standard library, the project's error type and its limits): ``search --ladder`` climbs it in one study
 (:mod:`nas_proxy.search.ladder`), ``benchmarks/ladder.py`` simulates it on a ground-truth table.
 """
 
@@ -19,12 +19,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from nas_proxy.checks import INT_MAX
 from nas_proxy.errors import InvalidArgumentError
 
 FULL = "full"  # the last rung's proxy: a real training, picked by validation accuracy
 _COUNT = re.compile(r"[0-9]+")
 _FLOAT = re.compile(r"[0-9]*\.[0-9]+|[0-9]+\.[0-9]*")
 _TOKEN = re.compile(r"[A-Za-z0-9_@.+-]+")  # a proxy token (datadam-ipc10, early@0.1ep, grad_norm)
+_NUMBER = re.compile(r"[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+")  # a number inside a token (the 1.0 of early@1.0ep)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class Rung:
         return f"{self.proxy}:{self.keep}"
 
 
+def is_token(text: str) -> bool:
+    """Whether ``text`` can name a proxy in a ladder spec (letters, digits, ``_@.+-``)."""
+    return bool(_TOKEN.fullmatch(text))
+
+
 def sizes(rungs: Sequence[Rung], n: int) -> list[int]:
     """How many of ``n`` candidates get each rung."""
     out: list[int] = []
@@ -68,6 +75,8 @@ def _keep(text: str, spec: str, where: str) -> float | int:
         count = int(text)
         if count < 1:
             raise InvalidArgumentError(f"ladder {spec!r}: {where} keeps {text}; a count must be at least 1")
+        if count > INT_MAX:
+            raise InvalidArgumentError(f"ladder {spec!r}: {where} keeps {text}; a count must be at most {INT_MAX}")
         return count
     if _FLOAT.fullmatch(text) and 0.0 < float(text) <= 1.0:
         return float(text)
@@ -110,9 +119,13 @@ def _check(rungs: list[Rung], spec: str, proxies: Iterable[str] | None) -> None:
     names = [r.proxy for r in rungs]
     if FULL in names[:-1]:
         raise InvalidArgumentError(f"ladder {spec!r}: {FULL!r} can only be the last rung")
-    repeated = sorted({p for p in names if names.count(p) > 1})
-    if repeated:
-        raise InvalidArgumentError(f"ladder {spec!r}: {', '.join(repeated)} appears twice; each proxy is one rung")
+    seen: dict[str, str] = {}
+    for name in names:
+        key = _NUMBER.sub(lambda m: repr(float(m.group())), name)  # early@1ep is early@1.0ep, random-ipc10 random-ipc010
+        if key in seen:
+            same = f"{name} appears twice" if seen[key] == name else f"{seen[key]} and {name} are one proxy"
+            raise InvalidArgumentError(f"ladder {spec!r}: {same}; each proxy is one rung")
+        seen[key] = name
     for i, (a, b) in enumerate(pairwise(rungs), start=2):
         if a.is_count and not b.is_count:
             raise InvalidArgumentError(f"ladder {spec!r}: rung {i} keeps a fraction after a count; after a count, write counts")
@@ -125,4 +138,4 @@ def _check(rungs: list[Rung], spec: str, proxies: Iterable[str] | None) -> None:
             raise InvalidArgumentError(f"ladder {spec!r}: unknown proxies {', '.join(unknown)}; known here: {', '.join(sorted(known))}")
 
 
-__all__ = ["FULL", "Rung", "format_ladder", "parse_ladder", "sizes"]
+__all__ = ["FULL", "Rung", "format_ladder", "is_token", "parse_ladder", "sizes"]

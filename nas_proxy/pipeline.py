@@ -226,8 +226,12 @@ def _real_data(table: dict[str, Any], runs: Path, dc: DistillConfig, device: str
         )
     if "space" not in table:
         raise InvalidArgumentError("key 'space' is required: a registered space (nasproxy spaces) or a space file")
+    if "ladder" in table and not isinstance(table["ladder"], str):
+        raise InvalidArgumentError(
+            f"ladder must be one string of rungs, e.g. 'random-ipc10:1.0,early@1ep:0.2,full:3', got {table['ladder']!r}"
+        )
     token = table.get("proxy_name")
-    if token is None and isinstance(table.get("ladder"), str):  # a ladder: its first rung is the search's proxy
+    if token is None and "ladder" in table:  # a ladder: its first rung is the search's proxy
         token = parse_ladder(table["ladder"])[0].proxy
     if token is None or token == _set_dir(runs, dc).name.removeprefix("synthetic-"):  # datadam-ipc10: the set's own proxy
         return None

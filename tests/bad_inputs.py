@@ -335,7 +335,7 @@ CASES: list[Case] = [
     Case(CL.replace("auto", "'a:1.0,full:1;;b:1.0,full:1'") + " --scores s.csv --out p.toml", "--ladders has an empty item"),
     Case(CL.replace("auto", "'a:1.0,full:1;a:1.0,full:1'") + " --scores s.csv --out p.toml", "--ladders names 'a:1.0,full:1' twice"),
     Case(f"{CL} --scores s.csv --out p.toml", "needs rows with columns arch_id, seed and test_accuracy"),
-    Case(CL.replace("truth-8.json", "table-bad.csv") + " --scores s.csv --out p.toml", "table-bad.csv line 2: test_accuracy"),
+    Case(CL.replace("truth-8.json", "table-bad.csv") + " --scores s.csv --out p.toml", "table-bad.csv line 2 has 9 fields, the header 4"),
     Case(f"{CAL} --folds 1", "folds must be at least 2"),
     Case(f"{CAL} --trials 0", "trials must be at least 1"),
     Case(CAL.replace("--epochs-choices 1", "--epochs-choices 0"), "proxy epochs must be at least 1"),
@@ -712,6 +712,74 @@ ISSUE21: list[Case] = [  # nasproxy train (issue 21): refused before anything is
     Case(T.replace("--out OUT", "--out trained"), "holds another trained model"),
 ]
 CASES += ISSUE21
+
+# calibrate --ladders reading a ground-truth table, proxy scores and a split whose content breaks a
+# rule (branch badin): before, a traceback (a text score or seconds, epochs 0, a short row, a
+# folder, a val_accuracy_Xep column that is no number), exit 0 on garbage (negative, NaN, infinite or
+# overflowing seconds, a row twice, scores of other architectures or of some only, a proxy named
+# 'full' replacing the real training, a proxy that failed everywhere), RuntimeWarnings on stderr, or
+# the cause misnamed (a ladder the user never wrote, for a proxy name with a space)
+LT = "calibrate --ladders auto --truth ladders/table.csv --quiet --out p.toml --scores"
+LS = "calibrate --ladders auto --scores ladders/scores.csv --quiet --out p.toml --truth"
+BADIN: list[Case] = [
+    Case(f"{LT} ladders/scores-text.csv", "scores-text.csv line 2: score must be a finite number, got 'high'"),
+    Case(f"{LT} ladders/scores-inf.csv", "scores-inf.csv line 2: score must be a finite number, got 'inf'"),
+    Case(f"{LT} ladders/scores-seconds-negative.csv", "seconds must be a finite number in [0, 1e+09], got '-5'"),
+    Case(f"{LT} ladders/scores-seconds-nan.csv", "seconds must be a finite number in [0, 1e+09], got 'nan'"),
+    Case(f"{LT} ladders/scores-seconds-empty.csv", "seconds must be a finite number in [0, 1e+09], got ''"),
+    Case(f"{LT} ladders/scores-seconds-huge.csv", "got '1e308'"),
+    Case(f"{LT} ladders/scores-dup.csv", "scores-dup.csv line 14 scores architecture a0 with snip a second time"),
+    Case(f"{LT} ladders/scores-full.csv", "proxy 'full' is the real training, read from the ground-truth table"),
+    Case(f"{LT} ladders/scores-space.csv", "proxy 'syn flow' is not a proxy token"),
+    Case(f"{LT} ladders/scores-partial.csv", "has no snip score for 1 of the 6 architectures (e.g. a5)"),
+    Case(f"{LT} ladders/scores-elsewhere.csv", "has no snip score for 6 of the 6 architectures (e.g. a0)"),
+    Case(f"{LT} ladders/scores-failed.csv", "snip failed on every architecture"),
+    Case(f"{LT} ladders/scores-short.csv", "scores-short.csv line 14 has 2 fields, the header 4"),
+    Case(f"{LT} ladders/scores-semicolon.csv", "needs comma-separated columns proxy, arch_id, score and seconds"),
+    Case(f"{LT} ladders/scores-latin1.csv", "is not UTF-8 text"),
+    Case(f"{LT} ladders/scores-folder.csv", "--scores ladders/scores-folder.csv is a directory, not a regular file"),
+    Case(f"{LT} ladders/scores.csv --scores ladders/scores.csv", "measures 'snip', which ladders/scores.csv measures already"),
+    Case(f"{LT} ladders/scores.csv --one-off snip=1 --one-off snip=2", "--one-off names 'snip' twice"),
+    Case(f"{LT} ladders/scores.csv --one-off snip=1e308", "seconds in [0, 1e+09]"),
+    Case(
+        "calibrate --ladders auto --scores ladders/scores.csv --quiet --truth ladders/mine-ladders.csv --out ladders/mine.toml",
+        "writes every candidate ladder to ladders/mine-ladders.csv, which exists and is not such a table",
+    ),  # before: the ground-truth table overwritten by the candidates
+    Case(f"{LS} ladders/table-epochs-zero.csv", "table-epochs-zero.csv line 8: epochs must be greater than 0"),
+    Case(f"{LS} ladders/table-early-abc.csv", "column 'val_accuracy_abcep' is not the validation accuracy after X epochs"),
+    Case(f"{LS} ladders/table-early-beyond.csv", "column 'val_accuracy_9ep' is not the validation accuracy after X epochs of the 3-epoch"),
+    Case(f"{LS} ladders/table-dup.csv", "table-dup.csv line 14 lists architecture a0 at seed 0 twice (also line 2)"),
+    Case(f"{LS} ladders/table-val-nan.csv", "table-val-nan.csv line 8: val_accuracy must be a finite number in [0, 100], got 'nan'"),
+    Case(f"{LS} ladders/table-test-inf.csv", "table-test-inf.csv line 2: test_accuracy must be a finite number in [0, 100], got 'inf'"),
+    Case(f"{LS} ladders/table-short.csv", "table-short.csv line 14 has 2 fields, the header 7"),
+    Case(f"{LS} ladders", "--truth ladders is a directory, not a regular file"),
+    Case(f"{LS} ladders/table.csv --split ladders/split-dup.csv", "split-dup.csv line 8 gives architecture a0 a role a second time"),
+    Case(f"{LS} ladders/table.csv --split ladders/split-no-role.csv", "needs columns arch_id and role"),
+    Case(f"{LS} ladders/table.csv --split ladders", "--split ladders is a directory, not a regular file"),
+    # search --ladder: a count beyond the integer limit every option keeps (before: exit 0), one proxy spelled twice
+    Case(f"{P} --dataset digits --ladder synflow:1.0,full:2147483648", "keeps 2147483648; a count must be at most 2147483647"),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,early@1ep:0.5,early@1.0ep:0.2,full:1", "early@1ep and early@1.0ep are one proxy"),
+    # a preset's [search] ladder that is no string: before, the error blamed [search] dataset
+    Case("run presets/ladder-number.toml", "[search]: ladder must be one string of rungs"),
+    Case("run presets/ladder-list.toml", "[search]: ladder must be one string of rungs"),
+    # --teacher-dir that is a file: before, distill distilled, then failed writing the first teacher, its set left behind
+    Case(f"{D} --soft-labels 2 --teacher-space convnet-cpu --teacher-dir notes.txt", "--teacher-dir notes.txt is a file, not a directory"),
+    Case(f"{SL} --out OUT --teacher-dir notes.txt", "--teacher-dir notes.txt is a file, not a directory"),
+    # a teacher space whose networks do not fit the images, or too small for the teachers: before,
+    # distill distilled the whole set, wrote it, then failed at the first teacher
+    Case(
+        f"{D} --soft-labels 2 --teacher-space spaces/pools-too-often.toml",
+        "--teacher-space spaces/pools-too-often.toml cannot build a teacher for 1x16x16 images",
+    ),
+    Case(f"{D} --soft-labels 2 --teacher-space spaces/one-arch.toml", "holds 1 architectures, fewer than the 2 teachers asked for"),
+    Case(
+        "soft-labels art/nets-elsewhere --soft-labels 2 --device cpu --quiet --out OUT",
+        "the teachers default to the set's distillation space, which cannot be opened here",
+    ),  # before: 'search space file nowhere.toml does not exist', a file the user never named
+    # distill --select-by on a constant truth: before, it distilled, "selecting" by a Spearman of NaN every time
+    Case(f"{D} --select-by archs/truth-constant.json --select-space convnet-cpu", "all 8 calibration architectures have the same accuracy"),
+]
+CASES += BADIN
 
 
 def main_(argv: list[str] | None = None) -> int:

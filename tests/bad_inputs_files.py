@@ -63,6 +63,9 @@ PRESETS: dict[str, tuple[str, str] | str] = {
     "proxy-name-string": ("[search.proxy]\nepochs = 1", 'proxy = "random-ipc10"'),
     "proxy-name-distill": ("n_trials = 1", 'n_trials = 1\nproxy_name = "random-ipc10"'),
     "proxy-name-dataset": ("n_trials = 1", 'n_trials = 1\ndataset = "digits"'),
+    # a search on real data (no [distill]) whose ladder is no string
+    "ladder-number": 'name = "p"\n[search]\nspace = "convnet-cpu"\ndataset = "digits"\nn_trials = 1\nladder = 3\n',
+    "ladder-list": 'name = "p"\n[search]\nspace = "convnet-cpu"\ndataset = "digits"\nn_trials = 1\nladder = ["synflow:1.0", "full:1"]\n',
     "correlate-seed": ("n_archs = 3", "n_archs = 3\nseed = 1"),
     "name-dotdot": ('name = "p"', 'name = ".."'),
     "name-slash": ('name = "p"', 'name = "../elsewhere"'),

@@ -41,6 +41,58 @@ def build_more(root: Path) -> None:
     _configs(root / "configs")
     _storages(root)
     _best(root / "best", root / "trained")
+    _ladder_tables(root / "ladders")
+
+
+def _ladder_tables(folder: Path) -> None:
+    """``calibrate --ladders`` inputs: a good ground-truth table of 6 architectures (seed 0 judges,
+    seed 1 is the full rung), good proxy scores, and copies of each that break one rule of the file."""
+    folder.mkdir()
+    ids = [f"a{i}" for i in range(6)]
+    header = "arch_id,seed,epochs,test_accuracy,val_accuracy,val_accuracy_1ep,seconds\n"
+    rows = [f"{a},{seed},3,{80 + i},{80.5 + i},{70 + i},10\n" for seed in (0, 1) for i, a in enumerate(ids)]
+    tables = {
+        "table.csv": header + "".join(rows),
+        "table-epochs-zero.csv": header + "".join(rows[:6]) + "".join(r.replace(",1,3,", ",1,0,") for r in rows[6:]),
+        "table-early-abc.csv": header.replace("val_accuracy_1ep", "val_accuracy_abcep") + "".join(rows),
+        "table-early-beyond.csv": header.replace("val_accuracy_1ep", "val_accuracy_9ep") + "".join(rows),
+        "table-dup.csv": header + "".join(rows) + rows[0],
+        "table-val-nan.csv": header + "".join(rows[:6]) + rows[6].replace(",80.5,", ",nan,") + "".join(rows[7:]),
+        "table-test-inf.csv": header + rows[0].replace(",80,", ",inf,") + "".join(rows[1:]),
+        "table-short.csv": header + "".join(rows) + "a9,1\n",
+        "mine-ladders.csv": header + "".join(rows),  # a table named as --out mine.toml's candidates would be
+    }
+    good = "proxy,arch_id,score,seconds\n" + "".join(
+        f"{p},{a},{s * i},0.5\n" for p, s in (("snip", 1), ("synflow", -1)) for i, a in enumerate(ids)
+    )
+    first = good.splitlines(keepends=True)[1]
+    scores = {
+        "scores.csv": good,
+        "scores-other.csv": good.replace("snip", "naswot").replace("synflow", "params"),
+        "scores-text.csv": good.replace(first, first.replace(",0,0.5", ",high,0.5")),
+        "scores-inf.csv": good.replace(first, first.replace(",0,0.5", ",inf,0.5")),
+        "scores-seconds-negative.csv": good.replace(first, first.replace(",0.5", ",-5")),
+        "scores-seconds-nan.csv": good.replace(",0.5", ",nan"),
+        "scores-seconds-empty.csv": good.replace(",0.5", ","),
+        "scores-seconds-huge.csv": good.replace(",0.5", ",1e308"),
+        "scores-dup.csv": good + first,
+        "scores-full.csv": good.replace("synflow", "full"),
+        "scores-space.csv": good.replace("synflow", "syn flow"),
+        "scores-partial.csv": "".join(line for line in good.splitlines(keepends=True) if ",a5," not in line),
+        "scores-elsewhere.csv": good.replace(",a", ",z").replace(",zrch_id", ",arch_id"),  # other architectures
+        "scores-failed.csv": "".join(
+            f"snip,{a},nan,0.5\n" if p == "snip" else line for line in good.splitlines(keepends=True) for p, a, *_ in [line.split(",")]
+        ),
+        "scores-short.csv": good + "snip,a0\n",
+        "scores-semicolon.csv": good.replace(",", ";"),
+    }
+    for name, text in {**tables, **scores}.items():
+        (folder / name).write_text(text)
+    (folder / "scores-latin1.csv").write_bytes(good.replace("snip", "sn\xefp").encode("latin-1"))
+    (folder / "scores-folder.csv").mkdir()
+    split = "arch_id,role\n" + "".join(f"{a},{'calibration' if i < 5 else 'evaluation'}\n" for i, a in enumerate(ids))
+    (folder / "split-dup.csv").write_text(split + "a0,evaluation\n")
+    (folder / "split-no-role.csv").write_text("arch_id\n" + "".join(f"{a}\n" for a in ids))
 
 
 def _best(folder: Path, trained: Path) -> None:
@@ -107,6 +159,7 @@ def _artifacts(root: Path, huge: Path) -> None:
     _variant(root, "val-fraction-zero", {"split": {**split, "val_fraction": 0.0}})
     _variant(root, "val-fraction-big", {"split": {**split, "val_fraction": 1.5}})
     _variant(root, "split-seed-huge", {"split": {**split, "seed": 2**70}})
+    _variant(root, "nets-elsewhere", {"config": {**meta["config"], "nets": "nowhere.toml"}})  # a space file not here
     _variant(root, "version-zero", {"format_version": 0})
     _variant(root, "ipc-zero", {"ipc": 0})
     _variant(root, "uint8-images", tensors={"images": (images * 40 + 100).clamp(0, 255).to(torch.uint8), "labels": labels})
@@ -200,6 +253,8 @@ def _spaces(folder: Path, huge: Path) -> None:
         "huge-depth.toml": SIX.replace("depth = [1, 2, 3]", "depth = [1000000]"),
         "mixed.toml": SIX.replace("depth = [1, 2, 3]", 'depth = [1, "2"]'),
         "bom.toml": BOM + SIX.replace("depth = [1, 2, 3]", "depth = [0]"),
+        "pools-too-often.toml": SIX.replace("depth = [1, 2, 3]", "depth = [6]"),  # 6 poolings: 16x16 images run out
+        "one-arch.toml": SIX.replace("depth = [1, 2, 3]", "depth = [1]").replace("width = [16, 32]", "width = [16]"),
     }
     for name, text in texts.items():
         (folder / name).write_text(text, encoding="utf-8")

@@ -38,10 +38,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from nas_proxy import checks
 from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.correlate.metrics import percentile_interval
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.ladders import FULL
+from nas_proxy.ladders import FULL, is_token
 
 if TYPE_CHECKING:
     from nas_proxy.ladders import Rung
@@ -206,42 +207,93 @@ def simulate(
 # --- the table ----------------------------------------------------------------------------------
 
 
+MAX_SECONDS = 1e9  # a measured time in seconds (about 31 years): larger is a typo, and a sum of such would overflow
+
+
+def _csv(option: str, path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header and ``(line, row)`` of a CSV the user named, read as every file is
+    (:func:`nas_proxy.checks.read_text`); lines starting with ``#`` and blank lines are skipped; a
+    row with more or fewer fields than the header is refused."""
+    text = checks.read_text(option, path)
+    lines = ["" if line.startswith("#") else line for line in text.splitlines()]  # kept blank: line numbers stay right
+    reader = csv.reader(lines)
+    header: list[str] = []
+    rows: list[tuple[int, dict[str, str]]] = []
+    for fields in reader:
+        if not fields:
+            continue
+        if not header:
+            header = [f.strip() for f in fields]
+            continue
+        if len(fields) != len(header):
+            raise InvalidArgumentError(
+                f"{path} line {reader.line_num} has {len(fields)} fields, the header {len(header)}; "
+                "fix or drop that row (a comma inside a field needs quotes)"
+            )
+        rows.append((reader.line_num, {h: f.strip() for h, f in zip(header, fields, strict=True)}))
+    return header, rows
+
+
+def _number(path: Path, n: int, name: str, text: str, low: float = -math.inf, high: float = math.inf) -> float:
+    """A field that must hold a finite number in ``[low, high]``."""
+    try:
+        x = checks.parse_float(text)
+    except ValueError:
+        x = math.nan
+    if not low <= x <= high:
+        bounds = f" in [{low:g}, {high:g}]" if math.isfinite(low) or math.isfinite(high) else ""
+        raise InvalidArgumentError(f"{path} line {n}: {name} must be a finite number{bounds}, got {text!r}; fix or drop that row")
+    return x
+
+
+_RANGES = {"test_accuracy": (0.0, 100.0), "val_accuracy": (0.0, 100.0), "seconds": (0.0, MAX_SECONDS), "epochs": (0.0, MAX_SECONDS)}
+
+
 class _Table:
     """A ground-truth table's columns by seed (``benchmarks/groundtruth/``: one row per architecture
     and seed): ``ids`` in file order, ``seeds`` in order of first appearance."""
 
     def __init__(self, path: Path) -> None:
-        try:
-            with path.open(newline="") as f:
-                self.rows = list(csv.DictReader(f))
-        except FileNotFoundError:
-            raise InvalidArgumentError(f"ground-truth table {path} does not exist") from None
+        if checks.status("--truth", path) is None:
+            raise InvalidArgumentError(f"ground-truth table {path} does not exist")
+        self.header, self.rows = _csv("--truth", path)
         self.path = path
-        if not self.rows or not {"arch_id", "seed", "test_accuracy"} <= set(self.rows[0]):
+        if not self.rows or not {"arch_id", "seed", "test_accuracy"} <= set(self.header):
             raise InvalidArgumentError(f"{path} needs rows with columns arch_id, seed and test_accuracy (a ground-truth table)")
-        self.header = list(self.rows[0])
         self.seeds: list[int] = []
-        for n, row in enumerate(self.rows, start=2):
+        seen: dict[tuple[str, int], int] = {}
+        for n, row in self.rows:
             try:
-                seed = int(row["seed"])
+                seed = checks.parse_int(row["seed"])
             except ValueError:
                 raise InvalidArgumentError(f"{path} line {n}: seed {row['seed']!r} is not an integer") from None
+            row["seed"] = str(seed)
+            key = (row["arch_id"], seed)
+            if key in seen:
+                raise InvalidArgumentError(
+                    f"{path} line {n} lists architecture {key[0]} at seed {seed} twice (also line {seen[key]}); keep one row"
+                )
+            seen[key] = n
             if seed not in self.seeds:
                 self.seeds.append(seed)
         test = self.column("test_accuracy", self.seeds[0])
-        self.ids = [a for a in dict.fromkeys(r["arch_id"] for r in self.rows) if a in test]  # the truth: the first seed
+        self.ids = [a for a in dict.fromkeys(r["arch_id"] for _, r in self.rows) if a in test]  # the truth: the first seed
 
     def column(self, name: str, seed: int) -> dict[str, float]:
-        """``arch id -> value`` of column ``name`` in ``seed``'s rows (every such row must hold a number)."""
+        """``arch id -> value`` of column ``name`` in ``seed``'s rows (every such row must hold a finite
+        number; accuracies in [0, 100], seconds and epochs greater than 0)."""
         if name not in self.header:
             raise InvalidArgumentError(f"{self.path} has no column {name!r}")
+        low, high = _RANGES.get(name, (0.0, 100.0) if name.startswith("val_accuracy") else (-math.inf, math.inf))
         out: dict[str, float] = {}
-        for n, row in enumerate(self.rows, start=2):
+        for n, row in self.rows:
             if int(row["seed"]) == seed:
-                try:
-                    out[row["arch_id"]] = float(row[name])
-                except (TypeError, ValueError):
-                    raise InvalidArgumentError(f"{self.path} line {n}: {name} {row[name]!r} is not a number") from None
+                x = _number(self.path, n, name, row[name], low, high)
+                if name in ("seconds", "epochs") and x <= 0:
+                    raise InvalidArgumentError(
+                        f"{self.path} line {n}: {name} must be greater than 0, got {row[name]!r}; fix or drop that row"
+                    )
+                out[row["arch_id"]] = x
         return out
 
 
@@ -286,11 +338,23 @@ def load_candidates(
     fid = {FULL: Fidelity(column("val_accuracy"), seconds, run=run, at=1.0)}
     for name in truth.header:
         if m := _EARLY.fullmatch(name):
-            at = float(m.group(1)) / float(epochs[0])
+            try:
+                at = checks.parse_float(m.group(1)) / float(epochs[0])
+            except ValueError:
+                at = math.nan
+            if not 0 < at <= 1:
+                raise InvalidArgumentError(
+                    f"{table}: column {name!r} is not the validation accuracy after X epochs of the {epochs[0]:g}-epoch training "
+                    f"(X in (0, {epochs[0]:g}]); rename or drop that column"
+                )
             fid[f"early@{m.group(1)}ep"] = Fidelity(column(name), seconds * at, run=run, at=at)
+    source: dict[str, Path] = {}
     for path in scores:
         for proxy, (values, secs) in _long_scores(path, ids).items():
-            fid[proxy] = Fidelity(values, secs)
+            if proxy in fid:
+                where = f"{source[proxy]}" if proxy in source else f"{table} (its columns)"
+                raise InvalidArgumentError(f"--scores {path} measures {proxy!r}, which {where} measures already; keep one")
+            fid[proxy], source[proxy] = Fidelity(values, secs), path
     for proxy, s in (one_off or {}).items():
         if proxy not in fid:
             raise InvalidArgumentError(f"one-off seconds for {proxy!r}, which is not measured here; measured: {', '.join(sorted(fid))}")
@@ -305,30 +369,56 @@ def parse_one_off(text: str) -> tuple[str, float]:
     try:
         if not (token and sep):
             raise ValueError(text)
-        seconds = float(value)
-        if not math.isfinite(seconds) or seconds < 0:
+        seconds = checks.parse_float(value)
+        if not 0 <= seconds <= MAX_SECONDS:
             raise ValueError(text)
-        return token, seconds
+        return token, abs(seconds)
     except ValueError:
-        raise InvalidArgumentError(f"--one-off {text!r}: write TOKEN=SECONDS, seconds >= 0, e.g. datadam-ipc10=16.3") from None
+        raise InvalidArgumentError(
+            f"--one-off {text!r}: write TOKEN=SECONDS, seconds in [0, {MAX_SECONDS:g}], e.g. datadam-ipc10=16.3"
+        ) from None
 
 
 def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, FloatArray]]:
-    try:
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"--scores {path} does not exist") from None
-    if not rows or not {"proxy", "arch_id", "score", "seconds"} <= set(rows[0]):
-        raise InvalidArgumentError(f"--scores {path} needs columns proxy, arch_id, score and seconds (one row per proxy and architecture)")
+    """``proxy -> (scores, seconds)`` of ``ids`` from a long CSV ``proxy,arch_id,score,seconds``: a
+    proxy token (not ``full``; ``early@`` rows skipped), each architecture once per proxy, a score
+    (empty or ``nan``: the proxy failed there), seconds a finite number >= 0; every proxy scores
+    every one of ``ids`` and succeeds on at least one."""
+    if checks.status("--scores", path) is None:
+        raise InvalidArgumentError(f"--scores {path} does not exist")
+    header, rows = _csv("--scores", path)
+    if not rows or not {"proxy", "arch_id", "score", "seconds"} <= set(header):
+        raise InvalidArgumentError(
+            f"--scores {path} needs comma-separated columns proxy, arch_id, score and seconds (one row per proxy and architecture)"
+        )
     by: dict[str, dict[str, tuple[float, float]]] = {}
-    for r in rows:
-        if not r["proxy"].startswith("early@"):
-            value = float(r["score"]) if r["score"] not in ("", "nan") else math.nan
-            by.setdefault(TOKENS.get(r["proxy"], r["proxy"]), {})[r["arch_id"]] = (value, float(r["seconds"] or "nan"))
-    return {
-        p: (np.array([v.get(a, (math.nan,))[0] for a in ids]), np.array([v.get(a, (0, math.nan))[1] for a in ids])) for p, v in by.items()
-    }
+    for n, r in rows:
+        if r["proxy"].startswith("early@"):
+            continue
+        proxy = TOKENS.get(r["proxy"], r["proxy"])
+        if proxy == FULL:
+            raise InvalidArgumentError(
+                f"{path} line {n}: proxy {FULL!r} is the real training, read from the ground-truth table; rename that proxy"
+            )
+        if not is_token(proxy):
+            raise InvalidArgumentError(f"{path} line {n}: proxy {r['proxy']!r} is not a proxy token (letters, digits, _@.+-); rename it")
+        score = math.nan if r["score"].lower() in ("", "nan") else _number(path, n, "score", r["score"])
+        seconds = _number(path, n, "seconds", r["seconds"], 0.0, MAX_SECONDS)
+        if r["arch_id"] in by.setdefault(proxy, {}):
+            raise InvalidArgumentError(f"{path} line {n} scores architecture {r['arch_id']} with {proxy} a second time; keep one row")
+        by[proxy][r["arch_id"]] = (score, abs(seconds))
+    for proxy, v in by.items():
+        missing = [a for a in ids if a not in v]
+        if missing:
+            raise InvalidArgumentError(
+                f"--scores {path} has no {proxy} score for {len(missing)} of the {len(ids)} architectures (e.g. {missing[0]}); "
+                "score every one (an empty score: the proxy failed there)"
+            )
+        if ids and all(math.isnan(v[a][0]) for a in ids):
+            raise InvalidArgumentError(
+                f"--scores {path}: {proxy} failed on every architecture (no score is a number); drop it or measure it again"
+            )
+    return {p: (np.array([v[a][0] for a in ids]), np.array([v[a][1] for a in ids])) for p, v in by.items()}
 
 
 # --- measuring ladders ----------------------------------------------------------------------------
@@ -430,16 +520,20 @@ def read_split(path: Path, ids: Sequence[str]) -> tuple[IntArray, IntArray]:
     """A committed split (``benchmarks/groundtruth/split.py``: CSV with ``arch_id`` and ``role``
     ``calibration`` or ``evaluation``; lines starting with ``#`` are comments): the indices of
     ``ids`` in each role."""
-    try:
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"--split-file {path} does not exist") from None
-    roles = {r["arch_id"]: r.get("role") for r in rows}
+    if checks.status("--split", path) is None:
+        raise InvalidArgumentError(f"--split {path} does not exist")
+    header, rows = _csv("--split", path)
+    if not {"arch_id", "role"} <= set(header):
+        raise InvalidArgumentError(f"--split {path} needs columns arch_id and role (calibration or evaluation), one row per architecture")
+    roles: dict[str, str] = {}
+    for n, r in rows:
+        if r["arch_id"] in roles:
+            raise InvalidArgumentError(f"{path} line {n} gives architecture {r['arch_id']} a role a second time; keep one row")
+        roles[r["arch_id"]] = r["role"]
     missing = [a for a in ids if roles.get(a) not in ("calibration", "evaluation")]
     if missing:
         raise InvalidArgumentError(
-            f"--split-file {path} gives no calibration/evaluation role to {len(missing)} architectures (e.g. {missing[0]})"
+            f"--split {path} gives no calibration/evaluation role to {len(missing)} architectures (e.g. {missing[0]})"
         )
     cal = [i for i, a in enumerate(ids) if roles[a] == "calibration"]
     return np.array(cal, dtype=np.int64), np.array([i for i, a in enumerate(ids) if roles[a] == "evaluation"], dtype=np.int64)

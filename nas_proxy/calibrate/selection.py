@@ -68,6 +68,11 @@ class CalibrationRanker(Ranker):
                 f"--select-by {self.file}: {len(chosen)} calibration architectures left (of {len(self.truths)}; "
                 f"{len(self.over_cap)} above --select-max-mflops); a rank correlation needs {MIN_CALIBRATION}: raise the cap or add architectures"
             )
+        if len({t.accuracy for t in chosen}) == 1:
+            raise InvalidArgumentError(
+                f"--select-by {self.file}: all {len(chosen)} calibration architectures have the same accuracy ({chosen[0].accuracy:g} %): "
+                "no iteration ranks a constant truth better than another; give the accuracies the architectures really reached"
+            )
         self.chosen = chosen
 
     def calibration(self) -> list[str]:

@@ -171,6 +171,28 @@ def _output(args: argparse.Namespace) -> Path:
     return out
 
 
+LADDERS_HEADER = "ladder,chosen,per_rung,"  # how the candidates' CSV beside a profile starts (ladder_choice.rows_csv)
+
+
+def _ladders_csv(out: Path) -> Path:
+    """``OUT-ladders.csv``, where ``calibrate --ladders`` writes every candidate beside the profile;
+    refused before any work when it holds something else (an input table named so, a folder)."""
+    every = out.with_name(out.stem + "-ladders.csv")
+    if every.is_dir():
+        raise InvalidArgumentError(f"--out {out} writes every candidate ladder to {every}, a directory; give another --out")
+    if every.exists():
+        try:
+            with every.open(encoding="utf-8", errors="replace") as f:
+                mine = f.read(len(LADDERS_HEADER)) == LADDERS_HEADER
+        except OSError:
+            mine = False
+        if not mine:
+            raise InvalidArgumentError(
+                f"--out {out} writes every candidate ladder to {every}, which exists and is not such a table; give another --out"
+            )
+    return every
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from nas_proxy.calibrate import truth
     from nas_proxy.errors import InvalidArgumentError
@@ -276,7 +298,11 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     )
     config.validate()
     out = _output(args)
-    one_off = dict(sim.parse_one_off(t) for t in args.one_off or [])
+    every = _ladders_csv(out)
+    pairs = [sim.parse_one_off(t) for t in args.one_off or []]
+    if pairs:
+        checks.distinct("--one-off", [token for token, _ in pairs])  # a proxy pays its one-off once
+    one_off = dict(pairs)
     auto = args.ladders.strip() == "auto"
     if not auto and args.proxies:
         raise InvalidArgumentError("--proxies narrows --ladders auto; with ladders given, list only the ladders you want")
@@ -298,9 +324,12 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     choice = choose_ladder(cands, config, specs)
     data = str(table) + (f" (calibration architectures of {args.split})" if args.split else "")
     profile = to_profile(choice, cands, data, list(args.scores), command_line())
-    write_profile(profile, out)
-    every = out.with_name(out.stem + "-ladders.csv")
-    write_text(every, rows_csv(choice))
+    write_text(every, rows_csv(choice))  # first: the profile is what a search takes, so it is written last
+    try:
+        write_profile(profile, out)
+    except BaseException:
+        every.unlink(missing_ok=True)  # the profile failed (a full disk): no half of the pair is left
+        raise
     if args.json:
         print_json({"chosen": choice.chosen, "calibration": profile.calibration, "proxies": choice.proxies, "profile_path": str(out)})
         return 0

@@ -215,7 +215,10 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def _refuse_torchrun_without_distributed() -> None:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    world = os.environ.get("WORLD_SIZE", "1").strip() or "1"
+    if not world.isdigit():
+        raise InvalidArgumentError(f"WORLD_SIZE is {world!r}, not a number of processes; unset it, or launch with torchrun")
+    if int(world) > 1:
         raise InvalidArgumentError(
             f"WORLD_SIZE is {os.environ['WORLD_SIZE']} (a torchrun launch) but --distributed is missing: "
             "every process would distil all classes into the same --out; add --distributed"

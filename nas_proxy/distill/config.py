@@ -48,6 +48,10 @@ class SoftLabelConfig:
 
             checks.text("teacher space", self.space)
             get_space(self.space)
+        if self.cache is not None:
+            checks.text("teacher cache", self.cache)
+            if checks.status("--teacher-dir", self.cache) is not None:  # a file in the way: refused before any training
+                checks.existing_dir("--teacher-dir", self.cache)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -151,6 +151,10 @@ def distill(
             ConvNet(dataset.channels, dataset.num_classes, dataset.image_size, hp.net)
     if ranker is not None:  # before anything is written: it may refuse the calibration architectures
         ranker.start(splits.val_x, splits.val_y, dataset.flip, dataset.num_classes, device)
+    if config.soft_labels.teachers > 0 and shard.describe() is None:  # the teachers are drawn and built after the set: refused now
+        from nas_proxy.distill.soft_labels import teacher_specs
+
+        teacher_specs(config.soft_labels, config.nets, config.seed, shape, dataset.num_classes)
     if force:
         for name in OWN_FILES:
             (out / name).unlink(missing_ok=True)

@@ -149,6 +149,12 @@ def distill_sharded(
         torch.cuda.set_device(device)
     owned = not dist.is_initialized()  # ours to tear down (a caller's own group is left to it)
     if owned:
+        missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(k)]
+        if missing:  # torchrun sets them; without them init_process_group fails with a ValueError
+            raise InvalidArgumentError(
+                f"--distributed joins a torchrun launch, but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; "
+                "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
+            )
         dist.init_process_group(backend, timeout=WAIT)
     try:
         return _run_shard(config, out, resume, force, progress, callback, command, rank, world, device, backend)
@@ -216,12 +222,18 @@ def _run_shard(
 
 def _torchrun_env() -> tuple[int, int, int]:
     try:
-        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+        rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
     except (KeyError, ValueError):
         raise InvalidArgumentError(
             "--distributed runs one rank of a torchrun launch, but RANK, WORLD_SIZE and LOCAL_RANK are not set; "
             "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
         ) from None
+    if not (0 <= rank < world and 0 <= local <= rank):
+        raise InvalidArgumentError(
+            f"RANK {rank}, WORLD_SIZE {world} and LOCAL_RANK {local} are not a torchrun launch's (0 <= LOCAL_RANK <= RANK < WORLD_SIZE); "
+            "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
+        )
+    return rank, world, local
 
 
 def _cpu_group() -> dist.ProcessGroup:

@@ -35,7 +35,7 @@ from nas_proxy import checks
 from nas_proxy.data import stratified_split
 from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
 from nas_proxy.distill.config import SoftLabelConfig
-from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import write_bytes
 from nas_proxy.progress import meter
 from nas_proxy.training import TrainConfig, accuracy, train_model
@@ -140,6 +140,43 @@ def _check_copy_target(dst: Path, source_meta: dict[str, Any]) -> None:
             raise OutputConflictError(f"{dst} holds a copy of another set (tensors {there}); choose a new directory or delete it")
 
 
+def teacher_specs(
+    config: SoftLabelConfig, nets: str | None, seed: int, shape: tuple[int, int, int], num_classes: int
+) -> list[dict[str, Any]]:
+    """The specs of ``config.teachers`` teachers drawn with ``seed`` from ``config.space`` (None: the
+    distillation's space ``nets``, else the default), each checked to build for ``shape`` (C, H, W)
+    images: refused in one line before anything is trained or written."""
+    from nas_proxy.spaces import build_model, get_space
+    from nas_proxy.spaces.stratified import stratified_specs
+
+    space_name = config.space or nets or DEFAULT_SPACE
+    try:
+        space = get_space(space_name)
+    except NasProxyError as e:
+        if config.space is not None or nets is None:
+            raise
+        raise InvalidArgumentError(
+            f"the teachers default to the set's distillation space, which cannot be opened here ({' '.join(str(e).split())}); "
+            "name their space with --teacher-space"
+        ) from None
+    specs = stratified_specs(space, config.teachers, seed)
+    if len(specs) < config.teachers:
+        raise InvalidArgumentError(
+            f"--teacher-space {space_name} holds {len(specs)} architectures, fewer than the {config.teachers} teachers asked for"
+        )
+    c, h, w = shape
+    for spec in specs:
+        try:
+            with torch.device("meta"):  # no memory, no time: only whether it builds
+                build_model(spec, c, num_classes, (h, w))
+        except (NasProxyError, RuntimeError, ValueError) as e:
+            raise InvalidArgumentError(
+                f"--teacher-space {space_name} cannot build a teacher for {c}x{h}x{w} images ({' '.join(str(e).split())[:200]}); "
+                "give a space whose networks fit them"
+            ) from None
+    return specs
+
+
 def soft_labels(
     images: Tensor,
     labels: Tensor,
@@ -154,8 +191,6 @@ def soft_labels(
     """(N, classes) soft labels of ``images`` (a set whose ``meta.json`` is ``meta``: its dataset,
     split and distillation space) and their ``meta.json`` record."""
     from nas_proxy.data import load_dataset
-    from nas_proxy.spaces import get_space
-    from nas_proxy.spaces.stratified import stratified_specs
 
     d, split = meta["dataset"], meta["split"]
     dataset = load_dataset(d["name"], data_root, image_size=int(d["image_size"][0]))
@@ -164,12 +199,7 @@ def soft_labels(
             f"the set was made from {d['name']} with {d['num_classes']} classes of {d['channels']}x{d['image_size']} images; the data found now differ"
         )
     space_name = config.space or meta.get("config", {}).get("nets") or DEFAULT_SPACE
-    space = get_space(space_name)
-    specs = stratified_specs(space, config.teachers, seed)
-    if len(specs) < config.teachers:
-        raise InvalidArgumentError(
-            f"--teacher-space {space_name} holds {len(specs)} architectures, fewer than the {config.teachers} teachers asked for"
-        )
+    specs = teacher_specs(config, space_name, seed, (dataset.channels, *dataset.image_size), dataset.num_classes)
     if config.images is not None and config.images < dataset.num_classes:
         raise InvalidArgumentError(f"--teacher-images must be at least the {dataset.num_classes} classes, got {config.images}")
     split_seed, val_fraction = int(split["seed"]), float(split["val_fraction"])

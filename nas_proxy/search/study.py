@@ -62,6 +62,13 @@ def _pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
     return PRUNERS.get(config.pruner)(config.proxy)
 
 
+def _ladder(spec: str | None) -> str | None:
+    """A ladder spec in its one written form (None: no ladder)."""
+    from nas_proxy.ladders import format_ladder, parse_ladder
+
+    return None if spec is None else format_ladder(parse_ladder(spec))
+
+
 def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprint: dict[str, Any]) -> None:
     stored = study.user_attrs.get(ATTR)
     if stored is None:
@@ -82,8 +89,8 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
     problems += [
         f"proxy training {key} {a!r} there, {b!r} now" for key, (a, b) in _differences(old.proxy.to_dict(), config.proxy.to_dict())
     ]
-    if old.ladder != config.ladder:
-        problems.append(f"--ladder {old.ladder!r} there, {config.ladder!r} now")
+    if _ladder(old.ladder) != _ladder(config.ladder):  # one ladder however written: 'synflow,full:1' is 'synflow:1.0, full:1'
+        problems.append(f"--ladder {old.ladder or 'none'!r} there, {config.ladder or 'none'!r} now")
     if old.max_params != config.max_params:
         problems.append(f"--max-params {old.max_params} there, {config.max_params} now")
     if old.seed != config.seed:

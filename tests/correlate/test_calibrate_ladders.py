@@ -8,6 +8,7 @@ import csv
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -156,3 +157,52 @@ def test_run_climbs_the_profile_ladder_where_the_preset_names_none(tmp_path: Pat
     preset.write_text(base + 'proxy_name = "random-ipc10"\n')  # the preset names its proxy: it wins
     chosen = plan(preset, proxy_profile=str(profile)).search
     assert (chosen.ladder, chosen.proxy_name) == (None, "random-ipc10")
+
+
+def test_files_with_a_byte_order_mark_and_crlf_line_ends_read_as_plain_ones(tmp_path: Path) -> None:
+    """A table, scores and split saved by a spreadsheet (a UTF-8 byte-order mark, CRLF line ends) are
+    the same files: before, the mark glued to the first column's name refused them, or raised KeyError."""
+    table, scores, split = _files(tmp_path)
+    plain = sim.load_candidates(table, [scores])
+    for path in (table, scores, split):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    marked = sim.load_candidates(table, [scores])
+    assert marked.ids == plain.ids and sorted(marked.fidelities) == sorted(plain.fidelities)
+    for name, f in plain.fidelities.items():
+        assert np.array_equal(marked.fidelities[name].scores, f.scores) and np.array_equal(marked.fidelities[name].seconds, f.seconds)
+    cal, held = sim.read_split(split, marked.ids)
+    assert len(cal) == N - 4 and len(held) == 4
+
+
+def test_a_full_disk_at_the_second_file_leaves_neither(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The disk fills between the profile and the candidates' CSV: before, the profile was left
+    without its table (the CSV failed after it); now the CSV goes first and is removed when the
+    profile cannot be written. Whichever of the two is written second finds the disk full."""
+    import nas_proxy.files
+    import nas_proxy.profile
+    from nas_proxy.files import DiskFullError
+
+    calls: list[str] = []
+
+    def second_fails(name: str, real: Any) -> Any:
+        def write(obj: Any, path: Path) -> Any:
+            if len(calls) == 1:
+                raise DiskFullError(Path(path), 100, 0)
+            calls.append(name)
+            return real(obj, path) if name == "profile" else real(path, obj)
+
+        return write
+
+    real_text, real_profile = nas_proxy.files.write_text, nas_proxy.profile.write_profile
+    monkeypatch.setattr(nas_proxy.files, "write_text", lambda path, text: second_fails("csv", real_text)(text, path))
+    monkeypatch.setattr(nas_proxy.profile, "write_profile", second_fails("profile", real_profile))
+    table, scores, _ = _files(tmp_path)
+    out = tmp_path / "out" / "profile.toml"
+    out.parent.mkdir()
+    assert (
+        main(["calibrate", "--ladders", "auto", "--truth", str(table), "--scores", str(scores), "--n-boot", "20", "--out", str(out)]) == 4
+    )
+    assert "no space left on device" in capsys.readouterr().err
+    assert len(calls) == 1 and list(out.parent.iterdir()) == []

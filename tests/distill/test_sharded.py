@@ -146,3 +146,27 @@ def test_launch_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch: pytest
     assert main(["distill", *FLAGS, "--out", str(tmp_path / "b")]) == 2
     assert "WORLD_SIZE is 2 (a torchrun launch) but --distributed is missing" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_launch_environment_that_is_no_torchrun_s_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: WORLD_SIZE=abc, or RANK/WORLD_SIZE/LOCAL_RANK set by hand without MASTER_ADDR and
+    MASTER_PORT (or with RANK beyond WORLD_SIZE), reached int() or init_process_group: an internal error."""
+    from nas_proxy.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "abc")
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "a")]) == 2
+    assert "WORLD_SIZE is 'abc', not a number of processes" in capsys.readouterr().err
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RANK", "5")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "b"), "--distributed"]) == 2
+    assert "RANK 5, WORLD_SIZE 2 and LOCAL_RANK 0 are not a torchrun launch's" in capsys.readouterr().err
+    monkeypatch.setenv("RANK", "0")
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "c"), "--distributed"]) == 2
+    err = capsys.readouterr().err
+    assert "MASTER_ADDR and MASTER_PORT are not set" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())

@@ -172,6 +172,9 @@ def test_the_study_refuses_another_ladder(tmp_path: Path, capsys: pytest.Capture
         search(ladder("synflow:1.0,full:2"), "o", 2, str(storage), out=tmp_path, **FULL)
     with pytest.raises(OutputConflictError, match=r"n_trials 2 there, 3 now"):
         search(ladder("synflow:1.0,full:1"), "o", 3, str(storage), out=tmp_path, **FULL)
+    # the same ladder written otherwise resumes the study (before: refused as another ladder)
+    for same in ("synflow,full:1", "synflow:1.00, full:1"):
+        search(ladder(same), "o", 2, str(storage), out=tmp_path, **FULL)
     args = ["search", "--ladder", "naswot:1.0,full:1", "--dataset", "digits", "--space", SMALL_SPACE, "--study", "o"]
     code = main([*args, "--storage", str(storage), "--n-trials", "2", "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
