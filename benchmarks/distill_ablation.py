@@ -67,6 +67,7 @@ from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
 from nas_proxy.report.render import dimension_lines  # noqa: E402
 
 TABLE = BENCHMARKS / "groundtruth" / "fashion-mnist-convnet720.csv"
+DEFAULT = "datadam"  # today's `distill` default: every optimised variant is also compared with it
 PROMOTE = 3  # "proxy + promote 3": issue 18's target
 PROMOTE_SEED = 1  # promotion picks by this seed's validation accuracy (another training than the ground truth's)
 
@@ -261,10 +262,28 @@ def summarise(table: Table, variants: dict[str, dict[str, Any]], args: argparse.
     }
     result = fidelity(table, proxies, args.bootstrap, args.seed, args.promote)
     for n in done:
-        baseline = f"random-ipc{variants[n]['ipc']}"
-        if baseline in done and baseline != n:
-            result["proxies"][n]["vs_random"] = vs_random(table, done[n]["scores"], done[baseline]["scores"], args.bootstrap, args.seed)
+        for key, baseline in (("vs_random", f"random-ipc{variants[n]['ipc']}"), ("vs_default", f"{DEFAULT}-ipc{variants[n]['ipc']}")):
+            if baseline in done and baseline != n and not (key == "vs_default" and n.startswith("random")):
+                result["proxies"][n][key] = vs_random(table, done[n]["scores"], done[baseline]["scores"], args.bootstrap, args.seed)
     return result
+
+
+def default_lines(res: dict[str, Any]) -> list[str]:
+    """Each optimised variant against today's default (DataDAM through ConvNet-3) of its IPC, paired."""
+    rows = [(n, r["vs_default"]) for n, r in res["proxies"].items() if "vs_default" in r]
+    if not rows:
+        return []
+    lines = [
+        f"Against today's `distill` default of the same IPC (`{DEFAULT}-ipcN`), paired on the same resamples: the variant minus it "
+        "[95 % interval], and the share of resamples where the variant is better.",
+        "",
+        "| variant | Δρ | Δτ-b | Δρ top 20% | P(better), ρ |",
+        "|---|---|---|---|---|",
+    ]
+    for n, d in rows:
+        cells = [_ci(d[m]["diff"], d[m]["ci"]) for m in ("spearman", "kendall", "top_spearman")]
+        lines.append(f"| {n} | {' | '.join(cells)} | {d['spearman']['p_better']:.2f} |")
+    return [*lines, ""]
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -311,6 +330,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"(an interval containing 0: not told apart). `{CEILING}`: the table's seed 1 against its seed 0, the ceiling. "
             "`distill s`: the set's one-off seconds (its distillation, and its soft labels' teachers).",
             "",
+            *default_lines(res),
             *dimension_lines({n: r.get("per_dimension") or {} for n, r in res["proxies"].items()}),
         ]
     other = [(n, v) for n, v in report["variants"].items() if not res or n not in res["proxies"]]
