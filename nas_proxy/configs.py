@@ -19,7 +19,9 @@ dataclass is a sub-table::
 
 Values win in this order: the dataclass default < the file < a flag given on the command line.
 Unknown keys, values of the wrong type and non-finite numbers are refused in one line naming the
-file, the table and the key. :func:`dumps` writes a resolved config back in the same spelling.
+file, the table and the key, and so is an option asked for where it changes nothing (``select_every``
+without ``select_by``: a dataclass's ``idle_options``, see :func:`build`). :func:`dumps` writes a
+resolved config back in the same spelling.
 """
 
 from __future__ import annotations
@@ -156,9 +158,33 @@ def values(cls: type, tbl: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def build(cls: type[T], tbl: Mapping[str, Any], where: str, **flags: Any) -> T:
     """``cls`` from its defaults, then ``tbl`` (every key must be a field), then ``flags`` that are
-    not None (the options given on the command line)."""
+    not None (the options given on the command line).
+
+    A dataclass with an ``idle_options()`` method (``{field: message}``: the fields that change nothing
+    in this configuration, such as ``select_every`` without ``select_by``) has each of them refused when
+    it was asked for: a flag given, or a file value other than the field's default (a file that
+    :func:`dumps` wrote spells out every default and is read back as it was written)."""
     check_keys(where, tbl, fields(cls))
-    return cls(**{**values(cls, tbl, where), **{k: v for k, v in flags.items() if v is not None}})
+    from_file = values(cls, tbl, where)
+    given = {k: v for k, v in flags.items() if v is not None}
+    built = cls(**{**from_file, **given})
+    idle: Mapping[str, str] = getattr(built, "idle_options", dict)()
+    for name, message in idle.items():
+        if name in given:
+            raise InvalidArgumentError(message)
+        if name in from_file and from_file[name] != default_of(cls, name):
+            raise InvalidArgumentError(f"{where}: {message}")
+    return built
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default of field ``name`` of dataclass ``cls`` (its ``default_factory`` called)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    if f.default is dataclasses.MISSING:
+        raise TypeError(f"{cls.__name__}.{name} has no default")
+    return f.default
 
 
 def _convert(tp: Any, value: Any, name: str, where: str) -> Any:

@@ -114,14 +114,17 @@ CASES: list[Case] = [
     # ---- distill: space-aware networks, batch-norm rule, hybrid sets, selection by ranking
     Case(f"{D} --nets nb201", "nb201 networks expose no block features (forward_features)"),
     Case(f"{D} --nets convnet-nowhere", "convnet-nowhere"),
-    Case(f"{D} --nets convnet-cpu --net-norm batchnorm", "--net-norm fixes one network; drop one of them"),
+    Case(f"{D} --nets convnet-cpu --net-norm batchnorm", "net_norm changes nothing with nets (each iteration's network is drawn"),
     Case(f"{D} --batchnorm-stats mine", "invalid choice: 'mine'"),
     Case(f"{D} --real-per-class 2", "real_per_class must be in [0, 1], got 2"),
     Case(f"{D} --select-by nowhere.csv", "nowhere.csv"),
     Case(f"{D} --select-by archs/truth-8.json", "is outside --select-space 'convnet720'"),
     Case(f"{D} --select-by archs/table-bad.csv --select-space convnet-cpu", "line 2"),
     Case(f"{D} --select-by archs/truth-2.json --select-space convnet-cpu", "2 calibration architectures left"),
-    Case(f"{D} --select-by archs/truth-8.json --select-space convnet-cpu --method random", "method 'random' has none"),
+    Case(
+        f"{D.replace(' --iterations 1', '')} --select-by archs/truth-8.json --select-space convnet-cpu --method random",
+        "method 'random' has none",
+    ),
     Case(f"{D} --select-by archs/truth-8.json --select-every 0", "select_every must be at least 1"),
     Case(f"{D} --select-by archs/truth-8.json --select-epochs 0", "select_epochs must be at least 1"),
     Case(f"{D} --select-by archs/truth-8.json --select-archs 2", "select_archs must be at least 3"),
@@ -778,6 +781,18 @@ BADIN: list[Case] = [
     ),  # before: 'search space file nowhere.toml does not exist', a file the user never named
     # distill --select-by on a constant truth: before, it distilled, "selecting" by a Spearman of NaN every time
     Case(f"{D} --select-by archs/truth-constant.json --select-space convnet-cpu", "all 8 calibration architectures have the same accuracy"),
+    # an option that changes nothing without its partner: before, exit 0 and a run that ignored it
+    # (configs.build and each config's idle_options; a file's value is refused only where it is not the default)
+    Case(f"{D} --select-every 100", "select_every changes nothing without select_by (--select-by FILE)"),
+    Case(f"{D} --select-max-mflops 60", "select_max_mflops changes nothing without select_by"),
+    Case(f"{D} --method random", "iterations changes nothing with method random, which optimises nothing"),
+    Case(f"{D.replace(' --iterations 1', '')} --method random --real-per-class 1", "real_per_class changes nothing with method random"),
+    Case(f"{D} --method dm --attention-power 1", "attention_power changes nothing with method dm (it is an option of method datadam)"),
+    Case(f"{D} --method dm --lambda 0.1", "lambda_mmd changes nothing with method dm"),
+    Case(f"{D} --batchnorm-stats own", "batchnorm_stats changes nothing without a batch-norm network"),
+    Case(f"{D} --teacher-space convnet-cpu", "--teacher-space (space) changes nothing without teachers (--soft-labels N)"),
+    Case(f"{D} --soft-labels 0 --teacher-dir teachers", "--teacher-dir (cache) changes nothing without teachers"),
+    Case("soft-labels syn --temperature 2 --device cpu --quiet", "--temperature (temperature) changes nothing without teachers"),
 ]
 CASES += BADIN
 

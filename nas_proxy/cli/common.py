@@ -8,7 +8,6 @@ field default to None here ("not given") and their help states the dataclass def
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import sys
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
 
 from nas_proxy import configs
 from nas_proxy.cli.types import nonempty
+from nas_proxy.configs import default_of
 from nas_proxy.errors import InvalidArgumentError
 
 Subparsers = argparse._SubParsersAction
@@ -129,16 +129,6 @@ def missing_required(args: argparse.Namespace, extra: Sequence[Missing] = ()) ->
     raise InvalidArgumentError(
         f"the following arguments are required: {', '.join(m.name for m in missing)}{f'; {also}' if also else ''}{see}"
     )
-
-
-def default_of(cls: type, name: str) -> Any:
-    """The default of field ``name`` of dataclass ``cls`` (its ``default_factory`` called)."""
-    f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    if f.default is dataclasses.MISSING:
-        raise TypeError(f"{cls.__name__}.{name} has no default")
-    return f.default
 
 
 def show(value: Any) -> str:

@@ -159,8 +159,6 @@ def cmd_distill(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         soft_labels=soft_label_config(args, file),
     )
-    if args.nets is not None and args.net_norm is not None:
-        raise InvalidArgumentError("--nets draws each iteration's network from the space, --net-norm fixes one network; drop one of them")
     if args.download:
         from nas_proxy.data import load_dataset
 

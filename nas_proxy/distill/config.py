@@ -21,7 +21,20 @@ if TYPE_CHECKING:  # the command line reads DistillConfig's defaults without imp
 ATTENTION_POWER_MAX = 8.0  # largest p of DataDAM's attention maps |f|^p (twice the paper's 4): see DistillConfig.validate
 # DistillConfig.batchnorm_stats: the statistics that normalise the synthetic batch (distill/batchnorm.py)
 BATCHNORM_RULES = ("real", "own")
-DEFAULT_TEACHER_SPACE = "convnet720"  # soft labels: teachers' space when the set names no distillation space
+DEFAULT_TEACHER_SPACE = "convnet720"
+# DistillConfig fields that act only on a method that optimises (a random subset is drawn, not learned)
+OPTIMISATION = (
+    "iterations",
+    "batch_real",
+    "image_lr",
+    "momentum",
+    "net_norm",
+    "net_depth",
+    "net_width",
+    "nets",
+    "batchnorm_stats",
+    "real_per_class",
+)  # soft labels: teachers' space when the set names no distillation space
 
 
 @dataclass
@@ -52,6 +65,14 @@ class SoftLabelConfig:
             checks.text("teacher cache", self.cache)
             if checks.status("--teacher-dir", self.cache) is not None:  # a file in the way: refused before any training
                 checks.existing_dir("--teacher-dir", self.cache)
+
+    def idle_options(self) -> dict[str, str]:
+        """Without teachers, the teachers' options change nothing (``configs.build`` refuses them)."""
+        if self.teachers > 0:
+            return {}
+        flags = {"space": "--teacher-space", "epochs": "--teacher-epochs", "images": "--teacher-images", "temperature": "--temperature"}
+        flags["cache"] = "--teacher-dir"
+        return {name: f"{flag} ({name}) changes nothing without teachers (--soft-labels N): drop it" for name, flag in flags.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +174,31 @@ class DistillConfig:
         checks.positive("checkpoint_every", self.checkpoint_every)
         checks.positive("log_every", self.log_every)
         self.soft_labels.validate()
+
+    def idle_options(self) -> dict[str, str]:
+        """The fields that change nothing in this configuration, each with its one-line error
+        (``configs.build`` refuses them when asked for: an option silently ignored is a run the user
+        did not ask for)."""
+        if self.method not in METHODS.names():
+            return {}  # validate() names the unknown method
+        method = METHODS.get(self.method)
+        why: dict[str, str] = {}
+        own = {f.name for f in fields(method)}
+        for name in METHODS.names():  # a method's options are the fields of its class (distill/methods.py)
+            for f in fields(METHODS.get(name)):
+                if f.name not in own:
+                    why.setdefault(f.name, f"with method {self.method} (it is an option of method {name})")
+        if not method.optimises:
+            why.update(dict.fromkeys(OPTIMISATION, f"with method {self.method}, which optimises nothing"))
+        if self.select_by is None:
+            for name in ("select_every", "select_space", "select_epochs", "select_archs", "select_max_mflops"):
+                why.setdefault(name, "without select_by (--select-by FILE)")
+        if self.nets is not None:
+            for name in ("net_norm", "net_depth", "net_width"):
+                why.setdefault(name, "with nets (each iteration's network is drawn from the space)")
+        elif self.net_norm != "batchnorm":
+            why.setdefault("batchnorm_stats", "without a batch-norm network (net_norm batchnorm, or nets)")
+        return {name: f"{name} changes nothing {reason}: drop it" for name, reason in why.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

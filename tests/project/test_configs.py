@@ -93,6 +93,40 @@ def test_the_library_configs_load_with_every_default() -> None:
         assert configs.build(cls, given(configs.plain(cls())), "x [t]") == cls()  # every field type is one the loader reads
 
 
+@dataclass
+class Gated:
+    on: bool = False
+    level: int = 1  # changes nothing unless ``on``
+
+    def idle_options(self) -> dict[str, str]:
+        return {} if self.on else {"level": "level changes nothing without on: drop it"}
+
+
+def test_an_option_that_changes_nothing_is_refused_when_asked_for_and_a_written_default_reads_back() -> None:
+    assert configs.build(Gated, {}, "f.toml [g]") == Gated()
+    assert configs.build(Gated, {"level": 1}, "f.toml [g]") == Gated()  # a file spelling out the default (configs.write does)
+    assert configs.build(Gated, {"on": True, "level": 5}, "f.toml [g]") == Gated(True, 5)
+    with pytest.raises(InvalidArgumentError, match=re.escape("f.toml [g]: level changes nothing without on: drop it")):
+        configs.build(Gated, {"level": 5}, "f.toml [g]")
+    with pytest.raises(InvalidArgumentError, match=r"^level changes nothing without on"):  # a flag, even typed equal to the default
+        configs.build(Gated, {}, "f.toml [g]", level=1)
+
+
+def test_a_written_distill_config_of_every_method_reads_back() -> None:
+    """``config.toml`` spells out every field: a random subset's file (iterations = 8000, the default)
+    is read back, and only a value the run could not have used is refused."""
+    from nas_proxy.distill import DistillConfig
+    from nas_proxy.distill.methods import METHODS
+
+    for method in METHODS.names():
+        written = {k: v for k, v in configs.plain(DistillConfig(method=method)).items() if v is not None and k != "soft_labels"}
+        assert configs.build(DistillConfig, written, "c.toml [distill]") == DistillConfig(method=method)
+    with pytest.raises(InvalidArgumentError, match=re.escape("c.toml [distill]: batch_real changes nothing with method random")):
+        configs.build(DistillConfig, {"method": "random", "batch_real": 32}, "c.toml [distill]")
+    with pytest.raises(InvalidArgumentError, match="attention_power changes nothing with method dm"):
+        configs.build(DistillConfig, {"method": "dm"}, "c.toml [distill]", attention_power=1.0)
+
+
 def test_a_flag_wins_over_the_file_and_the_resolved_config_is_saved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[distill]\ndataset = "digits"\nipc = 2\niterations = 3\nbatch_real = 8\nseed = 4\n')
