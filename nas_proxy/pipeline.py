@@ -262,6 +262,7 @@ def _search(
     data = {"synthetic": str(synthetic)} if synthetic is not None else {"synthetic": None, "dataset": dataset}
     sc = SearchConfig(**{"proxy": ProxyConfig(), **given, **data, "device": device})
     sc.validate()
+    promotion.check_used(budget.promote, budget.promote_epochs, budget.promote_images, sc.ladder)
     get_space(sc.space)  # an unknown space or a broken space file is refused now, not after distilling
     return sc, budget
 

@@ -793,6 +793,18 @@ BADIN: list[Case] = [
     Case(f"{D} --teacher-space convnet-cpu", "--teacher-space (space) changes nothing without teachers (--soft-labels N)"),
     Case(f"{D} --soft-labels 0 --teacher-dir teachers", "--teacher-dir (cache) changes nothing without teachers"),
     Case("soft-labels syn --temperature 2 --device cpu --quiet", "--temperature (temperature) changes nothing without teachers"),
+    Case(
+        f"{P} --dataset digits --proxy random-ipc10 --promote-epochs 2",
+        "--promote-epochs changes nothing without --promote K or a --ladder",
+    ),
+    Case(f"{S} --promote-images 100", "--promote-images changes nothing without --promote K"),
+    # --select-by's file errors name --select-by (before: --archs or --truth, options distill does not have)
+    Case(f"{D} --select-by archs/empty.json --select-space convnet-cpu", "--select-by file archs/empty.json must hold a non-empty list"),
+    Case(f"{D} --select-by archs/good.json --select-space convnet-cpu", "--select-by file archs/good.json has no ground truth"),
+    Case(
+        f"{D} --select-by archs/best-nospec.json --select-space convnet-cpu",
+        "--select-by file archs/best-nospec.json looks like a best.json",
+    ),
 ]
 CASES += BADIN
 

@@ -40,7 +40,7 @@ class CalibrationRanker(Ranker):
         self.space_name, self.space = config.select_space, get_space(config.select_space)
         self.max_mflops, self.subset = config.select_max_mflops, config.select_archs
         self.proxy = ProxyConfig() if config.select_epochs is None else ProxyConfig(epochs=config.select_epochs)
-        self.truths = from_file(config.select_by, self.space)
+        self.truths = from_file(config.select_by, self.space, "--select-by")
         for t in self.truths:
             try:
                 self.space.validate(t.spec)

@@ -64,17 +64,18 @@ def _table_rows(path: Path, text: str) -> list[Truth] | None:
     return [t for _, t in best.values()]
 
 
-def from_file(path: Path | str, space: SearchSpace | None = None) -> list[Truth]:
-    """A ground-truth table CSV, or a JSON/CSV list of architectures that all carry ``accuracy``."""
-    path = existing_file("--truth", path)
+def from_file(path: Path | str, space: SearchSpace | None = None, what: str = "--truth") -> list[Truth]:
+    """A ground-truth table CSV, or a JSON/CSV list of architectures that all carry ``accuracy``
+    (``what``: the option that named the file, for the errors)."""
+    path = existing_file(what, path)
     if path.suffix.lower() == ".csv":
-        rows = _table_rows(path, read_text("--truth", path))
+        rows = _table_rows(path, read_text(what, path))
         if rows is not None:
             return rows
-    archs = read_archs(path, space)
+    archs = read_archs(path, space, what)
     if any(a.truth is None for a in archs):
         raise InvalidArgumentError(
-            f"--truth file {path} has no ground truth: give a ground-truth table (columns seed, spec, test_accuracy) "
+            f"{what} file {path} has no ground truth: give a ground-truth table (columns seed, spec, test_accuracy) "
             "or architectures that each carry an 'accuracy' (%)"
         )
     return [Truth(a.spec, a.arch_id, float(a.truth)) for a in archs if a.truth is not None]

@@ -54,14 +54,14 @@ def _unique(archs: list[Arch], path: Path) -> list[Arch]:
     return archs
 
 
-def read_archs(path: Path | str, space: SearchSpace | None = None) -> list[Arch]:
+def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "--archs") -> list[Arch]:
     """A JSON list (of specs, or of objects with ``spec`` and optionally ``accuracy``), a
     ``best.json`` from a search, or a CSV with a ``spec`` column and optionally ``accuracy``.
 
     With the ``space`` they belong to, a spec may leave out ``"family"`` and may be text in the
     family's short form (``"depth=2,width=32"`` for a ConvNet, as ``evaluate --model`` takes)."""
     path = Path(path)
-    text = read_text("--archs", path)
+    text = read_text(what, path)
     rows: list[Any]
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
@@ -77,16 +77,16 @@ def read_archs(path: Path | str, space: SearchSpace | None = None) -> list[Arch]
                     raise InvalidArgumentError(f"{path} line {n}: column 'spec' is not a JSON object: {row['spec']!r}") from None
             rows.append({"spec": spec, **({"accuracy": row["accuracy"]} if "accuracy" in row else {})})
     else:
-        data = checks.parse_json(f"--archs file {path}", text)
+        data = checks.parse_json(f"{what} file {path}", text)
         if isinstance(data, dict) and "top" in data:  # best.json of a search
             data = data["top"]
             if not isinstance(data, list) or not all(isinstance(t, dict) and "spec" in t for t in data):
                 raise InvalidArgumentError(
-                    f"--archs file {path} looks like a best.json but its 'top' entries lack 'spec'; export it again with nasproxy search"
+                    f"{what} file {path} looks like a best.json but its 'top' entries lack 'spec'; export it again with nasproxy search"
                 )
         rows = data if isinstance(data, list) else []
     if not rows:
-        raise InvalidArgumentError(f"--archs file {path} must hold a non-empty list of architectures")
+        raise InvalidArgumentError(f"{what} file {path} must hold a non-empty list of architectures")
     archs = []
     given = [isinstance(r, dict) and "spec" in r and r.get("accuracy") not in (None, "") for r in rows]
     for i, row in enumerate(rows):

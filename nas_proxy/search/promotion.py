@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from nas_proxy import checks
+from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.groundtruth.trainings import TrainingStudy
 from nas_proxy.search.config import promotion_epochs
 from nas_proxy.search.study import ATTR, ranked, spec_of, study_space, trial_summary
@@ -49,6 +50,15 @@ def check(k: int, epochs: int, images: int | None = None) -> None:
     checks.number("--promote", k, 0, integer=True)
     checks.positive("--promote-epochs", epochs)
     checks.number("--promote-images", images, 10, integer=True, optional=True)  # as the ground truth's --full-images
+
+
+def check_used(k: int, epochs: int | None, images: int | None, ladder: str | None) -> None:
+    """Refuse ``--promote-epochs``/``--promote-images`` given (not None) where nothing is trained on
+    real data: no promotion (K = 0) and no ladder (whose ``full`` rung takes them)."""
+    if k == 0 and ladder is None:
+        for flag, value in (("--promote-epochs", epochs), ("--promote-images", images)):
+            if value is not None:
+                raise InvalidArgumentError(f"{flag} changes nothing without --promote K or a --ladder (its full rung): drop it")
 
 
 def candidates(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:

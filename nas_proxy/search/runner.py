@@ -29,6 +29,7 @@ from nas_proxy.search.dashboard import attach_study_extras, save_curve_note
 from nas_proxy.search.ladder import Rungs, climb_trial, rung_of
 from nas_proxy.search.promotion import DEFAULT_EPOCHS
 from nas_proxy.search.promotion import check as check_promotion
+from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
 from nas_proxy.search.study import ATTR, create_or_check, export, ranked, trial_summary
 from nas_proxy.search.target import SearchProxy, open_proxy
@@ -284,6 +285,7 @@ def search(
     distinct candidates for ``promote_epochs`` on real data (``promote_images`` of the training split;
     None: all of it), see :mod:`nas_proxy.search.promotion`."""
     config.validate()
+    check_promotion_used(promote, promote_epochs, promote_images, config.ladder)
     promote_epochs = DEFAULT_EPOCHS if promote_epochs is None else promote_epochs
     check_promotion(promote, promote_epochs, promote_images)
     ladder = None
