@@ -37,20 +37,16 @@ class FileWriteError(NasProxyError):
 
 class DiskFullError(FileWriteError):
     """No space left on the device (ENOSPC) or the user's disk quota exceeded (EDQUOT). Exit 4: not
-    bad input; ``resume`` (the same command, by default) continues once there is room."""
+    bad input; the same command continues once there is room."""
 
     exit_code = 4
 
-    def __init__(self, path: Path, needed: int | None, free: int | None, quota: bool = False, resume: str = RESUME) -> None:
+    def __init__(self, path: Path, needed: int | None, free: int | None, quota: bool = False) -> None:
         what, fix = ("disk quota exceeded", "free space within your quota") if quota else ("no space left on device", "free space")
         wanted = "an unknown number of bytes" if needed is None else f"{needed:,} bytes"
         there = "an unknown number of bytes" if free is None else f"{free:,} bytes"
-        super().__init__(f"{what} writing {shorten(path)}: {wanted} to write, {there} free; {fix}, then {resume}")
+        super().__init__(f"{what} writing {shorten(path)}: {wanted} to write, {there} free; {fix}, then {RESUME}")
         self.path, self.needed, self.free, self.quota = path, needed, free, quota
-
-    def with_resume(self, resume: str) -> DiskFullError:
-        """The same error, telling another way to continue (``run the same command with --resume``)."""
-        return DiskFullError(self.path, self.needed, self.free, self.quota, resume)
 
 
 def free_bytes(path: Path) -> int | None:

@@ -307,7 +307,7 @@ def run(
         t0 = time.perf_counter()
         try:
             distill(p.distill, syn, resume=(syn / "checkpoint.safetensors").is_file(), progress=progress, ranker=ranker(p.distill))
-        except InterruptedRunError as e:  # its hint names `nasproxy distill --resume`; `run` resumes by itself
+        except InterruptedRunError as e:  # its hint names the distill command; `run` resumes by itself
             raise KeyboardInterrupt from e
         seconds["distill"] = time.perf_counter() - t0
         tell(f"[1/3] distill done in {clock(seconds['distill'])}")

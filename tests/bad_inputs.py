@@ -77,7 +77,7 @@ CASES: list[Case] = [
     Case("distill --dataset digits --ipc 1 --out spaces", "spaces is not empty and holds no nasproxy run"),
     Case(f"{D} --resume", "nothing to resume in OUT"),
     Case(f"{D} --resume --force", "not allowed with argument --resume"),
-    Case("distill --dataset digits --ipc 1 --out syn", "already holds a run"),
+    Case("distill --dataset digits --ipc 1 --out syn", "holds a different run (batch_real: 4 there, 64 now"),
     Case("distill --dataset digits --ipc 2 --out syn --resume", "holds a different run"),
     # ---- distill: datasets that are missing, foreign, truncated or corrupt
     Case("distill --dataset mnist --ipc 1 --out OUT", "--data-root"),

@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-from pathlib import Path
 
 from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, default_of, from_config, off, option, print_json, save_config
 from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.files import DiskFullError
 
 
 def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -122,7 +120,6 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 def cmd_distill(args: argparse.Namespace) -> int:
     from nas_proxy import configs
     from nas_proxy.distill import DistillConfig, distill
-    from nas_proxy.synthetic import CHECKPOINT
 
     file = Config(args.config)
     tbl = file.table("distill")
@@ -163,32 +160,27 @@ def cmd_distill(args: argparse.Namespace) -> int:
         from nas_proxy.data import load_dataset
 
         load_dataset(config.dataset, config.data_root, download=True, image_size=config.image_size)
-    try:
-        if args.distributed:
-            from nas_proxy.distill.sharded import distill_sharded
+    if args.distributed:
+        from nas_proxy.distill.sharded import distill_sharded
 
-            sharded = distill_sharded(config, args.out, args.resume, args.force, not args.quiet, command=command_line())
-            if sharded is None:
-                return 0  # ranks other than 0: rank 0 reports the merged artifact
-            result = sharded
-        else:
-            _refuse_torchrun_without_distributed()
-            from nas_proxy.calibrate.selection import ranker
+        sharded = distill_sharded(config, args.out, args.resume, args.force, not args.quiet, command=command_line())
+        if sharded is None:
+            return 0  # ranks other than 0: rank 0 reports the merged artifact
+        result = sharded
+    else:
+        _refuse_torchrun_without_distributed()
+        from nas_proxy.calibrate.selection import ranker
 
-            result = distill(
-                config,
-                args.out,
-                resume=args.resume,
-                force=args.force,
-                progress=not args.quiet,
-                command=command_line(),
-                ranker=ranker(config),
-            )
-        save_config(result.path, {"distill": config})
-    except DiskFullError as e:  # a checkpoint on disk: the same command continues only with --resume
-        if args.resume or not (Path(args.out) / CHECKPOINT).is_file():
-            raise
-        raise e.with_resume("run the same command with --resume") from None
+        result = distill(
+            config,
+            args.out,
+            resume=args.resume,
+            force=args.force,
+            progress=not args.quiet,
+            command=command_line(),
+            ranker=ranker(config),
+        )
+    save_config(result.path, {"distill": config})
     if args.json:
         print_json(result.meta)
     else:

@@ -82,7 +82,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) -> dict[str, Any] | None:
     """Refuse to mix runs: the checkpoint to resume from, or None for a fresh start (``--force``
-    included). Changes nothing on disk."""
+    included). A run of the same options is resumed with or without ``resume`` (a finished one is
+    taken as it is); ``resume`` is needed only to continue a finished run to more iterations.
+    Changes nothing on disk."""
     if resume and force:
         raise InvalidArgumentError("--resume and --force contradict each other; pick one")
     check_writable(out)  # first: a path the OS refuses (a name too long) cannot even be tested for existence
@@ -102,14 +104,18 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     if not (out / CHECKPOINT).is_file():
         raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint; start again with --force")
     checkpoint = read_checkpoint(out / CHECKPOINT)
-    if not resume:
-        raise OutputConflictError(
-            f"{out} already holds a run ({checkpoint['done']} iterations done); pass --resume to continue it or --force to replace it"
-        )
     differ = {k: (v, config.identity().get(k)) for k, v in checkpoint["identity"].items() if config.identity().get(k) != v}
     if differ:
         listed = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(differ.items()))
-        raise OutputConflictError(f"{out} holds a different run ({listed}); use the same options to --resume, or --force to replace it")
+        raise OutputConflictError(f"{out} holds a different run ({listed}); use its options to continue it, or --force to replace it")
+    # the same options continue the run (the same command resumes what a kill or Ctrl-C stopped); a finished
+    # run is taken as it is, and continued to another number of iterations only when --resume asks for it
+    target = config.iterations if METHODS.get(config.method).optimises else 0
+    if not resume and (out / META).is_file() and checkpoint["done"] != target:
+        raise OutputConflictError(
+            f"{out} already holds a finished run of {checkpoint['done']} iterations; pass --resume to continue it to "
+            f"{config.iterations}, or --force to replace it"
+        )
     if checkpoint["done"] > config.iterations:
         raise OutputConflictError(f"{out} already ran {checkpoint['done']} iterations, more than the {config.iterations} asked for")
     if checkpoint["window"].numel() != len(METHODS.get(config.method).terms):  # a checkpoint of an older version

@@ -369,7 +369,7 @@ def _optimise(
                 bar.close()
                 raise InterruptedRunError(
                     f"interrupted{interrupts.by_signal()} at iteration {done}/{total}; checkpoint saved in {out}; "
-                    "continue with the same command and --resume",
+                    "the same command continues it",
                     interrupts.exit_status(),
                 )
     bar.close()

@@ -87,8 +87,11 @@ def test_bad_input_is_one_line_and_non_zero(
 def test_output_conflict_then_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = str(tmp_path / "syn")
     assert run_cli(["distill", *TINY, "--iterations", "2", "--out", out], capsys)[0] == 0
-    code, _, err = run_cli(["distill", *TINY, "--iterations", "2", "--out", out], capsys)
-    assert_one_line_error(code, err, "already holds a run", "--resume", "--force")
+    before = {p.name: p.read_bytes() for p in Path(out).iterdir()}
+    assert run_cli(["distill", *TINY, "--iterations", "2", "--out", out], capsys)[0] == 0  # the same command: the run as it is
+    assert {p.name: p.read_bytes() for p in Path(out).iterdir()} == before
+    code, _, err = run_cli(["distill", *TINY, "--iterations", "3", "--out", out], capsys)  # more iterations: asked for, not implied
+    assert_one_line_error(code, err, "already holds a finished run of 2 iterations", "--resume to continue it to 3", "--force")
     code, _, err = run_cli(["distill", *TINY, "--iterations", "2", "--seed", "3", "--out", out, "--resume"], capsys)
     assert_one_line_error(code, err, "holds a different run", "seed: 0 there, 3 now")
     assert run_cli(["distill", *TINY, "--iterations", "2", "--seed", "3", "--out", out, "--force"], capsys)[0] == 0
@@ -131,7 +134,7 @@ def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path: Path) -> None:
     gate.open()  # ... so the held checkpoint is written, and the next iteration stops
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "interrupted at iteration" in err and "--resume" in err and "Traceback" not in err
+    assert "interrupted at iteration" in err and "the same command continues it" in err and "Traceback" not in err
     assert not (out / "meta.json").exists()
     done = int(err.split("interrupted at iteration ")[1].split("/")[0])
     finish = _nasproxy("distill", *TINY, "--iterations", str(done + 2), "--out", str(out), "--resume", "--json")

@@ -70,12 +70,10 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tiny_run: Path, tmp
         if done == 2:
             os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
 
-    with pytest.raises(InterruptedRunError, match="--resume"):
+    with pytest.raises(InterruptedRunError, match="the same command continues it"):
         distill(tiny_config(), out, progress=False, callback=interrupt_at_2)
     assert not (out / "meta.json").exists()  # nothing half-written: no finished artifact
-    with pytest.raises(OutputConflictError, match="--resume"):
-        distill(tiny_config(), out, progress=False)
-    distill(tiny_config(), out, resume=True, progress=False)
+    distill(tiny_config(), out, progress=False)  # the same call continues from the checkpoint
     assert torch.equal(images(out), images(tiny_run))
     assert _history(out) == _history(tiny_run)
 

@@ -196,7 +196,7 @@ def test_kill_9_drill_of_a_space_run_resumes_with_the_same_command(tiny_space: s
     run.send_signal(signal.SIGKILL)
     run.communicate()
     assert run.returncode == -signal.SIGKILL and not (out / "meta.json").exists()  # killed mid-run
-    resumed = warm.run(nasproxy(*flags, str(out), "--resume"), capture_output=True, text=True, env=env, cwd=ROOT)
+    resumed = warm.run(nasproxy(*flags, str(out)), capture_output=True, text=True, env=env, cwd=ROOT)  # the same command
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     # the same run uninterrupted (the flags above, in this process)
     whole = distill(tiny_config(nets=tiny_space, iterations=15, checkpoint_every=5, log_every=10, net_width=128), tmp_path / "whole")
