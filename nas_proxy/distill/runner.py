@@ -85,7 +85,10 @@ class ClassPool:
 
     def __init__(self, x: Tensor, y: Tensor, num_classes: int, device: torch.device) -> None:
         order = torch.argsort(y, stable=True)
-        self.x = x[order].to(device)  # (N, C, H, W), class-contiguous
+        # (N, C, H, W), class-contiguous, in plain NCHW strides: a checkpoint's tensors come back that way, and
+        # a one-channel set read as (N, H, W, 1) (stride 1 on C) would send a convolution of the uninterrupted
+        # run down another kernel than the resumed one's, so a resumed run drifted by float rounding
+        self.x = x[order].to(device).clone(memory_format=torch.contiguous_format)
         counts = torch.bincount(y, minlength=num_classes)
         self.counts = counts.to(device)  # (K,)
         self.offsets = (torch.cumsum(counts, 0) - counts).to(device)  # (K,) first index of each class
