@@ -105,7 +105,11 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     option(p, "--checkpoint-every", type=integer, field=(DistillConfig, "checkpoint_every"), also=" iterations")
     p.add_argument("--out", type=nonempty, required=True, metavar="DIR", help="output directory")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--resume", action="store_true", help="continue the run in --out")
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a finished run in --out to more --iterations (an unfinished run of the same options continues without it)",
+    )
     g.add_argument("--force", action="store_true", help="replace the run in --out")
     add_quiet(p)
     p.add_argument(
