@@ -129,7 +129,7 @@ def test_a_killed_rank_resumes_from_its_own_shard_checkpoint(tmp_path: Path) -> 
     assert killed.returncode != 0
     assert not (out / "meta.json").exists()  # no merged artifact from a failed launch
     assert shard_done(out / "shards" / "1-of-2") == 8  # its last periodic checkpoint
-    resumed = torchrun(out, *flags, "--resume")
+    resumed = torchrun(out, *flags)  # the same command
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     plain = distill(cli_config(iterations=12, checkpoint_every=4), tmp_path / "plain", progress=False)
     assert torch.equal(images(out), images(plain.path))
