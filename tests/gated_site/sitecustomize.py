@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 GATE = os.environ.get("NASPROXY_TEST_GATE", "")
+# a held process whose test failed (an assertion before the gate was opened or the process killed) would
+# wait for ever and outlive the test run: after this long it leaves. tests.gate.SAFETY_SECONDS (900)
+# fails the drill first; nothing is meant to wait this long
+ABANDONED_SECONDS = 1800.0
 
 
 def _gated(original: Callable[..., Any], let_through: int) -> Callable[..., Any]:
@@ -41,8 +45,12 @@ def _gated(original: Callable[..., Any], let_through: int) -> Callable[..., Any]
         if calls > let_through and not os.path.exists(opened):
             with open(os.path.join(GATE, f"waiting.{os.getpid()}.{calls}"), "w"):
                 pass
+            held = time.monotonic()
             while not os.path.exists(opened):
                 time.sleep(0.02)  # a Ctrl-C raises here, a SIGKILL ends the process here
+                if time.monotonic() - held > ABANDONED_SECONDS:  # its test failed before opening the gate or killing it
+                    sys.stderr.write(f"gated process {os.getpid()}: the gate in {GATE} was never opened; exiting\n")
+                    os._exit(125)
         return original(*args, **kwargs)
 
     gated.__wrapped__ = original  # type: ignore[attr-defined]
