@@ -1,0 +1,121 @@
+"""kill -9 at random moments of ``nasproxy distill`` on the real data, the same command run again
+until it exits 0, the result compared bit for bit with the same command run uninterrupted.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/kill_drill.py --work benchmarks/out/kill-drill --seed 0
+
+Two runs, both on Fashion-MNIST through ``convnet-cpu`` (a space-aware distillation, ``--nets``):
+
+- ``spaceaware``: 300 iterations, a checkpoint every 3; kills drawn uniformly in [1, 15] s after
+  each start (start-up included), so most land in the loop;
+- ``selection``: 60 iterations with selection by ranking (``--select-by`` the committed split's
+  calibration architectures with their table validation accuracy, 3 of them under 5 MFLOPs, 2
+  proxy epochs, a score every 10 iterations); kills in [5, 60] s, so that scores are cut too.
+
+For each: the kills and their moments, whether the images and ``losses.csv`` equal the
+uninterrupted run's, and (selection) whether every score equals it and no iteration was scored
+twice. The tests drill the same mechanism on events (``tests/distill``); this script is the
+random-moment version on the real set, for the record (``benchmarks/RESULTS.md``). Seeded
+(``--seed`` draws the moments); wall times and the number of kills depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+BENCHMARKS = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCHMARKS.parent), str(BENCHMARKS), str(BENCHMARKS / "groundtruth")]
+
+from distill_ablation import TABLE, calibration_file  # noqa: E402
+from fidelity import read_table  # noqa: E402
+from split import SPLIT  # noqa: E402
+
+ATTEMPTS = 200  # a drill that never finishes (every kill before the next checkpoint) stops here
+
+
+def runs(calibration: Path) -> dict[str, tuple[list[str], tuple[float, float]]]:
+    base = ["--dataset", "fashion-mnist", "--ipc", "1", "--batch-real", "8", "--checkpoint-every", "3", "--nets", "convnet-cpu"]
+    base += ["--device", "cpu", "--quiet", "--seed", "0"]
+    select = ["--select-by", str(calibration), "--select-space", "convnet720", "--select-archs", "3", "--select-max-mflops", "5"]
+    select += ["--select-epochs", "2", "--select-every", "10"]
+    return {
+        "spaceaware": ([*base, "--iterations", "300"], (1.0, 15.0)),
+        "selection": ([*base, "--iterations", "60", *select], (5.0, 60.0)),
+    }
+
+
+def drill(flags: list[str], window: tuple[float, float], work: Path, name: str, rng: random.Random) -> dict[str, Any]:
+    command = [sys.executable, "-m", "nas_proxy", "distill", *flags, "--out"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ref, out = work / f"{name}-ref", work / f"{name}-drill"
+    shutil.rmtree(out, ignore_errors=True)  # every drill starts from nothing; the reference is kept
+    if not (ref / "meta.json").exists():
+        subprocess.run([*command, str(ref), "--force"], env=env, check=True)
+    moments: list[float] = []
+    for _ in range(ATTEMPTS):
+        proc = subprocess.Popen([*command, str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        at = rng.uniform(*window)
+        try:
+            _, err = proc.communicate(timeout=at)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+            moments.append(round(at, 1))
+            continue
+        if proc.returncode != 0:
+            raise SystemExit(f"{name}: the same command exited {proc.returncode}: {err.strip()[-500:]}")
+        break
+    else:
+        raise SystemExit(f"{name}: not finished after {ATTEMPTS} starts; widen its kill window")
+    a, b = load_file(str(ref / "synthetic.safetensors")), load_file(str(out / "synthetic.safetensors"))
+    result: dict[str, Any] = {
+        "kills": len(moments),
+        "kill_moments_s": moments,
+        "images_bit_identical": a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a),
+        "losses_equal": (ref / "losses.csv").read_text() == (out / "losses.csv").read_text(),
+    }
+    if (ref / "selection.json").exists():
+
+        def scores(path: Path) -> list[dict[str, Any]]:
+            return [{k: v for k, v in s.items() if k != "seconds"} for s in json.loads(path.read_text())["scored"]]
+
+        drilled = scores(out / "selection.json")
+        iterations = [s["iteration"] for s in drilled]
+        result |= {
+            "selection_equal": scores(ref / "selection.json") == drilled,
+            "iterations_scored": iterations,
+            "scored_twice": len(iterations) != len(set(iterations)),
+        }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=BENCHMARKS / "out" / "kill-drill")
+    parser.add_argument("--seed", type=int, default=0, help="draws the kill moments")
+    parser.add_argument("--runs", default="spaceaware,selection", help="which runs, comma-separated")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    calibration = calibration_file(read_table(TABLE), SPLIT, args.work)
+    rng = random.Random(args.seed)
+    report = {}
+    for name, (flags, window) in runs(calibration).items():
+        if name in args.runs.split(","):
+            report[name] = drill(flags, window, args.work, name, rng)
+            print(name, json.dumps(report[name]), flush=True)
+    (args.work / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
