@@ -181,7 +181,8 @@ def distill(
         selection = Selection(out, ranker, config.select_every)
         if selection.due(0, total) and state.done == 0:  # the initial set competes too (with init real: a random subset)
             write_checkpoint(out, config, state)  # first, so that a kill while scoring resumes (and never scores twice)
-            selection.score(0, state.syn, syn_labels)
+            state.seconds += selection.score(0, state.syn, syn_labels)["seconds"]  # the run's cost counts this score too
+            write_checkpoint(out, config, state)
     if state.done < total:
         _optimise(config, hp, pool, state, total, out, progress, callback, shard, selection)
 

@@ -3,10 +3,13 @@ validation split with the proxy protocol, and a killed run resumes without scori
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
 import subprocess
+import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +87,25 @@ def test_the_best_ranking_iteration_is_kept_and_recorded(calibration: Path, tmp_
     assert selection["calibration"] == scripted.calibration() and selection["seconds"] >= 0
     kept = distill(tiny_config(iterations=selection["chosen_iteration"]), tmp_path / "plain", progress=False)
     assert torch.equal(images(result.path), images(kept.path))  # the artifact is that iteration's set
+
+
+def test_the_runs_seconds_count_every_score_the_first_included(calibration: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """meta.json's seconds (the cost the ablation reports) hold the score of iteration 0 too, which
+    runs before the loop. The run's clock is one that only the ranker's first call moves, by 1,000 s:
+    without it, the run's seconds stay under 1,000 whatever the machine's load."""
+    clock = [0.0]
+    fake = types.SimpleNamespace(**{**{k: getattr(time, k) for k in dir(time) if not k.startswith("_")}, "perf_counter": lambda: clock[0]})
+    monkeypatch.setattr(importlib.import_module("nas_proxy.distill.runner"), "time", fake)
+    monkeypatch.setattr(importlib.import_module("nas_proxy.distill.selection"), "time", fake)
+
+    def slow_first(x: Tensor) -> float:
+        if clock[0] == 0.0:
+            clock[0] = 1000.0
+        return float(torch.sin(100 * x.double().mean()))
+
+    result = distill(select_config(calibration), tmp_path / "run", progress=False, ranker=Scripted(slow_first))
+    assert result.meta["selection"]["scored"][0]["seconds"] == 1000.0
+    assert result.meta["seconds"] == 1000.0
 
 
 def test_the_artifact_is_the_best_set_even_when_it_is_the_first(calibration: Path, tmp_path: Path) -> None:
