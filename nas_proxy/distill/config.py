@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the command line reads DistillConfig's defaults without imp
 ATTENTION_POWER_MAX = 8.0  # largest p of DataDAM's attention maps |f|^p (twice the paper's 4): see DistillConfig.validate
 # DistillConfig.batchnorm_stats: the statistics that normalise the synthetic batch (distill/batchnorm.py)
 BATCHNORM_RULES = ("real", "own")
-DEFAULT_TEACHER_SPACE = "convnet720"
+DEFAULT_TEACHER_SPACE = "convnet720"  # soft labels: teachers' space when the set names no distillation space
 # DistillConfig fields that act only on a method that optimises (a random subset is drawn, not learned)
 OPTIMISATION = (
     "iterations",
@@ -34,7 +34,7 @@ OPTIMISATION = (
     "nets",
     "batchnorm_stats",
     "real_per_class",
-)  # soft labels: teachers' space when the set names no distillation space
+)
 
 
 @dataclass
