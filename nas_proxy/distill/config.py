@@ -22,6 +22,14 @@ ATTENTION_POWER_MAX = 8.0  # largest p of DataDAM's attention maps |f|^p (twice 
 # DistillConfig.batchnorm_stats: the statistics that normalise the synthetic batch (distill/batchnorm.py)
 BATCHNORM_RULES = ("real", "own")
 DEFAULT_TEACHER_SPACE = "convnet720"  # soft labels: teachers' space when the set names no distillation space
+# SoftLabelConfig's teacher options and their flags (nas_proxy/cli/soft_labels.py), for its one-line errors
+TEACHER_FLAGS = {
+    "space": "--teacher-space",
+    "epochs": "--teacher-epochs",
+    "images": "--teacher-images",
+    "temperature": "--temperature",
+    "cache": "--teacher-dir",
+}
 # DistillConfig fields that act only on a method that optimises (a random subset is drawn, not learned)
 OPTIMISATION = (
     "iterations",
@@ -70,9 +78,9 @@ class SoftLabelConfig:
         """Without teachers, the teachers' options change nothing (``configs.build`` refuses them)."""
         if self.teachers > 0:
             return {}
-        flags = {"space": "--teacher-space", "epochs": "--teacher-epochs", "images": "--teacher-images", "temperature": "--temperature"}
-        flags["cache"] = "--teacher-dir"
-        return {name: f"{flag} ({name}) changes nothing without teachers (--soft-labels N): drop it" for name, flag in flags.items()}
+        return {
+            name: f"{flag} ({name}) changes nothing without teachers (--soft-labels N): drop it" for name, flag in TEACHER_FLAGS.items()
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -190,8 +198,8 @@ class DistillConfig:
                     why.setdefault(f.name, f"with method {self.method} (it is an option of method {name})")
         if not method.optimises:
             why.update(dict.fromkeys(OPTIMISATION, f"with method {self.method}, which optimises nothing"))
-        if self.select_by is None:
-            for name in ("select_every", "select_space", "select_epochs", "select_archs", "select_max_mflops"):
+        if self.select_by is None:  # every select_* option is select_by's
+            for name in (f.name for f in fields(self) if f.name.startswith("select_") and f.name != "select_by"):
                 why.setdefault(name, "without select_by (--select-by FILE)")
         if self.nets is not None:
             for name in ("net_norm", "net_depth", "net_width"):
