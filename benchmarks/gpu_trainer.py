@@ -34,22 +34,16 @@ from gpu_context import BENCHMARKS, Context, Recorder
 
 from nas_proxy.correlate.metrics import spearman
 from nas_proxy.errors import DivergedError
-from nas_proxy.protocols import FastTrainConfig, GroundTruthConfig
+from nas_proxy.protocols import TRAINING_PROTOCOLS, GroundTruthConfig
 from nas_proxy.spaces import Spec, arch_id, build_model, get_space
 from nas_proxy.trainers.fulldata import DataRef, RealData, train_one
 from nas_proxy.training import train_model
 from nas_proxy.utils import derive_seed
 
-TODAY = GroundTruthConfig(early=())  # the 3-epoch table's protocol (epochs set per use): SGD lr 0.01, x0.1 half way, batch 256
-# The fast protocol: a first choice, not yet measured (the horizon section measures its ranking, divergences included).
-# Batch 512 with a one-cycle lr peaking at 0.05 (5x today's, at twice the batch), 20 % warm-up, label smoothing 0.1;
-# equal batches (drop_last) so that the step is one CUDA graph; channels_last. bf16 autocast is on as today.
-FAST = GroundTruthConfig(
-    lr=0.05,
-    batch_size=512,
-    early=(),
-    fast=FastTrainConfig(schedule="onecycle", warmup=0.2, label_smoothing=0.1, drop_last=True, channels_last=True, cuda_graph=True),
-)
+# The protocols by name (nas_proxy.protocols.TRAINING_PROTOCOLS, where their choices are explained), so that what this
+# section measures is what `search --promote-protocol` and `train --protocol` run; epochs are set per use.
+TODAY = TRAINING_PROTOCOLS.get("standard")  # the 3-epoch table's protocol: SGD lr 0.01, x0.1 half way, batch 256
+FAST = TRAINING_PROTOCOLS.get("fast")  # a first choice, not yet measured (the horizon section measures its ranking)
 CONVERGED_NAME = "-converged"  # fashion-mnist-convnet720-converged.csv
 CONVERGED_TABLE = BENCHMARKS / "groundtruth" / f"fashion-mnist-convnet720{CONVERGED_NAME}.csv"
 

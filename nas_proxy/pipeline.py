@@ -253,7 +253,7 @@ def _search(
     checks.positive("n_trials", budget.n_trials)
     checks.number("timeout", budget.timeout, 0, low_open=True, optional=True)
     checks.number("workers", budget.workers, 1, checks.WORKERS_MAX, integer=True)
-    promotion.check(budget.promote, promotion_epochs(budget.promote_epochs), budget.promote_images)
+    promotion.check(budget.promote, promotion_epochs(budget.promote_epochs), budget.promote_images, budget.promote_protocol)
     given = configs.values(SearchConfig, table, where)
     given.setdefault("pruner", default_pruner(given.get("objectives")))
     if profile is not None:
@@ -262,7 +262,7 @@ def _search(
     data = {"synthetic": str(synthetic)} if synthetic is not None else {"synthetic": None, "dataset": dataset}
     sc = SearchConfig(**{"proxy": ProxyConfig(), **given, **data, "device": device})
     sc.validate()
-    promotion.check_used(budget.promote, budget.promote_epochs, budget.promote_images, sc.ladder)
+    promotion.check_used(budget.promote, budget.promote_epochs, budget.promote_images, sc.ladder, budget.promote_protocol)
     get_space(sc.space)  # an unknown space or a broken space file is refused now, not after distilling
     return sc, budget
 
@@ -334,6 +334,7 @@ def run(
         promote=b.promote,
         promote_epochs=b.promote_epochs,
         promote_images=b.promote_images,
+        promote_protocol=b.promote_protocol,
     )
     searched = time.perf_counter() - t0
     promoted = float(found.promotion["seconds"]) if found.promotion else 0.0

@@ -3,7 +3,9 @@
 - :class:`TrainConfig`: the field's evaluation protocol (``evaluate``), and what the others become;
 - :class:`ProxyConfig`: a search candidate on the synthetic set (the proxy);
 - :class:`GroundTruthConfig`: an architecture on the real training split (ground truth, promotion);
-- :class:`EvaluateOptions`: what ``evaluate`` trains besides its TrainConfig.
+- :class:`EvaluateOptions`: what ``evaluate`` trains besides its TrainConfig;
+- :data:`TRAINING_PROTOCOLS`: named real-data protocols (``standard``, ``fast``) that promotion, a
+  ladder's ``full`` rung and ``nasproxy train`` take by name (``--promote-protocol``, ``--protocol``).
 
 This module imports no torch: the command line reads these defaults for its ``--help``, and a
 config file is checked against them, without waiting seconds for torch (tests/cli/test_startup.py).
@@ -12,11 +14,12 @@ The code that trains lives in :mod:`nas_proxy.training`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.registry import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -204,6 +207,33 @@ class GroundTruthConfig:
         return cls(**{**d, "early": tuple(d.get("early", ())), "fast": FastTrainConfig(**fast) if fast else FastTrainConfig()})
 
 
+# Real-data training protocols by name: one definition shared by a search's promotion, a ladder's full rung,
+# `nasproxy train` and the GPU benchmarks (benchmarks/gpu_trainer.py). Each leaves epochs and images to its caller.
+TRAINING_PROTOCOLS: Registry[GroundTruthConfig] = Registry("training protocol")
+DEFAULT_PROTOCOL = "standard"
+# The ground truth's: SGD lr 0.01, momentum 0.9, lr x0.1 half way, batch 256 (the 3- and 10-epoch tables').
+TRAINING_PROTOCOLS.add(DEFAULT_PROTOCOL, GroundTruthConfig(early=()))
+# Issue 20's first choice for converging in few epochs on a GPU, NOT yet chosen by measurement (the GPU section
+# `horizon` measures its ranking): batch 512, one-cycle lr peaking at 0.05 (5x the standard's at twice the batch),
+# 20 % warm-up, label smoothing 0.1, equal batches (drop_last) so the step can be one CUDA graph, channels_last.
+# channels_last and the CUDA graph apply on CUDA only; on a CPU it is the same schedule in the plain layout.
+TRAINING_PROTOCOLS.add(
+    "fast",
+    GroundTruthConfig(
+        lr=0.05,
+        batch_size=512,
+        early=(),
+        fast=FastTrainConfig(schedule="onecycle", warmup=0.2, label_smoothing=0.1, drop_last=True, channels_last=True, cuda_graph=True),
+    ),
+)
+
+
+def training_protocol(name: str, epochs: int, images: int | None = None) -> GroundTruthConfig:
+    """The protocol registered as ``name`` for ``epochs`` on ``images`` training images (None: all);
+    an unknown name is a one-line error listing the known ones."""
+    return replace(TRAINING_PROTOCOLS.get(name), epochs=epochs, images=images)
+
+
 @dataclass
 class EvaluateOptions:
     """What ``nasproxy evaluate`` trains, besides the training protocol."""
@@ -245,7 +275,9 @@ class DataRef:
 
 
 __all__ = [
+    "DEFAULT_PROTOCOL",
     "SCHEDULES",
+    "TRAINING_PROTOCOLS",
     "ZERO_COST_BATCH",
     "DataRef",
     "EvaluateOptions",
@@ -253,4 +285,5 @@ __all__ = [
     "GroundTruthConfig",
     "ProxyConfig",
     "TrainConfig",
+    "training_protocol",
 ]

@@ -418,6 +418,9 @@ PRESET_CASES = [
     ("proxy-type", "[search.proxy]: dsa must be true or false", 0),
     ("proxy-not-table", "proxy must be a table of ProxyConfig keys", 0),
     ("proxy-name-unknown", "[search]: unknown proxy 'bogus'; known here:", 0),
+    ("promote-protocol-unknown", "--promote-protocol must be one of fast, standard, got 'fats'", 0),
+    ("promote-protocol-number", "[search]: promote_protocol must be a string, got 1", 0),
+    ("promote-protocol-idle", "--promote-protocol changes nothing without --promote K", 0),
     ("proxy-name-string", "name the proxy with proxy_name = 'random-ipc10'", 0),
     ("proxy-name-distill", "trains on no distilled set, so nothing is distilled", 0),
     ("proxy-name-dataset", "key 'dataset' is the data of a proxy on real data", 0),
@@ -798,6 +801,11 @@ BADIN: list[Case] = [
         "--promote-epochs changes nothing without --promote K or a --ladder",
     ),
     Case(f"{S} --promote-images 100", "--promote-images changes nothing without --promote K"),
+    # the promotion's training protocol by name (protocols.TRAINING_PROTOCOLS)
+    Case(f"{S} --promote-protocol fast", "--promote-protocol changes nothing without --promote K"),
+    Case(f"{S} --promote 1 --promote-protocol quick", "--promote-protocol: invalid choice: 'quick'"),
+    Case(f"{T} --protocol slow", "--protocol: invalid choice: 'slow'"),
+    Case(f"{T} --config configs/train-protocol.toml", "--protocol must be one of fast, standard, got 'fats'"),
     # --select-by's file errors name --select-by (before: --archs or --truth, options distill does not have)
     Case(f"{D} --select-by archs/empty.json --select-space convnet-cpu", "--select-by file archs/empty.json must hold a non-empty list"),
     Case(f"{D} --select-by archs/good.json --select-space convnet-cpu", "--select-by file archs/good.json has no ground truth"),

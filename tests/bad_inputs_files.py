@@ -60,6 +60,9 @@ PRESETS: dict[str, tuple[str, str] | str] = {
     "proxy-type": ("epochs = 1", 'epochs = 1\ndsa = "yes"'),
     "proxy-not-table": ("[search.proxy]\nepochs = 1", "proxy = 1"),
     "proxy-name-unknown": ("n_trials = 1", 'n_trials = 1\nproxy_name = "bogus"'),
+    "promote-protocol-unknown": ("n_trials = 1", 'n_trials = 1\npromote = 1\npromote_protocol = "fats"'),
+    "promote-protocol-number": ("n_trials = 1", "n_trials = 1\npromote = 1\npromote_protocol = 1"),
+    "promote-protocol-idle": ("n_trials = 1", 'n_trials = 1\npromote_protocol = "fast"'),
     "proxy-name-string": ("[search.proxy]\nepochs = 1", 'proxy = "random-ipc10"'),
     "proxy-name-distill": ("n_trials = 1", 'n_trials = 1\nproxy_name = "random-ipc10"'),
     "proxy-name-dataset": ("n_trials = 1", 'n_trials = 1\ndataset = "digits"'),
@@ -114,6 +117,7 @@ CONFIGS = {
     "early-nan.toml": "[correlate.ground_truth]\nearly = [0.5, nan]\n",
     "correlate-key.toml": "[correlate]\nsplit_seed = 1\n",
     "space-number.toml": "[search]\nspace = 5\n",
+    "train-protocol.toml": '[train]\nprotocol = "fats"\n',
 }
 
 SPACES = {

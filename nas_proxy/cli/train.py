@@ -9,6 +9,7 @@ from nas_proxy.cli.types import integer, nonempty
 
 
 def add_train(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    from nas_proxy.protocols import TRAINING_PROTOCOLS
     from nas_proxy.search.config import TrainBestConfig
 
     p = sub.add_parser(
@@ -16,7 +17,7 @@ def add_train(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="train a search's best architecture on all the training data and export it",
         description="Train the architecture a search ranked first (or --rank N) on the whole training set (training and "
-        "validation splits together) with the ground-truth protocol (SGD, lr 0.01, batch 256, lr x0.1 at half way), "
+        "validation splits together) with the ground-truth protocol (SGD, lr 0.01, batch 256, lr x0.1 at half way) or --protocol fast, "
         "report its test accuracy once, and write DIR/model.safetensors, DIR/model.pt (TorchScript, where the family "
         "allows) and DIR/spec.json (written last). Load it with nas_proxy.load_trained(DIR). Options also come from "
         "[train] of --config.",
@@ -25,6 +26,13 @@ def add_train(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", type=nonempty, required=True, help="the folder to write the model into")
     c = TrainBestConfig
     option(p, "--epochs", type=integer, field=(c, "epochs"), help="epochs on the whole training set", also=", the ground truth's")
+    option(
+        p,
+        "--protocol",
+        choices=TRAINING_PROTOCOLS.names(),
+        field=(c, "protocol"),
+        help="how it is trained (as search's --promote-protocol)",
+    )
     option(p, "--rank", type=integer, field=(c, "rank"), help="which architecture of best.json's list: 1 is the search's pick")
     option(p, "--seed", type=integer, field=(c, "seed"), help="seeds the initialisation and batch order")
     option(p, "--device", field=(c, "device"), help="auto (CUDA when present), cpu, cuda, cuda:N")
@@ -43,6 +51,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         file.table("train"),
         file.where("train"),
         epochs=args.epochs,
+        protocol=args.protocol,
         rank=args.rank,
         seed=args.seed,
         device=args.device,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.protocols import GroundTruthConfig, ProxyConfig
+from nas_proxy.protocols import DEFAULT_PROTOCOL, TRAINING_PROTOCOLS, GroundTruthConfig, ProxyConfig
 from nas_proxy.registry import Registry
 
 if TYPE_CHECKING:  # the factories import Optuna when called: the command line needs only their names
@@ -179,9 +179,10 @@ def default_pruner(objectives: list[str] | None) -> str:
 
 @dataclass(frozen=True)
 class TrainBestConfig:
-    """What ``nasproxy train`` trains (:func:`nas_proxy.search.winner.train_best`) (table ``[train]`` of ``--config``); the protocol is the ground truth's."""
+    """What ``nasproxy train`` trains (:func:`nas_proxy.search.winner.train_best`) (table ``[train]`` of ``--config``)."""
 
     epochs: int = GroundTruthConfig().epochs  # on the whole training set: the ground truth's (benchmarks/RESULTS.md §5)
+    protocol: str = DEFAULT_PROTOCOL  # how it is trained: a name of protocols.TRAINING_PROTOCOLS (the ground truth's: standard)
     rank: int = 1  # which architecture of best.json's list; 1: the search's pick
     seed: int = 0  # seeds the initialisation and the batch order, as every other stage
     device: str = "auto"  # CUDA when present
@@ -189,6 +190,7 @@ class TrainBestConfig:
 
     def validate(self) -> None:
         checks.number("--epochs", self.epochs, 1, checks.INT_MAX, integer=True)
+        checks.text("--protocol", self.protocol, TRAINING_PROTOCOLS.names())
         checks.number("--rank", self.rank, 1, checks.INT_MAX, integer=True)
         checks.number("--seed", self.seed, 0, checks.SEED_MAX, integer=True)
         from nas_proxy.utils import resolve_device  # torch: not while the command line is parsed

@@ -37,6 +37,7 @@ from nas_proxy import interrupts
 from nas_proxy.errors import InvalidArgumentError, OutputConflictError
 from nas_proxy.ladders import FULL, Rung, parse_ladder
 from nas_proxy.progress import Progress, emit
+from nas_proxy.protocols import DEFAULT_PROTOCOL, training_protocol
 from nas_proxy.proxies import Scored
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.study import spec_of, study_space
@@ -74,7 +75,7 @@ class Ladder:
         return {"ladder": self.spec, "n_trials": self.n_trials, "full": self.full.to_dict()}
 
 
-def plan(config: SearchConfig, n_trials: int, epochs: int, images: int | None) -> Ladder:
+def plan(config: SearchConfig, n_trials: int, epochs: int, images: int | None, protocol: str | None = None) -> Ladder:
     """The ladder of ``config.ladder`` for ``n_trials`` candidates; one-line errors for a malformed
     one or one that cannot run here (several objectives)."""
     rungs = parse_ladder(str(config.ladder))
@@ -86,7 +87,7 @@ def plan(config: SearchConfig, n_trials: int, epochs: int, images: int | None) -
         raise InvalidArgumentError(
             f"--proxy {config.proxy_name} and --ladder {config.ladder!r} both name the first proxy: drop --proxy (the ladder's first rung is it)"
         )
-    full = GroundTruthConfig(epochs=epochs, early=(), images=images)  # as a promotion's (checked there)
+    full = training_protocol(protocol or DEFAULT_PROTOCOL, epochs, images)  # as a promotion's (checked there)
     return Ladder(rungs, n_trials, full)
 
 
@@ -100,7 +101,7 @@ def record(study: optuna.Study, ladder: Ladder) -> None:
         now = ladder.to_dict()
         diff = "; ".join(f"{k} {stored.get(k)!r} there, {now[k]!r} now" for k in now if stored.get(k) != now[k])
         raise OutputConflictError(
-            f"study {study.study_name!r} climbs another ladder ({diff}); use the same --ladder, --n-trials and --promote-epochs/--promote-images, or another --study"
+            f"study {study.study_name!r} climbs another ladder ({diff}); use the same --ladder, --n-trials and --promote-epochs/--promote-images/--promote-protocol, or another --study"
         )
 
 

@@ -1,7 +1,8 @@
 """Promotion: after the proxy trials, the K best distinct candidates trained on real data.
 
 ``search --promote K`` trains the K best distinct architectures (by proxy score) on the real
-training split for ``--promote-epochs`` epochs and scores them on the validation split, never on
+training split for ``--promote-epochs`` epochs with the protocol ``--promote-protocol`` names
+(:data:`~nas_proxy.protocols.TRAINING_PROTOCOLS`) and scores them on the validation split, never on
 the test set (it chooses). The trainings are the trials of a promotion study (a study kind, see
 :mod:`nas_proxy.groundtruth.trainings`) in the search's storage, so workers on any machine share them,
 a training is never repeated for the same candidate, seed and protocol, and an interrupted run
@@ -19,11 +20,12 @@ import optuna
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.groundtruth.trainings import TrainingStudy
+from nas_proxy.protocols import DEFAULT_PROTOCOL, TRAINING_PROTOCOLS, training_protocol
 from nas_proxy.search.config import promotion_epochs
 from nas_proxy.search.study import ATTR, ranked, spec_of, study_space, trial_summary
 from nas_proxy.studies.queue import enqueue, failures, results
 from nas_proxy.studies.storage import Storage
-from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
+from nas_proxy.trainers.fulldata import DataRef
 
 PROMOTION = TrainingStudy(kind="promotion", attr="nasproxy_promotion", value="val_accuracy", label="promotion")
 DEFAULT_EPOCHS = promotion_epochs(None)  # the ground truth's protocol (benchmarks/RESULTS.md §5)
@@ -37,6 +39,7 @@ class Promotion:
     epochs: int
     images: int | None  # training images of each promoted training (None: the whole training split)
     asked: int  # K of --promote K
+    protocol: str  # the training protocol's name (TRAINING_PROTOCOLS)
     rows: list[dict[str, Any]] = field(default_factory=list)  # trial summary + proxy_rank, proxy_score, real_val_accuracy
     notes: list[str] = field(default_factory=list)  # what differs from what was asked
     seconds: float = 0.0  # wall time of the promotion, its trainings and their bookkeeping
@@ -45,18 +48,21 @@ class Promotion:
         return self.__dict__.copy()
 
 
-def check(k: int, epochs: int, images: int | None = None) -> None:
-    """Refuse a negative K (0: no promotion), epochs or images under 1, before anything runs."""
+def check(k: int, epochs: int, images: int | None = None, protocol: str | None = None) -> None:
+    """Refuse a negative K (0: no promotion), epochs or images under 1, an unknown protocol (None: the
+    default), before anything runs."""
     checks.number("--promote", k, 0, integer=True)
     checks.positive("--promote-epochs", epochs)
     checks.number("--promote-images", images, 10, integer=True, optional=True)  # as the ground truth's --full-images
+    if protocol is not None:
+        checks.text("--promote-protocol", protocol, TRAINING_PROTOCOLS.names())
 
 
-def check_used(k: int, epochs: int | None, images: int | None, ladder: str | None) -> None:
-    """Refuse ``--promote-epochs``/``--promote-images`` given (not None) where nothing is trained on
-    real data: no promotion (K = 0) and no ladder (whose ``full`` rung takes them)."""
+def check_used(k: int, epochs: int | None, images: int | None, ladder: str | None, protocol: str | None = None) -> None:
+    """Refuse ``--promote-epochs``/``--promote-images``/``--promote-protocol`` given (not None) where
+    nothing is trained on real data: no promotion (K = 0) and no ladder (whose ``full`` rung takes them)."""
     if k == 0 and ladder is None:
-        for flag, value in (("--promote-epochs", epochs), ("--promote-images", images)):
+        for flag, value in (("--promote-epochs", epochs), ("--promote-images", images), ("--promote-protocol", protocol)):
             if value is not None:
                 raise InvalidArgumentError(f"{flag} changes nothing without --promote K or a --ladder (its full rung): drop it")
 
@@ -88,18 +94,21 @@ def promote(
     data_root: str | None = None,
     progress: bool = False,  # the library is silent unless asked; the CLI asks
     images: int | None = None,
+    protocol: str | None = None,
 ) -> Promotion:
     """Train the ``k`` best distinct candidates of search ``study`` (in ``storage``, where the promotion study goes too) on the real data
     it searched on (``data``: its proxy's), with ``workers`` processes; what they scored.
     ``images``: train on this many images of the training split (a stated subset, as the ground
-    truth's ``images``; None: all of it)."""
-    check(k, epochs, images)
+    truth's ``images``; None: all of it). ``protocol``: how each is trained, a name of
+    :data:`~nas_proxy.protocols.TRAINING_PROTOCOLS` (None: the default, the ground truth's)."""
+    check(k, epochs, images, protocol)
     t0 = time.perf_counter()
     picked = candidates(study, k)
-    protocol = GroundTruthConfig(epochs=epochs, early=(), images=images)
+    protocol = protocol or DEFAULT_PROTOCOL
+    config = training_protocol(protocol, epochs, images)
     data = DataRef(data.dataset, data.split_seed, data.val_fraction, data_root or data.data_root, data.image_size)
-    promotion_study = PROMOTION.open(storage, data, protocol)
-    result = Promotion(promotion_study.study_name, epochs, images, k)
+    promotion_study = PROMOTION.open(storage, data, config)
+    result = Promotion(promotion_study.study_name, epochs, images, k, protocol)
     if len(picked) < k:
         result.notes.append(
             f"--promote {k} asked for more candidates than the {len(picked)} distinct architectures the search completed: "

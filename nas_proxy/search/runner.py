@@ -274,6 +274,7 @@ def search(
     promote: int = 0,
     promote_epochs: int | None = None,
     promote_images: int | None = None,
+    promote_protocol: str | None = None,
 ) -> SearchResult:
     """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count.
 
@@ -283,16 +284,17 @@ def search(
     without a heartbeat for the grace period is failed and retried. ``SearchResult.unmet`` says why,
     when the run ended before ``n_trials`` counted. ``promote``: then train the best ``promote``
     distinct candidates for ``promote_epochs`` on real data (``promote_images`` of the training split;
-    None: all of it), see :mod:`nas_proxy.search.promotion`."""
+    None: all of it) with the real-data protocol named ``promote_protocol``
+    (:data:`~nas_proxy.protocols.TRAINING_PROTOCOLS`; None: the ground truth's), see :mod:`nas_proxy.search.promotion`."""
     config.validate()
-    check_promotion_used(promote, promote_epochs, promote_images, config.ladder)
+    check_promotion_used(promote, promote_epochs, promote_images, config.ladder, promote_protocol)
     promote_epochs = DEFAULT_EPOCHS if promote_epochs is None else promote_epochs
-    check_promotion(promote, promote_epochs, promote_images)
+    check_promotion(promote, promote_epochs, promote_images, promote_protocol)
     ladder = None
     if config.ladder is not None:  # its first rung is the search's proxy; --promote-epochs/-images: its full rung's protocol
         if promote:
             raise InvalidArgumentError(f"--promote {promote} and --ladder both promote; the ladder's last rung, 'full:K', is its promotion")
-        ladder = ladders.plan(config, n_trials, promote_epochs, promote_images)
+        ladder = ladders.plan(config, n_trials, promote_epochs, promote_images, promote_protocol)
         config.proxy_name = ladder.rungs[0].proxy
     study_dir(study_name)  # a plain name: it names a directory
     if n_trials < 1 or workers < 1:
@@ -357,6 +359,7 @@ def search(
             config.data_root,
             progress,
             promote_images,
+            promote_protocol,
         )
     climbed = ladders.summary(study, ladder) if ladder is not None else None
     if climbed is not None and unmet is None and any(r["trained"] < r["planned"] for r in climbed["rungs"]):

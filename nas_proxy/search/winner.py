@@ -33,10 +33,11 @@ from torch import nn
 from nas_proxy import checks
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
+from nas_proxy.protocols import training_protocol
 from nas_proxy.search.config import TrainBestConfig
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.synthetic import check_not_synthetic
-from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_network
+from nas_proxy.trainers.fulldata import DataRef, RealData, train_network
 from nas_proxy.training import accuracy
 from nas_proxy.utils import package_version, resolve_device
 
@@ -125,7 +126,7 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     holding another is refused."""
     o = options or TrainBestConfig()
     o.validate()
-    config = GroundTruthConfig(epochs=o.epochs, early=())  # no early-stopping points: nothing is held out
+    config = training_protocol(o.protocol, o.epochs)  # no early-stopping points: nothing is held out
     rank, seed, data_root = o.rank, o.seed, o.data_root
     best = read_best(best_path, rank)
     _check_builds(best)

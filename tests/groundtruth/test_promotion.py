@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from nas_proxy.cli import main
 from nas_proxy.correlate.archs import from_space
+from nas_proxy.protocols import training_protocol
 from nas_proxy.search import search
 from nas_proxy.search.promotion import PROMOTION, candidates
 from nas_proxy.search.study import ranked
@@ -202,3 +203,42 @@ def test_promote_images_trains_a_stated_subset_in_its_own_cache(promoted: tuple[
     assert study.user_attrs[PROMOTION.attr]["protocol"]["images"] == 200
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) == 1  # trained by a worker that builds its data from that stored protocol
+
+
+def test_promote_protocol_fast_trains_with_that_protocol_in_its_own_study(
+    promoted: tuple[Path, Path, dict], tiny_run: Path, tmp_path: Path
+) -> None:
+    """``--promote-protocol fast`` trains the same candidate with the registered fast protocol (one-cycle,
+    lr 0.05, batch 512, label smoothing) in a study of its own; the default is the standard protocol,
+    stored as before the option existed, so a study made then resumes under its old name."""
+    storage, _, promotion = promoted
+    assert promotion["protocol"] == "standard"
+    standard = load(storage, promotion["study"]).user_attrs[PROMOTION.attr]["protocol"]
+    assert standard == GroundTruthConfig(epochs=EPOCHS, early=()).to_dict()  # the protocol (and study name) of old promotions
+    again = search(
+        config(tiny_run), "p", 4, str(storage), out=tmp_path, progress=False, promote=1, promote_epochs=EPOCHS, promote_protocol="fast"
+    )
+    p = again.promotion
+    assert p is not None and p["protocol"] == "fast" and p["study"] != promotion["study"]
+    study = load(storage, p["study"])
+    stored = study.user_attrs[PROMOTION.attr]["protocol"]
+    assert stored == training_protocol("fast", EPOCHS).to_dict()
+    assert (stored["lr"], stored["batch_size"], stored["fast"]["schedule"], stored["fast"]["label_smoothing"]) == (
+        0.05,
+        512,
+        "onecycle",
+        0.1,
+    )
+    (fast,) = study.get_trials(states=(TrialState.COMPLETE,))
+    same = next(r for r in promotion["rows"] if r["arch_id"] == fast.user_attrs["arch_id"])  # the proxy's best, promoted both times
+    assert fast.value != same["real_val_accuracy"]  # another training, not the standard one's score reused
+
+
+def test_promote_protocol_without_promote_is_refused_in_one_line(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "n", "--storage", str(tmp_path / "j.log")]
+    code = main([*args, "--n-trials", "1", *FAST_ARGS, "--promote-protocol", "fast"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--promote-protocol changes nothing without --promote K" in err[0], err
+    assert not (tmp_path / "j.log").exists()

@@ -62,6 +62,7 @@ def test_every_extension_point_is_a_registry() -> None:
         "pruner",
         "objective",
         "lr schedule",
+        "training protocol",
     }
     assert set(REGISTRIES) == expected
     assert all(len(r) > 0 for r in REGISTRIES.values())

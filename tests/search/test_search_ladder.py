@@ -21,6 +21,7 @@ from optuna_dashboard import get_note
 
 from nas_proxy.cli import main
 from nas_proxy.errors import OutputConflictError
+from nas_proxy.protocols import GroundTruthConfig, training_protocol
 from nas_proxy.proxies.early import EarlyStopProxy
 from nas_proxy.search import SearchConfig, runner, search
 from nas_proxy.search import ladder as ladder_module
@@ -175,10 +176,29 @@ def test_the_study_refuses_another_ladder(tmp_path: Path, capsys: pytest.Capture
     # the same ladder written otherwise resumes the study (before: refused as another ladder)
     for same in ("synflow,full:1", "synflow:1.00, full:1"):
         search(ladder(same), "o", 2, str(storage), out=tmp_path, **FULL)
+    with pytest.raises(OutputConflictError, match=r"full .* there, .*'onecycle'.* now\); .*--promote-protocol"):
+        search(ladder("synflow:1.0,full:1"), "o", 2, str(storage), out=tmp_path, promote_protocol="fast", **FULL)
     args = ["search", "--ladder", "naswot:1.0,full:1", "--dataset", "digits", "--space", SMALL_SPACE, "--study", "o"]
     code = main([*args, "--storage", str(storage), "--n-trials", "2", "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "there" in err[0], err
+
+
+def test_the_full_rung_trains_with_the_promote_protocol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[GroundTruthConfig] = []
+    train_one = ladder_module.train_one
+
+    def recorded(spec: dict[str, Any], seed: int, real: Any, protocol: GroundTruthConfig) -> dict[str, Any]:
+        seen.append(protocol)
+        return train_one(spec, seed, real, protocol)
+
+    monkeypatch.setattr(ladder_module, "train_one", recorded)
+    storage = tmp_path / "journal.log"
+    search(ladder("synflow:1.0,full:1"), "f", 2, str(storage), out=tmp_path, promote_protocol="fast", **FULL)
+    fast = training_protocol("fast", FULL["promote_epochs"], FULL["promote_images"])
+    assert len(seen) == 1 and seen[0] == fast  # the one climber of 'full:1', trained with the named protocol
+    stored = ladder_module.stored(load(storage, "f"))
+    assert stored is not None and stored.full == fast
 
 
 def test_cli_ladder_from_a_config_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

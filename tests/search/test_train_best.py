@@ -77,6 +77,12 @@ def test_the_same_training_again_is_found_finished_and_another_is_refused(best_j
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing trained or written again
     with pytest.raises(OutputConflictError, match="holds another trained model"):
         train_best(best_json, out, TrainBestConfig(epochs=1, seed=1, device="cpu"))
+    fast = TrainBestConfig(epochs=1, protocol="fast", device="cpu")  # the registered fast protocol: another training
+    with pytest.raises(OutputConflictError, match="holds another trained model"):
+        train_best(best_json, out, fast)
+    other = train_best(best_json, tmp_path / "fast", fast)
+    assert not other.reused and other.spec["protocol"]["fast"]["schedule"] == "onecycle" and other.spec["protocol"]["lr"] == 0.05
+    assert "fast" not in first.spec["protocol"] and other.spec["test_accuracy"] != first.spec["test_accuracy"]
 
 
 def test_a_folder_without_spec_json_is_not_a_model(best_json: Path, tmp_path: Path) -> None:
@@ -118,6 +124,7 @@ def test_options_come_from_the_train_table_of_a_config_file(best_json: Path, tmp
     shown = json.loads(capsys.readouterr().out)
     assert shown["config"]["train"] == {
         "epochs": 1,
+        "protocol": "standard",
         "rank": 2,
         "seed": 4,
         "device": "cpu",
