@@ -30,13 +30,13 @@ from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
 from nas_proxy.groundtruth.study import storage_beside
-from nas_proxy.ladders import parse_ladder
+from nas_proxy.ladders import FULL, parse_ladder
 from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.choose import resolve
 from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
-from nas_proxy.search.target import open_proxy
+from nas_proxy.search.target import check_options_used, open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, open_storage, study_dir
 from nas_proxy.trainers.fulldata import DataRef
@@ -264,7 +264,16 @@ def _search(
     sc.validate()
     promotion.check_used(budget.promote, budget.promote_epochs, budget.promote_images, sc.ladder, budget.promote_protocol)
     get_space(sc.space)  # an unknown space or a broken space file is refused now, not after distilling
+    if synthetic is None:  # a proxy on real data: what changes nothing for it is refused now (the search checks a set's own)
+        rungs: list[str | None] = [r.proxy for r in parse_ladder(sc.ladder) if r.proxy != FULL] if sc.ladder else [sc.proxy_name]
+        check_options_used(sc, rungs, set(configs.table(table, "proxy", where)))
     return sc, budget
+
+
+def asked_proxy_options(preset: dict[str, Any]) -> set[str]:
+    """The proxy-training fields a preset's ``[search.proxy]`` sets (a proxy profile's are not asked for)."""
+    table = preset.get("search", {}).get("proxy", {})
+    return set(table) if isinstance(table, dict) else set()
 
 
 def _check_max_params(p: Plan) -> None:
@@ -335,6 +344,7 @@ def run(
         promote_epochs=b.promote_epochs,
         promote_images=b.promote_images,
         promote_protocol=b.promote_protocol,
+        proxy_options=asked_proxy_options(p.preset),
     )
     searched = time.perf_counter() - t0
     promoted = float(found.promotion["seconds"]) if found.promotion else 0.0

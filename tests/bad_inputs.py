@@ -418,6 +418,7 @@ PRESET_CASES = [
     ("proxy-type", "[search.proxy]: dsa must be true or false", 0),
     ("proxy-not-table", "proxy must be a table of ProxyConfig keys", 0),
     ("proxy-name-unknown", "[search]: unknown proxy 'bogus'; known here:", 0),
+    ("proxy-training-idle", "--report-every (proxy training on a set) changes nothing with synflow", 0),
     ("promote-protocol-unknown", "--promote-protocol must be one of fast, standard, got 'fats'", 0),
     ("promote-protocol-number", "[search]: promote_protocol must be a string, got 1", 0),
     ("promote-protocol-idle", "--promote-protocol changes nothing without --promote K", 0),
@@ -801,7 +802,23 @@ BADIN: list[Case] = [
         "--promote-epochs changes nothing without --promote K or a --ladder",
     ),
     Case(f"{S} --promote-images 100", "--promote-images changes nothing without --promote K"),
-    # the promotion's training protocol by name (protocols.TRAINING_PROTOCOLS)
+    # proxy-training options or a pruner with proxies that do not use them (search.target.check_options_used):
+    # before, exit 0 and a search that ignored them
+    Case(f"{P} --dataset digits --proxy synflow --epochs 5", "--epochs (proxy training on a set) changes nothing with synflow"),
+    Case(
+        f"{P} --dataset digits --proxy early@1ep --lr 0.1 --no-dsa",
+        "--lr, --no-dsa (proxy training on a set) change nothing with early@1ep",
+    ),
+    Case(
+        f"{P} --dataset digits --proxy random-ipc10 --hard-labels", "--hard-labels changes nothing with random-ipc10: no set it trains on"
+    ),
+    Case(f"{P} --dataset digits --proxy naswot --pruner hyperband", "--pruner hyperband changes nothing with naswot"),
+    Case(f"{S} --hard-labels", "no set it trains on has soft labels"),
+    Case(
+        f"{P} --dataset digits --ladder synflow:1.0,early@1ep:0.5,full:1 --proxy-seeds 2",
+        "--proxy-seeds (proxy training on a set) changes nothing with synflow, early@1ep: no proxy of this search trains on a set",
+    ),
+    Case(f"{P} --dataset digits --proxy synflow --config configs/proxy-epochs.toml", "--epochs (proxy training on a set) changes nothing"),
     Case(f"{S} --promote-protocol fast", "--promote-protocol changes nothing without --promote K"),
     Case(f"{S} --promote 1 --promote-protocol quick", "--promote-protocol: invalid choice: 'quick'"),
     Case(f"{T} --protocol slow", "--protocol: invalid choice: 'slow'"),

@@ -60,6 +60,7 @@ PRESETS: dict[str, tuple[str, str] | str] = {
     "proxy-type": ("epochs = 1", 'epochs = 1\ndsa = "yes"'),
     "proxy-not-table": ("[search.proxy]\nepochs = 1", "proxy = 1"),
     "proxy-name-unknown": ("n_trials = 1", 'n_trials = 1\nproxy_name = "bogus"'),
+    "proxy-training-idle": 'name = "p"\n[search]\nspace = "convnet-cpu"\ndataset = "digits"\nproxy_name = "synflow"\nn_trials = 1\n[search.proxy]\nreport_every = 5\n',
     "promote-protocol-unknown": ("n_trials = 1", 'n_trials = 1\npromote = 1\npromote_protocol = "fats"'),
     "promote-protocol-number": ("n_trials = 1", "n_trials = 1\npromote = 1\npromote_protocol = 1"),
     "promote-protocol-idle": ("n_trials = 1", 'n_trials = 1\npromote_protocol = "fast"'),
@@ -118,6 +119,7 @@ CONFIGS = {
     "correlate-key.toml": "[correlate]\nsplit_seed = 1\n",
     "space-number.toml": "[search]\nspace = 5\n",
     "train-protocol.toml": '[train]\nprotocol = "fats"\n',
+    "proxy-epochs.toml": "[search.proxy]\nepochs = 3\n",
 }
 
 SPACES = {

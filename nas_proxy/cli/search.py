@@ -11,7 +11,7 @@ from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, default_of, from_config, option, print_json, save_config
-from nas_proxy.cli.proxy_options import add_proxy_options, profile_ladder, proxy_config
+from nas_proxy.cli.proxy_options import add_proxy_options, profile_ladder, proxy_config, proxy_given
 from nas_proxy.cli.types import finite_float, integer, nonempty
 
 WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat flags only
@@ -210,6 +210,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         promote_epochs=budget.promote_epochs,
         promote_images=budget.promote_images,
         promote_protocol=budget.promote_protocol,
+        proxy_options=proxy_given(args) | set(file.table("search.proxy")),  # a profile's values are never refused
     )
     save_config(Path(result.files["best"]).parent, {"search": {**config.to_dict(), **vars(budget)}})
     if args.json:

@@ -9,7 +9,7 @@ The objective scores every candidate with the study's proxy, a member of the pro
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
+from nas_proxy.ladders import FULL
 from nas_proxy.progress import Meter, meter
 from nas_proxy.proxies import Scored
 from nas_proxy.search import ladder as ladders
@@ -32,7 +33,7 @@ from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
 from nas_proxy.search.study import ATTR, create_or_check, export, ranked, trial_summary
-from nas_proxy.search.target import SearchProxy, open_proxy
+from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget
 from nas_proxy.studies.kinds import WorkerOptions
@@ -275,6 +276,7 @@ def search(
     promote_epochs: int | None = None,
     promote_images: int | None = None,
     promote_protocol: str | None = None,
+    proxy_options: Collection[str] | None = None,
 ) -> SearchResult:
     """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count.
 
@@ -285,7 +287,9 @@ def search(
     when the run ended before ``n_trials`` counted. ``promote``: then train the best ``promote``
     distinct candidates for ``promote_epochs`` on real data (``promote_images`` of the training split;
     None: all of it) with the real-data protocol named ``promote_protocol``
-    (:data:`~nas_proxy.protocols.TRAINING_PROTOCOLS`; None: the ground truth's), see :mod:`nas_proxy.search.promotion`."""
+    (:data:`~nas_proxy.protocols.TRAINING_PROTOCOLS`; None: the ground truth's), see :mod:`nas_proxy.search.promotion`.
+    ``proxy_options``: the fields of ``config.proxy`` the user set (None: every one off its default); those
+    that change nothing for the search's proxies are refused, as is a pruner its first proxy cannot use."""
     config.validate()
     check_promotion_used(promote, promote_epochs, promote_images, config.ladder, promote_protocol)
     promote_epochs = DEFAULT_EPOCHS if promote_epochs is None else promote_epochs
@@ -318,6 +322,8 @@ def search(
     check_heartbeat(heartbeat)
     t0, begun = time.perf_counter(), time.monotonic()  # seconds reported; the --timeout's clock (the workers')
     space = get_space(config.space)
+    tokens: list[str | None] = [r.proxy for r in ladder.rungs if r.proxy != FULL] if ladder is not None else [config.proxy_name]
+    check_options_used(config, tokens, proxy_options)  # before anything is made
     target = open_proxy(config, where.parent)  # a random subset is made here, before the workers start
     check_compatible(space, target, config.space)
     if ladder is not None:

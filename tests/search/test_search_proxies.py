@@ -4,6 +4,7 @@ twice, and a search's score of an architecture is the registry's, bit for bit.""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -17,10 +18,10 @@ from optuna.trial import TrialState
 from optuna_dashboard import get_note
 
 from nas_proxy.cli import main
-from nas_proxy.errors import OutputConflictError
+from nas_proxy.errors import InvalidArgumentError, OutputConflictError
 from nas_proxy.proxies import PROXY_KINDS, RunSetup
 from nas_proxy.proxies.early import EarlyStopProxy
-from nas_proxy.search import SearchConfig, join, search
+from nas_proxy.search import ProxyConfig, SearchConfig, join, search
 from nas_proxy.search.runner import make_objective
 from nas_proxy.search.study import ATTR, create_or_check, spec_of
 from nas_proxy.search.target import open_proxy
@@ -36,9 +37,11 @@ TOKENS = {"synthetic": "random-ipc2", "early": "early@1ep", "zero-cost": "synflo
 
 
 def real(token: str, **overrides: Any) -> SearchConfig:
-    """A search on digits scored by ``token`` (FAST: 4 epochs when the proxy trains on a set)."""
+    """A search on digits scored by ``token`` (FAST: 4 epochs when the proxy trains on a set; on others the
+    proxy-training options change nothing and are refused)."""
+    training = FAST if token.startswith("random-ipc") else ProxyConfig()
     base: dict[str, Any] = dict(
-        synthetic=None, space=SMALL_SPACE, device="cpu", proxy=FAST, pruner="none", proxy_name=token, dataset="digits"
+        synthetic=None, space=SMALL_SPACE, device="cpu", proxy=training, pruner="none", proxy_name=token, dataset="digits"
     )
     return SearchConfig(**{**base, **overrides})
 
@@ -136,6 +139,58 @@ def test_only_proxies_that_report_can_be_pruned(tmp_path: Path) -> None:
         (trial,) = study.trials
         assert trial.state == state, token
         assert bool(trial.intermediate_values) == (token == "random-ipc2"), token
+
+
+@pytest.mark.parametrize(
+    ("token", "change", "refused"),
+    [
+        ("synflow", {"proxy": ProxyConfig(epochs=5)}, "--epochs (proxy training on a set) changes nothing with synflow"),
+        ("early@1ep", {"proxy": ProxyConfig(lr=0.1, dsa=False)}, "--lr, --no-dsa (proxy training on a set) change nothing with early@1ep"),
+        (
+            "random-ipc2",
+            {"proxy": ProxyConfig(hard_labels=True)},
+            "--hard-labels changes nothing with random-ipc2: no set it trains on has soft",
+        ),
+        ("synflow", {"pruner": "hyperband"}, "--pruner hyperband changes nothing with synflow, which reports no intermediate values"),
+        (
+            "early@1ep",
+            {"ladder": "synflow:1.0,early@1ep:0.5,full:1", "proxy": ProxyConfig(seeds=2)},
+            "--proxy-seeds (proxy training on a set) changes nothing with synflow, early@1ep:",
+        ),
+    ],
+)
+def test_options_that_change_nothing_for_the_proxy_are_refused_before_anything_is_made(
+    token: str, change: dict[str, Any], refused: str, tmp_path: Path
+) -> None:
+    storage = tmp_path / "journal.log"
+    overrides = {**change, "proxy_name": None} if "ladder" in change else change
+    with pytest.raises(InvalidArgumentError, match=re.escape(refused)):
+        search(real(token, **overrides), "idle", 1, str(storage), out=tmp_path / "out")
+    assert not storage.exists() and not (tmp_path / "out").exists() and not list(tmp_path.glob("**/*.safetensors"))
+
+
+def test_the_same_options_pass_where_a_proxy_uses_them(tmp_path: Path) -> None:
+    """The rule's other side: a ladder one of whose rungs trains on a set takes the training options,
+    and a proxy that reports takes any pruner."""
+    ladder = real("synflow", proxy_name=None, proxy=FAST, ladder="synflow:1.0,random-ipc2:0.5,full:1")
+    assert search(ladder, "used", 2, str(tmp_path / "a.log"), out=tmp_path / "a", promote_epochs=1, promote_images=20).unmet is None
+    pruned = real("random-ipc2", pruner="hyperband")
+    assert search(pruned, "pruned", 1, str(tmp_path / "b.log"), out=tmp_path / "b").unmet is None
+
+
+def test_a_proxy_profiles_values_are_not_refused_where_the_proxy_ignores_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A profile serves whichever proxy it is used with (its values were not typed for this search),
+    while the same value typed as a flag is refused."""
+    monkeypatch.chdir(tmp_path)
+    profile = tmp_path / "profile.toml"
+    profile.write_text('format = "nasproxy-proxy-profile"\nformat_version = 1\n[proxy]\nepochs = 3\n')
+    args = ["search", "--proxy", "synflow", "--dataset", "digits", "--space", SMALL_SPACE, "--n-trials", "1", "--device", "cpu", "--quiet"]
+    assert main([*args, "--study", "prof", "--proxy-profile", str(profile)]) == 0
+    assert main([*args, "--study", "flag", "--epochs", "3"]) == 2
+    assert "--epochs (proxy training on a set) changes nothing with synflow" in capsys.readouterr().err
+    assert not (tmp_path / "studies" / "flag").exists()
 
 
 def test_a_set_alone_searches_on_its_own_proxy(tiny_run: Path, tmp_path: Path) -> None:
