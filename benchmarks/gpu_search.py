@@ -52,7 +52,7 @@ SET_LABEL = "datadam-ipc10"  # the distilled set's proxy (the search's default)
 SEARCHES = ("search", "random")  # the phases that are searches: on the distilled set, then on Plan.s7_second_proxy
 GRACE_S = 8.0  # SIGTERM at the deadline, SIGKILL this much later (a distillation checkpoints, a search stores its trial)
 FIT_MARGIN = 1.2  # the second search starts in a call that already ran a phase only if 1.2x the first's seconds are left
-PHASE_KEYS = ("status", "wall_s", "trials_in_call", "search_s", "promotion_s", "trials_per_hour", "exit_code")
+PHASE_KEYS = ("status", "wall_s", "exit_code", "trials_in_call", "search_s", "promotion_s", "trials_per_hour", "trials_per_hour_span")
 
 
 def nasproxy(*args: str) -> list[str]:
@@ -202,9 +202,10 @@ def run_search_phase(ctx: Context, state: Path, phase: str) -> dict[str, Any]:
         entry |= {"trials_span_s": round(span, 2), "trials_per_hour_span": round(3600.0 * added / span) if span > 0 else None}
     promotion = (result or {}).get("promotion") or {}
     entry["promotion_s"] = round(promotion["seconds"], 2) if promotion else None
-    entry["search_s"] = round(ran.seconds - (promotion.get("seconds") or 0.0), 2)  # process start to trials exported
-    if added and entry["search_s"] > 0:
-        entry["trials_per_hour"] = round(3600.0 * added / entry["search_s"])
+    if result is not None:  # process start to trials exported; without its JSON, the promotion's share of the wall time is unknown
+        entry["search_s"] = round(ran.seconds - (promotion.get("seconds") or 0.0), 2)
+        if added and entry["search_s"] > 0:
+            entry["trials_per_hour"] = round(3600.0 * added / entry["search_s"])
     if result is not None:
         entry |= {"json_seconds": round(result["seconds"], 2), "trial_states": result["trials"], "unmet": result["unmet"]}
         best = (result.get("best") or [None])[0]
@@ -275,7 +276,7 @@ def summarise(calls: list[dict[str, Any]], target_s: float = TARGET_S) -> dict[s
             r |= {"distill_s": d[1]["wall_s"], "distill_call": d[0]}
         if s:
             e = s[1]
-            r |= {"search_call": s[0], "trials_s": e["search_s"], "promotion_s": e["promotion_s"], "search_wall_s": e["wall_s"]}
+            r |= {"search_call": s[0], "trials_s": e.get("search_s"), "promotion_s": e["promotion_s"], "search_wall_s": e["wall_s"]}
             r |= {k: e.get(k) for k in ("trials_per_hour", "trials_span_s", "trials_per_hour_span")}
         calls_used = {f[0] for f in found.values() if f}
         one = all(found.values()) and len(calls_used) == 1
@@ -300,15 +301,12 @@ def summarise(calls: list[dict[str, Any]], target_s: float = TARGET_S) -> dict[s
 
 
 def second_search_fits(ctx: Context, calls: list[dict[str, Any]], ran: bool) -> tuple[bool, str]:
-    """Whether the second search starts now: in a call that ran nothing else, or where the first search's
-    seconds (measured whole) fit in what is left, with ``FIT_MARGIN``; it then runs whole in one call."""
+    """Whether the second search starts now: in a call that ran nothing else, or where ``FIT_MARGIN`` times
+    the first search's seconds (all its calls together) fit in what is left: it then runs whole in one call."""
     if not ran:
         return True, ""
-    first = whole(calls, "search")
-    left = ctx.left() - STATE_RESERVE_S
-    if first is None:
-        return False, "the first search was not measured whole: the next call runs this one"
-    need = FIT_MARGIN * first[1]["wall_s"]
+    first = sum(e.get("wall_s", 0.0) for c in calls if (e := c["phases"].get("search") or {}).get("status") in ("complete", "cut"))
+    need, left = FIT_MARGIN * first, ctx.left() - STATE_RESERVE_S
     if left < need:
         return False, f"needs about {need:.0f} s ({FIT_MARGIN}x the first search), {max(left, 0):.0f} s left: the next call runs it whole"
     return True, ""
