@@ -254,17 +254,18 @@ def groundtruth_converged(s: dict[str, Any]) -> list[str]:
 
 def search_720(s: dict[str, Any]) -> list[str]:
     r, lines = s.get("result") or {}, []
-    labels = {"search": "on the DataDAM IPC-10 set distilled here", "random": f"on {s.get('plan', {}).get('s7_second_proxy')} (no distillation)"}
+    second = s.get("plan", {}).get("s7_second_proxy")
+    labels = {"search": "on the DataDAM IPC-10 set distilled here", "random": f"on {second} (no distillation)"}
     for phase, label in labels.items():
         x = r.get(phase)
         if not x:
             continue
         if x["measured_in_one_call"]:
             verdict = "met" if x["meets_target"] else "NOT met"
+            distilled = f"distillation {_f(x['distill_s'], 1)} s, " if "distill_s" in x else ""
             lines.append(
-                f"- {label}: **{x['total_s']:.1f} s in all**, one call (distillation {_f(x.get('distill_s'), 1)} s, trials "
-                f"{_f(x.get('trials_s'), 1)} s, promotion {_f(x.get('promotion_s'), 1)} s); {_f(x.get('trials_per_hour'))} trials/h; "
-                f"target {r['target_s']:.0f} s {verdict}"
+                f"- {label}: **{x['total_s']:.1f} s in all**, one call ({distilled}trials {_f(x.get('trials_s'), 1)} s, promotion "
+                f"{_f(x.get('promotion_s'), 1)} s); {_f(x.get('trials_per_hour'))} trials/h; target {r['target_s']:.0f} s {verdict}"
             )
         else:
             lines.append(f"- {label}: {x['note']}")

@@ -91,7 +91,8 @@ def search_command(ctx: Context, state: Path, phase: str) -> list[str]:
         cmd += ["--synthetic", str(state / "set")]
     else:
         cmd += ["--proxy", proxy_label(ctx, phase), "--dataset", "fashion-mnist"]
-    cmd += ["--space", p.s7_space, "--study", study_name(ctx, phase), "--storage", str(folder / "journal.log"), "--out", str(folder / "out")]
+    cmd += ["--space", p.s7_space, "--study", study_name(ctx, phase)]
+    cmd += ["--storage", str(folder / "journal.log"), "--out", str(folder / "out")]
     cmd += ["--sampler", "bruteforce", "--pruner", p.s7_pruner, "--n-trials", str(p.s7_trials), "--workers", str(p.s7_workers)]
     cmd += ["--promote", str(p.s7_promote)] + (["--promote-epochs", str(p.s7_promote_epochs)] if p.s7_promote_epochs else [])
     cmd += ["--seed", str(ctx.seed), "--device", p.device, "--quiet", "--json"]
