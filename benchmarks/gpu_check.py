@@ -15,7 +15,10 @@ finished; the last step writes ``gpu_results.md``, a section ready to paste into
 7. ``fidelity``: every proxy on every architecture of the ground-truth table (``gpu_fidelity.py``);
 8. ``distill-ablation`` and 9. ``paper-protocol`` (``gpu_ablation.py``, only when ``--sections`` names them):
    issue 18's ablation on the 70 evaluation architectures and the paper's evaluation protocol, 5 minutes a
-   call, resumed by the next call from the state each packs into OUT.
+   call, resumed by the next call from the state each packs into OUT;
+10.-13. ``trainer``, ``horizon``, ``groundtruth-converged``, ``fidelity-converged`` (``gpu_trainer.py``) and 14. ``search-720``
+   (``gpu_search.py``: the whole 720-architecture search through the CLI, distillation + trials + promotion, by wall
+   clock), issue 20's, only when ``--sections`` names them, resumable as 8 and 9.
 
 ``--dry-run`` runs every section on CPU with tiny sizes and a fabricated Fashion-MNIST (tests/project/test_gpu_check.py).
 Run it through ``benchmarks/gpu_check.sh``; benchmarks/README.md has the commands.

@@ -30,9 +30,10 @@ SECTIONS = (  # priority order
     "horizon",
     "groundtruth-converged",
     "fidelity-converged",
+    "search-720",
 )
 # each takes several 5-minute calls, or (issue 20's) waits for the one before it: run only when --sections names it
-ASKED_ONLY = ("distill-ablation", "paper-protocol", "trainer", "horizon", "groundtruth-converged", "fidelity-converged")
+ASKED_ONLY = ("distill-ablation", "paper-protocol", "trainer", "horizon", "groundtruth-converged", "fidelity-converged", "search-720")
 TAIL_LINES = 25  # lines of a subprocess's output kept in results.json (the log has all of them)
 
 
@@ -93,6 +94,17 @@ class Plan:
     hz_horizons: tuple[int, ...] = (3, 6, 12, 24, 48)  # epochs with the fast protocol
     hz_seeds: tuple[int, ...] = (0, 1)
     hz_min_left_s: float = 15.0  # no new training with less left (a 48-epoch training is ~5 s at the target speed)
+    s7_space: str = "convnet720"  # search-720: the space searched whole, through the CLI (bruteforce: every architecture once)
+    s7_trials: int = 720
+    s7_workers: int = 8  # the proxy section's best pool on the H100 (RESULTS.md §6: 25,680 trials per hour)
+    s7_distill_iterations: int | None = None  # None: nasproxy distill's default (the paper's 8,000)
+    s7_distill_args: str = ""  # more nasproxy distill flags
+    s7_pruner: str = "none"  # every architecture gets its whole proxy score (the default median pruner stops some)
+    s7_promote: int = 3
+    s7_promote_epochs: int | None = None  # None: the search's default (the ground truth's 10)
+    s7_second_proxy: str | None = "random-ipc10"  # then the same search with this proxy on the real data, if time is left
+    s7_promote_reserve_s: float = 40.0  # the search's --timeout leaves this much of the call to its promotion
+    s7_min_left_s: float = 30.0  # no phase starts with less left (besides the state's reserve)
     final_reserve_s: float = 20.0  # the report and packing at the end, and a late section's kill (gpu_check.KILL_GRACE_S x 2)
     fabricate: bool = False  # a tiny fabricated Fashion-MNIST instead of the real files
     budgets: dict[str, Budget] = field(default_factory=dict)
@@ -122,6 +134,7 @@ GPU_BUDGETS = {
     "horizon": Budget(cap=300, minimum=60),
     "groundtruth-converged": Budget(cap=300, minimum=60),
     "fidelity-converged": Budget(cap=300, minimum=90),
+    "search-720": Budget(cap=300, minimum=60),  # the whole search measured in one call; resumable when a call cannot finish it
 }
 
 
@@ -167,6 +180,15 @@ def make_plan(dry_run: bool) -> Plan:
         hz_archs=3,
         hz_horizons=(1, 2),
         hz_min_left_s=2.0,
+        s7_space="convnet-small",  # 6 architectures: the dry run also searches its space whole
+        s7_trials=6,
+        s7_workers=2,
+        s7_distill_iterations=2,
+        s7_distill_args="--batch-real 4",
+        s7_promote=1,
+        s7_promote_epochs=1,
+        s7_promote_reserve_s=30.0,
+        s7_min_left_s=10.0,
         final_reserve_s=12.0,
         fabricate=True,
         budgets={  # 3x the GPU caps: on a loaded CPU a dry run must not lose a section to its limit
@@ -225,17 +247,31 @@ class Ran:
         return {"exit_code": self.code, "seconds": round(self.seconds, 1), "timed_out": self.code is None, "output_tail": self.tail}
 
 
-def run_group(cmd: list[str], timeout: float, cwd: Path, grace: float = 10.0) -> Ran:
-    """Run ``cmd`` in its own process group, echo its output, keep its last lines; stop it after ``timeout`` s."""
+def run_group(cmd: list[str], timeout: float, cwd: Path, grace: float = 10.0, stdout: Path | None = None) -> Ran:
+    """Run ``cmd`` in its own process group, echo its output, keep its last lines; stop it after ``timeout`` s.
+    ``stdout``: the command's standard output goes to this file whole (a ``--json`` result); its
+    standard error alone is echoed and kept."""
     t0 = time.perf_counter()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True
-    )
+    sink = None if stdout is None else stdout.open("w")
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdout=subprocess.PIPE if sink is None else sink,
+            stderr=subprocess.STDOUT if sink is None else subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    finally:
+        if sink is not None:
+            sink.close()  # the child has its own copy
+    echoed = proc.stdout if sink is None else proc.stderr
 
     def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        assert echoed is not None
+        for line in echoed:
             print(line, end="", flush=True)
             tail.append(line.rstrip("\n"))
 

@@ -24,6 +24,7 @@ TITLES = {
     "horizon": "Horizon of the fast protocol: ranking agreement between 3-48 epochs and between seeds",
     "groundtruth-converged": "The converged table (build.py with the fast protocol at the chosen horizon)",
     "fidelity-converged": "Every proxy on the converged table",
+    "search-720": "The whole 720-architecture search measured: distillation + 720 trials + promote 3 (benchmarks/gpu_search.py)",
 }
 
 
@@ -251,6 +252,40 @@ def groundtruth_converged(s: dict[str, Any]) -> list[str]:
     return [*lines, *_state(s)]
 
 
+def search_720(s: dict[str, Any]) -> list[str]:
+    r, lines = s.get("result") or {}, []
+    second = s.get("plan", {}).get("s7_second_proxy")
+    labels = {"search": "on the DataDAM IPC-10 set distilled here", "random": f"on {second} (no distillation)"}
+    for phase, label in labels.items():
+        x = r.get(phase)
+        if not x:
+            continue
+        if x["measured_in_one_call"]:
+            verdict = "met" if x["meets_target"] else "NOT met"
+            distilled = f"distillation {_f(x['distill_s'], 1)} s, " if "distill_s" in x else ""
+            lines.append(
+                f"- {label}: **{x['total_s']:.1f} s in all**, one call ({distilled}trials {_f(x.get('trials_s'), 1)} s, promotion "
+                f"{_f(x.get('promotion_s'), 1)} s); {_f(x.get('trials_per_hour'))} trials/h; target {r['target_s']:.0f} s {verdict}"
+            )
+        else:
+            lines.append(f"- {label}: {x['note']}")
+            for row in x["per_call"]:
+                lines.append(
+                    f"  - call {row['call']}, {row['phase']}: {row['status']}, {_f(row.get('wall_s'), 1)} s, "
+                    f"{row.get('trials_in_call', '-')} trials, {_f(row.get('trials_per_hour'))} trials/h"
+                )
+        pick = x.get("pick")
+        if pick:
+            lines.append(
+                f"  - pick {pick['arch_id']}: real validation accuracy {_f(pick.get('real_val_accuracy'), 2)} % (proxy rank "
+                f"{pick.get('proxy_rank')}); {x.get('distinct_archs')} distinct architectures in {x.get('trials_after')} trials"
+            )
+    for phase, e in (s.get("call") or {}).get("phases", {}).items():
+        if e.get("command"):
+            lines.append(f"- {phase}: `{e['command']}`")
+    return [*lines, *_state(s)]
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "environment": environment,
     "tests": tests,
@@ -265,6 +300,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "horizon": horizon,
     "groundtruth-converged": groundtruth_converged,
     "fidelity-converged": fidelity,
+    "search-720": search_720,
 }
 
 

@@ -284,6 +284,7 @@ RUNNERS: dict[str, Callable[[Context, Recorder], None]] = {
     "horizon": elsewhere("gpu_trainer", "run_horizon_section"),
     "groundtruth-converged": elsewhere("gpu_trainer", "run_converged_section"),
     "fidelity-converged": elsewhere("gpu_trainer", "run_fidelity_converged_section"),
+    "search-720": elsewhere("gpu_search", "run_search_section"),
 }
 assert tuple(RUNNERS) == SECTIONS
 

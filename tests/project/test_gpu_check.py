@@ -23,7 +23,8 @@ ISSUE_20 = (
     "horizon",
     "groundtruth-converged",
     "fidelity-converged",
-)  # run only when asked for: tests/project/test_gpu_trainer.py
+    "search-720",
+)  # run only when asked for: tests/project/test_gpu_trainer.py, test_gpu_search.py
 SECTIONS = (
     *("environment", "tests", "distill", "proxy", "groundtruth", "evaluate", "fidelity", "distill-ablation", "paper-protocol"),
     *ISSUE_20,
