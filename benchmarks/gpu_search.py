@@ -47,7 +47,7 @@ from gpu_context import Context, Recorder
 
 SECTION = "search-720"
 TARGET_S = 120.0  # issue 20: the whole 720-space search with promotion in <= 2 minutes, distillation included
-PROMOTE_FLAGS: list[str] = []  # appended to both searches: the fast trainer's promotion protocol, once the search takes one
+PROMOTE_FLAGS = ["--promote-protocol", "fast"]  # appended to both searches: promotion with the fast trainer (protocols.TRAINING_PROTOCOLS)
 SET_LABEL = "datadam-ipc10"  # the distilled set's proxy (the search's default)
 SEARCHES = ("search", "random")  # the phases that are searches: on the distilled set, then on Plan.s7_second_proxy
 GRACE_S = 8.0  # SIGTERM at the deadline, SIGKILL this much later (a distillation checkpoints, a search stores its trial)

@@ -126,20 +126,20 @@ def test_summarise_gives_a_total_only_for_one_call() -> None:
     assert "distill_s" not in summarise([call(1, distill=resumed, search=SEARCH)])["search"]
 
 
-def test_commands_are_the_clis_and_carry_the_promotion_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_commands_are_the_clis_and_carry_the_promotion_flags(tmp_path: Path) -> None:
     import gpu_search
 
     from nas_proxy.cli import build_parser
 
-    monkeypatch.setattr(gpu_search, "PROMOTE_FLAGS", ["--promote-images", "500"])  # a flag the CLI has, standing in
     ctx = context(tmp_path, dry_run=False)  # the GPU's plan
     parser = build_parser()
     distill = parser.parse_args(gpu_search.distill_command(ctx, tmp_path / "set")[3:])
     assert (distill.dataset, distill.method, distill.ipc, distill.iterations) == ("fashion-mnist", "datadam", 10, None)
     for phase in ("search", "random"):
         cmd = gpu_search.search_command(ctx, tmp_path, phase)
-        assert cmd[-2:] == ["--promote-images", "500"]
+        assert cmd[-2:] == gpu_search.PROMOTE_FLAGS
         a = parser.parse_args(cmd[3:])
+        assert a.promote_protocol == "fast"  # promotion with the fast trainer
         assert (a.space, a.sampler, a.pruner, a.n_trials, a.workers, a.promote) == ("convnet720", "bruteforce", "none", 720, 8, 3)
         assert (a.synthetic is None) == (phase == "random") and (a.proxy_name == "random-ipc10") == (phase == "random")
         assert a.promote_epochs is None and a.epochs is None  # the product's defaults on the GPU
