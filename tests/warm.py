@@ -56,7 +56,8 @@ from typing import Any
 # pandas (Optuna's trials table) and matplotlib's pyplot (the reports): forked, a distill or search
 # command takes ~1 s here instead of ~4-5 s (load 3, 2 cores)
 PRELOAD = ("torch", "numpy", "optuna", "torchvision", "scipy.stats", "pandas", "matplotlib.pyplot")
-WARM_MODULES = ("nas_proxy", "tests.sigint_at", "tests.run_cases")  # `python -m MODULE` commands that are forked
+# `python -m MODULE` commands that are forked (tests/run_code.py: `python -c CODE` of a test that needs no cold start)
+WARM_MODULES = ("nas_proxy", "nas_proxy.cli.worker_process", "tests.sigint_at", "tests.run_cases", "tests.run_code")
 IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "KMP_", "GOMP_", "LD_", "PYTHON")
 SERVER_START_S = 600  # fails a test whose server never listens (it imports torch first; never a duration anything must outlast)
 INHERITED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)  # SIG_IGN or SIG_DFL
