@@ -18,7 +18,7 @@ import socket
 import stat
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas_proxy.cli import main
@@ -43,6 +43,7 @@ class Outcome:
     stderr: str
     stdout: str
     changed: list[str]  # workspace paths created, removed or modified
+    after: dict[str, tuple[int, int]] | None = field(default=None, repr=False, compare=False)  # the workspace it left
 
     @property
     def message(self) -> str:
@@ -95,9 +96,10 @@ def _ports(args: str) -> Iterator[str]:
         yield args.replace(BUSY_PORT, str(s.getsockname()[1]))
 
 
-def run_case(case: Case, workspace: Path) -> Outcome:
-    """Run ``nasproxy ARGS`` in-process with ``workspace`` as the working directory."""
-    before = snapshot(workspace)
+def run_case(case: Case, workspace: Path, before: dict[str, tuple[int, int]] | None = None) -> Outcome:
+    """Run ``nasproxy ARGS`` in-process with ``workspace`` as the working directory. ``before``: the
+    workspace's snapshot as the previous case left it (:func:`run_all`), instead of taking one here."""
+    before = snapshot(workspace) if before is None else before
     out, err = io.StringIO(), io.StringIO()
     cwd = Path.cwd()
     os.chdir(workspace)
@@ -111,7 +113,8 @@ def run_case(case: Case, workspace: Path) -> Outcome:
         os.chdir(cwd)
     stderr = err.getvalue().replace(f"{workspace}/", "").replace(str(workspace), ".")
     stderr = re.sub(r"port \d+ on 127.0.0.1", "port PORT on 127.0.0.1", stderr)  # the busy port differs from run to run
-    return Outcome(code, stderr, out.getvalue(), _changes(before, snapshot(workspace)))
+    after = snapshot(workspace)
+    return Outcome(code, stderr, out.getvalue(), _changes(before, after), after)
 
 
 def problems(case: Case, outcome: Outcome) -> list[str]:
@@ -220,12 +223,18 @@ def copy_workspace(src: Path, dst: Path) -> None:
 
 def run_all(cases: list[Case], workspace: Path, pristine: Path) -> list[tuple[Case, Outcome]]:
     """Every case; a case that changed the workspace is followed by a restore from ``pristine``,
-    so that one mishandled case cannot change what the next one sees."""
+    so that one mishandled case cannot change what the next one sees. A case's snapshot of the
+    workspace after it is the next one's before (one walk of ~1,500 paths per case, not two: a fifth
+    of the 676 cases' time); a write that came after a case ended is then the next case's change,
+    still reported."""
     outcomes = []
+    before = None
     for case in cases:
-        outcome = run_case(case, workspace)
+        outcome = run_case(case, workspace, before)
+        before = outcome.after
         if outcome.changed:
             shutil.rmtree(workspace)
             copy_workspace(pristine, workspace)
+            before = None
         outcomes.append((case, outcome))
     return outcomes

@@ -4,7 +4,7 @@ Starting a Python process that imports torch costs this machine about 2 CPU-seco
 start about a hundred of them: as much CPU as the rest of their work. ``warm.Popen`` and ``warm.run``
 take the arguments of :mod:`subprocess`'s; a command ``[sys.executable, "-m", "nas_proxy", ...]`` (or
 one of the ``WARM_MODULES``) is forked from a server (one per pytest-xdist worker, started at the first
-such command, in its process group) that imported torch, NumPy and Optuna and nothing of nasproxy, and
+such command, in its process group) that imported torch, NumPy, Optuna and the other ``PRELOAD`` libraries and nothing of nasproxy, and
 anything else runs as a plain subprocess. The forked process is a real process with its own pid,
 working directory, environment, stdin, stdout and stderr (made as CPython makes them), signal
 dispositions (ignored ones inherited) and seeds, and it ends as the interpreter ends: threads joined,
@@ -51,8 +51,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-PRELOAD = ("torch", "numpy", "optuna")  # what every nasproxy command imports; nothing of nasproxy itself
-WARM_MODULES = ("nas_proxy", "tests.sigint_at", "tests.run_cases")  # `python -m MODULE` commands that are forked
+# what nasproxy commands import, nothing of nasproxy itself: torch, NumPy and Optuna (every command);
+# torchvision (a set's grid.png: it imports torch._dynamo, ~1.4 s), scipy.stats (the metrics, ~0.8 s),
+# pandas (Optuna's trials table) and matplotlib's pyplot (the reports): forked, a distill or search
+# command takes ~1 s here instead of ~4-5 s (load 3, 2 cores)
+PRELOAD = ("torch", "numpy", "optuna", "torchvision", "scipy.stats", "pandas", "matplotlib.pyplot")
+# `python -m MODULE` commands that are forked (tests/run_code.py: `python -c CODE` of a test that needs no cold start)
+WARM_MODULES = ("nas_proxy", "nas_proxy.cli.worker_process", "tests.sigint_at", "tests.run_cases", "tests.run_code")
 IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "KMP_", "GOMP_", "LD_", "PYTHON")
 SERVER_START_S = 600  # fails a test whose server never listens (it imports torch first; never a duration anything must outlast)
 INHERITED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)  # SIG_IGN or SIG_DFL

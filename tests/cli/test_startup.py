@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 
 from nas_proxy.cli import RESUME_HINTS
 from nas_proxy.studies.storage import open_storage
-from tests import warm
+from tests import run_code, warm
 from tests.gate import Gate
 from tests.interrupt import interruptible
 from tests.search.test_search import FAST_ARGS, SMALL_SPACE
@@ -88,7 +88,7 @@ def test_public_functions_named_like_their_subpackages_stay_the_functions() -> N
         "import nas_proxy as nx, nas_proxy.distill.config, nas_proxy.search.config, nas_proxy.evaluate\n"
         "print(nx.distill.__module__, nx.search.__module__, nx.evaluate.__module__, nx.SearchConfig.__module__)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    done = run_code.run(code, capture_output=True, timeout=120, check=True)  # fresh: no nasproxy imported (forked warm)
     assert done.stdout.split() == ["nas_proxy.distill.runner", "nas_proxy.search.runner", "nas_proxy.evaluate", "nas_proxy.search.config"]
 
 

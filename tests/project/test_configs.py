@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 from nas_proxy import configs
 from nas_proxy.cli import main
 from nas_proxy.errors import InvalidArgumentError
+from tests import run_code
 
 
 @dataclass
@@ -154,5 +153,5 @@ def test_importing_nas_proxy_changes_no_global_state() -> None:
         "after = (list(warnings.filters), optuna.logging.get_verbosity(), signal.getsignal(signal.SIGINT))\n"
         "print(before == after)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    done = run_code.run(code, capture_output=True, timeout=300, check=True)  # fresh: no nasproxy imported (forked warm)
     assert done.stdout.strip() == "True", done.stderr

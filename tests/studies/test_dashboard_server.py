@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -18,6 +16,8 @@ from typing import Any, NamedTuple
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
+
+from tests import run_code
 
 optuna_dashboard = pytest.importorskip("optuna_dashboard")
 
@@ -193,5 +193,5 @@ def test_notes_are_the_packages_own_without_importing_it() -> None:
         "import sys, optuna\nfrom nas_proxy.search.dashboard import notes\n"
         "notes().save_note(optuna.create_study(), 'x')\nprint(sorted(m for m in ('optuna_dashboard', 'sklearn') if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    done = run_code.run(script, capture_output=True, timeout=120, check=True)  # fresh (forked warm: its preloads hold neither)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -15,6 +14,7 @@ import pytest
 
 from nas_proxy.cli import main
 from nas_proxy.studies.storage import artifact_dir, default_storage_url, journal_path, open_storage
+from tests import run_code
 
 FAST_ARGS = ["--epochs", "2", "--report-every", "1", "--report-images", "100", "--device", "cpu", "--quiet", "--pruner", "none"]
 OPTUNA_CLI = "import sys; from optuna.cli import main; sys.argv[0] = 'optuna'; sys.exit(main())"
@@ -22,7 +22,7 @@ OPTUNA_CLI = "import sys; from optuna.cli import main; sys.argv[0] = 'optuna'; s
 
 def optuna_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The installed ``optuna`` command line, run as a user would run it."""
-    return subprocess.run([sys.executable, "-c", OPTUNA_CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=240)
+    return run_code.run(OPTUNA_CLI, *args, capture_output=True, cwd=cwd, timeout=240)  # python -c, forked warm
 
 
 def test_a_bare_journal_path_and_its_journal_alias_open_the_same_storage(tmp_path: Path) -> None:

@@ -3,8 +3,6 @@ made before kinds were recorded, and the worker process entry point."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -16,6 +14,7 @@ from nas_proxy.studies.kinds import KINDS, get
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import recording_failure, unmasked
 from nas_proxy.studies.workers import worker_command
+from tests import run_code, warm
 
 
 def test_every_built_in_kind_registers_itself_from_its_module() -> None:
@@ -31,7 +30,7 @@ def test_a_kind_is_imported_from_its_one_file_when_first_asked_for() -> None:
         "assert 'nas_proxy.study_kinds.promotion' not in sys.modules; "
         "print(KINDS.names(), get('promotion').name, 'nas_proxy.study_kinds.promotion' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = run_code.run(code, capture_output=True, timeout=120)  # a fresh interpreter (forked warm): nothing of nasproxy imported
     assert done.stdout.strip() == "['groundtruth', 'promotion', 'search'] promotion True", done.stderr
 
 
@@ -56,9 +55,7 @@ def test_a_worker_refuses_a_study_of_an_unknown_kind_in_one_line(tmp_path: Path,
 def test_the_worker_entry_point_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     optuna.create_study(study_name="there", storage=open_storage(str(storage), "there")[0])
-    done = subprocess.run(
-        worker_command("missing", str(storage), WorkerOptions(progress=False)), capture_output=True, text=True, timeout=240
-    )
+    done = warm.run(worker_command("missing", str(storage), WorkerOptions(progress=False)), capture_output=True, text=True, timeout=240)
     lines = done.stderr.strip().splitlines()
     assert done.returncode != 0 and len(lines) == 1 and "no study 'missing'" in lines[0] and "there" in lines[0], done.stderr
 
