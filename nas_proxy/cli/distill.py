@@ -173,8 +173,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
         result = sharded
     else:
         _refuse_torchrun_without_distributed()
-        from nas_proxy.calibrate.selection import ranker
+        rank = None
+        if config.select_by is not None:  # its module imports scipy.stats (~0.8 s): only when selecting
+            from nas_proxy.calibrate.selection import ranker
 
+            rank = ranker(config)
         result = distill(
             config,
             args.out,
@@ -182,7 +185,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
             force=args.force,
             progress=not args.quiet,
             command=command_line(),
-            ranker=ranker(config),
+            ranker=rank,
         )
     save_config(result.path, {"distill": config})
     if args.json:
