@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -37,23 +38,35 @@ class _State:
     pending = False  # a signal arrived inside a deferred section
     second_raises = False  # inside stop_requests (not in a deferred section): a second signal raises at once
     stopping = False  # inside stop_requests: a loop that reads its stop flag runs now
+    held_since: float | None = None  # when a signal was first held back in an import (see _unraisable)
 
 
 _state = _State()
 
 
+IMPORT_PATIENCE_S = 10.0  # a signal is held back while a module is being imported, at most this long
+
+
 def _unraisable(frame: FrameType | None) -> bool:
-    """Whether an exception raised in ``frame`` would be printed and dropped ("Exception ignored in"):
-    a weakref callback such as the one importlib runs when a module lock is collected, or a ``__del__``."""
-    if frame is None:
-        return False
-    code = frame.f_code
-    return code.co_name == "__del__" or (code.co_name == "cb" and code.co_filename.startswith("<frozen importlib"))
+    """Whether a KeyboardInterrupt raised in ``frame`` could be lost or crash the program instead of
+    stopping it: in a ``__del__`` or a weakref callback Python prints and drops it ("Exception ignored
+    in"); anywhere inside an import (``frame`` or a caller is importlib's), the module's own code runs:
+    torch's imports call C++ that calls back into Python, and a KeyboardInterrupt raised in such a
+    callback ends the process with ``terminate called after throwing pybind11::error_already_set``
+    (SIGABRT), and a library's bare ``except:`` around an optional import swallows it (the start-up drill
+    of tests/cli/test_startup.py caught both)."""
+    if frame is not None and frame.f_code.co_name == "__del__":
+        return True
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _redeliver(signum: int) -> None:
     """The signal again, a moment later, from another thread: the handler then runs wherever the main
-    thread has got to, outside the callback that would have swallowed the KeyboardInterrupt."""
+    thread has got to, outside the callback or import where a KeyboardInterrupt would be lost."""
     timer = threading.Timer(0.01, os.kill, (os.getpid(), signum))
     timer.daemon = True
     timer.start()
@@ -62,9 +75,12 @@ def _redeliver(signum: int) -> None:
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     _state.signum = signal.Signals(signum)
     if _state.immediate or (_state.pending and _state.second_raises):
-        if _unraisable(frame):  # raised here, Python would print it and go on: the Ctrl-C would be lost
+        now = time.monotonic()
+        if _unraisable(frame) and now - (_state.held_since or now) < IMPORT_PATIENCE_S:  # raised here it could be lost
+            _state.held_since = _state.held_since or now
             _redeliver(signum)
             return
+        _state.held_since = None
         _state.pending = False
         raise KeyboardInterrupt
     _state.pending = True

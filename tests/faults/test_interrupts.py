@@ -4,10 +4,13 @@ SIGTERM handled alike, told apart by the exit status."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +25,7 @@ def restored() -> Iterator[None]:
     yield
     for s, h in handlers.items():
         signal.signal(s, h)
-    for name in ("installed", "immediate", "pending", "second_raises", "signum", "stopping"):
+    for name in ("installed", "immediate", "pending", "second_raises", "signum", "stopping", "held_since"):
         setattr(interrupts._state, name, state.get(name, getattr(type(interrupts._state), name)))
 
 
@@ -85,3 +88,37 @@ def test_a_ctrl_c_that_lands_in_importlibs_weakref_callback_is_not_lost(restored
     with pytest.raises(KeyboardInterrupt):
         for _ in range(3000):  # the re-delivered SIGINT raises here, in ordinary code (10 ms later)
             time.sleep(0.01)
+
+
+# A module whose import swallows everything around a call that lets the signal handler run (as a library's
+# bare `except:` around an optional import does); `imported` tells that its code ran to the end
+SWALLOWING = "import os, signal\ntry:\n    os.kill(os.getpid(), signal.SIGINT)\n    sum(range(1000))\nexcept BaseException:\n    pass\nimported = True\n"
+LONG = "import os, signal, time\ncaught = False\ntry:\n    os.kill(os.getpid(), signal.SIGINT)\n    for _ in range(1000):\n        time.sleep(0.01)\nexcept KeyboardInterrupt:\n    caught = True\n"
+
+
+def test_a_ctrl_c_inside_an_import_is_held_until_the_import_ends(restored: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raised inside an import, a KeyboardInterrupt can be swallowed by the module's code, or abort the
+    process in torch's C++ callbacks (the start-up drill saw both): the handler holds it back until the
+    import has ended. Before: lost, and the command ran on."""
+    interrupts.install()
+    (tmp_path / "swallows_interrupts.py").write_text(SWALLOWING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "swallows_interrupts", raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        module = importlib.import_module("swallows_interrupts")
+        assert module.imported  # nothing raised inside the module
+        for _ in range(3000):  # the held-back SIGINT raises here, in ordinary code
+            time.sleep(0.01)
+    assert interrupts._state.held_since is None
+
+
+def test_an_import_that_outlasts_the_patience_is_interrupted_anyway(
+    restored: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interrupts.install()
+    monkeypatch.setattr(interrupts, "IMPORT_PATIENCE_S", 0.1)
+    (tmp_path / "long_import.py").write_text(LONG)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "long_import", raising=False)
+    module = importlib.import_module("long_import")
+    assert module.caught  # raised inside the import after 0.1 s of holding back, not after the import's 10 s
