@@ -90,9 +90,7 @@ class SearchBudget:
     promote: int = 0  # then train the K best distinct candidates on the real training split (0: none, the proxy alone)
     promote_epochs: int | None = None  # epochs of each promoted training; None: the ground truth's (search.config.promotion_epochs)
     promote_images: int | None = None  # training images of each promoted training; None: the whole training split
-    promote_protocol: str | None = (
-        None  # how each promoted (or full-rung) training runs, a name of protocols.TRAINING_PROTOCOLS; None: the ground truth's (protocols.DEFAULT_PROTOCOL)
-    )
+    promote_protocol: str | None = None  # a name of protocols.TRAINING_PROTOCOLS for each promoted training; None: standard
 
 
 @dataclass
