@@ -52,10 +52,10 @@ from pathlib import Path
 from typing import Any
 
 # what nasproxy commands import, nothing of nasproxy itself: torch, NumPy and Optuna (every command);
-# torchvision (a set's grid.png: it imports torch._dynamo, ~1.4 s), scipy.stats (the metrics, ~0.8 s),
-# pandas (Optuna's trials table) and matplotlib's pyplot (the reports): forked, a distill or search
-# command takes ~1 s here instead of ~4-5 s (load 3, 2 cores)
-PRELOAD = ("torch", "numpy", "optuna", "torchvision", "scipy.stats", "pandas", "matplotlib.pyplot")
+# scipy.stats (the metrics, ~0.8 s), pandas (Optuna's trials table) and matplotlib's pyplot (the reports):
+# forked, a distill or search command takes ~1 s here instead of ~4-5 s (load 3, 2 cores). Not torchvision:
+# only a dataset download imports it (a set's grid.png is drawn with Pillow)
+PRELOAD = ("torch", "numpy", "optuna", "scipy.stats", "pandas", "matplotlib.pyplot")
 # `python -m MODULE` commands that are forked (tests/run_code.py: `python -c CODE` of a test that needs no cold start)
 WARM_MODULES = ("nas_proxy", "nas_proxy.cli.worker_process", "tests.sigint_at", "tests.run_cases", "tests.run_code")
 IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "KMP_", "GOMP_", "LD_", "PYTHON")
