@@ -27,7 +27,6 @@ Run it through ``benchmarks/gpu_check.sh``; benchmarks/README.md has the command
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -38,7 +37,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gpu_common import ASKED_ONLY, SECTIONS, Plan, make_plan, stop_group, write_json  # benchmarks/ (this script's folder is on sys.path)
+# benchmarks/ (this script's folder) is on sys.path
+from gpu_common import ASKED_ONLY, SECTIONS, Plan, make_plan, read_json, stop_group, write_json
 from gpu_report import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,14 +103,6 @@ def git_commit(given: str | None) -> str:
     if done.returncode != 0:
         return "unknown (no .git here: pass --commit)"
     return done.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def run_section(name: str, plan: Plan, context: Path, work: Path, limit: float) -> dict[str, Any]:

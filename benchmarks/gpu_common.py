@@ -202,6 +202,15 @@ def make_plan(dry_run: bool) -> Plan:
     )
 
 
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None when it is missing, unreadable, cut short or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Replace ``path`` atomically: a reader (or a kill) never sees half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_ablation import STATE_RESERVE_S, pack_state, state_folder
-from gpu_common import run_group, write_json
+from gpu_common import read_json, run_group, write_json
 from gpu_context import Context, Recorder
 
 SECTION = "search-720"
@@ -138,14 +138,6 @@ def device_name(device: str) -> str:
     return f"{device} ({platform.processor() or platform.machine()})"
 
 
-def read_result(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def run_distill_phase(ctx: Context, state: Path) -> dict[str, Any]:
     """The distillation, fresh or continued from its checkpoint (the same command), stopped at the deadline."""
     p = ctx.plan
@@ -184,7 +176,7 @@ def run_search_phase(ctx: Context, state: Path, phase: str) -> dict[str, Any]:
     out_json = ctx.work / f"search-720-{phase}.json"
     ran = run_group([*cmd, "--timeout", f"{timeout:.0f}"], timeout=left, cwd=ctx.root, grace=GRACE_S, stdout=out_json)
     after = study_counts(journal, study)
-    result = read_result(out_json) if ran.code in (0, 1) else None
+    result = read_json(out_json) if ran.code in (0, 1) else None
     added = after["counted"] - before["counted"]
     entry |= {
         "timeout_s": round(timeout),

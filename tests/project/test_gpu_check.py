@@ -34,11 +34,6 @@ PROXY = ("proxy", "evaluate")  # evaluate reads the set the proxy section distil
 DRY_RUN_TIMEOUT_S = 1800  # generous: the dry run takes about a minute on 2 busy cores
 
 
-@pytest.fixture()
-def bench_modules(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the scripts import their neighbours by name
-
-
 def numbers(section: str, s: dict[str, Any]) -> bool:
     """Whether a section that says ``ok`` carries the numbers it exists for."""
     if section == "environment":

@@ -20,12 +20,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
-pytestmark = pytest.mark.usefixtures("bench_modules")
+pytestmark = pytest.mark.usefixtures("section_env")
 
 
 @pytest.fixture()
-def bench_modules(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the scripts import their neighbours by name
+def section_env(bench_modules: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(ROOT))  # the dry run's fabricated data comes from tests.fabricate
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the section's commands share a small machine, as gpu_check's dry run sets it
 

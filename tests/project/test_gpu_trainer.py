@@ -22,11 +22,6 @@ BENCHMARKS = ROOT / "benchmarks"
 pytestmark = pytest.mark.usefixtures("bench_modules")
 
 
-@pytest.fixture()
-def bench_modules(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the scripts import their neighbours by name
-
-
 def context(tmp_path: Path, root: Path = ROOT, fabricate: bool = True) -> Any:
     from dataclasses import replace
 
