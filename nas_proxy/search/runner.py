@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
@@ -32,7 +32,7 @@ from nas_proxy.search.promotion import DEFAULT_EPOCHS
 from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
-from nas_proxy.search.study import ATTR, create_or_check, export, ranked, trial_summary
+from nas_proxy.search.study import ATTR, REPEAT_ATTR, create_or_check, export, ranked, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget
@@ -70,6 +70,7 @@ class SearchResult:
     unmet: str | None = None  # why the run ended before its budget counted, if it did
     promotion: dict[str, Any] | None = None  # with --promote: Promotion.to_dict(), its rows best by real validation first
     ladder: dict[str, Any] | None = None  # with --ladder: ladder.summary(), per rung planned and trained, the top rung's rows
+    repeats: int = 0  # trials that proposed an architecture the study had already scored (answered from it, not trained)
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -136,6 +137,9 @@ def make_objective(
         aid = arch_id(spec)
         trial.set_user_attr("arch_id", aid)  # the spec is the trial's parameters (search.study.spec_of checks them against it)
         trial.set_user_attr("proxy", target.name)
+        earlier = scored_before(trial.study, aid, trial.number)
+        if earlier is not None:  # samplers propose a candidate again (TPE often does): its score is in the study
+            return _repeat(trial, earlier, config)
         try:
             model = target.build(space, spec)
         except (NasProxyError, RuntimeError, ValueError) as e:
@@ -168,6 +172,43 @@ def make_objective(
         return tuple(values[o] for o in config.objectives) if multi else values["accuracy"]
 
     return Guarded(objective)
+
+
+def scored_before(study: optuna.Study, aid: str, number: int) -> FrozenTrial | None:
+    """The first trial other than ``number`` whose proxy finished scoring architecture ``aid``
+    (complete, or pruned), or None: a failed one is tried again, a running one is left alone."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        if t.number != number and rung_of(t) == 0 and t.user_attrs.get("arch_id") == aid and REPEAT_ATTR not in t.user_attrs:
+            return t
+    return None
+
+
+_NOT_COPIED = ("worker_host", "worker_pid", "retry_of", "fail_reason")  # a repeat's own, or the history of the trial it repeats
+
+
+def _repeat(trial: optuna.Trial, earlier: FrozenTrial, config: SearchConfig) -> float | tuple[float, ...]:
+    """Trial ``trial`` proposed the architecture ``earlier`` scored: it gets ``earlier``'s outcome
+    and records without training (the same values, or pruned as it was), so the sampler learns the
+    same thing and nothing is trained twice. It counts as a trial of the budget, as any proposal does."""
+    trial.set_user_attr(REPEAT_ATTR, earlier.number)
+    for key, value in earlier.user_attrs.items():  # the score's records: not that trial's worker, history or seconds
+        own = key in trial.user_attrs or key in _NOT_COPIED or "seconds" in key
+        if not own and isinstance(value, (str, int, float, bool)):  # (a study's of the layout before: its JSON ``spec`` is not the score's)
+            trial.set_user_attr(key, value)
+    trial.set_user_attr("proxy_seconds", 0.0)
+    if "rung0_score" in earlier.user_attrs:  # rung 0 of a ladder
+        trial.set_user_attr("rung0_seconds", 0.0)
+    params = earlier.user_attrs.get("params")
+    if config.max_params is not None and params is not None:
+        trial.set_constraint("params", params - config.max_params)
+    if earlier.state == TrialState.PRUNED:
+        if earlier.intermediate_values and len(config.objectives) == 1:  # where it stood when pruned, for the sampler
+            step = max(earlier.intermediate_values)
+            with interrupts.deferred():
+                trial.report(earlier.intermediate_values[step], step)
+        raise optuna.TrialPruned(f"trial {earlier.number} scored this architecture and was pruned")
+    assert earlier.values is not None  # a complete trial has its values
+    return tuple(earlier.values) if len(config.objectives) > 1 else earlier.values[0]
 
 
 def _record(trial: optuna.Trial, scored: Scored, flops: int, target: SearchProxy, config: SearchConfig) -> None:
@@ -388,6 +429,7 @@ def search(
         unmet,
         promotion.to_dict() if promotion else None,
         climbed,
+        sum(REPEAT_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False)),
     )
 
 

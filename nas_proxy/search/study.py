@@ -30,6 +30,7 @@ from nas_proxy.studies.spec_attrs import spec_from_attrs
 from nas_proxy.studies.workers import load_study
 
 KIND = "search"
+REPEAT_ATTR = "repeat_of"  # a trial answered from an earlier one of the same architecture (search.runner): that trial's number
 ATTR = "nasproxy"  # study user attribute: the search's configuration and fingerprint
 
 
@@ -120,14 +121,27 @@ def load_config(storage: BaseStorage, name: str) -> tuple[SearchConfig | None, d
 
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
-    """Complete trials, best first (the Pareto front first for several objectives); a ladder's
+    """Complete trials, best first (the Pareto front first for several objectives), one per
+    architecture (its best; a repeat answered from an earlier trial is never listed); a ladder's
     candidates by their first rung's score (its climbers, scored by other rungs, are apart)."""
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if not t.user_attrs.get("rung")]
+    done = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not t.user_attrs.get("rung") and REPEAT_ATTR not in t.user_attrs
+    ]
     if len(study.directions) == 1:
         sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
-        return sorted(done, key=lambda t: (sign * float(t.value or 0.0), t.number))
-    front = {t.number for t in study.best_trials}
-    return sorted(done, key=lambda t: (t.number not in front, -float((t.values or [0.0])[0]), t.number))
+        order = sorted(done, key=lambda t: (sign * float(t.value or 0.0), t.number))
+    else:
+        front = {t.number for t in study.best_trials}
+        order = sorted(done, key=lambda t: (t.number not in front, -float((t.values or [0.0])[0]), t.number))
+    distinct, seen = [], set()  # an architecture trained twice (two workers at once, a study of an older version): its best
+    for t in order:
+        aid = t.user_attrs.get("arch_id")
+        if aid is None or aid not in seen:
+            distinct.append(t)
+            seen.add(aid)
+    return distinct
 
 
 def study_space(study: optuna.Study) -> SearchSpace | None:
@@ -189,8 +203,10 @@ def export(study: optuna.Study, out: Path, dataset: dict[str, Any], promoted: li
         frame[col] = frame[col].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
     write_text(out / "trials.csv", frame.to_csv(index=False))
     space = study_space(study)
-    best = [trial_summary(t, space) for t in ranked(study)]
-    front = [t.number for t in study.best_trials] if best else []
+    listed = ranked(study)
+    best = [trial_summary(t, space) for t in listed]
+    numbers = {t.number for t in listed}
+    front = [t.number for t in study.best_trials if t.number in numbers]  # one trial per architecture, as in "top"
     trained = [r for r in promoted or [] if r.get("real_val_accuracy") is not None]
     if trained:  # the rest of the promoted (failed trainings) keep their proxy place
         ids = {r["arch_id"] for r in trained}

@@ -129,7 +129,7 @@ def test_a_study_written_with_json_attributes_still_exports_correlates_and_resum
     old = load(old_storage, "old")
     assert len(old.trials) == 5 and "spec" not in old.trials[-1].user_attrs
     specs[old.trials[-1].user_attrs["arch_id"]] = spec_of(old.trials[-1], space)
-    assert all(r["spec"] == specs[r["arch_id"]] for r in best["top"]) and len(best["top"]) == 5
+    assert all(r["spec"] == specs[r["arch_id"]] for r in best["top"]) and len(best["top"]) == len(specs)  # one row per architecture
     frame = pd.read_csv(tmp_path / "out" / "trials.csv")
     assert [json.loads(v) for v in frame["user_attrs_spec"][:4]] == [t.user_attrs["spec"] for t in old.trials[:4]]
     archs = from_study(old, 5, 0)  # correlate --study
@@ -247,6 +247,7 @@ def test_multi_objective_search_gives_a_pareto_front(tiny_run: Path, tmp_path: P
         assert not any(o.values[0] >= t.values[0] and o.values[1] <= t.values[1] and tuple(o.values) != tuple(t.values) for o in done)
         assert t.values[1] == t.user_attrs["params"]
     best = json.loads((tmp_path / "best.json").read_text())
+    front = [t for t in front if "repeat_of" not in t.user_attrs]  # a repeat of an architecture is not listed again
     assert sorted(best["pareto_front"]) == sorted(t.number for t in front)
     assert [t["number"] for t in best["top"][: len(front)]] == [t.number for t in sorted(front, key=lambda t: (-t.values[0], t.number))]
 
@@ -418,3 +419,41 @@ def test_dead_trials_are_retried_at_most_max_retry_times(tmp_path: Path) -> None
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 1 and waiting[0].user_attrs == {"retry_of": 0, "retries": 1}
     assert "not retried after 2 retries" in study.trials[1].user_attrs["fail_reason"]
+
+
+def _two_archs(tmp_path: Path) -> str:
+    space_file = tmp_path / "two.toml"
+    space_file.write_text('family = "convnet"\n[params]\ndepth = [1, 2]\nwidth = 8\npooling = "avgpooling"\n')
+    return str(space_file)
+
+
+def test_a_candidate_proposed_again_is_answered_from_the_study_not_trained(tiny_run: Path, tmp_path: Path) -> None:
+    # 6 proposals from a space of 2: at least 4 repeat an architecture; only the first of each trains
+    storage = tmp_path / "journal.log"
+    result = search(config(tiny_run, space=_two_archs(tmp_path), sampler="random"), "rep", 6, str(storage), out=tmp_path, progress=False)
+    study = load(storage, "rep")
+    by_number = {t.number: t for t in study.trials}
+    first = [t for t in study.trials if "repeat_of" not in t.user_attrs]
+    repeats = [t for t in study.trials if "repeat_of" in t.user_attrs]
+    assert states(study) == {"COMPLETE": 6} and result.trials == {"complete": 6}
+    assert len(first) == 2 and len({t.user_attrs["arch_id"] for t in first}) == 2 and result.repeats == len(repeats) == 4
+    for t in repeats:
+        original = by_number[t.user_attrs["repeat_of"]]
+        assert "repeat_of" not in original.user_attrs and original.user_attrs["arch_id"] == t.user_attrs["arch_id"]
+        assert t.value == original.value and t.user_attrs["params"] == original.user_attrs["params"]
+        assert t.user_attrs["proxy_seconds"] == 0.0 and "seconds_train" not in t.user_attrs  # nothing trained
+    assert all(t.user_attrs["seconds_train"] > 0 for t in first)
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert sorted(r["number"] for r in best["top"]) == sorted(t.number for t in first)  # one row per architecture
+
+
+def test_a_repeat_of_a_pruned_candidate_is_pruned_without_training(tiny_run: Path, tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    space = _two_archs(tmp_path)
+    sizes = sorted(sum(p.numel() for p in get_space(space).build(s, 1, 10, (16, 16)).parameters()) for s in get_space(space).specs(2) or [])
+    search(config(tiny_run, space=space, sampler="random", max_params=sizes[0]), "rep", 6, str(storage), out=tmp_path, progress=False)
+    study = load(storage, "rep")
+    big = [t for t in study.trials if t.user_attrs["params"] > sizes[0]]
+    assert big and all(t.state == TrialState.PRUNED and "--max-params" in t.user_attrs["skipped"] for t in big)
+    assert [t for t in big if "repeat_of" not in t.user_attrs] == big[:1]
+    assert all(t.user_attrs["repeat_of"] == big[0].number for t in big[1:])
