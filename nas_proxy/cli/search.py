@@ -217,7 +217,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         print_json(result.to_dict())
     else:
         counts = ", ".join(f"{n} {state}" for state, n in sorted(result.trials.items()))
-        repeats = f"; {result.repeats} proposed an architecture already scored (answered from the study, not scored again)" if result.repeats else ""
+        repeats = (
+            f"; {result.repeats} proposed an architecture already scored (answered from the study, not scored again)"
+            if result.repeats
+            else ""
+        )
         print(f"study {result.study}: {counts}{repeats} ({result.seconds:.0f} s)")
         print_table(result.best, config.objectives)
         if result.promotion:
