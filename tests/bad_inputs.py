@@ -830,6 +830,19 @@ BADIN: list[Case] = [
         f"{D} --select-by archs/best-nospec.json --select-space convnet-cpu",
         "--select-by file archs/best-nospec.json looks like a best.json",
     ),
+    # correlate's proxy-training flags that no proxy of the run uses (proxies.choose.check_training_used,
+    # as search): before, exit 0 and a run that ignored them; a config file's or a profile's values are not refused
+    Case(
+        f"{C} --proxies synflow",
+        "--epochs (proxy training on a set) changes nothing with synflow: no proxy of this correlate run trains on a set",
+    ),
+    Case(f"{C} --proxies datadam --hard-labels", "--hard-labels changes nothing with datadam-ipc1: no set it trains on has soft labels"),
+    Case(
+        "correlate --study done --storage studies/done/journal.log --proxies synflow,early --lr 0.1 --quiet --out OUT",
+        "--lr (proxy training on a set) changes nothing with early@0.1ep, early@1ep, synflow",
+    ),
+    # a preset's hard_labels on a set distilled without soft labels: before, refused by the search after the distillation ran
+    Case("run presets/hard-labels-no-soft.toml", "[search]: --hard-labels changes nothing with datadam-ipc1: no set it trains on has soft"),
 ]
 CASES += BADIN
 
