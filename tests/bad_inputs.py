@@ -843,6 +843,15 @@ BADIN: list[Case] = [
     ),
     # a preset's hard_labels on a set distilled without soft labels: before, refused by the search after the distillation ran
     Case("run presets/hard-labels-no-soft.toml", "[search]: --hard-labels changes nothing with datadam-ipc1: no set it trains on has soft"),
+    # '-' as an output path (standard output to most tools): before, distill, train and soft-labels wrote a
+    # folder named '-' and exited 0 (check_writable refuses it for every output it guards)
+    Case(D.replace("--out OUT", "--out -"), "cannot write -: nasproxy writes its results to files, not to standard output"),
+    Case(T.replace("--out OUT", "--out -"), "cannot write -: nasproxy writes its results to files, not to standard output"),
+    Case(f"{SL} --out -", "cannot write -: nasproxy writes its results to files, not to standard output"),
+    Case(C.replace("--out OUT", "--out -"), "cannot write -: nasproxy writes its results to files, not to standard output"),
+    Case(f"{S} --storage -", "cannot write -: nasproxy writes its results to files"),
+    # soft-labels --out with a name longer than the file system takes: before, an internal error (OSError) after the teachers
+    Case(f"{SL} --out {'y' * 300}", "a name in it is longer than the file system allows (300 bytes; most allow 255)"),
 ]
 CASES += BADIN
 
