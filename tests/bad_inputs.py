@@ -852,6 +852,20 @@ BADIN: list[Case] = [
     Case(f"{S} --storage -", "cannot write -: nasproxy writes its results to files"),
     # soft-labels --out with a name longer than the file system takes: before, an internal error (OSError) after the teachers
     Case(f"{SL} --out {'y' * 300}", "a name in it is longer than the file system allows (300 bytes; most allow 255)"),
+    # an integer of more digits than Python's int() reads (4300) in a JSON file or an option: before, an
+    # internal error (int()'s ValueError) for a space file, a set's meta.json, a best.json, an --archs file
+    Case("spaces strange/space-bigint.json", "not valid JSON: a number of 5,001 digits (at most 2147483647 is taken"),
+    Case(E.replace("syn", "strange/meta-bigint"), "meta.json is not valid JSON (a number of 5,001 digits"),
+    Case(T.replace("best/good.json", "strange/best-bigint.json"), "is not valid JSON: a number of 5,001 digits"),
+    Case(CA.replace("archs/good.json", "strange/archs-bigint.json"), "is not valid JSON: a number of 5,001 digits"),
+    # a CSV header that names a column twice: before, the last one was read and the other dropped silently
+    Case(CA.replace("archs/good.json", "strange/archs-spec-twice.csv"), "the header names column 'spec' twice"),
+    Case(
+        "calibrate --truth strange/truth-accuracy-twice.csv --space convnet-cpu --synthetic syn --study c1 --folds 2 --trials 1 "
+        "--epochs-choices 1 --device cpu --quiet",
+        "the header names column 'test_accuracy' twice",
+    ),
+    Case(f"{LS} strange/table-accuracy-twice.csv", "the header names column 'test_accuracy' twice"),
 ]
 CASES += BADIN
 
