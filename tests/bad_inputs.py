@@ -866,6 +866,14 @@ BADIN: list[Case] = [
         "the header names column 'test_accuracy' twice",
     ),
     Case(f"{LS} strange/table-accuracy-twice.csv", "the header names column 'test_accuracy' twice"),
+    # a SQLite storage that is a folder, or in a folder that does not exist: before, SQLAlchemy's
+    # "unable to open database file (Background on this error at: https://sqlalche.me/...)"
+    Case(f"{S} --storage sqlite:///storage-dir", "storage 'sqlite:///storage-dir' is a directory; give a SQLite file"),
+    Case(f"{S} --storage sqlite:///nowhere/s.db", "is in folder nowhere, which does not exist (SQLite makes no folders)"),
+    Case("dashboard --study done --storage sqlite:///storage-dir", "storage 'sqlite:///storage-dir' is a directory"),
+    # correlate --promote K with no more than K architectures: before, exit 0 and a "proxy + promote K" row
+    # that trained every architecture, a regret of 0 whatever the proxy (the default K is not refused)
+    Case(f"{C} --promote 3", "--promote 3 is not fewer than the 3 architectures: 'proxy + promote 3' would train them all"),
 ]
 CASES += BADIN
 

@@ -165,6 +165,12 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
         archs = from_space(space, n_archs, seed)
         if len(archs) < n_archs and len(archs) == space.size():
             notes.append(f"space {space_name!r} holds {len(archs)} architectures, fewer than --n-archs {n_archs}: all of them are used")
+    if "promote" in r.given and c.promote >= len(archs):  # the default (5) is left to the report: it was not asked for
+        raise InvalidArgumentError(
+            f"--promote {c.promote} is not fewer than the {len(archs)} architectures: 'proxy + promote {c.promote}' would train "
+            f"them all, whatever the proxy ranks; "
+            + (f"give K below {len(archs)}, or more architectures" if len(archs) > 1 else "give more architectures")
+        )
     config = replace(c, space=space_name, synthetic=synthetic, proxy=proxy, seed=seed, dataset=dataset)
     beside = None
     if found is not None and config.gt_storage is None:  # the ground truth beside its search: one dashboard shows both
