@@ -277,10 +277,21 @@ def _int(text: str) -> int:
     return int(text)
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; one that names a key twice is a ValueError (json.loads would keep the last silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"an object names key {key!r} twice")
+        out[key] = value
+    return out
+
+
 def loads(text: str) -> Any:
-    """``json.loads``, but an integer too long to read is a ValueError naming its digits (a
-    ValueError, as :class:`json.JSONDecodeError` is, that callers turn into their one-line error)."""
-    return json.loads(text, parse_int=_int)
+    """``json.loads``, but an integer too long to read, or an object naming a key twice, is a
+    ValueError saying so (a ValueError, as :class:`json.JSONDecodeError` is, that callers turn
+    into their one-line error)."""
+    return json.loads(text, parse_int=_int, object_pairs_hook=_object)
 
 
 def parse_float(text: str) -> float:

@@ -866,6 +866,10 @@ BADIN: list[Case] = [
         "the header names column 'test_accuracy' twice",
     ),
     Case(f"{LS} strange/table-accuracy-twice.csv", "the header names column 'test_accuracy' twice"),
+    # a JSON object that names a key twice: before, the last value was taken silently (a space file's
+    # family, an architecture's accuracy)
+    Case("spaces strange/space-family-twice.json", "not valid JSON: an object names key 'family' twice"),
+    Case(CA.replace("archs/good.json", "strange/archs-accuracy-twice.json"), "not valid JSON: an object names key 'accuracy' twice"),
     # a SQLite storage that is a folder, or in a folder that does not exist: before, SQLAlchemy's
     # "unable to open database file (Background on this error at: https://sqlalche.me/...)"
     Case(f"{S} --storage sqlite:///storage-dir", "storage 'sqlite:///storage-dir' is a directory; give a SQLite file"),

@@ -199,6 +199,8 @@ def test_an_integer_too_long_to_read_is_a_one_line_error_naming_its_digits(capsy
     with pytest.raises(ValueError, match="a number of 5,001 digits"):
         checks.loads(f"[{big}]")
     assert checks.loads("[2147483647, -3]") == [2147483647, -3]
+    with pytest.raises(ValueError, match="an object names key 'a' twice"):
+        checks.loads('[{"b": {"a": 1, "a": 2}}]')
     with pytest.raises(SystemExit) as exit_:  # argparse's usage error
         main(["distill", "--dataset", "digits", "--ipc", big, "--out", "never"])
     assert exit_.value.code == 2
