@@ -206,13 +206,23 @@ def parse_json(what: str, text: str) -> Any:
     """``json.loads(text)`` with one-line errors naming ``what``: not JSON, or nested too deeply
     for Python to read (a recursion error otherwise)."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
+        return loads(text)
+    except ValueError as e:  # json.JSONDecodeError, or an integer too long to read
         raise InvalidArgumentError(f"{what} is not valid JSON: {e}") from None
     except RecursionError:
         raise InvalidArgumentError(
             f"{what} is nested too deeply to read (more than about {sys.getrecursionlimit()} levels of [ or {{)"
         ) from None
+
+
+def columns(path: Path | str, header: Iterable[str] | None) -> None:
+    """Refuse a CSV header that names a column twice (a reader by name would keep one of the two
+    silently)."""
+    seen: set[str] = set()
+    for name in header or ():
+        if name in seen:
+            raise InvalidArgumentError(f"{path}: the header names column {name!r} twice; give each column once")
+        seen.add(name)
 
 
 def distinct(name: str, values: Iterable[T], show: Callable[[T], str] = repr) -> list[T]:
@@ -253,7 +263,35 @@ def parse_int(text: str) -> int:
     """Plain ASCII decimal digits with an optional sign; ValueError naming the text otherwise."""
     if not _INTEGER.match(text.strip()):
         raise ValueError(f"expected an integer such as 10, got {text!r}")
+    return _int(text.strip())
+
+
+DIGITS_MAX = 4300  # Python's int() reads no longer decimal text (sys.get_int_max_str_digits' default)
+
+
+def _int(text: str) -> int:
+    """``int(text)``; a number too long for int() is a ValueError saying so (not naming Python's setting)."""
+    digits = len(text.lstrip("+-"))
+    if digits > DIGITS_MAX:
+        raise ValueError(f"a number of {digits:,} digits (at most {INT_MAX} is taken, and no more than {DIGITS_MAX:,} digits read)")
     return int(text)
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; one that names a key twice is a ValueError (json.loads would keep the last silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"an object names key {key!r} twice")
+        out[key] = value
+    return out
+
+
+def loads(text: str) -> Any:
+    """``json.loads``, but an integer too long to read, or an object naming a key twice, is a
+    ValueError saying so (a ValueError, as :class:`json.JSONDecodeError` is, that callers turn
+    into their one-line error)."""
+    return json.loads(text, parse_int=_int, object_pairs_hook=_object)
 
 
 def parse_float(text: str) -> float:

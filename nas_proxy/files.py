@@ -124,7 +124,13 @@ def make_dirs(path: Path) -> Path:
 def check_writable(path: Path | str) -> None:
     """Refuse, in one line, a file or folder path that cannot be written, before anything is: a
     read-only file system, no permission, a file in the way, a name too long. Creates nothing (a
-    full disk shows only when a write fails, and is a :class:`DiskFullError` then)."""
+    full disk shows only when a write fails, and is a :class:`DiskFullError` then). ``-`` is
+    refused: the usual name of standard output, which nasproxy never writes its results to (it
+    would make a file or folder named ``-``)."""
+    if str(path) == "-":
+        raise FileWriteError(
+            "cannot write -: nasproxy writes its results to files, not to standard output; give a path (./- for one named '-')"
+        )
     path = Path(path)
     try:
         os.stat(path)  # ENOTDIR (a file in the way), ENAMETOOLONG, EACCES on a folder on the way

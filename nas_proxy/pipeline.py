@@ -32,7 +32,8 @@ from nas_proxy.files import check_writable
 from nas_proxy.groundtruth.study import storage_beside
 from nas_proxy.ladders import FULL, parse_ladder
 from nas_proxy.proxies import RunSetup
-from nas_proxy.proxies.choose import resolve
+from nas_proxy.proxies.choose import check_training_used, resolve
+from nas_proxy.proxies.synthetic import SyntheticSetProxy
 from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
@@ -188,6 +189,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
                     "a search on the distilled set uses [distill] dataset: drop it, or name such a proxy"
                 )
             sc, budget = _search(table, f"{path} [search]", _set_dir(runs, built), dev, profile=profile)
+            _check_set_options(sc, set(configs.table(table, "proxy", f"{path} [search]")), built, _set_dir(runs, built))
     with _section(path, "correlate"):
         c = dict(preset.get("correlate", {}))
         where = f"{path} [correlate]"
@@ -268,6 +270,19 @@ def _search(
         rungs: list[str | None] = [r.proxy for r in parse_ladder(sc.ladder) if r.proxy != FULL] if sc.ladder else [sc.proxy_name]
         check_options_used(sc, rungs, set(configs.table(table, "proxy", where)))
     return sc, budget
+
+
+def _check_set_options(sc: SearchConfig, asked: set[str], dc: DistillConfig, set_dir: Path) -> None:
+    """What changes nothing for a search on the set that ``dc`` is to make in ``set_dir`` is refused
+    now, not after distilling: ``hard_labels`` when the set gets no soft labels, proxy training
+    options that no proxy of a ladder uses. The set's proxy is resolved from ``dc`` alone (the set
+    need not exist); the ladder's other rungs by name; nothing is read or made."""
+    setup = RunSetup(space=get_space(sc.space), data=DataRef(dc.dataset), out=set_dir.parent, training=sc.proxy, device=sc.device)
+    own = set_dir.name.removeprefix("synthetic-")  # datadam-ipc10: the set's own proxy, as _real_data names it
+    held = dc.soft_labels.teachers > 0
+    made = SyntheticSetProxy(setup, own, dc.method, str(set_dir), dc.ipc, soft=held and not sc.proxy.hard_labels, has_soft_labels=held)
+    tokens = [r.proxy for r in parse_ladder(sc.ladder) if r.proxy != FULL] if sc.ladder else [sc.proxy_name]
+    check_training_used(sc.proxy, [made if t is None or t == own else resolve(setup, t) for t in tokens], asked, "search")
 
 
 def asked_proxy_options(preset: dict[str, Any]) -> set[str]:

@@ -17,7 +17,6 @@ Tensors load without unpickling code: safetensors, or ``torch.load(weights_only=
 from __future__ import annotations
 
 import io
-import json
 import re
 import stat
 from dataclasses import dataclass
@@ -170,8 +169,8 @@ def read_meta(path: Path) -> dict[str, Any]:
     except InvalidArgumentError as e:
         raise ArtifactError(str(e)) from None
     try:
-        meta = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
+        meta = checks.loads(text)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError, as is an integer too long to read
         raise ArtifactError(f"{meta_path} is not valid JSON ({e}); the directory is corrupt, distil again") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ArtifactError(

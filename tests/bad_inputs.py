@@ -830,6 +830,54 @@ BADIN: list[Case] = [
         f"{D} --select-by archs/best-nospec.json --select-space convnet-cpu",
         "--select-by file archs/best-nospec.json looks like a best.json",
     ),
+    # correlate's proxy-training flags that no proxy of the run uses (proxies.choose.check_training_used,
+    # as search): before, exit 0 and a run that ignored them; a config file's or a profile's values are not refused
+    Case(
+        f"{C} --proxies synflow",
+        "--epochs (proxy training on a set) changes nothing with synflow: no proxy of this correlate run trains on a set",
+    ),
+    Case(f"{C} --proxies datadam --hard-labels", "--hard-labels changes nothing with datadam-ipc1: no set it trains on has soft labels"),
+    Case(
+        "correlate --study done --storage studies/done/journal.log --proxies synflow,early --lr 0.1 --quiet --out OUT",
+        "--lr (proxy training on a set) changes nothing with early@0.1ep, early@1ep, synflow",
+    ),
+    # a preset's hard_labels on a set distilled without soft labels: before, refused by the search after the distillation ran
+    Case("run presets/hard-labels-no-soft.toml", "[search]: --hard-labels changes nothing with datadam-ipc1: no set it trains on has soft"),
+    # '-' as an output path (standard output to most tools): before, distill, train and soft-labels wrote a
+    # folder named '-' and exited 0 (check_writable refuses it for every output it guards)
+    Case(D.replace("--out OUT", "--out -"), "cannot write -: nasproxy writes its results to files, not to standard output"),
+    Case(T.replace("--out OUT", "--out -"), "cannot write -: nasproxy writes its results to files, not to standard output"),
+    Case(f"{SL} --out -", "cannot write -: nasproxy writes its results to files, not to standard output"),
+    Case(C.replace("--out OUT", "--out -"), "cannot write -: nasproxy writes its results to files, not to standard output"),
+    Case(f"{S} --storage -", "cannot write -: nasproxy writes its results to files"),
+    # soft-labels --out with a name longer than the file system takes: before, an internal error (OSError) after the teachers
+    Case(f"{SL} --out {'y' * 300}", "a name in it is longer than the file system allows (300 bytes; most allow 255)"),
+    # an integer of more digits than Python's int() reads (4300) in a JSON file or an option: before, an
+    # internal error (int()'s ValueError) for a space file, a set's meta.json, a best.json, an --archs file
+    Case("spaces strange/space-bigint.json", "not valid JSON: a number of 5,001 digits (at most 2147483647 is taken"),
+    Case(E.replace("syn", "strange/meta-bigint"), "meta.json is not valid JSON (a number of 5,001 digits"),
+    Case(T.replace("best/good.json", "strange/best-bigint.json"), "is not valid JSON: a number of 5,001 digits"),
+    Case(CA.replace("archs/good.json", "strange/archs-bigint.json"), "is not valid JSON: a number of 5,001 digits"),
+    # a CSV header that names a column twice: before, the last one was read and the other dropped silently
+    Case(CA.replace("archs/good.json", "strange/archs-spec-twice.csv"), "the header names column 'spec' twice"),
+    Case(
+        "calibrate --truth strange/truth-accuracy-twice.csv --space convnet-cpu --synthetic syn --study c1 --folds 2 --trials 1 "
+        "--epochs-choices 1 --device cpu --quiet",
+        "the header names column 'test_accuracy' twice",
+    ),
+    Case(f"{LS} strange/table-accuracy-twice.csv", "the header names column 'test_accuracy' twice"),
+    # a JSON object that names a key twice: before, the last value was taken silently (a space file's
+    # family, an architecture's accuracy)
+    Case("spaces strange/space-family-twice.json", "not valid JSON: an object names key 'family' twice"),
+    Case(CA.replace("archs/good.json", "strange/archs-accuracy-twice.json"), "not valid JSON: an object names key 'accuracy' twice"),
+    # a SQLite storage that is a folder, or in a folder that does not exist: before, SQLAlchemy's
+    # "unable to open database file (Background on this error at: https://sqlalche.me/...)"
+    Case(f"{S} --storage sqlite:///storage-dir", "storage 'sqlite:///storage-dir' is a directory; give a SQLite file"),
+    Case(f"{S} --storage sqlite:///nowhere/s.db", "is in folder nowhere, which does not exist (SQLite makes no folders)"),
+    Case("dashboard --study done --storage sqlite:///storage-dir", "storage 'sqlite:///storage-dir' is a directory"),
+    # correlate --promote K with no more than K architectures: before, exit 0 and a "proxy + promote K" row
+    # that trained every architecture, a regret of 0 whatever the proxy (the default K is not refused)
+    Case(f"{C} --promote 3", "--promote 3 is not fewer than the 3 architectures: 'proxy + promote 3' would train them all"),
 ]
 CASES += BADIN
 

@@ -58,6 +58,7 @@ PRESETS: dict[str, tuple[str, str] | str] = {
     "old-prefix": ("n_archs = 3", "n_archs = 3\nfull_epochs = 1"),
     "old-flat-proxy": ("n_trials = 1", "n_trials = 1\nreport_every = 1"),
     "proxy-type": ("epochs = 1", 'epochs = 1\ndsa = "yes"'),
+    "hard-labels-no-soft": ("epochs = 1", "epochs = 1\nhard_labels = true"),
     "proxy-not-table": ("[search.proxy]\nepochs = 1", "proxy = 1"),
     "proxy-name-unknown": ("n_trials = 1", 'n_trials = 1\nproxy_name = "bogus"'),
     "proxy-training-idle": 'name = "p"\n[search]\nspace = "convnet-cpu"\ndataset = "digits"\nproxy_name = "synflow"\nn_trials = 1\n[search.proxy]\nreport_every = 5\n',

@@ -42,6 +42,29 @@ def build_more(root: Path) -> None:
     _storages(root)
     _best(root / "best", root / "trained")
     _ladder_tables(root / "ladders")
+    _strangers(root / "strange")
+
+
+BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)
+
+
+def _strangers(folder: Path) -> None:
+    """Branch badinput's inputs: integers too long to read in every JSON nasproxy reads, JSON objects
+    and CSV headers that name a key or column twice."""
+    folder.mkdir()
+    shutil.copytree(folder.parent / "syn", folder / "meta-bigint")
+    meta = (folder / "meta-bigint" / "meta.json").read_text()
+    (folder / "meta-bigint" / "meta.json").write_text(meta.replace('"ipc": 1,', f'"ipc": {BIG},', 1))
+    (folder / "space-bigint.json").write_text(f'{{"family": "convnet", "params": {{"depth": [{BIG}]}}}}')
+    (folder / "best-bigint.json").write_text(f'{{"top": [{{"spec": {{"depth": {BIG}}}}}]}}')
+    (folder / "archs-bigint.json").write_text(f'[{{"spec": {json.dumps(GOOD_SPEC)}, "accuracy": {BIG}}}]')
+    spec = '"' + json.dumps(GOOD_SPEC).replace('"', '""') + '"'
+    (folder / "archs-spec-twice.csv").write_text(f"spec,spec\n{spec},{spec}\n")
+    (folder / "truth-accuracy-twice.csv").write_text(f"arch_id,seed,spec,test_accuracy,test_accuracy\nx,0,{spec},50,60\n")
+    (folder / "space-family-twice.json").write_text('{"family": "convnet", "params": {"depth": [1, 2]}, "family": "nb201"}')
+    (folder / "archs-accuracy-twice.json").write_text(f'[{{"spec": {json.dumps(GOOD_SPEC)}, "accuracy": 70, "accuracy": 80}}]')
+    table = (folder.parent / "ladders" / "table.csv").read_text()
+    (folder / "table-accuracy-twice.csv").write_text(table.replace("val_accuracy_1ep", "test_accuracy", 1))
 
 
 def _ladder_tables(folder: Path) -> None:

@@ -260,6 +260,7 @@ class _Table:
         self.path = path
         if not self.rows or not {"arch_id", "seed", "test_accuracy"} <= set(self.header):
             raise InvalidArgumentError(f"{path} needs rows with columns arch_id, seed and test_accuracy (a ground-truth table)")
+        checks.columns(path, self.header)  # after: a file of another kind is named as such
         self.seeds: list[int] = []
         seen: dict[tuple[str, int], int] = {}
         for n, row in self.rows:
@@ -391,6 +392,7 @@ def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, 
         raise InvalidArgumentError(
             f"--scores {path} needs comma-separated columns proxy, arch_id, score and seconds (one row per proxy and architecture)"
         )
+    checks.columns(path, header)
     by: dict[str, dict[str, tuple[float, float]]] = {}
     for n, r in rows:
         if r["proxy"].startswith("early@"):
@@ -525,6 +527,7 @@ def read_split(path: Path, ids: Sequence[str]) -> tuple[IntArray, IntArray]:
     header, rows = _csv("--split", path)
     if not {"arch_id", "role"} <= set(header):
         raise InvalidArgumentError(f"--split {path} needs columns arch_id and role (calibration or evaluation), one row per architecture")
+    checks.columns(path, header)
     roles: dict[str, str] = {}
     for n, r in rows:
         if r["arch_id"] in roles:

@@ -19,6 +19,7 @@ from typing import Any
 
 import optuna
 
+from nas_proxy import checks
 from nas_proxy.checks import existing_file, read_text
 from nas_proxy.correlate.archs import read_archs
 from nas_proxy.errors import InvalidArgumentError
@@ -44,6 +45,7 @@ def _table_rows(path: Path, text: str) -> list[Truth] | None:
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or not {"seed", "spec", "test_accuracy"} <= set(reader.fieldnames):
         return None
+    checks.columns(path, reader.fieldnames)
     best: dict[str, tuple[int, Truth]] = {}
     seen: dict[tuple[str, int], int] = {}
     for n, row in enumerate(reader, start=2):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,13 +66,14 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
         reader = csv.DictReader(io.StringIO(text))
         if reader.fieldnames is None or "spec" not in reader.fieldnames:
             raise InvalidArgumentError(f"{path}: a CSV of architectures needs a 'spec' column (each a JSON object)")
+        checks.columns(path, reader.fieldnames)
         rows = []
         for n, row in enumerate(reader, start=2):
             spec = row["spec"]
             if spec.lstrip().startswith("{") or space is None:  # else text in the family's short form
                 try:
-                    spec = json.loads(spec)
-                except (json.JSONDecodeError, RecursionError):
+                    spec = checks.loads(spec)
+                except (ValueError, RecursionError):  # JSONDecodeError, or an integer too long to read
                     raise InvalidArgumentError(f"{path} line {n}: column 'spec' is not a JSON object: {row['spec']!r}") from None
             rows.append({"spec": spec, **({"accuracy": row["accuracy"]} if "accuracy" in row else {})})
     else:

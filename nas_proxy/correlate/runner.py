@@ -10,6 +10,7 @@ directory, keyed by what determines it.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from nas_proxy.files import check_writable
 from nas_proxy.groundtruth.study import DataRef, study_name
 from nas_proxy.progress import OnProgress, Progress
 from nas_proxy.proxies import Proxy, RunSetup, Scored, offered, score_archs, select
+from nas_proxy.proxies.choose import check_training_used
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import Storage, check_writable_storage, open_storage
 from nas_proxy.synthetic import check_not_synthetic
@@ -129,6 +131,7 @@ def correlate(
     on_progress: OnProgress | None = None,
     notes: list[str] | None = None,
     gt_storage: Storage | None = None,
+    proxy_asked: Collection[str] = (),
 ) -> CorrelateResult:
     """Score ``archs`` with every proxy and with full-data training; the metrics, as a result.
 
@@ -136,12 +139,15 @@ def correlate(
     (``nas_proxy.report.render.write_reports`` does that). ``on_progress`` hears of every step.
     ``notes``: what the caller changed or left out of what was asked, shown with the warnings.
     ``gt_storage``: the ground truth's storage, opened by the caller (a search's, which it already
-    holds open); None: ``config.gt_storage``, opened here once."""
+    holds open); None: ``config.gt_storage``, opened here once. ``proxy_asked``: the fields of
+    ``config.proxy`` the user typed; those that change nothing for the chosen proxies (none trains on
+    a set, or none of their sets has soft labels for ``hard_labels``) are refused before anything runs."""
     out = Path(out)
     _check(config, archs, out)
     ref, metas = data_ref(config)
     check_writable_storage(config.gt_storage, study_name(ref, config.ground_truth))
     setup, proxies = choose_proxies(config, ref, archs, out)
+    check_training_used(config.proxy, proxies, proxy_asked, "correlate run")
     warnings: list[str] = list(notes or [])
     if len(archs) < MEANINGFUL:
         warnings.append(

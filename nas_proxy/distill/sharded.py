@@ -155,6 +155,13 @@ def distill_sharded(
                 f"--distributed joins a torchrun launch, but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; "
                 "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
             )
+        port = os.environ["MASTER_PORT"].strip()
+        if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):  # else a ValueError of int() or of the store
+            raise InvalidArgumentError(
+                f"MASTER_PORT is {os.environ['MASTER_PORT']!r}, not a TCP port (1 to 65535); "
+                "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
+            )
+        _check_master_addr(os.environ["MASTER_ADDR"].strip(), int(port))
         dist.init_process_group(backend, timeout=WAIT)
     try:
         return _run_shard(config, out, resume, force, progress, callback, command, rank, world, device, backend)
@@ -218,6 +225,20 @@ def _run_shard(
 
     _agree(merge, objects)
     return merged[0] if rank == 0 else None
+
+
+def _check_master_addr(host: str, port: int) -> None:
+    """A MASTER_ADDR that names no host is refused in one line; init_process_group would retry it
+    for :data:`WAIT`, warning on stderr every second."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise InvalidArgumentError(
+            f"MASTER_ADDR is {host!r}, which names no host here ({getattr(e, 'strerror', None) or e}); "
+            "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
+        ) from None
 
 
 def _torchrun_env() -> tuple[int, int, int]:

@@ -126,8 +126,10 @@ def _labelled(meta: dict[str, Any], config: SoftLabelConfig, seed: int) -> bool:
 
 def _check_copy_target(dst: Path, source_meta: dict[str, Any]) -> None:
     """``dst`` may be new, empty, hold only a teacher cache, or hold a copy of the same source."""
+    from nas_proxy.files import check_writable
     from nas_proxy.synthetic import GRID, META, TENSORS, read_meta
 
+    check_writable(dst)  # a name too long, '-', no permission: before any teacher trains
     if dst.exists() and not dst.is_dir():
         raise OutputConflictError(f"{dst} is a file, not a directory")
     if not dst.is_dir():

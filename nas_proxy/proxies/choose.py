@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.proxies.base import PROXY_KINDS, Proxy, RunSetup
+from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 
 def _kinds() -> list[type[Proxy]]:
@@ -57,3 +60,49 @@ def resolve(setup: RunSetup, token: str) -> Proxy:
             f"proxy {token!r} is a family of {len(chosen)} proxies ({', '.join(p.name for p in chosen)}); name one of them"
         )
     return chosen[0]
+
+
+# The proxy-training options (ProxyConfig's fields) as the command line spells them (a config file's key is the field's name).
+TRAINING_FLAGS = {
+    "epochs": "--epochs",
+    "lr": "--lr",
+    "batch_size": "--batch-size",
+    "dsa": "--no-dsa",
+    "report_every": "--report-every",
+    "report_images": "--report-images",
+    "amp": "--no-amp",
+    "channels_last": "--channels-last",
+    "cuda_graph": "--cuda-graph",
+    "seeds": "--proxy-seeds",
+    "hard_labels": "--hard-labels",
+}
+
+
+def training_changed(training: ProxyConfig, asked: Collection[str] | None) -> list[str]:
+    """The fields of ``training`` in ``asked`` (None: every one) that are off their defaults."""
+    default = ProxyConfig()
+    return [n for n in TRAINING_FLAGS if (asked is None or n in asked) and getattr(training, n) != getattr(default, n)]
+
+
+def check_training_used(training: ProxyConfig, proxies: Sequence[Proxy], asked: Collection[str] | None, run: str) -> None:
+    """Refuse the proxy-training options of ``training`` that change nothing for ``proxies`` (a
+    search's or a ``correlate``'s, resolved, not prepared): any off its default when none of them
+    trains on a set, ``hard_labels`` when no set they train on holds soft labels. ``asked``: the
+    fields the caller may refuse (those the user set on purpose; a proxy profile's values, which
+    serve whichever proxy it is used with, are never among them); None: every field. ``run``:
+    what the proxies belong to, for the message ("search", "run")."""
+    changed = training_changed(training, asked)
+    if not changed:
+        return
+    names = ", ".join(p.name for p in proxies)
+    on_sets = [p for p in proxies if p.reports]  # only a proxy that trains on a set reports as it trains, with these options
+    if not on_sets:
+        flags = ", ".join(TRAINING_FLAGS[n] for n in changed)
+        raise InvalidArgumentError(
+            f"{flags} (proxy training on a set) change{'s' if len(changed) == 1 else ''} nothing with {names}: "
+            f"no proxy of this {run} trains on a set (a distilled set or random-ipcN does): drop {'it' if len(changed) == 1 else 'them'}"
+        )
+    if "hard_labels" in changed and not any(getattr(p, "has_soft_labels", False) for p in on_sets):
+        raise InvalidArgumentError(
+            f"--hard-labels changes nothing with {names}: no set it trains on has soft labels (distill --soft-labels): drop it"
+        )

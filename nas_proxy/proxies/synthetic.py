@@ -49,12 +49,21 @@ class SyntheticSetProxy(Proxy):
     pattern = "random-ipcN"
 
     def __init__(
-        self, setup: RunSetup, name: str, family: str, path: str | None, ipc: int, from_search: bool = False, soft: bool = False
+        self,
+        setup: RunSetup,
+        name: str,
+        family: str,
+        path: str | None,
+        ipc: int,
+        from_search: bool = False,
+        soft: bool = False,
+        has_soft_labels: bool = False,
     ) -> None:
         super().__init__(setup, name, family)
         self.path = path  # None: a random subset, made by prepare()
         self.ipc = ipc
         self.soft = soft  # trains on the set's soft labels
+        self.has_soft_labels = has_soft_labels  # the set holds soft labels (trained on or not, as --hard-labels says)
         self.from_search = from_search  # the set a search scored: its scores can be reused
         self.sha256 = ""
         self.real_data = path is None  # a random subset is made from setup.data's training split
@@ -72,8 +81,19 @@ class SyntheticSetProxy(Proxy):
             while name in names:  # the same method and size twice: datadam-ipc10, datadam-ipc10-2
                 name, n = f"{base}-{n}", n + 1
             names.add(name)
-            soft = "soft_labels" in meta and not hard
-            out.append(cls(setup, name, str(meta["method"]), path, int(meta["ipc"]), from_search=i == 0, soft=soft))
+            held = "soft_labels" in meta
+            out.append(
+                cls(
+                    setup,
+                    name,
+                    str(meta["method"]),
+                    path,
+                    int(meta["ipc"]),
+                    from_search=i == 0,
+                    soft=held and not hard,
+                    has_soft_labels=held,
+                )
+            )
         ipc = int(metas[0]["ipc"]) if metas else 0
         given = {proxy_name(m, hard) for m in metas}  # a soft-labelled random subset is not the random subset
         if setup.random_subset and metas and f"{RANDOM}-ipc{ipc}" not in given:

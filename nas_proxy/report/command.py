@@ -63,6 +63,9 @@ class CorrelateRequest:
     given: frozenset[str] = frozenset()
     # the fields of ``config.proxy`` set on purpose (flags typed, a config file's keys, a profile's)
     proxy_given: frozenset[str] = frozenset()
+    # those of them typed on the command line: refused when no proxy of the run uses them (not a
+    # config file's or a profile's, which may serve other runs)
+    proxy_typed: frozenset[str] = frozenset()
 
 
 def _study_proxy(stored: ProxyConfig, given: ProxyConfig, names: frozenset[str]) -> tuple[ProxyConfig, list[str]]:
@@ -162,12 +165,18 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
         archs = from_space(space, n_archs, seed)
         if len(archs) < n_archs and len(archs) == space.size():
             notes.append(f"space {space_name!r} holds {len(archs)} architectures, fewer than --n-archs {n_archs}: all of them are used")
+    if "promote" in r.given and c.promote >= len(archs):  # the default (5) is left to the report: it was not asked for
+        raise InvalidArgumentError(
+            f"--promote {c.promote} is not fewer than the {len(archs)} architectures: 'proxy + promote {c.promote}' would train "
+            f"them all, whatever the proxy ranks; "
+            + (f"give K below {len(archs)}, or more architectures" if len(archs) > 1 else "give more architectures")
+        )
     config = replace(c, space=space_name, synthetic=synthetic, proxy=proxy, seed=seed, dataset=dataset)
     beside = None
     if found is not None and config.gt_storage is None:  # the ground truth beside its search: one dashboard shows both
         beside = gt.storage_beside(found.storage, data_ref(config)[0], config.ground_truth)
         config = replace(config, gt_storage=beside.url)
-    result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes, gt_storage=beside)
+    result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes, gt_storage=beside, proxy_asked=r.proxy_typed)
     if found is not None and found.ladder:
         result.facts["ladder"] = ladder_regrets(found.ladder, result.rows)
     write_reports(result)

@@ -20,12 +20,11 @@ from torch import nn
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.proxies import Proxy, RunSetup, Scored, offered
 from nas_proxy.proxies.base import Report
-from nas_proxy.proxies.choose import resolve
+from nas_proxy.proxies.choose import check_training_used, resolve, training_changed
 from nas_proxy.search.config import SearchConfig, default_pruner
 from nas_proxy.spaces import SearchSpace, get_space
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.trainers.fulldata import DataRef
-from nas_proxy.trainers.synthetic_set import ProxyConfig
 from nas_proxy.utils import resolve_device
 
 
@@ -134,51 +133,21 @@ def _choose(config: SearchConfig, setup: RunSetup, token: str | None) -> Proxy:
     return proxy
 
 
-# The proxy-training options as the command line spells them (a [search.proxy] key is the field's name).
-TRAINING_FLAGS = {
-    "epochs": "--epochs",
-    "lr": "--lr",
-    "batch_size": "--batch-size",
-    "dsa": "--no-dsa",
-    "report_every": "--report-every",
-    "report_images": "--report-images",
-    "amp": "--no-amp",
-    "channels_last": "--channels-last",
-    "cuda_graph": "--cuda-graph",
-    "seeds": "--proxy-seeds",
-    "hard_labels": "--hard-labels",
-}
-
-
 def check_options_used(config: SearchConfig, tokens: list[str | None], asked: Collection[str] | None = None) -> None:
     """Refuse what changes nothing for the proxies ``tokens`` name (a search's one proxy, None for the
-    set's own, or a ladder's rungs below ``full``): proxy-training options off their defaults when none
-    of them trains on a set, ``hard_labels`` when none trains on soft labels, and a pruner other than the
-    default or none when the first (the only one a pruner judges) reports no intermediate values. Nothing
-    is prepared or written. ``asked``: the proxy-training fields the user set (flags, a config file's
-    ``[search.proxy]``), so that a proxy profile's values, which serve whichever proxy it is used with,
-    are never refused; None: every field."""
-    changed = [
-        name for name in TRAINING_FLAGS if (asked is None or name in asked) and getattr(config.proxy, name) != getattr(ProxyConfig(), name)
-    ]
+    set's own, or a ladder's rungs below ``full``): proxy-training options that none of them uses
+    (:func:`~nas_proxy.proxies.choose.check_training_used`), and a pruner other than the default or
+    none when the first (the only one a pruner judges) reports no intermediate values. Nothing is
+    prepared or written. ``asked``: the proxy-training fields the user set (flags, a config file's
+    ``[search.proxy]``), so that a proxy profile's values, which serve whichever proxy it is used
+    with, are never refused; None: every field."""
     pruner = config.pruner not in (default_pruner(config.objectives), "none")
-    if not changed and not pruner:
+    if not pruner and not training_changed(config.proxy, asked):
         return
     first = config if config.proxy_name is not None else replace(config, proxy_name=tokens[0])  # a ladder's: its first rung
     setup = _setup(first, Path("."), None)  # resolved, never prepared: no folder is read or made
     proxies = [_choose(config, setup, token) for token in tokens]
-    names = ", ".join(p.name for p in proxies)
-    on_sets = [p for p in proxies if p.reports]  # only a proxy that trains on a set reports as it trains, with these options
-    if not on_sets and changed:
-        flags = ", ".join(TRAINING_FLAGS[name] for name in changed)
-        raise InvalidArgumentError(
-            f"{flags} (proxy training on a set) change{'s' if len(changed) == 1 else ''} nothing with {names}: "
-            f"no proxy of this search trains on a set (a distilled set or random-ipcN does): drop {'it' if len(changed) == 1 else 'them'}"
-        )
-    if "hard_labels" in changed and not any(getattr(p, "soft", False) for p in on_sets):
-        raise InvalidArgumentError(
-            f"--hard-labels changes nothing with {names}: no set it trains on has soft labels (distill --soft-labels): drop it"
-        )
+    check_training_used(config.proxy, proxies, asked, "search")
     if pruner and not proxies[0].reports:
         raise InvalidArgumentError(
             f"--pruner {config.pruner} changes nothing with {proxies[0].name}, which reports no intermediate values to prune on "

@@ -135,8 +135,8 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     check_not_synthetic("--out", out)
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file; give a folder for {SPEC}, {WEIGHTS} and {SCRIPT}")
-    for name in (SPEC, WEIGHTS, SCRIPT):
-        check_writable(out / name)
+    for path in (out, out / SPEC, out / WEIGHTS, out / SCRIPT):  # out itself: '-' is refused
+        check_writable(path)
     data = data_of(best, data_root)
     # what makes two trainings the same (the split is not: all of it is trained on)
     request = {"arch_id": arch_id(best.spec), "spec": best.spec, "seed": seed, "protocol": config.to_dict(), "dataset": data.dataset}

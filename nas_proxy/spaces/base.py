@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 from torch import nn
 
+from nas_proxy import checks
 from nas_proxy.errors import SpaceError
 
 Spec = dict[str, Any]
@@ -82,9 +83,11 @@ class SearchSpace(ABC):
     def parse(self, text: str) -> Spec:
         """A spec from its text form: a JSON object here; families may accept shorter forms."""
         try:
-            spec = json.loads(text)
+            spec = checks.loads(text)
         except json.JSONDecodeError as e:
             raise SpaceError(f"a {self.family} spec must be a JSON object, got {text!r} ({e.msg})") from None
+        except (ValueError, RecursionError) as e:  # an integer too long to read, or nesting too deep
+            raise SpaceError(f"a {self.family} spec must be a JSON object of plain values: {e or 'nested too deeply'}") from None
         if not isinstance(spec, dict):
             raise SpaceError(f"a {self.family} spec must be a JSON object, got {text!r}")
         return spec

@@ -15,7 +15,6 @@ Families may take fixed skeleton settings at the top level (nb201: ``cells_per_s
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -82,8 +81,8 @@ def space_from_definition(definition: dict[str, Any], default_name: str) -> Decl
 def _parse(text: str, suffix: str) -> dict[str, Any]:
     if suffix == ".json":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
+            data = checks.loads(text)
+        except ValueError as e:  # JSONDecodeError, or an integer too long to read
             raise SpaceError(f"not valid JSON: {e}") from None
         except RecursionError:
             raise SpaceError("nested too deeply to read") from None

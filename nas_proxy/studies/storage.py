@@ -160,6 +160,15 @@ def _check_database(url: str) -> None:
             f"storage {url!r} is an in-memory SQLite database: the study would be lost when the command ends; "
             "give a file, such as sqlite:///studies.db"
         )
+    if scheme.startswith("sqlite"):  # SQLite's own error for these is "unable to open database file"
+        path = Path(rest.removeprefix("/"))
+        if path.is_dir():
+            raise StorageError(f"storage {url!r} is a directory; give a SQLite file, such as sqlite:///{path / 'studies.db'}")
+        if not path.parent.is_dir():
+            raise StorageError(
+                f"storage {url!r} is in folder {path.parent}, which does not exist (SQLite makes no folders); "
+                "create it, or give a file in an existing folder"
+            )
     if url in _checked:
         return
     if scheme.startswith("sqlite") and not Path(rest.removeprefix("/")).is_file():

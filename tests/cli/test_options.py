@@ -185,3 +185,24 @@ def test_the_preset_path_applies_a_proxy_profile_under_the_presets_own_values(tm
     assert plan(preset).search.proxy == ProxyConfig(epochs=3)
     proxy = plan(preset, proxy_profile=str(profile)).search.proxy
     assert (proxy.epochs, proxy.lr, proxy.dsa) == (3, 0.03, False)  # the preset's epochs win; the profile's lr and dsa apply
+
+
+def test_an_integer_too_long_to_read_is_a_one_line_error_naming_its_digits(capsys: pytest.CaptureFixture[str]) -> None:
+    """An option or a JSON file with an integer of more digits than int() reads (4300): before, a
+    ValueError naming sys.set_int_max_str_digits (an internal error where JSON was read)."""
+    from nas_proxy import checks
+    from nas_proxy.cli import main
+
+    big = "1" + "0" * 5000
+    with pytest.raises(ValueError, match="a number of 5,001 digits"):
+        checks.parse_int(big)
+    with pytest.raises(ValueError, match="a number of 5,001 digits"):
+        checks.loads(f"[{big}]")
+    assert checks.loads("[2147483647, -3]") == [2147483647, -3]
+    with pytest.raises(ValueError, match="an object names key 'a' twice"):
+        checks.loads('[{"b": {"a": 1, "a": 2}}]')
+    with pytest.raises(SystemExit) as exit_:  # argparse's usage error
+        main(["distill", "--dataset", "digits", "--ipc", big, "--out", "never"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --ipc: a number of 5,001 digits" in err and "set_int_max_str_digits" not in err and len(err.splitlines()) == 1

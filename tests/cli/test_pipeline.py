@@ -151,6 +151,20 @@ def test_preset_errors_name_the_key(text: str, message: str, tmp_path: Path) -> 
         load_preset(path)
 
 
+def test_hard_labels_on_the_set_to_distill_are_judged_before_distilling(tmp_path: Path) -> None:
+    """A preset's hard_labels is refused at plan time when its [distill] makes no soft labels (before:
+    after the distillation ran), taken when it makes them; a ladder's rungs count as a search's."""
+    base = '[distill]\ndataset = "digits"\nipc = 1\n{teachers}[search]\nspace = "convnet-cpu"\nn_trials = 1\n{ladder}[search.proxy]\n'
+    path = tmp_path / "p.toml"
+    path.write_text(base.format(teachers="", ladder="") + "hard_labels = true\n")
+    with pytest.raises(InvalidArgumentError, match=r"\[search\]: --hard-labels changes nothing with datadam-ipc1: no set it trains on"):
+        load_preset(path)
+    path.write_text(base.format(teachers="[distill.soft_labels]\nteachers = 1\n", ladder="") + "hard_labels = true\n")
+    assert load_preset(path)["search"]["proxy"] == {"hard_labels": True}
+    path.write_text(base.format(teachers="", ladder='ladder = "datadam-ipc1:1.0,synflow:0.5,full:1"\n') + "epochs = 2\n")
+    load_preset(path)  # the set's own rung trains on it: epochs is used
+
+
 def test_missing_preset_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(tmp_path / "nope.toml")]) != 0
     err = capsys.readouterr().err.strip()

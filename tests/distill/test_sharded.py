@@ -165,4 +165,15 @@ def test_a_launch_environment_that_is_no_torchrun_s_is_a_one_line_error(
     assert main(["distill", *FLAGS, "--out", str(tmp_path / "c"), "--distributed"]) == 2
     err = capsys.readouterr().err
     assert "MASTER_ADDR and MASTER_PORT are not set" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    for port in ("abc", "99999", "0"):  # before: int()'s or the TCP store's ValueError, an internal error
+        monkeypatch.setenv("MASTER_PORT", port)
+        assert main(["distill", *FLAGS, "--out", str(tmp_path / "d"), "--distributed"]) == 2
+        err = capsys.readouterr().err
+        assert f"MASTER_PORT is '{port}', not a TCP port (1 to 65535)" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    monkeypatch.setenv("MASTER_ADDR", "no-such-host.invalid")  # before: a warning a second on stderr, for WAIT (7 days)
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "e"), "--distributed"]) == 2
+    err = capsys.readouterr().err
+    assert "MASTER_ADDR is 'no-such-host.invalid', which names no host here" in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())

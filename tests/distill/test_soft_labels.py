@@ -264,6 +264,24 @@ def test_correlate_names_a_soft_set_and_still_makes_the_random_subset(tmp_path: 
     assert [p.name for p in SyntheticSetProxy.offer(hard)] == ["random-ipc2"]  # trained on its labels it is the random subset
 
 
+def test_hard_labels_are_taken_with_a_set_that_has_soft_labels_and_refused_without(tiny_run: Path, tmp_path: Path) -> None:
+    """--hard-labels changes what a soft set trains on, so search and correlate take it there; on a set
+    without soft labels it changes nothing and is refused (before: refused on a soft set too, since
+    the set's proxy trained with hard labels no longer counted as soft)."""
+    from nas_proxy.proxies.choose import check_training_used
+    from nas_proxy.search import SearchConfig
+    from nas_proxy.search.target import check_options_used
+
+    syn = load_synthetic(tiny_run)
+    soft = with_labels(tiny_run, tmp_path / "soft", F.one_hot(syn.labels, syn.num_classes).float())
+    hard = ProxyConfig(hard_labels=True)
+    check_options_used(SearchConfig(synthetic=str(soft), space=SPACE, proxy=hard), [None])
+    with pytest.raises(InvalidArgumentError, match="--hard-labels changes nothing with datadam-ipc2: no set it trains on has soft"):
+        check_options_used(SearchConfig(synthetic=str(tiny_run), space=SPACE, proxy=hard), [None])
+    setup = RunSetup(space=get_space(SPACE), data=DataRef("digits"), out=tmp_path, training=hard, synthetic=[str(soft)])
+    check_training_used(hard, SyntheticSetProxy.offer(setup), None, "correlate run")
+
+
 # ---- the commands ---------------------------------------------------------------------------
 
 

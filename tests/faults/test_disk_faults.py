@@ -274,7 +274,7 @@ def test_a_journal_write_cut_by_a_full_disk_is_undone(mount: Callable[..., Disk]
 def correlate_args(syn: Path, out: Path, gt: Path) -> list[str]:
     return [
         *("correlate", "--sample", "--space", "convnet-cpu", "--synthetic", str(syn), "--n-archs", "3", "--full-epochs", "2"),
-        *("--full-images", "20", "--epochs", "1", "--bootstrap", "10", "--proxies", "synflow", "--no-random-subset"),
+        *("--full-images", "20", "--bootstrap", "10", "--proxies", "synflow", "--no-random-subset"),  # synflow: no --epochs (idle)
         *("--device", "cpu", "--quiet", "--out", str(out), "--gt-storage", str(gt)),
     ]
 
