@@ -831,10 +831,14 @@ BADIN: list[Case] = [
         "--select-by file archs/best-nospec.json looks like a best.json",
     ),
     # correlate's proxy-training flags that no proxy of the run uses (proxies.choose.check_training_used,
-    # as search): before, exit 0 and a run that ignored them; a config file's or a profile's values are not refused
+    # as search): before, exit 0 and a run that ignored them; typed or in --config's [correlate.proxy], as search (a profile's never)
     Case(
         f"{C} --proxies synflow",
         "--epochs (proxy training on a set) changes nothing with synflow: no proxy of this correlate run trains on a set",
+    ),
+    Case(
+        f"{C.replace(' --epochs 1', '')} --proxies synflow --config configs/correlate-proxy-epochs.toml",
+        "--epochs (proxy training on a set) changes nothing with synflow",
     ),
     Case(f"{C} --proxies datadam --hard-labels", "--hard-labels changes nothing with datadam-ipc1: no set it trains on has soft labels"),
     Case(

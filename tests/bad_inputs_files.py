@@ -121,6 +121,7 @@ CONFIGS = {
     "space-number.toml": "[search]\nspace = 5\n",
     "train-protocol.toml": '[train]\nprotocol = "fats"\n',
     "proxy-epochs.toml": "[search.proxy]\nepochs = 3\n",
+    "correlate-proxy-epochs.toml": "[correlate.proxy]\nepochs = 3\n",
 }
 
 SPACES = {

@@ -156,7 +156,7 @@ def resolve(args: argparse.Namespace, file: Config) -> Any:
         budget=budget,
         given=frozenset(given),
         proxy_given=frozenset(proxy_given(args) | set(proxy_table) | profile_fields(args)),
-        proxy_typed=frozenset(proxy_given(args)),
+        proxy_asked=frozenset(proxy_given(args) | set(proxy_table)),
     )
 
 

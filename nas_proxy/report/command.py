@@ -63,9 +63,9 @@ class CorrelateRequest:
     given: frozenset[str] = frozenset()
     # the fields of ``config.proxy`` set on purpose (flags typed, a config file's keys, a profile's)
     proxy_given: frozenset[str] = frozenset()
-    # those of them typed on the command line: refused when no proxy of the run uses them (not a
-    # config file's or a profile's, which may serve other runs)
-    proxy_typed: frozenset[str] = frozenset()
+    # those of them typed or in --config's [correlate.proxy]: refused when no proxy of the run uses
+    # them, as search refuses its own (a profile's never: it may serve other runs)
+    proxy_asked: frozenset[str] = frozenset()
 
 
 def _study_proxy(stored: ProxyConfig, given: ProxyConfig, names: frozenset[str]) -> tuple[ProxyConfig, list[str]]:
@@ -176,7 +176,7 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
     if found is not None and config.gt_storage is None:  # the ground truth beside its search: one dashboard shows both
         beside = gt.storage_beside(found.storage, data_ref(config)[0], config.ground_truth)
         config = replace(config, gt_storage=beside.url)
-    result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes, gt_storage=beside, proxy_asked=r.proxy_typed)
+    result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes, gt_storage=beside, proxy_asked=r.proxy_asked)
     if found is not None and found.ladder:
         result.facts["ladder"] = ladder_regrets(found.ladder, result.rows)
     write_reports(result)
