@@ -351,7 +351,7 @@ def test_search_cli_prints_the_table_and_dashboard_command(tiny_run: Path, tmp_p
         (["--space", "DEEP"], ["cannot build networks for the synthetic set's 1x16x16 images"]),
         (["--space", SMALL_SPACE, "--storage", "redis://localhost/0"], ["unsupported storage URL"]),
         (["--space", SMALL_SPACE, "--storage", "TMPDIR"], ["is a directory"]),
-        (["--space", SMALL_SPACE, "--storage", "sqlite:////nonexistent/dir/x.db"], ["cannot open storage"]),
+        (["--space", SMALL_SPACE, "--storage", "sqlite:////nonexistent/dir/x.db"], ["is in folder /nonexistent/dir, which does not exist"]),
         (["--space", SMALL_SPACE, "--objectives", "params"], ["first objective must be accuracy"]),
         (["--space", SMALL_SPACE, "--objectives", "accuracy,params", "--pruner", "median"], ["cannot prune multi-objective"]),
         (["--space", SMALL_SPACE, "--study", "a/b"], ["plain name"]),
