@@ -134,10 +134,12 @@ def distill(
     optimises = METHODS.get(config.method).optimises
     device = resolve_device(config.device)
     checkpoint = check_output(out, config, resume, force)  # no side effects before inputs are valid
-    if checkpoint is not None and (out / META).is_file() and (not optimises or checkpoint["done"] >= config.iterations):
-        return _soft_labels(
-            DistillResult(out, json.loads((out / META).read_text())), config, progress, shard
-        )  # complete: at most labels to add
+    if checkpoint is not None and (out / META).is_file():
+        meta = json.loads((out / META).read_text())
+        # complete: at most labels to add. A run continued with --resume and killed after its last checkpoint
+        # but before its set was written has the earlier run's meta.json: that set is finished below, not taken
+        if not optimises or (checkpoint["done"] >= config.iterations and meta.get("iterations_done") == checkpoint["done"]):
+            return _soft_labels(DistillResult(out, meta), config, progress, shard)
 
     dataset = load_dataset(config.dataset, config.data_root, image_size=config.image_size)
     splits = dataset.split(config.split_seed, config.val_fraction)

@@ -1,0 +1,34 @@
+"""Faults found by the kill drills (scratch drivers that kill every command at random moments and
+compare the rerun with an uninterrupted run): each test puts the process at the moment that broke."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nas_proxy.distill import distill, runner
+from nas_proxy.synthetic import load_synthetic
+from tests.conftest import tiny_config
+
+
+def test_a_continued_run_killed_after_its_last_checkpoint_finishes_its_set(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``distill --resume --iterations 6`` of a finished 3-iteration run, killed once its last
+    checkpoint (iteration 6) is written but before the set: the same command must write the
+    6-iteration set, not return the 3-iteration one whose meta.json is still there."""
+    out = tmp_path / "run"
+    distill(tiny_config(iterations=3), out)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the process ends here: the checkpoint says 6, meta.json still 3
+
+    with monkeypatch.context() as m:
+        m.setattr(runner, "save_synthetic", killed)
+        with pytest.raises(KeyboardInterrupt):
+            distill(tiny_config(), out, resume=True)
+    result = distill(tiny_config(), out, resume=True)
+    assert result.meta["iterations_done"] == 6
+    assert torch.equal(load_synthetic(out).images, load_synthetic(tiny_run).images)
