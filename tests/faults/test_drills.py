@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from nas_proxy import synthetic
 from nas_proxy.distill import distill, runner
+from nas_proxy.distill.config import SoftLabelConfig
+from nas_proxy.distill.soft_labels import add_soft_labels
 from nas_proxy.synthetic import load_synthetic
 from tests.conftest import tiny_config
 
@@ -47,3 +50,27 @@ def test_a_finished_set_cut_short_is_written_again_by_the_same_command(torn: str
     result = distill(tiny_config(), out)
     assert result.meta["iterations_done"] == 6
     assert torch.equal(load_synthetic(out).images, load_synthetic(tiny_run).images)
+
+
+def test_soft_labels_in_place_killed_between_the_tensors_and_meta_json_are_finished_by_the_same_command(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``nasproxy soft-labels SET`` rewrites the set in place: the tensors (now with the labels), then
+    meta.json. Killed in between, the set's tensors no longer matched its meta.json: every reader,
+    the same command included, refused it ('distil again'). The pending meta.json finishes it."""
+    labelled = tmp_path / "set"
+    shutil.copytree(tiny_run, labelled)
+    config = SoftLabelConfig(teachers=1, space="convnet-small", epochs=2, images=600)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the process ends after the tensors are replaced, before meta.json
+
+    with monkeypatch.context() as m:
+        m.setattr(synthetic, "save_grid", killed)
+        with pytest.raises(KeyboardInterrupt):
+            add_soft_labels(labelled, config, device="cpu")
+    meta = add_soft_labels(labelled, config, device="cpu")  # the same command: the pending meta.json completes the set
+    loaded = load_synthetic(labelled)
+    assert loaded.soft_labels is not None and loaded.meta == meta and "soft_labels" in meta
+    assert torch.equal(loaded.images, load_synthetic(tiny_run).images)
+    assert not (labelled / synthetic.PENDING).exists()
