@@ -13,6 +13,8 @@ from nas_proxy import synthetic
 from nas_proxy.distill import distill, runner
 from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.distill.soft_labels import add_soft_labels
+from nas_proxy.search import ProxyConfig, SearchConfig, search
+from nas_proxy.search.winner import WEIGHTS, TrainBestConfig, train_best
 from nas_proxy.synthetic import load_synthetic
 from tests.conftest import tiny_config
 
@@ -74,3 +76,31 @@ def test_soft_labels_in_place_killed_between_the_tensors_and_meta_json_are_finis
     assert loaded.soft_labels is not None and loaded.meta == meta and "soft_labels" in meta
     assert torch.equal(loaded.images, load_synthetic(tiny_run).images)
     assert not (labelled / synthetic.PENDING).exists()
+
+
+@pytest.mark.parametrize("torn", ["cut", "missing"])
+def test_train_whose_weights_were_cut_short_trains_again(torn: str, tiny_run: Path, tmp_path: Path) -> None:
+    """``nasproxy train BEST --out DIR`` finds DIR finished by its spec.json (written last); with
+    model.safetensors cut short or gone it used to say 'already holds this training' and exit 0 over
+    weights nothing can load. spec.json now records each file's hash: the same command trains again."""
+    search(
+        SearchConfig(
+            synthetic=str(tiny_run), space="convnet-small", device="cpu", pruner="none", proxy=ProxyConfig(epochs=1, report_every=1)
+        ),
+        "s",
+        1,
+        str(tmp_path / "journal.log"),
+        out=tmp_path,
+        progress=False,
+    )
+    one, out = TrainBestConfig(epochs=1, device="cpu"), tmp_path / "model"
+    first = train_best(tmp_path / "best.json", out, one)
+    weights = (out / WEIGHTS).read_bytes()
+    if torn == "cut":
+        (out / WEIGHTS).write_bytes(weights[:-10])
+    else:
+        (out / WEIGHTS).unlink()
+    again = train_best(tmp_path / "best.json", out, one)
+    assert not again.reused and (out / WEIGHTS).read_bytes() == weights
+    assert again.spec["test_accuracy"] == first.spec["test_accuracy"]
+    assert train_best(tmp_path / "best.json", out, one).reused  # whole now: not trained a third time
