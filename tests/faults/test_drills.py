@@ -3,7 +3,11 @@ compare the rerun with an uninterrupted run): each test puts the process at the 
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +20,10 @@ from nas_proxy.distill.soft_labels import add_soft_labels
 from nas_proxy.search import ProxyConfig, SearchConfig, search
 from nas_proxy.search.winner import WEIGHTS, TrainBestConfig, train_best
 from nas_proxy.synthetic import load_synthetic
+from tests import warm
 from tests.conftest import tiny_config
+from tests.gate import Gate
+from tests.search.test_search import FAST_ARGS, SMALL_SPACE
 
 
 def test_a_continued_run_killed_after_its_last_checkpoint_finishes_its_set(
@@ -104,3 +111,22 @@ def test_train_whose_weights_were_cut_short_trains_again(torn: str, tiny_run: Pa
     assert not again.reused and (out / WEIGHTS).read_bytes() == weights
     assert again.spec["test_accuracy"] == first.spec["test_accuracy"]
     assert train_best(tmp_path / "best.json", out, one).reused  # whole now: not trained a third time
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_to_a_search_and_its_workers_prints_one_line(sig: signal.Signals, tiny_run: Path, tmp_path: Path) -> None:
+    """Ctrl-C in a terminal reaches ``search --workers 2`` and the worker it started (one process
+    group); a scheduler's SIGTERM to the group too. Each used to print its own line ('nasproxy worker:
+    interrupted' above 'nasproxy search: interrupted'): the command's line is the one."""
+    command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "w"]
+    command += ["--storage", str(tmp_path / "journal.log"), "--out", str(tmp_path), "--n-trials", "2", "--workers", "2", "--pruner", "none"]
+    gate = Gate(tmp_path / "gate")  # both processes hold a trial there, in training
+    run = warm.Popen([*command, *FAST_ARGS], env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    waiting = gate.wait([run], [run.pid], count=2)
+    for pid in sorted(waiting, key=lambda p: p != run.pid):  # as the terminal sends it: to every process of the group
+        os.kill(pid, sig)
+    gate.open()
+    _, err = run.communicate(timeout=400)
+    said = "interrupted" if sig == signal.SIGINT else "interrupted by SIGTERM"
+    assert run.returncode == 128 + sig, err
+    assert err == f"nasproxy search: {said}; finished trials are stored; run the same command again to resume the study\n"
