@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 
@@ -19,6 +20,7 @@ from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.distill.soft_labels import add_soft_labels
 from nas_proxy.search import ProxyConfig, SearchConfig, search
 from nas_proxy.search.winner import WEIGHTS, TrainBestConfig, train_best
+from nas_proxy.studies.storage import open_storage
 from nas_proxy.synthetic import load_synthetic
 from tests import warm
 from tests.conftest import tiny_config
@@ -130,3 +132,18 @@ def test_ctrl_c_to_a_search_and_its_workers_prints_one_line(sig: signal.Signals,
     said = "interrupted" if sig == signal.SIGINT else "interrupted by SIGTERM"
     assert run.returncode == 128 + sig, err
     assert err == f"nasproxy search: {said}; finished trials are stored; run the same command again to resume the study\n"
+
+
+def test_a_resumed_search_does_not_propose_the_candidates_it_already_trained(tmp_path: Path) -> None:
+    """The same command after a kill (here: a larger --n-trials, the same thing) opened the study
+    with a sampler seeded as the first run's: its first draws were the first run's candidates again,
+    in order, each trained a second time (an interrupted TPE search repeats its random start-up)."""
+    config = SearchConfig(
+        synthetic=None, proxy_name="params", dataset="digits", space="convnet720", sampler="random", device="cpu", pruner="none"
+    )
+    journal = str(tmp_path / "journal.log")
+    search(config, "r", 3, journal, out=tmp_path, progress=False)
+    search(config, "r", 6, journal, out=tmp_path, progress=False)
+    study = optuna.load_study(study_name="r", storage=open_storage(journal, "r").backend)
+    archs = [t.user_attrs["arch_id"] for t in study.trials]
+    assert len(archs) == 6 and not set(archs[3:]) & set(archs[:3]), archs
