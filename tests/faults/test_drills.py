@@ -87,32 +87,37 @@ def test_soft_labels_in_place_killed_between_the_tensors_and_meta_json_are_finis
     assert not (labelled / synthetic.PENDING).exists()
 
 
+@pytest.fixture(scope="module")
+def best_json(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-trial search's best.json."""
+    where = tmp_path_factory.mktemp("study")
+    proxy = ProxyConfig(epochs=1, report_every=1)
+    search(
+        SearchConfig(synthetic=str(tiny_run), space="convnet-small", device="cpu", pruner="none", proxy=proxy),
+        "s",
+        1,
+        str(where / "journal.log"),
+        out=where,
+    )
+    return where / "best.json"
+
+
 @pytest.mark.parametrize("torn", ["cut", "missing"])
-def test_train_whose_weights_were_cut_short_trains_again(torn: str, tiny_run: Path, tmp_path: Path) -> None:
+def test_train_whose_weights_were_cut_short_trains_again(torn: str, best_json: Path, tmp_path: Path) -> None:
     """``nasproxy train BEST --out DIR`` finds DIR finished by its spec.json (written last); with
     model.safetensors cut short or gone it used to say 'already holds this training' and exit 0 over
     weights nothing can load. spec.json now records each file's hash: the same command trains again."""
-    search(
-        SearchConfig(
-            synthetic=str(tiny_run), space="convnet-small", device="cpu", pruner="none", proxy=ProxyConfig(epochs=1, report_every=1)
-        ),
-        "s",
-        1,
-        str(tmp_path / "journal.log"),
-        out=tmp_path,
-        progress=False,
-    )
     one, out = TrainBestConfig(epochs=1, device="cpu"), tmp_path / "model"
-    first = train_best(tmp_path / "best.json", out, one)
+    first = train_best(best_json, out, one)
     weights = (out / WEIGHTS).read_bytes()
     if torn == "cut":
         (out / WEIGHTS).write_bytes(weights[:-10])
     else:
         (out / WEIGHTS).unlink()
-    again = train_best(tmp_path / "best.json", out, one)
+    again = train_best(best_json, out, one)
     assert not again.reused and (out / WEIGHTS).read_bytes() == weights
     assert again.spec["test_accuracy"] == first.spec["test_accuracy"]
-    assert train_best(tmp_path / "best.json", out, one).reused  # whole now: not trained a third time
+    assert train_best(best_json, out, one).reused  # whole now: not trained a third time
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
