@@ -37,6 +37,7 @@ def main(argv: list[str]) -> int:
         study, url, options = argv
         with ProgressBars():
             join(study, url, WorkerOptions.from_dict(json.loads(options)))
+        interrupts.ignore()  # its work done: a signal while the interpreter exits would end it by SIGINT (main() says why)
     except NasProxyError as e:
         print(f"nasproxy worker: error: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code
