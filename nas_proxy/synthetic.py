@@ -16,7 +16,10 @@ Tensors load without unpickling code: safetensors, or ``torch.load(weights_only=
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
+import os
 import re
 import stat
 from dataclasses import dataclass
@@ -40,6 +43,9 @@ TENSORS = "synthetic.safetensors"
 META = "meta.json"
 GRID = "grid.png"
 CHECKPOINT = "checkpoint.safetensors"
+# save_synthetic's next meta.json, written before the tensors it describes: a set rewritten in place (soft
+# labels added) and killed between its tensors and its meta.json is completed by the next reader
+PENDING = "meta.json.next"
 
 
 @dataclass
@@ -112,18 +118,25 @@ def save_synthetic(
     tensors = {"images": images, "labels": labels}
     if soft_labels is not None:
         tensors["soft_labels"] = soft_labels.detach().float().cpu().contiguous()
-    write_bytes(out / TENSORS, save(tensors))
-    save_grid(out / GRID, images, labels, mean, std)
+    data = save(tensors)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION if soft_labels is not None else 1,  # a set without them reads in older versions
         **meta,
         "tensors": TENSORS,
-        "tensors_sha256": file_sha256(out / TENSORS),
+        "tensors_sha256": hashlib.sha256(data).hexdigest(),
         "num_images": int(labels.numel()),
         "image_shape": list(images.shape[1:]),
     }
+    # a set rewritten in place (soft labels added): its two files cannot change in one rename, so the new
+    # meta.json waits beside them until the tensors are in place, and a process killed in between leaves what
+    # load_synthetic needs to finish the rewrite (a new set has no meta.json until the end: nothing to finish)
+    if (out / META).exists():
+        write_json(out / PENDING, meta)
+    write_bytes(out / TENSORS, data)
+    save_grid(out / GRID, images, labels, mean, std)
     write_json(out / META, meta)
+    (out / PENDING).unlink(missing_ok=True)
     return out
 
 
@@ -186,6 +199,21 @@ def read_meta(path: Path) -> dict[str, Any]:
             f"{meta_path}: format_version must be 1 to {FORMAT_VERSION}, got {version!r}; the file is corrupt, distil again"
         )
     _check_schema(meta, meta_path)
+    return meta
+
+
+def _pending_meta(path: Path, tensors_sha256: str) -> dict[str, Any] | None:
+    """The ``meta.json`` a rewrite in place (:func:`save_synthetic`) left pending when it was stopped
+    after replacing the tensors, if it describes the tensors there (``tensors_sha256``); it then
+    becomes the set's ``meta.json`` (kept in memory only where the folder is read-only). None: none does."""
+    try:
+        meta = checks.loads((path / PENDING).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("tensors_sha256") != tensors_sha256 or meta.get("format") != FORMAT:
+        return None
+    with contextlib.suppress(OSError):
+        os.replace(path / PENDING, path / META)
     return meta
 
 
@@ -280,8 +308,11 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
     except InvalidArgumentError as e:
         raise ArtifactError(str(e)) from None
     expected = meta.get("tensors_sha256")
-    if expected and file_sha256(tensor_path) != expected:
-        raise ArtifactError(f"{tensor_path} does not match the SHA-256 in {META} (truncated or modified); distil again")
+    if expected and (found := file_sha256(tensor_path)) != expected:
+        pending = _pending_meta(path, found)
+        if pending is None:
+            raise ArtifactError(f"{tensor_path} does not match the SHA-256 in {META} (truncated or modified); distil again")
+        meta = pending
     tensors = _read_tensors(tensor_path)
     images, labels = tensors.get("images"), tensors.get("labels")
     if images is None or labels is None:

@@ -146,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command, distributed = args.command, bool(getattr(args, "distributed", False))
         quiet_libraries()
         code = _run(args)
+        if argv is None:  # the program, its command done: a signal while the interpreter exits (torch's finalisers, atexit)
+            interrupts.ignore()  # would end it by SIGINT without a word (status -2) or with a traceback, its work all done
     except KeyboardInterrupt:  # anywhere: importing, parsing, running the command
         if argv is None and handling is not None:  # the program itself: a second signal must not interrupt the goodbye
             handling.ignore()

@@ -2,7 +2,8 @@
 
 What :func:`nas_proxy.studies.workers.worker_processes` starts. ``OPTIONS_JSON`` is a
 :class:`~nas_proxy.studies.kinds.WorkerOptions` as a JSON object. Exits 0 when its work is done,
-1 (after one line on stderr) on a nasproxy error, 130 on Ctrl-C, 143 on SIGTERM: what finished is stored. A
+1 (after one line on stderr) on a nasproxy error, 130 on Ctrl-C, 143 on SIGTERM (the line is the command's,
+which received or passed on the signal): what finished is stored. A
 program, so it lives in the CLI (it prints): its progress is drawn as ``nasproxy``'s is.
 """
 
@@ -19,6 +20,7 @@ def main(argv: list[str]) -> int:
     from nas_proxy.errors import NasProxyError
 
     handling: ModuleType | None = None  # nas_proxy.interrupts once installed (before: CPython's SIGINT handler)
+    parent = os.getppid()  # the command that started it: it prints the one line of a Ctrl-C or SIGTERM
     try:  # Ctrl-C (SIGTERM) at any moment, importing torch and Optuna included: exit 130 (143) and one line
         from nas_proxy import interrupts
 
@@ -35,12 +37,16 @@ def main(argv: list[str]) -> int:
         study, url, options = argv
         with ProgressBars():
             join(study, url, WorkerOptions.from_dict(json.loads(options)))
+        interrupts.ignore()  # its work done: a signal while the interpreter exits would end it by SIGINT (main() says why)
     except NasProxyError as e:
         print(f"nasproxy worker: error: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         by, code = ("", 130) if handling is None else (handling.by_signal(), handling.exit_status())
-        print(f"nasproxy worker: interrupted{by}; finished trials are stored", file=sys.stderr)
+        # a Ctrl-C reaches the whole process group, and a signal sent to the command it passes on: the command
+        # says it, once; a worker says it only when that command is gone (killed, its workers orphaned)
+        if os.getppid() != parent:
+            print(f"nasproxy worker: interrupted{by}; finished trials are stored", file=sys.stderr)
         return code
     except Exception as e:  # noqa: BLE001 - one line, as the CLI says it
         print(f"nasproxy worker: internal error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)

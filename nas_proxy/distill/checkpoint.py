@@ -22,10 +22,10 @@ from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.selection import SELECTED, STATE
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
 from nas_proxy.files import check_writable, write_bytes, write_text
-from nas_proxy.synthetic import CHECKPOINT, GRID, META, TENSORS
+from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS
 
 LOSSES = "losses.csv"
-OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES, STATE, SELECTED)
+OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES, STATE, SELECTED, PENDING)
 
 
 @dataclass

@@ -37,8 +37,8 @@ from nas_proxy.distill.selection import Ranker, Selection
 from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError
 from nas_proxy.models import ConvNet
 from nas_proxy.progress import Meter
-from nas_proxy.synthetic import META, save_synthetic
-from nas_proxy.utils import derive_seed, generator, package_version, resolve_device
+from nas_proxy.synthetic import META, TENSORS, save_synthetic
+from nas_proxy.utils import derive_seed, file_sha256, generator, package_version, resolve_device
 
 
 @dataclass
@@ -134,10 +134,10 @@ def distill(
     optimises = METHODS.get(config.method).optimises
     device = resolve_device(config.device)
     checkpoint = check_output(out, config, resume, force)  # no side effects before inputs are valid
-    if checkpoint is not None and (out / META).is_file() and (not optimises or checkpoint["done"] >= config.iterations):
-        return _soft_labels(
-            DistillResult(out, json.loads((out / META).read_text())), config, progress, shard
-        )  # complete: at most labels to add
+    if checkpoint is not None and (not optimises or checkpoint["done"] >= config.iterations):
+        meta = _finished_set(out, checkpoint["done"])
+        if meta is not None:  # complete: at most labels to add; else the set is written again from the checkpoint below
+            return _soft_labels(DistillResult(out, meta), config, progress, shard)
 
     dataset = load_dataset(config.dataset, config.data_root, image_size=config.image_size)
     splits = dataset.split(config.split_seed, config.val_fraction)
@@ -227,6 +227,19 @@ def distill(
     write_losses(out / LOSSES, state.history, hp.method.terms)
     save_synthetic(out, images, syn_labels, meta, dataset.mean, dataset.std)
     return _soft_labels(DistillResult(out, json.loads((out / META).read_text())), config, progress, shard)
+
+
+def _finished_set(out: Path, done: int) -> dict[str, Any] | None:
+    """``meta.json`` of the set in ``out`` when that set is whole and the checkpoint's (``done``
+    iterations); None when it must be written again from the checkpoint: a run continued with
+    ``--resume`` and killed after its last checkpoint still has the earlier run's set, and a file of
+    the set cut short or missing (a torn write) does not match the hash in ``meta.json``."""
+    try:
+        meta = json.loads((out / META).read_text())
+        whole = file_sha256(out / TENSORS) == meta["tensors_sha256"] and meta["iterations_done"] == done
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return meta if whole else None
 
 
 def _soft_labels(result: DistillResult, config: DistillConfig, progress: bool, shard: ClassShard) -> DistillResult:

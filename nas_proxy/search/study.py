@@ -28,6 +28,7 @@ from nas_proxy.studies import kinds
 from nas_proxy.studies.kinds import StudyNotFoundError
 from nas_proxy.studies.spec_attrs import spec_from_attrs
 from nas_proxy.studies.workers import load_study
+from nas_proxy.utils import derive_seed
 
 KIND = "search"
 REPEAT_ATTR = "repeat_of"  # a trial answered from an earlier one of the same architecture (search.runner): that trial's number
@@ -44,6 +45,8 @@ def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, finge
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=_pruner(config))
         if ATTR in study.user_attrs or study.trials or list(study.directions) != config.directions:
             _check_same(study, name, config, fingerprint)
+            if study.trials:  # resumed: a sampler seeded as the first run's would propose its candidates again, in order
+                study.sampler = SAMPLERS.get(config.sampler)(resumed_seed(sampler_seed, len(study.trials)), len(config.objectives))
             return study
         # an empty study whose creation was interrupted before its settings were stored: adopt it
     else:
@@ -55,6 +58,13 @@ def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, finge
         names[0] = str(fingerprint["proxy"])
     study.set_metric_names(names)
     return study
+
+
+def resumed_seed(sampler_seed: int, trials: int) -> int:
+    """The sampler seed of a process that joins a study already holding ``trials`` trials (a resumed
+    run, a worker joining late): another stream than the first run's, so that the candidates it
+    trained (and an interrupted run's random start-up draws) are not proposed and trained again."""
+    return derive_seed(sampler_seed, "resumed", trials) % 2**31
 
 
 def _pruner(config: SearchConfig) -> optuna.pruners.BasePruner:

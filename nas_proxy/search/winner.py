@@ -19,6 +19,7 @@ scores it once on the test set, and writes into ``DIR``:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -39,7 +40,7 @@ from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.trainers.fulldata import DataRef, RealData, train_network
 from nas_proxy.training import accuracy
-from nas_proxy.utils import package_version, resolve_device
+from nas_proxy.utils import file_sha256, package_version, resolve_device
 
 BEST = "best.json"
 SPEC = "spec.json"
@@ -143,6 +144,8 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     if data.dataset.startswith("imagefolder:"):
         request["image_size"] = data.image_size
     done = _finished(out)
+    if done is not None and done.get("request") == request and not _whole(out, done):
+        done = None  # this training, a file of it cut short or missing (a torn write): trained and written again
     if done is not None:
         if done.get("request") == request:
             return TrainedModel(str(out), done, reused=True)
@@ -163,7 +166,8 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
 
     model = model.float().cpu().eval()
     make_dirs(out)
-    write_bytes(out / WEIGHTS, _state_bytes(model))
+    weights = _state_bytes(model)
+    write_bytes(out / WEIGHTS, weights)
     example = real.test_x[:CHECK_IMAGES].float().cpu()
     script, how = _torchscript(model, example)
     if script is not None:
@@ -194,6 +198,11 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         "device": str(real.device),
         "torchscript": how,  # "scripted", "traced", or why there is no model.pt
         "files": {"weights": WEIGHTS, **({"torchscript": SCRIPT} if script is not None else {})},
+        # of each file, so that the same command can tell a whole export from one cut short
+        "sha256": {
+            "weights": hashlib.sha256(weights).hexdigest(),
+            **({"torchscript": hashlib.sha256(script).hexdigest()} if script is not None else {}),
+        },
         "from": {"best": str(best.path), "rank": best.rank, "search_scores": {k: v for k, v in best.entry.items() if k != "spec"}},
         "request": request,  # what a second run compares to find this training finished
         "command": command,
@@ -215,6 +224,22 @@ def _finished(out: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+
+
+def _whole(out: Path, spec: dict[str, Any]) -> bool:
+    """Whether the files ``spec`` lists match the hashes it recorded (a ``spec.json`` of an earlier
+    version records none: taken as whole)."""
+    hashes = spec.get("sha256")
+    if not isinstance(hashes, dict):
+        return True
+    files = spec.get("files")
+    for key, name in files.items() if isinstance(files, dict) else ():
+        try:
+            if key in hashes and file_sha256(out / name) != hashes[key]:
+                return False
+        except (OSError, TypeError):
+            return False
+    return True
 
 
 def _check_builds(best: Best) -> None:

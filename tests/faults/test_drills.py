@@ -1,0 +1,174 @@
+"""Faults found by the kill drills (scratch drivers that kill every command at random moments and
+compare the rerun with an uninterrupted run): each test puts the process at the moment that broke."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from nas_proxy import synthetic
+from nas_proxy.distill import distill, runner
+from nas_proxy.distill.config import SoftLabelConfig
+from nas_proxy.distill.soft_labels import add_soft_labels
+from nas_proxy.search import ProxyConfig, SearchConfig, search
+from nas_proxy.search.winner import WEIGHTS, TrainBestConfig, train_best
+from nas_proxy.studies.storage import open_storage
+from nas_proxy.synthetic import load_synthetic
+from tests import warm
+from tests.conftest import tiny_config
+from tests.gate import Gate
+from tests.search.test_search import FAST_ARGS, SMALL_SPACE
+
+
+def test_a_continued_run_killed_after_its_last_checkpoint_finishes_its_set(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``distill --resume --iterations 6`` of a finished 3-iteration run, killed once its last
+    checkpoint (iteration 6) is written but before the set: the same command must write the
+    6-iteration set, not return the 3-iteration one whose meta.json is still there."""
+    out = tmp_path / "run"
+    distill(tiny_config(iterations=3), out)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the process ends here: the checkpoint says 6, meta.json still 3
+
+    with monkeypatch.context() as m:
+        m.setattr(runner, "save_synthetic", killed)
+        with pytest.raises(KeyboardInterrupt):
+            distill(tiny_config(), out, resume=True)
+    result = distill(tiny_config(), out, resume=True)
+    assert result.meta["iterations_done"] == 6
+    assert torch.equal(load_synthetic(out).images, load_synthetic(tiny_run).images)
+
+
+@pytest.mark.parametrize("torn", ["meta.json", "synthetic.safetensors"])
+def test_a_finished_set_cut_short_is_written_again_by_the_same_command(torn: str, tiny_run: Path, tmp_path: Path) -> None:
+    """A file of a finished set cut short (a torn last write): the same command used to take the set
+    as finished (a cut synthetic.safetensors: exit 0 and 'wrote', then every reader refused it) or
+    stop on the JSON (a cut meta.json); the checkpoint holds the finished pixels, so it writes the set again."""
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run, out)
+    with open(out / torn, "r+b") as f:
+        f.truncate(f.seek(0, 2) - 10)
+    result = distill(tiny_config(), out)
+    assert result.meta["iterations_done"] == 6
+    assert torch.equal(load_synthetic(out).images, load_synthetic(tiny_run).images)
+
+
+def test_soft_labels_in_place_killed_between_the_tensors_and_meta_json_are_finished_by_the_same_command(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``nasproxy soft-labels SET`` rewrites the set in place: the tensors (now with the labels), then
+    meta.json. Killed in between, the set's tensors no longer matched its meta.json: every reader,
+    the same command included, refused it ('distil again'). The pending meta.json finishes it."""
+    labelled = tmp_path / "set"
+    shutil.copytree(tiny_run, labelled)
+    config = SoftLabelConfig(teachers=1, space="convnet-small", epochs=2, images=600)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the process ends after the tensors are replaced, before meta.json
+
+    with monkeypatch.context() as m:
+        m.setattr(synthetic, "save_grid", killed)
+        with pytest.raises(KeyboardInterrupt):
+            add_soft_labels(labelled, config, device="cpu")
+    meta = add_soft_labels(labelled, config, device="cpu")  # the same command: the pending meta.json completes the set
+    loaded = load_synthetic(labelled)
+    assert loaded.soft_labels is not None and loaded.meta == meta and "soft_labels" in meta
+    assert torch.equal(loaded.images, load_synthetic(tiny_run).images)
+    assert not (labelled / synthetic.PENDING).exists()
+
+
+@pytest.fixture(scope="module")
+def best_json(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-trial search's best.json."""
+    where = tmp_path_factory.mktemp("study")
+    proxy = ProxyConfig(epochs=1, report_every=1)
+    search(
+        SearchConfig(synthetic=str(tiny_run), space="convnet-small", device="cpu", pruner="none", proxy=proxy),
+        "s",
+        1,
+        str(where / "journal.log"),
+        out=where,
+    )
+    return where / "best.json"
+
+
+@pytest.mark.parametrize("torn", ["cut", "missing"])
+def test_train_whose_weights_were_cut_short_trains_again(torn: str, best_json: Path, tmp_path: Path) -> None:
+    """``nasproxy train BEST --out DIR`` finds DIR finished by its spec.json (written last); with
+    model.safetensors cut short or gone it used to say 'already holds this training' and exit 0 over
+    weights nothing can load. spec.json now records each file's hash: the same command trains again."""
+    one, out = TrainBestConfig(epochs=1, device="cpu"), tmp_path / "model"
+    first = train_best(best_json, out, one)
+    weights = (out / WEIGHTS).read_bytes()
+    if torn == "cut":
+        (out / WEIGHTS).write_bytes(weights[:-10])
+    else:
+        (out / WEIGHTS).unlink()
+    again = train_best(best_json, out, one)
+    assert not again.reused and (out / WEIGHTS).read_bytes() == weights
+    assert again.spec["test_accuracy"] == first.spec["test_accuracy"]
+    assert train_best(best_json, out, one).reused  # whole now: not trained a third time
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_to_a_search_and_its_workers_prints_one_line(sig: signal.Signals, tiny_run: Path, tmp_path: Path) -> None:
+    """Ctrl-C in a terminal reaches ``search --workers 2`` and the worker it started (one process
+    group); a scheduler's SIGTERM to the group too. Each used to print its own line ('nasproxy worker:
+    interrupted' above 'nasproxy search: interrupted'): the command's line is the one."""
+    command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "w"]
+    command += ["--storage", str(tmp_path / "journal.log"), "--out", str(tmp_path), "--n-trials", "2", "--workers", "2", "--pruner", "none"]
+    gate = Gate(tmp_path / "gate")  # both processes hold a trial there, in training
+    run = warm.Popen([*command, *FAST_ARGS], env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    waiting = gate.wait([run], [run.pid], count=2)
+    for pid in sorted(waiting, key=lambda p: p != run.pid):  # as the terminal sends it: to every process of the group
+        os.kill(pid, sig)
+    gate.open()
+    _, err = run.communicate(timeout=400)
+    said = "interrupted" if sig == signal.SIGINT else "interrupted by SIGTERM"
+    assert run.returncode == 128 + sig, err
+    assert err == f"nasproxy search: {said}; finished trials are stored; run the same command again to resume the study\n"
+
+
+def test_a_resumed_search_does_not_propose_the_candidates_it_already_trained(tmp_path: Path) -> None:
+    """The same command after a kill (here: a larger --n-trials, the same thing) opened the study
+    with a sampler seeded as the first run's: its first draws were the first run's candidates again,
+    in order, each trained a second time (an interrupted TPE search repeats its random start-up)."""
+    config = SearchConfig(
+        synthetic=None, proxy_name="params", dataset="digits", space="convnet720", sampler="random", device="cpu", pruner="none"
+    )
+    journal = str(tmp_path / "journal.log")
+    search(config, "r", 3, journal, out=tmp_path, progress=False)
+    search(config, "r", 6, journal, out=tmp_path, progress=False)
+    study = optuna.load_study(study_name="r", storage=open_storage(journal, "r").backend)
+    archs = [t.user_attrs["arch_id"] for t in study.trials]
+    assert len(archs) == 6 and not set(archs[3:]) & set(archs[:3]), archs
+
+
+AT_EXIT = """
+import atexit, os, signal, sys
+from nas_proxy.cli import main
+sys.argv = ["nasproxy", "spaces"]
+code = main()
+atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))  # Ctrl-C while the interpreter exits, the command done
+sys.exit(code)
+"""
+
+
+def test_ctrl_c_after_the_command_finished_leaves_its_exit_status(tmp_path: Path) -> None:
+    """A Ctrl-C in the last moments, the command's work done and its last line printed, landed in the
+    interpreter's exit (atexit, torch's finalisers): the process died by SIGINT without a word (8 of
+    10 'nasproxy train' runs signalled after their last line) or printed a traceback and exited 0.
+    Now the program ignores signals once its command is done: exit 0, nothing on stderr."""
+    done = subprocess.run([sys.executable, "-c", AT_EXIT], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "convnet720" in done.stdout
