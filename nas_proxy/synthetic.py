@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from torch import Tensor
 
-from nas_proxy import checks
+from nas_proxy import checks, interrupts
 from nas_proxy.checks import inside
 from nas_proxy.errors import ArtifactError, InvalidArgumentError
 from nas_proxy.files import make_dirs, write_bytes, write_json
@@ -376,15 +376,28 @@ def _check_tensors(images: Tensor, labels: Tensor, meta: dict[str, Any], tensor_
         )
 
 
+def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """A safetensors file's tensors and metadata, with a Ctrl-C or SIGTERM held until the read ends:
+    a KeyboardInterrupt raised inside it is lost in torch's C code, which then reports a malformed
+    file ("could not determine the shape of object type ..."), and the caller's "truncated or
+    corrupt" would name a whole file (the start-up drill of tests/cli/test_startup.py caught it)."""
+    with interrupts.deferred():
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        tensors = load_file(str(path))
+    return tensors, metadata
+
+
 def _read_tensors(path: Path) -> dict[str, Tensor]:
     if path.suffix == ".safetensors":
         try:
-            return load_file(str(path))
+            return read_safetensors(path)[0]
         except (SafetensorError, OSError, ValueError) as e:
             raise ArtifactError(f"{path} is not a readable safetensors file ({e}); it is truncated or corrupt") from None
     if path.suffix in (".pt", ".pth"):
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with interrupts.deferred():  # as read_safetensors
+                obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - torch raises many types for a refused pickle
             if "Unsupported global" in str(e):  # a pickled object that would need code to rebuild
                 raise ArtifactError(

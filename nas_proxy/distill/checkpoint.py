@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError
+from safetensors.torch import save
 from torch import Tensor
 
 from nas_proxy import checks
@@ -22,7 +22,7 @@ from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.selection import SELECTED, STATE
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
 from nas_proxy.files import check_writable, write_bytes, write_text
-from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS
+from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_safetensors
 
 LOSSES = "losses.csv"
 OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES, STATE, SELECTED, PENDING)
@@ -65,9 +65,7 @@ def write_checkpoint(out: Path, config: DistillConfig, state: State) -> None:
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
-        with safe_open(str(path), framework="pt") as f:
-            md = f.metadata() or {}
-        tensors = load_file(str(path))
+        tensors, md = read_safetensors(path)
         return {
             **tensors,
             "identity": json.loads(md["identity"]),

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError
+from safetensors.torch import save
 from torch import Tensor
 
 from nas_proxy.errors import ArtifactError, OutputConflictError
 from nas_proxy.files import write_bytes, write_json
+from nas_proxy.synthetic import read_safetensors
 
 STATE = "selection.json"  # every score so far, beside the checkpoint
 SELECTED = "selected.safetensors"  # the best-ranking set so far
@@ -122,9 +123,8 @@ class Selection:
         assert best is not None, "scored at least once (the last iteration)"
         path = self.out / SELECTED
         try:
-            with safe_open(str(path), framework="pt") as f:
-                iteration = int((f.metadata() or {})["iteration"])
-            images = load_file(str(path))["images"]
+            tensors, metadata = read_safetensors(path)
+            iteration, images = int(metadata["iteration"]), tensors["images"]
         except (SafetensorError, OSError, KeyError, ValueError) as e:
             raise ArtifactError(f"{path} is unreadable ({e}); start again with --force") from None
         if iteration != best["iteration"]:

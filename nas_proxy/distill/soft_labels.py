@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError
+from safetensors.torch import save
 from torch import Tensor, nn
 
 from nas_proxy import checks
@@ -296,12 +296,14 @@ def train_teacher(
 
 def _read_teacher(file: Path, model: nn.Module) -> dict[str, Any] | None:
     """The record of a cached teacher, its weights loaded into ``model``; None when absent or unreadable."""
+    from nas_proxy.synthetic import read_safetensors
+
     if not file.is_file():
         return None
     try:
-        with safe_open(str(file), framework="pt") as f:
-            record = json.loads((f.metadata() or {})["record"])
-        model.load_state_dict(load_file(str(file)))
+        tensors, metadata = read_safetensors(file)
+        record = json.loads(metadata["record"])
+        model.load_state_dict(tensors)
     except (SafetensorError, OSError, KeyError, ValueError, RuntimeError):
         return None  # a damaged cache entry: train the teacher again
     return dict(record)

@@ -37,7 +37,7 @@ from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
 from nas_proxy.protocols import training_protocol
 from nas_proxy.search.config import TrainBestConfig
 from nas_proxy.spaces import arch_id, build_model
-from nas_proxy.synthetic import check_not_synthetic
+from nas_proxy.synthetic import check_not_synthetic, read_safetensors
 from nas_proxy.trainers.fulldata import DataRef, RealData, train_network
 from nas_proxy.training import accuracy
 from nas_proxy.utils import file_sha256, package_version, resolve_device
@@ -307,7 +307,6 @@ def _torchscript(model: nn.Module, example: torch.Tensor) -> tuple[bytes | None,
 def load_trained(path: Path | str, device: str | torch.device = "cpu") -> nn.Module:
     """The network ``nasproxy train`` exported into ``path``, its weights loaded, in eval mode on
     ``device``: ready for inference on images normalised as ``spec.json``'s ``normalisation`` says."""
-    from safetensors.torch import load_file
 
     folder = checks.existing_dir("trained model", path)
     spec = _finished(folder)
@@ -318,7 +317,7 @@ def load_trained(path: Path | str, device: str | torch.device = "cpu") -> nn.Mod
     c, h, w = (int(v) for v in spec["input_shape"])
     model = build_model(spec["spec"], c, int(spec["num_classes"]), (h, w))
     try:
-        state = load_file(str(folder / spec["files"]["weights"]))
+        state = read_safetensors(folder / spec["files"]["weights"])[0]
     except (OSError, ValueError, RuntimeError) as e:
         raise ArtifactError(f"cannot read the weights of {folder}: {' '.join(str(e).split())[:200]}") from None
     try:

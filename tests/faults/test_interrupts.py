@@ -122,3 +122,26 @@ def test_an_import_that_outlasts_the_patience_is_interrupted_anyway(
     monkeypatch.delitem(sys.modules, "long_import", raising=False)
     module = importlib.import_module("long_import")
     assert module.caught  # raised inside the import after 0.1 s of holding back, not after the import's 10 s
+
+
+def test_a_ctrl_c_inside_a_tensor_read_is_raised_after_it_not_reported_as_a_corrupt_file(
+    restored: None, tiny_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raised inside safetensors' read, a KeyboardInterrupt is lost in torch's C code, which reports a
+    malformed file instead; `search` then said the synthetic set was "truncated or corrupt" (the
+    start-up drill of tests/cli/test_startup.py caught it). The read now holds the signal to its end."""
+    from nas_proxy import synthetic
+
+    real = synthetic.load_file
+
+    def lossy(path: str) -> dict[str, object]:  # what torch's C code does with an exception raised in it
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            return real(path)
+        except KeyboardInterrupt:
+            raise ValueError("could not determine the shape of object type 'torch.storage.UntypedStorage'") from None
+
+    monkeypatch.setattr(synthetic, "load_file", lossy)
+    interrupts.install()
+    with pytest.raises(KeyboardInterrupt):
+        synthetic.load_synthetic(tiny_run)
