@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from nas_proxy import interrupts
 
@@ -134,7 +135,7 @@ def test_a_ctrl_c_inside_a_tensor_read_is_raised_after_it_not_reported_as_a_corr
 
     real = synthetic.load_file
 
-    def lossy(path: str) -> dict[str, object]:  # what torch's C code does with an exception raised in it
+    def lossy(path: str) -> dict[str, torch.Tensor]:  # what torch's C code does with an exception raised in it
         try:
             os.kill(os.getpid(), signal.SIGINT)
             return real(path)
