@@ -140,8 +140,9 @@ def correlate(
     ``notes``: what the caller changed or left out of what was asked, shown with the warnings.
     ``gt_storage``: the ground truth's storage, opened by the caller (a search's, which it already
     holds open); None: ``config.gt_storage``, opened here once. ``proxy_asked``: the fields of
-    ``config.proxy`` the user typed; those that change nothing for the chosen proxies (none trains on
-    a set, or none of their sets has soft labels for ``hard_labels``) are refused before anything runs."""
+    ``config.proxy`` the user asked for (typed, or in --config's ``[correlate.proxy]``); those that
+    change nothing for the chosen proxies (none trains on a set, or none of their sets has soft
+    labels for ``hard_labels``) are refused before anything runs."""
     out = Path(out)
     _check(config, archs, out)
     ref, metas = data_ref(config)

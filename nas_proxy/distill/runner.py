@@ -34,10 +34,10 @@ from nas_proxy.distill.config import DistillConfig, Resolved, resolve
 from nas_proxy.distill.methods import METHODS, Features
 from nas_proxy.distill.nets import OneNet, SpaceNets, block_features, open_space
 from nas_proxy.distill.selection import Ranker, Selection
-from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError
+from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError, NasProxyError
 from nas_proxy.models import ConvNet
 from nas_proxy.progress import Meter
-from nas_proxy.synthetic import META, TENSORS, save_synthetic
+from nas_proxy.synthetic import META, TENSORS, read_meta, save_synthetic
 from nas_proxy.utils import derive_seed, file_sha256, generator, package_version, resolve_device
 
 
@@ -235,9 +235,9 @@ def _finished_set(out: Path, done: int) -> dict[str, Any] | None:
     ``--resume`` and killed after its last checkpoint still has the earlier run's set, and a file of
     the set cut short or missing (a torn write) does not match the hash in ``meta.json``."""
     try:
-        meta = json.loads((out / META).read_text())
+        meta = read_meta(out)
         whole = file_sha256(out / TENSORS) == meta["tensors_sha256"] and meta["iterations_done"] == done
-    except (OSError, ValueError, KeyError, TypeError):
+    except (NasProxyError, OSError, KeyError):  # read_meta refuses a cut or malformed meta.json
         return None
     return meta if whole else None
 
