@@ -9,7 +9,10 @@ it with the proxy options below, on its soft labels when it has them unless ``--
 scored on the validation split, as ``nasproxy search`` does),
 ``scores:CSV`` (precomputed: columns ``arch_id``, ``score``, optionally ``seconds``; with a ``proxy``
 column, the rows of the proxy named LABEL) or
-``zero-cost:NAME`` (a training-free score, ``nas_proxy.proxies.zero_cost``). The ground truth is
+``zero-cost:NAME`` (a training-free score, ``nas_proxy.proxies.zero_cost``) or
+``early:Xep[@SEED]`` (early stopping read from the table: its column ``val_accuracy_Xep``, the validation
+accuracy after X epochs of the training of seed SEED; the default, the ground truth's own training, is
+favoured; another seed's is an independent run; seconds: X epochs' share of that training's). The ground truth is
 the table's test accuracy of its first seed; the ceiling row is its second seed against its first,
 on the architectures that have both. Metrics come from ``nas_proxy.correlate.metrics``: Spearman,
 Kendall tau-b, weighted tau, both on the best 20 % by ground truth, precision@k, top-1 regret, with
@@ -59,7 +62,7 @@ from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError 
 from nas_proxy.report.render import dimension_lines  # noqa: E402
 
 ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
-KINDS = ("synthetic", "scores", "zero-cost")
+KINDS = ("synthetic", "scores", "zero-cost", "early")
 K_VALUES = (1, 3, 5, 10)  # precision@k
 TOP = 0.2  # the "best 20 %" of the top-of-ranking metrics
 PROMOTE = 5  # "proxy + promote K": issue 12's target is the top 5
@@ -177,6 +180,27 @@ def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[
     scores = {r["arch_id"]: float(r["score"]) if r["score"] not in ("", "nan") else math.nan for r in rows}
     seconds = {r["arch_id"]: float(r["seconds"]) for r in rows if r.get("seconds")}
     return {a: scores.get(a, math.nan) for a in ids}, {a: seconds.get(a, math.nan) for a in ids}
+
+
+def _early(value: str, path: Path, table: Table) -> tuple[dict[str, float], dict[str, float]]:
+    """``Xep[@SEED]``: the table's ``val_accuracy_Xep`` of seed SEED (default: the ground truth's) per
+    architecture, and X epochs' share of that training's seconds."""
+    at, _, seed_text = value.partition("@")
+    column = f"val_accuracy_{at}"
+    try:
+        epochs_at = float(at.removesuffix("ep")) if at.endswith("ep") else math.nan
+        seed = int(seed_text) if seed_text else table.seeds[0]
+    except ValueError:
+        epochs_at = math.nan
+    if not epochs_at > 0:
+        raise InvalidArgumentError(f"--proxy early:{value}: write early:Xep[@SEED], X the epochs of a val_accuracy_Xep column")
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["seed"] == str(seed) and r["arch_id"] in table.specs]
+    if not rows or column not in rows[0]:
+        raise InvalidArgumentError(f"--proxy early:{value}: --table {path} has no column {column} for seed {seed}")
+    scores = {r["arch_id"]: float(r[column]) if r[column] else math.nan for r in rows}
+    seconds = {r["arch_id"]: float(r["seconds"]) * epochs_at / float(r["epochs"]) for r in rows if r.get("seconds") and r.get("epochs")}
+    return {a: scores.get(a, math.nan) for a in table.ids}, {a: seconds.get(a, math.nan) for a in table.ids}
 
 
 def _synthetic(
@@ -376,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
             if kind == "scores":
                 scores, seconds = _scores_file(Path(value), table.ids, label)
                 proxies[label or Path(value).stem] = {"scores": scores, "seconds": seconds, "source": value}
+            elif kind == "early":
+                scores, seconds = _early(value, args.table, table)
+                proxies[label or f"early@{value}"] = {"scores": scores, "seconds": seconds, "source": f"{args.table} {value}"}
             elif kind == "zero-cost":
                 scores, seconds = _zero_cost(value, table, args)
                 proxies[label or value] = {"scores": scores, "seconds": seconds, "source": kind}

@@ -193,3 +193,28 @@ def test_a_set_selected_on_some_of_the_tables_architectures_is_refused(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"ranking of 1 of the table's architectures ({arch_id(SPECS[4])})" in err[-1]
     assert not out.exists()
+
+
+def test_early_stopping_is_read_from_the_tables_column_of_the_seed_asked(files: dict[str, Path], tmp_path: Path) -> None:
+    # early:1ep@1 is seed 1's val_accuracy_1ep (an independent training); plain early:1ep the ground truth's own
+    with files["table"].open() as f:
+        rows = list(csv.DictReader(f))
+    for n, row in enumerate(rows):
+        row["epochs"], row["val_accuracy_1ep"] = 3, (n * 7) % 12 + (0.5 if row["seed"] == "1" else 0.0)
+    table = _write(tmp_path / "with-early.csv", [*rows[0].keys()], rows)
+    fid = _module()
+    out = tmp_path / "fid"
+    args = ["--table", str(table), "--proxy", "early:1ep", "--proxy", "e1=early:1ep@1", "--out", str(out), "--bootstrap", "20"]
+    assert fid.main(args) == 0
+    result = json.loads((out / "fidelity.json").read_text())["proxies"]
+    ids = [arch_id(s) for s in SPECS]
+    by_seed = {(r["seed"], r["arch_id"]): float(r["val_accuracy_1ep"]) for r in rows}
+    own = [by_seed[("0", a)] for a in ids]
+    other = [by_seed[("1", a)] for a in ids[:11]]  # the last architecture has no seed 1: NaN, left out
+    assert result["early@1ep"]["spearman"] == pytest.approx(stats.spearmanr(own, TRUTH).statistic)
+    assert result["e1"]["n_scored"] == 11
+    assert result["e1"]["spearman"] == pytest.approx(stats.spearmanr(other, TRUTH[:11]).statistic)
+    assert result["e1"]["seconds_per_arch"] == pytest.approx(12.0 / 3)  # 1 of seed 1's 3 epochs of 12 s
+    for bad in ("early:1ep@7", "early:fast", "early:2ep"):  # no seed 7; not Xep; no such column
+        assert fid.main(["--table", str(table), "--proxy", bad, "--out", str(tmp_path / "no")]) == 2
+    assert not (tmp_path / "no").exists()
