@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
@@ -32,6 +32,7 @@ from nas_proxy.search.promotion import DEFAULT_EPOCHS
 from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
+from nas_proxy.search.repeats import Reaper, answer, scored_before, trained_elsewhere
 from nas_proxy.search.study import ATTR, REPEAT_ATTR, create_or_check, export, ranked, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
@@ -114,13 +115,20 @@ def check_max_params(space: SearchSpace, max_params: int | None, channels: int, 
 
 
 def make_objective(
-    config: SearchConfig, target: SearchProxy, space: SearchSpace, total: int, rungs: Rungs | None = None
+    config: SearchConfig,
+    target: SearchProxy,
+    space: SearchSpace,
+    total: int,
+    rungs: Rungs | None = None,
+    reap: Reaper | None = None,
 ) -> Guarded[float | tuple[float, ...]]:
     """The function Optuna calls for every trial (claiming it first, see :class:`Guarded`): the
     candidate scored by the study's proxy. A proxy that reports intermediate values (a synthetic
     set's, every ``report_every`` epochs) can be pruned; early stopping and the training-free
     scores report none, so a pruner never stops them. ``rungs``: a ladder's upper rungs, which
-    score the climbers it queues (:mod:`nas_proxy.search.ladder`)."""
+    score the climbers it queues (:mod:`nas_proxy.search.ladder`). A candidate the study already
+    scored is answered from it; one that another worker is training is waited for, where ``reap``
+    (which fails the trials of dead workers) is given (:mod:`nas_proxy.search.repeats`)."""
     multi = len(config.objectives) > 1
 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
@@ -137,9 +145,9 @@ def make_objective(
         aid = arch_id(spec)
         trial.set_user_attr("arch_id", aid)  # the spec is the trial's parameters (search.study.spec_of checks them against it)
         trial.set_user_attr("proxy", target.name)
-        earlier = scored_before(trial.study, aid, trial.number)
+        earlier = scored_before(trial.study, aid, trial.number) or trained_elsewhere(trial, aid, reap)
         if earlier is not None:  # samplers propose a candidate again (TPE often does): its score is in the study
-            return _repeat(trial, earlier, config)
+            return answer(trial, earlier, config)
         try:
             model = target.build(space, spec)
         except (NasProxyError, RuntimeError, ValueError) as e:
@@ -172,43 +180,6 @@ def make_objective(
         return tuple(values[o] for o in config.objectives) if multi else values["accuracy"]
 
     return Guarded(objective)
-
-
-def scored_before(study: optuna.Study, aid: str, number: int) -> FrozenTrial | None:
-    """The first trial other than ``number`` whose proxy finished scoring architecture ``aid``
-    (complete, or pruned), or None: a failed one is tried again, a running one is left alone."""
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        if t.number != number and rung_of(t) == 0 and t.user_attrs.get("arch_id") == aid and REPEAT_ATTR not in t.user_attrs:
-            return t
-    return None
-
-
-_NOT_COPIED = ("worker_host", "worker_pid", "retry_of", "fail_reason")  # a repeat's own, or the history of the trial it repeats
-
-
-def _repeat(trial: optuna.Trial, earlier: FrozenTrial, config: SearchConfig) -> float | tuple[float, ...]:
-    """Trial ``trial`` proposed the architecture ``earlier`` scored: it gets ``earlier``'s outcome
-    and records without training (the same values, or pruned as it was), so the sampler learns the
-    same thing and nothing is trained twice. It counts as a trial of the budget, as any proposal does."""
-    trial.set_user_attr(REPEAT_ATTR, earlier.number)
-    for key, value in earlier.user_attrs.items():  # the score's records: not that trial's worker, history or seconds
-        own = key in trial.user_attrs or key in _NOT_COPIED or "seconds" in key
-        if not own and isinstance(value, (str, int, float, bool)):  # (a study's of the layout before: its JSON ``spec`` is not the score's)
-            trial.set_user_attr(key, value)
-    trial.set_user_attr("proxy_seconds", 0.0)
-    if "rung0_score" in earlier.user_attrs:  # rung 0 of a ladder
-        trial.set_user_attr("rung0_seconds", 0.0)
-    params = earlier.user_attrs.get("params")
-    if config.max_params is not None and params is not None:
-        trial.set_constraint("params", params - config.max_params)
-    if earlier.state == TrialState.PRUNED:
-        if earlier.intermediate_values and len(config.objectives) == 1:  # where it stood when pruned, for the sampler
-            step = max(earlier.intermediate_values)
-            with interrupts.deferred():
-                trial.report(earlier.intermediate_values[step], step)
-        raise optuna.TrialPruned(f"trial {earlier.number} scored this architecture and was pruned")
-    assert earlier.values is not None  # a complete trial has its values
-    return tuple(earlier.values) if len(config.objectives) > 1 else earlier.values[0]
 
 
 def _record(trial: optuna.Trial, scored: Scored, flops: int, target: SearchProxy, config: SearchConfig) -> None:
@@ -277,7 +248,7 @@ def run_worker(
         interrupts.check()  # a safe point: the trial is stored
 
     stop_at_total = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    objective = make_objective(config, target, space, total, rungs)
+    objective = make_objective(config, target, space, total, rungs, lambda s: fail_dead_trials(s, storage))
     deadline = None if timeout is None else time.monotonic() + timeout
     told = False
     try:

@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -445,6 +447,46 @@ def test_a_candidate_proposed_again_is_answered_from_the_study_not_trained(tiny_
     assert all(t.user_attrs["seconds_train"] > 0 for t in first)
     best = json.loads((tmp_path / "best.json").read_text())
     assert sorted(r["number"] for r in best["top"]) == sorted(t.number for t in first)  # one row per architecture
+
+
+@pytest.mark.parametrize("other_worker", ["finishes", "dies"])
+def test_a_candidate_another_worker_is_training_is_waited_for_not_trained_twice(tiny_run: Path, tmp_path: Path, other_worker: str) -> None:
+    # trial 0 trains depth 1 in another (live) process; trial 1 proposes depth 1 too: it waits, then takes
+    # trial 0's score; if that worker dies instead, the dead trial is failed and trial 1 trains it itself
+    space_file = _two_archs(tmp_path)
+    c, space = config(tiny_run, space=space_file), get_space(space_file)
+    storage = open_storage(str(tmp_path / "journal.log"), "w")[0]
+    study = optuna.create_study(study_name="w", storage=storage, direction="maximize")
+    aid = arch_id(next(s for s in space.specs(2) or [] if s["depth"] == 1))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        first = study.ask()
+        for key, value in {**worker_tag(), "worker_pid": other.pid, "arch_id": aid}.items():
+            first.set_user_attr(key, value)
+        study.enqueue_trial({"depth": 1})
+        objective = make_objective(c, open_proxy(c, tmp_path), space, 2, reap=lambda s: fail_dead_trials(s, storage))
+        waiter = threading.Thread(target=study.optimize, args=(objective,), kwargs={"n_trials": 1})
+        waiter.start()
+        deadline = time.monotonic() + 120  # the event: trial 1 says it waits for trial 0
+        while study.trials[-1].user_attrs.get("waiting_for") != 0:
+            assert waiter.is_alive() and time.monotonic() < deadline, "trial 1 never waited for trial 0"
+            time.sleep(0.1)
+        if other_worker == "finishes":
+            study.tell(first, 42.5)
+        else:
+            other.kill()
+            other.wait()
+        waiter.join(120)
+        assert not waiter.is_alive()
+    finally:
+        other.kill()
+    second = study.trials[1]
+    assert second.state == TrialState.COMPLETE and second.user_attrs["arch_id"] == aid
+    if other_worker == "finishes":
+        assert second.value == 42.5 and second.user_attrs["repeat_of"] == 0 and second.user_attrs["proxy_seconds"] == 0.0
+    else:
+        assert study.trials[0].state == TrialState.FAIL and "repeat_of" not in second.user_attrs
+        assert second.user_attrs["seconds_train"] > 0  # trained here, once
 
 
 def test_a_repeat_of_a_pruned_candidate_is_pruned_without_training(tiny_run: Path, tmp_path: Path) -> None:

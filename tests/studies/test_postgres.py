@@ -149,7 +149,10 @@ def test_search_on_postgresql_resumes_and_a_worker_joins(
 def test_a_search_worker_killed_mid_trial_is_retried_in_the_same_run(pg_url: str, tiny_run: Path, tmp_path: Path) -> None:
     storage = open_storage(pg_url, "k")[0]
     cfg = search_config(tiny_run)
-    create_or_check(storage, "k", cfg, open_proxy(cfg, tmp_path).fingerprint(get_space(SMALL_SPACE)), 0)
+    space = get_space(SMALL_SPACE)
+    study = create_or_check(storage, "k", cfg, open_proxy(cfg, tmp_path).fingerprint(space), 0)
+    for spec in (space.specs(6) or [])[:4]:  # four different candidates: a process proposing one that another trains would wait for it
+        study.enqueue_trial(space.params_of(spec))
     common = ["--study", "k", "--storage", pg_url, "--n-trials", "4", "--device", "cpu", "--quiet", *HEARTBEAT]
     gate = Gate(tmp_path / "gate")  # every training waits there until one worker is killed in its own
     # the study exists: the search and both workers start together and each takes a trial

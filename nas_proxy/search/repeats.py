@@ -1,0 +1,96 @@
+"""A candidate proposed again is never trained twice.
+
+Samplers propose an architecture the study has already scored (TPE does in about a fifth of a
+100-trial search, ``benchmarks/RESULTS.md`` §18), and with several workers two of them can propose
+the same one while it trains. A trial whose architecture was scored takes that score
+(:func:`scored_before`, :func:`answer`); one whose architecture an earlier trial is training in
+another worker waits for it (:func:`trained_elsewhere`) and then takes its score, or trains it
+itself when that worker dies. A trial waits only for a trial of a lower number, so two never wait
+for each other.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas_proxy import interrupts
+from nas_proxy.search.config import SearchConfig
+from nas_proxy.search.ladder import rung_of
+from nas_proxy.search.study import REPEAT_ATTR
+
+POLL_SECONDS = 1.0  # how often a trial waiting for the same architecture in another worker looks again
+WAITING_ATTR = "waiting_for"  # a trial that waited for another training the same architecture: that trial's number
+
+Reaper = Callable[[optuna.Study], object]  # fails (and re-queues) the RUNNING trials of dead workers
+
+
+def _same(t: FrozenTrial, aid: str, number: int) -> bool:
+    """Whether ``t`` is another rung-0 scoring of architecture ``aid`` (not itself a repeat)."""
+    return t.number != number and rung_of(t) == 0 and t.user_attrs.get("arch_id") == aid and REPEAT_ATTR not in t.user_attrs
+
+
+def scored_before(study: optuna.Study, aid: str, number: int) -> FrozenTrial | None:
+    """The first trial other than ``number`` whose proxy finished scoring architecture ``aid``
+    (complete, or pruned), or None: a failed one is tried again."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        if _same(t, aid, number):
+            return t
+    return None
+
+
+def trained_elsewhere(trial: optuna.Trial, aid: str, reap: Reaper | None) -> FrozenTrial | None:
+    """While a trial of a lower number than ``trial``'s trains ``aid`` (in another worker: this
+    one runs one trial at a time), wait; then the trial that scored it, or None where none did
+    (it failed, or its worker died: ``reap`` fails such trials, and ``trial`` trains the
+    architecture itself). Without ``reap`` no dead worker could be noticed: no wait."""
+    if reap is None:
+        return None
+    study, number = trial.study, trial.number
+    while True:
+        running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.number < number and _same(t, aid, number)]
+        if not running:
+            return scored_before(study, aid, number)
+        if WAITING_ATTR not in trial.user_attrs:
+            with interrupts.deferred():
+                trial.set_user_attr(WAITING_ATTR, running[0].number)  # the dashboard shows why it is idle
+        with interrupts.interruptible():  # a Ctrl-C here fails this trial, which the next run retries
+            time.sleep(POLL_SECONDS)
+        reap(study)
+
+
+_NOT_COPIED = (
+    "worker_host",
+    "worker_pid",
+    "retry_of",
+    "fail_reason",
+    WAITING_ATTR,
+)  # a repeat's own, or the history of the trial it repeats
+
+
+def answer(trial: optuna.Trial, earlier: FrozenTrial, config: SearchConfig) -> float | tuple[float, ...]:
+    """Trial ``trial`` proposed the architecture ``earlier`` scored: it gets ``earlier``'s outcome
+    and records without training (the same values, or pruned as it was), so the sampler learns the
+    same thing and nothing is trained twice. It counts as a trial of the budget, as any proposal does."""
+    trial.set_user_attr(REPEAT_ATTR, earlier.number)
+    for key, value in earlier.user_attrs.items():  # the score's records: not that trial's worker, history or seconds
+        own = key in trial.user_attrs or key in _NOT_COPIED or "seconds" in key
+        if not own and isinstance(value, (str, int, float, bool)):  # (a study's of the layout before: its JSON ``spec`` is not the score's)
+            trial.set_user_attr(key, value)
+    trial.set_user_attr("proxy_seconds", 0.0)
+    if "rung0_score" in earlier.user_attrs:  # rung 0 of a ladder
+        trial.set_user_attr("rung0_seconds", 0.0)
+    params = earlier.user_attrs.get("params")
+    if config.max_params is not None and params is not None:
+        trial.set_constraint("params", params - config.max_params)
+    if earlier.state == TrialState.PRUNED:
+        if earlier.intermediate_values and len(config.objectives) == 1:  # where it stood when pruned, for the sampler
+            step = max(earlier.intermediate_values)
+            with interrupts.deferred():
+                trial.report(earlier.intermediate_values[step], step)
+        raise optuna.TrialPruned(f"trial {earlier.number} scored this architecture and was pruned")
+    assert earlier.values is not None  # a complete trial has its values
+    return tuple(earlier.values) if len(config.objectives) > 1 else earlier.values[0]
