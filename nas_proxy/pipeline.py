@@ -25,7 +25,7 @@ from nas_proxy import checks, configs
 from nas_proxy.calibrate.selection import ranker
 from nas_proxy.configs import CorrelateBudget, SearchBudget
 from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
-from nas_proxy.correlate.config import data_ref
+from nas_proxy.correlate.config import check_promote, data_ref
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
@@ -199,6 +199,8 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         data: dict[str, Any] = {"synthetic": [sc.synthetic]} if sc.synthetic else {"synthetic": [], "dataset": sc.dataset}
         cc = CorrelateConfig(**{**given, **data, "space": sc.space, "proxy": sc.proxy, "seed": sc.seed, "device": dev})
         cc.validate()
+        if "promote" in c:  # as correlate --promote: the default (5) is left to the report, it was not asked for
+            check_promote(cc.promote, n_archs, "promote")
     return Plan(preset, name, runs, dc, sc, budget, n_archs, cc)
 
 
