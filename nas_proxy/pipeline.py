@@ -137,7 +137,11 @@ class Plan:
                 **{k: v for k, v in s.items() if k in SEARCH_KEYS},
                 **configs.plain(self.budget),
             },
-            "correlate": {**{k: v for k, v in c.items() if k in CORRELATE_KEYS}, "n_archs": self.n_archs},
+            # promote only when the preset gave it: a default one is the report's to judge, not refused (see plan)
+            "correlate": {
+                **{k: v for k, v in c.items() if k in CORRELATE_KEYS and (k != "promote" or k in self.preset.get("correlate", {}))},
+                "n_archs": self.n_archs,
+            },
         }
 
 
