@@ -39,7 +39,7 @@ from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
 from nas_proxy.search.target import check_options_used, open_proxy
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, open_storage, study_dir
+from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, study_dir
 from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.utils import resolve_device
 
@@ -351,12 +351,11 @@ def run(
     on = f" with {sc.proxy_name or 'the ladder ' + str(sc.ladder)} on {sc.dataset}" if syn is None else ""
     tell(f"[2/3] search {sc.space}{on}: study {name}, {b.n_trials} trials{promoting}")
     t0 = time.perf_counter()
-    storage = open_storage(None, name)  # once: the search, its promotion, the ground truth and the report share it
-    found = search(
+    found = search(  # it opens the study's storage once its own checks pass: a refusal leaves no empty journal behind
         sc,
         name,
         b.n_trials,
-        storage,
+        None,
         b.timeout,
         b.workers,
         runs / "search",
@@ -367,6 +366,8 @@ def run(
         promote_protocol=b.promote_protocol,
         proxy_options=asked_proxy_options(p.preset),
     )
+    storage = found.opened  # once: the search, its promotion, the ground truth and the report share it
+    assert storage is not None  # a search that returned ran on a storage
     searched = time.perf_counter() - t0
     promoted = float(found.promotion["seconds"]) if found.promotion else 0.0
     seconds["search"] = searched - promoted
