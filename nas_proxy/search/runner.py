@@ -368,12 +368,13 @@ def search(
     space = get_space(config.space)
     tokens: list[str | None] = [r.proxy for r in ladder.rungs if r.proxy != FULL] if ladder is not None else [config.proxy_name]
     check_options_used(config, tokens, proxy_options)  # before anything is made
-    target = open_proxy(config, where.parent)  # a random subset is made here, before the workers start
+    target = open_proxy(config, where.parent, prepare=False)  # resolved: nothing made before the checks on its images
     check_compatible(space, target, config.space)
-    if ladder is not None:
-        Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made
     c, h, w = target.input_shape
     check_max_params(space, config.max_params, c, target.num_classes, (h, w))
+    target.proxy.prepare()  # a random subset is made here, before the workers start
+    if ladder is not None:
+        Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made
     opened = storage if isinstance(storage, Storage) else open_storage(storage_url, study_name, *heartbeat)
     url = opened.url
     with interrupts.deferred():

@@ -298,12 +298,14 @@ def test_a_promote_not_fewer_than_the_architectures_is_refused_before_distilling
     assert plan(preset).correlate.promote == 3
 
 
+@pytest.mark.parametrize("proxy", ["params", "random-ipc2"])
 def test_a_search_stage_refusal_leaves_no_study_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    proxy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A refusal only the search stage can make (a space file whose networks pool too often for the
     16x16 digits, known once the data is read): ``run`` used to open the study's storage first and
-    leave an empty studies/NAME/journal.log. The search's checks come first now: nothing is made."""
+    leave an empty studies/NAME/journal.log (and, with random-ipc2, the random subset made beside it).
+    The search's checks come first now: nothing is made."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "deep.toml").write_text(
         'family = "convnet"\n[params]\ndepth = [6]\nwidth = [32]\nactivation = "relu"\n'
@@ -311,10 +313,10 @@ def test_a_search_stage_refusal_leaves_no_study_behind(
     )
     preset = tmp_path / "deep-run.toml"
     preset.write_text(
-        'name = "deep"\ndevice = "cpu"\n[search]\nspace = "deep.toml"\nproxy_name = "params"\ndataset = "digits"\nn_trials = 2\n'
+        f'name = "deep"\ndevice = "cpu"\n[search]\nspace = "deep.toml"\nproxy_name = "{proxy}"\ndataset = "digits"\nn_trials = 2\n'
         "[correlate]\nn_archs = 2\n"
     )
     assert main(["run", str(preset), "--quiet"]) == 2
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["deep-run.toml", "deep.toml"]  # no studies/, runs/
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "cannot build networks for digits's 1x16x16 images" in err, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep-run.toml", "deep.toml"]  # no studies/, no runs/
