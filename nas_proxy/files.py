@@ -2,7 +2,8 @@
 
 - :func:`atomic_path` (and :func:`write_bytes`, :func:`write_text`, :func:`write_json`): a new
   file is written beside its target, flushed to disk and renamed over it, so a crash, Ctrl-C or a
-  full disk leaves the old file (or none), never half of a new one.
+  full disk leaves the old file (or none), never half of a new one. The temporary file a kill -9
+  left there is removed the next time that target is written (:func:`stale_temporaries`).
 - :func:`append_whole`: an append written in full or not at all: a failed write is cut back.
 - :func:`check_writable`: refuses, before a command writes anything, a path that cannot be written.
 - :func:`write_error`: the ``OSError`` a user can act on (a full disk or quota, a read-only file
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -28,6 +31,9 @@ from nas_proxy.errors import NasProxyError
 FULL = (errno.ENOSPC, errno.EDQUOT)
 RESUME = "run the same command again"  # what a full disk's message says to do once there is room
 SHOWN_NAME = 40  # longer path components are shortened in messages (a 300-character name would fill the line)
+# atomic_path's temporary file beside TARGET: .TARGET.PID-RANDOM.tmp (the writer's process id, 8 hex
+# digits); .TARGET.RANDOM.tmp before the process id was in it. Nothing else is ever taken for one
+_TEMPORARY_TAIL = re.compile(r"(?:(?P<pid>[0-9]+)-)?[0-9a-f]{8}\.tmp")  # what follows ".TARGET."
 
 
 class FileWriteError(NasProxyError):
@@ -170,6 +176,9 @@ def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
     """
     path = Path(path)
     make_dirs(path.parent)
+    for stale in stale_temporaries(path):  # what a writer of this file killed mid-write left: nobody will finish it
+        with contextlib.suppress(OSError):
+            stale.unlink()
     tmp = _new_temporary(path, size)
     try:
         try:
@@ -185,16 +194,45 @@ def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
 
 
 def _new_temporary(path: Path, size: int | None) -> Path:
-    """An empty new file ``.NAME.RANDOM.tmp`` beside ``path``, with the permissions a new file gets
-    (``mkstemp`` makes 0600)."""
+    """An empty new file ``.NAME.PID-RANDOM.tmp`` beside ``path``, with the permissions a new file gets
+    (``mkstemp`` makes 0600); the process id tells a later writer whether anyone still writes it."""
     with writing(path, size):
         while True:
-            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
             try:
                 os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
                 return tmp
             except FileExistsError:
                 continue
+
+
+def stale_temporaries(path: Path) -> list[Path]:
+    """The temporary files that :func:`atomic_path` made beside ``path`` and whose writer is gone (killed
+    in the middle of the write): named as it names them, for ``path`` itself, by a process that no
+    longer runs on this host (or before the name held the process id). A user's file, another
+    target's and a write in progress (this process's included) are never among them."""
+    found = []
+    prefix = f".{path.name}."
+    for candidate in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        named = _TEMPORARY_TAIL.fullmatch(candidate.name[len(prefix) :])
+        if named is None or candidate.is_symlink() or not candidate.is_file():
+            continue
+        if named["pid"] is None or not _running(int(named["pid"])):
+            found.append(candidate)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a zombie counts: it is removed later)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process; a number no pid can be
+        return True
+    return True
 
 
 def _sync_folder(folder: Path) -> None:
@@ -262,6 +300,7 @@ __all__ = [
     "atomic_path",
     "check_writable",
     "make_dirs",
+    "stale_temporaries",
     "write_bytes",
     "write_error",
     "write_json",

@@ -25,7 +25,7 @@ from nas_proxy import checks, configs
 from nas_proxy.calibrate.selection import ranker
 from nas_proxy.configs import CorrelateBudget, SearchBudget
 from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
-from nas_proxy.correlate.config import data_ref
+from nas_proxy.correlate.config import check_promote, data_ref
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
@@ -39,7 +39,7 @@ from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
 from nas_proxy.search.target import check_options_used, open_proxy
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, open_storage, study_dir
+from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, study_dir
 from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.utils import resolve_device
 
@@ -137,7 +137,11 @@ class Plan:
                 **{k: v for k, v in s.items() if k in SEARCH_KEYS},
                 **configs.plain(self.budget),
             },
-            "correlate": {**{k: v for k, v in c.items() if k in CORRELATE_KEYS}, "n_archs": self.n_archs},
+            # promote only when the preset gave it: a default one is the report's to judge, not refused (see plan)
+            "correlate": {
+                **{k: v for k, v in c.items() if k in CORRELATE_KEYS and (k != "promote" or k in self.preset.get("correlate", {}))},
+                "n_archs": self.n_archs,
+            },
         }
 
 
@@ -199,6 +203,8 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         data: dict[str, Any] = {"synthetic": [sc.synthetic]} if sc.synthetic else {"synthetic": [], "dataset": sc.dataset}
         cc = CorrelateConfig(**{**given, **data, "space": sc.space, "proxy": sc.proxy, "seed": sc.seed, "device": dev})
         cc.validate()
+        if "promote" in c:  # as correlate --promote: the default (5) is left to the report, it was not asked for
+            check_promote(cc.promote, n_archs, "promote")
     return Plan(preset, name, runs, dc, sc, budget, n_archs, cc)
 
 
@@ -345,12 +351,11 @@ def run(
     on = f" with {sc.proxy_name or 'the ladder ' + str(sc.ladder)} on {sc.dataset}" if syn is None else ""
     tell(f"[2/3] search {sc.space}{on}: study {name}, {b.n_trials} trials{promoting}")
     t0 = time.perf_counter()
-    storage = open_storage(None, name)  # once: the search, its promotion, the ground truth and the report share it
-    found = search(
+    found = search(  # it opens the study's storage once its own checks pass: a refusal leaves no empty journal behind
         sc,
         name,
         b.n_trials,
-        storage,
+        None,
         b.timeout,
         b.workers,
         runs / "search",
@@ -361,6 +366,8 @@ def run(
         promote_protocol=b.promote_protocol,
         proxy_options=asked_proxy_options(p.preset),
     )
+    storage = found.opened  # once: the search, its promotion, the ground truth and the report share it
+    assert storage is not None  # a search that returned ran on a storage
     searched = time.perf_counter() - t0
     promoted = float(found.promotion["seconds"]) if found.promotion else 0.0
     seconds["search"] = searched - promoted

@@ -1,7 +1,9 @@
-"""``python -m nas_proxy.cli.worker_process STUDY STORAGE_URL OPTIONS_JSON``: one worker process.
+"""``python -m nas_proxy.cli.worker_process STUDY STORAGE_URL OPTIONS_JSON [PARENT_PID]``: one worker process.
 
 What :func:`nas_proxy.studies.workers.worker_processes` starts. ``OPTIONS_JSON`` is a
-:class:`~nas_proxy.studies.kinds.WorkerOptions` as a JSON object. Exits 0 when its work is done,
+:class:`~nas_proxy.studies.kinds.WorkerOptions` as a JSON object; ``PARENT_PID``, the command that
+started it: once that process has ended (kill -9 included, which passes nothing on), the worker stops
+as on SIGTERM (its trial failed, retried by the same command run again). Exits 0 when its work is done,
 1 (after one line on stderr) on a nasproxy error, 130 on Ctrl-C, 143 on SIGTERM (the line is the command's,
 which received or passed on the signal): what finished is stored. A
 program, so it lives in the CLI (it prints): its progress is drawn as ``nasproxy``'s is.
@@ -11,21 +13,59 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from types import ModuleType
+
+AGAIN = "run that command again to finish the study"
+PARENT_POLL_S = 1.0  # how often a worker looks whether the command that started it still runs
+
+
+def _watch(parent: int) -> threading.Event:
+    """Send this process SIGTERM once process ``parent`` has ended (or this process was reparented:
+    ``parent`` died, and its pid may since name another process); the event is set when it did.
+
+    A polling thread rather than Linux's ``prctl(PR_SET_PDEATHSIG)``: that fires when the *thread* that
+    started the worker ends (not the process), is Linux-only, and misses a parent killed before it is set."""
+    orphaned, ppid = threading.Event(), os.getppid()
+
+    def gone() -> bool:
+        if os.getppid() != ppid:
+            return True
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's: not ours, but not gone either
+            pass
+        return False
+
+    def watch() -> None:
+        while not gone():
+            orphaned.wait(PARENT_POLL_S)
+        orphaned.set()
+        os.kill(os.getpid(), signal.SIGTERM)  # stopped as a SIGTERM stops it: never inside a storage write
+
+    threading.Thread(target=watch, name="nasproxy-parent-watch", daemon=True).start()
+    return orphaned
 
 
 def main(argv: list[str]) -> int:
-    """Run one worker on study ``argv[0]`` of storage ``argv[1]`` with options ``argv[2]``; the exit status."""
+    """Run one worker on study ``argv[0]`` of storage ``argv[1]`` with options ``argv[2]``, while process
+    ``argv[3]`` (when given) runs; the exit status."""
     from nas_proxy.errors import NasProxyError
 
     handling: ModuleType | None = None  # nas_proxy.interrupts once installed (before: CPython's SIGINT handler)
     parent = os.getppid()  # the command that started it: it prints the one line of a Ctrl-C or SIGTERM
+    orphaned = threading.Event()  # set once that command ended and this worker was stopped for it
     try:  # Ctrl-C (SIGTERM) at any moment, importing torch and Optuna included: exit 130 (143) and one line
         from nas_proxy import interrupts
 
         interrupts.install()  # never inside a storage write
         handling = interrupts
+        if len(argv) > 3:
+            orphaned = _watch(int(argv[3]))  # before the seconds of imports below: a kill -9 then is noticed too
         from nas_proxy.cli import one_line_warnings, quiet_libraries
 
         one_line_warnings()  # the program's settings, as in the process that started it:
@@ -34,7 +74,7 @@ def main(argv: list[str]) -> int:
         from nas_proxy.studies.kinds import WorkerOptions
         from nas_proxy.studies.workers import join
 
-        study, url, options = argv
+        study, url, options = argv[:3]
         with ProgressBars():
             join(study, url, WorkerOptions.from_dict(json.loads(options)))
         interrupts.ignore()  # its work done: a signal while the interpreter exits would end it by SIGINT (main() says why)
@@ -45,7 +85,9 @@ def main(argv: list[str]) -> int:
         by, code = ("", 130) if handling is None else (handling.by_signal(), handling.exit_status())
         # a Ctrl-C reaches the whole process group, and a signal sent to the command it passes on: the command
         # says it, once; a worker says it only when that command is gone (killed, its workers orphaned)
-        if os.getppid() != parent:
+        if orphaned.is_set():
+            print(f"nasproxy worker: stopped, the command that started it ended; finished trials are stored; {AGAIN}", file=sys.stderr)
+        elif os.getppid() != parent:
             print(f"nasproxy worker: interrupted{by}; finished trials are stored", file=sys.stderr)
         return code
     except Exception as e:  # noqa: BLE001 - one line, as the CLI says it

@@ -72,6 +72,17 @@ class CorrelateConfig:
         return d
 
 
+def check_promote(promote: int, n_archs: int, key: str = "--promote") -> None:
+    """Refuse a "proxy + promote K" whose K is not fewer than the ``n_archs`` architectures: it would
+    train them all, whatever the proxy ranks (``key``: how the user spelled it, a flag or a preset key)."""
+    if promote >= n_archs:
+        raise InvalidArgumentError(
+            f"{key} {promote} is not fewer than the {n_archs} architectures: 'proxy + promote {promote}' would train "
+            f"them all, whatever the proxy ranks; "
+            + (f"give K below {n_archs}, or more architectures" if n_archs > 1 else "give more architectures")
+        )
+
+
 def data_ref(config: CorrelateConfig) -> tuple[DataRef, list[dict[str, Any]]]:
     """The real data every synthetic set came from (they must agree), and their metas."""
     from nas_proxy.synthetic import load_synthetic

@@ -11,7 +11,7 @@ import optuna
 from nas_proxy import checks
 from nas_proxy.configs import CorrelateBudget
 from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
-from nas_proxy.correlate.config import CorrelateConfig, data_ref
+from nas_proxy.correlate.config import CorrelateConfig, check_promote, data_ref
 from nas_proxy.correlate.picks import ladder_regrets
 from nas_proxy.correlate.result import CorrelateResult
 from nas_proxy.correlate.runner import correlate
@@ -165,12 +165,8 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
         archs = from_space(space, n_archs, seed)
         if len(archs) < n_archs and len(archs) == space.size():
             notes.append(f"space {space_name!r} holds {len(archs)} architectures, fewer than --n-archs {n_archs}: all of them are used")
-    if "promote" in r.given and c.promote >= len(archs):  # the default (5) is left to the report: it was not asked for
-        raise InvalidArgumentError(
-            f"--promote {c.promote} is not fewer than the {len(archs)} architectures: 'proxy + promote {c.promote}' would train "
-            f"them all, whatever the proxy ranks; "
-            + (f"give K below {len(archs)}, or more architectures" if len(archs) > 1 else "give more architectures")
-        )
+    if "promote" in r.given:  # the default (5) is left to the report: it was not asked for
+        check_promote(c.promote, len(archs))
     config = replace(c, space=space_name, synthetic=synthetic, proxy=proxy, seed=seed, dataset=dataset)
     beside = None
     if found is not None and config.gt_storage is None:  # the ground truth beside its search: one dashboard shows both

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +72,11 @@ class SearchResult:
     promotion: dict[str, Any] | None = None  # with --promote: Promotion.to_dict(), its rows best by real validation first
     ladder: dict[str, Any] | None = None  # with --ladder: ladder.summary(), per rung planned and trained, the top rung's rows
     repeats: int = 0  # trials that proposed an architecture the study had already scored (answered from it, not trained)
+    # the storage the search opened (after its checks), for a caller that goes on with the study: never in to_dict
+    opened: Storage | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        return {k: v for k, v in self.__dict__.items() if k != "opened"}
 
 
 def check_compatible(space: SearchSpace, target: SearchProxy, name: str) -> None:
@@ -293,7 +295,8 @@ def search(
     """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count.
 
     ``storage``: the storage a caller opened (:func:`~nas_proxy.studies.storage.open_storage`), or
-    the URL to open once here, after every check (None: ``studies/STUDY/journal.log``).
+    the URL to open once here, after every check (None: ``studies/STUDY/journal.log``); the result's
+    ``opened`` is the storage the search ran on, either way.
     ``heartbeat``: (interval, grace period) in seconds of database storages' heartbeats; a trial
     without a heartbeat for the grace period is failed and retried. ``SearchResult.unmet`` says why,
     when the run ended before ``n_trials`` counted. ``promote``: then train the best ``promote``
@@ -336,12 +339,13 @@ def search(
     space = get_space(config.space)
     tokens: list[str | None] = [r.proxy for r in ladder.rungs if r.proxy != FULL] if ladder is not None else [config.proxy_name]
     check_options_used(config, tokens, proxy_options)  # before anything is made
-    target = open_proxy(config, where.parent)  # a random subset is made here, before the workers start
+    target = open_proxy(config, where.parent, prepare=False)  # resolved: nothing made before the checks on its images
     check_compatible(space, target, config.space)
-    if ladder is not None:
-        Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made
     c, h, w = target.input_shape
     check_max_params(space, config.max_params, c, target.num_classes, (h, w))
+    target.proxy.prepare()  # a random subset is made here, before the workers start
+    if ladder is not None:
+        Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made
     opened = storage if isinstance(storage, Storage) else open_storage(storage_url, study_name, *heartbeat)
     url = opened.url
     with interrupts.deferred():
@@ -401,6 +405,7 @@ def search(
         promotion.to_dict() if promotion else None,
         climbed,
         sum(REPEAT_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False)),
+        opened,
     )
 
 

@@ -155,15 +155,17 @@ def check_options_used(config: SearchConfig, tokens: list[str | None], asked: Co
         )
 
 
-def open_proxy(config: SearchConfig, workdir: Path, data: DataRef | None = None) -> SearchProxy:
+def open_proxy(config: SearchConfig, workdir: Path, data: DataRef | None = None, prepare: bool = True) -> SearchProxy:
     """The search's proxy, resolved through the registry and prepared (a random subset is made in
     ``workdir``, once: the study's other workers find it there). One-line errors for a token
     nothing knows, a malformed one, and data given twice or not at all. ``data``: the real data
-    (a ladder's upper rungs: the first rung's), instead of the config's."""
+    (a ladder's upper rungs: the first rung's), instead of the config's. ``prepare=False``: resolved
+    only, nothing made (its data's shape is known): the caller checks first, then prepares it."""
     resolve_device(config.device)  # an unknown device is refused here, before a study is made
     setup = _setup(config, workdir, data)
     proxy = _choose(config, setup, config.proxy_name)
-    proxy.prepare()
+    if prepare:
+        proxy.prepare()
     return SearchProxy(proxy, setup)
 
 

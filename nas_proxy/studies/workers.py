@@ -8,6 +8,7 @@ command line's flags, which may change.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -62,8 +63,9 @@ def join(study_name: str, storage_url: str | None, options: WorkerOptions | None
 
 
 def worker_command(study_name: str, storage_url: str, options: WorkerOptions) -> list[str]:
-    """The command line of one worker process on ``study_name``."""
-    return [sys.executable, "-m", WORKER_MODULE, study_name, storage_url, json.dumps(options.to_dict())]
+    """The command line of one worker process on ``study_name``, started by this process: the worker
+    stops (as on SIGTERM) once this process has ended, even by kill -9."""
+    return [sys.executable, "-m", WORKER_MODULE, study_name, storage_url, json.dumps(options.to_dict()), str(os.getpid())]
 
 
 @contextmanager
@@ -71,7 +73,8 @@ def worker_processes(study_name: str, storage_url: str, options: list[WorkerOpti
     """One worker process per entry of ``options`` on the study, for the ``with`` block; on leaving
     it, wait for them all. Ctrl-C in a terminal reaches them too; a KeyboardInterrupt raised in this
     process alone (a signal sent to it only: ``kill``, a scheduler's SIGTERM) is passed on to them
-    first, as the same signal."""
+    first, as the same signal; and when this process is killed (SIGKILL, nothing passed on), each
+    worker stops by itself within about a second (``nas_proxy.cli.worker_process``)."""
     children = [subprocess.Popen(worker_command(study_name, storage_url, o)) for o in options]
     try:
         yield children

@@ -272,3 +272,51 @@ def test_sigterm_during_runs_distillation_checkpoints_exits_143_and_the_same_com
     assert main(["run", str(preset), "--quiet"]) == 0, capsys.readouterr().err  # the same command
     assert calls == [True]  # from the checkpoint
     assert json.loads((syn / "meta.json").read_text())["iterations_done"] == 6
+
+
+def test_a_promote_not_fewer_than_the_architectures_is_refused_before_distilling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``[correlate] promote = 4`` with ``n_archs = 4`` would train every architecture whatever the
+    proxy ranks: ``correlate --promote`` refuses it, ``run`` used to distil and search first, then
+    report it. Refused at plan time now, in the line ``correlate`` says; K below the count is taken."""
+
+    def distilled(*args: object, **kwargs: object) -> None:
+        raise AssertionError("distilled before the refusal")
+
+    monkeypatch.setattr("nas_proxy.pipeline.distill", distilled)
+    monkeypatch.chdir(tmp_path)  # studies/ is relative to the working directory
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY.format(runs=tmp_path / "runs").replace("[correlate]\n", "[correlate]\npromote = 4\n"))
+    with pytest.raises(InvalidArgumentError, match=r"\[correlate\]: promote 4 is not fewer than the 4 architectures: 'proxy \+ promote 4'"):
+        plan(preset)
+    assert main(["run", str(preset), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "give K below 4, or more architectures" in err, err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "studies").exists()
+    preset.write_text(TINY.format(runs=tmp_path / "runs").replace("[correlate]\n", "[correlate]\npromote = 3\n"))
+    assert plan(preset).correlate.promote == 3
+
+
+@pytest.mark.parametrize("proxy", ["params", "random-ipc2"])
+def test_a_search_stage_refusal_leaves_no_study_behind(
+    proxy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refusal only the search stage can make (a space file whose networks pool too often for the
+    16x16 digits, known once the data is read): ``run`` used to open the study's storage first and
+    leave an empty studies/NAME/journal.log (and, with random-ipc2, the random subset made beside it).
+    The search's checks come first now: nothing is made."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deep.toml").write_text(
+        'family = "convnet"\n[params]\ndepth = [6]\nwidth = [32]\nactivation = "relu"\n'
+        'normalization = "instancenorm"\npooling = "avgpooling"\n'
+    )
+    preset = tmp_path / "deep-run.toml"
+    preset.write_text(
+        f'name = "deep"\ndevice = "cpu"\n[search]\nspace = "deep.toml"\nproxy_name = "{proxy}"\ndataset = "digits"\nn_trials = 2\n'
+        "[correlate]\nn_archs = 2\n"
+    )
+    assert main(["run", str(preset), "--quiet"]) == 2
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["deep-run.toml", "deep.toml"]  # no studies/, runs/
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "cannot build networks for digits's 1x16x16 images" in err, err

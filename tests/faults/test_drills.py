@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -25,7 +26,7 @@ from nas_proxy.synthetic import load_synthetic
 from tests import warm
 from tests.conftest import tiny_config
 from tests.gate import Gate
-from tests.search.test_search import FAST_ARGS, SMALL_SPACE
+from tests.search.test_search import FAST_ARGS, SMALL_SPACE, load
 
 
 def test_a_continued_run_killed_after_its_last_checkpoint_finishes_its_set(
@@ -172,3 +173,51 @@ def test_ctrl_c_after_the_command_finished_leaves_its_exit_status(tmp_path: Path
     done = subprocess.run([sys.executable, "-c", AT_EXIT], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert "convnet720" in done.stdout
+
+
+ORPHAN_SECONDS = 120  # fails a worker that outlives its killed search; it stops in about a second (generous for a loaded machine)
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie counts as ended: its new parent reaps it when it likes)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def test_kill_9_of_a_search_stops_its_workers_and_the_same_command_finishes(tiny_run: Path, tmp_path: Path) -> None:
+    """SIGKILL to the parent of ``search --workers 2`` alone (an OOM killer, ``kill -9 PID``): its worker
+    used to run on, orphaned, until the study was done. It now stops as on SIGTERM (its trial failed,
+    not left RUNNING), and the same command finishes the study: what finished is kept, no architecture
+    is trained twice."""
+    storage = tmp_path / "journal.log"
+    command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "o"]
+    command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "4", "--workers", "2", "--pruner", "none", *FAST_ARGS]
+    command += ["--sampler", "bruteforce"]  # proposes no architecture another worker is training (TPE may: two trainings of one)
+    gate = Gate(tmp_path / "gate", let_through=1)  # each process finishes one trial, then holds its second in training
+    run = warm.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    (worker,) = gate.wait([run], [run.pid], count=2) - {run.pid}
+    try:
+        finished = {t.number: t.values for t in load(storage, "o").trials if t.state == optuna.trial.TrialState.COMPLETE}
+        os.kill(run.pid, signal.SIGKILL)  # the parent only: its worker holds a trial at the gate
+        assert run.wait(timeout=60) == -signal.SIGKILL
+        deadline = time.monotonic() + ORPHAN_SECONDS
+        while not _gone(worker):
+            assert time.monotonic() < deadline, f"worker {worker} still runs {ORPHAN_SECONDS} s after its search was killed"
+            time.sleep(0.1)
+        _, err = run.communicate(timeout=60)  # the worker held the pipes it inherited: read once it is gone
+    finally:
+        if not _gone(worker):
+            os.kill(worker, signal.SIGKILL)
+    assert "nasproxy worker: stopped, the command that started it ended; finished trials are stored" in err, err
+    study = load(storage, "o")
+    assert [t.number for t in study.trials if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("worker_pid") == worker] == []
+    done = warm.run(command, capture_output=True, text=True, timeout=400)  # the same command, without the gate
+    assert done.returncode == 0, done.stderr
+    study = load(storage, "o")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert {n: v for n, v in ((t.number, t.values) for t in complete) if n in finished} == finished  # nothing finished lost
+    trained = [t.user_attrs["arch_id"] for t in complete if "repeat_of" not in t.user_attrs]
+    assert len(complete) == 4 and len(trained) == len(set(trained)), trained  # each architecture scored once
+    assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING))

@@ -1,0 +1,75 @@
+"""What kill -9 in the middle of an atomic write leaves (``.TARGET.RANDOM.tmp`` beside its target) is
+removed by the next write of that target, by whichever command writes it: only distill cleaned its
+own before, so every other command's folder kept its dead temporaries for ever. A user's file,
+another target's and a write still in progress are never touched."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from nas_proxy import configs
+from nas_proxy.distill.config import SoftLabelConfig
+from nas_proxy.distill.soft_labels import add_soft_labels
+from nas_proxy.files import stale_temporaries, write_json
+from nas_proxy.report.render import write_reports
+from nas_proxy.search import SearchConfig, search
+from nas_proxy.search.winner import TrainBestConfig, train_best
+from tests.correlate.test_correlate_report import CASES, result
+
+KILLED = "0123abcd"  # the random part of a temporary that kill -9 left (before the writer's process id was in its name)
+
+
+def _dead_pid() -> int:
+    """A process id that no process has now (a process that ran and was reaped)."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return ended.pid
+
+
+def left_by_a_kill(folder: Path, *targets: str) -> list[Path]:
+    """What kill -9 inside atomic_path leaves beside each of ``targets`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = [folder / f".{name}.{KILLED}.tmp" for name in targets]
+    for path in made:
+        path.write_bytes(b"half a file")
+    return made
+
+
+def test_a_write_removes_only_its_targets_dead_temporaries(tmp_path: Path) -> None:
+    target = tmp_path / "best.json"
+    dead = [tmp_path / f".best.json.{KILLED}.tmp", tmp_path / f".best.json.{_dead_pid()}-{KILLED}.tmp"]
+    kept = [
+        tmp_path / f".best.json.{os.getppid()}-{KILLED}.tmp",  # a write in progress, in another (running) process
+        tmp_path / ".best.json.notes.tmp",  # a user's: not the helper's naming
+        tmp_path / "best.json.tmp",
+        tmp_path / f".best.json.{KILLED}.tmp.bak",
+        tmp_path / f".trials.csv.{KILLED}.tmp",  # another target's: removed when that one is written
+    ]
+    for path in dead + kept:
+        path.write_bytes(b"x")
+    assert sorted(stale_temporaries(target)) == sorted(dead)
+    write_json(target, {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in [target, *kept])
+
+
+def test_every_command_that_writes_a_folder_removes_what_a_kill_left_there(tiny_run: Path, tmp_path: Path) -> None:
+    """search (best.json, trials.csv), train (the weights, spec.json), soft-labels (the set's files),
+    correlate's report and any config.toml, each run again where a kill -9 cut one of its writes short."""
+    left = left_by_a_kill(tmp_path / "search", "best.json", "trials.csv", "config.toml")
+    config = SearchConfig(synthetic=None, proxy_name="params", dataset="digits", space="convnet-small", device="cpu", pruner="none")
+    search(config, "s", 2, str(tmp_path / "study" / "journal.log"), out=tmp_path / "search", progress=False)
+    configs.write(tmp_path / "search" / "config.toml", {"name": "x"})
+    left += left_by_a_kill(tmp_path / "model", "model.safetensors", "spec.json")
+    train_best(tmp_path / "search" / "best.json", tmp_path / "model", TrainBestConfig(epochs=1, device="cpu"), command="test")
+    labelled = tmp_path / "set"
+    shutil.copytree(tiny_run, labelled)
+    left += left_by_a_kill(labelled, "synthetic.safetensors", "meta.json")
+    add_soft_labels(labelled, SoftLabelConfig(teachers=1, space="convnet-small", epochs=2, images=600), device="cpu")
+    left += left_by_a_kill(tmp_path / "correlate", "report.html", "results.json", "results.csv")
+    write_reports(result(tmp_path / "correlate", CASES["perfect"], 3))
+    assert [str(p.relative_to(tmp_path)) for p in left if p.exists()] == []
+    assert not list(tmp_path.rglob("*.tmp"))
