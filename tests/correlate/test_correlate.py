@@ -474,3 +474,20 @@ def test_options_typed_equal_to_their_defaults_still_override_the_study(
     assert any("seed 0 as asked, not the study's 1" in w for w in result["warnings"])
     recorded = tomllib.loads((out / "config.toml").read_text())["correlate"]
     assert recorded["seed"] == 0 and recorded["proxy"]["epochs"] == 50
+
+
+def test_its_own_config_toml_runs_again_with_fewer_architectures_than_the_default_promote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """config.toml wrote the default promote (5); read back by --config it counted as asked for, and
+    a run of 4 architectures was refused ('--promote 5 is not fewer than the 4 architectures')."""
+    first, again = tmp_path / "first", tmp_path / "again"
+    sample = ["--sample", "--space", "convnet-small", "--dataset", "digits", "--proxies", "params,flops", "--device", "cpu", "--quiet"]
+    protocol = ["--n-archs", "4", "--no-random-subset", "--full-epochs", "1", "--ceiling", "0", "--bootstrap", "20"]
+    assert main(["correlate", *sample, *protocol, "--out", str(first)]) == 0
+    assert "promote" not in tomllib.loads((first / "config.toml").read_text())["correlate"]
+    assert main(["correlate", "--sample", "--config", str(first / "config.toml"), "--out", str(again), "--quiet"]) == 0, (
+        capsys.readouterr().err
+    )
+    ran = [json.loads((out / "results.json").read_text()) for out in (first, again)]
+    assert len(ran[0]["archs"]) == 4 and ran[0]["archs"] == ran[1]["archs"]
