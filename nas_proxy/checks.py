@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, shown
 
 T = TypeVar("T")
 
@@ -54,15 +54,15 @@ def number(
     kind = "an integer" if integer else "a finite number"
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type or not math.isfinite(value):
-        raise InvalidArgumentError(f"{name} must be {kind}, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be {kind}, got {shown(value)}")
     if isinstance(value, float) and _subnormal(value):
-        raise InvalidArgumentError(f"{name} must be 0 or at least {sys.float_info.min:.1e} in magnitude, got the subnormal {value!r}")
+        raise InvalidArgumentError(f"{name} must be 0 or at least {sys.float_info.min:.1e} in magnitude, got the subnormal {shown(value)}")
     if isinstance(value, int) and high is None and abs(value) > INT_MAX:
         high = INT_MAX  # every integer option fits in 32 bits: a larger one is a typo, and overflows torch and numpy
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
-        raise InvalidArgumentError(f"{name} must be {_range(low, high, low_open, high_open)}, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be {_range(low, high, low_open, high_open)}, got {shown(value)}")
 
 
 def _range(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -98,16 +98,18 @@ def text(name: str, value: Any, choices: list[str] | tuple[str, ...] | None = No
     """A string (one of ``choices`` when given)."""
     if not isinstance(value, str) or (choices is not None and value not in choices):
         allowed = f"one of {', '.join(choices)}" if choices is not None else "a string"
-        raise InvalidArgumentError(f"{name} must be {allowed}, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be {allowed}, got {shown(value)}")
 
 
 def plain_name(name: str, value: Any, what: str = "directory") -> None:
     """A name that is one path component: not empty, no '/', '\\', and not starting with '.'
-    (so that it cannot name '.', '..' or a hidden file when it is joined to a folder), and printable
-    UTF-8 text (no newline, tab or other control character, no byte that is not UTF-8)."""
+    (so that it cannot name '.', '..' or a hidden file when it is joined to a folder), printable
+    UTF-8 text (no newline, tab or other control character, no byte that is not UTF-8), and no
+    blank at either end (``' s1'`` would be a second study beside ``s1``, told apart by a space)."""
     if (
         not isinstance(value, str)
         or not value
+        or value != value.strip()
         or "/" in value
         or "\\" in value
         or value.startswith(".")
@@ -115,7 +117,8 @@ def plain_name(name: str, value: Any, what: str = "directory") -> None:
         or not _utf8(value)
     ):
         raise InvalidArgumentError(
-            f"{name} must be a plain name (printable text, no '/' or '\\', not starting with '.'): it names a {what}; got {value!r}"
+            f"{name} must be a plain name (printable text, no '/' or '\\', not starting with '.' nor starting or ending with a blank): "
+            f"it names a {what}; got {shown(value)}"
         )
 
 
@@ -133,7 +136,7 @@ def inside(folder: Path, relative: str, what: str) -> Path:
     candidate = folder / relative
     root = folder.resolve()
     if Path(relative).is_absolute() or root not in (candidate.resolve(), *candidate.resolve().parents):
-        raise InvalidArgumentError(f"{what} {relative!r} leads outside {folder}; it must name a file inside that directory")
+        raise InvalidArgumentError(f"{what} {shown(relative)} leads outside {folder}; it must name a file inside that directory")
     return candidate
 
 
@@ -225,6 +228,17 @@ def columns(path: Path | str, header: Iterable[str] | None) -> None:
         seen.add(name)
 
 
+def percentages(where: str, values: Iterable[float], column: str = "accuracy") -> None:
+    """Refuse accuracies that are all at most 1: fractions (0.8) where percentages (80) are read,
+    which would be taken as 0.8 % (no ground truth of a classifier is below 1 % everywhere)."""
+    seen = list(values)
+    if seen and max(seen) <= 1.0:
+        raise InvalidArgumentError(
+            f"{where}: every {column} is at most 1 ({min(seen):g} to {max(seen):g}): fractions, where accuracies are read "
+            "in % (0-100); multiply them by 100 (0.8 -> 80)"
+        )
+
+
 def distinct(name: str, values: Iterable[T], show: Callable[[T], str] = repr) -> list[T]:
     """``values`` as a list, refused when empty or when one value appears twice."""
     out: list[T] = []
@@ -245,13 +259,13 @@ def items(name: str, text: str, parse: Callable[[str], Any] = str, show: Callabl
         raise InvalidArgumentError(f"{name} is empty; give at least one value, or leave it out for the default")
     parts = [p.strip() for p in text.split(",")]
     if "" in parts:
-        raise InvalidArgumentError(f"{name} has an empty item in {text!r} (a trailing or doubled comma?); remove it")
+        raise InvalidArgumentError(f"{name} has an empty item in {shown(text)} (a trailing or doubled comma?); remove it")
     values = []
     for part in parts:
         try:
             values.append(parse(part))
         except ValueError as e:
-            raise InvalidArgumentError(f"{name}: {e} (in {text!r})") from None
+            raise InvalidArgumentError(f"{name}: {e} (in {shown(text)})") from None
     return distinct(name, values, show)
 
 
@@ -262,7 +276,7 @@ _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 def parse_int(text: str) -> int:
     """Plain ASCII decimal digits with an optional sign; ValueError naming the text otherwise."""
     if not _INTEGER.match(text.strip()):
-        raise ValueError(f"expected an integer such as 10, got {text!r}")
+        raise ValueError(f"expected an integer such as 10, got {shown(text)}")
     return _int(text.strip())
 
 
@@ -298,11 +312,11 @@ def parse_float(text: str) -> float:
     """A finite, not subnormal number in plain ASCII (``0.01``, ``1e-3``); ValueError otherwise."""
     if not _NUMBER.match(text.strip()):
         if text.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
-            raise ValueError(f"expected a finite number, got {text!r}")
-        raise ValueError(f"expected a number, got {text!r}")
+            raise ValueError(f"expected a finite number, got {shown(text)}")
+        raise ValueError(f"expected a number, got {shown(text)}")
     x = float(text)
     if not math.isfinite(x):
-        raise ValueError(f"expected a finite number, got {text!r}")
+        raise ValueError(f"expected a finite number, got {shown(text)}")
     if _subnormal(x):
-        raise ValueError(f"expected 0 or a number of at least {sys.float_info.min:.1e} in magnitude, got the subnormal {text!r}")
+        raise ValueError(f"expected 0 or a number of at least {sys.float_info.min:.1e} in magnitude, got the subnormal {shown(text)}")
     return x

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nas_proxy import checks
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.files import write_text
 
 if sys.version_info >= (3, 11):
@@ -143,7 +143,7 @@ def table(doc: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
     for part in name.split("."):
         value = value.get(part, {}) if isinstance(value, Mapping) else None
     if not isinstance(value, Mapping):
-        raise InvalidArgumentError(f"{where}: [{name}] must be a table of keys, got {value!r}")
+        raise InvalidArgumentError(f"{where}: [{name}] must be a table of keys, got {shown(value)}")
     return dict(value)
 
 
@@ -194,12 +194,12 @@ def _convert(tp: Any, value: Any, name: str, where: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, Mapping):
-            raise InvalidArgumentError(f"{name} must be a table of {tp.__name__} keys, got {value!r}")
+            raise InvalidArgumentError(f"{name} must be a table of {tp.__name__} keys, got {shown(value)}")
         return build(tp, value, where)
     if origin in (list, tuple):
         item = typing.get_args(tp)[0]
         if not isinstance(value, list):
-            raise InvalidArgumentError(f"{name} must be an array such as [{_example(item)}], got {value!r}")
+            raise InvalidArgumentError(f"{name} must be an array such as [{_example(item)}], got {shown(value)}")
         items = [_convert(item, v, f"{name}[{i}]", where) for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
     if tp is bool:
@@ -209,14 +209,14 @@ def _convert(tp: Any, value: Any, name: str, where: str) -> Any:
     elif tp is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         if ok and not math.isfinite(value):
-            raise InvalidArgumentError(f"{name} must be a finite number, got {value!r}")
+            raise InvalidArgumentError(f"{name} must be a finite number, got {shown(value)}")
         value = float(value) if ok else value
     elif tp is str:
         ok = isinstance(value, str)
     else:  # pragma: no cover - a field type this loader was not taught
         raise TypeError(f"{name}: config fields of type {tp!r} are not supported")
     if not ok:
-        raise InvalidArgumentError(f"{name} must be {_kind(tp)}, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be {_kind(tp)}, got {shown(value)}")
     return value
 
 

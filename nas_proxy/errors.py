@@ -6,6 +6,22 @@ one line and exits non-zero. Messages state the rule, the value and the fix.
 
 from __future__ import annotations
 
+from typing import Any
+
+SHOWN_MAX = 60  # characters of a value quoted in a message; a longer one is cut and its length said
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message, cut to its start and its length when it is long: a
+    5,000-digit number or a pasted file quoted whole would bury the rule and the fix."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for repr (Python's 4,300-digit limit)
+        return f"an integer of {value.bit_length() * 30103 // 100000:,}+ digits"
+    if len(text) <= SHOWN_MAX:
+        return text
+    return f"{text[:24]}...({len(text):,} characters)"
+
 
 class NasProxyError(Exception):
     """Base class of the errors a user can cause (bad input, missing data, conflicts)."""

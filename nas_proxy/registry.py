@@ -13,7 +13,7 @@ import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from nas_proxy.errors import DuplicateNameError, NasProxyError, UnknownNameError
+from nas_proxy.errors import DuplicateNameError, NasProxyError, UnknownNameError, shown
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ class Registry(Generic[T]):
             known = self.names()
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise self.error(f"unknown {self.kind} {name!r}; known: {', '.join(known)}.{hint}") from None
+            raise self.error(f"unknown {self.kind} {shown(name)}; known: {', '.join(known)}.{hint}") from None
 
     def _modules(self) -> list[str]:
         """The members ``package`` holds a module for (not imported)."""

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from nas_proxy import checks, interrupts
 from nas_proxy.checks import inside
-from nas_proxy.errors import ArtifactError, InvalidArgumentError
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, shown
 from nas_proxy.files import make_dirs, write_bytes, write_json
 from nas_proxy.utils import file_sha256
 
@@ -256,7 +256,7 @@ def _check_schema(meta: dict[str, Any], meta_path: Path) -> None:
             value = value.get(key) if isinstance(value, dict) else None
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ArtifactError(
-                f"{meta_path}: {'.'.join(keys)} must be {description}, got {value!r}; the file is corrupt or was edited, distil again"
+                f"{meta_path}: {'.'.join(keys)} must be {description}, got {shown(value)}; the file is corrupt or was edited, distil again"
             )
     size = meta["dataset"]["image_size"]
     if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
@@ -285,8 +285,12 @@ def _check_values(meta: dict[str, Any]) -> None:
             raise InvalidArgumentError(f"dataset.{key} must hold one number per channel ({d['channels']}), got {values!r}")
         for v in values:
             checks.number(f"dataset.{key}", v, 0 if key == "std" else None, low_open=True)
-    if Path(meta["tensors"]).name in ("", "."):
-        raise InvalidArgumentError(f"'tensors' must name a file in the synthetic set (such as {TENSORS!r}), got {meta['tensors']!r}")
+    if Path(meta["tensors"]).name in ("", ".") or not meta["tensors"].isprintable():  # a NUL byte: no path at all
+        raise InvalidArgumentError(f"'tensors' must name a file in the synthetic set (such as {TENSORS!r}), got {shown(meta['tensors'])}")
+    if not isinstance(meta.get("data_root"), str | None):
+        raise InvalidArgumentError(f"data_root must be the data's folder or null, got {shown(meta['data_root'])}")
+    if not isinstance(meta.get("config", {}), dict):
+        raise InvalidArgumentError(f"config must be an object (the distillation's options), got {shown(meta['config'])}")
     sha = meta.get("tensors_sha256")
     if sha is not None and not (isinstance(sha, str) and re.fullmatch("[0-9a-f]{64}", sha)):
         raise InvalidArgumentError(f"tensors_sha256 must be the tensors file's SHA-256 (64 hex digits), got {sha!r}")

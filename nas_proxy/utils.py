@@ -7,22 +7,27 @@ from pathlib import Path
 
 import torch
 
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.files import atomic_path, write_json  # noqa: F401 - their home was here; nas_proxy.files now
 
 _MASK_63 = (1 << 63) - 1
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
+    """``auto`` -> CUDA when present, else CPU; ``cuda`` without a GPU is an error. Only CPU and
+    CUDA are taken: torch names more devices (``mps``, ``xla``, ``meta``) that nasproxy's training
+    does not run on, or that this torch was not built for; they would fail at the first tensor."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidArgumentError(f"device {device!r} was asked for but no CUDA GPU is visible; use --device cpu or auto")
+        raise InvalidArgumentError(f"device {shown(device)} was asked for but no CUDA GPU is visible; use --device cpu or auto")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except RuntimeError:
-        raise InvalidArgumentError(f"unknown device {device!r}; use auto, cpu or cuda[:N]") from None
+        raise InvalidArgumentError(f"unknown device {shown(device)}; use auto, cpu or cuda[:N]") from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise InvalidArgumentError(f"device {shown(device)} is not one nasproxy runs on; use auto, cpu or cuda[:N]")
+    return resolved
 
 
 def derive_seed(*parts: int | str) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from tests.bad_input_runner import Case, copy_workspace, problems, run_all, table
 
 D = "distill --dataset digits --ipc 1 --iterations 1 --quiet --out OUT"
+DI = D.replace("digits", "imagefolder:img/corrupt")  # distill of an image folder: the one kind --image-size resizes
 E = "evaluate syn --runs 1 --epochs 1 --device cpu --quiet"
 S = "search --synthetic syn --space convnet-cpu --study s1 --n-trials 1 --epochs 1 --device cpu --quiet"
 P = "search --space convnet-cpu --study s1 --n-trials 1 --device cpu --quiet"  # a search on a proxy named by --proxy
@@ -68,7 +69,7 @@ CASES: list[Case] = [
     Case(f"{D} --val-fraction 1", "val_fraction must be"),
     Case(f"{D} --val-fraction nan", "argument --val-fraction: expected a finite number"),
     Case(f"{D} --val-fraction 10%", "expected a number, got '10%'"),
-    Case(f"{D} --image-size 2", "image_size must be at least 4"),
+    Case(f"{DI} --image-size 2", "image_size must be at least 4"),  # an image folder's: digits keeps its size (refused as idle)
     Case(f"{D} --checkpoint-every 0", "checkpoint_every must be"),
     Case(f"{D} --seed -1", "seed must be", fixed=9),
     Case(f"{D} --split-seed -3", "split_seed must be", fixed=9),
@@ -583,7 +584,7 @@ MORE16: list[Case] = [
     Case(f"{E} --epochs 9223372036854775808", "epochs must be", N),
     Case(f"{S} --batch-size 9223372036854775808", "batch_size must be", N),
     Case(f"{S} --report-images 9223372036854775808", "report_images must be", N),
-    Case(f"{D} --image-size 9223372036854775808", "image_size must be", N),
+    Case(f"{DI} --image-size 9223372036854775808", "image_size must be", N),
     Case(f"{S} --workers 9223372036854775808", "workers must be", N),
     Case(f"{W} --worker-index 9223372036854775808", "worker_index must be"),
     Case(f"{CAL} --trials 9223372036854775808", "trials must be", N),
@@ -884,6 +885,61 @@ BADIN: list[Case] = [
     Case(f"{C} --promote 3", "--promote 3 is not fewer than the 3 architectures: 'proxy + promote 3' would train them all"),
 ]
 CASES += BADIN
+
+# ---- branch probe31: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_stranger.py)
+G = 31
+SG = CAL.replace("archs/truth-8.json", "stranger/{}")  # calibrate --truth FILE
+STRANGER: list[Case] = [
+    # ground truth written as fractions (0.8 for 80 %): before, read as 0.8 %, exit 0
+    Case(SG.format("frac.json"), "every accuracy is at most 1 (0.6 to 0.67): fractions, where accuracies are read in %", G),
+    Case(SG.format("frac.csv"), "multiply them by 100 (0.8 -> 80)", G),
+    Case(SG.format("frac-table.csv"), "every test_accuracy is at most 1", G),
+    Case(f"{D} --select-by stranger/frac-table.csv --select-space convnet-cpu", "every test_accuracy is at most 1", G),
+    Case(CA.replace("archs/good.json", "stranger/frac.csv"), "every accuracy is at most 1", G),
+    Case(f"{LS} stranger/ladder-frac.csv", "every test_accuracy is at most 1 (0.8 to 0.85)", G),
+    # an accuracy column under another name: before, no ground truth, so correlate trained every architecture
+    Case(CA.replace("archs/good.json", "stranger/acc.csv"), "column 'acc' looks like an accuracy, but the full-data accuracy", G),
+    Case(CA.replace("archs/good.json", "stranger/Accuracy.csv"), "column 'Accuracy' looks like an accuracy", G),
+    Case(CA.replace("archs/good.json", "stranger/test-accuracy.csv"), "column 'test_accuracy' looks like an accuracy", G),
+    Case(CA.replace("archs/good.json", "stranger/acc.json"), "key 'acc' looks like an accuracy", G),
+    # a value of 5,000 characters: before, quoted whole in the one-line error
+    Case(f"{LS} stranger/ladder-long-seed.csv", "seed '10000000000000000000000...(5,003 characters) is not an integer", G),
+    Case(f"{LS} stranger/ladder-long-accuracy.csv", "got '99999999999999999999999...(5,002 characters)", G),
+    Case(CA.replace("archs/good.json", "stranger/acc-long.json"), "has accuracy '99999999999999999999999...(5,002 characters)", G),
+    Case(f"{D} --dataset {'x' * 100}", "unknown dataset 'xxxxxxxxxxxxxxxxxxxxxxx...(102 characters)", G),
+    # names and paths of blanks only, or with a blank at an end: before, a study ' ' or a journal ' ' written
+    Case(S.replace("--study s1", "--study ' '"), "nor starting or ending with a blank", G),
+    Case(S.replace("--study s1", "--study ' s1'"), "nor starting or ending with a blank", G),
+    Case(f"{S} --storage ' '", "argument --storage: expected a value, got only blanks", G),
+    Case(f"{E} --model ' '", "argument --model: expected a value, got only blanks", G),  # before: ConvNet-3, exit 0
+    # an option that changes nothing: before, exit 0
+    Case(f"{D} --image-size 64", "image_size changes nothing with dataset digits", G),
+    # devices torch names but nasproxy does not run on: before, an internal error, OUT or a study written
+    Case(f"{D} --device mps", "device 'mps' is not one nasproxy runs on", G),
+    Case(f"{D} --device xla", "device 'xla' is not one nasproxy runs on", G),
+    Case(E.replace("--device cpu", "--device meta"), "device 'meta' is not one nasproxy runs on", G),
+    Case(S.replace("--device cpu", "--device mps"), "device 'mps' is not one nasproxy runs on", G),
+    Case(C.replace("--device cpu", "--device mps"), "device 'mps' is not one nasproxy runs on", G),
+    Case(T.replace("--device cpu", "--device mps"), "device 'mps' is not one nasproxy runs on", G),
+    # storages: an empty SQLite file (before: Optuna's tables written into it), another Optuna
+    # schema (before: its missing tables added), a sqlite+driver URL with workers, a study named by a number
+    Case("worker --study done --storage sqlite:///stranger/empty.db", "is an empty file, so it holds no study 'done'", G),
+    Case("dashboard --study done --storage sqlite:///stranger/empty.db", "is an empty file", G),
+    Case("correlate --study done --storage sqlite:///stranger/empty.db --quiet --out OUT", "is an empty file", G),
+    Case(CAL.replace("--truth archs/truth-8.json", "--truth-study done --gt-storage sqlite:///stranger/empty.db"), "is an empty file", G),
+    Case(f"{S} --storage sqlite:///stranger/optuna-old.db", "holds Optuna tables of schema v0.9.0.a", G),
+    Case("worker --study done --storage sqlite:///stranger/optuna-old.db", "optuna storage upgrade", G),
+    Case("dashboard --study done --storage sqlite:///stranger/optuna-new.db", "holds Optuna tables of schema v9.9.9", G),
+    Case(f"{S} --storage sqlite+pysqlite:///s.db --workers 2", "SQLite cannot take several writing processes", G),
+    Case("dashboard --study s1 --storage stranger/name-number.log", "no study 's1' in that storage; it holds: 5", G),
+    # meta.json: before, an internal error (a NUL byte; a number for data_root; no config object)
+    Case(S.replace("--synthetic syn", "--synthetic art/tensors-nul"), "'tensors' must name a file in the synthetic set", G),
+    Case(S.replace("--synthetic syn", "--synthetic art/data-root-number"), "data_root must be the data's folder or null, got 5", G),
+    Case(_art("data-root-number"), "data_root must be the data's folder or null", G),
+    Case("soft-labels art/config-none --soft-labels 2 --device cpu --quiet --out OUT", "config must be an object", G),
+    Case(f"{SL.replace('syn', 'art/config-list', 1)} --out OUT", "config must be an object", G),
+]
+CASES += STRANGER
 
 
 def main_(argv: list[str] | None = None) -> int:

@@ -43,6 +43,9 @@ def build_more(root: Path) -> None:
     _best(root / "best", root / "trained")
     _ladder_tables(root / "ladders")
     _strangers(root / "strange")
+    from tests.bad_inputs_files_stranger import build_stranger
+
+    build_stranger(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

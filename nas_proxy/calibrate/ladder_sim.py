@@ -41,7 +41,7 @@ import numpy.typing as npt
 from nas_proxy import checks
 from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.correlate.metrics import percentile_interval
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.ladders import FULL, is_token
 
 if TYPE_CHECKING:
@@ -242,7 +242,7 @@ def _number(path: Path, n: int, name: str, text: str, low: float = -math.inf, hi
         x = math.nan
     if not low <= x <= high:
         bounds = f" in [{low:g}, {high:g}]" if math.isfinite(low) or math.isfinite(high) else ""
-        raise InvalidArgumentError(f"{path} line {n}: {name} must be a finite number{bounds}, got {text!r}; fix or drop that row")
+        raise InvalidArgumentError(f"{path} line {n}: {name} must be a finite number{bounds}, got {shown(text)}; fix or drop that row")
     return x
 
 
@@ -267,7 +267,7 @@ class _Table:
             try:
                 seed = checks.parse_int(row["seed"])
             except ValueError:
-                raise InvalidArgumentError(f"{path} line {n}: seed {row['seed']!r} is not an integer") from None
+                raise InvalidArgumentError(f"{path} line {n}: seed {shown(row['seed'])} is not an integer") from None
             row["seed"] = str(seed)
             key = (row["arch_id"], seed)
             if key in seen:
@@ -278,6 +278,7 @@ class _Table:
             if seed not in self.seeds:
                 self.seeds.append(seed)
         test = self.column("test_accuracy", self.seeds[0])
+        checks.percentages(str(path), test.values(), "test_accuracy")
         self.ids = [a for a in dict.fromkeys(r["arch_id"] for _, r in self.rows) if a in test]  # the truth: the first seed
 
     def column(self, name: str, seed: int) -> dict[str, float]:
@@ -292,7 +293,7 @@ class _Table:
                 x = _number(self.path, n, name, row[name], low, high)
                 if name in ("seconds", "epochs") and x <= 0:
                     raise InvalidArgumentError(
-                        f"{self.path} line {n}: {name} must be greater than 0, got {row[name]!r}; fix or drop that row"
+                        f"{self.path} line {n}: {name} must be greater than 0, got {shown(row[name])}; fix or drop that row"
                     )
                 out[row["arch_id"]] = x
         return out

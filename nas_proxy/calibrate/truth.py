@@ -63,6 +63,7 @@ def _table_rows(path: Path, text: str) -> list[Truth] | None:
         seen[aid, seed] = n
         if aid not in best or seed < best[aid][0]:
             best[aid] = (seed, Truth(spec, aid, acc))
+    checks.percentages(str(path), (t.accuracy for _, t in best.values()), "test_accuracy")
     return [t for _, t in best.values()]
 
 

@@ -17,9 +17,12 @@ def integer(value: str) -> int:
 
 def nonempty(value: str) -> str:
     """argparse type of a path or name option: not empty (an empty path would mean the current
-    directory, or the option's default, silently)."""
+    directory, or the option's default, silently), nor only blanks (a name of spaces is a slip of
+    the quoting, not a file anyone means to write)."""
     if not value:
         raise argparse.ArgumentTypeError("expected a value, got an empty string")
+    if not value.strip():
+        raise argparse.ArgumentTypeError(f"expected a value, got only blanks {value!r}")
     return value
 
 

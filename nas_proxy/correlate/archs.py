@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from optuna.trial import TrialState
 
 from nas_proxy import checks
 from nas_proxy.checks import read_text
-from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.spaces import SearchSpace, arch_id
 
 TOP_ALWAYS = 3  # the proxy's best candidates are always among the architectures of a study
@@ -67,6 +68,8 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
         if reader.fieldnames is None or "spec" not in reader.fieldnames:
             raise InvalidArgumentError(f"{path}: a CSV of architectures needs a 'spec' column (each a JSON object)")
         checks.columns(path, reader.fieldnames)
+        if "accuracy" not in reader.fieldnames:
+            _no_lookalike(reader.fieldnames, path)
         rows = []
         for n, row in enumerate(reader, start=2):
             spec = row["spec"]
@@ -74,7 +77,7 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
                 try:
                     spec = checks.loads(spec)
                 except (ValueError, RecursionError):  # JSONDecodeError, or an integer too long to read
-                    raise InvalidArgumentError(f"{path} line {n}: column 'spec' is not a JSON object: {row['spec']!r}") from None
+                    raise InvalidArgumentError(f"{path} line {n}: column 'spec' is not a JSON object: {shown(row['spec'])}") from None
             rows.append({"spec": spec, **({"accuracy": row["accuracy"]} if "accuracy" in row else {})})
     else:
         data = checks.parse_json(f"{what} file {path}", text)
@@ -107,10 +110,25 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
                 truth = math.nan
             if not (math.isfinite(truth) and 0.0 <= truth <= 100.0):
                 raise InvalidArgumentError(
-                    f"{path}: architecture {i} has accuracy {raw!r}; give every architecture a full-data accuracy in % (0-100), or none"
+                    f"{path}: architecture {i} has accuracy {shown(raw)}; give every architecture a full-data accuracy in % (0-100), or none"
                 )
         archs.append(Arch(spec, arch_id(spec), truth))
+    if any(given):
+        checks.percentages(str(path), (a.truth for a in archs if a.truth is not None))
+    elif path.suffix.lower() != ".csv":
+        _no_lookalike({k for r in rows if isinstance(r, dict) and "spec" in r for k in r}, path)
     return _unique(archs, path)
+
+
+def _no_lookalike(keys: Iterable[str], path: Path) -> None:
+    """Refuse a file without 'accuracy' whose rows carry a column that looks like one ('acc',
+    'Accuracy', 'test_accuracy'): read as no ground truth, a typo would silently mean "train them all"."""
+    like = sorted(k for k in keys if isinstance(k, str) and k != "accuracy" and "acc" in k.lower())
+    if like:
+        raise InvalidArgumentError(
+            f"{path}: {'column' if path.suffix.lower() == '.csv' else 'key'} {shown(like[0])} looks like an accuracy, but the "
+            "full-data accuracy (%) is read from one named 'accuracy' only; rename it to 'accuracy', or drop it"
+        )
 
 
 def from_space(space: SearchSpace, n: int, seed: int) -> list[Arch]:

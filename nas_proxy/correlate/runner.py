@@ -145,6 +145,7 @@ def correlate(
     labels for ``hard_labels``) are refused before anything runs."""
     out = Path(out)
     _check(config, archs, out)
+    resolve_device(config.device)  # refused before the ground truth's study is made, as search does
     ref, metas = data_ref(config)
     check_writable_storage(config.gt_storage, study_name(ref, config.ground_truth))
     setup, proxies = choose_proxies(config, ref, archs, out)

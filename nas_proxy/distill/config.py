@@ -206,6 +206,8 @@ class DistillConfig:
                 why.setdefault(name, "with nets (each iteration's network is drawn from the space)")
         elif self.net_norm != "batchnorm":
             why.setdefault("batchnorm_stats", "without a batch-norm network (net_norm batchnorm, or nets)")
+        if isinstance(self.dataset, str) and self.dataset.partition(":")[0] != "imagefolder":  # the others keep their size
+            why.setdefault("image_size", f"with dataset {self.dataset} (it resizes image folders only, imagefolder:DIR)")
         return {name: f"{name} changes nothing {reason}: drop it" for name, reason in why.items()}
 
     def to_dict(self) -> dict[str, Any]:

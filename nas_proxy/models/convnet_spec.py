@@ -72,7 +72,10 @@ class ConvNetSpec:
                 raise InvalidArgumentError(f"model spec parts are key=value, got {part!r} in {text!r}")
             if key in d:
                 raise InvalidArgumentError(f"model spec names {key} twice in {text!r}; give each key once")
-            d[key] = int(value) if value.isascii() and value.isdigit() else value
+            try:
+                d[key] = checks.parse_int(value) if value.isascii() and value.isdigit() else value
+            except ValueError as e:  # a number too long to read
+                raise InvalidArgumentError(f"model spec {key}: {e}") from None
         return cls.from_dict(d)
 
     def __str__(self) -> str:

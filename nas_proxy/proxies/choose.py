@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import SHOWN_MAX, InvalidArgumentError, shown
 from nas_proxy.proxies.base import PROXY_KINDS, Proxy, RunSetup
 from nas_proxy.trainers.synthetic_set import ProxyConfig
 
@@ -32,7 +32,7 @@ def select(proxies: list[Proxy], tokens: list[str] | None) -> list[Proxy]:
     if unknown:
         families = sorted({p.family for p in proxies} - {p.name for p in proxies})
         raise InvalidArgumentError(
-            f"unknown proxies {', '.join(unknown)}; available here: {', '.join(p.name for p in proxies)}"
+            f"unknown proxies {', '.join(t if len(t) <= SHOWN_MAX else shown(t) for t in unknown)}; available here: {', '.join(p.name for p in proxies)}"
             + (f" (or a family for all its proxies: {', '.join(families)})" if families else "")
         )
     return [p for p in proxies if p.name in tokens or p.family in tokens]

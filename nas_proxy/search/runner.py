@@ -322,7 +322,7 @@ def search(
     checks.number("--workers", workers, 1, checks.WORKERS_MAX, integer=True)
     checks.number("timeout", timeout, 0, low_open=True, optional=True)
     storage_url = storage.url if isinstance(storage, Storage) else storage or default_storage_url(study_name)
-    if workers > 1 and storage_url.startswith("sqlite:"):  # refused before the database file is created
+    if workers > 1 and storage_url.partition(":")[0].split("+")[0] == "sqlite":  # sqlite+pysqlite too; refused before the file is made
         raise InvalidArgumentError(
             "SQLite cannot take several writing processes ('database is locked'): use the default journal file or a database URL"
         )

@@ -178,6 +178,8 @@ def _check_database(url: str) -> None:
     engine = sqlalchemy.create_engine(url)
     try:
         tables = set(sqlalchemy.inspect(engine).get_table_names())
+        if scheme.startswith("sqlite") and "alembic_version" in tables:
+            _check_schema(engine, url)
     except sqlalchemy.exc.DatabaseError as e:
         if scheme.startswith("sqlite"):
             raise StorageError(
@@ -194,6 +196,26 @@ def _check_database(url: str) -> None:
         )
     if not scheme.startswith("sqlite"):  # a relative SQLite path names another file after a chdir
         _checked.add(url)
+
+
+def _check_schema(engine: Any, url: str) -> None:
+    """Refuse a SQLite file of Optuna's tables in another schema version: Optuna would add the tables
+    it misses to it before its own check refuses it, changing a file the command then does not use."""
+    import optuna
+    import sqlalchemy
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as connection:
+        found = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+    config = Config()
+    config.set_main_option("script_location", str(Path(optuna.storages.__file__).parent / "_rdb" / "alembic"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if found != head:
+        raise StorageError(
+            f"storage {url!r} holds Optuna tables of schema {found}, this Optuna ({optuna.__version__}) reads {head}; "
+            f"give a new file, or convert it first with: optuna storage upgrade --storage {url}"
+        )
 
 
 def check_journal(path: Path) -> None:
@@ -246,6 +268,8 @@ def require_existing(url: str | None, study: str) -> None:
         raise StorageError(
             f"storage {path} does not exist, so it holds no study {study!r}; check --study and --storage (run 'nasproxy search' first)"
         )
+    if url.startswith("sqlite:///") and path.is_file() and path.stat().st_size == 0:  # opening it would write Optuna's tables
+        raise StorageError(f"storage {path} is an empty file, so it holds no study {study!r}; check --study and --storage")
 
 
 def database_url(url: str) -> str | None:

@@ -30,7 +30,7 @@ def load_study(storage: BaseStorage, name: str) -> optuna.Study:
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
-        known = sorted(s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
+        known = sorted(str(s.study_name) for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
         raise StudyNotFoundError(f"no study {name!r} in that storage; it holds: {', '.join(known) or 'no studies'}") from None
 
 

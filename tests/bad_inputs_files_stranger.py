@@ -1,0 +1,70 @@
+"""The bad input files of branch probe31's cases (``tests/bad_inputs.py``, ``STRANGER``), written
+into the same workspace under ``stranger/`` and ``art/``.
+
+Ground truth written as fractions (0.8 for 80 %), an accuracy column under another name, values
+of 5,000 digits, empty and other-version SQLite files, a journal that names a study by a number,
+and synthetic sets whose ``meta.json`` holds a NUL byte in a file name, a number for a folder or
+no object for the distillation's options.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from tests.bad_inputs_files import GOOD_SPEC, _variant
+
+BIG = "1" + "0" * 5000  # longer than any message should quote
+
+
+def _quoted(spec: dict[str, object]) -> str:
+    """A spec as one CSV field."""
+    return '"' + json.dumps(spec).replace('"', '""') + '"'
+
+
+def build_stranger(root: Path) -> None:
+    """Add probe31's inputs to the workspace ``root``."""
+    from nas_proxy.correlate.archs import from_space
+    from nas_proxy.spaces import get_space
+
+    folder = root / "stranger"
+    folder.mkdir()
+    archs = from_space(get_space("convnet-cpu"), 8, 0)
+    fractions = [0.6 + i / 100 for i in range(8)]
+    files = {
+        "frac.json": json.dumps([{"spec": a.spec, "accuracy": f} for a, f in zip(archs, fractions, strict=True)]),
+        "frac.csv": "spec,accuracy\n" + "".join(f"{_quoted(a.spec)},{f}\n" for a, f in zip(archs, fractions, strict=True)),
+        "frac-table.csv": "arch_id,seed,spec,test_accuracy\n"
+        + "".join(f"x{i},0,{_quoted(a.spec)},{f}\n" for i, (a, f) in enumerate(zip(archs, fractions, strict=True))),
+        "acc.csv": "spec,acc\n" + "".join(f"{_quoted(a.spec)},{60 + i}\n" for i, a in enumerate(archs[:3])),
+        "Accuracy.csv": "spec,Accuracy\n" + "".join(f"{_quoted(a.spec)},{60 + i}\n" for i, a in enumerate(archs[:3])),
+        "test-accuracy.csv": "spec,test_accuracy\n" + "".join(f"{_quoted(a.spec)},{60 + i}\n" for i, a in enumerate(archs[:3])),
+        "acc.json": json.dumps([{"spec": a.spec, "acc": 60 + i} for i, a in enumerate(archs[:3])]),
+        "acc-long.json": json.dumps([{"spec": GOOD_SPEC, "accuracy": "9" * 5000}]),
+        "empty.db": "",
+        # a journal whose first record creates a study named by a number
+        "name-number.log": '{"op_code": 0, "worker_id": "w", "study_name": 5, "directions": [1]}\n',
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    ids = [f"a{i}" for i in range(6)]
+    header = "arch_id,seed,epochs,test_accuracy,val_accuracy,val_accuracy_1ep,seconds\n"
+    rows = [f"{a},{seed},3,{80 + i},{80.5 + i},{70 + i},10\n" for seed in (0, 1) for i, a in enumerate(ids)]
+    (folder / "ladder-frac.csv").write_text(
+        header
+        + "".join(f"{a},{seed},3,{0.80 + i / 100},{0.805 + i / 100},{0.70 + i / 100},10\n" for seed in (0, 1) for i, a in enumerate(ids))
+    )
+    (folder / "ladder-long-seed.csv").write_text(header + rows[0].replace("a0,0,", f"a0,{BIG},") + "".join(rows[1:]))
+    (folder / "ladder-long-accuracy.csv").write_text(header + rows[0].replace(",80,", f",{'9' * 5000},") + "".join(rows[1:]))
+    for name, version in (("optuna-old.db", "v0.9.0.a"), ("optuna-new.db", "v9.9.9")):  # Optuna's tables, another schema
+        with sqlite3.connect(folder / name) as db:
+            db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+            db.execute("INSERT INTO alembic_version VALUES (?)", (version,))
+            db.execute("CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name VARCHAR(512))")
+            db.execute("CREATE TABLE version_info (version_info_id INTEGER PRIMARY KEY, schema_version INTEGER, library_version TEXT)")
+            db.execute("INSERT INTO version_info VALUES (1, 12, ?)", (version,))
+    _variant(root, "tensors-nul", {"tensors": "synthetic.safetensors\u0000"})
+    _variant(root, "data-root-number", {"data_root": 5})
+    _variant(root, "config-none", {"config": None})
+    _variant(root, "config-list", {"config": [1, 2]})
