@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,7 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
     path = Path(path)
     text = read_text(what, path)
     rows: list[Any]
+    searched = False  # a best.json of a search: its keys are the search's own
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         if reader.fieldnames is None or "spec" not in reader.fieldnames:
@@ -81,7 +83,8 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
             rows.append({"spec": spec, **({"accuracy": row["accuracy"]} if "accuracy" in row else {})})
     else:
         data = checks.parse_json(f"{what} file {path}", text)
-        if isinstance(data, dict) and "top" in data:  # best.json of a search
+        searched = isinstance(data, dict) and "top" in data
+        if searched:
             data = data["top"]
             if not isinstance(data, list) or not all(isinstance(t, dict) and "spec" in t for t in data):
                 raise InvalidArgumentError(
@@ -115,15 +118,20 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
         archs.append(Arch(spec, arch_id(spec), truth))
     if any(given):
         checks.percentages(str(path), (a.truth for a in archs if a.truth is not None))
-    elif path.suffix.lower() != ".csv":
+    elif path.suffix.lower() != ".csv" and not searched:  # (its real_val_accuracy is a promotion's score, not a ground truth)
         _no_lookalike({k for r in rows if isinstance(r, dict) and "spec" in r for k in r}, path)
     return _unique(archs, path)
+
+
+# names a ground truth's accuracy goes by elsewhere (lower case, only letters and digits kept): 'Accuracy',
+# 'acc', 'test_accuracy', 'top-1 acc'; not a validation or proxy score ('val_accuracy', best.json's 'real_val_accuracy')
+LOOKALIKE = {"acc", "accuracy", "accuracies", "testacc", "testaccuracy", "top1", "top1acc", "top1accuracy", "fullacc", "fullaccuracy"}
 
 
 def _no_lookalike(keys: Iterable[str], path: Path) -> None:
     """Refuse a file without 'accuracy' whose rows carry a column that looks like one ('acc',
     'Accuracy', 'test_accuracy'): read as no ground truth, a typo would silently mean "train them all"."""
-    like = sorted(k for k in keys if isinstance(k, str) and k != "accuracy" and "acc" in k.lower())
+    like = sorted(k for k in keys if isinstance(k, str) and k != "accuracy" and re.sub(r"[^a-z0-9]", "", k.lower()) in LOOKALIKE)
     if like:
         raise InvalidArgumentError(
             f"{path}: {'column' if path.suffix.lower() == '.csv' else 'key'} {shown(like[0])} looks like an accuracy, but the "

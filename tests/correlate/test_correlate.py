@@ -491,3 +491,22 @@ def test_its_own_config_toml_runs_again_with_fewer_architectures_than_the_defaul
     )
     ran = [json.loads((out / "results.json").read_text()) for out in (first, again)]
     assert len(ran[0]["archs"]) == 4 and ran[0]["archs"] == ran[1]["archs"]
+
+
+def test_scores_beside_a_spec_are_not_taken_for_a_misnamed_ground_truth(tmp_path: Path) -> None:
+    """A promoted search's best.json carries 'real_val_accuracy' (the promotion's validation score) and
+    was refused as 'looks like an accuracy'; a list with 'val_accuracy' beside each spec too. Only
+    names a ground truth goes by ('acc', 'Accuracy', 'test_accuracy', 'top1') are refused."""
+    spec = {"family": "convnet", "depth": 1, "width": 8, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
+    top = [{"number": 0, "values": [50.0], "arch_id": arch_id(spec), "spec": spec, "proxy_rank": 1, "real_val_accuracy": 91.2}]
+    best = tmp_path / "best.json"
+    best.write_text(json.dumps({"study": "s", "best": top[0], "top": top}))
+    listed = tmp_path / "listed.json"
+    listed.write_text(json.dumps([{"spec": spec, "val_accuracy": 80.0}]))
+    for path in (best, listed):
+        (arch,) = read_archs(path)
+        assert arch.spec == spec and arch.truth is None  # no ground truth given: correlate trains it
+    for key in ("acc", "Accuracy", "test_accuracy", "Top-1"):
+        listed.write_text(json.dumps([{"spec": spec, key: 80.0}]))
+        with pytest.raises(InvalidArgumentError, match=rf"key '{key}' looks like an accuracy"):
+            read_archs(listed)
