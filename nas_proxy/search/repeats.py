@@ -11,10 +11,12 @@ for each other.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import interrupts
@@ -42,16 +44,27 @@ def scored_before(study: optuna.Study, aid: str, number: int) -> FrozenTrial | N
     return None
 
 
+def _watched(t: FrozenTrial, heartbeat: bool) -> bool:
+    """Whether the death of ``t``'s worker would be noticed: on this host by its process, elsewhere by
+    the storage's heartbeat (a journal shared between hosts has none: a trial there is never waited for)."""
+    return heartbeat or t.user_attrs.get("worker_host") == socket.gethostname()
+
+
 def trained_elsewhere(trial: optuna.Trial, aid: str, reap: Reaper | None) -> FrozenTrial | None:
     """While a trial of a lower number than ``trial``'s trains ``aid`` (in another worker: this
     one runs one trial at a time), wait; then the trial that scored it, or None where none did
     (it failed, or its worker died: ``reap`` fails such trials, and ``trial`` trains the
-    architecture itself). Without ``reap`` no dead worker could be noticed: no wait."""
+    architecture itself). Without ``reap``, or for a worker whose death nothing would notice, no wait."""
     if reap is None:
         return None
     study, number = trial.study, trial.number
+    heartbeat = is_heartbeat_enabled(study._storage)  # (a study keeps its storage there; Optuna has no public accessor)
     while True:
-        running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.number < number and _same(t, aid, number)]
+        running = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.number < number and _same(t, aid, number) and _watched(t, heartbeat)
+        ]
         if not running:
             return scored_before(study, aid, number)
         if WAITING_ATTR not in trial.user_attrs:
@@ -62,13 +75,8 @@ def trained_elsewhere(trial: optuna.Trial, aid: str, reap: Reaper | None) -> Fro
         reap(study)
 
 
-_NOT_COPIED = (
-    "worker_host",
-    "worker_pid",
-    "retry_of",
-    "fail_reason",
-    WAITING_ATTR,
-)  # a repeat's own, or the history of the trial it repeats
+# a repeat's own, or the history of the trial it repeats
+_NOT_COPIED = ("worker_host", "worker_pid", "retry_of", "fail_reason", WAITING_ATTR)
 
 
 def answer(trial: optuna.Trial, earlier: FrozenTrial, config: SearchConfig) -> float | tuple[float, ...]:

@@ -489,6 +489,27 @@ def test_a_candidate_another_worker_is_training_is_waited_for_not_trained_twice(
         assert second.user_attrs["seconds_train"] > 0  # trained here, once
 
 
+def test_a_candidate_training_on_another_host_of_a_journal_is_not_waited_for(tiny_run: Path, tmp_path: Path) -> None:
+    # a journal has no heartbeat: a worker on another host could die unnoticed, so its trial is never waited for
+    space_file = _two_archs(tmp_path)
+    c, space = config(tiny_run, space=space_file), get_space(space_file)
+    storage = open_storage(str(tmp_path / "journal.log"), "w")[0]
+    study = optuna.create_study(study_name="w", storage=storage, direction="maximize")
+    aid = arch_id(next(s for s in space.specs(2) or [] if s["depth"] == 1))
+    first = study.ask()
+    for key, value in {"worker_host": "another-host", "worker_pid": 1, "arch_id": aid}.items():
+        first.set_user_attr(key, value)
+    study.enqueue_trial({"depth": 1})
+    objective = make_objective(c, open_proxy(c, tmp_path), space, 2, reap=lambda s: fail_dead_trials(s, storage))
+    trainer = threading.Thread(target=study.optimize, args=(objective,), kwargs={"n_trials": 1}, daemon=True)
+    trainer.start()
+    trainer.join(120)  # a wait would last as long as that host's trial: for ever
+    assert not trainer.is_alive(), "trial 1 waits for a trial whose worker's death nothing would notice"
+    first_now, second = study.trials
+    assert first_now.state == TrialState.RUNNING and second.state == TrialState.COMPLETE  # trained here, not waited for
+    assert "waiting_for" not in second.user_attrs and second.user_attrs["seconds_train"] > 0
+
+
 def test_a_repeat_of_a_pruned_candidate_is_pruned_without_training(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     space = _two_archs(tmp_path)
