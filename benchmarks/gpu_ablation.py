@@ -42,8 +42,12 @@ def state_folder(ctx: Context, name: str) -> tuple[Path, str]:
     folder = ctx.work / f"{name}-state" if ctx.plan.fabricate else ctx.root / "benchmarks" / "out" / f"gpu-{name}-state"
     if folder.is_dir():
         return folder, f"kept on this machine ({folder})"
-    tarballs = [ctx.work / f"{name}-state.tar.gz"] if ctx.plan.fabricate else []
-    tarballs += [ctx.root / "benchmarks" / "out" / f"{name}-state.tar.gz", ctx.root / "benchmarks" / "gpu" / f"{name}-state.tar.gz"]
+    # the dry run never takes a real run's state (a committed one would be unpacked into its fabricated run)
+    tarballs = (
+        [ctx.work / f"{name}-state.tar.gz"]
+        if ctx.plan.fabricate
+        else [ctx.root / "benchmarks" / "out" / f"{name}-state.tar.gz", ctx.root / "benchmarks" / "gpu" / f"{name}-state.tar.gz"]
+    )
     for tar in tarballs:
         if tar.is_file():
             staging = folder.with_name(folder.name + ".unpacking")

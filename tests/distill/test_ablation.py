@@ -180,6 +180,15 @@ def test_a_packed_state_leaves_out_finished_checkpoints_and_a_fresh_machine_unpa
     assert (unpacked / "sets" / "datadam-ipc1-it2" / "synthetic.safetensors").is_file()
 
 
+def test_the_dry_run_never_unpacks_a_real_runs_committed_state(tmp_path: Path) -> None:
+    from gpu_ablation import state_folder
+
+    committed = ROOT / "benchmarks" / "gpu" / "distill-ablation-state.tar.gz"  # the H200 run's (RESULTS.md §19)
+    assert committed.is_file()
+    state, origin = state_folder(dry_context(tmp_path), "distill-ablation")
+    assert origin == "new" and not any(state.iterdir())
+
+
 def test_a_committed_run_resumes_elsewhere_only_under_its_own_protocol(tmp_path: Path) -> None:
     import distill_ablation as da
 
