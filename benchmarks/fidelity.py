@@ -162,7 +162,8 @@ def parse_proxy(text: str) -> tuple[str | None, str, str]:
 
 def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """A file's scores (and seconds) per architecture; a file with a ``proxy`` column (one row per
-    proxy and architecture, as the GPU sections write it) gives the rows of the proxy ``label``."""
+    proxy and architecture, as the GPU sections write it) or a ``variant`` column (``distill_ablation.py``'s
+    scores.csv) gives the rows of the proxy ``label``."""
     try:
         with path.open(newline="") as f:
             rows = list(csv.DictReader(f))
@@ -170,13 +171,14 @@ def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[
         raise InvalidArgumentError(f"scores file {path} does not exist") from None
     if not rows or not {"arch_id", "score"} <= set(rows[0]):
         raise InvalidArgumentError(f"scores file {path} needs columns arch_id and score (optionally seconds)")
-    if "proxy" in rows[0]:
-        names = sorted({r["proxy"] for r in rows})
+    column = next((c for c in ("proxy", "variant") if c in rows[0]), None)
+    if column is not None:
+        names = sorted({r[column] for r in rows})
         if label not in names:
             raise InvalidArgumentError(
                 f"scores file {path} holds several proxies: name one as LABEL=scores:FILE, LABEL one of {', '.join(names)}"
             )
-        rows = [r for r in rows if r["proxy"] == label]
+        rows = [r for r in rows if r[column] == label]
     scores = {r["arch_id"]: float(r["score"]) if r["score"] not in ("", "nan") else math.nan for r in rows}
     seconds = {r["arch_id"]: float(r["seconds"]) for r in rows if r.get("seconds")}
     return {a: scores.get(a, math.nan) for a in ids}, {a: seconds.get(a, math.nan) for a in ids}

@@ -218,3 +218,21 @@ def test_early_stopping_is_read_from_the_tables_column_of_the_seed_asked(files: 
     for bad in ("early:1ep@7", "early:fast", "early:2ep"):  # no seed 7; not Xep; no such column
         assert fid.main(["--table", str(table), "--proxy", bad, "--out", str(tmp_path / "no")]) == 2
     assert not (tmp_path / "no").exists()
+
+
+def test_a_distillation_ablations_scores_file_is_read_by_its_variant_column(files: dict[str, Path], tmp_path: Path) -> None:
+    # distill_ablation.py's scores.csv holds every variant, one row per variant and architecture
+    ids = [arch_id(s) for s in SPECS]
+    rows = [
+        {"variant": v, "arch_id": i, "score": x, "seconds": 0.2}
+        for v, xs in (("good", GOOD), ("poor", POOR))
+        for i, x in zip(ids, xs, strict=True)
+    ]
+    both = _write(tmp_path / "scores.csv", ["variant", "arch_id", "score", "seconds"], rows)
+    fid = _module()
+    out = tmp_path / "fid"
+    assert fid.main(["--table", str(files["table"]), "--proxy", f"poor=scores:{both}", "--out", str(out), "--bootstrap", "20"]) == 0
+    result = json.loads((out / "fidelity.json").read_text())["proxies"]["poor"]
+    assert result["spearman"] == pytest.approx(stats.spearmanr(POOR, TRUTH).statistic)
+    assert fid.main(["--table", str(files["table"]), "--proxy", f"scores:{both}", "--out", str(tmp_path / "no")]) == 2  # which one?
+    assert not (tmp_path / "no").exists()
