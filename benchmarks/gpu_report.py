@@ -229,6 +229,10 @@ def trainer(s: dict[str, Any]) -> list[str]:
         lines.append(
             f"- {name}: trainings per hour, one process, median architecture: " + ", ".join(f"{h} ep {n:.0f}" for h, n in per.items())
         )
+    for name, q in sm.get("fast_over_option", {}).items():  # > 1: the variant is faster than the fast protocol
+        lines.append(
+            f"- fast / {name} per architecture: median {q['median']:.2f}x [{q['q1']:.2f}, {q['q3']:.2f}], {q['min']:.2f}-{q['max']:.2f}x"
+        )
     return lines
 
 

@@ -60,8 +60,18 @@ def sample(ctx: Context, data: RealData, n: int) -> list[tuple[Spec, int]]:
     return stratified_sample(get_space(ctx.plan.space), n, ctx.seed, (data.channels, *data.image_size), data.num_classes)
 
 
-def epoch_seconds(spec: Spec, data: RealData, config: GroundTruthConfig, seed: int) -> list[float]:
-    """Wall seconds of each epoch of ``spec`` trained with ``config`` (the device synchronised at every epoch's end)."""
+def epoch_seconds(spec: Spec, data: RealData, config: GroundTruthConfig, seed: int, cudnn_benchmark: bool = False) -> list[float]:
+    """Wall seconds of each epoch of ``spec`` trained with ``config`` (the device synchronised at every epoch's end);
+    ``cudnn_benchmark``: cuDNN times its convolution algorithms for each shape first (torch's global flag, restored)."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    try:
+        return _epoch_seconds(spec, data, config, seed)
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+def _epoch_seconds(spec: Spec, data: RealData, config: GroundTruthConfig, seed: int) -> list[float]:
     run_seed = derive_seed(seed, "groundtruth", arch_id(spec))
     torch.manual_seed(run_seed)
     model = build_model(spec, data.channels, data.num_classes, data.image_size).to(data.device)
@@ -84,23 +94,48 @@ def quartiles(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "q1": q[0], "q3": q[2], "min": min(values), "max": max(values)}
 
 
+def option_variants(epochs: int) -> dict[str, tuple[GroundTruthConfig, bool]]:
+    """The fast protocol with one of its step options changed, and whether cuDNN benchmarks its algorithms:
+    which option pays, or costs, on which architecture (RESULTS.md §19b: the fast protocol gained 2-3x on
+    narrow batch-norm members and ~1.1x on the norm-heavy and wide ones). ``fast-compile`` replaces the CUDA
+    graph by ``torch.compile`` (they exclude each other) and runs on the first ``Plan.tr_compile_archs`` only."""
+    fast = replace(FAST, epochs=epochs)
+    return {
+        "fast-nchw": (replace(fast, fast=replace(fast.fast, channels_last=False)), False),
+        "fast-eager": (replace(fast, fast=replace(fast.fast, cuda_graph=False)), False),
+        "fast-cudnn-benchmark": (fast, True),
+        "fast-compile": (replace(fast, fast=replace(fast.fast, cuda_graph=False, compile=True)), False),
+    }
+
+
 def run_trainer_section(ctx: Context, rec: Recorder) -> None:
     p = ctx.plan
     data = real_data(ctx)
-    variants = {"today": replace(TODAY, epochs=p.tr_epochs), "fast": replace(FAST, epochs=p.tr_epochs)}
-    rec.set("protocols", {k: v.to_dict() for k, v in variants.items()})
+    variants = {
+        "today": (replace(TODAY, epochs=p.tr_epochs), False),
+        "fast": (replace(FAST, epochs=p.tr_epochs), False),
+        **option_variants(p.tr_epochs),
+    }
+    rec.set("protocols", {k: v.to_dict() | ({"cudnn_benchmark": True} if bench else {}) for k, (v, bench) in variants.items()})
     rec.set("train_images", int(data.train_x.shape[0]))
     rows: list[dict[str, Any]] = []
-    for spec, flops in sample(ctx, data, p.tr_archs):
+    for n, (spec, flops) in enumerate(sample(ctx, data, p.tr_archs)):
         if ctx.left() < p.tr_reserve_s:
             rec.set("reason", f"stopped at the deadline after {len(rows)} of {p.tr_archs} architectures")
             break
         row: dict[str, Any] = {"arch_id": arch_id(spec), "mflops": flops / 1e6}
-        for name, config in variants.items():
+        for name, (config, bench) in variants.items():
+            if (name == "fast-compile" and n >= p.tr_compile_archs) or ctx.left() < p.tr_reserve_s / 2:
+                continue
             try:
-                times = epoch_seconds(spec, data, config, ctx.seed)
+                times = epoch_seconds(spec, data, config, ctx.seed, cudnn_benchmark=bench)
             except DivergedError as e:  # its time is still a time; the ranking question is the horizon section's
                 row[f"{name}_diverged"] = str(e)
+                continue
+            except Exception as e:  # an option variant that fails (a compiler missing there) must not cost the others
+                if name in ("today", "fast"):
+                    raise
+                row[f"{name}_error"] = f"{type(e).__name__}: {e}"[:300]
                 continue
             row[name] = {"first_epoch_s": times[0], "epoch_s": statistics.median(times[1:] or times)}  # the first pays capture / warm-up
         rows.append(row)
@@ -116,7 +151,22 @@ def run_trainer_section(ctx: Context, rec: Recorder) -> None:
     per_hour = {
         name: {str(h): 3600.0 / (q["median"] * h) for h in sorted({3, *p.hz_horizons})} for name, q in (("today", today), ("fast", fast))
     }  # one process, the median architecture: trainings of h epochs per hour
-    rec.set("summary", {"archs": len(both), "today_epoch_s": today, "fast_epoch_s": fast, "speedup": ratio, "trainings_per_hour": per_hour})
+    options = {  # each option variant against the fast protocol, per architecture (> 1: the variant is faster)
+        name: quartiles([r["fast"]["epoch_s"] / r[name]["epoch_s"] for r in both if name in r])
+        for name in option_variants(p.tr_epochs)
+        if any(name in r for r in both)
+    }
+    rec.set(
+        "summary",
+        {
+            "archs": len(both),
+            "today_epoch_s": today,
+            "fast_epoch_s": fast,
+            "speedup": ratio,
+            "trainings_per_hour": per_hour,
+            "fast_over_option": options,
+        },
+    )
 
 
 def horizon_key(aid: str, seed: int, epochs: int) -> str:

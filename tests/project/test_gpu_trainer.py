@@ -45,6 +45,15 @@ def test_trainer_section_times_every_architecture_with_both_protocols(tmp_path: 
     assert sm["speedup"]["min"] <= sm["speedup"]["median"] <= sm["speedup"]["max"]
     assert list(sm["trainings_per_hour"]["fast"]) == ["1", "2", "3"]
     assert rec.data["protocols"]["fast"]["fast"]["schedule"] == "onecycle" and "fast" not in rec.data["protocols"]["today"]
+    # each step option changed alone, against the fast protocol; torch.compile only on the GPU run's first architectures
+    assert rec.data["protocols"]["fast-nchw"]["fast"]["channels_last"] is False
+    assert rec.data["protocols"]["fast-eager"]["fast"]["cuda_graph"] is False
+    assert rec.data["protocols"]["fast-cudnn-benchmark"]["cudnn_benchmark"] is True
+    assert set(sm["fast_over_option"]) == {"fast-nchw", "fast-eager", "fast-cudnn-benchmark"}
+    assert all(r[v]["epoch_s"] > 0 for r in rows for v in sm["fast_over_option"]) and not any("fast-compile" in r for r in rows)
+    import torch
+
+    assert torch.backends.cudnn.benchmark is False  # the global flag restored
 
 
 def test_horizon_section_chooses_by_its_rule_and_a_second_call_resumes(tmp_path: Path, one_thread: None) -> None:
