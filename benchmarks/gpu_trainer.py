@@ -174,12 +174,14 @@ def horizon_key(aid: str, seed: int, epochs: int) -> str:
 
 
 def horizon_order(archs: list[str], horizons: tuple[int, ...], seeds: tuple[int, ...]) -> list[tuple[str, int, int]]:
-    """What the rule needs first: seed 0 at every horizon (shortest first), then the second seed at the
-    longest (the noise), then the second seed at the others."""
+    """What the rule needs first: every seed at the longest horizon (the reference and the noise, without
+    which no horizon can be judged), then seed 0 at the others, shortest first (each one finished is judged
+    at once, and the first that agrees ends the choice), then the second seed at the others."""
     first, second, longest = seeds[0], seeds[1:], max(horizons)
-    order = [(a, first, h) for h in sorted(horizons) for a in archs]
-    order += [(a, s, longest) for s in second for a in archs]
-    order += [(a, s, h) for s in second for h in sorted(horizons) if h != longest for a in archs]
+    shorter = [h for h in sorted(horizons) if h != longest]
+    order = [(a, s, longest) for s in seeds for a in archs]
+    order += [(a, first, h) for h in shorter for a in archs]
+    order += [(a, s, h) for s in second for h in shorter for a in archs]
     return order
 
 
@@ -187,8 +189,8 @@ def choose_horizon(
     results: dict[str, dict[str, Any]], archs: list[str], horizons: tuple[int, ...], seeds: tuple[int, ...]
 ) -> dict[str, Any]:
     """Spearman of every horizon with the longest (seed 0) and between seeds, on the architectures every
-    compared pair has; the chosen horizon by the rule (None until seed 0 at every horizon and the second
-    seed at the longest are complete)."""
+    compared pair has; the chosen horizon by the rule: None until both seeds at the longest are complete, and
+    until every horizon shorter than the one that agrees is complete (a horizon not yet trained may be the answer)."""
 
     def column(seed: int, epochs: int) -> dict[str, float]:
         cells = (results.get(horizon_key(a, seed, epochs)) for a in archs)
@@ -211,7 +213,9 @@ def choose_horizon(
     if complete and noise is not None:
         for row in table:
             agree = row["vs_longest"]["spearman"]
-            if row["vs_longest"]["n"] == len(archs) and agree is not None and agree >= noise:
+            if row["vs_longest"]["n"] < len(archs) or agree is None:
+                break  # not trained yet: it may agree, so no longer horizon can be chosen before it
+            if agree >= noise:
                 chosen = row["epochs"]
                 break
     rule = "the shortest horizon whose validation Spearman with the longest (seed 0) is at least the seed-to-seed Spearman at the longest"

@@ -79,8 +79,9 @@ def test_horizon_order_puts_what_the_rule_needs_first() -> None:
     from gpu_trainer import horizon_order
 
     order = horizon_order(["a", "b"], (3, 12, 48), (0, 1))
-    assert order[:6] == [(a, 0, h) for h in (3, 12, 48) for a in "ab"]
-    assert order[6:8] == [("a", 1, 48), ("b", 1, 48)] and len(order) == 12
+    assert order[:4] == [("a", 0, 48), ("b", 0, 48), ("a", 1, 48), ("b", 1, 48)]  # the reference and the noise
+    assert order[4:8] == [(a, 0, h) for h in (3, 12) for a in "ab"]  # then seed 0, shortest first
+    assert order[8:] == [(a, 1, h) for h in (3, 12) for a in "ab"]
 
 
 def test_choose_horizon_waits_for_both_seeds_at_the_longest() -> None:
@@ -96,6 +97,8 @@ def test_choose_horizon_waits_for_both_seeds_at_the_longest() -> None:
     results[horizon_key("a4", 1, 48)] = {"val_accuracy": 5.0}  # now seed 1 agrees: noise 1.0, only 12 epochs reach it
     results[horizon_key("a3", 1, 48)] = {"val_accuracy": 4.0}
     assert choose_horizon(results, archs, (3, 12, 48), (0, 1))["chosen_epochs"] == 12
+    del results[horizon_key("a0", 0, 3)]  # 3 epochs not finished: it might still agree, so 12 cannot be chosen yet
+    assert choose_horizon(results, archs, (3, 12, 48), (0, 1))["chosen_epochs"] is None
 
 
 FAKE_BUILDER = """
