@@ -94,6 +94,7 @@ class Plan:
     hz_archs: int = 24  # horizon: stratified architectures (issue 20 asks 20-30)
     hz_horizons: tuple[int, ...] = (3, 6, 12, 24, 48)  # epochs with the fast protocol
     hz_seeds: tuple[int, ...] = (0, 1)
+    hz_workers: int = 4  # horizon: trainings at once, one process each (1: in the section's own process)
     hz_min_left_s: float = 15.0  # no new training with less left (a 48-epoch training is ~5 s at the target speed)
     s7_space: str = "convnet720"  # search-720: the space searched whole, through the CLI (bruteforce: every architecture once)
     s7_trials: int = 720
@@ -181,6 +182,7 @@ def make_plan(dry_run: bool) -> Plan:
         tr_reserve_s=5.0,
         hz_archs=3,
         hz_horizons=(1, 2),
+        hz_workers=2,  # the pool, as on the GPU (tests/project/test_gpu_trainer.py compares it with one process)
         hz_min_left_s=2.0,
         s7_space="convnet-small",  # 6 architectures: the dry run also searches its space whole
         s7_trials=6,

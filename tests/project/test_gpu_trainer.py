@@ -7,6 +7,7 @@ real builder included, is the slow test at the end."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -73,6 +74,25 @@ def test_horizon_section_chooses_by_its_rule_and_a_second_call_resumes(tmp_path:
     run_horizon_section(ctx, again)
     assert again.data["todo_at_start"] == 0 and again.data["state"]["from"].startswith("kept")
     assert (ctx.out / "horizon" / "state.tar.gz").is_file()
+
+
+def test_the_horizon_pool_trains_what_one_process_trains_and_stops_at_the_deadline(tmp_path: Path, one_thread: None) -> None:
+    from dataclasses import replace
+
+    from gpu_trainer import horizon_trainings, real_data, sample
+
+    ctx = context(tmp_path)
+    data = real_data(ctx)
+    jobs = [(spec, seed, 1) for spec, _ in sample(ctx, data, 2) for seed in (0, 1)]
+    pooled = dict(horizon_trainings(ctx, data, jobs))  # the dry plan's 2 worker processes
+    alone = dict(horizon_trainings(replace(ctx, plan=replace(ctx.plan, hz_workers=1)), data, jobs))
+    assert len(pooled) == 4 and pooled.keys() == alone.keys()
+    assert {k: v["val_accuracy"] for k, v in pooled.items()} == {
+        k: v["val_accuracy"] for k, v in alone.items()
+    }  # same seeds, same trainings
+    late = replace(ctx, deadline=time.time() + 1)  # less left than the section keeps: nothing starts, no worker stays
+    assert dict(horizon_trainings(late, data, jobs)) == {}
+    assert not multiprocessing.active_children()
 
 
 def test_horizon_order_puts_what_the_rule_needs_first() -> None:
