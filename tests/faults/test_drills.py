@@ -128,6 +128,7 @@ def test_ctrl_c_to_a_search_and_its_workers_prints_one_line(sig: signal.Signals,
     interrupted' above 'nasproxy search: interrupted'): the command's line is the one."""
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "w"]
     command += ["--storage", str(tmp_path / "journal.log"), "--out", str(tmp_path), "--n-trials", "2", "--workers", "2", "--pruner", "none"]
+    command += ["--sampler", "bruteforce"]  # two different candidates: one proposed while another trains it would wait, not train
     gate = Gate(tmp_path / "gate")  # both processes hold a trial there, in training
     run = warm.Popen([*command, *FAST_ARGS], env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     waiting = gate.wait([run], [run.pid], count=2)

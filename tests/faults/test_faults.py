@@ -101,6 +101,7 @@ def test_a_worker_killed_mid_trial_is_retried_by_the_same_run(tiny_run: Path, tm
     storage = tmp_path / "journal.log"
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "k"]
     command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "2", "--workers", "2", "--pruner", "none", *FAST_ARGS]
+    command += ["--sampler", "bruteforce"]  # two different candidates: one proposed while another trains it would wait, not train
     gate = Gate(tmp_path / "gate")  # the run and the second worker it starts each hold a trial there, in training
     run = warm.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     (other,) = gate.wait([run], [run.pid], count=2) - {run.pid}
