@@ -6,6 +6,7 @@ one line and exits non-zero. Messages state the rule, the value and the fix.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 SHOWN_MAX = 60  # characters of a value quoted in a message; a longer one is cut and its length said
@@ -21,6 +22,28 @@ def shown(value: Any) -> str:
     if len(text) <= SHOWN_MAX:
         return text
     return f"{text[:24]}...({len(text):,} characters)"
+
+
+def out_of_memory(error: BaseException) -> str | None:
+    """The one line for an allocation the machine refused (a CPU allocation torch could not make, CUDA out
+    of memory, Python's MemoryError), else None: not an internal error, a request too large for this
+    machine (``evaluate --model width=2147483647`` asked for 77 GB)."""
+    text = " ".join(str(error).split())
+    if not (
+        isinstance(error, MemoryError)
+        or type(error).__name__ == "OutOfMemoryError"  # torch.OutOfMemoryError (CUDA), without importing torch here
+        or (isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text))
+    ):
+        return None
+    asked = re.search(r"tried to allocate (\d+) bytes", text) or re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]iB)", text)
+    size = (
+        ""
+        if asked is None
+        else f" ({int(asked.group(1)) / 2**30:,.1f} GiB asked)"
+        if asked.group(1).isdigit()
+        else f" ({asked.group(1)} asked)"
+    )
+    return f"out of memory{size}: what this command was asked to hold does not fit in this machine's memory; a smaller model, batch or dataset would"
 
 
 class NasProxyError(Exception):

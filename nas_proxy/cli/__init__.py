@@ -203,6 +203,11 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as e:
         if args.debug:
             raise
+        from nas_proxy.errors import out_of_memory
+
+        if (oom := out_of_memory(e)) is not None:
+            print(f"nasproxy {args.command}: error: {oom}", file=sys.stderr)
+            return 1
         print(
             f"nasproxy {args.command}: internal error: {type(e).__name__}: {' '.join(str(e).split())} (rerun with --debug for the traceback)",
             file=sys.stderr,

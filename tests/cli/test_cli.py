@@ -174,3 +174,42 @@ def test_a_last_update_that_overflows_is_not_saved_as_a_synthetic_set(tmp_path: 
     code, _, err = run_cli(["distill", *TINY, "--iterations", "1", "--image-lr", "1e308", "--out", str(out)], capsys)
     assert_one_line_error(code, err, "pixels NaN or infinite", "Lower the image lr")
     assert code == 3 and not (out / "meta.json").exists()
+
+
+CPU_OOM = (
+    "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate 77309411292 bytes."
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "asked"),
+    [
+        (RuntimeError(CPU_OOM), "(72.0 GiB asked)"),  # evaluate --model width=2147483647,depth=2 on this machine
+        (RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79.1 GiB"), "(20.00 GiB asked)"),
+        (MemoryError(), "out of memory:"),
+    ],
+)
+def test_an_allocation_the_machine_refuses_is_one_line_not_an_internal_error(
+    error: Exception, asked: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(importlib.import_module("nas_proxy.evaluate"), "evaluate", refused)  # the module (the package exports the function)
+    assert main(["evaluate", "somewhere", "--device", "cpu", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("nasproxy evaluate: error: out of memory") and asked in err and err.count("\n") == 1, err
+    assert "internal error" not in err
+
+
+def test_other_runtime_errors_stay_internal_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(importlib.import_module("nas_proxy.evaluate"), "evaluate", broken)
+    assert main(["evaluate", "somewhere", "--device", "cpu", "--quiet"]) == 1
+    assert "internal error: RuntimeError: shape mismatch" in capsys.readouterr().err
