@@ -16,7 +16,7 @@ import torch
 
 from nas_proxy import checks
 from nas_proxy.data import load_dataset
-from nas_proxy.errors import ArtifactError
+from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.progress import meter
 from nas_proxy.protocols import EvaluateOptions
@@ -63,14 +63,7 @@ def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tup
     d = synthetic.dataset
     size = int(d["image_size"][0])
     dataset = load_dataset(d["name"], data_root or synthetic.meta.get("data_root"), image_size=size)
-    if list(dataset.image_size) != list(d["image_size"]) or dataset.channels != d["channels"] or dataset.num_classes != d["num_classes"]:
-        raise ArtifactError(
-            f"{synthetic.path} was distilled from {d['name']} with images {d['channels']}x{d['image_size']} and {d['num_classes']} classes; the data found now differ"
-        )
-    if [round(v, 4) for v in dataset.mean] != [round(v, 4) for v in d["mean"]]:
-        raise ArtifactError(
-            f"{synthetic.path} used normalisation mean {d['mean']}, the data found now give {list(dataset.mean)}: not the same dataset"
-        )
+    dataset.check_described(d, str(synthetic.path))
     return dataset.test_x, dataset.test_y, dataset.flip
 
 
@@ -95,6 +88,8 @@ def evaluate(
     cfg.validate()
     spec = ConvNetSpec.parse(model) if isinstance(model, str) else (model or ConvNetSpec())
     syn = load_synthetic(path)
+    if hard_labels and syn.soft_labels is None:  # an option silently ignored is a run the user did not ask for
+        raise InvalidArgumentError(f"--hard-labels changes nothing: {path} has no soft labels (distill --soft-labels N): drop it")
     test_x, test_y, flip = load_real_test(syn, data_root)
     dev = resolve_device(device)
     shape = tuple(syn.images.shape[1:])

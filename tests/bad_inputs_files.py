@@ -308,6 +308,7 @@ def _png_header_only(path: Path, width: int, height: int) -> None:
 
 def _images(img: Path) -> None:
     fabricate.image_folder(img / "one-image", ["cat", "dog"], 3)
+    fabricate.image_folder(img / "two-classes", ["cat", "dog"], 3)  # readable: what a set's meta.json may name falsely
     for extra in (img / "one-image" / "dog").glob("[12].png"):
         extra.unlink()
     fabricate.image_folder(img / "corrupt", ["cat", "dog"], 3)

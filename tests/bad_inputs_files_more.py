@@ -191,6 +191,7 @@ def _artifacts(root: Path, huge: Path) -> None:
     _variant(root, "uint8-images", tensors={"images": (images * 40 + 100).clamp(0, 255).to(torch.uint8), "labels": labels})
     _variant(root, "hash-number", {"tensors_sha256": 5})
     _variant(root, "dataset-unknown", {"dataset": {**dataset, "name": "imagenet"}})
+    _variant(root, "dataset-other", {"dataset": {**dataset, "name": "imagefolder:img/two-classes"}})  # digits images under another name
     _variant(root, "class-names-numbers", {"dataset": {**dataset, "class_names": list(range(10))}})
     png = _variant(root, "png-tensors")
     shutil.copy(png / "grid.png", png / "synthetic.safetensors")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import ArtifactError, InvalidArgumentError
 from nas_proxy.protocols import DataRef
 
 
@@ -42,6 +43,24 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def check_described(self, described: dict[str, Any], what: str) -> None:
+        """Refuse this dataset for an artifact (``what``) whose ``meta.json`` described the data it was made
+        from as ``described`` (``describe()``'s record) when shapes, classes or normalisation differ: the
+        wrong files under the name, or a meta.json naming one dataset over another's images (a network built
+        for one would meet the other's images in its first layer, or in every trial of a search)."""
+        name = described.get("name")
+        shape = [described.get("channels"), *list(described.get("image_size") or [])]
+        if shape != [self.channels, *self.image_size] or described.get("num_classes") != self.num_classes:
+            raise ArtifactError(
+                f"{what} was made from {name} with {described.get('num_classes')} classes of {'x'.join(map(str, shape))} images; "
+                f"the data found now for {name} have {self.num_classes} classes of {self.channels}x{self.image_size[0]}x{self.image_size[1]}: "
+                "not the data it was made from (its meta.json names another dataset, or --data-root points elsewhere)"
+            )
+        if [round(float(v), 4) for v in described.get("mean") or []] != [round(v, 4) for v in self.mean]:
+            raise ArtifactError(
+                f"{what} used normalisation mean {described.get('mean')}, the data found now for {name} give {list(self.mean)}: not the same dataset"
+            )
 
     def describe(self) -> dict[str, object]:
         """JSON-able facts recorded in every artifact made from this dataset."""

@@ -35,7 +35,7 @@ from nas_proxy import checks
 from nas_proxy.data import stratified_split
 from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
 from nas_proxy.distill.config import SoftLabelConfig
-from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import write_bytes
 from nas_proxy.progress import meter
 from nas_proxy.training import TrainConfig, accuracy, train_model
@@ -196,10 +196,7 @@ def soft_labels(
 
     d, split = meta["dataset"], meta["split"]
     dataset = load_dataset(d["name"], data_root, image_size=int(d["image_size"][0]))
-    if dataset.num_classes != d["num_classes"] or list(dataset.image_size) != list(d["image_size"]) or dataset.channels != d["channels"]:
-        raise ArtifactError(
-            f"the set was made from {d['name']} with {d['num_classes']} classes of {d['channels']}x{d['image_size']} images; the data found now differ"
-        )
+    dataset.check_described(d, "the set")
     space_name = config.space or meta.get("config", {}).get("nets") or DEFAULT_SPACE
     specs = teacher_specs(config, space_name, seed, (dataset.channels, *dataset.image_size), dataset.num_classes)
     if config.images is not None and config.images < dataset.num_classes:

@@ -89,6 +89,7 @@ class ProxyContext:
         syn = load_synthetic(synthetic_dir)
         d, split = syn.dataset, syn.meta["split"]
         dataset = load_dataset(d["name"], data_root or syn.meta.get("data_root"), image_size=int(d["image_size"][0]))
+        dataset.check_described(d, str(syn.path))  # else every trial fails at the first layer that meets the validation images
         splits = dataset.split(int(split["seed"]), float(split["val_fraction"]))
         return cls(syn, splits.val_x, splits.val_y, dataset.flip, resolve_device(device), config or ProxyConfig())
 
