@@ -27,7 +27,11 @@ from tests.conftest import tiny_config
 # tolerance, which only absorbs float rounding that differs between CPUs. The DataDAM cases name the
 # recipe they ran then (the paper's power 4; instance norm, the default until RESULTS.md §19).
 BEFORE: dict[str, tuple[dict[str, object], tuple[float, float, float], list[float]]] = {
-    "datadam": ({"net_norm": "instancenorm", "attention_power": 4.0}, (-8.868033940438181, 9837.285269348416, -10.39650270060649), [623.653, 782.285, 647.47]),
+    "datadam": (
+        {"net_norm": "instancenorm", "attention_power": 4.0},
+        (-8.868033940438181, 9837.285269348416, -10.39650270060649),
+        [623.653, 782.285, 647.47],
+    ),
     "dm": ({"method": "dm"}, (6.031646536663175, 4570.494331300259, 65.00460597169487), [14.9493, 12.0715, 15.14]),
     "random": ({"method": "random", "ipc": 3}, (60.465838611125946, 6903.262411057949, 87.78480633729629), []),
     "datadam-noise-bn": (
