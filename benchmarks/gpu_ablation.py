@@ -11,8 +11,8 @@ ignored path, or ``benchmarks/gpu/SECTION-state.tar.gz``, committed). Every call
   ground-truth split, at the paper's and the official code's iteration counts, until the deadline;
   ``OUT/distill-ablation/ablation.md`` and ``scores.csv``; the JSON goes into results.json.
 - ``paper-protocol``: the field's protocol (``nasproxy evaluate``'s: ConvNet-3, 1,000 epochs, 5
-  networks) on DataDAM and DM sets at IPC 10, 1 and 50 (that order), each at 8,000 iterations (the
-  paper) and then extended to 20,000 (the official code), beside REFERENCE.md §2's published anchors;
+  networks) on DataDAM and DM sets of their papers' recipes (``PAPER``: instance norm; DataDAM's power 4)
+  at IPC 10, 1 and 50 (that order), each at 8,000 iterations (the paper) and then extended to 20,000 (the official code), beside REFERENCE.md §2's published anchors;
   network r of a set is ``evaluate(runs=1, seed=SEED + r)``, one at a time so that a call cut short
   keeps every network it finished. ``OUT/paper-protocol/paper.md``.
 """
@@ -33,6 +33,8 @@ from gpu_common import write_json
 from gpu_context import Context, Recorder
 
 STATE_RESERVE_S = 20.0  # kept at the end of a section to write its outputs and pack its state
+# paper-protocol: each method's paper recipe, pinned (distill's DataDAM default is the official code's since RESULTS.md §19)
+PAPER = {"datadam": ["--net-norm", "instancenorm", "--attention-power", "4"], "dm": ["--net-norm", "instancenorm"]}
 # REFERENCE.md §2, Fashion-MNIST, ConvNet, IPC 1 / 10 / 50 (no DM or DataDAM number is published for it)
 ANCHORS = {"DC": {1: 70.5, 10: 82.3, 50: 83.6}, "DSA": {1: 70.6, 10: 84.6, 50: 88.7}}
 
@@ -130,7 +132,7 @@ def _distill(ctx: Context, folder: Path, method: str, ipc: int, iterations: int)
         return {"status": "reused"}
     if ctx.left() - STATE_RESERVE_S < 10:
         return {"status": "stopped", "reason": f"{ctx.left():.0f} s left"}
-    cmd = ["--dataset", "fashion-mnist", "--method", method, "--ipc", str(ipc), "--iterations", str(iterations)]
+    cmd = ["--dataset", "fashion-mnist", "--method", method, "--ipc", str(ipc), "--iterations", str(iterations), *PAPER[method]]
     cmd += ["--device", p.device, "--seed", str(ctx.seed), "--batch-real", str(p.batch_real), "--quiet", "--out", str(folder)]
     cmd += ["--data-root", ctx.data_root() or ""] if ctx.data_root() else []
     cmd += ["--resume"] if (folder / "checkpoint.safetensors").is_file() else ["--force"]

@@ -5,7 +5,8 @@ on a GPU a proxy trial is 0.1-0.4 s, so all 100 fit in a minute per proxy. Every
 project's command lines (``nasproxy distill``, ``benchmarks/fidelity.py``), one subprocess per step, so that a
 step cut at the deadline loses only itself and fidelity.py's per-architecture cache keeps what was scored:
 
-1. DataDAM and DM IPC-10 sets (``Plan.fid_distill_iterations``), the random real subset;
+1. DataDAM and DM IPC-10 sets with distill's defaults (DataDAM: the official code's recipe since RESULTS.md §19;
+   before, the paper's) at ``Plan.fid_distill_iterations``, the random real subset;
 2. one ``fidelity.py`` run per synthetic set (its scores cached per architecture), then, where this tree's
    fidelity.py takes them, the committed calibrated proxy profile (``--proxy-profile``) and the seed-averaged
    proxy (``--proxy-seeds 4``) on the random subset and the DataDAM set; every proxy's per-architecture

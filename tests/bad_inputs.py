@@ -794,7 +794,7 @@ BADIN: list[Case] = [
     Case(f"{D.replace(' --iterations 1', '')} --method random --real-per-class 1", "real_per_class changes nothing with method random"),
     Case(f"{D} --method dm --attention-power 1", "attention_power changes nothing with method dm (it is an option of method datadam)"),
     Case(f"{D} --method dm --lambda 0.1", "lambda_mmd changes nothing with method dm"),
-    Case(f"{D} --batchnorm-stats own", "batchnorm_stats changes nothing without a batch-norm network"),
+    Case(f"{D} --method dm --batchnorm-stats own", "batchnorm_stats changes nothing without a batch-norm network"),  # dm: instance norm
     Case(f"{D} --teacher-space convnet-cpu", "--teacher-space (space) changes nothing without teachers (--soft-labels N)"),
     Case(f"{D} --soft-labels 0 --teacher-dir teachers", "--teacher-dir (cache) changes nothing without teachers"),
     Case("soft-labels syn --temperature 2 --device cpu --quiet", "--temperature (temperature) changes nothing without teachers"),

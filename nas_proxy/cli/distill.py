@@ -39,7 +39,7 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     option(p, "--image-size", type=integer, help="image folders: side after resize", field=(DistillConfig, "image_size"))
     from_config(p.add_argument("--ipc", type=integer, required=True, help="synthetic images per class"), "distill")
     option(p, "--method", choices=METHODS.names(), field=(DistillConfig, "method"))
-    option(p, "--iterations", type=integer, field=(DistillConfig, "iterations"), also=" (paper)")
+    option(p, "--iterations", type=integer, field=(DistillConfig, "iterations"), also=": the official code's; the paper's is 8000")
     option(p, "--batch-real", type=integer, help="real images per class per iteration", field=(DistillConfig, "batch_real"))
     p.add_argument("--image-lr", type=finite_float, help="SGD lr on the pixels (default: 1.0 for ipc <= 50, else 10)")
     p.add_argument("--lambda", dest="lambda_mmd", type=finite_float, help="MMD weight (default: 0.01 up to 32 px, else 0.02)")
@@ -47,15 +47,16 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         p,
         "--attention-power",
         type=finite_float,
-        help="p of the attention maps: paper 4, official code 1",
+        help="datadam: p of the attention maps: official code 1 (measured best, RESULTS.md §19), paper 4",
         field=(DistillConfig, "attention_power"),
     )
     option(
         p,
         "--net-norm",
         choices=NORMALIZATIONS,
-        help="distillation network norm: paper instancenorm, official code batchnorm",
+        help="distillation network norm: official DataDAM code batchnorm (measured best, RESULTS.md §19), paper instancenorm",
         field=(DistillConfig, "net_norm"),
+        none="the method's own: datadam batchnorm, dm instancenorm",
     )
     p.add_argument(
         "--nets",
@@ -70,6 +71,7 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         field=(DistillConfig, "batchnorm_stats"),
         help="batch-norm networks: real = the synthetic batch uses the real batch's statistics (DC), own = each its own "
         "(official DataDAM code)",
+        none="own with one network, as the official code; real with --nets",
     )
     option(
         p,

@@ -102,7 +102,10 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     if not (out / CHECKPOINT).is_file():
         raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint; start again with --force")
     checkpoint = read_checkpoint(out / CHECKPOINT)
-    differ = {k: (v, config.identity().get(k)) for k, v in checkpoint["identity"].items() if config.identity().get(k) != v}
+    # the fields idle now are left out on both sides: a checkpoint of an older version stored every field
+    # (net_norm with nets, batchnorm_stats with instance norm), and they change nothing in this run
+    now, idle = config.identity(), config.idle_options()
+    differ = {k: (v, now.get(k)) for k, v in checkpoint["identity"].items() if k not in idle and now.get(k) != v}
     if differ:
         listed = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(differ.items()))
         raise OutputConflictError(f"{out} holds a different run ({listed}); use its options to continue it, or --force to replace it")

@@ -51,6 +51,8 @@ class DistillMethod(ABC):
 
     optimises: ClassVar[bool] = True  # False: the result is the initial real subset, ``loss`` is never called
     terms: ClassVar[tuple[str, ...]] = ("loss",)  # what ``loss`` returns, in logging order; "loss" first
+    # the norm of the method's own distillation ConvNet: DistillConfig.net_norm's default (None)
+    net_norm: ClassVar[str] = "instancenorm"
 
     def for_images(self, image_size: tuple[int, int]) -> Self:
         """This method with its image-size-dependent defaults filled in, for images (H, W)."""
@@ -76,6 +78,7 @@ class DataDAM(DistillMethod):
     """
 
     terms = ("loss", "sam", "mmd")
+    net_norm = "batchnorm"  # the official code's (the paper's is instance norm): measured best, RESULTS.md §19
     attention_power: float  # p in sum_c |f_c|^p
     lambda_mmd: float | None  # weight of MMD; None: 0.01 up to 32 px, 0.02 above (paper)
 
@@ -99,6 +102,7 @@ class DistributionMatching(DistillMethod):
     """MMD of the embeddings only (Zhao & Bilen, WACV 2023), unscaled as in its code."""
 
     terms = ("loss", "mmd")
+    net_norm = "instancenorm"  # DM's paper and code, as measured (RESULTS.md §19)
 
     def loss(self, real: Features, syn: Features, num_classes: int) -> dict[str, Tensor]:
         from nas_proxy.distill.losses import mmd_loss
@@ -112,7 +116,7 @@ class DistributionMatching(DistillMethod):
 class RandomSubset(DistillMethod):
     """A random real subset of IPC images per class: the baseline every table compares with."""
 
-    optimises = False
+    optimises = False  # no network: net_norm is irrelevant (the base's is kept)
 
     def loss(self, real: Features, syn: Features, num_classes: int) -> dict[str, Tensor]:
         """Zero: the subset is kept as drawn (the runner does not call it, as ``optimises`` is False)."""

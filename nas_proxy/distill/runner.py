@@ -199,7 +199,7 @@ def distill(
         "seed": config.seed,
         "iterations_done": total,
         # amp as it ran, not as asked (no autocast on the CPU); defaults filled in under "resolved"
-        "config": {**config.to_dict(), "amp": hp.amp, "resolved": hp.to_dict()},
+        "config": {**config.resolved().to_dict(), "amp": hp.amp, "resolved": hp.to_dict()},
         "device": str(device),
         "seconds": round(state.seconds, 3),
         "loss": loss_summary(state.history, hp.method.terms),
@@ -304,7 +304,7 @@ def _optimise(
     shape = (int(pool.x.shape[1]), *size)
 
     def prepare(net: nn.Module) -> nn.Module:
-        return shard.prepare(net, config.batchnorm_stats)
+        return shard.prepare(net, config.batchnorm_rule())
 
     nets = OneNet(hp.net, shape, K, device, prepare) if hp.space is None else SpaceNets(hp.space, shape, K, device, prepare)
     frozen = _real_rows(config, len(classes), device)[:, None, None, None] if config.real_per_class else None  # hybrid

@@ -190,7 +190,7 @@ def _run_shard(
     out = Path(out)
     shard_config = replace(config, device=str(device))
     shard_dir = out / SHARDS / f"{rank}-of-{world}"
-    batchnorm = uses_batchnorm(config.nets, config.net_norm)
+    batchnorm = uses_batchnorm(config.nets, config.distill_norm())
     coupled = batchnorm or config.nets is not None  # a space run normalises each step by the whole loss (all ranks')
 
     prepared = _agree(lambda: _prepare(out, shard_dir, shard_config, world, resume, force), objects)

@@ -211,3 +211,49 @@ def test_a_committed_run_resumes_elsewhere_only_under_its_own_protocol(tmp_path:
     (tmp_path / "ablation.json").write_text("{not json")
     with pytest.raises(InvalidArgumentError, match="not an ablation output folder"):
         da.finished(tmp_path, protocol)
+
+
+def test_every_variant_pins_its_recipe_whatever_distills_defaults() -> None:
+    """The variants keep their measured meaning when distill's defaults change (they did in RESULTS.md
+    §19): each single-network DataDAM or DM variant names its norm, each DataDAM variant its power."""
+    import shlex
+
+    import distill_ablation
+
+    for v in distill_ablation.VARIANTS:
+        flags = shlex.split(v.flags)
+        method = distill_ablation.flag_value(flags, "--method")
+        if method == "random":
+            continue
+        assert ("--net-norm" in flags) != ("--nets" in flags), v.name  # --net-norm is idle (refused) with --nets
+        assert "--iterations" in flags, v.name
+        if method == "datadam":
+            assert "--attention-power" in flags, v.name
+        if "--nets" in flags or distill_ablation.flag_value(flags, "--net-norm") == "batchnorm":
+            assert "--batchnorm-stats" in flags, v.name
+
+
+def test_the_committed_state_holds_each_finished_set_under_its_variants_flags(tmp_path: Path) -> None:
+    """benchmarks/gpu/distill-ablation-state.tar.gz, as the GPU section runs it (--device cuda --seed 0,
+    the default dataset): every finished set is found under the key its variant's flags give now and
+    taken as it is, never distilled again (a deadline already past: nothing else may run)."""
+    import shlex
+
+    import distill_ablation
+
+    with tarfile.open(BENCHMARKS / "gpu" / "distill-ablation-state.tar.gz") as t:
+        t.extractall(tmp_path, filter="data")
+    work = tmp_path / "state"
+    args = distill_ablation.parse_args(["--device", "cuda", "--seed", "0", "--work", str(work)])
+    args.data_root = None
+    fill = {"iterations": "8000", "official_iterations": "20000", "calibration": str(work / "calibration.json")}
+    finished = {p.name for p in (work / "sets").iterdir() if (p / "meta.json").is_file()}
+    found = {}
+    for v in distill_ablation.VARIANTS:
+        flags = shlex.split(v.flags.format(**fill))
+        folder = distill_ablation.set_folder(work, v.name, flags, args)
+        if folder.name in finished:
+            found[v.name] = distill_ablation.distill(flags, folder, args, deadline=0.0)["status"]
+    assert len(found) == len(finished) >= 5  # no finished set is orphaned by a change of its variant's flags
+    assert set(found.values()) == {"reused"}
+    assert {"random-ipc10", "datadam-ipc10", "dm-ipc10", "official-ipc10", "spaceaware-ipc10"} <= set(found)

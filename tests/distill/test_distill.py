@@ -35,9 +35,12 @@ def test_artifact_is_self_describing(tiny_run: Path) -> None:
         "val_size": meta["split"]["val_size"],
     }
     assert meta["method"] == "datadam" and meta["iterations_done"] == 6 and meta["seed"] == 0
-    assert meta["config"]["attention_power"] == 4.0 and meta["config"]["net_norm"] == "instancenorm"
+    # the defaults as resolved (RESULTS.md §19: the official code's recipe), never None
+    assert meta["config"]["attention_power"] == 1.0 and meta["config"]["net_norm"] == "batchnorm"
+    assert meta["config"]["batchnorm_stats"] == "own"
     resolved = meta["config"]["resolved"]
-    assert resolved == {**resolved, "image_lr": 1.0, "batch_real": 8, "method": {"attention_power": 4.0, "lambda_mmd": 0.01}}
+    assert resolved == {**resolved, "image_lr": 1.0, "batch_real": 8, "method": {"attention_power": 1.0, "lambda_mmd": 0.01}}
+    assert "normalization=batchnorm" in resolved["distillation_net"]
     assert meta["package_version"] and meta["loss"]["windows"] == 3
     with Image.open(tiny_run / "grid.png") as grid:  # one row per class, two images per row
         assert grid.size == (2 * 17 + 1, 10 * 17 + 1)

@@ -146,7 +146,10 @@ def test_the_batch_norm_rule_is_recorded_and_changes_a_batch_norm_run_only(tmp_p
     }
     assert runs["real"].meta["config"]["batchnorm_stats"] == "real"
     assert not torch.equal(images(runs["real"].path), images(runs["own"].path))
-    instance = [distill(tiny_config(batchnorm_stats=rule), tmp_path / f"in-{rule}", progress=False).path for rule in ("real", "own")]
+    instance = [
+        distill(tiny_config(net_norm="instancenorm", batchnorm_stats=rule), tmp_path / f"in-{rule}", progress=False).path
+        for rule in ("real", "own")
+    ]
     assert torch.equal(images(instance[0]), images(instance[1]))
 
 
