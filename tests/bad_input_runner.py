@@ -29,7 +29,7 @@ BUSY_PORT = "{busy_port}"  # in ``args``: a TCP port of 127.0.0.1 that another s
 @dataclass(frozen=True)
 class Case:
     """``args``: the command line after ``nasproxy``; ``needle``: a piece of the expected message;
-    ``fixed``: the issue that fixed this input (9 or 16; 31: branch probe31; 0: refused right from the start): before it,
+    ``fixed``: the issue that fixed this input (9 or 16; 31: branch probe31; 32: its notes, the stop after; 0: refused right from the start): before it,
     a traceback, an internal error, a file written, exit 0, garbage results or the wrong cause named."""
 
     args: str
@@ -152,7 +152,8 @@ traceback or an internal error, exit 0 (garbage results), more than one line, a 
 a file outside the synthetic set read. "fixed (16)" marks the {fixed16} inputs, among the {issue16} that issue
 16 lists and {more16} more in the same spirit, that were mishandled before issue 16, by those measures
 or by naming the wrong cause. "fixed (31)" marks the {fixed31} inputs of branch probe31 (tried as a
-stranger would) that were mishandled before it, by those measures or by quoting a long value whole.
+stranger would) that were mishandled before it, by those measures or by quoting a long value whole;
+"fixed (32)" the {fixed32} that the next stop fixed from that probe's notes.
 `{busy_port}` is a port another socket listens on while the case
 runs; `\\n`, `\\t` and `\\udcff` stand for a newline, a tab and a byte that is not UTF-8.
 
@@ -202,6 +203,7 @@ def header(outcomes: list[tuple[Case, Outcome]]) -> str:
         "{total}": len(outcomes),
         "{fixed16}": sum(c.fixed == 16 for c, _ in outcomes),
         "{fixed31}": sum(c.fixed == 31 for c, _ in outcomes),
+        "{fixed32}": sum(c.fixed == 32 for c, _ in outcomes),
         "{issue16}": len(ISSUE16),
         "{more16}": len(MORE16),
     }

@@ -815,9 +815,9 @@ BADIN: list[Case] = [
     ),
     Case(f"{P} --dataset digits --proxy naswot --pruner hyperband", "--pruner hyperband changes nothing with naswot"),
     Case(f"{S} --hard-labels", "no set it trains on has soft labels"),
-    Case(f"{E} --hard-labels", "--hard-labels changes nothing: syn has no soft labels"),  # fixed (32): before, exit 0
+    Case(f"{E} --hard-labels", "--hard-labels changes nothing: syn has no soft labels", 32),  # before, exit 0
     # a meta.json naming another dataset than its images': before, every search trial failed (shapes) with the study written, exit 1
-    Case(S.replace("--synthetic syn", "--synthetic art/dataset-other"), "not the data it was made from"),
+    Case(S.replace("--synthetic syn", "--synthetic art/dataset-other"), "not the data it was made from", 32),
     Case(
         f"{P} --dataset digits --ladder synflow:1.0,early@1ep:0.5,full:1 --proxy-seeds 2",
         "--proxy-seeds (proxy training on a set) changes nothing with synflow, early@1ep: no proxy of this search trains on a set",
