@@ -96,6 +96,9 @@ def quartiles(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "q1": q[0], "q3": q[2], "min": min(values), "max": max(values)}
 
 
+CUDA_ONLY = ("fast-nchw", "fast-eager", "fast-cudnn-benchmark")  # option variants that are FAST itself off CUDA
+
+
 def option_variants(epochs: int) -> dict[str, tuple[GroundTruthConfig, bool]]:
     """The fast protocol with one of its step options changed, and whether cuDNN benchmarks its algorithms:
     which option pays, or costs, on which architecture (RESULTS.md §19b: the fast protocol gained 2-3x on
@@ -118,6 +121,8 @@ def run_trainer_section(ctx: Context, rec: Recorder) -> None:
         "fast": (replace(FAST, epochs=p.tr_epochs), False),
         **option_variants(p.tr_epochs),
     }
+    if data.device.type != "cuda":  # channels-last, the CUDA graph and cuDNN's benchmark act on CUDA only: the fast protocol again
+        variants = {k: v for k, v in variants.items() if k not in CUDA_ONLY}
     rec.set("protocols", {k: v.to_dict() | ({"cudnn_benchmark": True} if bench else {}) for k, (v, bench) in variants.items()})
     rec.set("train_images", int(data.train_x.shape[0]))
     rows: list[dict[str, Any]] = []
