@@ -182,7 +182,7 @@ def make_plan(dry_run: bool) -> Plan:
         tr_reserve_s=5.0,
         hz_archs=3,
         hz_horizons=(1, 2),
-        hz_workers=2,  # the pool, as on the GPU (tests/project/test_gpu_trainer.py compares it with one process)
+        hz_workers=1,  # in the section's process (the pool: tests/project/test_gpu_trainer.py's drill compares it with this)
         hz_min_left_s=2.0,
         s7_space="convnet-small",  # 6 architectures: the dry run also searches its space whole
         s7_trials=6,

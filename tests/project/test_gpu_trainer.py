@@ -90,7 +90,7 @@ def test_horizon_section_chooses_by_its_rule_and_a_second_call_resumes(tmp_path:
     assert (ctx.out / "horizon" / "state.tar.gz").is_file()
 
 
-# drill tier (CI): the horizon section's test above runs the pool of the dry plan; this compares it with one process
+# drill tier (CI): the GPU plan's pool of worker processes against the dry plan's one process
 @pytest.mark.drill
 def test_the_horizon_pool_trains_what_one_process_trains_and_stops_at_the_deadline(tmp_path: Path, one_thread: None) -> None:
     from dataclasses import replace
@@ -100,13 +100,14 @@ def test_the_horizon_pool_trains_what_one_process_trains_and_stops_at_the_deadli
     ctx = context(tmp_path)
     data = real_data(ctx)
     jobs = [(spec, seed, 1) for spec, _ in sample(ctx, data, 2) for seed in (0, 1)]
-    pooled = dict(horizon_trainings(ctx, data, jobs))  # the dry plan's 2 worker processes
-    alone = dict(horizon_trainings(replace(ctx, plan=replace(ctx.plan, hz_workers=1)), data, jobs))
+    pool = replace(ctx, plan=replace(ctx.plan, hz_workers=2))  # 2 worker processes, as the GPU plan's 4
+    pooled = dict(horizon_trainings(pool, data, jobs))
+    alone = dict(horizon_trainings(ctx, data, jobs))  # the dry plan's: in this process
     assert len(pooled) == 4 and pooled.keys() == alone.keys()
     assert {k: v["val_accuracy"] for k, v in pooled.items()} == {
         k: v["val_accuracy"] for k, v in alone.items()
     }  # same seeds, same trainings
-    late = replace(ctx, deadline=time.time() + 1)  # less left than the section keeps: nothing starts, no worker stays
+    late = replace(pool, deadline=time.time() + 1)  # less left than the section keeps: nothing starts, no worker stays
     assert dict(horizon_trainings(late, data, jobs)) == {}
     assert not multiprocessing.active_children()
 
