@@ -35,14 +35,11 @@ def out_of_memory(error: BaseException) -> str | None:
         or (isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text))
     ):
         return None
-    asked = re.search(r"tried to allocate (\d+) bytes", text) or re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]iB)", text)
-    size = (
-        ""
-        if asked is None
-        else f" ({int(asked.group(1)) / 2**30:,.1f} GiB asked)"
-        if asked.group(1).isdigit()
-        else f" ({asked.group(1)} asked)"
-    )
+    size = ""
+    if cpu := re.search(r"tried to allocate (\d+) bytes", text):  # torch's CPU allocator
+        size = f" ({int(cpu.group(1)) / 2**30:,.1f} GiB asked)"
+    elif cuda := re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]iB)", text):
+        size = f" ({cuda.group(1)} asked)"
     return f"out of memory{size}: what this command was asked to hold does not fit in this machine's memory; a smaller model, batch or dataset would"
 
 

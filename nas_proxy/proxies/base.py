@@ -155,6 +155,10 @@ class Proxy(ABC):
     def prepare(self) -> None:  # noqa: B027 (an optional hook: most proxies need nothing)
         """Once per run, before :meth:`cache_key` and :meth:`score` (make files, read metadata)."""
 
+    def ready(self) -> None:  # noqa: B027 (an optional hook: most proxies load nothing)
+        """After :meth:`prepare`, load now what :meth:`score` would load at its first call, so that its
+        problems show before a study is made (a search calls it for the proxy it scores with itself)."""
+
     @abstractmethod
     def cache_key(self) -> str:
         """A file-name-safe key of everything that determines the scores (same inputs, same key)."""

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.proxies.base import Proxy, Report, RunSetup, Scored, cache_key, register
 from nas_proxy.synthetic import load_synthetic, one_off_seconds, proxy_name
-
-if TYPE_CHECKING:  # torch is imported where a proxy first trains
-    from nas_proxy.trainers.synthetic_set import ProxyContext
 
 RANDOM = "random"  # the distillation method name of a random real subset
 _RANDOM_NAME = re.compile(r"random-ipc(?P<ipc>.*)")
@@ -119,14 +116,14 @@ class SyntheticSetProxy(Proxy):
         meta = load_synthetic(self.path).meta
         self.one_off_seconds = one_off_seconds(meta, self.setup.training.hard_labels)  # the teachers' too when their labels train
         self.sha256 = str(meta["tensors_sha256"])
-        self._context = self._load()  # the set and its real data, checked against each other before any study is made
 
-    def _load(self) -> ProxyContext:
+    def ready(self) -> None:
         from nas_proxy.trainers.synthetic_set import ProxyContext
 
-        s = self.setup
-        assert self.path is not None, "prepare() first"
-        return ProxyContext.load(self.path, s.device, s.training, s.data.data_root)
+        if self._context is None:  # the set and its real data, checked against each other (Dataset.check_described)
+            assert self.path is not None, "prepare() first"
+            s = self.setup
+            self._context = ProxyContext.load(self.path, s.device, s.training, s.data.data_root)
 
     def cache_key(self) -> str:
         return f"proxy-{cache_key(self.sha256, self.setup.training.to_dict(), self.setup.seed)}"
@@ -142,8 +139,7 @@ class SyntheticSetProxy(Proxy):
 
     def score(self, spec: dict[str, Any], arch_id: str, report: Report | None = None) -> Scored:
         s = self.setup
-        if self._context is None:
-            self._context = self._load()
+        self.ready()
         got = self._context.score(s.space, spec, s.seed, report)
         seeds = got.seed_attrs()  # seed_scores, seed_std with seeds K > 1
         details = {  # scalars only: the dashboard lists, sorts and plots them (any other it prints as clipped JSON)

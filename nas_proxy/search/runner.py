@@ -344,6 +344,7 @@ def search(
     c, h, w = target.input_shape
     check_max_params(space, config.max_params, c, target.num_classes, (h, w))
     target.proxy.prepare()  # a random subset is made here, before the workers start
+    target.proxy.ready()  # its real data loaded and checked before a study is made (worker 0 below scores with it)
     if ladder is not None:
         Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made
     opened = storage if isinstance(storage, Storage) else open_storage(storage_url, study_name, *heartbeat)
