@@ -36,6 +36,7 @@ from gpu_context import BENCHMARKS, Context, Recorder
 
 from nas_proxy.correlate.metrics import spearman
 from nas_proxy.errors import DivergedError
+from nas_proxy.files import write_json
 from nas_proxy.protocols import TRAINING_PROTOCOLS, GroundTruthConfig
 from nas_proxy.spaces import Spec, arch_id, build_model, get_space
 from nas_proxy.trainers.fulldata import DataRef, RealData, train_one
@@ -238,7 +239,7 @@ def run_horizon_section(ctx: Context, rec: Recorder) -> None:
     data = real_data(ctx)
     plan_path = state / "archs.json"  # drawn once: every call of the study trains the same architectures
     if not plan_path.is_file():
-        plan_path.write_text(json.dumps([s for s, _ in sample(ctx, data, p.hz_archs)], indent=1) + "\n")
+        write_json(plan_path, [s for s, _ in sample(ctx, data, p.hz_archs)])
     specs = {arch_id(s): s for s in json.loads(plan_path.read_text())}
     archs = list(specs)
     rec.set("protocol", FAST.to_dict())
@@ -248,12 +249,12 @@ def run_horizon_section(ctx: Context, rec: Recorder) -> None:
     jobs = [(specs[aid], seed, epochs) for aid, seed, epochs in todo]
     for key, record in horizon_trainings(ctx, data, jobs):
         results[key] = record
-        results_path.write_text(json.dumps(results, indent=1) + "\n")
+        write_json(results_path, results)  # whole or not at all: a kill mid-write leaves the last one
         rec.set("done", len(results))
     if any(horizon_key(arch_id(spec), seed, epochs) not in results for spec, seed, epochs in jobs):
         rec.set("reason", "stopped at the deadline: the next call continues")
     analysis = choose_horizon(results, archs, p.hz_horizons, p.hz_seeds)
-    (state / "analysis.json").write_text(json.dumps(analysis, indent=1) + "\n")
+    write_json(state / "analysis.json", analysis)
     rec.set("archs", archs)
     rec.set("result", analysis)
     rec.set("diverged", sorted(k for k, v in results.items() if "diverged" in v))
