@@ -29,7 +29,9 @@ repeatable, the later folder winning) takes every variant that run finished, und
 the work folder is gone. ``--deadline-seconds`` stops starting work after that many seconds (a distillation running
 then is stopped after its iteration, with a checkpoint). Distillations run in this process
 (``nasproxy distill``'s own code, ``run_distill``), so a set costs no start-up. Writes ``ablation.json``, ``ablation.md`` and
-``scores.csv`` into ``--out`` after every variant.
+``scores.csv`` into ``--out`` after every variant that adds a row (once more at the end).
+``--report-only`` rebuilds them from ``--work`` alone: it distils and trains nothing and needs no
+device (a GPU run's returned state, read on a laptop).
 """
 
 from __future__ import annotations
@@ -249,7 +251,7 @@ def distill(flags: list[str], folder: Path, args: argparse.Namespace, deadline: 
     if meta.is_file() and (wanted is None or json.loads(meta.read_text())["iterations_done"] >= int(wanted)):
         return {"status": "reused", "command": shlex.join(["nasproxy", "distill", *cmd])}
     if deadline - time.time() < 10:
-        return {"status": "pending", "reason": "deadline"}
+        return {"status": "pending", "reason": "not finished (--report-only)" if args.report_only else "deadline"}
     code, wall, cpu = run_distill(cmd, deadline)
     out = {
         "command": shlex.join(["nasproxy", "distill", *cmd]),
@@ -264,8 +266,12 @@ def distill(flags: list[str], folder: Path, args: argparse.Namespace, deadline: 
 
 
 def set_folder(work: Path, name: str, flags: list[str], args: argparse.Namespace) -> Path:
-    """Where a variant's set lives: named by what determines it, so a changed recipe never reuses an old set."""
-    key = json.dumps([flags, args.dataset, args.device, args.seed], sort_keys=True)
+    """Where a variant's set lives: named by what determines it, so a changed recipe never reuses an old set.
+    The calibration file is named by its place in ``work``, not by where ``work`` is: a state unpacked
+    elsewhere (another checkout, a test's folder) finds its selected sets."""
+    calibration = str(work / "calibration.json")
+    portable = ["{work}/calibration.json" if f == calibration else f for f in flags]
+    key = json.dumps([portable, args.dataset, args.device, args.seed], sort_keys=True)
     return work / "sets" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
@@ -413,6 +419,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--deadline-seconds", type=float, help="start no work after this many seconds; a distillation is checkpointed")
     p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="the report from --work's sets and cached scores alone: distil and train nothing (--device names the sets' device)",
+    )
+    p.add_argument(
         "--resume-from",
         type=Path,
         action="append",
@@ -433,10 +444,7 @@ def score(entry: dict[str, Any], folder: Path, table: Table, args: argparse.Name
 
     cost = one_off_seconds(meta, args.hard_labels)  # distillation, and its soft labels' teachers
     entry |= {"distill_seconds": cost, "iterations_done": meta["iterations_done"], "tensors_sha256": meta["tensors_sha256"]}
-    if time.time() >= deadline:
-        entry |= {"status": "pending", "reason": "deadline before scoring"}
-        return
-    _, scores, seconds, one_off = _synthetic(str(folder), table, args, args.work, deadline)
+    _, scores, seconds, one_off = _synthetic(str(folder), table, args, args.work, deadline)  # past it: the cached ones
     tried = sum(math.isfinite(s) for s in seconds.values())  # a diverged training has seconds, no score
     failed = tried - sum(math.isfinite(s) for s in scores.values())
     entry |= {"scores": scores, "seconds": seconds, "scored": tried - failed, "failed": failed, "one_off_seconds": one_off}
@@ -494,7 +502,7 @@ def save(report: dict[str, Any], args: argparse.Namespace, load_start: tuple[flo
 def run(args: argparse.Namespace, started: float, load_start: tuple[float, float, float]) -> dict[str, Any]:
     from nas_proxy.cli import _proxy_config
 
-    deadline = started + args.deadline_seconds if args.deadline_seconds else math.inf
+    deadline = -math.inf if args.report_only else started + args.deadline_seconds if args.deadline_seconds else math.inf
     full = read_table(args.table, "test_accuracy", args.promote_seed)
     ids = evaluation_archs(full, args.split, args.max_mflops, args.n_archs, args.subset_seed)
     table = subset(full, ids)
@@ -538,7 +546,6 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, float
         variants[name] = entry
         if name in earlier and earlier[name]["flags"] == v.flags:  # finished by that run: not distilled or scored again
             entry |= earlier[name] | {"note": v.note}
-            report["fidelity"] = summarise(table, variants, args)
             continue
         flags = resolve(v, fill, accepted)
         if isinstance(flags, str):
@@ -552,17 +559,21 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, float
         entry |= {"set": str(folder), "distill_run": ran, "status": ran["status"], "reason": ran.get("reason", "")}
         if (folder / "meta.json").is_file() and ran["status"] in ("reused", "distilled"):
             score(entry, folder, table, args, deadline)
-        report["fidelity"] = summarise(table, variants, args)
-        save(report, args, load_start)
+        if entry["status"] == "done" and time.time() < deadline:  # a new row: saved now, so a kill keeps it
+            report["fidelity"] = summarise(table, variants, args)
+            save(report, args, load_start)
+    report["fidelity"] = summarise(table, variants, args)  # once past the deadline (the bootstrap takes seconds)
     return report
 
 
 def machine(args: argparse.Namespace, load_start: tuple[float, float, float]) -> dict[str, Any]:
+    import torch
     from provenance import machine as where
 
     from nas_proxy.utils import resolve_device
 
-    return where(resolve_device(args.device), load_start) | {
+    device = torch.device("cpu") if args.report_only else resolve_device(args.device)  # the report's machine, not the sets'
+    return where(device, load_start) | {
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "nice": os.nice(0),
         "commit": args.commit,  # of the code this process runs: read when it started

@@ -229,7 +229,7 @@ def _synthetic(
     key = hashlib.sha256(json.dumps([syn.meta["tensors_sha256"], config.to_dict(), args.seed], sort_keys=True).encode()).hexdigest()[:12]
     cache = Cache(out / "cache" / f"proxy-{key}.jsonl")  # scored architectures survive an interruption
     todo = [a for a in table.ids if a not in cache.rows]
-    if todo:
+    if todo and (deadline is None or time.time() <= deadline):  # past the deadline: the cached ones, nothing loaded
         space = get_space(args.space)
         ctx = ProxyContext.load(path, args.device, config, args.data_root)
         for aid in todo:

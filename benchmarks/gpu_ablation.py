@@ -19,13 +19,15 @@ ignored path, or ``benchmarks/gpu/SECTION-state.tar.gz``, committed). Every call
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
+import signal
 import statistics
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from gpu_common import write_json
 from gpu_context import Context, Recorder
 
 STATE_RESERVE_S = 20.0  # kept at the end of a section to write its outputs and pack its state
+RETURN_LIMIT_BYTES = 16 * 2**20  # the most a file under OUT may weigh to come back from the GPU machine (its README)
 # paper-protocol: each method's paper recipe, pinned (distill's DataDAM default is the official code's since RESULTS.md §19)
 PAPER = {"datadam": ["--net-norm", "instancenorm", "--attention-power", "4"], "dm": ["--net-norm", "instancenorm"]}
 # REFERENCE.md §2, Fashion-MNIST, ConvNet, IPC 1 / 10 / 50 (no DM or DataDAM number is published for it)
@@ -66,14 +69,17 @@ def state_folder(ctx: Context, name: str) -> tuple[Path, str]:
 def pack_state(
     folder: Path, dest: Path, needed: Callable[[Path], bool] = lambda set_dir: not (set_dir / "meta.json").is_file()
 ) -> dict[str, Any]:
-    """``dest`` (a .tar.gz) holding ``folder`` as ``state/``; a set's checkpoint is left out where
-    ``needed(set folder)`` says nothing will continue that set (default: it is finished)."""
+    """``dest`` (a .tar.gz) holding ``folder`` as ``state/``; a set's checkpoint and its soft labels'
+    teachers (``teachers/``, trained only to label it) are left out where ``needed(set folder)`` says
+    nothing will continue that set (default: it is finished). A tarball over what the GPU machine sends
+    back (``RETURN_LIMIT_BYTES``) says so: it stays on that machine only."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     left_out = []
 
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         path = folder.parent / info.name.replace("state", folder.name, 1)
-        if path.name == "checkpoint.safetensors" and not needed(path.parent):
+        owner = path.parent.parent if path.parent.name == "teachers" else path.parent
+        if (path.name == "checkpoint.safetensors" or path.parent.name == "teachers") and not needed(owner):
             left_out.append(str(path.relative_to(folder)))
             return None
         return info
@@ -82,7 +88,39 @@ def pack_state(
     with tarfile.open(tmp, "w:gz") as t:
         t.add(folder, arcname="state", filter=keep)
     tmp.replace(dest)
-    return {"path": str(dest), "bytes": dest.stat().st_size, "checkpoints_left_out": len(left_out)}
+    size = dest.stat().st_size
+    packed: dict[str, Any] = {"path": str(dest), "bytes": size, "left_out": len(left_out)}
+    if size > RETURN_LIMIT_BYTES:
+        packed["warning"] = f"{size / 2**20:.1f} MiB: over the {RETURN_LIMIT_BYTES / 2**20:.0f} MiB a file may have to come back"
+    return packed
+
+
+@contextlib.contextmanager
+def terminated_as_exit() -> Iterator[None]:
+    """SIGTERM raises SystemExit(143) here, so ``finally`` blocks run (Python's default dies at once);
+    a distillation's own handler still takes precedence while its loop runs (it checkpoints)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(143)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def state_packed(
+    rec: Recorder, state: Path, dest: Path, needed: Callable[[Path], bool] = lambda set_dir: not (set_dir / "meta.json").is_file()
+) -> Iterator[None]:
+    """A resumable section's work; its state packed into ``dest`` however that ends, the driver's SIGTERM
+    at the section's limit included (what finished must come back to be committed)."""
+    try:
+        with terminated_as_exit():
+            yield
+    finally:
+        rec.set("packed", pack_state(state, dest, needed))
 
 
 def run_distill_ablation_section(ctx: Context, rec: Recorder) -> None:
@@ -105,16 +143,20 @@ def run_distill_ablation_section(ctx: Context, rec: Recorder) -> None:
     import distill_ablation  # in this process: the section's start-up is the driver's
 
     t0 = time.perf_counter()
-    code = distill_ablation.main(argv)
-    rec.set("run", {"exit_code": code, "seconds": round(time.perf_counter() - t0, 1)})
-    if (report / "ablation.json").is_file():
-        result = json.loads((report / "ablation.json").read_text())
-        rec.set("result", result)
-        for name in ("ablation.md", "scores.csv"):
-            shutil.copy2(report / name, out / name)
-        pending = [n for n, v in result["variants"].items() if v.get("status") not in ("done", "skipped")]
-        rec.set("pending", pending)
-    rec.set("packed", pack_state(state, out / "state.tar.gz"))
+    code = None
+    try:
+        with terminated_as_exit():  # the driver's SIGTERM at its limit: what finished still leaves in OUT
+            code = distill_ablation.main(argv)
+    finally:
+        rec.set("run", {"exit_code": code, "seconds": round(time.perf_counter() - t0, 1)})
+        if (report / "ablation.json").is_file():
+            result = json.loads((report / "ablation.json").read_text())
+            rec.set("result", result)
+            for name in ("ablation.md", "scores.csv"):
+                shutil.copy2(report / name, out / name)
+            pending = [n for n, v in result["variants"].items() if v.get("status") not in ("done", "skipped")]
+            rec.set("pending", pending)
+        rec.set("packed", pack_state(state, out / "state.tar.gz"))
     if code != 0 or "result" not in rec.data:
         rec.set("reason", f"distill_ablation.py exit {code} (the log says why)")
         rec.set("status", "failed")
@@ -142,9 +184,6 @@ def _distill(ctx: Context, folder: Path, method: str, ipc: int, iterations: int)
 
 
 def run_paper_protocol_section(ctx: Context, rec: Recorder) -> None:
-    from nas_proxy.evaluate import evaluate as run_evaluate
-    from nas_proxy.training import TrainConfig
-
     p = ctx.plan
     state, origin = state_folder(ctx, "paper-protocol")
     rec.set("state", {"folder": str(state), "from": origin})
@@ -153,6 +192,24 @@ def run_paper_protocol_section(ctx: Context, rec: Recorder) -> None:
     low, high = p.pp_iterations
     rows: list[dict[str, Any]] = []
     rec.set("protocol", {"runs": p.pp_runs, "epochs": p.pp_epochs, "model": p.eval_model or "ConvNet-3", "batch_real": p.batch_real})
+    with state_packed(rec, state, ctx.out / "paper-protocol" / "state.tar.gz", lambda f: continues(f, low, high)):
+        _paper_rows(ctx, state, evals, rows, rec)
+    waiting = [r["set"] for r in rows if r.get("status") != "done"]
+    if waiting:
+        rec.set(
+            "reason",
+            f"resumable: {len(waiting)} of {len(rows)} sets not finished ({', '.join(waiting[:4])}{', ...' if len(waiting) > 4 else ''})",
+        )
+
+
+def _paper_rows(ctx: Context, state: Path, evals: dict[str, Any], rows: list[dict[str, Any]], rec: Recorder) -> None:
+    """Distil, extend and evaluate the sets in order until the deadline; ``rows`` and the evaluations file as they go."""
+    from nas_proxy.evaluate import evaluate as run_evaluate
+    from nas_proxy.training import TrainConfig
+
+    p = ctx.plan
+    low, high = p.pp_iterations
+    evals_path = state / "evaluations.json"
     stop = ""
     for ipc in p.pp_ipcs:
         for iterations in (low, high):
@@ -197,13 +254,6 @@ def run_paper_protocol_section(ctx: Context, rec: Recorder) -> None:
     out = ctx.out / "paper-protocol"
     out.mkdir(parents=True, exist_ok=True)
     (out / "paper.md").write_text(paper_markdown(rows, rec.data["protocol"]))
-    rec.set("packed", pack_state(state, out / "state.tar.gz", lambda f: continues(f, low, high)))
-    waiting = [r["set"] for r in rows if r.get("status") != "done"]
-    if waiting:
-        rec.set(
-            "reason",
-            f"resumable: {len(waiting)} of {len(rows)} sets not finished ({', '.join(waiting[:4])}{', ...' if len(waiting) > 4 else ''})",
-        )
 
 
 def continues(folder: Path, low: int, high: int) -> bool:

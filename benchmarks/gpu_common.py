@@ -90,7 +90,10 @@ class Plan:
     tr_archs: int = 16  # trainer: FLOPs-stratified architectures timed with today's protocol and the fast one
     tr_epochs: int = 3  # epochs per timing (the first pays CUDA-graph capture and warm-up and is reported apart)
     tr_reserve_s: float = 30.0  # no new architecture with less left (no new variant of one with half of it)
-    tr_compile_archs: int = 3  # the first few architectures also timed with torch.compile (its compilation takes tens of seconds)
+    # the fast protocol with one option changed, timed beside it (gpu_trainer.option_variants): measured once on the H200
+    # (RESULTS.md §20b: none pays on the median architecture), so off; name them to time them again
+    tr_variants: tuple[str, ...] = ()
+    tr_compile_archs: int = 3  # fast-compile, when named, on the first few architectures only (its compilation takes tens of seconds)
     hz_archs: int = 24  # horizon: stratified architectures (issue 20 asks 20-30)
     hz_horizons: tuple[int, ...] = (3, 6, 12, 24, 48)  # epochs with the fast protocol
     hz_seeds: tuple[int, ...] = (0, 1)
@@ -178,6 +181,7 @@ def make_plan(dry_run: bool) -> Plan:
         pp_epochs=2,
         tr_archs=2,
         tr_epochs=2,
+        tr_variants=("fast-nchw", "fast-eager", "fast-cudnn-benchmark", "fast-compile"),  # the dry run rehearses every one
         tr_compile_archs=0,  # torch.compile on a CPU needs a C++ compiler and minutes: the GPU run times it
         tr_reserve_s=5.0,
         hz_archs=3,

@@ -193,9 +193,11 @@ def _state(s: dict[str, Any]) -> list[str]:
     lines = [f"- state {st.get('from', '-')}"]
     if packed:
         lines.append(
-            f"- packed into {packed['path']} ({packed['bytes'] / 2**20:.1f} MiB, {packed['checkpoints_left_out']} finished checkpoints "
+            f"- packed into {packed['path']} ({packed['bytes'] / 2**20:.1f} MiB, {packed['left_out']} files of finished sets "
             "left out): put it at benchmarks/out/ (carried) or benchmarks/gpu/ (committed) for the next call"
         )
+    if packed.get("warning"):
+        lines.append(f"- **the state will not come back**: {packed['warning']}")
     return lines
 
 

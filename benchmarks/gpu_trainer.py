@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from gpu_ablation import STATE_RESERVE_S, pack_state, state_folder
+from gpu_ablation import STATE_RESERVE_S, pack_state, state_folder, state_packed
 from gpu_common import run_group
 from gpu_context import BENCHMARKS, Context, Recorder
 
@@ -120,7 +120,7 @@ def run_trainer_section(ctx: Context, rec: Recorder) -> None:
     variants = {
         "today": (replace(TODAY, epochs=p.tr_epochs), False),
         "fast": (replace(FAST, epochs=p.tr_epochs), False),
-        **option_variants(p.tr_epochs),
+        **{k: v for k, v in option_variants(p.tr_epochs).items() if k in p.tr_variants},
     }
     if data.device.type != "cuda":  # channels-last, the CUDA graph and cuDNN's benchmark act on CUDA only: the fast protocol again
         variants = {k: v for k, v in variants.items() if k not in CUDA_ONLY}
@@ -247,18 +247,18 @@ def run_horizon_section(ctx: Context, rec: Recorder) -> None:
     rec.set("todo_at_start", len(todo))
     rec.set("workers", p.hz_workers)
     jobs = [(specs[aid], seed, epochs) for aid, seed, epochs in todo]
-    for key, record in horizon_trainings(ctx, data, jobs):
-        results[key] = record
-        write_json(results_path, results)  # whole or not at all: a kill mid-write leaves the last one
-        rec.set("done", len(results))
+    with state_packed(rec, state, ctx.out / "horizon" / "state.tar.gz"):
+        for key, record in horizon_trainings(ctx, data, jobs):
+            results[key] = record
+            write_json(results_path, results)  # whole or not at all: a kill mid-write leaves the last one
+            rec.set("done", len(results))
+        analysis = choose_horizon(results, archs, p.hz_horizons, p.hz_seeds)
+        write_json(state / "analysis.json", analysis)
     if any(horizon_key(arch_id(spec), seed, epochs) not in results for spec, seed, epochs in jobs):
         rec.set("reason", "stopped at the deadline: the next call continues")
-    analysis = choose_horizon(results, archs, p.hz_horizons, p.hz_seeds)
-    write_json(state / "analysis.json", analysis)
     rec.set("archs", archs)
     rec.set("result", analysis)
     rec.set("diverged", sorted(k for k, v in results.items() if "diverged" in v))
-    rec.set("packed", pack_state(state, ctx.out / "horizon" / "state.tar.gz"))
 
 
 def horizon_record(spec: Spec, seed: int, data: RealData, epochs: int) -> dict[str, Any]:

@@ -151,11 +151,13 @@ def fake_set(folder: Path, done: int | None) -> None:
     folder.mkdir(parents=True)
     (folder / "checkpoint.safetensors").write_bytes(b"c" * 100)
     (folder / "synthetic.safetensors").write_bytes(b"s" * 10)
+    (folder / "teachers").mkdir()
+    (folder / "teachers" / "t0.safetensors").write_bytes(b"t" * 100)  # soft labels' teachers: needed only until it is finished
     if done is not None:
         (folder / "meta.json").write_text(json.dumps({"iterations_done": done}))
 
 
-def test_a_packed_state_leaves_out_finished_checkpoints_and_a_fresh_machine_unpacks_it(tmp_path: Path) -> None:
+def test_a_packed_state_leaves_out_finished_checkpoints_and_teachers_and_a_fresh_machine_unpacks_it(tmp_path: Path) -> None:
     from gpu_ablation import continues, pack_state, state_folder
 
     ctx = dry_context(tmp_path)
@@ -166,10 +168,12 @@ def test_a_packed_state_leaves_out_finished_checkpoints_and_a_fresh_machine_unpa
     fake_set(state / "sets" / "datadam-ipc1-it3", done=2)  # a copy being extended to 3: keep
     fake_set(state / "sets" / "datadam-ipc10-it2", done=None)  # stopped at a deadline: keep
     packed = pack_state(state, ctx.out / "paper-protocol" / "state.tar.gz", lambda f: continues(f, 2, 3))
-    assert packed["checkpoints_left_out"] == 1
+    assert packed["left_out"] == 2 and "warning" not in packed
     with tarfile.open(packed["path"]) as t:
-        names = {m.name for m in t.getmembers() if m.name.endswith("checkpoint.safetensors")}
-    assert names == {f"state/sets/{s}/checkpoint.safetensors" for s in ("dm-ipc1-it2", "datadam-ipc1-it3", "datadam-ipc10-it2")}
+        names = {m.name for m in t.getmembers()}
+    kept = ("dm-ipc1-it2", "datadam-ipc1-it3", "datadam-ipc10-it2")
+    assert {n for n in names if n.endswith("checkpoint.safetensors")} == {f"state/sets/{s}/checkpoint.safetensors" for s in kept}
+    assert {n for n in names if n.endswith("t0.safetensors")} == {f"state/sets/{s}/teachers/t0.safetensors" for s in kept}
     assert state_folder(ctx, "paper-protocol")[1].startswith("kept on this machine")
     fresh = dry_context(tmp_path / "fresh")  # another machine: the tarball carried to where the section looks
     fresh.work.mkdir(parents=True)
@@ -178,6 +182,36 @@ def test_a_packed_state_leaves_out_finished_checkpoints_and_a_fresh_machine_unpa
     assert origin.startswith("unpacked from") and (unpacked / "sets" / "datadam-ipc1-it3" / "checkpoint.safetensors").is_file()
     assert not (unpacked / "sets" / "datadam-ipc1-it2" / "checkpoint.safetensors").exists()
     assert (unpacked / "sets" / "datadam-ipc1-it2" / "synthetic.safetensors").is_file()
+
+
+def test_the_drivers_sigterm_at_its_limit_still_packs_the_sections_state(tmp_path: Path) -> None:
+    """gpu_check stops a section past its limit with SIGTERM: a resumable section still packs its state
+    (in 2026-12-04's second lease the ablation's was lost to Python's default SIGTERM, which runs no finally)."""
+    import os
+    import signal
+
+    from gpu_ablation import state_packed
+    from gpu_context import Recorder
+
+    fake_set(tmp_path / "state" / "sets" / "a", done=None)
+    rec = Recorder(tmp_path / "section.json")
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped, state_packed(rec, tmp_path / "state", tmp_path / "out" / "state.tar.gz"):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler runs between bytecodes: at once
+    assert stopped.value.code == 143 and signal.getsignal(signal.SIGTERM) is before
+    packed = json.loads((tmp_path / "section.json").read_text())["packed"]
+    with tarfile.open(packed["path"]) as t:
+        assert "state/sets/a/checkpoint.safetensors" in t.getnames()
+
+
+def test_a_state_too_big_to_come_back_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gpu_ablation
+
+    fake_set(tmp_path / "state" / "sets" / "a", done=None)
+    monkeypatch.setattr(gpu_ablation, "RETURN_LIMIT_BYTES", 10)
+    packed = gpu_ablation.pack_state(tmp_path / "state", tmp_path / "out" / "state.tar.gz")
+    assert "over the" in packed["warning"] and packed["left_out"] == 0
 
 
 def test_the_dry_run_never_unpacks_a_real_runs_committed_state(tmp_path: Path) -> None:
@@ -254,6 +288,41 @@ def test_the_committed_state_holds_each_finished_set_under_its_variants_flags(tm
         folder = distill_ablation.set_folder(work, v.name, flags, args)
         if folder.name in finished:
             found[v.name] = distill_ablation.distill(flags, folder, args, deadline=0.0)["status"]
-    assert len(found) == len(finished) >= 5  # no finished set is orphaned by a change of its variant's flags
+    assert len(found) == len(finished) >= 9  # no finished set is orphaned by a change of its variant's flags
     assert set(found.values()) == {"reused"}
-    assert {"random-ipc10", "datadam-ipc10", "dm-ipc10", "official-ipc10", "spaceaware-ipc10"} <= set(found)
+    assert {"random-ipc10", "datadam-ipc10", "dm-ipc10", "official-ipc10", "spaceaware-ipc10", "selected-ipc10"} <= set(found)
+
+
+def test_the_report_alone_rebuilds_the_gpu_runs_table_from_its_returned_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--report-only on the committed state, on a machine without the sets' GPU: the same numbers as the
+    table the H200 printed (RESULTS.md §19d's second call), and the bootstrap summary computed once."""
+    import distill_ablation
+
+    with tarfile.open(BENCHMARKS / "gpu" / "distill-ablation-state.tar.gz") as t:
+        t.extractall(tmp_path, filter="data")
+    calls = []
+    summarise = distill_ablation.summarise
+
+    def counted(*a: Any) -> Any:
+        calls.append(1)
+        return summarise(*a)
+
+    monkeypatch.setattr(distill_ablation, "summarise", counted)
+    out = tmp_path / "report"
+    argv = ["--device", "cuda", "--seed", "0", "--work", str(tmp_path / "state"), "--out", str(out), "--report-only", "--bootstrap", "20"]
+    assert distill_ablation.main(argv) == 0
+    assert len(calls) == 1
+
+    def points(text: str) -> dict[str, list[str]]:
+        """variant -> IPC, iterations, distill s, n, then ρ, τ-b, top-20 % without their intervals, regret, promoted."""
+        rows = {}
+        for line in text.splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) == 13 and cells[0].rsplit("-ipc", 1)[-1].isdigit():  # a variant's row, not a dimension's
+                rows[cells[0]] = [*cells[1:5], *(c.split(" [")[0] for c in cells[5:8]), *cells[10:12]]
+        return rows
+
+    log = (BENCHMARKS / "gpu" / "2026-12-04-h200" / "call4" / "gpu_check.log").read_text()
+    printed = points(log.split("| variant | IPC |")[-1])  # the last table the GPU run printed
+    rebuilt = points((out / "ablation.md").read_text())
+    assert len(printed) == 9 and rebuilt == printed
