@@ -234,8 +234,15 @@ class DistillConfig:
         return "real" if self.nets is not None else "own"
 
     def resolved(self) -> DistillConfig:
-        """This config with ``net_norm`` and ``batchnorm_stats`` resolved (what ``meta.json`` records)."""
-        return replace(self, net_norm=self.distill_norm(), batchnorm_stats=self.batchnorm_rule())
+        """This config with ``net_norm`` and ``batchnorm_stats`` resolved (what ``meta.json`` records);
+        either stays None where it is idle (:meth:`idle_options`): an instance-norm run has no batch-norm
+        rule, a run through ``nets`` no one norm."""
+        idle = self.idle_options()
+        return replace(
+            self,
+            net_norm=None if "net_norm" in idle else self.distill_norm(),
+            batchnorm_stats=None if "batchnorm_stats" in idle else self.batchnorm_rule(),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

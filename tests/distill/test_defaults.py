@@ -25,14 +25,20 @@ FLAGS_OF = "c.toml [distill]"
 
 
 @pytest.mark.parametrize(
-    ("method", "nets", "norm", "stats"),
-    [("datadam", None, "batchnorm", "own"), ("dm", None, "instancenorm", "own"), ("datadam", "convnet720", "batchnorm", "real")],
+    ("method", "nets", "norm", "stats", "recorded"),
+    [
+        ("datadam", None, "batchnorm", "own", ("batchnorm", "own")),
+        ("dm", None, "instancenorm", "own", ("instancenorm", None)),  # no batch norm: no rule recorded
+        ("datadam", "convnet720", "batchnorm", "real", (None, "real")),  # each drawn network's own norm
+    ],
 )
-def test_the_defaults_resolve_per_method_and_per_network(method: str, nets: str | None, norm: str, stats: str) -> None:
+def test_the_defaults_resolve_per_method_and_per_network(
+    method: str, nets: str | None, norm: str, stats: str, recorded: tuple[str | None, str | None]
+) -> None:
     config = DistillConfig(method=method, nets=nets)
     assert (config.net_norm, config.batchnorm_stats) == (None, None)  # "not given": resolved where used
     assert (config.distill_norm(), config.batchnorm_rule()) == (norm, stats)
-    assert (config.resolved().net_norm, config.resolved().batchnorm_stats) == (norm, stats)
+    assert (config.resolved().net_norm, config.resolved().batchnorm_stats) == recorded  # what meta.json records
 
 
 @pytest.mark.parametrize("name", METHODS.names())
@@ -83,6 +89,7 @@ def test_batchnorm_stats_without_a_batch_norm_network_is_refused() -> None:
 def test_meta_records_the_resolved_values_and_config_toml_reads_back(tmp_path: Path) -> None:
     dm = distill(tiny_config(method="dm", iterations=1), tmp_path / "dm", progress=False).meta["config"]
     assert dm["net_norm"] == "instancenorm" and "normalization=instancenorm" in dm["resolved"]["distillation_net"]
+    assert dm["batchnorm_stats"] is None  # no batch norm in its network: no rule recorded (it said "own")
     config = tiny_config(iterations=1)
     path = configs.write(tmp_path / "config.toml", {"distill": config})
     assert "# net_norm unset" in path.read_text() and "# batchnorm_stats unset" in path.read_text()  # None: the default

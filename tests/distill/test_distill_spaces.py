@@ -261,6 +261,7 @@ def test_the_new_options_come_from_a_distill_preset_and_are_saved_with_the_run(t
     assert main([*args, "--quiet", "--out", str(out)]) == 0
     meta = load_synthetic(out).meta
     assert meta["config"]["nets"] == tiny_space and meta["config"]["batchnorm_stats"] == "own" and meta["hybrid"]["real_per_class"] == 1
+    assert meta["config"]["net_norm"] is None  # idle with nets: each network's own norm, none recorded for the run
     again = tmp_path / "again"  # the saved config.toml reproduces the run
     assert main(["distill", "--config", str(out / "config.toml"), "--quiet", "--out", str(again)]) == 0
     assert torch.equal(images(again), images(out))
