@@ -62,6 +62,7 @@ BENCHMARKS = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCHMARKS.parent), str(BENCHMARKS), str(BENCHMARKS / "groundtruth")]
 
 from fidelity import CEILING, PAIRED, Table, _ci, _f, _synthetic, fidelity, read_table, subset, write_outputs  # noqa: E402
+from gpu_common import set_finished  # noqa: E402
 from split import SPLIT, read_split  # noqa: E402
 
 from nas_proxy.correlate.metrics import paired_difference  # noqa: E402
@@ -127,15 +128,17 @@ VARIANTS: tuple[Variant, ...] = (  # priority order: under a deadline the last o
     ),
     Variant("random-ipc50", "--method random --ipc 50", "a random real subset (the baseline at IPC 50)"),
     Variant("official-ipc50", f"{OFFICIAL_ANY} --ipc 50 --iterations {{official_iterations}}", "the official recipe at IPC 50"),
-    # ... a second distillation seed of the random subset and of the soft-label hint (RESULTS.md §20a: the intervals
-    # above cover the architectures, not the draw of the set); at 8,000 iterations, which ranked as 20,000 did (§20a)
-    Variant("random-ipc10-seed1", "--method random --ipc 10 --seed 1", "a second random real subset: how much the draw moves it"),
-    Variant("official8k-ipc10-seed1", f"{OFFICIAL} --iterations {{iterations}} --seed 1", "official8k-ipc10, distillation seed 1"),
+    # ... a second seed of the set (its draw, its distillation, its teachers) for the random subset and the official
+    # recipe with and without soft labels, as measured at seed 0 (RESULTS.md §20a: the intervals above cover the
+    # architectures, not the draw of the set); a "-seedN" variant is compared with the random subset of its seed
+    Variant("random-ipc10-seed1", "--method random --ipc 10 --seed 1", "random-ipc10, seed 1: how much the draw moves it"),
+    Variant("official-ipc10-seed1", f"{OFFICIAL} --iterations {{official_iterations}} --seed 1", "official-ipc10, seed 1"),
     Variant(
-        "official8k-softlabels-ipc10-seed1",
-        f"{OFFICIAL} --iterations {{iterations}} --soft-labels 4 --seed 1",
-        "official8k-ipc10-seed1 with soft labels from 4 space-sampled teachers",
+        "official-softlabels-ipc10-seed1",
+        f"{OFFICIAL} --iterations {{official_iterations}} --soft-labels 4 --seed 1",
+        "official-softlabels-ipc10, seed 1",
     ),
+    Variant("random-softlabels-ipc10-seed1", "--method random --ipc 10 --soft-labels 4 --seed 1", "random-softlabels-ipc10, seed 1"),
     # ... and on the paper's, as the CPU ablation measured them (RESULTS.md §14)
     Variant("softlabels-ipc10", f"{DAM} --ipc 10 --soft-labels 4", "the paper's DataDAM with soft labels from 4 space-sampled teachers"),
     Variant("hybrid-ipc10", f"{DAM} --ipc 10 --real-per-class 5", "the paper's DataDAM, 5 real + 5 synthetic images per class"),
@@ -162,13 +165,14 @@ def accepted_flags() -> set[str]:
 
 
 @contextlib.contextmanager
-def stopped_at(deadline: float) -> Iterator[None]:
+def stopped_at(deadline: float) -> Iterator[list[bool]]:
     """SIGTERM this process at ``deadline``, once a distillation loop runs: the loop then finishes
     the iteration, checkpoints and stops (``nasproxy distill`` exits 143). Until the loop runs, the
     SIGTERM waits here (data loading is not interrupted: a SIGTERM there would stop the command
-    before its first checkpoint)."""
+    before its first checkpoint). Yields a list that holds True once this deadline sent it."""
+    sent: list[bool] = []
     if not math.isfinite(deadline):
-        yield
+        yield sent
         return
 
     from nas_proxy import interrupts
@@ -181,6 +185,7 @@ def stopped_at(deadline: float) -> Iterator[None]:
             return
         while not done.is_set():
             if interrupts.stoppable():  # the loop reads its stop flag: SIGTERM only asks it to stop
+                sent.append(True)
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
             done.wait(0.2)
@@ -188,7 +193,7 @@ def stopped_at(deadline: float) -> Iterator[None]:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        yield
+        yield sent
     finally:
         done.set()
         watcher.join()
@@ -197,16 +202,20 @@ def stopped_at(deadline: float) -> Iterator[None]:
 
 def run_distill(flags: list[str], deadline: float = math.inf) -> tuple[int, float, float]:
     """``nasproxy distill FLAGS`` in this process (no start-up cost per set), stopped at ``deadline``
-    with a checkpoint; (exit status, wall seconds, CPU seconds)."""
+    with a checkpoint; (exit status, wall seconds, CPU seconds). A Ctrl-C or SIGTERM from outside (a
+    user, gpu_check at the section's limit) is taken by the command's own handler (it checkpoints) and
+    then stops this whole run with SystemExit, not just this set."""
     from nas_proxy.cli import main as nasproxy
 
     saved, sys.argv = sys.argv, ["nasproxy", "distill", *flags]  # meta.json records sys.argv as the command
     wall, cpu = time.perf_counter(), time.process_time()
     try:
-        with stopped_at(deadline):
+        with stopped_at(deadline) as sent:
             code = nasproxy(sys.argv[1:])
     finally:
         sys.argv = saved
+    if code in (130, 143) and not sent:
+        raise SystemExit(code)
     return code, time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -257,7 +266,7 @@ def distill(flags: list[str], folder: Path, args: argparse.Namespace, deadline: 
     cmd += [*flags, "--quiet", "--out", str(folder)]
     cmd += ["--resume"] if (folder / "checkpoint.safetensors").is_file() else ["--force"]
     wanted = flag_value(flags, "--iterations")
-    if meta.is_file() and (wanted is None or json.loads(meta.read_text())["iterations_done"] >= int(wanted)):
+    if set_finished(folder, None if wanted is None else int(wanted)):
         return {"status": "reused", "command": shlex.join(["nasproxy", "distill", *cmd])}
     if deadline - time.time() < 10:
         return {"status": "pending", "reason": "not finished (--report-only)" if args.report_only else "deadline"}
@@ -304,7 +313,9 @@ def summarise(table: Table, variants: dict[str, dict[str, Any]], args: argparse.
     }
     result = fidelity(table, proxies, args.bootstrap, args.seed, args.promote)
     for n in done:
-        for key, baseline in (("vs_random", f"random-ipc{variants[n]['ipc']}"), ("vs_default", f"{DEFAULT}-ipc{variants[n]['ipc']}")):
+        seed = m.group(0) if (m := re.search(r"-seed\d+$", n)) else ""  # a second seed's set: against the random subset of that seed
+        ipc = variants[n]["ipc"]
+        for key, baseline in (("vs_random", f"random-ipc{ipc}{seed}"), ("vs_default", f"{DEFAULT}-ipc{ipc}")):
             if baseline in done and baseline != n and not (key == "vs_default" and n.startswith("random")):
                 result["proxies"][n][key] = vs_random(table, done[n]["scores"], done[baseline]["scores"], args.bootstrap, args.seed)
     return result
@@ -370,7 +381,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [
             "",
             f"Brackets: 95 % percentile bootstrap over the architectures ({res['proxies'][next(iter(res['proxies']))]['bootstrap']['resamples']} "
-            "resamples, the same for every row); Δ: the variant minus the random subset of its IPC on the same resamples "
+            "resamples, the same for every row); Δ: the variant minus the random subset of its IPC (and of its seed, for a -seedN variant) on the same resamples "
             f"(an interval containing 0: not told apart). `{CEILING}`: the table's seed 1 against its seed 0, the ceiling. "
             "`distill s`: the set's one-off seconds (its distillation, and its soft labels' teachers).",
             "",
@@ -442,7 +453,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     _add_proxy_options(p)
     args = p.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command to continue with
+    args.argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--report-only"]  # the command to continue with
+    if args.report_only and args.device == "auto":
+        p.error("--report-only: name the device the sets were made on (--device cuda or cpu): it is part of each set's folder name")
     return args
 
 
@@ -568,8 +581,9 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, float
         entry |= {"set": str(folder), "distill_run": ran, "status": ran["status"], "reason": ran.get("reason", "")}
         if (folder / "meta.json").is_file() and ran["status"] in ("reused", "distilled"):
             score(entry, folder, table, args, deadline)
-        if entry["status"] == "done" and time.time() < deadline:  # a new row: saved now, so a kill keeps it
-            report["fidelity"] = summarise(table, variants, args)
+        if time.time() < deadline:  # saved now, so a kill keeps it; the bootstrap (seconds) only for a set distilled now
+            if entry["status"] == "done" and ran["status"] != "reused":  # (the rows of earlier sets: once, at the end)
+                report["fidelity"] = summarise(table, variants, args)
             save(report, args, load_start)
     report["fidelity"] = summarise(table, variants, args)  # once past the deadline (the bootstrap takes seconds)
     return report
@@ -592,8 +606,12 @@ def machine(args: argparse.Namespace, load_start: tuple[float, float, float]) ->
 def main(argv: list[str] | None = None) -> int:
     started, load_start = time.time(), os.getloadavg()
     args = parse_args(argv)
-    git = ["git", "-C", str(BENCHMARKS), "rev-parse", "HEAD"]
-    args.commit = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip() or "unknown (no git)"
+    git = ["git", "-C", str(BENCHMARKS)]
+    args.commit = (
+        subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip() or "unknown (no git)"
+    )
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=False).stdout
+    args.commit += " (with uncommitted changes)" if dirty.strip() else ""
     try:
         report = run(args, started, load_start)
     except NasProxyError as e:

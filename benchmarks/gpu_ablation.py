@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gpu_common import write_json
+from gpu_common import set_finished, write_json
 from gpu_context import Context, Recorder
 
 STATE_RESERVE_S = 20.0  # kept at the end of a section to write its outputs and pack its state
@@ -66,9 +66,7 @@ def state_folder(ctx: Context, name: str) -> tuple[Path, str]:
     return folder, "new"
 
 
-def pack_state(
-    folder: Path, dest: Path, needed: Callable[[Path], bool] = lambda set_dir: not (set_dir / "meta.json").is_file()
-) -> dict[str, Any]:
+def pack_state(folder: Path, dest: Path, needed: Callable[[Path], bool] = lambda set_dir: not set_finished(set_dir)) -> dict[str, Any]:
     """``dest`` (a .tar.gz) holding ``folder`` as ``state/``; a set's checkpoint and its soft labels'
     teachers (``teachers/``, trained only to label it) are left out where ``needed(set folder)`` says
     nothing will continue that set (default: it is finished). A tarball over what the GPU machine sends
@@ -112,7 +110,7 @@ def terminated_as_exit() -> Iterator[None]:
 
 @contextlib.contextmanager
 def state_packed(
-    rec: Recorder, state: Path, dest: Path, needed: Callable[[Path], bool] = lambda set_dir: not (set_dir / "meta.json").is_file()
+    rec: Recorder, state: Path, dest: Path, needed: Callable[[Path], bool] = lambda set_dir: not set_finished(set_dir)
 ) -> Iterator[None]:
     """A resumable section's work; its state packed into ``dest`` however that ends, the driver's SIGTERM
     at the section's limit included (what finished must come back to be committed)."""

@@ -181,7 +181,9 @@ def make_plan(dry_run: bool) -> Plan:
         pp_epochs=2,
         tr_archs=2,
         tr_epochs=2,
-        tr_variants=("fast-nchw", "fast-eager", "fast-cudnn-benchmark", "fast-compile"),  # the dry run rehearses every one
+        # named so the dry run passes them through the section; on a CPU the CUDA-only ones are the fast protocol
+        # itself and are dropped, and fast-compile runs on tr_compile_archs (0) architectures: none trains here
+        tr_variants=("fast-nchw", "fast-eager", "fast-cudnn-benchmark", "fast-compile"),
         tr_compile_archs=0,  # torch.compile on a CPU needs a C++ compiler and minutes: the GPU run times it
         tr_reserve_s=5.0,
         hz_archs=3,
@@ -217,6 +219,19 @@ def read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def set_finished(folder: Path, iterations: int | None = None) -> bool:
+    """Whether the synthetic set in ``folder`` is whole: its ``meta.json`` written (at ``iterations`` or
+    more, when given) and, where its config asks for soft labels, those labels in it (``nasproxy
+    distill`` writes meta.json when its loop ends, before the teachers train: a stop between the two
+    leaves a set without the labels it was asked for)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return False
+    teachers = (meta.get("config", {}).get("soft_labels") or {}).get("teachers", 0)
+    return (iterations is None or meta.get("iterations_done", 0) >= iterations) and (not teachers or "soft_labels" in meta)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

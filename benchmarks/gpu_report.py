@@ -193,7 +193,7 @@ def _state(s: dict[str, Any]) -> list[str]:
     lines = [f"- state {st.get('from', '-')}"]
     if packed:
         lines.append(
-            f"- packed into {packed['path']} ({packed['bytes'] / 2**20:.1f} MiB, {packed['left_out']} files of finished sets "
+            f"- packed into {packed['path']} ({packed['bytes'] / 2**20:.1f} MiB, {packed.get('left_out', packed.get('checkpoints_left_out'))} files of finished sets "
             "left out): put it at benchmarks/out/ (carried) or benchmarks/gpu/ (committed) for the next call"
         )
     if packed.get("warning"):

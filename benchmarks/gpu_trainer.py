@@ -304,12 +304,18 @@ def horizon_trainings(ctx: Context, data: RealData, jobs: list[tuple[Spec, int, 
         done = pool.imap_unordered(_worker_train, jobs)  # chunks of one: the workers take the jobs in order
         for _ in jobs:
             try:
-                yield done.next(timeout=max(ctx.left() - enough, 0.0))
+                record = done.next(timeout=max(ctx.left() - enough, 0.0))
             except multiprocessing.TimeoutError:
-                return
-    finally:
-        pool.terminate()
-        pool.join()
+                break
+            yield record
+    except BaseException:
+        # the driver's SIGTERM (SystemExit here) reached the workers too: terminate() could wait forever on a
+        # queue lock a dead worker held, before the section packs its state. Kill what is left instead.
+        for child in multiprocessing.active_children():
+            child.kill()
+        raise
+    pool.terminate()
+    pool.join()
 
 
 def chosen_horizon(ctx: Context) -> int | None:

@@ -138,6 +138,38 @@ def test_a_distillation_in_this_process_stops_at_its_deadline_with_a_checkpoint_
     assert meta["command"].startswith("nasproxy distill --dataset digits")  # its own command, not the caller's
 
 
+def test_a_sigterm_from_outside_stops_the_whole_ablation_after_the_sets_checkpoint(tmp_path: Path) -> None:
+    """gpu_check's SIGTERM at the section's limit (or a user's) lands in the distillation's own handler,
+    which checkpoints and returns 143: the driver must stop there, not go on to the next variant as if its
+    own deadline had come (the section's state is then packed by its finally)."""
+    import os
+    import signal
+    import threading
+
+    import distill_ablation as da
+
+    from nas_proxy import interrupts
+
+    out = tmp_path / "set"
+    flags = ["--dataset", "digits", "--ipc", "2", "--batch-real", "4", "--device", "cpu", "--quiet", "--out", str(out)]
+
+    over = threading.Event()  # never signal a later test's loop
+
+    def outsider() -> None:  # the event: the loop runs and reads its stop flag
+        while not interrupts.stoppable():
+            if over.wait(0.05):
+                return
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=outsider, daemon=True).start()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            da.run_distill([*flags, "--iterations", "1000000"])  # no deadline of its own
+    finally:
+        over.set()
+    assert stopped.value.code == 143 and (out / "checkpoint.safetensors").is_file()
+
+
 def dry_context(tmp_path: Path) -> Any:
     from gpu_common import make_plan
     from gpu_context import Context
@@ -203,6 +235,30 @@ def test_the_drivers_sigterm_at_its_limit_still_packs_the_sections_state(tmp_pat
     packed = json.loads((tmp_path / "section.json").read_text())["packed"]
     with tarfile.open(packed["path"]) as t:
         assert "state/sets/a/checkpoint.safetensors" in t.getnames()
+
+
+def test_a_set_stopped_between_its_loop_and_its_teachers_is_not_finished(tmp_path: Path) -> None:
+    """meta.json is written when the loop ends, the soft labels after: a set stopped between the two is
+    continued (its checkpoint and teachers packed, the driver resumes it), never scored without its labels."""
+    import shlex
+
+    import distill_ablation
+    from gpu_ablation import pack_state
+    from gpu_common import set_finished
+
+    folder = tmp_path / "state" / "sets" / "official-softlabels-ipc10-x"
+    fake_set(folder, done=8)
+    asked = {"iterations_done": 8, "config": {"soft_labels": {"teachers": 4}}}
+    (folder / "meta.json").write_text(json.dumps(asked))
+    assert not set_finished(folder) and set_finished(folder.parent) is False
+    packed = pack_state(tmp_path / "state", tmp_path / "state.tar.gz")
+    assert packed["left_out"] == 0  # its checkpoint and teachers travel: the next call resumes it
+    args = distill_ablation.parse_args(["--device", "cpu", "--work", str(tmp_path / "state")])
+    flags = shlex.split("--method datadam --ipc 10 --iterations 8 --soft-labels 4")
+    assert distill_ablation.distill(flags, folder, args, deadline=0.0)["status"] == "pending"  # not "reused"
+    (folder / "meta.json").write_text(json.dumps(asked | {"soft_labels": {"members": []}}))
+    assert set_finished(folder, 8) and not set_finished(folder, 9)
+    assert distill_ablation.distill(flags, folder, args, deadline=0.0)["status"] == "reused"
 
 
 def test_a_state_too_big_to_come_back_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -295,7 +351,8 @@ def test_the_committed_state_holds_each_finished_set_under_its_variants_flags(tm
 
 def test_the_report_alone_rebuilds_the_gpu_runs_table_from_its_returned_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--report-only on the committed state, on a machine without the sets' GPU: the same numbers as the
-    table the H200 printed (RESULTS.md §19d's second call), and the bootstrap summary computed once."""
+    table the H200 printed (RESULTS.md §20, call 4: its point estimates; the intervals need the run's 1,000
+    resamples), and the bootstrap summary computed once."""
     import distill_ablation
 
     with tarfile.open(BENCHMARKS / "gpu" / "distill-ablation-state.tar.gz") as t:
