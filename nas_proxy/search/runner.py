@@ -48,7 +48,7 @@ from nas_proxy.studies.storage import (
     open_storage,
     study_dir,
 )
-from nas_proxy.studies.trials import Guarded, fail_dead_trials, recording_failure, unmasked
+from nas_proxy.studies.trials import Guarded, fail_dead_trials, recording_failure, requeued_if_interrupted, unmasked
 from nas_proxy.studies.workers import check_heartbeat, worker_processes
 from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, ProxyResult, count_flops, count_params
@@ -171,7 +171,7 @@ def make_objective(
                 if prune:
                     raise optuna.TrialPruned(f"pruned at step {step} ({value:.2f})")
 
-        with recording_failure(trial), interrupts.interruptible():
+        with recording_failure(trial), requeued_if_interrupted(trial), interrupts.interruptible():
             scored = target.score(spec, aid, report)
         flops = count_flops(model, torch.zeros((1, *target.input_shape)))
         _record(trial, scored, flops, target, config)

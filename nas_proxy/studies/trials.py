@@ -64,6 +64,27 @@ def recording_failure(trial: optuna.Trial) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def requeued_if_interrupted(trial: optuna.Trial) -> Iterator[None]:
+    """A training stopped by Ctrl-C or SIGTERM is not the candidate's fault: the trial is marked
+    ``interrupted`` and its parameters queued again (``retry_of``), so the same command trains it first
+    when it resumes. Without this the candidate was lost to a sampler that never proposes a failed
+    point again (``--sampler bruteforce`` would finish the space one architecture short)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        with (
+            interrupts.deferred(),
+            suppress(Exception),
+            warnings.catch_warnings(),
+        ):  # a storage that cannot take it must not hide the Ctrl-C
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            carried = {k: v for k, v in trial.user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIXES)}
+            trial.set_user_attr("interrupted", True)
+            trial.study.enqueue_trial(trial.params, user_attrs={**carried, "retry_of": trial.number})
+        raise
+
+
 def worker_tag() -> dict[str, Any]:
     """This process's identity as a trial records it: host name and process id."""
     return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}

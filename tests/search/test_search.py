@@ -394,9 +394,14 @@ def test_ctrl_c_keeps_the_study_and_the_same_command_resumes(tiny_run: Path, tmp
     _, err = first.communicate(timeout=240)
     assert first.returncode == 130 and "run the same command again to resume" in err and "Traceback" not in err
     assert not load(storage, "i").get_trials(states=(TrialState.RUNNING,))  # nothing left dangling
+    stopped = load(storage, "i").get_trials(states=(TrialState.FAIL,))
+    assert [t.user_attrs.get("interrupted") for t in stopped] == [True]
     again = warm.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert len(load(storage, "i").get_trials(states=(TrialState.COMPLETE,))) == 2
+    complete = load(storage, "i").get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 2
+    retried = [t for t in complete if t.user_attrs.get("retry_of") == stopped[0].number]  # the stopped candidate first
+    assert len(retried) == 1 and retried[0].params == stopped[0].params
 
 
 def test_a_worker_without_n_trials_keeps_to_the_study_budget(finished: tuple[Path, Path]) -> None:
@@ -404,6 +409,23 @@ def test_a_worker_without_n_trials_keeps_to_the_study_budget(finished: tuple[Pat
     before = len(load(storage, "s1").trials)
     join("s1", str(storage), device="cpu", progress=False)  # the search asked for 4, which are done
     assert len(load(storage, "s1").trials) == before
+
+
+def test_a_training_stopped_by_ctrl_c_is_queued_again_with_its_parameters() -> None:
+    from nas_proxy.studies.trials import requeued_if_interrupted
+
+    study = optuna.create_study()
+    trial = study.ask({"depth": optuna.distributions.IntDistribution(1, 3)})
+    trial.set_user_attr("arch_id", "abc")
+    with pytest.raises(KeyboardInterrupt), requeued_if_interrupted(trial):
+        raise KeyboardInterrupt
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].system_attrs["fixed_params"] == trial.params == {"depth": trial.params["depth"]}
+    assert waiting[0].user_attrs == {"arch_id": "abc", "retry_of": trial.number}
+    assert study.trials[trial.number].user_attrs["interrupted"] is True
+    with pytest.raises(ValueError), requeued_if_interrupted(study.ask()):  # takes the queued one; its failure is its own
+        raise ValueError("diverged")
+    assert not study.get_trials(states=(TrialState.WAITING,))
 
 
 def test_dead_trials_are_retried_at_most_max_retry_times(tmp_path: Path) -> None:
