@@ -81,7 +81,9 @@ def requeued_if_interrupted(trial: optuna.Trial) -> Iterator[None]:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             carried = {k: v for k, v in trial.user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIXES)}
             trial.set_user_attr("interrupted", True)
-            trial.study.enqueue_trial(trial.params, user_attrs={**carried, "retry_of": trial.number})
+            waiting = trial.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if not any(t.system_attrs.get("fixed_params") == trial.params for t in waiting):  # once, however often stopped
+                trial.study.enqueue_trial(trial.params, user_attrs={**carried, "retry_of": trial.number})
         raise
 
 

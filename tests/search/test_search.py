@@ -423,6 +423,13 @@ def test_a_training_stopped_by_ctrl_c_is_queued_again_with_its_parameters() -> N
     assert len(waiting) == 1 and waiting[0].system_attrs["fixed_params"] == trial.params == {"depth": trial.params["depth"]}
     assert waiting[0].user_attrs == {"arch_id": "abc", "retry_of": trial.number}
     assert study.trials[trial.number].user_attrs["interrupted"] is True
+    again = study.ask({"depth": optuna.distributions.IntDistribution(1, 3)})  # the queued one, taken by another run
+    other = study.ask({"depth": optuna.distributions.IntDistribution(1, 3)})
+    study.enqueue_trial(other.params)  # a third run queued this candidate meanwhile
+    with pytest.raises(KeyboardInterrupt), requeued_if_interrupted(other):
+        raise KeyboardInterrupt
+    assert [t.system_attrs["fixed_params"] for t in study.get_trials(states=(TrialState.WAITING,))] == [other.params]  # not twice
+    study.tell(again, state=TrialState.FAIL)
     with pytest.raises(ValueError), requeued_if_interrupted(study.ask()):  # takes the queued one; its failure is its own
         raise ValueError("diverged")
     assert not study.get_trials(states=(TrialState.WAITING,))
