@@ -5,7 +5,8 @@ Each phase is one ``python -m nas_proxy`` command in its own process group (``gp
 through its ``--json``:
 
 1. ``distill``: ``nasproxy distill --dataset fashion-mnist --method datadam --ipc 10`` with distill's defaults (the
-   official code's recipe since RESULTS.md §19) and its default iterations (``Plan.s7_distill_iterations``; the dry run: a few, on the fabricated Fashion-MNIST);
+   official code's recipe since RESULTS.md §19) at ``Plan.s7_distill_iterations`` (the paper's 8,000: the default
+   20,000 take 116 s on an H200, most of the 2-minute target; the dry run: a few, on the fabricated Fashion-MNIST);
 2. ``search``: ``nasproxy search --synthetic SET --space convnet720 --sampler bruteforce --pruner none
    --n-trials 720 --workers 8 --promote 3`` (``PROMOTE_FLAGS`` appended): every architecture of the space
    once, each with its whole proxy score (the default median pruner would stop some), then the 3 best
