@@ -95,8 +95,9 @@ def pack_state(folder: Path, dest: Path, needed: Callable[[Path], bool] = lambda
 
 @contextlib.contextmanager
 def terminated_as_exit() -> Iterator[None]:
-    """SIGTERM raises SystemExit(143) here, so ``finally`` blocks run (Python's default dies at once);
-    a distillation's own handler still takes precedence while its loop runs (it checkpoints)."""
+    """SIGTERM raises SystemExit(143) here, so ``finally`` blocks run (Python's default dies at once).
+    While a ``nasproxy distill`` runs in this process its own handler takes the signal (it checkpoints,
+    or raises KeyboardInterrupt, which runs them too) and ``distill_ablation.run_distill`` then exits."""
 
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(143)
