@@ -52,7 +52,19 @@ def _random(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
 def _bruteforce(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
     import optuna
 
-    return optuna.samplers.BruteForceSampler(seed=seed)
+    base = optuna.samplers.BruteForceSampler
+
+    class BruteForce(base):  # type: ignore[misc,valid-type]
+        """Optuna's, blind to finished trials that never drew a candidate (a Ctrl-C before sampling, a
+        trial refused beyond the budget): in Optuna 5.1 one such trial makes the sampler take the whole
+        space as tried, and a resumed search stops at once (optuna issue #5097)."""
+
+        @staticmethod
+        def _populate_tree(tree: Any, trials: list[Any], *rest: Any) -> Any:
+            drawn = [t for t in trials if t.params or not t.state.is_finished()]
+            return base._populate_tree(tree, drawn, *rest)
+
+    return BruteForce(seed=seed)
 
 
 @SAMPLERS.register("nsga2")

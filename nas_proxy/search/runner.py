@@ -134,7 +134,8 @@ def make_objective(
     multi = len(config.objectives) > 1
 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
-        interrupts.check()
+        with requeued_if_interrupted(trial):  # a Ctrl-C held while this trial was asked for: a queued copy stays queued
+            interrupts.check()
         if rungs is not None and rung_of(trial) > 0:
             with recording_failure(trial):
                 return climb_trial(trial, space, rungs)

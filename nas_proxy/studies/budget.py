@@ -24,16 +24,21 @@ def counted(study: optuna.Study) -> int:
 def over_budget(study: optuna.Study, number: int, total: int) -> bool:
     """Whether trial ``number`` is beyond the budget: ``total`` live trials were created before it.
 
-    A RUNNING trial whose worker is known to be dead does not count.
+    A RUNNING trial whose worker is known to be dead does not count, nor one stopped by Ctrl-C
+    (``interrupted``) whose copy was queued before Optuna marks it failed: the copy takes its place.
     """
-    earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number and not is_dead(t)]
+    earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number and _holds_a_slot(t)]
     return len(earlier) >= total
+
+
+def _holds_a_slot(t: optuna.trial.FrozenTrial) -> bool:
+    return not (t.state == TrialState.RUNNING and (is_dead(t) or t.user_attrs.get("interrupted")))
 
 
 def budget_held(study: optuna.Study, total: int) -> bool:
     """Whether nothing is queued and other workers' running trials hold the rest of the budget
     (they finish, or are found dead and re-queued)."""
-    live = study.get_trials(deepcopy=False, states=LIVE)
+    live = [t for t in study.get_trials(deepcopy=False, states=LIVE) if not t.user_attrs.get("interrupted")]
     return not any(t.state == TrialState.WAITING for t in live) and len(live) >= total
 
 

@@ -73,18 +73,26 @@ def requeued_if_interrupted(trial: optuna.Trial) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        with (
-            interrupts.deferred(),
-            suppress(Exception),
-            warnings.catch_warnings(),
-        ):  # a storage that cannot take it must not hide the Ctrl-C
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            carried = {k: v for k, v in trial.user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIXES)}
-            trial.set_user_attr("interrupted", True)
-            waiting = trial.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-            if not any(t.system_attrs.get("fixed_params") == trial.params for t in waiting):  # once, however often stopped
-                trial.study.enqueue_trial(trial.params, user_attrs={**carried, "retry_of": trial.number})
+        with interrupts.deferred(), suppress(Exception):  # a storage that cannot take it must not hide the Ctrl-C
+            frozen = trial.study.get_trials(deepcopy=False)[trial.number]
+            params = trial.params or frozen.system_attrs.get("fixed_params") or {}  # stopped before sampling: a queued copy's
+            if params:
+                trial.set_user_attr("interrupted", True)  # first: a worker that sees the copy sees this (budget.over_budget)
+                carried = {k: v for k, v in trial.user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIXES)}
+                enqueue_once(trial.study, params, {**carried, "retry_of": trial.number})
         raise
+
+
+def enqueue_once(study: optuna.Study, params: dict[str, Any], user_attrs: dict[str, Any]) -> bool:
+    """Queue ``params`` unless a waiting trial already has them (a candidate stopped twice, or stopped and
+    then found dead, is trained once); whether it was queued."""
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    if params and any(t.system_attrs.get("fixed_params") == params for t in waiting):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.enqueue_trial(params, user_attrs=user_attrs)
+    return True
 
 
 def worker_tag() -> dict[str, Any]:
@@ -201,7 +209,7 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
         return False
     carried: dict[str, Any] = {k: v for k, v in t.user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIXES)}
     if (t.params or carried) and retries < MAX_RETRY:  # a sampled trial by its parameters, a queued training by its spec
-        study.enqueue_trial(t.params, user_attrs={**carried, "retry_of": t.number, "retries": retries + 1})
+        enqueue_once(study, t.params, {**carried, "retry_of": t.number, "retries": retries + 1})
     return True
 
 
@@ -225,4 +233,16 @@ def fail_reason(t: FrozenTrial) -> str:
     return str(t.user_attrs.get("fail_reason") or t.system_attrs.get("fail_reason", "unknown error"))
 
 
-__all__ = ["MAX_RETRY", "Guarded", "claim", "fail_dead_trials", "fail_reason", "is_dead", "recording_failure", "unmasked", "worker_tag"]
+__all__ = [
+    "MAX_RETRY",
+    "Guarded",
+    "claim",
+    "enqueue_once",
+    "fail_dead_trials",
+    "fail_reason",
+    "is_dead",
+    "recording_failure",
+    "requeued_if_interrupted",
+    "unmasked",
+    "worker_tag",
+]

@@ -435,6 +435,64 @@ def test_a_training_stopped_by_ctrl_c_is_queued_again_with_its_parameters() -> N
     assert not study.get_trials(states=(TrialState.WAITING,))
 
 
+def test_a_queued_copy_of_a_stopped_trial_is_within_the_budget_before_the_original_is_marked_failed() -> None:
+    """Another worker may take the copy in the milliseconds before Optuna marks the stopped trial FAIL:
+    the copy is not refused as beyond the budget (its candidate would be lost again)."""
+    from nas_proxy.studies.budget import budget_held, over_budget
+    from nas_proxy.studies.trials import requeued_if_interrupted
+
+    study = optuna.create_study()
+    x = optuna.distributions.IntDistribution(0, 9)
+    for _ in range(3):
+        done = study.ask({"x": x})
+        study.tell(done, float(done.params["x"]))
+    stopped = study.ask({"x": x})
+    stopped.set_user_attr("worker_pid", os.getpid())  # its worker lives: only the Ctrl-C frees its slot
+    with pytest.raises(KeyboardInterrupt), requeued_if_interrupted(stopped):
+        raise KeyboardInterrupt
+    assert not budget_held(study, 4)
+    copy = study.ask()  # still RUNNING: the original
+    assert study.trials[copy.number].system_attrs["fixed_params"] == stopped.params and not over_budget(study, copy.number, 4)
+    assert over_budget(study, copy.number + 1, 4)  # a fifth candidate still is beyond it
+
+
+def test_a_ctrl_c_held_while_a_copy_was_asked_for_keeps_the_copy_queued() -> None:
+    """The objective's first act raises a Ctrl-C held during study.ask(): the trial has drawn nothing,
+    and the candidate it was queued with must stay queued."""
+    from nas_proxy.studies.trials import requeued_if_interrupted
+
+    study = optuna.create_study()
+    study.enqueue_trial({"x": 3}, user_attrs={"retry_of": 0})
+    copy = study.ask()
+    with pytest.raises(KeyboardInterrupt), requeued_if_interrupted(copy):
+        raise KeyboardInterrupt  # before any suggest
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.system_attrs["fixed_params"] for t in waiting] == [{"x": 3}] and waiting[0].user_attrs["retry_of"] == copy.number
+    fresh = study.ask()  # the copy again; a fresh trial after it, stopped before sampling, queues nothing
+    plain = study.ask()
+    with pytest.raises(KeyboardInterrupt), requeued_if_interrupted(plain):
+        raise KeyboardInterrupt
+    assert not study.get_trials(states=(TrialState.WAITING,)) and study.trials[fresh.number].system_attrs["fixed_params"] == {"x": 3}
+
+
+def test_bruteforce_covers_the_space_after_a_trial_that_never_drew_a_candidate() -> None:
+    """optuna issue #5097: a finished trial without parameters (a Ctrl-C before sampling, a trial refused
+    beyond the budget) made Optuna's sampler take the whole space as tried."""
+    from optuna.trial import create_trial
+
+    from nas_proxy.search.config import SAMPLERS
+
+    study = optuna.create_study(sampler=SAMPLERS.get("bruteforce")(0, 1))
+
+    def objective(t: optuna.Trial) -> float:
+        return t.suggest_int("a", 0, 5) + t.suggest_categorical("b", [0, 1])
+
+    study.optimize(objective, n_trials=3)
+    study.add_trial(create_trial(state=TrialState.FAIL))
+    study.optimize(objective, n_trials=30)
+    assert len({(t.params["a"], t.params["b"]) for t in study.get_trials(states=(TrialState.COMPLETE,))}) == 12
+
+
 def test_dead_trials_are_retried_at_most_max_retry_times(tmp_path: Path) -> None:
     storage_path = tmp_path / "journal.log"
     storage = open_storage(str(storage_path), "d")[0]
