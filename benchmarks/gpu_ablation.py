@@ -143,19 +143,18 @@ def run_distill_ablation_section(ctx: Context, rec: Recorder) -> None:
 
     t0 = time.perf_counter()
     code = None
-    try:
-        with terminated_as_exit():  # the driver's SIGTERM at its limit: what finished still leaves in OUT
+    with state_packed(rec, state, out / "state.tar.gz"):  # the driver's SIGTERM at its limit: what finished still leaves in OUT
+        try:
             code = distill_ablation.main(argv)
-    finally:
-        rec.set("run", {"exit_code": code, "seconds": round(time.perf_counter() - t0, 1)})
-        if (report / "ablation.json").is_file():
-            result = json.loads((report / "ablation.json").read_text())
-            rec.set("result", result)
-            for name in ("ablation.md", "scores.csv"):
-                shutil.copy2(report / name, out / name)
-            pending = [n for n, v in result["variants"].items() if v.get("status") not in ("done", "skipped")]
-            rec.set("pending", pending)
-        rec.set("packed", pack_state(state, out / "state.tar.gz"))
+        finally:
+            rec.set("run", {"exit_code": code, "seconds": round(time.perf_counter() - t0, 1)})
+            if (report / "ablation.json").is_file():
+                result = json.loads((report / "ablation.json").read_text())
+                rec.set("result", result)
+                for name in ("ablation.md", "scores.csv"):
+                    shutil.copy2(report / name, out / name)
+                pending = [n for n, v in result["variants"].items() if v.get("status") not in ("done", "skipped")]
+                rec.set("pending", pending)
     if code != 0 or "result" not in rec.data:
         rec.set("reason", f"distill_ablation.py exit {code} (the log says why)")
         rec.set("status", "failed")

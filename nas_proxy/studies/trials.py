@@ -74,13 +74,17 @@ def requeued_if_interrupted(trial: optuna.Trial) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         with interrupts.deferred(), suppress(Exception):  # a storage that cannot take it must not hide the Ctrl-C
-            frozen = trial.study.get_trials(deepcopy=False)[trial.number]
-            params = trial.params or frozen.system_attrs.get("fixed_params") or {}  # stopped before sampling: a queued copy's
+            # stopped before sampling: the parameters it was queued with, if any
+            params = trial.params or trial.study.get_trials(deepcopy=False)[trial.number].system_attrs.get("fixed_params") or {}
             if params:
                 trial.set_user_attr("interrupted", True)  # first: a worker that sees the copy sees this (budget.over_budget)
-                carried = {k: v for k, v in trial.user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIXES)}
-                enqueue_once(trial.study, params, {**carried, "retry_of": trial.number})
+                enqueue_once(trial.study, params, {**carried(trial.user_attrs), "retry_of": trial.number})
         raise
+
+
+def carried(user_attrs: dict[str, Any]) -> dict[str, Any]:
+    """The attributes a queued copy of a trial keeps (``CARRIED``, ``CARRIED_PREFIXES``)."""
+    return {k: v for k, v in user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIXES)}
 
 
 def enqueue_once(study: optuna.Study, params: dict[str, Any], user_attrs: dict[str, Any]) -> bool:
@@ -207,9 +211,9 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
             return False
     except UpdateFinishedTrialError:
         return False
-    carried: dict[str, Any] = {k: v for k, v in t.user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIXES)}
-    if (t.params or carried) and retries < MAX_RETRY:  # a sampled trial by its parameters, a queued training by its spec
-        enqueue_once(study, t.params, {**carried, "retry_of": t.number, "retries": retries + 1})
+    kept = carried(t.user_attrs)
+    if (t.params or kept) and retries < MAX_RETRY:  # a sampled trial by its parameters, a queued training by its spec
+        enqueue_once(study, t.params, {**kept, "retry_of": t.number, "retries": retries + 1})
     return True
 
 
