@@ -7,9 +7,8 @@ STAMP  := $(VENV)/.nasproxy-installed
 
 .PHONY: demo test test-drills test-slow lint data bench bench-gpu clean
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --no-compile -e '.[dev]'
+$(STAMP): pyproject.toml scripts/venv.sh
+	bash scripts/venv.sh $(VENV) $(PYTHON) dev
 	@touch $(STAMP)
 
 ## demo: set up, get the default data, run the pipeline on a small budget

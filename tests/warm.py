@@ -53,9 +53,11 @@ from typing import Any
 
 # what nasproxy commands import, nothing of nasproxy itself: torch, NumPy and Optuna (every command);
 # scipy.stats (the metrics, ~0.8 s), pandas (Optuna's trials table) and matplotlib's pyplot (the reports):
-# forked, a distill or search command takes ~1 s here instead of ~4-5 s (load 3, 2 cores). Not torchvision:
-# only a dataset download imports it (a set's grid.png is drawn with Pillow)
-PRELOAD = ("torch", "numpy", "optuna", "scipy.stats", "pandas", "matplotlib.pyplot")
+# forked, a distill or search command takes ~1 s here instead of ~4-5 s (load 3, 2 cores); and torch._dynamo,
+# which torch 2.14 imports at the first optimizer (or FlopCounterMode) of every training process: ~1.1 CPU-s each,
+# 30 of the suite's CPU-seconds (py-spy, 2026-12-04). Not torchvision: only a dataset download imports it (a
+# set's grid.png is drawn with Pillow)
+PRELOAD = ("torch", "torch._dynamo", "numpy", "optuna", "scipy.stats", "pandas", "matplotlib.pyplot")
 # `python -m MODULE` commands that are forked (tests/run_code.py: `python -c CODE` of a test that needs no cold start)
 WARM_MODULES = ("nas_proxy", "nas_proxy.cli.worker_process", "tests.sigint_at", "tests.run_cases", "tests.run_code")
 IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "KMP_", "GOMP_", "LD_", "PYTHON")

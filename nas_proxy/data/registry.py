@@ -6,6 +6,7 @@ one with ``@DATASETS.register("name")``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,23 +218,32 @@ def _holdout(x: U8, y: I64, test_fraction: float) -> tuple[tuple[U8, I64], tuple
     return (x[tr], y[tr]), (x[te], y[te])
 
 
+@functools.cache
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     """What ``sklearn.datasets.load_digits()`` returns as ``images`` (N, 8, 8) and ``target``, read
     from the CSV scikit-learn ships, as load_digits reads it, without importing scikit-learn: its
     import (scipy.stats and more) costs about a CPU-second in every process that loads digits, such
-    as each subprocess of the test suite's drills. Where that file is not found, load_digits()."""
+    as each subprocess of the test suite's drills. Where that file is not found, load_digits().
+    Parsed once per process (a command loads its dataset several times: its shape, its real batches,
+    its validation split), and read-only, as the cache hands every caller the same arrays."""
     import importlib.util
 
     spec = importlib.util.find_spec("sklearn")  # finds the package without running it
+    images, target = None, None
     for folder in (spec.submodule_search_locations or []) if spec else []:
         csv = Path(folder) / "datasets" / "data" / "digits.csv.gz"
         if csv.is_file():
             data = np.loadtxt(csv, delimiter=",")
-            return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
-    from sklearn.datasets import load_digits
+            images, target = data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
+            break
+    if images is None or target is None:
+        from sklearn.datasets import load_digits
 
-    bunch = load_digits()
-    return bunch.images, bunch.target
+        bunch = load_digits()
+        images, target = bunch.images, bunch.target
+    images.setflags(write=False)
+    target.setflags(write=False)
+    return images, target
 
 
 @DATASETS.register("digits")

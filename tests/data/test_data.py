@@ -416,3 +416,14 @@ def test_imagefolder_train_test_errors(tmp_path: Path) -> None:
     fab.image_folder(tmp_path / "test", ["a", "b"], 2, "L")
     with pytest.raises(DataNotFoundError, match="colour mode"):
         load_dataset(f"imagefolder:{tmp_path}")
+
+
+def test_digits_loaded_twice_are_two_datasets() -> None:
+    # the parsed CSV is cached per process (nas_proxy.data.registry._digits_arrays): no caller may see another's changes
+    first, second = load_dataset("digits"), load_dataset("digits")
+    assert torch.equal(first.train_x, second.train_x) and torch.equal(first.test_y, second.test_y)
+    first.train_x.add_(1.0)
+    first.test_y[:] = 0
+    again = load_dataset("digits")
+    assert torch.equal(again.train_x, second.train_x) and torch.equal(again.test_y, second.test_y)
+    assert not torch.equal(first.train_x, again.train_x)
