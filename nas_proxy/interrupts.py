@@ -16,6 +16,11 @@ a shell reports for a process those signals killed.
 A loop that checkpoints and stops cleanly (distillation) asks instead through :func:`stop_requests`:
 inside it the first Ctrl-C (or SIGTERM) only sets the flag the loop reads at its safe points, and a
 second raises at once. The same handler and state serve both: this is the one SIGINT mechanism.
+
+A SIGINT that the process was started ignoring stays ignored, as CPython itself leaves it: a
+non-interactive shell starts a background job (``nasproxy worker ... &`` in a script) so, and a
+Ctrl-C typed at the terminal, which reaches the script's whole process group, is then not for it.
+SIGTERM still stops such a process.
 """
 
 from __future__ import annotations
@@ -86,10 +91,16 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     _state.pending = True
 
 
+def _taken() -> tuple[signal.Signals, ...]:
+    """The signals this module handles: SIGTERM, and SIGINT unless it is ignored (see the module's docstring)."""
+    return tuple(s for s in SIGNALS if not (s == signal.SIGINT and signal.getsignal(s) is signal.SIG_IGN))
+
+
 def install() -> None:
-    """Route SIGINT and SIGTERM through this module (main thread only; the CLI calls it first thing)."""
+    """Route SIGINT and SIGTERM through this module (main thread only; the CLI calls it first thing),
+    an ignored SIGINT excepted."""
     if threading.current_thread() is threading.main_thread():
-        for s in SIGNALS:
+        for s in _taken():
             signal.signal(s, _on_signal)
         _state.installed, _state.immediate, _state.pending, _state.signum = True, True, False, signal.SIGINT
 
@@ -160,10 +171,10 @@ def stop_requests() -> Iterator[Callable[[], bool]]:
     The first signal only sets the flag, which the loop reads after a whole step (then checkpoints
     and stops); a second Ctrl-C raises KeyboardInterrupt at once (the last checkpoint remains).
     Works with or without :func:`install` (the handlers before are restored at the end); off the
-    main thread no signal can be caught and ``requested()`` stays false.
+    main thread no signal can be caught and ``requested()`` stays false, nor does an ignored SIGINT set it.
     """
     main = threading.current_thread() is threading.main_thread()
-    previous = {s: signal.signal(s, _on_signal) for s in SIGNALS} if main else {}
+    previous = {s: signal.signal(s, _on_signal) for s in _taken()} if main else {}
     before = _state.immediate, _state.second_raises, _state.pending, _state.stopping
     _state.immediate, _state.second_raises, _state.pending, _state.stopping = False, True, False, True
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +48,16 @@ def outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     os.chdir(cwd)
     left = sorted(p.name for p in set((ROOT / "studies").iterdir()) - before)
     assert not left, f"tests left {left} in {ROOT / 'studies'}: run their commands in tmp_path"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT raises KeyboardInterrupt in the test processes even where the suite was started with it
+    ignored (a script's ``make test &``): the in-process interrupt tests need it, and nasproxy, rightly,
+    leaves an inherited ignored SIGINT ignored (nas_proxy/interrupts.py). A command started as a
+    subprocess then inherits the default too."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

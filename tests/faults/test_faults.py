@@ -97,6 +97,32 @@ def interrupt_search_at(phase: str, sig: str, tiny_run: Path, tmp_path: Path, ca
     assert len(trials_of(storage, "i", TrialState.COMPLETE)) == 2
 
 
+def test_a_search_started_with_ctrl_c_ignored_ignores_it_and_sigterm_stops_it(tiny_run: Path, tmp_path: Path) -> None:
+    """A script's background job (``nasproxy search ... &``) starts with SIGINT ignored, and a Ctrl-C typed
+    at the terminal, which reaches the script's whole process group, is not for it: it trains on. SIGTERM
+    still stops it (143, one line), and the same command finishes the study."""
+    storage = tmp_path / "journal.log"
+    command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "b"]
+    command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", *FAST_ARGS]
+    gate = Gate(tmp_path / "gate")  # its first training waits there
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts `cmd &`: the command inherits it
+    try:
+        run = warm.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    gate.wait([run], [run.pid])  # in training: its main() has installed nasproxy's handlers
+    os.kill(run.pid, signal.SIGINT)
+    status = Path(f"/proc/{run.pid}/status").read_text()  # the kernel's word: which signals the process ignores
+    assert int(next(line for line in status.splitlines() if line.startswith("SigIgn:")).split()[1], 16) & (1 << (signal.SIGINT - 1))
+    os.kill(run.pid, signal.SIGTERM)
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 143 and err.startswith("nasproxy search: interrupted by SIGTERM"), err
+    assert not trials_of(storage, "b", TrialState.RUNNING)
+    done = warm.run(command, capture_output=True, text=True, timeout=400)  # the same command, ungated
+    assert done.returncode == 0, done.stderr
+    assert len(trials_of(storage, "b", TrialState.COMPLETE)) == 2
+
+
 def test_a_worker_killed_mid_trial_is_retried_by_the_same_run(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "k"]

@@ -146,3 +146,19 @@ def test_a_ctrl_c_inside_a_tensor_read_is_raised_after_it_not_reported_as_a_corr
     interrupts.install()
     with pytest.raises(KeyboardInterrupt):
         synthetic.load_synthetic(tiny_run)
+
+
+@pytest.mark.parametrize("installed", [False, True], ids=["library", "cli"])
+def test_an_inherited_ignored_ctrl_c_stays_ignored_and_sigterm_still_stops(installed: bool, restored: None) -> None:
+    # a script's background job (`nasproxy worker ... &`) starts so: a Ctrl-C typed at the terminal is not for it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if installed:
+        interrupts.install()
+        os.kill(os.getpid(), signal.SIGINT)  # would raise at once, were it taken
+    with interrupts.stop_requests() as requested:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert not requested()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert requested()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
