@@ -232,6 +232,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"dashboard: nasproxy dashboard --study {result.study} --storage {shlex.quote(result.storage)}")
     for note in (result.promotion or {}).get("notes", []):
         print(f"nasproxy search: note: {note}", file=sys.stderr)
+    for g in result.given_up:
+        print(
+            f"nasproxy search: note: candidate {g['arch_id'] or g['params']} (trial {g['trial']}) was given up: its worker died on "
+            "every try (out of memory?), and it is not tried again; the study keeps its trials as failed",
+            file=sys.stderr,
+        )
     if result.unmet:
         print(f"nasproxy search: error: {result.unmet}", file=sys.stderr)
         return 1

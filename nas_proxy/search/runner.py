@@ -48,7 +48,7 @@ from nas_proxy.studies.storage import (
     open_storage,
     study_dir,
 )
-from nas_proxy.studies.trials import Guarded, fail_dead_trials, recording_failure, requeued_if_interrupted, unmasked
+from nas_proxy.studies.trials import GIVEN_UP, Guarded, fail_dead_trials, recording_failure, requeued_if_interrupted, unmasked
 from nas_proxy.studies.workers import check_heartbeat, worker_processes
 from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, ProxyResult, count_flops, count_params
@@ -72,6 +72,8 @@ class SearchResult:
     promotion: dict[str, Any] | None = None  # with --promote: Promotion.to_dict(), its rows best by real validation first
     ladder: dict[str, Any] | None = None  # with --ladder: ladder.summary(), per rung planned and trained, the top rung's rows
     repeats: int = 0  # trials that proposed an architecture the study had already scored (answered from it, not trained)
+    # candidates whose worker died on every try (MAX_RETRY retries; out of memory, say): failed for good, never trained
+    given_up: list[dict[str, Any]] = field(default_factory=list)
     # the storage the search opened (after its checks), for a caller that goes on with the study: never in to_dict
     opened: Storage | None = field(default=None, repr=False, compare=False)
 
@@ -407,6 +409,7 @@ def search(
         promotion.to_dict() if promotion else None,
         climbed,
         sum(REPEAT_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False)),
+        _given_up(study),
         opened,
     )
 
@@ -420,6 +423,15 @@ def _states(study: optuna.Study, worker_errors: int) -> dict[str, int]:
     if worker_errors:
         states["worker_errors"] = worker_errors
     return states
+
+
+def _given_up(study: optuna.Study) -> list[dict[str, Any]]:
+    """The candidates whose worker died on every try: their last trial, failed for good (GIVEN_UP)."""
+    return [
+        {"trial": t.number, "arch_id": t.user_attrs.get("arch_id"), "params": t.params, "reason": t.user_attrs["fail_reason"]}
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if GIVEN_UP in str(t.user_attrs.get("fail_reason", ""))
+    ]
 
 
 def _unmet(study: optuna.Study, n_trials: int, states: dict[str, int], timed_out: bool) -> str | None:

@@ -35,6 +35,7 @@ MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an O
 # for a loaded machine and a slow database, and bounds how long a run waits for such a trial)
 UNTAGGED_SECONDS = 60.0
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
+GIVEN_UP = "not retried after"  # in the fail_reason of a dead worker's trial whose retries are spent (MAX_RETRY)
 # user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it):
 # its spec in either layout (nas_proxy.studies.spec_attrs: the JSON "spec" before, one "arch." attribute per leaf now)
 CARRIED = (JSON_ATTR, "seed", "arch_id", "space", "candidate")
@@ -204,7 +205,7 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
     pid = t.user_attrs.get("worker_pid")
     who = f"{t.user_attrs.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
     reason = f"worker {who} {DIED}"
-    note = reason + ("" if retries < MAX_RETRY else f"; not retried after {retries} retries")
+    note = reason + ("" if retries < MAX_RETRY else f"; {GIVEN_UP} {retries} retries")
     try:  # another worker may be repairing the same trial: whoever finishes it re-queues it
         storage.set_trial_user_attr(trial_id, "fail_reason", note)
         if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
@@ -238,6 +239,7 @@ def fail_reason(t: FrozenTrial) -> str:
 
 
 __all__ = [
+    "GIVEN_UP",
     "MAX_RETRY",
     "Guarded",
     "claim",

@@ -238,6 +238,34 @@ def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_p
     assert result.trials == {"complete": 2, "fail": 1}
 
 
+def test_a_candidate_whose_worker_died_on_every_try_is_given_up_and_named(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A candidate that kills its worker every time (out of memory) is retried MAX_RETRY times, then
+    given up: the search does not loop on it, finishes its budget with others, and says which it was."""
+    storage = tmp_path / "journal.log"
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "g", "--storage", str(storage)]
+    args += ["--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", "--sampler", "bruteforce", *FAST_ARGS]
+    gate = Gate(tmp_path / "gate")
+    run = warm.Popen([sys.executable, "-m", "nas_proxy", *args], env=gate.env(), text=True, stderr=subprocess.PIPE)
+    gate.wait([run], [run.pid])
+    run.send_signal(signal.SIGKILL)  # the trial stays RUNNING, its worker dead
+    run.wait()
+    (dying,) = load(storage, "g").get_trials(states=(TrialState.RUNNING,))
+    backend = open_storage(str(storage), "g")[0]
+    trial_id = backend.get_trial_id_from_study_id_trial_number(backend.get_study_id_from_name("g"), dying.number)
+    backend.set_trial_user_attr(trial_id, "retries", MAX_RETRY)  # its last try: it died MAX_RETRY times before
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    study = load(storage, "g")
+    (given_up,) = study.get_trials(states=(TrialState.FAIL,))
+    assert given_up.number == dying.number and f"not retried after {MAX_RETRY} retries" in given_up.user_attrs["fail_reason"]
+    assert not [t for t in study.trials if t.user_attrs.get("retry_of") == dying.number]  # not queued again
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 2 and dying.params not in [t.params for t in complete]
+    assert f"candidate {dying.user_attrs['arch_id']} (trial {dying.number}) was given up: its worker died on every try" in err, err
+
+
 def test_multi_objective_search_gives_a_pareto_front(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     search(config(tiny_run, objectives=["accuracy", "params"], sampler="random"), "mo", 5, str(storage), out=tmp_path, progress=False)
