@@ -5,7 +5,8 @@ Samplers propose an architecture the study has already scored (TPE does in about
 the same one while it trains. A trial whose architecture was scored takes that score
 (:func:`scored_before`, :func:`answer`); one whose architecture an earlier trial is training in
 another worker waits for it (:func:`trained_elsewhere`) and then takes its score, or trains it
-itself when that worker dies. A trial waits only for a trial of a lower number, so two never wait
+itself when that worker dies; one whose architecture was given up (its worker died on every try)
+is pruned (:func:`given_up_before`, :func:`answer_given_up`). A trial waits only for a trial of a lower number, so two never wait
 for each other.
 """
 
@@ -23,6 +24,7 @@ from nas_proxy import interrupts
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.ladder import rung_of
 from nas_proxy.search.study import REPEAT_ATTR
+from nas_proxy.studies.trials import GIVEN_UP
 
 POLL_SECONDS = 1.0  # how often a trial waiting for the same architecture in another worker looks again
 WAITING_ATTR = "waiting_for"  # a trial that waited for another training the same architecture: that trial's number
@@ -40,6 +42,15 @@ def scored_before(study: optuna.Study, aid: str, number: int) -> FrozenTrial | N
     (complete, or pruned), or None: a failed one is tried again."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         if _same(t, aid, number):
+            return t
+    return None
+
+
+def given_up_before(study: optuna.Study, aid: str, number: int) -> FrozenTrial | None:
+    """The trial that gave architecture ``aid`` up (its worker died on every try, ``trials.GIVEN_UP``),
+    or None: a repeat of it is pruned without training (:func:`answer_given_up`), not tried three times more."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if _same(t, aid, number) and GIVEN_UP in str(t.user_attrs.get("fail_reason", "")):
             return t
     return None
 
@@ -102,3 +113,11 @@ def answer(trial: optuna.Trial, earlier: FrozenTrial, config: SearchConfig) -> f
         raise optuna.TrialPruned(f"trial {earlier.number} scored this architecture and was pruned")
     assert earlier.values is not None  # a complete trial has its values
     return tuple(earlier.values) if len(config.objectives) > 1 else earlier.values[0]
+
+
+def answer_given_up(trial: optuna.Trial, gave_up: FrozenTrial) -> None:
+    """Trial ``trial`` proposed the architecture ``gave_up`` gave up: pruned without training (it counts
+    as a trial of the budget, as any repeat does, and the sampler learns it is not worth proposing)."""
+    trial.set_user_attr(REPEAT_ATTR, gave_up.number)
+    trial.set_user_attr("proxy_seconds", 0.0)
+    raise optuna.TrialPruned(f"trial {gave_up.number} gave this architecture up: its worker died on every try")

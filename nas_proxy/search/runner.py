@@ -32,7 +32,7 @@ from nas_proxy.search.promotion import DEFAULT_EPOCHS
 from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
-from nas_proxy.search.repeats import Reaper, answer, scored_before, trained_elsewhere
+from nas_proxy.search.repeats import Reaper, answer, answer_given_up, given_up_before, scored_before, trained_elsewhere
 from nas_proxy.search.study import ATTR, REPEAT_ATTR, create_or_check, export, ranked, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
@@ -153,6 +153,9 @@ def make_objective(
         earlier = scored_before(trial.study, aid, trial.number) or trained_elsewhere(trial, aid, reap)
         if earlier is not None:  # samplers propose a candidate again (TPE often does): its score is in the study
             return answer(trial, earlier, config)
+        gave_up = given_up_before(trial.study, aid, trial.number)
+        if gave_up is not None:  # it killed its worker on every try: not three times more
+            answer_given_up(trial, gave_up)
         try:
             model = target.build(space, spec)
         except (NasProxyError, RuntimeError, ValueError) as e:

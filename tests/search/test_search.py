@@ -245,7 +245,8 @@ def test_a_candidate_whose_worker_died_on_every_try_is_given_up_and_named(
     given up: the search does not loop on it, finishes its budget with others, and says which it was."""
     storage = tmp_path / "journal.log"
     args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "g", "--storage", str(storage)]
-    args += ["--out", str(tmp_path), "--n-trials", "2", "--pruner", "none", "--sampler", "bruteforce", *FAST_ARGS]
+    args += ["--out", str(tmp_path), "--pruner", "none", "--sampler", "bruteforce", *FAST_ARGS, "--n-trials"]
+    args, more = [*args, "2"], [*args, "3"]
     gate = Gate(tmp_path / "gate")
     run = warm.Popen([sys.executable, "-m", "nas_proxy", *args], env=gate.env(), text=True, stderr=subprocess.PIPE)
     gate.wait([run], [run.pid])
@@ -264,6 +265,10 @@ def test_a_candidate_whose_worker_died_on_every_try_is_given_up_and_named(
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) == 2 and dying.params not in [t.params for t in complete]
     assert f"candidate {dying.user_attrs['arch_id']} (trial {dying.number}) was given up: its worker died on every try" in err, err
+    study.enqueue_trial(dying.params)  # proposed again (TPE may): pruned at once, not tried three times more
+    assert main(more) == 0
+    (again,) = [t for t in load(storage, "g").trials if t.number > max(c.number for c in complete)]
+    assert again.state == TrialState.PRUNED and again.params == dying.params and again.user_attrs["repeat_of"] == dying.number
 
 
 def test_multi_objective_search_gives_a_pareto_front(tiny_run: Path, tmp_path: Path) -> None:
