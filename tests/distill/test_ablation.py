@@ -383,3 +383,19 @@ def test_the_report_alone_rebuilds_the_gpu_runs_table_from_its_returned_state(tm
     printed = points(log.split("| variant | IPC |")[-1])  # the last table the GPU run printed
     rebuilt = points((out / "ablation.md").read_text())
     assert len(printed) == 9 and rebuilt == printed
+
+
+def test_rank_average_is_the_mean_rank_of_the_two_and_needs_the_base() -> None:
+    import rank_average
+
+    rows = [{"variant": v, "arch_id": a, "score": s} for v, a, s in (
+        ("random-ipc10", "a", "50"), ("random-ipc10", "b", "70"), ("random-ipc10", "c", "60"),
+        ("set", "a", "10"), ("set", "b", "10"), ("set", "c", "30"),  # a tie: ranks 1.5 and 1.5
+        ("partial", "a", "1"),  # not every architecture of the base: left out
+    )]  # fmt: skip
+    out = rank_average.rank_averaged(rows, "random-ipc10")
+    averaged = {a: s for v, a, s in out if v == "rankavg-set+random-ipc10"}
+    assert averaged == {"a": (1 + 1.5) / 2, "b": (3 + 1.5) / 2, "c": (2 + 3) / 2}
+    assert not [v for v, _, _ in out if v.startswith("rankavg-partial")] and len(out) == len(rows) + 3
+    with pytest.raises(SystemExit, match="no variant 'nope'"):
+        rank_average.rank_averaged(rows, "nope")
