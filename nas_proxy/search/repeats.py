@@ -6,8 +6,8 @@ the same one while it trains. A trial whose architecture was scored takes that s
 (:func:`scored_before`, :func:`answer`); one whose architecture an earlier trial is training in
 another worker waits for it (:func:`trained_elsewhere`) and then takes its score, or trains it
 itself when that worker dies; one whose architecture was given up (its worker died on every try)
-is pruned (:func:`given_up_before`, :func:`answer_given_up`). A trial waits only for a trial of a lower number, so two never wait
-for each other.
+is pruned (:func:`given_up_before`, :func:`answer_given_up`). A trial waits only for a trial of a
+lower number, so two never wait for each other.
 """
 
 from __future__ import annotations
