@@ -2,9 +2,13 @@
 
 Every objective runs :class:`Guarded`: it first :func:`claim`s its trial (host and process id), so
 that any surviving process can tell a trial whose worker is gone from one still running, fail it and
-re-queue it (:func:`fail_dead_trials`), at most :data:`MAX_RETRY` times (an OOM-killing candidate must
-not loop). A trial of this very process whose objective is no longer running (it left through an
-error Optuna could not record, such as a full disk) is dead too.
+re-queue it (:func:`fail_dead_trials`). A candidate that kills its worker (the kernel's out-of-memory
+killer) must not loop: a death counts against it, and after :data:`MAX_RETRY` counted retries it is
+given up, unless the host tells that its out-of-memory killer ended nothing while the trial ran
+(Linux's ``oom_kill`` count, recorded when the trial is claimed): then the death was a kill -9, a power
+cut or a pre-empted machine, which says nothing of the candidate, and it is re-queued uncounted, as
+often as it happens. A trial of this very process whose objective is no longer running (it left
+through an error Optuna could not record, such as a full disk) is dead too.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an O
 UNTAGGED_SECONDS = 60.0
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
 GIVEN_UP = "not retried after"  # in the fail_reason of a dead worker's trial whose retries are spent (MAX_RETRY)
+OOM_ATTR = "worker_oom_kills"  # the host's out-of-memory kills since boot when the trial was claimed (see oom_kills)
+NOT_COUNTED = "not counted against the candidate"  # in the fail_reason of a death with no out-of-memory kill meanwhile
 # user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it):
 # its spec in either layout (nas_proxy.studies.spec_attrs: the JSON "spec" before, one "arch." attribute per leaf now)
 CARRIED = (JSON_ATTR, "seed", "arch_id", "space", "candidate")
@@ -105,13 +111,34 @@ def worker_tag() -> dict[str, Any]:
     return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
 
 
+def oom_kills() -> int | None:
+    """How many processes the kernel's out-of-memory killer has ended on this host since it booted
+    (``oom_kill`` of Linux's /proc/vmstat, a container's memory-limit kills included), or None where
+    the host does not say."""
+    with suppress(OSError, ValueError):
+        for line in Path("/proc/vmstat").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "oom_kill":
+                return int(value)
+    return None
+
+
 def claim(trial: optuna.Trial) -> None:
     """Record this worker on ``trial`` (the objective's first act), so a survivor can repair the
-    trial if this process dies; this process counts it as its own running trial until
+    trial if this process dies, and the host's out-of-memory kills so far, so that it can tell
+    whether the candidate may have killed it; this process counts it as its own running trial until
     :class:`Guarded` sees its objective end."""
     _RUNNING_HERE.add((trial.number, trial.datetime_start))
-    for key, value in worker_tag().items():
+    kills = oom_kills()
+    for key, value in {**worker_tag(), **({OOM_ATTR: kills} if kills is not None else {})}.items():
         trial.set_user_attr(key, value)
+
+
+def suspected(t: FrozenTrial) -> bool:
+    """Whether the death of ``t``'s worker may be the candidate's doing: unless this host's out-of-memory
+    killer is known to have ended nothing since ``t`` was claimed (a count that fell: the host rebooted)."""
+    before, now = t.user_attrs.get(OOM_ATTR), oom_kills()
+    return before is None or now is None or now > int(before)
 
 
 class Guarded(Generic[V]):
@@ -202,10 +229,14 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
         return False
     trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), t.number)
     retries = int(t.user_attrs.get("retries", 0))
+    counted = suspected(t)
     pid = t.user_attrs.get("worker_pid")
     who = f"{t.user_attrs.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
     reason = f"worker {who} {DIED}"
-    note = reason + ("" if retries < MAX_RETRY else f"; {GIVEN_UP} {retries} retries")
+    if not counted:
+        note = reason + f" (no out-of-memory kill on this host meanwhile: {NOT_COUNTED})"
+    else:
+        note = reason + ("" if retries < MAX_RETRY else f"; {GIVEN_UP} {retries} retries")
     try:  # another worker may be repairing the same trial: whoever finishes it re-queues it
         storage.set_trial_user_attr(trial_id, "fail_reason", note)
         if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
@@ -213,8 +244,8 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
     except UpdateFinishedTrialError:
         return False
     kept = carried(t.user_attrs)
-    if (t.params or kept) and retries < MAX_RETRY:  # a sampled trial by its parameters, a queued training by its spec
-        enqueue_once(study, t.params, {**kept, "retry_of": t.number, "retries": retries + 1})
+    if (t.params or kept) and (retries < MAX_RETRY or not counted):  # a sampled trial by its parameters, a queued training by its spec
+        enqueue_once(study, t.params, {**kept, "retry_of": t.number, "retries": retries + counted})
     return True
 
 
@@ -241,14 +272,18 @@ def fail_reason(t: FrozenTrial) -> str:
 __all__ = [
     "GIVEN_UP",
     "MAX_RETRY",
+    "NOT_COUNTED",
+    "OOM_ATTR",
     "Guarded",
     "claim",
     "enqueue_once",
     "fail_dead_trials",
     "fail_reason",
     "is_dead",
+    "oom_kills",
     "recording_failure",
     "requeued_if_interrupted",
+    "suspected",
     "unmasked",
     "worker_tag",
 ]

@@ -26,8 +26,9 @@ from nas_proxy.search.runner import make_objective
 from nas_proxy.search.study import create_or_check, spec_of
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import arch_id, get_space
+from nas_proxy.studies import trials
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import MAX_RETRY, fail_dead_trials, worker_tag
+from nas_proxy.studies.trials import MAX_RETRY, NOT_COUNTED, OOM_ATTR, fail_dead_trials, worker_tag
 from tests import warm
 from tests.gate import Gate
 from tests.interrupt import interruptible
@@ -239,10 +240,11 @@ def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_p
 
 
 def test_a_candidate_whose_worker_died_on_every_try_is_given_up_and_named(
-    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A candidate that kills its worker every time (out of memory) is retried MAX_RETRY times, then
     given up: the search does not loop on it, finishes its budget with others, and says which it was."""
+    monkeypatch.setattr(trials, "oom_kills", lambda: 10**9)  # the host's out-of-memory killer struck meanwhile
     storage = tmp_path / "journal.log"
     args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "g", "--storage", str(storage)]
     args += ["--out", str(tmp_path), "--pruner", "none", "--sampler", "bruteforce", *FAST_ARGS, "--n-trials"]
@@ -541,6 +543,44 @@ def test_dead_trials_are_retried_at_most_max_retry_times(tmp_path: Path) -> None
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 1 and waiting[0].user_attrs == {"retry_of": 0, "retries": 1}
     assert "not retried after 2 retries" in study.trials[1].user_attrs["fail_reason"]
+
+
+@pytest.mark.parametrize(
+    ("now", "counted"), [(5, False), (0, False), (6, True)], ids=["no-oom-kill", "host-rebooted", "oom-kill-meanwhile"]
+)
+def test_a_death_counts_against_its_candidate_only_if_the_out_of_memory_killer_struck(
+    now: int, counted: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kill -9 of a whole search, a power cut, a pre-empted machine: nothing of the candidate's doing, retried as often as it happens
+    storage = open_storage(str(tmp_path / "journal.log"), "o")[0]
+    study = optuna.create_study(study_name="o", storage=storage)
+    dead = warm.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    trial = study.ask({"depth": optuna.distributions.IntDistribution(1, 3)})
+    for key, value in {**worker_tag(), "worker_pid": dead.pid, "retries": MAX_RETRY, OOM_ATTR: 5}.items():  # its last counted try
+        trial.set_user_attr(key, value)
+    monkeypatch.setattr(trials, "oom_kills", lambda: now)
+    assert fail_dead_trials(study, storage) == [0]
+    reason = study.trials[0].user_attrs["fail_reason"]
+    queued = study.get_trials(states=(TrialState.WAITING,))
+    if counted:
+        assert "not retried after 2 retries" in reason and not queued
+    else:
+        assert NOT_COUNTED in reason and [t.user_attrs for t in queued] == [{"retry_of": 0, "retries": MAX_RETRY}]
+        assert queued[0].system_attrs["fixed_params"] == study.trials[0].params  # the same candidate
+
+
+def test_a_claimed_trial_records_the_hosts_out_of_memory_kills(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    study = optuna.create_study(study_name="c", storage=open_storage(str(tmp_path / "journal.log"), "c")[0])
+    monkeypatch.setattr(trials, "oom_kills", lambda: 7)
+    trials.claim(study.ask())
+    monkeypatch.setattr(trials, "oom_kills", lambda: None)  # a host that does not say (not Linux)
+    trials.claim(study.ask())
+    assert [t.user_attrs.get(OOM_ATTR) for t in study.trials] == [7, None]
+    monkeypatch.undo()
+    real = trials.oom_kills()
+    assert real is None or real >= 0
+    assert [trials.suspected(t) for t in study.get_trials()] == [real is None or real > 7, True]
 
 
 def _two_archs(tmp_path: Path) -> str:
