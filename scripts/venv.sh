@@ -3,8 +3,9 @@
 # Usage: scripts/venv.sh VENV PYTHON EXTRAS
 #
 # uv installs it where uv can be had (pip install uv): on this project's 2-core machine a fresh
-# environment takes 23 s with uv against 50 s with pip (docs/testing.md), mostly torch's CUDA
-# wheels unpacked in parallel. uv reads no pip configuration, so the indexes, find-links and
+# environment takes 23-42 s with uv against 50-52 s with pip, the same hour each (docs/testing.md),
+# mostly torch's CUDA wheels unpacked in parallel. --no-cache: uv would otherwise keep a 5.7 GB
+# unpacked copy of them in ~/.cache/uv. uv reads no pip configuration, so the indexes, find-links and
 # constraints pip is configured with (pip.conf, PIP_* variables: `pip config list`) are handed to it
 # (scripts/uv_args.py), and it may take a package from any of them, as pip does. Where uv cannot be
 # installed or fails, pip installs the same thing as before.
@@ -18,7 +19,7 @@ if "$py" -m pip install -q --disable-pip-version-check uv >/dev/null 2>&1; then
   while IFS= read -r arg; do
     case $arg in SSL_CERT_FILE=*) cert=${cert:-${arg#SSL_CERT_FILE=}} ;; *) args+=("$arg") ;; esac
   done < <("$py" -m pip config list 2>/dev/null | "$py" "$(dirname "$0")/uv_args.py")
-  if env ${cert:+SSL_CERT_FILE="$cert"} "$venv/bin/uv" pip install -q --python "$py" --index-strategy unsafe-best-match --link-mode copy \
+  if env ${cert:+SSL_CERT_FILE="$cert"} "$venv/bin/uv" pip install -q --python "$py" --index-strategy unsafe-best-match --link-mode copy --no-cache \
       "${args[@]}" -e ".[$extras]"; then
     exit 0
   fi
