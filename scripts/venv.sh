@@ -14,15 +14,18 @@ venv=$1 python=$2 extras=$3
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 py="$venv/bin/python"
 
-if "$py" -m pip install -q --disable-pip-version-check uv >/dev/null 2>&1; then
-  cert=${SSL_CERT_FILE:-} args=()
+here=$(cd "$(dirname "$0")" && pwd)
+
+with_uv() {  # fails, leaving the work to pip, wherever any step fails: without pip's indexes uv would take the newest torch
+  "$py" -m pip install -q --disable-pip-version-check uv >/dev/null 2>&1 || return 1
+  local config lines arg cert=${SSL_CERT_FILE:-} args=()
+  config=$("$py" -m pip config list 2>/dev/null) || return 1
+  lines=$(printf '%s\n' "$config" | "$py" "$here/uv_args.py") || return 1
   while IFS= read -r arg; do
-    case $arg in SSL_CERT_FILE=*) cert=${cert:-${arg#SSL_CERT_FILE=}} ;; *) args+=("$arg") ;; esac
-  done < <("$py" -m pip config list 2>/dev/null | "$py" "$(dirname "$0")/uv_args.py")
-  if env ${cert:+SSL_CERT_FILE="$cert"} "$venv/bin/uv" pip install -q --python "$py" --index-strategy unsafe-best-match --link-mode copy --no-cache \
-      "${args[@]}" -e ".[$extras]"; then
-    exit 0
-  fi
-  echo "venv: uv could not install the environment; pip installs it"
-fi
-"$py" -m pip install -q --no-compile -e ".[$extras]"
+    case $arg in SSL_CERT_FILE=*) cert=${cert:-${arg#SSL_CERT_FILE=}} ;; ?*) args+=("$arg") ;; esac
+  done <<< "$lines"
+  env ${cert:+SSL_CERT_FILE="$cert"} "$venv/bin/uv" pip install -q --python "$py" --index-strategy unsafe-best-match \
+    --link-mode copy --no-cache "${args[@]}" -e ".[$extras]" || { echo "venv: uv could not install the environment; pip installs it"; return 1; }
+}
+
+with_uv || "$py" -m pip install -q --no-compile -e ".[$extras]"
