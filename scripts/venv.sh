@@ -3,9 +3,9 @@
 # Usage: scripts/venv.sh VENV PYTHON EXTRAS
 #
 # uv installs it where uv can be had (pip install uv): on this project's 2-core machine a fresh
-# environment takes 23-42 s with uv against 50-52 s with pip, the same hour each (docs/testing.md),
-# mostly torch's CUDA wheels unpacked in parallel. --no-cache: uv would otherwise keep a 5.7 GB
-# unpacked copy of them in ~/.cache/uv. uv reads no pip configuration, so the indexes, find-links and
+# environment takes 17-24 s with uv against 50-52 s with pip (docs/testing.md), mostly torch's CUDA
+# wheels unpacked in parallel. --no-cache: uv would otherwise keep a 5.7 GB unpacked copy of them in
+# ~/.cache/uv; its temporary copy is hard-linked into .venv (uv's default on Linux; 35 s copied). uv reads no pip configuration, so the indexes, find-links and
 # constraints pip is configured with (pip.conf, PIP_* variables: `pip config list`) are handed to it
 # (scripts/uv_args.py), and it may take a package from any of them, as pip does. Where uv cannot be
 # installed or fails, pip installs the same thing as before.
@@ -25,7 +25,7 @@ with_uv() {  # fails, leaving the work to pip, wherever any step fails: without 
     case $arg in SSL_CERT_FILE=*) cert=${cert:-${arg#SSL_CERT_FILE=}} ;; ?*) args+=("$arg") ;; esac
   done <<< "$lines"
   env ${cert:+SSL_CERT_FILE="$cert"} "$venv/bin/uv" pip install -q --python "$py" --index-strategy unsafe-best-match \
-    --link-mode copy --no-cache "${args[@]}" -e ".[$extras]" || { echo "venv: uv could not install the environment; pip installs it"; return 1; }
+    --no-cache "${args[@]}" -e ".[$extras]" || { echo "venv: uv could not install the environment; pip installs it"; return 1; }
 }
 
 with_uv || "$py" -m pip install -q --no-compile -e ".[$extras]"
