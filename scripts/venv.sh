@@ -5,10 +5,11 @@
 # uv installs it where uv can be had (pip install uv): on this project's 2-core machine a fresh
 # environment takes 17-24 s with uv against 50-52 s with pip (docs/testing.md), mostly torch's CUDA
 # wheels unpacked in parallel. --no-cache: uv would otherwise keep a 5.7 GB unpacked copy of them in
-# ~/.cache/uv; its temporary copy is hard-linked into .venv (uv's default on Linux; 35 s copied). uv reads no pip configuration, so the indexes, find-links and
-# constraints pip is configured with (pip.conf, PIP_* variables: `pip config list`) are handed to it
-# (scripts/uv_args.py), and it may take a package from any of them, as pip does. Where uv cannot be
-# installed or fails, pip installs the same thing as before.
+# ~/.cache/uv; its temporary copy is hard-linked into .venv (uv's default on Linux; 35 s copied).
+# uv reads no pip configuration, so the indexes, find-links and constraints pip is configured with
+# (pip.conf, PIP_* variables: `pip config list`) are handed to it (scripts/uv_args.py), and it may
+# take a package from any of them, as pip does. Where uv cannot be installed or fails, pip installs
+# the same thing as before.
 set -euo pipefail
 venv=$1 python=$2 extras=$3
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
