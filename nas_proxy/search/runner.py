@@ -48,7 +48,7 @@ from nas_proxy.studies.storage import (
     open_storage,
     study_dir,
 )
-from nas_proxy.studies.trials import GIVEN_UP, Guarded, fail_dead_trials, recording_failure, requeued_if_interrupted, unmasked
+from nas_proxy.studies.trials import Guarded, fail_dead_trials, given_up, recording_failure, requeued_if_interrupted, unmasked
 from nas_proxy.studies.workers import check_heartbeat, worker_processes
 from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, ProxyResult, count_flops, count_params
@@ -429,11 +429,11 @@ def _states(study: optuna.Study, worker_errors: int) -> dict[str, int]:
 
 
 def _given_up(study: optuna.Study) -> list[dict[str, Any]]:
-    """The candidates whose worker died on every try: their last trial, failed for good (GIVEN_UP)."""
+    """The candidates whose worker died on every try: their last trial, failed for good (trials.given_up)."""
     return [
         {"trial": t.number, "arch_id": t.user_attrs.get("arch_id"), "params": t.params, "reason": t.user_attrs["fail_reason"]}
         for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        if GIVEN_UP in str(t.user_attrs.get("fail_reason", ""))
+        if given_up(t)
     ]
 
 

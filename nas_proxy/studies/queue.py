@@ -27,7 +27,7 @@ from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.spec_attrs import spec_attrs, spec_from_attrs, without_spec
 from nas_proxy.studies.storage import Storage
-from nas_proxy.studies.trials import DIED, GIVEN_UP, Guarded, fail_dead_trials, fail_reason, recording_failure, unmasked
+from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, fail_reason, given_up, recording_failure, unmasked
 from nas_proxy.studies.workers import worker_processes
 
 MAX_FAILURES = 2  # an (architecture, seed) that failed this often is reported, not retried
@@ -81,7 +81,7 @@ def enqueue(study: optuna.Study, wanted: Wanted, space: str | None = None) -> di
 def _not_its_fault(t: FrozenTrial) -> bool:
     """A failure from Ctrl-C or a dead worker, which says nothing about the architecture."""
     reason = str(t.user_attrs.get("fail_reason", ""))
-    died = DIED in reason and GIVEN_UP not in reason  # retries exhausted: counted
+    died = DIED in reason and not given_up(t)  # retries exhausted: counted
     return bool(t.user_attrs.get("interrupted")) or died
 
 

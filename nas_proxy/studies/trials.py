@@ -129,9 +129,16 @@ def claim(trial: optuna.Trial) -> None:
     whether the candidate may have killed it; this process counts it as its own running trial until
     :class:`Guarded` sees its objective end."""
     _RUNNING_HERE.add((trial.number, trial.datetime_start))
-    kills = oom_kills()
-    for key, value in {**worker_tag(), **({OOM_ATTR: kills} if kills is not None else {})}.items():
+    for key, value in worker_tag().items():
         trial.set_user_attr(key, value)
+    kills = oom_kills()
+    if kills is not None:
+        trial.set_user_attr(OOM_ATTR, kills)
+
+
+def given_up(t: FrozenTrial) -> bool:
+    """Whether ``t`` is a dead worker's trial whose counted retries were spent: its candidate given up."""
+    return GIVEN_UP in str(t.user_attrs.get("fail_reason", ""))
 
 
 def suspected(t: FrozenTrial) -> bool:
@@ -279,6 +286,7 @@ __all__ = [
     "enqueue_once",
     "fail_dead_trials",
     "fail_reason",
+    "given_up",
     "is_dead",
     "oom_kills",
     "recording_failure",
