@@ -5,22 +5,28 @@ that any surviving process can tell a trial whose worker is gone from one still 
 re-queue it (:func:`fail_dead_trials`). A candidate that kills its worker (the kernel's out-of-memory
 killer) must not loop: a death counts against it, and after :data:`MAX_RETRY` counted retries it is
 given up, unless the host tells that its out-of-memory killer ended nothing while the trial ran
-(Linux's ``oom_kill`` count, recorded when the trial is claimed): then the death was a kill -9, a power
-cut or a pre-empted machine, which says nothing of the candidate, and it is re-queued uncounted, as
-often as it happens. A trial of this very process whose objective is no longer running (it left
-through an error Optuna could not record, such as a full disk) is dead too.
+(Linux's ``oom_kill`` count, recorded when the trial is claimed) and the worker did not crash: then the
+death was a kill -9, a power cut or a pre-empted machine, which says nothing of the candidate, and it is
+re-queued uncounted, as often as it happens. A worker that crashes in native code (a segmentation fault,
+an abort) while it trains writes :mod:`faulthandler`'s dump to a file named on the trial
+(:data:`CRASH_ATTR`): that death counts, and the dump is kept for the user. A trial of this very process
+whose objective is no longer running (it left through an error Optuna could not record, such as a full
+disk) is dead too.
 """
 
 from __future__ import annotations
 
 import datetime
+import faulthandler
 import os
 import socket
+import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TextIO, TypeVar
 
 import optuna
 import torch
@@ -42,6 +48,7 @@ DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
 GIVEN_UP = "not retried after"  # in the fail_reason of a dead worker's trial whose retries are spent (MAX_RETRY)
 OOM_ATTR = "worker_oom_kills"  # the host's out-of-memory kills since boot when the trial was claimed (see oom_kills)
 NOT_COUNTED = "not counted against the candidate"  # in the fail_reason of a death with no out-of-memory kill meanwhile
+CRASH_ATTR = "worker_crash_dump"  # the file faulthandler writes to if the worker crashes in native code during the trial
 # user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it):
 # its spec in either layout (nas_proxy.studies.spec_attrs: the JSON "spec" before, one "arch." attribute per leaf now)
 CARRIED = (JSON_ATTR, "seed", "arch_id", "space", "candidate")
@@ -123,17 +130,96 @@ def oom_kills() -> int | None:
     return None
 
 
+def crash_folder() -> Path:
+    """Where workers' crash dumps go: this user's folder in the temporary directory (``TMPDIR``)."""
+    return Path(tempfile.gettempdir()) / f"nasproxy-{getattr(os, 'getuid', lambda: 'user')()}-crashes"
+
+
+class _CrashWatch:
+    """:mod:`faulthandler` writing to a file of its own while a trial trains in this process: a worker
+    that a segmentation fault, an abort or a bus error ends leaves its dump there (a kill -9 or a power
+    cut leaves the file empty). Removed when the last trial running here ends; faulthandler is then
+    as it was (on, to the process's stderr, when it was on before: ``python -X faulthandler``)."""
+
+    def __init__(self) -> None:
+        self.file: TextIO | None = None
+        self.path: Path | None = None
+        self.trials = 0
+        self.was_on = False
+
+    def start(self) -> Path | None:
+        """The dump file of a trial that starts training here (None where one cannot be made)."""
+        if self.trials == 0:
+            try:
+                folder = crash_folder()
+                folder.mkdir(mode=0o700, exist_ok=True)
+                fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".txt", dir=folder)
+            except OSError:  # a read-only or full temporary directory: the out-of-memory count alone decides
+                return None
+            self.file, self.path, self.was_on = os.fdopen(fd, "w"), Path(name), faulthandler.is_enabled()
+            faulthandler.enable(file=self.file, all_threads=True)
+        self.trials += 1
+        return self.path
+
+    def stop(self) -> None:
+        """A trial that trained here ended (its objective returned or raised)."""
+        if self.trials == 0:
+            return
+        self.trials -= 1
+        if self.trials or self.file is None or self.path is None:
+            return
+        faulthandler.disable()
+        if self.was_on and sys.__stderr__ is not None:
+            with suppress(Exception):  # a stderr without a file descriptor
+                faulthandler.enable(file=sys.__stderr__)
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+        self.file = self.path = None
+
+
+_CRASHES = _CrashWatch()
+
+
+def _dump_file(t: FrozenTrial) -> Path | None:
+    """The crash dump file ``t`` names, if it is one (a study's attribute names no other file to read or remove)."""
+    named = t.user_attrs.get(CRASH_ATTR)
+    path = Path(named) if isinstance(named, str) else None
+    return path if path is not None and path.parent == crash_folder() and path.suffix == ".txt" else None
+
+
+def crash_dump(t: FrozenTrial) -> tuple[str, Path] | None:
+    """The first line of the dump and its file, when ``t``'s worker crashed in native code while it trained
+    ``t`` (faulthandler wrote its dump, on this host); None otherwise."""
+    path = _dump_file(t)
+    with suppress(OSError):
+        lines = path.read_text(errors="replace").strip().splitlines() if path is not None else []
+        if path is not None and lines:
+            return lines[0], path
+    return None
+
+
 def claim(trial: optuna.Trial) -> None:
     """Record this worker on ``trial`` (the objective's first act), so a survivor can repair the
-    trial if this process dies, and the host's out-of-memory kills so far, so that it can tell
-    whether the candidate may have killed it; this process counts it as its own running trial until
-    :class:`Guarded` sees its objective end."""
+    trial if this process dies; the host's out-of-memory kills so far, and the file a crash of this
+    process would leave its dump in, so that it can tell whether the candidate may have killed it.
+    This process counts it as its own running trial until :class:`Guarded` sees its objective end
+    (:func:`release`)."""
     _RUNNING_HERE.add((trial.number, trial.datetime_start))
     for key, value in worker_tag().items():
         trial.set_user_attr(key, value)
     kills = oom_kills()
     if kills is not None:
         trial.set_user_attr(OOM_ATTR, kills)
+    dump = _CRASHES.start()
+    if dump is not None:
+        trial.set_user_attr(CRASH_ATTR, str(dump))
+
+
+def release(trial: optuna.Trial) -> None:
+    """``trial``'s objective ended in this process: no longer its running trial, its crash dump file gone."""
+    if (trial.number, trial.datetime_start) in _RUNNING_HERE:
+        _RUNNING_HERE.discard((trial.number, trial.datetime_start))
+        _CRASHES.stop()
 
 
 def given_up(t: FrozenTrial) -> bool:
@@ -142,8 +228,11 @@ def given_up(t: FrozenTrial) -> bool:
 
 
 def suspected(t: FrozenTrial) -> bool:
-    """Whether the death of ``t``'s worker may be the candidate's doing: unless this host's out-of-memory
-    killer is known to have ended nothing since ``t`` was claimed (a count that fell: the host rebooted)."""
+    """Whether the death of ``t``'s worker may be the candidate's doing: it crashed (:func:`crash_dump`), or
+    this host's out-of-memory killer is not known to have ended nothing since ``t`` was claimed (a count
+    that fell: the host rebooted)."""
+    if crash_dump(t) is not None:
+        return True
     before, now = t.user_attrs.get(OOM_ATTR), oom_kills()
     return before is None or now is None or now > int(before)
 
@@ -166,7 +255,7 @@ class Guarded(Generic[V]):
             trial.study.stop()
             raise
         finally:
-            _RUNNING_HERE.discard((trial.number, trial.datetime_start))
+            release(trial)
 
     def raise_stop(self) -> None:
         if self.stopped is not None:
@@ -236,10 +325,12 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
         return False
     trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), t.number)
     retries = int(t.user_attrs.get("retries", 0))
-    counted = suspected(t)
+    counted, crash = suspected(t), crash_dump(t)
     pid = t.user_attrs.get("worker_pid")
     who = f"{t.user_attrs.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
     reason = f"worker {who} {DIED}"
+    if crash is not None:
+        reason += f" ({crash[0].rstrip('.')}; its dump: {crash[1]})"
     if not counted:
         note = reason + f" (no out-of-memory kill on this host meanwhile: {NOT_COUNTED})"
     else:
@@ -250,6 +341,8 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
             return False
     except UpdateFinishedTrialError:
         return False
+    if crash is None and (empty := _dump_file(t)) is not None:
+        empty.unlink(missing_ok=True)  # the file a worker killed outright left empty; a dump stays for the user to read
     kept = carried(t.user_attrs)
     if (t.params or kept) and (retries < MAX_RETRY or not counted):  # a sampled trial by its parameters, a queued training by its spec
         enqueue_once(study, t.params, {**kept, "retry_of": t.number, "retries": retries + counted})
@@ -277,12 +370,15 @@ def fail_reason(t: FrozenTrial) -> str:
 
 
 __all__ = [
+    "CRASH_ATTR",
     "GIVEN_UP",
     "MAX_RETRY",
     "NOT_COUNTED",
     "OOM_ATTR",
     "Guarded",
     "claim",
+    "crash_dump",
+    "crash_folder",
     "enqueue_once",
     "fail_dead_trials",
     "fail_reason",
@@ -290,6 +386,7 @@ __all__ = [
     "is_dead",
     "oom_kills",
     "recording_failure",
+    "release",
     "requeued_if_interrupted",
     "suspected",
     "unmasked",

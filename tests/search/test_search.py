@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,8 +29,8 @@ from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies import trials
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import MAX_RETRY, NOT_COUNTED, OOM_ATTR, fail_dead_trials, worker_tag
-from tests import warm
+from nas_proxy.studies.trials import CRASH_ATTR, MAX_RETRY, NOT_COUNTED, OOM_ATTR, fail_dead_trials, worker_tag
+from tests import run_code, warm
 from tests.gate import Gate
 from tests.interrupt import interruptible
 
@@ -239,22 +240,41 @@ def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_p
     assert result.trials == {"complete": 2, "fail": 1}
 
 
+# a search whose every proxy training crashes its process in native code, as a segmentation fault in a library would
+CRASHING_SEARCH = """
+import ctypes, sys, tempfile
+tempfile.tempdir = sys.argv[1]
+from nas_proxy import cli
+from nas_proxy.trainers import synthetic_set
+synthetic_set.ProxyContext.score = lambda *args, **kwargs: ctypes.string_at(0)
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("death", ["out-of-memory", "crash"])
 def test_a_candidate_whose_worker_died_on_every_try_is_given_up_and_named(
-    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    death: str, tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A candidate that kills its worker every time (out of memory) is retried MAX_RETRY times, then
-    given up: the search does not loop on it, finishes its budget with others, and says which it was."""
-    monkeypatch.setattr(trials, "oom_kills", lambda: 10**9)  # the host's out-of-memory killer struck meanwhile
+    """A candidate that kills its worker every time (out of memory, or a crash in native code) is retried
+    MAX_RETRY times, then given up: the search does not loop on it, finishes its budget with others, and
+    says which it was; a crash's dump is kept for the user."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the crash dumps go (trials.crash_folder)
     storage = tmp_path / "journal.log"
     args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "g", "--storage", str(storage)]
     args += ["--out", str(tmp_path), "--pruner", "none", "--sampler", "bruteforce", *FAST_ARGS, "--n-trials"]
     args, more = [*args, "2"], [*args, "3"]
-    gate = Gate(tmp_path / "gate")
-    run = warm.Popen([sys.executable, "-m", "nas_proxy", *args], env=gate.env(), text=True, stderr=subprocess.PIPE)
-    gate.wait([run], [run.pid])
-    run.send_signal(signal.SIGKILL)  # the trial stays RUNNING, its worker dead
-    run.wait()
+    if death == "crash":
+        crashed = run_code.run(CRASHING_SEARCH, str(tmp_path), *args, capture_output=True, timeout=600)
+        assert crashed.returncode == -signal.SIGSEGV, crashed.stderr
+    else:
+        gate = Gate(tmp_path / "gate")
+        run = warm.Popen([sys.executable, "-m", "nas_proxy", *args], env=gate.env(), text=True, stderr=subprocess.PIPE)
+        gate.wait([run], [run.pid])
+        run.send_signal(signal.SIGKILL)  # the trial stays RUNNING, its worker dead
+        run.wait()
     (dying,) = load(storage, "g").get_trials(states=(TrialState.RUNNING,))
+    kills = 10**9 if death == "out-of-memory" else dying.user_attrs[OOM_ATTR]  # whether the out-of-memory killer struck meanwhile
+    monkeypatch.setattr(trials, "oom_kills", lambda: kills)
     backend = open_storage(str(storage), "g")[0]
     trial_id = backend.get_trial_id_from_study_id_trial_number(backend.get_study_id_from_name("g"), dying.number)
     backend.set_trial_user_attr(trial_id, "retries", MAX_RETRY)  # its last try: it died MAX_RETRY times before
@@ -267,6 +287,12 @@ def test_a_candidate_whose_worker_died_on_every_try_is_given_up_and_named(
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) == 2 and dying.params not in [t.params for t in complete]
     assert f"candidate {dying.user_attrs['arch_id']} (trial {dying.number}) was given up: its worker died on every try" in err, err
+    dumps = list(trials.crash_folder().iterdir())  # the trials that ended in this process removed theirs
+    if death == "crash":
+        assert dumps == [Path(dying.user_attrs[CRASH_ATTR])] and dumps[0].read_text().startswith("Fatal Python error: Segmentation fault")
+        assert f"(Fatal Python error: Segmentation fault; its dump: {dumps[0]})" in given_up.user_attrs["fail_reason"]
+    else:
+        assert dumps == []  # a worker killed outright leaves its file empty: removed with the repair
     study.enqueue_trial(dying.params)  # proposed again (TPE may): pruned at once, not tried three times more
     assert main(more) == 0
     (again,) = [t for t in load(storage, "g").trials if t.number > max(c.number for c in complete)]
