@@ -944,6 +944,20 @@ STRANGER: list[Case] = [
 ]
 CASES += STRANGER
 
+# ---- branch probe35: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_stranger.py, build_probe35)
+G35 = 35
+PROBE35: list[Case] = [
+    # torchrun's variables set to what is no plain number: before, an internal error (WORLD_SIZE '²'
+    # passed str.isdigit, then int() refused it), or "RANK ... not set" for a RANK that is set
+    Case(f"WORLD_SIZE=² {D}", "WORLD_SIZE is '²', not a number of processes", G35),
+    Case(
+        f"RANK=x WORLD_SIZE=1 LOCAL_RANK=0 {D} --distributed",
+        "RANK is 'x', not an integer (torchrun sets RANK, WORLD_SIZE and LOCAL_RANK)",
+        G35,
+    ),
+]
+CASES += PROBE35
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
