@@ -947,6 +947,14 @@ CASES += STRANGER
 # ---- branch probe35: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_stranger.py, build_probe35)
 G35 = 35
 PROBE35: list[Case] = [
+    # a proxy token's number read by float()/int(): before, ² an internal error (int()), and ١ (Arabic one),
+    # 0.5_0 and a subnormal accepted, exit 0, where every number typed is plain ASCII decimal
+    Case(f"{P} --dataset digits --proxy random-ipc²", "random-ipcN needs N >= 1 real images per class, N in plain digits", G35),
+    Case(f"{P} --dataset digits --proxy random-ipc١", "N in plain digits, got 'random-ipc١'", G35),
+    Case(f"{P} --dataset digits --proxy early@١ep", "X in plain digits, got 'early@١ep'", G35),
+    Case(f"{P} --dataset digits --proxy early@0.5_0ep", "X in plain digits, got 'early@0.5_0ep'", G35),
+    Case(f"{P} --dataset digits --proxy early@1e-320ep", "X in plain digits, got 'early@1e-320ep'", G35),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,early@0.5_0ep:0.5,full:1", "X in plain digits, got 'early@0.5_0ep'", G35),
     # torchrun's variables set to what is no plain number: before, an internal error (WORLD_SIZE '²'
     # passed str.isdigit, then int() refused it), or "RANK ... not set" for a RANK that is set
     Case(f"WORLD_SIZE=² {D}", "WORLD_SIZE is '²', not a number of processes", G35),
