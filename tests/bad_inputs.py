@@ -955,6 +955,16 @@ PROBE35: list[Case] = [
     Case(f"{P} --dataset digits --proxy early@0.5_0ep", "X in plain digits, got 'early@0.5_0ep'", G35),
     Case(f"{P} --dataset digits --proxy early@1e-320ep", "X in plain digits, got 'early@1e-320ep'", G35),
     Case(f"{P} --dataset digits --ladder synflow:1.0,early@0.5_0ep:0.5,full:1", "X in plain digits, got 'early@0.5_0ep'", G35),
+    # meta.json's costs (added to a proxy's by search, score, correlate): before, an internal error (text,
+    # a soft-label record that is no object) or exit 0 with a cost of NaN
+    Case(S.replace("--synthetic syn", "--synthetic art/seconds-text"), "meta.json: seconds must be a finite number, got 'fast'", G35),
+    Case(S.replace("--synthetic syn", "--synthetic art/seconds-nan"), "meta.json: seconds must be a finite number, got nan", G35),
+    Case(
+        S.replace("--synthetic syn", "--synthetic art/soft-record-number"),
+        "soft_labels must be an object (the teachers' record), got 5",
+        G35,
+    ),
+    Case(S.replace("--synthetic syn", "--synthetic art/soft-seconds-text"), "soft_labels.seconds must be a finite number, got 'fast'", G35),
     # torchrun's variables set to what is no plain number: before, an internal error (WORLD_SIZE '²'
     # passed str.isdigit, then int() refused it), or "RANK ... not set" for a RANK that is set
     Case(f"WORLD_SIZE=² {D}", "WORLD_SIZE is '²', not a number of processes", G35),
