@@ -7,7 +7,7 @@ and synthetic sets whose ``meta.json`` holds a NUL byte in a file name, a number
 no object for the distillation's options.
 
 Branch probe35's (``PROBE35``): a ``meta.json`` whose costs are text or NaN, or whose soft-label
-record is no object.
+record is no object, and an output path that is a symbolic link to nothing.
 """
 
 from __future__ import annotations
@@ -85,3 +85,4 @@ def build_probe35(root: Path) -> None:
     tensors["soft_labels"] = torch.full((len(tensors["labels"]), 10), 0.1)  # soft labels that pass every check of their own
     _variant(root, "soft-record-number", {"soft_labels": 5}, tensors)
     _variant(root, "soft-seconds-text", {"soft_labels": {"seconds": "fast"}}, tensors)
+    (root / "stranger" / "dangling").symlink_to("nowhere")  # a link to a folder that does not exist
