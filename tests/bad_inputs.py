@@ -973,6 +973,8 @@ PROBE35: list[Case] = [
         "RANK is 'x', not an integer (torchrun sets RANK, WORLD_SIZE and LOCAL_RANK)",
         G35,
     ),
+    # --model naming another family: before, the family was dropped and ConvNet-3 trained, exit 0
+    Case(f"{E} --model family=nb201", "a ConvNet spec's family is 'convnet', got 'nb201'", G35),
     # an output path that is a symbolic link to nothing: before, "cannot write ...: Not a directory"
     Case(D.replace("--out OUT", "--out stranger/dangling"), "it is a symbolic link to nowhere, which does not exist", G35),
     Case(f"{S} --out stranger/dangling/s1", "stranger/dangling is a symbolic link to nowhere, which does not exist", G35),
