@@ -975,6 +975,13 @@ PROBE35: list[Case] = [
     ),
     # --model naming another family: before, the family was dropped and ConvNet-3 trained, exit 0
     Case(f"{E} --model family=nb201", "a ConvNet spec's family is 'convnet', got 'nb201'", G35),
+    # more teachers than the teacher space holds: before, 50 Optuna draws per teacher asked for (a hang of hours)
+    # came before the "fewer than the teachers asked for" error
+    Case(
+        "soft-labels syn --soft-labels 2147483647 --teacher-space convnet-cpu --device cpu --quiet --out OUT",
+        "--teacher-space convnet-cpu holds 162 architectures, fewer than the 2147483647 teachers asked for",
+        G35,
+    ),
     # an output path that is a symbolic link to nothing: before, "cannot write ...: Not a directory"
     Case(D.replace("--out OUT", "--out stranger/dangling"), "it is a symbolic link to nowhere, which does not exist", G35),
     Case(f"{S} --out stranger/dangling/s1", "stranger/dangling is a symbolic link to nowhere, which does not exist", G35),
