@@ -982,6 +982,8 @@ PROBE35: list[Case] = [
         "--teacher-space convnet-cpu holds 162 architectures, fewer than the 2147483647 teachers asked for",
         G35,
     ),
+    # an image folder holding a FIFO named like an image: before, Image.open blocked on it forever
+    Case("distill --dataset imagefolder:img/fifo --ipc 1 --out OUT", "image img/fifo/dog/0.png is a FIFO, not a regular file", G35),
     # an output path that is a symbolic link to nothing: before, "cannot write ...: Not a directory"
     Case(D.replace("--out OUT", "--out stranger/dangling"), "it is a symbolic link to nowhere, which does not exist", G35),
     Case(f"{S} --out stranger/dangling/s1", "stranger/dangling is a symbolic link to nowhere, which does not exist", G35),

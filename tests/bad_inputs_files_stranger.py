@@ -7,12 +7,15 @@ and synthetic sets whose ``meta.json`` holds a NUL byte in a file name, a number
 no object for the distillation's options.
 
 Branch probe35's (``PROBE35``): a ``meta.json`` whose costs are text or NaN, or whose soft-label
-record is no object, and an output path that is a symbolic link to nothing.
+record is no object, an output path that is a symbolic link to nothing, and an image folder
+with a FIFO among its images.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -86,3 +89,7 @@ def build_probe35(root: Path) -> None:
     _variant(root, "soft-record-number", {"soft_labels": 5}, tensors)
     _variant(root, "soft-seconds-text", {"soft_labels": {"seconds": "fast"}}, tensors)
     (root / "stranger" / "dangling").symlink_to("nowhere")  # a link to a folder that does not exist
+    fifo = root / "img" / "fifo"  # an image folder whose dog/0.png is a FIFO: reading it would block forever
+    shutil.copytree(root / "img" / "two-classes", fifo)
+    (fifo / "dog" / "0.png").unlink()
+    os.mkfifo(fifo / "dog" / "0.png")
