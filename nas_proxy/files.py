@@ -147,6 +147,12 @@ def check_writable(path: Path | str) -> None:
     absolute = Path(os.path.abspath(path))
     folder = existing_ancestor(absolute.parent) if absolute.exists() else existing_ancestor(absolute)
     if not folder.is_dir():
+        if folder.is_symlink() and not folder.exists():  # a link to nothing: "Not a directory" would name no cause
+            link = "it" if folder == absolute else shorten(folder if path.is_absolute() else os.path.relpath(folder))
+            raise FileWriteError(
+                f"cannot write {shorten(path)}: {link} is a symbolic link to {shorten(os.readlink(folder))}, which does not exist; "
+                "give a real path, or make what it points to"
+            )
         raise write_error(OSError(errno.ENOTDIR, "Not a directory"), path)
     limit = _name_max(folder)
     if any(len(os.fsencode(part)) > limit for part in absolute.relative_to(folder).parts):

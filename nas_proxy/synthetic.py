@@ -295,6 +295,13 @@ def _check_values(meta: dict[str, Any]) -> None:
     if sha is not None and not (isinstance(sha, str) and re.fullmatch("[0-9a-f]{64}", sha)):
         raise InvalidArgumentError(f"tensors_sha256 must be the tensors file's SHA-256 (64 hex digits), got {sha!r}")
     checks.number("num_images", meta.get("num_images"), 0, integer=True, optional=True)
+    # the costs a search, score or correlate adds to its proxy's (one_off_seconds)
+    checks.number("seconds", meta.get("seconds"), 0, optional=True)
+    if "soft_labels" in meta:
+        record = meta["soft_labels"]
+        if not isinstance(record, dict):
+            raise InvalidArgumentError(f"soft_labels must be an object (the teachers' record), got {shown(record)}")
+        checks.number("soft_labels.seconds", record.get("seconds"), 0, optional=True)
 
 
 def load_synthetic(path: Path | str) -> SyntheticSet:

@@ -28,8 +28,9 @@ BUSY_PORT = "{busy_port}"  # in ``args``: a TCP port of 127.0.0.1 that another s
 
 @dataclass(frozen=True)
 class Case:
-    """``args``: the command line after ``nasproxy``; ``needle``: a piece of the expected message;
-    ``fixed``: the issue that fixed this input (9 or 16; 31: branch probe31; 32: its notes, the stop after; 0: refused right from the start): before it,
+    """``args``: the command line after ``nasproxy``, after any ``NAME=value`` words that set an
+    environment variable for the case (``WORLD_SIZE=x distill ...``, as a shell would); ``needle``: a piece of the expected message;
+    ``fixed``: the issue that fixed this input (9 or 16; 31: branch probe31; 32: its notes, the stop after; 35: branch probe35; 0: refused right from the start): before it,
     a traceback, an internal error, a file written, exit 0, garbage results or the wrong cause named."""
 
     args: str
@@ -96,6 +97,34 @@ def _ports(args: str) -> Iterator[str]:
         yield args.replace(BUSY_PORT, str(s.getsockname()[1]))
 
 
+_ASSIGNMENT = re.compile(r"[A-Z][A-Z0-9_]*=")
+
+
+def split_environment(args: str) -> tuple[dict[str, str], str]:
+    """The ``NAME=value`` words that start ``args`` (environment variables, as a shell reads them), and the rest."""
+    env: dict[str, str] = {}
+    words = args.split(" ")
+    while words and _ASSIGNMENT.match(words[0]):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    return env, " ".join(words)
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``env`` set while the case runs, as it was after."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_case(case: Case, workspace: Path, before: dict[str, tuple[int, int]] | None = None) -> Outcome:
     """Run ``nasproxy ARGS`` in-process with ``workspace`` as the working directory. ``before``: the
     workspace's snapshot as the previous case left it (:func:`run_all`), instead of taking one here."""
@@ -103,8 +132,15 @@ def run_case(case: Case, workspace: Path, before: dict[str, tuple[int, int]] | N
     out, err = io.StringIO(), io.StringIO()
     cwd = Path.cwd()
     os.chdir(workspace)
+    env, command = split_environment(case.args)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _user_warnings(err), _ports(case.args) as args:
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            _user_warnings(err),
+            _environment(env),
+            _ports(command) as args,
+        ):
             try:
                 code = main(shlex.split(args))
             except SystemExit as e:  # argparse exits on usage errors
@@ -153,7 +189,9 @@ a file outside the synthetic set read. "fixed (16)" marks the {fixed16} inputs, 
 16 lists and {more16} more in the same spirit, that were mishandled before issue 16, by those measures
 or by naming the wrong cause. "fixed (31)" marks the {fixed31} inputs of branch probe31 (tried as a
 stranger would) that were mishandled before it, by those measures or by quoting a long value whole;
-"fixed (32)" the {fixed32} that the next stop fixed from that probe's notes.
+"fixed (32)" the {fixed32} that the next stop fixed from that probe's notes; "fixed (35)" the {fixed35} of
+branch probe35, tried the same way. A command that starts with `NAME=value` runs with that
+environment variable set, as a shell would.
 `{busy_port}` is a port another socket listens on while the case
 runs; `\\n`, `\\t` and `\\udcff` stand for a newline, a tab and a byte that is not UTF-8.
 
@@ -189,7 +227,8 @@ def _cell(text: str) -> str:
 def table(outcomes: list[tuple[Case, Outcome]]) -> str:
     rows = []
     for i, (case, outcome) in enumerate(outcomes, start=1):
-        command = f"`nasproxy {case.args}`".replace("`nasproxy `", "`nasproxy`")
+        env, args = split_environment(case.args)
+        command = "`" + "".join(f"{k}={v} " for k, v in env.items()) + (f"nasproxy {args}" if args else "nasproxy") + "`"
         fixed = {0: "", 9: "fixed"}.get(case.fixed, f"fixed ({case.fixed})")
         rows.append(f"| {i} | {_cell(command)} | {outcome.code} | {_cell(outcome.message)} | {fixed} |")
     return header(outcomes) + "\n".join(rows) + "\n"
@@ -204,6 +243,7 @@ def header(outcomes: list[tuple[Case, Outcome]]) -> str:
         "{fixed16}": sum(c.fixed == 16 for c, _ in outcomes),
         "{fixed31}": sum(c.fixed == 31 for c, _ in outcomes),
         "{fixed32}": sum(c.fixed == 32 for c, _ in outcomes),
+        "{fixed35}": sum(c.fixed == 35 for c, _ in outcomes),
         "{issue16}": len(ISSUE16),
         "{more16}": len(MORE16),
     }

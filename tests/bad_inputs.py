@@ -944,6 +944,52 @@ STRANGER: list[Case] = [
 ]
 CASES += STRANGER
 
+# ---- branch probe35: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_stranger.py, build_probe35)
+G35 = 35
+PROBE35: list[Case] = [
+    # a proxy token's number read by float()/int(): before, ² an internal error (int()), and ١ (Arabic one),
+    # 0.5_0 and a subnormal accepted, exit 0, where every number typed is plain ASCII decimal
+    Case(f"{P} --dataset digits --proxy random-ipc²", "random-ipcN needs N >= 1 real images per class, N in plain digits", G35),
+    Case(f"{P} --dataset digits --proxy random-ipc١", "N in plain digits, got 'random-ipc١'", G35),
+    Case(f"{P} --dataset digits --proxy early@١ep", "X in plain digits, got 'early@١ep'", G35),
+    Case(f"{P} --dataset digits --proxy early@0.5_0ep", "X in plain digits, got 'early@0.5_0ep'", G35),
+    Case(f"{P} --dataset digits --proxy early@1e-320ep", "X in plain digits, got 'early@1e-320ep'", G35),
+    Case(f"{P} --dataset digits --ladder synflow:1.0,early@0.5_0ep:0.5,full:1", "X in plain digits, got 'early@0.5_0ep'", G35),
+    # meta.json's costs (added to a proxy's by search, score, correlate): before, an internal error (text,
+    # a soft-label record that is no object) or exit 0 with a cost of NaN
+    Case(S.replace("--synthetic syn", "--synthetic art/seconds-text"), "meta.json: seconds must be a finite number, got 'fast'", G35),
+    Case(S.replace("--synthetic syn", "--synthetic art/seconds-nan"), "meta.json: seconds must be a finite number, got nan", G35),
+    Case(
+        S.replace("--synthetic syn", "--synthetic art/soft-record-number"),
+        "soft_labels must be an object (the teachers' record), got 5",
+        G35,
+    ),
+    Case(S.replace("--synthetic syn", "--synthetic art/soft-seconds-text"), "soft_labels.seconds must be a finite number, got 'fast'", G35),
+    # torchrun's variables set to what is no plain number: before, an internal error (WORLD_SIZE '²'
+    # passed str.isdigit, then int() refused it), or "RANK ... not set" for a RANK that is set
+    Case(f"WORLD_SIZE=² {D}", "WORLD_SIZE is '²', not a number of processes", G35),
+    Case(
+        f"RANK=x WORLD_SIZE=1 LOCAL_RANK=0 {D} --distributed",
+        "RANK is 'x', not an integer (torchrun sets RANK, WORLD_SIZE and LOCAL_RANK)",
+        G35,
+    ),
+    # --model naming another family: before, the family was dropped and ConvNet-3 trained, exit 0
+    Case(f"{E} --model family=nb201", "a ConvNet spec's family is 'convnet', got 'nb201'", G35),
+    # more teachers than the teacher space holds: before, 50 Optuna draws per teacher asked for (a hang of hours)
+    # came before the "fewer than the teachers asked for" error
+    Case(
+        "soft-labels syn --soft-labels 2147483647 --teacher-space convnet-cpu --device cpu --quiet --out OUT",
+        "--teacher-space convnet-cpu holds 162 architectures, fewer than the 2147483647 teachers asked for",
+        G35,
+    ),
+    # an image folder holding a FIFO named like an image: before, Image.open blocked on it forever
+    Case("distill --dataset imagefolder:img/fifo --ipc 1 --out OUT", "image img/fifo/dog/0.png is a FIFO, not a regular file", G35),
+    # an output path that is a symbolic link to nothing: before, "cannot write ...: Not a directory"
+    Case(D.replace("--out OUT", "--out stranger/dangling"), "it is a symbolic link to nowhere, which does not exist", G35),
+    Case(f"{S} --out stranger/dangling/s1", "stranger/dangling is a symbolic link to nowhere, which does not exist", G35),
+]
+CASES += PROBE35
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

@@ -5,13 +5,21 @@ Ground truth written as fractions (0.8 for 80 %), an accuracy column under anoth
 of 5,000 digits, empty and other-version SQLite files, a journal that names a study by a number,
 and synthetic sets whose ``meta.json`` holds a NUL byte in a file name, a number for a folder or
 no object for the distillation's options.
+
+Branch probe35's (``PROBE35``): a ``meta.json`` whose costs are text or NaN, or whose soft-label
+record is no object, an output path that is a symbolic link to nothing, and an image folder
+with a FIFO among its images.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 from pathlib import Path
+
+import torch
 
 from tests.bad_inputs_files import GOOD_SPEC, _variant
 
@@ -68,3 +76,20 @@ def build_stranger(root: Path) -> None:
     _variant(root, "data-root-number", {"data_root": 5})
     _variant(root, "config-none", {"config": None})
     _variant(root, "config-list", {"config": [1, 2]})
+
+
+def build_probe35(root: Path) -> None:
+    """Add probe35's inputs to the workspace ``root``."""
+    _variant(root, "seconds-text", {"seconds": "fast"})
+    _variant(root, "seconds-nan", {"seconds": float("nan")})  # json.dumps writes NaN, which json.loads reads
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(root / "syn" / "synthetic.safetensors"))
+    tensors["soft_labels"] = torch.full((len(tensors["labels"]), 10), 0.1)  # soft labels that pass every check of their own
+    _variant(root, "soft-record-number", {"soft_labels": 5}, tensors)
+    _variant(root, "soft-seconds-text", {"soft_labels": {"seconds": "fast"}}, tensors)
+    (root / "stranger" / "dangling").symlink_to("nowhere")  # a link to a folder that does not exist
+    fifo = root / "img" / "fifo"  # an image folder whose dog/0.png is a FIFO: reading it would block forever
+    shutil.copytree(root / "img" / "two-classes", fifo)
+    (fifo / "dog" / "0.png").unlink()
+    os.mkfifo(fifo / "dog" / "0.png")

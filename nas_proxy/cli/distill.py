@@ -6,10 +6,11 @@ import argparse
 import os
 import shlex
 
+from nas_proxy import checks
 from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, default_of, from_config, off, option, print_json, save_config
 from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, shown
 
 
 def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -215,9 +216,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 def _refuse_torchrun_without_distributed() -> None:
     world = os.environ.get("WORLD_SIZE", "1").strip() or "1"
-    if not world.isdigit():
-        raise InvalidArgumentError(f"WORLD_SIZE is {world!r}, not a number of processes; unset it, or launch with torchrun")
-    if int(world) > 1:
+    try:  # plain ASCII digits: str.isdigit takes '²', which int() refuses
+        processes = checks.parse_int(world)
+    except ValueError:
+        processes = -1
+    if processes < 0:
+        raise InvalidArgumentError(f"WORLD_SIZE is {shown(world)}, not a number of processes; unset it, or launch with torchrun")
+    if processes > 1:
         raise InvalidArgumentError(
             f"WORLD_SIZE is {os.environ['WORLD_SIZE']} (a torchrun launch) but --distributed is missing: "
             "every process would distil all classes into the same --out; add --distributed"

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from nas_proxy import checks
 from nas_proxy.errors import DataNotFoundError
 
 U8 = NDArray[np.uint8]
@@ -182,6 +183,7 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
         raise DataNotFoundError(f"no images under {root}: expected {root}/<class>/<image>.png (or .jpg, ...)")
     images, labels, modes = [], [], set()
     for k, p in files:
+        checks.existing_file("image", p)  # a FIFO named x.png would block Image.open forever; a link to nothing, a loop
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused, not decoded

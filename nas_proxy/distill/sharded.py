@@ -38,13 +38,14 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from nas_proxy import checks
 from nas_proxy.distill.batchnorm import wrap_batchnorms
 from nas_proxy.distill.checkpoint import LOSSES, OWN_FILES, check_output, loss_summary, read_checkpoint, write_losses
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, shown
 from nas_proxy.synthetic import CHECKPOINT, load_synthetic, save_synthetic
 from nas_proxy.utils import resolve_device
 
@@ -242,13 +243,22 @@ def _check_master_addr(host: str, port: int) -> None:
 
 
 def _torchrun_env() -> tuple[int, int, int]:
-    try:
-        rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
-    except (KeyError, ValueError):
+    names = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+    if any(name not in os.environ for name in names):
         raise InvalidArgumentError(
             "--distributed runs one rank of a torchrun launch, but RANK, WORLD_SIZE and LOCAL_RANK are not set; "
             "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
-        ) from None
+        )
+    values = []
+    for name in names:  # a value set but not a number: saying "not set" would name the wrong cause
+        try:
+            values.append(checks.parse_int(os.environ[name]))
+        except ValueError:
+            raise InvalidArgumentError(
+                f"{name} is {shown(os.environ[name])}, not an integer (torchrun sets RANK, WORLD_SIZE and LOCAL_RANK); "
+                "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
+            ) from None
+    rank, world, local = values
     if not (0 <= rank < world and 0 <= local <= rank):
         raise InvalidArgumentError(
             f"RANK {rank}, WORLD_SIZE {world} and LOCAL_RANK {local} are not a torchrun launch's (0 <= LOCAL_RANK <= RANK < WORLD_SIZE); "

@@ -161,10 +161,14 @@ def teacher_specs(
             f"the teachers default to the set's distillation space, which cannot be opened here ({' '.join(str(e).split())}); "
             "name their space with --teacher-space"
         ) from None
-    specs = stratified_specs(space, config.teachers, seed)
+    # a space known to be too small is refused before the draw, which tries 50 draws per teacher asked for
+    # (--soft-labels 2147483647: hours of Optuna trials before this very error)
+    size = space.size()
+    specs = [] if size is not None and size < config.teachers else stratified_specs(space, config.teachers, seed)
     if len(specs) < config.teachers:
         raise InvalidArgumentError(
-            f"--teacher-space {space_name} holds {len(specs)} architectures, fewer than the {config.teachers} teachers asked for"
+            f"--teacher-space {space_name} holds {len(specs) if size is None else size} architectures, "
+            f"fewer than the {config.teachers} teachers asked for"
         )
     c, h, w = shape
     for spec in specs:

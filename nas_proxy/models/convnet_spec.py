@@ -12,7 +12,7 @@ from itertools import product
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, shown
 
 DEPTHS = (1, 2, 3, 4)
 WIDTHS = (32, 64, 128, 256)
@@ -56,6 +56,11 @@ class ConvNetSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConvNetSpec:
         known = {f.name for f in fields(cls)}
+        family = d.get("family", "convnet")
+        if family != "convnet":  # else dropped, and ConvNet-3 built for a spec that named another family
+            raise InvalidArgumentError(
+                f"a ConvNet spec's family is 'convnet', got {shown(family)}; --model and depth=4,width=64 specs describe ConvNets only"
+            )
         unknown = set(d) - known - {"family"}
         if unknown:
             raise InvalidArgumentError(f"unknown ConvNet spec key(s) {sorted(unknown)}; known: {sorted(known)}")

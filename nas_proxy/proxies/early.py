@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.proxies.base import Proxy, RunSetup, Scored, cache_key, register
 
@@ -43,13 +44,13 @@ class EarlyStopProxy(Proxy):
         if match is None:
             return None
         total = setup.ground_truth.epochs
-        try:
-            epochs = float(match["epochs"])
+        try:  # plain ASCII decimal, as every number typed (not 1_0, ١, nor a subnormal 1e-320)
+            epochs = checks.parse_float(match["epochs"])
         except ValueError:
             epochs = math.nan
         if not 0 < epochs < total:  # NaN too; at `total` it would be the ground-truth network itself
             raise InvalidArgumentError(
-                f"early@Xep needs 0 < X < {total} epochs (the full-data training it stops), got {token!r}; write e.g. early@1ep"
+                f"early@Xep needs 0 < X < {total} epochs (the full-data training it stops), X in plain digits, got {token!r}; write e.g. early@1ep"
             )
         return cls(setup, epochs)
 

@@ -8,6 +8,7 @@ import math
 import re
 from typing import Any
 
+from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.proxies.base import Proxy, Report, RunSetup, Scored, cache_key, register
 from nas_proxy.synthetic import load_synthetic, one_off_seconds, proxy_name
@@ -105,9 +106,14 @@ class SyntheticSetProxy(Proxy):
         match = _RANDOM_NAME.fullmatch(token)
         if match is None:
             return None
-        ipc = int(match["ipc"]) if match["ipc"].isdigit() else 0
+        try:  # plain ASCII decimal, as every number typed: not ² (int() fails on it) nor ١ (int() reads it as 1)
+            ipc = checks.parse_int(match["ipc"])
+        except ValueError:
+            ipc = 0
         if ipc < 1:
-            raise InvalidArgumentError(f"random-ipcN needs N >= 1 real images per class, got {token!r}; write e.g. random-ipc10")
+            raise InvalidArgumentError(
+                f"random-ipcN needs N >= 1 real images per class, N in plain digits, got {token!r}; write e.g. random-ipc10"
+            )
         return cls(setup, f"{RANDOM}-ipc{ipc}", RANDOM, None, ipc)
 
     def prepare(self) -> None:
