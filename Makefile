@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml scripts/venv.sh
 demo: $(STAMP) data
 	@VENV=$(VENV) bash scripts/demo.sh
 
-## test: set up and run the test suite (CPU, one process per core, torch on one thread in each); installs PostgreSQL for its tests when it can.
+## test: set up and run the test suite (CPU, one process per core and one more, torch on one thread in each); installs PostgreSQL for its tests when it can.
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set (as on this machine): pip installs without it, and the
 # suite's hundreds of processes would each compile torch again (fresh clone, same hour: 380 s -> 322 s)
 test: $(STAMP)
