@@ -250,6 +250,10 @@ class EvaluateOptions:
 ZERO_COST_BATCH = 64  # training images a training-free score sees (the zero-cost papers' batch)
 
 
+# the datasets that read no data root (an idle --data-root: DistillConfig.idle_options), and where their images come from
+NO_ROOT = {"digits": "scikit-learn's copy, installed with nasproxy", "imagefolder": "its images are in the folder it names"}
+
+
 @dataclass(frozen=True)
 class DataRef:
     """Which real data: the dataset and the validation split of the synthetic sets."""
@@ -276,6 +280,7 @@ class DataRef:
 
 __all__ = [
     "DEFAULT_PROTOCOL",
+    "NO_ROOT",
     "SCHEDULES",
     "TRAINING_PROTOCOLS",
     "ZERO_COST_BATCH",

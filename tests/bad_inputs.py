@@ -498,7 +498,8 @@ ISSUE16: list[Case] = [
     Case(f"{S} --storage sqlite:///other.db", "another application", N),
     Case(f"{S} --out syn", "synthetic set", N),
     Case(C.replace("--out OUT", "--out syn"), "synthetic set", N),
-    Case(f"{D} --data-root /nonexistent", "data root /nonexistent does not exist", N),
+    Case(f"{D.replace('digits', 'mnist')} --data-root /nonexistent", "data root /nonexistent does not exist", N),
+    Case(f"{D} --data-root /nonexistent", "data_root changes nothing with dataset digits", N),
     Case("distill --out OUT --config configs/distill-late.toml", "pools 40 times", N),
     Case("run presets/runs-empty.toml", "'runs'", N),
     Case(f"{S} --proxy-profile profiles/folds-negative.toml", "calibration.folds must be", N),
@@ -684,7 +685,7 @@ MORE16: list[Case] = [
     Case("run presets/max-params-one.toml", "--max-params 1", N),
     Case("run presets/val-fraction-tiny.toml", "validation images", N),
     Case("run presets/attention-huge.toml", "attention_power must be", N),
-    Case("run presets/data-root-digits.toml", "does not exist", N),
+    Case("run presets/data-root-digits.toml", "data_root changes nothing with dataset digits", N),
     Case("run presets/bom-ipc-zero.toml", "ipc must be", N),
     Case(f"{S} --proxy-profile profiles/trials-zero.toml", "calibration.trials must be", N),
     Case(f"{S} --proxy-profile profiles/interval-reversed.toml", "heldout_interval", N),
@@ -987,6 +988,9 @@ PROBE35: list[Case] = [
     # an output path that is a symbolic link to nothing: before, "cannot write ...: Not a directory"
     Case(D.replace("--out OUT", "--out stranger/dangling"), "it is a symbolic link to nowhere, which does not exist", G35),
     Case(f"{S} --out stranger/dangling/s1", "stranger/dangling is a symbolic link to nowhere, which does not exist", G35),
+    # distill --data-root with a dataset that reads none (its notes): before, ignored, exit 0
+    Case(f"{D} --data-root data", "data_root changes nothing with dataset digits (scikit-learn's copy", G35),
+    Case(f"{DI} --data-root data", "data_root changes nothing with dataset imagefolder:img/corrupt (its images are in the folder", G35),
 ]
 CASES += PROBE35
 
