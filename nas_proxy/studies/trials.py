@@ -146,6 +146,7 @@ class _CrashWatch:
         self.path: Path | None = None
         self.trials = 0
         self.was_on = False
+        self.swept = False
 
     def start(self) -> Path | None:
         """The dump file of a trial that starts training here (None where one cannot be made)."""
@@ -153,6 +154,9 @@ class _CrashWatch:
             try:
                 folder = crash_folder()
                 folder.mkdir(mode=0o700, exist_ok=True)
+                if not self.swept:
+                    self.swept = True
+                    sweep_crash_folder(folder)
                 fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".txt", dir=folder)
             except OSError:  # a read-only or full temporary directory: the out-of-memory count alone decides
                 return None
@@ -178,6 +182,17 @@ class _CrashWatch:
 
 
 _CRASHES = _CrashWatch()
+
+
+def sweep_crash_folder(folder: Path) -> None:
+    """Remove the empty files of processes that no longer run (killed outright while they trained, their
+    trial maybe never repaired): an empty file says only that no crash was seen, as a missing one does.
+    A dump, and the file of a running process, stay."""
+    for path in folder.glob("*.txt"):
+        pid = path.name.partition("-")[0]
+        with suppress(OSError):
+            if pid.isdigit() and not _alive(int(pid)) and path.stat().st_size == 0:
+                path.unlink()
 
 
 def _dump_file(t: FrozenTrial) -> Path | None:
@@ -389,6 +404,7 @@ __all__ = [
     "release",
     "requeued_if_interrupted",
     "suspected",
+    "sweep_crash_folder",
     "unmasked",
     "worker_tag",
 ]

@@ -596,6 +596,28 @@ def test_a_death_counts_against_its_candidate_only_if_the_out_of_memory_killer_s
         assert queued[0].system_attrs["fixed_params"] == study.trials[0].params  # the same candidate
 
 
+def test_a_process_sweeps_the_empty_crash_files_of_dead_processes_at_its_first_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(trials, "_CRASHES", trials._CrashWatch())  # a process that has not trained yet
+    dead = warm.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = trials.crash_folder()
+    folder.mkdir()
+    killed, crashed, running = folder / f"{dead.pid}-a.txt", folder / f"{dead.pid}-b.txt", folder / f"{os.getpid()}-c.txt"
+    killed.touch()
+    crashed.write_text("Fatal Python error: Aborted\n")
+    running.touch()
+    study = optuna.create_study(study_name="w", storage=open_storage(str(tmp_path / "journal.log"), "w")[0])
+    trial = study.ask()
+    trials.claim(trial)
+    own = Path(study.trials[0].user_attrs[CRASH_ATTR])
+    assert sorted(folder.iterdir()) == sorted([crashed, running, own])  # only the dead process's empty file went
+    trials.release(trial)
+    assert sorted(folder.iterdir()) == sorted([crashed, running])  # its own removed when its trial ended
+
+
 def test_a_claimed_trial_records_the_hosts_out_of_memory_kills(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     study = optuna.create_study(study_name="c", storage=open_storage(str(tmp_path / "journal.log"), "c")[0])
     monkeypatch.setattr(trials, "oom_kills", lambda: 7)
