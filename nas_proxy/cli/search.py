@@ -235,7 +235,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     for g in result.given_up:
         print(
             f"nasproxy search: note: candidate {g['arch_id'] or g['params']} (trial {g['trial']}) was given up: its worker died on "
-            "every try (out of memory, as far as the host tells), and it is not tried again; the study keeps its trials as failed",
+            "every try (out of memory or a crash, as far as the host tells: see the trials' fail_reason), and it is not tried again; "
+            "the study keeps its trials as failed",
             file=sys.stderr,
         )
     if result.unmet:
