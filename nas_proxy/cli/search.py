@@ -223,7 +223,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             else ""
         )
         print(f"study {result.study}: {counts}{repeats} ({result.seconds:.0f} s)")
-        print_table(result.best, config.objectives)
+        print_table(result.best, result.metric)
         if result.promotion:
             print_promoted(result.promotion)
         if result.ladder:
@@ -266,15 +266,18 @@ def print_ladder(ladder: dict[str, Any]) -> None:
         print(f"{r['real_val_accuracy']:>18.2f}  {r['arch_id']}")
 
 
-def print_table(rows: list[dict[str, Any]], objectives: list[str]) -> None:
+def print_table(rows: list[dict[str, Any]], metric: str = "val_accuracy") -> None:
+    """The best trials; ``metric`` names their first value (a training-free proxy's score is no accuracy)."""
     if not rows:
         print("no complete trials yet")
         return
-    print(f"{'trial':>5}  {'val acc %':>9}  {'params':>10}  {'MFLOPs':>9}  {'seconds':>7}  arch_id       spec")
+    head = "val acc %" if metric == "val_accuracy" else metric
+    w = max(9, len(head))
+    print(f"{'trial':>5}  {head:>{w}}  {'params':>10}  {'MFLOPs':>9}  {'seconds':>7}  arch_id       spec")
     for r in rows:
         spec = {k: v for k, v in (r["spec"] or {}).items() if k != "family"}
         print(
-            f"{r['number']:>5}  {r['values'][0]:>9.2f}  {r['params'] or 0:>10,}  {(r['flops'] or 0) / 1e6:>9.1f}  {r['proxy_seconds'] or 0:>7.1f}  {r['arch_id']}  {json.dumps(spec, separators=(',', ':'))}"
+            f"{r['number']:>5}  {r['values'][0]:>{w}.2f}  {r['params'] or 0:>10,}  {(r['flops'] or 0) / 1e6:>9.1f}  {r['proxy_seconds'] or 0:>7.1f}  {r['arch_id']}  {json.dumps(spec, separators=(',', ':'))}"
         )
 
 
@@ -390,7 +393,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             }
             for i, r in enumerate(results)
         ]
-        print_table(rows, ["accuracy"])
+        print_table(rows)
     return 0
 
 

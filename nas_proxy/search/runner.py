@@ -74,6 +74,7 @@ class SearchResult:
     repeats: int = 0  # trials that proposed an architecture the study had already scored (answered from it, not trained)
     # candidates whose worker died on every try (MAX_RETRY retries; out of memory, say): failed for good, never trained
     given_up: list[dict[str, Any]] = field(default_factory=list)
+    metric: str = "val_accuracy"  # what the first objective's values are: the study's metric name (a training-free proxy's own)
     # the storage the search opened (after its checks), for a caller that goes on with the study: never in to_dict
     opened: Storage | None = field(default=None, repr=False, compare=False)
 
@@ -413,6 +414,7 @@ def search(
         climbed,
         sum(REPEAT_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False)),
         _given_up(study),
+        (study.metric_names or ["val_accuracy"])[0] or "val_accuracy",
         opened,
     )
 

@@ -64,7 +64,18 @@ def test_a_search_on_every_proxy_kind(kind: str, tmp_path: Path) -> None:
         assert t.value is not None and t.value == t.value  # a number, not NaN
     assert (out / "best.json").is_file() and (out / "trials.csv").is_file()
     assert f"proxy `{token}`" in get_note(study)  # the dashboard note names the proxy (a code span: never a link)
-    assert study.metric_names == ["val_accuracy" if PROXY_KINDS.get(kind).trains else token]
+    assert study.metric_names == ["val_accuracy" if PROXY_KINDS.get(kind).trains else token] == [result.metric]
+
+
+def test_the_printed_table_names_a_training_free_score_by_its_proxy(capsys: pytest.CaptureFixture[str]) -> None:
+    from nas_proxy.cli.search import print_table
+
+    row = {"number": 0, "values": [7664.54], "params": 10, "flops": 2e6, "proxy_seconds": 0.1, "arch_id": "abc", "spec": {"depth": 2}}
+    print_table([row], "synflow")
+    head, line = capsys.readouterr().out.splitlines()
+    assert "synflow" in head and "val acc" not in head and "7664.54" in line
+    print_table([row])  # a score that is an accuracy
+    assert "val acc %" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_a_random_subset_is_made_once_and_shared_by_the_workers(tmp_path: Path) -> None:
