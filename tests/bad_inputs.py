@@ -988,6 +988,8 @@ PROBE35: list[Case] = [
     # an output path that is a symbolic link to nothing: before, "cannot write ...: Not a directory"
     Case(D.replace("--out OUT", "--out stranger/dangling"), "it is a symbolic link to nowhere, which does not exist", G35),
     Case(f"{S} --out stranger/dangling/s1", "stranger/dangling is a symbolic link to nowhere, which does not exist", G35),
+    # more teacher images than the split holds (its notes): before, all of them used, exit 0
+    Case(f"{SL} --teacher-images 5000000", "--teacher-images 5000000 is more than the 1078 training images of the set's split", G35),
     # distill --data-root with a dataset that reads none (its notes): before, ignored, exit 0
     Case(f"{D} --data-root data", "data_root changes nothing with dataset digits (scikit-learn's copy", G35),
     Case(f"{DI} --data-root data", "data_root changes nothing with dataset imagefolder:img/corrupt (its images are in the folder", G35),

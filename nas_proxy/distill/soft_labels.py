@@ -62,6 +62,11 @@ def teacher_indices(train_y: Tensor, split_seed: int, val_fraction: float, image
     first part, as ``Dataset.split`` makes it), a stratified, seeded subset of ``images`` of them
     when given; the second its validation part. The test set is another tensor, never indexed."""
     train_idx, val_idx = stratified_split(train_y, val_fraction, split_seed)
+    if images is not None and images > train_idx.numel():  # more than there are, as --ipc is refused
+        raise InvalidArgumentError(
+            f"--teacher-images {images} is more than the {train_idx.numel()} training images of the set's split; "
+            "give fewer, or leave it out for all of them"
+        )
     if images is not None and images < train_idx.numel():
         _, keep = stratified_split(train_y[train_idx], images / train_idx.numel(), derive_seed(seed, "teacher-images"))
         train_idx = train_idx[keep]
