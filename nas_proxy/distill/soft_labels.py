@@ -169,10 +169,11 @@ def teacher_specs(
     # a space known to be too small is refused before the draw, which tries 50 draws per teacher asked for
     # (--soft-labels 2147483647: hours of Optuna trials before this very error)
     size = space.size()
-    specs = [] if size is not None and size < config.teachers else stratified_specs(space, config.teachers, seed)
+    too_small = size is not None and size < config.teachers
+    specs = [] if too_small else stratified_specs(space, config.teachers, seed)
     if len(specs) < config.teachers:
         raise InvalidArgumentError(
-            f"--teacher-space {space_name} holds {len(specs) if size is None else size} architectures, "
+            f"--teacher-space {space_name} holds {size if too_small else len(specs)} architectures, "
             f"fewer than the {config.teachers} teachers asked for"
         )
     c, h, w = shape

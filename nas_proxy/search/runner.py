@@ -414,7 +414,7 @@ def search(
         climbed,
         sum(REPEAT_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False)),
         _given_up(study),
-        (study.metric_names or ["val_accuracy"])[0] or "val_accuracy",
+        study.metric_names[0] if study.metric_names else "val_accuracy",
         opened,
     )
 

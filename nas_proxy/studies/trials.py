@@ -206,11 +206,13 @@ def crash_dump(t: FrozenTrial) -> tuple[str, Path] | None:
     """The first line of the dump and its file, when ``t``'s worker crashed in native code while it trained
     ``t`` (faulthandler wrote its dump, on this host); None otherwise."""
     path = _dump_file(t)
-    with suppress(OSError):
-        lines = path.read_text(errors="replace").strip().splitlines() if path is not None else []
-        if path is not None and lines:
-            return lines[0], path
-    return None
+    if path is None:
+        return None
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return None
+    return (lines[0], path) if lines else None
 
 
 def claim(trial: optuna.Trial) -> None:
@@ -340,7 +342,8 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
         return False
     trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), t.number)
     retries = int(t.user_attrs.get("retries", 0))
-    counted, crash = suspected(t), crash_dump(t)
+    crash = crash_dump(t)
+    counted = crash is not None or suspected(t)
     pid = t.user_attrs.get("worker_pid")
     who = f"{t.user_attrs.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
     reason = f"worker {who} {DIED}"
