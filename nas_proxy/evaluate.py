@@ -19,7 +19,7 @@ from nas_proxy.data import load_dataset
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.progress import meter
-from nas_proxy.protocols import EvaluateOptions
+from nas_proxy.protocols import EvaluateOptions, resolve_root
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import derive_seed, resolve_device
@@ -62,7 +62,7 @@ def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tup
     """The real test set of the dataset a synthetic set was distilled from (checked to match)."""
     d = synthetic.dataset
     size = int(d["image_size"][0])
-    dataset = load_dataset(d["name"], data_root or synthetic.meta.get("data_root"), image_size=size)
+    dataset = load_dataset(d["name"], resolve_root(d["name"], data_root, synthetic.meta.get("data_root")), image_size=size)
     dataset.check_described(d, str(synthetic.path))
     return dataset.test_x, dataset.test_y, dataset.flip
 

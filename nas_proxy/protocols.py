@@ -254,6 +254,16 @@ ZERO_COST_BATCH = 64  # training images a training-free score sees (the zero-cos
 NO_ROOT = {"digits": "scikit-learn's copy, installed with nasproxy", "imagefolder": "its images are in the folder it names"}
 
 
+def resolve_root(dataset: str, typed: str | None, recorded: str | None = None) -> str | None:
+    """Where ``dataset``'s files are: ``typed`` (``--data-root``, this machine's) over ``recorded`` (where a
+    set's or a study's machine had them). Typed with a dataset that reads no root it would change
+    nothing, and is refused; a recorded one is passed on as it is (a set made before distill refused it)."""
+    kind = dataset.partition(":")[0]
+    if typed is not None and kind in NO_ROOT:
+        raise InvalidArgumentError(f"--data-root changes nothing with dataset {dataset} ({NO_ROOT[kind]}): drop it")
+    return typed or recorded
+
+
 @dataclass(frozen=True)
 class DataRef:
     """Which real data: the dataset and the validation split of the synthetic sets."""
@@ -268,7 +278,7 @@ class DataRef:
     def of_synthetic(cls, meta: dict[str, Any], data_root: str | None = None) -> DataRef:
         """The real data and split a synthetic set was made from (``meta``: its ``meta.json``)."""
         split, dataset = meta["split"], meta["dataset"]
-        root = data_root or meta.get("data_root")
+        root = resolve_root(dataset["name"], data_root, meta.get("data_root"))
         return cls(dataset["name"], int(split["seed"]), float(split["val_fraction"]), root, int(dataset["image_size"][0]))
 
     def key(self) -> dict[str, Any]:
@@ -290,5 +300,6 @@ __all__ = [
     "GroundTruthConfig",
     "ProxyConfig",
     "TrainConfig",
+    "resolve_root",
     "training_protocol",
 ]

@@ -285,6 +285,8 @@ def _check_values(meta: dict[str, Any]) -> None:
             raise InvalidArgumentError(f"dataset.{key} must hold one number per channel ({d['channels']}), got {values!r}")
         for v in values:
             checks.number(f"dataset.{key}", v, 0 if key == "std" else None, low_open=True)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.+-]*", meta["method"]):  # it names the set's proxy (METHOD-ipcN) in every table
+        raise InvalidArgumentError(f"method must be the name of a distillation method (such as 'datadam'), got {shown(meta['method'])}")
     if Path(meta["tensors"]).name in ("", ".") or not meta["tensors"].isprintable():  # a NUL byte: no path at all
         raise InvalidArgumentError(f"'tensors' must name a file in the synthetic set (such as {TENSORS!r}), got {shown(meta['tensors'])}")
     if not isinstance(meta.get("data_root"), str | None):

@@ -190,7 +190,7 @@ a file outside the synthetic set read. "fixed (16)" marks the {fixed16} inputs, 
 or by naming the wrong cause. "fixed (31)" marks the {fixed31} inputs of branch probe31 (tried as a
 stranger would) that were mishandled before it, by those measures or by quoting a long value whole;
 "fixed (32)" the {fixed32} that the next stop fixed from that probe's notes; "fixed (35)" the {fixed35} of
-branch probe35, tried the same way. A command that starts with `NAME=value` runs with that
+branch probe35, tried the same way; "fixed (36)" the {fixed36} of stop 36. A command that starts with `NAME=value` runs with that
 environment variable set, as a shell would.
 `{busy_port}` is a port another socket listens on while the case
 runs; `\\n`, `\\t` and `\\udcff` stand for a newline, a tab and a byte that is not UTF-8.
@@ -244,6 +244,7 @@ def header(outcomes: list[tuple[Case, Outcome]]) -> str:
         "{fixed31}": sum(c.fixed == 31 for c, _ in outcomes),
         "{fixed32}": sum(c.fixed == 32 for c, _ in outcomes),
         "{fixed35}": sum(c.fixed == 35 for c, _ in outcomes),
+        "{fixed36}": sum(c.fixed == 36 for c, _ in outcomes),
         "{issue16}": len(ISSUE16),
         "{more16}": len(MORE16),
     }

@@ -660,7 +660,7 @@ MORE16: list[Case] = [
     Case(f"{E} --model depth=1,", "empty item", N),
     Case(f"{E} --model width=1_6", "width"),
     Case(f"{S} --objectives ''", "empty"),
-    Case(f"{S} --data-root /nonexistent", "data root /nonexistent does not exist", N),
+    Case(f"{S} --data-root /nonexistent", "--data-root changes nothing with dataset digits", N),  # the set's data: digits
     Case(SC.replace("archs/good.json", "archs/dup-text.json"), "twice", N),
     Case(SC.replace("archs/good.json", "archs/spec-text-dup-key.json"), "twice", N),
     Case(SC.replace("archs/good.json", "archs/spec-text-trailing.json"), "empty item", N),
@@ -714,7 +714,7 @@ ISSUE21: list[Case] = [  # nasproxy train (issue 21): refused before anything is
     Case(f"{T} --epochs 0", "--epochs must be"),
     Case(f"{T} --seed -1", "--seed must be"),
     Case(f"{T} --device tpu", "unknown device 'tpu'"),
-    Case(f"{T} --data-root nowhere", "data root nowhere does not exist"),
+    Case(f"{T} --data-root nowhere", "--data-root changes nothing with dataset digits"),  # the search's data: digits
     Case(T.replace("--out OUT", "--out notes.txt"), "notes.txt is a file"),
     Case(T.replace("--out OUT", "--out notes.txt/model"), "notes.txt"),
     Case(T.replace("--out OUT", "--out syn"), "is a synthetic set"),
@@ -995,6 +995,33 @@ PROBE35: list[Case] = [
     Case(f"{DI} --data-root data", "data_root changes nothing with dataset imagefolder:img/corrupt (its images are in the folder", G35),
 ]
 CASES += PROBE35
+
+# ---- stop 36, the lead's (tests/bad_inputs_files_stranger.py, build_lead36): inputs probe35's notes left
+G36 = 36
+LEAD36: list[Case] = [
+    # a dataset file that is a FIFO: before, skipped as if missing ("files not found"); a read would block for ever
+    Case(
+        "distill --dataset mnist --data-root data/fifo-mnist --ipc 1 --out OUT",
+        "t10k-images-idx3-ubyte.gz is a FIFO, not a regular file",
+        G36,
+    ),
+    Case("distill --dataset cifar10 --data-root data/fifo-cifar --ipc 1 --out OUT", "test_batch is a FIFO, not a regular file", G36),
+    Case("distill --dataset cifar10 --data-root data/fifo-cifar-meta --ipc 1 --out OUT", "batches.meta is a FIFO, not a regular file", G36),
+    Case("distill --dataset svhn --data-root data/fifo-svhn --ipc 1 --out OUT", "test_32x32.mat is a FIFO, not a regular file", G36),
+    # a distillation's checkpoint that is a FIFO: before, "an incomplete run without a checkpoint"
+    Case("distill --dataset digits --ipc 1 --out art/fifo-checkpoint", "checkpoint.safetensors is a FIFO, not a regular file", G36),
+    # meta.json's method names the set's proxy: before, '' made a proxy named '-ipc1', exit 0
+    Case(S.replace("--synthetic syn", "--synthetic art/method-empty"), "method must be the name of a distillation method", G36),
+    Case(f"{E.replace('syn', 'art/method-path', 1)}", "method must be the name of a distillation method", G36),
+    # the recorded std differs from the data's (its mean agrees): before, the set's images were read in other units, exit 0
+    Case(E.replace("syn", "art/std-other", 1), "used normalisation std [2.5]", G36),
+    # --data-root typed where the data are digits, which read none: before, ignored, exit 0 (distill refused it in stop 35)
+    *[
+        Case(f"{command} --data-root data", "--data-root changes nothing with dataset digits (scikit-learn's copy", G36)
+        for command in (E, S, f"{P} --dataset digits --proxy random-ipc1", W, SC, C, f"{SL} --out OUT", CAL, T)
+    ],
+]
+CASES += LEAD36
 
 
 def main_(argv: list[str] | None = None) -> int:

@@ -9,6 +9,10 @@ no object for the distillation's options.
 Branch probe35's (``PROBE35``): a ``meta.json`` whose costs are text or NaN, or whose soft-label
 record is no object, an output path that is a symbolic link to nothing, and an image folder
 with a FIFO among its images.
+
+The lead's of stop 36 (``LEAD36``): dataset files and a distillation checkpoint that are FIFOs
+(a read would block for ever; before, reported as missing), a set whose ``method`` is empty, and
+a set whose recorded normalisation ``std`` is not the data's.
 """
 
 from __future__ import annotations
@@ -93,3 +97,28 @@ def build_probe35(root: Path) -> None:
     shutil.copytree(root / "img" / "two-classes", fifo)
     (fifo / "dog" / "0.png").unlink()
     os.mkfifo(fifo / "dog" / "0.png")
+
+
+def _fifo(path: Path) -> None:
+    """``path`` replaced by a FIFO."""
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+
+def build_lead36(root: Path) -> None:
+    """Add the lead's inputs of stop 36 to the workspace ``root``."""
+    from tests import fabricate
+
+    data = root / "data"
+    fabricate.mnist(data / "fifo-mnist")
+    _fifo(data / "fifo-mnist" / "t10k-images-idx3-ubyte.gz")
+    for name, file in (("fifo-cifar", "test_batch"), ("fifo-cifar-meta", "batches.meta")):
+        fabricate.cifar10(data / name)
+        _fifo(data / name / "cifar-10-batches-py" / file)
+    fabricate.svhn(data / "fifo-svhn")
+    _fifo(data / "fifo-svhn" / "test_32x32.mat")
+    _fifo(_variant(root, "fifo-checkpoint") / "checkpoint.safetensors")
+    meta = json.loads((root / "syn" / "meta.json").read_text())
+    _variant(root, "method-empty", {"method": ""})
+    _variant(root, "method-path", {"method": "../datadam"})
+    _variant(root, "std-other", {"dataset": {**meta["dataset"], "std": [2.5]}})

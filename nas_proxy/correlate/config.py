@@ -11,7 +11,7 @@ from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.protocols import ZERO_COST_BATCH, DataRef, GroundTruthConfig, ProxyConfig
+from nas_proxy.protocols import ZERO_COST_BATCH, DataRef, GroundTruthConfig, ProxyConfig, resolve_root
 
 N_BOOT_MAX = 100_000  # most bootstrap resamples: intervals are stable to 0.01 at 1000; more only fills memory (resamples x architectures)
 
@@ -101,7 +101,7 @@ def data_ref(config: CorrelateConfig) -> tuple[DataRef, list[dict[str, Any]]]:
             raise InvalidArgumentError(
                 f"the synthetic sets are from {name}, the ground truth was asked on {config.dataset}: a proxy must come from the data it predicts"
             )
-        root = config.data_root or metas[0].get("data_root")
+        root = resolve_root(name, config.data_root, metas[0].get("data_root"))
         sizes = {int(m["dataset"]["image_size"][0]) for m in metas}
         if len(sizes) > 1:
             raise InvalidArgumentError(f"the synthetic sets have different image sizes ({sorted(sizes)}); correlate one size at a time")

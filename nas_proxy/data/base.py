@@ -57,10 +57,11 @@ class Dataset:
                 f"the data found now for {name} have {self.num_classes} classes of {self.channels}x{self.image_size[0]}x{self.image_size[1]}: "
                 "not the data it was made from (its meta.json names another dataset, or --data-root points elsewhere)"
             )
-        if [round(float(v), 4) for v in described.get("mean") or []] != [round(v, 4) for v in self.mean]:
-            raise ArtifactError(
-                f"{what} used normalisation mean {described.get('mean')}, the data found now for {name} give {list(self.mean)}: not the same dataset"
-            )
+        for key, now in (("mean", self.mean), ("std", self.std)):  # a set's images are in the normalised units of both
+            if [round(float(v), 4) for v in described.get(key) or []] != [round(v, 4) for v in now]:
+                raise ArtifactError(
+                    f"{what} used normalisation {key} {described.get(key)}, the data found now for {name} give {list(now)}: not the same dataset"
+                )
 
     def describe(self) -> dict[str, object]:
         """JSON-able facts recorded in every artifact made from this dataset."""

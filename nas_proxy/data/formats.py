@@ -26,6 +26,16 @@ I64 = NDArray[np.int64]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
+def present(path: Path) -> bool:
+    """Whether a dataset file is there (a link to nothing is not): False when missing; something there
+    that is no regular file (a FIFO, whose read would block for ever, a folder, a device, a link loop)
+    is refused in one line naming what it is, not reported as missing."""
+    if checks.status("data file", path) is None:
+        return False
+    checks.existing_file("data file", path)
+    return True
+
+
 def _open_maybe_gz(path: Path) -> bytes:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
@@ -54,7 +64,7 @@ def find_idx(roots: list[Path], prefix: str) -> Path | None:
     """``prefix-idxN-ubyte[.gz]`` in the first root that has it."""
     for root in roots:
         for name in (f"{prefix}-ubyte.gz", f"{prefix}-ubyte"):
-            if (root / name).is_file():
+            if present(root / name):
                 return root / name
     return None
 
@@ -106,7 +116,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 
 def read_cifar_batch(path: Path) -> dict[str, Any]:
     """One CIFAR python batch as a dict with str keys."""
-    if not path.is_file():
+    if not present(path):
         raise DataNotFoundError(f"missing CIFAR file {path}")
     try:
         obj = _ArraysOnlyUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
@@ -153,7 +163,7 @@ def read_svhn_mat(path: Path) -> tuple[U8, I64]:
     """SVHN's cropped-digits .mat file: X (32, 32, 3, N), y (N, 1) with 10 meaning digit 0."""
     from scipy.io import loadmat
 
-    if not path.is_file():
+    if not present(path):
         raise DataNotFoundError(f"missing SVHN file {path}")
     try:
         mat = loadmat(path)

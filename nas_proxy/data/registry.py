@@ -21,6 +21,7 @@ from nas_proxy.data.formats import (
     U8,
     cifar_arrays,
     cifar_label_names,
+    present,
     read_cifar_batch,
     read_idx_pair,
     read_image_folder,
@@ -177,12 +178,12 @@ def _require_root(name: str, opts: DataOptions, tv_name: str, **download_kwargs:
 def cifar10(opts: DataOptions) -> Dataset:
     """CIFAR-10 in its python format: DIR/cifar-10-batches-py/data_batch_{1..5}, test_batch."""
     folder = _require_root("cifar10", opts, "CIFAR10") / "cifar-10-batches-py"
-    if not (folder / "test_batch").is_file():
+    if not present(folder / "test_batch"):
         raise _missing("cifar10", [folder], "pass --data-root DIR containing cifar-10-batches-py/ (or add --download)")
     train = cifar_arrays([read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)], "labels", folder)
     test = cifar_arrays([read_cifar_batch(folder / "test_batch")], "labels", folder)
     meta = folder / "batches.meta"
-    classes = cifar_label_names(meta, "label_names", 10) if meta.is_file() else CIFAR10_CLASSES
+    classes = cifar_label_names(meta, "label_names", 10) if present(meta) else CIFAR10_CLASSES
     stats = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
     return _from_arrays("cifar10", train, test, classes, stats, True, str(folder))
 
@@ -191,12 +192,12 @@ def cifar10(opts: DataOptions) -> Dataset:
 def cifar100(opts: DataOptions) -> Dataset:
     """CIFAR-100 (fine labels) in its python format: DIR/cifar-100-python/{train,test,meta}."""
     folder = _require_root("cifar100", opts, "CIFAR100") / "cifar-100-python"
-    if not (folder / "test").is_file():
+    if not present(folder / "test"):
         raise _missing("cifar100", [folder], "pass --data-root DIR containing cifar-100-python/ (or add --download)")
     train = cifar_arrays([read_cifar_batch(folder / "train")], "fine_labels", folder / "train")
     test = cifar_arrays([read_cifar_batch(folder / "test")], "fine_labels", folder / "test")
     meta = folder / "meta"
-    classes = cifar_label_names(meta, "fine_label_names", 100) if meta.is_file() else [str(i) for i in range(100)]
+    classes = cifar_label_names(meta, "fine_label_names", 100) if present(meta) else [str(i) for i in range(100)]
     stats = ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762))
     return _from_arrays("cifar100", train, test, classes, stats, True, str(folder))
 
@@ -205,7 +206,7 @@ def cifar100(opts: DataOptions) -> Dataset:
 def svhn(opts: DataOptions) -> Dataset:
     """SVHN cropped digits: DIR/train_32x32.mat and DIR/test_32x32.mat (label 10 is digit 0)."""
     root = _require_root("svhn", opts, "SVHN", splits=[{"split": "train"}, {"split": "test"}])
-    if not (root / "test_32x32.mat").is_file():
+    if not present(root / "test_32x32.mat"):
         raise _missing("svhn", [root], "pass --data-root DIR containing train_32x32.mat and test_32x32.mat (or add --download)")
     train, test = read_svhn_mat(root / "train_32x32.mat"), read_svhn_mat(root / "test_32x32.mat")
     stats = ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970))

@@ -99,8 +99,9 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
         if out.is_dir() and any(p not in leftovers for p in out.iterdir()):
             raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
         return None
-    if not (out / CHECKPOINT).is_file():
+    if checks.status("checkpoint", out / CHECKPOINT) is None:
         raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint; start again with --force")
+    checks.existing_file("checkpoint", out / CHECKPOINT)  # a FIFO there would block the read for ever; a folder
     checkpoint = read_checkpoint(out / CHECKPOINT)
     # the fields idle now are left out on both sides: a checkpoint of an older version stored every field
     # (net_norm with nets, batchnorm_stats with instance norm), and they change nothing in this run

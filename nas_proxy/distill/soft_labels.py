@@ -38,6 +38,7 @@ from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import write_bytes
 from nas_proxy.progress import meter
+from nas_proxy.protocols import resolve_root
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import derive_seed, resolve_device
 
@@ -108,7 +109,15 @@ def add_soft_labels(
     cache = Path(config.cache) if config.cache else dst / TEACHERS
     t0 = time.perf_counter()
     soft, record = soft_labels(
-        syn.images, syn.labels, syn.meta, config, seed, cache, device, data_root or syn.meta.get("data_root"), progress
+        syn.images,
+        syn.labels,
+        syn.meta,
+        config,
+        seed,
+        cache,
+        device,
+        resolve_root(syn.dataset["name"], data_root, syn.meta.get("data_root")),
+        progress,
     )
     record["seconds_this_run"] = round(time.perf_counter() - t0, 3)  # cached teachers cost nothing here
     record["cache"] = str(config.cache) if config.cache else TEACHERS

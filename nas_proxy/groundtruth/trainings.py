@@ -15,6 +15,7 @@ from typing import Any
 
 import optuna
 
+from nas_proxy.protocols import resolve_root
 from nas_proxy.studies import kinds, queue
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.storage import Storage
@@ -96,7 +97,11 @@ def name_objective(study: optuna.Study, name: str) -> None:
 def _stored_data(d: dict[str, Any], data_root: str | None) -> DataRef:
     """The :class:`DataRef` a study stored (``data_root``: where the data is on this machine)."""
     return DataRef(
-        d["dataset"], int(d["split_seed"]), float(d["val_fraction"]), data_root or d.get("data_root"), int(d.get("image_size", 32))
+        d["dataset"],
+        int(d["split_seed"]),
+        float(d["val_fraction"]),
+        resolve_root(d["dataset"], data_root, d.get("data_root")),
+        int(d.get("image_size", 32)),
     )
 
 

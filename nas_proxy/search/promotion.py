@@ -20,7 +20,7 @@ import optuna
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.groundtruth.trainings import TrainingStudy
-from nas_proxy.protocols import DEFAULT_PROTOCOL, TRAINING_PROTOCOLS, training_protocol
+from nas_proxy.protocols import DEFAULT_PROTOCOL, TRAINING_PROTOCOLS, resolve_root, training_protocol
 from nas_proxy.search.config import promotion_epochs
 from nas_proxy.search.study import ATTR, ranked, spec_of, study_space, trial_summary
 from nas_proxy.studies.queue import enqueue, failures, results
@@ -106,7 +106,7 @@ def promote(
     picked = candidates(study, k)
     protocol = protocol or DEFAULT_PROTOCOL
     config = training_protocol(protocol, epochs, images)
-    data = DataRef(data.dataset, data.split_seed, data.val_fraction, data_root or data.data_root, data.image_size)
+    data = DataRef(data.dataset, data.split_seed, data.val_fraction, resolve_root(data.dataset, data_root, data.data_root), data.image_size)
     promotion_study = PROMOTION.open(storage, data, config)
     result = Promotion(promotion_study.study_name, epochs, images, k, protocol)
     if len(picked) < k:

@@ -23,6 +23,7 @@ from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
 from nas_proxy.ladders import FULL
 from nas_proxy.progress import Meter, meter
+from nas_proxy.protocols import resolve_root
 from nas_proxy.proxies import Scored
 from nas_proxy.search import ladder as ladders
 from nas_proxy.search.config import SearchConfig
@@ -477,7 +478,7 @@ def _work(study: optuna.Study, opened: Storage, options: WorkerOptions) -> None:
     config = SearchConfig.from_dict(study.user_attrs[ATTR]["config"])
     config.synthetic = options.synthetic or config.synthetic  # the same images at another path on this machine (checked by hash)
     config.device = options.device or config.device
-    config.data_root = options.data_root or config.data_root
+    config.data_root = resolve_root(config.dataset or "", options.data_root, config.data_root)
     total = options.n_trials if options.n_trials is not None else int(study.user_attrs.get(BUDGET_ATTR, 0)) or int(1e9)
     run_worker(config, study.study_name, opened, total, options.timeout, options.worker_index, options.progress)
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.protocols import resolve_root
 from nas_proxy.proxies import Proxy, RunSetup, Scored, offered
 from nas_proxy.proxies.base import Report
 from nas_proxy.proxies.choose import check_training_used, resolve, training_changed
@@ -105,7 +106,7 @@ def _data(config: SearchConfig) -> DataRef:
             f"--dataset {config.dataset} needs --proxy TOKEN, the proxy that scores on it (random-ipc10, early@1ep, synflow, ...); "
             "or search on a distilled set with --synthetic DIR"
         )
-    return DataRef(config.dataset, data_root=config.data_root)
+    return DataRef(config.dataset, data_root=resolve_root(config.dataset, config.data_root))
 
 
 def _setup(config: SearchConfig, workdir: Path, data: DataRef | None) -> RunSetup:

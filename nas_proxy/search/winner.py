@@ -34,7 +34,7 @@ from torch import nn
 from nas_proxy import checks
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
-from nas_proxy.protocols import training_protocol
+from nas_proxy.protocols import resolve_root, training_protocol
 from nas_proxy.search.config import TrainBestConfig
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.synthetic import check_not_synthetic, read_safetensors
@@ -97,14 +97,15 @@ def read_best(path: Path | str, rank: int = 1) -> Best:
 def data_of(best: Best, data_root: str | None = None) -> DataRef:
     """The real data of ``best``'s search: its dataset, image size and (``data_root`` or the one the
     synthetic set recorded) where the files are. The split does not matter: all of it is trained on."""
-    root = data_root
-    if root is None and best.synthetic is not None:
+    recorded = None
+    if data_root is None and best.synthetic is not None:
         meta = Path(best.synthetic) / "meta.json"
         try:
-            root = json.loads(meta.read_text()).get("data_root")
+            recorded = json.loads(meta.read_text()).get("data_root")
         except (OSError, ValueError, AttributeError):
-            root = None  # the set moved: the dataset's own default places, or --data-root
-    return DataRef(str(best.dataset["name"]), data_root=root, image_size=int(best.dataset["image_size"][0]))
+            recorded = None  # the set moved: the dataset's own default places, or --data-root
+    name = str(best.dataset["name"])
+    return DataRef(name, data_root=resolve_root(name, data_root, recorded), image_size=int(best.dataset["image_size"][0]))
 
 
 @dataclass

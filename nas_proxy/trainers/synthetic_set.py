@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nas_proxy.batched import ModelStack
 from nas_proxy.data import load_dataset
-from nas_proxy.protocols import ProxyConfig
+from nas_proxy.protocols import ProxyConfig, resolve_root
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
 from nas_proxy.training import accuracies, train_model
@@ -88,7 +88,7 @@ class ProxyContext:
     ) -> ProxyContext:
         syn = load_synthetic(synthetic_dir)
         d, split = syn.dataset, syn.meta["split"]
-        dataset = load_dataset(d["name"], data_root or syn.meta.get("data_root"), image_size=int(d["image_size"][0]))
+        dataset = load_dataset(d["name"], resolve_root(d["name"], data_root, syn.meta.get("data_root")), image_size=int(d["image_size"][0]))
         dataset.check_described(d, str(syn.path))  # else every trial fails at the first layer that meets the validation images
         splits = dataset.split(int(split["seed"]), float(split["val_fraction"]))
         return cls(syn, splits.val_x, splits.val_y, dataset.flip, resolve_device(device), config or ProxyConfig())
