@@ -466,7 +466,7 @@ CASES += [
     Case("soft-labels syn --device cpu --quiet", "soft labels need at least 1 teacher"),
     Case("soft-labels nowhere --soft-labels 2", "nowhere does not exist"),
     Case(f"{SL} --teacher-epochs 0", "teacher epochs must be at least 1"),
-    Case(f"{SL} --temperature 0", "temperature must be greater than 0"),
+    Case(f"{SL} --temperature 0", "temperature must be in [0.01, 100]"),
     Case(f"{SL} --temperature nan", "argument --temperature: expected a finite number"),
     Case(f"{SL} --teacher-images 5", "--teacher-images must be at least the 10 classes"),
     Case(f"{SL} --seed -1", "seed must be"),
@@ -1015,6 +1015,9 @@ LEAD36: list[Case] = [
     Case(f"{E.replace('syn', 'art/method-path', 1)}", "method must be the name of a distillation method", G36),
     # the recorded std differs from the data's (its mean agrees): before, the set's images were read in other units, exit 0
     Case(E.replace("syn", "art/std-other", 1), "used normalisation std [2.5]", G36),
+    # a temperature whose labels are NaN (1e-38: the logits overflow) or near uniform: before, accepted, exit 0
+    Case(f"{SL} --temperature 1e-38 --out OUT", "temperature must be in [0.01, 100], got 1e-38", G36),
+    Case(f"{SL} --temperature 1e308 --out OUT", "temperature must be in [0.01, 100], got 1e+308", G36),
     # --data-root typed where the data are digits, which read none: before, ignored, exit 0 (distill refused it in stop 35)
     *[
         Case(f"{command} --data-root data", "--data-root changes nothing with dataset digits (scikit-learn's copy", G36)

@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # the command line reads DistillConfig's defaults without imp
     from nas_proxy.augment import DSA
     from nas_proxy.spaces import DeclaredSpace
 
+# the soft labels' temperature: below 0.01 they are one-hot to float32's precision where two logits differ by 1
+# (e^-100 ~ 4e-44; logits / 1e-38 overflow, and the labels are NaN); above 100, logits 10 apart give
+# probabilities within 10 % of each other: labels near uniform, whatever the teachers learnt
+TEMPERATURE_RANGE = (0.01, 100.0)
 ATTENTION_POWER_MAX = 8.0  # largest p of DataDAM's attention maps |f|^p (twice the paper's 4): see DistillConfig.validate
 # DistillConfig.batchnorm_stats: the statistics that normalise the synthetic batch (distill/batchnorm.py)
 BATCHNORM_RULES = ("real", "own")
@@ -63,7 +67,7 @@ class SoftLabelConfig:
         checks.number("soft-label teachers", self.teachers, 0, integer=True)
         checks.positive("teacher epochs", self.epochs)
         checks.number("teacher images", self.images, 1, integer=True, optional=True)
-        checks.number("temperature", self.temperature, 0, low_open=True)
+        checks.number("temperature", self.temperature, *TEMPERATURE_RANGE)
         if self.space is not None and self.teachers > 0:  # before a long distillation, not after it
             from nas_proxy.spaces import get_space
 
