@@ -82,6 +82,8 @@ SEED_MAX = 2**31 - 1  # seeds plus a worker index must stay below 2**32 (numpy's
 INT_MAX = 2**31 - 1  # the largest integer any option takes (counts, sizes, epochs): beyond it torch and numpy overflow
 WORKERS_MAX = 1024  # processes of one command on one machine, and the sampler seed offsets of workers
 MAX_TEXT_BYTES = 64 << 20  # the largest text file (archs, truth, preset, profile, space, meta.json) read whole
+SET_FORMAT = "nasproxy.synthetic"  # a synthetic set's meta.json says so (nas_proxy.synthetic writes and reads sets)
+SET_META = "meta.json"
 LR_MAX = 3.4028234663852886e38  # float32's largest value: a larger learning rate overflows the optimiser's float32 step
 
 
@@ -185,6 +187,21 @@ def output_path(option: str, path: Path | str) -> Path:
     path is fine: the command makes it)."""
     status(option, path)
     return Path(path)
+
+
+def not_a_synthetic_set(option: str, out: Path | str, file: Path | None = None) -> None:
+    """Refuse an output directory that is a synthetic set: a command's files (config.toml, caches,
+    reports, teachers; ``file``, named in the message, when the option names a file in ``out``) would be
+    written among, or over, the set's own."""
+    output_path(option, file or out)
+    meta = Path(out) / SET_META
+    try:
+        is_set = meta.is_file() and meta.stat().st_size <= MAX_TEXT_BYTES and f'"{SET_FORMAT}"' in meta.read_text(errors="replace")
+    except OSError:
+        is_set = False
+    if is_set:
+        where = f"{option} {out} is a synthetic set" if file is None else f"{option} {file} is in the synthetic set {out}"
+        raise InvalidArgumentError(f"{where}, whose folder holds its own files only: give a directory of its own")
 
 
 def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str:

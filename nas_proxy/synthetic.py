@@ -37,10 +37,10 @@ from nas_proxy.errors import ArtifactError, InvalidArgumentError, shown
 from nas_proxy.files import make_dirs, write_bytes, write_json
 from nas_proxy.utils import file_sha256
 
-FORMAT = "nasproxy.synthetic"
+FORMAT = checks.SET_FORMAT
 FORMAT_VERSION = 2  # 2: may hold soft labels; a set without them is still written as version 1
 TENSORS = "synthetic.safetensors"
-META = "meta.json"
+META = checks.SET_META
 GRID = "grid.png"
 CHECKPOINT = "checkpoint.safetensors"
 # save_synthetic's next meta.json, written before the tensors it describes: a set rewritten in place (soft
@@ -215,19 +215,6 @@ def _pending_meta(path: Path, tensors_sha256: str) -> dict[str, Any] | None:
     with contextlib.suppress(OSError):
         os.replace(path / PENDING, path / META)
     return meta
-
-
-def check_not_synthetic(option: str, out: Path) -> None:
-    """Refuse an output directory that is a synthetic set: a command's files (config.toml, caches,
-    reports) would be written among, or over, the set's own."""
-    checks.output_path(option, out)
-    meta = out / META
-    try:
-        is_set = meta.is_file() and meta.stat().st_size <= checks.MAX_TEXT_BYTES and f'"{FORMAT}"' in meta.read_text(errors="replace")
-    except OSError:
-        is_set = False
-    if is_set:
-        raise InvalidArgumentError(f"{option} {out} is a synthetic set; its files would be overwritten: give a directory of its own")
 
 
 # what later stages read from meta.json: key path -> (type, description)

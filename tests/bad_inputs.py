@@ -1018,6 +1018,10 @@ LEAD36: list[Case] = [
     # a temperature whose labels are NaN (1e-38: the logits overflow) or near uniform: before, accepted, exit 0
     Case(f"{SL} --temperature 1e-38 --out OUT", "temperature must be in [0.01, 100], got 1e-38", G36),
     Case(f"{SL} --temperature 1e308 --out OUT", "temperature must be in [0.01, 100], got 1e+308", G36),
+    # a set's folder as the place for teachers or a profile: before, written among the set's files, exit 0
+    Case(f"{SL} --teacher-dir syn --out OUT", "--teacher-dir syn is a synthetic set, whose folder holds its own files only", G36),
+    Case("calibrate --ladders auto --truth ladders/table.csv --scores ladders/scores.csv --quiet --out syn/p.toml", "--out syn/p.toml is in the synthetic set syn, whose folder holds its own files only", G36),
+    Case(f"{CAL} --out syn/p.toml", "--out syn/p.toml is in the synthetic set syn", G36),
     # --data-root typed where the data are digits, which read none: before, ignored, exit 0 (distill refused it in stop 35)
     *[
         Case(f"{command} --data-root data", "--data-root changes nothing with dataset digits (scikit-learn's copy", G36)

@@ -153,12 +153,14 @@ def _choices(args: argparse.Namespace) -> dict[str, list[Any]]:
 
 def _output(args: argparse.Namespace) -> Path:
     """The profile path, refused before any work when it holds something that is not a profile."""
+    from nas_proxy.checks import not_a_synthetic_set
     from nas_proxy.files import check_writable
     from nas_proxy.profile import FORMAT
     from nas_proxy.studies.storage import study_dir
 
     out = Path(args.out) if args.out else study_dir(args.study) / "profile.toml"
     check_writable(out)
+    not_a_synthetic_set("--out", out.parent, out)  # a profile among a set's files
     if out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a directory; give the profile's file name, such as {out / 'profile.toml'}")
     if out.exists():

@@ -14,6 +14,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from nas_proxy.checks import not_a_synthetic_set
 from nas_proxy.correlate.archs import Arch, check_in_space
 from nas_proxy.correlate.config import CorrelateConfig, data_ref
 from nas_proxy.correlate.measure import ceiling_row, dimension_metrics, proxy_metrics
@@ -28,7 +29,6 @@ from nas_proxy.proxies import Proxy, RunSetup, Scored, offered, score_archs, sel
 from nas_proxy.proxies.choose import check_training_used
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import Storage, check_writable_storage, open_storage
-from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.utils import resolve_device
 
 MEANINGFUL = 10  # fewer architectures than this: the report says the correlations are not meaningful
@@ -39,7 +39,7 @@ def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     check_writable(out)  # refused before any training is stored
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
-    check_not_synthetic("--out", out)
+    not_a_synthetic_set("--out", out)
     if not archs:
         raise InvalidArgumentError("no architectures to correlate")
     check_in_space(archs, get_space(config.space), config.space)

@@ -77,6 +77,7 @@ class SoftLabelConfig:
             checks.text("teacher cache", self.cache)
             if checks.status("--teacher-dir", self.cache) is not None:  # a file in the way: refused before any training
                 checks.existing_dir("--teacher-dir", self.cache)
+                checks.not_a_synthetic_set("--teacher-dir", self.cache)  # teachers among a set's files
 
     def idle_options(self) -> dict[str, str]:
         """Without teachers, the teachers' options change nothing (``configs.build`` refuses them)."""

@@ -19,6 +19,7 @@ import torch
 from optuna.trial import TrialState
 
 from nas_proxy import checks, interrupts
+from nas_proxy.checks import not_a_synthetic_set
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable
 from nas_proxy.ladders import FULL
@@ -51,7 +52,6 @@ from nas_proxy.studies.storage import (
 )
 from nas_proxy.studies.trials import Guarded, fail_dead_trials, given_up, recording_failure, requeued_if_interrupted, unmasked
 from nas_proxy.studies.workers import check_heartbeat, worker_processes
-from nas_proxy.synthetic import check_not_synthetic
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, ProxyResult, count_flops, count_params
 
 POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
@@ -341,7 +341,7 @@ def search(
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file; give a directory for trials.csv and best.json")
     if out is not None:
-        check_not_synthetic("--out", out)
+        not_a_synthetic_set("--out", out)
     check_heartbeat(heartbeat)
     t0, begun = time.perf_counter(), time.monotonic()  # seconds reported; the --timeout's clock (the workers')
     space = get_space(config.space)

@@ -32,12 +32,13 @@ import torch
 from torch import nn
 
 from nas_proxy import checks
+from nas_proxy.checks import not_a_synthetic_set
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
 from nas_proxy.protocols import resolve_root, training_protocol
 from nas_proxy.search.config import TrainBestConfig
 from nas_proxy.spaces import arch_id, build_model
-from nas_proxy.synthetic import check_not_synthetic, read_safetensors
+from nas_proxy.synthetic import read_safetensors
 from nas_proxy.trainers.fulldata import DataRef, RealData, train_network
 from nas_proxy.training import accuracy
 from nas_proxy.utils import file_sha256, package_version, resolve_device
@@ -134,7 +135,7 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     _check_builds(best)
     where = resolve_device(o.device)
     out = Path(out)
-    check_not_synthetic("--out", out)
+    not_a_synthetic_set("--out", out)
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file; give a folder for {SPEC}, {WEIGHTS} and {SCRIPT}")
     for path in (out, out / SPEC, out / WEIGHTS, out / SCRIPT):  # out itself: '-' is refused
