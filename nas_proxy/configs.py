@@ -278,6 +278,28 @@ def _value(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
 
 
+SAVED = "config.toml"  # the resolved config a command saves beside its outputs (cli.common.save_config)
+
+
+def check_saved(option: str, out: Path | str, command: str) -> None:
+    """Refuse an output directory whose :data:`SAVED` file ``command`` would overwrite and did not write:
+    another command's resolved options (a search's, where ``correlate --out`` names its folder), or a
+    file of the user's. Checked before any work; a folder without one, or with ``command``'s own, passes."""
+    path = Path(out) / SAVED
+    if checks.status(option, path) is None:
+        return
+    try:
+        doc = tomllib.loads(checks.read_text(option, path))
+    except (tomllib.TOMLDecodeError, InvalidArgumentError):
+        doc = None
+    if doc is None or set(doc) != {command} or not isinstance(doc[command], dict):
+        tables = sorted(doc) if doc and all(isinstance(v, dict) for v in doc.values()) else None
+        whose = f"the resolved options of {', '.join(tables)}" if tables else f"not {command}'s"
+        raise InvalidArgumentError(
+            f"{option} {out} holds {path.name}, {whose}, which {command} would overwrite: give a directory of its own"
+        )
+
+
 def write(path: Path | str, tables: Mapping[str, Any]) -> Path:
     """Write ``tables`` as ``path`` (the resolved config saved beside a command's outputs)."""
     p = Path(path)

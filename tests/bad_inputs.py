@@ -1022,6 +1022,15 @@ LEAD36: list[Case] = [
     Case(f"{SL} --teacher-dir syn --out OUT", "--teacher-dir syn is a synthetic set, whose folder holds its own files only", G36),
     Case("calibrate --ladders auto --truth ladders/table.csv --scores ladders/scores.csv --quiet --out syn/p.toml", "--out syn/p.toml is in the synthetic set syn, whose folder holds its own files only", G36),
     Case(f"{CAL} --out syn/p.toml", "--out syn/p.toml is in the synthetic set syn", G36),
+    # an output folder holding another command's config.toml (a search's, a correlation's) or a user's: before,
+    # overwritten by this command's, exit 0 (probe35 had judged it harmless: the search's own was lost)
+    Case(
+        "correlate --study done --storage studies/done/journal.log --proxies synflow --quiet --out outs/search",
+        "--out outs/search holds config.toml, the resolved options of search, which correlate would overwrite",
+        G36,
+    ),
+    Case(f"{S} --out outs/correlate", "--out outs/correlate holds config.toml, the resolved options of correlate, which search would", G36),
+    Case(C.replace("--out OUT", "--out outs/user"), "--out outs/user holds config.toml, not correlate's, which correlate would overwrite", G36),
     # --data-root typed where the data are digits, which read none: before, ignored, exit 0 (distill refused it in stop 35)
     *[
         Case(f"{command} --data-root data", "--data-root changes nothing with dataset digits (scikit-learn's copy", G36)

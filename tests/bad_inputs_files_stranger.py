@@ -12,7 +12,8 @@ with a FIFO among its images.
 
 The lead's of stop 36 (``LEAD36``): dataset files and a distillation checkpoint that are FIFOs
 (a read would block for ever; before, reported as missing), a set whose ``method`` is empty, and
-a set whose recorded normalisation ``std`` is not the data's.
+a set whose recorded normalisation ``std`` is not the data's, output folders whose ``config.toml`` is
+another command's or a user's.
 """
 
 from __future__ import annotations
@@ -122,3 +123,9 @@ def build_lead36(root: Path) -> None:
     _variant(root, "method-empty", {"method": ""})
     _variant(root, "method-path", {"method": "../datadam"})
     _variant(root, "std-other", {"dataset": {**meta["dataset"], "std": [2.5]}})
+    outs = root / "outs"  # output folders holding another command's resolved options, or a user's config.toml
+    for command in ("search", "correlate"):
+        (outs / command).mkdir(parents=True)
+        (outs / command / "config.toml").write_text(f'[{command}]\nspace = "convnet-cpu"\n')
+    (outs / "user").mkdir()
+    (outs / "user" / "config.toml").write_text("learning_rate = 0.1\n")

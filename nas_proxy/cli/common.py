@@ -222,7 +222,7 @@ class Config:
 def save_config(out: Path | str, tables: dict[str, Any]) -> None:
     """The resolved config beside a command's outputs, as ``config.toml`` (same keys as --config)."""
     if Path(out).is_dir():
-        configs.write(Path(out) / "config.toml", tables)
+        configs.write(Path(out) / configs.SAVED, tables)
 
 
 class ProgressBars:

@@ -14,6 +14,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from nas_proxy import configs
 from nas_proxy.checks import not_a_synthetic_set
 from nas_proxy.correlate.archs import Arch, check_in_space
 from nas_proxy.correlate.config import CorrelateConfig, data_ref
@@ -40,6 +41,7 @@ def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
     not_a_synthetic_set("--out", out)
+    configs.check_saved("--out", out, "correlate")  # a search's folder: its config.toml
     if not archs:
         raise InvalidArgumentError("no architectures to correlate")
     check_in_space(archs, get_space(config.space), config.space)
