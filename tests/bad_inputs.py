@@ -996,6 +996,40 @@ PROBE35: list[Case] = [
 ]
 CASES += PROBE35
 
+# ---- branch probe36: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_stranger.py, build_probe36)
+G36 = 36
+T = "--storage tampered/{}/journal.log"  # a copy of the study 'done' whose journal was edited by hand
+CS = "correlate --study done --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 10 --device cpu --quiet --out OUT"
+PROBE36: list[Case] = [
+    # a worker on a study whose budget or settings were edited: before, an internal error (int('x'), KeyError)
+    Case(f"worker --study done {T.format('budget-text')} --quiet", "records a budget of 'x' trials, not a count of at least 1", G36),
+    Case(f"worker --study done {T.format('no-config')} --quiet", "study 'done' records no search settings", G36),
+    # correlate --study on a trial value that is no number: before, an internal error (text) or exit 0 (NaN ranked)
+    Case(f"{CS} {T.format('value-text')}", "trial 0's value is 'ten', not a finite number", G36),
+    Case(f"{CS} {T.format('value-nan')}", "trial 0's value is nan, not a finite number", G36),
+    # a study of another kind: before, correlate called it a ground-truth study and search resumed it, exit 0
+    Case(f"{CS} {T.format('kind-calibrate')}", "'done' is a study of kind 'calibrate'; --study takes a search study", G36),
+    Case(
+        f"{S.replace('--study s1', '--study done')} {T.format('kind-calibrate')}",
+        "study 'done' exists and is a study of kind 'calibrate', not a search",
+        G36,
+    ),
+    # settings that differ where the names shown do not: before, "space 'convnet-cpu' there, 'convnet-cpu' now"
+    Case(f"worker --study done {T.format('space-record')} --quiet", "space 'convnet-cpu' with other choices there than now", G36),
+    Case(f"worker --study done {T.format('directions')} --quiet", "optimised in directions minimize there, maximize now", G36),
+    # a journal record of an operation Optuna does not know: before, "cannot open storage ...: Should not reach."
+    Case(f"{S} {T.format('unknown-operation')}", "is a record of an operation this Optuna", G36),
+    Case(f"worker --study done {T.format('unknown-operation')}", "is a record of an operation this Optuna", G36),
+    # an output folder that cannot be made: before, an internal error (FileNotFoundError)
+    Case(D.replace("--out OUT", "--out /proc/x"), "cannot write /proc/x: No such file or directory", G36),
+    # a misspelt CUDA device: before, "no CUDA GPU is visible" (on a machine with one, torch's own error)
+    Case("train best/good.json --out OUT --epochs 1 --device cuda:", "unknown device 'cuda:'; use auto, cpu or cuda[:N]", G36),
+    Case("train best/good.json --out OUT --epochs 1 --device cuda:-1", "unknown device 'cuda:-1'", G36),
+    # a preset's description that is no text: before, accepted, exit 0
+    Case("run presets/description-number.toml", "presets/description-number.toml: 'description' must be a string, got 5", G36),
+]
+CASES += PROBE36
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
