@@ -1004,9 +1004,11 @@ PROBE36: list[Case] = [
     # a worker on a study whose budget or settings were edited: before, an internal error (int('x'), KeyError)
     Case(f"worker --study done {T.format('budget-text')} --quiet", "records a budget of 'x' trials, not a count of at least 1", G36),
     Case(f"worker --study done {T.format('no-config')} --quiet", "study 'done' records no search settings", G36),
-    # correlate --study on a trial value that is no number: before, an internal error (text) or exit 0 (NaN ranked)
+    # a trial value that is no number: before, correlate's internal error (text), or exit 0 with NaN ranked (correlate, search, worker)
     Case(f"{CS} {T.format('value-text')}", "trial 0's value is 'ten', not a finite number", G36),
     Case(f"{CS} {T.format('value-nan')}", "trial 0's value is nan, not a finite number", G36),
+    Case(f"{S.replace('--study s1', '--study done')} {T.format('value-nan')}", "trial 0's value is nan, not a finite number", G36),
+    Case(f"worker --study done {T.format('value-nan')} --quiet", "trial 0's value is nan, not a finite number", G36),
     # a study of another kind: before, correlate called it a ground-truth study and search resumed it, exit 0
     Case(f"{CS} {T.format('kind-calibrate')}", "'done' is a study of kind 'calibrate'; --study takes a search study", G36),
     Case(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from nas_proxy import checks
 from nas_proxy.checks import read_text
@@ -156,22 +156,11 @@ def from_space(space: SearchSpace, n: int, seed: int) -> list[Arch]:
     return list(out.values())
 
 
-def _value(study: optuna.Study, t: FrozenTrial) -> float:
-    """A complete trial's first value: a finite number (Optuna stores no other; a journal edited by hand may)."""
-    value = t.values[0]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidArgumentError(
-            f"study {study.study_name!r}: trial {t.number}'s value is {shown(value)}, not a finite number; "
-            "its storage was edited or damaged (restore it, or search again)"
-        )
-    return float(value)
-
-
 def from_study(study: optuna.Study, n: int, seed: int) -> list[Arch]:
     """``n`` architectures of a finished search: its best ``TOP_ALWAYS`` by proxy score, then one
     per equal-width bin of the remaining proxy-score range (seeded pick within a bin), topped up
     evenly by rank when bins are empty."""
-    from nas_proxy.search.study import spec_of, study_space
+    from nas_proxy.search.study import spec_of, study_space, trial_value
 
     best: dict[str, Arch] = {}
     space = study_space(study)
@@ -179,7 +168,7 @@ def from_study(study: optuna.Study, n: int, seed: int) -> list[Arch]:
         spec = spec_of(t, space)
         if spec is None or not t.values or t.user_attrs.get("rung"):  # a ladder's climber: scored by another rung
             continue
-        a = Arch(spec, arch_id(spec), None, _value(study, t), t.user_attrs.get("proxy_seconds"), t.user_attrs.get("synthetic_sha256"))
+        a = Arch(spec, arch_id(spec), None, trial_value(study, t), t.user_attrs.get("proxy_seconds"), t.user_attrs.get("synthetic_sha256"))
         if a.arch_id not in best or (a.study_value or 0) > (best[a.arch_id].study_value or 0):
             best[a.arch_id] = a
     ranked = sorted(best.values(), key=lambda a: (-(a.study_value or 0.0), a.arch_id))

@@ -12,6 +12,7 @@ before kept the spec as a JSON attribute ``spec``, which is read as it is.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -117,10 +118,23 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         problems.append(f"--max-params {old.max_params} there, {config.max_params} now")
     if old.seed != config.seed:
         problems.append(f"seed {old.seed} there, {config.seed} now")
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):  # before a trial more is added to them
+        trial_value(study, t)
     if problems:
         raise OutputConflictError(
             f"study {name!r} already exists with other settings ({'; '.join(problems)}); use the same settings to resume it, or another --study name"
         )
+
+
+def trial_value(study: optuna.Study, t: FrozenTrial) -> float:
+    """A complete trial's first value: a finite number (Optuna stores no other; a journal edited by hand may)."""
+    value = (t.values or [None])[0]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidArgumentError(
+            f"study {study.study_name!r}: trial {t.number}'s value is {shown(value)}, not a finite number; "
+            "its storage was edited or damaged (restore it, or search again)"
+        )
+    return float(value)
 
 
 def _directions(directions: Sequence[Any]) -> str:
