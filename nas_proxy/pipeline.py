@@ -102,6 +102,7 @@ def _read_preset(path: Path | str) -> dict[str, Any]:
     if not preset.get("runs", "runs").strip():
         raise InvalidArgumentError(f"{path}: 'runs' is the folder the run goes in; give a path such as \"runs\", got {preset['runs']!r}")
     checks.text(f"{path}: 'device'", preset.get("device", "auto"))
+    checks.text(f"{path}: 'description'", preset.get("description", ""))
     return {**preset, "name": name}
 
 

@@ -19,14 +19,21 @@ def resolve_device(device: str) -> torch.device:
     does not run on, or that this torch was not built for; they would fail at the first tensor."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidArgumentError(f"device {shown(device)} was asked for but no CUDA GPU is visible; use --device cpu or auto")
-    try:
+    try:  # the name first: 'cuda:', 'cuda:-1' are misspelt wherever they run
         resolved = torch.device(device)
     except RuntimeError:
         raise InvalidArgumentError(f"unknown device {shown(device)}; use auto, cpu or cuda[:N]") from None
     if resolved.type not in ("cpu", "cuda"):
         raise InvalidArgumentError(f"device {shown(device)} is not one nasproxy runs on; use auto, cpu or cuda[:N]")
+    if resolved.type == "cuda":
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if visible == 0:
+            raise InvalidArgumentError(f"device {shown(device)} was asked for but no CUDA GPU is visible; use --device cpu or auto")
+        if resolved.index is not None and resolved.index >= visible:  # torch would fail at the first tensor ("invalid device ordinal")
+            raise InvalidArgumentError(
+                f"device {shown(device)} was asked for but {visible} CUDA GPU{'s are' if visible > 1 else ' is'} visible "
+                f"(cuda:0{f' to cuda:{visible - 1}' if visible > 1 else ''}); use one of them, cuda or auto"
+            )
     return resolved
 
 

@@ -30,7 +30,7 @@ BUSY_PORT = "{busy_port}"  # in ``args``: a TCP port of 127.0.0.1 that another s
 class Case:
     """``args``: the command line after ``nasproxy``, after any ``NAME=value`` words that set an
     environment variable for the case (``WORLD_SIZE=x distill ...``, as a shell would); ``needle``: a piece of the expected message;
-    ``fixed``: the issue that fixed this input (9 or 16; 31: branch probe31; 32: its notes, the stop after; 35: branch probe35; 0: refused right from the start): before it,
+    ``fixed``: the issue that fixed this input (9 or 16; 31: branch probe31; 32: its notes, the stop after; 35: branch probe35; 36: branch probe36; 0: refused right from the start): before it,
     a traceback, an internal error, a file written, exit 0, garbage results or the wrong cause named."""
 
     args: str
@@ -190,7 +190,7 @@ a file outside the synthetic set read. "fixed (16)" marks the {fixed16} inputs, 
 or by naming the wrong cause. "fixed (31)" marks the {fixed31} inputs of branch probe31 (tried as a
 stranger would) that were mishandled before it, by those measures or by quoting a long value whole;
 "fixed (32)" the {fixed32} that the next stop fixed from that probe's notes; "fixed (35)" the {fixed35} of
-branch probe35, tried the same way; "fixed (36)" the {fixed36} of stop 36. A command that starts with `NAME=value` runs with that
+branch probe35 and "fixed (36)" the {fixed36} of branch probe36 (tried the same way) and of stop 36. A command that starts with `NAME=value` runs with that
 environment variable set, as a shell would.
 `{busy_port}` is a port another socket listens on while the case
 runs; `\\n`, `\\t` and `\\udcff` stand for a newline, a tab and a byte that is not UTF-8.

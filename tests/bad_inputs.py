@@ -996,8 +996,43 @@ PROBE35: list[Case] = [
 ]
 CASES += PROBE35
 
-# ---- stop 36, the lead's (tests/bad_inputs_files_stranger.py, build_lead36): inputs probe35's notes left
+# ---- branch probe36: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_stranger.py, build_probe36)
 G36 = 36
+TJ = "--storage tampered/{}/journal.log"  # a copy of the study 'done' whose journal was edited by hand
+CS = "correlate --study done --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 10 --device cpu --quiet --out OUT"
+PROBE36: list[Case] = [
+    # a worker on a study whose budget or settings were edited: before, an internal error (int('x'), KeyError)
+    Case(f"worker --study done {TJ.format('budget-text')} --quiet", "records a budget of 'x' trials, not a count of at least 1", G36),
+    Case(f"worker --study done {TJ.format('no-config')} --quiet", "study 'done' records no search settings", G36),
+    # a trial value that is no number: before, correlate's internal error (text), or exit 0 with NaN ranked (correlate, search, worker)
+    Case(f"{CS} {TJ.format('value-text')}", "trial 0's value is 'ten', not a finite number", G36),
+    Case(f"{CS} {TJ.format('value-nan')}", "trial 0's value is nan, not a finite number", G36),
+    Case(f"{S.replace('--study s1', '--study done')} {TJ.format('value-nan')}", "trial 0's value is nan, not a finite number", G36),
+    Case(f"worker --study done {TJ.format('value-nan')} --quiet", "trial 0's value is nan, not a finite number", G36),
+    # a study of another kind: before, correlate called it a ground-truth study and search resumed it, exit 0
+    Case(f"{CS} {TJ.format('kind-calibrate')}", "'done' is a study of kind 'calibrate'; --study takes a search study", G36),
+    Case(
+        f"{S.replace('--study s1', '--study done')} {TJ.format('kind-calibrate')}",
+        "study 'done' exists and is a study of kind 'calibrate', not a search",
+        G36,
+    ),
+    # settings that differ where the names shown do not: before, "space 'convnet-cpu' there, 'convnet-cpu' now"
+    Case(f"worker --study done {TJ.format('space-record')} --quiet", "space 'convnet-cpu' with other choices there than now", G36),
+    Case(f"worker --study done {TJ.format('directions')} --quiet", "optimised in directions minimize there, maximize now", G36),
+    # a journal record of an operation Optuna does not know: before, "cannot open storage ...: Should not reach."
+    Case(f"{S} {TJ.format('unknown-operation')}", "is a record of an operation this Optuna", G36),
+    Case(f"worker --study done {TJ.format('unknown-operation')}", "is a record of an operation this Optuna", G36),
+    # an output folder that cannot be made: before, an internal error (FileNotFoundError)
+    Case(D.replace("--out OUT", "--out /proc/x"), "cannot write /proc/x: No such file or directory", G36),
+    # a misspelt CUDA device: before, "no CUDA GPU is visible" (on a machine with one, torch's own error)
+    Case("train best/good.json --out OUT --epochs 1 --device cuda:", "unknown device 'cuda:'; use auto, cpu or cuda[:N]", G36),
+    Case("train best/good.json --out OUT --epochs 1 --device cuda:-1", "unknown device 'cuda:-1'", G36),
+    # a preset's description that is no text: before, accepted, exit 0
+    Case("run presets/description-number.toml", "presets/description-number.toml: 'description' must be a string, got 5", G36),
+]
+CASES += PROBE36
+
+# ---- stop 36, the lead's (tests/bad_inputs_files_stranger.py, build_lead36): inputs probe35's notes left
 LEAD36: list[Case] = [
     # a dataset file that is a FIFO: before, skipped as if missing ("files not found"); a read would block for ever
     Case(
@@ -1020,7 +1055,11 @@ LEAD36: list[Case] = [
     Case(f"{SL} --temperature 1e308 --out OUT", "temperature must be in [0.01, 100], got 1e+308", G36),
     # a set's folder as the place for teachers or a profile: before, written among the set's files, exit 0
     Case(f"{SL} --teacher-dir syn --out OUT", "--teacher-dir syn is a synthetic set, whose folder holds its own files only", G36),
-    Case("calibrate --ladders auto --truth ladders/table.csv --scores ladders/scores.csv --quiet --out syn/p.toml", "--out syn/p.toml is in the synthetic set syn, whose folder holds its own files only", G36),
+    Case(
+        "calibrate --ladders auto --truth ladders/table.csv --scores ladders/scores.csv --quiet --out syn/p.toml",
+        "--out syn/p.toml is in the synthetic set syn, whose folder holds its own files only",
+        G36,
+    ),
     Case(f"{CAL} --out syn/p.toml", "--out syn/p.toml is in the synthetic set syn", G36),
     # an output folder holding another command's config.toml (a search's, a correlation's) or a user's: before,
     # overwritten by this command's, exit 0 (probe35 had judged it harmless: the search's own was lost)
@@ -1030,7 +1069,11 @@ LEAD36: list[Case] = [
         G36,
     ),
     Case(f"{S} --out outs/correlate", "--out outs/correlate holds config.toml, the resolved options of correlate, which search would", G36),
-    Case(C.replace("--out OUT", "--out outs/user"), "--out outs/user holds config.toml, not correlate's, which correlate would overwrite", G36),
+    Case(
+        C.replace("--out OUT", "--out outs/user"),
+        "--out outs/user holds config.toml, not correlate's, which correlate would overwrite",
+        G36,
+    ),
     # --data-root typed where the data are digits, which read none: before, ignored, exit 0 (distill refused it in stop 35)
     *[
         Case(f"{command} --data-root data", "--data-root changes nothing with dataset digits (scikit-learn's copy", G36)

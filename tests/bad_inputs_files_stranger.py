@@ -10,6 +10,10 @@ Branch probe35's (``PROBE35``): a ``meta.json`` whose costs are text or NaN, or 
 record is no object, an output path that is a symbolic link to nothing, and an image folder
 with a FIFO among its images.
 
+Branch probe36's (``PROBE36``): copies of the finished study ``done`` whose journal was edited by
+hand (its kind, budget, settings, a trial's value, the objectives' direction, the space's record,
+a record of an operation Optuna does not know), and a preset whose description is a number.
+
 The lead's of stop 36 (``LEAD36``): dataset files and a distillation checkpoint that are FIFOs
 (a read would block for ever; before, reported as missing), a set whose ``method`` is empty, and
 a set whose recorded normalisation ``std`` is not the data's, output folders whose ``config.toml`` is
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -98,6 +103,34 @@ def build_probe35(root: Path) -> None:
     shutil.copytree(root / "img" / "two-classes", fifo)
     (fifo / "dog" / "0.png").unlink()
     os.mkfifo(fifo / "dog" / "0.png")
+
+
+# journal of the study ``done`` -> (pattern, replacement): one edit each, made by hand
+TAMPERED = {
+    "kind-calibrate": (r'"nasproxy_kind":"search"', '"nasproxy_kind":"calibrate"'),
+    "budget-text": (r'"nasproxy_budget":1\b', '"nasproxy_budget":"x"'),
+    "no-config": (r'"user_attr":\{"nasproxy":\{"config"', '"user_attr":{"other":{"config"'),
+    "value-text": (r'"state":1,"values":\[[^]]*\]', '"state":1,"values":["ten"]'),  # the trial's accuracy differs by machine
+    "value-nan": (r'"state":1,"values":\[[^]]*\]', '"state":1,"values":[NaN]'),
+    "directions": (r'"directions":\[2\]', '"directions":[1]'),
+    "space-record": (r'"params":\{"depth":\[1,2,3\],', '"params":{"depth":[1,2],'),
+}
+
+
+def build_probe36(root: Path) -> None:
+    """Add probe36's inputs to the workspace ``root``."""
+    journal = (root / "studies" / "done" / "journal.log").read_text()
+    for name, (pattern, new) in TAMPERED.items():
+        edited, n = re.subn(pattern, new, journal, count=1)
+        assert n == 1, name
+        folder = root / "tampered" / name
+        folder.mkdir(parents=True)
+        (folder / "journal.log").write_text(edited)
+    unknown = root / "tampered" / "unknown-operation"  # a record whose op_code this Optuna has no operation for
+    unknown.mkdir()
+    (unknown / "journal.log").write_text(journal + '{"op_code": 99, "worker_id": "w", "study_id": 0}\n')
+    preset = (root / "presets" / "good.toml").read_text()
+    (root / "presets" / "description-number.toml").write_text(preset.replace('name = "p"', 'name = "p"\ndescription = 5', 1))
 
 
 def _fifo(path: Path) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
     from types import ModuleType
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
     from nas_proxy.protocols import ProxyConfig
 
@@ -179,6 +179,39 @@ def _leave(code: int) -> NoReturn:
     os._exit(code)
 
 
+class _Stdout:
+    """Standard output, remembering whether a write to it failed (a full disk, /dev/full, a closed
+    pipe): that failure is the command's one-line error, not an internal one."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.failed: OSError | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self.stream.write(text))
+        except OSError as e:
+            self.failed = e
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError as e:
+            self.failed = e
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def silence(self) -> None:
+        """Point the descriptor at /dev/null: the interpreter's last flush at exit then adds no second message."""
+        try:  # noqa: SIM105 - contextlib is not imported this early (see the module's docstring)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError, AttributeError):  # no descriptor (a StringIO in tests): nothing is flushed at exit
+            pass
+
+
 def _run(args: argparse.Namespace) -> int:
     """The parsed command, its errors as one line (a KeyboardInterrupt goes up to :func:`main`)."""
     from nas_proxy.errors import NasProxyError
@@ -186,6 +219,7 @@ def _run(args: argparse.Namespace) -> int:
     args.debug = getattr(args, "debug", False)
     args.json = getattr(args, "json", False)
     args.config = getattr(args, "config", None)
+    stdout: _Stdout | None = None
     try:
         from nas_proxy.cli.common import Config, missing_required
 
@@ -193,8 +227,13 @@ def _run(args: argparse.Namespace) -> int:
         missing_required(args, needs(args, Config(args.config)) if needs else ())  # every one missing, in one error
         from nas_proxy.cli.common import ProgressBars
 
-        with ProgressBars():  # the library's progress reports, drawn on stderr (--quiet: the command asks for none)
-            return int(args.func(args))
+        stdout = _Stdout(sys.stdout)
+        sys.stdout = stdout
+        try:
+            with ProgressBars():  # the library's progress reports, drawn on stderr (--quiet: the command asks for none)
+                return int(args.func(args))
+        finally:
+            sys.stdout = stdout.stream
     except NasProxyError as e:
         if args.debug:
             raise
@@ -203,6 +242,10 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as e:
         if args.debug:
             raise
+        if stdout is not None and stdout.failed is e:
+            stdout.silence()
+            print(f"nasproxy {args.command}: error: cannot write standard output: {e.strerror or e}", file=sys.stderr)
+            return 2  # as a file that cannot be written
         from nas_proxy.errors import out_of_memory
 
         if (oom := out_of_memory(e)) is not None:

@@ -160,7 +160,7 @@ def from_study(study: optuna.Study, n: int, seed: int) -> list[Arch]:
     """``n`` architectures of a finished search: its best ``TOP_ALWAYS`` by proxy score, then one
     per equal-width bin of the remaining proxy-score range (seeded pick within a bin), topped up
     evenly by rank when bins are empty."""
-    from nas_proxy.search.study import spec_of, study_space
+    from nas_proxy.search.study import spec_of, study_space, trial_value
 
     best: dict[str, Arch] = {}
     space = study_space(study)
@@ -168,7 +168,7 @@ def from_study(study: optuna.Study, n: int, seed: int) -> list[Arch]:
         spec = spec_of(t, space)
         if spec is None or not t.values or t.user_attrs.get("rung"):  # a ladder's climber: scored by another rung
             continue
-        a = Arch(spec, arch_id(spec), None, float(t.values[0]), t.user_attrs.get("proxy_seconds"), t.user_attrs.get("synthetic_sha256"))
+        a = Arch(spec, arch_id(spec), None, trial_value(study, t), t.user_attrs.get("proxy_seconds"), t.user_attrs.get("synthetic_sha256"))
         if a.arch_id not in best or (a.study_value or 0) > (best[a.arch_id].study_value or 0):
             best[a.arch_id] = a
     ranked = sorted(best.values(), key=lambda a: (-(a.study_value or 0.0), a.arch_id))

@@ -35,6 +35,7 @@ from nas_proxy.distill.methods import METHODS, Features
 from nas_proxy.distill.nets import OneNet, SpaceNets, block_features, open_space
 from nas_proxy.distill.selection import Ranker, Selection
 from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError, NasProxyError
+from nas_proxy.files import make_dirs
 from nas_proxy.models import ConvNet
 from nas_proxy.progress import Meter
 from nas_proxy.synthetic import META, TENSORS, read_meta, save_synthetic
@@ -163,7 +164,7 @@ def distill(
             (out / name).unlink(missing_ok=True)
     for tmp in leftover_files(out):  # half-written files of a killed run
         tmp.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)  # one line where it cannot be made (inside /proc, under a file)
     K = dataset.num_classes
     pool = ClassPool(splits.train_x, splits.train_y, K, device)
     classes = torch.tensor(shard.classes(K), device=device)  # (k,) the classes distilled here

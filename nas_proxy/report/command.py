@@ -15,7 +15,7 @@ from nas_proxy.correlate.config import CorrelateConfig, check_promote, data_ref
 from nas_proxy.correlate.picks import ladder_regrets
 from nas_proxy.correlate.result import CorrelateResult
 from nas_proxy.correlate.runner import correlate
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.groundtruth import study as gt
 from nas_proxy.progress import OnProgress
 from nas_proxy.report.render import attach_to_study, write_reports
@@ -101,9 +101,10 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     where the request left them at their defaults (its own scores reused when made the same way)."""
     require_existing(r.storage, name)
     storage = open_storage(r.storage, name)
-    search_config, _ = load_config(storage.backend, name)
+    search_config, found = load_config(storage.backend, name)
     if search_config is None:
-        raise InvalidArgumentError(f"{name!r} is a ground-truth study; --study takes a search study")
+        kind = "a ground-truth study" if found["kind"] == "groundtruth" else f"a study of kind {shown(found['kind'])}"
+        raise InvalidArgumentError(f"{name!r} is {kind}; --study takes a search study")
     c = r.config
     space = c.space if "space" in r.given else search_config.space
     searched_on = [search_config.synthetic] if search_config.synthetic is not None else []  # none: a proxy on real data

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from nas_proxy import checks, configs, interrupts
 from nas_proxy.checks import not_a_synthetic_set
-from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.files import check_writable
 from nas_proxy.ladders import FULL
 from nas_proxy.progress import Meter, meter
@@ -39,7 +39,7 @@ from nas_proxy.search.study import ATTR, REPEAT_ATTR, create_or_check, export, r
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget
-from nas_proxy.studies.kinds import WorkerOptions
+from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions
 from nas_proxy.studies.storage import (
     GRACE_SECONDS,
     HEARTBEAT_SECONDS,
@@ -476,12 +476,28 @@ def join(
 
 def _work(study: optuna.Study, opened: Storage, options: WorkerOptions) -> None:
     """A search worker: the stored configuration, with this machine's paths and device."""
-    config = SearchConfig.from_dict(study.user_attrs[ATTR]["config"])
+    stored = study.user_attrs.get(ATTR)
+    if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):  # a study whose user attributes were edited
+        raise StudyNotFoundError(f"study {study.study_name!r} records no search settings: it was not made by nasproxy search")
+    config = SearchConfig.from_dict(stored["config"])
     config.synthetic = options.synthetic or config.synthetic  # the same images at another path on this machine (checked by hash)
     config.device = options.device or config.device
     config.data_root = resolve_root(config.dataset or "", options.data_root, config.data_root)
-    total = options.n_trials if options.n_trials is not None else int(study.user_attrs.get(BUDGET_ATTR, 0)) or int(1e9)
+    total = options.n_trials if options.n_trials is not None else _stored_budget(study)
     run_worker(config, study.study_name, opened, total, options.timeout, options.worker_index, options.progress)
+
+
+def _stored_budget(study: optuna.Study) -> int:
+    """The --n-trials of the last search on ``study`` (no record: no limit)."""
+    budget = study.user_attrs.get(BUDGET_ATTR)
+    if budget is None:
+        return int(1e9)
+    if isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= checks.INT_MAX:
+        raise InvalidArgumentError(
+            f"study {study.study_name!r} records a budget of {shown(budget)} trials, not a count of at least 1 "
+            "(its user attributes were edited); give the worker --n-trials"
+        )
+    return budget
 
 
 def score(

@@ -12,6 +12,8 @@ before kept the spec as a JSON attribute ``spec``, which is read as it is.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, SpaceError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, SpaceError, shown
 from nas_proxy.files import make_dirs, write_json, write_text
 from nas_proxy.search.config import OBJECTIVES, SAMPLERS, SearchConfig
 from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
@@ -82,14 +84,24 @@ def _ladder(spec: str | None) -> str | None:
 
 def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprint: dict[str, Any]) -> None:
     stored = study.user_attrs.get(ATTR)
-    if stored is None:
+    kind = kinds.kind_of(study)
+    if kind not in (KIND, None):  # a ground-truth or promotion study (or one whose kind was edited) holding search settings
+        raise OutputConflictError(f"study {name!r} exists and is a study of kind {shown(kind)}, not a search; choose another --study name")
+    if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
         raise OutputConflictError(f"study {name!r} exists but was not made by nasproxy search; choose another --study name")
     old = SearchConfig.from_dict(stored["config"])
     problems = []
-    if list(study.directions) != config.directions or old.objectives != config.objectives:
+    if old.objectives != config.objectives:
         problems.append(f"objectives {','.join(old.objectives)} there, {','.join(config.objectives)} now")
+    elif list(study.directions) != config.directions:  # the same names: the study's record was edited
+        problems.append(
+            f"objectives {','.join(old.objectives)} optimised in directions {_directions(study.directions)} there, {_directions(config.directions)} now"
+        )
     if stored.get("space_description") != fingerprint["space_description"]:
-        problems.append(f"space {old.space!r} there, {config.space!r} now")
+        if old.space != config.space:
+            problems.append(f"space {old.space!r} there, {config.space!r} now")
+        else:  # one name, other choices: the space file was edited since the search (or the study's record was)
+            problems.append(f"space {old.space!r} with other choices there than now")
     was, now = (stored.get("dataset") or {}).get("name"), fingerprint["dataset"]["name"]
     if was is not None and was != now:
         problems.append(f"dataset {was} there, {now} now")
@@ -106,10 +118,27 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         problems.append(f"--max-params {old.max_params} there, {config.max_params} now")
     if old.seed != config.seed:
         problems.append(f"seed {old.seed} there, {config.seed} now")
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):  # before a trial more is added to them
+        trial_value(study, t)
     if problems:
         raise OutputConflictError(
             f"study {name!r} already exists with other settings ({'; '.join(problems)}); use the same settings to resume it, or another --study name"
         )
+
+
+def trial_value(study: optuna.Study, t: FrozenTrial) -> float:
+    """A complete trial's first value: a finite number (Optuna stores no other; a journal edited by hand may)."""
+    value = (t.values or [None])[0]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidArgumentError(
+            f"study {study.study_name!r}: trial {t.number}'s value is {shown(value)}, not a finite number; "
+            "its storage was edited or damaged (restore it, or search again)"
+        )
+    return float(value)
+
+
+def _directions(directions: Sequence[Any]) -> str:
+    return ",".join(optuna.study.StudyDirection(d).name.lower() for d in directions)
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, tuple[Any, Any]]]:

@@ -94,6 +94,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
 
     ``heartbeat_interval`` and ``grace_period`` (seconds) apply to database storages other than SQLite.
     """
+    import optuna
     from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 
     from nas_proxy.studies.journal import JournalFile
@@ -130,8 +131,33 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
         module = (cause.name or "").split(".")[0]
         hint = f"pip install {DRIVER_PACKAGES.get(module, module)}" if module else "install the driver the URL names"
         raise StorageError(f"cannot open storage {url!r}: its database driver {module} is not installed; {hint}") from None
+    except AssertionError:  # Optuna's replay of a journal record whose operation it does not know ("Should not reach.")
+        found = journal_path(url)
+        line = None if found is None else _unknown_operation(found)
+        if found is None or line is None:
+            raise
+        raise StorageError(
+            f"journal {found}: line {line} is a record of an operation this Optuna ({optuna.__version__}) does not know: "
+            "the journal was written by another tool or a newer Optuna; give a journal made by nasproxy, or a new file"
+        ) from None
     except Exception as e:  # noqa: BLE001 - SQLAlchemy and the OS raise many types; the message matters
         raise StorageError(f"cannot open storage {url!r}: {' '.join(str(e).split())[:300]}") from None
+
+
+def _unknown_operation(path: Path) -> int | None:
+    """The number of the first line of journal ``path`` whose record's ``op_code`` Optuna does not know (None: none)."""
+    from optuna.storages.journal._storage import JournalOperation
+
+    known = {op.value for op in JournalOperation}
+    with path.open("rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue  # a torn or damaged line has its own error
+            if isinstance(record, dict) and record.get("op_code") not in known:
+                return number
+    return None
 
 
 def _check_journal_path(path: Path) -> None:

@@ -213,3 +213,20 @@ def test_other_runtime_errors_stay_internal_errors(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(importlib.import_module("nas_proxy.evaluate"), "evaluate", broken)
     assert main(["evaluate", "somewhere", "--device", "cpu", "--quiet"]) == 1
     assert "internal error: RuntimeError: shape mismatch" in capsys.readouterr().err
+
+
+class _FullDisk:
+    """Standard output on a full disk (``> /dev/full``): every write fails."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_standard_output_that_refuses_writes_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``nasproxy spaces > /dev/full`` (branch probe36): before, an internal error; now the cause, in one line."""
+    monkeypatch.setattr(sys, "stdout", _FullDisk())
+    code = main(["spaces"])
+    assert_one_line_error(code, capsys.readouterr().err, "nasproxy spaces: error: cannot write standard output: No space left on device")
