@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
     from nas_proxy.protocols import ProxyConfig
 
-# what a second run of the same command does after Ctrl-C (distill says it in its own error)
+# what a second run of the same command does after Ctrl-C (distill's loop says it in its own error)
 RESUME_HINTS = {
+    "distill": "; run the same command again to continue (from its last checkpoint; trained teachers are kept)",
+    "soft-labels": "; trained teachers are kept; run the same command again to resume",
     "search": "; finished trials are stored; run the same command again to resume the study",
     "worker": "; finished trials are stored; run the same command again to rejoin the study",
     "correlate": "; finished trainings are cached; run the same command again to resume",

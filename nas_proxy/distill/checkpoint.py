@@ -20,9 +20,10 @@ from nas_proxy import checks
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.selection import SELECTED, STATE
-from nas_proxy.errors import ArtifactError, InvalidArgumentError, OutputConflictError
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, write_bytes, write_text
-from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_safetensors
+from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_meta, read_safetensors
+from nas_proxy.utils import file_sha256
 
 LOSSES = "losses.csv"
 OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES, STATE, SELECTED, PENDING)
@@ -102,7 +103,16 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     if checks.status("checkpoint", out / CHECKPOINT) is None:
         raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint; start again with --force")
     checks.existing_file("checkpoint", out / CHECKPOINT)  # a FIFO there would block the read for ever; a folder
-    checkpoint = read_checkpoint(out / CHECKPOINT)
+    target = config.iterations if METHODS.get(config.method).optimises else 0
+    try:
+        checkpoint = read_checkpoint(out / CHECKPOINT)
+    except ArtifactError:
+        # a checkpoint cut short (a damaged disk, a copy that stopped) beside a whole finished set of these options:
+        # it only continues the run further, so the same command takes the set as it is (`run` resumed after
+        # its distillation used to stop here, asking for a --force that would distil it again)
+        if _finished_iterations(out, config) != target:
+            raise
+        return {"done": target}
     # the fields idle now are left out on both sides: a checkpoint of an older version stored every field
     # (net_norm with nets, batchnorm_stats with instance norm), and they change nothing in this run
     now, idle = config.identity(), config.idle_options()
@@ -112,7 +122,6 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
         raise OutputConflictError(f"{out} holds a different run ({listed}); use its options to continue it, or --force to replace it")
     # the same options continue the run (the same command resumes what a kill or Ctrl-C stopped); a finished
     # run is taken as it is, and continued to another number of iterations only when --resume asks for it
-    target = config.iterations if METHODS.get(config.method).optimises else 0
     if not resume and (out / META).is_file() and checkpoint["done"] != target:
         raise OutputConflictError(
             f"{out} already holds a finished run of {checkpoint['done']} iterations; pass --resume to continue it to "
@@ -123,6 +132,22 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     if checkpoint["window"].numel() != len(METHODS.get(config.method).terms):  # a checkpoint of an older version
         raise OutputConflictError(f"{out} holds a run whose loss terms differ from {config.method}'s now; start again with --force")
     return checkpoint
+
+
+def _finished_iterations(out: Path, config: DistillConfig) -> int | None:
+    """The iterations of the set in ``out`` when it is whole (its tensors match ``meta.json``'s hash) and
+    was made with ``config``'s options (``meta.json`` records them); None otherwise."""
+    try:
+        meta = read_meta(out)
+        if file_sha256(out / TENSORS) != meta["tensors_sha256"]:
+            return None
+        now = json.loads(json.dumps(config.identity()))
+        there = {k: v for k, v in meta["config"].items() if k in now}
+        if "amp" in now and not str(meta.get("device", "")).startswith("cuda"):
+            there["amp"] = now["amp"]  # meta.json records amp as it ran: off wherever there is no CUDA
+        return int(meta["iterations_done"]) if there == now else None
+    except (NasProxyError, OSError, KeyError, TypeError, ValueError):
+        return None
 
 
 def leftover_files(out: Path) -> list[Path]:

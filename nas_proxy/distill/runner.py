@@ -385,9 +385,18 @@ def _optimise(
                 write_checkpoint(out, config, state)
             if stop and done < total:
                 bar.close()
-                raise InterruptedRunError(
-                    f"interrupted{interrupts.by_signal()} at iteration {done}/{total}; checkpoint saved in {out}; "
-                    "the same command continues it",
-                    interrupts.exit_status(),
-                )
+                raise _interrupted(done, total, out)
+        # a signal in the last iteration, after its stop was read (its read-back, its selection score): leaving
+        # stop_requests would drop it, and the run would go on (its teachers, `run`'s search) as if none came
+        if shard.any_stop(stop_requested()):
+            write_checkpoint(out, config, state)
+            bar.close()
+            raise _interrupted(state.done, total, out)
     bar.close()
+
+
+def _interrupted(done: int, total: int, out: Path) -> InterruptedRunError:
+    return InterruptedRunError(
+        f"interrupted{interrupts.by_signal()} at iteration {done}/{total}; checkpoint saved in {out}; the same command continues it",
+        interrupts.exit_status(),
+    )

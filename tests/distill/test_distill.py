@@ -95,6 +95,24 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tiny_run: Path, tmp
     assert _history(out) == _history(tiny_run)
 
 
+def test_ctrl_c_in_the_last_iteration_stops_the_run_and_the_same_call_finishes_it(tiny_run: Path, tmp_path: Path) -> None:
+    """A Ctrl-C during the last iteration, after it read its stop flag (its read-back; with --select-by its
+    score), stops the run there too. Before, leaving the loop dropped it: the run went on as if none came,
+    through its soft labels' teachers and, under `nasproxy run`, its search (found by a kill drill)."""
+    out = tmp_path / "run"
+
+    def interrupt_at_last(done: int, losses: dict[str, float]) -> None:
+        if done == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(InterruptedRunError, match="at iteration 6/6; checkpoint saved") as stopped:
+        distill(tiny_config(), out, progress=False, callback=interrupt_at_last)
+    assert stopped.value.exit_code == 130 and not (out / "meta.json").exists()
+    distill(tiny_config(), out, progress=False)  # the same call writes the set from the last checkpoint
+    assert torch.equal(images(out), images(tiny_run))
+    assert _history(out) == _history(tiny_run)
+
+
 def test_killed_run_resumes_from_the_last_periodic_checkpoint(tiny_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
 

@@ -344,6 +344,29 @@ def test_search_and_score_run_on_a_soft_set(soft_run: Path, tmp_path: Path, caps
     assert soft != hard
 
 
+def test_ctrl_c_while_a_teacher_trains_says_the_trained_ones_are_kept(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line of a Ctrl-C among the teachers was a bare 'nasproxy soft-labels: interrupted' (distill's
+    too, outside its loop): it now says what the same command keeps."""
+    out = tmp_path / "cut"
+    args = ["soft-labels", str(tiny_run), "--out", str(out), "--soft-labels", "2", "--teacher-space", SPACE, "--teacher-epochs", "1"]
+    args += ["--teacher-images", "100", "--device", "cpu", "--quiet"]
+    trained: list[int] = []
+
+    def second_interrupted(*a: Any, **k: Any) -> Any:
+        trained.append(1)
+        if len(trained) == 2:
+            raise KeyboardInterrupt
+        return train_model(*a, **k)
+
+    monkeypatch.setattr(sl, "train_model", second_interrupted)
+    assert main(args) == 130
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["nasproxy soft-labels: interrupted; trained teachers are kept; run the same command again to resume"]
+    assert len(list((out / "teachers").glob("*.safetensors"))) == 1
+
+
 # ---- a kill -9 while the teachers train -----------------------------------------------------
 
 

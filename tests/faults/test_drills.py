@@ -19,6 +19,7 @@ from nas_proxy import synthetic
 from nas_proxy.distill import distill, runner
 from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.distill.soft_labels import add_soft_labels
+from nas_proxy.errors import ArtifactError
 from nas_proxy.search import ProxyConfig, SearchConfig, search
 from nas_proxy.search.winner import WEIGHTS, TrainBestConfig, train_best
 from nas_proxy.studies.storage import open_storage
@@ -62,6 +63,24 @@ def test_a_finished_set_cut_short_is_written_again_by_the_same_command(torn: str
     result = distill(tiny_config(), out)
     assert result.meta["iterations_done"] == 6
     assert torch.equal(load_synthetic(out).images, load_synthetic(tiny_run).images)
+
+
+def test_a_finished_sets_checkpoint_cut_short_leaves_the_set_to_the_same_command(tiny_run: Path, tmp_path: Path) -> None:
+    """The checkpoint of a finished, whole set cut short: the same command (and ``run``, which resumes
+    its distillation every time) stopped on it and asked for --force, which distils the set again; the
+    checkpoint only continues a run further, so the set is taken as it is. Other options, or more
+    iterations (which need the checkpoint's momentum), are still refused."""
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run, out)
+    with open(out / "checkpoint.safetensors", "r+b") as f:
+        f.truncate(f.seek(0, 2) - 10)
+    before = (out / "synthetic.safetensors").read_bytes()
+    for resume in (False, True):
+        assert distill(tiny_config(), out, resume=resume).meta["iterations_done"] == 6
+    assert (out / "synthetic.safetensors").read_bytes() == before
+    for config in (tiny_config(seed=1), tiny_config(iterations=8)):
+        with pytest.raises(ArtifactError, match="is unreadable"):
+            distill(config, out, resume=True)
 
 
 def test_soft_labels_in_place_killed_between_the_tensors_and_meta_json_are_finished_by_the_same_command(
