@@ -145,8 +145,12 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
 
 
 def _unknown_operation(path: Path) -> int | None:
-    """The number of the first line of journal ``path`` whose record's ``op_code`` Optuna does not know (None: none)."""
-    from optuna.storages.journal._storage import JournalOperation
+    """The number of the first line of journal ``path`` whose record's ``op_code`` Optuna does not know (None: none,
+    or an Optuna whose private list of operations moved: the caller's error is then Optuna's own)."""
+    try:
+        from optuna.storages.journal._storage import JournalOperation
+    except ImportError:
+        return None
 
     known = {op.value for op in JournalOperation}
     with path.open("rb") as f:
