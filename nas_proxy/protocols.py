@@ -254,13 +254,17 @@ ZERO_COST_BATCH = 64  # training images a training-free score sees (the zero-cos
 NO_ROOT = {"digits": "scikit-learn's copy, installed with nasproxy", "imagefolder": "its images are in the folder it names"}
 
 
+def reads_no_root(dataset: str) -> str | None:
+    """Where the images of ``dataset`` come from when it reads no data root (:data:`NO_ROOT`); None when it reads one."""
+    return NO_ROOT.get(dataset.partition(":")[0])
+
+
 def resolve_root(dataset: str, typed: str | None, recorded: str | None = None) -> str | None:
     """Where ``dataset``'s files are: ``typed`` (``--data-root``, this machine's) over ``recorded`` (where a
     set's or a study's machine had them). Typed with a dataset that reads no root it would change
     nothing, and is refused; a recorded one is passed on as it is (a set made before distill refused it)."""
-    kind = dataset.partition(":")[0]
-    if typed is not None and kind in NO_ROOT:
-        raise InvalidArgumentError(f"--data-root changes nothing with dataset {dataset} ({NO_ROOT[kind]}): drop it")
+    if typed is not None and (where := reads_no_root(dataset)) is not None:
+        raise InvalidArgumentError(f"--data-root changes nothing with dataset {dataset} ({where}): drop it")
     return typed or recorded
 
 
@@ -300,6 +304,7 @@ __all__ = [
     "GroundTruthConfig",
     "ProxyConfig",
     "TrainConfig",
+    "reads_no_root",
     "resolve_root",
     "training_protocol",
 ]

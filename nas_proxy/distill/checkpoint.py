@@ -110,7 +110,8 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
         # a checkpoint cut short (a damaged disk, a copy that stopped) beside a whole finished set of these options:
         # it only continues the run further, so the same command takes the set as it is (`run` resumed after
         # its distillation used to stop here, asking for a --force that would distil it again)
-        if _finished_iterations(out, config) != target:
+        finished = finished_set(out, target)
+        if finished is None or not _same_options(finished, config):
             raise
         return {"done": target}
     # the fields idle now are left out on both sides: a checkpoint of an older version stored every field
@@ -134,20 +135,29 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     return checkpoint
 
 
-def _finished_iterations(out: Path, config: DistillConfig) -> int | None:
-    """The iterations of the set in ``out`` when it is whole (its tensors match ``meta.json``'s hash) and
-    was made with ``config``'s options (``meta.json`` records them); None otherwise."""
+def _same_options(meta: dict[str, Any], config: DistillConfig) -> bool:
+    """Whether the set ``meta`` describes was made with ``config``'s options (``meta.json`` records them)."""
     try:
-        meta = read_meta(out)
-        if file_sha256(out / TENSORS) != meta["tensors_sha256"]:
-            return None
         now = json.loads(json.dumps(config.identity()))
         there = {k: v for k, v in meta["config"].items() if k in now}
-        if "amp" in now and not str(meta.get("device", "")).startswith("cuda"):
-            there["amp"] = now["amp"]  # meta.json records amp as it ran: off wherever there is no CUDA
-        return int(meta["iterations_done"]) if there == now else None
-    except (NasProxyError, OSError, KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, AttributeError):
+        return False
+    if "amp" in now and not str(meta.get("device", "")).startswith("cuda"):
+        there["amp"] = now["amp"]  # meta.json records amp as it ran: off wherever there is no CUDA
+    return there == now
+
+
+def finished_set(out: Path, done: int) -> dict[str, Any] | None:
+    """``meta.json`` of the set in ``out`` when that set is whole and the checkpoint's (``done``
+    iterations); None when it must be written again from the checkpoint: a run continued with
+    ``--resume`` and killed after its last checkpoint still has the earlier run's set, and a file of
+    the set cut short or missing (a torn write) does not match the hash in ``meta.json``."""
+    try:
+        meta = read_meta(out)
+        whole = file_sha256(out / TENSORS) == meta["tensors_sha256"] and meta["iterations_done"] == done
+    except (NasProxyError, OSError, KeyError):  # read_meta refuses a cut or malformed meta.json
         return None
+    return meta if whole else None
 
 
 def leftover_files(out: Path) -> list[Path]:

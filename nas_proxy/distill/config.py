@@ -10,7 +10,7 @@ from nas_proxy import checks
 from nas_proxy.distill.methods import METHODS, DistillMethod
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.models.convnet_spec import NORMALIZATIONS, ConvNetSpec
-from nas_proxy.protocols import NO_ROOT, DataRef
+from nas_proxy.protocols import DataRef, reads_no_root
 
 if TYPE_CHECKING:  # the command line reads DistillConfig's defaults without importing torch
     import torch
@@ -221,8 +221,8 @@ class DistillConfig:
             why.setdefault("batchnorm_stats", "without a batch-norm network (net_norm batchnorm, or nets)")
         if isinstance(self.dataset, str) and self.dataset.partition(":")[0] != "imagefolder":  # the others keep their size
             why.setdefault("image_size", f"with dataset {self.dataset} (it resizes image folders only, imagefolder:DIR)")
-        if isinstance(self.dataset, str) and self.dataset.partition(":")[0] in NO_ROOT:
-            why.setdefault("data_root", f"with dataset {self.dataset} ({NO_ROOT[self.dataset.partition(':')[0]]})")
+        if isinstance(self.dataset, str) and (where := reads_no_root(self.dataset)) is not None:
+            why.setdefault("data_root", f"with dataset {self.dataset} ({where})")
         return {name: f"{name} changes nothing {reason}: drop it" for name, reason in why.items()}
 
     def distill_norm(self) -> str:

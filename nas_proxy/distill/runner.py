@@ -25,6 +25,7 @@ from nas_proxy.distill.checkpoint import (
     OWN_FILES,
     State,
     check_output,
+    finished_set,
     leftover_files,
     loss_summary,
     write_checkpoint,
@@ -34,12 +35,12 @@ from nas_proxy.distill.config import DistillConfig, Resolved, resolve
 from nas_proxy.distill.methods import METHODS, Features
 from nas_proxy.distill.nets import OneNet, SpaceNets, block_features, open_space
 from nas_proxy.distill.selection import Ranker, Selection
-from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError, NasProxyError
+from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError
 from nas_proxy.files import make_dirs
 from nas_proxy.models import ConvNet
 from nas_proxy.progress import Meter
-from nas_proxy.synthetic import META, TENSORS, read_meta, save_synthetic
-from nas_proxy.utils import derive_seed, file_sha256, generator, package_version, resolve_device
+from nas_proxy.synthetic import META, save_synthetic
+from nas_proxy.utils import derive_seed, generator, package_version, resolve_device
 
 
 @dataclass
@@ -136,7 +137,7 @@ def distill(
     device = resolve_device(config.device)
     checkpoint = check_output(out, config, resume, force)  # no side effects before inputs are valid
     if checkpoint is not None and (not optimises or checkpoint["done"] >= config.iterations):
-        meta = _finished_set(out, checkpoint["done"])
+        meta = finished_set(out, checkpoint["done"])
         if meta is not None:  # complete: at most labels to add; else the set is written again from the checkpoint below
             return _soft_labels(DistillResult(out, meta), config, progress, shard)
 
@@ -228,19 +229,6 @@ def distill(
     write_losses(out / LOSSES, state.history, hp.method.terms)
     save_synthetic(out, images, syn_labels, meta, dataset.mean, dataset.std)
     return _soft_labels(DistillResult(out, json.loads((out / META).read_text())), config, progress, shard)
-
-
-def _finished_set(out: Path, done: int) -> dict[str, Any] | None:
-    """``meta.json`` of the set in ``out`` when that set is whole and the checkpoint's (``done``
-    iterations); None when it must be written again from the checkpoint: a run continued with
-    ``--resume`` and killed after its last checkpoint still has the earlier run's set, and a file of
-    the set cut short or missing (a torn write) does not match the hash in ``meta.json``."""
-    try:
-        meta = read_meta(out)
-        whole = file_sha256(out / TENSORS) == meta["tensors_sha256"] and meta["iterations_done"] == done
-    except (NasProxyError, OSError, KeyError):  # read_meta refuses a cut or malformed meta.json
-        return None
-    return meta if whole else None
 
 
 def _soft_labels(result: DistillResult, config: DistillConfig, progress: bool, shard: ClassShard) -> DistillResult:

@@ -19,7 +19,6 @@ import torch
 from optuna.trial import TrialState
 
 from nas_proxy import checks, configs, interrupts
-from nas_proxy.checks import not_a_synthetic_set
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.files import check_writable
 from nas_proxy.ladders import FULL
@@ -341,7 +340,7 @@ def search(
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file; give a directory for trials.csv and best.json")
     if out is not None:
-        not_a_synthetic_set("--out", out)
+        checks.not_a_synthetic_set("--out", out)
     configs.check_saved("--out", out or study_dir(study_name), "search")  # a correlation's folder: its config.toml
     check_heartbeat(heartbeat)
     t0, begun = time.perf_counter(), time.monotonic()  # seconds reported; the --timeout's clock (the workers')
