@@ -2,10 +2,18 @@
 
 Fresh networks are trained on the synthetic images only and scored on the real test set; the
 result is mean +- std over ``runs`` networks. This is a report, never a selection criterion.
+
+Each finished network's accuracy is kept in the set's folder (``evaluations/KEY.json``, KEY a hash of
+everything the number depends on: the tensors trained on, the real test set, the network, the protocol,
+the seed and the device type), so a call killed or interrupted after hours of 1,000-epoch trainings
+loses only the network in training, and the same command, or one asking for more runs, trains only the
+networks not kept. A folder that cannot be written (a read-only set) keeps nothing, and says so.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -16,11 +24,12 @@ import torch
 
 from nas_proxy import checks
 from nas_proxy.data import load_dataset
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.files import check_writable, write_json
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.progress import meter
 from nas_proxy.protocols import EvaluateOptions, resolve_root
-from nas_proxy.synthetic import SyntheticSet, load_synthetic
+from nas_proxy.synthetic import EVALUATIONS, SyntheticSet, load_synthetic
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import derive_seed, resolve_device
 
@@ -34,6 +43,9 @@ class EvalResult:
     device: str
     seconds: float
     synthetic: dict[str, Any] = field(default_factory=dict)
+    kept: str | None = None  # the file the finished networks are kept in; None: the set's folder cannot be written
+    reused: int = 0  # networks taken from ``kept`` (trained by an earlier call), not trained again
+    not_kept: str = ""  # why nothing is kept, when ``kept`` is None
 
     @property
     def mean(self) -> float:
@@ -55,7 +67,57 @@ class EvalResult:
             "device": self.device,
             "seconds": round(self.seconds, 2),
             "synthetic": self.synthetic,
+            "kept": self.kept,
+            "reused": self.reused,
         }
+
+
+KEPT_FORMAT = "nasproxy-evaluation"
+
+
+class Kept:
+    """The accuracies of finished networks of one protocol on one set: ``{run index: accuracy}``, read
+    from and written (atomically, the whole file each time) to ``folder/evaluations/KEY.json``."""
+
+    def __init__(self, folder: Path, identity: dict[str, Any]) -> None:
+        self.identity = identity
+        self.key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        self.path = folder / EVALUATIONS / f"{self.key[:16]}.json"
+        self.runs: dict[int, float] = self._read()
+
+    def _read(self) -> dict[int, float]:
+        """The kept runs; none from a file that is not this protocol's whole record (cut short by a damaged
+        disk, edited, or another protocol's under the same short name): those runs are trained again."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("format") != KEPT_FORMAT or data.get("key") != self.key:
+                return {}
+            runs = {int(r): float(a) for r, a in data["accuracies"].items()}
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
+            return {}
+        return {r: a for r, a in runs.items() if r >= 0 and 0.0 <= a <= 100.0}
+
+    def add(self, run: int, acc: float) -> None:
+        self.runs[run] = acc
+        record = {"format": KEPT_FORMAT, "key": self.key, "identity": self.identity}
+        write_json(self.path, record | {"accuracies": {str(r): a for r, a in sorted(self.runs.items())}})
+
+
+def _tensor_hash(*tensors: torch.Tensor) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(str((t.dtype, tuple(t.shape))).encode())
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _kept(syn: SyntheticSet, identity: dict[str, Any]) -> tuple[Kept | None, str]:
+    """Where this protocol's finished networks are kept, or None and why not (checked before any training, writing nothing)."""
+    try:
+        check_writable(syn.path / EVALUATIONS / "kept.json")  # a file where the folder goes is refused too
+    except NasProxyError as e:
+        return None, str(e)
+    return Kept(syn.path, identity), ""
 
 
 def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -93,16 +155,35 @@ def evaluate(
     test_x, test_y, flip = load_real_test(syn, data_root)
     dev = resolve_device(device)
     shape = tuple(syn.images.shape[1:])
+    targets = syn.targets(hard_labels)
+    protocol = cfg.to_dict() | {"amp": cfg.uses_amp(dev)}  # what ran, not what was asked: no autocast on CPU
+    identity = {
+        "trained_on": _tensor_hash(syn.images, targets),
+        "tested_on": _tensor_hash(test_x, test_y),
+        "model": str(spec),
+        "train": protocol,
+        "flip": flip,
+        "seed": seed,
+        "device": dev.type,  # a GPU's numbers differ from a CPU's in their last digits: not mixed in one mean
+    }
+    kept, not_kept = _kept(syn, identity)
+    done = kept.runs if kept is not None else {}
+    reused = sum(r in done for r in range(runs))
     accs = []
     t0 = time.perf_counter()
     for r in meter(range(runs), f"evaluate {Path(path).name}", unit="net", enabled=progress):
+        if r in done:
+            accs.append(done[r])
+            continue
         run_seed = derive_seed(seed, "evaluate", r)
         torch.manual_seed(run_seed)
         net = ConvNet(shape[0], syn.num_classes, (shape[1], shape[2]), spec).to(dev)
-        train_model(net, syn.images, syn.targets(hard_labels), cfg, run_seed, flip)
+        train_model(net, syn.images, targets, cfg, run_seed, flip)
         accs.append(100.0 * accuracy(net, test_x, test_y, amp=cfg.amp))
+        if kept is not None:
+            kept.add(r, accs[-1])
     info = {k: syn.meta.get(k) for k in ("method", "ipc", "iterations_done", "seed")}
     info["dataset"] = syn.dataset["name"]
     info["soft_labels"] = syn.soft_labels is not None and not hard_labels  # what the networks trained on
-    protocol = cfg.to_dict() | {"amp": cfg.uses_amp(dev)}  # what ran, not what was asked: no autocast on CPU
-    return EvalResult(str(path), str(spec), accs, protocol, str(dev), time.perf_counter() - t0, info)
+    where = str(kept.path) if kept is not None else None
+    return EvalResult(str(path), str(spec), accs, protocol, str(dev), time.perf_counter() - t0, info, where, reused, not_kept)

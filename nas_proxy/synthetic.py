@@ -46,6 +46,7 @@ CHECKPOINT = "checkpoint.safetensors"
 # save_synthetic's next meta.json, written before the tensors it describes: a set rewritten in place (soft
 # labels added) and killed between its tensors and its meta.json is completed by the next reader
 PENDING = "meta.json.next"
+EVALUATIONS = "evaluations"  # `evaluate`'s finished networks, kept in the set's folder (nas_proxy/evaluate.py)
 
 
 @dataclass

@@ -10,7 +10,8 @@ import pytest
 
 from nas_proxy.distill import distill
 from nas_proxy.errors import ArtifactError
-from nas_proxy.evaluate import EvalResult, evaluate
+from nas_proxy.evaluate import EVALUATIONS, EvalResult, evaluate
+from nas_proxy.synthetic import load_synthetic, save_synthetic
 from nas_proxy.training import TrainConfig
 from tests.conftest import tiny_config
 
@@ -36,11 +37,91 @@ def test_distilled_digits_beat_the_random_subset(method: str, random_baseline: E
     assert ours.mean > random_baseline.mean + 5, (ours.accuracies, random_baseline.accuracies)
 
 
-def test_evaluate_is_deterministic_and_reports_every_run(tiny_run: Path) -> None:
-    a = evaluate(tiny_run, runs=2, train=TrainConfig(epochs=2), device="cpu", progress=False)
-    b = evaluate(tiny_run, runs=2, train=TrainConfig(epochs=2), device="cpu", progress=False)
-    assert a.accuracies == b.accuracies and len(a.accuracies) == 2
+def copy_of(run: Path, where: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(run, where, ignore=shutil.ignore_patterns(EVALUATIONS)))
+
+
+def test_evaluate_is_deterministic_and_reports_every_run(tiny_run: Path, tmp_path: Path) -> None:
+    one, two = copy_of(tiny_run, tmp_path / "one"), copy_of(tiny_run, tmp_path / "two")  # nothing kept in either
+    a = evaluate(one, runs=2, train=TrainConfig(epochs=2), device="cpu", progress=False)
+    b = evaluate(two, runs=2, train=TrainConfig(epochs=2), device="cpu", progress=False)
+    assert a.accuracies == b.accuracies and len(a.accuracies) == 2 and a.reused == b.reused == 0
     assert a.to_dict()["mean"] == pytest.approx(sum(a.accuracies) / 2, abs=1e-3)
+
+
+def test_finished_networks_are_kept_and_the_same_command_trains_only_the_rest(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    ev = importlib.import_module("nas_proxy.evaluate")  # the package's name evaluate is the function
+
+    run, fresh = copy_of(tiny_run, tmp_path / "run"), copy_of(tiny_run, tmp_path / "fresh")
+    kw: dict = dict(train=TrainConfig(epochs=2), model="depth=1,width=8", device="cpu", progress=False)
+    whole = evaluate(fresh, runs=3, **kw)  # the uninterrupted call
+    trained: list[int] = []
+    real = ev.train_model
+
+    def interrupted_at_the_third(net, images, targets, cfg, seed, flip):  # type: ignore[no-untyped-def]
+        if len(trained) == 2:
+            raise KeyboardInterrupt  # Ctrl-C in the third network's training
+        trained.append(seed)
+        return real(net, images, targets, cfg, seed, flip)
+
+    monkeypatch.setattr(ev, "train_model", interrupted_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(run, runs=3, **kw)
+    monkeypatch.setattr(ev, "train_model", real)
+    [kept] = (run / EVALUATIONS).iterdir()
+    assert len(json.loads(kept.read_text())["accuracies"]) == 2  # the two finished networks, on disk
+    again = evaluate(run, runs=3, **kw)  # the same command
+    assert again.reused == 2 and again.accuracies == whole.accuracies and again.kept == str(kept)
+    more = evaluate(run, runs=4, **kw)  # more runs: only the fourth is trained
+    assert more.reused == 3 and more.accuracies[:3] == whole.accuracies
+    other = evaluate(run, runs=1, **(kw | {"train": TrainConfig(epochs=3)}))  # another protocol: nothing of the first
+    assert other.reused == 0 and len(list((run / EVALUATIONS).iterdir())) == 2
+
+
+def test_a_kept_file_cut_short_or_of_other_numbers_is_trained_again(tiny_run: Path, tmp_path: Path) -> None:
+    run = copy_of(tiny_run, tmp_path / "run")
+    kw: dict = dict(runs=1, train=TrainConfig(epochs=1), model="depth=1,width=8", device="cpu", progress=False)
+    first = evaluate(run, **kw)
+    kept = Path(first.kept or "")
+    whole = kept.read_bytes()
+    kept.write_bytes(whole[: len(whole) // 2])  # a torn file: trained again, and kept whole again
+    assert evaluate(run, **kw).reused == 0 and kept.read_bytes() == whole
+    record = json.loads(whole)
+    record["accuracies"]["0"] = 250.0  # not an accuracy
+    kept.write_text(json.dumps(record))
+    assert evaluate(run, **kw).reused == 0 and kept.read_bytes() == whole
+    record["key"] = "0" * 64  # another protocol's record under this name
+    kept.write_text(json.dumps(record))
+    assert evaluate(run, **kw).reused == 0 and kept.read_bytes() == whole
+    edited = copy_of(run, tmp_path / "edited")  # other images in the set: its own record, not this one
+    images = load_synthetic(edited)
+    d = images.dataset
+    save_synthetic(edited, images.images + 0.5, images.labels, images.meta, tuple(d["mean"]), tuple(d["std"]))
+    assert evaluate(edited, **kw).reused == 0
+
+
+def test_a_set_that_cannot_be_written_keeps_nothing_and_says_why(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nas_proxy.cli import main
+
+    run = copy_of(tiny_run, tmp_path / "run")
+    (run / EVALUATIONS).write_text("a file where the folder goes\n")
+    args = ["evaluate", str(run), "--runs", "1", "--epochs", "1", "--model", "depth=1,width=8", "--device", "cpu", "--quiet"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert (
+        "test accuracy" in out
+        and err.startswith("nasproxy evaluate: finished networks are not kept (cannot write")
+        and err.count("\n") == 1
+    )
+    assert (run / EVALUATIONS).read_text() == "a file where the folder goes\n"
 
 
 def test_json_reports_the_amp_actually_used(tiny_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
