@@ -98,7 +98,7 @@ class Kept:
         return {r: a for r, a in runs.items() if r >= 0 and 0.0 <= a <= 100.0}
 
     def add(self, run: int, acc: float) -> None:
-        self.runs[run] = acc
+        self.runs = self._read() | self.runs | {run: acc}  # with what another call on this set kept meanwhile
         record = {"format": KEPT_FORMAT, "key": self.key, "identity": self.identity}
         write_json(self.path, record | {"accuracies": {str(r): a for r, a in sorted(self.runs.items())}})
 
