@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -88,6 +89,8 @@ class Kept:
     def _read(self) -> dict[int, float]:
         """The kept runs; none from a file that is not this protocol's whole record (cut short by a damaged
         disk, edited, or another protocol's under the same short name): those runs are trained again."""
+        if not self.path.is_file():  # nothing kept yet (a FIFO there would block the read: _kept refused it)
+            return {}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if data.get("format") != KEPT_FORMAT or data.get("key") != self.key:
@@ -117,7 +120,10 @@ def _kept(syn: SyntheticSet, identity: dict[str, Any]) -> tuple[Kept | None, str
         check_writable(syn.path / EVALUATIONS / "kept.json")  # a file where the folder goes is refused too
     except NasProxyError as e:
         return None, str(e)
-    return Kept(syn.path, identity), ""
+    kept = Kept(syn.path, identity)
+    if os.path.lexists(kept.path) and not kept.path.is_file():
+        return None, f"{kept.path} is not a regular file"
+    return kept, ""
 
 
 def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tuple[torch.Tensor, torch.Tensor, bool]:

@@ -122,6 +122,13 @@ def test_a_set_that_cannot_be_written_keeps_nothing_and_says_why(
         and err.count("\n") == 1
     )
     assert (run / EVALUATIONS).read_text() == "a file where the folder goes\n"
+    (run / EVALUATIONS).unlink()
+    kw: dict = dict(runs=1, train=TrainConfig(epochs=1), model="depth=1,width=8", device="cpu", progress=False)
+    kept = Path(evaluate(run, **kw).kept or "")
+    kept.unlink()
+    kept.mkdir()  # a folder where the file goes (a FIFO is refused the same way, before a read could block)
+    again = evaluate(run, **kw)
+    assert again.kept is None and again.not_kept.endswith("is not a regular file") and kept.is_dir()
 
 
 def test_json_reports_the_amp_actually_used(tiny_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
