@@ -222,6 +222,18 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
         raise InvalidArgumentError(f"{option} file {p} cannot be read: {e.strerror}") from None
 
 
+def whole_lines(option: str, path: Path | str, text: str) -> None:
+    """Refuse a table (``text``, read from ``path``) that does not end in a newline: its last row may
+    be a write that stopped, whose last number reads as a shorter one (0.7345 cut to 0.73) with no
+    field missing to show it. Every tool that writes a CSV ends it in a newline."""
+    if text and not text.endswith(("\n", "\r")):
+        last = text.rsplit("\n", 1)[-1]
+        raise InvalidArgumentError(
+            f"{option} file {path} does not end in a newline: its last line {shown(last)} may be cut short (a write that stopped); "
+            "write it again, or end it with a newline if that line is whole"
+        )
+
+
 def parse_json(what: str, text: str) -> Any:
     """``json.loads(text)`` with one-line errors naming ``what``: not JSON, or nested too deeply
     for Python to read (a recursion error otherwise)."""

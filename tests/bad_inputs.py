@@ -1082,6 +1082,33 @@ LEAD36: list[Case] = [
 ]
 CASES += LEAD36
 
+# ---- branch probe37: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_stranger.py, build_probe37)
+G37 = 37
+PROBE37: list[Case] = [
+    # an output folder on a file system where nothing can be made (os.access says yes to root on /proc):
+    # before, the search ran whole, its study stored, then "cannot write /proc/x"
+    Case(f"{S} --out /proc/x", "cannot write /proc/x: No such file or directory", G37),
+    Case(C.replace("--out OUT", "--out /proc/x"), "cannot write /proc/x: No such file or directory", G37),
+    # more real images than the training split holds: before, every one used (RealData clamps), exit 0
+    Case(
+        f"{S} --promote 1 --promote-images 99999999",
+        "--promote-images 99999999 is more than the 1078 training images of the digits split",
+        G37,
+    ),
+    Case(
+        f"{P} --dataset digits --ladder synflow:1.0,full:1 --promote-images 99999999",
+        "--promote-images 99999999 is more than the 1078 training images of the digits split",
+        G37,
+    ),
+    Case(C.replace("--full-images 20", "--full-images 20000000"), "--full-images 20000000 is more than the 1078 training images", G37),
+    # standard output closed: before, an internal error (Python's sys.stdout is None)
+    Case("spaces >&-", "cannot write standard output: it is closed", G37),
+    # a table whose last row was torn (no newline at its end): before, its last number read shorter, exit 0
+    Case(f"{LT.removesuffix(' --scores')} --scores ladders/scores-torn.csv", "does not end in a newline: its last line", G37),
+    Case(f"{LS.removesuffix(' --truth')} --truth ladders/table-torn.csv", "does not end in a newline: its last line", G37),
+]
+CASES += PROBE37
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

@@ -162,3 +162,12 @@ def build_lead36(root: Path) -> None:
         (outs / command / "config.toml").write_text(f'[{command}]\nspace = "convnet-cpu"\n')
     (outs / "user").mkdir()
     (outs / "user" / "config.toml").write_text("learning_rate = 0.1\n")
+
+
+def build_probe37(root: Path) -> None:
+    """Add probe37's inputs to the workspace ``root``."""
+    ladders = root / "ladders"
+    scores = (ladders / "scores.csv").read_text()
+    (ladders / "scores-torn.csv").write_text(scores.rstrip("\n")[:-1])  # the last row's seconds cut short, no newline
+    table = (ladders / "table.csv").read_text()
+    (ladders / "table-torn.csv").write_text(table.rstrip("\n")[:-1])
