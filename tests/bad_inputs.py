@@ -1106,6 +1106,25 @@ PROBE37: list[Case] = [
     # a table whose last row was torn (no newline at its end): before, its last number read shorter, exit 0
     Case(f"{LT.removesuffix(' --scores')} --scores ladders/scores-torn.csv", "does not end in a newline: its last line", G37),
     Case(f"{LS.removesuffix(' --truth')} --truth ladders/table-torn.csv", "does not end in a newline: its last line", G37),
+    # a width, depth or cell count no network is built with: before, an internal error (torch's overflow) or
+    # a build of hours before the first trial
+    Case("spaces spaces/width-1e20.toml", "parameter 'width': each choice must be at most 10,000, got 99999999999999999999", G37),
+    Case(S.replace("convnet-cpu", "spaces/width-1e20.toml"), "parameter 'width': each choice must be at most 10,000", G37),
+    Case("spaces spaces/cells-1e8.toml", "setting 'cells_per_stage' must be at most 10,000, got 99999999", G37),
+    Case("spaces spaces/depth-1e6.toml", "parameter 'depth': each choice must be at most 10,000, got 1000000", G37),
+    Case(f"{E} --model width=99999999999999999999", "ConvNet width must be an integer in [1, 10000], got 99999999999999999999", G37),
+    # a negative teacher count: before, its idle --teacher-space was named as the cause
+    Case(f"{SL} --out OUT --soft-labels -1", "soft-label teachers must be at least 0, got -1", G37),
+    # soft-labels' integers read by int(): before, digits of other scripts (١٠) taken as 10, where every other command refuses them
+    Case(f"{SL} --out OUT --teacher-epochs ١٠ --temperature 0", "argument --teacher-epochs: expected an integer such as 10, got '١٠'", G37),
+    Case(f"{SL} --out OUT --teacher-images ١٠٠ --temperature 0", "argument --teacher-images: expected an integer such as 10", G37),
+    # an output folder inside a synthetic set's: before, a distillation or a search written among the set's files
+    Case(
+        D.replace("--out OUT", "--out syn/inner"),
+        "--out syn/inner is inside the synthetic set syn, whose folder holds its own files only",
+        G37,
+    ),
+    Case(f"{S} --out syn/a/b", "--out syn/a/b is inside the synthetic set syn", G37),
 ]
 CASES += PROBE37
 
