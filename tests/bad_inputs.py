@@ -1125,6 +1125,14 @@ PROBE37: list[Case] = [
         G37,
     ),
     Case(f"{S} --out syn/a/b", "--out syn/a/b is inside the synthetic set syn", G37),
+    Case(
+        f"{S} --storage syn/journal.log", "storage syn/journal.log is in the synthetic set syn, whose folder holds its own files only", G37
+    ),
+    # --hard-labels on a set without soft labels: before, ignored by score, exit 0 (evaluate and search refuse it)
+    Case(f"{SC} --hard-labels", "--hard-labels changes nothing: syn has no soft labels", G37),
+    # an empty device where a preset's or a study's is replaced: before, run went on with the preset's, exit 0
+    Case("run presets/good.toml --device ''", "argument --device: expected a value, got an empty string", G37),
+    Case(f"{W} --device ''", "argument --device: expected a value, got an empty string", G37),
 ]
 CASES += PROBE37
 

@@ -531,6 +531,8 @@ def score(
         seen[arch_id(spec)] = i
         complete.append(spec)
     ctx = ProxyContext.load(synthetic, device, proxy, data_root)
+    if ctx.config.hard_labels and ctx.synthetic.soft_labels is None:  # as evaluate and search refuse it: a flag that does nothing
+        raise InvalidArgumentError(f"--hard-labels changes nothing: {synthetic} has no soft labels (distill --soft-labels N): drop it")
     return [ctx.score(space, spec, seed) for spec in meter(complete, "score", unit="arch", enabled=progress)]
 
 
