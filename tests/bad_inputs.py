@@ -1133,6 +1133,10 @@ PROBE37: list[Case] = [
     # an empty device where a preset's or a study's is replaced: before, run went on with the preset's, exit 0
     Case("run presets/good.toml --device ''", "argument --device: expected a value, got an empty string", G37),
     Case(f"{W} --device ''", "argument --device: expected a value, got an empty string", G37),
+    # an option or word the command does not take: before, "nasproxy: error: ... (see nasproxy --help)", whose help
+    # lists the commands, not the options
+    Case(f"{D} --net-width 5", "nasproxy distill: error: unrecognized arguments: --net-width 5 (see nasproxy distill --help)", G37),
+    Case(E.replace("syn", "syn syn", 1), "nasproxy evaluate: error: unrecognized arguments: syn (see nasproxy evaluate --help)", G37),
 ]
 CASES += PROBE37
 
