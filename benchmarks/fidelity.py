@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import itertools
 import json
 import math
@@ -47,6 +48,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent / "groundtruth"))  # spli
 
 from split import SPLIT, read_split  # noqa: E402
 
+from nas_proxy import checks  # noqa: E402
 from nas_proxy.correlate.metrics import (  # noqa: E402
     Metric,
     TopFraction,
@@ -165,10 +167,11 @@ def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[
     proxy and architecture, as the GPU sections write it) or a ``variant`` column (``distill_ablation.py``'s
     scores.csv) gives the rows of the proxy ``label``."""
     try:
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InvalidArgumentError(f"scores file {path} does not exist") from None
+    checks.whole_lines("scores", path, text)  # a torn last row: its score would read as a shorter number
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     if not rows or not {"arch_id", "score"} <= set(rows[0]):
         raise InvalidArgumentError(f"scores file {path} needs columns arch_id and score (optionally seconds)")
     column = next((c for c in ("proxy", "variant") if c in rows[0]), None)

@@ -80,6 +80,10 @@ def _range(low: float | None, high: float | None, low_open: bool, high_open: boo
 
 SEED_MAX = 2**31 - 1  # seeds plus a worker index must stay below 2**32 (numpy's and Optuna's limit)
 INT_MAX = 2**31 - 1  # the largest integer any option takes (counts, sizes, epochs): beyond it torch and numpy overflow
+# the largest width, depth or cells per stage of a network (spec or space file): wider or deeper than any
+# network trained, and small enough that building one ends (1e20 channels overflowed torch; a
+# million blocks built for hours before the first trial)
+NETWORK_MAX = 10_000
 WORKERS_MAX = 1024  # processes of one command on one machine, and the sampler seed offsets of workers
 MAX_TEXT_BYTES = 64 << 20  # the largest text file (archs, truth, preset, profile, space, meta.json) read whole
 SET_FORMAT = "nasproxy.synthetic"  # a synthetic set's meta.json says so (nas_proxy.synthetic writes and reads sets)
@@ -189,19 +193,37 @@ def output_path(option: str, path: Path | str) -> Path:
     return Path(path)
 
 
-def not_a_synthetic_set(option: str, out: Path | str, file: Path | None = None) -> None:
+def not_a_synthetic_set(option: str, out: Path | str, file: Path | None = None, inside: bool = True) -> None:
     """Refuse an output directory that is a synthetic set: a command's files (config.toml, caches,
     reports, teachers; ``file``, named in the message, when the option names a file in ``out``) would be
-    written among, or over, the set's own."""
+    written among, or over, the set's own; ``inside``: one in a set's folder too (a set's own teachers
+    folder is the one that may be, ``--teacher-dir``)."""
     output_path(option, file or out)
-    meta = Path(out) / SET_META
-    try:
-        is_set = meta.is_file() and meta.stat().st_size <= MAX_TEXT_BYTES and f'"{SET_FORMAT}"' in meta.read_text(errors="replace")
-    except OSError:
-        is_set = False
-    if is_set:
+    if _is_set(Path(out)):
         where = f"{option} {out} is a synthetic set" if file is None else f"{option} {file} is in the synthetic set {out}"
         raise InvalidArgumentError(f"{where}, whose folder holds its own files only: give a directory of its own")
+    if inside:
+        not_inside_a_synthetic_set(option, file or out)
+
+
+def not_inside_a_synthetic_set(option: str, out: Path | str) -> None:
+    """Refuse an output path in a synthetic set's folder (at any depth): the set's folder holds its own
+    files only, and a run written there is lost or copied with the set."""
+    for folder in Path(os.path.abspath(out)).parents:
+        if _is_set(folder):
+            shown_folder = folder if Path(out).is_absolute() else os.path.relpath(folder)
+            raise InvalidArgumentError(
+                f"{option} {out} is inside the synthetic set {shown_folder}, whose folder holds its own files only: give a directory of its own"
+            )
+
+
+def _is_set(folder: Path) -> bool:
+    """Whether ``folder`` holds a synthetic set's meta.json (read only when small)."""
+    meta = folder / SET_META
+    try:
+        return meta.is_file() and meta.stat().st_size <= MAX_TEXT_BYTES and f'"{SET_FORMAT}"' in meta.read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str:
@@ -220,6 +242,18 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
         raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text (a binary file?); give a text file") from None
     except OSError as e:
         raise InvalidArgumentError(f"{option} file {p} cannot be read: {e.strerror}") from None
+
+
+def whole_lines(option: str, path: Path | str, text: str) -> None:
+    """Refuse a table (``text``, read from ``path``) that does not end in a newline: its last row may
+    be a write that stopped, whose last number reads as a shorter one (0.7345 cut to 0.73) with no
+    field missing to show it. Every tool that writes a CSV ends it in a newline."""
+    if text and not text.endswith(("\n", "\r")):
+        last = text.rsplit("\n", 1)[-1]
+        raise InvalidArgumentError(
+            f"{option} file {path} does not end in a newline: its last line {shown(last)} may be cut short (a write that stopped); "
+            "write it again, or end it with a newline if that line is whole"
+        )
 
 
 def parse_json(what: str, text: str) -> Any:

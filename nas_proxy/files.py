@@ -163,6 +163,28 @@ def check_writable(path: Path | str) -> None:
         raise write_error(OSError(errno.EROFS if read_only else errno.EACCES, "cannot write"), path)
     if path.exists() and not path.is_dir() and not os.access(path.parent, os.W_OK):  # replaced by a rename in its folder
         raise write_error(OSError(errno.EACCES, "cannot write"), path)
+    _try_creating(target if target.is_dir() else absolute.parent, path)
+
+
+def _try_creating(folder: Path, path: Path) -> None:
+    """Create a file in ``folder`` and remove it, or raise the one-line error for ``path``: the test
+    that ``os.access`` cannot fake (it says yes to root on /proc, where nothing can be made, and a
+    search would run whole before its first write failed). An unnamed file (``O_TMPFILE``) leaves no
+    trace, not even the folder's modification time; where the file system has none, a named one."""
+    unnamed = getattr(os, "O_TMPFILE", None)
+    try:
+        if unnamed is not None:
+            try:
+                os.close(os.open(folder, unnamed | os.O_WRONLY, 0o600))
+                return
+            except OSError as e:
+                if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):  # no O_TMPFILE here: try a name
+                    raise
+        probe = folder / f".nasproxy-probe.{os.getpid()}-{secrets.token_hex(4)}"
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        probe.unlink()
+    except OSError as e:
+        raise write_error(e, path) from None
 
 
 def _name_max(folder: Path) -> int:

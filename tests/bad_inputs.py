@@ -1082,6 +1082,64 @@ LEAD36: list[Case] = [
 ]
 CASES += LEAD36
 
+# ---- branch probe37: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_stranger.py, build_probe37)
+G37 = 37
+PROBE37: list[Case] = [
+    # an output folder on a file system where nothing can be made (os.access says yes to root on /proc):
+    # before, the search ran whole, its study stored, then "cannot write /proc/x"
+    Case(f"{S} --out /proc/x", "cannot write /proc/x: No such file or directory", G37),
+    Case(C.replace("--out OUT", "--out /proc/x"), "cannot write /proc/x: No such file or directory", G37),
+    # more real images than the training split holds: before, every one used (RealData clamps), exit 0
+    Case(
+        f"{S} --promote 1 --promote-images 99999999",
+        "--promote-images 99999999 is more than the 1078 training images of the digits split",
+        G37,
+    ),
+    Case(
+        f"{P} --dataset digits --ladder synflow:1.0,full:1 --promote-images 99999999",
+        "--promote-images 99999999 is more than the 1078 training images of the digits split",
+        G37,
+    ),
+    Case(C.replace("--full-images 20", "--full-images 20000000"), "--full-images 20000000 is more than the 1078 training images", G37),
+    # standard output closed: before, an internal error (Python's sys.stdout is None)
+    Case("spaces >&-", "cannot write standard output: it is closed", G37),
+    # a table whose last row was torn (no newline at its end): before, its last number read shorter, exit 0
+    Case(f"{LT.removesuffix(' --scores')} --scores ladders/scores-torn.csv", "does not end in a newline: its last line", G37),
+    Case(f"{LS.removesuffix(' --truth')} --truth ladders/table-torn.csv", "does not end in a newline: its last line", G37),
+    # a width, depth or cell count no network is built with: before, an internal error (torch's overflow) or
+    # a build of hours before the first trial
+    Case("spaces spaces/width-1e20.toml", "parameter 'width': each choice must be at most 10,000, got 99999999999999999999", G37),
+    Case(S.replace("convnet-cpu", "spaces/width-1e20.toml"), "parameter 'width': each choice must be at most 10,000", G37),
+    Case("spaces spaces/cells-1e8.toml", "setting 'cells_per_stage' must be at most 10,000, got 99999999", G37),
+    Case("spaces spaces/depth-1e6.toml", "parameter 'depth': each choice must be at most 10,000, got 1000000", G37),
+    Case(f"{E} --model width=99999999999999999999", "ConvNet width must be an integer in [1, 10000], got 99999999999999999999", G37),
+    # a negative teacher count: before, its idle --teacher-space was named as the cause
+    Case(f"{SL} --out OUT --soft-labels -1", "soft-label teachers must be at least 0, got -1", G37),
+    # soft-labels' integers read by int(): before, digits of other scripts (١٠) taken as 10, where every other command refuses them
+    Case(f"{SL} --out OUT --teacher-epochs ١٠ --temperature 0", "argument --teacher-epochs: expected an integer such as 10, got '١٠'", G37),
+    Case(f"{SL} --out OUT --teacher-images ١٠٠ --temperature 0", "argument --teacher-images: expected an integer such as 10", G37),
+    # an output folder inside a synthetic set's: before, a distillation or a search written among the set's files
+    Case(
+        D.replace("--out OUT", "--out syn/inner"),
+        "--out syn/inner is inside the synthetic set syn, whose folder holds its own files only",
+        G37,
+    ),
+    Case(f"{S} --out syn/a/b", "--out syn/a/b is inside the synthetic set syn", G37),
+    Case(
+        f"{S} --storage syn/journal.log", "storage syn/journal.log is in the synthetic set syn, whose folder holds its own files only", G37
+    ),
+    # --hard-labels on a set without soft labels: before, ignored by score, exit 0 (evaluate and search refuse it)
+    Case(f"{SC} --hard-labels", "--hard-labels changes nothing: syn has no soft labels", G37),
+    # an empty device where a preset's or a study's is replaced: before, run went on with the preset's, exit 0
+    Case("run presets/good.toml --device ''", "argument --device: expected a value, got an empty string", G37),
+    Case(f"{W} --device ''", "argument --device: expected a value, got an empty string", G37),
+    # an option or word the command does not take: before, "nasproxy: error: ... (see nasproxy --help)", whose help
+    # lists the commands, not the options
+    Case(f"{D} --net-width 5", "nasproxy distill: error: unrecognized arguments: --net-width 5 (see nasproxy distill --help)", G37),
+    Case(E.replace("syn", "syn syn", 1), "nasproxy evaluate: error: unrecognized arguments: syn (see nasproxy evaluate --help)", G37),
+]
+CASES += PROBE37
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

@@ -162,3 +162,16 @@ def build_lead36(root: Path) -> None:
         (outs / command / "config.toml").write_text(f'[{command}]\nspace = "convnet-cpu"\n')
     (outs / "user").mkdir()
     (outs / "user" / "config.toml").write_text("learning_rate = 0.1\n")
+
+
+def build_probe37(root: Path) -> None:
+    """Add probe37's inputs to the workspace ``root``."""
+    ladders = root / "ladders"
+    scores = (ladders / "scores.csv").read_text()
+    (ladders / "scores-torn.csv").write_text(scores.rstrip("\n")[:-1])  # the last row's seconds cut short, no newline
+    table = (ladders / "table.csv").read_text()
+    (ladders / "table-torn.csv").write_text(table.rstrip("\n")[:-1])
+    spaces = root / "spaces"  # integers no network is built with: before, an internal error (torch overflowed) or hours of building
+    (spaces / "width-1e20.toml").write_text('family = "convnet"\n[params]\nwidth = [16, 99999999999999999999]\n')
+    (spaces / "cells-1e8.toml").write_text('family = "nb201"\ncells_per_stage = 99999999\n')
+    (spaces / "depth-1e6.toml").write_text('family = "macro"\n[params]\ndepth = [1000000]\n')

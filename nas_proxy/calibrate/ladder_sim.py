@@ -231,6 +231,8 @@ def _csv(option: str, path: Path) -> tuple[list[str], list[tuple[int, dict[str, 
                 "fix or drop that row (a comma inside a field needs quotes)"
             )
         rows.append((reader.line_num, {h: f.strip() for h, f in zip(header, fields, strict=True)}))
+    if rows:  # a torn last row reads whole, its last number shorter (a torn header lacks its columns)
+        checks.whole_lines(option, path, text)
     return header, rows
 
 

@@ -191,6 +191,9 @@ class _Stdout:
         self.failed: OSError | None = None
 
     def write(self, text: str) -> int:
+        if self.stream is None:  # started with it closed (>&-): Python's sys.stdout is then None
+            self.failed = OSError(9, "it is closed")  # EBADF, as a write to the closed descriptor would be
+            raise self.failed
         try:
             return int(self.stream.write(text))
         except OSError as e:
@@ -198,6 +201,8 @@ class _Stdout:
             raise
 
     def flush(self) -> None:
+        if self.stream is None:  # nothing was written (write refused it)
+            return
         try:
             self.stream.flush()
         except OSError as e:

@@ -49,6 +49,23 @@ class Parser(argparse.ArgumentParser):
         setattr(namespace, MISSING, [*getattr(namespace, MISSING, []), *missing])
         return namespace, rest
 
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """As argparse's, but an option the command does not take is refused by that command's parser:
+        its name and its --help are named (argparse names the top-level parser, whose --help lists
+        commands, not their options)."""
+        namespace, rest = self.parse_known_args(args, namespace)
+        if rest:
+            (self._chosen(namespace) or self).error(f"unrecognized arguments: {' '.join(rest)}")
+        return namespace
+
+    def _chosen(self, namespace: argparse.Namespace) -> Parser | None:
+        """The command's parser that parsed ``namespace``, if this parser has commands and one was given."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and getattr(namespace, action.dest, None):
+                chosen = action.choices[getattr(namespace, action.dest)]
+                return chosen if isinstance(chosen, Parser) else None
+        return None
+
     def format_usage(self) -> str:
         with _RequiredAs(*self._deferred(), True):
             return super().format_usage()

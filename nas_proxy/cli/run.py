@@ -26,7 +26,7 @@ def add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="a preset TOML file, e.g. presets/fashion-mnist-convnet720.toml, or the name of one in presets/ (demo); or --config FILE",
     )
     p.add_argument("--dataset", type=nonempty, metavar="NAME", help="replace the preset's dataset (the run gets its own name)")
-    p.add_argument("--device", help="replace the preset's device")
+    p.add_argument("--device", type=nonempty, help="replace the preset's device")
     p.add_argument(
         "--proxy-profile",
         type=nonempty,

@@ -306,7 +306,7 @@ def add_worker(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--timeout", type=finite_float, help="stop starting trials after this many seconds (default: no limit)")
     p.add_argument("--synthetic", type=nonempty, metavar="DIR", help="the synthetic set at another path on this machine (checked by hash)")
-    p.add_argument("--device", help="override the study's device")
+    p.add_argument("--device", type=nonempty, help="override the study's device")
     option(p, "--worker-index", type=integer, field=(WorkerOptions, "worker_index"), help="sampler seed offset (distinct per worker)")
     add_heartbeat_options(p)
     add_quiet(p)

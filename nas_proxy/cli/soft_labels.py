@@ -8,7 +8,7 @@ import shlex
 from typing import Any
 
 from nas_proxy.cli.common import Config, Subparsers, add_quiet, default_of, option, print_json
-from nas_proxy.cli.types import finite_float, nonempty
+from nas_proxy.cli.types import finite_float, integer, nonempty
 
 
 def add_soft_label_options(p: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_soft_label_options(p: argparse.ArgumentParser) -> None:
         "--soft-labels",
         "--teachers",
         dest="teachers",
-        type=int,
+        type=integer,
         metavar="N",
         help="label every image with the mean softmax of N teachers",
         field=(SoftLabelConfig, "teachers"),
@@ -33,9 +33,12 @@ def add_soft_label_options(p: argparse.ArgumentParser) -> None:
         metavar="SPACE",
         help=f"space the teachers are drawn from, stratified (default: the distillation's, else {DEFAULT_SPACE})",
     )
-    option(g, "--teacher-epochs", type=int, metavar="E", help="each teacher's epochs", field=(SoftLabelConfig, "epochs"))
+    option(g, "--teacher-epochs", type=integer, metavar="E", help="each teacher's epochs", field=(SoftLabelConfig, "epochs"))
     g.add_argument(
-        "--teacher-images", type=int, metavar="M", help="real training images per teacher, stratified (default: the whole training split)"
+        "--teacher-images",
+        type=integer,
+        metavar="M",
+        help="real training images per teacher, stratified (default: the whole training split)",
     )
     option(g, "--temperature", type=finite_float, help="labels are softmax(logits / T)", field=(SoftLabelConfig, "temperature"))
     g.add_argument("--teacher-dir", metavar="DIR", help="cache of trained teachers, shareable between sets (default: SET/teachers)")
@@ -70,7 +73,7 @@ def add_soft_labels(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("path", metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
     p.add_argument("--out", type=nonempty, metavar="DIR", help="write a labelled copy there (default: label DIR in place)")
-    p.add_argument("--seed", type=int, help="draws the teachers, their data and initialisation (default: the set's seed)")
+    p.add_argument("--seed", type=integer, help="draws the teachers, their data and initialisation (default: the set's seed)")
     from nas_proxy.distill.config import DistillConfig
 
     option(p, "--device", field=(DistillConfig, "device"), help="auto, cpu or cuda[:N]")

@@ -30,6 +30,7 @@ from nas_proxy.proxies import Proxy, RunSetup, Scored, offered, score_archs, sel
 from nas_proxy.proxies.choose import check_training_used
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import Storage, check_writable_storage, open_storage
+from nas_proxy.trainers.fulldata import check_images
 from nas_proxy.utils import resolve_device
 
 MEANINGFUL = 10  # fewer architectures than this: the report says the correlations are not meaningful
@@ -149,6 +150,7 @@ def correlate(
     _check(config, archs, out)
     resolve_device(config.device)  # refused before the ground truth's study is made, as search does
     ref, metas = data_ref(config)
+    check_images(ref, config.ground_truth.images, "--full-images")
     check_writable_storage(config.gt_storage, study_name(ref, config.ground_truth))
     setup, proxies = choose_proxies(config, ref, archs, out)
     check_training_used(config.proxy, proxies, proxy_asked, "correlate run")

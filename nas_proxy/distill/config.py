@@ -77,11 +77,13 @@ class SoftLabelConfig:
             checks.text("teacher cache", self.cache)
             if checks.status("--teacher-dir", self.cache) is not None:  # a file in the way: refused before any training
                 checks.existing_dir("--teacher-dir", self.cache)
-                checks.not_a_synthetic_set("--teacher-dir", self.cache)  # teachers among a set's files
+                checks.not_a_synthetic_set(
+                    "--teacher-dir", self.cache, inside=False
+                )  # teachers among a set's files (its teachers/ may hold them)
 
     def idle_options(self) -> dict[str, str]:
         """Without teachers, the teachers' options change nothing (``configs.build`` refuses them)."""
-        if self.teachers > 0:
+        if self.teachers != 0:  # a negative count is refused by validate, naming it (not its idle options)
             return {}
         return {
             name: f"{flag} ({name}) changes nothing without teachers (--soft-labels N): drop it" for name, flag in TEACHER_FLAGS.items()

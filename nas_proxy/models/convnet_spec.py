@@ -40,10 +40,10 @@ class ConvNetSpec:
     pooling: str = "avgpooling"  # 2x2, stride 2, after every block
 
     def __post_init__(self) -> None:
-        if not isinstance(self.depth, int) or self.depth < 1:
-            raise InvalidArgumentError(f"ConvNet depth must be an integer >= 1, got {self.depth!r}")
-        if not isinstance(self.width, int) or self.width < 1:
-            raise InvalidArgumentError(f"ConvNet width must be an integer >= 1, got {self.width!r}")
+        for key in ("depth", "width"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or not 1 <= value <= checks.NETWORK_MAX:
+                raise InvalidArgumentError(f"ConvNet {key} must be an integer in [1, {checks.NETWORK_MAX}], got {shown(value)}")
         for key, allowed in (("activation", ACTIVATIONS), ("normalization", NORMALIZATIONS), ("pooling", POOLINGS)):
             if getattr(self, key) not in allowed:
                 raise InvalidArgumentError(f"ConvNet {key} must be one of {', '.join(allowed)}; got {getattr(self, key)!r}")

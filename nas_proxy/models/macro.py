@@ -14,7 +14,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy import checks
+from nas_proxy.errors import InvalidArgumentError, shown
 
 ACTIVATIONS = ("relu", "leakyrelu", "silu", "gelu")
 KERNELS = (1, 3, 5, 7)
@@ -31,8 +32,8 @@ class StageSpec:
     def __post_init__(self) -> None:
         for key in ("depth", "width"):
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidArgumentError(f"macro stage {key} must be an integer >= 1, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= checks.NETWORK_MAX:
+                raise InvalidArgumentError(f"macro stage {key} must be an integer in [1, {checks.NETWORK_MAX}], got {shown(value)}")
         if self.kernel not in KERNELS:
             raise InvalidArgumentError(f"macro stage kernel must be one of {', '.join(map(str, KERNELS))}; got {self.kernel!r}")
 

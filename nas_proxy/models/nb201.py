@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy import checks
+from nas_proxy.errors import InvalidArgumentError, shown
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (to, from) in the order of the arch string: node 1's inputs, then node 2's, then node 3's.
@@ -71,10 +72,14 @@ class NB201Spec:
         arch_string(self.ops)  # checks the edge count
         if bad := [op for op in self.ops if op not in OPS]:
             raise InvalidArgumentError(f"unknown NB201 operation(s) {bad}; known: {', '.join(OPS)}")
-        if not isinstance(self.cells_per_stage, int) or self.cells_per_stage < 1:
-            raise InvalidArgumentError(f"cells_per_stage must be an integer >= 1, got {self.cells_per_stage!r}")
-        if not self.widths or any(not isinstance(w, int) or w < 1 for w in self.widths):
-            raise InvalidArgumentError(f"widths must be a non-empty list of integers >= 1, got {list(self.widths)!r}")
+        if not isinstance(self.cells_per_stage, int) or not 1 <= self.cells_per_stage <= checks.NETWORK_MAX:
+            raise InvalidArgumentError(
+                f"cells_per_stage must be an integer in [1, {checks.NETWORK_MAX}], got {shown(self.cells_per_stage)}"
+            )
+        if not self.widths or any(not isinstance(w, int) or not 1 <= w <= checks.NETWORK_MAX for w in self.widths):
+            raise InvalidArgumentError(
+                f"widths must be a non-empty list of integers in [1, {checks.NETWORK_MAX}], got {shown(list(self.widths))}"
+            )
 
     @property
     def arch(self) -> str:

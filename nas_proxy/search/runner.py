@@ -51,6 +51,7 @@ from nas_proxy.studies.storage import (
 )
 from nas_proxy.studies.trials import Guarded, fail_dead_trials, given_up, recording_failure, requeued_if_interrupted, unmasked
 from nas_proxy.studies.workers import check_heartbeat, worker_processes
+from nas_proxy.trainers.fulldata import check_images
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, ProxyResult, count_flops, count_params
 
 POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
@@ -353,6 +354,7 @@ def search(
     check_max_params(space, config.max_params, c, target.num_classes, (h, w))
     target.proxy.prepare()  # a random subset is made here, before the workers start
     target.proxy.ready()  # its real data loaded and checked before a study is made (worker 0 below scores with it)
+    check_images(target.setup.data, promote_images, "--promote-images")  # the promotion's or the ladder's full rung's
     if ladder is not None:
         Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made
     opened = storage if isinstance(storage, Storage) else open_storage(storage_url, study_name, *heartbeat)
@@ -529,6 +531,8 @@ def score(
         seen[arch_id(spec)] = i
         complete.append(spec)
     ctx = ProxyContext.load(synthetic, device, proxy, data_root)
+    if ctx.config.hard_labels and ctx.synthetic.soft_labels is None:  # as evaluate and search refuse it: a flag that does nothing
+        raise InvalidArgumentError(f"--hard-labels changes nothing: {synthetic} has no soft labels (distill --soft-labels N): drop it")
     return [ctx.score(space, spec, seed) for spec in meter(complete, "score", unit="arch", enabled=progress)]
 
 

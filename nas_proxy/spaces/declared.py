@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import optuna
 from torch import nn
 
-from nas_proxy.errors import SpaceError, UnknownNameError
+from nas_proxy import checks
+from nas_proxy.errors import SpaceError, UnknownNameError, shown
 from nas_proxy.registry import Registry
 from nas_proxy.spaces.base import SearchSpace, Spec
 
@@ -51,6 +52,8 @@ class Param:
             return f"must be one of {', '.join(map(str, self.allowed))}; got {value!r}"
         if self.allowed is None and type(value) is int and value < 1:  # bools are never below 1
             return f"must be >= 1, got {value!r}"
+        if self.allowed is None and type(value) is int and value > checks.NETWORK_MAX:  # widths, depths, cells
+            return f"must be at most {checks.NETWORK_MAX:,}, got {shown(value)}"
         return None
 
 

@@ -280,7 +280,9 @@ def check_writable_storage(url: str | None, study: str) -> None:
         path = found
     check_writable(path)
     if path.exists():
-        check_writable(path.parent)
+        check_writable(path.parent)  # a file there is judged as a journal when opened (a set's own: "not an Optuna journal")
+    else:
+        checks.not_a_synthetic_set("storage", path.parent, path)  # a new journal (and its lock) among a set's files
 
 
 def require_existing(url: str | None, study: str) -> None:

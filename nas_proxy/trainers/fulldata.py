@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from nas_proxy.data import load_dataset
+from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.protocols import DataRef, GroundTruthConfig
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.trainers.synthetic_set import count_flops, count_params
@@ -26,6 +27,19 @@ def cache_name(prefix: str, data: DataRef, config: GroundTruthConfig) -> str:
     """``PREFIX-DATASET-HASH``: one study per dataset, split and protocol, the cache key of every training in it."""
     blob = json.dumps({**data.key(), **config.to_dict()}, sort_keys=True)
     return f"{prefix}-{data.dataset.replace(':', '_').replace('/', '_')}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def check_images(data: DataRef, images: int | None, flag: str) -> None:
+    """Refuse ``images`` (typed as ``flag``) more than the training split of ``data`` holds, before
+    anything trains: :class:`RealData` would quietly train on every one (None: all of them, asked)."""
+    if images is None:
+        return
+    split = load_dataset(data.dataset, data.data_root, image_size=data.image_size).split(data.split_seed, data.val_fraction)
+    if images > split.train_y.numel():
+        raise InvalidArgumentError(
+            f"{flag} {images} is more than the {split.train_y.numel()} training images of the {data.dataset} split; "
+            "give fewer, or leave it out for all of them"
+        )
 
 
 class RealData:

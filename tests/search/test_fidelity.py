@@ -236,3 +236,14 @@ def test_a_distillation_ablations_scores_file_is_read_by_its_variant_column(file
     assert result["spearman"] == pytest.approx(stats.spearmanr(POOR, TRUTH).statistic)
     assert fid.main(["--table", str(files["table"]), "--proxy", f"scores:{both}", "--out", str(tmp_path / "no")]) == 2  # which one?
     assert not (tmp_path / "no").exists()
+
+
+def test_a_torn_scores_file_is_refused_not_read_short(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A scores file whose write stopped mid-number (no newline at its end): before (branch probe37),
+    its last score read as a shorter number; now refused in one line."""
+    torn = tmp_path / "torn.csv"
+    torn.write_text(files["good"].read_text().rstrip("\n")[:-1])
+    fid = _module()
+    assert fid.main(["--table", str(files["table"]), "--proxy", f"scores:{torn}", "--out", str(tmp_path / "no")]) == 2
+    assert "does not end in a newline" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
