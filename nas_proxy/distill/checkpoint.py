@@ -88,7 +88,6 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
         raise InvalidArgumentError("--resume and --force contradict each other; pick one")
     check_writable(out)  # first: a path the OS refuses (a name too long) cannot even be tested for existence
     checks.output_path("--out", out)  # a symbolic-link loop is refused in one line
-    checks.not_inside_a_synthetic_set("--out", out)  # a set is resumed in place; one in another's folder is not
     if out.exists() and not out.is_dir():
         raise OutputConflictError(f"{out} is a file, not a directory")
     if force:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from nas_proxy import interrupts
+from nas_proxy import checks, interrupts
 from nas_proxy.data import load_dataset
 from nas_proxy.distill.batchnorm import set_phase, wrap_batchnorms
 from nas_proxy.distill.checkpoint import (
@@ -135,6 +135,8 @@ def distill(
         )
     optimises = METHODS.get(config.method).optimises
     device = resolve_device(config.device)
+    if shard.describe() is None:  # a rank's shard lies inside its run's --out, a set once merged: sharded.py checks that --out
+        checks.not_inside_a_synthetic_set("--out", out)  # a set is resumed in place; one in another's folder is not
     checkpoint = check_output(out, config, resume, force)  # no side effects before inputs are valid
     if checkpoint is not None and (not optimises or checkpoint["done"] >= config.iterations):
         meta = finished_set(out, checkpoint["done"])

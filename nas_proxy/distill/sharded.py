@@ -39,6 +39,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from nas_proxy import checks
+from nas_proxy.configs import SAVED
 from nas_proxy.distill.batchnorm import wrap_batchnorms
 from nas_proxy.distill.checkpoint import LOSSES, OWN_FILES, check_output, loss_summary, read_checkpoint, write_losses
 from nas_proxy.distill.config import DistillConfig
@@ -286,6 +287,7 @@ def _rank_device(device: str, local_rank: int) -> torch.device:
 def _prepare(out: Path, shard_dir: Path, config: DistillConfig, world: int, resume: bool, force: bool) -> tuple[int, bool]:
     """Check ``out`` and this rank's shard; returns (iterations done, whether the shard has a run)."""
     config.validate()
+    checks.not_inside_a_synthetic_set("--out", out)  # a set is resumed in place; one in another's folder is not
     if out.exists() and not out.is_dir():
         raise OutputConflictError(f"{out} is a file, not a directory")
     if (out / CHECKPOINT).exists() and not force:
@@ -297,7 +299,7 @@ def _prepare(out: Path, shard_dir: Path, config: DistillConfig, world: int, resu
             f"{out} holds shards of a run with another number of processes ({', '.join(others)}); "
             "launch that many to resume it, or pass --force to replace it"
         )
-    if out.is_dir() and not force and any(p.name not in (SHARDS, EVALUATIONS, *OWN_FILES) for p in out.iterdir()):
+    if out.is_dir() and not force and any(p.name not in (SHARDS, SAVED, EVALUATIONS, *OWN_FILES) for p in out.iterdir()):
         raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
     if force:  # every rank cleans what it sees: with one output directory per machine, each has its own
         for name in others:

@@ -179,3 +179,22 @@ def test_a_launch_environment_that_is_no_torchrun_s_is_a_one_line_error(
     err = capsys.readouterr().err
     assert "MASTER_ADDR is 'no-such-host.invalid', which names no host here" in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_a_finished_sharded_run_is_prepared_again_by_the_same_command(tmp_path: Path) -> None:
+    """After the merge, ``--out`` holds the set and the CLI's config.toml beside the shards: the same
+    command (or --resume to more iterations) must find its run there, not "a folder that holds no
+    nasproxy run" (config.toml was not among the run's names) nor "inside a synthetic set" (the shards')."""
+    from nas_proxy.configs import SAVED
+    from nas_proxy.distill.sharded import SHARDS, _prepare
+    from nas_proxy.synthetic import META
+
+    out = tmp_path / "out"
+    shard = out / SHARDS / "0-of-2"
+    shard.mkdir(parents=True)
+    (out / META).write_text('{"format": "nasproxy.synthetic"}\n')  # what the merge wrote (read as a set)
+    (out / SAVED).write_text("[distill]\n")
+    assert _prepare(out, shard, cli_config(), 2, False, False) == (0, False)
+    (out / "notes.txt").write_text("a user's file\n")  # anything else is still refused
+    with pytest.raises(Exception, match="holds no nasproxy run"):
+        _prepare(out, shard, cli_config(), 2, False, False)
