@@ -11,6 +11,7 @@ from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, de
 from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError, shown
+from nas_proxy.files import output_lock
 
 
 def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -181,16 +182,19 @@ def cmd_distill(args: argparse.Namespace) -> int:
             from nas_proxy.calibrate.selection import ranker
 
             rank = ranker(config)
-        result = distill(
-            config,
-            args.out,
-            resume=args.resume,
-            force=args.force,
-            progress=not args.quiet,
-            command=command_line(),
-            ranker=rank,
-        )
-    save_config(result.path, {"distill": config})
+        with output_lock(args.out):  # the ranks of --distributed share one --out: only a plain run holds it
+            result = distill(
+                config,
+                args.out,
+                resume=args.resume,
+                force=args.force,
+                progress=not args.quiet,
+                command=command_line(),
+                ranker=rank,
+            )
+            save_config(result.path, {"distill": config})
+    if args.distributed:
+        save_config(result.path, {"distill": config})
     if args.json:
         print_json(result.meta)
     else:
