@@ -66,6 +66,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if result.reused:
         print(f"{args.out} already holds this training (nothing trained again)")
+    elif result.kept_weights:
+        print(f"{args.out} already holds this training's weights (not trained again); writing the rest")
     epochs = s["protocol"]["epochs"]
     print(
         f"{s['arch_id']} ({s['family']}, {s['params']:,} parameters): test accuracy {s['test_accuracy']:.2f} % on {s['test_images']} images "

@@ -48,6 +48,7 @@ SPEC = "spec.json"
 WEIGHTS = "model.safetensors"
 SCRIPT = "model.pt"
 FORMAT = "nasproxy-trained-model"  # spec.json's "format": what load_trained accepts
+TRAINING = "training"  # model.safetensors' metadata: the request and what the training measured (JSON)
 CHECK_IMAGES = 64  # test images on which the TorchScript module must give the eager network's outputs
 
 
@@ -116,6 +117,7 @@ class TrainedModel:
     out: str
     spec: dict[str, Any]
     reused: bool  # found finished in ``out`` with the same request: not trained again
+    kept_weights: bool = False  # its model.safetensors, whole, of this training (a run stopped before spec.json): not trained again
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -158,18 +160,30 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
 
     real = RealData(data, config, where, test=True, whole=True)
     _check_same_shape(best, real)
-    trained = train_network(best.spec, seed, real, config)
-    model = trained.model
     assert real.test_x is not None and real.test_y is not None  # test=True
-    t0 = time.perf_counter()
-    # in float32, as the exported weights run (the ground truth scores under bf16 autocast on CUDA)
-    test_accuracy = 100.0 * accuracy(model, real.test_x, real.test_y, amp=False)
-    score_seconds = time.perf_counter() - t0
-
-    model = model.float().cpu().eval()
-    make_dirs(out)
-    weights = _state_bytes(model)
-    write_bytes(out / WEIGHTS, weights)
+    kept = _kept_weights(out, request, best, real)
+    if kept is not None:  # a run stopped after its weights (a full disk at model.pt): they are this training, whole
+        model, weights, scores = kept
+    else:
+        trained = train_network(best.spec, seed, real, config)
+        model = trained.model
+        t0 = time.perf_counter()
+        # in float32, as the exported weights run (the ground truth scores under bf16 autocast on CUDA)
+        test_accuracy = 100.0 * accuracy(model, real.test_x, real.test_y, amp=False)
+        scores = {
+            "test_accuracy": test_accuracy,  # percent, on the test set, measured once, in float32
+            "params": trained.params,
+            "flops": trained.flops,
+            "train_seconds": round(trained.train_seconds, 3),
+            "score_seconds": round(time.perf_counter() - t0, 3),
+            "device": str(real.device),
+        }
+        model = model.float().cpu().eval()
+        make_dirs(out)
+        # the weights carry what their training measured and the request that made it, so that a run stopped
+        # before spec.json (a full disk at model.pt) takes them as they are instead of training again
+        weights = _state_bytes(model, {"request": request, **scores})
+        write_bytes(out / WEIGHTS, weights)
     example = real.test_x[:CHECK_IMAGES].float().cpu()
     script, how = _torchscript(model, example)
     if script is not None:
@@ -187,17 +201,17 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         "num_classes": d["num_classes"],
         "input_shape": [real.channels, *real.image_size],  # (C, H, W) of one image
         "normalisation": {"mean": d["mean"], "std": d["std"]},  # x = (pixel / 255 - mean) / std per channel
-        "test_accuracy": test_accuracy,  # percent, on the test set, measured once, in float32
+        "test_accuracy": scores["test_accuracy"],  # percent, on the test set, measured once, in float32
         "test_images": int(real.test_x.shape[0]),
         "train_images": int(real.train_x.shape[0]),  # the training and validation splits together
         "test_split": d.get("test_split", "the dataset's own test set"),
         "protocol": {**config.to_dict(), **config.train_config().to_dict()},
         "seed": seed,
-        "params": trained.params,
-        "flops": trained.flops,
-        "train_seconds": round(trained.train_seconds, 3),
-        "score_seconds": round(score_seconds, 3),
-        "device": str(real.device),
+        "params": scores["params"],
+        "flops": scores["flops"],
+        "train_seconds": scores["train_seconds"],
+        "score_seconds": scores["score_seconds"],
+        "device": scores["device"],
         "torchscript": how,  # "scripted", "traced", or why there is no model.pt
         "files": {"weights": WEIGHTS, **({"torchscript": SCRIPT} if script is not None else {})},
         # of each file, so that the same command can tell a whole export from one cut short
@@ -213,7 +227,7 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     write_json(out / SPEC, spec)  # last: its presence means the folder is whole
-    return TrainedModel(str(out), spec, reused=False)
+    return TrainedModel(str(out), spec, reused=False, kept_weights=kept is not None)
 
 
 def _finished(out: Path) -> dict[str, Any] | None:
@@ -269,11 +283,32 @@ def _check_same_shape(best: Best, real: RealData) -> None:
         )
 
 
-def _state_bytes(model: nn.Module) -> bytes:
+def _state_bytes(model: nn.Module, training: dict[str, Any]) -> bytes:
     from safetensors.torch import save
 
     # contiguous copies: safetensors refuses tensors that share memory or are views
-    return save({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}, metadata={"format": FORMAT})
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    return save(state, metadata={"format": FORMAT, TRAINING: json.dumps(training)})
+
+
+def _kept_weights(out: Path, request: dict[str, Any], best: Best, real: RealData) -> tuple[nn.Module, bytes, dict[str, Any]] | None:
+    """The model, file bytes and scores of ``out``'s ``model.safetensors`` when it is whole (it reads,
+    and its weights fit the network) and of this ``request``; None otherwise (absent, torn, another
+    training's, or of a version that recorded no training): then it is trained again."""
+    path = out / WEIGHTS
+    if not path.is_file():
+        return None
+    try:
+        state, metadata = read_safetensors(path)
+        training = json.loads(metadata[TRAINING])
+        model = build_model(best.spec, real.channels, real.num_classes, real.image_size)
+        model.load_state_dict(state)
+        weights = path.read_bytes()
+    except Exception:  # noqa: BLE001 - a torn file fails in safetensors, json or torch in many ways: trained again
+        return None
+    if not isinstance(training, dict) or training.pop("request", None) != json.loads(json.dumps(request)):
+        return None
+    return model.float().cpu().eval(), weights, training
 
 
 def _torchscript(model: nn.Module, example: torch.Tensor) -> tuple[bytes | None, str]:

@@ -14,7 +14,7 @@ import torch
 import nas_proxy as nx
 from nas_proxy.cli import main
 from nas_proxy.errors import NasProxyError, OutputConflictError
-from nas_proxy.search import ProxyConfig, SearchConfig, search
+from nas_proxy.search import ProxyConfig, SearchConfig, search, winner
 from nas_proxy.search.winner import SCRIPT, SPEC, WEIGHTS, TrainBestConfig, _torchscript, read_best, train_best
 from nas_proxy.spaces import SPACES, build_model, get_space
 from nas_proxy.training import accuracy
@@ -94,6 +94,36 @@ def test_a_folder_without_spec_json_is_not_a_model(best_json: Path, tmp_path: Pa
     with pytest.raises(NasProxyError, match="holds no finished model"):
         nx.load_trained(out)
     assert not train_best(best_json, out, ONE).reused
+    assert isinstance(nx.load_trained(out), torch.nn.Module)
+
+
+def test_whole_weights_of_this_training_are_not_trained_again_and_torn_ones_are(
+    best_json: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk at model.pt leaves model.safetensors whole and no spec.json: the same command
+    takes the weights (hours of training on real data) and writes the rest; before, it trained again.
+    Weights cut short, or of another training, are trained again."""
+    out = tmp_path / "model"
+    first = train_best(best_json, out, ONE)
+    weights = (out / WEIGHTS).read_bytes()
+    (out / SCRIPT).unlink()
+    (out / SPEC).unlink()
+    real_training = winner.train_network
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(winner, "train_network", refused)
+    again = train_best(best_json, out, ONE)
+    assert again.kept_weights and not again.reused
+    assert {k: v for k, v in again.spec.items() if k != "created"} == {k: v for k, v in first.spec.items() if k != "created"}
+    assert (out / WEIGHTS).read_bytes() == weights and (out / SCRIPT).is_file()
+    with pytest.raises(AssertionError, match="trained again"):
+        train_best(best_json, tmp_path / "seed1", TrainBestConfig(epochs=1, seed=1, device="cpu"))  # (the check is live)
+    (out / SPEC).unlink()
+    (out / WEIGHTS).write_bytes(weights[: len(weights) // 2])  # torn
+    monkeypatch.setattr(winner, "train_network", real_training)
+    assert not train_best(best_json, out, ONE).kept_weights
     assert isinstance(nx.load_trained(out), torch.nn.Module)
 
 
