@@ -317,13 +317,12 @@ def output_lock(folder: Path | str, make: bool = True) -> Iterator[None]:
     way, a read-only disk), or is missing and ``make`` is False (an input the command labels in
     place), the block runs unlocked: the command then refuses the path in its own words."""
     folder = Path(folder)
-    made = [p for p in (folder, *folder.parents) if not os.path.lexists(p)]
-    if made and not make:
+    if not make and not os.path.lexists(folder):
         yield
         return
-    fd = None
+    made = _make(folder)
+    fd = _lock(folder)  # refused: what this process made is another's now, left as it is
     try:
-        fd = _lock(folder)
         yield
     finally:
         if fd is not None:
@@ -333,11 +332,26 @@ def output_lock(folder: Path | str, make: bool = True) -> Iterator[None]:
                 p.rmdir()  # only when empty: what the command wrote stays
 
 
+def _make(folder: Path) -> list[Path]:
+    """Make ``folder`` and its missing parents; the ones this process made, deepest first."""
+    made = []
+    for p in (*reversed(folder.parents), folder):
+        if os.path.lexists(p):
+            continue
+        try:
+            p.mkdir()
+        except FileExistsError:  # made by another process meanwhile: not ours to remove
+            continue
+        except OSError:  # a file in the way, a read-only disk: the command says so in its own words
+            break
+        made.append(p)
+    return made[::-1]
+
+
 def _lock(folder: Path) -> int | None:
     """An open descriptor of ``folder``, locked (None where it cannot be made or opened); raises FolderBusyError."""
     while True:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
             return None
