@@ -175,6 +175,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         if sharded is None:
             return 0  # ranks other than 0: rank 0 reports the merged artifact
         result = sharded
+        save_config(result.path, {"distill": config})
     else:
         _refuse_torchrun_without_distributed()
         rank = None
@@ -193,8 +194,6 @@ def cmd_distill(args: argparse.Namespace) -> int:
                 ranker=rank,
             )
             save_config(result.path, {"distill": config})
-    if args.distributed:
-        save_config(result.path, {"distill": config})
     if args.json:
         print_json(result.meta)
     else:
