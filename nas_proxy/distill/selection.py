@@ -120,7 +120,7 @@ class Selection:
             said = f"the scores of iterations {', '.join(map(str, lost))} are dropped (their sets are gone); scoring goes on"
             chosen = best["iteration"] if best is not None else None
             path = self.out / SELECTED
-            what = f"{path} is unreadable" if kept is None else f"{path} holds iteration {kept[0]}, not the chosen {chosen}"
+            what = f"{path} is missing or unreadable" if kept is None else f"{path} holds iteration {kept[0]}, not the chosen {chosen}"
         self.torn = None
         warnings.warn(SelectionRepairedWarning(f"{what}; {said}; the distillation is kept"), stacklevel=2)
         return True

@@ -153,7 +153,9 @@ def test_a_torn_selection_file_is_rebuilt_from_what_is_whole_keeping_the_distill
     path = tmp_path / "cut" / torn
     path.write_bytes(path.read_bytes()[:40])
     kept = Scripted()
-    with pytest.warns(SelectionRepairedWarning, match=rf"{torn} (is unreadable|holds).*; the distillation is kept"):
+    with pytest.warns(
+        SelectionRepairedWarning, match=rf"{torn} (is unreadable|is missing or unreadable|holds).*; the distillation is kept"
+    ):
         resumed = distill(config, tmp_path / "cut", progress=False, ranker=kept)
     scored = [s["iteration"] for s in resumed.meta["selection"]["scored"]]
     if torn == STATE:  # the kept set (the best of 0 and 3) scored again, the checkpoint's (3) if not it, then 6 and 8
