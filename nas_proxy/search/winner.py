@@ -48,7 +48,10 @@ SPEC = "spec.json"
 WEIGHTS = "model.safetensors"
 SCRIPT = "model.pt"
 FORMAT = "nasproxy-trained-model"  # spec.json's "format": what load_trained accepts
-TRAINING = "training"  # model.safetensors' metadata: the request and what the training measured (JSON)
+# written beside model.safetensors, removed once spec.json is: the request, the weights' hash and what the
+# training measured, so that a run stopped between them (a full disk at model.pt) keeps the weights
+TRAINING = ".training.json"
+SCORES = ("test_accuracy", "params", "flops", "train_seconds", "score_seconds", "device")  # spec.json's, measured by the training
 CHECK_IMAGES = 64  # test images on which the TorchScript module must give the eager network's outputs
 
 
@@ -180,10 +183,9 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         }
         model = model.float().cpu().eval()
         make_dirs(out)
-        # the weights carry what their training measured and the request that made it, so that a run stopped
-        # before spec.json (a full disk at model.pt) takes them as they are instead of training again
-        weights = _state_bytes(model, {"request": request, **scores})
+        weights = _state_bytes(model)
         write_bytes(out / WEIGHTS, weights)
+        write_json(out / TRAINING, {"request": request, "sha256": {"weights": hashlib.sha256(weights).hexdigest()}, **scores})
     example = real.test_x[:CHECK_IMAGES].float().cpu()
     script, how = _torchscript(model, example)
     if script is not None:
@@ -227,6 +229,7 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     write_json(out / SPEC, spec)  # last: its presence means the folder is whole
+    (out / TRAINING).unlink(missing_ok=True)  # spec.json records it now
     return TrainedModel(str(out), spec, reused=False, kept_weights=kept is not None)
 
 
@@ -283,32 +286,33 @@ def _check_same_shape(best: Best, real: RealData) -> None:
         )
 
 
-def _state_bytes(model: nn.Module, training: dict[str, Any]) -> bytes:
+def _state_bytes(model: nn.Module) -> bytes:
     from safetensors.torch import save
 
     # contiguous copies: safetensors refuses tensors that share memory or are views
-    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    return save(state, metadata={"format": FORMAT, TRAINING: json.dumps(training)})
+    return save({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}, metadata={"format": FORMAT})
 
 
 def _kept_weights(out: Path, request: dict[str, Any], best: Best, real: RealData) -> tuple[nn.Module, bytes, dict[str, Any]] | None:
-    """The model, file bytes and scores of ``out``'s ``model.safetensors`` when it is whole (it reads,
-    and its weights fit the network) and of this ``request``; None otherwise (absent, torn, another
-    training's, or of a version that recorded no training): then it is trained again."""
-    path = out / WEIGHTS
-    if not path.is_file():
-        return None
-    try:
-        state, metadata = read_safetensors(path)
-        training = json.loads(metadata[TRAINING])
-        model = build_model(best.spec, real.channels, real.num_classes, real.image_size)
-        model.load_state_dict(state)
-        weights = path.read_bytes()
-    except Exception:  # noqa: BLE001 - a torn file fails in safetensors, json or torch in many ways: trained again
-        return None
-    if not isinstance(training, dict) or training.pop("request", None) != json.loads(json.dumps(request)):
-        return None
-    return model.float().cpu().eval(), weights, training
+    """The model, file bytes and scores of ``out``'s ``model.safetensors`` when a record of this
+    ``request`` (``.training.json``, or a ``spec.json`` whose other files are torn) gives its hash and the
+    file matches it and loads into the network; None otherwise (absent, torn, another training's): then
+    it is trained again."""
+    for name in (TRAINING, SPEC):
+        try:
+            record = json.loads((out / name).read_text())
+            if record.get("request") != json.loads(json.dumps(request)):
+                continue
+            weights = (out / WEIGHTS).read_bytes()
+            if hashlib.sha256(weights).hexdigest() != record["sha256"]["weights"]:
+                continue
+            state = read_safetensors(out / WEIGHTS)[0]
+            model = build_model(best.spec, real.channels, real.num_classes, real.image_size)
+            model.load_state_dict(state)
+            return model.float().cpu().eval(), weights, {k: record[k] for k in SCORES}
+        except Exception:  # noqa: BLE001 - a torn file fails in json, safetensors or torch in many ways: trained again
+            continue
+    return None
 
 
 def _torchscript(model: nn.Module, example: torch.Tensor) -> tuple[bytes | None, str]:

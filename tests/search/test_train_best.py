@@ -14,6 +14,7 @@ import torch
 import nas_proxy as nx
 from nas_proxy.cli import main
 from nas_proxy.errors import NasProxyError, OutputConflictError
+from nas_proxy.files import DiskFullError
 from nas_proxy.search import ProxyConfig, SearchConfig, search, winner
 from nas_proxy.search.winner import SCRIPT, SPEC, WEIGHTS, TrainBestConfig, _torchscript, read_best, train_best
 from nas_proxy.spaces import SPACES, build_model, get_space
@@ -100,31 +101,40 @@ def test_a_folder_without_spec_json_is_not_a_model(best_json: Path, tmp_path: Pa
 def test_whole_weights_of_this_training_are_not_trained_again_and_torn_ones_are(
     best_json: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A full disk at model.pt leaves model.safetensors whole and no spec.json: the same command
-    takes the weights (hours of training on real data) and writes the rest; before, it trained again.
-    Weights cut short, or of another training, are trained again."""
+    """A full disk at model.pt left model.safetensors whole and no spec.json: the same command trained
+    again (hours on real data). It now takes the weights and writes the rest; weights cut short are
+    trained again."""
     out = tmp_path / "model"
-    first = train_best(best_json, out, ONE)
-    weights = (out / WEIGHTS).read_bytes()
-    (out / SCRIPT).unlink()
-    (out / SPEC).unlink()
-    real_training = winner.train_network
+    reference = train_best(best_json, tmp_path / "reference", ONE)
+    real_write, real_training = winner.write_bytes, winner.train_network
+
+    def full_at_script(path: Path, data: bytes) -> None:
+        if path.name == SCRIPT:
+            raise DiskFullError(path, len(data), 0)
+        real_write(path, data)
+
+    monkeypatch.setattr(winner, "write_bytes", full_at_script)
+    with pytest.raises(DiskFullError):
+        train_best(best_json, out, ONE)
+    assert not (out / SPEC).exists() and (out / WEIGHTS).read_bytes() == (tmp_path / "reference" / WEIGHTS).read_bytes()
+    monkeypatch.setattr(winner, "write_bytes", real_write)
 
     def refused(*args: object, **kwargs: object) -> None:
         raise AssertionError("trained again")
 
     monkeypatch.setattr(winner, "train_network", refused)
     again = train_best(best_json, out, ONE)
-    assert again.kept_weights and not again.reused
-    assert {k: v for k, v in again.spec.items() if k != "created"} == {k: v for k, v in first.spec.items() if k != "created"}
-    assert (out / WEIGHTS).read_bytes() == weights and (out / SCRIPT).is_file()
-    with pytest.raises(AssertionError, match="trained again"):
-        train_best(best_json, tmp_path / "seed1", TrainBestConfig(epochs=1, seed=1, device="cpu"))  # (the check is live)
+    assert again.kept_weights and not again.reused and again.spec["test_accuracy"] == reference.spec["test_accuracy"]
+    assert {p.name for p in out.iterdir()} == {SPEC, WEIGHTS, SCRIPT} and again.spec["sha256"]["weights"] == reference.spec["sha256"][
+        "weights"
+    ]
+    (out / SCRIPT).write_bytes(b"cut")  # spec.json's other file torn: the weights it records are still kept
+    assert train_best(best_json, out, ONE).kept_weights and (out / SCRIPT).read_bytes() != b"cut"
     (out / SPEC).unlink()
-    (out / WEIGHTS).write_bytes(weights[: len(weights) // 2])  # torn
+    (out / WEIGHTS).write_bytes(b"torn")
     monkeypatch.setattr(winner, "train_network", real_training)
     assert not train_best(best_json, out, ONE).kept_weights
-    assert isinstance(nx.load_trained(out), torch.nn.Module)
+    assert (out / WEIGHTS).read_bytes() == (tmp_path / "reference" / WEIGHTS).read_bytes()
 
 
 def test_rank_and_a_study_folder(best_json: Path) -> None:
