@@ -12,7 +12,9 @@ scores it once on the test set, and writes into ``DIR``:
   ``spec.json``, otherwise;
 - ``spec.json``: the family and spec, the dataset, its normalisation, input shape and classes,
   the protocol, the test accuracy, the command and versions. Written last, so a folder without it
-  holds no finished model (a run cut short is simply run again).
+  holds no finished model: the same command finishes it, taking whole weights of the same training
+  as they are (``.training.json``, beside them until spec.json is written, records their hash and
+  what the training measured) and training only what is missing or torn.
 
 :func:`load_trained` rebuilds the network from ``spec.json`` and ``model.safetensors``.
 """
