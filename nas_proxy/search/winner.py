@@ -21,6 +21,7 @@ scores it once on the test set, and writes into ``DIR``:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -157,6 +158,8 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         done = None  # this training, a file of it cut short or missing (a torn write): trained and written again
     if done is not None:
         if done.get("request") == request:
+            with contextlib.suppress(OSError):  # a kill between spec.json and its removal left it; a read-only folder keeps it
+                (out / TRAINING).unlink(missing_ok=True)
             return TrainedModel(str(out), done, reused=True)
         raise OutputConflictError(
             f"--out {out} holds another trained model ({done.get('arch_id')}, {done.get('protocol', {}).get('epochs')} epochs, seed {done.get('seed')}); "
@@ -186,8 +189,9 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         model = model.float().cpu().eval()
         make_dirs(out)
         weights = _state_bytes(model)
-        write_bytes(out / WEIGHTS, weights)
+        # first: weights written are never without their record (a record without them names a hash no file has)
         write_json(out / TRAINING, {"request": request, "sha256": {"weights": hashlib.sha256(weights).hexdigest()}, **scores})
+        write_bytes(out / WEIGHTS, weights)
     example = real.test_x[:CHECK_IMAGES].float().cpu()
     script, how = _torchscript(model, example)
     if script is not None:

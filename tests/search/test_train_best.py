@@ -128,6 +128,8 @@ def test_whole_weights_of_this_training_are_not_trained_again_and_torn_ones_are(
     assert {p.name for p in out.iterdir()} == {SPEC, WEIGHTS, SCRIPT} and again.spec["sha256"]["weights"] == reference.spec["sha256"][
         "weights"
     ]
+    (out / winner.TRAINING).write_text("{}")  # what a kill between spec.json and the record's removal leaves
+    assert train_best(best_json, out, ONE).reused and not (out / winner.TRAINING).exists()
     (out / SCRIPT).write_bytes(b"cut")  # spec.json's other file torn: the weights it records are still kept
     assert train_best(best_json, out, ONE).kept_weights and (out / SCRIPT).read_bytes() != b"cut"
     (out / SPEC).unlink()
