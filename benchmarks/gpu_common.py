@@ -311,10 +311,12 @@ def run_group(cmd: list[str], timeout: float, cwd: Path, grace: float = 10.0, st
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
+    code: int | None = None
     try:
-        code: int | None = proc.wait(timeout=max(timeout, 1.0))
+        code = proc.wait(timeout=max(timeout, 1.0))
     except subprocess.TimeoutExpired:
-        code = None
-    stop_group(proc, grace)  # also ends what it left running (its workers) once it has exited
+        pass
+    finally:  # also a SIGTERM raised here as SystemExit (gpu_ablation.terminated_as_exit): the group stops before its state is packed
+        stop_group(proc, grace)  # also ends what it left running (its workers) once it has exited
     reader.join(timeout=5.0)
     return Ran(code, time.perf_counter() - t0, list(tail))

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gpu_ablation import STATE_RESERVE_S, pack_state, state_folder
+from gpu_ablation import STATE_RESERVE_S, state_folder, state_packed
 from gpu_common import read_json, run_group, write_json
 from gpu_context import Context, Recorder
 
@@ -333,29 +333,32 @@ def run_search_section(ctx: Context, rec: Recorder) -> None:
         rec.set("call", call)
         print(f"[gpu_check] search-720 {phase}: {entry['status']} {entry.get('wall_s', '')}", flush=True)
 
-    ran = False  # whether a phase did work in this call
-    if "distill" in done:
-        save("distill", {"status": "reused"})
-    else:
-        save("distill", run_distill_phase(ctx, state))
-        ran = True
-    phases = ["search", *(["random"] if p.s7_second_proxy else [])]
-    for phase in phases:
-        if phase in done:
-            save(phase, {"status": "reused"})
-        elif phase == "search" and call["phases"]["distill"]["status"] not in ("distilled", "reused"):
-            save(phase, {"status": "waiting", "reason": "no distilled set yet"})
-        elif phase == "random" and call["phases"]["search"]["status"] not in ("complete", "reused"):
-            save(phase, {"status": "waiting", "reason": "runs after the search on the distilled set"})
-        else:
-            go, why = second_search_fits(ctx, calls, ran) if phase == "random" else (True, "")
-            if go:
-                save(phase, run_search_phase(ctx, state, phase))
-                ran = True
+    # the driver's SIGTERM at the section's limit: this call's record and the state still come back (RESULTS.md §20)
+    with state_packed(rec, state, ctx.out / SECTION / "state.tar.gz"):
+        try:
+            ran = False  # whether a phase did work in this call
+            if "distill" in done:
+                save("distill", {"status": "reused"})
             else:
-                save(phase, {"status": "waiting", "reason": why})
-    rec.set("result", summarise(calls))
-    rec.set("packed", pack_state(state, ctx.out / SECTION / "state.tar.gz"))
+                save("distill", run_distill_phase(ctx, state))
+                ran = True
+            phases = ["search", *(["random"] if p.s7_second_proxy else [])]
+            for phase in phases:
+                if phase in done:
+                    save(phase, {"status": "reused"})
+                elif phase == "search" and call["phases"]["distill"]["status"] not in ("distilled", "reused"):
+                    save(phase, {"status": "waiting", "reason": "no distilled set yet"})
+                elif phase == "random" and call["phases"]["search"]["status"] not in ("complete", "reused"):
+                    save(phase, {"status": "waiting", "reason": "runs after the search on the distilled set"})
+                else:
+                    go, why = second_search_fits(ctx, calls, ran) if phase == "random" else (True, "")
+                    if go:
+                        save(phase, run_search_phase(ctx, state, phase))
+                        ran = True
+                    else:
+                        save(phase, {"status": "waiting", "reason": why})
+        finally:
+            rec.set("result", summarise(calls))
     entries = call["phases"]
     failed = [f"{n}: {e.get('reason')}" for n, e in entries.items() if e["status"] == "failed"]
     pending = [n for n, e in entries.items() if e["status"] not in ("distilled", "complete", "reused")]

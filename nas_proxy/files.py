@@ -6,6 +6,8 @@
   left there is removed the next time that target is written (:func:`stale_temporaries`).
 - :func:`append_whole`: an append written in full or not at all: a failed write is cut back.
 - :func:`check_writable`: refuses, before a command writes anything, a path that cannot be written.
+- :func:`output_lock`: one nasproxy process at a time writes an output folder; a second is refused
+  in one line (an OS lock, released when its holder dies, so a kill -9 leaves none held).
 - :func:`write_error`: the ``OSError`` a user can act on (a full disk or quota, a read-only file
   system, no permission, a path through a file, a name too long) as a one-line
   :class:`FileWriteError` naming the path; a full disk also names the bytes and the free space.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import glob
 import json
 import os
@@ -39,6 +42,10 @@ _TEMPORARY_TAIL = re.compile(r"(?:(?P<pid>[0-9]+)-)?[0-9a-f]{8}\.tmp")  # what f
 class FileWriteError(NasProxyError):
     """A file or folder that cannot be written: a read-only file system, no permission, a path
     through a file, a name too long (and the full disk of :class:`DiskFullError`)."""
+
+
+class FolderBusyError(NasProxyError):
+    """An output folder another nasproxy process is writing now (:func:`output_lock`)."""
 
 
 class DiskFullError(FileWriteError):
@@ -320,14 +327,97 @@ def append_line(path: Path, line: bytes) -> None:
         os.close(fd)
 
 
+@contextmanager
+def output_lock(folder: Path | str, make: bool = True) -> Iterator[None]:
+    """Hold ``folder``'s lock while the block runs: a second process that asks for it meanwhile is
+    refused with :class:`FolderBusyError`, before it reads or writes anything there.
+
+    The lock is ``flock`` on the folder itself (made when missing): the OS releases it when its
+    holder exits, however (kill -9 included), so no stale lock ever blocks the same command, and
+    it writes nothing into the folder (a refused command leaves it as it was; one that made the
+    folder and wrote nothing removes it). Where the folder cannot be made or opened (a file in the
+    way, a read-only disk), or is missing and ``make`` is False (an input the command labels in
+    place), the block runs unlocked: the command then refuses the path in its own words."""
+    folder = Path(folder)
+    if not make and not os.path.lexists(folder):
+        yield
+        return
+    made = _make(folder)
+    fd = _lock(folder)  # refused: what this process made is another's now, left as it is
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+        for p in made:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only when empty: what the command wrote stays
+
+
+def _make(folder: Path) -> list[Path]:
+    """Make ``folder`` and its missing parents; the ones this process made, deepest first."""
+    made = []
+    for p in (*reversed(folder.parents), folder):
+        if os.path.lexists(p):
+            continue
+        try:
+            p.mkdir()
+        except FileExistsError:  # made by another process meanwhile: not ours to remove
+            continue
+        except OSError:  # a file in the way, a read-only disk: the command says so in its own words
+            break
+        made.append(p)
+    return made[::-1]
+
+
+def _lock(folder: Path) -> int | None:
+    """An open descriptor of ``folder``, locked (None where it cannot be made or opened); raises FolderBusyError."""
+    while True:
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(os.fstat(fd).st_ino)
+            os.close(fd)
+            who = f" (process {holder})" if holder else ""
+            raise FolderBusyError(
+                f"{shorten(folder)} is being written by another nasproxy process{who}; wait for it to finish, or choose another folder"
+            ) from None
+        except OSError:  # a file system without flock
+            os.close(fd)
+            return None
+        try:
+            same = os.stat(folder).st_ino == os.fstat(fd).st_ino
+        except OSError:
+            same = False
+        if same:  # else the folder was removed and made again meanwhile: lock the one there now
+            return fd
+        os.close(fd)
+
+
+def _holder(inode: int) -> str | None:
+    """The process id holding a flock on ``inode`` (Linux's /proc/locks), for the message; None if unknown."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()  # 1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF
+            if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+                return fields[4]
+    return None
+
+
 __all__ = [
     "DiskFullError",
     "FileWriteError",
+    "FolderBusyError",
     "append_line",
     "append_whole",
     "atomic_path",
     "check_writable",
     "make_dirs",
+    "output_lock",
     "stale_temporaries",
     "write_bytes",
     "write_error",

@@ -264,6 +264,8 @@ class ProgressBars:
             return
         if not event.total:
             return
+        if bar is None and event.done >= event.total:  # a note on a count already complete (distill's last score): drawn once
+            return
         if bar is None:
             unit = getattr(event, "unit", "arch")
             bar = self.bars[event.stage] = tqdm(

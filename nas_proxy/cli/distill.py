@@ -11,6 +11,7 @@ from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, de
 from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError, shown
+from nas_proxy.files import output_lock
 
 
 def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -174,6 +175,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         if sharded is None:
             return 0  # ranks other than 0: rank 0 reports the merged artifact
         result = sharded
+        save_config(result.path, {"distill": config})
     else:
         _refuse_torchrun_without_distributed()
         rank = None
@@ -181,16 +183,17 @@ def cmd_distill(args: argparse.Namespace) -> int:
             from nas_proxy.calibrate.selection import ranker
 
             rank = ranker(config)
-        result = distill(
-            config,
-            args.out,
-            resume=args.resume,
-            force=args.force,
-            progress=not args.quiet,
-            command=command_line(),
-            ranker=rank,
-        )
-    save_config(result.path, {"distill": config})
+        with output_lock(args.out):  # the ranks of --distributed share one --out: only a plain run holds it
+            result = distill(
+                config,
+                args.out,
+                resume=args.resume,
+                force=args.force,
+                progress=not args.quiet,
+                command=command_line(),
+                ranker=rank,
+            )
+            save_config(result.path, {"distill": config})
     if args.json:
         print_json(result.meta)
     else:

@@ -9,6 +9,7 @@ from typing import Any
 
 from nas_proxy.cli.common import Config, Subparsers, add_quiet, default_of, option, print_json
 from nas_proxy.cli.types import finite_float, integer, nonempty
+from nas_proxy.files import output_lock
 
 
 def add_soft_label_options(p: argparse.ArgumentParser) -> None:
@@ -90,7 +91,9 @@ def cmd_soft_labels(args: argparse.Namespace) -> int:
     file = Config(args.config)
     config = soft_label_config(args, file)
     device = args.device or file.table("distill").get("device") or default_of(DistillConfig, "device")  # flag > file > default
-    meta = label_set(args.path, config, args.out, args.seed, device, args.data_root, progress=not args.quiet)
+    # the set labelled (in place: it must be there); --teacher-dir is a cache that several sets may share
+    with output_lock(args.out or args.path, make=args.out is not None):
+        meta = label_set(args.path, config, args.out, args.seed, device, args.data_root, progress=not args.quiet)
     if args.json:
         print_json(meta)
         return 0

@@ -6,6 +6,7 @@ import argparse
 
 from nas_proxy.cli.common import Config, Subparsers, command_line, option, print_json
 from nas_proxy.cli.types import integer, nonempty
+from nas_proxy.files import output_lock
 
 
 def add_train(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -57,13 +58,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         data_root=args.data_root,
     )
-    result = train_best(args.best, args.out, options, command=command_line())
+    with output_lock(args.out):
+        result = train_best(args.best, args.out, options, command=command_line())
     s = result.spec
     if args.json:
         print_json({**result.to_dict(), "config": configs.plain({"train": options})})
         return 0
     if result.reused:
         print(f"{args.out} already holds this training (nothing trained again)")
+    elif result.kept_weights:
+        print(f"{args.out} already holds this training's weights (not trained again); writing the rest")
     epochs = s["protocol"]["epochs"]
     print(
         f"{s['arch_id']} ({s['family']}, {s['params']:,} parameters): test accuracy {s['test_accuracy']:.2f} % on {s['test_images']} images "

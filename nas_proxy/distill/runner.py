@@ -183,9 +183,11 @@ def distill(
     selection = None
     if ranker is not None:
         selection = Selection(out, ranker, config.select_every)
-        if selection.due(0, total) and state.done == 0:  # the initial set competes too (with init real: a random subset)
+        repaired = selection.recover(syn_labels)  # a torn selection file: started again from what is whole
+        # the initial set competes too (with init real: a random subset); after a repair, the checkpoint's set if due
+        if selection.due(state.done, total) and (state.done == 0 or repaired):
             write_checkpoint(out, config, state)  # first, so that a kill while scoring resumes (and never scores twice)
-            state.seconds += selection.score(0, state.syn, syn_labels)["seconds"]  # the run's cost counts this score too
+            state.seconds += selection.score(state.done, state.syn, syn_labels)["seconds"]  # the run's cost counts this score too
             write_checkpoint(out, config, state)
     if state.done < total:
         _optimise(config, hp, pool, state, total, out, progress, callback, shard, selection)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +28,16 @@ from safetensors import SafetensorError
 from safetensors.torch import save
 from torch import Tensor
 
-from nas_proxy.errors import ArtifactError, OutputConflictError
+from nas_proxy.errors import ArtifactError, NasProxyWarning, OutputConflictError
 from nas_proxy.files import write_bytes, write_json
 from nas_proxy.synthetic import read_safetensors
 
 STATE = "selection.json"  # every score so far, beside the checkpoint
 SELECTED = "selected.safetensors"  # the best-ranking set so far
+
+
+class SelectionRepairedWarning(NasProxyWarning):
+    """A torn selection.json or selected.safetensors of an unfinished run, started again from what is whole."""
 
 
 @dataclass
@@ -73,19 +78,63 @@ class Selection:
         self.out, self.ranker, self.every = out, ranker, every
         self.scored: list[dict[str, Any]] = []  # {"iteration", "spearman", "seconds", "scores"}
         self.calibration = ranker.calibration()
+        self.torn: str | None = None  # why selection.json could not be read (recover() then starts its list again)
         path = out / STATE
         if path.is_file():
             try:
                 state = json.loads(path.read_text())
                 scored, calibration = state["scored"], state["calibration"]
-            except (OSError, ValueError, KeyError) as e:
-                raise ArtifactError(f"{path} is unreadable ({e}); start again with --force") from None
+                if not isinstance(scored, list) or not all(isinstance(s, dict) and isinstance(s.get("iteration"), int) for s in scored):
+                    raise ValueError("its scores are not a list of scored iterations")
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                self.torn = str(e)
+                return
             if calibration != self.calibration:
                 raise OutputConflictError(
                     f"{path} scored other calibration architectures than --select-by gives now; use the same file and options "
                     "to --resume, or --force to start again"
                 )
             self.scored = scored
+
+    def recover(self, labels: Tensor) -> bool:
+        """Start again from what is whole when ``selection.json`` or ``selected.safetensors`` is torn (a
+        damaged disk, a copy cut short), keeping the distillation: an unreadable list is rebuilt from the
+        kept set, scored again; a kept set that is unreadable (or not the one the list chose) drops the
+        scores whose sets are gone. Says what it did in a :class:`SelectionRepairedWarning`; whether it
+        repaired anything (the caller then scores the checkpoint's set if it is due)."""
+        kept = self._kept()
+        best = self.best()
+        if self.torn is None and (best is None or (kept is not None and kept[0] == best["iteration"])):
+            return False
+        if self.torn is not None:
+            self.scored = []
+            if kept is None:
+                said = "no kept set is readable either: scoring starts again from the checkpoint's iteration"
+            else:
+                self.score(kept[0], kept[1], labels)
+                said = f"the kept set of iteration {kept[0]} was scored again; the other iterations' scores are lost"
+            what = f"{self.out / STATE} is unreadable ({self.torn})"
+        else:
+            lost = sorted(s["iteration"] for s in self.scored)
+            self.scored = []
+            said = f"the scores of iterations {', '.join(map(str, lost))} are dropped (their sets are gone); scoring goes on"
+            chosen = best["iteration"] if best is not None else None
+            path = self.out / SELECTED
+            what = f"{path} is missing or unreadable" if kept is None else f"{path} holds iteration {kept[0]}, not the chosen {chosen}"
+        self.torn = None
+        warnings.warn(SelectionRepairedWarning(f"{what}; {said}; the distillation is kept"), stacklevel=2)
+        return True
+
+    def _kept(self) -> tuple[int, Tensor] | None:
+        """The iteration and images of ``selected.safetensors``; None when it is absent or unreadable."""
+        path = self.out / SELECTED
+        if not path.is_file():
+            return None
+        try:
+            tensors, metadata = read_safetensors(path)
+            return int(metadata["iteration"]), tensors["images"]
+        except (SafetensorError, OSError, KeyError, ValueError):
+            return None
 
     def due(self, done: int, total: int) -> bool:
         """Whether the set after ``done`` iterations is to be scored and has not been yet."""

@@ -12,13 +12,16 @@ scores it once on the test set, and writes into ``DIR``:
   ``spec.json``, otherwise;
 - ``spec.json``: the family and spec, the dataset, its normalisation, input shape and classes,
   the protocol, the test accuracy, the command and versions. Written last, so a folder without it
-  holds no finished model (a run cut short is simply run again).
+  holds no finished model: the same command finishes it, taking whole weights of the same training
+  as they are (``.training.json``, beside them until spec.json is written, records their hash and
+  what the training measured) and training only what is missing or torn.
 
 :func:`load_trained` rebuilds the network from ``spec.json`` and ``model.safetensors``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -48,6 +51,10 @@ SPEC = "spec.json"
 WEIGHTS = "model.safetensors"
 SCRIPT = "model.pt"
 FORMAT = "nasproxy-trained-model"  # spec.json's "format": what load_trained accepts
+# written beside model.safetensors, removed once spec.json is: the request, the weights' hash and what the
+# training measured, so that a run stopped between them (a full disk at model.pt) keeps the weights
+TRAINING = ".training.json"
+SCORES = ("test_accuracy", "params", "flops", "train_seconds", "score_seconds", "device")  # spec.json's, measured by the training
 CHECK_IMAGES = 64  # test images on which the TorchScript module must give the eager network's outputs
 
 
@@ -116,6 +123,7 @@ class TrainedModel:
     out: str
     spec: dict[str, Any]
     reused: bool  # found finished in ``out`` with the same request: not trained again
+    kept_weights: bool = False  # its model.safetensors, whole, of this training (a run stopped before spec.json): not trained again
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -150,6 +158,8 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         done = None  # this training, a file of it cut short or missing (a torn write): trained and written again
     if done is not None:
         if done.get("request") == request:
+            with contextlib.suppress(OSError):  # a kill between spec.json and its removal left it; a read-only folder keeps it
+                (out / TRAINING).unlink(missing_ok=True)
             return TrainedModel(str(out), done, reused=True)
         raise OutputConflictError(
             f"--out {out} holds another trained model ({done.get('arch_id')}, {done.get('protocol', {}).get('epochs')} epochs, seed {done.get('seed')}); "
@@ -158,18 +168,30 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
 
     real = RealData(data, config, where, test=True, whole=True)
     _check_same_shape(best, real)
-    trained = train_network(best.spec, seed, real, config)
-    model = trained.model
     assert real.test_x is not None and real.test_y is not None  # test=True
-    t0 = time.perf_counter()
-    # in float32, as the exported weights run (the ground truth scores under bf16 autocast on CUDA)
-    test_accuracy = 100.0 * accuracy(model, real.test_x, real.test_y, amp=False)
-    score_seconds = time.perf_counter() - t0
-
-    model = model.float().cpu().eval()
-    make_dirs(out)
-    weights = _state_bytes(model)
-    write_bytes(out / WEIGHTS, weights)
+    kept = _kept_weights(out, request, best, real)
+    if kept is not None:  # a run stopped after its weights (a full disk at model.pt): they are this training, whole
+        model, weights, scores = kept
+    else:
+        trained = train_network(best.spec, seed, real, config)
+        model = trained.model
+        t0 = time.perf_counter()
+        # in float32, as the exported weights run (the ground truth scores under bf16 autocast on CUDA)
+        test_accuracy = 100.0 * accuracy(model, real.test_x, real.test_y, amp=False)
+        scores = {
+            "test_accuracy": test_accuracy,  # percent, on the test set, measured once, in float32
+            "params": trained.params,
+            "flops": trained.flops,
+            "train_seconds": round(trained.train_seconds, 3),
+            "score_seconds": round(time.perf_counter() - t0, 3),
+            "device": str(real.device),
+        }
+        model = model.float().cpu().eval()
+        make_dirs(out)
+        weights = _state_bytes(model)
+        # first: weights written are never without their record (a record without them names a hash no file has)
+        write_json(out / TRAINING, {"request": request, "sha256": {"weights": hashlib.sha256(weights).hexdigest()}, **scores})
+        write_bytes(out / WEIGHTS, weights)
     example = real.test_x[:CHECK_IMAGES].float().cpu()
     script, how = _torchscript(model, example)
     if script is not None:
@@ -187,17 +209,17 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         "num_classes": d["num_classes"],
         "input_shape": [real.channels, *real.image_size],  # (C, H, W) of one image
         "normalisation": {"mean": d["mean"], "std": d["std"]},  # x = (pixel / 255 - mean) / std per channel
-        "test_accuracy": test_accuracy,  # percent, on the test set, measured once, in float32
+        "test_accuracy": scores["test_accuracy"],  # percent, on the test set, measured once, in float32
         "test_images": int(real.test_x.shape[0]),
         "train_images": int(real.train_x.shape[0]),  # the training and validation splits together
         "test_split": d.get("test_split", "the dataset's own test set"),
         "protocol": {**config.to_dict(), **config.train_config().to_dict()},
         "seed": seed,
-        "params": trained.params,
-        "flops": trained.flops,
-        "train_seconds": round(trained.train_seconds, 3),
-        "score_seconds": round(score_seconds, 3),
-        "device": str(real.device),
+        "params": scores["params"],
+        "flops": scores["flops"],
+        "train_seconds": scores["train_seconds"],
+        "score_seconds": scores["score_seconds"],
+        "device": scores["device"],
         "torchscript": how,  # "scripted", "traced", or why there is no model.pt
         "files": {"weights": WEIGHTS, **({"torchscript": SCRIPT} if script is not None else {})},
         # of each file, so that the same command can tell a whole export from one cut short
@@ -213,7 +235,8 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     write_json(out / SPEC, spec)  # last: its presence means the folder is whole
-    return TrainedModel(str(out), spec, reused=False)
+    (out / TRAINING).unlink(missing_ok=True)  # spec.json records it now
+    return TrainedModel(str(out), spec, reused=False, kept_weights=kept is not None)
 
 
 def _finished(out: Path) -> dict[str, Any] | None:
@@ -274,6 +297,28 @@ def _state_bytes(model: nn.Module) -> bytes:
 
     # contiguous copies: safetensors refuses tensors that share memory or are views
     return save({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}, metadata={"format": FORMAT})
+
+
+def _kept_weights(out: Path, request: dict[str, Any], best: Best, real: RealData) -> tuple[nn.Module, bytes, dict[str, Any]] | None:
+    """The model, file bytes and scores of ``out``'s ``model.safetensors`` when a record of this
+    ``request`` (``.training.json``, or a ``spec.json`` whose other files are torn) gives its hash and the
+    file matches it and loads into the network; None otherwise (absent, torn, another training's): then
+    it is trained again."""
+    for name in (TRAINING, SPEC):
+        try:
+            record = json.loads((out / name).read_text())
+            if record.get("request") != json.loads(json.dumps(request)):
+                continue
+            weights = (out / WEIGHTS).read_bytes()
+            if hashlib.sha256(weights).hexdigest() != record["sha256"]["weights"]:
+                continue
+            state = read_safetensors(out / WEIGHTS)[0]
+            model = build_model(best.spec, real.channels, real.num_classes, real.image_size)
+            model.load_state_dict(state)
+            return model.float().cpu().eval(), weights, {k: record[k] for k in SCORES}
+        except Exception:  # noqa: BLE001 - a torn file fails in json, safetensors or torch in many ways: trained again
+            continue
+    return None
 
 
 def _torchscript(model: nn.Module, example: torch.Tensor) -> tuple[bytes | None, str]:

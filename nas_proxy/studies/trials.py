@@ -135,6 +135,18 @@ def crash_folder() -> Path:
     return Path(tempfile.gettempdir()) / f"nasproxy-{getattr(os, 'getuid', lambda: 'user')()}-crashes"
 
 
+def crash_folders() -> tuple[Path, ...]:
+    """Where a dump may go, in order: :func:`crash_folder`, else (a full or read-only temporary directory)
+    this user's cache folder (``XDG_CACHE_HOME``, ``~/.cache``)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return crash_folder(), Path(cache) / "nasproxy" / "crashes"
+
+
+def _blank(path: Path) -> bool:
+    """Whether a dump file holds no dump: empty, or only the room reserved for one (:data:`DUMP_ROOM`)."""
+    return not path.read_bytes().strip()
+
+
 class _CrashWatch:
     """:mod:`faulthandler` writing to a file of its own while a trial trains in this process: a worker
     that a segmentation fault, an abort or a bus error ends leaves its dump there (a kill -9 or a power
@@ -149,18 +161,17 @@ class _CrashWatch:
         self.swept = False
 
     def start(self) -> Path | None:
-        """The dump file of a trial that starts training here (None where one cannot be made)."""
+        """The dump file of a trial that starts training here (None where none can be made)."""
         if self.trials == 0:
-            try:
-                folder = crash_folder()
-                folder.mkdir(mode=0o700, exist_ok=True)
-                if not self.swept:
-                    self.swept = True
+            if not self.swept:
+                self.swept = True
+                for folder in crash_folders():
                     sweep_crash_folder(folder)
-                fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".txt", dir=folder)
-            except OSError:  # a read-only or full temporary directory: the out-of-memory count alone decides
+            made = next((m for m in map(_dump_room, crash_folders()) if m is not None), None)
+            if made is None:  # no folder takes one: claim() marks the trial, whose death then counts
                 return None
-            self.file, self.path, self.was_on = os.fdopen(fd, "w"), Path(name), faulthandler.is_enabled()
+            fd, self.path = made
+            self.file, self.was_on = os.fdopen(fd, "w"), faulthandler.is_enabled()
             faulthandler.enable(file=self.file, all_threads=True)
         self.trials += 1
         return self.path
@@ -182,6 +193,27 @@ class _CrashWatch:
 
 
 _CRASHES = _CrashWatch()
+DUMP_ROOM = 64 * 1024  # bytes reserved in a dump file before the trial trains: a crash on a disk full by then still writes its dump
+
+
+def _dump_room(folder: Path) -> tuple[int, Path] | None:
+    """A new dump file in ``folder`` with :data:`DUMP_ROOM` bytes reserved (newlines, which a reader
+    strips), its descriptor at the start; None where the folder cannot take it (full, read-only)."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".txt", dir=folder)
+    except OSError:
+        return None
+    try:
+        room = b"\n" * DUMP_ROOM
+        while room:
+            room = room[os.write(fd, room) :]
+        os.lseek(fd, 0, os.SEEK_SET)  # the space is the file's now: a dump overwrites it and needs none more
+    except OSError:
+        os.close(fd)
+        Path(name).unlink(missing_ok=True)
+        return None
+    return fd, Path(name)
 
 
 def sweep_crash_folder(folder: Path) -> None:
@@ -191,7 +223,7 @@ def sweep_crash_folder(folder: Path) -> None:
     for path in folder.glob("*.txt"):
         pid = path.name.partition("-")[0]
         with suppress(OSError):
-            if pid.isdigit() and not _alive(int(pid)) and path.stat().st_size == 0:
+            if pid.isdigit() and not _alive(int(pid)) and _blank(path):
                 path.unlink()
 
 
@@ -199,7 +231,7 @@ def _dump_file(t: FrozenTrial) -> Path | None:
     """The crash dump file ``t`` names, if it is one (a study's attribute names no other file to read or remove)."""
     named = t.user_attrs.get(CRASH_ATTR)
     path = Path(named) if isinstance(named, str) else None
-    return path if path is not None and path.parent == crash_folder() and path.suffix == ".txt" else None
+    return path if path is not None and path.parent in crash_folders() and path.suffix == ".txt" else None
 
 
 def crash_dump(t: FrozenTrial) -> tuple[str, Path] | None:
@@ -228,8 +260,8 @@ def claim(trial: optuna.Trial) -> None:
     if kills is not None:
         trial.set_user_attr(OOM_ATTR, kills)
     dump = _CRASHES.start()
-    if dump is not None:
-        trial.set_user_attr(CRASH_ATTR, str(dump))
+    # "": no folder took a dump file (a full or read-only disk), so a crash would leave no trace: its death counts
+    trial.set_user_attr(CRASH_ATTR, "" if dump is None else str(dump))
 
 
 def release(trial: optuna.Trial) -> None:
@@ -248,7 +280,7 @@ def suspected(t: FrozenTrial) -> bool:
     """Whether the death of ``t``'s worker may be the candidate's doing: it crashed (:func:`crash_dump`), or
     this host's out-of-memory killer is not known to have ended nothing since ``t`` was claimed (a count
     that fell: the host rebooted)."""
-    if crash_dump(t) is not None:
+    if crash_dump(t) is not None or t.user_attrs.get(CRASH_ATTR) == "":  # a crash, or one that could leave no dump
         return True
     before, now = t.user_attrs.get(OOM_ATTR), oom_kills()
     return before is None or now is None or now > int(before)
@@ -397,6 +429,7 @@ __all__ = [
     "claim",
     "crash_dump",
     "crash_folder",
+    "crash_folders",
     "enqueue_once",
     "fail_dead_trials",
     "fail_reason",

@@ -55,3 +55,14 @@ def test_the_cli_draws_the_reports_on_stderr_only(capsys: pytest.CaptureFixture[
     assert out == ""
     assert "trial 2 failed: boom" in err and "waiting for 2 trainings" in err
     assert "search s" in err and "4/4" in err and "trial" in err
+
+
+def test_a_note_after_a_count_completed_draws_no_second_bar(capsys: pytest.CaptureFixture[str]) -> None:
+    """distill --select-by set the last score's Spearman on its bar after the last iteration had
+    closed it: a second bar at 40/40 was drawn."""
+    with ProgressBars():
+        m = Meter("distill datadam ipc=2", 40, 39)
+        m.update()
+        m.set(40, "spearman=0.5")
+        m.close()
+    assert capsys.readouterr().err.count("40/40") == 1

@@ -20,7 +20,7 @@ from torch import Tensor
 from nas_proxy.calibrate.selection import CalibrationRanker, ranker
 from nas_proxy.data import load_dataset
 from nas_proxy.distill import distill
-from nas_proxy.distill.selection import STATE, Ranker, Ranking
+from nas_proxy.distill.selection import SELECTED, STATE, Ranker, Ranking, SelectionRepairedWarning
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.synthetic import load_synthetic
@@ -134,6 +134,39 @@ def test_a_killed_selection_run_resumes_without_scoring_again(calibration: Path,
         {**s, "seconds": resumed.meta["selection"]["scored"][i]["seconds"]} for i, s in enumerate(whole.meta["selection"]["scored"])
     ]
     assert torch.equal(images(resumed.path), images(whole.path))
+
+
+@pytest.mark.parametrize("torn", [STATE, SELECTED])
+def test_a_torn_selection_file_is_rebuilt_from_what_is_whole_keeping_the_distillation(calibration: Path, tmp_path: Path, torn: str) -> None:
+    """Before, the same command stopped on a torn selection.json or selected.safetensors asking for
+    --force, which distils the set again. Now the distillation goes on from its checkpoint (iteration
+    3): a torn list is rebuilt by scoring the kept set again; a torn kept set drops the scores whose
+    sets are gone and scores the checkpoint's. Either way, one warning line says so."""
+    config = select_config(calibration, log_every=1)
+
+    def die_at_5(done: int, losses: dict[str, float]) -> None:
+        if done == 5:
+            raise SystemExit("killed")
+
+    with pytest.raises(SystemExit):
+        distill(config, tmp_path / "cut", progress=False, callback=die_at_5, ranker=Scripted())
+    path = tmp_path / "cut" / torn
+    path.write_bytes(path.read_bytes()[:40])
+    kept = Scripted()
+    with pytest.warns(
+        SelectionRepairedWarning, match=rf"{torn} (is unreadable|is missing or unreadable|holds).*; the distillation is kept"
+    ):
+        resumed = distill(config, tmp_path / "cut", progress=False, ranker=kept)
+    scored = [s["iteration"] for s in resumed.meta["selection"]["scored"]]
+    if torn == STATE:  # the kept set (the best of 0 and 3) scored again, the checkpoint's (3) if not it, then 6 and 8
+        whole = distill(select_config(calibration), tmp_path / "whole", progress=False, ranker=Scripted())
+        early = max((s for s in whole.meta["selection"]["scored"] if s["iteration"] <= 3), key=lambda s: s["spearman"])["iteration"]
+        assert sorted(scored) == sorted({early, 3, 6, 8}) and len(kept.calls) == len(scored)
+        assert torch.equal(images(resumed.path), images(whole.path))  # the same choice as a whole run
+    else:  # 0 and 3 lost their sets: the checkpoint's (3) is scored again, then 6 and 8
+        assert len(kept.calls) == 3 and scored == [3, 6, 8]
+        assert resumed.meta["selection"]["chosen_iteration"] in (3, 6, 8)
+    assert resumed.meta["iterations_done"] == 8
 
 
 def test_the_calibration_ranker_trains_the_proxy_and_scores_on_the_validation_split(calibration: Path, tmp_path: Path) -> None:

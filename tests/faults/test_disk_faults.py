@@ -10,12 +10,14 @@ filler file; mounting needs root (CI runs the suite as root), elsewhere these te
 from __future__ import annotations
 
 import errno
+import faulthandler
 import hashlib
 import json
 import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from nas_proxy.cli import main
 from nas_proxy.correlate.archs import from_space
 from nas_proxy.files import DiskFullError
 from nas_proxy.spaces import get_space
+from nas_proxy.studies import trials
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.synthetic import load_synthetic
 from tests import warm
@@ -283,6 +286,26 @@ def ground_truth(out: Path) -> list[tuple[str, float, float]]:
     """(arch_id, ground truth, proxy score) per architecture."""
     rows = json.loads((out / "results.json").read_text())["archs"]
     return sorted((r["arch_id"], r["truth"], r["synflow"]) for r in rows)
+
+
+def test_a_crash_on_a_full_temporary_disk_still_leaves_its_dump(mount: Callable[..., Disk], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dump file's room is reserved when the trial starts: a worker that crashes once its TMPDIR is
+    full still writes its dump, and the death counts against the candidate (before, the write failed,
+    the file stayed empty and the crash was re-queued uncounted, as a kill -9 is)."""
+    disk = mount("tmp", "1m")
+    monkeypatch.setattr(tempfile, "tempdir", str(disk.root))
+    monkeypatch.setattr(trials, "_CRASHES", trials._CrashWatch())
+    monkeypatch.setattr(trials, "oom_kills", lambda: 3)  # no out-of-memory kill meanwhile
+    study = optuna.create_study(study_name="w", storage=optuna.storages.InMemoryStorage())
+    trial = study.ask()
+    trials.claim(trial)
+    disk.fill()
+    assert trials._CRASHES.file is not None
+    faulthandler.dump_traceback(trials._CRASHES.file)  # what a segmentation fault's handler writes, on a full disk
+    (frozen,) = study.trials
+    crash = trials.crash_dump(frozen)
+    assert crash is not None and "(most recent call first)" in crash[0] and trials.suspected(frozen)
+    trials.release(trial)
 
 
 def test_correlate_on_a_full_disk_keeps_its_trainings_and_resumes(

@@ -93,6 +93,25 @@ def test_section_measures_every_phase_and_a_second_call_redoes_no_trial(tmp_path
     assert not (state / "set" / "checkpoint.safetensors").exists()  # a finished set's checkpoint is not packed
 
 
+def test_a_call_stopped_by_the_drivers_sigterm_still_packs_its_state_and_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, the state was packed at the section's end only: a SIGTERM past the limit lost the call's record."""
+    import gpu_search
+    from gpu_context import Recorder
+
+    def stopped(ctx: Any, state: Path) -> dict[str, Any]:
+        (state / "set").mkdir(parents=True)
+        (state / "set" / "checkpoint.safetensors").write_bytes(b"what the distillation kept")
+        raise SystemExit(143)  # how terminated_as_exit delivers the driver's SIGTERM
+
+    monkeypatch.setattr(gpu_search, "run_distill_phase", stopped)
+    ctx = context(tmp_path)
+    rec = Recorder(tmp_path / "cut.json")
+    with pytest.raises(SystemExit):
+        gpu_search.run_search_section(ctx, rec)
+    assert (ctx.out / "search-720" / "state.tar.gz").is_file() and rec.data["packed"]["bytes"] > 0
+    assert "result" in rec.data  # the summary of the calls so far
+
+
 def call(n: int, **phases: dict[str, Any]) -> dict[str, Any]:
     return {"call": n, "device": "dev", "commit": "c", "phases": phases}
 

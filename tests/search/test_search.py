@@ -618,6 +618,34 @@ def test_a_process_sweeps_the_empty_crash_files_of_dead_processes_at_its_first_t
     assert sorted(folder.iterdir()) == sorted([crashed, running])  # its own removed when its trial ended
 
 
+def test_a_crash_dump_goes_to_the_cache_folder_when_the_temporary_one_refuses_and_no_dump_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full or read-only TMPDIR left a trial without a dump file: a crash in native code then looked
+    like a kill -9 and was re-queued uncounted, for ever. The dump now goes to the user's cache folder,
+    with its room reserved; where no folder takes one, the trial's death counts against it."""
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(in_the_way))  # TMPDIR refuses every file (as a full or read-only one)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(trials, "_CRASHES", trials._CrashWatch())
+    monkeypatch.setattr(trials, "oom_kills", lambda: 3)  # no out-of-memory kill meanwhile
+    study = optuna.create_study(study_name="w", storage=open_storage(str(tmp_path / "journal.log"), "w")[0])
+    trial = study.ask()
+    trials.claim(trial)
+    dump = Path(study.trials[0].user_attrs[CRASH_ATTR])
+    assert dump.parent == tmp_path / "cache" / "nasproxy" / "crashes" and dump.stat().st_size == trials.DUMP_ROOM
+    assert trials.crash_dump(study.trials[0]) is None and not trials.suspected(study.trials[0])  # reserved room is no dump
+    assert trials._CRASHES.file is not None
+    trials._CRASHES.file.write("Fatal Python error: Segmentation fault\n")  # as faulthandler writes it
+    trials._CRASHES.file.flush()
+    assert trials.crash_dump(study.trials[0]) == ("Fatal Python error: Segmentation fault", dump)
+    trials.release(trial)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(in_the_way))  # no folder takes a dump file
+    trials.claim(study.ask())
+    assert study.trials[1].user_attrs[CRASH_ATTR] == "" and trials.suspected(study.trials[1])
+
+
 def test_a_claimed_trial_records_the_hosts_out_of_memory_kills(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     study = optuna.create_study(study_name="c", storage=open_storage(str(tmp_path / "journal.log"), "c")[0])
     monkeypatch.setattr(trials, "oom_kills", lambda: 7)

@@ -14,7 +14,8 @@ import torch
 import nas_proxy as nx
 from nas_proxy.cli import main
 from nas_proxy.errors import NasProxyError, OutputConflictError
-from nas_proxy.search import ProxyConfig, SearchConfig, search
+from nas_proxy.files import DiskFullError
+from nas_proxy.search import ProxyConfig, SearchConfig, search, winner
 from nas_proxy.search.winner import SCRIPT, SPEC, WEIGHTS, TrainBestConfig, _torchscript, read_best, train_best
 from nas_proxy.spaces import SPACES, build_model, get_space
 from nas_proxy.training import accuracy
@@ -95,6 +96,47 @@ def test_a_folder_without_spec_json_is_not_a_model(best_json: Path, tmp_path: Pa
         nx.load_trained(out)
     assert not train_best(best_json, out, ONE).reused
     assert isinstance(nx.load_trained(out), torch.nn.Module)
+
+
+def test_whole_weights_of_this_training_are_not_trained_again_and_torn_ones_are(
+    best_json: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk at model.pt left model.safetensors whole and no spec.json: the same command trained
+    again (hours on real data). It now takes the weights and writes the rest; weights cut short are
+    trained again."""
+    out = tmp_path / "model"
+    reference = train_best(best_json, tmp_path / "reference", ONE)
+    real_write, real_training = winner.write_bytes, winner.train_network
+
+    def full_at_script(path: Path, data: bytes) -> None:
+        if path.name == SCRIPT:
+            raise DiskFullError(path, len(data), 0)
+        real_write(path, data)
+
+    monkeypatch.setattr(winner, "write_bytes", full_at_script)
+    with pytest.raises(DiskFullError):
+        train_best(best_json, out, ONE)
+    assert not (out / SPEC).exists() and (out / WEIGHTS).read_bytes() == (tmp_path / "reference" / WEIGHTS).read_bytes()
+    monkeypatch.setattr(winner, "write_bytes", real_write)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(winner, "train_network", refused)
+    again = train_best(best_json, out, ONE)
+    assert again.kept_weights and not again.reused and again.spec["test_accuracy"] == reference.spec["test_accuracy"]
+    assert {p.name for p in out.iterdir()} == {SPEC, WEIGHTS, SCRIPT} and again.spec["sha256"]["weights"] == reference.spec["sha256"][
+        "weights"
+    ]
+    (out / winner.TRAINING).write_text("{}")  # what a kill between spec.json and the record's removal leaves
+    assert train_best(best_json, out, ONE).reused and not (out / winner.TRAINING).exists()
+    (out / SCRIPT).write_bytes(b"cut")  # spec.json's other file torn: the weights it records are still kept
+    assert train_best(best_json, out, ONE).kept_weights and (out / SCRIPT).read_bytes() != b"cut"
+    (out / SPEC).unlink()
+    (out / WEIGHTS).write_bytes(b"torn")
+    monkeypatch.setattr(winner, "train_network", real_training)
+    assert not train_best(best_json, out, ONE).kept_weights
+    assert (out / WEIGHTS).read_bytes() == (tmp_path / "reference" / WEIGHTS).read_bytes()
 
 
 def test_rank_and_a_study_folder(best_json: Path) -> None:

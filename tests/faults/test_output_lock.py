@@ -1,0 +1,53 @@
+"""One nasproxy process at a time writes an output folder (files.output_lock): a second distill, train
+or soft-labels on the same folder is refused in one line, before it reads or writes anything there.
+Before, two distills sharing one --out both ran, each overwriting the other's checkpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from nas_proxy.cli import main
+from nas_proxy.files import FolderBusyError, output_lock
+
+
+def test_a_held_folder_is_refused_and_released_with_nothing_left(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "out"
+    with output_lock(out):
+        with (
+            pytest.raises(FolderBusyError, match=rf"{out} is being written by another nasproxy process \(process {os.getpid()}\)"),
+            output_lock(out),
+        ):
+            pass
+        assert list(out.iterdir()) == []  # the lock writes nothing into the folder
+    assert not (tmp_path / "new").exists()  # the folders made for the lock, left empty, are removed
+    out.mkdir(parents=True)
+    with output_lock(out):
+        (out / "result").write_text("kept")
+    with output_lock(out):  # released on the way out (and by the OS when its holder dies: no stale lock)
+        pass
+    assert [p.name for p in out.iterdir()] == ["result"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["distill", "--dataset", "digits", "--ipc", "1", "--iterations", "2", "--device", "cpu", "--out", "{out}"],
+        ["train", "{out}/best.json", "--out", "{out}"],
+        ["soft-labels", "{out}", "--teachers", "1"],
+    ],
+    ids=["distill", "train", "soft-labels"],
+)
+def test_a_second_command_on_a_folder_being_written_is_refused(tmp_path: Path, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "checkpoint.safetensors").write_bytes(b"the first run's")
+    with output_lock(out):
+        before = sorted((p.name, p.read_bytes()) for p in out.iterdir())
+        code = main([a.format(out=out) for a in args])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert sorted((p.name, p.read_bytes()) for p in out.iterdir()) == before
+    assert code == 2
+    assert len(err) == 1 and f"{out} is being written by another nasproxy process" in err[0], err
