@@ -183,6 +183,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
             from nas_proxy.calibrate.selection import ranker
 
             rank = ranker(config)
+        # refused before the lock, which makes a missing --out: inside a set's folder that would change the set
+        checks.not_inside_a_synthetic_set("--out", args.out)
         with output_lock(args.out):  # the ranks of --distributed share one --out: only a plain run holds it
             result = distill(
                 config,
