@@ -198,3 +198,24 @@ def test_a_finished_sharded_run_is_prepared_again_by_the_same_command(tmp_path: 
     (out / "notes.txt").write_text("a user's file\n")  # anything else is still refused
     with pytest.raises(Exception, match="holds no nasproxy run"):
         _prepare(out, shard, cli_config(), 2, False, False)
+
+
+def test_the_same_launch_after_a_finished_merge_keeps_the_merged_set(
+    tmp_path: Path, one_rank_group: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished sharded run launched again (the same command, or the same options through --config)
+    takes its merged set as it is, as a plain run does: merging again rewrote every file of the set and
+    replaced meta.json's created and command with the later call's (the first call's were lost)."""
+    from nas_proxy.distill.sharded import distill_sharded
+
+    for name, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    first = distill_sharded(tiny_config(iterations=2), out, command="the first call")
+    assert first is not None and first.meta["command"] == "the first call"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir() if p.is_file()}
+    again = distill_sharded(tiny_config(iterations=2), out, command="the same options again")
+    assert again is not None and again.meta == first.meta
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir() if p.is_file()} == before
+    more = distill_sharded(tiny_config(iterations=4), out, resume=True, command="continued")  # more iterations: merged again
+    assert more is not None and more.meta["command"] == "continued" and more.meta["iterations_done"] == 4
