@@ -40,7 +40,10 @@ class TrainingStudy:
     def open(self, storage: Storage, data: DataRef, config: GroundTruthConfig) -> optuna.Study:
         """The study of this data and protocol in ``storage`` (created when missing)."""
         name = self.study_name(data, config)
-        study = optuna.create_study(study_name=name, storage=storage.backend, direction="maximize", load_if_exists=True)
+        try:  # a journal logs every create_study, even one that finds the study: the same command again adds nothing
+            study = optuna.load_study(study_name=name, storage=storage.backend)
+        except KeyError:
+            study = optuna.create_study(study_name=name, storage=storage.backend, direction="maximize", load_if_exists=True)
         if self.attr not in study.user_attrs:
             data_attrs = {**data.key(), "data_root": data.data_root, "image_size": data.image_size}
             study.set_user_attr(self.attr, {"data": data_attrs, "protocol": config.to_dict()})
