@@ -55,7 +55,7 @@ from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, shown
-from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, load_synthetic, save_synthetic
+from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, save_synthetic
 from nas_proxy.utils import resolve_device
 
 SHARDS = "shards"  # OUT/shards/{rank}-of-{world}: one complete run per shard
@@ -307,7 +307,7 @@ def _prepare(out: Path, shard_dir: Path, config: DistillConfig, world: int, resu
             f"{out} holds shards of a run with another number of processes ({', '.join(others)}); "
             "launch that many to resume it, or pass --force to replace it"
         )
-    if out.is_dir() and not force and any(p.name not in (SHARDS, SAVED, EVALUATIONS, *OWN_FILES) for p in out.iterdir()):
+    if out.is_dir() and not force and any(p.name not in (SHARDS, SAVED, EVALUATIONS, TEACHERS, *OWN_FILES) for p in out.iterdir()):
         raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
     if force:  # every rank cleans what it sees: with one output directory per machine, each has its own
         for name in others:

@@ -187,13 +187,14 @@ def test_a_finished_sharded_run_is_prepared_again_by_the_same_command(tmp_path: 
     nasproxy run" (config.toml was not among the run's names) nor "inside a synthetic set" (the shards')."""
     from nas_proxy.configs import SAVED
     from nas_proxy.distill.sharded import SHARDS, _prepare
-    from nas_proxy.synthetic import META
+    from nas_proxy.synthetic import META, TEACHERS
 
     out = tmp_path / "out"
     shard = out / SHARDS / "0-of-2"
     shard.mkdir(parents=True)
     (out / META).write_text('{"format": "nasproxy.synthetic"}\n')  # what the merge wrote (read as a set)
     (out / SAVED).write_text("[distill]\n")
+    (out / TEACHERS).mkdir()  # --soft-labels N: the teachers cached beside the merged set (refused as a stranger's folder before)
     assert _prepare(out, shard, cli_config(), 2, False, False) == (0, False)
     (out / "notes.txt").write_text("a user's file\n")  # anything else is still refused
     with pytest.raises(Exception, match="holds no nasproxy run"):
