@@ -44,6 +44,7 @@ from nas_proxy.distill.batchnorm import wrap_batchnorms
 from nas_proxy.distill.checkpoint import (
     LOSSES,
     OWN_FILES,
+    SHARDS,
     check_output,
     finished_set,
     loss_summary,
@@ -58,7 +59,6 @@ from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflict
 from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, save_synthetic
 from nas_proxy.utils import resolve_device
 
-SHARDS = "shards"  # OUT/shards/{rank}-of-{world}: one complete run per shard
 SCHEME = "contiguous"  # rank r distils classes [r*K//W, (r+1)*K//W)
 # A finished shard waits in the final gather for the slowest one (after a resume, possibly hours);
 # a dead rank is noticed by torchrun, which stops the others, not by this timeout.

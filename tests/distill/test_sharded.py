@@ -220,3 +220,16 @@ def test_the_same_launch_after_a_finished_merge_keeps_the_merged_set(
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir() if p.is_file()} == before
     more = distill_sharded(tiny_config(iterations=4), out, resume=True, command="continued")  # more iterations: merged again
     assert more is not None and more.meta["command"] == "continued" and more.meta["iterations_done"] == 4
+
+
+def test_a_plain_run_on_a_finished_sharded_run_names_the_launch(tmp_path: Path) -> None:
+    """The same options without --distributed on a sharded run's folder: refused naming the sharded run
+    and its launch (it said "an incomplete run without a checkpoint; start again with --force")."""
+    from nas_proxy.distill.checkpoint import check_output
+    from nas_proxy.synthetic import META
+
+    out = tmp_path / "out"
+    (out / "shards" / "0-of-2").mkdir(parents=True)  # what a 2-rank launch leaves beside its merged set
+    (out / META).write_text('{"format": "nasproxy.synthetic"}\n')
+    with pytest.raises(Exception, match=r"holds a sharded run \(its checkpoints in shards/\): continue it with the torchrun launch"):
+        check_output(out, cli_config(), False, False)
