@@ -47,6 +47,7 @@ CHECKPOINT = "checkpoint.safetensors"
 # labels added) and killed between its tensors and its meta.json is completed by the next reader
 PENDING = "meta.json.next"
 EVALUATIONS = "evaluations"  # `evaluate`'s finished networks, kept in the set's folder (nas_proxy/evaluate.py)
+TEACHERS = "teachers"  # soft labels' teachers, cached in the set's folder (nas_proxy/distill/soft_labels.py)
 
 
 @dataclass

@@ -38,7 +38,7 @@ from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflict
 from nas_proxy.profile import ProxyProfile
 from nas_proxy.progress import Meter
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import check_writable_storage, open_storage
+from nas_proxy.studies.storage import check_writable_storage, maximizing_study, open_storage
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
 from nas_proxy.utils import derive_seed
 
@@ -116,12 +116,12 @@ class _Calibration:
         self.storage, self.url = open_storage(storage_url, study)
         self.name = study
         with interrupts.deferred():
-            main = optuna.create_study(study_name=study, storage=self.storage, direction="maximize", load_if_exists=True)
+            main = maximizing_study(self.storage, study)
             recorded = {"settings": config.settings(), "truth": dict(sorted(self.truth.items()))}
             if ATTR not in main.user_attrs:
                 main.set_user_attr(ATTR, recorded)
             # every calibration in this storage shares the proxy trainings (they depend on no setting of it)
-            cache = optuna.create_study(study_name=CACHE_STUDY, storage=self.storage, direction="maximize", load_if_exists=True)
+            cache = maximizing_study(self.storage, CACHE_STUDY)
         if main.user_attrs[ATTR] != recorded:
             raise OutputConflictError(
                 f"calibration study {study!r} exists with other settings or ground truth; run it with the same ones to resume, "
@@ -144,7 +144,7 @@ class _Calibration:
         """Run (or resume) the study ``name`` on ``ids`` to ``trials`` complete trials; its best trial."""
         config = self.config
         with interrupts.deferred():
-            study = optuna.create_study(study_name=name, storage=self.storage, direction="maximize", load_if_exists=True)
+            study = maximizing_study(self.storage, name)
             default = self.default.params(config.choices)
             if not study.get_trials(deepcopy=False) and all(default[k] in v for k, v in config.choices.items()):
                 study.enqueue_trial(default)  # the defaults are a candidate: calibration can keep them
@@ -218,7 +218,7 @@ def calibrate(
 
 def _run(cal: _Calibration, name: str, ids: list[str], label: str) -> FrozenTrial:
     with interrupts.deferred():
-        s = optuna.create_study(study_name=name, storage=cal.storage, direction="maximize", load_if_exists=True)
+        s = maximizing_study(cal.storage, name)
         if "ids" not in s.user_attrs:
             s.set_user_attr("ids", ids)
     return cal.study(name, ids, label)

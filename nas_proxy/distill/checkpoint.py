@@ -26,6 +26,7 @@ from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_m
 from nas_proxy.utils import file_sha256
 
 LOSSES = "losses.csv"
+SHARDS = "shards"  # OUT/shards/{rank}-of-{world}: one complete run per shard of a sharded run (distill/sharded.py)
 OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES, STATE, SELECTED, PENDING)
 
 
@@ -101,6 +102,11 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
             raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
         return None
     if checks.status("checkpoint", out / CHECKPOINT) is None:
+        if (out / SHARDS).is_dir():  # a sharded run keeps its checkpoints in its shards (was: "an incomplete run")
+            raise OutputConflictError(
+                f"{out} holds a sharded run (its checkpoints in {SHARDS}/): continue it with the torchrun launch that made it "
+                "(--distributed), or pass --force to replace it"
+            )
         raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint; start again with --force")
     checks.existing_file("checkpoint", out / CHECKPOINT)  # a FIFO there would block the read for ever; a folder
     target = config.iterations if METHODS.get(config.method).optimises else 0

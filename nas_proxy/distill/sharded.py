@@ -41,16 +41,24 @@ from torch import Tensor, nn
 from nas_proxy import checks
 from nas_proxy.configs import SAVED
 from nas_proxy.distill.batchnorm import wrap_batchnorms
-from nas_proxy.distill.checkpoint import LOSSES, OWN_FILES, check_output, loss_summary, read_checkpoint, write_losses
+from nas_proxy.distill.checkpoint import (
+    LOSSES,
+    OWN_FILES,
+    SHARDS,
+    check_output,
+    finished_set,
+    loss_summary,
+    read_checkpoint,
+    write_losses,
+)
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, shown
-from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, load_synthetic, save_synthetic
+from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, save_synthetic
 from nas_proxy.utils import resolve_device
 
-SHARDS = "shards"  # OUT/shards/{rank}-of-{world}: one complete run per shard
 SCHEME = "contiguous"  # rank r distils classes [r*K//W, (r+1)*K//W)
 # A finished shard waits in the final gather for the slowest one (after a resume, possibly hours);
 # a dead rank is noticed by torchrun, which stops the others, not by this timeout.
@@ -216,7 +224,7 @@ def _run_shard(
     def merge() -> None:  # rank 0's work; every rank waits for it in _agree, so none leaves while rank 0 still talks
         if rank != 0:
             return
-        result = _merge(out, parts, backend, command)
+        result = _merged(out, parts) or _merge(out, parts, backend, command)
         if config.soft_labels.teachers > 0:  # the shards skip them: labels are made once, on the merged set
             from nas_proxy.distill.soft_labels import add_soft_labels
 
@@ -299,7 +307,7 @@ def _prepare(out: Path, shard_dir: Path, config: DistillConfig, world: int, resu
             f"{out} holds shards of a run with another number of processes ({', '.join(others)}); "
             "launch that many to resume it, or pass --force to replace it"
         )
-    if out.is_dir() and not force and any(p.name not in (SHARDS, SAVED, EVALUATIONS, *OWN_FILES) for p in out.iterdir()):
+    if out.is_dir() and not force and any(p.name not in (SHARDS, SAVED, EVALUATIONS, TEACHERS, *OWN_FILES) for p in out.iterdir()):
         raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
     if force:  # every rank cleans what it sees: with one output directory per machine, each has its own
         for name in others:
@@ -324,6 +332,18 @@ def _agree(step: Callable[[], T], group: dist.ProcessGroup | None) -> list[T]:
         if error is not None:
             raise type(error)(f"{error} (rank {r} of {len(outcomes)})")
     return [value for value, _ in outcomes]
+
+
+def _merged(out: Path, parts: list[Any]) -> DistillResult | None:
+    """The set a launch of these very shards merged before, whole: the same command run again after
+    it finished takes it as it is, as a plain run takes its finished set (merging again rewrote every
+    file and replaced ``meta.json``'s ``created`` and ``command`` with the later call's)."""
+    meta = finished_set(out, int(parts[0][2]["iterations_done"]))
+    if meta is None or meta["config"].get("resolved", {}).get("sharding", {}).get("world_size") != len(parts):
+        return None
+    there = load_synthetic(out)
+    images, labels = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    return DistillResult(out, meta) if torch.equal(there.images, images) and torch.equal(there.labels, labels) else None
 
 
 def _merge(out: Path, parts: list[Any], backend: str, command: str | None) -> DistillResult:

@@ -39,10 +39,10 @@ from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflict
 from nas_proxy.files import write_bytes
 from nas_proxy.progress import meter
 from nas_proxy.protocols import resolve_root
+from nas_proxy.synthetic import TEACHERS
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import derive_seed, resolve_device
 
-TEACHERS = "teachers"  # the cache's folder inside a set's directory
 # A teacher whose validation accuracy is below this many times chance (the largest class's share)
 # learned nothing in its epochs (a deep sigmoid network without norm, say: 10 % on Fashion-MNIST
 # after 2 epochs); its near-constant softmax would only bias every label, so it is left out.

@@ -18,7 +18,7 @@ import optuna
 from nas_proxy.protocols import resolve_root
 from nas_proxy.studies import kinds, queue
 from nas_proxy.studies.kinds import WorkerOptions
-from nas_proxy.studies.storage import Storage
+from nas_proxy.studies.storage import Storage, maximizing_study
 from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, train_one
 from nas_proxy.utils import resolve_device
@@ -40,7 +40,7 @@ class TrainingStudy:
     def open(self, storage: Storage, data: DataRef, config: GroundTruthConfig) -> optuna.Study:
         """The study of this data and protocol in ``storage`` (created when missing)."""
         name = self.study_name(data, config)
-        study = optuna.create_study(study_name=name, storage=storage.backend, direction="maximize", load_if_exists=True)
+        study = maximizing_study(storage.backend, name)
         if self.attr not in study.user_attrs:
             data_attrs = {**data.key(), "data_root": data.data_root, "image_size": data.image_size}
             study.set_user_attr(self.attr, {"data": data_attrs, "protocol": config.to_dict()})

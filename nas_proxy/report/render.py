@@ -290,12 +290,34 @@ def attach_to_study(study: Any, result: CorrelateResult, storage: Storage) -> No
     lines += ["", *failed_lines(result, failed_archs(result))]
     lines += [f"> {md_text(w)}" for w in result.warnings]
     first = description(study)
-    notes().save_note(study, (first + SEPARATOR if first else "") + "\n".join(lines))
+    note = (first + SEPARATOR if first else "") + "\n".join(lines)
+    if notes().get_note(study) != note:  # the same report again adds nothing to the journal
+        notes().save_note(study, note)
     store_dir = make_dirs(storage.artifacts(study.study_name))
     store = FileSystemArtifactStore(str(store_dir))
     for name in (COST, SCATTER):
-        with writing(store_dir, (result.out / name).stat().st_size):
-            upload_artifact(artifact_store=store, file_path=str(result.out / name), study_or_trial=study, mimetype="image/png")
+        if not _shown(study, store, result.out / name):
+            with writing(store_dir, (result.out / name).stat().st_size):
+                upload_artifact(artifact_store=store, file_path=str(result.out / name), study_or_trial=study, mimetype="image/png")
+
+
+def _shown(study: Any, store: Any, path: Path) -> bool:
+    """Whether the study's artifacts already hold this very plot (its file name and bytes): the same
+    command run again (``run``, ``correlate --study``) uploads nothing, where each call added another
+    copy of both plots to the study's artifacts and the dashboard listed one per call."""
+    from optuna.artifacts import get_all_artifact_meta
+    from optuna.artifacts.exceptions import ArtifactNotFound
+
+    data = path.read_bytes()
+    for held in get_all_artifact_meta(study):
+        if held.filename == path.name:
+            try:
+                with store.open_reader(held.artifact_id) as f:
+                    if f.read() == data:
+                        return True
+            except ArtifactNotFound:  # its file removed by hand: upload it again
+                continue
+    return False
 
 
 def summary_lines(result: CorrelateResult) -> list[str]:

@@ -365,7 +365,8 @@ def search(
         )  # before workers race to create it
         if ladder is not None:
             ladders.record(study, ladder)  # or refuse another, before anything trains
-        study.set_user_attr(BUDGET_ATTR, n_trials)
+        if study.user_attrs.get(BUDGET_ATTR) != n_trials:  # the same command again adds nothing to the journal
+            study.set_user_attr(BUDGET_ATTR, n_trials)
         attach_study_extras(study, target, config, opened)
     options = [
         WorkerOptions(n_trials, timeout, k, config.synthetic, config.device, False, config.data_root, heartbeat) for k in range(1, workers)

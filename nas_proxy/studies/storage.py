@@ -23,6 +23,7 @@ from nas_proxy.errors import NasProxyError
 from nas_proxy.files import check_writable, make_dirs
 
 if TYPE_CHECKING:  # Optuna is imported when a storage is opened: the command line reads the constants below without it
+    import optuna
     from optuna.storages import BaseStorage
 
 STUDIES_DIR = Path("studies")
@@ -313,6 +314,18 @@ def database_url(url: str) -> str | None:
     return f"{DEFAULT_DRIVERS.get(scheme, scheme)}:{rest}"
 
 
+def maximizing_study(backend: BaseStorage, name: str) -> optuna.Study:
+    """The study ``name`` in ``backend``, created (direction maximize) when missing. A journal logs every
+    ``create_study``, even one that finds the study, so it is loaded first: the same command run again
+    after it finished adds nothing to the journal (it grew a line per call and study)."""
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=name, storage=backend)
+    except KeyError:  # missing; create_study still loads it where another process made it meanwhile
+        return optuna.create_study(study_name=name, storage=backend, direction="maximize", load_if_exists=True)
+
+
 __all__ = [
     "EXTRAS_ATTR",
     "Storage",
@@ -323,6 +336,7 @@ __all__ = [
     "database_url",
     "default_storage_url",
     "journal_path",
+    "maximizing_study",
     "open_storage",
     "require_existing",
     "study_dir",

@@ -209,3 +209,28 @@ def _dashed_headers(table: list[str]) -> list[str]:
 
     cells = [[c.strip() for c in line.strip("|").split("|")][1:] for line in table]
     return [h for j, (_, h) in enumerate(COLUMNS) if any(row[j].startswith("–") for row in cells)]
+
+
+def test_the_same_report_attached_again_adds_nothing_to_the_study(tmp_path: Path) -> None:
+    """``run`` or ``correlate --study`` again after it finished: the study's note and plots are already
+    there, so its journal and artifacts stay as they are (each call uploaded both plots again: the
+    dashboard listed a copy per call). A report that changed is attached."""
+    import optuna
+    from optuna.artifacts import get_all_artifact_meta
+
+    from nas_proxy.report.render import attach_to_study
+    from nas_proxy.studies.storage import open_storage
+
+    storage = open_storage(str(tmp_path / "journal.log"), "s")
+    study = optuna.create_study(study_name="s", storage=storage.backend)
+    report = result(tmp_path / "report", {"p": metrics()}, 6)
+    write_reports(report)
+    attach_to_study(study, report, storage)
+    journal = (tmp_path / "journal.log").read_bytes()
+    attach_to_study(study, report, storage)  # the same command again
+    assert (tmp_path / "journal.log").read_bytes() == journal
+    assert sorted(a.filename for a in get_all_artifact_meta(study)) == ["fidelity_cost.png", "scatter.png"]
+    other = result(tmp_path / "report", {"p": metrics(), "q": metrics()}, 6)  # another report: its plots are shown
+    write_reports(other)
+    attach_to_study(study, other, storage)
+    assert len(get_all_artifact_meta(study)) == 4

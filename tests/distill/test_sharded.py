@@ -187,14 +187,49 @@ def test_a_finished_sharded_run_is_prepared_again_by_the_same_command(tmp_path: 
     nasproxy run" (config.toml was not among the run's names) nor "inside a synthetic set" (the shards')."""
     from nas_proxy.configs import SAVED
     from nas_proxy.distill.sharded import SHARDS, _prepare
-    from nas_proxy.synthetic import META
+    from nas_proxy.synthetic import META, TEACHERS
 
     out = tmp_path / "out"
     shard = out / SHARDS / "0-of-2"
     shard.mkdir(parents=True)
     (out / META).write_text('{"format": "nasproxy.synthetic"}\n')  # what the merge wrote (read as a set)
     (out / SAVED).write_text("[distill]\n")
+    (out / TEACHERS).mkdir()  # --soft-labels N: the teachers cached beside the merged set (refused as a stranger's folder before)
     assert _prepare(out, shard, cli_config(), 2, False, False) == (0, False)
     (out / "notes.txt").write_text("a user's file\n")  # anything else is still refused
     with pytest.raises(Exception, match="holds no nasproxy run"):
         _prepare(out, shard, cli_config(), 2, False, False)
+
+
+def test_the_same_launch_after_a_finished_merge_keeps_the_merged_set(
+    tmp_path: Path, one_rank_group: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished sharded run launched again (the same command, or the same options through --config)
+    takes its merged set as it is, as a plain run does: merging again rewrote every file of the set and
+    replaced meta.json's created and command with the later call's (the first call's were lost)."""
+    from nas_proxy.distill.sharded import distill_sharded
+
+    for name, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    first = distill_sharded(tiny_config(iterations=2), out, command="the first call")
+    assert first is not None and first.meta["command"] == "the first call"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir() if p.is_file()}
+    again = distill_sharded(tiny_config(iterations=2), out, command="the same options again")
+    assert again is not None and again.meta == first.meta
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir() if p.is_file()} == before
+    more = distill_sharded(tiny_config(iterations=4), out, resume=True, command="continued")  # more iterations: merged again
+    assert more is not None and more.meta["command"] == "continued" and more.meta["iterations_done"] == 4
+
+
+def test_a_plain_run_on_a_finished_sharded_run_names_the_launch(tmp_path: Path) -> None:
+    """The same options without --distributed on a sharded run's folder: refused naming the sharded run
+    and its launch (it said "an incomplete run without a checkpoint; start again with --force")."""
+    from nas_proxy.distill.checkpoint import check_output
+    from nas_proxy.synthetic import META
+
+    out = tmp_path / "out"
+    (out / "shards" / "0-of-2").mkdir(parents=True)  # what a 2-rank launch leaves beside its merged set
+    (out / META).write_text('{"format": "nasproxy.synthetic"}\n')
+    with pytest.raises(Exception, match=r"holds a sharded run \(its checkpoints in shards/\): continue it with the torchrun launch"):
+        check_output(out, cli_config(), False, False)

@@ -242,3 +242,18 @@ def test_promote_protocol_without_promote_is_refused_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--promote-protocol changes nothing without --promote K" in err[0], err
     assert not (tmp_path / "j.log").exists()
+
+
+def test_a_training_study_opened_again_adds_nothing_to_the_journal(tiny_run: Path, tmp_path: Path) -> None:
+    """``run``, ``correlate`` or ``search --promote`` again after it finished: the ground-truth or promotion
+    study is found as it is (create_study with load_if_exists logged a creation in the journal at every call)."""
+    meta = json.loads((tiny_run / "meta.json").read_text())
+    journal = tmp_path / "journal.log"
+
+    def open_it() -> None:
+        PROMOTION.open(open_storage(str(journal), "p"), DataRef.of_synthetic(meta), GroundTruthConfig(epochs=EPOCHS, early=()))
+
+    open_it()
+    first = journal.read_bytes()
+    open_it()  # the same command again
+    assert journal.read_bytes() == first

@@ -756,3 +756,14 @@ def test_a_repeat_of_a_pruned_candidate_is_pruned_without_training(tiny_run: Pat
     assert big and all(t.state == TrialState.PRUNED and "--max-params" in t.user_attrs["skipped"] for t in big)
     assert [t for t in big if "repeat_of" not in t.user_attrs] == big[:1]
     assert all(t.user_attrs["repeat_of"] == big[0].number for t in big[1:])
+
+
+def test_the_same_search_again_after_it_finished_adds_nothing_to_the_journal(
+    finished: tuple[Path, Path], tiny_run: Path, tmp_path: Path
+) -> None:
+    """Its budget was written again at every call (the journal grew a line per call of a finished search)."""
+    storage, _ = finished
+    copy = tmp_path / "journal.log"
+    copy.write_bytes(storage.read_bytes())
+    search(config(tiny_run), "s1", 4, str(copy), out=tmp_path, progress=False)
+    assert copy.read_bytes() == storage.read_bytes()

@@ -84,3 +84,15 @@ def test_an_interruption_while_optuna_stores_a_trial_is_raised_as_one(monkeypatc
     study = optuna.create_study()
     with pytest.raises(KeyboardInterrupt), unmasked():
         study.optimize(lambda trial: 1.0, n_trials=1)
+
+
+def test_a_study_found_again_adds_nothing_to_the_journal(tmp_path: Path) -> None:
+    """What calibrate's and the ground truth's studies are opened with: create_study(load_if_exists=True)
+    logged a creation in a journal at every call, so a finished command run again grew it."""
+    from nas_proxy.studies.storage import maximizing_study, open_storage
+
+    journal = tmp_path / "journal.log"
+    made = maximizing_study(open_storage(str(journal), "s").backend, "s")
+    first = journal.read_bytes()
+    again = maximizing_study(open_storage(str(journal), "s").backend, "s")
+    assert journal.read_bytes() == first and again.direction == made.direction == optuna.study.StudyDirection.MAXIMIZE
