@@ -30,9 +30,3 @@ with_uv() {  # fails, leaving the work to pip, wherever any step fails: without 
 }
 
 with_uv || "$py" -m pip install -q --no-compile -e ".[$extras]"
-
-# The bytecode of what every nasproxy process imports, written once here by one process: neither installer
-# writes it, and at a fresh clone's first `make test` the suite's workers and their fork servers (six
-# processes, tests/warm.py) would each compile torch's modules at the same moment.
-PYTHONDONTWRITEBYTECODE= "$py" -c "import torch, torch._dynamo, numpy, optuna, scipy.stats, pandas, matplotlib.pyplot, nas_proxy.cli" \
-  || echo "venv: the bytecode was not written ahead (each process compiles what it imports)"
