@@ -66,7 +66,12 @@ class Plan:
     proxy_report_every: int | None = None
     full_epochs: int = 1  # the full-data training timed against each proxy trial
     full_batch: int = 256
-    workers: tuple[int, ...] = (1, 2, 4, 8)
+    # proxy trials in K worker processes (the H100's 8 processes: 2.0x one, RESULTS.md §6; processes without MPS
+    # take turns on the GPU), then K processes of S lanes each, a lane a thread with a CUDA stream of its own
+    # (trials that overlap on the GPU inside one process: issue 20 item 6)
+    workers: tuple[int, ...] = (1, 8)
+    stream_pools: tuple[tuple[int, int], ...] = ((1, 4), (1, 8), (2, 8))
+    pool_trials: int | None = 48  # trials per pool: the sampled specs in turn, a new seed each round (None: each once)
     project_epochs: tuple[int, ...] = (1, 10, 50)  # full-data epochs per candidate in the 720-space projection
     eval_runs: int = 5  # the field's evaluation protocol: 5 ConvNet-3, 1000 epochs each
     eval_epochs: int = 1000
@@ -131,7 +136,7 @@ GPU_BUDGETS = {
     "environment": Budget(cap=30, minimum=5),
     "tests": Budget(cap=90, minimum=20),
     "distill": Budget(cap=90, minimum=30),
-    "proxy": Budget(cap=160, minimum=60),
+    "proxy": Budget(cap=240, minimum=60),
     "groundtruth": Budget(cap=None, minimum=30, reserve_after=45),  # leaves the evaluation its ~45 s
     "evaluate": Budget(cap=None, minimum=25),
     "fidelity": Budget(cap=None, minimum=90),  # asked for alone (--sections fidelity): all that is left
@@ -163,6 +168,8 @@ def make_plan(dry_run: bool) -> Plan:
         proxy_report_every=1,
         full_batch=64,
         workers=(1, 2),
+        stream_pools=((1, 2),),  # two lanes on the CPU: their trials must score as the in-process rows do
+        pool_trials=None,
         eval_runs=2,
         eval_epochs=2,
         eval_model="depth=3,width=8",

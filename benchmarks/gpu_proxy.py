@@ -8,8 +8,12 @@ the full-data epoch of the same architectures, and the projected cost of searchi
    towards small networks.
 3. In this process, architecture by architecture: the proxy trial (``ProxyContext.score``, as a search trial) and
    ``full_epochs`` on the real training split from the same initial weights (``search_speed.time_full``).
-4. The same proxy trials in K spawned processes pulling from one queue (``search_speed.pool_worker``), for every
-   K of ``Plan.workers``: wall clock from the moment all K have loaded and warmed up to the last trial in.
+4. ``Plan.pool_trials`` proxy trials (the sample in turn, a new seed each round) in K spawned processes pulling
+   from one queue (``search_speed.pool_worker``), for every K of ``Plan.workers``, then for every (K, S) of
+   ``Plan.stream_pools``: K processes of S lanes, each lane a thread running its trials on a CUDA stream of its
+   own, so that trials overlap on the GPU inside one process. Wall clock from the moment all have loaded and
+   warmed up to the last trial in; each pool's first round is compared with the in-process rows (same
+   architecture, same seed): the largest accuracy difference says whether running beside others changes a score.
 5. If the section has time left: the proxy's own options (float32 instead of bf16, channels_last, CUDA graphs,
    where this ProxyConfig has them), each against the default on the same architectures, interleaved, one process.
 6. The projection: the whole space at the best pool's rate (plus the distillation at its default length) against
@@ -101,17 +105,28 @@ def distill_set(ctx: Context, rec: Recorder) -> None:
     )
 
 
-def run_pool(ns: argparse.Namespace, specs: list[Spec], workers: int, threads: int, deadline: float) -> dict[str, Any]:
-    """``search_speed.pool_worker`` in ``workers`` spawned processes; stopped at ``deadline`` with what finished."""
+def run_pool(
+    ns: argparse.Namespace, specs: list[Spec], workers: int, threads: int, deadline: float, streams: int = 1, trials: int | None = None
+) -> dict[str, Any]:
+    """``search_speed.pool_worker`` in ``workers`` spawned processes of ``streams`` lanes each (threads on CUDA
+    streams of their own), ``trials`` proxy trials (the specs in turn, a new seed each round; None: each spec once);
+    stopped at ``deadline`` with what finished."""
+    n = trials or len(specs)
     mpc = mp.get_context("spawn")
     tasks, results, barrier = mpc.Queue(), mpc.Queue(), mpc.Barrier(workers + 1)
-    for i in range(len(specs)):
+    for i in range(n):
         tasks.put(i)
-    for _ in range(workers):
-        tasks.put(None)  # one stop sign each
+    for _ in range(workers * streams):
+        tasks.put(None)  # one stop sign per lane
     tasks.cancel_join_thread()  # workers stopped at the deadline leave tasks behind: exiting must not wait for them
-    procs = [mpc.Process(target=ss.pool_worker, args=(k, ns, specs, threads, tasks, results, barrier)) for k in range(workers)]
-    out: dict[str, Any] = {"workers": workers, "threads_per_worker": threads, "trials": [], "wall_seconds": None}
+    procs = [mpc.Process(target=ss.pool_worker, args=(k, ns, specs, threads, tasks, results, barrier, streams)) for k in range(workers)]
+    out: dict[str, Any] = {
+        "workers": workers,
+        "streams_per_worker": streams,
+        "threads_per_worker": threads,
+        "trials": [],
+        "wall_seconds": None,
+    }
     t_start = time.perf_counter()
     for proc in procs:
         proc.start()
@@ -124,13 +139,13 @@ def run_pool(ns: argparse.Namespace, specs: list[Spec], workers: int, threads: i
         barrier.wait(timeout=60)
         out["startup_seconds"] = round(time.perf_counter() - t_start, 2)
         t0 = last = time.perf_counter()
-        while len(out["trials"]) < len(specs):
+        while len(out["trials"]) < n:
             try:
                 out["trials"].append(results.get(timeout=1.0))
                 last = time.perf_counter()
             except queue.Empty:
                 if time.time() > deadline or not any(proc.is_alive() for proc in procs):
-                    out["stopped"] = f"deadline or workers gone after {len(out['trials'])} of {len(specs)} trials"
+                    out["stopped"] = f"deadline or workers gone after {len(out['trials'])} of {n} trials"
                     break
         out["wall_seconds"] = round(last - t0, 3)
     finally:
@@ -143,6 +158,23 @@ def run_pool(ns: argparse.Namespace, specs: list[Spec], workers: int, threads: i
     if out["trials"] and out["wall_seconds"]:
         out["trials_per_hour"] = 3600.0 * len(out["trials"]) / out["wall_seconds"]
     return out
+
+
+def pool_label(pool: dict[str, Any]) -> str:
+    """``K`` (K processes) or ``KxS`` (K processes of S lanes each)."""
+    k, streams = pool["workers"], pool.get("streams_per_worker", 1)
+    return str(k) if streams == 1 else f"{k}x{streams}"
+
+
+def exactness(pool: dict[str, Any], serial: list[dict[str, Any]]) -> float | None:
+    """Largest |accuracy difference| (points) between a pool's first-round trials and the in-process rows of the
+    same architecture and seed: 0 when running beside other trials changes nothing (None: no trial to compare)."""
+    alone = {r["arch_id"]: r["proxy"]["accuracy"] for r in serial}
+    n = len(alone)
+    diffs = [
+        abs(t["accuracy"] - alone[arch]) for t in pool.get("trials", []) if t["index"] < n and (arch := pool["archs"][t["index"]]) in alone
+    ]
+    return max(diffs) if diffs else None
 
 
 def time_options(ctx: Context, rec: Recorder, ns: argparse.Namespace, space: SearchSpace, specs: list[Spec]) -> None:
@@ -178,15 +210,15 @@ def projection(rec: Recorder, space_size: int, epochs: tuple[int, ...]) -> dict[
     """Hours to search the whole space: proxy (distillation at its default length + every candidate at the best
     pool's rate) against full-data training of every candidate for E epochs, one process at the measured cost."""
     d, serial, pools = rec.data.get("distill", {}), rec.data.get("serial", {}).get("rows", []), rec.data.get("pools", [])
-    rates = {p["workers"]: p["trials_per_hour"] for p in pools if "trials_per_hour" in p}
-    out: dict[str, Any] = {"space_size": space_size, "trials_per_hour_by_workers": rates}
+    rates = {pool_label(p): p["trials_per_hour"] for p in pools if "trials_per_hour" in p}
+    out: dict[str, Any] = {"space_size": space_size, "trials_per_hour_by_pool": rates}
     if not rates or not serial or "seconds_per_iteration" not in d:
         out["missing"] = "needs the distillation, at least one pool and one in-process row"
         return out
-    workers, rate = max(rates.items(), key=lambda kv: kv[1])
+    best, rate = max(rates.items(), key=lambda kv: kv[1])
     distill_h = d["seconds_per_iteration"] * d["default_iterations"] / 3600.0
     proxy_h = distill_h + space_size / rate
-    out |= {"best_workers": workers, "distill_hours": distill_h, "proxy_search_hours": proxy_h, "full": []}
+    out |= {"best_pool": best, "distill_hours": distill_h, "proxy_search_hours": proxy_h, "full": []}
     for e in epochs:
         per = [
             r["full"]["seconds"]["build"] + e * r["full"]["seconds"]["train"] + r["full"]["seconds"]["validate"]
@@ -245,14 +277,19 @@ def run_proxy_section(ctx: Context, rec: Recorder) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
     pools: list[dict[str, Any]] = []
-    for i, k in enumerate(p.workers):
-        share = (ctx.left() - 2.0) / (len(p.workers) - i)
+    shapes = [(k, 1) for k in p.workers] + list(p.stream_pools)  # (processes, lanes each)
+    for i, (k, streams) in enumerate(shapes):
+        share = (ctx.left() - 2.0) / (len(shapes) - i)
+        label = pool_label({"workers": k, "streams_per_worker": streams})
         if share < POOL_MIN_S:
-            pools.append({"workers": k, "stopped": f"not started: {share:.0f} s left for it"})
+            pools.append({"workers": k, "streams_per_worker": streams, "stopped": f"not started: {share:.0f} s left for it"})
         else:
             threads = 1 if device.type == "cpu" else max(1, torch.get_num_threads() // k)
-            print(f"[gpu_check] proxy trials in {k} process(es), up to {share:.0f} s", flush=True)
-            pools.append(run_pool(ns, specs, k, threads, time.time() + share))
+            print(f"[gpu_check] proxy trials in pool {label} (processes x lanes), up to {share:.0f} s", flush=True)
+            pool = run_pool(ns, specs, k, threads, time.time() + share, streams, p.pool_trials)
+            pool["archs"] = [arch_id(specs[i % len(specs)]) for i in range(p.pool_trials or len(specs))]
+            pool["max_abs_accuracy_diff_vs_alone"] = exactness(pool, rows)
+            pools.append(pool)
         rec.set("pools", pools)
         rec.set("projection", projection(rec, space.size() or len(specs), p.project_epochs))
     if ctx.left() > OPTIONS_MIN_S:

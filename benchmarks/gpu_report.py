@@ -118,16 +118,17 @@ def proxy(s: dict[str, Any]) -> list[str]:
     if pools:
         lines += [
             "",
-            "| worker processes | trials | wall s | trials / hour | vs 1 process | startup s | note |",
-            "|---|---|---|---|---|---|---|",
+            "| pool: processes x lanes | trials | wall s | trials / hour | vs 1 process | startup s | max \\|Δ acc\\| vs alone | note |",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        one = next((p.get("trials_per_hour") for p in pools if p["workers"] == 1), None)
+        one = next((p.get("trials_per_hour") for p in pools if p["workers"] == 1 and p.get("streams_per_worker", 1) == 1), None)
         for p in pools:
             rate = p.get("trials_per_hour")
             rel = f"{rate / one:.2f}x" if rate and one else "-"
+            lanes = p.get("streams_per_worker", 1)
             lines.append(
-                f"| {p['workers']} | {len(p.get('trials', []))} | {_f(p.get('wall_seconds'), 1)} | {_f(rate, 0)} | {rel} | "
-                f"{_f(p.get('startup_seconds'), 1)} | {p.get('stopped', '')} |"
+                f"| {p['workers']} x {lanes} | {len(p.get('trials', []))} | {_f(p.get('wall_seconds'), 1)} | {_f(rate, 0)} | {rel} | "
+                f"{_f(p.get('startup_seconds'), 1)} | {_f(p.get('max_abs_accuracy_diff_vs_alone'), 2)} | {p.get('stopped', '')} |"
             )
     opts = s.get("options", {})
     if opts.get("trials_per_hour"):
@@ -148,7 +149,7 @@ def proxy(s: dict[str, Any]) -> list[str]:
         lines += [
             "",
             f"Whole space ({proj['space_size']} architectures): proxy search {proj['proxy_search_hours'] * 60:.1f} min "
-            f"(best with {proj['best_workers']} worker process(es); distillation at its default length {proj['distill_hours'] * 60:.1f} min of it).",
+            f"(best pool {proj['best_pool']}, processes x lanes; distillation at its default length {proj['distill_hours'] * 60:.1f} min of it).",
             "",
             "| full-data epochs per candidate | full-data search (one process) | proxy search is faster by |",
             "|---|---|---|",

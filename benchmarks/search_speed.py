@@ -21,12 +21,14 @@ Run ``python benchmarks/search_speed.py --help``; benchmarks/README.md has the c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
 import queue
 import statistics
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -110,8 +112,9 @@ def load(args: argparse.Namespace, device: torch.device) -> tuple[ProxyContext, 
 
 
 def sync(device: torch.device) -> None:
+    """Wait for the calling thread's CUDA stream (not the whole device: trials on other threads' streams go on)."""
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        torch.cuda.current_stream(device).synchronize()
 
 
 def warm_up(ctx: ProxyContext, space: SearchSpace, spec: Spec) -> None:
@@ -152,16 +155,53 @@ def time_full(ctx: ProxyContext, space: SearchSpace, spec: Spec, x: Tensor, y: T
     }
 
 
-def pool_worker(rank: int, args: argparse.Namespace, specs: list[Spec], threads: int, tasks: Any, results: Any, barrier: Any) -> None:
-    """One worker process: load, warm up, wait for the others, then score architectures until the queue is empty."""
+def on_stream(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """A CUDA stream of its own for the calling thread (its work overlaps other threads'); nothing on a CPU."""
+    return torch.cuda.stream(torch.cuda.Stream(device)) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def task_spec(specs: list[Spec], i: int, seed: int) -> tuple[Spec, int]:
+    """Task ``i`` of a pool: the specs in turn, each round with the next seed (round 0: the in-process rows' seed)."""
+    return specs[i % len(specs)], seed + i // len(specs)
+
+
+def pool_worker(
+    rank: int, args: argparse.Namespace, specs: list[Spec], threads: int, tasks: Any, results: Any, barrier: Any, streams: int = 1
+) -> None:
+    """One worker process: load, warm up, wait for the others, then score architectures until the queue is empty,
+    on ``streams`` threads that each run their trials on a CUDA stream of their own (several trials at once in one
+    process, sharing its loaded data; each thread stops at its own stop sign)."""
     torch.set_num_threads(threads)
     device = resolve_device(args.device)
     space = get_space(args.space)
     ctx = ProxyContext.load(args.synthetic, str(device), proxy_config(args), args.data_root)
-    warm_up(ctx, space, specs[0])
+    if streams == 1:
+        warm_up(ctx, space, specs[0])
+        barrier.wait()
+        drain(ctx, space, specs, args.seed, rank, 0, tasks, results)
+        return
+    ready = threading.Barrier(streams + 1)
+
+    def lane(k: int) -> None:
+        with on_stream(device):
+            warm_up(ctx, space, specs[0])  # on its own stream: a stream's first kernels pay one-off costs too
+            ready.wait()
+            drain(ctx, space, specs, args.seed, rank, k, tasks, results)
+
+    lanes = [threading.Thread(target=lane, args=(k,), daemon=True) for k in range(streams)]
+    for t in lanes:
+        t.start()
+    ready.wait()
     barrier.wait()
+    for t in lanes:
+        t.join()
+
+
+def drain(ctx: ProxyContext, space: SearchSpace, specs: list[Spec], seed: int, rank: int, lane: int, tasks: Any, results: Any) -> None:
+    """Score the tasks of the queue until this lane's stop sign."""
     while (i := tasks.get()) is not None:
-        results.put({"index": i, "worker": rank, **time_proxy(ctx, space, specs[i], args.seed)})
+        spec, s = task_spec(specs, i, seed)
+        results.put({"index": i, "worker": rank, "lane": lane, **time_proxy(ctx, space, spec, s)})
 
 
 def run_pool(args: argparse.Namespace, specs: list[Spec], workers: int, threads: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ device and the held-out validation split the distillation never saw. Never the t
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -55,6 +56,11 @@ class ProxyResult:
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+# A network's initial weights come from torch's global generator, seeded just before it is built, and counting its
+# FLOPs installs global module hooks: a process that runs trials on several threads builds one network at a time.
+_INIT_LOCK = threading.Lock()
 
 
 def count_flops(model: nn.Module, sample: Tensor) -> int:
@@ -122,10 +128,11 @@ class ProxyContext:
         run_seeds = [derive_seed(seed + c, "proxy", aid) for c in range(k)]  # copy c: the network seed + c alone would train
         t0 = time.perf_counter()
         models = []
-        for s in run_seeds:
-            torch.manual_seed(s)
-            models.append(self.build(space, spec).to(self.device))
-        params, flops = count_params(models[0]), count_flops(models[0], self.images)
+        with _INIT_LOCK:  # several trials in one process (threads, one CUDA stream each) must not interleave here
+            for s in run_seeds:
+                torch.manual_seed(s)
+                models.append(self.build(space, spec).to(self.device))
+            params, flops = count_params(models[0]), count_flops(models[0], self.images)
         net: nn.Module | ModelStack = models[0] if k == 1 else ModelStack(models, self.vectorize)
         del models
         t1 = time.perf_counter()

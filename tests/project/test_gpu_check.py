@@ -44,15 +44,18 @@ def numbers(section: str, s: dict[str, Any]) -> bool:
         rows = s["amp_on"]["rows"] + s["amp_off"]["rows"]
         return len(rows) == 2 and all(r["vectorised_s"] > 0 and r["loop_s"] > 0 for r in rows) and "distill_s_per_iteration" in rows[0]
     if section == "proxy":
-        pools = {p["workers"]: p for p in s["pools"]}
+        pools = {(p["workers"], p["streams_per_worker"]): p for p in s["pools"]}  # (processes, lanes each)
         serial = s["serial"]["rows"]
         return (
             s["distill"]["seconds_per_iteration"] > 0
             and len(s["sample"]["archs"]) == 2
             and len(serial) >= 1
             and all(r["full"]["seconds"]["total"] > 0 for r in serial)
-            and sorted(pools) == [1, 2]
+            and sorted(pools) == [(1, 1), (1, 2), (2, 1)]
             and all(p["trials_per_hour"] > 0 and len(p["trials"]) == 2 for p in pools.values())
+            # two trials at once in one process (threads) score exactly as one at a time
+            and all(p["max_abs_accuracy_diff_vs_alone"] == 0.0 for p in pools.values())
+            and {t["lane"] for t in pools[(1, 2)]["trials"]} <= {0, 1}
             and s["projection"]["proxy_search_hours"] > 0
             and [f["epochs"] for f in s["projection"]["full"]] == [1, 10, 50]
         )

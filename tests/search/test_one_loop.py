@@ -5,7 +5,10 @@ the single loop is held to what both gave."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import torch
@@ -15,7 +18,7 @@ from torch import Tensor, nn
 from nas_proxy.batched import ModelStack
 from nas_proxy.errors import DivergedError
 from nas_proxy.search import ProxyConfig, ProxyContext
-from nas_proxy.spaces import arch_id, get_space
+from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.training import TrainConfig, accuracies, accuracy, train_model
 from nas_proxy.utils import derive_seed
@@ -88,3 +91,37 @@ def test_a_diverged_copy_is_named_and_a_network_alone_is_not(tiny_run: Path) -> 
         train_model(net, syn.images, syn.labels, CONFIG, 7)
     with pytest.raises(ValueError, match="2 copies need 2 seeds, got 1"):
         train_model(ModelStack([net, net]), syn.images, syn.labels, CONFIG, 7)
+
+
+class SlowToBuild:
+    """A space whose networks take a moment to build, after their seed is set and before their weights are drawn."""
+
+    def __init__(self, name: str) -> None:
+        self.space = get_space(name)
+
+    def build(self, *args: Any) -> nn.Module:
+        time.sleep(0.02)  # another thread runs here
+        return self.space.build(*args)
+
+
+def test_trials_on_several_threads_score_as_one_at_a_time(tiny_run: Path) -> None:
+    """A process may run several trials at once, one per thread (each on a CUDA stream of its own on a GPU:
+    benchmarks/gpu_proxy.py's lanes): every trial's score and curve equal the trial run alone, although every
+    thread sets torch's global seed while the others build their networks."""
+    space = cast(SearchSpace, SlowToBuild("convnet720"))
+    ctx = ProxyContext.load(tiny_run, "cpu", ProxyConfig(epochs=1, report_every=1, report_images=100))
+    specs = [{**SPEC, "width": w, "normalization": n} for w in (32, 64) for n in ("batchnorm", "instancenorm")]
+    alone = [ctx.score(space, spec, seed=k) for k, spec in enumerate(specs)]
+    together: list[Any] = [None] * len(specs)
+    start = threading.Barrier(len(specs))
+
+    def trial(k: int) -> None:
+        start.wait()
+        together[k] = ctx.score(space, specs[k], seed=k)
+
+    threads = [threading.Thread(target=trial, args=(k,)) for k in range(len(specs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [(r.accuracy, r.curve) for r in together] == [(r.accuracy, r.curve) for r in alone]
