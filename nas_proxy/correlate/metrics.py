@@ -247,11 +247,15 @@ def _batched(metric: Metric) -> RowsMetric | None:
     return None
 
 
-def bootstrap_samples(metric: Metric, x: npt.ArrayLike, y: npt.ArrayLike, n: int = N_BOOT, seed: int = 0) -> FloatArray:
+def bootstrap_samples(
+    metric: Metric, x: npt.ArrayLike, y: npt.ArrayLike, n: int = N_BOOT, seed: int = 0, size: int | None = None
+) -> FloatArray:
     """``metric`` on ``n`` resamples of the architectures (pairs drawn with replacement); NaN kept.
 
-    NaN proxy scores are dropped before resampling. The resamples depend only on ``seed`` and the
-    number of scored architectures, so metrics bootstrapped with one seed share their resamples.
+    NaN proxy scores are dropped before resampling. The resamples depend only on ``seed``, the
+    number of scored architectures and ``size``, so metrics bootstrapped with one seed share their
+    resamples. ``size``: architectures per resample (None: as many as were scored; fewer gives the
+    spread of a table that size, benchmarks/power.py).
     """
     if n < 1:
         raise InvalidArgumentError(f"the bootstrap needs at least 1 resample, got {n}")
@@ -264,7 +268,7 @@ def bootstrap_samples(metric: Metric, x: npt.ArrayLike, y: npt.ArrayLike, n: int
     # interval is NaN as soon as one resample is undefined (top-20 % metrics on 20 architectures:
     # ~4 %), so ours (percentile_interval) would stay anyway, and scipy adds 1-3 ms a call, 2-9x
     # the whole bootstrap of a top-20 % metric at the default 20 architectures (RESULTS.md §15).
-    idx = np.random.default_rng(seed).integers(0, m, size=(n, m))  # (resamples, m)
+    idx = np.random.default_rng(seed).integers(0, m, size=(n, m if size is None else size))  # (resamples, size)
     xs, ys = px[idx], py[idx]
     rows = _batched(metric)
     if rows is not None:

@@ -399,3 +399,21 @@ def test_rank_average_is_the_mean_rank_of_the_two_and_needs_the_base() -> None:
     assert not [v for v, _, _ in out if v.startswith("rankavg-partial")] and len(out) == len(rows) + 3
     with pytest.raises(SystemExit, match="no variant 'nope'"):
         rank_average.rank_averaged(rows, "nope")
+
+
+def test_power_sizes_a_difference_from_the_spread_of_its_paired_resamples() -> None:
+    """benchmarks/power.py: detectable = 1.96 x the paired spread, the architectures a difference needs follow
+    from it, and the spread of resamples of half as many architectures is about sqrt(2) times larger."""
+    import power
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=200)
+    a, b = y + rng.normal(scale=0.5, size=200), y + rng.normal(scale=0.8, size=200)
+    r = power.power(a, b, y, {"spearman": 0.05, "top_spearman": 0.2}, n_boot=200, seed=0)
+    s = r["spearman"]
+    assert r["n"] == 200 and s["diff"] > 0  # the less noisy proxy ranks better
+    assert s["detectable"] == pytest.approx(1.959964 * s["se"]) and s["se"] > 0
+    assert s["n_needed_target"] == pytest.approx(200 * (s["detectable"] / 0.05) ** 2)
+    assert s["n_needed_observed"] == pytest.approx(200 * (s["detectable"] / s["diff"]) ** 2)
+    assert 1.2 < s["half_ratio"] < 1.7
+    assert r["top_spearman"]["n_needed_target"] == pytest.approx(200 * (r["top_spearman"]["detectable"] / 0.2) ** 2)
