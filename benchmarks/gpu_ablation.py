@@ -136,6 +136,7 @@ def run_distill_ablation_section(ctx: Context, rec: Recorder) -> None:
     argv += ["--variants", ",".join(p.abl_variants)] if p.abl_variants else []
     argv += ["--max-mflops", str(p.abl_max_mflops)] if p.abl_max_mflops else []
     argv += ["--n-archs", str(p.abl_n_archs)] if p.abl_n_archs else []
+    argv += ["--table", str(ctx.root / p.abl_table), "--split", str(ctx.root / p.abl_split)] if p.abl_table and p.abl_split else []
     argv += ["--distill-args", p.abl_distill_args] if p.abl_distill_args else []
     argv += ["--epochs", str(p.proxy_epochs)] if p.proxy_epochs else []
     rec.set("command", shlex.join(["benchmarks/distill_ablation.py", *argv]))

@@ -18,7 +18,9 @@ finished; the last step writes ``gpu_results.md``, a section ready to paste into
    call, resumed by the next call from the state each packs into OUT;
 10.-13. ``trainer``, ``horizon``, ``groundtruth-converged``, ``fidelity-converged`` (``gpu_trainer.py``) and 14. ``search-720``
    (``gpu_search.py``: the whole 720-architecture search through the CLI, distillation + trials + promotion, by wall
-   clock), issue 20's, only when ``--sections`` names them, resumable as 8 and 9.
+   clock), issue 20's, only when ``--sections`` names them, resumable as 8 and 9; 15. ``groundtruth-wide``
+   (``gpu_trainer.py``): the 3-epoch table widened to ``Plan.gw_archs`` architectures from the H100 run's journal,
+   so that issue 18's ablation has the evaluation architectures its target needs (benchmarks/power.py), as 8 and 9.
 
 ``--dry-run`` runs every section on CPU with tiny sizes and a fabricated Fashion-MNIST (tests/project/test_gpu_check.py).
 Run it through ``benchmarks/gpu_check.sh``; benchmarks/README.md has the commands.

@@ -31,9 +31,13 @@ SECTIONS = (  # priority order
     "groundtruth-converged",
     "fidelity-converged",
     "search-720",
+    "groundtruth-wide",
 )
 # each takes several 5-minute calls, or (issue 20's) waits for the one before it: run only when --sections names it
-ASKED_ONLY = ("distill-ablation", "paper-protocol", "trainer", "horizon", "groundtruth-converged", "fidelity-converged", "search-720")
+ASKED_ONLY = (
+    *("distill-ablation", "paper-protocol", "trainer", "horizon", "groundtruth-converged", "fidelity-converged", "search-720"),
+    "groundtruth-wide",
+)
 TAIL_LINES = 25  # lines of a subprocess's output kept in results.json (the log has all of them)
 
 
@@ -87,6 +91,11 @@ class Plan:
     abl_max_mflops: float | None = None  # None: all 70 evaluation architectures
     abl_n_archs: int | None = None
     abl_distill_args: str = ""  # more nasproxy distill flags for every optimised set
+    # the table and split the ablation scores on, relative to the tree (None: the 3-epoch table and its 30/70 split);
+    # once groundtruth-wide's table is committed with `split.py --extend` beside it:
+    # "benchmarks/groundtruth/fashion-mnist-convnet720-wide.csv" and "benchmarks/groundtruth/split-wide.csv"
+    abl_table: str | None = None
+    abl_split: str | None = None
     pp_methods: tuple[str, ...] = ("datadam", "dm")  # paper-protocol: the sets evaluated with the field's protocol
     pp_ipcs: tuple[int, ...] = (10, 1, 50)  # in this order
     pp_iterations: tuple[int, int] = (8000, 20000)  # the paper's, then extended to the official code's
@@ -99,6 +108,7 @@ class Plan:
     # (RESULTS.md §20b: none pays on the median architecture), so off; name them to time them again
     tr_variants: tuple[str, ...] = ()
     tr_compile_archs: int = 3  # fast-compile, when named, on the first few architectures only (its compilation takes tens of seconds)
+    gw_archs: int = 300  # groundtruth-wide: the 3-epoch table's architectures (its 100 first), 270 of them for evaluation
     hz_archs: int = 24  # horizon: stratified architectures (issue 20 asks 20-30)
     hz_horizons: tuple[int, ...] = (3, 6, 12, 24, 48)  # epochs with the fast protocol
     hz_seeds: tuple[int, ...] = (0, 1)
@@ -126,7 +136,7 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
-        tuples = {k: tuple(v) for k, v in data.items() if isinstance(v, list)}
+        tuples = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) for k, v in data.items() if isinstance(v, list)}
         budgets = {k: Budget(**v) for k, v in data["budgets"].items()}
         return cls(**{**data, **tuples, "budgets": budgets})
 
@@ -147,6 +157,7 @@ GPU_BUDGETS = {
     "groundtruth-converged": Budget(cap=300, minimum=60),
     "fidelity-converged": Budget(cap=300, minimum=90),
     "search-720": Budget(cap=300, minimum=60),  # the whole search measured in one call; resumable when a call cannot finish it
+    "groundtruth-wide": Budget(cap=300, minimum=60),  # issue 18's power: ~7 minutes of 8 H100 workers per 100 new architectures
 }
 
 
@@ -199,6 +210,7 @@ def make_plan(dry_run: bool) -> Plan:
         hz_horizons=(1, 2),
         hz_workers=1,  # in the section's process (the pool: tests/project/test_gpu_trainer.py's drill compares it with this)
         hz_min_left_s=2.0,
+        gw_archs=5,  # build.py's dry run: at most 5
         s7_space="convnet-small",  # 6 architectures: the dry run also searches its space whole
         s7_trials=6,
         s7_workers=2,

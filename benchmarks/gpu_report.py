@@ -25,6 +25,7 @@ TITLES = {
     "groundtruth-converged": "The converged table (build.py with the fast protocol at the chosen horizon)",
     "fidelity-converged": "Every proxy on the converged table",
     "search-720": "The whole 720-architecture search measured: distillation + 720 trials + promote 3 (benchmarks/gpu_search.py)",
+    "groundtruth-wide": "The 3-epoch table widened to more evaluation architectures (build.py --n-archs, the H100 journal resumed)",
 }
 
 
@@ -308,6 +309,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "groundtruth-converged": groundtruth_converged,
     "fidelity-converged": fidelity,
     "search-720": search_720,
+    "groundtruth-wide": groundtruth_converged,  # the same builder run, another table
 }
 
 

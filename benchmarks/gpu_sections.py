@@ -285,6 +285,7 @@ RUNNERS: dict[str, Callable[[Context, Recorder], None]] = {
     "groundtruth-converged": elsewhere("gpu_trainer", "run_converged_section"),
     "fidelity-converged": elsewhere("gpu_trainer", "run_fidelity_converged_section"),
     "search-720": elsewhere("gpu_search", "run_search_section"),
+    "groundtruth-wide": elsewhere("gpu_trainer", "run_wide_section"),
 }
 assert tuple(RUNNERS) == SECTIONS
 

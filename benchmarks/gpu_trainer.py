@@ -23,6 +23,7 @@ import multiprocessing
 import shutil
 import statistics
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -49,6 +50,8 @@ TODAY = TRAINING_PROTOCOLS.get("standard")  # the 3-epoch table's protocol: SGD 
 FAST = TRAINING_PROTOCOLS.get("fast")  # a first choice, not yet measured (the horizon section measures its ranking)
 CONVERGED_NAME = "-converged"  # fashion-mnist-convnet720-converged.csv
 CONVERGED_TABLE = BENCHMARKS / "groundtruth" / f"fashion-mnist-convnet720{CONVERGED_NAME}.csv"
+WIDE_NAME = "-wide"  # fashion-mnist-convnet720-wide.csv: the 3-epoch table with more evaluation architectures
+H100_GROUNDTRUTH = BENCHMARKS / "gpu" / "2026-11-26-h100" / "groundtruth.tar.gz"  # the 3-epoch table's builder folder
 
 
 def real_data(ctx: Context) -> RealData:
@@ -337,7 +340,6 @@ def converged_flags(epochs: int) -> list[str]:
 
 
 def run_converged_section(ctx: Context, rec: Recorder) -> None:
-    p = ctx.plan
     epochs = chosen_horizon(ctx)
     if epochs is None:
         rec.skip(
@@ -345,18 +347,47 @@ def run_converged_section(ctx: Context, rec: Recorder) -> None:
         )
         return
     state, origin = state_folder(ctx, "groundtruth-converged")
+    run_builder(ctx, rec, "groundtruth-converged", state, origin, converged_flags(epochs), CONVERGED_NAME)
+
+
+def run_wide_section(ctx: Context, rec: Recorder) -> None:
+    """The 3-epoch table widened to ``Plan.gw_archs`` architectures (issue 18: benchmarks/power.py says the 70
+    evaluation architectures cannot tell a distilled set at Spearman 0.92 from the random subset's 0.886). The
+    plan is drawn block by block from one seeded generator, so its first 100 are the table's: seeded with the
+    H100 run's journal, the builder trains only the new architectures (seed 0 of all of them, then seed 1)."""
+    state, origin = state_folder(ctx, "groundtruth-wide")
+    if origin == "new" and not ctx.plan.fabricate:
+        origin += f"; seeded with {seed_wide_state(state)}"
+    flags = ["--n-archs", str(ctx.plan.gw_archs), f"--name-suffix={WIDE_NAME}"]
+    run_builder(ctx, rec, "groundtruth-wide", state, origin, flags, WIDE_NAME)
+
+
+def seed_wide_state(state: Path, tarball: Path = H100_GROUNDTRUTH) -> Path:
+    """The H100 table's builder folder (its journal: 100 architectures x 2 seeds, 20 longer) unpacked into ``state``."""
+    with tarfile.open(tarball) as t:
+        members = [m for m in t.getmembers() if m.name.startswith("groundtruth/") and not m.name.startswith("groundtruth/logs")]
+        for m in members:
+            m.name = m.name.removeprefix("groundtruth/")
+        t.extractall(state, members=[m for m in members if m.name], filter="data")
+    return tarball
+
+
+def run_builder(ctx: Context, rec: Recorder, name: str, state: Path, origin: str, flags: list[str], suffix: str) -> None:
+    """``benchmarks/groundtruth/build.py FLAGS`` resuming in ``state`` until the section's deadline; its tables named
+    with ``suffix`` copied to OUT/NAME, the state packed beside them for the next call (on another machine)."""
+    p = ctx.plan
     rec.set("state", {"from": origin})
     build = ctx.root / "benchmarks" / "groundtruth" / "build.py"
     grace = 8.0
     cmd = [sys.executable, str(build), "--out", str(state), "--deadline-seconds", str(int(max(ctx.left() - STATE_RESERVE_S - grace, 1)))]
-    cmd += ["--device", p.device, "--workers", str(p.gt_workers), *converged_flags(epochs)]
+    cmd += ["--device", p.device, "--workers", str(p.gt_workers), *flags]
     cmd += ["--dry-run"] if p.fabricate else (["--data-root", ctx.given_data_root] if ctx.given_data_root else [])
     cmd += ["--commit", ctx.commit] if ctx.commit else []
     rec.set("command", " ".join(cmd[1:]))
     ran = run_group(cmd, timeout=max(ctx.left() - STATE_RESERVE_S, 1), cwd=ctx.root)
     rec.set("run", ran.to_dict())
-    tables = sorted(state.glob(f"*{CONVERGED_NAME}.csv"))
-    out = ctx.out / "groundtruth-converged"
+    tables = sorted(state.glob(f"*{suffix}.csv"))
+    out = ctx.out / name
     out.mkdir(parents=True, exist_ok=True)
     for t in tables:
         shutil.copy2(t, out / t.name)

@@ -2,6 +2,7 @@
 
     python benchmarks/groundtruth/split.py            # rewrites split.csv (bit for bit the committed file)
     python benchmarks/groundtruth/split.py --check    # exit 1 when the committed split.csv differs
+    python benchmarks/groundtruth/split.py --extend WIDE.csv   # split-wide.csv: the same split, the rest evaluation
 
 Rule (seed ``SEED``): take the table's seed-0 architectures in file order; stratify on normalization
 (the dimension the distilled sets fail on, issue 18): from each normalization's 20 members draw
@@ -80,10 +81,41 @@ def read_split(path: Path = SPLIT) -> dict[str, dict[str, str]]:
         return {r["arch_id"]: r for r in csv.DictReader(line for line in f if not line.startswith("#"))}
 
 
+def extended(wide: Path, split: Path = SPLIT) -> str:
+    """The split of a wider table whose first architectures are ``split``'s, in its order (build.py --n-archs draws
+    its plan block by block, so a wider plan starts with the narrower one): ``split``'s rows as they are, then every
+    further architecture as an evaluation one. The calibration architectures stay the 30 things were chosen on."""
+    rows, given = table_rows(wide), read_split(split)
+    head = [r["arch_id"] for r in rows[: len(given)]]
+    if head != list(given):
+        raise SystemExit(
+            f"{wide}: its first {len(given)} architectures are not {split}'s, in its order: not a wider plan of the same table"
+        )
+    lines = split.read_text().splitlines(keepends=True)
+    buf = io.StringIO()
+    buf.write(lines[0].rstrip("\n") + f"; extended to {wide.name}: its architectures after the first {len(given)} are evaluation ones\n")
+    buf.writelines(lines[1:])
+    w = csv.writer(buf, lineterminator="\n")
+    for r in rows[len(given) :]:
+        w.writerow([r["arch_id"], "evaluation", *(r[d] for d in DIMS), r["flops"]])
+    return buf.getvalue()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true", help="compare with the committed split.csv instead of writing it")
+    p.add_argument("--extend", type=Path, metavar="TABLE", help="write the split of a wider table (build.py --n-archs) instead")
+    p.add_argument("--out", type=Path, help="with --extend: where (default split-wide.csv beside split.csv)")
     args = p.parse_args(argv)
+    if args.extend is not None:
+        target, text = args.out or SPLIT.with_name("split-wide.csv"), extended(args.extend)
+        if args.check:
+            same = target.is_file() and target.read_text() == text
+            print(f"{target.name} {'matches' if same else 'DIFFERS from'} the rule")
+            return 0 if same else 1
+        target.write_text(text)
+        print(f"wrote {target}: {text.count(chr(10)) - 2} architectures, the calibration ones split.csv's")
+        return 0
     rows = table_rows()
     cal, draws = draw(rows)
     text = render(rows, cal, draws)

@@ -44,6 +44,29 @@ def test_the_committed_split_is_the_rule_bit_for_bit_and_both_halves_cover_every
     )
 
 
+def test_a_wider_tables_split_keeps_the_split_and_makes_the_rest_evaluation(tmp_path: Path) -> None:
+    """split.py --extend: the table widened by build.py --n-archs (its first 100 the committed table's) keeps the
+    30 calibration architectures; every new one is an evaluation architecture. A table that does not start with
+    the split's architectures, in order, is refused."""
+    import split
+
+    text = split.TABLE.read_text()
+    header, *rows = text.splitlines(keepends=True)
+    new = [r.replace(r.split(",", 1)[0], f"new{k:08x}", 1) for k, r in enumerate(rows[:2])]  # two more architectures
+    wide = tmp_path / "wide.csv"
+    wide.write_text(header + "".join(rows) + "".join(new))
+    out = tmp_path / "split-wide.csv"
+    assert split.main(["--extend", str(wide), "--out", str(out)]) == 0
+    assert out.read_text().splitlines()[2:102] == split.SPLIT.read_text().splitlines()[2:102]
+    roles = split.read_split(out)
+    assert len(roles) == 102 and Counter(r["role"] for r in roles.values()) == {"calibration": 30, "evaluation": 72}
+    assert roles["new00000000"]["role"] == "evaluation" and roles["new00000000"]["depth"] == rows[0].split(",")[2]
+    assert split.main(["--extend", str(wide), "--out", str(out), "--check"]) == 0
+    wide.write_text(header + "".join(new) + "".join(rows))  # the new ones first: not a wider plan of the same table
+    with pytest.raises(SystemExit, match="not a wider plan"):
+        split.main(["--extend", str(wide), "--out", str(out)])
+
+
 def test_the_diagnostic_reproduces_the_issues_table_from_the_h100_scores() -> None:
     from fidelity import read_table
 

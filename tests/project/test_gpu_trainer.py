@@ -142,7 +142,7 @@ FAKE_BUILDER = """
 import argparse, pathlib
 p = argparse.ArgumentParser()
 for flag in ("--out", "--deadline-seconds", "--device", "--workers", "--epochs", "--lr", "--batch-size", "--long-archs",
-             "--schedule", "--warmup", "--label-smoothing", "--name-suffix", "--commit"):
+             "--schedule", "--warmup", "--label-smoothing", "--name-suffix", "--commit", "--n-archs", "--data-root"):
     p.add_argument(flag)
 for flag in ("--drop-last", "--channels-last", "--cuda-graph", "--dry-run"):
     p.add_argument(flag, action="store_true")
@@ -176,6 +176,33 @@ def test_converged_section_builds_with_the_fast_protocol_at_the_chosen_horizon(t
     assert rec.data["csv_rows"] == {"fashion-mnist-convnet720-converged.csv": 2}
     assert (ctx.out / "groundtruth-converged" / "fashion-mnist-convnet720-converged.csv").is_file()
     assert (ctx.out / "groundtruth-converged" / "state.tar.gz").is_file()
+
+
+def test_wide_section_resumes_the_h100_tables_journal_with_more_architectures(tmp_path: Path) -> None:
+    """groundtruth-wide on a machine without its state: the H100 run's builder folder (journal and tables, not its
+    logs) is unpacked first, so the builder trains only the architectures the table lacks; then --n-archs and the
+    -wide tables, copied to OUT with the packed state."""
+    from gpu_context import Recorder
+    from gpu_trainer import run_wide_section
+
+    root = tmp_path / "root"
+    (root / "benchmarks" / "groundtruth").mkdir(parents=True)
+    (root / "benchmarks" / "groundtruth" / "build.py").write_text(textwrap.dedent(FAKE_BUILDER))
+    ctx = context(tmp_path, root, fabricate=False)
+    rec = Recorder(tmp_path / "wide.json")
+    run_wide_section(ctx, rec)
+    assert "status" not in rec.data, rec.data
+    state = root / "benchmarks" / "out" / "gpu-groundtruth-wide-state"
+    assert (state / "groundtruth.journal").stat().st_size > 100_000 and not (state / "logs").exists()
+    assert (state / "fashion-mnist-convnet720.csv").read_text() == (BENCHMARKS / "groundtruth" / "fashion-mnist-convnet720.csv").read_text()
+    seen = eval((state / "seen.txt").read_text())
+    assert seen["n_archs"] == "5" and seen["name_suffix"] == "-wide" and not seen["dry_run"]
+    assert rec.data["state"]["from"].startswith("new; seeded with") and "2026-11-26-h100" in rec.data["state"]["from"]
+    assert rec.data["csv_rows"] == {"fashion-mnist-convnet720-wide.csv": 2}
+    assert (ctx.out / "groundtruth-wide" / "state.tar.gz").is_file()
+    again = Recorder(tmp_path / "again.json")  # the next call on the same machine keeps its state
+    run_wide_section(ctx, again)
+    assert again.data["state"]["from"].startswith("kept on this machine")
 
 
 def test_fidelity_converged_waits_for_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -215,13 +242,15 @@ def test_dry_run_of_issue_20_sections_through_gpu_check(tmp_path: Path) -> None:
         sys.executable,
         "--dry-run",
         "--sections",
-        "trainer,horizon,groundtruth-converged",
+        "trainer,horizon,groundtruth-converged,groundtruth-wide",
     ]
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800, check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     sections = json.loads((out / "results.json").read_text())["sections"]
     assert [sections[s]["status"] for s in ("trainer", "horizon", "groundtruth-converged")] == ["ok"] * 3
     assert sections["groundtruth-converged"]["csv_rows"] == {"digits-convnet720-converged.csv": 10}  # build.py's dry run: 5 x 2
+    assert sections["groundtruth-wide"]["status"] == "ok" and sections["groundtruth-wide"]["state"]["from"] == "new"
+    assert sections["groundtruth-wide"]["csv_rows"] == {"digits-convnet720-wide.csv": 10}
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) <= 8 and all(len(p.relative_to(out).parts) <= 3 for p in files)
 
