@@ -180,6 +180,8 @@ def pool_worker(
         barrier.wait()
         drain(ctx, space, specs, args.seed, rank, 0, tasks, results)
         return
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # the data copied on the default stream, before streams that do not wait for it read it
     ready = threading.Barrier(streams + 1)
 
     def lane(k: int) -> None:
