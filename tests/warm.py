@@ -77,13 +77,13 @@ def _import_time_env(env: dict[str, str]) -> dict[str, str]:
 class _Server:
     """This process's server: started at first use, ended with this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: Sequence[str] = PRELOAD) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="nasproxy-warm-"))
         self.address = str(self.folder / "socket")
         self.env = dict(os.environ)
         log = open(self.folder / "server.log", "wb")  # noqa: SIM115 (the server's own output, read when it fails)
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, self.address, str(os.getpid())],
+            [sys.executable, __file__, self.address, str(os.getpid()), *preload],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -342,8 +342,8 @@ def _std_streams() -> None:
         setattr(sys, f"__{name}__", text)
 
 
-def serve(address: str, parent: int) -> None:
-    for module in PRELOAD:
+def serve(address: str, parent: int, preload: Sequence[str]) -> None:
+    for module in preload:
         __import__(module)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(address + ".tmp")
@@ -403,4 +403,4 @@ def serve(address: str, parent: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]))
+    serve(sys.argv[1], int(sys.argv[2]), sys.argv[3:])
