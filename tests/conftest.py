@@ -7,16 +7,23 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import torch
 
-from nas_proxy.distill import DistillConfig, distill
 from tests.pg import PostgresServer, throwaway_server
+
+if TYPE_CHECKING:
+    from nas_proxy.distill import DistillConfig
+
+# torch and nasproxy are imported where a fixture uses them, not here: pytest-xdist's controller loads this
+# file before it starts the workers and runs no test itself (importing them cost it 1.2 CPU-s, in series)
 
 
 def tiny_config(**overrides: object) -> DistillConfig:
     """A distillation that takes about a second on 2 CPU cores."""
+    from nas_proxy.distill import DistillConfig
+
     base: dict[str, object] = dict(
         dataset="digits", ipc=2, iterations=6, batch_real=8, net_width=32, device="cpu", log_every=2, checkpoint_every=1000
     )
@@ -78,6 +85,8 @@ def one_thread() -> Iterator[None]:
     """Torch on one intra-op thread, as a subprocess started with OMP_NUM_THREADS=1 runs: a kill drill
     compares its resumed subprocess with the same run in this process bit for bit, and a float sum
     split over another number of threads may round differently."""
+    import torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -87,6 +96,8 @@ def one_thread() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished tiny DataDAM run on digits, shared read-only by tests."""
+    from nas_proxy.distill import distill
+
     out = tmp_path_factory.mktemp("runs") / "tiny"
     distill(tiny_config(), out, progress=False)
     return out

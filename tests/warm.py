@@ -68,7 +68,20 @@ _MESSAGE = 1 << 20
 
 
 def _import_time_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_VARIABLES) and k != "PYTHONPATH"}
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_VARIABLES) and k != "PYTHONPATH" and not _torchs_default(k, v)}
+
+
+def _torchs_default(key: str, value: str) -> bool:
+    """Whether ``key=value`` is what torch itself writes into ``os.environ``, that reads the same set or unset.
+    Torch's first compile-related call (the first ``FlopCounterMode`` of a search's trial, a first optimizer)
+    sets ``TORCHINDUCTOR_CACHE_DIR`` to its default directory in the process that makes it, and reads it only
+    there: once a test had trained in its own process, every command it started differed from the server's
+    environment in that variable, and all of them ran cold (4-5 CPU-s each instead of 0.3)."""
+    if key != "TORCHINDUCTOR_CACHE_DIR":
+        return False
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    return os.path.abspath(value) == os.path.abspath(default_cache_dir())
 
 
 # ---------------------------------------------------------------------------------------------- client
@@ -77,13 +90,13 @@ def _import_time_env(env: dict[str, str]) -> dict[str, str]:
 class _Server:
     """This process's server: started at first use, ended with this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: Sequence[str] = PRELOAD) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="nasproxy-warm-"))
         self.address = str(self.folder / "socket")
         self.env = dict(os.environ)
         log = open(self.folder / "server.log", "wb")  # noqa: SIM115 (the server's own output, read when it fails)
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, self.address, str(os.getpid())],
+            [sys.executable, __file__, self.address, str(os.getpid()), *preload],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -342,8 +355,8 @@ def _std_streams() -> None:
         setattr(sys, f"__{name}__", text)
 
 
-def serve(address: str, parent: int) -> None:
-    for module in PRELOAD:
+def serve(address: str, parent: int, preload: Sequence[str]) -> None:
+    for module in preload:
         __import__(module)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(address + ".tmp")
@@ -403,4 +416,4 @@ def serve(address: str, parent: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]))
+    serve(sys.argv[1], int(sys.argv[2]), sys.argv[3:])

@@ -259,10 +259,11 @@ def test_cli_bad_inputs_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_ctrl_c_then_the_same_command_reuses_the_finished_trainings(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "gt.log"
     command = [sys.executable, "-m", "nas_proxy", "correlate", "--sample", "--space", SPACE, "--n-archs", "4"]
-    command += ["--synthetic", str(tiny_run), "--proxies", "params", "--full-epochs", "2", "--full-images", "300", "--early", "1"]
-    command += ["--ceiling", "0"]
-    command += ["--gt-storage", str(storage), "--out", str(tmp_path / "out"), "--device", "cpu", "--bootstrap", "50", "--quiet"]
-    config = small_config(tiny_run, storage, ground_truth=GroundTruthConfig(epochs=2, early=(1.0,), images=300))
+    # one epoch on 100 images per training: what is checked (finished trainings kept, none done twice) needs no more
+    command += ["--synthetic", str(tiny_run), "--proxies", "params", "--full-epochs", "1", "--full-images", "100", "--early", "0.5"]
+    command += ["--ceiling", "0", "--no-random-subset"]
+    command += ["--gt-storage", str(storage), "--out", str(tmp_path / "out"), "--device", "cpu", "--bootstrap", "20", "--quiet"]
+    config = small_config(tiny_run, storage, ground_truth=GroundTruthConfig(epochs=1, early=(0.5,), images=100))
     gate = Gate(tmp_path / "gate", at=FULL_TRAINING, let_through=1)  # one training finishes, the next waits there
     first = interruptible(command, env=gate.env(), stderr=subprocess.PIPE)
     gate.wait([first], [first.pid])

@@ -58,11 +58,28 @@ def test_what_the_server_cannot_start_as_the_command_would_runs_cold(tmp_path: P
     here = dict(os.environ)
     assert warm._warm_request([*NASPROXY, "--help"], None, {**here, "OMP_NUM_THREADS": "7"}, {}, False) is None  # read at import
     assert warm._warm_request([*NASPROXY, "--help"], None, {**here, "PYTHONWARNINGS": "error"}, {}, False) is None
+    other_cache = {**here, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}  # not torch's default: as asked, cold
+    assert warm._warm_request([*NASPROXY, "--help"], None, other_cache, {}, False) is None
     assert warm._warm_request([sys.executable, "-c", "pass"], None, None, {}, False) is None  # not a nasproxy command
     assert warm._warm_request([*NASPROXY, "--help"], None, None, {"preexec_fn": print}, False) is None
     assert warm._warm_request([*NASPROXY, "--help"], tmp_path / "missing", None, {}, False) is None  # subprocess's error, here
     request = warm._warm_request([*NASPROXY, "--help"], tmp_path, {**here, "PYTHONPATH": "/y"}, {}, False)  # PYTHONPATH is applied
     assert warm.COLD or (request is not None and request["cwd"] == str(tmp_path) and request["args"] == ["--help"])
+
+
+@pytest.mark.skipif(warm.COLD, reason="NASPROXY_TEST_COLD=1: every command runs cold")
+def test_commands_started_after_a_training_in_this_process_are_still_warm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Torch writes TORCHINDUCTOR_CACHE_DIR (its default) into os.environ at its first compile-related call
+    (a search's FlopCounterMode): every command a test started after its own process had trained ran cold."""
+    from types import SimpleNamespace
+
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setattr(warm, "_server", SimpleNamespace(env=dict(os.environ)))  # a server started before it was set
+    cache_dir()  # what the first FlopCounterMode of this process does
+    assert "TORCHINDUCTOR_CACHE_DIR" in os.environ
+    assert warm._warm_request([*NASPROXY, "--help"], None, None, {}, False) is not None
 
 
 PROBE = [sys.executable, "-m", "tests.warm_probe"]
@@ -112,10 +129,13 @@ def test_a_bad_request_harms_no_other_warm_process(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("probe_is_warm")
 def test_a_server_killed_9_takes_its_processes_with_it_and_their_clients_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(warm, "_server", None)  # a server of this test's own
+    # a server of this test's own, that imports torch alone (what its forked processes import first: they reach
+    # PR_SET_PDEATHSIG as fast as the PRELOAD server's do): the probe needs nothing else, and the other PRELOAD
+    # imports cost 6 CPU-s (checked: without the prctl, 3 of 3 runs failed "outlived its server")
+    server = warm._Server(preload=("torch",))
+    monkeypatch.setattr(warm, "_server", server)
     sleeper = warm.Popen([*PROBE, "sleep", "600"], cwd=ROOT)
-    server = warm._server
-    assert server is not None and sleeper._warm is not None
+    assert warm._server is server and sleeper._warm is not None
     try:
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait(timeout=60)
