@@ -79,8 +79,10 @@ def _torchs_default(key: str, value: str) -> bool:
     environment in that variable, and all of them ran cold (4-5 CPU-s each instead of 0.3)."""
     if key != "TORCHINDUCTOR_CACHE_DIR":
         return False
-    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-
+    try:  # a private module of torch: where another torch has none, the variable counts as set (cold, still correct)
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:
+        return False
     return os.path.abspath(value) == os.path.abspath(default_cache_dir())
 
 
