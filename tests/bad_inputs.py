@@ -1179,6 +1179,10 @@ PROBE38: list[Case] = [
         G38,
     ),
     Case(S.replace("convnet-cpu", "spaces/name-newline.toml"), "must be printable text on one line, got 'a\\nb'", G38),
+    # more seed copies than memory holds in one batched model: before, a million were built for minutes (no trial), 1,025 trained
+    Case(f"{S} --proxy-seeds 1025", "proxy seeds must be in [1, 1024], got 1025", G38),
+    # a tensor no set has beside the set's own (its hash updated): before, ignored, exit 0
+    Case(_art("extra-tensor"), "art/extra-tensor/synthetic.safetensors holds 'extra', no tensor of a synthetic set", G38),
 ]
 CASES += PROBE38
 

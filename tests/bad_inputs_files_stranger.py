@@ -7,7 +7,7 @@ and synthetic sets whose ``meta.json`` holds a NUL byte in a file name, a number
 no object for the distillation's options.
 
 Branch probe38's (``PROBE38``): an image folder of one flat colour, and one of floating-point TIFFs;
-space files whose name is empty or holds a newline.
+space files whose name is empty or holds a newline; a set whose tensors file holds one more tensor.
 
 Branch probe35's (``PROBE35``): a ``meta.json`` whose costs are text or NaN, or whose soft-label
 record is no object, an output path that is a symbolic link to nothing, and an image folder
@@ -190,5 +190,9 @@ def build_probe38(root: Path) -> None:
             (img / name / k).mkdir(parents=True)
             for i in range(3):
                 Image.new(mode, (8, 8), pixel).save(img / name / k / f"{i}.{'tif' if mode == 'F' else 'png'}")
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(root / "syn" / "synthetic.safetensors"))
+    _variant(root, "extra-tensor", None, {**tensors, "extra": torch.zeros(3)})  # another tool's tensor beside the set's
     for name, value in (("name-empty", ""), ("name-newline", "a\\nb")):  # a name no one-line message can show
         (root / "spaces" / f"{name}.toml").write_text(f'family = "convnet"\nname = "{value}"\n[params]\nwidth = [16, 32]\n')
