@@ -302,6 +302,19 @@ def distinct(name: str, values: Iterable[T], show: Callable[[T], str] = repr) ->
     return out
 
 
+def distinct_folders(name: str, paths: Iterable[str]) -> list[str]:
+    """``paths`` refused as :func:`distinct` refuses values, and also when two of them are one folder
+    named two ways (``syn`` and ``./syn``, relative and absolute, through a link)."""
+    out = distinct(name, paths)
+    seen: dict[str, str] = {}
+    for path in out:
+        real = os.path.realpath(path)
+        if real in seen:
+            raise InvalidArgumentError(f"{name} names one folder twice, as {shown(seen[real])} and {shown(path)}; give each once")
+        seen[real] = path
+    return out
+
+
 def items(name: str, text: str, parse: Callable[[str], Any] = str, show: Callable[[Any], str] = repr) -> list[Any]:
     """A comma-separated list typed on the command line (``--early 0.1,1``): every item parsed by
     ``parse`` (which raises ValueError or InvalidArgumentError on a bad item); no empty item, no

@@ -95,7 +95,7 @@ class Kept:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if data.get("format") != KEPT_FORMAT or data.get("key") != self.key:
                 return {}
-            runs = {int(r): float(a) for r, a in data["accuracies"].items()}
+            runs = {int(r): float(a) for r, a in data["accuracies"].items() if _written(r, a)}
         except (OSError, ValueError, TypeError, AttributeError, KeyError):
             return {}
         return {r: a for r, a in runs.items() if r >= 0 and 0.0 <= a <= 100.0}
@@ -104,6 +104,14 @@ class Kept:
         self.runs = self._read() | self.runs | {run: acc}  # with what another call on this set kept meanwhile
         record = {"format": KEPT_FORMAT, "key": self.key, "identity": self.identity}
         write_json(self.path, record | {"accuracies": {str(r): a for r, a in sorted(self.runs.items())}})
+
+
+def _written(run: Any, accuracy: Any) -> bool:
+    """Whether a kept entry is one :meth:`Kept.add` writes: a run index in plain decimal and a number.
+    Another is an edit, trained again (before branch probe38: ``"00"`` was read as run 0 over the real one,
+    and ``true`` as an accuracy of 1 %)."""
+    plain = isinstance(run, str) and run.isascii() and run.isdecimal() and str(int(run)) == run
+    return plain and isinstance(accuracy, int | float) and not isinstance(accuracy, bool)
 
 
 def _tensor_hash(*tensors: torch.Tensor) -> str:

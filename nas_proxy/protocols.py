@@ -61,6 +61,11 @@ class TrainConfig:
         checks.number("lr_decay_at", self.lr_decay_at, 0, 1)
 
 
+# the most copies of a candidate trained as one batched model (--proxy-seeds): more fill memory before the
+# first step (a million were built for minutes, then killed); a calibration chooses among 1, 2 and 4
+SEEDS_MAX = 1024
+
+
 @dataclass(frozen=True)
 class ProxyConfig:
     """How a candidate is trained on the synthetic set (see benchmarks/RESULTS.md for the choice)."""
@@ -99,7 +104,7 @@ class ProxyConfig:
         checks.positive("proxy batch_size", self.batch_size)
         checks.positive("proxy report_every", self.report_every)
         checks.positive("proxy report_images", self.report_images)
-        checks.positive("proxy seeds", self.seeds)
+        checks.number("proxy seeds", self.seeds, 1, SEEDS_MAX, integer=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields; ``seeds`` only when above 1 and ``hard_labels`` only when true, so that the

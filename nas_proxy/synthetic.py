@@ -42,6 +42,7 @@ FORMAT_VERSION = 2  # 2: may hold soft labels; a set without them is still writt
 TENSORS = "synthetic.safetensors"
 META = checks.SET_META
 GRID = "grid.png"
+TENSOR_NAMES = ("images", "labels", "soft_labels")  # what synthetic.safetensors holds (soft_labels only with teachers)
 CHECKPOINT = "checkpoint.safetensors"
 # save_synthetic's next meta.json, written before the tensors it describes: a set rewritten in place (soft
 # labels added) and killed between its tensors and its meta.json is completed by the next reader
@@ -319,6 +320,11 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
     images, labels = tensors.get("images"), tensors.get("labels")
     if images is None or labels is None:
         raise ArtifactError(f"{tensor_path} must hold tensors 'images' and 'labels'; it has {sorted(tensors)}")
+    if extra := sorted(set(tensors) - set(TENSOR_NAMES)):  # another tool's, or a hand's: not read, so never trusted
+        raise ArtifactError(
+            f"{tensor_path} holds {', '.join(shown(t) for t in extra)}, no tensor of a synthetic set (which holds "
+            f"{', '.join(TENSOR_NAMES)} only); the set was edited, distil again"
+        )
     if images.ndim != 4 or labels.shape != (images.shape[0],) or labels.dtype != torch.int64:
         raise ArtifactError(
             f"{tensor_path}: images {tuple(images.shape)} / labels {tuple(labels.shape)} {labels.dtype} are not (N, C, H, W) / (N,) int64"

@@ -1141,6 +1141,52 @@ PROBE37: list[Case] = [
 CASES += PROBE37
 
 
+# ---- branch probe38: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_stranger.py, build_probe38)
+G38 = 38
+PROBE38: list[Case] = [
+    # --help and --version with standard output closed: before, printed on stderr by argparse, exit 0
+    Case("--help >&-", "nasproxy: error: cannot write standard output: it is closed", G38),
+    Case("--version >&-", "nasproxy: error: cannot write standard output: it is closed", G38),
+    Case("search --help >&-", "nasproxy search: error: cannot write standard output: it is closed", G38),
+    # a journal under a file: before, the artifacts folder beside it was named ("cannot write notes.txt/artifacts")
+    Case(f"{S} --storage notes.txt/journal.log", "cannot write notes.txt/journal.log: notes.txt is a file, not a folder", G38),
+    # one set named twice, two ways: before, calibrated as two choices, and correlated as two proxies (datadam-ipc1, datadam-ipc1-2), exit 0
+    Case(CAL.replace("--synthetic syn", "--synthetic syn ./syn"), "--synthetic names one folder twice, as 'syn' and './syn'", G38),
+    Case(C.replace("--synthetic syn", "--synthetic syn ./syn"), "--synthetic names one folder twice, as 'syn' and './syn'", G38),
+    # the search study's storage without the study: before, ignored, exit 0
+    Case(f"{C} --storage studies/done/journal.log", "--storage 'studies/done/journal.log' changes nothing without --study", G38),
+    # a shared teacher cache in the folder the labelled set is written to: before, the teachers were written among the
+    # set's files, exit 0, and the same command after it was refused ('--teacher-dir OUT is a synthetic set')
+    Case(f"{SL} --out OUT --teacher-dir OUT", "--teacher-dir 'OUT' is in OUT, where the labelled set is written", G38),
+    Case(f"{SL} --out OUT --teacher-dir OUT/cache", "--teacher-dir 'OUT/cache' is in OUT, where the labelled set is written", G38),
+    Case(f"{SL} --teacher-dir syn/cache", "--teacher-dir 'syn/cache' is in syn, where the labelled set is written", G38),
+    Case(f"{D} --soft-labels 2 --teacher-space convnet-cpu --teacher-dir OUT", "--teacher-dir 'OUT' is in OUT, where the labelled", G38),
+    # images no 8-bit reading can show: before, a set distilled from one flat colour (std 1e-06), exit 0
+    Case(
+        f"{D.replace('digits', 'imagefolder:img/flat')} --val-fraction 0.5",
+        "the 4 training images of imagefolder:img/flat are one flat colour",
+        G38,
+    ),
+    Case(
+        f"{D.replace('digits', 'imagefolder:img/float')} --val-fraction 0.5",
+        "has floating-point pixels (mode F), whose range its file does not",
+        G38,
+    ),
+    # a space's name that no line can show: before, accepted, exit 0 (an empty title; a name cut across two lines)
+    Case(
+        "spaces spaces/name-empty.toml",
+        "the space's name (key 'name', else the file's stem) must be printable text on one line, got ''",
+        G38,
+    ),
+    Case(S.replace("convnet-cpu", "spaces/name-newline.toml"), "must be printable text on one line, got 'a\\nb'", G38),
+    # more seed copies than memory holds in one batched model: before, a million were built for minutes (no trial), 1,025 trained
+    Case(f"{S} --proxy-seeds 1025", "proxy seeds must be in [1, 1024], got 1025", G38),
+    # a tensor no set has beside the set's own (its hash updated): before, ignored, exit 0
+    Case(_art("extra-tensor"), "art/extra-tensor/synthetic.safetensors holds 'extra', no tensor of a synthetic set", G38),
+]
+CASES += PROBE38
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

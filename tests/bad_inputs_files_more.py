@@ -43,13 +43,14 @@ def build_more(root: Path) -> None:
     _best(root / "best", root / "trained")
     _ladder_tables(root / "ladders")
     _strangers(root / "strange")
-    from tests.bad_inputs_files_stranger import build_lead36, build_probe35, build_probe36, build_probe37, build_stranger
+    from tests.bad_inputs_files_stranger import build_lead36, build_probe35, build_probe36, build_probe37, build_probe38, build_stranger
 
     build_stranger(root)
     build_probe35(root)
     build_probe36(root)
     build_lead36(root)
     build_probe37(root)
+    build_probe38(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

@@ -6,6 +6,9 @@ of 5,000 digits, empty and other-version SQLite files, a journal that names a st
 and synthetic sets whose ``meta.json`` holds a NUL byte in a file name, a number for a folder or
 no object for the distillation's options.
 
+Branch probe38's (``PROBE38``): an image folder of one flat colour, and one of floating-point TIFFs;
+space files whose name is empty or holds a newline; a set whose tensors file holds one more tensor.
+
 Branch probe35's (``PROBE35``): a ``meta.json`` whose costs are text or NaN, or whose soft-label
 record is no object, an output path that is a symbolic link to nothing, and an image folder
 with a FIFO among its images.
@@ -175,3 +178,21 @@ def build_probe37(root: Path) -> None:
     (spaces / "width-1e20.toml").write_text('family = "convnet"\n[params]\nwidth = [16, 99999999999999999999]\n')
     (spaces / "cells-1e8.toml").write_text('family = "nb201"\ncells_per_stage = 99999999\n')
     (spaces / "depth-1e6.toml").write_text('family = "macro"\n[params]\ndepth = [1000000]\n')
+
+
+def build_probe38(root: Path) -> None:
+    """Add probe38's inputs to the workspace ``root``."""
+    from PIL import Image
+
+    img = root / "img"
+    for name, mode, pixel in (("flat", "RGB", (0, 0, 0)), ("float", "F", 0.5)):  # one flat colour; floating-point pixels
+        for k in ("cat", "dog"):
+            (img / name / k).mkdir(parents=True)
+            for i in range(3):
+                Image.new(mode, (8, 8), pixel).save(img / name / k / f"{i}.{'tif' if mode == 'F' else 'png'}")
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(root / "syn" / "synthetic.safetensors"))
+    _variant(root, "extra-tensor", None, {**tensors, "extra": torch.zeros(3)})  # another tool's tensor beside the set's
+    for name, value in (("name-empty", ""), ("name-newline", "a\\nb")):  # a name no one-line message can show
+        (root / "spaces" / f"{name}.toml").write_text(f'family = "convnet"\nname = "{value}"\n[params]\nwidth = [16, 32]\n')

@@ -64,7 +64,7 @@ class CalibrateConfig:
         checks.text("space", self.space)
         if not isinstance(self.synthetic, list) or not self.synthetic or not all(isinstance(s, str) for s in self.synthetic):
             raise InvalidArgumentError(f"give at least one synthetic set (--synthetic DIR ...), got {self.synthetic!r}")
-        checks.distinct("--synthetic", self.synthetic)
+        checks.distinct_folders("--synthetic", self.synthetic)
         check_choices(self.choices)
         checks.number("folds", self.folds, 2, integer=True)
         checks.positive("trials", self.trials)

@@ -21,8 +21,9 @@ in-sample ("tuned") number is reported beside, never instead.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, cast
 
 import numpy as np
@@ -80,6 +81,21 @@ class CalibrationResult:
         return d
 
 
+def _as_recorded(config: CalibrateConfig, stored: Any) -> CalibrateConfig:
+    """``config`` naming its synthetic sets as the study ``stored`` them, where each is the same folder
+    named another way (``syn`` then ``/abs/syn``, ``./syn``, a link): a resumed calibration is the same
+    one, and its trials' choices of a set are the recorded names."""
+    recorded = stored.get("settings", {}).get("synthetic") if isinstance(stored, dict) else None
+    given = config.synthetic
+    if (
+        not isinstance(recorded, list)
+        or len(recorded) != len(given)
+        or not all(isinstance(r, str) and os.path.realpath(r) == os.path.realpath(g) for r, g in zip(recorded, given, strict=True))
+    ):
+        return config
+    return replace(config, synthetic=list(recorded))
+
+
 def fold_ids(ids: list[str], folds: int, seed: int) -> list[list[str]]:
     """``ids`` (sorted first, so file order does not matter) in a seeded order, cut into ``folds``."""
     order = np.random.default_rng(derive_seed(seed, "calibrate-folds") % 2**32).permutation(len(ids))
@@ -112,7 +128,6 @@ class _Calibration:
         for s, ctx in contexts.items():
             if ctx.synthetic.dataset["name"] != first.dataset["name"] or ctx.synthetic.meta["split"] != first.meta["split"]:
                 raise InvalidArgumentError(f"synthetic set {s} comes from other data or another split than {config.synthetic[0]}")
-        self.contexts = contexts
         self.storage, self.url = open_storage(storage_url, study)
         self.name = study
         with interrupts.deferred():
@@ -122,12 +137,15 @@ class _Calibration:
                 main.set_user_attr(ATTR, recorded)
             # every calibration in this storage shares the proxy trainings (they depend on no setting of it)
             cache = maximizing_study(self.storage, CACHE_STUDY)
+        config = _as_recorded(config, main.user_attrs[ATTR])
+        recorded["settings"] = config.settings()
         if main.user_attrs[ATTR] != recorded:
             raise OutputConflictError(
                 f"calibration study {study!r} exists with other settings or ground truth; run it with the same ones to resume, "
                 "or choose another --study"
             )
-        self.scorer = Scorer(cache, space, contexts, config.seed, progress)
+        self.config, self.contexts = config, dict(zip(config.synthetic, contexts.values(), strict=True))
+        self.scorer = Scorer(cache, space, self.contexts, config.seed, progress)
         self.default = Protocol(config.synthetic[0], ProxyConfig())
 
     def scores(self, protocol: Protocol, ids: list[str]) -> dict[str, Score]:
@@ -193,6 +211,7 @@ def calibrate(
     check_enough(truths, config.folds, data)
     check_writable_storage(storage_url, study)
     cal = _Calibration(config, truths, study, storage_url, progress)
+    config = cal.config  # its sets named as a resumed study recorded them
     ids = sorted(cal.truth)
     folds = fold_ids(ids, config.folds, config.seed)
     cal.scores(cal.default, ids)  # the baseline, and the reference cost of every study

@@ -214,10 +214,9 @@ class _Stdout:
 
     def silence(self) -> None:
         """Point the descriptor at /dev/null: the interpreter's last flush at exit then adds no second message."""
-        try:  # noqa: SIM105 - contextlib is not imported this early (see the module's docstring)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
-        except (OSError, ValueError, AttributeError):  # no descriptor (a StringIO in tests): nothing is flushed at exit
-            pass
+        from nas_proxy.cli.common import silence
+
+        silence(self.stream)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -8,7 +8,10 @@ field default to None here ("not given") and their help states the dataclass def
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -82,6 +85,29 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        """argparse's, but ``--help`` and ``--version`` on a standard output that cannot be written are
+        refused in one line, exit 2, as a command's output is (argparse printed them on stderr when it
+        was closed, and lost them without a word when it was full, exit 0 both)."""
+        if not message or file not in (None, sys.stdout):  # None: argparse's sys.stdout, when Python started with it closed
+            super()._print_message(message, file)
+            return
+        try:
+            if sys.stdout is None:
+                raise OSError(errno.EBADF, "it is closed")
+            sys.stdout.write(message)
+            sys.stdout.flush()
+        except OSError as e:
+            silence(sys.stdout)
+            self.exit(2, f"{self.prog}: error: cannot write standard output: {e.strerror or e}\n")
+
+
+def silence(stream: Any) -> None:
+    """Point ``stream``'s descriptor at /dev/null, once a write to it failed: the interpreter's last
+    flush at exit then adds no second message."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no descriptor (None, a StringIO in tests): nothing is flushed at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 MISSING = "missing_required"  # attribute of a parsed namespace: the required options (or groups) not typed

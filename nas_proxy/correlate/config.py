@@ -46,7 +46,7 @@ class CorrelateConfig:
             if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
                 raise InvalidArgumentError(f"{name} must be a list of strings, got {value!r}")
         if self.synthetic:  # none: the real data alone (--dataset)
-            checks.distinct("--synthetic", self.synthetic)
+            checks.distinct_folders("--synthetic", self.synthetic)
         if self.proxies is not None:  # None: every proxy
             checks.distinct("proxies", self.proxies)
         self.ground_truth.validate()

@@ -170,9 +170,12 @@ def normalise(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Ten
     return (x.float() - m) / s
 
 
+STD_FLOOR = 1e-6  # the least std a channel is normalised by (a flat channel would divide by 0)
+
+
 def channel_stats(x: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of ``x`` in [0, 1], (N, C, H, W)."""
     xd = x.double()
     mean = xd.mean(dim=(0, 2, 3))
-    std = xd.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    std = xd.std(dim=(0, 2, 3)).clamp_min(STD_FLOOR)
     return tuple(round(v, 6) for v in mean.tolist()), tuple(round(v, 6) for v in std.tolist())

@@ -198,8 +198,8 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused, not decoded
                 with Image.open(p) as im:
-                    modes.add("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
-                    images.append(_resize_crop(im, size))
+                    modes.add("L" if im.mode in ("L", "1") or im.mode.startswith("I") else "RGB")
+                    images.append(_resize_crop(_eight_bit(im, p), size))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise DataNotFoundError(
                 f"image {p} declares more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb, or far too large); remove it or shrink it"
@@ -213,12 +213,29 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
     return x, np.asarray(labels, dtype=np.int64), classes
 
 
+def _eight_bit(im: Any, path: Path) -> Any:
+    """``im`` with 8-bit pixels: a 16-bit greyscale image (``I;16``, or ``I`` as PIL reads some
+    16-bit files) scaled from 0-65535 to 0-255 (PIL's own conversion clips every value above 255 to
+    white: a 16-bit folder read as one flat white image); floating-point pixels are refused, their
+    file states no range."""
+    from PIL import Image
+
+    if im.mode == "F":
+        raise DataNotFoundError(
+            f"image {path} has floating-point pixels (mode F), whose range its file does not state; save it with 8- or 16-bit pixels"
+        )
+    if not im.mode.startswith("I"):
+        return im
+    pixels = np.asarray(im, dtype=np.float64) / 257.0  # 65535 -> 255
+    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "L")
+
+
 def _resize_crop(im: Any, size: int) -> Any:
     from PIL import Image
 
     w, h = im.size
     scale = size / min(w, h)
-    im = im.convert("RGB" if im.mode not in ("L", "1", "I;16", "I") else "L")
+    im = im.convert("RGB" if im.mode not in ("L", "1") else "L")
     im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR)
     w, h = im.size
     left, top = (w - size) // 2, (h - size) // 2

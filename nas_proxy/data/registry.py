@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nas_proxy.data.base import Dataset, channel_stats, normalise, stratified_split
+from nas_proxy.data.base import STD_FLOOR, Dataset, channel_stats, normalise, stratified_split
 from nas_proxy.data.formats import (
     I64,
     U8,
@@ -89,6 +89,10 @@ def _from_arrays(
 
     train_x, test_x = to_tensor(train[0]), to_tensor(test[0])
     mean, std = stats if stats is not None else channel_stats(train_x)
+    if stats is None and len(train_x) and max(std) <= STD_FLOOR:  # computed here (an image folder): else the data's own
+        raise DataNotFoundError(
+            f"the {len(train_x)} training images of {name} are one flat colour, every pixel alike: nothing to learn from; check the images"
+        )
     for split, y in (("train", train[1]), ("test", test[1])):
         if len(y) and (y.min() < 0 or y.max() >= len(classes)):
             raise DataNotFoundError(f"{name} {split} labels outside [0, {len(classes)}) in {source}")

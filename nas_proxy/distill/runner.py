@@ -137,6 +137,10 @@ def distill(
     device = resolve_device(config.device)
     if shard.describe() is None:  # a rank's shard lies inside its run's --out, a set once merged: sharded.py checks that --out
         checks.not_inside_a_synthetic_set("--out", out)  # a set is resumed in place; one in another's folder is not
+    if config.soft_labels.teachers > 0 and config.soft_labels.cache:  # refused before the distillation, not after it
+        from nas_proxy.distill.soft_labels import check_teacher_dir
+
+        check_teacher_dir(config.soft_labels.cache, out)
     checkpoint = check_output(out, config, resume, force)  # no side effects before inputs are valid
     if checkpoint is not None and (not optimises or checkpoint["done"] >= config.iterations):
         meta = finished_set(out, checkpoint["done"])

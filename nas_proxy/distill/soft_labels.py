@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from nas_proxy import checks
 from nas_proxy.data import stratified_split
 from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
 from nas_proxy.distill.config import SoftLabelConfig
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, shown
 from nas_proxy.files import write_bytes
 from nas_proxy.progress import meter
 from nas_proxy.protocols import resolve_root
@@ -99,6 +100,8 @@ def add_soft_labels(
     seed = int(syn.meta.get("seed", 0)) if seed is None else seed
     checks.number("seed", seed, 0, checks.SEED_MAX, integer=True)
     dst = Path(out) if out is not None else src
+    if config.cache:
+        check_teacher_dir(config.cache, dst)
     derived = dst.resolve() != src.resolve()
     if derived:
         _check_copy_target(dst, syn.meta)
@@ -136,6 +139,19 @@ def _labelled(meta: dict[str, Any], config: SoftLabelConfig, seed: int) -> bool:
     """Whether a set's ``meta.json`` records soft labels of ``config`` drawn with ``seed``."""
     record = meta.get("soft_labels", {})
     return bool(record.get("config") == config.identity() and record.get("seed") == seed)
+
+
+def check_teacher_dir(cache: str, dst: Path | str) -> None:
+    """A shared teacher cache in the folder the labelled set is written to, but for the set's own
+    ``teachers/``, is refused: the set's folder holds its own files only (before, the teachers were
+    written among them, and the same command after it was refused, '--teacher-dir is a synthetic set')."""
+    dst = Path(dst)
+    folder, real, own = (os.path.realpath(p) for p in (dst, cache, dst / TEACHERS))
+    if (real == folder or real.startswith(folder + os.sep)) and not (real == own or real.startswith(own + os.sep)):
+        raise InvalidArgumentError(
+            f"--teacher-dir {shown(cache)} is in {dst}, where the labelled set is written, whose folder holds its own files only: "
+            f"leave it out for the set's own {dst / TEACHERS}, or give a directory of its own"
+        )
 
 
 def _check_copy_target(dst: Path, source_meta: dict[str, Any]) -> None:
@@ -345,4 +361,14 @@ def label(images: Tensor, teachers: list[nn.Module], temperature: float, batch_s
     return torch.cat(rows)
 
 
-__all__ = ["TEACHERS", "SoftLabelConfig", "Teacher", "add_soft_labels", "label", "soft_labels", "teacher_indices", "train_teacher"]
+__all__ = [
+    "TEACHERS",
+    "SoftLabelConfig",
+    "Teacher",
+    "add_soft_labels",
+    "check_teacher_dir",
+    "label",
+    "soft_labels",
+    "teacher_indices",
+    "train_teacher",
+]

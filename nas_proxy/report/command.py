@@ -143,6 +143,11 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
     early, notes = _early(c.ground_truth.early, "early" in r.given, c.ground_truth.epochs)
     c = replace(c, ground_truth=replace(c.ground_truth, early=early))
     checks.positive("--n-archs", n_archs)
+    if r.storage is not None and not r.study:
+        raise InvalidArgumentError(
+            f"--storage {shown(r.storage)} changes nothing without --study: it is the search study's storage "
+            "(the ground truth's is --gt-storage): drop it"
+        )
     c.validate()  # before any file is touched
     if r.archs:
         checks.existing_file("--archs", r.archs)

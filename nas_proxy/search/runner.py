@@ -335,9 +335,9 @@ def search(
             "SQLite cannot take several writing processes ('database is locked'): use the default journal file or a database URL"
         )
     where = artifact_dir(storage_url, study_name)  # the artifacts; their parent holds what the proxy makes
-    for path in (out or study_dir(study_name), where):
-        check_writable(path)  # refused before the study is made (a journal left behind)
-    check_writable_storage(storage_url, study_name)
+    check_writable(out or study_dir(study_name))  # refused before the study is made (a journal left behind)
+    check_writable_storage(storage_url, study_name)  # before the artifacts beside it: a journal that cannot be is the cause
+    check_writable(where)
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file; give a directory for trials.csv and best.json")
     if out is not None:

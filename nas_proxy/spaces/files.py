@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.errors import InvalidArgumentError, SpaceError
+from nas_proxy.errors import InvalidArgumentError, SpaceError, shown
 from nas_proxy.spaces.declared import FAMILIES, DeclaredSpace, family_class, unknown_key
 
 SHIPPED_PACKAGE = "search_spaces"  # the top-level package that holds the shipped *.toml files
@@ -73,6 +73,8 @@ def space_from_definition(definition: dict[str, Any], default_name: str) -> Decl
     params = definition.get("params", {})
     if not isinstance(name, str) or not isinstance(description, str):
         raise SpaceError(f"keys 'name' and 'description' must be strings, got {name!r} and {description!r}")
+    if not name.strip() or not name.isprintable():  # shown in one-line messages, report titles and table cells
+        raise SpaceError(f"the space's name (key 'name', else the file's stem) must be printable text on one line, got {shown(name)}")
     if not isinstance(params, dict):
         raise SpaceError(f"key 'params' must be a table of parameter = choices, got {params!r}")
     return cls(name, params, settings, description)

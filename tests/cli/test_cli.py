@@ -230,3 +230,18 @@ def test_standard_output_that_refuses_writes_is_one_line(monkeypatch: pytest.Mon
     monkeypatch.setattr(sys, "stdout", _FullDisk())
     code = main(["spaces"])
     assert_one_line_error(code, capsys.readouterr().err, "nasproxy spaces: error: cannot write standard output: No space left on device")
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"), [(["--help"], "nasproxy"), (["--version"], "nasproxy"), (["search", "--help"], "nasproxy search")]
+)
+def test_help_and_version_on_a_full_disk_are_one_line(
+    argv: list[str], prog: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nasproxy --help > /dev/full`` (branch probe38): before, lost without a word, exit 0 (argparse
+    ignores a failed write); the table's ``>&-`` cases hold the closed standard output."""
+    monkeypatch.setattr(sys, "stdout", _FullDisk())
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == f"{prog}: error: cannot write standard output: No space left on device\n"

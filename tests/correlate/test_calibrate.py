@@ -146,6 +146,27 @@ def test_interrupted_calibration_resumes_to_the_same_profile(reference: tuple[Pa
     assert _profile(tmp_path / "studies" / "cal" / "profile.toml") == _profile(path)
 
 
+def test_a_finished_calibration_resumes_with_its_sets_named_another_way(
+    reference: tuple[Path, dict[str, Any]], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The study recorded its sets by absolute paths; the same folders named from its folder
+    (``../syn2``) or through a link are the same calibration, taken as it is (before branch probe38:
+    'calibration study 'cal' exists with other settings or ground truth', exit 2)."""
+    path, _ = reference
+    run = path.parents[2]
+    journal = run / "studies" / "cal" / "journal.log"
+    before = journal.read_bytes()
+    link = workdir / "syn4-link"
+    if not link.exists():
+        link.symlink_to(workdir / "syn4")
+    command = _command(workdir, "cal")
+    command[command.index(str(workdir / "syn2")) : command.index(str(workdir / "syn4")) + 1] = ["../syn2", "../syn4-link"]
+    monkeypatch.chdir(run)
+    assert main(command) == 0
+    assert journal.read_bytes() == before  # nothing trained or tried again
+    assert _profile(path)["proxy"] == tomllib.loads(path.read_text())["proxy"]
+
+
 def test_profile_round_trip_and_explicit_fields_win(tmp_path: Path) -> None:
     from nas_proxy.profile import ProxyProfile, read_profile, write_profile
     from nas_proxy.search import ProxyConfig

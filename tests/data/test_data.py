@@ -221,6 +221,23 @@ def test_imagefolder_mixed_grey_and_rgb_becomes_rgb(tmp_path: Path) -> None:
     assert load_dataset(f"imagefolder:{tmp_path}", image_size=8).channels == 3
 
 
+def test_imagefolder_16_bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> None:
+    """A 16-bit PNG's 0-65535 read as 0-255: before branch probe38, PIL's conversion clipped every
+    value above 255, and such a folder was read as one flat white image (its set distilled, exit 0)."""
+    from PIL import Image
+
+    from nas_proxy.data.formats import read_image_folder
+
+    for name, value in (("dark", 8000), ("light", 60000)):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), value + i, dtype=np.uint16)).save(tmp_path / name / f"{i}.png")
+    assert Image.open(tmp_path / "dark" / "0.png").mode.startswith("I")  # read as 16-bit
+    x, y, classes = read_image_folder(tmp_path, 8)
+    assert classes == ["dark", "light"] and x.dtype == np.uint8 and x.shape == (6, 8, 8, 1)
+    assert np.unique(x[y == 0]).tolist() == [31] and np.unique(x[y == 1]).tolist() == [233]  # 8000 / 257, 60000 / 257
+
+
 # ---------------------------------------------------------------- validation split
 
 

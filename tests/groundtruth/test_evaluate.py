@@ -96,6 +96,13 @@ def test_a_kept_file_cut_short_or_of_other_numbers_is_trained_again(tiny_run: Pa
     record["accuracies"]["0"] = 250.0  # not an accuracy
     kept.write_text(json.dumps(record))
     assert evaluate(run, **kw).reused == 0 and kept.read_bytes() == whole
+    record["accuracies"]["0"] = True  # no number: before branch probe38, read as 1 %
+    kept.write_text(json.dumps(record))
+    assert evaluate(run, **kw).reused == 0 and kept.read_bytes() == whole
+    record["accuracies"] = {**json.loads(whole)["accuracies"], "00": 50.0}  # no index nasproxy writes: before, read as run 0
+    kept.write_text(json.dumps(record))
+    again = evaluate(run, **kw)
+    assert again.reused == 1 and again.accuracies == first.accuracies
     record["key"] = "0" * 64  # another protocol's record under this name
     kept.write_text(json.dumps(record))
     assert evaluate(run, **kw).reused == 0 and kept.read_bytes() == whole
