@@ -37,6 +37,7 @@ RESUME_HINTS = {
     "train": "; a model is whole once its spec.json is written (last); run the same command again",
     "calibrate": "; finished proxy trainings and trials are stored; run the same command again to resume",
     "evaluate": "; finished networks are kept in the set's folder (evaluations/); run the same command again to resume",
+    "score": "; finished architectures are kept in the set's folder (evaluations/); run the same command again to resume",
 }
 
 
