@@ -164,6 +164,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         soft_labels=soft_label_config(args, file),
     )
+    args.teachers = config.soft_labels.teachers > 0  # the line of a Ctrl-C says they are kept only when there are some
     if args.download:
         from nas_proxy.data import load_dataset
 
