@@ -191,8 +191,8 @@ a file outside the synthetic set read. "fixed (16)" marks the {fixed16} inputs, 
 or by naming the wrong cause. "fixed (31)" marks the {fixed31} inputs of branch probe31 (tried as a
 stranger would) that were mishandled before it, by those measures or by quoting a long value whole;
 "fixed (32)" the {fixed32} that the next stop fixed from that probe's notes; "fixed (35)" the {fixed35} of
-branch probe35, "fixed (36)" the {fixed36} of branch probe36 (tried the same way) and of stop 36, and "fixed (37)"
-the {fixed37} of branch probe37. A command that starts with `NAME=value` runs with that
+branch probe35, "fixed (36)" the {fixed36} of branch probe36 (tried the same way) and of stop 36, "fixed (37)"
+the {fixed37} of branch probe37, and "fixed (38)" the {fixed38} of branch drill38. A command that starts with `NAME=value` runs with that
 environment variable set, as a shell would; one that ends in `>&-` runs with standard output closed.
 `{busy_port}` is a port another socket listens on while the case
 runs; `\\n`, `\\t` and `\\udcff` stand for a newline, a tab and a byte that is not UTF-8.
@@ -249,6 +249,7 @@ def header(outcomes: list[tuple[Case, Outcome]]) -> str:
         "{fixed35}": sum(c.fixed == 35 for c, _ in outcomes),
         "{fixed36}": sum(c.fixed == 36 for c, _ in outcomes),
         "{fixed37}": sum(c.fixed == 37 for c, _ in outcomes),
+        "{fixed38}": sum(c.fixed == 38 for c, _ in outcomes),
         "{issue16}": len(ISSUE16),
         "{more16}": len(MORE16),
     }
