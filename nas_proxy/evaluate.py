@@ -19,7 +19,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -77,44 +77,69 @@ KEPT_FORMAT = "nasproxy-evaluation"
 
 
 class Kept:
-    """The accuracies of finished networks of one protocol on one set: ``{run index: accuracy}``, read
-    from and written (atomically, the whole file each time) to ``folder/evaluations/KEY.json``."""
+    """Finished results of one computation on one set, by name: read from and written (atomically, the
+    whole file each time) to ``folder/evaluations/KEY.json``, KEY a hash of ``identity`` (everything the
+    results depend on). ``evaluate`` keeps its networks' accuracies so (:class:`KeptAccuracies`), ``score``
+    its architectures' proxy results (``nas_proxy.search.runner``)."""
+
+    format = KEPT_FORMAT  # the record's kind: a file of another kind is not read
+    entries_field = "accuracies"  # the record's field that holds the results
 
     def __init__(self, folder: Path, identity: dict[str, Any]) -> None:
         self.identity = identity
         self.key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
         self.path = folder / EVALUATIONS / f"{self.key[:16]}.json"
-        self.runs: dict[int, float] = self._read()
+        self.entries: dict[str, Any] = self._read()
 
-    def _read(self) -> dict[int, float]:
-        """The kept runs; none from a file that is not this protocol's whole record (cut short by a damaged
-        disk, edited, or another protocol's under the same short name): those runs are trained again."""
-        if not self.path.is_file():  # nothing kept yet (a FIFO there would block the read: _kept refused it)
+    def valid(self, name: str, value: Any) -> bool:
+        """Whether ``value`` is a whole result (one that is not is computed again)."""
+        return True
+
+    def _read(self) -> dict[str, Any]:
+        """The kept results; none from a file that is not this computation's whole record (cut short by a damaged
+        disk, edited, or another computation's under the same short name): those results are computed again."""
+        if not self.path.is_file():  # nothing kept yet (a FIFO there would block the read: kept_in refused it)
             return {}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("format") != KEPT_FORMAT or data.get("key") != self.key:
+            if data.get("format") != self.format or data.get("key") != self.key or not isinstance(data[self.entries_field], dict):
                 return {}
-            runs = {int(r): float(a) for r, a in data["accuracies"].items() if _written(r, a)}
+            return {n: v for n, v in data[self.entries_field].items() if self.valid(n, v)}
         except (OSError, ValueError, TypeError, AttributeError, KeyError):
             return {}
-        return {r: a for r, a in runs.items() if r >= 0 and 0.0 <= a <= 100.0}
 
-    def add(self, run: int, acc: float) -> None:
-        self.runs = self._read() | self.runs | {run: acc}  # with what another call on this set kept meanwhile
-        record = {"format": KEPT_FORMAT, "key": self.key, "identity": self.identity}
-        write_json(self.path, record | {"accuracies": {str(r): a for r, a in sorted(self.runs.items())}})
+    def order(self, name: str) -> Any:
+        """Where the result ``name`` comes in the file (the same results, the same bytes)."""
+        return name
 
-
-def _written(run: Any, accuracy: Any) -> bool:
-    """Whether a kept entry is one :meth:`Kept.add` writes: a run index in plain decimal and a number.
-    Another is an edit, trained again (before branch probe38: ``"00"`` was read as run 0 over the real one,
-    and ``true`` as an accuracy of 1 %)."""
-    plain = isinstance(run, str) and run.isascii() and run.isdecimal() and str(int(run)) == run
-    return plain and isinstance(accuracy, int | float) and not isinstance(accuracy, bool)
+    def add(self, name: str, value: Any) -> None:
+        merged = self._read() | self.entries | {name: value}  # with what another call on this set kept meanwhile
+        self.entries = dict(sorted(merged.items(), key=lambda item: self.order(item[0])))
+        record = {"format": self.format, "key": self.key, "identity": self.identity}
+        write_json(self.path, record | {self.entries_field: self.entries})
 
 
-def _tensor_hash(*tensors: torch.Tensor) -> str:
+class KeptAccuracies(Kept):
+    """``evaluate``'s finished networks: ``{run index: accuracy}``."""
+
+    def valid(self, name: str, value: Any) -> bool:
+        """An entry :meth:`add` writes: a run index in plain decimal and a number. Another is an edit, trained
+        again (before branch probe38: ``"00"`` was read as run 0 over the real one, and ``true`` as 1 %)."""
+        plain = name.isascii() and name.isdecimal() and str(int(name)) == name
+        return plain and isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 100.0
+
+    def order(self, name: str) -> Any:
+        return int(name)
+
+    @property
+    def runs(self) -> dict[int, float]:
+        return {int(r): float(a) for r, a in self.entries.items()}
+
+
+K = TypeVar("K", bound=Kept)
+
+
+def tensor_hash(*tensors: torch.Tensor) -> str:
     h = hashlib.sha256()
     for t in tensors:
         h.update(str((t.dtype, tuple(t.shape))).encode())
@@ -122,13 +147,14 @@ def _tensor_hash(*tensors: torch.Tensor) -> str:
     return h.hexdigest()
 
 
-def _kept(syn: SyntheticSet, identity: dict[str, Any]) -> tuple[Kept | None, str]:
-    """Where this protocol's finished networks are kept, or None and why not (checked before any training, writing nothing)."""
+def kept_in(folder: Path, kind: type[K], identity: dict[str, Any]) -> tuple[K | None, str]:
+    """Where the finished results of ``identity`` are kept in a set's ``folder``, or None and why not (checked
+    before any training, writing nothing: a set that cannot be written, a folder or FIFO where the file goes)."""
     try:
-        check_writable(syn.path / EVALUATIONS / "kept.json")  # a file where the folder goes is refused too
+        check_writable(folder / EVALUATIONS / "kept.json")  # a file where the folder goes is refused too
     except NasProxyError as e:
         return None, str(e)
-    kept = Kept(syn.path, identity)
+    kept = kind(folder, identity)
     if os.path.lexists(kept.path) and not kept.path.is_file():
         return None, f"{kept.path} is not a regular file"
     return kept, ""
@@ -172,15 +198,15 @@ def evaluate(
     targets = syn.targets(hard_labels)
     protocol = cfg.to_dict() | {"amp": cfg.uses_amp(dev)}  # what ran, not what was asked: no autocast on CPU
     identity = {
-        "trained_on": _tensor_hash(syn.images, targets),
-        "tested_on": _tensor_hash(test_x, test_y),
+        "trained_on": tensor_hash(syn.images, targets),
+        "tested_on": tensor_hash(test_x, test_y),
         "model": str(spec),
         "train": protocol,
         "flip": flip,
         "seed": seed,
         "device": dev.type,  # a GPU's numbers differ from a CPU's in their last digits: not mixed in one mean
     }
-    kept, not_kept = _kept(syn, identity)
+    kept, not_kept = kept_in(syn.path, KeptAccuracies, identity)
     done = kept.runs if kept is not None else {}
     reused = sum(r in done for r in range(runs))
     accs = []
@@ -195,7 +221,7 @@ def evaluate(
         train_model(net, syn.images, targets, cfg, run_seed, flip)
         accs.append(100.0 * accuracy(net, test_x, test_y, amp=cfg.amp))
         if kept is not None:
-            kept.add(r, accs[-1])
+            kept.add(str(r), accs[-1])
     info = {k: syn.meta.get(k) for k in ("method", "ipc", "iterations_done", "seed")}
     info["dataset"] = syn.dataset["name"]
     info["soft_labels"] = syn.soft_labels is not None and not hard_labels  # what the networks trained on

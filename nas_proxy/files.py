@@ -335,23 +335,44 @@ def output_lock(folder: Path | str, make: bool = True) -> Iterator[None]:
     The lock is ``flock`` on the folder itself (made when missing): the OS releases it when its
     holder exits, however (kill -9 included), so no stale lock ever blocks the same command, and
     it writes nothing into the folder (a refused command leaves it as it was; one that made the
-    folder and wrote nothing removes it). Where the folder cannot be made or opened (a file in the
+    folder and wrote nothing removes it, and gives the folder above it back its times, unless
+    another process changed that folder meanwhile). Where the folder cannot be made or opened (a file in the
     way, a read-only disk), or is missing and ``make`` is False (an input the command labels in
     place), the block runs unlocked: the command then refuses the path in its own words."""
     folder = Path(folder)
     if not make and not os.path.lexists(folder):
         yield
         return
+    before = _times(_existing(folder))
     made = _make(folder)
     fd = _lock(folder)  # refused: what this process made is another's now, left as it is
+    after = _times(made[-1].parent) if made else None  # the folder above what this process made, once made
     try:
         yield
     finally:
         if fd is not None:
             os.close(fd)
+        untouched = after is not None and _times(made[-1].parent) == after  # by others meanwhile
         for p in made:  # deepest first
             with contextlib.suppress(OSError):
                 p.rmdir()  # only when empty: what the command wrote stays
+        if untouched and before is not None and not os.path.lexists(made[-1]):
+            with contextlib.suppress(OSError):  # as it was: a refused command leaves the parent's times as they were
+                os.utime(made[-1].parent, ns=before)
+
+
+def _existing(folder: Path) -> Path:
+    """The deepest of ``folder`` and its parents that exists."""
+    return next(p for p in (folder, *folder.parents) if os.path.lexists(p))
+
+
+def _times(path: Path) -> tuple[int, int] | None:
+    """``path``'s (access, modification) times in ns; None where it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_atime_ns, st.st_mtime_ns
 
 
 def _make(folder: Path) -> list[Path]:

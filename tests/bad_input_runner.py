@@ -192,7 +192,7 @@ or by naming the wrong cause. "fixed (31)" marks the {fixed31} inputs of branch 
 stranger would) that were mishandled before it, by those measures or by quoting a long value whole;
 "fixed (32)" the {fixed32} that the next stop fixed from that probe's notes; "fixed (35)" the {fixed35} of
 branch probe35, "fixed (36)" the {fixed36} of branch probe36 (tried the same way) and of stop 36, "fixed (37)"
-the {fixed37} of branch probe37, and "fixed (38)" the {fixed38} of branch probe38. A command that starts with `NAME=value` runs with that
+the {fixed37} of branch probe37, and "fixed (38)" the {fixed38} of branches probe38 and drill38. A command that starts with `NAME=value` runs with that
 environment variable set, as a shell would; one that ends in `>&-` runs with standard output closed.
 `{busy_port}` is a port another socket listens on while the case
 runs; `\\n`, `\\t` and `\\udcff` stand for a newline, a tab and a byte that is not UTF-8.

@@ -1140,6 +1140,18 @@ PROBE37: list[Case] = [
 ]
 CASES += PROBE37
 
+G38 = 38
+# a new --out in an existing folder (art), refused by the library inside the output lock, which makes a missing
+# --out: before, the refused command made and removed art/new, changing art's times (drill38)
+NEW = "--out art/new"
+DRILL38: list[Case] = [
+    Case(D.replace("--ipc 1", "--ipc 0").replace("--out OUT", NEW), "ipc must be at least 1, got 0", G38),
+    Case(D.replace("--out OUT", f"--resume {NEW}"), "nothing to resume in art/new", G38),
+    Case(T.replace("good.json", "nowhere.json").replace("--out OUT", NEW), "BEST file best/nowhere.json does not exist", G38),
+    Case(f"{SL.replace('syn', 'nowhere', 1)} {NEW}", "nowhere does not exist", G38),
+]
+CASES += DRILL38
+
 
 # ---- branch probe38: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_stranger.py, build_probe38)
 G38 = 38

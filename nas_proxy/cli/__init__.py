@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 # what a second run of the same command does after Ctrl-C (distill's loop says it in its own error)
 RESUME_HINTS = {
-    "distill": "; run the same command again to continue (from its last checkpoint; trained teachers are kept)",
+    "distill": "; run the same command again to continue (from its last checkpoint)",
     "soft-labels": "; trained teachers are kept; run the same command again to resume",
     "search": "; finished trials are stored; run the same command again to resume the study",
     "worker": "; finished trials are stored; run the same command again to rejoin the study",
@@ -37,7 +37,10 @@ RESUME_HINTS = {
     "train": "; a model is whole once its spec.json is written (last); run the same command again",
     "calibrate": "; finished proxy trainings and trials are stored; run the same command again to resume",
     "evaluate": "; finished networks are kept in the set's folder (evaluations/); run the same command again to resume",
+    "score": "; finished architectures are kept in the set's folder (evaluations/); run the same command again to resume",
 }
+# a distill with soft labels (args.teachers, set once its options are read) also keeps its trained teachers
+TEACHERS_HINT = "; run the same command again to continue (from its last checkpoint; trained teachers are kept)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,6 +140,7 @@ def _show_warning(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``nasproxy`` with ``argv`` (None: this process's arguments); the exit status."""
     command = None  # known once the command line is parsed
+    args = None
     distributed = False  # a torchrun rank of distill --distributed
     handling: ModuleType | None = None  # nas_proxy.interrupts once installed (before: CPython's SIGINT handler)
     try:
@@ -156,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             handling.ignore()
         code, by = (130, "") if handling is None else (handling.exit_status(), handling.by_signal())
         hint = RESUME_HINTS.get(command, "") if command else ""
+        if command == "distill" and getattr(args, "teachers", False):
+            hint = TEACHERS_HINT
         print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
     if argv is None and (code in INTERRUPTED or distributed):  # interrupted (distill says so in its own error), or a rank
         _leave(code)

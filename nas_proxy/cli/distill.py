@@ -164,6 +164,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         soft_labels=soft_label_config(args, file),
     )
+    args.teachers = config.soft_labels.teachers > 0  # the line of a Ctrl-C says they are kept only when there are some
     if args.download:
         from nas_proxy.data import load_dataset
 
@@ -185,7 +186,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
             rank = ranker(config)
         # refused before the lock, which makes a missing --out: inside a set's folder that would change the set
         checks.not_inside_a_synthetic_set("--out", args.out)
-        with output_lock(args.out):  # the ranks of --distributed share one --out: only a plain run holds it
+        with output_lock(args.out):  # --distributed: each rank locks its shard, and rank 0 this --out (sharded.py)
             result = distill(
                 config,
                 args.out,

@@ -29,6 +29,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -56,6 +57,7 @@ from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, shown
+from nas_proxy.files import output_lock
 from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, save_synthetic
 from nas_proxy.utils import resolve_device
 
@@ -174,7 +176,8 @@ def distill_sharded(
         _check_master_addr(os.environ["MASTER_ADDR"].strip(), int(port))
         dist.init_process_group(backend, timeout=WAIT)
     try:
-        return _run_shard(config, out, resume, force, progress, callback, command, rank, world, device, backend)
+        with ExitStack() as locks:  # released after the merge
+            return _run_shard(config, out, resume, force, progress, callback, command, rank, world, device, backend, locks)
     finally:
         if owned:
             # every rank leaves through here, after the merge (below): a rank that exited while its process
@@ -195,14 +198,15 @@ def _run_shard(
     world: int,
     device: torch.device,
     backend: str,
+    locks: ExitStack,
 ) -> DistillResult | None:
     objects = _cpu_group() if backend == "nccl" else None  # objects (and flags) travel on the CPU
     out = Path(out)
     shard_config = replace(config, device=str(device))
     shard_dir = out / SHARDS / f"{rank}-of-{world}"
+    _agree(lambda: _lock(locks, shard_config, out, shard_dir, rank), objects)
     batchnorm = uses_batchnorm(config.nets, config.distill_norm())
     coupled = batchnorm or config.nets is not None  # a space run normalises each step by the whole loss (all ranks')
-
     prepared = _agree(lambda: _prepare(out, shard_dir, shard_config, world, resume, force), objects)
     done, starts = [d for d, _ in prepared], [s for _, s in prepared]
     if resume and not any(starts):
@@ -235,6 +239,18 @@ def _run_shard(
 
     _agree(merge, objects)
     return merged[0] if rank == 0 else None
+
+
+def _lock(locks: ExitStack, config: DistillConfig, out: Path, shard_dir: Path, rank: int) -> None:
+    """Hold this rank's folder (and rank 0 the run's ``out``, which a plain run locks too) until ``locks`` closes:
+    a second launch on the same ``--out`` is refused while the first one's rank 0 (or rank r, its shard) lives.
+    The OS releases the locks with the process, so the same command resumes after kill -9. What the request
+    refuses by itself is refused first: the locks make a missing ``--out``."""
+    config.validate()
+    checks.not_inside_a_synthetic_set("--out", out)  # a set is resumed in place; one in another's folder is not
+    if rank == 0:
+        locks.enter_context(output_lock(out))
+    locks.enter_context(output_lock(shard_dir))
 
 
 def _check_master_addr(host: str, port: int) -> None:

@@ -7,7 +7,8 @@ from nas_proxy import lazy
 if TYPE_CHECKING:
     from nas_proxy.protocols import ProxyConfig
     from nas_proxy.search.config import OBJECTIVES, PRUNERS, SAMPLERS, Objective, SearchConfig
-    from nas_proxy.search.runner import SearchResult, join, score, search
+    from nas_proxy.search.runner import SearchResult, join, search
+    from nas_proxy.search.scores import Scores, score
     from nas_proxy.search.study import best_model
     from nas_proxy.trainers.synthetic_set import ProxyContext, ProxyResult
 
@@ -17,7 +18,8 @@ lazy.exports(
         "nas_proxy.search.config": ["OBJECTIVES", "PRUNERS", "SAMPLERS", "Objective", "SearchConfig"],
         "nas_proxy.protocols": ["ProxyConfig"],
         "nas_proxy.trainers.synthetic_set": ["ProxyContext", "ProxyResult"],
-        "nas_proxy.search.runner": ["SearchResult", "join", "score", "search"],
+        "nas_proxy.search.runner": ["SearchResult", "join", "search"],
+        "nas_proxy.search.scores": ["Scores", "score"],
         "nas_proxy.search.study": ["best_model"],
     },
 )
@@ -30,6 +32,7 @@ __all__ = [
     "ProxyConfig",
     "ProxyContext",
     "ProxyResult",
+    "Scores",
     "SearchConfig",
     "SearchResult",
     "best_model",

@@ -9,7 +9,7 @@ The objective scores every candidate with the study's proxy, a member of the pro
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from nas_proxy import checks, configs, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.files import check_writable
 from nas_proxy.ladders import FULL
-from nas_proxy.progress import Meter, meter
+from nas_proxy.progress import Meter
 from nas_proxy.protocols import resolve_root
 from nas_proxy.proxies import Scored
 from nas_proxy.search import ladder as ladders
@@ -52,7 +52,7 @@ from nas_proxy.studies.storage import (
 from nas_proxy.studies.trials import Guarded, fail_dead_trials, given_up, recording_failure, requeued_if_interrupted, unmasked
 from nas_proxy.studies.workers import check_heartbeat, worker_processes
 from nas_proxy.trainers.fulldata import check_images
-from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, ProxyResult, count_flops, count_params
+from nas_proxy.trainers.synthetic_set import count_flops, count_params
 
 POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
 
@@ -502,39 +502,4 @@ def _stored_budget(study: optuna.Study) -> int:
     return budget
 
 
-def score(
-    synthetic: str,
-    space_name: str,
-    specs: Sequence[dict[str, Any] | str],
-    proxy: ProxyConfig | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    data_root: str | None = None,
-    progress: bool = False,  # the library is silent unless asked; the CLI asks
-) -> list[ProxyResult]:
-    """Proxy scores of ``specs`` (each completed and checked against the space first, see
-    :meth:`SearchSpace.complete`), in order."""
-    (proxy or ProxyConfig()).validate()
-    checks.number("seed", seed, 0, checks.SEED_MAX, integer=True)
-    space = get_space(space_name)
-    complete: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for i, raw in enumerate(specs):
-        try:
-            spec = space.complete(raw)
-            space.validate(spec)
-        except NasProxyError as e:
-            raise InvalidArgumentError(f"architecture {i} is outside space {space_name!r}: {e}") from None
-        if arch_id(spec) in seen:
-            raise InvalidArgumentError(
-                f"architecture {i} ({arch_id(spec)}) is architecture {seen[arch_id(spec)]} twice; list each architecture once"
-            )
-        seen[arch_id(spec)] = i
-        complete.append(spec)
-    ctx = ProxyContext.load(synthetic, device, proxy, data_root)
-    if ctx.config.hard_labels and ctx.synthetic.soft_labels is None:  # as evaluate and search refuse it: a flag that does nothing
-        raise InvalidArgumentError(f"--hard-labels changes nothing: {synthetic} has no soft labels (distill --soft-labels N): drop it")
-    return [ctx.score(space, spec, seed) for spec in meter(complete, "score", unit="arch", enabled=progress)]
-
-
-__all__ = ["SearchResult", "join", "score", "search"]
+__all__ = ["SearchResult", "join", "search"]

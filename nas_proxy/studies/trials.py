@@ -394,8 +394,11 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
     if crash is None and (empty := _dump_file(t)) is not None:
         empty.unlink(missing_ok=True)  # the file a worker killed outright left empty; a dump stays for the user to read
     kept = carried(t.user_attrs)
-    if (t.params or kept) and (retries < MAX_RETRY or not counted):  # a sampled trial by its parameters, a queued training by its spec
-        enqueue_once(study, t.params, {**kept, "retry_of": t.number, "retries": retries + counted})
+    # the parameters it had, with those it was queued with: one killed while recording them (a queued training's
+    # spec as its parameters) had only some, and the re-queued trial sampled the rest anew, other than its spec's
+    params = t.params | (t.system_attrs.get("fixed_params") or {})
+    if (params or kept) and (retries < MAX_RETRY or not counted):  # a sampled trial by its parameters, a queued training by its spec
+        enqueue_once(study, params, {**kept, "retry_of": t.number, "retries": retries + counted})
     return True
 
 

@@ -245,3 +245,18 @@ def test_help_and_version_on_a_full_disk_are_one_line(
         main(argv)
     assert exited.value.code == 2
     assert capsys.readouterr().err == f"{prog}: error: cannot write standard output: No space left on device\n"
+
+
+@pytest.mark.parametrize(("flags", "kept"), [((), ""), (("--soft-labels", "2"), "; trained teachers are kept")])
+def test_a_ctrl_c_outside_the_loop_says_teachers_are_kept_only_when_there_are_teachers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], flags: tuple[str, ...], kept: str
+) -> None:
+    """distill's line after a Ctrl-C outside its loop said "trained teachers are kept" of a run without any."""
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt  # as the run starts, its options read
+
+    monkeypatch.setattr("nas_proxy.cli.distill.output_lock", interrupted)
+    assert main(["distill", "--dataset", "digits", "--ipc", "1", "--out", str(tmp_path / "o"), "--quiet", *flags]) == 130
+    hint = f"; run the same command again to continue (from its last checkpoint{kept})"
+    assert capsys.readouterr().err == f"nasproxy distill: interrupted{hint}\n"

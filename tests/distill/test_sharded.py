@@ -233,3 +233,21 @@ def test_a_plain_run_on_a_finished_sharded_run_names_the_launch(tmp_path: Path) 
     (out / META).write_text('{"format": "nasproxy.synthetic"}\n')
     with pytest.raises(Exception, match=r"holds a sharded run \(its checkpoints in shards/\): continue it with the torchrun launch"):
         check_output(out, cli_config(), False, False)
+
+
+def test_a_second_launch_on_the_same_out_is_refused_while_the_first_one_s_ranks_live(
+    tmp_path: Path, one_rank_group: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each rank holds its shard's folder, and rank 0 the --out a plain run holds too: a second launch's
+    rank r is refused while the first one's rank r lives (before, two launches wrote the same shards).
+    The locks are the OS's, gone with their process: the same command then runs (a resume after kill -9)."""
+    from nas_proxy.distill.sharded import distill_sharded
+    from nas_proxy.files import FolderBusyError, output_lock
+
+    for name, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    for held in (out, out / "shards" / "0-of-1"):  # the first launch's rank 0: its --out, its shard
+        with output_lock(held), pytest.raises(FolderBusyError, match="is being written by another nasproxy process"):
+            distill_sharded(tiny_config(iterations=2), out)
+    assert distill_sharded(tiny_config(iterations=2), out) is not None  # released: the same command runs

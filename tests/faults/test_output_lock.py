@@ -31,6 +31,21 @@ def test_a_held_folder_is_refused_and_released_with_nothing_left(tmp_path: Path)
     assert [p.name for p in out.iterdir()] == ["result"]
 
 
+def test_a_refused_command_leaves_the_folder_above_its_new_out_as_it_was(tmp_path: Path) -> None:
+    """The lock makes a missing --out; a command refused inside it (bad input found by the library) made
+    and removed it, changing its parent's times (drill38). They are now given back, unless another
+    process changed the parent meanwhile."""
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    os.utime(parent, ns=(10**18, 10**18))
+    with pytest.raises(ValueError), output_lock(parent / "a" / "new"):
+        raise ValueError("refused by the library")
+    assert os.stat(parent).st_mtime_ns == 10**18 and list(parent.iterdir()) == []
+    with output_lock(parent / "new"):
+        (parent / "another's").write_text("written meanwhile by another process")
+    assert os.stat(parent).st_mtime_ns != 10**18  # its change is not undone
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -374,6 +374,37 @@ def test_score_matches_the_search_and_checks_membership(finished: tuple[Path, Pa
         score(str(tiny_run), SMALL_SPACE, [specs[0], outside], FAST, device="cpu", progress=False)
 
 
+def test_score_keeps_each_finished_architecture_and_the_same_command_trains_only_the_rest(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from nas_proxy.synthetic import EVALUATIONS
+    from nas_proxy.trainers.synthetic_set import ProxyContext
+
+    run, fresh = (Path(shutil.copytree(tiny_run, tmp_path / n, ignore=shutil.ignore_patterns(EVALUATIONS))) for n in ("run", "fresh"))
+    specs, quick = _all_small_specs()[:2], ProxyConfig(epochs=1, report_every=1, report_images=50)
+    whole = score(str(fresh), SMALL_SPACE, specs, quick, device="cpu")  # the uninterrupted call
+    real, trained, stop_at = ProxyContext.score, list[str](), [1]
+
+    def interrupted(self, space, spec, seed=0, report=None):  # type: ignore[no-untyped-def]
+        if len(trained) in stop_at:
+            raise KeyboardInterrupt  # Ctrl-C in the second architecture's training
+        trained.append(arch_id(spec))
+        return real(self, space, spec, seed, report)
+
+    monkeypatch.setattr(ProxyContext, "score", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        score(str(run), SMALL_SPACE, specs, quick, device="cpu")
+    trained.clear()
+    stop_at.clear()
+    again = score(str(run), SMALL_SPACE, specs, quick, device="cpu")  # the same command
+    assert trained == [arch_id(specs[1])] and again.reused == 1 and again.kept is not None  # only the missing one
+    key = ("arch_id", "spec", "accuracy", "params", "flops", "curve")
+    assert [[r.to_dict()[k] for k in key] for r in again] == [[r.to_dict()[k] for k in key] for r in whole]
+    assert score(str(run), SMALL_SPACE, specs, quick, device="cpu").reused == 2
+
+
 def test_score_cli_json(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     archs = tmp_path / "archs.json"
     archs.write_text(json.dumps(_all_small_specs()[:2]))

@@ -85,6 +85,25 @@ def test_queued_trainings_carry_scalars_and_a_dead_workers_is_requeued_with_them
     assert [record_of(t.user_attrs)["spec"] for t in requeued] == [new, old]
 
 
+def test_a_training_killed_while_recording_its_parameters_is_requeued_with_all_of_them(tmp_path: Path) -> None:
+    """A worker killed after it recorded some of a queued spec's parameters (the drill's kill -9 at a journal
+    line): the re-queued trial fixed only those, sampled the others anew and recorded parameters of another
+    architecture than the spec it trained (drill38)."""
+    storage, _ = open_storage(str(tmp_path / "journal.log"), "q")
+    study = optuna.create_study(study_name="q", storage=storage, direction="maximize")
+    spec = get_space("convnet-small").specs(10)[-1]  # type: ignore[index]
+    enqueue(study, [(spec, 0)], "convnet-small")
+    trial = study.ask()
+    trial.set_user_attr("worker_host", socket.gethostname())
+    trial.set_user_attr("worker_pid", os.getpid())
+    full = get_space("convnet-small").params_of(spec)
+    first = next(iter(full))
+    trial.suggest_categorical(first, [full[first]])  # killed here: one parameter recorded of len(full)
+    assert fail_dead_trials(study, storage) == [0]
+    [requeued] = study.get_trials(states=(TrialState.WAITING,))
+    assert requeued.system_attrs["fixed_params"] == full and len(full) > 1
+
+
 def copy_in_old_layout(study: optuna.Study, storage: Path, untrained: int = 0, died: int = 0) -> optuna.Study:
     """Queued-training ``study`` copied into ``storage`` (its name and study attributes) as workers
     before scalar spec attributes wrote it: each trial's spec the JSON attribute ``spec``, its
