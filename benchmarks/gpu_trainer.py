@@ -363,12 +363,18 @@ def run_wide_section(ctx: Context, rec: Recorder) -> None:
 
 
 def seed_wide_state(state: Path, tarball: Path = H100_GROUNDTRUTH) -> Path:
-    """The H100 table's builder folder (its journal: 100 architectures x 2 seeds, 20 longer) unpacked into ``state``."""
+    """The H100 table's builder folder (its journal: 100 architectures x 2 seeds, 20 longer) unpacked into the new,
+    empty ``state``: beside it first, then renamed in its place, so a call killed meanwhile leaves no half journal
+    that the next call would take as this machine's state (it finds no state and seeds again)."""
+    staging = state.with_name(state.name + ".seeding")
+    shutil.rmtree(staging, ignore_errors=True)
     with tarfile.open(tarball) as t:
         members = [m for m in t.getmembers() if m.name.startswith("groundtruth/") and not m.name.startswith("groundtruth/logs")]
         for m in members:
             m.name = m.name.removeprefix("groundtruth/")
-        t.extractall(state, members=[m for m in members if m.name], filter="data")
+        t.extractall(staging, members=[m for m in members if m.name], filter="data")
+    state.rmdir()
+    staging.rename(state)
     return tarball
 
 

@@ -189,8 +189,12 @@ def test_wide_section_resumes_the_h100_tables_journal_with_more_architectures(tm
     (root / "benchmarks" / "groundtruth").mkdir(parents=True)
     (root / "benchmarks" / "groundtruth" / "build.py").write_text(textwrap.dedent(FAKE_BUILDER))
     ctx = context(tmp_path, root, fabricate=False)
+    stale = root / "benchmarks" / "out" / "gpu-groundtruth-wide-state.seeding"  # a call killed while it unpacked
+    stale.mkdir(parents=True)
+    (stale / "groundtruth.journal").write_text('{"op_code": 0, "worker_id": "x", "study_na')
     rec = Recorder(tmp_path / "wide.json")
     run_wide_section(ctx, rec)
+    assert not stale.exists()
     assert "status" not in rec.data, rec.data
     state = root / "benchmarks" / "out" / "gpu-groundtruth-wide-state"
     assert (state / "groundtruth.journal").stat().st_size > 100_000 and not (state / "logs").exists()
