@@ -220,6 +220,22 @@ def test_two_workers_complete_exactly_the_total(tiny_run: Path, tmp_path: Path) 
     assert os.getpid() in pids  # this process ran trials; the second worker may or may not have got one
 
 
+def test_a_worker_process_that_died_is_named_and_the_met_budget_exits_0(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``search --workers 2`` whose worker process is killed (kill -9, here at its start): the command's
+    own worker finishes the budget, so it exits 0, with one line naming the dead worker and its signal."""
+    from nas_proxy.studies import workers
+
+    monkeypatch.setattr(workers, "worker_command", lambda *a: [sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "wd", "--n-trials", "1", "--workers", "2"]
+    code, _, err = cli([*args, "--storage", str(tmp_path / "journal.log"), "--out", str(tmp_path), "--pruner", "none", *FAST_ARGS], capsys)
+    lines = [line for line in err.splitlines() if "worker process" in line]
+    assert code == 0 and len(lines) == 1, err
+    assert "worker process 1 (pid " in lines[0] and "was killed by signal 9 (SIGKILL)" in lines[0], lines[0]
+    assert "the other workers finished the budget" in lines[0], lines[0]
+
+
 def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     cfg = config(tiny_run)
