@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -399,3 +400,22 @@ def test_a_killed_labelling_keeps_its_finished_teachers(tiny_run: Path, tmp_path
     whole = add_soft_labels(tiny_run, SoftLabelConfig(2, SPACE, 4, 400), out=tmp_path / "whole", device="cpu")
     assert torch.equal(load_synthetic(out).soft_labels, load_synthetic(tmp_path / "whole").soft_labels)  # type: ignore[arg-type]
     assert [m["val_accuracy"] for m in meta["members"]] == [m["val_accuracy"] for m in whole["soft_labels"]["members"]]
+
+
+@pytest.mark.parametrize("cut", [0, 8, 100])
+def test_a_cached_teacher_cut_short_is_trained_again_with_one_warning_naming_it(cut: int, tmp_path: Path) -> None:
+    """A teacher's file in the cache cut short (a kill or a full disk mid-write, a copy cut short) is
+    not read: it is trained again, and a warning names the file (before, silently)."""
+    from safetensors.torch import save
+
+    model = torch.nn.Linear(2, 2)
+    whole = save({k: v.detach().contiguous() for k, v in model.state_dict().items()}, metadata={"record": json.dumps({"x": 1})})
+    file = tmp_path / "teacher.safetensors"
+    file.write_bytes(whole[:cut])
+    with pytest.warns(sl.TeacherRetrainedWarning, match=rf"cached teacher {file} is unreadable \(.+\); it is trained again"):
+        assert sl._read_teacher(file, model) is None
+    file.write_bytes(whole)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing said of a whole teacher, nor of one not trained yet
+        assert sl._read_teacher(file, model) == {"x": 1}
+        assert sl._read_teacher(tmp_path / "absent.safetensors", model) is None
