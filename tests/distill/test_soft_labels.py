@@ -36,7 +36,7 @@ from nas_proxy.synthetic import load_synthetic, save_synthetic
 from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.training import TrainConfig, train_model
 from tests import warm
-from tests.conftest import tiny_config
+from tests.conftest import copy_of, tiny_config
 from tests.gate import TEACHER, Gate
 
 SPACE = "convnet-small"
@@ -105,7 +105,7 @@ def test_a_one_hot_set_scores_as_the_hard_set_in_every_proxy_path(tiny_run: Path
         assert soft.accuracy == hard.accuracy and soft.curve == hard.curve and soft.seed_scores == hard.seed_scores
 
 
-def test_soft_labels_are_learned_and_hard_labels_ignores_them(tiny_run: Path, soft_run: Path) -> None:
+def test_soft_labels_are_learned_and_hard_labels_ignores_them(tiny_run: Path, soft_run: Path, tmp_path: Path) -> None:
     space = get_space(SPACE)
     config = ProxyConfig(epochs=3, report_every=3, report_images=50)
     hard = ProxyContext.load(tiny_run, "cpu", config).score(space, SPEC)
@@ -113,9 +113,10 @@ def test_soft_labels_are_learned_and_hard_labels_ignores_them(tiny_run: Path, so
     ignored = ProxyContext.load(soft_run, "cpu", replace(config, hard_labels=True)).score(space, SPEC)
     assert ignored.accuracy == hard.accuracy and ignored.curve == hard.curve
     assert soft.curve != hard.curve  # the soft targets changed the training
-    a = evaluate(soft_run, runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu")
-    b = evaluate(soft_run, runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu", hard_labels=True)
-    c = evaluate(tiny_run, runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu")
+    soft_copy = copy_of(soft_run, tmp_path / "soft")  # evaluate keeps its results in the set: the shared ones stay read-only
+    a = evaluate(soft_copy, runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu")
+    b = evaluate(soft_copy, runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu", hard_labels=True)
+    c = evaluate(copy_of(tiny_run, tmp_path / "hard"), runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu")
     assert a.synthetic["soft_labels"] and not b.synthetic["soft_labels"] and b.accuracies == c.accuracies != a.accuracies
 
 
@@ -337,7 +338,7 @@ def test_search_and_score_run_on_a_soft_set(soft_run: Path, tmp_path: Path, caps
     assert result  # the search printed its result
     archs = tmp_path / "archs.json"
     archs.write_text(json.dumps([SPEC]))
-    score = ["score", "--synthetic", str(soft_run), "--space", SPACE, "--archs", str(archs), *proxy, "--json"]
+    score = ["score", "--synthetic", str(copy_of(soft_run, tmp_path / "soft")), "--space", SPACE, "--archs", str(archs), *proxy, "--json"]
     assert main(score) == 0
     soft = json.loads(capsys.readouterr().out)
     assert main([*score, "--hard-labels"]) == 0
