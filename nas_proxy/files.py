@@ -207,25 +207,32 @@ def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
     and replaces ``path`` in one rename. ``size``: the bytes to be written, for a full disk's message.
 
     A crash, Ctrl-C or a full disk in the middle leaves the old file (or none), never half of a new
-    one; an ``OSError`` of the body or of the write becomes the one-line :class:`FileWriteError`.
+    one, nor a folder the write made and left empty; an ``OSError`` of the body or of the write becomes the one-line :class:`FileWriteError`.
     """
     path = Path(path)
-    make_dirs(path.parent)
-    for stale in stale_temporaries(path):  # what a writer of this file killed mid-write left: nobody will finish it
-        with contextlib.suppress(OSError):
-            stale.unlink()
-    tmp = _new_temporary(path, size)
+    made = _make(path.parent)  # deepest first; removed again when this write fails (an empty evaluations/ after a full disk)
     try:
+        make_dirs(path.parent)  # the one-line error where a folder could not be made
+        for stale in stale_temporaries(path):  # what a writer of this file killed mid-write left: nobody will finish it
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        tmp = _new_temporary(path, size)
         try:
-            yield tmp
-            with open(tmp, "rb") as f:  # what the body wrote is on the disk before it replaces the old file
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except OSError as e:
-            raise write_error(e, path, size) from e
-        _sync_folder(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
+            try:
+                yield tmp
+                with open(tmp, "rb") as f:  # what the body wrote is on the disk before it replaces the old file
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except OSError as e:
+                raise write_error(e, path, size) from e
+            _sync_folder(path.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except BaseException:
+        for p in made:
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only when empty: another writer's file meanwhile stays
+        raise
 
 
 def _new_temporary(path: Path, size: int | None) -> Path:

@@ -1199,6 +1199,21 @@ PROBE38: list[Case] = [
 CASES += PROBE38
 
 
+# ---- branch left38: the gaps probe38 and drill38 found and left
+LEFT38: list[Case] = [
+    # a database URL whose server address cannot be read: before, one line in Python's words
+    # ("invalid literal for int() with base 10: ':1'"), exit 2
+    Case(f"{S} --storage postgresql://[::1", "its IPv6 host opens '[' and never closes it with ']'", G38),
+    Case(f"{S} --storage postgresql://host:abc/db", "its port must be a number from 1 to 65535, got 'abc'", G38),
+    Case(f"{S} --storage mysql://host:5432:6/db", "its server address 'host:5432:6' holds more than one ':'", G38),
+    # a number with blanks around it, which the docs' plain ASCII decimal excludes: before, read as 5 and 1, exit 0
+    Case(f"{S} --timeout ' 5'", "argument --timeout: expected a number, got ' 5' (no blanks around a number)", G38),
+    Case(f"{S} --seed ' 1'", "argument --seed: expected an integer such as 10, got ' 1' (no blanks around a number)", G38),
+    Case(f"{S} --lr '0.01 '", "argument --lr: expected a number, got '0.01 ' (no blanks around a number)", G38),
+]
+CASES += LEFT38
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

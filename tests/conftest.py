@@ -103,6 +103,33 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def copy_of(run: Path, where: Path) -> Path:
+    """A copy of the set at ``run`` (without its kept evaluations) at ``where``: what a test that writes into a
+    set (evaluate's and score's kept results) works on, the shared ``tiny_run`` staying read-only."""
+    import shutil
+
+    from nas_proxy.synthetic import EVALUATIONS
+
+    return Path(shutil.copytree(run, where, ignore=shutil.ignore_patterns(EVALUATIONS)))
+
+
+def _listing(folder: Path) -> list[tuple[str, int]]:
+    return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+
+
+@pytest.fixture(autouse=True)
+def _tiny_run_stays_read_only(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test given the shared ``tiny_run`` leaves it as it was (before branch left38, ``score`` tests kept
+    their results in its ``evaluations/``, so what a later test saw in it depended on the order)."""
+    if "tiny_run" not in request.fixturenames:
+        yield
+        return
+    run: Path = request.getfixturevalue("tiny_run")
+    before = _listing(run)
+    yield
+    assert _listing(run) == before, f"{request.node.nodeid} wrote into the shared tiny_run: work on copy_of(tiny_run, tmp_path / NAME)"
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """A throwaway PostgreSQL server for the whole session (tests/pg.py); its tests skip without the

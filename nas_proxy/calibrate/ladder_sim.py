@@ -239,7 +239,7 @@ def _csv(option: str, path: Path) -> tuple[list[str], list[tuple[int, dict[str, 
 def _number(path: Path, n: int, name: str, text: str, low: float = -math.inf, high: float = math.inf) -> float:
     """A field that must hold a finite number in ``[low, high]``."""
     try:
-        x = checks.parse_float(text)
+        x = checks.parse_float(text.strip())  # a CSV field: blanks around it are the file's layout
     except ValueError:
         x = math.nan
     if not low <= x <= high:
@@ -267,7 +267,7 @@ class _Table:
         seen: dict[tuple[str, int], int] = {}
         for n, row in self.rows:
             try:
-                seed = checks.parse_int(row["seed"])
+                seed = checks.parse_int(row["seed"].strip())  # a CSV field: blanks around it are the file's layout
             except ValueError:
                 raise InvalidArgumentError(f"{path} line {n}: seed {shown(row['seed'])} is not an integer") from None
             row["seed"] = str(seed)

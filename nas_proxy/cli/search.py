@@ -239,6 +239,13 @@ def cmd_search(args: argparse.Namespace) -> int:
             "the study keeps its trials as failed",
             file=sys.stderr,
         )
+    for d in result.worker_deaths:  # its trial was failed and re-queued; the exit status says whether the budget was met
+        after = "" if result.unmet else "; the other workers finished the budget"
+        print(
+            f"nasproxy search: warning: worker process {d['worker']} (pid {d['pid']}) {d['how']}; "
+            f"its unfinished trial, if any, was failed and re-queued{after}",
+            file=sys.stderr,
+        )
     if result.unmet:
         print(f"nasproxy search: error: {result.unmet}", file=sys.stderr)
         return 1

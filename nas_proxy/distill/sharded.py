@@ -277,7 +277,7 @@ def _torchrun_env() -> tuple[int, int, int]:
     values = []
     for name in names:  # a value set but not a number: saying "not set" would name the wrong cause
         try:
-            values.append(checks.parse_int(os.environ[name]))
+            values.append(checks.parse_int(os.environ[name].strip()))  # set by a launcher, not typed as an option
         except ValueError:
             raise InvalidArgumentError(
                 f"{name} is {shown(os.environ[name])}, not an integer (torchrun sets RANK, WORLD_SIZE and LOCAL_RANK); "

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from nas_proxy import checks
 from nas_proxy.data import stratified_split
 from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
 from nas_proxy.distill.config import SoftLabelConfig
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning, OutputConflictError, shown
 from nas_proxy.files import write_bytes
 from nas_proxy.progress import meter
 from nas_proxy.protocols import resolve_root
@@ -48,6 +49,10 @@ from nas_proxy.utils import derive_seed, resolve_device
 # learned nothing in its epochs (a deep sigmoid network without norm, say: 10 % on Fashion-MNIST
 # after 2 epochs); its near-constant softmax would only bias every label, so it is left out.
 CHANCE_MULTIPLE = 2.0
+
+
+class TeacherRetrainedWarning(NasProxyWarning):
+    """A cached teacher's file is unreadable (cut short by a kill or a full disk, damaged): trained again."""
 
 
 @dataclass
@@ -336,8 +341,11 @@ def _read_teacher(file: Path, model: nn.Module) -> dict[str, Any] | None:
         tensors, metadata = read_safetensors(file)
         record = json.loads(metadata["record"])
         model.load_state_dict(tensors)
-    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError):
-        return None  # a damaged cache entry: train the teacher again
+    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as e:
+        # a damaged cache entry: trained again (and written over), said as the torn selection.json is
+        why = " ".join(str(e).split())[:200] or type(e).__name__
+        warnings.warn(TeacherRetrainedWarning(f"cached teacher {file} is unreadable ({why}); it is trained again"), stacklevel=2)
+        return None
     return dict(record)
 
 
@@ -365,6 +373,7 @@ __all__ = [
     "TEACHERS",
     "SoftLabelConfig",
     "Teacher",
+    "TeacherRetrainedWarning",
     "add_soft_labels",
     "check_teacher_dir",
     "label",

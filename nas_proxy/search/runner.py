@@ -50,7 +50,7 @@ from nas_proxy.studies.storage import (
     study_dir,
 )
 from nas_proxy.studies.trials import Guarded, fail_dead_trials, given_up, recording_failure, requeued_if_interrupted, unmasked
-from nas_proxy.studies.workers import check_heartbeat, worker_processes
+from nas_proxy.studies.workers import check_heartbeat, exit_words, worker_processes
 from nas_proxy.trainers.fulldata import check_images
 from nas_proxy.trainers.synthetic_set import count_flops, count_params
 
@@ -75,6 +75,8 @@ class SearchResult:
     repeats: int = 0  # trials that proposed an architecture the study had already scored (answered from it, not trained)
     # candidates whose worker died on every try (MAX_RETRY retries; out of memory, say): failed for good, never trained
     given_up: list[dict[str, Any]] = field(default_factory=list)
+    # worker processes this search started that ended with an error (kill -9, a crash): index, pid, how, in words
+    worker_deaths: list[dict[str, Any]] = field(default_factory=list)
     metric: str = "val_accuracy"  # what the first objective's values are: the study's metric name (a training-free proxy's own)
     # the storage the search opened (after its checks), for a caller that goes on with the study: never in to_dict
     opened: Storage | None = field(default=None, repr=False, compare=False)
@@ -373,10 +375,14 @@ def search(
     ]
     with worker_processes(study_name, url, options) as children:
         run_worker(config, study_name, opened, n_trials, timeout, 0, progress, target)
-    failed_children = [c.returncode for c in children if c.returncode]
+    deaths = [
+        {"worker": k, "pid": c.pid, "returncode": c.returncode, "how": exit_words(c.returncode)}
+        for k, c in enumerate(children, 1)
+        if c.returncode
+    ]
     study = optuna.load_study(study_name=study_name, storage=opened.backend)
     fail_dead_trials(study, opened.backend)  # a worker killed after this process's last trial
-    states = _states(study, len(failed_children))
+    states = _states(study, len(deaths))
     timed_out = timeout is not None and time.monotonic() - begun >= timeout
     unmet = _unmet(study, n_trials, states, timed_out)
     promotion = None
@@ -418,6 +424,7 @@ def search(
         climbed,
         sum(REPEAT_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False)),
         _given_up(study),
+        deaths,
         study.metric_names[0] if study.metric_names else "val_accuracy",
         opened,
     )

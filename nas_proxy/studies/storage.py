@@ -106,6 +106,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
     try:
         database = database_url(url)
         if database is not None:
+            _check_address(url)  # as typed: the URL the user knows, before its driver is made explicit
             url = database
             _check_database(url)
             heartbeat: dict[str, Any] = (
@@ -179,6 +180,29 @@ def _check_journal_path(path: Path) -> None:
 
 _OPTUNA_TABLES = {"studies", "trials", "version_info"}  # tables every Optuna RDB schema has
 _checked: set[str] = set()  # server database URLs found to be Optuna's (or empty) in this process: checked once
+
+
+def _check_address(url: str) -> None:
+    """Refuse a database URL whose server address cannot be read (before: SQLAlchemy's words, such as
+    "invalid literal for int() with base 10: ':1'" for ``postgresql://[::1``), saying what is wrong with it."""
+    scheme, _, rest = url.partition("://")
+    if scheme.startswith("sqlite"):  # a file, no server
+        return
+    address = rest.partition("/")[0].partition("?")[0].rpartition("@")[2]  # HOST[:PORT], after any USER:PASSWORD@
+    example = "e.g. postgresql://USER:PASSWORD@HOST:5432/DATABASE, an IPv6 host in brackets: [::1]:5432"
+    if address.startswith("["):
+        host, closed, port = address[1:].partition("]")
+        if not closed:
+            raise StorageError(f"storage URL {url!r}: its IPv6 host opens '[' and never closes it with ']'; {example}")
+        if port and not port.startswith(":"):
+            raise StorageError(f"storage URL {url!r}: {port!r} follows the IPv6 host [{host}]; only ':PORT' may; {example}")
+        port = port[1:]
+    elif address.count(":") > 1:
+        raise StorageError(f"storage URL {url!r}: its server address {address!r} holds more than one ':'; {example}")
+    else:
+        port = address.partition(":")[2]
+    if ":" in address.rpartition("]")[2] and not (port.isascii() and port.isdecimal() and 1 <= int(port) <= 65535):
+        raise StorageError(f"storage URL {url!r}: its port must be a number from 1 to 65535, got {port!r}; {example}")
 
 
 def _check_database(url: str) -> None:

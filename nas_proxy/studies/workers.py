@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -87,4 +88,15 @@ def worker_processes(study_name: str, storage_url: str, options: list[WorkerOpti
             child.wait()
 
 
-__all__ = ["check_heartbeat", "join", "load_study", "worker_command", "worker_processes"]
+def exit_words(returncode: int) -> str:
+    """How a worker process ended, in words: 'was killed by signal 9 (SIGKILL)', 'exited with code 3'."""
+    if returncode < 0:
+        try:
+            name = f" ({signal.Signals(-returncode).name})"
+        except ValueError:  # a signal this platform does not name
+            name = ""
+        return f"was killed by signal {-returncode}{name}"
+    return f"exited with code {returncode}"
+
+
+__all__ = ["check_heartbeat", "exit_words", "join", "load_study", "worker_command", "worker_processes"]

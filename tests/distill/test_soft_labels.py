@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from nas_proxy.synthetic import load_synthetic, save_synthetic
 from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.training import TrainConfig, train_model
 from tests import warm
-from tests.conftest import tiny_config
+from tests.conftest import copy_of, tiny_config
 from tests.gate import TEACHER, Gate
 
 SPACE = "convnet-small"
@@ -104,7 +105,7 @@ def test_a_one_hot_set_scores_as_the_hard_set_in_every_proxy_path(tiny_run: Path
         assert soft.accuracy == hard.accuracy and soft.curve == hard.curve and soft.seed_scores == hard.seed_scores
 
 
-def test_soft_labels_are_learned_and_hard_labels_ignores_them(tiny_run: Path, soft_run: Path) -> None:
+def test_soft_labels_are_learned_and_hard_labels_ignores_them(tiny_run: Path, soft_run: Path, tmp_path: Path) -> None:
     space = get_space(SPACE)
     config = ProxyConfig(epochs=3, report_every=3, report_images=50)
     hard = ProxyContext.load(tiny_run, "cpu", config).score(space, SPEC)
@@ -112,9 +113,10 @@ def test_soft_labels_are_learned_and_hard_labels_ignores_them(tiny_run: Path, so
     ignored = ProxyContext.load(soft_run, "cpu", replace(config, hard_labels=True)).score(space, SPEC)
     assert ignored.accuracy == hard.accuracy and ignored.curve == hard.curve
     assert soft.curve != hard.curve  # the soft targets changed the training
-    a = evaluate(soft_run, runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu")
-    b = evaluate(soft_run, runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu", hard_labels=True)
-    c = evaluate(tiny_run, runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu")
+    soft_copy = copy_of(soft_run, tmp_path / "soft")  # evaluate keeps its results in the set: the shared ones stay read-only
+    a = evaluate(soft_copy, runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu")
+    b = evaluate(soft_copy, runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu", hard_labels=True)
+    c = evaluate(copy_of(tiny_run, tmp_path / "hard"), runs=1, model="depth=1,width=16", train=TrainConfig(epochs=2), device="cpu")
     assert a.synthetic["soft_labels"] and not b.synthetic["soft_labels"] and b.accuracies == c.accuracies != a.accuracies
 
 
@@ -336,7 +338,7 @@ def test_search_and_score_run_on_a_soft_set(soft_run: Path, tmp_path: Path, caps
     assert result  # the search printed its result
     archs = tmp_path / "archs.json"
     archs.write_text(json.dumps([SPEC]))
-    score = ["score", "--synthetic", str(soft_run), "--space", SPACE, "--archs", str(archs), *proxy, "--json"]
+    score = ["score", "--synthetic", str(copy_of(soft_run, tmp_path / "soft")), "--space", SPACE, "--archs", str(archs), *proxy, "--json"]
     assert main(score) == 0
     soft = json.loads(capsys.readouterr().out)
     assert main([*score, "--hard-labels"]) == 0
@@ -399,3 +401,22 @@ def test_a_killed_labelling_keeps_its_finished_teachers(tiny_run: Path, tmp_path
     whole = add_soft_labels(tiny_run, SoftLabelConfig(2, SPACE, 4, 400), out=tmp_path / "whole", device="cpu")
     assert torch.equal(load_synthetic(out).soft_labels, load_synthetic(tmp_path / "whole").soft_labels)  # type: ignore[arg-type]
     assert [m["val_accuracy"] for m in meta["members"]] == [m["val_accuracy"] for m in whole["soft_labels"]["members"]]
+
+
+@pytest.mark.parametrize("cut", [0, 8, 100])
+def test_a_cached_teacher_cut_short_is_trained_again_with_one_warning_naming_it(cut: int, tmp_path: Path) -> None:
+    """A teacher's file in the cache cut short (a kill or a full disk mid-write, a copy cut short) is
+    not read: it is trained again, and a warning names the file (before, silently)."""
+    from safetensors.torch import save
+
+    model = torch.nn.Linear(2, 2)
+    whole = save({k: v.detach().contiguous() for k, v in model.state_dict().items()}, metadata={"record": json.dumps({"x": 1})})
+    file = tmp_path / "teacher.safetensors"
+    file.write_bytes(whole[:cut])
+    with pytest.warns(sl.TeacherRetrainedWarning, match=rf"cached teacher {file} is unreadable \(.+\); it is trained again"):
+        assert sl._read_teacher(file, model) is None
+    file.write_bytes(whole)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing said of a whole teacher, nor of one not trained yet
+        assert sl._read_teacher(file, model) == {"x": 1}
+        assert sl._read_teacher(tmp_path / "absent.safetensors", model) is None

@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 
 from nas_proxy.cli import main
 from nas_proxy.correlate.archs import from_space
+from nas_proxy.evaluate import KeptAccuracies
 from nas_proxy.files import DiskFullError
 from nas_proxy.spaces import get_space
 from nas_proxy.studies import trials
@@ -246,6 +247,25 @@ def test_search_on_a_full_disk_keeps_the_study_and_exports_and_resumes(
         scored = complete(journal)
         assert len(scored) == 3 and all(every[a] == v for a, v in scored.items()), (scored, every)
         assert json.loads((out / "best.json").read_text())["best"]["values"] == [max(scored.values())]
+
+
+def test_a_full_disk_at_the_first_kept_result_leaves_no_empty_evaluations_folder(mount: Callable[..., Disk]) -> None:
+    """``evaluate``/``score`` on a full disk at their first kept result: the one-line error, and the set's
+    folder as it was (before: an empty ``evaluations/`` was left in it). A folder that held a result stays."""
+    disk = mount("full", "1m")
+    folder = disk.root / "set"
+    folder.mkdir()
+    disk.fill()
+    kept = KeptAccuracies(folder, {"run": "first"})
+    with pytest.raises(DiskFullError, match="evaluations"):
+        kept.add("0", 50.0)
+    assert os.listdir(folder) == []
+    disk.unfill()
+    kept.add("0", 50.0)
+    disk.fill()
+    with pytest.raises(DiskFullError):
+        KeptAccuracies(folder, {"run": "second"}).add("0", 50.0)
+    assert os.listdir(folder / "evaluations") == [kept.path.name]  # the first computation's file and its folder stay
 
 
 def test_a_journal_write_cut_by_a_full_disk_is_undone(mount: Callable[..., Disk]) -> None:

@@ -13,7 +13,7 @@ from nas_proxy.errors import ArtifactError
 from nas_proxy.evaluate import EVALUATIONS, EvalResult, evaluate
 from nas_proxy.synthetic import load_synthetic, save_synthetic
 from nas_proxy.training import TrainConfig
-from tests.conftest import tiny_config
+from tests.conftest import copy_of, tiny_config
 
 # Budget chosen on the validation split (IPC 1: ~88 % distilled vs ~75 % random at 200 iterations);
 # here a shorter run that still separates them by a wide margin: at 40 iterations and 30 epochs, DataDAM
@@ -35,12 +35,6 @@ def test_distilled_digits_beat_the_random_subset(method: str, random_baseline: E
     distilled = distill(tiny_config(method=method, **COMMON), tmp_path / method, progress=False).path
     ours = evaluate(distilled, **EVALUATION)  # type: ignore[arg-type]
     assert ours.mean > random_baseline.mean + 5, (ours.accuracies, random_baseline.accuracies)
-
-
-def copy_of(run: Path, where: Path) -> Path:
-    import shutil
-
-    return Path(shutil.copytree(run, where, ignore=shutil.ignore_patterns(EVALUATIONS)))
 
 
 def test_evaluate_is_deterministic_and_reports_every_run(tiny_run: Path, tmp_path: Path) -> None:
@@ -138,17 +132,20 @@ def test_a_set_that_cannot_be_written_keeps_nothing_and_says_why(
     assert again.kept is None and again.not_kept.endswith("is not a regular file") and kept.is_dir()
 
 
-def test_json_reports_the_amp_actually_used(tiny_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_reports_the_amp_actually_used(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from nas_proxy.cli import main
 
-    assert main(["evaluate", str(tiny_run), "--runs", "1", "--epochs", "1", "--device", "cpu", "--quiet", "--json"]) == 0
+    assert (
+        main(["evaluate", str(copy_of(tiny_run, tmp_path / "run")), "--runs", "1", "--epochs", "1", "--device", "cpu", "--quiet", "--json"])
+        == 0
+    )
     train = json.loads(capsys.readouterr().out)["train"]
     assert train["amp"] is False and train["epochs"] == 1  # bf16 autocast is asked for by default, but runs only on CUDA
 
 
-def test_cross_architecture_evaluation(tiny_run: Path) -> None:
+def test_cross_architecture_evaluation(tiny_run: Path, tmp_path: Path) -> None:
     result = evaluate(
-        tiny_run,
+        copy_of(tiny_run, tmp_path / "run"),
         runs=1,
         train=TrainConfig(epochs=1),
         model="depth=2,width=8,normalization=batchnorm,pooling=maxpooling",

@@ -31,7 +31,7 @@ from nas_proxy.synthetic import load_synthetic
 from nas_proxy.training import TrainConfig, accuracy, graphable, train_model
 from nas_proxy.utils import derive_seed, generator
 from tests import warm
-from tests.conftest import tiny_config
+from tests.conftest import copy_of, tiny_config
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 SPECS = [  # a norm with running statistics, one without, and no norm at all
@@ -274,7 +274,8 @@ def test_proxy_processes_share_one_gpu(tiny_run: Path, tmp_path: Path) -> None:
     ]
     archs = tmp_path / "archs.json"
     archs.write_text(json.dumps(specs))
-    common = [sys.executable, "-m", "nas_proxy", "score", "--synthetic", str(tiny_run), "--space", "convnet-small", "--archs", str(archs)]
+    run = copy_of(tiny_run, tmp_path / "run")  # score keeps its results in the set: the shared one stays read-only
+    common = [sys.executable, "-m", "nas_proxy", "score", "--synthetic", str(run), "--space", "convnet-small", "--archs", str(archs)]
     common += ["--device", "cuda", "--epochs", "10", "--report-every", "5", "--report-images", "200", "--json", "--quiet"]
     options: list[list[str]] = [
         [],

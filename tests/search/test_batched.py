@@ -26,6 +26,7 @@ from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.training import TrainConfig, accuracies, accuracy, train_model
+from tests.conftest import copy_of
 
 SEEDS = (5, 6, 7)
 # 6 epochs x 3 steps (20 images, batch 8: steps of 8, 8 and 4) with DSA and the lr decay half way
@@ -168,7 +169,8 @@ def test_search_records_the_seed_scores(tiny_run: Path, tmp_path: Path) -> None:
 def test_score_cli_takes_proxy_seeds(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     archs = tmp_path / "archs.json"
     archs.write_text(json.dumps([SPEC]))
-    base = ["score", "--synthetic", str(tiny_run), "--space", "convnet720", "--archs", str(archs), "--device", "cpu", "--quiet"]
+    run = copy_of(tiny_run, tmp_path / "run")  # score keeps its results in the set: the shared one stays read-only
+    base = ["score", "--synthetic", str(run), "--space", "convnet720", "--archs", str(archs), "--device", "cpu", "--quiet"]
     fast = ["--epochs", "4", "--report-every", "2", "--report-images", "200", "--json"]
     assert main([*base, *fast, "--proxy-seeds", "2"]) == 0
     (row,) = json.loads(capsys.readouterr().out)

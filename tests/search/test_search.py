@@ -31,6 +31,7 @@ from nas_proxy.studies import trials
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import CRASH_ATTR, MAX_RETRY, NOT_COUNTED, OOM_ATTR, fail_dead_trials, worker_tag
 from tests import run_code, warm
+from tests.conftest import copy_of
 from tests.gate import Gate
 from tests.interrupt import interruptible
 
@@ -220,6 +221,22 @@ def test_two_workers_complete_exactly_the_total(tiny_run: Path, tmp_path: Path) 
     assert os.getpid() in pids  # this process ran trials; the second worker may or may not have got one
 
 
+def test_a_worker_process_that_died_is_named_and_the_met_budget_exits_0(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``search --workers 2`` whose worker process is killed (kill -9, here at its start): the command's
+    own worker finishes the budget, so it exits 0, with one line naming the dead worker and its signal."""
+    from nas_proxy.studies import workers
+
+    monkeypatch.setattr(workers, "worker_command", lambda *a: [sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "wd", "--n-trials", "1", "--workers", "2"]
+    code, _, err = cli([*args, "--storage", str(tmp_path / "journal.log"), "--out", str(tmp_path), "--pruner", "none", *FAST_ARGS], capsys)
+    lines = [line for line in err.splitlines() if "worker process" in line]
+    assert code == 0 and len(lines) == 1, err
+    assert "worker process 1 (pid " in lines[0] and "was killed by signal 9 (SIGKILL)" in lines[0], lines[0]
+    assert "the other workers finished the budget" in lines[0], lines[0]
+
+
 def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     cfg = config(tiny_run)
@@ -362,27 +379,25 @@ def test_an_unbuildable_candidate_fails_with_its_reason(tiny_run: Path, tmp_path
     assert good.state == TrialState.COMPLETE
 
 
-def test_score_matches_the_search_and_checks_membership(finished: tuple[Path, Path], tiny_run: Path) -> None:
+def test_score_matches_the_search_and_checks_membership(finished: tuple[Path, Path], tiny_run: Path, tmp_path: Path) -> None:
     storage, _ = finished
+    run = copy_of(tiny_run, tmp_path / "run")  # score keeps its results in the set: the shared one stays read-only
     trials = load(storage, "s1").get_trials(states=(TrialState.COMPLETE,))[:2]
     specs = [spec for spec in (spec_of(t, get_space(SMALL_SPACE)) for t in trials) if spec is not None]
     assert len(specs) == len(trials)
-    results = score(str(tiny_run), SMALL_SPACE, specs, FAST, device="cpu", progress=False)
+    results = score(str(run), SMALL_SPACE, specs, FAST, device="cpu", progress=False)
     assert [r.accuracy for r in results] == [t.value for t in trials]  # same seed, same architecture: same score
     outside = {**specs[0], "width": 48}
     with pytest.raises(InvalidArgumentError, match=r"architecture 1 is outside space 'convnet-small'.*width"):
-        score(str(tiny_run), SMALL_SPACE, [specs[0], outside], FAST, device="cpu", progress=False)
+        score(str(run), SMALL_SPACE, [specs[0], outside], FAST, device="cpu", progress=False)
 
 
 def test_score_keeps_each_finished_architecture_and_the_same_command_trains_only_the_rest(
     tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shutil
-
-    from nas_proxy.synthetic import EVALUATIONS
     from nas_proxy.trainers.synthetic_set import ProxyContext
 
-    run, fresh = (Path(shutil.copytree(tiny_run, tmp_path / n, ignore=shutil.ignore_patterns(EVALUATIONS))) for n in ("run", "fresh"))
+    run, fresh = (copy_of(tiny_run, tmp_path / n) for n in ("run", "fresh"))
     specs, quick = _all_small_specs()[:2], ProxyConfig(epochs=1, report_every=1, report_images=50)
     whole = score(str(fresh), SMALL_SPACE, specs, quick, device="cpu")  # the uninterrupted call
     real, trained, stop_at = ProxyContext.score, list[str](), [1]
@@ -408,7 +423,8 @@ def test_score_keeps_each_finished_architecture_and_the_same_command_trains_only
 def test_score_cli_json(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     archs = tmp_path / "archs.json"
     archs.write_text(json.dumps(_all_small_specs()[:2]))
-    code, out, _ = cli(["score", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--archs", str(archs), *FAST_ARGS, "--json"], capsys)
+    run = copy_of(tiny_run, tmp_path / "run")
+    code, out, _ = cli(["score", "--synthetic", str(run), "--space", SMALL_SPACE, "--archs", str(archs), *FAST_ARGS, "--json"], capsys)
     rows = json.loads(out)
     assert code == 0 and [r["spec"] for r in rows] == _all_small_specs()[:2]
     assert all(0 <= r["accuracy"] <= 100 and r["params"] > 0 for r in rows)
@@ -419,9 +435,8 @@ def test_score_fills_in_the_family_and_reads_the_short_form(tiny_run: Path, tmp_
     archs = tmp_path / "archs.json"
     short = ",".join(f"{k}={v}" for k, v in full[1].items() if k != "family")  # as evaluate --model takes it
     archs.write_text(json.dumps([{k: v for k, v in full[0].items() if k != "family"}, short]))
-    code, out, err = cli(
-        ["score", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--archs", str(archs), *FAST_ARGS, "--json"], capsys
-    )
+    run = copy_of(tiny_run, tmp_path / "run")
+    code, out, err = cli(["score", "--synthetic", str(run), "--space", SMALL_SPACE, "--archs", str(archs), *FAST_ARGS, "--json"], capsys)
     assert code == 0, err
     assert [r["spec"] for r in json.loads(out)] == full
 
