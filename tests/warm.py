@@ -58,8 +58,16 @@ from typing import Any
 # 30 of the suite's CPU-seconds (py-spy, 2026-12-04). Not torchvision: only a dataset download imports it (a
 # set's grid.png is drawn with Pillow)
 PRELOAD = ("torch", "torch._dynamo", "numpy", "optuna", "scipy.stats", "pandas", "matplotlib.pyplot")
-# `python -m MODULE` commands that are forked (tests/run_code.py: `python -c CODE` of a test that needs no cold start)
-WARM_MODULES = ("nas_proxy", "nas_proxy.cli.worker_process", "tests.sigint_at", "tests.run_cases", "tests.run_code")
+# `python -m MODULE` commands that are forked (tests/run_code.py: `python -c CODE` of a test that needs no cold start;
+# torch.distributed.run: torchrun's launcher, whose ranks it starts as plain processes, cold)
+WARM_MODULES = (
+    "nas_proxy",
+    "nas_proxy.cli.worker_process",
+    "tests.sigint_at",
+    "tests.run_cases",
+    "tests.run_code",
+    "torch.distributed.run",
+)
 IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "KMP_", "GOMP_", "LD_", "PYTHON")
 SERVER_START_S = 600  # fails a test whose server never listens (it imports torch first; never a duration anything must outlast)
 INHERITED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)  # SIG_IGN or SIG_DFL

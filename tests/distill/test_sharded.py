@@ -19,6 +19,7 @@ from nas_proxy.distill.runner import ClassShard
 from nas_proxy.distill.sharded import RankShard, shard_classes
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.synthetic import load_synthetic
+from tests import warm
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,8 @@ def torchrun(out: Path, *flags: str, die_at: int | None = None) -> subprocess.Co
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *entry]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     args = ["distill", *FLAGS, *flags, "--out", str(out), "--distributed"]
-    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    # the launcher forked warm (tests/warm.py: ~1 CPU-s of imports less a launch); its two ranks are its own processes, cold
+    return warm.run([*command, *args], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
 
 
 def images(path: Path) -> torch.Tensor:
