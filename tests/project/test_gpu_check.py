@@ -134,7 +134,8 @@ def test_dry_run_writes_every_section_with_numbers_or_a_reason(tmp_path: Path) -
 def test_dry_run_of_the_resumable_sections_packs_their_state(tmp_path: Path) -> None:
     ran = (*PROXY, *RESUMABLE)
     check_dry_run(tmp_path / "resumable", dry_run(tmp_path / "resumable", list(ran), tmp_path), ran)
-    assert "| 2 | 2 |" in (tmp_path / "resumable" / "gpu_results.md").read_text()  # the 2-process pool's row: 2 trials
+    md = (tmp_path / "resumable" / "gpu_results.md").read_text()
+    assert "| 2 x 1 | 2 |" in md and "| 1 x 2 | 2 |" in md  # the 2-process pool's and the 2-lane pool's rows: 2 trials each
     assert "[gpu_check] section evaluate:" in (tmp_path / "resumable" / "gpu_check.log").read_text()
     back = tmp_path / "resumable"
     assert {p.name for p in (back / "distill-ablation").iterdir()} == {"ablation.md", "scores.csv", "state.tar.gz"}
