@@ -237,6 +237,9 @@ def test_a_worker_process_that_died_is_named_and_the_met_budget_exits_0(
     assert "the other workers finished the budget" in lines[0], lines[0]
 
 
+# drill tier: make test kills a search's worker mid-trial and the same run retries its trial (test_faults:
+# the same repair, fail_dead_trials, and the same retry); this adds a lone worker's trial repaired by the next command
+@pytest.mark.drill
 def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     cfg = config(tiny_run)
