@@ -1,7 +1,7 @@
 """torchrun entry point of tests/distill/test_sharded.py: ``nasproxy distill ... --distributed`` whose rank 1
 dies (``os._exit``: no checkpoint, no clean-up) at the loss read-back of iteration ``DIE_AT``.
 
-Usage: ``torchrun ... tests/sharded_worker.py DIE_AT distill ARGS...``
+Usage: ``torchrun ... -m tests.sharded_worker DIE_AT distill ARGS...`` (PYTHONPATH holding the checkout)
 """
 
 from __future__ import annotations

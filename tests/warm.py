@@ -17,10 +17,13 @@ What differs, and nothing of nasproxy or of the tests reads: ``/proc/PID/cmdline
 and ``sys.orig_argv`` are the server's; str hashes are the server's (``PYTHONHASHSEED`` is drawn at
 start-up); the interpreter is not finalised (``os._exit`` after the above), and the server reaps a
 process as soon as it ends, so ``os.kill(pid, 0)`` fails before ``wait()``, where a zombie would answer.
+torchrun's launcher (``-m torch.distributed.run``) is forked, and so are its ranks (``python -u -m MODULE``,
+each in its own session, as torch's launcher starts them): a rank's parent is the server, not the launcher
+(its ``os.getppid()``), and the launcher watches and stops it through its Popen (poll, wait, ``killpg``).
 Only the interpreter's start-up is skipped, so the tests of start-up itself (``tests/cli/test_startup.py``:
 Ctrl-C at each moment of it, the imports of ``--help``) start their processes cold, as does any command
 whose environment differs from the server's in a variable read at import (``OMP_*``, ``TORCH*``,
-``PYTHON*`` but ``PYTHONPATH``, ...) and one asked to start in a directory that does not exist (so that
+``PYTHON*`` but ``PYTHONPATH`` and ``PYTHONUNBUFFERED``, ...) and one asked to start in a directory that does not exist (so that
 ``Popen`` raises here, as subprocess does).
 
 ``NASPROXY_TEST_COLD=1`` runs every command as a plain subprocess (the same tests, cold).
@@ -59,16 +62,22 @@ from typing import Any
 # set's grid.png is drawn with Pillow)
 PRELOAD = ("torch", "torch._dynamo", "numpy", "optuna", "scipy.stats", "pandas", "matplotlib.pyplot")
 # `python -m MODULE` commands that are forked (tests/run_code.py: `python -c CODE` of a test that needs no cold start;
-# torch.distributed.run: torchrun's launcher, whose ranks it starts as plain processes, cold)
+# torch.distributed.run: torchrun's launcher, whose ranks, `python -u -m MODULE` each in its own session, the server
+# forks too; tests.sharded_worker: a rank that dies mid-run, tests/distill/test_sharded.py)
 WARM_MODULES = (
     "nas_proxy",
     "nas_proxy.cli.worker_process",
     "tests.sigint_at",
     "tests.run_cases",
     "tests.run_code",
+    "tests.sharded_worker",
     "torch.distributed.run",
 )
 IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "KMP_", "GOMP_", "LD_", "PYTHON")
+# not compared with the server's: what torchrun's launcher adds to its ranks' environment, read by torch.distributed
+# at run time only (in functions: the rendezvous, the process group, the elastic error file), never at import; and
+# PYTHONUNBUFFERED, which the forked process applies to its standard streams as start-up does (_std_streams)
+RUN_TIME_VARIABLES = ("TORCHELASTIC_", "TORCH_NCCL_ASYNC_ERROR_HANDLING", "PYTHONUNBUFFERED")
 SERVER_START_S = 600  # fails a test whose server never listens (it imports torch first; never a duration anything must outlast)
 INHERITED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)  # SIG_IGN or SIG_DFL
 COLD = os.environ.get("NASPROXY_TEST_COLD", "") not in ("", "0")
@@ -76,7 +85,11 @@ _MESSAGE = 1 << 20
 
 
 def _import_time_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_VARIABLES) and k != "PYTHONPATH" and not _torchs_default(k, v)}
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(IMPORT_TIME_VARIABLES) and k != "PYTHONPATH" and not k.startswith(RUN_TIME_VARIABLES) and not _torchs_default(k, v)
+    }
 
 
 def _torchs_default(key: str, value: str) -> bool:
@@ -116,6 +129,14 @@ class _Server:
         log.close()
         atexit.register(self.close)
 
+    @classmethod
+    def forked_from(cls, address: str, env: dict[str, str]) -> _Server:
+        """In a process the server forked (torchrun's launcher): the same server, for the processes it starts."""
+        server = cls.__new__(cls)
+        server.folder, server.address, server.env = Path(address).parent, address, env
+        server.proc = None  # type: ignore[assignment]  # not this process's child: nothing to watch or end
+        return server
+
     def connect(self) -> socket.socket:
         deadline = time.monotonic() + SERVER_START_S
         while True:
@@ -125,15 +146,17 @@ class _Server:
                 return sock
             except (FileNotFoundError, ConnectionRefusedError):
                 sock.close()
-                if self.proc.poll() is not None:
+                if self.proc is not None and self.proc.poll() is not None:
                     log = self.folder / "server.log"
                     raise RuntimeError(f"the warm server ended: {log.read_text()[-3000:] if log.exists() else ''}") from None
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the warm server (pid {self.proc.pid}) does not listen at {self.address}") from None
+                    raise RuntimeError(
+                        f"the warm server (pid {getattr(self.proc, 'pid', '?')}) does not listen at {self.address}"
+                    ) from None
                 time.sleep(0.01)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -141,6 +164,7 @@ class _Server:
 
 _server: _Server | None = None
 _server_lock = threading.Lock()
+_serving: tuple[str, dict[str, str]] | None = None  # in the server: its address and environment
 
 
 def _sigint_default() -> None:
@@ -151,7 +175,10 @@ def _sigint_default() -> None:
 
 def _warm_request(args: Sequence[Any], cwd: Any, env: dict[str, str] | None, kwargs: dict[str, Any], sigint: bool) -> dict[str, Any] | None:
     """The request that forks ``args``, or None when it must run cold."""
-    argv = [os.fspath(a) for a in args] if not isinstance(args, (str, bytes)) else None
+    argv = [os.fspath(a) for a in args] if not isinstance(args, (str, bytes)) else []
+    unbuffered = argv[1:2] == ["-u"]  # torchrun's ranks: `python -u -m MODULE ...`
+    if unbuffered:
+        argv = [argv[0], *argv[2:]]
     if COLD or not argv or len(argv) < 3 or argv[0] != sys.executable or argv[1] != "-m" or argv[2] not in WARM_MODULES:
         return None
     if any(kwargs.get(k) for k in ("preexec_fn", "pass_fds", "user", "group", "extra_groups", "shell", "executable")):
@@ -174,6 +201,7 @@ def _warm_request(args: Sequence[Any], cwd: Any, env: dict[str, str] | None, kwa
         "cwd": cwd,
         "env": {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()},
         "new_session": bool(kwargs.get("start_new_session")),
+        "unbuffered": unbuffered,
         "sigint": "default" if sigint or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else "ignored",  # as inherited
         "ignored": [int(n) for n in INHERITED if signal.getsignal(n) is signal.SIG_IGN],  # exec keeps an ignored signal ignored
     }
@@ -313,10 +341,12 @@ def _child(request: dict[str, Any], fds: list[int], server: int) -> None:
     random.seed()
     sys.modules["numpy"].random.seed()
     torch.seed()
-    _std_streams()
+    _std_streams(request["unbuffered"] or bool(os.environ.get("PYTHONUNBUFFERED")))
     added = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) not in sys.path]
     sys.path[0:1] = [os.getcwd(), *(os.path.abspath(p) for p in added)]  # as `python -m` builds it
     sys.argv = ["-m", *request["args"]]
+    if request["module"] == "torch.distributed.run":
+        _ranks_forked_warm()
     unhandled_interrupt = ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt")
     unhandled_interrupt.value = 0
     code, interrupted = 0, False
@@ -351,9 +381,21 @@ def _child(request: dict[str, Any], fds: list[int], server: int) -> None:
     os._exit(code)
 
 
-def _std_streams() -> None:
-    """sys.stdin, stdout and stderr on descriptors 0, 1 and 2 as CPython makes them at start-up."""
-    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
+def _ranks_forked_warm() -> None:
+    """In torchrun's launcher: its ranks (torch's SubprocessHandler starts each in its own session, stops it with
+    killpg and watches it with poll and wait) forked from this server too, compared with its environment as
+    any command is, instead of cold interpreters that each import torch again (~3 CPU-s a rank)."""
+    global _server
+    from torch.distributed.elastic.multiprocessing.subprocess_handler import subprocess_handler
+
+    assert _serving is not None
+    _server = _Server.forked_from(*_serving)
+    subprocess_handler.Popen = Popen  # type: ignore[assignment,misc]
+
+
+def _std_streams(unbuffered: bool) -> None:
+    """sys.stdin, stdout and stderr on descriptors 0, 1 and 2 as CPython makes them at start-up (``-u``, or
+    PYTHONUNBUFFERED set: stdout and stderr unbuffered)."""
     for fd, name in enumerate(("stdin", "stdout", "stderr")):
         old = getattr(sys, name)
         raw = io.FileIO(fd, "rb" if fd == 0 else "wb", closefd=False)
@@ -366,6 +408,8 @@ def _std_streams() -> None:
 
 
 def serve(address: str, parent: int, preload: Sequence[str]) -> None:
+    global _serving
+    _serving = (address, dict(os.environ))  # the environment the client compares a command's with (_Server.env)
     for module in preload:
         __import__(module)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -19,6 +19,7 @@ elif mode == "exit-text":
 elif mode == "streams":  # newline translation, error handlers, and an undecodable file name printed back
     data = sys.stdin.read()
     print(repr(data), sys.stdin.errors, sys.stdout.errors, sys.stderr.errors, sys.stdout.line_buffering)
+    print(type(sys.stdout.buffer).__name__, type(sys.stderr.buffer).__name__, getattr(sys.stdout, "write_through", None))  # -u
     print(b"name-\xff".decode("utf-8", "surrogateescape"))
     print("to stderr", file=sys.stderr)
 elif mode == "seeds":

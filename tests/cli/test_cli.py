@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -138,7 +137,7 @@ def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path: Path) -> None:
     assert not (out / "meta.json").exists()
     done = int(err.split("interrupted at iteration ")[1].split("/")[0])
     finish = _nasproxy("distill", *TINY, "--iterations", str(done + 2), "--out", str(out), "--resume", "--json")
-    result = warm.run(finish, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    result = warm.run(finish, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["iterations_done"] == done + 2
 

@@ -58,6 +58,7 @@ proxies = ["params", "synflow", "early@0.5ep"]
 [correlate.ground_truth]
 epochs = 1
 early = [0.5]
+images = 200
 """
 
 

@@ -485,7 +485,7 @@ def test_its_own_config_toml_runs_again_with_fewer_architectures_than_the_defaul
     a run of 4 architectures was refused ('--promote 5 is not fewer than the 4 architectures')."""
     first, again = tmp_path / "first", tmp_path / "again"
     sample = ["--sample", "--space", "convnet-small", "--dataset", "digits", "--proxies", "params,flops", "--device", "cpu", "--quiet"]
-    protocol = ["--n-archs", "4", "--no-random-subset", "--full-epochs", "1", "--ceiling", "0", "--bootstrap", "20"]
+    protocol = ["--n-archs", "4", "--no-random-subset", "--full-epochs", "1", "--full-images", "100", "--ceiling", "0", "--bootstrap", "20"]
     assert main(["correlate", *sample, *protocol, "--out", str(first)]) == 0
     assert "promote" not in tomllib.loads((first / "config.toml").read_text())["correlate"]
     assert main(["correlate", "--sample", "--config", str(first / "config.toml"), "--out", str(again), "--quiet"]) == 0, (

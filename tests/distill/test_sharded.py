@@ -33,11 +33,11 @@ def cli_config(**overrides: object) -> DistillConfig:
 
 def torchrun(out: Path, *flags: str, die_at: int | None = None) -> subprocess.CompletedProcess[str]:
     """``torchrun --standalone --nproc-per-node 2 -m nas_proxy distill FLAGS --out OUT --distributed``."""
-    entry = ["-m", "nas_proxy"] if die_at is None else [str(ROOT / "tests" / "sharded_worker.py"), str(die_at)]
+    entry = ["-m", "nas_proxy"] if die_at is None else ["-m", "tests.sharded_worker", str(die_at)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *entry]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     args = ["distill", *FLAGS, *flags, "--out", str(out), "--distributed"]
-    # the launcher forked warm (tests/warm.py: ~1 CPU-s of imports less a launch); its two ranks are its own processes, cold
+    # forked warm (tests/warm.py): the launcher, and its two ranks, each its own process in its own session (~3 CPU-s less each)
     return warm.run([*command, *args], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
 
 

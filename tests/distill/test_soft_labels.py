@@ -372,10 +372,10 @@ def test_ctrl_c_while_a_teacher_trains_says_the_trained_ones_are_kept(
 # ---- a kill -9 while the teachers train -----------------------------------------------------
 
 
-def test_a_killed_labelling_keeps_its_finished_teachers(tiny_run: Path, tmp_path: Path) -> None:
+def test_a_killed_labelling_keeps_its_finished_teachers(tiny_run: Path, soft_run: Path, tmp_path: Path) -> None:
     """kill -9 while the second teacher waits at the gate (the first one's file written); the same
     command then reads that file instead of training it again, and gives the labels an uninterrupted
-    run gives."""
+    run gives (the module's soft_run: the same options, TINY)."""
     out = tmp_path / "killed"
     args = [str(tiny_run), "--out", str(out), "--soft-labels", "2", "--teacher-space", SPACE, "--teacher-epochs", "4"]
     args += ["--teacher-images", "400", "--device", "cpu", "--quiet", "--json"]
@@ -398,9 +398,9 @@ def test_a_killed_labelling_keeps_its_finished_teachers(tiny_run: Path, tmp_path
     cached = {m["file"] for m in meta["members"] if m["cached"]}
     assert set(stamps) <= cached and len(cached) < 2  # the first teacher read back, the second trained
     assert all((out / "teachers" / name).stat().st_mtime_ns == t for name, t in stamps.items())
-    whole = add_soft_labels(tiny_run, SoftLabelConfig(2, SPACE, 4, 400), out=tmp_path / "whole", device="cpu")
-    assert torch.equal(load_synthetic(out).soft_labels, load_synthetic(tmp_path / "whole").soft_labels)  # type: ignore[arg-type]
-    assert [m["val_accuracy"] for m in meta["members"]] == [m["val_accuracy"] for m in whole["soft_labels"]["members"]]
+    whole = load_synthetic(soft_run)
+    assert torch.equal(load_synthetic(out).soft_labels, whole.soft_labels)  # type: ignore[arg-type]
+    assert [m["val_accuracy"] for m in meta["members"]] == [m["val_accuracy"] for m in whole.meta["soft_labels"]["members"]]
 
 
 @pytest.mark.parametrize("cut", [0, 8, 100])

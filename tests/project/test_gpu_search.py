@@ -14,9 +14,12 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
+from tests import warm
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
@@ -27,6 +30,11 @@ pytestmark = pytest.mark.usefixtures("section_env")
 def section_env(bench_modules: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(ROOT))  # the dry run's fabricated data comes from tests.fabricate
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the section's commands share a small machine, as gpu_check's dry run sets it
+    import gpu_common
+
+    # each phase's `python -m nas_proxy ...` forked warm (tests/warm.py: a real process in its own session, as
+    # run_group asks), not a cold interpreter that imports torch again; the dry run through gpu_check.sh starts them cold
+    monkeypatch.setattr(gpu_common, "subprocess", SimpleNamespace(**{**vars(subprocess), "Popen": warm.Popen}))
 
 
 def context(tmp_path: Path, dry_run: bool = True, **sizes: Any) -> Any:

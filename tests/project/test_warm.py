@@ -63,6 +63,8 @@ def test_what_the_server_cannot_start_as_the_command_would_runs_cold(tmp_path: P
     assert warm._warm_request([sys.executable, "-c", "pass"], None, None, {}, False) is None  # not a nasproxy command
     assert warm._warm_request([*NASPROXY, "--help"], None, None, {"preexec_fn": print}, False) is None
     assert warm._warm_request([*NASPROXY, "--help"], tmp_path / "missing", None, {}, False) is None  # subprocess's error, here
+    rank = {**here, "TORCHELASTIC_RUN_ID": "r", "TORCH_NCCL_ASYNC_ERROR_HANDLING": "1"}  # what torchrun adds, read at run time
+    assert warm.COLD or warm._warm_request([sys.executable, "-u", "-m", "nas_proxy", "--help"], None, rank, {}, False) is not None
     request = warm._warm_request([*NASPROXY, "--help"], tmp_path, {**here, "PYTHONPATH": "/y"}, {}, False)  # PYTHONPATH is applied
     assert warm.COLD or (request is not None and request["cwd"] == str(tmp_path) and request["args"] == ["--help"])
 
@@ -103,6 +105,32 @@ def test_a_warm_process_ends_as_the_interpreter_ends_a_cold_one(mode: str) -> No
         return proc.returncode, out, err.strip().splitlines()[-1] if err.strip() else ""  # the traceback's frames differ (runpy's)
 
     assert run(warm.Popen) == run(subprocess.Popen)
+
+
+@pytest.mark.usefixtures("probe_is_warm")
+@pytest.mark.parametrize(("flags", "unbuffered"), [([], None), ([], "1"), (["-u"], None)], ids=["buffered", "PYTHONUNBUFFERED", "-u"])
+def test_a_warm_process_buffers_its_streams_as_a_cold_one(flags: list[str], unbuffered: str | None) -> None:
+    # `python -u -m MODULE` is how torchrun starts its ranks (forked warm as well, tests/warm.py)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | ({"PYTHONUNBUFFERED": unbuffered} if unbuffered else {})
+
+    def run(popen: type[subprocess.Popen[str]]) -> tuple[int | None, str, str]:
+        proc = popen(
+            [sys.executable, *flags, *PROBE[1:], "streams"],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            errors="surrogateescape",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = proc.communicate("", timeout=300)
+        assert popen is subprocess.Popen or proc._warm is not None  # type: ignore[attr-defined]
+        return proc.returncode, out, err
+
+    forked = run(warm.Popen)
+    assert forked == run(subprocess.Popen)
+    assert ("FileIO FileIO True" in forked[1]) == bool(flags or unbuffered), forked
 
 
 @pytest.mark.usefixtures("probe_is_warm")

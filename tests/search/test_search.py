@@ -212,7 +212,13 @@ def test_an_existing_study_with_other_settings_is_refused(finished: tuple[Path, 
     assert states(load(storage, "s1")) == {"COMPLETE": 4}  # untouched
 
 
-def test_two_workers_complete_exactly_the_total(tiny_run: Path, tmp_path: Path) -> None:
+def test_two_workers_complete_exactly_the_total(tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from nas_proxy.studies import workers
+
+    # the second worker process forked warm (tests/warm.py): a real process, without the ~3 CPU-s of a cold start
+    monkeypatch.setattr(workers, "subprocess", SimpleNamespace(Popen=warm.Popen))
     storage = tmp_path / "journal.log"
     result = search(config(tiny_run, space="convnet720", sampler="random"), "w2", 5, str(storage), workers=2, out=tmp_path, progress=False)
     study = load(storage, "w2")
@@ -237,6 +243,9 @@ def test_a_worker_process_that_died_is_named_and_the_met_budget_exits_0(
     assert "the other workers finished the budget" in lines[0], lines[0]
 
 
+# drill tier: make test kills a search's worker mid-trial and the same run retries its trial (test_faults:
+# the same repair, fail_dead_trials, and the same retry); this adds a lone worker's trial repaired by the next command
+@pytest.mark.drill
 def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     cfg = config(tiny_run)

@@ -144,7 +144,7 @@ def test_search_on_postgresql_resumes_and_a_worker_joins(
     assert all(t.value is not None and 0 <= t.value <= 100 and t.user_attrs["arch_id"] for t in study.trials)
 
 
-# drill tier: make test kills a search worker mid-trial on a journal (test_faults, test_search); PostgreSQL is run by the next test up
+# drill tier: make test kills a search worker mid-trial on a journal (test_faults); PostgreSQL is run by the next test up
 @pytest.mark.drill
 def test_a_search_worker_killed_mid_trial_is_retried_in_the_same_run(pg_url: str, tiny_run: Path, tmp_path: Path) -> None:
     storage = open_storage(pg_url, "k")[0]
