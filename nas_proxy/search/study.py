@@ -42,13 +42,11 @@ def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, finge
 
     ``fingerprint`` holds what identifies the inputs (space description, proxy, synthetic-set hash).
     """
-    sampler = SAMPLERS.get(config.sampler)(sampler_seed, len(config.objectives))
+    sampler = DrawSeeded(SAMPLERS.get(config.sampler), sampler_seed, len(config.objectives))
     if name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=_pruner(config))
         if ATTR in study.user_attrs or study.trials or list(study.directions) != config.directions:
             _check_same(study, name, config, fingerprint)
-            if study.trials:  # resumed: a sampler seeded as the first run's would propose its candidates again, in order
-                study.sampler = SAMPLERS.get(config.sampler)(resumed_seed(sampler_seed, len(study.trials)), len(config.objectives))
             return study
         # an empty study whose creation was interrupted before its settings were stored: adopt it
     else:
@@ -62,11 +60,38 @@ def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, finge
     return study
 
 
-def resumed_seed(sampler_seed: int, trials: int) -> int:
-    """The sampler seed of a process that joins a study already holding ``trials`` trials (a resumed
-    run, a worker joining late): another stream than the first run's, so that the candidates it
-    trained (and an interrupted run's random start-up draws) are not proposed and trained again."""
-    return derive_seed(sampler_seed, "resumed", trials) % 2**31
+class DrawSeeded(optuna.samplers.BaseSampler):
+    """The study's sampler, made anew before each trial with a seed derived from the process's seed and
+    the number of candidates drawn before it (trials with parameters that were not fixed: a re-queued
+    trial's copy and a ladder's climber do not count). A search killed and run again then draws what an
+    uninterrupted one draws, and never the first run's candidates again in order; two workers (seed + k)
+    draw from different streams."""
+
+    def __init__(self, make: Any, seed: int, n_objectives: int) -> None:
+        self._make, self._seed, self._n_objectives = make, seed, n_objectives
+        self._sampler: optuna.samplers.BaseSampler = make(seed, n_objectives)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        drawn = sum(
+            1 for t in study.get_trials(deepcopy=False) if t.number != trial.number and t.params and "fixed_params" not in t.system_attrs
+        )
+        self._sampler = self._make(derive_seed(self._seed, "draw", drawn) % 2**31, self._n_objectives)
+        self._sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+        return self._sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
+        return self._sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: Any) -> Any:
+        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        self._sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._sampler.reseed_rng()
 
 
 def _pruner(config: SearchConfig) -> optuna.pruners.BasePruner:

@@ -44,6 +44,7 @@ net_width = 32
 space = "convnet-small"
 n_trials = 4
 pruner = "none"
+sampler = "bruteforce"  # 4 distinct architectures of the 6, which correlate needs: another sampler may propose one twice
 
 [search.proxy]
 epochs = 6

@@ -220,7 +220,7 @@ def test_search_on_a_full_disk_keeps_the_study_and_exports_and_resumes(
     """A study of 2 trials, then a search for 3 with (a) the journal's disk full, (b) the exports'
     disk full: one line, the journal whole records, best.json and trials.csv the earlier ones;
     room made, the same command finishes: 3 distinct architectures, each scored as an uninterrupted
-    run scores it (which 3 depends on the sampler's draws, which a resumed run makes afresh)."""
+    run scores it."""
     ref = tmp_path / "ref"
     assert cli(search_args(tiny_run, ref / "journal.log", ref, 6), capsys)[0] == 0  # all 6 of the space
     every = complete(ref / "journal.log")

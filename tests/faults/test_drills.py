@@ -21,6 +21,7 @@ from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.distill.soft_labels import add_soft_labels
 from nas_proxy.errors import ArtifactError
 from nas_proxy.search import ProxyConfig, SearchConfig, search
+from nas_proxy.search.target import SearchProxy
 from nas_proxy.search.winner import WEIGHTS, TrainBestConfig, train_best
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.synthetic import load_synthetic
@@ -160,19 +161,41 @@ def test_ctrl_c_to_a_search_and_its_workers_prints_one_line(sig: signal.Signals,
     assert err == f"nasproxy search: {said}; finished trials are stored; run the same command again to resume the study\n"
 
 
-def test_a_resumed_search_does_not_propose_the_candidates_it_already_trained(tmp_path: Path) -> None:
-    """The same command after a kill (here: a larger --n-trials, the same thing) opened the study
-    with a sampler seeded as the first run's: its first draws were the first run's candidates again,
-    in order, each trained a second time (an interrupted TPE search repeats its random start-up)."""
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_resumed_search_draws_what_an_uninterrupted_one_draws_and_nothing_twice(
+    sampler: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same command after a kill (here: a larger --n-trials, and a Ctrl-C inside trial 4, whose
+    candidate is re-queued) must not propose the first run's candidates again (a sampler seeded as the
+    first run's did, in order), and must end with the candidates an uninterrupted run draws: a sampler
+    seeded anew from the trials there (the interrupted one and its re-queued copy counted) drew others,
+    so a killed ``run`` correlated other architectures than an uninterrupted one (drill39)."""
     config = SearchConfig(
-        synthetic=None, proxy_name="params", dataset="digits", space="convnet720", sampler="random", device="cpu", pruner="none"
+        synthetic=None, proxy_name="params", dataset="digits", space="convnet720", sampler=sampler, device="cpu", pruner="none"
     )
-    journal = str(tmp_path / "journal.log")
-    search(config, "r", 3, journal, out=tmp_path, progress=False)
-    search(config, "r", 6, journal, out=tmp_path, progress=False)
-    study = optuna.load_study(study_name="r", storage=open_storage(journal, "r").backend)
-    archs = [t.user_attrs["arch_id"] for t in study.trials]
-    assert len(archs) == 6 and not set(archs[3:]) & set(archs[:3]), archs
+
+    def archs(journal: Path) -> list[str]:
+        study = optuna.load_study(study_name="r", storage=open_storage(str(journal), "r").backend)
+        return [t.user_attrs["arch_id"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+    search(config, "r", 6, str(tmp_path / "ref.log"), out=tmp_path / "ref", progress=False)
+    journal = tmp_path / "journal.log"
+    search(config, "r", 3, str(journal), out=tmp_path, progress=False)
+    calls: list[int] = []
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        raise KeyboardInterrupt  # Ctrl-C in the candidate's scoring: it is re-queued
+
+    with monkeypatch.context() as m:
+        m.setattr(SearchProxy, "score", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            search(config, "r", 6, str(journal), out=tmp_path, progress=False)
+    assert calls
+    search(config, "r", 6, str(journal), out=tmp_path, progress=False)
+    got = archs(journal)
+    assert len(got) == 6 and not set(got[3:]) & set(got[:3]), got
+    assert got == archs(tmp_path / "ref.log")
 
 
 AT_EXIT = """

@@ -76,7 +76,8 @@ def finished(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     """A finished 4-trial single-objective search: (storage file, export directory)."""
     root = tmp_path_factory.mktemp("search")
     storage, out = root / "journal.log", root / "export"
-    search(config(tiny_run), "s1", 4, str(storage), out=out, progress=False)
+    # bruteforce: 4 distinct architectures of the 6, each trained (a sampler that proposes one twice scores it once)
+    search(config(tiny_run, sampler="bruteforce"), "s1", 4, str(storage), out=out, progress=False)
     return storage, out
 
 
@@ -164,7 +165,7 @@ def test_the_last_epoch_is_reported_but_never_prunes(tiny_run: Path) -> None:
 def test_same_seed_same_scores(finished: tuple[Path, Path], tiny_run: Path, tmp_path: Path) -> None:
     storage, _ = finished
     first = {t.user_attrs["arch_id"]: t.value for t in load(storage, "s1").get_trials(states=(TrialState.COMPLETE,))}
-    again = search(config(tiny_run), "s1", 4, str(tmp_path / "j.log"), out=tmp_path, progress=False)
+    again = search(config(tiny_run, sampler="bruteforce"), "s1", 4, str(tmp_path / "j.log"), out=tmp_path, progress=False)
     second = {t["arch_id"]: t["values"][0] for t in again.best}
     assert first == second
 

@@ -32,6 +32,7 @@ def best_json(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         space="convnet-small",
         device="cpu",
         pruner="none",
+        sampler="bruteforce",  # 2 distinct architectures, which --rank 2 needs: another sampler may propose one twice
         proxy=ProxyConfig(epochs=2, report_every=1, report_images=100),
     )
     search(config, "s", 2, str(out / "journal.log"), out=out, progress=False)
