@@ -183,8 +183,11 @@ def _leave(code: int) -> NoReturn:
       frame left: a C++ thread of torch.distributed still joinable while the process finalised), which
       failed the whole launch after its set was written (tests/distill/test_sharded.py, measured in a loop).
     """
-    sys.stdout.flush()
-    sys.stderr.flush()
+    import contextlib
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # a closed pipe or full disk: nothing more to say there
+            stream.flush()
     os._exit(code)
 
 
@@ -244,7 +247,9 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout = stdout
         try:
             with ProgressBars():  # the library's progress reports, drawn on stderr (--quiet: the command asks for none)
-                return int(args.func(args))
+                code = int(args.func(args))
+            stdout.flush()  # a pipe or file is block-buffered: its write fails here, not in the interpreter's last flush
+            return code
         finally:
             sys.stdout = stdout.stream
     except NasProxyError as e:
@@ -257,6 +262,10 @@ def _run(args: argparse.Namespace) -> int:
             raise
         if stdout is not None and stdout.failed is e:
             stdout.silence()
+            if isinstance(e, BrokenPipeError):  # its reader closed it early (`nasproxy spaces | head -1`): no error
+                from nas_proxy.cli.common import CLOSED_PIPE
+
+                return CLOSED_PIPE
             print(f"nasproxy {args.command}: error: cannot write standard output: {e.strerror or e}", file=sys.stderr)
             return 2  # as a file that cannot be written
         from nas_proxy.errors import out_of_memory

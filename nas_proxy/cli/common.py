@@ -89,7 +89,8 @@ class Parser(argparse.ArgumentParser):
     def _print_message(self, message: str, file: Any = None) -> None:
         """argparse's, but ``--help`` and ``--version`` on a standard output that cannot be written are
         refused in one line, exit 2, as a command's output is (argparse printed them on stderr when it
-        was closed, and lost them without a word when it was full, exit 0 both)."""
+        was closed, and lost them without a word when it was full, exit 0 both); a reader that closed
+        the pipe early ends it quietly, as it ends a command (``CLOSED_PIPE``)."""
         if not message or file not in (None, sys.stdout):  # None: argparse's sys.stdout, when Python started with it closed
             super()._print_message(message, file)
             return
@@ -100,7 +101,14 @@ class Parser(argparse.ArgumentParser):
             sys.stdout.flush()
         except OSError as e:
             silence(sys.stdout)
+            if isinstance(e, BrokenPipeError):  # its reader closed it early (`nasproxy --help | head -1`): no error
+                self.exit(CLOSED_PIPE)
             self.exit(2, f"{self.prog}: error: cannot write standard output: {e.strerror or e}\n")
+
+
+# the exit status when the reader of standard output closed it early (`nasproxy spaces | head -1`): no error of
+# the user's, so no line, and the status of a Unix tool that SIGPIPE ended (`seq 1 100000 | head -1`: 128 + 13)
+CLOSED_PIPE = 141
 
 
 def silence(stream: Any) -> None:

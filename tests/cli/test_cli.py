@@ -247,6 +247,62 @@ def test_help_and_version_on_a_full_disk_are_one_line(
     assert capsys.readouterr().err == f"{prog}: error: cannot write standard output: No space left on device\n"
 
 
+class _ClosedPipe:
+    """Standard output whose reader closed it early (``nasproxy spaces | head -1``): every write fails."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+
+class _Buffered:
+    """A block-buffered standard output (a pipe or a file, without PYTHONUNBUFFERED): writes succeed, the
+    flush fails with ``error``."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize("argv", [["spaces"], ["spaces", "convnet-cpu"], ["--json", "spaces"], ["--help"], ["--version"]])
+def test_a_reader_that_closes_standard_output_early_ends_the_command_quietly(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nasproxy spaces | head -1``, the reader gone before the write: before, 'cannot write standard
+    output: Broken pipe' and exit 2 (the user's error); now no line and exit 141, as ``seq 1 100000 | head -1``
+    that SIGPIPE ends (128 + 13), for a command's output and for --help and --version alike."""
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    try:
+        code = main(argv)
+    except SystemExit as e:  # --help, --version: argparse exits
+        code = e.code if isinstance(e.code, int) else 1
+    assert (code, capsys.readouterr().err) == (141, "")
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "err"),
+    [
+        (OSError(28, "No space left on device"), 2, "nasproxy spaces: error: cannot write standard output: No space left on device\n"),
+        (BrokenPipeError(32, "Broken pipe"), 141, ""),
+    ],
+)
+def test_a_buffered_standard_output_that_cannot_be_flushed_is_the_commands_outcome(
+    error: OSError, code: int, err: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nasproxy spaces > /dev/full`` without PYTHONUNBUFFERED: the lines sit in the buffer until the
+    interpreter's last flush, whose failure it reported as 'Exception ignored ... OSError', exit 120 (and
+    the command returned 0); now the command flushes its output and says so in one line (a closed pipe: quietly)."""
+    monkeypatch.setattr(sys, "stdout", _Buffered(error))
+    assert (main(["spaces"]), capsys.readouterr().err) == (code, err)
+
+
 @pytest.mark.parametrize(("flags", "kept"), [((), ""), (("--soft-labels", "2"), "; trained teachers are kept")])
 def test_a_ctrl_c_outside_the_loop_says_teachers_are_kept_only_when_there_are_teachers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], flags: tuple[str, ...], kept: str
