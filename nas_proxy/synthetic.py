@@ -44,6 +44,10 @@ META = checks.SET_META
 GRID = "grid.png"
 TENSOR_NAMES = ("images", "labels", "soft_labels")  # what synthetic.safetensors holds (soft_labels only with teachers)
 CHECKPOINT = "checkpoint.safetensors"
+# the largest |pixel| a set may hold, in the normalised units it stores: real pixels lie within 1/std of the
+# mean (a few units) and distilled ones within tens; a float32 network's batch statistics square them, so a
+# set scaled x1e30 trained to a NaN loss ("training diverged", exit 3) or to chance accuracy in a search
+PIXEL_MAX = 1e6
 # save_synthetic's next meta.json, written before the tensors it describes: a set rewritten in place (soft
 # labels added) and killed between its tensors and its meta.json is completed by the next reader
 PENDING = "meta.json.next"
@@ -372,6 +376,12 @@ def _check_tensors(images: Tensor, labels: Tensor, meta: dict[str, Any], tensor_
     bad = int((~torch.isfinite(images)).sum())
     if bad:
         raise ArtifactError(f"{tensor_path}: {bad} pixel values are not finite (NaN or infinity); {fix}")
+    huge = images.abs() > PIXEL_MAX
+    if bool(huge.any()):
+        raise ArtifactError(
+            f"{tensor_path}: {int(huge.sum()):,} pixel values are beyond +-{PIXEL_MAX:,.0f} (the largest {images.abs().max().item():g}), "
+            f"where no distilled pixel lies; {fix}"
+        )
     if meta.get("num_images") is not None and meta["num_images"] != labels.numel():
         raise ArtifactError(f"{tensor_path} holds {labels.numel()} images but {META} says num_images {meta['num_images']}; {fix}")
     counts = torch.bincount(labels, minlength=int(d["num_classes"])).tolist()

@@ -1214,6 +1214,28 @@ LEFT38: list[Case] = [
 CASES += LEFT38
 
 
+# ---- branch probe39: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_probe39.py)
+G39 = 39
+PROBE39: list[Case] = [
+    # dataset files whose pixels are not bytes: before, cast to uint8 by numpy (NaN and 1e30 to whatever the machine
+    # gives, with a RuntimeWarning; 256 wrapped to 0) and distilled from that noise, exit 0
+    *[
+        Case(
+            f"distill --dataset {kind} --data-root data/{kind.rstrip('10')}-{name} --ipc 1 --iterations 1 --val-fraction 0.5 --out OUT",
+            f"pixel values are not bytes (whole numbers from 0 to 255), the first {first}",
+            G39,
+        )
+        for kind in ("cifar10", "svhn")
+        for name, first in (("huge", ""), ("nan", "nan"), ("fraction", "0."), ("sixteen", ""))
+    ],
+    # a set's pixels scaled x1e30 (finite, its hash updated): before, 'training diverged' (exit 3) in evaluate, and a
+    # search's trial at chance accuracy (exit 0)
+    Case(_art("huge-pixels"), "pixel values are beyond +-1,000,000 (the largest 4.07755e+30)", G39),
+    Case(S.replace("--synthetic syn", "--synthetic art/huge-pixels"), "pixel values are beyond +-1,000,000", G39),
+]
+CASES += PROBE39
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

@@ -1,0 +1,44 @@
+"""The bad input files of branch probe39's cases (``tests/bad_inputs.py``, ``PROBE39``), written into
+the same workspace: CIFAR and SVHN files whose pixels are not bytes (floats scaled x1e30, NaN,
+fractions in [0, 1], 16-bit values), and a synthetic set whose pixels were scaled x1e30.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tests.bad_inputs_files import _variant
+
+# how each file's pixels were edited: (name, function of the official uint8 array)
+PIXELS = {
+    "huge": lambda a: a.astype(np.float64) * 1e30,  # finite, far beyond a byte
+    "nan": lambda a: np.full(a.shape, np.nan),
+    "fraction": lambda a: a.astype(np.float32) / 255,  # pixels saved in [0, 1]
+    "sixteen": lambda a: a.astype(np.uint16) * 257,  # 16-bit values
+}
+
+
+def build_probe39(root: Path) -> None:
+    """Add probe39's inputs to the workspace ``root``."""
+    from safetensors.torch import load_file
+    from scipy.io import loadmat, savemat
+
+    from tests import fabricate
+
+    data = root / "data"
+    for name, edit in PIXELS.items():
+        fabricate.cifar10(data / f"cifar-{name}")
+        for batch in (data / f"cifar-{name}" / "cifar-10-batches-py").glob("*_batch*"):
+            content = pickle.loads(batch.read_bytes(), encoding="bytes")
+            content[b"data"] = edit(content[b"data"])
+            fabricate.write_pickle(batch, content)
+        fabricate.svhn(data / f"svhn-{name}")
+        for mat in (data / f"svhn-{name}").glob("*.mat"):
+            content = loadmat(mat)
+            savemat(mat, {"X": edit(content["X"]), "y": content["y"]})
+    tensors = load_file(str(root / "syn" / "synthetic.safetensors"))
+    _variant(root, "huge-pixels", None, {**tensors, "images": tensors["images"] * torch.tensor(1e30)})  # finite, hash updated
