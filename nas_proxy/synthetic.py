@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import re
 import stat
@@ -27,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError
+from safetensors.torch import load, save
 from torch import Tensor
 
 from nas_proxy import checks, interrupts
@@ -400,10 +401,10 @@ def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     file ("could not determine the shape of object type ..."), and the caller's "truncated or
     corrupt" would name a whole file (the start-up drill of tests/cli/test_startup.py caught it)."""
     with interrupts.deferred():
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-        tensors = load_file(str(path))
-    return tensors, metadata
+        data = path.read_bytes()  # not safe_open(str(path)): safetensors takes only UTF-8 paths, and a folder named
+        tensors = load(data)  # in another encoding (b'set\xff', written by distill) was called "truncated or corrupt"
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])  # the format's: 8-byte length, JSON (load checked it)
+    return tensors, dict(header.get("__metadata__") or {})
 
 
 def _read_tensors(path: Path) -> dict[str, Tensor]:
