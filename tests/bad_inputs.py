@@ -565,7 +565,7 @@ MORE16: list[Case] = [
     Case(f"{S} --proxy-profile profiles/huge-profile.toml", "too large", N),
     Case(_art("huge-meta"), "too large", N),
     Case(S.replace("convnet-cpu", "spaces/huge-space.toml"), "too large", N),
-    Case(S.replace("--study s1", "--study \udcff"), "plain name", N),
+    Case(S.replace("--study s1", "--study \udcff"), "argument --study: '\\udcff' holds a byte that is not UTF-8", N),
     Case(S.replace("--study s1", "--study 'a\tb'"), "plain name", N),
     Case(S.replace("--study s1", "--study ''"), "plain name"),
     Case("worker --study '' --storage journal.log", "plain name"),
@@ -1232,6 +1232,10 @@ PROBE39: list[Case] = [
     # search's trial at chance accuracy (exit 0)
     Case(_art("huge-pixels"), "pixel values are beyond +-1,000,000 (the largest 4.07755e+30)", G39),
     Case(S.replace("--synthetic syn", "--synthetic art/huge-pixels"), "pixel values are beyond +-1,000,000", G39),
+    # a name in another encoding (a byte that is not UTF-8): before, the whole command ran, then writing its TOML or
+    # Markdown record failed, an internal error (UnicodeEncodeError, exit 1) with the study or the report half-written
+    Case(f"{S} --storage 'studies/j\udcff/journal.log'", "argument --storage: 'studies/j\\udcff/journal.log' holds a byte that", G39),
+    Case(C.replace("--out OUT", "--out 'OUT\udcff'"), "argument --out: 'OUT\\udcff' holds a byte that is not UTF-8", G39),
 ]
 CASES += PROBE39
 
