@@ -264,9 +264,12 @@ def parse_json(what: str, text: str) -> Any:
     except ValueError as e:  # json.JSONDecodeError, or an integer too long to read
         raise InvalidArgumentError(f"{what} is not valid JSON: {e}") from None
     except RecursionError:
-        raise InvalidArgumentError(
-            f"{what} is nested too deeply to read (more than about {sys.getrecursionlimit()} levels of [ or {{)"
-        ) from None
+        raise too_deep(what) from None
+
+
+def too_deep(what: str) -> InvalidArgumentError:
+    """The error of a JSON or TOML file nested deeper than Python's parsers recurse (a RecursionError otherwise)."""
+    return InvalidArgumentError(f"{what} is nested too deeply to read (more than about {sys.getrecursionlimit()} levels of [ or {{)")
 
 
 def columns(path: Path | str, header: Iterable[str] | None) -> None:

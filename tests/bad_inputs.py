@@ -1236,6 +1236,18 @@ PROBE39: list[Case] = [
     # Markdown record failed, an internal error (UnicodeEncodeError, exit 1) with the study or the report half-written
     Case(f"{S} --storage 'studies/j\udcff/journal.log'", "argument --storage: 'studies/j\\udcff/journal.log' holds a byte that", G39),
     Case(C.replace("--out OUT", "--out 'OUT\udcff'"), "argument --out: 'OUT\\udcff' holds a byte that is not UTF-8", G39),
+    # TOML nested deeper than tomllib recurses (valid TOML): before, an internal error (RecursionError, exit 1)
+    Case(f"{D} --config configs/deep.toml", "--config configs/deep.toml is nested too deeply to read (more than about", G39),
+    Case("spaces spaces/deep.toml", "search space file spaces/deep.toml: nested too deeply to read", G39),
+    Case(f"{P} --dataset digits --proxy-profile profiles/deep.toml", "proxy profile profiles/deep.toml is nested too deeply", G39),
+    Case("run presets/deep.toml", "preset presets/deep.toml is nested too deeply to read", G39),
+    Case(C.replace("--out OUT", "--out outs/deep"), "--out outs/deep holds config.toml, not correlate's", G39),
+    # a list of 20,000 objectives: before, all quoted in the one line (140,000 characters; 13 MB for a million)
+    Case(
+        f"{S} --config configs/objectives-long.toml",
+        "the first objective must be accuracy, got 'params,params,params,pa...(140,001 characters)",
+        G39,
+    ),
 ]
 CASES += PROBE39
 

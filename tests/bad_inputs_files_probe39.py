@@ -1,6 +1,8 @@
 """The bad input files of branch probe39's cases (``tests/bad_inputs.py``, ``PROBE39``), written into
 the same workspace: CIFAR and SVHN files whose pixels are not bytes (floats scaled x1e30, NaN,
-fractions in [0, 1], 16-bit values), and a synthetic set whose pixels were scaled x1e30.
+fractions in [0, 1], 16-bit values), a synthetic set whose pixels were scaled x1e30, TOML files (a
+--config, a space, a proxy profile, a preset, an output folder's config.toml) nested deeper than
+tomllib recurses, and a --config whose objectives are a very long list.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import numpy as np
 import torch
 
 from tests.bad_inputs_files import _variant
+
+DEEP = "[" * 5000 + "]" * 5000  # nested arrays, valid TOML that tomllib cannot read (it recurses)
 
 # how each file's pixels were edited: (name, function of the official uint8 array)
 PIXELS = {
@@ -42,3 +46,11 @@ def build_probe39(root: Path) -> None:
             savemat(mat, {"X": edit(content["X"]), "y": content["y"]})
     tensors = load_file(str(root / "syn" / "synthetic.safetensors"))
     _variant(root, "huge-pixels", None, {**tensors, "images": tensors["images"] * torch.tensor(1e30)})  # finite, hash updated
+    (root / "configs" / "deep.toml").write_text(f"[distill]\nipc = {DEEP}\n")
+    (root / "spaces" / "deep.toml").write_text(f'family = "convnet"\n[params]\nwidth = {DEEP}\n')
+    (root / "profiles" / "deep.toml").write_text(f'format = "nasproxy-proxy-profile"\nx = {DEEP}\n')
+    (root / "presets" / "deep.toml").write_text(f'name = "x"\n[search]\nspace = {DEEP}\n')
+    (root / "outs" / "deep").mkdir(parents=True)
+    (root / "outs" / "deep" / "config.toml").write_text(f"[correlate]\nx = {DEEP}\n")
+    many = ", ".join(['"params"'] * 20000)  # a list no one-line message should quote whole
+    (root / "configs" / "objectives-long.toml").write_text(f"[search]\nobjectives = [{many}]\n")
