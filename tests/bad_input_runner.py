@@ -24,6 +24,7 @@ from pathlib import Path
 
 import nas_proxy.cli
 from nas_proxy.cli import main
+from nas_proxy.errors import LINE_MAX
 
 BUSY_PORT = "{busy_port}"  # in ``args``: a TCP port of 127.0.0.1 that another socket listens on while the case runs
 
@@ -168,6 +169,8 @@ def problems(case: Case, outcome: Outcome) -> list[str]:
         found.append("traceback or internal error")
     if case.needle not in outcome.message:
         found.append(f"message lacks {case.needle!r}")
+    if len(outcome.message) > LINE_MAX + 200:  # the command's prefix and argparse's "(see ... --help)" beside the cut text
+        found.append(f"a line of {len(outcome.message):,} characters")
     if outcome.changed:
         found.append(f"wrote {', '.join(outcome.changed[:5])}")
     return found

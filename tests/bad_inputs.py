@@ -1248,6 +1248,10 @@ PROBE39: list[Case] = [
         "the first objective must be accuracy, got 'params,params,params,pa...(140,001 characters)",
         G39,
     ),
+    # any error line that quotes a long list: before, 5,000 unknown names (49 KB) or spec keys (44 KB) on the line; now its
+    # start (the rule, the values) and its end (the fix), the middle cut
+    Case(f"{C} --config configs/proxies-long.toml", "unknown proxies nope0, nope1, nope2", G39),
+    Case(f"{E} --config configs/model-long.toml", "unknown ConvNet spec key(s) ['w0', 'w1', 'w10'", G39),
 ]
 CASES += PROBE39
 

@@ -2,7 +2,7 @@
 the same workspace: CIFAR and SVHN files whose pixels are not bytes (floats scaled x1e30, NaN,
 fractions in [0, 1], 16-bit values), a synthetic set whose pixels were scaled x1e30, TOML files (a
 --config, a space, a proxy profile, a preset, an output folder's config.toml) nested deeper than
-tomllib recurses, and a --config whose objectives are a very long list.
+tomllib recurses, and --config files whose objectives, proxies or model are very long lists.
 """
 
 from __future__ import annotations
@@ -54,3 +54,7 @@ def build_probe39(root: Path) -> None:
     (root / "outs" / "deep" / "config.toml").write_text(f"[correlate]\nx = {DEEP}\n")
     many = ", ".join(['"params"'] * 20000)  # a list no one-line message should quote whole
     (root / "configs" / "objectives-long.toml").write_text(f"[search]\nobjectives = [{many}]\n")
+    unknown = ", ".join(f'"nope{i}"' for i in range(5000))  # names an error lists: before, all of them in its one line
+    (root / "configs" / "proxies-long.toml").write_text(f"[correlate]\nproxies = [{unknown}]\n")
+    keys = ",".join(f"w{i}=1" for i in range(5000))
+    (root / "configs" / "model-long.toml").write_text(f'[evaluate]\nmodel = "{keys}"\n')

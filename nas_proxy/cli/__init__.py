@@ -129,10 +129,10 @@ _python_showwarning: Callable[..., None] | None = None  # Python's showwarning, 
 def _show_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None, line: str | None = None
 ) -> None:
-    from nas_proxy.errors import NasProxyWarning
+    from nas_proxy.errors import NasProxyWarning, one_line
 
     if issubclass(category, NasProxyWarning):
-        print(f"nasproxy: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        print(f"nasproxy: warning: {one_line(str(message))}", file=sys.stderr)
     elif _python_showwarning is not None:
         _python_showwarning(message, category, filename, lineno, file, line)
 
@@ -230,7 +230,7 @@ class _Stdout:
 
 def _run(args: argparse.Namespace) -> int:
     """The parsed command, its errors as one line (a KeyboardInterrupt goes up to :func:`main`)."""
-    from nas_proxy.errors import NasProxyError
+    from nas_proxy.errors import NasProxyError, one_line
 
     args.debug = getattr(args, "debug", False)
     args.json = getattr(args, "json", False)
@@ -255,7 +255,7 @@ def _run(args: argparse.Namespace) -> int:
     except NasProxyError as e:
         if args.debug:
             raise
-        print(f"nasproxy {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"nasproxy {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except Exception as e:
         if args.debug:
@@ -274,7 +274,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"nasproxy {args.command}: error: {oom}", file=sys.stderr)
             return 1
         print(
-            f"nasproxy {args.command}: internal error: {type(e).__name__}: {' '.join(str(e).split())} (rerun with --debug for the traceback)",
+            f"nasproxy {args.command}: internal error: {type(e).__name__}: {one_line(str(e))} (rerun with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 from nas_proxy import configs
 from nas_proxy.cli.types import nonempty
 from nas_proxy.configs import default_of
-from nas_proxy.errors import InvalidArgumentError, shown
+from nas_proxy.errors import InvalidArgumentError, one_line, shown
 
 Subparsers = argparse._SubParsersAction
 # the tables a --config file may hold (each command reads its own; see nas_proxy.configs)
@@ -94,7 +94,7 @@ class Parser(argparse.ArgumentParser):
         return actions, groups
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
     def _print_message(self, message: str, file: Any = None) -> None:
         """argparse's, but ``--help`` and ``--version`` on a standard output that cannot be written are

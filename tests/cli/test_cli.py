@@ -247,6 +247,30 @@ def test_help_and_version_on_a_full_disk_are_one_line(
     assert capsys.readouterr().err == f"{prog}: error: cannot write standard output: No space left on device\n"
 
 
+@pytest.mark.parametrize(
+    ("argv", "start"),
+    [
+        (["x" * 50_000], "nasproxy: error: argument COMMAND: invalid choice: 'xxx"),
+        (["spaces", "--" + "x" * 50_000], "nasproxy spaces: error: unrecognized arguments: --xxx"),
+        (
+            ["distill", "--dataset", "digits", "--ipc", "1", "--out", "o", "--method", "x" * 50_000],
+            "nasproxy distill: error: argument --method",
+        ),
+    ],
+)
+def test_an_error_that_quotes_a_long_value_is_one_line_of_bounded_length(
+    argv: list[str], start: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse quotes a value whole (an argument of 50,000 characters: a line of 50,000): before branch
+    probe39, so did every message listing what it refused; now the line keeps its start and its end (the
+    fix), its middle cut (nas_proxy.errors.one_line)."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count("\n") == 1 and len(err) < 1_200, len(err)
+    assert err.startswith(start) and "characters cut)..." in err and err.endswith(" --help)\n")
+
+
 class _ClosedPipe:
     """Standard output whose reader closed it early (``nasproxy spaces | head -1``): every write fails."""
 
