@@ -1252,6 +1252,10 @@ PROBE39: list[Case] = [
     # start (the rule, the values) and its end (the fix), the middle cut
     Case(f"{C} --config configs/proxies-long.toml", "unknown proxies nope0, nope1, nope2", G39),
     Case(f"{E} --config configs/model-long.toml", "unknown ConvNet spec key(s) ['w0', 'w1', 'w10'", G39),
+    # a CSV of architectures whose accuracies have a decimal comma (60,5): before, read as 60 (the extra field dropped), exit 0
+    Case(CA.replace("archs/good.json", "archs/decimal-comma.csv"), "archs/decimal-comma.csv line 2 has 3 fields, the header 2", G39),
+    Case(CAL.replace("archs/truth-8.json", "archs/decimal-comma.csv"), "line 2 has 3 fields, the header 2; fix or drop that row", G39),
+    Case(CAL.replace("archs/truth-8.json", "archs/table-decimal-comma.csv"), "line 2 has 5 fields, the header 4", G39),
 ]
 CASES += PROBE39
 

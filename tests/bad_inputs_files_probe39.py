@@ -2,11 +2,14 @@
 the same workspace: CIFAR and SVHN files whose pixels are not bytes (floats scaled x1e30, NaN,
 fractions in [0, 1], 16-bit values), a synthetic set whose pixels were scaled x1e30, TOML files (a
 --config, a space, a proxy profile, a preset, an output folder's config.toml) nested deeper than
-tomllib recurses, and --config files whose objectives, proxies or model are very long lists.
+tomllib recurses, --config files whose objectives, proxies or model are very long lists, and CSV
+files of architectures whose accuracies are written with a decimal comma (a row of 3 fields under a
+header of 2).
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -58,3 +61,9 @@ def build_probe39(root: Path) -> None:
     (root / "configs" / "proxies-long.toml").write_text(f"[correlate]\nproxies = [{unknown}]\n")
     keys = ",".join(f"w{i}=1" for i in range(5000))
     (root / "configs" / "model-long.toml").write_text(f'[evaluate]\nmodel = "{keys}"\n')
+    truth = json.loads((root / "archs" / "truth-8.json").read_text())
+    quoted = ['"' + json.dumps(r["spec"]).replace('"', '""') + '"' for r in truth]  # a JSON spec as one CSV field
+    comma = "".join(f"{q},{int(r['accuracy'])},5\n" for q, r in zip(quoted, truth, strict=True))  # 60,5 for 60.5
+    (root / "archs" / "decimal-comma.csv").write_text("spec,accuracy\n" + comma)
+    rows = "".join(f"a{i},0,{q},{int(r['accuracy'])},5\n" for i, (q, r) in enumerate(zip(quoted, truth, strict=True)))
+    (root / "archs" / "table-decimal-comma.csv").write_text("arch_id,seed,spec,test_accuracy\n" + rows)
