@@ -1256,6 +1256,13 @@ PROBE39: list[Case] = [
     Case(CA.replace("archs/good.json", "archs/decimal-comma.csv"), "archs/decimal-comma.csv line 2 has 3 fields, the header 2", G39),
     Case(CAL.replace("archs/truth-8.json", "archs/decimal-comma.csv"), "line 2 has 3 fields, the header 2; fix or drop that row", G39),
     Case(CAL.replace("archs/truth-8.json", "archs/table-decimal-comma.csv"), "line 2 has 5 fields, the header 4", G39),
+    # options that change nothing: before, ignored without a word, exit 0
+    Case(D.replace("digits", "digits --download"), "--download changes nothing with dataset digits (scikit-learn's copy", G39),
+    Case(f"{DI} --download --val-fraction 0.5", "--download changes nothing with dataset imagefolder:img/corrupt (its images", G39),
+    Case(f"{LT} ladders/scores.csv --space convnet-cpu", "--space is an option of the protocol study (calibrate without --ladders)", G39),
+    Case(f"{LT} ladders/scores.csv --storage studies/done/journal.log", "--storage is an option of the protocol study", G39),
+    Case(f"{LT} ladders/scores.csv --gt-storage studies/done/journal.log", "--gt-storage is an option of the protocol study", G39),
+    Case(f"{LT} ladders/scores.csv --study c1", "with --out p.toml it changes nothing: drop one", G39),
 ]
 CASES += PROBE39
 
