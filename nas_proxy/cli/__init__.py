@@ -148,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         interrupts.install()  # Ctrl-C (SIGTERM): exit 130 (143) from here on, and never inside a storage write
         handling = interrupts
+        if (gone := _working_folder_gone()) is not None:
+            print(f"nasproxy: error: {gone}", file=sys.stderr)
+            return 2
         one_line_warnings()
         args = build_parser().parse_args(argv)
         command, distributed = args.command, bool(getattr(args, "distributed", False))
@@ -166,6 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and (code in INTERRUPTED or distributed):  # interrupted (distill says so in its own error), or a rank
         _leave(code)
     return code
+
+
+def _working_folder_gone() -> str | None:
+    """Why the command cannot run in its working folder, or None: a folder deleted under the shell (every
+    relative path would name nothing, and torch's start-up aborted with "Intel oneMKL FATAL ERROR: Cannot load
+    libtorch_cpu.so", exit 2, before branch probe39)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return "the current folder no longer exists (it was deleted or moved after this shell entered it); cd to a folder that exists"
+    return None
 
 
 INTERRUPTED = (130, 143)  # the exit status after Ctrl-C (SIGINT) and SIGTERM: 128 + the signal, as a shell reports it

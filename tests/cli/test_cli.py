@@ -271,6 +271,22 @@ def test_an_error_that_quotes_a_long_value_is_one_line_of_bounded_length(
     assert err.startswith(start) and "characters cut)..." in err and err.endswith(" --help)\n")
 
 
+def test_a_working_folder_deleted_under_the_shell_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``mkdir d; cd d; rmdir ../d; nasproxy spaces``: before branch probe39, torch's start-up aborted the
+    process ("Intel oneMKL FATAL ERROR: Cannot load .../libtorch_cpu.so", exit 2, in MKL's words); now
+    one line of ours, before anything is imported or read (here: os.getcwd fails as it does there)."""
+
+    def deleted() -> str:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(os, "getcwd", deleted)
+    assert main(["spaces"]) == 2
+    assert capsys.readouterr().err == (
+        "nasproxy: error: the current folder no longer exists (it was deleted or moved after this shell entered it); "
+        "cd to a folder that exists\n"
+    )
+
+
 class _ClosedPipe:
     """Standard output whose reader closed it early (``nasproxy spaces | head -1``): every write fails."""
 
