@@ -356,7 +356,7 @@ CASES: list[Case] = [
     Case(CAL.replace("archs/truth-8.json", "archs/good.json"), "has no ground truth"),
     Case(CAL.replace("archs/truth-8.json", "archs/truth-2.json"), "holds 2 architectures with ground truth"),
     Case(CAL.replace("archs/truth-8.json", "archs/missing.json"), "does not exist"),
-    Case(CAL.replace("archs/truth-8.json", "archs/table-bad.csv"), "test_accuracy or spec is not valid"),
+    Case(CAL.replace("archs/truth-8.json", "archs/table-bad.csv"), "table-bad.csv line 2 has 9 fields, the header 4"),
     Case(CAL.replace("archs/truth-8.json", "archs/acc-partial.json"), "or none"),
     Case(CAL.replace("convnet-cpu", "convnet-small"), "outside space 'convnet-small'"),
     Case(CAL.replace("--synthetic syn", "--synthetic nowhere"), "nowhere does not exist"),
