@@ -27,7 +27,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -264,9 +264,25 @@ def parse_json(what: str, text: str) -> Any:
     except ValueError as e:  # json.JSONDecodeError, or an integer too long to read
         raise InvalidArgumentError(f"{what} is not valid JSON: {e}") from None
     except RecursionError:
+        raise too_deep(what) from None
+
+
+def too_deep(what: str) -> InvalidArgumentError:
+    """The error of a JSON or TOML file nested deeper than Python's parsers recurse (a RecursionError otherwise)."""
+    return InvalidArgumentError(f"{what} is nested too deeply to read (more than about {sys.getrecursionlimit()} levels of [ or {{)")
+
+
+def whole_row(path: Path | str, line: int, row: dict[Any, Any], header: Sequence[str]) -> None:
+    """Refuse a ``csv.DictReader`` row with more or fewer fields than the header, as the ladder tables' reader
+    does: the reader puts extra fields aside and fills missing ones with None, so a decimal comma (``60,5``)
+    was read as the accuracy 60 without a word."""
+    extra = row.get(None) or []
+    missing = sum(value is None for key, value in row.items() if key is not None)
+    if extra or missing:
         raise InvalidArgumentError(
-            f"{what} is nested too deeply to read (more than about {sys.getrecursionlimit()} levels of [ or {{)"
-        ) from None
+            f"{path} line {line} has {len(header) + len(extra) - missing} fields, the header {len(header)}; fix or drop that row "
+            "(a comma inside a field needs quotes; a decimal comma, 60,5, splits the number)"
+        )
 
 
 def columns(path: Path | str, header: Iterable[str] | None) -> None:

@@ -109,6 +109,8 @@ def read(path: Path | str, what: str = "--config") -> dict[str, Any]:
         doc = tomllib.loads(checks.read_text(what, p))
     except tomllib.TOMLDecodeError as e:
         raise InvalidArgumentError(f"{what} {p} is not valid TOML: {' '.join(str(e).split())}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables: before, an internal error
+        raise checks.too_deep(f"{what} {p}") from None
     _no_arrays_of_tables(doc, f"{what} {p}")
     return doc
 
@@ -290,7 +292,7 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
         return
     try:
         doc = tomllib.loads(checks.read_text(option, path))
-    except (tomllib.TOMLDecodeError, InvalidArgumentError):
+    except (tomllib.TOMLDecodeError, InvalidArgumentError, RecursionError):
         doc = None
     if doc is None or set(doc) != {command} or not isinstance(doc[command], dict):
         tables = sorted(doc) if doc and all(isinstance(v, dict) for v in doc.values()) else None

@@ -24,6 +24,20 @@ def shown(value: Any) -> str:
     return f"{text[:24]}...({len(text):,} characters)"
 
 
+LINE_MAX = 1000  # characters of an error or warning line the CLI prints
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (newlines and runs of blanks made one blank), its middle cut when it passes
+    :data:`LINE_MAX`: the start says the rule and the value, the end the fix. A message that quotes a list
+    whole (20,000 unknown proxy names, an argument of 50,000 characters) was a line of that length."""
+    text = " ".join(text.split())
+    if len(text) <= LINE_MAX:
+        return text
+    head, tail = LINE_MAX * 3 // 5, LINE_MAX // 5
+    return f"{text[:head]} ...({len(text) - head - tail:,} characters cut)... {text[-tail:]}"
+
+
 def out_of_memory(error: BaseException) -> str | None:
     """The one line for an allocation the machine refused (a CPU allocation torch could not make, CUDA out
     of memory, Python's MemoryError), else None: not an internal error, a request too large for this

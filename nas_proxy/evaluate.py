@@ -17,6 +17,7 @@ import json
 import os
 import statistics
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +26,7 @@ import torch
 
 from nas_proxy import checks
 from nas_proxy.data import load_dataset
-from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
 from nas_proxy.files import check_writable, write_json
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.progress import meter
@@ -76,6 +77,11 @@ class EvalResult:
 KEPT_FORMAT = "nasproxy-evaluation"
 
 
+class KeptRedoneWarning(NasProxyWarning):
+    """A file of kept results whose recorded identity is not the one its key was made of (edited by hand):
+    its results are computed again, not taken for this computation's."""
+
+
 class Kept:
     """Finished results of one computation on one set, by name: read from and written (atomically, the
     whole file each time) to ``folder/evaluations/KEY.json``, KEY a hash of ``identity`` (everything the
@@ -87,22 +93,34 @@ class Kept:
 
     def __init__(self, folder: Path, identity: dict[str, Any]) -> None:
         self.identity = identity
-        self.key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        self.key = _key(identity)
         self.path = folder / EVALUATIONS / f"{self.key[:16]}.json"
-        self.entries: dict[str, Any] = self._read()
+        self.entries: dict[str, Any] = self._read(warn=True)
 
     def valid(self, name: str, value: Any) -> bool:
         """Whether ``value`` is a whole result (one that is not is computed again)."""
         return True
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self, warn: bool = False) -> dict[str, Any]:
         """The kept results; none from a file that is not this computation's whole record (cut short by a damaged
-        disk, edited, or another computation's under the same short name): those results are computed again."""
+        disk, edited, or another computation's under the same short name): those results are computed again.
+        A record whose identity is not what its key was made of (the key is found by, the identity edited
+        under it) is said (``warn``: once, as the file is first read), not used: before branch probe39 its
+        results were taken for this computation's."""
         if not self.path.is_file():  # nothing kept yet (a FIFO there would block the read: kept_in refused it)
             return {}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if data.get("format") != self.format or data.get("key") != self.key or not isinstance(data[self.entries_field], dict):
+                return {}
+            if _key(data.get("identity")) != self.key:
+                if warn:
+                    warnings.warn(
+                        KeptRedoneWarning(
+                            f"{self.path} records an identity its key was not made of (edited); its results are computed again"
+                        ),
+                        stacklevel=3,
+                    )
                 return {}
             return {n: v for n, v in data[self.entries_field].items() if self.valid(n, v)}
         except (OSError, ValueError, TypeError, AttributeError, KeyError):
@@ -137,6 +155,11 @@ class KeptAccuracies(Kept):
 
 
 K = TypeVar("K", bound=Kept)
+
+
+def _key(identity: Any) -> str:
+    """The key of a kept-results file: the hash of everything its results depend on."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def tensor_hash(*tensors: torch.Tensor) -> str:

@@ -202,6 +202,8 @@ def read_profile(path: Path | str) -> ProxyProfile:
         data = tomllib.loads(read_text("--proxy-profile", path))
     except tomllib.TOMLDecodeError as e:
         raise InvalidArgumentError(f"{where} is not valid TOML: {e}") from None
+    except RecursionError:  # nested arrays or inline tables deeper than tomllib recurses: before, an internal error
+        raise checks.too_deep(where) from None
     if data.get("format") != FORMAT:
         raise InvalidArgumentError(
             f"{where} is not a nasproxy proxy profile (it lacks format = {json.dumps(FORMAT)}); write one with nasproxy calibrate"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import re
 import stat
@@ -27,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError
+from safetensors.torch import load, save
 from torch import Tensor
 
 from nas_proxy import checks, interrupts
@@ -44,6 +45,10 @@ META = checks.SET_META
 GRID = "grid.png"
 TENSOR_NAMES = ("images", "labels", "soft_labels")  # what synthetic.safetensors holds (soft_labels only with teachers)
 CHECKPOINT = "checkpoint.safetensors"
+# the largest |pixel| a set may hold, in the normalised units it stores: real pixels lie within 1/std of the
+# mean (a few units) and distilled ones within tens; a float32 network's batch statistics square them, so a
+# set scaled x1e30 trained to a NaN loss ("training diverged", exit 3) or to chance accuracy in a search
+PIXEL_MAX = 1e6
 # save_synthetic's next meta.json, written before the tensors it describes: a set rewritten in place (soft
 # labels added) and killed between its tensors and its meta.json is completed by the next reader
 PENDING = "meta.json.next"
@@ -372,6 +377,12 @@ def _check_tensors(images: Tensor, labels: Tensor, meta: dict[str, Any], tensor_
     bad = int((~torch.isfinite(images)).sum())
     if bad:
         raise ArtifactError(f"{tensor_path}: {bad} pixel values are not finite (NaN or infinity); {fix}")
+    huge = images.abs() > PIXEL_MAX
+    if bool(huge.any()):
+        raise ArtifactError(
+            f"{tensor_path}: {int(huge.sum()):,} pixel values are beyond +-{PIXEL_MAX:,.0f} (the largest {images.abs().max().item():g}), "
+            f"where no distilled pixel lies; {fix}"
+        )
     if meta.get("num_images") is not None and meta["num_images"] != labels.numel():
         raise ArtifactError(f"{tensor_path} holds {labels.numel()} images but {META} says num_images {meta['num_images']}; {fix}")
     counts = torch.bincount(labels, minlength=int(d["num_classes"])).tolist()
@@ -390,10 +401,10 @@ def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     file ("could not determine the shape of object type ..."), and the caller's "truncated or
     corrupt" would name a whole file (the start-up drill of tests/cli/test_startup.py caught it)."""
     with interrupts.deferred():
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-        tensors = load_file(str(path))
-    return tensors, metadata
+        data = path.read_bytes()  # not safe_open(str(path)): safetensors takes only UTF-8 paths, and a folder named
+        tensors = load(data)  # in another encoding (b'set\xff', written by distill) was called "truncated or corrupt"
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])  # the format's: 8-byte length, JSON (load checked it)
+    return tensors, dict(header.get("__metadata__") or {})
 
 
 def _read_tensors(path: Path) -> dict[str, Tensor]:

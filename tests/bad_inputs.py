@@ -356,7 +356,7 @@ CASES: list[Case] = [
     Case(CAL.replace("archs/truth-8.json", "archs/good.json"), "has no ground truth"),
     Case(CAL.replace("archs/truth-8.json", "archs/truth-2.json"), "holds 2 architectures with ground truth"),
     Case(CAL.replace("archs/truth-8.json", "archs/missing.json"), "does not exist"),
-    Case(CAL.replace("archs/truth-8.json", "archs/table-bad.csv"), "test_accuracy or spec is not valid"),
+    Case(CAL.replace("archs/truth-8.json", "archs/table-bad.csv"), "table-bad.csv line 2 has 9 fields, the header 4"),
     Case(CAL.replace("archs/truth-8.json", "archs/acc-partial.json"), "or none"),
     Case(CAL.replace("convnet-cpu", "convnet-small"), "outside space 'convnet-small'"),
     Case(CAL.replace("--synthetic syn", "--synthetic nowhere"), "nowhere does not exist"),
@@ -565,7 +565,7 @@ MORE16: list[Case] = [
     Case(f"{S} --proxy-profile profiles/huge-profile.toml", "too large", N),
     Case(_art("huge-meta"), "too large", N),
     Case(S.replace("convnet-cpu", "spaces/huge-space.toml"), "too large", N),
-    Case(S.replace("--study s1", "--study \udcff"), "plain name", N),
+    Case(S.replace("--study s1", "--study \udcff"), "argument --study: '\\udcff' holds a byte that is not UTF-8", N),
     Case(S.replace("--study s1", "--study 'a\tb'"), "plain name", N),
     Case(S.replace("--study s1", "--study ''"), "plain name"),
     Case("worker --study '' --storage journal.log", "plain name"),
@@ -1212,6 +1212,59 @@ LEFT38: list[Case] = [
     Case(f"{S} --lr '0.01 '", "argument --lr: expected a number, got '0.01 ' (no blanks around a number)", G38),
 ]
 CASES += LEFT38
+
+
+# ---- branch probe39: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_probe39.py)
+G39 = 39
+PROBE39: list[Case] = [
+    # dataset files whose pixels are not bytes: before, cast to uint8 by numpy (NaN and 1e30 to whatever the machine
+    # gives, with a RuntimeWarning; 256 wrapped to 0) and distilled from that noise, exit 0
+    *[
+        Case(
+            f"distill --dataset {kind} --data-root data/{kind.rstrip('10')}-{name} --ipc 1 --iterations 1 --val-fraction 0.5 --out OUT",
+            f"pixel values are not bytes (whole numbers from 0 to 255), the first {first}",
+            G39,
+        )
+        for kind in ("cifar10", "svhn")
+        for name, first in (("huge", ""), ("nan", "nan"), ("fraction", "0."), ("sixteen", ""))
+    ],
+    # a set's pixels scaled x1e30 (finite, its hash updated): before, 'training diverged' (exit 3) in evaluate, and a
+    # search's trial at chance accuracy (exit 0)
+    Case(_art("huge-pixels"), "pixel values are beyond +-1,000,000 (the largest 4.07755e+30)", G39),
+    Case(S.replace("--synthetic syn", "--synthetic art/huge-pixels"), "pixel values are beyond +-1,000,000", G39),
+    # a name in another encoding (a byte that is not UTF-8): before, the whole command ran, then writing its TOML or
+    # Markdown record failed, an internal error (UnicodeEncodeError, exit 1) with the study or the report half-written
+    Case(f"{S} --storage 'studies/j\udcff/journal.log'", "argument --storage: 'studies/j\\udcff/journal.log' holds a byte that", G39),
+    Case(C.replace("--out OUT", "--out 'OUT\udcff'"), "argument --out: 'OUT\\udcff' holds a byte that is not UTF-8", G39),
+    # TOML nested deeper than tomllib recurses (valid TOML): before, an internal error (RecursionError, exit 1)
+    Case(f"{D} --config configs/deep.toml", "--config configs/deep.toml is nested too deeply to read (more than about", G39),
+    Case("spaces spaces/deep.toml", "search space file spaces/deep.toml: nested too deeply to read", G39),
+    Case(f"{P} --dataset digits --proxy-profile profiles/deep.toml", "proxy profile profiles/deep.toml is nested too deeply", G39),
+    Case("run presets/deep.toml", "preset presets/deep.toml is nested too deeply to read", G39),
+    Case(C.replace("--out OUT", "--out outs/deep"), "--out outs/deep holds config.toml, not correlate's", G39),
+    # a list of 20,000 objectives: before, all quoted in the one line (140,000 characters; 13 MB for a million)
+    Case(
+        f"{S} --config configs/objectives-long.toml",
+        "the first objective must be accuracy, got 'params,params,params,pa...(140,001 characters)",
+        G39,
+    ),
+    # any error line that quotes a long list: before, 5,000 unknown names (49 KB) or spec keys (44 KB) on the line; now its
+    # start (the rule, the values) and its end (the fix), the middle cut
+    Case(f"{C} --config configs/proxies-long.toml", "unknown proxies nope0, nope1, nope2", G39),
+    Case(f"{E} --config configs/model-long.toml", "unknown ConvNet spec key(s) ['w0', 'w1', 'w10'", G39),
+    # a CSV of architectures whose accuracies have a decimal comma (60,5): before, read as 60 (the extra field dropped), exit 0
+    Case(CA.replace("archs/good.json", "archs/decimal-comma.csv"), "archs/decimal-comma.csv line 2 has 3 fields, the header 2", G39),
+    Case(CAL.replace("archs/truth-8.json", "archs/decimal-comma.csv"), "line 2 has 3 fields, the header 2; fix or drop that row", G39),
+    Case(CAL.replace("archs/truth-8.json", "archs/table-decimal-comma.csv"), "line 2 has 5 fields, the header 4", G39),
+    # options that change nothing: before, ignored without a word, exit 0
+    Case(D.replace("digits", "digits --download"), "--download changes nothing with dataset digits (scikit-learn's copy", G39),
+    Case(f"{DI} --download --val-fraction 0.5", "--download changes nothing with dataset imagefolder:img/corrupt (its images", G39),
+    Case(f"{LT} ladders/scores.csv --space convnet-cpu", "--space is an option of the protocol study (calibrate without --ladders)", G39),
+    Case(f"{LT} ladders/scores.csv --storage studies/done/journal.log", "--storage is an option of the protocol study", G39),
+    Case(f"{LT} ladders/scores.csv --gt-storage studies/done/journal.log", "--gt-storage is an option of the protocol study", G39),
+    Case(f"{LT} ladders/scores.csv --study c1", "with --out p.toml it changes nothing: drop one", G39),
+]
+CASES += PROBE39
 
 
 def main_(argv: list[str] | None = None) -> int:

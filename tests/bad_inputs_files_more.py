@@ -51,6 +51,9 @@ def build_more(root: Path) -> None:
     build_lead36(root)
     build_probe37(root)
     build_probe38(root)
+    from tests.bad_inputs_files_probe39 import build_probe39
+
+    build_probe39(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

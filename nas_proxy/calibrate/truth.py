@@ -49,6 +49,7 @@ def _table_rows(path: Path, text: str) -> list[Truth] | None:
     best: dict[str, tuple[int, Truth]] = {}
     seen: dict[tuple[str, int], int] = {}
     for n, row in enumerate(reader, start=2):
+        checks.whole_row(path, reader.line_num, row, reader.fieldnames)
         try:
             seed, acc, spec = int(row["seed"]), float(row["test_accuracy"]), json.loads(row["spec"])
         except (ValueError, TypeError, json.JSONDecodeError, RecursionError):

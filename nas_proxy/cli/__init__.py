@@ -129,10 +129,10 @@ _python_showwarning: Callable[..., None] | None = None  # Python's showwarning, 
 def _show_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None, line: str | None = None
 ) -> None:
-    from nas_proxy.errors import NasProxyWarning
+    from nas_proxy.errors import NasProxyWarning, one_line
 
     if issubclass(category, NasProxyWarning):
-        print(f"nasproxy: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        print(f"nasproxy: warning: {one_line(str(message))}", file=sys.stderr)
     elif _python_showwarning is not None:
         _python_showwarning(message, category, filename, lineno, file, line)
 
@@ -148,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         interrupts.install()  # Ctrl-C (SIGTERM): exit 130 (143) from here on, and never inside a storage write
         handling = interrupts
+        if (gone := _working_folder_gone()) is not None:
+            print(f"nasproxy: error: {gone}", file=sys.stderr)
+            return 2
         one_line_warnings()
         args = build_parser().parse_args(argv)
         command, distributed = args.command, bool(getattr(args, "distributed", False))
@@ -168,6 +171,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _working_folder_gone() -> str | None:
+    """Why the command cannot run in its working folder, or None: a folder deleted under the shell (every
+    relative path would name nothing, and torch's start-up aborted with "Intel oneMKL FATAL ERROR: Cannot load
+    libtorch_cpu.so", exit 2, before branch probe39)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return "the current folder no longer exists (it was deleted or moved after this shell entered it); cd to a folder that exists"
+    return None
+
+
 INTERRUPTED = (130, 143)  # the exit status after Ctrl-C (SIGINT) and SIGTERM: 128 + the signal, as a shell reports it
 
 
@@ -183,8 +197,11 @@ def _leave(code: int) -> NoReturn:
       frame left: a C++ thread of torch.distributed still joinable while the process finalised), which
       failed the whole launch after its set was written (tests/distill/test_sharded.py, measured in a loop).
     """
-    sys.stdout.flush()
-    sys.stderr.flush()
+    import contextlib
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # a closed pipe or full disk: nothing more to say there
+            stream.flush()
     os._exit(code)
 
 
@@ -227,7 +244,7 @@ class _Stdout:
 
 def _run(args: argparse.Namespace) -> int:
     """The parsed command, its errors as one line (a KeyboardInterrupt goes up to :func:`main`)."""
-    from nas_proxy.errors import NasProxyError
+    from nas_proxy.errors import NasProxyError, one_line
 
     args.debug = getattr(args, "debug", False)
     args.json = getattr(args, "json", False)
@@ -244,19 +261,25 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout = stdout
         try:
             with ProgressBars():  # the library's progress reports, drawn on stderr (--quiet: the command asks for none)
-                return int(args.func(args))
+                code = int(args.func(args))
+            stdout.flush()  # a pipe or file is block-buffered: its write fails here, not in the interpreter's last flush
+            return code
         finally:
             sys.stdout = stdout.stream
     except NasProxyError as e:
         if args.debug:
             raise
-        print(f"nasproxy {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"nasproxy {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except Exception as e:
         if args.debug:
             raise
         if stdout is not None and stdout.failed is e:
             stdout.silence()
+            if isinstance(e, BrokenPipeError):  # its reader closed it early (`nasproxy spaces | head -1`): no error
+                from nas_proxy.cli.common import CLOSED_PIPE
+
+                return CLOSED_PIPE
             print(f"nasproxy {args.command}: error: cannot write standard output: {e.strerror or e}", file=sys.stderr)
             return 2  # as a file that cannot be written
         from nas_proxy.errors import out_of_memory
@@ -265,7 +288,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"nasproxy {args.command}: error: {oom}", file=sys.stderr)
             return 1
         print(
-            f"nasproxy {args.command}: internal error: {type(e).__name__}: {' '.join(str(e).split())} (rerun with --debug for the traceback)",
+            f"nasproxy {args.command}: internal error: {type(e).__name__}: {one_line(str(e))} (rerun with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1

@@ -117,6 +117,8 @@ def protocol_needs(args: argparse.Namespace, file: Config) -> list[Missing]:
 
 LADDER_ONLY = ("scores", "proxies", "one_off", "split", "independent_seed", "target_regret", "candidates")
 PROTOCOL_ONLY = ("truth_study", "synthetic", "folds", "trials", "metric", "cost_weight", "device", "data_root")
+# the protocol study's options that --ladders does not read either (before branch probe39, ignored without a word)
+STUDY_ONLY = ("space", "storage", "gt_storage")
 
 
 def _show(v: Any) -> str:
@@ -282,6 +284,16 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     if typed:
         raise InvalidArgumentError(
             f"--{typed[0].replace('_', '-')} tunes the proxy protocol; --ladders reads proxy scores instead: drop one"
+        )
+    if unread := [k for k in STUDY_ONLY if getattr(args, k) is not None]:
+        raise InvalidArgumentError(
+            f"--{unread[0].replace('_', '-')} is an option of the protocol study (calibrate without --ladders); "
+            "--ladders reads a ground-truth table and proxy scores: drop it"
+        )
+    if args.out is not None and args.study is not None:
+        raise InvalidArgumentError(
+            f"--study names where --ladders writes its profile (studies/NAME/profile.toml) when --out is not given; "
+            f"with --out {args.out} it changes nothing: drop one"
         )
     if not args.truth:
         raise InvalidArgumentError("--ladders needs --truth TABLE: a ground-truth table with a second seed's val_accuracy and seconds")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 from nas_proxy import configs
 from nas_proxy.cli.types import nonempty
 from nas_proxy.configs import default_of
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, one_line, shown
 
 Subparsers = argparse._SubParsersAction
 # the tables a --config file may hold (each command reads its own; see nas_proxy.configs)
@@ -59,6 +59,16 @@ class Parser(argparse.ArgumentParser):
         namespace, rest = self.parse_known_args(args, namespace)
         if rest:
             (self._chosen(namespace) or self).error(f"unrecognized arguments: {' '.join(rest)}")
+        chosen = self._chosen(namespace) or self
+        for action in chosen._actions:
+            value = getattr(namespace, action.dest, None)
+            for item in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(item, str | Path) and not _utf8(str(item)):
+                    chosen.error(
+                        f"argument {'/'.join(action.option_strings) or action.metavar or action.dest}: {shown(str(item))} holds a byte "
+                        "that is not UTF-8 (a name in another encoding); nasproxy writes the names it is given into its TOML and "
+                        "Markdown records, which are UTF-8: rename it"
+                    )
         return namespace
 
     def _chosen(self, namespace: argparse.Namespace) -> Parser | None:
@@ -84,12 +94,13 @@ class Parser(argparse.ArgumentParser):
         return actions, groups
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
     def _print_message(self, message: str, file: Any = None) -> None:
         """argparse's, but ``--help`` and ``--version`` on a standard output that cannot be written are
         refused in one line, exit 2, as a command's output is (argparse printed them on stderr when it
-        was closed, and lost them without a word when it was full, exit 0 both)."""
+        was closed, and lost them without a word when it was full, exit 0 both); a reader that closed
+        the pipe early ends it quietly, as it ends a command (``CLOSED_PIPE``)."""
         if not message or file not in (None, sys.stdout):  # None: argparse's sys.stdout, when Python started with it closed
             super()._print_message(message, file)
             return
@@ -100,7 +111,23 @@ class Parser(argparse.ArgumentParser):
             sys.stdout.flush()
         except OSError as e:
             silence(sys.stdout)
+            if isinstance(e, BrokenPipeError):  # its reader closed it early (`nasproxy --help | head -1`): no error
+                self.exit(CLOSED_PIPE)
             self.exit(2, f"{self.prog}: error: cannot write standard output: {e.strerror or e}\n")
+
+
+# the exit status when the reader of standard output closed it early (`nasproxy spaces | head -1`): no error of
+# the user's, so no line, and the status of a Unix tool that SIGPIPE ended (`seq 1 100000 | head -1`: 128 + 13)
+CLOSED_PIPE = 141
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` is UTF-8: a byte of a file name in another encoding reaches Python as a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def silence(stream: Any) -> None:

@@ -54,7 +54,7 @@ def _watch(parent: int) -> threading.Event:
 def main(argv: list[str]) -> int:
     """Run one worker on study ``argv[0]`` of storage ``argv[1]`` with options ``argv[2]``, while process
     ``argv[3]`` (when given) runs; the exit status."""
-    from nas_proxy.errors import NasProxyError
+    from nas_proxy.errors import NasProxyError, one_line
 
     handling: ModuleType | None = None  # nas_proxy.interrupts once installed (before: CPython's SIGINT handler)
     parent = os.getppid()  # the command that started it: it prints the one line of a Ctrl-C or SIGTERM
@@ -79,7 +79,7 @@ def main(argv: list[str]) -> int:
             join(study, url, WorkerOptions.from_dict(json.loads(options)))
         interrupts.ignore()  # its work done: a signal while the interpreter exits would end it by SIGINT (main() says why)
     except NasProxyError as e:
-        print(f"nasproxy worker: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"nasproxy worker: error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         by, code = ("", 130) if handling is None else (handling.by_signal(), handling.exit_status())
@@ -91,7 +91,7 @@ def main(argv: list[str]) -> int:
             print(f"nasproxy worker: interrupted{by}; finished trials are stored", file=sys.stderr)
         return code
     except Exception as e:  # noqa: BLE001 - one line, as the CLI says it
-        print(f"nasproxy worker: internal error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"nasproxy worker: internal error: {type(e).__name__}: {one_line(str(e))}", file=sys.stderr)
         return 1
     return 0
 

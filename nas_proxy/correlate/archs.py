@@ -74,6 +74,7 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
             _no_lookalike(reader.fieldnames, path)
         rows = []
         for n, row in enumerate(reader, start=2):
+            checks.whole_row(path, reader.line_num, row, reader.fieldnames)
             spec = row["spec"]
             if spec.lstrip().startswith("{") or space is None:  # else text in the family's short form
                 try:

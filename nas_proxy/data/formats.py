@@ -150,7 +150,7 @@ def cifar_arrays(batches: list[dict[str, Any]], label_key: str, source: Path) ->
                 f"a CIFAR batch in {source} lacks {missing[0]!r} (it has {sorted(b)}); the file is not an official CIFAR batch"
             )
     try:
-        x = np.concatenate([np.asarray(b["data"], dtype=np.uint8).reshape(-1, 3072) for b in batches])
+        x = np.concatenate([pixel_bytes(b["data"], f"CIFAR batches in {source}").reshape(-1, 3072) for b in batches])
         y = np.concatenate([np.asarray(b[label_key], dtype=np.int64).reshape(-1) for b in batches])
     except (ValueError, TypeError) as e:
         raise DataNotFoundError(f"CIFAR batches in {source} are not rows of 3072 bytes with one label each ({e})") from None
@@ -177,7 +177,27 @@ def read_svhn_mat(path: Path) -> tuple[U8, I64]:
     x, y = np.asarray(mat["X"]), np.asarray(mat["y"])
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or y.size != x.shape[3]:
         raise DataNotFoundError(f"SVHN file {path} holds X {x.shape} and y {y.shape}; expected X (32, 32, 3, N) and N labels")
-    return x.astype(np.uint8).transpose(3, 0, 1, 2), y.astype(np.int64).reshape(-1) % 10
+    return pixel_bytes(x, f"SVHN file {path}").transpose(3, 0, 1, 2), y.astype(np.int64).reshape(-1) % 10
+
+
+def pixel_bytes(values: Any, what: str) -> U8:
+    """``values`` as 8-bit pixels, refused unless each is a whole number from 0 to 255: numpy's cast
+    wraps 256 to 0 and makes NaN or 1e30 whatever the machine gives (with a RuntimeWarning), so a
+    file converted with float, [0, 1] or 16-bit pixels was read as noise, and distilled, without a word."""
+    a = np.asarray(values)
+    if a.dtype == np.uint8:  # the official files: nothing to check
+        return a
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{a.dtype} values are no pixels")  # the readers' own "not rows of ..." message names the file
+    with np.errstate(invalid="ignore"):
+        bad = ~((a >= 0) & (a <= 255) & (a == np.round(a)))  # NaN fails every comparison
+    if bad.any():
+        first = a[bad].flat[0]
+        raise DataNotFoundError(
+            f"{what}: {int(bad.sum()):,} pixel values are not bytes (whole numbers from 0 to 255), the first {first.item():g} "
+            f"({a.dtype}); save the pixels as 8-bit values 0-255, as the official files do"
+        )
+    return a.astype(np.uint8)
 
 
 def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:

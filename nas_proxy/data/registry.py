@@ -28,7 +28,7 @@ from nas_proxy.data.formats import (
     read_svhn_mat,
 )
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
-from nas_proxy.protocols import DataRef
+from nas_proxy.protocols import DataRef, reads_no_root
 from nas_proxy.registry import Registry
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -62,6 +62,8 @@ def load_dataset(name: str, root: Path | str | None = None, download: bool = Fal
     loader = DATASETS.get(key)
     if image_size < 4:
         raise InvalidArgumentError(f"image size must be at least 4, got {image_size}")
+    if download and (where := reads_no_root(name)) is not None:  # before branch probe39, ignored without a word
+        raise InvalidArgumentError(f"--download changes nothing with dataset {name} ({where}): drop it")
     if root and not download and not Path(root).is_dir():  # a typo would be ignored (digits) or blamed on missing files
         raise DataNotFoundError(
             f"data root {root} does not exist (or is not a directory); give the folder that holds the {key} files with --data-root"

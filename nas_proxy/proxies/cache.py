@@ -10,7 +10,8 @@ from nas_proxy.files import append_line
 
 
 class Cache:
-    """Append-only JSON lines: one finished score per line; a torn last line is ignored."""
+    """Append-only JSON lines: one finished score per line; a torn last line, or one that is not a whole
+    row (:func:`whole`), is ignored: that architecture is scored again."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -19,11 +20,23 @@ class Cache:
             for line in path.read_text().splitlines():
                 try:
                     row = json.loads(line)
-                    self.rows[row["arch_id"]] = row
-                except (json.JSONDecodeError, KeyError, TypeError):
+                except json.JSONDecodeError:
                     continue
+                if whole(row):
+                    self.rows[row["arch_id"]] = row
 
     def add(self, row: dict[str, Any]) -> None:
         """Store ``row``: its line is written whole or not at all (a full disk leaves no partial line)."""
         append_line(self.path, (json.dumps(row) + "\n").encode())
         self.rows[row["arch_id"]] = row
+
+
+def whole(row: Any) -> bool:
+    """A row :meth:`Cache.add` writes: an architecture id, and a score and seconds that are numbers (NaN and
+    infinity included: a zero-cost proxy gives them). Before branch probe39 an edited row was read as it
+    was: a score "x" or [1] failed correlate with an internal error, true was read as 1."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    return isinstance(row, dict) and isinstance(row.get("arch_id"), str) and number(row.get("score")) and number(row.get("seconds"))

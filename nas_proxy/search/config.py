@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.protocols import DEFAULT_PROTOCOL, TRAINING_PROTOCOLS, GroundTruthConfig, ProxyConfig
 from nas_proxy.registry import Registry
 
@@ -127,16 +127,18 @@ class SearchConfig:
 
     def validate(self) -> None:
         if not isinstance(self.objectives, list) or not all(isinstance(o, str) for o in self.objectives):
-            raise InvalidArgumentError(f"objectives must be a list of names such as ['accuracy', 'params'], got {self.objectives!r}")
+            raise InvalidArgumentError(f"objectives must be a list of names such as ['accuracy', 'params'], got {shown(self.objectives)}")
         checks.text("sampler", self.sampler)
         checks.text("pruner", self.pruner)
         if not self.objectives or self.objectives[0] != "accuracy":
-            raise InvalidArgumentError(f"the first objective must be accuracy, got {','.join(self.objectives) or 'none'}")
+            raise InvalidArgumentError(
+                f"the first objective must be accuracy, got {shown(','.join(self.objectives)) if self.objectives else 'none'}"
+            )
         checks.distinct("objectives", self.objectives)
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
         if unknown:
             raise InvalidArgumentError(
-                f"objectives are accuracy followed by any of params, flops (no repeats); got {','.join(self.objectives)}"
+                f"objectives are accuracy followed by any of params, flops (no repeats); got {shown(','.join(self.objectives))}"
             )
         SAMPLERS.get(self.sampler)
         PRUNERS.get(self.pruner)

@@ -102,3 +102,5 @@ def _parse(text: str, suffix: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpaceError(f"not valid TOML: {e}") from None
+    except RecursionError:  # as JSON's, above: before, an internal error
+        raise SpaceError("nested too deeply to read") from None

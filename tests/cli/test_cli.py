@@ -246,6 +246,102 @@ def test_help_and_version_on_a_full_disk_are_one_line(
     assert capsys.readouterr().err == f"{prog}: error: cannot write standard output: No space left on device\n"
 
 
+@pytest.mark.parametrize(
+    ("argv", "start"),
+    [
+        (["x" * 50_000], "nasproxy: error: argument COMMAND: invalid choice: 'xxx"),
+        (["spaces", "--" + "x" * 50_000], "nasproxy spaces: error: unrecognized arguments: --xxx"),
+        (
+            ["distill", "--dataset", "digits", "--ipc", "1", "--out", "o", "--method", "x" * 50_000],
+            "nasproxy distill: error: argument --method",
+        ),
+    ],
+)
+def test_an_error_that_quotes_a_long_value_is_one_line_of_bounded_length(
+    argv: list[str], start: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse quotes a value whole (an argument of 50,000 characters: a line of 50,000): before branch
+    probe39, so did every message listing what it refused; now the line keeps its start and its end (the
+    fix), its middle cut (nas_proxy.errors.one_line)."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count("\n") == 1 and len(err) < 1_200, len(err)
+    assert err.startswith(start) and "characters cut)..." in err and err.endswith(" --help)\n")
+
+
+def test_a_working_folder_deleted_under_the_shell_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``mkdir d; cd d; rmdir ../d; nasproxy spaces``: before branch probe39, torch's start-up aborted the
+    process ("Intel oneMKL FATAL ERROR: Cannot load .../libtorch_cpu.so", exit 2, in MKL's words); now
+    one line of ours, before anything is imported or read (here: os.getcwd fails as it does there)."""
+
+    def deleted() -> str:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(os, "getcwd", deleted)
+    assert main(["spaces"]) == 2
+    assert capsys.readouterr().err == (
+        "nasproxy: error: the current folder no longer exists (it was deleted or moved after this shell entered it); "
+        "cd to a folder that exists\n"
+    )
+
+
+class _ClosedPipe:
+    """Standard output whose reader closed it early (``nasproxy spaces | head -1``): every write fails."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+
+class _Buffered:
+    """A block-buffered standard output (a pipe or a file, without PYTHONUNBUFFERED): writes succeed, the
+    flush fails with ``error``."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize("argv", [["spaces"], ["spaces", "convnet-cpu"], ["--json", "spaces"], ["--help"], ["--version"]])
+def test_a_reader_that_closes_standard_output_early_ends_the_command_quietly(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nasproxy spaces | head -1``, the reader gone before the write: before, 'cannot write standard
+    output: Broken pipe' and exit 2 (the user's error); now no line and exit 141, as ``seq 1 100000 | head -1``
+    that SIGPIPE ends (128 + 13), for a command's output and for --help and --version alike."""
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    try:
+        code = main(argv)
+    except SystemExit as e:  # --help, --version: argparse exits
+        code = e.code if isinstance(e.code, int) else 1
+    assert (code, capsys.readouterr().err) == (141, "")
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "err"),
+    [
+        (OSError(28, "No space left on device"), 2, "nasproxy spaces: error: cannot write standard output: No space left on device\n"),
+        (BrokenPipeError(32, "Broken pipe"), 141, ""),
+    ],
+)
+def test_a_buffered_standard_output_that_cannot_be_flushed_is_the_commands_outcome(
+    error: OSError, code: int, err: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nasproxy spaces > /dev/full`` without PYTHONUNBUFFERED: the lines sit in the buffer until the
+    interpreter's last flush, whose failure it reported as 'Exception ignored ... OSError', exit 120 (and
+    the command returned 0); now the command flushes its output and says so in one line (a closed pipe: quietly)."""
+    monkeypatch.setattr(sys, "stdout", _Buffered(error))
+    assert (main(["spaces"]), capsys.readouterr().err) == (code, err)
+
+
 @pytest.mark.parametrize(("flags", "kept"), [((), ""), (("--soft-labels", "2"), "; trained teachers are kept")])
 def test_a_ctrl_c_outside_the_loop_says_teachers_are_kept_only_when_there_are_teachers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], flags: tuple[str, ...], kept: str

@@ -137,6 +137,29 @@ def test_the_report_says_where_each_proxy_fails_per_dimension(finished: tuple[Pa
                 assert any(line.startswith(f"| {dim} | {value} |") for line in md.splitlines()), (dim, value)
 
 
+def test_an_edited_row_of_a_proxy_score_cache_is_scored_again(tmp_path: Path) -> None:
+    """correlate's cache/*.jsonl edited by hand (branch probe39): before, a score "x" or [1] failed the
+    correlation with an internal error, and true was read as a score of 1; a row that is not one
+    Cache.add writes is now ignored as a torn one is, so its architecture is scored again."""
+    from nas_proxy.proxies.cache import Cache
+
+    path = tmp_path / "proxy.jsonl"
+    rows: list[Any] = [
+        {"arch_id": "a", "score": 10.0, "seconds": 1.0},
+        {"arch_id": "b", "score": math.nan, "seconds": 0.5},  # a zero-cost proxy's NaN: a score it gave
+        {"arch_id": "c", "score": "x", "seconds": 1.0},
+        {"arch_id": "d", "score": True, "seconds": 1.0},
+        {"arch_id": "e", "score": [1], "seconds": 1.0},
+        {"arch_id": "f", "score": 1.0, "seconds": None},
+        {"arch_id": 7, "score": 1.0, "seconds": 1.0},
+        [1, 2],
+        {"arch_id": "a", "score": "edited", "seconds": 1.0},  # a later row of a whole one: the whole one stays
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"arch_id": "g", "sco')
+    cache = Cache(path)
+    assert sorted(cache.rows) == ["a", "b"] and cache.rows["a"]["score"] == 10.0
+
+
 def test_ground_truth_is_a_cached_study(finished: tuple[Path, Path, CorrelateConfig], tiny_run: Path, tmp_path: Path) -> None:
     storage, out, config = finished
     study = gt_study(storage, config)

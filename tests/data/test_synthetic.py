@@ -24,6 +24,14 @@ def test_loads_a_finished_run(run: Path) -> None:
     assert syn.images.dtype == torch.float32 and syn.ipc == 2 and syn.num_classes == 10
 
 
+def test_a_set_in_a_folder_whose_name_is_not_utf8_loads(tiny_run: Path, tmp_path: Path) -> None:
+    """A folder named in another encoding (b'set\\xff', which distill writes): before branch probe39,
+    safetensors (UTF-8 paths only) failed and the set was called "truncated or corrupt"."""
+    folder = Path(shutil.copytree(tiny_run, tmp_path / "set\udcff"))
+    syn = load_synthetic(folder)
+    assert syn.images.shape[0] == 20 and syn.meta == load_synthetic(tiny_run).meta
+
+
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="does not exist"):
         load_synthetic(tmp_path / "nope")

@@ -133,16 +133,16 @@ def test_a_ctrl_c_inside_a_tensor_read_is_raised_after_it_not_reported_as_a_corr
     start-up drill of tests/cli/test_startup.py caught it). The read now holds the signal to its end."""
     from nas_proxy import synthetic
 
-    real = synthetic.load_file
+    real = synthetic.load
 
-    def lossy(path: str) -> dict[str, torch.Tensor]:  # what torch's C code does with an exception raised in it
+    def lossy(data: bytes) -> dict[str, torch.Tensor]:  # what torch's C code does with an exception raised in it
         try:
             os.kill(os.getpid(), signal.SIGINT)
-            return real(path)
+            return real(data)
         except KeyboardInterrupt:
             raise ValueError("could not determine the shape of object type 'torch.storage.UntypedStorage'") from None
 
-    monkeypatch.setattr(synthetic, "load_file", lossy)
+    monkeypatch.setattr(synthetic, "load", lossy)
     interrupts.install()
     with pytest.raises(KeyboardInterrupt):
         synthetic.load_synthetic(tiny_run)

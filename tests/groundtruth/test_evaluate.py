@@ -107,6 +107,30 @@ def test_a_kept_file_cut_short_or_of_other_numbers_is_trained_again(tiny_run: Pa
     assert evaluate(edited, **kw).reused == 0
 
 
+def test_a_kept_file_whose_identity_was_edited_under_its_key_is_trained_again_and_said(tiny_run: Path, tmp_path: Path) -> None:
+    """The file is found by its key, and the identity recorded in it was edited (here: another device's
+    results, or a hand-made accuracy, passed off as this computation's): before branch probe39 its results
+    were used as they were; now one warning names the file, and its networks are trained again."""
+    import warnings
+
+    from nas_proxy.evaluate import KeptRedoneWarning
+
+    run = copy_of(tiny_run, tmp_path / "run")
+    kw: dict = dict(runs=1, train=TrainConfig(epochs=1), model="depth=1,width=8", device="cpu", progress=False)
+    first = evaluate(run, **kw)
+    kept = Path(first.kept or "")
+    whole = kept.read_bytes()
+    record = json.loads(whole)
+    record["identity"]["device"], record["accuracies"]["0"] = "cuda", 99.0
+    kept.write_text(json.dumps(record))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = evaluate(run, **kw)
+    said = [str(w.message) for w in caught if issubclass(w.category, KeptRedoneWarning)]
+    assert said == [f"{kept} records an identity its key was not made of (edited); its results are computed again"]
+    assert again.reused == 0 and again.accuracies == first.accuracies and kept.read_bytes() == whole
+
+
 def test_a_set_that_cannot_be_written_keeps_nothing_and_says_why(
     tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
