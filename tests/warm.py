@@ -82,6 +82,7 @@ SERVER_START_S = 600  # fails a test whose server never listens (it imports torc
 INHERITED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)  # SIG_IGN or SIG_DFL
 COLD = os.environ.get("NASPROXY_TEST_COLD", "") not in ("", "0")
 _MESSAGE = 1 << 20
+PASS_FDS_MAX = 8  # descriptors a forked command may inherit beside its standard streams (Popen's pass_fds)
 
 
 def _import_time_env(env: dict[str, str]) -> dict[str, str]:
@@ -181,9 +182,11 @@ def _warm_request(args: Sequence[Any], cwd: Any, env: dict[str, str] | None, kwa
         argv = [argv[0], *argv[2:]]
     if COLD or not argv or len(argv) < 3 or argv[0] != sys.executable or argv[1] != "-m" or argv[2] not in WARM_MODULES:
         return None
-    if any(kwargs.get(k) for k in ("preexec_fn", "pass_fds", "user", "group", "extra_groups", "shell", "executable")):
+    if any(kwargs.get(k) for k in ("preexec_fn", "user", "group", "extra_groups", "shell", "executable")):
         return None
     if kwargs.get("umask", -1) != -1 or kwargs.get("process_group") is not None:
+        return None
+    if len(kwargs.get("pass_fds") or ()) > PASS_FDS_MAX:
         return None
     env = dict(os.environ if env is None else env)
     cwd = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
@@ -201,6 +204,7 @@ def _warm_request(args: Sequence[Any], cwd: Any, env: dict[str, str] | None, kwa
         "cwd": cwd,
         "env": {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()},
         "new_session": bool(kwargs.get("start_new_session")),
+        "pass_fds": sorted(int(fd) for fd in kwargs.get("pass_fds") or ()),  # sent after the 3 standard streams
         "unbuffered": unbuffered,
         "sigint": "default" if sigint or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else "ignored",  # as inherited
         "ignored": [int(n) for n in INHERITED if signal.getsignal(n) is signal.SIG_IGN],  # exec keeps an ignored signal ignored
@@ -227,6 +231,7 @@ class Popen(subprocess.Popen[Any]):
             return super()._execute_child(args, executable, preexec_fn, close_fds, pass_fds, cwd, env, *rest)  # type: ignore[misc]
         (_startupinfo, _creationflags, _shell, p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite, *_) = rest
         fds = [p2cread if p2cread != -1 else 0, c2pwrite if c2pwrite != -1 else 1, errwrite if errwrite != -1 else 2]
+        fds += self._request["pass_fds"]  # each to the same number in the child, as exec keeps them
         assert _server is not None
         message = json.dumps(self._request).encode()
         sock = _server.connect()
@@ -327,7 +332,14 @@ def _child(request: dict[str, Any], fds: list[int], server: int) -> None:
         os._exit(1)
     if request["new_session"]:
         os.setsid()
-    for target, fd in enumerate(fds):
+    # the standard streams to 0-2, then pass_fds to their numbers: moved above them all first, so that
+    # no received descriptor is closed or overwritten by another's target
+    import fcntl
+
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 3 + max([2, *fds, *request["pass_fds"]])) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    for target, fd in zip([0, 1, 2, *request["pass_fds"]], high, strict=True):
         os.dup2(fd, target)
         os.close(fd)
     os.chdir(request["cwd"])
@@ -424,9 +436,9 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
         while os.getppid() == parent:
             if select.select([listener], [], [], 0.01)[0]:
                 conn, _ = listener.accept()
-                message, fds, _flags, _addr = socket.recv_fds(conn, _MESSAGE, 3)
+                message, fds, _flags, _addr = socket.recv_fds(conn, _MESSAGE, 3 + PASS_FDS_MAX)
                 threads = _threads()
-                refused = "" if message and len(fds) == 3 else "an incomplete request"
+                refused = "" if message and len(fds) == 3 + len(json.loads(message)["pass_fds"]) else "an incomplete request"
                 refused = refused or (f"the server has {threads} threads" if threads != 1 else "")
                 if refused:
                     with contextlib.suppress(OSError):

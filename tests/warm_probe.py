@@ -29,5 +29,10 @@ elif mode == "seeds":
     import torch
 
     print(random.random(), numpy.random.random(), torch.initial_seed())
+elif mode == "fds":  # each descriptor number given (Popen's pass_fds) is open, and a write to it arrives
+    import os
+
+    for fd in sys.argv[2:]:
+        os.write(int(fd), f"fd {fd} open\n".encode())
 elif mode == "sleep":
     time.sleep(float(sys.argv[2]))

@@ -1,11 +1,13 @@
-"""``python -m nas_proxy.cli.worker_process STUDY STORAGE_URL OPTIONS_JSON [PARENT_PID]``: one worker process.
+"""``python -m nas_proxy.cli.worker_process STUDY STORAGE_URL OPTIONS_JSON [PARENT_PID [SAYS_FD]]``: one worker process.
 
 What :func:`nas_proxy.studies.workers.worker_processes` starts. ``OPTIONS_JSON`` is a
 :class:`~nas_proxy.studies.kinds.WorkerOptions` as a JSON object; ``PARENT_PID``, the command that
 started it: once that process has ended (kill -9 included, which passes nothing on), the worker stops
 as on SIGTERM (its trial failed, retried by the same command run again). Exits 0 when its work is done,
-1 (after one line on stderr) on a nasproxy error, 130 on Ctrl-C, 143 on SIGTERM (the line is the command's,
-which received or passed on the signal): what finished is stored. A
+a nasproxy error's exit status after its one line, 130 on Ctrl-C, 143 on SIGTERM (the line is the command's,
+which received or passed on the signal): what finished is stored. With ``SAYS_FD`` (a pipe to the command),
+its error line goes there, for the command to say (``nas_proxy.studies.workers.worker_processes``), and to
+stderr only when the command is gone. A
 program, so it lives in the CLI (it prints): its progress is drawn as ``nasproxy``'s is.
 """
 
@@ -51,6 +53,17 @@ def _watch(parent: int) -> threading.Event:
     return orphaned
 
 
+def _say(line: str, fd: int | None) -> None:
+    """The worker's error line: to the command through ``fd``, or on stderr (no pipe, or its reader gone)."""
+    if fd is not None:
+        try:
+            os.write(fd, line.encode("utf-8", "replace"))
+            return
+        except OSError:  # the command ended (kill -9): nobody else will say it
+            pass
+    print(f"nasproxy worker: {line}", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     """Run one worker on study ``argv[0]`` of storage ``argv[1]`` with options ``argv[2]``, while process
     ``argv[3]`` (when given) runs; the exit status."""
@@ -58,6 +71,7 @@ def main(argv: list[str]) -> int:
 
     handling: ModuleType | None = None  # nas_proxy.interrupts once installed (before: CPython's SIGINT handler)
     parent = os.getppid()  # the command that started it: it prints the one line of a Ctrl-C or SIGTERM
+    says = int(argv[4]) if len(argv) > 4 else None  # the pipe to that command for the error line
     orphaned = threading.Event()  # set once that command ended and this worker was stopped for it
     try:  # Ctrl-C (SIGTERM) at any moment, importing torch and Optuna included: exit 130 (143) and one line
         from nas_proxy import interrupts
@@ -79,7 +93,7 @@ def main(argv: list[str]) -> int:
             join(study, url, WorkerOptions.from_dict(json.loads(options)))
         interrupts.ignore()  # its work done: a signal while the interpreter exits would end it by SIGINT (main() says why)
     except NasProxyError as e:
-        print(f"nasproxy worker: error: {one_line(str(e))}", file=sys.stderr)
+        _say(f"error: {one_line(str(e))}", says)
         return e.exit_code
     except KeyboardInterrupt:
         by, code = ("", 130) if handling is None else (handling.by_signal(), handling.exit_status())
@@ -91,7 +105,7 @@ def main(argv: list[str]) -> int:
             print(f"nasproxy worker: interrupted{by}; finished trials are stored", file=sys.stderr)
         return code
     except Exception as e:  # noqa: BLE001 - one line, as the CLI says it
-        print(f"nasproxy worker: internal error: {type(e).__name__}: {one_line(str(e))}", file=sys.stderr)
+        _say(f"internal error: {type(e).__name__}: {one_line(str(e))}", says)
         return 1
     return 0
 

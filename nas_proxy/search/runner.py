@@ -75,7 +75,8 @@ class SearchResult:
     repeats: int = 0  # trials that proposed an architecture the study had already scored (answered from it, not trained)
     # candidates whose worker died on every try (MAX_RETRY retries; out of memory, say): failed for good, never trained
     given_up: list[dict[str, Any]] = field(default_factory=list)
-    # worker processes this search started that ended with an error (kill -9, a crash): index, pid, how, in words
+    # worker processes this search started that ended with an error (kill -9, a crash): index, pid, how, in words, and
+    # the error line the worker handed over ("said", empty when none)
     worker_deaths: list[dict[str, Any]] = field(default_factory=list)
     metric: str = "val_accuracy"  # what the first objective's values are: the study's metric name (a training-free proxy's own)
     # the storage the search opened (after its checks), for a caller that goes on with the study: never in to_dict
@@ -376,7 +377,7 @@ def search(
     with worker_processes(study_name, url, options) as children:
         run_worker(config, study_name, opened, n_trials, timeout, 0, progress, target)
     deaths = [
-        {"worker": k, "pid": c.pid, "returncode": c.returncode, "how": exit_words(c.returncode)}
+        {"worker": k, "pid": c.pid, "returncode": c.returncode, "how": exit_words(c.returncode), "said": c.said}
         for k, c in enumerate(children, 1)
         if c.returncode
     ]

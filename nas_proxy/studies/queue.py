@@ -13,6 +13,7 @@ A queued trial carries its spec as scalar ``arch.*`` user attributes beside ``ar
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.spec_attrs import spec_attrs, spec_from_attrs, without_spec
 from nas_proxy.studies.storage import Storage
 from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, fail_reason, given_up, recording_failure, unmasked
-from nas_proxy.studies.workers import worker_processes
+from nas_proxy.studies.workers import WorkerStoppedWarning, exit_words, worker_processes
 
 MAX_FAILURES = 2  # an (architecture, seed) that failed this often is reported, not retried
 EARLY = "early."  # prefix of the user attributes of early-stopping scores: early.<epochs>.<val_accuracy|seconds>
@@ -192,8 +193,14 @@ def train_all(
     and ``workers - 1`` started with ``options``, each opening ``storage.url`` once), then wait for
     those running in other workers elsewhere, taking over any that get re-queued (a worker died)."""
     if waiting(study):
-        with worker_processes(study.study_name, storage.url, [options] * (workers - 1)):
+        with worker_processes(study.study_name, storage.url, [options] * (workers - 1)) as children:
             work_here()
+        for k, child in enumerate(children, 1):
+            if child.returncode:  # its training, if any, is re-queued and trained below; its error line said here, once
+                said = f" ({child.said})" if child.said else ""
+                warnings.warn(
+                    WorkerStoppedWarning(f"worker process {k} (pid {child.pid}) {exit_words(child.returncode)}{said}"), stacklevel=2
+                )
     keys = {(arch_id(spec), seed) for spec, seed in wanted}
     told = False
     while True:

@@ -14,12 +14,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import optuna
 from optuna.storages import BaseStorage
 
 from nas_proxy import checks, interrupts
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, NasProxyWarning
 from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions, get, kind_of
 from nas_proxy.studies.storage import open_storage, require_existing
 
@@ -63,29 +64,80 @@ def join(study_name: str, storage_url: str | None, options: WorkerOptions | None
     return study
 
 
-def worker_command(study_name: str, storage_url: str, options: WorkerOptions) -> list[str]:
+def worker_command(study_name: str, storage_url: str, options: WorkerOptions, says_fd: int | None = None) -> list[str]:
     """The command line of one worker process on ``study_name``, started by this process: the worker
-    stops (as on SIGTERM) once this process has ended, even by kill -9."""
-    return [sys.executable, "-m", WORKER_MODULE, study_name, storage_url, json.dumps(options.to_dict()), str(os.getpid())]
+    stops (as on SIGTERM) once this process has ended, even by kill -9. With ``says_fd``, the worker
+    writes its one error line there, for this process to say, instead of on standard error."""
+    args = [str(os.getpid())] + ([] if says_fd is None else [str(says_fd)])
+    return [sys.executable, "-m", WORKER_MODULE, study_name, storage_url, json.dumps(options.to_dict()), *args]
+
+
+class WorkerStoppedWarning(NasProxyWarning):
+    """A worker process this command started ended before its work (kill -9, an error it handed over);
+    what it left is re-queued and trained by the command."""
+
+
+@dataclass
+class WorkerProcess:
+    """A worker process of this command; once it has ended, ``said`` is the error line it handed to the
+    command ("error: no space left on device ..."; empty when it said none)."""
+
+    process: subprocess.Popen[bytes]
+    said: str = ""
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+
+def _read_all(fd: int) -> str:
+    """What the ended worker wrote into its end of the pipe ``fd`` (closed here)."""
+    chunks = []
+    try:
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace").strip()
 
 
 @contextmanager
-def worker_processes(study_name: str, storage_url: str, options: list[WorkerOptions]) -> Iterator[list[subprocess.Popen[bytes]]]:
+def worker_processes(study_name: str, storage_url: str, options: list[WorkerOptions]) -> Iterator[list[WorkerProcess]]:
     """One worker process per entry of ``options`` on the study, for the ``with`` block; on leaving
     it, wait for them all. Ctrl-C in a terminal reaches them too; a KeyboardInterrupt raised in this
     process alone (a signal sent to it only: ``kill``, a scheduler's SIGTERM) is passed on to them
     first, as the same signal; and when this process is killed (SIGKILL, nothing passed on), each
-    worker stops by itself within about a second (``nas_proxy.cli.worker_process``)."""
-    children = [subprocess.Popen(worker_command(study_name, storage_url, o)) for o in options]
+    worker stops by itself within about a second (``nas_proxy.cli.worker_process``).
+
+    A worker's error line comes to this process through a pipe (each child's ``said``), not onto the
+    terminal: the command says it, or only its own when it fails too (a full disk stops the command
+    and its workers alike: one line, not one a process)."""
+    children: list[WorkerProcess] = []
+    readers: list[int] = []
     try:
+        for o in options:
+            r, w = os.pipe()
+            readers.append(r)
+            try:
+                children.append(WorkerProcess(subprocess.Popen(worker_command(study_name, storage_url, o, says_fd=w), pass_fds=(w,))))
+            finally:
+                os.close(w)  # the worker's copy stays open in it: end of file here once it has ended
         yield children
     except KeyboardInterrupt:
         for child in children:
-            child.send_signal(interrupts.last_signal())  # the one this process got: SIGTERM stops them as it stopped us
+            child.process.send_signal(interrupts.last_signal())  # the one this process got: SIGTERM stops them as it stopped us
         raise
     finally:
         for child in children:
-            child.wait()
+            child.process.wait()
+        for child, r in zip(children, readers, strict=False):
+            child.said = _read_all(r)
+        for r in readers[len(children) :]:
+            os.close(r)  # a worker that could not be started
 
 
 def exit_words(returncode: int) -> str:
@@ -99,4 +151,13 @@ def exit_words(returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
-__all__ = ["check_heartbeat", "exit_words", "join", "load_study", "worker_command", "worker_processes"]
+__all__ = [
+    "WorkerProcess",
+    "WorkerStoppedWarning",
+    "check_heartbeat",
+    "exit_words",
+    "join",
+    "load_study",
+    "worker_command",
+    "worker_processes",
+]

@@ -134,6 +134,33 @@ def test_a_warm_process_buffers_its_streams_as_a_cold_one(flags: list[str], unbu
 
 
 @pytest.mark.usefixtures("probe_is_warm")
+def test_a_warm_process_inherits_pass_fds_as_a_cold_one() -> None:
+    # a search's worker processes hand their error line to the command through a pipe (nas_proxy.studies.workers)
+    def run(popen: type[subprocess.Popen[bytes]]) -> list[str]:
+        pipes = [os.pipe() for _ in range(2)]
+        try:
+            for _, w in pipes:
+                os.dup2(w, w + 20)  # numbers the server may hold itself, in an order unlike the received one
+            targets = sorted((w + 20 for _, w in pipes), reverse=True)
+            proc = popen([*PROBE, "fds", *map(str, targets)], cwd=ROOT, pass_fds=targets)
+            assert popen is subprocess.Popen or proc._warm is not None  # type: ignore[attr-defined]
+            assert proc.wait(timeout=300) == 0
+        finally:
+            for _, w in pipes:
+                os.close(w)
+                with contextlib.suppress(OSError):
+                    os.close(w + 20)
+        got = []
+        for r, w in pipes:  # what arrived in each pipe, its number made the same in both runs
+            got.append(os.read(r, 1024).decode().replace(str(w + 20), "N"))
+            os.close(r)
+        return got
+
+    forked = run(warm.Popen)
+    assert forked == run(subprocess.Popen) == ["fd N open\n"] * 2, forked
+
+
+@pytest.mark.usefixtures("probe_is_warm")
 def test_warm_processes_draw_their_own_seeds() -> None:
     seeds = [warm.run([*PROBE, "seeds"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout for _ in range(2)]
     assert len(set(seeds[0].split()) & set(seeds[1].split())) == 0, seeds  # python's, numpy's and torch's

@@ -235,13 +235,29 @@ def test_a_worker_process_that_died_is_named_and_the_met_budget_exits_0(
     own worker finishes the budget, so it exits 0, with one line naming the dead worker and its signal."""
     from nas_proxy.studies import workers
 
-    monkeypatch.setattr(workers, "worker_command", lambda *a: [sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
+    monkeypatch.setattr(workers, "worker_command", lambda *a, **k: [sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
     args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "wd", "--n-trials", "1", "--workers", "2"]
     code, _, err = cli([*args, "--storage", str(tmp_path / "journal.log"), "--out", str(tmp_path), "--pruner", "none", *FAST_ARGS], capsys)
     lines = [line for line in err.splitlines() if "worker process" in line]
     assert code == 0 and len(lines) == 1, err
     assert "worker process 1 (pid " in lines[0] and "was killed by signal 9 (SIGKILL)" in lines[0], lines[0]
     assert "the other workers finished the budget" in lines[0], lines[0]
+
+
+def test_a_worker_process_that_stopped_with_an_error_is_named_with_its_line(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's error line comes through the command, in its one line about the worker (before, the
+    worker printed it and the command a second line)."""
+    from nas_proxy.studies import workers
+
+    said = "import os, sys; os.write(int(sys.argv[1]), b'error: no space left on device writing x'); sys.exit(4)"
+    monkeypatch.setattr(workers, "worker_command", lambda *a, says_fd: [sys.executable, "-c", said, str(says_fd)])
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "we", "--n-trials", "1", "--workers", "2"]
+    code, _, err = cli([*args, "--storage", str(tmp_path / "journal.log"), "--out", str(tmp_path), "--pruner", "none", *FAST_ARGS], capsys)
+    lines = [line for line in err.splitlines() if "worker" in line]
+    assert code == 0 and len(lines) == 1, err
+    assert "worker process 1 (pid " in lines[0] and "exited with code 4 (error: no space left on device writing x)" in lines[0], lines[0]
 
 
 # drill tier: make test kills a search's worker mid-trial and the same run retries its trial (test_faults:

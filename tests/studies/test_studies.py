@@ -3,6 +3,8 @@ made before kinds were recorded, and the worker process entry point."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import optuna
@@ -58,6 +60,40 @@ def test_the_worker_entry_point_says_what_is_wrong_in_one_line(tmp_path: Path) -
     done = warm.run(worker_command("missing", str(storage), WorkerOptions(progress=False)), capture_output=True, text=True, timeout=240)
     lines = done.stderr.strip().splitlines()
     assert done.returncode != 0 and len(lines) == 1 and "no study 'missing'" in lines[0] and "there" in lines[0], done.stderr
+
+
+def test_a_worker_started_by_a_command_hands_it_its_error_line(tmp_path: Path) -> None:
+    # the command says it, or only its own line when it fails too (a full disk stopped `search --workers 2`
+    # and its worker alike, and each printed a line: drill39)
+    storage = tmp_path / "journal.log"
+    optuna.create_study(study_name="there", storage=open_storage(str(storage), "there")[0])
+    r, w = os.pipe()
+    try:
+        command = worker_command("missing", str(storage), WorkerOptions(progress=False), says_fd=w)
+        done = warm.run(command, capture_output=True, text=True, timeout=240, pass_fds=(w,))
+    finally:
+        os.close(w)
+    with os.fdopen(r) as said:
+        line = said.read()
+    assert done.returncode == 2 and done.stderr == "", done.stderr
+    assert line.startswith("error: no study 'missing'") and "\n" not in line, line
+
+
+def test_a_worker_of_a_training_queue_that_stopped_is_named_with_its_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the ground truth's and promotion's workers (nas_proxy.studies.queue.train_all): the line the worker handed over,
+    # said once by the command that goes on with the queue
+    from types import SimpleNamespace
+
+    from nas_proxy.studies import queue, workers
+
+    said = "import os, sys; os.write(int(sys.argv[1]), b'error: no space left on device writing x'); sys.exit(4)"
+    monkeypatch.setattr(workers, "worker_command", lambda *a, says_fd: [sys.executable, "-c", said, str(says_fd)])
+    queued = iter([True])  # one queued training when the workers start, none after
+    monkeypatch.setattr(queue, "waiting", lambda study: next(queued, False))
+    study = optuna.create_study()
+    storage = SimpleNamespace(url="unused", backend=None)
+    with pytest.warns(workers.WorkerStoppedWarning, match=r"^worker process 1 \(pid \d+\) exited with code 4 \(error: no space left"):
+        queue.train_all(study, storage, [], 2, WorkerOptions(progress=False), lambda: None, "trainings")  # type: ignore[arg-type]
 
 
 def test_a_trial_failing_with_an_unexpected_error_records_what_it_was() -> None:
