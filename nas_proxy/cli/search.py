@@ -242,9 +242,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     for d in result.worker_deaths:  # its trial was failed and re-queued; the exit status says whether the budget was met
         after = "" if result.unmet else "; the other workers finished the budget"
         print(
-            f"nasproxy search: warning: worker process {d['worker']} (pid {d['pid']}) {d['how']}"
-            f"{f' ({said})' if (said := d.get('said')) else ''}; "
-            f"its unfinished trial, if any, was failed and re-queued{after}",
+            f"nasproxy search: warning: {d['ended']}; its unfinished trial, if any, was failed and re-queued{after}",
             file=sys.stderr,
         )
     if result.unmet:

@@ -377,7 +377,7 @@ def search(
     with worker_processes(study_name, url, options) as children:
         run_worker(config, study_name, opened, n_trials, timeout, 0, progress, target)
     deaths = [
-        {"worker": k, "pid": c.pid, "returncode": c.returncode, "how": exit_words(c.returncode), "said": c.said}
+        {"worker": k, "pid": c.pid, "returncode": c.returncode, "how": exit_words(c.returncode), "said": c.said, "ended": c.ended(k)}
         for k, c in enumerate(children, 1)
         if c.returncode
     ]

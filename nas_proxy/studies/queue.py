@@ -29,7 +29,7 @@ from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.spec_attrs import spec_attrs, spec_from_attrs, without_spec
 from nas_proxy.studies.storage import Storage
 from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, fail_reason, given_up, recording_failure, unmasked
-from nas_proxy.studies.workers import WorkerStoppedWarning, exit_words, worker_processes
+from nas_proxy.studies.workers import WorkerStoppedWarning, worker_processes
 
 MAX_FAILURES = 2  # an (architecture, seed) that failed this often is reported, not retried
 EARLY = "early."  # prefix of the user attributes of early-stopping scores: early.<epochs>.<val_accuracy|seconds>
@@ -197,10 +197,7 @@ def train_all(
             work_here()
         for k, child in enumerate(children, 1):
             if child.returncode:  # its training, if any, is re-queued and trained below; its error line said here, once
-                said = f" ({child.said})" if child.said else ""
-                warnings.warn(
-                    WorkerStoppedWarning(f"worker process {k} (pid {child.pid}) {exit_words(child.returncode)}{said}"), stacklevel=2
-                )
+                warnings.warn(WorkerStoppedWarning(child.ended(k)), stacklevel=2)
     keys = {(arch_id(spec), seed) for spec, seed in wanted}
     told = False
     while True:

@@ -93,6 +93,12 @@ class WorkerProcess:
     def returncode(self) -> int | None:
         return self.process.returncode
 
+    def ended(self, k: int) -> str:
+        """How worker ``k`` ended, in the one wording the command and the queue both use:
+        'worker process 1 (pid 4242) exited with code 4 (error: no space left on device ...)'."""
+        said = f" ({self.said})" if self.said else ""
+        return f"worker process {k} (pid {self.pid}) {exit_words(self.returncode or 0)}{said}"
+
 
 def _read_all(fd: int) -> str:
     """What the ended worker wrote into its end of the pipe ``fd`` (closed here)."""
