@@ -10,6 +10,13 @@ ignored path, or ``benchmarks/gpu/SECTION-state.tar.gz``, committed). Every call
 - ``distill-ablation``: ``benchmarks/distill_ablation.py`` on all 70 evaluation architectures of the
   ground-truth split, at the paper's and the official code's iteration counts, until the deadline;
   ``OUT/distill-ablation/ablation.md`` and ``scores.csv``; the JSON goes into results.json.
+- ``distill-protocols``: ``benchmarks/protocol_per_set.py`` on the ablation's finished sets (``Plan.dp_sets``):
+  each set with the proxy protocol it ranks the 30 calibration architectures best with, then on the 70
+  evaluation architectures with it and with the default; in the ablation's state folder (its score cache
+  shared), packed as the ablation's: ``OUT/distill-ablation/state.tar.gz``, replacing the ablation's own when both
+  run in one call. No file of its own (OUT sends back 8 files in all): its tables are in results.json and
+  gpu_results.md, every score in the state (``protocol_per_set.py --report-only`` on it writes protocols.md and
+  scores.csv).
 - ``paper-protocol``: the field's protocol (``nasproxy evaluate``'s: ConvNet-3, 1,000 epochs, 5
   networks) on DataDAM and DM sets of their papers' recipes (``PAPER``: instance norm; DataDAM's power 4)
   at IPC 10, 1 and 50 (that order), each at 8,000 iterations (the paper) and then extended to 20,000 (the official code), beside REFERENCE.md §2's published anchors;
@@ -122,6 +129,32 @@ def state_packed(
         rec.set("packed", pack_state(state, dest, needed))
 
 
+def drive(
+    rec: Recorder,
+    state: Path,
+    dest: Path,
+    main: Callable[[list[str]], int],
+    argv: list[str],
+    result_json: Path,
+    keep: Callable[[dict[str, Any]], None] = lambda result: None,
+) -> int | None:
+    """A driver script's ``main(argv)`` in this process, its state packed into ``dest`` however it ends (the
+    section's SIGTERM at its limit included: what finished still leaves in OUT); its exit status and seconds, and
+    its ``result_json`` (then ``keep(result)``) recorded as far as it got. Its exit status (None: stopped)."""
+    t0 = time.perf_counter()
+    code = None
+    with state_packed(rec, state, dest):
+        try:
+            code = main(argv)
+        finally:
+            rec.set("run", {"exit_code": code, "seconds": round(time.perf_counter() - t0, 1)})
+            if result_json.is_file():
+                result = json.loads(result_json.read_text())
+                rec.set("result", result)
+                keep(result)
+    return code
+
+
 def run_distill_ablation_section(ctx: Context, rec: Recorder) -> None:
     p = ctx.plan
     state, origin = state_folder(ctx, "distill-ablation")
@@ -142,25 +175,63 @@ def run_distill_ablation_section(ctx: Context, rec: Recorder) -> None:
     rec.set("command", shlex.join(["benchmarks/distill_ablation.py", *argv]))
     import distill_ablation  # in this process: the section's start-up is the driver's
 
-    t0 = time.perf_counter()
-    code = None
-    with state_packed(rec, state, out / "state.tar.gz"):  # the driver's SIGTERM at its limit: what finished still leaves in OUT
-        try:
-            code = distill_ablation.main(argv)
-        finally:
-            rec.set("run", {"exit_code": code, "seconds": round(time.perf_counter() - t0, 1)})
-            if (report / "ablation.json").is_file():
-                result = json.loads((report / "ablation.json").read_text())
-                rec.set("result", result)
-                for name in ("ablation.md", "scores.csv"):
-                    shutil.copy2(report / name, out / name)
-                pending = [n for n, v in result["variants"].items() if v.get("status") not in ("done", "skipped")]
-                rec.set("pending", pending)
+    def keep(result: dict[str, Any]) -> None:
+        for name in ("ablation.md", "scores.csv"):
+            shutil.copy2(report / name, out / name)
+        rec.set("pending", [n for n, v in result["variants"].items() if v.get("status") not in ("done", "skipped")])
+
+    code = drive(rec, state, out / "state.tar.gz", distill_ablation.main, argv, report / "ablation.json", keep)
     if code != 0 or "result" not in rec.data:
         rec.set("reason", f"distill_ablation.py exit {code} (the log says why)")
         rec.set("status", "failed")
     elif rec.data["pending"]:
         rec.set("reason", f"resumable: {len(rec.data['pending'])} variants not finished ({', '.join(rec.data['pending'])})")
+
+
+def finished_sets(state: Path, names: tuple[str, ...]) -> dict[str, Path]:
+    """The ablation's finished sets of these variant names (a set's folder is ``NAME-HASH``), in ``names``' order."""
+    found = {d.name.rsplit("-", 1)[0]: d for d in sorted((state / "sets").glob("*-*")) if d.is_dir() and set_finished(d)}
+    return {n: found[n] for n in names if n in found}
+
+
+def run_distill_protocols_section(ctx: Context, rec: Recorder) -> None:
+    """``protocol_per_set.py`` on the ablation's finished sets, in the ablation's state folder: its score cache is
+    shared (the default protocol's evaluation scores are already there) and packed with it."""
+    p = ctx.plan
+    state, origin = state_folder(ctx, "distill-ablation")
+    rec.set("state", {"folder": str(state), "from": origin})
+    sets = finished_sets(state, p.dp_sets)
+    rec.set("sets", {n: str(d) for n, d in sets.items()})
+    if p.dp_sets[0] not in sets or len(sets) < 2:
+        rec.set("status", "skipped")
+        rec.set(
+            "reason",
+            f"the ablation's state has {len(sets)} of the sets {', '.join(p.dp_sets)} finished (the first is needed): run distill-ablation",
+        )
+        return
+    out = ctx.out / "distill-ablation"  # its state is the ablation's: OUT sends back 8 files in all
+    out.mkdir(parents=True, exist_ok=True)
+    report = ctx.work / "distill-protocols-report"
+    argv = ["--device", p.device, "--seed", str(ctx.seed), "--work", str(state), "--out", str(report), "--base", p.dp_sets[0]]
+    argv += [f"--set={n}={d}" for n, d in sets.items()]
+    argv += ["--epochs-grid", ",".join(map(str, p.dp_epochs)), "--lr-grid", ",".join(map(str, p.dp_lrs)), "--dsa-grid", ",".join(p.dp_dsa)]
+    argv += ["--deadline-seconds", f"{max(ctx.left() - STATE_RESERVE_S, 1):.0f}"]
+    argv += ["--data-root", ctx.data_root() or ""] if ctx.data_root() else []
+    argv += ["--epochs", str(p.proxy_epochs)] if p.proxy_epochs else []  # the ablation's default protocol: its cache is reused
+    argv += ["--max-mflops", str(p.dp_max_mflops)] if p.dp_max_mflops else []
+    argv += ["--n-archs", str(p.dp_n_archs)] if p.dp_n_archs else []
+    argv += ["--table", str(ctx.root / p.abl_table), "--split", str(ctx.root / p.abl_split)] if p.abl_table and p.abl_split else []
+    rec.set("command", shlex.join(["benchmarks/protocol_per_set.py", *argv]))
+    import protocol_per_set  # in this process
+
+    # the ablation's state with the new scores replaces the ablation's in OUT; no file of its own there (OUT sends back 8
+    # in all): its table is in results.json and gpu_results.md, every score in the state (--report-only rebuilds them)
+    code = drive(rec, state, out / "state.tar.gz", protocol_per_set.main, argv, report / "protocols.json")
+    if code != 0 or "result" not in rec.data:
+        rec.set("reason", f"protocol_per_set.py exit {code} (the log says why)")
+        rec.set("status", "failed")
+    elif (waiting := rec.data["result"]["calibration_pending"] + rec.data["result"]["evaluation_pending"]) > 0:
+        rec.set("reason", f"resumable: {waiting} proxy trainings not done yet")
 
 
 def _distill(ctx: Context, folder: Path, method: str, ipc: int, iterations: int) -> dict[str, Any]:

@@ -13,14 +13,15 @@ finished; the last step writes ``gpu_results.md``, a section ready to paste into
 5. ``groundtruth``: ``benchmarks/groundtruth/build.py`` (the Fashion-MNIST ground-truth table) until the deadline;
 6. ``evaluate``: the field's protocol (1000 epochs, 5 ConvNets) on the IPC-10 set distilled in section 4;
 7. ``fidelity``: every proxy on every architecture of the ground-truth table (``gpu_fidelity.py``);
-8. ``distill-ablation`` and 9. ``paper-protocol`` (``gpu_ablation.py``, only when ``--sections`` names them):
-   issue 18's ablation on the 70 evaluation architectures and the paper's evaluation protocol, 5 minutes a
+8. ``distill-ablation``, 9. ``distill-protocols`` and 10. ``paper-protocol`` (``gpu_ablation.py``, only when
+   ``--sections`` names them): issue 18's ablation on the 70 evaluation architectures, its sets each with the proxy
+   protocol chosen for it on the 30 calibration architectures, and the paper's evaluation protocol, 5 minutes a
    call, resumed by the next call from the state each packs into OUT;
-10.-13. ``trainer``, ``horizon``, ``groundtruth-converged``, ``fidelity-converged`` (``gpu_trainer.py``) and 14. ``search-720``
+11.-14. ``trainer``, ``horizon``, ``groundtruth-converged``, ``fidelity-converged`` (``gpu_trainer.py``) and 15. ``search-720``
    (``gpu_search.py``: the whole 720-architecture search through the CLI, distillation + trials + promotion, by wall
-   clock), issue 20's, only when ``--sections`` names them, resumable as 8 and 9; 15. ``groundtruth-wide``
+   clock), issue 20's, only when ``--sections`` names them, resumable as 8-10; 16. ``groundtruth-wide``
    (``gpu_trainer.py``): the 3-epoch table widened to ``Plan.gw_archs`` architectures from the H100 run's journal,
-   so that issue 18's ablation has the evaluation architectures its target needs (benchmarks/power.py), as 8 and 9.
+   so that issue 18's ablation has the evaluation architectures its target needs (benchmarks/power.py), as 8-10.
 
 ``--dry-run`` runs every section on CPU with tiny sizes and a fabricated Fashion-MNIST (tests/project/test_gpu_check.py).
 Run it through ``benchmarks/gpu_check.sh``; benchmarks/README.md has the commands.

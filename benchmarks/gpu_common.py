@@ -25,6 +25,7 @@ SECTIONS = (  # priority order
     "evaluate",
     "fidelity",
     "distill-ablation",
+    "distill-protocols",
     "paper-protocol",
     "trainer",
     "horizon",
@@ -34,10 +35,7 @@ SECTIONS = (  # priority order
     "groundtruth-wide",
 )
 # each takes several 5-minute calls, or (issue 20's) waits for the one before it: run only when --sections names it
-ASKED_ONLY = (
-    *("distill-ablation", "paper-protocol", "trainer", "horizon", "groundtruth-converged", "fidelity-converged", "search-720"),
-    "groundtruth-wide",
-)
+ASKED_ONLY = SECTIONS[SECTIONS.index("distill-ablation") :]
 TAIL_LINES = 25  # lines of a subprocess's output kept in results.json (the log has all of them)
 
 
@@ -96,6 +94,14 @@ class Plan:
     # "benchmarks/groundtruth/fashion-mnist-convnet720-wide.csv" and "benchmarks/groundtruth/split-wide.csv"
     abl_table: str | None = None
     abl_split: str | None = None
+    # distill-protocols: the ablation's finished sets, each with the proxy protocol it ranks the calibration architectures
+    # best with (protocol_per_set.py); the first is the base the others are compared with
+    dp_sets: tuple[str, ...] = ("random-ipc10", "official-ipc10", "official-softlabels-ipc10", "random-softlabels-ipc10")
+    dp_epochs: tuple[int, ...] = (25, 50, 100)
+    dp_lrs: tuple[float, ...] = (0.01,)
+    dp_dsa: tuple[str, ...] = ("on", "off")
+    dp_max_mflops: float | None = None  # None: all 30 calibration and 70 evaluation architectures
+    dp_n_archs: int | None = None
     pp_methods: tuple[str, ...] = ("datadam", "dm")  # paper-protocol: the sets evaluated with the field's protocol
     pp_ipcs: tuple[int, ...] = (10, 1, 50)  # in this order
     pp_iterations: tuple[int, int] = (8000, 20000)  # the paper's, then extended to the official code's
@@ -151,6 +157,7 @@ GPU_BUDGETS = {
     "evaluate": Budget(cap=None, minimum=25),
     "fidelity": Budget(cap=None, minimum=90),  # asked for alone (--sections fidelity): all that is left
     "distill-ablation": Budget(cap=300, minimum=60),  # resumable across calls: 5 minutes each
+    "distill-protocols": Budget(cap=300, minimum=60),
     "paper-protocol": Budget(cap=300, minimum=60),
     "trainer": Budget(cap=300, minimum=60),  # issue 20: 5 minutes a call; horizon and the converged table resume
     "horizon": Budget(cap=300, minimum=60),
@@ -194,6 +201,11 @@ def make_plan(dry_run: bool) -> Plan:
         abl_max_mflops=2.0,
         abl_n_archs=3,
         abl_distill_args="--batch-real 4",
+        dp_sets=("random-ipc10", "datadam-ipc10"),
+        dp_epochs=(1, 2),
+        dp_dsa=("on",),
+        dp_max_mflops=3.0,
+        dp_n_archs=3,
         pp_methods=("datadam",),
         pp_ipcs=(1,),
         pp_iterations=(2, 3),
@@ -228,6 +240,7 @@ def make_plan(dry_run: bool) -> Plan:
             "evaluate": Budget(cap=150, minimum=5),
             "fidelity": Budget(cap=None, minimum=10),
             "distill-ablation": Budget(cap=240, minimum=10),
+            "distill-protocols": Budget(cap=120, minimum=10),
             "paper-protocol": Budget(cap=120, minimum=10),
         },
     )

@@ -19,6 +19,7 @@ TITLES = {
     "evaluate": "Evaluation protocol on the IPC-10 DataDAM set",
     "fidelity": "Every proxy on every architecture of the ground-truth table (benchmarks/gpu_fidelity.py)",
     "distill-ablation": "Distillation variants on the 70 evaluation architectures (benchmarks/distill_ablation.py)",
+    "distill-protocols": "Each set with the proxy protocol chosen for it on the calibration architectures (benchmarks/protocol_per_set.py)",
     "paper-protocol": "The field's evaluation protocol on DataDAM and DM sets (IPC 1/10/50, 8,000 and 20,000 iterations)",
     "trainer": "Real-data trainer: seconds per epoch, today's protocol vs the fast one (benchmarks/gpu_trainer.py)",
     "horizon": "Horizon of the fast protocol: ranking agreement between 3-48 epochs and between seeds",
@@ -210,6 +211,28 @@ def distill_ablation(s: dict[str, Any]) -> list[str]:
     return [*lines, *_state(s), "- the table: OUT/distill-ablation/ablation.md; every score: OUT/distill-ablation/scores.csv"]
 
 
+def distill_protocols(s: dict[str, Any]) -> list[str]:
+    lines = [f"- `{s.get('command', '-')}`: exit {s.get('run', {}).get('exit_code', '-')}, {s.get('run', {}).get('seconds', '-')} s"]
+    result = s.get("result") or {}
+    for name, chosen in result.get("chosen", {}).items():
+        lines.append(f"- {name}: chosen {chosen} (calibration Spearman {_f(result['calibration_spearman'][name][chosen])})")
+    rows = (result.get("fidelity") or {}).get("proxies", {})
+    if rows:
+        lines += ["", "| on the evaluation architectures | n | Spearman ρ | ρ top 20 % | regret / promote 3 |", "|---|---|---|---|---|"]
+        for label, r in rows.items():
+            ci, top = r["spearman_ci"], r["top_spearman_ci"]
+            lines.append(
+                f"| {label} | {r['n_scored']} | {_f(r['spearman'])} [{_f(ci[0], 2)}, {_f(ci[1], 2)}] "
+                f"| {_f(r['top_spearman'])} [{_f(top[0], 2)}, {_f(top[1], 2)}] | {_f(r['regret'], 2)} / {_f(r.get('promote_regret'), 2)} |"
+            )
+        lines.append("")
+    return [
+        *lines,
+        *_state(s),
+        "- every score is in the state: `protocol_per_set.py --report-only --work STATE` writes protocols.md and scores.csv",
+    ]
+
+
 def paper_protocol(s: dict[str, Any]) -> list[str]:
     lines = []
     for r in s.get("rows", []):
@@ -303,6 +326,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "evaluate": evaluate,
     "fidelity": fidelity,
     "distill-ablation": distill_ablation,
+    "distill-protocols": distill_protocols,
     "paper-protocol": paper_protocol,
     "trainer": trainer,
     "horizon": horizon,
@@ -339,5 +363,8 @@ def render(results: dict[str, Any]) -> str:
         if s.get("status") != "ok":
             lines.append(f"**{s.get('status', 'not reached')}**: {s.get('reason', 'the run ended before it')}")
         if s.get("status") not in (None, "skipped"):
-            lines += RENDERERS[name](s)
+            try:
+                lines += RENDERERS[name](s)
+            except (KeyError, TypeError, ValueError, IndexError) as e:  # results.json keeps every number: say so, go on
+                lines.append(f"**this section's report failed** ({type(e).__name__}: {e}); its numbers are in results.json")
     return "\n".join(lines) + "\n"

@@ -279,6 +279,7 @@ RUNNERS: dict[str, Callable[[Context, Recorder], None]] = {
     "evaluate": evaluate,
     "fidelity": elsewhere("gpu_fidelity", "run_fidelity_section"),
     "distill-ablation": elsewhere("gpu_ablation", "run_distill_ablation_section"),
+    "distill-protocols": elsewhere("gpu_ablation", "run_distill_protocols_section"),
     "paper-protocol": elsewhere("gpu_ablation", "run_paper_protocol_section"),
     "trainer": elsewhere("gpu_trainer", "run_trainer_section"),
     "horizon": elsewhere("gpu_trainer", "run_horizon_section"),

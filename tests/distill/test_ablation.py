@@ -440,3 +440,31 @@ def test_power_sizes_a_difference_from_the_spread_of_its_paired_resamples() -> N
     assert s["n_needed_observed"] == pytest.approx(200 * (s["detectable"] / s["diff"]) ** 2)
     assert 1.2 < s["half_ratio"] < 1.7
     assert r["top_spearman"]["n_needed_target"] == pytest.approx(200 * (r["top_spearman"]["detectable"] / 0.2) ** 2)
+
+
+def test_each_set_gets_the_protocol_it_ranks_calibration_best_with_ties_going_to_the_cheaper_then_the_default() -> None:
+    import argparse
+
+    import protocol_per_set as pps
+
+    from nas_proxy.cli import _add_proxy_options
+
+    p = argparse.ArgumentParser()
+    _add_proxy_options(p)
+    args = p.parse_args(["--epochs", "30"])
+    args.epochs_grid, args.lr_grid, args.dsa_grid = "30,10", "0.01", "on,off"
+    grid = pps.protocols(args)
+    assert [pps.name(g) for g in grid] == [
+        "e30-lr0.01-dsa",
+        "e30-lr0.01-nodsa",
+        "e10-lr0.01-dsa",
+        "e10-lr0.01-nodsa",
+    ]  # the flags' protocol first, once
+    rho = dict(zip(map(pps.name, grid), (0.5, 0.7, 0.7, float("nan")), strict=True))
+    assert pps.name(pps.choose(rho, grid)) == "e10-lr0.01-dsa"  # a tie: fewer epochs
+    rho["e10-lr0.01-dsa"] = 0.5
+    assert pps.name(pps.choose(rho, grid)) == "e30-lr0.01-nodsa"
+    rho = dict.fromkeys(rho, 0.5)
+    assert pps.choose(rho, grid) == grid[2]  # all tied: the cheapest (and then the default, were it as cheap)
+    assert pps.choose(dict.fromkeys(rho, float("nan")), grid) == grid[0]  # nothing measured: the default
+    assert pps.with_protocol(args, grid[3]).no_dsa is True and pps.with_protocol(args, grid[3]).epochs == 10

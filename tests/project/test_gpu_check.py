@@ -27,10 +27,11 @@ ASKED_LATER = (
     "groundtruth-wide",
 )  # run only when asked for: tests/project/test_gpu_trainer.py, test_gpu_search.py
 SECTIONS = (
-    *("environment", "tests", "distill", "proxy", "groundtruth", "evaluate", "fidelity", "distill-ablation", "paper-protocol"),
+    *("environment", "tests", "distill", "proxy", "groundtruth", "evaluate", "fidelity", "distill-ablation", "distill-protocols"),
+    "paper-protocol",
     *ASKED_LATER,
 )
-RESUMABLE = ("distill-ablation", "paper-protocol")  # issue 18's sections, run only when asked for
+RESUMABLE = ("distill-ablation", "distill-protocols", "paper-protocol")  # issue 18's sections, run only when asked for
 PROXY = ("proxy", "evaluate")  # evaluate reads the set the proxy section distils
 DRY_RUN_TIMEOUT_S = 1800  # generous: the dry run takes about a minute on 2 busy cores
 
@@ -74,6 +75,16 @@ def numbers(section: str, s: dict[str, Any]) -> bool:
             and "spearman" in proxies["datadam-ipc10"]["vs_random"]
             and "spearman" in proxies["spaceaware-ipc10"]["vs_random"]
             and "normalization" in proxies["datadam-ipc10"]["per_dimension"]
+            and s["packed"]["bytes"] > 0
+        )
+    if section == "distill-protocols":
+        r = s["result"]
+        return (
+            set(r["chosen"]) == {"random-ipc10", "datadam-ipc10"}
+            and r["calibration_pending"] == r["evaluation_pending"] == 0
+            and r["protocol"]["grid"][0] == "e2-lr0.01-dsa"  # the ablation's protocol (the dry run's 2 epochs) comes first
+            and len(r["protocol"]["calibration_archs"]) == len(r["protocol"]["evaluation_archs"]) == 3
+            and "random-ipc10 @ default" in r["fidelity"]["proxies"]
             and s["packed"]["bytes"] > 0
         )
     if section == "paper-protocol":
@@ -139,6 +150,7 @@ def test_dry_run_of_the_resumable_sections_packs_their_state(tmp_path: Path) -> 
     assert "[gpu_check] section evaluate:" in (tmp_path / "resumable" / "gpu_check.log").read_text()
     back = tmp_path / "resumable"
     assert {p.name for p in (back / "distill-ablation").iterdir()} == {"ablation.md", "scores.csv", "state.tar.gz"}
+    assert "| random-ipc10 @ default | 3 |" in md  # distill-protocols' table, in gpu_results.md (no file of its own)
     assert (back / "paper-protocol" / "paper.md").read_text().count("| datadam | 1 |") == 2
 
 

@@ -1,0 +1,238 @@
+"""Each synthetic set with the proxy protocol chosen for it on the calibration architectures (issue 18).
+
+The ablation (``distill_ablation.py``, RESULTS.md §19-§20) trains every set with one protocol, the default of
+``nasproxy search`` (50 epochs, lr 0.01, DSA). The protocol matters as much as the data (REFERENCE.md §3), and a
+distilled set may want another one than real images do (the paper's own evaluation trains 1,000 epochs). So a
+distilled set that loses to the random subset under the default might win under its own. This script gives every
+set the protocol it ranks best with, chosen on the **calibration** architectures only, and reports on the
+**evaluation** architectures:
+
+1. every protocol of the grid (``--epochs-grid`` x ``--lr-grid`` x ``--dsa-grid``; the default protocol is always
+   one of them) trains every set on each of the split's calibration architectures;
+2. for each set, the protocol whose scores have the highest Spearman with the calibration architectures' table
+   *validation* accuracy (seed 0: no test number chooses anything) is chosen; a tie keeps the cheaper one
+   (fewer epochs), then the default;
+3. every set is scored on the evaluation architectures with its chosen protocol and with the default, and
+   ``fidelity.py`` reports both against the table's seed-0 test accuracy, with paired bootstrap differences
+   between every two rows (the same resamples for all): a set under its protocol against the random subset
+   under its own is the fair comparison.
+
+Every score is cached per (set, protocol, seed) in ``--work/cache`` (fidelity.py's cache, shared with
+``distill_ablation.py``'s when ``--work`` is its work folder: the default protocol's evaluation scores are then
+already there); a rerun does only what is missing, and ``--deadline-seconds`` stops starting trainings after
+that many seconds, so a GPU section continues it call after call; ``--report-only`` trains nothing (a GPU run's
+returned state, read on a laptop). Writes ``protocols.json``, ``protocols.md`` and
+``scores.csv`` into ``--out``.
+
+    python benchmarks/protocol_per_set.py --device cuda --work benchmarks/out/gpu-distill-ablation-state \\
+        --set random-ipc10=DIR --set official-ipc10=DIR --base random-ipc10 --out benchmarks/out/protocols
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from distill_ablation import PROMOTE, PROMOTE_SEED
+from fidelity import Table, _synthetic, fidelity, read_table, subset, write_outputs
+from fidelity import markdown as fidelity_markdown
+from split import SPLIT, TABLE, read_split
+
+from nas_proxy.correlate.metrics import spearman
+from nas_proxy.errors import InvalidArgumentError, NasProxyError
+
+
+def protocols(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The grid, the default protocol first (a grid that leaves it out gets it added): the proxy flags given
+    (``--epochs`` ...), else ``nasproxy search``'s defaults."""
+    from nas_proxy.cli import _proxy_config
+
+    default = _proxy_config(args)
+    base = {"epochs": default.epochs, "lr": default.lr, "dsa": default.dsa}
+    grid = [
+        {"epochs": e, "lr": lr, "dsa": dsa}
+        for e, lr, dsa in itertools.product(
+            [int(x) for x in args.epochs_grid.split(",")],
+            [float(x) for x in args.lr_grid.split(",")],
+            [{"on": True, "off": False}[x] for x in args.dsa_grid.split(",")],
+        )
+    ]
+    return [base, *(p for p in grid if p != base)]
+
+
+def name(p: dict[str, Any]) -> str:
+    return f"e{p['epochs']}-lr{p['lr']:g}-{'dsa' if p['dsa'] else 'nodsa'}"
+
+
+def with_protocol(args: argparse.Namespace, p: dict[str, Any]) -> argparse.Namespace:
+    """``args`` with the proxy flags of protocol ``p`` (what ``_synthetic`` trains with)."""
+    return argparse.Namespace(**(vars(args) | {"epochs": p["epochs"], "lr": p["lr"], "no_dsa": not p["dsa"]}))
+
+
+def roles(table: Table, split: Path) -> tuple[list[str], list[str]]:
+    rows = read_split(split)
+    calibration = [a for a in table.ids if rows.get(a, {}).get("role") == "calibration"]
+    evaluation = [a for a in table.ids if rows.get(a, {}).get("role") == "evaluation"]
+    if len(calibration) < 3 or len(evaluation) < 3:
+        raise InvalidArgumentError(
+            f"--split {split}: {len(calibration)} calibration and {len(evaluation)} evaluation architectures of the table"
+        )
+    return calibration, evaluation
+
+
+def choose(calibration: dict[str, float], grid: list[dict[str, Any]]) -> dict[str, Any]:
+    """The protocol with the highest calibration Spearman (finite ones only); ties: fewer epochs, then the default, then the grid's order."""
+    ranked = [(rho, -p["epochs"], i == 0, -i) for i, p in enumerate(grid) if math.isfinite(rho := calibration[name(p)])]
+    if not ranked:
+        return grid[0]
+    return grid[-max(ranked)[3]]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    deadline = -math.inf if args.report_only else time.time() + args.deadline_seconds if args.deadline_seconds else None
+    test = read_table(args.table, "test_accuracy", PROMOTE_SEED)
+    val = read_table(args.table, "val_accuracy")
+    cal_ids, eval_ids = roles(test, args.split)
+    if args.max_mflops is not None:  # a CPU rehearsal: the small architectures only
+        split_rows = read_split(args.split)
+        cal_ids, eval_ids = ([a for a in ids if float(split_rows[a]["flops"]) <= args.max_mflops * 1e6] for ids in (cal_ids, eval_ids))
+    if args.n_archs is not None:
+        rng = np.random.default_rng(args.seed)
+        cal_ids, eval_ids = (
+            [ids[i] for i in sorted(rng.choice(len(ids), min(args.n_archs, len(ids)), replace=False))] for ids in (cal_ids, eval_ids)
+        )
+    cal_table, eval_table = subset(val, cal_ids), subset(test, eval_ids)
+    sets = dict(s.split("=", 1) for s in args.set)
+    if args.base not in sets:
+        raise InvalidArgumentError(f"--base {args.base}: not one of the --set names ({', '.join(sets)})")
+    grid = protocols(args)
+    truth = np.array([cal_table.truth[cal_table.seeds[0]][a] for a in cal_table.ids])
+    calibration: dict[str, dict[str, float]] = {s: {} for s in sets}
+    rows: list[dict[str, Any]] = []
+    pending = 0  # calibration trainings not done (the deadline)
+    for p in grid:  # protocol-major: under a deadline every set has the same protocols done
+        for s, path in sets.items():
+            _, scores, seconds, _ = _synthetic(path, cal_table, with_protocol(args, p), args.work, deadline)
+            x = np.array([scores[a] for a in cal_table.ids], dtype=float)
+            missing = sum(not math.isfinite(seconds[a]) for a in cal_table.ids)  # a diverged training has seconds
+            pending += missing
+            calibration[s][name(p)] = spearman(x, truth) if not missing else math.nan
+            rows += [
+                {"set": s, "protocol": name(p), "role": "calibration", "arch_id": a, "score": scores[a], "seconds": seconds[a]}
+                for a in cal_table.ids
+            ]
+    chosen = {s: choose(calibration[s], grid) for s in sets}
+    proxies: dict[str, dict[str, Any]] = {}
+    for s, path in sets.items():
+        for label, p in ((f"{s} @ own protocol", chosen[s]), (f"{s} @ default", grid[0])):
+            if label.endswith("own protocol") and p == grid[0]:
+                continue  # its own protocol is the default: one row
+            _, scores, seconds, one_off = _synthetic(path, eval_table, with_protocol(args, p), args.work, deadline)
+            proxies[label] = {"scores": scores, "seconds": seconds, "one_off_seconds": one_off, "source": name(p)}
+            rows += [
+                {"set": s, "protocol": name(p), "role": "evaluation", "arch_id": a, "score": scores[a], "seconds": seconds[a]}
+                for a in eval_table.ids
+            ]
+    result = fidelity(eval_table, proxies, n_boot=args.bootstrap, seed=args.seed, promote_k=PROMOTE)
+    evaluation_pending = sum(not math.isfinite(r["seconds"]) for r in rows if r["role"] == "evaluation")
+    return {
+        "protocol": {
+            "grid": [name(p) for p in grid],
+            "default": name(grid[0]),
+            "calibration_archs": cal_table.ids,
+            "evaluation_archs": eval_table.ids,
+            "choice": "the highest Spearman with the calibration architectures' seed-0 validation accuracy; ties: fewer epochs, then the default",
+            "seed": args.seed,
+            "device": args.device,
+        },
+        "calibration_pending": pending,
+        "evaluation_pending": evaluation_pending,
+        "calibration_spearman": calibration,
+        "chosen": {s: name(p) for s, p in chosen.items()},
+        "sets": sets,
+        "fidelity": result,
+        "rows": rows,
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    grid = report["protocol"]["grid"]
+    lines = [
+        f"Calibration: {len(report['protocol']['calibration_archs'])} architectures; evaluation: "
+        f"{len(report['protocol']['evaluation_archs'])}. Protocols (epochs, lr, DSA): {', '.join(grid)}; the default: {grid[0]}.",
+        f"**Not complete**: {report['calibration_pending']} calibration trainings wait for the next run (–)."
+        if report["calibration_pending"]
+        else "",
+        "",
+        "Spearman on the calibration architectures (their table validation accuracy, seed 0), and the protocol chosen:",
+        "",
+        "| set | " + " | ".join(grid) + " | chosen |",
+        "|---|" + "---|" * (len(grid) + 1),
+    ]
+    for s, c in report["calibration_spearman"].items():
+        cells = [f"{c[g]:.3f}" if math.isfinite(c[g]) else "–" for g in grid]
+        lines.append(f"| {s} | " + " | ".join(cells) + f" | {report['chosen'][s]} |")
+    lines += ["", "On the evaluation architectures (the table's seed-0 test accuracy):", "", fidelity_markdown(report["fidelity"])]
+    return "\n".join(lines) + "\n"
+
+
+def write_scores(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["set", "protocol", "role", "arch_id", "score", "seconds"])
+        w.writeheader()
+        w.writerows(rows)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from nas_proxy.cli import _add_proxy_options
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--set", action="append", required=True, metavar="NAME=DIR", help="a synthetic set (repeatable)")
+    p.add_argument("--base", default="random-ipc10", help="the set the others are compared with (default %(default)s)")
+    p.add_argument("--epochs-grid", default="25,50,100", help="default %(default)s")
+    p.add_argument("--lr-grid", default="0.01,0.03", help="default %(default)s")
+    p.add_argument("--dsa-grid", default="on,off", help="default %(default)s")
+    p.add_argument("--table", type=Path, default=TABLE)
+    p.add_argument("--split", type=Path, default=SPLIT)
+    p.add_argument("--max-mflops", type=float, help="only architectures under this many MFLOPs per image (a CPU rehearsal)")
+    p.add_argument("--n-archs", type=int, help="then a seeded pick (--seed) of this many of each role (a CPU rehearsal; default all)")
+    p.add_argument("--work", type=Path, default=Path("benchmarks/out/protocols-work"), help="score caches (default %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/out/protocols"))
+    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0, help="proxy training and bootstrap seed (default %(default)s)")
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--data-root")
+    p.add_argument("--space", default="convnet720")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--deadline-seconds", type=float, help="start no training after this many seconds")
+    p.add_argument("--report-only", action="store_true", help="the report from --work's cached scores alone: train nothing")
+    _add_proxy_options(p)
+    args = p.parse_args(argv)
+    for s in args.set:
+        if "=" not in s:
+            p.error(f"--set {s}: give NAME=DIR")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        report = run(args)
+    except NasProxyError as e:
+        print(f"protocol_per_set: error: {e}", file=sys.stderr)
+        return 2
+    write_scores(args.out / "scores.csv", report.pop("rows"))
+    write_outputs(args.out, "protocols", report, markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
