@@ -206,7 +206,40 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         cc.validate()
         if "promote" in c:  # as correlate --promote: the default (5) is left to the report, it was not asked for
             check_promote(cc.promote, n_archs, "promote")
+    if dataset:
+        budget, cc = _fit_images(path, built, budget, cc)
     return Plan(preset, name, runs, dc, sc, budget, n_archs, cc)
+
+
+def _fit_images(path: Path, data: DistillConfig, budget: SearchBudget, cc: CorrelateConfig) -> tuple[SearchBudget, CorrelateConfig]:
+    """``run --dataset``: the preset's image counts (``promote_images``, ``[correlate.ground_truth] images``)
+    were chosen for its own data. Where the data given instead has fewer training images, every one of
+    them is used, with a warning, rather than the preset refused as a typed ``--promote-images`` is
+    (``make demo`` falls back to digits, 1,078 training images, under the demo's 6,000)."""
+    from nas_proxy.data import load_dataset
+
+    asked = {"promote_images": budget.promote_images, "[correlate.ground_truth] images": cc.ground_truth.images}
+    if all(n is None for n in asked.values()):
+        return budget, cc
+    split = load_dataset(data.dataset, data.data_root, image_size=data.image_size).split(data.split_seed, data.val_fraction)
+    have = int(split.train_y.numel())
+    over = [f"{key} = {n}" for key, n in asked.items() if n is not None and n > have]
+    if not over:
+        return budget, cc
+    import warnings
+
+    from nas_proxy.errors import NasProxyWarning
+
+    warnings.warn(
+        NasProxyWarning(f"{path}: {' and '.join(over)} is more than the {have} training images of {data.dataset}: all of them are used"),
+        stacklevel=2,
+    )
+
+    def fit(n: int | None) -> int | None:
+        return None if n is not None and n > have else n
+
+    ground_truth = dataclasses.replace(cc.ground_truth, images=fit(cc.ground_truth.images))
+    return dataclasses.replace(budget, promote_images=fit(budget.promote_images)), dataclasses.replace(cc, ground_truth=ground_truth)
 
 
 @contextmanager

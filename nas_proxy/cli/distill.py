@@ -43,7 +43,7 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     option(p, "--method", choices=METHODS.names(), field=(DistillConfig, "method"))
     option(p, "--iterations", type=integer, field=(DistillConfig, "iterations"), also=": the official code's; the paper's is 8000")
     option(p, "--batch-real", type=integer, help="real images per class per iteration", field=(DistillConfig, "batch_real"))
-    p.add_argument("--image-lr", type=finite_float, help="SGD lr on the pixels (default: 1.0 for ipc <= 50, else 10)")
+    p.add_argument("--image-lr", type=finite_float, help="SGD lr on the pixels (default: 1.0 for ipc <= 50, else 10; x100 with --nets)")
     p.add_argument("--lambda", dest="lambda_mmd", type=finite_float, help="MMD weight (default: 0.01 up to 32 px, else 0.02)")
     option(
         p,

@@ -7,7 +7,7 @@ Here N teachers are drawn from a search space, stratified so that they differ in
 **training split** (the distillation's; a seeded, stratified subset of ``images`` of it when given),
 never on the validation split or the test set; the validation split only scores them. An image's
 soft label is the teachers' mean ``softmax(logits / temperature)`` on the image as stored (no
-augmentation), over the teachers that learned something (``CHANCE_MULTIPLE``); a proxy trained on the set then learns these rows (under DSA an augmented image keeps
+augmentation), over the teachers that learned something (``learned_threshold``); a proxy trained on the set then learns these rows (under DSA an augmented image keeps
 its source image's row).
 
 Trained teachers are files (``DIR/teachers/ARCH-KEY.safetensors``, the key hashing the spec, seed,
@@ -49,6 +49,13 @@ from nas_proxy.utils import derive_seed, resolve_device
 # learned nothing in its epochs (a deep sigmoid network without norm, say: 10 % on Fashion-MNIST
 # after 2 epochs); its near-constant softmax would only bias every label, so it is left out.
 CHANCE_MULTIPLE = 2.0
+
+
+def learned_threshold(chance: float) -> float:
+    """The validation accuracy (%) a teacher must reach to count as having learned: CHANCE_MULTIPLE x
+    ``chance``, or half the way from chance to 100 % where that is lower: twice chance is out of reach
+    when the largest class holds half the images or more (two classes), and 2/3 of the way above a third."""
+    return min(CHANCE_MULTIPLE * chance, (100.0 + chance) / 2)
 
 
 class TeacherRetrainedWarning(NasProxyWarning):
@@ -255,12 +262,13 @@ def soft_labels(
     ]
     chance = 100.0 * float(torch.bincount(val_y).max()) / val_y.numel()  # % of always answering the largest class
     for t in teachers:
-        t.record["used"] = t.record["val_accuracy"] >= CHANCE_MULTIPLE * chance
+        t.record["used"] = t.record["val_accuracy"] >= learned_threshold(chance)
     used = [t.model for t in teachers if t.record["used"]]
     if not used:
         best = max(t.record["val_accuracy"] for t in teachers)
         raise InvalidArgumentError(
-            f"no teacher reached {CHANCE_MULTIPLE:g}x chance ({CHANCE_MULTIPLE * chance:.1f} %) validation accuracy (best {best:.1f} %); "
+            f"no teacher reached {learned_threshold(chance):.1f} % validation accuracy ({CHANCE_MULTIPLE:g}x chance, {chance:.1f} %, "
+            f"at most half way to 100 %; best {best:.1f} %); "
             "train them longer (--teacher-epochs, --teacher-images) or draw others (--teacher-space, --seed)"
         )
     t0 = time.perf_counter()
@@ -272,7 +280,7 @@ def soft_labels(
         "seed": seed,  # drew the teachers, their images and their initialisation
         "space": space_name,
         "members": members,
-        "used": len(used),  # members whose labels are averaged (above CHANCE_MULTIPLE x chance)
+        "used": len(used),  # members whose labels are averaged (at or above learned_threshold(chance))
         "val_accuracy_mean": round(sum(m["val_accuracy"] for m in members) / len(members), 4),
         "protocol": {k: v for k, v in protocol.to_dict().items() if k not in ("channels_last", "cuda_graph")}
         | {"amp": protocol.uses_amp(dev)},

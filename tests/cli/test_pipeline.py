@@ -75,6 +75,17 @@ def test_presets_live_in_presets_and_studies_holds_none() -> None:
     assert not list((ROOT / "studies").glob("*.toml"))  # studies/ is the default home of the studies' storages only
 
 
+def test_the_demo_preset_on_digits_uses_every_image_it_has() -> None:
+    """``make demo`` without Fashion-MNIST runs ``nasproxy run presets/demo.toml --dataset digits`` (scripts/demo.sh; commands.md's
+    "same preset, other data"): its promote_images and ground-truth images, 6,000, are more than digits' 1,078 training images,
+    and the run was refused ('--promote-images 6000 is more than the 1078 training images of the digits split', exit 2). Now the
+    preset's counts give way to the data given, with a warning; typed on search, --promote-images is still refused."""
+    with pytest.warns(UserWarning, match=r"promote_images = 6000 and \[correlate.ground_truth\] images = 6000 is more than the 1078"):
+        p = plan(ROOT / "presets" / "demo.toml", dataset="digits")
+    assert p.budget.promote_images is None and p.correlate.ground_truth.images is None  # None: the whole training split
+    assert plan(ROOT / "presets" / "demo.toml").budget.promote_images == 6000  # its own data: as written
+
+
 def test_a_preset_is_found_by_its_name_and_its_old_path_names_the_new_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "presets").mkdir()

@@ -195,8 +195,16 @@ def test_a_teacher_that_learned_nothing_is_left_out(tiny_run: Path, tmp_path: Pa
     with torch.no_grad():
         assert torch.allclose(syn.soft_labels, F.softmax(net.eval()(syn.images), 1), atol=1e-6)  # type: ignore[arg-type]
     monkeypatch.setattr(sl, "accuracy", lambda *args, **kwargs: 0.1)
-    with pytest.raises(InvalidArgumentError, match="no teacher reached 2x chance"):
+    with pytest.raises(InvalidArgumentError, match=r"no teacher reached 20.0 % validation accuracy \(2x chance, 10.0 %"):
         add_soft_labels(tiny_run, TINY, out=tmp_path / "none-left", device="cpu")
+
+
+def test_a_teacher_of_two_classes_can_count_as_learned() -> None:
+    """Twice chance is 100 % with two balanced classes (README's cat/dog folder): no teacher short of perfect was kept, and
+    soft-labels refused every such set ('no teacher reached 2x chance (100.0 %) ... (best 83.3 %)'). Above a third, the bar
+    is half way from chance to 100 %; at ten classes it stays twice chance."""
+    assert sl.learned_threshold(50.0) == 75.0 and sl.learned_threshold(60.0) == 80.0
+    assert sl.learned_threshold(10.0) == 20.0 and sl.learned_threshold(100 / 3) == pytest.approx(200 / 3)
 
 
 def test_a_lower_temperature_sharpens_the_labels(soft_run: Path, tmp_path: Path) -> None:
