@@ -188,6 +188,8 @@ CPU_OOM = (
         (RuntimeError(CPU_OOM), "(72.0 GiB asked)"),  # evaluate --model width=2147483647,depth=2 on this machine
         (RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79.1 GiB"), "(20.00 GiB asked)"),
         (MemoryError(), "out of memory:"),
+        # ulimit -v 3500000: search's trials done, then pandas' import (trials.csv) failed; before, an internal error
+        (ImportError(f"{'/x/' * 2}pandas_parser.cpython-311-x86_64-linux-gnu.so: failed to map segment from shared object."), "ulimit -v"),
     ],
 )
 def test_an_allocation_the_machine_refuses_is_one_line_not_an_internal_error(
