@@ -1285,6 +1285,9 @@ PROBE40: list[Case] = [
     Case(f"{SC} --no-amp", "--no-amp changes nothing with device 'cpu' (bf16 autocast acts on CUDA only", G40),
     Case(f"{C} --cuda-graph", "--cuda-graph changes nothing with device 'cpu'", G40),
     Case(f"{D} --device cpu --no-amp", "--no-amp changes nothing with device 'cpu' (bf16 autocast", G40),
+    # a labelled copy written inside the set it labels: before, syn/sub made among the set's files, exit 0 (distill,
+    # search, correlate and train refuse an --out there)
+    Case(f"{SL} --out syn/sub", "--out syn/sub is inside the synthetic set syn, whose folder holds its own files only", G40),
 ]
 CASES += PROBE40
 
