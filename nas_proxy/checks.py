@@ -295,6 +295,27 @@ def columns(path: Path | str, header: Iterable[str] | None) -> None:
         seen.add(name)
 
 
+def file_number(raw: Any, csv_field: bool) -> float:
+    """A number read from a file of architectures or ground truth, as the ladder tables' reader takes one: a JSON
+    number (not true, not the text "60.0"), or a CSV field's plain ASCII decimal (blanks around it are the file's
+    layout; not '6_0' or full-width digits, which float() reads); NaN for anything else, which the caller refuses.
+    Before branch probe40 float() read JSON text and every spelling float() knows, and a JSON integer too large for a
+    float was an internal error."""
+    if isinstance(raw, str):
+        if not csv_field:  # JSON text: a number must be a number
+            return math.nan
+        try:
+            return parse_float(raw.strip())
+        except ValueError:
+            return math.nan
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return math.nan
+    try:
+        return float(raw)
+    except OverflowError:  # an integer of hundreds of digits
+        return math.inf
+
+
 def percentages(where: str, values: Iterable[float], column: str = "accuracy") -> None:
     """Refuse accuracies that are all at most 1: fractions (0.8) where percentages (80) are read,
     which would be taken as 0.8 % (no ground truth of a classifier is below 1 % everywhere)."""

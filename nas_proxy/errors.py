@@ -41,8 +41,16 @@ def one_line(text: str) -> str:
 def out_of_memory(error: BaseException) -> str | None:
     """The one line for an allocation the machine refused (a CPU allocation torch could not make, CUDA out
     of memory, Python's MemoryError), else None: not an internal error, a request too large for this
-    machine (``evaluate --model width=2147483647`` asked for 77 GB)."""
+    machine (``evaluate --model width=2147483647`` asked for 77 GB), or a library that could not be mapped
+    into a process whose address space is limited (``ulimit -v``: before branch probe40 an internal error,
+    ImportError, from torch's or pandas' import)."""
     text = " ".join(str(error).split())
+    if isinstance(error, ImportError) and "failed to map segment" in text:  # a library loaded late, under ulimit -v
+        library = re.search(r"([\w.+-]+\.so[\w.]*): failed to map segment", text)
+        return (
+            f"out of memory: {library.group(1) if library else 'a library'} could not be loaded (failed to map segment from "
+            "shared object): this process's memory limit (ulimit -v) is below what the command needs; raise it"
+        )
     if not (
         isinstance(error, MemoryError)
         or type(error).__name__ == "OutOfMemoryError"  # torch.OutOfMemoryError (CUDA), without importing torch here

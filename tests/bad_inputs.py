@@ -1267,6 +1267,31 @@ PROBE39: list[Case] = [
 CASES += PROBE39
 
 
+# ---- branch probe40: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_probe40.py)
+G40 = 40
+PROBE40: list[Case] = [
+    # a ground truth's accuracy as JSON text, or as CSV text only float() reads: before, read as 60.0, exit 0
+    Case(CA.replace("archs/good.json", "archs/acc-quoted.json"), "has accuracy '60.0' (text: a JSON number has no quotes)", G40),
+    Case(CAL.replace("archs/truth-8.json", "archs/acc-quoted.json"), "has accuracy '60.0' (text: a JSON number has no quotes)", G40),
+    Case(CA.replace("archs/good.json", "archs/acc-underscore.csv"), "architecture 0 has accuracy '6_0'; give every", G40),
+    Case(CAL.replace("archs/truth-8.json", "archs/acc-full-width.csv"), "architecture 0 has accuracy '\uff16\uff10'", G40),
+    Case(CAL.replace("archs/truth-8.json", "archs/table-underscore.csv"), "line 2: spec must be a JSON object and test_accuracy a %", G40),
+    Case(CAL.replace("archs/truth-8.json", "archs/table-full-width.csv"), "test_accuracy a % in [0, 100], got '\uff16\uff10'", G40),
+    # an accuracy of 401 digits: before, an internal error (OverflowError: int too large to convert to float), exit 1
+    Case(CA.replace("archs/good.json", "archs/acc-huge-int.json"), "architecture 0 has accuracy 1000000000000", G40),
+    # a CUDA-only flag with an explicit CPU device: before, accepted and recorded with the run, changing nothing, exit 0
+    Case(f"{S} --cuda-graph", "--cuda-graph changes nothing with device 'cpu' (a CUDA graph acts on CUDA only", G40),
+    Case(f"{S} --channels-last", "--channels-last changes nothing with device 'cpu' (the NHWC memory layout", G40),
+    Case(f"{SC} --no-amp", "--no-amp changes nothing with device 'cpu' (bf16 autocast acts on CUDA only", G40),
+    Case(f"{C} --cuda-graph", "--cuda-graph changes nothing with device 'cpu'", G40),
+    Case(f"{D} --device cpu --no-amp", "--no-amp changes nothing with device 'cpu' (bf16 autocast", G40),
+    # a labelled copy written inside the set it labels: before, syn/sub made among the set's files, exit 0 (distill,
+    # search, correlate and train refuse an --out there)
+    Case(f"{SL} --out syn/sub", "--out syn/sub is inside the synthetic set syn, whose folder holds its own files only", G40),
+]
+CASES += PROBE40
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

@@ -54,6 +54,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe39 import build_probe39
 
     build_probe39(root)
+    from tests.bad_inputs_files_probe40 import build_probe40
+
+    build_probe40(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

@@ -22,7 +22,7 @@ import optuna
 from nas_proxy import checks
 from nas_proxy.checks import existing_file, read_text
 from nas_proxy.correlate.archs import read_archs
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.groundtruth import study as ground_truth
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.studies import kinds
@@ -51,11 +51,14 @@ def _table_rows(path: Path, text: str) -> list[Truth] | None:
     for n, row in enumerate(reader, start=2):
         checks.whole_row(path, reader.line_num, row, reader.fieldnames)
         try:
-            seed, acc, spec = int(row["seed"]), float(row["test_accuracy"]), json.loads(row["spec"])
-        except (ValueError, TypeError, json.JSONDecodeError, RecursionError):
+            seed, spec = checks.parse_int(row["seed"].strip()), json.loads(row["spec"])  # blanks around a field: the file's layout
+        except (ValueError, TypeError, RecursionError):  # (a JSONDecodeError is a ValueError)
             raise InvalidArgumentError(f"{path} line {n}: seed, test_accuracy or spec is not valid; fix or drop that row") from None
+        acc = checks.file_number(row["test_accuracy"], csv_field=True)
         if not isinstance(spec, dict) or not math.isfinite(acc) or not 0 <= acc <= 100:
-            raise InvalidArgumentError(f"{path} line {n}: spec must be a JSON object and test_accuracy a % in [0, 100], got {acc!r}")
+            raise InvalidArgumentError(
+                f"{path} line {n}: spec must be a JSON object and test_accuracy a % in [0, 100], got {shown(row['test_accuracy'])}"
+            )
         aid = arch_id(spec)
         if (aid, seed) in seen:
             raise InvalidArgumentError(

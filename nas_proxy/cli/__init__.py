@@ -138,7 +138,17 @@ def _show_warning(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``nasproxy`` with ``argv`` (None: this process's arguments); the exit status."""
+    """Run ``nasproxy`` with ``argv`` (None: this process's arguments); the exit status, the
+    command's own even where standard error cannot be written (see :class:`_Stderr`)."""
+    stderr = sys.stderr
+    sys.stderr = _Stderr(stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stderr = stderr
+
+
+def _main(argv: Sequence[str] | None) -> int:
     command = None  # known once the command line is parsed
     args = None
     distributed = False  # a torchrun rank of distill --distributed
@@ -203,6 +213,47 @@ def _leave(code: int) -> NoReturn:
         with contextlib.suppress(OSError, ValueError, AttributeError):  # a closed pipe or full disk: nothing more to say there
             stream.flush()
     os._exit(code)
+
+
+class _Stderr:
+    """Standard error, whose failure ends nothing: written to a full disk (``2>/dev/full``), a closed pipe,
+    or closed at the start (``2>&-``, where Python's ``sys.stderr`` is None and ``print(file=None)`` writes
+    to standard output instead), a line is dropped and the exit status stays the command's (0, 2, ...).
+    Before branch probe40 the write failed inside the command's error handling (exit 1), or in the
+    interpreter's last flush (exit 120), and with stderr closed the error line went into standard output."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.failed = stream is None  # nowhere to write from the start
+
+    def write(self, text: str) -> int:
+        if not self.failed:
+            try:
+                return int(self.stream.write(text))
+            except (OSError, ValueError):  # ValueError: a stream closed in this process
+                self._fail()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.failed:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self._fail()
+
+    def isatty(self) -> bool:
+        return not self.failed and bool(self.stream.isatty())
+
+    def _fail(self) -> None:
+        """Nothing more is written, and the descriptor goes to /dev/null: the interpreter's last flush at exit
+        then fails on nothing (it would make the exit status 120)."""
+        from nas_proxy.cli.common import silence
+
+        self.failed = True
+        silence(self.stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 class _Stdout:

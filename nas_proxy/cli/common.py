@@ -267,6 +267,29 @@ def off(flag: bool | None) -> bool | None:
     return False if flag else None
 
 
+# the flags that change only how a CUDA device trains (dest -> flag, what it acts on)
+CUDA_ONLY = {
+    "no_amp": ("--no-amp", "bf16 autocast"),
+    "channels_last": ("--channels-last", "the NHWC memory layout"),
+    "cuda_graph": ("--cuda-graph", "a CUDA graph"),
+}
+
+
+def cuda_flags(args: argparse.Namespace, device: str) -> None:
+    """Refuse a CUDA-only flag typed with an explicit CPU ``device``: it would change nothing and yet be
+    recorded with the run, as ``--download`` with a dataset that downloads nothing is refused (before branch
+    probe40 both were accepted). With ``auto`` the flag stays: the same command acts on a GPU where there is
+    one and still runs on a laptop, where it changes nothing, as a preset's or a profile's settings do."""
+    if device.split(":")[0] != "cpu":
+        return
+    for dest, (flag, what) in CUDA_ONLY.items():
+        if getattr(args, dest, None):
+            raise InvalidArgumentError(
+                f"{flag} changes nothing with device {shown(device)} ({what} acts on CUDA only; the CPU trains the same "
+                "without it): drop it, or use --device auto or cuda"
+            )
+
+
 class Config:
     """The ``--config`` file of a command (empty without one): its tables, checked as they are read."""
 

@@ -8,7 +8,18 @@ import sys
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.cli.common import Config, ProgressBars, Subparsers, add_quiet, off, option, print_json, print_verdict, save_config
+from nas_proxy.cli.common import (
+    Config,
+    ProgressBars,
+    Subparsers,
+    add_quiet,
+    cuda_flags,
+    off,
+    option,
+    print_json,
+    print_verdict,
+    save_config,
+)
 from nas_proxy.cli.proxy_options import add_proxy_options, proxy_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
 
@@ -143,6 +154,7 @@ def resolve(args: argparse.Namespace, file: Config) -> Any:
         proxy=proxy,
         **flags,
     )
+    cuda_flags(args, config.device)
     budget = configs.build(configs.CorrelateBudget, {k: v for k, v in tbl.items() if k in budget_keys}, where, n_archs=args.n_archs)
     given = {k for k, v in flags.items() if v is not None} | set(tbl)
     if args.early is not None or "early" in gt_table:

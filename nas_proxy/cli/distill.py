@@ -7,7 +7,19 @@ import os
 import shlex
 
 from nas_proxy import checks
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, default_of, from_config, off, option, print_json, save_config
+from nas_proxy.cli.common import (
+    Config,
+    Subparsers,
+    add_quiet,
+    command_line,
+    cuda_flags,
+    default_of,
+    from_config,
+    off,
+    option,
+    print_json,
+    save_config,
+)
 from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError, shown
@@ -164,6 +176,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         soft_labels=soft_label_config(args, file),
     )
+    cuda_flags(args, config.device)
     args.teachers = config.soft_labels.teachers > 0  # the line of a Ctrl-C says they are kept only when there are some
     if args.download:
         from nas_proxy.data import load_dataset

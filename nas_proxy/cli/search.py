@@ -10,7 +10,18 @@ import sys
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, default_of, from_config, option, print_json, save_config
+from nas_proxy.cli.common import (
+    Config,
+    Missing,
+    Subparsers,
+    add_quiet,
+    cuda_flags,
+    default_of,
+    from_config,
+    option,
+    print_json,
+    save_config,
+)
 from nas_proxy.cli.proxy_options import add_proxy_options, profile_ladder, proxy_config, proxy_given
 from nas_proxy.cli.types import finite_float, integer, nonempty
 
@@ -186,7 +197,9 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
         promote_images=getattr(args, "promote_images", None),
         promote_protocol=getattr(args, "promote_protocol", None),
     )
-    return SearchConfig(**given), budget
+    config = SearchConfig(**given)
+    cuda_flags(args, config.device)
+    return config, budget
 
 
 def cmd_search(args: argparse.Namespace) -> int:

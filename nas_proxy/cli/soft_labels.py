@@ -7,6 +7,7 @@ import argparse
 import shlex
 from typing import Any
 
+from nas_proxy import checks
 from nas_proxy.cli.common import Config, Subparsers, add_quiet, default_of, option, print_json
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.files import output_lock
@@ -92,6 +93,8 @@ def cmd_soft_labels(args: argparse.Namespace) -> int:
     config = soft_label_config(args, file)
     device = args.device or file.table("distill").get("device") or default_of(DistillConfig, "device")  # flag > file > default
     # the set labelled (in place: it must be there); --teacher-dir is a cache that several sets may share
+    if args.out is not None:  # a copy in a set's folder (its own included) would be lost or copied with that set, as distill's
+        checks.not_inside_a_synthetic_set("--out", args.out)
     with output_lock(args.out or args.path, make=args.out is not None):
         meta = label_set(args.path, config, args.out, args.seed, device, args.data_root, progress=not args.quiet)
     if args.json:

@@ -65,7 +65,8 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
     text = read_text(what, path)
     rows: list[Any]
     searched = False  # a best.json of a search: its keys are the search's own
-    if path.suffix.lower() == ".csv":
+    is_csv = path.suffix.lower() == ".csv"
+    if is_csv:
         reader = csv.DictReader(io.StringIO(text))
         if reader.fieldnames is None or "spec" not in reader.fieldnames:
             raise InvalidArgumentError(f"{path}: a CSV of architectures needs a 'spec' column (each a JSON object)")
@@ -108,18 +109,17 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
         truth = None
         if any(given):
             raw = row.get("accuracy") if isinstance(row, dict) else None
-            try:
-                truth = math.nan if isinstance(raw, bool) else float(raw)  # type: ignore[arg-type]  # true is no accuracy
-            except (TypeError, ValueError):
-                truth = math.nan
+            truth = checks.file_number(raw, csv_field=is_csv)
             if not (math.isfinite(truth) and 0.0 <= truth <= 100.0):
+                quoted = " (text: a JSON number has no quotes)" if isinstance(raw, str) and not is_csv else ""
                 raise InvalidArgumentError(
-                    f"{path}: architecture {i} has accuracy {shown(raw)}; give every architecture a full-data accuracy in % (0-100), or none"
+                    f"{path}: architecture {i} has accuracy {shown(raw)}{quoted}; give every architecture a full-data accuracy in % "
+                    "(0-100), or none"
                 )
         archs.append(Arch(spec, arch_id(spec), truth))
     if any(given):
         checks.percentages(str(path), (a.truth for a in archs if a.truth is not None))
-    elif path.suffix.lower() != ".csv" and not searched:  # (its real_val_accuracy is a promotion's score, not a ground truth)
+    elif not is_csv and not searched:  # (its real_val_accuracy is a promotion's score, not a ground truth)
         _no_lookalike({k for r in rows if isinstance(r, dict) and "spec" in r for k in r}, path)
     return _unique(archs, path)
 

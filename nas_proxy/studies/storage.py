@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # Optuna is imported when a storage is opened: the command li
 STUDIES_DIR = Path("studies")
 HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
+CONNECT_SECONDS = 5  # a database server that does not answer (a dropped or silent address) is an error after this long
 # what a URL scheme without "+driver" is opened with: psycopg 3, SQLAlchemy 2.1's default for PostgreSQL
 # (2.0 picks psycopg2, which `nasproxy[postgres]` does not install); "postgres://" is the Heroku/libpq spelling
 DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
@@ -118,9 +120,11 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
                     "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
                 }
             )
-            return Storage(RDBStorage(url, engine_kwargs=None, **heartbeat), url)
+            return Storage(RDBStorage(url, engine_kwargs=engine_kwargs(url), **heartbeat), url)
         if "://" in url:
-            raise StorageError(f"unsupported storage URL {url!r}: use a journal file path, sqlite:///FILE, postgresql://... or mysql://...")
+            raise StorageError(
+                f"unsupported storage URL {hidden(url)!r}: use a journal file path, sqlite:///FILE, postgresql://... or mysql://..."
+            )
         path = Path(url.removeprefix("journal:"))
         _check_journal_path(path)
         check_journal(path)
@@ -132,7 +136,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
         cause = e.__cause__ if isinstance(e.__cause__, ImportError) else e  # Optuna re-raises SQLAlchemy's with a vaguer message
         module = (cause.name or "").split(".")[0]
         hint = f"pip install {DRIVER_PACKAGES.get(module, module)}" if module else "install the driver the URL names"
-        raise StorageError(f"cannot open storage {url!r}: its database driver {module} is not installed; {hint}") from None
+        raise StorageError(f"cannot open storage {hidden(url)!r}: its database driver {module} is not installed; {hint}") from None
     except AssertionError:  # Optuna's replay of a journal record whose operation it does not know ("Should not reach.")
         found = journal_path(url)
         line = None if found is None else _unknown_operation(found)
@@ -143,7 +147,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
             "the journal was written by another tool or a newer Optuna; give a journal made by nasproxy, or a new file"
         ) from None
     except Exception as e:  # noqa: BLE001 - SQLAlchemy and the OS raise many types; the message matters
-        raise StorageError(f"cannot open storage {url!r}: {' '.join(str(e).split())[:300]}") from None
+        raise StorageError(f"cannot open storage {hidden(url)!r}: {' '.join(str(e).split())[:300]}") from None
 
 
 def _unknown_operation(path: Path) -> int | None:
@@ -193,16 +197,32 @@ def _check_address(url: str) -> None:
     if address.startswith("["):
         host, closed, port = address[1:].partition("]")
         if not closed:
-            raise StorageError(f"storage URL {url!r}: its IPv6 host opens '[' and never closes it with ']'; {example}")
+            raise StorageError(f"storage URL {hidden(url)!r}: its IPv6 host opens '[' and never closes it with ']'; {example}")
         if port and not port.startswith(":"):
-            raise StorageError(f"storage URL {url!r}: {port!r} follows the IPv6 host [{host}]; only ':PORT' may; {example}")
+            raise StorageError(f"storage URL {hidden(url)!r}: {port!r} follows the IPv6 host [{host}]; only ':PORT' may; {example}")
         port = port[1:]
     elif address.count(":") > 1:
-        raise StorageError(f"storage URL {url!r}: its server address {address!r} holds more than one ':'; {example}")
+        raise StorageError(f"storage URL {hidden(url)!r}: its server address {address!r} holds more than one ':'; {example}")
     else:
         port = address.partition(":")[2]
     if ":" in address.rpartition("]")[2] and not (port.isascii() and port.isdecimal() and 1 <= int(port) <= 65535):
-        raise StorageError(f"storage URL {url!r}: its port must be a number from 1 to 65535, got {port!r}; {example}")
+        raise StorageError(f"storage URL {hidden(url)!r}: its port must be a number from 1 to 65535, got {port!r}; {example}")
+
+
+def hidden(url: str) -> str:
+    """``url`` as an error line shows it: a password it holds replaced by ``***`` (before branch probe40
+    'cannot open storage' printed it for every failed connection)."""
+    return re.sub(r"(://[^/@?#]*?:)[^/@?#]*@", r"\1***@", url, count=1)
+
+
+def engine_kwargs(url: str) -> dict[str, Any]:
+    """SQLAlchemy's engine options for a database ``url``: a server's connection gives up after
+    :data:`CONNECT_SECONDS` unless the URL sets its own ``connect_timeout`` (before branch probe40 a
+    server address that accepted the connection and never answered, or dropped it, hung the command)."""
+    scheme = url.partition("://")[0]
+    if scheme.startswith("sqlite") or "connect_timeout=" in url.partition("?")[2]:
+        return {}
+    return {"connect_args": {"connect_timeout": CONNECT_SECONDS}}
 
 
 def _check_database(url: str) -> None:
@@ -212,16 +232,16 @@ def _check_database(url: str) -> None:
     scheme, _, rest = url.partition("://")
     if scheme.startswith("sqlite") and rest in ("", "/", "/:memory:"):
         raise StorageError(
-            f"storage {url!r} is an in-memory SQLite database: the study would be lost when the command ends; "
+            f"storage {hidden(url)!r} is an in-memory SQLite database: the study would be lost when the command ends; "
             "give a file, such as sqlite:///studies.db"
         )
     if scheme.startswith("sqlite"):  # SQLite's own error for these is "unable to open database file"
         path = Path(rest.removeprefix("/"))
         if path.is_dir():
-            raise StorageError(f"storage {url!r} is a directory; give a SQLite file, such as sqlite:///{path / 'studies.db'}")
+            raise StorageError(f"storage {hidden(url)!r} is a directory; give a SQLite file, such as sqlite:///{path / 'studies.db'}")
         if not path.parent.is_dir():
             raise StorageError(
-                f"storage {url!r} is in folder {path.parent}, which does not exist (SQLite makes no folders); "
+                f"storage {hidden(url)!r} is in folder {path.parent}, which does not exist (SQLite makes no folders); "
                 "create it, or give a file in an existing folder"
             )
     if url in _checked:
@@ -230,7 +250,7 @@ def _check_database(url: str) -> None:
         return  # a new file: Optuna creates its schema in it
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(url)
+    engine = sqlalchemy.create_engine(url, **engine_kwargs(url))
     try:
         tables = set(sqlalchemy.inspect(engine).get_table_names())
         if scheme.startswith("sqlite") and "alembic_version" in tables:
@@ -238,7 +258,7 @@ def _check_database(url: str) -> None:
     except sqlalchemy.exc.DatabaseError as e:
         if scheme.startswith("sqlite"):
             raise StorageError(
-                f"storage {url!r} is not a SQLite database ({e.orig}); give a new file or a database made by nasproxy"
+                f"storage {hidden(url)!r} is not a SQLite database ({e.orig}); give a new file or a database made by nasproxy"
             ) from None
         raise
     finally:
@@ -246,7 +266,7 @@ def _check_database(url: str) -> None:
     if tables and not tables & _OPTUNA_TABLES:
         shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
         raise StorageError(
-            f"storage {url!r} holds another application's tables ({shown}) and no Optuna study; give a database of its own "
+            f"storage {hidden(url)!r} holds another application's tables ({shown}) and no Optuna study; give a database of its own "
             "(a new sqlite:///FILE.db, or a new PostgreSQL database)"
         )
     if not scheme.startswith("sqlite"):  # a relative SQLite path names another file after a chdir
@@ -268,8 +288,8 @@ def _check_schema(engine: Any, url: str) -> None:
     head = ScriptDirectory.from_config(config).get_current_head()
     if found != head:
         raise StorageError(
-            f"storage {url!r} holds Optuna tables of schema {found}, this Optuna ({optuna.__version__}) reads {head}; "
-            f"give a new file, or convert it first with: optuna storage upgrade --storage {url}"
+            f"storage {hidden(url)!r} holds Optuna tables of schema {found}, this Optuna ({optuna.__version__}) reads {head}; "
+            f"give a new file, or convert it first with: optuna storage upgrade --storage {hidden(url)}"
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -187,6 +188,8 @@ CPU_OOM = (
         (RuntimeError(CPU_OOM), "(72.0 GiB asked)"),  # evaluate --model width=2147483647,depth=2 on this machine
         (RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79.1 GiB"), "(20.00 GiB asked)"),
         (MemoryError(), "out of memory:"),
+        # ulimit -v 3500000: search's trials done, then pandas' import (trials.csv) failed; before, an internal error
+        (ImportError(f"{'/x/' * 2}pandas_parser.cpython-311-x86_64-linux-gnu.so: failed to map segment from shared object."), "ulimit -v"),
     ],
 )
 def test_an_allocation_the_machine_refuses_is_one_line_not_an_internal_error(
@@ -341,6 +344,43 @@ def test_a_buffered_standard_output_that_cannot_be_flushed_is_the_commands_outco
     the command returned 0); now the command flushes its output and says so in one line (a closed pipe: quietly)."""
     monkeypatch.setattr(sys, "stdout", _Buffered(error))
     assert (main(["spaces"]), capsys.readouterr().err) == (code, err)
+
+
+class _Full:
+    """Standard error on a full disk (``2>/dev/full``): every write fails."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("stderr", [_Full(), None], ids=["full", "closed"])
+@pytest.mark.parametrize(
+    ("argv", "code"), [(["spaces", "convnet-cpu"], 0), (["distill", "--dataset", "digits", "--ipc", "0", "--out", "o"], 2)]
+)
+def test_a_standard_error_that_cannot_be_written_leaves_the_commands_exit_status(
+    argv: list[str], code: int, stderr: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``2>/dev/full`` or ``2>&-`` (Python's sys.stderr is then None): before, a refused input's line failed
+    inside its own error handling (exit 1), and with stderr closed it was printed on standard output; now the
+    line is dropped, the exit status is the command's, and standard output holds the command's output only."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert main(argv) == code
+    out = capsys.readouterr().out
+    assert "error" not in out and (code != 0 or "convnet-cpu" in out)
+
+
+@pytest.mark.parametrize("redirect", ["2>/dev/full", "2>&-"])
+def test_a_usage_error_with_standard_error_broken_exits_2_and_writes_nothing_on_standard_output(redirect: str) -> None:
+    """``nasproxy frobnicate 2>/dev/full`` in a shell without PYTHONUNBUFFERED: before, exit 120 (the
+    interpreter's last flush of stderr failed); ``2>&-``: the usage error printed on standard output."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    shell = f"{shlex.quote(sys.executable)} -m nas_proxy frobnicate {redirect}"
+    done = subprocess.run(["bash", "-c", shell], env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
 
 
 @pytest.mark.parametrize(("flags", "kept"), [((), ""), (("--soft-labels", "2"), "; trained teachers are kept")])

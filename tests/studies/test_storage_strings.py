@@ -72,3 +72,25 @@ def test_the_storage_search_prints_is_what_optuna_studies_accepts(
     capsys.readouterr()
     study = optuna.load_study(study_name="s", storage=open_storage(printed, "s")[0])
     assert len(study.trials) == 1  # the budget of 1 was met: the same study, not a second one
+
+
+def test_a_database_server_that_never_answers_is_one_line_after_the_connect_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server address that accepts the connection and never speaks (or drops it): before, the command hung
+    (killed after 40 s in probe40); now StorageError after CONNECT_SECONDS, the password not in its line."""
+    import socket
+    import time
+
+    from nas_proxy.studies import storage
+    from nas_proxy.studies.storage import StorageError
+
+    monkeypatch.setattr(storage, "CONNECT_SECONDS", 2)  # psycopg's least
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts connections into its backlog; nothing answers
+    port = silent.getsockname()[1]
+    started = time.monotonic()
+    try:
+        with pytest.raises(StorageError) as e:
+            open_storage(f"postgresql://user:s3cret@127.0.0.1:{port}/db?sslmode=disable", "pg")  # one try, not two
+    finally:
+        silent.close()
+    assert time.monotonic() - started < 30 and "timeout" in str(e.value)
+    assert "s3cret" not in str(e.value) and "user:***@127.0.0.1" in str(e.value)
