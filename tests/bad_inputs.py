@@ -1288,6 +1288,8 @@ PROBE40: list[Case] = [
     # a labelled copy written inside the set it labels: before, syn/sub made among the set's files, exit 0 (distill,
     # search, correlate and train refuse an --out there)
     Case(f"{SL} --out syn/sub", "--out syn/sub is inside the synthetic set syn, whose folder holds its own files only", G40),
+    # a storage URL's password in correlate's line about an idle --storage: before, printed as typed
+    Case(f"{CA} --storage postgresql://u:secret@127.0.0.1:1/db", "--storage 'postgresql://u:***@127.0.0.1:1/db' changes nothing", G40),
 ]
 CASES += PROBE40
 

@@ -26,7 +26,7 @@ from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.groundtruth import study as ground_truth
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.studies import kinds
-from nas_proxy.studies.storage import open_storage, require_existing
+from nas_proxy.studies.storage import hidden, open_storage, require_existing
 
 MIN_ARCHS = 6  # fewest architectures a calibration accepts: two folds of three, the least a rank correlation needs
 
@@ -96,7 +96,7 @@ def from_study(name: str, storage: str | None) -> list[Truth]:
         study = optuna.load_study(study_name=name, storage=opened)
     except KeyError:
         raise InvalidArgumentError(
-            f"no study {name!r} in storage {storage or 'studies/' + name}; check --truth-study and --gt-storage"
+            f"no study {name!r} in storage {hidden(storage) if storage else 'studies/' + name}; check --truth-study and --gt-storage"
         ) from None
     if kinds.kind_of(study) != ground_truth.GROUND_TRUTH.kind:
         raise InvalidArgumentError(f"study {name!r} is not a ground-truth study (nasproxy correlate makes those); give its name")

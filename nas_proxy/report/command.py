@@ -22,7 +22,7 @@ from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ladder as ladders
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import Storage, open_storage, require_existing
+from nas_proxy.studies.storage import Storage, hidden, open_storage, require_existing
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.trainers.synthetic_set import ProxyConfig
 
@@ -145,7 +145,7 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
     checks.positive("--n-archs", n_archs)
     if r.storage is not None and not r.study:
         raise InvalidArgumentError(
-            f"--storage {shown(r.storage)} changes nothing without --study: it is the search study's storage "
+            f"--storage {shown(hidden(r.storage))} changes nothing without --study: it is the search study's storage "
             "(the ground truth's is --gt-storage): drop it"
         )
     c.validate()  # before any file is touched
