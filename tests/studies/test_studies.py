@@ -14,7 +14,7 @@ from nas_proxy.cli import main
 from nas_proxy.studies import KIND_ATTR, WorkerOptions, kind_of
 from nas_proxy.studies.kinds import KINDS, get
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import recording_failure, unmasked
+from nas_proxy.studies.trials import Guarded, recording_failure, unmasked
 from nas_proxy.studies.workers import worker_command
 from tests import run_code, warm
 
@@ -120,6 +120,27 @@ def test_an_interruption_while_optuna_stores_a_trial_is_raised_as_one(monkeypatc
     study = optuna.create_study()
     with pytest.raises(KeyboardInterrupt), unmasked():
         study.optimize(lambda trial: 1.0, n_trials=1)
+
+
+@pytest.mark.parametrize("ends", ["returns", "raises"])
+def test_a_worker_whose_trial_was_failed_and_requeued_meanwhile_goes_on(ends: str) -> None:
+    """A worker stopped past the heartbeat's grace period (SIGSTOP, then SIGCONT): a survivor failed its
+    trial and re-queued it, and its tell was refused ("Cannot tell a FAIL trial", or Optuna's "Should not
+    reach." over it when the objective returned), which ended the worker with an internal error
+    (drill40, PostgreSQL). Its result is dropped (the re-queued copy trains the candidate) and it goes on."""
+    study = optuna.create_study()
+
+    def objective(trial: optuna.Trial) -> float:
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)  # what the survivor did
+        if ends == "raises":
+            trial.set_user_attr("accuracy", 1.0)  # a record written after the thaw: refused too
+        return 1.0
+
+    guarded = Guarded(objective)
+    with unmasked(guarded):
+        study.optimize(guarded, n_trials=1, catch=(Exception,))
+    study.optimize(Guarded(lambda trial: 2.0), n_trials=1)  # and the next trial runs
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
 
 
 def test_a_study_found_again_adds_nothing_to_the_journal(tmp_path: Path) -> None:
