@@ -136,6 +136,7 @@ def test_a_heartbeat_the_database_refused_is_skipped_and_the_next_one_recorded(p
     storage = open_storage(pg_url, "h", 1, 2).backend
     assert isinstance(storage, RDBStorage)
     trial = optuna.create_study(storage=storage, study_name="h").ask()
+    storage.heartbeat_interval = 0.01  # type: ignore[assignment]  # (at least 1 s through the constructor: no test waits that long)
     beats: list[int] = []
     stop = threading.Event()
     recorded = RDBStorage.record_heartbeat
