@@ -332,7 +332,9 @@ def unmasked(guarded: Guarded[Any] | None = None) -> Iterator[None]:
     second parameter the full disk kept out of the journal): the full disk is the cause.
     And a KeyboardInterrupt (Ctrl-C, SIGTERM) raised while Optuna stores the trial's state becomes
     ``UnboundLocalError: updated_state`` in the same ``finally`` (seen once, SIGTERM to ``nasproxy run``
-    in its ground truth, printed as an internal error): the interruption is raised as it is.
+    in its ground truth, printed as an internal error): the interruption is raised as it is. So did a
+    database that went away while the trial ran (drill40: PostgreSQL stopped for 17 s): that is
+    :func:`storage_lost`'s one line.
     A worker whose trial another worker failed and re-queued meanwhile (its heartbeat lapsed: the
     process was stopped, then continued) cannot tell its result (Optuna: "Cannot tell a FAIL trial");
     that is no error: the re-queued copy trains the candidate, and this worker goes on to its next trial
@@ -342,7 +344,11 @@ def unmasked(guarded: Guarded[Any] | None = None) -> Iterator[None]:
     except UnboundLocalError as e:
         if isinstance(e.__context__, KeyboardInterrupt):
             raise e.__context__ from None
+        if isinstance(e.__context__, optuna.exceptions.StorageInternalError):
+            raise storage_lost(e.__context__) from None
         raise
+    except optuna.exceptions.StorageInternalError as e:
+        raise storage_lost(e) from None
     except ValueError as e:
         if _told_too_late(e, guarded):
             return
@@ -359,6 +365,16 @@ def unmasked(guarded: Guarded[Any] | None = None) -> Iterator[None]:
         if guarded is not None and guarded.stopped is not None:
             raise guarded.stopped from None
         raise
+
+
+def storage_lost(e: BaseException) -> NasProxyError:
+    """The one-line error of a database storage that failed mid-run (restarted, unreachable): Optuna's
+    own message ("invalid data in the commit, e.g. exceeding max length") hides the driver's, its cause."""
+    cause = " ".join(str(e.__cause__ or e).split())[:300]
+    return NasProxyError(
+        f"the study's storage failed while a trial was stored: {cause}; finished trials are stored, "
+        "and the one running is retried: run the same command again once the database is reachable"
+    )
 
 
 def _told_too_late(e: BaseException | None, guarded: Guarded[Any] | None) -> bool:

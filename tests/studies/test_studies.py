@@ -11,6 +11,7 @@ import optuna
 import pytest
 
 from nas_proxy.cli import main
+from nas_proxy.errors import NasProxyError
 from nas_proxy.studies import KIND_ATTR, WorkerOptions, kind_of
 from nas_proxy.studies.kinds import KINDS, get
 from nas_proxy.studies.storage import open_storage
@@ -141,6 +142,30 @@ def test_a_worker_whose_trial_was_failed_and_requeued_meanwhile_goes_on(ends: st
         study.optimize(guarded, n_trials=1, catch=(Exception,))
     study.optimize(Guarded(lambda trial: 2.0), n_trials=1)  # and the next trial runs
     assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+
+
+def test_a_database_gone_while_a_trial_is_stored_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # drill40: PostgreSQL stopped for 17 s during a search's trial: its tell and Optuna's read-back failed, and
+    # Optuna's finally turned that into "internal error: UnboundLocalError: ... 'updated_state'"
+    from optuna.exceptions import StorageInternalError
+    from optuna.study import _optimize
+
+    def gone(*args: object, **kwargs: object) -> None:
+        try:
+            raise OSError("connection refused")  # what the driver says
+        except OSError as e:
+            raise StorageInternalError("An exception is raised during the commit.") from e
+
+    study = optuna.create_study()
+
+    def objective(trial: optuna.Trial) -> float:
+        monkeypatch.setattr(study._storage, "get_trial", gone)  # the database goes away while it trains
+        return 1.0
+
+    monkeypatch.setattr(_optimize, "_tell_with_warning", gone)
+    lost = r"storage failed while a trial was stored: connection refused; .* run the same command again"
+    with pytest.raises(NasProxyError, match=lost), unmasked():
+        study.optimize(objective, n_trials=1)
 
 
 def test_a_study_found_again_adds_nothing_to_the_journal(tmp_path: Path) -> None:
