@@ -8,10 +8,12 @@ that nobody owns. So the CLI installs :func:`install`: SIGINT raises at once whe
 raise it when they end or at an explicit :func:`check` (a safe point). Without :func:`install`
 (the library used from Python) these sections change nothing.
 
-SIGTERM (``kill``, a batch scheduler's pre-emption, ``docker stop``) is handled exactly as SIGINT:
-the same KeyboardInterrupt at the same safe points. Only the exit status tells them apart:
-:func:`exit_status` is 128 plus the signal received, 130 for Ctrl-C and 143 for SIGTERM, the status
-a shell reports for a process those signals killed.
+SIGTERM (``kill``, a batch scheduler's pre-emption, ``docker stop``) and SIGHUP (the terminal was
+closed: an ssh session dropped, a terminal window shut) are handled exactly as SIGINT: the same
+KeyboardInterrupt at the same safe points. Only the exit status tells them apart: :func:`exit_status`
+is 128 plus the signal received, 130 for Ctrl-C, 143 for SIGTERM and 129 for SIGHUP, the status a
+shell reports for a process those signals killed. (A SIGHUP used to end the process at once, by the
+default action: a distillation lost the iterations since its last checkpoint, without a word.)
 
 A loop that checkpoints and stops cleanly (distillation) asks instead through :func:`stop_requests`:
 inside it the first Ctrl-C (or SIGTERM) only sets the flag the loop reads at its safe points, and a
@@ -20,7 +22,8 @@ second raises at once. The same handler and state serve both: this is the one SI
 A SIGINT that the process was started ignoring stays ignored, as CPython itself leaves it: a
 non-interactive shell starts a background job (``nasproxy worker ... &`` in a script) so, and a
 Ctrl-C typed at the terminal, which reaches the script's whole process group, is then not for it.
-SIGTERM still stops such a process.
+SIGTERM still stops such a process. An ignored SIGHUP stays ignored too: ``nohup`` starts a command
+so that it outlives its terminal.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and a polite request to stop: handled alike
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, a polite request to stop, a closed terminal: handled alike
+KEPT_IGNORED = (signal.SIGINT, signal.SIGHUP)  # left ignored when the process starts so (a script's background job, nohup)
 
 
 class _State:
@@ -92,13 +96,13 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def _taken() -> tuple[signal.Signals, ...]:
-    """The signals this module handles: SIGTERM, and SIGINT unless it is ignored (see the module's docstring)."""
-    return tuple(s for s in SIGNALS if not (s == signal.SIGINT and signal.getsignal(s) is signal.SIG_IGN))
+    """The signals this module handles: SIGTERM, and SIGINT and SIGHUP unless ignored (see the module's docstring)."""
+    return tuple(s for s in SIGNALS if not (s in KEPT_IGNORED and signal.getsignal(s) is signal.SIG_IGN))
 
 
 def install() -> None:
-    """Route SIGINT and SIGTERM through this module (main thread only; the CLI calls it first thing),
-    an ignored SIGINT excepted."""
+    """Route SIGINT, SIGTERM and SIGHUP through this module (main thread only; the CLI calls it first
+    thing), an ignored SIGINT or SIGHUP excepted."""
     if threading.current_thread() is threading.main_thread():
         for s in _taken():
             signal.signal(s, _on_signal)
@@ -106,23 +110,23 @@ def install() -> None:
 
 
 def ignore() -> None:
-    """Ignore both signals from now on (while a program that was interrupted says goodbye)."""
+    """Ignore these signals from now on (while a program that was interrupted says goodbye)."""
     for s in SIGNALS:
         signal.signal(s, signal.SIG_IGN)
 
 
 def last_signal() -> signal.Signals:
-    """The last of SIGINT and SIGTERM received (SIGINT before any: CPython's own KeyboardInterrupt)."""
+    """The last of :data:`SIGNALS` received (SIGINT before any: CPython's own KeyboardInterrupt)."""
     return _state.signum
 
 
 def exit_status() -> int:
-    """The exit status of a program that the last signal stopped: 130 (Ctrl-C) or 143 (SIGTERM)."""
+    """The exit status of a program that the last signal stopped: 130 (Ctrl-C), 143 (SIGTERM) or 129 (SIGHUP)."""
     return 128 + int(_state.signum)
 
 
 def by_signal() -> str:
-    """How to name the last signal in a message: ``""`` for Ctrl-C (the usual case), else ``" by SIGTERM"``."""
+    """How to name the last signal in a message: ``""`` for Ctrl-C (the usual case), else ``" by SIGTERM"`` (``SIGHUP``)."""
     return "" if _state.signum == signal.SIGINT else f" by {_state.signum.name}"
 
 

@@ -5,8 +5,8 @@ Errors a user can cause print as one line and exit non-zero; ``--debug`` shows t
 Global settings of the libraries used (warning filters, Optuna's log level) are made here, in
 :func:`main`, never on ``import nas_proxy``.
 
-Ctrl-C at any moment ends the program with exit 130 and one line on stderr (SIGTERM alike, with
-exit 143). So this module imports nothing at its top but what the interpreter has already loaded,
+Ctrl-C at any moment ends the program with exit 130 and one line on stderr (SIGTERM and SIGHUP alike, with
+exit 143 and 129). So this module imports nothing at its top but what the interpreter has already loaded,
 and :func:`main` runs everything else (the command modules, torch, Optuna) inside its handler: the
 only moments a Ctrl-C can still print a traceback are before this code runs at all (see
 docs/interrupts.md: CPython's own start-up).
@@ -175,7 +175,10 @@ def _main(argv: Sequence[str] | None) -> int:
         hint = RESUME_HINTS.get(command, "") if command else ""
         if command == "distill" and getattr(args, "teachers", False):
             hint = TEACHERS_HINT
-        print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
+        import contextlib
+
+        with contextlib.suppress(OSError):  # no terminal left to say it on (SIGHUP: it was closed; a write there fails with EIO)
+            print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
     if argv is None and (code in INTERRUPTED or distributed):  # interrupted (distill says so in its own error), or a rank
         _leave(code)
     return code
@@ -192,7 +195,7 @@ def _working_folder_gone() -> str | None:
     return None
 
 
-INTERRUPTED = (130, 143)  # the exit status after Ctrl-C (SIGINT) and SIGTERM: 128 + the signal, as a shell reports it
+INTERRUPTED = (130, 143, 129)  # the exit status after Ctrl-C (SIGINT), SIGTERM, SIGHUP: 128 + the signal, as a shell reports it
 
 
 def _leave(code: int) -> NoReturn:

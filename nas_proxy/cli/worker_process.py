@@ -112,10 +112,8 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     code = main(sys.argv[1:])
-    if code in (
-        130,
-        143,
-    ):  # Ctrl-C, SIGTERM: leave at once: a KeyboardInterrupt that passed through exec()'d code would end the process by SIGINT at exit
+    # Ctrl-C, SIGTERM, SIGHUP: leave at once: a KeyboardInterrupt that passed through exec()'d code would end the process by SIGINT at exit
+    if code in (130, 143, 129):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

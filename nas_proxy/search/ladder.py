@@ -261,7 +261,7 @@ def climb(
                 if not below:
                     queue(study, ladder, k, space)
                 if any(t.state == TrialState.WAITING and rung_of(t) <= k for t in study.get_trials(deepcopy=False)):
-                    with unmasked():
+                    with unmasked(objective):
                         study.optimize(objective, n_trials=1, catch=(Exception,))
                     objective.raise_stop()
                     interrupts.check()  # a safe point: the trial is stored

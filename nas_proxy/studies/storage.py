@@ -120,7 +120,11 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
                     "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
                 }
             )
-            return Storage(RDBStorage(url, engine_kwargs=engine_kwargs(url), **heartbeat), url)
+            if not heartbeat:
+                return Storage(RDBStorage(url, engine_kwargs=engine_kwargs(url)), url)
+            from nas_proxy.studies.heartbeat import BeatingStorage
+
+            return Storage(BeatingStorage(url, engine_kwargs=engine_kwargs(url), **heartbeat), url)
         if "://" in url:
             raise StorageError(
                 f"unsupported storage URL {hidden(url)!r}: use a journal file path, sqlite:///FILE, postgresql://... or mysql://..."

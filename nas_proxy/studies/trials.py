@@ -294,8 +294,10 @@ class Guarded(Generic[V]):
     def __init__(self, objective: Callable[[optuna.Trial], V]) -> None:
         self.objective = objective
         self.stopped: FileWriteError | None = None
+        self.trial: optuna.Trial | None = None  # the last trial it ran
 
     def __call__(self, trial: optuna.Trial) -> V:
+        self.trial = trial
         try:
             claim(trial)  # first: a survivor can repair this trial from now on
             return self.objective(trial)
@@ -310,6 +312,15 @@ class Guarded(Generic[V]):
         if self.stopped is not None:
             raise self.stopped
 
+    def taken_over(self) -> bool:
+        """Whether the last trial it ran was finished by another worker meanwhile: this process stopped
+        beating past the heartbeat's grace period (SIGSTOP, a suspended machine, starved), so a survivor
+        failed the trial and re-queued it; the retry trains it."""
+        if self.trial is None:
+            return False
+        storage = self.trial.study._storage  # (Optuna has no public accessor)
+        return bool(storage.get_trial(self.trial._trial_id).state.is_finished())
+
 
 @contextmanager
 def unmasked(guarded: Guarded[Any] | None = None) -> Iterator[None]:
@@ -321,16 +332,32 @@ def unmasked(guarded: Guarded[Any] | None = None) -> Iterator[None]:
     second parameter the full disk kept out of the journal): the full disk is the cause.
     And a KeyboardInterrupt (Ctrl-C, SIGTERM) raised while Optuna stores the trial's state becomes
     ``UnboundLocalError: updated_state`` in the same ``finally`` (seen once, SIGTERM to ``nasproxy run``
-    in its ground truth, printed as an internal error): the interruption is raised as it is."""
+    in its ground truth, printed as an internal error): the interruption is raised as it is. So did a
+    database that went away while the trial ran (drill40: PostgreSQL stopped for 17 s): that is
+    :func:`storage_lost`'s one line.
+    A worker whose trial another worker failed and re-queued meanwhile (its heartbeat lapsed: the
+    process was stopped, then continued) cannot tell its result (Optuna: "Cannot tell a FAIL trial");
+    that is no error: the re-queued copy trains the candidate, and this worker goes on to its next trial
+    (before: it ended with an internal error, drill40's SIGSTOP of a worker on PostgreSQL)."""
     try:
         yield
     except UnboundLocalError as e:
         if isinstance(e.__context__, KeyboardInterrupt):
             raise e.__context__ from None
+        if isinstance(e.__context__, optuna.exceptions.StorageInternalError):
+            raise storage_lost(e.__context__) from None
+        raise
+    except optuna.exceptions.StorageInternalError as e:
+        raise storage_lost(e) from None
+    except ValueError as e:
+        if _told_too_late(e, guarded):
+            return
         raise
     except AssertionError as e:
         if isinstance(e.__context__, NasProxyError):
             raise e.__context__ from None
+        if _told_too_late(e.__context__, guarded):  # (an objective that returned: Optuna's finally masks the ValueError so)
+            return
         if guarded is not None and guarded.stopped is not None:
             raise guarded.stopped from None
         raise
@@ -338,6 +365,28 @@ def unmasked(guarded: Guarded[Any] | None = None) -> Iterator[None]:
         if guarded is not None and guarded.stopped is not None:
             raise guarded.stopped from None
         raise
+
+
+def storage_lost(e: BaseException) -> NasProxyError:
+    """The one-line error of a database storage that failed mid-run (restarted, unreachable): Optuna's
+    own message ("invalid data in the commit, e.g. exceeding max length") hides the driver's, its cause."""
+    cause = " ".join(str(e.__cause__ or e).split())[:300]
+    return NasProxyError(
+        f"the study's storage failed while a trial was stored: {cause}; finished trials are stored, "
+        "and the one running is retried: run the same command again once the database is reachable"
+    )
+
+
+def _told_too_late(e: BaseException | None, guarded: Guarded[Any] | None) -> bool:
+    """Whether ``e`` is Optuna's refusal to tell the result of ``guarded``'s trial that another worker
+    finished meanwhile (:meth:`Guarded.taken_over`)."""
+    return (
+        isinstance(e, ValueError)
+        and str(e).startswith("Cannot tell a")
+        and guarded is not None
+        and guarded.stopped is None
+        and guarded.taken_over()
+    )
 
 
 def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:

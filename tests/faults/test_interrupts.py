@@ -1,6 +1,6 @@
 """The one SIGINT mechanism (nas_proxy.interrupts): deferred sections for storage writes, and stop
 requests for a loop that checkpoints and stops (distillation), with or without the CLI's handler;
-SIGTERM handled alike, told apart by the exit status."""
+SIGTERM and SIGHUP handled alike, told apart by the exit status."""
 
 from __future__ import annotations
 
@@ -18,10 +18,16 @@ import torch
 from nas_proxy import interrupts
 
 
+def _not_taken(signum: int, frame: object) -> None:
+    """SIGHUP's default action, which would end the test run: a failure of the test instead."""
+    pytest.fail("SIGHUP reached the default action: the process would have ended without a word (a closed terminal)")
+
+
 @pytest.fixture
 def restored() -> Iterator[None]:
     """The test's signal handlers and the module's state put back afterwards."""
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
+    signal.signal(signal.SIGHUP, _not_taken)  # for a terminal's default action (the suite may run under nohup, which ignores it)
     state = vars(interrupts._state).copy()
     yield
     for s, h in handlers.items():
@@ -31,11 +37,11 @@ def restored() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("installed", [False, True], ids=["library", "cli"])
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["sigint", "sigterm", "sighup"])
 def test_a_first_signal_asks_the_loop_to_stop_and_a_second_ctrl_c_raises(installed: bool, sig: int, restored: None) -> None:
     if installed:
         interrupts.install()
-    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    before = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
     with interrupts.stop_requests() as requested:
         assert not requested()
         os.kill(os.getpid(), sig)
@@ -44,12 +50,14 @@ def test_a_first_signal_asks_the_loop_to_stop_and_a_second_ctrl_c_raises(install
             os.kill(os.getpid(), signal.SIGINT)
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
-    assert {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} == before
+    assert {s: signal.getsignal(s) for s in interrupts.SIGNALS} == before
     assert not interrupts._state.pending  # the request was the loop's: it does not outlive the section
 
 
 @pytest.mark.parametrize(
-    ("sig", "status", "by"), [(signal.SIGINT, 130, ""), (signal.SIGTERM, 143, " by SIGTERM")], ids=["sigint", "sigterm"]
+    ("sig", "status", "by"),
+    [(signal.SIGINT, 130, ""), (signal.SIGTERM, 143, " by SIGTERM"), (signal.SIGHUP, 129, " by SIGHUP")],
+    ids=["sigint", "sigterm", "sighup"],
 )
 def test_sigterm_is_handled_as_ctrl_c_and_told_apart_by_the_exit_status(sig: int, status: int, by: str, restored: None) -> None:
     interrupts.install()
@@ -149,16 +157,18 @@ def test_a_ctrl_c_inside_a_tensor_read_is_raised_after_it_not_reported_as_a_corr
 
 
 @pytest.mark.parametrize("installed", [False, True], ids=["library", "cli"])
-def test_an_inherited_ignored_ctrl_c_stays_ignored_and_sigterm_still_stops(installed: bool, restored: None) -> None:
-    # a script's background job (`nasproxy worker ... &`) starts so: a Ctrl-C typed at the terminal is not for it
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["sigint", "sighup"])
+def test_an_inherited_ignored_ctrl_c_stays_ignored_and_sigterm_still_stops(installed: bool, sig: int, restored: None) -> None:
+    # a script's background job (`nasproxy worker ... &`) starts so: a Ctrl-C typed at the terminal is not for it;
+    # nohup starts a command with SIGHUP ignored so that it outlives its terminal
+    signal.signal(sig, signal.SIG_IGN)
     if installed:
         interrupts.install()
-        os.kill(os.getpid(), signal.SIGINT)  # would raise at once, were it taken
+        os.kill(os.getpid(), sig)  # would raise at once, were it taken
     with interrupts.stop_requests() as requested:
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), sig)
         assert not requested()
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(sig) is signal.SIG_IGN
         os.kill(os.getpid(), signal.SIGTERM)
         assert requested()
-    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(sig) is signal.SIG_IGN

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import cast
 
@@ -121,6 +122,35 @@ def test_a_plain_postgresql_url_opens_with_psycopg_3(pg_url: str) -> None:
     assert open_storage(heroku, "u")[1] == url
     with pytest.raises(StorageError, match=r"driver psycopg2 is not installed; pip install psycopg2-binary"):
         open_storage(pg_url.replace("postgresql://", "postgresql+psycopg2://", 1), "u")  # an explicit driver is kept as given
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_heartbeat_the_database_refused_is_skipped_and_the_next_one_recorded(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database away for a moment (restarted, a dropped connection): Optuna's heartbeat thread ended at
+    its first error, with a traceback on stderr, and the trial, its worker alive, was retried by a survivor
+    after the grace period (drill40: pg_ctl stop -m immediate, then start, during a search)."""
+    from optuna.exceptions import StorageInternalError
+    from optuna.storages import RDBStorage
+    from optuna.storages._heartbeat import HeartbeatThread
+
+    storage = open_storage(pg_url, "h", 1, 2).backend
+    assert isinstance(storage, RDBStorage)
+    trial = optuna.create_study(storage=storage, study_name="h").ask()
+    storage.heartbeat_interval = 0.01  # type: ignore[assignment]  # (at least 1 s through the constructor: no test waits that long)
+    beats: list[int] = []
+    stop = threading.Event()
+    recorded = RDBStorage.record_heartbeat
+
+    def flaky(self: RDBStorage, trial_id: int) -> None:
+        beats.append(trial_id)
+        if len(beats) == 1:
+            raise StorageInternalError("server closed the connection unexpectedly")
+        recorded(self, trial_id)
+        stop.set()  # the second beat was recorded: Optuna's loop ends at its next wait
+
+    monkeypatch.setattr(RDBStorage, "record_heartbeat", flaky)
+    HeartbeatThread._record_heartbeat(trial._trial_id, storage, stop)  # the thread's body, run here: an error would raise here
+    assert beats == [trial._trial_id] * 2
 
 
 def test_a_missing_driver_names_the_package_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

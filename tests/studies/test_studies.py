@@ -11,10 +11,11 @@ import optuna
 import pytest
 
 from nas_proxy.cli import main
+from nas_proxy.errors import NasProxyError
 from nas_proxy.studies import KIND_ATTR, WorkerOptions, kind_of
 from nas_proxy.studies.kinds import KINDS, get
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import recording_failure, unmasked
+from nas_proxy.studies.trials import Guarded, recording_failure, unmasked
 from nas_proxy.studies.workers import worker_command
 from tests import run_code, warm
 
@@ -120,6 +121,51 @@ def test_an_interruption_while_optuna_stores_a_trial_is_raised_as_one(monkeypatc
     study = optuna.create_study()
     with pytest.raises(KeyboardInterrupt), unmasked():
         study.optimize(lambda trial: 1.0, n_trials=1)
+
+
+@pytest.mark.parametrize("ends", ["returns", "raises"])
+def test_a_worker_whose_trial_was_failed_and_requeued_meanwhile_goes_on(ends: str) -> None:
+    """A worker stopped past the heartbeat's grace period (SIGSTOP, then SIGCONT): a survivor failed its
+    trial and re-queued it, and its tell was refused ("Cannot tell a FAIL trial", or Optuna's "Should not
+    reach." over it when the objective returned), which ended the worker with an internal error
+    (drill40, PostgreSQL). Its result is dropped (the re-queued copy trains the candidate) and it goes on."""
+    study = optuna.create_study()
+
+    def objective(trial: optuna.Trial) -> float:
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)  # what the survivor did
+        if ends == "raises":
+            trial.set_user_attr("accuracy", 1.0)  # a record written after the thaw: refused too
+        return 1.0
+
+    guarded = Guarded(objective)
+    with unmasked(guarded):
+        study.optimize(guarded, n_trials=1, catch=(Exception,))
+    study.optimize(Guarded(lambda trial: 2.0), n_trials=1)  # and the next trial runs
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+
+
+def test_a_database_gone_while_a_trial_is_stored_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # drill40: PostgreSQL stopped for 17 s during a search's trial: its tell and Optuna's read-back failed, and
+    # Optuna's finally turned that into "internal error: UnboundLocalError: ... 'updated_state'"
+    from optuna.exceptions import StorageInternalError
+    from optuna.study import _optimize
+
+    def gone(*args: object, **kwargs: object) -> None:
+        try:
+            raise OSError("connection refused")  # what the driver says
+        except OSError as e:
+            raise StorageInternalError("An exception is raised during the commit.") from e
+
+    study = optuna.create_study()
+
+    def objective(trial: optuna.Trial) -> float:
+        monkeypatch.setattr(study._storage, "get_trial", gone)  # the database goes away while it trains
+        return 1.0
+
+    monkeypatch.setattr(_optimize, "_tell_with_warning", gone)
+    lost = r"storage failed while a trial was stored: connection refused; .* run the same command again"
+    with pytest.raises(NasProxyError, match=lost), unmasked():
+        study.optimize(objective, n_trials=1)
 
 
 def test_a_study_found_again_adds_nothing_to_the_journal(tmp_path: Path) -> None:
