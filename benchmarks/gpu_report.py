@@ -215,7 +215,8 @@ def distill_protocols(s: dict[str, Any]) -> list[str]:
     lines = [f"- `{s.get('command', '-')}`: exit {s.get('run', {}).get('exit_code', '-')}, {s.get('run', {}).get('seconds', '-')} s"]
     result = s.get("result") or {}
     for name, chosen in result.get("chosen", {}).items():
-        lines.append(f"- {name}: chosen {chosen} (calibration Spearman {_f(result['calibration_spearman'][name][chosen])})")
+        rho = result["calibration_spearman"][name].get(chosen)  # none while pending: the calibration is not complete
+        lines.append(f"- {name}: chosen {chosen}" + (f" (calibration Spearman {_f(rho)})" if rho is not None else ""))
     rows = (result.get("fidelity") or {}).get("proxies", {})
     if rows:
         lines += ["", "| on the evaluation architectures | n | Spearman ρ | ρ top 20 % | regret / promote 3 |", "|---|---|---|---|---|"]

@@ -117,27 +117,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     calibration: dict[str, dict[str, float]] = {s: {} for s in sets}
     rows: list[dict[str, Any]] = []
     pending = 0  # calibration trainings not done (the deadline)
+    unfinished: dict[str, set[str]] = {s: set() for s in sets}  # protocols that have not scored the set on every one
     for p in grid:  # protocol-major: under a deadline every set has the same protocols done
         for s, path in sets.items():
             _, scores, seconds, _ = _synthetic(path, cal_table, with_protocol(args, p), args.work, deadline)
             x = np.array([scores[a] for a in cal_table.ids], dtype=float)
             missing = sum(not math.isfinite(seconds[a]) for a in cal_table.ids)  # a diverged training has seconds
             pending += missing
+            if missing:
+                unfinished[s].add(name(p))
             calibration[s][name(p)] = spearman(x, truth) if not missing else math.nan
             rows += [
                 {"set": s, "protocol": name(p), "role": "calibration", "arch_id": a, "score": scores[a], "seconds": seconds[a]}
                 for a in cal_table.ids
             ]
-    chosen = {s: choose(calibration[s], grid) for s in sets}
+    # a set chooses once every protocol has scored it (before, a choice among some would train the 70 for nothing)
+    chosen = {s: None if unfinished[s] else choose(c, grid) for s, c in calibration.items()}
     proxies: dict[str, dict[str, Any]] = {}
     for s, path in sets.items():
-        for label, p in ((f"{s} @ own protocol", chosen[s]), (f"{s} @ default", grid[0])):
-            if label.endswith("own protocol") and p == grid[0]:
-                continue  # its own protocol is the default: one row
-            _, scores, seconds, one_off = _synthetic(path, eval_table, with_protocol(args, p), args.work, deadline)
-            proxies[label] = {"scores": scores, "seconds": seconds, "one_off_seconds": one_off, "source": name(p)}
+        own = chosen[s]  # not chosen yet (None), or the default itself: one row, the default's
+        pairs = [(f"{s} @ own protocol", own)] if own is not None and own != grid[0] else []
+        for label, protocol in [*pairs, (f"{s} @ default", grid[0])]:
+            _, scores, seconds, one_off = _synthetic(path, eval_table, with_protocol(args, protocol), args.work, deadline)
+            proxies[label] = {"scores": scores, "seconds": seconds, "one_off_seconds": one_off, "source": name(protocol)}
             rows += [
-                {"set": s, "protocol": name(p), "role": "evaluation", "arch_id": a, "score": scores[a], "seconds": seconds[a]}
+                {"set": s, "protocol": name(protocol), "role": "evaluation", "arch_id": a, "score": scores[a], "seconds": seconds[a]}
                 for a in eval_table.ids
             ]
     result = fidelity(eval_table, proxies, n_boot=args.bootstrap, seed=args.seed, promote_k=PROMOTE)
@@ -155,7 +159,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "calibration_pending": pending,
         "evaluation_pending": evaluation_pending,
         "calibration_spearman": calibration,
-        "chosen": {s: name(p) for s, p in chosen.items()},
+        "chosen": {s: name(p) if p is not None else "pending" for s, p in chosen.items()},
         "sets": sets,
         "fidelity": result,
         "rows": rows,
