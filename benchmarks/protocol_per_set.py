@@ -76,8 +76,8 @@ def with_protocol(args: argparse.Namespace, p: dict[str, Any]) -> argparse.Names
     return argparse.Namespace(**(vars(args) | {"epochs": p["epochs"], "lr": p["lr"], "no_dsa": not p["dsa"]}))
 
 
-def roles(table: Table, split: Path) -> tuple[list[str], list[str]]:
-    rows = read_split(split)
+def roles(table: Table, split: Path, rows: dict[str, dict[str, str]]) -> tuple[list[str], list[str]]:
+    """The table's calibration and evaluation architectures by ``rows`` (``split``'s, read once)."""
     calibration = [a for a in table.ids if rows.get(a, {}).get("role") == "calibration"]
     evaluation = [a for a in table.ids if rows.get(a, {}).get("role") == "evaluation"]
     if len(calibration) < 3 or len(evaluation) < 3:
@@ -99,9 +99,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     deadline = -math.inf if args.report_only else time.time() + args.deadline_seconds if args.deadline_seconds else None
     test = read_table(args.table, "test_accuracy", PROMOTE_SEED)
     val = read_table(args.table, "val_accuracy")
-    cal_ids, eval_ids = roles(test, args.split)
+    split_rows = read_split(args.split)
+    cal_ids, eval_ids = roles(test, args.split, split_rows)
     if args.max_mflops is not None:  # a CPU rehearsal: the small architectures only
-        split_rows = read_split(args.split)
         cal_ids, eval_ids = ([a for a in ids if float(split_rows[a]["flops"]) <= args.max_mflops * 1e6] for ids in (cal_ids, eval_ids))
     if args.n_archs is not None:
         rng = np.random.default_rng(args.seed)

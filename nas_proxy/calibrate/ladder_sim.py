@@ -238,10 +238,7 @@ def _csv(option: str, path: Path) -> tuple[list[str], list[tuple[int, dict[str, 
 
 def _number(path: Path, n: int, name: str, text: str, low: float = -math.inf, high: float = math.inf) -> float:
     """A field that must hold a finite number in ``[low, high]``."""
-    try:
-        x = checks.parse_float(text.strip())  # a CSV field: blanks around it are the file's layout
-    except ValueError:
-        x = math.nan
+    x = checks.file_number(text, csv_field=True)  # NaN unless a plain decimal (blanks around it are the file's layout)
     if not low <= x <= high:
         bounds = f" in [{low:g}, {high:g}]" if math.isfinite(low) or math.isfinite(high) else ""
         raise InvalidArgumentError(f"{path} line {n}: {name} must be a finite number{bounds}, got {shown(text)}; fix or drop that row")
