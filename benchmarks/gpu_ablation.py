@@ -30,7 +30,6 @@ import contextlib
 import json
 import shlex
 import shutil
-import signal
 import statistics
 import tarfile
 import time
@@ -38,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gpu_common import set_finished, write_json
+from gpu_common import set_finished, terminated_as_exit, write_json
 from gpu_context import Context, Recorder
 
 STATE_RESERVE_S = 20.0  # kept at the end of a section to write its outputs and pack its state
@@ -98,22 +97,6 @@ def pack_state(folder: Path, dest: Path, needed: Callable[[Path], bool] = lambda
     if size > RETURN_LIMIT_BYTES:
         packed["warning"] = f"{size / 2**20:.1f} MiB: over the {RETURN_LIMIT_BYTES / 2**20:.0f} MiB a file may have to come back"
     return packed
-
-
-@contextlib.contextmanager
-def terminated_as_exit() -> Iterator[None]:
-    """SIGTERM raises SystemExit(143) here, so ``finally`` blocks run (Python's default dies at once).
-    While a ``nasproxy distill`` runs in this process its own handler takes the signal (it checkpoints,
-    or raises KeyboardInterrupt, which runs them too) and ``distill_ablation.run_distill`` then exits."""
-
-    def stop(signum: int, frame: object) -> None:
-        raise SystemExit(143)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,9 @@ Sections run in priority order, each in its own process (``gpu_sections.py``) un
 global deadline (``--budget-seconds``); a section that fails, times out or is skipped does not stop the
 others. After each section ``results.json`` is rewritten, so a run killed from outside still leaves what
 finished; the last step writes ``gpu_results.md``, a section ready to paste into ``benchmarks/RESULTS.md``.
+A run stopped from outside (SIGTERM, as a time limit sends it; Ctrl-C; SIGHUP) passes the signal to the running
+section's process group, records the section as interrupted with what it finished (a resumable section packs its
+state), skips the rest, writes both files and exits 128 + the signal's number.
 
 1. ``environment``: nvidia-smi, torch / CUDA / driver versions, the device name;
 2. ``tests``: ``pytest -m gpu tests`` (pass / fail / skip counts);
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -51,6 +55,25 @@ DRY_RUN_BUDGET_S = 1500.0  # the dry run's numbers mean nothing: room for a load
 KILL_GRACE_S = 5.0  # a section past its limit by this much gets SIGTERM (its process group), SIGKILL this much later
 MAX_OUT_FILES = 8  # what the GPU machine sends back: at most 8 files, no deeper than OUT/a/b/file
 KEEP_SUFFIXES = (".csv", ".md", ".json")  # ground-truth files kept unpacked when OUT holds too many files
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # from outside: a lease's time limit, Ctrl-C, a closed terminal
+POLL_S = 0.2  # how often a running section is checked for its end, its limit and a stop signal
+
+
+class Stop:
+    """The first stop signal received, noted by the handler and acted on where it is safe: a section runs in
+    its own process group, which a signal sent to the driver's group (``timeout`` does so) does not reach,
+    so the driver passes it on, records what finished and writes its report before it exits."""
+
+    signum: int | None = None
+
+    @classmethod
+    def note(cls, signum: int, _frame: object) -> None:
+        if cls.signum is None:
+            cls.signum = signum
+
+    @classmethod
+    def name(cls) -> str:
+        return signal.Signals(cls.signum).name if cls.signum else ""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -126,15 +149,19 @@ def run_section(name: str, plan: Plan, context: Path, work: Path, limit: float) 
     print(f"[gpu_check] section {name}: up to {limit:.0f} s", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
-    try:
-        code: int | None = proc.wait(timeout=limit + KILL_GRACE_S)  # the section watches its own deadline first
-    except subprocess.TimeoutExpired:
-        code = None
-    stop_group(proc, KILL_GRACE_S)  # also ends what it left running once it has exited
+    end = time.monotonic() + limit + KILL_GRACE_S  # the section watches its own deadline first
+    code: int | None = proc.poll()
+    while code is None and Stop.signum is None and time.monotonic() < end:
+        time.sleep(POLL_S)
+        code = proc.poll()
+    stop_group(proc, KILL_GRACE_S)  # at its limit or on a stop signal; also ends what it left running once it has exited
     seconds = time.perf_counter() - t0
     data = read_json(out) or {}
     result: dict[str, Any] = {"seconds": round(seconds, 1), "limit_seconds": round(limit, 1), **data}
-    if code is None:
+    if code is None and Stop.signum is not None:
+        result["status"] = "interrupted"
+        result["reason"] = f"the check was stopped by {Stop.name()} after {seconds:.0f} s; the numbers below are what finished"
+    elif code is None:
         result["status"] = "timeout"
         result["reason"] = f"stopped at its limit of {limit:.0f} s; the numbers below are what finished"
     elif code != 0:
@@ -213,9 +240,13 @@ def main(argv: list[str] | None = None) -> int:
         },
         "sections": {},
     }
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, Stop.note)
     for name in SECTIONS:
         left = deadline - plan.final_reserve_s - time.time()
-        if name not in args.sections:
+        if Stop.signum is not None and name in args.sections:
+            results["sections"][name] = {"status": "skipped", "reason": f"the check was stopped by {Stop.name()} before it"}
+        elif name not in args.sections:
             results["sections"][name] = {"status": "skipped", "reason": "not in --sections"}
         else:
             limit = limit_for(name, plan, left)
@@ -235,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[gpu_check] {line}", flush=True)
     print("\n" + markdown, flush=True)  # also in the log and at the end of the console output
     print(f"[gpu_check] done in {time.time() - start:.0f} s: {out / 'results.json'}, {out / 'gpu_results.md'}", flush=True)
+    if Stop.signum is not None:
+        return 128 + Stop.signum
     return 0 if all(s.get("status") in ("ok", "skipped") for s in results["sections"].values()) else 1
 
 

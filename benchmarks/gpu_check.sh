@@ -69,7 +69,22 @@ fi
 
 COMMAND="bash benchmarks/gpu_check.sh ${ARGS[*]+${ARGS[*]}}"
 say "python $PY ($("$PY" -c 'import sys; print(sys.version.split()[0])' 2>&1)), output $OUT_DIR"
-"$PY" "$ROOT/benchmarks/gpu_check.py" --out "$OUT_DIR" --command "$COMMAND" --started-at "$STARTED_AT" ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} ${ARGS[@]+"${ARGS[@]}"} 2>&1 | tee -a "$LOG"
-STATUS=$?
+# The driver runs in the background so that a stop signal reaches this script's trap, which passes it on: the
+# driver then stops its running section (in a process group of its own, which a signal sent to this group
+# misses) and still writes its report. tee ignores the stop signals and ends when the driver's output does,
+# so that report is not lost to a broken pipe.
+exec 3> >(trap '' TERM INT HUP; exec tee -a "$LOG")
+TEE_PID=$!
+"$PY" "$ROOT/benchmarks/gpu_check.py" --out "$OUT_DIR" --command "$COMMAND" --started-at "$STARTED_AT" ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} ${ARGS[@]+"${ARGS[@]}"} >&3 2>&1 &
+DRIVER=$!
+exec 3>&-
+for SIG in TERM INT HUP; do trap "kill -$SIG \"\$DRIVER\" 2>/dev/null" "$SIG"; done  # the same signal: the driver exits 128 + its number
+STATUS=0
+wait "$DRIVER" || STATUS=$?
+while kill -0 "$DRIVER" 2>/dev/null; do  # a trapped signal ends `wait` early: wait again for the report
+    STATUS=0
+    wait "$DRIVER" || STATUS=$?
+done
+for _ in $(seq 50); do kill -0 "$TEE_PID" 2>/dev/null || break; sleep 0.1; done  # tee's last lines before ours
 say "exit status $STATUS; results in $OUT_DIR (results.json, gpu_results.md, gpu_check.log)"
 exit "$STATUS"

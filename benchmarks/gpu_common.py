@@ -5,6 +5,7 @@ Imports nothing heavy (no torch): the driver (``gpu_check.py``) stays up even wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -311,6 +313,23 @@ class Ran:
 
     def to_dict(self) -> dict[str, Any]:
         return {"exit_code": self.code, "seconds": round(self.seconds, 1), "timed_out": self.code is None, "output_tail": self.tail}
+
+
+@contextlib.contextmanager
+def terminated_as_exit() -> Iterator[None]:
+    """SIGTERM raises SystemExit(143) here, so ``finally`` blocks run (Python's default dies at once): the
+    process groups a section started (``run_group``) are stopped with it, and a resumable section packs its
+    state. While a ``nasproxy distill`` runs in this process its own handler takes the signal (it checkpoints,
+    or raises KeyboardInterrupt, which runs them too) and ``distill_ablation.run_distill`` then exits."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(143)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_group(cmd: list[str], timeout: float, cwd: Path, grace: float = 10.0, stdout: Path | None = None) -> Ran:

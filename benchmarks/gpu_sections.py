@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gpu_common import SECTIONS, Plan, run_group  # benchmarks/ (this script's folder is on sys.path)
+from gpu_common import SECTIONS, Plan, run_group, terminated_as_exit  # benchmarks/ (this script's folder is on sys.path)
 from gpu_context import BENCHMARKS, SYNTHETIC, Context, Recorder
 
 PACKAGES = ("torch", "numpy", "optuna", "optuna-dashboard", "sqlalchemy", "alembic", "scipy", "safetensors")
@@ -311,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     rec = Recorder(args.json)
     try:
-        RUNNERS[args.section](ctx, rec)
+        with terminated_as_exit():  # the driver's SIGTERM (a limit, or a stop from outside) also ends what the section started
+            RUNNERS[args.section](ctx, rec)
     except Exception as e:  # noqa: BLE001 -- one failing section must not stop the others: the driver reads the reason
         traceback.print_exc()
         rec.set("reason", f"{type(e).__name__}: {str(e)[:500]}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -232,3 +234,72 @@ def test_groundtruth_builder_without_a_deadline_flag_is_skipped_with_the_reason(
     groundtruth(ctx, rec)
     assert rec.data["status"] == "skipped" and "--deadline-seconds" in rec.data["reason"]
     assert not (ctx.out / "groundtruth").exists()
+
+
+HANGING_BUILDER = """
+import argparse, os, pathlib, signal
+p = argparse.ArgumentParser()
+p.add_argument("--out", required=True)
+p.add_argument("--deadline-seconds", type=float, required=True)
+p.add_argument("--device")
+p.add_argument("--workers", type=int)
+p.add_argument("--dry-run", action="store_true")
+a = p.parse_args()
+pathlib.Path(a.out).mkdir(parents=True, exist_ok=True)
+(pathlib.Path(a.out) / "table.csv").write_text("arch,seed,accuracy\\na0,0,50\\n")
+pid_file = pathlib.Path(os.environ["HOME"]) / "builder.pid"
+pid_file.with_suffix(".tmp").write_text(str(os.getpid()))
+pid_file.with_suffix(".tmp").rename(pid_file)
+signal.pause()  # a builder that hangs: only a signal ends it
+"""
+
+
+def gone(pid: int) -> bool:
+    """Whether ``pid`` has ended (a zombie no one reaped yet counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+# drill tier (CI): a lease's time limit (`timeout` signals the whole process group the check runs in) must not
+# leave the running section behind, in a process group of its own, holding the GPU into the next call
+@pytest.mark.drill
+@pytest.mark.parametrize(("sig", "group"), [(signal.SIGTERM, True), (signal.SIGINT, True), (signal.SIGHUP, False)])
+def test_a_check_stopped_from_outside_ends_its_section_and_still_writes_its_report(tmp_path: Path, sig: int, group: bool) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(BENCHMARKS, tree / "benchmarks", ignore=shutil.ignore_patterns("gpu", "out", "groundtruth", "__pycache__"))
+    (tree / "benchmarks" / "groundtruth").mkdir()
+    (tree / "benchmarks" / "groundtruth" / "build.py").write_text(textwrap.dedent(HANGING_BUILDER))
+    out, home = tmp_path / "out", tmp_path / "home"
+    home.mkdir()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "OUT": str(out)}
+    cmd = ["bash", str(tree / "benchmarks" / "gpu_check.sh"), "--python", sys.executable, "--dry-run", "--sections", "groundtruth,evaluate"]
+    proc = subprocess.Popen(cmd, cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    pid_file = home / "builder.pid"
+    try:
+        end = time.monotonic() + DRY_RUN_TIMEOUT_S
+        while not pid_file.exists() and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)  # the event: the section's builder is running (and will hang)
+        assert pid_file.exists(), proc.communicate(timeout=60)[0][-4000:]
+        if group:
+            os.killpg(proc.pid, sig)  # as `timeout` and Ctrl-C do: the check's whole group, not the section's
+        else:
+            os.kill(proc.pid, sig)  # the script alone: it passes the signal on
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    builder = int(pid_file.read_text())
+    if not gone(builder):
+        os.kill(builder, signal.SIGKILL)
+        pytest.fail(f"the section's builder outlived the check\n{output[-3000:]}")
+    assert proc.returncode == 128 + sig, output[-3000:]
+    sections = json.loads((out / "results.json").read_text())["sections"]
+    assert sections["environment"]["status"] == "ok"
+    assert sections["groundtruth"]["status"] == "interrupted", sections["groundtruth"]
+    assert signal.Signals(sig).name in sections["groundtruth"]["reason"]
+    assert sections["evaluate"]["status"] == "skipped" and "stopped" in sections["evaluate"]["reason"]
+    md = (out / "gpu_results.md").read_text()
+    assert "| groundtruth | interrupted |" in md and "| evaluate | skipped |" in md
+    assert "[gpu_check] done in" in (out / "gpu_check.log").read_text()  # the driver's last lines reached the log
