@@ -170,8 +170,8 @@ def test_dry_run_fidelity_scores_every_proxy_on_the_smallest_architectures(tmp_p
     assert (out / "fidelity" / "fidelity.md").read_text().startswith("Ground truth: seed 0 of 3 architectures")
 
 
-FAKE_BUILDER = """
-import argparse, pathlib
+BUILDER_ARGS = """
+import argparse, os, pathlib, signal
 p = argparse.ArgumentParser()
 p.add_argument("--out", required=True)
 p.add_argument("--deadline-seconds", type=float, required=True)
@@ -179,6 +179,10 @@ p.add_argument("--device")
 p.add_argument("--workers", type=int)
 p.add_argument("--dry-run", action="store_true")
 a = p.parse_args()
+"""  # the flags build.py offers
+FAKE_BUILDER = (
+    BUILDER_ARGS
+    + """
 out = pathlib.Path(a.out)
 (out / "cache" / "deep" / "er").mkdir(parents=True)
 (out / "table.csv").write_text("arch,seed,accuracy\\n" + "".join(f"a{i},0,{i}\\n" for i in range(3)))
@@ -186,6 +190,7 @@ for i in range(7):
     (out / "cache" / "deep" / "er" / f"trial{i}.json").write_text("{}")
 print("args", a.device, a.workers, a.dry_run, a.deadline_seconds > 0)
 """
+)
 
 
 def section_context(tmp_path: Path, builder: str) -> Any:
@@ -236,15 +241,9 @@ def test_groundtruth_builder_without_a_deadline_flag_is_skipped_with_the_reason(
     assert not (ctx.out / "groundtruth").exists()
 
 
-HANGING_BUILDER = """
-import argparse, os, pathlib, signal
-p = argparse.ArgumentParser()
-p.add_argument("--out", required=True)
-p.add_argument("--deadline-seconds", type=float, required=True)
-p.add_argument("--device")
-p.add_argument("--workers", type=int)
-p.add_argument("--dry-run", action="store_true")
-a = p.parse_args()
+HANGING_BUILDER = (
+    BUILDER_ARGS
+    + """
 pathlib.Path(a.out).mkdir(parents=True, exist_ok=True)
 (pathlib.Path(a.out) / "table.csv").write_text("arch,seed,accuracy\\na0,0,50\\n")
 pid_file = pathlib.Path(os.environ["HOME"]) / "builder.pid"
@@ -252,6 +251,7 @@ pid_file.with_suffix(".tmp").write_text(str(os.getpid()))
 pid_file.with_suffix(".tmp").rename(pid_file)
 signal.pause()  # a builder that hangs: only a signal ends it
 """
+)
 
 
 def gone(pid: int) -> bool:
