@@ -17,7 +17,8 @@ What differs, and nothing of nasproxy or of the tests reads: ``/proc/PID/cmdline
 and ``sys.orig_argv`` are the server's; str hashes are the server's (``PYTHONHASHSEED`` is drawn at
 start-up); the interpreter is not finalised (``os._exit`` after the above), and the server reaps a
 process as soon as it ends, so ``os.kill(pid, 0)`` fails before ``wait()``, where a zombie would answer; the
-objects of the ``PRELOAD`` libraries are frozen (:func:`gc.freeze`: never collected, as they live to the end anyway).
+objects of the ``PRELOAD`` libraries are frozen (:func:`gc.freeze`: never collected, as they live to the end anyway),
+and their exit-time finalizers (torch's, that unregister its operators) do not run in a forked process.
 torchrun's launcher (``-m torch.distributed.run``) is forked, and so are its ranks (``python -u -m MODULE``,
 each in its own session, as torch's launcher starts them): a rank's parent is the server, not the launcher
 (its ``os.getppid()``), and the launcher watches and stops it through its Popen (poll, wait, ``killpg``).
@@ -52,6 +53,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -355,6 +357,11 @@ def _child(request: dict[str, Any], fds: list[int], server: int) -> None:
     random.seed()
     sys.modules["numpy"].random.seed()
     torch.seed()
+    # the preloaded libraries' exit-time finalizers are the server's (all 187 torch's: one per operator library, that
+    # unregisters its thousands of operators): run in each forked command at its exit, they cost it ~0.04 CPU-s and
+    # print, write and return nothing. The command's own finalizers (weakref.finalize, TemporaryDirectory) still run
+    for finalizer in list(weakref.finalize._registry):  # type: ignore[attr-defined]
+        finalizer.atexit = False
     _std_streams(request["unbuffered"] or bool(os.environ.get("PYTHONUNBUFFERED")))
     added = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) not in sys.path]
     sys.path[0:1] = [os.getcwd(), *(os.path.abspath(p) for p in added)]  # as `python -m` builds it
