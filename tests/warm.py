@@ -87,6 +87,7 @@ INHERITED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, sign
 COLD = os.environ.get("NASPROXY_TEST_COLD", "") not in ("", "0")
 _MESSAGE = 1 << 20
 PASS_FDS_MAX = 8  # descriptors a forked command may inherit beside its standard streams (Popen's pass_fds)
+PARENT_POLL_S = 0.5  # how often the server looks whether its test process still runs (a child's end wakes it at once)
 
 
 def _import_time_env(env: dict[str, str]) -> dict[str, str]:
@@ -447,9 +448,19 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
     server = os.getpid()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C of the test run reaches its commands, not the server
+    # a child's end wakes the loop at once (SIGCHLD writes a byte into `woken`), so that it need not look every 10 ms:
+    # that polling cost the server ~0.4 % of a core for as long as the suite ran
+    woken, wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     try:
         while os.getppid() == parent:
-            if select.select([listener], [], [], 0.01)[0]:
+            ready = select.select([listener.fileno(), woken], [], [], PARENT_POLL_S)[0]
+            if woken in ready:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(woken, 4096):
+                        pass
+            if listener.fileno() in ready:
                 conn, _ = listener.accept()
                 message, fds, _flags, _addr = socket.recv_fds(conn, _MESSAGE, 3 + PASS_FDS_MAX)
                 threads = _threads()
@@ -466,6 +477,9 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
                 pid = os.fork()
                 if pid == 0:
                     try:  # nothing of the server's survives in the child: whatever happens, it leaves here
+                        signal.set_wakeup_fd(-1)
+                        os.close(woken)
+                        os.close(wake)
                         listener.close()
                         conn.close()
                         for other in children.values():
