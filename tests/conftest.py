@@ -48,6 +48,17 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return cores + 1
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In pytest-xdist's controller (``make test``), before it starts its workers: the warm server they share
+    (tests/warm.py; ~5 CPU-s to start, once instead of once a worker). A run without workers starts its own at its
+    first command."""
+    distributed = config.getoption("numprocesses", None) and config.getoption("dist", "no") != "no"
+    if distributed and not hasattr(config, "workerinput") and not config.getoption("collectonly"):
+        from tests import warm
+
+        warm.start_shared()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Test files in order of their measured seconds, longest first (tests/durations.json), each
     file's tests together in their own order: ``make test`` hands pytest-xdist whole files

@@ -3,8 +3,9 @@
 Starting a Python process that imports torch costs this machine about 2 CPU-seconds, and the drills
 start about a hundred of them: as much CPU as the rest of their work. ``warm.Popen`` and ``warm.run``
 take the arguments of :mod:`subprocess`'s; a command ``[sys.executable, "-m", "nas_proxy", ...]`` (or
-one of the ``WARM_MODULES``) is forked from a server (one per pytest-xdist worker, started at the first
-such command, in its process group) that imported torch, NumPy, Optuna and the other ``PRELOAD`` libraries and nothing of nasproxy, and
+one of the ``WARM_MODULES``) is forked from a server (in a pytest-xdist run, one that pytest-xdist's controller
+starts as its workers start, shared by them all (tests/conftest.py); otherwise one per test process, started at its
+first such command; in the test run's process group) that imported torch, NumPy, Optuna and the other ``PRELOAD`` libraries and nothing of nasproxy, and
 anything else runs as a plain subprocess. The forked process is a real process with its own pid,
 working directory, environment, stdin, stdout and stderr (made as CPython makes them), signal
 dispositions (ignored ones inherited) and seeds, and it ends as the interpreter ends: threads joined,
@@ -16,7 +17,9 @@ kill -9, SIGINT, SIGTERM and ``os.kill`` reach it as they reach a subprocess.
 What differs, and nothing of nasproxy or of the tests reads: ``/proc/PID/cmdline``, ``/proc/PID/environ``
 and ``sys.orig_argv`` are the server's; str hashes are the server's (``PYTHONHASHSEED`` is drawn at
 start-up); the interpreter is not finalised (``os._exit`` after the above), and the server reaps a
-process as soon as it ends, so ``os.kill(pid, 0)`` fails before ``wait()``, where a zombie would answer.
+process as soon as it ends, so ``os.kill(pid, 0)`` fails before ``wait()``, where a zombie would answer; the
+objects of the ``PRELOAD`` libraries are frozen (:func:`gc.freeze`: never collected, as they live to the end anyway),
+and their exit-time finalizers (torch's, that unregister its operators) do not run in a forked process.
 torchrun's launcher (``-m torch.distributed.run``) is forked, and so are its ranks (``python -u -m MODULE``,
 each in its own session, as torch's launcher starts them): a rank's parent is the server, not the launcher
 (its ``os.getppid()``), and the launcher watches and stops it through its Popen (poll, wait, ``killpg``).
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import io
 import json
 import os
@@ -50,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -82,23 +87,38 @@ SERVER_START_S = 600  # fails a test whose server never listens (it imports torc
 INHERITED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)  # SIG_IGN or SIG_DFL
 COLD = os.environ.get("NASPROXY_TEST_COLD", "") not in ("", "0")
 _MESSAGE = 1 << 20
+SHARED = "NASPROXY_TEST_WARM_SERVER"  # ADDRESS PID IMPORT_TIME_ENV_JSON of the server a pytest-xdist run's workers share
 PASS_FDS_MAX = 8  # descriptors a forked command may inherit beside its standard streams (Popen's pass_fds)
+PARENT_POLL_S = 0.5  # how often the server looks whether its test process still runs (a child's end wakes it at once)
 
 
 def _import_time_env(env: dict[str, str]) -> dict[str, str]:
     return {
         k: v
         for k, v in env.items()
-        if k.startswith(IMPORT_TIME_VARIABLES) and k != "PYTHONPATH" and not k.startswith(RUN_TIME_VARIABLES) and not _torchs_default(k, v)
+        if k.startswith(IMPORT_TIME_VARIABLES)
+        and k != "PYTHONPATH"
+        and not k.startswith(RUN_TIME_VARIABLES)
+        and not _librarys_default(k, v)
     }
 
 
-def _torchs_default(key: str, value: str) -> bool:
-    """Whether ``key=value`` is what torch itself writes into ``os.environ``, that reads the same set or unset.
+# what scikit-learn's import writes into os.environ (setdefault), for Intel's OpenMP runtime, which reads them when
+# it loads: none is installed here (torch, NumPy and scikit-learn bring GNU's libgomp, which reads no KMP_ variable).
+# A pytest-xdist worker imports scikit-learn as it collects (tests/bad_inputs_files.py): its commands differed from
+# the shared server's environment (started before that) in these two, and all of them ran cold
+SKLEARN_DEFAULTS = {"KMP_DUPLICATE_LIB_OK": "True", "KMP_INIT_AT_FORK": "FALSE"}
+
+
+def _librarys_default(key: str, value: str) -> bool:
+    """Whether ``key=value`` is what a library itself writes into ``os.environ``, that reads the same set or unset:
+    scikit-learn's :data:`SKLEARN_DEFAULTS`, and torch's inductor cache folder.
     Torch's first compile-related call (the first ``FlopCounterMode`` of a search's trial, a first optimizer)
     sets ``TORCHINDUCTOR_CACHE_DIR`` to its default directory in the process that makes it, and reads it only
     there: once a test had trained in its own process, every command it started differed from the server's
     environment in that variable, and all of them ran cold (4-5 CPU-s each instead of 0.3)."""
+    if key in SKLEARN_DEFAULTS:
+        return SKLEARN_DEFAULTS[key] == value
     if key != "TORCHINDUCTOR_CACHE_DIR":
         return False
     try:  # a private module of torch: where another torch has none, the variable counts as set (cold, still correct)
@@ -118,6 +138,7 @@ class _Server:
         self.folder = Path(tempfile.mkdtemp(prefix="nasproxy-warm-"))
         self.address = str(self.folder / "socket")
         self.env = dict(os.environ)
+        self.pid: int | None = None  # a server another process started, whose end connect() watches
         log = open(self.folder / "server.log", "wb")  # noqa: SIM115 (the server's own output, read when it fails)
         self.proc = subprocess.Popen(
             [sys.executable, __file__, self.address, str(os.getpid()), *preload],
@@ -131,12 +152,22 @@ class _Server:
         atexit.register(self.close)
 
     @classmethod
-    def forked_from(cls, address: str, env: dict[str, str]) -> _Server:
-        """In a process the server forked (torchrun's launcher): the same server, for the processes it starts."""
+    def forked_from(cls, address: str, env: dict[str, str], pid: int | None = None) -> _Server:
+        """In a process the server forked (torchrun's launcher), or in a pytest-xdist worker (``pid``: the server
+        its controller started, :func:`start_shared`): the same server, for the processes it starts."""
         server = cls.__new__(cls)
-        server.folder, server.address, server.env = Path(address).parent, address, env
-        server.proc = None  # type: ignore[assignment]  # not this process's child: nothing to watch or end
+        server.folder, server.address, server.env, server.pid = Path(address).parent, address, env, pid
+        server.proc = None  # type: ignore[assignment]  # not this process's child: nothing to end
         return server
+
+    @classmethod
+    def shared(cls) -> _Server | None:
+        """The server of this pytest-xdist run (:data:`SHARED`, set by :func:`start_shared` in its controller), if any."""
+        value = os.environ.get(SHARED)
+        if not value:
+            return None
+        address, pid, env = value.split(" ", 2)
+        return cls.forked_from(address, json.loads(env), int(pid))  # compared by its import-time variables only
 
     def connect(self) -> socket.socket:
         deadline = time.monotonic() + SERVER_START_S
@@ -147,7 +178,7 @@ class _Server:
                 return sock
             except (FileNotFoundError, ConnectionRefusedError):
                 sock.close()
-                if self.proc is not None and self.proc.poll() is not None:
+                if (self.proc is not None and self.proc.poll() is not None) or (self.pid is not None and not _running(self.pid)):
                     log = self.folder / "server.log"
                     raise RuntimeError(f"the warm server ended: {log.read_text()[-3000:] if log.exists() else ''}") from None
                 if time.monotonic() > deadline:
@@ -164,6 +195,27 @@ class _Server:
 
 
 _server: _Server | None = None
+
+
+def start_shared() -> None:
+    """In pytest-xdist's controller, before it starts its workers: one server for them all (they inherit
+    :data:`SHARED`), instead of one each that imports torch and the rest again (~5 CPU-s a worker). It is the
+    controller's child, ended with it; its commands are in the run's process group, as each worker's were."""
+    global _server
+    if COLD or os.environ.get(SHARED):
+        return
+    _server = _Server()
+    os.environ[SHARED] = f"{_server.address} {_server.proc.pid} {json.dumps(_import_time_env(_server.env))}"
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (not yet reaped, a zombie has ended: another process's child is reaped by it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 _server_lock = threading.Lock()
 _serving: tuple[str, dict[str, str]] | None = None  # in the server: its address and environment
 
@@ -194,10 +246,10 @@ def _warm_request(args: Sequence[Any], cwd: Any, env: dict[str, str] | None, kwa
         return None
     global _server
     with _server_lock:  # the server is started only for a command it can fork
-        if _import_time_env(env) != _import_time_env(dict(os.environ) if _server is None else _server.env):
+        server = _server or _Server.shared()
+        if _import_time_env(env) != _import_time_env(dict(os.environ) if server is None else server.env):
             return None
-        if _server is None:
-            _server = _Server()  # with this process's environment, as compared above
+        _server = server or _Server()  # with this process's environment, as compared above
     return {
         "module": argv[2],
         "args": argv[3:],
@@ -353,6 +405,11 @@ def _child(request: dict[str, Any], fds: list[int], server: int) -> None:
     random.seed()
     sys.modules["numpy"].random.seed()
     torch.seed()
+    # the preloaded libraries' exit-time finalizers are the server's (all 187 torch's: one per operator library, that
+    # unregisters its thousands of operators): run in each forked command at its exit, they cost it ~0.04 CPU-s and
+    # print, write and return nothing. The command's own finalizers (weakref.finalize, TemporaryDirectory) still run
+    for finalizer in list(weakref.finalize._registry):  # type: ignore[attr-defined]
+        finalizer.atexit = False
     _std_streams(request["unbuffered"] or bool(os.environ.get("PYTHONUNBUFFERED")))
     added = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) not in sys.path]
     sys.path[0:1] = [os.getcwd(), *(os.path.abspath(p) for p in added)]  # as `python -m` builds it
@@ -424,6 +481,12 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
     _serving = (address, dict(os.environ))  # the environment the client compares a command's with (_Server.env)
     for module in preload:
         __import__(module)
+    # the preloaded libraries' ~400,000 objects into the permanent generation, which the collector never walks: a
+    # forked command's first full collection walked them all, and wrote to each object's header, so that the kernel
+    # copied nearly every page of the server's heap into the child (copy-on-write): ~0.25 of the ~0.3 CPU-s a
+    # trivial forked command cost (`--version`: 0.30 -> 0.05 CPU-s). What a command allocates is collected as ever
+    gc.collect()
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(address + ".tmp")
     listener.listen(64)
@@ -432,9 +495,19 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
     server = os.getpid()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C of the test run reaches its commands, not the server
+    # a child's end wakes the loop at once (SIGCHLD writes a byte into `woken`), so that it need not look every 10 ms:
+    # that polling cost the server ~0.4 % of a core for as long as the suite ran
+    woken, wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     try:
         while os.getppid() == parent:
-            if select.select([listener], [], [], 0.01)[0]:
+            ready = select.select([listener.fileno(), woken], [], [], PARENT_POLL_S)[0]
+            if woken in ready:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(woken, 4096):
+                        pass
+            if listener.fileno() in ready:
                 conn, _ = listener.accept()
                 message, fds, _flags, _addr = socket.recv_fds(conn, _MESSAGE, 3 + PASS_FDS_MAX)
                 threads = _threads()
@@ -451,6 +524,9 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
                 pid = os.fork()
                 if pid == 0:
                     try:  # nothing of the server's survives in the child: whatever happens, it leaves here
+                        signal.set_wakeup_fd(-1)
+                        os.close(woken)
+                        os.close(wake)
                         listener.close()
                         conn.close()
                         for other in children.values():

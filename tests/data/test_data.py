@@ -243,20 +243,19 @@ def test_imagefolder_16_bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> N
 
 def test_digits_are_scikit_learns_read_without_importing_it() -> None:
     """digits reads the CSV scikit-learn ships instead of importing scikit-learn (a CPU-second per
-    process): the arrays are load_digits()'s, bit for bit, and scikit-learn is not imported."""
-    import subprocess
-    import sys
-
+    process): the arrays are load_digits()'s, bit for bit, and scikit-learn is not imported (in a process
+    without nasproxy imported, forked warm: none of the libraries the warm server preloads imports scikit-learn)."""
     from sklearn.datasets import load_digits
 
     from nas_proxy.data.registry import _digits_arrays
+    from tests import run_code
 
     images, target = _digits_arrays()
     bunch = load_digits()
     assert images.dtype == bunch.images.dtype and np.array_equal(images, bunch.images)
     assert target.dtype == bunch.target.dtype and np.array_equal(target, bunch.target)
     probe = "import sys; from nas_proxy.data import load_dataset; load_dataset('digits'); print('sklearn' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert run_code.run(probe, capture_output=True, check=True).stdout.strip() == "False"
 
 
 def test_split_is_deterministic_in_the_seed(digits: Dataset) -> None:

@@ -33,6 +33,18 @@ def test_a_warm_command_prints_and_exits_as_a_cold_one(args: list[str], tmp_path
 
 
 @pytest.mark.skipif(warm.COLD, reason="NASPROXY_TEST_COLD=1: every command runs cold")
+def test_a_warm_process_runs_its_own_exit_finalizers_not_the_servers(tmp_path: Path) -> None:
+    """tests/warm.py turns off, in a forked process, the exit-time finalizers it inherits (torch's): those the
+    command registers itself still run at its exit, as in a cold interpreter (a TemporaryDirectory kept to the end)."""
+    from tests import run_code
+
+    code = "import builtins, tempfile; builtins.kept = tempfile.TemporaryDirectory(dir=KEEP)"
+    done = run_code.run(code.replace("KEEP", repr(str(tmp_path))), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.iterdir()) == []  # removed at exit by its finalizer
+
+
+@pytest.mark.skipif(warm.COLD, reason="NASPROXY_TEST_COLD=1: every command runs cold")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_a_warm_process_is_its_own_with_its_directory_environment_and_signals(sig: signal.Signals, tmp_path: Path) -> None:
     gate = Gate(tmp_path / "gate", at=CHECKPOINT, let_through=1)  # held in its loop, at its second checkpoint
