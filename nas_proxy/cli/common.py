@@ -264,6 +264,15 @@ def one_line_errors(name: str) -> Callable[[Callable[[list[str]], int | None]], 
     return decorate
 
 
+def dashboard_command(study: str, storage: str) -> str:
+    """The command that opens the dashboard on ``study``, as search and run print it to copy: each word
+    quoted for a shell, a storage URL's password shown as ``***`` (storage.hidden), as every other line
+    shows it (before branch probe41 this line printed it in clear; the user types their own password)."""
+    from nas_proxy.studies.storage import hidden
+
+    return f"nasproxy dashboard --study {shlex.quote(study)} --storage {shlex.quote(hidden(storage))}"
+
+
 def add_quiet(p: argparse.ArgumentParser, help: str = "no progress bars or progress lines on stderr") -> None:
     """``--quiet``: the same flag and help in every command that reports progress."""
     p.add_argument("--quiet", action="store_true", help=help)
