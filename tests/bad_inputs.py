@@ -1294,6 +1294,21 @@ PROBE40: list[Case] = [
 CASES += PROBE40
 
 
+# ---- branch probe41: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_probe41.py)
+G41 = 41
+PROBE41: list[Case] = [
+    # a --data-root without the dataset's files: before, the Debian copy of Fashion-MNIST was read in its place, exit 0
+    Case(D.replace("digits", "fashion-mnist") + " --data-root data/empty", "--data-root names the folder to read; drop it to read", G41),
+    # a set of Fashion-MNIST files scored on other files of the same format and classes (MNIST's): before, at chance, exit 0
+    Case(_art("fm-a") + " --data-root data/fm-b", "art/fm-a was made from fashion-mnist files whose labels differ from those found", G41),
+    # a proxy profile calibrated on a set of another dataset: before, its protocol used on this one without a word, exit 0
+    Case(f"{S} --proxy-profile profiles/other-dataset.toml", "was calibrated on a cifar10 set (sets/cifar), syn is a digits set", G41),
+    Case(f"{SC} --proxy-profile profiles/other-dataset.toml", "its protocol and held-out fidelity are another dataset's; calibrate", G41),
+    Case(f"{C} --proxy-profile profiles/other-dataset.toml", "was calibrated on a cifar10 set (sets/cifar), syn is a digits set", G41),
+]
+CASES += PROBE41
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 
