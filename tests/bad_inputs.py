@@ -1305,6 +1305,13 @@ PROBE41: list[Case] = [
     Case(f"{S} --proxy-profile profiles/other-dataset.toml", "was calibrated on a cifar10 set (sets/cifar), syn is a digits set", G41),
     Case(f"{SC} --proxy-profile profiles/other-dataset.toml", "its protocol and held-out fidelity are another dataset's; calibrate", G41),
     Case(f"{C} --proxy-profile profiles/other-dataset.toml", "was calibrated on a cifar10 set (sets/cifar), syn is a digits set", G41),
+    # torchrun's address with a blank after it (typed by hand): before, it passed the check (stripped) and
+    # init_process_group retried '127.0.0.1\t' (or '\n') for 7 days, SIGTERM unheard (killed by hand after 12 minutes)
+    Case(
+        f"RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1\t MASTER_PORT=29500 {D} --distributed",
+        "MASTER_ADDR is '127.0.0.1\\t', which names no host here",
+        G41,
+    ),
 ]
 CASES += PROBE41
 
