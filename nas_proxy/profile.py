@@ -106,19 +106,24 @@ class ProxyProfile:
         fidelity measured, on other images. Another set of the same data is allowed (``run`` distils its own
         set, then searches with the profile) and gets the note returned; None for the set it was made with.
         Before branch probe41 either was used without a word."""
-        cal, dataset = self.calibration, meta["dataset"]["name"]
-        made_on, sha = cal.get("dataset"), cal.get("synthetic_sha256")
-        if made_on is not None and made_on != dataset:
-            raise InvalidArgumentError(
-                f"{where} was calibrated on a {made_on} set ({cal.get('synthetic', '?')}), {synthetic} is a {dataset} set: "
-                f"its protocol and held-out fidelity are another dataset's; calibrate on {synthetic} (nasproxy calibrate), or drop --proxy-profile"
-            )
+        dataset, sha = meta["dataset"]["name"], self.calibration.get("synthetic_sha256")
+        self.check_dataset(dataset, f"{synthetic} is a {dataset} set", where)
         if sha and sha != meta.get("tensors_sha256"):
             return (
-                f"{where} was calibrated on the synthetic set {cal.get('synthetic', '?')} (tensors {sha[:12]}...), not on {synthetic}: "
+                f"{where} was calibrated on the synthetic set {self.calibration.get('synthetic', '?')} (tensors {sha[:12]}...), not on {synthetic}: "
                 "its held-out fidelity was measured on that set, not on this one"
             )
         return None
+
+    def check_dataset(self, dataset: str, subject: str, where: str) -> None:
+        """Refuse data of another dataset than the one this profile was calibrated on (``subject`` says
+        what is: "syn is a digits set"); a profile that records none (before branch probe41) passes."""
+        made_on = self.calibration.get("dataset")
+        if made_on is not None and made_on != dataset:
+            raise InvalidArgumentError(
+                f"{where} was calibrated on a {made_on} set ({self.calibration.get('synthetic', '?')}), {subject}: its protocol and "
+                f"held-out fidelity are another dataset's; calibrate on {dataset} data (nasproxy calibrate), or drop --proxy-profile"
+            )
 
     def to_toml(self) -> str:
         lines = [

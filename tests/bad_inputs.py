@@ -1305,6 +1305,7 @@ PROBE41: list[Case] = [
     Case(f"{S} --proxy-profile profiles/other-dataset.toml", "was calibrated on a cifar10 set (sets/cifar), syn is a digits set", G41),
     Case(f"{SC} --proxy-profile profiles/other-dataset.toml", "its protocol and held-out fidelity are another dataset's; calibrate", G41),
     Case(f"{C} --proxy-profile profiles/other-dataset.toml", "was calibrated on a cifar10 set (sets/cifar), syn is a digits set", G41),
+    Case("run presets/good.toml --proxy-profile profiles/other-dataset.toml --device cpu --quiet", "this run's data is digits: its", G41),
     # --n-archs with --archs FILE: before, ignored (every architecture of the file used), exit 0
     Case(f"{CA} --n-archs 3", "--n-archs 3 changes nothing with --archs archs/good.json: every architecture of the file is used", G41),
     # torchrun's address with a blank after it (typed by hand): before, it passed the check (stripped) and
