@@ -49,6 +49,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent / "groundtruth"))  # spli
 from split import SPLIT, read_split  # noqa: E402
 
 from nas_proxy import checks  # noqa: E402
+from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.correlate.metrics import (  # noqa: E402
     Metric,
     TopFraction,
@@ -60,7 +61,7 @@ from nas_proxy.correlate.metrics import (  # noqa: E402
     to_jsonable,
 )
 from nas_proxy.correlate.picks import compute, promote  # noqa: E402
-from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError  # noqa: E402
+from nas_proxy.errors import DivergedError, InvalidArgumentError  # noqa: E402
 from nas_proxy.report.render import dimension_lines  # noqa: E402
 
 ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
@@ -370,6 +371,7 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@one_line_errors("fidelity.py")
 def main(argv: list[str] | None = None) -> int:
     from nas_proxy.cli import _add_proxy_options
 
@@ -396,31 +398,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/fidelity"))
     _add_proxy_options(p)
     args = p.parse_args(argv)
-    try:
-        table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
-        parsed = [parse_proxy(t) for t in args.proxy]
-        proxies: dict[str, dict[str, Any]] = {}
-        for label, kind, value in parsed:
-            t0 = time.perf_counter()
-            if kind == "scores":
-                scores, seconds = _scores_file(Path(value), table.ids, label)
-                proxies[label or Path(value).stem] = {"scores": scores, "seconds": seconds, "source": value}
-            elif kind == "early":
-                scores, seconds = _early(value, args.table, table)
-                proxies[label or f"early@{value}"] = {"scores": scores, "seconds": seconds, "source": f"{args.table} {value}"}
-            elif kind == "zero-cost":
-                scores, seconds = _zero_cost(value, table, args)
-                proxies[label or value] = {"scores": scores, "seconds": seconds, "source": kind}
-            else:
-                name, scores, seconds, one_off = _synthetic(value, table, args, args.out)
-                proxies[label or name] = {"scores": scores, "seconds": seconds, "one_off_seconds": one_off, "source": value}
-            print(f"{list(proxies)[-1]}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        if args.promote < 1:
-            raise InvalidArgumentError(f"--promote must be at least 1, got {args.promote}")
-        result = fidelity(table, proxies, args.bootstrap, args.seed, args.promote)
-    except NasProxyError as e:
-        print(f"fidelity.py: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return e.exit_code
+    table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
+    parsed = [parse_proxy(t) for t in args.proxy]
+    proxies: dict[str, dict[str, Any]] = {}
+    for label, kind, value in parsed:
+        t0 = time.perf_counter()
+        if kind == "scores":
+            scores, seconds = _scores_file(Path(value), table.ids, label)
+            proxies[label or Path(value).stem] = {"scores": scores, "seconds": seconds, "source": value}
+        elif kind == "early":
+            scores, seconds = _early(value, args.table, table)
+            proxies[label or f"early@{value}"] = {"scores": scores, "seconds": seconds, "source": f"{args.table} {value}"}
+        elif kind == "zero-cost":
+            scores, seconds = _zero_cost(value, table, args)
+            proxies[label or value] = {"scores": scores, "seconds": seconds, "source": kind}
+        else:
+            name, scores, seconds, one_off = _synthetic(value, table, args, args.out)
+            proxies[label or name] = {"scores": scores, "seconds": seconds, "one_off_seconds": one_off, "source": value}
+        print(f"{list(proxies)[-1]}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    if args.promote < 1:
+        raise InvalidArgumentError(f"--promote must be at least 1, got {args.promote}")
+    result = fidelity(table, proxies, args.bootstrap, args.seed, args.promote)
     result["table"] = str(args.table)
     write_outputs(args.out, "fidelity", result, markdown(result))
     return 0

@@ -38,6 +38,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 from fidelity import read_table, write_outputs  # noqa: E402
 
+from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.correlate.metrics import paired_difference, spearman, summarise  # noqa: E402
 from nas_proxy.proxies import Cache  # noqa: E402
 from nas_proxy.spaces import get_space  # noqa: E402
@@ -160,6 +161,7 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@one_line_errors("kseed.py")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--synthetic", required=True, help="a synthetic set (nasproxy distill)")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from fidelity import PAIRED, _scores_file, read_table, with_role  # benchmarks/ is on sys.path
 
+from nas_proxy.cli.common import one_line_errors
 from nas_proxy.correlate.metrics import bootstrap_samples, paired_difference
 
 Z = 1.959963984540054  # the normal quantile of a two-sided 95 % interval
@@ -67,6 +68,7 @@ def power(a: np.ndarray, b: np.ndarray, y: np.ndarray, targets: dict[str, float]
     return out
 
 
+@one_line_errors("power.py")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("scores", type=Path, help="distill_ablation.py's scores.csv (variant, arch_id, score)")

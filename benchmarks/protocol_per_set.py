@@ -45,8 +45,9 @@ from fidelity import Table, _synthetic, fidelity, read_table, subset, write_outp
 from fidelity import markdown as fidelity_markdown
 from split import SPLIT, TABLE, read_split
 
+from nas_proxy.cli.common import one_line_errors
 from nas_proxy.correlate.metrics import spearman
-from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.errors import InvalidArgumentError
 
 
 def protocols(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -226,13 +227,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+@one_line_errors("protocol_per_set.py")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        report = run(args)
-    except NasProxyError as e:
-        print(f"protocol_per_set: error: {e}", file=sys.stderr)
-        return 2
+    report = run(args)
     write_scores(args.out / "scores.csv", report.pop("rows"))
     write_outputs(args.out, "protocols", report, markdown(report))
     return 0

@@ -14,10 +14,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 from scipy.stats import rankdata
+
+from nas_proxy import checks
+from nas_proxy.cli.common import one_line_errors
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.files import write_text
 
 
 def rank_averaged(rows: list[dict[str, str]], base: str) -> list[tuple[str, str, float]]:
@@ -26,7 +33,7 @@ def rank_averaged(rows: list[dict[str, str]], base: str) -> list[tuple[str, str,
     for r in rows:
         scores[r["variant"]][r["arch_id"]] = float(r["score"])
     if base not in scores:
-        raise SystemExit(f"rank_average: no variant {base!r} in the scores (have {', '.join(sorted(scores))})")
+        raise InvalidArgumentError(f"no variant {base!r} in the scores (have {', '.join(sorted(scores))}); name one with --with")
     archs = sorted(scores[base])
     out = [(v, a, s) for v, by_arch in scores.items() for a, s in by_arch.items()]
     base_ranks = rankdata([scores[base][a] for a in archs])
@@ -38,19 +45,24 @@ def rank_averaged(rows: list[dict[str, str]], base: str) -> list[tuple[str, str,
     return out
 
 
-def main() -> None:
+@one_line_errors("rank_average.py")
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("scores", type=Path)
     p.add_argument("--with", dest="base", default="random-ipc10", help="the variant every other is averaged with (default %(default)s)")
     p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args()
-    with args.scores.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    with args.out.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["variant", "arch_id", "score"])
-        w.writerows(rank_averaged(rows, args.base))
+    args = p.parse_args(argv)
+    text = checks.read_text("scores", args.scores)  # one line for a missing file, a folder, bytes that are not text
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    if not rows or not {"variant", "arch_id", "score"} <= set(rows[0]):  # before branch probe41: KeyError, and --out made empty
+        raise InvalidArgumentError(f"scores file {args.scores} needs columns variant, arch_id and score (distill_ablation.py's scores.csv)")
+    out = io.StringIO(newline="")
+    w = csv.writer(out)
+    w.writerow(["variant", "arch_id", "score"])
+    w.writerows(rank_averaged(rows, args.base))
+    write_text(args.out, out.getvalue())  # whole or not at all
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

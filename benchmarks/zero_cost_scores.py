@@ -25,6 +25,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 from fidelity import read_table  # noqa: E402
 
+from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.proxies.base import RunSetup  # noqa: E402
 from nas_proxy.proxies.training_free import ZeroCostProxy  # noqa: E402
 from nas_proxy.proxies.zero_cost import ZERO_COST  # noqa: E402
@@ -32,6 +33,7 @@ from nas_proxy.spaces import get_space  # noqa: E402
 from nas_proxy.trainers.fulldata import DataRef  # noqa: E402
 
 
+@one_line_errors("zero_cost_scores.py")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--table", type=Path, default=Path(__file__).parent / "groundtruth" / "fashion-mnist-convnet720.csv")

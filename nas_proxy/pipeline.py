@@ -174,6 +174,8 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         given_data = dataset or (table.get("dataset") if data_section == "search" else None)
         built = configs.build(DistillConfig, preset.get("distill", {}), f"{path} [distill]", dataset=given_data, device=dev)
         built.validate()
+    if profile is not None:  # before branch probe41 a profile of another dataset's set was used without a word
+        profile.check_dataset(built.dataset, f"this run's data is {built.dataset}", f"--proxy-profile {proxy_profile}")
     with _section(path, "search"):
         real = _real_data(table, runs, built, dev)
     dc: DistillConfig | None = built

@@ -66,6 +66,7 @@ CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "architectures": ((list,), "the architecture ids"),
     "synthetic": ((str,), "the synthetic set the protocol was chosen with"),
     "synthetic_sha256": ((str,), "its tensors' SHA-256"),
+    "dataset": ((str,), "the dataset of that set (a set of another is refused)"),
     "synthetic_choices": ((list,), "the synthetic sets it chose among"),
     "seed": ((int,), "the calibration seed"),
     "device": ((str,), "where the proxies were trained"),
@@ -98,6 +99,31 @@ class ProxyProfile:
     def apply(self, base: ProxyConfig, explicit: set[str] | frozenset[str] = frozenset()) -> ProxyConfig:
         """``base`` with the profile's values, except the fields in ``explicit`` (given as flags)."""
         return dataclasses.replace(base, **{k: v for k, v in self.proxy.items() if k not in explicit})
+
+    def check_set(self, meta: dict[str, Any], synthetic: str, where: str) -> str | None:
+        """This profile used with the synthetic set ``synthetic`` (``meta``: its meta.json). A set of another
+        dataset than the one it was calibrated on is refused: its protocol was chosen, and its held-out
+        fidelity measured, on other images. Another set of the same data is allowed (``run`` distils its own
+        set, then searches with the profile) and gets the note returned; None for the set it was made with.
+        Before branch probe41 either was used without a word."""
+        dataset, sha = meta["dataset"]["name"], self.calibration.get("synthetic_sha256")
+        self.check_dataset(dataset, f"{synthetic} is a {dataset} set", where)
+        if sha and sha != meta.get("tensors_sha256"):
+            return (
+                f"{where} was calibrated on the synthetic set {self.calibration.get('synthetic', '?')} (tensors {sha[:12]}...), not on {synthetic}: "
+                "its held-out fidelity was measured on that set, not on this one"
+            )
+        return None
+
+    def check_dataset(self, dataset: str, subject: str, where: str) -> None:
+        """Refuse data of another dataset than the one this profile was calibrated on (``subject`` says
+        what is: "syn is a digits set"); a profile that records none (before branch probe41) passes."""
+        made_on = self.calibration.get("dataset")
+        if made_on is not None and made_on != dataset:
+            raise InvalidArgumentError(
+                f"{where} was calibrated on a {made_on} set ({self.calibration.get('synthetic', '?')}), {subject}: its protocol and "
+                f"held-out fidelity are another dataset's; calibrate on {dataset} data (nasproxy calibrate), or drop --proxy-profile"
+            )
 
     def to_toml(self) -> str:
         lines = [

@@ -291,6 +291,9 @@ def _check_values(meta: dict[str, Any]) -> None:
     sha = meta.get("tensors_sha256")
     if sha is not None and not (isinstance(sha, str) and re.fullmatch("[0-9a-f]{64}", sha)):
         raise InvalidArgumentError(f"tensors_sha256 must be the tensors file's SHA-256 (64 hex digits), got {sha!r}")
+    labels = d.get("labels_sha256")  # the real data's labels (branch probe41 on): Dataset.check_described compares them
+    if labels is not None and not (isinstance(labels, str) and re.fullmatch("[0-9a-f]{64}", labels)):
+        raise InvalidArgumentError(f"dataset.labels_sha256 must be the real labels' SHA-256 (64 hex digits), got {shown(labels)}")
     checks.number("num_images", meta.get("num_images"), 0, integer=True, optional=True)
     # the costs a search, score or correlate adds to its proxy's (one_off_seconds)
     checks.number("seconds", meta.get("seconds"), 0, optional=True)

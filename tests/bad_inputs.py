@@ -22,7 +22,7 @@ P = "search --space convnet-cpu --study s1 --n-trials 1 --device cpu --quiet"  #
 W = "worker --study done --storage studies/done/journal.log --quiet"
 SC = "score --synthetic syn --space convnet-cpu --archs archs/good.json --epochs 1 --device cpu --quiet"
 C = "correlate --sample --space convnet-cpu --synthetic syn --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 10 --device cpu --quiet --out OUT"
-CA = C.replace("--sample", "--archs archs/good.json")
+CA = C.replace("--sample", "--archs archs/good.json").replace(" --n-archs 3", "")  # idle with --archs: refused (probe41)
 SL = "soft-labels syn --soft-labels 2 --teacher-space convnet-cpu --device cpu --quiet"
 CL = "calibrate --ladders auto --truth archs/truth-8.json --quiet"  # choose a proxy or ladder
 CAL = "calibrate --truth archs/truth-8.json --space convnet-cpu --synthetic syn --study c1 --folds 2 --trials 1 --epochs-choices 1 --device cpu --quiet"
@@ -1292,6 +1292,31 @@ PROBE40: list[Case] = [
     Case(f"{CA} --storage postgresql://u:secret@127.0.0.1:1/db", "--storage 'postgresql://u:***@127.0.0.1:1/db' changes nothing", G40),
 ]
 CASES += PROBE40
+
+
+# ---- branch probe41: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_probe41.py)
+G41 = 41
+PROBE41: list[Case] = [
+    # a --data-root without the dataset's files: before, the Debian copy of Fashion-MNIST was read in its place, exit 0
+    Case(D.replace("digits", "fashion-mnist") + " --data-root data/empty", "--data-root names the folder to read; drop it to read", G41),
+    # a set of Fashion-MNIST files scored on other files of the same format and classes (MNIST's): before, at chance, exit 0
+    Case(_art("fm-a") + " --data-root data/fm-b", "art/fm-a was made from fashion-mnist files whose labels differ from those found", G41),
+    # a proxy profile calibrated on a set of another dataset: before, its protocol used on this one without a word, exit 0
+    Case(f"{S} --proxy-profile profiles/other-dataset.toml", "was calibrated on a cifar10 set (sets/cifar), syn is a digits set", G41),
+    Case(f"{SC} --proxy-profile profiles/other-dataset.toml", "its protocol and held-out fidelity are another dataset's; calibrate", G41),
+    Case(f"{C} --proxy-profile profiles/other-dataset.toml", "was calibrated on a cifar10 set (sets/cifar), syn is a digits set", G41),
+    Case("run presets/good.toml --proxy-profile profiles/other-dataset.toml --device cpu --quiet", "this run's data is digits: its", G41),
+    # --n-archs with --archs FILE: before, ignored (every architecture of the file used), exit 0
+    Case(f"{CA} --n-archs 3", "--n-archs 3 changes nothing with --archs archs/good.json: every architecture of the file is used", G41),
+    # torchrun's address with a blank after it (typed by hand): before, it passed the check (stripped) and
+    # init_process_group retried '127.0.0.1\t' (or '\n') for 7 days, SIGTERM unheard (killed by hand after 12 minutes)
+    Case(
+        f"RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1\t MASTER_PORT=29500 {D} --distributed",
+        "MASTER_ADDR is '127.0.0.1\\t', which names no host here",
+        G41,
+    ),
+]
+CASES += PROBE41
 
 
 def main_(argv: list[str] | None = None) -> int:

@@ -57,6 +57,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe40 import build_probe40
 
     build_probe40(root)
+    from tests.bad_inputs_files_probe41 import build_probe41
+
+    build_probe41(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

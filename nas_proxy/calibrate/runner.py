@@ -303,6 +303,7 @@ def _result(
         "architectures": ids,
         "synthetic": chosen.synthetic,
         "synthetic_sha256": str(ctx.synthetic.meta.get("tensors_sha256", "")),
+        "dataset": str(ctx.synthetic.dataset["name"]),  # a set of another dataset is refused (ProxyProfile.check_set)
         "synthetic_choices": list(config.synthetic),
         "seed": config.seed,
         "device": ctx.device.type,

@@ -272,7 +272,11 @@ class _Stdout:
             self.failed = OSError(9, "it is closed")  # EBADF, as a write to the closed descriptor would be
             raise self.failed
         try:
-            return int(self.stream.write(text))
+            try:
+                return int(self.stream.write(text))
+            except UnicodeEncodeError:  # an ASCII stdout (PYTHONIOENCODING=ascii) and a study or path named in Unicode:
+                encoding = getattr(self.stream, "encoding", None) or "ascii"  # shown as stderr shows it, not an internal
+                return int(self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding)))  # error at the end
         except OSError as e:
             self.failed = e
             raise

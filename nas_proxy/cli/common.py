@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import json
 import os
 import shlex
@@ -18,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 from nas_proxy import configs
 from nas_proxy.cli.types import nonempty
 from nas_proxy.configs import default_of
-from nas_proxy.errors import InvalidArgumentError, one_line, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, one_line, shown
 
 Subparsers = argparse._SubParsersAction
 # the tables a --config file may hold (each command reads its own; see nas_proxy.configs)
@@ -235,6 +236,41 @@ def option(
     action = p.add_argument(*flags, default=None, help=text, **kwargs)
     setattr(action, FIELD, (cls, name))
     return action
+
+
+def one_line_errors(name: str) -> Callable[[Callable[[list[str]], int | None]], Callable[..., int]]:
+    """A script's ``main(argv)`` (``benchmarks/*.py``) under the command line's rule for bad input: a
+    :class:`NasProxyError` (a missing, unreadable or garbled file the user named) is one line
+    ``NAME: error: ...`` on stderr and its exit code (2), not a traceback; ``--debug`` among the
+    arguments (taken out before ``main`` parses them) shows the traceback instead. Before branch
+    probe41 power.py, kseed.py, zero_cost_scores.py and rank_average.py printed a traceback for a
+    missing input, and fidelity.py and protocol_per_set.py kept copies of this rule."""
+
+    def decorate(main: Callable[[list[str]], int | None]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def run(argv: list[str] | None = None) -> int:
+            args = sys.argv[1:] if argv is None else list(argv)
+            debug = "--debug" in args
+            try:
+                return int(main([a for a in args if a != "--debug"]) or 0)
+            except NasProxyError as e:
+                if debug:
+                    raise
+                print(f"{name}: error: {one_line(str(e))}", file=sys.stderr)
+                return e.exit_code
+
+        return run
+
+    return decorate
+
+
+def dashboard_command(study: str, storage: str) -> str:
+    """The command that opens the dashboard on ``study``, as search and run print it to copy: each word
+    quoted for a shell, a storage URL's password shown as ``***`` (storage.hidden), as every other line
+    shows it (before branch probe41 this line printed it in clear; the user types their own password)."""
+    from nas_proxy.studies.storage import hidden
+
+    return f"nasproxy dashboard --study {shlex.quote(study)} --storage {shlex.quote(hidden(storage))}"
 
 
 def add_quiet(p: argparse.ArgumentParser, help: str = "no progress bars or progress lines on stderr") -> None:

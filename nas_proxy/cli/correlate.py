@@ -159,6 +159,8 @@ def resolve(args: argparse.Namespace, file: Config) -> Any:
     given = {k for k, v in flags.items() if v is not None} | set(tbl)
     if args.early is not None or "early" in gt_table:
         given.add("early")
+    if args.n_archs is not None:  # typed: idle with --archs, refused there (config.toml writes n_archs for every run)
+        given.add("n_archs")
     return CorrelateRequest(
         out=Path(args.out),
         config=config,

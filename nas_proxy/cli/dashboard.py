@@ -8,7 +8,7 @@ import signal
 import sys
 from types import FrameType
 
-from nas_proxy.cli.common import Config, Subparsers, option, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, option, print_json
 from nas_proxy.cli.types import integer, nonempty
 from nas_proxy.search.config import DashboardOptions
 
@@ -28,6 +28,7 @@ def add_dashboard(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", type=nonempty, help="default: studies/STUDY/journal.log")
     option(p, "--host", field=(DashboardOptions, "host"))
     option(p, "--port", type=integer, field=(DashboardOptions, "port"))
+    add_quiet(p, "accepted as by every command; this one draws no progress")  # before branch probe41, refused as unknown
     p.set_defaults(func=cmd_dashboard)
 
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nas_proxy import configs
 from nas_proxy.cli.common import off, option
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.protocols import ProxyConfig
+
+if TYPE_CHECKING:
+    from nas_proxy.profile import ProxyProfile
 
 # option dest -> ProxyConfig field where the two differ (a --no-X flag sets X to false)
 FLAG_FIELDS = {"no_dsa": "dsa", "no_amp": "amp", "proxy_seeds": "seeds"}
@@ -89,7 +93,24 @@ def with_profile(args: argparse.Namespace, proxy: ProxyConfig, also_given: Itera
         return proxy
     from nas_proxy.profile import read_profile
 
-    return read_profile(path).apply(proxy, proxy_given(args) | set(also_given))
+    profile = read_profile(path)
+    _check_sets(args, profile, path)
+    return profile.apply(proxy, proxy_given(args) | set(also_given))
+
+
+def _check_sets(args: argparse.Namespace, profile: ProxyProfile, path: str) -> None:
+    """``--proxy-profile`` against each synthetic set typed with ``--synthetic``: one of another dataset
+    refused, another set of the same data noted on stderr (:meth:`ProxyProfile.check_set`)."""
+    import warnings
+
+    from nas_proxy.errors import NasProxyWarning
+    from nas_proxy.synthetic import read_meta
+
+    typed = getattr(args, "synthetic", None)
+    for synthetic in [typed] if isinstance(typed, str) else typed or []:
+        note = profile.check_set(read_meta(Path(synthetic)), synthetic, f"--proxy-profile {path}")
+        if note is not None:
+            warnings.warn(note, NasProxyWarning, stacklevel=2)
 
 
 def profile_ladder(args: argparse.Namespace) -> str | None:

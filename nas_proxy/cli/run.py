@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
-from nas_proxy.cli.common import Subparsers, add_quiet, print_json, print_verdict
+from nas_proxy.cli.common import Subparsers, add_quiet, dashboard_command, print_json, print_verdict
 from nas_proxy.cli.search import print_ladder, print_promoted
 from nas_proxy.cli.types import nonempty
 from nas_proxy.errors import InvalidArgumentError
@@ -68,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"search:        {done['search']['best']}  (all trials: {done['search']['trials']})")
     print(f"report:        {done['report']}")
     print(f"config:        {done['config']}")
-    print(f"dashboard:     nasproxy dashboard --study {done['study']} --storage {shlex.quote(done['storage'])}")
+    print(f"dashboard:     {dashboard_command(done['study'], done['storage'])}")
     stages = ", ".join(f"{stage} {clock(s)}" for stage, s in done["seconds"].items())
     print(f"time:          {stages}; total {clock(done['seconds_total'])} (wall clock)")
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from typing import Any
 
@@ -16,6 +15,7 @@ from nas_proxy.cli.common import (
     Subparsers,
     add_quiet,
     cuda_flags,
+    dashboard_command,
     default_of,
     from_config,
     option,
@@ -242,7 +242,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if result.ladder:
             print_ladder(result.ladder)
         print(f"best spec: {result.files['best']}   all trials: {result.files['trials']}")
-        print(f"dashboard: nasproxy dashboard --study {result.study} --storage {shlex.quote(result.storage)}")
+        print(f"dashboard: {dashboard_command(result.study, result.storage)}")
     for note in (result.promotion or {}).get("notes", []):
         print(f"nasproxy search: note: {note}", file=sys.stderr)
     for g in result.given_up:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nas_proxy.cli.common import Config, Subparsers, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, print_json
 from nas_proxy.cli.types import nonempty
 
 
@@ -18,6 +18,7 @@ def add_spaces(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "name", nargs="?", type=nonempty, help="a space name or file to describe (default: [search] space of --config, else all)"
     )
+    add_quiet(p, "accepted as by every command; this one draws no progress")  # before branch probe41, refused as unknown
     p.set_defaults(func=cmd_spaces)
 
 

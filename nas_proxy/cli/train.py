@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nas_proxy.cli.common import Config, Subparsers, command_line, option, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, option, print_json
 from nas_proxy.cli.types import integer, nonempty
 from nas_proxy.files import output_lock
 
@@ -38,6 +38,7 @@ def add_train(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     option(p, "--seed", type=integer, field=(c, "seed"), help="seeds the initialisation and batch order")
     option(p, "--device", field=(c, "device"), help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--data-root", metavar="DIR", type=nonempty, help="where the real data is, if not where distill found it")
+    add_quiet(p, "accepted as by every command; this one draws no progress")  # before branch probe41, refused as unknown
     p.set_defaults(func=cmd_train)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,13 @@ class Dataset:
                 f"the data found now for {name} have {self.num_classes} classes of {self.channels}x{self.image_size[0]}x{self.image_size[1]}: "
                 "not the data it was made from (its meta.json names another dataset, or --data-root points elsewhere)"
             )
+        recorded = described.get("labels_sha256")  # absent from sets made before branch probe41
+        if recorded is not None and recorded != self.labels_sha256():  # same shapes, classes and fixed statistics: MNIST's
+            raise ArtifactError(  # files read as fashion-mnist's; before branch probe41 a set was then scored at chance, silently
+                f"{what} was made from {name} files whose labels differ from those found now in {self.source} "
+                f"(labels_sha256 {str(recorded)[:12]}... there, {self.labels_sha256()[:12]}... now): not the data it was made from "
+                "(--data-root points at another dataset's files, or the files changed); give the folder it was made from"
+            )
         for key, now in (("mean", self.mean), ("std", self.std)):  # a set's images are in the normalised units of both
             if [round(float(v), 4) for v in described.get(key) or []] != [round(v, 4) for v in now]:
                 raise ArtifactError(
@@ -77,8 +85,17 @@ class Dataset:
             "flip": self.flip,
             "train_size": int(self.train_y.numel()),
             "test_size": int(self.test_y.numel()),
+            "labels_sha256": self.labels_sha256(),
             **self.notes,
         }
+
+    def labels_sha256(self) -> str:
+        """SHA-256 of the train then test labels (int64, little-endian): which files these are, where
+        name, shapes, classes and fixed normalisation agree (MNIST's files and Fashion-MNIST's)."""
+        digest = hashlib.sha256()
+        for y in (self.train_y, self.test_y):
+            digest.update(y.to(torch.int64).contiguous().numpy().astype("<i8", copy=False).tobytes())
+        return digest.hexdigest()
 
     def denormalise(self, x: Tensor) -> Tensor:
         """Back to [0, 1] pixel values (for pictures)."""

@@ -146,13 +146,15 @@ def _idx_dataset(
         roots += [opts.root, opts.root / tv_name / "raw"]
     elif opts.download:
         raise InvalidArgumentError("--download needs --data-root DIR to download into")
-    if default is not None:
-        roots.append(default)
+    if default is not None and opts.root is None:  # a folder the user named is the one meant (before branch probe41 the
+        roots.append(default)  # Debian copy was read in its place, without a word, when it held no files)
     for root in roots:  # all four files from one folder, never train of one copy and test of another
         test = read_idx_pair([root], "t10k")
         train = read_idx_pair([root], "train") if test is not None else None
         if train is not None and test is not None:
             return _from_arrays(name, train, test, classes, stats, flip, str(root))
+    if default is not None and opts.root is not None:
+        how = f"--data-root names the folder to read; drop it to read {default}, or give the folder holding the four IDX files"
     raise _missing(name, roots, how)
 
 

@@ -173,7 +173,8 @@ def distill_sharded(
                 f"MASTER_PORT is {os.environ['MASTER_PORT']!r}, not a TCP port (1 to 65535); "
                 "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
             )
-        _check_master_addr(os.environ["MASTER_ADDR"].strip(), int(port))
+        _check_master_addr(os.environ["MASTER_ADDR"], int(port))  # as torch reads it: before branch probe41 stripped, so
+        # '127.0.0.1 ' (a blank, a newline) passed here and init_process_group waited WAIT (7 days) for that host, deaf to SIGTERM
         dist.init_process_group(backend, timeout=WAIT)
     try:
         with ExitStack() as locks:  # released after the merge

@@ -151,6 +151,11 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
     c.validate()  # before any file is touched
     if r.archs:
         checks.existing_file("--archs", r.archs)
+        if "n_archs" in r.given:  # before branch probe41 ignored: every architecture of the file was used, without a word
+            raise InvalidArgumentError(
+                f"--n-archs {n_archs} changes nothing with --archs {r.archs}: every architecture of the file is used; "
+                "drop it, or keep the first N rows in the file"
+            )
     synthetic, seed, space_name, proxy, dataset = list(c.synthetic), c.seed, c.space, c.proxy, c.dataset
     found = None
     archs: list[Arch]

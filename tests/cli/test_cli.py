@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
@@ -371,6 +372,21 @@ def test_a_standard_error_that_cannot_be_written_leaves_the_commands_exit_status
     assert main(argv) == code
     out = capsys.readouterr().out
     assert "error" not in out and (code != 0 or "convnet-cpu" in out)
+
+
+def test_an_ascii_standard_output_shows_a_unicode_name_escaped_not_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PYTHONIOENCODING=ascii (or an ASCII terminal) and a name in Unicode: before branch probe41 the command did
+    its work (a search's trials stored), then its summary line ended it with 'internal error: UnicodeEncodeError',
+    exit 1; now the character is written as stderr writes one (backslashreplace) and the exit status is the command's."""
+    space = tmp_path / "étude.toml"
+    space.write_text('family = "convnet"\ndescription = "café"\n[params]\ndepth = [1, 2]\n', encoding="utf-8")
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="ascii"))
+    assert main(["spaces", str(space)]) == 0
+    sys.stdout.flush()
+    assert "caf\\xe9" in raw.getvalue().decode("ascii") and "error" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("redirect", ["2>/dev/full", "2>&-"])

@@ -22,6 +22,19 @@ def test_every_option_of_every_command_has_help() -> None:
     assert not bare, f"options without help: {bare}"
 
 
+def test_every_command_takes_quiet() -> None:
+    # a script passes --quiet to each command it runs: before branch probe41 train, dashboard and spaces refused it
+    lacking = [name for name, p in _commands().items() if name != "nasproxy" and "--quiet" not in p._option_string_actions]
+    assert not lacking, f"commands without --quiet: {lacking}"
+
+
+def test_the_dashboard_command_to_copy_hides_the_password_and_quotes_each_word() -> None:
+    from nas_proxy.cli.common import dashboard_command
+
+    line = dashboard_command("étude 1", "postgresql://u:secret@db.example/nas")  # before branch probe41: 'secret' in clear
+    assert line == "nasproxy dashboard --study 'étude 1' --storage 'postgresql://u:***@db.example/nas'"
+
+
 def _error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     code = main(args)
     out, err = capsys.readouterr()

@@ -84,6 +84,7 @@ def test_heldout_fidelity_on_noise_is_not_the_tuned_one(reference: tuple[Path, d
     assert cal["heldout_fidelity"] == result["heldout"] and cal["tuned_fidelity"] == result["tuned"]
     assert sorted(i for f in result["folds"] for i in f["held_out"]) == cal["architectures"]  # each held out once
     assert len(cal["architectures"]) == 6 and cal["folds"] == 2 and cal["seed"] == 0
+    assert cal["dataset"] == "digits"  # the chosen set's: a set of another dataset is refused with the profile
 
 
 def test_search_trains_with_the_profile_and_explicit_flags_win(
@@ -176,6 +177,24 @@ def test_profile_round_trip_and_explicit_fields_win(tmp_path: Path) -> None:
     assert back == written
     applied = back.apply(ProxyConfig(), explicit={"lr"})
     assert (applied.epochs, applied.lr, applied.dsa, applied.batch_size) == (7, ProxyConfig().lr, False, ProxyConfig().batch_size)
+
+
+def test_a_profile_of_another_dataset_is_refused_and_of_another_set_noted() -> None:
+    # before branch probe41 a profile made for another set, even of another dataset, was used without a word
+    from nas_proxy.errors import InvalidArgumentError
+    from nas_proxy.profile import ProxyProfile
+
+    profile = ProxyProfile({"epochs": 7}, {"synthetic": "fm", "synthetic_sha256": "a" * 64, "dataset": "fashion-mnist"})
+    meta = {"dataset": {"name": "fashion-mnist"}, "tensors_sha256": "a" * 64}
+    assert profile.check_set(meta, "fm", "--proxy-profile p.toml") is None  # the set it was made with
+    note = profile.check_set({**meta, "tensors_sha256": "b" * 64}, "fm2", "--proxy-profile p.toml")
+    assert note is not None and note.startswith(
+        "--proxy-profile p.toml was calibrated on the synthetic set fm (tensors aaaaaaaaaaaa...), not on fm2"
+    )
+    with pytest.raises(InvalidArgumentError, match="calibrated on a fashion-mnist set \\(fm\\), c10 is a cifar10 set"):
+        profile.check_set({"dataset": {"name": "cifar10"}, "tensors_sha256": "a" * 64}, "c10", "--proxy-profile p.toml")
+    older = ProxyProfile({"epochs": 7}, {"synthetic": "fm", "synthetic_sha256": "a" * 64})  # no dataset recorded (before probe41)
+    assert older.check_set({"dataset": {"name": "cifar10"}, "tensors_sha256": "a" * 64}, "c10", "p") is None
 
 
 def test_folds_partition_the_architectures_by_seed_alone() -> None:

@@ -304,6 +304,12 @@ def test_image_size_too_small() -> None:
 def test_missing_fashion_mnist_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(data_registry, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
     with pytest.raises(DataNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist")
+
+
+def test_a_data_root_without_fashion_mnist_is_not_replaced_by_the_debian_copy(tmp_path: Path) -> None:
+    # before branch probe41 the Debian copy was read in place of the folder the user named, without a word
+    with pytest.raises(DataNotFoundError, match=r"looked in .*; --data-root names the folder to read; drop it to read /usr"):
         load_dataset("fashion-mnist", tmp_path)
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nas_proxy.errors import InvalidArgumentError
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
 SCORES = BENCHMARKS / "gpu" / "2026-11-26-h100" / "fidelity-100-scores" / "scores.csv"
@@ -420,8 +422,30 @@ def test_rank_average_is_the_mean_rank_of_the_two_and_needs_the_base() -> None:
     averaged = {a: s for v, a, s in out if v == "rankavg-set+random-ipc10"}
     assert averaged == {"a": (1 + 1.5) / 2, "b": (3 + 1.5) / 2, "c": (2 + 3) / 2}
     assert not [v for v, _, _ in out if v.startswith("rankavg-partial")] and len(out) == len(rows) + 3
-    with pytest.raises(SystemExit, match="no variant 'nope'"):
+    with pytest.raises(InvalidArgumentError, match="no variant 'nope'"):
         rank_average.rank_averaged(rows, "nope")
+
+
+def test_a_benchmark_script_refuses_a_missing_or_garbled_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line's rule in the scripts that take a user's file (nas_proxy.cli.common.one_line_errors):
+    before branch probe41 power.py and rank_average.py printed a traceback, and rank_average.py left an empty --out."""
+    import power
+    import rank_average
+
+    garbled = tmp_path / "garbled.csv"
+    garbled.write_text("x,y\n1,2\n")
+    out = tmp_path / "out.csv"
+    for main, argv, needle in (
+        (power.main, [str(tmp_path / "nowhere.csv")], "power.py: error: scores file"),
+        (rank_average.main, [str(tmp_path / "nowhere.csv"), "--out", str(out)], "rank_average.py: error: scores file"),
+        (rank_average.main, [str(garbled), "--out", str(out)], "needs columns variant, arch_id and score"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert needle in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+    with pytest.raises(InvalidArgumentError):  # --debug: the traceback
+        power.main([str(tmp_path / "nowhere.csv"), "--debug"])
 
 
 def test_power_sizes_a_difference_from_the_spread_of_its_paired_resamples() -> None:
