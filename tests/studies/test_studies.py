@@ -178,3 +178,28 @@ def test_a_study_found_again_adds_nothing_to_the_journal(tmp_path: Path) -> None
     first = journal.read_bytes()
     again = maximizing_study(open_storage(str(journal), "s").backend, "s")
     assert journal.read_bytes() == first and again.direction == made.direction == optuna.study.StudyDirection.MAXIMIZE
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trial_failed_for_a_lapsed_heartbeat_says_why_and_its_retry_does_not(tmp_path: Path) -> None:
+    """drill40: a trial whose worker stopped beating was failed by Optuna with no fail_reason (the dashboard
+    and search's summary said "unknown error"). The heartbeat's row is moved an hour back: no waiting."""
+    import sqlalchemy
+    from optuna.storages import fail_stale_trials
+
+    from nas_proxy.studies.heartbeat import LAPSED, BeatingStorage, RetryLapsedTrial
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"  # (open_storage beats on servers only; the class is the same)
+    storage = BeatingStorage(url, heartbeat_interval=1, grace_period=3, heartbeat_stale_trial_callback=RetryLapsedTrial(2))
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    trial.set_user_attr("worker_pid", 4242)
+    trial.set_user_attr("worker_host", "node1")
+    storage.record_heartbeat(trial._trial_id)
+    with sqlalchemy.create_engine(url).begin() as db:
+        db.execute(sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-1 hour')"))
+    fail_stale_trials(study)
+    failed, retry = study.trials
+    assert failed.state.name == "FAIL" and retry.state.name == "WAITING"
+    assert failed.user_attrs["fail_reason"].startswith(f"{LAPSED} for over 3 s") and "node1, pid 4242" in failed.user_attrs["fail_reason"]
+    assert "fail_reason" not in retry.user_attrs
