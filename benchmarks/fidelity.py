@@ -208,6 +208,13 @@ def _early(value: str, path: Path, table: Table) -> tuple[dict[str, float], dict
     return {a: scores.get(a, math.nan) for a in table.ids}, {a: seconds.get(a, math.nan) for a in table.ids}
 
 
+def score_cache(out: Path, sha256: str, config: dict[str, Any], seed: int, device_type: str) -> Path:
+    """The file of a set's scores (scored architectures survive an interruption), one per device type:
+    CUDA's scores differ from the CPU's in their last bits, and their seconds outright."""
+    key = hashlib.sha256(json.dumps([sha256, config, seed, device_type], sort_keys=True).encode()).hexdigest()[:12]
+    return out / "cache" / f"proxy-{key}.jsonl"
+
+
 def _synthetic(
     path: str, table: Table, args: argparse.Namespace, out: Path, deadline: float | None = None
 ) -> tuple[str, dict[str, float], dict[str, float], float]:
@@ -220,6 +227,7 @@ def _synthetic(
     from nas_proxy.spaces import get_space
     from nas_proxy.synthetic import load_synthetic
     from nas_proxy.trainers.synthetic_set import ProxyContext
+    from nas_proxy.utils import resolve_device
 
     config = _proxy_config(args)
     syn = load_synthetic(path)
@@ -229,8 +237,7 @@ def _synthetic(
             f"{path} was selected by its ranking of {len(seen)} of the table's architectures ({', '.join(seen[:3])}); "
             "score it on architectures it never saw: drop those from the table"
         )
-    key = hashlib.sha256(json.dumps([syn.meta["tensors_sha256"], config.to_dict(), args.seed], sort_keys=True).encode()).hexdigest()[:12]
-    cache = Cache(out / "cache" / f"proxy-{key}.jsonl")  # scored architectures survive an interruption
+    cache = Cache(score_cache(out, syn.meta["tensors_sha256"], config.to_dict(), args.seed, resolve_device(args.device).type))
     todo = [a for a in table.ids if a not in cache.rows]
     if todo and (deadline is None or time.time() <= deadline):  # past the deadline: the cached ones, nothing loaded
         space = get_space(args.space)

@@ -247,3 +247,10 @@ def test_a_torn_scores_file_is_refused_not_read_short(files: dict[str, Path], tm
     assert fid.main(["--table", str(files["table"]), "--proxy", f"scores:{torn}", "--out", str(tmp_path / "no")]) == 2
     assert "does not end in a newline" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+def test_a_score_cache_is_one_per_device_type(tmp_path: Path) -> None:
+    """drill41: the key had no device, so scores made on CUDA were reused on the CPU and the reverse."""
+    fid = _module()
+    paths = {fid.score_cache(tmp_path, "ab12", {"epochs": 2}, 0, d) for d in ("cpu", "cuda", "cpu")}
+    assert len(paths) == 2 and all(p.parent == tmp_path / "cache" for p in paths)
