@@ -105,6 +105,11 @@ def test_a_score_cached_on_one_device_type_is_made_again_on_another(
     monkeypatch.setattr(fresh, "score", counted)
     score_archs(fresh, pairs, tmp_path)
     assert calls == [aid for aid, _ in pairs]
+    legacy = tmp_path / f"{fresh.cache_key()}.jsonl"  # named before the device was: read on any device
+    (tmp_path / f"{fresh.cache_key()}-cuda.jsonl").rename(legacy)
+    calls.clear()
+    score_archs(fresh, pairs, tmp_path)
+    assert calls == [] and legacy.is_file()
 
 
 def test_tokens_select_proxies_and_a_method_name_selects_its_sets(setup: RunSetup) -> None:
