@@ -170,6 +170,26 @@ def test_a_dead_workers_trial_does_not_hold_the_budget(tmp_path: Path) -> None:
     assert over_budget(study, 2, 1)  # a worker on another host may still finish trial 1
 
 
+def test_a_dead_workers_process_id_given_to_another_process_does_not_keep_its_trial_alive(tmp_path: Path) -> None:
+    """drill41: a trial's worker was alive when its process id was; after a reboot (ids start over) or a
+    long uptime another process holds it, and the trial was waited for forever. The worker's start is
+    recorded with its id (boot id and start in ticks since boot: no wall clock)."""
+    import socket
+
+    from nas_proxy.studies.trials import START_ATTR, process_start
+
+    storage = open_storage(str(tmp_path / "journal.log"), "r")[0]
+    study = optuna.create_study(study_name="r", storage=storage)
+    alive = os.getppid()  # a living process that is not this one: the id a dead worker's may have become
+    for recorded in (process_start(alive), "another-boot:12345", None):
+        trial = _running_trial(study, socket.gethostname(), alive)
+        if recorded is not None:
+            trial.set_user_attr(START_ATTR, recorded)
+    assert process_start(alive) is not None
+    assert fail_dead_trials(study, storage) == [1]  # the one whose id another process holds now; the others: alive (or not known)
+    assert [t.state.name for t in study.trials[:3]] == ["RUNNING", "FAIL", "RUNNING"]
+
+
 def test_a_trial_whose_worker_died_before_recording_itself_is_failed_after_the_grace(tmp_path: Path) -> None:
     storage = open_storage(str(tmp_path / "journal.log"), "u")[0]
     study = optuna.create_study(study_name="u", storage=storage)
