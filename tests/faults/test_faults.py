@@ -190,6 +190,18 @@ def test_a_dead_workers_process_id_given_to_another_process_does_not_keep_its_tr
     assert [t.state.name for t in study.trials[:3]] == ["RUNNING", "FAIL", "RUNNING"]
 
 
+def test_a_search_trial_records_its_worker_as_it_is_made(tmp_path: Path) -> None:
+    """drill41: a search killed between two trials (its next trial made, its objective not yet started) left
+    a trial with no worker; the same command then drew on and waited UNTAGGED_SECONDS (60 s) before retrying
+    it. The sampler's before_trial, which runs as Optuna makes the trial, records the worker."""
+    from nas_proxy.search.study import DrawSeeded
+
+    storage = open_storage(str(tmp_path / "journal.log"), "t")[0]
+    sampler = DrawSeeded(lambda seed, n: optuna.samplers.RandomSampler(seed=seed), 0, 1)
+    trial = optuna.create_study(study_name="t", storage=storage, sampler=sampler).ask()  # made, no objective run
+    assert trial.study.trials[0].user_attrs["worker_pid"] == os.getpid()  # (stored: the Trial object caches what it was made with)
+
+
 def test_a_trial_whose_worker_died_before_recording_itself_is_failed_after_the_grace(tmp_path: Path) -> None:
     storage = open_storage(str(tmp_path / "journal.log"), "u")[0]
     study = optuna.create_study(study_name="u", storage=storage)
