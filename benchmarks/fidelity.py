@@ -39,7 +39,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +47,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1])]  # nas_proxy from this
 sys.path.insert(1, str(Path(__file__).resolve().parent / "groundtruth"))  # split.py
 
 from split import SPLIT, read_split  # noqa: E402
+
+if TYPE_CHECKING:
+    from nas_proxy.proxies import Cache
 
 from nas_proxy import checks  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
@@ -209,6 +212,23 @@ def _early(value: str, path: Path, table: Table) -> tuple[dict[str, float], dict
     return {a: scores.get(a, math.nan) for a in table.ids}, {a: seconds.get(a, math.nan) for a in table.ids}
 
 
+def score_cache(out: Path, sha256: str, config: dict[str, Any], seed: int, device: str) -> Cache:
+    """A set's scores (scored architectures survive an interruption), one file per device type (``device``
+    as given: ``auto`` is the type it resolves to here): CUDA's scores differ from the CPU's in their last
+    bits, and their seconds outright. A file named before the device was in the key is read too, on any
+    device (the committed GPU states' caches: --report-only rebuilds their tables on a CPU machine)."""
+    import torch
+
+    from nas_proxy.proxies import Cache
+
+    kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.split(":")[0]
+
+    def name(*parts: Any) -> Path:
+        return out / "cache" / f"proxy-{hashlib.sha256(json.dumps(list(parts), sort_keys=True).encode()).hexdigest()[:12]}.jsonl"
+
+    return Cache(name(sha256, config, seed, kind), legacy=name(sha256, config, seed))
+
+
 def _synthetic(
     path: str, table: Table, args: argparse.Namespace, out: Path, deadline: float | None = None
 ) -> tuple[str, dict[str, float], dict[str, float], float]:
@@ -217,7 +237,6 @@ def _synthetic(
     score is NaN where the training diverged (its seconds are then finite) or where it was not
     started (seconds NaN too)."""
     from nas_proxy.cli import _proxy_config
-    from nas_proxy.proxies import Cache
     from nas_proxy.spaces import get_space
     from nas_proxy.synthetic import load_synthetic
     from nas_proxy.trainers.synthetic_set import ProxyContext
@@ -230,8 +249,7 @@ def _synthetic(
             f"{path} was selected by its ranking of {len(seen)} of the table's architectures ({', '.join(seen[:3])}); "
             "score it on architectures it never saw: drop those from the table"
         )
-    key = hashlib.sha256(json.dumps([syn.meta["tensors_sha256"], config.to_dict(), args.seed], sort_keys=True).encode()).hexdigest()[:12]
-    cache = Cache(out / "cache" / f"proxy-{key}.jsonl")  # scored architectures survive an interruption
+    cache = score_cache(out, syn.meta["tensors_sha256"], config.to_dict(), args.seed, args.device)
     todo = [a for a in table.ids if a not in cache.rows]
     if todo and (deadline is None or time.time() <= deadline):  # past the deadline: the cached ones, nothing loaded
         space = get_space(args.space)

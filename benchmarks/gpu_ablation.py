@@ -27,17 +27,19 @@ ignored path, or ``benchmarks/gpu/SECTION-state.tar.gz``, committed). Every call
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import shlex
 import shutil
 import statistics
 import tarfile
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gpu_common import set_finished, terminated_as_exit, write_json
+from gpu_common import read_json, set_finished, terminated_as_exit, write_json
 from gpu_context import Context, Recorder
 
 STATE_RESERVE_S = 20.0  # kept at the end of a section to write its outputs and pack its state
@@ -63,13 +65,40 @@ def state_folder(ctx: Context, name: str) -> tuple[Path, str]:
         if tar.is_file():
             staging = folder.with_name(folder.name + ".unpacking")
             shutil.rmtree(staging, ignore_errors=True)
-            with tarfile.open(tar) as t:
-                t.extractall(staging, filter="data")  # nothing outside the staging folder, no links out
-            (staging / "state").rename(folder)
+            dropped = _unpack(tar, staging)
+            if (staging / "state").is_dir():
+                (staging / "state").rename(folder)
+            else:
+                folder.mkdir(parents=True)
             shutil.rmtree(staging)
-            return folder, f"unpacked from {tar}"
+            cut = "" if dropped is None else f" (cut short: {dropped or 'nothing'} dropped, made again)"
+            return folder, f"unpacked from {tar}{cut}"
     folder.mkdir(parents=True)
     return folder, "new"
+
+
+def _unpack(tar: Path, staging: Path) -> str | None:
+    """``tar`` extracted into ``staging``; None when whole. A tarball cut short (a copy interrupted) keeps
+    what came whole: the set folder (or the file) the cut fell in is removed, so that no set looks finished
+    with its tensors missing; its name is returned ("" when the cut fell before any file)."""
+    last: str | None = None
+    try:
+        with tarfile.open(tar) as t:
+            for member in t:
+                last = member.name
+                t.extract(member, staging, filter="data")  # nothing outside the staging folder, no links out
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile):
+        if last is None or last == "state":
+            return ""
+        parts = last.split("/")
+        unit = "/".join(parts[:3] if parts[1] == "sets" and len(parts) > 2 else parts)  # state/sets/NAME, or the file
+        path = staging / unit
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        return unit.removeprefix("state/")
+    return None
 
 
 def pack_state(folder: Path, dest: Path, needed: Callable[[Path], bool] = lambda set_dir: not set_finished(set_dir)) -> dict[str, Any]:
@@ -241,7 +270,11 @@ def run_paper_protocol_section(ctx: Context, rec: Recorder) -> None:
     state, origin = state_folder(ctx, "paper-protocol")
     rec.set("state", {"folder": str(state), "from": origin})
     evals_path = state / "evaluations.json"
-    evals: dict[str, Any] = json.loads(evals_path.read_text()) if evals_path.is_file() else {}
+    evals = read_json(evals_path) if evals_path.is_file() else {}
+    if evals is None:  # cut short (copied by hand; write_json replaces it whole): set aside, its networks trained again
+        evals_path.replace(evals_path.with_name(evals_path.name + ".unreadable"))
+        rec.set("evaluations", f"{evals_path.name} was cut short or unreadable: set aside as {evals_path.name}.unreadable")
+        evals = {}
     low, high = p.pp_iterations
     rows: list[dict[str, Any]] = []
     rec.set("protocol", {"runs": p.pp_runs, "epochs": p.pp_epochs, "model": p.eval_model or "ConvNet-3", "batch_real": p.batch_real})

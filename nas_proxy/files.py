@@ -8,6 +8,7 @@
 - :func:`check_writable`: refuses, before a command writes anything, a path that cannot be written.
 - :func:`output_lock`: one nasproxy process at a time writes an output folder; a second is refused
   in one line (an OS lock, released when its holder dies, so a kill -9 leaves none held).
+  :func:`file_lock` does the same on an existing file (a study's journal).
 - :func:`write_error`: the ``OSError`` a user can act on (a full disk or quota, a read-only file
   system, no permission, a path through a file, a name too long) as a one-line
   :class:`FileWriteError` naming the path; a full disk also names the bytes and the free space.
@@ -368,6 +369,31 @@ def output_lock(folder: Path | str, make: bool = True) -> Iterator[None]:
                 os.utime(made[-1].parent, ns=before)
 
 
+@contextmanager
+def file_lock(path: Path, busy: str, fix: str) -> Iterator[None]:
+    """Hold ``path``'s lock (``flock`` on the existing file; as :func:`output_lock`'s, released when its
+    holder dies however, so a kill -9 leaves none held and a reused process id takes nothing) while the
+    block runs; a second process that asks meanwhile is refused with :class:`FolderBusyError`: ``busy``,
+    the holder's process id, then ``fix``. Where the file cannot be opened or locked, the block runs unlocked."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(os.fstat(fd).st_ino)
+            who = f" (process {holder})" if holder else ""
+            raise FolderBusyError(f"{busy}{who}; {fix}") from None
+        except OSError:  # a file system without flock
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
 def _existing(folder: Path) -> Path:
     """The deepest of ``folder`` and its parents that exists."""
     return next(p for p in (folder, *folder.parents) if os.path.lexists(p))
@@ -444,6 +470,7 @@ __all__ = [
     "append_whole",
     "atomic_path",
     "check_writable",
+    "file_lock",
     "make_dirs",
     "output_lock",
     "stale_temporaries",

@@ -20,10 +20,12 @@ in-sample ("tuned") number is reported beside, never instead.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -36,10 +38,11 @@ from nas_proxy.calibrate.protocol import Protocol, Score, Scorer, sample
 from nas_proxy.calibrate.truth import Truth, check_enough
 from nas_proxy.correlate import metrics
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.files import file_lock
 from nas_proxy.profile import ProxyProfile
 from nas_proxy.progress import Meter
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import check_writable_storage, maximizing_study, open_storage
+from nas_proxy.studies.storage import check_writable_storage, journal_path, maximizing_study, open_storage
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
 from nas_proxy.utils import derive_seed
 
@@ -112,7 +115,9 @@ def fidelity(metric: str, scores: dict[str, Score], truth: dict[str, float], ids
 class _Calibration:
     """One calibration's state: its storage, scorer and ground truth."""
 
-    def __init__(self, config: CalibrateConfig, truths: list[Truth], study: str, storage_url: str | None, progress: bool) -> None:
+    def __init__(
+        self, config: CalibrateConfig, truths: list[Truth], study: str, storage_url: str | None, progress: bool, held: contextlib.ExitStack
+    ) -> None:
         self.config, self.progress = config, progress
         self.truths = {t.arch_id: t for t in truths}
         self.truth = {t.arch_id: t.accuracy for t in truths}
@@ -130,6 +135,12 @@ class _Calibration:
                 raise InvalidArgumentError(f"synthetic set {s} comes from other data or another split than {config.synthetic[0]}")
         self.storage, self.url = open_storage(storage_url, study)
         self.name = study
+        # one calibration of a study at a time (a double-click ran two: each trained its trials, the same
+        # protocol twice, and the last to end wrote its profile): a second is refused in one line
+        journal = journal_path(self.url) or (Path(self.url.removeprefix("sqlite:///")) if self.url.startswith("sqlite:///") else None)
+        if journal is not None:
+            busy = f"calibration study {study!r} is being run by another nasproxy process"
+            held.enter_context(file_lock(journal, busy, "wait for it to finish, or choose another --study"))
         with interrupts.deferred():
             main = maximizing_study(self.storage, study)
             recorded = {"settings": config.settings(), "truth": dict(sorted(self.truth.items()))}
@@ -210,7 +221,13 @@ def calibrate(
     checks.plain_name("--study", study, "calibration study")
     check_enough(truths, config.folds, data)
     check_writable_storage(storage_url, study)
-    cal = _Calibration(config, truths, study, storage_url, progress)
+    with contextlib.ExitStack() as held:
+        cal = _Calibration(config, truths, study, storage_url, progress, held)
+        return _calibrate(cal, data, command)
+
+
+def _calibrate(cal: _Calibration, data: str, command: str) -> CalibrationResult:
+    study = cal.name
     config = cal.config  # its sets named as a resumed study recorded them
     ids = sorted(cal.truth)
     folds = fold_ids(ids, config.folds, config.seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import sys
 
 from nas_proxy import checks
 from nas_proxy.cli.common import (
@@ -133,6 +134,12 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="one rank of 'torchrun --nproc-per-node N -m nas_proxy distill ...': distil this rank's block of classes, rank 0 merges",
     )
+    p.add_argument(
+        "--launch",
+        type=integer,
+        metavar="N",
+        help="start N --distributed ranks on this machine (torchrun --standalone's launch); a rank that dies is said in one line",
+    )
     add_soft_label_options(p)  # --soft-labels N and the teachers' options
     p.set_defaults(func=cmd_distill)
 
@@ -182,6 +189,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
         from nas_proxy.data import load_dataset
 
         load_dataset(config.dataset, config.data_root, download=True, image_size=config.image_size)
+    if args.launch is not None:
+        if args.distributed:
+            raise InvalidArgumentError("--launch N starts N --distributed ranks itself: drop --distributed")
+        from nas_proxy.distill.launch import launch
+
+        launch(args.launch, _without_launch(sys.argv[1:]))
+        return 0  # rank 0 printed the merged artifact's lines
     if args.distributed:
         from nas_proxy.distill.sharded import distill_sharded
 
@@ -246,3 +260,16 @@ def _refuse_torchrun_without_distributed() -> None:
             f"WORLD_SIZE is {os.environ['WORLD_SIZE']} (a torchrun launch) but --distributed is missing: "
             "every process would distil all classes into the same --out; add --distributed"
         )
+
+
+def _without_launch(argv: list[str]) -> list[str]:
+    """The command line the ranks run: ``argv`` without ``--launch N`` (or ``--launch=N``)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--launch":
+            skip = True
+        elif not a.startswith("--launch="):
+            out.append(a)
+    return out

@@ -37,7 +37,7 @@ from nas_proxy import checks
 from nas_proxy.data import stratified_split
 from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
 from nas_proxy.distill.config import SoftLabelConfig
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning, OutputConflictError, shown
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, NasProxyWarning, OutputConflictError, shown
 from nas_proxy.files import write_bytes
 from nas_proxy.progress import meter
 from nas_proxy.protocols import resolve_root
@@ -117,7 +117,8 @@ def add_soft_labels(
     derived = dst.resolve() != src.resolve()
     if derived:
         _check_copy_target(dst, syn.meta)
-        if (dst / META).is_file() and _labelled(there := load_synthetic(dst).meta, config, seed):
+        there = _whole_copy(dst)
+        if there is not None and _labelled(there, config, seed):
             return there
     elif _labelled(syn.meta, config, seed):
         return syn.meta
@@ -166,8 +167,22 @@ def check_teacher_dir(cache: str, dst: Path | str) -> None:
         )
 
 
+def _whole_copy(dst: Path) -> dict[str, Any] | None:
+    """The ``meta.json`` of the labelled copy in ``dst``; None where there is none, or one cut short (a torn
+    write): the copy is then made again from its source (whole), its teachers read from their cache."""
+    from nas_proxy.synthetic import META, load_synthetic
+
+    if not (dst / META).is_file():
+        return None
+    try:
+        return load_synthetic(dst).meta
+    except ArtifactError:
+        return None
+
+
 def _check_copy_target(dst: Path, source_meta: dict[str, Any]) -> None:
-    """``dst`` may be new, empty, hold only a teacher cache, or hold a copy of the same source."""
+    """``dst`` may be new, empty, hold only a teacher cache, or hold a copy of the same source (or a copy
+    cut short: its ``meta.json`` unreadable, it is made again)."""
     from nas_proxy.files import check_writable
     from nas_proxy.synthetic import GRID, META, TENSORS, read_meta
 
@@ -179,7 +194,10 @@ def _check_copy_target(dst: Path, source_meta: dict[str, Any]) -> None:
     if any(p.name not in (TEACHERS, META, TENSORS, GRID) and not p.name.startswith(".") for p in dst.iterdir()):
         raise OutputConflictError(f"{dst} is not empty and holds no soft-labelled copy of this set; choose a new directory")
     if (dst / META).is_file():
-        there = read_meta(dst).get("derived_from", {}).get("tensors_sha256")
+        try:
+            there = read_meta(dst).get("derived_from", {}).get("tensors_sha256")
+        except ArtifactError:  # cut short: only a copy's files are there (above), made again
+            return
         if there != source_meta["tensors_sha256"]:
             raise OutputConflictError(f"{dst} holds a copy of another set (tensors {there}); choose a new directory or delete it")
 

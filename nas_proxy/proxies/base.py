@@ -88,6 +88,12 @@ class RunSetup:
     _batch: tuple[Tensor, Tensor, int, int, tuple[int, int]] | None = field(default=None, init=False, repr=False, compare=False)
     _shape: tuple[int, int, tuple[int, int]] | None = field(default=None, init=False, repr=False, compare=False)
 
+    def device_type(self) -> str:
+        """``cpu`` or ``cuda``: what :attr:`device` resolves to here (``auto`` included)."""
+        from nas_proxy.utils import resolve_device
+
+        return resolve_device(self.device).type
+
     def shape(self) -> tuple[int, int, tuple[int, int]]:
         """``(channels, classes, image size)`` of the real data (loaded once)."""
         if self._shape is None:

@@ -13,17 +13,23 @@ class Cache:
     """Append-only JSON lines: one finished score per line; a torn last line, or one that is not a whole
     row (:func:`whole`), is ignored: that architecture is scored again."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, legacy: Path | None = None) -> None:
+        """``legacy``: an older file of the same scores, read first and never written (a cache named before
+        its key held the device: its scores are taken on any device, the one they were made on unknown)."""
         self.path = path
         self.rows: dict[str, dict[str, Any]] = {}
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if whole(row):
-                    self.rows[row["arch_id"]] = row
+        for source in (legacy, path):
+            if source is not None and source.is_file():
+                self._read(source)
+
+    def _read(self, path: Path) -> None:
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if whole(row):
+                self.rows[row["arch_id"]] = row
 
     def add(self, row: dict[str, Any]) -> None:
         """Store ``row``: its line is written whole or not at all (a full disk leaves no partial line)."""

@@ -18,12 +18,16 @@ def score_archs(
 ) -> dict[str, Scored]:
     """``{arch id: Scored}`` for ``archs`` (``(arch id, spec)`` pairs); ``proxy`` is prepared here.
 
-    A cached proxy's scores go to ``cache_dir/<cache key>.jsonl`` as they are made, so an interrupted
-    run resumes; scores the proxy already knows (a search's own) are added to the cache unchanged."""
+    A cached proxy's scores go to ``cache_dir/<cache key>-<device type>.jsonl`` as they are made, so an
+    interrupted run resumes; scores the proxy already knows (a search's own) are added to the cache
+    unchanged. A score made on CUDA is not reused on the CPU, nor the reverse: the two differ in their
+    last bits (so a ranking may change), and its seconds, which the report's cost columns sum, outright. A
+    cache named before the device was in its name (``<cache key>.jsonl``) is still read, on any device."""
     proxy.prepare()
     if not proxy.cached:
         return {aid: proxy.score(spec, aid) for aid, spec in archs}
-    cache = Cache(cache_dir / f"{proxy.cache_key()}.jsonl")
+    key = proxy.cache_key()
+    cache = Cache(cache_dir / f"{key}-{proxy.setup.device_type()}.jsonl", legacy=cache_dir / f"{key}.jsonl")
     known = proxy.known()
     for aid, _ in archs:
         if aid in known and aid not in cache.rows:

@@ -29,6 +29,7 @@ from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
 from nas_proxy.studies import kinds
 from nas_proxy.studies.kinds import StudyNotFoundError
 from nas_proxy.studies.spec_attrs import spec_from_attrs
+from nas_proxy.studies.trials import worker_tag
 from nas_proxy.studies.workers import load_study
 from nas_proxy.utils import derive_seed
 
@@ -72,6 +73,11 @@ class DrawSeeded(optuna.samplers.BaseSampler):
         self._sampler: optuna.samplers.BaseSampler = make(seed, n_objectives)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        # this process's identity, written as the trial is made (the objective writes it again): a kill -9
+        # between the trial's creation and the objective's first write left a trial no one owned, which the
+        # next run waited UNTAGGED_SECONDS for before retrying it (drill41: 60 s, a search of 0.1 s trials)
+        for key, value in worker_tag().items():
+            study._storage.set_trial_user_attr(trial._trial_id, key, value)  # (Optuna has no public accessor)
         drawn = sum(
             1 for t in study.get_trials(deepcopy=False) if t.number != trial.number and t.params and "fixed_params" not in t.system_attrs
         )

@@ -4,25 +4,112 @@ Optuna records a running trial's heartbeat from a thread, every ``heartbeat_inte
 thread ends at its first error: a database restarted or a connection dropped mid-trial printed
 ``Exception in thread ... StorageInternalError`` on the command's stderr (drill40: ``pg_ctl stop -m
 immediate``, then ``start``, during a search), and the trial, whose worker lived on, beat no more: after
-the grace period a survivor failed it and trained it again. Imported only where a database storage is
-opened (:func:`nas_proxy.studies.storage.open_storage`).
+the grace period a survivor failed it and trained it again. A trial failed for a lapsed heartbeat says
+so in its ``fail_reason`` (Optuna sets none: the dashboard and ``search``'s summary said "unknown error";
+drill40), and its retry does not carry that reason.
+
+A trial is stale when this process has seen its heartbeat unchanged for the grace period on its own
+monotonic clock, or, sooner, when the database's clock says it is older than the grace period and this
+process has seen it unchanged for two heartbeat intervals (a living worker beats once an interval).
+Optuna compares the database's clock alone: moved forward an hour (NTP, a VM resumed), it failed every
+running trial at once, their workers alive; moved back, a dead worker's trial looked alive for an hour
+(drill41). Imported only where a database storage is opened (:func:`nas_proxy.studies.storage.open_storage`).
 """
 
 from __future__ import annotations
 
+import datetime
+import time
 from contextlib import suppress
+from typing import TYPE_CHECKING, Any
 
-from optuna.exceptions import StorageInternalError
-from optuna.storages import RDBStorage
+import sqlalchemy
+import sqlalchemy.orm
+from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.trial import TrialState
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+LAPSED = "worker lost: no heartbeat"  # begins the fail_reason of a trial failed for a lapsed heartbeat
 
 
 class BeatingStorage(RDBStorage):
     """:class:`~optuna.storages.RDBStorage` whose heartbeat skips a beat the database refused: the next
     interval tries again. Only the heartbeat: every other write still fails as before."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._seen: dict[int, tuple[datetime.datetime, float]] = {}  # trial id -> (its heartbeat, monotonic time first seen)
+
     def record_heartbeat(self, trial_id: int) -> None:
         with suppress(StorageInternalError):  # the database is away for a moment; a lapse past the grace period retries the trial
             super().record_heartbeat(trial_id)
 
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """The stale trials (the module's rule), each given its ``fail_reason`` while still RUNNING (Optuna then
+        fails it: a finished trial takes no attribute)."""
+        stale = self._unchanged(study_id)
+        for trial_id in stale:
+            attrs = self.get_trial(trial_id).user_attrs
+            worker = f" ({attrs['worker_host']}, pid {attrs['worker_pid']})" if "worker_pid" in attrs else ""
+            reason = (
+                f"{LAPSED} for over {self.grace_period} s (the grace period): its worker{worker} died, "
+                "was stopped or lost the database; re-queued"
+            )
+            with suppress(UpdateFinishedTrialError):  # another process failed it meanwhile
+                self.set_trial_user_attr(trial_id, "fail_reason", reason)
+        return stale
 
-__all__ = ["BeatingStorage"]
+    def _unchanged(self, study_id: int) -> list[int]:
+        """The RUNNING trials of ``study_id`` whose heartbeat lapsed, by this process's monotonic clock."""
+        assert self.heartbeat_interval is not None
+        grace = self.grace_period or 2 * self.heartbeat_interval  # (Optuna's default)
+        now = time.monotonic()
+        stale = []
+        beats = self._beats(study_id)
+        for trial_id, (beat, age) in beats.items():
+            seen = self._seen.get(trial_id)
+            if seen is None or seen[0] != beat:
+                seen = self._seen[trial_id] = (beat, now)
+            unchanged = now - seen[1]
+            if unchanged > grace or (age > grace and unchanged > 2 * self.heartbeat_interval):
+                stale.append(trial_id)
+        for gone in self._seen.keys() - beats.keys():
+            del self._seen[gone]
+        return stale
+
+    def _beats(self, study_id: int) -> dict[int, tuple[datetime.datetime, float]]:
+        """``{trial id: (last heartbeat, its age in seconds by the database's clock)}`` of the study's RUNNING
+        trials that beat (the query of Optuna 5.1's ``_get_stale_trial_ids``)."""
+        with _create_scoped_session(self.scoped_session, True) as session:
+            db_now = session.execute(sqlalchemy.func.now()).scalar()
+            assert db_now is not None
+            db_now = db_now.replace(tzinfo=None)  # (PostgreSQL's is aware, the heartbeats naive: Optuna's note)
+            running = (
+                session.query(models.TrialModel)
+                .options(sqlalchemy.orm.selectinload(models.TrialModel.heartbeats))
+                .filter(models.TrialModel.state == TrialState.RUNNING, models.TrialModel.study_id == study_id)
+                .all()
+            )
+            return {
+                t.trial_id: (t.heartbeats[0].heartbeat, (db_now - t.heartbeats[0].heartbeat).total_seconds())
+                for t in running
+                if t.heartbeats
+            }
+
+
+class RetryLapsedTrial(RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a trial failed for a lapsed heartbeat, without that trial's ``fail_reason``:
+    the queued copy has not failed."""
+
+    def __call__(self, study: optuna.study.Study, trial: FrozenTrial) -> None:
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != "fail_reason"}  # (a copy: Optuna's deepcopy)
+        super().__call__(study, trial)
+
+
+__all__ = ["LAPSED", "BeatingStorage", "RetryLapsedTrial"]

@@ -98,7 +98,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
     ``heartbeat_interval`` and ``grace_period`` (seconds) apply to database storages other than SQLite.
     """
     import optuna
-    from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import JournalStorage, RDBStorage
 
     from nas_proxy.studies.journal import JournalFile
     from nas_proxy.studies.trials import MAX_RETRY
@@ -111,19 +111,15 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
             _check_address(url)  # as typed: the URL the user knows, before its driver is made explicit
             url = database
             _check_database(url)
-            heartbeat: dict[str, Any] = (
-                {}
-                if url.startswith("sqlite:")
-                else {
-                    "heartbeat_interval": heartbeat_interval,
-                    "grace_period": grace_period,
-                    "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
-                }
-            )
-            if not heartbeat:
+            if url.startswith("sqlite:"):
                 return Storage(RDBStorage(url, engine_kwargs=engine_kwargs(url)), url)
-            from nas_proxy.studies.heartbeat import BeatingStorage
+            from nas_proxy.studies.heartbeat import BeatingStorage, RetryLapsedTrial
 
+            heartbeat: dict[str, Any] = {
+                "heartbeat_interval": heartbeat_interval,
+                "grace_period": grace_period,
+                "heartbeat_stale_trial_callback": RetryLapsedTrial(max_retry=MAX_RETRY),
+            }
             return Storage(BeatingStorage(url, engine_kwargs=engine_kwargs(url), **heartbeat), url)
         if "://" in url:
             raise StorageError(

@@ -48,6 +48,7 @@ DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
 GIVEN_UP = "not retried after"  # in the fail_reason of a dead worker's trial whose retries are spent (MAX_RETRY)
 OOM_ATTR = "worker_oom_kills"  # the host's out-of-memory kills since boot when the trial was claimed (see oom_kills)
 NOT_COUNTED = "not counted against the candidate"  # in the fail_reason of a death with no out-of-memory kill meanwhile
+START_ATTR = "worker_start"  # the worker process's start (process_start): its id alone may be reused
 CRASH_ATTR = "worker_crash_dump"  # the file faulthandler writes to if the worker crashes in native code during the trial
 # user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it):
 # its spec in either layout (nas_proxy.studies.spec_attrs: the JSON "spec" before, one "arch." attribute per leaf now)
@@ -114,8 +115,22 @@ def enqueue_once(study: optuna.Study, params: dict[str, Any], user_attrs: dict[s
 
 
 def worker_tag() -> dict[str, Any]:
-    """This process's identity as a trial records it: host name and process id."""
-    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid()}
+    """This process's identity as a trial records it: host name, process id and, where the host says,
+    the process's start (:func:`process_start`), which tells it from a later process given its id."""
+    start = process_start(os.getpid())
+    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid(), **({START_ATTR: start} if start else {})}
+
+
+def process_start(pid: int) -> str | None:
+    """``BOOT:TICKS`` of process ``pid``: this boot's id and the process's start in clock ticks since
+    boot (Linux's /proc): a process id reused by a later process, or after a reboot, has another. Neither
+    part reads the wall clock, so a clock moved back or forward changes nothing. None where not known."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]  # field 22, starttime
+    except (OSError, IndexError):
+        return None
+    return f"{boot}:{ticks}"
 
 
 def oom_kills() -> int | None:
@@ -403,7 +418,12 @@ def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
         return False
     if int(pid) == os.getpid():
         return (t.number, t.datetime_start) not in _RUNNING_HERE
-    return not _alive(int(pid))
+    if not _alive(int(pid)):
+        return True
+    # alive: the worker, unless its id was given to a later process (after a reboot ids start over, and a
+    # worker killed then never ended its trial: the trial was waited for forever, found by drill41)
+    recorded, now = t.user_attrs.get(START_ATTR), process_start(int(pid))
+    return recorded is not None and now is not None and now != recorded
 
 
 def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float = UNTAGGED_SECONDS) -> list[int]:
@@ -477,6 +497,7 @@ __all__ = [
     "MAX_RETRY",
     "NOT_COUNTED",
     "OOM_ATTR",
+    "START_ATTR",
     "Guarded",
     "claim",
     "crash_dump",

@@ -205,3 +205,21 @@ def test_folds_partition_the_architectures_by_seed_alone() -> None:
     assert sorted(i for f in folds for i in f) == ids and [len(f) for f in folds] == [4, 4, 3]
     assert fold_ids(list(reversed(ids)), 3, seed=5) == folds  # file order does not matter
     assert fold_ids(ids, 3, seed=6) != folds
+
+
+def test_a_second_calibration_of_a_study_being_calibrated_is_refused(
+    workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """drill41: two calibrate commands on one study at once (a double-click) each trained their trials, the
+    same protocol twice in every fold's study, and the last to end wrote its profile. The study's journal is
+    now locked while one runs (an OS lock: a kill -9 leaves none held); the second says so in one line."""
+    from nas_proxy.files import file_lock
+
+    journal = tmp_path / "cal.log"
+    journal.touch()
+    with file_lock(journal, "held by this test", ""):
+        code = main([*_command(workdir, "cal"), "--storage", str(journal), "--out", str(tmp_path / "cal.toml")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert f"calibration study 'cal' is being run by another nasproxy process (process {os.getpid()}); wait" in err[0]
+    assert journal.read_bytes() == b"" and not (tmp_path / "cal.toml").exists()  # nothing written

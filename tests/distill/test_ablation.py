@@ -241,6 +241,51 @@ def test_a_packed_state_leaves_out_finished_checkpoints_and_teachers_and_a_fresh
     assert (unpacked / "sets" / "datadam-ipc1-it2" / "synthetic.safetensors").is_file()
 
 
+def test_a_state_tarball_cut_short_keeps_every_set_that_came_whole(tmp_path: Path) -> None:
+    """drill41: a state.tar.gz cut short (a copy interrupted) ended the section with tarfile's error, and a
+    set cut between its meta.json and its tensors would have looked finished. Now what came whole is kept,
+    the set the cut fell in is dropped (made again), and the section goes on."""
+    import os
+
+    from gpu_ablation import pack_state, state_folder
+
+    ctx = dry_context(tmp_path)
+    state = state_folder(ctx, "paper-protocol")[0]
+    for name in ("a", "b", "c"):
+        fake_set(state / "sets" / name, done=None)
+        (state / "sets" / name / "synthetic.safetensors").write_bytes(os.urandom(3000))  # incompressible: the cut falls inside
+    (state / "evaluations.json").write_text('{"a": {"accuracies": {"0": 50.0}, "seconds": {"0": 1.0}}}')
+    whole = pack_state(state, tmp_path / "state.tar.gz")["path"]
+    data = Path(whole).read_bytes()
+    for cut in (0.1, 0.5, 0.8):
+        fresh = dry_context(tmp_path / f"cut{cut}")
+        fresh.work.mkdir(parents=True)
+        (fresh.work / "paper-protocol-state.tar.gz").write_bytes(data[: int(len(data) * cut)])
+        unpacked, origin = state_folder(fresh, "paper-protocol")
+        assert "cut short" in origin, origin
+        assert not list(unpacked.parent.glob("*.unpacking"))
+        kept = sorted(d.name for d in (unpacked / "sets").iterdir()) if (unpacked / "sets").is_dir() else []
+        for name in kept:  # every set kept is whole
+            for f in (state / "sets" / name).rglob("*"):
+                assert f.is_dir() or (unpacked / "sets" / name / f.relative_to(state / "sets" / name)).read_bytes() == f.read_bytes()
+        assert len(kept) >= {0.1: 0, 0.5: 1, 0.8: 2}[cut], (cut, kept)
+
+
+def test_an_evaluations_file_cut_short_is_set_aside_not_a_crash(tmp_path: Path) -> None:
+    """drill41: paper-protocol's evaluations.json cut short (copied by hand) ended the section with a JSONDecodeError."""
+    import dataclasses
+
+    from gpu_ablation import run_paper_protocol_section, state_folder
+    from gpu_context import Recorder
+
+    ctx = dataclasses.replace(dry_context(tmp_path), deadline=time.time() + 5)  # too little left to distil: nothing trains
+    state = state_folder(ctx, "paper-protocol")[0]
+    (state / "evaluations.json").write_text('{"datadam-ipc1-it2": {"accuracies": {"0": 5')
+    rec = Recorder(tmp_path / "section.json")
+    run_paper_protocol_section(ctx, rec)
+    assert (state / "evaluations.json.unreadable").is_file() and "set aside" in rec.data["evaluations"]
+
+
 def test_the_drivers_sigterm_at_its_limit_still_packs_the_sections_state(tmp_path: Path) -> None:
     """gpu_check stops a section past its limit with SIGTERM: a resumable section still packs its state
     (in 2026-12-04's second lease the ablation's was lost to Python's default SIGTERM, which runs no finally)."""

@@ -148,6 +148,38 @@ def test_launch_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch: pytest
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_a_rank_that_dies_in_a_launch_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """drill40/41: kill -9 of one rank of a torchrun launch ended it with torchrun's ~40 lines (its traceback and
+    ChildFailedError table). ``distill --launch N`` starts the ranks itself (torchrun's own launch, in-process)
+    and says a failed rank in one line; its ranks are the same --distributed ranks, so the same command resumes."""
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from nas_proxy.cli import main
+
+    launched: list[list[str]] = []
+
+    def killed(args: object) -> None:
+        launched.append([*vars(args)["training_script_args"]])
+        raise ChildFailedError("nas_proxy", {1: ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file="")})
+
+    monkeypatch.setattr(torchrun, "run", killed)
+    argv = ["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]
+    monkeypatch.setattr(sys, "argv", ["nasproxy", *argv])
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "nasproxy distill: error: rank 1 (process 4242) was killed by signal 9 (SIGKILL); the other ranks were stopped: "
+        "run the same command again to continue from the shards' checkpoints"
+    ]
+    assert launched == [["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed"]]
+    for wrong, said in ((["--launch", "0"], "at least 1, got 0"), (["--launch", "2", "--distributed"], "drop --distributed")):
+        assert main(["distill", *FLAGS, "--out", str(tmp_path / "b"), *wrong]) == 2
+        assert said in capsys.readouterr().err and len(launched) == 1 and not (tmp_path / "b").exists()
+
+
 def test_a_launch_environment_that_is_no_torchrun_s_is_a_one_line_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

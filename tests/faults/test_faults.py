@@ -170,6 +170,38 @@ def test_a_dead_workers_trial_does_not_hold_the_budget(tmp_path: Path) -> None:
     assert over_budget(study, 2, 1)  # a worker on another host may still finish trial 1
 
 
+def test_a_dead_workers_process_id_given_to_another_process_does_not_keep_its_trial_alive(tmp_path: Path) -> None:
+    """drill41: a trial's worker was alive when its process id was; after a reboot (ids start over) or a
+    long uptime another process holds it, and the trial was waited for forever. The worker's start is
+    recorded with its id (boot id and start in ticks since boot: no wall clock)."""
+    import socket
+
+    from nas_proxy.studies.trials import START_ATTR, process_start
+
+    storage = open_storage(str(tmp_path / "journal.log"), "r")[0]
+    study = optuna.create_study(study_name="r", storage=storage)
+    alive = os.getppid()  # a living process that is not this one: the id a dead worker's may have become
+    for recorded in (process_start(alive), "another-boot:12345", None):
+        trial = _running_trial(study, socket.gethostname(), alive)
+        if recorded is not None:
+            trial.set_user_attr(START_ATTR, recorded)
+    assert process_start(alive) is not None
+    assert fail_dead_trials(study, storage) == [1]  # the one whose id another process holds now; the others: alive (or not known)
+    assert [t.state.name for t in study.trials[:3]] == ["RUNNING", "FAIL", "RUNNING"]
+
+
+def test_a_search_trial_records_its_worker_as_it_is_made(tmp_path: Path) -> None:
+    """drill41: a search killed between two trials (its next trial made, its objective not yet started) left
+    a trial with no worker; the same command then drew on and waited UNTAGGED_SECONDS (60 s) before retrying
+    it. The sampler's before_trial, which runs as Optuna makes the trial, records the worker."""
+    from nas_proxy.search.study import DrawSeeded
+
+    storage = open_storage(str(tmp_path / "journal.log"), "t")[0]
+    sampler = DrawSeeded(lambda seed, n: optuna.samplers.RandomSampler(seed=seed), 0, 1)
+    trial = optuna.create_study(study_name="t", storage=storage, sampler=sampler).ask()  # made, no objective run
+    assert trial.study.trials[0].user_attrs["worker_pid"] == os.getpid()  # (stored: the Trial object caches what it was made with)
+
+
 def test_a_trial_whose_worker_died_before_recording_itself_is_failed_after_the_grace(tmp_path: Path) -> None:
     storage = open_storage(str(tmp_path / "journal.log"), "u")[0]
     study = optuna.create_study(study_name="u", storage=storage)

@@ -22,7 +22,7 @@ from nas_proxy.cli import main
 from nas_proxy.errors import JournalRepairedWarning
 from nas_proxy.studies.journal import JournalDamagedError
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import DIED, fail_dead_trials, worker_tag
+from nas_proxy.studies.trials import DIED, START_ATTR, fail_dead_trials, process_start, worker_tag
 from tests import warm
 
 STUDY = "t"
@@ -325,7 +325,7 @@ def test_the_repair_touches_only_the_trial_whose_worker_died(tmp_path: Path) -> 
     try:
         for pid in (live.pid, dead.pid):
             trial = study.ask(depth)
-            for key, value in {**worker_tag(), "worker_pid": pid}.items():
+            for key, value in {**worker_tag(), "worker_pid": pid, START_ATTR: process_start(pid)}.items():  # that process's start
                 trial.set_user_attr(key, value)
         with journal.open("ab") as f:  # the dead worker's last write, cut short
             f.write(b'{"op_code":8,"worker_id":"w","trial_id":2,"user_attr":{"params":12')

@@ -247,3 +247,18 @@ def test_a_torn_scores_file_is_refused_not_read_short(files: dict[str, Path], tm
     assert fid.main(["--table", str(files["table"]), "--proxy", f"scores:{torn}", "--out", str(tmp_path / "no")]) == 2
     assert "does not end in a newline" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+def test_a_score_cache_is_one_per_device_type(tmp_path: Path) -> None:
+    """drill41: the key had no device, so scores made on CUDA were reused on the CPU and the reverse; a
+    cache named before (the committed GPU states') is still read, wherever it runs."""
+    import hashlib
+
+    fid = _module()
+    caches = [fid.score_cache(tmp_path, "ab12", {"epochs": 2}, 0, d) for d in ("cpu", "cuda:0", "cpu")]
+    assert caches[0].path == caches[2].path != caches[1].path and caches[0].path.parent == tmp_path / "cache"
+    caches[1].add({"arch_id": "a", "score": 1.0, "seconds": 2.0})
+    assert "a" not in fid.score_cache(tmp_path, "ab12", {"epochs": 2}, 0, "cpu").rows  # made on CUDA: not taken on the CPU
+    old = hashlib.sha256(json.dumps(["ab12", {"epochs": 2}, 0], sort_keys=True).encode()).hexdigest()[:12]
+    (tmp_path / "cache" / f"proxy-{old}.jsonl").write_text(json.dumps({"arch_id": "b", "score": 3.0, "seconds": 1.0}) + "\n")
+    assert all("b" in fid.score_cache(tmp_path, "ab12", {"epochs": 2}, 0, d).rows for d in ("cpu", "cuda"))

@@ -85,6 +85,33 @@ def test_cached_scores_are_not_made_again(setup: RunSetup, tmp_path: Path, monke
     assert score_archs(fresh, pairs, tmp_path) == first and calls == []
 
 
+def test_a_score_cached_on_one_device_type_is_made_again_on_another(
+    setup: RunSetup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """drill41: the cache's key had no device, so CPU scores (and their seconds) were reused on CUDA and
+    the reverse, though the two are not bit-identical."""
+    from nas_proxy.proxies import Scored
+
+    pairs = [(a.arch_id, a.spec) for a in two_archs()]
+    score_archs(next(p for p in offered(setup) if p.name == "params"), pairs, tmp_path)  # on the CPU
+    calls: list[str] = []
+    monkeypatch.setattr(RunSetup, "device_type", lambda self: "cuda")  # (no GPU needed: only the key is asked)
+    fresh = next(p for p in offered(setup) if p.name == "params")
+
+    def counted(spec: dict[str, Any], aid: str) -> Scored:
+        calls.append(aid)
+        return Scored(1.0, 0.0)
+
+    monkeypatch.setattr(fresh, "score", counted)
+    score_archs(fresh, pairs, tmp_path)
+    assert calls == [aid for aid, _ in pairs]
+    legacy = tmp_path / f"{fresh.cache_key()}.jsonl"  # named before the device was: read on any device
+    (tmp_path / f"{fresh.cache_key()}-cuda.jsonl").rename(legacy)
+    calls.clear()
+    score_archs(fresh, pairs, tmp_path)
+    assert calls == [] and legacy.is_file()
+
+
 def test_tokens_select_proxies_and_a_method_name_selects_its_sets(setup: RunSetup) -> None:
     every = offered(setup)
     names = [p.name for p in every]

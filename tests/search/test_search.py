@@ -29,7 +29,7 @@ from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies import trials
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import CRASH_ATTR, MAX_RETRY, NOT_COUNTED, OOM_ATTR, fail_dead_trials, worker_tag
+from nas_proxy.studies.trials import CRASH_ATTR, MAX_RETRY, NOT_COUNTED, OOM_ATTR, START_ATTR, fail_dead_trials, process_start, worker_tag
 from tests import run_code, warm
 from tests.conftest import copy_of
 from tests.gate import Gate
@@ -769,7 +769,7 @@ def test_a_candidate_another_worker_is_training_is_waited_for_not_trained_twice(
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         first = study.ask()
-        for key, value in {**worker_tag(), "worker_pid": other.pid, "arch_id": aid}.items():
+        for key, value in {**worker_tag(), "worker_pid": other.pid, START_ATTR: process_start(other.pid), "arch_id": aid}.items():
             first.set_user_attr(key, value)
         study.enqueue_trial({"depth": 1})
         objective = make_objective(c, open_proxy(c, tmp_path), space, 2, reap=lambda s: fail_dead_trials(s, storage))

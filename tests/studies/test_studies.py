@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import optuna
 import pytest
@@ -178,3 +181,74 @@ def test_a_study_found_again_adds_nothing_to_the_journal(tmp_path: Path) -> None
     first = journal.read_bytes()
     again = maximizing_study(open_storage(str(journal), "s").backend, "s")
     assert journal.read_bytes() == first and again.direction == made.direction == optuna.study.StudyDirection.MAXIMIZE
+
+
+def _beating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, optuna.Study, Callable[[str], None], list[float]]:
+    """A heartbeat storage (SQLite: open_storage beats on servers only; the class is the same: interval 1 s,
+    grace 3 s), a study, ``beat(offset)`` that dates its trials' heartbeats by the database's clock
+    (``'-1 hour'``: as after the clock moved forward an hour), and the process's monotonic clock to move."""
+    import sqlalchemy
+
+    from nas_proxy.studies import heartbeat
+    from nas_proxy.studies.heartbeat import BeatingStorage, RetryLapsedTrial
+
+    clock = [1000.0]
+    monkeypatch.setattr(heartbeat, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    storage = BeatingStorage(url, heartbeat_interval=1, grace_period=3, heartbeat_stale_trial_callback=RetryLapsedTrial(2))
+    engine = sqlalchemy.create_engine(url)
+
+    def beat(offset: str) -> None:
+        with engine.begin() as db:
+            db.execute(sqlalchemy.text(f"UPDATE trial_heartbeats SET heartbeat = datetime('now', '{offset}')"))
+
+    return storage, optuna.create_study(storage=storage), beat, clock
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trial_failed_for_a_lapsed_heartbeat_says_why_and_its_retry_does_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """drill40: a trial whose worker stopped beating was failed by Optuna with no fail_reason (the dashboard
+    and search's summary said "unknown error")."""
+    from optuna.storages import fail_stale_trials
+
+    from nas_proxy.studies.heartbeat import LAPSED
+
+    storage, study, _, clock = _beating(tmp_path, monkeypatch)
+    trial = study.ask()
+    trial.set_user_attr("worker_pid", 4242)
+    trial.set_user_attr("worker_host", "node1")
+    storage.record_heartbeat(trial._trial_id)
+    fail_stale_trials(study)  # seen beating
+    clock[0] += 3.5  # no beat for longer than the grace period
+    fail_stale_trials(study)
+    failed, retry = study.trials
+    assert failed.state.name == "FAIL" and retry.state.name == "WAITING"
+    assert failed.user_attrs["fail_reason"].startswith(f"{LAPSED} for over 3 s") and "node1, pid 4242" in failed.user_attrs["fail_reason"]
+    assert "fail_reason" not in retry.user_attrs
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_clock_moved_an_hour_neither_kills_a_live_worker_nor_keeps_a_dead_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """drill41: Optuna dates heartbeats and judges them by the database's clock alone. Moved forward an hour,
+    every running trial was failed at once, its worker alive; moved back, a dead worker's trial was kept an hour.
+    Staleness is now seen on this process's monotonic clock (the database's only hastens it, checked over two beats)."""
+    from optuna.storages import fail_stale_trials
+
+    storage, study, beat, clock = _beating(tmp_path, monkeypatch)
+    live, dead = study.ask(), study.ask()
+    for t in (live, dead):
+        storage.record_heartbeat(t._trial_id)
+    beat("-1 hour")  # the clock moved forward an hour since both beat
+    fail_stale_trials(study)
+    clock[0] += 1.0
+    storage.record_heartbeat(live._trial_id)  # the living worker beats at its next interval, on the new clock
+    fail_stale_trials(study)
+    assert [t.state.name for t in study.trials] == ["RUNNING", "RUNNING"]
+    clock[0] += 1.5  # the dead one unchanged for two intervals, and an hour old by the database
+    fail_stale_trials(study)
+    assert [t.state.name for t in study.trials[:2]] == ["RUNNING", "FAIL"]
+    beat("+1 hour")  # the clock moved back an hour: the living worker's beats are "in the future"
+    fail_stale_trials(study)
+    clock[0] += 3.5  # and it died: nothing beats for longer than the grace period
+    fail_stale_trials(study)
+    assert study.trials[0].state.name == "FAIL"
