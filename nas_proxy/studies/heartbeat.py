@@ -44,7 +44,9 @@ class BeatingStorage(RDBStorage):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._seen: dict[int, tuple[datetime.datetime, float]] = {}  # trial id -> (its heartbeat, monotonic time first seen)
+        # study id -> trial id -> (its heartbeat, monotonic time first seen): per study, since a check of one study
+        # prunes what it no longer lists, which must not forget another's (review41: never failed alternating)
+        self._seen: dict[int, dict[int, tuple[datetime.datetime, float]]] = {}
 
     def record_heartbeat(self, trial_id: int) -> None:
         with suppress(StorageInternalError):  # the database is away for a moment; a lapse past the grace period retries the trial
@@ -72,20 +74,24 @@ class BeatingStorage(RDBStorage):
         now = time.monotonic()
         stale = []
         beats = self._beats(study_id)
+        sightings = self._seen.setdefault(study_id, {})
         for trial_id, (beat, age) in beats.items():
-            seen = self._seen.get(trial_id)
+            seen = sightings.get(trial_id)
             if seen is None or seen[0] != beat:
-                seen = self._seen[trial_id] = (beat, now)
+                seen = sightings[trial_id] = (beat, now)
             unchanged = now - seen[1]
             if unchanged > grace or (age > grace and unchanged > 2 * self.heartbeat_interval):
                 stale.append(trial_id)
-        for gone in self._seen.keys() - beats.keys():
-            del self._seen[gone]
+        for gone in sightings.keys() - beats.keys():
+            del sightings[gone]
         return stale
 
     def _beats(self, study_id: int) -> dict[int, tuple[datetime.datetime, float]]:
         """``{trial id: (last heartbeat, its age in seconds by the database's clock)}`` of the study's RUNNING
-        trials that beat (the query of Optuna 5.1's ``_get_stale_trial_ids``)."""
+        trials (the query of Optuna 5.1's ``_get_stale_trial_ids``). A trial that never beat counts from its
+        start: a nasproxy process beats as it starts a trial, so one killed before its first beat is failed
+        after the grace period like any other; Optuna's rule never failed it, and since a search tags its
+        trial as it is made (DrawSeeded), no other host can find it dead by its process either (review41)."""
         with _create_scoped_session(self.scoped_session, True) as session:
             db_now = session.execute(sqlalchemy.func.now()).scalar()
             assert db_now is not None
@@ -96,11 +102,8 @@ class BeatingStorage(RDBStorage):
                 .filter(models.TrialModel.state == TrialState.RUNNING, models.TrialModel.study_id == study_id)
                 .all()
             )
-            return {
-                t.trial_id: (t.heartbeats[0].heartbeat, (db_now - t.heartbeats[0].heartbeat).total_seconds())
-                for t in running
-                if t.heartbeats
-            }
+            beats = {t.trial_id: t.heartbeats[0].heartbeat if t.heartbeats else t.datetime_start for t in running}
+            return {trial_id: (beat, (db_now - beat).total_seconds()) for trial_id, beat in beats.items() if beat is not None}
 
 
 class RetryLapsedTrial(RetryHeartbeatStaleTrialCallback):

@@ -252,3 +252,40 @@ def test_a_clock_moved_an_hour_neither_kills_a_live_worker_nor_keeps_a_dead_one(
     clock[0] += 3.5  # and it died: nothing beats for longer than the grace period
     fail_stale_trials(study)
     assert study.trials[0].state.name == "FAIL"
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trial_that_never_beat_is_failed_after_the_grace_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review41: a search tags its trial as it is made (DrawSeeded), so a worker killed before its first beat left
+    a trial no other host could find dead by its process, and Optuna's rule skips a trial without a heartbeat:
+    it stayed RUNNING for ever. It now counts from its start."""
+    from optuna.storages import fail_stale_trials
+
+    _, study, _, clock = _beating(tmp_path, monkeypatch)
+    trial = study.ask()  # RUNNING, tagged, no heartbeat: its worker died here
+    trial.set_user_attr("worker_pid", 4242)
+    trial.set_user_attr("worker_host", "another-host")
+    fail_stale_trials(study)
+    clock[0] += 2.0  # within the grace period: kept
+    fail_stale_trials(study)
+    assert study.trials[0].state.name == "RUNNING"
+    clock[0] += 1.5
+    fail_stale_trials(study)
+    assert study.trials[0].state.name == "FAIL" and study.trials[1].state.name == "WAITING"
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_checks_of_two_studies_in_turn_each_fail_their_own_dead_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review41: one process checking two studies of one storage in turn forgot each study's sightings when it
+    checked the other, so neither dead trial was ever failed."""
+    from optuna.storages import fail_stale_trials
+
+    storage, first, _, clock = _beating(tmp_path, monkeypatch)
+    second = optuna.create_study(storage=storage)
+    for study in (first, second):
+        storage.record_heartbeat(study.ask()._trial_id)
+    for _ in range(5):  # 5 s unchanged, checked in turn
+        fail_stale_trials(first)
+        fail_stale_trials(second)
+        clock[0] += 1.0
+    assert first.trials[0].state.name == "FAIL" and second.trials[0].state.name == "FAIL"
