@@ -66,18 +66,22 @@ def early_scores(table: Path, work: Path) -> dict[str, Path]:
 
 
 def cache_scores(fid_out: Path, label: str, work: Path) -> Path | None:
-    """fidelity.py's per-architecture cache of one synthetic proxy as a scores file (arch_id, score, seconds)."""
-    caches = sorted((fid_out / "cache").glob("proxy-*.jsonl"))
+    """fidelity.py's per-architecture cache of one synthetic proxy as a scores file (arch_id, score, seconds).
+    Every cache file of ``fid_out`` is read, oldest first, so that a later one's row wins (one file per device
+    type since drill41, and a file named before: this section makes one, but never picks one by its name's hash)."""
+    from nas_proxy.proxies import Cache
+
+    caches = sorted((fid_out / "cache").glob("proxy-*.jsonl"), key=lambda c: c.stat().st_mtime)
     if not caches:
         return None
+    rows: dict[str, dict[str, Any]] = {}
+    for cache in caches:
+        rows.update(Cache(cache).rows)  # whole rows only: a torn last line is left out, as fidelity.py leaves it
     path = work / f"scores-{label}.csv"
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["arch_id", "score", "seconds"])
-        for line in caches[-1].read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                w.writerow([row["arch_id"], row["score"], row["seconds"]])
+        w.writerows([row["arch_id"], row["score"], row["seconds"]] for row in rows.values())
     return path
 
 

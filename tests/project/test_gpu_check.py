@@ -303,3 +303,21 @@ def test_a_check_stopped_from_outside_ends_its_section_and_still_writes_its_repo
     md = (out / "gpu_results.md").read_text()
     assert "| groundtruth | interrupted |" in md and "| evaluate | skipped |" in md
     assert "[gpu_check] done in" in (out / "gpu_check.log").read_text()  # the driver's last lines reached the log
+
+
+@pytest.mark.usefixtures("bench_modules")
+def test_fidelity_section_reads_every_score_cache_of_a_proxy_the_newest_last(tmp_path: Path) -> None:
+    """review41: the fidelity section took one cache file by its name's hash, while a proxy's folder may hold one
+    per device type and one named before (drill41): the other files' scores were left out."""
+    from gpu_fidelity import cache_scores
+
+    cache = tmp_path / "fid" / "cache"
+    cache.mkdir(parents=True)
+    old, new = cache / "proxy-ffffffffffff.jsonl", cache / "proxy-000000000000.jsonl"
+    old.write_text('{"arch_id": "a", "score": 1.0, "seconds": 1.0}\n{"arch_id": "b", "score": 3.0, "seconds": 1.0}\n')
+    new.write_text('{"arch_id": "a", "score": 2.0, "seconds": 1.0}\n{"arch_id": "c", "sco')  # its last line torn
+    os.utime(old, (1_000_000, 1_000_000))  # older than `new`, whatever the names' order
+    path = cache_scores(tmp_path / "fid", "datadam", tmp_path)
+    assert path is not None
+    rows = sorted(path.read_text().splitlines()[1:])
+    assert rows == ["a,2.0,1.0", "b,3.0,1.0"]
