@@ -1298,7 +1298,7 @@ CASES += PROBE40
 G41 = 41
 PROBE41: list[Case] = [
     # a --data-root without the dataset's files: before, the Debian copy of Fashion-MNIST was read in its place, exit 0
-    Case(D.replace("digits", "fashion-mnist") + " --data-root data/empty", "--data-root names the folder to read; drop it to read", G41),
+    Case(D.replace("digits", "fashion-mnist") + " --data-root data/empty", "is the one read, and it lacks the four IDX files", G41),
     # a set of Fashion-MNIST files scored on other files of the same format and classes (MNIST's): before, at chance, exit 0
     Case(_art("fm-a") + " --data-root data/fm-b", "art/fm-a was made from fashion-mnist files whose labels differ from those found", G41),
     # a proxy profile calibrated on a set of another dataset: before, its protocol used on this one without a word, exit 0

@@ -154,7 +154,10 @@ def _idx_dataset(
         if train is not None and test is not None:
             return _from_arrays(name, train, test, classes, stats, flip, str(root))
     if default is not None and opts.root is not None:
-        how = f"--data-root names the folder to read; drop it to read {default}, or give the folder holding the four IDX files"
+        how = (  # typed, or recorded by a set made with it (whose user typed nothing now: review41)
+            f"that folder (--data-root, or the one a set's meta.json records) is the one read, and it lacks the four "
+            f"IDX files: give --data-root with the folder that holds them (the default place: {default})"
+        )
     raise _missing(name, roots, how)
 
 

@@ -309,7 +309,10 @@ def test_missing_fashion_mnist_says_how_to_install(tmp_path: Path, monkeypatch: 
 
 def test_a_data_root_without_fashion_mnist_is_not_replaced_by_the_debian_copy(tmp_path: Path) -> None:
     # before branch probe41 the Debian copy was read in place of the folder the user named, without a word
-    with pytest.raises(DataNotFoundError, match=r"looked in .*; --data-root names the folder to read; drop it to read /usr"):
+    with pytest.raises(
+        DataNotFoundError,
+        match=r"looked in .*; that folder .* is the one read, and it lacks the four IDX files: give --data-root with the folder that holds them \(the default place: /usr",
+    ):
         load_dataset("fashion-mnist", tmp_path)
 
 
