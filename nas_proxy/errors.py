@@ -91,6 +91,10 @@ class ArtifactError(NasProxyError):
     """A synthetic-set directory or file that is missing, unfinished, corrupt or foreign."""
 
 
+class NewerFormatError(ArtifactError):
+    """A set written by a newer nasproxy: whole, only unreadable here (never made again over)."""
+
+
 class OutputConflictError(NasProxyError):
     """An output directory that already holds a different run."""
 

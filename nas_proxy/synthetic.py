@@ -34,7 +34,7 @@ from torch import Tensor
 
 from nas_proxy import checks, interrupts
 from nas_proxy.checks import inside
-from nas_proxy.errors import ArtifactError, InvalidArgumentError, shown
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, NewerFormatError, shown
 from nas_proxy.files import make_dirs, write_bytes, write_json
 from nas_proxy.utils import file_sha256
 
@@ -201,7 +201,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     if not isinstance(version, int) or isinstance(version, bool):
         raise ArtifactError(f"{meta_path}: format_version must be an integer, got {version!r}; the file is corrupt, distil again")
     if version > FORMAT_VERSION:
-        raise ArtifactError(f"{path} was written by a newer nasproxy (format {meta['format_version']}); upgrade nasproxy")
+        raise NewerFormatError(f"{path} was written by a newer nasproxy (format {meta['format_version']}); upgrade nasproxy")
     if version < 1:
         raise ArtifactError(
             f"{meta_path}: format_version must be 1 to {FORMAT_VERSION}, got {version!r}; the file is corrupt, distil again"

@@ -37,7 +37,15 @@ from nas_proxy import checks
 from nas_proxy.data import stratified_split
 from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
 from nas_proxy.distill.config import SoftLabelConfig
-from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, NasProxyWarning, OutputConflictError, shown
+from nas_proxy.errors import (
+    ArtifactError,
+    InvalidArgumentError,
+    NasProxyError,
+    NasProxyWarning,
+    NewerFormatError,
+    OutputConflictError,
+    shown,
+)
 from nas_proxy.files import write_bytes
 from nas_proxy.progress import meter
 from nas_proxy.protocols import resolve_root
@@ -176,6 +184,8 @@ def _whole_copy(dst: Path) -> dict[str, Any] | None:
         return None
     try:
         return load_synthetic(dst).meta
+    except NewerFormatError:  # whole, a newer nasproxy's: not made again over (review41)
+        raise
     except ArtifactError:
         return None
 
@@ -196,6 +206,8 @@ def _check_copy_target(dst: Path, source_meta: dict[str, Any]) -> None:
     if (dst / META).is_file():
         try:
             there = read_meta(dst).get("derived_from", {}).get("tensors_sha256")
+        except NewerFormatError:
+            raise
         except ArtifactError:  # cut short: only a copy's files are there (above), made again
             return
         if there != source_meta["tensors_sha256"]:

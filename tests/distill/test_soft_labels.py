@@ -339,6 +339,13 @@ def test_soft_labels_command_copies_and_is_idempotent(tiny_run: Path, tmp_path: 
         again = json.loads(capsys.readouterr().out)["soft_labels"]
         assert again["members"] == [{**m, "cached": True} for m in meta["soft_labels"]["members"]]
         assert load_synthetic(out).meta["soft_labels"]["seed"] == 0
+    # review41: but a copy a newer nasproxy wrote is whole, only unreadable here: refused, not made again over
+    newer = json.loads((out / "meta.json").read_text())
+    (out / "meta.json").write_text(json.dumps({**newer, "format_version": newer["format_version"] + 1}))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main(args) == 2
+    assert "written by a newer nasproxy" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
 
 def test_search_and_score_run_on_a_soft_set(soft_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
