@@ -120,6 +120,13 @@ def last_signal() -> signal.Signals:
     return _state.signum
 
 
+def received(signum: int) -> KeyboardInterrupt:
+    """The KeyboardInterrupt of ``signum`` that another handler caught (torch's launch raises its own exception):
+    :func:`exit_status` and :func:`by_signal` then name it, as one this module caught."""
+    _state.signum = signal.Signals(signum)
+    return KeyboardInterrupt()
+
+
 def exit_status() -> int:
     """The exit status of a program that the last signal stopped: 130 (Ctrl-C), 143 (SIGTERM) or 129 (SIGHUP)."""
     return 128 + int(_state.signum)
@@ -199,6 +206,7 @@ __all__ = [
     "install",
     "interruptible",
     "last_signal",
+    "received",
     "stop_requests",
     "stoppable",
 ]

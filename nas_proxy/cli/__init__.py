@@ -163,6 +163,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return 2
         one_line_warnings()
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # what was parsed (distill --launch hands it to its ranks)
         command, distributed = args.command, bool(getattr(args, "distributed", False))
         quiet_libraries()
         code = _run(args)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import sys
 
 from nas_proxy import checks
 from nas_proxy.cli.common import (
@@ -194,7 +193,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
             raise InvalidArgumentError("--launch N starts N --distributed ranks itself: drop --distributed")
         from nas_proxy.distill.launch import launch
 
-        launch(args.launch, _without_launch(sys.argv[1:]))
+        launch(args.launch, _without_launch(args.argv))
         return 0  # rank 0 printed the merged artifact's lines
     if args.distributed:
         from nas_proxy.distill.sharded import distill_sharded
@@ -263,13 +262,17 @@ def _refuse_torchrun_without_distributed() -> None:
 
 
 def _without_launch(argv: list[str]) -> list[str]:
-    """The command line the ranks run: ``argv`` without ``--launch N`` (or ``--launch=N``)."""
+    """The command line the ranks run: ``argv`` (as main() parsed it) without ``--launch N``, ``--launch=N`` or an
+    abbreviation of them (the parser takes ``--laun 2``; every rank then refused --launch with --distributed). An
+    option that parsed and is a prefix of ``--launch`` is --launch: a prefix of another option too is refused as
+    ambiguous, and distill has no positional argument, nor a value that parses beginning with ``--``."""
     out, skip = [], False
     for a in argv:
+        name = a.partition("=")[0]
         if skip:
             skip = False
-        elif a == "--launch":
-            skip = True
-        elif not a.startswith("--launch="):
+        elif len(name) > 2 and "--launch".startswith(name):
+            skip = "=" not in a
+        else:
             out.append(a)
     return out

@@ -5,14 +5,23 @@ rank that dies said in one line.
 torchrun ends a launch whose rank died (kill -9, the out-of-memory killer) with its elastic agent's
 report, ~40 lines: a warning per rank it stops, its own Python traceback and a ChildFailedError table
 (drill40). The ranks are the same either way: each checkpoints its shard, so the same command resumes.
+
+torch's launch installs its own SIGINT, SIGTERM, SIGHUP and SIGQUIT handlers, which raise its
+``SignalException`` once it has stopped the ranks (it sends them the signal): :func:`launch` turns that into
+the KeyboardInterrupt of :mod:`nas_proxy.interrupts` (the CLI: exit 130, 143 or 129 and one line) and puts
+the handlers before it back (before branch fix41a: "internal error: SignalException", exit 1, and torch's
+handlers stayed installed).
 """
 
 from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+from nas_proxy import interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 
 
@@ -28,16 +37,42 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
     if nproc < 1:
         raise InvalidArgumentError(f"--launch takes the number of ranks to start on this machine, at least 1, got {nproc}")
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
-    # its "Sending process N closing signal SIGTERM" warning and "failed (exitcode: -9)" error: the line below says it
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    # its "Sending process N closing signal SIGTERM" warning and "failed (exitcode: -9)" error, its agent's "Received 15
+    # death signal, shutting down workers": the line below (or the CLI's interrupt) says it. The agents' loggers have a
+    # level of their own (torch's get_logger sets one from LOGLEVEL), which a level set on their parent does not change.
+    for name in ["torch.distributed.elastic", *logging.Logger.manager.loggerDict]:
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     args = torchrun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "nas_proxy", *argv, "--distributed"])
     try:
-        torchrun.run(args)
+        with _handlers_kept():
+            torchrun.run(args)
     except ChildFailedError as e:
         rank, failure = e.get_first_failure()
         raise RankFailedError(rank_failed(rank, failure.pid, failure.exitcode)) from None
+    except SignalException as e:  # the ranks were sent the signal and stopped, each at its shard's checkpoint
+        raise interrupts.received(e.sigval) from None
+
+
+TORCH_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")  # those torch's launch takes (TORCHELASTIC_SIGNALS_TO_HANDLE's default)
+
+
+@contextmanager
+def _handlers_kept() -> Iterator[None]:
+    """The signal handlers as they were before torch's launch replaced them (main thread only: torch takes none elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.getsignal(s) for s in (getattr(signal, n) for n in TORCH_SIGNALS if hasattr(signal, n))}
+    try:
+        yield
+    finally:  # a signal in here is torch's SignalException still, until its own handler is put back
+        for s, handler in before.items():
+            if handler is not None:  # None: one not set from Python, which cannot be put back
+                signal.signal(s, handler)
 
 
 def rank_failed(rank: int, pid: int, exitcode: int) -> str:

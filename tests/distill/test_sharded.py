@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -166,18 +167,60 @@ def test_a_rank_that_dies_in_a_launch_is_one_line(
         raise ChildFailedError("nas_proxy", {1: ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file="")})
 
     monkeypatch.setattr(torchrun, "run", killed)
-    argv = ["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]
-    monkeypatch.setattr(sys, "argv", ["nasproxy", *argv])
-    assert main(argv) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == [
-        "nasproxy distill: error: rank 1 (process 4242) was killed by signal 9 (SIGKILL); the other ranks were stopped: "
-        "run the same command again to continue from the shards' checkpoints"
-    ]
-    assert launched == [["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed"]]
+    # fix41a: the ranks' command line is main()'s argv, not this process's (a script's main([...]) launched ranks with
+    # its host program's arguments), and an abbreviated --launch is taken out too (every rank refused it, with --distributed)
+    monkeypatch.setattr(sys, "argv", ["host-program", "--its-own-flag"])
+    for typed in (["--launch", "2"], ["--launch=2"], ["--laun", "2"], ["--lau=2"]):
+        assert main(["distill", *FLAGS, *typed, "--out", str(tmp_path / "a")]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [
+            "nasproxy distill: error: rank 1 (process 4242) was killed by signal 9 (SIGKILL); the other ranks were stopped: "
+            "run the same command again to continue from the shards' checkpoints"
+        ]
+        assert launched.pop() == ["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed"]
     for wrong, said in ((["--launch", "0"], "at least 1, got 0"), (["--launch", "2", "--distributed"], "drop --distributed")):
         assert main(["distill", *FLAGS, "--out", str(tmp_path / "b"), *wrong]) == 2
-        assert said in capsys.readouterr().err and len(launched) == 1 and not (tmp_path / "b").exists()
+        assert said in capsys.readouterr().err and not launched and not (tmp_path / "b").exists()
+
+
+def test_a_signal_to_a_launch_is_the_cli_s_interrupt_and_its_handlers_are_put_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix41a: torch's launch takes SIGINT, SIGTERM, SIGHUP (and SIGQUIT) with handlers that raise its SignalException
+    once it has stopped the ranks: Ctrl-C or SIGTERM on ``distill --launch`` ended in "internal error: SignalException:
+    Process N got signal: 2", exit 1, and torch's handlers stayed installed. Now: the CLI's interrupt (exit 130, 143,
+    129; one line with distill's resume hint), the handlers as before."""
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import _terminate_process_handler
+
+    from nas_proxy import interrupts
+    from nas_proxy.cli import RESUME_HINTS, main
+    from nas_proxy.distill.launch import TORCH_SIGNALS
+
+    taken = [getattr(signal, n) for n in TORCH_SIGNALS]
+    received: list[int] = []
+
+    def signalled(args: object) -> None:  # torch's launch: its handlers (PContext.start), then the signal, to this process
+        for s in taken:
+            signal.signal(s, _terminate_process_handler)
+        received.append(sig)
+        signal.raise_signal(sig)  # its handler raises SignalException (the agent stops the ranks, then raises it again)
+        pytest.fail("torch's handler raised nothing")
+
+    before, signum = {s: signal.getsignal(s) for s in taken}, interrupts._state.signum
+    monkeypatch.setattr(torchrun, "run", signalled)
+    try:
+        for sig, status, by in ((signal.SIGINT, 130, ""), (signal.SIGTERM, 143, " by SIGTERM"), (signal.SIGHUP, 129, " by SIGHUP")):
+            assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == status
+            assert received.pop() == sig
+            assert capsys.readouterr().err.strip().splitlines() == [f"nasproxy distill: interrupted{by}{RESUME_HINTS['distill']}"]
+            handlers = {s: signal.getsignal(s) for s in taken}
+            assert _terminate_process_handler not in handlers.values()
+            assert handlers[signal.SIGQUIT] is before[signal.SIGQUIT]  # the CLI's own handlers (interrupts) for the others
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+        interrupts._state.signum = signum
 
 
 def test_a_launch_environment_that_is_no_torchrun_s_is_a_one_line_error(
