@@ -16,6 +16,7 @@ handlers stayed installed).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator, Sequence
@@ -60,19 +61,30 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
 TORCH_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")  # those torch's launch takes (TORCHELASTIC_SIGNALS_TO_HANDLE's default)
 
 
+TAKEN_VARIABLE = "TORCHELASTIC_SIGNALS_TO_HANDLE"  # which signals torch's launch takes, read as it starts the ranks
+
+
 @contextmanager
 def _handlers_kept() -> Iterator[None]:
-    """The signal handlers as they were before torch's launch replaced them (main thread only: torch takes none elsewhere)."""
+    """The signal handlers as they were before torch's launch replaced them (main thread only: torch takes none elsewhere).
+    A signal ignored here (SIGINT in a script's background job, SIGHUP under nohup) stays ignored during the launch:
+    torch took it all the same, so a Ctrl-C meant for the script stopped the launch, and its ranks, which still
+    ignored it, were killed ~30 s later (fix41a). Unless the user chose the signals (:data:`TAKEN_VARIABLE`)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = {s: signal.getsignal(s) for s in (getattr(signal, n) for n in TORCH_SIGNALS if hasattr(signal, n))}
+    before = {n: signal.getsignal(getattr(signal, n)) for n in TORCH_SIGNALS if hasattr(signal, n)}
+    chosen = os.environ.get(TAKEN_VARIABLE)
+    if chosen is None:
+        os.environ[TAKEN_VARIABLE] = ",".join(n for n, handler in before.items() if handler is not signal.SIG_IGN)
     try:
         yield
     finally:  # a signal in here is torch's SignalException still, until its own handler is put back
-        for s, handler in before.items():
+        if chosen is None:
+            os.environ.pop(TAKEN_VARIABLE, None)
+        for n, handler in before.items():
             if handler is not None:  # None: one not set from Python, which cannot be put back
-                signal.signal(s, handler)
+                signal.signal(getattr(signal, n), handler)
 
 
 def rank_failed(rank: int, pid: int, exitcode: int) -> str:

@@ -328,3 +328,26 @@ def test_a_second_launch_on_the_same_out_is_refused_while_the_first_one_s_ranks_
         with output_lock(held), pytest.raises(FolderBusyError, match="is being written by another nasproxy process"):
             distill_sharded(tiny_config(iterations=2), out)
     assert distill_sharded(tiny_config(iterations=2), out) is not None  # released: the same command runs
+
+
+def test_a_signal_ignored_before_a_launch_stays_ignored_during_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix41a: torch's launch took SIGINT even where it was ignored (``nasproxy distill --launch 2 &`` in a script):
+    a Ctrl-C meant for the script stopped the launch, whose ranks, still ignoring it, were killed ~30 s later."""
+    from torch.distributed import run as torchrun
+
+    from nas_proxy.cli import main
+    from nas_proxy.distill.launch import TAKEN_VARIABLE
+
+    seen: list[str | None] = []
+    monkeypatch.setattr(torchrun, "run", lambda args: seen.append(os.environ.get(TAKEN_VARIABLE)))
+    monkeypatch.delenv(TAKEN_VARIABLE, raising=False)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert seen == ["SIGTERM,SIGHUP,SIGQUIT"] and TAKEN_VARIABLE not in os.environ
+    monkeypatch.setenv(TAKEN_VARIABLE, "SIGTERM")  # the user's choice is torch's
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "b"), "--launch", "2"]) == 0
+    assert seen[-1] == "SIGTERM"
