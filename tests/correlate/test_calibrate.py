@@ -197,6 +197,21 @@ def test_a_profile_of_another_dataset_is_refused_and_of_another_set_noted() -> N
     assert older.check_set({"dataset": {"name": "cifar10"}, "tensors_sha256": "a" * 64}, "c10", "p") is None
 
 
+def test_a_profile_of_an_image_folder_takes_that_folder_however_its_path_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix41b: a profile recording imagefolder:photos refused `run --dataset imagefolder:./photos/` (and the
+    folder's absolute path): names were compared as typed. An image folder is its resolved path."""
+    from nas_proxy.profile import ProxyProfile
+
+    monkeypatch.chdir(tmp_path)
+    profile = ProxyProfile({"epochs": 7}, {"synthetic": "syn", "dataset": "imagefolder:photos"})
+    for same in ("imagefolder:./photos/", f"imagefolder:{tmp_path / 'photos'}", "imagefolder:sub/../photos"):
+        profile.check_dataset(same, f"this run's data is {same}", "--proxy-profile p.toml")
+    with pytest.raises(InvalidArgumentError, match="calibrated on a imagefolder:photos set"):
+        profile.check_dataset("imagefolder:other", "this run's data is imagefolder:other", "--proxy-profile p.toml")
+
+
 def test_folds_partition_the_architectures_by_seed_alone() -> None:
     from nas_proxy.calibrate import fold_ids
 
