@@ -116,6 +116,13 @@ class ProxyProfile:
             )
         return None
 
+    def check_sets(self, sets: list[str], where: str) -> list[str]:
+        """:meth:`check_set` on each synthetic set a command uses, however it was chosen (typed, a config
+        file's, the study ``correlate --study`` correlates): the notes. Before fix41b a typed one only."""
+        from nas_proxy.synthetic import read_meta
+
+        return [note for s in sets if (note := self.check_set(read_meta(Path(s)), s, where)) is not None]
+
     def check_dataset(self, dataset: str, subject: str, where: str) -> None:
         """Refuse data of another dataset than the one this profile was calibrated on (``subject`` says
         what is: "syn is a digits set"); a profile that records none (before branch probe41) passes."""

@@ -172,6 +172,7 @@ def resolve(args: argparse.Namespace, file: Config) -> Any:
         given=frozenset(given),
         proxy_given=frozenset(proxy_given(args) | set(proxy_table) | profile_fields(args)),
         proxy_asked=frozenset(proxy_given(args) | set(proxy_table)),
+        proxy_profile=args.proxy_profile,
     )
 
 
