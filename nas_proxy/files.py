@@ -8,7 +8,7 @@
 - :func:`check_writable`: refuses, before a command writes anything, a path that cannot be written.
 - :func:`output_lock`: one nasproxy process at a time writes an output folder; a second is refused
   in one line (an OS lock, released when its holder dies, so a kill -9 leaves none held).
-  :func:`file_lock` does the same on an existing file (a study's journal).
+  A lock folder made for it (a calibration's, beside its study's storage) is locked the same way.
 - :func:`write_error`: the ``OSError`` a user can act on (a full disk or quota, a read-only file
   system, no permission, a path through a file, a name too long) as a one-line
   :class:`FileWriteError` naming the path; a full disk also names the bytes and the free space.
@@ -335,10 +335,14 @@ def append_line(path: Path, line: bytes) -> None:
         os.close(fd)
 
 
+FOLDER_FIX = "wait for it to finish, or choose another folder"
+
+
 @contextmanager
-def output_lock(folder: Path | str, make: bool = True) -> Iterator[None]:
+def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, fix: str = FOLDER_FIX) -> Iterator[None]:
     """Hold ``folder``'s lock while the block runs: a second process that asks for it meanwhile is
-    refused with :class:`FolderBusyError`, before it reads or writes anything there.
+    refused with :class:`FolderBusyError` (``busy``, by default "FOLDER is being written by another
+    nasproxy process", the holder's process id, then ``fix``), before it reads or writes anything there.
 
     The lock is ``flock`` on the folder itself (made when missing): the OS releases it when its
     holder exits, however (kill -9 included), so no stale lock ever blocks the same command, and
@@ -353,7 +357,9 @@ def output_lock(folder: Path | str, make: bool = True) -> Iterator[None]:
         return
     before = _times(_existing(folder))
     made = _make(folder)
-    fd = _lock(folder)  # refused: what this process made is another's now, left as it is
+    fd = _lock(
+        folder, busy or f"{shorten(folder)} is being written by another nasproxy process", fix
+    )  # refused: what this process made is another's now, left as it is
     after = _times(made[-1].parent) if made else None  # the folder above what this process made, once made
     try:
         yield
@@ -367,31 +373,6 @@ def output_lock(folder: Path | str, make: bool = True) -> Iterator[None]:
         if untouched and before is not None and not os.path.lexists(made[-1]):
             with contextlib.suppress(OSError):  # as it was: a refused command leaves the parent's times as they were
                 os.utime(made[-1].parent, ns=before)
-
-
-@contextmanager
-def file_lock(path: Path, busy: str, fix: str) -> Iterator[None]:
-    """Hold ``path``'s lock (``flock`` on the existing file; as :func:`output_lock`'s, released when its
-    holder dies however, so a kill -9 leaves none held and a reused process id takes nothing) while the
-    block runs; a second process that asks meanwhile is refused with :class:`FolderBusyError`: ``busy``,
-    the holder's process id, then ``fix``. Where the file cannot be opened or locked, the block runs unlocked."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        yield
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(os.fstat(fd).st_ino)
-            who = f" (process {holder})" if holder else ""
-            raise FolderBusyError(f"{busy}{who}; {fix}") from None
-        except OSError:  # a file system without flock
-            pass
-        yield
-    finally:
-        os.close(fd)
 
 
 def _existing(folder: Path) -> Path:
@@ -424,7 +405,7 @@ def _make(folder: Path) -> list[Path]:
     return made[::-1]
 
 
-def _lock(folder: Path) -> int | None:
+def _lock(folder: Path, busy: str, fix: str) -> int | None:
     """An open descriptor of ``folder``, locked (None where it cannot be made or opened); raises FolderBusyError."""
     while True:
         try:
@@ -437,9 +418,7 @@ def _lock(folder: Path) -> int | None:
             holder = _holder(os.fstat(fd).st_ino)
             os.close(fd)
             who = f" (process {holder})" if holder else ""
-            raise FolderBusyError(
-                f"{shorten(folder)} is being written by another nasproxy process{who}; wait for it to finish, or choose another folder"
-            ) from None
+            raise FolderBusyError(f"{busy}{who}; {fix}") from None
         except OSError:  # a file system without flock
             os.close(fd)
             return None
@@ -470,7 +449,6 @@ __all__ = [
     "append_whole",
     "atomic_path",
     "check_writable",
-    "file_lock",
     "make_dirs",
     "output_lock",
     "stale_temporaries",

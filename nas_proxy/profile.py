@@ -38,6 +38,7 @@ from nas_proxy import checks
 from nas_proxy.checks import read_text
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.files import write_text
+from nas_proxy.protocols import canonical_dataset
 from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 if sys.version_info >= (3, 11):
@@ -115,11 +116,18 @@ class ProxyProfile:
             )
         return None
 
+    def check_sets(self, sets: list[str], where: str) -> list[str]:
+        """:meth:`check_set` on each synthetic set a command uses, however it was chosen (typed, a config
+        file's, the study ``correlate --study`` correlates): the notes. Before fix41b a typed one only."""
+        from nas_proxy.synthetic import read_meta
+
+        return [note for s in sets if (note := self.check_set(read_meta(Path(s)), s, where)) is not None]
+
     def check_dataset(self, dataset: str, subject: str, where: str) -> None:
         """Refuse data of another dataset than the one this profile was calibrated on (``subject`` says
         what is: "syn is a digits set"); a profile that records none (before branch probe41) passes."""
         made_on = self.calibration.get("dataset")
-        if made_on is not None and made_on != dataset:
+        if made_on is not None and canonical_dataset(made_on) != canonical_dataset(dataset):  # fix41b: an image folder by its path
             raise InvalidArgumentError(
                 f"{where} was calibrated on a {made_on} set ({self.calibration.get('synthetic', '?')}), {subject}: its protocol and "
                 f"held-out fidelity are another dataset's; calibrate on {dataset} data (nasproxy calibrate), or drop --proxy-profile"

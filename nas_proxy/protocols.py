@@ -15,6 +15,7 @@ The code that trains lives in :mod:`nas_proxy.training`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
@@ -264,6 +265,19 @@ def reads_no_root(dataset: str) -> str | None:
     return NO_ROOT.get(dataset.partition(":")[0])
 
 
+def image_folder(arg: str) -> Path:
+    """The folder ``imagefolder:ARG`` reads, as its dataset's name records it (``~`` expanded)."""
+    return Path(arg).expanduser()
+
+
+def canonical_dataset(name: str) -> str:
+    """``name`` as datasets are compared: an image folder by its resolved path (``imagefolder:photos``,
+    ``imagefolder:./photos/`` and its absolute path are one dataset; a relative one is read from here),
+    the others as they are."""
+    kind, colon, arg = name.partition(":")
+    return f"{kind}:{image_folder(arg).resolve()}" if colon and kind == "imagefolder" and arg else name
+
+
 def resolve_root(dataset: str, typed: str | None, recorded: str | None = None) -> str | None:
     """Where ``dataset``'s files are: ``typed`` (``--data-root``, this machine's) over ``recorded`` (where a
     set's or a study's machine had them). Typed with a dataset that reads no root it would change
@@ -309,6 +323,8 @@ __all__ = [
     "GroundTruthConfig",
     "ProxyConfig",
     "TrainConfig",
+    "canonical_dataset",
+    "image_folder",
     "reads_no_root",
     "resolve_root",
     "training_protocol",

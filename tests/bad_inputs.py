@@ -1296,6 +1296,7 @@ CASES += PROBE40
 
 # ---- branch probe41: a stranger's inputs that were mishandled before it (tests/bad_inputs_files_probe41.py)
 G41 = 41
+OTHER = "profiles/other-dataset.toml"  # a proxy profile calibrated on a cifar10 set
 PROBE41: list[Case] = [
     # a --data-root without the dataset's files: before, the Debian copy of Fashion-MNIST was read in its place, exit 0
     Case(D.replace("digits", "fashion-mnist") + " --data-root data/empty", "is the one read, and it lacks the four IDX files", G41),
@@ -1306,6 +1307,13 @@ PROBE41: list[Case] = [
     Case(f"{SC} --proxy-profile profiles/other-dataset.toml", "its protocol and held-out fidelity are another dataset's; calibrate", G41),
     Case(f"{C} --proxy-profile profiles/other-dataset.toml", "was calibrated on a cifar10 set (sets/cifar), syn is a digits set", G41),
     Case("run presets/good.toml --proxy-profile profiles/other-dataset.toml --device cpu --quiet", "this run's data is digits: its", G41),
+    # fix41b: the same profile with the set of a --config file, or of the study correlate --study reads: before, used without a word
+    Case(f"{S.replace('--synthetic syn', '--config configs/search-syn.toml')} --proxy-profile {OTHER}", "syn is a digits set", G41),
+    Case(f"{SC.replace('--synthetic syn', '--config configs/search-syn.toml')} --proxy-profile {OTHER}", "syn is a digits set", G41),
+    Case(f"{C.replace('--synthetic syn', '--config configs/correlate-syn.toml')} --proxy-profile {OTHER}", "syn is a digits set", G41),
+    Case(
+        f"correlate --study done --storage studies/done/journal.log --proxy-profile {OTHER} --quiet --out OUT", "syn is a digits set", G41
+    ),
     # --n-archs with --archs FILE: before, ignored (every architecture of the file used), exit 0
     Case(f"{CA} --n-archs 3", "--n-archs 3 changes nothing with --archs archs/good.json: every architecture of the file is used", G41),
     # torchrun's address with a blank after it (typed by hand): before, it passed the check (stripped) and

@@ -1,7 +1,7 @@
 """The bad input files of branch probe41's cases (``tests/bad_inputs.py``, ``PROBE41``), written into
 the same workspace: two folders of Fashion-MNIST-format IDX files with the same shapes and classes but
 other labels (as MNIST's files are to Fashion-MNIST's), and a set distilled from the first; a proxy
-profile calibrated on a set of another dataset (cifar10).
+profile calibrated on a set of another dataset (cifar10), and config files naming the set ``syn``.
 """
 
 from __future__ import annotations
@@ -32,3 +32,6 @@ def build_probe41(root: Path) -> None:
     distill(config, root / "art" / "fm-a", progress=False)
     other = '[calibration]\nsynthetic = "sets/cifar"\nsynthetic_sha256 = "%s"\ndataset = "cifar10"\n' % ("ab" * 32)
     (root / "profiles" / "other-dataset.toml").write_text(PROFILE + other)
+    # fix41b: the set a command takes from its --config (as `correlate --study` takes its search's)
+    (root / "configs" / "search-syn.toml").write_text('[search]\nsynthetic = "syn"\n')
+    (root / "configs" / "correlate-syn.toml").write_text('[correlate]\nsynthetic = ["syn"]\n')

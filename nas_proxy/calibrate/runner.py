@@ -38,11 +38,11 @@ from nas_proxy.calibrate.protocol import Protocol, Score, Scorer, sample
 from nas_proxy.calibrate.truth import Truth, check_enough
 from nas_proxy.correlate import metrics
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
-from nas_proxy.files import file_lock
+from nas_proxy.files import output_lock
 from nas_proxy.profile import ProxyProfile
 from nas_proxy.progress import Meter
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import check_writable_storage, journal_path, maximizing_study, open_storage
+from nas_proxy.studies.storage import check_writable_storage, maximizing_study, open_storage, storage_file
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
 from nas_proxy.utils import derive_seed
 
@@ -112,6 +112,18 @@ def fidelity(metric: str, scores: dict[str, Score], truth: dict[str, float], ids
     return 0.0 if math.isnan(value) else float(value)
 
 
+def lock_folder(url: str, study: str) -> Path | None:
+    """The folder whose lock a calibration of ``study`` in storage ``url`` holds while it runs (None on a
+    database server): one calibration of a study at a time (a double-click ran two: each trained its
+    trials, the same protocol twice, and the last to end wrote its profile), and calibrations of other
+    studies in the same storage beside it (they share its proxy trainings). It lies beside the storage's
+    file, so every process of that storage finds it whatever its working directory; it is made empty
+    and removed as the calibration ends (:func:`files.output_lock`; a kill -9 leaves it empty, and the
+    next calibration takes it)."""
+    file = storage_file(url)
+    return None if file is None else file.with_name(f"{file.name}.calibrating-{study}")
+
+
 class _Calibration:
     """One calibration's state: its storage, scorer and ground truth."""
 
@@ -135,12 +147,10 @@ class _Calibration:
                 raise InvalidArgumentError(f"synthetic set {s} comes from other data or another split than {config.synthetic[0]}")
         self.storage, self.url = open_storage(storage_url, study)
         self.name = study
-        # one calibration of a study at a time (a double-click ran two: each trained its trials, the same
-        # protocol twice, and the last to end wrote its profile): a second is refused in one line
-        journal = journal_path(self.url) or (Path(self.url.removeprefix("sqlite:///")) if self.url.startswith("sqlite:///") else None)
-        if journal is not None:
+        lock = lock_folder(self.url, study)
+        if lock is not None:
             busy = f"calibration study {study!r} is being run by another nasproxy process"
-            held.enter_context(file_lock(journal, busy, "wait for it to finish, or choose another --study"))
+            held.enter_context(output_lock(lock, busy=busy, fix="wait for it to finish, or choose another --study"))
         with interrupts.deferred():
             main = maximizing_study(self.storage, study)
             recorded = {"settings": config.settings(), "truth": dict(sorted(self.truth.items()))}

@@ -93,9 +93,11 @@ def _add_proxy_options(p: argparse.ArgumentParser) -> None:
 
 
 def _proxy_config(args: argparse.Namespace) -> ProxyConfig:
-    """The ProxyConfig of the flags that :func:`_add_proxy_options` added."""
-    from nas_proxy.cli.proxy_options import proxy_config
+    """The ProxyConfig of the flags that :func:`_add_proxy_options` added (a --proxy-profile checked against --synthetic)."""
+    from nas_proxy.cli.proxy_options import check_profile_sets, proxy_config
 
+    typed = getattr(args, "synthetic", None)
+    check_profile_sets(args, [typed] if isinstance(typed, str) else list(typed or []))
     return proxy_config(args)
 
 

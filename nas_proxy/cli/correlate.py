@@ -156,10 +156,11 @@ def resolve(args: argparse.Namespace, file: Config) -> Any:
     )
     cuda_flags(args, config.device)
     budget = configs.build(configs.CorrelateBudget, {k: v for k, v in tbl.items() if k in budget_keys}, where, n_archs=args.n_archs)
-    given = {k for k, v in flags.items() if v is not None} | set(tbl)
+    # n_archs only when typed: idle with --archs, refused there; a --config's is not (config.toml writes n_archs for every run)
+    given = {k for k, v in flags.items() if v is not None} | (set(tbl) - budget_keys)
     if args.early is not None or "early" in gt_table:
         given.add("early")
-    if args.n_archs is not None:  # typed: idle with --archs, refused there (config.toml writes n_archs for every run)
+    if args.n_archs is not None:
         given.add("n_archs")
     return CorrelateRequest(
         out=Path(args.out),
@@ -171,6 +172,7 @@ def resolve(args: argparse.Namespace, file: Config) -> Any:
         given=frozenset(given),
         proxy_given=frozenset(proxy_given(args) | set(proxy_table) | profile_fields(args)),
         proxy_asked=frozenset(proxy_given(args) | set(proxy_table)),
+        proxy_profile=args.proxy_profile,
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas_proxy import configs
@@ -18,7 +17,7 @@ from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.protocols import ProxyConfig
 
 if TYPE_CHECKING:
-    from nas_proxy.profile import ProxyProfile
+    pass
 
 # option dest -> ProxyConfig field where the two differ (a --no-X flag sets X to false)
 FLAG_FIELDS = {"no_dsa": "dsa", "no_amp": "amp", "proxy_seeds": "seeds"}
@@ -93,23 +92,20 @@ def with_profile(args: argparse.Namespace, proxy: ProxyConfig, also_given: Itera
         return proxy
     from nas_proxy.profile import read_profile
 
-    profile = read_profile(path)
-    _check_sets(args, profile, path)
-    return profile.apply(proxy, proxy_given(args) | set(also_given))
+    return read_profile(path).apply(proxy, proxy_given(args) | set(also_given))
 
 
-def _check_sets(args: argparse.Namespace, profile: ProxyProfile, path: str) -> None:
-    """``--proxy-profile`` against each synthetic set typed with ``--synthetic``: one of another dataset
-    refused, another set of the same data noted on stderr (:meth:`ProxyProfile.check_set`)."""
+def check_profile_sets(args: argparse.Namespace, sets: list[str]) -> None:
+    """``--proxy-profile`` against each synthetic set the command resolved (typed, or from its --config):
+    one of another dataset refused, another set of the same data noted on stderr (:meth:`ProxyProfile.check_sets`)."""
     import warnings
 
     from nas_proxy.errors import NasProxyWarning
-    from nas_proxy.synthetic import read_meta
+    from nas_proxy.profile import read_profile
 
-    typed = getattr(args, "synthetic", None)
-    for synthetic in [typed] if isinstance(typed, str) else typed or []:
-        note = profile.check_set(read_meta(Path(synthetic)), synthetic, f"--proxy-profile {path}")
-        if note is not None:
+    path = getattr(args, "proxy_profile", None)
+    if path:
+        for note in read_profile(path).check_sets(sets, f"--proxy-profile {path}"):
             warnings.warn(note, NasProxyWarning, stacklevel=2)
 
 

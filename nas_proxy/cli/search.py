@@ -22,7 +22,7 @@ from nas_proxy.cli.common import (
     print_json,
     save_config,
 )
-from nas_proxy.cli.proxy_options import add_proxy_options, profile_ladder, proxy_config, proxy_given
+from nas_proxy.cli.proxy_options import add_proxy_options, check_profile_sets, profile_ladder, proxy_config, proxy_given
 from nas_proxy.cli.types import finite_float, integer, nonempty
 
 WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat flags only
@@ -198,6 +198,7 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
         promote_protocol=getattr(args, "promote_protocol", None),
     )
     config = SearchConfig(**given)
+    check_profile_sets(args, [config.synthetic] if config.synthetic else [])  # typed or from [search] of --config
     cuda_flags(args, config.device)
     return config, budget
 

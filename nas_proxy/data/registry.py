@@ -28,7 +28,7 @@ from nas_proxy.data.formats import (
     read_svhn_mat,
 )
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
-from nas_proxy.protocols import DataRef, reads_no_root
+from nas_proxy.protocols import DataRef, image_folder, reads_no_root
 from nas_proxy.registry import Registry
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -279,7 +279,7 @@ def imagefolder(opts: DataOptions) -> Dataset:
     """
     if not opts.arg:
         raise InvalidArgumentError("imagefolder needs a path: --dataset imagefolder:/path/to/images")
-    root = Path(opts.arg).expanduser()
+    root = image_folder(opts.arg)
     if not root.is_dir():
         raise DataNotFoundError(f"image folder {root} does not exist")
     size = opts.image_size

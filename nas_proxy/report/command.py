@@ -17,6 +17,7 @@ from nas_proxy.correlate.result import CorrelateResult
 from nas_proxy.correlate.runner import correlate
 from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.groundtruth import study as gt
+from nas_proxy.profile import read_profile
 from nas_proxy.progress import OnProgress
 from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ladder as ladders
@@ -66,6 +67,8 @@ class CorrelateRequest:
     # those of them typed or in --config's [correlate.proxy]: refused when no proxy of the run uses
     # them, as search refuses its own (a profile's never: it may serve other runs)
     proxy_asked: frozenset[str] = frozenset()
+    # the --proxy-profile file the proxy's values came from: checked against the sets used, typed or the study's
+    proxy_profile: str | None = None
 
 
 def _study_proxy(stored: ProxyConfig, given: ProxyConfig, names: frozenset[str]) -> tuple[ProxyConfig, list[str]]:
@@ -176,6 +179,8 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
         archs = from_space(space, n_archs, seed)
         if len(archs) < n_archs and len(archs) == space.size():
             notes.append(f"space {space_name!r} holds {len(archs)} architectures, fewer than --n-archs {n_archs}: all of them are used")
+    if r.proxy_profile:  # before fix41b the sets typed only, not a --config's or the study's
+        notes += read_profile(r.proxy_profile).check_sets(synthetic, f"--proxy-profile {r.proxy_profile}")
     if "promote" in r.given:  # the default (5) is left to the report: it was not asked for
         check_promote(c.promote, len(archs))
     config = replace(c, space=space_name, synthetic=synthetic, proxy=proxy, seed=seed, dataset=dataset)

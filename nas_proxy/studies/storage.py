@@ -92,6 +92,14 @@ def journal_path(url: str) -> Path | None:
     return Path(url.removeprefix("journal:"))
 
 
+def storage_file(url: str) -> Path | None:
+    """The file a storage string names: its journal, or a ``sqlite:///`` URL's database file; ``None``
+    for a database server."""
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    return journal_path(url)
+
+
 def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEAT_SECONDS, grace_period: int = GRACE_SECONDS) -> Storage:
     """The storage ``url`` names (None: ``study``'s default journal), with the URL it was opened from; one-line :class:`StorageError` when it cannot be opened.
 
@@ -316,13 +324,9 @@ def check_writable_storage(url: str | None, study: str) -> None:
     """Refuse in one line, before a command writes anything, a journal or SQLite file that cannot be
     written (nor its folder, where the journal's lock is made). Database servers are not checked."""
     url = url or default_storage_url(study)
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-    else:
-        found = journal_path(url)
-        if found is None:
-            return
-        path = found
+    path = storage_file(url)
+    if path is None:
+        return
     check_writable(path)
     if path.exists():
         check_writable(path.parent)  # a file there is judged as a journal when opened (a set's own: "not an Optuna journal")
@@ -334,13 +338,9 @@ def require_existing(url: str | None, study: str) -> None:
     """For commands that only read a study (worker, dashboard, correlate --study): refuse a journal
     or SQLite file that does not exist, instead of creating an empty one."""
     url = url or default_storage_url(study)
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-    else:
-        found = journal_path(url)
-        if found is None:
-            return
-        path = found
+    path = storage_file(url)
+    if path is None:
+        return
     if not path.exists():
         raise StorageError(
             f"storage {path} does not exist, so it holds no study {study!r}; check --study and --storage (run 'nasproxy search' first)"
@@ -383,5 +383,6 @@ __all__ = [
     "maximizing_study",
     "open_storage",
     "require_existing",
+    "storage_file",
     "study_dir",
 ]

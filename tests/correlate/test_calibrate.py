@@ -17,6 +17,7 @@ import pytest
 from nas_proxy.cli import main
 from nas_proxy.correlate.archs import from_space
 from nas_proxy.distill import DistillConfig, distill
+from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.spaces import get_space
 from tests import warm
 from tests.gate import Gate
@@ -181,7 +182,6 @@ def test_profile_round_trip_and_explicit_fields_win(tmp_path: Path) -> None:
 
 def test_a_profile_of_another_dataset_is_refused_and_of_another_set_noted() -> None:
     # before branch probe41 a profile made for another set, even of another dataset, was used without a word
-    from nas_proxy.errors import InvalidArgumentError
     from nas_proxy.profile import ProxyProfile
 
     profile = ProxyProfile({"epochs": 7}, {"synthetic": "fm", "synthetic_sha256": "a" * 64, "dataset": "fashion-mnist"})
@@ -197,6 +197,21 @@ def test_a_profile_of_another_dataset_is_refused_and_of_another_set_noted() -> N
     assert older.check_set({"dataset": {"name": "cifar10"}, "tensors_sha256": "a" * 64}, "c10", "p") is None
 
 
+def test_a_profile_of_an_image_folder_takes_that_folder_however_its_path_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix41b: a profile recording imagefolder:photos refused `run --dataset imagefolder:./photos/` (and the
+    folder's absolute path): names were compared as typed. An image folder is its resolved path."""
+    from nas_proxy.profile import ProxyProfile
+
+    monkeypatch.chdir(tmp_path)
+    profile = ProxyProfile({"epochs": 7}, {"synthetic": "syn", "dataset": "imagefolder:photos"})
+    for same in ("imagefolder:./photos/", f"imagefolder:{tmp_path / 'photos'}", "imagefolder:sub/../photos"):
+        profile.check_dataset(same, f"this run's data is {same}", "--proxy-profile p.toml")
+    with pytest.raises(InvalidArgumentError, match="calibrated on a imagefolder:photos set"):
+        profile.check_dataset("imagefolder:other", "this run's data is imagefolder:other", "--proxy-profile p.toml")
+
+
 def test_folds_partition_the_architectures_by_seed_alone() -> None:
     from nas_proxy.calibrate import fold_ids
 
@@ -207,19 +222,29 @@ def test_folds_partition_the_architectures_by_seed_alone() -> None:
     assert fold_ids(ids, 3, seed=6) != folds
 
 
-def test_a_second_calibration_of_a_study_being_calibrated_is_refused(
-    workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_calibration_is_refused_while_its_study_is_calibrated_not_while_another_study_of_its_storage_is(
+    workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """drill41: two calibrate commands on one study at once (a double-click) each trained their trials, the
-    same protocol twice in every fold's study, and the last to end wrote its profile. The study's journal is
-    now locked while one runs (an OS lock: a kill -9 leaves none held); the second says so in one line."""
-    from nas_proxy.files import file_lock
+    same protocol twice in every fold's study, and the last to end wrote its profile: the second is now
+    refused in one line. fix41b: the lock was the whole storage's, so a calibration of another study in it
+    (they share its proxy trainings: the documented use) was refused too; it is the study's now, a folder
+    beside the storage's file that is gone when the calibration ends."""
+    from nas_proxy.calibrate import runner
 
-    journal = tmp_path / "cal.log"
-    journal.touch()
-    with file_lock(journal, "held by this test", ""):
-        code = main([*_command(workdir, "cal"), "--storage", str(journal), "--out", str(tmp_path / "cal.toml")])
-    err = capsys.readouterr().err.strip().splitlines()
+    journal, seen = tmp_path / "cal.log", {}
+
+    def calibrating(cal: Any, data: str, command: str) -> Any:  # each calibration, once it holds its lock
+        if cal.name == "outer":  # two more start while this one runs
+            for study in ("outer", "inner"):
+                code = main([*_command(workdir, study), "--storage", str(journal), "--out", str(tmp_path / f"{study}.toml")])
+                seen[study] = code, capsys.readouterr().err.strip().splitlines()
+        raise InvalidArgumentError(f"calibration {cal.name} went past its lock")
+
+    monkeypatch.setattr(runner, "_calibrate", calibrating)
+    assert main([*_command(workdir, "outer"), "--storage", str(journal), "--out", str(tmp_path / "outer.toml")]) == 2
+    code, err = seen["outer"]
     assert code == 2 and len(err) == 1, err
-    assert f"calibration study 'cal' is being run by another nasproxy process (process {os.getpid()}); wait" in err[0]
-    assert journal.read_bytes() == b"" and not (tmp_path / "cal.toml").exists()  # nothing written
+    assert f"calibration study 'outer' is being run by another nasproxy process (process {os.getpid()}); wait" in err[0]
+    assert seen["inner"] == (2, ["nasproxy calibrate: error: calibration inner went past its lock"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.log"]  # no lock left behind, no profile written

@@ -518,6 +518,21 @@ def test_its_own_config_toml_runs_again_with_fewer_architectures_than_the_defaul
     assert len(ran[0]["archs"]) == 4 and ran[0]["archs"] == ran[1]["archs"]
 
 
+def test_n_archs_of_a_config_file_is_not_taken_for_a_typed_one(tmp_path: Path) -> None:
+    """fix41b: every config.toml of run/correlate writes n_archs, so `correlate --config c.toml --archs F`
+    was refused ('--n-archs 5 changes nothing with --archs'): only a typed --n-archs is idle there."""
+    from nas_proxy.cli import build_parser
+    from nas_proxy.cli.common import Config
+    from nas_proxy.cli.correlate import resolve
+
+    config = tmp_path / "c.toml"
+    config.write_text("[correlate]\nn_archs = 5\n")
+    line = ["correlate", "--config", str(config), "--archs", "a.json", "--out", str(tmp_path / "out")]
+    from_file = resolve(build_parser().parse_args(line), Config(str(config)))
+    assert from_file.budget.n_archs == 5 and "n_archs" not in from_file.given
+    assert "n_archs" in resolve(build_parser().parse_args([*line, "--n-archs", "5"]), Config(str(config))).given
+
+
 def test_scores_beside_a_spec_are_not_taken_for_a_misnamed_ground_truth(tmp_path: Path) -> None:
     """A promoted search's best.json carries 'real_val_accuracy' (the promotion's validation score) and
     was refused as 'looks like an accuracy'; a list with 'val_accuracy' beside each spec too. Only
