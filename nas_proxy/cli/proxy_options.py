@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nas_proxy import configs
 from nas_proxy.cli.common import off, option
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.protocols import ProxyConfig
-
-if TYPE_CHECKING:
-    pass
 
 # option dest -> ProxyConfig field where the two differ (a --no-X flag sets X to false)
 FLAG_FIELDS = {"no_dsa": "dsa", "no_amp": "amp", "proxy_seeds": "seeds"}
