@@ -237,7 +237,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         truths, data = truth.from_file(args.truth, get_space(args.space)), str(args.truth)
     else:
         truths, data = truth.from_study(args.truth_study, args.gt_storage), f"ground-truth study {args.truth_study}"
-    command = command_line()
+    command = command_line(args)
     result = calibrate(config, truths, data, args.study, args.storage, command, progress=not args.quiet)
     write_profile(result.profile, out)
     if args.json:
@@ -337,7 +337,7 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
         specs = default_ladders(cands, config, proxies)
     choice = choose_ladder(cands, config, specs)
     data = str(table) + (f" (calibration architectures of {args.split})" if args.split else "")
-    profile = to_profile(choice, cands, data, list(args.scores), command_line())
+    profile = to_profile(choice, cands, data, list(args.scores), command_line(args))
     write_text(every, rows_csv(choice))  # first: the profile is what a search takes, so it is written last
     try:
         write_profile(profile, out)

@@ -294,8 +294,12 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
-def command_line() -> str:
-    return "nasproxy " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def command_line(args: argparse.Namespace) -> str:
+    """The command as a shell line, recorded with what it made: the arguments main() parsed (``args.argv``), which
+    are ``sys.argv``'s from a shell; before, ``sys.argv`` always, so a ``main([...])`` called from a script or a
+    notebook recorded the host program's arguments (found by fix41a)."""
+    argv = getattr(args, "argv", None)
+    return "nasproxy " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
 def off(flag: bool | None) -> bool | None:

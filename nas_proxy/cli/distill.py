@@ -198,7 +198,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if args.distributed:
         from nas_proxy.distill.sharded import distill_sharded
 
-        sharded = distill_sharded(config, args.out, args.resume, args.force, not args.quiet, command=command_line())
+        sharded = distill_sharded(config, args.out, args.resume, args.force, not args.quiet, command=command_line(args))
         if sharded is None:
             return 0  # ranks other than 0: rank 0 reports the merged artifact
         result = sharded
@@ -219,7 +219,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
                 resume=args.resume,
                 force=args.force,
                 progress=not args.quiet,
-                command=command_line(),
+                command=command_line(args),
                 ranker=rank,
             )
             save_config(result.path, {"distill": config})

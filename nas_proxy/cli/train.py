@@ -60,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         data_root=args.data_root,
     )
     with output_lock(args.out):
-        result = train_best(args.best, args.out, options, command=command_line())
+        result = train_best(args.best, args.out, options, command=command_line(args))
     s = result.spec
     if args.json:
         print_json({**result.to_dict(), "config": configs.plain({"train": options})})

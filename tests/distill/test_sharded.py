@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -351,3 +352,14 @@ def test_a_signal_ignored_before_a_launch_stays_ignored_during_it(tmp_path: Path
     monkeypatch.setenv(TAKEN_VARIABLE, "SIGTERM")  # the user's choice is torch's
     assert main(["distill", *FLAGS, "--out", str(tmp_path / "b"), "--launch", "2"]) == 0
     assert seen[-1] == "SIGTERM"
+
+
+def test_a_distillation_run_from_a_script_records_its_own_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix41a: the command a set records was ``sys.argv``'s always, so ``main([...])`` called from a script or a
+    notebook recorded the host program's arguments; it records the arguments main() parsed."""
+    from nas_proxy.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["host.py", "--learning-rate", "3"])
+    out = tmp_path / "a"
+    assert main(["distill", *FLAGS, "--iterations", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "meta.json").read_text())["command"] == f"nasproxy distill {' '.join(FLAGS)} --iterations 1 --out {out}"
