@@ -119,9 +119,16 @@ def lock_folder(url: str, study: str) -> Path | None:
     studies in the same storage beside it (they share its proxy trainings). It lies beside the storage's
     file, so every process of that storage finds it whatever its working directory; it is made empty
     and removed as the calibration ends (:func:`files.output_lock`; a kill -9 leaves it empty, and the
-    next calibration takes it)."""
+    next calibration of the study takes it and removes it as it ends)."""
     file = storage_file(url)
     return None if file is None else file.with_name(f"{file.name}.calibrating-{study}")
+
+
+def _remove_empty(folder: Path) -> None:
+    """``folder`` removed if empty: a lock folder a calibration killed -9 left (output_lock removes only the one
+    it made), so that no empty folder stays beside the storage after the calibration that took it ends."""
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 class _Calibration:
@@ -151,6 +158,7 @@ class _Calibration:
         if lock is not None:
             busy = f"calibration study {study!r} is being run by another nasproxy process"
             held.enter_context(output_lock(lock, busy=busy, fix="wait for it to finish, or choose another --study"))
+            held.callback(_remove_empty, lock)  # while still held: also the folder a killed calibration left
         with interrupts.deferred():
             main = maximizing_study(self.storage, study)
             recorded = {"settings": config.settings(), "truth": dict(sorted(self.truth.items()))}

@@ -248,3 +248,8 @@ def test_a_calibration_is_refused_while_its_study_is_calibrated_not_while_anothe
     assert f"calibration study 'outer' is being run by another nasproxy process (process {os.getpid()}); wait" in err[0]
     assert seen["inner"] == (2, ["nasproxy calibrate: error: calibration inner went past its lock"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.log"]  # no lock left behind, no profile written
+    left = tmp_path / "cal.log.calibrating-outer"
+    left.mkdir()  # what a calibration killed -9 leaves: the next one of the study takes it, and removes it as it ends
+    monkeypatch.setattr(runner, "_calibrate", lambda cal, data, command: (_ for _ in ()).throw(InvalidArgumentError("stop")))
+    assert main([*_command(workdir, "outer"), "--storage", str(journal), "--out", str(tmp_path / "outer.toml")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.log"]
