@@ -57,8 +57,15 @@ def score(ctx: ProxyContext, space: Any, spec: dict[str, Any], k: int, mode: str
     return {"score": r.accuracy, "seed_scores": r.seed_scores or [r.accuracy], "seconds": r.seconds, "cpu_seconds": cpu, "flops": r.flops}
 
 
+def device_cache(path: Path, ctx: ProxyContext) -> Cache:
+    """``path`` with the device type in its name (``cost-cuda.jsonl``): a trial's seconds and its last bits differ
+    between CUDA and the CPU, so neither reuses the other's, as correlate's and fidelity.py's caches since drill41.
+    A file named before (``path`` itself) is still read, on any device."""
+    return Cache(path.with_name(f"{path.stem}-{ctx.device.type}{path.suffix}"), legacy=path)
+
+
 def cost(ctx: ProxyContext, space: Any, table: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
-    cache = Cache(args.out / "cache" / "cost.jsonl")
+    cache = device_cache(args.out / "cache" / "cost.jsonl", ctx)
     runs = [(1, "single")] + [(k, m) for k in args.k if k > 1 for m in args.modes]
     units = [(a, rep) for rep in range(args.repeats) for a in args.timed]  # every K and mode of a unit run back to back
 
@@ -104,7 +111,7 @@ def cost(ctx: ProxyContext, space: Any, table: Any, args: argparse.Namespace) ->
 
 def fidelity(ctx: ProxyContext, space: Any, table: Any, args: argparse.Namespace) -> dict[str, Any]:
     top = max(args.k)
-    cache = Cache(args.out / "cache" / f"fidelity-K{top}.jsonl")
+    cache = device_cache(args.out / "cache" / f"fidelity-K{top}.jsonl", ctx)
     ids = table.ids[: args.archs]
     for aid in ids:
         if aid not in cache.rows:

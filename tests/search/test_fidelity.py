@@ -262,3 +262,23 @@ def test_a_score_cache_is_one_per_device_type(tmp_path: Path) -> None:
     old = hashlib.sha256(json.dumps(["ab12", {"epochs": 2}, 0], sort_keys=True).encode()).hexdigest()[:12]
     (tmp_path / "cache" / f"proxy-{old}.jsonl").write_text(json.dumps({"arch_id": "b", "score": 3.0, "seconds": 1.0}) + "\n")
     assert all("b" in fid.score_cache(tmp_path, "ab12", {"epochs": 2}, 0, d).rows for d in ("cpu", "cuda"))
+
+
+def test_kseed_caches_are_one_per_device_type(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """drill41 left benchmarks/kseed.py's caches without the device: a trial's seconds from CUDA were reused on the CPU."""
+    from types import SimpleNamespace
+
+    import torch
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts benchmarks/ on it: not for the tests after this one
+    spec = importlib.util.spec_from_file_location("benchmarks_kseed", ROOT / "benchmarks" / "kseed.py")
+    assert spec is not None and spec.loader is not None
+    kseed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kseed)
+    path = tmp_path / "cache" / "cost.jsonl"
+    cpu, cuda = (kseed.device_cache(path, SimpleNamespace(device=torch.device(d))) for d in ("cpu", "cuda"))
+    assert (cpu.path.name, cuda.path.name) == ("cost-cpu.jsonl", "cost-cuda.jsonl")
+    cuda.add({"arch_id": "a/K1/single", "score": 1.0, "seconds": 2.0})
+    assert "a/K1/single" not in kseed.device_cache(path, SimpleNamespace(device=torch.device("cpu"))).rows
+    path.write_text(json.dumps({"arch_id": "b/K1/single", "score": 3.0, "seconds": 1.0}) + "\n")  # named before: read anywhere
+    assert "b/K1/single" in kseed.device_cache(path, SimpleNamespace(device=torch.device("cpu"))).rows
