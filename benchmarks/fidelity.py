@@ -217,11 +217,10 @@ def score_cache(out: Path, sha256: str, config: dict[str, Any], seed: int, devic
     as given: ``auto`` is the type it resolves to here): CUDA's scores differ from the CPU's in their last
     bits, and their seconds outright. A file named before the device was in the key is read too, on any
     device (the committed GPU states' caches: --report-only rebuilds their tables on a CPU machine)."""
-    import torch
-
     from nas_proxy.proxies import Cache
+    from nas_proxy.utils import resolve_device
 
-    kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.split(":")[0]
+    kind = resolve_device("auto").type if device == "auto" else device.split(":")[0]  # as given: no GPU asked of --report-only
 
     def name(*parts: Any) -> Path:
         return out / "cache" / f"proxy-{hashlib.sha256(json.dumps(list(parts), sort_keys=True).encode()).hexdigest()[:12]}.jsonl"

@@ -269,8 +269,10 @@ def claim(trial: optuna.Trial) -> None:
     This process counts it as its own running trial until :class:`Guarded` sees its objective end
     (:func:`release`)."""
     _RUNNING_HERE.add((trial.number, trial.datetime_start))
+    recorded = trial.user_attrs  # a search's trial is tagged as it is made (DrawSeeded): not written twice
     for key, value in worker_tag().items():
-        trial.set_user_attr(key, value)
+        if recorded.get(key) != value:
+            trial.set_user_attr(key, value)
     kills = oom_kills()
     if kills is not None:
         trial.set_user_attr(OOM_ATTR, kills)
