@@ -88,6 +88,7 @@ WORKERS_MAX = 1024  # processes of one command on one machine, and the sampler s
 MAX_TEXT_BYTES = 64 << 20  # the largest text file (archs, truth, preset, profile, space, meta.json) read whole
 SET_FORMAT = "nasproxy.synthetic"  # a synthetic set's meta.json says so (nas_proxy.synthetic writes and reads sets)
 SET_META = "meta.json"
+SECONDS_MAX = 1e9  # a measured time in seconds (about 31 years): larger is a typo, and a sum of such would overflow
 LR_MAX = 3.4028234663852886e38  # float32's largest value: a larger learning rate overflows the optimiser's float32 step
 
 
@@ -98,6 +99,15 @@ def _subnormal(x: float) -> bool:
 def positive(name: str, value: Any, optional: bool = False) -> None:
     """An integer >= 1 (counts: epochs, trials, workers, batch sizes)."""
     number(name, value, 1, integer=True, optional=optional)
+
+
+def sha256(name: str, value: Any, whose: str, optional: bool = True) -> None:
+    """A SHA-256 digest as nasproxy writes one: 64 lowercase hex digits (``whose``: "the tensors file's"); ``optional``
+    also allows ``None`` (absent from files written before it was recorded)."""
+    if value is None and optional:
+        return
+    if not (isinstance(value, str) and re.fullmatch("[0-9a-f]{64}", value)):
+        raise InvalidArgumentError(f"{name} must be {whose} SHA-256 (64 hex digits), got {shown(value)}")
 
 
 def text(name: str, value: Any, choices: list[str] | tuple[str, ...] | None = None) -> None:

@@ -273,7 +273,10 @@ def _check_values(meta: dict[str, Any]) -> None:
     checks.number("split.val_fraction", split["val_fraction"], 0, 1, low_open=True, high_open=True)
     names = d["class_names"]
     if len(names) != d["num_classes"] or not all(isinstance(n, str) for n in names):
-        raise InvalidArgumentError(f"dataset.class_names must be {d['num_classes']} names (dataset.num_classes), got {names!r}")
+        raise InvalidArgumentError(f"dataset.class_names must be {d['num_classes']} names (dataset.num_classes), got {shown(names)}")
+    # informational counts (Dataset.describe, Splits.describe): shown in reports, so in range or absent (fix42a)
+    for table, key in (("dataset", "train_size"), ("dataset", "test_size"), ("split", "train_size"), ("split", "val_size")):
+        checks.number(f"{table}.{key}", meta[table].get(key), 0, integer=True, optional=True)
     for key in ("mean", "std"):
         values = d[key]
         if len(values) != d["channels"]:
@@ -288,20 +291,17 @@ def _check_values(meta: dict[str, Any]) -> None:
         raise InvalidArgumentError(f"data_root must be the data's folder or null, got {shown(meta['data_root'])}")
     if not isinstance(meta.get("config", {}), dict):
         raise InvalidArgumentError(f"config must be an object (the distillation's options), got {shown(meta['config'])}")
-    sha = meta.get("tensors_sha256")
-    if sha is not None and not (isinstance(sha, str) and re.fullmatch("[0-9a-f]{64}", sha)):
-        raise InvalidArgumentError(f"tensors_sha256 must be the tensors file's SHA-256 (64 hex digits), got {sha!r}")
-    labels = d.get("labels_sha256")  # the real data's labels (branch probe41 on): Dataset.check_described compares them
-    if labels is not None and not (isinstance(labels, str) and re.fullmatch("[0-9a-f]{64}", labels)):
-        raise InvalidArgumentError(f"dataset.labels_sha256 must be the real labels' SHA-256 (64 hex digits), got {shown(labels)}")
+    checks.sha256("tensors_sha256", meta.get("tensors_sha256"), "the tensors file's")
+    # the real data's labels (branch probe41 on): Dataset.check_described compares them
+    checks.sha256("dataset.labels_sha256", d.get("labels_sha256"), "the real labels'")
     checks.number("num_images", meta.get("num_images"), 0, integer=True, optional=True)
     # the costs a search, score or correlate adds to its proxy's (one_off_seconds)
-    checks.number("seconds", meta.get("seconds"), 0, optional=True)
+    checks.number("seconds", meta.get("seconds"), 0, checks.SECONDS_MAX, optional=True)  # fix42a: 1e300 skewed the cost column
     if "soft_labels" in meta:
         record = meta["soft_labels"]
         if not isinstance(record, dict):
             raise InvalidArgumentError(f"soft_labels must be an object (the teachers' record), got {shown(record)}")
-        checks.number("soft_labels.seconds", record.get("seconds"), 0, optional=True)
+        checks.number("soft_labels.seconds", record.get("seconds"), 0, checks.SECONDS_MAX, optional=True)
 
 
 def load_synthetic(path: Path | str) -> SyntheticSet:

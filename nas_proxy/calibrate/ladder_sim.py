@@ -207,7 +207,7 @@ def simulate(
 # --- the table ----------------------------------------------------------------------------------
 
 
-MAX_SECONDS = 1e9  # a measured time in seconds (about 31 years): larger is a typo, and a sum of such would overflow
+MAX_SECONDS = checks.SECONDS_MAX  # a measured time in seconds: larger is a typo
 
 
 def _csv(option: str, path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
