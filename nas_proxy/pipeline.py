@@ -197,6 +197,8 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
                 )
             sc, budget = _search(table, f"{path} [search]", _set_dir(runs, built), dev, profile=profile)
             _check_set_options(sc, set(configs.table(table, "proxy", f"{path} [search]")), built, _set_dir(runs, built))
+    if profile is not None:  # before branch fix42a a profile calibrated on another space's architectures passed
+        profile.check_space(sc.space, f"--proxy-profile {proxy_profile}")
     with _section(path, "correlate"):
         c = dict(preset.get("correlate", {}))
         where = f"{path} [correlate]"

@@ -68,6 +68,8 @@ CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "synthetic": ((str,), "the synthetic set the protocol was chosen with"),
     "synthetic_sha256": ((str,), "its tensors' SHA-256"),
     "dataset": ((str,), "the dataset of that set (a set of another is refused)"),
+    "space": ((str,), "the search space of the architectures (name or file, as given)"),
+    "space_sha256": ((str,), "SHA-256 of that space's definition (a space holding other architectures is refused)"),
     "synthetic_choices": ((list,), "the synthetic sets it chose among"),
     "seed": ((int,), "the calibration seed"),
     "device": ((str,), "where the proxies were trained"),
@@ -132,6 +134,22 @@ class ProxyProfile:
                 f"{where} was calibrated on a {made_on} set ({self.calibration.get('synthetic', '?')}), {subject}: its protocol and "
                 f"held-out fidelity are another dataset's; calibrate on {dataset} data (nasproxy calibrate), or drop --proxy-profile"
             )
+
+    def check_space(self, space: str, where: str) -> None:
+        """Refuse a search space (``space``: a name or file) that holds other architectures than the one this
+        profile was calibrated on, compared by the digest of its definition (a name alone can lie: a space
+        file edited since, or another file of that name); the same choices under another name pass. A profile
+        that records none (before branch fix42a, or one ``calibrate --ladders`` wrote) passes."""
+        from nas_proxy.spaces import get_space
+
+        made_on, sha = self.calibration.get("space", "?"), self.calibration.get("space_sha256")
+        if sha is None or sha == get_space(space).definition_sha256():
+            return
+        other = f"and space {space!r} holds other architectures" if made_on != space else "which holds other choices now (edited since)"
+        raise InvalidArgumentError(
+            f"{where} was calibrated on architectures of space {made_on!r}, {other}: its protocol and held-out fidelity "
+            f"are another space's; calibrate on {space} architectures (nasproxy calibrate --space), or drop --proxy-profile"
+        )
 
     def to_toml(self) -> str:
         lines = [
@@ -216,6 +234,7 @@ def _check_calibration_values(table: dict[str, Any], where: str) -> None:
             checks.number("calibration.folds", table["folds"], 2, integer=True)
         if "trials" in table:
             checks.positive("calibration.trials", table["trials"])
+        checks.sha256("calibration.space_sha256", table.get("space_sha256"), "the space definition's")
         for key in ("heldout_interval", "gain_interval", "regret_interval", "saving_interval"):
             interval = table.get(key)
             if interval is not None and (

@@ -175,6 +175,7 @@ class _Calibration:
             )
         self.config, self.contexts = config, dict(zip(config.synthetic, contexts.values(), strict=True))
         self.scorer = Scorer(cache, space, self.contexts, config.seed, progress)
+        self.space_sha256 = space.definition_sha256()  # recorded in the profile: ProxyProfile.check_space
         self.default = Protocol(config.synthetic[0], ProxyConfig())
 
     def scores(self, protocol: Protocol, ids: list[str]) -> dict[str, Score]:
@@ -339,6 +340,8 @@ def _result(
         "synthetic": chosen.synthetic,
         "synthetic_sha256": str(ctx.synthetic.meta.get("tensors_sha256", "")),
         "dataset": str(ctx.synthetic.dataset["name"]),  # a set of another dataset is refused (ProxyProfile.check_set)
+        "space": config.space,
+        "space_sha256": cal.space_sha256,  # a search of another space is refused (ProxyProfile.check_space)
         "synthetic_choices": list(config.synthetic),
         "seed": config.seed,
         "device": ctx.device.type,

@@ -92,9 +92,10 @@ def with_profile(args: argparse.Namespace, proxy: ProxyConfig, also_given: Itera
     return read_profile(path).apply(proxy, proxy_given(args) | set(also_given))
 
 
-def check_profile_sets(args: argparse.Namespace, sets: list[str]) -> None:
+def check_profile_sets(args: argparse.Namespace, sets: list[str], space: str | None = None) -> None:
     """``--proxy-profile`` against each synthetic set the command resolved (typed, or from its --config):
-    one of another dataset refused, another set of the same data noted on stderr (:meth:`ProxyProfile.check_sets`)."""
+    one of another dataset refused, another set of the same data noted on stderr (:meth:`ProxyProfile.check_sets`);
+    and against its search space, when it has one: a space of other architectures refused (:meth:`ProxyProfile.check_space`)."""
     import warnings
 
     from nas_proxy.errors import NasProxyWarning
@@ -102,8 +103,11 @@ def check_profile_sets(args: argparse.Namespace, sets: list[str]) -> None:
 
     path = getattr(args, "proxy_profile", None)
     if path:
-        for note in read_profile(path).check_sets(sets, f"--proxy-profile {path}"):
+        profile = read_profile(path)
+        for note in profile.check_sets(sets, f"--proxy-profile {path}"):
             warnings.warn(note, NasProxyWarning, stacklevel=2)
+        if space is not None:
+            profile.check_space(space, f"--proxy-profile {path}")
 
 
 def profile_ladder(args: argparse.Namespace) -> str | None:

@@ -180,7 +180,9 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
         if len(archs) < n_archs and len(archs) == space.size():
             notes.append(f"space {space_name!r} holds {len(archs)} architectures, fewer than --n-archs {n_archs}: all of them are used")
     if r.proxy_profile:  # before fix41b the sets typed only, not a --config's or the study's
-        notes += read_profile(r.proxy_profile).check_sets(synthetic, f"--proxy-profile {r.proxy_profile}")
+        profile = read_profile(r.proxy_profile)
+        notes += profile.check_sets(synthetic, f"--proxy-profile {r.proxy_profile}")
+        profile.check_space(space_name, f"--proxy-profile {r.proxy_profile}")  # before fix42a any space passed
     if "promote" in r.given:  # the default (5) is left to the report: it was not asked for
         check_promote(c.promote, len(archs))
     config = replace(c, space=space_name, synthetic=synthetic, proxy=proxy, seed=seed, dataset=dataset)

@@ -54,6 +54,13 @@ class SearchSpace(ABC):
     def describe(self) -> dict[str, Any]:
         """JSON-able summary: name, family, parameters and their choices, and the size when finite."""
 
+    def definition_sha256(self) -> str:
+        """SHA-256 of what the space holds: :meth:`describe` less its name and description text, so
+        the same choices under another name or file give the same digest, and a file edited under
+        its old name another (a proxy profile records it: ``ProxyProfile.check_space``)."""
+        held = {k: v for k, v in self.describe().items() if k not in ("name", "description")}
+        return hashlib.sha256(canonical_json(held).encode()).hexdigest()
+
     def size(self) -> int | None:
         """How many distinct specs the space holds; ``None`` when infinite or unknown."""
         return None

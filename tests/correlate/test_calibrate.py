@@ -86,6 +86,8 @@ def test_heldout_fidelity_on_noise_is_not_the_tuned_one(reference: tuple[Path, d
     assert sorted(i for f in result["folds"] for i in f["held_out"]) == cal["architectures"]  # each held out once
     assert len(cal["architectures"]) == 6 and cal["folds"] == 2 and cal["seed"] == 0
     assert cal["dataset"] == "digits"  # the chosen set's: a set of another dataset is refused with the profile
+    # fix42a: and the space, by name and definition (a search of another space is refused with the profile)
+    assert (cal["space"], cal["space_sha256"]) == ("convnet-cpu", get_space("convnet-cpu").definition_sha256())
 
 
 def test_search_trains_with_the_profile_and_explicit_flags_win(
@@ -210,6 +212,30 @@ def test_a_profile_of_an_image_folder_takes_that_folder_however_its_path_is_writ
         profile.check_dataset(same, f"this run's data is {same}", "--proxy-profile p.toml")
     with pytest.raises(InvalidArgumentError, match="calibrated on a imagefolder:photos set"):
         profile.check_dataset("imagefolder:other", "this run's data is imagefolder:other", "--proxy-profile p.toml")
+
+
+def test_a_profile_of_another_space_is_refused_by_its_definition_not_its_name(tmp_path: Path) -> None:
+    """fix42a: a profile recorded no space, so one calibrated on convnet-cpu was used by a search of nb201
+    without a word. The space's definition decides: a copy of it under another file name passes, the
+    file edited under its old name is refused, and a profile that records no space passes as before."""
+    from nas_proxy.profile import ProxyProfile
+
+    shipped = Path(__file__).resolve().parents[2] / "search_spaces" / "convnet-cpu.toml"
+    copy, edited = tmp_path / "mine.toml", tmp_path / "convnet-cpu.toml"
+    copy.write_text(shipped.read_text())
+    profile = ProxyProfile({"epochs": 7}, {"space": str(edited), "space_sha256": get_space("convnet-cpu").definition_sha256()})
+    profile.check_space("convnet-cpu", "--proxy-profile p.toml")
+    profile.check_space(str(copy), "--proxy-profile p.toml")  # the same architectures under another name
+    with pytest.raises(InvalidArgumentError, match=f"space '{edited}', and space 'nb201' holds other architectures"):
+        profile.check_space("nb201", "--proxy-profile p.toml")
+    edited.write_text(shipped.read_text().replace("[16, 32, 64]", "[16, 24, 64]", 1))
+    assert get_space(str(edited)).definition_sha256() != get_space("convnet-cpu").definition_sha256()
+    with pytest.raises(
+        InvalidArgumentError,
+        match="which holds other choices now \\(edited since\\): its protocol and held-out fidelity are another space's",
+    ):
+        profile.check_space(str(edited), "--proxy-profile p.toml")
+    ProxyProfile({"epochs": 7}, {"synthetic": "syn"}).check_space("nb201", "p")  # recorded none: before fix42a
 
 
 def test_folds_partition_the_architectures_by_seed_alone() -> None:
