@@ -41,6 +41,7 @@ from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflict
 from nas_proxy.files import output_lock
 from nas_proxy.profile import ProxyProfile
 from nas_proxy.progress import Meter
+from nas_proxy.protocols import canonical_dataset
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import check_writable_storage, maximizing_study, open_storage, storage_file
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
@@ -150,7 +151,8 @@ class _Calibration:
         contexts = {s: ProxyContext.load(s, config.device, ProxyConfig(), config.data_root) for s in config.synthetic}
         first = next(iter(contexts.values())).synthetic
         for s, ctx in contexts.items():
-            if ctx.synthetic.dataset["name"] != first.dataset["name"] or ctx.synthetic.meta["split"] != first.meta["split"]:
+            same_data = canonical_dataset(ctx.synthetic.dataset["name"]) == canonical_dataset(first.dataset["name"])  # fix42a: as elsewhere
+            if not same_data or ctx.synthetic.meta["split"] != first.meta["split"]:
                 raise InvalidArgumentError(f"synthetic set {s} comes from other data or another split than {config.synthetic[0]}")
         self.storage, self.url = open_storage(storage_url, study)
         self.name = study

@@ -238,6 +238,33 @@ def test_a_profile_of_another_space_is_refused_by_its_definition_not_its_name(tm
     ProxyProfile({"epochs": 7}, {"synthetic": "syn"}).check_space("nb201", "p")  # recorded none: before fix42a
 
 
+def test_sets_of_one_image_folder_named_two_ways_are_one_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix42a: calibrate compared its sets' dataset names as written, so sets of one image folder, one
+    distilled as imagefolder:photos and one by the folder's absolute path, were refused ('comes from
+    other data'); the rule is protocols.canonical_dataset's, as everywhere else since fix41b."""
+    from nas_proxy.calibrate import runner, truth
+    from nas_proxy.calibrate.config import CalibrateConfig
+    from tests import fabricate
+
+    monkeypatch.chdir(tmp_path)
+    fabricate.image_folder(tmp_path / "photos", ["cat", "dog"], 3)
+    for name, dataset in (("a", "imagefolder:photos"), ("b", f"imagefolder:{tmp_path / 'photos'}")):
+        distill(DistillConfig(dataset=dataset, ipc=1, method="random", device="cpu", val_fraction=0.5), tmp_path / name, progress=False)
+    archs = from_space(get_space("convnet-cpu"), 6, seed=3)
+    (tmp_path / "truth.json").write_text(json.dumps([{"spec": a.spec, "accuracy": 50.0 + i} for i, a in enumerate(archs)]))
+
+    class PastTheCheckError(Exception):
+        """Raised where the storage opens: past the sets' check."""
+
+    def opened(*_: object) -> None:
+        raise PastTheCheckError
+
+    monkeypatch.setattr(runner, "open_storage", opened)
+    config = CalibrateConfig(space="convnet-cpu", synthetic=["a", "b"], folds=2, trials=1, device="cpu")
+    with pytest.raises(PastTheCheckError):
+        runner.calibrate(config, truth.from_file(tmp_path / "truth.json"), "truth.json", "c")
+
+
 def test_folds_partition_the_architectures_by_seed_alone() -> None:
     from nas_proxy.calibrate import fold_ids
 
