@@ -20,6 +20,7 @@ import contextlib
 import errno
 import fcntl
 import glob
+import hashlib
 import json
 import os
 import re
@@ -195,6 +196,18 @@ def _try_creating(folder: Path, path: Path) -> None:
         raise write_error(e, path) from None
 
 
+def bounded_name(folder: Path, name: str) -> str:
+    """``name``, or where it is longer than ``folder``'s file system allows in one name (most allow 255
+    bytes), its readable start and a hash of it whole: a name that can always be made there, and that
+    two different long names do not share."""
+    raw = os.fsencode(name)
+    limit = _name_max(folder) if os.path.isdir(folder) else 255
+    if len(raw) <= limit:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    return raw[: min(limit, 255) - len(digest) - 1].decode("utf-8", "ignore") + "-" + digest
+
+
 def _name_max(folder: Path) -> int:
     try:
         return os.pathconf(folder, "PC_NAME_MAX")
@@ -339,7 +352,7 @@ FOLDER_FIX = "wait for it to finish, or choose another folder"
 
 
 @contextmanager
-def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, fix: str = FOLDER_FIX) -> Iterator[None]:
+def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, fix: str = FOLDER_FIX) -> Iterator[bool]:
     """Hold ``folder``'s lock while the block runs: a second process that asks for it meanwhile is
     refused with :class:`FolderBusyError` (``busy``, by default "FOLDER is being written by another
     nasproxy process", the holder's process id, then ``fix``), before it reads or writes anything there.
@@ -350,10 +363,11 @@ def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, 
     folder and wrote nothing removes it, and gives the folder above it back its times, unless
     another process changed that folder meanwhile). Where the folder cannot be made or opened (a file in the
     way, a read-only disk), or is missing and ``make`` is False (an input the command labels in
-    place), the block runs unlocked: the command then refuses the path in its own words."""
+    place), the block runs unlocked: the command then refuses the path in its own words. It is
+    given whether the lock is held (a caller with no path of its own to refuse says so instead)."""
     folder = Path(folder)
     if not make and not os.path.lexists(folder):
-        yield
+        yield False
         return
     before = _times(_existing(folder))
     made = _make(folder)
@@ -362,7 +376,7 @@ def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, 
     )  # refused: what this process made is another's now, left as it is
     after = _times(made[-1].parent) if made else None  # the folder above what this process made, once made
     try:
-        yield
+        yield fd is not None
     finally:
         if fd is not None:
             os.close(fd)
@@ -448,6 +462,7 @@ __all__ = [
     "append_line",
     "append_whole",
     "atomic_path",
+    "bounded_name",
     "check_writable",
     "make_dirs",
     "output_lock",

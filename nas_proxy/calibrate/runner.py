@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -37,8 +38,8 @@ from nas_proxy.calibrate.config import METRIC_NAMES, CalibrateConfig
 from nas_proxy.calibrate.protocol import Protocol, Score, Scorer, sample
 from nas_proxy.calibrate.truth import Truth, check_enough
 from nas_proxy.correlate import metrics
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError
-from nas_proxy.files import output_lock
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning, OutputConflictError
+from nas_proxy.files import bounded_name, output_lock, shorten
 from nas_proxy.profile import ProxyProfile
 from nas_proxy.progress import Meter
 from nas_proxy.protocols import canonical_dataset
@@ -120,9 +121,10 @@ def lock_folder(url: str, study: str) -> Path | None:
     studies in the same storage beside it (they share its proxy trainings). It lies beside the storage's
     file, so every process of that storage finds it whatever its working directory; it is made empty
     and removed as the calibration ends (:func:`files.output_lock`; a kill -9 leaves it empty, and the
-    next calibration of the study takes it and removes it as it ends)."""
+    next calibration of the study takes it and removes it as it ends). Its name is bounded (files.bounded_name):
+    with a long storage file name and study name, one too long to be made ran the calibration unlocked (fix42a)."""
     file = storage_file(url)
-    return None if file is None else file.with_name(f"{file.name}.calibrating-{study}")
+    return None if file is None else file.with_name(bounded_name(file.parent, f"{file.name}.calibrating-{study}"))
 
 
 def _remove_empty(folder: Path) -> None:
@@ -159,7 +161,13 @@ class _Calibration:
         lock = lock_folder(self.url, study)
         if lock is not None:
             busy = f"calibration study {study!r} is being run by another nasproxy process"
-            held.enter_context(output_lock(lock, busy=busy, fix="wait for it to finish, or choose another --study"))
+            if not held.enter_context(output_lock(lock, busy=busy, fix="wait for it to finish, or choose another --study")):
+                warnings.warn(  # never unlocked without a word (fix42a): a file in the way, a file system without flock
+                    f"calibration study {study!r} runs unlocked: its lock folder {shorten(lock)} could not be made or locked "
+                    "(a file in its place, or a file system without flock); run no other calibration of it meanwhile",
+                    NasProxyWarning,
+                    stacklevel=2,
+                )
             held.callback(_remove_empty, lock)  # while still held: also the folder a killed calibration left
         with interrupts.deferred():
             main = maximizing_study(self.storage, study)

@@ -306,3 +306,38 @@ def test_a_calibration_is_refused_while_its_study_is_calibrated_not_while_anothe
     monkeypatch.setattr(runner, "_calibrate", lambda cal, data, command: (_ for _ in ()).throw(InvalidArgumentError("stop")))
     assert main([*_command(workdir, "outer"), "--storage", str(journal), "--out", str(tmp_path / "outer.toml")]) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.log"]
+
+
+def test_a_calibration_is_locked_whatever_its_names_and_never_unlocked_without_a_word(
+    workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix42a: with a long storage file name and study name, the lock folder's name (<file>.calibrating-<study>)
+    was too long to be made (ENAMETOOLONG) and the calibration ran unlocked, without a word. Its name is
+    bounded now, and where the lock cannot be had all the same (a file in its place) the calibration says so."""
+    from nas_proxy.calibrate import runner
+    from nas_proxy.files import FolderBusyError, output_lock
+
+    journal, study, locked = tmp_path / ("s" * 200 + ".log"), "t" * 100, {}
+
+    def busy(lock: Path) -> bool:
+        try:
+            with output_lock(lock):
+                return False
+        except FolderBusyError:
+            return True
+
+    def calibrating(cal: Any, data: str, command: str) -> Any:  # each calibration, once it holds its lock
+        lock = runner.lock_folder(cal.url, cal.name)
+        locked[cal.name] = lock is not None and os.path.isdir(lock) and busy(lock)  # no folder: too long a name
+        raise InvalidArgumentError("stop")
+
+    monkeypatch.setattr(runner, "_calibrate", calibrating)
+    assert main([*_command(workdir, study), "--storage", str(journal), "--out", str(tmp_path / "p.toml")]) == 2
+    assert locked == {study: True}
+    assert "unlocked" not in capsys.readouterr().err
+    in_the_way = runner.lock_folder(str(journal), "other")
+    assert in_the_way is not None
+    in_the_way.write_text("")  # a file where the lock folder of study 'other' goes
+    assert main([*_command(workdir, "other"), "--storage", str(journal), "--out", str(tmp_path / "p.toml")]) == 2
+    assert locked["other"] is False
+    assert "calibration study 'other' runs unlocked: its lock folder" in capsys.readouterr().err
