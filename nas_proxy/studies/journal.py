@@ -22,24 +22,22 @@ record follows. The study is then corrupt in its middle. :class:`JournalFile` cl
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import errno
 import json
 import os
-import time
 import warnings
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any, Protocol
 
-from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+from optuna.storages.journal import JournalFileBackend
 
 from nas_proxy import interrupts
 from nas_proxy.errors import JournalRepairedWarning, NasProxyError
 from nas_proxy.files import append_whole, write_bytes, write_error, writing
+from nas_proxy.studies.journal_lock import HolderLock
 
-LOCK_GRACE_SECONDS = 30  # a journal lock held this long belongs to a killed process (Optuna's default); writes take milliseconds
 TORN_SUFFIX = ".torn-"  # journal.log.torn-20261203T054554Z: the bytes of a torn last record
 BLOCK = 1 << 16  # bytes read at a time when looking for the start of the last line
 
@@ -49,17 +47,15 @@ class JournalDamagedError(NasProxyError):
 
 
 class JournalFile(JournalFileBackend):
-    """The journal file at ``path`` (made absolute: the lock is a symlink to it, and a relative one
-    dangles; a lock left by a killed process is then broken after :data:`LOCK_GRACE_SECONDS`)."""
+    """The journal file at ``path`` (made absolute), locked by :class:`~nas_proxy.studies.journal_lock.HolderLock`:
+    a lock left by a killed process of this machine is taken at once, another's after its grace period."""
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
-        lock = Path(f"{self.path}.lock")
-        _break_stale_lock(lock)
         if not self.path.exists():
             with writing(self.path):
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666))
-        super().__init__(str(self.path), JournalFileSymlinkLock(str(self.path), grace_period=LOCK_GRACE_SECONDS))
+        super().__init__(str(self.path), HolderLock(self.path))  # a dead holder's lock is taken at once (fix42a)
         if not self._ends_whole() and self._writable():  # (read-only: readers skip a torn end)
             with interrupts.deferred(), self._locked():
                 self._set_aside_torn_end(check_last=True)
@@ -219,16 +215,4 @@ def _warn(message: str) -> None:
     warnings.warn(JournalRepairedWarning(message), stacklevel=4)
 
 
-def _break_stale_lock(lock: Path) -> None:
-    """Remove a lock that dangles (made by a relative path) or is older than the grace period: its
-    writer was killed (a live one holds it for milliseconds). On a disk that cannot be written it stays."""
-    try:
-        made = os.lstat(lock).st_mtime
-    except FileNotFoundError:
-        return
-    if not lock.exists() or time.time() - made > LOCK_GRACE_SECONDS:
-        with contextlib.suppress(OSError):
-            lock.unlink(missing_ok=True)
-
-
-__all__ = ["LOCK_GRACE_SECONDS", "TORN_SUFFIX", "JournalDamagedError", "JournalFile"]
+__all__ = ["TORN_SUFFIX", "JournalDamagedError", "JournalFile"]

@@ -1,0 +1,206 @@
+"""A journal's lock, which names its holder: one left by a process that is provably dead is taken at once.
+
+Optuna's ``JournalFileSymlinkLock`` makes ``journal.log.lock`` (a symbolic link: one system call, so
+it holds on NFS) and breaks one it finds once it has seen it unchanged for its grace period: every
+command after a kill -9 that left the lock waited 30 s, and before branch fix42a an older lock was
+judged by the wall clock against the file's time (another machine's, over NFS). :class:`HolderLock`
+makes the lock a small file naming its holder (process id and start, :func:`trials.process_start`,
+its boot and process namespace), linked into place whole (``link``: one system call on NFS too).
+The rule for a lock found held:
+
+- **a holder this machine can judge** (the same boot and process namespace: its process id means the
+  same process here) is judged by its process: gone, or its id now another process's, the lock is
+  taken at once; alive, it is never taken, however long it holds it;
+- **any other** (a process of another machine sharing the folder over NFS, a lock that records no
+  holder: Optuna's own, or one nasproxy made before fix42a) is taken once this process has seen it
+  unchanged for :data:`LOCK_GRACE_SECONDS` on its monotonic clock (no wall clock: another machine's
+  and the file server's may differ); a symbolic link that leads nowhere (made by a relative path) at once.
+
+A lock is broken under a second one, ``journal.log.lock.break``, so that two processes that found the
+same dead lock do not both break it, the second removing the lock the first had just taken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from optuna.storages.journal import JournalFileSymlinkLock
+
+from nas_proxy.studies.trials import process_start
+
+LOCK_GRACE_SECONDS = 30  # a lock of an unjudged holder unchanged this long belongs to a killed process (Optuna's default)
+BREAK_SUFFIX = ".break"  # journal.log.lock.break: held while a stale lock is removed
+
+
+class HolderLock(JournalFileSymlinkLock):
+    """The lock of the journal file ``journal`` (an absolute path): ``journal.log.lock``, at the place of
+    Optuna's (so an Optuna or an older nasproxy on the same journal waits for it, and it for theirs)."""
+
+    def __init__(self, journal: Path) -> None:
+        super().__init__(str(journal), grace_period=None)  # its acquire is not used: ours judges the holder
+        self.path, self.target = Path(f"{journal}.lock"), str(journal)
+
+    def acquire(self) -> bool:
+        """Wait until this process holds the lock (see the module's rule for one found held)."""
+        _take(self.path, self.target, guarded=True)
+        return True
+
+    def release(self) -> None:
+        """Remove the lock (renamed first, as Optuna's: a reader never sees it half removed)."""
+        _remove(self.path)
+
+
+def holder() -> dict[str, Any]:
+    """This process as its locks record it."""
+    return {**_process(os.getpid()), "nonce": uuid.uuid4().hex}  # the nonce: a lock made again is another lock
+
+
+@functools.lru_cache(maxsize=4)
+def _process(pid: int) -> dict[str, Any]:
+    """Process ``pid`` (this one; a forked child has its own) as a lock records it."""
+    return {"pid": pid, "start": process_start(pid), "pid_namespace": _pid_namespace()}
+
+
+def _pid_namespace() -> str | None:
+    """This process's pid namespace (``pid:[4026531836]``): a process id means one process within one only."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _take(path: Path, target: str, guarded: bool) -> None:
+    seen: tuple[tuple[Any, ...], float] | None = None  # the lock found held, and since when (monotonic)
+    delay = 0.001
+    while True:
+        if _make(path, target):
+            return
+        found = _identity(path)
+        if found is None:  # released meanwhile
+            continue
+        now = time.monotonic()
+        if seen is None or seen[0] != found:
+            seen = (found, now)
+        if _stale(path, now - seen[1]):
+            if guarded:  # only one process at a time removes a stale lock, and only the one it judged
+                mutex = path.with_name(path.name + BREAK_SUFFIX)
+                _take(mutex, target, guarded=False)
+                try:
+                    if _identity(path) == found:
+                        _remove(path, missing_ok=True)
+                finally:
+                    _remove(mutex, missing_ok=True)
+            else:  # the break lock of a process killed while it broke one (microseconds wide)
+                _remove(path, missing_ok=True)
+            seen = None
+            continue
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def _make(path: Path, target: str) -> bool:
+    """Make the lock at ``path`` naming this process: a file written aside, then linked into place
+    (False: one is there). Where the file system makes no hard links, Optuna's symbolic link to
+    ``target`` (no holder recorded: judged by time)."""
+    aside = path.with_name(f"{path.name}.{uuid.uuid4().hex}.new")
+    try:
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError:
+        return _symlink(path, target)  # (a folder that cannot be written: the symlink's error says so)
+    try:
+        try:
+            os.write(fd, json.dumps(holder()).encode())
+        finally:
+            os.close(fd)
+        os.link(aside, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT):
+            raise
+        return _symlink(path, target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(aside)
+
+
+def _symlink(path: Path, target: str) -> bool:
+    try:
+        os.symlink(target, path)
+    except FileExistsError:
+        return False
+    return True
+
+
+def _identity(path: Path) -> tuple[Any, ...] | None:
+    """What tells this lock from one made after it (None: no lock there)."""
+    try:
+        st = os.lstat(path)
+        content = os.readlink(path) if os.path.islink(path) else _read(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, content
+
+
+def _read(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
+def _stale(path: Path, unchanged_for: float) -> bool:
+    """Whether the lock at ``path``, seen unchanged for ``unchanged_for`` seconds, is a dead process's."""
+    if os.path.islink(path) and not path.exists():
+        return True  # a link made by a relative path: it leads nowhere, and no writer can hold it
+    recorded = _holder(path)
+    if recorded is not None and _judged_here(recorded):
+        return process_start(recorded["pid"]) != recorded["start"]  # gone, or its id another process's now
+    return unchanged_for > LOCK_GRACE_SECONDS
+
+
+def _holder(path: Path) -> dict[str, Any] | None:
+    """The holder a lock names (None: a link, or a record cut short or unreadable)."""
+    try:
+        record = json.loads(_read(path))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("pid"), int) or not isinstance(record.get("start"), str):
+        return None
+    return record
+
+
+def _judged_here(recorded: dict[str, Any]) -> bool:
+    """Whether a process id of ``recorded`` means the same process here: the same boot (the start's
+    first part) and the same process namespace."""
+    mine = _process(os.getpid())
+    if mine["start"] is None or mine["pid_namespace"] is None:
+        return False
+    same_boot = str(recorded["start"]).split(":")[0] == mine["start"].split(":")[0]
+    return same_boot and recorded.get("pid_namespace") == mine["pid_namespace"]
+
+
+def _remove(path: Path, missing_ok: bool = False) -> None:
+    grave = path.with_name(f"{path.name}{uuid.uuid4().hex}.rename")
+    try:
+        os.rename(path, grave)
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise RuntimeError("Error: did not possess lock") from None
+    except OSError:
+        raise RuntimeError("Error: did not possess lock") from None
+    os.unlink(grave)
+
+
+__all__ = ["BREAK_SUFFIX", "LOCK_GRACE_SECONDS", "HolderLock", "holder"]

@@ -1,0 +1,81 @@
+"""The journal's lock (nas_proxy/studies/journal_lock.py): a lock left by a process killed -9 on this
+machine is taken at once, a live holder's never, and one whose holder this machine cannot judge (another
+machine's over NFS, Optuna's own link) after its grace period, seen unchanged on the monotonic clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from nas_proxy.studies import journal_lock
+from nas_proxy.studies.journal import JournalFile
+from nas_proxy.studies.journal_lock import HolderLock
+from nas_proxy.studies.trials import process_start
+
+RECORD = {"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [1]}
+
+
+def left_by_kill_9(journal: Path) -> None:
+    """The lock a process of this machine left when it was killed (-9) holding it: its record, as
+    journal_lock.holder() wrote it in that process (tests/faults/test_faults.py kills a real holder)."""
+    process = subprocess.Popen(["sleep", "600"])
+    record = {**journal_lock.holder(), "pid": process.pid, "start": process_start(process.pid)}
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    Path(f"{journal}.lock").write_text(json.dumps(record))
+
+
+def test_a_lock_whose_holder_was_killed_is_taken_at_once(tmp_path: Path) -> None:
+    """fix42a: every command after a kill -9 that left the lock waited Optuna's grace period (30.05 s measured)."""
+    journal = tmp_path / "journal.log"
+    journal.touch()
+    left_by_kill_9(journal)
+    assert Path(f"{journal}.lock").exists()  # left behind, naming its dead holder
+    start = time.monotonic()
+    JournalFile(journal).append_logs([RECORD])
+    assert time.monotonic() - start < journal_lock.LOCK_GRACE_SECONDS / 2
+    assert json.loads(journal.read_text()) == RECORD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.log"]  # no lock, break lock or record left
+
+
+def test_a_live_holder_keeps_its_lock_past_the_grace_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal_lock, "LOCK_GRACE_SECONDS", 0.05)
+    journal = (tmp_path / "journal.log").resolve()
+    held, other, got = HolderLock(journal), HolderLock(journal), threading.Event()
+    held.acquire()
+
+    def wait_for_it() -> None:
+        other.acquire()
+        got.set()
+
+    threading.Thread(target=wait_for_it, daemon=True).start()
+    assert not got.wait(1.0)  # twenty grace periods: Optuna's rule (unchanged that long) would have broken it
+    held.release()
+    assert got.wait(60)  # the waiter takes it once it is released
+    other.release()
+
+
+@pytest.mark.parametrize("left", ["Optuna's link", "another machine's"])
+def test_an_unjudged_lock_is_taken_after_the_grace_period_seen_unchanged(
+    left: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_lock, "LOCK_GRACE_SECONDS", 0.3)
+    journal = (tmp_path / "journal.log").resolve()
+    journal.touch()
+    lock = Path(f"{journal}.lock")
+    if left == "Optuna's link":
+        lock.symlink_to(journal)  # JournalFileSymlinkLock's (and nasproxy's before fix42a): no holder recorded
+    else:  # a process id of another boot: it means nothing here
+        lock.write_text(json.dumps({"pid": os.getpid(), "start": "another-boot:1", "pid_namespace": "pid:[1]", "nonce": "x"}))
+    os.utime(lock, (time.time() - 3600,) * 2, follow_symlinks=False)  # old by the wall clock: no longer a reason
+    start = time.monotonic()
+    HolderLock(journal).acquire()
+    assert time.monotonic() - start >= 0.3
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
