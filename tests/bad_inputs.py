@@ -1326,6 +1326,29 @@ PROBE41: list[Case] = [
 ]
 CASES += PROBE41
 
+G42 = 42
+SPACE42 = "was calibrated on architectures of space 'nb201', and space 'convnet-cpu' holds other architectures"
+FIX42A: list[Case] = [
+    # a proxy profile calibrated on another search space: before, its protocol used on this one without a word, exit 0
+    Case(f"{S} --proxy-profile profiles/other-space.toml", SPACE42, G42),
+    Case(f"{SC} --proxy-profile profiles/other-space.toml", SPACE42, G42),
+    Case(f"{C} --proxy-profile profiles/other-space.toml", SPACE42, G42),
+    Case("run presets/good.toml --proxy-profile profiles/other-space.toml --device cpu --quiet", SPACE42, G42),
+    # the space file it was calibrated on, edited since under its name (a name alone can lie)
+    Case(
+        f"{S.replace('convnet-cpu', 'spaces/edited-42.toml')} --proxy-profile profiles/edited-space.toml",
+        "space 'spaces/edited-42.toml', which holds other choices now (edited since)",
+        G42,
+    ),
+    # the key is new with this list: refused from the start (before it, an unknown key)
+    Case(f"{S} --proxy-profile profiles/space-sha.toml", "calibration.space_sha256 must be the space definition's SHA-256"),
+    # meta.json's informational numbers out of range: before, accepted (a cost column of 1e300 s, a train size of -5 in reports)
+    Case(_art("seconds-huge"), "seconds must be in [0, 1e+09], got 1e+300", G42),
+    Case(_art("train-size-negative"), "dataset.train_size must be at least 0, got -5", G42),
+    Case(_art("val-size-text"), "split.val_size must be an integer, got 'a tenth'", G42),
+]
+CASES += FIX42A
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
