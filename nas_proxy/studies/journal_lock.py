@@ -47,14 +47,21 @@ class HolderLock(JournalFileSymlinkLock):
     def __init__(self, journal: Path) -> None:
         super().__init__(str(journal), grace_period=None)  # its acquire is not used: ours judges the holder
         self.path, self.target = Path(f"{journal}.lock"), str(journal)
+        self.mine: str | None = None  # the nonce of the lock this object holds (None: a link, no record)
 
     def acquire(self) -> bool:
         """Wait until this process holds the lock (see the module's rule for one found held)."""
-        _take(self.path, self.target, guarded=True)
+        self.mine = _take(self.path, self.target, guarded=True)
         return True
 
     def release(self) -> None:
-        """Remove the lock (renamed first, as Optuna's: a reader never sees it half removed)."""
+        """Remove the lock (renamed first, as Optuna's: a reader never sees it half removed), unless it
+        is no longer the one this object made: a holder another machine judged dead by the grace period
+        (alive after all, over NFS) leaves the lock taken since in place."""
+        if self.mine is not None:
+            found = _holder(self.path)
+            if found is not None and found.get("nonce") != self.mine:
+                return
         _remove(self.path)
 
 
@@ -77,12 +84,14 @@ def _pid_namespace() -> str | None:
         return None
 
 
-def _take(path: Path, target: str, guarded: bool) -> None:
+def _take(path: Path, target: str, guarded: bool) -> str | None:
+    """Wait until this process holds the lock at ``path``; the nonce it recorded (None: a link)."""
     seen: tuple[tuple[Any, ...], float] | None = None  # the lock found held, and since when (monotonic)
     delay = 0.001
     while True:
-        if _make(path, target):
-            return
+        made, nonce = _make(path, target)
+        if made:
+            return nonce
         found = _identity(path)
         if found is None:  # released meanwhile
             continue
@@ -106,28 +115,29 @@ def _take(path: Path, target: str, guarded: bool) -> None:
         delay = min(delay * 2, 0.1)
 
 
-def _make(path: Path, target: str) -> bool:
+def _make(path: Path, target: str) -> tuple[bool, str | None]:
     """Make the lock at ``path`` naming this process: a file written aside, then linked into place
     (False: one is there). Where the file system makes no hard links, Optuna's symbolic link to
-    ``target`` (no holder recorded: judged by time)."""
+    ``target`` (no holder recorded: judged by time). With it, the nonce recorded (None: a link)."""
     aside = path.with_name(f"{path.name}.{uuid.uuid4().hex}.new")
     try:
         fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError:
-        return _symlink(path, target)  # (a folder that cannot be written: the symlink's error says so)
+        return _symlink(path, target), None  # (a folder that cannot be written: the symlink's error says so)
     try:
         try:
-            os.write(fd, json.dumps(holder()).encode())
+            record = holder()
+            os.write(fd, json.dumps(record).encode())
         finally:
             os.close(fd)
         os.link(aside, path)
-        return True
+        return True, record["nonce"]
     except FileExistsError:
-        return False
+        return False, None
     except OSError as e:
         if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT):
             raise
-        return _symlink(path, target)
+        return _symlink(path, target), None
     finally:
         with contextlib.suppress(OSError):
             os.unlink(aside)

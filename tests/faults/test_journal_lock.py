@@ -79,3 +79,22 @@ def test_an_unjudged_lock_is_taken_after_the_grace_period_seen_unchanged(
     HolderLock(journal).acquire()
     assert time.monotonic() - start >= 0.3
     assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def test_a_holder_whose_lock_was_broken_leaves_the_new_holders_lock(tmp_path: Path) -> None:
+    """A holder another machine judged dead by the grace period (alive after all, over NFS) releases:
+    the lock taken since stays (it had removed whatever lock was there by then)."""
+    journal = (tmp_path / "journal.log").resolve()
+    lock = Path(f"{journal}.lock")
+    slow = HolderLock(journal)
+    slow.acquire()
+    taken_since = {**json.loads(lock.read_text()), "start": "another-boot:1", "nonce": "taken-since"}
+    lock.unlink()  # broken by the other machine, which then took it
+    lock.write_text(json.dumps(taken_since))
+    slow.release()
+    assert json.loads(lock.read_text()) == taken_since
+    lock.unlink()
+    mine = HolderLock(journal)
+    mine.acquire()
+    mine.release()  # its own lock: removed
+    assert not lock.exists()
