@@ -53,6 +53,7 @@ from nas_proxy.distill.checkpoint import (
     write_losses,
 )
 from nas_proxy.distill.config import DistillConfig
+from nas_proxy.distill.join import JOIN_SECONDS, join
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
@@ -63,7 +64,7 @@ from nas_proxy.utils import resolve_device
 
 SCHEME = "contiguous"  # rank r distils classes [r*K//W, (r+1)*K//W)
 # A finished shard waits in the final gather for the slowest one (after a resume, possibly hours);
-# a dead rank is noticed by torchrun, which stops the others, not by this timeout.
+# a dead rank is noticed by torchrun, which stops the others, not by this timeout. (Joining the launch: join.JOIN_SECONDS.)
 WAIT = timedelta(days=7)
 T = TypeVar("T")
 
@@ -147,9 +148,12 @@ def distill_sharded(
     progress: bool = False,  # the library is silent unless asked; the CLI asks
     callback: Callable[[int, dict[str, float]], None] | None = None,
     command: str | None = None,
+    join_timeout: float = JOIN_SECONDS,
 ) -> DistillResult | None:
     """Run this process's shard of a torchrun launch; rank 0 merges and returns the artifact, the
-    other ranks return None. Every rank raises the same error when any rank fails."""
+    other ranks return None. Every rank raises the same error when any rank fails. A rank waits at most
+    ``join_timeout`` seconds for the launch to come together (:mod:`nas_proxy.distill.join`)."""
+    checks.number("join_timeout", join_timeout, 0, low_open=True)
     if config.select_by is not None:
         raise InvalidArgumentError(
             "--select-by scores the whole set, which no rank holds in a sharded run: drop --distributed or --select-by"
@@ -175,7 +179,7 @@ def distill_sharded(
             )
         _check_master_addr(os.environ["MASTER_ADDR"], int(port))  # as torch reads it: before branch probe41 stripped, so
         # '127.0.0.1 ' (a blank, a newline) passed here and init_process_group waited WAIT (7 days) for that host, deaf to SIGTERM
-        dist.init_process_group(backend, timeout=WAIT)
+        join(backend, device, rank, world, join_timeout, WAIT)  # interruptible, at most join_timeout (before fix42b: WAIT, deaf)
     try:
         with ExitStack() as locks:  # released after the merge
             return _run_shard(config, out, resume, force, progress, callback, command, rank, world, device, backend, locks)

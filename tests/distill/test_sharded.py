@@ -17,6 +17,7 @@ import torch.distributed as dist
 from safetensors import safe_open
 
 from nas_proxy.distill import DistillConfig, distill
+from nas_proxy.distill.join import HINT
 from nas_proxy.distill.runner import ClassShard
 from nas_proxy.distill.sharded import RankShard, shard_classes
 from nas_proxy.errors import InvalidArgumentError
@@ -363,3 +364,70 @@ def test_a_distillation_run_from_a_script_records_its_own_command(tmp_path: Path
     out = tmp_path / "a"
     assert main(["distill", *FLAGS, "--iterations", "1", "--out", str(out)]) == 0
     assert json.loads((out / "meta.json").read_text())["command"] == f"nasproxy distill {' '.join(FLAGS)} --iterations 1 --out {out}"
+
+
+def test_a_rank_waiting_for_a_master_that_never_answers_hears_sigterm(tmp_path: Path) -> None:
+    """probe41/fix42b: torch's rendezvous blocks in C++, where Python's handlers never run: a rank whose MASTER_ADDR:
+    MASTER_PORT accepts and never answers (or names nothing listening, or whose peers never come) ignored SIGTERM and
+    Ctrl-C for WAIT (7 days); only kill -9 ended it. It joins on a helper thread now, and a signal ends it at once: exit
+    143 and one line, while torch still waits (--join-timeout 300)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as master:
+        master.settimeout(120)  # a rank that never connects fails the test, it does not hang it
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}
+        env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(master.getsockname()[1]), PYTHONPATH=str(ROOT))
+        args = ["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed", "--join-timeout", "300"]
+        rank = warm.Popen([sys.executable, "-m", "nas_proxy", *args], stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        try:
+            connection, _ = master.accept()  # the rank is in torch's rendezvous
+            with connection:  # held open, unanswered: torch waits for --join-timeout
+                rank.send_signal(signal.SIGTERM)
+                _, err = rank.communicate(timeout=120)  # without the fix: TimeoutExpired (heard after 300 s)
+        finally:
+            rank.kill()
+            rank.wait()
+    assert rank.returncode == 143
+    assert err.splitlines() == [
+        "nasproxy distill: interrupted by SIGTERM; run the same command again to continue (from its last checkpoint)"
+    ]
+
+
+def test_a_launch_that_does_not_come_together_ends_in_one_line_after_the_join_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """fix42b: a rank waited WAIT (7 days) for a rank 0 at MASTER_ADDR:MASTER_PORT, or rank 0 for its peers. It waits
+    --join-timeout (default JOIN_SECONDS, torchrun's own 600 s) and ends in one line, exit 1; torch's C++ lines of its
+    retries and timeout (each with a stack trace, written to descriptor 2) are not shown."""
+    import socket
+
+    from nas_proxy.cli import main
+
+    with socket.socket() as s:  # a port nobody listens on (bound, never listening)
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+        monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+        monkeypatch.setenv("MASTER_PORT", port)
+        for name, value in (("WORLD_SIZE", "2"), ("LOCAL_RANK", "0")):
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("RANK", "1")  # nobody answers
+        assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed", "--join-timeout", "0.3"]) == 1
+        said = f"rank 1 of 2 found no rank 0 answering at 127.0.0.1:{port} (MASTER_ADDR:MASTER_PORT) within 0.3 s (--join-timeout)"
+        assert capfd.readouterr().err.splitlines() == [f"nasproxy distill: error: {said}; {HINT}"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MASTER_PORT", str(port))  # free: rank 0 serves it, and nobody comes
+    monkeypatch.setenv("RANK", "0")
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "b"), "--distributed", "--join-timeout", "0.3"]) == 1
+    err = capfd.readouterr().err.splitlines()
+    assert len(err) == 1 and f"rank 0 of 2 waited at 127.0.0.1:{port} (MASTER_ADDR:MASTER_PORT) for the other ranks within 0.3 s" in err[0]
+    assert ": 1 of 2 came" in err[0]
+    for typed, said in (
+        (["--distributed", "--join-timeout", "0"], "--join-timeout must be"),
+        (["--join-timeout", "5"], "add --distributed or --launch N"),
+    ):
+        assert main(["distill", *FLAGS, "--out", str(tmp_path / "c"), *typed]) == 2
+        err = capfd.readouterr().err.splitlines()
+        assert len(err) == 1 and said in err[0]
+    assert not dist.is_initialized() and not any(tmp_path.iterdir())
