@@ -181,10 +181,21 @@ def _main(argv: Sequence[str] | None) -> int:
         import contextlib
 
         with contextlib.suppress(OSError):  # no terminal left to say it on (SIGHUP: it was closed; a write there fails with EIO)
-            print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
-    if argv is None and (code in INTERRUPTED or distributed):  # interrupted (distill says so in its own error), or a rank
+            if not (distributed and _launch_says_interrupts()):
+                print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
+    if argv is None and (
+        code in (handling.EXIT_STATUSES if handling else (130,)) or distributed
+    ):  # interrupted (distill says so in its own error), or a rank
         _leave(code)
     return code
+
+
+def _launch_says_interrupts() -> bool:
+    """Whether this process is a rank of ``distill --launch N``, whose launch says an interrupt in one line for all
+    its ranks (before fix42b each rank said its own too: 3 lines with 2 ranks)."""
+    from nas_proxy.distill.launch import says_interrupts
+
+    return says_interrupts()
 
 
 def _working_folder_gone() -> str | None:
@@ -196,9 +207,6 @@ def _working_folder_gone() -> str | None:
     except FileNotFoundError:
         return "the current folder no longer exists (it was deleted or moved after this shell entered it); cd to a folder that exists"
     return None
-
-
-INTERRUPTED = (130, 143, 129)  # the exit status after Ctrl-C (SIGINT), SIGTERM, SIGHUP: 128 + the signal, as a shell reports it
 
 
 def _leave(code: int) -> NoReturn:
@@ -330,7 +338,10 @@ def _run(args: argparse.Namespace) -> int:
     except NasProxyError as e:
         if args.debug:
             raise
-        print(f"nasproxy {args.command}: error: {one_line(str(e))}", file=sys.stderr)
+        from nas_proxy.errors import InterruptedRunError
+
+        if not (isinstance(e, InterruptedRunError) and getattr(args, "distributed", False) and _launch_says_interrupts()):
+            print(f"nasproxy {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except Exception as e:
         if args.debug:

@@ -39,7 +39,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from nas_proxy import checks
+from nas_proxy import checks, interrupts
 from nas_proxy.configs import SAVED
 from nas_proxy.distill.batchnorm import wrap_batchnorms
 from nas_proxy.distill.checkpoint import (
@@ -132,8 +132,10 @@ class RankShard(ClassShard):
     def any_stop(self, stop: bool) -> bool:
         if not self.coupled:
             return stop
-        flag = torch.tensor([int(stop)])
+        flag = torch.tensor([int(interrupts.last_signal()) if stop else 0])  # the signal, so that every rank names it
         dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.objects)
+        if flag and not stop:  # another rank's: this one stops for it, and its exit status is that signal's (before fix42b: 130)
+            interrupts.received(int(flag))
         return bool(flag)
 
     def describe(self) -> dict[str, Any]:
@@ -351,7 +353,9 @@ def _agree(step: Callable[[], T], group: dist.ProcessGroup | None) -> list[T]:
     dist.all_gather_object(outcomes, outcome, group=group)
     for r, (_, error) in enumerate(outcomes):
         if error is not None:
-            raise type(error)(f"{error} (rank {r} of {len(outcomes)})")
+            again = type(error)(f"{error} (rank {r} of {len(outcomes)})")
+            again.exit_code = error.exit_code  # an interrupt's 143 (SIGTERM), 129: the new error took its class's 130 (before fix42b)
+            raise again
     return [value for value, _ in outcomes]
 
 
