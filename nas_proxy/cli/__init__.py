@@ -160,7 +160,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
         interrupts.install()  # Ctrl-C (SIGTERM): exit 130 (143) from here on, and never inside a storage write
         handling = interrupts
-        if (gone := _working_folder_gone()) is not None:
+        if (gone := _working_folder_gone() or _threads_unread()) is not None:
             print(f"nasproxy: error: {gone}", file=sys.stderr)
             return 2
         one_line_warnings()
@@ -188,6 +188,27 @@ def _main(argv: Sequence[str] | None) -> int:
     ):  # interrupted (distill says so in its own error), or a rank
         _leave(code)
     return code
+
+
+def _threads_unread() -> str | None:
+    """Why ``OMP_NUM_THREADS`` cannot be read, or None. OpenMP, loaded with torch, reads it as a list of positive
+    whole numbers (``4`` or ``4,2``); any other value it ignores, using every core, after its own line on stderr
+    ("libgomp: Invalid value for environment variable OMP_NUM_THREADS"), beside the command's (before fix42b).
+    Refused here, before torch is imported: a thread count mistyped on a shared machine is one the user meant to
+    limit. Set but blank (``OMP_NUM_THREADS= nasproxy ...``, a way to clear it) it is taken as unset: it is removed."""
+    value = os.environ.get("OMP_NUM_THREADS")
+    if value is None:
+        return None
+    if not value.strip():
+        del os.environ["OMP_NUM_THREADS"]
+        return None
+    numbers = [n.strip().removeprefix("+") for n in value.split(",")]
+    if all(n.isascii() and n.isdigit() and int(n) > 0 for n in numbers):
+        return None
+    return (
+        f"OMP_NUM_THREADS is {value!r}, not a number of threads (a whole number of at least 1, or a list of them such as 4,2, "
+        "as OpenMP reads it); set it to one (OMP_NUM_THREADS=1), or unset it"
+    )
 
 
 def _launch_says_interrupts() -> bool:
