@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, a polite request to stop, a closed terminal: handled alike
+EXIT_STATUSES = tuple(128 + int(s) for s in SIGNALS)  # 130, 143, 129: a program's exit after each (see exit_status)
 KEPT_IGNORED = (signal.SIGINT, signal.SIGHUP)  # left ignored when the process starts so (a script's background job, nohup)
 
 
@@ -197,6 +198,7 @@ def stop_requests() -> Iterator[Callable[[], bool]]:
 
 
 __all__ = [
+    "EXIT_STATUSES",
     "SIGNALS",
     "by_signal",
     "check",

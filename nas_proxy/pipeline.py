@@ -360,7 +360,21 @@ def run(
     time of each stage that ran, in order (``distill``, ``search``, ``promotion``, ``ground truth``,
     ``correlate``: the proxies, metrics and reports), and ``seconds_total``. ``progress`` shows the
     stages' progress bars; ``on_stage`` is told, in one line, each stage as it starts and as it ends
-    (with its time)."""
+    (with its time). The data is read once for the plan and every stage."""
+    from nas_proxy.data.registry import read_once
+
+    with read_once():
+        return _run(preset_path, dataset, device, progress, on_stage, proxy_profile)
+
+
+def _run(
+    preset_path: Path | str,
+    dataset: str | None,
+    device: str | None,
+    progress: bool,
+    on_stage: Callable[[str], None] | None,
+    proxy_profile: str | None,
+) -> dict[str, Any]:
     t_run = time.perf_counter()
     seconds: dict[str, float] = {}
     p = plan(preset_path, dataset, device, proxy_profile)

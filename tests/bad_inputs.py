@@ -1350,6 +1350,21 @@ FIX42A: list[Case] = [
 CASES += FIX42A
 
 
+# ---- branch fix42b: processes and signals
+G42 = 42
+FIX42B: list[Case] = [
+    # an OMP_NUM_THREADS OpenMP cannot read: before, the command ran (exit 0, or its own error) on every core, with OpenMP's
+    # "libgomp: Invalid value for environment variable OMP_NUM_THREADS" line on stderr beside nasproxy's
+    Case(f"OMP_NUM_THREADS=abc {D}", "OMP_NUM_THREADS is 'abc', not a number of threads (a whole number of at least 1", G42),
+    Case("OMP_NUM_THREADS=0 spaces", "OMP_NUM_THREADS is '0', not a number of threads", G42),
+    Case("OMP_NUM_THREADS=2, spaces", "OMP_NUM_THREADS is '2,', not a number of threads", G42),
+    # distill --join-timeout (fix42b): how long a rank of a launch waits for the others
+    Case(f"{D} --join-timeout 0 --distributed", "--join-timeout must be"),
+    Case(f"{D} --join-timeout 30", "--join-timeout is how long a rank of a launch waits for the others: add --distributed or --launch N"),
+]
+CASES += FIX42B
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

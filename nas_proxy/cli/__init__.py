@@ -160,7 +160,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
         interrupts.install()  # Ctrl-C (SIGTERM): exit 130 (143) from here on, and never inside a storage write
         handling = interrupts
-        if (gone := _working_folder_gone()) is not None:
+        if (gone := _working_folder_gone() or _threads_unread()) is not None:
             print(f"nasproxy: error: {gone}", file=sys.stderr)
             return 2
         one_line_warnings()
@@ -181,10 +181,42 @@ def _main(argv: Sequence[str] | None) -> int:
         import contextlib
 
         with contextlib.suppress(OSError):  # no terminal left to say it on (SIGHUP: it was closed; a write there fails with EIO)
-            print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
-    if argv is None and (code in INTERRUPTED or distributed):  # interrupted (distill says so in its own error), or a rank
+            if not (distributed and _launch_says_interrupts()):
+                print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
+    if argv is None and (
+        code in (handling.EXIT_STATUSES if handling else (130,)) or distributed
+    ):  # interrupted (distill says so in its own error), or a rank
         _leave(code)
     return code
+
+
+def _threads_unread() -> str | None:
+    """Why ``OMP_NUM_THREADS`` cannot be read, or None. OpenMP, loaded with torch, reads it as a list of positive
+    whole numbers (``4`` or ``4,2``); any other value it ignores, using every core, after its own line on stderr
+    ("libgomp: Invalid value for environment variable OMP_NUM_THREADS"), beside the command's (before fix42b).
+    Refused here, before torch is imported: a thread count mistyped on a shared machine is one the user meant to
+    limit. Set but blank (``OMP_NUM_THREADS= nasproxy ...``, a way to clear it) it is taken as unset: it is removed."""
+    value = os.environ.get("OMP_NUM_THREADS")
+    if value is None:
+        return None
+    if not value.strip():
+        del os.environ["OMP_NUM_THREADS"]
+        return None
+    numbers = [n.strip().removeprefix("+") for n in value.split(",")]
+    if all(n.isascii() and n.isdigit() and int(n) > 0 for n in numbers):
+        return None
+    return (
+        f"OMP_NUM_THREADS is {value!r}, not a number of threads (a whole number of at least 1, or a list of them such as 4,2, "
+        "as OpenMP reads it); set it to one (OMP_NUM_THREADS=1), or unset it"
+    )
+
+
+def _launch_says_interrupts() -> bool:
+    """Whether this process is a rank of ``distill --launch N``, whose launch says an interrupt in one line for all
+    its ranks (before fix42b each rank said its own too: 3 lines with 2 ranks)."""
+    from nas_proxy.distill.launch import says_interrupts
+
+    return says_interrupts()
 
 
 def _working_folder_gone() -> str | None:
@@ -196,9 +228,6 @@ def _working_folder_gone() -> str | None:
     except FileNotFoundError:
         return "the current folder no longer exists (it was deleted or moved after this shell entered it); cd to a folder that exists"
     return None
-
-
-INTERRUPTED = (130, 143, 129)  # the exit status after Ctrl-C (SIGINT), SIGTERM, SIGHUP: 128 + the signal, as a shell reports it
 
 
 def _leave(code: int) -> NoReturn:
@@ -330,7 +359,10 @@ def _run(args: argparse.Namespace) -> int:
     except NasProxyError as e:
         if args.debug:
             raise
-        print(f"nasproxy {args.command}: error: {one_line(str(e))}", file=sys.stderr)
+        from nas_proxy.errors import InterruptedRunError
+
+        if not (isinstance(e, InterruptedRunError) and getattr(args, "distributed", False) and _launch_says_interrupts()):
+            print(f"nasproxy {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except Exception as e:
         if args.debug:

@@ -139,6 +139,15 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         metavar="N",
         help="start N --distributed ranks on this machine (torchrun --standalone's launch); a rank that dies is said in one line",
     )
+    from nas_proxy.distill.join import JOIN_SECONDS
+
+    p.add_argument(
+        "--join-timeout",
+        type=finite_float,
+        metavar="SECONDS",
+        help=f"with --distributed or --launch: how long a rank waits for the others (and rank 0 at MASTER_ADDR:MASTER_PORT) "
+        f"before it gives up in one line, exit 1 (default: {JOIN_SECONDS:g})",
+    )
     add_soft_label_options(p)  # --soft-labels N and the teachers' options
     p.set_defaults(func=cmd_distill)
 
@@ -184,6 +193,12 @@ def cmd_distill(args: argparse.Namespace) -> int:
     )
     cuda_flags(args, config.device)
     args.teachers = config.soft_labels.teachers > 0  # the line of a Ctrl-C says they are kept only when there are some
+    if args.join_timeout is not None:  # checked before a download, and before the launch (not once per rank)
+        if args.launch is None and not args.distributed:
+            raise InvalidArgumentError(
+                "--join-timeout is how long a rank of a launch waits for the others: add --distributed or --launch N, or drop it"
+            )
+        checks.number("--join-timeout", args.join_timeout, 0, low_open=True)
     if args.download:
         from nas_proxy.data import load_dataset
 
@@ -198,7 +213,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if args.distributed:
         from nas_proxy.distill.sharded import distill_sharded
 
-        sharded = distill_sharded(config, args.out, args.resume, args.force, not args.quiet, command=command_line(args))
+        join = {} if args.join_timeout is None else {"join_timeout": args.join_timeout}  # None: the library's default
+        sharded = distill_sharded(config, args.out, args.resume, args.force, not args.quiet, command=command_line(args), **join)
         if sharded is None:
             return 0  # ranks other than 0: rank 0 reports the merged artifact
         result = sharded

@@ -48,6 +48,8 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     args = torchrun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "nas_proxy", *argv, "--distributed"])
+    said = os.environ.get(SAID_VARIABLE)
+    os.environ[SAID_VARIABLE] = "1"  # read by the ranks, which inherit this environment
     try:
         with _handlers_kept():
             torchrun.run(args)
@@ -56,12 +58,20 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
         raise RankFailedError(rank_failed(rank, failure.pid, failure.exitcode)) from None
     except SignalException as e:  # the ranks were sent the signal and stopped, each at its shard's checkpoint
         raise interrupts.received(e.sigval) from None
+    finally:
+        if said is None:
+            os.environ.pop(SAID_VARIABLE, None)
+        else:
+            os.environ[SAID_VARIABLE] = said
 
 
 TORCH_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")  # those torch's launch takes (TORCHELASTIC_SIGNALS_TO_HANDLE's default)
 
 
 TAKEN_VARIABLE = "TORCHELASTIC_SIGNALS_TO_HANDLE"  # which signals torch's launch takes, read as it starts the ranks
+# set for the ranks of a launch: the launch says their interrupt in its one line, and they say nothing of it (before
+# fix42b a Ctrl-C printed a line per rank and the launch's: 3 lines with 2 ranks); their other errors are still said
+SAID_VARIABLE = "NASPROXY_LAUNCH_SAYS_INTERRUPTS"
 
 
 @contextmanager
@@ -87,6 +97,11 @@ def _handlers_kept() -> Iterator[None]:
                 signal.signal(getattr(signal, n), handler)
 
 
+def says_interrupts() -> bool:
+    """Whether this process is a rank of ``distill --launch N``, whose launch says an interrupt (see :data:`SAID_VARIABLE`)."""
+    return os.environ.get(SAID_VARIABLE) == "1"
+
+
 def rank_failed(rank: int, pid: int, exitcode: int) -> str:
     """The line of a launch whose rank ``rank`` (process ``pid``) ended with ``exitcode`` (negative: a signal)."""
     if exitcode < 0:
@@ -95,9 +110,13 @@ def rank_failed(rank: int, pid: int, exitcode: int) -> str:
         except ValueError:
             name = ""
         how = f"was killed by signal {-exitcode}{name}"
+    elif (
+        exitcode in interrupts.EXIT_STATUSES
+    ):  # a signal sent to the rank alone: it stopped at its checkpoint and said nothing (SAID_VARIABLE)
+        how = f"stopped at its checkpoint, interrupted by {signal.Signals(exitcode - 128).name} (exit {exitcode})"
     else:
         how = f"exited with code {exitcode} (its own line above says why)"
     return f"rank {rank} (process {pid}) {how}; the other ranks were stopped: run the same command again to continue from the shards' checkpoints"
 
 
-__all__ = ["RankFailedError", "launch", "rank_failed"]
+__all__ = ["SAID_VARIABLE", "RankFailedError", "launch", "rank_failed", "says_interrupts"]

@@ -39,7 +39,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from nas_proxy import checks
+from nas_proxy import checks, interrupts
 from nas_proxy.configs import SAVED
 from nas_proxy.distill.batchnorm import wrap_batchnorms
 from nas_proxy.distill.checkpoint import (
@@ -53,6 +53,7 @@ from nas_proxy.distill.checkpoint import (
     write_losses,
 )
 from nas_proxy.distill.config import DistillConfig
+from nas_proxy.distill.join import JOIN_SECONDS, join
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
@@ -63,7 +64,7 @@ from nas_proxy.utils import resolve_device
 
 SCHEME = "contiguous"  # rank r distils classes [r*K//W, (r+1)*K//W)
 # A finished shard waits in the final gather for the slowest one (after a resume, possibly hours);
-# a dead rank is noticed by torchrun, which stops the others, not by this timeout.
+# a dead rank is noticed by torchrun, which stops the others, not by this timeout. (Joining the launch: join.JOIN_SECONDS.)
 WAIT = timedelta(days=7)
 T = TypeVar("T")
 
@@ -131,8 +132,10 @@ class RankShard(ClassShard):
     def any_stop(self, stop: bool) -> bool:
         if not self.coupled:
             return stop
-        flag = torch.tensor([int(stop)])
+        flag = torch.tensor([int(interrupts.last_signal()) if stop else 0])  # the signal, so that every rank names it
         dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.objects)
+        if flag and not stop:  # another rank's: this one stops for it, and its exit status is that signal's (before fix42b: 130)
+            interrupts.received(int(flag))
         return bool(flag)
 
     def describe(self) -> dict[str, Any]:
@@ -147,9 +150,12 @@ def distill_sharded(
     progress: bool = False,  # the library is silent unless asked; the CLI asks
     callback: Callable[[int, dict[str, float]], None] | None = None,
     command: str | None = None,
+    join_timeout: float = JOIN_SECONDS,
 ) -> DistillResult | None:
     """Run this process's shard of a torchrun launch; rank 0 merges and returns the artifact, the
-    other ranks return None. Every rank raises the same error when any rank fails."""
+    other ranks return None. Every rank raises the same error when any rank fails. A rank waits at most
+    ``join_timeout`` seconds for the launch to come together (:mod:`nas_proxy.distill.join`)."""
+    checks.number("join_timeout", join_timeout, 0, low_open=True)
     if config.select_by is not None:
         raise InvalidArgumentError(
             "--select-by scores the whole set, which no rank holds in a sharded run: drop --distributed or --select-by"
@@ -175,7 +181,7 @@ def distill_sharded(
             )
         _check_master_addr(os.environ["MASTER_ADDR"], int(port))  # as torch reads it: before branch probe41 stripped, so
         # '127.0.0.1 ' (a blank, a newline) passed here and init_process_group waited WAIT (7 days) for that host, deaf to SIGTERM
-        dist.init_process_group(backend, timeout=WAIT)
+        join(backend, device, rank, world, join_timeout, WAIT)  # interruptible, at most join_timeout (before fix42b: WAIT, deaf)
     try:
         with ExitStack() as locks:  # released after the merge
             return _run_shard(config, out, resume, force, progress, callback, command, rank, world, device, backend, locks)
@@ -347,7 +353,9 @@ def _agree(step: Callable[[], T], group: dist.ProcessGroup | None) -> list[T]:
     dist.all_gather_object(outcomes, outcome, group=group)
     for r, (_, error) in enumerate(outcomes):
         if error is not None:
-            raise type(error)(f"{error} (rank {r} of {len(outcomes)})")
+            again = type(error)(f"{error} (rank {r} of {len(outcomes)})")
+            again.exit_code = error.exit_code  # an interrupt's 143 (SIGTERM), 129: the new error took its class's 130 (before fix42b)
+            raise again
     return [value for value, _ in outcomes]
 
 

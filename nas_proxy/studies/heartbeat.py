@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 import sqlalchemy.orm
-from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
+from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
@@ -47,25 +48,40 @@ class BeatingStorage(RDBStorage):
         # study id -> trial id -> (its heartbeat, monotonic time first seen): per study, since a check of one study
         # prunes what it no longer lists, which must not forget another's (review41: never failed alternating)
         self._seen: dict[int, dict[int, tuple[datetime.datetime, float]]] = {}
+        self._lapsed: dict[int, str] = {}  # trial id -> its fail_reason, written with the FAIL Optuna sets next
 
     def record_heartbeat(self, trial_id: int) -> None:
         with suppress(StorageInternalError):  # the database is away for a moment; a lapse past the grace period retries the trial
             super().record_heartbeat(trial_id)
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        """The stale trials (the module's rule), each given its ``fail_reason`` while still RUNNING (Optuna then
-        fails it: a finished trial takes no attribute)."""
+        """The stale trials (the module's rule), each with the ``fail_reason`` that :meth:`set_trial_state_values`
+        writes as Optuna fails it (Optuna's fail_stale_trials calls the two in turn)."""
         stale = self._unchanged(study_id)
+        self._lapsed.clear()
         for trial_id in stale:
             attrs = self.get_trial(trial_id).user_attrs
             worker = f" ({attrs['worker_host']}, pid {attrs['worker_pid']})" if "worker_pid" in attrs else ""
-            reason = (
+            self._lapsed[trial_id] = (
                 f"{LAPSED} for over {self.grace_period} s (the grace period): its worker{worker} died, "
                 "was stopped or lost the database; re-queued"
             )
-            with suppress(UpdateFinishedTrialError):  # another process failed it meanwhile
-                self.set_trial_user_attr(trial_id, "fail_reason", reason)
         return stale
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        """Optuna's, and a stale trial's FAIL writes its ``fail_reason`` in the same transaction, only while the trial
+        still runs: written before, as a separate write (before branch fix42b), it stayed on a trial whose worker,
+        alive after all, told its result in between: a COMPLETE trial said its worker was lost."""
+        reason = self._lapsed.pop(trial_id, None)
+        if reason is None or state != TrialState.FAIL:
+            return super().set_trial_state_values(trial_id, state, values)
+        with _create_scoped_session(self.scoped_session) as session:
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+            self.check_trial_is_updatable(trial_id, trial.state)  # told meanwhile: UpdateFinishedTrialError, Optuna's skip
+            self._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, "fail_reason", reason)
+            trial.state = state
+            trial.datetime_complete = datetime.datetime.now()
+        return True
 
     def _unchanged(self, study_id: int) -> list[int]:
         """The RUNNING trials of ``study_id`` whose heartbeat lapsed, by this process's monotonic clock."""

@@ -412,3 +412,14 @@ def test_a_ctrl_c_outside_the_loop_says_teachers_are_kept_only_when_there_are_te
     assert main(["distill", "--dataset", "digits", "--ipc", "1", "--out", str(tmp_path / "o"), "--quiet", *flags]) == 130
     hint = f"; run the same command again to continue (from its last checkpoint{kept})"
     assert capsys.readouterr().err == f"nasproxy distill: interrupted{hint}\n"
+
+
+def test_a_blank_omp_num_threads_is_taken_as_unset(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """fix42b: ``OMP_NUM_THREADS= nasproxy ...`` (a way to clear it) made OpenMP print "libgomp: Invalid value for
+    environment variable OMP_NUM_THREADS" beside the command's lines. It is removed before torch is loaded (another
+    value OpenMP cannot read is refused in one line: tests/bad_inputs.py FIX42B)."""
+    from nas_proxy.cli import main
+
+    monkeypatch.setenv("OMP_NUM_THREADS", " ")
+    assert main(["spaces"]) == 0 and "OMP_NUM_THREADS" not in os.environ
+    assert capsys.readouterr().err == ""

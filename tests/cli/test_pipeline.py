@@ -105,7 +105,18 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(tmp_path)  # studies/ is created relative to the working directory
     preset = tmp_path / "tiny.toml"
     preset.write_text(TINY.format(runs=tmp_path / "runs"))
+    from nas_proxy.data import registry
+
+    reads: list[str] = []
+    read = registry._load
+
+    def counted(name: str, *args: Any) -> Any:
+        reads.append(name)
+        return read(name, *args)
+
+    monkeypatch.setattr(registry, "_load", counted)
     assert main(["run", str(preset), "--quiet"]) == 0
+    assert reads == ["digits"]  # fix42b: the plan and every stage read it again (fashion-mnist: 9 reads, ~1 s and 220 MB each)
     out = capsys.readouterr().out
     assert "report:" in out and "nasproxy dashboard --study tiny" in out
     runs = tmp_path / "runs" / "tiny"

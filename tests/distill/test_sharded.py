@@ -17,6 +17,7 @@ import torch.distributed as dist
 from safetensors import safe_open
 
 from nas_proxy.distill import DistillConfig, distill
+from nas_proxy.distill.join import HINT
 from nas_proxy.distill.runner import ClassShard
 from nas_proxy.distill.sharded import RankShard, shard_classes
 from nas_proxy.errors import InvalidArgumentError
@@ -160,6 +161,7 @@ def test_a_rank_that_dies_in_a_launch_is_one_line(
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
     from nas_proxy.cli import main
+    from nas_proxy.distill.launch import rank_failed
 
     launched: list[list[str]] = []
 
@@ -179,6 +181,7 @@ def test_a_rank_that_dies_in_a_launch_is_one_line(
             "run the same command again to continue from the shards' checkpoints"
         ]
         assert launched.pop() == ["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed"]
+    assert rank_failed(1, 4242, 143).startswith("rank 1 (process 4242) stopped at its checkpoint, interrupted by SIGTERM (exit 143);")
     for wrong, said in ((["--launch", "0"], "at least 1, got 0"), (["--launch", "2", "--distributed"], "drop --distributed")):
         assert main(["distill", *FLAGS, "--out", str(tmp_path / "b"), *wrong]) == 2
         assert said in capsys.readouterr().err and not launched and not (tmp_path / "b").exists()
@@ -196,12 +199,14 @@ def test_a_signal_to_a_launch_is_the_cli_s_interrupt_and_its_handlers_are_put_ba
 
     from nas_proxy import interrupts
     from nas_proxy.cli import RESUME_HINTS, main
-    from nas_proxy.distill.launch import TORCH_SIGNALS
+    from nas_proxy.distill.launch import SAID_VARIABLE, TORCH_SIGNALS
 
     taken = [getattr(signal, n) for n in TORCH_SIGNALS]
     received: list[int] = []
+    said: list[str | None] = []
 
     def signalled(args: object) -> None:  # torch's launch: its handlers (PContext.start), then the signal, to this process
+        said.append(os.environ.get(SAID_VARIABLE))  # what the ranks inherit
         for s in taken:
             signal.signal(s, _terminate_process_handler)
         received.append(sig)
@@ -215,6 +220,7 @@ def test_a_signal_to_a_launch_is_the_cli_s_interrupt_and_its_handlers_are_put_ba
             assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == status
             assert received.pop() == sig
             assert capsys.readouterr().err.strip().splitlines() == [f"nasproxy distill: interrupted{by}{RESUME_HINTS['distill']}"]
+            assert said.pop() == "1" and SAID_VARIABLE not in os.environ  # the ranks say nothing of it (fix42b: 3 lines with 2)
             handlers = {s: signal.getsignal(s) for s in taken}
             assert _terminate_process_handler not in handlers.values()
             assert handlers[signal.SIGQUIT] is before[signal.SIGQUIT]  # the CLI's own handlers (interrupts) for the others
@@ -363,3 +369,139 @@ def test_a_distillation_run_from_a_script_records_its_own_command(tmp_path: Path
     out = tmp_path / "a"
     assert main(["distill", *FLAGS, "--iterations", "1", "--out", str(out)]) == 0
     assert json.loads((out / "meta.json").read_text())["command"] == f"nasproxy distill {' '.join(FLAGS)} --iterations 1 --out {out}"
+
+
+def test_a_rank_waiting_for_a_master_that_never_answers_hears_sigterm(tmp_path: Path) -> None:
+    """probe41/fix42b: torch's rendezvous blocks in C++, where Python's handlers never run: a rank whose MASTER_ADDR:
+    MASTER_PORT accepts and never answers (or names nothing listening, or whose peers never come) ignored SIGTERM and
+    Ctrl-C for WAIT (7 days); only kill -9 ended it. It joins on a helper thread now, and a signal ends it at once: exit
+    143 and one line, while torch still waits (--join-timeout 300)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as master:
+        master.settimeout(120)  # a rank that never connects fails the test, it does not hang it
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}
+        env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(master.getsockname()[1]), PYTHONPATH=str(ROOT))
+        args = ["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed", "--join-timeout", "300"]
+        rank = warm.Popen([sys.executable, "-m", "nas_proxy", *args], stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        try:
+            connection, _ = master.accept()  # the rank is in torch's rendezvous
+            with connection:  # held open, unanswered: torch waits for --join-timeout
+                rank.send_signal(signal.SIGTERM)
+                _, err = rank.communicate(timeout=120)  # without the fix: TimeoutExpired (heard after 300 s)
+        finally:
+            rank.kill()
+            rank.wait()
+    assert rank.returncode == 143
+    assert err.splitlines() == [
+        "nasproxy distill: interrupted by SIGTERM; run the same command again to continue (from its last checkpoint)"
+    ]
+
+
+def test_a_launch_that_does_not_come_together_ends_in_one_line_after_the_join_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """fix42b: a rank waited WAIT (7 days) for a rank 0 at MASTER_ADDR:MASTER_PORT, or rank 0 for its peers. It waits
+    --join-timeout (default JOIN_SECONDS, torchrun's own 600 s) and ends in one line, exit 1; torch's C++ lines of its
+    retries and timeout (each with a stack trace, written to descriptor 2) are not shown."""
+    import socket
+
+    from nas_proxy.cli import main
+
+    with socket.socket() as s:  # a port nobody listens on (bound, never listening)
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+        monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+        monkeypatch.setenv("MASTER_PORT", port)
+        for name, value in (("WORLD_SIZE", "2"), ("LOCAL_RANK", "0")):
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("RANK", "1")  # nobody answers
+        assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed", "--join-timeout", "0.3"]) == 1
+        said = f"rank 1 of 2 found no rank 0 answering at 127.0.0.1:{port} (MASTER_ADDR:MASTER_PORT) within 0.3 s (--join-timeout)"
+        assert capfd.readouterr().err.splitlines() == [f"nasproxy distill: error: {said}; {HINT}"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MASTER_PORT", str(port))  # free: rank 0 serves it, and nobody comes
+    monkeypatch.setenv("RANK", "0")
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "b"), "--distributed", "--join-timeout", "0.3"]) == 1
+    err = capfd.readouterr().err.splitlines()
+    assert len(err) == 1 and f"rank 0 of 2 waited at 127.0.0.1:{port} (MASTER_ADDR:MASTER_PORT) for the other ranks within 0.3 s" in err[0]
+    assert ": 1 of 2 came" in err[0]
+    for typed, said in (
+        (["--distributed", "--join-timeout", "0"], "--join-timeout must be"),
+        (["--join-timeout", "5"], "add --distributed or --launch N"),
+    ):
+        assert main(["distill", *FLAGS, "--out", str(tmp_path / "c"), *typed]) == 2
+        err = capfd.readouterr().err.splitlines()
+        assert len(err) == 1 and said in err[0]
+    assert not dist.is_initialized() and not any(tmp_path.iterdir())
+
+
+def test_the_ranks_of_a_launch_leave_its_interrupt_to_the_launch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix42b (drill41): Ctrl-C on ``distill --launch 2`` printed 3 lines, each rank's "error: interrupted at iteration
+    i/N; checkpoint saved in ..." and the launch's own. A rank of a launch (SAID_VARIABLE) says nothing of an interrupt,
+    stopped at its checkpoint or raised at once (a second signal), its exit status kept; a rank of the user's own
+    torchrun still says it, as does any rank its other errors."""
+    import socket
+
+    from nas_proxy.cli import main
+    from nas_proxy.distill import sharded
+    from nas_proxy.distill.launch import SAID_VARIABLE
+    from nas_proxy.errors import InterruptedRunError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", str(port))):
+        monkeypatch.setenv(name, value)
+    cases = [
+        (InterruptedRunError("interrupted by SIGTERM at iteration 3/40; checkpoint saved in X; the same command continues it", 143), 143),
+        (KeyboardInterrupt(), 130),  # a second signal: raised at once
+        (InvalidArgumentError("a real error"), 2),
+    ]
+    raised: list[BaseException] = []
+
+    def distilled(*args: object, **kwargs: object) -> None:
+        raise raised[0]
+
+    monkeypatch.setattr(sharded, "distill", distilled)
+    for launched, lines in ((None, [1, 1, 1]), ("1", [0, 0, 1])):
+        if launched:
+            monkeypatch.setenv(SAID_VARIABLE, launched)
+        for (error, code), count in zip(cases, lines, strict=True):
+            raised[:] = [error]
+            assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed"]) == code
+            assert len(capsys.readouterr().err.splitlines()) == count
+    assert not dist.is_initialized()
+
+
+def test_an_interrupt_on_one_rank_is_named_by_every_rank_it_stops(one_rank_group: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix42b: SIGTERM to one rank of a run whose ranks stay in step stopped them all, each naming its own state:
+    "interrupted" (SIGINT, exit 130) on the ranks that got no signal, and the launch said "rank 0 ... (exit 130)";
+    and a rank's error re-raised on every rank took its class's exit status (130), not the signal's (143)."""
+    from nas_proxy import interrupts
+    from nas_proxy.distill.sharded import _agree
+    from nas_proxy.errors import InterruptedRunError
+
+    def other_rank_sigterm(flag: torch.Tensor, **kwargs: object) -> None:
+        flag.fill_(int(signal.SIGTERM))  # as the MAX over a rank that got SIGTERM
+
+    before = interrupts._state.signum
+    try:
+        interrupts._state.signum = signal.SIGINT  # none received here
+        monkeypatch.setattr(dist, "all_reduce", other_rank_sigterm)
+        assert RankShard(0, 2, True, None).any_stop(False)
+        assert interrupts.exit_status() == 143 and interrupts.by_signal() == " by SIGTERM"
+        monkeypatch.undo()
+
+        def stopped() -> None:
+            raise InterruptedRunError("interrupted by SIGTERM at iteration 3/40", 143)
+
+        with pytest.raises(InterruptedRunError) as raised:
+            _agree(stopped, None)
+        assert raised.value.exit_code == 143 and str(raised.value).endswith("(rank 0 of 1)")
+    finally:
+        interrupts._state.signum = before

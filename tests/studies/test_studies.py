@@ -228,6 +228,38 @@ def test_a_trial_failed_for_a_lapsed_heartbeat_says_why_and_its_retry_does_not(t
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trial_whose_worker_told_its_result_as_it_was_found_lapsed_does_not_say_its_worker_was_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix42b: the reason was written while the trial still ran, before Optuna failed it; a worker alive after all
+    that told its result in between left a COMPLETE trial saying "worker lost: no heartbeat ..." (the dashboard
+    shows it). The reason is now written with the FAIL, in one transaction, and only if the trial still runs."""
+    from optuna.storages import fail_stale_trials
+
+    from nas_proxy.studies.heartbeat import LAPSED
+
+    storage, study, _, clock = _beating(tmp_path, monkeypatch)
+    late, lost = study.ask(), study.ask()
+    for t in (late, lost):
+        storage.record_heartbeat(t._trial_id)
+    fail_stale_trials(study)  # seen beating
+    clock[0] += 3.5  # neither beats for longer than the grace period
+    found = storage._get_stale_trial_ids
+
+    def told_meanwhile(study_id: int) -> list[int]:  # the order forced: found stale, then the late worker tells, then FAIL
+        stale = found(study_id)
+        study.tell(late, 1.0)
+        return stale
+
+    monkeypatch.setattr(storage, "_get_stale_trial_ids", told_meanwhile)
+    fail_stale_trials(study)
+    told, failed = study.trials[:2]
+    assert told.state.name == "COMPLETE" and "fail_reason" not in told.user_attrs
+    assert failed.state.name == "FAIL" and failed.user_attrs["fail_reason"].startswith(LAPSED)
+    assert [t.state.name for t in study.trials[2:]] == ["WAITING"]  # the lost one's retry only
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_a_clock_moved_an_hour_neither_kills_a_live_worker_nor_keeps_a_dead_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """drill41: Optuna dates heartbeats and judges them by the database's clock alone. Moved forward an hour,
     every running trial was failed at once, its worker alive; moved back, a dead worker's trial was kept an hour.
