@@ -18,6 +18,7 @@ import shutil
 import socket
 import stat
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ BUSY_PORT = "{busy_port}"  # in ``args``: a TCP port of 127.0.0.1 that another s
 class Case:
     """``args``: the command line after ``nasproxy``, after any ``NAME=value`` words that set an
     environment variable for the case (``WORLD_SIZE=x distill ...``, as a shell would); ``needle``: a piece of the expected message;
-    ``fixed``: the issue that fixed this input (9 or 16; 31: branch probe31; 32: its notes, the stop after; 35: branch probe35; 36: branch probe36; 37: branch probe37; 38: branches probe38, drill38 and left38; 39: branch probe39; 0: refused right from the start): before it,
+    ``fixed``: the issue that fixed this input (9 or 16; 31: branch probe31; 32: its notes, the stop after; 35: branch probe35; 36: branch probe36; 37: branch probe37; 38: branches probe38, drill38 and left38; 39: branch probe39; 40 on: that stop's branches; 0: refused right from the start): before it,
     a traceback, an internal error, a file written, exit 0, garbage results or the wrong cause named."""
 
     args: str
@@ -197,7 +198,8 @@ or by naming the wrong cause. "fixed (31)" marks the {fixed31} inputs of branch 
 stranger would) that were mishandled before it, by those measures or by quoting a long value whole;
 "fixed (32)" the {fixed32} that the next stop fixed from that probe's notes; "fixed (35)" the {fixed35} of
 branch probe35, "fixed (36)" the {fixed36} of branch probe36 (tried the same way) and of stop 36, "fixed (37)"
-the {fixed37} of branch probe37, "fixed (38)" the {fixed38} of branches probe38, drill38 and left38, and "fixed (39)" the {fixed39} of branch probe39. A command that starts with `NAME=value` runs with that
+the {fixed37} of branch probe37, "fixed (38)" the {fixed38} of branches probe38, drill38 and left38, "fixed (39)" the {fixed39} of branch probe39, and "fixed (N)" from 40 on those of stop N's branches
+(probe, drill, fix): {later}. A command that starts with `NAME=value` runs with that
 environment variable set, as a shell would; one that ends in `>&-` runs with standard output closed.
 `{busy_port}` is a port another socket listens on while the case
 runs; `\\n`, `\\t` and `\\udcff` stand for a newline, a tab and a byte that is not UTF-8.
@@ -256,6 +258,7 @@ def header(outcomes: list[tuple[Case, Outcome]]) -> str:
         "{fixed37}": sum(c.fixed == 37 for c, _ in outcomes),
         "{fixed38}": sum(c.fixed == 38 for c, _ in outcomes),
         "{fixed39}": sum(c.fixed == 39 for c, _ in outcomes),
+        "{later}": ", ".join(f"{n} of stop {stop}" for stop, n in sorted(Counter(c.fixed for c, _ in outcomes if c.fixed >= 40).items())),
         "{issue16}": len(ISSUE16),
         "{more16}": len(MORE16),
     }
