@@ -168,8 +168,15 @@ def status(option: str, path: Path | str) -> os.stat_result | None:
 
 
 def existing_file(option: str, path: Path | str) -> Path:
-    """A path that is a readable regular file (not missing, not a directory, FIFO or device)."""
-    return _existing(option, Path(path), stat.S_ISREG, "a regular file; give a file", f"{option} file {path} does not exist")
+    """A path that is a readable regular file (not missing, not a directory, FIFO or device; one whose
+    permissions refuse this user is one line, not a PermissionError from the read that follows)."""
+    p = _existing(option, Path(path), stat.S_ISREG, "a regular file; give a file", f"{option} file {path} does not exist")
+    try:
+        with open(p, "rb"):  # a regular file: opening it neither blocks nor reads
+            pass
+    except OSError as e:
+        raise InvalidArgumentError(f"{option}{'' if option.endswith('file') else ' file'} {p} cannot be read: {e.strerror}") from None
+    return p
 
 
 def existing_dir(option: str, path: Path | str) -> Path:

@@ -7,6 +7,7 @@ one with ``@DATASETS.register("name")``.
 from __future__ import annotations
 
 import functools
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nas_proxy import checks
 from nas_proxy.data.base import STD_FLOOR, Dataset, channel_stats, normalise, stratified_split
 from nas_proxy.data.formats import (
     I64,
@@ -26,6 +28,7 @@ from nas_proxy.data.formats import (
     read_idx_pair,
     read_image_folder,
     read_svhn_mat,
+    subfolders,
 )
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
 from nas_proxy.protocols import DataRef, image_folder, reads_no_root
@@ -280,10 +283,11 @@ def imagefolder(opts: DataOptions) -> Dataset:
     if not opts.arg:
         raise InvalidArgumentError("imagefolder needs a path: --dataset imagefolder:/path/to/images")
     root = image_folder(opts.arg)
-    if not root.is_dir():
+    found = checks.status("image folder", root)  # one line when a folder above it refuses this user
+    if found is None or not stat.S_ISDIR(found.st_mode):
         raise DataNotFoundError(f"image folder {root} does not exist")
     size = opts.image_size
-    if (root / "train").is_dir() and (root / "test").is_dir():
+    if {"train", "test"} <= set(subfolders(root)):
         x_tr, y_tr, classes = read_image_folder(root / "train", size)
         x_te, y_te, test_classes = read_image_folder(root / "test", size)
         if len(classes) < 2:
