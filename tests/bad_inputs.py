@@ -1327,6 +1327,22 @@ PROBE41: list[Case] = [
 CASES += PROBE41
 
 
+# ---- branch probe42: a stranger's inputs that were mishandled before it (permission cases: tests/faults/test_disk_faults.py)
+G42 = 42
+L = f"{D} --launch 2"  # distill's ranks started by nasproxy itself (torchrun's standalone launch)
+PROBE42: list[Case] = [
+    # what every rank of a launch refuses: before, each of the 2 ranks started (seconds) and said it, then the launch said
+    # "rank R exited with code 2 ...; run the same command again to continue from the shards' checkpoints", exit 1
+    Case(L.replace("--out OUT", "--out notes.txt"), "notes.txt is a file, not a directory", G42),
+    Case(L.replace("--out OUT", "--out spaces"), "spaces is not empty and holds no nasproxy run; choose a new directory", G42),
+    Case(L.replace("--out OUT", "--out syn/sub"), "--out syn/sub is inside the synthetic set syn", G42),
+    Case(f"{L} --resume", "nothing to resume in OUT: no shard has a checkpoint; drop --resume to start", G42),
+    Case(f"{L} --device cuda:-1", "unknown device 'cuda:-1'; use auto, cpu or cuda[:N]", G42),
+    Case(f"{L} --select-by archs/good.json --select-space convnet-cpu", "--select-by scores the whole set, which no rank holds", G42),
+]
+CASES += PROBE42
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

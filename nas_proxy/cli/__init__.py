@@ -180,8 +180,11 @@ def _main(argv: Sequence[str] | None) -> int:
             hint = TEACHERS_HINT
         import contextlib
 
+        from nas_proxy.distill.launch import told_launch
+
         with contextlib.suppress(OSError):  # no terminal left to say it on (SIGHUP: it was closed; a write there fails with EIO)
-            print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
+            if not told_launch(f"interrupted{by}{hint}", code):  # a rank of distill --launch, stopped: the launch says it
+                print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
     if argv is None and (code in INTERRUPTED or distributed):  # interrupted (distill says so in its own error), or a rank
         _leave(code)
     return code
@@ -330,7 +333,10 @@ def _run(args: argparse.Namespace) -> int:
     except NasProxyError as e:
         if args.debug:
             raise
-        print(f"nasproxy {args.command}: error: {one_line(str(e))}", file=sys.stderr)
+        from nas_proxy.distill.launch import told_launch
+
+        if not told_launch(line := one_line(str(e)), e.exit_code):  # a rank of distill --launch: the launch says it, once
+            print(f"nasproxy {args.command}: error: {line}", file=sys.stderr)
         return e.exit_code
     except Exception as e:
         if args.debug:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from nas_proxy import interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
@@ -30,6 +32,36 @@ class RankFailedError(NasProxyError):
     """A rank of a launch ended with an error or a signal; the others were stopped. Exit 1, as torchrun's."""
 
     exit_code = 1
+
+
+class RankRefusedError(NasProxyError):
+    """A rank of a launch refused its input (or stopped, as any command does): its line and exit status, said once."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+SAID_VARIABLE = "NASPROXY_LAUNCH_SAID"  # the file the ranks of a launch hand their one line to (set by launch)
+
+
+def told_launch(line: str, exit_code: int) -> bool:
+    """In a rank of ``distill --launch``: hand ``line`` (the rank's error) to the launch, which says it once;
+    False outside a launch. Every rank refuses the same input (sharded._agree), and the ranks torchrun stops
+    after the first one failed each said "interrupted by SIGTERM": 2 to 20 lines, then the launch's own.
+    The first rank's line is the launch's; the others' are not said (True)."""
+    path = os.environ.get(SAID_VARIABLE)
+    if not path:
+        return False
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return True
+    except OSError:  # its folder is gone: say it here
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{exit_code}\n{line}")
+    return True
 
 
 def launch(nproc: int, argv: Sequence[str]) -> None:
@@ -48,14 +80,32 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     args = torchrun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "nas_proxy", *argv, "--distributed"])
+    with tempfile.TemporaryDirectory(prefix="nasproxy-launch-") as folder, _said_to(Path(folder) / "said") as said:
+        try:
+            with _handlers_kept():
+                torchrun.run(args)
+        except ChildFailedError as e:
+            if said.is_file() and (told := said.read_text()):  # a rank's own line: what it refused, once
+                code, _, line = told.partition("\n")
+                raise RankRefusedError(line, int(code)) from None
+            rank, failure = e.get_first_failure()
+            raise RankFailedError(rank_failed(rank, failure.pid, failure.exitcode)) from None
+        except SignalException as e:  # the ranks were sent the signal and stopped, each at its shard's checkpoint
+            raise interrupts.received(e.sigval) from None
+
+
+@contextmanager
+def _said_to(path: Path) -> Iterator[Path]:
+    """:data:`SAID_VARIABLE` set to ``path`` for the ranks while the launch runs (they inherit the environment)."""
+    before = os.environ.get(SAID_VARIABLE)
+    os.environ[SAID_VARIABLE] = str(path)
     try:
-        with _handlers_kept():
-            torchrun.run(args)
-    except ChildFailedError as e:
-        rank, failure = e.get_first_failure()
-        raise RankFailedError(rank_failed(rank, failure.pid, failure.exitcode)) from None
-    except SignalException as e:  # the ranks were sent the signal and stopped, each at its shard's checkpoint
-        raise interrupts.received(e.sigval) from None
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop(SAID_VARIABLE, None)
+        else:
+            os.environ[SAID_VARIABLE] = before
 
 
 TORCH_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")  # those torch's launch takes (TORCHELASTIC_SIGNALS_TO_HANDLE's default)
@@ -100,4 +150,4 @@ def rank_failed(rank: int, pid: int, exitcode: int) -> str:
     return f"rank {rank} (process {pid}) {how}; the other ranks were stopped: run the same command again to continue from the shards' checkpoints"
 
 
-__all__ = ["RankFailedError", "launch", "rank_failed"]
+__all__ = ["RankFailedError", "RankRefusedError", "launch", "rank_failed", "told_launch"]

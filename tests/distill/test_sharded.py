@@ -184,6 +184,30 @@ def test_a_rank_that_dies_in_a_launch_is_one_line(
         assert said in capsys.readouterr().err and not launched and not (tmp_path / "b").exists()
 
 
+def test_an_input_the_ranks_of_a_launch_refuse_is_said_once_with_its_exit_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """probe42: an input only a rank can judge (the data, read by each rank) was said by every rank, then by the launch
+    as a failed rank ("exited with code 2 ...; run the same command again to continue from the shards' checkpoints"),
+    exit 1: 3 lines for 2 ranks; with 20 ranks, 19 more "interrupted by SIGTERM" of the ranks torchrun stopped. Now the
+    first rank's line, once, and its exit status. The ranks here are main() called as torchrun's would run them."""
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from nas_proxy.cli import main
+
+    def refusing_ranks(args: object) -> None:
+        for _ in range(2):  # each rank refuses the same input, as sharded._agree makes them
+            assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--data-root", str(tmp_path / "no-data"), "--distributed"]) == 2
+        raise ChildFailedError("nas_proxy", {0: ProcessFailure(local_rank=0, pid=4242, exitcode=2, error_file="")})
+
+    monkeypatch.setattr(torchrun, "run", refusing_ranks)
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nasproxy distill: error: data_root changes nothing with dataset digits"), err
+    assert not (tmp_path / "a").exists() and "NASPROXY_LAUNCH_SAID" not in os.environ
+
+
 def test_a_signal_to_a_launch_is_the_cli_s_interrupt_and_its_handlers_are_put_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
