@@ -69,7 +69,7 @@ CASES: list[Case] = [
     Case(f"{D} --val-fraction 1", "val_fraction must be"),
     Case(f"{D} --val-fraction nan", "argument --val-fraction: expected a finite number"),
     Case(f"{D} --val-fraction 10%", "expected a number, got '10%'"),
-    Case(f"{DI} --image-size 2", "image_size must be at least 4"),  # an image folder's: digits keeps its size (refused as idle)
+    Case(f"{DI} --image-size 2", "image_size must be in [4, 1024], got 2"),  # an image folder's: digits keeps its size (refused as idle)
     Case(f"{D} --checkpoint-every 0", "checkpoint_every must be"),
     Case(f"{D} --seed -1", "seed must be", fixed=9),
     Case(f"{D} --split-seed -3", "split_seed must be", fixed=9),
@@ -1339,6 +1339,10 @@ PROBE42: list[Case] = [
     Case(f"{L} --resume", "nothing to resume in OUT: no shard has a checkpoint; drop --resume to start", G42),
     Case(f"{L} --device cuda:-1", "unknown device 'cuda:-1'; use auto, cpu or cuda[:N]", G42),
     Case(f"{L} --select-by archs/good.json --select-space convnet-cpu", "--select-by scores the whole set, which no rank holds", G42),
+    # an image folder's side beyond any use: before, 2147483647 was "internal error: OverflowError" (PIL's resize), exit 1,
+    # and 100000 ran past a minute allocating 30 GB per image, leaving OUT/
+    Case(f"{DI} --image-size 2147483647 --val-fraction 0.5", "image_size must be in [4, 1024], got 2147483647", G42),
+    Case(f"{DI} --image-size 100000 --val-fraction 0.5", "image_size must be in [4, 1024], got 100000", G42),
 ]
 CASES += PROBE42
 

@@ -31,7 +31,7 @@ from nas_proxy.data.formats import (
     subfolders,
 )
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
-from nas_proxy.protocols import DataRef, image_folder, reads_no_root
+from nas_proxy.protocols import IMAGE_SIZE_MAX, DataRef, image_folder, reads_no_root
 from nas_proxy.registry import Registry
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -63,8 +63,7 @@ def load_dataset(name: str, root: Path | str | None = None, download: bool = Fal
     """Load a registered dataset (``imagefolder:PATH`` for a folder of class folders)."""
     key, _, arg = name.partition(":")
     loader = DATASETS.get(key)
-    if image_size < 4:
-        raise InvalidArgumentError(f"image size must be at least 4, got {image_size}")
+    checks.number("image size", image_size, 4, IMAGE_SIZE_MAX, integer=True)
     if download and (where := reads_no_root(name)) is not None:  # before branch probe39, ignored without a word
         raise InvalidArgumentError(f"--download changes nothing with dataset {name} ({where}): drop it")
     if root and not download and not Path(root).is_dir():  # a typo would be ignored (digits) or blamed on missing files
