@@ -1343,6 +1343,10 @@ PROBE42: list[Case] = [
     # and 100000 ran past a minute allocating 30 GB per image, leaving OUT/
     Case(f"{DI} --image-size 2147483647 --val-fraction 0.5", "image_size must be in [4, 1024], got 2147483647", G42),
     Case(f"{DI} --image-size 100000 --val-fraction 0.5", "image_size must be in [4, 1024], got 100000", G42),
+    # a validation split no fraction can make, or the fraction it needs: before, "raise it to at least 0.5" (1 image a
+    # class, which each keeps to train on) and "at least 0.12" (4 a class: 0.12 x 4 = 0.48 rounds to no image)
+    Case(DI.replace("img/corrupt", "img/train-one") + " --val-fraction 0.1", "each class has 1 training image, which it keeps", G42),
+    Case(DI.replace("img/corrupt", "img/train-four") + " --val-fraction 0.1", "raise it to at least 0.13 (one image of the largest", G42),
 ]
 CASES += PROBE42
 

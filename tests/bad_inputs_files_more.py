@@ -60,6 +60,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe41 import build_probe41
 
     build_probe41(root)
+    from tests.bad_inputs_files_probe42 import build_probe42
+
+    build_probe42(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)
