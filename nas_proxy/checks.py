@@ -146,8 +146,8 @@ def inside(folder: Path, relative: str, what: str) -> Path:
     return candidate
 
 
-def _kind(mode: int) -> str:
-    """What a non-regular file is, in words."""
+def kind(mode: int) -> str:
+    """What a non-regular file is, in words ("a FIFO", "a socket", ...)."""
     for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
         if test(mode):
             return what
@@ -189,7 +189,7 @@ def _existing(option: str, p: Path, kind_ok: Callable[[int], bool], wanted: str,
     if st is None:
         raise InvalidArgumentError(missing)
     if not kind_ok(st.st_mode):
-        raise InvalidArgumentError(f"{option} {p} is {'a file' if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)}, not {wanted}")
+        raise InvalidArgumentError(f"{option} {p} is {'a file' if stat.S_ISREG(st.st_mode) else kind(st.st_mode)}, not {wanted}")
     return p
 
 
