@@ -183,7 +183,7 @@ def _main(argv: Sequence[str] | None) -> int:
         from nas_proxy.distill.launch import told_launch
 
         with contextlib.suppress(OSError):  # no terminal left to say it on (SIGHUP: it was closed; a write there fails with EIO)
-            if not told_launch(f"interrupted{by}{hint}", code):  # a rank of distill --launch, stopped: the launch says it
+            if not told_launch(f"interrupted{by}{hint}", code, interrupted=True):  # a rank of distill --launch, stopped: the launch says it
                 print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
     if argv is None and (code in INTERRUPTED or distributed):  # interrupted (distill says so in its own error), or a rank
         _leave(code)
@@ -308,7 +308,7 @@ class _Stdout:
 
 def _run(args: argparse.Namespace) -> int:
     """The parsed command, its errors as one line (a KeyboardInterrupt goes up to :func:`main`)."""
-    from nas_proxy.errors import NasProxyError, one_line
+    from nas_proxy.errors import InterruptedRunError, NasProxyError, one_line
 
     args.debug = getattr(args, "debug", False)
     args.json = getattr(args, "json", False)
@@ -335,7 +335,9 @@ def _run(args: argparse.Namespace) -> int:
             raise
         from nas_proxy.distill.launch import told_launch
 
-        if not told_launch(line := one_line(str(e)), e.exit_code):  # a rank of distill --launch: the launch says it, once
+        if not told_launch(
+            line := one_line(str(e)), e.exit_code, isinstance(e, InterruptedRunError)
+        ):  # a rank of distill --launch: the launch says it, once
             print(f"nasproxy {args.command}: error: {line}", file=sys.stderr)
         return e.exit_code
     except Exception as e:
@@ -354,8 +356,9 @@ def _run(args: argparse.Namespace) -> int:
         if (oom := out_of_memory(e)) is not None:
             print(f"nasproxy {args.command}: error: {oom}", file=sys.stderr)
             return 1
-        print(
-            f"nasproxy {args.command}: internal error: {type(e).__name__}: {one_line(str(e))} (rerun with --debug for the traceback)",
-            file=sys.stderr,
-        )
+        from nas_proxy.distill.launch import told_launch
+
+        internal = f"internal error: {type(e).__name__}: {one_line(str(e))} (rerun with --debug for the traceback)"
+        if not told_launch(internal, 1):  # a rank of distill --launch (whose peer was killed: gloo's "Connection closed by peer")
+            print(f"nasproxy {args.command}: {internal}", file=sys.stderr)
         return 1

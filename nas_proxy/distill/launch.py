@@ -45,14 +45,15 @@ class RankRefusedError(NasProxyError):
 SAID_VARIABLE = "NASPROXY_LAUNCH_SAID"  # the file the ranks of a launch hand their one line to (set by launch)
 
 
-def told_launch(line: str, exit_code: int) -> bool:
+def told_launch(line: str, exit_code: int, interrupted: bool = False) -> bool:
     """In a rank of ``distill --launch``: hand ``line`` (the rank's error) to the launch, which says it once;
     False outside a launch. Every rank refuses the same input (sharded._agree), and the ranks torchrun stops
     after the first one failed each said "interrupted by SIGTERM": 2 to 20 lines, then the launch's own.
-    The first rank's line is the launch's; the others' are not said (True)."""
+    The first rank's line is the launch's; the others' are not said (True). An ``interrupted`` rank says
+    nothing and hands nothing: the launch says why it stopped (a Ctrl-C, a rank that failed or was killed)."""
     path = os.environ.get(SAID_VARIABLE)
-    if not path:
-        return False
+    if not path or interrupted:
+        return bool(path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -85,10 +86,10 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
             with _handlers_kept():
                 torchrun.run(args)
         except ChildFailedError as e:
-            if said.is_file() and (told := said.read_text()):  # a rank's own line: what it refused, once
+            rank, failure = e.get_first_failure()
+            if failure.exitcode > 0 and said.is_file() and (told := said.read_text()):  # a rank's own line: what it refused, once
                 code, _, line = told.partition("\n")
                 raise RankRefusedError(line, int(code)) from None
-            rank, failure = e.get_first_failure()
             raise RankFailedError(rank_failed(rank, failure.pid, failure.exitcode)) from None
         except SignalException as e:  # the ranks were sent the signal and stopped, each at its shard's checkpoint
             raise interrupts.received(e.sigval) from None

@@ -195,17 +195,26 @@ def test_an_input_the_ranks_of_a_launch_refuse_is_said_once_with_its_exit_status
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
     from nas_proxy.cli import main
+    from nas_proxy.distill.launch import told_launch
 
     def refusing_ranks(args: object) -> None:
         for _ in range(2):  # each rank refuses the same input, as sharded._agree makes them
             assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--data-root", str(tmp_path / "no-data"), "--distributed"]) == 2
         raise ChildFailedError("nas_proxy", {0: ProcessFailure(local_rank=0, pid=4242, exitcode=2, error_file="")})
 
+    def a_rank_killed(args: object) -> None:  # the other one's line (stopped by torchrun, or its gloo peer gone) is not said
+        assert told_launch("interrupted by SIGTERM", 143, interrupted=True)
+        assert told_launch("internal error: RuntimeError: Connection closed by peer", 1)  # by hand: rank 0 said this too
+        raise ChildFailedError("nas_proxy", {1: ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file="")})
+
     monkeypatch.setattr(torchrun, "run", refusing_ranks)
     assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("nasproxy distill: error: data_root changes nothing with dataset digits"), err
     assert not (tmp_path / "a").exists() and "NASPROXY_LAUNCH_SAID" not in os.environ
+    monkeypatch.setattr(torchrun, "run", a_rank_killed)
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 1
+    assert "rank 1 (process 4242) was killed by signal 9 (SIGKILL)" in capsys.readouterr().err
 
 
 def test_a_signal_to_a_launch_is_the_cli_s_interrupt_and_its_handlers_are_put_back(
