@@ -156,8 +156,8 @@ def inside(folder: Path, relative: str, what: str) -> Path:
     return candidate
 
 
-def _kind(mode: int) -> str:
-    """What a non-regular file is, in words."""
+def kind(mode: int) -> str:
+    """What a non-regular file is, in words ("a FIFO", "a socket", ...)."""
     for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
         if test(mode):
             return what
@@ -178,8 +178,15 @@ def status(option: str, path: Path | str) -> os.stat_result | None:
 
 
 def existing_file(option: str, path: Path | str) -> Path:
-    """A path that is a readable regular file (not missing, not a directory, FIFO or device)."""
-    return _existing(option, Path(path), stat.S_ISREG, "a regular file; give a file", f"{option} file {path} does not exist")
+    """A path that is a readable regular file (not missing, not a directory, FIFO or device; one whose
+    permissions refuse this user is one line, not a PermissionError from the read that follows)."""
+    p = _existing(option, Path(path), stat.S_ISREG, "a regular file; give a file", f"{option} file {path} does not exist")
+    try:
+        with open(p, "rb"):  # a regular file: opening it neither blocks nor reads
+            pass
+    except OSError as e:
+        raise InvalidArgumentError(f"{option}{'' if option.endswith('file') else ' file'} {p} cannot be read: {e.strerror}") from None
+    return p
 
 
 def existing_dir(option: str, path: Path | str) -> Path:
@@ -192,7 +199,7 @@ def _existing(option: str, p: Path, kind_ok: Callable[[int], bool], wanted: str,
     if st is None:
         raise InvalidArgumentError(missing)
     if not kind_ok(st.st_mode):
-        raise InvalidArgumentError(f"{option} {p} is {'a file' if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)}, not {wanted}")
+        raise InvalidArgumentError(f"{option} {p} is {'a file' if stat.S_ISREG(st.st_mode) else kind(st.st_mode)}, not {wanted}")
     return p
 
 

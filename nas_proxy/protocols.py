@@ -287,6 +287,10 @@ def resolve_root(dataset: str, typed: str | None, recorded: str | None = None) -
     return typed or recorded
 
 
+IMAGE_SIZE_MAX = 1024  # pixels, an image folder's side after resizing: 2,147,483,647 overflowed PIL's resize (an internal
+# error), and 100,000 asked for 30 GB per image (probe42); ImageNet's 224 fits with room to spare
+
+
 @dataclass(frozen=True)
 class DataRef:
     """Which real data: the dataset and the validation split of the synthetic sets."""
@@ -313,6 +317,7 @@ class DataRef:
 
 __all__ = [
     "DEFAULT_PROTOCOL",
+    "IMAGE_SIZE_MAX",
     "NO_ROOT",
     "SCHEDULES",
     "TRAINING_PROTOCOLS",

@@ -69,7 +69,7 @@ CASES: list[Case] = [
     Case(f"{D} --val-fraction 1", "val_fraction must be"),
     Case(f"{D} --val-fraction nan", "argument --val-fraction: expected a finite number"),
     Case(f"{D} --val-fraction 10%", "expected a number, got '10%'"),
-    Case(f"{DI} --image-size 2", "image_size must be at least 4"),  # an image folder's: digits keeps its size (refused as idle)
+    Case(f"{DI} --image-size 2", "image_size must be in [4, 1024], got 2"),  # an image folder's: digits keeps its size (refused as idle)
     Case(f"{D} --checkpoint-every 0", "checkpoint_every must be"),
     Case(f"{D} --seed -1", "seed must be", fixed=9),
     Case(f"{D} --split-seed -3", "split_seed must be", fixed=9),
@@ -1363,6 +1363,30 @@ FIX42B: list[Case] = [
     Case(f"{D} --join-timeout 30", "--join-timeout is how long a rank of a launch waits for the others: add --distributed or --launch N"),
 ]
 CASES += FIX42B
+
+
+# ---- branch probe42: a stranger's inputs that were mishandled before it (permission cases: tests/faults/test_disk_faults.py)
+G42 = 42
+L = f"{D} --launch 2"  # distill's ranks started by nasproxy itself (torchrun's standalone launch)
+PROBE42: list[Case] = [
+    # what every rank of a launch refuses: before, each of the 2 ranks started (seconds) and said it, then the launch said
+    # "rank R exited with code 2 ...; run the same command again to continue from the shards' checkpoints", exit 1
+    Case(L.replace("--out OUT", "--out notes.txt"), "notes.txt is a file, not a directory", G42),
+    Case(L.replace("--out OUT", "--out spaces"), "spaces is not empty and holds no nasproxy run; choose a new directory", G42),
+    Case(L.replace("--out OUT", "--out syn/sub"), "--out syn/sub is inside the synthetic set syn", G42),
+    Case(f"{L} --resume", "nothing to resume in OUT: no shard has a checkpoint; drop --resume to start", G42),
+    Case(f"{L} --device cuda:-1", "unknown device 'cuda:-1'; use auto, cpu or cuda[:N]", G42),
+    Case(f"{L} --select-by archs/good.json --select-space convnet-cpu", "--select-by scores the whole set, which no rank holds", G42),
+    # an image folder's side beyond any use: before, 2147483647 was "internal error: OverflowError" (PIL's resize), exit 1,
+    # and 100000 ran past a minute allocating 30 GB per image, leaving OUT/
+    Case(f"{DI} --image-size 2147483647 --val-fraction 0.5", "image_size must be in [4, 1024], got 2147483647", G42),
+    Case(f"{DI} --image-size 100000 --val-fraction 0.5", "image_size must be in [4, 1024], got 100000", G42),
+    # a validation split no fraction can make, or the fraction it needs: before, "raise it to at least 0.5" (1 image a
+    # class, which each keeps to train on) and "at least 0.12" (4 a class: 0.12 x 4 = 0.48 rounds to no image)
+    Case(DI.replace("img/corrupt", "img/train-one") + " --val-fraction 0.1", "each class has 1 training image, which it keeps", G42),
+    Case(DI.replace("img/corrupt", "img/train-four") + " --val-fraction 0.1", "raise it to at least 0.13 (one image of the largest", G42),
+]
+CASES += PROBE42
 
 
 def main_(argv: list[str] | None = None) -> int:

@@ -180,8 +180,10 @@ def _main(argv: Sequence[str] | None) -> int:
             hint = TEACHERS_HINT
         import contextlib
 
+        from nas_proxy.distill.launch import told_launch
+
         with contextlib.suppress(OSError):  # no terminal left to say it on (SIGHUP: it was closed; a write there fails with EIO)
-            if not (distributed and _launch_says_interrupts()):
+            if not told_launch(f"interrupted{by}{hint}", code, interrupted=True):  # a rank of distill --launch, stopped: the launch says it
                 print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
     if argv is None and (
         code in (handling.EXIT_STATUSES if handling else (130,)) or distributed
@@ -209,14 +211,6 @@ def _threads_unread() -> str | None:
         f"OMP_NUM_THREADS is {value!r}, not a number of threads (a whole number of at least 1, or a list of them such as 4,2, "
         "as OpenMP reads it); set it to one (OMP_NUM_THREADS=1), or unset it"
     )
-
-
-def _launch_says_interrupts() -> bool:
-    """Whether this process is a rank of ``distill --launch N``, whose launch says an interrupt in one line for all
-    its ranks (before fix42b each rank said its own too: 3 lines with 2 ranks)."""
-    from nas_proxy.distill.launch import says_interrupts
-
-    return says_interrupts()
 
 
 def _working_folder_gone() -> str | None:
@@ -334,7 +328,7 @@ class _Stdout:
 
 def _run(args: argparse.Namespace) -> int:
     """The parsed command, its errors as one line (a KeyboardInterrupt goes up to :func:`main`)."""
-    from nas_proxy.errors import NasProxyError, one_line
+    from nas_proxy.errors import InterruptedRunError, NasProxyError, one_line
 
     args.debug = getattr(args, "debug", False)
     args.json = getattr(args, "json", False)
@@ -359,10 +353,12 @@ def _run(args: argparse.Namespace) -> int:
     except NasProxyError as e:
         if args.debug:
             raise
-        from nas_proxy.errors import InterruptedRunError
+        from nas_proxy.distill.launch import told_launch
 
-        if not (isinstance(e, InterruptedRunError) and getattr(args, "distributed", False) and _launch_says_interrupts()):
-            print(f"nasproxy {args.command}: error: {one_line(str(e))}", file=sys.stderr)
+        if not told_launch(
+            line := one_line(str(e)), e.exit_code, isinstance(e, InterruptedRunError)
+        ):  # a rank of distill --launch: the launch says it, once
+            print(f"nasproxy {args.command}: error: {line}", file=sys.stderr)
         return e.exit_code
     except Exception as e:
         if args.debug:
@@ -380,8 +376,9 @@ def _run(args: argparse.Namespace) -> int:
         if (oom := out_of_memory(e)) is not None:
             print(f"nasproxy {args.command}: error: {oom}", file=sys.stderr)
             return 1
-        print(
-            f"nasproxy {args.command}: internal error: {type(e).__name__}: {one_line(str(e))} (rerun with --debug for the traceback)",
-            file=sys.stderr,
-        )
+        from nas_proxy.distill.launch import told_launch
+
+        internal = f"internal error: {type(e).__name__}: {one_line(str(e))} (rerun with --debug for the traceback)"
+        if not told_launch(internal, 1):  # a rank of distill --launch (whose peer was killed: gloo's "Connection closed by peer")
+            print(f"nasproxy {args.command}: {internal}", file=sys.stderr)
         return 1

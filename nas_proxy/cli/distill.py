@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+from pathlib import Path
 
 from nas_proxy import checks
 from nas_proxy.cli.common import (
@@ -207,7 +208,10 @@ def cmd_distill(args: argparse.Namespace) -> int:
         if args.distributed:
             raise InvalidArgumentError("--launch N starts N --distributed ranks itself: drop --distributed")
         from nas_proxy.distill.launch import launch
+        from nas_proxy.distill.sharded import check_launch
 
+        if args.launch >= 1:  # (launch refuses fewer) what every rank would refuse, refused here before any starts
+            check_launch(config, Path(args.out), args.launch, args.resume, args.force)
         launch(args.launch, _without_launch(args.argv))
         return 0  # rank 0 printed the merged artifact's lines
     if args.distributed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,10 +113,10 @@ class Dataset:
         train_idx, val_idx = stratified_split(self.train_y, val_fraction, seed)
         if val_idx.numel() == 0:  # a search would score every candidate on nothing
             largest = int(torch.bincount(self.train_y).max())
-            raise InvalidArgumentError(
-                f"val_fraction {val_fraction:g} of {self.name}'s {self.train_y.numel()} training images leaves 0 validation images; "
-                f"raise it to at least {0.5 / largest:.2g} (one image of the largest class)"
-            )
+            said = f"val_fraction {val_fraction:g} of {self.name}'s {self.train_y.numel()} training images leaves 0 validation images"
+            if largest < 2:  # each class keeps one image to train on: no fraction holds one out (the fix said "raise it to 0.5")
+                raise InvalidArgumentError(f"{said}: each class has 1 training image, which it keeps; give some class at least 2")
+            raise InvalidArgumentError(f"{said}; raise it to at least {least_fraction(largest):g} (one image of the largest class)")
         return Splits(
             dataset=self,
             train_x=self.train_x[train_idx],
@@ -159,6 +160,17 @@ class Splits:
         """Images in the smallest class of the distillation split (the largest allowed IPC)."""
         counts = torch.bincount(self.train_y, minlength=self.dataset.num_classes)
         return int(counts.min())
+
+
+def least_fraction(largest: int) -> float:
+    """The least fraction, of 2 significant digits, that holds out one image of a class of ``largest``: round() takes
+    half an image to none (ties to even), so 0.5 / largest said before (0.25 of 2 images, 0.12 of 4) held out none."""
+    exact = 0.5 / largest
+    step = 10.0 ** (math.floor(math.log10(exact)) - 1)  # the second significant digit
+    fraction = math.floor(exact / step) * step
+    while round(float(f"{fraction:.2g}") * largest) < 1:
+        fraction += step
+    return float(f"{fraction:.2g}")
 
 
 def stratified_split(labels: Tensor, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:

@@ -200,6 +200,20 @@ def pixel_bytes(values: Any, what: str) -> U8:
     return a.astype(np.uint8)
 
 
+def subfolders(folder: Path) -> list[str]:
+    """The names of an image folder's folders (following links; hidden ones left out), sorted."""
+    return [p.name for p, is_dir in _entries(folder) if is_dir and not p.name.startswith(".")]
+
+
+def _entries(folder: Path) -> list[tuple[Path, bool]]:
+    """Every entry of an image folder, sorted, and whether it is a folder; a folder whose permissions
+    refuse this user (no read or no search bit) is one line, not a PermissionError from the listing."""
+    try:
+        return [(p, p.is_dir()) for p in sorted(folder.iterdir())]
+    except OSError as e:
+        raise DataNotFoundError(f"image folder {folder} cannot be read: {e.strerror}; it needs read and search (r-x) permission") from None
+
+
 def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
     """Class-per-folder images, shorter side resized to ``size`` then centre-cropped.
 
@@ -207,8 +221,8 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
     """
     from PIL import Image, UnidentifiedImageError
 
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    files = [(k, p) for k, c in enumerate(classes) for p in sorted((root / c).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    classes = subfolders(root)
+    files = [(k, p) for k, c in enumerate(classes) for p, _ in _entries(root / c) if p.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise DataNotFoundError(f"no images under {root}: expected {root}/<class>/<image>.png (or .jpg, ...)")
     images, labels, modes = [], [], set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nas_proxy import checks
 from nas_proxy.data.base import STD_FLOOR, Dataset, channel_stats, normalise, stratified_split
 from nas_proxy.data.formats import (
     I64,
@@ -27,9 +29,10 @@ from nas_proxy.data.formats import (
     read_idx_pair,
     read_image_folder,
     read_svhn_mat,
+    subfolders,
 )
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
-from nas_proxy.protocols import DataRef, image_folder, reads_no_root
+from nas_proxy.protocols import IMAGE_SIZE_MAX, DataRef, image_folder, reads_no_root
 from nas_proxy.registry import Registry
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -79,8 +82,7 @@ def load_dataset(name: str, root: Path | str | None = None, download: bool = Fal
     the one read before."""
     kind = name.partition(":")[0]
     DATASETS.get(kind)  # an unknown name: its error
-    if image_size < 4:
-        raise InvalidArgumentError(f"image size must be at least 4, got {image_size}")
+    checks.number("image size", image_size, 4, IMAGE_SIZE_MAX, integer=True)
     held = _once
     if held is None or download:
         return _load(name, root, download, image_size)
@@ -312,10 +314,11 @@ def imagefolder(opts: DataOptions) -> Dataset:
     if not opts.arg:
         raise InvalidArgumentError("imagefolder needs a path: --dataset imagefolder:/path/to/images")
     root = image_folder(opts.arg)
-    if not root.is_dir():
+    found = checks.status("image folder", root)  # one line when a folder above it refuses this user
+    if found is None or not stat.S_ISDIR(found.st_mode):
         raise DataNotFoundError(f"image folder {root} does not exist")
     size = opts.image_size
-    if (root / "train").is_dir() and (root / "test").is_dir():
+    if {"train", "test"} <= set(subfolders(root)):
         x_tr, y_tr, classes = read_image_folder(root / "train", size)
         x_te, y_te, test_classes = read_image_folder(root / "test", size)
         if len(classes) < 2:

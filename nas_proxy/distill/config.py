@@ -10,7 +10,7 @@ from nas_proxy import checks
 from nas_proxy.distill.methods import METHODS, DistillMethod
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.models.convnet_spec import NORMALIZATIONS, ConvNetSpec
-from nas_proxy.protocols import DataRef, reads_no_root
+from nas_proxy.protocols import IMAGE_SIZE_MAX, DataRef, reads_no_root
 
 if TYPE_CHECKING:  # the command line reads DistillConfig's defaults without importing torch
     import torch
@@ -160,7 +160,7 @@ class DistillConfig:
         DATASETS.get(self.dataset.partition(":")[0])
         checks.text("method", self.method)
         METHODS.get(self.method)
-        checks.number("image_size", self.image_size, 4, integer=True)
+        checks.number("image_size", self.image_size, 4, IMAGE_SIZE_MAX, integer=True)
         checks.positive("ipc", self.ipc)
         checks.number("iterations", self.iterations, 0, integer=True)
         checks.positive("batch_real", self.batch_real)

@@ -18,9 +18,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from nas_proxy import interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
@@ -30,6 +32,37 @@ class RankFailedError(NasProxyError):
     """A rank of a launch ended with an error or a signal; the others were stopped. Exit 1, as torchrun's."""
 
     exit_code = 1
+
+
+class RankRefusedError(NasProxyError):
+    """A rank of a launch refused its input (or stopped, as any command does): its line and exit status, said once."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+SAID_VARIABLE = "NASPROXY_LAUNCH_SAID"  # the file the ranks of a launch hand their one line to (set by launch)
+
+
+def told_launch(line: str, exit_code: int, interrupted: bool = False) -> bool:
+    """In a rank of ``distill --launch``: hand ``line`` (the rank's error) to the launch, which says it once;
+    False outside a launch. Every rank refuses the same input (sharded._agree), and the ranks torchrun stops
+    after the first one failed each said "interrupted by SIGTERM": 2 to 20 lines, then the launch's own.
+    The first rank's line is the launch's; the others' are not said (True). An ``interrupted`` rank says
+    nothing and hands nothing: the launch says why it stopped (a Ctrl-C, a rank that failed or was killed)."""
+    path = os.environ.get(SAID_VARIABLE)
+    if not path or interrupted:
+        return bool(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return True
+    except OSError:  # its folder is gone: say it here
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{exit_code}\n{line}")
+    return True
 
 
 def launch(nproc: int, argv: Sequence[str]) -> None:
@@ -48,30 +81,38 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     args = torchrun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "nas_proxy", *argv, "--distributed"])
-    said = os.environ.get(SAID_VARIABLE)
-    os.environ[SAID_VARIABLE] = "1"  # read by the ranks, which inherit this environment
+    with tempfile.TemporaryDirectory(prefix="nasproxy-launch-") as folder, _said_to(Path(folder) / "said") as said:
+        try:
+            with _handlers_kept():
+                torchrun.run(args)
+        except ChildFailedError as e:
+            rank, failure = e.get_first_failure()
+            if failure.exitcode > 0 and said.is_file() and (told := said.read_text()):  # a rank's own line: what it refused, once
+                code, _, line = told.partition("\n")
+                raise RankRefusedError(line, int(code)) from None
+            raise RankFailedError(rank_failed(rank, failure.pid, failure.exitcode)) from None
+        except SignalException as e:  # the ranks were sent the signal and stopped, each at its shard's checkpoint
+            raise interrupts.received(e.sigval) from None
+
+
+@contextmanager
+def _said_to(path: Path) -> Iterator[Path]:
+    """:data:`SAID_VARIABLE` set to ``path`` for the ranks while the launch runs (they inherit the environment)."""
+    before = os.environ.get(SAID_VARIABLE)
+    os.environ[SAID_VARIABLE] = str(path)
     try:
-        with _handlers_kept():
-            torchrun.run(args)
-    except ChildFailedError as e:
-        rank, failure = e.get_first_failure()
-        raise RankFailedError(rank_failed(rank, failure.pid, failure.exitcode)) from None
-    except SignalException as e:  # the ranks were sent the signal and stopped, each at its shard's checkpoint
-        raise interrupts.received(e.sigval) from None
+        yield path
     finally:
-        if said is None:
+        if before is None:
             os.environ.pop(SAID_VARIABLE, None)
         else:
-            os.environ[SAID_VARIABLE] = said
+            os.environ[SAID_VARIABLE] = before
 
 
 TORCH_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")  # those torch's launch takes (TORCHELASTIC_SIGNALS_TO_HANDLE's default)
 
 
 TAKEN_VARIABLE = "TORCHELASTIC_SIGNALS_TO_HANDLE"  # which signals torch's launch takes, read as it starts the ranks
-# set for the ranks of a launch: the launch says their interrupt in its one line, and they say nothing of it (before
-# fix42b a Ctrl-C printed a line per rank and the launch's: 3 lines with 2 ranks); their other errors are still said
-SAID_VARIABLE = "NASPROXY_LAUNCH_SAYS_INTERRUPTS"
 
 
 @contextmanager
@@ -97,11 +138,6 @@ def _handlers_kept() -> Iterator[None]:
                 signal.signal(getattr(signal, n), handler)
 
 
-def says_interrupts() -> bool:
-    """Whether this process is a rank of ``distill --launch N``, whose launch says an interrupt (see :data:`SAID_VARIABLE`)."""
-    return os.environ.get(SAID_VARIABLE) == "1"
-
-
 def rank_failed(rank: int, pid: int, exitcode: int) -> str:
     """The line of a launch whose rank ``rank`` (process ``pid``) ended with ``exitcode`` (negative: a signal)."""
     if exitcode < 0:
@@ -112,11 +148,11 @@ def rank_failed(rank: int, pid: int, exitcode: int) -> str:
         how = f"was killed by signal {-exitcode}{name}"
     elif (
         exitcode in interrupts.EXIT_STATUSES
-    ):  # a signal sent to the rank alone: it stopped at its checkpoint and said nothing (SAID_VARIABLE)
+    ):  # a signal sent to the rank alone: it stopped at its checkpoint and said nothing (told_launch)
         how = f"stopped at its checkpoint, interrupted by {signal.Signals(exitcode - 128).name} (exit {exitcode})"
     else:
         how = f"exited with code {exitcode} (its own line above says why)"
     return f"rank {rank} (process {pid}) {how}; the other ranks were stopped: run the same command again to continue from the shards' checkpoints"
 
 
-__all__ = ["SAID_VARIABLE", "RankFailedError", "launch", "rank_failed", "says_interrupts"]
+__all__ = ["SAID_VARIABLE", "RankFailedError", "RankRefusedError", "launch", "rank_failed", "told_launch"]

@@ -67,6 +67,7 @@ SCHEME = "contiguous"  # rank r distils classes [r*K//W, (r+1)*K//W)
 # a dead rank is noticed by torchrun, which stops the others, not by this timeout. (Joining the launch: join.JOIN_SECONDS.)
 WAIT = timedelta(days=7)
 T = TypeVar("T")
+SELECT_BY = "--select-by scores the whole set, which no rank holds in a sharded run: drop --distributed or --select-by"
 
 
 def shard_classes(num_classes: int, rank: int, world_size: int) -> list[int]:
@@ -157,9 +158,7 @@ def distill_sharded(
     ``join_timeout`` seconds for the launch to come together (:mod:`nas_proxy.distill.join`)."""
     checks.number("join_timeout", join_timeout, 0, low_open=True)
     if config.select_by is not None:
-        raise InvalidArgumentError(
-            "--select-by scores the whole set, which no rank holds in a sharded run: drop --distributed or --select-by"
-        )
+        raise InvalidArgumentError(SELECT_BY)
     rank, world, local_rank = _torchrun_env()
     device = _rank_device(config.device, local_rank)
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -315,10 +314,27 @@ def _rank_device(device: str, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
-def _prepare(out: Path, shard_dir: Path, config: DistillConfig, world: int, resume: bool, force: bool) -> tuple[int, bool]:
-    """Check ``out`` and this rank's shard; returns (iterations done, whether the shard has a run)."""
+def check_launch(config: DistillConfig, out: Path, world: int, resume: bool, force: bool) -> None:
+    """What every rank of a ``distill --launch`` on this machine would refuse before it starts, refused by the
+    launch itself in one line: else each of the ``world`` ranks started (seconds each) to say it, and the
+    launch called the refusal a failed rank whose checkpoints a second run would continue."""
+    if config.select_by is not None:
+        raise InvalidArgumentError(SELECT_BY)
+    _rank_device(config.device, 0)
     config.validate()
-    checks.not_inside_a_synthetic_set("--out", out)  # a set is resumed in place; one in another's folder is not
+    checks.not_inside_a_synthetic_set("--out", out)
+    others = _check_out(out, world, force)
+    if resume and not others and not any(_started(out / SHARDS / f"{r}-of-{world}") for r in range(world)):
+        raise OutputConflictError(f"nothing to resume in {out}: no shard has a checkpoint; drop --resume to start")
+
+
+def _started(shard_dir: Path) -> bool:
+    return shard_dir.is_dir() and any(shard_dir.iterdir())
+
+
+def _check_out(out: Path, world: int, force: bool) -> list[str]:
+    """Refuse an ``out`` that holds something other than this launch's run; returns the shard folders of a
+    launch of another size (which ``force`` replaces)."""
     if out.exists() and not out.is_dir():
         raise OutputConflictError(f"{out} is a file, not a directory")
     if (out / CHECKPOINT).exists() and not force:
@@ -332,12 +348,21 @@ def _prepare(out: Path, shard_dir: Path, config: DistillConfig, world: int, resu
         )
     if out.is_dir() and not force and any(p.name not in (SHARDS, SAVED, EVALUATIONS, TEACHERS, *OWN_FILES) for p in out.iterdir()):
         raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
+    return others
+
+
+def _prepare(out: Path, shard_dir: Path, config: DistillConfig, world: int, resume: bool, force: bool) -> tuple[int, bool]:
+    """Check ``out`` and this rank's shard; returns (iterations done, whether the shard has a run)."""
+    config.validate()
+    checks.not_inside_a_synthetic_set("--out", out)  # a set is resumed in place; one in another's folder is not
+    others = _check_out(out, world, force)
+    shards = out / SHARDS
     if force:  # every rank cleans what it sees: with one output directory per machine, each has its own
         for name in others:
             shutil.rmtree(shards / name, ignore_errors=True)
         for name in OWN_FILES:
             (out / name).unlink(missing_ok=True)
-    started = shard_dir.is_dir() and any(shard_dir.iterdir())
+    started = _started(shard_dir)
     checkpoint = check_output(shard_dir, config, resume and started, force)
     return (0 if checkpoint is None else int(checkpoint["done"])), started
 
@@ -405,4 +430,4 @@ def _merge(out: Path, parts: list[Any], backend: str, command: str | None) -> Di
     return DistillResult(out, load_synthetic(out).meta)
 
 
-__all__ = ["SHARDS", "RankShard", "distill_sharded", "shard_classes"]
+__all__ = ["SHARDS", "RankShard", "check_launch", "distill_sharded", "shard_classes"]

@@ -187,7 +187,7 @@ def _check_journal_path(path: Path) -> None:
     if found is not None and stat.S_ISDIR(found.st_mode):
         raise StorageError(f"storage {path} is a directory; give a journal file path such as {path / 'journal.log'}")
     if found is not None and not stat.S_ISREG(found.st_mode):
-        raise StorageError(f"storage {path} is not a regular file (a FIFO or a device); give a journal file path")
+        raise StorageError(f"storage {path} is {checks.kind(found.st_mode)}, not a regular file; give a journal file path")
 
 
 _OPTUNA_TABLES = {"studies", "trials", "version_info"}  # tables every Optuna RDB schema has

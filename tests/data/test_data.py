@@ -296,9 +296,11 @@ def test_unknown_dataset_lists_the_known_names() -> None:
         load_dataset("cifar-10")
 
 
-def test_image_size_too_small() -> None:
-    with pytest.raises(InvalidArgumentError, match="at least 4"):
-        load_dataset("digits", image_size=2)
+def test_image_size_too_small_or_too_large() -> None:
+    """probe42: 2,147,483,647 was an OverflowError in PIL's resize (an internal error), 100,000 ran for minutes."""
+    for size in (2, 1025, 2147483647):
+        with pytest.raises(InvalidArgumentError, match=rf"image size must be in \[4, 1024\], got {size}"):
+            load_dataset("digits", image_size=size)
 
 
 def test_missing_fashion_mnist_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -187,6 +187,39 @@ def test_a_rank_that_dies_in_a_launch_is_one_line(
         assert said in capsys.readouterr().err and not launched and not (tmp_path / "b").exists()
 
 
+def test_an_input_the_ranks_of_a_launch_refuse_is_said_once_with_its_exit_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """probe42: an input only a rank can judge (the data, read by each rank) was said by every rank, then by the launch
+    as a failed rank ("exited with code 2 ...; run the same command again to continue from the shards' checkpoints"),
+    exit 1: 3 lines for 2 ranks; with 20 ranks, 19 more "interrupted by SIGTERM" of the ranks torchrun stopped. Now the
+    first rank's line, once, and its exit status. The ranks here are main() called as torchrun's would run them."""
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from nas_proxy.cli import main
+    from nas_proxy.distill.launch import told_launch
+
+    def refusing_ranks(args: object) -> None:
+        for _ in range(2):  # each rank refuses the same input, as sharded._agree makes them
+            assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--data-root", str(tmp_path / "no-data"), "--distributed"]) == 2
+        raise ChildFailedError("nas_proxy", {0: ProcessFailure(local_rank=0, pid=4242, exitcode=2, error_file="")})
+
+    def a_rank_killed(args: object) -> None:  # the other one's line (stopped by torchrun, or its gloo peer gone) is not said
+        assert told_launch("interrupted by SIGTERM", 143, interrupted=True)
+        assert told_launch("internal error: RuntimeError: Connection closed by peer", 1)  # by hand: rank 0 said this too
+        raise ChildFailedError("nas_proxy", {1: ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file="")})
+
+    monkeypatch.setattr(torchrun, "run", refusing_ranks)
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nasproxy distill: error: data_root changes nothing with dataset digits"), err
+    assert not (tmp_path / "a").exists() and "NASPROXY_LAUNCH_SAID" not in os.environ
+    monkeypatch.setattr(torchrun, "run", a_rank_killed)
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 1
+    assert "rank 1 (process 4242) was killed by signal 9 (SIGKILL)" in capsys.readouterr().err
+
+
 def test_a_signal_to_a_launch_is_the_cli_s_interrupt_and_its_handlers_are_put_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -220,7 +253,7 @@ def test_a_signal_to_a_launch_is_the_cli_s_interrupt_and_its_handlers_are_put_ba
             assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == status
             assert received.pop() == sig
             assert capsys.readouterr().err.strip().splitlines() == [f"nasproxy distill: interrupted{by}{RESUME_HINTS['distill']}"]
-            assert said.pop() == "1" and SAID_VARIABLE not in os.environ  # the ranks say nothing of it (fix42b: 3 lines with 2)
+            assert said.pop() and SAID_VARIABLE not in os.environ  # the ranks say nothing of it (fix42b: 3 lines with 2)
             handlers = {s: signal.getsignal(s) for s in taken}
             assert _terminate_process_handler not in handlers.values()
             assert handlers[signal.SIGQUIT] is before[signal.SIGQUIT]  # the CLI's own handlers (interrupts) for the others
@@ -443,8 +476,8 @@ def test_the_ranks_of_a_launch_leave_its_interrupt_to_the_launch(
 ) -> None:
     """fix42b (drill41): Ctrl-C on ``distill --launch 2`` printed 3 lines, each rank's "error: interrupted at iteration
     i/N; checkpoint saved in ..." and the launch's own. A rank of a launch (SAID_VARIABLE) says nothing of an interrupt,
-    stopped at its checkpoint or raised at once (a second signal), its exit status kept; a rank of the user's own
-    torchrun still says it, as does any rank its other errors."""
+    stopped at its checkpoint or raised at once (a second signal), its exit status kept, and hands its other errors to
+    the launch (probe42), which says the first once; a rank of the user's own torchrun still says each."""
     import socket
 
     from nas_proxy.cli import main
@@ -468,13 +501,15 @@ def test_the_ranks_of_a_launch_leave_its_interrupt_to_the_launch(
         raise raised[0]
 
     monkeypatch.setattr(sharded, "distill", distilled)
-    for launched, lines in ((None, [1, 1, 1]), ("1", [0, 0, 1])):
+    said = tmp_path / "said"
+    for launched, lines in ((None, [1, 1, 1]), (str(said), [0, 0, 0])):
         if launched:
             monkeypatch.setenv(SAID_VARIABLE, launched)
         for (error, code), count in zip(cases, lines, strict=True):
             raised[:] = [error]
             assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed"]) == code
             assert len(capsys.readouterr().err.splitlines()) == count
+    assert said.read_text() == "2\na real error (rank 0 of 1)"  # the launch's line to say: the real error, not an interrupt
     assert not dist.is_initialized()
 
 

@@ -494,7 +494,37 @@ PERMISSION_CASES = [
     Case(f"{S} --storage locked/s/journal.log", "permission denied"),  # an existing study: its lock
     Case(f"{C} --out locked/c", "permission denied"),
     Case(f"{CAL} --out locked/p.toml", "permission denied"),
+    # probe42: inputs this user may not read (as root's CAP_DAC_OVERRIDE is gone): before, "internal error: PermissionError", exit 1
+    Case(
+        "evaluate unread/set --runs 1 --epochs 1 --device cpu --quiet",
+        "synthetic set file unread/set/synthetic.safetensors cannot be read: Permission denied",
+    ),
+    Case(f"{D} new --dataset imagefolder:unread/img --val-fraction 0.5", "image folder unread/img/dog cannot be read: Permission denied"),
+    Case(f"{D} new --dataset imagefolder:unread/shut --val-fraction 0.5", "image folder unread/shut cannot be read: Permission denied"),
+    Case(
+        f"{D} new --dataset fashion-mnist --data-root unread/fm --val-fraction 0.5",
+        "data file unread/fm/train-labels-idx1-ubyte cannot be read",
+    ),
 ]
+
+
+def _unreadable(ws: Path, unread: Path) -> None:
+    """``ws/unread``, a link to ``unread``: a set whose tensors, an image folder whose class folder, an image folder
+    and a Fashion-MNIST folder whose file this user may not read (mode 000; 0o600, without the search bit). A link:
+    the runner's snapshot of the workspace, which this user takes too, does not follow it."""
+    from tests import fabricate
+
+    (ws / "unread").symlink_to(unread)
+    shutil.copytree(ws / "syn", unread / "set")
+    os.chmod(unread / "set" / "synthetic.safetensors", 0)
+    for name in ("img", "shut"):
+        fabricate.image_folder(unread / name, ["cat", "dog"], 2)
+    os.chmod(unread / "img" / "dog", 0)
+    os.chmod(unread / "shut", 0o600)  # listed, but nothing in it can be reached
+    fabricate.idx_files(
+        unread / "fm", fabricate.shuffled_labels(list(range(10)), 2, 0), fabricate.shuffled_labels(list(range(10)), 1, 1), gz=False
+    )
+    os.chmod(unread / "fm" / "train-labels-idx1-ubyte", 0)
 
 
 def test_no_permission_is_refused_in_one_line_leaving_nothing(workspace: Path, tmp_path: Path) -> None:
@@ -508,6 +538,7 @@ def test_no_permission_is_refused_in_one_line_leaving_nothing(workspace: Path, t
     shutil.copytree(workspace / "ro" / "s", locked / "s")
     os.chmod(locked / "s", 0o555)
     os.chmod(locked, 0o555)
+    _unreadable(ws, tmp_path / "unread")
     drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--inh-caps", "-all"]
     command = [*drop, sys.executable, "-m", "tests.run_cases", str(ws), *(c.args for c in PERMISSION_CASES)]
     done = warm.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)

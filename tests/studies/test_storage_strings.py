@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 import subprocess
 from pathlib import Path
 
@@ -94,3 +95,14 @@ def test_a_database_server_that_never_answers_is_one_line_after_the_connect_time
         silent.close()
     assert time.monotonic() - started < 30 and "timeout" in str(e.value)
     assert "s3cret" not in str(e.value) and "user:***@127.0.0.1" in str(e.value)
+
+
+def test_a_journal_path_that_is_a_socket_is_called_one(tmp_path: Path) -> None:
+    """probe42: a socket was called "not a regular file (a FIFO or a device)"."""
+    from nas_proxy.errors import NasProxyError
+
+    path = tmp_path / "j.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+        with pytest.raises(NasProxyError, match="is a socket, not a regular file; give a journal file path"):
+            open_storage(str(path), "s1")
