@@ -4,12 +4,11 @@ library is :mod:`nas_proxy.calibrate`; ``--proxy-profile`` is in :mod:`nas_proxy
 from __future__ import annotations
 
 import argparse
-import shlex
 from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, command_line, option, print_json
+from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, command_line, option, print_json, shell_word
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
 
@@ -245,7 +244,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return 0
     for line in summary(result):
         print(line)
-    print(f"profile: {out}  (use it with --proxy-profile {shlex.quote(str(out))})")
+    print(f"profile: {out}  (use it with --proxy-profile {shell_word(str(out), path=True)})")
     return 0
 
 
@@ -350,7 +349,7 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     for line in ladder_summary(choice):
         print(line)
     print(f"every candidate: {every}")
-    print(f"profile: {out}  (search with it: nasproxy search --proxy-profile {shlex.quote(str(out))} --dataset NAME ...)")
+    print(f"profile: {out}  (search with it: nasproxy search --proxy-profile {shell_word(str(out), path=True)} --dataset NAME ...)")
     return 0
 
 

@@ -264,13 +264,26 @@ def one_line_errors(name: str) -> Callable[[Callable[[list[str]], int | None]], 
     return decorate
 
 
+def shell_word(text: str, path: bool = False) -> str:
+    """``text`` as one word a shell (bash, zsh) reads back as ``text``, for a command printed to copy: quoted as
+    ``shlex.quote`` does; with a control character (a newline, a tab), ANSI-C quoted (``$'a\\nb'``), so the
+    command stays on one line; a ``path`` that starts with ``-`` as ``./-x``, which no command reads as an option
+    (before, ``--out -x`` printed "next: nasproxy evaluate -x", and ``--out $'a\\nb'`` a hint broken over two lines)."""
+    if path and text.startswith("-"):
+        text = "./" + text
+    if not any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return shlex.quote(text)
+    escaped = "".join({"\\": "\\\\", "'": "\\'"}.get(c, c) if ord(c) >= 32 and ord(c) != 127 else f"\\x{ord(c):02x}" for c in text)
+    return f"$'{escaped}'"
+
+
 def dashboard_command(study: str, storage: str) -> str:
     """The command that opens the dashboard on ``study``, as search and run print it to copy: each word
     quoted for a shell, a storage URL's password shown as ``***`` (storage.hidden), as every other line
     shows it (before branch probe41 this line printed it in clear; the user types their own password)."""
     from nas_proxy.studies.storage import hidden
 
-    return f"nasproxy dashboard --study {shlex.quote(study)} --storage {shlex.quote(hidden(storage))}"
+    return f"nasproxy dashboard --study {shell_word(study)} --storage {shell_word(hidden(storage))}"
 
 
 def add_quiet(p: argparse.ArgumentParser, help: str = "no progress bars or progress lines on stderr") -> None:
@@ -299,7 +312,7 @@ def command_line(args: argparse.Namespace) -> str:
     are ``sys.argv``'s from a shell; before, ``sys.argv`` always, so a ``main([...])`` called from a script or a
     notebook recorded the host program's arguments (found by fix41a)."""
     argv = getattr(args, "argv", None)
-    return "nasproxy " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    return "nasproxy " + " ".join(shell_word(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
 def off(flag: bool | None) -> bool | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 from pathlib import Path
 
 from nas_proxy import checks
@@ -20,6 +19,7 @@ from nas_proxy.cli.common import (
     option,
     print_json,
     save_config,
+    shell_word,
 )
 from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
@@ -261,7 +261,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         if "soft_labels" in m:
             print(describe(m))
         print(
-            f"wrote {result.path}/ (synthetic.safetensors, meta.json, grid.png, config.toml); next: nasproxy evaluate {shlex.quote(str(result.path))}"
+            f"wrote {result.path}/ (synthetic.safetensors, meta.json, grid.png, config.toml); next: nasproxy evaluate {shell_word(str(result.path), path=True)}"
         )
     return 0
 

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, default_of, option, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, default_of, option, print_json, shell_word
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.files import output_lock
 
@@ -101,7 +100,7 @@ def cmd_soft_labels(args: argparse.Namespace) -> int:
         print_json(meta)
         return 0
     print(describe(meta))
-    print(f"wrote {args.out or args.path}/; next: nasproxy search --synthetic {shlex.quote(str(args.out or args.path))} ...")
+    print(f"wrote {args.out or args.path}/; next: nasproxy search --synthetic {shell_word(str(args.out or args.path), path=True)} ...")
     return 0
 
 

@@ -423,3 +423,17 @@ def test_a_blank_omp_num_threads_is_taken_as_unset(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("OMP_NUM_THREADS", " ")
     assert main(["spaces"]) == 0 and "OMP_NUM_THREADS" not in os.environ
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("text", ["plain", "two words", "it's", "a\nb", "tab\there", "-x", "--out", "back\\slash'\n", "ünï"])
+def test_a_printed_command_word_is_read_back_by_a_shell_as_it_was(text: str) -> None:
+    """The commands printed to copy ("next: nasproxy evaluate OUT", the dashboard's, the one a set records): a shell reads
+    each word back as it was, on one line (a folder named with a newline broke the hint over two lines), and a path that
+    starts with "-" as one no command reads as an option (``--out -x`` printed "next: nasproxy evaluate -x")."""
+    from nas_proxy.cli.common import shell_word
+
+    for path in (False, True):
+        word = shell_word(text, path=path)
+        assert "\n" not in word
+        read = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, text=True, check=True).stdout
+        assert read == ("./" + text if path and text.startswith("-") else text)
