@@ -291,6 +291,16 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
     if checks.status(option, path) is None:
         return
     try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:  # before probe42's note: "holds config.toml, not search's", a cause it could not know
+        raise InvalidArgumentError(
+            f"{option} {out} holds {path.name}, which this user may not read (permission denied), so it cannot tell whose "
+            f"it is: change its permissions, or give a directory of its own"
+        ) from None
+    except OSError:
+        pass  # read_text below says why
+    try:
         doc = tomllib.loads(checks.read_text(option, path))
     except (tomllib.TOMLDecodeError, InvalidArgumentError, RecursionError):
         doc = None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nas_proxy import checks
 from nas_proxy.errors import NasProxyError
-from nas_proxy.files import check_writable, make_dirs
+from nas_proxy.files import check_writable, make_dirs, shorten
 
 if TYPE_CHECKING:  # Optuna is imported when a storage is opened: the command line reads the constants below without it
     import optuna
@@ -153,6 +153,11 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
         raise StorageError(
             f"journal {found}: line {line} is a record of an operation this Optuna ({optuna.__version__}) does not know: "
             "the journal was written by another tool or a newer Optuna; give a journal made by nasproxy, or a new file"
+        ) from None
+    except PermissionError as e:  # a journal this user may not read: the OS's words, not Python's "[Errno 13] ... 'X'"
+        where = e.filename or url
+        raise StorageError(
+            f"cannot read storage {shorten(Path(where))}: permission denied; change its permissions, or give a journal you may read"
         ) from None
     except Exception as e:  # noqa: BLE001 - SQLAlchemy and the OS raise many types; the message matters
         raise StorageError(f"cannot open storage {hidden(url)!r}: {' '.join(str(e).split())[:300]}") from None

@@ -505,12 +505,16 @@ PERMISSION_CASES = [
         f"{D} new --dataset fashion-mnist --data-root unread/fm --val-fraction 0.5",
         "data file unread/fm/train-labels-idx1-ubyte cannot be read",
     ),
+    # probe42's notes: a journal this user may not read was "cannot open storage 'X': [Errno 13] Permission denied: 'X'",
+    # and a folder's config.toml it may not read "holds config.toml, not search's" (a cause it could not know)
+    Case("worker --storage unread/j.log --study s --device cpu --quiet", "cannot read storage unread/j.log: permission denied"),
+    Case(f"{S} --out unread/out", "holds config.toml, which this user may not read (permission denied)"),
 ]
 
 
 def _unreadable(ws: Path, unread: Path) -> None:
-    """``ws/unread``, a link to ``unread``: a set whose tensors, an image folder whose class folder, an image folder
-    and a Fashion-MNIST folder whose file this user may not read (mode 000; 0o600, without the search bit). A link:
+    """``ws/unread``, a link to ``unread``: a set whose tensors, an image folder whose class folder, an image folder,
+    a Fashion-MNIST folder whose file, a study's journal and a folder's config.toml this user may not read (mode 000; 0o600, without the search bit). A link:
     the runner's snapshot of the workspace, which this user takes too, does not follow it."""
     from tests import fabricate
 
@@ -525,6 +529,11 @@ def _unreadable(ws: Path, unread: Path) -> None:
         unread / "fm", fabricate.shuffled_labels(list(range(10)), 2, 0), fabricate.shuffled_labels(list(range(10)), 1, 1), gz=False
     )
     os.chmod(unread / "fm" / "train-labels-idx1-ubyte", 0)
+    shutil.copy(ws / "locked" / "s" / "journal.log", unread / "j.log")  # a study's journal
+    os.chmod(unread / "j.log", 0)
+    (unread / "out").mkdir()
+    (unread / "out" / "config.toml").write_text('[search]\nstudy = "s"\n')
+    os.chmod(unread / "out" / "config.toml", 0)
 
 
 def test_no_permission_is_refused_in_one_line_leaving_nothing(workspace: Path, tmp_path: Path) -> None:
