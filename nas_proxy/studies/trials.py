@@ -35,7 +35,7 @@ from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import interrupts
-from nas_proxy.errors import DivergedError, NasProxyError
+from nas_proxy.errors import DivergedError, NasProxyError, out_of_memory
 from nas_proxy.files import FileWriteError
 from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
 
@@ -75,7 +75,8 @@ def recording_failure(trial: optuna.Trial) -> Iterator[None]:
         raise
     except Exception as e:  # anything else fails the trial too: say what, instead of "unknown error"
         with suppress(Exception):  # a storage that cannot take it (a full disk) must not hide the error
-            trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:500])
+            # out of memory says so and why (a MemoryError alone read "MemoryError: ", drill42's ulimit -v mid-search)
+            trial.set_user_attr("fail_reason", (out_of_memory(e) or f"{type(e).__name__}: {e}")[:500])
         raise
 
 

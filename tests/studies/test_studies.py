@@ -100,16 +100,23 @@ def test_a_worker_of_a_training_queue_that_stopped_is_named_with_its_line(monkey
         queue.train_all(study, storage, [], 2, WorkerOptions(progress=False), lambda: None, "trainings")  # type: ignore[arg-type]
 
 
-def test_a_trial_failing_with_an_unexpected_error_records_what_it_was() -> None:
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (NameError("name 'argparse' is not defined"), "NameError: name 'argparse' is not defined"),
+        (MemoryError(), "out of memory: "),  # was "MemoryError: " (drill42: ulimit -v reached mid-search)
+    ],
+)
+def test_a_trial_failing_with_an_unexpected_error_records_what_it_was(error: Exception, reason: str) -> None:
     # before, only a diverged loss and GPU memory had a reason: anything else showed "unknown error"
     study = optuna.create_study()
 
     def objective(trial: optuna.Trial) -> float:
         with recording_failure(trial):
-            raise NameError("name 'argparse' is not defined")
+            raise error
 
     study.optimize(objective, n_trials=1, catch=(Exception,))
-    assert study.trials[0].user_attrs["fail_reason"] == "NameError: name 'argparse' is not defined"
+    assert study.trials[0].user_attrs["fail_reason"].startswith(reason)
 
 
 def test_an_interruption_while_optuna_stores_a_trial_is_raised_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
