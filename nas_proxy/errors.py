@@ -9,6 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+try:  # imported now: once the limit is reached, loading its library (a new mapping) fails too (drill42)
+    import resource
+except ImportError:  # (Windows)
+    resource = None  # type: ignore[assignment]
+
 SHOWN_MAX = 60  # characters of a value quoted in a message; a longer one is cut and its length said
 
 
@@ -80,11 +85,11 @@ def in_units(n: int) -> str:
 
 def address_space_limit() -> int | None:
     """This process's address-space limit in bytes (``ulimit -v``, ``prlimit --as``: RLIMIT_AS), None when it has none."""
+    if resource is None:
+        return None
     try:
-        import resource
-
         soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-    except (ImportError, OSError, ValueError):  # (no resource module on Windows)
+    except (OSError, ValueError):
         return None
     return None if soft == resource.RLIM_INFINITY else int(soft)
 

@@ -217,6 +217,7 @@ def test_an_allocation_past_the_processs_own_memory_limit_names_that_limit(monke
     from nas_proxy.errors import out_of_memory
 
     monkeypatch.setattr(resource, "getrlimit", lambda which: (3_400_000 * 1024, resource.RLIM_INFINITY))
+    monkeypatch.setitem(sys.modules, "resource", None)  # past the limit a library no longer loads: read before it was reached
     line = out_of_memory(RuntimeError(CPU_OOM.replace("77309411292", "41716")))
     assert (
         line
