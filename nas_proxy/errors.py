@@ -100,6 +100,13 @@ class NasProxyError(Exception):
     exit_code = 2
 
 
+class MemoryLimitError(NasProxyError):
+    """This process could not allocate (Python's MemoryError, or its own limit reached: ``ulimit -v``) while it ran a
+    trial: not the candidate's fault, so the trial is queued again and the command stops. Exit 1, as out of memory."""
+
+    exit_code = 1
+
+
 class UnknownNameError(NasProxyError):
     """A name that is not in a registry (dataset, method, space, proxy)."""
 

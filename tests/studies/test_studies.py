@@ -154,6 +154,35 @@ def test_a_worker_whose_trial_was_failed_and_requeued_meanwhile_goes_on(ends: st
     assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
 
 
+def test_a_trial_whose_process_ran_out_of_memory_is_queued_again_and_the_study_stops() -> None:
+    """drill42: ``prlimit --as`` mid-search: every trial it started failed with MemoryError, each candidate lost (the
+    rerun trained others). Now the first stops the study, its candidate queued again; a third time it fails for good."""
+    from nas_proxy.errors import MemoryLimitError
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_int("width", 1, 10**6)
+        raise MemoryError
+
+    for _ in range(3):  # the same command three times
+        guarded = Guarded(objective)
+        with unmasked(guarded):
+            study.optimize(guarded, n_trials=5, catch=(Exception,))
+        with pytest.raises(MemoryLimitError, match=r"^out of memory: "):
+            guarded.raise_stop()
+    first, fourth = study.trials[0].params, study.trials[3].params
+    # retried MAX_RETRY times, the first candidate fails for good (it may be its doing) and the study goes on to the next
+    assert [(t.state.name, t.params, t.user_attrs.get("retries")) for t in study.trials] == [
+        ("FAIL", first, None),
+        ("FAIL", first, 1),
+        ("FAIL", first, 2),
+        ("FAIL", fourth, None),
+        ("WAITING", {}, 1),
+    ]
+    assert first != fourth and study.trials[4].system_attrs["fixed_params"] == fourth
+
+
 def test_a_database_gone_while_a_trial_is_stored_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     # drill40: PostgreSQL stopped for 17 s during a search's trial: its tell and Optuna's read-back failed, and
     # Optuna's finally turned that into "internal error: UnboundLocalError: ... 'updated_state'"
