@@ -9,6 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+try:  # imported now: once the limit is reached, loading its library (a new mapping) fails too (drill42)
+    import resource
+except ImportError:  # (Windows)
+    resource = None  # type: ignore[assignment]
+
 SHOWN_MAX = 60  # characters of a value quoted in a message; a longer one is cut and its length said
 
 
@@ -59,16 +64,47 @@ def out_of_memory(error: BaseException) -> str | None:
         return None
     size = ""
     if cpu := re.search(r"tried to allocate (\d+) bytes", text):  # torch's CPU allocator
-        size = f" ({int(cpu.group(1)) / 2**30:,.1f} GiB asked)"
+        size = f" ({in_units(int(cpu.group(1)))} asked)"
     elif cuda := re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]iB)", text):
         size = f" ({cuda.group(1)} asked)"
+    limit = address_space_limit()
+    if limit is not None and "CUDA" not in text and type(error).__name__ != "OutOfMemoryError":
+        # the process's own limit, not the machine: before drill42 a 41 KB checkpoint refused under `prlimit --as` read
+        # "(0.0 GiB asked): ... does not fit in this machine's memory; a smaller model, batch or dataset would"
+        return f"out of memory{size}: this process's memory limit (ulimit -v: {in_units(limit)}) was reached; raise it, then run the same command again"
     return f"out of memory{size}: what this command was asked to hold does not fit in this machine's memory; a smaller model, batch or dataset would"
+
+
+def in_units(n: int) -> str:
+    """``n`` bytes for a message: in GiB, MiB or KiB, whichever shows it as at least 1."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n} bytes"
+
+
+def address_space_limit() -> int | None:
+    """This process's address-space limit in bytes (``ulimit -v``, ``prlimit --as``: RLIMIT_AS), None when it has none."""
+    if resource is None:
+        return None
+    try:
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
 class NasProxyError(Exception):
     """Base class of the errors a user can cause (bad input, missing data, conflicts)."""
 
     exit_code = 2
+
+
+class MemoryLimitError(NasProxyError):
+    """This process could not allocate (Python's MemoryError, or its own limit reached: ``ulimit -v``) while it ran a
+    trial: not the candidate's fault, so the trial is queued again and the command stops. Exit 1, as out of memory."""
+
+    exit_code = 1
 
 
 class UnknownNameError(NasProxyError):

@@ -10,8 +10,9 @@
   in one line (an OS lock, released when its holder dies, so a kill -9 leaves none held).
   A lock folder made for it (a calibration's, beside its study's storage) is locked the same way.
 - :func:`write_error`: the ``OSError`` a user can act on (a full disk or quota, a read-only file
-  system, no permission, a path through a file, a name too long) as a one-line
-  :class:`FileWriteError` naming the path; a full disk also names the bytes and the free space.
+  system, no permission, a path through a file, a name too long, a file-size limit) as a one-line
+  :class:`FileWriteError` naming the path; a full disk also names the bytes and the free space, or
+  that no inode is left (a file system that can hold no more files, its bytes to spare).
 """
 
 from __future__ import annotations
@@ -56,12 +57,39 @@ class DiskFullError(FileWriteError):
 
     exit_code = 4
 
-    def __init__(self, path: Path, needed: int | None, free: int | None, quota: bool = False) -> None:
+    def __init__(self, path: Path, needed: int | None, free: int | None, quota: bool = False, inodes: int | None = None) -> None:
         what, fix = ("disk quota exceeded", "free space within your quota") if quota else ("no space left on device", "free space")
         wanted = "an unknown number of bytes" if needed is None else f"{needed:,} bytes"
         there = "an unknown number of bytes" if free is None else f"{free:,} bytes"
-        super().__init__(f"{what} writing {shorten(path)}: {wanted} to write, {there} free; {fix}, then {RESUME}")
+        if inodes is not None:  # bytes to spare, no file entry: freeing bytes would not help
+            message = (
+                f"{what} writing {shorten(path)}: the file system has no free inodes (it holds {inodes:,} files and folders, "
+                f"its most), though {there} are free; delete files there or give a path on another disk, then {RESUME}"
+            )
+        else:
+            message = f"{what} writing {shorten(path)}: {wanted} to write, {there} free; {fix}, then {RESUME}"
+        super().__init__(message)
         self.path, self.needed, self.free, self.quota = path, needed, free, quota
+
+
+def inodes_used_up(path: Path) -> int | None:
+    """The number of inodes of the file system that holds ``path`` when none is free for this user (a small
+    tmpfs's ``nr_inodes``, a disk of many small files), else None (some free, or the file system does not say)."""
+    with contextlib.suppress(OSError, AttributeError):  # (no os.statvfs on Windows)
+        found = os.statvfs(existing_ancestor(path))
+        if found.f_files > 0 and found.f_favail == 0:
+            return int(found.f_files)
+    return None
+
+
+def size_limit() -> int | None:
+    """This process's file-size limit in bytes (``ulimit -f``; RLIMIT_FSIZE), None when it has none."""
+    with contextlib.suppress(ImportError, OSError, ValueError):  # (no resource module on Windows)
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        return None if soft == resource.RLIM_INFINITY else int(soft)
+    return None
 
 
 def free_bytes(path: Path) -> int | None:
@@ -85,7 +113,16 @@ def write_error(e: OSError, path: Path, needed: int | None = None) -> FileWriteE
     shown = shorten(path)
     code = e.errno
     if code in FULL:
-        return DiskFullError(path, needed, free_bytes(path), quota=code == errno.EDQUOT)
+        quota = code == errno.EDQUOT
+        return DiskFullError(path, needed, free_bytes(path), quota=quota, inodes=None if quota else inodes_used_up(path))
+    if code == errno.EFBIG:  # CPython ignores SIGXFSZ: a write past ``ulimit -f`` fails so, instead of killing the process
+        limit = size_limit()
+        if limit is not None:
+            return FileWriteError(
+                f"cannot write {shown}: it would pass this process's file-size limit ({limit:,} bytes, ulimit -f); "
+                f"raise the limit (ulimit -f unlimited), then {RESUME}"
+            )
+        return FileWriteError(f"cannot write {shown}: larger than its file system takes (File too large); give a path on another disk")
     if code == errno.EROFS:
         return FileWriteError(f"cannot write {shown}: read-only file system; give a path on a writable disk")
     if code in (errno.EACCES, errno.EPERM):

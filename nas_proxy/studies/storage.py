@@ -231,11 +231,17 @@ def hidden(url: str) -> str:
 def engine_kwargs(url: str) -> dict[str, Any]:
     """SQLAlchemy's engine options for a database ``url``: a server's connection gives up after
     :data:`CONNECT_SECONDS` unless the URL sets its own ``connect_timeout`` (before branch probe40 a
-    server address that accepted the connection and never answered, or dropped it, hung the command)."""
+    server address that accepted the connection and never answered, or dropped it, hung the command),
+    and a pooled connection is tested as it is taken and opened again when the server ended it (a
+    backend killed by ``pg_terminate_backend`` or an idle timeout, a proxy or firewall that dropped it):
+    before drill42 the next storage call of the trial raised StorageInternalError, and the trial failed
+    with no reason and was never retried, its candidate lost."""
     scheme = url.partition("://")[0]
-    if scheme.startswith("sqlite") or "connect_timeout=" in url.partition("?")[2]:
+    if scheme.startswith("sqlite"):
         return {}
-    return {"connect_args": {"connect_timeout": CONNECT_SECONDS}}
+    if "connect_timeout=" in url.partition("?")[2]:
+        return {"pool_pre_ping": True}
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": CONNECT_SECONDS}}
 
 
 def _check_database(url: str) -> None:

@@ -35,7 +35,7 @@ from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import interrupts
-from nas_proxy.errors import DivergedError, NasProxyError
+from nas_proxy.errors import DivergedError, MemoryLimitError, NasProxyError, address_space_limit, out_of_memory
 from nas_proxy.files import FileWriteError
 from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
 
@@ -75,7 +75,8 @@ def recording_failure(trial: optuna.Trial) -> Iterator[None]:
         raise
     except Exception as e:  # anything else fails the trial too: say what, instead of "unknown error"
         with suppress(Exception):  # a storage that cannot take it (a full disk) must not hide the error
-            trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:500])
+            # out of memory says so and why (a MemoryError alone read "MemoryError: ", drill42's ulimit -v mid-search)
+            trial.set_user_attr("fail_reason", (out_of_memory(e) or f"{type(e).__name__}: {e}")[:500])
         raise
 
 
@@ -303,14 +304,41 @@ def suspected(t: FrozenTrial) -> bool:
     return before is None or now is None or now > int(before)
 
 
+def out_of_memory_here(e: BaseException) -> str | None:
+    """The one line when this process, not its candidate, ran out of memory: Python's MemoryError, or an allocation
+    refused under the process's own limit (``ulimit -v``); None otherwise (CUDA, or a candidate too large for the
+    machine: its trial fails and the search goes on)."""
+    line = out_of_memory(e)
+    if line is None or isinstance(e, ImportError) or type(e).__name__ == "OutOfMemoryError" or "CUDA" in str(e):
+        return None
+    return line if isinstance(e, MemoryError) or address_space_limit() is not None else None
+
+
+def requeued_for_memory(trial: optuna.Trial) -> bool:
+    """Queue ``trial``'s candidate again after its process ran out of memory (retried first when the command
+    resumes); False once it was retried :data:`MAX_RETRY` times so (it may be the candidate after all: it
+    then fails for good, and the search goes on)."""
+    retries = int(trial.user_attrs.get("retries", 0))
+    if retries >= MAX_RETRY:
+        return False
+    with interrupts.deferred(), suppress(Exception):  # a storage that cannot take it: the trial fails as before
+        params = trial.params or trial.study.get_trials(deepcopy=False)[trial.number].system_attrs.get("fixed_params") or {}
+        if params:
+            enqueue_once(trial.study, params, {**carried(trial.user_attrs), "retry_of": trial.number, "retries": retries + 1})
+        return True
+    return False
+
+
 class Guarded(Generic[V]):
     """An objective as every worker runs it: the trial claimed first and known to run here until the
-    objective ends; a file that cannot be written (a full disk) stops the study instead of failing
-    this trial and starting the next, and :meth:`raise_stop` raises it once ``optimize`` returns."""
+    objective ends; a file that cannot be written (a full disk), or this process out of memory (its
+    ``ulimit -v``; the trial queued again), stops the study instead of failing this trial and starting
+    the next, and :meth:`raise_stop` raises it once ``optimize`` returns. Before drill42 a search under
+    a memory limit failed every trial it started, each candidate lost to the sampler."""
 
     def __init__(self, objective: Callable[[optuna.Trial], V]) -> None:
         self.objective = objective
-        self.stopped: FileWriteError | None = None
+        self.stopped: NasProxyError | None = None
         self.trial: optuna.Trial | None = None  # the last trial it ran
 
     def __call__(self, trial: optuna.Trial) -> V:
@@ -321,6 +349,12 @@ class Guarded(Generic[V]):
         except FileWriteError as e:
             self.stopped = e
             trial.study.stop()
+            raise
+        except Exception as e:
+            line = out_of_memory_here(e)
+            if line is not None and requeued_for_memory(trial):
+                self.stopped = MemoryLimitError(line)
+                trial.study.stop()
             raise
         finally:
             release(trial)

@@ -189,6 +189,7 @@ CPU_OOM = (
         (RuntimeError(CPU_OOM), "(72.0 GiB asked)"),  # evaluate --model width=2147483647,depth=2 on this machine
         (RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79.1 GiB"), "(20.00 GiB asked)"),
         (MemoryError(), "out of memory:"),
+        (RuntimeError(CPU_OOM.replace("77309411292", "41716")), "(40.7 KiB asked)"),  # a checkpoint: not "(0.0 GiB asked)"
         # ulimit -v 3500000: search's trials done, then pandas' import (trials.csv) failed; before, an internal error
         (ImportError(f"{'/x/' * 2}pandas_parser.cpython-311-x86_64-linux-gnu.so: failed to map segment from shared object."), "ulimit -v"),
     ],
@@ -206,6 +207,23 @@ def test_an_allocation_the_machine_refuses_is_one_line_not_an_internal_error(
     err = capsys.readouterr().err
     assert err.startswith("nasproxy evaluate: error: out of memory") and asked in err and err.count("\n") == 1, err
     assert "internal error" not in err
+
+
+def test_an_allocation_past_the_processs_own_memory_limit_names_that_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ulimit -v`` / ``prlimit --as`` reached mid-run (drill42): the line blamed this machine's memory and asked for a
+    smaller model, batch or dataset, for a 41 KB checkpoint."""
+    import resource
+
+    from nas_proxy.errors import out_of_memory
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (3_400_000 * 1024, resource.RLIM_INFINITY))
+    monkeypatch.setitem(sys.modules, "resource", None)  # past the limit a library no longer loads: read before it was reached
+    line = out_of_memory(RuntimeError(CPU_OOM.replace("77309411292", "41716")))
+    assert (
+        line
+        == "out of memory (40.7 KiB asked): this process's memory limit (ulimit -v: 3.2 GiB) was reached; raise it, then run the same command again"
+    )
+    assert "ulimit -v" in str(out_of_memory(MemoryError())) and "ulimit" not in str(out_of_memory(RuntimeError("CUDA out of memory.")))
 
 
 def test_other_runtime_errors_stay_internal_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

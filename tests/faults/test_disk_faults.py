@@ -563,3 +563,29 @@ def test_quota_exceeded_reads_as_a_full_disk() -> None:
 
     error = write_error(OSError(errno.EDQUOT, "Disk quota exceeded"), Path("/tmp/x.json"), 5000)
     assert isinstance(error, DiskFullError) and "disk quota exceeded" in str(error) and "5,000 bytes to write" in str(error)
+
+
+def test_a_disk_out_of_inodes_says_so_not_free_space(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC on a file system with bytes to spare and no inode left (a tmpfs's nr_inodes, a disk of many small
+    files): the line said "41,716 bytes to write, 536,825,856 bytes free; free space", which would not help (drill42)."""
+    from nas_proxy import files
+
+    real = os.statvfs("/")
+    full = os.statvfs_result((*real[:5], 8, 0, 0, *real[8:]))  # f_files 8, f_ffree 0, f_favail 0
+    monkeypatch.setattr(files.os, "statvfs", lambda path: full)
+    error = files.write_error(OSError(errno.ENOSPC, "No space left on device"), Path("/tmp/o/meta.json"), 2962)
+    assert isinstance(error, DiskFullError) and error.exit_code == 4
+    assert "no free inodes (it holds 8 files and folders, its most)" in str(error) and "delete files there" in str(error)
+    assert "free space," not in str(error)
+
+
+def test_a_file_size_limit_names_the_limit_and_how_to_raise_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ulimit -f`` (CPython ignores SIGXFSZ, so the write fails EFBIG): the line was "cannot write X: File too large",
+    without the limit or what to do (drill42)."""
+    import resource
+
+    from nas_proxy.files import write_error
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (35 * 1024, resource.RLIM_INFINITY))
+    error = write_error(OSError(errno.EFBIG, "File too large"), Path("/tmp/o/checkpoint.safetensors"))
+    assert "file-size limit (35,840 bytes, ulimit -f); raise the limit (ulimit -f unlimited), then run the same command again" in str(error)

@@ -153,6 +153,25 @@ def test_a_heartbeat_the_database_refused_is_skipped_and_the_next_one_recorded(p
     assert beats == [trial._trial_id] * 2
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_connection_the_server_ended_is_opened_again_not_a_failed_trial(pg_url: str) -> None:
+    """The server ends a worker's connection mid-trial (``pg_terminate_backend``, an idle timeout, a dropped
+    proxy): the trial's next storage call raised StorageInternalError, and the trial failed without a reason and
+    was never retried, its candidate lost (drill42, ``search --workers 2`` with the default heartbeat)."""
+    import psycopg
+
+    storage = open_storage(pg_url, "k").backend
+    trial = optuna.create_study(storage=storage, study_name="k").ask()  # its connection is in the pool now
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    assert ended and all(ok for (ok,) in ended)
+    trial.set_user_attr("after", 1)  # the next call of the trial: on a connection opened again
+    trial.study.tell(trial, 1.0)
+    assert [(t.state, t.user_attrs) for t in trials(storage, "k")] == [(TrialState.COMPLETE, {"after": 1})]
+
+
 def test_a_missing_driver_names_the_package_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as on a machine without nasproxy[postgres]
     with pytest.raises(StorageError, match=r"driver psycopg is not installed; pip install 'nasproxy\[postgres\]'"):

@@ -100,16 +100,23 @@ def test_a_worker_of_a_training_queue_that_stopped_is_named_with_its_line(monkey
         queue.train_all(study, storage, [], 2, WorkerOptions(progress=False), lambda: None, "trainings")  # type: ignore[arg-type]
 
 
-def test_a_trial_failing_with_an_unexpected_error_records_what_it_was() -> None:
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (NameError("name 'argparse' is not defined"), "NameError: name 'argparse' is not defined"),
+        (MemoryError(), "out of memory: "),  # was "MemoryError: " (drill42: ulimit -v reached mid-search)
+    ],
+)
+def test_a_trial_failing_with_an_unexpected_error_records_what_it_was(error: Exception, reason: str) -> None:
     # before, only a diverged loss and GPU memory had a reason: anything else showed "unknown error"
     study = optuna.create_study()
 
     def objective(trial: optuna.Trial) -> float:
         with recording_failure(trial):
-            raise NameError("name 'argparse' is not defined")
+            raise error
 
     study.optimize(objective, n_trials=1, catch=(Exception,))
-    assert study.trials[0].user_attrs["fail_reason"] == "NameError: name 'argparse' is not defined"
+    assert study.trials[0].user_attrs["fail_reason"].startswith(reason)
 
 
 def test_an_interruption_while_optuna_stores_a_trial_is_raised_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,6 +152,35 @@ def test_a_worker_whose_trial_was_failed_and_requeued_meanwhile_goes_on(ends: st
         study.optimize(guarded, n_trials=1, catch=(Exception,))
     study.optimize(Guarded(lambda trial: 2.0), n_trials=1)  # and the next trial runs
     assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+
+
+def test_a_trial_whose_process_ran_out_of_memory_is_queued_again_and_the_study_stops() -> None:
+    """drill42: ``prlimit --as`` mid-search: every trial it started failed with MemoryError, each candidate lost (the
+    rerun trained others). Now the first stops the study, its candidate queued again; a third time it fails for good."""
+    from nas_proxy.errors import MemoryLimitError
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_int("width", 1, 10**6)
+        raise MemoryError
+
+    for _ in range(3):  # the same command three times
+        guarded = Guarded(objective)
+        with unmasked(guarded):
+            study.optimize(guarded, n_trials=5, catch=(Exception,))
+        with pytest.raises(MemoryLimitError, match=r"^out of memory: "):
+            guarded.raise_stop()
+    first, fourth = study.trials[0].params, study.trials[3].params
+    # retried MAX_RETRY times, the first candidate fails for good (it may be its doing) and the study goes on to the next
+    assert [(t.state.name, t.params, t.user_attrs.get("retries")) for t in study.trials] == [
+        ("FAIL", first, None),
+        ("FAIL", first, 1),
+        ("FAIL", first, 2),
+        ("FAIL", fourth, None),
+        ("WAITING", {}, 1),
+    ]
+    assert first != fourth and study.trials[4].system_attrs["fixed_params"] == fourth
 
 
 def test_a_database_gone_while_a_trial_is_stored_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
