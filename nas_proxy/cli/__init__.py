@@ -353,12 +353,13 @@ def _run(args: argparse.Namespace) -> int:
     except NasProxyError as e:
         if args.debug:
             raise
-        from nas_proxy.distill.launch import told_launch
+        from nas_proxy.distill.launch import RankRefusedError, told_launch
 
+        label = e.label if isinstance(e, RankRefusedError) else "error"  # a rank's internal error: its label, once
         if not told_launch(
             line := one_line(str(e)), e.exit_code, isinstance(e, InterruptedRunError)
         ):  # a rank of distill --launch: the launch says it, once
-            print(f"nasproxy {args.command}: error: {line}", file=sys.stderr)
+            print(f"nasproxy {args.command}: {label}: {line}", file=sys.stderr)
         return e.exit_code
     except Exception as e:
         if args.debug:
@@ -371,14 +372,16 @@ def _run(args: argparse.Namespace) -> int:
                 return CLOSED_PIPE
             print(f"nasproxy {args.command}: error: cannot write standard output: {e.strerror or e}", file=sys.stderr)
             return 2  # as a file that cannot be written
+        from nas_proxy.distill.launch import told_launch
         from nas_proxy.errors import out_of_memory
 
         if (oom := out_of_memory(e)) is not None:
-            print(f"nasproxy {args.command}: error: {oom}", file=sys.stderr)
+            if not told_launch(oom, 1):  # a rank of distill --launch out of memory: said once, as any other line
+                print(f"nasproxy {args.command}: error: {oom}", file=sys.stderr)
             return 1
-        from nas_proxy.distill.launch import told_launch
-
-        internal = f"internal error: {type(e).__name__}: {one_line(str(e))} (rerun with --debug for the traceback)"
-        if not told_launch(internal, 1):  # a rank of distill --launch (whose peer was killed: gloo's "Connection closed by peer")
-            print(f"nasproxy {args.command}: {internal}", file=sys.stderr)
+        internal = f"{type(e).__name__}: {one_line(str(e))} (rerun with --debug for the traceback)"
+        if not told_launch(
+            internal, 1, label="internal error"
+        ):  # a rank of distill --launch (its gloo peer killed: "Connection closed by peer")
+            print(f"nasproxy {args.command}: internal error: {internal}", file=sys.stderr)
         return 1

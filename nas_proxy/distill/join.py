@@ -110,7 +110,7 @@ class _Held:
 @contextlib.contextmanager
 def _fd2_held() -> Iterator[_Held]:
     """File descriptor 2 into a temporary file inside the block; what was written there is written to it
-    after, if :meth:`_Held.keep` was called (nothing is held where descriptor 2 is closed)."""
+    after, if :meth:`_Held.keep` was called (nothing is held where descriptor 2 is closed, or no temporary file can be made)."""
     with contextlib.suppress(ValueError, OSError, AttributeError):
         sys.stderr.flush()
     try:
@@ -118,7 +118,13 @@ def _fd2_held() -> Iterator[_Held]:
     except OSError:  # closed (2>&-): nothing to hold
         yield _Held()
         return
-    with tempfile.TemporaryFile() as file:
+    try:
+        file = tempfile.TemporaryFile()  # noqa: SIM115 (entered below: its failure alone is caught here)
+    except OSError:  # no usable TMPDIR (gone, full): nothing is held (fix42c: before, the command failed)
+        os.close(saved)
+        yield _Held()
+        return
+    with file:
         held = _Held()
         os.dup2(file.fileno(), 2)
         try:

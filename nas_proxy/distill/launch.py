@@ -15,17 +15,22 @@ handlers stayed installed).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nas_proxy import interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
+
+if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
 
 class RankFailedError(NasProxyError):
@@ -37,20 +42,23 @@ class RankFailedError(NasProxyError):
 class RankRefusedError(NasProxyError):
     """A rank of a launch refused its input (or stopped, as any command does): its line and exit status, said once."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
+    def __init__(self, message: str, exit_code: int, label: str = "error") -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.label = label  # the CLI's word before the line: "error", or "internal error" (said once: fix42c)
 
 
 SAID_VARIABLE = "NASPROXY_LAUNCH_SAID"  # the file the ranks of a launch hand their one line to (set by launch)
 
 
-def told_launch(line: str, exit_code: int, interrupted: bool = False) -> bool:
-    """In a rank of ``distill --launch``: hand ``line`` (the rank's error) to the launch, which says it once;
-    False outside a launch. Every rank refuses the same input (sharded._agree), and the ranks torchrun stops
-    after the first one failed each said "interrupted by SIGTERM": 2 to 20 lines, then the launch's own.
-    The first rank's line is the launch's; the others' are not said (True). An ``interrupted`` rank says
-    nothing and hands nothing: the launch says why it stopped (a Ctrl-C, a rank that failed or was killed)."""
+def told_launch(line: str, exit_code: int, interrupted: bool = False, label: str = "error") -> bool:
+    """In a rank of ``distill --launch``: hand ``line`` (the rank's error, said after "nasproxy distill: ``label``: ")
+    to the launch, which says it once; False outside a launch, or where the line could
+    not be handed (the rank then says it). Every rank refuses the same input (sharded._agree), and the ranks
+    torchrun stops after the first one failed each said "interrupted by SIGTERM": 2 to 20 lines, then the
+    launch's own. The first rank's line is the launch's, with its rank; the others' are not said (True). An
+    ``interrupted`` rank says nothing and hands nothing: the launch says why it stopped (a Ctrl-C, a rank
+    that failed or was killed)."""
     path = os.environ.get(SAID_VARIABLE)
     if not path or interrupted:
         return bool(path)
@@ -60,8 +68,13 @@ def told_launch(line: str, exit_code: int, interrupted: bool = False) -> bool:
         return True
     except OSError:  # its folder is gone: say it here
         return False
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{exit_code}\n{line}")
+    try:  # a full disk (or ulimit -f) refuses the write, not the create (fix42c): before, a traceback, and no rank said it
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{exit_code}\n{os.environ.get('RANK', '')}\n{label}\n{line}")
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return False
     return True
 
 
@@ -81,32 +94,59 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     args = torchrun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "nas_proxy", *argv, "--distributed"])
-    with tempfile.TemporaryDirectory(prefix="nasproxy-launch-") as folder, _said_to(Path(folder) / "said") as said:
+    with _said_to() as said:
         try:
             with _handlers_kept():
                 torchrun.run(args)
         except ChildFailedError as e:
-            rank, failure = e.get_first_failure()
-            if failure.exitcode > 0 and said.is_file() and (told := said.read_text()):  # a rank's own line: what it refused, once
-                code, _, line = told.partition("\n")
-                raise RankRefusedError(line, int(code)) from None
+            rank, failure = failure_said(e.failures) or e.get_first_failure()
+            if (handed := _handed(said)) is not None and handed[0] == rank and failure.exitcode > 0:  # that rank's own line, once
+                raise RankRefusedError(handed[3], handed[1], handed[2]) from None
             raise RankFailedError(rank_failed(rank, failure.pid, failure.exitcode)) from None
         except SignalException as e:  # the ranks were sent the signal and stopped, each at its shard's checkpoint
             raise interrupts.received(e.sigval) from None
 
 
+def failure_said(failures: Mapping[int, ProcessFailure]) -> tuple[int, ProcessFailure] | None:
+    """The first rank killed by a signal, None when none was: the launch says that one. With no error file torch
+    stamps a failure with the second it saw it, so a rank killed -9 and rank 0 ending 1 in the same second (gloo's
+    "Connection closed by peer") tied, and rank 0 could win: the launch said its internal error, never the kill."""
+    killed = [(failure.timestamp, rank) for rank, failure in failures.items() if failure.exitcode < 0]
+    if not killed:
+        return None
+    rank = min(killed)[1]
+    return rank, failures[rank]
+
+
+def _handed(said: Path | None) -> tuple[int, int, str, str] | None:
+    """(rank, exit status, label, line) a rank handed to the launch (:func:`told_launch`), None when none did."""
+    with contextlib.suppress(OSError, ValueError):
+        if said is not None and said.is_file():
+            code, rank, label, line = said.read_text().split("\n", 3)
+            return int(rank), int(code), label, line
+    return None
+
+
 @contextmanager
-def _said_to(path: Path) -> Iterator[Path]:
-    """:data:`SAID_VARIABLE` set to ``path`` for the ranks while the launch runs (they inherit the environment)."""
-    before = os.environ.get(SAID_VARIABLE)
-    os.environ[SAID_VARIABLE] = str(path)
+def _said_to() -> Iterator[Path | None]:
+    """:data:`SAID_VARIABLE` set to a file in a temporary folder for the ranks while the launch runs (they inherit
+    the environment); None, and each rank says its own line, where no temporary folder can be made (TMPDIR
+    gone or full: before fix42c the launch failed)."""
     try:
-        yield path
-    finally:
-        if before is None:
-            os.environ.pop(SAID_VARIABLE, None)
-        else:
-            os.environ[SAID_VARIABLE] = before
+        folder = tempfile.TemporaryDirectory(prefix="nasproxy-launch-", ignore_cleanup_errors=True)
+    except OSError:
+        yield None
+        return
+    before = os.environ.get(SAID_VARIABLE)
+    with folder:
+        os.environ[SAID_VARIABLE] = str(path := Path(folder.name) / "said")
+        try:
+            yield path
+        finally:
+            if before is None:
+                os.environ.pop(SAID_VARIABLE, None)
+            else:
+                os.environ[SAID_VARIABLE] = before
 
 
 TORCH_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")  # those torch's launch takes (TORCHELASTIC_SIGNALS_TO_HANDLE's default)
@@ -155,4 +195,4 @@ def rank_failed(rank: int, pid: int, exitcode: int) -> str:
     return f"rank {rank} (process {pid}) {how}; the other ranks were stopped: run the same command again to continue from the shards' checkpoints"
 
 
-__all__ = ["SAID_VARIABLE", "RankFailedError", "RankRefusedError", "launch", "rank_failed", "told_launch"]
+__all__ = ["SAID_VARIABLE", "RankFailedError", "RankRefusedError", "failure_said", "launch", "rank_failed", "told_launch"]

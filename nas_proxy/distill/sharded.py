@@ -320,7 +320,11 @@ def check_launch(config: DistillConfig, out: Path, world: int, resume: bool, for
     launch called the refusal a failed rank whose checkpoints a second run would continue."""
     if config.select_by is not None:
         raise InvalidArgumentError(SELECT_BY)
-    _rank_device(config.device, 0)
+    if _rank_device(config.device, 0).type == "cuda" and world > (gpus := torch.cuda.device_count()):  # rank r: cuda:r
+        raise InvalidArgumentError(
+            f"--launch {world} starts {world} ranks, each on its own GPU (cuda:LOCAL_RANK), but {gpus} CUDA GPU"
+            f"{'s are' if gpus > 1 else ' is'} visible; launch at most {gpus}, or pass --device cpu"
+        )
     config.validate()
     checks.not_inside_a_synthetic_set("--out", out)
     others = _check_out(out, world, force)

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -211,6 +211,7 @@ def test_an_input_the_ranks_of_a_launch_refuse_is_said_once_with_its_exit_status
         raise ChildFailedError("nas_proxy", {1: ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file="")})
 
     monkeypatch.setattr(torchrun, "run", refusing_ranks)
+    monkeypatch.setenv("RANK", "0")  # the rank whose line is handed (torchrun sets it)
     assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("nasproxy distill: error: data_root changes nothing with dataset digits"), err
@@ -218,6 +219,126 @@ def test_an_input_the_ranks_of_a_launch_refuse_is_said_once_with_its_exit_status
     monkeypatch.setattr(torchrun, "run", a_rank_killed)
     assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 1
     assert "rank 1 (process 4242) was killed by signal 9 (SIGKILL)" in capsys.readouterr().err
+
+
+def test_a_launch_says_the_killed_rank_not_its_peer_s_internal_error_and_each_line_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix42c: rank 1 killed -9 and rank 0 ending 1 in the same second (gloo's "Connection closed by peer") tied in
+    torch's first failure, and rank 0 won: the launch said rank 0's handed internal error, never the kill. A handed
+    internal error read "error: internal error: ..."; a rank out of memory was not handed (each rank said it)."""
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from nas_proxy.cli import main
+    from nas_proxy.distill import sharded
+    from nas_proxy.distill.launch import told_launch
+
+    def peer_killed(args: object) -> None:
+        assert told_launch("RuntimeError: Connection closed by peer", 1, label="internal error")  # rank 0's, as the CLI hands it
+        failures = {
+            0: ProcessFailure(local_rank=0, pid=1, exitcode=1, error_file=""),
+            1: ProcessFailure(local_rank=1, pid=2, exitcode=-9, error_file=""),
+        }
+        failures[0].timestamp = failures[1].timestamp = 1_700_000_000  # the same second
+        raise ChildFailedError("nas_proxy", failures)
+
+    def failing_rank(error: Exception) -> Callable[[object], None]:
+        def run(args: object) -> None:
+            assert main(["distill", *FLAGS, "--out", str(tmp_path / "b"), "--distributed"]) == 1
+            raise ChildFailedError("nas_proxy", {0: ProcessFailure(local_rank=0, pid=1, exitcode=1, error_file="")})
+
+        def fails(*args: object, **kwargs: object) -> None:
+            raise error
+
+        monkeypatch.setattr(sharded, "distill_sharded", fails)
+        return run
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(torchrun, "run", peer_killed)
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "nasproxy distill: error: rank 1 (process 2) was killed by signal 9 (SIGKILL); the other ranks were stopped: "
+        "run the same command again to continue from the shards' checkpoints"
+    ]
+    for error, said in (
+        (ValueError("a bug"), "nasproxy distill: internal error: ValueError: a bug (rerun with --debug for the traceback)"),
+        (
+            RuntimeError("[enforce fail] can't allocate memory: you tried to allocate 64 bytes"),
+            "nasproxy distill: error: out of memory (64 bytes asked)",
+        ),
+    ):
+        monkeypatch.setattr(torchrun, "run", failing_rank(error))
+        assert main(["distill", *FLAGS, "--out", str(tmp_path / "b"), "--launch", "2"]) == 1
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(said), err
+
+
+def test_a_launch_that_cannot_hand_its_line_over_says_it_in_each_rank(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix42c: a full /tmp let the handed file be made and its write fail: a traceback in the CLI's error handler, and
+    the other ranks, finding the file, said nothing. A TMPDIR that is gone failed the launch (and join's held fd 2)."""
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from nas_proxy.cli import main
+    from nas_proxy.distill.join import _fd2_held
+    from nas_proxy.distill.launch import SAID_VARIABLE, told_launch
+
+    class Full:
+        def __init__(self, fd: int, mode: str) -> None:
+            os.close(fd)
+
+        def __enter__(self) -> Full:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def write(self, text: str) -> int:
+            raise OSError(28, "No space left on device")
+
+    said = tmp_path / "said"
+    monkeypatch.setenv(SAID_VARIABLE, str(said))
+    with monkeypatch.context() as m:
+        m.setattr(os, "fdopen", Full)
+        assert not told_launch("a line", 2) and not said.exists()  # said by the rank; the next one may hand its own
+    assert told_launch("a line", 2) and said.is_file()
+    monkeypatch.delenv(SAID_VARIABLE)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+
+    def killed(args: object) -> None:
+        assert SAID_VARIABLE not in os.environ  # nothing to hand to: each rank says its line
+        raise ChildFailedError("nas_proxy", {1: ProcessFailure(local_rank=1, pid=2, exitcode=-9, error_file="")})
+
+    monkeypatch.setattr(torchrun, "run", killed)
+    assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 1
+    assert "rank 1 (process 2) was killed by signal 9 (SIGKILL)" in capsys.readouterr().err
+    with _fd2_held() as held:
+        held.keep()
+
+
+def test_a_launch_of_more_ranks_than_gpus_is_refused_before_any_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix42c: rank r uses cuda:r (LOCAL_RANK), and only rank 0's device was checked: --launch 2 --device cuda on one GPU
+    reached rank 1's set_device(cuda:1), handed back as "internal error: invalid device ordinal"."""
+    from torch.distributed import run as torchrun
+
+    from nas_proxy.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torchrun, "run", lambda args: pytest.fail("a rank was started"))
+    for device in ("cuda", "auto"):
+        assert main(["distill", *FLAGS, "--device", device, "--out", str(tmp_path / "a"), "--launch", "2"]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err == [
+            "nasproxy distill: error: --launch 2 starts 2 ranks, each on its own GPU (cuda:LOCAL_RANK), but 1 CUDA GPU is "
+            "visible; launch at most 1, or pass --device cpu"
+        ]
+    assert not (tmp_path / "a").exists()
 
 
 def test_a_signal_to_a_launch_is_the_cli_s_interrupt_and_its_handlers_are_put_back(
@@ -509,7 +630,9 @@ def test_the_ranks_of_a_launch_leave_its_interrupt_to_the_launch(
             raised[:] = [error]
             assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed"]) == code
             assert len(capsys.readouterr().err.splitlines()) == count
-    assert said.read_text() == "2\na real error (rank 0 of 1)"  # the launch's line to say: the real error, not an interrupt
+    assert (
+        said.read_text() == "2\n0\nerror\na real error (rank 0 of 1)"
+    )  # (status, rank, label, line) the launch's line to say: the real error, not an interrupt
     assert not dist.is_initialized()
 
 
