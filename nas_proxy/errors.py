@@ -6,6 +6,7 @@ one line and exits non-zero. Messages state the rule, the value and the fix.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -58,21 +59,32 @@ def out_of_memory(error: BaseException) -> str | None:
         )
     if not (
         isinstance(error, MemoryError)
-        or type(error).__name__ == "OutOfMemoryError"  # torch.OutOfMemoryError (CUDA), without importing torch here
+        or on_gpu(error)
         or (isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text))
     ):
         return None
     size = ""
-    if cpu := re.search(r"tried to allocate (\d+) bytes", text):  # torch's CPU allocator
-        size = f" ({in_units(int(cpu.group(1)))} asked)"
+    if (asked := refused_bytes(error)) is not None:  # torch's CPU allocator
+        size = f" ({in_units(asked)} asked)"
     elif cuda := re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]iB)", text):
         size = f" ({cuda.group(1)} asked)"
     limit = address_space_limit()
-    if limit is not None and "CUDA" not in text and type(error).__name__ != "OutOfMemoryError":
+    if limit is not None and not on_gpu(error):
         # the process's own limit, not the machine: before drill42 a 41 KB checkpoint refused under `prlimit --as` read
         # "(0.0 GiB asked): ... does not fit in this machine's memory; a smaller model, batch or dataset would"
         return f"out of memory{size}: this process's memory limit (ulimit -v: {in_units(limit)}) was reached; raise it, then run the same command again"
     return f"out of memory{size}: what this command was asked to hold does not fit in this machine's memory; a smaller model, batch or dataset would"
+
+
+def on_gpu(error: BaseException) -> bool:
+    """Whether ``error`` is a GPU's memory refused (torch.OutOfMemoryError, or CUDA's message), not this process's."""
+    return type(error).__name__ == "OutOfMemoryError" or "CUDA" in str(error)  # (without importing torch here)
+
+
+def refused_bytes(error: BaseException) -> int | None:
+    """The bytes torch's CPU allocator was asked for and refused (its "you tried to allocate N bytes"), None when unsaid."""
+    found = re.search(r"tried to allocate (\d+) bytes", " ".join(str(error).split()))
+    return int(found.group(1)) if found else None
 
 
 def in_units(n: int) -> str:
@@ -83,15 +95,31 @@ def in_units(n: int) -> str:
     return f"{n} bytes"
 
 
-def address_space_limit() -> int | None:
-    """This process's address-space limit in bytes (``ulimit -v``, ``prlimit --as``: RLIMIT_AS), None when it has none."""
+def soft_limit(kind: str) -> int | None:
+    """This process's soft limit ``RLIMIT_<kind>`` in bytes ("AS": ``ulimit -v``, ``prlimit --as``; "FSIZE":
+    ``ulimit -f``), None when it has none (or no such limit here: Windows)."""
     if resource is None:
         return None
     try:
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-    except (OSError, ValueError):
+        soft = resource.getrlimit(getattr(resource, f"RLIMIT_{kind}"))[0]
+    except (AttributeError, OSError, ValueError):
         return None
     return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def address_space_limit() -> int | None:
+    """This process's address-space limit in bytes (``ulimit -v``, ``prlimit --as``: RLIMIT_AS), None when it has none."""
+    return soft_limit("AS")
+
+
+def address_space_used() -> int | None:
+    """The bytes of address space this process holds now (what RLIMIT_AS counts: /proc/self/statm's first field),
+    None where it cannot be read (no /proc; or no memory left to read it with)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, MemoryError):
+        return None
 
 
 class NasProxyError(Exception):

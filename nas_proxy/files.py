@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nas_proxy.errors import NasProxyError
+from nas_proxy.errors import NasProxyError, soft_limit
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
 RESUME = "run the same command again"  # what a full disk's message says to do once there is room
@@ -84,12 +84,7 @@ def inodes_used_up(path: Path) -> int | None:
 
 def size_limit() -> int | None:
     """This process's file-size limit in bytes (``ulimit -f``; RLIMIT_FSIZE), None when it has none."""
-    with contextlib.suppress(ImportError, OSError, ValueError):  # (no resource module on Windows)
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-        return None if soft == resource.RLIM_INFINITY else int(soft)
-    return None
+    return soft_limit("FSIZE")
 
 
 def free_bytes(path: Path) -> int | None:

@@ -35,7 +35,16 @@ from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import interrupts
-from nas_proxy.errors import DivergedError, MemoryLimitError, NasProxyError, address_space_limit, out_of_memory
+from nas_proxy.errors import (
+    DivergedError,
+    MemoryLimitError,
+    NasProxyError,
+    address_space_limit,
+    address_space_used,
+    on_gpu,
+    out_of_memory,
+    refused_bytes,
+)
 from nas_proxy.files import FileWriteError
 from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
 
@@ -305,13 +314,22 @@ def suspected(t: FrozenTrial) -> bool:
 
 
 def out_of_memory_here(e: BaseException) -> str | None:
-    """The one line when this process, not its candidate, ran out of memory: Python's MemoryError, or an allocation
-    refused under the process's own limit (``ulimit -v``); None otherwise (CUDA, or a candidate too large for the
-    machine: its trial fails and the search goes on)."""
+    """The one line when this process, not its candidate, ran out of memory; None otherwise (its trial fails and
+    the search goes on, as before drill42). This process's: Python's MemoryError (it says no size), or an allocation
+    of torch's refused under the process's own limit (``ulimit -v``) that the candidate alone would have made: a
+    request of at most half the limit, refused where what the process already held and the request passed the limit.
+    A request larger than half the limit is the candidate's (some clusters set RLIMIT_AS for every job: before
+    fix42c a candidate too large for the machine stopped the search, was queued again, and failed only at the third
+    command); so are CUDA's, one refused below the limit (the machine's), and one whose size is unsaid."""
     line = out_of_memory(e)
-    if line is None or isinstance(e, ImportError) or type(e).__name__ == "OutOfMemoryError" or "CUDA" in str(e):
+    if line is None or isinstance(e, ImportError) or on_gpu(e):
         return None
-    return line if isinstance(e, MemoryError) or address_space_limit() is not None else None
+    if isinstance(e, MemoryError):
+        return line
+    limit, asked, used = address_space_limit(), refused_bytes(e), address_space_used()
+    if limit is None or asked is None or asked > limit // 2:
+        return None
+    return line if used is None or used + asked > limit else None
 
 
 def requeued_for_memory(trial: optuna.Trial) -> bool:

@@ -183,6 +183,38 @@ def test_a_trial_whose_process_ran_out_of_memory_is_queued_again_and_the_study_s
     assert first != fourth and study.trials[4].system_attrs["fixed_params"] == fourth
 
 
+GIB = 2**30
+
+
+@pytest.mark.parametrize(
+    ("asked", "used", "here"),
+    [
+        (41_716, 4 * GIB - 20_000, True),  # a checkpoint refused at the limit (drill42): the process's, queued again
+        (GIB, 3.5 * GIB, True),  # half the limit or less, past it with what the process held
+        (GIB, None, True),  # (its usage unread)
+        (72 * GIB, 3 * GIB, False),  # a candidate too large for the machine: its trial fails, as without a limit
+        (3 * GIB, GIB, False),  # more than half the limit: the candidate's
+        (GIB, GIB, False),  # refused below the limit: the machine's, not the limit's
+    ],
+)
+def test_only_a_request_the_candidate_alone_would_fit_blames_the_process_s_memory_limit(
+    asked: int, used: float | None, here: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix42c: under any ``ulimit -v`` (a cluster's RLIMIT_AS on every job) a candidate too large for the machine
+    stopped the search and was queued again: the user ran the command three times before it failed for good."""
+    import resource
+
+    from nas_proxy.studies import trials
+    from nas_proxy.studies.trials import out_of_memory_here
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (4 * GIB, resource.RLIM_INFINITY))
+    monkeypatch.setattr(trials, "address_space_used", lambda: None if used is None else int(used))
+    refused = RuntimeError(f"DefaultCPUAllocator: can't allocate memory: you tried to allocate {asked} bytes.")
+    assert (out_of_memory_here(refused) is not None) == here
+    assert out_of_memory_here(MemoryError()) is not None  # Python's own allocation: no size to judge, the process's
+    assert out_of_memory_here(RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB")) is None
+
+
 def test_a_database_gone_while_a_trial_is_stored_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     # drill40: PostgreSQL stopped for 17 s during a search's trial: its tell and Optuna's read-back failed, and
     # Optuna's finally turned that into "internal error: UnboundLocalError: ... 'updated_state'"
