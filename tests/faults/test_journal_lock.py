@@ -86,7 +86,12 @@ def test_a_holder_killed_and_not_yet_reaped_is_gone(tmp_path: Path) -> None:
         while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
             time.sleep(0.01)  # dead, not reaped (nothing waits for it here)
         got = threading.Event()
-        threading.Thread(target=lambda: (HolderLock(journal).acquire(), got.set()), daemon=True).start()
+
+        def take() -> None:
+            HolderLock(journal).acquire()
+            got.set()
+
+        threading.Thread(target=take, daemon=True).start()
         assert got.wait(journal_lock.LOCK_GRACE_SECONDS / 2)
     finally:
         child.kill()
