@@ -9,15 +9,18 @@ its boot and process namespace), linked into place whole (``link``: one system c
 The rule for a lock found held:
 
 - **a holder this machine can judge** (the same boot and process namespace: its process id means the
-  same process here) is judged by its process: gone, or its id now another process's, the lock is
-  taken at once; alive, it is never taken, however long it holds it;
+  same process here) is judged by its process (:func:`trials.gone`): ended (a zombie, killed and not yet
+  reaped, too), or its id now another process's, the lock is taken at once; alive, or one this user may
+  not see (another's, under /proc's hidepid), it is never taken, however long it holds it;
 - **any other** (a process of another machine sharing the folder over NFS, a lock that records no
-  holder: Optuna's own, or one nasproxy made before fix42a) is taken once this process has seen it
+  holder: Optuna's own, one nasproxy made before fix42a, or a record this user may not read) is taken once this process has seen it
   unchanged for :data:`LOCK_GRACE_SECONDS` on its monotonic clock (no wall clock: another machine's
   and the file server's may differ); a symbolic link that leads nowhere (made by a relative path) at once.
 
 A lock is broken under a second one, ``journal.log.lock.break``, so that two processes that found the
-same dead lock do not both break it, the second removing the lock the first had just taken.
+same dead lock do not both break it, the second removing the lock the first had just taken. A waiter
+writes its record once (beside the lock, readable by all, linked into place at each try) and sleeps
+between tries; a holder removes, as it releases, only the lock that still records it.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
-from nas_proxy.studies.trials import process_start
+from nas_proxy.studies.trials import gone, process_start
 
 LOCK_GRACE_SECONDS = 30  # a lock of an unjudged holder unchanged this long belongs to a killed process (Optuna's default)
 BREAK_SUFFIX = ".break"  # journal.log.lock.break: held while a stale lock is removed
@@ -57,12 +61,9 @@ class HolderLock(JournalFileSymlinkLock):
     def release(self) -> None:
         """Remove the lock (renamed first, as Optuna's: a reader never sees it half removed), unless it
         is no longer the one this object made: a holder another machine judged dead by the grace period
-        (alive after all, over NFS) leaves the lock taken since in place."""
-        if self.mine is not None:
-            found = _holder(self.path)
-            if found is not None and found.get("nonce") != self.mine:
-                return
-        _remove(self.path)
+        (alive after all, over NFS) leaves the lock taken since in place, or none."""
+        if self.mine is None or _ours(self.path, self.mine):
+            _remove(self.path)
 
 
 def holder() -> dict[str, Any]:
@@ -88,59 +89,70 @@ def _take(path: Path, target: str, guarded: bool) -> str | None:
     """Wait until this process holds the lock at ``path``; the nonce it recorded (None: a link)."""
     seen: tuple[tuple[Any, ...], float] | None = None  # the lock found held, and since when (monotonic)
     delay = 0.001
-    while True:
-        made, nonce = _make(path, target)
-        if made:
-            return nonce
-        found = _identity(path)
-        if found is None:  # released meanwhile
-            continue
-        now = time.monotonic()
-        if seen is None or seen[0] != found:
-            seen = (found, now)
-        if _stale(path, now - seen[1]):
-            if guarded:  # only one process at a time removes a stale lock, and only the one it judged
-                mutex = path.with_name(path.name + BREAK_SUFFIX)
-                _take(mutex, target, guarded=False)
-                try:
-                    if _identity(path) == found:
+    with _record(path) as (aside, nonce):  # written once, linked into place at each try
+        while True:
+            if _link(aside, path, target):
+                return nonce if aside is not None else None
+            found = _identity(path)
+            if found is not None:
+                now = time.monotonic()
+                if seen is None or seen[0] != found:
+                    seen = (found, now)
+                if _stale(path, now - seen[1]):
+                    if guarded:  # only one process at a time removes a stale lock, and only the one it judged
+                        mutex = path.with_name(path.name + BREAK_SUFFIX)
+                        _take(mutex, target, guarded=False)
+                        try:
+                            if _identity(path) == found:
+                                _remove(path, missing_ok=True)
+                        finally:
+                            _remove(mutex, missing_ok=True)
+                    else:  # the break lock of a process killed while it broke one (microseconds wide)
                         _remove(path, missing_ok=True)
-                finally:
-                    _remove(mutex, missing_ok=True)
-            else:  # the break lock of a process killed while it broke one (microseconds wide)
-                _remove(path, missing_ok=True)
-            seen = None
-            continue
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
+                    seen = None
+                    continue
+            time.sleep(delay)  # also when it was released meanwhile: every pass waits, none spins
+            delay = min(delay * 2, 0.1)
 
 
-def _make(path: Path, target: str) -> tuple[bool, str | None]:
-    """Make the lock at ``path`` naming this process: a file written aside, then linked into place
-    (False: one is there). Where the file system makes no hard links, Optuna's symbolic link to
-    ``target`` (no holder recorded: judged by time). With it, the nonce recorded (None: a link)."""
+@contextlib.contextmanager
+def _record(path: Path) -> Iterator[tuple[Path | None, str | None]]:
+    """The file naming this process, written beside ``path`` to be linked into place, and its nonce; None and
+    None where it cannot be written there (the lock is then Optuna's symbolic link, without a record). Readable
+    by everyone whatever the umask: another user's process that shares the folder judges it by what it says."""
     aside = path.with_name(f"{path.name}.{uuid.uuid4().hex}.new")
     try:
         fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError:
-        return _symlink(path, target), None  # (a folder that cannot be written: the symlink's error says so)
+        yield None, None  # (a folder that cannot be written: the symlink's error says so)
+        return
     try:
         try:
             record = holder()
+            os.fchmod(fd, 0o644)
             os.write(fd, json.dumps(record).encode())
         finally:
             os.close(fd)
-        os.link(aside, path)
-        return True, record["nonce"]
-    except FileExistsError:
-        return False, None
-    except OSError as e:
-        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT):
-            raise
-        return _symlink(path, target), None
+        yield aside, record["nonce"]
     finally:
         with contextlib.suppress(OSError):
             os.unlink(aside)
+
+
+def _link(aside: Path | None, path: Path, target: str) -> bool:
+    """Put the lock at ``path``: ``aside`` linked into place (False: one is there); where the file system makes
+    no hard links (or nothing was written aside), Optuna's symbolic link to ``target``."""
+    if aside is None:
+        return _symlink(path, target)
+    try:
+        os.link(aside, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT):
+            raise
+        return _symlink(path, target)
 
 
 def _symlink(path: Path, target: str) -> bool:
@@ -155,9 +167,12 @@ def _identity(path: Path) -> tuple[Any, ...] | None:
     """What tells this lock from one made after it (None: no lock there)."""
     try:
         st = os.lstat(path)
-        content = os.readlink(path) if os.path.islink(path) else _read(path)
     except OSError:
         return None
+    try:
+        content: str | bytes | None = os.readlink(path) if os.path.islink(path) else _read(path)
+    except OSError:  # a record this user may not read (another's, before fix42a's mode): judged by the grace period
+        content = None
     return st.st_ino, st.st_mtime_ns, content
 
 
@@ -175,8 +190,17 @@ def _stale(path: Path, unchanged_for: float) -> bool:
         return True  # a link made by a relative path: it leads nowhere, and no writer can hold it
     recorded = _holder(path)
     if recorded is not None and _judged_here(recorded):
-        return process_start(recorded["pid"]) != recorded["start"]  # gone, or its id another process's now
+        return gone(recorded["pid"], recorded["start"])  # ended (a zombie too), or its id another process's now
     return unchanged_for > LOCK_GRACE_SECONDS
+
+
+def _ours(path: Path, nonce: str) -> bool:
+    """Whether the lock at ``path`` is still the one that recorded ``nonce`` (a record this process cannot read
+    counts as its own: it wrote it readable)."""
+    if os.path.islink(path) or not os.path.lexists(path):
+        return False
+    found = _holder(path)
+    return found is None or found.get("nonce") == nonce
 
 
 def _holder(path: Path) -> dict[str, Any] | None:

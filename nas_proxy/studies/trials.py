@@ -472,12 +472,18 @@ def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
         return False
     if int(pid) == os.getpid():
         return (t.number, t.datetime_start) not in _RUNNING_HERE
-    if not _alive(int(pid)):
+    return gone(int(pid), t.user_attrs.get(START_ATTR))
+
+
+def gone(pid: int, start: str | None) -> bool:
+    """Whether process ``pid`` of this host, which started at ``start`` (:func:`process_start`; None: not
+    recorded), has ended: no such process, a zombie, or its id given to a later process (after a reboot ids
+    start over, and a worker killed then never ended its trial: the trial was waited for forever, found by
+    drill41). A process this user may not see (another's, under /proc's hidepid) is taken to run."""
+    if not _alive(pid):
         return True
-    # alive: the worker, unless its id was given to a later process (after a reboot ids start over, and a
-    # worker killed then never ended its trial: the trial was waited for forever, found by drill41)
-    recorded, now = t.user_attrs.get(START_ATTR), process_start(int(pid))
-    return recorded is not None and now is not None and now != recorded
+    now = process_start(pid)
+    return start is not None and now is not None and now != start
 
 
 def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float = UNTAGGED_SECONDS) -> list[int]:
@@ -561,6 +567,7 @@ __all__ = [
     "fail_dead_trials",
     "fail_reason",
     "given_up",
+    "gone",
     "is_dead",
     "oom_kills",
     "recording_failure",

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -48,18 +49,102 @@ def test_a_lock_whose_holder_was_killed_is_taken_at_once(tmp_path: Path) -> None
 def test_a_live_holder_keeps_its_lock_past_the_grace_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(journal_lock, "LOCK_GRACE_SECONDS", 0.05)
     journal = (tmp_path / "journal.log").resolve()
-    held, other, got = HolderLock(journal), HolderLock(journal), threading.Event()
+    held, other, got, judged = HolderLock(journal), HolderLock(journal), threading.Event(), threading.Event()
     held.acquire()
+    stale, looks = journal_lock._stale, []
+
+    def counted(path: Path, unchanged_for: float) -> bool:
+        verdict = stale(path, unchanged_for)
+        looks.append(unchanged_for)
+        if sum(u > 0.05 for u in looks) >= 5:  # judged five times past the grace period: Optuna's rule would have broken it
+            judged.set()
+        return verdict
+
+    monkeypatch.setattr(journal_lock, "_stale", counted)
 
     def wait_for_it() -> None:
         other.acquire()
         got.set()
 
     threading.Thread(target=wait_for_it, daemon=True).start()
-    assert not got.wait(1.0)  # twenty grace periods: Optuna's rule (unchanged that long) would have broken it
+    assert judged.wait(60) and not got.is_set()
     held.release()
     assert got.wait(60)  # the waiter takes it once it is released
     other.release()
+
+
+def test_a_holder_killed_and_not_yet_reaped_is_gone(tmp_path: Path) -> None:
+    """review42: a worker killed -9 holding the lock stays a zombie until its parent reaps it (search --workers reaps
+    them at its end), with the same start: judged alive, the parent's next journal write waited for ever."""
+    journal = (tmp_path / "journal.log").resolve()
+    journal.touch()
+    code = f"from nas_proxy.studies.journal_lock import HolderLock; HolderLock(__import__('pathlib').Path({str(journal)!r})).acquire(); print('held', flush=True); __import__('time').sleep(600)"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "held\n"
+        os.kill(child.pid, signal.SIGKILL)
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.01)  # dead, not reaped (nothing waits for it here)
+        got = threading.Event()
+
+        def take() -> None:
+            HolderLock(journal).acquire()
+            got.set()
+
+        threading.Thread(target=take, daemon=True).start()
+        assert got.wait(journal_lock.LOCK_GRACE_SECONDS / 2)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_holder_this_user_may_not_see_is_alive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review42: under /proc's hidepid another user's live process has no readable start: its lock was broken."""
+    from nas_proxy.studies import trials
+
+    journal = (tmp_path / "journal.log").resolve()
+    held = HolderLock(journal)
+    held.acquire()
+
+    def hidden(pid: int, signal: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    for module in (trials, journal_lock):  # wherever the holder's start is read
+        monkeypatch.setattr(module, "process_start", lambda pid: None)
+    monkeypatch.setattr(trials.os, "kill", hidden)
+    assert not journal_lock._stale(Path(f"{journal}.lock"), 10**6)
+    held.release()
+
+
+def test_a_lock_is_readable_by_others_whatever_the_umask_and_an_unreadable_one_waits_its_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review42: under umask 077 the record was 0600, and another user's waiter, unable to read it, spun at full CPU
+    for ever without applying the grace period."""
+    journal = (tmp_path / "journal.log").resolve()
+    lock = Path(f"{journal}.lock")
+    before = os.umask(0o077)
+    try:
+        held = HolderLock(journal)
+        held.acquire()
+    finally:
+        os.umask(before)
+    assert lock.stat().st_mode & 0o777 == 0o644
+    held.release()
+    monkeypatch.setattr(journal_lock, "LOCK_GRACE_SECONDS", 0.3)
+    lock.write_text(json.dumps({"pid": os.getpid(), "start": "x", "nonce": "unreadable"}))
+    read = journal_lock._read
+
+    def refused(path: Path) -> bytes:
+        if path == lock:
+            raise PermissionError(13, "Permission denied")
+        return read(path)
+
+    monkeypatch.setattr(journal_lock, "_read", refused)
+    start = time.monotonic()
+    HolderLock(journal).acquire()
+    assert time.monotonic() - start >= 0.3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.log.lock"]  # no record file left aside
 
 
 @pytest.mark.parametrize("left", ["Optuna's link", "another machine's"])
