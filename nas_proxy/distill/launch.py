@@ -21,6 +21,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,29 @@ class RankRefusedError(NasProxyError):
 
 
 SAID_VARIABLE = "NASPROXY_LAUNCH_SAID"  # the file the ranks of a launch hand their one line to (set by launch)
+LAUNCHER_VARIABLE = "NASPROXY_LAUNCHER"  # the launch's process id, which its ranks watch (set by launch)
+WATCH_SECONDS = 0.2  # how often a rank of a launch looks whether its launch still runs
+
+
+def watch_launcher() -> threading.Thread | None:
+    """In a rank of ``distill --launch``: stop this rank (SIGTERM: it checkpoints its shard and ends, as on a
+    Ctrl-C) once the launch that started it is gone, on a daemon thread that looks every :data:`WATCH_SECONDS`
+    whether this process's parent is still the launch. torch's launch starts each rank in a session of its
+    own, so a launch killed -9 (or by the out-of-memory killer) left its ranks behind: waiting to join for
+    --join-timeout (600 s) at the start, or for the others for 7 days at the end (drill of stop 42).
+    None outside a launch."""
+    launcher = os.environ.get(LAUNCHER_VARIABLE, "")
+    if not launcher.isdigit():
+        return None
+
+    def watch() -> None:
+        while os.getppid() == int(launcher):
+            time.sleep(WATCH_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="nasproxy-launcher-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def told_launch(line: str, exit_code: int, interrupted: bool = False, label: str = "error") -> bool:
@@ -131,22 +155,31 @@ def _handed(said: Path | None) -> tuple[int, int, str, str] | None:
 def _said_to() -> Iterator[Path | None]:
     """:data:`SAID_VARIABLE` set to a file in a temporary folder for the ranks while the launch runs (they inherit
     the environment); None, and each rank says its own line, where no temporary folder can be made (TMPDIR
-    gone or full: before fix42c the launch failed)."""
+    gone or full: before fix42c the launch failed). :data:`LAUNCHER_VARIABLE` set either way."""
+    launcher = {LAUNCHER_VARIABLE: str(os.getpid())}  # its ranks end when it is gone (watch_launcher)
     try:
         folder = tempfile.TemporaryDirectory(prefix="nasproxy-launch-", ignore_cleanup_errors=True)
     except OSError:
-        yield None
+        with _for_the_ranks(launcher):
+            yield None
         return
-    before = os.environ.get(SAID_VARIABLE)
-    with folder:
-        os.environ[SAID_VARIABLE] = str(path := Path(folder.name) / "said")
-        try:
-            yield path
-        finally:
-            if before is None:
-                os.environ.pop(SAID_VARIABLE, None)
+    with folder, _for_the_ranks({**launcher, SAID_VARIABLE: str(path := Path(folder.name) / "said")}):
+        yield path
+
+
+@contextmanager
+def _for_the_ranks(values: Mapping[str, str]) -> Iterator[None]:
+    """The environment variables ``values`` set while the launch runs (its ranks inherit them), as they were after."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
             else:
-                os.environ[SAID_VARIABLE] = before
+                os.environ[name] = value
 
 
 TORCH_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")  # those torch's launch takes (TORCHELASTIC_SIGNALS_TO_HANDLE's default)
@@ -195,4 +228,13 @@ def rank_failed(rank: int, pid: int, exitcode: int) -> str:
     return f"rank {rank} (process {pid}) {how}; the other ranks were stopped: run the same command again to continue from the shards' checkpoints"
 
 
-__all__ = ["SAID_VARIABLE", "RankFailedError", "RankRefusedError", "failure_said", "launch", "rank_failed", "told_launch"]
+__all__ = [
+    "LAUNCHER_VARIABLE",
+    "SAID_VARIABLE",
+    "RankFailedError",
+    "RankRefusedError",
+    "failure_said",
+    "launch",
+    "rank_failed",
+    "told_launch",
+]

@@ -54,6 +54,7 @@ from nas_proxy.distill.checkpoint import (
 )
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.join import JOIN_SECONDS, join
+from nas_proxy.distill.launch import watch_launcher
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
@@ -160,6 +161,7 @@ def distill_sharded(
     if config.select_by is not None:
         raise InvalidArgumentError(SELECT_BY)
     rank, world, local_rank = _torchrun_env()
+    watch_launcher()  # a rank of distill --launch ends when its launch is gone (killed -9, it left the ranks behind)
     device = _rank_device(config.device, local_rank)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":

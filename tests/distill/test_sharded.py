@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -663,3 +664,48 @@ def test_an_interrupt_on_one_rank_is_named_by_every_rank_it_stops(one_rank_group
         assert raised.value.exit_code == 143 and str(raised.value).endswith("(rank 0 of 1)")
     finally:
         interrupts._state.signum = before
+
+
+RANK_WATCHING = """
+import os, signal, sys, time
+from nas_proxy.distill.launch import watch_launcher
+signal.signal(signal.SIGTERM, lambda *_: (print("SIGTERM", flush=True), sys.exit(143)))
+watch_launcher()
+print("watching", os.getpid(), flush=True)
+time.sleep(600)
+"""
+LAUNCHER = """
+import os, subprocess, sys, time
+env = {**os.environ, "NASPROXY_LAUNCHER": str(os.getpid())}
+subprocess.Popen([sys.executable, "-c", sys.argv[1]], env=env, start_new_session=True)  # as torch's launch starts a rank
+time.sleep(600)
+"""
+
+
+def test_a_rank_ends_when_its_launch_is_killed() -> None:
+    """Stop 42's drill: kill -9 of ``distill --launch`` left its ranks (each in a session of its own) waiting to join
+    for --join-timeout (600 s), or for each other for 7 days. A rank of a launch is sent SIGTERM (it checkpoints and
+    ends, as on a Ctrl-C) once its launch is gone. Here a launcher and its rank, the launcher killed -9."""
+    import select
+
+    from nas_proxy.distill.launch import LAUNCHER_VARIABLE, _said_to
+
+    with _said_to():
+        assert os.environ[LAUNCHER_VARIABLE] == str(os.getpid())  # what the ranks of a launch inherit
+    assert LAUNCHER_VARIABLE not in os.environ
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, RANK_WATCHING], stdout=subprocess.PIPE, text=True)
+    rank = "0"
+    try:
+        assert launcher.stdout is not None
+        said, rank = launcher.stdout.readline().split()
+        assert said == "watching"
+        launcher.kill()
+        launcher.wait()
+        assert select.select([launcher.stdout], [], [], 60)[0], "the rank outlived its launch"
+        assert launcher.stdout.readline() == "SIGTERM\n"
+    finally:
+        launcher.kill()
+        launcher.wait()
+        if rank != "0":
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(rank), signal.SIGKILL)
