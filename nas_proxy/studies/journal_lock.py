@@ -41,6 +41,7 @@ from optuna.storages.journal import JournalFileSymlinkLock
 from nas_proxy.studies.trials import gone, process_start
 
 LOCK_GRACE_SECONDS = 30  # a lock of an unjudged holder unchanged this long belongs to a killed process (Optuna's default)
+NO_RECORD = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT)  # no hard link, or no room: a bare link
 BREAK_SUFFIX = ".break"  # journal.log.lock.break: held while a stale lock is removed
 
 
@@ -126,13 +127,23 @@ def _record(path: Path) -> Iterator[tuple[Path | None, str | None]]:
     except OSError:
         yield None, None  # (a folder that cannot be written: the symlink's error says so)
         return
+    record = holder()
+    data = json.dumps(record).encode()
     try:
         try:
-            record = holder()
             os.fchmod(fd, 0o644)
-            os.write(fd, json.dumps(record).encode())
+            if os.write(fd, data) != len(data):  # a full disk can take part of it
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         finally:
             os.close(fd)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(aside)
+        if e.errno not in NO_RECORD:
+            raise
+        yield None, None  # a full disk: the symbolic link still takes no space (before review42, as each try did)
+        return
+    try:
         yield aside, record["nonce"]
     finally:
         with contextlib.suppress(OSError):
@@ -150,7 +161,7 @@ def _link(aside: Path | None, path: Path, target: str) -> bool:
     except FileExistsError:
         return False
     except OSError as e:
-        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT):
+        if e.errno not in NO_RECORD:
             raise
         return _symlink(path, target)
 
