@@ -332,17 +332,18 @@ def out_of_memory_here(e: BaseException) -> str | None:
     return line if used is None or used + asked > limit else None
 
 
-def requeued_for_memory(trial: optuna.Trial) -> bool:
-    """Queue ``trial``'s candidate again after its process ran out of memory (retried first when the command
-    resumes); False once it was retried :data:`MAX_RETRY` times so (it may be the candidate after all: it
-    then fails for good, and the search goes on)."""
+def requeued(trial: optuna.Trial, counted: bool = True) -> bool:
+    """Queue ``trial``'s candidate again (retried first when the command resumes) after its process ran out of
+    memory, or its storage failed (not ``counted``: the database's doing, not the candidate's); False once it was
+    retried :data:`MAX_RETRY` times so (it may be the candidate after all: it then fails for good, and the search
+    goes on), or where the storage cannot take it (the trial then stays RUNNING or fails, as before)."""
     retries = int(trial.user_attrs.get("retries", 0))
-    if retries >= MAX_RETRY:
+    if counted and retries >= MAX_RETRY:
         return False
-    with interrupts.deferred(), suppress(Exception):  # a storage that cannot take it: the trial fails as before
+    with interrupts.deferred(), suppress(Exception):
         params = trial.params or trial.study.get_trials(deepcopy=False)[trial.number].system_attrs.get("fixed_params") or {}
         if params:
-            enqueue_once(trial.study, params, {**carried(trial.user_attrs), "retry_of": trial.number, "retries": retries + 1})
+            enqueue_once(trial.study, params, {**carried(trial.user_attrs), "retry_of": trial.number, "retries": retries + counted})
         return True
     return False
 
@@ -350,9 +351,10 @@ def requeued_for_memory(trial: optuna.Trial) -> bool:
 class Guarded(Generic[V]):
     """An objective as every worker runs it: the trial claimed first and known to run here until the
     objective ends; a file that cannot be written (a full disk), or this process out of memory (its
-    ``ulimit -v``; the trial queued again), stops the study instead of failing this trial and starting
-    the next, and :meth:`raise_stop` raises it once ``optimize`` returns. Before drill42 a search under
-    a memory limit failed every trial it started, each candidate lost to the sampler."""
+    ``ulimit -v``; the trial queued again), or a database that failed a write of the trial's (the trial
+    queued again, uncounted), stops the study instead of failing this trial and starting the next, and
+    :meth:`raise_stop` raises it once ``optimize`` returns. Before drill42 a search under a memory limit
+    failed every trial it started, each candidate lost to the sampler."""
 
     def __init__(self, objective: Callable[[optuna.Trial], V]) -> None:
         self.objective = objective
@@ -368,9 +370,14 @@ class Guarded(Generic[V]):
             self.stopped = e
             trial.study.stop()
             raise
+        except optuna.exceptions.StorageInternalError as e:  # the database failed the trial's write, not its candidate:
+            requeued(trial, counted=False)  # before, the trial failed and its candidate was lost (drill42 left this)
+            self.stopped = storage_lost(e)
+            trial.study.stop()
+            raise
         except Exception as e:
             line = out_of_memory_here(e)
-            if line is not None and requeued_for_memory(trial):
+            if line is not None and requeued(trial):
                 self.stopped = MemoryLimitError(line)
                 trial.study.stop()
             raise

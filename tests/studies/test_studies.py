@@ -183,6 +183,34 @@ def test_a_trial_whose_process_ran_out_of_memory_is_queued_again_and_the_study_s
     assert first != fourth and study.trials[4].system_attrs["fixed_params"] == fourth
 
 
+def test_a_trial_whose_storage_write_failed_is_queued_again_and_the_study_stops() -> None:
+    """drill42 left this: a write of the trial's that the database failed (StorageInternalError: a serialisation
+    failure, a database away for longer than a reconnect) failed the trial as if it were the candidate's, and the
+    candidate was lost to the sampler. Now the study stops in storage_lost's one line, the candidate queued again,
+    uncounted (the database's doing), and the same command trains it."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    failing = [True]
+
+    def objective(trial: optuna.Trial) -> float:
+        width = trial.suggest_int("width", 1, 10**6)
+        if failing.pop() if failing else False:
+            raise optuna.exceptions.StorageInternalError("the database went away")
+        return float(width)
+
+    guarded = Guarded(objective)
+    with unmasked(guarded):
+        study.optimize(guarded, n_trials=5, catch=(Exception,))
+    with pytest.raises(NasProxyError, match=r"^the study's storage failed while a trial was stored: the database went away"):
+        guarded.raise_stop()
+    first = study.trials[0].params
+    assert [(t.state.name, t.user_attrs.get("retries")) for t in study.trials] == [("FAIL", None), ("WAITING", 0)]
+    guarded = Guarded(objective)  # the same command again, the database back
+    with unmasked(guarded):
+        study.optimize(guarded, n_trials=1, catch=(Exception,))
+    guarded.raise_stop()
+    assert study.trials[1].state.name == "COMPLETE" and study.trials[1].params == first
+
+
 GIB = 2**30
 
 
