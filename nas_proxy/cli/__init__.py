@@ -192,6 +192,15 @@ def _main(argv: Sequence[str] | None) -> int:
     return code
 
 
+def _say(command: str, label: str, line: str, code: int, interrupted: bool = False) -> None:
+    """``nasproxy COMMAND: LABEL: LINE`` on stderr; in a rank of ``distill --launch``, handed to the launch instead,
+    which says the first rank's once (launch.told_launch)."""
+    from nas_proxy.distill.launch import told_launch
+
+    if not told_launch(line, code, interrupted, label):
+        print(f"nasproxy {command}: {label}: {line}", file=sys.stderr)
+
+
 def _threads_unread() -> str | None:
     """Why ``OMP_NUM_THREADS`` cannot be read, or None. OpenMP, loaded with torch, reads it as a list of positive
     whole numbers (``4`` or ``4,2``); any other value it ignores, using every core, after its own line on stderr
@@ -353,13 +362,10 @@ def _run(args: argparse.Namespace) -> int:
     except NasProxyError as e:
         if args.debug:
             raise
-        from nas_proxy.distill.launch import RankRefusedError, told_launch
+        from nas_proxy.distill.launch import RankRefusedError
 
         label = e.label if isinstance(e, RankRefusedError) else "error"  # a rank's internal error: its label, once
-        if not told_launch(
-            line := one_line(str(e)), e.exit_code, isinstance(e, InterruptedRunError)
-        ):  # a rank of distill --launch: the launch says it, once
-            print(f"nasproxy {args.command}: {label}: {line}", file=sys.stderr)
+        _say(args.command, label, one_line(str(e)), e.exit_code, isinstance(e, InterruptedRunError))
         return e.exit_code
     except Exception as e:
         if args.debug:
@@ -372,16 +378,11 @@ def _run(args: argparse.Namespace) -> int:
                 return CLOSED_PIPE
             print(f"nasproxy {args.command}: error: cannot write standard output: {e.strerror or e}", file=sys.stderr)
             return 2  # as a file that cannot be written
-        from nas_proxy.distill.launch import told_launch
         from nas_proxy.errors import out_of_memory
 
         if (oom := out_of_memory(e)) is not None:
-            if not told_launch(oom, 1):  # a rank of distill --launch out of memory: said once, as any other line
-                print(f"nasproxy {args.command}: error: {oom}", file=sys.stderr)
+            _say(args.command, "error", oom, 1)  # a rank of distill --launch out of memory: said once, as any other line
             return 1
-        internal = f"{type(e).__name__}: {one_line(str(e))} (rerun with --debug for the traceback)"
-        if not told_launch(
-            internal, 1, label="internal error"
-        ):  # a rank of distill --launch (its gloo peer killed: "Connection closed by peer")
-            print(f"nasproxy {args.command}: internal error: {internal}", file=sys.stderr)
+        # a rank of distill --launch: said once (its gloo peer killed: "Connection closed by peer")
+        _say(args.command, "internal error", f"{type(e).__name__}: {one_line(str(e))} (rerun with --debug for the traceback)", 1)
         return 1
