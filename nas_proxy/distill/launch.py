@@ -117,7 +117,10 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
     for name in ["torch.distributed.elastic", *logging.Logger.manager.loggerDict]:
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-    args = torchrun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "nas_proxy", *argv, "--distributed"])
+    # --log-dir: torch's launch made a torchelastic_* folder in TMPDIR for its ranks' logs and error files, and left it there
+    # after every launch (the ranks write neither: their errors are handed over as below); os.devnull makes none
+    launched = ["--standalone", "--nproc-per-node", str(nproc), "--log-dir", os.devnull, "-m", "nas_proxy", *argv, "--distributed"]
+    args = torchrun.parse_args(launched)
     with _said_to() as said:
         try:
             with _handlers_kept():

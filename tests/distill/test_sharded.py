@@ -168,6 +168,7 @@ def test_a_rank_that_dies_in_a_launch_is_one_line(
 
     def killed(args: object) -> None:
         launched.append([*vars(args)["training_script_args"]])
+        assert vars(args)["log_dir"] == os.devnull  # torch's launch left a torchelastic_* folder in TMPDIR at every launch
         raise ChildFailedError("nas_proxy", {1: ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file="")})
 
     monkeypatch.setattr(torchrun, "run", killed)
