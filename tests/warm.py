@@ -397,6 +397,7 @@ def _child(request: dict[str, Any], fds: list[int], server: int) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    tempfile.tempdir = None  # found again from TMPDIR at its first use, as in a fresh interpreter (not the server's)
     for sig in (*INHERITED, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_IGN if sig in request["ignored"] else signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler if request["sigint"] == "default" else signal.SIG_IGN)

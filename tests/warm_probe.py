@@ -34,5 +34,9 @@ elif mode == "fds":  # each descriptor number given (Popen's pass_fds) is open, 
 
     for fd in sys.argv[2:]:
         os.write(int(fd), f"fd {fd} open\n".encode())
+elif mode == "tempdir":  # where tempfile puts its files: from TMPDIR, read at first use
+    import tempfile
+
+    print(tempfile.gettempdir())
 elif mode == "sleep":
     time.sleep(float(sys.argv[2]))

@@ -40,6 +40,7 @@ def torchrun(out: Path, *flags: str, die_at: int | None = None) -> subprocess.Co
     entry = ["-m", "nas_proxy"] if die_at is None else ["-m", "tests.sharded_worker", str(die_at)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *entry]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env["TMPDIR"] = str(out.parent)  # the torchelastic_* folder torchrun leaves (no --log-dir, as users type it) goes with the test's
     args = ["distill", *FLAGS, *flags, "--out", str(out), "--distributed"]
     # forked warm (tests/warm.py): the launcher, and its two ranks, each its own process in its own session (~3 CPU-s less each)
     return warm.run([*command, *args], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)

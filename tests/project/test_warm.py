@@ -179,6 +179,18 @@ def test_warm_processes_draw_their_own_seeds() -> None:
 
 
 @pytest.mark.usefixtures("probe_is_warm")
+def test_a_warm_process_takes_its_temporary_folder_from_its_own_tmpdir(tmp_path: Path) -> None:
+    """The server's tempfile had found its folder once, and every forked command used it whatever its TMPDIR (the
+    torchelastic_* folders of tests/distill/test_sharded.py's launches went to /tmp, not the test's TMPDIR)."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    said = [
+        run([*PROBE, "tempdir"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=True).stdout
+        for run in (warm.run, subprocess.run)
+    ]
+    assert said == [f"{tmp_path}\n"] * 2, said
+
+
+@pytest.mark.usefixtures("probe_is_warm")
 def test_a_bad_request_harms_no_other_warm_process(tmp_path: Path) -> None:
     sibling = warm.Popen([*PROBE, "sleep", "600"], cwd=ROOT)
     try:
