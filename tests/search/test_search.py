@@ -848,3 +848,30 @@ def test_the_same_search_again_after_it_finished_adds_nothing_to_the_journal(
     copy.write_bytes(storage.read_bytes())
     search(config(tiny_run), "s1", 4, str(copy), out=tmp_path, progress=False)
     assert copy.read_bytes() == storage.read_bytes()
+
+
+def test_a_trials_flop_count_imports_nothing_once_its_context_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C in a search's first trial was acted on 5 to 10 s late (fix43b): the trial's first FLOP count
+    imported torch._dynamo, and a signal is held while a module imports. The proxy's context, built before any
+    trial, now makes that first use."""
+    import builtins
+
+    from torch.utils import flop_counter
+
+    from nas_proxy.synthetic import SyntheticSet
+    from nas_proxy.trainers.synthetic_set import ProxyContext, count_flops
+
+    dispatch = flop_counter._FlopCounterMode.__torch_dispatch__.__wrapped__  # type: ignore[attr-defined]  # torch._disable_dynamo caches on it
+    monkeypatch.delattr(dispatch, "__dynamo_disable", raising=False)  # as in a fresh process
+    images, labels = torch.zeros(2, 1, 8, 8), torch.tensor([0, 1])
+    ProxyContext(SyntheticSet(images, labels, {}, Path()), images, labels, False, torch.device("cpu"), ProxyConfig(report_images=2))
+    imported, real_import = list[str](), builtins.__import__
+
+    def recording(name: str, *args: Any, **kwargs: Any) -> Any:
+        imported.append(name)
+        return real_import(name, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(builtins, "__import__", recording)
+        count_flops(torch.nn.Conv2d(1, 2, 3), images)  # as the first trial counts its network's
+    assert "torch._dynamo" not in imported, imported
