@@ -45,7 +45,7 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
-from nas_proxy.studies.trials import gone, process_start
+from nas_proxy.studies.trials import gone, pid_namespace, process_start, same_pid_namespace
 
 LOCK_GRACE_SECONDS = 30  # a lock of an unjudged holder unchanged this long belongs to a killed process (Optuna's default)
 NO_RECORD = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT)  # no hard link, or no room: a bare link
@@ -85,15 +85,7 @@ def holder() -> dict[str, Any]:
 @functools.lru_cache(maxsize=4)
 def _process(pid: int) -> dict[str, Any]:
     """Process ``pid`` (this one; a forked child has its own) as a lock records it."""
-    return {"pid": pid, "start": process_start(pid), "pid_namespace": _pid_namespace()}
-
-
-def _pid_namespace() -> str | None:
-    """This process's pid namespace (``pid:[4026531836]``): a process id means one process within one only."""
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return None
+    return {"pid": pid, "start": process_start(pid), "pid_namespace": pid_namespace()}
 
 
 def _take(path: Path, target: str, guarded: bool, sweep: bool = False) -> str | None:
@@ -266,11 +258,10 @@ def _holder(path: Path) -> dict[str, Any] | None:
 def _judged_here(recorded: dict[str, Any]) -> bool:
     """Whether a process id of ``recorded`` means the same process here: the same boot (the start's
     first part) and the same process namespace."""
-    mine = _process(os.getpid())
-    if mine["start"] is None or mine["pid_namespace"] is None:
+    mine = _process(os.getpid())["start"]
+    if mine is None:
         return False
-    same_boot = str(recorded["start"]).split(":")[0] == mine["start"].split(":")[0]
-    return same_boot and recorded.get("pid_namespace") == mine["pid_namespace"]
+    return str(recorded["start"]).split(":")[0] == mine.split(":")[0] and same_pid_namespace(recorded.get("pid_namespace"))
 
 
 def _remove(path: Path, missing_ok: bool = False) -> None:

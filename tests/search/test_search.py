@@ -652,6 +652,19 @@ def test_dead_trials_are_retried_at_most_max_retry_times(tmp_path: Path) -> None
     assert "not retried after 2 retries" in study.trials[1].user_attrs["fail_reason"]
 
 
+def test_a_worker_of_another_pid_namespace_is_not_judged_by_its_id_here(tmp_path: Path) -> None:
+    """fix43b: a worker in a container that shares the disk (the same host name, its own pid namespace) records an
+    id that names another process here, or none: its live trial was taken for dead and trained again. It is now
+    judged by the journal lock's rule (trials.same_pid_namespace): as one of another host, by a database's heartbeat."""
+    storage = open_storage(str(tmp_path / "journal.log"), "n")[0]
+    study = optuna.create_study(study_name="n", storage=storage)
+    for namespace in ("pid:[1]", trials.pid_namespace()):  # a container's (unshare --pid makes one), then ours
+        trial = study.ask()
+        for key, value in {**worker_tag(), "worker_pid": 1, trials.NAMESPACE_ATTR: namespace}.items():  # 1: another process here
+            trial.set_user_attr(key, value)
+    assert fail_dead_trials(study, storage) == [1]
+
+
 @pytest.mark.parametrize(
     ("now", "counted"), [(5, False), (0, False), (6, True)], ids=["no-oom-kill", "host-rebooted", "oom-kill-meanwhile"]
 )
