@@ -47,7 +47,8 @@ class JoinTimeoutError(NasProxyError):
 def join(backend: str, device: torch.device, rank: int, world: int, seconds: float, wait: timedelta) -> None:
     """``dist.init_process_group(backend)`` from the environment (torchrun's ``env://``), waiting at most
     ``seconds`` for the other ranks; the group and its store then wait ``wait``. A signal raises at once
-    (the helper thread is left to torch's timeout; a group it still makes is destroyed)."""
+    (the helper thread is left to torch's timeout: its TCP store, connecting or waiting in C++, has no abort
+    or close, and ``destroy_process_group`` needs the group not made yet; a group it still makes is destroyed)."""
     import torch
     import torch.distributed as dist  # here: the CLI reads JOIN_SECONDS for its help without torch
 

@@ -24,7 +24,7 @@ from nas_proxy import interrupts
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.ladder import rung_of
 from nas_proxy.search.study import REPEAT_ATTR
-from nas_proxy.studies.trials import CRASH_ATTR, OOM_ATTR, START_ATTR, given_up
+from nas_proxy.studies.trials import CRASH_ATTR, NAMESPACE_ATTR, OOM_ATTR, START_ATTR, given_up
 
 POLL_SECONDS = 1.0  # how often a trial waiting for the same architecture in another worker looks again
 WAITING_ATTR = "waiting_for"  # a trial that waited for another training the same architecture: that trial's number
@@ -87,7 +87,7 @@ def trained_elsewhere(trial: optuna.Trial, aid: str, reap: Reaper | None) -> Fro
 
 
 # a repeat's own, or the history of the trial it repeats
-_NOT_COPIED = ("worker_host", "worker_pid", START_ATTR, OOM_ATTR, CRASH_ATTR, "retry_of", "fail_reason", WAITING_ATTR)
+_NOT_COPIED = ("worker_host", "worker_pid", START_ATTR, NAMESPACE_ATTR, OOM_ATTR, CRASH_ATTR, "retry_of", "fail_reason", WAITING_ATTR)
 
 
 def answer(trial: optuna.Trial, earlier: FrozenTrial, config: SearchConfig) -> float | tuple[float, ...]:

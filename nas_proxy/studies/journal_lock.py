@@ -21,6 +21,13 @@ A lock is broken under a second one, ``journal.log.lock.break``, so that two pro
 same dead lock do not both break it, the second removing the lock the first had just taken. A waiter
 writes its record once (beside the lock, readable by all, linked into place at each try) and sleeps
 between tries; a holder removes, as it releases, only the lock that still records it.
+
+A process killed in the microseconds between writing its record and removing it, or between renaming a lock
+and removing it, leaves ``journal.log.lock.HEX.new`` or ``journal.log.lockHEX.rename`` (Optuna's release
+renames so too). A lock's first acquire in a process removes those of a writer that is gone, by the rule
+above (never a live writer's, nor another machine's); one that names no writer (Optuna's link, a record
+cut short) once its last change is :data:`LOCK_GRACE_SECONDS` older than this process's record, just
+written: both times are the file server's clock.
 """
 
 from __future__ import annotations
@@ -38,11 +45,12 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
-from nas_proxy.studies.trials import gone, process_start
+from nas_proxy.studies.trials import gone, pid_namespace, process_start, same_pid_namespace
 
 LOCK_GRACE_SECONDS = 30  # a lock of an unjudged holder unchanged this long belongs to a killed process (Optuna's default)
 NO_RECORD = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT)  # no hard link, or no room: a bare link
 BREAK_SUFFIX = ".break"  # journal.log.lock.break: held while a stale lock is removed
+LEFT_SUFFIXES = (".new", ".rename")  # a record written aside, a lock renamed to be removed: left by a kill -9
 
 
 class HolderLock(JournalFileSymlinkLock):
@@ -53,10 +61,12 @@ class HolderLock(JournalFileSymlinkLock):
         super().__init__(str(journal), grace_period=None)  # its acquire is not used: ours judges the holder
         self.path, self.target = Path(f"{journal}.lock"), str(journal)
         self.mine: str | None = None  # the nonce of the lock this object holds (None: a link, no record)
+        self.swept = False  # the files killed processes left beside the lock were removed (the first acquire)
 
     def acquire(self) -> bool:
         """Wait until this process holds the lock (see the module's rule for one found held)."""
-        self.mine = _take(self.path, self.target, guarded=True)
+        self.mine = _take(self.path, self.target, guarded=True, sweep=not self.swept)
+        self.swept = True
         return True
 
     def release(self) -> None:
@@ -75,22 +85,17 @@ def holder() -> dict[str, Any]:
 @functools.lru_cache(maxsize=4)
 def _process(pid: int) -> dict[str, Any]:
     """Process ``pid`` (this one; a forked child has its own) as a lock records it."""
-    return {"pid": pid, "start": process_start(pid), "pid_namespace": _pid_namespace()}
+    return {"pid": pid, "start": process_start(pid), "pid_namespace": pid_namespace()}
 
 
-def _pid_namespace() -> str | None:
-    """This process's pid namespace (``pid:[4026531836]``): a process id means one process within one only."""
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return None
-
-
-def _take(path: Path, target: str, guarded: bool) -> str | None:
-    """Wait until this process holds the lock at ``path``; the nonce it recorded (None: a link)."""
+def _take(path: Path, target: str, guarded: bool, sweep: bool = False) -> str | None:
+    """Wait until this process holds the lock at ``path``; the nonce it recorded (None: a link). ``sweep``: first
+    remove the files that killed processes left beside it (see the module's docstring)."""
     seen: tuple[tuple[Any, ...], float] | None = None  # the lock found held, and since when (monotonic)
     delay = 0.001
     with _record(path) as (aside, nonce):  # written once, linked into place at each try
+        if sweep:
+            _sweep(path, aside)
         while True:
             if _link(aside, path, target):
                 return nonce if aside is not None else None
@@ -205,6 +210,31 @@ def _stale(path: Path, unchanged_for: float) -> bool:
     return unchanged_for > LOCK_GRACE_SECONDS
 
 
+def _sweep(path: Path, fresh: Path | None) -> None:
+    """Remove the ``.new`` and ``.rename`` files beside the lock at ``path`` whose writer is gone: a recorded
+    holder this machine judges by its process; one that names none, when older than ``fresh`` (this process's
+    record, just written; None: no such clock here, kept) by the grace period. Another machine's are kept."""
+    try:
+        now = None if fresh is None else os.lstat(fresh).st_ctime_ns
+        entries = [e for e in os.scandir(path.parent) if e.name.startswith(path.name) and e.name.endswith(LEFT_SUFFIXES)]
+    except OSError:
+        return
+    for entry in entries:
+        left = Path(entry.path)
+        if left == fresh:
+            continue
+        recorded = None if entry.is_symlink() else _holder(left)
+        try:
+            if recorded is not None:
+                dead = _judged_here(recorded) and gone(recorded["pid"], recorded["start"])
+            else:  # a link (Optuna's), a record cut short: how long since it last changed, on the server's clock
+                dead = now is not None and now - os.lstat(left).st_ctime_ns > LOCK_GRACE_SECONDS * 1e9
+            if dead:
+                left.unlink()
+        except OSError:  # removed meanwhile (its writer, or another sweep), or not ours to remove
+            continue
+
+
 def _ours(path: Path, nonce: str) -> bool:
     """Whether the lock at ``path`` is still the one that recorded ``nonce`` (a record this process cannot read
     counts as its own: it wrote it readable)."""
@@ -228,11 +258,10 @@ def _holder(path: Path) -> dict[str, Any] | None:
 def _judged_here(recorded: dict[str, Any]) -> bool:
     """Whether a process id of ``recorded`` means the same process here: the same boot (the start's
     first part) and the same process namespace."""
-    mine = _process(os.getpid())
-    if mine["start"] is None or mine["pid_namespace"] is None:
+    mine = _process(os.getpid())["start"]
+    if mine is None:
         return False
-    same_boot = str(recorded["start"]).split(":")[0] == mine["start"].split(":")[0]
-    return same_boot and recorded.get("pid_namespace") == mine["pid_namespace"]
+    return str(recorded["start"]).split(":")[0] == mine.split(":")[0] and same_pid_namespace(recorded.get("pid_namespace"))
 
 
 def _remove(path: Path, missing_ok: bool = False) -> None:
@@ -245,7 +274,8 @@ def _remove(path: Path, missing_ok: bool = False) -> None:
         raise RuntimeError("Error: did not possess lock") from None
     except OSError:
         raise RuntimeError("Error: did not possess lock") from None
-    os.unlink(grave)
+    with contextlib.suppress(FileNotFoundError):  # a sweep judged its holder gone (it was: this breaks its lock)
+        os.unlink(grave)
 
 
 __all__ = ["BREAK_SUFFIX", "LOCK_GRACE_SECONDS", "HolderLock", "holder"]

@@ -58,6 +58,7 @@ GIVEN_UP = "not retried after"  # in the fail_reason of a dead worker's trial wh
 OOM_ATTR = "worker_oom_kills"  # the host's out-of-memory kills since boot when the trial was claimed (see oom_kills)
 NOT_COUNTED = "not counted against the candidate"  # in the fail_reason of a death with no out-of-memory kill meanwhile
 START_ATTR = "worker_start"  # the worker process's start (process_start): its id alone may be reused
+NAMESPACE_ATTR = "worker_pid_namespace"  # the worker's pid namespace (pid_namespace): its id means a process there only
 CRASH_ATTR = "worker_crash_dump"  # the file faulthandler writes to if the worker crashes in native code during the trial
 # user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it):
 # its spec in either layout (nas_proxy.studies.spec_attrs: the JSON "spec" before, one "arch." attribute per leaf now)
@@ -126,9 +127,32 @@ def enqueue_once(study: optuna.Study, params: dict[str, Any], user_attrs: dict[s
 
 def worker_tag() -> dict[str, Any]:
     """This process's identity as a trial records it: host name, process id and, where the host says,
-    the process's start (:func:`process_start`), which tells it from a later process given its id."""
-    start = process_start(os.getpid())
-    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid(), **({START_ATTR: start} if start else {})}
+    the process's start (:func:`process_start`), which tells it from a later process given its id, and its
+    pid namespace (:func:`pid_namespace`), within which alone its id names it."""
+    start, namespace = process_start(os.getpid()), pid_namespace()
+    return {
+        "worker_host": socket.gethostname(),
+        "worker_pid": os.getpid(),
+        **({START_ATTR: start} if start else {}),
+        **({NAMESPACE_ATTR: namespace} if namespace else {}),
+    }
+
+
+def pid_namespace() -> str | None:
+    """This process's pid namespace (``pid:[4026531836]``; None where the host does not say): a process id
+    means one process within one namespace only (a container sharing this host's disk has its own)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def same_pid_namespace(recorded: object) -> bool:
+    """Whether a process id recorded with pid namespace ``recorded`` names a process of this process's namespace,
+    so that this process may judge it by its id (:func:`gone`): the rule of both the journal's lock and the
+    trials' dead-worker check. Not when either namespace is unknown."""
+    mine = pid_namespace()
+    return mine is not None and recorded == mine
 
 
 def process_start(pid: int) -> str | None:
@@ -466,9 +490,10 @@ def _told_too_late(e: BaseException | None, guarded: Guarded[Any] | None) -> boo
 
 
 def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
-    """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone (or
-    is this process, no longer running its objective), or none recorded long after it started.
-    (Workers on other hosts: heartbeats of database storages.)"""
+    """Whether RUNNING trial ``t`` has no living worker: one on this host (and pid namespace: a trial recorded
+    before fix43b has none) whose process is gone (or is this process, no longer running its objective), or
+    none recorded long after it started. (Workers on other hosts or pid namespaces: heartbeats of database
+    storages; before fix43b a live worker in another namespace was taken for dead, its trial trained again.)"""
     if t.state != TrialState.RUNNING:
         return False
     pid = t.user_attrs.get("worker_pid")
@@ -477,6 +502,8 @@ def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
         return (datetime.datetime.now() - started).total_seconds() > untagged_seconds
     if t.user_attrs.get("worker_host") != socket.gethostname():
         return False
+    if NAMESPACE_ATTR in t.user_attrs and not same_pid_namespace(t.user_attrs[NAMESPACE_ATTR]):
+        return False  # a worker in another pid namespace (a container sharing the disk): as one of another host
     if int(pid) == os.getpid():
         return (t.number, t.datetime_start) not in _RUNNING_HERE
     return gone(int(pid), t.user_attrs.get(START_ATTR))
@@ -562,6 +589,7 @@ __all__ = [
     "CRASH_ATTR",
     "GIVEN_UP",
     "MAX_RETRY",
+    "NAMESPACE_ATTR",
     "NOT_COUNTED",
     "OOM_ATTR",
     "START_ATTR",
@@ -577,9 +605,11 @@ __all__ = [
     "gone",
     "is_dead",
     "oom_kills",
+    "pid_namespace",
     "recording_failure",
     "release",
     "requeued_if_interrupted",
+    "same_pid_namespace",
     "suspected",
     "sweep_crash_folder",
     "unmasked",

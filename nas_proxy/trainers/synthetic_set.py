@@ -73,6 +73,15 @@ def count_flops(model: nn.Module, sample: Tensor) -> int:
     return int(counter.get_total_flops())
 
 
+def ready_to_count_flops() -> None:
+    """Make FlopCounterMode's one-off set-up now, before any trial: its first use imports torch._dynamo
+    (and sympy: seconds), and a Ctrl-C during an import is held until it ends (:mod:`nas_proxy.interrupts`),
+    so a first trial that counted its FLOPs acted on Ctrl-C 5 to 10 s late (found by drill42). A later call
+    costs a tiny forward pass."""
+    with _INIT_LOCK:
+        count_flops(nn.Linear(1, 1), torch.zeros(1, 1))
+
+
 class ProxyContext:
     """A synthetic set and the real validation split, loaded once per worker."""
 
@@ -87,6 +96,7 @@ class ProxyContext:
         subset = torch.randperm(val_x.shape[0], generator=g)[: config.report_images].to(device)
         self.report_x, self.report_y = self.val_x[subset], self.val_y[subset]
         self.vectorize: bool | None = None  # seeds > 1: ModelStack's default (a loop over the copies) unless set
+        ready_to_count_flops()  # every score counts FLOPs: its one-off import happens here, not in the first trial
 
     @classmethod
     def load(

@@ -23,14 +23,19 @@ from nas_proxy.studies.trials import process_start
 RECORD = {"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [1]}
 
 
-def left_by_kill_9(journal: Path) -> None:
-    """The lock a process of this machine left when it was killed (-9) holding it: its record, as
-    journal_lock.holder() wrote it in that process (tests/faults/test_faults.py kills a real holder)."""
+def killed_holder() -> dict[str, object]:
+    """The record of a process of this machine that was killed (-9), as journal_lock.holder() wrote it in that
+    process (tests/faults/test_faults.py kills a real holder)."""
     process = subprocess.Popen(["sleep", "600"])
     record = {**journal_lock.holder(), "pid": process.pid, "start": process_start(process.pid)}
     process.send_signal(signal.SIGKILL)
     process.wait()
-    Path(f"{journal}.lock").write_text(json.dumps(record))
+    return record
+
+
+def left_by_kill_9(journal: Path) -> None:
+    """The lock a process of this machine left when it was killed (-9) holding it."""
+    Path(f"{journal}.lock").write_text(json.dumps(killed_holder()))
 
 
 def test_a_lock_whose_holder_was_killed_is_taken_at_once(tmp_path: Path) -> None:
@@ -183,3 +188,25 @@ def test_a_holder_whose_lock_was_broken_leaves_the_new_holders_lock(tmp_path: Pa
     mine.acquire()
     mine.release()  # its own lock: removed
     assert not lock.exists()
+
+
+def test_the_files_a_killed_writer_left_beside_the_lock_are_removed_a_live_ones_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix43b: a process killed between writing its record and linking it left journal.log.lock.HEX.new, and one
+    killed between renaming a lock and removing it (Optuna's release too) journal.log.lockHEX.rename, for good."""
+    journal = (tmp_path / "journal.log").resolve()
+    journal.touch()
+    dead = json.dumps(killed_holder())
+    (tmp_path / "journal.log.lock.1.new").write_text(dead)  # killed before its link
+    (tmp_path / "journal.log.lock2.rename").write_text(dead)  # killed before its unlink
+    (tmp_path / "journal.log.lock.break.3.new").write_text(dead)  # killed while it broke a lock
+    (tmp_path / "journal.log.lock.4.new").write_text(json.dumps(journal_lock.holder()))  # a live waiter's
+    (tmp_path / "journal.log.lock.5.new").write_text(json.dumps({**journal_lock.holder(), "start": "another-boot:1"}))
+    (tmp_path / "journal.log.lock6.rename").symlink_to(journal)  # Optuna's link, its release killed before its unlink
+    JournalFile(journal).append_logs([RECORD])
+    kept = ["journal.log", "journal.log.lock.4.new", "journal.log.lock.5.new", "journal.log.lock6.rename"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept  # the link: changed less than the grace period ago
+    monkeypatch.setattr(journal_lock, "LOCK_GRACE_SECONDS", -1)  # as if it had been left longer
+    JournalFile(journal).append_logs([RECORD])
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept[:3]

@@ -652,6 +652,19 @@ def test_dead_trials_are_retried_at_most_max_retry_times(tmp_path: Path) -> None
     assert "not retried after 2 retries" in study.trials[1].user_attrs["fail_reason"]
 
 
+def test_a_worker_of_another_pid_namespace_is_not_judged_by_its_id_here(tmp_path: Path) -> None:
+    """fix43b: a worker in a container that shares the disk (the same host name, its own pid namespace) records an
+    id that names another process here, or none: its live trial was taken for dead and trained again. It is now
+    judged by the journal lock's rule (trials.same_pid_namespace): as one of another host, by a database's heartbeat."""
+    storage = open_storage(str(tmp_path / "journal.log"), "n")[0]
+    study = optuna.create_study(study_name="n", storage=storage)
+    for namespace in ("pid:[1]", trials.pid_namespace()):  # a container's (unshare --pid makes one), then ours
+        trial = study.ask()
+        for key, value in {**worker_tag(), "worker_pid": 1, trials.NAMESPACE_ATTR: namespace}.items():  # 1: another process here
+            trial.set_user_attr(key, value)
+    assert fail_dead_trials(study, storage) == [1]
+
+
 @pytest.mark.parametrize(
     ("now", "counted"), [(5, False), (0, False), (6, True)], ids=["no-oom-kill", "host-rebooted", "oom-kill-meanwhile"]
 )
@@ -848,3 +861,30 @@ def test_the_same_search_again_after_it_finished_adds_nothing_to_the_journal(
     copy.write_bytes(storage.read_bytes())
     search(config(tiny_run), "s1", 4, str(copy), out=tmp_path, progress=False)
     assert copy.read_bytes() == storage.read_bytes()
+
+
+def test_a_trials_flop_count_imports_nothing_once_its_context_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C in a search's first trial was acted on 5 to 10 s late (fix43b): the trial's first FLOP count
+    imported torch._dynamo, and a signal is held while a module imports. The proxy's context, built before any
+    trial, now makes that first use."""
+    import builtins
+
+    from torch.utils import flop_counter
+
+    from nas_proxy.synthetic import SyntheticSet
+    from nas_proxy.trainers.synthetic_set import ProxyContext, count_flops
+
+    dispatch = flop_counter._FlopCounterMode.__torch_dispatch__.__wrapped__  # type: ignore[attr-defined]  # torch._disable_dynamo caches on it
+    monkeypatch.delattr(dispatch, "__dynamo_disable", raising=False)  # as in a fresh process
+    images, labels = torch.zeros(2, 1, 8, 8), torch.tensor([0, 1])
+    ProxyContext(SyntheticSet(images, labels, {}, Path()), images, labels, False, torch.device("cpu"), ProxyConfig(report_images=2))
+    imported, real_import = list[str](), builtins.__import__
+
+    def recording(name: str, *args: Any, **kwargs: Any) -> Any:
+        imported.append(name)
+        return real_import(name, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(builtins, "__import__", recording)
+        count_flops(torch.nn.Conv2d(1, 2, 3), images)  # as the first trial counts its network's
+    assert "torch._dynamo" not in imported, imported
