@@ -1389,6 +1389,23 @@ PROBE42: list[Case] = [
 CASES += PROBE42
 
 
+# ---- branch fix43a: refusals said late or in others' words
+G43 = 43
+FIX43A: list[Case] = [
+    # more ranks than classes: before, every rank started and loaded the data (8 s for 3 ranks on 2 classes, some 40 s
+    # for 20 on digits), then said "a sharded run needs at most one process per class", exit 2
+    Case(
+        f"{L.replace('--launch 2', '--launch 20')}", "--launch 20 starts 20 ranks, each distilling its own classes, but digits has 10", G43
+    ),
+    Case(
+        DI.replace("img/corrupt", "img/two-classes").replace("--out OUT", "--out OUT --launch 3 --val-fraction 0.5"),
+        "but imagefolder:img/two-classes has 2 classes; launch at most 2",
+        G43,
+    ),
+]
+CASES += FIX43A
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 
