@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from nas_proxy import checks
 from nas_proxy.errors import NasProxyError
 from nas_proxy.files import check_writable, make_dirs, shorten
+from nas_proxy.studies.server import connection_failed
 
 if TYPE_CHECKING:  # Optuna is imported when a storage is opened: the command line reads the constants below without it
     import optuna
@@ -272,13 +273,15 @@ def _check_database(url: str) -> None:
     engine = sqlalchemy.create_engine(url, **engine_kwargs(url))
     try:
         tables = set(sqlalchemy.inspect(engine).get_table_names())
-        if scheme.startswith("sqlite") and "alembic_version" in tables:
+        if "alembic_version" in tables:
             _check_schema(engine, url)
     except sqlalchemy.exc.DatabaseError as e:
         if scheme.startswith("sqlite"):
             raise StorageError(
                 f"storage {hidden(url)!r} is not a SQLite database ({e.orig}); give a new file or a database made by nasproxy"
             ) from None
+        if scheme.startswith("postgres") and isinstance(e, sqlalchemy.exc.OperationalError):
+            raise StorageError(f"storage {hidden(url)!r}: {connection_failed(url, e.orig or e)}") from None
         raise
     finally:
         engine.dispose()
@@ -293,8 +296,9 @@ def _check_database(url: str) -> None:
 
 
 def _check_schema(engine: Any, url: str) -> None:
-    """Refuse a SQLite file of Optuna's tables in another schema version: Optuna would add the tables
-    it misses to it before its own check refuses it, changing a file the command then does not use."""
+    """Refuse a database of Optuna's tables in another schema version: Optuna would add the tables it misses
+    to a SQLite file before its own check refuses it, changing a file the command then does not use; and
+    its own words for a newer schema ("optuna storage upgrade") cannot help: an older Optuna reads it."""
     import optuna
     import sqlalchemy
     from alembic.config import Config
@@ -302,14 +306,28 @@ def _check_schema(engine: Any, url: str) -> None:
 
     with engine.connect() as connection:
         found = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+        try:
+            made_by = connection.execute(sqlalchemy.text("SELECT library_version FROM version_info")).scalar()
+        except sqlalchemy.exc.DatabaseError:  # no such table or column: a schema that does not say
+            made_by = None
     config = Config()
     config.set_main_option("script_location", str(Path(optuna.storages.__file__).parent / "_rdb" / "alembic"))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    if found != head:
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    if found == head:
+        return
+    ours = f"this nasproxy's Optuna ({optuna.__version__}) reads schema {head}"
+    if found not in {r.revision for r in script.walk_revisions()}:  # a revision this Optuna does not know: a newer one's
+        made = made_by.strip().removeprefix("v") if isinstance(made_by, str) else ""
+        newer, needed = (f"Optuna {made}", f"'optuna>={made}'") if made else ("a newer Optuna", "optuna")
         raise StorageError(
-            f"storage {hidden(url)!r} holds Optuna tables of schema {found}, this Optuna ({optuna.__version__}) reads {head}; "
-            f"give a new file, or convert it first with: optuna storage upgrade --storage {hidden(url)}"
+            f"storage {hidden(url)!r} holds Optuna tables of schema {found}, made by {newer}; {ours} and cannot read them "
+            f"(optuna storage upgrade cannot help: it upgrades old schemas): pip install -U {needed}, or give a new database"
         )
+    raise StorageError(
+        f"storage {hidden(url)!r} holds Optuna tables of schema {found}, {ours}; "
+        f"give a new file, or convert it first with: optuna storage upgrade --storage {hidden(url)}"
+    )
 
 
 def check_journal(path: Path) -> None:
