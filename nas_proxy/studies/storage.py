@@ -156,10 +156,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
             "the journal was written by another tool or a newer Optuna; give a journal made by nasproxy, or a new file"
         ) from None
     except PermissionError as e:  # a journal this user may not read: the OS's words, not Python's "[Errno 13] ... 'X'"
-        where = e.filename or url
-        raise StorageError(
-            f"cannot read storage {shorten(Path(where))}: permission denied; change its permissions, or give a journal you may read"
-        ) from None
+        raise _unreadable(Path(e.filename or url)) from None
     except Exception as e:  # noqa: BLE001 - SQLAlchemy and the OS raise many types; the message matters
         raise StorageError(f"cannot open storage {hidden(url)!r}: {' '.join(str(e).split())[:300]}") from None
 
@@ -356,11 +353,20 @@ def check_writable_storage(url: str | None, study: str) -> None:
     path = storage_file(url)
     if path is None:
         return
+    if path.is_file():  # read before it is written: before fix43a, a journal this user may not read was "cannot write" it
+        try:
+            path.open("rb").close()
+        except PermissionError:
+            raise _unreadable(path) from None
     check_writable(path)
     if path.exists():
         check_writable(path.parent)  # a file there is judged as a journal when opened (a set's own: "not an Optuna journal")
     else:
         checks.not_a_synthetic_set("storage", path.parent, path)  # a new journal (and its lock) among a set's files
+
+
+def _unreadable(path: Path) -> StorageError:
+    return StorageError(f"cannot read storage {shorten(path)}: permission denied; change its permissions, or give a journal you may read")
 
 
 def require_existing(url: str | None, study: str) -> None:
