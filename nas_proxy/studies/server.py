@@ -21,14 +21,17 @@ def connection_failed(url: str, error: BaseException) -> str:
 
     parsed = make_url(url)
     host, port = parsed.host, parsed.port or DEFAULT_PORT
-    where = f"{host}:{port}" if host else "the local socket"
+    socket_folder = parsed.query.get("host")  # ?host=/run/postgresql: a UNIX socket's folder
+    where = f"{host}:{port}" if host else f"the socket in {socket_folder}" if isinstance(socket_folder, str) else "the local socket"
     reason = _reason(error)
     if reason.startswith("FATAL:"):  # the server answered and refused: its own words are ours (database, role, password)
         return f"the PostgreSQL server at {where} refused the connection: {reason.removeprefix('FATAL:').strip()}"
-    if "refused" in reason.lower():
+    if "connection refused" in reason.lower():
         return f"cannot connect to {where}: nothing accepts connections there (connection refused); {LISTENING}"
     answer = _first_answer(host, port) if host else None
-    if answer is not None and answer[:1] not in (b"S", b"N", b"E"):  # PostgreSQL answers its SSL request with S, N or E
+    if answer is not None and answer[:1] in (b"S", b"N", b"E"):  # PostgreSQL answers its SSL request with S, N or E
+        return f"cannot connect to the PostgreSQL server at {where}: {reason}"  # it listens: the cause is the driver's
+    if answer is not None:
         web = " (a web server's answer)" if answer.startswith((b"HTTP/", b"<")) else ""
         return (
             f"cannot connect to {where}: the server there is not PostgreSQL (it answered PostgreSQL's first message with "
@@ -40,7 +43,8 @@ def connection_failed(url: str, error: BaseException) -> str:
 def _reason(error: BaseException) -> str:
     """The driver's reason on one line, without its "connection to server at ..., port ... failed:" preamble."""
     text = " ".join(str(error).split())
-    return re.split(r"connection to server (?:at|on) .*? failed: ", text)[-1].removeprefix("connection failed: ")
+    reason = re.split(r"connection to server (?:at|on) .*? failed: ", text)[-1].removeprefix("connection failed: ")
+    return re.sub(r"\s*Is the server running .*$", "", reason)  # libpq's question, which ours asks
 
 
 def _first_answer(host: str, port: int) -> bytes | None:

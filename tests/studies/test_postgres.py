@@ -190,6 +190,11 @@ def test_a_newer_optuna_schema_says_the_optuna_it_needs_and_a_missing_database_i
         StorageError, match=rf"the PostgreSQL server at {host_port} refused the connection: database \"nowhere43\" does not exist$"
     ):
         open_storage(pg_url.rpartition("/")[0] + "/nowhere43", "n")
+    with pytest.raises(StorageError) as e:  # a server that is there: its cause, and no question whether one listens
+        open_storage(f"{pg_url}?sslmode=require", "n")
+    assert str(e.value).endswith(
+        f"cannot connect to the PostgreSQL server at {host_port}: server does not support SSL, but SSL was required"
+    )
 
 
 def test_a_missing_driver_names_the_package_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
