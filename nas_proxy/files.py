@@ -37,6 +37,13 @@ from nas_proxy.errors import NasProxyError, soft_limit
 FULL = (errno.ENOSPC, errno.EDQUOT)
 RESUME = "run the same command again"  # what a full disk's message says to do once there is room
 SHOWN_NAME = 40  # longer path components are shortened in messages (a 300-character name would fill the line)
+# the kernel's file systems, which show its state as files and hold no one's own (mount types, as /proc/self/mounts names them)
+VIRTUAL = {
+    "proc": "the kernel's view of its processes",
+    "sysfs": "the kernel's view of its devices and drivers",
+    **dict.fromkeys(("cgroup", "cgroup2"), "the kernel's control groups"),
+    **dict.fromkeys(("debugfs", "tracefs", "securityfs", "configfs", "pstore", "bpf", "efivarfs", "fusectl"), "one of the kernel's own"),
+}
 # atomic_path's temporary file beside TARGET: .TARGET.PID-RANDOM.tmp (the writer's process id, 8 hex
 # digits); .TARGET.RANDOM.tmp before the process id was in it. Nothing else is ever taken for one
 _TEMPORARY_TAIL = re.compile(r"(?:(?P<pid>[0-9]+)-)?[0-9a-f]{8}\.tmp")  # what follows ".TARGET."
@@ -110,6 +117,12 @@ def write_error(e: OSError, path: Path, needed: int | None = None) -> FileWriteE
     if code in FULL:
         quota = code == errno.EDQUOT
         return DiskFullError(path, needed, free_bytes(path), quota=quota, inodes=None if quota else inodes_used_up(path))
+    if (virtual := virtual_file_system(path)) is not None:  # before fix43a, /proc/X read "No such file or directory"
+        where, kind = virtual
+        return FileWriteError(
+            f"cannot write {shown}: no folder or file can be made there: {where} is a virtual file system ({kind}, "
+            "which shows the kernel's state as files and holds none of yours); give a path on a disk"
+        )
     if code == errno.EFBIG:  # CPython ignores SIGXFSZ: a write past ``ulimit -f`` fails so, instead of killing the process
         limit = size_limit()
         if limit is not None:
@@ -136,6 +149,26 @@ def write_error(e: OSError, path: Path, needed: int | None = None) -> FileWriteE
     if code == errno.ELOOP:
         return FileWriteError(f"cannot write {shown}: it is a symbolic link loop (it leads back to itself); give a real path")
     return FileWriteError(f"cannot write {shown}: {e.strerror or e}")
+
+
+def virtual_file_system(path: Path) -> tuple[str, str] | None:
+    """The mount point and kind of the kernel's virtual file system (:data:`VIRTUAL`) that holds ``path`` or its
+    nearest existing folder, or None: another file system, or a system without ``/proc/self/mounts``."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    where = os.path.realpath(existing_ancestor(path))
+    found: tuple[str, str] | None = None
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])  # the octal escapes of a space, a tab
+        inside = where == point or where.startswith(point.rstrip("/") + "/")
+        if inside and (found is None or len(point) >= len(found[0])):
+            found = (point, fields[2])  # the last of equal mount points is the one on top
+    return (found[0], VIRTUAL[found[1]]) if found is not None and found[1] in VIRTUAL else None
 
 
 def shorten(path: Path | str) -> str:

@@ -139,7 +139,7 @@ class ProxyProfile:
         """Refuse a search space (``space``: a name or file) that holds other architectures than the one this
         profile was calibrated on, compared by the digest of its definition (a name alone can lie: a space
         file edited since, or another file of that name); the same choices under another name pass. A profile
-        that records none (before branch fix42a, or one ``calibrate --ladders`` wrote) passes."""
+        that records none (before branch fix42a, or one ``calibrate --ladders`` wrote before fix43a or without ``--space``) passes."""
         from nas_proxy.spaces import get_space
 
         made_on, sha = self.calibration.get("space", "?"), self.calibration.get("space_sha256")

@@ -36,6 +36,7 @@ from nas_proxy import checks, interrupts
 from nas_proxy.checks import inside
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NewerFormatError, shown
 from nas_proxy.files import make_dirs, write_bytes, write_json
+from nas_proxy.protocols import IMAGE_SIZE_MAX
 from nas_proxy.utils import file_sha256
 
 FORMAT = checks.SET_FORMAT
@@ -260,6 +261,13 @@ def _check_schema(meta: dict[str, Any], meta_path: Path) -> None:
         _check_values(meta)
     except InvalidArgumentError as e:
         raise ArtifactError(f"{meta_path}: {e}; the file is corrupt or was edited, distil again") from None
+    name = meta["dataset"]["name"]
+    if name.partition(":")[0] == "imagefolder" and max(size) > IMAGE_SIZE_MAX:  # before fix43a: "image size must be in ..."
+        raise ArtifactError(
+            f"{meta_path}: this set was distilled from {name} at {size[0]}x{size[1]} px, and nasproxy now reads image folders "
+            f"at most {IMAGE_SIZE_MAX} px a side (the cap on --image-size; sets made before it could be larger): its real images "
+            f"cannot be read at the set's size; distil it again with --image-size {IMAGE_SIZE_MAX} or less"
+        )
 
 
 def _check_values(meta: dict[str, Any]) -> None:

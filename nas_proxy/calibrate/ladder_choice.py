@@ -108,9 +108,13 @@ def choose_ladder(cands: sim.Candidates, config: LadderChoiceConfig, ladders: Se
     )
 
 
-def to_profile(choice: LadderChoice, cands: sim.Candidates, data: str, scores: list[str], command: str) -> ProxyProfile:
+def to_profile(
+    choice: LadderChoice, cands: sim.Candidates, data: str, scores: list[str], command: str, space: tuple[str, str] | None = None
+) -> ProxyProfile:
     """The profile ``search --proxy-profile`` climbs: ``[search] ladder`` the choice, ``[calibration]``
-    how it was chosen (the rule, its regret and saving with their intervals, on which architectures)."""
+    how it was chosen (the rule, its regret and saving with their intervals, on which architectures), and
+    ``space``: the architectures' search space and its definition's SHA-256, when known (``--space``), with
+    which a search of another space is refused (:meth:`~nas_proxy.profile.ProxyProfile.check_space`)."""
     row, size = choice.chosen_row, str(choice.candidates)
     calibration: dict[str, Any] = {
         "rule": choice.rule,
@@ -130,6 +134,8 @@ def to_profile(choice: LadderChoice, cands: sim.Candidates, data: str, scores: l
         "seed": choice.seed,
         "command": command,
     }
+    if space is not None:  # before fix43a a ladders profile recorded none, and passed with any space
+        calibration["space"], calibration["space_sha256"] = space
     return ProxyProfile({}, calibration, choice.chosen)
 
 

@@ -34,7 +34,12 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     src.add_argument("--truth-study", type=nonempty, metavar="NAME", help="a cached ground-truth study (nasproxy correlate made it)")
     p.add_argument("--gt-storage", type=nonempty, help="storage of --truth-study (default: studies/NAME/journal.log)")
-    p.add_argument("--space", type=nonempty, help="the search space of the architectures; required without --ladders")
+    p.add_argument(
+        "--space",
+        type=nonempty,
+        help="the search space of the architectures; required without --ladders; with --ladders, recorded in the profile "
+        "(a search of another space is then refused)",
+    )
     p.add_argument(
         "--synthetic",
         type=nonempty,
@@ -116,8 +121,9 @@ def protocol_needs(args: argparse.Namespace, file: Config) -> list[Missing]:
 
 LADDER_ONLY = ("scores", "proxies", "one_off", "split", "independent_seed", "target_regret", "candidates")
 PROTOCOL_ONLY = ("truth_study", "synthetic", "folds", "trials", "metric", "cost_weight", "device", "data_root")
-# the protocol study's options that --ladders does not read either (before branch probe39, ignored without a word)
-STUDY_ONLY = ("space", "storage", "gt_storage")
+# the protocol study's options that --ladders does not read either (before branch probe39, ignored without a word;
+# --space was one until fix43a: --ladders records it now)
+STUDY_ONLY = ("storage", "gt_storage")
 
 
 def _show(v: Any) -> str:
@@ -277,6 +283,7 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, rows_csv, to_profile
     from nas_proxy.files import write_text
     from nas_proxy.profile import write_profile
+    from nas_proxy.spaces import get_space
 
     typed = [k for k in PROTOCOL_ONLY if getattr(args, k) is not None]
     typed += [k for k in vars(args) if k.endswith("_choices") and getattr(args, k) is not None]
@@ -310,6 +317,7 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     config.validate()
+    space = None if args.space is None else get_space(args.space)  # an unknown one refused before anything is read
     out = _output(args)
     every = _ladders_csv(out)
     pairs = [sim.parse_one_off(t) for t in args.one_off or []]
@@ -336,7 +344,8 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
         specs = default_ladders(cands, config, proxies)
     choice = choose_ladder(cands, config, specs)
     data = str(table) + (f" (calibration architectures of {args.split})" if args.split else "")
-    profile = to_profile(choice, cands, data, list(args.scores), command_line(args))
+    recorded = None if space is None else (args.space, space.definition_sha256())
+    profile = to_profile(choice, cands, data, list(args.scores), command_line(args), recorded)
     write_text(every, rows_csv(choice))  # first: the profile is what a search takes, so it is written last
     try:
         write_profile(profile, out)

@@ -44,6 +44,16 @@ TEST_SPLIT_SEED = 0
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 DIGIT_CLASSES = [str(i) for i in range(10)]
+# How many classes each registered dataset has, known without reading it (a launch's check before its ranks start);
+# an image folder's is its class folders. A dataset left out here is counted when it loads.
+CLASS_COUNTS = {
+    "fashion-mnist": len(FASHION_CLASSES),
+    "mnist": len(DIGIT_CLASSES),
+    "cifar10": len(CIFAR10_CLASSES),
+    "cifar100": 100,
+    "svhn": len(DIGIT_CLASSES),
+    "digits": len(DIGIT_CLASSES),
+}
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,19 @@ def _load(name: str, root: Path | str | None, download: bool, image_size: int) -
             f"data root {root} does not exist (or is not a directory); give the folder that holds the {key} files with --data-root"
         )
     return loader(DataOptions(Path(root) if root else None, download, image_size, arg))
+
+
+def class_count(name: str) -> int | None:
+    """How many classes dataset ``name`` has, from its name or an image folder's class folders, reading no image;
+    None where that is known only once it loads (a dataset registered without a count, a folder that is not there)."""
+    kind, _, arg = name.partition(":")
+    if kind != "imagefolder":
+        return CLASS_COUNTS.get(kind)
+    root = image_folder(arg)
+    if not arg or not root.is_dir():
+        return None
+    folders = subfolders(root)
+    return len(subfolders(root / "train")) if {"train", "test"} <= set(folders) else len(folders)
 
 
 def dataset_names() -> list[str]:

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from nas_proxy import checks, interrupts
 from nas_proxy.configs import SAVED
+from nas_proxy.data.registry import class_count
 from nas_proxy.distill.batchnorm import wrap_batchnorms
 from nas_proxy.distill.checkpoint import (
     LOSSES,
@@ -328,6 +329,11 @@ def check_launch(config: DistillConfig, out: Path, world: int, resume: bool, for
             f"{'s are' if gpus > 1 else ' is'} visible; launch at most {gpus}, or pass --device cpu"
         )
     config.validate()
+    if (classes := class_count(config.dataset)) is not None and world > classes:  # the ranks' own check: shard_classes
+        raise InvalidArgumentError(
+            f"--launch {world} starts {world} ranks, each distilling its own classes, but {config.dataset} has {classes} classes; "
+            f"launch at most {classes}"
+        )
     checks.not_inside_a_synthetic_set("--out", out)
     others = _check_out(out, world, force)
     if resume and not others and not any(_started(out / SHARDS / f"{r}-of-{world}") for r in range(world)):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from nas_proxy import checks
 from nas_proxy.errors import NasProxyError
 from nas_proxy.files import check_writable, make_dirs, shorten
+from nas_proxy.studies.server import connection_failed
 
 if TYPE_CHECKING:  # Optuna is imported when a storage is opened: the command line reads the constants below without it
     import optuna
@@ -155,10 +156,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
             "the journal was written by another tool or a newer Optuna; give a journal made by nasproxy, or a new file"
         ) from None
     except PermissionError as e:  # a journal this user may not read: the OS's words, not Python's "[Errno 13] ... 'X'"
-        where = e.filename or url
-        raise StorageError(
-            f"cannot read storage {shorten(Path(where))}: permission denied; change its permissions, or give a journal you may read"
-        ) from None
+        raise _unreadable(Path(e.filename or url)) from None
     except Exception as e:  # noqa: BLE001 - SQLAlchemy and the OS raise many types; the message matters
         raise StorageError(f"cannot open storage {hidden(url)!r}: {' '.join(str(e).split())[:300]}") from None
 
@@ -272,13 +270,15 @@ def _check_database(url: str) -> None:
     engine = sqlalchemy.create_engine(url, **engine_kwargs(url))
     try:
         tables = set(sqlalchemy.inspect(engine).get_table_names())
-        if scheme.startswith("sqlite") and "alembic_version" in tables:
+        if "alembic_version" in tables:
             _check_schema(engine, url)
     except sqlalchemy.exc.DatabaseError as e:
         if scheme.startswith("sqlite"):
             raise StorageError(
                 f"storage {hidden(url)!r} is not a SQLite database ({e.orig}); give a new file or a database made by nasproxy"
             ) from None
+        if scheme.startswith("postgres") and isinstance(e, sqlalchemy.exc.OperationalError):
+            raise StorageError(f"storage {hidden(url)!r}: {connection_failed(url, e.orig or e)}") from None
         raise
     finally:
         engine.dispose()
@@ -293,8 +293,9 @@ def _check_database(url: str) -> None:
 
 
 def _check_schema(engine: Any, url: str) -> None:
-    """Refuse a SQLite file of Optuna's tables in another schema version: Optuna would add the tables
-    it misses to it before its own check refuses it, changing a file the command then does not use."""
+    """Refuse a database of Optuna's tables in another schema version: Optuna would add the tables it misses
+    to a SQLite file before its own check refuses it, changing a file the command then does not use; and
+    its own words for a newer schema ("optuna storage upgrade") cannot help: an older Optuna reads it."""
     import optuna
     import sqlalchemy
     from alembic.config import Config
@@ -302,14 +303,28 @@ def _check_schema(engine: Any, url: str) -> None:
 
     with engine.connect() as connection:
         found = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+        try:
+            made_by = connection.execute(sqlalchemy.text("SELECT library_version FROM version_info")).scalar()
+        except sqlalchemy.exc.DatabaseError:  # no such table or column: a schema that does not say
+            made_by = None
     config = Config()
     config.set_main_option("script_location", str(Path(optuna.storages.__file__).parent / "_rdb" / "alembic"))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    if found != head:
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    if found == head:
+        return
+    ours = f"this nasproxy's Optuna ({optuna.__version__}) reads schema {head}"
+    if found not in {r.revision for r in script.walk_revisions()}:  # a revision this Optuna does not know: a newer one's
+        made = made_by.strip().removeprefix("v") if isinstance(made_by, str) else ""
+        newer, needed = (f"Optuna {made}", f"'optuna>={made}'") if made else ("a newer Optuna", "optuna")
         raise StorageError(
-            f"storage {hidden(url)!r} holds Optuna tables of schema {found}, this Optuna ({optuna.__version__}) reads {head}; "
-            f"give a new file, or convert it first with: optuna storage upgrade --storage {hidden(url)}"
+            f"storage {hidden(url)!r} holds Optuna tables of schema {found}, made by {newer}; {ours} and cannot read them "
+            f"(optuna storage upgrade cannot help: it upgrades old schemas): pip install -U {needed}, or give a new database"
         )
+    raise StorageError(
+        f"storage {hidden(url)!r} holds Optuna tables of schema {found}, {ours}; "
+        f"give a new file, or convert it first with: optuna storage upgrade --storage {hidden(url)}"
+    )
 
 
 def check_journal(path: Path) -> None:
@@ -338,11 +353,20 @@ def check_writable_storage(url: str | None, study: str) -> None:
     path = storage_file(url)
     if path is None:
         return
+    if path.is_file():  # read before it is written: before fix43a, a journal this user may not read was "cannot write" it
+        try:
+            path.open("rb").close()
+        except PermissionError:
+            raise _unreadable(path) from None
     check_writable(path)
     if path.exists():
         check_writable(path.parent)  # a file there is judged as a journal when opened (a set's own: "not an Optuna journal")
     else:
         checks.not_a_synthetic_set("storage", path.parent, path)  # a new journal (and its lock) among a set's files
+
+
+def _unreadable(path: Path) -> StorageError:
+    return StorageError(f"cannot read storage {shorten(path)}: permission denied; change its permissions, or give a journal you may read")
 
 
 def require_existing(url: str | None, study: str) -> None:

@@ -129,6 +129,26 @@ def test_command_writes_a_profile_that_search_climbs(tmp_path: Path, capsys: pyt
     assert named.ladder is None and named.proxy_name == "synflow"  # type: ignore[attr-defined]
 
 
+def test_a_ladders_profile_records_its_space_and_a_search_of_another_is_refused(tmp_path: Path) -> None:
+    """fix43a: calibrate --ladders --space records the space and its definition's SHA-256, as the protocol study's
+    profile does; before, --space was refused with --ladders and the profile recorded none: any space passed."""
+    from nas_proxy.errors import InvalidArgumentError
+    from nas_proxy.spaces import get_space
+
+    table, scores, _ = _files(tmp_path)
+    out = tmp_path / "profile.toml"
+    argv = ["calibrate", "--ladders", "exact:1.0,full:1", "--truth", str(table), "--scores", str(scores), "--n-boot", "10"]
+    assert main([*argv, "--space", "convnet-cpu", "--out", str(out), "--quiet"]) == 0
+    profile = read_profile(out)
+    assert profile.calibration["space"] == "convnet-cpu"
+    assert profile.calibration["space_sha256"] == get_space("convnet-cpu").definition_sha256()
+    profile.check_space("convnet-cpu", "--proxy-profile p")  # its own space passes
+    with pytest.raises(
+        InvalidArgumentError, match=r"was calibrated on architectures of space 'convnet-cpu', and space 'nb201' holds other"
+    ):
+        profile.check_space("nb201", "--proxy-profile p")
+
+
 def test_profile_ladder_round_trip_and_bad_ladders(tmp_path: Path) -> None:
     from nas_proxy.errors import InvalidArgumentError
 

@@ -68,6 +68,7 @@ def test_every_registered_dataset_loads_from_its_format(name: str, tmp_path: Pat
 
     assert ds.channels == f.channels and ds.image_size == f.image_size
     assert ds.class_names == f.class_names and ds.num_classes == len(f.class_names)
+    assert data_registry.class_count(f.spec) == ds.num_classes  # known without reading it: distill --launch's check
     assert ds.flip is f.flip
     assert ds.train_x.dtype == ds.test_x.dtype == torch.float32
     assert ds.train_y.dtype == ds.test_y.dtype == torch.int64
@@ -211,6 +212,7 @@ def test_imagefolder_train_test_layout(tmp_path: Path) -> None:
     ds = load_dataset(f"imagefolder:{tmp_path}", image_size=16)
     assert ds.train_y.tolist() == [0, 0, 0, 1, 1, 1] and ds.test_y.tolist() == [0, 0, 1, 1]
     assert ds.channels == 1 and ds.notes["test_split"] == "train/ and test/ folders"
+    assert data_registry.class_count(f"imagefolder:{tmp_path}") == 2  # train/'s classes, not the folders train and test
     assert_normalised_on_train(ds)
     assert_content_matches_labels(ds, fab.Fabricated("", None, 1, (16, 16), [], True, None, None, content="flat"))
 

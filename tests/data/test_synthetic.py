@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -112,4 +113,23 @@ def test_wrong_shapes_are_refused(run: Path) -> None:
     save_file({"images": torch.zeros(20, 3, 16, 16), "labels": torch.zeros(20, dtype=torch.long)}, str(run / "synthetic.safetensors"))
     _point_meta_at(run, "synthetic.safetensors")
     with pytest.raises(ArtifactError, match=r"differs from meta\.json"):
+        load_synthetic(run)
+
+
+def test_an_image_folder_set_larger_than_image_folders_are_read_names_itself(run: Path) -> None:
+    """A set distilled from an image folder above 1,024 px before stop 42's cap on --image-size: before fix43a it
+    loaded, and every command then said "image size must be in [4, 1024], got 1100", naming neither set nor cause."""
+    from safetensors.torch import save_file
+
+    from nas_proxy.utils import file_sha256
+
+    save_file({"images": torch.zeros(2, 1, 1100, 1100), "labels": torch.tensor([0, 1])}, str(run / "synthetic.safetensors"))
+    meta = json.loads((run / "meta.json").read_text())
+    meta["dataset"].update(name="imagefolder:photos", image_size=[1100, 1100], num_classes=2, class_names=["cat", "dog"])
+    meta.update(image_shape=[1, 1100, 1100], ipc=1, num_images=2, tensors_sha256=file_sha256(run / "synthetic.safetensors"))
+    (run / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(
+        ArtifactError,
+        match=rf"^{re.escape(str(run / 'meta.json'))}: this set was distilled from imagefolder:photos at 1100x1100 px, .* at most 1024",
+    ):
         load_synthetic(run)

@@ -508,6 +508,9 @@ PERMISSION_CASES = [
     # probe42's notes: a journal this user may not read was "cannot open storage 'X': [Errno 13] Permission denied: 'X'",
     # and a folder's config.toml it may not read "holds config.toml, not search's" (a cause it could not know)
     Case("worker --storage unread/j.log --study s --device cpu --quiet", "cannot read storage unread/j.log: permission denied"),
+    # fix43a: search (and calibrate, correlate) checks that it may write the journal: before, "cannot write unread/j.log:
+    # permission denied; give a folder you may write to", for a journal it may not read
+    Case(f"{S} --storage unread/j.log", "cannot read storage unread/j.log: permission denied; change its permissions"),
     Case(f"{S} --out unread/out", "holds config.toml, which this user may not read (permission denied)"),
 ]
 

@@ -172,6 +172,31 @@ def test_a_connection_the_server_ended_is_opened_again_not_a_failed_trial(pg_url
     assert [(t.state, t.user_attrs) for t in trials(storage, "k")] == [(TrialState.COMPLETE, {"after": 1})]
 
 
+def test_a_newer_optuna_schema_says_the_optuna_it_needs_and_a_missing_database_is_the_servers_word(pg_url: str) -> None:
+    """fix43a: a database a newer Optuna made read "Please execute `$ optuna storage upgrade`", which cannot help
+    (it upgrades old schemas); and the server's refusals came in the driver's words with SQLAlchemy's link."""
+    import psycopg
+
+    open_storage(pg_url, "n")  # Optuna's tables, then a newer Optuna's marks on them
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("UPDATE alembic_version SET version_num = 'v9.9.0.a'")
+        admin.execute("UPDATE version_info SET library_version = '9.9.0'")
+    with pytest.raises(
+        StorageError, match=r"schema v9.9.0.a, made by Optuna 9.9.0; this nasproxy's Optuna \(.*pip install -U 'optuna>=9.9.0'"
+    ):
+        open_storage(f"{pg_url}?application_name=again", "n")  # another URL: this process checked pg_url's schema once
+    host_port = pg_url.partition("@")[2].partition("/")[0]
+    with pytest.raises(
+        StorageError, match=rf"the PostgreSQL server at {host_port} refused the connection: database \"nowhere43\" does not exist$"
+    ):
+        open_storage(pg_url.rpartition("/")[0] + "/nowhere43", "n")
+    with pytest.raises(StorageError) as e:  # a server that is there: its cause, and no question whether one listens
+        open_storage(f"{pg_url}?sslmode=require", "n")
+    assert str(e.value).endswith(
+        f"cannot connect to the PostgreSQL server at {host_port}: server does not support SSL, but SSL was required"
+    )
+
+
 def test_a_missing_driver_names_the_package_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as on a machine without nasproxy[postgres]
     with pytest.raises(StorageError, match=r"driver psycopg is not installed; pip install 'nasproxy\[postgres\]'"):

@@ -97,6 +97,48 @@ def test_a_database_server_that_never_answers_is_one_line_after_the_connect_time
     assert "s3cret" not in str(e.value) and "user:***@127.0.0.1" in str(e.value)
 
 
+def test_a_port_that_is_not_postgresql_is_named_and_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An HTTP server's port (fix43a): before, "(psycopg.errors.ConnectionTimeout) connection timeout expired" and
+    SQLAlchemy's link; now the address, that the server there is not PostgreSQL, and what it answered."""
+    import http.server
+    import threading
+
+    from nas_proxy.studies import storage
+    from nas_proxy.studies.storage import StorageError
+
+    monkeypatch.setattr(storage, "CONNECT_SECONDS", 2)  # psycopg's least: the driver waits that long for PostgreSQL's answer
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=web.serve_forever, daemon=True)
+    thread.start()
+    port = web.server_address[1]
+    try:
+        with pytest.raises(StorageError) as e:
+            open_storage(f"postgresql://user@127.0.0.1:{port}/db?sslmode=disable", "pg")
+    finally:
+        web.shutdown()
+        web.server_close()
+    said = str(e.value)
+    assert f"cannot connect to 127.0.0.1:{port}: the server there is not PostgreSQL" in said and "a web server's answer" in said
+    assert "is a PostgreSQL server listening there?" in said and "sqlalche.me" not in said
+
+
+def test_a_port_nothing_listens_on_is_named() -> None:
+    from nas_proxy.studies.storage import StorageError
+
+    with socket.socket() as s:  # a port just free: nothing listens on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(
+        StorageError, match=rf"cannot connect to 127.0.0.1:{port}: nothing accepts connections there \(connection refused\); "
+    ):
+        open_storage(f"postgresql://user@127.0.0.1:{port}/db?sslmode=disable", "pg")
+
+
 def test_a_journal_path_that_is_a_socket_is_called_one(tmp_path: Path) -> None:
     """probe42: a socket was called "not a regular file (a FIFO or a device)"."""
     from nas_proxy.errors import NasProxyError

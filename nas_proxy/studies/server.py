@@ -1,0 +1,67 @@
+"""A PostgreSQL server that could not be reached, said in our words: where (``HOST:PORT``), what happened, and
+whether a PostgreSQL server answers there at all (before branch fix43a: the driver's words, such as "connection
+timeout expired" for the port of an HTTP server, with SQLAlchemy's link to its own documentation)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+
+LISTENING = "is a PostgreSQL server listening there?"
+DEFAULT_PORT = 5432  # libpq's
+PROBE_SECONDS = 2.0  # how long the probe waits for an answer to its first message (a PostgreSQL server's is at once)
+SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # the 8 bytes a PostgreSQL client may send first: "may I use SSL?"
+
+
+def connection_failed(url: str, error: BaseException) -> str:
+    """The one line for a connection to the PostgreSQL server of database ``url`` that failed with the driver's
+    ``error`` (psycopg's OperationalError); ``url`` is shown with its password hidden by the caller's rule."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    host, port = parsed.host, parsed.port or DEFAULT_PORT
+    socket_folder = parsed.query.get("host")  # ?host=/run/postgresql: a UNIX socket's folder
+    where = f"{host}:{port}" if host else f"the socket in {socket_folder}" if isinstance(socket_folder, str) else "the local socket"
+    reason = _reason(error)
+    if reason.startswith("FATAL:"):  # the server answered and refused: its own words are ours (database, role, password)
+        return f"the PostgreSQL server at {where} refused the connection: {reason.removeprefix('FATAL:').strip()}"
+    if "connection refused" in reason.lower():
+        return f"cannot connect to {where}: nothing accepts connections there (connection refused); {LISTENING}"
+    answer = _first_answer(host, port) if host else None
+    if answer is not None and answer[:1] in (b"S", b"N", b"E"):  # PostgreSQL answers its SSL request with S, N or E
+        return f"cannot connect to the PostgreSQL server at {where}: {reason}"  # it listens: the cause is the driver's
+    if answer is not None:
+        web = " (a web server's answer)" if answer.startswith((b"HTTP/", b"<")) else ""
+        return (
+            f"cannot connect to {where}: the server there is not PostgreSQL (it answered PostgreSQL's first message with "
+            f"{_shown(answer)}{web}); {LISTENING} give its port (PostgreSQL's is {DEFAULT_PORT} unless set otherwise)"
+        )
+    return f"cannot connect to PostgreSQL at {where}: {reason}; {LISTENING}"
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's reason on one line, without its "connection to server at ..., port ... failed:" preamble."""
+    text = " ".join(str(error).split())
+    reason = re.split(r"connection to server (?:at|on) .*? failed: ", text)[-1].removeprefix("connection failed: ")
+    return re.sub(r"\s*Is the server running .*$", "", reason)  # libpq's question, which ours asks
+
+
+def _first_answer(host: str, port: int) -> bytes | None:
+    """What the server at ``host:port`` answers a PostgreSQL client's first message with (its first bytes; b"" when
+    it closed the connection without a word), or None when it answered nothing in time or cannot be reached."""
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_SECONDS) as s:
+            s.sendall(SSL_REQUEST)
+            s.shutdown(socket.SHUT_WR)  # a server that reads lines (HTTP) answers what it has once the client is done
+            return s.recv(64)
+    except OSError:
+        return None
+
+
+def _shown(answer: bytes) -> str:
+    if not answer:
+        return "nothing: it closed the connection"
+    first = answer.split(b"\n")[0].strip()
+    text = first.decode("ascii", "replace") if first.isascii() and first.decode("ascii").isprintable() else first.hex(" ")
+    return repr(text[:40])
