@@ -1389,6 +1389,21 @@ PROBE42: list[Case] = [
 CASES += PROBE42
 
 
+# ---- branch probe43: a stranger's inputs that were mishandled before it
+G43 = 43
+T43 = "RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500"  # a rank of the user's own torchrun
+PROBE43: list[Case] = [
+    # distill --launch's variables left in the environment (copied from a rank's): before, every command handed its
+    # line to the file NASPROXY_LAUNCH_SAID names and said nothing (exit 2, stderr empty), and a rank of the user's own
+    # torchrun sent itself SIGTERM at once ("interrupted by SIGTERM", exit 143, every time it was run again)
+    Case(f"NASPROXY_LAUNCH_SAID=said {D.replace('--ipc 1', '--ipc 0')}", "ipc must be at least 1, got 0", G43),
+    Case("NASPROXY_LAUNCH_SAID=said evaluate nowhere", "nowhere does not exist", G43),
+    Case(f"NASPROXY_LAUNCH_SAID=said {T43} {D.replace('--ipc 1', '--ipc 0')} --distributed", "ipc must be at least 1, got 0", G43),
+    Case(f"{T43} NASPROXY_LAUNCHER=123456789 {D} --distributed", "NASPROXY_LAUNCHER is '123456789', which names no launch", G43),
+]
+CASES += PROBE43
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 
