@@ -1400,6 +1400,12 @@ PROBE43: list[Case] = [
     Case("NASPROXY_LAUNCH_SAID=said evaluate nowhere", "nowhere does not exist", G43),
     Case(f"NASPROXY_LAUNCH_SAID=said {T43} {D.replace('--ipc 1', '--ipc 0')} --distributed", "ipc must be at least 1, got 0", G43),
     Case(f"{T43} NASPROXY_LAUNCHER=123456789 {D} --distributed", "NASPROXY_LAUNCHER is '123456789', which names no launch", G43),
+    # another command's option, which argparse took for an abbreviation of one of this command's: before, --proxy-profile
+    # ("--proxy-profile file synflow does not exist"), --split-seed 3 (exit 0, a set written), --sampler (its missing value)
+    Case("run presets/good.toml --proxy synflow --device cpu --quiet", "--proxy is an option of search, not of run; did you mean", G43),
+    Case(f"{D} --split 3", "--split is an option of calibrate, not of distill; did you mean --split-seed?", G43),
+    Case(f"{S} --sample", "--sample is an option of correlate, not of search; did you mean --sampler?", G43),
+    Case(f"{E} --proxy-seeds=2", "--proxy-seeds is an option of search, score and correlate, not of evaluate", G43),
 ]
 CASES += PROBE43
 

@@ -97,6 +97,23 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
+    # the options of the other commands that this command does not take (set by cli.build_parser), by command
+    foreign: dict[str, list[str]] = {}  # noqa: RUF012 (an instance's own, set once built)
+
+    def _get_option_tuples(self, option_string: str) -> list[Any]:
+        """argparse's options that ``option_string`` abbreviates, but none for the full name of another command's
+        option: before branch probe43 ``run --proxy synflow`` was taken for ``--proxy-profile synflow`` ("--proxy-profile
+        file synflow does not exist"), ``distill --split 3`` for ``--split-seed 3`` (calibrate's --split FILE), and
+        ``search --sample`` for ``--sampler``."""
+        name = option_string.partition("=")[0]
+        if (owners := self.foreign.get(name)) is not None:
+            close = [o for o in self._option_string_actions if o.startswith(name)]
+            self.error(
+                f"{name} is an option of {' and '.join(filter(None, [', '.join(owners[:-1]), owners[-1]]))}, "
+                f"not of {self.prog.removeprefix('nasproxy ')}" + (f"; did you mean {' or '.join(sorted(close))}?" if close else "")
+            )
+        return super()._get_option_tuples(option_string)
+
     def _print_message(self, message: str, file: Any = None) -> None:
         """argparse's, but ``--help`` and ``--version`` on a standard output that cannot be written are
         refused in one line, exit 2, as a command's output is (argparse printed them on stderr when it
