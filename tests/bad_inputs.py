@@ -1391,6 +1391,7 @@ CASES += PROBE42
 
 # ---- branch probe43: a stranger's inputs that were mishandled before it
 G43 = 43
+CL_SPLIT = "calibrate --ladders auto --scores ladders/scores.csv --quiet --out p.toml --truth ladders/table.csv --split ladders"
 T43 = "RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500"  # a rank of the user's own torchrun
 PROBE43: list[Case] = [
     # distill --launch's variables left in the environment (copied from a rank's): before, every command handed its
@@ -1406,6 +1407,11 @@ PROBE43: list[Case] = [
     Case(f"{D} --split 3", "--split is an option of calibrate, not of distill; did you mean --split-seed?", G43),
     Case(f"{S} --sample", "--sample is an option of correlate, not of search; did you mean --sampler?", G43),
     Case(f"{E} --proxy-seeds=2", "--proxy-seeds is an option of search, score and correlate, not of evaluate", G43),
+    # a split file edited by hand (tests/bad_inputs_files_probe43.py): before, a mistyped role was "gives no
+    # calibration/evaluation role to 1 architectures (e.g. a5)" (its row ignored, exit 0, where the architecture is not
+    # in the table), and a split with no calibration architecture was "internal error: IndexError", exit 1
+    Case(f"{CL_SPLIT}/split-role-typo.csv", "ladders/split-role-typo.csv line 7: role 'evalution' is neither calibration nor", G43),
+    Case(f"{CL_SPLIT}/split-all-evaluation.csv", "gives the calibration role to none of the 6 architectures of the table", G43),
 ]
 CASES += PROBE43
 
