@@ -1412,6 +1412,11 @@ PROBE43: list[Case] = [
     # in the table), and a split with no calibration architecture was "internal error: IndexError", exit 1
     Case(f"{CL_SPLIT}/split-role-typo.csv", "ladders/split-role-typo.csv line 7: role 'evalution' is neither calibration nor", G43),
     Case(f"{CL_SPLIT}/split-all-evaluation.csv", "gives the calibration role to none of the 6 architectures of the table", G43),
+    # a path written with a shell's '~' where no shell expands it: before, a folder named '~' made in the working folder
+    # (a preset's runs, --out=~/OUT: exit 0), or "fashion-mnist files not found (looked in ~/data, ...)" for the folder meant
+    Case("run presets/runs-tilde.toml --device cpu --quiet", "'runs' is '~/nasruns': '~' is your home folder to a shell only", G43),
+    Case(D.replace("--out OUT", "--out=~/OUT"), "argument --out is '~/OUT': '~' is your home folder to a shell only", G43),
+    Case(D.replace("digits", "fashion-mnist") + " --config configs/data-root-tilde.toml", "data_root is '~/data': '~' is your home", G43),
 ]
 CASES += PROBE43
 

@@ -1,6 +1,6 @@
 """The bad input files of branch probe43's cases (``tests/bad_inputs.py``, ``PROBE43``), written into the same
 workspace: calibration/evaluation splits (``calibrate --split``) of ``ladders/table.csv``'s six architectures with a
-mistyped role, and with no architecture to calibrate on."""
+mistyped role, and with no architecture to calibrate on; a preset and a config whose paths start with a shell's '~'."""
 
 from __future__ import annotations
 
@@ -16,3 +16,6 @@ def build_probe43(root: Path) -> None:
     for name, each in roles.items():
         rows = "".join(f"a{i},{role}\n" for i, role in enumerate(each))
         (root / name).write_text(f"arch_id,role\n{rows}")
+    good = (root / "presets/good.toml").read_text()
+    (root / "presets/runs-tilde.toml").write_text(good.replace('name = "p"', 'name = "p"\nruns = "~/nasruns"', 1))
+    (root / "configs/data-root-tilde.toml").write_text('[distill]\ndata_root = "~/data"\n')

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-from nas_proxy import configs
+from nas_proxy import checks, configs
 from nas_proxy.cli.types import nonempty
 from nas_proxy.configs import default_of
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, one_line, shown
@@ -64,6 +64,11 @@ class Parser(argparse.ArgumentParser):
         for action in chosen._actions:
             value = getattr(namespace, action.dest, None)
             for item in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(item, str):  # quoted, or after '=' (--out=~/x), where bash expands no '~'
+                    try:
+                        checks.not_home_shorthand(f"argument {'/'.join(action.option_strings) or action.metavar or action.dest}", item)
+                    except NasProxyError as e:
+                        chosen.error(str(e))
                 if isinstance(item, str | Path) and not _utf8(str(item)):
                     chosen.error(
                         f"argument {'/'.join(action.option_strings) or action.metavar or action.dest}: {shown(str(item))} holds a byte "
