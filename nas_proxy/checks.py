@@ -117,6 +117,17 @@ def text(name: str, value: Any, choices: list[str] | tuple[str, ...] | None = No
         raise InvalidArgumentError(f"{name} must be {allowed}, got {shown(value)}")
 
 
+def not_home_shorthand(name: str, value: Any) -> None:
+    """A value that is not a path written with a shell's ``~`` (``~`` or ``~/...``): only a shell expands it, and
+    nasproxy takes a path as written. Before branch probe43 a preset's ``runs = "~/nasruns"`` (or ``--out=~/x``,
+    where bash expands no ``~``) made a folder named ``~`` in the working folder, exit 0."""
+    if isinstance(value, str) and (value == "~" or value.startswith("~/")):
+        raise InvalidArgumentError(
+            f"{name} is {shown(value)}: '~' is your home folder to a shell only, and nasproxy takes a path as written, "
+            f"which names a folder '~' here; write the folder out, or let a shell expand it (\"$HOME{value[1:]}\")"
+        )
+
+
 def plain_name(name: str, value: Any, what: str = "directory") -> None:
     """A name that is one path component: not empty, no '/', '\\', and not starting with '.'
     (so that it cannot name '.', '..' or a hidden file when it is joined to a folder), printable

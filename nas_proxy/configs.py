@@ -215,6 +215,7 @@ def _convert(tp: Any, value: Any, name: str, where: str) -> Any:
         value = float(value) if ok else value
     elif tp is str:
         ok = isinstance(value, str)
+        checks.not_home_shorthand(name, value)
     else:  # pragma: no cover - a field type this loader was not taught
         raise TypeError(f"{name}: config fields of type {tp!r} are not supported")
     if not ok:

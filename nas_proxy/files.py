@@ -27,7 +27,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -452,6 +452,30 @@ def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, 
         if untouched and before is not None and not os.path.lexists(made[-1]):
             with contextlib.suppress(OSError):  # as it was: a refused command leaves the parent's times as they were
                 os.utime(made[-1].parent, ns=before)
+
+
+@contextmanager
+def left_as_found(folders: Iterable[Path]) -> Iterator[None]:
+    """Run the block, then remove those of ``folders`` (and of their parents) that were missing before it and that
+    it left empty, deepest first, and give the folder above them back its times once all are gone: what
+    :func:`output_lock` does for a command's own folder, for processes that each make a part of one, which none of
+    them can remove while another's part is there (the ranks of ``distill --launch``, each locking its shard's
+    folder: a launch they all refused left ``OUT/`` or ``OUT/shards/``, by which rank ended last, before branch
+    probe43). A folder the block filled stays."""
+    missing: set[Path] = set()
+    for folder in map(Path, folders):
+        missing.update(p for p in (folder, *folder.parents) if not os.path.lexists(p))
+    top = min(missing, key=lambda p: len(p.parts), default=None)
+    before = None if top is None else _times(top.parent)
+    try:
+        yield
+    finally:
+        for p in sorted(missing, key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only when empty
+        if top is not None and before is not None and not any(os.path.lexists(p) for p in missing):
+            with contextlib.suppress(OSError):
+                os.utime(top.parent, ns=before)
 
 
 def _existing(folder: Path) -> Path:

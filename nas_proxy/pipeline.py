@@ -99,6 +99,7 @@ def _read_preset(path: Path | str) -> dict[str, Any]:
     name = preset.get("name", path.stem)
     checks.plain_name(f"{path}: 'name'", name, "folder under runs/ and a study")
     checks.text(f"{path}: 'runs'", preset.get("runs", "runs"))
+    checks.not_home_shorthand(f"{path}: 'runs'", preset.get("runs", "runs"))
     if not preset.get("runs", "runs").strip():
         raise InvalidArgumentError(f"{path}: 'runs' is the folder the run goes in; give a path such as \"runs\", got {preset['runs']!r}")
     checks.text(f"{path}: 'device'", preset.get("device", "auto"))

@@ -1417,6 +1417,37 @@ FIX43A += [
 CASES += FIX43A
 
 
+# ---- branch probe43: a stranger's inputs that were mishandled before it
+CL_SPLIT = "calibrate --ladders auto --scores ladders/scores.csv --quiet --out p.toml --truth ladders/table.csv --split ladders"
+T43 = "RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500"  # a rank of the user's own torchrun
+PROBE43: list[Case] = [
+    # distill --launch's variables left in the environment (copied from a rank's): before, every command handed its
+    # line to the file NASPROXY_LAUNCH_SAID names and said nothing (exit 2, stderr empty), and a rank of the user's own
+    # torchrun sent itself SIGTERM at once ("interrupted by SIGTERM", exit 143, every time it was run again)
+    Case(f"NASPROXY_LAUNCH_SAID=said {D.replace('--ipc 1', '--ipc 0')}", "ipc must be at least 1, got 0", G43),
+    Case("NASPROXY_LAUNCH_SAID=said evaluate nowhere", "nowhere does not exist", G43),
+    Case(f"NASPROXY_LAUNCH_SAID=said {T43} {D.replace('--ipc 1', '--ipc 0')} --distributed", "ipc must be at least 1, got 0", G43),
+    Case(f"{T43} NASPROXY_LAUNCHER=123456789 {D} --distributed", "NASPROXY_LAUNCHER is '123456789', which names no launch", G43),
+    # another command's option, which argparse took for an abbreviation of one of this command's: before, --proxy-profile
+    # ("--proxy-profile file synflow does not exist"), --split-seed 3 (exit 0, a set written), --sampler (its missing value)
+    Case("run presets/good.toml --proxy synflow --device cpu --quiet", "--proxy is an option of search, not of run; did you mean", G43),
+    Case(f"{D} --split 3", "--split is an option of calibrate, not of distill; did you mean --split-seed?", G43),
+    Case(f"{S} --sample", "--sample is an option of correlate, not of search; did you mean --sampler?", G43),
+    Case(f"{E} --proxy-seeds=2", "--proxy-seeds is an option of search, score and correlate, not of evaluate", G43),
+    # a split file edited by hand (tests/bad_inputs_files_probe43.py): before, a mistyped role was "gives no
+    # calibration/evaluation role to 1 architectures (e.g. a5)" (its row ignored, exit 0, where the architecture is not
+    # in the table), and a split with no calibration architecture was "internal error: IndexError", exit 1
+    Case(f"{CL_SPLIT}/split-role-typo.csv", "ladders/split-role-typo.csv line 7: role 'evalution' is neither calibration nor", G43),
+    Case(f"{CL_SPLIT}/split-all-evaluation.csv", "gives the calibration role to none of the 6 architectures of the table", G43),
+    # a path written with a shell's '~' where no shell expands it: before, a folder named '~' made in the working folder
+    # (a preset's runs, --out=~/OUT: exit 0), or "fashion-mnist files not found (looked in ~/data, ...)" for the folder meant
+    Case("run presets/runs-tilde.toml --device cpu --quiet", "'runs' is '~/nasruns': '~' is your home folder to a shell only", G43),
+    Case(D.replace("--out OUT", "--out=~/OUT"), "argument --out is '~/OUT': '~' is your home folder to a shell only", G43),
+    Case(D.replace("digits", "fashion-mnist") + " --config configs/data-root-tilde.toml", "data_root is '~/data': '~' is your home", G43),
+]
+CASES += PROBE43
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

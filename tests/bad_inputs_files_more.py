@@ -66,6 +66,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe42 import build_probe42
 
     build_probe42(root)
+    from tests.bad_inputs_files_probe43 import build_probe43
+
+    build_probe43(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

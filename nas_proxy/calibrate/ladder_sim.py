@@ -532,6 +532,8 @@ def read_split(path: Path, ids: Sequence[str]) -> tuple[IntArray, IntArray]:
     for n, r in rows:
         if r["arch_id"] in roles:
             raise InvalidArgumentError(f"{path} line {n} gives architecture {r['arch_id']} a role a second time; keep one row")
+        if r["role"] not in ("calibration", "evaluation"):  # before branch probe43, a mistyped role was an architecture left out
+            raise InvalidArgumentError(f"{path} line {n}: role {shown(r['role'])} is neither calibration nor evaluation; fix that row")
         roles[r["arch_id"]] = r["role"]
     missing = [a for a in ids if roles.get(a) not in ("calibration", "evaluation")]
     if missing:
@@ -539,6 +541,11 @@ def read_split(path: Path, ids: Sequence[str]) -> tuple[IntArray, IntArray]:
             f"--split {path} gives no calibration/evaluation role to {len(missing)} architectures (e.g. {missing[0]})"
         )
     cal = [i for i, a in enumerate(ids) if roles[a] == "calibration"]
+    if not cal:  # before branch probe43: "internal error: IndexError" (no architecture to choose on)
+        raise InvalidArgumentError(
+            f"--split {path} gives the calibration role to none of the {len(ids)} architectures of the table: "
+            "the ladder is chosen on those, the evaluation ones only check it; give some the calibration role"
+        )
     return np.array(cal, dtype=np.int64), np.array([i for i, a in enumerate(ids) if roles[a] == "evaluation"], dtype=np.int64)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-from nas_proxy import configs
+from nas_proxy import checks, configs
 from nas_proxy.cli.types import nonempty
 from nas_proxy.configs import default_of
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, one_line, shown
@@ -64,6 +64,11 @@ class Parser(argparse.ArgumentParser):
         for action in chosen._actions:
             value = getattr(namespace, action.dest, None)
             for item in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(item, str):  # quoted, or after '=' (--out=~/x), where bash expands no '~'
+                    try:
+                        checks.not_home_shorthand(f"argument {'/'.join(action.option_strings) or action.metavar or action.dest}", item)
+                    except NasProxyError as e:
+                        chosen.error(str(e))
                 if isinstance(item, str | Path) and not _utf8(str(item)):
                     chosen.error(
                         f"argument {'/'.join(action.option_strings) or action.metavar or action.dest}: {shown(str(item))} holds a byte "
@@ -96,6 +101,23 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+    # the options of the other commands that this command does not take (set by cli.build_parser), by command
+    foreign: dict[str, list[str]] = {}  # noqa: RUF012 (an instance's own, set once built)
+
+    def _get_option_tuples(self, option_string: str) -> list[Any]:
+        """argparse's options that ``option_string`` abbreviates, but none for the full name of another command's
+        option: before branch probe43 ``run --proxy synflow`` was taken for ``--proxy-profile synflow`` ("--proxy-profile
+        file synflow does not exist"), ``distill --split 3`` for ``--split-seed 3`` (calibrate's --split FILE), and
+        ``search --sample`` for ``--sampler``."""
+        name = option_string.partition("=")[0]
+        if (owners := self.foreign.get(name)) is not None:
+            close = [o for o in self._option_string_actions if o.startswith(name)]
+            self.error(
+                f"{name} is an option of {' and '.join(filter(None, [', '.join(owners[:-1]), owners[-1]]))}, "
+                f"not of {self.prog.removeprefix('nasproxy ')}" + (f"; did you mean {' or '.join(sorted(close))}?" if close else "")
+            )
+        return super()._get_option_tuples(option_string)
 
     def _print_message(self, message: str, file: Any = None) -> None:
         """argparse's, but ``--help`` and ``--version`` on a standard output that cannot be written are

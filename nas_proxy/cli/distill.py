@@ -24,7 +24,7 @@ from nas_proxy.cli.common import (
 from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError, shown
-from nas_proxy.files import output_lock
+from nas_proxy.files import left_as_found, output_lock
 
 
 def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -208,11 +208,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
         if args.distributed:
             raise InvalidArgumentError("--launch N starts N --distributed ranks itself: drop --distributed")
         from nas_proxy.distill.launch import launch
-        from nas_proxy.distill.sharded import check_launch
+        from nas_proxy.distill.sharded import check_launch, shard_dirs
 
+        out = Path(args.out)
         if args.launch >= 1:  # (launch refuses fewer) what every rank would refuse, refused here before any starts
-            check_launch(config, Path(args.out), args.launch, args.resume, args.force)
-        launch(args.launch, _without_launch(args.argv))
+            check_launch(config, out, args.launch, args.resume, args.force)
+        with left_as_found(shard_dirs(out, max(args.launch, 0))):  # the ranks' folders, where all of them refused
+            launch(args.launch, _without_launch(args.argv))
         return 0  # rank 0 printed the merged artifact's lines
     if args.distributed:
         from nas_proxy.distill.sharded import distill_sharded

@@ -60,10 +60,17 @@ def watch_launcher() -> threading.Thread | None:
     whether this process's parent is still the launch. torch's launch starts each rank in a session of its
     own, so a launch killed -9 (or by the out-of-memory killer) left its ranks behind: waiting to join for
     --join-timeout (600 s) at the start, or for the others for 7 days at the end (drill of stop 42).
-    None outside a launch."""
+    None outside a launch; refused where :data:`LAUNCHER_VARIABLE` names another process than this one's parent (before
+    branch probe43, a rank of the user's own torchrun with the variable left set sent itself SIGTERM at once)."""
     launcher = os.environ.get(LAUNCHER_VARIABLE, "")
-    if not launcher.isdigit():
+    if not launcher:
         return None
+    if not launched():
+        raise InvalidArgumentError(
+            f"{LAUNCHER_VARIABLE} is {launcher!r}, which names no launch of this rank (it is not its parent process): "
+            "distill --launch sets it for the ranks it starts, and it was left in the environment, or that launch has "
+            f"ended; unset {LAUNCHER_VARIABLE} and {SAID_VARIABLE}, then run the command again"
+        )
 
     def watch() -> None:
         while os.getppid() == int(launcher):
@@ -75,6 +82,14 @@ def watch_launcher() -> threading.Thread | None:
     return thread
 
 
+def launched() -> bool:
+    """Whether this process is a rank of a running ``distill --launch``: its parent is the launch that named itself in
+    :data:`LAUNCHER_VARIABLE`. The launch's variables are its own to set; left in an environment (copied from a rank's,
+    or exported by hand), :data:`SAID_VARIABLE` made every nasproxy command hand its error line to that file and say
+    nothing, exit 2 without a word, before branch probe43."""
+    return os.environ.get(LAUNCHER_VARIABLE) == str(os.getppid())
+
+
 def told_launch(line: str, exit_code: int, interrupted: bool = False, label: str = "error") -> bool:
     """In a rank of ``distill --launch``: hand ``line`` (the rank's error, said after "nasproxy distill: ``label``: ")
     to the launch, which says it once; False outside a launch, or where the line could
@@ -83,7 +98,7 @@ def told_launch(line: str, exit_code: int, interrupted: bool = False, label: str
     launch's own. The first rank's line is the launch's, with its rank; the others' are not said (True). An
     ``interrupted`` rank says nothing and hands nothing: the launch says why it stopped (a Ctrl-C, a rank
     that failed or was killed)."""
-    path = os.environ.get(SAID_VARIABLE)
+    path = os.environ.get(SAID_VARIABLE) if launched() else None
     if not path or interrupted:
         return bool(path)
     try:
@@ -127,7 +142,11 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
                 torchrun.run(args)
         except ChildFailedError as e:
             rank, failure = failure_said(e.failures) or e.get_first_failure()
-            if (handed := _handed(said)) is not None and handed[0] == rank and failure.exitcode > 0:  # that rank's own line, once
+            # the one line a rank handed (the others, finding it handed, said nothing), unless a rank was killed: a
+            # peer's line is then its consequence. Whether the rank torch saw fail first is the one that handed it is
+            # a race: before branch probe43 only that rank's was said, so in 3 runs of 6 no rank's line was said at
+            # all, and the launch's read "rank 0 exited with code 2 (its own line above says why)"
+            if (handed := _handed(said)) is not None and failure.exitcode > 0:
                 raise RankRefusedError(handed[3], handed[1], handed[2]) from None
             raise RankFailedError(rank_failed(rank, failure.pid, failure.exitcode)) from None
         except SignalException as e:  # the ranks were sent the signal and stopped, each at its shard's checkpoint

@@ -212,7 +212,7 @@ def _run_shard(
     objects = _cpu_group() if backend == "nccl" else None  # objects (and flags) travel on the CPU
     out = Path(out)
     shard_config = replace(config, device=str(device))
-    shard_dir = out / SHARDS / f"{rank}-of-{world}"
+    shard_dir = shard_dirs(out, world)[rank]
     _agree(lambda: _lock(locks, shard_config, out, shard_dir, rank), objects)
     batchnorm = uses_batchnorm(config.nets, config.distill_norm())
     coupled = batchnorm or config.nets is not None  # a space run normalises each step by the whole loss (all ranks')
@@ -336,8 +336,13 @@ def check_launch(config: DistillConfig, out: Path, world: int, resume: bool, for
         )
     checks.not_inside_a_synthetic_set("--out", out)
     others = _check_out(out, world, force)
-    if resume and not others and not any(_started(out / SHARDS / f"{r}-of-{world}") for r in range(world)):
+    if resume and not others and not any(_started(d) for d in shard_dirs(out, world)):
         raise OutputConflictError(f"nothing to resume in {out}: no shard has a checkpoint; drop --resume to start")
+
+
+def shard_dirs(out: Path, world: int) -> list[Path]:
+    """The folders of the ``world`` shards of a launch on ``out``, rank r's r-th (each rank makes and locks its own)."""
+    return [out / SHARDS / f"{r}-of-{world}" for r in range(world)]
 
 
 def _started(shard_dir: Path) -> bool:

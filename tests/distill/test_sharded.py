@@ -214,6 +214,7 @@ def test_an_input_the_ranks_of_a_launch_refuse_is_said_once_with_its_exit_status
         raise ChildFailedError("nas_proxy", {1: ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file="")})
 
     monkeypatch.setattr(torchrun, "run", refusing_ranks)
+    monkeypatch.setattr(os, "getppid", os.getpid)  # the ranks here run in their launch's own process
     monkeypatch.setenv("RANK", "0")  # the rank whose line is handed (torchrun sets it)
     assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -258,6 +259,7 @@ def test_a_launch_says_the_killed_rank_not_its_peer_s_internal_error_and_each_li
         return run
 
     monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(os, "getppid", os.getpid)  # the ranks here run in their launch's own process
     monkeypatch.setattr(torchrun, "run", peer_killed)
     assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == 1
     assert capsys.readouterr().err.splitlines() == [
@@ -277,6 +279,36 @@ def test_a_launch_says_the_killed_rank_not_its_peer_s_internal_error_and_each_li
         assert len(err) == 1 and err[0].startswith(said), err
 
 
+def test_a_launch_says_the_line_a_rank_handed_whichever_failure_torch_saw_first_and_leaves_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """probe43: of two ranks refusing the same input, rank 1 handed its line and rank 0 (finding it handed) said
+    nothing, but torch saw rank 0 fail first: the launch said only "rank 0 exited with code 2 (its own line above
+    says why)", exit 1, in 3 real runs of 6. And the folders the ranks made (OUT/, OUT/shards/, each rank's), which
+    no rank could remove while another's was there, were left in 3 of 6."""
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from nas_proxy.cli import main
+    from nas_proxy.distill.launch import told_launch
+
+    out = tmp_path / "a"
+
+    def rank_1_handed_rank_0_seen_first(args: object) -> None:
+        for r in range(2):
+            (out / "shards" / f"{r}-of-2").mkdir(parents=True, exist_ok=True)  # each rank makes (and locks) its shard's folder
+        monkeypatch.setenv("RANK", "1")
+        assert told_launch("a refusal (rank 1 of 2)", 2)
+        raise ChildFailedError("nas_proxy", {0: ProcessFailure(local_rank=0, pid=4242, exitcode=2, error_file="")})
+
+    monkeypatch.setattr(torchrun, "run", rank_1_handed_rank_0_seen_first)
+    monkeypatch.setattr(os, "getppid", os.getpid)  # the ranks here run in their launch's own process
+    before = os.stat(tmp_path).st_mtime_ns
+    assert main(["distill", *FLAGS, "--out", str(out), "--launch", "2"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["nasproxy distill: error: a refusal (rank 1 of 2)"]
+    assert not out.exists() and os.stat(tmp_path).st_mtime_ns == before
+
+
 def test_a_launch_that_cannot_hand_its_line_over_says_it_in_each_rank(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -287,7 +319,7 @@ def test_a_launch_that_cannot_hand_its_line_over_says_it_in_each_rank(
 
     from nas_proxy.cli import main
     from nas_proxy.distill.join import _fd2_held
-    from nas_proxy.distill.launch import SAID_VARIABLE, told_launch
+    from nas_proxy.distill.launch import LAUNCHER_VARIABLE, SAID_VARIABLE, told_launch
 
     class Full:
         def __init__(self, fd: int, mode: str) -> None:
@@ -304,11 +336,13 @@ def test_a_launch_that_cannot_hand_its_line_over_says_it_in_each_rank(
 
     said = tmp_path / "said"
     monkeypatch.setenv(SAID_VARIABLE, str(said))
+    monkeypatch.setenv(LAUNCHER_VARIABLE, str(os.getppid()))  # a rank of a launch
     with monkeypatch.context() as m:
         m.setattr(os, "fdopen", Full)
         assert not told_launch("a line", 2) and not said.exists()  # said by the rank; the next one may hand its own
     assert told_launch("a line", 2) and said.is_file()
     monkeypatch.delenv(SAID_VARIABLE)
+    monkeypatch.delenv(LAUNCHER_VARIABLE)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
 
     def killed(args: object) -> None:
@@ -606,7 +640,7 @@ def test_the_ranks_of_a_launch_leave_its_interrupt_to_the_launch(
 
     from nas_proxy.cli import main
     from nas_proxy.distill import sharded
-    from nas_proxy.distill.launch import SAID_VARIABLE
+    from nas_proxy.distill.launch import LAUNCHER_VARIABLE, SAID_VARIABLE
     from nas_proxy.errors import InterruptedRunError
 
     with socket.socket() as s:
@@ -629,6 +663,8 @@ def test_the_ranks_of_a_launch_leave_its_interrupt_to_the_launch(
     for launched, lines in ((None, [1, 1, 1]), (str(said), [0, 0, 0])):
         if launched:
             monkeypatch.setenv(SAID_VARIABLE, launched)
+            monkeypatch.setenv(LAUNCHER_VARIABLE, str(os.getppid()))  # a rank of a launch, its parent the launch
+            monkeypatch.setattr(sharded, "watch_launcher", lambda: None)  # which runs as long as the tests do
         for (error, code), count in zip(cases, lines, strict=True):
             raised[:] = [error]
             assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--distributed"]) == code
