@@ -8,11 +8,12 @@ makes the lock a small file naming its holder (process id and start, :func:`tria
 its boot and process namespace), linked into place whole (``link``: one system call on NFS too).
 The rule for a lock found held:
 
-- **a holder this machine can judge** (the same boot and process namespace: its process id means the
-  same process here) is judged by its process (:func:`trials.gone`): ended (a zombie, killed and not yet
+- **a holder this machine can judge** (the same boot, and this process's pid namespace or one it sees:
+  one made below it by ``unshare --pid``) is judged by its process (:func:`trials.gone_from_here`): ended (a zombie, killed and not yet
   reaped, too), or its id now another process's, the lock is taken at once; alive, or one this user may
   not see (another's, under /proc's hidepid), it is never taken, however long it holds it;
-- **any other** (a process of another machine sharing the folder over NFS, a lock that records no
+- **any other** (a process of another machine sharing the folder over NFS, or of a pid namespace this
+  one cannot see: an ancestor's, a sibling container's; a lock that records no
   holder: Optuna's own, one nasproxy made before fix42a, or a record this user may not read) is taken once this process has seen it
   unchanged for :data:`LOCK_GRACE_SECONDS` on its monotonic clock (no wall clock: another machine's
   and the file server's may differ); a symbolic link that leads nowhere (made by a relative path) at once.
@@ -38,7 +39,7 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
-from nas_proxy.studies.trials import gone, process_start
+from nas_proxy.studies.trials import gone_from_here, pid_namespace, process_start
 
 LOCK_GRACE_SECONDS = 30  # a lock of an unjudged holder unchanged this long belongs to a killed process (Optuna's default)
 NO_RECORD = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT)  # no hard link, or no room: a bare link
@@ -75,15 +76,7 @@ def holder() -> dict[str, Any]:
 @functools.lru_cache(maxsize=4)
 def _process(pid: int) -> dict[str, Any]:
     """Process ``pid`` (this one; a forked child has its own) as a lock records it."""
-    return {"pid": pid, "start": process_start(pid), "pid_namespace": _pid_namespace()}
-
-
-def _pid_namespace() -> str | None:
-    """This process's pid namespace (``pid:[4026531836]``): a process id means one process within one only."""
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return None
+    return {"pid": pid, "start": process_start(pid), "pid_namespace": pid_namespace()}
 
 
 def _take(path: Path, target: str, guarded: bool) -> str | None:
@@ -200,9 +193,8 @@ def _stale(path: Path, unchanged_for: float) -> bool:
     if os.path.islink(path) and not path.exists():
         return True  # a link made by a relative path: it leads nowhere, and no writer can hold it
     recorded = _holder(path)
-    if recorded is not None and _judged_here(recorded):
-        return gone(recorded["pid"], recorded["start"])  # ended (a zombie too), or its id another process's now
-    return unchanged_for > LOCK_GRACE_SECONDS
+    verdict = _verdict(recorded) if recorded is not None else None
+    return verdict if verdict is not None else unchanged_for > LOCK_GRACE_SECONDS
 
 
 def _ours(path: Path, nonce: str) -> bool:
@@ -225,14 +217,16 @@ def _holder(path: Path) -> dict[str, Any] | None:
     return record
 
 
-def _judged_here(recorded: dict[str, Any]) -> bool:
-    """Whether a process id of ``recorded`` means the same process here: the same boot (the start's
-    first part) and the same process namespace."""
+def _verdict(recorded: dict[str, Any]) -> bool | None:
+    """Whether the holder ``recorded`` names has ended (a zombie too, or its id another process's now), where
+    this process can tell: the same boot, and its pid namespace this one's or one this one sees (a holder under
+    ``unshare --pid`` killed in the lock: taken at once since drill43, not after the grace period); None otherwise."""
     mine = _process(os.getpid())
-    if mine["start"] is None or mine["pid_namespace"] is None:
-        return False
-    same_boot = str(recorded["start"]).split(":")[0] == mine["start"].split(":")[0]
-    return same_boot and recorded.get("pid_namespace") == mine["pid_namespace"]
+    if mine["start"] is None or not isinstance(recorded.get("pid_namespace"), str):
+        return None
+    if str(recorded["start"]).split(":")[0] != mine["start"].split(":")[0]:
+        return None
+    return gone_from_here(recorded["pid"], recorded["start"], recorded["pid_namespace"])
 
 
 def _remove(path: Path, missing_ok: bool = False) -> None:

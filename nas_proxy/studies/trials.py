@@ -58,6 +58,8 @@ GIVEN_UP = "not retried after"  # in the fail_reason of a dead worker's trial wh
 OOM_ATTR = "worker_oom_kills"  # the host's out-of-memory kills since boot when the trial was claimed (see oom_kills)
 NOT_COUNTED = "not counted against the candidate"  # in the fail_reason of a death with no out-of-memory kill meanwhile
 START_ATTR = "worker_start"  # the worker process's start (process_start): its id alone may be reused
+NAMESPACE_ATTR = "worker_pid_namespace"  # the worker's pid namespace (pid_namespace): its id means a process there only
+INITIAL_PID_NAMESPACE = "pid:[4026531836]"  # the kernel's first (PROC_PID_INIT_INO): a process there sees every process
 CRASH_ATTR = "worker_crash_dump"  # the file faulthandler writes to if the worker crashes in native code during the trial
 # user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it):
 # its spec in either layout (nas_proxy.studies.spec_attrs: the JSON "spec" before, one "arch." attribute per leaf now)
@@ -127,8 +129,22 @@ def enqueue_once(study: optuna.Study, params: dict[str, Any], user_attrs: dict[s
 def worker_tag() -> dict[str, Any]:
     """This process's identity as a trial records it: host name, process id and, where the host says,
     the process's start (:func:`process_start`), which tells it from a later process given its id."""
-    start = process_start(os.getpid())
-    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid(), **({START_ATTR: start} if start else {})}
+    start, namespace = process_start(os.getpid()), pid_namespace()
+    return {
+        "worker_host": socket.gethostname(),
+        "worker_pid": os.getpid(),
+        **({START_ATTR: start} if start else {}),
+        **({NAMESPACE_ATTR: namespace} if namespace else {}),
+    }
+
+
+def pid_namespace() -> str | None:
+    """This process's pid namespace (``pid:[4026531836]``): a process id means one process within one only
+    (a worker started under ``unshare --pid``, or in a container sharing the host's name, has ids of its own)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def process_start(pid: int) -> str | None:
@@ -477,9 +493,10 @@ def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
         return (datetime.datetime.now() - started).total_seconds() > untagged_seconds
     if t.user_attrs.get("worker_host") != socket.gethostname():
         return False
-    if int(pid) == os.getpid():
+    namespace = t.user_attrs.get(NAMESPACE_ATTR)  # None: recorded before drill43, taken as this process's
+    if int(pid) == os.getpid() and namespace in (None, pid_namespace()):
         return (t.number, t.datetime_start) not in _RUNNING_HERE
-    return gone(int(pid), t.user_attrs.get(START_ATTR))
+    return gone_from_here(int(pid), t.user_attrs.get(START_ATTR), namespace) is True  # None: not judged, as another host's
 
 
 def gone(pid: int, start: str | None) -> bool:
@@ -491,6 +508,36 @@ def gone(pid: int, start: str | None) -> bool:
         return True
     now = process_start(pid)
     return start is not None and now is not None and now != start
+
+
+def gone_from_here(pid: int, start: str | None, namespace: str | None) -> bool | None:
+    """:func:`gone` for process ``pid`` of pid namespace ``namespace`` (None: this process's); None where this
+    process cannot tell. Another namespace's process is looked for among those this one sees (a namespace made
+    below this one: ``unshare --pid`` by its start, which its namespace does not change; before drill43 its id
+    was judged as this namespace's, so a live worker's trial was failed and trained again, and a namespace's
+    process id 2 taken for this one's kernel thread). A namespace seen nowhere has ended where this process sees
+    every process (the kernel's first namespace); elsewhere (in a container, under ``unshare``) it may be an
+    ancestor's or a sibling's, which this one cannot see: not judged."""
+    mine = pid_namespace()
+    if namespace is None or namespace == mine:
+        return gone(pid, start)
+    if start is None or mine is None:
+        return None
+    ticks, seen = start.rsplit(":", 1)[-1], False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "ns" / "pid") != namespace:
+                continue
+            seen = True
+            state, *fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            ids = next(line for line in (entry / "status").read_text().splitlines() if line.startswith("NSpid:"))
+        except (OSError, IndexError, StopIteration):  # ended meanwhile, or not this user's to read
+            continue
+        if fields[18] == ticks and ids.split()[-1] == str(pid):  # field 22 (starttime); its id in its own namespace
+            return state == "Z"
+    return True if seen or mine == INITIAL_PID_NAMESPACE else None
 
 
 def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float = UNTAGGED_SECONDS) -> list[int]:
