@@ -806,6 +806,31 @@ def test_a_candidate_another_worker_is_training_is_waited_for_not_trained_twice(
         assert second.user_attrs["seconds_train"] > 0  # trained here, once
 
 
+def test_a_candidate_a_later_trial_took_first_is_waited_for_not_trained_twice(tmp_path: Path) -> None:
+    """drill43: two searches of one seed on one journal drew a candidate at once as trials 5 and 6; trial 6
+    looked for others before trial 5 had recorded its architecture, and trial 5 waited only for lower numbers:
+    both trained it. The later trial records that it trains it; the lower one then waits and takes its score."""
+    from nas_proxy.search.repeats import trained_elsewhere
+
+    storage = open_storage(str(tmp_path / "journal.log"), "w")[0]
+    study = optuna.create_study(study_name="w", storage=storage, direction="maximize")
+    lower, higher = study.ask(), study.ask()
+    for trial in (lower, higher):
+        for key, value in worker_tag().items():
+            trial.set_user_attr(key, value)
+    higher.set_user_attr("arch_id", "a")
+    told = []
+
+    def reap(s: optuna.Study) -> None:  # called only while the lower trial waits: the higher one then finishes
+        if not told:
+            told.append(study.tell(higher, 42.5))
+
+    assert trained_elsewhere(higher, "a", reap) is None  # it found none: it trains the candidate
+    lower.set_user_attr("arch_id", "a")  # recorded a moment too late for the higher one to see it
+    scored = trained_elsewhere(lower, "a", reap)
+    assert scored is not None and scored.number == higher.number and scored.value == 42.5  # waited: not trained twice
+
+
 def test_a_candidate_training_on_another_host_of_a_journal_is_not_waited_for(tiny_run: Path, tmp_path: Path) -> None:
     # a journal has no heartbeat: a worker on another host could die unnoticed, so its trial is never waited for
     space_file = _two_archs(tmp_path)
