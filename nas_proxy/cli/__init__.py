@@ -222,14 +222,17 @@ def _threads_unread() -> str | None:
     )
 
 
-def _working_folder_gone() -> str | None:
+def _working_folder_gone(running: bool = False) -> str | None:
     """Why the command cannot run in its working folder, or None: a folder deleted under the shell (every
     relative path would name nothing, and torch's start-up aborted with "Intel oneMKL FATAL ERROR: Cannot load
-    libtorch_cpu.so", exit 2, before branch probe39)."""
+    libtorch_cpu.so", exit 2, before branch probe39). ``running``: deleted while the command ran (drill43: a
+    search's next journal write failed inside Optuna's tell, whose own error handling then raised
+    "UnboundLocalError: ... 'updated_state'", said as an internal error)."""
     try:
         os.getcwd()
     except FileNotFoundError:
-        return "the current folder no longer exists (it was deleted or moved after this shell entered it); cd to a folder that exists"
+        when = "while this command ran: its relative paths name nothing now" if running else "after this shell entered it"
+        return f"the current folder no longer exists (it was deleted or moved {when}); cd to a folder that exists"
     return None
 
 
@@ -378,6 +381,9 @@ def _run(args: argparse.Namespace) -> int:
                 return CLOSED_PIPE
             print(f"nasproxy {args.command}: error: cannot write standard output: {e.strerror or e}", file=sys.stderr)
             return 2  # as a file that cannot be written
+        if (gone := _working_folder_gone(running=True)) is not None:  # whatever failed, it failed for that
+            _say(args.command, "error", gone, 2)
+            return 2
         from nas_proxy.errors import out_of_memory
 
         if (oom := out_of_memory(e)) is not None:

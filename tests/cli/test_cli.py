@@ -309,6 +309,29 @@ def test_a_working_folder_deleted_under_the_shell_is_one_line(monkeypatch: pytes
     )
 
 
+def test_a_working_folder_deleted_while_a_command_runs_is_one_line_not_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """drill43: ``rm -rf`` of a search's working folder mid-run: its next journal write (a relative path) failed
+    inside Optuna's tell, whose own error handling then raised UnboundLocalError ('updated_state'), said as
+    "internal error: ..." (exit 1); now the folder's line, exit 2."""
+    from nas_proxy.cli import spaces
+
+    def deleted() -> str:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    def runs(args: object) -> int:  # the folder deleted meanwhile, then the command's next step fails somehow
+        monkeypatch.setattr(os, "getcwd", deleted)
+        raise UnboundLocalError("cannot access local variable 'updated_state' where it is not associated with a value")
+
+    monkeypatch.setattr(spaces, "cmd_spaces", runs)
+    assert main(["spaces"]) == 2
+    assert capsys.readouterr().err == (
+        "nasproxy spaces: error: the current folder no longer exists (it was deleted or moved while this command ran: "
+        "its relative paths name nothing now); cd to a folder that exists\n"
+    )
+
+
 class _ClosedPipe:
     """Standard output whose reader closed it early (``nasproxy spaces | head -1``): every write fails."""
 
