@@ -819,7 +819,7 @@ def test_a_candidate_a_later_trial_took_first_is_waited_for_not_trained_twice(tm
         for key, value in worker_tag().items():
             trial.set_user_attr(key, value)
     higher.set_user_attr("arch_id", "a")
-    told = []
+    told: list[optuna.trial.FrozenTrial] = []
 
     def reap(s: optuna.Study) -> None:  # called only while the lower trial waits: the higher one then finishes
         if not told:
