@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any, NoReturn
 
+    from nas_proxy.errors import NasProxyError
     from nas_proxy.protocols import ProxyConfig
 
 # what a second run of the same command does after Ctrl-C (distill's loop says it in its own error)
@@ -236,6 +237,21 @@ def _working_folder_gone(running: bool = False) -> str | None:
     return None
 
 
+def _hidden(e: BaseException) -> NasProxyError | None:
+    """The error of ours that ``e`` was raised over, or None: Optuna's tell, whose write failed (a journal's folder
+    moved away mid-run), reads the trial back and, that failing too, raises UnboundLocalError ('updated_state')
+    from its own ``finally`` over both (drill43: "internal error: UnboundLocalError ...")."""
+    from nas_proxy.errors import NasProxyError  # (imported as the command fails: see the module's first lines)
+
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, NasProxyError):
+            return e
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    return None
+
+
 def _leave(code: int) -> NoReturn:
     """End the process now, everything written being already on disk, without the interpreter's
     finalisation, which two cases cannot survive:
@@ -384,6 +400,9 @@ def _run(args: argparse.Namespace) -> int:
         if (gone := _working_folder_gone(running=True)) is not None:  # whatever failed, it failed for that
             _say(args.command, "error", gone, 2)
             return 2
+        if (hidden := _hidden(e)) is not None:
+            _say(args.command, "error", one_line(str(hidden)), hidden.exit_code)
+            return hidden.exit_code
         from nas_proxy.errors import out_of_memory
 
         if (oom := out_of_memory(e)) is not None:
