@@ -364,6 +364,13 @@ def requeued(trial: optuna.Trial, counted: bool = True) -> bool:
     return False
 
 
+class LeftRunning(BaseException):
+    """Raised through Optuna's trial loop, which then stores no state: the trial stays RUNNING, and the next
+    command, its worker gone, fails it and queues its candidate again (:func:`fail_dead_trials`). For a trial
+    whose storage failed and took no queued copy either: Optuna's FAIL got in (an update in place) where the
+    copy did not (a new row), and the candidate was lost to the sampler (drill43: PostgreSQL's disk full)."""
+
+
 class Guarded(Generic[V]):
     """An objective as every worker runs it: the trial claimed first and known to run here until the
     objective ends; a file that cannot be written (a full disk), or this process out of memory (its
@@ -387,9 +394,11 @@ class Guarded(Generic[V]):
             trial.study.stop()
             raise
         except optuna.exceptions.StorageInternalError as e:  # the database failed the trial's write, not its candidate:
-            requeued(trial, counted=False)  # before, the trial failed and its candidate was lost (drill42 left this)
+            queued = requeued(trial, counted=False)  # before, the trial failed and its candidate was lost (drill42 left this)
             self.stopped = storage_lost(e)
             trial.study.stop()
+            if not queued:  # the database took no copy either (drill43: its disk full): no FAIL, the next run repairs it
+                raise LeftRunning from e
             raise
         except Exception as e:
             line = out_of_memory_here(e)
@@ -433,6 +442,10 @@ def unmasked(guarded: Guarded[Any] | None = None) -> Iterator[None]:
     (before: it ended with an internal error, drill40's SIGSTOP of a worker on PostgreSQL)."""
     try:
         yield
+    except LeftRunning:
+        if guarded is not None and guarded.stopped is not None:
+            raise guarded.stopped from None
+        raise
     except UnboundLocalError as e:
         if isinstance(e.__context__, KeyboardInterrupt):
             raise e.__context__ from None
