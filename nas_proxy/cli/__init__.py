@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any, NoReturn
 
+    from nas_proxy.errors import NasProxyError
     from nas_proxy.protocols import ProxyConfig
 
 # what a second run of the same command does after Ctrl-C (distill's loop says it in its own error)
@@ -225,14 +226,32 @@ def _threads_unread() -> str | None:
     )
 
 
-def _working_folder_gone() -> str | None:
+def _working_folder_gone(running: bool = False) -> str | None:
     """Why the command cannot run in its working folder, or None: a folder deleted under the shell (every
     relative path would name nothing, and torch's start-up aborted with "Intel oneMKL FATAL ERROR: Cannot load
-    libtorch_cpu.so", exit 2, before branch probe39)."""
+    libtorch_cpu.so", exit 2, before branch probe39). ``running``: deleted while the command ran (drill43: a
+    search's next journal write failed inside Optuna's tell, whose own error handling then raised
+    "UnboundLocalError: ... 'updated_state'", said as an internal error)."""
     try:
         os.getcwd()
     except FileNotFoundError:
-        return "the current folder no longer exists (it was deleted or moved after this shell entered it); cd to a folder that exists"
+        when = "while this command ran: its relative paths name nothing now" if running else "after this shell entered it"
+        return f"the current folder no longer exists (it was deleted or moved {when}); cd to a folder that exists"
+    return None
+
+
+def _hidden(e: BaseException) -> NasProxyError | None:
+    """The error of ours that ``e`` was raised over, or None: Optuna's tell, whose write failed (a journal's folder
+    moved away mid-run), reads the trial back and, that failing too, raises UnboundLocalError ('updated_state')
+    from its own ``finally`` over both (drill43: "internal error: UnboundLocalError ...")."""
+    from nas_proxy.errors import NasProxyError  # (imported as the command fails: see the module's first lines)
+
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, NasProxyError):
+            return e
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
     return None
 
 
@@ -381,6 +400,12 @@ def _run(args: argparse.Namespace) -> int:
                 return CLOSED_PIPE
             print(f"nasproxy {args.command}: error: cannot write standard output: {e.strerror or e}", file=sys.stderr)
             return 2  # as a file that cannot be written
+        if (gone := _working_folder_gone(running=True)) is not None:  # whatever failed, it failed for that
+            _say(args.command, "error", gone, 2)
+            return 2
+        if (hidden := _hidden(e)) is not None:
+            _say(args.command, "error", one_line(str(hidden)), hidden.exit_code)
+            return hidden.exit_code
         from nas_proxy.errors import out_of_memory
 
         if (oom := out_of_memory(e)) is not None:

@@ -5,7 +5,8 @@ Samplers propose an architecture the study has already scored (TPE does in about
 the same one while it trains. A trial whose architecture was scored takes that score
 (:func:`scored_before`, :func:`answer`); one whose architecture an earlier trial is training in
 another worker waits for it (:func:`trained_elsewhere`) and then takes its score, or trains it
-itself when that worker dies; one whose architecture was given up (its worker died on every try)
+itself when that worker dies (a trial that found none to wait for records that it trains it, so that a lower one
+that recorded its architecture a moment later waits for it, as the higher waits for the lower); one whose architecture was given up (its worker died on every try)
 is pruned (:func:`given_up_before`, :func:`answer_given_up`). A trial waits only for a trial of a
 lower number, so two never wait for each other.
 """
@@ -28,6 +29,8 @@ from nas_proxy.studies.trials import CRASH_ATTR, NAMESPACE_ATTR, OOM_ATTR, START
 
 POLL_SECONDS = 1.0  # how often a trial waiting for the same architecture in another worker looks again
 WAITING_ATTR = "waiting_for"  # a trial that waited for another training the same architecture: that trial's number
+TRAINS_ATTR = "trains_architecture"  # a trial that found no other training its architecture: it trains it
+UNDECIDED_POLL_SECONDS = 0.05  # how often a trial looks again at a later one of its architecture still deciding
 
 Reaper = Callable[[optuna.Study], object]  # fails (and re-queues) the RUNNING trials of dead workers
 
@@ -63,7 +66,7 @@ def _watched(t: FrozenTrial, heartbeat: bool) -> bool:
 
 def trained_elsewhere(trial: optuna.Trial, aid: str, reap: Reaper | None) -> FrozenTrial | None:
     """While a trial of a lower number than ``trial``'s trains ``aid`` (in another worker: this
-    one runs one trial at a time), wait; then the trial that scored it, or None where none did
+    one runs one trial at a time), or a later one that found none to wait for, wait; then the trial that scored it, or None where none did
     (it failed, or its worker died: ``reap`` fails such trials, and ``trial`` trains the
     architecture itself). Without ``reap``, or for a worker whose death nothing would notice, no wait."""
     if reap is None:
@@ -71,23 +74,39 @@ def trained_elsewhere(trial: optuna.Trial, aid: str, reap: Reaper | None) -> Fro
     study, number = trial.study, trial.number
     heartbeat = is_heartbeat_enabled(study._storage)  # (a study keeps its storage there; Optuna has no public accessor)
     while True:
-        running = [
-            t
-            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if t.number < number and _same(t, aid, number) and _watched(t, heartbeat)
+        others = [
+            t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _same(t, aid, number) and _watched(t, heartbeat)
         ]
-        if not running:
-            return scored_before(study, aid, number)
-        if WAITING_ATTR not in trial.user_attrs:
+        # a later trial that looked before this one recorded its architecture saw none and trains it (drill43: two
+        # searches of one seed drew a candidate at once as trials 5 and 6, and both trained it); one still
+        # deciding is waited for briefly: it either waits for this one or trains
+        training = [t for t in others if t.number < number or TRAINS_ATTR in t.user_attrs]
+        deciding = [t for t in others if t.number > number and TRAINS_ATTR not in t.user_attrs and WAITING_ATTR not in t.user_attrs]
+        if not training and not deciding:
             with interrupts.deferred():
-                trial.set_user_attr(WAITING_ATTR, running[0].number)  # the dashboard shows why it is idle
+                trial.set_user_attr(TRAINS_ATTR, True)
+            return scored_before(study, aid, number)
+        if training and WAITING_ATTR not in trial.user_attrs:
+            with interrupts.deferred():
+                trial.set_user_attr(WAITING_ATTR, training[0].number)  # the dashboard shows why it is idle
         with interrupts.interruptible():  # a Ctrl-C here fails this trial, which the next run retries
-            time.sleep(POLL_SECONDS)
+            time.sleep(POLL_SECONDS if training else UNDECIDED_POLL_SECONDS)
         reap(study)
 
 
 # a repeat's own, or the history of the trial it repeats
-_NOT_COPIED = ("worker_host", "worker_pid", START_ATTR, NAMESPACE_ATTR, OOM_ATTR, CRASH_ATTR, "retry_of", "fail_reason", WAITING_ATTR)
+_NOT_COPIED = (
+    "worker_host",
+    "worker_pid",
+    START_ATTR,
+    OOM_ATTR,
+    CRASH_ATTR,
+    "retry_of",
+    "fail_reason",
+    WAITING_ATTR,
+    TRAINS_ATTR,
+    NAMESPACE_ATTR,
+)
 
 
 def answer(trial: optuna.Trial, earlier: FrozenTrial, config: SearchConfig) -> float | tuple[float, ...]:

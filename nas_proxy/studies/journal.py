@@ -35,7 +35,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from nas_proxy import interrupts
 from nas_proxy.errors import JournalRepairedWarning, NasProxyError
-from nas_proxy.files import append_whole, write_bytes, write_error, writing
+from nas_proxy.files import RESUME, append_whole, shorten, write_bytes, write_error, writing
 from nas_proxy.studies.journal_lock import HolderLock
 
 TORN_SUFFIX = ".torn-"  # journal.log.torn-20261203T054554Z: the bytes of a torn last record
@@ -44,6 +44,10 @@ BLOCK = 1 << 16  # bytes read at a time when looking for the start of the last l
 
 class JournalDamagedError(NasProxyError):
     """A journal with a line in its middle that is not a whole record."""
+
+
+class JournalGoneError(NasProxyError):
+    """The journal file was moved or deleted while the command used it."""
 
 
 class JournalFile(JournalFileBackend):
@@ -62,6 +66,8 @@ class JournalFile(JournalFileBackend):
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode()
+        if not self.path.exists():  # moved or deleted while the command ran (drill43: a bare FileNotFoundError)
+            raise self._gone()
         if not self._writable():
             read_only = bool(os.statvfs(self.path.parent).f_flag & os.ST_RDONLY)
             raise write_error(OSError(errno.EROFS if read_only else errno.EACCES, "cannot write"), self.path)
@@ -79,6 +85,16 @@ class JournalFile(JournalFileBackend):
             yield from super().read_logs(log_number_from)
         except ValueError:  # json.JSONDecodeError, or Optuna's "Invalid log format."
             raise self._damaged() from None
+        except FileNotFoundError:
+            raise self._gone() from None
+
+    def _gone(self) -> JournalGoneError:
+        """The journal (or its folder) moved or deleted while the command ran: before drill43 Optuna's tell met a
+        bare FileNotFoundError, failed to read the trial back, and raised UnboundLocalError over it ("internal error")."""
+        return JournalGoneError(
+            f"{shorten(self.path)} no longer exists: it or its folder was moved or deleted while this command ran; "
+            f"put it back, then {RESUME}"
+        )
 
     # ------------------------------------------------------------ the end of the file
 
@@ -215,4 +231,4 @@ def _warn(message: str) -> None:
     warnings.warn(JournalRepairedWarning(message), stacklevel=4)
 
 
-__all__ = ["TORN_SUFFIX", "JournalDamagedError", "JournalFile"]
+__all__ = ["TORN_SUFFIX", "JournalDamagedError", "JournalFile", "JournalGoneError"]

@@ -8,11 +8,12 @@ makes the lock a small file naming its holder (process id and start, :func:`tria
 its boot and process namespace), linked into place whole (``link``: one system call on NFS too).
 The rule for a lock found held:
 
-- **a holder this machine can judge** (the same boot and process namespace: its process id means the
-  same process here) is judged by its process (:func:`trials.gone`): ended (a zombie, killed and not yet
+- **a holder this machine can judge** (the same boot, and this process's pid namespace or one it sees:
+  one made below it by ``unshare --pid``) is judged by its process (:func:`trials.gone_from_here`): ended (a zombie, killed and not yet
   reaped, too), or its id now another process's, the lock is taken at once; alive, or one this user may
   not see (another's, under /proc's hidepid), it is never taken, however long it holds it;
-- **any other** (a process of another machine sharing the folder over NFS, a lock that records no
+- **any other** (a process of another machine sharing the folder over NFS, or of a pid namespace this
+  one cannot see: an ancestor's, a sibling container's; a lock that records no
   holder: Optuna's own, one nasproxy made before fix42a, or a record this user may not read) is taken once this process has seen it
   unchanged for :data:`LOCK_GRACE_SECONDS` on its monotonic clock (no wall clock: another machine's
   and the file server's may differ); a symbolic link that leads nowhere (made by a relative path) at once.
@@ -45,7 +46,7 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
-from nas_proxy.studies.trials import gone, pid_namespace, process_start, same_pid_namespace
+from nas_proxy.studies.trials import gone_from_here, pid_namespace, process_start
 
 LOCK_GRACE_SECONDS = 30  # a lock of an unjudged holder unchanged this long belongs to a killed process (Optuna's default)
 NO_RECORD = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT)  # no hard link, or no room: a bare link
@@ -205,9 +206,8 @@ def _stale(path: Path, unchanged_for: float) -> bool:
     if os.path.islink(path) and not path.exists():
         return True  # a link made by a relative path: it leads nowhere, and no writer can hold it
     recorded = _holder(path)
-    if recorded is not None and _judged_here(recorded):
-        return gone(recorded["pid"], recorded["start"])  # ended (a zombie too), or its id another process's now
-    return unchanged_for > LOCK_GRACE_SECONDS
+    verdict = _verdict(recorded) if recorded is not None else None
+    return verdict if verdict is not None else unchanged_for > LOCK_GRACE_SECONDS
 
 
 def _sweep(path: Path, fresh: Path | None) -> None:
@@ -226,7 +226,7 @@ def _sweep(path: Path, fresh: Path | None) -> None:
         recorded = None if entry.is_symlink() else _holder(left)
         try:
             if recorded is not None:
-                dead = _judged_here(recorded) and gone(recorded["pid"], recorded["start"])
+                dead = _verdict(recorded) is True
             else:  # a link (Optuna's), a record cut short: how long since it last changed, on the server's clock
                 dead = now is not None and now - os.lstat(left).st_ctime_ns > LOCK_GRACE_SECONDS * 1e9
             if dead:
@@ -255,13 +255,16 @@ def _holder(path: Path) -> dict[str, Any] | None:
     return record
 
 
-def _judged_here(recorded: dict[str, Any]) -> bool:
-    """Whether a process id of ``recorded`` means the same process here: the same boot (the start's
-    first part) and the same process namespace."""
-    mine = _process(os.getpid())["start"]
-    if mine is None:
-        return False
-    return str(recorded["start"]).split(":")[0] == mine.split(":")[0] and same_pid_namespace(recorded.get("pid_namespace"))
+def _verdict(recorded: dict[str, Any]) -> bool | None:
+    """Whether the holder ``recorded`` names has ended (a zombie too, or its id another process's now), where
+    this process can tell: the same boot, and its pid namespace this one's or one this one sees (a holder under
+    ``unshare --pid`` killed in the lock: taken at once since drill43, not after the grace period); None otherwise."""
+    mine = _process(os.getpid())
+    if mine["start"] is None or not isinstance(recorded.get("pid_namespace"), str):
+        return None
+    if str(recorded["start"]).split(":")[0] != mine["start"].split(":")[0]:
+        return None
+    return gone_from_here(recorded["pid"], recorded["start"], recorded["pid_namespace"])
 
 
 def _remove(path: Path, missing_ok: bool = False) -> None:

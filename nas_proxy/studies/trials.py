@@ -59,6 +59,7 @@ OOM_ATTR = "worker_oom_kills"  # the host's out-of-memory kills since boot when 
 NOT_COUNTED = "not counted against the candidate"  # in the fail_reason of a death with no out-of-memory kill meanwhile
 START_ATTR = "worker_start"  # the worker process's start (process_start): its id alone may be reused
 NAMESPACE_ATTR = "worker_pid_namespace"  # the worker's pid namespace (pid_namespace): its id means a process there only
+INITIAL_PID_NAMESPACE = "pid:[4026531836]"  # the kernel's first (PROC_PID_INIT_INO): a process there sees every process
 CRASH_ATTR = "worker_crash_dump"  # the file faulthandler writes to if the worker crashes in native code during the trial
 # user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it):
 # its spec in either layout (nas_proxy.studies.spec_attrs: the JSON "spec" before, one "arch." attribute per leaf now)
@@ -139,20 +140,12 @@ def worker_tag() -> dict[str, Any]:
 
 
 def pid_namespace() -> str | None:
-    """This process's pid namespace (``pid:[4026531836]``; None where the host does not say): a process id
-    means one process within one namespace only (a container sharing this host's disk has its own)."""
+    """This process's pid namespace (``pid:[4026531836]``): a process id means one process within one only
+    (a worker started under ``unshare --pid``, or in a container sharing the host's name, has ids of its own)."""
     try:
         return os.readlink("/proc/self/ns/pid")
     except OSError:
         return None
-
-
-def same_pid_namespace(recorded: object) -> bool:
-    """Whether a process id recorded with pid namespace ``recorded`` names a process of this process's namespace,
-    so that this process may judge it by its id (:func:`gone`): the rule of both the journal's lock and the
-    trials' dead-worker check. Not when either namespace is unknown."""
-    mine = pid_namespace()
-    return mine is not None and recorded == mine
 
 
 def process_start(pid: int) -> str | None:
@@ -372,6 +365,13 @@ def requeued(trial: optuna.Trial, counted: bool = True) -> bool:
     return False
 
 
+class LeftRunning(BaseException):
+    """Raised through Optuna's trial loop, which then stores no state: the trial stays RUNNING, and the next
+    command, its worker gone, fails it and queues its candidate again (:func:`fail_dead_trials`). For a trial
+    whose storage failed and took no queued copy either: Optuna's FAIL got in (an update in place) where the
+    copy did not (a new row), and the candidate was lost to the sampler (drill43: PostgreSQL's disk full)."""
+
+
 class Guarded(Generic[V]):
     """An objective as every worker runs it: the trial claimed first and known to run here until the
     objective ends; a file that cannot be written (a full disk), or this process out of memory (its
@@ -395,9 +395,11 @@ class Guarded(Generic[V]):
             trial.study.stop()
             raise
         except optuna.exceptions.StorageInternalError as e:  # the database failed the trial's write, not its candidate:
-            requeued(trial, counted=False)  # before, the trial failed and its candidate was lost (drill42 left this)
+            queued = requeued(trial, counted=False)  # before, the trial failed and its candidate was lost (drill42 left this)
             self.stopped = storage_lost(e)
             trial.study.stop()
+            if not queued:  # the database took no copy either (drill43: its disk full): no FAIL, the next run repairs it
+                raise LeftRunning from e
             raise
         except Exception as e:
             line = out_of_memory_here(e)
@@ -441,6 +443,10 @@ def unmasked(guarded: Guarded[Any] | None = None) -> Iterator[None]:
     (before: it ended with an internal error, drill40's SIGSTOP of a worker on PostgreSQL)."""
     try:
         yield
+    except LeftRunning:
+        if guarded is not None and guarded.stopped is not None:
+            raise guarded.stopped from None
+        raise
     except UnboundLocalError as e:
         if isinstance(e.__context__, KeyboardInterrupt):
             raise e.__context__ from None
@@ -490,10 +496,10 @@ def _told_too_late(e: BaseException | None, guarded: Guarded[Any] | None) -> boo
 
 
 def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
-    """Whether RUNNING trial ``t`` has no living worker: one on this host (and pid namespace: a trial recorded
-    before fix43b has none) whose process is gone (or is this process, no longer running its objective), or
-    none recorded long after it started. (Workers on other hosts or pid namespaces: heartbeats of database
-    storages; before fix43b a live worker in another namespace was taken for dead, its trial trained again.)"""
+    """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone (or is this
+    process, no longer running its objective), found by its pid namespace (:func:`gone_from_here`; a trial
+    recorded before stop 43 has none: taken as this process's), or none recorded long after it started.
+    (Workers on other hosts, and those of a namespace this process cannot judge: heartbeats of database storages.)"""
     if t.state != TrialState.RUNNING:
         return False
     pid = t.user_attrs.get("worker_pid")
@@ -502,11 +508,10 @@ def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
         return (datetime.datetime.now() - started).total_seconds() > untagged_seconds
     if t.user_attrs.get("worker_host") != socket.gethostname():
         return False
-    if NAMESPACE_ATTR in t.user_attrs and not same_pid_namespace(t.user_attrs[NAMESPACE_ATTR]):
-        return False  # a worker in another pid namespace (a container sharing the disk): as one of another host
-    if int(pid) == os.getpid():
+    namespace = t.user_attrs.get(NAMESPACE_ATTR)  # None: recorded before drill43, taken as this process's
+    if int(pid) == os.getpid() and namespace in (None, pid_namespace()):
         return (t.number, t.datetime_start) not in _RUNNING_HERE
-    return gone(int(pid), t.user_attrs.get(START_ATTR))
+    return gone_from_here(int(pid), t.user_attrs.get(START_ATTR), namespace) is True  # None: not judged, as another host's
 
 
 def gone(pid: int, start: str | None) -> bool:
@@ -518,6 +523,60 @@ def gone(pid: int, start: str | None) -> bool:
         return True
     now = process_start(pid)
     return start is not None and now is not None and now != start
+
+
+def gone_from_here(pid: int, start: str | None, namespace: str | None) -> bool | None:
+    """:func:`gone` for process ``pid`` of pid namespace ``namespace`` (None: this process's); None where this
+    process cannot tell. Another namespace's process is looked for among those this one sees (a namespace made
+    below this one: ``unshare --pid`` by its start, which its namespace does not change; before drill43 its id
+    was judged as this namespace's, so a live worker's trial was failed and trained again, and a namespace's
+    process id 2 taken for this one's kernel thread). A namespace seen nowhere has ended where this process sees
+    every process (the kernel's first namespace); elsewhere (in a container, under ``unshare``) it may be an
+    ancestor's or a sibling's, which this one cannot see: not judged."""
+    mine = pid_namespace()
+    if namespace is None or namespace == mine:
+        return gone(pid, start)
+    if start is None or mine is None:
+        return None
+    ticks, seen = start.rsplit(":", 1)[-1], False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            there: str | None = os.readlink(entry / "ns" / "pid")
+        except OSError:  # ended meanwhile, or not this user's to read (another user's; pid 1, even to root in a container)
+            there = None
+        if there is not None and there != namespace:
+            continue
+        seen = seen or there == namespace
+        try:  # both readable by every user: a process this one may not read may still be the worker (review of stop 43)
+            state, *fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            ids = next(line for line in (entry / "status").read_text().splitlines() if line.startswith("NSpid:")).split()
+        except (OSError, IndexError, StopIteration):  # ended meanwhile
+            continue
+        # field 22 (starttime); its id in its own namespace, one below this one's or deeper (NSpid: one id per level)
+        if fields[18] == ticks and ids[-1] == str(pid) and len(ids) > 2:
+            return state == "Z"
+    if _proc_hides():  # processes of other users are not listed: the worker may be one
+        return None
+    return True if seen or mine == INITIAL_PID_NAMESPACE else None
+
+
+def _proc_hides() -> bool:
+    """Whether /proc hides other users' processes from this one (mounted with ``hidepid`` 1 or 2, or
+    ``invisible``/``noaccess``; root sees them all the same)."""
+    if os.geteuid() == 0:
+        return False
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return True
+    for line in mounts:
+        fields = line.split()
+        if len(fields) > 3 and fields[1] == "/proc":
+            options = dict(o.partition("=")[::2] for o in fields[3].split(","))
+            return options.get("hidepid", "0") not in ("0", "off")
+    return False
 
 
 def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float = UNTAGGED_SECONDS) -> list[int]:
@@ -609,7 +668,6 @@ __all__ = [
     "recording_failure",
     "release",
     "requeued_if_interrupted",
-    "same_pid_namespace",
     "suspected",
     "sweep_crash_folder",
     "unmasked",

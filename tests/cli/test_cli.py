@@ -309,6 +309,63 @@ def test_a_working_folder_deleted_under_the_shell_is_one_line(monkeypatch: pytes
     )
 
 
+def test_a_working_folder_deleted_while_a_command_runs_is_one_line_not_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """drill43: ``rm -rf`` of a search's working folder mid-run: its next journal write (a relative path) failed
+    inside Optuna's tell, whose own error handling then raised UnboundLocalError ('updated_state'), said as
+    "internal error: ..." (exit 1); now the folder's line, exit 2."""
+    from nas_proxy.cli import spaces
+
+    def deleted() -> str:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    def runs(args: object) -> int:  # the folder deleted meanwhile, then the command's next step fails somehow
+        monkeypatch.setattr(os, "getcwd", deleted)
+        raise UnboundLocalError("cannot access local variable 'updated_state' where it is not associated with a value")
+
+    monkeypatch.setattr(spaces, "cmd_spaces", runs)
+    assert main(["spaces"]) == 2
+    assert capsys.readouterr().err == (
+        "nasproxy spaces: error: the current folder no longer exists (it was deleted or moved while this command ran: "
+        "its relative paths name nothing now); cd to a folder that exists\n"
+    )
+
+
+@pytest.mark.parametrize("step", ["read", "append"])
+def test_a_journal_whose_folder_was_moved_mid_run_is_one_line_not_an_internal_error(
+    step: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """drill43: ``mv s s2`` while a search wrote s/journal.log: Optuna's tell read the journal (then would append),
+    met a bare FileNotFoundError, failed to read the trial back and raised UnboundLocalError ('updated_state')
+    over both: "internal error: ...", exit 1. Now the journal says it is gone, and the CLI says the error of ours
+    that Optuna raised over."""
+    from nas_proxy.cli import spaces
+    from nas_proxy.studies.journal import JournalFile
+
+    (tmp_path / "s").mkdir()
+    journal = JournalFile(tmp_path / "s" / "journal.log")
+    (tmp_path / "s").rename(tmp_path / "s2")
+
+    def runs(args: object) -> int:
+        try:
+            if step == "read":
+                list(journal.read_logs(0))
+            else:
+                journal.append_logs([{"op_code": 0}])
+        except Exception:  # noqa: BLE001 - as Optuna's tell: whatever the journal raised (before drill43 a bare FileNotFoundError)
+            raise UnboundLocalError("cannot access local variable 'updated_state' where it is not associated with a value")  # noqa: B904
+        return 0
+
+    monkeypatch.setattr(spaces, "cmd_spaces", runs)
+    assert main(["spaces"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nasproxy spaces: error: ") and err.count("\n") == 1
+    assert err.endswith(
+        "journal.log no longer exists: it or its folder was moved or deleted while this command ran; put it back, then run the same command again\n"
+    )
+
+
 class _ClosedPipe:
     """Standard output whose reader closed it early (``nasproxy spaces | head -1``): every write fails."""
 

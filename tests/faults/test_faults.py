@@ -190,6 +190,57 @@ def test_a_dead_workers_process_id_given_to_another_process_does_not_keep_its_tr
     assert [t.state.name for t in study.trials[:3]] == ["RUNNING", "FAIL", "RUNNING"]
 
 
+def test_a_worker_in_another_pid_namespace_is_judged_by_its_own_process(tmp_path: Path) -> None:
+    """drill43: a search under ``unshare --pid`` on the same journal records its ids of its namespace (its worker
+    was pid 2 there); the other search judged pid 2 as its own (a kernel thread, started at another time),
+    failed the live trial ("worker vm:2 died") and trained its candidate again. Its namespace is recorded, and
+    such a worker is found by its namespace and start; killed, its trial and its journal lock are free at once."""
+    import json
+    import socket
+
+    from nas_proxy.studies.journal_lock import _stale
+    from nas_proxy.studies.trials import NAMESPACE_ATTR, START_ATTR, is_dead, pid_namespace
+
+    script = 'echo $$; readlink /proc/self/ns/pid; cut -d" " -f22 /proc/$$/stat; read x'  # $$: 1, the namespace's first
+    try:
+        worker = warm.Popen(
+            ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+    except OSError:
+        pytest.skip("no unshare here")
+    assert worker.stdout is not None and worker.stdin is not None
+    lines = [worker.stdout.readline().strip() for _ in range(3)]
+    if not lines[2]:
+        worker.wait()
+        pytest.skip("unshare --pid needs privileges this user lacks")
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    pid, namespace, start = int(lines[0]), lines[1], f"{boot}:{lines[2]}"
+    storage = open_storage(str(tmp_path / "journal.log"), "n")[0]
+    study = optuna.create_study(study_name="n", storage=storage)
+    trial = _running_trial(study, socket.gethostname(), pid)
+    trial.set_user_attr(START_ATTR, start)
+    trial.set_user_attr(NAMESPACE_ATTR, namespace)
+    lock = tmp_path / "journal.log.lock"
+    lock.write_text(json.dumps({"pid": pid, "start": start, "pid_namespace": namespace, "nonce": "x"}))
+    assert not is_dead(study.trials[0])  # alive in its namespace (before: this namespace's pid 1, another process)
+    assert not _stale(lock, 0.0)
+    readlink = os.readlink
+
+    def refused(path: str | Path) -> str:  # as to a user's search, the worker root's
+        if str(path).endswith("/ns/pid") and not str(path).startswith("/proc/self"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return readlink(path)
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(os, "readlink", refused)
+        assert not is_dead(study.trials[0])  # found by its start and its id there (review of stop 43: taken for dead)
+    worker.stdin.close()
+    worker.wait()
+    if pid_namespace() == "pid:[4026531836]":  # the kernel's first: it sees every namespace, so an ended one too
+        assert is_dead(study.trials[0])
+        assert _stale(lock, 0.0)  # at once, not after the grace period
+
+
 def test_a_search_trial_records_its_worker_as_it_is_made(tmp_path: Path) -> None:
     """drill41: a search killed between two trials (its next trial made, its objective not yet started) left
     a trial with no worker; the same command then drew on and waited UNTAGGED_SECONDS (60 s) before retrying

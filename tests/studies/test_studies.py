@@ -183,20 +183,26 @@ def test_a_trial_whose_process_ran_out_of_memory_is_queued_again_and_the_study_s
     assert first != fourth and study.trials[4].system_attrs["fixed_params"] == fourth
 
 
+def _storage_failing_once(message: str) -> Callable[[optuna.Trial], float]:
+    """An objective whose first trial's storage write the database fails (``message``); later trials score their width."""
+    failing = [True]
+
+    def objective(trial: optuna.Trial) -> float:
+        width = trial.suggest_int("width", 1, 10**6)
+        if failing.pop() if failing else False:
+            raise optuna.exceptions.StorageInternalError(message)
+        return float(width)
+
+    return objective
+
+
 def test_a_trial_whose_storage_write_failed_is_queued_again_and_the_study_stops() -> None:
     """drill42 left this: a write of the trial's that the database failed (StorageInternalError: a serialisation
     failure, a database away for longer than a reconnect) failed the trial as if it were the candidate's, and the
     candidate was lost to the sampler. Now the study stops in storage_lost's one line, the candidate queued again,
     uncounted (the database's doing), and the same command trains it."""
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    failing = [True]
-
-    def objective(trial: optuna.Trial) -> float:
-        width = trial.suggest_int("width", 1, 10**6)
-        if failing.pop() if failing else False:
-            raise optuna.exceptions.StorageInternalError("the database went away")
-        return float(width)
-
+    objective = _storage_failing_once("the database went away")
     guarded = Guarded(objective)
     with unmasked(guarded):
         study.optimize(guarded, n_trials=5, catch=(Exception,))
@@ -208,6 +214,34 @@ def test_a_trial_whose_storage_write_failed_is_queued_again_and_the_study_stops(
     with unmasked(guarded):
         study.optimize(guarded, n_trials=1, catch=(Exception,))
     guarded.raise_stop()
+    assert study.trials[1].state.name == "COMPLETE" and study.trials[1].params == first
+
+
+def test_a_trial_whose_storage_took_neither_its_write_nor_its_copy_stays_running_for_the_next_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """drill43: PostgreSQL's disk full mid-search: the trial's write failed, and so did its queued copy (a new row),
+    while Optuna's FAIL (an update in place) got in: the candidate was lost (the rerun trained two others). Now the
+    trial is left RUNNING, and the next run, its worker gone, fails it with a reason and trains the same candidate."""
+    from nas_proxy.studies import trials
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    objective = _storage_failing_once("could not extend file: No space left on device")
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise optuna.exceptions.StorageInternalError("could not extend file: No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(trials, "enqueue_once", full)
+        guarded = Guarded(objective)
+        with pytest.raises(NasProxyError, match=r"^the study's storage failed while a trial was stored"), unmasked(guarded):
+            study.optimize(guarded, n_trials=5, catch=(Exception,))
+    first = study.trials[0].params
+    assert [t.state.name for t in study.trials] == ["RUNNING"]  # not FAIL: nothing says why, nor queues it
+    assert trials.fail_dead_trials(study, study._storage) == [0]  # the next run: its worker (here: no longer running it) gone
+    guarded = Guarded(objective)
+    with unmasked(guarded):
+        study.optimize(guarded, n_trials=1, catch=(Exception,))
+    guarded.raise_stop()
+    assert study.trials[0].state.name == "FAIL" and study.trials[0].user_attrs["fail_reason"]
     assert study.trials[1].state.name == "COMPLETE" and study.trials[1].params == first
 
 
