@@ -123,7 +123,7 @@ def not_home_shorthand(name: str, value: Any) -> None:
     where bash expands no ``~``) made a folder named ``~`` in the working folder, exit 0."""
     if isinstance(value, str) and (value == "~" or value.startswith("~/")):
         raise InvalidArgumentError(
-            f"{name} is {shown(value)}: '~' is your home folder to a shell only, and nasproxy takes a path as written, "
+            f"{name} is {shown(value)}: '~' is your home folder to a shell only, and nasproxy takes this path as written, "
             f"which names a folder '~' here; write the folder out, or let a shell expand it (\"$HOME{value[1:]}\")"
         )
 

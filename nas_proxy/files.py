@@ -54,6 +54,10 @@ class FileWriteError(NasProxyError):
     through a file, a name too long (and the full disk of :class:`DiskFullError`)."""
 
 
+class FolderGoneError(FileWriteError):
+    """A folder this command had written in, moved or deleted (or replaced) while it ran (:func:`one_command`)."""
+
+
 class FolderBusyError(NasProxyError):
     """An output folder another nasproxy process is writing now (:func:`output_lock`)."""
 
@@ -154,21 +158,28 @@ def write_error(e: OSError, path: Path, needed: int | None = None) -> FileWriteE
 def virtual_file_system(path: Path) -> tuple[str, str] | None:
     """The mount point and kind of the kernel's virtual file system (:data:`VIRTUAL`) that holds ``path`` or its
     nearest existing folder, or None: another file system, or a system without ``/proc/self/mounts``."""
+    found = mount_of(path)
+    return (found[0], VIRTUAL[found[1]]) if found is not None and found[1] in VIRTUAL else None
+
+
+def mount_of(path: Path) -> tuple[str, str, dict[str, str]] | None:
+    """The mount that holds ``path`` or its nearest existing folder: its mount point, file system type and options
+    (``{"hidepid": "2", "rw": ""}``), from ``/proc/self/mounts``; None where there is none."""
     try:
         mounts = Path("/proc/self/mounts").read_text().splitlines()
     except OSError:
         return None
     where = os.path.realpath(existing_ancestor(path))
-    found: tuple[str, str] | None = None
+    found: tuple[str, str, dict[str, str]] | None = None
     for line in mounts:
         fields = line.split()
-        if len(fields) < 3:
+        if len(fields) < 4:
             continue
         point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])  # the octal escapes of a space, a tab
         inside = where == point or where.startswith(point.rstrip("/") + "/")
-        if inside and (found is None or len(point) >= len(found[0])):
-            found = (point, fields[2])  # the last of equal mount points is the one on top
-    return (found[0], VIRTUAL[found[1]]) if found is not None and found[1] in VIRTUAL else None
+        if inside and (found is None or len(point) >= len(found[0])):  # the last of equal mount points is the one on top
+            found = (point, fields[2], dict(option.partition("=")[::2] for option in fields[3].split(",")))
+    return found
 
 
 def shorten(path: Path | str) -> str:
@@ -280,6 +291,55 @@ def _name_max(folder: Path) -> int:
         return 255
 
 
+# inside :func:`one_command`: each folder the command has written a file in, by (device, inode); None outside
+_WRITTEN: dict[str, tuple[int, int]] | None = None
+
+
+@contextmanager
+def one_command() -> Iterator[None]:
+    """Run one command (the CLI's): within it, a write into a folder the command has written in before, which was
+    moved or deleted meanwhile (``mv OUT OUT2``, ``rm -rf OUT``) or replaced by another folder, is refused with
+    :class:`FolderGoneError` instead of making the folder again and writing the rest of the output there: before
+    drill43 ``correlate`` so left its results.csv in the moved folder and its report in a new one, exit 0."""
+    global _WRITTEN
+    before, _WRITTEN = _WRITTEN, {}
+    try:
+        yield
+    finally:
+        _WRITTEN = before
+
+
+def _identity(folder: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _still_there(folder: Path) -> str | None:
+    """Check that the nearest folder above a write (``folder`` or a parent) that this command has written in is
+    still the one it wrote in; its absolute path (None: outside :func:`one_command`, or a working folder gone)."""
+    if _WRITTEN is None:
+        return None
+    try:
+        here = os.path.abspath(folder)
+    except OSError:  # the working folder gone: the CLI says so
+        return None
+    changed = [seen for seen in (here, *map(str, Path(here).parents)) if seen in _WRITTEN and _identity(seen) != _WRITTEN[seen]]
+    if changed:  # the outermost: the folder that was moved (its subfolders with it)
+        raise FolderGoneError(
+            f"{shorten(changed[-1])} was moved or deleted while this command wrote in it, and nothing is written in its "
+            "place: move it back and run the same command again (deleted: the same command starts it over)"
+        )
+    return here
+
+
+def _wrote_in(here: str | None) -> None:
+    if _WRITTEN is not None and here is not None and here not in _WRITTEN and (ident := _identity(here)) is not None:
+        _WRITTEN[here] = ident
+
+
 @contextmanager
 def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; once the body has written it, it is flushed to disk
@@ -289,6 +349,7 @@ def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
     one, nor a folder the write made and left empty; an ``OSError`` of the body or of the write becomes the one-line :class:`FileWriteError`.
     """
     path = Path(path)
+    here = _still_there(path.parent)
     made = _make(path.parent)  # deepest first; removed again when this write fails (an empty evaluations/ after a full disk)
     try:
         make_dirs(path.parent)  # the one-line error where a folder could not be made
@@ -305,6 +366,7 @@ def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
             except OSError as e:
                 raise write_error(e, path, size) from e
             _sync_folder(path.parent)
+            _wrote_in(here)
         finally:
             tmp.unlink(missing_ok=True)
     except BaseException:
@@ -401,6 +463,7 @@ def append_line(path: Path, line: bytes) -> None:
     """Append one ``line`` (ending in a newline) to ``path`` in full or not at all; after a torn
     last line (a writer killed mid-line) it starts on a new line, leaving the torn one to readers
     that skip what they cannot parse."""
+    here = _still_there(path.parent)
     make_dirs(path.parent)
     with writing(path, len(line)):
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
@@ -411,6 +474,7 @@ def append_line(path: Path, line: bytes) -> None:
         append_whole(fd, b"\n" + line if torn else line, path)
     finally:
         os.close(fd)
+    _wrote_in(here)
 
 
 FOLDER_FIX = "wait for it to finish, or choose another folder"
@@ -467,15 +531,24 @@ def left_as_found(folders: Iterable[Path]) -> Iterator[None]:
         missing.update(p for p in (folder, *folder.parents) if not os.path.lexists(p))
     top = min(missing, key=lambda p: len(p.parts), default=None)
     before = None if top is None else _times(top.parent)
+    names = None if top is None else _names(top.parent)
     try:
         yield
     finally:
         for p in sorted(missing, key=lambda p: len(p.parts), reverse=True):
             with contextlib.suppress(OSError):
                 p.rmdir()  # only when empty
-        if top is not None and before is not None and not any(os.path.lexists(p) for p in missing):
+        # and nobody else's file came or went there meanwhile: a long launch's times do not replace other jobs' (review of stop 43)
+        if top is not None and before is not None and not any(os.path.lexists(p) for p in missing) and _names(top.parent) == names:
             with contextlib.suppress(OSError):
                 os.utime(top.parent, ns=before)
+
+
+def _names(folder: Path) -> set[str] | None:
+    try:
+        return set(os.listdir(folder))
+    except OSError:
+        return None
 
 
 def _existing(folder: Path) -> Path:
@@ -548,12 +621,15 @@ __all__ = [
     "DiskFullError",
     "FileWriteError",
     "FolderBusyError",
+    "FolderGoneError",
     "append_line",
     "append_whole",
     "atomic_path",
     "bounded_name",
     "check_writable",
     "make_dirs",
+    "mount_of",
+    "one_command",
     "output_lock",
     "stale_temporaries",
     "write_bytes",

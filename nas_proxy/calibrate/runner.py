@@ -36,9 +36,9 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_proxy import checks, interrupts
 from nas_proxy.calibrate.config import METRIC_NAMES, CalibrateConfig
 from nas_proxy.calibrate.protocol import Protocol, Score, Scorer, sample
-from nas_proxy.calibrate.truth import Truth, check_enough
+from nas_proxy.calibrate.truth import Truth, check_enough, check_in_space
 from nas_proxy.correlate import metrics
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning, OutputConflictError
+from nas_proxy.errors import InvalidArgumentError, NasProxyWarning, OutputConflictError
 from nas_proxy.files import bounded_name, output_lock, shorten
 from nas_proxy.profile import ProxyProfile
 from nas_proxy.progress import Meter
@@ -144,11 +144,7 @@ class _Calibration:
         self.truths = {t.arch_id: t for t in truths}
         self.truth = {t.arch_id: t.accuracy for t in truths}
         space = get_space(config.space)
-        for t in truths:
-            try:
-                space.validate(t.spec)
-            except NasProxyError as e:
-                raise InvalidArgumentError(f"architecture {t.arch_id} is outside space {config.space!r}: {e}") from None
+        check_in_space(truths, space, config.space)
         # everything a user can get wrong is checked before the storage is created
         contexts = {s: ProxyContext.load(s, config.device, ProxyConfig(), config.data_root) for s in config.synthetic}
         first = next(iter(contexts.values())).synthetic

@@ -22,7 +22,7 @@ import optuna
 from nas_proxy import checks
 from nas_proxy.checks import existing_file, read_text
 from nas_proxy.correlate.archs import read_archs
-from nas_proxy.errors import InvalidArgumentError, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.groundtruth import study as ground_truth
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.studies import kinds
@@ -107,6 +107,16 @@ def from_study(name: str, storage: str | None) -> list[Truth]:
     return [t for _, t in best.values()]
 
 
+def check_in_space(truths: list[Truth], space: SearchSpace, name: str) -> None:
+    """Refuse the first architecture of ``truths`` that is not one of space ``name``'s (a table of another space
+    calibrated under this one's name: its profile would pass a search of this space)."""
+    for t in truths:
+        try:
+            space.validate(t.spec)
+        except NasProxyError as e:
+            raise InvalidArgumentError(f"architecture {t.arch_id} is outside space {name!r}: {e}") from None
+
+
 def check_enough(truths: list[Truth], folds: int, where: str) -> None:
     """Every fold must hold at least 3 architectures (a rank correlation is undefined on fewer), and
     the accuracies must differ (a constant truth ranks nothing: every protocol would score NaN)."""
@@ -123,4 +133,4 @@ def check_enough(truths: list[Truth], folds: int, where: str) -> None:
         )
 
 
-__all__ = ["MIN_ARCHS", "Truth", "check_enough", "from_file", "from_study"]
+__all__ = ["MIN_ARCHS", "Truth", "check_enough", "check_in_space", "from_file", "from_study"]

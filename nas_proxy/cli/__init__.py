@@ -375,7 +375,9 @@ def _run(args: argparse.Namespace) -> int:
         stdout = _Stdout(sys.stdout)
         sys.stdout = stdout
         try:
-            with ProgressBars():  # the library's progress reports, drawn on stderr (--quiet: the command asks for none)
+            from nas_proxy.files import one_command
+
+            with ProgressBars(), one_command():  # progress drawn on stderr (--quiet: none); no write into a folder moved away
                 code = int(args.func(args))
             stdout.flush()  # a pipe or file is block-buffered: its write fails here, not in the interpreter's last flush
             return code

@@ -132,11 +132,12 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
     for name in ["torch.distributed.elastic", *logging.Logger.manager.loggerDict]:
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-    # --log-dir: torch's launch made a torchelastic_* folder in TMPDIR for its ranks' logs and error files, and left it there
-    # after every launch (the ranks write neither: their errors are handed over as below); os.devnull makes none
-    launched = ["--standalone", "--nproc-per-node", str(nproc), "--log-dir", os.devnull, "-m", "nas_proxy", *argv, "--distributed"]
-    args = torchrun.parse_args(launched)
     with _said_to() as said:
+        # --log-dir: torch's launch made a torchelastic_* folder in TMPDIR for its ranks' logs and error files, and left it
+        # there after every launch: now inside the launch's own temporary folder, removed with it (os.devnull, which makes
+        # none, is torch 2.3's: torch 2.2's launch fails making it a folder; the review of stop 43)
+        logs = [] if said is None else ["--log-dir", str(said.parent / "logs")]
+        args = torchrun.parse_args(["--standalone", "--nproc-per-node", str(nproc), *logs, "-m", "nas_proxy", *argv, "--distributed"])
         try:
             with _handlers_kept():
                 torchrun.run(args)

@@ -52,7 +52,7 @@ from nas_proxy.studies.storage import (
 from nas_proxy.studies.trials import Guarded, fail_dead_trials, given_up, recording_failure, requeued_if_interrupted, unmasked
 from nas_proxy.studies.workers import check_heartbeat, exit_words, worker_processes
 from nas_proxy.trainers.fulldata import check_images
-from nas_proxy.trainers.synthetic_set import count_flops, count_params
+from nas_proxy.trainers.synthetic_set import count_flops, count_params, ready_to_count_flops
 
 POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
 
@@ -357,6 +357,7 @@ def search(
     check_max_params(space, config.max_params, c, target.num_classes, (h, w))
     target.proxy.prepare()  # a random subset is made here, before the workers start
     target.proxy.ready()  # its real data loaded and checked before a study is made (worker 0 below scores with it)
+    ready_to_count_flops()  # every trial counts FLOPs, whatever its proxy: the one-off import here, not in trial 1's Ctrl-C
     check_images(target.setup.data, promote_images, "--promote-images")  # the promotion's or the ladder's full rung's
     if ladder is not None:
         Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made

@@ -21,8 +21,7 @@ def connection_failed(url: str, error: BaseException) -> str:
 
     parsed = make_url(url)
     host, port = parsed.host, parsed.port or DEFAULT_PORT
-    socket_folder = parsed.query.get("host")  # ?host=/run/postgresql: a UNIX socket's folder
-    where = f"{host}:{port}" if host else f"the socket in {socket_folder}" if isinstance(socket_folder, str) else "the local socket"
+    where = _where(host, port, parsed.query.get("host"))
     reason = _reason(error)
     if reason.startswith("FATAL:"):  # the server answered and refused: its own words are ours (database, role, password)
         return f"the PostgreSQL server at {where} refused the connection: {reason.removeprefix('FATAL:').strip()}"
@@ -31,6 +30,11 @@ def connection_failed(url: str, error: BaseException) -> str:
     answer = _first_answer(host, port) if host else None
     if answer is not None and answer[:1] in (b"S", b"N", b"E"):  # PostgreSQL answers its SSL request with S, N or E
         return f"cannot connect to the PostgreSQL server at {where}: {reason}"  # it listens: the cause is the driver's
+    if answer == b"":  # read, then closed: a proxy or port forward with nothing behind it yet, a server starting up
+        return (
+            f"cannot connect to {where}: it closed the connection without answering PostgreSQL's first message (a proxy "
+            f"or port forward with no server behind it, or a server still starting); {LISTENING}"
+        )
     if answer is not None:
         web = " (a web server's answer)" if answer.startswith((b"HTTP/", b"<")) else ""
         return (
@@ -38,6 +42,17 @@ def connection_failed(url: str, error: BaseException) -> str:
             f"{_shown(answer)}{web}); {LISTENING} give its port (PostgreSQL's is {DEFAULT_PORT} unless set otherwise)"
         )
     return f"cannot connect to PostgreSQL at {where}: {reason}; {LISTENING}"
+
+
+def _where(host: str | None, port: int, query_host: object) -> str:
+    """Where the driver connected: ``HOST:PORT`` (``[::1]:PORT`` for IPv6), or the hosts and sockets of the URL's
+    ``?host=`` (a UNIX socket's folder starts with /; given twice or more: a list, tried in turn)."""
+    if host:
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    hosts = [query_host] if isinstance(query_host, str) else list(query_host) if isinstance(query_host, tuple) else []
+    if not hosts:
+        return "the local socket"
+    return " or ".join(f"the socket in {h}" if h.startswith("/") else h if ":" in h else f"{h}:{port}" for h in hosts)
 
 
 def _reason(error: BaseException) -> str:
@@ -60,8 +75,6 @@ def _first_answer(host: str, port: int) -> bytes | None:
 
 
 def _shown(answer: bytes) -> str:
-    if not answer:
-        return "nothing: it closed the connection"
     first = answer.split(b"\n")[0].strip()
     text = first.decode("ascii", "replace") if first.isascii() and first.decode("ascii").isprintable() else first.hex(" ")
     return repr(text[:40])

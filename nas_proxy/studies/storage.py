@@ -323,7 +323,7 @@ def _check_schema(engine: Any, url: str) -> None:
         )
     raise StorageError(
         f"storage {hidden(url)!r} holds Optuna tables of schema {found}, {ours}; "
-        f"give a new file, or convert it first with: optuna storage upgrade --storage {hidden(url)}"
+        f"give a new {'file' if url.startswith('sqlite') else 'database'}, or convert it first with: optuna storage upgrade --storage {hidden(url)}"
     )
 
 

@@ -45,7 +45,7 @@ from nas_proxy.errors import (
     out_of_memory,
     refused_bytes,
 )
-from nas_proxy.files import FileWriteError
+from nas_proxy.files import FileWriteError, mount_of
 from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
 
 MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
@@ -551,11 +551,12 @@ def gone_from_here(pid: int, start: str | None, namespace: str | None) -> bool |
         seen = seen or there == namespace
         try:  # both readable by every user: a process this one may not read may still be the worker (review of stop 43)
             state, *fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[18] != ticks:  # field 22 (starttime): status, read only for a process started when the worker did
+                continue
             ids = next(line for line in (entry / "status").read_text().splitlines() if line.startswith("NSpid:")).split()
         except (OSError, IndexError, StopIteration):  # ended meanwhile
             continue
-        # field 22 (starttime); its id in its own namespace, one below this one's or deeper (NSpid: one id per level)
-        if fields[18] == ticks and ids[-1] == str(pid) and len(ids) > 2:
+        if ids[-1] == str(pid) and len(ids) > 2:  # its id in its own namespace, one below this one's or deeper (one id a level)
             return state == "Z"
     if _proc_hides():  # processes of other users are not listed: the worker may be one
         return None
@@ -563,20 +564,12 @@ def gone_from_here(pid: int, start: str | None, namespace: str | None) -> bool |
 
 
 def _proc_hides() -> bool:
-    """Whether /proc hides other users' processes from this one (mounted with ``hidepid`` 1 or 2, or
-    ``invisible``/``noaccess``; root sees them all the same)."""
+    """Whether /proc hides other users' processes from this one (mounted with ``hidepid`` 1, 2 or 4, also
+    written ``noaccess``, ``invisible``, ``ptraceable``; root sees them all the same)."""
     if os.geteuid() == 0:
         return False
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return True
-    for line in mounts:
-        fields = line.split()
-        if len(fields) > 3 and fields[1] == "/proc":
-            options = dict(o.partition("=")[::2] for o in fields[3].split(","))
-            return options.get("hidepid", "0") not in ("0", "off")
-    return False
+    mount = mount_of(Path("/proc"))
+    return mount is None or mount[2].get("hidepid", "0") not in ("0", "off")
 
 
 def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float = UNTAGGED_SECONDS) -> list[int]:

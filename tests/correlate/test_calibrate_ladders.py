@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pytest
 
 from nas_proxy.calibrate import ladder_sim as sim
@@ -18,6 +19,7 @@ from nas_proxy.calibrate.config import LadderChoiceConfig
 from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders
 from nas_proxy.cli import main
 from nas_proxy.profile import ProxyProfile, read_profile, write_profile
+from nas_proxy.spaces import get_space
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,6 +34,10 @@ TEST = np.linspace(80.0, 99.0, N)  # architecture i's ground truth; the best is 
 # training; anything starting on "backwards" drops the best (it is its last), and "slow" costs more.
 SCORES = {"exact": (TEST, 0.01), "slow": (TEST + 1.0, 1.0), "backwards": (-TEST, 0.001)}
 FULL_S = 10.0
+SPECS = [  # architecture i's: N distinct ones of space convnet-cpu
+    get_space("convnet-cpu").sample(optuna.create_study(sampler=optuna.samplers.RandomSampler(i)).ask()) for i in range(60)
+]
+SPECS = [dict(t) for t in dict.fromkeys(tuple(sorted(spec.items())) for spec in SPECS)][:N]
 
 
 def _cands() -> sim.Candidates:
@@ -81,12 +87,11 @@ def _files(tmp: Path) -> tuple[Path, Path, Path]:
     """The fabricated table (seed 0 judges, seed 1's validation accuracy and seconds are the full
     rung), its proxy scores and a split holding the last 4 architectures out."""
     table, scores, split = tmp / "table.csv", tmp / "scores.csv", tmp / "split.csv"
-    spec = json.dumps({"family": "convnet"})
     with table.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["arch_id", "seed", "epochs", "test_accuracy", "val_accuracy", "seconds", "spec"])
         for seed in (0, 1):
-            w.writerows([f"a{i:02d}", seed, 3, TEST[i], TEST[i] + 0.5, FULL_S, spec] for i in range(N))
+            w.writerows([f"a{i:02d}", seed, 3, TEST[i], TEST[i] + 0.5, FULL_S, json.dumps(SPECS[i])] for i in range(N))
     with scores.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["proxy", "arch_id", "score", "seconds"])
@@ -147,6 +152,13 @@ def test_a_ladders_profile_records_its_space_and_a_search_of_another_is_refused(
         InvalidArgumentError, match=r"was calibrated on architectures of space 'convnet-cpu', and space 'nb201' holds other"
     ):
         profile.check_space("nb201", "--proxy-profile p")
+    # a table of another space's architectures, calibrated under this one's name: refused, nothing written (its profile
+    # would pass a search of this space; the review of stop 43)
+    table.write_text(table.read_text().replace('""pooling""', '""pool""'), encoding="utf-8")  # csv doubles the quotes
+    out.unlink()
+    with pytest.raises(InvalidArgumentError, match=r"architecture \w+ is outside space 'convnet-cpu': "):
+        main([*argv, "--space", "convnet-cpu", "--out", str(out), "--quiet", "--debug"])
+    assert not out.exists()
 
 
 def test_profile_ladder_round_trip_and_bad_ladders(tmp_path: Path) -> None:

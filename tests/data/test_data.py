@@ -213,6 +213,11 @@ def test_imagefolder_train_test_layout(tmp_path: Path) -> None:
     assert ds.train_y.tolist() == [0, 0, 0, 1, 1, 1] and ds.test_y.tolist() == [0, 0, 1, 1]
     assert ds.channels == 1 and ds.notes["test_split"] == "train/ and test/ folders"
     assert data_registry.class_count(f"imagefolder:{tmp_path}") == 2  # train/'s classes, not the folders train and test
+    # a layout the loader refuses (train/ alone: one class folder): no count, so that the loader says why (the launch
+    # said "has 1 classes; launch at most 1", and --launch 1 then "no images under ...": the review of stop 43)
+    assert data_registry.class_count(f"imagefolder:{tmp_path}/test/..") == 2
+    fab.image_folder(tmp_path / "alone" / "train", ["x", "y"], 1, "L", size=(16, 16))
+    assert data_registry.class_count(f"imagefolder:{tmp_path / 'alone'}") is None
     assert_normalised_on_train(ds)
     assert_content_matches_labels(ds, fab.Fabricated("", None, 1, (16, 16), [], True, None, None, content="flat"))
 

@@ -169,7 +169,8 @@ def test_a_rank_that_dies_in_a_launch_is_one_line(
 
     def killed(args: object) -> None:
         launched.append([*vars(args)["training_script_args"]])
-        assert vars(args)["log_dir"] == os.devnull  # torch's launch left a torchelastic_* folder in TMPDIR at every launch
+        # torch's launch left a torchelastic_* folder in TMPDIR at every launch: now in the launch's own, removed with it
+        assert Path(vars(args)["log_dir"]).parent == Path(os.environ["NASPROXY_LAUNCH_SAID"]).parent
         raise ChildFailedError("nas_proxy", {1: ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file="")})
 
     monkeypatch.setattr(torchrun, "run", killed)

@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from nas_proxy import configs
 from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.distill.soft_labels import add_soft_labels
-from nas_proxy.files import stale_temporaries, write_json
+from nas_proxy.files import FolderGoneError, append_line, left_as_found, one_command, stale_temporaries, write_json
 from nas_proxy.report.render import write_reports
 from nas_proxy.search import SearchConfig, search
 from nas_proxy.search.winner import TrainBestConfig, train_best
@@ -73,3 +75,43 @@ def test_every_command_that_writes_a_folder_removes_what_a_kill_left_there(tiny_
     write_reports(result(tmp_path / "correlate", CASES["perfect"], 3))
     assert [str(p.relative_to(tmp_path)) for p in left if p.exists()] == []
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_folder_moved_or_deleted_while_a_command_writes_in_it_is_not_made_again(tmp_path: Path) -> None:
+    """drill43: ``mv o o2`` (or ``rm -rf o``) while correlate ran: its next write made ``o`` again and put the
+    report there, its results.csv in ``o2``, exit 0. Within a command (the CLI's), a folder it has written in is
+    written in only while it is still the same folder."""
+    out, moved = tmp_path / "o", tmp_path / "o2"
+    with one_command():
+        write_json(out / "results.json", {})
+        append_line(out / "cache" / "rows.jsonl", b"{}\n")
+        out.rename(moved)
+        for write in (lambda: write_json(out / "report.json", {}), lambda: append_line(out / "cache" / "rows.jsonl", b"{}\n")):
+            with pytest.raises(FolderGoneError, match=r"/o was moved or deleted while this command wrote in it, and nothing is"):
+                write()
+        assert not out.exists()
+        moved.rename(out)
+        write_json(out / "report.json", {})  # put back: the same folder
+        shutil.rmtree(out)
+        out.mkdir()  # another folder at its path
+        with pytest.raises(FolderGoneError):
+            write_json(out / "cache" / "more.json", {})
+    write_json(out / "more.json", {})  # outside a command (the library's callers): as before
+
+
+def test_folders_a_refused_launch_left_empty_are_removed_and_their_parent_s_times_kept_unless_others_wrote_there(
+    tmp_path: Path,
+) -> None:
+    """probe43's left_as_found (the ranks of a refused distill --launch): the folders they made and left empty go, and
+    the folder above gets its times back; not when another job's file came or went there meanwhile (its times are
+    that job's: the review of stop 43)."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    os.utime(runs, ns=(10**18, 10**18))
+    with left_as_found([runs / "out" / "shards" / "0-of-2"]):
+        (runs / "out" / "shards" / "0-of-2").mkdir(parents=True)
+    assert os.listdir(runs) == [] and runs.stat().st_mtime_ns == 10**18
+    with left_as_found([runs / "out" / "shards" / "0-of-2"]):
+        (runs / "out" / "shards" / "0-of-2").mkdir(parents=True)
+        (runs / "another-job").mkdir()
+    assert os.listdir(runs) == ["another-job"] and runs.stat().st_mtime_ns != 10**18

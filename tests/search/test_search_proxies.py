@@ -78,6 +78,24 @@ def test_the_printed_table_names_a_training_free_score_by_its_proxy(capsys: pyte
     assert "val acc %" in capsys.readouterr().out.splitlines()[0]
 
 
+def test_a_training_free_search_makes_its_first_flop_count_before_any_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix43b moved the first FLOP count's import (torch._dynamo: seconds, during which a Ctrl-C is held) out of
+    the first trial into the proxy's context; zero-cost and early-training proxies build none before their first
+    trial, so their first trial still held a Ctrl-C for seconds (the review of stop 43): the search makes it."""
+    from nas_proxy.search import runner
+
+    calls: list[str] = []
+    monkeypatch.setattr(runner, "ready_to_count_flops", lambda: calls.append("ready"))
+
+    def counted(*args: object) -> int:
+        calls.append("trial")
+        return 1
+
+    monkeypatch.setattr(runner, "count_flops", counted)
+    search(real("synflow"), "f", 2, str(tmp_path / "journal.log"), out=tmp_path)
+    assert calls[:2] == ["ready", "trial"] and calls.count("ready") == 1  # (a repeated candidate counts nothing again)
+
+
 def test_a_random_subset_is_made_once_and_shared_by_the_workers(tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     search(real("random-ipc2"), "w", 2, str(storage), out=tmp_path / "export")
