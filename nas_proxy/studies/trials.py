@@ -476,7 +476,9 @@ def unmasked(guarded: Guarded[Any] | None = None) -> Iterator[None]:
 def storage_lost(e: BaseException) -> NasProxyError:
     """The one-line error of a database storage that failed mid-run (restarted, unreachable): Optuna's
     own message ("invalid data in the commit, e.g. exceeding max length") hides the driver's, its cause."""
-    cause = " ".join(str(e.__cause__ or e).split())[:300]
+    error = e.__cause__ or e
+    error = getattr(error, "orig", None) or error  # SQLAlchemy's: the driver's words, without its SQL and parameters
+    cause = " ".join(str(error).split())[:300]
     return NasProxyError(
         f"the study's storage failed while a trial was stored: {cause}; finished trials are stored, "
         "and the one running is retried: run the same command again once the database is reachable"

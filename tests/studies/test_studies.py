@@ -301,6 +301,25 @@ def test_a_database_gone_while_a_trial_is_stored_is_one_line(monkeypatch: pytest
         study.optimize(objective, n_trials=1)
 
 
+def test_a_storage_lost_line_says_the_database_s_words_not_its_sql() -> None:
+    """drill43: a PostgreSQL server out of disk made the line quote SQLAlchemy's text, cut at 300 characters: the
+    INSERT statement and its parameters; the driver's own words ("No space left on device") are the cause."""
+    from sqlalchemy.exc import OperationalError
+
+    from nas_proxy.studies.trials import storage_lost
+
+    try:
+        raise OperationalError(
+            "INSERT INTO trial_values (trial_id, objective, value) VALUES (%s, %s, %s)",
+            (1, 0, 0.5),
+            OSError("could not extend file: No space left on device"),
+        )
+    except OperationalError as e:
+        said = str(storage_lost(e))
+    assert said.startswith("the study's storage failed while a trial was stored: could not extend file: No space left on device; ")
+    assert "INSERT" not in said
+
+
 def test_a_study_found_again_adds_nothing_to_the_journal(tmp_path: Path) -> None:
     """What calibrate's and the ground truth's studies are opened with: create_study(load_if_exists=True)
     logged a creation in a journal at every call, so a finished command run again grew it."""
