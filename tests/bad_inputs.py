@@ -1462,6 +1462,16 @@ PROBE43B: list[Case] = [
     Case(f"{S} --storage postgresql://u:p@ss@127.0.0.1:1/db", "its user name or password holds an '@', which ends them in a URL", G43),
     Case(f"{S} --storage postgresql://u@h1:5432,h2:5433/db", "names several servers, which SQLAlchemy's URLs take as ?host=HOST:PORT", G43),
 ]
+PROBE43B += [
+    # calibrate --ladders --space with a ladder table that names its architectures by arch_id only (taken without
+    # --space): before, "a CSV of architectures needs a 'spec' column", naming neither --space nor leaving it out
+    Case(f"{LT} ladders/scores.csv --space convnet-cpu", "--space convnet-cpu is checked against the architectures of --truth", G43),
+    # a PostgreSQL URL's connection option that libpq refuses before connecting: before, "(psycopg.ProgrammingError)
+    # invalid connection option "foo" (Background on this error at: https://sqlalche.me/...)", and a bad sslmode asked
+    # "is a PostgreSQL server listening there?"
+    Case(f"{S} --storage postgresql://u@127.0.0.1:1/db?foo=bar", "libpq knows no connection option 'foo' (in the URL's ?...)", G43),
+    Case(f"{S} --storage postgresql://u@127.0.0.1:1/db?sslmode=bogus", "its option sslmode=bogus is not a value libpq takes", G43),
+]
 CASES += PROBE43B
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from nas_proxy import checks
 from nas_proxy.errors import NasProxyError
 from nas_proxy.files import check_writable, make_dirs, shorten
-from nas_proxy.studies.server import connection_failed
+from nas_proxy.studies.server import connection_failed, option_refused
 
 if TYPE_CHECKING:  # Optuna is imported when a storage is opened: the command line reads the constants below without it
     import optuna
@@ -297,6 +297,8 @@ def _check_database(url: str) -> None:
             raise StorageError(
                 f"storage {hidden(url)!r} is not a SQLite database ({e.orig}); give a new file or a database made by nasproxy"
             ) from None
+        if scheme.startswith("postgres") and (refused := option_refused(e.orig or e)) is not None:
+            raise StorageError(f"storage URL {hidden(url)!r}: {refused}") from None
         if scheme.startswith("postgres") and isinstance(e, sqlalchemy.exc.OperationalError):
             raise StorageError(f"storage {hidden(url)!r}: {connection_failed(url, e.orig or e)}") from None
         raise
