@@ -118,14 +118,32 @@ def text(name: str, value: Any, choices: list[str] | tuple[str, ...] | None = No
 
 
 def not_home_shorthand(name: str, value: Any) -> None:
-    """A value that is not a path written with a shell's ``~`` (``~`` or ``~/...``): only a shell expands it, and
-    nasproxy takes a path as written. Before branch probe43 a preset's ``runs = "~/nasruns"`` (or ``--out=~/x``,
-    where bash expands no ``~``) made a folder named ``~`` in the working folder, exit 0."""
-    if isinstance(value, str) and (value == "~" or value.startswith("~/")):
-        raise InvalidArgumentError(
-            f"{name} is {shown(value)}: '~' is your home folder to a shell only, and nasproxy takes this path as written, "
-            f"which names a folder '~' here; write the folder out, or let a shell expand it (\"$HOME{value[1:]}\")"
-        )
+    """A value that is not a path written with a shell's ``~`` (``~`` or ``~/...``, and ``~USER`` or ``~USER/...``
+    for a user of this machine): only a shell expands it, and nasproxy takes a path as written. Before branch probe43
+    a preset's ``runs = "~/nasruns"`` (or ``--out=~/x``, where bash expands no ``~``) made a folder named ``~`` in the
+    working folder, exit 0; before probe43b ``--out=~root/x`` made one named ``~root``. A ``~x`` that names no user
+    is a folder of that name to a shell too, and is taken."""
+    if not isinstance(value, str) or not value.startswith("~"):
+        return
+    user, slash, rest = value[1:].partition("/")
+    home = "$HOME" if not user else _home_of(user)
+    if home is None:
+        return
+    whose = "your home folder" if not user else f"the home folder of user {user}"
+    raise InvalidArgumentError(
+        f"{name} is {shown(value)}: '~{user}' is {whose} to a shell only, and nasproxy takes this path as written, "
+        f"which names a folder '~{user}' here; write the folder out, or let a shell expand it (\"{home}{slash}{rest}\")"
+    )
+
+
+def _home_of(user: str) -> str | None:
+    """The home folder of ``user`` as a shell's ``~USER`` finds it, or None where there is no such user."""
+    import pwd
+
+    try:
+        return pwd.getpwnam(user).pw_dir
+    except (KeyError, ValueError):  # no such user; a name with a NUL
+        return None
 
 
 def plain_name(name: str, value: Any, what: str = "directory") -> None:

@@ -1448,6 +1448,33 @@ PROBE43: list[Case] = [
 CASES += PROBE43
 
 
+# ---- branch probe43b: a stranger's inputs against stop 43's new surfaces, mishandled before it
+PROBE43B: list[Case] = [
+    # '~USER' where no shell expands it: before, a folder named '~root' made in the working folder (exit 0)
+    Case(D.replace("--out OUT", "--out=~root/OUT"), "'~root' is the home folder of user root to a shell only", G43),
+    # a storage path behind journal: or sqlite:/// with a shell's '~': before, journal:~/j.log made a folder '~' here
+    # holding the study's journal (exit 0), and sqlite:///~/s.db was "in folder ~, which does not exist"
+    Case(f"{S} --storage journal:~/j.log", "storage 'journal:~/j.log': its path is '~/j.log': '~' is your home folder", G43),
+    Case(f"{S} --storage sqlite:///~/s.db", "storage 'sqlite:///~/s.db': its path is '~/s.db': '~' is your home folder", G43),
+    # a PostgreSQL URL whose password holds a bare '@': before, "cannot connect to PostgreSQL at ss@127.0.0.1:1: failed
+    # to resolve host", the password's tail shown ('u:***@ss@...'); several servers in the address: before, "holds more
+    # than one ':'" with an IPv6 example
+    Case(f"{S} --storage postgresql://u:p@ss@127.0.0.1:1/db", "its user name or password holds an '@', which ends them in a URL", G43),
+    Case(f"{S} --storage postgresql://u@h1:5432,h2:5433/db", "names several servers, which SQLAlchemy's URLs take as ?host=HOST:PORT", G43),
+]
+PROBE43B += [
+    # calibrate --ladders --space with a ladder table that names its architectures by arch_id only (taken without
+    # --space): before, "a CSV of architectures needs a 'spec' column", naming neither --space nor leaving it out
+    Case(f"{LT} ladders/scores.csv --space convnet-cpu", "--space convnet-cpu is checked against the architectures of --truth", G43),
+    # a PostgreSQL URL's connection option that libpq refuses before connecting: before, "(psycopg.ProgrammingError)
+    # invalid connection option "foo" (Background on this error at: https://sqlalche.me/...)", and a bad sslmode asked
+    # "is a PostgreSQL server listening there?"
+    Case(f"{S} --storage postgresql://u@127.0.0.1:1/db?foo=bar", "libpq knows no connection option 'foo' (in the URL's ?...)", G43),
+    Case(f"{S} --storage postgresql://u@127.0.0.1:1/db?sslmode=bogus", "its option sslmode=bogus is not a value libpq takes", G43),
+]
+CASES += PROBE43B
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

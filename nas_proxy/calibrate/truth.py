@@ -117,6 +117,23 @@ def check_in_space(truths: list[Truth], space: SearchSpace, name: str) -> None:
             raise InvalidArgumentError(f"architecture {t.arch_id} is outside space {name!r}: {e}") from None
 
 
+def check_table_in_space(path: Path | str, space: SearchSpace, name: str) -> None:
+    """:func:`check_in_space` for the ``--truth`` table of ``calibrate --ladders --space``. A ladder table may name its
+    architectures by ``arch_id`` alone (the ladders read no spec); such a table cannot be checked against a space, and
+    is refused saying so (before branch probe43b: "a CSV of architectures needs a 'spec' column", which named neither
+    --space nor the way out: the same table passes without it)."""
+    path = existing_file("--truth", path)
+    if path.suffix.lower() == ".csv":
+        header = next(csv.reader(io.StringIO(read_text("--truth", path))), [])
+        if "spec" not in [h.strip().lstrip("\ufeff") for h in header]:
+            raise InvalidArgumentError(
+                f"--space {name} is checked against the architectures of --truth {path} by their specs, and its table has no "
+                "'spec' column (it names them by arch_id only); give a table with their specs, or leave --space out "
+                "(the profile then records no space)"
+            )
+    check_in_space(from_file(path), space, name)
+
+
 def check_enough(truths: list[Truth], folds: int, where: str) -> None:
     """Every fold must hold at least 3 architectures (a rank correlation is undefined on fewer), and
     the accuracies must differ (a constant truth ranks nothing: every protocol would score NaN)."""
@@ -133,4 +150,4 @@ def check_enough(truths: list[Truth], folds: int, where: str) -> None:
         )
 
 
-__all__ = ["MIN_ARCHS", "Truth", "check_enough", "check_in_space", "from_file", "from_study"]
+__all__ = ["MIN_ARCHS", "Truth", "check_enough", "check_in_space", "check_table_in_space", "from_file", "from_study"]

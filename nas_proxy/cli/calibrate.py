@@ -319,9 +319,9 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     config.validate()
     space = None if args.space is None else get_space(args.space)  # an unknown one refused before anything is read
     if space is not None:  # what the profile will record: the table's architectures must be the space's (review of stop 43)
-        from nas_proxy.calibrate.truth import check_in_space, from_file
+        from nas_proxy.calibrate.truth import check_table_in_space
 
-        check_in_space(from_file(args.truth), space, args.space)
+        check_table_in_space(args.truth, space, args.space)
     out = _output(args)
     every = _ladders_csv(out)
     pairs = [sim.parse_one_off(t) for t in args.one_off or []]

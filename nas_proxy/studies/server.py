@@ -44,6 +44,18 @@ def connection_failed(url: str, error: BaseException) -> str:
     return f"cannot connect to PostgreSQL at {where}: {reason}; {LISTENING}"
 
 
+def option_refused(error: BaseException) -> str | None:
+    """The URL's own connection option that libpq refused before it connected (one it does not know, a value it does
+    not take), said as such; None for another failure. Before branch probe43b: ``?foo=bar`` and ``?connect_timeout=abc``
+    were SQLAlchemy's words with its link, ``?sslmode=bogus`` asked whether a PostgreSQL server listens there."""
+    text = " ".join(str(error).split())
+    if unknown := re.search(r'invalid connection option "([^"]*)"', text):
+        return f"libpq knows no connection option {unknown[1]!r} (in the URL's ?...); correct its name, or drop it"
+    if bad := re.search(r'invalid (\w+) value: "([^"]*)"', text) or re.search(r"bad value for (\w+): '([^']*)'", text):
+        return f"its option {bad[1]}={bad[2]} is not a value libpq takes; correct it in the URL"
+    return None
+
+
 def _where(host: str | None, port: int, query_host: object) -> str:
     """Where the driver connected: ``HOST:PORT`` (``[::1]:PORT`` for IPv6), or the hosts and sockets of the URL's
     ``?host=`` (a UNIX socket's folder starts with /; given twice or more: a list, tried in turn)."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from nas_proxy import checks
 from nas_proxy.errors import NasProxyError
 from nas_proxy.files import check_writable, make_dirs, shorten
-from nas_proxy.studies.server import connection_failed
+from nas_proxy.studies.server import connection_failed, option_refused
 
 if TYPE_CHECKING:  # Optuna is imported when a storage is opened: the command line reads the constants below without it
     import optuna
@@ -90,15 +90,24 @@ def journal_path(url: str) -> Path | None:
     database URL (``sqlite:///``, ``postgresql://``, ...) or another ``scheme://`` URL."""
     if database_url(url) is not None or "://" in url:
         return None
-    return Path(url.removeprefix("journal:"))
+    return _as_written(url, url.removeprefix("journal:"))
 
 
 def storage_file(url: str) -> Path | None:
     """The file a storage string names: its journal, or a ``sqlite:///`` URL's database file; ``None``
     for a database server."""
     if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///"))
+        return _as_written(url, url.removeprefix("sqlite:///"))
     return journal_path(url)
+
+
+def _as_written(url: str, path: str) -> Path:
+    """The path of storage ``url``, refused when it starts with a shell's '~' (checks.not_home_shorthand): a bare one
+    is checked where it was typed, but before branch probe43b ``journal:~/j.log`` made a folder '~' here (exit 0) and
+    ``sqlite:///~/s.db`` was "in folder ~, which does not exist"."""
+    if path != url:
+        checks.not_home_shorthand(f"storage {hidden(url)!r}: its path", path)
+    return Path(path)
 
 
 def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEAT_SECONDS, grace_period: int = GRACE_SECONDS) -> Storage:
@@ -135,6 +144,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
                 f"unsupported storage URL {hidden(url)!r}: use a journal file path, sqlite:///FILE, postgresql://... or mysql://..."
             )
         path = Path(url.removeprefix("journal:"))
+        journal_path(url)  # its '~' refused
         _check_journal_path(path)
         check_journal(path)
         make_dirs(path.parent)
@@ -203,8 +213,18 @@ def _check_address(url: str) -> None:
     scheme, _, rest = url.partition("://")
     if scheme.startswith("sqlite"):  # a file, no server
         return
-    address = rest.partition("/")[0].partition("?")[0].rpartition("@")[2]  # HOST[:PORT], after any USER:PASSWORD@
+    login, _, address = rest.partition("/")[0].partition("?")[0].rpartition("@")  # USER:PASSWORD, HOST[:PORT]
     example = "e.g. postgresql://USER:PASSWORD@HOST:5432/DATABASE, an IPv6 host in brackets: [::1]:5432"
+    if "@" in login:  # before branch probe43b: 'cannot connect to ss@HOST:PORT: failed to resolve host' (p@ss), a piece shown
+        raise StorageError(
+            f"storage URL {hidden(url)!r}: its user name or password holds an '@', which ends them in a URL (what follows "
+            "would be read as the server's address); write each '@' in them as %40 (p@ss: p%40ss)"
+        )
+    if "," in address:  # libpq's HOST1:PORT1,HOST2:PORT2: before, "holds more than one ':'"
+        raise StorageError(
+            f"storage URL {hidden(url)!r}: its address {address!r} names several servers, which SQLAlchemy's URLs take as "
+            "?host=HOST:PORT, once each: postgresql://USER:PASSWORD@/DATABASE?host=HOST1:PORT1&host=HOST2:PORT2"
+        )
     if address.startswith("["):
         host, closed, port = address[1:].partition("]")
         if not closed:
@@ -223,7 +243,7 @@ def _check_address(url: str) -> None:
 def hidden(url: str) -> str:
     """``url`` as an error line shows it: a password it holds replaced by ``***`` (before branch probe40
     'cannot open storage' printed it for every failed connection)."""
-    return re.sub(r"(://[^/@?#]*?:)[^/@?#]*@", r"\1***@", url, count=1)
+    return re.sub(r"(://[^/@?#:]*:)[^/?#]*@", r"\1***@", url, count=1)  # to the address's '@': all of a password holding one
 
 
 def engine_kwargs(url: str) -> dict[str, Any]:
@@ -253,7 +273,7 @@ def _check_database(url: str) -> None:
             "give a file, such as sqlite:///studies.db"
         )
     if scheme.startswith("sqlite"):  # SQLite's own error for these is "unable to open database file"
-        path = Path(rest.removeprefix("/"))
+        path = _as_written(url, rest.removeprefix("/"))
         if path.is_dir():
             raise StorageError(f"storage {hidden(url)!r} is a directory; give a SQLite file, such as sqlite:///{path / 'studies.db'}")
         if not path.parent.is_dir():
@@ -277,6 +297,8 @@ def _check_database(url: str) -> None:
             raise StorageError(
                 f"storage {hidden(url)!r} is not a SQLite database ({e.orig}); give a new file or a database made by nasproxy"
             ) from None
+        if scheme.startswith("postgres") and (refused := option_refused(e.orig or e)) is not None:
+            raise StorageError(f"storage URL {hidden(url)!r}: {refused}") from None
         if scheme.startswith("postgres") and isinstance(e, sqlalchemy.exc.OperationalError):
             raise StorageError(f"storage {hidden(url)!r}: {connection_failed(url, e.orig or e)}") from None
         raise

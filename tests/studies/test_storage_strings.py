@@ -181,3 +181,11 @@ def test_a_journal_path_that_is_a_socket_is_called_one(tmp_path: Path) -> None:
         s.bind(str(path))
         with pytest.raises(NasProxyError, match="is a socket, not a regular file; give a journal file path"):
             open_storage(str(path), "s1")
+
+
+def test_a_password_holding_an_at_sign_is_hidden_whole() -> None:
+    """probe43b: 'postgresql://u:p@ss@HOST' showed 'u:***@ss@HOST', the password's tail, in every line naming it."""
+    from nas_proxy.studies.storage import hidden
+
+    assert hidden("postgresql://u:p@ss@127.0.0.1:1/db") == "postgresql://u:***@127.0.0.1:1/db"
+    assert hidden("postgresql://u@[::1]:5432/db?application_name=a@b") == "postgresql://u@[::1]:5432/db?application_name=a@b"
