@@ -180,14 +180,39 @@ def _said_to() -> Iterator[Path | None]:
     the environment); None, and each rank says its own line, where no temporary folder can be made (TMPDIR
     gone or full: before fix42c the launch failed). :data:`LAUNCHER_VARIABLE` set either way."""
     launcher = {LAUNCHER_VARIABLE: str(os.getpid())}  # its ranks end when it is gone (watch_launcher)
+    _sweep_killed_launches()
     try:
-        folder = tempfile.TemporaryDirectory(prefix="nasproxy-launch-", ignore_cleanup_errors=True)
+        folder = tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", ignore_cleanup_errors=True)
     except OSError:
         with _for_the_ranks(launcher):
             yield None
         return
     with folder, _for_the_ranks({**launcher, SAID_VARIABLE: str(path := Path(folder.name) / "said")}):
         yield path
+
+
+FOLDER_PREFIX = "nasproxy-launch-"  # a launch's temporary folder in TMPDIR: nasproxy-launch-PID-RANDOM
+
+
+def _sweep_killed_launches() -> None:
+    """Remove the temporary folders of launches killed -9 (or by the out-of-memory killer), which nothing else
+    removes (drill43b: each left its folder and torch's log tree, 24 KiB): those this user owns whose process is gone.
+    A folder of a launch whose process id is in use again is kept, as is one named without an id (before stop 43)."""
+    import shutil
+
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tempfile.gettempdir()):
+            pid = entry.name.removeprefix(FOLDER_PREFIX).partition("-")[0]
+            if not entry.name.startswith(FOLDER_PREFIX) or not pid.isdigit() or not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+                    continue
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(entry.path, ignore_errors=True)
+            except OSError:  # gone meanwhile, or another user's process: alive
+                continue
 
 
 @contextmanager

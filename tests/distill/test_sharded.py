@@ -191,6 +191,29 @@ def test_a_rank_that_dies_in_a_launch_is_one_line(
         assert said in capsys.readouterr().err and not launched and not (tmp_path / "b").exists()
 
 
+def test_a_launch_removes_the_temporary_folders_of_launches_killed_9(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """drill43b: a launch killed -9 left its temporary folder (its ranks' handed line, torch's log tree: 24 KiB) in
+    TMPDIR for good; the next launch removes those whose launch is gone, never a live one's."""
+    import tempfile
+
+    from nas_proxy.distill.launch import FOLDER_PREFIX, _said_to
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    killed, live, older = (
+        tmp_path / f"{FOLDER_PREFIX}{dead.pid}-ab12",
+        tmp_path / f"{FOLDER_PREFIX}{os.getppid()}-cd34",
+        tmp_path / f"{FOLDER_PREFIX}ef56",
+    )
+    for folder in (killed / "logs" / "run" / "attempt_0", live, older):
+        folder.mkdir(parents=True)
+    with _said_to() as said:
+        assert said is not None and said.parent.name.startswith(f"{FOLDER_PREFIX}{os.getpid()}-")
+        assert not killed.exists() and live.is_dir() and older.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, older.name])
+
+
 def test_an_input_the_ranks_of_a_launch_refuse_is_said_once_with_its_exit_status(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
