@@ -27,7 +27,7 @@ import torch
 from nas_proxy import checks
 from nas_proxy.data import load_dataset
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
-from nas_proxy.files import check_writable, write_json
+from nas_proxy.files import check_writable, watch, write_json
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.progress import meter
 from nas_proxy.protocols import EvaluateOptions, resolve_root
@@ -95,6 +95,7 @@ class Kept:
         self.identity = identity
         self.key = _key(identity)
         self.path = folder / EVALUATIONS / f"{self.key[:16]}.json"
+        watch(folder)  # the set moved or deleted meanwhile: its evaluations/ is not made again in a new folder at its path
         self.entries: dict[str, Any] = self._read(warn=True)
 
     def valid(self, name: str, value: Any) -> bool:

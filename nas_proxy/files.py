@@ -340,6 +340,21 @@ def _wrote_in(here: str | None) -> None:
         _WRITTEN[here] = ident
 
 
+def watch(folder: Path) -> None:
+    """Within :func:`one_command`: ``folder``, where it exists, counts from now on as a folder the command writes in, so
+    that a write below it after it was moved or deleted is refused, not made again. For a folder the command writes in
+    only through subfolders it makes as it goes: run's ``runs/NAME`` (drill43b: ``rm -rf runs/tiny`` during the search
+    stage made ``runs/tiny/search`` again, best.json and trials.csv in it, and the next stage said
+    "runs/tiny/synthetic-datadam-ipc2 does not exist"), a synthetic set whose ``evaluations/`` evaluate and score keep."""
+    _wrote_in(_still_there(folder))
+
+
+def check_not_gone(path: Path) -> None:
+    """Within :func:`one_command`: :class:`FolderGoneError` where ``path``, found missing, lies in a folder the command
+    writes in that was moved or deleted meanwhile (said so, not as a path that does not exist); nothing otherwise."""
+    _still_there(path)
+
+
 @contextmanager
 def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; once the body has written it, it is flushed to disk

@@ -28,7 +28,7 @@ from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
 from nas_proxy.correlate.config import check_promote, data_ref
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
-from nas_proxy.files import check_writable
+from nas_proxy.files import check_writable, watch
 from nas_proxy.groundtruth.study import storage_beside
 from nas_proxy.ladders import FULL, parse_ladder
 from nas_proxy.proxies import RunSetup
@@ -384,6 +384,7 @@ def _run(
     for path in (runs, study_dir(name), artifact_dir(default_storage_url(name), name)):  # before the first stage writes
         check_writable(path)
     check_writable_storage(None, name)
+    watch(runs)  # every stage writes below it: moved or deleted meanwhile, no stage makes it again (a resumed run's)
     tell = on_stage or (lambda line: None)
     if p.distill is not None and syn is not None:
         tell(f"[1/3] distill {p.distill.dataset} -> {syn}")
@@ -398,6 +399,7 @@ def _run(
         proxy = f"proxy {p.search.proxy_name}" if p.search.proxy_name else f"ladder {p.search.ladder}"
         tell(f"[1/3] distill: skipped, the search's {proxy} needs no distilled set")
 
+    watch(runs)  # made by the distill stage (a new run's)
     sc = p.search
     b = p.budget
     promoting = f", then the best {b.promote} trained on real data" if b.promote else ""
@@ -438,6 +440,7 @@ def _run(
 
     study = optuna.load_study(study_name=name, storage=storage.backend)
     archs = from_study(study, p.n_archs, sc.seed)  # their search scores are reused: same settings
+    watch(runs)  # made by the search stage where no distill stage ran
     tell(f"[3/3] correlate {len(archs)} architectures -> {runs / 'correlate'}")
 
     def said(event: Progress) -> None:  # the correlation's own lines go to the same place as the stages'

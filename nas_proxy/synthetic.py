@@ -35,7 +35,7 @@ from torch import Tensor
 from nas_proxy import checks, interrupts
 from nas_proxy.checks import inside
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NewerFormatError, shown
-from nas_proxy.files import make_dirs, write_bytes, write_json
+from nas_proxy.files import check_not_gone, make_dirs, write_bytes, write_json
 from nas_proxy.protocols import IMAGE_SIZE_MAX
 from nas_proxy.utils import file_sha256
 
@@ -177,6 +177,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     try:
         found = checks.status("synthetic set", path)
         if found is None:
+            check_not_gone(path)  # a set the command made, its folder moved or deleted since (run's stages)
             raise ArtifactError(f"{path} does not exist")
         if stat.S_ISREG(found.st_mode):
             raise ArtifactError(f"{path} is a file; a synthetic set is a directory made by 'nasproxy distill' (with {META} and {TENSORS})")

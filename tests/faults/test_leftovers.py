@@ -16,7 +16,7 @@ import pytest
 from nas_proxy import configs
 from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.distill.soft_labels import add_soft_labels
-from nas_proxy.files import FolderGoneError, append_line, left_as_found, one_command, stale_temporaries, write_json
+from nas_proxy.files import FolderGoneError, append_line, left_as_found, one_command, stale_temporaries, watch, write_json
 from nas_proxy.report.render import write_reports
 from nas_proxy.search import SearchConfig, search
 from nas_proxy.search.winner import TrainBestConfig, train_best
@@ -97,6 +97,39 @@ def test_a_folder_moved_or_deleted_while_a_command_writes_in_it_is_not_made_agai
         with pytest.raises(FolderGoneError):
             write_json(out / "cache" / "more.json", {})
     write_json(out / "more.json", {})  # outside a command (the library's callers): as before
+
+
+def test_a_run_folder_deleted_between_stages_is_said_not_made_again_by_the_next_stage(tmp_path: Path) -> None:
+    """drill43b: ``rm -rf runs/tiny`` during run's search stage: the stage wrote ``runs/tiny/search`` again (best.json,
+    trials.csv), and the next stage said "runs/tiny/synthetic-datadam-ipc2 does not exist", exit 2. The run folder is
+    watched (the stages write only in its subfolders), and a set found missing in it says that it was moved or deleted."""
+    from nas_proxy.synthetic import read_meta
+
+    runs = tmp_path / "runs" / "tiny"
+    with one_command():
+        write_json(runs / "synthetic" / "meta.json", {})
+        watch(runs)
+        shutil.rmtree(runs)
+        with pytest.raises(FolderGoneError, match=r"/runs/tiny was moved or deleted while this command wrote in it"):
+            write_json(runs / "search" / "best.json", {})
+        assert not runs.exists()
+        with pytest.raises(FolderGoneError, match=r"/runs/tiny was moved or deleted"):
+            read_meta(runs / "synthetic")
+
+
+def test_a_set_moved_while_evaluate_keeps_its_results_is_said_not_made_again(tmp_path: Path) -> None:
+    """drill43b: ``mv syn syn2`` while evaluate trained: its kept file made ``syn/evaluations/`` again, a new ``syn``
+    holding nothing else, exit 0, and the moved set lacked its evaluation."""
+    from nas_proxy.evaluate import Kept
+
+    syn, moved = tmp_path / "syn", tmp_path / "syn2"
+    syn.mkdir()
+    with one_command():
+        kept = Kept(syn, {"a": 1})
+        syn.rename(moved)
+        with pytest.raises(FolderGoneError, match=r"/syn was moved or deleted while this command wrote in it"):
+            kept.add("net", 1.0)
+        assert not syn.exists()
 
 
 def test_folders_a_refused_launch_left_empty_are_removed_and_their_parent_s_times_kept_unless_others_wrote_there(
