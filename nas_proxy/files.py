@@ -336,8 +336,15 @@ def _still_there(folder: Path) -> str | None:
 
 
 def _wrote_in(here: str | None) -> None:
-    if _WRITTEN is not None and here is not None and here not in _WRITTEN and (ident := _identity(here)) is not None:
-        _WRITTEN[here] = ident
+    """Record the folder ``here`` and the folders above it: a write in ``OUT/cache`` makes ``OUT`` one too, so that a
+    later write in ``OUT`` itself after ``rm -rf OUT`` is refused (drill43b: correlate made ``OUT`` again for its
+    report, after its cache's last write)."""
+    if _WRITTEN is None or here is None or here in _WRITTEN:
+        return
+    for folder in (here, *map(str, Path(here).parents)):
+        if folder in _WRITTEN or (ident := _identity(folder)) is None:
+            break
+        _WRITTEN[folder] = ident
 
 
 def watch(folder: Path) -> None:

@@ -96,6 +96,12 @@ def test_a_folder_moved_or_deleted_while_a_command_writes_in_it_is_not_made_agai
         out.mkdir()  # another folder at its path
         with pytest.raises(FolderGoneError):
             write_json(out / "cache" / "more.json", {})
+    with one_command():  # only a subfolder written in, then the folder above it removed (drill43b: correlate's cache)
+        append_line(out / "cache" / "rows.jsonl", b"{}\n")
+        shutil.rmtree(out)
+        with pytest.raises(FolderGoneError, match=r"/o was moved or deleted"):
+            write_json(out / "report.json", {})
+        assert not out.exists()
     write_json(out / "more.json", {})  # outside a command (the library's callers): as before
 
 
