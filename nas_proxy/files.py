@@ -318,8 +318,8 @@ def _identity(folder: str) -> tuple[int, int] | None:
 
 
 def _still_there(folder: Path) -> str | None:
-    """Check that the nearest folder above a write (``folder`` or a parent) that this command has written in is
-    still the one it wrote in; its absolute path (None: outside :func:`one_command`, or a working folder gone)."""
+    """Check that each folder above a write (``folder`` and its parents) that this command has written in is still
+    the one it wrote in; ``folder``'s absolute path (None: outside :func:`one_command`, or a working folder gone)."""
     if _WRITTEN is None:
         return None
     try:
