@@ -384,7 +384,9 @@ def _run(
     for path in (runs, study_dir(name), artifact_dir(default_storage_url(name), name)):  # before the first stage writes
         check_writable(path)
     check_writable_storage(None, name)
-    watch(runs)  # every stage writes below it: moved or deleted meanwhile, no stage makes it again (a resumed run's)
+    # a resumed run's folder, before this command writes in it: moved or deleted meanwhile, no stage makes it again (a
+    # new run's is watched once a stage has written below it: files._wrote_in records the folders above a write)
+    watch(runs)
     tell = on_stage or (lambda line: None)
     if p.distill is not None and syn is not None:
         tell(f"[1/3] distill {p.distill.dataset} -> {syn}")
@@ -399,7 +401,6 @@ def _run(
         proxy = f"proxy {p.search.proxy_name}" if p.search.proxy_name else f"ladder {p.search.ladder}"
         tell(f"[1/3] distill: skipped, the search's {proxy} needs no distilled set")
 
-    watch(runs)  # made by the distill stage (a new run's)
     sc = p.search
     b = p.budget
     promoting = f", then the best {b.promote} trained on real data" if b.promote else ""
@@ -440,7 +441,6 @@ def _run(
 
     study = optuna.load_study(study_name=name, storage=storage.backend)
     archs = from_study(study, p.n_archs, sc.seed)  # their search scores are reused: same settings
-    watch(runs)  # made by the search stage where no distill stage ran
     tell(f"[3/3] correlate {len(archs)} architectures -> {runs / 'correlate'}")
 
     def said(event: Progress) -> None:  # the correlation's own lines go to the same place as the stages'
