@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,6 +90,16 @@ def ctrl_c_as_in_a_terminal() -> None:
     subprocess then inherits the default too."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def _journal_heartbeats_ended() -> Iterator[None]:
+    """A search run in this process beats on its journal until the process ends (nas_proxy.studies.journal_beat):
+    ended after each test, as the command's process would end, its heartbeat file removed."""
+    yield
+    beats = sys.modules.get("nas_proxy.studies.journal_beat")
+    if beats is not None:
+        beats.end_all()
 
 
 @pytest.fixture

@@ -269,10 +269,19 @@ def _leave(code: int) -> NoReturn:
     """
     import contextlib
 
+    end_heartbeats()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError, AttributeError):  # a closed pipe or full disk: nothing more to say there
             stream.flush()
     os._exit(code)
+
+
+def end_heartbeats() -> None:
+    """Remove this process's journal heartbeat files before an ``os._exit``, which runs no :mod:`atexit` (an
+    interrupted search's stayed until a later search found them stale); nothing to do where no journal beat."""
+    beats = sys.modules.get("nas_proxy.studies.journal_beat")  # loaded only where a journal was opened
+    if beats is not None:
+        beats.end_all()
 
 
 class _Stderr:

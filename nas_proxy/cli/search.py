@@ -31,9 +31,9 @@ WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat fl
 def add_heartbeat_options(p: argparse.ArgumentParser) -> None:
     from nas_proxy.studies.kinds import GRACE_SECONDS, HEARTBEAT_SECONDS
 
-    g = p.add_argument_group("dead workers on database storages (PostgreSQL, MySQL)")
+    g = p.add_argument_group("dead workers on other machines (database storages; a journal's heartbeat files)")
     g.add_argument(
-        "--heartbeat-interval", type=integer, default=HEARTBEAT_SECONDS, help="seconds between a trial's heartbeats (default %(default)s)"
+        "--heartbeat-interval", type=integer, default=HEARTBEAT_SECONDS, help="seconds between a worker's heartbeats (default %(default)s)"
     )
     g.add_argument(
         "--grace", type=integer, default=GRACE_SECONDS, help="seconds without a heartbeat before a trial is retried (default %(default)s)"

@@ -114,6 +114,9 @@ if __name__ == "__main__":
     code = main(sys.argv[1:])
     # Ctrl-C, SIGTERM, SIGHUP: leave at once: a KeyboardInterrupt that passed through exec()'d code would end the process by SIGINT at exit
     if code in (130, 143, 129):
+        from nas_proxy.cli import end_heartbeats
+
+        end_heartbeats()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 import optuna
+from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
@@ -25,6 +26,7 @@ from nas_proxy import interrupts
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.ladder import rung_of
 from nas_proxy.search.study import REPEAT_ATTR
+from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 from nas_proxy.studies.trials import CRASH_ATTR, NAMESPACE_ATTR, OOM_ATTR, START_ATTR, given_up
 
 POLL_SECONDS = 1.0  # how often a trial waiting for the same architecture in another worker looks again
@@ -58,10 +60,13 @@ def given_up_before(study: optuna.Study, aid: str, number: int) -> FrozenTrial |
     return None
 
 
-def _watched(t: FrozenTrial, heartbeat: bool) -> bool:
+def _watched(t: FrozenTrial, storage: BaseStorage) -> bool:
     """Whether the death of ``t``'s worker would be noticed: on this host by its process, elsewhere by
-    the storage's heartbeat (a journal shared between hosts has none: a trial there is never waited for)."""
-    return heartbeat or t.user_attrs.get("worker_host") == socket.gethostname()
+    the storage's heartbeat: a database's, or a journal's where ``t`` names its worker's heartbeat file (one
+    recorded before stop 44 names none: on another host, never waited for)."""
+    if is_heartbeat_enabled(storage) or t.user_attrs.get("worker_host") == socket.gethostname():
+        return True
+    return isinstance(storage, BeatingJournal) and BEAT_ATTR in t.user_attrs
 
 
 def trained_elsewhere(trial: optuna.Trial, aid: str, reap: Reaper | None) -> FrozenTrial | None:
@@ -72,10 +77,10 @@ def trained_elsewhere(trial: optuna.Trial, aid: str, reap: Reaper | None) -> Fro
     if reap is None:
         return None
     study, number = trial.study, trial.number
-    heartbeat = is_heartbeat_enabled(study._storage)  # (a study keeps its storage there; Optuna has no public accessor)
+    storage = study._storage  # (a study keeps its storage there; Optuna has no public accessor)
     while True:
         others = [
-            t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _same(t, aid, number) and _watched(t, heartbeat)
+            t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _same(t, aid, number) and _watched(t, storage)
         ]
         # a later trial that looked before this one recorded its architecture saw none and trains it (drill43: two
         # searches of one seed drew a candidate at once as trials 5 and 6, and both trained it); one still
@@ -106,6 +111,7 @@ _NOT_COPIED = (
     WAITING_ATTR,
     TRAINS_ATTR,
     NAMESPACE_ATTR,
+    BEAT_ATTR,
 )
 
 

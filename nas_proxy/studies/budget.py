@@ -27,12 +27,13 @@ def over_budget(study: optuna.Study, number: int, total: int) -> bool:
     A RUNNING trial whose worker is known to be dead does not count, nor one stopped by Ctrl-C
     (``interrupted``) whose copy was queued before Optuna marks it failed: the copy takes its place.
     """
-    earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number and _holds_a_slot(t)]
+    earlier = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number and _holds_a_slot(t, study)]
     return len(earlier) >= total
 
 
-def _holds_a_slot(t: optuna.trial.FrozenTrial) -> bool:
-    return not (t.state == TrialState.RUNNING and (is_dead(t) or t.user_attrs.get("interrupted")))
+def _holds_a_slot(t: optuna.trial.FrozenTrial, study: optuna.Study) -> bool:
+    dead = is_dead(t, storage=study._storage)  # (Optuna has no public accessor)
+    return not (t.state == TrialState.RUNNING and (dead or t.user_attrs.get("interrupted")))
 
 
 def budget_held(study: optuna.Study, total: int) -> bool:

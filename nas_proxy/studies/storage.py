@@ -1,7 +1,8 @@
 """Where studies live: a journal file by default, any Optuna storage URL on request.
 
-- no URL: ``studies/<study>/journal.log`` (JournalStorage; safe for several processes on one
-  host, and optuna-dashboard reads it);
+- no URL: ``studies/<study>/journal.log`` (JournalStorage; safe for several processes, on one host or
+  sharing its file system, and optuna-dashboard reads it; its workers beat in a folder beside it:
+  :mod:`nas_proxy.studies.journal_beat`);
 - a path (``studies/demo/journal.log``), or ``journal:PATH`` (an alias kept for older commands): a
   journal file there. A journal storage is always given back, and printed, as the bare path:
   the form ``optuna studies --storage`` and ``optuna-dashboard`` accept;
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # Optuna is imported when a storage is opened: the command li
     from optuna.storages import BaseStorage
 
 STUDIES_DIR = Path("studies")
-HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (RDB only)
+HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (a database's; a journal's file, journal_beat)
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 CONNECT_SECONDS = 5  # a database server that does not answer (a dropped or silent address) is an error after this long
 # what a URL scheme without "+driver" is opened with: psycopg 3, SQLAlchemy 2.1's default for PostgreSQL
@@ -113,12 +114,14 @@ def _as_written(url: str, path: str) -> Path:
 def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEAT_SECONDS, grace_period: int = GRACE_SECONDS) -> Storage:
     """The storage ``url`` names (None: ``study``'s default journal), with the URL it was opened from; one-line :class:`StorageError` when it cannot be opened.
 
-    ``heartbeat_interval`` and ``grace_period`` (seconds) apply to database storages other than SQLite.
+    ``heartbeat_interval`` and ``grace_period`` (seconds) apply to journals (:mod:`nas_proxy.studies.journal_beat`)
+    and to database storages other than SQLite.
     """
     import optuna
-    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages import RDBStorage
 
     from nas_proxy.studies.journal import JournalFile
+    from nas_proxy.studies.journal_beat import BeatingJournal
     from nas_proxy.studies.trials import MAX_RETRY
 
     checks.plain_name("study name", study, "study (and its folder under studies/)")
@@ -148,7 +151,9 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
         _check_journal_path(path)
         check_journal(path)
         make_dirs(path.parent)
-        return Storage(JournalStorage(JournalFile(path)), str(path))  # bare: the form optuna's CLI and optuna-dashboard accept
+        journal = JournalFile(path)
+        beating = BeatingJournal(journal, journal.path, heartbeat_interval, grace_period)
+        return Storage(beating, str(path))  # bare: the form optuna's CLI and optuna-dashboard accept
     except NasProxyError:  # StorageError, a damaged journal, a disk that refuses the write: their own one line
         raise
     except ImportError as e:

@@ -46,6 +46,7 @@ from nas_proxy.errors import (
     refused_bytes,
 )
 from nas_proxy.files import FileWriteError, mount_of
+from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
 
 MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
@@ -126,16 +127,20 @@ def enqueue_once(study: optuna.Study, params: dict[str, Any], user_attrs: dict[s
     return True
 
 
-def worker_tag() -> dict[str, Any]:
+def worker_tag(storage: BaseStorage | None = None) -> dict[str, Any]:
     """This process's identity as a trial records it: host name, process id and, where the host says,
     the process's start (:func:`process_start`), which tells it from a later process given its id, and its
-    pid namespace (:func:`pid_namespace`), within which alone its id names it."""
+    pid namespace (:func:`pid_namespace`), within which alone its id names it; on a journal ``storage``, its
+    heartbeat file (:mod:`~nas_proxy.studies.journal_beat`, beating from here on), by which a process that
+    cannot judge it by its process judges it."""
     start, namespace = process_start(os.getpid()), pid_namespace()
+    beat = storage.beating() if isinstance(storage, BeatingJournal) else None
     return {
         "worker_host": socket.gethostname(),
         "worker_pid": os.getpid(),
         **({START_ATTR: start} if start else {}),
         **({NAMESPACE_ATTR: namespace} if namespace else {}),
+        **({BEAT_ATTR: beat} if beat else {}),
     }
 
 
@@ -297,7 +302,7 @@ def claim(trial: optuna.Trial) -> None:
     (:func:`release`)."""
     _RUNNING_HERE.add((trial.number, trial.datetime_start))
     recorded = trial.user_attrs  # a search's trial is tagged as it is made (DrawSeeded): not written twice
-    for key, value in worker_tag().items():
+    for key, value in worker_tag(trial.study._storage).items():  # (Optuna has no public accessor)
         if recorded.get(key) != value:
             trial.set_user_attr(key, value)
     kills = oom_kills()
@@ -497,23 +502,34 @@ def _told_too_late(e: BaseException | None, guarded: Guarded[Any] | None) -> boo
     )
 
 
-def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS) -> bool:
+def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS, storage: BaseStorage | None = None) -> bool:
     """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone (or is this
     process, no longer running its objective), found by its pid namespace (:func:`gone_from_here`; a trial
     recorded before stop 43 has none: taken as this process's), or none recorded long after it started.
-    (Workers on other hosts, and those of a namespace this process cannot judge: heartbeats of database storages.)"""
+    A worker this process cannot judge so (on another host, in a namespace it does not see), on a journal
+    ``storage``, by its heartbeat file (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.lapsed`; a trial
+    recorded before stop 44 names none: not judged, as before). (A database storage's: its own heartbeats.)"""
     if t.state != TrialState.RUNNING:
         return False
     pid = t.user_attrs.get("worker_pid")
     if pid is None:
         started = t.datetime_start or datetime.datetime.now()
         return (datetime.datetime.now() - started).total_seconds() > untagged_seconds
+    verdict = _gone_by_process(t, int(pid))
+    if verdict is None and isinstance(storage, BeatingJournal):
+        verdict = storage.lapsed(t.user_attrs)
+    return verdict is True
+
+
+def _gone_by_process(t: FrozenTrial, pid: int) -> bool | None:
+    """Whether the process of ``t``'s worker ``pid`` has ended; None where this process cannot tell (another
+    host's, a namespace's it does not see)."""
     if t.user_attrs.get("worker_host") != socket.gethostname():
-        return False
+        return None
     namespace = t.user_attrs.get(NAMESPACE_ATTR)  # None: recorded before drill43, taken as this process's
-    if int(pid) == os.getpid() and namespace in (None, pid_namespace()):
+    if pid == os.getpid() and namespace in (None, pid_namespace()):
         return (t.number, t.datetime_start) not in _RUNNING_HERE
-    return gone_from_here(int(pid), t.user_attrs.get(START_ATTR), namespace) is True  # None: not judged, as another host's
+    return gone_from_here(pid, t.user_attrs.get(START_ATTR), namespace)
 
 
 def gone(pid: int, start: str | None) -> bool:
@@ -577,25 +593,34 @@ def _proc_hides() -> bool:
 def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float = UNTAGGED_SECONDS) -> list[int]:
     """Fail and re-queue RUNNING trials whose worker is gone: on this host by its process, on other
     hosts by the heartbeat of a database storage (Optuna's ``RetryHeartbeatStaleTrialCallback``
-    re-queues those). Returns the numbers of the trials failed here by process."""
+    re-queues those) or the heartbeat file of a journal's worker; then remove the heartbeat files
+    of a journal's dead workers. Returns the numbers of the trials failed here (a database's lapsed:
+    Optuna's)."""
     with interrupts.deferred(), warnings.catch_warnings():  # failing and re-queuing belong together
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         fail_stale_trials(study)
-        return [
+        failed = [
             t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _repair(study, storage, t, untagged_seconds)
         ]
+    if isinstance(storage, BeatingJournal):
+        storage.sweep()  # after the repair: a trial whose file it removes was judged dead first
+    return failed
 
 
 def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_seconds: float) -> bool:
-    if not is_dead(t, untagged_seconds):
+    if not is_dead(t, untagged_seconds, storage):
         return False
     trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), t.number)
     retries = int(t.user_attrs.get("retries", 0))
     crash = crash_dump(t)
-    counted = crash is not None or suspected(t)
     pid = t.user_attrs.get("worker_pid")
+    by_beat = pid is not None and _gone_by_process(t, int(pid)) is None  # judged by its journal heartbeat
+    elsewhere = t.user_attrs.get("worker_host") != socket.gethostname()
+    counted = crash is not None or elsewhere or suspected(t)  # (this host's out-of-memory kills tell nothing of another host's)
     who = f"{t.user_attrs.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
     reason = f"worker {who} {DIED}"
+    if by_beat and isinstance(storage, BeatingJournal):
+        reason += f" (its heartbeat file unchanged for over {storage.grace} s, the grace period, or gone)"
     if crash is not None:
         reason += f" ({crash[0].rstrip('.')}; its dump: {crash[1]})"
     if not counted:

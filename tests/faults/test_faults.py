@@ -241,6 +241,60 @@ def test_a_worker_in_another_pid_namespace_is_judged_by_its_own_process(tmp_path
         assert _stale(lock, 0.0)  # at once, not after the grace period
 
 
+def _beating_elsewhere(study: optuna.Study, folder: Path, name: str | None, age: float | None, depth: int) -> optuna.Trial:
+    """A RUNNING trial of a worker on another host, of ``depth``; ``name``: the heartbeat file it names (None:
+    a trial of before stop 44), touched ``age`` seconds ago (None: no such file)."""
+    from nas_proxy.studies.journal_beat import BEAT_ATTR
+
+    study.enqueue_trial({"depth": depth})
+    trial = _running_trial(study, "another-host", 1)
+    trial.suggest_int("depth", 1, 4)
+    if name is not None:
+        trial.set_user_attr(BEAT_ATTR, name)
+    if name is not None and age is not None:
+        folder.mkdir(exist_ok=True)
+        (folder / name).touch()
+        then = (folder / name).stat().st_mtime_ns - int(age * 1e9)
+        os.utime(folder / name, ns=(then, then))
+    return trial
+
+
+def test_a_journal_worker_no_process_can_judge_is_judged_by_its_heartbeat_file(tmp_path: Path) -> None:
+    """stop 44: a journal's trial whose worker this process cannot judge by its process (another host sharing the
+    journal, an unseen pid namespace) stayed RUNNING for good, and searches waited for it. Its worker's heartbeat
+    file judges it: stale or gone, it is failed and retried; fresh, it is waited for; a trial naming none (recorded
+    before) is left as it was. The stale file is removed after the repair; the fresh one stays."""
+    from nas_proxy.studies.journal_beat import FOLDER_SUFFIX
+
+    storage = open_storage(str(tmp_path / "journal.log"), "hb", 1, 2)[0]
+    study = optuna.create_study(study_name="hb", storage=storage)
+    folder = tmp_path / f"journal.log{FOLDER_SUFFIX}"
+    cases = [("stale.beat", 60.0), ("fresh.beat", 0.0), (None, None), ("gone.beat", None)]
+    for depth, (name, age) in enumerate(cases, 1):
+        _beating_elsewhere(study, folder, name, age, depth)
+    assert fail_dead_trials(study, storage) == [0, 3]
+    assert [t.state.name for t in study.trials[:4]] == ["FAIL", "RUNNING", "RUNNING", "FAIL"]
+    assert "its heartbeat file unchanged for over 2 s" in study.trials[0].user_attrs["fail_reason"]
+    retries = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.system_attrs["fixed_params"] for t in retries] == [{"depth": 1}, {"depth": 4}]  # retried first
+    assert sorted(p.name for p in folder.glob("*.beat")) == ["fresh.beat"]
+
+
+def test_a_journal_worker_beats_while_it_lives_and_removes_its_file_at_its_end(tmp_path: Path) -> None:
+    from nas_proxy.studies import journal_beat
+    from nas_proxy.studies.trials import worker_tag
+
+    storage = open_storage(str(tmp_path / "journal.log"), "b", 1, 2)[0]
+    name = worker_tag(storage)[journal_beat.BEAT_ATTR]
+    path = tmp_path / f"journal.log{journal_beat.FOLDER_SUFFIX}" / name
+    first = path.stat().st_mtime_ns
+    os.utime(path, ns=(first - 10**9, first - 10**9))
+    wait_until(lambda: path.stat().st_mtime_ns >= first, "a beat", seconds=30)
+    assert worker_tag(storage)[journal_beat.BEAT_ATTR] == name  # one file a process
+    journal_beat.end_all()
+    assert not path.exists()
+
+
 def test_a_search_trial_records_its_worker_as_it_is_made(tmp_path: Path) -> None:
     """drill41: a search killed between two trials (its next trial made, its objective not yet started) left
     a trial with no worker; the same command then drew on and waited UNTAGGED_SECONDS (60 s) before retrying

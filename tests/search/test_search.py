@@ -844,6 +844,44 @@ def test_a_candidate_a_later_trial_took_first_is_waited_for_not_trained_twice(tm
     assert scored is not None and scored.number == higher.number and scored.value == 42.5  # waited: not trained twice
 
 
+def test_a_candidate_training_on_another_host_of_a_journal_is_waited_for_while_its_worker_beats(tmp_path: Path) -> None:
+    """stop 44: a journal's worker on another host (or in an unseen pid namespace) whose trial names its heartbeat
+    file is waited for while the file is fresh; once it is older than the grace period, its trial is failed and
+    re-queued, and the waiting trial trains the candidate itself. A trial naming no file (recorded before) is not
+    waited for, as before."""
+    from nas_proxy.search.repeats import TRAINS_ATTR, WAITING_ATTR, trained_elsewhere
+    from nas_proxy.studies.journal_beat import BEAT_ATTR, FOLDER_SUFFIX
+
+    storage = open_storage(str(tmp_path / "journal.log"), "w", 1, 2)[0]
+    study = optuna.create_study(study_name="w", storage=storage, direction="maximize")
+    beat = tmp_path / f"journal.log{FOLDER_SUFFIX}" / "another-host-1-x.beat"
+    beat.parent.mkdir()
+    beat.touch()
+    elsewhere, old, waiting = study.ask(), study.ask(), study.ask()
+    elsewhere.suggest_int("depth", 1, 3)
+    for trial, attrs in ((elsewhere, {BEAT_ATTR: beat.name, "arch_id": "a"}), (old, {"arch_id": "b"})):
+        for key, value in {"worker_host": "another-host", "worker_pid": 1, **attrs}.items():
+            trial.set_user_attr(key, value)
+    trials.claim(waiting)  # this process's, running here
+    reaped: list[int | None] = []
+
+    def reap(s: optuna.Study) -> None:  # called as the trial waits: that worker then stops beating
+        reaped.append(study.trials[waiting.number].user_attrs.get(WAITING_ATTR))
+        assert len(reaped) < 3, "trial 0 is still waited for, its worker's heartbeat file stale or gone"
+        if beat.exists():
+            os.utime(beat, ns=(0, 0))
+        fail_dead_trials(s, storage)
+
+    try:
+        assert trained_elsewhere(waiting, "a", reap) is None  # waited for trial 0, then found it dead: trains it itself
+    finally:
+        trials.release(waiting)
+    assert reaped[0] == elsewhere.number and study.trials[0].state == TrialState.FAIL
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 1 and not beat.exists()  # re-queued; its file removed
+    assert trained_elsewhere(study.ask(), "b", reap) is None and len(reaped) == 1  # not waited for: nothing would notice
+    assert study.trials[1].state == TrialState.RUNNING and TRAINS_ATTR in study.trials[-1].user_attrs
+
+
 def test_a_candidate_training_on_another_host_of_a_journal_is_not_waited_for(tiny_run: Path, tmp_path: Path) -> None:
     # a journal has no heartbeat: a worker on another host could die unnoticed, so its trial is never waited for
     space_file = _two_archs(tmp_path)

@@ -1,0 +1,194 @@
+"""A journal study's heartbeat: a worker that no process can judge by its process is judged by a file it beats.
+
+A RUNNING trial's worker on a journal is judged by its process (:func:`nas_proxy.studies.trials.is_dead`)
+where this process sees it. One it cannot see (on another host, the journal on a shared file system; in a
+pid namespace this process does not see, a search under ``unshare --pid`` beside the host's) was never
+judged: killed, its trial stayed RUNNING for good, and every search of the study waited for it (stop 44).
+
+A process that runs trials on a journal beats, from its first trial to its end: a thread touches one file
+of its own beside the journal, ``JOURNAL.heartbeats/HOST-PID-RANDOM.beat``, every heartbeat interval (its
+mtime only: the journal never grows), and each trial it makes or runs names that file (:data:`BEAT_ATTR`,
+written after the file). A trial whose worker cannot be judged by its process and that names a file is dead
+when the file is older than the grace period, or gone (its worker ended without telling the trial, or a
+survivor removed the file as stale). The age is read on the file system's clock, not this host's: the judge
+touches ``clock`` in the same folder and compares the two mtimes, which a network file system sets by its
+server's clock, so hosts whose clocks differ agree. A worker removes its file as it ends; one killed leaves
+it, and a survivor removes it once it is older than the grace period (:meth:`BeatingJournal.sweep`), which a
+live worker's never is. A trial recorded before stop 44 names no file: judged as before (where its worker
+cannot be judged by its process, never).
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from optuna.storages import JournalStorage
+from optuna.storages.journal import BaseJournalBackend
+
+BEAT_ATTR = "worker_heartbeat"  # a trial's: the name of its worker's heartbeat file (in the journal's FOLDER_SUFFIX folder)
+FOLDER_SUFFIX = ".heartbeats"  # journal.log.heartbeats/: the heartbeat files of the journal's workers
+BEAT_SUFFIX = ".beat"  # one worker's heartbeat file
+CLOCK = "clock"  # the file a judge touches to read the file system's clock (never a worker's)
+_BEATS: dict[Path, _Beat] = {}  # heartbeat folder -> this process's beat there
+_LOCK = threading.Lock()
+
+
+class BeatingJournal(JournalStorage):
+    """Optuna's journal storage on ``backend``, the file ``journal``, whose workers beat every ``interval`` seconds; a
+    trial of a worker no process can judge by its process is dead after ``grace`` seconds without a beat (the module's
+    rule)."""
+
+    def __init__(self, backend: BaseJournalBackend, journal: Path, interval: int, grace: int) -> None:
+        super().__init__(backend)
+        self.interval, self.grace = interval, grace
+        self.folder = journal.with_name(journal.name + FOLDER_SUFFIX)
+        self._swept = -math.inf  # when this process last swept the folder (monotonic)
+
+    def beating(self) -> str | None:
+        """The name of this process's heartbeat file, beating from now until the process ends; None where it cannot
+        be written (a read-only or full disk): the trial is then judged as one of before stop 44."""
+        with _LOCK:
+            beat = _BEATS.get(self.folder)
+            if beat is None or beat.pid != os.getpid():  # (a forked child: not its parent's beat)
+                try:
+                    beat = _BEATS[self.folder] = _Beat(self.folder, self.interval)
+                except OSError:
+                    return None
+        return beat.path.name
+
+    def lapsed(self, attrs: Mapping[str, Any]) -> bool | None:
+        """Whether the worker of a trial with user attributes ``attrs`` has stopped beating: its file older than the grace
+        period on the file system's clock, or gone; None where the trial names no file (recorded before stop 44) or the
+        folder cannot be read or its clock touched."""
+        name = attrs.get(BEAT_ATTR)
+        if not isinstance(name, str) or not name.endswith(BEAT_SUFFIX) or "/" in name:
+            return None
+        try:  # a listing, not the name looked up: a network file system may remember that a new name was not there
+            if name not in os.listdir(self.folder):
+                return True
+        except FileNotFoundError:  # the folder too: every worker that beat here ended, or was found dead and swept
+            return True
+        except OSError:
+            return None
+        now = self._now()
+        age = None if now is None else _age(self.folder / name, now)
+        if age is None:
+            return None
+        return age > self.grace
+
+    def sweep(self) -> list[str]:
+        """Remove the heartbeat files older than the grace period, at most once an interval (workers killed, or ended
+        by an interrupt's hurried exit: a live worker's is never that old, and one stopped that long, its trials
+        failed, makes its own again at its next beat); the names removed."""
+        if time.monotonic() - self._swept < self.interval:
+            return []
+        self._swept = time.monotonic()
+        try:
+            names = os.listdir(self.folder)  # (none yet: no worker beat here, nothing to sweep; the clock made in none)
+        except OSError:
+            return []
+        now = self._now()
+        removed = []
+        for name in names:
+            age = _age(self.folder / name, now) if name.endswith(BEAT_SUFFIX) and now is not None else None
+            if age is not None and age > self.grace:
+                with suppress(OSError):
+                    (self.folder / name).unlink()
+                    removed.append(name)
+        return removed
+
+    def _now(self) -> int | None:
+        """The file system's clock (ns): the mtime of ``clock`` in the folder, touched now; None where it cannot be."""
+        clock = self.folder / CLOCK
+        try:
+            _touch(clock, make_folder=False)
+            return os.stat(clock).st_mtime_ns
+        except OSError:
+            return None
+
+
+class _Beat:
+    """This process's heartbeat file in ``folder``, touched every ``interval`` seconds by a thread until the process
+    ends, then removed (:func:`end_all`; atexit)."""
+
+    def __init__(self, folder: Path, interval: int) -> None:
+        host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())
+        self.pid, self.interval = os.getpid(), interval
+        self.path = folder / f"{host}-{self.pid}-{secrets.token_hex(4)}{BEAT_SUFFIX}"
+        self.stopped = threading.Event()
+        _touch(self.path)  # before a trial names it
+        self.thread = threading.Thread(target=self._run, name="nasproxy-journal-heartbeat", daemon=True)
+        self.thread.start()
+        atexit.register(self.end)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            with suppress(OSError):  # a disk away for a moment: the next beat tries again
+                _touch(self.path)
+
+    def end(self) -> None:
+        if os.getpid() != self.pid or self.stopped.is_set():
+            return
+        self.stopped.set()
+        self.thread.join(timeout=1.0)  # not touched again after the removal (a file system that hangs: not waited for)
+        with suppress(OSError):
+            self.path.unlink()
+            if not any(name.endswith(BEAT_SUFFIX) for name in os.listdir(self.path.parent)):  # the last worker: nothing left
+                (self.path.parent / CLOCK).unlink(missing_ok=True)
+                self.path.parent.rmdir()  # (a worker beating meanwhile: not empty, kept; or made again at its next beat)
+
+
+def end_all() -> None:
+    """Stop this process's heartbeats and remove their files: the process is ending (:mod:`atexit` does it at an
+    ordinary exit; a command leaving through ``os._exit`` after an interrupt calls it)."""
+    with _LOCK:
+        beats = list(_BEATS.values())
+        _BEATS.clear()
+    for beat in beats:
+        beat.end()
+
+
+def _touch(path: Path, make_folder: bool = True) -> None:
+    """Set ``path``'s mtime to the file system's now (a network file system's server sets it), made if missing (and
+    its folder, with ``make_folder``: the last worker to end removes it, maybe just as this one makes its file)."""
+    for last in (False, False, True):
+        try:
+            os.utime(path)
+            return
+        except FileNotFoundError:
+            pass
+        try:
+            if make_folder:
+                path.parent.mkdir(exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))
+            return
+        except FileNotFoundError:
+            if last or not make_folder:
+                raise
+
+
+def _age(path: Path, now: int) -> float | None:
+    """Seconds since ``path`` was last touched, by the file system's clock ``now`` (ns); None where it is not there.
+    Opened, not only stat'ed: an open makes a network file system read the attributes afresh (close-to-open)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return (now - os.fstat(fd).st_mtime_ns) / 1e9
+    finally:
+        os.close(fd)
+
+
+__all__ = ["BEAT_ATTR", "BEAT_SUFFIX", "CLOCK", "FOLDER_SUFFIX", "BeatingJournal", "end_all"]
