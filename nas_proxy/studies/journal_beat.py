@@ -13,8 +13,8 @@ when the file is older than the grace period, or gone (its worker ended without 
 survivor removed the file as stale). The age is read on the file system's clock, not this host's: the judge
 touches ``clock`` in the same folder and compares the two mtimes, which a network file system sets by its
 server's clock, so hosts whose clocks differ agree. A worker removes its file as it ends; one killed leaves
-it, and a survivor removes it once it is older than the grace period (:meth:`BeatingJournal.sweep`), which a
-live worker's never is. A trial recorded before stop 44 names no file: judged as before (where its worker
+it, and a survivor removes it as it fails the worker's trial (:meth:`BeatingJournal.forget`), or once it is
+older than the grace period (:meth:`BeatingJournal.sweep`), which a live worker's never is. A trial recorded before stop 44 names no file: judged as before (where its worker
 cannot be judged by its process, never).
 """
 
@@ -86,6 +86,15 @@ class BeatingJournal(JournalStorage):
         if age is None:
             return None
         return age > self.grace
+
+    def forget(self, attrs: Mapping[str, Any]) -> None:
+        """Remove the heartbeat file of a trial (user attributes ``attrs``) whose worker was found dead, unless it is this
+        process's own (a trial of this process whose objective ended without telling it: this process beats on)."""
+        name = attrs.get(BEAT_ATTR)
+        own = _BEATS.get(self.folder)
+        if isinstance(name, str) and name.endswith(BEAT_SUFFIX) and "/" not in name and (own is None or own.path.name != name):
+            with suppress(OSError):
+                (self.folder / name).unlink()
 
     def sweep(self) -> list[str]:
         """Remove the heartbeat files older than the grace period, at most once an interval (workers killed, or ended

@@ -633,6 +633,8 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
             return False
     except UpdateFinishedTrialError:
         return False
+    if isinstance(storage, BeatingJournal):
+        storage.forget(t.user_attrs)  # its heartbeat file, left by a worker killed (on this host: found by its process)
     if crash is None and (empty := _dump_file(t)) is not None:
         empty.unlink(missing_ok=True)  # the file a worker killed outright left empty; a dump stays for the user to read
     kept = carried(t.user_attrs)

@@ -248,7 +248,7 @@ def _beating_elsewhere(study: optuna.Study, folder: Path, name: str | None, age:
 
     study.enqueue_trial({"depth": depth})
     trial = _running_trial(study, "another-host", 1)
-    trial.suggest_int("depth", 1, 4)
+    trial.suggest_int("depth", 1, 5)
     if name is not None:
         trial.set_user_attr(BEAT_ATTR, name)
     if name is not None and age is not None:
@@ -264,20 +264,24 @@ def test_a_journal_worker_no_process_can_judge_is_judged_by_its_heartbeat_file(t
     journal, an unseen pid namespace) stayed RUNNING for good, and searches waited for it. Its worker's heartbeat
     file judges it: stale or gone, it is failed and retried; fresh, it is waited for; a trial naming none (recorded
     before) is left as it was. The stale file is removed after the repair; the fresh one stays."""
+    import socket
+
     from nas_proxy.studies.journal_beat import FOLDER_SUFFIX
 
     storage = open_storage(str(tmp_path / "journal.log"), "hb", 1, 2)[0]
     study = optuna.create_study(study_name="hb", storage=storage)
     folder = tmp_path / f"journal.log{FOLDER_SUFFIX}"
-    cases = [("stale.beat", 60.0), ("fresh.beat", 0.0), (None, None), ("gone.beat", None)]
+    cases = [("stale.beat", 60.0), ("fresh.beat", 0.0), (None, None), ("gone.beat", None), ("killed.beat", 0.0)]
     for depth, (name, age) in enumerate(cases, 1):
         _beating_elsewhere(study, folder, name, age, depth)
-    assert fail_dead_trials(study, storage) == [0, 3]
-    assert [t.state.name for t in study.trials[:4]] == ["FAIL", "RUNNING", "RUNNING", "FAIL"]
+    storage.set_trial_user_attr(study.trials[4]._trial_id, "worker_host", socket.gethostname())  # this host's: found by its process
+    storage.set_trial_user_attr(study.trials[4]._trial_id, "worker_pid", _gone_pid())
+    assert fail_dead_trials(study, storage) == [0, 3, 4]
+    assert [t.state.name for t in study.trials[:5]] == ["FAIL", "RUNNING", "RUNNING", "FAIL", "FAIL"]
     assert "its heartbeat file unchanged for over 2 s" in study.trials[0].user_attrs["fail_reason"]
     retries = study.get_trials(states=(TrialState.WAITING,))
-    assert [t.system_attrs["fixed_params"] for t in retries] == [{"depth": 1}, {"depth": 4}]  # retried first
-    assert sorted(p.name for p in folder.glob("*.beat")) == ["fresh.beat"]
+    assert [t.system_attrs["fixed_params"] for t in retries] == [{"depth": 1}, {"depth": 4}, {"depth": 5}]  # retried first
+    assert sorted(p.name for p in folder.glob("*.beat")) == ["fresh.beat"]  # the killed one's at once, though fresh
 
 
 def test_a_journal_worker_beats_while_it_lives_and_removes_its_file_at_its_end(tmp_path: Path) -> None:
