@@ -309,12 +309,17 @@ def one_command() -> Iterator[None]:
         _WRITTEN = before
 
 
-def _identity(folder: str) -> tuple[int, int] | None:
+_IDENTITY = ("st_dev", "st_ino")  # which file a path names: another after it was moved or deleted and made again
+_TIMES = ("st_atime_ns", "st_mtime_ns")  # its access and modification times (os.utime's ns)
+
+
+def _stat(path: str | Path, fields: tuple[str, str]) -> tuple[int, int] | None:
+    """Two fields of ``path``'s status (:data:`_IDENTITY`, :data:`_TIMES`); None where it cannot be read."""
     try:
-        st = os.stat(folder)
+        st = os.stat(path)
     except OSError:
         return None
-    return st.st_dev, st.st_ino
+    return getattr(st, fields[0]), getattr(st, fields[1])
 
 
 def _still_there(folder: Path) -> str | None:
@@ -326,7 +331,7 @@ def _still_there(folder: Path) -> str | None:
         here = os.path.abspath(folder)
     except OSError:  # the working folder gone: the CLI says so
         return None
-    changed = [seen for seen in (here, *map(str, Path(here).parents)) if seen in _WRITTEN and _identity(seen) != _WRITTEN[seen]]
+    changed = [seen for seen in (here, *map(str, Path(here).parents)) if seen in _WRITTEN and _stat(seen, _IDENTITY) != _WRITTEN[seen]]
     if changed:  # the outermost: the folder that was moved (its subfolders with it)
         raise FolderGoneError(
             f"{shorten(changed[-1])} was moved or deleted while this command wrote in it, and nothing is written in its "
@@ -342,7 +347,7 @@ def _wrote_in(here: str | None) -> None:
     if _WRITTEN is None or here is None or here in _WRITTEN:
         return
     for folder in (here, *map(str, Path(here).parents)):
-        if folder in _WRITTEN or (ident := _identity(folder)) is None:
+        if folder in _WRITTEN or (ident := _stat(folder, _IDENTITY)) is None:
             break
         _WRITTEN[folder] = ident
 
@@ -520,18 +525,18 @@ def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, 
     if not make and not os.path.lexists(folder):
         yield False
         return
-    before = _times(_existing(folder))
+    before = _stat(_existing(folder), _TIMES)
     made = _make(folder)
     fd = _lock(
         folder, busy or f"{shorten(folder)} is being written by another nasproxy process", fix
     )  # refused: what this process made is another's now, left as it is
-    after = _times(made[-1].parent) if made else None  # the folder above what this process made, once made
+    after = _stat(made[-1].parent, _TIMES) if made else None  # the folder above what this process made, once made
     try:
         yield fd is not None
     finally:
         if fd is not None:
             os.close(fd)
-        untouched = after is not None and _times(made[-1].parent) == after  # by others meanwhile
+        untouched = after is not None and _stat(made[-1].parent, _TIMES) == after  # by others meanwhile
         for p in made:  # deepest first
             with contextlib.suppress(OSError):
                 p.rmdir()  # only when empty: what the command wrote stays
@@ -552,7 +557,7 @@ def left_as_found(folders: Iterable[Path]) -> Iterator[None]:
     for folder in map(Path, folders):
         missing.update(p for p in (folder, *folder.parents) if not os.path.lexists(p))
     top = min(missing, key=lambda p: len(p.parts), default=None)
-    before = None if top is None else _times(top.parent)
+    before = None if top is None else _stat(top.parent, _TIMES)
     names = None if top is None else _names(top.parent)
     try:
         yield
@@ -576,15 +581,6 @@ def _names(folder: Path) -> set[str] | None:
 def _existing(folder: Path) -> Path:
     """The deepest of ``folder`` and its parents that exists."""
     return next(p for p in (folder, *folder.parents) if os.path.lexists(p))
-
-
-def _times(path: Path) -> tuple[int, int] | None:
-    """``path``'s (access, modification) times in ns; None where it cannot be read."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_atime_ns, st.st_mtime_ns
 
 
 def _make(folder: Path) -> list[Path]:
