@@ -517,7 +517,10 @@ def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, 
     holder exits, however (kill -9 included), so no stale lock ever blocks the same command, and
     it writes nothing into the folder (a refused command leaves it as it was; one that made the
     folder and wrote nothing removes it, and gives the folder above it back its times, unless
-    another process changed that folder meanwhile). Where the folder cannot be made or opened (a file in the
+    another process changed that folder meanwhile). Within :func:`one_command` the folder is watched
+    (:func:`watch`) from the moment it is locked: moved or deleted while still empty, a write into it is
+    refused (before branch fix44a ``distill``, its ``--out`` moved before its first write, made it again
+    with the whole output, exit 0). Where the folder cannot be made or opened (a file in the
     way, a read-only disk), or is missing and ``make`` is False (an input the command labels in
     place), the block runs unlocked: the command then refuses the path in its own words. It is
     given whether the lock is held (a caller with no path of its own to refuse says so instead)."""
@@ -532,6 +535,8 @@ def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, 
     )  # refused: what this process made is another's now, left as it is
     after = _stat(made[-1].parent, _TIMES) if made else None  # the folder above what this process made, once made
     try:
+        if fd is not None:  # moved or deleted from now on, even while still empty, it is said, not made again (fix44a)
+            watch(folder)
         yield fd is not None
     finally:
         if fd is not None:

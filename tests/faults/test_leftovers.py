@@ -16,7 +16,7 @@ import pytest
 from nas_proxy import configs
 from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.distill.soft_labels import add_soft_labels
-from nas_proxy.files import FolderGoneError, append_line, left_as_found, one_command, stale_temporaries, watch, write_json
+from nas_proxy.files import FolderGoneError, append_line, left_as_found, one_command, output_lock, stale_temporaries, watch, write_json
 from nas_proxy.report.render import write_reports
 from nas_proxy.search import SearchConfig, search
 from nas_proxy.search.winner import TrainBestConfig, train_best
@@ -103,6 +103,19 @@ def test_a_folder_moved_or_deleted_while_a_command_writes_in_it_is_not_made_agai
             write_json(out / "report.json", {})
         assert not out.exists()
     write_json(out / "more.json", {})  # outside a command (the library's callers): as before
+
+
+def test_a_locked_output_folder_moved_while_still_empty_is_said_not_made_again(tmp_path: Path) -> None:
+    """Noticed at stop 43: ``mv OUT OUT2`` while distill ran and had written nothing in ``OUT`` yet (the folder it made and locked):
+    its first write made ``OUT`` again with the whole output, exit 0. A folder is watched from its lock on."""
+    out, moved = tmp_path / "o", tmp_path / "o2"
+    with one_command(), output_lock(out):
+        out.rename(moved)
+        with pytest.raises(FolderGoneError, match=r"/o was moved or deleted while this command wrote in it"):
+            write_json(out / "meta.json", {})
+        assert not out.exists()
+    with output_lock(out):  # outside a command (the library's callers): as before
+        write_json(out / "meta.json", {})
 
 
 def test_a_run_folder_deleted_between_stages_is_said_not_made_again_by_the_next_stage(tmp_path: Path) -> None:
