@@ -232,7 +232,7 @@ def run_worker(
 
     Trials of dead workers are failed and retried. While the rest of the budget is held by other
     workers' running trials, the worker waits for them to finish or to be found dead (after the
-    heartbeat grace period ``opened`` was opened with, for database storages).
+    heartbeat grace period ``opened`` was opened with, for workers no process can judge by their process).
     """
     storage = opened.backend
     space = get_space(config.space)
@@ -308,9 +308,9 @@ def search(
     ``storage``: the storage a caller opened (:func:`~nas_proxy.studies.storage.open_storage`), or
     the URL to open once here, after every check (None: ``studies/STUDY/journal.log``); the result's
     ``opened`` is the storage the search ran on, either way.
-    ``heartbeat``: (interval, grace period) in seconds of database storages' heartbeats; a trial
-    without a heartbeat for the grace period is failed and retried. ``SearchResult.unmet`` says why,
-    when the run ended before ``n_trials`` counted. ``promote``: then train the best ``promote``
+    ``heartbeat``: (interval, grace period) in seconds of heartbeats (a database's; a journal's files,
+    :mod:`~nas_proxy.studies.journal_beat`); a trial without a heartbeat for the grace period is failed
+    and retried. ``SearchResult.unmet`` says why, when the run ended before ``n_trials`` counted. ``promote``: then train the best ``promote``
     distinct candidates for ``promote_epochs`` on real data (``promote_images`` of the training split;
     None: all of it) with the real-data protocol named ``promote_protocol``
     (:data:`~nas_proxy.protocols.TRAINING_PROTOCOLS`; None: the ground truth's), see :mod:`nas_proxy.search.promotion`.

@@ -40,7 +40,7 @@ class WorkerOptions:
     device: str | None = None  # None: the study's device
     progress: bool = False  # progress bar and one line per failed trial on stderr (the CLI asks; library calls are silent)
     data_root: str | None = None  # the real data on this machine, if not where the study's machine had it
-    heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS)  # database storages: interval, grace (seconds)
+    heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS)  # heartbeats' interval, grace (s): a database's, a journal's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
