@@ -102,11 +102,13 @@ def storage_file(url: str) -> Path | None:
 
 
 def _as_written(url: str, path: str) -> Path:
-    """The path of storage ``url``, refused when it starts with a shell's '~' (checks.not_home_shorthand): a bare one
+    """The path of storage ``url``, refused when the system refuses it for its length (checks.not_too_long), or when
+    it starts with a shell's '~' (checks.not_home_shorthand): a bare one
     is checked where it was typed, but before branch probe43b ``journal:~/j.log`` made a folder '~' here (exit 0) and
     ``sqlite:///~/s.db`` was "in folder ~, which does not exist"."""
     if path != url:
         checks.not_home_shorthand(f"storage {hidden(url)!r}: its path", path)
+    checks.not_too_long("storage", path)  # before probe44, a name of 256 bytes was an internal error (Path.exists raised)
     return Path(path)
 
 
