@@ -97,7 +97,13 @@ def storage_file(url: str) -> Path | None:
     """The file a storage string names: its journal, or a ``sqlite:///`` URL's database file; ``None``
     for a database server."""
     if url.startswith("sqlite:///"):
-        return _as_written(url, url.removeprefix("sqlite:///"))
+        path, query, options = url.removeprefix("sqlite:///").partition("?")
+        if query:  # before probe44, checked as the file 'x.db?mode=ro' while SQLAlchemy opened x.db, warning on stderr
+            raise StorageError(
+                f"storage {hidden(url)!r}: a SQLite storage takes no ?options ({options.partition('=')[0]!r} here): the study's file "
+                f"is what follows sqlite:///, and SQLAlchemy's driver ignores most options with a warning; give sqlite:///{path}"
+            )
+        return _as_written(url, path)
     return journal_path(url)
 
 
