@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nas_proxy.errors import InvalidArgumentError, shown
+from nas_proxy.files import shorten, too_long
 
 T = TypeVar("T")
 
@@ -203,7 +204,24 @@ def status(option: str, path: Path | str) -> os.stat_result | None:
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise InvalidArgumentError(f"{option} {path} is a symbolic link loop (it leads back to itself); give a real path") from None
+        if e.errno == errno.ENAMETOOLONG:
+            raise _too_long(option, path) from None
         raise InvalidArgumentError(f"{option} {path} cannot be read: {e.strerror}") from None
+
+
+def not_too_long(option: str, path: Path | str) -> None:
+    """Refuse a path that the system refuses for its length (ENAMETOOLONG), whether or not it exists: where a
+    command asks whether a file is there (``Path.exists``, ``is_dir``), Python raises OSError for it, which was an
+    internal error before probe44 (a journal storage, --data-root). Other errors are left to the code that opens it."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            raise _too_long(option, path) from None
+
+
+def _too_long(option: str, path: Path | str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"{option} {shorten(path)}: {too_long(path)}")
 
 
 def existing_file(option: str, path: Path | str) -> Path:
@@ -285,9 +303,45 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
     try:
         return p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text (a binary file?); give a text file") from None
+        raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text{_what_instead(p)}") from None
     except OSError as e:
         raise InvalidArgumentError(f"{option} file {p} cannot be read: {e.strerror}") from None
+
+
+# the first bytes of files often saved where UTF-8 text is asked for: their codec (text) or what they are, and the fix
+_NOT_UTF8 = (
+    (b"\xff\xfe\x00\x00", "utf-32", ": it is UTF-32 text (so its first bytes say); save it as UTF-8"),
+    (b"\x00\x00\xfe\xff", "utf-32", ": it is UTF-32 text (so its first bytes say); save it as UTF-8"),
+    (
+        b"\xff\xfe",
+        "utf-16",
+        ": it is UTF-16 text (so its first bytes say), as Windows' 'Unicode' and PowerShell's > write it; save it as UTF-8",
+    ),
+    (b"\xfe\xff", "utf-16", ": it is UTF-16 text (so its first bytes say); save it as UTF-8"),
+    (b"\x1f\x8b", None, ": it is gzip-compressed; decompress it first (gunzip)"),
+    (b"PK\x03\x04", None, ": it is a zip archive (a workbook such as .xlsx is one); unzip it, or save the sheet as CSV"),
+)
+
+
+def _what_instead(p: Path) -> str:
+    """What a file that is not UTF-8 seems to be, from its first bytes (before probe44: "a binary file?" for
+    all, UTF-16 text included); text in another encoding only when all of it reads as printable text in it."""
+    try:
+        raw = p.read_bytes()
+    except OSError:
+        raw = b""
+    for magic, codec, what in _NOT_UTF8:
+        if raw.startswith(magic) and (codec is None or _printable(raw, codec)):
+            return what
+    return " (a binary file?); give a text file"
+
+
+def _printable(raw: bytes, codec: str) -> bool:
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\t\n\r" for ch in text)
 
 
 def whole_lines(option: str, path: Path | str, text: str) -> None:

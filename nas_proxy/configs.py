@@ -190,6 +190,12 @@ def default_of(cls: type, name: str) -> Any:
     return f.default
 
 
+def check_value(tp: Any, value: Any, name: str) -> Any:
+    """``value`` checked against type ``tp`` as a table's key is (``name`` says where it is written), for a key
+    outside the stages' tables: the top-level ``device`` that every table takes as its default."""
+    return _convert(tp, value, name, name)
+
+
 def _convert(tp: Any, value: Any, name: str, where: str) -> Any:
     if _is_optional(tp):
         tp = next(a for a in typing.get_args(tp) if a is not type(None))  # TOML has no null: a value is given
@@ -215,6 +221,9 @@ def _convert(tp: Any, value: Any, name: str, where: str) -> Any:
         value = float(value) if ok else value
     elif tp is str:
         ok = isinstance(value, str)
+        if ok and not value.strip():  # as a flag's (cli.types.nonempty): before probe44, "" meant the default without a word
+            blank = "an empty string" if not value else f"only blanks {value!r}"
+            raise InvalidArgumentError(f"{name} is {blank}; give a value, or leave the key out for its default")
         checks.not_home_shorthand(name, value)
     else:  # pragma: no cover - a field type this loader was not taught
         raise TypeError(f"{name}: config fields of type {tp!r} are not supported")

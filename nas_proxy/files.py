@@ -144,10 +144,7 @@ def write_error(e: OSError, path: Path, needed: int | None = None) -> FileWriteE
         if blocker is not None:
             return FileWriteError(f"cannot write {shown}: {shorten(blocker)} is a file, not a folder; give another path")
     if code == errno.ENAMETOOLONG:
-        longest = max(len(os.fsencode(part)) for part in Path(path).parts)
-        return FileWriteError(
-            f"cannot write {shown}: a name in it is longer than the file system allows ({longest} bytes; most allow 255); use a shorter name"
-        )
+        return FileWriteError(f"cannot write {shown}: {too_long(path)}")
     if code == errno.EISDIR:
         return FileWriteError(f"cannot write {shown}: it is a folder; give a file path")
     if code == errno.ELOOP:
@@ -180,6 +177,20 @@ def mount_of(path: Path) -> tuple[str, str, dict[str, str]] | None:
         if inside and (found is None or len(point) >= len(found[0])):  # the last of equal mount points is the one on top
             found = (point, fields[2], dict(option.partition("=")[::2] for option in fields[3].split(",")))
     return found
+
+
+NAME_MAX = 255  # bytes of one name (a file or folder) that most file systems take
+PATH_MAX = 4095  # bytes of a whole path that Linux takes (4,096 with the ending NUL)
+
+
+def too_long(path: Path | str) -> str:
+    """Why the system refused ``path`` for its length (ENAMETOOLONG), and the fix: a name in it longer than
+    its file system takes, or the whole path longer than the kernel takes (each name short enough: before
+    probe44, "a name in it is longer than the file system allows (200 bytes; most allow 255)")."""
+    longest = max((len(os.fsencode(part)) for part in Path(path).parts), default=0)
+    if longest <= NAME_MAX and len(os.fsencode(path)) > PATH_MAX:
+        return f"it is {len(os.fsencode(path)):,} bytes long, longer than the system takes ({PATH_MAX:,} at most); use a shorter path"
+    return f"a name in it is longer than the file system allows ({longest} bytes; most allow {NAME_MAX}); use a shorter name"
 
 
 def shorten(path: Path | str) -> str:

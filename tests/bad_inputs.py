@@ -1475,6 +1475,56 @@ PROBE43B += [
 CASES += PROBE43B
 
 
+# ---- branch probe44: a stranger's inputs (tests/bad_inputs_files_probe44.py), mishandled before it or of a new angle
+G44 = 44
+Q256 = "q" * 256  # one name longer than a file system takes (255 bytes)
+SEL = f"{D} --select-space convnet-cpu --select-by"
+PROBE44: list[Case] = [
+    # a config's empty string, where a flag's is refused: before, the default without a word (evaluate ran ConvNet-3,
+    # distill read fashion-mnist from the default data root, correlate and worker ran: exit 0), or the wrong cause
+    # (select_by "" was "select_by . is a directory", a blank dataset "the ground truth was asked on  : ...")
+    Case(f"{E} --config configs/evaluate-model-empty.toml", "[evaluate]: model is an empty string; give a value, or leave", G44),
+    Case(f"{D.replace('digits', 'fashion-mnist')} --config configs/data-root-empty.toml", "data_root is an empty string", G44),
+    Case(f"{D} --config configs/select-by-empty.toml", "[distill]: select_by is an empty string; give a value", G44),
+    Case(f"{C} --config configs/gt-storage-empty.toml", "[correlate]: gt_storage is an empty string", G44),
+    Case(f"{C} --config configs/correlate-dataset-blank.toml", "[correlate]: dataset is only blanks ' '; give a value", G44),
+    Case(f"{W} --config configs/worker-synthetic-empty.toml", "[worker]: synthetic is an empty string", G44),
+    # the top-level device (each table's default): before, a wrong one was refused as [distill]'s (or [evaluate]'s ...)
+    Case(f"{E} --config configs/top-device-number.toml", "--config configs/top-device-number.toml: device must be a string, got 5", G44),
+    # a storage or data root whose name is longer than a file system takes: before, "internal error: OSError: [Errno 36]
+    # File name too long" (Path.exists and is_dir raise for it); an input's was "cannot be read: File name too long"
+    Case(f"{S} --storage journal:{Q256}.log", "storage qqqqqqqqqqqq...(260 characters): a name in it is longer than the file", G44),
+    Case(f"{S} --storage sqlite:///{Q256}.db", "storage qqqqqqqqqqqq...(259 characters): a name in it is longer", G44),
+    Case(f"{W.replace('studies/done/journal.log', Q256)}", "storage qqqqqqqqqqqq...(256 characters): a name in it is longer", G44),
+    Case(f"dashboard --study done --storage {Q256}.log", "storage qqqqqqqqqqqq...(260 characters): a name in it", G44),
+    Case(f"{C} --gt-storage {Q256}.log", "storage qqqqqqqqqqqq...(260 characters): a name in it is longer", G44),
+    Case(f"{CAL} --storage {Q256}.log", "storage qqqqqqqqqqqq...(260 characters): a name in it is longer", G44),
+    Case(f"{D.replace('digits', 'fashion-mnist')} --data-root {Q256}", "data root qqqqqqqqqqqq...(256 characters): a name in", G44),
+    Case(f"evaluate {Q256} --runs 1 --epochs 1 --device cpu --quiet", "synthetic set qqqqqqqqqqqq...(256 characters): a name in", G44),
+    # a SQLite URL with ?options: before, checked as the file 'x.db?mode=ro' while SQLAlchemy opened x.db read-write,
+    # ignoring mode=ro with a warning of 2 lines on stderr (exit 0)
+    Case(f"{S} --storage sqlite:///x.db?mode=ro", "a SQLite storage takes no ?options ('mode' here): the study's file is", G44),
+    # a text file saved in another form: before, "is not UTF-8 text (a binary file?)" for each
+    Case(f"{SEL} archs/truth-utf16.csv", "is not UTF-8 text: it is UTF-16 text (so its first bytes say), as Windows'", G44),
+    Case(f"{SEL} archs/truth-gz.csv", "archs/truth-gz.csv is not UTF-8 text: it is gzip-compressed; decompress it first", G44),
+    Case(f"{SEL} archs/truth-xlsx.csv", "it is a zip archive (a workbook such as .xlsx is one); unzip it, or save the sheet", G44),
+    Case(f"{D} --config configs/utf16.toml", "--config file configs/utf16.toml is not UTF-8 text: it is UTF-16 text", G44),
+]
+PROBE44 += [
+    # new angles, refused right before probe44: numbers as strangers type them, a TOML date, a device as storage,
+    # a synthetic set whose tensors lie under a matching SHA-256, COLUMNS that argparse's help cannot use
+    Case(f"{D} --ipc １０", "argument --ipc: expected an integer such as 10, got '１０'"),
+    Case(f"{D} --seed 0x10", "argument --seed: expected an integer such as 10, got '0x10'"),
+    Case(f"{D} --image-lr 0x1p-3", "argument --image-lr: expected a number, got '0x1p-3'"),
+    Case(f"{D} --config configs/seed-date.toml", "[distill]: seed must be an integer, got datetime.date(1979, 5, 27)"),
+    Case(f"{S} --storage journal:/dev/null", "storage /dev/null is a device, not a regular file; give a journal file path"),
+    Case(_art("f16-images"), "images are float16, not float32 (normalised pixels); the synthetic set was edited"),
+    Case(_art("header-length-huge"), "is not a readable safetensors file (Error while deserializing: header too large)"),
+    Case(f"COLUMNS=-5 {D} --ipc x", "argument --ipc: expected an integer such as 10, got 'x'"),
+]
+CASES += PROBE44
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

@@ -69,6 +69,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe43 import build_probe43
 
     build_probe43(root)
+    from tests.bad_inputs_files_probe44 import build_probe44
+
+    build_probe44(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

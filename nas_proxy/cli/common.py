@@ -374,6 +374,8 @@ class Config:
         if path:
             configs.check_keys(f"--config {path}", {k: v for k, v in self.doc.items() if isinstance(v, dict)}, TABLES, "table")
             configs.check_keys(f"--config {path}", {k: v for k, v in self.doc.items() if not isinstance(v, dict)}, configs.TOP_LEVEL)
+            if "device" in self.doc:  # refused where it is written, not as the device of [distill] (each table's default)
+                configs.check_value(str, self.doc["device"], f"--config {path}: device")
 
     def where(self, name: str) -> str:
         return f"{self.path} [{name}]"

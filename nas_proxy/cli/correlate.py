@@ -146,13 +146,14 @@ def resolve(args: argparse.Namespace, file: Config) -> Any:
         "device": args.device,
         "promote": args.promote,
     }
+    study_space = {} if args.space is not None or "space" in tbl else {"space": ""}  # space "": the study's (not a file's: refused there)
     config = configs.build(
         CorrelateConfig,
-        {"space": "", **{k: v for k, v in tbl.items() if k not in budget_keys}},  # space "": the study's
+        {k: v for k, v in tbl.items() if k not in budget_keys},
         where,
         ground_truth=ground_truth,
         proxy=proxy,
-        **flags,
+        **{**flags, **study_space},
     )
     cuda_flags(args, config.device)
     budget = configs.build(configs.CorrelateBudget, {k: v for k, v in tbl.items() if k in budget_keys}, where, n_archs=args.n_archs)

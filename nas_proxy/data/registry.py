@@ -108,6 +108,8 @@ def _load(name: str, root: Path | str | None, download: bool, image_size: int) -
     loader = DATASETS.get(key)
     if download and (where := reads_no_root(name)) is not None:  # before branch probe39, ignored without a word
         raise InvalidArgumentError(f"--download changes nothing with dataset {name} ({where}): drop it")
+    if root:
+        checks.not_too_long("data root", root)  # before probe44, an internal error (Path.is_dir raised)
     if root and not download and not Path(root).is_dir():  # a typo would be ignored (digits) or blamed on missing files
         raise DataNotFoundError(
             f"data root {root} does not exist (or is not a directory); give the folder that holds the {key} files with --data-root"

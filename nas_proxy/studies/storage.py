@@ -98,16 +98,24 @@ def storage_file(url: str) -> Path | None:
     """The file a storage string names: its journal, or a ``sqlite:///`` URL's database file; ``None``
     for a database server."""
     if url.startswith("sqlite:///"):
-        return _as_written(url, url.removeprefix("sqlite:///"))
+        path, query, options = url.removeprefix("sqlite:///").partition("?")
+        if query:  # before probe44, checked as the file 'x.db?mode=ro' while SQLAlchemy opened x.db, warning on stderr
+            raise StorageError(
+                f"storage {hidden(url)!r}: a SQLite storage takes no ?options ({options.partition('=')[0]!r} here): the study's file "
+                f"is what follows sqlite:///, and SQLAlchemy's driver ignores most options with a warning; give sqlite:///{path}"
+            )
+        return _as_written(url, path)
     return journal_path(url)
 
 
 def _as_written(url: str, path: str) -> Path:
-    """The path of storage ``url``, refused when it starts with a shell's '~' (checks.not_home_shorthand): a bare one
+    """The path of storage ``url``, refused when the system refuses it for its length (checks.not_too_long), or when
+    it starts with a shell's '~' (checks.not_home_shorthand): a bare one
     is checked where it was typed, but before branch probe43b ``journal:~/j.log`` made a folder '~' here (exit 0) and
     ``sqlite:///~/s.db`` was "in folder ~, which does not exist"."""
     if path != url:
         checks.not_home_shorthand(f"storage {hidden(url)!r}: its path", path)
+    checks.not_too_long("storage", path)  # before probe44, a name of 256 bytes was an internal error (Path.exists raised)
     return Path(path)
 
 

@@ -592,3 +592,16 @@ def test_a_file_size_limit_names_the_limit_and_how_to_raise_it(monkeypatch: pyte
     monkeypatch.setattr(resource, "getrlimit", lambda which: (35 * 1024, resource.RLIM_INFINITY))
     error = write_error(OSError(errno.EFBIG, "File too large"), Path("/tmp/o/checkpoint.safetensors"))
     assert "file-size limit (35,840 bytes, ulimit -f); raise the limit (ulimit -f unlimited), then run the same command again" in str(error)
+
+
+def test_a_path_too_long_in_all_says_so_not_that_a_name_is(tmp_path: Path) -> None:
+    """ENAMETOOLONG for a path of 21 names of 200 bytes (each one a file system takes; together past the kernel's
+    4,095 bytes): the line said "a name in it is longer than the file system allows (200 bytes; most allow 255)"
+    (probe44); a name of 256 bytes still says that."""
+    from nas_proxy.files import write_error
+
+    whole = tmp_path.joinpath(*["n" * 200] * 21, "meta.json")
+    error = write_error(OSError(errno.ENAMETOOLONG, "File name too long"), whole)
+    assert f"it is {len(str(whole)):,} bytes long, longer than the system takes (4,095 at most); use a shorter path" in str(error)
+    error = write_error(OSError(errno.ENAMETOOLONG, "File name too long"), tmp_path / ("n" * 256))
+    assert "a name in it is longer than the file system allows (256 bytes; most allow 255); use a shorter name" in str(error)
