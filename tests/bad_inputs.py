@@ -1503,7 +1503,8 @@ PROBE44: list[Case] = [
     Case(f"evaluate {Q256} --runs 1 --epochs 1 --device cpu --quiet", "synthetic set qqqqqqqqqqqq...(256 characters): a name in", G44),
     # a SQLite URL with ?options: before, checked as the file 'x.db?mode=ro' while SQLAlchemy opened x.db read-write,
     # ignoring mode=ro with a warning of 2 lines on stderr (exit 0)
-    Case(f"{S} --storage sqlite:///x.db?mode=ro", "a SQLite storage takes no ?options ('mode' here): the study's file is", G44),
+    Case(f"{S} --storage sqlite:///x.db?mode=ro", "a SQLite storage takes no ?mode= (only ?timeout=SECONDS after its file", G44),
+    Case(f"{S} --storage 'sqlite:///x.db?timeout=soon'", "timeout: expected a number, got 'soon'", G44),
     # a text file saved in another form: before, "is not UTF-8 text (a binary file?)" for each
     Case(f"{SEL} archs/truth-utf16.csv", "is not UTF-8 text: it is UTF-16 text (so its first bytes say), as Windows'", G44),
     Case(f"{SEL} archs/truth-gz.csv", "archs/truth-gz.csv is not UTF-8 text: it is gzip-compressed; decompress it first", G44),

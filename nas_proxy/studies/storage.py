@@ -19,6 +19,7 @@ import re
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import parse_qsl
 
 from nas_proxy import checks
 from nas_proxy.errors import NasProxyError
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # Optuna is imported when a storage is opened: the command li
 STUDIES_DIR = Path("studies")
 HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (a database's; a journal's file, journal_beat)
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
+SQLITE_OPTIONS = ("timeout",)  # what a sqlite:/// URL may carry after "?": seconds a writer waits for another's lock
 CONNECT_SECONDS = 5  # a database server that does not answer (a dropped or silent address) is an error after this long
 # what a URL scheme without "+driver" is opened with: psycopg 3, SQLAlchemy 2.1's default for PostgreSQL
 # (2.0 picks psycopg2, which `nasproxy[postgres]` does not install); "postgres://" is the Heroku/libpq spelling
@@ -98,12 +100,19 @@ def storage_file(url: str) -> Path | None:
     """The file a storage string names: its journal, or a ``sqlite:///`` URL's database file; ``None``
     for a database server."""
     if url.startswith("sqlite:///"):
-        path, query, options = url.removeprefix("sqlite:///").partition("?")
-        if query:  # before probe44, checked as the file 'x.db?mode=ro' while SQLAlchemy opened x.db, warning on stderr
+        path, _, query = url.removeprefix("sqlite:///").partition("?")
+        foreign = [key for key, _ in parse_qsl(query, keep_blank_values=True) if key not in SQLITE_OPTIONS]
+        if foreign:  # before probe44, checked as the file 'x.db?mode=ro' while SQLAlchemy opened x.db, warning on stderr
             raise StorageError(
-                f"storage {hidden(url)!r}: a SQLite storage takes no ?options ({options.partition('=')[0]!r} here): the study's file "
-                f"is what follows sqlite:///, and SQLAlchemy's driver ignores most options with a warning; give sqlite:///{path}"
+                f"storage {hidden(url)!r}: a SQLite storage takes no ?{foreign[0]}= (only ?timeout=SECONDS after its file, which "
+                f"is what follows sqlite:///): give sqlite:///{path}"
             )
+        for _, seconds in parse_qsl(query, keep_blank_values=True):
+            try:
+                if checks.parse_float(seconds) < 0:
+                    raise ValueError(f"expected 0 or more seconds, got {seconds}")
+            except ValueError as e:
+                raise StorageError(f"storage {hidden(url)!r}: timeout: {e}") from None
         return _as_written(url, path)
     return journal_path(url)
 
