@@ -129,9 +129,10 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_case(case: Case, workspace: Path, before: dict[str, tuple[int, int]] | None = None) -> Outcome:
+def run_case(case: Case, workspace: Path, before: dict[str, tuple[int, int]] | None = None, watch: _Watch | None = None) -> Outcome:
     """Run ``nasproxy ARGS`` in-process with ``workspace`` as the working directory. ``before``: the
-    workspace's snapshot as the previous case left it (:func:`run_all`), instead of taking one here."""
+    workspace's snapshot as the previous case left it (:func:`run_all`), instead of taking one here;
+    ``watch``: its folders' :class:`_Watch`, which says when nothing under them was touched since ``before``."""
     before = snapshot(workspace) if before is None else before
     out, err = io.StringIO(), io.StringIO()
     cwd = Path.cwd()
@@ -154,7 +155,7 @@ def run_case(case: Case, workspace: Path, before: dict[str, tuple[int, int]] | N
         os.chdir(cwd)
     stderr = err.getvalue().replace(f"{workspace}/", "").replace(str(workspace), ".")
     stderr = re.sub(r"port \d+ on 127.0.0.1", "port PORT on 127.0.0.1", stderr)  # the busy port differs from run to run
-    after = snapshot(workspace)
+    after = before if watch is not None and not watch.touched() else snapshot(workspace)
     return Outcome(code, stderr, out.getvalue(), _changes(before, after), after)
 
 
@@ -288,17 +289,71 @@ def run_all(cases: list[Case], workspace: Path, pristine: Path) -> list[tuple[Ca
     of the 676 cases' time); a write that came after a case ended is then the next case's change,
     still reported."""
     outcomes = []
-    before = None
+    before, watch = None, _Watch.start(workspace)
     with one_parser():
         for case in cases:
-            outcome = run_case(case, workspace, before)
+            outcome = run_case(case, workspace, before, watch)
             before = outcome.after
             if outcome.changed:
                 shutil.rmtree(workspace)
                 copy_workspace(pristine, workspace)
                 before = None
+                if watch is not None:
+                    watch.close()
+                    watch = _Watch.start(workspace)  # the copy's folders are new ones
             outcomes.append((case, outcome))
+    if watch is not None:
+        watch.close()
     return outcomes
+
+
+class _Watch:
+    """Linux's inotify on every folder of a workspace, watched for what changes a :func:`snapshot`: a file or
+    folder made, removed, moved, written or its attributes (times, mode) set. No such event since the last
+    look: the workspace is as the last snapshot saw it, and a case's walk of its ~1,100 paths (4 ms; 3.7 of
+    the ~9 CPU-s of the 973 cases) is skipped. Any event, even a write that changed nothing, takes the walk,
+    which alone says what changed. Opening and reading files, which every case does, raises none."""
+
+    # IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE, IN_DELETE_SELF,
+    # IN_MOVE_SELF; IN_ONLYDIR | IN_DONT_FOLLOW: a link is not followed out of the workspace (nor is it by snapshot)
+    MASK = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x01000000 | 0x02000000
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def start(cls, root: Path) -> _Watch | None:
+        """Watches on ``root`` and every folder below it; None where inotify is missing or out of watches
+        (every case then takes its walk, as before)."""
+        import ctypes
+        import ctypes.util
+        import sys
+
+        if not sys.platform.startswith("linux"):
+            return None
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            return None
+        watch = cls(fd)
+        folders = [str(root)] + [os.path.join(d, n) for d, names, _ in os.walk(root) for n in names]
+        for folder in folders:  # os.walk lists links to folders among the names, but does not walk them: IN_ONLYDIR
+            if libc.inotify_add_watch(fd, os.fsencode(folder), cls.MASK) < 0 and not os.path.islink(folder):
+                watch.close()
+                return None
+        return watch
+
+    def touched(self) -> bool:
+        """Whether anything was touched since the last call (or the start), the events read and dropped."""
+        touched = False
+        while True:
+            try:
+                touched |= bool(os.read(self.fd, 65536))
+            except BlockingIOError:
+                return touched
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 @contextlib.contextmanager
