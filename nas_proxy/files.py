@@ -136,6 +136,11 @@ def write_error(e: OSError, path: Path, needed: int | None = None) -> FileWriteE
             )
         return FileWriteError(f"cannot write {shown}: larger than its file system takes (File too large); give a path on another disk")
     if code == errno.EROFS:
+        if (point := _turned_read_only(path)) is not None:  # drill44: "give a path on a writable disk" started it over elsewhere
+            return FileWriteError(
+                f"cannot write {shown}: read-only file system: {shorten(point)} turned read-only while this command wrote on it; "
+                f"what it finished there is kept: make it writable again (mount -o remount,rw {shorten(point)}), then {RESUME}"
+            )
         return FileWriteError(f"cannot write {shown}: read-only file system; give a path on a writable disk")
     if code in (errno.EACCES, errno.EPERM):
         return FileWriteError(f"cannot write {shown}: permission denied; give a folder you may write to, or change its permissions")
@@ -304,6 +309,7 @@ def _name_max(folder: Path) -> int:
 
 # inside :func:`one_command`: each folder the command has written a file in, by (device, inode); None outside
 _WRITTEN: dict[str, tuple[int, int]] | None = None
+_WROTE_ON: dict[str, int] | None = None  # of those, the folders written in themselves (not only below): their device
 
 
 @contextmanager
@@ -312,12 +318,13 @@ def one_command() -> Iterator[None]:
     moved or deleted meanwhile (``mv OUT OUT2``, ``rm -rf OUT``) or replaced by another folder, is refused with
     :class:`FolderGoneError` instead of making the folder again and writing the rest of the output there: before
     drill43 ``correlate`` so left its results.csv in the moved folder and its report in a new one, exit 0."""
-    global _WRITTEN
-    before, _WRITTEN = _WRITTEN, {}
+    global _WRITTEN, _WROTE_ON
+    before = _WRITTEN, _WROTE_ON
+    _WRITTEN, _WROTE_ON = {}, {}
     try:
         yield
     finally:
-        _WRITTEN = before
+        _WRITTEN, _WROTE_ON = before
 
 
 _IDENTITY = ("st_dev", "st_ino")  # which file a path names: another after it was moved or deleted and made again
@@ -355,12 +362,36 @@ def _wrote_in(here: str | None) -> None:
     """Record the folder ``here`` and the folders above it: a write in ``OUT/cache`` makes ``OUT`` one too, so that a
     later write in ``OUT`` itself after ``rm -rf OUT`` is refused (drill43b: correlate made ``OUT`` again for its
     report, after its cache's last write)."""
-    if _WRITTEN is None or here is None or here in _WRITTEN:
+    if _WRITTEN is None or _WROTE_ON is None or here is None or here in _WROTE_ON:
         return
     for folder in (here, *map(str, Path(here).parents)):
         if folder in _WRITTEN or (ident := _stat(folder, _IDENTITY)) is None:
             break
         _WRITTEN[folder] = ident
+    if here in _WRITTEN:
+        _WROTE_ON[here] = _WRITTEN[here][0]
+
+
+def wrote_in(folder: Path) -> None:
+    """Within :func:`one_command`: record that the command has just written in ``folder`` by its own means (a study's
+    journal, appended under its lock), as :func:`atomic_path` records its writes."""
+    if _WRITTEN is not None:
+        _wrote_in(os.path.abspath(folder))
+
+
+def _turned_read_only(path: Path) -> str | None:
+    """Within :func:`one_command`: the mount point of ``path``'s file system where this command wrote on that file system
+    before: read-only now, it turned so while the command ran (a disk remounted read-only after errors); else None."""
+    if not _WROTE_ON:
+        return None
+    try:
+        device = os.stat(existing_ancestor(path)).st_dev
+    except OSError:
+        return None
+    if device not in _WROTE_ON.values():
+        return None
+    found = mount_of(path)
+    return found[0] if found is not None else str(existing_ancestor(path))
 
 
 def watch(folder: Path) -> None:
@@ -671,4 +702,5 @@ __all__ = [
     "write_json",
     "write_text",
     "writing",
+    "wrote_in",
 ]

@@ -35,7 +35,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from nas_proxy import interrupts
 from nas_proxy.errors import JournalRepairedWarning, NasProxyError
-from nas_proxy.files import RESUME, append_whole, shorten, write_bytes, write_error, writing
+from nas_proxy.files import RESUME, append_whole, shorten, write_bytes, write_error, writing, wrote_in
 from nas_proxy.studies.journal_lock import HolderLock
 
 TORN_SUFFIX = ".torn-"  # journal.log.torn-20261203T054554Z: the bytes of a torn last record
@@ -79,6 +79,7 @@ class JournalFile(JournalFileBackend):
                 append_whole(fd, data, self.path)
             finally:
                 os.close(fd)
+        wrote_in(self.path.parent)  # a disk turned read-only later is then said so (drill44)
 
     def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
         try:

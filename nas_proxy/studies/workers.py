@@ -117,7 +117,8 @@ def worker_processes(study_name: str, storage_url: str, options: list[WorkerOpti
     it, wait for them all. Ctrl-C in a terminal reaches them too; a KeyboardInterrupt raised in this
     process alone (a signal sent to it only: ``kill``, a scheduler's SIGTERM) is passed on to them
     first, as the same signal; and when this process is killed (SIGKILL, nothing passed on), each
-    worker stops by itself within about a second (``nas_proxy.cli.worker_process``).
+    worker stops by itself within about a second (``nas_proxy.cli.worker_process``). An error that ends the block
+    (this process's disk full or turned read-only) stops them by SIGTERM, as a Ctrl-C would.
 
     A worker's error line comes to this process through a pipe (each child's ``said``), not onto the
     terminal: the command says it, or only its own when it fails too (a full disk stops the command
@@ -136,6 +137,13 @@ def worker_processes(study_name: str, storage_url: str, options: list[WorkerOpti
     except KeyboardInterrupt:
         for child in children:
             child.process.send_signal(interrupts.last_signal())  # the one this process got: SIGTERM stops them as it stopped us
+        raise
+    except Exception:  # this process stopped on an error (its disk full or turned read-only): its workers stop too, as on
+        # SIGTERM; before drill44 a worker waiting for this process's last trial (left RUNNING: its write failed) waited
+        # for good, and this process for it
+        for child in children:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
         raise
     finally:
         for child in children:

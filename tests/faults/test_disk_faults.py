@@ -568,6 +568,32 @@ def test_quota_exceeded_reads_as_a_full_disk() -> None:
     assert isinstance(error, DiskFullError) and "disk quota exceeded" in str(error) and "5,000 bytes to write" in str(error)
 
 
+def test_a_disk_turned_read_only_while_the_command_wrote_on_it_says_so_and_how_to_resume(tmp_path: Path) -> None:
+    """drill44: a disk remounted read-only mid-run (``mount -o remount,ro``, as the kernel does after disk errors) said
+    "read-only file system; give a path on a writable disk", which, followed, starts the work over elsewhere; a file
+    written by the command (or its study's journal appended) before on that disk now says it turned read-only and to
+    run the same command again once it is writable. A disk read-only from the start keeps the first line."""
+    from nas_proxy import files
+    from nas_proxy.studies.journal import JournalFile
+
+    erofs = OSError(errno.EROFS, "Read-only file system")
+    (tmp_path / "s").mkdir()
+    for write in (
+        lambda: files.write_text(tmp_path / "o" / "best.json", "{}"),
+        lambda: JournalFile(tmp_path / "s" / "journal.log").append_logs([{}]),
+    ):
+        with files.one_command():
+            before = str(files.write_error(erofs, tmp_path / "o" / "trials.csv"))
+            write()
+            after = str(files.write_error(erofs, tmp_path / "o" / "trials.csv"))
+        assert before.endswith("read-only file system; give a path on a writable disk"), before
+        assert READ_ONLY in after and "turned read-only while this command wrote on it" in after, after
+        mount = files.mount_of(tmp_path)
+        assert mount is not None and after.endswith(
+            f"make it writable again (mount -o remount,rw {mount[0]}), then run the same command again"
+        )
+
+
 def test_a_disk_out_of_inodes_says_so_not_free_space(monkeypatch: pytest.MonkeyPatch) -> None:
     """ENOSPC on a file system with bytes to spare and no inode left (a tmpfs's nr_inodes, a disk of many small
     files): the line said "41,716 bytes to write, 536,825,856 bytes free; free space", which would not help (drill42)."""

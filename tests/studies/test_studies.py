@@ -100,6 +100,21 @@ def test_a_worker_of_a_training_queue_that_stopped_is_named_with_its_line(monkey
         queue.train_all(study, storage, [], 2, WorkerOptions(progress=False), lambda: None, "trainings")  # type: ignore[arg-type]
 
 
+def test_a_command_stopped_by_an_error_stops_its_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """drill44: search --workers 2, its disk remounted read-only while its last trial ran in the command's own process:
+    that trial stayed RUNNING (its write failed), the command waited for its worker, and the worker for that trial (the
+    budget held), for good. An error leaving worker_processes now stops the workers (SIGTERM), as a Ctrl-C does."""
+    import signal
+
+    from nas_proxy.files import FileWriteError
+    from nas_proxy.studies import workers
+
+    monkeypatch.setattr(workers, "worker_command", lambda *a, says_fd: [sys.executable, "-c", "import time; time.sleep(30)"])
+    with pytest.raises(FileWriteError), workers.worker_processes("s", "unused", [WorkerOptions(progress=False)]) as children:
+        raise FileWriteError("cannot write x: read-only file system")
+    assert children[0].returncode == -signal.SIGTERM  # (without: 0, after the worker's 30 s)
+
+
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
