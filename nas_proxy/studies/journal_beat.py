@@ -158,18 +158,25 @@ class _Beat:
         host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())
         self.pid, self.interval = os.getpid(), interval
         self.path = folder / f"{host}-{self.pid}-{secrets.token_hex(4)}{BEAT_SUFFIX}"
-        self.stopped = threading.Event()
-        _touch(self.path)  # before a trial names it
-        with suppress(OSError):  # (a full disk: an empty file, judged by its age and the judge's grace period alone)
-            self.path.write_text(json.dumps(dict(record)))
+        self.stopped, self.record = threading.Event(), json.dumps(dict(record))
+        self._beat()  # before a trial names it
         self.thread = threading.Thread(target=self._run, name="nasproxy-journal-heartbeat", daemon=True)
         self.thread.start()
         atexit.register(self.end)
 
+    def _beat(self) -> None:
+        """Touch the file, made again where a survivor removed it (this process stopped past the grace period, then
+        continued), with its record: made again empty, it was judged by the judge's grace period alone, and a kill
+        after that left it until it was that old."""
+        _touch(self.path)
+        if os.stat(self.path).st_size == 0:
+            with suppress(OSError):  # (a full disk: an empty file, judged by its age and the judge's grace period alone)
+                self.path.write_text(self.record)
+
     def _run(self) -> None:
         while not self.stopped.wait(self.interval):
             with suppress(OSError):  # a disk away for a moment: the next beat tries again
-                _touch(self.path)
+                self._beat()
 
     def end(self) -> None:
         if os.getpid() != self.pid or self.stopped.is_set():

@@ -3,8 +3,11 @@ journal locks left by killed processes, and a distillation killed while writing 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -305,6 +308,16 @@ def test_a_journal_worker_beats_while_it_lives_and_removes_its_file_at_its_end(t
     os.utime(path, ns=(first - 10**9, first - 10**9))
     wait_until(lambda: path.stat().st_mtime_ns >= first, "a beat", seconds=30)
     assert worker_tag(storage)[journal_beat.BEAT_ATTR] == name  # one file a process
+    record = {"worker_host": socket.gethostname(), "worker_pid": os.getpid(), "grace": 2}
+    assert record.items() <= json.loads(path.read_text()).items()  # who beats, and its grace period
+    path.unlink()  # drill44b: a survivor removed it (this process stopped past the grace period): made again empty
+
+    def remade() -> bool:
+        with contextlib.suppress(OSError, ValueError):
+            return record.items() <= json.loads(path.read_text()).items()
+        return False
+
+    wait_until(remade, "the file made again with its record", seconds=30)
     journal_beat.end_all()
     assert not path.exists()
 
