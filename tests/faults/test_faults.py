@@ -332,6 +332,11 @@ def test_a_search_trial_records_its_worker_as_it_is_made(tmp_path: Path) -> None
     sampler = DrawSeeded(lambda seed, n: optuna.samplers.RandomSampler(seed=seed), 0, 1)
     trial = optuna.create_study(study_name="t", storage=storage, sampler=sampler).ask()  # made, no objective run
     assert trial.study.trials[0].user_attrs["worker_pid"] == os.getpid()  # (stored: the Trial object caches what it was made with)
+    # drill44b: written one at a time, the id before the namespace: a judge of another namespace reading between them
+    # took the trial for one of its own namespace and failed it, live, by that id. The id is written last.
+    ops = [json.loads(line) for line in (tmp_path / "journal.log").read_text().splitlines()]
+    keys = [key for op in ops if op.get("trial_id") == 0 for key in op.get("user_attr", {})]
+    assert keys[-1] == "worker_pid" and {"worker_start", "worker_pid_namespace", "worker_heartbeat"} <= set(keys)
 
 
 def test_a_trial_whose_worker_died_before_recording_itself_is_failed_after_the_grace(tmp_path: Path) -> None:
