@@ -13,14 +13,18 @@ when the file is older than the grace period, or gone (its worker ended without 
 survivor removed the file as stale). The age is read on the file system's clock, not this host's: the judge
 touches ``clock`` in the same folder and compares the two mtimes, which a network file system sets by its
 server's clock, so hosts whose clocks differ agree. A worker removes its file as it ends; one killed leaves
-it, and a survivor removes it as it fails the worker's trial (:meth:`BeatingJournal.forget`), or once it is
-older than the grace period (:meth:`BeatingJournal.sweep`), which a live worker's never is. A trial recorded before stop 44 names no file: judged as before (where its worker
+it, and a survivor removes it as it fails the worker's trial (:meth:`BeatingJournal.forget`), as it finds the worker
+ended by the identity the file records (this host's; :meth:`BeatingJournal.sweep`), or once it is older than the grace
+period, which a live worker's never is. The file records its worker's grace period too: a judge waits the longer of
+its own and the worker's (drill44b: a worker beating every 20 s, judged with a grace of 3 s, had its live trials
+failed and trained again). A trial recorded before stop 44 names no file: judged as before (where its worker
 cannot be judged by its process, never).
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import math
 import os
 import re
@@ -28,7 +32,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,7 @@ FOLDER_SUFFIX = ".heartbeats"  # journal.log.heartbeats/: the heartbeat files of
 BEAT_SUFFIX = ".beat"  # one worker's heartbeat file
 CLOCK = "clock"  # the file a judge touches to read the file system's clock (never a worker's)
 _BEATS: dict[Path, _Beat] = {}  # heartbeat folder -> this process's beat there
+Judge = Callable[[Mapping[str, Any]], "bool | None"]  # whether the worker a file's record names has ended (None: cannot tell)
 _LOCK = threading.Lock()
 
 
@@ -55,14 +60,15 @@ class BeatingJournal(JournalStorage):
         self.folder = journal.with_name(journal.name + FOLDER_SUFFIX)
         self._swept = -math.inf  # when this process last swept the folder (monotonic)
 
-    def beating(self) -> str | None:
-        """The name of this process's heartbeat file, beating from now until the process ends; None where it cannot
+    def beating(self, identity: Mapping[str, Any]) -> str | None:
+        """The name of this process's heartbeat file, beating from now until the process ends, which records
+        ``identity`` (the worker's, as a trial records it) and this process's grace period; None where it cannot
         be written (a read-only or full disk): the trial is then judged as one of before stop 44."""
         with _LOCK:
             beat = _BEATS.get(self.folder)
             if beat is None or beat.pid != os.getpid():  # (a forked child: not its parent's beat)
                 try:
-                    beat = _BEATS[self.folder] = _Beat(self.folder, self.interval)
+                    beat = _BEATS[self.folder] = _Beat(self.folder, self.interval, {**identity, "grace": self.grace})
                 except OSError:
                     return None
         return beat.path.name
@@ -85,7 +91,13 @@ class BeatingJournal(JournalStorage):
         age = None if now is None else _age(self.folder / name, now)
         if age is None:
             return None
-        return age > self.grace
+        return age > self._grace_of(self.folder / name)
+
+    def _grace_of(self, path: Path) -> float:
+        """The grace period a worker's file is judged by: this process's, or the worker's own where longer (a worker
+        beating every 60 s judged by a process whose grace is 3 s: its live trials were failed and trained again)."""
+        grace = _record(path).get("grace")
+        return max(self.grace, grace) if isinstance(grace, int) and not isinstance(grace, bool) else self.grace
 
     def forget(self, attrs: Mapping[str, Any]) -> None:
         """Remove the heartbeat file of a trial (user attributes ``attrs``) whose worker was found dead, unless it is this
@@ -96,10 +108,13 @@ class BeatingJournal(JournalStorage):
             with suppress(OSError):
                 (self.folder / name).unlink()
 
-    def sweep(self) -> list[str]:
-        """Remove the heartbeat files older than the grace period, at most once an interval (workers killed, or ended
-        by an interrupt's hurried exit: a live worker's is never that old, and one stopped that long, its trials
-        failed, makes its own again at its next beat); the names removed."""
+    def sweep(self, ended: Judge | None = None) -> list[str]:
+        """Remove the heartbeat files of workers that ended without removing theirs (killed, or ended by an interrupt's
+        hurried exit), at most once an interval: those ``ended`` finds ended by the identity their file records (this
+        host's), and those older than the grace period (a live worker's is never that old, and one stopped that long,
+        its trials failed, makes its own again at its next beat); the folder too once none is left. The names removed.
+        (Before, a worker killed after its last trial left its file until a search found it older than the grace period:
+        three minutes by default; a command run again at once ended with it there.)"""
         if time.monotonic() - self._swept < self.interval:
             return []
         self._swept = time.monotonic()
@@ -107,14 +122,22 @@ class BeatingJournal(JournalStorage):
             names = os.listdir(self.folder)  # (none yet: no worker beat here, nothing to sweep; the clock made in none)
         except OSError:
             return []
-        now = self._now()
+        own = _BEATS.get(self.folder)
         removed = []
-        for name in names:
-            age = _age(self.folder / name, now) if name.endswith(BEAT_SUFFIX) and now is not None else None
-            if age is not None and age > self.grace:
+        for name in (n for n in names if n.endswith(BEAT_SUFFIX) and (own is None or own.path.name != n)):
+            path = self.folder / name
+            if ended is not None and ended(_record(path)) is True:
+                dead = True
+            else:
+                now = self._now()
+                age = _age(path, now) if now is not None else None
+                dead = age is not None and age > self._grace_of(path)
+            if dead:
                 with suppress(OSError):
-                    (self.folder / name).unlink()
+                    path.unlink()
                     removed.append(name)
+        if removed:
+            _remove_if_idle(self.folder)
         return removed
 
     def _now(self) -> int | None:
@@ -128,23 +151,32 @@ class BeatingJournal(JournalStorage):
 
 
 class _Beat:
-    """This process's heartbeat file in ``folder``, touched every ``interval`` seconds by a thread until the process
-    ends, then removed (:func:`end_all`; atexit)."""
+    """This process's heartbeat file in ``folder``, recording ``record`` (its identity and grace period), touched every
+    ``interval`` seconds by a thread until the process ends, then removed (:func:`end_all`; atexit)."""
 
-    def __init__(self, folder: Path, interval: int) -> None:
+    def __init__(self, folder: Path, interval: int, record: Mapping[str, Any]) -> None:
         host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())
         self.pid, self.interval = os.getpid(), interval
         self.path = folder / f"{host}-{self.pid}-{secrets.token_hex(4)}{BEAT_SUFFIX}"
-        self.stopped = threading.Event()
-        _touch(self.path)  # before a trial names it
+        self.stopped, self.record = threading.Event(), json.dumps(dict(record))
+        self._beat()  # before a trial names it
         self.thread = threading.Thread(target=self._run, name="nasproxy-journal-heartbeat", daemon=True)
         self.thread.start()
         atexit.register(self.end)
 
+    def _beat(self) -> None:
+        """Touch the file, made again where a survivor removed it (this process stopped past the grace period, then
+        continued), with its record: made again empty, it was judged by the judge's grace period alone, and a kill
+        after that left it until it was that old."""
+        _touch(self.path)
+        if os.stat(self.path).st_size == 0:
+            with suppress(OSError):  # (a full disk: an empty file, judged by its age and the judge's grace period alone)
+                self.path.write_text(self.record)
+
     def _run(self) -> None:
         while not self.stopped.wait(self.interval):
             with suppress(OSError):  # a disk away for a moment: the next beat tries again
-                _touch(self.path)
+                self._beat()
 
     def end(self) -> None:
         if os.getpid() != self.pid or self.stopped.is_set():
@@ -153,9 +185,25 @@ class _Beat:
         self.thread.join(timeout=1.0)  # not touched again after the removal (a file system that hangs: not waited for)
         with suppress(OSError):
             self.path.unlink()
-            if not any(name.endswith(BEAT_SUFFIX) for name in os.listdir(self.path.parent)):  # the last worker: nothing left
-                (self.path.parent / CLOCK).unlink(missing_ok=True)
-                self.path.parent.rmdir()  # (a worker beating meanwhile: not empty, kept; or made again at its next beat)
+            _remove_if_idle(self.path.parent)
+
+
+def _remove_if_idle(folder: Path) -> None:
+    """Remove the heartbeat ``folder`` (and its clock) where no worker's file is left in it."""
+    with suppress(OSError):
+        if not any(name.endswith(BEAT_SUFFIX) for name in os.listdir(folder)):  # the last worker: nothing left
+            (folder / CLOCK).unlink(missing_ok=True)
+            folder.rmdir()  # (a worker beating meanwhile: not empty, kept; or made again at its next beat)
+
+
+def _record(path: Path) -> Mapping[str, Any]:
+    """What a worker's heartbeat file records (its identity, its grace period); empty where it cannot be read (a
+    file of before, one left empty by a full disk or a kill as it was made)."""
+    try:
+        record = json.loads(path.read_bytes()[:4096])
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def end_all() -> None:
