@@ -110,6 +110,12 @@ def install() -> None:
         _state.installed, _state.immediate, _state.pending, _state.signum = True, True, False, signal.SIGINT
 
 
+def release() -> None:
+    """Unblock :data:`SIGNALS` (after :func:`install`): a process started with them blocked, so that one landing while
+    its interpreter started waited for its handlers (``nas_proxy.studies.workers.start_held``), now receives it."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+
+
 def ignore() -> None:
     """Ignore these signals from now on (while a program that was interrupted says goodbye)."""
     for s in SIGNALS:
@@ -209,6 +215,7 @@ __all__ = [
     "interruptible",
     "last_signal",
     "received",
+    "release",
     "stop_requests",
     "stoppable",
 ]

@@ -392,6 +392,7 @@ def _run(args: argparse.Namespace) -> int:
             return code
         finally:
             sys.stdout = stdout.stream
+            end_heartbeats()  # its trials ended with it: a process that runs commands in turn (the tests') beats no more
     except NasProxyError as e:
         if args.debug:
             raise

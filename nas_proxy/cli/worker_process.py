@@ -78,6 +78,7 @@ def main(argv: list[str]) -> int:
 
         interrupts.install()  # never inside a storage write
         handling = interrupts
+        interrupts.release()  # blocked since it started (workers.start_held): one that came meanwhile lands here
         if len(argv) > 3:
             orphaned = _watch(int(argv[3]))  # before the seconds of imports below: a kill -9 then is noticed too
         from nas_proxy.cli import one_line_warnings, quiet_libraries

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
@@ -130,7 +131,7 @@ def worker_processes(study_name: str, storage_url: str, options: list[WorkerOpti
             r, w = os.pipe()
             readers.append(r)
             try:
-                children.append(WorkerProcess(subprocess.Popen(worker_command(study_name, storage_url, o, says_fd=w), pass_fds=(w,))))
+                children.append(WorkerProcess(start_held(worker_command(study_name, storage_url, o, says_fd=w), pass_fds=(w,))))
             finally:
                 os.close(w)  # the worker's copy stays open in it: end of file here once it has ended
         yield children
@@ -154,6 +155,18 @@ def worker_processes(study_name: str, storage_url: str, options: list[WorkerOpti
             os.close(r)  # a worker that could not be started
 
 
+def start_held(args: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(args, **popen)`` with :data:`interrupts.SIGNALS` blocked in the new process (a signal mask is
+    inherited through ``exec``) until it unblocks them, its handlers installed (:func:`interrupts.release`): a
+    Ctrl-C that lands while its interpreter starts waits for them. Before stop 44 a worker so hit printed "Fatal
+    Python error: init_import_site ... KeyboardInterrupt" beside the command's one line (drill44b)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, interrupts.SIGNALS)
+    try:
+        return subprocess.Popen(args, **popen)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def exit_words(returncode: int) -> str:
     """How a worker process ended, in words: 'was killed by signal 9 (SIGKILL)', 'exited with code 3'."""
     if returncode < 0:
@@ -172,6 +185,7 @@ __all__ = [
     "exit_words",
     "join",
     "load_study",
+    "start_held",
     "worker_command",
     "worker_processes",
 ]

@@ -172,3 +172,21 @@ def test_an_inherited_ignored_ctrl_c_stays_ignored_and_sigterm_still_stops(insta
         os.kill(os.getpid(), signal.SIGTERM)
         assert requested()
     assert signal.getsignal(sig) is signal.SIG_IGN
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_that_lands_while_a_worker_process_starts_waits_for_its_handlers(sig: int, tmp_path: Path) -> None:
+    """Sent as soon as the worker process exists, so while its interpreter starts (tens of milliseconds before
+    nasproxy's handlers): before stop 44, killed by it, or "Fatal Python error: init_import_site ..." (drill44b).
+    Started cold (a plain Popen, not the tests' warm server); the command says the line, so the worker says none."""
+    import subprocess
+
+    from nas_proxy.studies.kinds import WorkerOptions
+    from nas_proxy.studies.workers import start_held, worker_command
+
+    command = worker_command("none", str(tmp_path / "journal.log"), WorkerOptions(n_trials=1))
+    worker = start_held(command, stderr=subprocess.PIPE, text=True)
+    worker.send_signal(sig)
+    _, err = worker.communicate(timeout=120)
+    assert (worker.returncode, err) == (128 + sig, "")
+    assert not (tmp_path / "journal.log").exists()

@@ -331,6 +331,9 @@ def test_a_candidate_whose_worker_died_on_every_try_is_given_up_and_named(
     trial_id = backend.get_trial_id_from_study_id_trial_number(backend.get_study_id_from_name("g"), dying.number)
     backend.set_trial_user_attr(trial_id, "retries", MAX_RETRY)  # its last try: it died MAX_RETRY times before
     assert main(args) == 0
+    # the killed worker's heartbeat file removed, and this process's as its command ended (before stop 44 it beat on
+    # while the process lived: the bad-input table, whose cases run in one process, found it made again in a case)
+    assert not storage.with_name(storage.name + ".heartbeats").exists()
     err = capsys.readouterr().err
     study = load(storage, "g")
     (given_up,) = study.get_trials(states=(TrialState.FAIL,))
