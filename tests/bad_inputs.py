@@ -1546,6 +1546,9 @@ PROBE44B: list[Case] = [
     # a heartbeat interval a thread cannot wait: before, exit 0 and 'Exception in thread ... OverflowError' (no beat)
     Case(f"{S} --heartbeat-interval 10000000000 --grace 20000000000", "--heartbeat-interval must be 1 to 86,400 s (a day)", G44),
     Case(f"{W} --heartbeat-interval 86401 --grace 90000", "--heartbeat-interval must be 1 to 86,400 s (a day) and --grace", G44),
+    # a file --out whose format is fixed: before, calibrate --out p.csv wrote a TOML profile named p.csv (and p-ladders.csv)
+    Case(f"{CAL} --out p.csv", "--out p.csv: a proxy profile is a TOML file, whatever its name; give a name ending .toml, such", G44),
+    Case(f"{CAL} --out p.json", "give a name ending .toml, such as p.toml", G44),
     # new angles, refused right before: a grace not over the interval, an interval under 1 s
     Case(f"{S} --heartbeat-interval 5 --grace 5", "--grace longer than it, got 5 and 5"),
     Case(f"{S} --heartbeat-interval -1", "--heartbeat-interval must be 1 to 86,400 s (a day) and --grace longer than it, got -1"),
