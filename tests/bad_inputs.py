@@ -1549,6 +1549,8 @@ PROBE44B: list[Case] = [
     # a file --out whose format is fixed: before, calibrate --out p.csv wrote a TOML profile named p.csv (and p-ladders.csv)
     Case(f"{CAL} --out p.csv", "--out p.csv: a proxy profile is a TOML file, whatever its name; give a name ending .toml, such", G44),
     Case(f"{CAL} --out p.json", "give a name ending .toml, such as p.toml", G44),
+    # a search's --out holding another study's results: before, replaced by this study's (best.json, trials.csv), exit 0
+    Case(f"{S} --out studies/done", "--out studies/done holds the results of study 'done' (best.json, trials.csv), which this search", G44),
     # new angles, refused right before: a grace not over the interval, an interval under 1 s
     Case(f"{S} --heartbeat-interval 5 --grace 5", "--grace longer than it, got 5 and 5"),
     Case(f"{S} --heartbeat-interval -1", "--heartbeat-interval must be 1 to 86,400 s (a day) and --grace longer than it, got -1"),
