@@ -1551,6 +1551,11 @@ PROBE44B: list[Case] = [
     Case(f"{CAL} --out p.json", "give a name ending .toml, such as p.toml", G44),
     # a search's --out holding another study's results: before, replaced by this study's (best.json, trials.csv), exit 0
     Case(f"{S} --out studies/done", "--out studies/done holds the results of study 'done' (best.json, trials.csv), which this search", G44),
+    # train --out a folder holding a spec.json not of a trained model: before, replaced (the BEST itself too), exit 0
+    Case(
+        "train own-spec/spec.json --out own-spec --epochs 1 --device cpu", "holds a spec.json that is not a trained model's (the BEST", G44
+    ),
+    Case("train best/good.json --out own-spec --epochs 1 --device cpu", "that is not a trained model's (a file of yours?), which", G44),
     # new angles, refused right before: a grace not over the interval, an interval under 1 s
     Case(f"{S} --heartbeat-interval 5 --grace 5", "--grace longer than it, got 5 and 5"),
     Case(f"{S} --heartbeat-interval -1", "--heartbeat-interval must be 1 to 86,400 s (a day) and --grace longer than it, got -1"),
