@@ -152,6 +152,9 @@ def run_case(case: Case, workspace: Path, before: dict[str, tuple[int, int]] | N
             except SystemExit as e:  # argparse exits on usage errors
                 code = e.code if isinstance(e.code, int) else 1
     finally:
+        # as the command's process ends: its journal heartbeats stopped and removed, here where their paths lead (a beat
+        # left running touched its file again a minute later, a later case's write: probe44b's regeneration, once)
+        nas_proxy.cli.end_heartbeats()
         os.chdir(cwd)
     stderr = err.getvalue().replace(f"{workspace}/", "").replace(str(workspace), ".")
     stderr = re.sub(r"port \d+ on 127.0.0.1", "port PORT on 127.0.0.1", stderr)  # the busy port differs from run to run

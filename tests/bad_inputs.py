@@ -1526,6 +1526,43 @@ PROBE44 += [
 CASES += PROBE44
 
 
+# ---- branch probe44b: probe44's judgement calls on storage strings, and the journal heartbeat's inputs
+PROBE44B: list[Case] = [
+    # a known scheme in another case or form, or a path starting with a blank: before, each made a journal of that
+    # literal name ('JOURNAL:x.log', ' x.log', 'file:x.log', 'Sqlite:x.db' ...) in the working folder, exit 0
+    Case(f"{S} --storage JOURNAL:x.log", "storage 'JOURNAL:x.log': a scheme is written in lower case; give journal:x.log", G44),
+    Case(f"{S} --storage Journal:x.log", "a scheme is written in lower case; give journal:x.log", G44),
+    Case(f"{S} --storage journal:journal:x.log", "journal: names a journal file's path, not another storage; give journal:x.log", G44),
+    Case(f"{S} --storage 'journal: x.log'", "its path ' x.log' starts or ends with a blank; give 'x.log'", G44),
+    Case(f"{S} --storage ' x.log'", "storage ' x.log': its path ' x.log' starts or ends with a blank", G44),
+    Case(f"{S} --storage file:x.log", "a journal is given by its path, not a file: URL; give x.log", G44),
+    Case(f"{S} --storage Sqlite:x.db", "(three slashes, four before an absolute path); give sqlite:///x.db", G44),
+    Case(f"{W.replace('studies/done/journal.log', 'JOURNAL:studies/done/journal.log')}", "a scheme is written in lower case", G44),
+    # before: 'is an in-memory SQLite database', SQLAlchemy's 'Invalid SQLite URL', 'unsupported storage URL'
+    Case(f"{S} --storage sqlite:x.db", "storage 'sqlite:x.db': a SQLite URL is sqlite:/// and then its file's path", G44),
+    Case(f"{S} --storage sqlite://x.db", "a SQLite URL is sqlite:/// and then its file's path (three slashes", G44),
+    Case(f"{S} --storage file:///tmp/x.log", "a journal is given by its path, not a file: URL; give /tmp/x.log", G44),
+    Case(f"{S} --storage SQLite:///x.db", "a scheme is written in lower case; give sqlite:///x.db", G44),
+    # a heartbeat interval a thread cannot wait: before, exit 0 and 'Exception in thread ... OverflowError' (no beat)
+    Case(f"{S} --heartbeat-interval 10000000000 --grace 20000000000", "--heartbeat-interval must be 1 to 86,400 s (a day)", G44),
+    Case(f"{W} --heartbeat-interval 86401 --grace 90000", "--heartbeat-interval must be 1 to 86,400 s (a day) and --grace", G44),
+    # a file --out whose format is fixed: before, calibrate --out p.csv wrote a TOML profile named p.csv (and p-ladders.csv)
+    Case(f"{CAL} --out p.csv", "--out p.csv: a proxy profile is a TOML file, whatever its name; give a name ending .toml, such", G44),
+    Case(f"{CAL} --out p.json", "give a name ending .toml, such as p.toml", G44),
+    # a search's --out holding another study's results: before, replaced by this study's (best.json, trials.csv), exit 0
+    Case(f"{S} --out studies/done", "--out studies/done holds the results of study 'done' (best.json, trials.csv), which this search", G44),
+    # train --out a folder holding a spec.json not of a trained model: before, replaced (the BEST itself too), exit 0
+    Case(
+        "train own-spec/spec.json --out own-spec --epochs 1 --device cpu", "holds a spec.json that is not a trained model's (the BEST", G44
+    ),
+    Case("train best/good.json --out own-spec --epochs 1 --device cpu", "that is not a trained model's (a file of yours?), which", G44),
+    # new angles, refused right before: a grace not over the interval, an interval under 1 s
+    Case(f"{S} --heartbeat-interval 5 --grace 5", "--grace longer than it, got 5 and 5"),
+    Case(f"{S} --heartbeat-interval -1", "--heartbeat-interval must be 1 to 86,400 s (a day) and --grace longer than it, got -1"),
+]
+CASES += PROBE44B
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

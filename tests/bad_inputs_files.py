@@ -367,6 +367,7 @@ def _truths(folder: Path) -> None:
 
 
 def _storages(root: Path) -> None:
+    from nas_proxy.cli import end_heartbeats
     from nas_proxy.search import ProxyConfig, SearchConfig, search
 
     cwd = Path.cwd()
@@ -375,6 +376,7 @@ def _storages(root: Path) -> None:
         config = SearchConfig(synthetic="syn", space="convnet-cpu", sampler="random", device="cpu", proxy=ProxyConfig(epochs=1))
         search(config, "done", 1, progress=False)
     finally:
+        end_heartbeats()  # as the command's process ends (before probe44b, its beat went on, a case's write a minute later)
         os.chdir(cwd)
     (root / "notes.txt").write_text("my notes about the experiment\n")
     (root / "storage-dir").mkdir()

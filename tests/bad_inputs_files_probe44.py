@@ -28,6 +28,9 @@ def build_probe44(root: Path) -> None:
         "top-device-number.toml": "device = 5\n",
     }.items():
         (configs / name).write_text(text)
+    # probe44b: a folder whose spec.json is not a trained model's, a search's best.json named so (train --out there)
+    (root / "own-spec").mkdir()
+    (root / "own-spec" / "spec.json").write_text((root / "best" / "good.json").read_text())
     (configs / "utf16.toml").write_bytes("[distill]\nipc = 1\n".encode("utf-16"))
     truth = (root / "archs/truth-bom-2.csv").read_text(encoding="utf-8-sig")
     (root / "archs/truth-utf16.csv").write_bytes(truth.encode("utf-16"))

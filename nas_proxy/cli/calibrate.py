@@ -177,6 +177,10 @@ def _output(args: argparse.Namespace) -> Path:
             mine = False
         if not mine:
             raise InvalidArgumentError(f"--out {out} exists and is not a proxy profile; give a new file name")
+    if out.suffix and out.suffix.lower() != ".toml":  # before probe44b, --out p.csv wrote a TOML profile named p.csv, exit 0
+        raise InvalidArgumentError(
+            f"--out {out}: a proxy profile is a TOML file, whatever its name; give a name ending .toml, such as {out.with_suffix('.toml')}"
+        )
     return out
 
 

@@ -8,6 +8,7 @@ The objective scores every candidate with the study's proxy, a member of the pro
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -287,6 +288,20 @@ def run_worker(
         ladders.climb(study, storage, ladder, space, objective, progress, deadline)
 
 
+def _not_another_study(out: Path, study: str) -> None:
+    """Refuse an ``--out`` folder whose best.json is another study's: before probe44b, search --study s3 --out studies
+    (or --out studies/s2) replaced study s2's best.json, trials.csv and config.toml there with its own, exit 0."""
+    try:
+        found = json.loads((out / "best.json").read_text(encoding="utf-8")).get("study")
+    except (OSError, ValueError, AttributeError):  # none, or not an export of search: judged as before
+        return
+    if isinstance(found, str) and found != study:
+        raise InvalidArgumentError(
+            f"--out {out} holds the results of study {found!r} (best.json, trials.csv), which this search would replace; "
+            f"give study {study!r} a folder of its own, such as {study_dir(study)} (the default)"
+        )
+
+
 def search(
     config: SearchConfig,
     study_name: str,
@@ -345,6 +360,7 @@ def search(
         raise InvalidArgumentError(f"--out {out} is a file; give a directory for trials.csv and best.json")
     if out is not None:
         checks.not_a_synthetic_set("--out", out)
+        _not_another_study(out, study_name)
     configs.check_saved("--out", out or study_dir(study_name), "search")  # a correlation's folder: its config.toml
     check_heartbeat(heartbeat)
     t0, begun = time.perf_counter(), time.monotonic()  # seconds reported; the --timeout's clock (the workers')

@@ -148,6 +148,11 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         raise InvalidArgumentError(f"--out {out} is a file; give a folder for {SPEC}, {WEIGHTS} and {SCRIPT}")
     for path in (out, out / SPEC, out / WEIGHTS, out / SCRIPT):  # out itself: '-' is refused
         check_writable(path)
+    if (out / SPEC).exists() and _finished(out) is None:  # before probe44b, replaced without a word, exit 0 (BEST itself too)
+        raise OutputConflictError(
+            f"--out {out} holds a {SPEC} that is not a trained model's ({'the BEST given' if _same(out / SPEC, best_path) else 'a file of yours?'}), "
+            "which training would replace; give another --out"
+        )
     data = data_of(best, data_root)
     # what makes two trainings the same (the split is not: all of it is trained on)
     request = {"arch_id": arch_id(best.spec), "spec": best.spec, "seed": seed, "protocol": config.to_dict(), "dataset": data.dataset}
@@ -237,6 +242,14 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     write_json(out / SPEC, spec)  # last: its presence means the folder is whole
     (out / TRAINING).unlink(missing_ok=True)  # spec.json records it now
     return TrainedModel(str(out), spec, reused=False, kept_weights=kept is not None)
+
+
+def _same(path: Path, other: Path | str) -> bool:
+    """Whether ``path`` and ``other`` are one file."""
+    try:
+        return path.samefile(other)
+    except OSError:
+        return False
 
 
 def _finished(out: Path) -> dict[str, Any] | None:

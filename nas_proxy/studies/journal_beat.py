@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -63,7 +64,10 @@ class BeatingJournal(JournalStorage):
     def beating(self, identity: Mapping[str, Any]) -> str | None:
         """The name of this process's heartbeat file, beating from now until the process ends, which records
         ``identity`` (the worker's, as a trial records it) and this process's grace period; None where it cannot
-        be written (a read-only or full disk): the trial is then judged as one of before stop 44."""
+        be written (a read-only or full disk, the folder's name taken by a file or a link): the trial is then judged
+        as one of before stop 44."""
+        if not self._usable():
+            return None
         with _LOCK:
             beat = _BEATS.get(self.folder)
             if beat is None or beat.pid != os.getpid():  # (a forked child: not its parent's beat)
@@ -77,8 +81,8 @@ class BeatingJournal(JournalStorage):
         """Whether the worker of a trial with user attributes ``attrs`` has stopped beating: its file older than the grace
         period on the file system's clock, or gone; None where the trial names no file (recorded before stop 44) or the
         folder cannot be read or its clock touched."""
-        name = attrs.get(BEAT_ATTR)
-        if not isinstance(name, str) or not name.endswith(BEAT_SUFFIX) or "/" in name:
+        name = _beat_name(attrs)
+        if name is None or not self._usable():
             return None
         try:  # a listing, not the name looked up: a network file system may remember that a new name was not there
             if name not in os.listdir(self.folder):
@@ -102,11 +106,12 @@ class BeatingJournal(JournalStorage):
     def forget(self, attrs: Mapping[str, Any]) -> None:
         """Remove the heartbeat file of a trial (user attributes ``attrs``) whose worker was found dead, unless it is this
         process's own (a trial of this process whose objective ended without telling it: this process beats on)."""
-        name = attrs.get(BEAT_ATTR)
+        name = _beat_name(attrs)
         own = _BEATS.get(self.folder)
-        if isinstance(name, str) and name.endswith(BEAT_SUFFIX) and "/" not in name and (own is None or own.path.name != name):
+        if name is not None and self._usable() and (own is None or own.path.name != name):
             with suppress(OSError):
-                (self.folder / name).unlink()
+                if stat.S_ISREG(os.lstat(self.folder / name).st_mode):  # a FIFO, a folder or a link put there: not ours
+                    (self.folder / name).unlink()
 
     def sweep(self, ended: Judge | None = None) -> list[str]:
         """Remove the heartbeat files of workers that ended without removing theirs (killed, or ended by an interrupt's
@@ -118,6 +123,8 @@ class BeatingJournal(JournalStorage):
         if time.monotonic() - self._swept < self.interval:
             return []
         self._swept = time.monotonic()
+        if not self._usable():
+            return []
         try:
             names = os.listdir(self.folder)  # (none yet: no worker beat here, nothing to sweep; the clock made in none)
         except OSError:
@@ -140,12 +147,22 @@ class BeatingJournal(JournalStorage):
             _remove_if_idle(self.folder)
         return removed
 
+    def _usable(self) -> bool:
+        """Whether the folder is a folder, or not there yet: never a link (before probe44b, followed: heartbeat files
+        made, and stale ones removed, in the folder it points to) nor a file."""
+        try:
+            return stat.S_ISDIR(os.lstat(self.folder).st_mode)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+
     def _now(self) -> int | None:
         """The file system's clock (ns): the mtime of ``clock`` in the folder, touched now; None where it cannot be."""
         clock = self.folder / CLOCK
         try:
             _touch(clock, make_folder=False)
-            return os.stat(clock).st_mtime_ns
+            return os.lstat(clock).st_mtime_ns
         except OSError:
             return None
 
@@ -199,10 +216,16 @@ def _remove_if_idle(folder: Path) -> None:
 def _record(path: Path) -> Mapping[str, Any]:
     """What a worker's heartbeat file records (its identity, its grace period); empty where it cannot be read (a
     file of before, one left empty by a full disk or a kill as it was made)."""
+    try:  # as _age opens it: neither a link followed nor a FIFO named x.beat waited on
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return {}
     try:
-        record = json.loads(path.read_bytes()[:4096])
+        record = json.loads(os.read(fd, 4096)) if stat.S_ISREG(os.fstat(fd).st_mode) else None
     except (OSError, ValueError):
         return {}
+    finally:
+        os.close(fd)
     return record if isinstance(record, dict) else {}
 
 
@@ -221,7 +244,7 @@ def _touch(path: Path, make_folder: bool = True) -> None:
     its folder, with ``make_folder``: the last worker to end removes it, maybe just as this one makes its file)."""
     for last in (False, False, True):
         try:
-            os.utime(path)
+            os.utime(path, follow_symlinks=False)  # a link put there: itself, never a file it points to (probe44b)
             return
         except FileNotFoundError:
             pass
@@ -238,14 +261,29 @@ def _touch(path: Path, make_folder: bool = True) -> None:
 def _age(path: Path, now: int) -> float | None:
     """Seconds since ``path`` was last touched, by the file system's clock ``now`` (ns); None where it is not there.
     Opened, not only stat'ed: an open makes a network file system read the attributes afresh (close-to-open)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
+    try:  # neither a link followed nor a FIFO waited on (before probe44b, the sweep blocked on a FIFO named x.beat)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
-        return (now - os.fstat(fd).st_mtime_ns) / 1e9
+        found = os.fstat(fd)
+        return (now - found.st_mtime_ns) / 1e9 if stat.S_ISREG(found.st_mode) else None
     finally:
         os.close(fd)
+
+
+def _beat_name(attrs: Mapping[str, Any]) -> str | None:
+    """The heartbeat file a trial (user attributes ``attrs``) names, None where it names none that could be in the
+    folder (a trial of before stop 44, or a name another program wrote: a path, a NUL, past 255 bytes, a hidden name;
+    before probe44b, one holding a NUL was judged dead, and forgetting it raised ValueError)."""
+    name = attrs.get(BEAT_ATTR)
+    if not isinstance(name, str) or not name.endswith(BEAT_SUFFIX) or name.startswith("."):
+        return None
+    try:
+        encoded = os.fsencode(name)
+    except UnicodeEncodeError:  # a lone surrogate (JSON takes one): no file name
+        return None
+    return None if b"/" in encoded or b"\x00" in encoded or len(encoded) > 255 else name
 
 
 __all__ = ["BEAT_ATTR", "BEAT_SUFFIX", "CLOCK", "FOLDER_SUFFIX", "BeatingJournal", "end_all"]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # Optuna is imported when a storage is opened: the command li
 STUDIES_DIR = Path("studies")
 HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (a database's; a journal's file, journal_beat)
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
+HEARTBEAT_MAX = 86_400  # the longest heartbeat interval taken, a day (a thread waits it: past ~292 years Python cannot)
 SQLITE_OPTIONS = ("timeout",)  # what a sqlite:/// URL may carry after "?": seconds a writer waits for another's lock
 CONNECT_SECONDS = 5  # a database server that does not answer (a dropped or silent address) is an error after this long
 # what a URL scheme without "+driver" is opened with: psycopg 3, SQLAlchemy 2.1's default for PostgreSQL
@@ -46,6 +47,7 @@ DRIVER_PACKAGES = {
     "MySQLdb": "mysqlclient",
 }
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")  # URL schemes of databases, optionally +driver
+STORAGE_SCHEMES = ("journal", "file", *DATABASE_SCHEMES)  # what a storage string may begin with (file: refused; check_form)
 EXTRAS_ATTR = "nasproxy_dashboard"  # study user attribute: where the dashboard's artifacts are (its note is the study's note)
 
 
@@ -91,9 +93,32 @@ def default_storage_url(study: str) -> str:
 def journal_path(url: str) -> Path | None:
     """The journal file a storage string names (a bare path, or ``journal:PATH``); ``None`` for a
     database URL (``sqlite:///``, ``postgresql://``, ...) or another ``scheme://`` URL."""
+    check_form(url)
     if database_url(url) is not None or "://" in url:
         return None
     return _as_written(url, url.removeprefix("journal:"))
+
+
+def check_form(url: str) -> None:
+    """Refuse a storage string that is almost surely a typo of a form it takes: a known scheme in another case
+    (``Journal:x.log``, ``SQLite:///x.db``), ``journal:`` twice or before another URL, a ``file:`` URL, a SQLite URL
+    without its three slashes (``sqlite:x.db``). Before probe44b, ``JOURNAL:x.log``, ``journal:journal:x.log``,
+    ``Sqlite:x.db`` and ``file:x.log`` each made a journal of that literal name, exit 0."""
+    scheme, colon, rest = url.partition(":")
+    kind = scheme.lower().split("+")[0]
+    if not colon or kind not in STORAGE_SCHEMES:
+        return
+    fixed, why = f"{scheme.lower()}:{rest}", "a scheme is written in lower case"
+    if kind == "file":
+        fixed, why = rest.removeprefix("//") or "journal.log", "a journal is given by its path, not a file: URL"
+    elif kind == "journal" and rest.partition(":")[0].lower().split("+")[0] in STORAGE_SCHEMES:
+        fixed, why = rest, "journal: names a journal file's path, not another storage"
+    elif kind == "sqlite" and rest not in ("", "//") and not rest.startswith("///"):  # ('sqlite://' is refused as in-memory)
+        fixed = f"{scheme.lower()}:///{rest.lstrip('/')}"
+        why = "a SQLite URL is sqlite:/// and then its file's path (three slashes, four before an absolute path)"
+    elif scheme == scheme.lower():
+        return
+    raise StorageError(f"storage {hidden(url)!r}: {why}; give {hidden(fixed)}")
 
 
 def storage_file(url: str) -> Path | None:
@@ -124,6 +149,8 @@ def _as_written(url: str, path: str) -> Path:
     ``sqlite:///~/s.db`` was "in folder ~, which does not exist"."""
     if path != url:
         checks.not_home_shorthand(f"storage {hidden(url)!r}: its path", path)
+    if path != path.strip():  # before probe44b, 'journal: x.log' made a journal ' x.log' (exit 0)
+        raise StorageError(f"storage {hidden(url)!r}: its path {path!r} starts or ends with a blank; give {path.strip()!r}")
     checks.not_too_long("storage", path)  # before probe44, a name of 256 bytes was an internal error (Path.exists raised)
     return Path(path)
 
@@ -143,6 +170,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
 
     checks.plain_name("study name", study, "study (and its folder under studies/)")
     url = url or default_storage_url(study)
+    check_form(url)
     try:
         database = database_url(url)
         if database is not None:
@@ -454,6 +482,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "artifact_dir",
+    "check_form",
     "check_journal",
     "check_writable_storage",
     "database_url",

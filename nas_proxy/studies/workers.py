@@ -23,7 +23,7 @@ from optuna.storages import BaseStorage
 from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyWarning
 from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions, get, kind_of
-from nas_proxy.studies.storage import open_storage, require_existing
+from nas_proxy.studies.storage import HEARTBEAT_MAX, open_storage, require_existing
 
 WORKER_MODULE = "nas_proxy.cli.worker_process"  # `python -m` this: one worker process
 
@@ -38,11 +38,12 @@ def load_study(storage: BaseStorage, name: str) -> optuna.Study:
 
 
 def check_heartbeat(heartbeat: tuple[int, int]) -> None:
-    """Refuse a heartbeat interval under 1 s or a grace period not longer than it."""
+    """Refuse a heartbeat interval under 1 s or over a day (:data:`HEARTBEAT_MAX`), or a grace period not longer than it."""
     interval, grace = heartbeat
-    if interval < 1 or grace <= interval:
+    if not 1 <= interval <= HEARTBEAT_MAX or grace <= interval:  # before probe44b, 10**10 s: the heartbeat's thread died
         raise InvalidArgumentError(
-            f"--heartbeat-interval must be at least 1 s and --grace longer than it, got {interval} and {grace}; e.g. 60 and 180"
+            f"--heartbeat-interval must be 1 to {HEARTBEAT_MAX:,} s (a day) and --grace longer than it, got {interval} and {grace}; "
+            "e.g. 60 and 180"
         )
 
 

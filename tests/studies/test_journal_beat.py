@@ -1,0 +1,93 @@
+"""A journal's heartbeat folder among foreign things (probe44b): what a stranger leaves in ``JOURNAL.heartbeats``, or
+puts in its place, or writes as a trial's heartbeat name, is never followed, removed, waited on or a crash."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nas_proxy.studies.journal_beat import BEAT_ATTR, CLOCK, FOLDER_SUFFIX, BeatingJournal
+from nas_proxy.studies.storage import open_storage
+
+
+def _journal(tmp_path: Path) -> BeatingJournal:
+    backend = open_storage(str(tmp_path / "journal.log"), "w", 1, 2).backend
+    assert isinstance(backend, BeatingJournal)
+    return backend
+
+
+def _soon(call: Callable[[], Any]) -> Any:
+    """``call()``'s result; the test fails where it blocks (a FIFO opened for reading waits for a writer for good)."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert result, f"{call} blocked (or raised)"
+    return result[0]
+
+
+def test_foreign_entries_are_neither_waited_on_nor_removed(tmp_path: Path) -> None:
+    """A FIFO, a folder or a link named like a heartbeat file, a foreign file, and ``clock`` a link to a file outside:
+    before probe44b the sweep waited for good on the FIFO (it opened every ``*.beat`` to read its age) and touched the
+    link's target; now only a stale heartbeat file of its own kind is removed."""
+    journal = _journal(tmp_path)
+    folder, outside = journal.folder, tmp_path / "outside.txt"
+    folder.mkdir()
+    outside.write_text("mine")
+    os.mkfifo(folder / "fifo.beat")
+    (folder / "dir.beat").mkdir()
+    (folder / "link.beat").symlink_to(outside)
+    (folder / "notes.txt").write_text("a stranger's")
+    (folder / CLOCK).symlink_to(outside)
+    (folder / "old.beat").touch()
+    for path in (outside, folder / "dir.beat", folder / "notes.txt", folder / "old.beat"):
+        os.utime(path, ns=(0, 0))
+    assert _soon(functools.partial(journal.sweep, lambda record: None)) == ["old.beat"]  # each file's record read too
+    assert sorted(os.listdir(folder)) == [CLOCK, "dir.beat", "fifo.beat", "link.beat", "notes.txt"]
+    assert outside.read_text() == "mine" and outside.stat().st_mtime_ns == 0  # not touched through the link
+    for name in ("fifo.beat", "dir.beat", "link.beat"):
+        assert _soon(functools.partial(journal.lapsed, {BEAT_ATTR: name})) is None  # not a heartbeat file: not judged
+        journal.forget({BEAT_ATTR: name})
+    assert outside.exists() and (folder / "fifo.beat").exists() and (folder / "dir.beat").is_dir()
+
+
+@pytest.mark.parametrize(
+    "name", ["../x.beat", "/tmp/x.beat", "a" * 10_000 + ".beat", "a\x00b.beat", "\ud800.beat", ".beat", 5, None, ["x.beat"]]
+)
+def test_foreign_trial_names(tmp_path: Path, name: object) -> None:
+    """A trial whose heartbeat name was written by another program: not a name of a file in the folder, it is not
+    judged (None), and forgetting it removes nothing (before probe44b, a name holding a NUL was judged dead, and then
+    its forget raised ValueError: embedded null byte)."""
+    journal = _journal(tmp_path)
+    assert journal.beating({}) is not None
+    (tmp_path / "x.beat").touch()
+    assert journal.lapsed({BEAT_ATTR: name}) is None
+    journal.forget({BEAT_ATTR: name})
+    assert (tmp_path / "x.beat").exists() and len(os.listdir(journal.folder)) == 1
+
+
+@pytest.mark.parametrize("kind", ["file", "link"])
+def test_heartbeat_folder_taken(tmp_path: Path, kind: str) -> None:
+    """``journal.log.heartbeats`` a file, or a link to a folder elsewhere: nothing beats there, nothing is judged or
+    swept there (before probe44b, the link was followed: heartbeat files made, and stale ones removed, in the folder
+    it points to)."""
+    journal = _journal(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "old.beat").touch()
+    os.utime(elsewhere / "old.beat", ns=(0, 0))
+    if kind == "file":
+        journal.folder.write_text("a stranger's")
+    else:
+        journal.folder.symlink_to(elsewhere)
+    assert journal.beating({}) is None
+    assert journal.lapsed({BEAT_ATTR: "old.beat"}) is None
+    assert journal.sweep() == []
+    assert os.listdir(elsewhere) == ["old.beat"]
+    assert tmp_path.joinpath(f"journal.log{FOLDER_SUFFIX}").is_symlink() == (kind == "link")
