@@ -119,7 +119,12 @@ class ProxyContext:
         return space.build(spec, c, self.synthetic.num_classes, (h, w))
 
     def score(
-        self, space: SearchSpace, spec: dict[str, Any], seed: int = 0, report: Callable[[int, float], None] | None = None
+        self,
+        space: SearchSpace,
+        spec: dict[str, Any],
+        seed: int = 0,
+        report: Callable[[int, float], None] | None = None,
+        flops: int | None = None,
     ) -> ProxyResult:
         """Train ``spec`` on the synthetic set and score it on the validation split.
 
@@ -133,6 +138,9 @@ class ProxyContext:
         With ``seeds`` = K > 1, copy k is the network this trains with seed ``seed + k`` (same
         initialisation, batches and augmentation), all K trained at once as a ``ModelStack``; the
         reports and the score are the mean accuracy of the copies.
+
+        ``flops``: the forward FLOPs of ``spec`` on one of this context's images where the caller already has them
+        (a calibration scores each architecture under several protocols); counted here otherwise.
         """
         aid, k = arch_id(spec), self.config.seeds
         run_seeds = [derive_seed(seed + c, "proxy", aid) for c in range(k)]  # copy c: the network seed + c alone would train
@@ -142,7 +150,7 @@ class ProxyContext:
             for s in run_seeds:
                 torch.manual_seed(s)
                 models.append(self.build(space, spec).to(self.device))
-            params, flops = count_params(models[0]), count_flops(models[0], self.images)
+            params, flops = count_params(models[0]), count_flops(models[0], self.images) if flops is None else flops
         net: nn.Module | ModelStack = models[0] if k == 1 else ModelStack(models, self.vectorize)
         del models
         t1 = time.perf_counter()

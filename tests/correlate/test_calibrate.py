@@ -341,3 +341,45 @@ def test_a_calibration_is_locked_whatever_its_names_and_never_unlocked_without_a
     assert main([*_command(workdir, "other"), "--storage", str(journal), "--out", str(tmp_path / "p.toml")]) == 2
     assert locked["other"] is False
     assert "calibration study 'other' runs unlocked: its lock folder" in capsys.readouterr().err
+
+
+def test_flops_are_counted_once_per_architecture_and_image_shape() -> None:
+    """A calibration scores each architecture under every protocol: its FLOPs are counted once per (architecture,
+    image shape, classes) and served to the next protocol on the same shape; a set of another image size is counted
+    anew (a count kept by architecture alone would give its 16x16 images the 8x8 count)."""
+    import optuna
+    import torch
+
+    from nas_proxy.calibrate import protocol as calibration
+    from nas_proxy.calibrate.truth import Truth
+    from nas_proxy.search import ProxyConfig
+    from nas_proxy.synthetic import SyntheticSet
+    from nas_proxy.trainers.synthetic_set import ProxyContext, count_flops
+
+    space = get_space("convnet-cpu")
+    arch = from_space(space, 1, seed=3)[0]
+    truth, labels, cpu = Truth(arch.spec, arch.arch_id, 50.0), torch.arange(4) % 2, torch.device("cpu")
+    contexts = {}
+    for size in (8, 16):
+        meta = {"dataset": {"num_classes": 2}, "tensors_sha256": f"set{size}"}  # the scores' cache tells the sets apart by it
+        images = torch.randn(4, 1, size, size)  # (N, C, H, W)
+        contexts[f"s{size}"] = ProxyContext(
+            SyntheticSet(images, labels, meta, Path()), images, labels, False, cpu, ProxyConfig(report_images=2)
+        )
+    scorer = calibration.Scorer(optuna.create_study(), space, contexts, seed=0, progress=False)
+    counted: list[int] = []
+
+    def counting(model: torch.nn.Module, sample: torch.Tensor) -> int:
+        if sample.dim() == 4:  # not ready_to_count_flops' one-off nn.Linear
+            counted.append(sample.shape[-1])
+        return count_flops(model, sample)
+
+    scores = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("nas_proxy.trainers.synthetic_set.count_flops", counting)
+        for name, epochs in (("s8", 1), ("s8", 2), ("s16", 1)):
+            protocol = calibration.Protocol(name, ProxyConfig(epochs=epochs, batch_size=4, dsa=False, report_images=2))
+            scores[name, epochs] = scorer.scores(protocol, [truth])[arch.arch_id].flops
+    assert counted == [8, 16]  # the second protocol on 8x8 images was served the first one's count
+    expected = {s: count_flops(space.build(arch.spec, 1, 2, (s, s)), torch.zeros(1, 1, s, s)) for s in (8, 16)}
+    assert scores == {("s8", 1): expected[8], ("s8", 2): expected[8], ("s16", 1): expected[16]} and expected[8] != expected[16]
