@@ -101,10 +101,10 @@ def test_search_trains_with_the_profile_and_explicit_flags_win(
     assert set(profile) >= {"epochs", "lr", "batch_size", "dsa"}
     journal = tmp_path / "journal.log"
     base = ["search", "--synthetic", str(workdir / "syn2"), "--space", "convnet-cpu", "--n-trials", "1", "--device", "cpu"]
-    base += ["--quiet", "--out", str(tmp_path / "out"), "--storage", str(journal), "--proxy-profile", str(path)]
-    assert main([*base, "--study", "with-profile"]) == 0
+    base += ["--quiet", "--storage", str(journal), "--proxy-profile", str(path)]
+    assert main([*base, "--study", "with-profile", "--out", str(tmp_path / "with-profile")]) == 0
     # --batch-size 256 is the built-in default: typed, it must still beat the profile's 8 or 64
-    assert main([*base, "--study", "with-flags", "--batch-size", "256", "--lr", "0.02"]) == 0
+    assert main([*base, "--study", "with-flags", "--out", str(tmp_path / "with-flags"), "--batch-size", "256", "--lr", "0.02"]) == 0
     storage, _ = open_storage(str(journal), "with-profile")
     used, _ = load_config(storage, "with-profile")
     assert used is not None and {k: getattr(used.proxy, k) for k in profile} == profile

@@ -109,7 +109,9 @@ def test_a_command_stopped_by_an_error_stops_its_workers(monkeypatch: pytest.Mon
     from nas_proxy.files import FileWriteError
     from nas_proxy.studies import workers
 
-    monkeypatch.setattr(workers, "worker_command", lambda *a, says_fd: [sys.executable, "-c", "import time; time.sleep(30)"])
+    # a worker that, as a real one does, unblocks the signals it started with blocked (workers.start_held) and sleeps
+    code = "import signal, time; signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals()); time.sleep(30)"
+    monkeypatch.setattr(workers, "worker_command", lambda *a, says_fd: [sys.executable, "-c", code])
     with pytest.raises(FileWriteError), workers.worker_processes("s", "unused", [WorkerOptions(progress=False)]) as children:
         raise FileWriteError("cannot write x: read-only file system")
     assert children[0].returncode == -signal.SIGTERM  # (without: 0, after the worker's 30 s)
