@@ -391,7 +391,13 @@ def _turned_read_only(path: Path) -> str | None:
     if device not in _WROTE_ON.values():
         return None
     found = mount_of(path)
-    return found[0] if found is not None else str(existing_ancestor(path))
+    if found is None:
+        return str(existing_ancestor(path))
+    # the mount written on, not only the device: a read-only bind mount of a disk the command writes on elsewhere (a
+    # container's -v /host/data:/data:ro beside -v /host/out:/out) shares its device, and before review44 was said to
+    # have turned read-only, to be remounted rw, though it always was
+    written = {m[0] for folder, on in _WROTE_ON.items() if on == device and (m := mount_of(Path(folder))) is not None}
+    return found[0] if found[0] in written else None
 
 
 def watch(folder: Path) -> None:

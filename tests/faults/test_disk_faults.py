@@ -594,6 +594,32 @@ def test_a_disk_turned_read_only_while_the_command_wrote_on_it_says_so_and_how_t
         )
 
 
+def test_a_read_only_bind_mount_of_the_disk_written_on_is_not_said_to_have_turned_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only bind mount of the file system a command writes on elsewhere (a container's -v /host/data:/data:ro
+    beside -v /host/out:/out: one device, two mounts) was said to have "turned read-only while this command wrote on
+    it", to be remounted rw (review44): it is judged by the mount written on, not the device alone."""
+    from nas_proxy import files
+
+    real = files.mount_of
+    ro = tmp_path / "ro"
+    ro.mkdir()
+
+    def mount_of(path: Path) -> tuple[str, str, dict[str, str]] | None:  # tmp_path/ro: a mount of its own, same device
+        where = os.path.realpath(files.existing_ancestor(path))
+        return (str(ro), "ext4", {"ro": ""}) if where == str(ro) or where.startswith(f"{ro}/") else real(path)
+
+    monkeypatch.setattr(files, "mount_of", mount_of)
+    erofs = OSError(errno.EROFS, "Read-only file system")
+    with files.one_command():
+        files.write_text(tmp_path / "o" / "best.json", "{}")
+        refused = str(files.write_error(erofs, ro / "labels.json"))
+        turned = str(files.write_error(erofs, tmp_path / "o" / "trials.csv"))
+    assert refused.endswith("read-only file system; give a path on a writable disk"), refused
+    assert "turned read-only while this command wrote on it" in turned, turned
+
+
 def test_a_disk_out_of_inodes_says_so_not_free_space(monkeypatch: pytest.MonkeyPatch) -> None:
     """ENOSPC on a file system with bytes to spare and no inode left (a tmpfs's nr_inodes, a disk of many small
     files): the line said "41,716 bytes to write, 536,825,856 bytes free; free space", which would not help (drill42)."""
