@@ -1562,6 +1562,13 @@ PROBE44B: list[Case] = [
 ]
 CASES += PROBE44B
 
+# ---- branch review44: a review of stop 44's change
+REVIEW44: list[Case] = [
+    # a SQLite ?timeout= past 2,147,483 s: before, sqlite3's int milliseconds wrapped, and a writer waited 0 s, exit 0
+    Case(f"{S} --storage 'sqlite:///x.db?timeout=1e7'", "timeout: expected 0 to 2,147,483 seconds (about 24 days), got 1e7", G44),
+]
+CASES += REVIEW44
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

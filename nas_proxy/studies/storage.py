@@ -35,6 +35,7 @@ HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 HEARTBEAT_MAX = 86_400  # the longest heartbeat interval taken, a day (a thread waits it: past ~292 years Python cannot)
 SQLITE_OPTIONS = ("timeout",)  # what a sqlite:/// URL may carry after "?": seconds a writer waits for another's lock
+SQLITE_TIMEOUT_MAX = 2_147_483  # the longest ?timeout= (s): sqlite3 waits it in int milliseconds; past that, no wait at all
 CONNECT_SECONDS = 5  # a database server that does not answer (a dropped or silent address) is an error after this long
 # what a URL scheme without "+driver" is opened with: psycopg 3, SQLAlchemy 2.1's default for PostgreSQL
 # (2.0 picks psycopg2, which `nasproxy[postgres]` does not install); "postgres://" is the Heroku/libpq spelling
@@ -134,8 +135,8 @@ def storage_file(url: str) -> Path | None:
             )
         for _, seconds in parse_qsl(query, keep_blank_values=True):
             try:
-                if checks.parse_float(seconds) < 0:
-                    raise ValueError(f"expected 0 or more seconds, got {seconds}")
+                if not 0 <= checks.parse_float(seconds) <= SQLITE_TIMEOUT_MAX:  # before review44, 1e7 waited 0 s, not 116 days
+                    raise ValueError(f"expected 0 to {SQLITE_TIMEOUT_MAX:,} seconds (about 24 days), got {seconds}")
             except ValueError as e:
                 raise StorageError(f"storage {hidden(url)!r}: timeout: {e}") from None
         return _as_written(url, path)
