@@ -97,7 +97,13 @@ class BeatingJournal(JournalStorage):
             return None
         return age > self._grace_of(self.folder / name)
 
-    def _grace_of(self, path: Path) -> float:
+    def grace_for(self, attrs: Mapping[str, Any]) -> int:
+        """The grace period the worker of a trial with user attributes ``attrs`` is judged by (:meth:`lapsed`): this
+        process's, or the one its file records where longer."""
+        name = _beat_name(attrs)
+        return self.grace if name is None or not self._usable() else self._grace_of(self.folder / name)
+
+    def _grace_of(self, path: Path) -> int:
         """The grace period a worker's file is judged by: this process's, or the worker's own where longer (a worker
         beating every 60 s judged by a process whose grace is 3 s: its live trials were failed and trained again)."""
         grace = _record(path).get("grace")

@@ -635,7 +635,8 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
     who = f"{t.user_attrs.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
     reason = f"worker {who} {DIED}"
     if by_beat and isinstance(storage, BeatingJournal):
-        reason += f" (its heartbeat file unchanged for over {storage.grace} s, the grace period, or gone)"
+        # the grace it was judged by: a worker's own where longer (before review44, the judge's, 2 s for a worker of 60)
+        reason += f" (its heartbeat file unchanged for over {storage.grace_for(t.user_attrs)} s, the grace period, or gone)"
     if crash is not None:
         reason += f" ({crash[0].rstrip('.')}; its dump: {crash[1]})"
     if not counted:

@@ -297,6 +297,22 @@ def test_a_journal_worker_no_process_can_judge_is_judged_by_its_heartbeat_file(t
     assert sorted(p.name for p in folder.glob("*.beat")) == ["fresh.beat", "slow.beat"]  # the killed ones' at once, though fresh
 
 
+def test_a_lapsed_journal_worker_s_reason_names_the_grace_it_was_judged_by(tmp_path: Path) -> None:
+    """A worker whose file records a grace period longer than the judge's is judged by its own (drill44b), and its
+    trial's fail_reason now says so: before review44 it named the judge's ('unchanged for over 2 s, the grace
+    period' for a file 70 s old, judged by 60 s)."""
+    import json
+
+    from nas_proxy.studies.journal_beat import FOLDER_SUFFIX
+
+    storage = open_storage(str(tmp_path / "journal.log"), "hb", 1, 2)[0]
+    study = optuna.create_study(study_name="hb", storage=storage)
+    record = json.dumps({"worker_host": "another-host", "worker_pid": 1, "grace": 60})
+    _beating_elsewhere(study, tmp_path / f"journal.log{FOLDER_SUFFIX}", "slow.beat", 70.0, 1, record)
+    assert fail_dead_trials(study, storage) == [0]
+    assert "its heartbeat file unchanged for over 60 s, the grace period" in study.trials[0].user_attrs["fail_reason"]
+
+
 def test_a_journal_worker_beats_while_it_lives_and_removes_its_file_at_its_end(tmp_path: Path) -> None:
     from nas_proxy.studies import journal_beat
     from nas_proxy.studies.trials import worker_tag
