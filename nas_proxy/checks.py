@@ -212,9 +212,12 @@ def status(option: str, path: Path | str) -> os.stat_result | None:
 def not_too_long(option: str, path: Path | str) -> None:
     """Refuse a path that the system refuses for its length (ENAMETOOLONG), whether or not it exists: where a
     command asks whether a file is there (``Path.exists``, ``is_dir``), Python raises OSError for it, which was an
-    internal error before probe44 (a journal storage, --data-root). Other errors are left to the code that opens it."""
+    internal error before probe44 (a journal storage, --data-root), or a NUL byte (a config's ``"\\u0000"``), which makes
+    Python raise ValueError there. Other errors are left to the code that opens it."""
     try:
         os.stat(path)
+    except ValueError:  # a NUL (a config's "\u0000"): before review44, 'internal error: ValueError: embedded null byte'
+        raise InvalidArgumentError(f"{option} {shown(str(path))} holds a NUL byte, which no path can; give the path itself") from None
     except OSError as e:
         if e.errno == errno.ENAMETOOLONG:
             raise _too_long(option, path) from None

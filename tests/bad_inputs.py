@@ -1566,6 +1566,13 @@ CASES += PROBE44B
 REVIEW44: list[Case] = [
     # a SQLite ?timeout= past 2,147,483 s: before, sqlite3's int milliseconds wrapped, and a writer waited 0 s, exit 0
     Case(f"{S} --storage 'sqlite:///x.db?timeout=1e7'", "timeout: expected 0 to 2,147,483 seconds (about 24 days), got 1e7", G44),
+    # a config's data_root holding a NUL: before, 'internal error: ValueError: embedded null byte' (checks.not_too_long's
+    # stat, new in stop 44; before it, 'data root a<NUL>b does not exist', the NUL itself on stderr)
+    Case(
+        f"{D.replace('digits', 'fashion-mnist')} --config configs/data-root-nul.toml",
+        "data root 'a\\x00b' holds a NUL byte, which no path can; give",
+        G44,
+    ),
 ]
 CASES += REVIEW44
 

@@ -26,6 +26,7 @@ def build_probe44(root: Path) -> None:
         "worker-synthetic-empty.toml": '[worker]\nsynthetic = ""\n',
         "seed-date.toml": "[distill]\nseed = 1979-05-27\n",
         "top-device-number.toml": "device = 5\n",
+        "data-root-nul.toml": '[distill]\ndataset = "fashion-mnist"\ndata_root = "a\\u0000b"\n',  # review44
     }.items():
         (configs / name).write_text(text)
     # probe44b: a folder whose spec.json is not a trained model's, a search's best.json named so (train --out there)
