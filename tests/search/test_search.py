@@ -886,7 +886,8 @@ def test_a_candidate_training_on_another_host_of_a_journal_is_waited_for_while_i
 
 
 def test_a_candidate_training_on_another_host_of_a_journal_is_not_waited_for(tiny_run: Path, tmp_path: Path) -> None:
-    # a journal has no heartbeat: a worker on another host could die unnoticed, so its trial is never waited for
+    # a trial on another host that names no heartbeat file (recorded before stop 44): its worker could die unnoticed,
+    # so it is never waited for (one that names its file is: the test above)
     space_file = _two_archs(tmp_path)
     c, space = config(tiny_run, space=space_file), get_space(space_file)
     storage = open_storage(str(tmp_path / "journal.log"), "w")[0]
