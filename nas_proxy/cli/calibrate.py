@@ -177,13 +177,15 @@ def _output(args: argparse.Namespace) -> Path:
             mine = False
         if not mine:
             raise InvalidArgumentError(f"--out {out} exists and is not a proxy profile; give a new file name")
-    if out.suffix and out.suffix.lower() != ".toml":  # before probe44b, --out p.csv wrote a TOML profile named p.csv, exit 0
+    if out.suffix.lower() in OTHER_FORMATS:  # before probe44b, --out p.csv wrote a TOML profile named p.csv, exit 0
         raise InvalidArgumentError(
             f"--out {out}: a proxy profile is a TOML file, whatever its name; give a name ending .toml, such as {out.with_suffix('.toml')}"
         )
     return out
 
 
+# the suffixes of other formats, refused for --out (a name of another kind, "profiles/v1.2" or "cal", is the user's)
+OTHER_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".yaml", ".yml", ".ini", ".cfg", ".txt", ".md", ".html", ".log", ".xlsx", ".pt", ".pkl")
 LADDERS_HEADER = "ladder,chosen,per_rung,"  # how the candidates' CSV beside a profile starts (ladder_choice.rows_csv)
 
 

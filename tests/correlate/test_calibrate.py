@@ -383,3 +383,19 @@ def test_flops_are_counted_once_per_architecture_and_image_shape() -> None:
     assert counted == [8, 16]  # the second protocol on 8x8 images was served the first one's count
     expected = {s: count_flops(space.build(arch.spec, 1, 2, (s, s)), torch.zeros(1, 1, s, s)) for s in (8, 16)}
     assert scores == {("s8", 1): expected[8], ("s8", 2): expected[8], ("s16", 1): expected[16]} and expected[8] != expected[16]
+
+
+@pytest.mark.parametrize(("name", "taken"), [("v1.2", True), ("cal", True), ("p.TOML", True), ("p.csv", False), ("p.json", False)])
+def test_a_profile_name_of_another_format_is_refused_and_any_other_taken(tmp_path: Path, name: str, taken: bool) -> None:
+    """review44: probe44b's rule refused every suffix but .toml, so profiles/v1.2 too (and offered v1.toml)."""
+    import argparse
+
+    from nas_proxy.cli.calibrate import _output
+    from nas_proxy.errors import InvalidArgumentError
+
+    args = argparse.Namespace(out=str(tmp_path / name), study="c")
+    if taken:
+        assert _output(args) == tmp_path / name
+    else:
+        with pytest.raises(InvalidArgumentError, match="a proxy profile is a TOML file"):
+            _output(args)
