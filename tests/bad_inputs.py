@@ -1546,6 +1546,8 @@ PROBE44B: list[Case] = [
     # a heartbeat interval a thread cannot wait: before, exit 0 and 'Exception in thread ... OverflowError' (no beat)
     Case(f"{S} --heartbeat-interval 10000000000 --grace 20000000000", "--heartbeat-interval must be 1 to 86,400 s (a day)", G44),
     Case(f"{W} --heartbeat-interval 86401 --grace 90000", "--heartbeat-interval must be 1 to 86,400 s (a day) and --grace", G44),
+    # a grace of 10**14 s: on a database, Optuna's stale-trial query overflowed (an internal error: review44)
+    Case(f"{W} --grace 100000000000000", "--grace longer than it, got 60 and 100000000000000 (--grace at most 31,536,000 s, a year)", G44),
     # a file --out whose format is fixed: before, calibrate --out p.csv wrote a TOML profile named p.csv (and p-ladders.csv)
     Case(f"{CAL} --out p.csv", "--out p.csv: a proxy profile is a TOML file, whatever its name; give a name ending .toml, such", G44),
     Case(f"{CAL} --out p.json", "give a name ending .toml, such as p.toml", G44),

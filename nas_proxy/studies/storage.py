@@ -34,6 +34,7 @@ STUDIES_DIR = Path("studies")
 HEARTBEAT_SECONDS = 60  # a running trial's worker writes a heartbeat this often (a database's; a journal's file, journal_beat)
 GRACE_SECONDS = 180  # no heartbeat for this long: the trial is failed and retried
 HEARTBEAT_MAX = 86_400  # the longest heartbeat interval taken, a day (a thread waits it: past ~292 years Python cannot)
+GRACE_MAX = 365 * 86_400  # the longest grace period taken, a year (Optuna's stale-trial query overflowed past ~2.7 million years)
 SQLITE_OPTIONS = ("timeout",)  # what a sqlite:/// URL may carry after "?": seconds a writer waits for another's lock
 SQLITE_TIMEOUT_MAX = 2_147_483  # the longest ?timeout= (s): sqlite3 waits it in int milliseconds; past that, no wait at all
 CONNECT_SECONDS = 5  # a database server that does not answer (a dropped or silent address) is an error after this long

@@ -23,7 +23,7 @@ from optuna.storages import BaseStorage
 from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyWarning
 from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions, get, kind_of
-from nas_proxy.studies.storage import HEARTBEAT_MAX, open_storage, require_existing
+from nas_proxy.studies.storage import GRACE_MAX, HEARTBEAT_MAX, open_storage, require_existing
 
 WORKER_MODULE = "nas_proxy.cli.worker_process"  # `python -m` this: one worker process
 
@@ -38,12 +38,13 @@ def load_study(storage: BaseStorage, name: str) -> optuna.Study:
 
 
 def check_heartbeat(heartbeat: tuple[int, int]) -> None:
-    """Refuse a heartbeat interval under 1 s or over a day (:data:`HEARTBEAT_MAX`), or a grace period not longer than it."""
+    """Refuse a heartbeat interval under 1 s or over a day (:data:`HEARTBEAT_MAX`), or a grace period not longer than it
+    or over a year (past ~2.7 million years Optuna's stale-trial query overflowed: review44)."""
     interval, grace = heartbeat
-    if not 1 <= interval <= HEARTBEAT_MAX or grace <= interval:  # before probe44b, 10**10 s: the heartbeat's thread died
+    if not 1 <= interval <= HEARTBEAT_MAX or not interval < grace <= GRACE_MAX:  # before probe44b, 10**10 s: the heartbeat's thread died
         raise InvalidArgumentError(
-            f"--heartbeat-interval must be 1 to {HEARTBEAT_MAX:,} s (a day) and --grace longer than it, got {interval} and {grace}; "
-            "e.g. 60 and 180"
+            f"--heartbeat-interval must be 1 to {HEARTBEAT_MAX:,} s (a day) and --grace longer than it, got {interval} and {grace} "
+            f"(--grace at most {GRACE_MAX:,} s, a year); e.g. 60 and 180"
         )
 
 
