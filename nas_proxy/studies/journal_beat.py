@@ -222,12 +222,11 @@ def _remove_if_idle(folder: Path) -> None:
 def _record(path: Path) -> Mapping[str, Any]:
     """What a worker's heartbeat file records (its identity, its grace period); empty where it cannot be read (a
     file of before, one left empty by a full disk or a kill as it was made)."""
-    try:  # as _age opens it: neither a link followed nor a FIFO named x.beat waited on
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    fd = _open_regular(path)
+    if fd is None:
         return {}
     try:
-        record = json.loads(os.read(fd, 4096)) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        record = json.loads(os.read(fd, 4096))
     except (OSError, ValueError):
         return {}
     finally:
@@ -267,15 +266,29 @@ def _touch(path: Path, make_folder: bool = True) -> None:
 def _age(path: Path, now: int) -> float | None:
     """Seconds since ``path`` was last touched, by the file system's clock ``now`` (ns); None where it is not there.
     Opened, not only stat'ed: an open makes a network file system read the attributes afresh (close-to-open)."""
-    try:  # neither a link followed nor a FIFO waited on (before probe44b, the sweep blocked on a FIFO named x.beat)
+    fd = _open_regular(path)
+    if fd is None:
+        return None
+    try:
+        return (now - os.fstat(fd).st_mtime_ns) / 1e9
+    finally:
+        os.close(fd)
+
+
+def _open_regular(path: Path) -> int | None:
+    """``path`` opened for reading where it is a regular file; None where it is not there or is something else: neither a
+    link followed nor a FIFO waited on (before probe44b, the sweep blocked on a FIFO named x.beat)."""
+    try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
-        found = os.fstat(fd)
-        return (now - found.st_mtime_ns) / 1e9 if stat.S_ISREG(found.st_mode) else None
-    finally:
-        os.close(fd)
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
 
 
 def _beat_name(attrs: Mapping[str, Any]) -> str | None:

@@ -128,13 +128,14 @@ def storage_file(url: str) -> Path | None:
     for a database server."""
     if url.startswith("sqlite:///"):
         path, _, query = url.removeprefix("sqlite:///").partition("?")
-        foreign = [key for key, _ in parse_qsl(query, keep_blank_values=True) if key not in SQLITE_OPTIONS]
+        options = parse_qsl(query, keep_blank_values=True)
+        foreign = [key for key, _ in options if key not in SQLITE_OPTIONS]
         if foreign:  # before probe44, checked as the file 'x.db?mode=ro' while SQLAlchemy opened x.db, warning on stderr
             raise StorageError(
                 f"storage {hidden(url)!r}: a SQLite storage takes no ?{foreign[0]}= (only ?timeout=SECONDS after its file, which "
                 f"is what follows sqlite:///): give sqlite:///{path}"
             )
-        for _, seconds in parse_qsl(query, keep_blank_values=True):
+        for _, seconds in options:
             try:
                 if not 0 <= checks.parse_float(seconds) <= SQLITE_TIMEOUT_MAX:  # before review44, 1e7 waited 0 s, not 116 days
                     raise ValueError(f"expected 0 to {SQLITE_TIMEOUT_MAX:,} seconds (about 24 days), got {seconds}")

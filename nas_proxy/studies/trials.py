@@ -528,12 +528,18 @@ def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS, storage:
 def _gone_by_process(t: FrozenTrial, pid: int) -> bool | None:
     """Whether the process of ``t``'s worker ``pid`` has ended; None where this process cannot tell (another
     host's, a namespace's it does not see)."""
-    if t.user_attrs.get("worker_host") != socket.gethostname():
+    return _gone_by_tag(t.user_attrs, pid, lambda: (t.number, t.datetime_start) not in _RUNNING_HERE)
+
+
+def _gone_by_tag(tag: Mapping[str, Any], pid: int, this_process: Callable[[], bool]) -> bool | None:
+    """Whether worker ``pid`` that :func:`worker_tag` ``tag`` names has ended, where this process can tell (its host's);
+    ``this_process()`` answers where it is this very process."""
+    if tag.get("worker_host") != socket.gethostname():
         return None
-    namespace = t.user_attrs.get(NAMESPACE_ATTR)  # None: recorded before drill43, taken as this process's
+    start, namespace = tag.get(START_ATTR), tag.get(NAMESPACE_ATTR)  # namespace None: recorded before drill43, taken as this one
     if pid == os.getpid() and namespace in (None, pid_namespace()):
-        return (t.number, t.datetime_start) not in _RUNNING_HERE
-    return gone_from_here(pid, t.user_attrs.get(START_ATTR), namespace)
+        return this_process()
+    return gone_from_here(pid, start if isinstance(start, str) else None, namespace if isinstance(namespace, str) else None)
 
 
 def gone(pid: int, start: str | None) -> bool:
@@ -614,12 +620,9 @@ def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds
 def _ended(tag: Mapping[str, Any]) -> bool | None:
     """Whether the worker :func:`worker_tag` ``tag`` names has ended, where this process can tell (its host's)."""
     pid = tag.get("worker_pid")
-    if tag.get("worker_host") != socket.gethostname() or not isinstance(pid, int) or isinstance(pid, bool):
+    if not isinstance(pid, int) or isinstance(pid, bool):
         return None
-    start, namespace = tag.get(START_ATTR), tag.get(NAMESPACE_ATTR)
-    if pid == os.getpid() and namespace in (None, pid_namespace()):
-        return False
-    return gone_from_here(pid, start if isinstance(start, str) else None, namespace if isinstance(namespace, str) else None)
+    return _gone_by_tag(tag, pid, lambda: False)
 
 
 def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_seconds: float) -> bool:
