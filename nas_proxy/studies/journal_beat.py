@@ -24,7 +24,9 @@ fails the worker's trial (:meth:`BeatingJournal.forget`), as it finds the worker
 records (this host's; :meth:`BeatingJournal.sweep`), or once it is stale, which a live worker's never is. The file
 records its worker's grace period and interval too: a judge waits the longer of its own grace period and the
 worker's (drill44b: a worker beating every 20 s, judged with a grace of 3 s, had its live trials failed and trained
-again). A trial
+again). A beat that hangs past the process's end removes the file it made again (the folder too where it was the
+last); where the process is gone first (its exit waits for no hung thread), a survivor sweeps the file as any
+killed worker's. A folder this process made where its file could not be (a full disk) is removed again. A trial
 recorded before stop 44 names no file: judged as before (where its worker cannot be judged by its process, never).
 """
 
@@ -55,6 +57,7 @@ CLOCK = "clock"  # the file a judge touches to read the file system's clock (nev
 _BEATS: dict[Path, _Beat] = {}  # heartbeat folder -> this process's beat there
 _CLOCKS: dict[Path, tuple[float, int]] = {}  # heartbeat folder -> (monotonic s, the file system's clock ns) at its last touch here
 _SEEN: dict[Path, tuple[int, float]] = {}  # heartbeat file -> (its mtime ns, monotonic s when this process first saw that mtime)
+_JOIN_SECONDS = 1.0  # how long a process's end waits for its beat thread (a file system that hangs: not waited for)
 Judge = Callable[[Mapping[str, Any]], "bool | None"]  # whether the worker a file's record names has ended (None: cannot tell)
 _LOCK = threading.Lock()
 
@@ -230,15 +233,21 @@ class _Beat:
         while not self.stopped.wait(self.interval):
             with suppress(OSError):  # a disk away for a moment: the next beat tries again
                 self._beat()
+            if self.stopped.is_set():  # ended while this beat hung past the end's wait: it made the file again, removed
+                self._remove()
 
     def end(self) -> None:
         if os.getpid() != self.pid or self.stopped.is_set():
             return
         self.stopped.set()
-        self.thread.join(timeout=1.0)  # not touched again after the removal (a file system that hangs: not waited for)
+        self.thread.join(timeout=_JOIN_SECONDS)  # a file system that hangs: not waited for (the thread removes what it writes late)
+        self._remove()
+
+    def _remove(self) -> None:
+        """Remove the file, and the folder where it was the last (or the file was gone already: removed by a survivor)."""
         with suppress(OSError):
             self.path.unlink()
-            _remove_if_idle(self.path.parent)
+        _remove_if_idle(self.path.parent)
 
 
 def _remove_if_idle(folder: Path) -> None:
@@ -283,14 +292,29 @@ def _touch(path: Path, make_folder: bool = True) -> None:
             return
         except FileNotFoundError:
             pass
+        made = False
         try:
             if make_folder:
-                path.parent.mkdir(exist_ok=True)
+                made = _make_folder(path.parent)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))
             return
         except FileNotFoundError:
             if last or not make_folder:
                 raise
+        except OSError:  # a full disk: the folder it made not left empty (before fix45c, until a later worker ended)
+            if made:
+                with suppress(OSError):
+                    path.parent.rmdir()  # (another worker's file made there meanwhile: not empty, kept)
+            raise
+
+
+def _make_folder(folder: Path) -> bool:
+    """Make ``folder`` where it is not there; whether this call made it."""
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return False
+    return True
 
 
 def _mtime(path: Path) -> int | None:

@@ -1,9 +1,10 @@
 """A journal's heartbeat folder among foreign things (probe44b): what a stranger leaves in ``JOURNAL.heartbeats``, or
 puts in its place, or writes as a trial's heartbeat name, is never followed, removed, waited on or a crash; and the
-heartbeat's loose ends (fix45c): the clock touched at each judgement, a clock moved forward."""
+heartbeat's loose ends (fix45c): the clock touched at each judgement, a clock moved forward, a full disk, a hung beat."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -14,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from nas_proxy.studies.journal_beat import BEAT_ATTR, CLOCK, FOLDER_SUFFIX, BeatingJournal
+from nas_proxy.studies import journal_beat
+from nas_proxy.studies.journal_beat import BEAT_ATTR, BEAT_SUFFIX, CLOCK, FOLDER_SUFFIX, BeatingJournal, end_all
 from nas_proxy.studies.storage import open_storage
 
 
@@ -138,3 +140,50 @@ def test_a_clock_moved_an_hour_neither_fails_a_living_worker_nor_keeps_a_dead_on
     beat_clock[0] += 1.5  # dead.beat unchanged for two of its intervals, and an hour old
     assert looks() == [False, True, True]  # back.beat: unchanged for longer than the grace period, "an hour ahead"
     assert sorted(journal.sweep()) == ["back.beat", "dead.beat"] and os.listdir(journal.folder) != []
+
+
+def test_a_full_disk_leaves_no_empty_heartbeat_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix45c: where the heartbeat file could not be made (a full disk), the folder made for it stayed, empty, until a
+    later worker ended; and a process whose file a survivor had removed left the folder as it ended."""
+    journal = _journal(tmp_path)
+    opened = os.open
+
+    def full(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path).endswith(BEAT_SUFFIX) and flags & os.O_CREAT:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return opened(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full)
+    assert journal.beating({}) is None and not journal.folder.exists()
+    monkeypatch.setattr(os, "open", opened)
+    name = journal.beating({})
+    assert name is not None
+    (journal.folder / name).unlink()  # a survivor removed it (this process stopped past the grace period)
+    end_all()
+    assert not journal.folder.exists()
+
+
+def test_a_beat_hung_past_the_end_removes_the_file_it_makes_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix45c: a beat hung on the file system past the end's wait (1 s) made the file again after the end removed it: a
+    worker that had ended looked alive. The beat thread now removes what it wrote where the process ended meanwhile."""
+    journal = _journal(tmp_path)
+    hung, answered, touch = threading.Event(), threading.Event(), journal_beat._touch
+    beats: list[Path] = []
+
+    def hanging(path: Path, make_folder: bool = True) -> None:
+        beats.append(path)
+        if len(beats) > 1 and path.name.endswith(BEAT_SUFFIX):  # the thread's beats (the first, as it begins, answered)
+            hung.set()
+            answered.wait(10)
+        touch(path, make_folder)
+
+    monkeypatch.setattr(journal_beat, "_touch", hanging)
+    monkeypatch.setattr(journal_beat, "_JOIN_SECONDS", 0.01)
+    name = journal.beating({})
+    assert name is not None and hung.wait(10)
+    beat = journal_beat._BEATS[journal.folder]
+    end_all()  # the process ends: not waiting for the hung beat, its file removed
+    assert not (journal.folder / name).exists()
+    answered.set()  # the file system answers: the hung beat makes the file again
+    beat.thread.join(10)
+    assert not beat.thread.is_alive() and not journal.folder.exists()
