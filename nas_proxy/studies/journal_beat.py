@@ -147,6 +147,7 @@ class BeatingJournal(JournalStorage):
             with suppress(OSError):
                 if stat.S_ISREG(os.lstat(self.folder / name).st_mode):  # a FIFO, a folder or a link put there: not ours
                     (self.folder / name).unlink()
+            _SEEN.pop(self.folder / name, None)  # (its trial failed: not judged again)
 
     def sweep(self, ended: Judge | None = None) -> list[str]:
         """Remove the heartbeat files of workers that ended without removing theirs (killed, or ended by an interrupt's
