@@ -103,6 +103,19 @@ def _journal_heartbeats_ended() -> Iterator[None]:
 
 
 @pytest.fixture
+def beat_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The monotonic clock a journal's heartbeat judge reads (nas_proxy.studies.journal_beat), moved by hand
+    (``beat_clock[0] += 3``): a worker is found dead only once seen unchanged over time, which a test then need not wait."""
+    from types import SimpleNamespace
+
+    from nas_proxy.studies import journal_beat
+
+    clock = [1000.0]
+    monkeypatch.setattr(journal_beat, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    return clock
+
+
+@pytest.fixture
 def one_thread() -> Iterator[None]:
     """Torch on one intra-op thread, as a subprocess started with OMP_NUM_THREADS=1 runs: a kill drill
     compares its resumed subprocess with the same run in this process bit for bit, and a float sum

@@ -9,16 +9,25 @@ A process that runs trials on a journal beats, from its first trial to its end: 
 of its own beside the journal, ``JOURNAL.heartbeats/HOST-PID-RANDOM.beat``, every heartbeat interval (its
 mtime only: the journal never grows), and each trial it makes or runs names that file (:data:`BEAT_ATTR`,
 written after the file). A trial whose worker cannot be judged by its process and that names a file is dead
-when the file is older than the grace period, or gone (its worker ended without telling the trial, or a
-survivor removed the file as stale). The age is read on the file system's clock, not this host's: the judge
-touches ``clock`` in the same folder and compares the two mtimes, which a network file system sets by its
-server's clock, so hosts whose clocks differ agree. A worker removes its file as it ends; one killed leaves
-it, and a survivor removes it as it fails the worker's trial (:meth:`BeatingJournal.forget`), as it finds the worker
-ended by the identity the file records (this host's; :meth:`BeatingJournal.sweep`), or once it is older than the grace
-period, which a live worker's never is. The file records its worker's grace period too: a judge waits the longer of
-its own and the worker's (drill44b: a worker beating every 20 s, judged with a grace of 3 s, had its live trials
-failed and trained again). A trial recorded before stop 44 names no file: judged as before (where its worker
-cannot be judged by its process, never).
+when the file is gone (its worker ended without telling the trial, or a survivor removed the file as stale), or
+stale: the judging process saw its mtime unchanged for longer than the grace period on its own monotonic clock,
+or, sooner, the file is older than the grace period on the file system's clock and the judge saw it unchanged for
+two of its worker's intervals (a living worker beats once an interval; the rule of a database's heartbeat,
+:mod:`nas_proxy.studies.heartbeat`). The age alone judged it before fix45c: a clock moved forward by more than the
+grace period (NTP, a VM resumed; the file server's, or this host's on a local disk) made every living worker's file
+look stale at once; moved back, a dead worker's looked alive until the clock caught up. The age is read on the file
+system's clock, not this host's: the judge touches ``clock`` in the same folder and compares the two mtimes, which a
+network file system sets by its server's clock, so hosts whose clocks differ agree; it touches it at most once per
+the shorter of the interval and a quarter of the grace period, and between touches moves the clock it read on by
+its monotonic clock. A worker removes its file as it ends; one killed leaves it, and a survivor removes it as it
+fails the worker's trial (:meth:`BeatingJournal.forget`), as it finds the worker ended by the identity the file
+records (this host's; :meth:`BeatingJournal.sweep`), or once it is stale, which a live worker's never is. The file
+records its worker's grace period and interval too: a judge waits the longer of its own grace period and the
+worker's (drill44b: a worker beating every 20 s, judged with a grace of 3 s, had its live trials failed and trained
+again). A beat that hangs past the process's end removes the file it made again (the folder too where it was the
+last); where the process is gone first (its exit waits for no hung thread), a survivor sweeps the file as any
+killed worker's. A folder this process made where its file could not be (a full disk) is removed again. A trial
+recorded before stop 44 names no file: judged as before (where its worker cannot be judged by its process, never).
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend
@@ -46,6 +55,9 @@ FOLDER_SUFFIX = ".heartbeats"  # journal.log.heartbeats/: the heartbeat files of
 BEAT_SUFFIX = ".beat"  # one worker's heartbeat file
 CLOCK = "clock"  # the file a judge touches to read the file system's clock (never a worker's)
 _BEATS: dict[Path, _Beat] = {}  # heartbeat folder -> this process's beat there
+_CLOCKS: dict[Path, tuple[float, int]] = {}  # heartbeat folder -> (monotonic s, the file system's clock ns) at its last touch here
+_SEEN: dict[Path, tuple[int, float]] = {}  # heartbeat file -> (its mtime ns, monotonic s when this process first saw that mtime)
+_JOIN_SECONDS = 1.0  # how long a process's end waits for its beat thread (a file system that hangs: not waited for)
 Judge = Callable[[Mapping[str, Any]], "bool | None"]  # whether the worker a file's record names has ended (None: cannot tell)
 _LOCK = threading.Lock()
 
@@ -72,42 +84,59 @@ class BeatingJournal(JournalStorage):
             beat = _BEATS.get(self.folder)
             if beat is None or beat.pid != os.getpid():  # (a forked child: not its parent's beat)
                 try:
-                    beat = _BEATS[self.folder] = _Beat(self.folder, self.interval, {**identity, "grace": self.grace})
+                    record = {**identity, "grace": self.grace, "interval": self.interval}
+                    beat = _BEATS[self.folder] = _Beat(self.folder, self.interval, record)
                 except OSError:
                     return None
         return beat.path.name
 
     def lapsed(self, attrs: Mapping[str, Any]) -> bool | None:
-        """Whether the worker of a trial with user attributes ``attrs`` has stopped beating: its file older than the grace
-        period on the file system's clock, or gone; None where the trial names no file (recorded before stop 44) or the
+        """Whether the worker of a trial with user attributes ``attrs`` has stopped beating: its file stale (the module's
+        rule, :meth:`_stale`), or gone; None where the trial names no file (recorded before stop 44) or the
         folder cannot be read or its clock touched."""
         name = _beat_name(attrs)
         if name is None or not self._usable():
             return None
         try:  # a listing, not the name looked up: a network file system may remember that a new name was not there
             if name not in os.listdir(self.folder):
+                _SEEN.pop(self.folder / name, None)
                 return True
         except FileNotFoundError:  # the folder too: every worker that beat here ended, or was found dead and swept
             return True
         except OSError:
             return None
-        now = self._now()
-        age = None if now is None else _age(self.folder / name, now)
-        if age is None:
+        return self._stale(self.folder / name)
+
+    def _stale(self, path: Path) -> bool | None:
+        """Whether the worker beating ``path`` stopped (the module's rule): this process saw its mtime unchanged for
+        longer than the grace period on its own monotonic clock, or, sooner, the file is older than the grace period
+        on the file system's clock and this process saw it unchanged for two of its worker's intervals (a living worker
+        beats once an interval). None where it cannot be read, or the clock touched."""
+        mtime, now = _mtime(path), self._now()
+        if mtime is None or now is None:
             return None
-        return age > self._grace_of(self.folder / name)
+        record = _record(path)
+        grace, every = self._grace_in(record), record.get("interval")
+        if not _is_int(every) or every < 1:  # (a file of stop 44, or left empty: its interval unknown, the grace period it is)
+            every = grace
+        seen, mono = _SEEN.get(path), time.monotonic()
+        if seen is None or seen[0] != mtime:
+            seen = _SEEN[path] = (mtime, mono)
+        unchanged, age = mono - seen[1], (now - mtime) / 1e9
+        return unchanged > grace or (age > grace and unchanged > min(grace, 2 * every))
 
     def grace_for(self, attrs: Mapping[str, Any]) -> int:
         """The grace period the worker of a trial with user attributes ``attrs`` is judged by (:meth:`lapsed`): this
         process's, or the one its file records where longer."""
         name = _beat_name(attrs)
-        return self.grace if name is None or not self._usable() else self._grace_of(self.folder / name)
+        return self.grace if name is None or not self._usable() else self._grace_in(_record(self.folder / name))
 
-    def _grace_of(self, path: Path) -> int:
-        """The grace period a worker's file is judged by: this process's, or the worker's own where longer (a worker
-        beating every 60 s judged by a process whose grace is 3 s: its live trials were failed and trained again)."""
-        grace = _record(path).get("grace")
-        return max(self.grace, grace) if isinstance(grace, int) and not isinstance(grace, bool) else self.grace
+    def _grace_in(self, record: Mapping[str, Any]) -> int:
+        """The grace period a worker's file recording ``record`` is judged by: this process's, or the worker's own where
+        longer (a worker beating every 60 s judged by a process whose grace is 3 s: its live trials were failed and
+        trained again)."""
+        grace = record.get("grace")
+        return max(self.grace, grace) if _is_int(grace) else self.grace
 
     def forget(self, attrs: Mapping[str, Any]) -> None:
         """Remove the heartbeat file of a trial (user attributes ``attrs``) whose worker was found dead, unless it is this
@@ -118,12 +147,13 @@ class BeatingJournal(JournalStorage):
             with suppress(OSError):
                 if stat.S_ISREG(os.lstat(self.folder / name).st_mode):  # a FIFO, a folder or a link put there: not ours
                     (self.folder / name).unlink()
+            _SEEN.pop(self.folder / name, None)  # (its trial failed: not judged again)
 
     def sweep(self, ended: Judge | None = None) -> list[str]:
         """Remove the heartbeat files of workers that ended without removing theirs (killed, or ended by an interrupt's
         hurried exit), at most once an interval: those ``ended`` finds ended by the identity their file records (this
-        host's), and those older than the grace period (a live worker's is never that old, and one stopped that long,
-        its trials failed, makes its own again at its next beat); the folder too once none is left. The names removed.
+        host's), and the stale ones (:meth:`_stale`: a live worker's never is, and one stopped that long, its trials
+        failed, makes its own again at its next beat); the folder too once none is left. The names removed.
         (Before, a worker killed after its last trial left its file until a search found it older than the grace period:
         three minutes by default; a command run again at once ended with it there.)"""
         if time.monotonic() - self._swept < self.interval:
@@ -139,16 +169,11 @@ class BeatingJournal(JournalStorage):
         removed = []
         for name in (n for n in names if n.endswith(BEAT_SUFFIX) and (own is None or own.path.name != n)):
             path = self.folder / name
-            if ended is not None and ended(_record(path)) is True:
-                dead = True
-            else:
-                now = self._now()
-                age = _age(path, now) if now is not None else None
-                dead = age is not None and age > self._grace_of(path)
-            if dead:
+            if (ended is not None and ended(_record(path)) is True) or self._stale(path) is True:
                 with suppress(OSError):
                     path.unlink()
                     removed.append(name)
+                _SEEN.pop(path, None)
         if removed:
             _remove_if_idle(self.folder)
         return removed
@@ -164,13 +189,22 @@ class BeatingJournal(JournalStorage):
             return False
 
     def _now(self) -> int | None:
-        """The file system's clock (ns): the mtime of ``clock`` in the folder, touched now; None where it cannot be."""
+        """The file system's clock (ns): the mtime of ``clock`` in the folder as this process last touched it, moved on
+        by this process's monotonic clock since; touched again at most once per the shorter of the interval and a
+        quarter of the grace period (before fix45c, at every judgement: with 1 s polls on a network file system, a
+        write a second per judge). The monotonic clock is read after the touch: the file system's now is never
+        overestimated, so a file is never judged older than it is. None where the clock cannot be touched."""
+        mono, seen = time.monotonic(), _CLOCKS.get(self.folder)
+        if seen is not None and 0 <= mono - seen[0] < min(self.interval, self.grace / 4):
+            return seen[1] + int((mono - seen[0]) * 1e9)
         clock = self.folder / CLOCK
         try:
             _touch(clock, make_folder=False)
-            return os.lstat(clock).st_mtime_ns
+            now = os.lstat(clock).st_mtime_ns
         except OSError:
             return None
+        _CLOCKS[self.folder] = (time.monotonic(), now)
+        return now
 
 
 class _Beat:
@@ -200,15 +234,21 @@ class _Beat:
         while not self.stopped.wait(self.interval):
             with suppress(OSError):  # a disk away for a moment: the next beat tries again
                 self._beat()
+            if self.stopped.is_set():  # ended while this beat hung past the end's wait: it made the file again, removed
+                self._remove()
 
     def end(self) -> None:
         if os.getpid() != self.pid or self.stopped.is_set():
             return
         self.stopped.set()
-        self.thread.join(timeout=1.0)  # not touched again after the removal (a file system that hangs: not waited for)
+        self.thread.join(timeout=_JOIN_SECONDS)  # a file system that hangs: not waited for (the thread removes what it writes late)
+        self._remove()
+
+    def _remove(self) -> None:
+        """Remove the file, and the folder where it was the last (or the file was gone already: removed by a survivor)."""
         with suppress(OSError):
             self.path.unlink()
-            _remove_if_idle(self.path.parent)
+        _remove_if_idle(self.path.parent)
 
 
 def _remove_if_idle(folder: Path) -> None:
@@ -253,26 +293,47 @@ def _touch(path: Path, make_folder: bool = True) -> None:
             return
         except FileNotFoundError:
             pass
+        made = False
         try:
             if make_folder:
-                path.parent.mkdir(exist_ok=True)
+                made = _make_folder(path.parent)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))
             return
         except FileNotFoundError:
             if last or not make_folder:
                 raise
+        except OSError:  # a full disk: the folder it made not left empty (before fix45c, until a later worker ended)
+            if made:
+                with suppress(OSError):
+                    path.parent.rmdir()  # (another worker's file made there meanwhile: not empty, kept)
+            raise
 
 
-def _age(path: Path, now: int) -> float | None:
-    """Seconds since ``path`` was last touched, by the file system's clock ``now`` (ns); None where it is not there.
-    Opened, not only stat'ed: an open makes a network file system read the attributes afresh (close-to-open)."""
+def _make_folder(folder: Path) -> bool:
+    """Make ``folder`` where it is not there; whether this call made it."""
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return False
+    return True
+
+
+def _mtime(path: Path) -> int | None:
+    """When ``path`` was last touched (ns), by the file system's clock; None where it is not there. Opened, not only
+    stat'ed: an open makes a network file system read the attributes afresh (close-to-open)."""
     fd = _open_regular(path)
     if fd is None:
         return None
     try:
-        return (now - os.fstat(fd).st_mtime_ns) / 1e9
+        return os.fstat(fd).st_mtime_ns
+    except OSError:
+        return None
     finally:
         os.close(fd)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _open_regular(path: Path) -> int | None:

@@ -264,7 +264,7 @@ def _beating_elsewhere(
     return trial
 
 
-def test_a_journal_worker_no_process_can_judge_is_judged_by_its_heartbeat_file(tmp_path: Path) -> None:
+def test_a_journal_worker_no_process_can_judge_is_judged_by_its_heartbeat_file(tmp_path: Path, beat_clock: list[float]) -> None:
     """stop 44: a journal's trial whose worker this process cannot judge by its process (another host sharing the
     journal, an unseen pid namespace) stayed RUNNING for good, and searches waited for it. Its worker's heartbeat
     file judges it: stale or gone, it is failed and retried; fresh, it is waited for; a trial naming none (recorded
@@ -272,7 +272,8 @@ def test_a_journal_worker_no_process_can_judge_is_judged_by_its_heartbeat_file(t
     drill44b: a worker beating every 20 s (its grace 60 s) judged by a search whose grace is 2 s had its live trials
     failed and trained again: its file's own grace period holds where longer. A file of a worker of this host that
     ended after its last trial (killed) stayed until it was older than the grace period (default 180 s): a command
-    run again at once ended with it left; it is removed at once, found ended by the identity it records."""
+    run again at once ended with it left; it is removed at once, found ended by the identity it records.
+    fix45c: a stale file is judged once this process saw it unchanged over time (a clock moved forward: test_journal_beat)."""
     import json
     import socket
 
@@ -289,15 +290,18 @@ def test_a_journal_worker_no_process_can_judge_is_judged_by_its_heartbeat_file(t
     (folder / "ended.beat").write_text(json.dumps(ended))  # a worker of this host killed after its last trial: no trial names it
     storage.set_trial_user_attr(study.trials[4]._trial_id, "worker_host", socket.gethostname())  # this host's: found by its process
     storage.set_trial_user_attr(study.trials[4]._trial_id, "worker_pid", _gone_pid())
-    assert fail_dead_trials(study, storage) == [0, 3, 4]
+    assert fail_dead_trials(study, storage) == [3, 4]  # gone, and this host's by its process: at once
+    beat_clock[0] += 3  # stale.beat seen unchanged for longer than the grace period; fresh.beat beats meanwhile
+    os.utime(folder / "fresh.beat")
+    assert fail_dead_trials(study, storage) == [0]
     assert [t.state.name for t in study.trials[:6]] == ["FAIL", "RUNNING", "RUNNING", "FAIL", "FAIL", "RUNNING"]
     assert "its heartbeat file unchanged for over 2 s" in study.trials[0].user_attrs["fail_reason"]
     retries = study.get_trials(states=(TrialState.WAITING,))
-    assert [t.system_attrs["fixed_params"] for t in retries] == [{"depth": 1}, {"depth": 4}, {"depth": 5}]  # retried first
+    assert [t.system_attrs["fixed_params"] for t in retries] == [{"depth": 4}, {"depth": 5}, {"depth": 1}]
     assert sorted(p.name for p in folder.glob("*.beat")) == ["fresh.beat", "slow.beat"]  # the killed ones' at once, though fresh
 
 
-def test_a_lapsed_journal_worker_s_reason_names_the_grace_it_was_judged_by(tmp_path: Path) -> None:
+def test_a_lapsed_journal_worker_s_reason_names_the_grace_it_was_judged_by(tmp_path: Path, beat_clock: list[float]) -> None:
     """A worker whose file records a grace period longer than the judge's is judged by its own (drill44b), and its
     trial's fail_reason now says so: before review44 it named the judge's ('unchanged for over 2 s, the grace
     period' for a file 70 s old, judged by 60 s)."""
@@ -309,6 +313,8 @@ def test_a_lapsed_journal_worker_s_reason_names_the_grace_it_was_judged_by(tmp_p
     study = optuna.create_study(study_name="hb", storage=storage)
     record = json.dumps({"worker_host": "another-host", "worker_pid": 1, "grace": 60})
     _beating_elsewhere(study, tmp_path / f"journal.log{FOLDER_SUFFIX}", "slow.beat", 70.0, 1, record)
+    assert fail_dead_trials(study, storage) == []  # seen
+    beat_clock[0] += 61  # unchanged for longer than its grace period (its interval unknown)
     assert fail_dead_trials(study, storage) == [0]
     assert "its heartbeat file unchanged for over 60 s, the grace period" in study.trials[0].user_attrs["fail_reason"]
 

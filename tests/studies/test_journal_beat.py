@@ -1,9 +1,12 @@
 """A journal's heartbeat folder among foreign things (probe44b): what a stranger leaves in ``JOURNAL.heartbeats``, or
-puts in its place, or writes as a trial's heartbeat name, is never followed, removed, waited on or a crash."""
+puts in its place, or writes as a trial's heartbeat name, is never followed, removed, waited on or a crash; and the
+heartbeat's loose ends (fix45c): the clock touched at each judgement, a clock moved forward, a full disk, a hung beat."""
 
 from __future__ import annotations
 
+import errno
 import functools
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -12,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from nas_proxy.studies.journal_beat import BEAT_ATTR, CLOCK, FOLDER_SUFFIX, BeatingJournal
+from nas_proxy.studies import journal_beat
+from nas_proxy.studies.journal_beat import BEAT_ATTR, BEAT_SUFFIX, CLOCK, FOLDER_SUFFIX, BeatingJournal, end_all
 from nas_proxy.studies.storage import open_storage
 
 
@@ -32,7 +36,7 @@ def _soon(call: Callable[[], Any]) -> Any:
     return result[0]
 
 
-def test_foreign_entries_are_neither_waited_on_nor_removed(tmp_path: Path) -> None:
+def test_foreign_entries_are_neither_waited_on_nor_removed(tmp_path: Path, beat_clock: list[float]) -> None:
     """A FIFO, a folder or a link named like a heartbeat file, a foreign file, and ``clock`` a link to a file outside:
     before probe44b the sweep waited for good on the FIFO (it opened every ``*.beat`` to read its age) and touched the
     link's target; now only a stale heartbeat file of its own kind is removed."""
@@ -48,7 +52,9 @@ def test_foreign_entries_are_neither_waited_on_nor_removed(tmp_path: Path) -> No
     (folder / "old.beat").touch()
     for path in (outside, folder / "dir.beat", folder / "notes.txt", folder / "old.beat"):
         os.utime(path, ns=(0, 0))
-    assert _soon(functools.partial(journal.sweep, lambda record: None)) == ["old.beat"]  # each file's record read too
+    assert _soon(functools.partial(journal.sweep, lambda record: None)) == []  # seen (each file's record read too)
+    beat_clock[0] += 3  # old.beat unchanged for longer than the grace period
+    assert _soon(functools.partial(journal.sweep, lambda record: None)) == ["old.beat"]
     assert sorted(os.listdir(folder)) == [CLOCK, "dir.beat", "fifo.beat", "link.beat", "notes.txt"]
     assert outside.read_text() == "mine" and outside.stat().st_mtime_ns == 0  # not touched through the link
     for name in ("fifo.beat", "dir.beat", "link.beat"):
@@ -91,3 +97,93 @@ def test_heartbeat_folder_taken(tmp_path: Path, kind: str) -> None:
     assert journal.sweep() == []
     assert os.listdir(elsewhere) == ["old.beat"]
     assert tmp_path.joinpath(f"journal.log{FOLDER_SUFFIX}").is_symlink() == (kind == "link")
+
+
+def test_the_clock_is_touched_once_a_pace_not_at_each_judgement(tmp_path: Path, beat_clock: list[float]) -> None:
+    """fix45c: each judgement touched ``clock`` (a write a second per judge on a network file system, with 1 s polls);
+    now at most once per the shorter of the interval and a quarter of the grace period (here 0.5 s), the file system's
+    clock moved on between by the monotonic one."""
+    journal = _journal(tmp_path)  # interval 1 s, grace 2 s
+    name = journal.beating({})
+    assert journal.lapsed({BEAT_ATTR: name}) is False
+    os.utime(journal.folder / CLOCK, ns=(0, 0))
+    for _ in range(3):
+        beat_clock[0] += 0.1
+        assert journal.lapsed({BEAT_ATTR: name}) is False
+    assert (journal.folder / CLOCK).stat().st_mtime_ns == 0  # not touched
+    beat_clock[0] += 0.3
+    assert journal.lapsed({BEAT_ATTR: name}) is False
+    assert (journal.folder / CLOCK).stat().st_mtime_ns > 0  # touched again once the pace passed
+
+
+def test_a_clock_moved_an_hour_neither_fails_a_living_worker_nor_keeps_a_dead_one(tmp_path: Path, beat_clock: list[float]) -> None:
+    """fix45c: a file was judged by its age on the file system's clock alone: moved forward by more than the grace period
+    (NTP, a VM resumed), every living worker was found dead at once (and its file swept); moved back, a dead worker's
+    file looked alive until the clock caught up. Now stale only once this process saw it unchanged for two of its
+    worker's intervals (and older than the grace period), or for longer than the grace period (the database's rule)."""
+    journal = _journal(tmp_path)  # grace 2 s
+    journal.folder.mkdir()
+    record = json.dumps({"worker_host": "another-host", "worker_pid": 1, "grace": 2, "interval": 1})
+    for name, moved in (("live.beat", 3600), ("dead.beat", 3600), ("back.beat", -3600)):
+        path = journal.folder / name
+        path.write_text(record)
+        then = path.stat().st_mtime_ns - moved * 10**9  # an hour old (the clock moved forward since), or an hour ahead
+        os.utime(path, ns=(then, then))
+
+    def looks() -> list[bool | None]:
+        return [journal.lapsed({BEAT_ATTR: name}) for name in ("live.beat", "dead.beat", "back.beat")]
+
+    assert looks() == [False, False, False] and journal.sweep() == []  # seen, not judged on the clock alone
+    beat_clock[0] += 1.0
+    os.utime(journal.folder / "live.beat")  # the living worker beats at its next interval, on the new clock
+    assert looks() == [False, False, False]
+    beat_clock[0] += 1.5  # dead.beat unchanged for two of its intervals, and an hour old
+    assert looks() == [False, True, True]  # back.beat: unchanged for longer than the grace period, "an hour ahead"
+    assert sorted(journal.sweep()) == ["back.beat", "dead.beat"] and os.listdir(journal.folder) != []
+
+
+def test_a_full_disk_leaves_no_empty_heartbeat_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix45c: where the heartbeat file could not be made (a full disk), the folder made for it stayed, empty, until a
+    later worker ended; and a process whose file a survivor had removed left the folder as it ended."""
+    journal = _journal(tmp_path)
+    opened = os.open
+
+    def full(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path).endswith(BEAT_SUFFIX) and flags & os.O_CREAT:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return opened(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full)
+    assert journal.beating({}) is None and not journal.folder.exists()
+    monkeypatch.setattr(os, "open", opened)
+    name = journal.beating({})
+    assert name is not None
+    (journal.folder / name).unlink()  # a survivor removed it (this process stopped past the grace period)
+    end_all()
+    assert not journal.folder.exists()
+
+
+def test_a_beat_hung_past_the_end_removes_the_file_it_makes_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix45c: a beat hung on the file system past the end's wait (1 s) made the file again after the end removed it: a
+    worker that had ended looked alive. The beat thread now removes what it wrote where the process ended meanwhile."""
+    journal = _journal(tmp_path)
+    hung, answered, touch = threading.Event(), threading.Event(), journal_beat._touch
+    beats: list[Path] = []
+
+    def hanging(path: Path, make_folder: bool = True) -> None:
+        beats.append(path)
+        if len(beats) > 1 and path.name.endswith(BEAT_SUFFIX):  # the thread's beats (the first, as it begins, answered)
+            hung.set()
+            answered.wait(10)
+        touch(path, make_folder)
+
+    monkeypatch.setattr(journal_beat, "_touch", hanging)
+    monkeypatch.setattr(journal_beat, "_JOIN_SECONDS", 0.01)
+    name = journal.beating({})
+    assert name is not None and hung.wait(10)
+    beat = journal_beat._BEATS[journal.folder]
+    end_all()  # the process ends: not waiting for the hung beat, its file removed
+    assert not (journal.folder / name).exists()
+    answered.set()  # the file system answers: the hung beat makes the file again
+    beat.thread.join(10)
+    assert not beat.thread.is_alive() and not journal.folder.exists()
