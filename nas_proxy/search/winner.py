@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
 from nas_proxy.protocols import resolve_root, training_protocol
 from nas_proxy.search.config import TrainBestConfig
 from nas_proxy.spaces import arch_id, build_model
-from nas_proxy.synthetic import read_safetensors
+from nas_proxy.synthetic import read_safetensors, safetensors_header
 from nas_proxy.trainers.fulldata import DataRef, RealData, train_network
 from nas_proxy.training import accuracy
 from nas_proxy.utils import file_sha256, package_version, resolve_device
@@ -150,14 +151,15 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         check_writable(path)
     if (out / SPEC).exists() and _finished(out) is None:  # before probe44b, replaced without a word, exit 0 (BEST itself too)
         raise OutputConflictError(
-            f"--out {out} holds a {SPEC} that is not a trained model's ({'the BEST given' if _same(out / SPEC, best_path) else 'a file of yours?'}), "
+            f"--out {out} holds a {SPEC} that is not a trained model's ({_what_spec(out / SPEC, best_path)}), "
             "which training would replace; give another --out"
         )
     data = data_of(best, data_root)
-    # what makes two trainings the same (the split is not: all of it is trained on)
+    # what makes two trainings the same (the split is not: all of it is trained on); as JSON records it
     request = {"arch_id": arch_id(best.spec), "spec": best.spec, "seed": seed, "protocol": config.to_dict(), "dataset": data.dataset}
     if data.dataset.startswith("imagefolder:"):
         request["image_size"] = data.image_size
+    request = json.loads(json.dumps(request))
     done = _finished(out)
     if done is not None and done.get("request") == request and not _whole(out, done):
         done = None  # this training, a file of it cut short or missing (a torn write): trained and written again
@@ -166,10 +168,8 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
             with contextlib.suppress(OSError):  # a kill between spec.json and its removal left it; a read-only folder keeps it
                 (out / TRAINING).unlink(missing_ok=True)
             return TrainedModel(str(out), done, reused=True)
-        raise OutputConflictError(
-            f"--out {out} holds another trained model ({done.get('arch_id')}, {done.get('protocol', {}).get('epochs')} epochs, seed {done.get('seed')}); "
-            "give another --out, or remove it"
-        )
+        raise OutputConflictError(_another_model(out, done, request))
+    _check_files_ours(out, best, request)
 
     real = RealData(data, config, where, test=True, whole=True)
     _check_same_shape(best, real)
@@ -252,16 +252,111 @@ def _same(path: Path, other: Path | str) -> bool:
         return False
 
 
-def _finished(out: Path) -> dict[str, Any] | None:
-    """``out``'s ``spec.json`` when it holds a finished export, else None."""
-    path = out / SPEC
+def _what_spec(path: Path, best_path: Path | str) -> str:
+    """What a ``spec.json`` that is not a trained model's is, in a few words, for the refusal."""
+    if _same(path, best_path):
+        return "the BEST given"
+    doc = _record(path) or {}
+    kind = doc.get("format")
+    if isinstance(kind, str) and kind.startswith("nasproxy"):  # another of this project's files, named spec.json
+        version = doc.get("package_version")
+        return f"a nasproxy file of format {kind!r}{f', written by nasproxy {version}' if isinstance(version, str) else ''}, not {FORMAT!r}"
+    return "a file of yours?"
+
+
+def _another_model(out: Path, done: dict[str, Any], request: dict[str, Any]) -> str:
+    """The refusal of ``out``'s finished model of another request: what differs, and, where only the
+    protocol's record does, by fields one side lacks (an earlier nasproxy recorded its protocol with
+    other fields), that it is this architecture, seed and protocol from an older version, which loads
+    as it is."""
+    there = _object(done.get("request"))
+    differ = sorted(k for k in set(there) | set(request) if there.get(k) != request.get(k))
+    written = f"nasproxy {done.get('package_version', '(version not recorded)')}, {done.get('created', 'date not recorded')}"
+    protocol = _object(there.get("protocol"))
+    fields = sorted(k for k in set(protocol) | set(request["protocol"]) if protocol.get(k) != request["protocol"].get(k))
+    # fields one side lacks, none that both hold with other values: the same protocol, recorded by another version
+    if differ == ["protocol"] and not set(fields) & set(protocol) & set(request["protocol"]):
+        return (
+            f"--out {out} holds this architecture ({done.get('arch_id')}), seed and protocol trained by an earlier nasproxy ({written}), "
+            f"whose record of the protocol has other fields than this version's ({', '.join(fields)}), so it is not taken as this training; "
+            "it loads as it is (nasproxy.load_trained); to train it with this version, give another --out, or remove it"
+        )
+    return (
+        f"--out {out} holds another trained model ({done.get('arch_id')}, {protocol.get('epochs')} epochs, seed {there.get('seed')}; "
+        f"its request differs in {', '.join(differ) or 'nothing recorded'}; {written}); give another --out, or remove it"
+    )
+
+
+def _check_files_ours(out: Path, best: Best, request: dict[str, Any]) -> None:
+    """Refuse a ``model.safetensors`` or ``model.pt`` in ``out`` that training would replace but that is not
+    this training's: ours are those a record in ``out`` (``spec.json``, or ``.training.json``, written before
+    the weights) gives this ``request``, or, with no record at all (a ``spec.json`` removed by hand), weights
+    whose header says ``nasproxy train`` wrote them for this network's tensors, and the ``model.pt`` beside
+    them. Before fix45b, another project's model or one of another network there was replaced, exit 0."""
+    present = [name for name in (WEIGHTS, SCRIPT) if os.path.lexists(out / name)]
+    if not present:
+        return
+    records = [doc for doc in (_finished(out), _record(out / TRAINING)) if doc is not None]
+    if any(doc.get("request") == request for doc in records):
+        return
+    other = next((doc for doc in records if isinstance(doc.get("request"), dict)), None)
+    if other is not None:  # .training.json of another training stopped before its spec.json
+        r = other["request"]
+        protocol = _object(r.get("protocol"))
+        raise OutputConflictError(
+            f"--out {out} holds {present[0]} of another training stopped before its {SPEC} ({r.get('arch_id')}, {protocol.get('epochs')} "
+            f"epochs, seed {r.get('seed')}: {TRAINING}); run that training's command to finish it, or give another --out"
+        )
+    if os.path.lexists(out / TRAINING):  # our own record, torn or emptied: the files beside it are a run of ours, trained again
+        return
+    if os.path.lexists(out / WEIGHTS) and _weights_fit(out / WEIGHTS, best):
+        return
+    raise OutputConflictError(
+        f"--out {out} holds a {present[0]} that is not this training's (no {SPEC} of it, and "
+        f"{'not weights nasproxy train wrote for this network' if os.path.lexists(out / WEIGHTS) else f'no {WEIGHTS} of it beside'}: "
+        "a file of yours?), which training would replace; give another --out, or remove it"
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` where it is a JSON object, else an empty one (a record edited or of another version)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _record(path: Path) -> dict[str, Any] | None:
+    """A JSON object file's content; None where it is missing, not a regular file (a FIFO is not waited on)
+    or not one."""
     if not path.is_file():
         return None
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+    return doc if isinstance(doc, dict) else None
+
+
+def _weights_fit(path: Path, best: Best) -> bool:
+    """Whether ``path``'s safetensors header (read alone: a foreign file may be large) says ``nasproxy train``
+    wrote it (its metadata's format) and names this network's tensors with their shapes."""
+    if not path.is_file():  # a FIFO is not waited on
+        return False
+    try:
+        header = safetensors_header(path)
+    except (OSError, ValueError):
+        return False
+    if (header.get("__metadata__") or {}).get("format") != FORMAT:
+        return False
+    c, k, (h, w) = int(best.dataset["channels"]), int(best.dataset["num_classes"]), best.dataset["image_size"]
+    with torch.device("meta"):  # shapes only, as _check_builds
+        state = build_model(best.spec, c, k, (int(h), int(w))).state_dict()
+    tensors = {name: entry.get("shape") for name, entry in header.items() if name != "__metadata__" and isinstance(entry, dict)}
+    return tensors == {name: list(t.shape) for name, t in state.items()}
+
+
+def _finished(out: Path) -> dict[str, Any] | None:
+    """``out``'s ``spec.json`` when it holds a finished export, else None."""
+    doc = _record(out / SPEC)
+    return doc if doc is not None and doc.get("format") == FORMAT else None
 
 
 def _whole(out: Path, spec: dict[str, Any]) -> bool:
@@ -320,7 +415,7 @@ def _kept_weights(out: Path, request: dict[str, Any], best: Best, real: RealData
     for name in (TRAINING, SPEC):
         try:
             record = json.loads((out / name).read_text())
-            if record.get("request") != json.loads(json.dumps(request)):
+            if record.get("request") != request:  # JSON already (train_best)
                 continue
             weights = (out / WEIGHTS).read_bytes()
             if hashlib.sha256(weights).hexdigest() != record["sha256"]["weights"]:
