@@ -271,19 +271,20 @@ def _another_model(out: Path, done: dict[str, Any], request: dict[str, Any]) -> 
     as it is."""
     there = _object(done.get("request"))
     differ = sorted(k for k in set(there) | set(request) if there.get(k) != request.get(k))
-    written = f"nasproxy {done.get('package_version', '(version not recorded)')}, {done.get('created', 'date not recorded')}"
+    written = f"nasproxy {done['package_version']}, {done.get('created')}" if "package_version" in done else ""  # recorded since 17c7d32
     protocol = _object(there.get("protocol"))
     fields = sorted(k for k in set(protocol) | set(request["protocol"]) if protocol.get(k) != request["protocol"].get(k))
     # fields one side lacks, none that both hold with other values: the same protocol, recorded by another version
     if differ == ["protocol"] and not set(fields) & set(protocol) & set(request["protocol"]):
         return (
-            f"--out {out} holds this architecture ({done.get('arch_id')}), seed and protocol trained by an earlier nasproxy ({written}), "
+            f"--out {out} holds this architecture ({done.get('arch_id')}), seed and protocol trained by an earlier nasproxy ({written or 'its version not recorded'}), "
             f"whose record of the protocol has other fields than this version's ({', '.join(fields)}), so it is not taken as this training; "
             "it loads as it is (nasproxy.load_trained); to train it with this version, give another --out, or remove it"
         )
+    differs = f"; its request differs in {', '.join(differ)}" if there else ""
     return (
-        f"--out {out} holds another trained model ({done.get('arch_id')}, {protocol.get('epochs')} epochs, seed {there.get('seed')}; "
-        f"its request differs in {', '.join(differ) or 'nothing recorded'}; {written}); give another --out, or remove it"
+        f"--out {out} holds another trained model ({done.get('arch_id')}, {_object(done.get('protocol')).get('epochs')} epochs, "
+        f"seed {done.get('seed')}{differs}{'; ' + written if written else ''}); give another --out, or remove it"
     )
 
 

@@ -78,7 +78,9 @@ def test_the_same_training_again_is_found_finished_and_another_is_refused(best_j
     again = train_best(best_json, out, ONE)
     assert again.reused and again.spec == first.spec
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing trained or written again
-    with pytest.raises(OutputConflictError, match="holds another trained model"):
+    with pytest.raises(
+        OutputConflictError, match=r"holds another trained model \(.*, 1 epochs, seed 0; its request differs in seed; nasproxy "
+    ):
         train_best(best_json, out, TrainBestConfig(epochs=1, seed=1, device="cpu"))
     fast = TrainBestConfig(epochs=1, protocol="fast", device="cpu")  # the registered fast protocol: another training
     with pytest.raises(OutputConflictError, match="holds another trained model"):
