@@ -1578,6 +1578,19 @@ REVIEW44: list[Case] = [
 ]
 CASES += REVIEW44
 
+# ---- branch fix45b: stop 44's open points
+G45 = 45
+FIX45B: list[Case] = [
+    # train --out a folder holding a model it did not write: before, replaced by the training, exit 0
+    Case("train best/good.json --out foreign-model --epochs 1 --device cpu", "holds a model.safetensors that is not this training's", G45),
+    Case(
+        "train best/good.json --out foreign-pt --epochs 1 --device cpu", "holds a model.pt that is not this training's (no spec.json", G45
+    ),
+    # a mistyped scheme's refusal (since probe44b) names the way to a journal file of that very name (one that exists is taken)
+    Case(f"{S} --storage file:runs.log", "give runs.log (or ./file:runs.log for a journal file of that name)", G44),
+]
+CASES += FIX45B
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
