@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -41,20 +40,25 @@ from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError,
 from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
 from nas_proxy.protocols import resolve_root, training_protocol
 from nas_proxy.search.config import TrainBestConfig
+from nas_proxy.search.trained_folder import (
+    FORMAT,
+    SCRIPT,
+    SPEC,
+    TRAINING,
+    WEIGHTS,
+    another_model,
+    check_files_ours,
+    finished,
+    what_spec,
+    whole,
+)
 from nas_proxy.spaces import arch_id, build_model
-from nas_proxy.synthetic import read_safetensors, safetensors_header
+from nas_proxy.synthetic import read_safetensors
 from nas_proxy.trainers.fulldata import DataRef, RealData, train_network
 from nas_proxy.training import accuracy
-from nas_proxy.utils import file_sha256, package_version, resolve_device
+from nas_proxy.utils import package_version, resolve_device
 
 BEST = "best.json"
-SPEC = "spec.json"
-WEIGHTS = "model.safetensors"
-SCRIPT = "model.pt"
-FORMAT = "nasproxy-trained-model"  # spec.json's "format": what load_trained accepts
-# written beside model.safetensors, removed once spec.json is: the request, the weights' hash and what the
-# training measured, so that a run stopped between them (a full disk at model.pt) keeps the weights
-TRAINING = ".training.json"
 SCORES = ("test_accuracy", "params", "flops", "train_seconds", "score_seconds", "device")  # spec.json's, measured by the training
 CHECK_IMAGES = 64  # test images on which the TorchScript module must give the eager network's outputs
 
@@ -141,7 +145,7 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     config = training_protocol(o.protocol, o.epochs)  # no early-stopping points: nothing is held out
     rank, seed, data_root = o.rank, o.seed, o.data_root
     best = read_best(best_path, rank)
-    _check_builds(best)
+    shapes = _check_builds(best)  # of its state dict
     where = resolve_device(o.device)
     out = Path(out)
     not_a_synthetic_set("--out", out)
@@ -149,9 +153,9 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         raise InvalidArgumentError(f"--out {out} is a file; give a folder for {SPEC}, {WEIGHTS} and {SCRIPT}")
     for path in (out, out / SPEC, out / WEIGHTS, out / SCRIPT):  # out itself: '-' is refused
         check_writable(path)
-    if (out / SPEC).exists() and _finished(out) is None:  # before probe44b, replaced without a word, exit 0 (BEST itself too)
+    if (out / SPEC).exists() and finished(out) is None:  # before probe44b, replaced without a word, exit 0 (BEST itself too)
         raise OutputConflictError(
-            f"--out {out} holds a {SPEC} that is not a trained model's ({_what_spec(out / SPEC, best_path)}), "
+            f"--out {out} holds a {SPEC} that is not a trained model's ({what_spec(out / SPEC, best_path)}), "
             "which training would replace; give another --out"
         )
     data = data_of(best, data_root)
@@ -160,16 +164,16 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     if data.dataset.startswith("imagefolder:"):
         request["image_size"] = data.image_size
     request = json.loads(json.dumps(request))
-    done = _finished(out)
-    if done is not None and done.get("request") == request and not _whole(out, done):
+    done = finished(out)
+    if done is not None and done.get("request") == request and not whole(out, done):
         done = None  # this training, a file of it cut short or missing (a torn write): trained and written again
     if done is not None:
         if done.get("request") == request:
             with contextlib.suppress(OSError):  # a kill between spec.json and its removal left it; a read-only folder keeps it
                 (out / TRAINING).unlink(missing_ok=True)
             return TrainedModel(str(out), done, reused=True)
-        raise OutputConflictError(_another_model(out, done, request))
-    _check_files_ours(out, best, request)
+        raise OutputConflictError(another_model(out, done, request))
+    check_files_ours(out, request, shapes)
 
     real = RealData(data, config, where, test=True, whole=True)
     _check_same_shape(best, real)
@@ -244,144 +248,13 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     return TrainedModel(str(out), spec, reused=False, kept_weights=kept is not None)
 
 
-def _same(path: Path, other: Path | str) -> bool:
-    """Whether ``path`` and ``other`` are one file."""
-    try:
-        return path.samefile(other)
-    except OSError:
-        return False
-
-
-def _what_spec(path: Path, best_path: Path | str) -> str:
-    """What a ``spec.json`` that is not a trained model's is, in a few words, for the refusal."""
-    if _same(path, best_path):
-        return "the BEST given"
-    doc = _record(path) or {}
-    kind = doc.get("format")
-    if isinstance(kind, str) and kind.startswith("nasproxy"):  # another of this project's files, named spec.json
-        version = doc.get("package_version")
-        return f"a nasproxy file of format {kind!r}{f', written by nasproxy {version}' if isinstance(version, str) else ''}, not {FORMAT!r}"
-    return "a file of yours?"
-
-
-def _another_model(out: Path, done: dict[str, Any], request: dict[str, Any]) -> str:
-    """The refusal of ``out``'s finished model of another request: what differs, and, where only the
-    protocol's record does, by fields one side lacks (an earlier nasproxy recorded its protocol with
-    other fields), that it is this architecture, seed and protocol from an older version, which loads
-    as it is."""
-    there = _object(done.get("request"))
-    differ = sorted(k for k in set(there) | set(request) if there.get(k) != request.get(k))
-    written = f"nasproxy {done['package_version']}, {done.get('created')}" if "package_version" in done else ""  # recorded since 17c7d32
-    protocol = _object(there.get("protocol"))
-    fields = sorted(k for k in set(protocol) | set(request["protocol"]) if protocol.get(k) != request["protocol"].get(k))
-    # fields one side lacks, none that both hold with other values: the same protocol, recorded by another version
-    if differ == ["protocol"] and not set(fields) & set(protocol) & set(request["protocol"]):
-        return (
-            f"--out {out} holds this architecture ({done.get('arch_id')}), seed and protocol trained by an earlier nasproxy ({written or 'its version not recorded'}), "
-            f"whose record of the protocol has other fields than this version's ({', '.join(fields)}), so it is not taken as this training; "
-            "it loads as it is (nasproxy.load_trained); to train it with this version, give another --out, or remove it"
-        )
-    differs = f"; its request differs in {', '.join(differ)}" if there else ""
-    return (
-        f"--out {out} holds another trained model ({done.get('arch_id')}, {_object(done.get('protocol')).get('epochs')} epochs, "
-        f"seed {done.get('seed')}{differs}{'; ' + written if written else ''}); give another --out, or remove it"
-    )
-
-
-def _check_files_ours(out: Path, best: Best, request: dict[str, Any]) -> None:
-    """Refuse a ``model.safetensors`` or ``model.pt`` in ``out`` that training would replace but that is not
-    this training's: ours are those a record in ``out`` (``spec.json``, or ``.training.json``, written before
-    the weights) gives this ``request``, or, with no record at all (a ``spec.json`` removed by hand), weights
-    whose header says ``nasproxy train`` wrote them for this network's tensors, and the ``model.pt`` beside
-    them. Before fix45b, another project's model or one of another network there was replaced, exit 0."""
-    present = [name for name in (WEIGHTS, SCRIPT) if os.path.lexists(out / name)]
-    if not present:
-        return
-    records = [doc for doc in (_finished(out), _record(out / TRAINING)) if doc is not None]
-    if any(doc.get("request") == request for doc in records):
-        return
-    other = next((doc for doc in records if isinstance(doc.get("request"), dict)), None)
-    if other is not None:  # .training.json of another training stopped before its spec.json
-        r = other["request"]
-        protocol = _object(r.get("protocol"))
-        raise OutputConflictError(
-            f"--out {out} holds {present[0]} of another training stopped before its {SPEC} ({r.get('arch_id')}, {protocol.get('epochs')} "
-            f"epochs, seed {r.get('seed')}: {TRAINING}); run that training's command to finish it, or give another --out"
-        )
-    if os.path.lexists(out / TRAINING):  # our own record, torn or emptied: the files beside it are a run of ours, trained again
-        return
-    if os.path.lexists(out / WEIGHTS) and _weights_fit(out / WEIGHTS, best):
-        return
-    raise OutputConflictError(
-        f"--out {out} holds a {present[0]} that is not this training's (no {SPEC} of it, and "
-        f"{'not weights nasproxy train wrote for this network' if os.path.lexists(out / WEIGHTS) else f'no {WEIGHTS} of it beside'}: "
-        "a file of yours?), which training would replace; give another --out, or remove it"
-    )
-
-
-def _object(value: Any) -> dict[str, Any]:
-    """``value`` where it is a JSON object, else an empty one (a record edited or of another version)."""
-    return value if isinstance(value, dict) else {}
-
-
-def _record(path: Path) -> dict[str, Any] | None:
-    """A JSON object file's content; None where it is missing, not a regular file (a FIFO is not waited on)
-    or not one."""
-    if not path.is_file():
-        return None
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def _weights_fit(path: Path, best: Best) -> bool:
-    """Whether ``path``'s safetensors header (read alone: a foreign file may be large) says ``nasproxy train``
-    wrote it (its metadata's format) and names this network's tensors with their shapes."""
-    if not path.is_file():  # a FIFO is not waited on
-        return False
-    try:
-        header = safetensors_header(path)
-    except (OSError, ValueError):
-        return False
-    if (header.get("__metadata__") or {}).get("format") != FORMAT:
-        return False
-    c, k, (h, w) = int(best.dataset["channels"]), int(best.dataset["num_classes"]), best.dataset["image_size"]
-    with torch.device("meta"):  # shapes only, as _check_builds
-        state = build_model(best.spec, c, k, (int(h), int(w))).state_dict()
-    tensors = {name: entry.get("shape") for name, entry in header.items() if name != "__metadata__" and isinstance(entry, dict)}
-    return tensors == {name: list(t.shape) for name, t in state.items()}
-
-
-def _finished(out: Path) -> dict[str, Any] | None:
-    """``out``'s ``spec.json`` when it holds a finished export, else None."""
-    doc = _record(out / SPEC)
-    return doc if doc is not None and doc.get("format") == FORMAT else None
-
-
-def _whole(out: Path, spec: dict[str, Any]) -> bool:
-    """Whether the files ``spec`` lists match the hashes it recorded (a ``spec.json`` of an earlier
-    version records none: taken as whole)."""
-    hashes = spec.get("sha256")
-    if not isinstance(hashes, dict):
-        return True
-    files = spec.get("files")
-    for key, name in files.items() if isinstance(files, dict) else ():
-        try:
-            if key in hashes and file_sha256(out / name) != hashes[key]:
-                return False
-        except (OSError, TypeError):
-            return False
-    return True
-
-
-def _check_builds(best: Best) -> None:
-    """Refuse, before any data is loaded, a spec that cannot build a network for the searched images."""
+def _check_builds(best: Best) -> dict[str, list[int]]:
+    """Refuse, before any data is loaded, a spec that cannot build a network for the searched images; the
+    shape of each tensor of the network's state dict."""
     c, k, (h, w) = int(best.dataset["channels"]), int(best.dataset["num_classes"]), best.dataset["image_size"]
     try:
         with torch.device("meta"):  # shapes only: no memory, no initialisation
-            build_model(best.spec, c, k, (int(h), int(w)))
+            return {name: list(t.shape) for name, t in build_model(best.spec, c, k, (int(h), int(w))).state_dict().items()}
     except NasProxyError as e:  # an unknown family, a spec outside its family's rules
         raise type(e)(f"{best.path}: architecture {best.rank}: {e}") from None
     except (RuntimeError, ValueError, TypeError) as e:
@@ -465,7 +338,7 @@ def load_trained(path: Path | str, device: str | torch.device = "cpu") -> nn.Mod
     ``device``: ready for inference on images normalised as ``spec.json``'s ``normalisation`` says."""
 
     folder = checks.existing_dir("trained model", path)
-    spec = _finished(folder)
+    spec = finished(folder)
     if spec is None:
         raise ArtifactError(
             f"{folder} holds no finished model of 'nasproxy train' (no {SPEC} of format {FORMAT}); train it with 'nasproxy train BEST --out {folder}'"
