@@ -578,6 +578,7 @@ def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, 
         return
     before = _stat(_existing(folder), _TIMES)
     made = _make(folder)
+    identities = [_stat(p, _IDENTITY) for p in made]  # which folders it made: a path may name another's by the end
     fd = _lock(
         folder, busy or f"{shorten(folder)} is being written by another nasproxy process", fix
     )  # refused: what this process made is another's now, left as it is
@@ -587,10 +588,12 @@ def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, 
             watch(folder)
         yield fd is not None
     finally:
+        # before the descriptor is closed, which keeps the folder's inode from being taken by a new one
+        ours = [p for p, identity in zip(made, identities, strict=True) if identity is not None and _stat(p, _IDENTITY) == identity]
         if fd is not None:
             os.close(fd)
         untouched = after is not None and _stat(made[-1].parent, _TIMES) == after  # by others meanwhile
-        for p in made:  # deepest first
+        for p in ours:  # deepest first; a folder made there by another since (this one moved away) stays (fix45b)
             with contextlib.suppress(OSError):
                 p.rmdir()  # only when empty: what the command wrote stays
         if untouched and before is not None and not os.path.lexists(made[-1]):

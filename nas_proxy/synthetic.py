@@ -40,6 +40,7 @@ from nas_proxy.protocols import IMAGE_SIZE_MAX
 from nas_proxy.utils import file_sha256
 
 FORMAT = checks.SET_FORMAT
+SAFETENSORS_HEADER_MAX = 100_000_000  # bytes: the safetensors library's own limit on a header
 FORMAT_VERSION = 2  # 2: may hold soft labels; a set without them is still written as version 1
 TENSORS = "synthetic.safetensors"
 META = checks.SET_META
@@ -413,10 +414,41 @@ def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     file ("could not determine the shape of object type ..."), and the caller's "truncated or
     corrupt" would name a whole file (the start-up drill of tests/cli/test_startup.py caught it)."""
     with interrupts.deferred():
+        header = safetensors_header(path)  # before the whole file is read: a foreign 10 GB file is refused from its first bytes
         data = path.read_bytes()  # not safe_open(str(path)): safetensors takes only UTF-8 paths, and a folder named
         tensors = load(data)  # in another encoding (b'set\xff', written by distill) was called "truncated or corrupt"
-    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])  # the format's: 8-byte length, JSON (load checked it)
     return tensors, dict(header.get("__metadata__") or {})
+
+
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """``path``'s safetensors header (the tensors' names, dtypes, shapes and offsets, and ``__metadata__``),
+    read from its first bytes alone; ValueError where they are not a safetensors header that accounts for
+    the file's size exactly (another format, a file cut short or grown). What :func:`read_safetensors`
+    checks before reading the whole file, and what tells a file's tensors without reading them."""
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        length = int.from_bytes(f.read(8), "little")  # the format: an 8-byte little-endian length, then that much JSON
+        if size < 8 or not 2 <= length <= min(SAFETENSORS_HEADER_MAX, size - 8):
+            raise ValueError(f"its first 8 bytes give no header length that fits its {size:,} bytes")
+        first = f.read(1)  # a header is a JSON object: another format is told before its length is read
+        raw = first + f.read(length - 1) if first == b"{" else b""
+    try:
+        header = json.loads(raw)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict):
+        raise ValueError("its header is not a JSON object")
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(v) is int for v in offsets) and 0 <= offsets[0] <= offsets[1]):
+            raise ValueError(f"its header gives tensor {name!r} no valid data_offsets")
+        end = max(end, offsets[1])
+    if 8 + length + end != size:
+        raise ValueError(f"it holds {size:,} bytes where its header accounts for {8 + length + end:,}")
+    return header
 
 
 def _read_tensors(path: Path) -> dict[str, Tensor]:

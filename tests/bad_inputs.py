@@ -1520,7 +1520,7 @@ PROBE44 += [
     Case(f"{D} --config configs/seed-date.toml", "[distill]: seed must be an integer, got datetime.date(1979, 5, 27)"),
     Case(f"{S} --storage journal:/dev/null", "storage /dev/null is a device, not a regular file; give a journal file path"),
     Case(_art("f16-images"), "images are float16, not float32 (normalised pixels); the synthetic set was edited"),
-    Case(_art("header-length-huge"), "is not a readable safetensors file (Error while deserializing: header too large)"),
+    Case(_art("header-length-huge"), "is not a readable safetensors file (its first 8 bytes give no header length that fits its"),
     Case(f"COLUMNS=-5 {D} --ipc x", "argument --ipc: expected an integer such as 10, got 'x'"),
 ]
 CASES += PROBE44
@@ -1577,6 +1577,19 @@ REVIEW44: list[Case] = [
     ),
 ]
 CASES += REVIEW44
+
+# ---- branch fix45b: stop 44's open points
+G45 = 45
+FIX45B: list[Case] = [
+    # train --out a folder holding a model it did not write: before, replaced by the training, exit 0
+    Case("train best/good.json --out foreign-model --epochs 1 --device cpu", "holds a model.safetensors that is not this training's", G45),
+    Case(
+        "train best/good.json --out foreign-pt --epochs 1 --device cpu", "holds a model.pt that is not this training's (no spec.json", G45
+    ),
+    # a mistyped scheme's refusal (since probe44b) names the way to a journal file of that very name (one that exists is taken)
+    Case(f"{S} --storage file:runs.log", "give runs.log (or ./file:runs.log for a journal file of that name)", G44),
+]
+CASES += FIX45B
 
 
 def main_(argv: list[str] | None = None) -> int:

@@ -72,6 +72,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe44 import build_probe44
 
     build_probe44(root)
+    from tests.bad_inputs_files_fix45b import build_fix45b
+
+    build_fix45b(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

@@ -40,20 +40,25 @@ from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError,
 from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
 from nas_proxy.protocols import resolve_root, training_protocol
 from nas_proxy.search.config import TrainBestConfig
+from nas_proxy.search.trained_folder import (
+    FORMAT,
+    SCRIPT,
+    SPEC,
+    TRAINING,
+    WEIGHTS,
+    another_model,
+    check_files_ours,
+    finished,
+    what_spec,
+    whole,
+)
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.synthetic import read_safetensors
 from nas_proxy.trainers.fulldata import DataRef, RealData, train_network
 from nas_proxy.training import accuracy
-from nas_proxy.utils import file_sha256, package_version, resolve_device
+from nas_proxy.utils import package_version, resolve_device
 
 BEST = "best.json"
-SPEC = "spec.json"
-WEIGHTS = "model.safetensors"
-SCRIPT = "model.pt"
-FORMAT = "nasproxy-trained-model"  # spec.json's "format": what load_trained accepts
-# written beside model.safetensors, removed once spec.json is: the request, the weights' hash and what the
-# training measured, so that a run stopped between them (a full disk at model.pt) keeps the weights
-TRAINING = ".training.json"
 SCORES = ("test_accuracy", "params", "flops", "train_seconds", "score_seconds", "device")  # spec.json's, measured by the training
 CHECK_IMAGES = 64  # test images on which the TorchScript module must give the eager network's outputs
 
@@ -140,7 +145,7 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     config = training_protocol(o.protocol, o.epochs)  # no early-stopping points: nothing is held out
     rank, seed, data_root = o.rank, o.seed, o.data_root
     best = read_best(best_path, rank)
-    _check_builds(best)
+    shapes = _check_builds(best)  # of its state dict
     where = resolve_device(o.device)
     out = Path(out)
     not_a_synthetic_set("--out", out)
@@ -148,28 +153,27 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         raise InvalidArgumentError(f"--out {out} is a file; give a folder for {SPEC}, {WEIGHTS} and {SCRIPT}")
     for path in (out, out / SPEC, out / WEIGHTS, out / SCRIPT):  # out itself: '-' is refused
         check_writable(path)
-    if (out / SPEC).exists() and _finished(out) is None:  # before probe44b, replaced without a word, exit 0 (BEST itself too)
+    if (out / SPEC).exists() and finished(out) is None:  # before probe44b, replaced without a word, exit 0 (BEST itself too)
         raise OutputConflictError(
-            f"--out {out} holds a {SPEC} that is not a trained model's ({'the BEST given' if _same(out / SPEC, best_path) else 'a file of yours?'}), "
+            f"--out {out} holds a {SPEC} that is not a trained model's ({what_spec(out / SPEC, best_path)}), "
             "which training would replace; give another --out"
         )
     data = data_of(best, data_root)
-    # what makes two trainings the same (the split is not: all of it is trained on)
+    # what makes two trainings the same (the split is not: all of it is trained on); as JSON records it
     request = {"arch_id": arch_id(best.spec), "spec": best.spec, "seed": seed, "protocol": config.to_dict(), "dataset": data.dataset}
     if data.dataset.startswith("imagefolder:"):
         request["image_size"] = data.image_size
-    done = _finished(out)
-    if done is not None and done.get("request") == request and not _whole(out, done):
+    request = json.loads(json.dumps(request))
+    done = finished(out)
+    if done is not None and done.get("request") == request and not whole(out, done):
         done = None  # this training, a file of it cut short or missing (a torn write): trained and written again
     if done is not None:
         if done.get("request") == request:
             with contextlib.suppress(OSError):  # a kill between spec.json and its removal left it; a read-only folder keeps it
                 (out / TRAINING).unlink(missing_ok=True)
             return TrainedModel(str(out), done, reused=True)
-        raise OutputConflictError(
-            f"--out {out} holds another trained model ({done.get('arch_id')}, {done.get('protocol', {}).get('epochs')} epochs, seed {done.get('seed')}); "
-            "give another --out, or remove it"
-        )
+        raise OutputConflictError(another_model(out, done, request))
+    check_files_ours(out, request, shapes)
 
     real = RealData(data, config, where, test=True, whole=True)
     _check_same_shape(best, real)
@@ -244,48 +248,13 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     return TrainedModel(str(out), spec, reused=False, kept_weights=kept is not None)
 
 
-def _same(path: Path, other: Path | str) -> bool:
-    """Whether ``path`` and ``other`` are one file."""
-    try:
-        return path.samefile(other)
-    except OSError:
-        return False
-
-
-def _finished(out: Path) -> dict[str, Any] | None:
-    """``out``'s ``spec.json`` when it holds a finished export, else None."""
-    path = out / SPEC
-    if not path.is_file():
-        return None
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) and doc.get("format") == FORMAT else None
-
-
-def _whole(out: Path, spec: dict[str, Any]) -> bool:
-    """Whether the files ``spec`` lists match the hashes it recorded (a ``spec.json`` of an earlier
-    version records none: taken as whole)."""
-    hashes = spec.get("sha256")
-    if not isinstance(hashes, dict):
-        return True
-    files = spec.get("files")
-    for key, name in files.items() if isinstance(files, dict) else ():
-        try:
-            if key in hashes and file_sha256(out / name) != hashes[key]:
-                return False
-        except (OSError, TypeError):
-            return False
-    return True
-
-
-def _check_builds(best: Best) -> None:
-    """Refuse, before any data is loaded, a spec that cannot build a network for the searched images."""
+def _check_builds(best: Best) -> dict[str, list[int]]:
+    """Refuse, before any data is loaded, a spec that cannot build a network for the searched images; the
+    shape of each tensor of the network's state dict."""
     c, k, (h, w) = int(best.dataset["channels"]), int(best.dataset["num_classes"]), best.dataset["image_size"]
     try:
         with torch.device("meta"):  # shapes only: no memory, no initialisation
-            build_model(best.spec, c, k, (int(h), int(w)))
+            return {name: list(t.shape) for name, t in build_model(best.spec, c, k, (int(h), int(w))).state_dict().items()}
     except NasProxyError as e:  # an unknown family, a spec outside its family's rules
         raise type(e)(f"{best.path}: architecture {best.rank}: {e}") from None
     except (RuntimeError, ValueError, TypeError) as e:
@@ -320,7 +289,7 @@ def _kept_weights(out: Path, request: dict[str, Any], best: Best, real: RealData
     for name in (TRAINING, SPEC):
         try:
             record = json.loads((out / name).read_text())
-            if record.get("request") != json.loads(json.dumps(request)):
+            if record.get("request") != request:  # JSON already (train_best)
                 continue
             weights = (out / WEIGHTS).read_bytes()
             if hashlib.sha256(weights).hexdigest() != record["sha256"]["weights"]:
@@ -369,7 +338,7 @@ def load_trained(path: Path | str, device: str | torch.device = "cpu") -> nn.Mod
     ``device``: ready for inference on images normalised as ``spec.json``'s ``normalisation`` says."""
 
     folder = checks.existing_dir("trained model", path)
-    spec = _finished(folder)
+    spec = finished(folder)
     if spec is None:
         raise ArtifactError(
             f"{folder} holds no finished model of 'nasproxy train' (no {SPEC} of format {FORMAT}); train it with 'nasproxy train BEST --out {folder}'"

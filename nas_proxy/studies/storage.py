@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 from pathlib import Path
@@ -105,11 +106,15 @@ def check_form(url: str) -> None:
     """Refuse a storage string that is almost surely a typo of a form it takes: a known scheme in another case
     (``Journal:x.log``, ``SQLite:///x.db``), ``journal:`` twice or before another URL, a ``file:`` URL, a SQLite URL
     without its three slashes (``sqlite:x.db``). Before probe44b, ``JOURNAL:x.log``, ``journal:journal:x.log``,
-    ``Sqlite:x.db`` and ``file:x.log`` each made a journal of that literal name, exit 0."""
+    ``Sqlite:x.db`` and ``file:x.log`` each made a journal of that literal name, exit 0. A journal of such a name
+    that exists is taken (before fix45b, ``file:x.log`` in the working folder was refused however it was there);
+    ``./file:x.log`` names one that does not exist yet, and the refusal says so."""
     scheme, colon, rest = url.partition(":")
     kind = scheme.lower().split("+")[0]
     if not colon or kind not in STORAGE_SCHEMES:
-        return
+        return  # ('./file:x.log', 'runs/Journal:x.log': a path, its first part no scheme)
+    if database_url(url) is None and "://" not in url and os.path.lexists(url.removeprefix("journal:")):
+        return  # the journal path it names is there: a file of that name, not a typo
     fixed, why = f"{scheme.lower()}:{rest}", "a scheme is written in lower case"
     if kind == "file":
         fixed, why = rest.removeprefix("//") or "journal.log", "a journal is given by its path, not a file: URL"
@@ -120,7 +125,8 @@ def check_form(url: str) -> None:
         why = "a SQLite URL is sqlite:/// and then its file's path (three slashes, four before an absolute path)"
     elif scheme == scheme.lower():
         return
-    raise StorageError(f"storage {hidden(url)!r}: {why}; give {hidden(fixed)}")
+    literal = "" if "://" in url else f" (or ./{url} for a journal file of that name)"  # a URL is no file name
+    raise StorageError(f"storage {hidden(url)!r}: {why}; give {hidden(fixed)}{literal}")
 
 
 def storage_file(url: str) -> Path | None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nas_proxy.errors import ArtifactError
-from nas_proxy.synthetic import load_synthetic
+from nas_proxy.synthetic import load_synthetic, read_safetensors
 
 
 @pytest.fixture
@@ -76,6 +76,34 @@ def test_truncated_tensors_without_a_checksum_are_still_refused(run: Path) -> No
     (run / "synthetic.safetensors").write_bytes(data[: len(data) - 40])
     with pytest.raises(ArtifactError, match="truncated or corrupt"):
         load_synthetic(run)
+
+
+def test_a_large_foreign_file_is_refused_from_its_first_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 10 GB file that is not safetensors, or whose header does not account for its size: before fix45b,
+    read_safetensors read all of it into memory before the library refused it; its header now does."""
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    foreign, grown = tmp_path / "model.safetensors", tmp_path / "grown.safetensors"
+    with foreign.open("wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + bytes(60))  # an image of 10 GB, sparse: nothing on the disk
+        f.truncate(10**10)
+    with grown.open("wb") as f:
+        f.write(len(header).to_bytes(8, "little") + header + bytes(8))
+        f.truncate(10**10)
+
+    def whole(self: Path) -> bytes:
+        raise AssertionError(f"{self} read whole")
+
+    monkeypatch.setattr(Path, "read_bytes", whole)
+    with pytest.raises(ValueError, match="its first 8 bytes give no header length that fits its 10,000,000,000 bytes"):
+        read_safetensors(foreign)
+    zipped = tmp_path / "zip.safetensors"  # a torch.save file: its first bytes give a header of 67 MB, refused unread
+    with zipped.open("wb") as f:
+        f.write(b"PK\x03\x04" + bytes(60))
+        f.truncate(10**9)
+    with pytest.raises(ValueError, match="its header is not a JSON object"):
+        read_safetensors(zipped)
+    with pytest.raises(ValueError, match="it holds 10,000,000,000 bytes where its header accounts for 77"):
+        read_safetensors(grown)
 
 
 def _point_meta_at(run: Path, name: str) -> None:

@@ -46,6 +46,16 @@ def test_a_refused_command_leaves_the_folder_above_its_new_out_as_it_was(tmp_pat
     assert os.stat(parent).st_mtime_ns != 10**18  # its change is not undone
 
 
+def test_only_the_folders_it_made_are_removed(tmp_path: Path) -> None:
+    """The lock's folder moved away while the command ran, and another empty folder made at its path: before
+    fix45b, that one was removed by path at the end; the moved one (empty, made by the lock) stays where it went."""
+    out, moved = tmp_path / "new" / "out", tmp_path / "moved"
+    with output_lock(out):
+        out.rename(moved)
+        out.mkdir()  # another's, of the same name
+    assert out.is_dir() and moved.is_dir()
+
+
 @pytest.mark.parametrize(
     "args",
     [

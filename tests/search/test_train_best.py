@@ -4,6 +4,7 @@ safetensors + spec.json (+ TorchScript), and loaded back for inference."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -77,7 +78,9 @@ def test_the_same_training_again_is_found_finished_and_another_is_refused(best_j
     again = train_best(best_json, out, ONE)
     assert again.reused and again.spec == first.spec
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing trained or written again
-    with pytest.raises(OutputConflictError, match="holds another trained model"):
+    with pytest.raises(
+        OutputConflictError, match=r"holds another trained model \(.*, 1 epochs, seed 0; its request differs in seed; nasproxy "
+    ):
         train_best(best_json, out, TrainBestConfig(epochs=1, seed=1, device="cpu"))
     fast = TrainBestConfig(epochs=1, protocol="fast", device="cpu")  # the registered fast protocol: another training
     with pytest.raises(OutputConflictError, match="holds another trained model"):
@@ -133,11 +136,64 @@ def test_whole_weights_of_this_training_are_not_trained_again_and_torn_ones_are(
     assert train_best(best_json, out, ONE).reused and not (out / winner.TRAINING).exists()
     (out / SCRIPT).write_bytes(b"cut")  # spec.json's other file torn: the weights it records are still kept
     assert train_best(best_json, out, ONE).kept_weights and (out / SCRIPT).read_bytes() != b"cut"
-    (out / SPEC).unlink()
+    (out / SPEC).unlink()  # a run stopped with its record and its weights torn (a damaged disk)
+    (out / winner.TRAINING).write_text(json.dumps({"request": again.spec["request"], "sha256": again.spec["sha256"]}))
     (out / WEIGHTS).write_bytes(b"torn")
     monkeypatch.setattr(winner, "train_network", real_training)
     assert not train_best(best_json, out, ONE).kept_weights
     assert (out / WEIGHTS).read_bytes() == (tmp_path / "reference" / WEIGHTS).read_bytes()
+
+
+def test_files_that_are_not_this_trainings_are_refused_not_replaced(
+    best_json: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before fix45b, train --out replaced a model.safetensors or model.pt that no record there made this
+    training's (another project's model, weights of another network, another training stopped before its
+    spec.json), exit 0; a spec.json of another nasproxy format, or an earlier version's record of the same
+    training, was "not a trained model's" and "another trained model". Each is now refused, naming it."""
+    from safetensors.torch import save
+
+    reference = train_best(best_json, tmp_path / "reference", ONE)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained")
+
+    monkeypatch.setattr(winner, "train_network", refused)
+    out = tmp_path / "out"
+    out.mkdir()
+    cases = {
+        WEIGHTS: (save({"w": torch.zeros(2)}), "holds a model.safetensors that is not this training's"),  # another project's
+        SCRIPT: (b"PK\x03\x04", "holds a model.pt that is not this training's (no spec.json of it, and no model.safetensors of it beside"),
+    }
+    for name, (data, message) in cases.items():
+        (out / name).write_bytes(data)
+        with pytest.raises(OutputConflictError, match=re.escape(message)):
+            train_best(best_json, out, ONE)
+        assert (out / name).read_bytes() == data
+        (out / name).unlink()
+    (out / WEIGHTS).write_bytes(save({"w": torch.zeros(2)}, metadata={"format": winner.FORMAT}))  # ours, of another network
+    with pytest.raises(OutputConflictError, match="not weights nasproxy train wrote for this network"):
+        train_best(best_json, out, ONE)
+    (out / WEIGHTS).write_bytes((tmp_path / "reference" / WEIGHTS).read_bytes())
+    record = {"request": {**reference.spec["request"], "seed": 1}, "sha256": reference.spec["sha256"]}
+    (out / winner.TRAINING).write_text(json.dumps(record))  # another training (seed 1) stopped before its spec.json
+    with pytest.raises(OutputConflictError, match=r"holds model.safetensors of another training stopped before its spec.json \(.*seed 1"):
+        train_best(best_json, out, ONE)
+    (out / winner.TRAINING).unlink()
+    (out / SPEC).write_text(json.dumps({"format": "nasproxy-scores", "package_version": "0.0.9"}))
+    with pytest.raises(OutputConflictError, match=re.escape("a nasproxy file of format 'nasproxy-scores', written by nasproxy 0.0.9, not")):
+        train_best(best_json, out, ONE)
+    older = json.loads((tmp_path / "reference" / SPEC).read_text())  # this training, its protocol recorded by an earlier version
+    del older["request"]["protocol"]["early"]
+    (out / SPEC).write_text(json.dumps(older))
+    with pytest.raises(
+        OutputConflictError,
+        match=r"holds this architecture .* trained by an earlier nasproxy .* has other fields than this version's \(early\)",
+    ):
+        train_best(best_json, out, ONE)
+    (out / SPEC).unlink()  # the weights alone, this network's as nasproxy train wrote them (spec.json removed): trained again
+    monkeypatch.undo()
+    assert not train_best(best_json, out, ONE).reused
 
 
 def test_rank_and_a_study_folder(best_json: Path) -> None:

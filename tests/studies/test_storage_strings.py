@@ -5,6 +5,7 @@ by the installed ``optuna`` CLI."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import optuna
 import pytest
 
 from nas_proxy.cli import main
-from nas_proxy.studies.storage import artifact_dir, default_storage_url, journal_path, open_storage
+from nas_proxy.studies.storage import StorageError, artifact_dir, default_storage_url, journal_path, open_storage
 from tests import run_code
 
 FAST_ARGS = ["--epochs", "2", "--report-every", "1", "--report-images", "100", "--device", "cpu", "--quiet", "--pruner", "none"]
@@ -41,6 +42,25 @@ def test_a_bare_journal_path_and_its_journal_alias_open_the_same_storage(tmp_pat
 def test_database_urls_are_not_journal_paths(url: str) -> None:
     assert journal_path(url) is None
     assert artifact_dir(url, "s") == Path("studies") / "s" / "artifacts"
+
+
+def test_a_journal_named_like_a_mistyped_scheme_is_taken_where_it_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A journal literally named file:x.log or Journal:x.log in the working folder: before fix45b, refused as a typo
+    of a scheme however it was there. It is taken where it exists, and named with ./ where it does not yet."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("file:x.log", "Journal:x.log"):
+        with pytest.raises(StorageError, match=re.escape(f"(or ./{name} for a journal file of that name)")):
+            journal_path(name)
+        assert journal_path(f"./{name}") == Path(name)
+        Path(name).touch()
+        assert journal_path(name) == Path(name)
+    (tmp_path / "journal:x.log").touch()  # journal: then a path of that name: its alias, as journal:studies/x.log
+    assert journal_path("journal:journal:x.log") == Path("journal:x.log")
+    (tmp_path / "sqlite:x.db").touch()  # a database URL's form stays one: not a journal, whatever is there
+    with pytest.raises(StorageError, match=re.escape("give sqlite:///x.db (or ./sqlite:x.db for a journal file")):
+        journal_path("sqlite:x.db")
+    with pytest.raises(StorageError, match=r"a scheme is written in lower case; give postgresql://u:\*\*\*@h/db$"):
+        journal_path("PostgreSQL://u:pw@h/db")  # a URL: no ./ offered (nor its password shown)
 
 
 def test_the_default_storage_is_a_bare_path() -> None:

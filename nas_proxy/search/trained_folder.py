@@ -1,0 +1,152 @@
+"""What a trained model's folder (``nasproxy train --out DIR``) holds: its files' names, whether its
+``spec.json`` is a finished export and its files whole, and whether the files a training would replace
+there are that training's own (:mod:`nas_proxy.search.winner` writes them; a file of another project,
+network or training is refused, never replaced)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from nas_proxy.errors import OutputConflictError
+from nas_proxy.synthetic import safetensors_header
+from nas_proxy.utils import file_sha256
+
+SPEC = "spec.json"
+WEIGHTS = "model.safetensors"
+SCRIPT = "model.pt"
+FORMAT = "nasproxy-trained-model"  # spec.json's "format": what load_trained accepts
+# written beside model.safetensors, removed once spec.json is: the request, the weights' hash and what the
+# training measured, so that a run stopped between them (a full disk at model.pt) keeps the weights
+TRAINING = ".training.json"
+
+
+def same_file(path: Path, other: Path | str) -> bool:
+    """Whether ``path`` and ``other`` are one file."""
+    try:
+        return path.samefile(other)
+    except OSError:
+        return False
+
+
+def what_spec(path: Path, best_path: Path | str) -> str:
+    """What a ``spec.json`` that is not a trained model's is, in a few words, for the refusal."""
+    if same_file(path, best_path):
+        return "the BEST given"
+    doc = read_record(path) or {}
+    kind = doc.get("format")
+    if isinstance(kind, str) and kind.startswith("nasproxy"):  # another of this project's files, named spec.json
+        version = doc.get("package_version")
+        return f"a nasproxy file of format {kind!r}{f', written by nasproxy {version}' if isinstance(version, str) else ''}, not {FORMAT!r}"
+    return "a file of yours?"
+
+
+def another_model(out: Path, done: dict[str, Any], request: dict[str, Any]) -> str:
+    """The refusal of ``out``'s finished model of another request: what differs, and, where only the
+    protocol's record does, by fields one side lacks (an earlier nasproxy recorded its protocol with
+    other fields), that it is this architecture, seed and protocol from an older version, which loads
+    as it is."""
+    there = _object(done.get("request"))
+    differ = sorted(k for k in set(there) | set(request) if there.get(k) != request.get(k))
+    written = f"nasproxy {done['package_version']}, {done.get('created')}" if "package_version" in done else ""  # recorded since 17c7d32
+    protocol = _object(there.get("protocol"))
+    fields = sorted(k for k in set(protocol) | set(request["protocol"]) if protocol.get(k) != request["protocol"].get(k))
+    # fields one side lacks, none that both hold with other values: the same protocol, recorded by another version
+    if differ == ["protocol"] and not set(fields) & set(protocol) & set(request["protocol"]):
+        return (
+            f"--out {out} holds this architecture ({done.get('arch_id')}), seed and protocol trained by an earlier nasproxy ({written or 'its version not recorded'}), "
+            f"whose record of the protocol has other fields than this version's ({', '.join(fields)}), so it is not taken as this training; "
+            "it loads as it is (nasproxy.load_trained); to train it with this version, give another --out, or remove it"
+        )
+    differs = f"; its request differs in {', '.join(differ)}" if there else ""
+    return (
+        f"--out {out} holds another trained model ({done.get('arch_id')}, {_object(done.get('protocol')).get('epochs')} epochs, "
+        f"seed {done.get('seed')}{differs}{'; ' + written if written else ''}); give another --out, or remove it"
+    )
+
+
+def check_files_ours(out: Path, request: dict[str, Any], shapes: dict[str, list[int]]) -> None:
+    """Refuse a ``model.safetensors`` or ``model.pt`` in ``out`` that training would replace but that is not
+    this training's: ours are those a record in ``out`` (``spec.json``, or ``.training.json``, written before
+    the weights) gives this ``request``, or, with no record at all (a ``spec.json`` removed by hand), weights
+    whose header says ``nasproxy train`` wrote them for this network's tensors (``shapes``), and the ``model.pt`` beside
+    them. Before fix45b, another project's model or one of another network there was replaced, exit 0."""
+    present = [name for name in (WEIGHTS, SCRIPT) if os.path.lexists(out / name)]
+    if not present:
+        return
+    records = [doc for doc in (finished(out), read_record(out / TRAINING)) if doc is not None]
+    if any(doc.get("request") == request for doc in records):
+        return
+    other = next((doc for doc in records if isinstance(doc.get("request"), dict)), None)
+    if other is not None:  # .training.json of another training stopped before its spec.json
+        r = other["request"]
+        protocol = _object(r.get("protocol"))
+        raise OutputConflictError(
+            f"--out {out} holds {present[0]} of another training stopped before its {SPEC} ({r.get('arch_id')}, {protocol.get('epochs')} "
+            f"epochs, seed {r.get('seed')}: {TRAINING}); run that training's command to finish it, or give another --out"
+        )
+    if os.path.lexists(out / TRAINING):  # our own record, torn or emptied: the files beside it are a run of ours, trained again
+        return
+    if os.path.lexists(out / WEIGHTS) and _weights_fit(out / WEIGHTS, shapes):
+        return
+    raise OutputConflictError(
+        f"--out {out} holds a {present[0]} that is not this training's (no {SPEC} of it, and "
+        f"{'not weights nasproxy train wrote for this network' if os.path.lexists(out / WEIGHTS) else f'no {WEIGHTS} of it beside'}: "
+        "a file of yours?), which training would replace; give another --out, or remove it"
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` where it is a JSON object, else an empty one (a record edited or of another version)."""
+    return value if isinstance(value, dict) else {}
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A JSON object file's content; None where it is missing, not a regular file (a FIFO is not waited on)
+    or not one."""
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _weights_fit(path: Path, shapes: dict[str, list[int]]) -> bool:
+    """Whether ``path``'s safetensors header (read alone: a foreign file may be large) says ``nasproxy train``
+    wrote it (its metadata's format) and names the network's tensors with their ``shapes``."""
+    if not path.is_file():  # a FIFO is not waited on
+        return False
+    try:
+        header = safetensors_header(path)
+    except (OSError, ValueError):
+        return False
+    if (header.get("__metadata__") or {}).get("format") != FORMAT:
+        return False
+    tensors = {name: entry.get("shape") for name, entry in header.items() if name != "__metadata__" and isinstance(entry, dict)}
+    return tensors == shapes
+
+
+def finished(out: Path) -> dict[str, Any] | None:
+    """``out``'s ``spec.json`` when it holds a finished export, else None."""
+    doc = read_record(out / SPEC)
+    return doc if doc is not None and doc.get("format") == FORMAT else None
+
+
+def whole(out: Path, spec: dict[str, Any]) -> bool:
+    """Whether the files ``spec`` lists match the hashes it recorded (a ``spec.json`` of an earlier
+    version records none: taken as whole)."""
+    hashes = spec.get("sha256")
+    if not isinstance(hashes, dict):
+        return True
+    files = spec.get("files")
+    for key, name in files.items() if isinstance(files, dict) else ():
+        try:
+            if key in hashes and file_sha256(out / name) != hashes[key]:
+                return False
+        except (OSError, TypeError):
+            return False
+    return True
