@@ -433,7 +433,9 @@ def searched_study(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def _study_command(storage: Path, tmp_path: Path) -> list[str]:
     source = ["correlate", "--study", "st", "--storage", str(storage), "--proxies", "datadam-ipc2", "--no-random-subset"]
-    ground_truth = ["--ceiling", "0", "--full-epochs", "1", "--early", "0.5", "--gt-storage", str(tmp_path / "gt.log")]
+    # one epoch on 100 images per training: these tests need a ground truth, not a good one (1.2 of 4.8 CPU-s of two of them)
+    ground_truth = ["--ceiling", "0", "--full-epochs", "1", "--full-images", "100", "--early", "0.5"]
+    ground_truth += ["--gt-storage", str(tmp_path / "gt.log")]
     return [*source, *ground_truth, "--bootstrap", "20", "--device", "cpu"]
 
 
@@ -476,7 +478,7 @@ def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_i
     held = optuna.get_all_study_summaries(open_storage(str(storage), "st")[0], include_best_trial=False)
     assert {s.study_name: s.n_trials for s in held} == {"st": 3, name: len(result["archs"])}  # one training per architecture
 
-    ref, protocol = data_ref(CorrelateConfig(SPACE, synthetic=[str(tiny_run)]))[0], GroundTruthConfig(epochs=1, early=(0.5,))
+    ref, protocol = data_ref(CorrelateConfig(SPACE, synthetic=[str(tiny_run)]))[0], GroundTruthConfig(epochs=1, early=(0.5,), images=100)
     assert study_name(ref, protocol) == name
     earlier = default_storage_url(name)  # where an earlier version kept it
     open_study(open_storage(earlier, name), ref, protocol)
