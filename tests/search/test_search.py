@@ -919,6 +919,29 @@ def test_a_repeat_of_a_pruned_candidate_is_pruned_without_training(tiny_run: Pat
     assert all(t.user_attrs["repeat_of"] == big[0].number for t in big[1:])
 
 
+def test_a_retry_answered_by_another_trials_score_holds_no_slot_of_the_budget(tiny_run: Path, tmp_path: Path) -> None:
+    """drill44 (f44-hb pair2 trial 2 461): a killed trial's retry found its candidate scored by the trial another
+    search drew it in, took that score as a repeat, and used a slot: the search ended one distinct candidate short.
+    The retry is answered (nothing trained twice) but holds no slot; the budget draws a fresh proposal in its place."""
+    from nas_proxy.studies.budget import budget_held, counted, over_budget
+
+    storage = tmp_path / "journal.log"
+    c = config(tiny_run, space=_two_archs(tmp_path), sampler="random")
+    search(c, "r", 1, str(storage), out=tmp_path, progress=False)  # trial 0 scores a candidate
+    study = load(storage, "r")
+    dead = study.ask()  # trial 1: a killed trial, failed by the repair, which queued its copy
+    study.tell(dead, state=TrialState.FAIL)
+    study.enqueue_trial(study.trials[0].params, user_attrs={"retry_of": dead.number})  # its candidate: trial 0's
+    result = search(c, "r", 2, str(storage), out=tmp_path, progress=False)
+    study = load(storage, "r")
+    assert len(study.trials) == 4, "the retry answered by trial 0's score used a slot: no candidate was drawn in its place"
+    retry, fresh = study.trials[2], study.trials[3]
+    assert retry.user_attrs["repeat_of"] == 0 and retry.user_attrs["uncounted"] == 0 and retry.value == study.trials[0].value
+    assert "retry_of" not in fresh.user_attrs and "uncounted" not in fresh.user_attrs  # a proposal of the sampler: it counts
+    assert counted(study) == 2 and result.unmet is None and budget_held(study, 2)  # two slots, held by trials 0 and 3
+    assert over_budget(study, len(study.trials), 2)  # and the budget is not exceeded
+
+
 def test_the_same_search_again_after_it_finished_adds_nothing_to_the_journal(
     finished: tuple[Path, Path], tiny_run: Path, tmp_path: Path
 ) -> None:
