@@ -601,6 +601,29 @@ def test_a_queued_copy_of_a_stopped_trial_is_within_the_budget_before_the_origin
     assert over_budget(study, copy.number + 1, 4)  # a fifth candidate still is beyond it
 
 
+def test_a_running_retry_answered_by_another_trials_score_frees_its_slot_for_every_worker() -> None:
+    """The mark is set as the retry is answered, before it completes: a worker racing for the slot meanwhile
+    sees it free (the next trial is within the budget, the one after is not), and the rule reads only the trials."""
+    from nas_proxy.studies.budget import UNCOUNTED_ATTR, budget_held, counted, over_budget
+
+    study = optuna.create_study()
+    for x in (1, 2):
+        study.enqueue_trial({"x": x})
+        done = study.ask({"x": optuna.distributions.IntDistribution(0, 9)})
+        study.tell(done, float(x))
+    study.enqueue_trial({"x": 1}, user_attrs={"retry_of": 0})
+    retry = study.ask({"x": optuna.distributions.IntDistribution(0, 9)})
+    retry.set_user_attr("worker_pid", os.getpid())  # its worker lives
+    assert over_budget(study, retry.number + 1, 3) and budget_held(study, 3)  # it holds a slot while it may train
+    retry.set_user_attr(UNCOUNTED_ATTR, 0)  # answered by trial 0's score
+    assert not over_budget(study, retry.number + 1, 3) and not budget_held(study, 3)
+    fresh = study.ask({"x": optuna.distributions.IntDistribution(0, 9)})
+    fresh.set_user_attr("worker_pid", os.getpid())
+    assert over_budget(study, fresh.number + 1, 3) and budget_held(study, 3)  # one fresh candidate in its place, not two
+    study.tell(retry, 1.0)
+    assert counted(study) == 2
+
+
 def test_a_ctrl_c_held_while_a_copy_was_asked_for_keeps_the_copy_queued() -> None:
     """The objective's first act raises a Ctrl-C held during study.ask(): the trial has drawn nothing,
     and the candidate it was queued with must stay queued."""
