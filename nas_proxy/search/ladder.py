@@ -43,6 +43,7 @@ from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.study import spec_of, study_space
 from nas_proxy.search.target import SearchProxy, open_proxy
 from nas_proxy.spaces import SearchSpace
+from nas_proxy.studies.budget import uncounted
 from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, unmasked
 from nas_proxy.trainers.fulldata import GroundTruthConfig, RealData, train_one
 
@@ -290,8 +291,8 @@ def summary(study: optuna.Study, ladder: Ladder) -> dict[str, Any]:
         pruned = [t for t in _of_rung(study, k) if t.state == TrialState.PRUNED and not t.user_attrs.get("duplicate")]
         seconds = sum(float(t.user_attrs.get("proxy_seconds" if k == 0 else f"rung{k}_seconds") or 0.0) for t in done)
         planned = ladder.n_trials if k == 0 else ladder.size(k, candidates)
-        # rung 0's pruned trials count, as in any search's budget (a pruner judges rung 0 only)
-        trained = len(done) + (len(pruned) if k == 0 else 0)
+        # rung 0's pruned trials count, as in any search's budget (a pruner judges rung 0 only); a retry answered by another's score does not
+        trained = sum(not uncounted(t) for t in done + (pruned if k == 0 else []))
         rungs.append({"rung": k, "proxy": rung.proxy, "planned": planned, "trained": trained, "seconds": round(seconds, 3)})
     rows = []
     space = study_space(study)

@@ -26,6 +26,7 @@ from nas_proxy import interrupts
 from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.ladder import rung_of
 from nas_proxy.search.study import REPEAT_ATTR
+from nas_proxy.studies.budget import UNCOUNTED_ATTR
 from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 from nas_proxy.studies.trials import CRASH_ATTR, NAMESPACE_ATTR, OOM_ATTR, START_ATTR, given_up
 
@@ -112,13 +113,18 @@ _NOT_COPIED = (
     TRAINS_ATTR,
     NAMESPACE_ATTR,
     BEAT_ATTR,
+    UNCOUNTED_ATTR,
 )
 
 
 def answer(trial: optuna.Trial, earlier: FrozenTrial, config: SearchConfig) -> float | tuple[float, ...]:
     """Trial ``trial`` proposed the architecture ``earlier`` scored: it gets ``earlier``'s outcome
     and records without training (the same values, or pruned as it was), so the sampler learns the
-    same thing and nothing is trained twice. It counts as a trial of the budget, as any proposal does."""
+    same thing and nothing is trained twice. It counts as a trial of the budget, as any proposal does;
+    but a retry (``retry_of``: a dead, interrupted or failed trial's queued copy, not a proposal) holds no
+    slot (:data:`~nas_proxy.studies.budget.UNCOUNTED_ATTR`): the budget draws a fresh candidate in its place."""
+    if "retry_of" in trial.user_attrs:  # first: a worker that sees the repeat sees it frees its slot
+        trial.set_user_attr(UNCOUNTED_ATTR, earlier.number)
     trial.set_user_attr(REPEAT_ATTR, earlier.number)
     for key, value in earlier.user_attrs.items():  # the score's records: not that trial's worker, history or seconds
         own = key in trial.user_attrs or key in _NOT_COPIED or "seconds" in key

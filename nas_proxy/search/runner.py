@@ -38,7 +38,7 @@ from nas_proxy.search.repeats import Reaper, answer, answer_given_up, given_up_b
 from nas_proxy.search.study import ATTR, REPEAT_ATTR, create_or_check, export, ranked, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
-from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget
+from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget, uncounted
 from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions
 from nas_proxy.studies.storage import (
     GRACE_SECONDS,
@@ -251,9 +251,9 @@ def run_worker(
 
     def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         nonlocal started
-        started += not trial.user_attrs.get("beyond_budget")
+        started += not trial.user_attrs.get("beyond_budget") and not uncounted(trial)
         fail_dead_trials(study, storage)  # between trials: re-queue what dead workers left
-        if budget_held(study, total):  # wait outside optimize rather than start a trial beyond the budget
+        if counted(study) >= total or budget_held(study, total):  # done; or wait outside optimize rather than start a trial beyond it
             study.stop()
         if trial.state == TrialState.FAIL and not trial.user_attrs.get("beyond_budget"):
             reason = trial.user_attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "unknown error")
@@ -261,7 +261,6 @@ def run_worker(
         bar.set(counted(study), f"last={trial.values[0]:.2f}" if trial.state == TrialState.COMPLETE and trial.values else None)
         interrupts.check()  # a safe point: the trial is stored
 
-    stop_at_total = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE, TrialState.PRUNED))
     objective = make_objective(config, target, space, total, rungs, lambda s: fail_dead_trials(s, storage))
     deadline = None if timeout is None else time.monotonic() + timeout
     told = False
@@ -280,7 +279,7 @@ def run_worker(
                         time.sleep(POLL_SECONDS)
                     continue
                 with unmasked(objective):
-                    study.optimize(objective, n_trials=total - started, timeout=left, catch=(Exception,), callbacks=[stop_at_total, tick])
+                    study.optimize(objective, n_trials=total - started, timeout=left, catch=(Exception,), callbacks=[tick])
                 objective.raise_stop()  # a full disk: stop here, not fail every later trial
     finally:
         bar.close()

@@ -601,6 +601,29 @@ def test_a_queued_copy_of_a_stopped_trial_is_within_the_budget_before_the_origin
     assert over_budget(study, copy.number + 1, 4)  # a fifth candidate still is beyond it
 
 
+def test_a_running_retry_answered_by_another_trials_score_frees_its_slot_for_every_worker() -> None:
+    """The mark is set as the retry is answered, before it completes: a worker racing for the slot meanwhile
+    sees it free (the next trial is within the budget, the one after is not), and the rule reads only the trials."""
+    from nas_proxy.studies.budget import UNCOUNTED_ATTR, budget_held, counted, over_budget
+
+    study = optuna.create_study()
+    for x in (1, 2):
+        study.enqueue_trial({"x": x})
+        done = study.ask({"x": optuna.distributions.IntDistribution(0, 9)})
+        study.tell(done, float(x))
+    study.enqueue_trial({"x": 1}, user_attrs={"retry_of": 0})
+    retry = study.ask({"x": optuna.distributions.IntDistribution(0, 9)})
+    retry.set_user_attr("worker_pid", os.getpid())  # its worker lives
+    assert over_budget(study, retry.number + 1, 3) and budget_held(study, 3)  # it holds a slot while it may train
+    retry.set_user_attr(UNCOUNTED_ATTR, 0)  # answered by trial 0's score
+    assert not over_budget(study, retry.number + 1, 3) and not budget_held(study, 3)
+    fresh = study.ask({"x": optuna.distributions.IntDistribution(0, 9)})
+    fresh.set_user_attr("worker_pid", os.getpid())
+    assert over_budget(study, fresh.number + 1, 3) and budget_held(study, 3)  # one fresh candidate in its place, not two
+    study.tell(retry, 1.0)
+    assert counted(study) == 2
+
+
 def test_a_ctrl_c_held_while_a_copy_was_asked_for_keeps_the_copy_queued() -> None:
     """The objective's first act raises a Ctrl-C held during study.ask(): the trial has drawn nothing,
     and the candidate it was queued with must stay queued."""
@@ -920,6 +943,29 @@ def test_a_repeat_of_a_pruned_candidate_is_pruned_without_training(tiny_run: Pat
     assert big and all(t.state == TrialState.PRUNED and "--max-params" in t.user_attrs["skipped"] for t in big)
     assert [t for t in big if "repeat_of" not in t.user_attrs] == big[:1]
     assert all(t.user_attrs["repeat_of"] == big[0].number for t in big[1:])
+
+
+def test_a_retry_answered_by_another_trials_score_holds_no_slot_of_the_budget(tiny_run: Path, tmp_path: Path) -> None:
+    """drill44 (f44-hb pair2 trial 2 461): a killed trial's retry found its candidate scored by the trial another
+    search drew it in, took that score as a repeat, and used a slot: the search ended one distinct candidate short.
+    The retry is answered (nothing trained twice) but holds no slot; the budget draws a fresh proposal in its place."""
+    from nas_proxy.studies.budget import budget_held, counted, over_budget
+
+    storage = tmp_path / "journal.log"
+    c = config(tiny_run, space=_two_archs(tmp_path), sampler="random")
+    search(c, "r", 1, str(storage), out=tmp_path, progress=False)  # trial 0 scores a candidate
+    study = load(storage, "r")
+    dead = study.ask()  # trial 1: a killed trial, failed by the repair, which queued its copy
+    study.tell(dead, state=TrialState.FAIL)
+    study.enqueue_trial(study.trials[0].params, user_attrs={"retry_of": dead.number})  # its candidate: trial 0's
+    result = search(c, "r", 2, str(storage), out=tmp_path, progress=False)
+    study = load(storage, "r")
+    assert len(study.trials) == 4, "the retry answered by trial 0's score used a slot: no candidate was drawn in its place"
+    retry, fresh = study.trials[2], study.trials[3]
+    assert retry.user_attrs["repeat_of"] == 0 and retry.user_attrs["uncounted"] == 0 and retry.value == study.trials[0].value
+    assert "retry_of" not in fresh.user_attrs and "uncounted" not in fresh.user_attrs  # a proposal of the sampler: it counts
+    assert counted(study) == 2 and result.unmet is None and budget_held(study, 2)  # two slots, held by trials 0 and 3
+    assert over_budget(study, len(study.trials), 2)  # and the budget is not exceeded
 
 
 def test_the_same_search_again_after_it_finished_adds_nothing_to_the_journal(
