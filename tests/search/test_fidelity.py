@@ -338,3 +338,26 @@ def test_a_bad_input_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle.format(**named) in err[0], err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--batch", "0", "--out", "{tmp}/z.csv"], "--batch must be at least 1, got 0"),  # scored on no image, exit 0
+        (["--out", "{tmp}"], "--out {tmp} is a folder; give the CSV file to write"),  # IsADirectoryError after every score
+        (["--seconds-from", "{tmp}", "--out", "{tmp}/z.csv"], "--seconds-from {tmp} is a directory"),  # IsADirectoryError
+    ],
+)
+def test_zero_cost_scores_refuses_a_bad_input_before_scoring(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    """benchmarks/zero_cost_scores.py (probe45): one line, exit 2, nothing scored or written."""
+    spec = importlib.util.spec_from_file_location("benchmarks_zero_cost_scores", ROOT / "benchmarks" / "zero_cost_scores.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    before = sorted(tmp_path.iterdir())
+    assert module.main(["--table", str(files["table"]), *(a.format(tmp=tmp_path) for a in argv)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle.format(tmp=tmp_path) in err[0], err
+    assert sorted(tmp_path.iterdir()) == before
