@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 from nas_proxy import checks  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
+from nas_proxy.cli.types import integer  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX  # noqa: E402
 from nas_proxy.correlate.metrics import (  # noqa: E402
     Metric,
     TopFraction,
@@ -64,7 +66,7 @@ from nas_proxy.correlate.metrics import (  # noqa: E402
     to_jsonable,
 )
 from nas_proxy.correlate.picks import compute, promote  # noqa: E402
-from nas_proxy.errors import DivergedError, InvalidArgumentError  # noqa: E402
+from nas_proxy.errors import DivergedError, InvalidArgumentError, shown  # noqa: E402
 from nas_proxy.report.render import dimension_lines  # noqa: E402
 
 ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
@@ -98,32 +100,37 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
     ``val_seed``: the seed whose validation accuracy promotion picks by (None: the first seed's, the
     same training as the ground truth; another seed's is an independent training, as a real
     promotion is)."""
-    try:
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"--table {path} does not exist") from None
+    # a folder, a FIFO or a device (/dev/zero) is one line, not a traceback or a read that never ends (probe45)
+    rows = list(csv.DictReader(io.StringIO(checks.read_text("--table", path), newline="")))
     need = {"arch_id", "seed", "spec", metric}
     if not rows or not need <= set(rows[0]):
         raise InvalidArgumentError(f"--table {path} needs rows with columns {', '.join(sorted(need))} (a ground-truth table)")
     table = Table([], {}, {})
     for n, row in enumerate(rows, start=2):
         try:
-            seed, value, spec = int(row["seed"]), float(row[metric]), json.loads(row["spec"])
-        except (ValueError, json.JSONDecodeError):
-            raise InvalidArgumentError(f"{path} line {n}: seed, {metric} or spec is not valid: {row}") from None
+            seed, value, spec = checks.parse_int(row["seed"] or ""), checks.file_number(row[metric], True), checks.loads(row["spec"] or "")
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):  # before probe45 'nan' and 'inf' were read as accuracies ('inf' the best)
+            raise InvalidArgumentError(f"{path} line {n}: seed, {metric} or spec is not valid: {shown(row)}")
         if seed not in table.truth:
             table.truth[seed] = {}
             table.seeds.append(seed)
         aid = row["arch_id"]
+        if aid in table.truth[seed]:  # before probe45 the last row won silently
+            raise InvalidArgumentError(f"{path} line {n}: architecture {aid} has a row of seed {seed} already; give each training once")
         table.truth[seed][aid] = value
         table.specs[aid] = spec
         if aid not in table.ids:
             table.ids.append(aid)
         if seed == table.seeds[0] and row.get("seconds"):
-            table.seconds[aid] = float(row["seconds"])
+            table.seconds[aid] = _number(f"--table {path}", n, "seconds", row["seconds"])
         if seed == (table.seeds[0] if val_seed is None else val_seed) and row.get("val_accuracy"):
-            table.val[aid] = float(row["val_accuracy"])
+            table.val[aid] = _number(f"--table {path}", n, "val_accuracy", row["val_accuracy"])
+    if val_seed is not None and val_seed not in table.truth:  # before probe45: no pick, every promotion '–', exit 0
+        raise InvalidArgumentError(
+            f"--promote-seed {val_seed}: --table {path} has no training of seed {val_seed}; it has seeds {', '.join(map(str, table.seeds))}"
+        )
     table.ids = [a for a in table.ids if a in table.truth[table.seeds[0]]]  # the ground truth is the first seed
     return table
 
@@ -170,14 +177,12 @@ def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[
     """A file's scores (and seconds) per architecture; a file with a ``proxy`` column (one row per
     proxy and architecture, as the GPU sections write it) or a ``variant`` column (``distill_ablation.py``'s
     scores.csv) gives the rows of the proxy ``label``."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"scores file {path} does not exist") from None
+    text = checks.read_text("scores", path)  # a folder: one line, not IsADirectoryError (probe45)
     checks.whole_lines("scores", path, text)  # a torn last row: its score would read as a shorter number
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     if not rows or not {"arch_id", "score"} <= set(rows[0]):
         raise InvalidArgumentError(f"scores file {path} needs columns arch_id and score (optionally seconds)")
+    header = [c for c in rows[0] if c is not None]
     column = next((c for c in ("proxy", "variant") if c in rows[0]), None)
     if column is not None:
         names = sorted({r[column] for r in rows})
@@ -186,9 +191,34 @@ def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[
                 f"scores file {path} holds several proxies: name one as LABEL=scores:FILE, LABEL one of {', '.join(names)}"
             )
         rows = [r for r in rows if r[column] == label]
-    scores = {r["arch_id"]: float(r["score"]) if r["score"] not in ("", "nan") else math.nan for r in rows}
-    seconds = {r["arch_id"]: float(r["seconds"]) for r in rows if r.get("seconds")}
+    scores: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for n, r in enumerate(rows, start=2):
+        checks.whole_row(path, n, r, header)
+        if r["arch_id"] in scores:  # before probe45 the last row won silently
+            raise InvalidArgumentError(
+                f"scores file {path} line {n}: arch_id {r['arch_id']!r} is scored twice; give each architecture once"
+            )
+        scores[r["arch_id"]] = _number(f"scores file {path}", n, "score", r["score"])
+        if r.get("seconds"):
+            seconds[r["arch_id"]] = _number(f"scores file {path}", n, "seconds", r["seconds"])
+    if not set(scores) & set(ids):  # before probe45, a row of n = 0 and exit 0
+        raise InvalidArgumentError(f"scores file {path} scores none of the table's {len(ids)} architectures ({ids[0]}, ...): wrong table?")
     return {a: scores.get(a, math.nan) for a in ids}, {a: seconds.get(a, math.nan) for a in ids}
+
+
+def _number(where: str, line: int, column: str, text: str | None) -> float:
+    """A field of a scores file or a table (``where``): a plain finite number, or empty / ``nan`` where the proxy
+    failed on that architecture (dropped by the metrics and counted). Before probe45 ``high`` was a ValueError traceback
+    and a score ``inf`` ranked first."""
+    if text in ("", "nan"):
+        return math.nan
+    value = checks.file_number(text, csv_field=True)
+    if not math.isfinite(value):
+        raise InvalidArgumentError(
+            f"{where} line {line}: {column} {shown(text)} is not a finite number; give a number, or leave it empty where the proxy failed"
+        )
+    return value
 
 
 def _early(value: str, path: Path, table: Table) -> tuple[dict[str, float], dict[str, float]]:
@@ -401,20 +431,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", default="fashion-mnist", help="real data of zero-cost batches (default %(default)s)")
     p.add_argument("--data-root")
     p.add_argument("--space", default="convnet720", help="space of the table's architectures (default %(default)s)")
-    p.add_argument("--zero-cost-batch", type=int, default=64, help="training images a zero-cost score sees (default %(default)s)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="resamples (default %(default)s)")
-    p.add_argument("--promote", type=int, default=PROMOTE, metavar="K", help="'proxy + promote K' (default %(default)s)")
+    p.add_argument("--zero-cost-batch", type=integer, default=64, help="training images a zero-cost score sees (default %(default)s)")
+    p.add_argument("--bootstrap", type=integer, default=1000, help="resamples (default %(default)s)")
+    p.add_argument("--promote", type=integer, default=PROMOTE, metavar="K", help="'proxy + promote K' (default %(default)s)")
     p.add_argument(
         "--promote-seed",
-        type=int,
+        type=integer,
         metavar="S",
         help="promotion picks by the validation accuracy of the table's seed S (default: the ground truth's own training)",
     )
-    p.add_argument("--seed", type=int, default=0, help="proxy training and bootstrap seed (default %(default)s)")
+    p.add_argument("--seed", type=integer, default=0, help="proxy training and bootstrap seed (default %(default)s)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/fidelity"))
     _add_proxy_options(p)
     args = p.parse_args(argv)
+    _check_numbers(args)
     table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
     parsed = [parse_proxy(t) for t in args.proxy]
     proxies: dict[str, dict[str, Any]] = {}
@@ -433,12 +464,20 @@ def main(argv: list[str] | None = None) -> int:
             name, scores, seconds, one_off = _synthetic(value, table, args, args.out)
             proxies[label or name] = {"scores": scores, "seconds": seconds, "one_off_seconds": one_off, "source": value}
         print(f"{list(proxies)[-1]}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    if args.promote < 1:
-        raise InvalidArgumentError(f"--promote must be at least 1, got {args.promote}")
     result = fidelity(table, proxies, args.bootstrap, args.seed, args.promote)
     result["table"] = str(args.table)
     write_outputs(args.out, "fidelity", result, markdown(result))
     return 0
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """The numbers of the command line, refused before anything is read or trained (probe45: --seed -1 was numpy's
+    ValueError traceback, --bootstrap 10**8 a 74 GiB MemoryError, --zero-cost-batch 0 scored on no image, exit 0;
+    --promote was checked only after every proxy had been trained)."""
+    checks.number("--seed", args.seed, 0, integer=True)
+    checks.number("--bootstrap", args.bootstrap, 1, N_BOOT_MAX, integer=True)
+    checks.number("--zero-cost-batch", args.zero_cost_batch, 1, integer=True)
+    checks.number("--promote", args.promote, 1, integer=True)
 
 
 def write_outputs(out: Path, stem: str, result: dict[str, Any], text: str, command: str | None = None) -> None:

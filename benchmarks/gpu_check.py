@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTIONS_SCRIPT = Path(__file__).resolve().parent / "gpu_sections.py"
 GPU_BUDGET_S = 480.0  # 8 minutes on one H100, the wheel install included
 DRY_RUN_BUDGET_S = 1500.0  # the dry run's numbers mean nothing: room for a loaded CPU
+BUDGET_MAX_S = 86_400.0  # the longest --budget-seconds: a day (a longer one, or inf or nan, is a slip, and no deadline)
 KILL_GRACE_S = 5.0  # a section past its limit by this much gets SIGTERM (its process group), SIGKILL this much later
 MAX_OUT_FILES = 8  # what the GPU machine sends back: at most 8 files, no deeper than OUT/a/b/file
 KEEP_SUFFIXES = (".csv", ".md", ".json")  # ground-truth files kept unpacked when OUT holds too many files
@@ -107,8 +108,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--sections must be among {', '.join(SECTIONS)}; got {', '.join(unknown)}")
     if args.budget_seconds is None:
         args.budget_seconds = DRY_RUN_BUDGET_S if args.dry_run else GPU_BUDGET_S
-    if args.budget_seconds <= 0:
-        p.error(f"--budget-seconds must be positive, got {args.budget_seconds}")
+    # nan and inf (and 1e300) were taken before probe45: no deadline, so no section was ever stopped nor the report
+    # written before the machine's lease ran out; nan also failed 'budget <= 0'
+    if not 0 < args.budget_seconds <= BUDGET_MAX_S:
+        p.error(f"--budget-seconds must be more than 0 and at most {BUDGET_MAX_S:,.0f} (a day), got {args.budget_seconds}")
+    if args.started_at is not None and not 0 <= args.started_at <= time.time():
+        p.error(f"--started-at must be a past time in seconds since the epoch (date +%s), got {args.started_at}")
+    if args.seed < 0:  # numpy refuses a negative seed, inside each section (probe45)
+        p.error(f"--seed must be at least 0, got {args.seed}")
     return args
 
 

@@ -31,7 +31,10 @@ from typing import Any
 import numpy as np
 from fidelity import PAIRED, _scores_file, read_table, with_role  # benchmarks/ is on sys.path
 
+from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.types import finite_float, integer
+from nas_proxy.correlate.config import N_BOOT_MAX
 from nas_proxy.correlate.metrics import bootstrap_samples, paired_difference
 
 Z = 1.959963984540054  # the normal quantile of a two-sided 95 % interval
@@ -76,14 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default="", help="comma-separated variants (default: every other one in the file)")
     p.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="the ground-truth table (default: the 3-epoch one)")
     p.add_argument("--role", default="evaluation", choices=("all", "calibration", "evaluation"))
-    p.add_argument("--target", type=float, default=0.034, help="a Spearman difference to size for (default: issue 18's 0.92 - 0.886)")
     p.add_argument(
-        "--top-target", type=float, default=0.185, help="a top-20 %% Spearman difference to size for (default: issue 18's 0.80 - 0.615)"
+        "--target", type=finite_float, default=0.034, help="a Spearman difference to size for (default: issue 18's 0.92 - 0.886)"
     )
-    p.add_argument("--bootstrap", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--top-target",
+        type=finite_float,
+        default=0.185,
+        help="a top-20 %% Spearman difference to size for (default: issue 18's 0.80 - 0.615)",
+    )
+    p.add_argument("--bootstrap", type=integer, default=1000)
+    p.add_argument("--seed", type=integer, default=0)
     p.add_argument("--json", type=Path, help="also write the numbers here")
     args = p.parse_args(argv)
+    # before probe45: --seed -1 was numpy's traceback, --bootstrap 10**8 a 52 GiB MemoryError, --target nan a table of nan
+    checks.number("--seed", args.seed, 0, integer=True)
+    checks.number("--bootstrap", args.bootstrap, 1, N_BOOT_MAX, integer=True)
+    checks.number("--target", args.target, 0, 2, low_open=True)  # a Spearman difference: at most 2
+    checks.number("--top-target", args.top_target, 0, 2, low_open=True)
     table = with_role(read_table(args.table), args.role)
     ids = table.ids
     y_all = np.array([table.truth[table.seeds[0]][a] for a in ids])

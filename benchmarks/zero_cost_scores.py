@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
+import stat
 import sys
 from pathlib import Path
 
@@ -25,7 +25,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 from fidelity import read_table  # noqa: E402
 
+from nas_proxy import checks  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
+from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 from nas_proxy.proxies.base import RunSetup  # noqa: E402
 from nas_proxy.proxies.training_free import ZeroCostProxy  # noqa: E402
 from nas_proxy.proxies.zero_cost import ZERO_COST  # noqa: E402
@@ -46,8 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds-from", type=Path, help="a fidelity.json whose per-architecture seconds become the 'seconds' column")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
+    # refused before any scoring (probe45): --batch 0 scored every network on no image, exit 0; --out a folder was an
+    # IsADirectoryError once every score was computed, and every one lost
+    checks.number("--batch", args.batch, 1, integer=True)
+    if (st := checks.status("--out", args.out)) is not None and stat.S_ISDIR(st.st_mode):
+        raise InvalidArgumentError(f"--out {args.out} is a folder; give the CSV file to write, such as {args.out / 'zero-cost.csv'}")
     table = read_table(args.table)
-    gpu = json.loads(args.seconds_from.read_text())["proxies"] if args.seconds_from else {}
+    gpu = (
+        checks.parse_json(f"--seconds-from {args.seconds_from}", checks.read_text("--seconds-from", args.seconds_from))["proxies"]
+        if args.seconds_from
+        else {}
+    )
     setup = RunSetup(
         get_space(args.space),
         DataRef(args.dataset, 0, 0.1, args.data_root),

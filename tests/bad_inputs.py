@@ -1590,6 +1590,17 @@ FIX45B: list[Case] = [
     Case(f"{S} --storage file:runs.log", "give runs.log (or ./file:runs.log for a journal file of that name)", G44),
 ]
 CASES += FIX45B
+# ---- branch probe45: inputs tried as a stranger would (benchmarks/fidelity.py's are in tests/search/test_fidelity.py)
+PROBE45: list[Case] = [
+    # a thread count past what OpenMP reads: before, libgomp's "Invalid value for environment variable OMP_NUM_THREADS"
+    # beside the command's lines, and every core used (the count the user meant to limit)
+    Case("OMP_NUM_THREADS=99999999999999999999 spaces", "OMP_NUM_THREADS is '99999999999999999999', not a number of threads", G45),
+    Case("OMP_NUM_THREADS=1,2147483648 spaces", "(a whole number of at least 1 and at most 2,147,483,647, or a list", G45),
+    # soft-labels --out a symbolic link loop: before, 'internal error: RuntimeError: Symlink loop from ...'
+    Case(f"{SL} --out loop.log", "--out loop.log is a symbolic link loop (it leads back to itself); give a real path", G45),
+    Case(f"{SL} --out loop.log/copy", "--out loop.log/copy is a symbolic link loop", G45),
+]
+CASES += PROBE45
 
 
 def main_(argv: list[str] | None = None) -> int:

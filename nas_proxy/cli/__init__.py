@@ -217,12 +217,16 @@ def _threads_unread() -> str | None:
     if not value.strip():
         del os.environ["OMP_NUM_THREADS"]
         return None
+    from nas_proxy.checks import INT_MAX
+    from nas_proxy.errors import shown
+
     numbers = [n.strip().removeprefix("+") for n in value.split(",")]
-    if all(n.isascii() and n.isdigit() and int(n) > 0 for n in numbers):
+    # at most INT_MAX, as every count: libgomp read 99999999999999999999 as invalid too (its own line, every core: probe45)
+    if all(n.isascii() and n.isdigit() and len(n.lstrip("0")) <= 10 and 0 < int(n) <= INT_MAX for n in numbers):
         return None
     return (
-        f"OMP_NUM_THREADS is {value!r}, not a number of threads (a whole number of at least 1, or a list of them such as 4,2, "
-        "as OpenMP reads it); set it to one (OMP_NUM_THREADS=1), or unset it"
+        f"OMP_NUM_THREADS is {shown(value)}, not a number of threads (a whole number of at least 1 and at most {INT_MAX:,}, or a list of them "
+        "such as 4,2, as OpenMP reads it); set it to one (OMP_NUM_THREADS=1), or unset it"
     )
 
 

@@ -93,6 +93,7 @@ def cmd_soft_labels(args: argparse.Namespace) -> int:
     device = args.device or file.table("distill").get("device") or default_of(DistillConfig, "device")  # flag > file > default
     # the set labelled (in place: it must be there); --teacher-dir is a cache that several sets may share
     if args.out is not None:  # a copy in a set's folder (its own included) would be lost or copied with that set, as distill's
+        checks.output_path("--out", args.out)  # a link loop: before probe45, 'internal error: RuntimeError: Symlink loop'
         checks.not_inside_a_synthetic_set("--out", args.out)
     with output_lock(args.out or args.path, make=args.out is not None):
         meta = label_set(args.path, config, args.out, args.seed, device, args.data_root, progress=not args.quiet)

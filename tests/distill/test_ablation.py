@@ -484,10 +484,20 @@ def test_a_benchmark_script_refuses_a_missing_or_garbled_input_in_one_line(tmp_p
         (power.main, [str(tmp_path / "nowhere.csv")], "power.py: error: scores file"),
         (rank_average.main, [str(tmp_path / "nowhere.csv"), "--out", str(out)], "rank_average.py: error: scores file"),
         (rank_average.main, [str(garbled), "--out", str(out)], "needs columns variant, arch_id and score"),
+        # probe45: numbers refused before the file is read (before, numpy's traceback, a 52 GiB MemoryError, a table of nan)
+        (power.main, [str(garbled), "--seed", "-1"], "power.py: error: --seed must be at least 0, got -1"),
+        (power.main, [str(garbled), "--bootstrap", "100000000"], "--bootstrap must be in [1, 100000], got 100000000"),
+        (power.main, [str(garbled), "--target", "nan"], "argument --target: expected a finite number, got 'nan'"),
+        (power.main, [str(garbled), "--top-target", "0"], "--top-target must be in (0, 2], got 0.0"),
     ):
-        assert main(argv) == 2
-        err = capsys.readouterr().err
-        assert needle in err and len(err.strip().splitlines()) == 1, err
+        usage = 0
+        try:
+            code: object = main(argv)
+        except SystemExit as stop:  # argparse's own refusal: its usage, then the line
+            code, usage = stop.code, 1
+        assert code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert needle in err[-1] and (usage or len(err) == 1), err
     assert not out.exists()
     with pytest.raises(InvalidArgumentError):  # --debug: the traceback
         power.main([str(tmp_path / "nowhere.csv"), "--debug"])

@@ -321,3 +321,27 @@ def test_fidelity_section_reads_every_score_cache_of_a_proxy_the_newest_last(tmp
     assert path is not None
     rows = sorted(path.read_text().splitlines()[1:])
     assert rows == ["a,2.0,1.0", "b,3.0,1.0"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        # before probe45 nan, inf and 1e300 were taken: no deadline, so no section stopped and no report before the lease ended
+        (["--budget-seconds", "nan"], "--budget-seconds must be more than 0 and at most 86,400 (a day), got nan"),
+        (["--budget-seconds", "inf"], "--budget-seconds must be more than 0 and at most 86,400 (a day), got inf"),
+        (["--budget-seconds", "1e300"], "got 1e+300"),
+        (["--started-at", "nan"], "--started-at must be a past time in seconds since the epoch"),
+        (["--seed", "-1"], "--seed must be at least 0, got -1"),
+    ],
+)
+def test_a_budget_or_seed_that_sets_no_deadline_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str], needle: str
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import gpu_check
+
+    with pytest.raises(SystemExit) as stop:
+        gpu_check.parse_args(["--out", str(tmp_path / "out"), "--dry-run", *argv])
+    assert stop.value.code == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

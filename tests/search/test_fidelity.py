@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -282,3 +283,81 @@ def test_kseed_caches_are_one_per_device_type(tmp_path: Path, monkeypatch: pytes
     assert "a/K1/single" not in kseed.device_cache(path, SimpleNamespace(device=torch.device("cpu"))).rows
     path.write_text(json.dumps({"arch_id": "b/K1/single", "score": 3.0, "seconds": 1.0}) + "\n")  # named before: read anywhere
     assert "b/K1/single" in kseed.device_cache(path, SimpleNamespace(device=torch.device("cpu"))).rows
+
+
+def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
+    """The broken inputs of probe45: each was a traceback, a hang or a result from nonsense (exit 0) before it."""
+    good = files["good"].read_text().splitlines()
+    table = files["table"].read_text().splitlines()
+    ids = [line.split(",")[0] for line in good[1:]]
+    bad = {
+        "dup": [*good, good[1]],
+        "inf": [good[0], f"{ids[0]},inf,0.5", *good[2:]],
+        "text": [good[0], f"{ids[0]},high,0.5", *good[2:]],
+        "seconds": [good[0], f"{ids[0]},0.9,soon", *good[2:]],
+        "other": ["arch_id,score", "x1,0.5", "x2,0.6"],
+        "table-dup": [*table, table[1]],
+        "table-nan": [table[0], table[1].replace(",91.0,", ",nan,"), *table[2:]],
+    }
+    out = {name: tmp_path / f"{name}.csv" for name in bad}
+    for name, lines in bad.items():
+        out[name].write_text("\n".join(lines) + "\n")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    return {**{k: str(v) for k, v in out.items()}, "fifo": str(fifo), "dir": str(tmp_path)}
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--table", "{dir}"], "--table {dir} is a directory, not a regular file"),  # IsADirectoryError traceback
+        (["--table", "{fifo}"], "--table {fifo} is a FIFO, not a regular file"),  # a read that never ended
+        (["--table", "{table-dup}"], "has a row of seed 0 already; give each training once"),  # the last row won
+        (["--table", "{table-nan}"], "line 2: seed, test_accuracy or spec is not valid"),  # nan read as an accuracy
+        (["--proxy", "scores:{dir}"], "scores {dir} is a directory, not a regular file"),  # IsADirectoryError traceback
+        (["--proxy", "scores:{dup}"], "line 14: arch_id"),  # the last row won, exit 0
+        (["--proxy", "scores:{inf}"], "line 2: score 'inf' is not a finite number"),  # ranked first, exit 0
+        (["--proxy", "scores:{text}"], "line 2: score 'high' is not a finite number"),  # ValueError traceback
+        (["--proxy", "scores:{seconds}"], "line 2: seconds 'soon' is not a finite number"),  # ValueError traceback
+        (["--proxy", "scores:{other}"], "scores none of the table's 12 architectures"),  # a row of n = 0, exit 0
+        (["--seed", "-1"], "--seed must be at least 0, got -1"),  # numpy's ValueError traceback
+        (["--bootstrap", "100001"], "--bootstrap must be in [1, 100000], got 100001"),  # 10**8 was a 74 GiB MemoryError
+        (["--zero-cost-batch", "0", "--proxy", "zero-cost:params"], "--zero-cost-batch must be at least 1, got 0"),  # exit 0
+        (["--promote-seed", "7"], "--promote-seed 7: --table"),  # every promotion '–', exit 0
+    ],
+)
+def test_a_bad_input_is_one_line_and_writes_nothing(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    """probe45's inputs, as a stranger gives them: one line, exit 2, no --out written."""
+    named = _bad_files(files, tmp_path)
+    out = tmp_path / "out"
+    argv = [a.format(**named) for a in argv]
+    table = [] if "--table" in argv else ["--table", str(files["table"])]
+    assert _module().main([*table, *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle.format(**named) in err[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--batch", "0", "--out", "{tmp}/z.csv"], "--batch must be at least 1, got 0"),  # scored on no image, exit 0
+        (["--out", "{tmp}"], "--out {tmp} is a folder; give the CSV file to write"),  # IsADirectoryError after every score
+        (["--seconds-from", "{tmp}", "--out", "{tmp}/z.csv"], "--seconds-from {tmp} is a directory"),  # IsADirectoryError
+    ],
+)
+def test_zero_cost_scores_refuses_a_bad_input_before_scoring(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    """benchmarks/zero_cost_scores.py (probe45): one line, exit 2, nothing scored or written."""
+    spec = importlib.util.spec_from_file_location("benchmarks_zero_cost_scores", ROOT / "benchmarks" / "zero_cost_scores.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    before = sorted(tmp_path.iterdir())
+    assert module.main(["--table", str(files["table"]), *(a.format(tmp=tmp_path) for a in argv)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle.format(tmp=tmp_path) in err[0], err
+    assert sorted(tmp_path.iterdir()) == before
