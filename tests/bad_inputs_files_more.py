@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from nas_proxy.spaces import arch_id
 from tests.bad_inputs_files import GOOD_SPEC, PRESET, PROFILE, _variant
 
 HUGE_BYTES = 4 << 30  # a sparse file: every reader that loads a whole file must refuse it by its size
@@ -157,13 +158,17 @@ def _best(folder: Path, trained: Path) -> None:
     folder.mkdir()
     dataset = {"name": "digits", "channels": 1, "image_size": [16, 16], "num_classes": 10}
     spec = {"family": "convnet", "depth": 1, "width": 8, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
-    top = [{"arch_id": "a", "spec": spec}, {"arch_id": "b", "spec": {**spec, "width": 16}}]
+    top = [{"arch_id": arch_id(spec), "spec": spec}, {"arch_id": arch_id({**spec, "width": 16}), "spec": {**spec, "width": 16}}]
     good = {"study": "s", "dataset": dataset, "synthetic": None, "best": top[0], "top": top}
     files = {
         "good.json": good,
+        # edited by hand (stop 45): an arch_id not its spec's, an architecture twice, a 'best' not the first of 'top'
+        "lie-archid.json": {**good, "top": [{**top[0], "arch_id": "0123456789ab"}, top[1]]},
+        "twice.json": {**good, "top": [top[0], top[1], top[0]]},
+        "lie-best.json": {**good, "best": top[1]},
         "optuna.json": {"best_params": {"depth": 2}, "best_value": 0.91},  # another tool's "best" file
         "empty-top.json": {**good, "best": None, "top": []},
-        "unknown-family.json": {**good, "top": [{"spec": {"family": "transformer", "layers": 2}}]},
+        "unknown-family.json": {**good, "best": None, "top": [{"spec": {"family": "transformer", "layers": 2}}]},
         "lie-classes.json": {**good, "dataset": {**dataset, "num_classes": 3}},
     }
     for name, doc in files.items():

@@ -36,7 +36,7 @@ from torch import nn
 
 from nas_proxy import checks
 from nas_proxy.checks import not_a_synthetic_set
-from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError, shown
 from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
 from nas_proxy.protocols import resolve_root, training_protocol
 from nas_proxy.search.config import TrainBestConfig
@@ -103,8 +103,39 @@ def read_best(path: Path | str, rank: int = 1) -> Best:
     entry = top[rank - 1]
     if not isinstance(entry, dict) or not isinstance(entry.get("spec"), dict):
         raise InvalidArgumentError(f"{p}: entry {rank} of 'top' has no spec object; it is not a best.json written by 'nasproxy search'")
+    _check_consistent(p, doc, top, rank)
     synthetic = doc.get("synthetic")
     return Best(p, rank, entry, dataset, synthetic if isinstance(synthetic, str) else None)
+
+
+def _check_consistent(p: Path, doc: dict[str, Any], top: list[Any], rank: int) -> None:
+    """What ``nasproxy search`` writes holds together: each row's ``arch_id`` is its spec's, no architecture
+    is listed twice, and ``best`` is the first row. A file edited by hand that breaks it is refused in one
+    line: the training would record another architecture's search scores as this one's, or train ``top``'s
+    first where the edit meant ``best``."""
+    ids: dict[str, int] = {}
+    for i, row in enumerate(top, 1):
+        if not isinstance(row, dict) or not isinstance(row.get("spec"), dict):
+            continue
+        own = arch_id(row["spec"])
+        claimed = row.get("arch_id", own)
+        if i == rank and claimed != own:
+            raise InvalidArgumentError(
+                f"{p}: entry {rank} of 'top' names arch_id {shown(claimed)} but its spec is architecture {own} "
+                "(edited by hand?); set its arch_id to that, or remove it, to train this spec"
+            )
+        if own in ids:
+            raise InvalidArgumentError(
+                f"{p} lists architecture {own} twice in 'top' (entries {ids[own]} and {i}), which 'nasproxy search' never "
+                "writes (edited by hand?); remove one of them"
+            )
+        ids[own] = i
+    best = doc.get("best")
+    if isinstance(best, dict) and isinstance(best.get("spec"), dict) and isinstance(top[0], dict) and best["spec"] != top[0].get("spec"):
+        raise InvalidArgumentError(
+            f"{p}: its 'best' (architecture {arch_id(best['spec'])}) is not the first entry of its 'top', which 'nasproxy train' "
+            "trains (edited by hand?); put that architecture first in 'top', or give --rank N for the N-th of 'top'"
+        )
 
 
 def data_of(best: Best, data_root: str | None = None) -> DataRef:
