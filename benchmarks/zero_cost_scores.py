@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
+import math
 import stat
 import sys
 from pathlib import Path
@@ -27,7 +29,8 @@ from fidelity import read_table  # noqa: E402
 
 from nas_proxy import checks  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
-from nas_proxy.errors import InvalidArgumentError  # noqa: E402
+from nas_proxy.errors import InvalidArgumentError, shown  # noqa: E402
+from nas_proxy.files import write_text  # noqa: E402
 from nas_proxy.proxies.base import RunSetup  # noqa: E402
 from nas_proxy.proxies.training_free import ZeroCostProxy  # noqa: E402
 from nas_proxy.proxies.zero_cost import ZERO_COST  # noqa: E402
@@ -54,11 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if (st := checks.status("--out", args.out)) is not None and stat.S_ISDIR(st.st_mode):
         raise InvalidArgumentError(f"--out {args.out} is a folder; give the CSV file to write, such as {args.out / 'zero-cost.csv'}")
     table = read_table(args.table)
-    gpu = (
-        checks.parse_json(f"--seconds-from {args.seconds_from}", checks.read_text("--seconds-from", args.seconds_from))["proxies"]
-        if args.seconds_from
-        else {}
-    )
+    gpu = _seconds_from(args.seconds_from) if args.seconds_from else {}
     setup = RunSetup(
         get_space(args.space),
         DataRef(args.dataset, 0, 0.1, args.data_root),
@@ -72,15 +71,33 @@ def main(argv: list[str] | None = None) -> int:
         proxy = ZeroCostProxy(setup, name)
         for aid in table.ids:
             s = proxy.score(table.specs[aid], aid)
-            seconds = gpu[name]["seconds_per_arch"] if name in gpu else s.seconds
+            seconds = gpu.get(name, s.seconds)
             rows.append({"proxy": name, "arch_id": aid, "score": s.value, "seconds": seconds, "cpu_seconds": round(s.seconds, 4)})
         print(f"{name}: {len(table.ids)} architectures", file=sys.stderr)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_text(args.out, text.getvalue())  # whole or not at all (a kill mid-write left a torn CSV)
     return 0
+
+
+def _seconds_from(path: Path) -> dict[str, float]:
+    """Each proxy's seconds per architecture in ``path``, a ``fidelity.json`` (``proxies``: name -> ``seconds_per_arch``);
+    one line for a file of another shape (before stop 45: a KeyError once read, or while scoring)."""
+    doc = checks.parse_json(f"--seconds-from {path}", checks.read_text("--seconds-from", path))
+    proxies = doc.get("proxies") if isinstance(doc, dict) else None
+    if not isinstance(proxies, dict):
+        raise InvalidArgumentError(f"--seconds-from {path} has no 'proxies' object; give a fidelity.json written by benchmarks/fidelity.py")
+    seconds = {}
+    for name, row in proxies.items():
+        value = row.get("seconds_per_arch") if isinstance(row, dict) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise InvalidArgumentError(
+                f"--seconds-from {path}: proxy {name!r} has no seconds_per_arch number ({shown(value)}); give a fidelity.json written by benchmarks/fidelity.py"
+            )
+        seconds[name] = float(value)
+    return seconds
 
 
 if __name__ == "__main__":

@@ -346,6 +346,9 @@ def test_a_bad_input_is_one_line_and_writes_nothing(
         (["--batch", "0", "--out", "{tmp}/z.csv"], "--batch must be at least 1, got 0"),  # scored on no image, exit 0
         (["--out", "{tmp}"], "--out {tmp} is a folder; give the CSV file to write"),  # IsADirectoryError after every score
         (["--seconds-from", "{tmp}", "--out", "{tmp}/z.csv"], "--seconds-from {tmp} is a directory"),  # IsADirectoryError
+        # a JSON of another shape (stop 45): before, KeyError 'proxies' (an internal error), or one while scoring
+        (["--seconds-from", "{tmp}/other.json", "--out", "{tmp}/z.csv"], "has no 'proxies' object; give a fidelity.json"),
+        (["--seconds-from", "{tmp}/nosec.json", "--out", "{tmp}/z.csv"], "proxy 'synflow' has no seconds_per_arch number ('soon')"),
     ],
 )
 def test_zero_cost_scores_refuses_a_bad_input_before_scoring(
@@ -356,6 +359,8 @@ def test_zero_cost_scores_refuses_a_bad_input_before_scoring(
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    (tmp_path / "other.json").write_text(json.dumps({"best_params": {"depth": 2}}))
+    (tmp_path / "nosec.json").write_text(json.dumps({"proxies": {"synflow": {"seconds_per_arch": "soon"}}}))
     before = sorted(tmp_path.iterdir())
     assert module.main(["--table", str(files["table"]), *(a.format(tmp=tmp_path) for a in argv)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
