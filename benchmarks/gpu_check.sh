@@ -86,5 +86,6 @@ while kill -0 "$DRIVER" 2>/dev/null; do  # a trapped signal ends `wait` early: w
     wait "$DRIVER" || STATUS=$?
 done
 for _ in $(seq 50); do kill -0 "$TEE_PID" 2>/dev/null || break; sleep 0.1; done  # tee's last lines before ours
-say "exit status $STATUS; results in $OUT_DIR (results.json, gpu_results.md, gpu_check.log)"
+WROTE=$(cd "$OUT_DIR" 2>/dev/null && ls -d results.json gpu_results.md gpu_check.log 2>/dev/null | paste -sd, - | sed 's/,/, /g')
+say "exit status $STATUS; results in $OUT_DIR (${WROTE:-nothing written})"  # only what exists: a refused argument leaves the log alone
 exit "$STATUS"

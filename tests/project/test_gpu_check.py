@@ -345,3 +345,15 @@ def test_a_budget_or_seed_that_sets_no_deadline_is_refused(
     assert stop.value.code == 2
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_refused_argument_names_only_the_log_as_written(tmp_path: Path) -> None:
+    """gpu_check.sh's last line lists what the run wrote (before stop 45 it named results.json and
+    gpu_results.md after an argument the driver refused, when only the log was there)."""
+    out = tmp_path / "out"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "OUT": str(out)}
+    cmd = ["bash", str(BENCHMARKS / "gpu_check.sh"), "--python", sys.executable, "--dry-run", "--budget-seconds", "nan"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    last = (done.stdout + done.stderr).strip().splitlines()[-1]
+    assert done.returncode == 2 and sorted(p.name for p in out.iterdir()) == ["gpu_check.log"], done.stdout + done.stderr
+    assert last.endswith(f"exit status 2; results in {out} (gpu_check.log)"), last
