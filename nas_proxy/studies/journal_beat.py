@@ -93,7 +93,7 @@ class BeatingJournal(JournalStorage):
     def lapsed(self, attrs: Mapping[str, Any]) -> bool | None:
         """Whether the worker of a trial with user attributes ``attrs`` has stopped beating: its file stale (the module's
         rule, :meth:`_stale`), or gone; None where the trial names no file (recorded before stop 44) or the
-        folder cannot be read or its clock touched."""
+        folder or the file cannot be read."""
         name = _beat_name(attrs)
         if name is None or not self._usable():
             return None
@@ -111,9 +111,11 @@ class BeatingJournal(JournalStorage):
         """Whether the worker beating ``path`` stopped (the module's rule): this process saw its mtime unchanged for
         longer than the grace period on its own monotonic clock, or, sooner, the file is older than the grace period
         on the file system's clock and this process saw it unchanged for two of its worker's intervals (a living worker
-        beats once an interval). None where it cannot be read, or the clock touched."""
+        beats once an interval). Where the clock cannot be touched (a folder another user made, a full disk before the
+        clock is made), by this process's monotonic clock alone (before review45, never: a dead worker's trial was waited
+        for forever). None where it cannot be read."""
         mtime, now = _mtime(path), self._now()
-        if mtime is None or now is None:
+        if mtime is None:
             return None
         record = _record(path)
         grace, every = self._grace_in(record), record.get("interval")
@@ -122,8 +124,8 @@ class BeatingJournal(JournalStorage):
         seen, mono = _SEEN.get(path), time.monotonic()
         if seen is None or seen[0] != mtime:
             seen = _SEEN[path] = (mtime, mono)
-        unchanged, age = mono - seen[1], (now - mtime) / 1e9
-        return unchanged > grace or (age > grace and unchanged > min(grace, 2 * every))
+        unchanged = mono - seen[1]
+        return unchanged > grace or (now is not None and (now - mtime) / 1e9 > grace and unchanged > min(grace, 2 * every))
 
     def grace_for(self, attrs: Mapping[str, Any]) -> int:
         """The grace period the worker of a trial with user attributes ``attrs`` is judged by (:meth:`lapsed`): this

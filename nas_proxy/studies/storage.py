@@ -108,7 +108,8 @@ def check_form(url: str) -> None:
     without its three slashes (``sqlite:x.db``). Before probe44b, ``JOURNAL:x.log``, ``journal:journal:x.log``,
     ``Sqlite:x.db`` and ``file:x.log`` each made a journal of that literal name, exit 0. A journal of such a name
     that exists is taken (before fix45b, ``file:x.log`` in the working folder was refused however it was there);
-    ``./file:x.log`` names one that does not exist yet, and the refusal says so."""
+    ``./file:x.log`` names one that does not exist yet, and the refusal says so (for ``journal:journal:x.log``,
+    ``./journal:x.log``: the file it takes where that exists)."""
     scheme, colon, rest = url.partition(":")
     kind = scheme.lower().split("+")[0]
     if not colon or kind not in STORAGE_SCHEMES:
@@ -125,7 +126,8 @@ def check_form(url: str) -> None:
         why = "a SQLite URL is sqlite:/// and then its file's path (three slashes, four before an absolute path)"
     elif scheme == scheme.lower():
         return
-    literal = "" if "://" in url else f" (or ./{url} for a journal file of that name)"  # a URL is no file name
+    # the path the string names where it exists (journal:journal:x.log: journal:x.log); a URL is no file name
+    literal = "" if "://" in url else f" (or ./{url.removeprefix('journal:')} for a journal file of that name)"
     raise StorageError(f"storage {hidden(url)!r}: {why}; give {hidden(fixed)}{literal}")
 
 

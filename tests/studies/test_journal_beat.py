@@ -187,3 +187,27 @@ def test_a_beat_hung_past_the_end_removes_the_file_it_makes_again(tmp_path: Path
     answered.set()  # the file system answers: the hung beat makes the file again
     beat.thread.join(10)
     assert not beat.thread.is_alive() and not journal.folder.exists()
+
+
+def test_a_clock_that_cannot_be_touched_still_lets_a_dead_worker_be_found(
+    tmp_path: Path, beat_clock: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review45: where ``clock`` cannot be touched (the folder another user made, its files not this user's to touch;
+    a full disk before the clock is made), a file was never judged (None): a dead worker's trial was waited for
+    forever. It is judged by this process's monotonic clock alone: dead once seen unchanged past the grace period."""
+    journal = _journal(tmp_path)  # grace 2 s
+    journal.folder.mkdir()
+    (journal.folder / "dead.beat").write_text(json.dumps({"worker_host": "another-host", "worker_pid": 1, "interval": 1}))
+    touch = journal_beat._touch
+
+    def refused(path: Path, make_folder: bool = True) -> None:
+        if path.name == CLOCK:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        touch(path, make_folder)
+
+    monkeypatch.setattr(journal_beat, "_touch", refused)
+    assert journal.lapsed({BEAT_ATTR: "dead.beat"}) is False  # seen
+    beat_clock[0] += 1.5
+    assert journal.lapsed({BEAT_ATTR: "dead.beat"}) is False  # not yet the grace period
+    beat_clock[0] += 1.0
+    assert journal.lapsed({BEAT_ATTR: "dead.beat"}) is True

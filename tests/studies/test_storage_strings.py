@@ -54,6 +54,8 @@ def test_a_journal_named_like_a_mistyped_scheme_is_taken_where_it_exists(tmp_pat
         assert journal_path(f"./{name}") == Path(name)
         Path(name).touch()
         assert journal_path(name) == Path(name)
+    with pytest.raises(StorageError, match=re.escape("give journal:x.log (or ./journal:x.log for a journal file of that name)")):
+        journal_path("journal:journal:x.log")  # the file it takes once there (review45: ./journal:journal:x.log, another)
     (tmp_path / "journal:x.log").touch()  # journal: then a path of that name: its alias, as journal:studies/x.log
     assert journal_path("journal:journal:x.log") == Path("journal:x.log")
     (tmp_path / "sqlite:x.db").touch()  # a database URL's form stays one: not a journal, whatever is there
