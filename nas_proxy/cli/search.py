@@ -236,6 +236,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             if result.repeats
             else ""
         )
+        if result.trials.get("uncounted"):
+            repeats += f"; {result.trials['uncounted']} uncounted (a dead worker's retry whose candidate another trial scored: no slot of the budget)"
         print(f"study {result.study}: {counts}{repeats} ({result.seconds:.0f} s)")
         print_table(result.best, result.metric)
         if result.promotion:

@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 import torch
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from nas_proxy import checks, configs, interrupts
@@ -39,6 +40,7 @@ from nas_proxy.search.study import ATTR, REPEAT_ATTR, create_or_check, export, r
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget, uncounted
+from nas_proxy.studies.journal_beat import BeatingJournal
 from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions
 from nas_proxy.studies.storage import (
     GRACE_SECONDS,
@@ -273,7 +275,7 @@ def run_worker(
                 fail_dead_trials(study, storage)
                 if budget_held(study, total):
                     if not told:
-                        bar.write("waiting for trials running in other workers (retried if their worker dies)")
+                        bar.write(f"waiting for trials running in other workers (retried if their worker dies{_judged_within(storage)})")
                         told = True
                     with interrupts.interruptible():
                         time.sleep(POLL_SECONDS)
@@ -439,7 +441,7 @@ def search(
         unmet,
         promotion.to_dict() if promotion else None,
         climbed,
-        sum(REPEAT_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False)),
+        sum(REPEAT_ATTR in t.user_attrs and not uncounted(t) for t in study.get_trials(deepcopy=False)),  # proposals only
         _given_up(study),
         deaths,
         study.metric_names[0] if study.metric_names else "val_accuracy",
@@ -448,14 +450,24 @@ def search(
 
 
 def _states(study: optuna.Study, worker_errors: int) -> dict[str, int]:
-    """Trial counts by state (``beyond_budget`` apart), and ``worker_errors`` when worker processes failed."""
+    """Trial counts by state (``beyond_budget`` and ``uncounted`` apart: a retry answered by another trial's
+    score holds no slot, so it is not among the ``complete`` of the budget), and ``worker_errors`` when worker
+    processes failed."""
     states: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
-        state = "beyond_budget" if t.user_attrs.get("beyond_budget") else t.state.name.lower()
+        state = "beyond_budget" if t.user_attrs.get("beyond_budget") else "uncounted" if uncounted(t) else t.state.name.lower()
         states[state] = states.get(state, 0) + 1
     if worker_errors:
         states["worker_errors"] = worker_errors
     return states
+
+
+def _judged_within(storage: BaseStorage) -> str:
+    """How long a worker this process cannot judge by its process may take to be found dead, in words: on a
+    journal, its heartbeat file unchanged for up to the grace period seen from here (the clock-jump guard:
+    :mod:`~nas_proxy.studies.journal_beat`); on a database, Optuna's grace period."""
+    grace = storage.grace if isinstance(storage, BeatingJournal) else getattr(storage, "grace_period", None)
+    return f"; one on another host or pid namespace after up to {grace} s without a heartbeat" if grace else ""
 
 
 def _given_up(study: optuna.Study) -> list[dict[str, Any]]:

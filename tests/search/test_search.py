@@ -966,6 +966,10 @@ def test_a_retry_answered_by_another_trials_score_holds_no_slot_of_the_budget(ti
     assert "retry_of" not in fresh.user_attrs and "uncounted" not in fresh.user_attrs  # a proposal of the sampler: it counts
     assert counted(study) == 2 and result.unmet is None and budget_held(study, 2)  # two slots, held by trials 0 and 3
     assert over_budget(study, len(study.trials), 2)  # and the budget is not exceeded
+    # the summary: the retry is neither one of the budget's complete nor a proposal of the sampler (review45: "3 complete"
+    # for --n-trials 2, and "1 proposed an architecture already scored")
+    repeats = [t.number for t in study.trials if "repeat_of" in t.user_attrs and "uncounted" not in t.user_attrs]
+    assert result.trials == {"complete": 2, "fail": 1, "uncounted": 1} and result.repeats == len(repeats), (result.trials, result.repeats)
 
 
 def test_the_same_search_again_after_it_finished_adds_nothing_to_the_journal(
@@ -1004,3 +1008,16 @@ def test_a_trials_flop_count_imports_nothing_once_its_context_is_built(monkeypat
         m.setattr(builtins, "__import__", recording)
         count_flops(torch.nn.Conv2d(1, 2, 3), images)  # as the first trial counts its network's
     assert "torch._dynamo" not in imported, imported
+
+
+def test_the_wait_for_other_workers_says_how_long_a_dead_one_may_take(tmp_path: Path) -> None:
+    """review45: a search started long after a worker on another host died waits up to the grace period (the
+    heartbeat's clock-jump guard) with one line that gave no bound; it now names it (a journal's, a database's)."""
+    import optuna
+
+    from nas_proxy.search.runner import _judged_within
+    from nas_proxy.studies.storage import open_storage
+
+    journal = open_storage(str(tmp_path / "journal.log"), "w", heartbeat_interval=2, grace_period=7).backend
+    assert _judged_within(journal) == "; one on another host or pid namespace after up to 7 s without a heartbeat"
+    assert _judged_within(optuna.storages.InMemoryStorage()) == ""  # one process: every worker judged by its process
