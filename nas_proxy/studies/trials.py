@@ -506,7 +506,7 @@ def _told_too_late(e: BaseException | None, guarded: Guarded[Any] | None) -> boo
     )
 
 
-def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS, storage: BaseStorage | None = None) -> bool:
+def is_dead(t: FrozenTrial, untagged_seconds: float | None = None, storage: BaseStorage | None = None) -> bool:
     """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone (or is this
     process, no longer running its objective), found by its pid namespace (:func:`gone_from_here`; a trial
     recorded before stop 43 has none: taken as this process's), or none recorded long after it started.
@@ -518,7 +518,7 @@ def is_dead(t: FrozenTrial, untagged_seconds: float = UNTAGGED_SECONDS, storage:
     pid = t.user_attrs.get("worker_pid")
     if pid is None:
         started = t.datetime_start or datetime.datetime.now()
-        return (datetime.datetime.now() - started).total_seconds() > untagged_seconds
+        return (datetime.datetime.now() - started).total_seconds() > (UNTAGGED_SECONDS if untagged_seconds is None else untagged_seconds)
     verdict = _gone_by_process(t, int(pid))
     if verdict is None and isinstance(storage, BeatingJournal):
         verdict = storage.lapsed(t.user_attrs)
@@ -600,7 +600,7 @@ def _proc_hides() -> bool:
     return mount is None or mount[2].get("hidepid", "0") not in ("0", "off")
 
 
-def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float = UNTAGGED_SECONDS) -> list[int]:
+def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds: float | None = None) -> list[int]:
     """Fail and re-queue RUNNING trials whose worker is gone: on this host by its process, on other
     hosts by the heartbeat of a database storage (Optuna's ``RetryHeartbeatStaleTrialCallback``
     re-queues those) or the heartbeat file of a journal's worker; then remove the heartbeat files
@@ -625,7 +625,7 @@ def _ended(tag: Mapping[str, Any]) -> bool | None:
     return _gone_by_tag(tag, pid, lambda: False)
 
 
-def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_seconds: float) -> bool:
+def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_seconds: float | None) -> bool:
     if not is_dead(t, untagged_seconds, storage):
         return False
     trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), t.number)
