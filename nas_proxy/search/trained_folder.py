@@ -51,10 +51,8 @@ def another_model(out: Path, done: dict[str, Any], request: dict[str, Any]) -> s
     there = _object(done.get("request"))
     differ = sorted(k for k in set(there) | set(request) if there.get(k) != request.get(k))
     written = f"nasproxy {done['package_version']}, {done.get('created')}" if "package_version" in done else ""  # recorded since 17c7d32
-    protocol = _object(there.get("protocol"))
-    fields = sorted(k for k in set(protocol) | set(request["protocol"]) if protocol.get(k) != request["protocol"].get(k))
-    # fields one side lacks, none that both hold with other values: the same protocol, recorded by another version
-    if differ == ["protocol"] and not set(fields) & set(protocol) & set(request["protocol"]):
+    fields = _other_version(there, request)
+    if fields:
         return (
             f"--out {out} holds this architecture ({done.get('arch_id')}), seed and protocol trained by an earlier nasproxy ({written or 'its version not recorded'}), "
             f"whose record of the protocol has other fields than this version's ({', '.join(fields)}), so it is not taken as this training; "
@@ -65,6 +63,16 @@ def another_model(out: Path, done: dict[str, Any], request: dict[str, Any]) -> s
         f"--out {out} holds another trained model ({done.get('arch_id')}, {_object(done.get('protocol')).get('epochs')} epochs, "
         f"seed {done.get('seed')}{differs}{'; ' + written if written else ''}); give another --out, or remove it"
     )
+
+
+def _other_version(there: dict[str, Any], request: dict[str, Any]) -> list[str]:
+    """The protocol fields by which request ``there`` differs from ``request`` where it is the same training recorded
+    by another nasproxy version: the same in every other key, and its protocol differing only by fields one side
+    lacks (none that both hold with other values); else an empty list."""
+    differ = [k for k in set(there) | set(request) if there.get(k) != request.get(k)]
+    protocol, ours = _object(there.get("protocol")), _object(request.get("protocol"))
+    fields = sorted(k for k in set(protocol) | set(ours) if protocol.get(k) != ours.get(k))
+    return fields if differ == ["protocol"] and not set(fields) & set(protocol) & set(ours) else []
 
 
 def check_files_ours(out: Path, request: dict[str, Any], shapes: dict[str, list[int]]) -> None:
@@ -80,6 +88,8 @@ def check_files_ours(out: Path, request: dict[str, Any], shapes: dict[str, list[
     if any(doc.get("request") == request for doc in records):
         return
     other = next((doc for doc in records if isinstance(doc.get("request"), dict)), None)
+    if other is not None and _other_version(other["request"], request):
+        return  # this training, stopped by an earlier nasproxy before its spec.json: the same command trains it again (review45)
     if other is not None:  # .training.json of another training stopped before its spec.json
         r = other["request"]
         protocol = _object(r.get("protocol"))

@@ -194,6 +194,12 @@ def test_files_that_are_not_this_trainings_are_refused_not_replaced(
     (out / SPEC).unlink()  # the weights alone, this network's as nasproxy train wrote them (spec.json removed): trained again
     monkeypatch.undo()
     assert not train_best(best_json, out, ONE).reused
+    # this training stopped by an earlier nasproxy before its spec.json (its protocol recorded with other fields): before,
+    # "run that training's command to finish it", which is this very command, refused so for good (review45); now trained
+    (out / SPEC).unlink()
+    (out / winner.TRAINING).write_text(json.dumps({"request": older["request"], "sha256": reference.spec["sha256"]}))
+    again = train_best(best_json, out, ONE)
+    assert not again.reused and json.loads((out / SPEC).read_text())["request"] == reference.spec["request"]
 
 
 def test_rank_and_a_study_folder(best_json: Path) -> None:
