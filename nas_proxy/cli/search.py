@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
 from nas_proxy.cli.common import (
@@ -24,6 +24,9 @@ from nas_proxy.cli.common import (
 )
 from nas_proxy.cli.proxy_options import add_proxy_options, check_profile_sets, profile_ladder, proxy_config, proxy_given
 from nas_proxy.cli.types import finite_float, integer, nonempty
+
+if TYPE_CHECKING:
+    from nas_proxy.search.runner import SearchResult
 
 WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat flags only
 
@@ -230,15 +233,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
     else:
-        counts = ", ".join(f"{n} {state}" for state, n in sorted(result.trials.items()))
-        repeats = (
-            f"; {result.repeats} proposed an architecture already scored (answered from the study, not scored again)"
-            if result.repeats
-            else ""
-        )
-        if result.trials.get("uncounted"):
-            repeats += f"; {result.trials['uncounted']} uncounted (a dead worker's retry whose candidate another trial scored: no slot of the budget)"
-        print(f"study {result.study}: {counts}{repeats} ({result.seconds:.0f} s)")
+        print(summary_line(result))
         print_table(result.best, result.metric)
         if result.promotion:
             print_promoted(result.promotion)
@@ -440,3 +435,17 @@ def _read_specs(path: str) -> list[dict[str, Any] | str]:
     if bad:
         raise InvalidArgumentError(f"--archs file {path}: entries {bad[:5]} are neither spec objects nor spec text")
     return specs
+
+
+def summary_line(result: SearchResult) -> str:
+    """The line a search ends with: its trials by state, the sampler's repeated proposals and the retries that
+    hold no slot said once each, in words, and its seconds."""
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(result.trials.items()) if state != "uncounted")
+    words = (
+        f"; {result.repeats} proposed an architecture already scored (answered from the study, not scored again)" if result.repeats else ""
+    )
+    if result.trials.get("uncounted"):
+        words += (
+            f"; {result.trials['uncounted']} uncounted (a dead worker's retry whose candidate another trial scored: no slot of the budget)"
+        )
+    return f"study {result.study}: {counts}{words} ({result.seconds:.0f} s)"

@@ -1021,3 +1021,14 @@ def test_the_wait_for_other_workers_says_how_long_a_dead_one_may_take(tmp_path: 
     journal = open_storage(str(tmp_path / "journal.log"), "w", heartbeat_interval=2, grace_period=7).backend
     assert _judged_within(journal) == "; one on another host or pid namespace after up to 7 s without a heartbeat"
     assert _judged_within(optuna.storages.InMemoryStorage()) == ""  # one process: every worker judged by its process
+
+
+def test_the_summary_line_says_each_count_once() -> None:
+    """drill45b: 'N uncounted' was said twice, among the states and again in words; it is said once, in words."""
+    from nas_proxy.cli.search import summary_line
+    from nas_proxy.search.runner import SearchResult
+
+    result = SearchResult("s", "j", {"complete": 12, "fail": 1, "uncounted": 1}, [], {}, 3.0, repeats=2)
+    line = summary_line(result)
+    assert line.startswith("study s: 12 complete, 1 fail; 2 proposed an architecture already scored") and line.count("uncounted") == 1, line
+    assert "; 1 uncounted (a dead worker's retry whose candidate another trial scored" in line and line.endswith("(3 s)"), line
