@@ -273,16 +273,24 @@ def _leave(code: int) -> NoReturn:
     """
     import contextlib
 
-    end_heartbeats()
+    end_heartbeats(leaving=True)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError, AttributeError):  # a closed pipe or full disk: nothing more to say there
             stream.flush()
     os._exit(code)
 
 
-def end_heartbeats() -> None:
+def end_heartbeats(leaving: bool = False) -> None:
     """Remove this process's journal heartbeat files before an ``os._exit``, which runs no :mod:`atexit` (an
-    interrupted search's stayed until a later search found them stale); nothing to do where no journal beat."""
+    interrupted search's stayed until a later search found them stale); nothing to do where no journal beat.
+    ``leaving``: the process ends next, its exit status decided: a further SIGINT, SIGTERM or SIGHUP is ignored
+    (a worker's second, the command passing a Ctrl-C on, raised in the beat thread's join and printed a traceback
+    under the command's one line: make test under load, stop 45)."""
+    if leaving:
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
     beats = sys.modules.get("nas_proxy.studies.journal_beat")  # loaded only where a journal was opened
     if beats is not None:
         beats.end_all()

@@ -117,7 +117,7 @@ if __name__ == "__main__":
     if code in (130, 143, 129):
         from nas_proxy.cli import end_heartbeats
 
-        end_heartbeats()
+        end_heartbeats(leaving=True)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

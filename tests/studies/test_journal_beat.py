@@ -211,3 +211,32 @@ def test_a_clock_that_cannot_be_touched_still_lets_a_dead_worker_be_found(
     assert journal.lapsed({BEAT_ATTR: "dead.beat"}) is False  # not yet the grace period
     beat_clock[0] += 1.0
     assert journal.lapsed({BEAT_ATTR: "dead.beat"}) is True
+
+
+def test_a_second_signal_while_a_process_leaves_raises_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """make test under load (stop 45): a search's worker, leaving after a Ctrl-C, got the second SIGINT its command
+    passes on while it joined its beat thread; the KeyboardInterrupt printed a traceback under the command's one line.
+    Leaving (``end_heartbeats(leaving=True)``, then ``os._exit``), further signals are ignored; the file is removed."""
+    import signal
+    import threading
+
+    from nas_proxy.cli import end_heartbeats
+
+    journal = _journal(tmp_path)
+    name = journal.beating({})
+    assert name is not None and (journal.folder / name).exists()
+    join = threading.Thread.join
+
+    def interrupted_join(self: threading.Thread, timeout: float | None = None) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # the second signal, as the join waits
+        join(self, timeout)
+
+    monkeypatch.setattr(threading.Thread, "join", interrupted_join)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # what raised KeyboardInterrupt there
+    try:
+        end_heartbeats(leaving=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert not journal.folder.exists()
