@@ -51,10 +51,10 @@ from split import SPLIT, read_split  # noqa: E402
 if TYPE_CHECKING:
     from nas_proxy.proxies import Cache
 
-from nas_proxy import checks  # noqa: E402
+from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import integer  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, check_promote  # noqa: E402
 from nas_proxy.correlate.metrics import (  # noqa: E402
     Metric,
     TopFraction,
@@ -204,7 +204,25 @@ def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[
             seconds[r["arch_id"]] = _number(f"scores file {path}", n, "seconds", r["seconds"])
     if not set(scores) & set(ids):  # before probe45, a row of n = 0 and exit 0
         raise InvalidArgumentError(f"scores file {path} scores none of the table's {len(ids)} architectures ({ids[0]}, ...): wrong table?")
+    _covers(f"scores file {path}" + (f" (proxy {label})" if column else ""), scores, ids)
     return {a: scores.get(a, math.nan) for a in ids}, {a: seconds.get(a, math.nan) for a in ids}
+
+
+def _covers(where: str, scores: dict[str, float], ids: list[str], every: bool = True) -> None:
+    """Refuse scores that leave out some of the architectures ``ids`` (``every``: a scores file must give each a row, as
+    every row of the table is on the same architectures; before stop 46 such a proxy's row was silently computed on fewer,
+    beside rows on all of them) or that are NaN on every one (before, a row of n = 0 and exit 0). An empty or ``nan``
+    score, where the proxy failed on that architecture, is kept: dropped by the metrics and counted in the row's n."""
+    missing = [a for a in ids if a not in scores]
+    if every and missing:
+        raise InvalidArgumentError(
+            f"{where} has no row for {len(missing)} of the {len(ids)} architectures scored here (e.g. {missing[0]}): every proxy's "
+            "row is on the same architectures; score them (an empty score where the proxy failed), or give a --table or --role of those it has"
+        )
+    if all(math.isnan(scores.get(a, math.nan)) for a in ids):
+        raise InvalidArgumentError(
+            f"{where} has no score (every one empty or nan: the proxy failed) for any of the {len(ids)} architectures scored here; nothing to rank"
+        )
 
 
 def _number(where: str, line: int, column: str, text: str | None) -> float:
@@ -233,12 +251,24 @@ def _early(value: str, path: Path, table: Table) -> tuple[dict[str, float], dict
         epochs_at = math.nan
     if not epochs_at > 0:
         raise InvalidArgumentError(f"--proxy early:{value}: write early:Xep[@SEED], X the epochs of a val_accuracy_Xep column")
-    with path.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["seed"] == str(seed) and r["arch_id"] in table.specs]
-    if not rows or column not in rows[0]:
+    text = checks.read_text("--table", path)
+    lines = [(n, r) for n, r in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2) if r["seed"] == str(seed)]
+    rows = [(n, r) for n, r in lines if r["arch_id"] in table.specs]
+    if not rows or column not in rows[0][1]:
         raise InvalidArgumentError(f"--proxy early:{value}: --table {path} has no column {column} for seed {seed}")
-    scores = {r["arch_id"]: float(r[column]) if r[column] else math.nan for r in rows}
-    seconds = {r["arch_id"]: float(r["seconds"]) * epochs_at / float(r["epochs"]) for r in rows if r.get("seconds") and r.get("epochs")}
+    where = f"--table {path}"
+    scores = {
+        r["arch_id"]: _number(where, n, column, r[column]) for n, r in rows
+    }  # before stop 46 'high' was a traceback, 'inf' ranked first
+    seconds = {}
+    for n, r in rows:
+        if r.get("seconds") and r.get("epochs"):
+            epochs = _number(where, n, "epochs", r["epochs"])
+            if not epochs > 0:  # the share X / epochs of the training's seconds
+                raise InvalidArgumentError(f"{where} line {n}: epochs {shown(r['epochs'])} is not a count of epochs above 0")
+            seconds[r["arch_id"]] = _number(where, n, "seconds", r["seconds"]) * epochs_at / epochs
+    # an architecture without a training of that seed is NaN, as in the ceiling row; none at all: refused
+    _covers(f"--proxy early:{value} (--table {path}, seed {seed})", scores, table.ids, every=False)
     return {a: scores.get(a, math.nan) for a in table.ids}, {a: seconds.get(a, math.nan) for a in table.ids}
 
 
@@ -332,10 +362,10 @@ def _promotion(table: Table, x: np.ndarray, y: np.ndarray, seconds: list[float],
 
 
 def fidelity(
-    table: Table, proxies: dict[str, dict[str, Any]], n_boot: int = 1000, seed: int = 0, promote_k: int = PROMOTE
+    table: Table, proxies: dict[str, dict[str, Any]], n_boot: int = 1000, seed: int = 0, promote_k: int | None = PROMOTE
 ) -> dict[str, Any]:
     """Metrics of every proxy (``{"scores": {id: x}, "seconds": {id: s}, "one_off_seconds": s}``)
-    against the table's first seed, "proxy + promote ``promote_k``", the ceiling row, and paired
+    against the table's first seed, "proxy + promote ``promote_k``" (None: none), the ceiling row, and paired
     differences between every two rows."""
     ids = table.ids
     y = np.array([table.truth[table.seeds[0]][a] for a in ids])
@@ -352,7 +382,7 @@ def fidelity(
             "one_off_seconds": float(p.get("one_off_seconds", 0.0)),
             "speedup": gt_seconds / cost if cost and cost > 0 else math.nan,
             "source": p.get("source"),
-            **_promotion(table, vectors[name], y, per_arch, float(p.get("one_off_seconds", 0.0)), promote_k),
+            **(_promotion(table, vectors[name], y, per_arch, float(p.get("one_off_seconds", 0.0)), promote_k) if promote_k else {}),
             "per_dimension": per_dimension(vectors[name], y, specs, n_boot, seed),
         }
     if len(table.seeds) > 1:
@@ -394,10 +424,15 @@ def markdown(result: dict[str, Any]) -> str:
     head = ["proxy", "n", "Spearman ρ", "Kendall τ-b", "weighted τ", "ρ top 20%", "τ-b top 20%"]
     head += [f"P@{k}" for k in K_VALUES] + ["regret (pts)", "regret, top K promoted", "s / arch", "one-off s", "speed-up"]
     head += ["s, proxy + K", "full ÷ (proxy + K)"]
+    k = result.get("promote_k", PROMOTE)
+    promotion = (
+        f"Promotion: each proxy's top {k} trained on full data, the pick by validation accuracy (never test); its seconds "
+        "are the proxy on every architecture, its one-off cost and those trainings, against training every architecture."
+        if k
+        else f"Promotion: none (its default top {PROMOTE} is not fewer than the {result['n_archs']} architectures: it would train them all)."
+    )
     lines = [
-        f"Ground truth: seed {result['truth_seed']} of {result['n_archs']} architectures. Promotion: each proxy's top "
-        f"{result.get('promote_k', PROMOTE)} trained on full data, the pick by validation accuracy (never test); its seconds "
-        "are the proxy on every architecture, its one-off cost and those trainings, against training every architecture.",
+        f"Ground truth: seed {result['truth_seed']} of {result['n_archs']} architectures. {promotion}",
         "",
         "| " + " | ".join(head) + " |",
     ]
@@ -444,10 +479,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/fidelity"))
     _add_proxy_options(p)
+    for action in p._actions:
+        configs.track(action)  # which options were typed (configs.given), whatever their value
     args = p.parse_args(argv)
     _check_numbers(args)
-    table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
     parsed = [parse_proxy(t) for t in args.proxy]
+    _check_used(args, {kind for _, kind, _ in parsed})
+    table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
+    promote_k: int | None = args.promote
+    if args.promote >= len(table.ids):  # before stop 46 accepted: 'proxy + promote K' trained them all, a regret of 0
+        if "promote" in configs.given(args):
+            check_promote(args.promote, len(table.ids))  # typed: refused, as nasproxy correlate refuses it
+        promote_k = None  # the default on a small table: no promotion, and the Markdown says why
     proxies: dict[str, dict[str, Any]] = {}
     for label, kind, value in parsed:
         t0 = time.perf_counter()
@@ -464,10 +507,47 @@ def main(argv: list[str] | None = None) -> int:
             name, scores, seconds, one_off = _synthetic(value, table, args, args.out)
             proxies[label or name] = {"scores": scores, "seconds": seconds, "one_off_seconds": one_off, "source": value}
         print(f"{list(proxies)[-1]}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    result = fidelity(table, proxies, args.bootstrap, args.seed, args.promote)
+    result = fidelity(table, proxies, args.bootstrap, args.seed, promote_k)
     result["table"] = str(args.table)
     write_outputs(args.out, "fidelity", result, markdown(result))
     return 0
+
+
+# the options that only some kinds of --proxy read
+USED_BY = {  # dest -> kinds; the proxy-training options (TRAINING_FLAGS, --proxy-profile) are read by synthetic: alone
+    "space": {"synthetic"},
+    "device": {"synthetic", "zero-cost"},
+    "data_root": {"synthetic", "zero-cost"},
+    "dataset": {"zero-cost"},
+    "zero_cost_batch": {"zero-cost"},
+}
+
+
+def _check_used(args: argparse.Namespace, kinds: set[str]) -> None:
+    """Refuse the options typed that no --proxy given reads (stop 46: ``--epochs 3`` with only ``scores:`` proxies
+    was silently ignored, exit 0): a user who typed them believes they mattered."""
+    from nas_proxy.cli.proxy_options import proxy_given
+    from nas_proxy.proxies.choose import TRAINING_FLAGS
+
+    typed = configs.given(args)
+    if "split" in typed and args.role == "all":
+        raise InvalidArgumentError(
+            "--split changes nothing with --role all (every architecture): give --role calibration or evaluation, or drop it"
+        )
+    readers = {TRAINING_FLAGS[name]: {"synthetic"} for name in TRAINING_FLAGS if name in proxy_given(args)}
+    readers |= {"--proxy-profile": {"synthetic"}} if "proxy_profile" in typed else {}
+    readers |= {"--" + dest.replace("_", "-"): kinds_ for dest, kinds_ in USED_BY.items() if dest in typed}
+    idle = {flag: used for flag, used in readers.items() if not used & kinds}
+    if idle:
+        by: dict[str, list[str]] = {}
+        for flag, used in idle.items():
+            by.setdefault(" or ".join(f"{k}:" for k in sorted(used)), []).append(flag)
+        them = "it" if len(idle) == 1 else "them"
+        read = "; ".join(f"{', '.join(flags)} by {k}" for k, flags in by.items())
+        raise InvalidArgumentError(
+            f"{', '.join(idle)} change{'s' if len(idle) == 1 else ''} nothing with the proxies given "
+            f"({', '.join(sorted(kinds)) or 'none: the ceiling row only'}): only a --proxy of another kind reads {them} ({read}); drop {them}"
+        )
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

@@ -108,8 +108,9 @@ def run_fidelity_section(ctx: Context, rec: Recorder, table: Path | None = None,
     data = ["--data-root", root] if root else []
     nasproxy = [sys.executable, "-m", "nas_proxy"]
     fid = [sys.executable, str(BENCHMARKS / "fidelity.py"), "--table", str(table), "--device", p.device, "--seed", str(ctx.seed)]
-    fid += ["--space", "convnet720", *data]
-    fid += ["--epochs", str(p.proxy_epochs)] if p.proxy_epochs else []
+    fid += data  # read by the synthetic and zero-cost proxies, which every run below has
+    # read by a synthetic proxy only: the last run (scores and zero-cost) is refused with them (stop 46)
+    training = ["--space", "convnet720", *(["--epochs", str(p.proxy_epochs)] if p.proxy_epochs else [])]
     helped = subprocess.run([*fid[:2], "--help"], cwd=ctx.root, capture_output=True, text=True, timeout=120, check=False)
     takes = set(re.findall(r"--[a-z][a-z0-9-]*", helped.stdout))
     steps: list[dict[str, Any]] = []
@@ -157,7 +158,7 @@ def run_fidelity_section(ctx: Context, rec: Recorder, table: Path | None = None,
     (ctx.out / out_name).mkdir(parents=True, exist_ok=True)
     for label, method, extra in variants:
         fid_out = work / f"fid-{label}"
-        cmd = [*fid, "--proxy", f"{label}=synthetic:{sets[method]}", *extra, "--out", str(fid_out)]
+        cmd = [*fid, *training, "--proxy", f"{label}=synthetic:{sets[method]}", *extra, "--out", str(fid_out)]
         step(f"score {label}", cmd, 1.0, p.fid_final_reserve_s)  # in order of importance: a late one is cut, not the first
         cached = cache_scores(fid_out, label, work)  # also what a run cut at the deadline had scored
         if cached is not None:

@@ -221,6 +221,49 @@ def test_early_stopping_is_read_from_the_tables_column_of_the_seed_asked(files: 
     assert not (tmp_path / "no").exists()
 
 
+def test_the_default_promotion_on_as_few_architectures_is_left_out_and_said(files: dict[str, Path], tmp_path: Path) -> None:
+    """--promote not typed, on a share of 4 architectures (its default K is 5): before stop 46 'proxy + promote 5'
+    trained all 4, a regret of 0 and a compute above training them all; now no promotion, and the Markdown says why."""
+    named = _bad_files(files, tmp_path)
+    out = tmp_path / "out"
+    args = ["--table", str(files["table"]), "--proxy", f"scores:{files['good']}", "--role", "evaluation", "--split", named["split"]]
+    assert _module().main([*args, "--bootstrap", "20", "--out", str(out)]) == 0
+    result = json.loads((out / "fidelity.json").read_text())
+    assert result["n_archs"] == 4 and result["promote_k"] is None
+    assert "promote_regret" not in result["proxies"]["good"]
+    assert "Promotion: none (its default top 5 is not fewer than the 4 architectures" in (out / "fidelity.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("cell", "needle"),
+    [
+        ("high", "line 2: val_accuracy_1ep 'high' is not a finite number"),  # before stop 46: ValueError traceback
+        ("inf", "line 2: val_accuracy_1ep 'inf' is not a finite number"),  # before: ranked first, exit 0
+        ("", "has no score (every one empty or nan: the proxy failed) for any of the 12"),  # before: a row of n = 0, exit 0
+        ("epochs0", "line 2: epochs '0' is not a count of epochs above 0"),  # before: ZeroDivisionError traceback
+    ],
+)
+def test_an_early_column_that_is_no_accuracy_is_one_line(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], cell: str, needle: str
+) -> None:
+    """``early:Xep`` reads the table's val_accuracy_Xep column: a cell that is not a finite number, or a column empty on
+    every architecture, is one line, exit 2, nothing written."""
+    with files["table"].open() as f:
+        rows = list(csv.DictReader(f))
+    for n, row in enumerate(rows):
+        row["epochs"], row["val_accuracy_1ep"] = 3, float(n)
+        if cell == "epochs0":
+            row["epochs"] = 0 if n == 0 else 3
+        elif cell == "" or n == 0:
+            row["val_accuracy_1ep"] = cell
+    table = _write(tmp_path / "with-early.csv", [*rows[0].keys()], rows)
+    out = tmp_path / "out"
+    assert _module().main(["--table", str(table), "--proxy", "early:1ep", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not out.exists()
+
+
 def test_a_distillation_ablations_scores_file_is_read_by_its_variant_column(files: dict[str, Path], tmp_path: Path) -> None:
     # distill_ablation.py's scores.csv holds every variant, one row per variant and architecture
     ids = [arch_id(s) for s in SPECS]
@@ -298,13 +341,19 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         "other": ["arch_id,score", "x1,0.5", "x2,0.6"],
         "table-dup": [*table, table[1]],
         "table-nan": [table[0], table[1].replace(",91.0,", ",nan,"), *table[2:]],
+        # stop 46: a proxy that failed everywhere was a row of n = 0, exit 0; one that left out architectures
+        # was a row on fewer of them than the others', its n the only sign
+        "all-nan": [good[0], *(f"{i},nan,0.5" for i in ids)],
+        "all-empty": [good[0], *(f"{i},,0.5" for i in ids)],
+        "part": good[:6],
+        "split": ["arch_id,role", *(f"{i},{'evaluation' if n < 4 else 'calibration'}" for n, i in enumerate(ids))],
     }
     out = {name: tmp_path / f"{name}.csv" for name in bad}
     for name, lines in bad.items():
         out[name].write_text("\n".join(lines) + "\n")
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    return {**{k: str(v) for k, v in out.items()}, "fifo": str(fifo), "dir": str(tmp_path)}
+    return {**{k: str(v) for k, v in out.items()}, "fifo": str(fifo), "dir": str(tmp_path), "good": str(files["good"])}
 
 
 @pytest.mark.parametrize(
@@ -324,6 +373,32 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         (["--bootstrap", "100001"], "--bootstrap must be in [1, 100000], got 100001"),  # 10**8 was a 74 GiB MemoryError
         (["--zero-cost-batch", "0", "--proxy", "zero-cost:params"], "--zero-cost-batch must be at least 1, got 0"),  # exit 0
         (["--promote-seed", "7"], "--promote-seed 7: --table"),  # every promotion '–', exit 0
+        # stop 46: a scores file that failed everywhere or left out architectures (a row of n = 0, or on fewer, exit 0)
+        (["--proxy", "scores:{all-nan}"], "has no score (every one empty or nan: the proxy failed) for any of the 12"),
+        (["--proxy", "scores:{all-empty}"], "has no score (every one empty or nan: the proxy failed) for any of the 12"),
+        (["--proxy", "scores:{part}", "--proxy", "scores:{good}"], "has no row for 7 of the 12 architectures scored here"),
+        # stop 46: --promote K of every architecture (or more) promoted them all, exit 0; correlate refuses it
+        (["--proxy", "scores:{good}", "--promote", "12"], "--promote 12 is not fewer than the 12 architectures"),
+        (["--proxy", "scores:{good}", "--promote", "1000"], "--promote 1000 is not fewer than the 12 architectures"),
+        (
+            ["--proxy", "scores:{good}", "--role", "evaluation", "--split", "{split}", "--promote", "4"],
+            "--promote 4 is not fewer than the 4 architectures",
+        ),
+        # stop 46: options that no --proxy given reads were ignored, exit 0
+        (
+            ["--proxy", "scores:{good}", "--epochs", "3", "--lr", "0.1", "--no-dsa", "--cuda-graph", "--proxy-seeds", "2"],
+            "--epochs, --lr, --no-dsa, --cuda-graph, --proxy-seeds change nothing with the proxies given (scores)",
+        ),
+        (["--proxy", "scores:{good}", "--batch-size", "256"], "--batch-size changes nothing with the proxies given (scores)"),
+        (["--proxy", "scores:{good}", "--proxy-profile", "{good}"], "--proxy-profile changes nothing"),
+        (["--proxy", "scores:{good}", "--hard-labels"], "--hard-labels changes nothing"),
+        (["--proxy", "scores:{good}", "--space", "convnet720"], "--space changes nothing"),  # typed equal to its default
+        (["--proxy", "scores:{good}", "--device", "cpu"], "(--device by synthetic: or zero-cost:)"),
+        (["--proxy", "scores:{good}", "--data-root", "{dir}"], "--data-root changes nothing"),
+        (["--proxy", "scores:{good}", "--dataset", "digits", "--zero-cost-batch", "8"], "(--dataset, --zero-cost-batch by zero-cost:)"),
+        (["--proxy", "zero-cost:params", "--epochs", "3"], "--epochs changes nothing with the proxies given (zero-cost)"),
+        (["--epochs", "3"], "--epochs changes nothing with the proxies given (none: the ceiling row only)"),
+        (["--proxy", "scores:{good}", "--split", "{split}"], "--split changes nothing with --role all"),
     ],
 )
 def test_a_bad_input_is_one_line_and_writes_nothing(
