@@ -35,6 +35,7 @@ import io
 import itertools
 import json
 import math
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -101,7 +102,9 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
     same training as the ground truth; another seed's is an independent training, as a real
     promotion is)."""
     # a folder, a FIFO or a device (/dev/zero) is one line, not a traceback or a read that never ends (probe45)
-    rows = list(csv.DictReader(io.StringIO(checks.read_text("--table", path), newline="")))
+    reader = csv.DictReader(io.StringIO(checks.read_text("--table", path), newline=""))
+    rows = list(reader)
+    checks.columns(path, reader.fieldnames)  # a reader by name keeps one of a column named twice
     need = {"arch_id", "seed", "spec", metric}
     if not rows or not need <= set(rows[0]):
         raise InvalidArgumentError(f"--table {path} needs rows with columns {', '.join(sorted(need))} (a ground-truth table)")
@@ -152,14 +155,20 @@ def with_role(table: Table, role: str, split: Path = SPLIT) -> Table:
     """``all`` the table, or its ``calibration`` / ``evaluation`` architectures by ``split`` (groundtruth/split.py)."""
     if role == "all":
         return table
-    try:
-        roles = read_split(split)
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"--split {split} does not exist (benchmarks/groundtruth/split.py writes it)") from None
+    if checks.status("--split", split) is None:
+        raise InvalidArgumentError(f"--split {split} does not exist (benchmarks/groundtruth/split.py writes it)")
+    checks.read_text("--split", split)  # a folder, a FIFO, bytes that are not text: one line (stop 46: IsADirectoryError)
+    roles = read_split(split)
     missing = [a for a in table.ids if a not in roles]
     if missing:
         raise InvalidArgumentError(
             f"--split {split} does not list {len(missing)} of the table's architectures ({missing[0]}, ...): wrong table?"
+        )
+    other = [a for a in table.ids if roles[a].get("role") not in ROLES[1:]]  # before stop 46: in neither half, silently
+    if other:
+        raise InvalidArgumentError(
+            f"--split {split} gives architecture {other[0]} the role {shown(roles[other[0]].get('role'))}"
+            f"{f' (and {len(other) - 1} more)' if len(other) > 1 else ''}; a role is {' or '.join(ROLES[1:])}"
         )
     return subset(table, [a for a in table.ids if roles[a]["role"] == role])
 
@@ -170,7 +179,16 @@ def parse_proxy(text: str) -> tuple[str | None, str, str]:
     kind, sep, value = rest.partition(":")
     if not sep or kind not in KINDS or not value:
         raise InvalidArgumentError(f"--proxy {text!r}: write [LABEL=]KIND:VALUE with KIND one of {', '.join(KINDS)}")
+    if not label.isprintable() or "|" in label:  # before stop 46 a newline or a '|' broke the Markdown table's rows
+        raise InvalidArgumentError(
+            f"--proxy {text!r}: its label {label!r} names a row of a Markdown table: give one without '|' or control characters"
+        )
     return label or None, kind, value
+
+
+def _default_name(kind: str, value: str) -> str | None:
+    """The row name of a --proxy without a label, where it is known before reading it (a synthetic set's comes from its meta)."""
+    return {"scores": Path(value).stem, "early": f"early@{value}", "zero-cost": value}.get(kind)
 
 
 def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[dict[str, float], dict[str, float]]:
@@ -179,7 +197,9 @@ def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[
     scores.csv) gives the rows of the proxy ``label``."""
     text = checks.read_text("scores", path)  # a folder: one line, not IsADirectoryError (probe45)
     checks.whole_lines("scores", path, text)  # a torn last row: its score would read as a shorter number
-    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = list(reader)
+    checks.columns(path, reader.fieldnames)  # before stop 46 'arch_id,score,score' read the second as the score
     if not rows or not {"arch_id", "score"} <= set(rows[0]):
         raise InvalidArgumentError(f"scores file {path} needs columns arch_id and score (optionally seconds)")
     header = [c for c in rows[0] if c is not None]
@@ -483,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         configs.track(action)  # which options were typed (configs.given), whatever their value
     args = p.parse_args(argv)
     _check_numbers(args)
+    check_out(args.out)
     parsed = [parse_proxy(t) for t in args.proxy]
     _check_used(args, {kind for _, kind, _ in parsed})
     table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
@@ -492,6 +513,13 @@ def main(argv: list[str] | None = None) -> int:
             check_promote(args.promote, len(table.ids))  # typed: refused, as nasproxy correlate refuses it
         promote_k = None  # the default on a small table: no promotion, and the Markdown says why
     proxies: dict[str, dict[str, Any]] = {}
+    names = [label or _default_name(kind, value) for label, kind, value in parsed]
+    for n, name in enumerate(names):  # before stop 46 the later one replaced the earlier one's row, exit 0
+        if name is not None and (name == CEILING or name in names[:n]):
+            raise InvalidArgumentError(
+                f"--proxy {parsed[n][1]}:{parsed[n][2]} is named {name!r}, as {'the ceiling row is' if name == CEILING else 'an earlier --proxy is'}: "
+                "give each proxy a label of its own (LABEL=KIND:VALUE)"
+            )
     for label, kind, value in parsed:
         t0 = time.perf_counter()
         if kind == "scores":
@@ -505,6 +533,10 @@ def main(argv: list[str] | None = None) -> int:
             proxies[label or value] = {"scores": scores, "seconds": seconds, "source": kind}
         else:
             name, scores, seconds, one_off = _synthetic(value, table, args, args.out)
+            if not label and (name in proxies or name in names or name == CEILING):  # its scores stay cached: a rerun trains nothing
+                raise InvalidArgumentError(
+                    f"--proxy synthetic:{value} is named {name!r} (its set's name), as another row is: give it a label (LABEL=synthetic:DIR)"
+                )
             proxies[label or name] = {"scores": scores, "seconds": seconds, "one_off_seconds": one_off, "source": value}
         print(f"{list(proxies)[-1]}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     result = fidelity(table, proxies, args.bootstrap, args.seed, promote_k)
@@ -563,11 +595,22 @@ def _check_numbers(args: argparse.Namespace) -> None:
 def write_outputs(out: Path, stem: str, result: dict[str, Any], text: str, command: str | None = None) -> None:
     """``OUT/STEM.json`` (every number, and the command that made it: ``command``, else this process's)
     and ``OUT/STEM.md``; prints the Markdown."""
+    from nas_proxy.files import write_text
+
     result["command"] = command or " ".join([sys.executable, *sys.argv])
+    check_out(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stem}.json").write_text(json.dumps(to_jsonable(result), indent=1) + "\n")
-    (out / f"{stem}.md").write_text(text)
+    write_text(out / f"{stem}.json", json.dumps(to_jsonable(result), indent=1) + "\n")  # whole or not at all
+    write_text(out / f"{stem}.md", text)
     print(text)
+
+
+def check_out(out: Path) -> None:
+    """Refuse an --out that exists and is no folder, before anything is scored (before stop 46: FileExistsError after)."""
+    st = checks.status("--out", out)
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        what = "a file" if stat.S_ISREG(st.st_mode) else checks.kind(st.st_mode)
+        raise InvalidArgumentError(f"--out {out} is {what}, not a folder: give the folder the results are written into")
 
 
 if __name__ == "__main__":

@@ -196,6 +196,24 @@ def test_a_set_selected_on_some_of_the_tables_architectures_is_refused(
     assert not out.exists()
 
 
+def test_two_sets_of_one_name_need_labels(
+    files: dict[str, Path], tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two synthetic sets of one name (two runs of one distillation) without labels: before stop 46 the second's row replaced
+    the first's, exit 0. Now one line, nothing written; their scores stay cached (labelled, the rerun trains nothing)."""
+    other = tmp_path / "other"
+    shutil.copytree(tiny_run, other)
+    with files["table"].open() as f:
+        rows = [r for r in csv.DictReader(f) if r["arch_id"] in {arch_id(SPECS[0]), arch_id(SPECS[1])}]  # 2 architectures
+    table = _write(tmp_path / "two.csv", [*rows[0].keys()], rows)
+    out = tmp_path / "fid"
+    args = ["--table", str(table), "--epochs", "1", "--device", "cpu", "--space", "convnet-cpu", "--bootstrap", "5", "--out", str(out)]
+    assert _module().main([*args, "--proxy", f"synthetic:{tiny_run}", "--proxy", f"synthetic:{other}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "(its set's name), as another row is: give it a label" in err[-1], err
+    assert not (out / "fidelity.json").exists()
+
+
 def test_early_stopping_is_read_from_the_tables_column_of_the_seed_asked(files: dict[str, Path], tmp_path: Path) -> None:
     # early:1ep@1 is seed 1's val_accuracy_1ep (an independent training); plain early:1ep the ground truth's own
     with files["table"].open() as f:
@@ -347,13 +365,19 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         "all-empty": [good[0], *(f"{i},,0.5" for i in ids)],
         "part": good[:6],
         "split": ["arch_id,role", *(f"{i},{'evaluation' if n < 4 else 'calibration'}" for n, i in enumerate(ids))],
+        # stop 46, as a stranger: a role of neither half (the architecture was in neither, silently); a column named
+        # twice (the reader kept the last: the seconds read as the score)
+        "split-eval": ["arch_id,role", *(f"{i},{'eval' if n < 4 else 'calibration'}" for n, i in enumerate(ids))],
+        "dup-column": ["arch_id,score,score", *good[1:]],
     }
     out = {name: tmp_path / f"{name}.csv" for name in bad}
     for name, lines in bad.items():
         out[name].write_text("\n".join(lines) + "\n")
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    return {**{k: str(v) for k, v in out.items()}, "fifo": str(fifo), "dir": str(tmp_path), "good": str(files["good"])}
+    (tmp_path / "a-file").write_text("")
+    named = {"fifo": fifo, "dir": tmp_path, "good": files["good"], "poor": files["poor"], "a-file": tmp_path / "a-file"}
+    return {k: str(v) for k, v in {**out, **named}.items()}
 
 
 @pytest.mark.parametrize(
@@ -399,6 +423,18 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         (["--proxy", "zero-cost:params", "--epochs", "3"], "--epochs changes nothing with the proxies given (zero-cost)"),
         (["--epochs", "3"], "--epochs changes nothing with the proxies given (none: the ceiling row only)"),
         (["--proxy", "scores:{good}", "--split", "{split}"], "--split changes nothing with --role all"),
+        # stop 46, as a stranger: before, the later row replaced the earlier one (or the ceiling row replaced it), exit 0
+        (["--proxy", "a=scores:{good}", "--proxy", "a=scores:{poor}"], "is named 'a', as an earlier --proxy is"),
+        (["--proxy", "scores:{good}", "--proxy", "scores:{good}"], "is named 'good', as an earlier --proxy is"),
+        (["--proxy", "ground truth, 2nd seed=scores:{poor}"], "is named 'ground truth, 2nd seed', as the ceiling row is"),
+        # a label that broke the Markdown table's rows (a newline, a '|'), exit 0
+        (["--proxy", "x\ny=scores:{good}"], "its label 'x\\ny' names a row of a Markdown table"),
+        (["--proxy", "a|b=scores:{good}"], "its label 'a|b' names a row of a Markdown table"),
+        (["--proxy", "scores:{good}", "--role", "evaluation", "--split", "{dir}"], "--split {dir} is a directory"),  # IsADirectoryError
+        (["--proxy", "scores:{good}", "--role", "evaluation", "--split", "{split-eval}"], "the role 'eval' (and 3 more)"),
+        (["--proxy", "scores:{dup-column}"], "the header names column 'score' twice"),
+        (["--table", "{dup-column}"], "the header names column 'score' twice"),
+        (["--proxy", "scores:{good}", "--out", "{a-file}"], "--out {a-file} is a file, not a folder"),  # FileExistsError traceback
     ],
 )
 def test_a_bad_input_is_one_line_and_writes_nothing(
@@ -409,7 +445,8 @@ def test_a_bad_input_is_one_line_and_writes_nothing(
     out = tmp_path / "out"
     argv = [a.format(**named) for a in argv]
     table = [] if "--table" in argv else ["--table", str(files["table"])]
-    assert _module().main([*table, *argv, "--out", str(out)]) == 2
+    given_out = [] if "--out" in argv else ["--out", str(out)]
+    assert _module().main([*table, *argv, *given_out]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle.format(**named) in err[0], err
     assert not out.exists()
