@@ -22,8 +22,11 @@ before anyone reads a non-significant difference as "no difference" (``benchmark
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import math
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,8 @@ from nas_proxy.cli.common import one_line_errors
 from nas_proxy.cli.types import finite_float, integer
 from nas_proxy.correlate.config import N_BOOT_MAX
 from nas_proxy.correlate.metrics import bootstrap_samples, paired_difference
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.files import write_text
 
 Z = 1.959963984540054  # the normal quantile of a two-sided 95 % interval
 METRICS = ("spearman", "top_spearman")
@@ -94,16 +99,22 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     # before probe45: --seed -1 was numpy's traceback, --bootstrap 10**8 a 52 GiB MemoryError, --target nan a table of nan
     checks.number("--seed", args.seed, 0, integer=True)
-    checks.number("--bootstrap", args.bootstrap, 1, N_BOOT_MAX, integer=True)
+    checks.number("--bootstrap", args.bootstrap, 2, N_BOOT_MAX, integer=True)  # a spread needs two (stop 46: 1 was a table of nan)
+    if args.json is not None:  # before stop 46 a folder or a missing parent was a traceback after the work
+        check_out_file("--json", args.json)
     checks.number("--target", args.target, 0, 2, low_open=True)  # a Spearman difference: at most 2
     checks.number("--top-target", args.top_target, 0, 2, low_open=True)
     table = with_role(read_table(args.table), args.role)
     ids = table.ids
     y_all = np.array([table.truth[table.seeds[0]][a] for a in ids])
+    have = variants(args.scores)
+    names = [v for v in args.variants.split(",") if v] or sorted(set(have) - {args.base})
+    unknown = [v for v in [args.base, *names] if v not in have]  # before stop 46: fidelity.py's 'name one as LABEL=scores:FILE'
+    if unknown:
+        raise InvalidArgumentError(
+            f"{args.scores} has no variant {unknown[0]!r} (--{'base' if unknown[0] == args.base else 'variants'}); it has {', '.join(have)}"
+        )
     base, _ = _scores_file(args.scores, ids, args.base)
-    names = [v for v in args.variants.split(",") if v] or sorted(
-        {line.split(",")[0] for line in args.scores.read_text().splitlines()[1:]} - {args.base}
-    )
     rows: dict[str, Any] = {}
     targets = {"spearman": args.target, "top_spearman": args.top_target}
     for v in names:
@@ -127,8 +138,27 @@ def main(argv: list[str] | None = None) -> int:
             f"{t['se']:.3f} | {t['detectable']:.3f} | {t['n_needed_target']:.0f} |"
         )
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2) + "\n")
+        write_text(args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2) + "\n")
     return 0
+
+
+def variants(path: Path) -> list[str]:
+    """The variants (or proxies) of a scores file, in the order they first appear: read from its ``variant`` (or ``proxy``)
+    column, wherever it stands (before stop 46 the first field of each line was taken for it)."""
+    reader = csv.DictReader(io.StringIO(checks.read_text("scores", path), newline=""))
+    column = next((c for c in ("variant", "proxy") if c in (reader.fieldnames or ())), None)
+    if column is None:
+        raise InvalidArgumentError(f"scores file {path} needs a column variant (distill_ablation.py's scores.csv) or proxy")
+    return list(dict.fromkeys(r[column] for r in reader))
+
+
+def check_out_file(option: str, path: Path) -> None:
+    """Refuse a file to write that is a folder, or whose folder does not exist, before any work."""
+    st = checks.status(option, path)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise InvalidArgumentError(f"{option} {path} is a folder; give the file to write")
+    if not path.parent.is_dir():
+        raise InvalidArgumentError(f"{option} {path}: its folder {path.parent} does not exist")
 
 
 if __name__ == "__main__":

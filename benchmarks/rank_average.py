@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -23,15 +24,41 @@ from scipy.stats import rankdata
 
 from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.files import write_text
 
 
+def read_scores(path: Path) -> list[dict[str, str]]:
+    """The rows of a scores file (``variant, arch_id, score``), each whole, each (variant, architecture) once, each score
+    a finite number: before stop 46 'high' or an empty score was a ValueError traceback, 'inf' ranked first, a column
+    named twice or a short row read as something else, and a (variant, architecture) given twice kept its last score."""
+    text = checks.read_text("scores", path)  # one line for a missing file, a folder, bytes that are not text
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = list(reader)
+    checks.columns(path, reader.fieldnames)
+    if not rows or not {"variant", "arch_id", "score"} <= set(rows[0]):  # before branch probe41: KeyError, and --out made empty
+        raise InvalidArgumentError(f"scores file {path} needs columns variant, arch_id and score (distill_ablation.py's scores.csv)")
+    seen: set[tuple[str, str]] = set()
+    for n, r in enumerate(rows, start=2):
+        checks.whole_row(path, n, r, [c for c in reader.fieldnames or () if c is not None])
+        if (r["variant"], r["arch_id"]) in seen:
+            raise InvalidArgumentError(f"scores file {path} line {n}: {r['variant']} scores {r['arch_id']} a second time; give each once")
+        seen.add((r["variant"], r["arch_id"]))
+        try:
+            value = checks.file_number(r["score"], csv_field=True)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):  # a rank needs a score: an architecture the proxy failed on has none
+            raise InvalidArgumentError(
+                f"scores file {path} line {n}: score {shown(r['score'])} is not a finite number; rank averaging needs one on every architecture"
+            )
+    return rows
+
+
 def rank_averaged(rows: list[dict[str, str]], base: str) -> list[tuple[str, str, float]]:
-    """The rows, then ``rankavg-V+base`` for every variant V other than ``base``, on ``base``'s architectures."""
-    scores: dict[str, dict[str, float]] = defaultdict(dict)
-    for r in rows:
-        scores[r["variant"]][r["arch_id"]] = float(r["score"])
+    """The rows, then ``rankavg-V+base`` for every variant V other than ``base`` that scores all of ``base``'s
+    architectures, on those (:func:`left_out` names the others)."""
+    scores = _by_variant(rows)
     if base not in scores:
         raise InvalidArgumentError(f"no variant {base!r} in the scores (have {', '.join(sorted(scores))}); name one with --with")
     archs = sorted(scores[base])
@@ -45,6 +72,21 @@ def rank_averaged(rows: list[dict[str, str]], base: str) -> list[tuple[str, str,
     return out
 
 
+def left_out(rows: list[dict[str, str]], base: str) -> dict[str, int]:
+    """The variants :func:`rank_averaged` leaves out, each with how many of ``base``'s architectures it lacks."""
+    scores = _by_variant(rows)
+    return {
+        v: len(set(scores[base]) - set(by_arch)) for v, by_arch in scores.items() if v != base and not set(scores[base]) <= set(by_arch)
+    }
+
+
+def _by_variant(rows: list[dict[str, str]]) -> dict[str, dict[str, float]]:
+    scores: dict[str, dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        scores[r["variant"]][r["arch_id"]] = float(r["score"])
+    return scores
+
+
 @one_line_errors("rank_average.py")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -52,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--with", dest="base", default="random-ipc10", help="the variant every other is averaged with (default %(default)s)")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    text = checks.read_text("scores", args.scores)  # one line for a missing file, a folder, bytes that are not text
-    rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    if not rows or not {"variant", "arch_id", "score"} <= set(rows[0]):  # before branch probe41: KeyError, and --out made empty
-        raise InvalidArgumentError(f"scores file {args.scores} needs columns variant, arch_id and score (distill_ablation.py's scores.csv)")
+    rows = read_scores(args.scores)
+    if args.out.exists() and args.out.resolve() == args.scores.resolve():  # before stop 46 written over: a rerun averaged the averages
+        raise InvalidArgumentError(f"--out {args.out} is the scores file read: give another file (its rows are copied into it)")
+    for v, missing in left_out(rows, args.base).items():  # before stop 46 left out without a word
+        print(f"rank_average.py: {v} lacks {missing} of {args.base}'s architectures: no rankavg-{v}+{args.base}", file=sys.stderr)
     out = io.StringIO(newline="")
     w = csv.writer(out)
     w.writerow(["variant", "arch_id", "score"])

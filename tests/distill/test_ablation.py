@@ -467,6 +467,7 @@ def test_rank_average_is_the_mean_rank_of_the_two_and_needs_the_base() -> None:
     averaged = {a: s for v, a, s in out if v == "rankavg-set+random-ipc10"}
     assert averaged == {"a": (1 + 1.5) / 2, "b": (3 + 1.5) / 2, "c": (2 + 3) / 2}
     assert not [v for v, _, _ in out if v.startswith("rankavg-partial")] and len(out) == len(rows) + 3
+    assert rank_average.left_out(rows, "random-ipc10") == {"partial": 2}  # main says so (stop 46: left out without a word)
     with pytest.raises(InvalidArgumentError, match="no variant 'nope'"):
         rank_average.rank_averaged(rows, "nope")
 
@@ -480,13 +481,38 @@ def test_a_benchmark_script_refuses_a_missing_or_garbled_input_in_one_line(tmp_p
     garbled = tmp_path / "garbled.csv"
     garbled.write_text("x,y\n1,2\n")
     out = tmp_path / "out.csv"
+    head = "variant,arch_id,score\n"
+    good = head + "base,a,1\nbase,b,2\nbase,c,3\nv,a,3\nv,b,1\nv,c,2\n"
+    bad = {  # stop 46, as a stranger: before, a traceback or something else read, exit 0
+        "text": good.replace("v,a,3", "v,a,high"),  # ValueError traceback
+        "empty": good.replace("v,a,3", "v,a,"),  # ValueError traceback
+        "inf": good.replace("v,a,3", "v,a,inf"),  # ranked first
+        "twice": good + "v,a,0\n",  # the last score kept
+        "dup-column": good.replace(head, "variant,arch_id,score,score\n").replace("\n", ",9\n")[: -len(",9\n")] + "\n",
+        "arch-first": "arch_id,variant,score\na,base,1\nb,base,2\na,v,2\nb,v,1\n",  # power took the arch ids for variants
+    }
+    for name, text in bad.items():
+        (tmp_path / f"{name}.csv").write_text(text)
+    (tmp_path / "good.csv").write_text(good)
+    t = str(tmp_path)
     for main, argv, needle in (
+        (rank_average.main, [f"{t}/text.csv", "--out", str(out)], "text.csv line 5: score 'high' is not a finite number"),
+        (rank_average.main, [f"{t}/empty.csv", "--out", str(out)], "empty.csv line 5: score '' is not a finite number"),
+        (rank_average.main, [f"{t}/inf.csv", "--out", str(out)], "inf.csv line 5: score 'inf' is not a finite number"),
+        (rank_average.main, [f"{t}/twice.csv", "--out", str(out)], "twice.csv line 8: v scores a a second time"),
+        (rank_average.main, [f"{t}/dup-column.csv", "--out", str(out)], "the header names column 'score' twice"),
+        (rank_average.main, [f"{t}/good.csv", "--with", "base", "--out", f"{t}/good.csv"], "is the scores file read"),  # averaged again
+        (power.main, [f"{t}/arch-first.csv", "--base", "nope"], "arch-first.csv has no variant 'nope' (--base); it has base, v"),
+        (power.main, [f"{t}/good.csv", "--base", "base", "--variants", "v,w"], "good.csv has no variant 'w' (--variants)"),
+        (power.main, [f"{t}/good.csv", "--bootstrap", "1"], "--bootstrap must be in [2, 100000], got 1"),  # a table of nan
+        (power.main, [f"{t}/good.csv", "--json", t], f"--json {t} is a folder"),  # IsADirectoryError after the work
+        (power.main, [f"{t}/good.csv", "--json", f"{t}/no/p.json"], f"its folder {t}/no does not exist"),
         (power.main, [str(tmp_path / "nowhere.csv")], "power.py: error: scores file"),
         (rank_average.main, [str(tmp_path / "nowhere.csv"), "--out", str(out)], "rank_average.py: error: scores file"),
         (rank_average.main, [str(garbled), "--out", str(out)], "needs columns variant, arch_id and score"),
         # probe45: numbers refused before the file is read (before, numpy's traceback, a 52 GiB MemoryError, a table of nan)
         (power.main, [str(garbled), "--seed", "-1"], "power.py: error: --seed must be at least 0, got -1"),
-        (power.main, [str(garbled), "--bootstrap", "100000000"], "--bootstrap must be in [1, 100000], got 100000000"),
+        (power.main, [str(garbled), "--bootstrap", "100000000"], "--bootstrap must be in [2, 100000], got 100000000"),
         (power.main, [str(garbled), "--target", "nan"], "argument --target: expected a finite number, got 'nan'"),
         (power.main, [str(garbled), "--top-target", "0"], "--top-target must be in (0, 2], got 0.0"),
     ):
@@ -498,7 +524,7 @@ def test_a_benchmark_script_refuses_a_missing_or_garbled_input_in_one_line(tmp_p
         assert code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert needle in err[-1] and (usage or len(err) == 1), err
-    assert not out.exists()
+    assert not out.exists() and (tmp_path / "good.csv").read_text() == good
     with pytest.raises(InvalidArgumentError):  # --debug: the traceback
         power.main([str(tmp_path / "nowhere.csv"), "--debug"])
 
