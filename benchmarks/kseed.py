@@ -36,10 +36,14 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from fidelity import read_table, write_outputs  # noqa: E402
+from fidelity import check_out, read_table, write_outputs  # noqa: E402
 
+from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
+from nas_proxy.cli.types import integer  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX  # noqa: E402
 from nas_proxy.correlate.metrics import paired_difference, spearman, summarise  # noqa: E402
+from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 from nas_proxy.proxies import Cache  # noqa: E402
 from nas_proxy.spaces import get_space  # noqa: E402
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext  # noqa: E402
@@ -168,29 +172,75 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+PART_OPTIONS = {  # the options only one part reads (dest -> that part)
+    "timing_archs": "cost",
+    "timing_ids": "cost",
+    "repeats": "cost",
+    "modes": "cost",
+    "archs": "fidelity",
+    "bootstrap": "fidelity",
+}
+
+
+def check_args(args: argparse.Namespace, n_archs: int) -> None:
+    """The numbers and the options typed, refused before any set is loaded or trained (stop 46: --archs -1 scored all
+    but the last architecture, --archs 0 was an IndexError, --timing-archs 0 or --repeats 0 a StatisticsError, --k 0 a
+    table of nan, exit 0; --repeats with --parts fidelity, or --timing-archs beside --timing-ids, were ignored)."""
+    for name in ("archs", "timing_archs", "repeats", "epochs", "val_images"):
+        checks.number(f"--{name.replace('_', '-')}", getattr(args, name), 1, integer=True, optional=True)
+    for name in ("archs", "timing_archs"):
+        if getattr(args, name) > n_archs and name.replace("_", "-") in {d.replace("_", "-") for d in configs.given(args)}:
+            raise InvalidArgumentError(
+                f"--{name.replace('_', '-')} {getattr(args, name)}: --table {args.table} has {n_archs} architectures"
+            )
+    for k in args.k:
+        checks.number("--k", k, 1, integer=True)
+    checks.distinct("--k", args.k)
+    checks.number("--bootstrap", args.bootstrap, 1, N_BOOT_MAX, integer=True)
+    checks.number("--seed", args.seed, 0, integer=True)
+    typed = configs.given(args)
+    idle = [f"--{d.replace('_', '-')}" for d, part in PART_OPTIONS.items() if d in typed and part not in args.parts]
+    if idle:
+        raise InvalidArgumentError(
+            f"{', '.join(idle)} change{'s' if len(idle) == 1 else ''} nothing with --parts {' '.join(args.parts)}: drop {'it' if len(idle) == 1 else 'them'}"
+        )
+    if "modes" in typed and max(args.k) == 1:  # K = 1 is the single-network path alone
+        raise InvalidArgumentError("--modes changes nothing with --k 1: the modes are timed at K > 1; drop it or add a K")
+    if {"timing_ids", "timing_archs"} <= typed:
+        raise InvalidArgumentError(
+            "--timing-ids names the architectures of the cost part, which --timing-archs counts from the table: give one of them"
+        )
+    check_out(args.out)
+
+
 @one_line_errors("kseed.py")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--synthetic", required=True, help="a synthetic set (nasproxy distill)")
     p.add_argument("--table", type=Path, default=Path(__file__).parent / "groundtruth" / "fashion-mnist-convnet720.csv")
     p.add_argument("--space", default="convnet720")
-    p.add_argument("--archs", type=int, default=16, help="architectures of the fidelity part, in table order (default %(default)s)")
-    p.add_argument("--timing-archs", type=int, default=3, help="architectures of the cost part, the table's first (default %(default)s)")
+    p.add_argument("--archs", type=integer, default=16, help="architectures of the fidelity part, in table order (default %(default)s)")
+    p.add_argument(
+        "--timing-archs", type=integer, default=3, help="architectures of the cost part, the table's first (default %(default)s)"
+    )
     p.add_argument("--timing-ids", nargs="+", help="architectures of the cost part by arch_id, instead of the first --timing-archs")
-    p.add_argument("--k", type=int, nargs="+", default=[1, 2, 4], help="seed counts (default %(default)s)")
-    p.add_argument("--repeats", type=int, default=1, help="times every architecture of the cost part is timed (default %(default)s)")
+    p.add_argument("--k", type=integer, nargs="+", default=[1, 2, 4], help="seed counts (default %(default)s)")
+    p.add_argument("--repeats", type=integer, default=1, help="times every architecture of the cost part is timed (default %(default)s)")
     p.add_argument("--modes", nargs="+", default=["loop", "vmap"], choices=["loop", "vmap"], help="ModelStack modes timed at K > 1")
     p.add_argument("--parts", nargs="+", default=["cost", "fidelity"], choices=["cost", "fidelity"])
-    p.add_argument("--epochs", type=int, default=ProxyConfig.epochs, help="proxy epochs (default %(default)s)")
-    p.add_argument("--val-images", type=int, help="score on the first N validation images only (default: all, as the proxy)")
-    p.add_argument("--bootstrap", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=integer, default=ProxyConfig.epochs, help="proxy epochs (default %(default)s)")
+    p.add_argument("--val-images", type=integer, help="score on the first N validation images only (default: all, as the proxy)")
+    p.add_argument("--bootstrap", type=integer, default=1000)
+    p.add_argument("--seed", type=integer, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/kseed"))
+    for action in p._actions:
+        configs.track(action)  # which options were typed (configs.given), whatever their value
     args = p.parse_args(argv)
     if 1 not in args.k:
         p.error("--k must include 1 (the baseline)")
     table = read_table(args.table)
+    check_args(args, len(table.ids))
     args.timed = args.timing_ids or table.ids[: args.timing_archs]
     if set(args.timed) - set(table.ids):
         p.error(f"--timing-ids not in {args.table}: {', '.join(sorted(set(args.timed) - set(table.ids)))}")

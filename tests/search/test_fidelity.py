@@ -346,6 +346,50 @@ def test_kseed_caches_are_one_per_device_type(tmp_path: Path, monkeypatch: pytes
     assert "b/K1/single" in kseed.device_cache(path, SimpleNamespace(device=torch.device("cpu"))).rows
 
 
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--archs", "-1"], "--archs must be at least 1, got -1"),  # scored all but the last architecture, exit 0
+        (["--archs", "0"], "--archs must be at least 1, got 0"),  # IndexError traceback
+        (["--archs", "13"], "--archs 13: --table {table} has 12 architectures"),  # silently the 12
+        (["--timing-archs", "0"], "--timing-archs must be at least 1, got 0"),  # StatisticsError traceback
+        (["--repeats", "0"], "--repeats must be at least 1, got 0"),  # StatisticsError traceback
+        (["--k", "0", "1"], "--k must be at least 1, got 0"),  # a table of nan, exit 0
+        (["--k", "1", "1", "2"], "--k names 1 twice"),
+        (["--val-images", "0"], "--val-images must be at least 1, got 0"),  # every image, as if not given
+        (["--seed", "-1"], "--seed must be at least 0, got -1"),
+        (["--bootstrap", "0"], "--bootstrap must be in [1, 100000], got 0"),
+        (["--repeats", "2", "--parts", "fidelity"], "--repeats changes nothing with --parts fidelity"),  # ignored
+        (["--bootstrap", "10", "--archs", "3", "--parts", "cost"], "--archs, --bootstrap change nothing with --parts cost"),
+        (["--modes", "loop", "--k", "1"], "--modes changes nothing with --k 1"),
+        (["--timing-archs", "1", "--timing-ids", "x"], "--timing-ids names the architectures of the cost part"),  # one ignored
+        (["--out", "{table}"], "--out {table} is a file, not a folder"),  # FileExistsError after every score
+    ],
+)
+def test_kseed_refuses_a_bad_input_before_loading_a_set(
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    needle: str,
+) -> None:
+    """benchmarks/kseed.py (stop 46): one line, exit 2, before the set is loaded (it does not exist here) or anything trained."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts benchmarks/ on it: not for the tests after this one
+    spec = importlib.util.spec_from_file_location("benchmarks_kseed", ROOT / "benchmarks" / "kseed.py")
+    assert spec is not None and spec.loader is not None
+    kseed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kseed)
+
+    table = str(files["table"])
+    argv = [a.format(table=table) for a in argv]
+    out = [] if "--out" in argv else ["--out", str(tmp_path / "out")]
+    assert kseed.main(["--synthetic", str(tmp_path / "nowhere"), "--table", table, *argv, *out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle.format(table=table) in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
 def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
     """The broken inputs of probe45: each was a traceback, a hang or a result from nonsense (exit 0) before it."""
     good = files["good"].read_text().splitlines()
