@@ -52,6 +52,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def check_parent(args: argparse.Namespace) -> None:
+    """What the children would die of, or a comparison that means nothing, refused before they start (stop 46: --old
+    /nonexistent a FileNotFoundError traceback, --seed -1 numpy's ValueError, --device tpu or a --synthetic that is no set
+    'the child of ... died'; --old equal to --new compared a checkout with itself)."""
+    from nas_proxy import checks
+    from nas_proxy.errors import InvalidArgumentError
+    from nas_proxy.spaces import get_space
+    from nas_proxy.utils import resolve_device
+
+    checks.number("--seed", args.seed, 0, integer=True)
+    for option in ("--old", "--new"):
+        root = checks.existing_dir(option, getattr(args, option[2:]))
+        if not (root / "nas_proxy" / "__init__.py").is_file():
+            raise InvalidArgumentError(
+                f"{option} {root} is not a checkout of nasproxy (no nas_proxy/__init__.py): give one (git worktree add)"
+            )
+    if args.old.resolve() == args.new.resolve():
+        raise InvalidArgumentError(f"--old and --new are one checkout ({args.new.resolve()}): give two to compare")
+    checks.existing_file("--synthetic", args.synthetic / "meta.json")
+    resolve_device(args.device)  # an unknown device or no CUDA: one line here, not a child that dies
+    get_space(args.space)  # an unknown space likewise
+    if args.json is not None and args.json.is_dir():
+        raise InvalidArgumentError(f"--json {args.json} is a folder; give the file to write")
+
+
 def child(args: argparse.Namespace) -> None:
     """Serve trials: one JSON spec per stdin line, one JSON result per stdout line (only APIs both commits have)."""
     import torch
@@ -101,14 +126,23 @@ class Checkout:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.child:
-        child(args)
+    if "--child" in (sys.argv[1:] if argv is None else argv):  # a child imports only the nas_proxy of its checkout
+        child(parse_args(argv))
         return 0
+    from nas_proxy.cli.common import one_line_errors
+
+    return one_line_errors("proxy_ab.py")(compare)(argv)
+
+
+def compare(argv: list[str]) -> int:
+    """The parent: the two children, the trials in turn, the table; 1 where the CPU scores differ."""
+    args = parse_args(argv)
+    check_parent(args)
     import torch
     from provenance import machine  # benchmarks/provenance.py (this script's folder is on sys.path)
     from search_speed import draw_specs
 
+    from nas_proxy.files import write_text
     from nas_proxy.spaces import arch_id, get_space
 
     load_start = os.getloadavg()
@@ -167,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         provenance = machine(torch.device(args.device), load_start)
-        args.json.write_text(json.dumps({"provenance": provenance, "children": info, "specs": specs, "runs": runs}, indent=1) + "\n")
+        write_text(args.json, json.dumps({"provenance": provenance, "children": info, "specs": specs, "runs": runs}, indent=1) + "\n")
     return 1 if differ and args.device == "cpu" else 0
 
 

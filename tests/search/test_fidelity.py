@@ -390,6 +390,42 @@ def test_kseed_refuses_a_bad_input_before_loading_a_set(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--old", "{tmp}/nowhere"], "--old {tmp}/nowhere does not exist"),  # FileNotFoundError traceback
+        (["--old", "{tmp}"], "--old {tmp} is not a checkout of nasproxy"),  # 'the child of ... died'
+        (["--old", "{root}"], "--old and --new are one checkout ({root})"),  # compared with itself
+        (["--seed", "-1"], "--seed must be at least 0, got -1"),  # numpy's ValueError traceback
+        (["--synthetic", "{tmp}/nowhere"], "--synthetic file {tmp}/nowhere/meta.json does not exist"),  # a child died
+        (["--device", "tpu"], "unknown device 'tpu'"),  # a child died
+        (["--space", "nope"], "unknown search space 'nope'"),  # ValueError traceback
+        (["--json", "{tmp}"], "--json {tmp} is a folder"),  # IsADirectoryError after every trial
+    ],
+)
+def test_proxy_ab_refuses_a_bad_input_before_its_children_start(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str], needle: str
+) -> None:
+    """benchmarks/proxy_ab.py (stop 46): one line, exit 2, no child started (each would have died, or compared nothing)."""
+    monkeypatch.setattr(sys, "path", [str(ROOT / "benchmarks"), *sys.path])
+    spec = importlib.util.spec_from_file_location("benchmarks_proxy_ab", ROOT / "benchmarks" / "proxy_ab.py")
+    assert spec is not None and spec.loader is not None
+    proxy_ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(proxy_ab)
+    old = tmp_path / "old"
+    (old / "nas_proxy").mkdir(parents=True)
+    (old / "nas_proxy" / "__init__.py").write_text("")  # a checkout, as far as the parent looks
+    started: list[object] = []
+    monkeypatch.setattr(proxy_ab, "Checkout", lambda *a: started.append(a))
+    argv = [a.format(tmp=tmp_path, root=ROOT) for a in argv]
+    given = {"--synthetic": str(tiny_run), "--old": str(old), "--new": str(ROOT)}
+    base = [x for k, v in given.items() if k not in argv for x in (k, v)]
+    assert proxy_ab.main([*base, *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle.format(tmp=tmp_path, root=ROOT) in err[0], err
+    assert not started
+
+
 def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
     """The broken inputs of probe45: each was a traceback, a hang or a result from nonsense (exit 0) before it."""
     good = files["good"].read_text().splitlines()
