@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import itertools
 import math
 import sys
@@ -41,11 +42,14 @@ from typing import Any
 
 import numpy as np
 from distill_ablation import PROMOTE, PROMOTE_SEED
-from fidelity import Table, _synthetic, fidelity, read_table, subset, write_outputs
+from fidelity import Table, _synthetic, check_out, fidelity, read_table, subset, write_outputs
 from fidelity import markdown as fidelity_markdown
 from split import SPLIT, TABLE, read_split
 
+from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.types import finite_float, integer
+from nas_proxy.correlate.config import N_BOOT_MAX
 from nas_proxy.correlate.metrics import spearman
 from nas_proxy.errors import InvalidArgumentError
 
@@ -57,15 +61,36 @@ def protocols(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     default = _proxy_config(args)
     base = {"epochs": default.epochs, "lr": default.lr, "dsa": default.dsa}
-    grid = [
-        {"epochs": e, "lr": lr, "dsa": dsa}
-        for e, lr, dsa in itertools.product(
-            [int(x) for x in args.epochs_grid.split(",")],
-            [float(x) for x in args.lr_grid.split(",")],
-            [{"on": True, "off": False}[x] for x in args.dsa_grid.split(",")],
-        )
-    ]
+    grid = [{"epochs": e, "lr": lr, "dsa": dsa} for e, lr, dsa in itertools.product(*grids(args))]
     return [base, *(p for p in grid if p != base)]
+
+
+def grids(args: argparse.Namespace) -> tuple[list[int], list[float], list[bool]]:
+    """The three grids typed, each a list of distinct values (stop 46: 'a' or an empty item was a ValueError traceback,
+    'maybe' a KeyError, epochs 0 or lr nan trained, '25,25' trained each protocol twice)."""
+
+    def count(text: str) -> int:
+        value = checks.parse_int(text)
+        if not 1 <= value <= checks.INT_MAX:
+            raise ValueError(f"an epoch count is in [1, {checks.INT_MAX}], got {value}")
+        return value
+
+    def rate(text: str) -> float:
+        value = checks.parse_float(text)
+        if not value > 0:
+            raise ValueError(f"a learning rate is above 0, got {text}")
+        return value
+
+    def dsa(text: str) -> bool:
+        if text not in ("on", "off"):
+            raise ValueError(f"expected on or off, got {text!r}")
+        return text == "on"
+
+    return (
+        checks.items("--epochs-grid", args.epochs_grid, count),
+        checks.items("--lr-grid", args.lr_grid, rate),
+        checks.items("--dsa-grid", args.dsa_grid, dsa),
+    )
 
 
 def name(p: dict[str, Any]) -> str:
@@ -100,6 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     deadline = -math.inf if args.report_only else time.time() + args.deadline_seconds if args.deadline_seconds else None
     test = read_table(args.table, "test_accuracy", PROMOTE_SEED)
     val = read_table(args.table, "val_accuracy")
+    checks.read_text("--split", args.split)  # a folder, a FIFO, bytes that are not text: one line, not a traceback
     split_rows = read_split(args.split)
     cal_ids, eval_ids = roles(test, args.split, split_rows)
     if args.max_mflops is not None:  # a CPU rehearsal: the small architectures only
@@ -109,10 +135,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cal_ids, eval_ids = (
             [ids[i] for i in sorted(rng.choice(len(ids), min(args.n_archs, len(ids)), replace=False))] for ids in (cal_ids, eval_ids)
         )
+    if min(len(cal_ids), len(eval_ids)) < 3:  # before stop 46 a Spearman of 2 (or none) chose, exit 0
+        raise InvalidArgumentError(
+            f"--max-mflops {args.max_mflops} leaves {len(cal_ids)} calibration and {len(eval_ids)} evaluation architectures; "
+            "a choice needs at least 3 of each: give a larger one"
+        )
     cal_table, eval_table = subset(val, cal_ids), subset(test, eval_ids)
     sets = dict(s.split("=", 1) for s in args.set)
-    if args.base not in sets:
-        raise InvalidArgumentError(f"--base {args.base}: not one of the --set names ({', '.join(sets)})")
     grid = protocols(args)
     truth = np.array([cal_table.truth[cal_table.seeds[0]][a] for a in cal_table.ids])
     calibration: dict[str, dict[str, float]] = {s: {} for s in sets}
@@ -145,7 +174,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 {"set": s, "protocol": name(protocol), "role": "evaluation", "arch_id": a, "score": scores[a], "seconds": seconds[a]}
                 for a in eval_table.ids
             ]
-    result = fidelity(eval_table, proxies, n_boot=args.bootstrap, seed=args.seed, promote_k=PROMOTE)
+    promote_k = PROMOTE if len(eval_table.ids) > PROMOTE else None  # of all of them: none (fidelity.py's rule), said in the table
+    result = fidelity(eval_table, proxies, n_boot=args.bootstrap, seed=args.seed, promote_k=promote_k)
     evaluation_pending = sum(not math.isfinite(r["seconds"]) for r in rows if r["role"] == "evaluation")
     return {
         "protocol": {
@@ -189,11 +219,14 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write_scores(path: Path, rows: list[dict[str, Any]]) -> None:
+    from nas_proxy.files import write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["set", "protocol", "role", "arch_id", "score", "seconds"])
-        w.writeheader()
-        w.writerows(rows)
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=["set", "protocol", "role", "arch_id", "score", "seconds"])
+    w.writeheader()
+    w.writerows(rows)
+    write_text(path, text.getvalue())  # whole or not at all
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -207,24 +240,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dsa-grid", default="on,off", help="default %(default)s")
     p.add_argument("--table", type=Path, default=TABLE)
     p.add_argument("--split", type=Path, default=SPLIT)
-    p.add_argument("--max-mflops", type=float, help="only architectures under this many MFLOPs per image (a CPU rehearsal)")
-    p.add_argument("--n-archs", type=int, help="then a seeded pick (--seed) of this many of each role (a CPU rehearsal; default all)")
+    p.add_argument("--max-mflops", type=finite_float, help="only architectures under this many MFLOPs per image (a CPU rehearsal)")
+    p.add_argument("--n-archs", type=integer, help="then a seeded pick (--seed) of this many of each role (a CPU rehearsal; default all)")
     p.add_argument("--work", type=Path, default=Path("benchmarks/out/protocols-work"), help="score caches (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/protocols"))
-    p.add_argument("--bootstrap", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0, help="proxy training and bootstrap seed (default %(default)s)")
-    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--bootstrap", type=integer, default=1000)
+    p.add_argument("--seed", type=integer, default=0, help="proxy training and bootstrap seed (default %(default)s)")
     p.add_argument("--data-root")
     p.add_argument("--space", default="convnet720")
     p.add_argument("--device", default="auto")
-    p.add_argument("--deadline-seconds", type=float, help="start no training after this many seconds")
+    p.add_argument("--deadline-seconds", type=finite_float, help="start no training after this many seconds")
     p.add_argument("--report-only", action="store_true", help="the report from --work's cached scores alone: train nothing")
     _add_proxy_options(p)
     args = p.parse_args(argv)
     for s in args.set:
-        if "=" not in s:
+        if "=" not in s or not s.split("=", 1)[1]:
             p.error(f"--set {s}: give NAME=DIR")
+    check_args(args)
     return args
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """The command line, refused before anything is read or trained (stop 46: --n-archs -1 was numpy's ValueError
+    traceback and 0 a run on no architecture; --seed -1 numpy's traceback; --bootstrap 0 a table of nan; two --set of
+    one name kept the last silently; --deadline-seconds with --report-only was ignored; --dataset was read by nothing)."""
+    checks.number("--n-archs", args.n_archs, 3, integer=True, optional=True)  # a Spearman to choose by needs 3
+    checks.number("--max-mflops", args.max_mflops, 0, low_open=True, optional=True)
+    checks.number("--deadline-seconds", args.deadline_seconds, 0, low_open=True, optional=True)
+    checks.number("--bootstrap", args.bootstrap, 1, N_BOOT_MAX, integer=True)
+    checks.number("--seed", args.seed, 0, integer=True)
+    names = checks.distinct("--set", [s.split("=", 1)[0] for s in args.set])
+    if args.base not in names:
+        raise InvalidArgumentError(f"--base {args.base}: not one of the --set names ({', '.join(names)})")
+    if args.report_only and args.deadline_seconds is not None:
+        raise InvalidArgumentError("--deadline-seconds changes nothing with --report-only, which trains nothing: drop it")
+    grids(args)
+    check_out(args.out)
 
 
 @one_line_errors("protocol_per_set.py")

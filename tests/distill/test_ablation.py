@@ -547,6 +547,50 @@ def test_power_sizes_a_difference_from_the_spread_of_its_paired_resamples() -> N
     assert r["top_spearman"]["n_needed_target"] == pytest.approx(200 * (r["top_spearman"]["detectable"] / 0.2) ** 2)
 
 
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [  # stop 46, as a stranger; before: the traceback or the run each comment names
+        (["--epochs-grid", "a"], "--epochs-grid: expected an integer such as 10, got 'a'"),  # ValueError traceback
+        (["--epochs-grid", "25,,50"], "--epochs-grid has an empty item"),  # ValueError traceback
+        (["--epochs-grid", "0"], "--epochs-grid: an epoch count is in [1, 2147483647], got 0"),  # trained 0 epochs
+        (["--epochs-grid", "25,25"], "--epochs-grid names 25 twice"),  # each protocol trained twice
+        (["--lr-grid", "nan"], "--lr-grid: expected a finite number, got 'nan'"),  # trained on a NaN rate
+        (["--lr-grid", "0"], "--lr-grid: a learning rate is above 0, got 0"),
+        (["--dsa-grid", "maybe"], "--dsa-grid: expected on or off, got 'maybe'"),  # KeyError traceback
+        (["--set", "random-ipc10={tmp}/other"], "--set names 'random-ipc10' twice"),  # the last kept silently
+        (["--base", "nope"], "--base nope: not one of the --set names (random-ipc10)"),
+        (["--n-archs", "-1"], "--n-archs must be at least 3, got -1"),  # numpy's ValueError traceback
+        (["--n-archs", "0"], "--n-archs must be at least 3, got 0"),  # a run on no architecture
+        (["--seed", "-1"], "--seed must be at least 0, got -1"),  # numpy's ValueError traceback
+        (["--bootstrap", "0"], "--bootstrap must be in [1, 100000], got 0"),
+        (["--deadline-seconds", "nan"], "argument --deadline-seconds: expected a finite number, got 'nan'"),
+        (["--report-only", "--deadline-seconds", "5"], "--deadline-seconds changes nothing with --report-only"),  # ignored
+        (["--max-mflops", "-1"], "--max-mflops must be greater than 0, got -1.0"),
+        (["--max-mflops", "0.001"], "--max-mflops 0.001 leaves 0 calibration and 0 evaluation architectures"),  # exit 0
+        (["--dataset", "digits"], "unrecognized arguments: --dataset digits"),  # read by nothing
+        (["--split", "{tmp}"], "--split {tmp} is a directory"),  # IsADirectoryError traceback
+        (["--out", "{tmp}/a-file"], "--out {tmp}/a-file is a file, not a folder"),  # FileExistsError after every training
+    ],
+)
+def test_protocol_per_set_refuses_a_bad_input_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    import protocol_per_set as pps
+
+    (tmp_path / "a-file").write_text("")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    out = [] if "--out" in argv else ["--out", str(tmp_path / "out")]
+    base = ["--set", f"random-ipc10={tmp_path}/nowhere", "--work", str(tmp_path / "work"), *out]
+    try:
+        code: object = pps.main([*base, *argv])
+    except SystemExit as stop:  # argparse's own refusal: its usage, then the line
+        code = stop.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert needle.format(tmp=tmp_path) in err[-1], err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
+
+
 def test_each_set_gets_the_protocol_it_ranks_calibration_best_with_ties_going_to_the_cheaper_then_the_default() -> None:
     import argparse
 
