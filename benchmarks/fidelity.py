@@ -613,5 +613,14 @@ def check_out(out: Path) -> None:
         raise InvalidArgumentError(f"--out {out} is {what}, not a folder: give the folder the results are written into")
 
 
+def check_out_file(option: str, path: Path, makes_folder: bool = False) -> None:
+    """Refuse a file to write that is a folder, or (unless the writer ``makes_folder``) whose folder does not exist, before any work."""
+    st = checks.status(option, path)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise InvalidArgumentError(f"{option} {path} is a folder; give the file to write")
+    if not makes_folder and not path.parent.is_dir():
+        raise InvalidArgumentError(f"{option} {path}: its folder {path.parent} does not exist")
+
+
 if __name__ == "__main__":
     sys.exit(main())

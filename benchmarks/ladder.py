@@ -21,8 +21,12 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]  # when not installed
 
+from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.calibrate import ladder_sim as sim  # noqa: E402
-from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
+from nas_proxy.cli.common import one_line_errors  # noqa: E402
+from nas_proxy.cli.types import finite_float, integer  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX  # noqa: E402
+from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 from nas_proxy.ladders import FULL, Rung, format_ladder, parse_ladder, sizes  # noqa: E402,F401  (the spec, as before)
 
 # --- the command: ladders simulated on the table (nas_proxy.calibrate.ladder_sim) ---------------------
@@ -38,6 +42,7 @@ GRID_FINALS = (1, 2, 3)
 RULES = ("mean", "point")  # nas_proxy.calibrate.ladder_sim.choose: bootstrap mean regret <= target (the rule), point regret (naive)
 
 
+@one_line_errors("ladder.py")
 def main(argv: list[str] | None = None) -> int:
     from fidelity import write_outputs
     from ladder_report import markdown, write_grid_csv
@@ -56,13 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--one-off", action="append", metavar="TOKEN=S", help=f"seconds a proxy pays once (default {' '.join(ONE_OFF)})")
     p.add_argument(
-        "--independent-seed", type=int, help="the table's seed whose trainings give early stopping and full (default: its second)"
+        "--independent-seed", type=integer, help="the table's seed whose trainings give early stopping and full (default: its second)"
     )
-    p.add_argument("--bootstrap", type=int, default=1000, help="resamples of the architectures (default %(default)s)")
-    p.add_argument("--orders", type=int, default=1000, help="orders of arrival for the asynchronous climb; 0: none (default %(default)s)")
-    p.add_argument("--space", type=int, default=720, help="size of the whole space, for the projection (default %(default)s)")
-    p.add_argument("--calibration-fraction", type=float, default=0.5, help="--grid: the part the ladder is chosen on (default %(default)s)")
-    p.add_argument("--split-seed", type=int, default=0, help="--grid: the seed of that split (default %(default)s)")
+    p.add_argument("--bootstrap", type=integer, default=1000, help="resamples of the architectures (default %(default)s)")
+    p.add_argument(
+        "--orders", type=integer, default=1000, help="orders of arrival for the asynchronous climb; 0: none (default %(default)s)"
+    )
+    p.add_argument("--space", type=integer, default=720, help="size of the whole space, for the projection (default %(default)s)")
+    p.add_argument(
+        "--calibration-fraction", type=finite_float, default=0.5, help="--grid: the part the ladder is chosen on (default %(default)s)"
+    )
+    p.add_argument("--split-seed", type=integer, default=0, help="--grid: the seed of that split (default %(default)s)")
     p.add_argument(
         "--split-file", type=Path, help="--grid: a committed calibration/evaluation split (CSV arch_id,role) instead of the seeded one"
     )
@@ -72,50 +81,90 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="--ladder: measure on this part of --split-file only (default %(default)s)",
     )
-    p.add_argument("--splits", type=int, default=20, help="--grid: more seeded splits, the choice repeated on each (default %(default)s)")
-    p.add_argument("--splits-bootstrap", type=int, default=200, help="--grid: resamples in those repeated splits (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap and orders seed (default %(default)s)")
+    p.add_argument(
+        "--splits", type=integer, default=20, help="--grid: more seeded splits, the choice repeated on each (default %(default)s)"
+    )
+    p.add_argument("--splits-bootstrap", type=integer, default=200, help="--grid: resamples in those repeated splits (default %(default)s)")
+    p.add_argument("--seed", type=integer, default=0, help="bootstrap and orders seed (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/ladders"))
     p.add_argument("--rows-csv", type=Path, help="--grid: write every ladder's numbers (all and calibration part) to this CSV")
+    for action in p._actions:
+        configs.track(action)  # which options were typed (configs.given), whatever their value
     args = p.parse_args(argv)
-    try:
-        if not args.ladder and not args.grid:
-            raise InvalidArgumentError("nothing to do: give --ladder SPEC (repeatable) or --grid")
-        if not 0 < args.calibration_fraction < 1:
-            raise InvalidArgumentError(f"--calibration-fraction must be in (0, 1), got {args.calibration_fraction}")
-        one_off = dict(sim.parse_one_off(t) for t in (args.one_off or ONE_OFF))
-        cands = sim.load_candidates(args.table, args.scores or list(SCORES), args.independent_seed, one_off)
-        if args.part != "all":  # --ladder on one part of --split-file (a check on held-out architectures)
-            if not args.split_file or args.grid:
-                raise InvalidArgumentError("--part needs --split-file, and no --grid (the grid splits by itself)")
-            cal_idx, held_idx = sim.read_split(args.split_file, cands.ids)
-            cands = cands.take(cal_idx if args.part == "calibration" else held_idx)
-        ladders = [parse_ladder(t, cands.fidelities) for t in args.ladder]
-        n, spaces = cands.n, (cands.n, args.space)
-        result: dict[str, Any] = {
-            "table": str(args.table),
-            "n_archs": n,
-            "space": args.space,
-            "reference_seconds": float(cands.get(FULL).seconds.sum()),
-            "seconds_per_arch": {k: cands.seconds_per_arch(k) for k in sorted(cands.fidelities)},
-            "one_off_seconds": one_off,
-            "bootstrap": args.bootstrap,
-            "orders": args.orders,
-            "seed": args.seed,
-        }
-        boot, orders = sim.resamples(n, args.bootstrap, args.seed), sim.orders(n, args.orders, args.seed + 1)
-        result["ladders"] = [{"spec": format_ladder(r), **sim.measure(r, cands, boot, orders, spaces)} for r in ladders]
-        if args.grid:
-            result["grid"] = _study(sim, cands, args)
-    except NasProxyError as e:
-        print(f"ladder.py: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return e.exit_code
+    if not args.ladder and not args.grid:
+        raise InvalidArgumentError("nothing to do: give --ladder SPEC (repeatable) or --grid")
+    check_args(args)
+    one_off = dict(sim.parse_one_off(t) for t in (args.one_off or ONE_OFF))
+    cands = sim.load_candidates(args.table, args.scores or list(SCORES), args.independent_seed, one_off)
+    if args.part != "all":  # --ladder on one part of --split-file (a check on held-out architectures)
+        if not args.split_file or args.grid:
+            raise InvalidArgumentError("--part needs --split-file, and no --grid (the grid splits by itself)")
+        cal_idx, held_idx = sim.read_split(args.split_file, cands.ids)
+        cands = cands.take(cal_idx if args.part == "calibration" else held_idx)
+    ladders = [parse_ladder(t, cands.fidelities) for t in args.ladder]
+    if ladders:  # --grid alone has none
+        checks.distinct("--ladder", [format_ladder(r) for r in ladders], str)  # before stop 46 measured twice, two rows
+    if args.space < cands.n:  # before stop 46 a space of 0 projected the savings onto nothing, exit 0
+        raise InvalidArgumentError(
+            f"--space {args.space} is smaller than the {cands.n} architectures measured: give the whole space's size"
+        )
+    n, spaces = cands.n, (cands.n, args.space)
+    result: dict[str, Any] = {
+        "table": str(args.table),
+        "n_archs": n,
+        "space": args.space,
+        "reference_seconds": float(cands.get(FULL).seconds.sum()),
+        "seconds_per_arch": {k: cands.seconds_per_arch(k) for k in sorted(cands.fidelities)},
+        "one_off_seconds": one_off,
+        "bootstrap": args.bootstrap,
+        "orders": args.orders,
+        "seed": args.seed,
+    }
+    boot, orders = sim.resamples(n, args.bootstrap, args.seed), sim.orders(n, args.orders, args.seed + 1)
+    result["ladders"] = [{"spec": format_ladder(r), **sim.measure(r, cands, boot, orders, spaces)} for r in ladders]
+    if args.grid:
+        result["grid"] = _study(sim, cands, args)
     if args.grid:
         rows = result["grid"].pop("rows")
         if args.rows_csv:
             write_grid_csv(args.rows_csv, rows)
     write_outputs(args.out, "ladders", result, markdown(result))
     return 0
+
+
+GRID_ONLY = ("calibration_fraction", "split_seed", "split_file", "splits", "splits_bootstrap", "rows_csv")  # read by --grid alone
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """The numbers, and the options typed (configs.given) that this run never reads, refused before anything is read
+    (stop 46: --bootstrap -1, --orders -1 and --seed -1 were numpy's ValueError tracebacks, --bootstrap 0 a table of nan,
+    exit 0; --splits, --rows-csv, --calibration-fraction ... without --grid, and --split-file without --grid or --part,
+    were ignored; --rows-csv or --out a folder a traceback after the grid)."""
+    from fidelity import check_out, check_out_file
+
+    checks.number("--bootstrap", args.bootstrap, 1, N_BOOT_MAX, integer=True)
+    checks.number("--orders", args.orders, 0, N_BOOT_MAX, integer=True)
+    checks.number("--splits-bootstrap", args.splits_bootstrap, 1, N_BOOT_MAX, integer=True)
+    checks.number("--splits", args.splits, 0, integer=True)
+    checks.number("--space", args.space, 1, integer=True)
+    for name in ("seed", "split_seed", "independent_seed"):
+        checks.number(f"--{name.replace('_', '-')}", getattr(args, name), 0, integer=True, optional=True)
+    checks.number("--calibration-fraction", args.calibration_fraction, 0, 1, low_open=True, high_open=True)
+    typed = configs.given(args)
+    idle = [d for d in GRID_ONLY if d in typed and not args.grid and not (d == "split_file" and args.part != "all")]
+    if args.grid and args.split_file is not None and args.splits == 0:  # the one split is the file's: no seeded split at all
+        idle += [d for d in ("calibration_fraction", "split_seed", "splits_bootstrap") if d in typed]
+    elif args.grid and args.splits == 0:
+        idle += [d for d in ("splits_bootstrap",) if d in typed]
+    if idle:
+        flags = ", ".join(f"--{d.replace('_', '-')}" for d in idle)
+        why = "without --grid" if not args.grid else "with --splits 0" + (" and --split-file" if args.split_file else "")
+        raise InvalidArgumentError(
+            f"{flags} change{'s' if len(idle) == 1 else ''} nothing {why}: drop {'it' if len(idle) == 1 else 'them'}"
+        )
+    if args.rows_csv is not None:
+        check_out_file("--rows-csv", args.rows_csv, makes_folder=True)
+    check_out(args.out)
 
 
 def _study(sim: Any, cands: Any, args: argparse.Namespace) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,8 +26,12 @@ def brief(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_grid_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Every ladder's numbers, one row each, written whole or not at all (before stop 46: in place)."""
+    from nas_proxy.files import write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
+    f = io.StringIO(newline="")
+    if rows:
         w = csv.writer(f)
         w.writerow(
             [
@@ -55,6 +60,7 @@ def write_grid_csv(path: Path, rows: list[dict[str, Any]]) -> None:
                 *r["projected"].values(),
             ]
             w.writerow([r["set"], r["spec"], "/".join(map(str, r["reached"])), *(f"{x:.4g}" for x in cells)])
+    write_text(path, f.getvalue())
 
 
 def _f(v: Any, digits: int = 2) -> str:

@@ -26,13 +26,12 @@ import csv
 import io
 import json
 import math
-import stat
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fidelity import PAIRED, _scores_file, read_table, with_role  # benchmarks/ is on sys.path
+from fidelity import PAIRED, _scores_file, check_out_file, read_table, with_role  # benchmarks/ is on sys.path
 
 from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors
@@ -150,15 +149,6 @@ def variants(path: Path) -> list[str]:
     if column is None:
         raise InvalidArgumentError(f"scores file {path} needs a column variant (distill_ablation.py's scores.csv) or proxy")
     return list(dict.fromkeys(r[column] for r in reader))
-
-
-def check_out_file(option: str, path: Path) -> None:
-    """Refuse a file to write that is a folder, or whose folder does not exist, before any work."""
-    st = checks.status(option, path)
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise InvalidArgumentError(f"{option} {path} is a folder; give the file to write")
-    if not path.parent.is_dir():
-        raise InvalidArgumentError(f"{option} {path}: its folder {path.parent} does not exist")
 
 
 if __name__ == "__main__":

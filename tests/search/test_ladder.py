@@ -275,6 +275,57 @@ def test_command_writes_the_ladders(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert err.startswith("ladder.py: error: ladder 'random-ipc10:1.0,snip:0.5,full:1': unknown proxies snip") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [  # stop 46, as a stranger; before: the traceback or the run each comment names
+        (["--bootstrap", "0"], "--bootstrap must be in [1, 100000], got 0"),  # a table of nan, exit 0
+        (["--bootstrap", "-1"], "--bootstrap must be in [1, 100000], got -1"),  # numpy's ValueError traceback
+        (["--orders", "-1"], "--orders must be in [0, 100000], got -1"),  # numpy's ValueError traceback
+        (["--seed", "-1"], "--seed must be at least 0, got -1"),  # numpy's ValueError traceback
+        (["--space", "0"], "--space must be at least 1, got 0"),  # savings projected onto nothing, exit 0
+        (["--space", "5"], "--space 5 is smaller than the 6 architectures measured"),
+        (["--splits", "2"], "--splits changes nothing without --grid"),  # ignored
+        (["--rows-csv", "{tmp}/r.csv", "--calibration-fraction", "0.3"], "--calibration-fraction, --rows-csv change nothing without"),
+        (["--split-file", "{tmp}/split.csv"], "--split-file changes nothing without --grid"),  # ignored (no --part)
+        (["--ladder", "random-ipc10:1.0,full:1"], "--ladder names random-ipc10:1.0,full:1 twice"),  # measured twice
+        (["--out", "{tmp}/scores.csv"], "--out {tmp}/scores.csv is a file, not a folder"),  # FileExistsError traceback
+    ],
+)
+def test_command_refuses_a_bad_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:
+    table, scores = _table(tmp_path)
+    base = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "5", "--orders", "0"]
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    out = [] if "--out" in argv else ["--out", str(tmp_path / "out")]
+    assert ladder.main([*base, "--ladder", "random-ipc10:1.0,full:1", *argv, *out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle.format(tmp=tmp_path) in err[0], err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--rows-csv", "{tmp}"], "--rows-csv {tmp} is a folder"),  # IsADirectoryError after the whole grid
+        (["--rows-csv", "{tmp}/no/r.csv", "--splits", "0"], None),  # its folder is made, as before
+        (["--splits", "0", "--splits-bootstrap", "3"], "--splits-bootstrap changes nothing with --splits 0"),  # ignored
+        (["--splits", "0", "--split-file", "{tmp}/split.csv", "--split-seed", "3"], "--split-seed changes nothing with --splits 0"),
+    ],
+)
+def test_command_grid_refuses_what_it_would_ignore_or_fail_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str | None
+) -> None:
+    table, scores = _table(tmp_path)
+    (tmp_path / "split.csv").write_text("arch_id,role\n" + "".join(f"a{i},{'calibration' if i < 3 else 'evaluation'}\n" for i in range(6)))
+    base = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "5", "--orders", "0", "--grid"]
+    code = ladder.main([*base, *(a.format(tmp=tmp_path) for a in argv), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    if needle is None:
+        assert code == 0 and (tmp_path / "no" / "r.csv").read_text().startswith("set,ladder,")
+        return
+    assert code == 2 and len(err) == 1 and needle.format(tmp=tmp_path) in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
 def test_command_grid_chooses_on_calibration(tmp_path: Path) -> None:
     table, scores = _table(tmp_path)
     argv = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "10", "--orders", "3"]
