@@ -67,7 +67,7 @@ from nas_proxy.correlate.metrics import (  # noqa: E402
     to_jsonable,
 )
 from nas_proxy.correlate.picks import compute, promote  # noqa: E402
-from nas_proxy.errors import DivergedError, InvalidArgumentError, shown  # noqa: E402
+from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError, shown  # noqa: E402
 from nas_proxy.report.render import dimension_lines  # noqa: E402
 
 ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
@@ -101,6 +101,8 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
     ``val_seed``: the seed whose validation accuracy promotion picks by (None: the first seed's, the
     same training as the ground truth; another seed's is an independent training, as a real
     promotion is)."""
+    from nas_proxy.spaces import arch_id
+
     # a folder, a FIFO or a device (/dev/zero) is one line, not a traceback or a read that never ends (probe45)
     reader = csv.DictReader(io.StringIO(checks.read_text("--table", path), newline=""))
     rows = list(reader)
@@ -114,8 +116,12 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
             seed, value, spec = checks.parse_int(row["seed"] or ""), checks.file_number(row[metric], True), checks.loads(row["spec"] or "")
         except ValueError:
             value = math.nan
-        if not math.isfinite(value):  # before probe45 'nan' and 'inf' were read as accuracies ('inf' the best)
+        if not math.isfinite(value) or not isinstance(spec, dict):  # before probe45 'nan' and 'inf' were read as accuracies
             raise InvalidArgumentError(f"{path} line {n}: seed, {metric} or spec is not valid: {shown(row)}")
+        if row["arch_id"] != arch_id(spec):  # before stop 46 a scores file's row met another architecture's spec and results
+            raise InvalidArgumentError(
+                f"{path} line {n}: arch_id {shown(row['arch_id'])} is not its spec's ({arch_id(spec)}): an edited table? give the id of its spec"
+            )
         if seed not in table.truth:
             table.truth[seed] = {}
             table.seeds.append(seed)
@@ -332,6 +338,11 @@ def _synthetic(
     todo = [a for a in table.ids if a not in cache.rows]
     if todo and (deadline is None or time.time() <= deadline):  # past the deadline: the cached ones, nothing loaded
         space = get_space(args.space)
+        for aid in todo:  # before stop 46 a spec of another space failed each training (NaN) or trained something else
+            try:
+                space.validate(table.specs[aid])
+            except NasProxyError as e:  # SpaceError, naming the key and its allowed values
+                raise InvalidArgumentError(f"--table architecture {aid} is not one of --space {args.space}: {e}") from None
         ctx = ProxyContext.load(path, args.device, config, args.data_root)
         for aid in todo:
             if deadline is not None and time.time() > deadline:

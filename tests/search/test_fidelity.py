@@ -214,6 +214,20 @@ def test_two_sets_of_one_name_need_labels(
     assert not (out / "fidelity.json").exists()
 
 
+def test_a_table_architecture_outside_the_space_is_refused_before_training(
+    files: dict[str, Path], tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A synthetic proxy on a table with architectures --space does not have (group norm, which convnet-cpu lacks):
+    before stop 46 each was trained all the same, as an architecture of no space of the run. Now one line, nothing
+    trained or written."""
+    out = tmp_path / "fid"
+    args = ["--table", str(files["table"]), "--proxy", f"synthetic:{tiny_run}", "--space", "convnet-cpu", "--epochs", "1"]
+    assert _module().main([*args, "--device", "cpu", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--table architecture {arch_id(SPECS[9])} is not one of --space convnet-cpu" in err[0], err
+    assert "normalization='groupnorm'" in err[0] and not out.exists()
+
+
 def test_early_stopping_is_read_from_the_tables_column_of_the_seed_asked(files: dict[str, Path], tmp_path: Path) -> None:
     # early:1ep@1 is seed 1's val_accuracy_1ep (an independent training); plain early:1ep the ground truth's own
     with files["table"].open() as f:
@@ -449,6 +463,10 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         # twice (the reader kept the last: the seconds read as the score)
         "split-eval": ["arch_id,role", *(f"{i},{'eval' if n < 4 else 'calibration'}" for n, i in enumerate(ids))],
         "dup-column": ["arch_id,score,score", *good[1:]],
+        # a table whose arch_id is not its spec's (two swapped by hand; a spec that is no object): a scores file's row met
+        # another architecture's spec (the per-dimension diagnostic), exit 0
+        "table-swapped": [table[0], *(line.replace(ids[0], "SWAP").replace(ids[1], ids[0]).replace("SWAP", ids[1]) for line in table[1:])],
+        "table-spec5": [table[0], table[1][: table[1].index(',"{')] + ",5", *table[2:]],
     }
     out = {name: tmp_path / f"{name}.csv" for name in bad}
     for name, lines in bad.items():
@@ -457,7 +475,7 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
     os.mkfifo(fifo)
     (tmp_path / "a-file").write_text("")
     named = {"fifo": fifo, "dir": tmp_path, "good": files["good"], "poor": files["poor"], "a-file": tmp_path / "a-file"}
-    return {k: str(v) for k, v in {**out, **named}.items()}
+    return {k: str(v) for k, v in {**out, **named, "id0": ids[0], "id1": ids[1]}.items()}
 
 
 @pytest.mark.parametrize(
@@ -514,6 +532,8 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         (["--proxy", "scores:{good}", "--role", "evaluation", "--split", "{split-eval}"], "the role 'eval' (and 3 more)"),
         (["--proxy", "scores:{dup-column}"], "the header names column 'score' twice"),
         (["--table", "{dup-column}"], "the header names column 'score' twice"),
+        (["--table", "{table-swapped}", "--proxy", "scores:{good}"], "line 2: arch_id '{id1}' is not its spec's ({id0})"),
+        (["--table", "{table-spec5}", "--proxy", "scores:{good}"], "line 2: seed, test_accuracy or spec is not valid"),
         (["--proxy", "scores:{good}", "--out", "{a-file}"], "--out {a-file} is a file, not a folder"),  # FileExistsError traceback
     ],
 )
