@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import tarfile
 import time
 from collections import Counter
@@ -589,6 +590,21 @@ def test_protocol_per_set_refuses_a_bad_input_before_training(
     err = capsys.readouterr().err.strip().splitlines()
     assert needle.format(tmp=tmp_path) in err[-1], err
     assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
+
+
+def test_power_on_few_architectures_says_nan_without_a_numpy_warning() -> None:
+    """12 architectures: the top 20 % of a resample of 6 is one architecture, no Spearman. Before stop 46 numpy's
+    'RuntimeWarning: Degrees of freedom <= 0 for slice' and its source line came under the table; now the spread is NaN."""
+    import warnings
+
+    import power
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = power.power(y + rng.normal(size=12), y + rng.normal(size=12), y, {"spearman": 0.05, "top_spearman": 0.2}, n_boot=50, seed=0)
+    assert math.isnan(r["top_spearman"]["se_half_n"]) and r["spearman"]["se"] > 0
 
 
 def test_each_set_gets_the_protocol_it_ranks_calibration_best_with_ties_going_to_the_cheaper_then_the_default() -> None:
