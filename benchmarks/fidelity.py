@@ -104,9 +104,7 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
     from nas_proxy.spaces import arch_id
 
     # a folder, a FIFO or a device (/dev/zero) is one line, not a traceback or a read that never ends (probe45)
-    reader = csv.DictReader(io.StringIO(checks.read_text("--table", path), newline=""))
-    rows = list(reader)
-    checks.columns(path, reader.fieldnames)  # a reader by name keeps one of a column named twice
+    rows, _ = csv_rows(path, checks.read_text("--table", path))
     need = {"arch_id", "seed", "spec", metric}
     if not rows or not need <= set(rows[0]):
         raise InvalidArgumentError(f"--table {path} needs rows with columns {', '.join(sorted(need))} (a ground-truth table)")
@@ -179,6 +177,19 @@ def with_role(table: Table, role: str, split: Path = SPLIT) -> Table:
     return subset(table, [a for a in table.ids if roles[a]["role"] == role])
 
 
+def csv_rows(path: Path, text: str) -> tuple[list[dict[str, str]], list[str]]:
+    """The rows and the header of a CSV file's ``text``; a column named twice (a reader by name keeps one: before stop 46
+    'arch_id,score,score' read the second as the score) or a field the csv module cannot read (one over its 131,072
+    characters, before stop 46 a csv.Error traceback) is one line."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as e:
+        raise InvalidArgumentError(f"{path} line {reader.reader.line_num}: {e}; is it the right file?") from None
+    checks.columns(path, reader.fieldnames)
+    return rows, [c for c in reader.fieldnames or () if c is not None]
+
+
 def parse_proxy(text: str) -> tuple[str | None, str, str]:
     """``[LABEL=]KIND:VALUE`` -> (label or None, kind, value)."""
     label, _, rest = text.partition("=") if "=" in text.split(":", 1)[0] else ("", "", text)
@@ -203,9 +214,7 @@ def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[
     scores.csv) gives the rows of the proxy ``label``."""
     text = checks.read_text("scores", path)  # a folder: one line, not IsADirectoryError (probe45)
     checks.whole_lines("scores", path, text)  # a torn last row: its score would read as a shorter number
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    rows = list(reader)
-    checks.columns(path, reader.fieldnames)  # before stop 46 'arch_id,score,score' read the second as the score
+    rows, _ = csv_rows(path, text)
     if not rows or not {"arch_id", "score"} <= set(rows[0]):
         raise InvalidArgumentError(f"scores file {path} needs columns arch_id and score (optionally seconds)")
     header = [c for c in rows[0] if c is not None]
@@ -278,7 +287,7 @@ def _early(value: str, path: Path, table: Table) -> tuple[dict[str, float], dict
     if not epochs_at > 0:
         raise InvalidArgumentError(f"--proxy early:{value}: write early:Xep[@SEED], X the epochs of a val_accuracy_Xep column")
     text = checks.read_text("--table", path)
-    lines = [(n, r) for n, r in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2) if r["seed"] == str(seed)]
+    lines = [(n, r) for n, r in enumerate(csv_rows(path, text)[0], start=2) if r["seed"] == str(seed)]
     rows = [(n, r) for n, r in lines if r["arch_id"] in table.specs]
     if not rows or column not in rows[0][1]:
         raise InvalidArgumentError(f"--proxy early:{value}: --table {path} has no column {column} for seed {seed}")

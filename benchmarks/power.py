@@ -22,8 +22,6 @@ before anyone reads a non-significant difference as "no difference" (``benchmark
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
 import sys
@@ -31,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fidelity import PAIRED, _scores_file, check_out_file, read_table, with_role  # benchmarks/ is on sys.path
+from fidelity import PAIRED, _scores_file, check_out_file, csv_rows, read_table, with_role  # benchmarks/ is on sys.path
 
 from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors
@@ -145,11 +143,11 @@ def main(argv: list[str] | None = None) -> int:
 def variants(path: Path) -> list[str]:
     """The variants (or proxies) of a scores file, in the order they first appear: read from its ``variant`` (or ``proxy``)
     column, wherever it stands (before stop 46 the first field of each line was taken for it)."""
-    reader = csv.DictReader(io.StringIO(checks.read_text("scores", path), newline=""))
-    column = next((c for c in ("variant", "proxy") if c in (reader.fieldnames or ())), None)
+    rows, header = csv_rows(path, checks.read_text("scores", path))
+    column = next((c for c in ("variant", "proxy") if c in header), None)
     if column is None:
         raise InvalidArgumentError(f"scores file {path} needs a column variant (distill_ablation.py's scores.csv) or proxy")
-    return list(dict.fromkeys(r[column] for r in reader))
+    return list(dict.fromkeys(r[column] for r in rows))
 
 
 if __name__ == "__main__":

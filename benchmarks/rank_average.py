@@ -20,6 +20,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from fidelity import csv_rows  # benchmarks/ is on sys.path
 from scipy.stats import rankdata
 
 from nas_proxy import checks
@@ -33,14 +34,12 @@ def read_scores(path: Path) -> list[dict[str, str]]:
     a finite number: before stop 46 'high' or an empty score was a ValueError traceback, 'inf' ranked first, a column
     named twice or a short row read as something else, and a (variant, architecture) given twice kept its last score."""
     text = checks.read_text("scores", path)  # one line for a missing file, a folder, bytes that are not text
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    rows = list(reader)
-    checks.columns(path, reader.fieldnames)
+    rows, header = csv_rows(path, text)
     if not rows or not {"variant", "arch_id", "score"} <= set(rows[0]):  # before branch probe41: KeyError, and --out made empty
         raise InvalidArgumentError(f"scores file {path} needs columns variant, arch_id and score (distill_ablation.py's scores.csv)")
     seen: set[tuple[str, str]] = set()
     for n, r in enumerate(rows, start=2):
-        checks.whole_row(path, n, r, [c for c in reader.fieldnames or () if c is not None])
+        checks.whole_row(path, n, r, header)
         if (r["variant"], r["arch_id"]) in seen:
             raise InvalidArgumentError(f"scores file {path} line {n}: {r['variant']} scores {r['arch_id']} a second time; give each once")
         seen.add((r["variant"], r["arch_id"]))

@@ -491,6 +491,7 @@ def test_a_benchmark_script_refuses_a_missing_or_garbled_input_in_one_line(tmp_p
         "twice": good + "v,a,0\n",  # the last score kept
         "dup-column": good.replace(head, "variant,arch_id,score,score\n").replace("\n", ",9\n")[: -len(",9\n")] + "\n",
         "arch-first": "arch_id,variant,score\na,base,1\nb,base,2\na,v,2\nb,v,1\n",  # power took the arch ids for variants
+        "huge-field": good.replace("v,a,3", "v,a," + "9" * 200_000),  # csv.Error traceback
     }
     for name, text in bad.items():
         (tmp_path / f"{name}.csv").write_text(text)
@@ -502,6 +503,8 @@ def test_a_benchmark_script_refuses_a_missing_or_garbled_input_in_one_line(tmp_p
         (rank_average.main, [f"{t}/inf.csv", "--out", str(out)], "inf.csv line 5: score 'inf' is not a finite number"),
         (rank_average.main, [f"{t}/twice.csv", "--out", str(out)], "twice.csv line 8: v scores a a second time"),
         (rank_average.main, [f"{t}/dup-column.csv", "--out", str(out)], "the header names column 'score' twice"),
+        (rank_average.main, [f"{t}/huge-field.csv", "--out", str(out)], "huge-field.csv line 5: field larger than field limit"),
+        (power.main, [f"{t}/huge-field.csv"], "huge-field.csv line 5: field larger than field limit"),
         (rank_average.main, [f"{t}/good.csv", "--with", "base", "--out", f"{t}/good.csv"], "is the scores file read"),  # averaged again
         (power.main, [f"{t}/arch-first.csv", "--base", "nope"], "arch-first.csv has no variant 'nope' (--base); it has base, v"),
         (power.main, [f"{t}/good.csv", "--base", "base", "--variants", "v,w"], "good.csv has no variant 'w' (--variants)"),

@@ -466,6 +466,8 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         # a table whose arch_id is not its spec's (two swapped by hand; a spec that is no object): a scores file's row met
         # another architecture's spec (the per-dimension diagnostic), exit 0
         "table-swapped": [table[0], *(line.replace(ids[0], "SWAP").replace(ids[1], ids[0]).replace("SWAP", ids[1]) for line in table[1:])],
+        # a field the csv module cannot read (over its 131,072 characters): a csv.Error traceback
+        "huge-field": [good[0], f"{ids[0]},0.5,{'9' * 200_000}", *good[2:]],
         "table-spec5": [table[0], table[1][: table[1].index(',"{')] + ",5", *table[2:]],
     }
     out = {name: tmp_path / f"{name}.csv" for name in bad}
@@ -534,6 +536,8 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         (["--table", "{dup-column}"], "the header names column 'score' twice"),
         (["--table", "{table-swapped}", "--proxy", "scores:{good}"], "line 2: arch_id '{id1}' is not its spec's ({id0})"),
         (["--table", "{table-spec5}", "--proxy", "scores:{good}"], "line 2: seed, test_accuracy or spec is not valid"),
+        (["--proxy", "scores:{huge-field}"], "huge-field.csv line 2: field larger than field limit (131072)"),
+        (["--table", "{huge-field}"], "huge-field.csv line 2: field larger than field limit (131072)"),
         (["--proxy", "scores:{good}", "--out", "{a-file}"], "--out {a-file} is a file, not a folder"),  # FileExistsError traceback
     ],
 )
