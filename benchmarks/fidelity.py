@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     _check_numbers(args)
     check_out(args.out)
     parsed = [parse_proxy(t) for t in args.proxy]
-    _check_used(args, {kind for _, kind, _ in parsed})
+    _check_used(args, {kind for _, kind, _ in parsed}, [value for _, kind, value in parsed if kind == "synthetic"])
     table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
     promote_k: int | None = args.promote
     if args.promote >= len(table.ids):  # before stop 46 accepted: 'proxy + promote K' trained them all, a regret of 0
@@ -575,7 +575,7 @@ USED_BY = {  # dest -> kinds; the proxy-training options (TRAINING_FLAGS, --prox
 }
 
 
-def _check_used(args: argparse.Namespace, kinds: set[str]) -> None:
+def _check_used(args: argparse.Namespace, kinds: set[str], sets: list[str]) -> None:
     """Refuse the options typed that no --proxy given reads (stop 46: ``--epochs 3`` with only ``scores:`` proxies
     was silently ignored, exit 0): a user who typed them believes they mattered."""
     from nas_proxy.cli.proxy_options import proxy_given
@@ -600,6 +600,13 @@ def _check_used(args: argparse.Namespace, kinds: set[str]) -> None:
             f"{', '.join(idle)} change{'s' if len(idle) == 1 else ''} nothing with the proxies given "
             f"({', '.join(sorted(kinds)) or 'none: the ceiling row only'}): only a --proxy of another kind reads {them} ({read}); drop {them}"
         )
+    if "hard_labels" in typed and sets:  # stop 46: ignored where no set given has soft labels to leave aside
+        from nas_proxy.synthetic import load_synthetic
+
+        if all(load_synthetic(path).soft_labels is None for path in sets):
+            raise InvalidArgumentError(
+                f"--hard-labels changes nothing with {', '.join(sets)}: no set given holds soft labels (distill --soft-labels); drop it"
+            )
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

@@ -214,6 +214,19 @@ def test_two_sets_of_one_name_need_labels(
     assert not (out / "fidelity.json").exists()
 
 
+def test_hard_labels_with_no_set_of_soft_labels_is_refused(
+    files: dict[str, Path], tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--hard-labels with sets that hold no soft labels: before stop 46 ignored (trained as without it), exit 0."""
+    out = tmp_path / "fid"
+    args = ["--table", str(files["table"]), "--proxy", f"synthetic:{tiny_run}", "--hard-labels", "--epochs", "1", "--device", "cpu"]
+    args += ["--bootstrap", "5", "--out", str(out)]
+    assert _module().main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--hard-labels changes nothing with" in err[0] and "no set given holds soft labels" in err[0], err
+    assert not out.exists()
+
+
 def test_a_table_architecture_outside_the_space_is_refused_before_training(
     files: dict[str, Path], tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
