@@ -532,6 +532,16 @@ def main(argv: list[str] | None = None) -> int:
         if "promote" in configs.given(args):
             check_promote(args.promote, len(table.ids))  # typed: refused, as nasproxy correlate refuses it
         promote_k = None  # the default on a small table: no promotion, and the Markdown says why
+    typed = {f"--{d.replace('_', '-')}" for d in configs.given(args)} & {"--promote", "--promote-seed"}
+    if typed and (not parsed or promote_k is None):  # stop 46: ignored, exit 0 (the ceiling row is never promoted)
+        why = (
+            "no --proxy is given (the ceiling row is never promoted)"
+            if not parsed
+            else (
+                f"there is no promotion (its default top {PROMOTE} is not fewer than the {len(table.ids)} architectures): give --promote K below that"
+            )
+        )
+        raise InvalidArgumentError(f"{', '.join(sorted(typed))} change{'s' if len(typed) == 1 else ''} nothing: {why}")
     proxies: dict[str, dict[str, Any]] = {}
     names = [label or _default_name(kind, value) for label, kind, value in parsed]
     for n, name in enumerate(names):  # before stop 46 the later one replaced the earlier one's row, exit 0

@@ -536,6 +536,11 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         (["--proxy", "zero-cost:params", "--epochs", "3"], "--epochs changes nothing with the proxies given (zero-cost)"),
         (["--epochs", "3"], "--epochs changes nothing with the proxies given (none: the ceiling row only)"),
         (["--proxy", "scores:{good}", "--split", "{split}"], "--split changes nothing with --role all"),
+        (["--promote", "3"], "--promote changes nothing: no --proxy is given"),  # ignored, exit 0
+        (
+            ["--proxy", "scores:{good}", "--role", "evaluation", "--split", "{split}", "--promote-seed", "1"],
+            "--promote-seed changes nothing: there is no promotion (its default top 5 is not fewer than the 4",
+        ),
         # stop 46, as a stranger: before, the later row replaced the earlier one (or the ceiling row replaced it), exit 0
         (["--proxy", "a=scores:{good}", "--proxy", "a=scores:{poor}"], "is named 'a', as an earlier --proxy is"),
         (["--proxy", "scores:{good}", "--proxy", "scores:{good}"], "is named 'good', as an earlier --proxy is"),
