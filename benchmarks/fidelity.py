@@ -643,7 +643,9 @@ def write_outputs(out: Path, stem: str, result: dict[str, Any], text: str, comma
 
 
 def check_out(out: Path) -> None:
-    """Refuse an --out that exists and is no folder, before anything is scored (before stop 46: FileExistsError after)."""
+    """Refuse an --out that exists and is no folder, before anything is scored (before stop 46: FileExistsError after),
+    or that is a synthetic set's folder or inside one (before stop 46 the results and the score cache went among its files)."""
+    checks.not_a_synthetic_set("--out", out)
     st = checks.status("--out", out)
     if st is not None and not stat.S_ISDIR(st.st_mode):
         what = "a file" if stat.S_ISREG(st.st_mode) else checks.kind(st.st_mode)

@@ -489,7 +489,16 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     (tmp_path / "a-file").write_text("")
-    named = {"fifo": fifo, "dir": tmp_path, "good": files["good"], "poor": files["poor"], "a-file": tmp_path / "a-file"}
+    (tmp_path / "a-set").mkdir()
+    (tmp_path / "a-set" / "meta.json").write_text(json.dumps({"format": "nasproxy.synthetic"}))  # what a set says
+    named = {
+        "fifo": fifo,
+        "dir": tmp_path,
+        "good": files["good"],
+        "poor": files["poor"],
+        "a-file": tmp_path / "a-file",
+        "a-set": tmp_path / "a-set",
+    }
     return {k: str(v) for k, v in {**out, **named, "id0": ids[0], "id1": ids[1]}.items()}
 
 
@@ -557,6 +566,8 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         (["--proxy", "scores:{huge-field}"], "huge-field.csv line 2: field larger than field limit (131072)"),
         (["--table", "{huge-field}"], "huge-field.csv line 2: field larger than field limit (131072)"),
         (["--proxy", "scores:{good}", "--out", "{a-file}"], "--out {a-file} is a file, not a folder"),  # FileExistsError traceback
+        (["--proxy", "scores:{good}", "--out", "{a-set}"], "--out {a-set} is a synthetic set"),  # written among its files
+        (["--proxy", "scores:{good}", "--out", "{a-set}/fid"], "--out {a-set}/fid is inside the synthetic set"),
     ],
 )
 def test_a_bad_input_is_one_line_and_writes_nothing(
