@@ -52,7 +52,7 @@ from nas_proxy.studies.storage import (
     open_storage,
     study_dir,
 )
-from nas_proxy.studies.trials import Guarded, fail_dead_trials, given_up, recording_failure, requeued_if_interrupted, unmasked
+from nas_proxy.studies.trials import Guarded, born_tagged, fail_dead_trials, given_up, recording_failure, requeued_if_interrupted, unmasked
 from nas_proxy.studies.workers import check_heartbeat, exit_words, worker_processes
 from nas_proxy.trainers.fulldata import check_images
 from nas_proxy.trainers.synthetic_set import count_flops, count_params, ready_to_count_flops
@@ -238,6 +238,7 @@ def run_worker(
     heartbeat grace period ``opened`` was opened with, for workers no process can judge by their process).
     """
     storage = opened.backend
+    born_tagged(storage)  # a journal's trial records this worker as it is made: no trial left without it (a full disk)
     space = get_space(config.space)
     target = target or open_proxy(config, opened.workdir(study_name))
     seed = config.seed + worker_index

@@ -75,9 +75,11 @@ class DrawSeeded(optuna.samplers.BaseSampler):
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         # this process's identity, written as the trial is made (the objective writes it again): a kill -9
         # between the trial's creation and the objective's first write left a trial no one owned, which the
-        # next run waited UNTAGGED_SECONDS for before retrying it (drill41: 60 s, a search of 0.1 s trials)
+        # next run waited UNTAGGED_SECONDS for before retrying it (drill41: 60 s, a search of 0.1 s trials).
+        # A trial this worker made on a journal recorded it as it was made (trials.born_tagged): not written twice
         for key, value in worker_tag(study._storage).items():
-            study._storage.set_trial_user_attr(trial._trial_id, key, value)  # (Optuna has no public accessor)
+            if trial.user_attrs.get(key) != value:
+                study._storage.set_trial_user_attr(trial._trial_id, key, value)  # (Optuna has no public accessor)
         drawn = sum(
             1 for t in study.get_trials(deepcopy=False) if t.number != trial.number and t.params and "fixed_params" not in t.system_attrs
         )

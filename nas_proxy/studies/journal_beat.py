@@ -33,6 +33,7 @@ recorded before stop 44 names no file: judged as before (where its worker cannot
 from __future__ import annotations
 
 import atexit
+import copy
 import json
 import math
 import os
@@ -49,6 +50,7 @@ from typing import Any, TypeGuard
 
 from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 BEAT_ATTR = "worker_heartbeat"  # a trial's: the name of its worker's heartbeat file (in the journal's FOLDER_SUFFIX folder)
 FOLDER_SUFFIX = ".heartbeats"  # journal.log.heartbeats/: the heartbeat files of the journal's workers
@@ -72,6 +74,27 @@ class BeatingJournal(JournalStorage):
         self.interval, self.grace = interval, grace
         self.folder = journal.with_name(journal.name + FOLDER_SUFFIX)
         self._swept = -math.inf  # when this process last swept the folder (monotonic)
+        # the identity of the worker that makes trials here (a worker sets it: nas_proxy.studies.trials.worker_tag),
+        # recorded by each trial it makes RUNNING in the very record that makes it (create_new_trial); None: not recorded so
+        self.identity: Callable[[], Mapping[str, Any]] | None = None
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        """A trial made RUNNING (by ``ask``) carries :attr:`identity` in the record that makes it: both are in the journal,
+        or neither. Before, the worker's identity was a record of its own written just after, and a full disk that refused
+        it (or a kill -9 between the two) left a trial that no one owned, which the next run waited ``UNTAGGED_SECONDS``
+        (60 s) for before retrying it. A template's attributes are kept, the identity replacing any it holds (it is this
+        worker that runs the trial). A queued trial (WAITING) or a finished one added whole is made as Optuna makes it: its
+        worker, if any, is the one that takes it from the queue (its identity recorded then, by the objective)."""
+        running = template_trial is None or template_trial.state == TrialState.RUNNING
+        if self.identity is None or not running:
+            return super().create_new_trial(study_id, template_trial)
+        identity = dict(self.identity())
+        if template_trial is None:
+            template = create_trial(state=TrialState.RUNNING, user_attrs=identity)  # started now, as Optuna's own
+        else:
+            template = copy.copy(template_trial)
+            template.user_attrs = {**template_trial.user_attrs, **identity}
+        return super().create_new_trial(study_id, template)
 
     def beating(self, identity: Mapping[str, Any]) -> str | None:
         """The name of this process's heartbeat file, beating from now until the process ends, which records

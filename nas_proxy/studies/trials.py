@@ -52,7 +52,9 @@ from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
 MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
 # a RUNNING trial still without its worker's identity this long after it started lost its worker
 # between its creation and the first write of the objective (milliseconds apart; a minute leaves room
-# for a loaded machine and a slow database, and bounds how long a run waits for such a trial)
+# for a loaded machine and a slow database, and bounds how long a run waits for such a trial). A search's
+# trial made on a journal records it as it is made (born_tagged): one without is a trial taken from the
+# queue, a database's, or one a version before stop 46 made
 UNTAGGED_SECONDS = 60.0
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
 GIVEN_UP = "not retried after"  # in the fail_reason of a dead worker's trial whose retries are spent (MAX_RETRY)
@@ -146,6 +148,15 @@ def worker_tag(storage: BaseStorage | None = None) -> dict[str, Any]:
     # (drill44b: a search under unshare --pid failed the host's live trial 0.2 s after it began, before its
     # parameters were written, so it was not re-queued: its candidate was never trained)
     return {"worker_host": tag["worker_host"], **({BEAT_ATTR: beat} if beat else {}), **tag}
+
+
+def born_tagged(storage: BaseStorage) -> None:
+    """Have each trial this process makes RUNNING on a journal ``storage`` record :func:`worker_tag` in the record that
+    makes it (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.create_new_trial`): a full disk or a kill -9 can no
+    longer leave it made without its worker (before stop 46 the next run waited ``UNTAGGED_SECONDS`` for such a trial).
+    A database storage's trials are tagged as before, by a write of their own."""
+    if isinstance(storage, BeatingJournal):
+        storage.identity = lambda: worker_tag(storage)  # at each trial: this process's (a forked child's is its own)
 
 
 def pid_namespace() -> str | None:
@@ -694,6 +705,7 @@ __all__ = [
     "OOM_ATTR",
     "START_ATTR",
     "Guarded",
+    "born_tagged",
     "claim",
     "crash_dump",
     "crash_folder",

@@ -215,16 +215,14 @@ def complete(journal: Path) -> dict[str, float]:
 
 
 def test_search_on_a_full_disk_keeps_the_study_and_exports_and_resumes(
-    mount: Callable[..., Disk], tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    mount: Callable[..., Disk], tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A study of 2 trials, then a search for 3 with (a) the journal's disk full, (b) the exports'
     disk full: one line, the journal whole records, best.json and trials.csv the earlier ones;
     room made, the same command finishes: 3 distinct architectures, each scored as an uninterrupted
-    run scores it."""
-    # the journal's full disk took the trial's creation but not its worker's record: the same command waits
-    # UNTAGGED_SECONDS (60 s) before it fails and retries that trial (55 of this test's 62 s, asleep, at stop 44).
-    # Judged at once here: this process is the only worker, and it records each trial as it makes it
-    monkeypatch.setattr(trials, "UNTAGGED_SECONDS", 0.0)  # read at each call (review45: patching the defaults was fragile)
+    run scores it, at once: it never waits for a trial the full disk left (before stop 46, the journal's full disk
+    took a trial's creation but not its worker's record, a record of its own: the same command waited
+    UNTAGGED_SECONDS, 60 s, printing 'waiting for trials running in other workers', before it retried it)."""
     ref = tmp_path / "ref"
     assert cli(search_args(tiny_run, ref / "journal.log", ref, 6), capsys)[0] == 0  # all 6 of the space
     every = complete(ref / "journal.log")
@@ -246,8 +244,11 @@ def test_search_on_a_full_disk_keeps_the_study_and_exports_and_resumes(
         assert full_disk_problems(code, err, disk) == [] and names in err[-1], err
         assert whole_records(journal, earlier_journal) == []
         assert digests(out) == earlier_out  # best.json and trials.csv: the earlier ones, whole
-        code, err = cli(search_args(tiny_run, journal, out, 3), capsys)
+        left = optuna.load_study(study_name="s", storage=open_storage(str(journal), "s")[0]).get_trials(states=(TrialState.RUNNING,))
+        assert all("worker_pid" in t.user_attrs for t in left), [t.user_attrs for t in left]  # made with its worker, or not made
+        code, err = cli([a for a in search_args(tiny_run, journal, out, 3) if a != "--quiet"], capsys)  # (its lines shown)
         assert code == 0, err
+        assert not [line for line in err if "waiting for" in line], err
         scored = complete(journal)
         assert len(scored) == 3 and all(every[a] == v for a, v in scored.items()), (scored, every)
         assert json.loads((out / "best.json").read_text())["best"]["values"] == [max(scored.values())]

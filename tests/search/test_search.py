@@ -230,7 +230,13 @@ def test_two_workers_complete_exactly_the_total(tiny_run: Path, tmp_path: Path, 
     storage = tmp_path / "journal.log"
     result = search(config(tiny_run, space="convnet720", sampler="random"), "w2", 5, str(storage), workers=2, out=tmp_path, progress=False)
     study = load(storage, "w2")
-    assert result.trials == {"complete": 5} and states(study) == {"COMPLETE": 5}
+    # a trial one worker made as the other made the last of the budget is refused untrained, beyond the budget (trial
+    # numbers decide: studies.budget.over_budget), and reported apart; at most one a worker, which stops there. Under
+    # load it happens: this test, asking for 5 complete and nothing else, failed so beside a CPU burner (fix46b)
+    beyond = [t for t in study.trials if t.user_attrs.get("beyond_budget")]
+    assert len(beyond) <= 2 and all(t.state == TrialState.FAIL and not t.params for t in beyond), [t.number for t in beyond]
+    assert result.trials == {"complete": 5, **({"beyond_budget": len(beyond)} if beyond else {})}
+    assert states(study) == {"COMPLETE": 5, **({"FAIL": len(beyond)} if beyond else {})}
     assert len(started) == 1  # one worker process beside this one
     # the trials were run by the two workers, in either share (which one runs more depends on the machine's load:
     # a warm second worker may take them all before this process's first)

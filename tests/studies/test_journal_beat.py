@@ -240,3 +240,29 @@ def test_a_second_signal_while_a_process_leaves_raises_nothing(tmp_path: Path, m
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     assert not journal.folder.exists()
+
+
+def test_a_trial_is_made_with_its_worker_in_one_record(tmp_path: Path) -> None:
+    """A worker's trial (``ask``) is made with the worker's identity in the record that makes it: a full disk or a kill -9
+    cannot leave it made without its worker (before stop 46 a record of its own followed, and the next run waited
+    ``UNTAGGED_SECONDS``, 60 s, for a trial left without it). A template's attributes are kept, the identity replacing
+    what it held; a queued trial is made as Optuna makes it (its worker is the one that takes it from the queue)."""
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    from nas_proxy.studies.trials import born_tagged, worker_tag
+
+    journal = _journal(tmp_path)
+    study = optuna.create_study(study_name="w", storage=journal)
+    born_tagged(journal)
+    before = len((tmp_path / "journal.log").read_bytes().splitlines())
+    trial = study.ask()
+    records = [json.loads(line) for line in (tmp_path / "journal.log").read_bytes().splitlines()[before:]]
+    assert [r["op_code"] for r in records] == [4], records  # CREATE_TRIAL alone, the identity in it
+    assert records[0]["user_attrs"] == worker_tag(journal) == trial.user_attrs
+    assert trial.user_attrs["worker_pid"] == os.getpid() and study.trials[0].datetime_start is not None
+    template = create_trial(state=TrialState.RUNNING, user_attrs={"worker_pid": 1, "worker_host": "elsewhere", "seed": 3})
+    copied = journal.get_trial(journal.create_new_trial(study._study_id, template))
+    assert copied.user_attrs == {"seed": 3, **worker_tag(journal)} and template.user_attrs["worker_pid"] == 1
+    study.enqueue_trial({}, user_attrs={"seed": 4})
+    assert study.trials[-1].user_attrs == {"seed": 4}  # queued: no worker yet
