@@ -13,6 +13,7 @@ How text becomes a value is decided here once, for every command and every file:
 - a comma-separated list (``--early``, ``--proxies``, ``--objectives``, ``--*-choices``,
   ``--model``) and every list in a file has no empty item, no repeated item, and is not empty: an
   option left out means "the default", an empty one is refused;
+- no string an option, a config or a preset gives holds a control character (:func:`no_control_character`);
 - a file the user names is a regular file (not a FIFO, device or folder, not a symbolic-link
   loop), at most :data:`MAX_TEXT_BYTES`, UTF-8 with or without a byte-order mark, and JSON in it
   is nested at most as deep as Python can read.

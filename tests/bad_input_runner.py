@@ -224,6 +224,7 @@ preset and file:
   architecture file lists each architecture once, with `score`, `correlate` and `calibrate` alike;
 - an option typed on the command line is given, even when its value equals the default (with
   `correlate --study`, `--epochs 50` and `--seed 0` override the study's);
+- no option, config or preset string holds a control character (a newline, a tab, an escape ...);
 - a file is a regular file (not a folder, FIFO, device or link loop) of at most 64 MiB, UTF-8 with
   or without a byte-order mark; JSON nested deeper than Python reads is refused in one line.
 

@@ -1630,6 +1630,7 @@ PROBE46: list[Case] = [
         f"{D.replace('digits', 'fashion-mnist')} --config configs/data-root-newline.toml", "data_root is 'data\\n': it holds a control", G46
     ),
     Case(f"{W} --config configs/worker-synthetic-tab.toml", "[worker]: synthetic is 's\\tyn': it holds a control character (a tab)", G46),
+    Case("run presets/runs-newline.toml --device cpu --quiet", "presets/runs-newline.toml: 'runs' is 'r\\nx': it holds a control", G46),
     # a ':ARG' after a dataset that takes none: before, ignored (digits distilled, 'digits:foo' recorded), exit 0
     Case(D.replace("digits", "digits:foo"), "dataset 'digits:foo': digits takes nothing after a ':' (only imagefolder:PATH", G46),
     Case(D.replace("digits", "digits:"), "dataset 'digits:': digits takes nothing after a ':'", G46),
