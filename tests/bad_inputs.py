@@ -1630,6 +1630,13 @@ PROBE46: list[Case] = [
         f"{D.replace('digits', 'fashion-mnist')} --config configs/data-root-newline.toml", "data_root is 'data\\n': it holds a control", G46
     ),
     Case(f"{W} --config configs/worker-synthetic-tab.toml", "[worker]: synthetic is 's\\tyn': it holds a control character (a tab)", G46),
+    # MNIST files that cannot be one dataset's: before, test images of 20x20 beside training images of 28x28 and a test
+    # file of no image were distilled (exit 0), a class without a training image "ipc must be between 1 and 0"
+    Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-test-size", "its training images are (1, 28, 28) (channels, height", G46),
+    Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-test", "mnist in data/idx-no-test: its test split holds no image", G46),
+    Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-nine", "its training split holds no image of class 9 ('9'); every", G46),
+    # a WORLD_SIZE of no process: before, taken for a run of one (distilled, exit 0); -2 was refused
+    Case(f"WORLD_SIZE=0 {D}", "WORLD_SIZE is '0', not a number of processes; unset it, or launch with torchrun", G46),
     Case("run presets/runs-newline.toml --device cpu --quiet", "presets/runs-newline.toml: 'runs' is 'r\\nx': it holds a control", G46),
     # a ':ARG' after a dataset that takes none: before, ignored (digits distilled, 'digits:foo' recorded), exit 0
     Case(D.replace("digits", "digits:foo"), "dataset 'digits:foo': digits takes nothing after a ':' (only imagefolder:PATH", G46),

@@ -168,6 +168,7 @@ def _from_arrays(
     for split, y in (("train", train[1]), ("test", test[1])):
         if len(y) and (y.min() < 0 or y.max() >= len(classes)):
             raise DataNotFoundError(f"{name} {split} labels outside [0, {len(classes)}) in {source}")
+    _check_splits(name, source, train_x, test_x, train[1], classes)
     return Dataset(
         name=name,
         train_x=normalise(train_x, mean, std),
@@ -180,6 +181,25 @@ def _from_arrays(
         flip=flip,
         source=source,
     )
+
+
+def _check_splits(name: str, source: str, train_x: torch.Tensor, test_x: torch.Tensor, train_y: I64, classes: list[str]) -> None:
+    """Refuse files that cannot be one dataset's: before branch probe46, MNIST files whose test images were 20x20 beside
+    28x28 training images, or a test file of no image, were distilled (exit 0), and a class with no training image was
+    "ipc must be between 1 and 0"."""
+    if not len(test_x):
+        raise DataNotFoundError(f"{name} in {source}: its test split holds no image; nothing could be tested on it (a file cut short?)")
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise DataNotFoundError(
+            f"{name} in {source}: its training images are {tuple(train_x.shape[1:])} (channels, height, width) and its test "
+            f"images {tuple(test_x.shape[1:])}: the files are not of one dataset"
+        )
+    if (absent := np.flatnonzero(np.bincount(train_y, minlength=len(classes)) == 0)).size:
+        k, more = int(absent[0]), f", nor of {absent.size - 1} more" if absent.size > 1 else ""
+        raise DataNotFoundError(
+            f"{name} in {source}: its training split holds no image of class {k} ({classes[k]!r}){more}; every class needs "
+            "training images (are these the dataset's own files?)"
+        )
 
 
 def _missing(name: str, where: list[Path], how: str) -> DataNotFoundError:
