@@ -1635,6 +1635,9 @@ PROBE46: list[Case] = [
     Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-test-size", "its training images are (1, 28, 28) (channels, height", G46),
     Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-test", "mnist in data/idx-no-test: its test split holds no image", G46),
     Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-nine", "its training split holds no image of class 9 ('9'); every", G46),
+    # evaluate's seed outside the range every other command's keeps: before, -1 and 2**31 ran (exit 0)
+    Case(f"{E} --seed -1", "seed must be in [0, 2147483647], got -1", G46),
+    Case(f"{E} --seed 2147483648", "seed must be in [0, 2147483647], got 2147483648", G46),
     # a WORLD_SIZE of no process: before, taken for a run of one (distilled, exit 0); -2 was refused
     Case(f"WORLD_SIZE=0 {D}", "WORLD_SIZE is '0', not a number of processes; unset it, or launch with torchrun", G46),
     Case("run presets/runs-newline.toml --device cpu --quiet", "presets/runs-newline.toml: 'runs' is 'r\\nx': it holds a control", G46),
