@@ -1635,6 +1635,13 @@ PROBE46: list[Case] = [
     Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-test-size", "its training images are (1, 28, 28) (channels, height", G46),
     Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-test", "mnist in data/idx-no-test: its test split holds no image", G46),
     Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-nine", "its training split holds no image of class 9 ('9'); every", G46),
+    # storage strings: SQLite's ':memory:' made a journal file of that name (exit 0); 'journal:' was "storage . is a
+    # directory"; a SQLite file that is a device or a FIFO was SQLAlchemy's "disk I/O error [SQL: CREATE TABLE ...]"
+    Case(f"{S} --storage :memory:", "storage ':memory:' is SQLite's name for an in-memory database, which would lose", G46),
+    Case(f"{W.replace('studies/done/journal.log', ':memory:')}", "(or ./:memory: for a journal file of that name)", G46),
+    Case(f"{S} --storage journal:", "storage 'journal:' names no file after its scheme; give one, such as journal:journal.log", G46),
+    Case(f"{S} --storage sqlite:////dev/null", "storage 'sqlite:////dev/null' is a device, not a regular file; give a SQLite", G46),
+    Case(f"{S} --storage sqlite:///fifo.log", "storage 'sqlite:///fifo.log' is a FIFO, not a regular file", G46),
     # evaluate's seed outside the range every other command's keeps: before, -1 and 2**31 ran (exit 0)
     Case(f"{E} --seed -1", "seed must be in [0, 2147483647], got -1", G46),
     Case(f"{E} --seed 2147483648", "seed must be in [0, 2147483647], got 2147483648", G46),
