@@ -13,6 +13,7 @@ How text becomes a value is decided here once, for every command and every file:
 - a comma-separated list (``--early``, ``--proxies``, ``--objectives``, ``--*-choices``,
   ``--model``) and every list in a file has no empty item, no repeated item, and is not empty: an
   option left out means "the default", an empty one is refused;
+- no string an option, a config or a preset gives holds a control character (:func:`no_control_character`);
 - a file the user names is a regular file (not a FIFO, device or folder, not a symbolic-link
   loop), at most :data:`MAX_TEXT_BYTES`, UTF-8 with or without a byte-order mark, and JSON in it
   is nested at most as deep as Python can read.
@@ -27,6 +28,7 @@ import os
 import re
 import stat
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -135,6 +137,25 @@ def not_home_shorthand(name: str, value: Any) -> None:
         f"{name} is {shown(value)}: '~{user}' is {whose} to a shell only, and nasproxy takes this path as written, "
         f"which names a folder '~{user}' here; write the folder out, or let a shell expand it (\"{home}{slash}{rest}\")"
     )
+
+
+_CONTROL_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x1b": "an escape"}
+
+
+def no_control_character(name: str, value: Any) -> None:
+    """A string without a control character (a newline, tab, carriage return, escape, ...: Unicode's Cc): a value
+    nasproxy is given is a path, a name or a list, which it writes into one-line messages and its records. Before
+    branch probe46 ``--out $'x\\ny'`` made a folder of that name (exit 0), and ``evaluate $'sy\\nn'`` was refused as
+    "sy n does not exist", a path it was not given. A NUL is left to the path checks (:func:`not_too_long`)."""
+    if not isinstance(value, str):
+        return
+    found = next((c for c in value if c != "\x00" and unicodedata.category(c) == "Cc"), None)
+    if found is not None:
+        what = _CONTROL_NAMES.get(found, f"U+{ord(found):04X}")
+        raise InvalidArgumentError(
+            f"{name} is {shown(value)}: it holds a control character ({what}), which no path or name nasproxy takes may hold "
+            "(a paste that carried one?); give it without"
+        )
 
 
 def _home_of(user: str) -> str | None:

@@ -224,6 +224,7 @@ def _convert(tp: Any, value: Any, name: str, where: str) -> Any:
         if ok and not value.strip():  # as a flag's (cli.types.nonempty): before probe44, "" meant the default without a word
             blank = "an empty string" if not value else f"only blanks {value!r}"
             raise InvalidArgumentError(f"{name} is {blank}; give a value, or leave the key out for its default")
+        checks.no_control_character(name, value)
         checks.not_home_shorthand(name, value)
     else:  # pragma: no cover - a field type this loader was not taught
         raise TypeError(f"{name}: config fields of type {tp!r} are not supported")

@@ -210,6 +210,7 @@ def evaluate(
     1000 epochs of DC/DSA/DM). A set with soft labels trains on them unless ``hard_labels``.
     """
     checks.positive("runs", runs)
+    checks.number("seed", seed, 0, checks.SEED_MAX, integer=True)  # as every other stage's: before probe46, -1 and 2**31 ran
     cfg = train or TrainConfig()
     cfg.validate()
     spec = ConvNetSpec.parse(model) if isinstance(model, str) else (model or ConvNetSpec())

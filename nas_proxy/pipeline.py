@@ -100,6 +100,7 @@ def _read_preset(path: Path | str) -> dict[str, Any]:
     checks.plain_name(f"{path}: 'name'", name, "folder under runs/ and a study")
     checks.text(f"{path}: 'runs'", preset.get("runs", "runs"))
     checks.not_home_shorthand(f"{path}: 'runs'", preset.get("runs", "runs"))
+    checks.no_control_character(f"{path}: 'runs'", preset.get("runs", "runs"))  # before probe46, a folder 'r\nx' made
     if not preset.get("runs", "runs").strip():
         raise InvalidArgumentError(f"{path}: 'runs' is the folder the run goes in; give a path such as \"runs\", got {preset['runs']!r}")
     checks.text(f"{path}: 'device'", preset.get("device", "auto"))

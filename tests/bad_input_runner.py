@@ -206,7 +206,7 @@ the {fixed37} of branch probe37, "fixed (38)" the {fixed38} of branches probe38,
 (probe, drill, fix): {later}. A command that starts with `NAME=value` runs with that
 environment variable set, as a shell would; one that ends in `>&-` runs with standard output closed.
 `{busy_port}` is a port another socket listens on while the case
-runs; `\\n`, `\\t` and `\\udcff` stand for a newline, a tab and a byte that is not UTF-8.
+runs; `\\n`, `\\r`, `\\t` and `\\udcff` stand for a newline, a carriage return, a tab and a byte that is not UTF-8.
 
 How text becomes a value is decided once (`nas_proxy/checks.py`), the same for every command,
 preset and file:
@@ -224,6 +224,7 @@ preset and file:
   architecture file lists each architecture once, with `score`, `correlate` and `calibrate` alike;
 - an option typed on the command line is given, even when its value equals the default (with
   `correlate --study`, `--epochs 50` and `--seed 0` override the study's);
+- no option, config or preset string holds a control character (a newline, a tab, an escape ...);
 - a file is a regular file (not a folder, FIFO, device or link loop) of at most 64 MiB, UTF-8 with
   or without a byte-order mark; JSON nested deeper than Python reads is refused in one line.
 
@@ -235,7 +236,8 @@ preset and file:
 def _cell(text: str) -> str:
     """Markdown table cell text: pipes escaped, control characters and non-UTF-8 bytes spelled out."""
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text.replace("|", "\\|").replace("\n", "\\n").replace("\t", "\\t")
+    text = text.replace("|", "\\|").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)  # an escape (probe46's --out) as \x1b
 
 
 def table(outcomes: list[tuple[Case, Outcome]]) -> str:

@@ -104,7 +104,9 @@ CASES: list[Case] = [
     Case("distill --dataset svhn --data-root data/svhn-nokeys --ipc 1 --out OUT", "lacks 'X'", fixed=9),
     Case("distill --dataset imagefolder --ipc 1 --out OUT", "imagefolder needs a path"),
     Case("distill --dataset imagefolder:img/nowhere --ipc 1 --out OUT", "does not exist"),
-    Case("distill --dataset imagefolder:notes.txt --ipc 1 --out OUT", "does not exist"),
+    Case(
+        "distill --dataset imagefolder:notes.txt --ipc 1 --out OUT", "image folder notes.txt is a file, not a folder; give the folder", 46
+    ),
     Case("distill --dataset imagefolder:img/one-image --ipc 1 --out OUT", "at least 2 images each"),
     Case("distill --dataset imagefolder:img/no-images --ipc 1 --out OUT", "no images under"),
     Case("distill --dataset imagefolder:img/corrupt --ipc 1 --out OUT", "cannot read image"),
@@ -493,7 +495,7 @@ ISSUE16: list[Case] = [
     Case(S.replace("--synthetic syn", "--synthetic art/lie-split-seed"), "split.seed must be", N),
     Case(S.replace("--synthetic syn", "--synthetic art/one-class"), "every class", N),
     Case(f"{S} --max-params 1", "--max-params 1", N),
-    Case(S.replace("--study s1", "--study 'a\nb'"), "plain name", N),
+    Case(S.replace("--study s1", "--study 'a\nb'"), "argument --study is 'a\\nb': it holds a control character (a newline)", N),
     Case(f"{S} --storage sqlite://", "in-memory", N),
     Case(f"{S} --storage sqlite:///other.db", "another application", N),
     Case(f"{S} --out syn", "synthetic set", N),
@@ -566,7 +568,7 @@ MORE16: list[Case] = [
     Case(_art("huge-meta"), "too large", N),
     Case(S.replace("convnet-cpu", "spaces/huge-space.toml"), "too large", N),
     Case(S.replace("--study s1", "--study \udcff"), "argument --study: '\\udcff' holds a byte that is not UTF-8", N),
-    Case(S.replace("--study s1", "--study 'a\tb'"), "plain name", N),
+    Case(S.replace("--study s1", "--study 'a\tb'"), "argument --study is 'a\\tb': it holds a control character (a tab)", N),
     Case(S.replace("--study s1", "--study ''"), "plain name"),
     Case("worker --study '' --storage journal.log", "plain name"),
     Case("worker --study done --storage ''", "--storage", N),
@@ -1608,6 +1610,67 @@ MINE45: list[Case] = [
     Case(T.replace("good.json", "lie-best.json"), "is not the first entry of its 'top', which 'nasproxy train' trains", G45),
 ]
 CASES += MINE45
+# ---- branch probe46: a stranger's inputs (tests/bad_inputs_files_probe46.py)
+G46 = 46
+PROBE46: list[Case] = [
+    # a control character in a path or name: before, a folder or file of that name made (exit 0), or a path not given
+    # refused ("sy n does not exist": the newline made a blank by the one-line message)
+    Case(D.replace("--out OUT", "--out 'OUT\n'"), "argument --out is 'OUT\\n': it holds a control character (a newline)", G46),
+    Case(D.replace("--out OUT", "--out 'O\tUT'"), "argument --out is 'O\\tUT': it holds a control character (a tab)", G46),
+    Case(D.replace("--out OUT", "--out '\x1b[1mOUT'"), "it holds a control character (an escape), which no path or name", G46),
+    Case(f"{S} --storage 'j\nx.log'", "argument --storage is 'j\\nx.log': it holds a control character (a newline)", G46),
+    Case(f"{S} --storage 'sqlite:///j\rx.db'", "it holds a control character (a carriage return)", G46),
+    Case(f"{S} --out 'o\nut'", "argument --out is 'o\\nut': it holds a control character", G46),
+    Case(f"{SL} --out 'o\nx'", "argument --out is 'o\\nx': it holds a control character", G46),
+    Case("train best/good.json --out 'T\nx' --epochs 1 --device cpu", "argument --out is 'T\\nx': it holds a control", G46),
+    Case(f"{CAL} --out 'p\n.toml'", "argument --out is 'p\\n.toml': it holds a control character", G46),
+    Case(C.replace("--out OUT", "--out 'O\nUT'"), "argument --out is 'O\\nUT': it holds a control character", G46),
+    Case("evaluate 'sy\nn' --runs 1 --epochs 1 --device cpu --quiet", "argument DIR is 'sy\\nn': it holds a control character", G46),
+    Case(
+        f"{D.replace('digits', 'fashion-mnist')} --config configs/data-root-newline.toml", "data_root is 'data\\n': it holds a control", G46
+    ),
+    Case(f"{W} --config configs/worker-synthetic-tab.toml", "[worker]: synthetic is 's\\tyn': it holds a control character (a tab)", G46),
+    # MNIST files that cannot be one dataset's: before, test images of 20x20 beside training images of 28x28 and a test
+    # file of no image were distilled (exit 0), a class without a training image "ipc must be between 1 and 0"
+    Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-test-size", "its training images are (1, 28, 28) (channels, height", G46),
+    Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-test", "mnist in data/idx-no-test: its test split holds no image", G46),
+    Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-nine", "its training split holds no image of class 9 ('9'); every", G46),
+    # storage strings: SQLite's ':memory:' made a journal file of that name (exit 0); 'journal:' was "storage . is a
+    # directory"; a SQLite file that is a device or a FIFO was SQLAlchemy's "disk I/O error [SQL: CREATE TABLE ...]"
+    Case(f"{S} --storage :memory:", "storage ':memory:' is SQLite's name for an in-memory database, which would lose", G46),
+    Case(f"{W.replace('studies/done/journal.log', ':memory:')}", "(or ./:memory: for a journal file of that name)", G46),
+    Case(f"{S} --storage journal:", "storage 'journal:' names no file after its scheme; give one, such as journal:journal.log", G46),
+    Case(f"{S} --storage sqlite:////dev/null", "storage 'sqlite:////dev/null' is a device, not a regular file; give a SQLite", G46),
+    Case(f"{S} --storage sqlite:///fifo.log", "storage 'sqlite:///fifo.log' is a FIFO, not a regular file", G46),
+    # evaluate's seed outside the range every other command's keeps: before, -1 and 2**31 ran (exit 0)
+    Case(f"{E} --seed -1", "seed must be in [0, 2147483647], got -1", G46),
+    Case(f"{E} --seed 2147483648", "seed must be in [0, 2147483647], got 2147483648", G46),
+    # a WORLD_SIZE of no process: before, taken for a run of one (distilled, exit 0); -2 was refused
+    Case(f"WORLD_SIZE=0 {D}", "WORLD_SIZE is '0', not a number of processes; unset it, or launch with torchrun", G46),
+    Case("run presets/runs-newline.toml --device cpu --quiet", "presets/runs-newline.toml: 'runs' is 'r\\nx': it holds a control", G46),
+    # a ':ARG' after a dataset that takes none: before, ignored (digits distilled, 'digits:foo' recorded), exit 0
+    Case(D.replace("digits", "digits:foo"), "dataset 'digits:foo': digits takes nothing after a ':' (only imagefolder:PATH", G46),
+    Case(D.replace("digits", "digits:"), "dataset 'digits:': digits takes nothing after a ':'", G46),
+    Case("distill --ipc 1 --iterations 1 --quiet --out OUT --config configs/dataset-arg.toml", "digits takes nothing after a ':'", G46),
+    Case(f"{P} --proxy synflow --dataset digits:foo", "dataset 'digits:foo': digits takes nothing after a ':'", G46),
+    # an image folder that is no folder: before, "does not exist" (it does); a blank at its path's end: "x does not exist"
+    Case("distill --dataset imagefolder:fifo.log --ipc 1 --out OUT", "image folder fifo.log is a FIFO, not a folder; give the folder", G46),
+    Case("distill --dataset imagefolder:/dev/null --ipc 1 --out OUT", "image folder /dev/null is a device, not a folder", G46),
+    Case(
+        "distill --dataset 'imagefolder:img/two-classes ' --ipc 1 --out OUT",
+        "image folder 'img/two-classes ' does not exist: its path",
+        G46,
+    ),
+    # a train/ or test/ class folder with no image: before, an empty test class was tested on the others' images (exit 0),
+    # an empty train class "ipc must be between 1 and 0"
+    Case(f"{DI.replace('img/corrupt', 'img/empty-test-class')} --val-fraction 0.5", "img/empty-test-class/test/dog holds no images", G46),
+    Case(
+        f"{DI.replace('img/corrupt', 'img/empty-train-class')} --val-fraction 0.5",
+        "empty-train-class/train/dog holds no images: every",
+        G46,
+    ),
+]
+CASES += PROBE46
 
 
 def main_(argv: list[str] | None = None) -> int:

@@ -63,15 +63,17 @@ class Parser(argparse.ArgumentParser):
         chosen = self._chosen(namespace) or self
         for action in chosen._actions:
             value = getattr(namespace, action.dest, None)
+            label = f"argument {'/'.join(action.option_strings) or action.metavar or action.dest}"
             for item in value if isinstance(value, list | tuple) else [value]:
-                if isinstance(item, str):  # quoted, or after '=' (--out=~/x), where bash expands no '~'
+                if isinstance(item, str | Path):
                     try:
-                        checks.not_home_shorthand(f"argument {'/'.join(action.option_strings) or action.metavar or action.dest}", item)
+                        checks.no_control_character(label, str(item))
+                        checks.not_home_shorthand(label, str(item))  # quoted, or after '=' (--out=~/x), where bash expands no '~'
                     except NasProxyError as e:
                         chosen.error(str(e))
                 if isinstance(item, str | Path) and not _utf8(str(item)):
                     chosen.error(
-                        f"argument {'/'.join(action.option_strings) or action.metavar or action.dest}: {shown(str(item))} holds a byte "
+                        f"{label}: {shown(str(item))} holds a byte "
                         "that is not UTF-8 (a name in another encoding); nasproxy writes the names it is given into its TOML and "
                         "Markdown records, which are UTF-8: rename it"
                     )

@@ -274,7 +274,7 @@ def _refuse_torchrun_without_distributed() -> None:
         processes = checks.parse_int(world)
     except ValueError:
         processes = -1
-    if processes < 0:
+    if processes < 1:  # before branch probe46 a WORLD_SIZE of 0 (no process) was taken for a run of one
         raise InvalidArgumentError(f"WORLD_SIZE is {shown(world)}, not a number of processes; unset it, or launch with torchrun")
     if processes > 1:
         raise InvalidArgumentError(

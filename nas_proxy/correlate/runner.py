@@ -10,7 +10,7 @@ directory, keyed by what determines it.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,25 @@ def _facts(
     }
 
 
+def _chosen_on_these(sets: Sequence[Path | str], metas: list[dict[str, Any]], archs: list[Arch]) -> list[str]:
+    """A warning for each synthetic set that ``distill --select-by`` chose by how well it ranks some of ``archs``: its
+    correlation on them is fit on them. Before branch probe46 the report gave that number as any other, without a word."""
+    said = []
+    ids = {a.arch_id for a in archs}
+    for path, meta in zip(sets, metas, strict=True):
+        found = meta.get("selection")
+        selection: dict[str, Any] = found if isinstance(found, dict) else {}
+        listed = selection.get("calibration")
+        calibration: list[Any] = listed if isinstance(listed, list) else []
+        if shared := len(ids.intersection(c for c in calibration if isinstance(c, str))):
+            said.append(
+                f"{shared} of these {len(archs)} architectures are calibration architectures of the synthetic set {path} (distill "
+                f"--select-by {selection.get('file')} kept the iterate that ranks them best): its correlation on them is fit on "
+                "them, and optimistic; correlate on architectures it was not chosen on for a fair number"
+            )
+    return said
+
+
 def correlate(
     config: CorrelateConfig,
     archs: list[Arch],
@@ -160,6 +179,7 @@ def correlate(
             f"only {len(archs)} architectures: rank correlations need at least {MEANINGFUL} to mean much "
             f"(and {MIN_POINTS} to be defined); the numbers below are reported anyway, with wide intervals"
         )
+    warnings += _chosen_on_these(config.synthetic, metas, archs)
     t_start = time.perf_counter()
     if gt_storage is None:
         gt_storage = open_storage(config.gt_storage, study_name(ref, config.ground_truth))

@@ -31,7 +31,7 @@ from nas_proxy.data.formats import (
     read_svhn_mat,
     subfolders,
 )
-from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
+from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, shown
 from nas_proxy.protocols import IMAGE_SIZE_MAX, DataRef, image_folder, reads_no_root
 from nas_proxy.registry import Registry
 
@@ -87,11 +87,21 @@ def read_once() -> Iterator[None]:
         _once = outer
 
 
+def dataset_kind(name: str) -> str:
+    """The registered dataset ``name`` reads (``imagefolder:PATH``: imagefolder); an unknown one is refused, and so is
+    a ``:ARG`` after a dataset that takes none: before branch probe46 ``--dataset digits:foo`` distilled digits, the
+    ``:foo`` ignored without a word (and recorded as the set's dataset)."""
+    kind, colon, _ = name.partition(":")
+    DATASETS.get(kind)  # an unknown name: its error
+    if colon and kind != "imagefolder":
+        raise InvalidArgumentError(f"dataset {shown(name)}: {kind} takes nothing after a ':' (only imagefolder:PATH does); give {kind}")
+    return kind
+
+
 def load_dataset(name: str, root: Path | str | None = None, download: bool = False, image_size: int = DataRef.image_size) -> Dataset:
     """Load a registered dataset (``imagefolder:PATH`` for a folder of class folders); inside :func:`read_once`,
     the one read before."""
-    kind = name.partition(":")[0]
-    DATASETS.get(kind)  # an unknown name: its error
+    kind = dataset_kind(name)
     checks.number("image size", image_size, 4, IMAGE_SIZE_MAX, integer=True)
     held = _once
     if held is None or download:
@@ -158,6 +168,7 @@ def _from_arrays(
     for split, y in (("train", train[1]), ("test", test[1])):
         if len(y) and (y.min() < 0 or y.max() >= len(classes)):
             raise DataNotFoundError(f"{name} {split} labels outside [0, {len(classes)}) in {source}")
+    _check_splits(name, source, train_x, test_x, train[1], classes)
     return Dataset(
         name=name,
         train_x=normalise(train_x, mean, std),
@@ -170,6 +181,25 @@ def _from_arrays(
         flip=flip,
         source=source,
     )
+
+
+def _check_splits(name: str, source: str, train_x: torch.Tensor, test_x: torch.Tensor, train_y: I64, classes: list[str]) -> None:
+    """Refuse files that cannot be one dataset's: before branch probe46, MNIST files whose test images were 20x20 beside
+    28x28 training images, or a test file of no image, were distilled (exit 0), and a class with no training image was
+    "ipc must be between 1 and 0"."""
+    if not len(test_x):
+        raise DataNotFoundError(f"{name} in {source}: its test split holds no image; nothing could be tested on it (a file cut short?)")
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise DataNotFoundError(
+            f"{name} in {source}: its training images are {tuple(train_x.shape[1:])} (channels, height, width) and its test "
+            f"images {tuple(test_x.shape[1:])}: the files are not of one dataset"
+        )
+    if (absent := np.flatnonzero(np.bincount(train_y, minlength=len(classes)) == 0)).size:
+        k, more = int(absent[0]), f", nor of {absent.size - 1} more" if absent.size > 1 else ""
+        raise DataNotFoundError(
+            f"{name} in {source}: its training split holds no image of class {k} ({classes[k]!r}){more}; every class needs "
+            "training images (are these the dataset's own files?)"
+        )
 
 
 def _missing(name: str, where: list[Path], how: str) -> DataNotFoundError:
@@ -341,8 +371,15 @@ def imagefolder(opts: DataOptions) -> Dataset:
         raise InvalidArgumentError("imagefolder needs a path: --dataset imagefolder:/path/to/images")
     root = image_folder(opts.arg)
     found = checks.status("image folder", root)  # one line when a folder above it refuses this user
-    if found is None or not stat.S_ISDIR(found.st_mode):
+    if found is None and opts.arg != opts.arg.strip():  # before branch probe46, "image folder x does not exist", the blank unseen
+        raise DataNotFoundError(
+            f"image folder {str(root)!r} does not exist: its path starts or ends with a blank; give {opts.arg.strip()!r}"
+        )
+    if found is None:
         raise DataNotFoundError(f"image folder {root} does not exist")
+    if not stat.S_ISDIR(found.st_mode):  # before branch probe46, "does not exist" for a file, a FIFO or /dev/null
+        what = "a file" if stat.S_ISREG(found.st_mode) else checks.kind(found.st_mode)
+        raise DataNotFoundError(f"image folder {root} is {what}, not a folder; give the folder that holds one folder of images per class")
     size = opts.image_size
     if {"train", "test"} <= set(subfolders(root)):
         x_tr, y_tr, classes = read_image_folder(root / "train", size)
@@ -351,6 +388,12 @@ def imagefolder(opts: DataOptions) -> Dataset:
             raise DataNotFoundError(f"{root}/train needs at least 2 class folders; found {classes}")
         if test_classes != classes:
             raise DataNotFoundError(f"{root}/train and {root}/test have different class folders: {classes} vs {test_classes}")
+        for part, y in (("train", y_tr), ("test", y_te)):  # before branch probe46, an empty test class was tested on the others
+            if (empty := np.flatnonzero(np.bincount(y, minlength=len(classes)) == 0)).size:
+                raise DataNotFoundError(
+                    f"{root}/{part}/{classes[empty[0]]} holds no images: every class needs images in both train/ and test/; "
+                    "add some, or remove that class from both"
+                )
         train, test = (x_tr, y_tr), (x_te, y_te)
         how = "train/ and test/ folders"
     else:

@@ -153,11 +153,11 @@ class DistillConfig:
 
     def validate(self) -> None:
         """Refuse every value that cannot give a meaningful run, before anything is read or written."""
-        from nas_proxy.data import DATASETS
+        from nas_proxy.data import dataset_kind
         from nas_proxy.spaces import get_space
 
         checks.text("dataset", self.dataset)
-        DATASETS.get(self.dataset.partition(":")[0])
+        dataset_kind(self.dataset)
         checks.text("method", self.method)
         METHODS.get(self.method)
         checks.number("image_size", self.image_size, 4, IMAGE_SIZE_MAX, integer=True)

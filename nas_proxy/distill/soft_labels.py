@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 import warnings
@@ -348,7 +349,7 @@ def train_teacher(
     file = cache / f"{aid}-{key}.safetensors"
     torch.manual_seed(run_seed)
     model = build_model(spec, int(x.shape[1]), num_classes, (int(x.shape[2]), int(x.shape[3]))).to(device)
-    cached = _read_teacher(file, model)
+    cached = _read_teacher(file, model, {"spec": spec, "arch_id": aid, "seed": run_seed, "file": file.name})
     if cached is not None:
         return Teacher(model.eval(), {**cached, "cached": True})
     t0 = time.perf_counter()
@@ -369,15 +370,21 @@ def train_teacher(
     return Teacher(model.eval(), {**record, "cached": False})
 
 
-def _read_teacher(file: Path, model: nn.Module) -> dict[str, Any] | None:
-    """The record of a cached teacher, its weights loaded into ``model``; None when absent or unreadable."""
+def _read_teacher(file: Path, model: nn.Module, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The record of a cached teacher, its weights loaded into ``model``; None when absent or unreadable.
+    ``identity``: what its record must say of it (spec, arch_id, seed, file), as :func:`train_teacher` writes it."""
     from nas_proxy.synthetic import read_safetensors
 
     if not file.is_file():
         return None
     try:
         tensors, metadata = read_safetensors(file)
+        if "record" not in (metadata or {}):
+            raise ValueError("it holds no teacher's record (another program's weights?)")
         record = json.loads(metadata["record"])
+        _check_record(record, identity)
+        if not all(bool(v.isfinite().all()) for v in tensors.values() if v.is_floating_point()):
+            raise ValueError("its weights hold NaN or infinity")  # before probe46, every soft label NaN, exit 0
         model.load_state_dict(tensors)
     except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as e:
         # a damaged cache entry: trained again (and written over), said as the torn selection.json is
@@ -385,6 +392,28 @@ def _read_teacher(file: Path, model: nn.Module) -> dict[str, Any] | None:
         warnings.warn(TeacherRetrainedWarning(f"cached teacher {file} is unreadable ({why}); it is trained again"), stacklevel=2)
         return None
     return dict(record)
+
+
+def _check_record(record: Any, identity: dict[str, Any]) -> None:
+    """A ValueError unless ``record`` is a teacher's as :func:`train_teacher` writes it for ``identity``. Before branch
+    probe46 a record edited or of another teacher was taken as it stood: a val_accuracy of "abc" was an internal error
+    (TypeError), NaN "no teacher reached 20.0 % ... best nan %", 150 a teacher, another spec's the set's record."""
+    if not isinstance(record, dict):
+        raise ValueError(f"its record is {shown(record)}, not a JSON object")
+    for key, value in identity.items():
+        if record.get(key) != value and key == "spec":
+            raise ValueError(f"its record's spec is not that of architecture {identity['arch_id']} (the file's name)")
+        if record.get(key) != value:
+            raise ValueError(f"its record's {key} is {shown(record.get(key))}, not {shown(value)}")
+    for key, high in (("val_accuracy", 100.0), ("seconds", None)):
+        value = record.get(key)
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or not 0 <= value <= (high or math.inf)
+        ):
+            raise ValueError(f"its record's {key} is {shown(value)}, not {'a percentage' if high else 'a number of seconds'}")
 
 
 def _key(parts: dict[str, Any]) -> str:

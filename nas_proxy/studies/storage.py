@@ -110,6 +110,11 @@ def check_form(url: str) -> None:
     that exists is taken (before fix45b, ``file:x.log`` in the working folder was refused however it was there);
     ``./file:x.log`` names one that does not exist yet, and the refusal says so (for ``journal:journal:x.log``,
     ``./journal:x.log``: the file it takes where that exists)."""
+    if url == ":memory:" and not os.path.lexists(url):  # before probe46, a journal file named ':memory:' made, exit 0
+        raise StorageError(
+            "storage ':memory:' is SQLite's name for an in-memory database, which would lose the study when the command ends; "
+            "give a file, such as sqlite:///studies.db (or ./:memory: for a journal file of that name)"
+        )
     scheme, colon, rest = url.partition(":")
     kind = scheme.lower().split("+")[0]
     if not colon or kind not in STORAGE_SCHEMES:
@@ -158,6 +163,8 @@ def _as_written(url: str, path: str) -> Path:
     it starts with a shell's '~' (checks.not_home_shorthand): a bare one
     is checked where it was typed, but before branch probe43b ``journal:~/j.log`` made a folder '~' here (exit 0) and
     ``sqlite:///~/s.db`` was "in folder ~, which does not exist"."""
+    if not path:  # before probe46, 'journal:' was "storage . is a directory"
+        raise StorageError(f"storage {hidden(url)!r} names no file after its scheme; give one, such as journal:journal.log")
     if path != url:
         checks.not_home_shorthand(f"storage {hidden(url)!r}: its path", path)
     if path != path.strip():  # before probe44b, 'journal: x.log' made a journal ' x.log' (exit 0)
@@ -337,6 +344,10 @@ def _check_database(url: str) -> None:
         path = _as_written(url, rest.removeprefix("/"))
         if path.is_dir():
             raise StorageError(f"storage {hidden(url)!r} is a directory; give a SQLite file, such as sqlite:///{path / 'studies.db'}")
+        if (found := checks.status("storage", path)) is not None and not stat.S_ISREG(found.st_mode):
+            raise StorageError(  # before probe46, /dev/null was SQLAlchemy's "disk I/O error [SQL: CREATE TABLE ...]"
+                f"storage {hidden(url)!r} is {checks.kind(found.st_mode)}, not a regular file; give a SQLite file, such as sqlite:///studies.db"
+            )
         if not path.parent.is_dir():
             raise StorageError(
                 f"storage {hidden(url)!r} is in folder {path.parent}, which does not exist (SQLite makes no folders); "

@@ -169,7 +169,7 @@ def test_cifar100_uses_fine_labels_and_names(tmp_path: Path, python2: bool) -> N
     f = fab.cifar100(tmp_path, python2=python2)
     ds = load(f)
     assert ds.num_classes == 100 and ds.class_names[99] == "class_99"
-    assert sorted(set(ds.train_y.tolist())) == [0, 1, 42, 98, 99]
+    assert sorted(set(ds.train_y.tolist())) == list(range(100)) and sorted(set(ds.test_y.tolist())) == [0, 1, 42, 98, 99]
     assert_content_matches_labels(ds, f)
 
 

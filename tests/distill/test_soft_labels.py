@@ -434,13 +434,15 @@ def test_a_cached_teacher_cut_short_is_trained_again_with_one_warning_naming_it(
     from safetensors.torch import save
 
     model = torch.nn.Linear(2, 2)
-    whole = save({k: v.detach().contiguous() for k, v in model.state_dict().items()}, metadata={"record": json.dumps({"x": 1})})
+    record = {"spec": {"family": "convnet"}, "arch_id": "0123456789ab", "seed": 7, "file": "teacher.safetensors"}
+    identity, record = record, {**record, "val_accuracy": 43.3, "seconds": 9.8}
+    whole = save({k: v.detach().contiguous() for k, v in model.state_dict().items()}, metadata={"record": json.dumps(record)})
     file = tmp_path / "teacher.safetensors"
     file.write_bytes(whole[:cut])
     with pytest.warns(sl.TeacherRetrainedWarning, match=rf"cached teacher {file} is unreadable \(.+\); it is trained again"):
-        assert sl._read_teacher(file, model) is None
+        assert sl._read_teacher(file, model, identity) is None
     file.write_bytes(whole)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing said of a whole teacher, nor of one not trained yet
-        assert sl._read_teacher(file, model) == {"x": 1}
-        assert sl._read_teacher(tmp_path / "absent.safetensors", model) is None
+        assert sl._read_teacher(file, model, identity) == record
+        assert sl._read_teacher(tmp_path / "absent.safetensors", model, identity) is None

@@ -1,0 +1,66 @@
+"""A cached teacher whose file is whole but whose record or weights cannot be its own (edited, another teacher's,
+another program's) is trained again with one warning naming the file and the fault, as a torn one is (branch probe46:
+before, a val_accuracy of "abc" was an internal error, NaN weights made every soft label NaN with exit 0)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import save
+
+from nas_proxy.distill import soft_labels as sl
+
+IDENTITY = {"spec": {"family": "convnet", "depth": 1}, "arch_id": "0123456789ab", "seed": 7, "file": "teacher.safetensors"}
+RECORD = {**IDENTITY, "val_accuracy": 43.3, "seconds": 9.8}
+
+
+def _write(file: Path, model: torch.nn.Module, record: Any, weights: Callable[[torch.Tensor], torch.Tensor] = lambda v: v) -> None:
+    state = {k: weights(v.detach()).contiguous() for k, v in model.state_dict().items()}
+    file.write_bytes(save(state, metadata=None if record is None else {"record": json.dumps(record)}))
+
+
+@pytest.mark.parametrize(
+    ("record", "weights", "why"),
+    [
+        ({**RECORD, "val_accuracy": "abc"}, None, "its record's val_accuracy is 'abc', not a percentage"),
+        ({**RECORD, "val_accuracy": float("nan")}, None, "its record's val_accuracy is nan, not a percentage"),
+        ({**RECORD, "val_accuracy": 150.0}, None, "its record's val_accuracy is 150.0, not a percentage"),
+        ({**RECORD, "val_accuracy": True}, None, "its record's val_accuracy is True, not a percentage"),
+        ({**RECORD, "seconds": -1}, None, "its record's seconds is -1, not a number of seconds"),
+        (
+            {**RECORD, "spec": {"family": "convnet", "depth": 2}},
+            None,
+            r"its record's spec is not that of architecture 0123456789ab \(the file's name\)",
+        ),
+        ({**RECORD, "arch_id": "000000000000"}, None, "its record's arch_id is '000000000000', not '0123456789ab'"),
+        ({**RECORD, "seed": "x"}, None, "its record's seed is 'x', not 7"),
+        ({**RECORD, "file": "../x.safetensors"}, None, "its record's file is '../x.safetensors', not 'teacher.safetensors'"),
+        ([1, 2], None, r"its record is \[1, 2\], not a JSON object"),
+        (None, None, r"it holds no teacher's record \(another program's weights\?\)"),
+        (RECORD, lambda v: torch.full_like(v, float("nan")), "its weights hold NaN or infinity"),
+        (RECORD, lambda v: torch.full_like(v, float("inf")), "its weights hold NaN or infinity"),
+    ],
+)
+def test_a_cached_teacher_that_cannot_be_its_own_is_trained_again(record: Any, weights: Any, why: str, tmp_path: Path) -> None:
+    model = torch.nn.Linear(2, 2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    file = tmp_path / "teacher.safetensors"
+    _write(file, model, record, weights or (lambda v: v))
+    with pytest.warns(sl.TeacherRetrainedWarning, match=rf"cached teacher {file} is unreadable \({why}\); it is trained again"):
+        assert sl._read_teacher(file, model, IDENTITY) is None
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # no weight of it loaded
+
+
+def test_a_cached_teacher_of_its_own_is_read_without_a_word(tmp_path: Path) -> None:
+    model = torch.nn.Linear(2, 2)
+    file = tmp_path / "teacher.safetensors"
+    _write(file, model, RECORD)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sl._read_teacher(file, model, IDENTITY) == RECORD
