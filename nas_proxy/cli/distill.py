@@ -256,8 +256,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
         )
         if "selection" in m:
             s = m["selection"]
+            rho = "undefined" if s["chosen_spearman"] is None else f"{s['chosen_spearman']:.3f}"  # before stop 46: 17 digits
             print(
-                f"selection: kept iteration {s['chosen_iteration']} (Spearman {s['chosen_spearman']} on {len(s['calibration'])} calibration "
+                f"selection: kept iteration {s['chosen_iteration']} (Spearman {rho} on {len(s['calibration'])} calibration "
                 f"architectures; {len(s['scored'])} scored in {s['seconds']:.1f} s)"
             )
         if "soft_labels" in m:

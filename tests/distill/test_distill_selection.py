@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -241,6 +242,9 @@ def test_kill_9_drill_of_a_selection_run_resumes_with_the_same_command(calibrati
     before = json.loads((out / STATE).read_text())["scored"]
     resumed = warm.run(nasproxy(*flags, "--resume"), capture_output=True, text=True, env=env, cwd=ROOT)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert re.search(r"selection: kept iteration \d+ \(Spearman (-?\d\.\d{3}|undefined) on \d+ calibration", resumed.stdout), (
+        resumed.stdout
+    )  # rounded
     after = json.loads((out / STATE).read_text())["scored"]
     assert after[: len(before)] == before  # what was scored before the kill is kept, seconds and all: not scored again
     assert [s["iteration"] for s in after] == [0, 10, 20, 30, 40]
