@@ -9,7 +9,7 @@ import optuna
 from torch import nn
 
 from nas_proxy.errors import InvalidArgumentError, SpaceError
-from nas_proxy.models.nb201 import EDGES, OPS, NB201Net, NB201Spec, arch_string, parse_arch
+from nas_proxy.models.nb201 import EDGES, NUM_NODES, OPS, NB201Net, NB201Spec, arch_string, parse_arch
 from nas_proxy.spaces.base import Spec
 from nas_proxy.spaces.declared import FAMILIES, Choices, DeclaredSpace, Param, expect_keys, suggest
 
@@ -35,7 +35,19 @@ class NB201Space(DeclaredSpace):
 
     def _complete(self, given: dict[str, Choices]) -> dict[str, Choices]:
         ops = given.get("ops", OPS)
-        return {edge: given.get(edge, ops) for edge in EDGE_PARAMS}
+        choices = {edge: given.get(edge, ops) for edge in EDGE_PARAMS}
+        # before stop 46 a space whose every cell is cut ("ops = ['none']") was searched, exit 0: each candidate's
+        # cells pass nothing on, and the search ranked networks that all learn the same nothing (probe46)
+        reached = {0}
+        for (to, src), edge in zip(EDGES, EDGE_PARAMS, strict=True):  # in topological order
+            if src in reached and any(op != "none" for op in choices[edge]):
+                reached.add(to)
+        if NUM_NODES - 1 not in reached:
+            raise SpaceError(
+                "no architecture of this space connects a cell's input to its output: every path from node 0 to node "
+                f"{NUM_NODES - 1} has an edge whose only choice is 'none'; allow another operation on one of them"
+            )
+        return choices
 
     def sample(self, trial: optuna.trial.BaseTrial) -> Spec:
         ops = [suggest(trial, edge, self.choices[edge]) for edge in EDGE_PARAMS]

@@ -227,6 +227,24 @@ def test_nb201_space_restricting_edges() -> None:
         space.validate({**spec, "widths": [16, 32, 64]})
 
 
+@pytest.mark.parametrize(
+    ("params", "connected"),
+    [
+        ({"ops": ["none"]}, False),
+        ({"ops": ["skip_connect", "none"], "edge_1_0": "none", "edge_2_0": "none", "edge_3_0": "none"}, False),  # node 0 cut off
+        ({"ops": ["none"], "edge_2_0": "avg_pool_3x3", "edge_3_2": "skip_connect"}, True),  # one path: 0 -> 2 -> 3
+        ({"ops": ["none"], "edge_3_0": ["none", "nor_conv_1x1"]}, True),  # some members connect
+    ],
+)
+def test_an_nb201_space_whose_every_cell_is_cut_is_refused(params: dict[str, Any], connected: bool) -> None:
+    definition = {"family": "nb201", "cells_per_stage": 1, "widths": [8, 16], "params": params}
+    if connected:
+        assert space_from_definition(definition, "s").size() >= 1
+    else:
+        with pytest.raises(SpaceError, match=r"no architecture of this space connects a cell's input to its output"):
+            space_from_definition(definition, "s")
+
+
 def test_macro_specs_are_conditional() -> None:
     space = get_space("macro")
     for spec, params in sampled_specs(space, 10):
