@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import stat
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from nas_proxy.data.formats import (
     read_svhn_mat,
     subfolders,
 )
-from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, shown
+from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, NasProxyWarning, shown
 from nas_proxy.protocols import IMAGE_SIZE_MAX, DataRef, image_folder, reads_no_root
 from nas_proxy.registry import Registry
 
@@ -381,7 +382,15 @@ def imagefolder(opts: DataOptions) -> Dataset:
         what = "a file" if stat.S_ISREG(found.st_mode) else checks.kind(found.st_mode)
         raise DataNotFoundError(f"image folder {root} is {what}, not a folder; give the folder that holds one folder of images per class")
     size = opts.image_size
-    if {"train", "test"} <= set(subfolders(root)):
+    folders = subfolders(root)
+    if {"train", "test"} <= set(folders):
+        if others := [f for f in folders if f not in ("train", "test")]:  # before stop 46, a val/ beside them ignored without a word
+            warnings.warn(
+                f"{root}: {', '.join(f + '/' for f in others)} not read: nasproxy trains on train/, tests on test/ and draws its "
+                "validation images from train/ (--val-fraction)",
+                NasProxyWarning,
+                stacklevel=2,
+            )
         x_tr, y_tr, classes = read_image_folder(root / "train", size)
         x_te, y_te, test_classes = read_image_folder(root / "test", size)
         if len(classes) < 2:
@@ -397,7 +406,15 @@ def imagefolder(opts: DataOptions) -> Dataset:
         train, test = (x_tr, y_tr), (x_te, y_te)
         how = "train/ and test/ folders"
     else:
-        x, y, classes = read_image_folder(root, size)
+        try:
+            x, y, classes = read_image_folder(root, size)
+        except DataNotFoundError:
+            if "train" in folders:  # before stop 46, "no images under ROOT" for train/ and val/ without test/
+                raise DataNotFoundError(
+                    f"{root} holds train/ but no test/ folder: give train/ and test/ (the validation images are drawn from train/), "
+                    "or one folder of images per class"
+                ) from None
+            raise
         counts = np.bincount(y, minlength=len(classes))
         if len(classes) < 2 or counts.min() < 2:
             raise DataNotFoundError(

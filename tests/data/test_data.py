@@ -16,7 +16,7 @@ import torch
 
 from nas_proxy.data import DATASETS, Dataset, load_dataset, stratified_split
 from nas_proxy.data import registry as data_registry
-from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, UnknownNameError
+from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, NasProxyWarning, UnknownNameError
 from tests import fabricate as fab
 
 # ---------------------------------------------------------------- helpers
@@ -436,6 +436,19 @@ def test_imagefolder_errors(tmp_path: Path) -> None:
     (tmp_path / "second" / "1.png").write_bytes(b"not a png")
     with pytest.raises(DataNotFoundError, match=r"cannot read image .*1\.png"):
         load_dataset(f"imagefolder:{tmp_path}")
+
+
+def test_imagefolder_val_folder_is_named_not_silently_skipped(tmp_path: Path) -> None:
+    """A val/ beside train/ and test/ is not read (validation images come from train/): said, not silent; train/ and
+    val/ without test/ are refused as that layout, not as "no images under" the folder (both before stop 46)."""
+    for part in ("train", "val"):
+        fab.image_folder(tmp_path / part, ["x", "y"], 3, "L", size=(16, 16))
+    with pytest.raises(DataNotFoundError, match=r"holds train/ but no test/ folder"):
+        load_dataset(f"imagefolder:{tmp_path}", image_size=16)
+    fab.image_folder(tmp_path / "test", ["x", "y"], 2, "L", size=(16, 16))
+    with pytest.warns(NasProxyWarning, match=r"val/ not read: .*validation images from train/"):
+        ds = load_dataset(f"imagefolder:{tmp_path}", image_size=16)
+    assert ds.train_y.tolist() == [0, 0, 0, 1, 1, 1] and ds.test_y.tolist() == [0, 0, 1, 1]
 
 
 def test_imagefolder_train_test_errors(tmp_path: Path) -> None:

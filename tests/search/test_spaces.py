@@ -239,7 +239,7 @@ def test_nb201_space_restricting_edges() -> None:
 def test_an_nb201_space_whose_every_cell_is_cut_is_refused(params: dict[str, Any], connected: bool) -> None:
     definition = {"family": "nb201", "cells_per_stage": 1, "widths": [8, 16], "params": params}
     if connected:
-        assert space_from_definition(definition, "s").size() >= 1
+        assert (space_from_definition(definition, "s").size() or 0) >= 1
     else:
         with pytest.raises(SpaceError, match=r"no architecture of this space connects a cell's input to its output"):
             space_from_definition(definition, "s")
