@@ -65,23 +65,29 @@ def early_scores(table: Path, work: Path) -> dict[str, Path]:
     return files
 
 
-def cache_scores(fid_out: Path, label: str, work: Path) -> Path | None:
-    """fidelity.py's per-architecture cache of one synthetic proxy as a scores file (arch_id, score, seconds).
-    Every cache file of ``fid_out`` is read, oldest first, so that a later one's row wins (one file per device
+def cache_scores(fid_out: Path, label: str, work: Path, table: Path) -> Path | None:
+    """fidelity.py's per-architecture cache of one synthetic proxy as a scores file (arch_id, score, seconds), a row for
+    every architecture of ``table``: one its run did not reach (cut at the deadline) has an empty score, as one the proxy
+    failed on, which the final run drops and counts (fidelity.py refuses a scores file without a row for some: before
+    review46 a proxy cut at the deadline failed the final run, and with it the section's every number). None where it
+    scored none. Every cache file of ``fid_out`` is read, oldest first, so that a later one's row wins (one file per device
     type since drill41, and a file named before: this section makes one, but never picks one by its name's hash)."""
     from nas_proxy.proxies import Cache
 
     caches = sorted((fid_out / "cache").glob("proxy-*.jsonl"), key=lambda c: c.stat().st_mtime)
-    if not caches:
-        return None
     rows: dict[str, dict[str, Any]] = {}
     for cache in caches:
         rows.update(Cache(cache).rows)  # whole rows only: a torn last line is left out, as fidelity.py leaves it
+    if not rows:
+        return None
+    with table.open(newline="") as f:
+        ids = list(dict.fromkeys(r["arch_id"] for r in csv.DictReader(f)))
     path = work / f"scores-{label}.csv"
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["arch_id", "score", "seconds"])
-        w.writerows([row["arch_id"], row["score"], row["seconds"]] for row in rows.values())
+        every = [*ids, *(a for a in rows if a not in set(ids))]  # (the table's first, in its order)
+        w.writerows([a, rows[a]["score"], rows[a]["seconds"]] if a in rows else [a, "", ""] for a in every)
     return path
 
 
@@ -160,7 +166,7 @@ def run_fidelity_section(ctx: Context, rec: Recorder, table: Path | None = None,
         fid_out = work / f"fid-{label}"
         cmd = [*fid, *training, "--proxy", f"{label}=synthetic:{sets[method]}", *extra, "--out", str(fid_out)]
         step(f"score {label}", cmd, 1.0, p.fid_final_reserve_s)  # in order of importance: a late one is cut, not the first
-        cached = cache_scores(fid_out, label, work)  # also what a run cut at the deadline had scored
+        cached = cache_scores(fid_out, label, work, table)  # also what a run cut at the deadline had scored
         if cached is not None:
             scores[label] = cached
             write_scores(ctx.out / out_name / "scores.csv", scores)

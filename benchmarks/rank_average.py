@@ -5,7 +5,9 @@ file of ``distill_ablation.py`` (columns ``variant, arch_id, score``) and writes
 variant per other variant V, ``rankavg-V+BASE``: each architecture's mean of its rank under V and under
 BASE (ranks 1..n, ties averaged, higher is better). ``benchmarks/fidelity.py --proxy
 LABEL=scores:COMBINED.csv`` then scores them with paired intervals against BASE alone
-(``benchmarks/RESULTS.md`` §21). The rule is fixed beforehand, equal weights: nothing is tuned, so
+(``benchmarks/RESULTS.md`` §21). An architecture either proxy failed on (an empty or ``nan`` score, as
+``distill_ablation.py`` writes a diverged training) has no rank: the two are ranked on the others, and its
+averaged score is ``nan``, which fidelity.py drops and counts. The rule is fixed beforehand, equal weights: nothing is tuned, so
 scoring it on the evaluation architectures picks nothing on them. Such a pair costs two proxy
 trainings per architecture; it is an analysis of what the sets carry, not a proxy the product offers.
 """
@@ -20,19 +22,20 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from fidelity import csv_rows  # benchmarks/ is on sys.path
+from fidelity import _number, csv_rows  # benchmarks/ is on sys.path
 from scipy.stats import rankdata
 
 from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors
-from nas_proxy.errors import InvalidArgumentError, shown
+from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import write_text
 
 
 def read_scores(path: Path) -> list[dict[str, str]]:
     """The rows of a scores file (``variant, arch_id, score``), each whole, each (variant, architecture) once, each score
-    a finite number: before stop 46 'high' or an empty score was a ValueError traceback, 'inf' ranked first, a column
-    named twice or a short row read as something else, and a (variant, architecture) given twice kept its last score."""
+    a finite number, or empty or ``nan`` where the proxy failed (fidelity.py's rule): before stop 46 'high' or an empty
+    score was a ValueError traceback, 'inf' ranked first, a column named twice or a short row read as something else,
+    and a (variant, architecture) given twice kept its last score."""
     text = checks.read_text("scores", path)  # one line for a missing file, a folder, bytes that are not text
     rows, header = csv_rows(path, text)
     if not rows or not {"variant", "arch_id", "score"} <= set(rows[0]):  # before branch probe41: KeyError, and --out made empty
@@ -43,14 +46,9 @@ def read_scores(path: Path) -> list[dict[str, str]]:
         if (r["variant"], r["arch_id"]) in seen:
             raise InvalidArgumentError(f"scores file {path} line {n}: {r['variant']} scores {r['arch_id']} a second time; give each once")
         seen.add((r["variant"], r["arch_id"]))
-        try:
-            value = checks.file_number(r["score"], csv_field=True)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):  # a rank needs a score: an architecture the proxy failed on has none
-            raise InvalidArgumentError(
-                f"scores file {path} line {n}: score {shown(r['score'])} is not a finite number; rank averaging needs one on every architecture"
-            )
+        # review46: an empty or nan score (a failed proxy) was refused, the whole file with it, though fidelity.py and
+        # power.py read it and distill_ablation.py writes it: rank_averaged ranks without it
+        _number(f"scores file {path}", n, "score", r["score"])
     return rows
 
 
@@ -62,12 +60,14 @@ def rank_averaged(rows: list[dict[str, str]], base: str) -> list[tuple[str, str,
         raise InvalidArgumentError(f"no variant {base!r} in the scores (have {', '.join(sorted(scores))}); name one with --with")
     archs = sorted(scores[base])
     out = [(v, a, s) for v, by_arch in scores.items() for a, s in by_arch.items()]
-    base_ranks = rankdata([scores[base][a] for a in archs])
     for v, by_arch in scores.items():
         if v == base or not set(archs) <= set(by_arch):
             continue
-        ranks = rankdata([by_arch[a] for a in archs])
-        out += [(f"rankavg-{v}+{base}", a, float((x + y) / 2)) for a, x, y in zip(archs, ranks, base_ranks, strict=True)]
+        both = [a for a in archs if math.isfinite(by_arch[a]) and math.isfinite(scores[base][a])]  # a failed proxy: no rank
+        ranks = rankdata([by_arch[a] for a in both])
+        base_ranks = rankdata([scores[base][a] for a in both])
+        mean = {a: float((x + y) / 2) for a, x, y in zip(both, ranks, base_ranks, strict=True)}
+        out += [(f"rankavg-{v}+{base}", a, mean.get(a, math.nan)) for a in archs]
     return out
 
 
@@ -82,7 +82,7 @@ def left_out(rows: list[dict[str, str]], base: str) -> dict[str, int]:
 def _by_variant(rows: list[dict[str, str]]) -> dict[str, dict[str, float]]:
     scores: dict[str, dict[str, float]] = defaultdict(dict)
     for r in rows:
-        scores[r["variant"]][r["arch_id"]] = float(r["score"])
+        scores[r["variant"]][r["arch_id"]] = float(r["score"]) if r["score"] else math.nan  # (read_scores checked it)
     return scores
 
 

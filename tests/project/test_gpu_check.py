@@ -317,10 +317,37 @@ def test_fidelity_section_reads_every_score_cache_of_a_proxy_the_newest_last(tmp
     old.write_text('{"arch_id": "a", "score": 1.0, "seconds": 1.0}\n{"arch_id": "b", "score": 3.0, "seconds": 1.0}\n')
     new.write_text('{"arch_id": "a", "score": 2.0, "seconds": 1.0}\n{"arch_id": "c", "sco')  # its last line torn
     os.utime(old, (1_000_000, 1_000_000))  # older than `new`, whatever the names' order
-    path = cache_scores(tmp_path / "fid", "datadam", tmp_path)
+    table = tmp_path / "table.csv"
+    table.write_text("arch_id,seed\na,0\nb,0\na,1\n")
+    path = cache_scores(tmp_path / "fid", "datadam", tmp_path, table)
     assert path is not None
     rows = sorted(path.read_text().splitlines()[1:])
     assert rows == ["a,2.0,1.0", "b,3.0,1.0"]
+
+
+@pytest.mark.usefixtures("bench_modules")
+def test_a_proxy_cut_at_the_deadline_leaves_the_final_fidelity_run_its_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """review46: a synthetic proxy's fidelity.py run cut at the deadline (the section's design: the last ones are cut) cached
+    2 of the table's 3 architectures; its scores file had rows for those 2 only, and the final run over every proxy,
+    whose fidelity.py refuses since stop 46 a scores file without a row for each architecture, exited 2: the section
+    failed with none of its numbers. Now the architecture not reached has an empty score, dropped and counted."""
+    import fidelity
+    from gpu_fidelity import cache_scores, dry_table
+
+    table = dry_table(tmp_path, 3)
+    ids = list(dict.fromkeys(line.split(",")[0] for line in table.read_text().splitlines()[1:]))
+    cache = tmp_path / "fid" / "cache"
+    cache.mkdir(parents=True)
+    cache.joinpath("proxy-000000000000.jsonl").write_text(
+        "".join(json.dumps({"arch_id": a, "score": s, "seconds": 1.0}) + "\n" for a, s in zip(ids[:2], (0.5, 0.7), strict=True))
+    )
+    path = cache_scores(tmp_path / "fid", "random", tmp_path, table)
+    assert path is not None
+    code = fidelity.main(["--table", str(table), "--proxy", f"random=scores:{path}", "--out", str(tmp_path / "final")])
+    assert code == 0, capsys.readouterr().err
+    row = json.loads((tmp_path / "final" / "fidelity.json").read_text())["proxies"]["random"]
+    assert (row["n"], row["n_scored"], row["n_dropped"]) == (3, 2, 1)
+    assert cache_scores(tmp_path / "nothing", "dm", tmp_path, table) is None  # a run that scored none: no row at all
 
 
 @pytest.mark.parametrize(
