@@ -100,6 +100,22 @@ def trained_elsewhere(trial: optuna.Trial, aid: str, reap: Reaper | None) -> Fro
         reap(study)
 
 
+def _scored_meanwhile(study: optuna.Study, retry_of: int, earlier: FrozenTrial) -> bool:
+    """Whether ``earlier`` finished scoring after the first try of a retry (``retry_of``, followed back through
+    its own ``retry_of``) started. Scored before that try started, the try itself would have been a repeat of
+    ``earlier``, counted as any proposal is, had it not been stopped: the retry counts the same, so that the
+    resumed search draws what the uninterrupted one does (drill46: a `run` killed -9 while its trial 1 drew TPE's
+    repeat of trial 0 trained one more candidate than the same run uninterrupted, a slot freed for a fresh draw).
+    Trial times are the workers' clocks: where one is missing, meanwhile."""
+    trials = study.get_trials(deepcopy=False)
+    first = trials[retry_of] if 0 <= retry_of < len(trials) else None
+    while first is not None and isinstance(back := first.user_attrs.get("retry_of"), int) and 0 <= back < first.number:
+        first = trials[back]
+    if first is None or first.datetime_start is None or earlier.datetime_complete is None:
+        return True
+    return earlier.datetime_complete > first.datetime_start
+
+
 # a repeat's own, or the history of the trial it repeats
 _NOT_COPIED = (
     "worker_host",
@@ -121,10 +137,11 @@ def answer(trial: optuna.Trial, earlier: FrozenTrial, config: SearchConfig) -> f
     """Trial ``trial`` proposed the architecture ``earlier`` scored: it gets ``earlier``'s outcome
     and records without training (the same values, or pruned as it was), so the sampler learns the
     same thing and nothing is trained twice. It counts as a trial of the budget, as any proposal does;
-    but a retry (``retry_of``: a dead, interrupted or failed trial's queued copy, not a proposal) holds no
-    slot (:data:`~nas_proxy.studies.budget.UNCOUNTED_ATTR`): the budget draws a fresh candidate in its place."""
-    if "retry_of" in trial.user_attrs:  # first: a worker that sees the repeat sees it frees its slot
-        trial.set_user_attr(UNCOUNTED_ATTR, earlier.number)
+    but a retry (``retry_of``: a dead, interrupted or failed trial's queued copy, not a proposal) whose candidate
+    ``earlier`` scored meanwhile (:func:`_scored_meanwhile`) holds no slot
+    (:data:`~nas_proxy.studies.budget.UNCOUNTED_ATTR`): the budget draws a fresh candidate in its place."""
+    if "retry_of" in trial.user_attrs and _scored_meanwhile(trial.study, trial.user_attrs["retry_of"], earlier):
+        trial.set_user_attr(UNCOUNTED_ATTR, earlier.number)  # first: a worker that sees the repeat sees it frees its slot
     trial.set_user_attr(REPEAT_ATTR, earlier.number)
     for key, value in earlier.user_attrs.items():  # the score's records: not that trial's worker, history or seconds
         own = key in trial.user_attrs or key in _NOT_COPIED or "seconds" in key

@@ -3,6 +3,7 @@ Pareto fronts, failing trials, exports, and each bad input of ``nasproxy search`
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
@@ -953,6 +954,37 @@ def test_a_repeat_of_a_pruned_candidate_is_pruned_without_training(tiny_run: Pat
     assert all(t.user_attrs["repeat_of"] == big[0].number for t in big[1:])
 
 
+def _killed_with_its_copy(study: optuna.Study, started: datetime.datetime | None) -> None:
+    """Trial 1: a killed trial (started at ``started``; None: now), failed by the repair, which queued its
+    copy; its candidate is trial 0's."""
+    dead = optuna.trial.create_trial(state=TrialState.FAIL)
+    dead.datetime_start = started or datetime.datetime.now()
+    study.add_trial(dead)
+    study.enqueue_trial(study.trials[0].params, user_attrs={"retry_of": study.trials[-1].number})
+
+
+def test_a_retry_of_a_trial_started_after_its_candidate_was_scored_counts_as_the_repeat_it_would_have_been(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    """drill46: `run` (TPE, 4 trials) killed -9 while its trial 1 drew a repeat of trial 0; the retry was answered by
+    trial 0's score and marked uncounted, so the resumed search drew a fresh candidate: 4 distinct candidates trained
+    where the uninterrupted run trains 3 (trial 1 its counted repeat), and its ground truth one more. Scored before the
+    killed trial started, the candidate would have been its repeat: the retry counts as that repeat."""
+    from nas_proxy.studies.budget import counted
+
+    storage = tmp_path / "journal.log"
+    c = config(tiny_run, space=_two_archs(tmp_path), sampler="random")
+    search(c, "r", 1, str(storage), out=tmp_path, progress=False)  # trial 0 scores a candidate
+    study = load(storage, "r")
+    _killed_with_its_copy(study, started=None)  # after trial 0 had finished
+    result = search(c, "r", 2, str(storage), out=tmp_path, progress=False)
+    study = load(storage, "r")
+    assert len(study.trials) == 3, "the retry was uncounted: a fresh candidate was drawn, which the uninterrupted search does not draw"
+    retry = study.trials[2]
+    assert retry.user_attrs["repeat_of"] == 0 and "uncounted" not in retry.user_attrs and retry.value == study.trials[0].value
+    assert counted(study) == 2 and result.unmet is None and result.trials == {"complete": 2, "fail": 1}, result.trials
+
+
 def test_a_retry_answered_by_another_trials_score_holds_no_slot_of_the_budget(tiny_run: Path, tmp_path: Path) -> None:
     """drill44 (f44-hb pair2 trial 2 461): a killed trial's retry found its candidate scored by the trial another
     search drew it in, took that score as a repeat, and used a slot: the search ended one distinct candidate short.
@@ -963,9 +995,7 @@ def test_a_retry_answered_by_another_trials_score_holds_no_slot_of_the_budget(ti
     c = config(tiny_run, space=_two_archs(tmp_path), sampler="random")
     search(c, "r", 1, str(storage), out=tmp_path, progress=False)  # trial 0 scores a candidate
     study = load(storage, "r")
-    dead = study.ask()  # trial 1: a killed trial, failed by the repair, which queued its copy
-    study.tell(dead, state=TrialState.FAIL)
-    study.enqueue_trial(study.trials[0].params, user_attrs={"retry_of": dead.number})  # its candidate: trial 0's
+    _killed_with_its_copy(study, started=study.trials[0].datetime_start)  # started as trial 0 did: the other search's
     result = search(c, "r", 2, str(storage), out=tmp_path, progress=False)
     study = load(storage, "r")
     assert len(study.trials) == 4, "the retry answered by trial 0's score used a slot: no candidate was drawn in its place"
