@@ -215,8 +215,10 @@ class StopRequestedError(Exception):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path[:0] = [str(REPO), str(HERE.parent)]  # nas_proxy from this checkout, benchmarks/provenance.py
+    from nas_proxy.cli import quiet_libraries
     from nas_proxy.errors import NasProxyError
 
+    quiet_libraries()  # as nasproxy's commands: before stop 46 Optuna's "[I ...] A new study created" came before each run's lines
     try:
         seeds = check_args(args)
         return run(args, seeds)

@@ -86,6 +86,7 @@ def test_deadline_leaves_a_partial_table_and_a_rerun_trains_only_the_rest(tmp_pa
     # the long pass (2 architectures x 100,000 steps) cannot finish: the deadline stops the run
     first = _build(out, "--long-epochs", "100000", "--deadline-seconds", "12")
     assert first.returncode == 0, first.stderr
+    assert "A new study created" not in first.stderr  # Optuna's log line (drill46: before a full disk's one-line error)
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["status"] == "deadline"
     planned = _rows(out / "plan.csv")
