@@ -197,12 +197,12 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _say(command: str, label: str, line: str, code: int, interrupted: bool = False) -> None:
-    """``nasproxy COMMAND: LABEL: LINE`` on stderr; in a rank of ``distill --launch``, handed to the launch instead,
+    """``nasproxy COMMAND: LABEL: LINE`` (no label: ``nasproxy COMMAND: LINE``) on stderr; in a rank of ``distill --launch``, handed to the launch instead,
     which says the first rank's once (launch.told_launch)."""
     from nas_proxy.distill.launch import told_launch
 
     if not told_launch(line, code, interrupted, label):
-        print(f"nasproxy {command}: {label}: {line}", file=sys.stderr)
+        print(f"nasproxy {command}: {f'{label}: ' if label else ''}{line}", file=sys.stderr)
 
 
 def _threads_unread() -> str | None:
@@ -411,6 +411,8 @@ def _run(args: argparse.Namespace) -> int:
         from nas_proxy.distill.launch import RankRefusedError
 
         label = e.label if isinstance(e, RankRefusedError) else "error"  # a rank's internal error: its label, once
+        if isinstance(e, InterruptedRunError):  # "nasproxy distill: interrupted at ...", as every command's interruption (drill46)
+            label = ""
         _say(args.command, label, one_line(str(e)), e.exit_code, isinstance(e, InterruptedRunError))
         return e.exit_code
     except Exception as e:

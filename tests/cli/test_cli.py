@@ -137,6 +137,7 @@ def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted at iteration" in err and "the same command continues it" in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("nasproxy distill: interrupted at iteration ")  # not "error:" (drill46)
     assert not (out / "meta.json").exists()
     done = int(err.split("interrupted at iteration ")[1].split("/")[0])
     finish = _nasproxy("distill", *TINY, "--iterations", str(done + 2), "--out", str(out), "--resume", "--json")
