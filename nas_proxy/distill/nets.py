@@ -17,6 +17,7 @@ pooling; a family whose networks do not expose block features is refused.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -131,7 +132,8 @@ def open_space(name: str, shape: tuple[int, int, int], num_classes: int) -> Decl
         raise InvalidArgumentError(f"--nets {name}: space {space.name!r} declares no values per dimension to draw from; use a space file")
     c, h, w = shape
     with torch.device("meta"):  # the family's default member: does the family give block features at all?
-        probe = type(space)(space.name, {k: v[0] for k, v in space.choices.items()}, space.settings)
+        probe = copy.copy(space)  # each dimension's first value alone (not a space of its own: nb201's may be cut, stop 46)
+        probe.choices = {k: v[:1] for k, v in space.choices.items()}
         net = probe.build(probe.sample(optuna.trial.FixedTrial({})), c, num_classes, (h, w))
     if not callable(getattr(net, "forward_features", None)):
         raise InvalidArgumentError(
