@@ -130,9 +130,10 @@ def open_space(name: str, shape: tuple[int, int, int], num_classes: int) -> Decl
     if not isinstance(space, DeclaredSpace):
         raise InvalidArgumentError(f"--nets {name}: space {space.name!r} declares no values per dimension to draw from; use a space file")
     c, h, w = shape
-    with torch.device("meta"):  # the family's default member: does the family give block features at all?
-        probe = type(space)(space.name, {k: v[0] for k, v in space.choices.items()}, space.settings)
-        net = probe.build(probe.sample(optuna.trial.FixedTrial({})), c, num_classes, (h, w))
+    # the space's first member: does the family give block features at all? (drawn from the space itself: a space of
+    # that member alone, made here before, is nb201's all-'none' cell, which the space check refuses since c6f1dde)
+    with torch.device("meta"):
+        net = space.build(space.first(), c, num_classes, (h, w))
     if not callable(getattr(net, "forward_features", None)):
         raise InvalidArgumentError(
             f"--nets {name}: {space.family} networks expose no block features (forward_features), which attention "

@@ -87,6 +87,11 @@ class SearchSpace(ABC):
                 return out if len(out) <= limit else None
             script[-1] += 1
 
+    def first(self) -> Spec:
+        """The member of every dimension's first choice (the first of :meth:`specs`), drawn from this space; only for a
+        space whose :meth:`sample` asks categorical choices alone (a declared space)."""
+        return self.sample(_ScriptedTrial([]))  # type: ignore[arg-type]  # answers the suggest calls a space makes
+
     def parse(self, text: str) -> Spec:
         """A spec from its text form: a JSON object here; families may accept shorter forms."""
         try:
