@@ -191,7 +191,8 @@ def check_args(args: argparse.Namespace, n_archs: int) -> None:
     for name in ("archs", "timing_archs"):
         if getattr(args, name) > n_archs and name.replace("_", "-") in {d.replace("_", "-") for d in configs.given(args)}:
             raise InvalidArgumentError(
-                f"--{name.replace('_', '-')} {getattr(args, name)}: --table {args.table} has {n_archs} architectures"
+                f"--{name.replace('_', '-')} {getattr(args, name)}: --table {args.table} has {n_archs} architectures; "
+                f"give at most --{name.replace('_', '-')} {n_archs}, or a larger table"
             )
     for k in args.k:
         checks.number("--k", k, 1, integer=True)

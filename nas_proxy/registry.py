@@ -24,6 +24,14 @@ def _origin(obj: object) -> str:
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', type(obj).__name__)}"
 
 
+def _suggestion(name: str, known: list[str]) -> str | None:
+    """The known name closest to ``name``, its case ignored ('FASHION-MNIST' is most like 'fashion-mnist', which
+    difflib's case-sensitive ratio missed); None when none is close. The lookup itself stays exact."""
+    folded = {k.casefold(): k for k in known}
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1)
+    return folded[close[0]] if close else None
+
+
 class Registry(Generic[T]):
     """Maps names to objects (usually factories). ``kind`` names the table in error messages.
 
@@ -66,8 +74,8 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             known = self.names()
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            close = _suggestion(name, known)
+            hint = f" Did you mean {close!r}?" if close else ""
             raise self.error(f"unknown {self.kind} {shown(name)}; known: {', '.join(known)}.{hint}") from None
 
     def _modules(self) -> list[str]:

@@ -365,9 +365,15 @@ def _check_soft_labels(soft: Tensor | None, meta: dict[str, Any], n: int, k: int
         raise ArtifactError(f"{tensor_path} holds {has} 'soft_labels' tensor but {META} {says} them; the set was edited, distil again")
     if soft is None:
         return None
-    if soft.shape != (n, k) or not soft.is_floating_point():
-        raise ArtifactError(f"{tensor_path}: soft_labels {tuple(soft.shape)} {soft.dtype} are not ({n}, {k}) floats; distil again")
-    soft = soft.float()
+    if soft.shape != (n, k):
+        raise ArtifactError(f"{tensor_path}: soft_labels {tuple(soft.shape)} are not ({n}, {k}) (images, classes); distil again")
+    # float32 only, as the images: what save_synthetic writes; another dtype is a set written by hand or another tool
+    # (before probe46, float64 or float16 soft labels were read beside float16 images refused)
+    if soft.dtype != torch.float32:
+        raise ArtifactError(
+            f"{tensor_path}: soft_labels are {str(soft.dtype).removeprefix('torch.')}, not float32 (probability rows); "
+            "the synthetic set was edited, distil again"
+        )
     if not bool(torch.isfinite(soft).all()) or bool((soft < 0).any()) or not torch.allclose(soft.sum(1), torch.ones(n), atol=1e-4):
         raise ArtifactError(f"{tensor_path}: soft_labels must be finite probability rows (>= 0, summing to 1); distil again")
     return soft

@@ -1669,6 +1669,10 @@ PROBE46: list[Case] = [
         "empty-train-class/train/dog holds no images: every",
         G46,
     ),
+    # soft labels stored as float64 or float16 (the SHA-256 made to match): before, read (evaluated, exit 0), where
+    # float16 images were refused; a set holds what distill writes, float32 both
+    Case(_art("soft-float64"), "soft_labels are float64, not float32 (probability rows); the synthetic set was edited", G46),
+    Case(_art("soft-float16"), "soft_labels are float16, not float32 (probability rows)", G46),
 ]
 CASES += PROBE46
 

@@ -1,7 +1,7 @@
 """The bad input files of branch probe46's cases (``tests/bad_inputs.py``, ``PROBE46``), written into the same
 workspace: image folders split into train/ and test/ where one class folder of either holds no image, and a config
-and a preset whose strings hold a control character or name a dataset with a ':' it does not take, and MNIST files
-that cannot be one dataset's."""
+and a preset whose strings hold a control character or name a dataset with a ':' it does not take, MNIST files
+that cannot be one dataset's, and synthetic sets whose soft labels are float64 or float16 (the hash made to match)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,20 @@ def build_probe46(root: Path) -> None:
         "worker-synthetic-tab.toml": '[worker]\nsynthetic = "s\\tyn"\n',
     }.items():
         (configs / name).write_text(text)
+    _soft_dtypes(root)
+
+
+def _soft_dtypes(root: Path) -> None:
+    """Copies of ``syn`` with soft labels stored as float64 and float16 (uniform rows: every other check passes)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from tests.bad_inputs_files import _variant
+
+    tensors = load_file(str(root / "syn" / "synthetic.safetensors"))
+    for dtype in (torch.float64, torch.float16):
+        soft = torch.full((len(tensors["labels"]), 10), 0.1, dtype=dtype)
+        _variant(root, f"soft-{str(dtype).removeprefix('torch.')}", {"soft_labels": {}}, {**tensors, "soft_labels": soft})
 
 
 def _idx_folders(data: Path) -> None:

@@ -7,6 +7,7 @@ import io
 import itertools
 import math
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from optuna.trial import TrialState
 
 from nas_proxy import checks
 from nas_proxy.checks import read_text
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning, shown
 from nas_proxy.spaces import SearchSpace, arch_id
 
 TOP_ALWAYS = 3  # the proxy's best candidates are always among the architectures of a study
@@ -56,7 +57,7 @@ def _unique(archs: list[Arch], path: Path) -> list[Arch]:
 
 
 def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "--archs") -> list[Arch]:
-    """A JSON list (of specs, or of objects with ``spec`` and optionally ``accuracy``), a
+    """A JSON list (of specs, or of objects with ``spec`` and optionally ``accuracy`` and ``arch_id``), a
     ``best.json`` from a search, or a CSV with a ``spec`` column and optionally ``accuracy``.
 
     With the ``space`` they belong to, a spec may leave out ``"family"`` and may be text in the
@@ -93,6 +94,8 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
                     f"{what} file {path} looks like a best.json but its 'top' entries lack 'spec'; export it again with nasproxy search"
                 )
         rows = data if isinstance(data, list) else []
+        if not searched:  # (a best.json's entries hold the search's own keys)
+            _plain_entries(rows, path, what)
     if not rows:
         raise InvalidArgumentError(f"{what} file {path} must hold a non-empty list of architectures")
     archs = []
@@ -122,6 +125,42 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
     elif not is_csv and not searched:  # (its real_val_accuracy is a promotion's score, not a ground truth)
         _no_lookalike({k for r in rows if isinstance(r, dict) and "spec" in r for k in r}, path)
     return _unique(archs, path)
+
+
+ENTRY_KEYS = ("spec", "accuracy", "arch_id")  # what an object of a JSON list of architectures is read for (arch_id: a label)
+
+
+def _plain_entries(rows: list[Any], path: Path, what: str) -> None:
+    """Say (a warning) the keys of a JSON list's ``{"spec": ...}`` entries that are not read, and a spec given as JSON
+    text (encoded twice). Both are still taken, as a CSV's other columns and its spec text are, and as a list with a
+    'val_accuracy' beside each spec has been (eaf3adc); a key that looks like an accuracy is refused
+    (:func:`_no_lookalike`). Before probe46 both were read without a word: a typo such as 'acuracy' was silent."""
+    unread: dict[str, int] = {}  # key -> first entry holding it
+    text = None  # first entry whose spec is JSON text
+    for i, row in enumerate(rows):
+        if not (isinstance(row, dict) and "spec" in row):
+            continue
+        for key in row:
+            if key not in ENTRY_KEYS:
+                unread.setdefault(key, i)
+        if text is None and isinstance(row["spec"], str) and row["spec"].lstrip().startswith("{"):
+            text = i
+    if unread:
+        _no_lookalike(unread, path)  # 'acc', 'test_accuracy': refused as such
+        key, i = next(iter(unread.items()))
+        warnings.warn(
+            f"{what} file {path}: key {shown(key)} (architecture {i}{f', and {len(unread) - 1} more keys' if len(unread) > 1 else ''}) "
+            f"is not read; an entry is read for {', '.join(ENTRY_KEYS)} only",
+            NasProxyWarning,
+            stacklevel=3,
+        )
+    if text is not None:
+        warnings.warn(
+            f"{what} file {path}: architecture {text}'s spec is JSON text (a string), read as its object; "
+            "give the object itself, without the quotes",
+            NasProxyWarning,
+            stacklevel=3,
+        )
 
 
 # names a ground truth's accuracy goes by elsewhere (lower case, only letters and digits kept): 'Accuracy',

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from nas_proxy.correlate.archs import TOP_ALWAYS, Arch
 from nas_proxy.correlate.config import data_ref
 from nas_proxy.correlate.result import TRUTH_SEED2
 from nas_proxy.correlate.truth import _ceiling_subset
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, NasProxyWarning
 from nas_proxy.groundtruth.study import DataRef, enqueue, open_study, study_name
 from nas_proxy.report.render import write_reports
 from nas_proxy.search import ProxyConfig
@@ -535,6 +536,32 @@ def test_n_archs_of_a_config_file_is_not_taken_for_a_typed_one(tmp_path: Path) -
     assert "n_archs" in resolve(build_parser().parse_args([*line, "--n-archs", "5"]), Config(str(config))).given
 
 
+def test_a_key_not_read_and_a_spec_as_json_text_are_said(tmp_path: Path) -> None:
+    """probe46: distill --select-by (and correlate --archs, calibrate --truth) read an entry with a key of no meaning
+    ('acuracy', a typo) or a spec as JSON text without a word. Both are still read (as a CSV's other columns and its
+    spec text are), and each is said in one warning naming the file, the entry and the key."""
+    space = get_space("convnet-cpu")
+    specs = [a.spec for a in from_space(space, 4, 0)]
+    rows: list[dict[str, Any]] = [{"spec": s, "accuracy": 60.0 + i} for i, s in enumerate(specs)]
+    path = tmp_path / "truth.json"
+    path.write_text(json.dumps([*rows[:2], {**rows[2], "acuracy": 1, "note": "x"}, rows[3]]))
+    with pytest.warns(NasProxyWarning) as said:
+        archs = read_archs(path, space, "--select-by")
+    assert [str(w.message) for w in said] == [
+        f"--select-by file {path}: key 'acuracy' (architecture 2, and 1 more keys) is not read; an entry is read for spec, "
+        "accuracy, arch_id only"
+    ]
+    assert [a.truth for a in archs] == [60.0, 61.0, 62.0, 63.0]
+    path.write_text(json.dumps([rows[0], {**rows[1], "spec": json.dumps(specs[1])}, *rows[2:]]))
+    with pytest.warns(NasProxyWarning, match=r"architecture 1's spec is JSON text \(a string\), read as its object") as said:
+        archs = read_archs(path, space, "--select-by")
+    assert len(said) == 1 and archs[1].spec == specs[1]
+    path.write_text(json.dumps([{**r, "arch_id": arch_id(r["spec"])} for r in rows]))  # the keys read: no word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(read_archs(path, space, "--select-by")) == 4
+
+
 def test_scores_beside_a_spec_are_not_taken_for_a_misnamed_ground_truth(tmp_path: Path) -> None:
     """A promoted search's best.json carries 'real_val_accuracy' (the promotion's validation score) and
     was refused as 'looks like an accuracy'; a list with 'val_accuracy' beside each spec too. Only
@@ -545,9 +572,11 @@ def test_scores_beside_a_spec_are_not_taken_for_a_misnamed_ground_truth(tmp_path
     best.write_text(json.dumps({"study": "s", "best": top[0], "top": top}))
     listed = tmp_path / "listed.json"
     listed.write_text(json.dumps([{"spec": spec, "val_accuracy": 80.0}]))
-    for path in (best, listed):
-        (arch,) = read_archs(path)
-        assert arch.spec == spec and arch.truth is None  # no ground truth given: correlate trains it
+    (arch,) = read_archs(best)  # a best.json's own keys, without a word
+    assert arch.spec == spec and arch.truth is None  # no ground truth given: correlate trains it
+    with pytest.warns(NasProxyWarning, match="key 'val_accuracy' .architecture 0. is not read"):  # read, and said (probe46)
+        (arch,) = read_archs(listed)
+    assert arch.spec == spec and arch.truth is None
     for key in ("acc", "Accuracy", "test_accuracy", "Top-1"):
         listed.write_text(json.dumps([{"spec": spec, key: 80.0}]))
         with pytest.raises(InvalidArgumentError, match=rf"key '{key}' looks like an accuracy"):

@@ -248,8 +248,11 @@ def test_edited_soft_labels_are_refused(soft_run: Path, tmp_path: Path) -> None:
         load_synthetic(rewrite("dropped", lambda t: t.pop("soft_labels")))
     with pytest.raises(ArtifactError, match="probability rows"):
         load_synthetic(rewrite("negative", lambda t: t["soft_labels"].mul_(-1)))
-    with pytest.raises(ArtifactError, match=r"are not \(20, 10\) floats"):
+    with pytest.raises(ArtifactError, match=r"are not \(20, 10\) \(images, classes\)"):
         load_synthetic(rewrite("shape", lambda t: t.update(soft_labels=t["soft_labels"][:, :5].contiguous())))
+    for dtype in (torch.float64, torch.float16):  # before probe46, read (float16 images were refused)
+        with pytest.raises(ArtifactError, match=rf"soft_labels are {str(dtype)[6:]}, not float32 \(probability rows\)"):
+            load_synthetic(rewrite(f"dtype-{dtype}", lambda t, d=dtype: t.update(soft_labels=t["soft_labels"].to(d))))
     with pytest.raises(ArtifactError, match="does not record them"):
         load_synthetic(rewrite("unrecorded", lambda t: None, lambda m: m.pop("soft_labels")))
 

@@ -90,6 +90,17 @@ def test_an_unknown_name_lists_the_known_ones(kind: str) -> None:
     assert all(n in message for n in registry.names())
 
 
+@pytest.mark.parametrize("kind", sorted(REGISTRIES))
+def test_a_name_in_other_case_is_unknown_but_suggests_the_member(kind: str) -> None:
+    """probe46: 'FASHION-MNIST' or 'IMAGEFOLDER' offered no 'Did you mean' (difflib's ratio is case-sensitive)."""
+    registry = REGISTRIES[kind]
+    name = max(registry.names(), key=len)  # the longest: every letter upper case leaves no close match by case
+    typed = name.upper() if name.upper() != name else name.lower()
+    with pytest.raises(registry.error) as info:  # the name itself stays exact
+        registry.get(typed)
+    assert f"Did you mean {name!r}?" in str(info.value)
+
+
 # ---- model families ---------------------------------------------------------------------------
 
 

@@ -378,8 +378,9 @@ def test_kseed_caches_are_one_per_device_type(tmp_path: Path, monkeypatch: pytes
     [
         (["--archs", "-1"], "--archs must be at least 1, got -1"),  # scored all but the last architecture, exit 0
         (["--archs", "0"], "--archs must be at least 1, got 0"),  # IndexError traceback
-        (["--archs", "13"], "--archs 13: --table {table} has 12 architectures"),  # silently the 12
+        (["--archs", "13"], "--archs 13: --table {table} has 12 architectures; give at most --archs 12"),  # silently the 12
         (["--timing-archs", "0"], "--timing-archs must be at least 1, got 0"),  # StatisticsError traceback
+        (["--timing-archs", "13"], "--timing-archs 13: --table {table} has 12 architectures; give at most --timing-archs 12"),
         (["--repeats", "0"], "--repeats must be at least 1, got 0"),  # StatisticsError traceback
         (["--k", "0", "1"], "--k must be at least 1, got 0"),  # a table of nan, exit 0
         (["--k", "1", "1", "2"], "--k names 1 twice"),
