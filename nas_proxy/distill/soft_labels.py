@@ -401,10 +401,13 @@ def _check_record(record: Any, identity: dict[str, Any]) -> None:
     if not isinstance(record, dict):
         raise ValueError(f"its record is {shown(record)}, not a JSON object")
     for key, value in identity.items():
-        if record.get(key) != value and key == "spec":
-            raise ValueError(f"its record's spec is not that of architecture {identity['arch_id']} (the file's name)")
         if record.get(key) != value:
-            raise ValueError(f"its record's {key} is {shown(record.get(key))}, not {shown(value)}")
+            what = (
+                f"spec is not that of architecture {identity['arch_id']} (the file's name)"
+                if key == "spec"
+                else f"{key} is {shown(record.get(key))}, not {shown(value)}"
+            )
+            raise ValueError(f"its record's {what}")
     for key, high in (("val_accuracy", 100.0), ("seconds", None)):
         value = record.get(key)
         if (
