@@ -33,6 +33,7 @@ from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.spaces.base import arch_id
 from nas_proxy.studies.budget import over_budget
+from nas_proxy.studies.journal_beat import BeatingJournal
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.synthetic import CHECKPOINT
@@ -505,6 +506,9 @@ def test_a_killed_ground_truth_worker_is_retried_by_the_same_run(tmp_path: Path,
     command = [sys.executable, "-m", "nas_proxy", "worker", "--study", study.study_name, "--storage", url, "--device", "cpu", "--quiet"]
     child = warm.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
     gate.wait([child], [child.pid])
+    (taken,) = study.get_trials(states=(TrialState.RUNNING,))
+    backend = opened.backend
+    assert isinstance(backend, BeatingJournal) and (backend.taker(taken._trial_id) or {}).get("worker_pid") == child.pid  # (fix47a)
     train_one = trainings.train_one
 
     def kill_the_child_then_train(*args: Any, **kwargs: Any) -> Any:
