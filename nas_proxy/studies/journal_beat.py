@@ -43,19 +43,21 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeGuard
 
 from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend
+from optuna.storages.journal._storage import JournalOperation  # (Optuna exports no name for its record kinds)
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 BEAT_ATTR = "worker_heartbeat"  # a trial's: the name of its worker's heartbeat file (in the journal's FOLDER_SUFFIX folder)
 FOLDER_SUFFIX = ".heartbeats"  # journal.log.heartbeats/: the heartbeat files of the journal's workers
 BEAT_SUFFIX = ".beat"  # one worker's heartbeat file
 CLOCK = "clock"  # the file a judge touches to read the file system's clock (never a worker's)
+TAKER_FIELD = "nasproxy_worker"  # in the record that makes a queued trial RUNNING: the identity of the worker that takes it
 _BEATS: dict[Path, _Beat] = {}  # heartbeat folder -> this process's beat there
 _CLOCKS: dict[Path, tuple[float, int]] = {}  # heartbeat folder -> (monotonic s, the file system's clock ns) at its last touch here
 _SEEN: dict[Path, tuple[int, float]] = {}  # heartbeat file -> (its mtime ns, monotonic s when this process first saw that mtime)
@@ -70,12 +72,15 @@ class BeatingJournal(JournalStorage):
     rule)."""
 
     def __init__(self, backend: BaseJournalBackend, journal: Path, interval: int, grace: int) -> None:
-        super().__init__(backend)
+        self._takers: dict[int, dict[str, Any]] = {}  # trial id -> the identity its winning RUNNING record names (taker)
+        self._taking: dict[int, dict[str, Any]] = {}  # thread -> the identity it is writing into a RUNNING record now
+        super().__init__(backend)  # (replays the journal: the takers above filled)
         self.interval, self.grace = interval, grace
         self.folder = journal.with_name(journal.name + FOLDER_SUFFIX)
         self._swept = -math.inf  # when this process last swept the folder (monotonic)
         # the identity of the worker that makes trials here (a worker sets it: nas_proxy.studies.trials.worker_tag),
-        # recorded by each trial it makes RUNNING in the very record that makes it (create_new_trial); None: not recorded so
+        # recorded by each trial it makes RUNNING in the very record that makes it (create_new_trial), or that takes it from
+        # the queue (set_trial_state_values); None: not recorded so
         self.identity: Callable[[], Mapping[str, Any]] | None = None
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
@@ -84,7 +89,8 @@ class BeatingJournal(JournalStorage):
         it (or a kill -9 between the two) left a trial that no one owned, which the next run waited ``UNTAGGED_SECONDS``
         (60 s) for before retrying it. A template's attributes are kept, the identity replacing any it holds (it is this
         worker that runs the trial). A queued trial (WAITING) or a finished one added whole is made as Optuna makes it: its
-        worker, if any, is the one that takes it from the queue (its identity recorded then, by the objective)."""
+        worker, if any, is the one that takes it from the queue (its identity recorded then, in the record that takes it:
+        :meth:`set_trial_state_values`)."""
         running = template_trial is None or template_trial.state == TrialState.RUNNING
         if self.identity is None or not running:
             return super().create_new_trial(study_id, template_trial)
@@ -95,6 +101,45 @@ class BeatingJournal(JournalStorage):
             template = copy.copy(template_trial)
             template.user_attrs = {**template_trial.user_attrs, **identity}
         return super().create_new_trial(study_id, template)
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        """A queued trial (WAITING) taken by a worker (RUNNING) names :attr:`identity` in the record that takes it, a field
+        of that one record (:data:`TAKER_FIELD`): both are in the journal, or neither. Before fix47a the worker's identity
+        came in later records of its own, and a kill -9 or a full disk between them left a RUNNING trial that named no
+        worker, which the next run waited ``UNTAGGED_SECONDS`` (60 s) for before retrying it. Two workers that race for
+        one queued trial both write such a record; Optuna's replay lets the first take it and ignores the other, and so
+        is the identity read (:meth:`taker`): a loser's is never taken for the winner's. (A user attribute written beside
+        the state, which every worker applies, would have been: the loser's, written last, named the trial's worker.)"""
+        if state != TrialState.RUNNING or self.identity is None:
+            return super().set_trial_state_values(trial_id, state, values)
+        thread = threading.get_ident()
+        self._taking[thread] = dict(self.identity())  # before the record: its heartbeat file beats first
+        try:
+            return super().set_trial_state_values(trial_id, state, values)
+        finally:
+            del self._taking[thread]
+
+    def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
+        identity = self._taking.get(threading.get_ident())
+        if identity is not None and op_code == JournalOperation.SET_TRIAL_STATE_VALUES:
+            extra_fields = {**extra_fields, TAKER_FIELD: identity}  # (Optuna's replay reads the fields it knows)
+        super()._write_log(op_code, extra_fields)
+
+    def _sync_with_backend(self) -> None:
+        """Optuna's replay of the records not read yet, one at a time, noting the identity each record that takes a
+        queued trial names, where that record is the one that takes it (the trial was WAITING, and is RUNNING now)."""
+        replay = self._replay_result
+        for log in self._backend.read_logs(replay.log_number_read):
+            before = _taking(log, replay._trials)
+            replay.apply_logs((log,))
+            if before is not None and replay._trials[before].state == TrialState.RUNNING:
+                self._takers[before] = log[TAKER_FIELD]
+
+    def taker(self, trial_id: int) -> Mapping[str, Any] | None:
+        """The identity of the worker that took queued trial ``trial_id`` from the queue, as the record that made it
+        RUNNING names it (:meth:`set_trial_state_values`); None where none did (a trial made RUNNING, a record of before
+        fix47a, or of a worker that set no identity)."""
+        return self._takers.get(trial_id)
 
     def beating(self, identity: Mapping[str, Any]) -> str | None:
         """The name of this process's heartbeat file, beating from now until the process ends, which records
@@ -297,6 +342,18 @@ def _record(path: Path) -> Mapping[str, Any]:
     finally:
         os.close(fd)
     return record if isinstance(record, dict) else {}
+
+
+def _taking(log: Mapping[str, Any], trials: Mapping[int, FrozenTrial]) -> int | None:
+    """The id of the queued trial that journal record ``log`` takes (WAITING -> RUNNING), naming its worker; None where
+    it is another record, names none, or the trial is not WAITING (another worker took it first: this record is
+    ignored by the replay)."""
+    if log.get("op_code") != JournalOperation.SET_TRIAL_STATE_VALUES or not isinstance(log.get(TAKER_FIELD), dict):
+        return None
+    trial = trials.get(log.get("trial_id", -1))
+    if trial is None or log.get("state") != TrialState.RUNNING or trial.state != TrialState.WAITING:
+        return None
+    return trial._trial_id
 
 
 def end_all() -> None:

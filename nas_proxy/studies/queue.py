@@ -28,7 +28,7 @@ from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.spec_attrs import spec_attrs, spec_from_attrs, without_spec
 from nas_proxy.studies.storage import Storage
-from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, fail_reason, given_up, recording_failure, unmasked
+from nas_proxy.studies.trials import DIED, Guarded, born_tagged, fail_dead_trials, fail_reason, given_up, recording_failure, unmasked
 from nas_proxy.studies.workers import WorkerStoppedWarning, worker_processes
 
 MAX_FAILURES = 2  # an (architecture, seed) that failed this often is reported, not retried
@@ -159,6 +159,7 @@ def waiting(study: optuna.Study) -> int:
 def work(study: optuna.Study, storage: BaseStorage, run: Guarded[float], label: str, progress: bool) -> None:
     """Train queued trials with objective ``run`` until the queue is empty (several workers may
     share it); the trainings of workers found dead are re-queued and trained too."""
+    born_tagged(storage)  # a journal's training records this worker in the record that takes it from the queue
     bar = Meter(label, waiting(study), unit="arch", enabled=progress)
 
     def report(study: optuna.Study, trial: FrozenTrial) -> None:  # this worker's own trial

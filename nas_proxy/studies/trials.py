@@ -52,9 +52,11 @@ from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
 MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
 # a RUNNING trial still without its worker's identity this long after it started lost its worker
 # between its creation and the first write of the objective (milliseconds apart; a minute leaves room
-# for a loaded machine and a slow database, and bounds how long a run waits for such a trial). A search's
-# trial made on a journal records it as it is made (born_tagged): one without is a trial taken from the
-# queue, a database's, or one a version before stop 46 made
+# for a loaded machine and a slow database, and bounds how long a run waits for such a trial). On a journal
+# a trial records its worker in the very record that makes it RUNNING, made so (born_tagged) or taken from
+# the queue (BeatingJournal.taker), and is judged by it at once: one waited for so is a database's, one this
+# process took and has not claimed yet, one whose worker can be judged neither by its process nor by a
+# heartbeat file, or one a version before stop 46 made (before fix47a, one taken from the queue too)
 UNTAGGED_SECONDS = 60.0
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
 GIVEN_UP = "not retried after"  # in the fail_reason of a dead worker's trial whose retries are spent (MAX_RETRY)
@@ -152,9 +154,11 @@ def worker_tag(storage: BaseStorage | None = None) -> dict[str, Any]:
 
 def born_tagged(storage: BaseStorage) -> None:
     """Have each trial this process makes RUNNING on a journal ``storage`` record :func:`worker_tag` in the record that
-    makes it (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.create_new_trial`): a full disk or a kill -9 can no
-    longer leave it made without its worker (before stop 46 the next run waited ``UNTAGGED_SECONDS`` for such a trial).
-    A database storage's trials are tagged as before, by a write of their own."""
+    makes it (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.create_new_trial`), or takes it from the queue
+    (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.set_trial_state_values`): a full disk or a kill -9 can no
+    longer leave it RUNNING without its worker (before stop 46 the next run waited ``UNTAGGED_SECONDS`` for such a
+    trial; before fix47a, for one taken from the queue). A database storage's trials are tagged as before, by a write
+    of their own."""
     if isinstance(storage, BeatingJournal):
         storage.identity = lambda: worker_tag(storage)  # at each trial: this process's (a forked child's is its own)
 
@@ -528,6 +532,9 @@ def is_dead(t: FrozenTrial, untagged_seconds: float | None = None, storage: Base
         return False
     pid = t.user_attrs.get("worker_pid")
     if pid is None:
+        taken = _taker_gone(t, storage)  # a queued trial on a journal: its worker named by the record that took it
+        if taken is not None:
+            return taken
         started = t.datetime_start or datetime.datetime.now()
         return (datetime.datetime.now() - started).total_seconds() > (UNTAGGED_SECONDS if untagged_seconds is None else untagged_seconds)
     verdict = _gone_by_process(t, int(pid))
@@ -536,21 +543,43 @@ def is_dead(t: FrozenTrial, untagged_seconds: float | None = None, storage: Base
     return verdict is True
 
 
+def _taker_gone(t: FrozenTrial, storage: BaseStorage | None) -> bool | None:
+    """Whether the worker that took queued trial ``t`` from a journal's queue, as the record that took it names it
+    (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.taker`), has ended: by its process (this host's), else by its
+    heartbeat file. None where no record names it, or it is this process (it may be about to claim the trial), or it
+    cannot be judged (``t`` is then judged by ``UNTAGGED_SECONDS``, as before)."""
+    if not isinstance(storage, BeatingJournal):
+        return None
+    taker = storage.taker(t._trial_id)
+    pid = None if taker is None else taker.get("worker_pid")
+    if taker is None or not isinstance(pid, int) or isinstance(pid, bool):
+        return None
+    verdict = _gone_by_tag(taker, pid, lambda: None)
+    if verdict is None and not _is_this_process(taker, pid):
+        verdict = storage.lapsed(taker)
+    return verdict
+
+
 def _gone_by_process(t: FrozenTrial, pid: int) -> bool | None:
     """Whether the process of ``t``'s worker ``pid`` has ended; None where this process cannot tell (another
     host's, a namespace's it does not see)."""
     return _gone_by_tag(t.user_attrs, pid, lambda: (t.number, t.datetime_start) not in _RUNNING_HERE)
 
 
-def _gone_by_tag(tag: Mapping[str, Any], pid: int, this_process: Callable[[], bool]) -> bool | None:
+def _gone_by_tag(tag: Mapping[str, Any], pid: int, this_process: Callable[[], bool | None]) -> bool | None:
     """Whether worker ``pid`` that :func:`worker_tag` ``tag`` names has ended, where this process can tell (its host's);
     ``this_process()`` answers where it is this very process."""
     if tag.get("worker_host") != socket.gethostname():
         return None
     start, namespace = tag.get(START_ATTR), tag.get(NAMESPACE_ATTR)  # namespace None: recorded before drill43, taken as this one
-    if pid == os.getpid() and namespace in (None, pid_namespace()):
+    if _is_this_process(tag, pid):
         return this_process()
     return gone_from_here(pid, start if isinstance(start, str) else None, namespace if isinstance(namespace, str) else None)
+
+
+def _is_this_process(tag: Mapping[str, Any], pid: int) -> bool:
+    """Whether worker ``pid`` that :func:`worker_tag` ``tag`` names is this very process."""
+    return tag.get("worker_host") == socket.gethostname() and pid == os.getpid() and tag.get(NAMESPACE_ATTR) in (None, pid_namespace())
 
 
 def gone(pid: int, start: str | None) -> bool:
@@ -642,15 +671,18 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
     trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), t.number)
     retries = int(t.user_attrs.get("retries", 0))
     crash = crash_dump(t)
-    pid = t.user_attrs.get("worker_pid")
-    by_beat = pid is not None and _gone_by_process(t, int(pid)) is None  # judged by its journal heartbeat
-    elsewhere = t.user_attrs.get("worker_host") != socket.gethostname()
+    # its worker as the trial records it, or as the record that took it from a journal's queue names it (fix47a)
+    taker = storage.taker(t._trial_id) if isinstance(storage, BeatingJournal) and "worker_pid" not in t.user_attrs else None
+    worker = t.user_attrs if taker is None else {**taker, **t.user_attrs}
+    pid = worker.get("worker_pid")
+    by_beat = pid is not None and _gone_by_tag(worker, int(pid), lambda: False) is None  # judged by its journal heartbeat
+    elsewhere = worker.get("worker_host") != socket.gethostname()
     counted = crash is not None or elsewhere or suspected(t)  # (this host's out-of-memory kills tell nothing of another host's)
-    who = f"{t.user_attrs.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
+    who = f"{worker.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
     reason = f"worker {who} {DIED}"
     if by_beat and isinstance(storage, BeatingJournal):
         # the grace it was judged by: a worker's own where longer (before review44, the judge's, 2 s for a worker of 60)
-        reason += f" (its heartbeat file unchanged for over {storage.grace_for(t.user_attrs)} s, the grace period, or gone)"
+        reason += f" (its heartbeat file unchanged for over {storage.grace_for(worker)} s, the grace period, or gone)"
     if crash is not None:
         reason += f" ({crash[0].rstrip('.')}; its dump: {crash[1]})"
     if not counted:
@@ -664,7 +696,7 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
     except UpdateFinishedTrialError:
         return False
     if isinstance(storage, BeatingJournal):
-        storage.forget(t.user_attrs)  # its heartbeat file, left by a worker killed (on this host: found by its process)
+        storage.forget(worker)  # its heartbeat file, left by a worker killed (on this host: found by its process)
     if crash is None and (empty := _dump_file(t)) is not None:
         empty.unlink(missing_ok=True)  # the file a worker killed outright left empty; a dump stays for the user to read
     kept = carried(t.user_attrs)

@@ -31,7 +31,9 @@ from nas_proxy.search import search
 from nas_proxy.search.study import create_or_check
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import get_space
+from nas_proxy.spaces.base import arch_id
 from nas_proxy.studies.budget import over_budget
+from nas_proxy.studies.journal_beat import BeatingJournal
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.synthetic import CHECKPOINT
@@ -371,6 +373,80 @@ def test_a_trial_whose_worker_died_before_recording_itself_is_failed_after_the_g
     assert study.trials[0].state == TrialState.FAIL
 
 
+# a worker that takes the study's first queued trial (as study.optimize does: WAITING -> RUNNING), says so, then either
+# dies at once (kill -9 before any other write) or waits for a line on stdin (alive, its trial not yet claimed)
+_TAKER = (
+    "import os, signal, sys, optuna\n"
+    "from nas_proxy.studies.storage import open_storage\n"
+    "from nas_proxy.studies.trials import born_tagged\n"
+    "storage = open_storage(sys.argv[1], sys.argv[2]).backend\n"
+    "born_tagged(storage)  # as every worker that runs trials\n"
+    "trial = optuna.load_study(study_name=sys.argv[2], storage=storage).ask()\n"
+    "print(trial.number, flush=True)\n"
+    "if sys.argv[3] == 'die':\n"
+    "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    "sys.stdin.readline()\n"
+)
+
+
+def _take_queued(journal: Path, study: str, then: str) -> tuple[subprocess.Popen[str], int]:
+    """A worker process that took the first queued trial of ``study`` (``then``: "die" or "wait"), and that trial's number."""
+    taker = warm.Popen([sys.executable, "-c", _TAKER, str(journal), study, then], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert taker.stdout is not None
+    return taker, int(taker.stdout.readline())
+
+
+def test_a_queued_trial_whose_worker_died_as_it_took_it_is_retried_at_once(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A queued trial (a retry, a ladder's climber, a ground-truth training) becomes RUNNING in one journal record; before
+    fix47a its worker was recorded in later ones, so a worker killed between the two (or a full disk that refused the
+    second) left a RUNNING trial that named no worker: the same command printed 'waiting for trials running in other
+    workers' and waited UNTAGGED_SECONDS (60 s) before it retried it. The record that takes it names its worker now."""
+    journal = tmp_path / "journal.log"
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "q", "--storage", str(journal)]
+    args += ["--out", str(tmp_path), "--pruner", "none", "--sampler", "bruteforce", *FAST_ARGS]
+    assert main([*args, "--n-trials", "2"]) == 0
+    study = load(journal, "q")
+    trained = {t.user_attrs["arch_id"] for t in study.trials}
+    space = get_space(SMALL_SPACE)
+    spec = next(s for s in space.specs(6) or [] if arch_id(s) not in trained)  # a third architecture, queued
+    study.enqueue_trial(space.params_of(spec))
+    taker, number = _take_queued(journal, "q", "die")
+    assert taker.wait() == -signal.SIGKILL
+    (left,) = load(journal, "q").get_trials(states=(TrialState.RUNNING,))
+    assert left.number == number and "worker_pid" not in left.user_attrs  # its worker killed before it wrote anything more
+    capsys.readouterr()
+    assert main([a for a in args if a != "--quiet"] + ["--n-trials", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "waiting for" not in err, err
+    study = load(journal, "q")
+    dead = study.trials[number]
+    assert dead.state == TrialState.FAIL and "died during the trial" in dead.user_attrs["fail_reason"]
+    assert f":{taker.pid} died" in dead.user_attrs["fail_reason"]  # the worker that took it, named
+    (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.system_attrs["fixed_params"] == space.params_of(spec)
+
+
+def test_a_live_worker_that_took_a_queued_trial_is_waited_for_and_once_killed_its_trial_is_retried_at_once(tmp_path: Path) -> None:
+    """A worker alive between taking a queued trial and claiming it is waited for however long that takes (before fix47a
+    the trial named no worker, and one running past UNTAGGED_SECONDS was failed live); killed there, its trial is
+    failed and re-queued by the next judge at once (before: UNTAGGED_SECONDS, 60 s, after it was taken)."""
+    journal = tmp_path / "journal.log"
+    storage = open_storage(str(journal), "l")[0]
+    study = optuna.create_study(study_name="l", storage=storage)
+    study.enqueue_trial({"x": 1}, user_attrs={"seed": 3})
+    taker, number = _take_queued(journal, "l", "wait")
+    assert fail_dead_trials(study, storage, untagged_seconds=0) == []  # alive: waited for, whatever the untagged rule says
+    assert study.trials[number].state == TrialState.RUNNING and "worker_pid" not in study.trials[number].user_attrs
+    taker.kill()
+    taker.wait()
+    assert fail_dead_trials(study, storage) == [number]  # dead: at once
+    assert f":{taker.pid} died during the trial" in study.trials[number].user_attrs["fail_reason"]
+    (retry,) = study.get_trials(states=(TrialState.WAITING,))
+    assert retry.system_attrs["fixed_params"] == {"x": 1} and retry.user_attrs["seed"] == 3 and retry.user_attrs["retry_of"] == number
+
+
 def test_a_run_waits_for_a_trial_running_elsewhere_instead_of_ending_short(tiny_run: Path, tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
     cfg = config(tiny_run)
@@ -430,6 +506,9 @@ def test_a_killed_ground_truth_worker_is_retried_by_the_same_run(tmp_path: Path,
     command = [sys.executable, "-m", "nas_proxy", "worker", "--study", study.study_name, "--storage", url, "--device", "cpu", "--quiet"]
     child = warm.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
     gate.wait([child], [child.pid])
+    (taken,) = study.get_trials(states=(TrialState.RUNNING,))
+    backend = opened.backend
+    assert isinstance(backend, BeatingJournal) and (backend.taker(taken._trial_id) or {}).get("worker_pid") == child.pid  # (fix47a)
     train_one = trainings.train_one
 
     def kill_the_child_then_train(*args: Any, **kwargs: Any) -> Any:

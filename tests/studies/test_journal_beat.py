@@ -266,3 +266,101 @@ def test_a_trial_is_made_with_its_worker_in_one_record(tmp_path: Path) -> None:
     assert copied.user_attrs == {"seed": 3, **worker_tag(journal)} and template.user_attrs["worker_pid"] == 1
     study.enqueue_trial({}, user_attrs={"seed": 4})
     assert study.trials[-1].user_attrs == {"seed": 4}  # queued: no worker yet
+
+
+def test_a_queued_trial_is_taken_with_its_worker_in_one_record(tmp_path: Path) -> None:
+    """A queued trial taken by a worker (WAITING -> RUNNING, ``ask``) names the worker in the record that takes it (fix47a:
+    before, in records of its own after it, and a kill -9 or a full disk between them left a trial no one owned, waited
+    for ``UNTAGGED_SECONDS``); every process that reads the journal finds the worker so."""
+    import optuna
+
+    from nas_proxy.studies.trials import born_tagged, worker_tag
+
+    journal = _journal(tmp_path)
+    study = optuna.create_study(study_name="w", storage=journal)
+    study.enqueue_trial({}, user_attrs={"seed": 4})
+    born_tagged(journal)
+    before = len((tmp_path / "journal.log").read_bytes().splitlines())
+    trial = study.ask()
+    records = [json.loads(line) for line in (tmp_path / "journal.log").read_bytes().splitlines()[before:]]
+    assert [r["op_code"] for r in records] == [6], records  # SET_TRIAL_STATE_VALUES alone, the worker in it
+    assert records[0][journal_beat.TAKER_FIELD] == worker_tag(journal) == journal.taker(trial._trial_id)
+    assert _journal(tmp_path).taker(trial._trial_id) == worker_tag(journal)  # another reader's replay: the same
+    assert trial.user_attrs == {"seed": 4}  # its attributes: what was queued (the objective's claim writes the worker's)
+
+
+def _process(pid: int) -> dict[str, Any]:
+    """The identity :func:`~nas_proxy.studies.trials.worker_tag` records for process ``pid`` of this host."""
+    import socket
+
+    from nas_proxy.studies.trials import NAMESPACE_ATTR, START_ATTR, pid_namespace, process_start
+
+    return {"worker_host": socket.gethostname(), START_ATTR: process_start(pid), NAMESPACE_ATTR: pid_namespace(), "worker_pid": pid}
+
+
+@pytest.mark.parametrize("winner", ["alive", "dead"])
+def test_two_workers_racing_for_a_queued_trial_the_journal_names_the_one_that_took_it(
+    winner: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers both see a queued trial WAITING and both write the record that takes it; Optuna's replay lets the first
+    take it. The worker a judge reads is the winner's, in either order of who is alive: a live winner's trial is never
+    judged dead for a dead loser's identity (a user attribute written beside the state would have named the loser, the
+    last to write it), and a dead winner's is not kept alive by a live loser's."""
+    import subprocess
+    import sys
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from nas_proxy.studies.trials import is_dead
+    from tests import warm
+
+    alive = warm.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    ended = warm.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    identities = {"alive": _process(alive.pid), "dead": _process(ended.pid)}
+    ended.communicate()
+    first, second = _journal(tmp_path), _journal(tmp_path)  # two workers' storages on one journal
+    first.identity, second.identity = (lambda: identities[winner]), (lambda: identities["dead" if winner == "alive" else "alive"])
+    study = optuna.create_study(study_name="w", storage=first)
+    study.enqueue_trial({"x": 1})
+    (queued,) = study.trials
+    second.get_trial(queued._trial_id)  # the second worker has seen it WAITING
+    append = second._backend.append_logs
+
+    def first_takes_it_meanwhile(logs: list[dict[str, Any]]) -> None:  # between the second's look and its write
+        assert first.set_trial_state_values(queued._trial_id, TrialState.RUNNING)
+        append(logs)
+
+    monkeypatch.setattr(second._backend, "append_logs", first_takes_it_meanwhile)
+    assert not second.set_trial_state_values(queued._trial_id, TrialState.RUNNING)  # lost: it runs another trial
+    records = [json.loads(line) for line in (tmp_path / "journal.log").read_bytes().splitlines()]
+    assert len([r for r in records if journal_beat.TAKER_FIELD in r]) == 2  # both took it in the journal
+    judge = _journal(tmp_path)  # a third process's replay
+    trial = judge.get_trial(queued._trial_id)
+    assert trial.state == TrialState.RUNNING and "worker_pid" not in trial.user_attrs
+    assert judge.taker(trial._trial_id) == first.taker(trial._trial_id) == second.taker(trial._trial_id) == identities[winner]
+    # judged at once by the winner's process (untagged_seconds 0: the rule of before would fail it, live or not)
+    assert is_dead(trial, 0, judge) is (winner == "dead") and is_dead(trial, None, judge) is (winner == "dead")
+    alive.communicate()
+    assert is_dead(trial, None, judge)  # both ended: dead at once
+
+
+def test_a_queued_trial_taken_on_another_host_is_judged_by_its_heartbeat_file(tmp_path: Path) -> None:
+    """A worker no process here can judge by its process (another host), killed right after it took a queued trial: the
+    record that took it names its heartbeat file, and the trial is dead once that file is gone, not ``UNTAGGED_SECONDS``
+    after it started; while the file beats it is waited for."""
+    import optuna
+
+    from nas_proxy.studies.trials import is_dead
+
+    journal = _journal(tmp_path)
+    journal.folder.mkdir()
+    (journal.folder / "elsewhere-7-00000000.beat").touch()
+    journal.identity = lambda: {"worker_host": "elsewhere", BEAT_ATTR: "elsewhere-7-00000000.beat", "worker_pid": 7}
+    study = optuna.create_study(study_name="w", storage=journal)
+    study.enqueue_trial({})
+    study.ask()
+    (trial,) = study.trials
+    assert not is_dead(trial, 0, journal)  # its file there and fresh: alive, however long it takes to claim the trial
+    (journal.folder / "elsewhere-7-00000000.beat").unlink()
+    assert is_dead(trial, None, journal)
