@@ -476,6 +476,17 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         # stop 46, as a stranger: a role of neither half (the architecture was in neither, silently); a column named
         # twice (the reader kept the last: the seconds read as the score)
         "split-eval": ["arch_id,role", *(f"{i},{'eval' if n < 4 else 'calibration'}" for n, i in enumerate(ids))],
+        # stop 47: an architecture named twice in a split (with two roles): its last row won, silently in the other half
+        "split-dup": [
+            "arch_id,role",
+            *(f"{i},{'evaluation' if n < 4 else 'calibration'}" for n, i in enumerate(ids)),
+            f"{ids[0]},calibration",
+        ],
+        "split-dup-same": [
+            "arch_id,role",
+            *(f"{i},{'evaluation' if n < 4 else 'calibration'}" for n, i in enumerate(ids)),
+            f"{ids[0]},evaluation",
+        ],
         "dup-column": ["arch_id,score,score", *good[1:]],
         # a table whose arch_id is not its spec's (two swapped by hand; a spec that is no object): a scores file's row met
         # another architecture's spec (the per-dimension diagnostic), exit 0
@@ -560,6 +571,11 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         (["--proxy", "a|b=scores:{good}"], "its label 'a|b' names a row of a Markdown table"),
         (["--proxy", "scores:{good}", "--role", "evaluation", "--split", "{dir}"], "--split {dir} is a directory"),  # IsADirectoryError
         (["--proxy", "scores:{good}", "--role", "evaluation", "--split", "{split-eval}"], "the role 'eval' (and 3 more)"),
+        (
+            ["--proxy", "scores:{good}", "--role", "calibration", "--split", "{split-dup}"],
+            "split {split-dup} names architecture {id0} with two roles (calibration and evaluation): give each architecture one row",
+        ),
+        (["--proxy", "scores:{good}", "--role", "evaluation", "--split", "{split-dup-same}"], "names architecture {id0} twice"),
         (["--proxy", "scores:{dup-column}"], "the header names column 'score' twice"),
         (["--table", "{dup-column}"], "the header names column 'score' twice"),
         (["--table", "{table-swapped}", "--proxy", "scores:{good}"], "line 2: arch_id '{id1}' is not its spec's ({id0})"),
