@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import integer  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, check_promote  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_promote  # noqa: E402
 from nas_proxy.correlate.metrics import (  # noqa: E402
     Metric,
     TopFraction,
@@ -507,7 +507,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root")
     p.add_argument("--space", default="convnet720", help="space of the table's architectures (default %(default)s)")
     p.add_argument("--zero-cost-batch", type=integer, default=64, help="training images a zero-cost score sees (default %(default)s)")
-    p.add_argument("--bootstrap", type=integer, default=1000, help="resamples (default %(default)s)")
+    p.add_argument(
+        "--bootstrap",
+        type=integer,
+        default=configs.default_of(CorrelateConfig, "n_boot"),
+        help=f"resamples of the 95%% intervals, {N_BOOT_MIN} to {N_BOOT_MAX} (fewer puts an interval's ends on 2 or fewer resamples; default %(default)s)",
+    )
     p.add_argument("--promote", type=integer, default=PROMOTE, metavar="K", help="'proxy + promote K' (default %(default)s)")
     p.add_argument(
         "--promote-seed",
@@ -622,9 +627,9 @@ def _check_used(args: argparse.Namespace, kinds: set[str], sets: list[str]) -> N
 def _check_numbers(args: argparse.Namespace) -> None:
     """The numbers of the command line, refused before anything is read or trained (probe45: --seed -1 was numpy's
     ValueError traceback, --bootstrap 10**8 a 74 GiB MemoryError, --zero-cost-batch 0 scored on no image, exit 0;
-    --promote was checked only after every proxy had been trained)."""
+    --promote was checked only after every proxy had been trained; stop 47: --bootstrap 1 gave zero-wide intervals, exit 0)."""
     checks.number("--seed", args.seed, 0, integer=True)
-    checks.number("--bootstrap", args.bootstrap, 1, N_BOOT_MAX, integer=True)
+    checks.number("--bootstrap", args.bootstrap, N_BOOT_MIN, N_BOOT_MAX, integer=True)
     checks.number("--zero-cost-batch", args.zero_cost_batch, 1, integer=True)
     checks.number("--promote", args.promote, 1, integer=True)
 
