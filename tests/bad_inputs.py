@@ -1675,6 +1675,14 @@ PROBE46: list[Case] = [
     Case(_art("soft-float16"), "soft_labels are float16, not float32 (probability rows)", G46),
 ]
 CASES += PROBE46
+# ---- branch fix47b: loose ends of stop 46
+G47 = 47
+FIX47B: list[Case] = [
+    # an MMD weight far past any use: before, accepted; the loss was inf at iteration 0, a checkpointed folder to --force
+    Case(f"{D} --lambda 1e308", "lambda_mmd must be in [0, 100], got 1e+308", G47),
+    Case(f"{D} --lambda 101", "lambda_mmd must be in [0, 100], got 101.0", G47),
+]
+CASES += FIX47B
 
 
 def main_(argv: list[str] | None = None) -> int:
