@@ -1634,7 +1634,11 @@ PROBE46: list[Case] = [
     # file of no image were distilled (exit 0), a class without a training image "ipc must be between 1 and 0"
     Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-test-size", "its training images are (1, 28, 28) (channels, height", G46),
     Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-test", "mnist in data/idx-no-test: its test split holds no image", G46),
-    Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-nine", "its training split holds no image of class 9 ('9'); every", G46),
+    Case(
+        f"{D.replace('digits', 'mnist')} --data-root data/idx-no-nine",
+        "its training split holds no image of class 9 ('9': no label value 9 in its train-labels-idx1 file); every",
+        G46,
+    ),
     # storage strings: SQLite's ':memory:' made a journal file of that name (exit 0); 'journal:' was "storage . is a
     # directory"; a SQLite file that is a device or a FIFO was SQLAlchemy's "disk I/O error [SQL: CREATE TABLE ...]"
     Case(f"{S} --storage :memory:", "storage ':memory:' is SQLite's name for an in-memory database, which would lose", G46),
