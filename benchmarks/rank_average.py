@@ -22,7 +22,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from fidelity import _number, csv_rows  # benchmarks/ is on sys.path
+from fidelity_table import _number, csv_rows  # benchmarks/ is on sys.path
 from scipy.stats import rankdata
 
 from nas_proxy import checks

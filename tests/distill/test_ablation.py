@@ -71,7 +71,7 @@ def test_a_wider_tables_split_keeps_the_split_and_makes_the_rest_evaluation(tmp_
 
 
 def test_the_diagnostic_reproduces_the_issues_table_from_the_h100_scores() -> None:
-    from fidelity import read_table
+    from fidelity_table import read_table
 
     from nas_proxy.correlate.metrics import per_dimension
 
@@ -96,7 +96,7 @@ def test_the_diagnostic_reproduces_the_issues_table_from_the_h100_scores() -> No
 
 def test_the_ablation_scores_only_evaluation_architectures_under_the_cap_in_a_seeded_pick() -> None:
     import distill_ablation as da
-    from fidelity import read_table
+    from fidelity_table import read_table
     from split import read_split
 
     table = read_table(da.TABLE)
@@ -130,7 +130,8 @@ def test_a_variant_the_tree_cannot_run_is_skipped_with_the_flag_it_lacks() -> No
 
 def test_differences_to_the_random_subset_are_variant_minus_random_on_the_run_resamples() -> None:
     import distill_ablation as da
-    from fidelity import PAIRED, read_table, subset
+    from fidelity_stats import PAIRED
+    from fidelity_table import read_table, subset
 
     from nas_proxy.correlate.metrics import paired_difference
 

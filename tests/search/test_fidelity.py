@@ -338,12 +338,14 @@ def test_a_torn_scores_file_is_refused_not_read_short(files: dict[str, Path], tm
     assert not (tmp_path / "no").exists()
 
 
-def test_a_score_cache_is_one_per_device_type(tmp_path: Path) -> None:
+def test_a_score_cache_is_one_per_device_type(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """drill41: the key had no device, so scores made on CUDA were reused on the CPU and the reverse; a
     cache named before (the committed GPU states') is still read, wherever it runs."""
     import hashlib
 
-    fid = _module()
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import fidelity_proxies as fid
+
     caches = [fid.score_cache(tmp_path, "ab12", {"epochs": 2}, 0, d) for d in ("cpu", "cuda:0", "cpu")]
     assert caches[0].path == caches[2].path != caches[1].path and caches[0].path.parent == tmp_path / "cache"
     caches[1].add({"arch_id": "a", "score": 1.0, "seconds": 2.0})
