@@ -61,7 +61,10 @@ import numpy as np
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCHMARKS.parent), str(BENCHMARKS), str(BENCHMARKS / "groundtruth")]
 
-from fidelity import CEILING, PAIRED, Table, _ci, _f, _synthetic, fidelity, read_table, subset, write_outputs  # noqa: E402
+from fidelity_proxies import _synthetic  # noqa: E402
+from fidelity_report import _ci, _f, write_outputs  # noqa: E402
+from fidelity_stats import CEILING, PAIRED, fidelity  # noqa: E402
+from fidelity_table import Table, read_table, subset  # noqa: E402
 from gpu_common import set_finished  # noqa: E402
 from split import SPLIT, read_split  # noqa: E402
 

@@ -40,7 +40,7 @@ BENCHMARKS = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCHMARKS.parent), str(BENCHMARKS), str(BENCHMARKS / "groundtruth")]
 
 from distill_ablation import TABLE, calibration_file  # noqa: E402
-from fidelity import read_table  # noqa: E402
+from fidelity_table import read_table  # noqa: E402
 from split import SPLIT  # noqa: E402
 
 ATTEMPTS = 200  # a drill that never finishes (every kill before the next checkpoint) stops here

@@ -36,7 +36,8 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from fidelity import check_out, read_table, write_outputs  # noqa: E402
+from fidelity_report import check_out, write_outputs  # noqa: E402
+from fidelity_table import read_table  # noqa: E402
 
 from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402

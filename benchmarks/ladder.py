@@ -44,7 +44,7 @@ RULES = ("mean", "point")  # nas_proxy.calibrate.ladder_sim.choose: bootstrap me
 
 @one_line_errors("ladder.py")
 def main(argv: list[str] | None = None) -> int:
-    from fidelity import write_outputs
+    from fidelity_report import write_outputs
     from ladder_report import markdown, write_grid_csv
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,7 +140,7 @@ def check_args(args: argparse.Namespace) -> None:
     (stop 46: --bootstrap -1, --orders -1 and --seed -1 were numpy's ValueError tracebacks, --bootstrap 0 a table of nan,
     exit 0; --splits, --rows-csv, --calibration-fraction ... without --grid, and --split-file without --grid or --part,
     were ignored; --rows-csv or --out a folder a traceback after the grid)."""
-    from fidelity import check_out, check_out_file
+    from fidelity_report import check_out, check_out_file
 
     checks.number("--bootstrap", args.bootstrap, 1, N_BOOT_MAX, integer=True)
     checks.number("--orders", args.orders, 0, N_BOOT_MAX, integer=True)

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fidelity import PAIRED, _scores_file, check_out_file, csv_rows, read_table, with_role  # benchmarks/ is on sys.path
+from fidelity_report import check_out_file  # benchmarks/ is on sys.path
+from fidelity_stats import PAIRED
+from fidelity_table import _scores_file, csv_rows, read_table, with_role
 
 from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors

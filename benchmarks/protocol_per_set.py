@@ -42,8 +42,11 @@ from typing import Any
 
 import numpy as np
 from distill_ablation import PROMOTE, PROMOTE_SEED
-from fidelity import Table, _synthetic, check_out, fidelity, read_table, subset, write_outputs
-from fidelity import markdown as fidelity_markdown
+from fidelity_proxies import _synthetic
+from fidelity_report import check_out, write_outputs
+from fidelity_report import markdown as fidelity_markdown
+from fidelity_stats import fidelity
+from fidelity_table import Table, read_table, subset
 from split import SPLIT, TABLE, read_split
 
 from nas_proxy import checks

@@ -22,7 +22,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from fidelity import _number, csv_rows  # benchmarks/ is on sys.path
+from fidelity_table import _number, csv_rows  # benchmarks/ is on sys.path
 from scipy.stats import rankdata
 
 from nas_proxy import checks
@@ -52,10 +52,18 @@ def read_scores(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def rank_averaged(rows: list[dict[str, str]], base: str) -> list[tuple[str, str, float]]:
-    """The rows, then ``rankavg-V+base`` for every variant V other than ``base`` that scores all of ``base``'s
-    architectures, on those (:func:`left_out` names the others)."""
-    scores = _by_variant(rows)
+def by_variant(rows: list[dict[str, str]]) -> dict[str, dict[str, float]]:
+    """variant -> architecture -> score (NaN where the proxy failed) of :func:`read_scores`' rows: built once, read by
+    :func:`rank_averaged` and :func:`left_out` (before stop 47 each built its own)."""
+    scores: dict[str, dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        scores[r["variant"]][r["arch_id"]] = float(r["score"]) if r["score"] else math.nan  # (read_scores checked it)
+    return dict(scores)  # a plain dict: a variant looked up is not made
+
+
+def rank_averaged(scores: dict[str, dict[str, float]], base: str) -> list[tuple[str, str, float]]:
+    """The rows of ``scores`` (:func:`by_variant`), then ``rankavg-V+base`` for every variant V other than ``base``
+    that scores all of ``base``'s architectures, on those (:func:`left_out` names the others)."""
     if base not in scores:
         raise InvalidArgumentError(f"no variant {base!r} in the scores (have {', '.join(sorted(scores))}); name one with --with")
     archs = sorted(scores[base])
@@ -71,19 +79,12 @@ def rank_averaged(rows: list[dict[str, str]], base: str) -> list[tuple[str, str,
     return out
 
 
-def left_out(rows: list[dict[str, str]], base: str) -> dict[str, int]:
-    """The variants :func:`rank_averaged` leaves out, each with how many of ``base``'s architectures it lacks."""
-    scores = _by_variant(rows)
+def left_out(scores: dict[str, dict[str, float]], base: str) -> dict[str, int]:
+    """The variants :func:`rank_averaged` leaves out of ``scores`` (:func:`by_variant`), each with how many of
+    ``base``'s architectures it lacks."""
     return {
         v: len(set(scores[base]) - set(by_arch)) for v, by_arch in scores.items() if v != base and not set(scores[base]) <= set(by_arch)
     }
-
-
-def _by_variant(rows: list[dict[str, str]]) -> dict[str, dict[str, float]]:
-    scores: dict[str, dict[str, float]] = defaultdict(dict)
-    for r in rows:
-        scores[r["variant"]][r["arch_id"]] = float(r["score"]) if r["score"] else math.nan  # (read_scores checked it)
-    return scores
 
 
 @one_line_errors("rank_average.py")
@@ -93,15 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--with", dest="base", default="random-ipc10", help="the variant every other is averaged with (default %(default)s)")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    rows = read_scores(args.scores)
+    scores = by_variant(read_scores(args.scores))
     if args.out.exists() and args.out.resolve() == args.scores.resolve():  # before stop 46 written over: a rerun averaged the averages
         raise InvalidArgumentError(f"--out {args.out} is the scores file read: give another file (its rows are copied into it)")
-    for v, missing in left_out(rows, args.base).items():  # before stop 46 left out without a word
+    combined = rank_averaged(scores, args.base)  # first: a --with that names no variant is refused before anything is said
+    for v, missing in left_out(scores, args.base).items():  # before stop 46 left out without a word
         print(f"rank_average.py: {v} lacks {missing} of {args.base}'s architectures: no rankavg-{v}+{args.base}", file=sys.stderr)
     out = io.StringIO(newline="")
     w = csv.writer(out)
     w.writerow(["variant", "arch_id", "score"])
-    w.writerows(rank_averaged(rows, args.base))
+    w.writerows(combined)
     write_text(args.out, out.getvalue())  # whole or not at all
     return 0
 

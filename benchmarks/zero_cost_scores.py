@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from fidelity import read_table  # noqa: E402
+from fidelity_table import read_table  # noqa: E402
 
 from nas_proxy import checks  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402

@@ -1634,7 +1634,11 @@ PROBE46: list[Case] = [
     # file of no image were distilled (exit 0), a class without a training image "ipc must be between 1 and 0"
     Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-test-size", "its training images are (1, 28, 28) (channels, height", G46),
     Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-test", "mnist in data/idx-no-test: its test split holds no image", G46),
-    Case(f"{D.replace('digits', 'mnist')} --data-root data/idx-no-nine", "its training split holds no image of class 9 ('9'); every", G46),
+    Case(
+        f"{D.replace('digits', 'mnist')} --data-root data/idx-no-nine",
+        "its training split holds no image of class 9 ('9': no label value 9 in its train-labels-idx1 file); every",
+        G46,
+    ),
     # storage strings: SQLite's ':memory:' made a journal file of that name (exit 0); 'journal:' was "storage . is a
     # directory"; a SQLite file that is a device or a FIFO was SQLAlchemy's "disk I/O error [SQL: CREATE TABLE ...]"
     Case(f"{S} --storage :memory:", "storage ':memory:' is SQLite's name for an in-memory database, which would lose", G46),
@@ -1675,6 +1679,14 @@ PROBE46: list[Case] = [
     Case(_art("soft-float16"), "soft_labels are float16, not float32 (probability rows)", G46),
 ]
 CASES += PROBE46
+# ---- branch fix47b: loose ends of stop 46
+G47 = 47
+FIX47B: list[Case] = [
+    # an MMD weight far past any use: before, accepted; the loss was inf at iteration 0, a checkpointed folder to --force
+    Case(f"{D} --lambda 1e308", "lambda_mmd must be in [0, 100], got 1e+308", G47),
+    Case(f"{D} --lambda 101", "lambda_mmd must be in [0, 100], got 101.0", G47),
+]
+CASES += FIX47B
 
 
 def main_(argv: list[str] | None = None) -> int:

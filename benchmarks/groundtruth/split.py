@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nas_proxy.errors import InvalidArgumentError
+
 HERE = Path(__file__).resolve().parent
 TABLE = HERE / "fashion-mnist-convnet720.csv"
 SPLIT = HERE / "split.csv"
@@ -76,9 +78,19 @@ def render(rows: list[dict[str, str]], cal: set[str], draws: int) -> str:
 
 
 def read_split(path: Path = SPLIT) -> dict[str, dict[str, str]]:
-    """arch id -> its split.csv row (``role``: ``calibration`` or ``evaluation``; the dimensions; ``flops``)."""
+    """arch id -> its split.csv row (``role``: ``calibration`` or ``evaluation``; the dimensions; ``flops``). An
+    architecture named twice is refused: before stop 47 its last row won silently (with two roles, in the other half)."""
+    rows: dict[str, dict[str, str]] = {}
     with path.open(newline="") as f:
-        return {r["arch_id"]: r for r in csv.DictReader(line for line in f if not line.startswith("#"))}
+        for r in csv.DictReader(line for line in f if not line.startswith("#")):
+            if r["arch_id"] in rows:
+                roles = {rows[r["arch_id"]].get("role"), r.get("role")}
+                twice = f"with two roles ({' and '.join(sorted(map(str, roles)))})" if len(roles) > 1 else "twice"
+                raise InvalidArgumentError(
+                    f"split {path} names architecture {r['arch_id']} {twice}: give each architecture one row, one role"
+                )
+            rows[r["arch_id"]] = r
+    return rows
 
 
 def extended(wide: Path, split: Path = SPLIT) -> str:

@@ -30,6 +30,7 @@ from nas_proxy.files import left_as_found, output_lock
 def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.distill import METHODS, DistillConfig
     from nas_proxy.distill.config import BATCHNORM_RULES as RULES
+    from nas_proxy.distill.config import LAMBDA_MMD_MAX
     from nas_proxy.models.convnet_spec import NORMALIZATIONS
     from nas_proxy.protocols import ProxyConfig
 
@@ -57,7 +58,12 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     option(p, "--iterations", type=integer, field=(DistillConfig, "iterations"), also=": the official code's; the paper's is 8000")
     option(p, "--batch-real", type=integer, help="real images per class per iteration", field=(DistillConfig, "batch_real"))
     p.add_argument("--image-lr", type=finite_float, help="SGD lr on the pixels (default: 1.0 for ipc <= 50, else 10; x100 with --nets)")
-    p.add_argument("--lambda", dest="lambda_mmd", type=finite_float, help="MMD weight (default: 0.01 up to 32 px, else 0.02)")
+    p.add_argument(
+        "--lambda",
+        dest="lambda_mmd",
+        type=finite_float,
+        help=f"datadam: MMD weight, 0 to {LAMBDA_MMD_MAX:g} (above, MMD alone steers: --method dm) (default: 0.01 up to 32 px, else 0.02)",
+    )
     option(
         p,
         "--attention-power",

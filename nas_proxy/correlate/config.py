@@ -13,6 +13,9 @@ from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.protocols import ZERO_COST_BATCH, DataRef, GroundTruthConfig, ProxyConfig, resolve_root
 
+# fewest resamples a 95 % percentile interval is read from: at 100 each end (the 2.5th, 97.5th percentile) lies
+# past 2.5 resamples; at 1 the "interval" is one resample's value, zero wide, not always around the estimate (stop 47)
+N_BOOT_MIN = 100
 N_BOOT_MAX = 100_000  # most bootstrap resamples: intervals are stable to 0.01 at 1000; more only fills memory (resamples x architectures)
 
 

@@ -154,8 +154,10 @@ def _from_arrays(
     stats: tuple[tuple[float, ...], tuple[float, ...]] | None,
     flip: bool,
     source: str,
+    label_words: Callable[[int], str] | None = None,
 ) -> Dataset:
-    """uint8 (N, H, W, C) arrays -> a normalised Dataset; ``stats=None`` computes them on train."""
+    """uint8 (N, H, W, C) arrays -> a normalised Dataset; ``stats=None`` computes them on train. ``label_words``: class k
+    as the format's files write it ("label value 9 in its train-labels-idx1 file"), for the error that names a class absent."""
 
     def to_tensor(a: U8) -> torch.Tensor:
         return torch.from_numpy(np.require(a, requirements=["C", "W"])).permute(0, 3, 1, 2).float().div_(255.0)
@@ -169,7 +171,7 @@ def _from_arrays(
     for split, y in (("train", train[1]), ("test", test[1])):
         if len(y) and (y.min() < 0 or y.max() >= len(classes)):
             raise DataNotFoundError(f"{name} {split} labels outside [0, {len(classes)}) in {source}")
-    _check_splits(name, source, train_x, test_x, train[1], classes)
+    _check_splits(name, source, train_x, test_x, train[1], classes, label_words)
     return Dataset(
         name=name,
         train_x=normalise(train_x, mean, std),
@@ -184,10 +186,19 @@ def _from_arrays(
     )
 
 
-def _check_splits(name: str, source: str, train_x: torch.Tensor, test_x: torch.Tensor, train_y: I64, classes: list[str]) -> None:
+def _check_splits(
+    name: str,
+    source: str,
+    train_x: torch.Tensor,
+    test_x: torch.Tensor,
+    train_y: I64,
+    classes: list[str],
+    label_words: Callable[[int], str] | None = None,
+) -> None:
     """Refuse files that cannot be one dataset's: before branch probe46, MNIST files whose test images were 20x20 beside
     28x28 training images, or a test file of no image, were distilled (exit 0), and a class with no training image was
-    "ipc must be between 1 and 0"."""
+    "ipc must be between 1 and 0". The class absent is named as the files write it (``label_words``): before stop 47
+    SVHN's "no image of class 0" sent a stranger looking for a 0 in a file that writes digit 0 as 10."""
     if not len(test_x):
         raise DataNotFoundError(f"{name} in {source}: its test split holds no image; nothing could be tested on it (a file cut short?)")
     if train_x.shape[1:] != test_x.shape[1:]:
@@ -198,7 +209,8 @@ def _check_splits(name: str, source: str, train_x: torch.Tensor, test_x: torch.T
     if (absent := np.flatnonzero(np.bincount(train_y, minlength=len(classes)) == 0)).size:
         k, more = int(absent[0]), f", nor of {absent.size - 1} more" if absent.size > 1 else ""
         raise DataNotFoundError(
-            f"{name} in {source}: its training split holds no image of class {k} ({classes[k]!r}){more}; every class needs "
+            f"{name} in {source}: its training split holds no image of class {k} ({classes[k]!r}"
+            f"{f': no {label_words(k)}' if label_words else ''}){more}; every class needs "
             "training images (are these the dataset's own files?)"
         )
 
@@ -243,7 +255,9 @@ def _idx_dataset(
         test = read_idx_pair([root], "t10k")
         train = read_idx_pair([root], "train") if test is not None else None
         if train is not None and test is not None:
-            return _from_arrays(name, train, test, classes, stats, flip, str(root))
+            return _from_arrays(
+                name, train, test, classes, stats, flip, str(root), lambda k: f"label value {k} in its train-labels-idx1 file"
+            )
     if default is not None and opts.root is not None:
         how = (  # typed, or recorded by a set made with it (whose user typed nothing now: review41)
             f"that folder (--data-root, or the one a set's meta.json records) is the one read, and it lacks the four "
@@ -287,7 +301,9 @@ def cifar10(opts: DataOptions) -> Dataset:
     meta = folder / "batches.meta"
     classes = cifar_label_names(meta, "label_names", 10) if present(meta) else CIFAR10_CLASSES
     stats = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
-    return _from_arrays("cifar10", train, test, classes, stats, True, str(folder))
+    return _from_arrays(
+        "cifar10", train, test, classes, stats, True, str(folder), lambda k: f"value {k} in the 'labels' of data_batch_1 to 5"
+    )
 
 
 @DATASETS.register("cifar100")
@@ -301,7 +317,7 @@ def cifar100(opts: DataOptions) -> Dataset:
     meta = folder / "meta"
     classes = cifar_label_names(meta, "fine_label_names", 100) if present(meta) else [str(i) for i in range(100)]
     stats = ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762))
-    return _from_arrays("cifar100", train, test, classes, stats, True, str(folder))
+    return _from_arrays("cifar100", train, test, classes, stats, True, str(folder), lambda k: f"value {k} in the 'fine_labels' of train")
 
 
 @DATASETS.register("svhn")
@@ -312,7 +328,12 @@ def svhn(opts: DataOptions) -> Dataset:
         raise _missing("svhn", [root], "pass --data-root DIR containing train_32x32.mat and test_32x32.mat (or add --download)")
     train, test = read_svhn_mat(root / "train_32x32.mat"), read_svhn_mat(root / "test_32x32.mat")
     stats = ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970))
-    return _from_arrays("svhn", train, test, DIGIT_CLASSES, stats, False, str(root))
+    return _from_arrays("svhn", train, test, DIGIT_CLASSES, stats, False, str(root), _svhn_label)
+
+
+def _svhn_label(k: int) -> str:
+    """Digit ``k`` as train_32x32.mat's ``y`` writes it: 10 for 0."""
+    return f"value {k or 10} in the 'y' of train_32x32.mat{' (its digit 0)' if k == 0 else ''}"
 
 
 def _holdout(x: U8, y: I64, test_fraction: float) -> tuple[tuple[U8, I64], tuple[U8, I64]]:

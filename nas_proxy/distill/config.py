@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # the command line reads DistillConfig's defaults without imp
 # (e^-100 ~ 4e-44; logits / 1e-38 overflow, and the labels are NaN); above 100, logits 10 apart give
 # probabilities within 10 % of each other: labels near uniform, whatever the teachers learnt
 TEMPERATURE_RANGE = (0.01, 100.0)
+# largest DataDAM MMD weight, 10,000 times the paper's 0.01: at 1 the MMD term already outweighs attention matching about
+# 1,000 to 1 (digits: loss 4.8e4 against 30 at 0), so far above it attention matching no longer steers (--method dm is
+# MMD alone) and the loss overflows (1e308: inf at iteration 0, a checkpointed run to --force: stop 47)
+LAMBDA_MMD_MAX = 100.0
 ATTENTION_POWER_MAX = 8.0  # largest p of DataDAM's attention maps |f|^p (twice the paper's 4): see DistillConfig.validate
 # DistillConfig.batchnorm_stats: the statistics that normalise the synthetic batch (distill/batchnorm.py)
 BATCHNORM_RULES = ("real", "own")
@@ -166,7 +170,7 @@ class DistillConfig:
         checks.positive("batch_real", self.batch_real)
         checks.number("image_lr", self.image_lr, 0, low_open=True, optional=True)
         checks.number("momentum", self.momentum, 0, 1, high_open=True)
-        checks.number("lambda_mmd", self.lambda_mmd, 0, optional=True)  # 0: attention matching alone
+        checks.number("lambda_mmd", self.lambda_mmd, 0, LAMBDA_MMD_MAX, optional=True)  # 0: attention matching alone
         # p of |f|^p: the paper's 4 and the code's 1 are the values used; far above, the maps overflow float32 (inf, then NaN)
         checks.number("attention_power", self.attention_power, 0, ATTENTION_POWER_MAX, low_open=True)
         if self.net_norm is not None:

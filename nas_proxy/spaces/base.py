@@ -17,6 +17,8 @@ import optuna
 from torch import nn
 
 from nas_proxy import checks
+from nas_proxy.arch_ids import arch_id as arch_id  # re-exported: nas_proxy.spaces.arch_id
+from nas_proxy.arch_ids import canonical_json
 from nas_proxy.errors import SpaceError
 
 Spec = dict[str, Any]
@@ -123,13 +125,3 @@ class _ScriptedTrial:
         self.taken.append(i)
         self.sizes.append(len(choices))
         return choices[i]
-
-
-def canonical_json(spec: Spec) -> str:
-    """The spec as compact JSON with sorted keys: equal specs give equal text."""
-    return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def arch_id(spec: Spec) -> str:
-    """A stable 12-hex-digit id of ``spec`` (a hash of its canonical JSON), for file names and tables."""
-    return hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:12]

@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -186,6 +187,34 @@ def test_svhn_label_10_is_digit_0(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ds.train_y.numpy(), f.train_y)
     zero = int(np.flatnonzero(f.train_y == 0)[0])  # stored as 10 in the file
     assert tuple(pixels(ds, ds.train_x[zero : zero + 1])[0, 5, 5]) == fab.levels(0)
+
+
+@pytest.mark.parametrize(
+    ("name", "absent", "needle"),
+    [
+        # SVHN writes digit 0 as 10: before stop 47 "no image of class 0 ('0')" sent a stranger looking for a 0
+        ("svhn", 0, "no image of class 0 ('0': no value 10 in the 'y' of train_32x32.mat (its digit 0)); every class"),
+        ("svhn", 7, "no image of class 7 ('7': no value 7 in the 'y' of train_32x32.mat); every class"),
+        ("mnist", 9, "no image of class 9 ('9': no label value 9 in its train-labels-idx1 file); every class"),
+        ("cifar10", 3, "no image of class 3 ('cat': no value 3 in the 'labels' of data_batch_1 to 5); every class"),
+        ("cifar100", 42, "no image of class 42 ('class_42': no value 42 in the 'fine_labels' of train); every class"),
+    ],
+)
+def test_a_class_without_training_images_is_named_as_its_files_write_it(name: str, absent: int, needle: str, tmp_path: Path) -> None:
+    train_y = fab.shuffled_labels([k for k in range(100 if name == "cifar100" else 10) if k != absent], 2, seed=1)
+    if name == "svhn":
+        fab.svhn(tmp_path)
+        fab.svhn_mat(tmp_path / "train_32x32.mat", train_y)
+    elif name == "mnist":
+        fab.idx_files(tmp_path, train_y, np.arange(10, dtype=np.int64), gz=False)
+    else:
+        getattr(fab, name)(tmp_path)
+        folder, key = ("cifar-10-batches-py", "labels") if name == "cifar10" else ("cifar-100-python", "fine_labels")
+        parts = np.array_split(train_y, 5) if name == "cifar10" else [train_y]
+        for i, part in enumerate(parts, start=1):
+            fab.write_pickle(tmp_path / folder / (f"data_batch_{i}" if name == "cifar10" else "train"), fab.cifar_batch(part, key, "train"))
+    with pytest.raises(DataNotFoundError, match=re.escape(needle)):
+        load_dataset(name, tmp_path)
 
 
 def test_digits_is_normalised_and_held_out(digits: Dataset) -> None:

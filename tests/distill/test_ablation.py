@@ -71,7 +71,7 @@ def test_a_wider_tables_split_keeps_the_split_and_makes_the_rest_evaluation(tmp_
 
 
 def test_the_diagnostic_reproduces_the_issues_table_from_the_h100_scores() -> None:
-    from fidelity import read_table
+    from fidelity_table import read_table
 
     from nas_proxy.correlate.metrics import per_dimension
 
@@ -96,7 +96,7 @@ def test_the_diagnostic_reproduces_the_issues_table_from_the_h100_scores() -> No
 
 def test_the_ablation_scores_only_evaluation_architectures_under_the_cap_in_a_seeded_pick() -> None:
     import distill_ablation as da
-    from fidelity import read_table
+    from fidelity_table import read_table
     from split import read_split
 
     table = read_table(da.TABLE)
@@ -130,7 +130,8 @@ def test_a_variant_the_tree_cannot_run_is_skipped_with_the_flag_it_lacks() -> No
 
 def test_differences_to_the_random_subset_are_variant_minus_random_on_the_run_resamples() -> None:
     import distill_ablation as da
-    from fidelity import PAIRED, read_table, subset
+    from fidelity_stats import PAIRED
+    from fidelity_table import read_table, subset
 
     from nas_proxy.correlate.metrics import paired_difference
 
@@ -464,13 +465,31 @@ def test_rank_average_is_the_mean_rank_of_the_two_and_needs_the_base() -> None:
         ("set", "a", "10"), ("set", "b", "10"), ("set", "c", "30"),  # a tie: ranks 1.5 and 1.5
         ("partial", "a", "1"),  # not every architecture of the base: left out
     )]  # fmt: skip
-    out = rank_average.rank_averaged(rows, "random-ipc10")
+    scores = rank_average.by_variant(rows)  # built once, read by both (stop 47)
+    out = rank_average.rank_averaged(scores, "random-ipc10")
     averaged = {a: s for v, a, s in out if v == "rankavg-set+random-ipc10"}
     assert averaged == {"a": (1 + 1.5) / 2, "b": (3 + 1.5) / 2, "c": (2 + 3) / 2}
     assert not [v for v, _, _ in out if v.startswith("rankavg-partial")] and len(out) == len(rows) + 3
-    assert rank_average.left_out(rows, "random-ipc10") == {"partial": 2}  # main says so (stop 46: left out without a word)
+    assert rank_average.left_out(scores, "random-ipc10") == {"partial": 2}  # main says so (stop 46: left out without a word)
     with pytest.raises(InvalidArgumentError, match="no variant 'nope'"):
-        rank_average.rank_averaged(rows, "nope")
+        rank_average.rank_averaged(scores, "nope")
+
+
+def test_rank_average_with_no_such_variant_is_one_line_beside_a_variant_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """stop 47: main built the per-variant table twice, and left_out's lookup of a --with that names no variant added it
+    to the table it was iterating: 'RuntimeError: dictionary changed size during iteration', a traceback, exit 1. Now the
+    table is built once, and the variant named is refused in one line before anything is said or written."""
+    import rank_average
+
+    scores = tmp_path / "scores.csv"
+    scores.write_text("variant,arch_id,score\nbase,a,1\nbase,b,2\nbase,c,3\nv,a,3\nv,b,1\nv,c,2\np,a,3\n")
+    out = tmp_path / "combined.csv"
+    assert rank_average.main([str(scores), "--with", "nope", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["rank_average.py: error: no variant 'nope' in the scores (have base, p, v); name one with --with"], err
+    assert not out.exists()
 
 
 def test_rank_average_ranks_without_a_failed_proxys_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -449,3 +449,16 @@ def test_a_cached_teacher_cut_short_is_trained_again_with_one_warning_naming_it(
         warnings.simplefilter("error")  # nothing said of a whole teacher, nor of one not trained yet
         assert sl._read_teacher(file, model, identity) == record
         assert sl._read_teacher(tmp_path / "absent.safetensors", model, identity) is None
+
+
+@pytest.mark.parametrize("what", ["FIFO", "directory", "symbolic link to nothing"])
+def test_a_teachers_path_that_is_no_regular_file_is_refused_and_left_there(what: str, tmp_path: Path) -> None:
+    """Something not a teacher's file where a teacher is kept (a FIFO, a folder, a link to nothing): before stop 47 a
+    FIFO was trained over and replaced silently, a folder refused only after the teacher's training ("give a file
+    path"). Now refused before training, naming it, and left as it was."""
+    file = tmp_path / "teacher.safetensors"
+    {"FIFO": os.mkfifo, "directory": os.mkdir, "symbolic link to nothing": lambda p: os.symlink("nowhere", p)}[what](file)
+    identity = {"spec": {"family": "convnet"}, "arch_id": "0123456789ab", "seed": 7, "file": file.name}
+    with pytest.raises(InvalidArgumentError, match=rf"teacher cache {tmp_path}: teacher.safetensors is an? {what}, not a teacher's"):
+        sl._read_teacher(file, torch.nn.Linear(2, 2), identity)
+    assert os.path.lexists(file) and not file.is_file()

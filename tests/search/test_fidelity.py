@@ -140,7 +140,7 @@ def test_zero_cost_scores_the_tables_architectures(files: dict[str, Path], tmp_p
                 "--out",
                 str(out),
                 "--bootstrap",
-                "50",
+                "100",
             ]
         )
         == 0
@@ -169,7 +169,7 @@ def test_promotion_picks_by_the_tables_validation_accuracy_never_its_test(files:
     table = _write(tmp_path / "with-val.csv", [*rows[0].keys()], rows)
     fid = _module()
     out = tmp_path / "fid"
-    assert fid.main(["--table", str(table), "--proxy", f"scores:{files['good']}", "--out", str(out), "--bootstrap", "20"]) == 0
+    assert fid.main(["--table", str(table), "--proxy", f"scores:{files['good']}", "--out", str(out), "--bootstrap", "100"]) == 0
     good = json.loads((out / "fidelity.json").read_text())["proxies"]["good"]
     assert good["regret"] == pytest.approx(91.0 - 90.2) and good["promote_k"] == 5
     assert good["promote_regret"] == pytest.approx(91.0 - 86.7)  # by test it would be 0
@@ -207,7 +207,7 @@ def test_two_sets_of_one_name_need_labels(
         rows = [r for r in csv.DictReader(f) if r["arch_id"] in {arch_id(SPECS[0]), arch_id(SPECS[1])}]  # 2 architectures
     table = _write(tmp_path / "two.csv", [*rows[0].keys()], rows)
     out = tmp_path / "fid"
-    args = ["--table", str(table), "--epochs", "1", "--device", "cpu", "--space", "convnet-cpu", "--bootstrap", "5", "--out", str(out)]
+    args = ["--table", str(table), "--epochs", "1", "--device", "cpu", "--space", "convnet-cpu", "--bootstrap", "100", "--out", str(out)]
     assert _module().main([*args, "--proxy", f"synthetic:{tiny_run}", "--proxy", f"synthetic:{other}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "(its set's name), as another row is: give it a label" in err[-1], err
@@ -220,7 +220,7 @@ def test_hard_labels_with_no_set_of_soft_labels_is_refused(
     """--hard-labels with sets that hold no soft labels: before stop 46 ignored (trained as without it), exit 0."""
     out = tmp_path / "fid"
     args = ["--table", str(files["table"]), "--proxy", f"synthetic:{tiny_run}", "--hard-labels", "--epochs", "1", "--device", "cpu"]
-    args += ["--bootstrap", "5", "--out", str(out)]
+    args += ["--bootstrap", "100", "--out", str(out)]
     assert _module().main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--hard-labels changes nothing with" in err[0] and "no set given holds soft labels" in err[0], err
@@ -250,7 +250,7 @@ def test_early_stopping_is_read_from_the_tables_column_of_the_seed_asked(files: 
     table = _write(tmp_path / "with-early.csv", [*rows[0].keys()], rows)
     fid = _module()
     out = tmp_path / "fid"
-    args = ["--table", str(table), "--proxy", "early:1ep", "--proxy", "e1=early:1ep@1", "--out", str(out), "--bootstrap", "20"]
+    args = ["--table", str(table), "--proxy", "early:1ep", "--proxy", "e1=early:1ep@1", "--out", str(out), "--bootstrap", "100"]
     assert fid.main(args) == 0
     result = json.loads((out / "fidelity.json").read_text())["proxies"]
     ids = [arch_id(s) for s in SPECS]
@@ -272,7 +272,7 @@ def test_the_default_promotion_on_as_few_architectures_is_left_out_and_said(file
     named = _bad_files(files, tmp_path)
     out = tmp_path / "out"
     args = ["--table", str(files["table"]), "--proxy", f"scores:{files['good']}", "--role", "evaluation", "--split", named["split"]]
-    assert _module().main([*args, "--bootstrap", "20", "--out", str(out)]) == 0
+    assert _module().main([*args, "--bootstrap", "100", "--out", str(out)]) == 0
     result = json.loads((out / "fidelity.json").read_text())
     assert result["n_archs"] == 4 and result["promote_k"] is None
     assert "promote_regret" not in result["proxies"]["good"]
@@ -320,7 +320,7 @@ def test_a_distillation_ablations_scores_file_is_read_by_its_variant_column(file
     both = _write(tmp_path / "scores.csv", ["variant", "arch_id", "score", "seconds"], rows)
     fid = _module()
     out = tmp_path / "fid"
-    assert fid.main(["--table", str(files["table"]), "--proxy", f"poor=scores:{both}", "--out", str(out), "--bootstrap", "20"]) == 0
+    assert fid.main(["--table", str(files["table"]), "--proxy", f"poor=scores:{both}", "--out", str(out), "--bootstrap", "100"]) == 0
     result = json.loads((out / "fidelity.json").read_text())["proxies"]["poor"]
     assert result["spearman"] == pytest.approx(stats.spearmanr(POOR, TRUTH).statistic)
     assert fid.main(["--table", str(files["table"]), "--proxy", f"scores:{both}", "--out", str(tmp_path / "no")]) == 2  # which one?
@@ -338,12 +338,14 @@ def test_a_torn_scores_file_is_refused_not_read_short(files: dict[str, Path], tm
     assert not (tmp_path / "no").exists()
 
 
-def test_a_score_cache_is_one_per_device_type(tmp_path: Path) -> None:
+def test_a_score_cache_is_one_per_device_type(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """drill41: the key had no device, so scores made on CUDA were reused on the CPU and the reverse; a
     cache named before (the committed GPU states') is still read, wherever it runs."""
     import hashlib
 
-    fid = _module()
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import fidelity_proxies as fid
+
     caches = [fid.score_cache(tmp_path, "ab12", {"epochs": 2}, 0, d) for d in ("cpu", "cuda:0", "cpu")]
     assert caches[0].path == caches[2].path != caches[1].path and caches[0].path.parent == tmp_path / "cache"
     caches[1].add({"arch_id": "a", "score": 1.0, "seconds": 2.0})
@@ -476,6 +478,17 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         # stop 46, as a stranger: a role of neither half (the architecture was in neither, silently); a column named
         # twice (the reader kept the last: the seconds read as the score)
         "split-eval": ["arch_id,role", *(f"{i},{'eval' if n < 4 else 'calibration'}" for n, i in enumerate(ids))],
+        # stop 47: an architecture named twice in a split (with two roles): its last row won, silently in the other half
+        "split-dup": [
+            "arch_id,role",
+            *(f"{i},{'evaluation' if n < 4 else 'calibration'}" for n, i in enumerate(ids)),
+            f"{ids[0]},calibration",
+        ],
+        "split-dup-same": [
+            "arch_id,role",
+            *(f"{i},{'evaluation' if n < 4 else 'calibration'}" for n, i in enumerate(ids)),
+            f"{ids[0]},evaluation",
+        ],
         "dup-column": ["arch_id,score,score", *good[1:]],
         # a table whose arch_id is not its spec's (two swapped by hand; a spec that is no object): a scores file's row met
         # another architecture's spec (the per-dimension diagnostic), exit 0
@@ -517,7 +530,10 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         (["--proxy", "scores:{seconds}"], "line 2: seconds 'soon' is not a finite number"),  # ValueError traceback
         (["--proxy", "scores:{other}"], "scores none of the table's 12 architectures"),  # a row of n = 0, exit 0
         (["--seed", "-1"], "--seed must be at least 0, got -1"),  # numpy's ValueError traceback
-        (["--bootstrap", "100001"], "--bootstrap must be in [1, 100000], got 100001"),  # 10**8 was a 74 GiB MemoryError
+        (["--bootstrap", "100001"], "--bootstrap must be in [100, 100000], got 100001"),  # 10**8 was a 74 GiB MemoryError
+        (["--bootstrap", "1"], "--bootstrap must be in [100, 100000], got 1"),  # stop 47: zero-wide intervals, exit 0
+        (["--bootstrap", "99"], "--bootstrap must be in [100, 100000], got 99"),
+        (["--bootstrap", "-5"], "--bootstrap must be in [100, 100000], got -5"),
         (["--zero-cost-batch", "0", "--proxy", "zero-cost:params"], "--zero-cost-batch must be at least 1, got 0"),  # exit 0
         (["--promote-seed", "7"], "--promote-seed 7: --table"),  # every promotion '–', exit 0
         # stop 46: a scores file that failed everywhere or left out architectures (a row of n = 0, or on fewer, exit 0)
@@ -560,6 +576,11 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         (["--proxy", "a|b=scores:{good}"], "its label 'a|b' names a row of a Markdown table"),
         (["--proxy", "scores:{good}", "--role", "evaluation", "--split", "{dir}"], "--split {dir} is a directory"),  # IsADirectoryError
         (["--proxy", "scores:{good}", "--role", "evaluation", "--split", "{split-eval}"], "the role 'eval' (and 3 more)"),
+        (
+            ["--proxy", "scores:{good}", "--role", "calibration", "--split", "{split-dup}"],
+            "split {split-dup} names architecture {id0} with two roles (calibration and evaluation): give each architecture one row",
+        ),
+        (["--proxy", "scores:{good}", "--role", "evaluation", "--split", "{split-dup-same}"], "names architecture {id0} twice"),
         (["--proxy", "scores:{dup-column}"], "the header names column 'score' twice"),
         (["--table", "{dup-column}"], "the header names column 'score' twice"),
         (["--table", "{table-swapped}", "--proxy", "scores:{good}"], "line 2: arch_id '{id1}' is not its spec's ({id0})"),

@@ -1,0 +1,230 @@
+"""fidelity.py's inputs: a ground-truth table, its calibration / evaluation halves, and a proxy's scores (a scores
+file, or the table's early-stopping columns), each checked as it is read (one line per bad input, see probe45).
+
+Imports neither torch nor scipy: the scripts that only read a table (kseed.py, zero_cost_scores.py, kill_drill.py)
+start in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1])]  # nas_proxy from this checkout when not installed
+sys.path.insert(1, str(Path(__file__).resolve().parent / "groundtruth"))  # split.py
+
+from split import SPLIT, read_split  # noqa: E402
+
+from nas_proxy import checks  # noqa: E402
+from nas_proxy.arch_ids import arch_id  # noqa: E402 (torch-free, unlike nas_proxy.spaces)
+from nas_proxy.errors import InvalidArgumentError, shown  # noqa: E402
+
+ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
+
+
+@dataclass
+class Table:
+    """A ground-truth table: architectures in file order, accuracy per seed, training seconds."""
+
+    ids: list[str]
+    specs: dict[str, dict[str, Any]]
+    truth: dict[int, dict[str, float]]  # seed -> arch id -> accuracy
+    seconds: dict[str, float] = field(default_factory=dict)  # arch id -> training seconds (first seed)
+    seeds: list[int] = field(default_factory=list)
+    val: dict[str, float] = field(default_factory=dict)  # arch id -> validation accuracy (first seed)
+
+
+def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None = None) -> Table:
+    """One row per (architecture, seed) with ``arch_id``, ``seed``, ``spec`` (JSON) and ``metric``.
+    ``val_seed``: the seed whose validation accuracy promotion picks by (None: the first seed's, the
+    same training as the ground truth; another seed's is an independent training, as a real
+    promotion is)."""
+    # a folder, a FIFO or a device (/dev/zero) is one line, not a traceback or a read that never ends (probe45)
+    rows, _ = csv_rows(path, checks.read_text("--table", path))
+    need = {"arch_id", "seed", "spec", metric}
+    if not rows or not need <= set(rows[0]):
+        raise InvalidArgumentError(f"--table {path} needs rows with columns {', '.join(sorted(need))} (a ground-truth table)")
+    table = Table([], {}, {})
+    for n, row in enumerate(rows, start=2):
+        try:
+            seed, value, spec = checks.parse_int(row["seed"] or ""), checks.file_number(row[metric], True), checks.loads(row["spec"] or "")
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not isinstance(spec, dict):  # before probe45 'nan' and 'inf' were read as accuracies
+            raise InvalidArgumentError(f"{path} line {n}: seed, {metric} or spec is not valid: {shown(row)}")
+        if row["arch_id"] != arch_id(spec):  # before stop 46 a scores file's row met another architecture's spec and results
+            raise InvalidArgumentError(
+                f"{path} line {n}: arch_id {shown(row['arch_id'])} is not its spec's ({arch_id(spec)}): an edited table? give the id of its spec"
+            )
+        if seed not in table.truth:
+            table.truth[seed] = {}
+            table.seeds.append(seed)
+        aid = row["arch_id"]
+        if aid in table.truth[seed]:  # before probe45 the last row won silently
+            raise InvalidArgumentError(f"{path} line {n}: architecture {aid} has a row of seed {seed} already; give each training once")
+        table.truth[seed][aid] = value
+        table.specs[aid] = spec
+        if aid not in table.ids:
+            table.ids.append(aid)
+        if seed == table.seeds[0] and row.get("seconds"):
+            table.seconds[aid] = _number(f"--table {path}", n, "seconds", row["seconds"])
+        if seed == (table.seeds[0] if val_seed is None else val_seed) and row.get("val_accuracy"):
+            table.val[aid] = _number(f"--table {path}", n, "val_accuracy", row["val_accuracy"])
+    if val_seed is not None and val_seed not in table.truth:  # before probe45: no pick, every promotion '–', exit 0
+        raise InvalidArgumentError(
+            f"--promote-seed {val_seed}: --table {path} has no training of seed {val_seed}; it has seeds {', '.join(map(str, table.seeds))}"
+        )
+    table.ids = [a for a in table.ids if a in table.truth[table.seeds[0]]]  # the ground truth is the first seed
+    return table
+
+
+def subset(table: Table, ids: list[str]) -> Table:
+    """The table restricted to ``ids`` (kept in the table's order)."""
+    keep = set(ids)
+    return Table(
+        [a for a in table.ids if a in keep],
+        {a: s for a, s in table.specs.items() if a in keep},
+        {seed: {a: v for a, v in t.items() if a in keep} for seed, t in table.truth.items()},
+        {a: v for a, v in table.seconds.items() if a in keep},
+        list(table.seeds),
+        {a: v for a, v in table.val.items() if a in keep},
+    )
+
+
+def with_role(table: Table, role: str, split: Path = SPLIT) -> Table:
+    """``all`` the table, or its ``calibration`` / ``evaluation`` architectures by ``split`` (groundtruth/split.py)."""
+    if role == "all":
+        return table
+    if checks.status("--split", split) is None:
+        raise InvalidArgumentError(f"--split {split} does not exist (benchmarks/groundtruth/split.py writes it)")
+    checks.read_text("--split", split)  # a folder, a FIFO, bytes that are not text: one line (stop 46: IsADirectoryError)
+    roles = read_split(split)
+    missing = [a for a in table.ids if a not in roles]
+    if missing:
+        raise InvalidArgumentError(
+            f"--split {split} does not list {len(missing)} of the table's architectures ({missing[0]}, ...): wrong table?"
+        )
+    other = [a for a in table.ids if roles[a].get("role") not in ROLES[1:]]  # before stop 46: in neither half, silently
+    if other:
+        raise InvalidArgumentError(
+            f"--split {split} gives architecture {other[0]} the role {shown(roles[other[0]].get('role'))}"
+            f"{f' (and {len(other) - 1} more)' if len(other) > 1 else ''}; a role is {' or '.join(ROLES[1:])}"
+        )
+    return subset(table, [a for a in table.ids if roles[a]["role"] == role])
+
+
+def csv_rows(path: Path, text: str) -> tuple[list[dict[str, str]], list[str]]:
+    """The rows and the header of a CSV file's ``text``; a column named twice (a reader by name keeps one: before stop 46
+    'arch_id,score,score' read the second as the score) or a field the csv module cannot read (one over its 131,072
+    characters, before stop 46 a csv.Error traceback) is one line."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as e:
+        raise InvalidArgumentError(f"{path} line {reader.reader.line_num}: {e}; is it the right file?") from None
+    checks.columns(path, reader.fieldnames)
+    return rows, [c for c in reader.fieldnames or () if c is not None]
+
+
+def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """A file's scores (and seconds) per architecture; a file with a ``proxy`` column (one row per
+    proxy and architecture, as the GPU sections write it) or a ``variant`` column (``distill_ablation.py``'s
+    scores.csv) gives the rows of the proxy ``label``."""
+    text = checks.read_text("scores", path)  # a folder: one line, not IsADirectoryError (probe45)
+    checks.whole_lines("scores", path, text)  # a torn last row: its score would read as a shorter number
+    rows, _ = csv_rows(path, text)
+    if not rows or not {"arch_id", "score"} <= set(rows[0]):
+        raise InvalidArgumentError(f"scores file {path} needs columns arch_id and score (optionally seconds)")
+    header = [c for c in rows[0] if c is not None]
+    column = next((c for c in ("proxy", "variant") if c in rows[0]), None)
+    if column is not None:
+        names = sorted({r[column] for r in rows})
+        if label not in names:
+            raise InvalidArgumentError(
+                f"scores file {path} holds several proxies: name one as LABEL=scores:FILE, LABEL one of {', '.join(names)}"
+            )
+        rows = [r for r in rows if r[column] == label]
+    scores: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for n, r in enumerate(rows, start=2):
+        checks.whole_row(path, n, r, header)
+        if r["arch_id"] in scores:  # before probe45 the last row won silently
+            raise InvalidArgumentError(
+                f"scores file {path} line {n}: arch_id {r['arch_id']!r} is scored twice; give each architecture once"
+            )
+        scores[r["arch_id"]] = _number(f"scores file {path}", n, "score", r["score"])
+        if r.get("seconds"):
+            seconds[r["arch_id"]] = _number(f"scores file {path}", n, "seconds", r["seconds"])
+    if not set(scores) & set(ids):  # before probe45, a row of n = 0 and exit 0
+        raise InvalidArgumentError(f"scores file {path} scores none of the table's {len(ids)} architectures ({ids[0]}, ...): wrong table?")
+    _covers(f"scores file {path}" + (f" (proxy {label})" if column else ""), scores, ids)
+    return {a: scores.get(a, math.nan) for a in ids}, {a: seconds.get(a, math.nan) for a in ids}
+
+
+def _covers(where: str, scores: dict[str, float], ids: list[str], every: bool = True) -> None:
+    """Refuse scores that leave out some of the architectures ``ids`` (``every``: a scores file must give each a row, as
+    every row of the table is on the same architectures; before stop 46 such a proxy's row was silently computed on fewer,
+    beside rows on all of them) or that are NaN on every one (before, a row of n = 0 and exit 0). An empty or ``nan``
+    score, where the proxy failed on that architecture, is kept: dropped by the metrics and counted in the row's n."""
+    missing = [a for a in ids if a not in scores]
+    if every and missing:
+        raise InvalidArgumentError(
+            f"{where} has no row for {len(missing)} of the {len(ids)} architectures scored here (e.g. {missing[0]}): every proxy's "
+            "row is on the same architectures; score them (an empty score where the proxy failed), or give a --table or --role of those it has"
+        )
+    if all(math.isnan(scores.get(a, math.nan)) for a in ids):
+        raise InvalidArgumentError(
+            f"{where} has no score (every one empty or nan: the proxy failed) for any of the {len(ids)} architectures scored here; nothing to rank"
+        )
+
+
+def _number(where: str, line: int, column: str, text: str | None) -> float:
+    """A field of a scores file or a table (``where``): a plain finite number, or empty / ``nan`` where the proxy
+    failed on that architecture (dropped by the metrics and counted). Before probe45 ``high`` was a ValueError traceback
+    and a score ``inf`` ranked first."""
+    if text in ("", "nan"):
+        return math.nan
+    value = checks.file_number(text, csv_field=True)
+    if not math.isfinite(value):
+        raise InvalidArgumentError(
+            f"{where} line {line}: {column} {shown(text)} is not a finite number; give a number, or leave it empty where the proxy failed"
+        )
+    return value
+
+
+def _early(value: str, path: Path, table: Table) -> tuple[dict[str, float], dict[str, float]]:
+    """``Xep[@SEED]``: the table's ``val_accuracy_Xep`` of seed SEED (default: the ground truth's) per
+    architecture, and X epochs' share of that training's seconds."""
+    at, _, seed_text = value.partition("@")
+    column = f"val_accuracy_{at}"
+    try:
+        epochs_at = float(at.removesuffix("ep")) if at.endswith("ep") else math.nan
+        seed = int(seed_text) if seed_text else table.seeds[0]
+    except ValueError:
+        epochs_at = math.nan
+    if not epochs_at > 0:
+        raise InvalidArgumentError(f"--proxy early:{value}: write early:Xep[@SEED], X the epochs of a val_accuracy_Xep column")
+    text = checks.read_text("--table", path)
+    lines = [(n, r) for n, r in enumerate(csv_rows(path, text)[0], start=2) if r["seed"] == str(seed)]
+    rows = [(n, r) for n, r in lines if r["arch_id"] in table.specs]
+    if not rows or column not in rows[0][1]:
+        raise InvalidArgumentError(f"--proxy early:{value}: --table {path} has no column {column} for seed {seed}")
+    where = f"--table {path}"
+    scores = {
+        r["arch_id"]: _number(where, n, column, r[column]) for n, r in rows
+    }  # before stop 46 'high' was a traceback, 'inf' ranked first
+    seconds = {}
+    for n, r in rows:
+        if r.get("seconds") and r.get("epochs"):
+            epochs = _number(where, n, "epochs", r["epochs"])
+            if not epochs > 0:  # the share X / epochs of the training's seconds
+                raise InvalidArgumentError(f"{where} line {n}: epochs {shown(r['epochs'])} is not a count of epochs above 0")
+            seconds[r["arch_id"]] = _number(where, n, "seconds", r["seconds"]) * epochs_at / epochs
+    # an architecture without a training of that seed is NaN, as in the ceiling row; none at all: refused
+    _covers(f"--proxy early:{value} (--table {path}, seed {seed})", scores, table.ids, every=False)
+    return {a: scores.get(a, math.nan) for a in table.ids}, {a: seconds.get(a, math.nan) for a in table.ids}
