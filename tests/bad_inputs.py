@@ -1675,6 +1675,15 @@ PROBE46: list[Case] = [
     Case(_art("soft-float16"), "soft_labels are float16, not float32 (probability rows)", G46),
 ]
 CASES += PROBE46
+# ---- branch probe47: inputs tried as a stranger would (the benchmark scripts' are in tests/project/test_benchmark_bad_inputs.py)
+G47 = 47
+PROBE47: list[Case] = [
+    # --synthetic given twice: before, the second list replaced the first, silently (a report on 'syn' alone, exit 0);
+    # now both count, as calibrate's --scores do, so a set given in each is a set named twice
+    Case(C.replace("--synthetic syn", "--synthetic syn --synthetic syn"), "--synthetic names 'syn' twice; give each value once", G47),
+    Case(CAL.replace("--synthetic syn", "--synthetic syn --synthetic syn"), "--synthetic names 'syn' twice; give each value once", G47),
+]
+CASES += PROBE47
 
 
 def main_(argv: list[str] | None = None) -> int:

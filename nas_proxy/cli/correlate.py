@@ -47,7 +47,13 @@ def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", type=nonempty, help="the search study's storage (default: studies/STUDY/journal.log)")
     p.add_argument("--space", type=nonempty, help="the space of the architectures (default: the study's)")
     p.add_argument(
-        "--synthetic", type=nonempty, nargs="*", default=None, metavar="DIR", help="synthetic sets to compare (default: the study's)"
+        "--synthetic",
+        type=nonempty,
+        nargs="*",
+        action="extend",  # given twice, both lists count (before probe47 the last replaced the first, silently)
+        default=None,
+        metavar="DIR",
+        help="synthetic sets to compare (default: the study's)",
     )
     p.add_argument("--dataset", type=nonempty, metavar="NAME", help="the real data, when no synthetic set is given")
     p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
