@@ -1,5 +1,5 @@
-"""One nasproxy process at a time writes an output folder (files.output_lock): a second distill, train
-or soft-labels on the same folder is refused in one line, before it reads or writes anything there.
+"""One nasproxy process at a time writes an output folder (files.output_lock): a second distill, train,
+soft-labels or correlate on the same folder is refused in one line, before it reads or writes anything there.
 Before, two distills sharing one --out both ran, each overwriting the other's checkpoint."""
 
 from __future__ import annotations
@@ -62,8 +62,13 @@ def test_only_the_folders_it_made_are_removed(tmp_path: Path) -> None:
         ["distill", "--dataset", "digits", "--ipc", "1", "--iterations", "2", "--device", "cpu", "--out", "{out}"],
         ["train", "{out}/best.json", "--out", "{out}"],
         ["soft-labels", "{out}", "--teachers", "1"],
+        # probe47: before, correlate ran beside another on the same --out, exit 0, the last to finish replacing the report
+        [
+            *("correlate", "--sample", "--space", "convnet-cpu", "--dataset", "digits", "--n-archs", "3", "--full-epochs", "1"),
+            *("--full-images", "20", "--bootstrap", "10", "--device", "cpu", "--quiet", "--out", "{out}"),
+        ],
     ],
-    ids=["distill", "train", "soft-labels"],
+    ids=["distill", "train", "soft-labels", "correlate"],
 )
 def test_a_second_command_on_a_folder_being_written_is_refused(tmp_path: Path, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
