@@ -35,15 +35,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from fidelity import check_out_file  # benchmarks/ is on sys.path
 from provenance import machine  # benchmarks/provenance.py (this script's folder is on sys.path)
 from torch import Tensor
 
+from nas_proxy import checks
 from nas_proxy.augment import DSA, DSAParams
+from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.types import integer
 from nas_proxy.data import load_dataset
 from nas_proxy.distill.config import DistillConfig, resolve
 from nas_proxy.distill.methods import DistillMethod, Features
 from nas_proxy.distill.reference import datadam_loss_loop, dm_loss_loop
 from nas_proxy.distill.runner import ClassPool, distill
+from nas_proxy.files import write_text
 from nas_proxy.models import ConvNet
 from nas_proxy.models.convnet import NORMALIZATIONS
 from nas_proxy.utils import derive_seed, generator, resolve_device
@@ -89,25 +94,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--ipc", default="1,10,50", help="comma-separated images per class")
     p.add_argument("--methods", default="datadam", help="comma-separated: datadam, dm")
-    p.add_argument("--batch-real", type=int, default=64, help="real images per class per step (official DataDAM 64)")
+    p.add_argument("--batch-real", type=integer, default=64, help="real images per class per step (official DataDAM 64)")
     p.add_argument("--net-norm", default="instancenorm", choices=NORMALIZATIONS, help="distillation network norm")
     p.add_argument(
-        "--net-width", type=int, default=DistillConfig.net_width, help="distillation network width (smaller only for quick checks)"
+        "--net-width", type=integer, default=DistillConfig.net_width, help="distillation network width (smaller only for quick checks)"
     )
-    p.add_argument("--warmup", type=int, default=1, help="untimed steps (and distill() iterations) first")
-    p.add_argument("--repeats", type=int, default=3, help="timed steps per variant; distill() runs --iterations this often")
-    p.add_argument("--iterations", type=int, default=5, help="distill() iterations per timed repeat")
+    p.add_argument("--warmup", type=integer, default=1, help="untimed steps (and distill() iterations) first")
+    p.add_argument("--repeats", type=integer, default=3, help="timed steps per variant; distill() runs --iterations this often")
+    p.add_argument("--iterations", type=integer, default=5, help="distill() iterations per timed repeat")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--amp", default="on", choices=("on", "off"), help="bf16 autocast on the forwards (CUDA only, as distill)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=integer, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--seed", type=integer, default=0)
     p.add_argument("--data-root", default=None, help="folder with the four Fashion-MNIST IDX files (default: the Debian package's)")
     p.add_argument("--no-memory", action="store_true", help="skip the CPU memory subprocesses")
     p.add_argument("--no-distill", action="store_true", help="skip the end-to-end distill() timing")
     p.add_argument("--json", type=Path, default=None, help="write every raw number here")
     p.add_argument("--probe", choices=VARIANTS, default=None, help=argparse.SUPPRESS)  # internal: CPU memory subprocess
     args = p.parse_args(argv)
-    args.ipc = [int(v) for v in args.ipc.split(",") if v.strip()]
+    # before probe47: '--ipc 1,x' was int()'s traceback, '--threads -1' torch's, and a --json folder an IsADirectoryError
+    # after the whole half-hour run
+    args.ipc = checks.items("--ipc", args.ipc, checks.parse_int)
+    checks.number("--net-width", args.net_width, 1, integer=True)
+    checks.number("--threads", args.threads, 1, integer=True, optional=True)
+    checks.number("--seed", args.seed, 0, integer=True)
+    if args.json is not None:
+        check_out_file("--json", args.json, makes_folder=True)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in args.methods if m not in LOOP_LOSSES]
     if unknown:
@@ -363,6 +375,7 @@ def render_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows) + "\n\nvectorised vs loop on the same inputs:\n" + "\n".join(notes)
 
 
+@one_line_errors("distill_speed.py")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -390,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render_table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        write_text(args.json, json.dumps(report, indent=2) + "\n")
         print(f"\nraw numbers: {args.json}", file=sys.stderr)
     return 0 if all(r["steps"]["agree"] for r in results) else 1
 

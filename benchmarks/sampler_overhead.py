@@ -33,8 +33,14 @@ from typing import Any
 import numpy as np
 import optuna
 import torch
+from fidelity import check_out_file  # benchmarks/ is on sys.path
 from provenance import machine  # benchmarks/provenance.py (this script's folder is on sys.path)
 
+from nas_proxy import checks
+from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.types import integer
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.files import write_text
 from nas_proxy.search.config import SAMPLERS
 from nas_proxy.search.study import DrawSeeded
 from nas_proxy.spaces import get_space
@@ -50,7 +56,12 @@ def landscape(space_name: str, table: Path, seed: int) -> dict[str, float]:
     space = get_space(space_name)
     specs = space.specs(100_000)
     if specs is None:
-        raise SystemExit(f"space {space_name} cannot be enumerated")
+        raise InvalidArgumentError(f"--space {space_name} cannot be enumerated (more than 100,000 architectures); give a ConvNet space")
+    if any(not set(DIMENSIONS) <= set(spec) for spec in specs):  # before probe47: nb201 was KeyError 'depth', a traceback
+        raise InvalidArgumentError(
+            f"--space {space_name} is not a ConvNet space (its architectures are not {', '.join(DIMENSIONS)}): "
+            f"the landscape is fitted to {table.name}; give convnet720 or a slice of it"
+        )
     with table.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["seed"] == "0"]
     levels = [(d, v) for d in DIMENSIONS for v in sorted({r[d] for r in rows})]
@@ -88,24 +99,35 @@ def paired_interval(diffs: list[float], seed: int, resamples: int = 2000) -> tup
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+@one_line_errors("sampler_overhead.py")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", default="convnet720")
     p.add_argument("--samplers", default="tpe,gp,nsga2,random,bruteforce", help="comma-separated registered samplers")
-    p.add_argument("--trials", type=int, default=200)
-    p.add_argument("--window", type=int, default=50, help="the last N trials' seconds are summarised")
+    p.add_argument("--trials", type=integer, default=200)
+    p.add_argument("--window", type=integer, default=50, help="the last N trials' seconds are summarised")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (each a search both ways)")
-    p.add_argument("--landscape-seed", type=int, default=0)
+    p.add_argument("--landscape-seed", type=integer, default=0)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
+    # before probe47 each of these was a traceback (an unknown sampler, --trials 0, '--seeds 0,'), or ignored (--window 0
+    # summarised every trial), or a traceback after the whole run (--json a folder)
+    samplers = checks.items("--samplers", args.samplers, _sampler)
+    seeds = checks.items("--seeds", args.seeds, checks.parse_int)
+    for seed in seeds:
+        checks.number("--seeds", seed, 0, integer=True)
+    checks.number("--trials", args.trials, 1, integer=True)
+    checks.number("--window", args.window, 1, integer=True)  # more than --trials: every trial
+    checks.number("--landscape-seed", args.landscape_seed, 0, integer=True)
+    if args.json is not None:
+        check_out_file("--json", args.json, makes_folder=True)
     load_start = os.getloadavg()
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     values = landscape(args.space, TABLE, derive_seed(args.landscape_seed, "landscape") % 2**32)
     best_possible = max(values.values())
-    seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
-    for name in args.samplers.split(","):
+    for name in samplers:
         per: dict[str, list[dict[str, Any]]] = {"kept": [], "anew": []}
         for seed in seeds:
             for kept in (True, False):  # interleaved: load from other processes hits both alike
@@ -129,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
+        write_text(
+            args.json,
             json.dumps(
                 {
                     "machine": {**machine(torch.device("cpu"), load_start), "optuna": optuna.__version__},
@@ -138,9 +161,15 @@ def main(argv: list[str] | None = None) -> int:
                     "rows": rows,
                 },
                 indent=2,
-            )
+            ),
         )
     return 0
+
+
+def _sampler(name: str) -> str:
+    """A registered sampler's name (an unknown one: the registry's error, with the known names)."""
+    SAMPLERS.get(name)
+    return name
 
 
 if __name__ == "__main__":

@@ -36,10 +36,16 @@ from typing import Any
 
 import optuna
 import torch
+from fidelity import check_out_file  # benchmarks/ is on sys.path
 from provenance import machine  # benchmarks/provenance.py (this script's folder is on sys.path)
 from torch import Tensor
 
+from nas_proxy import checks
+from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.types import integer
 from nas_proxy.data import load_dataset
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.files import write_text
 from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, count_params
@@ -55,23 +61,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--synthetic", type=Path, default=Path(DEFAULT_SYNTHETIC), help="a synthetic-set directory (nasproxy distill --out)")
     p.add_argument("--space", default="convnet720", help="search space name or file")
-    p.add_argument("--n-archs", type=int, default=8, help="distinct architectures drawn from the space")
-    p.add_argument("--seed", type=int, default=0, help="sampler seed and the trials' seed")
-    p.add_argument("--epochs", type=int, default=ProxyConfig.epochs, help="proxy training epochs on the synthetic set")
-    p.add_argument("--report-every", type=int, default=ProxyConfig.report_every, help="epochs between a trial's validation reports")
+    p.add_argument("--n-archs", type=integer, default=8, help="distinct architectures drawn from the space")
+    p.add_argument("--seed", type=integer, default=0, help="sampler seed and the trials' seed")
+    p.add_argument("--epochs", type=integer, default=ProxyConfig.epochs, help="proxy training epochs on the synthetic set")
+    p.add_argument("--report-every", type=integer, default=ProxyConfig.report_every, help="epochs between a trial's validation reports")
     p.add_argument("--no-amp", dest="amp", action="store_false", help="CUDA: proxy training and validation in float32, not bf16")
     p.add_argument("--channels-last", action="store_true", help="CUDA: NHWC weights and batches in the proxy trials")
     p.add_argument("--cuda-graph", action="store_true", help="CUDA: proxy forward + backward replayed as CUDA graphs")
-    p.add_argument("--full-epochs", type=int, default=1, help="epochs on the full training split (0: skip the full-data rows)")
-    p.add_argument("--full-batch", type=int, default=256, help="batch size of the full-data training")
+    p.add_argument("--full-epochs", type=integer, default=1, help="epochs on the full training split (0: skip the full-data rows)")
+    p.add_argument("--full-batch", type=integer, default=256, help="batch size of the full-data training")
     p.add_argument("--workers", default="", help="comma-separated process counts: rerun the proxy trials in that many processes each")
-    p.add_argument("--worker-threads", type=int, default=None, help="torch threads per worker (default: this process's threads // K)")
+    p.add_argument("--worker-threads", type=integer, default=None, help="torch threads per worker (default: this process's threads // K)")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda[:N]")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads of this process (default: torch's choice)")
+    p.add_argument("--threads", type=integer, default=None, help="torch CPU threads of this process (default: torch's choice)")
     p.add_argument("--data-root", default=None, help="where the real dataset lives (default: the synthetic set's)")
     p.add_argument("--json", type=Path, default=None, help="write every raw number here")
     args = p.parse_args(argv)
-    args.workers = [int(k) for k in args.workers.split(",") if k.strip()]
+    # before probe47: '--workers 1,x' was int()'s traceback, '--seed -1' numpy's, '--threads -1' torch's, and a --json folder
+    # an IsADirectoryError after every trial had run
+    args.workers = checks.items("--workers", args.workers, checks.parse_int) if args.workers else []
+    checks.number("--seed", args.seed, 0, integer=True)
+    checks.number("--threads", args.threads, 1, integer=True, optional=True)
+    if args.json is not None:
+        check_out_file("--json", args.json, makes_folder=True)
     if args.n_archs < 1 or args.epochs < 1 or args.report_every < 1 or args.full_batch < 1:
         p.error("--n-archs, --epochs, --report-every and --full-batch must be >= 1")
     if args.full_epochs < 0 or any(k < 1 for k in args.workers) or (args.worker_threads is not None and args.worker_threads < 1):
@@ -91,7 +103,7 @@ def draw_specs(space: SearchSpace, n: int, seed: int) -> list[Spec]:
         if len(specs) == n:
             break
     if len(specs) < n:
-        raise SystemExit(f"--n-archs {n}: the space gave only {len(specs)} distinct architectures in {100 * n} draws")
+        raise InvalidArgumentError(f"--n-archs {n}: the space gave only {len(specs)} distinct architectures in {100 * n} draws")
     return list(specs.values())
 
 
@@ -343,12 +355,17 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@one_line_errors("search_speed.py")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # its "A new study created" line came before a refusal's on stderr
     if args.threads:
         torch.set_num_threads(args.threads)
     device, load_start = resolve_device(args.device), os.getloadavg()
     space = get_space(args.space)
+    size = space.size()
+    if size is not None and args.n_archs > size:  # before probe47: 100 draws per architecture asked, minutes, then refused
+        raise InvalidArgumentError(f"--n-archs {args.n_archs} is more than the {size:,} architectures of space {args.space}")
     specs = draw_specs(space, args.n_archs, args.seed)
     ctx, train_x, train_y = load(args, device)
     warm_up(ctx, space, specs[0])
@@ -370,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        write_text(args.json, json.dumps(report, indent=2) + "\n")
         print(f"\nraw numbers: {args.json}", file=sys.stderr)
     return 0
 

@@ -28,7 +28,7 @@ from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
 from nas_proxy.correlate.config import check_promote, data_ref
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
-from nas_proxy.files import check_writable, watch
+from nas_proxy.files import check_writable, output_lock, watch
 from nas_proxy.groundtruth.study import storage_beside
 from nas_proxy.ladders import FULL, parse_ladder
 from nas_proxy.proxies import RunSetup
@@ -365,21 +365,17 @@ def run(
     (with its time). The data is read once for the plan and every stage."""
     from nas_proxy.data.registry import read_once
 
-    with read_once():
-        return _run(preset_path, dataset, device, progress, on_stage, proxy_profile)
-
-
-def _run(
-    preset_path: Path | str,
-    dataset: str | None,
-    device: str | None,
-    progress: bool,
-    on_stage: Callable[[str], None] | None,
-    proxy_profile: str | None,
-) -> dict[str, Any]:
     t_run = time.perf_counter()
+    with read_once():
+        p = plan(preset_path, dataset, device, proxy_profile)
+        # one run of a preset at a time, as one distill of a folder: before probe47 two at once both distilled the same set,
+        # searched and wrote the same report, exit 0 each
+        with output_lock(p.runs, busy=f"{p.runs} is being run by another nasproxy process", fix="wait for it to finish"):
+            return _run(p, progress, on_stage, t_run)
+
+
+def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run: float) -> dict[str, Any]:
     seconds: dict[str, float] = {}
-    p = plan(preset_path, dataset, device, proxy_profile)
     _check_max_params(p)
     name, runs, syn = p.name, p.runs, p.synthetic
     for path in (runs, study_dir(name), artifact_dir(default_storage_url(name), name)):  # before the first stage writes

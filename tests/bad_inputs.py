@@ -1687,6 +1687,14 @@ FIX47B: list[Case] = [
     Case(f"{D} --lambda 101", "lambda_mmd must be in [0, 100], got 101.0", G47),
 ]
 CASES += FIX47B
+# ---- branch probe47: inputs tried as a stranger would (the benchmark scripts' are in tests/project/test_benchmark_bad_inputs.py)
+PROBE47: list[Case] = [
+    # --synthetic given twice: before, the second list replaced the first, silently (a report on 'syn' alone, exit 0);
+    # now both count, as calibrate's --scores do, so a set given in each is a set named twice
+    Case(C.replace("--synthetic syn", "--synthetic syn --synthetic syn"), "--synthetic names 'syn' twice; give each value once", G47),
+    Case(CAL.replace("--synthetic syn", "--synthetic syn --synthetic syn"), "--synthetic names 'syn' twice; give each value once", G47),
+]
+CASES += PROBE47
 
 
 def main_(argv: list[str] | None = None) -> int:

@@ -44,6 +44,7 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         "--synthetic",
         type=nonempty,
         nargs="+",
+        action="extend",  # given twice, both lists count (before probe47 the last replaced the first, silently)
         metavar="DIR",
         help="synthetic sets to choose among (the first: the default's); required without --ladders",
     )

@@ -22,6 +22,7 @@ from nas_proxy.cli.common import (
 )
 from nas_proxy.cli.proxy_options import add_proxy_options, proxy_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
+from nas_proxy.files import output_lock
 
 # CorrelateConfig fields that `nasproxy correlate` takes from the synthetic sets (or the study), not from a file
 NOT_FROM_FILE = ("split_seed", "val_fraction", "zero_cost_batch")
@@ -47,7 +48,13 @@ def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", type=nonempty, help="the search study's storage (default: studies/STUDY/journal.log)")
     p.add_argument("--space", type=nonempty, help="the space of the architectures (default: the study's)")
     p.add_argument(
-        "--synthetic", type=nonempty, nargs="*", default=None, metavar="DIR", help="synthetic sets to compare (default: the study's)"
+        "--synthetic",
+        type=nonempty,
+        nargs="*",
+        action="extend",  # given twice, both lists count (before probe47 the last replaced the first, silently)
+        default=None,
+        metavar="DIR",
+        help="synthetic sets to compare (default: the study's)",
     )
     p.add_argument("--dataset", type=nonempty, metavar="NAME", help="the real data, when no synthetic set is given")
     p.add_argument("--data-root", type=nonempty, metavar="DIR", help="where the real data is, if not where distill found it")
@@ -201,9 +208,12 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     from nas_proxy.report import correlate_command
 
     r = resolve(args, Config(args.config))
-    with ProgressBars() as bars:
+    # one correlate at a time on --out, as distill, train and soft-labels: before probe47 two at once both ran, exit 0, the
+    # last to finish replacing the other's report; refused before the lock, which makes a missing --out (distill's order)
+    checks.not_inside_a_synthetic_set("--out", r.out)
+    with output_lock(r.out), ProgressBars() as bars:
         result = correlate_command(r, None if args.quiet else bars.on_progress)
-    save_config(result.out, {"correlate": used(r, result)})
+        save_config(result.out, {"correlate": used(r, result)})
     if args.json:
         print_json(result.to_dict())
         return 0

@@ -206,3 +206,22 @@ def test_an_integer_too_long_to_read_is_a_one_line_error_naming_its_digits(capsy
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "argument --ipc: a number of 5,001 digits" in err and "set_int_max_str_digits" not in err and len(err.splitlines()) == 1
+
+
+LIST_ACTIONS = [(c, a) for c, a in actions() if a.option_strings and a.nargs in ("+", "*")]
+
+
+def test_the_list_options_are_found() -> None:
+    assert {(c, a.option_strings[0]) for c, a in LIST_ACTIONS} >= {("correlate", "--synthetic"), ("calibrate", "--synthetic")}
+
+
+@pytest.mark.parametrize(("command", "action"), LIST_ACTIONS, ids=lambda x: x if isinstance(x, str) else x.option_strings[0])
+def test_a_list_option_given_twice_keeps_both_lists(command: str, action: argparse.Action) -> None:
+    """``--synthetic a --synthetic b`` compares a and b, as calibrate's ``--scores x --scores y`` reads both (probe47:
+    before, the second list replaced the first, silently: a correlate report on b alone, exit 0)."""
+    namespace = argparse.Namespace(**{action.dest: action.default})
+    parser = argparse.ArgumentParser(prog=command)
+    flag = action.option_strings[0]
+    action(parser, namespace, ["a"], flag)
+    action(parser, namespace, ["b", "c"], flag)
+    assert getattr(namespace, action.dest) == ["a", "b", "c"]

@@ -1,5 +1,5 @@
-"""One nasproxy process at a time writes an output folder (files.output_lock): a second distill, train
-or soft-labels on the same folder is refused in one line, before it reads or writes anything there.
+"""One nasproxy process at a time writes an output folder (files.output_lock): a second distill, train,
+soft-labels or correlate on the same folder is refused in one line, before it reads or writes anything there.
 Before, two distills sharing one --out both ran, each overwriting the other's checkpoint."""
 
 from __future__ import annotations
@@ -62,8 +62,13 @@ def test_only_the_folders_it_made_are_removed(tmp_path: Path) -> None:
         ["distill", "--dataset", "digits", "--ipc", "1", "--iterations", "2", "--device", "cpu", "--out", "{out}"],
         ["train", "{out}/best.json", "--out", "{out}"],
         ["soft-labels", "{out}", "--teachers", "1"],
+        # probe47: before, correlate ran beside another on the same --out, exit 0, the last to finish replacing the report
+        [
+            *("correlate", "--sample", "--space", "convnet-cpu", "--dataset", "digits", "--n-archs", "3", "--full-epochs", "1"),
+            *("--full-images", "20", "--bootstrap", "10", "--device", "cpu", "--quiet", "--out", "{out}"),
+        ],
     ],
-    ids=["distill", "train", "soft-labels"],
+    ids=["distill", "train", "soft-labels", "correlate"],
 )
 def test_a_second_command_on_a_folder_being_written_is_refused(tmp_path: Path, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
@@ -76,3 +81,22 @@ def test_a_second_command_on_a_folder_being_written_is_refused(tmp_path: Path, a
         assert sorted((p.name, p.read_bytes()) for p in out.iterdir()) == before
     assert code == 2
     assert len(err) == 1 and f"{out} is being written by another nasproxy process" in err[0], err
+
+
+def test_a_second_run_of_a_preset_being_run_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """probe47: before, two ``nasproxy run p.toml`` at once both distilled the same set, searched the same study and
+    wrote the same report, exit 0 each; the second is now refused, before it reads or writes anything."""
+    from tests.bad_inputs_files import PRESET
+
+    monkeypatch.chdir(tmp_path)  # the study's default storage is studies/p under the working folder
+    (tmp_path / "p.toml").write_text(PRESET)
+    folder = tmp_path / "runs" / "p"
+    with output_lock(folder):
+        code = main(["run", "p.toml", "--device", "cpu", "--quiet"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert list(folder.iterdir()) == []
+    assert code == 2
+    assert len(err) == 1 and "runs/p is being run by another nasproxy process (process" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.toml"]  # no studies/, and the lock's runs/p removed
