@@ -3,6 +3,7 @@ table in docs/bad-inputs.md is what these cases print today."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import Field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -113,3 +114,46 @@ def test_values_quoted_in_errors_are_shortened() -> None:
     assert shown("x" * 10) == repr("x" * 10)
     assert shown("9" * 5000) == "'99999999999999999999999...(5,002 characters)"
     assert "digits" in shown(10**5000)  # repr() itself refuses an int this long
+
+
+def test_the_runner_s_watched_snapshot_is_the_walk_after_every_kind_of_change(tmp_path: Path) -> None:
+    """A case's changes are found by listing again only the folders inotify saw touched (tests/bad_input_runner.py):
+    after each kind of change it must see what a whole walk sees (a file made, written, removed; a folder made with
+    files in it, written into, then removed; a nested folder's file; a link; a mode), or a case that wrote would pass."""
+    root = tmp_path / "ws"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "f").write_text("x")
+    (root / "g").write_text("y")
+    watch = bad_input_runner._Watch.start(root)
+    assert watch is not None, "inotify could not watch the workspace"  # Linux: as where the suite runs
+    deep = root / "a" / "made" / "deep"
+
+    def make_deep() -> None:
+        deep.mkdir(parents=True)
+        (deep / "h").write_text("1")
+
+    def remove_deep() -> None:
+        (deep / "h").unlink()
+        deep.rmdir()
+
+    changes: list[Callable[[], object]] = [
+        lambda: (root / "new").write_text("z"),
+        lambda: (root / "a" / "b" / "f").write_text("longer"),
+        lambda: (root / "g").unlink(),
+        make_deep,
+        lambda: (deep / "h").write_text("in a folder made after the watch started"),
+        lambda: (root / "a" / "b" / "link").symlink_to("../../nowhere"),
+        lambda: (root / "a" / "b" / "f").chmod(0o600),
+        lambda: None,
+        remove_deep,
+        lambda: (root / "new").write_text("again"),
+    ]
+    try:
+        before = bad_input_runner.snapshot(root)
+        for change in changes:
+            change()
+            after = watch.snapshot_after(before)
+            assert after == bad_input_runner.snapshot(root)
+            before = after
+    finally:
+        watch.close()

@@ -123,7 +123,10 @@ def best_json(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where / "best.json"
 
 
-@pytest.mark.parametrize("torn", ["cut", "missing"])
+# drill tier: "cut". A file whose hash no longer matches spec.json is retrained or replaced in make test by
+# test_train_best.py's test_whole_weights_of_this_training_are_not_trained_again_and_torn_ones_are (its torchscript cut
+# short); "missing" drills here the other way a recorded file is not whole (trained_folder.whole: it cannot be read)
+@pytest.mark.parametrize("torn", [pytest.param("cut", marks=pytest.mark.drill), "missing"])
 def test_train_whose_weights_were_cut_short_trains_again(torn: str, best_json: Path, tmp_path: Path) -> None:
     """``nasproxy train BEST --out DIR`` finds DIR finished by its spec.json (written last); with
     model.safetensors cut short or gone it used to say 'already holds this training' and exit 0 over
@@ -141,7 +144,9 @@ def test_train_whose_weights_were_cut_short_trains_again(torn: str, best_json: P
     assert train_best(best_json, out, one).reused  # whole now: not trained a third time
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+# drill tier: SIGTERM. The worker says nothing on either signal (one code path, nas_proxy/cli/worker_process.py), which
+# SIGINT drills here; the command's SIGTERM line is drilled by test_faults.py's SIGTERM tests (a search, 143, this line)
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.drill)])
 def test_ctrl_c_to_a_search_and_its_workers_prints_one_line(sig: signal.Signals, tiny_run: Path, tmp_path: Path) -> None:
     """Ctrl-C in a terminal reaches ``search --workers 2`` and the worker it started (one process
     group); a scheduler's SIGTERM to the group too. Each used to print its own line ('nasproxy worker:
