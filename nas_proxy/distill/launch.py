@@ -97,7 +97,11 @@ def told_launch(line: str, exit_code: int, interrupted: bool = False, label: str
     torchrun stops after the first one failed each said "interrupted by SIGTERM": 2 to 20 lines, then the
     launch's own. The first rank's line is the launch's, with its rank; the others' are not said (True). An
     ``interrupted`` rank says nothing and hands nothing: the launch says why it stopped (a Ctrl-C, a rank
-    that failed or was killed)."""
+    that failed or was killed); when the launch itself is gone (killed -9), rank 0 says its line and the others nothing."""
+    if interrupted and os.environ.get(LAUNCHER_VARIABLE) and not launched():
+        # its launch is gone (killed -9): watch_launcher stopped every rank, and each raised rank 0's line (sharded._agree),
+        # with no launch to say it once. Rank 0 says it (False: said here); before, every rank did, rank 1 naming rank 0
+        return os.environ.get("RANK", "0") != "0"
     path = os.environ.get(SAID_VARIABLE) if launched() else None
     if not path or interrupted:
         return bool(path)

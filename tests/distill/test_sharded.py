@@ -776,3 +776,31 @@ def test_a_rank_ends_when_its_launch_is_killed() -> None:
         if rank != "0":
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(rank), signal.SIGKILL)
+
+
+@pytest.mark.drill
+def test_a_launch_killed_9_leaves_one_line_from_its_stopped_ranks(tmp_path: Path) -> None:
+    """drill47: ``distill --launch 2`` killed -9 during its iterations: its ranks (watch_launcher) stopped at their shards'
+    checkpoints, and each printed rank 0's line (``sharded._agree`` raises it on every rank), the same line twice, rank 1's
+    naming rank 0's shard. Now rank 0 says it once."""
+    import time
+
+    out = tmp_path / "dl"
+    args = [sys.executable, "-m", "nas_proxy", "distill", *FLAGS, "--iterations", "400", "--checkpoint-every", "2", "--launch", "2"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NASPROXY_") and k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env |= {"OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}
+    launch = subprocess.Popen([*args, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        checkpoints = [out / "shards" / f"{r}-of-2" / "checkpoint.safetensors" for r in range(2)]
+        deadline = time.monotonic() + 300
+        while not all(c.is_file() for c in checkpoints) and launch.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the event: both ranks have checkpointed (they are iterating)
+        assert launch.poll() is None, launch.communicate()
+        launch.kill()
+        _, err = launch.communicate(timeout=300)  # the ranks hold the pipe: read until the last of them has ended
+    finally:
+        launch.kill()
+    lines = err.strip().splitlines()
+    # rank 0's line: where it stopped (or, a signal raised outside its loop, that it stopped), never a second rank's
+    assert len(lines) == 1 and lines[0].startswith("nasproxy distill: interrupted by SIGTERM"), lines
+    assert all(shard_done(c.parent) > 0 for c in checkpoints)
