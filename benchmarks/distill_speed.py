@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from fidelity import check_out_file  # benchmarks/ is on sys.path
+from fidelity_report import check_out_file  # benchmarks/ is on sys.path
 from provenance import machine  # benchmarks/provenance.py (this script's folder is on sys.path)
 from torch import Tensor
 

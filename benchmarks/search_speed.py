@@ -36,7 +36,7 @@ from typing import Any
 
 import optuna
 import torch
-from fidelity import check_out_file  # benchmarks/ is on sys.path
+from fidelity_report import check_out_file  # benchmarks/ is on sys.path
 from provenance import machine  # benchmarks/provenance.py (this script's folder is on sys.path)
 from torch import Tensor
 
