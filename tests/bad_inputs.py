@@ -21,7 +21,7 @@ S = "search --synthetic syn --space convnet-cpu --study s1 --n-trials 1 --epochs
 P = "search --space convnet-cpu --study s1 --n-trials 1 --device cpu --quiet"  # a search on a proxy named by --proxy
 W = "worker --study done --storage studies/done/journal.log --quiet"
 SC = "score --synthetic syn --space convnet-cpu --archs archs/good.json --epochs 1 --device cpu --quiet"
-C = "correlate --sample --space convnet-cpu --synthetic syn --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 10 --device cpu --quiet --out OUT"
+C = "correlate --sample --space convnet-cpu --synthetic syn --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 100 --device cpu --quiet --out OUT"
 CA = C.replace("--sample", "--archs archs/good.json").replace(" --n-archs 3", "")  # idle with --archs: refused (probe41)
 SL = "soft-labels syn --soft-labels 2 --teacher-space convnet-cpu --device cpu --quiet"
 CL = "calibrate --ladders auto --truth archs/truth-8.json --quiet"  # choose a proxy or ladder
@@ -299,7 +299,7 @@ CASES: list[Case] = [
     Case(f"{C} --early nan", "early"),
     Case(C.replace("--n-archs 3", "--n-archs 0"), "--n-archs must be"),
     Case(f"{C} --workers 0", "workers must be"),
-    Case(C.replace("--bootstrap 10", "--bootstrap 0"), "n_boot must be"),
+    Case(C.replace("--bootstrap 100", "--bootstrap 0"), "n_boot must be"),
     Case(f"{C} --ceiling -1", "ceiling must be"),
     Case(f"{C} --lr inf", "argument --lr: expected a finite number", fixed=9),
     Case(f"{C} --seed -1", "seed must be", fixed=9),
@@ -353,7 +353,7 @@ CASES: list[Case] = [
     Case(f"{CAL} --cost-weight -1", "cost_weight must be in [0, 100]"),
     Case(f"{CAL} --cost-weight inf", "argument --cost-weight: expected a finite number"),
     Case(f"{CAL} --metric pearson", "invalid choice: 'pearson'"),
-    Case(f"{CAL} --bootstrap 1", "n_boot must be in [10, 100000]"),
+    Case(f"{CAL} --bootstrap 1", "n_boot must be in [100, 100000]"),
     Case(f"{CAL} --seed -1", "seed must be"),
     Case(CAL.replace("archs/truth-8.json", "archs/good.json"), "has no ground truth"),
     Case(CAL.replace("archs/truth-8.json", "archs/truth-2.json"), "holds 2 architectures with ground truth"),
@@ -592,7 +592,7 @@ MORE16: list[Case] = [
     Case(f"{W} --worker-index 9223372036854775808", "worker_index must be"),
     Case(f"{CAL} --trials 9223372036854775808", "trials must be", N),
     Case(f"{CAL} --bootstrap 9223372036854775808", "n_boot must be", N),
-    Case(C.replace("--bootstrap 10", "--bootstrap 9223372036854775808"), "n_boot must be", N),
+    Case(C.replace("--bootstrap 100", "--bootstrap 9223372036854775808"), "n_boot must be", N),
     Case(f"{C} --promote 99999999999999999999", "promote must be", N),
     Case(f"{C} --full-images 99999999999999999999", "--full-images must be", N),
     Case("dashboard --study done --port 0", "port must be"),
@@ -1002,7 +1002,7 @@ CASES += PROBE35
 G36 = 36
 PROC43 = "cannot write /proc/x: no folder or file can be made there: /proc is a virtual file system"  # before fix43a: "No such file ..."
 TJ = "--storage tampered/{}/journal.log"  # a copy of the study 'done' whose journal was edited by hand
-CS = "correlate --study done --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 10 --device cpu --quiet --out OUT"
+CS = "correlate --study done --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 100 --device cpu --quiet --out OUT"
 PROBE36: list[Case] = [
     # a worker on a study whose budget or settings were edited: before, an internal error (int('x'), KeyError)
     Case(f"worker --study done {TJ.format('budget-text')} --quiet", "records a budget of 'x' trials, not a count of at least 1", G36),
@@ -1695,6 +1695,14 @@ PROBE47: list[Case] = [
     Case(CAL.replace("--synthetic syn", "--synthetic syn --synthetic syn"), "--synthetic names 'syn' twice; give each value once", G47),
 ]
 CASES += PROBE47
+# ---- stop 47: one floor for every bootstrap a user sets (N_BOOT_MIN): before, correlate took 1 (a "95 % interval"
+# one resample wide, exit 0) and calibrate 10, where fidelity.py asked 100
+BOOT47: list[Case] = [
+    Case(C.replace("--bootstrap 100", "--bootstrap 1"), "n_boot must be in [100, 100000], got 1", G47),
+    Case(C.replace("--bootstrap 100", "--bootstrap 99"), "n_boot must be in [100, 100000], got 99", G47),
+    Case(f"{CAL} --n-boot 99", "n_boot must be in [100, 100000], got 99", G47),
+]
+CASES += BOOT47
 
 
 def main_(argv: list[str] | None = None) -> int:

@@ -41,7 +41,7 @@ n_trials = 1
 epochs = 1
 [correlate]
 n_archs = 3
-n_boot = 10
+n_boot = 100
 [correlate.ground_truth]
 epochs = 2
 images = 20
@@ -96,10 +96,10 @@ PRESETS: dict[str, tuple[str, str] | str] = {
     "n-archs": ("n_archs = 3", "n_archs = 0"),
     "full-lr": ("epochs = 2", "epochs = 2\nlr = inf"),
     "full-early": ("epochs = 2", "epochs = 2\nearly = [0.5, 9.0]"),
-    "bootstrap": ("n_boot = 10", "n_boot = 0"),
-    "proxies": ("n_boot = 10", 'n_boot = 10\nproxies = "all"'),
-    "ceiling": ("n_boot = 10", "n_boot = 10\nceiling = -1"),
-    "gt-storage": ("n_boot = 10", "n_boot = 10\ngt_storage = 5"),
+    "bootstrap": ("n_boot = 100", "n_boot = 0"),
+    "proxies": ("n_boot = 100", 'n_boot = 100\nproxies = "all"'),
+    "ceiling": ("n_boot = 100", "n_boot = 100\nceiling = -1"),
+    "gt-storage": ("n_boot = 100", "n_boot = 100\ngt_storage = 5"),
 }
 
 # --config files of single commands: file name -> text

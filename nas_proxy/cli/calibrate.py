@@ -17,6 +17,7 @@ TRUTHY = {"on": True, "true": True, "yes": True, "off": False, "false": False, "
 
 def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.calibrate.config import DEFAULT_CHOICES, METRIC_NAMES, CalibrateConfig, LadderChoiceConfig
+    from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN
 
     p = sub.add_parser(
         "calibrate",
@@ -69,7 +70,7 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         type=integer,
         dest="n_boot",
         field=(c, "n_boot"),
-        help="bootstrap resamples of the held-out intervals; --bootstrap is its older name",
+        help=f"bootstrap resamples of the held-out intervals, {N_BOOT_MIN} to {N_BOOT_MAX}; --bootstrap is its older name",
     )
     option(p, "--seed", type=integer, field=(c, "seed"), help="folds, samplers, proxy trainings")
     option(p, "--device", field=(c, "device"), help="auto, cpu or cuda[:N]")

@@ -30,7 +30,7 @@ NOT_FROM_FILE = ("split_seed", "val_fraction", "zero_cost_batch")
 
 def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.configs import CorrelateBudget
-    from nas_proxy.correlate.config import CorrelateConfig
+    from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig
     from nas_proxy.protocols import GroundTruthConfig
 
     p = sub.add_parser(
@@ -91,7 +91,7 @@ def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         type=integer,
         dest="n_boot",
         field=(CorrelateConfig, "n_boot"),
-        help="bootstrap resamples for the intervals; --bootstrap is its older name",
+        help=f"bootstrap resamples for the intervals, {N_BOOT_MIN} to {N_BOOT_MAX}; --bootstrap is its older name",
     )
     option(
         p,

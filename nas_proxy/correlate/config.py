@@ -64,7 +64,7 @@ class CorrelateConfig:
         if not isinstance(self.random_subset, bool):
             raise InvalidArgumentError(f"random_subset must be true or false, got {self.random_subset!r}")
         checks.positive("zero_cost_batch", self.zero_cost_batch)
-        checks.number("n_boot", self.n_boot, 1, N_BOOT_MAX, integer=True)
+        checks.number("n_boot", self.n_boot, N_BOOT_MIN, N_BOOT_MAX, integer=True)
         checks.text("device", self.device)
         checks.number("workers", self.workers, 1, checks.WORKERS_MAX, integer=True)
         checks.positive("promote", self.promote)

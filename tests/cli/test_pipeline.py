@@ -53,7 +53,7 @@ report_every = 3
 [correlate]
 n_archs = 4
 ceiling = 2
-n_boot = 50
+n_boot = 100
 proxies = ["params", "synflow", "early@0.5ep"]
 
 [correlate.ground_truth]
@@ -249,7 +249,7 @@ report_every = 1
 
 [correlate]
 n_archs = 2
-n_boot = 10
+n_boot = 100
 proxies = ["params"]
 
 [correlate.ground_truth]

@@ -142,7 +142,7 @@ def test_a_ladders_profile_records_its_space_and_a_search_of_another_is_refused(
 
     table, scores, _ = _files(tmp_path)
     out = tmp_path / "profile.toml"
-    argv = ["calibrate", "--ladders", "exact:1.0,full:1", "--truth", str(table), "--scores", str(scores), "--n-boot", "10"]
+    argv = ["calibrate", "--ladders", "exact:1.0,full:1", "--truth", str(table), "--scores", str(scores), "--n-boot", "100"]
     assert main([*argv, "--space", "convnet-cpu", "--out", str(out), "--quiet"]) == 0
     profile = read_profile(out)
     assert profile.calibration["space"] == "convnet-cpu"
@@ -234,7 +234,7 @@ def test_a_full_disk_at_the_second_file_leaves_neither(
     out = tmp_path / "out" / "profile.toml"
     out.parent.mkdir()
     assert (
-        main(["calibrate", "--ladders", "auto", "--truth", str(table), "--scores", str(scores), "--n-boot", "20", "--out", str(out)]) == 4
+        main(["calibrate", "--ladders", "auto", "--truth", str(table), "--scores", str(scores), "--n-boot", "100", "--out", str(out)]) == 4
     )
     assert "no space left on device" in capsys.readouterr().err
     assert len(calls) == 1 and list(out.parent.iterdir()) == []

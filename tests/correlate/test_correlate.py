@@ -287,7 +287,7 @@ def test_ctrl_c_then_the_same_command_reuses_the_finished_trainings(tiny_run: Pa
     # one epoch on 100 images per training: what is checked (finished trainings kept, none done twice) needs no more
     command += ["--synthetic", str(tiny_run), "--proxies", "params", "--full-epochs", "1", "--full-images", "100", "--early", "0.5"]
     command += ["--ceiling", "0", "--no-random-subset"]
-    command += ["--gt-storage", str(storage), "--out", str(tmp_path / "out"), "--device", "cpu", "--bootstrap", "20", "--quiet"]
+    command += ["--gt-storage", str(storage), "--out", str(tmp_path / "out"), "--device", "cpu", "--bootstrap", "100", "--quiet"]
     config = small_config(tiny_run, storage, ground_truth=GroundTruthConfig(epochs=1, early=(0.5,), images=100))
     gate = Gate(tmp_path / "gate", at=FULL_TRAINING, let_through=1)  # one training finishes, the next waits there
     first = interruptible(command, env=gate.env(), stderr=subprocess.PIPE)
@@ -408,7 +408,7 @@ def test_default_early_stopping_fits_one_full_epoch(tiny_run: Path, tmp_path: Pa
     no_family = {"depth": 1, "width": 64, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
     archs.write_text(json.dumps(["depth=1,width=32", "depth=2,width=32", no_family]))  # short forms, no family
     command = ["correlate", "--archs", str(archs), "--space", SPACE, "--synthetic", str(tiny_run), "--proxies", "params,early@0.1ep"]
-    command += ["--full-epochs", "1", "--no-random-subset", "--ceiling", "0", "--bootstrap", "20", "--device", "cpu"]
+    command += ["--full-epochs", "1", "--no-random-subset", "--ceiling", "0", "--bootstrap", "100", "--device", "cpu"]
     code = main([*command, "--gt-storage", str(tmp_path / "gt.log"), "--out", str(tmp_path / "out"), "--quiet", "--json"])
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -437,7 +437,7 @@ def _study_command(storage: Path, tmp_path: Path) -> list[str]:
     # one epoch on 100 images per training: these tests need a ground truth, not a good one (1.2 of 4.8 CPU-s of two of them)
     ground_truth = ["--ceiling", "0", "--full-epochs", "1", "--full-images", "100", "--early", "0.5"]
     ground_truth += ["--gt-storage", str(tmp_path / "gt.log")]
-    return [*source, *ground_truth, "--bootstrap", "20", "--device", "cpu"]
+    return [*source, *ground_truth, "--bootstrap", "100", "--device", "cpu"]
 
 
 def test_a_study_is_correlated_with_the_proxy_it_searched(
@@ -511,7 +511,19 @@ def test_its_own_config_toml_runs_again_with_fewer_architectures_than_the_defaul
     a run of 4 architectures was refused ('--promote 5 is not fewer than the 4 architectures')."""
     first, again = tmp_path / "first", tmp_path / "again"
     sample = ["--sample", "--space", "convnet-small", "--dataset", "digits", "--proxies", "params,flops", "--device", "cpu", "--quiet"]
-    protocol = ["--n-archs", "4", "--no-random-subset", "--full-epochs", "1", "--full-images", "100", "--ceiling", "0", "--bootstrap", "20"]
+    protocol = [
+        "--n-archs",
+        "4",
+        "--no-random-subset",
+        "--full-epochs",
+        "1",
+        "--full-images",
+        "100",
+        "--ceiling",
+        "0",
+        "--bootstrap",
+        "100",
+    ]
     assert main(["correlate", *sample, *protocol, "--out", str(first)]) == 0
     assert "promote" not in tomllib.loads((first / "config.toml").read_text())["correlate"]
     assert main(["correlate", "--sample", "--config", str(first / "config.toml"), "--out", str(again), "--quiet"]) == 0, (

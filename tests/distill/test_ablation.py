@@ -438,7 +438,7 @@ def test_the_report_alone_rebuilds_the_gpu_runs_table_from_its_returned_state(tm
 
     monkeypatch.setattr(distill_ablation, "summarise", counted)
     out = tmp_path / "report"
-    argv = ["--device", "cuda", "--seed", "0", "--work", str(tmp_path / "state"), "--out", str(out), "--report-only", "--bootstrap", "20"]
+    argv = ["--device", "cuda", "--seed", "0", "--work", str(tmp_path / "state"), "--out", str(out), "--report-only", "--bootstrap", "100"]
     assert distill_ablation.main(argv) == 0
     assert len(calls) == 1
 
@@ -549,7 +549,7 @@ def test_a_benchmark_script_refuses_a_missing_or_garbled_input_in_one_line(tmp_p
         (rank_average.main, [f"{t}/good.csv", "--with", "base", "--out", f"{t}/good.csv"], "is the scores file read"),  # averaged again
         (power.main, [f"{t}/arch-first.csv", "--base", "nope"], "arch-first.csv has no variant 'nope' (--base); it has base, v"),
         (power.main, [f"{t}/good.csv", "--base", "base", "--variants", "v,w"], "good.csv has no variant 'w' (--variants)"),
-        (power.main, [f"{t}/good.csv", "--bootstrap", "1"], "--bootstrap must be in [2, 100000], got 1"),  # a table of nan
+        (power.main, [f"{t}/good.csv", "--bootstrap", "1"], "--bootstrap must be in [100, 100000], got 1"),  # a table of nan
         (power.main, [f"{t}/good.csv", "--json", t], f"--json {t} is a folder"),  # IsADirectoryError after the work
         (power.main, [f"{t}/good.csv", "--json", f"{t}/no/p.json"], f"its folder {t}/no does not exist"),
         (power.main, [str(tmp_path / "nowhere.csv")], "power.py: error: scores file"),
@@ -557,7 +557,7 @@ def test_a_benchmark_script_refuses_a_missing_or_garbled_input_in_one_line(tmp_p
         (rank_average.main, [str(garbled), "--out", str(out)], "needs columns variant, arch_id and score"),
         # probe45: numbers refused before the file is read (before, numpy's traceback, a 52 GiB MemoryError, a table of nan)
         (power.main, [str(garbled), "--seed", "-1"], "power.py: error: --seed must be at least 0, got -1"),
-        (power.main, [str(garbled), "--bootstrap", "100000000"], "--bootstrap must be in [2, 100000], got 100000000"),
+        (power.main, [str(garbled), "--bootstrap", "100000000"], "--bootstrap must be in [100, 100000], got 100000000"),
         (power.main, [str(garbled), "--target", "nan"], "argument --target: expected a finite number, got 'nan'"),
         (power.main, [str(garbled), "--top-target", "0"], "--top-target must be in (0, 2], got 0.0"),
     ):
@@ -607,7 +607,7 @@ def test_power_sizes_a_difference_from_the_spread_of_its_paired_resamples() -> N
         (["--n-archs", "-1"], "--n-archs must be at least 3, got -1"),  # numpy's ValueError traceback
         (["--n-archs", "0"], "--n-archs must be at least 3, got 0"),  # a run on no architecture
         (["--seed", "-1"], "--seed must be at least 0, got -1"),  # numpy's ValueError traceback
-        (["--bootstrap", "0"], "--bootstrap must be in [1, 100000], got 0"),
+        (["--bootstrap", "0"], "--bootstrap must be in [100, 100000], got 0"),
         (["--deadline-seconds", "nan"], "argument --deadline-seconds: expected a finite number, got 'nan'"),
         (["--report-only", "--deadline-seconds", "5"], "--deadline-seconds changes nothing with --report-only"),  # ignored
         (["--max-mflops", "-1"], "--max-mflops must be greater than 0, got -1.0"),
@@ -663,7 +663,7 @@ def test_power_leaves_out_a_variant_the_ablation_has_not_finished_unless_it_is_n
     partial = [line.replace("random-ipc10,", "partial,", 1) for line in lines if line.startswith("random-ipc10,")][:3]
     scores = tmp_path / "scores.csv"
     scores.write_text("\n".join([*lines, *partial]) + "\n")
-    base = [str(scores), "--base", "random-ipc10", "--bootstrap", "20"]
+    base = [str(scores), "--base", "random-ipc10", "--bootstrap", "100"]
     assert power.main([*base, "--variants", "dm-ipc10"]) == 0
     assert power.main(base) == 0
     out = capsys.readouterr().out

@@ -302,7 +302,7 @@ def test_a_journal_write_cut_by_a_full_disk_is_undone(mount: Callable[..., Disk]
 def correlate_args(syn: Path, out: Path, gt: Path) -> list[str]:
     return [
         *("correlate", "--sample", "--space", "convnet-cpu", "--synthetic", str(syn), "--n-archs", "3", "--full-epochs", "2"),
-        *("--full-images", "20", "--bootstrap", "10", "--proxies", "synflow", "--no-random-subset"),  # synflow: no --epochs (idle)
+        *("--full-images", "20", "--bootstrap", "100", "--proxies", "synflow", "--no-random-subset"),  # synflow: no --epochs (idle)
         *("--device", "cpu", "--quiet", "--out", str(out), "--gt-storage", str(gt)),
     ]
 
@@ -379,7 +379,7 @@ def test_calibrate_on_a_full_disk_resumes_and_writes_the_profile(
     earlier = 'format = "nasproxy-proxy-profile"\nformat_version = 1\n[proxy]\nepochs = 2\n'  # an earlier calibration's
     profile.write_text(earlier)
     args = ["calibrate", "--truth", str(truth), "--space", "convnet-cpu", "--synthetic", str(tiny_run), "--study", "c"]
-    args += ["--storage", str(sdisk.root / "c.log"), "--folds", "2", "--trials", "1", "--epochs-choices", "1", "--bootstrap", "10"]
+    args += ["--storage", str(sdisk.root / "c.log"), "--folds", "2", "--trials", "1", "--epochs-choices", "1", "--bootstrap", "100"]
     args += ["--device", "cpu", "--quiet", "--out", str(profile)]
     for disk in (sdisk, odisk):
         disk.fill()
@@ -416,7 +416,7 @@ def test_run_on_a_full_disk_resumes(
 LONG = "n" * 300
 D = "distill --dataset digits --ipc 1 --iterations 1 --batch-real 4 --device cpu --quiet --out"
 S = "search --synthetic syn --space convnet-cpu --study s --n-trials 1 --epochs 1 --device cpu --quiet"
-C = "correlate --sample --space convnet-cpu --synthetic syn --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 10 --device cpu --quiet"
+C = "correlate --sample --space convnet-cpu --synthetic syn --n-archs 3 --full-epochs 2 --full-images 20 --epochs 1 --bootstrap 100 --device cpu --quiet"
 CAL = "calibrate --truth truth.json --space convnet-cpu --synthetic syn --study c --folds 2 --trials 1 --epochs-choices 1 --device cpu --quiet"
 READ_ONLY = "read-only file system"
 A_FILE = "notes.txt is a file"

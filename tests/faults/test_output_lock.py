@@ -65,7 +65,7 @@ def test_only_the_folders_it_made_are_removed(tmp_path: Path) -> None:
         # probe47: before, correlate ran beside another on the same --out, exit 0, the last to finish replacing the report
         [
             *("correlate", "--sample", "--space", "convnet-cpu", "--dataset", "digits", "--n-archs", "3", "--full-epochs", "1"),
-            *("--full-images", "20", "--bootstrap", "10", "--device", "cpu", "--quiet", "--out", "{out}"),
+            *("--full-images", "20", "--bootstrap", "100", "--device", "cpu", "--quiet", "--out", "{out}"),
         ],
     ],
     ids=["distill", "train", "soft-labels", "correlate"],

@@ -388,9 +388,9 @@ def test_kseed_caches_are_one_per_device_type(tmp_path: Path, monkeypatch: pytes
         (["--k", "1", "1", "2"], "--k names 1 twice"),
         (["--val-images", "0"], "--val-images must be at least 1, got 0"),  # every image, as if not given
         (["--seed", "-1"], "--seed must be at least 0, got -1"),
-        (["--bootstrap", "0"], "--bootstrap must be in [1, 100000], got 0"),
+        (["--bootstrap", "0"], "--bootstrap must be in [100, 100000], got 0"),
         (["--repeats", "2", "--parts", "fidelity"], "--repeats changes nothing with --parts fidelity"),  # ignored
-        (["--bootstrap", "10", "--archs", "3", "--parts", "cost"], "--archs, --bootstrap change nothing with --parts cost"),
+        (["--bootstrap", "100", "--archs", "3", "--parts", "cost"], "--archs, --bootstrap change nothing with --parts cost"),
         (["--modes", "loop", "--k", "1"], "--modes changes nothing with --k 1"),
         (["--timing-archs", "1", "--timing-ids", "x"], "--timing-ids names the architectures of the cost part"),  # one ignored
         (["--out", "{table}"], "--out {table} is a file, not a folder"),  # FileExistsError after every score

@@ -263,7 +263,7 @@ def test_load_candidates_reads_the_independent_seed(tmp_path: Path) -> None:
 
 def test_command_writes_the_ladders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     table, scores = _table(tmp_path)
-    argv = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "20", "--orders", "5"]
+    argv = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "100", "--orders", "5"]
     assert ladder.main([*argv, "--ladder", "random-ipc10:1.0,full:1", "--out", str(tmp_path / "out")]) == 0
     result = json.loads((tmp_path / "out" / "ladders.json").read_text())
     (row,) = result["ladders"]
@@ -278,8 +278,8 @@ def test_command_writes_the_ladders(tmp_path: Path, capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [  # stop 46, as a stranger; before: the traceback or the run each comment names
-        (["--bootstrap", "0"], "--bootstrap must be in [1, 100000], got 0"),  # a table of nan, exit 0
-        (["--bootstrap", "-1"], "--bootstrap must be in [1, 100000], got -1"),  # numpy's ValueError traceback
+        (["--bootstrap", "0"], "--bootstrap must be in [100, 100000], got 0"),  # a table of nan, exit 0
+        (["--bootstrap", "-1"], "--bootstrap must be in [100, 100000], got -1"),  # numpy's ValueError traceback
         (["--orders", "-1"], "--orders must be in [0, 100000], got -1"),  # numpy's ValueError traceback
         (["--seed", "-1"], "--seed must be at least 0, got -1"),  # numpy's ValueError traceback
         (["--space", "0"], "--space must be at least 1, got 0"),  # savings projected onto nothing, exit 0
@@ -293,7 +293,7 @@ def test_command_writes_the_ladders(tmp_path: Path, capsys: pytest.CaptureFixtur
 )
 def test_command_refuses_a_bad_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:
     table, scores = _table(tmp_path)
-    base = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "5", "--orders", "0"]
+    base = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "100", "--orders", "0"]
     argv = [a.format(tmp=tmp_path) for a in argv]
     out = [] if "--out" in argv else ["--out", str(tmp_path / "out")]
     assert ladder.main([*base, "--ladder", "random-ipc10:1.0,full:1", *argv, *out]) == 2
@@ -316,7 +316,7 @@ def test_command_grid_refuses_what_it_would_ignore_or_fail_on(
 ) -> None:
     table, scores = _table(tmp_path)
     (tmp_path / "split.csv").write_text("arch_id,role\n" + "".join(f"a{i},{'calibration' if i < 3 else 'evaluation'}\n" for i in range(6)))
-    base = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "5", "--orders", "0", "--grid"]
+    base = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "100", "--orders", "0", "--grid"]
     code = ladder.main([*base, *(a.format(tmp=tmp_path) for a in argv), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     if needle is None:
@@ -328,7 +328,7 @@ def test_command_grid_refuses_what_it_would_ignore_or_fail_on(
 
 def test_command_grid_chooses_on_calibration(tmp_path: Path) -> None:
     table, scores = _table(tmp_path)
-    argv = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "10", "--orders", "3"]
+    argv = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "100", "--orders", "3"]
     assert (
         ladder.main(
             [
@@ -363,7 +363,7 @@ def test_command_grid_reads_a_committed_split(tmp_path: Path) -> None:
     split.write_text(
         "# split.py: a comment line\narch_id,role\n" + "".join(f"a{i},{'calibration' if i in (1, 4) else 'evaluation'}\n" for i in range(6))
     )
-    argv = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "5", "--orders", "0"]
+    argv = ["--table", str(table), "--scores", str(scores), "--one-off", "random-ipc10=0", "--bootstrap", "100", "--orders", "0"]
     assert ladder.main([*argv, "--grid", "--splits", "0", "--split-file", str(split), "--out", str(tmp_path / "out")]) == 0
     grid = json.loads((tmp_path / "out" / "ladders.json").read_text())["grid"]
     assert grid["calibration_ids"] == ["a1", "a4"]

@@ -38,7 +38,7 @@ report_every = 2
 [correlate]
 n_archs = 3
 ceiling = 0
-n_boot = 20
+n_boot = 100
 promote = 1
 proxies = ["random-ipc2", "params"]
 

@@ -250,7 +250,7 @@ def test_correlate_on_a_ladder_study_says_what_each_rung_bought(tmp_path: Path, 
     best = [max(trained(study, k), key=lambda t: (float(t.value or 0.0), -t.number)).user_attrs["arch_id"] for k in range(3)]
     command = ["correlate", "--study", "v", "--storage", str(storage), "--proxies", "params", "--no-random-subset", "--n-archs", "2"]
     command += ["--ceiling", "0", "--full-epochs", "1", "--full-images", "200", "--early", "0.5", "--gt-storage", str(tmp_path / "gt.log")]
-    assert main([*command, "--bootstrap", "20", "--device", "cpu", "--out", str(tmp_path / "c"), "--quiet", "--json"]) == 0
+    assert main([*command, "--bootstrap", "100", "--device", "cpu", "--out", str(tmp_path / "c"), "--quiet", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     rungs = result["facts"]["ladder"]["rungs"]
     assert [r["arch_id"] for r in rungs] == best and len(picks) == 3

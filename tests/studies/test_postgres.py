@@ -249,7 +249,7 @@ def test_a_ground_truth_worker_killed_mid_training_is_retried_in_the_same_run(pg
     study, storage = open_study(opened, ref, truth), opened.backend
     enqueue(study, [(a.spec, 0) for a in archs])  # queued: correlate and both workers start together
     sample = ["--sample", "--space", SMALL_SPACE, "--n-archs", "4", "--synthetic", str(tiny_run), "--proxies", "params,flops"]
-    protocol = ["--no-random-subset", "--ceiling", "0", "--full-epochs", str(truth.epochs), "--early", "1", "--bootstrap", "50"]
+    protocol = ["--no-random-subset", "--ceiling", "0", "--full-epochs", str(truth.epochs), "--early", "1", "--bootstrap", "100"]
     # on one host, correlate sees the killed worker's pid gone and re-queues its training (no heartbeat needed)
     common = ["--device", "cpu", "--quiet"]
     gate = Gate(tmp_path / "gate", at=FULL_TRAINING)  # every training waits there until one worker is killed in its own
