@@ -49,6 +49,7 @@ class _State:
     second_raises = False  # inside stop_requests (not in a deferred section): a second signal raises at once
     stopping = False  # inside stop_requests: a loop that reads its stop flag runs now
     held_since: float | None = None  # when a signal was first held back in an import (see _unraisable)
+    cause: Callable[[], str | None] | None = None  # why a SIGTERM came, where this process can tell (explain)
 
 
 _state = _State()
@@ -140,8 +141,19 @@ def exit_status() -> int:
 
 
 def by_signal() -> str:
-    """How to name the last signal in a message: ``""`` for Ctrl-C (the usual case), else ``" by SIGTERM"`` (``SIGHUP``)."""
+    """How to name the last signal in a message: ``""`` for Ctrl-C (the usual case), else ``" by SIGTERM"`` (``SIGHUP``),
+    or, for a SIGTERM whose cause this process knows (:func:`explain`), that cause: ``" (its launch ended)"``."""
+    why = _state.cause() if _state.cause is not None and _state.signum == signal.SIGTERM else None
+    if why:
+        return f" ({why})"
     return "" if _state.signum == signal.SIGINT else f" by {_state.signum.name}"
+
+
+def explain(cause: Callable[[], str | None]) -> None:
+    """Have :func:`by_signal` name a SIGTERM by ``cause()`` where it says one: a rank of ``distill --launch`` stops itself
+    by SIGTERM once its launch is gone, and stops so when another rank did (drill47: the rank said "interrupted by
+    SIGTERM", a signal no one had sent)."""
+    _state.cause = cause
 
 
 def stoppable() -> bool:

@@ -77,6 +77,8 @@ def watch_launcher() -> threading.Thread | None:
             time.sleep(WATCH_SECONDS)
         os.kill(os.getpid(), signal.SIGTERM)
 
+    interrupts.explain(lambda: None if launched() else "its launch ended")  # this rank's SIGTERM, or a peer's for the same
+
     thread = threading.Thread(target=watch, name="nasproxy-launcher-watch", daemon=True)
     thread.start()
     return thread
