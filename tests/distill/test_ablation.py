@@ -457,6 +457,21 @@ def test_the_report_alone_rebuilds_the_gpu_runs_table_from_its_returned_state(tm
     assert len(printed) == 9 and rebuilt == printed
 
 
+@pytest.mark.parametrize("n", ["1", "0"])
+def test_the_ablation_refuses_too_few_resamples_before_any_set(tmp_path: Path, n: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """review47: distill_ablation.py took any --bootstrap, where the other scripts and correlate take N_BOOT_MIN (100) or
+    more: 1 printed "0.886 [0.91, 0.91]", an interval one resample wide beside the estimate, exit 0; 0 was refused by the
+    first summary, after a whole distillation. Now refused in one line before anything is read, distilled or written."""
+    import distill_ablation
+
+    out = tmp_path / "report"
+    argv = ["--device", "cpu", "--work", str(tmp_path / "state"), "--out", str(out), "--report-only", "--bootstrap", n]
+    assert distill_ablation.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"distill_ablation.py: error: --bootstrap must be in [100, 100000], got {n}"], err
+    assert not out.exists()
+
+
 def test_rank_average_is_the_mean_rank_of_the_two_and_needs_the_base() -> None:
     import rank_average
 
