@@ -68,8 +68,8 @@ from fidelity_table import Table, read_table, subset  # noqa: E402
 from gpu_common import set_finished  # noqa: E402
 from split import SPLIT, read_split  # noqa: E402
 
-from nas_proxy import checks  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN  # noqa: E402
+from nas_proxy import checks, configs  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig  # noqa: E402
 from nas_proxy.correlate.metrics import paired_difference  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
 from nas_proxy.report.render import dimension_lines  # noqa: E402
@@ -454,7 +454,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--subset-seed", type=int, default=0, help="seed of that pick (default %(default)s)")
     p.add_argument("--promote", type=int, default=PROMOTE, help="'proxy + promote K' (default %(default)s)")
     p.add_argument("--promote-seed", type=int, default=PROMOTE_SEED, help="the table's seed promotion picks by (default %(default)s)")
-    p.add_argument("--bootstrap", type=int, default=1000, help=f"resamples, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=configs.default_of(CorrelateConfig, "n_boot"),
+        help=f"bootstrap resamples, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0, help="distillation, proxy training and bootstrap seed (default %(default)s)")
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--data-root")
