@@ -68,6 +68,8 @@ from fidelity_table import Table, read_table, subset  # noqa: E402
 from gpu_common import set_finished  # noqa: E402
 from split import SPLIT, read_split  # noqa: E402
 
+from nas_proxy import checks, configs  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig  # noqa: E402
 from nas_proxy.correlate.metrics import paired_difference  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
 from nas_proxy.report.render import dimension_lines  # noqa: E402
@@ -452,7 +454,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--subset-seed", type=int, default=0, help="seed of that pick (default %(default)s)")
     p.add_argument("--promote", type=int, default=PROMOTE, help="'proxy + promote K' (default %(default)s)")
     p.add_argument("--promote-seed", type=int, default=PROMOTE_SEED, help="the table's seed promotion picks by (default %(default)s)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="resamples (default %(default)s)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=configs.default_of(CorrelateConfig, "n_boot"),
+        help=f"bootstrap resamples, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0, help="distillation, proxy training and bootstrap seed (default %(default)s)")
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--data-root")
@@ -545,6 +552,9 @@ def save(report: dict[str, Any], args: argparse.Namespace, load_start: tuple[flo
 def run(args: argparse.Namespace, started: float, load_start: tuple[float, float, float]) -> dict[str, Any]:
     from nas_proxy.cli import _proxy_config
 
+    # before the first set (stop 47: --bootstrap 1 printed intervals one resample wide, exit 0; 0 was refused by the first
+    # summary, after a whole distillation)
+    checks.number("--bootstrap", args.bootstrap, N_BOOT_MIN, N_BOOT_MAX, integer=True)
     deadline = -math.inf if args.report_only else started + args.deadline_seconds if args.deadline_seconds else math.inf
     full = read_table(args.table, "test_accuracy", args.promote_seed)
     ids = evaluation_archs(full, args.split, args.max_mflops, args.n_archs, args.subset_seed)

@@ -25,7 +25,7 @@ from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.calibrate import ladder_sim as sim  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import finite_float, integer  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 from nas_proxy.ladders import FULL, Rung, format_ladder, parse_ladder, sizes  # noqa: E402,F401  (the spec, as before)
 
@@ -63,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--independent-seed", type=integer, help="the table's seed whose trainings give early stopping and full (default: its second)"
     )
-    p.add_argument("--bootstrap", type=integer, default=1000, help="resamples of the architectures (default %(default)s)")
+    p.add_argument(
+        "--bootstrap",
+        type=integer,
+        default=configs.default_of(CorrelateConfig, "n_boot"),
+        help=f"resamples of the architectures, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
+    )
     p.add_argument(
         "--orders", type=integer, default=1000, help="orders of arrival for the asynchronous climb; 0: none (default %(default)s)"
     )

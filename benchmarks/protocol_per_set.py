@@ -49,10 +49,10 @@ from fidelity_stats import fidelity
 from fidelity_table import Table, read_table, subset
 from split import SPLIT, TABLE, read_split
 
-from nas_proxy import checks
+from nas_proxy import checks, configs
 from nas_proxy.cli.common import one_line_errors
 from nas_proxy.cli.types import finite_float, integer
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig
 from nas_proxy.correlate.metrics import spearman
 from nas_proxy.errors import InvalidArgumentError
 
@@ -247,7 +247,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--n-archs", type=integer, help="then a seeded pick (--seed) of this many of each role (a CPU rehearsal; default all)")
     p.add_argument("--work", type=Path, default=Path("benchmarks/out/protocols-work"), help="score caches (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/protocols"))
-    p.add_argument("--bootstrap", type=integer, default=1000)
+    p.add_argument(
+        "--bootstrap",
+        type=integer,
+        default=configs.default_of(CorrelateConfig, "n_boot"),
+        help=f"bootstrap resamples, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
+    )
     p.add_argument("--seed", type=integer, default=0, help="proxy training and bootstrap seed (default %(default)s)")
     p.add_argument("--data-root")
     p.add_argument("--space", default="convnet720")

@@ -381,8 +381,8 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
     for path in (runs, study_dir(name), artifact_dir(default_storage_url(name), name)):  # before the first stage writes
         check_writable(path)
     check_writable_storage(None, name)
-    # a resumed run's folder, before this command writes in it: moved or deleted meanwhile, no stage makes it again (a
-    # new run's is watched once a stage has written below it: files._wrote_in records the folders above a write)
+    # the run's folder (a new run's made by run's output_lock), before this command writes in it: moved or deleted
+    # meanwhile, no stage makes it again (the lock watches it already; this, where the file system has no flock)
     watch(runs)
     tell = on_stage or (lambda line: None)
     if p.distill is not None and syn is not None:

@@ -457,6 +457,41 @@ def test_the_report_alone_rebuilds_the_gpu_runs_table_from_its_returned_state(tm
     assert len(printed) == 9 and rebuilt == printed
 
 
+@pytest.mark.parametrize("n", ["1", "0"])
+def test_the_ablation_refuses_too_few_resamples_before_any_set(tmp_path: Path, n: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """review47: distill_ablation.py took any --bootstrap, where the other scripts and correlate take N_BOOT_MIN (100) or
+    more: 1 printed "0.886 [0.91, 0.91]", an interval one resample wide beside the estimate, exit 0; 0 was refused by the
+    first summary, after a whole distillation. Now refused in one line before anything is read, distilled or written."""
+    import distill_ablation
+
+    out = tmp_path / "report"
+    argv = ["--device", "cpu", "--work", str(tmp_path / "state"), "--out", str(out), "--report-only", "--bootstrap", n]
+    assert distill_ablation.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"distill_ablation.py: error: --bootstrap must be in [100, 100000], got {n}"], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("script", ["distill_ablation", "kseed", "ladder", "power", "protocol_per_set"])
+def test_a_benchmark_script_s_bootstrap_default_is_correlate_s(
+    script: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """review47: these scripts each wrote --bootstrap's default, 1000, where fidelity.py reads CorrelateConfig's n_boot (STYLE:
+    one default, one place; n_boot was named there). Changed in CorrelateConfig, --help now shows it in each."""
+    import dataclasses
+    import importlib
+
+    from nas_proxy.correlate.config import CorrelateConfig
+
+    monkeypatch.setattr(next(f for f in dataclasses.fields(CorrelateConfig) if f.name == "n_boot"), "default", 4321)
+    module = importlib.import_module(script)
+    with pytest.raises(SystemExit) as stop:
+        module.main(["--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--bootstrap BOOTSTRAP" in text and "to 100000 (default 4321)" in text, text
+
+
 def test_rank_average_is_the_mean_rank_of_the_two_and_needs_the_base() -> None:
     import rank_average
 
