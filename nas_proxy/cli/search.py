@@ -378,7 +378,13 @@ def add_score(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--synthetic", type=nonempty, metavar="DIR", help="a synthetic set made by 'nasproxy distill'")
     from_config(p.add_argument("--space", type=nonempty, required=True, help="the space of the specs (nasproxy spaces)"), "search")
-    p.add_argument("--archs", type=nonempty, required=True, metavar="FILE", help="JSON list of specs (or of objects with a 'spec' key)")
+    p.add_argument(
+        "--archs",
+        type=nonempty,
+        required=True,
+        metavar="FILE",
+        help="the architectures: a JSON list of specs (or of objects with a 'spec' key), a best.json, or a CSV with a 'spec' column",
+    )
     from nas_proxy.search.config import SearchConfig
 
     option(p, "--seed", type=integer, field=(SearchConfig, "seed"))
@@ -393,7 +399,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from nas_proxy.search import score
 
     c, _ = search_config(args, Config(args.config))
-    specs = _read_specs(args.archs)
+    specs = _read_specs(args.archs, c.space)
     results = score(c.synthetic, c.space, specs, c.proxy, c.seed, c.device, c.data_root, progress=not args.quiet)
     if results.kept is None:
         print(f"nasproxy score: finished architectures are not kept ({results.not_kept})", file=sys.stderr)
@@ -416,25 +422,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_specs(path: str) -> list[dict[str, Any] | str]:
-    from nas_proxy.checks import parse_json, read_text
-    from nas_proxy.errors import InvalidArgumentError
+def _read_specs(path: str, space_name: str) -> list[dict[str, Any] | str]:
+    """The specs of ``--archs``, read as correlate and calibrate read theirs (:func:`~nas_proxy.correlate.archs.read_archs`:
+    a JSON list, a best.json, or a CSV with a 'spec' column); before stop 47 score read JSON alone, and a CSV that
+    correlate took was 'not valid JSON'. Their scores are not read here."""
+    from nas_proxy.correlate.archs import read_archs
+    from nas_proxy.spaces import get_space
 
-    data = parse_json(f"--archs file {path}", read_text("--archs", path))
-    if isinstance(data, dict) and "top" in data:  # a best.json exported by search
-        top = data["top"]
-        if not isinstance(top, list) or not all(isinstance(t, dict) and "spec" in t for t in top):
-            raise InvalidArgumentError(
-                f"--archs file {path} looks like a best.json but its 'top' entries lack 'spec'; export it again with nasproxy search"
-            )
-        data = [t["spec"] for t in top]
-    if not isinstance(data, list) or not data:
-        raise InvalidArgumentError(f"--archs file {path} must hold a non-empty JSON list of specs")
-    specs = [d["spec"] if isinstance(d, dict) and "spec" in d else d for d in data]
-    bad = [i for i, s in enumerate(specs) if not isinstance(s, dict | str)]  # text: the space's short form
-    if bad:
-        raise InvalidArgumentError(f"--archs file {path}: entries {bad[:5]} are neither spec objects nor spec text")
-    return specs
+    return [a.spec for a in read_archs(path, get_space(space_name))]
 
 
 def summary_line(result: SearchResult) -> str:

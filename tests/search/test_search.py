@@ -477,6 +477,22 @@ def test_score_cli_json(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert all(0 <= r["accuracy"] <= 100 and r["params"] > 0 for r in rows)
 
 
+def test_score_reads_a_csv_of_architectures_as_correlate_does(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A CSV with a 'spec' column (correlate's and calibrate's --archs, and a ground-truth table's export): before stop 47
+    score read JSON alone and refused it as 'is not valid JSON: Expecting value: line 1 column 1'."""
+    import csv
+
+    specs = _all_small_specs()[:2]
+    archs = tmp_path / "archs.csv"
+    with archs.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerows([["spec", "accuracy"], *[[json.dumps(s), 50.0] for s in specs]])
+    run = copy_of(tiny_run, tmp_path / "run")
+    code, out, err = cli(["score", "--synthetic", str(run), "--space", SMALL_SPACE, "--archs", str(archs), *FAST_ARGS, "--json"], capsys)
+    assert code == 0, err
+    assert [r["spec"] for r in json.loads(out)] == specs
+
+
 def test_score_fills_in_the_family_and_reads_the_short_form(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     full = _all_small_specs()[:2]
     archs = tmp_path / "archs.json"
