@@ -68,8 +68,8 @@ from fidelity_table import Table, read_table, subset  # noqa: E402
 from gpu_common import set_finished  # noqa: E402
 from split import SPLIT, read_split  # noqa: E402
 
-from nas_proxy import checks, configs  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig  # noqa: E402
+from nas_proxy import configs  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot  # noqa: E402
 from nas_proxy.correlate.metrics import paired_difference  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
 from nas_proxy.report.render import dimension_lines  # noqa: E402
@@ -554,7 +554,7 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, float
 
     # before the first set (stop 47: --bootstrap 1 printed intervals one resample wide, exit 0; 0 was refused by the first
     # summary, after a whole distillation)
-    checks.number("--bootstrap", args.bootstrap, N_BOOT_MIN, N_BOOT_MAX, integer=True)
+    check_n_boot(args.bootstrap, "--bootstrap")
     deadline = -math.inf if args.report_only else started + args.deadline_seconds if args.deadline_seconds else math.inf
     full = read_table(args.table, "test_accuracy", args.promote_seed)
     ids = evaluation_archs(full, args.split, args.max_mflops, args.n_archs, args.subset_seed)

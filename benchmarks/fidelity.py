@@ -45,7 +45,7 @@ from fidelity_table import ROLES, SPLIT, _early, _scores_file, read_table, with_
 from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import integer  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_promote  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot, check_promote  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 
 KINDS = ("synthetic", "scores", "zero-cost", "early")
@@ -205,7 +205,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     ValueError traceback, --bootstrap 10**8 a 74 GiB MemoryError, --zero-cost-batch 0 scored on no image, exit 0;
     --promote was checked only after every proxy had been trained; stop 47: --bootstrap 1 gave zero-wide intervals, exit 0)."""
     checks.number("--seed", args.seed, 0, integer=True)
-    checks.number("--bootstrap", args.bootstrap, N_BOOT_MIN, N_BOOT_MAX, integer=True)
+    check_n_boot(args.bootstrap, "--bootstrap")
     checks.number("--zero-cost-batch", args.zero_cost_batch, 1, integer=True)
     checks.number("--promote", args.promote, 1, integer=True)
 

@@ -42,7 +42,7 @@ from fidelity_table import read_table  # noqa: E402
 from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import integer  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot  # noqa: E402
 from nas_proxy.correlate.metrics import paired_difference, spearman, summarise  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 from nas_proxy.proxies import Cache  # noqa: E402
@@ -198,7 +198,7 @@ def check_args(args: argparse.Namespace, n_archs: int) -> None:
     for k in args.k:
         checks.number("--k", k, 1, integer=True)
     checks.distinct("--k", args.k)
-    checks.number("--bootstrap", args.bootstrap, N_BOOT_MIN, N_BOOT_MAX, integer=True)
+    check_n_boot(args.bootstrap, "--bootstrap")
     checks.number("--seed", args.seed, 0, integer=True)
     typed = configs.given(args)
     idle = [f"--{d.replace('_', '-')}" for d, part in PART_OPTIONS.items() if d in typed and part not in args.parts]

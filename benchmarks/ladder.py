@@ -25,7 +25,7 @@ from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.calibrate import ladder_sim as sim  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import finite_float, integer  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 from nas_proxy.ladders import FULL, Rung, format_ladder, parse_ladder, sizes  # noqa: E402,F401  (the spec, as before)
 
@@ -147,7 +147,7 @@ def check_args(args: argparse.Namespace) -> None:
     were ignored; --rows-csv or --out a folder a traceback after the grid)."""
     from fidelity_report import check_out, check_out_file
 
-    checks.number("--bootstrap", args.bootstrap, N_BOOT_MIN, N_BOOT_MAX, integer=True)
+    check_n_boot(args.bootstrap, "--bootstrap")
     checks.number("--orders", args.orders, 0, N_BOOT_MAX, integer=True)
     checks.number("--splits-bootstrap", args.splits_bootstrap, 1, N_BOOT_MAX, integer=True)
     checks.number("--splits", args.splits, 0, integer=True)

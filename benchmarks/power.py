@@ -36,7 +36,7 @@ from fidelity_table import _scores_file, csv_rows, read_table, with_role
 from nas_proxy import checks, configs
 from nas_proxy.cli.common import one_line_errors
 from nas_proxy.cli.types import finite_float, integer
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot
 from nas_proxy.correlate.metrics import bootstrap_samples, paired_difference
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import write_text
@@ -104,9 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     # before probe45: --seed -1 was numpy's traceback, --bootstrap 10**8 a 52 GiB MemoryError, --target nan a table of nan
     checks.number("--seed", args.seed, 0, integer=True)
-    checks.number(
-        "--bootstrap", args.bootstrap, N_BOOT_MIN, N_BOOT_MAX, integer=True
-    )  # (stop 46: 1 was a table of nan; stop 47: one floor, N_BOOT_MIN)
+    check_n_boot(args.bootstrap, "--bootstrap")  # (stop 46: 1 was a table of nan; stop 47: one floor, N_BOOT_MIN)
     if args.json is not None:  # before stop 46 a folder or a missing parent was a traceback after the work
         check_out_file("--json", args.json)
     checks.number("--target", args.target, 0, 2, low_open=True)  # a Spearman difference: at most 2

@@ -52,7 +52,7 @@ from split import SPLIT, TABLE, read_split
 from nas_proxy import checks, configs
 from nas_proxy.cli.common import one_line_errors
 from nas_proxy.cli.types import finite_float, integer
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot
 from nas_proxy.correlate.metrics import spearman
 from nas_proxy.errors import InvalidArgumentError
 
@@ -275,7 +275,7 @@ def check_args(args: argparse.Namespace) -> None:
     checks.number("--n-archs", args.n_archs, 3, integer=True, optional=True)  # a Spearman to choose by needs 3
     checks.number("--max-mflops", args.max_mflops, 0, low_open=True, optional=True)
     checks.number("--deadline-seconds", args.deadline_seconds, 0, low_open=True, optional=True)
-    checks.number("--bootstrap", args.bootstrap, N_BOOT_MIN, N_BOOT_MAX, integer=True)
+    check_n_boot(args.bootstrap, "--bootstrap")
     checks.number("--seed", args.seed, 0, integer=True)
     names = checks.distinct("--set", [s.split("=", 1)[0] for s in args.set])
     if args.base not in names:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig
+from nas_proxy.correlate.config import CorrelateConfig, check_n_boot
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.protocols import ProxyConfig
 
@@ -71,7 +71,7 @@ class CalibrateConfig:
         checks.text("metric", self.metric, METRIC_NAMES)
         checks.number("cost_weight", self.cost_weight, 0, COST_WEIGHT_MAX)
         checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
-        checks.number("n_boot", self.n_boot, N_BOOT_MIN, N_BOOT_MAX, integer=True)
+        check_n_boot(self.n_boot)
         checks.text("device", self.device)
 
     def objective_text(self) -> str:
@@ -101,7 +101,7 @@ class LadderChoiceConfig:
         checks.number("target_regret", self.target_regret, 0.0, 100.0)
         if self.candidates is not None:
             checks.positive("candidates", self.candidates)
-        checks.number("n_boot", self.n_boot, N_BOOT_MIN, N_BOOT_MAX, integer=True)
+        check_n_boot(self.n_boot)
         checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)
         checks.number("middle_rungs", self.middle_rungs, 0, 3, integer=True)
 

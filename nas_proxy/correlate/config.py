@@ -64,7 +64,7 @@ class CorrelateConfig:
         if not isinstance(self.random_subset, bool):
             raise InvalidArgumentError(f"random_subset must be true or false, got {self.random_subset!r}")
         checks.positive("zero_cost_batch", self.zero_cost_batch)
-        checks.number("n_boot", self.n_boot, N_BOOT_MIN, N_BOOT_MAX, integer=True)
+        check_n_boot(self.n_boot)
         checks.text("device", self.device)
         checks.number("workers", self.workers, 1, checks.WORKERS_MAX, integer=True)
         checks.positive("promote", self.promote)
@@ -73,6 +73,12 @@ class CorrelateConfig:
         d = asdict(self)
         d["ground_truth"] = self.ground_truth.to_dict()
         return d
+
+
+def check_n_boot(n_boot: Any, key: str = "n_boot") -> None:
+    """Refuse a count of bootstrap resamples outside [:data:`N_BOOT_MIN`, :data:`N_BOOT_MAX`] (``key``: how the user
+    spelled it): the one rule of correlate, calibrate and the benchmark scripts."""
+    checks.number(key, n_boot, N_BOOT_MIN, N_BOOT_MAX, integer=True)
 
 
 def check_promote(promote: int, n_archs: int, key: str = "--promote") -> None:
