@@ -548,16 +548,23 @@ def _taker_gone(t: FrozenTrial, storage: BaseStorage | None) -> bool | None:
     (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.taker`), has ended: by its process (this host's), else by its
     heartbeat file. None where no record names it, or it is this process (it may be about to claim the trial), or it
     cannot be judged (``t`` is then judged by ``UNTAGGED_SECONDS``, as before)."""
-    if not isinstance(storage, BeatingJournal):
-        return None
-    taker = storage.taker(t._trial_id)
+    taker = _taker(t, storage)
     pid = None if taker is None else taker.get("worker_pid")
-    if taker is None or not isinstance(pid, int) or isinstance(pid, bool):
+    if taker is None or not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(storage, BeatingJournal):
         return None
     verdict = _gone_by_tag(taker, pid, lambda: None)
     if verdict is None and not _is_this_process(taker, pid):
         verdict = storage.lapsed(taker)
     return verdict
+
+
+def _taker(t: FrozenTrial, storage: BaseStorage | None) -> Mapping[str, Any] | None:
+    """The identity of the worker that took ``t`` from a journal's queue and has not claimed it yet (the record that took
+    it names it: :meth:`~nas_proxy.studies.journal_beat.BeatingJournal.taker`); None where ``t`` names its worker itself,
+    or no record names one."""
+    if not isinstance(storage, BeatingJournal) or "worker_pid" in t.user_attrs:
+        return None
+    return storage.taker(t._trial_id)
 
 
 def _gone_by_process(t: FrozenTrial, pid: int) -> bool | None:
@@ -672,7 +679,7 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
     retries = int(t.user_attrs.get("retries", 0))
     crash = crash_dump(t)
     # its worker as the trial records it, or as the record that took it from a journal's queue names it (fix47a)
-    taker = storage.taker(t._trial_id) if isinstance(storage, BeatingJournal) and "worker_pid" not in t.user_attrs else None
+    taker = _taker(t, storage)
     worker = t.user_attrs if taker is None else {**taker, **t.user_attrs}
     pid = worker.get("worker_pid")
     by_beat = pid is not None and _gone_by_tag(worker, int(pid), lambda: False) is None  # judged by its journal heartbeat
