@@ -87,7 +87,11 @@ CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "candidate_ladders": ((int,), "how many ladders were measured"),
     "proxies_measured": ((list,), "the proxies with scores"),
     "scores": ((list,), "the files the proxy scores came from"),
+    "inputs": ((dict,), "SHA-256 of what the choice was computed from: truth, scores (each), split, options"),
+    "ladders_sha256": ((str,), "SHA-256 of the table of every candidate written beside the profile"),
 }
+# calibration.inputs: what `calibrate --ladders` run again compares to keep the profile (calibrate.ladder_choice.written)
+INPUT_KEYS = ("truth", "scores", "split", "options")
 SEARCH_KEYS = {"ladder": "the ladder `search` climbs (a single proxy is PROXY:1.0,full:K)"}
 
 
@@ -180,6 +184,8 @@ def _toml_value(v: Any) -> str:
         return json.dumps(v)  # a JSON string is a valid TOML basic string
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"no TOML form for {type(v).__name__}")
 
 
@@ -208,7 +214,8 @@ def check_proxy_values(values: dict[str, Any], where: str) -> None:
 
 
 def _type_name(t: type) -> str:
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(t, t.__name__)
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
+    return names.get(t, t.__name__)
 
 
 def _check_calibration(table: Any, where: str) -> None:
@@ -226,25 +233,77 @@ def _check_calibration(table: Any, where: str) -> None:
     _check_calibration_values(table, where)
 
 
+RANK = {"low": -1.0, "high": 1.0}  # a rank agreement (Spearman, Kendall, weighted tau)
+POINTS = {"low": 0.0, "high": 100.0}  # a regret: accuracy points
+# [calibration] numbers and the ranges a calibration can have written them in (checks.number's arguments); an
+# interval's ends are in its number's range. Before fix48a a hand-edited p_regret_ok = 1.5 or seed = -1 was read.
+CALIBRATION_RANGES: dict[str, dict[str, Any]] = {
+    "folds": {"low": 2, "integer": True},
+    "trials": {"low": 1, "integer": True},
+    "seed": {"low": 0, "high": checks.SEED_MAX, "integer": True},
+    "cost_weight": {"low": 0.0},
+    "cost_ratio": {"low": 0.0, "low_open": True},
+    "heldout_fidelity": RANK,
+    "heldout_interval": RANK,
+    "default_heldout_fidelity": RANK,
+    "tuned_fidelity": RANK,
+    "gain_over_default": {"low": -2.0, "high": 2.0},  # the difference of two rank agreements
+    "gain_interval": {"low": -2.0, "high": 2.0},
+    "target_regret": POINTS,
+    "regret": POINTS,
+    "regret_mean": POINTS,
+    "regret_interval": POINTS,
+    "p_regret_ok": {"low": 0.0, "high": 1.0},
+    "saving": {"low": 0.0, "low_open": True},
+    "saving_interval": {"low": 0.0, "low_open": True},
+    "search_candidates": {"low": 1, "integer": True},
+    "candidate_ladders": {"low": 1, "integer": True},
+}
+TEXT_LISTS = ("architectures", "synthetic_choices", "proxies_measured", "scores")  # lists of names or paths
+
+
 def _check_calibration_values(table: dict[str, Any], where: str) -> None:
-    """The numbers of ``[calibration]`` in their ranges: counts that a calibration can have run
-    with, intervals of two numbers in order."""
+    """The numbers of ``[calibration]`` in their ranges (:data:`CALIBRATION_RANGES`), intervals of two
+    numbers in order, digests as nasproxy writes them, lists of names holding names."""
     try:
-        if "folds" in table:
-            checks.number("calibration.folds", table["folds"], 2, integer=True)
-        if "trials" in table:
-            checks.positive("calibration.trials", table["trials"])
+        for key, limits in CALIBRATION_RANGES.items():
+            value = table.get(key)
+            if key.endswith("_interval") and value is not None:
+                if len(value) != 2 or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in value) or value[0] > value[1]:
+                    raise InvalidArgumentError(f"calibration.{key} must be [low, high] with low <= high, got {value!r}")
+                for x in value:
+                    checks.number(f"the ends of calibration.{key}", x, **limits)
+            elif value is not None:
+                checks.number(f"calibration.{key}", value, **limits)
+        for key in TEXT_LISTS:
+            bad = [x for x in table.get(key, []) if not isinstance(x, str) or not x]
+            if bad:
+                raise InvalidArgumentError(f"calibration.{key} must be a list of non-empty strings, got {bad[0]!r} in it")
         checks.sha256("calibration.space_sha256", table.get("space_sha256"), "the space definition's")
-        for key in ("heldout_interval", "gain_interval", "regret_interval", "saving_interval"):
-            interval = table.get(key)
-            if interval is not None and (
-                len(interval) != 2
-                or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in interval)
-                or interval[0] > interval[1]
-            ):
-                raise InvalidArgumentError(f"calibration.{key} must be [low, high] with low <= high, got {interval!r}")
+        checks.sha256("calibration.ladders_sha256", table.get("ladders_sha256"), "the candidates table's")
+        if table.get("synthetic_sha256") != "":  # the protocol study writes "" for a set that records none
+            checks.sha256("calibration.synthetic_sha256", table.get("synthetic_sha256"), "the synthetic set's tensors'")
+        if "inputs" in table:
+            _check_inputs(table["inputs"])
     except InvalidArgumentError as e:
         raise InvalidArgumentError(f"{where}: {e}") from None
+
+
+def _check_inputs(inputs: dict[str, Any]) -> None:
+    """``calibration.inputs``: known keys, each a SHA-256 (``scores``: a non-empty list of them); ``truth`` and ``options`` present."""
+    unknown = sorted(set(inputs) - set(INPUT_KEYS))
+    if unknown:
+        raise InvalidArgumentError(f"unknown key calibration.inputs.{unknown[0]}; its keys are {', '.join(INPUT_KEYS)}")
+    for key in INPUT_KEYS:
+        value = inputs.get(key)
+        if key == "scores":
+            if not isinstance(value, list) or not value:
+                raise InvalidArgumentError(f"calibration.inputs.scores must be a non-empty list of SHA-256 digests, got {value!r}")
+            for x in value:
+                checks.sha256("calibration.inputs.scores", x, "a scores file's", optional=False)
+        else:
+            whose = {"truth": "the ground-truth table's", "split": "the split file's", "options": "the options'"}[key]
+            checks.sha256(f"calibration.inputs.{key}", value, whose, optional=key == "split")
 
 
 def read_profile(path: Path | str) -> ProxyProfile:
@@ -316,4 +375,4 @@ def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
     return path
 
 
-__all__ = ["FORMAT", "SEARCH_KEYS", "ProxyProfile", "check_proxy_values", "proxy_fields", "read_profile", "write_profile"]
+__all__ = ["FORMAT", "INPUT_KEYS", "SEARCH_KEYS", "ProxyProfile", "check_proxy_values", "proxy_fields", "read_profile", "write_profile"]

@@ -20,9 +20,13 @@ their check is ``nasproxy correlate``'s (or ``benchmarks/ladder.py``'s) afterwar
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,9 +34,10 @@ import numpy as np
 from nas_proxy.calibrate import ladder_sim as sim
 from nas_proxy.calibrate.config import LadderChoiceConfig
 from nas_proxy.correlate.metrics import bootstrap_ci, spearman
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.ladders import FULL, format_ladder, parse_ladder
-from nas_proxy.profile import ProxyProfile
+from nas_proxy.profile import INPUT_KEYS, ProxyProfile, read_profile
+from nas_proxy.utils import file_sha256
 
 RULE = (
     "the largest saving (projected to the search's candidates) among the ladders whose bootstrap mean regret on the "
@@ -109,12 +114,21 @@ def choose_ladder(cands: sim.Candidates, config: LadderChoiceConfig, ladders: Se
 
 
 def to_profile(
-    choice: LadderChoice, cands: sim.Candidates, data: str, scores: list[str], command: str, space: tuple[str, str] | None = None
+    choice: LadderChoice,
+    cands: sim.Candidates,
+    data: str,
+    scores: list[str],
+    command: str,
+    space: tuple[str, str] | None = None,
+    inputs: dict[str, Any] | None = None,
+    table: str | None = None,
 ) -> ProxyProfile:
     """The profile ``search --proxy-profile`` climbs: ``[search] ladder`` the choice, ``[calibration]``
     how it was chosen (the rule, its regret and saving with their intervals, on which architectures), and
     ``space``: the architectures' search space and its definition's SHA-256, when known (``--space``), with
-    which a search of another space is refused (:meth:`~nas_proxy.profile.ProxyProfile.check_space`)."""
+    which a search of another space is refused (:meth:`~nas_proxy.profile.ProxyProfile.check_space`).
+    ``inputs`` (:func:`inputs_of`) and ``table`` (:func:`rows_csv`, written beside): what the same command
+    run again compares (:func:`written`), recorded in the profile, which is written whole or not at all."""
     row, size = choice.chosen_row, str(choice.candidates)
     calibration: dict[str, Any] = {
         "rule": choice.rule,
@@ -136,7 +150,62 @@ def to_profile(
     }
     if space is not None:  # before fix43a a ladders profile recorded none, and passed with any space
         calibration["space"], calibration["space_sha256"] = space
+    if inputs is not None:
+        calibration["inputs"] = inputs
+    if table is not None:
+        calibration["ladders_sha256"] = hashlib.sha256(table.encode("utf-8")).hexdigest()
     return ProxyProfile({}, calibration, choice.chosen)
+
+
+def inputs_of(truth: Path, scores: Sequence[Path], split: Path | None, options: dict[str, Any]) -> dict[str, Any] | None:
+    """What a choice is computed from, as its profile records it (``[calibration] inputs``): the SHA-256 of
+    the bytes of the table, of each scores file and of the split, and of ``options`` (every other option
+    that changes the choice, as canonical JSON). None where a file is not a regular file that can be
+    read: the command then refuses it in its own words, before anything is compared."""
+    files = {"truth": [truth], "scores": list(scores), "split": [] if split is None else [split]}
+    digests: dict[str, list[str]] = {}
+    for key, paths in files.items():
+        digests[key] = []
+        for path in paths:
+            try:
+                if not os.path.isfile(path):  # a FIFO is not waited on, nor a folder read
+                    return None
+                digests[key].append(file_sha256(Path(path)))
+            except OSError:
+                return None
+    record: dict[str, Any] = {"truth": digests["truth"][0], "scores": digests["scores"]}
+    if digests["split"]:
+        record["split"] = digests["split"][0]
+    record["options"] = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
+    return record
+
+
+def written(out: Path, table: Path, inputs: dict[str, Any] | None) -> tuple[ProxyProfile | None, str]:
+    """The profile at ``out`` when the same command wrote it from ``inputs`` and the table of every candidate
+    beside it (``table``) is the one written with it, whole: ``(profile, "")``, nothing to compute again.
+    Otherwise ``(None, why it is computed again)``, the reason empty where there is nothing there to say it
+    of (no profile yet, or inputs that cannot be hashed). Before fix48a the same command measured every
+    candidate again (27 s) and wrote the same bytes."""
+    if inputs is None or not out.is_file():
+        return None, ""
+    try:
+        profile = read_profile(out)
+    except NasProxyError as e:
+        return None, f"{out} is not a profile this command can keep ({e}); choosing again"
+    there = profile.calibration.get("inputs")
+    if profile.ladder is None or there is None:
+        return None, f"{out} records no inputs (a profile of the protocol study, or one written before fix48a); choosing again"
+    changed = [k for k in INPUT_KEYS if there.get(k) != inputs.get(k)]
+    if changed:
+        names = {"truth": "--truth", "scores": "--scores", "split": "--split", "options": "the options"}
+        return None, f"{out} was written from other inputs ({', '.join(names[k] for k in changed)} changed); choosing again"
+    try:
+        whole = table.is_file() and file_sha256(table) == profile.calibration.get("ladders_sha256")
+    except OSError:
+        whole = False
+    if not whole:
+        return None, f"{table}, written with {out}, is missing or changed since; choosing again"
+    return profile, ""
 
 
 def rows_csv(choice: LadderChoice) -> str:
@@ -187,7 +256,9 @@ __all__ = [
     "LadderChoiceConfig",
     "choose_ladder",
     "default_ladders",
+    "inputs_of",
     "rows_csv",
     "to_profile",
     "trains",
+    "written",
 ]

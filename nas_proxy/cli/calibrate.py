@@ -4,6 +4,7 @@ library is :mod:`nas_proxy.calibrate`; ``--proxy-profile`` is in :mod:`nas_proxy
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +289,7 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     from nas_proxy import configs
     from nas_proxy.calibrate import ladder_sim as sim
     from nas_proxy.calibrate.config import LadderChoiceConfig
-    from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, rows_csv, to_profile
+    from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, inputs_of, rows_csv, to_profile, written
     from nas_proxy.files import write_text
     from nas_proxy.profile import write_profile
     from nas_proxy.spaces import get_space
@@ -341,6 +342,19 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--proxies narrows --ladders auto; with ladders given, list only the ladders you want")
     given = None if auto else _specs(args.ladders)  # their proxies are checked once the scores are read
     table = Path(args.truth)
+    recorded = None if space is None else (args.space, space.definition_sha256())
+    options = {"ladders": given or "auto", "proxies": args.proxies, "one_off": one_off, "independent_seed": args.independent_seed}
+    options |= {"config": dataclasses.asdict(config), "space": recorded and recorded[1]}
+    inputs = inputs_of(table, [Path(s) for s in args.scores], None if args.split is None else Path(args.split), options)
+    kept, why = written(out, every, inputs)
+    if kept is not None:  # the same command run again: nothing measured again
+        if args.json:
+            print_json({"chosen": kept.ladder, "calibration": kept.calibration, "profile_path": str(out), "reused": True})
+        else:
+            print(f"{out} already written (same inputs; nothing measured again): chosen {kept.ladder}; every candidate: {every}")
+        return 0
+    if why and not args.json:
+        print(why)
     ids = None
     if args.split:
         whole = sim.load_candidates(table, [], args.independent_seed)
@@ -356,16 +370,24 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
         specs = default_ladders(cands, config, proxies)
     choice = choose_ladder(cands, config, specs)
     data = str(table) + (f" (calibration architectures of {args.split})" if args.split else "")
-    recorded = None if space is None else (args.space, space.definition_sha256())
-    profile = to_profile(choice, cands, data, list(args.scores), command_line(args), recorded)
-    write_text(every, rows_csv(choice))  # first: the profile is what a search takes, so it is written last
+    rows = rows_csv(choice)
+    profile = to_profile(choice, cands, data, list(args.scores), command_line(args), recorded, inputs, rows)
+    write_text(every, rows)  # first: the profile is what a search takes, so it is written last
     try:
         write_profile(profile, out)
     except BaseException:
         every.unlink(missing_ok=True)  # the profile failed (a full disk): no half of the pair is left
         raise
     if args.json:
-        print_json({"chosen": choice.chosen, "calibration": profile.calibration, "proxies": choice.proxies, "profile_path": str(out)})
+        print_json(
+            {
+                "chosen": choice.chosen,
+                "calibration": profile.calibration,
+                "proxies": choice.proxies,
+                "profile_path": str(out),
+                "reused": False,
+            }
+        )
         return 0
     for line in ladder_summary(choice):
         print(line)

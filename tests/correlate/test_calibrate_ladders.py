@@ -238,3 +238,75 @@ def test_a_full_disk_at_the_second_file_leaves_neither(
     )
     assert "no space left on device" in capsys.readouterr().err
     assert len(calls) == 1 and list(out.parent.iterdir()) == []
+
+
+def test_the_same_command_again_keeps_the_profile_and_other_inputs_choose_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """fix48a: the profile records what it was computed from (the SHA-256 of the table, each scores file, the split
+    and the options) and of the candidates' table beside it. Before, the same command run again measured every
+    candidate again (27 s on benchmarks/groundtruth's table) and rewrote the same two files."""
+    import os
+
+    table, scores, split = _files(tmp_path)
+    out = tmp_path / "profile.toml"
+    every = tmp_path / "profile-ladders.csv"
+    argv = ["calibrate", "--ladders", "auto", "--truth", str(table), "--scores", str(scores), "--split", str(split)]
+    argv += ["--n-boot", "100", "--out", str(out), "--quiet"]
+
+    def inodes() -> tuple[int, int]:  # a file written again (atomically: a new file renamed over it) has another
+        return os.stat(out).st_ino, os.stat(every).st_ino
+
+    assert main(argv) == 0
+    capsys.readouterr()
+    first = inodes()
+    assert main(argv) == 0
+    assert capsys.readouterr().out == (
+        f"{out} already written (same inputs; nothing measured again): chosen exact:1.0,full:1; every candidate: {every}\n"
+    )
+    assert inodes() == first
+    assert main([*argv, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["reused"] is True and shown["chosen"] == "exact:1.0,full:1" and inodes() == first
+
+    # a scores file changed: measured again, and said so; then the same command keeps that one
+    scores.write_text(scores.read_text().replace("\nexact,a00,80.0,", "\nexact,a00,80.5,", 1))
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"{out} was written from other inputs (--scores changed); choosing again\n") and "chosen: exact" in said
+    assert inodes() != first
+    second = inodes()
+    assert main(argv) == 0 and "already written (same inputs" in capsys.readouterr().out and inodes() == second
+    # an option that changes the choice, and the candidates' table gone: measured again
+    assert main([*argv, "--target-regret", "0.5"]) == 0
+    assert "other inputs (the options changed); choosing again" in capsys.readouterr().out
+    every.unlink()
+    assert main([*argv, "--target-regret", "0.5"]) == 0
+    assert f"{every}, written with {out}, is missing or changed since; choosing again" in capsys.readouterr().out
+    assert every.is_file()
+
+
+def test_a_hand_edited_calibration_table_is_refused_in_one_line(tmp_path: Path) -> None:
+    """fix48a: [calibration] values out of the range a calibration writes them in, and a malformed record of the
+    inputs, are refused by the reader; before, p_regret_ok = 1.5, seed = -1 or architectures = [3] were read."""
+    from nas_proxy.errors import InvalidArgumentError
+
+    sha = "a" * 64
+    good = {"regret": 0.0, "p_regret_ok": 1.0, "seed": 0, "inputs": {"truth": sha, "scores": [sha, sha], "options": sha}}
+    path = write_profile(ProxyProfile({}, good, "exact:1.0,full:1"), tmp_path / "p.toml")
+    assert read_profile(path).calibration == good  # an inline table round trip
+    text = path.read_text()
+    for old, new, message in (
+        ("p_regret_ok = 1.0", "p_regret_ok = 1.5", r"calibration.p_regret_ok must be in \[0, 1\], got 1.5"),
+        ("seed = 0", "seed = -1", r"calibration.seed must be in \[0, 2147483647\], got -1"),
+        ("regret = 0.0", "regret = -1.0", r"calibration.regret must be in \[0, 100\], got -1.0"),
+        ("seed = 0", "seed = 0\narchitectures = [3]", "calibration.architectures must be a list of non-empty strings, got 3 in it"),
+        ("seed = 0", "seed = 0\nregret_interval = [-1.0, 2.0]", r"the ends of calibration.regret_interval must be in \[0, 100\]"),
+        ('"options" =', '"opts" =', "unknown key calibration.inputs.opts; its keys are truth, scores, split, options"),
+        ('"scores" = [', '"scores" = ["x", ', "calibration.inputs.scores must be a scores file's SHA-256 \\(64 hex digits\\), got 'x'"),
+        (f'"truth" = "{sha}", ', "", "calibration.inputs.truth must be the ground-truth table's SHA-256"),
+        ("inputs = {", 'inputs = "x"\nold = {', "calibration.inputs must be a table, got 'x'"),
+    ):
+        assert old in text, old
+        path.write_text(text.replace(old, new, 1))
+        with pytest.raises(InvalidArgumentError, match=message) as e:
+            read_profile(path)
+        assert "\n" not in str(e.value) and str(e.value).startswith(f"proxy profile {path}: ")
