@@ -556,10 +556,14 @@ FOLDER_FIX = "wait for it to finish, or choose another folder"
 
 
 @contextmanager
-def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, fix: str = FOLDER_FIX) -> Iterator[bool]:
+def output_lock(
+    folder: Path | str, make: bool = True, busy: str | None = None, fix: str = FOLDER_FIX, wait: bool = False
+) -> Iterator[bool]:
     """Hold ``folder``'s lock while the block runs: a second process that asks for it meanwhile is
     refused with :class:`FolderBusyError` (``busy``, by default "FOLDER is being written by another
-    nasproxy process", the holder's process id, then ``fix``), before it reads or writes anything there.
+    nasproxy process", the holder's process id, then ``fix``), before it reads or writes anything there;
+    with ``wait``, it waits for the lock instead (one builder of a file that several processes need,
+    the others reading what it built: :func:`nas_proxy.proxies.synthetic._random_subset`).
 
     The lock is ``flock`` on the folder itself (made when missing): the OS releases it when its
     holder exits, however (kill -9 included), so no stale lock ever blocks the same command, and
@@ -580,7 +584,7 @@ def output_lock(folder: Path | str, make: bool = True, busy: str | None = None, 
     made = _make(folder)
     identities = [_stat(p, _IDENTITY) for p in made]  # which folders it made: a path may name another's by the end
     fd = _lock(
-        folder, busy or f"{shorten(folder)} is being written by another nasproxy process", fix
+        folder, busy or f"{shorten(folder)} is being written by another nasproxy process", fix, wait
     )  # refused: what this process made is another's now, left as it is
     after = _stat(made[-1].parent, _TIMES) if made else None  # the folder above what this process made, once made
     try:
@@ -655,15 +659,16 @@ def _make(folder: Path) -> list[Path]:
     return made[::-1]
 
 
-def _lock(folder: Path, busy: str, fix: str) -> int | None:
-    """An open descriptor of ``folder``, locked (None where it cannot be made or opened); raises FolderBusyError."""
+def _lock(folder: Path, busy: str, fix: str, wait: bool = False) -> int | None:
+    """An open descriptor of ``folder``, locked (None where it cannot be made or opened); raises FolderBusyError
+    unless ``wait``: then it waits for the holder to end."""
     while True:
         try:
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
             return None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(os.fstat(fd).st_ino)
             os.close(fd)

@@ -10,6 +10,7 @@ from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.files import output_lock
 from nas_proxy.proxies.base import Proxy, Report, RunSetup, Scored, cache_key, register
 from nas_proxy.synthetic import load_synthetic, one_off_seconds, proxy_name
 
@@ -18,7 +19,14 @@ _RANDOM_NAME = re.compile(r"random-ipc(?P<ipc>.*)")
 
 
 def _random_subset(setup: RunSetup, ipc: int) -> str:
-    """A random real subset of ``ipc`` images per class in the run's directory (made once, resumed)."""
+    """A random real subset of ``ipc`` images per class in the run's directory (made once, resumed).
+
+    One process builds it: it holds the folder's lock (:func:`files.output_lock`) while it makes it,
+    and another that needs it meanwhile (a second ``search`` started at once on the same data, a
+    search's other workers) waits for that lock, then finds the set whole and reads it. Before fix48a
+    both built it, two writers of one set's files at once. A builder killed -9 releases the lock with
+    its process; what it wrote is whole (every file is written whole or not at all, meta.json last),
+    and the process that takes the lock next finishes it."""
     from nas_proxy.distill import DistillConfig, distill
 
     ref = setup.data
@@ -36,8 +44,16 @@ def _random_subset(setup: RunSetup, ipc: int) -> str:
         image_size=ref.image_size,
         device="cpu",
     )
-    distill(cfg, path, resume=(path / "checkpoint.safetensors").is_file(), progress=False)
-    return str(path)
+
+    def build() -> str:
+        distill(cfg, path, resume=(path / "checkpoint.safetensors").is_file(), progress=False)
+        return str(path)
+
+    for _ in range(3):  # again where the builder waited for failed before writing, and removed the folder it made
+        with output_lock(path, wait=True) as held:
+            if held or path.is_dir():  # unlocked where the folder cannot be locked (no flock): built as before
+                return build()
+    return build()  # the folder cannot be made: distill says why in one line
 
 
 @register("synthetic")
