@@ -25,7 +25,7 @@ from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.calibrate import ladder_sim as sim  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import finite_float, integer  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, check_n_boot  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 from nas_proxy.ladders import FULL, Rung, format_ladder, parse_ladder, sizes  # noqa: E402,F401  (the spec, as before)
 
@@ -44,7 +44,7 @@ RULES = ("mean", "point")  # nas_proxy.calibrate.ladder_sim.choose: bootstrap me
 
 @one_line_errors("ladder.py")
 def main(argv: list[str] | None = None) -> int:
-    from fidelity_report import write_outputs
+    from fidelity_report import add_bootstrap, write_outputs
     from ladder_report import markdown, write_grid_csv
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,12 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--independent-seed", type=integer, help="the table's seed whose trainings give early stopping and full (default: its second)"
     )
-    p.add_argument(
-        "--bootstrap",
-        type=integer,
-        default=configs.default_of(CorrelateConfig, "n_boot"),
-        help=f"resamples of the architectures, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
-    )
+    add_bootstrap(p)
     p.add_argument(
         "--orders", type=integer, default=1000, help="orders of arrival for the asynchronous climb; 0: none (default %(default)s)"
     )
