@@ -25,7 +25,7 @@ from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.calibrate import ladder_sim as sim  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import finite_float, integer  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, check_n_boot  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, check_n_boot  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 from nas_proxy.ladders import FULL, Rung, format_ladder, parse_ladder, sizes  # noqa: E402,F401  (the spec, as before)
 
@@ -84,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--splits", type=integer, default=20, help="--grid: more seeded splits, the choice repeated on each (default %(default)s)"
     )
-    p.add_argument("--splits-bootstrap", type=integer, default=200, help="--grid: resamples in those repeated splits (default %(default)s)")
+    p.add_argument(
+        "--splits-bootstrap",
+        type=integer,
+        default=200,
+        help=f"--grid: resamples in those repeated splits, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
+    )
     p.add_argument("--seed", type=integer, default=0, help="bootstrap and orders seed (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/ladders"))
     p.add_argument("--rows-csv", type=Path, help="--grid: write every ladder's numbers (all and calibration part) to this CSV")
@@ -144,7 +149,6 @@ def check_args(args: argparse.Namespace) -> None:
 
     check_n_boot(args.bootstrap, "--bootstrap")
     checks.number("--orders", args.orders, 0, N_BOOT_MAX, integer=True)
-    checks.number("--splits-bootstrap", args.splits_bootstrap, 1, N_BOOT_MAX, integer=True)
     checks.number("--splits", args.splits, 0, integer=True)
     checks.number("--space", args.space, 1, integer=True)
     for name in ("seed", "split_seed", "independent_seed"):
@@ -162,6 +166,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise InvalidArgumentError(
             f"{flags} change{'s' if len(idle) == 1 else ''} nothing {why}: drop {'it' if len(idle) == 1 else 'them'}"
         )
+    check_n_boot(args.splits_bootstrap, "--splits-bootstrap")  # after: one idle says so (before fix48b its floor was 1)
     if args.rows_csv is not None:
         check_out_file("--rows-csv", args.rows_csv, makes_folder=True)
     check_out(args.out)
