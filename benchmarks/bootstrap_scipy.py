@@ -29,7 +29,11 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nas_proxy import checks
+from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.types import integer
 from nas_proxy.correlate import metrics as M
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, check_n_boot
 
 Statistic = Callable[..., M.FloatArray]  # one (resamples, m) array per sample in data -> (resamples,)
 
@@ -104,19 +108,25 @@ def compare(m: int, rng: np.random.Generator, n: int, reps: int) -> list[str]:
     return out
 
 
-def main() -> None:
+@one_line_errors("bootstrap_scipy.py")
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--archs", type=int, nargs="+", default=[20, 50, 100])
-    p.add_argument("--resamples", type=int, default=1000)
-    p.add_argument("--reps", type=int, default=15)
-    args = p.parse_args()
+    p.add_argument(
+        "--resamples", type=integer, default=1000, help=f"bootstrap resamples, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)"
+    )
+    p.add_argument("--reps", type=integer, default=15, help="interleaved timed runs of each, at least 2 (default %(default)s)")
+    args = p.parse_args(argv)
+    check_n_boot(args.resamples, "--resamples")  # before fix48b: 0 a traceback, 50 a comparison of intervals on 50 resamples
+    checks.number("--reps", args.reps, 2, integer=True)  # the quartiles of the times: before fix48b 1 was a traceback at the end
     rng = np.random.default_rng(1)
     print("| archs | bootstrap | identical | NaN resamples | ours: CI | scipy: CI | ours ms, median [q1, q3] | scipy ms |")
     print("|---|---|---|---|---|---|---|---|")
     for m in args.archs:
         for row in compare(m, rng, args.resamples, args.reps):
             print(row)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -62,14 +62,13 @@ BENCHMARKS = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCHMARKS.parent), str(BENCHMARKS), str(BENCHMARKS / "groundtruth")]
 
 from fidelity_proxies import _synthetic  # noqa: E402
-from fidelity_report import _ci, _f, write_outputs  # noqa: E402
+from fidelity_report import _ci, _f, add_bootstrap, write_outputs  # noqa: E402
 from fidelity_stats import CEILING, PAIRED, fidelity  # noqa: E402
 from fidelity_table import Table, read_table, subset  # noqa: E402
 from gpu_common import set_finished  # noqa: E402
 from split import SPLIT, read_split  # noqa: E402
 
-from nas_proxy import configs  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot  # noqa: E402
+from nas_proxy.correlate.config import check_n_boot  # noqa: E402
 from nas_proxy.correlate.metrics import paired_difference  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
 from nas_proxy.report.render import dimension_lines  # noqa: E402
@@ -454,12 +453,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--subset-seed", type=int, default=0, help="seed of that pick (default %(default)s)")
     p.add_argument("--promote", type=int, default=PROMOTE, help="'proxy + promote K' (default %(default)s)")
     p.add_argument("--promote-seed", type=int, default=PROMOTE_SEED, help="the table's seed promotion picks by (default %(default)s)")
-    p.add_argument(
-        "--bootstrap",
-        type=int,
-        default=configs.default_of(CorrelateConfig, "n_boot"),
-        help=f"bootstrap resamples, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
-    )
+    add_bootstrap(p)
     p.add_argument("--seed", type=int, default=0, help="distillation, proxy training and bootstrap seed (default %(default)s)")
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--data-root")

@@ -38,14 +38,14 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 # the script is these modules (reading, the proxies that compute, the numbers, the outputs); the other scripts import them
 from fidelity_proxies import _synthetic, _zero_cost  # noqa: E402
-from fidelity_report import check_out, markdown, write_outputs  # noqa: E402
+from fidelity_report import add_bootstrap, check_out, markdown, write_outputs  # noqa: E402
 from fidelity_stats import CEILING, PROMOTE, fidelity  # noqa: E402
 from fidelity_table import ROLES, SPLIT, _early, _scores_file, read_table, with_role  # noqa: E402
 
 from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import integer  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot, check_promote  # noqa: E402
+from nas_proxy.correlate.config import check_n_boot, check_promote  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 
 KINDS = ("synthetic", "scores", "zero-cost", "early")
@@ -83,12 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root")
     p.add_argument("--space", default="convnet720", help="space of the table's architectures (default %(default)s)")
     p.add_argument("--zero-cost-batch", type=integer, default=64, help="training images a zero-cost score sees (default %(default)s)")
-    p.add_argument(
-        "--bootstrap",
-        type=integer,
-        default=configs.default_of(CorrelateConfig, "n_boot"),
-        help=f"resamples of the 95%% intervals, {N_BOOT_MIN} to {N_BOOT_MAX} (fewer puts an interval's ends on 2 or fewer resamples; default %(default)s)",
-    )
+    add_bootstrap(p)
     p.add_argument("--promote", type=integer, default=PROMOTE, metavar="K", help="'proxy + promote K' (default %(default)s)")
     p.add_argument(
         "--promote-seed",

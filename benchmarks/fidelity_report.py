@@ -1,8 +1,10 @@
 """fidelity.py's outputs: the Markdown of a result, and OUT/STEM.json and OUT/STEM.md written whole (the other
-benchmark scripts write theirs the same way), with the checks of an --out before any work."""
+benchmark scripts write theirs the same way), with the checks of an --out before any work; and the option every
+script with intervals shares, ``--bootstrap`` (:func:`add_bootstrap`)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import stat
@@ -12,7 +14,9 @@ from typing import Any
 
 from fidelity_stats import K_VALUES, PROMOTE
 
-from nas_proxy import checks
+from nas_proxy import checks, configs
+from nas_proxy.cli.types import integer
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig
 from nas_proxy.errors import InvalidArgumentError
 
 
@@ -91,3 +95,14 @@ def check_out_file(option: str, path: Path, makes_folder: bool = False) -> None:
         raise InvalidArgumentError(f"{option} {path} is a folder; give the file to write")
     if not makes_folder and not path.parent.is_dir():
         raise InvalidArgumentError(f"{option} {path}: its folder {path.parent} does not exist")
+
+
+def add_bootstrap(p: argparse.ArgumentParser) -> None:
+    """``--bootstrap N``, the resamples of a script's intervals: correlate's default (``CorrelateConfig.n_boot``)
+    and one help for the six scripts that each spelled it (a script checks it with ``correlate.config.check_n_boot``)."""
+    p.add_argument(
+        "--bootstrap",
+        type=integer,
+        default=configs.default_of(CorrelateConfig, "n_boot"),
+        help=f"bootstrap resamples of the architectures, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
+    )

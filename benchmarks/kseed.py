@@ -36,13 +36,13 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from fidelity_report import check_out, write_outputs  # noqa: E402
+from fidelity_report import add_bootstrap, check_out, write_outputs  # noqa: E402
 from fidelity_table import read_table  # noqa: E402
 
 from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import integer  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot  # noqa: E402
+from nas_proxy.correlate.config import check_n_boot  # noqa: E402
 from nas_proxy.correlate.metrics import paired_difference, spearman, summarise  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 from nas_proxy.proxies import Cache  # noqa: E402
@@ -232,12 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parts", nargs="+", default=["cost", "fidelity"], choices=["cost", "fidelity"])
     p.add_argument("--epochs", type=integer, default=ProxyConfig.epochs, help="proxy epochs (default %(default)s)")
     p.add_argument("--val-images", type=integer, help="score on the first N validation images only (default: all, as the proxy)")
-    p.add_argument(
-        "--bootstrap",
-        type=integer,
-        default=configs.default_of(CorrelateConfig, "n_boot"),
-        help=f"bootstrap resamples, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
-    )
+    add_bootstrap(p)
     p.add_argument("--seed", type=integer, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/kseed"))

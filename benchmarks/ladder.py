@@ -25,7 +25,7 @@ from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.calibrate import ladder_sim as sim  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import finite_float, integer  # noqa: E402
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot  # noqa: E402
+from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, check_n_boot  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
 from nas_proxy.ladders import FULL, Rung, format_ladder, parse_ladder, sizes  # noqa: E402,F401  (the spec, as before)
 
@@ -44,7 +44,7 @@ RULES = ("mean", "point")  # nas_proxy.calibrate.ladder_sim.choose: bootstrap me
 
 @one_line_errors("ladder.py")
 def main(argv: list[str] | None = None) -> int:
-    from fidelity_report import write_outputs
+    from fidelity_report import add_bootstrap, write_outputs
     from ladder_report import markdown, write_grid_csv
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,12 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--independent-seed", type=integer, help="the table's seed whose trainings give early stopping and full (default: its second)"
     )
-    p.add_argument(
-        "--bootstrap",
-        type=integer,
-        default=configs.default_of(CorrelateConfig, "n_boot"),
-        help=f"resamples of the architectures, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
-    )
+    add_bootstrap(p)
     p.add_argument(
         "--orders", type=integer, default=1000, help="orders of arrival for the asynchronous climb; 0: none (default %(default)s)"
     )
@@ -89,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--splits", type=integer, default=20, help="--grid: more seeded splits, the choice repeated on each (default %(default)s)"
     )
-    p.add_argument("--splits-bootstrap", type=integer, default=200, help="--grid: resamples in those repeated splits (default %(default)s)")
+    p.add_argument(
+        "--splits-bootstrap",
+        type=integer,
+        default=200,
+        help=f"--grid: resamples in those repeated splits, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
+    )
     p.add_argument("--seed", type=integer, default=0, help="bootstrap and orders seed (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/ladders"))
     p.add_argument("--rows-csv", type=Path, help="--grid: write every ladder's numbers (all and calibration part) to this CSV")
@@ -149,7 +149,6 @@ def check_args(args: argparse.Namespace) -> None:
 
     check_n_boot(args.bootstrap, "--bootstrap")
     checks.number("--orders", args.orders, 0, N_BOOT_MAX, integer=True)
-    checks.number("--splits-bootstrap", args.splits_bootstrap, 1, N_BOOT_MAX, integer=True)
     checks.number("--splits", args.splits, 0, integer=True)
     checks.number("--space", args.space, 1, integer=True)
     for name in ("seed", "split_seed", "independent_seed"):
@@ -167,6 +166,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise InvalidArgumentError(
             f"{flags} change{'s' if len(idle) == 1 else ''} nothing {why}: drop {'it' if len(idle) == 1 else 'them'}"
         )
+    check_n_boot(args.splits_bootstrap, "--splits-bootstrap")  # after: one idle says so (before fix48b its floor was 1)
     if args.rows_csv is not None:
         check_out_file("--rows-csv", args.rows_csv, makes_folder=True)
     check_out(args.out)

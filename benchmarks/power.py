@@ -29,14 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fidelity_report import check_out_file  # benchmarks/ is on sys.path
+from fidelity_report import add_bootstrap, check_out_file  # benchmarks/ is on sys.path
 from fidelity_stats import PAIRED
 from fidelity_table import _scores_file, csv_rows, read_table, with_role
 
-from nas_proxy import checks, configs
+from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors
 from nas_proxy.cli.types import finite_float, integer
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot
+from nas_proxy.correlate.config import check_n_boot
 from nas_proxy.correlate.metrics import bootstrap_samples, paired_difference
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import write_text
@@ -93,12 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0.185,
         help="a top-20 %% Spearman difference to size for (default: issue 18's 0.80 - 0.615)",
     )
-    p.add_argument(
-        "--bootstrap",
-        type=integer,
-        default=configs.default_of(CorrelateConfig, "n_boot"),
-        help=f"bootstrap resamples, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
-    )
+    add_bootstrap(p)
     p.add_argument("--seed", type=integer, default=0)
     p.add_argument("--json", type=Path, help="also write the numbers here")
     args = p.parse_args(argv)

@@ -43,16 +43,16 @@ from typing import Any
 import numpy as np
 from distill_ablation import PROMOTE, PROMOTE_SEED
 from fidelity_proxies import _synthetic
-from fidelity_report import check_out, write_outputs
+from fidelity_report import add_bootstrap, check_out, write_outputs
 from fidelity_report import markdown as fidelity_markdown
 from fidelity_stats import fidelity
 from fidelity_table import Table, read_table, subset
 from split import SPLIT, TABLE, read_split
 
-from nas_proxy import checks, configs
+from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors
 from nas_proxy.cli.types import finite_float, integer
-from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig, check_n_boot
+from nas_proxy.correlate.config import check_n_boot
 from nas_proxy.correlate.metrics import spearman
 from nas_proxy.errors import InvalidArgumentError
 
@@ -247,12 +247,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--n-archs", type=integer, help="then a seeded pick (--seed) of this many of each role (a CPU rehearsal; default all)")
     p.add_argument("--work", type=Path, default=Path("benchmarks/out/protocols-work"), help="score caches (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/protocols"))
-    p.add_argument(
-        "--bootstrap",
-        type=integer,
-        default=configs.default_of(CorrelateConfig, "n_boot"),
-        help=f"bootstrap resamples, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)",
-    )
+    add_bootstrap(p)
     p.add_argument("--seed", type=integer, default=0, help="proxy training and bootstrap seed (default %(default)s)")
     p.add_argument("--data-root")
     p.add_argument("--space", default="convnet720")

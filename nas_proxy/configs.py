@@ -18,6 +18,9 @@ dataclass is a sub-table::
     [dashboard]            # DashboardOptions
 
 Values win in this order: the dataclass default < the file < a flag given on the command line.
+``--config`` given more than once layers the files in order (:func:`layer`): a later file's key wins over an
+earlier file's, sub-tables merged key by key and arrays replaced whole; each file is read and checked alone
+first, and a bad key or value names the file that holds it (:class:`Where`).
 Unknown keys, values of the wrong type and non-finite numbers are refused in one line naming the
 file, the table and the key, and so is an option asked for where it changes nothing (``select_every``
 without ``select_by``: a dataclass's ``idle_options``, see :func:`build`). :func:`dumps` writes a
@@ -33,7 +36,7 @@ import sys
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -126,12 +129,93 @@ def _no_arrays_of_tables(doc: Mapping[str, Any], where: str, prefix: str = "") -
             _no_arrays_of_tables(value, where, f"{prefix}{key}.")
 
 
+@dataclass
+class Layers:
+    """Config files laid over each other in the order given (``--config A --config B``, :meth:`add`): a later
+    file's key replaces an earlier file's, a table is merged key by key (a sub-table too), an array is replaced
+    whole. Each value keeps the file it came from, and each value a later file replaced is kept to be checked
+    too (:func:`values`): a file with a bad value is refused even where another file overrides that value."""
+
+    paths: list[str] = field(default_factory=list)  # the files, in order
+    doc: dict[str, Any] = field(default_factory=dict)  # their tables, laid over each other
+    origin: dict[str, str] = field(default_factory=dict)  # dotted key of a value of doc ("search.proxy.epochs") -> its file
+    shadowed: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # dotted key -> (file, value) replaced since
+
+    def add(self, path: str, doc: Mapping[str, Any]) -> None:
+        """Lay the tables ``doc`` of file ``path`` over those before it."""
+        self.paths.append(path)
+        self._lay(self.doc, doc, path, "")
+
+    def _lay(self, into: dict[str, Any], doc: Mapping[str, Any], path: str, prefix: str) -> None:
+        for key, value in doc.items():
+            dotted = prefix + key
+            merged = isinstance(value, Mapping) and isinstance(into.get(key), dict)
+            if key in into and not merged:  # replaced: its values (a whole table's) are shadowed
+                for k in [k for k in self.origin if k == dotted or k.startswith(dotted + ".")]:
+                    self.shadowed.setdefault(k, []).append((self.origin.pop(k), _get(into, k[len(prefix) :])))
+            if isinstance(value, Mapping):
+                into[key] = into[key] if merged else {}
+                self._lay(into[key], value, path, dotted + ".")
+            else:
+                into[key] = value
+                self.origin[dotted] = path
+
+    def where(self, name: str) -> Where:
+        """Where table ``name`` (dotted for a sub-table) was written: the files that set its keys, each key's own."""
+        return Where(self.paths, "", self.origin, self.shadowed).sub(name)
+
+
+def _get(tbl: Mapping[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        tbl = tbl[part]
+    return tbl
+
+
+class Where(str):
+    """``FILE [table]``, where a table of options was written, for the messages about its keys. A table laid
+    over from several files (:class:`Layers`) reads ``A, B [table]``, and :func:`at` names, for one key, the one
+    file whose value is used: a bad value or an unknown key is shown where the user can fix it."""
+
+    files: tuple[str, ...]  # the files that set a key of the table, in order (none set one: every file read)
+    table: str  # the table's dotted name, "search.proxy"
+    origin: dict[str, str]  # key of the table (dotted below a sub-table) -> the file its value came from
+    shadowed: dict[str, list[tuple[str, Any]]]  # key (dotted likewise) -> (file, value) that a later file replaced
+
+    def __new__(
+        cls, files: Iterable[str], table: str, origin: Mapping[str, str], shadowed: Mapping[str, list[tuple[str, Any]]] | None = None
+    ) -> Where:
+        unique = tuple(dict.fromkeys(files))
+        where = super().__new__(cls, f"{', '.join(unique)} [{table}]")
+        where.files, where.table, where.origin, where.shadowed = unique, table, dict(origin), dict(shadowed or {})
+        return where
+
+    def of(self, key: str) -> str:
+        """Where ``key`` of the table was written: the file of its value, else every file of the table."""
+        return f"{self.origin[key]} [{self.table}]" if key in self.origin else str(self)
+
+    def sub(self, name: str) -> Where:
+        """The sub-table ``name`` of this table."""
+        table = f"{self.table}.{name}" if self.table else name
+
+        def inner(by_key: Mapping[str, Any]) -> dict[str, Any]:
+            return {k[len(name) + 1 :]: v for k, v in by_key.items() if k.startswith(name + ".")}
+
+        origin = inner(self.origin)
+        files = list(origin.values()) or ([self.origin[name]] if name in self.origin else list(self.files))
+        return Where(files, table, origin, inner(self.shadowed))
+
+
+def at(where: str, key: str) -> str:
+    """Where ``key`` of the table ``where`` names was written (``where`` itself, but for a :class:`Where`)."""
+    return where.of(key) if isinstance(where, Where) else where
+
+
 def check_keys(where: str, table: Mapping[str, Any], allowed: Iterable[str], kind: str = "key") -> None:
     """Refuse the first key of ``table`` outside ``allowed`` (``where`` names the file and table)."""
     allowed = sorted(allowed)
     unknown = sorted(set(table) - set(allowed))
     if unknown:
-        raise InvalidArgumentError(f"{where}: unknown {kind} {unknown[0]!r}; allowed: {', '.join(allowed)}")
+        raise InvalidArgumentError(f"{at(where, unknown[0])}: unknown {kind} {unknown[0]!r}; allowed: {', '.join(allowed)}")
 
 
 def fields(*classes: type) -> set[str]:
@@ -155,7 +239,12 @@ def values(cls: type, tbl: Mapping[str, Any], where: str) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     out = {}
     for name in fields(cls) & set(tbl):
-        out[name] = _convert(hints[name], tbl[name], f"{where}: {name}", _sub(where, name))
+        out[name] = _convert(hints[name], tbl[name], f"{at(where, name)}: {name}", _sub(where, name))
+    if isinstance(where, Where):  # each file is checked: a value that a later file overrides too
+        for name in fields(cls) & set(where.shadowed):
+            for path, value in where.shadowed[name]:
+                alone = Where([path], where.table, {})
+                _convert(hints[name], value, f"{alone}: {name}", alone.sub(name))
     return out
 
 
@@ -176,7 +265,7 @@ def build(cls: type[T], tbl: Mapping[str, Any], where: str, **flags: Any) -> T:
         if name in given:
             raise InvalidArgumentError(message)
         if name in from_file and from_file[name] != default_of(cls, name):
-            raise InvalidArgumentError(f"{where}: {message}")
+            raise InvalidArgumentError(f"{at(where, name)}: {message}")
     return built
 
 
@@ -235,6 +324,8 @@ def _convert(tp: Any, value: Any, name: str, where: str) -> Any:
 
 def _sub(where: str, name: str) -> str:
     """``FILE [search]`` -> ``FILE [search.proxy]``: where a sub-table is."""
+    if isinstance(where, Where):
+        return where.sub(name)
     return f"{where[:-1]}.{name}]" if where.endswith("]") else f"{where}.{name}"
 
 

@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     ]
     shared = common()
     parser = Parser(
-        prog="nasproxy", parents=[shared], description="Neural-architecture search on distilled data: distill -> search -> correlate."
+        prog="nasproxy",
+        parents=[common(before_command=True)],
+        description="Neural-architecture search on distilled data: distill -> search -> correlate.",
     )
     parser.add_argument("--version", action="version", version=f"nasproxy {__version__}")
     sub = parser.add_subparsers(
@@ -384,10 +386,11 @@ def _run(args: argparse.Namespace) -> int:
 
     args.debug = getattr(args, "debug", False)
     args.json = getattr(args, "json", False)
-    args.config = getattr(args, "config", None)
     stdout: _Stdout | None = None
     try:
-        from nas_proxy.cli.common import Config, missing_required
+        from nas_proxy.cli.common import Config, config_files, missing_required
+
+        config_files(args)  # args.config: every --config file, in order
 
         needs = getattr(args, "needs", None)  # a command's own rule for what it cannot run without
         missing_required(args, needs(args, Config(args.config)) if needs else ())  # every one missing, in one error

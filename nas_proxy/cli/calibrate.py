@@ -216,7 +216,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from nas_proxy.errors import InvalidArgumentError
 
     if getattr(args, "config", None):  # refused, not ignored: a silently unread file would mislead
-        raise InvalidArgumentError(f"calibrate reads no --config file yet ({args.config}): give its options as flags")
+        raise InvalidArgumentError(f"calibrate reads no --config file yet ({', '.join(args.config)}): give its options as flags")
     from nas_proxy import configs
     from nas_proxy.calibrate.config import CalibrateConfig
     from nas_proxy.calibrate.runner import calibrate

@@ -210,7 +210,7 @@ def missing_required(args: argparse.Namespace, extra: Sequence[Missing] = ()) ->
         else:  # a required group: one of its options
             missing.append(Missing("one of " + "/".join(argparse._get_action_name(a) or a.dest for a in m._group_actions)))
     if missing and any(m.table for m in missing):
-        file = Config(getattr(args, "config", None))
+        file = Config(config_files(args))
         missing = [m for m in missing if m.table is None or m.key not in file.table(m.table)]
     missing += extra
     if not missing:
@@ -315,14 +315,24 @@ def add_quiet(p: argparse.ArgumentParser, help: str = "no progress bars or progr
     p.add_argument("--quiet", action="store_true", help=help)
 
 
-def common() -> argparse.ArgumentParser:
-    """The options of every command (also accepted before the command name)."""
+CONFIG_BEFORE = "config_before_command"  # dest of the --config files typed before the command name (config_files)
+
+
+def common(before_command: bool = False) -> argparse.ArgumentParser:
+    """The options of every command (also accepted before the command name: ``before_command``)."""
     p = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a subcommand's default must not overwrite ``nasproxy --debug COMMAND``
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON (nothing else on stdout)")
     p.add_argument(
-        "--config", type=nonempty, metavar="FILE.toml", default=argparse.SUPPRESS, help="options from a TOML file; flags given win"
+        "--config",
+        action="append",
+        dest=CONFIG_BEFORE if before_command else "config",  # a command's own list would replace these (config_files)
+        type=nonempty,
+        metavar="FILE.toml",
+        default=argparse.SUPPRESS,
+        help="options from a TOML file; given again, the files are layered in order (a later file's key wins over an "
+        "earlier one's); flags given win over every file",
     )
     return p
 
@@ -368,27 +378,44 @@ def cuda_flags(args: argparse.Namespace, device: str) -> None:
 
 
 class Config:
-    """The ``--config`` file of a command (empty without one): its tables, checked as they are read."""
+    """The ``--config`` files of a command (none: empty), laid over each other in the order given
+    (:class:`nas_proxy.configs.Layers`): each file is read, and its tables and top-level keys checked, alone;
+    then a later file's key wins over an earlier's, and :meth:`where` names, for each key, the file it came from."""
 
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self.doc: dict[str, Any] = configs.read(path) if path else {}
-        if path:
-            configs.check_keys(f"--config {path}", {k: v for k, v in self.doc.items() if isinstance(v, dict)}, TABLES, "table")
-            configs.check_keys(f"--config {path}", {k: v for k, v in self.doc.items() if not isinstance(v, dict)}, configs.TOP_LEVEL)
-            if "device" in self.doc:  # refused where it is written, not as the device of [distill] (each table's default)
-                configs.check_value(str, self.doc["device"], f"--config {path}: device")
+    def __init__(self, paths: str | Sequence[str] | None) -> None:
+        self.layers = configs.Layers()
+        for path in [paths] if isinstance(paths, str) else list(paths or ()):
+            doc = configs.read(path)
+            configs.check_keys(f"--config {path}", {k: v for k, v in doc.items() if isinstance(v, dict)}, TABLES, "table")
+            configs.check_keys(f"--config {path}", {k: v for k, v in doc.items() if not isinstance(v, dict)}, configs.TOP_LEVEL)
+            if "device" in doc:  # refused where it is written, not as the device of [distill] (each table's default)
+                configs.check_value(str, doc["device"], f"--config {path}: device")
+            self.layers.add(path, doc)
+        self.doc = self.layers.doc
 
-    def where(self, name: str) -> str:
-        return f"{self.path} [{name}]"
+    def where(self, name: str) -> configs.Where:
+        """Where table ``name`` (dotted for a sub-table) was written: ``FILE [name]``, each key's own file."""
+        where = self.layers.where(name)
+        if "." not in name and "device" in self.layers.origin and "device" not in where.origin:  # the top-level device (table)
+            where.origin["device"] = self.layers.origin["device"]
+        return where
 
     def table(self, name: str, device: bool = True) -> dict[str, Any]:
-        """Table ``name`` (dotted for a sub-table); with ``device``, the file's top-level device
+        """Table ``name`` (dotted for a sub-table); with ``device``, the files' top-level device
         is its default."""
         tbl = configs.table(self.doc, name, self.where(name))
         if device and "device" in self.doc and "." not in name:
             tbl.setdefault("device", self.doc["device"])
         return tbl
+
+
+def config_files(args: argparse.Namespace) -> list[str]:
+    """The ``--config`` files of a command line in the order typed, set as ``args.config``: those before the
+    command name (``nasproxy --config A search --config B``) first, then the command's own, which argparse
+    keeps apart (before branch fix48b the last ``--config`` alone was read, the others silently dropped)."""
+    before = vars(args).pop(CONFIG_BEFORE, [])
+    args.config = [*before, *(getattr(args, "config", None) or ())]
+    return list(args.config)
 
 
 def save_config(out: Path | str, tables: dict[str, Any]) -> None:

@@ -41,9 +41,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from nas_proxy.pipeline import clock, run
     from nas_proxy.report.render import summary_lines
 
-    if args.preset and args.config:
-        raise InvalidArgumentError(f"give the preset once: {args.preset} or --config {args.config}, not both")
-    preset = args.preset or args.config
+    # a preset names its run and study: two are not layered (before fix48b the last --config alone ran, silently)
+    given = [*([args.preset] if args.preset else []), *(f"--config {c}" for c in getattr(args, "config", None) or ())]
+    if len(given) > 1:
+        raise InvalidArgumentError(f"give the preset once: {' or '.join(given)}, not {'both' if len(given) == 2 else 'all of them'}")
+    preset = args.preset or (args.config[0] if given else None)
     if not preset:
         raise InvalidArgumentError("the following arguments are required: preset (or --config FILE)")
 

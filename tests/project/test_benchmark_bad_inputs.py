@@ -1,5 +1,5 @@
 """The benchmark scripts benchmarks/README.md tells users to run (distill_speed.py, search_speed.py,
-sampler_overhead.py) under the command line's rule for bad input: one line on stderr, exit 2, nothing
+sampler_overhead.py; and bootstrap_scipy.py, whose docstring does) under the command line's rule for bad input: one line on stderr, exit 2, nothing
 written, before any measurement. Branch probe47 tried them as a stranger would; before it, each case
 below was a traceback (a --json folder: after the whole run, its numbers lost), or a bad value ignored."""
 
@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # the scripts import their neighbours by name
 
+import bootstrap_scipy
 import distill_speed
 import sampler_overhead
 import search_speed
@@ -40,11 +41,16 @@ CASES = [
     (search_speed, ["--space", "nope"], "unknown search space 'nope'"),  # UnknownNameError traceback
     (search_speed, ["--n-archs", "100000"], "--n-archs 100000 is more than the 162 architectures of space convnet-cpu"),  # minutes
     (search_speed, ["--json", "{tmp}"], "--json {tmp} is a folder; give the file to write"),  # after every trial
+    # bootstrap_scipy.py, before fix48b: 0 a traceback, 50 a comparison on fewer resamples than any command takes (N_BOOT_MIN)
+    (bootstrap_scipy, ["--resamples", "0"], "bootstrap_scipy.py: error: --resamples must be in [100, 100000], got 0"),
+    (bootstrap_scipy, ["--resamples", "50"], "bootstrap_scipy.py: error: --resamples must be in [100, 100000], got 50"),
+    (bootstrap_scipy, ["--reps", "1"], "--reps must be at least 2, got 1"),  # statistics.quantiles' traceback after the work
 ]
 BASE: dict[ModuleType, list[str]] = {
     sampler_overhead: ["--samplers", "random", "--trials", "2", "--seeds", "0"],
     distill_speed: ["--ipc", "1", "--repeats", "1", "--device", "cpu", "--no-memory", "--no-distill"],
     search_speed: ["--synthetic", "{tmp}/syn", "--space", "convnet-cpu", "--n-archs", "1", "--epochs", "1", "--full-epochs", "0"],
+    bootstrap_scipy: ["--archs", "20", "--reps", "2", "--resamples", "100"],
 }
 
 

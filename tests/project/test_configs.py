@@ -155,3 +155,82 @@ def test_importing_nas_proxy_changes_no_global_state() -> None:
     )
     done = run_code.run(code, capture_output=True, timeout=300, check=True)  # fresh: no nasproxy imported (forked warm)
     assert done.stdout.strip() == "True", done.stderr
+
+
+def _tomls(folder: Path, **texts: str) -> list[str]:
+    """Each text written as ``folder/NAME.toml``; their paths, in order."""
+    for name, text in texts.items():
+        (folder / f"{name}.toml").write_text(text)
+    return [str(folder / f"{name}.toml") for name in texts]
+
+
+def test_config_files_given_twice_are_layered_each_key_named_with_its_file(tmp_path: Path) -> None:
+    """Before fix48b ``--config A --config B`` read B alone, A dropped without a word. Now a later file's key wins,
+    tables (and sub-tables) merged key by key, arrays replaced whole; each file is checked, a bad key or value named
+    with the file that holds it, whichever file comes later (and a bad value that a later file overrides too)."""
+    from nas_proxy.cli.common import Config
+    from nas_proxy.search.config import SearchConfig
+
+    a, b, *_ = _tomls(
+        tmp_path,
+        a='device = "cpu"\n[search]\nspace = "nb201"\nseed = 1\nobjectives = ["accuracy", "params"]\n[search.proxy]\nepochs = 2\n',
+        b='[search]\nseed = 2\nobjectives = ["accuracy"]\n[search.proxy]\nlr = 0.5\n',
+        bad_value='[search.proxy]\nlr = "fast"\n',
+        bad_key="[search]\nsede = 3\n",
+        bad_table="[serch]\nseed = 3\n",
+    )
+    file = Config([a, b])
+    search = configs.values(SearchConfig, file.table("search"), file.where("search"))
+    assert (search["space"], search["seed"], search["objectives"], search["device"]) == ("nb201", 2, ["accuracy"], "cpu")
+    assert (search["proxy"].epochs, search["proxy"].lr) == (2, 0.5)
+    assert configs.values(SearchConfig, Config([b, a]).table("search"), "x")["seed"] == 1  # the order decides
+    cases = {
+        "bad_value.toml": "bad_value.toml [search.proxy]: lr must be a finite number, got 'fast'",
+        "bad_key.toml": "bad_key.toml [search]: unknown key 'sede'",
+    }
+    for name, message in cases.items():
+        for order in ([a, str(tmp_path / name), b], [str(tmp_path / name), a, b], [a, b, str(tmp_path / name)]):
+            file = Config(order)
+            with pytest.raises(InvalidArgumentError, match=re.escape(f"{tmp_path / message}")):
+                configs.check_keys(file.where("search"), file.table("search"), configs.fields(SearchConfig))
+                configs.values(SearchConfig, file.table("search"), file.where("search"))
+    with pytest.raises(InvalidArgumentError, match=re.escape(f"--config {tmp_path / 'bad_table.toml'}: unknown table 'serch'")):
+        Config([a, str(tmp_path / "bad_table.toml"), b])
+
+
+def test_config_files_before_and_after_the_command_name_are_read_in_the_order_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nasproxy --config A spaces --config B``: argparse keeps the command's --config apart from those before the
+    command name, and before fix48b the command's alone was read (``spaces`` listed every space, A's ignored)."""
+    a, b, c = _tomls(tmp_path, a='[search]\nspace = "nb201"\n', b="[search]\nseed = 3\n", c='[search]\nspace = "convnet-cpu"\n')
+    for argv, space in (([a, b], "nb201"), ([c, a], "nb201"), ([a, c], "convnet-cpu")):
+        assert main(["--config", argv[0], "spaces", "--config", argv[1], "--json"]) == 0
+        assert [s["name"] for s in json.loads(capsys.readouterr().out)] == [space]
+
+
+def test_layered_config_files_then_the_last_flag_typed_win_and_the_layered_config_is_saved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The base's keys stay unless the override sets them, and a flag typed wins over every file whether it stands
+    before or after ``--config`` on the line (the last of a flag typed twice)."""
+    (tmp_path / "base.toml").write_text('[distill]\ndataset = "digits"\nipc = 2\niterations = 3\nbatch_real = 8\nseed = 4\n')
+    (tmp_path / "over.toml").write_text("[distill]\nipc = 4\nseed = 5\n")
+    out = tmp_path / "syn"
+    args = ["distill", "--ipc", "3", "--config", str(tmp_path / "base.toml"), "--ipc", "1", "--config", str(tmp_path / "over.toml")]
+    assert main([*args, "--device", "cpu", "--quiet", "--json", "--out", str(out)]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["ipc"] == 1 and meta["iterations_done"] == 3 and meta["config"]["seed"] == 5
+    saved = configs.read(out / "config.toml")["distill"]
+    assert (saved["dataset"], saved["ipc"], saved["iterations"], saved["batch_real"], saved["seed"]) == ("digits", 1, 3, 8, 5)
+
+
+def test_run_refuses_a_second_preset_naming_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A preset names its run and study: ``run`` reads one (before fix48b ``--config A --config B`` ran B, A unread)."""
+    a, b = str(tmp_path / "a.toml"), str(tmp_path / "b.toml")
+    for path in (a, b):
+        Path(path).write_text('name = "p"\n')
+    assert main(["run", "--config", a, "--config", b]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"nasproxy run: error: give the preset once: --config {a} or --config {b}, not both"], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.toml", "b.toml"]

@@ -308,6 +308,9 @@ def test_command_refuses_a_bad_input_in_one_line(tmp_path: Path, capsys: pytest.
         (["--rows-csv", "{tmp}"], "--rows-csv {tmp} is a folder"),  # IsADirectoryError after the whole grid
         (["--rows-csv", "{tmp}/no/r.csv", "--splits", "0"], None),  # its folder is made, as before
         (["--splits", "0", "--splits-bootstrap", "3"], "--splits-bootstrap changes nothing with --splits 0"),  # ignored
+        # before fix48b its floor was 1: 0 was refused as "must be in [1, 100000]", 50 ran (N_BOOT_MIN, as --bootstrap, now)
+        (["--splits", "2", "--splits-bootstrap", "0"], "--splits-bootstrap must be in [100, 100000], got 0"),
+        (["--splits", "2", "--splits-bootstrap", "50"], "--splits-bootstrap must be in [100, 100000], got 50"),
         (["--splits", "0", "--split-file", "{tmp}/split.csv", "--split-seed", "3"], "--split-seed changes nothing with --splits 0"),
     ],
 )
@@ -337,7 +340,7 @@ def test_command_grid_chooses_on_calibration(tmp_path: Path) -> None:
                 "--splits",
                 "2",
                 "--splits-bootstrap",
-                "5",
+                "100",  # the floor (N_BOOT_MIN), as --bootstrap's, since fix48b
                 "--out",
                 str(tmp_path / "out"),
                 "--rows-csv",
