@@ -51,10 +51,13 @@ def carried(user_attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def enqueue_once(study: optuna.Study, params: dict[str, Any], user_attrs: dict[str, Any]) -> bool:
-    """Queue ``params`` unless a waiting trial already has them (a candidate stopped twice, or stopped and
-    then found dead, is trained once); whether it was queued."""
+    """Queue ``params`` unless a waiting trial already has them and the same :func:`carried` attributes (a
+    candidate stopped twice, or stopped and then found dead, is trained once); whether it was queued. Before
+    review48 the parameters alone were compared: a queued training whose worker died was not queued again while
+    another seed of its architecture waited (the same parameters), and its command ended without it."""
     waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    if params and any(t.system_attrs.get("fixed_params") == params for t in waiting):
+    same = carried(user_attrs)
+    if params and any(t.system_attrs.get("fixed_params") == params and carried(t.user_attrs) == same for t in waiting):
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

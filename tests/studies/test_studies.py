@@ -487,3 +487,22 @@ def test_checks_of_two_studies_in_turn_each_fail_their_own_dead_trial(tmp_path: 
         fail_stale_trials(second)
         clock[0] += 1.0
     assert first.trials[0].state.name == "FAIL" and second.trials[0].state.name == "FAIL"
+
+
+def test_a_dead_workers_training_is_queued_again_beside_another_seed_of_its_architecture() -> None:
+    """review48: a queued training whose worker died was not queued again while another seed of the same architecture
+    waited (the same parameters: queue.enqueue records the seed as an attribute); its command ended without it."""
+    from optuna.trial import TrialState
+
+    from nas_proxy.studies.repair import fail_dead_trials
+
+    study = optuna.create_study()
+    for seed in (0, 1):  # as nas_proxy.studies.queue.enqueue queues them: the spec's parameters, the seed an attribute
+        study.enqueue_trial({"depth": 2}, user_attrs={"arch_id": "a", "seed": seed})
+    study.ask()  # seed 0's, RUNNING; its worker never recorded itself: dead once UNTAGGED_SECONDS have passed (here at once)
+    assert fail_dead_trials(study, study._storage, untagged_seconds=-1) == [0]
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert sorted(t.user_attrs["seed"] for t in waiting) == [0, 1]
+    assert all(t.system_attrs["fixed_params"] == {"depth": 2} for t in waiting)
+    assert fail_dead_trials(study, study._storage, untagged_seconds=-1) == []  # nothing queued twice
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 2
