@@ -22,8 +22,8 @@ import optuna
 
 from nas_proxy.groundtruth.trainings import TrainingStudy
 from nas_proxy.studies.queue import MAX_FAILURES, enqueue, failures, key_of, results
+from nas_proxy.studies.repair import fail_dead_trials
 from nas_proxy.studies.storage import Storage, default_storage_url, open_storage
-from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, train_one
 
 GROUND_TRUTH = TrainingStudy(kind="groundtruth", attr="nasproxy_groundtruth", value="test_accuracy", label="ground truth")

@@ -18,8 +18,8 @@ import optuna
 from nas_proxy.protocols import resolve_root
 from nas_proxy.studies import kinds, queue
 from nas_proxy.studies.kinds import WorkerOptions
+from nas_proxy.studies.repair import fail_dead_trials
 from nas_proxy.studies.storage import Storage, maximizing_study
-from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, train_one
 from nas_proxy.utils import resolve_device
 

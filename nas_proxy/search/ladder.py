@@ -44,7 +44,8 @@ from nas_proxy.search.study import spec_of, study_space
 from nas_proxy.search.target import SearchProxy, open_proxy
 from nas_proxy.spaces import SearchSpace
 from nas_proxy.studies.budget import uncounted
-from nas_proxy.studies.trials import DIED, Guarded, fail_dead_trials, unmasked
+from nas_proxy.studies.guarded import Guarded, unmasked
+from nas_proxy.studies.repair import DIED, fail_dead_trials
 from nas_proxy.trainers.fulldata import GroundTruthConfig, RealData, train_one
 
 LADDER_ATTR = "nasproxy_ladder"  # study user attribute: the ladder, the budget it was planned for, the full rung's protocol

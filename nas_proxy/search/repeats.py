@@ -27,8 +27,10 @@ from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.ladder import rung_of
 from nas_proxy.search.study import REPEAT_ATTR
 from nas_proxy.studies.budget import UNCOUNTED_ATTR
+from nas_proxy.studies.crashes import CRASH_ATTR
+from nas_proxy.studies.identity import NAMESPACE_ATTR, OOM_ATTR, START_ATTR
 from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
-from nas_proxy.studies.trials import CRASH_ATTR, NAMESPACE_ATTR, OOM_ATTR, START_ATTR, given_up
+from nas_proxy.studies.repair import given_up
 
 POLL_SECONDS = 1.0  # how often a trial waiting for the same architecture in another worker looks again
 WAITING_ATTR = "waiting_for"  # a trial that waited for another training the same architecture: that trial's number
@@ -53,7 +55,7 @@ def scored_before(study: optuna.Study, aid: str, number: int) -> FrozenTrial | N
 
 
 def given_up_before(study: optuna.Study, aid: str, number: int) -> FrozenTrial | None:
-    """The trial that gave architecture ``aid`` up (its worker died on every try, ``trials.given_up``),
+    """The trial that gave architecture ``aid`` up (its worker died on every try, ``repair.given_up``),
     or None: a repeat of it is pruned without training (:func:`answer_given_up`), not tried three times more."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         if _same(t, aid, number) and given_up(t):

@@ -40,8 +40,12 @@ from nas_proxy.search.study import ATTR, REPEAT_ATTR, create_or_check, export, r
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget, uncounted
+from nas_proxy.studies.guarded import Guarded, recording_failure, unmasked
+from nas_proxy.studies.identity import born_tagged
 from nas_proxy.studies.journal_beat import BeatingJournal
 from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions
+from nas_proxy.studies.repair import fail_dead_trials, given_up
+from nas_proxy.studies.requeue import requeued_if_interrupted
 from nas_proxy.studies.storage import (
     GRACE_SECONDS,
     HEARTBEAT_SECONDS,
@@ -52,7 +56,6 @@ from nas_proxy.studies.storage import (
     open_storage,
     study_dir,
 )
-from nas_proxy.studies.trials import Guarded, born_tagged, fail_dead_trials, given_up, recording_failure, requeued_if_interrupted, unmasked
 from nas_proxy.studies.workers import check_heartbeat, exit_words, worker_processes
 from nas_proxy.trainers.fulldata import check_images
 from nas_proxy.trainers.synthetic_set import count_flops, count_params, ready_to_count_flops
@@ -472,7 +475,7 @@ def _judged_within(storage: BaseStorage) -> str:
 
 
 def _given_up(study: optuna.Study) -> list[dict[str, Any]]:
-    """The candidates whose worker died on every try: their last trial, failed for good (trials.given_up)."""
+    """The candidates whose worker died on every try: their last trial, failed for good (repair.given_up)."""
     return [
         {"trial": t.number, "arch_id": t.user_attrs.get("arch_id"), "params": t.params, "reason": t.user_attrs["fail_reason"]}
         for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))

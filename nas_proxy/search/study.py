@@ -27,9 +27,9 @@ from nas_proxy.files import make_dirs, write_json, write_text
 from nas_proxy.search.config import OBJECTIVES, SAMPLERS, SearchConfig
 from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
 from nas_proxy.studies import kinds
+from nas_proxy.studies.identity import worker_tag
 from nas_proxy.studies.kinds import StudyNotFoundError
 from nas_proxy.studies.spec_attrs import spec_from_attrs
-from nas_proxy.studies.trials import worker_tag
 from nas_proxy.studies.workers import load_study
 from nas_proxy.utils import derive_seed
 

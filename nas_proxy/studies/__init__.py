@@ -12,6 +12,8 @@ from nas_proxy import lazy
 
 if TYPE_CHECKING:
     from nas_proxy.studies.budget import BUDGET_ATTR, counted, over_budget
+    from nas_proxy.studies.guarded import recording_failure
+    from nas_proxy.studies.identity import claim, worker_tag
     from nas_proxy.studies.kinds import (
         GRACE_SECONDS,
         HEARTBEAT_SECONDS,
@@ -22,14 +24,17 @@ if TYPE_CHECKING:
         kind_of,
         register,
     )
+    from nas_proxy.studies.repair import fail_dead_trials
+    from nas_proxy.studies.requeue import MAX_RETRY
     from nas_proxy.studies.storage import Storage, StorageError, open_storage, require_existing, study_dir
-    from nas_proxy.studies.trials import MAX_RETRY, claim, fail_dead_trials, recording_failure, worker_tag
     from nas_proxy.studies.workers import join, load_study, worker_processes
 
 lazy.exports(
     __name__,
     {
         "nas_proxy.studies.budget": ["BUDGET_ATTR", "counted", "over_budget"],
+        "nas_proxy.studies.guarded": ["recording_failure"],
+        "nas_proxy.studies.identity": ["claim", "worker_tag"],
         "nas_proxy.studies.kinds": [
             "GRACE_SECONDS",
             "HEARTBEAT_SECONDS",
@@ -40,8 +45,9 @@ lazy.exports(
             "kind_of",
             "register",
         ],
+        "nas_proxy.studies.repair": ["fail_dead_trials"],
+        "nas_proxy.studies.requeue": ["MAX_RETRY"],
         "nas_proxy.studies.storage": ["Storage", "StorageError", "open_storage", "require_existing", "study_dir"],
-        "nas_proxy.studies.trials": ["MAX_RETRY", "claim", "fail_dead_trials", "recording_failure", "worker_tag"],
         "nas_proxy.studies.workers": ["join", "load_study", "worker_processes"],
     },
 )

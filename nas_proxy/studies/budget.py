@@ -16,7 +16,7 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from nas_proxy.studies.trials import is_dead
+from nas_proxy.studies.liveness import is_dead
 
 BUDGET_ATTR = "nasproxy_budget"  # the latest --n-trials of `search`: what a `worker` without --n-trials aims for
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)

@@ -1,6 +1,6 @@
 """A journal study's heartbeat: a worker that no process can judge by its process is judged by a file it beats.
 
-A RUNNING trial's worker on a journal is judged by its process (:func:`nas_proxy.studies.trials.is_dead`)
+A RUNNING trial's worker on a journal is judged by its process (:func:`nas_proxy.studies.liveness.is_dead`)
 where this process sees it. One it cannot see (on another host, the journal on a shared file system; in a
 pid namespace this process does not see, a search under ``unshare --pid`` beside the host's) was never
 judged: killed, its trial stayed RUNNING for good, and every search of the study waited for it (stop 44).
@@ -78,7 +78,7 @@ class BeatingJournal(JournalStorage):
         self.interval, self.grace = interval, grace
         self.folder = journal.with_name(journal.name + FOLDER_SUFFIX)
         self._swept = -math.inf  # when this process last swept the folder (monotonic)
-        # the identity of the worker that makes trials here (a worker sets it: nas_proxy.studies.trials.worker_tag),
+        # the identity of the worker that makes trials here (a worker sets it: nas_proxy.studies.identity.worker_tag),
         # recorded by each trial it makes RUNNING in the very record that makes it (create_new_trial), or that takes it from
         # the queue (set_trial_state_values); None: not recorded so
         self.identity: Callable[[], Mapping[str, Any]] | None = None

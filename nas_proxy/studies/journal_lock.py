@@ -4,12 +4,12 @@ Optuna's ``JournalFileSymlinkLock`` makes ``journal.log.lock`` (a symbolic link:
 it holds on NFS) and breaks one it finds once it has seen it unchanged for its grace period: every
 command after a kill -9 that left the lock waited 30 s, and before branch fix42a an older lock was
 judged by the wall clock against the file's time (another machine's, over NFS). :class:`HolderLock`
-makes the lock a small file naming its holder (process id and start, :func:`trials.process_start`,
+makes the lock a small file naming its holder (process id and start, :func:`processes.process_start`,
 its boot and process namespace), linked into place whole (``link``: one system call on NFS too).
 The rule for a lock found held:
 
 - **a holder this machine can judge** (the same boot, and this process's pid namespace or one it sees:
-  one made below it by ``unshare --pid``) is judged by its process (:func:`trials.gone_from_here`): ended (a zombie, killed and not yet
+  one made below it by ``unshare --pid``) is judged by its process (:func:`processes.gone_from_here`): ended (a zombie, killed and not yet
   reaped, too), or its id now another process's, the lock is taken at once; alive, or one this user may
   not see (another's, under /proc's hidepid), it is never taken, however long it holds it;
 - **any other** (a process of another machine sharing the folder over NFS, or of a pid namespace this
@@ -46,7 +46,7 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
-from nas_proxy.studies.trials import gone_from_here, pid_namespace, process_start
+from nas_proxy.studies.processes import gone_from_here, pid_namespace, process_start
 
 LOCK_GRACE_SECONDS = 30  # a lock of an unjudged holder unchanged this long belongs to a killed process (Optuna's default)
 NO_RECORD = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT)  # no hard link, or no room: a bare link

@@ -25,10 +25,12 @@ from nas_proxy import interrupts
 from nas_proxy.errors import NasProxyError
 from nas_proxy.progress import Meter, say
 from nas_proxy.spaces import arch_id, get_space
+from nas_proxy.studies.guarded import Guarded, fail_reason, recording_failure, unmasked
+from nas_proxy.studies.identity import born_tagged
 from nas_proxy.studies.kinds import WorkerOptions
+from nas_proxy.studies.repair import DIED, fail_dead_trials, given_up
 from nas_proxy.studies.spec_attrs import spec_attrs, spec_from_attrs, without_spec
 from nas_proxy.studies.storage import Storage
-from nas_proxy.studies.trials import DIED, Guarded, born_tagged, fail_dead_trials, fail_reason, given_up, recording_failure, unmasked
 from nas_proxy.studies.workers import WorkerStoppedWarning, worker_processes
 
 MAX_FAILURES = 2  # an (architecture, seed) that failed this often is reported, not retried

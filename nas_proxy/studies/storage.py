@@ -184,7 +184,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
 
     from nas_proxy.studies.journal import JournalFile
     from nas_proxy.studies.journal_beat import BeatingJournal
-    from nas_proxy.studies.trials import MAX_RETRY
+    from nas_proxy.studies.requeue import MAX_RETRY
 
     checks.plain_name("study name", study, "study (and its folder under studies/)")
     url = url or default_storage_url(study)

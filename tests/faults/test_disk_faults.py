@@ -30,7 +30,7 @@ from nas_proxy.correlate.archs import from_space
 from nas_proxy.evaluate import KeptAccuracies
 from nas_proxy.files import DiskFullError
 from nas_proxy.spaces import get_space
-from nas_proxy.studies import trials
+from nas_proxy.studies import crashes, identity, processes, repair
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.synthetic import load_synthetic
 from tests import warm
@@ -319,18 +319,18 @@ def test_a_crash_on_a_full_temporary_disk_still_leaves_its_dump(mount: Callable[
     the file stayed empty and the crash was re-queued uncounted, as a kill -9 is)."""
     disk = mount("tmp", "1m")
     monkeypatch.setattr(tempfile, "tempdir", str(disk.root))
-    monkeypatch.setattr(trials, "_CRASHES", trials._CrashWatch())
-    monkeypatch.setattr(trials, "oom_kills", lambda: 3)  # no out-of-memory kill meanwhile
+    monkeypatch.setattr(crashes, "_CRASHES", crashes._CrashWatch())
+    monkeypatch.setattr(processes, "oom_kills", lambda: 3)  # no out-of-memory kill meanwhile
     study = optuna.create_study(study_name="w", storage=optuna.storages.InMemoryStorage())
     trial = study.ask()
-    trials.claim(trial)
+    identity.claim(trial)
     disk.fill()
-    assert trials._CRASHES.file is not None
-    faulthandler.dump_traceback(trials._CRASHES.file)  # what a segmentation fault's handler writes, on a full disk
+    assert crashes._CRASHES.file is not None
+    faulthandler.dump_traceback(crashes._CRASHES.file)  # what a segmentation fault's handler writes, on a full disk
     (frozen,) = study.trials
-    crash = trials.crash_dump(frozen)
-    assert crash is not None and "(most recent call first)" in crash[0] and trials.suspected(frozen)
-    trials.release(trial)
+    crash = crashes.crash_dump(frozen)
+    assert crash is not None and "(most recent call first)" in crash[0] and repair.suspected(frozen)
+    identity.release(trial)
 
 
 def test_correlate_on_a_full_disk_keeps_its_trainings_and_resumes(

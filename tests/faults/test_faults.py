@@ -34,8 +34,8 @@ from nas_proxy.spaces import get_space
 from nas_proxy.spaces.base import arch_id
 from nas_proxy.studies.budget import over_budget
 from nas_proxy.studies.journal_beat import BeatingJournal
+from nas_proxy.studies.repair import fail_dead_trials
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import fail_dead_trials
 from nas_proxy.synthetic import CHECKPOINT
 from tests import warm
 from tests.conftest import tiny_config
@@ -181,7 +181,8 @@ def test_a_dead_workers_process_id_given_to_another_process_does_not_keep_its_tr
     recorded with its id (boot id and start in ticks since boot: no wall clock)."""
     import socket
 
-    from nas_proxy.studies.trials import START_ATTR, process_start
+    from nas_proxy.studies.identity import START_ATTR
+    from nas_proxy.studies.processes import process_start
 
     storage = open_storage(str(tmp_path / "journal.log"), "r")[0]
     study = optuna.create_study(study_name="r", storage=storage)
@@ -203,8 +204,10 @@ def test_a_worker_in_another_pid_namespace_is_judged_by_its_own_process(tmp_path
     import json
     import socket
 
+    from nas_proxy.studies.identity import NAMESPACE_ATTR, START_ATTR
     from nas_proxy.studies.journal_lock import _stale
-    from nas_proxy.studies.trials import NAMESPACE_ATTR, START_ATTR, is_dead, pid_namespace
+    from nas_proxy.studies.liveness import is_dead
+    from nas_proxy.studies.processes import pid_namespace
 
     script = 'echo $$; readlink /proc/self/ns/pid; cut -d" " -f22 /proc/$$/stat; read x'  # $$: 1, the namespace's first
     try:
@@ -323,7 +326,7 @@ def test_a_lapsed_journal_worker_s_reason_names_the_grace_it_was_judged_by(tmp_p
 
 def test_a_journal_worker_beats_while_it_lives_and_removes_its_file_at_its_end(tmp_path: Path) -> None:
     from nas_proxy.studies import journal_beat
-    from nas_proxy.studies.trials import worker_tag
+    from nas_proxy.studies.identity import worker_tag
 
     storage = open_storage(str(tmp_path / "journal.log"), "b", 1, 2)[0]
     name = worker_tag(storage)[journal_beat.BEAT_ATTR]
@@ -378,7 +381,7 @@ def test_a_trial_whose_worker_died_before_recording_itself_is_failed_after_the_g
 _TAKER = (
     "import os, signal, sys, optuna\n"
     "from nas_proxy.studies.storage import open_storage\n"
-    "from nas_proxy.studies.trials import born_tagged\n"
+    "from nas_proxy.studies.identity import born_tagged\n"
     "storage = open_storage(sys.argv[1], sys.argv[2]).backend\n"
     "born_tagged(storage)  # as every worker that runs trials\n"
     "trial = optuna.load_study(study_name=sys.argv[2], storage=storage).ask()\n"

@@ -18,7 +18,7 @@ import pytest
 from nas_proxy.studies import journal_lock
 from nas_proxy.studies.journal import JournalFile
 from nas_proxy.studies.journal_lock import HolderLock
-from nas_proxy.studies.trials import process_start
+from nas_proxy.studies.processes import process_start
 
 RECORD = {"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [1]}
 
@@ -105,7 +105,7 @@ def test_a_holder_killed_and_not_yet_reaped_is_gone(tmp_path: Path) -> None:
 
 def test_a_holder_this_user_may_not_see_is_alive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """review42: under /proc's hidepid another user's live process has no readable start: its lock was broken."""
-    from nas_proxy.studies import trials
+    from nas_proxy.studies import processes
 
     journal = (tmp_path / "journal.log").resolve()
     held = HolderLock(journal)
@@ -114,9 +114,9 @@ def test_a_holder_this_user_may_not_see_is_alive(tmp_path: Path, monkeypatch: py
     def hidden(pid: int, signal: int) -> None:
         raise PermissionError(1, "Operation not permitted")
 
-    for module in (trials, journal_lock):  # wherever the holder's start is read
+    for module in (processes, journal_lock):  # wherever the holder's start is read
         monkeypatch.setattr(module, "process_start", lambda pid: None)
-    monkeypatch.setattr(trials.os, "kill", hidden)
+    monkeypatch.setattr(processes.os, "kill", hidden)
     assert not journal_lock._stale(Path(f"{journal}.lock"), 10**6)
     held.release()
 

@@ -20,9 +20,11 @@ from optuna.trial import TrialState
 
 from nas_proxy.cli import main
 from nas_proxy.errors import JournalRepairedWarning
+from nas_proxy.studies.identity import START_ATTR, worker_tag
 from nas_proxy.studies.journal import JournalDamagedError
+from nas_proxy.studies.processes import process_start
+from nas_proxy.studies.repair import DIED, fail_dead_trials
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import DIED, START_ATTR, fail_dead_trials, process_start, worker_tag
 from tests import warm
 
 STUDY = "t"

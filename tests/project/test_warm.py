@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nas_proxy.studies.trials import _alive  # a zombie counts as gone
+from nas_proxy.studies.processes import alive  # a zombie counts as gone
 from tests import warm
 from tests.gate import CHECKPOINT, Gate
 
@@ -221,7 +221,7 @@ def test_a_server_killed_9_takes_its_processes_with_it_and_their_clients_say_so(
         with pytest.raises(RuntimeError, match="the warm server ended before process"):
             sleeper.wait(timeout=60)
         deadline = time.monotonic() + 60
-        while _alive(sleeper.pid):  # reparented, then killed by its parent-death signal
+        while alive(sleeper.pid):  # reparented, then killed by its parent-death signal
             assert time.monotonic() < deadline, f"process {sleeper.pid} outlived its server"
             time.sleep(0.05)
     finally:

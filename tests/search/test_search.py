@@ -28,9 +28,13 @@ from nas_proxy.search.runner import make_objective
 from nas_proxy.search.study import create_or_check, spec_of
 from nas_proxy.search.target import open_proxy
 from nas_proxy.spaces import arch_id, get_space
-from nas_proxy.studies import trials
+from nas_proxy.studies import crashes, identity, processes, repair
+from nas_proxy.studies.crashes import CRASH_ATTR
+from nas_proxy.studies.identity import OOM_ATTR, START_ATTR, worker_tag
+from nas_proxy.studies.processes import process_start
+from nas_proxy.studies.repair import NOT_COUNTED, fail_dead_trials
+from nas_proxy.studies.requeue import MAX_RETRY
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import CRASH_ATTR, MAX_RETRY, NOT_COUNTED, OOM_ATTR, START_ATTR, fail_dead_trials, process_start, worker_tag
 from tests import run_code, warm
 from tests.conftest import copy_of
 from tests.gate import Gate
@@ -319,7 +323,7 @@ def test_a_candidate_whose_worker_died_on_every_try_is_given_up_and_named(
     """A candidate that kills its worker every time (out of memory, or a crash in native code) is retried
     MAX_RETRY times, then given up: the search does not loop on it, finishes its budget with others, and
     says which it was; a crash's dump is kept for the user."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the crash dumps go (trials.crash_folder)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the crash dumps go (crashes.crash_folder)
     storage = tmp_path / "journal.log"
     args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "g", "--storage", str(storage)]
     args += ["--out", str(tmp_path), "--pruner", "none", "--sampler", "bruteforce", *FAST_ARGS, "--n-trials"]
@@ -335,7 +339,7 @@ def test_a_candidate_whose_worker_died_on_every_try_is_given_up_and_named(
         run.wait()
     (dying,) = load(storage, "g").get_trials(states=(TrialState.RUNNING,))
     kills = 10**9 if death == "out-of-memory" else dying.user_attrs[OOM_ATTR]  # whether the out-of-memory killer struck meanwhile
-    monkeypatch.setattr(trials, "oom_kills", lambda: kills)
+    monkeypatch.setattr(processes, "oom_kills", lambda: kills)
     backend = open_storage(str(storage), "g")[0]
     trial_id = backend.get_trial_id_from_study_id_trial_number(backend.get_study_id_from_name("g"), dying.number)
     backend.set_trial_user_attr(trial_id, "retries", MAX_RETRY)  # its last try: it died MAX_RETRY times before
@@ -351,7 +355,7 @@ def test_a_candidate_whose_worker_died_on_every_try_is_given_up_and_named(
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) == 2 and dying.params not in [t.params for t in complete]
     assert f"candidate {dying.user_attrs['arch_id']} (trial {dying.number}) was given up: its worker died on every try" in err, err
-    dumps = list(trials.crash_folder().iterdir())  # the trials that ended in this process removed theirs
+    dumps = list(crashes.crash_folder().iterdir())  # the trials that ended in this process removed theirs
     if death == "crash":
         assert dumps == [Path(dying.user_attrs[CRASH_ATTR])] and dumps[0].read_text().startswith("Fatal Python error: Segmentation fault")
         assert f"(Fatal Python error: Segmentation fault; its dump: {dumps[0]})" in given_up.user_attrs["fail_reason"]
@@ -582,7 +586,7 @@ def test_a_worker_without_n_trials_keeps_to_the_study_budget(finished: tuple[Pat
 
 
 def test_a_training_stopped_by_ctrl_c_is_queued_again_with_its_parameters() -> None:
-    from nas_proxy.studies.trials import requeued_if_interrupted
+    from nas_proxy.studies.requeue import requeued_if_interrupted
 
     study = optuna.create_study()
     trial = study.ask({"depth": optuna.distributions.IntDistribution(1, 3)})
@@ -609,7 +613,7 @@ def test_a_queued_copy_of_a_stopped_trial_is_within_the_budget_before_the_origin
     """Another worker may take the copy in the milliseconds before Optuna marks the stopped trial FAIL:
     the copy is not refused as beyond the budget (its candidate would be lost again)."""
     from nas_proxy.studies.budget import budget_held, over_budget
-    from nas_proxy.studies.trials import requeued_if_interrupted
+    from nas_proxy.studies.requeue import requeued_if_interrupted
 
     study = optuna.create_study()
     x = optuna.distributions.IntDistribution(0, 9)
@@ -652,7 +656,7 @@ def test_a_running_retry_answered_by_another_trials_score_frees_its_slot_for_eve
 def test_a_ctrl_c_held_while_a_copy_was_asked_for_keeps_the_copy_queued() -> None:
     """The objective's first act raises a Ctrl-C held during study.ask(): the trial has drawn nothing,
     and the candidate it was queued with must stay queued."""
-    from nas_proxy.studies.trials import requeued_if_interrupted
+    from nas_proxy.studies.requeue import requeued_if_interrupted
 
     study = optuna.create_study()
     study.enqueue_trial({"x": 3}, user_attrs={"retry_of": 0})
@@ -709,11 +713,11 @@ def test_a_worker_of_a_pid_namespace_seen_nowhere_is_judged_only_where_every_pro
     (tests/faults/test_faults.py runs one under unshare). A namespace seen nowhere has ended where this process
     sees every process, though some it may not read (pid 1, to root in a container); not where /proc hides other
     users' processes."""
-    start, unseen = trials.process_start(os.getpid()), "pid:[1]"  # a namespace no process has
-    everything_seen = trials.pid_namespace() == trials.INITIAL_PID_NAMESPACE
-    assert trials.gone_from_here(2, start, unseen) is (True if everything_seen else None)
-    monkeypatch.setattr(trials, "_proc_hides", lambda: True)  # /proc mounted with hidepid, this user not root
-    assert trials.gone_from_here(2, start, unseen) is None
+    start, unseen = processes.process_start(os.getpid()), "pid:[1]"  # a namespace no process has
+    everything_seen = processes.pid_namespace() == processes.INITIAL_PID_NAMESPACE
+    assert processes.gone_from_here(2, start, unseen) is (True if everything_seen else None)
+    monkeypatch.setattr(processes, "_proc_hides", lambda: True)  # /proc mounted with hidepid, this user not root
+    assert processes.gone_from_here(2, start, unseen) is None
 
 
 @pytest.mark.parametrize(
@@ -730,7 +734,7 @@ def test_a_death_counts_against_its_candidate_only_if_the_out_of_memory_killer_s
     trial = study.ask({"depth": optuna.distributions.IntDistribution(1, 3)})
     for key, value in {**worker_tag(), "worker_pid": dead.pid, "retries": MAX_RETRY, OOM_ATTR: 5}.items():  # its last counted try
         trial.set_user_attr(key, value)
-    monkeypatch.setattr(trials, "oom_kills", lambda: now)
+    monkeypatch.setattr(processes, "oom_kills", lambda: now)
     assert fail_dead_trials(study, storage) == [0]
     reason = study.trials[0].user_attrs["fail_reason"]
     queued = study.get_trials(states=(TrialState.WAITING,))
@@ -745,10 +749,10 @@ def test_a_process_sweeps_the_empty_crash_files_of_dead_processes_at_its_first_t
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(trials, "_CRASHES", trials._CrashWatch())  # a process that has not trained yet
+    monkeypatch.setattr(crashes, "_CRASHES", crashes._CrashWatch())  # a process that has not trained yet
     dead = warm.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    folder = trials.crash_folder()
+    folder = crashes.crash_folder()
     folder.mkdir()
     killed, crashed, running = folder / f"{dead.pid}-a.txt", folder / f"{dead.pid}-b.txt", folder / f"{os.getpid()}-c.txt"
     killed.touch()
@@ -756,10 +760,10 @@ def test_a_process_sweeps_the_empty_crash_files_of_dead_processes_at_its_first_t
     running.touch()
     study = optuna.create_study(study_name="w", storage=open_storage(str(tmp_path / "journal.log"), "w")[0])
     trial = study.ask()
-    trials.claim(trial)
+    identity.claim(trial)
     own = Path(study.trials[0].user_attrs[CRASH_ATTR])
     assert sorted(folder.iterdir()) == sorted([crashed, running, own])  # only the dead process's empty file went
-    trials.release(trial)
+    identity.release(trial)
     assert sorted(folder.iterdir()) == sorted([crashed, running])  # its own removed when its trial ended
 
 
@@ -773,35 +777,35 @@ def test_a_crash_dump_goes_to_the_cache_folder_when_the_temporary_one_refuses_an
     in_the_way.write_text("")
     monkeypatch.setattr(tempfile, "tempdir", str(in_the_way))  # TMPDIR refuses every file (as a full or read-only one)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(trials, "_CRASHES", trials._CrashWatch())
-    monkeypatch.setattr(trials, "oom_kills", lambda: 3)  # no out-of-memory kill meanwhile
+    monkeypatch.setattr(crashes, "_CRASHES", crashes._CrashWatch())
+    monkeypatch.setattr(processes, "oom_kills", lambda: 3)  # no out-of-memory kill meanwhile
     study = optuna.create_study(study_name="w", storage=open_storage(str(tmp_path / "journal.log"), "w")[0])
     trial = study.ask()
-    trials.claim(trial)
+    identity.claim(trial)
     dump = Path(study.trials[0].user_attrs[CRASH_ATTR])
-    assert dump.parent == tmp_path / "cache" / "nasproxy" / "crashes" and dump.stat().st_size == trials.DUMP_ROOM
-    assert trials.crash_dump(study.trials[0]) is None and not trials.suspected(study.trials[0])  # reserved room is no dump
-    assert trials._CRASHES.file is not None
-    trials._CRASHES.file.write("Fatal Python error: Segmentation fault\n")  # as faulthandler writes it
-    trials._CRASHES.file.flush()
-    assert trials.crash_dump(study.trials[0]) == ("Fatal Python error: Segmentation fault", dump)
-    trials.release(trial)
+    assert dump.parent == tmp_path / "cache" / "nasproxy" / "crashes" and dump.stat().st_size == crashes.DUMP_ROOM
+    assert crashes.crash_dump(study.trials[0]) is None and not repair.suspected(study.trials[0])  # reserved room is no dump
+    assert crashes._CRASHES.file is not None
+    crashes._CRASHES.file.write("Fatal Python error: Segmentation fault\n")  # as faulthandler writes it
+    crashes._CRASHES.file.flush()
+    assert crashes.crash_dump(study.trials[0]) == ("Fatal Python error: Segmentation fault", dump)
+    identity.release(trial)
     monkeypatch.setenv("XDG_CACHE_HOME", str(in_the_way))  # no folder takes a dump file
-    trials.claim(study.ask())
-    assert study.trials[1].user_attrs[CRASH_ATTR] == "" and trials.suspected(study.trials[1])
+    identity.claim(study.ask())
+    assert study.trials[1].user_attrs[CRASH_ATTR] == "" and repair.suspected(study.trials[1])
 
 
 def test_a_claimed_trial_records_the_hosts_out_of_memory_kills(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     study = optuna.create_study(study_name="c", storage=open_storage(str(tmp_path / "journal.log"), "c")[0])
-    monkeypatch.setattr(trials, "oom_kills", lambda: 7)
-    trials.claim(study.ask())
-    monkeypatch.setattr(trials, "oom_kills", lambda: None)  # a host that does not say (not Linux)
-    trials.claim(study.ask())
+    monkeypatch.setattr(processes, "oom_kills", lambda: 7)
+    identity.claim(study.ask())
+    monkeypatch.setattr(processes, "oom_kills", lambda: None)  # a host that does not say (not Linux)
+    identity.claim(study.ask())
     assert [t.user_attrs.get(OOM_ATTR) for t in study.trials] == [7, None]
     monkeypatch.undo()
-    real = trials.oom_kills()
+    real = processes.oom_kills()
     assert real is None or real >= 0
-    assert [trials.suspected(t) for t in study.get_trials()] == [real is None or real > 7, True]
+    assert [repair.suspected(t) for t in study.get_trials()] == [real is None or real > 7, True]
 
 
 def _two_archs(tmp_path: Path) -> str:
@@ -915,7 +919,7 @@ def test_a_candidate_training_on_another_host_of_a_journal_is_waited_for_while_i
     for trial, attrs in ((elsewhere, {BEAT_ATTR: beat.name, "arch_id": "a"}), (old, {"arch_id": "b"})):
         for key, value in {"worker_host": "another-host", "worker_pid": 1, **attrs}.items():
             trial.set_user_attr(key, value)
-    trials.claim(waiting)  # this process's, running here
+    identity.claim(waiting)  # this process's, running here
     reaped: list[int | None] = []
 
     def reap(s: optuna.Study) -> None:  # called as the trial waits: that worker then stops beating
@@ -929,7 +933,7 @@ def test_a_candidate_training_on_another_host_of_a_journal_is_waited_for_while_i
     try:
         assert trained_elsewhere(waiting, "a", reap) is None  # waited for trial 0, then found it dead: trains it itself
     finally:
-        trials.release(waiting)
+        identity.release(waiting)
     assert reaped[0] == elsewhere.number and study.trials[0].state == TrialState.FAIL
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 1 and not beat.exists()  # re-queued; its file removed
     assert trained_elsewhere(study.ask(), "b", reap) is None and len(reaped) == 2  # not waited for (trial 0's two looks only)

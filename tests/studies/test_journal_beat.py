@@ -250,7 +250,7 @@ def test_a_trial_is_made_with_its_worker_in_one_record(tmp_path: Path) -> None:
     import optuna
     from optuna.trial import TrialState, create_trial
 
-    from nas_proxy.studies.trials import born_tagged, worker_tag
+    from nas_proxy.studies.identity import born_tagged, worker_tag
 
     journal = _journal(tmp_path)
     study = optuna.create_study(study_name="w", storage=journal)
@@ -274,7 +274,7 @@ def test_a_queued_trial_is_taken_with_its_worker_in_one_record(tmp_path: Path) -
     for ``UNTAGGED_SECONDS``); every process that reads the journal finds the worker so."""
     import optuna
 
-    from nas_proxy.studies.trials import born_tagged, worker_tag
+    from nas_proxy.studies.identity import born_tagged, worker_tag
 
     journal = _journal(tmp_path)
     study = optuna.create_study(study_name="w", storage=journal)
@@ -290,10 +290,11 @@ def test_a_queued_trial_is_taken_with_its_worker_in_one_record(tmp_path: Path) -
 
 
 def _process(pid: int) -> dict[str, Any]:
-    """The identity :func:`~nas_proxy.studies.trials.worker_tag` records for process ``pid`` of this host."""
+    """The identity :func:`~nas_proxy.studies.identity.worker_tag` records for process ``pid`` of this host."""
     import socket
 
-    from nas_proxy.studies.trials import NAMESPACE_ATTR, START_ATTR, pid_namespace, process_start
+    from nas_proxy.studies.identity import NAMESPACE_ATTR, START_ATTR
+    from nas_proxy.studies.processes import pid_namespace, process_start
 
     return {"worker_host": socket.gethostname(), START_ATTR: process_start(pid), NAMESPACE_ATTR: pid_namespace(), "worker_pid": pid}
 
@@ -312,7 +313,7 @@ def test_two_workers_racing_for_a_queued_trial_the_journal_names_the_one_that_to
     import optuna
     from optuna.trial import TrialState
 
-    from nas_proxy.studies.trials import is_dead
+    from nas_proxy.studies.liveness import is_dead
     from tests import warm
 
     alive = warm.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
@@ -351,7 +352,7 @@ def test_a_queued_trial_taken_on_another_host_is_judged_by_its_heartbeat_file(tm
     after it started; while the file beats it is waited for."""
     import optuna
 
-    from nas_proxy.studies.trials import is_dead
+    from nas_proxy.studies.liveness import is_dead
 
     journal = _journal(tmp_path)
     journal.folder.mkdir()

@@ -15,9 +15,9 @@ from optuna.trial import TrialState
 
 from nas_proxy.spaces import arch_id, canonical_json, get_space, space_names
 from nas_proxy.studies.queue import enqueue, key_of, record_of
+from nas_proxy.studies.repair import fail_dead_trials
 from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX, SpecAttrsError, spec_attrs, spec_from_attrs
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import fail_dead_trials
 from tests.search.test_spaces import sampled_specs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

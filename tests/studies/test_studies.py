@@ -16,9 +16,9 @@ import pytest
 from nas_proxy.cli import main
 from nas_proxy.errors import NasProxyError
 from nas_proxy.studies import KIND_ATTR, WorkerOptions, kind_of
+from nas_proxy.studies.guarded import Guarded, recording_failure, unmasked
 from nas_proxy.studies.kinds import KINDS, get
 from nas_proxy.studies.storage import open_storage
-from nas_proxy.studies.trials import Guarded, recording_failure, unmasked
 from nas_proxy.studies.workers import worker_command
 from tests import run_code, warm
 
@@ -238,7 +238,7 @@ def test_a_trial_whose_storage_took_neither_its_write_nor_its_copy_stays_running
     """drill43: PostgreSQL's disk full mid-search: the trial's write failed, and so did its queued copy (a new row),
     while Optuna's FAIL (an update in place) got in: the candidate was lost (the rerun trained two others). Now the
     trial is left RUNNING, and the next run, its worker gone, fails it with a reason and trains the same candidate."""
-    from nas_proxy.studies import trials
+    from nas_proxy.studies import repair, requeue
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     objective = _storage_failing_once("could not extend file: No space left on device")
@@ -247,13 +247,13 @@ def test_a_trial_whose_storage_took_neither_its_write_nor_its_copy_stays_running
         raise optuna.exceptions.StorageInternalError("could not extend file: No space left on device")
 
     with monkeypatch.context() as m:
-        m.setattr(trials, "enqueue_once", full)
+        m.setattr(requeue, "enqueue_once", full)
         guarded = Guarded(objective)
         with pytest.raises(NasProxyError, match=r"^the study's storage failed while a trial was stored"), unmasked(guarded):
             study.optimize(guarded, n_trials=5, catch=(Exception,))
     first = study.trials[0].params
     assert [t.state.name for t in study.trials] == ["RUNNING"]  # not FAIL: nothing says why, nor queues it
-    assert trials.fail_dead_trials(study, study._storage) == [0]  # the next run: its worker (here: no longer running it) gone
+    assert repair.fail_dead_trials(study, study._storage) == [0]  # the next run: its worker (here: no longer running it) gone
     guarded = Guarded(objective)
     with unmasked(guarded):
         study.optimize(guarded, n_trials=1, catch=(Exception,))
@@ -283,11 +283,11 @@ def test_only_a_request_the_candidate_alone_would_fit_blames_the_process_s_memor
     stopped the search and was queued again: the user ran the command three times before it failed for good."""
     import resource
 
-    from nas_proxy.studies import trials
-    from nas_proxy.studies.trials import out_of_memory_here
+    from nas_proxy.studies import guarded
+    from nas_proxy.studies.guarded import out_of_memory_here
 
     monkeypatch.setattr(resource, "getrlimit", lambda which: (4 * GIB, resource.RLIM_INFINITY))
-    monkeypatch.setattr(trials, "address_space_used", lambda: None if used is None else int(used))
+    monkeypatch.setattr(guarded, "address_space_used", lambda: None if used is None else int(used))
     refused = RuntimeError(f"DefaultCPUAllocator: can't allocate memory: you tried to allocate {asked} bytes.")
     assert (out_of_memory_here(refused) is not None) == here
     assert out_of_memory_here(MemoryError()) is not None  # Python's own allocation: no size to judge, the process's
@@ -323,7 +323,7 @@ def test_a_storage_lost_line_says_the_database_s_words_not_its_sql() -> None:
     INSERT statement and its parameters; the driver's own words ("No space left on device") are the cause."""
     from sqlalchemy.exc import OperationalError
 
-    from nas_proxy.studies.trials import storage_lost
+    from nas_proxy.studies.guarded import storage_lost
 
     try:
         raise OperationalError(
@@ -487,3 +487,22 @@ def test_checks_of_two_studies_in_turn_each_fail_their_own_dead_trial(tmp_path: 
         fail_stale_trials(second)
         clock[0] += 1.0
     assert first.trials[0].state.name == "FAIL" and second.trials[0].state.name == "FAIL"
+
+
+def test_a_dead_workers_training_is_queued_again_beside_another_seed_of_its_architecture() -> None:
+    """review48: a queued training whose worker died was not queued again while another seed of the same architecture
+    waited (the same parameters: queue.enqueue records the seed as an attribute); its command ended without it."""
+    from optuna.trial import TrialState
+
+    from nas_proxy.studies.repair import fail_dead_trials
+
+    study = optuna.create_study()
+    for seed in (0, 1):  # as nas_proxy.studies.queue.enqueue queues them: the spec's parameters, the seed an attribute
+        study.enqueue_trial({"depth": 2}, user_attrs={"arch_id": "a", "seed": seed})
+    study.ask()  # seed 0's, RUNNING; its worker never recorded itself: dead once UNTAGGED_SECONDS have passed (here at once)
+    assert fail_dead_trials(study, study._storage, untagged_seconds=-1) == [0]
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert sorted(t.user_attrs["seed"] for t in waiting) == [0, 1]
+    assert all(t.system_attrs["fixed_params"] == {"depth": 2} for t in waiting)
+    assert fail_dead_trials(study, study._storage, untagged_seconds=-1) == []  # nothing queued twice
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 2

@@ -1,0 +1,110 @@
+"""Whether a RUNNING trial's worker still lives: judged by its process where this process can see it (this
+host's, by its start and pid namespace: :mod:`~nas_proxy.studies.processes`), else, on a journal, by its
+heartbeat file (:mod:`~nas_proxy.studies.journal_beat`), else (a database's, or a trial without its worker's
+identity) by its own heartbeats or by how long it has gone untagged. A trial of this very process whose
+objective is no longer running (it left through an error Optuna could not record, such as a full disk) is
+dead too. What is then done with a dead worker's trial is :mod:`~nas_proxy.studies.repair`'s.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from nas_proxy.studies.identity import NAMESPACE_ATTR, START_ATTR, running_here
+from nas_proxy.studies.journal_beat import BeatingJournal
+from nas_proxy.studies.processes import gone_from_here, pid_namespace
+
+# a RUNNING trial still without its worker's identity this long after it started lost its worker
+# between its creation and the first write of the objective (milliseconds apart; a minute leaves room
+# for a loaded machine and a slow database, and bounds how long a run waits for such a trial). On a journal
+# a trial records its worker in the very record that makes it RUNNING, made so (born_tagged) or taken from
+# the queue (BeatingJournal.taker), and is judged by it at once: one waited for so is a database's, one this
+# process took and has not claimed yet, one whose worker can be judged neither by its process nor by a
+# heartbeat file, or one a version before stop 46 made (before fix47a, one taken from the queue too)
+UNTAGGED_SECONDS = 60.0
+
+
+def is_dead(t: FrozenTrial, untagged_seconds: float | None = None, storage: BaseStorage | None = None) -> bool:
+    """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone (or is this
+    process, no longer running its objective), found by its pid namespace (:func:`~nas_proxy.studies.processes.gone_from_here`; a trial
+    recorded before stop 43 has none: taken as this process's), or none recorded long after it started.
+    A worker this process cannot judge so (on another host, in a namespace it does not see), on a journal
+    ``storage``, by its heartbeat file (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.lapsed`; a trial
+    recorded before stop 44 names none: not judged, as before). (A database storage's: its own heartbeats.)"""
+    if t.state != TrialState.RUNNING:
+        return False
+    pid = t.user_attrs.get("worker_pid")
+    if pid is None:
+        taken = _taker_gone(t, storage)  # a queued trial on a journal: its worker named by the record that took it
+        if taken is not None:
+            return taken
+        started = t.datetime_start or datetime.datetime.now()
+        return (datetime.datetime.now() - started).total_seconds() > (UNTAGGED_SECONDS if untagged_seconds is None else untagged_seconds)
+    verdict = _gone_by_process(t, int(pid))
+    if verdict is None and isinstance(storage, BeatingJournal):
+        verdict = storage.lapsed(t.user_attrs)
+    return verdict is True
+
+
+def _taker_gone(t: FrozenTrial, storage: BaseStorage | None) -> bool | None:
+    """Whether the worker that took queued trial ``t`` from a journal's queue, as the record that took it names it
+    (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.taker`), has ended: by its process (this host's), else by its
+    heartbeat file. None where no record names it, or it is this process (it may be about to claim the trial), or it
+    cannot be judged (``t`` is then judged by ``UNTAGGED_SECONDS``, as before)."""
+    taker = taken_by(t, storage)
+    pid = None if taker is None else taker.get("worker_pid")
+    if taker is None or not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(storage, BeatingJournal):
+        return None
+    verdict = gone_by_tag(taker, pid, lambda: None)
+    if verdict is None and not _is_this_process(taker, pid):
+        verdict = storage.lapsed(taker)
+    return verdict
+
+
+def taken_by(t: FrozenTrial, storage: BaseStorage | None) -> Mapping[str, Any] | None:
+    """The identity of the worker that took ``t`` from a journal's queue and has not claimed it yet (the record that took
+    it names it: :meth:`~nas_proxy.studies.journal_beat.BeatingJournal.taker`); None where ``t`` names its worker itself,
+    or no record names one."""
+    if not isinstance(storage, BeatingJournal) or "worker_pid" in t.user_attrs:
+        return None
+    return storage.taker(t._trial_id)
+
+
+def _gone_by_process(t: FrozenTrial, pid: int) -> bool | None:
+    """Whether the process of ``t``'s worker ``pid`` has ended; None where this process cannot tell (another
+    host's, a namespace's it does not see)."""
+    return gone_by_tag(t.user_attrs, pid, lambda: not running_here(t))
+
+
+def gone_by_tag(tag: Mapping[str, Any], pid: int, this_process: Callable[[], bool | None]) -> bool | None:
+    """Whether worker ``pid`` that :func:`~nas_proxy.studies.identity.worker_tag` ``tag`` names has ended, where this process can tell (its host's);
+    ``this_process()`` answers where it is this very process."""
+    if tag.get("worker_host") != socket.gethostname():
+        return None
+    start, namespace = tag.get(START_ATTR), tag.get(NAMESPACE_ATTR)  # namespace None: recorded before drill43, taken as this one
+    if _is_this_process(tag, pid):
+        return this_process()
+    return gone_from_here(pid, start if isinstance(start, str) else None, namespace if isinstance(namespace, str) else None)
+
+
+def _is_this_process(tag: Mapping[str, Any], pid: int) -> bool:
+    """Whether worker ``pid`` that :func:`~nas_proxy.studies.identity.worker_tag` ``tag`` names is this very process."""
+    return tag.get("worker_host") == socket.gethostname() and pid == os.getpid() and tag.get(NAMESPACE_ATTR) in (None, pid_namespace())
+
+
+def ended(tag: Mapping[str, Any]) -> bool | None:
+    """Whether the worker :func:`~nas_proxy.studies.identity.worker_tag` ``tag`` names has ended, where this process can tell (its host's)."""
+    pid = tag.get("worker_pid")
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        return None
+    return gone_by_tag(tag, pid, lambda: False)
+
+
+__all__ = ["UNTAGGED_SECONDS", "ended", "gone_by_tag", "is_dead", "taken_by"]

@@ -1,0 +1,84 @@
+"""Queuing a trial's candidate again, first to train when its command resumes: after Ctrl-C or SIGTERM, after
+its process ran out of memory or its storage failed, or after its worker died (:mod:`~nas_proxy.studies.repair`).
+A copy keeps the attributes that make it the same training (:func:`carried`), is queued once however often it is
+asked for (:func:`enqueue_once`), and a candidate that may itself be the cause is retried at most
+:data:`MAX_RETRY` times, so that one that kills its worker does not loop.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from nas_proxy import interrupts
+from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
+
+MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
+# user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it):
+# its spec in either layout (nas_proxy.studies.spec_attrs: the JSON "spec" before, one "arch." attribute per leaf now)
+CARRIED = (JSON_ATTR, "seed", "arch_id", "space", "candidate")
+# and those named with these prefixes: a queued training's spec, a ladder's climber's rung and the
+# scores of the rungs below (nas_proxy.search.ladder)
+CARRIED_PREFIXES = (PREFIX, "rung")
+
+
+@contextmanager
+def requeued_if_interrupted(trial: optuna.Trial) -> Iterator[None]:
+    """A training stopped by Ctrl-C or SIGTERM is not the candidate's fault: the trial is marked
+    ``interrupted`` and its parameters queued again (``retry_of``), so the same command trains it first
+    when it resumes. Without this the candidate was lost to a sampler that never proposes a failed
+    point again (``--sampler bruteforce`` would finish the space one architecture short)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        with interrupts.deferred(), suppress(Exception):  # a storage that cannot take it must not hide the Ctrl-C
+            # stopped before sampling: the parameters it was queued with, if any
+            params = trial.params or trial.study.get_trials(deepcopy=False)[trial.number].system_attrs.get("fixed_params") or {}
+            if params:
+                trial.set_user_attr("interrupted", True)  # first: a worker that sees the copy sees this (budget.over_budget)
+                enqueue_once(trial.study, params, {**carried(trial.user_attrs), "retry_of": trial.number})
+        raise
+
+
+def carried(user_attrs: dict[str, Any]) -> dict[str, Any]:
+    """The attributes a queued copy of a trial keeps (``CARRIED``, ``CARRIED_PREFIXES``)."""
+    return {k: v for k, v in user_attrs.items() if k in CARRIED or k.startswith(CARRIED_PREFIXES)}
+
+
+def enqueue_once(study: optuna.Study, params: dict[str, Any], user_attrs: dict[str, Any]) -> bool:
+    """Queue ``params`` unless a waiting trial already has them and the same :func:`carried` attributes (a
+    candidate stopped twice, or stopped and then found dead, is trained once); whether it was queued. Before
+    review48 the parameters alone were compared: a queued training whose worker died was not queued again while
+    another seed of its architecture waited (the same parameters), and its command ended without it."""
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    same = carried(user_attrs)
+    if params and any(t.system_attrs.get("fixed_params") == params and carried(t.user_attrs) == same for t in waiting):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.enqueue_trial(params, user_attrs=user_attrs)
+    return True
+
+
+def requeued(trial: optuna.Trial, counted: bool = True) -> bool:
+    """Queue ``trial``'s candidate again (retried first when the command resumes) after its process ran out of
+    memory, or its storage failed (not ``counted``: the database's doing, not the candidate's); False once it was
+    retried :data:`MAX_RETRY` times so (it may be the candidate after all: it then fails for good, and the search
+    goes on), or where the storage cannot take it (the trial then stays RUNNING or fails, as before)."""
+    retries = int(trial.user_attrs.get("retries", 0))
+    if counted and retries >= MAX_RETRY:
+        return False
+    with interrupts.deferred(), suppress(Exception):
+        params = trial.params or trial.study.get_trials(deepcopy=False)[trial.number].system_attrs.get("fixed_params") or {}
+        if params:
+            enqueue_once(trial.study, params, {**carried(trial.user_attrs), "retry_of": trial.number, "retries": retries + counted})
+        return True
+    return False
+
+
+__all__ = ["CARRIED", "CARRIED_PREFIXES", "MAX_RETRY", "carried", "enqueue_once", "requeued", "requeued_if_interrupted"]
