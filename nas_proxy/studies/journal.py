@@ -56,8 +56,9 @@ class JournalFile(JournalFileBackend):
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
+        self.shown = path  # as the user gave it: what a message names, as other commands' messages do
         if not self.path.exists():
-            with writing(self.path):
+            with writing(self.shown):
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666))
         super().__init__(str(self.path), HolderLock(self.path))  # a dead holder's lock is taken at once (fix42a)
         if not self._ends_whole() and self._writable():  # (read-only: readers skip a torn end)
@@ -70,13 +71,13 @@ class JournalFile(JournalFileBackend):
             raise self._gone()
         if not self._writable():
             read_only = bool(os.statvfs(self.path.parent).f_flag & os.ST_RDONLY)
-            raise write_error(OSError(errno.EROFS if read_only else errno.EACCES, "cannot write"), self.path)
+            raise write_error(OSError(errno.EROFS if read_only else errno.EACCES, "cannot write"), self.shown)
         with interrupts.deferred(), self._locked():  # Optuna's lock release turns a KeyboardInterrupt into FileNotFoundError
             self._set_aside_torn_end(check_last=False)
-            with writing(self.path, len(data)):
+            with writing(self.shown, len(data)):
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             try:
-                append_whole(fd, data, self.path)
+                append_whole(fd, data, self.shown)
             finally:
                 os.close(fd)
         wrote_in(self.path.parent)  # a disk turned read-only later is then said so (drill44)
@@ -93,7 +94,7 @@ class JournalFile(JournalFileBackend):
         """The journal (or its folder) moved or deleted while the command ran: before drill43 Optuna's tell met a
         bare FileNotFoundError, failed to read the trial back, and raised UnboundLocalError over it ("internal error")."""
         return JournalGoneError(
-            f"{shorten(self.path)} no longer exists: it or its folder was moved or deleted while this command ran; "
+            f"{shorten(self.shown)} no longer exists: it or its folder was moved or deleted while this command ran; "
             f"put it back, then {RESUME}"
         )
 
@@ -104,13 +105,13 @@ class JournalFile(JournalFileBackend):
         return os.access(self.path.parent, os.W_OK | os.X_OK) and os.access(self.path, os.W_OK)
 
     def _locked(self) -> _Held:
-        return _Held(self._lock, self.path)
+        return _Held(self._lock, self.shown)
 
     def _ends_whole(self) -> bool:
         """Whether the file ends with a whole record (or is empty), read without the lock: a line
         with its newline is written and stays so; a line without may be a live writer's, which
         only the lock tells. A whole last line that is not a record is refused."""
-        with writing(self.path):
+        with writing(self.shown):
             fd = os.open(self.path, os.O_RDONLY)
         try:
             size = os.fstat(fd).st_size
@@ -128,7 +129,7 @@ class JournalFile(JournalFileBackend):
 
     def _set_aside_torn_end(self, check_last: bool) -> None:
         """The caller holds the lock, so a last line without its newline belongs to no live writer."""
-        with writing(self.path):
+        with writing(self.shown):
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
         try:
             size = os.fstat(fd).st_size
@@ -141,16 +142,16 @@ class JournalFile(JournalFileBackend):
                     raise self._damaged()
                 return
             if _is_record(tail):  # every byte there but the newline
-                append_whole(fd, b"\n", self.path)
-                _warn(f"journal {self.path}: its last record lacked only its final newline (a write cut short); completed it")
+                append_whole(fd, b"\n", self.shown)
+                _warn(f"journal {shorten(self.shown)}: its last record lacked only its final newline (a write cut short); completed it")
                 return
             side = _side_file(self.path)
             write_bytes(side, tail)  # kept before anything is cut (a full disk stops here, the journal untouched)
-            with writing(self.path):
+            with writing(self.shown):
                 os.ftruncate(fd, start)
                 os.fsync(fd)
             _warn(
-                f"journal {self.path}: its last record was cut short (a process stopped or the disk filled mid-write); "
+                f"journal {shorten(self.shown)}: its last record was cut short (a process stopped or the disk filled mid-write); "
                 f"set aside its {len(tail):,} bytes in {side.name} beside it; the journal ends at the whole record before"
             )
         finally:
@@ -162,7 +163,7 @@ class JournalFile(JournalFileBackend):
         where = f"line {number}" if number else "a line"
         cut = f" (head -n {number - 1} keeps the records before it)" if number else ""
         return JournalDamagedError(
-            f"journal {self.path}: {where} is not a whole journal record and not a torn end (which nasproxy sets aside), so "
+            f"journal {shorten(self.shown)}: {where} is not a whole journal record and not a torn end (which nasproxy sets aside), so "
             f"the study cannot be read safely; restore the journal from a backup, or cut it before {where}{cut}"
         )
 

@@ -296,6 +296,20 @@ def test_a_journal_write_cut_by_a_full_disk_is_undone(mount: Callable[..., Disk]
     assert again.user_attrs == {"first": 1, "second": value}
 
 
+def test_a_journal_on_a_full_disk_is_named_as_the_user_gave_it(mount: Callable[..., Disk], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative ``--storage`` is named relatively in the full-disk line, as every other file of a command is
+    (before: the journal alone was named by its absolute path, ``/tmp/.../s/journal.log``, fix48a)."""
+    disk = mount("disk", "1m")
+    monkeypatch.chdir(disk.root)
+    (disk.root / "s").mkdir()
+    study = optuna.create_study(study_name="f", storage=open_storage("s/journal.log", "f")[0])
+    study.set_user_attr("first", 1)
+    disk.fill()
+    with pytest.raises(DiskFullError) as raised:
+        study.set_user_attr("second", "x" * PAGE)
+    assert str(raised.value).startswith("no space left on device writing s/journal.log: "), str(raised.value)
+
+
 # ---------------------------------------------------------------- correlate, calibrate, run
 
 
