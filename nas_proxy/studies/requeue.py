@@ -37,12 +37,20 @@ def requeued_if_interrupted(trial: optuna.Trial) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         with interrupts.deferred(), suppress(Exception):  # a storage that cannot take it must not hide the Ctrl-C
-            # stopped before sampling: the parameters it was queued with, if any
-            params = trial.params or trial.study.get_trials(deepcopy=False)[trial.number].system_attrs.get("fixed_params") or {}
-            if params:
+            params, kept = _candidate(trial)
+            if params or kept:
                 trial.set_user_attr("interrupted", True)  # first: a worker that sees the copy sees this (budget.over_budget)
-                enqueue_once(trial.study, params, {**carried(trial.user_attrs), "retry_of": trial.number})
+                enqueue_once(trial.study, params, {**kept, "retry_of": trial.number})
         raise
+
+
+def _candidate(trial: optuna.Trial) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a copy of ``trial`` is queued with: the parameters it had, with those it was queued with (one stopped
+    before sampling had none yet), and its :func:`carried` attributes (a queued training's spec, for a study of
+    trainings queued without a space's parameters, ``{}``: before stop 48 such a training stopped by Ctrl-C, or
+    whose storage failed, was not queued again, and ``requeued`` said it was)."""
+    fixed = trial.study.get_trials(deepcopy=False)[trial.number].system_attrs.get("fixed_params") or {}
+    return trial.params | fixed, carried(trial.user_attrs)
 
 
 def carried(user_attrs: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +65,7 @@ def enqueue_once(study: optuna.Study, params: dict[str, Any], user_attrs: dict[s
     another seed of its architecture waited (the same parameters), and its command ended without it."""
     waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     same = carried(user_attrs)
-    if params and any(t.system_attrs.get("fixed_params") == params and carried(t.user_attrs) == same for t in waiting):
+    if any((t.system_attrs.get("fixed_params") or {}) == params and carried(t.user_attrs) == same for t in waiting):
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -74,9 +82,9 @@ def requeued(trial: optuna.Trial, counted: bool = True) -> bool:
     if counted and retries >= MAX_RETRY:
         return False
     with interrupts.deferred(), suppress(Exception):
-        params = trial.params or trial.study.get_trials(deepcopy=False)[trial.number].system_attrs.get("fixed_params") or {}
-        if params:
-            enqueue_once(trial.study, params, {**carried(trial.user_attrs), "retry_of": trial.number, "retries": retries + counted})
+        params, kept = _candidate(trial)
+        if params or kept:  # (a sampled trial stopped before sampling has no candidate to keep: the sampler proposes anew)
+            enqueue_once(trial.study, params, {**kept, "retry_of": trial.number, "retries": retries + counted})
         return True
     return False
 

@@ -609,6 +609,27 @@ def test_a_training_stopped_by_ctrl_c_is_queued_again_with_its_parameters() -> N
     assert not study.get_trials(states=(TrialState.WAITING,))
 
 
+def test_a_training_queued_without_parameters_is_queued_again_once_when_stopped() -> None:
+    """A ground-truth training queued without a space has no parameters, only its spec's attributes: stopped by
+    Ctrl-C, or its storage failing (``requeued``), it is queued again with them, once however often it is asked for
+    (before stop 48 it was not queued at all, and ``requeued`` said it was)."""
+    from nas_proxy.studies.requeue import requeued, requeued_if_interrupted
+
+    study = optuna.create_study()
+    study.enqueue_trial({}, user_attrs={"arch_id": "abc", "seed": 1})
+    trial = study.ask()
+    with pytest.raises(KeyboardInterrupt), requeued_if_interrupted(trial):
+        raise KeyboardInterrupt
+    assert requeued(trial, counted=False)  # asked again (the storage failed too): not a second copy
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [(t.system_attrs["fixed_params"], t.user_attrs) for t in waiting] == [({}, {"arch_id": "abc", "seed": 1, "retry_of": 0})]
+    other = study.ask()  # the copy; a training of another seed queued beside it is not taken for it
+    study.enqueue_trial({}, user_attrs={"arch_id": "abc", "seed": 2})
+    assert requeued(other)
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert sorted(t.user_attrs["seed"] for t in waiting) == [1, 2] and waiting[-1].user_attrs["retries"] == 1
+
+
 def test_a_queued_copy_of_a_stopped_trial_is_within_the_budget_before_the_original_is_marked_failed() -> None:
     """Another worker may take the copy in the milliseconds before Optuna marks the stopped trial FAIL:
     the copy is not refused as beyond the budget (its candidate would be lost again)."""
