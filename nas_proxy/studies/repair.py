@@ -99,8 +99,8 @@ def given_up(t: FrozenTrial) -> bool:
 
 def suspected(t: FrozenTrial) -> bool:
     """Whether the death of ``t``'s worker may be the candidate's doing: it crashed (:func:`~nas_proxy.studies.crashes.crash_dump`), or
-    this host's out-of-memory killer is not known to have ended nothing since ``t`` was claimed (a count
-    that fell: the host rebooted)."""
+    this host's out-of-memory killer may have ended a process since ``t`` was claimed (its count rose, or either count
+    cannot be read). A count that fell (the host rebooted since) does not count against the candidate."""
     if crash_dump(t) is not None or t.user_attrs.get(CRASH_ATTR) == "":  # a crash, or one that could leave no dump
         return True
     before, now = t.user_attrs.get(OOM_ATTR), processes.oom_kills()
