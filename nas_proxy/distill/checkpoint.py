@@ -6,7 +6,6 @@ draws everything else from its seed, so a resumed run computes what an uninterru
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +22,13 @@ from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.selection import SELECTED, STATE
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, write_bytes, write_text
-from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_meta, read_safetensors
+from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_meta, read_safetensors, tensors_digest
 from nas_proxy.utils import file_sha256
 
 LOSSES = "losses.csv"
 SHARDS = "shards"  # OUT/shards/{rank}-of-{world}: one complete run per shard of a sharded run (distill/sharded.py)
 OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES, STATE, SELECTED, PENDING)
-DIGEST = "sha256"  # the checkpoint's metadata field: the digest of its tensors and its other fields (_digest)
+DIGEST = "sha256"  # the checkpoint's metadata field: the digest of its tensors and its other fields (tensors_digest)
 
 
 @dataclass
@@ -64,26 +63,14 @@ def write_checkpoint(out: Path, config: DistillConfig, state: State) -> None:
         "momentum": state.momentum.float().cpu().contiguous(),
         "window": state.window.float().cpu().contiguous(),
     }
-    write_bytes(out / CHECKPOINT, save(tensors, metadata={**metadata, DIGEST: _digest(tensors, metadata)}))
-
-
-def _digest(tensors: dict[str, Tensor], metadata: dict[str, str]) -> str:
-    """sha256 of a checkpoint's fields and tensors (names, dtypes, shapes, bytes): what a checkpoint whose bytes
-    changed after it was written (a bad block, a partial write that kept the size) no longer matches. The safetensors
-    format checks only that the header accounts for the file's size: a resumed run took such pixels as its own."""
-    h = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{list(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    write_bytes(out / CHECKPOINT, save(tensors, metadata={**metadata, DIGEST: tensors_digest(tensors, metadata)}))
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         tensors, md = read_safetensors(path)
         written = md.pop(DIGEST, None)  # absent from a checkpoint an earlier nasproxy wrote: read as before
-        if written is not None and written != _digest(tensors, md):
+        if written is not None and written != tensors_digest(tensors, md):
             raise ArtifactError(
                 f"checkpoint {path} is corrupt (its contents no longer match the sha256 written with them); start again with --force"
             )
