@@ -75,6 +75,7 @@ class EvalResult:
 
 
 KEPT_FORMAT = "nasproxy-evaluation"
+ENTRIES_DIGEST = "results_sha256"  # a kept-results record's field: the sha256 of its results (_entries_digest)
 
 
 class KeptRedoneWarning(NasProxyWarning):
@@ -123,6 +124,16 @@ class Kept:
                         stacklevel=3,
                     )
                 return {}
+            written = data.get(ENTRIES_DIGEST)  # absent from a record an earlier nasproxy wrote: each entry checked alone
+            if written is not None and written != _entries_digest(data[self.entries_field]):
+                if warn:
+                    warnings.warn(
+                        KeptRedoneWarning(
+                            f"{self.path} no longer matches the sha256 written with its results (changed since); they are computed again"
+                        ),
+                        stacklevel=3,
+                    )
+                return {}
             return {n: v for n, v in data[self.entries_field].items() if self.valid(n, v)}
         except (OSError, ValueError, TypeError, AttributeError, KeyError):
             return {}
@@ -134,7 +145,7 @@ class Kept:
     def add(self, name: str, value: Any) -> None:
         merged = self._read() | self.entries | {name: value}  # with what another call on this set kept meanwhile
         self.entries = dict(sorted(merged.items(), key=lambda item: self.order(item[0])))
-        record = {"format": self.format, "key": self.key, "identity": self.identity}
+        record = {"format": self.format, "key": self.key, "identity": self.identity, ENTRIES_DIGEST: _entries_digest(self.entries)}
         write_json(self.path, record | {self.entries_field: self.entries})
 
 
@@ -156,6 +167,12 @@ class KeptAccuracies(Kept):
 
 
 K = TypeVar("K", bound=Kept)
+
+
+def _entries_digest(entries: Any) -> str:
+    """sha256 of a kept-results file's results: a file whose numbers changed on disk (a bad block, an edit that
+    still reads) no longer matches it. Before drill48, one digit of an accuracy changed was taken as kept."""
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
 
 
 def _key(identity: Any) -> str:

@@ -414,6 +414,18 @@ def _check_tensors(images: Tensor, labels: Tensor, meta: dict[str, Any], tensor_
         )
 
 
+def tensors_digest(tensors: dict[str, Tensor], metadata: dict[str, str]) -> str:
+    """sha256 of a safetensors file's tensors (names, dtypes, shapes, bytes) and its other metadata fields, written
+    among them (a checkpoint's, a cached teacher's): a file whose bytes changed since (a bad block, a partial write
+    that kept the size) no longer matches it. The format itself checks only that the header accounts for the size."""
+    h = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{list(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     """A safetensors file's tensors and metadata, with a Ctrl-C or SIGTERM held until the read ends:
     a KeyboardInterrupt raised inside it is lost in torch's C code, which then reports a malformed

@@ -22,12 +22,13 @@ from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.selection import SELECTED, STATE
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, write_bytes, write_text
-from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_meta, read_safetensors
+from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_meta, read_safetensors, tensors_digest
 from nas_proxy.utils import file_sha256
 
 LOSSES = "losses.csv"
 SHARDS = "shards"  # OUT/shards/{rank}-of-{world}: one complete run per shard of a sharded run (distill/sharded.py)
 OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES, STATE, SELECTED, PENDING)
+DIGEST = "sha256"  # the checkpoint's metadata field: the digest of its tensors and its other fields (tensors_digest)
 
 
 @dataclass
@@ -62,12 +63,17 @@ def write_checkpoint(out: Path, config: DistillConfig, state: State) -> None:
         "momentum": state.momentum.float().cpu().contiguous(),
         "window": state.window.float().cpu().contiguous(),
     }
-    write_bytes(out / CHECKPOINT, save(tensors, metadata=metadata))
+    write_bytes(out / CHECKPOINT, save(tensors, metadata={**metadata, DIGEST: tensors_digest(tensors, metadata)}))
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         tensors, md = read_safetensors(path)
+        written = md.pop(DIGEST, None)  # absent from a checkpoint an earlier nasproxy wrote: read as before
+        if written is not None and written != tensors_digest(tensors, md):
+            raise ArtifactError(
+                f"checkpoint {path} is corrupt (its contents no longer match the sha256 written with them); start again with --force"
+            )
         return {
             **tensors,
             "identity": json.loads(md["identity"]),

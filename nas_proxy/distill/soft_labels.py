@@ -50,7 +50,7 @@ from nas_proxy.errors import (
 from nas_proxy.files import write_bytes
 from nas_proxy.progress import meter
 from nas_proxy.protocols import resolve_root
-from nas_proxy.synthetic import TEACHERS
+from nas_proxy.synthetic import TEACHERS, tensors_digest
 from nas_proxy.training import TrainConfig, accuracy, train_model
 from nas_proxy.utils import derive_seed, resolve_device
 
@@ -58,6 +58,7 @@ from nas_proxy.utils import derive_seed, resolve_device
 # learned nothing in its epochs (a deep sigmoid network without norm, say: 10 % on Fashion-MNIST
 # after 2 epochs); its near-constant softmax would only bias every label, so it is left out.
 CHANCE_MULTIPLE = 2.0
+TEACHER_DIGEST = "sha256"  # a cached teacher's metadata field: the digest of its weights and record (synthetic.tensors_digest)
 
 
 def learned_threshold(chance: float) -> float:
@@ -364,10 +365,16 @@ def train_teacher(
         "seconds": round(seconds, 3),
         "file": file.name,
     }
+    _keep_teacher(file, model, record)
+    return Teacher(model.eval(), {**record, "cached": False})
+
+
+def _keep_teacher(file: Path, model: nn.Module, record: dict[str, Any]) -> None:
+    """Write a trained teacher's weights and record as ``file``, with their sha256 (:data:`TEACHER_DIGEST`)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     # in memory, then written by us: safetensors' save_file renames its own 0600 temporary over the target
-    write_bytes(file, save(state, metadata={"record": json.dumps(record)}))
-    return Teacher(model.eval(), {**record, "cached": False})
+    metadata = {"record": json.dumps(record)}
+    write_bytes(file, save(state, metadata={**metadata, TEACHER_DIGEST: tensors_digest(state, metadata)}))
 
 
 def _read_teacher(file: Path, model: nn.Module, identity: dict[str, Any]) -> dict[str, Any] | None:
@@ -386,6 +393,9 @@ def _read_teacher(file: Path, model: nn.Module, identity: dict[str, Any]) -> dic
         return None
     try:
         tensors, metadata = read_safetensors(file)
+        written = metadata.pop(TEACHER_DIGEST, None)  # absent from a teacher an earlier nasproxy kept: read as before
+        if written is not None and written != tensors_digest(tensors, metadata):
+            raise ValueError("its weights or record no longer match the sha256 written with them")  # before drill48: loaded
         if "record" not in (metadata or {}):
             raise ValueError("it holds no teacher's record (another program's weights?)")
         record = json.loads(metadata["record"])

@@ -31,6 +31,17 @@ def same_file(path: Path, other: Path | str) -> bool:
         return False
 
 
+def damaged_spec(path: Path) -> bool:
+    """Whether ``path`` begins as a ``spec.json`` that ``nasproxy train`` writes (``{"format": FORMAT``) but does not read
+    as a JSON object: its own file cut short or damaged (a bad block), not a file of the user's."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return read_record(path) is None and b"".join(head.split()).startswith(f'{{"format":"{FORMAT}"'.encode())
+
+
 def what_spec(path: Path, best_path: Path | str) -> str:
     """What a ``spec.json`` that is not a trained model's is, in a few words, for the refusal."""
     if same_file(path, best_path):

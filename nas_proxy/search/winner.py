@@ -48,6 +48,7 @@ from nas_proxy.search.trained_folder import (
     WEIGHTS,
     another_model,
     check_files_ours,
+    damaged_spec,
     finished,
     what_spec,
     whole,
@@ -185,6 +186,11 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     for path in (out, out / SPEC, out / WEIGHTS, out / SCRIPT):  # out itself: '-' is refused
         check_writable(path)
     if (out / SPEC).exists() and finished(out) is None:  # before probe44b, replaced without a word, exit 0 (BEST itself too)
+        if damaged_spec(out / SPEC):  # before drill48 called "a file of yours?", and only another --out offered
+            raise OutputConflictError(
+                f"--out {out} holds a trained model whose {SPEC} no longer reads (cut short or damaged); "
+                f"remove {out / SPEC} and the same command trains it again, or give another --out"
+            )
         raise OutputConflictError(
             f"--out {out} holds a {SPEC} that is not a trained model's ({what_spec(out / SPEC, best_path)}), "
             "which training would replace; give another --out"

@@ -13,7 +13,7 @@ from PIL import Image
 from nas_proxy.data import load_dataset
 from nas_proxy.distill import distill
 from nas_proxy.distill.methods import METHODS, DataDAM
-from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgumentError, OutputConflictError
+from nas_proxy.errors import ArtifactError, DivergedError, InterruptedRunError, InvalidArgumentError, OutputConflictError
 from nas_proxy.synthetic import load_synthetic
 from tests import fabricate as fab
 from tests.conftest import tiny_config
@@ -190,3 +190,31 @@ def test_output_directory_conflicts(tiny_run: Path, tmp_path: Path) -> None:
         distill(tiny_config(), foreign, progress=False)
     with pytest.raises(OutputConflictError, match="nothing to resume"):
         distill(tiny_config(), tmp_path / "new", resume=True, progress=False)
+
+
+def test_a_checkpoint_whose_bytes_changed_is_refused_not_resumed_from(tiny_run: Path, tmp_path: Path) -> None:
+    """drill48: 16 bytes of an interrupted run's checkpoint overwritten (its size kept, so its safetensors header
+    still accounts for it), and the same command resumed from those pixels without a word, exit 0. A field of its
+    metadata changed so that it still reads (``done``) was taken as well. Now each is refused in one line."""
+    out = tmp_path / "run"
+
+    def die_at_4(done: int, losses: dict[str, float]) -> None:
+        if done == 4:
+            raise SystemExit("killed")
+
+    with pytest.raises(SystemExit):
+        distill(tiny_config(checkpoint_every=3), out, progress=False, callback=die_at_4)
+    path = out / "checkpoint.safetensors"
+    whole = path.read_bytes()
+    start = 8 + int.from_bytes(whole[:8], "little")  # the tensors' bytes begin after the header
+    for changed in (
+        whole[: start + 100] + bytes(range(16)) + whole[start + 116 :],  # pixels
+        whole.replace(b'"done":"3"', b'"done":"2"'),  # a field that still reads
+    ):
+        assert len(changed) == len(whole) and changed != whole
+        path.write_bytes(changed)
+        with pytest.raises(ArtifactError, match=r"checkpoint .*checkpoint\.safetensors is corrupt \(.*\); start again with --force"):
+            distill(tiny_config(checkpoint_every=3), out, progress=False)
+    path.write_bytes(whole)
+    distill(tiny_config(checkpoint_every=3), out, progress=False)  # the checkpoint as written: resumed from
+    assert torch.equal(images(out), images(tiny_run))

@@ -156,7 +156,7 @@ def test_a_checkpoint_with_other_loss_terms_is_refused_on_resume(tmp_path: Path)
     distill(tiny_config(method="dm", iterations=2), out, progress=False)
     path = out / "checkpoint.safetensors"
     with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata()
+        metadata = {k: v for k, v in f.metadata().items() if k != "sha256"}  # an older nasproxy wrote no digest
     tensors = load_file(str(path))
     save_file({**tensors, "window": torch.zeros(3)}, str(path), metadata=metadata)  # (loss, sam, mmd): an older dm run
     with pytest.raises(OutputConflictError, match="loss terms differ from dm's"):

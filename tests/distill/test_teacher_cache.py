@@ -64,3 +64,22 @@ def test_a_cached_teacher_of_its_own_is_read_without_a_word(tmp_path: Path) -> N
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert sl._read_teacher(file, model, IDENTITY) == RECORD
+
+
+def test_a_cached_teacher_whose_bytes_changed_is_trained_again_not_loaded(tmp_path: Path) -> None:
+    """drill48: 16 bytes of a kept teacher's weights overwritten (its size kept, so its header still accounts for it,
+    and the numbers still finite) were loaded as the teacher, and soft labels made with them. Now the file holds the
+    sha256 of its weights and record: the teacher is trained again, said in one warning."""
+    model, file = torch.nn.Linear(8, 8), tmp_path / "teacher.safetensors"
+    sl._keep_teacher(file, model, RECORD)
+    whole = file.read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sl._read_teacher(file, model, IDENTITY) == RECORD  # as written: read without a word
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    start = 8 + int.from_bytes(whole[:8], "little")
+    file.write_bytes(whole[: start + 40] + torch.full((4,), 0.5).numpy().tobytes() + whole[start + 56 :])  # finite weights
+    why = "its weights or record no longer match the sha256 written with them"
+    with pytest.warns(sl.TeacherRetrainedWarning, match=rf"cached teacher {file} is unreadable \({why}\); it is trained again"):
+        assert sl._read_teacher(file, model, IDENTITY) is None
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # no weight of it loaded

@@ -4,6 +4,7 @@ set beats the random real subset of the same size under ``evaluate``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,7 @@ def test_a_kept_file_cut_short_or_of_other_numbers_is_trained_again(tiny_run: Pa
     kept.write_bytes(whole[: len(whole) // 2])  # a torn file: trained again, and kept whole again
     assert evaluate(run, **kw).reused == 0 and kept.read_bytes() == whole
     record = json.loads(whole)
+    del record["results_sha256"]  # as an earlier nasproxy wrote it, without the digest: each entry is checked alone
     record["accuracies"]["0"] = 250.0  # not an accuracy
     kept.write_text(json.dumps(record))
     assert evaluate(run, **kw).reused == 0 and kept.read_bytes() == whole
@@ -108,10 +110,9 @@ def test_a_kept_file_cut_short_or_of_other_numbers_is_trained_again(tiny_run: Pa
     assert evaluate(edited, **kw).reused == 0
 
 
-def test_a_kept_file_whose_identity_was_edited_under_its_key_is_trained_again_and_said(tiny_run: Path, tmp_path: Path) -> None:
-    """The file is found by its key, and the identity recorded in it was edited (here: another device's
-    results, or a hand-made accuracy, passed off as this computation's): before branch probe39 its results
-    were used as they were; now one warning names the file, and its networks are trained again."""
+def edited_and_evaluated_again(tiny_run: Path, tmp_path: Path, edit: Callable[[dict], None]) -> tuple[Path, list[str]]:
+    """One network evaluated, its kept record changed by ``edit``, the same call again: checked to train it again (the
+    same accuracy, the file whole again); the file and the KeptRedoneWarnings said."""
     import warnings
 
     from nas_proxy.evaluate import KeptRedoneWarning
@@ -122,14 +123,38 @@ def test_a_kept_file_whose_identity_was_edited_under_its_key_is_trained_again_an
     kept = Path(first.kept or "")
     whole = kept.read_bytes()
     record = json.loads(whole)
-    record["identity"]["device"], record["accuracies"]["0"] = "cuda", 99.0
+    edit(record)
     kept.write_text(json.dumps(record))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         again = evaluate(run, **kw)
-    said = [str(w.message) for w in caught if issubclass(w.category, KeptRedoneWarning)]
-    assert said == [f"{kept} records an identity its key was not made of (edited); its results are computed again"]
     assert again.reused == 0 and again.accuracies == first.accuracies and kept.read_bytes() == whole
+    return kept, [str(w.message) for w in caught if issubclass(w.category, KeptRedoneWarning)]
+
+
+def test_a_kept_file_whose_identity_was_edited_under_its_key_is_trained_again_and_said(tiny_run: Path, tmp_path: Path) -> None:
+    """The file is found by its key, and the identity recorded in it was edited (here: another device's
+    results, or a hand-made accuracy, passed off as this computation's): before branch probe39 its results
+    were used as they were; now one warning names the file, and its networks are trained again."""
+
+    def elsewhere(record: dict) -> None:
+        record["identity"]["device"], record["accuracies"]["0"] = "cuda", 99.0
+
+    kept, said = edited_and_evaluated_again(tiny_run, tmp_path, elsewhere)
+    assert said == [f"{kept} records an identity its key was not made of (edited); its results are computed again"]
+
+
+def test_a_kept_file_whose_numbers_changed_on_disk_is_trained_again_and_said(tiny_run: Path, tmp_path: Path) -> None:
+    """drill48: one digit of a kept accuracy changed (a bad block, an edit), the file still valid JSON and the
+    number still an accuracy: the same command took it, and printed a mean that no training gave (82.93 % became
+    83.18 %, "4 of them kept"). Now the record carries the sha256 of its results: the file is named, its networks
+    trained again."""
+
+    def other_number(record: dict) -> None:
+        record["accuracies"]["0"] = 100.0 - record["accuracies"]["0"] / 2  # still an accuracy, not the one trained
+
+    kept, said = edited_and_evaluated_again(tiny_run, tmp_path, other_number)
+    assert said == [f"{kept} no longer matches the sha256 written with its results (changed since); they are computed again"]
 
 
 def test_a_set_that_cannot_be_written_keeps_nothing_and_says_why(

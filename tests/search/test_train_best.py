@@ -102,6 +102,24 @@ def test_a_folder_without_spec_json_is_not_a_model(best_json: Path, tmp_path: Pa
     assert isinstance(nx.load_trained(out), torch.nn.Module)
 
 
+def test_a_spec_json_of_ours_cut_short_is_said_to_be_damaged_not_a_file_of_the_users(best_json: Path, tmp_path: Path) -> None:
+    """drill48: a finished model's spec.json cut short (or a bad block in it) was refused as 'a spec.json that is not
+    a trained model's (a file of yours?) ...; give another --out', though removing it trains the model again."""
+    out = tmp_path / "model"
+    train_best(best_json, out, ONE)
+    whole = (out / SPEC).read_bytes()
+    for damaged in (whole[:284], whole[:455] + b"\x00" * 16 + whole[471:]):
+        (out / SPEC).write_bytes(damaged)
+        with pytest.raises(
+            OutputConflictError,
+            match=rf"--out {re.escape(str(out))} holds a trained model whose spec\.json no longer reads \(cut short or damaged\); "
+            rf"remove {re.escape(str(out / SPEC))} and the same command trains it again, or give another --out",
+        ):
+            train_best(best_json, out, ONE)
+    (out / SPEC).unlink()  # as the line says
+    assert not train_best(best_json, out, ONE).reused and isinstance(nx.load_trained(out), torch.nn.Module)
+
+
 def test_whole_weights_of_this_training_are_not_trained_again_and_torn_ones_are(
     best_json: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
