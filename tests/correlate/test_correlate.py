@@ -161,6 +161,34 @@ def test_an_edited_row_of_a_proxy_score_cache_is_scored_again(tmp_path: Path) ->
     assert sorted(cache.rows) == ["a", "b"] and cache.rows["a"]["score"] == 10.0
 
 
+def test_a_proxy_score_changed_on_disk_is_scored_again_and_said(tmp_path: Path) -> None:
+    """A cached score whose digits changed on disk (still a whole row, still a number): before stop 48 it was
+    used as it was (drill48: 21.67 edited to 91.67 took correlate's Spearman from 0.80 to 0.40, exit 0, nothing
+    said); now the row's sha256 no longer matches, it is ignored (scored again), and one warning says so. A row
+    an earlier nasproxy wrote, without the digest, is read as before."""
+    import warnings
+
+    from nas_proxy.proxies.cache import Cache, CacheRowChangedWarning
+
+    path = tmp_path / "proxy.jsonl"
+    cache = Cache(path)
+    cache.add({"arch_id": "a", "score": 21.67, "seconds": 1.0})
+    cache.add({"arch_id": "b", "score": math.nan, "seconds": 0.5})
+    with path.open("a") as f:
+        f.write(json.dumps({"arch_id": "c", "score": 3.0, "seconds": 1.0}) + "\n")  # an earlier nasproxy's row
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = Cache(path)
+    assert not caught and sorted(again.rows) == ["a", "b", "c"] and again.rows["a"] == {"arch_id": "a", "score": 21.67, "seconds": 1.0}
+    path.write_text(path.read_text().replace("21.67", "91.67"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        edited = Cache(path)
+    said = [str(w.message) for w in caught if issubclass(w.category, CacheRowChangedWarning)]
+    assert said == [f"{path}: 1 row(s) no longer match the sha256 written with them (changed since); their architectures are scored again"]
+    assert sorted(edited.rows) == ["b", "c"]
+
+
 def test_ground_truth_is_a_cached_study(finished: tuple[Path, Path, CorrelateConfig], tiny_run: Path, tmp_path: Path) -> None:
     storage, out, config = finished
     study = gt_study(storage, config)
