@@ -34,7 +34,8 @@ def add_dashboard(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def _stopped(signum: int, frame: FrameType | None) -> None:
     sys.stdout.flush()
-    print("nasproxy dashboard: stopped by SIGTERM", file=sys.stderr, flush=True)
+    by = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    print(f"nasproxy dashboard: stopped by {by}", file=sys.stderr, flush=True)
     os._exit(128 + signum)
 
 
@@ -46,9 +47,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     o = configs.build(DashboardOptions, file.table("dashboard", device=False), file.where("dashboard"), host=args.host, port=args.port)
 
     def ready(url: str) -> None:  # printed once the study is found, before the server blocks
-        # the server writes nothing, so SIGTERM stops it at once: raised as a KeyboardInterrupt (nas_proxy.interrupts),
-        # it would be swallowed by wsgiref when it lands inside a request, and the server would go on
+        # the server writes nothing, so SIGTERM and Ctrl-C stop it at once: raised as a KeyboardInterrupt (nas_proxy.interrupts),
+        # either would be swallowed by wsgiref when it lands inside a request, and the server would go on; and
+        # optuna-dashboard's run_server returns on a Ctrl-C, which exited 0 with nothing said (drill48), where every
+        # command, this one too before it serves, exits 130 with one line
         signal.signal(signal.SIGTERM, _stopped)
+        signal.signal(signal.SIGINT, _stopped)
         if args.json:
             print_json({"study": args.study, "url": url, "config": vars(o)})
         else:

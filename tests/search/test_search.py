@@ -86,6 +86,47 @@ def finished(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     return storage, out
 
 
+def answered(url: str, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    """Wait until the server ``proc`` started answers ``url`` (it binds, then serves, after its first line)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                r.read()
+            return
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "the dashboard never answered"
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("signum", "said"), [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_the_dashboard_stopped_while_serving_says_so_and_exits_as_interrupted(finished: tuple[Path, Path], signum: int, said: str) -> None:
+    """Ctrl-C while optuna-dashboard serves: before stop 48 its run_server returned, and the command exited 0 with
+    nothing said (drill48), where Ctrl-C before it serves, and SIGTERM, exit 128+N with one line."""
+    import socket
+
+    from tests.interrupt import interruptible
+
+    storage, _ = finished
+    with socket.socket() as s:  # a port free now
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "nas_proxy", "dashboard", "--study", "s1", "--storage", str(storage), "--port", str(port)]
+    proc = interruptible(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and "optuna-dashboard for study 's1'" in proc.stdout.readline()
+        answered(f"http://127.0.0.1:{port}/api/meta", proc)  # serving: the server loop answers
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    # (above it: the server's own start-up lines and request log, on stderr as optuna-dashboard writes them)
+    assert proc.returncode == 128 + signum and err.strip().splitlines()[-1] == f"nasproxy dashboard: stopped by {said}", err
+    assert "Traceback" not in err, err
+
+
 def test_trials_carry_their_records(finished: tuple[Path, Path], tiny_run: Path) -> None:
     storage, _ = finished
     study = load(storage, "s1")
