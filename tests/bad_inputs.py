@@ -1703,6 +1703,31 @@ BOOT47: list[Case] = [
     Case(f"{CAL} --n-boot 99", "n_boot must be in [100, 100000], got 99", G47),
 ]
 CASES += BOOT47
+# ---- branch probe48: dataset files a user brings, as a stranger converts or copies them (tests/bad_inputs_files_probe48.py)
+G48 = 48
+M, C10, SV = D.replace("digits", "mnist"), D.replace("digits", "cifar10"), D.replace("digits", "svhn")
+ROOTS48 = {  # --data-root data/FOLDER: (the command, the needle); what each did before in its comment
+    "idx-dims-overflow": (M, "expected 18446744073709551632 for shape (2147483648, 2147483648, 4)"),  # dims multiplying to
+    # 2**64: numpy's product wrapped to 0, a file of the header alone "matched", then an internal error (ValueError)
+    "idx-header-255": (M, "4 bytes, shorter than the header of 255 dimensions its magic number declares"),  # "expected
+    # 1024 for shape (0, 0, 0, ...)", 255 zeros in the line
+    "cifar-hwc": (C10, "'data' is (4, 32, 32, 3), pixels in height-width-channel order"),  # read as planes: noise, exit 0
+    "cifar-float-labels": (C10, "'labels': 4 labels are not whole numbers, the first 4.7"),  # 0.7 read as 0, exit 0
+    "cifar-npz": (C10, "test_batch is a zip archive (what numpy.savez and torch.save write), not a"),  # pickle's "A load
+    # persistent id instruction was encountered, but no persistent_load function was specified."
+    "cifar-meta-twice": (C10, "batches.meta: 'label_names' names 'cat' more than once"),  # ten classes 'cat', exit 0
+    "cifar-meta-blank": (C10, "batches.meta: 'label_names' gives class 1 no name"),  # a class ' ', exit 0
+    "svhn-y-11": (SV, "values of 'y' are outside 1-10 (10 is digit 0), the first 11"),  # % 10 made 11 a 1, exit 0
+    "svhn-y-half": (SV, "'y': 20 labels are not whole numbers, the first 7.5"),  # 7.5 read as 7, exit 0
+    "svhn-v73": (SV, "train_32x32.mat is a MATLAB v7.3 (HDF5) file; nasproxy reads the MAT v5"),  # scipy's "Please use
+    # HDF reader for matlab v7.3 files, e.g. h5py", a reader nasproxy has not
+}
+PROBE48 = [Case(f"{command} --data-root data/{folder}", needle, G48) for folder, (command, needle) in ROOTS48.items()]
+# a class folder that is a link to nothing: before, left out, 2 classes of 3 distilled (exit 0)
+PROBE48.append(
+    Case(D.replace("digits", "imagefolder:img/dangling-class"), "dangling-class/emu in image folder img/dangling-class is a link", G48)
+)
+CASES += PROBE48
 
 
 def main_(argv: list[str] | None = None) -> int:
