@@ -1727,6 +1727,11 @@ PROBE48 = [Case(f"{command} --data-root data/{folder}", needle, G48) for folder,
 PROBE48.append(
     Case(D.replace("digits", "imagefolder:img/dangling-class"), "dangling-class/emu in image folder img/dangling-class is a link", G48)
 )
+# a torch.save or numpy.savez file where text is asked for: before, "it is a zip archive (a workbook such as .xlsx is one)"
+PROBE48 += [
+    Case(T.replace("best/good.json", "best/res_DC_digits.pt"), "it is a file torch.save wrote (a zip holding data.pkl), not", G48),
+    Case(SC.replace("archs/good.json", "archs/arrays.json"), "it is a file numpy.savez wrote (a zip of .npy arrays), not text", G48),
+]
 CASES += PROBE48
 
 

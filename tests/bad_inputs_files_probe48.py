@@ -2,7 +2,8 @@
 workspace: dataset files a user converted or copied by hand, in each registered format: an IDX header whose dims
 overflow 64 bits or that its file is shorter than, CIFAR batches of height-width-channel pixels, of float labels, saved
 with numpy.savez, or with a meta file naming a class twice or not at all, SVHN files whose 'y' holds 11 or 7.5 or that
-are MATLAB v7.3 (HDF5), and an image folder holding a link to nothing where a class folder was."""
+are MATLAB v7.3 (HDF5), an image folder holding a link to nothing where a class folder was; and a torch.save file
+and a numpy.savez file given where text is asked for."""
 
 from __future__ import annotations
 
@@ -43,6 +44,17 @@ def build_probe48(root: Path) -> None:
     (data / "svhn-v73" / "train_32x32.mat").write_bytes(header.ljust(512, b"\x00") + b"\x89HDF\r\n\x1a\n" + bytes(64))
     img = fabricate.image_folder(root / "img" / "dangling-class", ["cat", "dog"], 3)
     os.symlink("no-such-folder", img / "emu")
+    _arrays(root)
+
+
+def _arrays(root: Path) -> None:
+    """Files of arrays where text is asked for: a torch.save file given as a search's best.json (another tool's
+    results), and a numpy.savez file named archs.json."""
+    import torch
+
+    torch.save({"data": [[torch.zeros(10, 1, 16, 16), torch.arange(10)]]}, root / "best" / "res_DC_digits.pt")
+    with (root / "archs" / "arrays.json").open("wb") as f:
+        np.savez(f, depth=np.arange(3))
 
 
 def _cifar(root: Path, change: Callable[[dict[bytes, Any]], dict[bytes, Any]] | None = None) -> Path:
