@@ -1719,6 +1719,9 @@ ROOTS48 = {  # --data-root data/FOLDER: (the command, the needle); what each did
     "cifar-meta-blank": (C10, "batches.meta: 'label_names' gives class 1 no name"),  # a class ' ', exit 0
     "svhn-y-11": (SV, "values of 'y' are outside 1-10 (10 is digit 0), the first 11"),  # % 10 made 11 a 1, exit 0
     "svhn-y-half": (SV, "'y': 20 labels are not whole numbers, the first 7.5"),  # 7.5 read as 7, exit 0
+    "cifar-tgz": (C10, "data/cifar-tgz holds cifar-10-python.tar.gz, not extracted: run 'tar -xzf"),  # the same as for
+    # a folder of nothing: "pass --data-root DIR containing cifar-10-batches-py/"; and for the folder itself, below
+    "cifar-hwc/cifar-10-batches-py": (C10, "is the cifar-10-batches-py/ folder itself: give the folder that holds it"),
     "svhn-v73": (SV, "train_32x32.mat is a MATLAB v7.3 (HDF5) file; nasproxy reads the MAT v5"),  # scipy's "Please use
     # HDF reader for matlab v7.3 files, e.g. h5py", a reader nasproxy has not
 }

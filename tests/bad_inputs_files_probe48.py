@@ -2,14 +2,16 @@
 workspace: dataset files a user converted or copied by hand, in each registered format: an IDX header whose dims
 overflow 64 bits or that its file is shorter than, CIFAR batches of height-width-channel pixels, of float labels, saved
 with numpy.savez, or with a meta file naming a class twice or not at all, SVHN files whose 'y' holds 11 or 7.5 or that
-are MATLAB v7.3 (HDF5), an image folder holding a link to nothing where a class folder was; and a torch.save file
+are MATLAB v7.3 (HDF5), CIFAR's archive not extracted, an image folder holding a link to nothing where a class folder was; and a torch.save file
 and a numpy.savez file given where text is asked for."""
 
 from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import struct
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,9 @@ def build_probe48(root: Path) -> None:
     text = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
     header = text.ljust(116, b" ") + bytes(8) + b"\x00\x02IM"
     (data / "svhn-v73" / "train_32x32.mat").write_bytes(header.ljust(512, b"\x00") + b"\x89HDF\r\n\x1a\n" + bytes(64))
+    with tarfile.open(_cifar(data / "cifar-tgz").parent / "cifar-10-python.tar.gz", "w:gz") as tar:  # as downloaded
+        tar.add(data / "cifar-tgz" / "cifar-10-batches-py", "cifar-10-batches-py")
+    shutil.rmtree(data / "cifar-tgz" / "cifar-10-batches-py")
     img = fabricate.image_folder(root / "img" / "dangling-class", ["cat", "dog"], 3)
     os.symlink("no-such-folder", img / "emu")
     _arrays(root)
