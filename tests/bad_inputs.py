@@ -1713,6 +1713,8 @@ ROOTS48 = {  # --data-root data/FOLDER: (the command, the needle); what each did
     # 1024 for shape (0, 0, 0, ...)", 255 zeros in the line
     "cifar-hwc": (C10, "'data' is (4, 32, 32, 3), pixels in height-width-channel order"),  # read as planes: noise, exit 0
     "cifar-float-labels": (C10, "'labels': 4 labels are not whole numbers, the first 4.7"),  # 0.7 read as 0, exit 0
+    "cifar-shifted": (C10, "cifar-shifted/cifar-10-batches-py (batch 1 of 5) hold 4 images but 5 labels"),  # totals
+    # only were compared: batch 1's 5th label paired with batch 2's first image, every label after shifted, exit 0
     "cifar-npz": (C10, "test_batch is a zip archive (what numpy.savez and torch.save write), not a"),  # pickle's "A load
     # persistent id instruction was encountered, but no persistent_load function was specified."
     "cifar-meta-twice": (C10, "batches.meta: 'label_names' names 'cat' more than once"),  # ten classes 'cat', exit 0

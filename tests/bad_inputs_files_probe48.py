@@ -1,6 +1,6 @@
 """The bad input files of branch probe48's cases (``tests/bad_inputs.py``, ``PROBE48``), written into the same
 workspace: dataset files a user converted or copied by hand, in each registered format: an IDX header whose dims
-overflow 64 bits or that its file is shorter than, CIFAR batches of height-width-channel pixels, of float labels, saved
+overflow 64 bits or that its file is shorter than, CIFAR batches of height-width-channel pixels, of float labels, of labels shifted from one batch to the next, saved
 with numpy.savez, or with a meta file naming a class twice or not at all, SVHN files whose 'y' holds 11 or 7.5 or that
 are MATLAB v7.3 (HDF5), CIFAR's archive not extracted, an image folder holding a link to nothing where a class folder was; and a torch.save file
 and a numpy.savez file given where text is asked for."""
@@ -32,6 +32,12 @@ def build_probe48(root: Path) -> None:
     (data / "idx-header-255" / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 255]))
     _cifar(data / "cifar-hwc", lambda b: {**b, b"data": b[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()})
     _cifar(data / "cifar-float-labels", lambda b: {**b, b"labels": [k + 0.7 for k in b[b"labels"]]})
+    folder = _cifar(data / "cifar-shifted")  # batch 1 has 3 images and 5 labels, batch 2 5 and 3: the totals agree
+    first, second = (pickle.loads((folder / f"data_batch_{i}").read_bytes(), encoding="bytes") for i in (1, 2))
+    first[b"labels"] += second[b"labels"][:1]
+    second[b"labels"] = second[b"labels"][1:]
+    for i, batch in ((1, first), (2, second)):
+        fabricate.write_pickle(folder / f"data_batch_{i}", batch)
     folder = _cifar(data / "cifar-npz")
     with (folder / "test_batch").open("wb") as f:
         np.savez(f, data=np.zeros((2, 3072), dtype=np.uint8), labels=np.zeros(2, dtype=np.int64))

@@ -178,13 +178,15 @@ def cifar_arrays(batches: list[dict[str, Any]], label_key: str, source: Path) ->
                 "3072 bytes, the red plane, then green, then blue: save data.transpose(0, 3, 1, 2).reshape(-1, 3072)"
             )
     try:
-        x = np.concatenate([pixel_bytes(b["data"], what).reshape(-1, 3072) for b in batches])
-        y = np.concatenate([class_labels(b[label_key], f"{what}: {label_key!r}").reshape(-1) for b in batches])
+        rows = [pixel_bytes(b["data"], what).reshape(-1, 3072) for b in batches]
+        labels = [class_labels(b[label_key], f"{what}: {label_key!r}").reshape(-1) for b in batches]
     except (ValueError, TypeError) as e:
         raise DataNotFoundError(f"CIFAR batches in {source} are not rows of 3072 bytes with one label each ({e})") from None
-    if len(x) != len(y):
-        raise DataNotFoundError(f"CIFAR batches in {source} hold {len(x)} images but {len(y)} labels")
-    return x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), y
+    for k, (x, y) in enumerate(zip(rows, labels, strict=True), start=1):  # each batch: before branch probe48 the totals
+        if len(x) != len(y):  # only, so a batch's extra labels paired with the next batch's images, every label shifted
+            which = f" (batch {k} of {len(batches)})" if len(batches) > 1 else ""
+            raise DataNotFoundError(f"CIFAR batches in {source}{which} hold {len(x)} images but {len(y)} labels")
+    return np.concatenate(rows).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.concatenate(labels)
 
 
 def read_svhn_mat(path: Path) -> tuple[U8, I64]:
