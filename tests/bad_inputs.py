@@ -1715,6 +1715,10 @@ ROOTS48 = {  # --data-root data/FOLDER: (the command, the needle); what each did
     "cifar-float-labels": (C10, "'labels': 4 labels are not whole numbers, the first 4.7"),  # 0.7 read as 0, exit 0
     "cifar-shifted": (C10, "cifar-shifted/cifar-10-batches-py (batch 1 of 5) hold 4 images but 5 labels"),  # totals
     # only were compared: batch 1's 5th label paired with batch 2's first image, every label after shifted, exit 0
+    "cifar-label-1e20": (C10, "'labels': 1 labels are far beyond any class number, the first 1e+20"),  # numpy's
+    # RuntimeWarning "invalid value encountered in cast" and its source line on stderr first, 3 lines
+    "cifar-label-inf": (C10, "'labels': 1 labels are not whole numbers, the first inf"),  # the same 3 lines
+    "cifar-label-2e70": (C10, "are not rows of 3072 bytes with one label each (Python int too large"),  # an internal error
     "cifar-npz": (C10, "test_batch is a zip archive (what numpy.savez and torch.save write), not a"),  # pickle's "A load
     # persistent id instruction was encountered, but no persistent_load function was specified."
     "cifar-meta-twice": (C10, "batches.meta: 'label_names' names 'cat' more than once"),  # ten classes 'cat', exit 0

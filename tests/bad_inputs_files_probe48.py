@@ -32,6 +32,8 @@ def build_probe48(root: Path) -> None:
     (data / "idx-header-255" / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 255]))
     _cifar(data / "cifar-hwc", lambda b: {**b, b"data": b[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()})
     _cifar(data / "cifar-float-labels", lambda b: {**b, b"labels": [k + 0.7 for k in b[b"labels"]]})
+    for name, first in (("cifar-label-1e20", 1e20), ("cifar-label-inf", float("inf")), ("cifar-label-2e70", 2**70)):
+        _cifar(data / name, _first_label(first))
     folder = _cifar(data / "cifar-shifted")  # batch 1 has 3 images and 5 labels, batch 2 5 and 3: the totals agree
     first, second = (pickle.loads((folder / f"data_batch_{i}").read_bytes(), encoding="bytes") for i in (1, 2))
     first[b"labels"] += second[b"labels"][:1]
@@ -77,6 +79,11 @@ def _cifar(root: Path, change: Callable[[dict[bytes, Any]], dict[bytes, Any]] | 
             batch = pickle.loads((folder / name).read_bytes(), encoding="bytes")
             fabricate.write_pickle(folder / name, change(batch))
     return folder
+
+
+def _first_label(value: float) -> Callable[[dict[bytes, Any]], dict[bytes, Any]]:
+    """A change of a CIFAR batch: its first label replaced by ``value``."""
+    return lambda batch: {**batch, b"labels": [value, *batch[b"labels"][1:]]}
 
 
 def _svhn(root: Path, change: Callable[[np.ndarray], np.ndarray]) -> None:

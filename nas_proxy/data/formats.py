@@ -180,7 +180,7 @@ def cifar_arrays(batches: list[dict[str, Any]], label_key: str, source: Path) ->
     try:
         rows = [pixel_bytes(b["data"], what).reshape(-1, 3072) for b in batches]
         labels = [class_labels(b[label_key], f"{what}: {label_key!r}").reshape(-1) for b in batches]
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, OverflowError) as e:  # OverflowError: a label of 2**70 in a list
         raise DataNotFoundError(f"CIFAR batches in {source} are not rows of 3072 bytes with one label each ({e})") from None
     for k, (x, y) in enumerate(zip(rows, labels, strict=True), start=1):  # each batch: before branch probe48 the totals
         if len(x) != len(y):  # only, so a batch's extra labels paired with the next batch's images, every label shifted
@@ -233,11 +233,15 @@ def class_labels(values: Any, what: str) -> I64:
     a = np.asarray(values)
     if a.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
-            bad = ~(a == np.round(a))  # NaN and infinity fail too
+            bad = ~(np.isfinite(a) & (a == np.round(a)))  # NaN and infinity: no number at all
         if bad.any():
             raise DataNotFoundError(
                 f"{what}: {int(bad.sum()):,} labels are not whole numbers, the first {a[bad].flat[0].item():g}; "
                 "a label is a whole class number"
+            )
+        if (huge := np.abs(a) >= 2**31).any():  # before, numpy's RuntimeWarning of a cast that overflows, on stderr
+            raise DataNotFoundError(
+                f"{what}: {int(huge.sum()):,} labels are far beyond any class number, the first {a[huge].flat[0].item():g}"
             )
     return np.asarray(a, dtype=np.int64)
 
