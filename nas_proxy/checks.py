@@ -354,10 +354,29 @@ def _what_instead(p: Path) -> str:
         raw = p.read_bytes()
     except OSError:
         raw = b""
+    if raw.startswith(b"PK\x03\x04") and (saved := _saved_arrays(raw)):  # before branch probe48, a torch.save file
+        return f": it is {saved}, not text; give the text file asked for"  # given for best.json was "a workbook such as .xlsx"
     for magic, codec, what in _NOT_UTF8:
         if raw.startswith(magic) and (codec is None or _printable(raw, codec)):
             return what
     return " (a binary file?); give a text file"
+
+
+def _saved_arrays(raw: bytes) -> str | None:
+    """What wrote the zip archive ``raw`` where it holds tensors or arrays: torch.save (its pickle, '*/data.pkl') or
+    numpy.savez ('*.npy' members); None for any other zip (a workbook, ...)."""
+    import io
+    import zipfile
+
+    try:
+        names = zipfile.ZipFile(io.BytesIO(raw)).namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+        return "a file torch.save wrote (a zip holding data.pkl)"
+    if names and all(n.endswith(".npy") for n in names):
+        return "a file numpy.savez wrote (a zip of .npy arrays)"
+    return None
 
 
 def _printable(raw: bytes, codec: str) -> bool:

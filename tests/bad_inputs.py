@@ -1703,6 +1703,45 @@ BOOT47: list[Case] = [
     Case(f"{CAL} --n-boot 99", "n_boot must be in [100, 100000], got 99", G47),
 ]
 CASES += BOOT47
+# ---- branch probe48: dataset files a user brings, as a stranger converts or copies them (tests/bad_inputs_files_probe48.py)
+G48 = 48
+M, C10, SV = D.replace("digits", "mnist"), D.replace("digits", "cifar10"), D.replace("digits", "svhn")
+ROOTS48 = {  # --data-root data/FOLDER: (the command, the needle); what each did before in its comment
+    "idx-dims-overflow": (M, "expected 18446744073709551632 for shape (2147483648, 2147483648, 4)"),  # dims multiplying to
+    # 2**64: numpy's product wrapped to 0, a file of the header alone "matched", then an internal error (ValueError)
+    "idx-header-255": (M, "4 bytes, shorter than the header of 255 dimensions its magic number declares"),  # "expected
+    # 1024 for shape (0, 0, 0, ...)", 255 zeros in the line
+    "cifar-hwc": (C10, "'data' is (4, 32, 32, 3), pixels in height-width-channel order"),  # read as planes: noise, exit 0
+    "cifar-float-labels": (C10, "'labels': 4 labels are not whole numbers, the first 4.7"),  # 0.7 read as 0, exit 0
+    "cifar-shifted": (C10, "cifar-shifted/cifar-10-batches-py (batch 1 of 5) hold 4 images but 5 labels"),  # totals
+    # only were compared: batch 1's 5th label paired with batch 2's first image, every label after shifted, exit 0
+    "cifar-label-1e20": (C10, "'labels': 1 labels are far beyond any class number, the first 1e+20"),  # numpy's
+    # RuntimeWarning "invalid value encountered in cast" and its source line on stderr first, 3 lines
+    "cifar-label-inf": (C10, "'labels': 1 labels are not whole numbers, the first inf"),  # the same 3 lines
+    "cifar-label-2e70": (C10, "are not rows of 3072 bytes with one label each (Python int too large"),  # an internal error
+    "cifar-npz": (C10, "test_batch is a zip archive (what numpy.savez and torch.save write), not a"),  # pickle's "A load
+    # persistent id instruction was encountered, but no persistent_load function was specified."
+    "cifar-meta-twice": (C10, "batches.meta: 'label_names' names 'cat' more than once"),  # ten classes 'cat', exit 0
+    "cifar-meta-blank": (C10, "batches.meta: 'label_names' gives class 1 no name"),  # a class ' ', exit 0
+    "svhn-y-11": (SV, "values of 'y' are outside 1-10 (10 is digit 0), the first 11"),  # % 10 made 11 a 1, exit 0
+    "svhn-y-half": (SV, "'y': 20 labels are not whole numbers, the first 7.5"),  # 7.5 read as 7, exit 0
+    "cifar-tgz": (C10, "data/cifar-tgz holds cifar-10-python.tar.gz, not extracted: run 'tar -xzf"),  # the same as for
+    # a folder of nothing: "pass --data-root DIR containing cifar-10-batches-py/"; and for the folder itself, below
+    "cifar-hwc/cifar-10-batches-py": (C10, "is the cifar-10-batches-py/ folder itself: give the folder that holds it"),
+    "svhn-v73": (SV, "train_32x32.mat is a MATLAB v7.3 (HDF5) file; nasproxy reads the MAT v5"),  # scipy's "Please use
+    # HDF reader for matlab v7.3 files, e.g. h5py", a reader nasproxy has not
+}
+PROBE48 = [Case(f"{command} --data-root data/{folder}", needle, G48) for folder, (command, needle) in ROOTS48.items()]
+# a class folder that is a link to nothing: before, left out, 2 classes of 3 distilled (exit 0)
+PROBE48.append(
+    Case(D.replace("digits", "imagefolder:img/dangling-class"), "dangling-class/emu in image folder img/dangling-class is a link", G48)
+)
+# a torch.save or numpy.savez file where text is asked for: before, "it is a zip archive (a workbook such as .xlsx is one)"
+PROBE48 += [
+    Case(T.replace("best/good.json", "best/res_DC_digits.pt"), "it is a file torch.save wrote (a zip holding data.pkl), not", G48),
+    Case(SC.replace("archs/good.json", "archs/arrays.json"), "it is a file numpy.savez wrote (a zip of .npy arrays), not text", G48),
+]
+CASES += PROBE48
 
 
 def main_(argv: list[str] | None = None) -> int:

@@ -79,6 +79,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe46 import build_probe46
 
     build_probe46(root)
+    from tests.bad_inputs_files_probe48 import build_probe48
+
+    build_probe48(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

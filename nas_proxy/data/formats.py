@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import pickle
 import warnings
 from pathlib import Path
@@ -53,8 +54,14 @@ def read_idx(path: Path) -> NDArray[Any]:
         raise DataNotFoundError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
     ndim = data[3]
     header = 4 + 4 * ndim
+    if len(data) < header:  # before branch probe48, a shape of as many zeros as the header claimed, in the message
+        raise DataNotFoundError(
+            f"{path} is truncated: {len(data)} bytes, shorter than the header of {ndim} dimensions its magic number declares"
+        )
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims))
+    # Python's integers: numpy's product wraps at 2**64, so dims (2**31, 2**31, 4) "expected" the header alone and a
+    # file of no pixel passed, then failed to reshape (an internal error, before branch probe48)
+    expected = header + math.prod(dims)
     if len(data) != expected:
         raise DataNotFoundError(f"{path} is truncated or padded: {len(data)} bytes, expected {expected} for shape {dims}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
@@ -100,6 +107,8 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
             ("numpy", "dtype"),
             ("numpy.core.multiarray", "scalar"),
             ("numpy._core.multiarray", "scalar"),
+            ("numpy.core.numeric", "_frombuffer"),  # an array pickled with protocol 5 (Python 3.14's default): bytes,
+            ("numpy._core.numeric", "_frombuffer"),  # a dtype and a shape; refused before branch probe48
             ("_codecs", "encode"),
             ("copy_reg", "_reconstructor"),
             ("copyreg", "_reconstructor"),
@@ -118,8 +127,14 @@ def read_cifar_batch(path: Path) -> dict[str, Any]:
     """One CIFAR python batch as a dict with str keys."""
     if not present(path):
         raise DataNotFoundError(f"missing CIFAR file {path}")
+    raw = path.read_bytes()
+    if raw[:4] == b"PK\x03\x04":  # before branch probe48, pickle's "A load persistent id instruction was encountered, ..."
+        raise DataNotFoundError(
+            f"{path} is a zip archive (what numpy.savez and torch.save write), not a CIFAR python batch: a pickle of a dict "
+            "with 'data' and the labels, as the official cifar-*-python.tar.gz holds"
+        )
     try:
-        obj = _ArraysOnlyUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+        obj = _ArraysOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
         raise DataNotFoundError(f"cannot read CIFAR file {path}: {e}") from None
     if not isinstance(obj, dict):
@@ -138,7 +153,13 @@ def cifar_label_names(path: Path, key: str, count: int) -> list[str]:
     names = meta[key]
     if not isinstance(names, list) or len(names) != count or not all(isinstance(n, (str, bytes)) for n in names):
         raise DataNotFoundError(f"CIFAR meta file {path}: {key!r} must be a list of {count} class names; the file is not an official one")
-    return [n.decode() if isinstance(n, bytes) else n for n in names]
+    names = [n.decode() if isinstance(n, bytes) else n for n in names]
+    if empty := [k for k, n in enumerate(names) if not n.strip()]:  # before branch probe48, taken, as were ten 'cat's
+        raise DataNotFoundError(f"CIFAR meta file {path}: {key!r} gives class {empty[0]} no name; the file is not an official one")
+    if len(set(names)) != count:
+        twice = next(n for n in names if names.count(n) > 1)
+        raise DataNotFoundError(f"CIFAR meta file {path}: {key!r} names {twice!r} more than once; the file is not an official one")
+    return names
 
 
 def cifar_arrays(batches: list[dict[str, Any]], label_key: str, source: Path) -> tuple[U8, I64]:
@@ -149,22 +170,41 @@ def cifar_arrays(batches: list[dict[str, Any]], label_key: str, source: Path) ->
             raise DataNotFoundError(
                 f"a CIFAR batch in {source} lacks {missing[0]!r} (it has {sorted(b)}); the file is not an official CIFAR batch"
             )
+    what = f"CIFAR batches in {source}"
+    for b in batches:  # before branch probe48, pixels stored height-width-channel were read as planes: noise, distilled
+        if np.shape(b["data"])[-3:] == (32, 32, 3) or np.shape(b["data"])[-2:] == (1024, 3):
+            raise DataNotFoundError(
+                f"{what}: 'data' is {np.shape(b['data'])}, pixels in height-width-channel order; CIFAR's files hold rows of "
+                "3072 bytes, the red plane, then green, then blue: save data.transpose(0, 3, 1, 2).reshape(-1, 3072)"
+            )
     try:
-        x = np.concatenate([pixel_bytes(b["data"], f"CIFAR batches in {source}").reshape(-1, 3072) for b in batches])
-        y = np.concatenate([np.asarray(b[label_key], dtype=np.int64).reshape(-1) for b in batches])
-    except (ValueError, TypeError) as e:
+        rows = [pixel_bytes(b["data"], what).reshape(-1, 3072) for b in batches]
+        labels = [class_labels(b[label_key], f"{what}: {label_key!r}").reshape(-1) for b in batches]
+    except (ValueError, TypeError, OverflowError) as e:  # OverflowError: a label of 2**70 in a list
         raise DataNotFoundError(f"CIFAR batches in {source} are not rows of 3072 bytes with one label each ({e})") from None
-    if len(x) != len(y):
-        raise DataNotFoundError(f"CIFAR batches in {source} hold {len(x)} images but {len(y)} labels")
-    return x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), y
+    for k, (x, y) in enumerate(zip(rows, labels, strict=True), start=1):  # each batch: before branch probe48 the totals
+        if len(x) != len(y):  # only, so a batch's extra labels paired with the next batch's images, every label shifted
+            which = f" (batch {k} of {len(batches)})" if len(batches) > 1 else ""
+            raise DataNotFoundError(f"CIFAR batches in {source}{which} hold {len(x)} images but {len(y)} labels")
+    return np.concatenate(rows).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.concatenate(labels)
 
 
 def read_svhn_mat(path: Path) -> tuple[U8, I64]:
     """SVHN's cropped-digits .mat file: X (32, 32, 3, N), y (N, 1) with 10 meaning digit 0."""
     from scipy.io import loadmat
+    from scipy.io.matlab import matfile_version
 
     if not present(path):
         raise DataNotFoundError(f"missing SVHN file {path}")
+    try:
+        v73 = matfile_version(path)[0] == 2
+    except Exception:  # noqa: BLE001 - not a MAT file at all: loadmat's own message below
+        v73 = False
+    if v73:  # before branch probe48, scipy's "Please use HDF reader for matlab v7.3 files, e.g. h5py", nasproxy reading none
+        raise DataNotFoundError(
+            f"SVHN file {path} is a MATLAB v7.3 (HDF5) file; nasproxy reads the MAT v5 files SVHN ships: "
+            "save it again with MATLAB's save(..., '-v7'), or use the official train_32x32.mat and test_32x32.mat"
+        )
     try:
         mat = loadmat(path)
     except Exception as e:  # noqa: BLE001 - scipy raises many types (IndexError included) for a corrupt file
@@ -177,7 +217,33 @@ def read_svhn_mat(path: Path) -> tuple[U8, I64]:
     x, y = np.asarray(mat["X"]), np.asarray(mat["y"])
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or y.size != x.shape[3]:
         raise DataNotFoundError(f"SVHN file {path} holds X {x.shape} and y {y.shape}; expected X (32, 32, 3, N) and N labels")
-    return pixel_bytes(x, f"SVHN file {path}").transpose(3, 0, 1, 2), y.astype(np.int64).reshape(-1) % 10
+    digits = class_labels(y, f"SVHN file {path}: 'y'").reshape(-1)
+    if (outside := (digits < 0) | (digits > 10)).any():  # before branch probe48, % 10 took 11 for a 1 and -1 for a 9
+        raise DataNotFoundError(
+            f"SVHN file {path}: {int(outside.sum()):,} values of 'y' are outside 1-10 (10 is digit 0), the first "
+            f"{digits[outside][0]}; the file is not SVHN's"
+        )
+    return pixel_bytes(x, f"SVHN file {path}").transpose(3, 0, 1, 2), digits % 10
+
+
+def class_labels(values: Any, what: str) -> I64:
+    """``values`` as int64 class numbers, refused unless each is a whole number: numpy's cast truncates, so labels
+    0.7, 1.7, ... (a conversion's floats) were read as 0, 1, ... without a word before branch probe48. The range is
+    the caller's to check (the dataset's classes)."""
+    a = np.asarray(values)
+    if a.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(a) & (a == np.round(a)))  # NaN and infinity: no number at all
+        if bad.any():
+            raise DataNotFoundError(
+                f"{what}: {int(bad.sum()):,} labels are not whole numbers, the first {a[bad].flat[0].item():g}; "
+                "a label is a whole class number"
+            )
+        if (huge := np.abs(a) >= 2**31).any():  # before, numpy's RuntimeWarning of a cast that overflows, on stderr
+            raise DataNotFoundError(
+                f"{what}: {int(huge.sum()):,} labels are far beyond any class number, the first {a[huge].flat[0].item():g}"
+            )
+    return np.asarray(a, dtype=np.int64)
 
 
 def pixel_bytes(values: Any, what: str) -> U8:
@@ -201,8 +267,15 @@ def pixel_bytes(values: Any, what: str) -> U8:
 
 
 def subfolders(folder: Path) -> list[str]:
-    """The names of an image folder's folders (following links; hidden ones left out), sorted."""
-    return [p.name for p, is_dir in _entries(folder) if is_dir and not p.name.startswith(".")]
+    """The names of an image folder's folders (following links; hidden ones left out), sorted. A link to nothing
+    there (or a loop of links) is refused: before branch probe48 it was left out as a file is, a class silently gone."""
+    entries = [(p, is_dir) for p, is_dir in _entries(folder) if not p.name.startswith(".")]
+    if broken := [p for p, is_dir in entries if not is_dir and p.is_symlink() and not p.exists()]:
+        raise DataNotFoundError(
+            f"{broken[0]} in image folder {folder} is a link to nothing (or a loop of links): a class folder not there; "
+            "point it at the class's folder, or remove it"
+        )
+    return [p.name for p, is_dir in entries if is_dir]
 
 
 def _entries(folder: Path) -> list[tuple[Path, bool]]:
@@ -222,7 +295,12 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
     from PIL import Image, UnidentifiedImageError
 
     classes = subfolders(root)
-    files = [(k, p) for k, c in enumerate(classes) for p, _ in _entries(root / c) if p.suffix.lower() in IMAGE_SUFFIXES]
+    files = [  # hidden files left out, as hidden folders are: macOS writes '._NAME.png' beside each image on a foreign disk,
+        (k, p)  # and before branch probe48 the first of them refused the folder ("cannot identify image file")
+        for k, c in enumerate(classes)
+        for p, _ in _entries(root / c)
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    ]
     if not files:
         raise DataNotFoundError(f"no images under {root}: expected {root}/<class>/<image>.png (or .jpg, ...)")
     images, labels, modes = [], [], set()

@@ -295,7 +295,7 @@ def cifar10(opts: DataOptions) -> Dataset:
     """CIFAR-10 in its python format: DIR/cifar-10-batches-py/data_batch_{1..5}, test_batch."""
     folder = _require_root("cifar10", opts, "CIFAR10") / "cifar-10-batches-py"
     if not present(folder / "test_batch"):
-        raise _missing("cifar10", [folder], "pass --data-root DIR containing cifar-10-batches-py/ (or add --download)")
+        raise _missing("cifar10", [folder], _cifar_how(folder, "cifar-10-python.tar.gz"))
     train = cifar_arrays([read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)], "labels", folder)
     test = cifar_arrays([read_cifar_batch(folder / "test_batch")], "labels", folder)
     meta = folder / "batches.meta"
@@ -306,12 +306,23 @@ def cifar10(opts: DataOptions) -> Dataset:
     )
 
 
+def _cifar_how(folder: Path, archive: str) -> str:
+    """What to do where ``folder`` (--data-root's cifar-*-python folder) lacks CIFAR's files: before branch probe48 the one
+    fix said for a --data-root that was that folder itself, or that held the archive not yet extracted, was the same."""
+    root, name = folder.parent, folder.name
+    if root.name == name:
+        return f"--data-root {root} is the {name}/ folder itself: give the folder that holds it ({root.parent})"
+    if present(root / archive):
+        return f"{root} holds {archive}, not extracted: run 'tar -xzf {root / archive} -C {root}', or add --download"
+    return f"pass --data-root DIR containing {name}/ (or add --download)"
+
+
 @DATASETS.register("cifar100")
 def cifar100(opts: DataOptions) -> Dataset:
     """CIFAR-100 (fine labels) in its python format: DIR/cifar-100-python/{train,test,meta}."""
     folder = _require_root("cifar100", opts, "CIFAR100") / "cifar-100-python"
     if not present(folder / "test"):
-        raise _missing("cifar100", [folder], "pass --data-root DIR containing cifar-100-python/ (or add --download)")
+        raise _missing("cifar100", [folder], _cifar_how(folder, "cifar-100-python.tar.gz"))
     train = cifar_arrays([read_cifar_batch(folder / "train")], "fine_labels", folder / "train")
     test = cifar_arrays([read_cifar_batch(folder / "test")], "fine_labels", folder / "test")
     meta = folder / "meta"

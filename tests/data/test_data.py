@@ -174,6 +174,17 @@ def test_cifar100_uses_fine_labels_and_names(tmp_path: Path, python2: bool) -> N
     assert_content_matches_labels(ds, f)
 
 
+def test_cifar_pickled_with_protocol_5_is_read(tmp_path: Path) -> None:
+    """Python 3.14's pickle.dump writes protocol 5, which stores an array through numpy's _frombuffer: before branch
+    probe48 a batch saved so was refused ("refusing to load numpy._core.numeric._frombuffer from a dataset file")."""
+    f = fab.cifar10(tmp_path, python2=False)
+    for batch in (tmp_path / "cifar-10-batches-py").iterdir():
+        batch.write_bytes(pickle.dumps(pickle.loads(batch.read_bytes(), encoding="latin1"), protocol=5))
+    ds = load(f)
+    np.testing.assert_array_equal(ds.train_y.numpy(), f.train_y)
+    assert_content_matches_labels(ds, f)
+
+
 def test_cifar_without_meta_falls_back_to_the_standard_names(tmp_path: Path) -> None:
     fab.cifar10(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "batches.meta").unlink()
@@ -233,6 +244,16 @@ def test_imagefolder_flat_is_normalised(tmp_path: Path, mode: str) -> None:
     assert ds.image_size == (8, 8) and ds.train_x.shape[0] == 12 and ds.test_x.shape[0] == 3
     assert_normalised_on_train(ds)
     assert_content_matches_labels(ds, fab.Fabricated("", None, ds.channels, (8, 8), [], True, None, None, content="flat"))
+
+
+def test_imagefolder_leaves_hidden_files_out(tmp_path: Path) -> None:
+    """macOS writes '._NAME' (AppleDouble, no image) beside each file it copies to a foreign disk: before branch probe48
+    the first refused the folder ("cannot identify image file"); hidden files are left out, as hidden folders are."""
+    folder = fab.image_folder(tmp_path / "imgs", ["a", "b"], 3)
+    for image in list(folder.glob("*/*.png")):
+        (image.parent / f"._{image.name}").write_bytes(b"\x00\x05\x16\x07" + bytes(60))
+    ds = load_dataset(f"imagefolder:{folder}", image_size=8)
+    assert ds.train_y.numel() + ds.test_y.numel() == 6
 
 
 def test_imagefolder_train_test_layout(tmp_path: Path) -> None:
