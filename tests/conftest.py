@@ -58,6 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from tests import warm
 
         warm.start_shared()
+    elif hasattr(config, "workerinput"):
+        from tests import warm
+
+        warm.shared_listening()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -88,6 +88,7 @@ INHERITED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, sign
 COLD = os.environ.get("NASPROXY_TEST_COLD", "") not in ("", "0")
 _MESSAGE = 1 << 20
 SHARED = "NASPROXY_TEST_WARM_SERVER"  # ADDRESS PID IMPORT_TIME_ENV_JSON of the server a pytest-xdist run's workers share
+FRESH = "NASPROXY_TEST_WARM_FRESH"  # set beside SHARED where torch's bytecode was not yet written when the server started
 PASS_FDS_MAX = 8  # descriptors a forked command may inherit beside its standard streams (Popen's pass_fds)
 PARENT_POLL_S = 0.5  # how often the server looks whether its test process still runs (a child's end wakes it at once)
 
@@ -187,6 +188,13 @@ class _Server:
                     ) from None
                 time.sleep(0.01)
 
+    def listening(self) -> None:
+        """Returns once the server listens (it has imported what it preloads), or has ended: then the first command
+        that asks it says why (:meth:`connect`)."""
+        deadline = time.monotonic() + SERVER_START_S
+        while not os.path.exists(self.address) and self.pid is not None and _running(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -204,8 +212,30 @@ def start_shared() -> None:
     global _server
     if COLD or os.environ.get(SHARED):
         return
+    fresh = _bytecode_unwritten()  # before the server starts writing it
     _server = _Server()
     os.environ[SHARED] = f"{_server.address} {_server.proc.pid} {json.dumps(_import_time_env(_server.env))}"
+    if fresh:
+        os.environ[FRESH] = "1"
+
+
+def shared_listening() -> None:
+    """In a pytest-xdist worker, before it collects (its test modules import torch): in the first run of a fresh
+    environment, where torch's bytecode is not yet written (uv and pip install without it; ``make test`` writes it),
+    it waits until the shared server has imported the ``PRELOAD`` libraries. Beside it, each worker compiled the
+    same modules again at once (~8 CPU-s each)."""
+    server = _Server.shared()
+    if server is not None and os.environ.get(FRESH):
+        server.listening()
+
+
+def _bytecode_unwritten() -> bool:
+    """Whether torch's bytecode is still to be written (the first run of a fresh environment)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("torch")  # finds the file without importing torch
+    origin = spec.origin if spec is not None else None
+    return not sys.dont_write_bytecode and origin is not None and not Path(importlib.util.cache_from_source(origin)).exists()
 
 
 def _running(pid: int) -> bool:
