@@ -404,7 +404,13 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
         pass  # read_text below says why
     try:
         doc = tomllib.loads(checks.read_text(option, path))
-    except (tomllib.TOMLDecodeError, InvalidArgumentError, RecursionError):
+    except tomllib.TOMLDecodeError as e:  # nasproxy writes it whole (atomically): a user's, or its own damaged since
+        raise InvalidArgumentError(
+            f"{option} {out} holds {path.name}, not {command}'s (it is not valid TOML: {e}), which {command} would "
+            f"overwrite: give a directory of its own; if it was {command}'s and got damaged, delete it and run the same "
+            "command again"
+        ) from None
+    except (InvalidArgumentError, RecursionError):
         doc = None
     if doc is None or set(doc) != {command} or not isinstance(doc[command], dict):
         tables = sorted(doc) if doc and all(isinstance(v, dict) for v in doc.values()) else None

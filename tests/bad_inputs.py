@@ -1742,6 +1742,15 @@ PROBE48 += [
     Case(SC.replace("archs/good.json", "archs/arrays.json"), "it is a file numpy.savez wrote (a zip of .npy arrays), not text", G48),
 ]
 CASES += PROBE48
+# ---- stop 48: an output folder whose config.toml is not valid TOML (a search's, damaged, drill48): before, refused
+# as "holds config.toml, not search's ...: give a directory of its own", its cause and the way out unsaid
+CASES += [
+    Case(
+        f"{S} --out outs/damaged",
+        "--out outs/damaged holds config.toml, not search's (it is not valid TOML: Expected '=' after a key in a key/value pair (at line 3",
+        G48,
+    ),
+]
 
 
 def main_(argv: list[str] | None = None) -> int:

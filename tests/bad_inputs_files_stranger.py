@@ -165,6 +165,8 @@ def build_lead36(root: Path) -> None:
         (outs / command / "config.toml").write_text(f'[{command}]\nspace = "convnet-cpu"\n')
     (outs / "user").mkdir()
     (outs / "user" / "config.toml").write_text("learning_rate = 0.1\n")
+    (outs / "damaged").mkdir()  # a search's, 16 bytes of it overwritten (drill48)
+    (outs / "damaged" / "config.toml").write_text('[search]\nspace = "convnet-cpu"\nstu\x00\x00\x00\x00\x00\x00\x00\x00 = 3\n')
 
 
 def build_probe37(root: Path) -> None:
