@@ -111,13 +111,21 @@ def compare(m: int, rng: np.random.Generator, n: int, reps: int) -> list[str]:
 @one_line_errors("bootstrap_scipy.py")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--archs", type=int, nargs="+", default=[20, 50, 100])
+    p.add_argument(
+        "--archs",
+        type=integer,
+        nargs="+",
+        default=[20, 50, 100],
+        help="architectures per comparison, each at least 3 (default %(default)s)",
+    )
     p.add_argument(
         "--resamples", type=integer, default=1000, help=f"bootstrap resamples, {N_BOOT_MIN} to {N_BOOT_MAX} (default %(default)s)"
     )
     p.add_argument("--reps", type=integer, default=15, help="interleaved timed runs of each, at least 2 (default %(default)s)")
     args = p.parse_args(argv)
     check_n_boot(args.resamples, "--resamples")  # before fix48b: 0 a traceback, 50 a comparison of intervals on 50 resamples
+    for m in args.archs:  # a rank correlation needs 3 (metrics): before stop 48, 1 was scipy's traceback after the work
+        checks.number("--archs", m, 3, integer=True)
     checks.number("--reps", args.reps, 2, integer=True)  # the quartiles of the times: before fix48b 1 was a traceback at the end
     rng = np.random.default_rng(1)
     print("| archs | bootstrap | identical | NaN resamples | ours: CI | scipy: CI | ours ms, median [q1, q3] | scipy ms |")

@@ -45,6 +45,7 @@ CASES = [
     (bootstrap_scipy, ["--resamples", "0"], "bootstrap_scipy.py: error: --resamples must be in [100, 100000], got 0"),
     (bootstrap_scipy, ["--resamples", "50"], "bootstrap_scipy.py: error: --resamples must be in [100, 100000], got 50"),
     (bootstrap_scipy, ["--reps", "1"], "--reps must be at least 2, got 1"),  # statistics.quantiles' traceback after the work
+    (bootstrap_scipy, ["--archs", "20", "1"], "--archs must be at least 3, got 1"),  # before stop 48: scipy's ValueError traceback
 ]
 BASE: dict[ModuleType, list[str]] = {
     sampler_overhead: ["--samplers", "random", "--trials", "2", "--seeds", "0"],
