@@ -205,6 +205,12 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
     if found is not None and config.gt_storage is None:  # the ground truth beside its search: one dashboard shows both
         beside = gt.storage_beside(found.storage, data_ref(config)[0], config.ground_truth)
         config = replace(config, gt_storage=beside.url)
+        try:
+            check_writable_storage(beside.url, found.study.study_name)
+        except FileWriteError as e:  # before perm48 only "give a folder you may write to": the user gave no folder
+            raise FileWriteError(
+                f"{e}; or give --gt-storage a journal you may write to: without it, correlate --study keeps the ground truth in the study's storage"
+            ) from None
     unattached = None if found is None else _unattachable(found)
     if unattached is not None:
         notes.append(unattached)

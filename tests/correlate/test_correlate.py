@@ -481,6 +481,22 @@ def test_a_read_only_study_is_correlated_and_its_report_written_whole(searched_s
     assert (study / "journal.log").read_bytes() == (searched_study).read_bytes()
 
 
+def test_a_read_only_study_without_gt_storage_is_refused_before_any_training(searched_study: Path, tmp_path: Path) -> None:
+    """Without --gt-storage, correlate --study trains its ground truth into the study's storage: one this user may
+    only read is refused in one line that names --gt-storage, before anything is trained or written. Before
+    perm48 the line said only 'give a folder you may write to, or change its permissions' (no folder was given)."""
+    study = tmp_path / "study"
+    shutil.copytree(searched_study.parent, study, ignore=shutil.ignore_patterns("export"))
+    (study / "journal.log").chmod(0o444)
+    command = [c for c in _study_command(study / "journal.log", tmp_path) if c != str(tmp_path / "gt.log")]
+    command.remove("--gt-storage")
+    done = uncapable.run([*command, "--out", str(tmp_path / "out"), "--quiet"])
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"nasproxy correlate: error: cannot write {study / 'journal.log'}: permission denied;")
+    assert "give --gt-storage a journal you may write to" in done.stderr
+    assert not (tmp_path / "out").exists() and (study / "journal.log").read_bytes() == searched_study.read_bytes()
+
+
 def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_its_own_journal(
     tiny_run: Path, searched_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
