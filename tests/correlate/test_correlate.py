@@ -497,6 +497,21 @@ def test_a_read_only_study_without_gt_storage_is_refused_before_any_training(sea
     assert not (tmp_path / "out").exists() and (study / "journal.log").read_bytes() == searched_study.read_bytes()
 
 
+def test_an_out_whose_cache_may_not_be_written_is_refused_before_the_ground_truth(searched_study: Path, tmp_path: Path) -> None:
+    """--out writable but its cache/ not (555, root without capabilities): refused in one line naming it before
+    any training. Before perm48 the ground truth trained (stored in --gt-storage), then 'cannot write
+    out/cache/proxy-....jsonl'."""
+    study = tmp_path / "study"
+    shutil.copytree(searched_study.parent, study, ignore=shutil.ignore_patterns("export"))
+    cache = tmp_path / "out" / "cache"
+    cache.mkdir(parents=True)
+    cache.chmod(0o555)
+    done = uncapable.run([*_study_command(study / "journal.log", tmp_path), "--out", str(tmp_path / "out"), "--quiet"])
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"nasproxy correlate: error: cannot write {cache}: permission denied;")
+    assert not (tmp_path / "gt.log").exists() and not list(cache.iterdir())
+
+
 def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_its_own_journal(
     tiny_run: Path, searched_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
