@@ -22,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 PR_CAPBSET_DROP = 24
 CAP_VERSION_3 = 0x20080522
+CAP_SETPCAP = 8
 CAP_LAST = 63  # above the kernel's last capability, PR_CAPBSET_DROP fails with EINVAL: ignored
 
 
@@ -48,10 +49,11 @@ def unavailable() -> str | None:
     """Why a test cannot run nasproxy without capabilities here (None: it can)."""
     if os.geteuid() != 0:
         return "not root: this user's permissions are what they are, the cases need root without capabilities"
-    status = Path("/proc/self/status").read_text()
-    bounding = next((line.split()[1] for line in status.splitlines() if line.startswith("CapBnd:")), "0")
-    if int(bounding, 16) == 0:
+    status = dict(line.split(":\t", 1) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("Cap"))
+    if int(status.get("CapBnd", "0"), 16) == 0:
         return "this root has no capabilities to drop (/proc/self/status CapBnd 0): nothing would be denied differently"
+    if not int(status.get("CapEff", "0"), 16) >> CAP_SETPCAP & 1:
+        return "this root lacks CAP_SETPCAP: it cannot drop the bounding set, so a process it starts would get them back"
     return None
 
 
