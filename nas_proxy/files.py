@@ -263,7 +263,13 @@ def check_writable(path: Path | str) -> None:
         read_only = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
         raise write_error(OSError(errno.EROFS if read_only else errno.EACCES, "cannot write"), path)
     if path.exists() and not path.is_dir() and not os.access(path.parent, os.W_OK):  # replaced by a rename in its folder
-        raise write_error(OSError(errno.EACCES, "cannot write"), path)
+        if bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY):
+            raise write_error(OSError(errno.EROFS, "cannot write"), path)
+        # named: before perm48 'cannot write s/journal.log: permission denied' of a file this user may write, its folder not
+        raise FileWriteError(
+            f"cannot write {shorten(path)}: permission denied on its folder {shorten(path.parent)} (where it is replaced, "
+            "or its lock made); give a folder you may write to, or change the folder's permissions"
+        )
     _try_creating(target if target.is_dir() else absolute.parent, path)
 
 

@@ -64,6 +64,7 @@ CORRELATE_KEYS = configs.fields(CorrelateConfig, CorrelateBudget) - {
 
 
 PRESETS_DIR = Path("presets")  # the shipped presets, beside the working directory: `nasproxy run NAME` reads presets/NAME.toml
+SEARCH_DIR, CORRELATE_DIR = "search", "correlate"  # a run's stages' folders in runs/NAME
 
 
 def find_preset(given: Path | str) -> Path:
@@ -378,7 +379,10 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
     seconds: dict[str, float] = {}
     _check_max_params(p)
     name, runs, syn = p.name, p.runs, p.synthetic
-    for path in (runs, study_dir(name), artifact_dir(default_storage_url(name), name)):  # before the first stage writes
+    # before the first stage writes; its stages' folders too: before perm48 a run whose runs/NAME/correlate this user may not
+    # write distilled and searched, then refused there
+    outputs = [runs, *([syn] if syn is not None else []), runs / SEARCH_DIR, runs / CORRELATE_DIR]
+    for path in (*outputs, study_dir(name), artifact_dir(default_storage_url(name), name)):
         check_writable(path)
     check_writable_storage(None, name)
     # the run's folder (a new run's made by run's output_lock), before this command writes in it: moved or deleted
@@ -411,7 +415,7 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
         None,
         b.timeout,
         b.workers,
-        runs / "search",
+        runs / SEARCH_DIR,
         progress=progress,
         promote=b.promote,
         promote_epochs=b.promote_epochs,
@@ -438,7 +442,7 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
 
     study = optuna.load_study(study_name=name, storage=storage.backend)
     archs = from_study(study, p.n_archs, sc.seed)  # their search scores are reused: same settings
-    tell(f"[3/3] correlate {len(archs)} architectures -> {runs / 'correlate'}")
+    tell(f"[3/3] correlate {len(archs)} architectures -> {runs / CORRELATE_DIR}")
 
     def said(event: Progress) -> None:  # the correlation's own lines go to the same place as the stages'
         if event.message:
@@ -448,7 +452,9 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
     if cc.gt_storage is None:  # the ground truth beside its search: one dashboard shows the whole run
         beside = storage_beside(storage, data_ref(cc)[0], cc.ground_truth)
         cc = dataclasses.replace(cc, gt_storage=beside.url)
-    result = correlate(cc, archs, runs / "correlate", on_progress=said if progress else None, gt_storage=beside)  # (a listener draws bars)
+    result = correlate(
+        cc, archs, runs / CORRELATE_DIR, on_progress=said if progress else None, gt_storage=beside
+    )  # (a listener draws bars)
     write_reports(result)
     attach_to_study(study, result, storage)
     config = configs.write(runs / "config.toml", p.tables())

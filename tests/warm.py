@@ -68,7 +68,8 @@ from typing import Any
 PRELOAD = ("torch", "torch._dynamo", "numpy", "optuna", "scipy.stats", "pandas", "matplotlib.pyplot")
 # `python -m MODULE` commands that are forked (tests/run_code.py: `python -c CODE` of a test that needs no cold start;
 # torch.distributed.run: torchrun's launcher, whose ranks, `python -u -m MODULE` each in its own session, the server
-# forks too; tests.sharded_worker: a rank that dies mid-run, tests/distill/test_sharded.py)
+# forks too; tests.sharded_worker: a rank that dies mid-run, tests/distill/test_sharded.py; tests.uncapable: nasproxy as
+# root without capabilities, bound by file modes as any user)
 WARM_MODULES = (
     "nas_proxy",
     "nas_proxy.cli.worker_process",
@@ -76,6 +77,7 @@ WARM_MODULES = (
     "tests.run_cases",
     "tests.run_code",
     "tests.sharded_worker",
+    "tests.uncapable",
     "torch.distributed.run",
 )
 IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "KMP_", "GOMP_", "LD_", "PYTHON")

@@ -36,9 +36,13 @@ from nas_proxy.utils import resolve_device
 MEANINGFUL = 10  # fewer architectures than this: the report says the correlations are not meaningful
 
 
+CACHE_DIR = "cache"  # in --out: each proxy's scores, kept as they are made
+
+
 def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     config.validate()
     check_writable(out)  # refused before any training is stored
+    check_writable(out / CACHE_DIR)  # and its scores' caches: before perm48 read-only, refused after the ground truth trained
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
     not_a_synthetic_set("--out", out)
@@ -187,7 +191,7 @@ def correlate(
     warnings += truth.warnings
     setup.truth = truth.results
     kept = [a for a in archs if a.arch_id in truth.accuracy]
-    scores, one_off = score_proxies(proxies, kept, out / "cache", on_progress)
+    scores, one_off = score_proxies(proxies, kept, out / CACHE_DIR, on_progress)
     ids = [a.arch_id for a in kept]
     metrics = proxy_metrics(scores, one_off, truth, ids, config.n_boot, config.seed, config.promote)
     ceiling = ceiling_row(metrics, scores, truth, config.n_boot, config.seed)

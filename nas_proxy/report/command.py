@@ -16,6 +16,7 @@ from nas_proxy.correlate.picks import ladder_regrets
 from nas_proxy.correlate.result import CorrelateResult
 from nas_proxy.correlate.runner import correlate
 from nas_proxy.errors import InvalidArgumentError, shown
+from nas_proxy.files import FileWriteError, check_writable
 from nas_proxy.groundtruth import study as gt
 from nas_proxy.profile import read_profile
 from nas_proxy.progress import OnProgress
@@ -23,7 +24,7 @@ from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ladder as ladders
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import Storage, hidden, open_storage, require_existing
+from nas_proxy.studies.storage import Storage, StorageError, check_writable_storage, hidden, open_storage, require_existing
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.trainers.synthetic_set import ProxyConfig
 
@@ -135,6 +136,20 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     return _FromStudy(archs, space, synthetic, proxy, seed, study, storage, notes, search_config.dataset, ladder)
 
 
+def _unattachable(found: _FromStudy) -> str | None:
+    """Why the report cannot be shown on the study's dashboard page (its journal or artifacts folder
+    may not be written), as a warning; None when it can. Reading a study needs no write: before perm48
+    a read-only study's journal, the ground truth kept elsewhere (--gt-storage), failed 'cannot write'
+    after every training, exit 2 and the run's config.toml not written."""
+    name = found.study.study_name
+    try:
+        check_writable_storage(found.storage.url, name)
+        check_writable(found.storage.artifacts(name))
+    except (FileWriteError, StorageError) as e:
+        return f"the report is not shown on the dashboard page of study {name!r} ({e})"
+    return None
+
+
 def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None) -> CorrelateResult:
     """`nasproxy correlate`: the run ``r`` asks for, its reports written to ``r.out`` (and its
     summary to the search study's dashboard with ``r.study``).
@@ -190,10 +205,19 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
     if found is not None and config.gt_storage is None:  # the ground truth beside its search: one dashboard shows both
         beside = gt.storage_beside(found.storage, data_ref(config)[0], config.ground_truth)
         config = replace(config, gt_storage=beside.url)
+        try:
+            check_writable_storage(beside.url, found.study.study_name)
+        except FileWriteError as e:  # before perm48 only "give a folder you may write to": the user gave no folder
+            raise FileWriteError(
+                f"{e}; or give --gt-storage a journal you may write to: without it, correlate --study keeps the ground truth in the study's storage"
+            ) from None
+    unattached = None if found is None else _unattachable(found)
+    if unattached is not None:
+        notes.append(unattached)
     result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes, gt_storage=beside, proxy_asked=r.proxy_asked)
     if found is not None and found.ladder:
         result.facts["ladder"] = ladder_regrets(found.ladder, result.rows)
     write_reports(result)
-    if found is not None:
+    if found is not None and unattached is None:
         attach_to_study(found.study, result, found.storage)
     return result

@@ -23,7 +23,7 @@ from nas_proxy.pipeline import clock, load_preset, plan, run
 from nas_proxy.search import join
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
-from tests import warm
+from tests import uncapable, warm
 from tests.gate import CHECKPOINT, Gate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -344,3 +344,19 @@ def test_a_search_stage_refusal_leaves_no_study_behind(
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["deep-run.toml", "deep.toml"]  # no studies/, runs/
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "cannot build networks for digits's 1x16x16 images" in err, err
+
+
+def test_a_run_whose_stage_folder_may_not_be_written_is_refused_before_any_stage(tmp_path: Path) -> None:
+    """runs/NAME/correlate this user may not write (root without capabilities, the folder 555): ``run`` refuses
+    in one line naming it before it distils or searches anything. Before perm48 it distilled and searched (the
+    study's journal and runs/NAME/search written), then refused at the correlate stage."""
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY.format(runs=tmp_path / "runs"))
+    stage = tmp_path / "runs" / "tiny" / "correlate"
+    stage.mkdir(parents=True)
+    stage.chmod(0o555)
+    done = uncapable.run(["run", str(preset), "--quiet"], cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"nasproxy run: error: cannot write {stage}: permission denied;")
+    made = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert made == ["runs", "runs/tiny", "runs/tiny/correlate", "tiny.toml"]  # no set, no search export, no studies/

@@ -32,7 +32,7 @@ from nas_proxy.search import ProxyConfig
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.studies.queue import record_of
 from nas_proxy.studies.storage import default_storage_url, open_storage
-from tests import warm
+from tests import uncapable, warm
 from tests.gate import FULL_TRAINING, Gate
 from tests.interrupt import interruptible
 
@@ -486,6 +486,58 @@ def test_a_study_is_correlated_with_the_proxy_it_searched(
     result = json.loads(capsys.readouterr().out)
     assert result["facts"]["proxy_training"]["epochs"] == 3 and result["facts"]["proxy_training"]["lr"] == SEARCHED.lr
     assert any("proxy training epochs is 3 as asked, not the study's 4" in w for w in result["warnings"])
+
+
+def test_a_read_only_study_is_correlated_and_its_report_written_whole(searched_study: Path, tmp_path: Path) -> None:
+    """A study this user may only read (its journal 444, its folder 555: root without capabilities), the ground
+    truth kept elsewhere: the report and config.toml are written, exit 0, a warning says the study's dashboard
+    page does not show it. Before perm48: every training ran, then 'cannot write .../journal.log', exit 2,
+    config.toml not written."""
+    study = tmp_path / "study"
+    shutil.copytree(searched_study.parent, study, ignore=shutil.ignore_patterns("export"))
+    (study / "journal.log").chmod(0o444)
+    study.chmod(0o555)
+    try:
+        command = [*_study_command(study / "journal.log", tmp_path), "--n-archs", "1", "--out", str(tmp_path / "out"), "--quiet"]
+        done = uncapable.run(command)
+    finally:
+        study.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "the report is not shown on the dashboard page of study 'st' (cannot write " in done.stderr
+    assert {"report.md", "report.html", "results.json", "config.toml"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert (study / "journal.log").read_bytes() == (searched_study).read_bytes()
+
+
+def test_a_read_only_study_without_gt_storage_is_refused_before_any_training(searched_study: Path, tmp_path: Path) -> None:
+    """Without --gt-storage, correlate --study trains its ground truth into the study's storage: one this user may
+    only read is refused in one line that names --gt-storage, before anything is trained or written. Before
+    perm48 the line said only 'give a folder you may write to, or change its permissions' (no folder was given)."""
+    study = tmp_path / "study"
+    shutil.copytree(searched_study.parent, study, ignore=shutil.ignore_patterns("export"))
+    (study / "journal.log").chmod(0o444)
+    command = [c for c in _study_command(study / "journal.log", tmp_path) if c != str(tmp_path / "gt.log")]
+    command.remove("--gt-storage")
+    done = uncapable.run([*command, "--out", str(tmp_path / "out"), "--quiet"])
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"nasproxy correlate: error: cannot write {study / 'journal.log'}: permission denied;")
+    assert "give --gt-storage a journal you may write to" in done.stderr
+    assert not (tmp_path / "out").exists() and (study / "journal.log").read_bytes() == searched_study.read_bytes()
+
+
+def test_an_out_whose_cache_may_not_be_written_is_refused_before_the_ground_truth(searched_study: Path, tmp_path: Path) -> None:
+    """--out writable but its cache/ not (555, root without capabilities): refused in one line naming it before
+    any training. Before perm48 the ground truth trained (stored in --gt-storage), then 'cannot write
+    out/cache/proxy-....jsonl'."""
+    study = tmp_path / "study"
+    shutil.copytree(searched_study.parent, study, ignore=shutil.ignore_patterns("export"))
+    cache = tmp_path / "out" / "cache"
+    cache.mkdir(parents=True)
+    cache.chmod(0o555)
+    done = uncapable.run([*_study_command(study / "journal.log", tmp_path), "--out", str(tmp_path / "out"), "--quiet"])
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"nasproxy correlate: error: cannot write {cache}: permission denied;")
+    assert not (tmp_path / "gt.log").exists() and not list(cache.iterdir())
 
 
 def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_its_own_journal(

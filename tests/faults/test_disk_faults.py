@@ -33,7 +33,7 @@ from nas_proxy.spaces import get_space
 from nas_proxy.studies import crashes, identity, processes, repair
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.synthetic import load_synthetic
-from tests import warm
+from tests import uncapable, warm
 from tests.bad_input_runner import Case, problems, run_case
 
 PAGE = os.sysconf("SC_PAGE_SIZE")  # tmpfs counts whole pages
@@ -676,3 +676,20 @@ def test_a_path_too_long_in_all_says_so_not_that_a_name_is(tmp_path: Path) -> No
     assert f"it is {len(str(whole)):,} bytes long, longer than the system takes (4,095 at most); use a shorter path" in str(error)
     error = write_error(OSError(errno.ENAMETOOLONG, "File name too long"), tmp_path / ("n" * 256))
     assert "a name in it is longer than the file system allows (256 bytes; most allow 255); use a shorter name" in str(error)
+
+
+def test_a_writable_file_in_a_folder_that_is_not_is_said_so(tmp_path: Path) -> None:
+    """A profile file this user may write in a folder it may not (555, root without capabilities): the file is
+    replaced by a rename in its folder, so it is refused, the line naming the folder. Before perm48 it read
+    'cannot write pf/p.toml: permission denied', of a file ``ls -l`` shows writable."""
+    folder = tmp_path / "pf"
+    folder.mkdir()
+    (folder / "p.toml").write_text("")
+    folder.chmod(0o555)
+    table = ROOT / "benchmarks" / "groundtruth"
+    command = ["calibrate", "--truth", str(table / "fashion-mnist-convnet720.csv"), "--space", "convnet720", "--ladders", "auto"]
+    command += ["--scores", str(table / "fidelity-2026-11-26" / "early-1ep.csv"), "--out", "pf/p.toml"]
+    done = uncapable.run(command, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("nasproxy calibrate: error: cannot write pf/p.toml: permission denied on its folder pf ")
+    assert (folder / "p.toml").read_text() == ""
