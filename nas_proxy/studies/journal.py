@@ -35,7 +35,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from nas_proxy import interrupts
 from nas_proxy.errors import JournalRepairedWarning, NasProxyError
-from nas_proxy.files import RESUME, append_whole, shorten, write_bytes, write_error, writing, wrote_in
+from nas_proxy.files import RESUME, append_whole, check_writable, shorten, write_bytes, write_error, writing, wrote_in
 from nas_proxy.studies.journal_lock import HolderLock
 
 TORN_SUFFIX = ".torn-"  # journal.log.torn-20261203T054554Z: the bytes of a torn last record
@@ -70,6 +70,7 @@ class JournalFile(JournalFileBackend):
         if not self.path.exists():  # moved or deleted while the command ran (drill43: a bare FileNotFoundError)
             raise self._gone()
         if not self._writable():
+            check_writable(self.shown)  # its folder named where that is the cause (before: the file, which ls shows writable)
             read_only = bool(os.statvfs(self.path.parent).f_flag & os.ST_RDONLY)
             raise write_error(OSError(errno.EROFS if read_only else errno.EACCES, "cannot write"), self.shown)
         with interrupts.deferred(), self._locked():  # Optuna's lock release turns a KeyboardInterrupt into FileNotFoundError

@@ -693,3 +693,17 @@ def test_a_writable_file_in_a_folder_that_is_not_is_said_so(tmp_path: Path) -> N
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("nasproxy calibrate: error: cannot write pf/p.toml: permission denied on its folder pf ")
     assert (folder / "p.toml").read_text() == ""
+
+
+def test_a_worker_on_a_journal_whose_folder_it_may_not_write_names_the_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``worker`` on a study whose journal it may write, in a folder it may not (555: the lock is made there): refused
+    at its first write, before any training, the line naming the folder. Before stop 48 (perm48's finding 10) it read
+    'cannot write sw/journal.log: permission denied', of a file ``ls -l`` shows writable."""
+    args = ["search", "--study", "s", "--dataset", "digits", "--proxy", "naswot", "--space", "convnet-small", "--n-trials", "1"]
+    assert cli([*args, "--storage", str(tmp_path / "sw" / "journal.log"), "--out", str(tmp_path / "o"), "--device", "cpu"], capsys)[0] == 0
+    before = (tmp_path / "sw" / "journal.log").read_bytes()
+    (tmp_path / "sw").chmod(0o555)
+    done = uncapable.run(["worker", "--study", "s", "--storage", "sw/journal.log", "--n-trials", "2", "--quiet"], cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("nasproxy worker: error: cannot write sw/journal.log: permission denied on its folder sw "), done.stderr
+    assert (tmp_path / "sw" / "journal.log").read_bytes() == before
