@@ -92,8 +92,9 @@ class Kept:
     format = KEPT_FORMAT  # the record's kind: a file of another kind is not read
     entries_field = "accuracies"  # the record's field that holds the results
 
-    def __init__(self, folder: Path, identity: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, identity: dict[str, Any], writable: bool = True) -> None:
         self.identity = identity
+        self.writable = writable  # False: its results are read, and new ones held in memory only (kept_in)
         self.key = _key(identity)
         self.path = folder / EVALUATIONS / f"{self.key[:16]}.json"
         watch(folder)  # the set moved or deleted meanwhile: its evaluations/ is not made again in a new folder at its path
@@ -145,6 +146,8 @@ class Kept:
     def add(self, name: str, value: Any) -> None:
         merged = self._read() | self.entries | {name: value}  # with what another call on this set kept meanwhile
         self.entries = dict(sorted(merged.items(), key=lambda item: self.order(item[0])))
+        if not self.writable:
+            return
         record = {"format": self.format, "key": self.key, "identity": self.identity, ENTRIES_DIGEST: _entries_digest(self.entries)}
         write_json(self.path, record | {self.entries_field: self.entries})
 
@@ -190,11 +193,15 @@ def tensor_hash(*tensors: torch.Tensor) -> str:
 
 def kept_in(folder: Path, kind: type[K], identity: dict[str, Any]) -> tuple[K | None, str]:
     """Where the finished results of ``identity`` are kept in a set's ``folder``, or None and why not (checked
-    before any training, writing nothing: a set that cannot be written, a folder or FIFO where the file goes)."""
+    before any training, writing nothing: a set that cannot be written, a folder or FIFO where the file goes).
+    A set that cannot be written but holds a kept file that can be read gives it, not ``writable``: its results
+    are used, new ones are not kept, and the why is given too (before stop 48 such a file was not read: every
+    network trained again, and "not kept" said even where nothing was left to train, perm48)."""
     try:
         check_writable(folder / EVALUATIONS / "kept.json")  # a file where the folder goes is refused too
     except NasProxyError as e:
-        return None, str(e)
+        readable = kind(folder, identity, writable=False)
+        return (readable if readable.path.is_file() and os.access(readable.path, os.R_OK) else None), str(e)
     kept = kind(folder, identity)
     if os.path.lexists(kept.path) and not kept.path.is_file():
         return None, f"{kept.path} is not a regular file"
@@ -267,5 +274,5 @@ def evaluate(
     info = {k: syn.meta.get(k) for k in ("method", "ipc", "iterations_done", "seed")}
     info["dataset"] = syn.dataset["name"]
     info["soft_labels"] = syn.soft_labels is not None and not hard_labels  # what the networks trained on
-    where = str(kept.path) if kept is not None else None
+    where = str(kept.path) if kept is not None and kept.writable else None
     return EvalResult(str(path), str(spec), accs, protocol, str(dev), time.perf_counter() - t0, info, where, reused, not_kept)

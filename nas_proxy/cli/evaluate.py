@@ -71,7 +71,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         hard_labels=o.hard_labels,
     )
-    if result.kept is None:
+    if result.kept is None and result.reused < len(result.accuracies):  # (all of them kept before: nothing lost)
         print(f"nasproxy evaluate: finished networks are not kept ({result.not_kept})", file=sys.stderr)
     if args.json:
         print_json({**result.to_dict(), "config": configs.plain({"evaluate": o})})

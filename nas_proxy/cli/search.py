@@ -401,7 +401,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     c, _ = search_config(args, Config(args.config))
     specs = _read_specs(args.archs, c.space)
     results = score(c.synthetic, c.space, specs, c.proxy, c.seed, c.device, c.data_root, progress=not args.quiet)
-    if results.kept is None:
+    if results.kept is None and results.reused < len(results):  # (all of them kept before: nothing lost)
         print(f"nasproxy score: finished architectures are not kept ({results.not_kept})", file=sys.stderr)
     if args.json:
         print_json([r.to_dict() for r in results])

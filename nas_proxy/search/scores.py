@@ -94,7 +94,7 @@ def score(
     done = kept.entries if kept is not None else {}
     results = Scores()
     results.reused = sum(arch_id(spec) in done for spec in complete)
-    results.kept, results.not_kept = (str(kept.path) if kept is not None else None), not_kept
+    results.kept, results.not_kept = (str(kept.path) if kept is not None and kept.writable else None), not_kept
     for spec in meter(complete, "score", unit="arch", enabled=progress):
         aid = arch_id(spec)
         if kept is not None and aid in kept.entries:

@@ -214,3 +214,24 @@ def test_data_that_do_not_match_the_synthetic_set_are_refused(tiny_run: Path, tm
     (run / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="not the same dataset"):
         evaluate(run, runs=1, train=TrainConfig(epochs=1), device="cpu", progress=False)
+
+
+def test_a_set_that_may_not_be_written_still_uses_what_it_kept(tiny_run: Path, tmp_path: Path) -> None:
+    """A set whose evaluations/ this user may read, not write (555; root without capabilities): its kept networks
+    are used, and "not kept" is said only when a network had to be trained anew. Before stop 48 (perm48's finding 5)
+    the kept file was not read: every network trained again, and "not kept" was said though nothing was left to keep."""
+    from tests import uncapable
+
+    run = copy_of(tiny_run, tmp_path / "run")
+    kw: dict = dict(train=TrainConfig(epochs=1), model="depth=1,width=8", device="cpu", progress=False)
+    first = evaluate(run, runs=1, **kw)
+    (run / EVALUATIONS).chmod(0o555)
+    before = {p.name: p.read_bytes() for p in (run / EVALUATIONS).iterdir()}
+    args = ["evaluate", str(run), "--epochs", "1", "--model", "depth=1,width=8", "--device", "cpu", "--quiet", "--json"]
+    again = uncapable.run([*args, "--runs", "1"])
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert json.loads(again.stdout)["reused"] == 1 and json.loads(again.stdout)["accuracies"] == pytest.approx(first.accuracies, abs=5e-4)
+    more = uncapable.run([*args, "--runs", "2"])
+    assert more.returncode == 0 and json.loads(more.stdout)["reused"] == 1, more.stderr
+    assert more.stderr.startswith("nasproxy evaluate: finished networks are not kept (cannot write ") and more.stderr.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in (run / EVALUATIONS).iterdir()} == before
