@@ -42,9 +42,9 @@ CACHE_DIR = "cache"  # in --out: each proxy's scores, kept as they are made
 def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     config.validate()
     check_writable(out)  # refused before any training is stored
-    check_writable(out / CACHE_DIR)  # and its scores' caches: before perm48 read-only, refused after the ground truth trained
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
+    check_writable(out / CACHE_DIR)  # and its scores' caches: before perm48 read-only, refused after the ground truth trained
     not_a_synthetic_set("--out", out)
     configs.check_saved("--out", out, "correlate")  # a search's folder: its config.toml
     if not archs:
