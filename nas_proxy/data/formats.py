@@ -37,34 +37,59 @@ def present(path: Path) -> bool:
     return True
 
 
-def _open_maybe_gz(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise DataNotFoundError(f"corrupt gzip file {path}: {e}") from None
-    return raw
+PADDING_COUNTED = 1 << 26  # bytes past an IDX file's expected end counted for the message (more: "more than")
 
 
 def read_idx(path: Path) -> NDArray[Any]:
-    """An IDX file (MNIST / Fashion-MNIST format), gzipped or not."""
-    data = _open_maybe_gz(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+    """An IDX file (MNIST / Fashion-MNIST format), gzipped or not. Read as a stream, never more than its header
+    declares (and the count of what follows, up to :data:`PADDING_COUNTED`): before stop 48 a ``.gz`` was inflated
+    whole first, so a small file that inflates past the memory (its header declaring little, then gigabytes of
+    padding) took the machine's memory before it was refused."""
+    try:
+        with path.open("rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gz else path.open("rb") as f:
+            return _read_idx_stream(path, f)
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError; a gzip stream cut short, an EOFError
+        if not gz:
+            raise
+        raise DataNotFoundError(f"corrupt gzip file {path}: {e}") from None
+
+
+def _read_idx_stream(path: Path, f: Any) -> NDArray[Any]:
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
         raise DataNotFoundError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
-    ndim = data[3]
+    ndim = head[3]
     header = 4 + 4 * ndim
-    if len(data) < header:  # before branch probe48, a shape of as many zeros as the header claimed, in the message
+    sizes = f.read(4 * ndim)
+    if len(sizes) < 4 * ndim:  # before branch probe48, a shape of as many zeros as the header claimed, in the message
         raise DataNotFoundError(
-            f"{path} is truncated: {len(data)} bytes, shorter than the header of {ndim} dimensions its magic number declares"
+            f"{path} is truncated: {4 + len(sizes)} bytes, shorter than the header of {ndim} dimensions its magic number declares"
         )
-    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(sizes[4 * i : 4 + 4 * i], "big") for i in range(ndim))
     # Python's integers: numpy's product wraps at 2**64, so dims (2**31, 2**31, 4) "expected" the header alone and a
     # file of no pixel passed, then failed to reshape (an internal error, before branch probe48)
     expected = header + math.prod(dims)
-    if len(data) != expected:
-        raise DataNotFoundError(f"{path} is truncated or padded: {len(data)} bytes, expected {expected} for shape {dims}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    body = bytearray()  # grown by what is there: a header declaring terabytes allocates nothing up front
+    while len(body) < expected - header and (chunk := f.read(min(expected - header - len(body), CHUNK))):
+        body += chunk
+    if len(body) != expected - header or f.read(1):
+        got = header + len(body) + (len(body) == expected - header) + _counted_rest(f, PADDING_COUNTED)
+        size = f"more than {expected + PADDING_COUNTED:,}" if got > expected + PADDING_COUNTED else str(got)
+        raise DataNotFoundError(f"{path} is truncated or padded: {size} bytes, expected {expected} for shape {dims}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+CHUNK = 1 << 24  # bytes read at a time
+
+
+def _counted_rest(f: Any, limit: int) -> int:
+    """Bytes left in ``f``, counted up to a little past ``limit``."""
+    n = 0
+    while n <= limit and (chunk := f.read(min(CHUNK, limit + 1 - n) or 1)):
+        n += len(chunk)
+    return n
 
 
 def find_idx(roots: list[Path], prefix: str) -> Path | None:

@@ -416,6 +416,30 @@ def test_corrupt_gzip_and_bad_magic(tmp_path: Path) -> None:
         load_dataset("mnist", tmp_path)
 
 
+def test_a_gzipped_idx_that_inflates_past_its_header_is_refused_without_inflating_it(tmp_path: Path) -> None:
+    """A 0.2 MB .gz whose header declares 20 images, followed by 160 MB of zeros: refused as padded, having read at
+    most what the header declares and a count of what follows (64 MB), its peak allocation well under the 160 MB.
+    Before stop 48 the whole stream was inflated first (gzip.decompress), the memory a bomb's size."""
+    import tracemalloc
+
+    from nas_proxy.data.formats import PADDING_COUNTED, read_idx
+
+    whole = fab.idx_bytes(fab.images(np.zeros(20, dtype=np.int64), 28, 1)[..., 0])
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(whole)
+        for _ in range(10):
+            f.write(bytes(1 << 24))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataNotFoundError, match=f"is truncated or padded: more than {len(whole) + PADDING_COUNTED:,} bytes, expected"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, peak
+
+
 def test_idx_images_and_labels_of_different_lengths(tmp_path: Path) -> None:
     idx_pair(tmp_path)
     fab.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(3, dtype=np.uint8))
