@@ -39,10 +39,17 @@ MEANINGFUL = 10  # fewer architectures than this: the report says the correlatio
 CACHE_DIR = "cache"  # in --out: each proxy's scores, kept as they are made
 
 
+def folders_written(out: Path) -> list[Path]:
+    """The folders a correlation in ``out`` writes: ``out`` and its scores' caches. Both are checked before any
+    training is stored, by correlate and by ``run`` before its first stage: before perm48 a read-only cache/ was
+    refused after the ground truth trained, and before review48 ``run`` distilled and searched first."""
+    return [out, out / CACHE_DIR]
+
+
 def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     config.validate()
-    check_writable(out)  # refused before any training is stored
-    check_writable(out / CACHE_DIR)  # and its scores' caches: before perm48 read-only, refused after the ground truth trained
+    for folder in folders_written(out):
+        check_writable(folder)
     if out.exists() and not out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
     not_a_synthetic_set("--out", out)
