@@ -18,7 +18,7 @@ dataclass is a sub-table::
     [dashboard]            # DashboardOptions
 
 Values win in this order: the dataclass default < the file < a flag given on the command line.
-``--config`` given more than once layers the files in order (:func:`layer`): a later file's key wins over an
+``--config`` given more than once layers the files in order (:class:`Layers`): a later file's key wins over an
 earlier file's, sub-tables merged key by key and arrays replaced whole; each file is read and checked alone
 first, and a bad key or value names the file that holds it (:class:`Where`).
 Unknown keys, values of the wrong type and non-finite numbers are refused in one line naming the

@@ -26,6 +26,7 @@ from nas_proxy.calibrate.selection import ranker
 from nas_proxy.configs import CorrelateBudget, SearchBudget
 from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
 from nas_proxy.correlate.config import check_promote, data_ref
+from nas_proxy.correlate.runner import folders_written
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
 from nas_proxy.files import check_writable, output_lock, watch
@@ -381,7 +382,7 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
     name, runs, syn = p.name, p.runs, p.synthetic
     # before the first stage writes; its stages' folders too: before perm48 a run whose runs/NAME/correlate this user may not
     # write distilled and searched, then refused there
-    outputs = [runs, *([syn] if syn is not None else []), runs / SEARCH_DIR, runs / CORRELATE_DIR]
+    outputs = [runs, *([syn] if syn is not None else []), runs / SEARCH_DIR, *folders_written(runs / CORRELATE_DIR)]
     for path in (*outputs, study_dir(name), artifact_dir(default_storage_url(name), name)):
         check_writable(path)
     check_writable_storage(None, name)

@@ -39,12 +39,19 @@ MEANINGFUL = 10  # fewer architectures than this: the report says the correlatio
 CACHE_DIR = "cache"  # in --out: each proxy's scores, kept as they are made
 
 
+def folders_written(out: Path) -> list[Path]:
+    """The folders a correlation in ``out`` writes: ``out`` and its scores' caches. Both are checked before any
+    training is stored, by correlate and by ``run`` before its first stage: before perm48 a read-only cache/ was
+    refused after the ground truth trained, and before review48 ``run`` distilled and searched first."""
+    return [out, out / CACHE_DIR]
+
+
 def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     config.validate()
-    check_writable(out)  # refused before any training is stored
-    if out.exists() and not out.is_dir():
+    if out.exists() and not out.is_dir():  # first: said so, not as a cache/ that cannot be made in it
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
-    check_writable(out / CACHE_DIR)  # and its scores' caches: before perm48 read-only, refused after the ground truth trained
+    for folder in folders_written(out):  # refused before any training is stored
+        check_writable(folder)
     not_a_synthetic_set("--out", out)
     configs.check_saved("--out", out, "correlate")  # a search's folder: its config.toml
     if not archs:

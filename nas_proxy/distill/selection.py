@@ -30,10 +30,11 @@ from torch import Tensor
 
 from nas_proxy.errors import ArtifactError, NasProxyWarning, OutputConflictError
 from nas_proxy.files import write_bytes, write_json
-from nas_proxy.synthetic import read_safetensors
+from nas_proxy.synthetic import read_safetensors, tensors_digest
 
 STATE = "selection.json"  # every score so far, beside the checkpoint
 SELECTED = "selected.safetensors"  # the best-ranking set so far
+DIGEST = "sha256"  # selected.safetensors' metadata field: the digest of its images and iteration (synthetic.tensors_digest)
 
 
 class SelectionRepairedWarning(NasProxyWarning):
@@ -131,8 +132,7 @@ class Selection:
         if not path.is_file():
             return None
         try:
-            tensors, metadata = read_safetensors(path)
-            return int(metadata["iteration"]), tensors["images"]
+            return _read_selected(path)
         except (SafetensorError, OSError, KeyError, ValueError):
             return None
 
@@ -159,9 +159,8 @@ class Selection:
         before = self.best()
         if before is None or _value(entry["spearman"]) > _value(before["spearman"]):
             # first: a state that names it always finds it (bytes written by us: save_file's temporary is 0600)
-            write_bytes(
-                self.out / SELECTED, save({"images": images.detach().float().cpu().contiguous()}, metadata={"iteration": str(done)})
-            )
+            tensors, metadata = {"images": images.detach().float().cpu().contiguous()}, {"iteration": str(done)}
+            write_bytes(self.out / SELECTED, save(tensors, metadata={**metadata, DIGEST: tensors_digest(tensors, metadata)}))
         self.scored.append(entry)
         write_json(self.out / STATE, {"calibration": self.calibration, "scored": self.scored})
         return entry
@@ -172,8 +171,7 @@ class Selection:
         assert best is not None, "scored at least once (the last iteration)"
         path = self.out / SELECTED
         try:
-            tensors, metadata = read_safetensors(path)
-            iteration, images = int(metadata["iteration"]), tensors["images"]
+            iteration, images = _read_selected(path)
         except (SafetensorError, OSError, KeyError, ValueError) as e:
             raise ArtifactError(f"{path} is unreadable ({e}); start again with --force") from None
         if iteration != best["iteration"]:
@@ -191,6 +189,17 @@ class Selection:
             "seconds": round(sum(s["seconds"] for s in self.scored), 3),
             "state": STATE,
         }
+
+
+def _read_selected(path: Path) -> tuple[int, Tensor]:
+    """The iteration and images of ``selected.safetensors``; ValueError where they no longer match the sha256 written
+    with them (a bad block, a write that kept the size: before review48 taken as the kept set). A file an earlier
+    nasproxy wrote, without the digest, is read as before."""
+    tensors, metadata = read_safetensors(path)
+    written = metadata.pop(DIGEST, None)
+    if written is not None and written != tensors_digest(tensors, metadata):
+        raise ValueError("its images no longer match the sha256 written with them")
+    return int(metadata["iteration"]), tensors["images"]
 
 
 def _value(spearman: float | None) -> float:

@@ -346,17 +346,20 @@ def test_a_search_stage_refusal_leaves_no_study_behind(
     assert len(err.splitlines()) == 1 and "cannot build networks for digits's 1x16x16 images" in err, err
 
 
-def test_a_run_whose_stage_folder_may_not_be_written_is_refused_before_any_stage(tmp_path: Path) -> None:
+@pytest.mark.parametrize("folder", ["correlate", "correlate/cache"])
+def test_a_run_whose_stage_folder_may_not_be_written_is_refused_before_any_stage(tmp_path: Path, folder: str) -> None:
     """runs/NAME/correlate this user may not write (root without capabilities, the folder 555): ``run`` refuses
     in one line naming it before it distils or searches anything. Before perm48 it distilled and searched (the
-    study's journal and runs/NAME/search written), then refused at the correlate stage."""
+    study's journal and runs/NAME/search written), then refused at the correlate stage; and before review48 so
+    still for runs/NAME/correlate/cache, where correlate keeps its scores (checked by correlate alone, at its start)."""
     preset = tmp_path / "tiny.toml"
     preset.write_text(TINY.format(runs=tmp_path / "runs"))
-    stage = tmp_path / "runs" / "tiny" / "correlate"
+    stage = tmp_path / "runs" / "tiny" / folder
     stage.mkdir(parents=True)
     stage.chmod(0o555)
     done = uncapable.run(["run", str(preset), "--quiet"], cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"nasproxy run: error: cannot write {stage}: permission denied;")
     made = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
-    assert made == ["runs", "runs/tiny", "runs/tiny/correlate", "tiny.toml"]  # no set, no search export, no studies/
+    folders = [str(Path("runs/tiny") / folder), *map(str, Path("runs/tiny", folder).parents)][:-1]
+    assert made == sorted([*folders, "tiny.toml"])  # no set, no search export, no studies/

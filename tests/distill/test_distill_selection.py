@@ -137,12 +137,8 @@ def test_a_killed_selection_run_resumes_without_scoring_again(calibration: Path,
     assert torch.equal(images(resumed.path), images(whole.path))
 
 
-@pytest.mark.parametrize("torn", [STATE, SELECTED])
-def test_a_torn_selection_file_is_rebuilt_from_what_is_whole_keeping_the_distillation(calibration: Path, tmp_path: Path, torn: str) -> None:
-    """Before, the same command stopped on a torn selection.json or selected.safetensors asking for
-    --force, which distils the set again. Now the distillation goes on from its checkpoint (iteration
-    3): a torn list is rebuilt by scoring the kept set again; a torn kept set drops the scores whose
-    sets are gone and scores the checkpoint's. Either way, one warning line says so."""
+def cut_at_5(calibration: Path, out: Path) -> Any:
+    """A run of 8 iterations scored every 3, killed at iteration 5 (its checkpoint at 3, sets 0 and 3 scored): its config."""
     config = select_config(calibration, log_every=1)
 
     def die_at_5(done: int, losses: dict[str, float]) -> None:
@@ -150,7 +146,17 @@ def test_a_torn_selection_file_is_rebuilt_from_what_is_whole_keeping_the_distill
             raise SystemExit("killed")
 
     with pytest.raises(SystemExit):
-        distill(config, tmp_path / "cut", progress=False, callback=die_at_5, ranker=Scripted())
+        distill(config, out, progress=False, callback=die_at_5, ranker=Scripted())
+    return config
+
+
+@pytest.mark.parametrize("torn", [STATE, SELECTED])
+def test_a_torn_selection_file_is_rebuilt_from_what_is_whole_keeping_the_distillation(calibration: Path, tmp_path: Path, torn: str) -> None:
+    """Before, the same command stopped on a torn selection.json or selected.safetensors asking for
+    --force, which distils the set again. Now the distillation goes on from its checkpoint (iteration
+    3): a torn list is rebuilt by scoring the kept set again; a torn kept set drops the scores whose
+    sets are gone and scores the checkpoint's. Either way, one warning line says so."""
+    config = cut_at_5(calibration, tmp_path / "cut")
     path = tmp_path / "cut" / torn
     path.write_bytes(path.read_bytes()[:40])
     kept = Scripted()
@@ -168,6 +174,22 @@ def test_a_torn_selection_file_is_rebuilt_from_what_is_whole_keeping_the_distill
         assert len(kept.calls) == 3 and scored == [3, 6, 8]
         assert resumed.meta["selection"]["chosen_iteration"] in (3, 6, 8)
     assert resumed.meta["iterations_done"] == 8
+
+
+def test_a_kept_set_whose_bytes_changed_is_not_taken_as_the_chosen_one(calibration: Path, tmp_path: Path) -> None:
+    """selected.safetensors, the best set so far, is the twin of checkpoint.safetensors: before review48 16 bytes of its
+    pixels overwritten (size kept, so the header still accounted for it) were taken as the kept set without a word, and
+    a run whose best stayed that iteration ended with those pixels as its distilled set. Now its sha256 no longer
+    matches: it is called unreadable, its scores dropped and the checkpoint's set scored again, as a torn one is."""
+    config = cut_at_5(calibration, tmp_path / "cut")
+    path = tmp_path / "cut" / SELECTED
+    raw = bytearray(path.read_bytes())
+    raw[-16:] = bytes(16)  # the last pixels' bytes: the header, and so the file's size, untouched
+    path.write_bytes(bytes(raw))
+    kept = Scripted()
+    with pytest.warns(SelectionRepairedWarning, match=rf"{SELECTED} is missing or unreadable; .*the distillation is kept"):
+        resumed = distill(config, tmp_path / "cut", progress=False, ranker=kept)
+    assert [s["iteration"] for s in resumed.meta["selection"]["scored"]] == [3, 6, 8] and len(kept.calls) == 3
 
 
 def test_the_calibration_ranker_trains_the_proxy_and_scores_on_the_validation_split(calibration: Path, tmp_path: Path) -> None:
