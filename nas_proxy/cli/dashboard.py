@@ -34,8 +34,8 @@ def add_dashboard(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def _stopped(signum: int, frame: FrameType | None) -> None:
     sys.stdout.flush()
-    by = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-    print(f"nasproxy dashboard: stopped by {by}", file=sys.stderr, flush=True)
+    by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"  # the words of every command's (interrupts)
+    print(f"nasproxy dashboard: interrupted{by}", file=sys.stderr, flush=True)
     os._exit(128 + signum)
 
 

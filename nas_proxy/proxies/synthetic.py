@@ -32,7 +32,9 @@ def _random_subset(setup: RunSetup, ipc: int) -> str:
     ref = setup.data
     path = setup.out / f"random-ipc{ipc}-seed{setup.seed}"
     if (path / "meta.json").is_file() and not (path / "checkpoint.safetensors").is_file():
-        return str(path)  # made before (a search's other workers use the one its first process made)
+        return str(path)  # a whole set without its checkpoint (copied so): taken as it is
+    # otherwise distill(resume=True) below, under the lock: it checks the checkpoint was made with this config and
+    # returns the finished set unchanged (a search's other workers, the same command again), or finishes a torn one
     cfg = DistillConfig(
         dataset=ref.dataset,
         data_root=ref.data_root,
