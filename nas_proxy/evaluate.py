@@ -26,6 +26,7 @@ import torch
 
 from nas_proxy import checks
 from nas_proxy.data import load_dataset
+from nas_proxy.digests import json_sha256
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
 from nas_proxy.files import check_writable, watch, write_json
 from nas_proxy.models import ConvNet, ConvNetSpec
@@ -175,12 +176,12 @@ K = TypeVar("K", bound=Kept)
 def _entries_digest(entries: Any) -> str:
     """sha256 of a kept-results file's results: a file whose numbers changed on disk (a bad block, an edit that
     still reads) no longer matches it. Before drill48, one digit of an accuracy changed was taken as kept."""
-    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+    return json_sha256(entries)
 
 
 def _key(identity: Any) -> str:
     """The key of a kept-results file: the hash of everything its results depend on."""
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return json_sha256(identity)
 
 
 def tensor_hash(*tensors: torch.Tensor) -> str:

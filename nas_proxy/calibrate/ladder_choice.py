@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import numpy as np
 from nas_proxy.calibrate import ladder_sim as sim
 from nas_proxy.calibrate.config import LadderChoiceConfig
 from nas_proxy.correlate.metrics import bootstrap_ci, spearman
+from nas_proxy.digests import json_sha256
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.ladders import FULL, format_ladder, parse_ladder
 from nas_proxy.profile import INPUT_KEYS, ProxyProfile, read_profile
@@ -176,7 +176,7 @@ def inputs_of(truth: Path, scores: Sequence[Path], split: Path | None, options: 
     record: dict[str, Any] = {"truth": digests["truth"][0], "scores": digests["scores"]}
     if digests["split"]:
         record["split"] = digests["split"][0]
-    record["options"] = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
+    record["options"] = json_sha256(options)
     return record
 
 

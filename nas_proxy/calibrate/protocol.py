@@ -10,8 +10,6 @@ kept in the calibration's storage (resumable, shareable like any study).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ import torch
 from nas_proxy import interrupts
 from nas_proxy.calibrate.config import DEFAULT_CHOICES
 from nas_proxy.calibrate.truth import Truth
+from nas_proxy.digests import json_sha256
 from nas_proxy.errors import DivergedError
 from nas_proxy.progress import meter
 from nas_proxy.spaces import SearchSpace
@@ -85,7 +84,7 @@ class Scorer:
             "arch_id": arch.arch_id,
             "device": ctx.device.type,  # the same training differs in the last bits between CPU and GPU
         }
-        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:20]
+        return json_sha256(blob)[:20]
 
     def scores(self, protocol: Protocol, archs: list[Truth]) -> dict[str, Score]:
         """arch id -> score of every architecture in ``archs`` (training those not cached)."""

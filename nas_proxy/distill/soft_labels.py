@@ -18,7 +18,6 @@ set of one dataset and seed) share them through ``cache``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -36,6 +35,7 @@ from torch import Tensor, nn
 
 from nas_proxy import checks
 from nas_proxy.data import stratified_split
+from nas_proxy.digests import json_sha256
 from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
 from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.errors import (
@@ -438,7 +438,7 @@ def _check_record(record: Any, identity: dict[str, Any]) -> None:
 
 def _key(parts: dict[str, Any]) -> str:
     """16 hex digits naming what a teacher depends on."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return json_sha256(parts, default=str)[:16]
 
 
 @torch.no_grad()

@@ -8,8 +8,6 @@ and a family (``datadam``, ``early``, ``training-free``) that selects all of the
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -19,6 +17,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from torch import Tensor
 
+from nas_proxy.digests import json_sha256
 from nas_proxy.protocols import ZERO_COST_BATCH
 from nas_proxy.registry import Registry
 from nas_proxy.spaces import SearchSpace
@@ -126,7 +125,7 @@ class RunSetup:
 
 def cache_key(*parts: Any) -> str:
     """12 hex digits of the sha256 of ``parts`` as JSON: a name for what determines a score."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return json_sha256(parts, default=str)[:12]
 
 
 class Proxy(ABC):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
 from typing import Any
 
+from nas_proxy.digests import json_sha256
 from nas_proxy.errors import NasProxyWarning
 from nas_proxy.files import append_line
 
@@ -64,7 +64,7 @@ class Cache:
 
 
 def _digest(row: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()
+    return json_sha256(row)
 
 
 def whole(row: Any) -> bool:
