@@ -245,7 +245,7 @@ def read_svhn_mat(path: Path) -> tuple[U8, I64]:
     digits = class_labels(y, f"SVHN file {path}: 'y'").reshape(-1)
     if (outside := (digits < 0) | (digits > 10)).any():  # before branch probe48, % 10 took 11 for a 1 and -1 for a 9
         raise DataNotFoundError(
-            f"SVHN file {path}: {int(outside.sum()):,} values of 'y' are outside 1-10 (10 is digit 0), the first "
+            f"SVHN file {path}: {int(outside.sum()):,} values of 'y' are outside 0-10 (10 is digit 0, as 0 is in a converted copy), the first "
             f"{digits[outside][0]}; the file is not SVHN's"
         )
     return pixel_bytes(x, f"SVHN file {path}").transpose(3, 0, 1, 2), digits % 10
