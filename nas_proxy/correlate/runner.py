@@ -48,7 +48,8 @@ def folders_written(out: Path) -> list[Path]:
 
 def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     config.validate()
-    if out.exists() and not out.is_dir():  # first: said so, not as a cache/ that cannot be made in it
+    check_writable(out)  # first: a path that cannot be one (a name too long) is refused before it is looked at
+    if out.exists() and not out.is_dir():  # then: said so, not as a cache/ that cannot be made in it
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
     for folder in folders_written(out):  # refused before any training is stored
         check_writable(folder)
