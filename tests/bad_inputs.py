@@ -1723,7 +1723,10 @@ ROOTS48 = {  # --data-root data/FOLDER: (the command, the needle); what each did
     # persistent id instruction was encountered, but no persistent_load function was specified."
     "cifar-meta-twice": (C10, "batches.meta: 'label_names' names 'cat' more than once"),  # ten classes 'cat', exit 0
     "cifar-meta-blank": (C10, "batches.meta: 'label_names' gives class 1 no name"),  # a class ' ', exit 0
-    "svhn-y-11": (SV, "values of 'y' are outside 0-10 (10 is digit 0, as 0 is in a converted copy), the first 11"),  # % 10 made 11 a 1, exit 0
+    "svhn-y-11": (
+        SV,
+        "values of 'y' are outside 0-10 (10 is digit 0, as 0 is in a converted copy), the first 11",
+    ),  # % 10 made 11 a 1, exit 0
     "svhn-y-half": (SV, "'y': 20 labels are not whole numbers, the first 7.5"),  # 7.5 read as 7, exit 0
     "cifar-tgz": (C10, "data/cifar-tgz holds cifar-10-python.tar.gz, not extracted: run 'tar -xzf"),  # the same as for
     # a folder of nothing: "pass --data-root DIR containing cifar-10-batches-py/"; and for the folder itself, below
