@@ -194,7 +194,7 @@ def written(out: Path, table: Path, inputs: dict[str, Any] | None) -> tuple[Prox
         return None, f"{out} is not a profile this command can keep ({e}); choosing again"
     there = profile.calibration.get("inputs")
     if profile.ladder is None or there is None:
-        return None, f"{out} records no inputs (a profile of the protocol study, or one written before fix48a); choosing again"
+        return None, f"{out} records no inputs (a profile of the protocol study, or one an earlier nasproxy wrote); choosing again"
     changed = [k for k in INPUT_KEYS if there.get(k) != inputs.get(k)]
     if changed:
         names = {"truth": "--truth", "scores": "--scores", "split": "--split", "options": "the options"}
