@@ -74,8 +74,9 @@ def _read_idx_stream(path: Path, f: Any) -> NDArray[Any]:
     body = bytearray()  # grown by what is there: a header declaring terabytes allocates nothing up front
     while len(body) < expected - header and (chunk := f.read(min(expected - header - len(body), CHUNK))):
         body += chunk
-    if len(body) != expected - header or f.read(1):
-        got = header + len(body) + (len(body) == expected - header) + _counted_rest(f, PADDING_COUNTED)
+    extra = f.read(1) if len(body) == expected - header else b""  # a byte past the declared end: padded
+    if len(body) != expected - header or extra:
+        got = header + len(body) + len(extra) + _counted_rest(f, PADDING_COUNTED)
         size = f"more than {expected + PADDING_COUNTED:,}" if got > expected + PADDING_COUNTED else str(got)
         raise DataNotFoundError(f"{path} is truncated or padded: {size} bytes, expected {expected} for shape {dims}")
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
@@ -87,7 +88,7 @@ CHUNK = 1 << 24  # bytes read at a time
 def _counted_rest(f: Any, limit: int) -> int:
     """Bytes left in ``f``, counted up to a little past ``limit``."""
     n = 0
-    while n <= limit and (chunk := f.read(min(CHUNK, limit + 1 - n) or 1)):
+    while n <= limit and (chunk := f.read(min(CHUNK, limit + 1 - n))):
         n += len(chunk)
     return n
 

@@ -11,7 +11,7 @@ from nas_proxy.digests import json_sha256
 from nas_proxy.errors import NasProxyWarning
 from nas_proxy.files import append_line
 
-DIGEST = "sha256"  # a row's field: the sha256 of its other fields (_digest)
+DIGEST = "sha256"  # a row's field: the sha256 of its other fields (digests.json_sha256)
 
 
 class CacheRowChangedWarning(NasProxyWarning):
@@ -44,7 +44,7 @@ class Cache:
             if not whole(row):
                 continue
             written = row.pop(DIGEST, None)
-            if written is not None and written != _digest(row):
+            if written is not None and written != json_sha256(row):
                 changed += 1
                 continue
             self.rows[row["arch_id"]] = row
@@ -59,12 +59,8 @@ class Cache:
 
     def add(self, row: dict[str, Any]) -> None:
         """Store ``row``: its line is written whole or not at all (a full disk leaves no partial line)."""
-        append_line(self.path, (json.dumps(row | {DIGEST: _digest(row)}) + "\n").encode())
+        append_line(self.path, (json.dumps(row | {DIGEST: json_sha256(row)}) + "\n").encode())
         self.rows[row["arch_id"]] = row
-
-
-def _digest(row: dict[str, Any]) -> str:
-    return json_sha256(row)
 
 
 def whole(row: Any) -> bool:
