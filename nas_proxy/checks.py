@@ -332,6 +332,7 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
         raise InvalidArgumentError(f"{option} file {p} cannot be read: {e.strerror}") from None
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # a zip archive's first bytes (xlsx, torch.save, numpy.savez)
 # the first bytes of files often saved where UTF-8 text is asked for: their codec (text) or what they are, and the fix
 _NOT_UTF8 = (
     (b"\xff\xfe\x00\x00", "utf-32", ": it is UTF-32 text (so its first bytes say); save it as UTF-8"),
@@ -343,7 +344,7 @@ _NOT_UTF8 = (
     ),
     (b"\xfe\xff", "utf-16", ": it is UTF-16 text (so its first bytes say); save it as UTF-8"),
     (b"\x1f\x8b", None, ": it is gzip-compressed; decompress it first (gunzip)"),
-    (b"PK\x03\x04", None, ": it is a zip archive (a workbook such as .xlsx is one); unzip it, or save the sheet as CSV"),
+    (ZIP_MAGIC, None, ": it is a zip archive (a workbook such as .xlsx is one); unzip it, or save the sheet as CSV"),
 )
 
 
@@ -354,7 +355,7 @@ def _what_instead(p: Path) -> str:
         raw = p.read_bytes()
     except OSError:
         raw = b""
-    if raw.startswith(b"PK\x03\x04") and (saved := _saved_arrays(raw)):  # before branch probe48, a torch.save file
+    if (saved := zip_archive(raw)) not in (None, ANY_ZIP):  # before branch probe48, a torch.save file
         return f": it is {saved}, not text; give the text file asked for"  # given for best.json was "a workbook such as .xlsx"
     for magic, codec, what in _NOT_UTF8:
         if raw.startswith(magic) and (codec is None or _printable(raw, codec)):
@@ -362,21 +363,27 @@ def _what_instead(p: Path) -> str:
     return " (a binary file?); give a text file"
 
 
-def _saved_arrays(raw: bytes) -> str | None:
-    """What wrote the zip archive ``raw`` where it holds tensors or arrays: torch.save (its pickle, '*/data.pkl') or
-    numpy.savez ('*.npy' members); None for any other zip (a workbook, ...)."""
+ANY_ZIP = "a zip archive"  # what zip_archive says of a zip that holds no tensors or arrays (a workbook, ...)
+
+
+def zip_archive(raw: bytes) -> str | None:
+    """What the bytes ``raw`` of a file are where they are a zip archive: a file torch.save wrote (its pickle,
+    '*/data.pkl'), one numpy.savez wrote ('*.npy' members), or :data:`ANY_ZIP` (a workbook, a zip that cannot be
+    listed, ...); None where they are no zip. The one test of a zip for every reader (text files, CIFAR batches)."""
     import io
     import zipfile
 
+    if not raw.startswith(ZIP_MAGIC):
+        return None
     try:
         names = zipfile.ZipFile(io.BytesIO(raw)).namelist()
     except (zipfile.BadZipFile, OSError, ValueError):
-        return None
+        return ANY_ZIP
     if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
         return "a file torch.save wrote (a zip holding data.pkl)"
     if names and all(n.endswith(".npy") for n in names):
         return "a file numpy.savez wrote (a zip of .npy arrays)"
-    return None
+    return ANY_ZIP
 
 
 def _printable(raw: bytes, codec: str) -> bool:

@@ -154,7 +154,7 @@ def read_cifar_batch(path: Path) -> dict[str, Any]:
     if not present(path):
         raise DataNotFoundError(f"missing CIFAR file {path}")
     raw = path.read_bytes()
-    if raw[:4] == b"PK\x03\x04":  # before branch probe48, pickle's "A load persistent id instruction was encountered, ..."
+    if checks.zip_archive(raw) is not None:  # before branch probe48, pickle's "A load persistent id instruction was encountered, ..."
         raise DataNotFoundError(
             f"{path} is a zip archive (what numpy.savez and torch.save write), not a CIFAR python batch: a pickle of a dict "
             "with 'data' and the labels, as the official cifar-*-python.tar.gz holds"

@@ -1,0 +1,51 @@
+"""Files a stranger brings in a dataset's place, or that lie about what they hold: each is refused in one line
+that names the file and what it is, or read as what it really is (fabricated in the real formats)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nas_proxy import checks
+from nas_proxy.data.formats import read_cifar_batch
+from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
+
+
+def _zips(folder: Path) -> dict[str, Path]:
+    """A torch.save file, a numpy.savez file and a zip of other things (a workbook's kind), each in ``folder``."""
+    torch.save({"x": torch.zeros(2)}, folder / "torch.pt")
+    np.savez(folder / "arrays.npz", x=np.zeros(2))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    (folder / "book.xlsx").write_bytes(buffer.getvalue())
+    return {"torch": folder / "torch.pt", "numpy": folder / "arrays.npz", "other": folder / "book.xlsx"}
+
+
+@pytest.mark.parametrize(
+    ("which", "as_text"),
+    [
+        ("torch", "it is a file torch.save wrote (a zip holding data.pkl), not text; give the text file asked for"),
+        ("numpy", "it is a file numpy.savez wrote (a zip of .npy arrays), not text; give the text file asked for"),
+        ("other", "it is a zip archive (a workbook such as .xlsx is one); unzip it, or save the sheet as CSV"),
+    ],
+)
+def test_a_zip_is_told_apart_by_one_function_for_the_text_and_the_cifar_readers(which: str, as_text: str, tmp_path: Path) -> None:
+    """checks.zip_archive is the one test of a zip: read_text names what wrote it (text asked for), read_cifar_batch
+    refuses any zip as no CIFAR batch. Both said the same before they shared it (stop 49: a refactor, messages unchanged)."""
+    path = _zips(tmp_path)[which]
+    with pytest.raises(InvalidArgumentError) as text_error:
+        checks.read_text("archs", path)
+    assert str(text_error.value) == f"archs file {path} is not UTF-8 text: {as_text}"
+    with pytest.raises(DataNotFoundError) as cifar_error:
+        read_cifar_batch(path)
+    assert str(cifar_error.value) == (
+        f"{path} is a zip archive (what numpy.savez and torch.save write), not a CIFAR python batch: a pickle of a dict "
+        "with 'data' and the labels, as the official cifar-*-python.tar.gz holds"
+    )
+    assert checks.zip_archive(b"PK\x03\x04 cut short") == checks.ANY_ZIP and checks.zip_archive(b"\x80\x02}q") is None
