@@ -355,7 +355,9 @@ def _eight_bit(im: Any, path: Path) -> Any:
     """``im`` with 8-bit pixels: a 16-bit greyscale image (``I;16``, or ``I`` as PIL reads some
     16-bit files) scaled from 0-65535 to 0-255 (PIL's own conversion clips every value above 255 to
     white: a 16-bit folder read as one flat white image); floating-point pixels are refused, their
-    file states no range."""
+    file states no range, and so are integer pixels outside 0-65535 (a 32-bit or signed image): before
+    stop 49 they were clipped to white or black without a word. Not stretched by each image's own range:
+    that would make a dark picture as bright as a light one, where the fixed 0-65535 keeps them apart."""
     from PIL import Image
 
     if im.mode == "F":
@@ -364,8 +366,18 @@ def _eight_bit(im: Any, path: Path) -> Any:
         )
     if not im.mode.startswith("I"):
         return im
-    pixels = np.asarray(im, dtype=np.float64) / 257.0  # 65535 -> 255
-    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "L")
+    pixels = np.asarray(im)
+    low, high = int(pixels.min()), int(pixels.max())
+    if low < 0 or high > SIXTEEN_BITS:
+        raise DataNotFoundError(
+            f"image {path} has integer pixels from {low:,} to {high:,} (mode {im.mode}), outside the 16-bit range 0-{SIXTEEN_BITS} "
+            "that nasproxy scales to 8 bits, and its file states no other range; save it with 8- or 16-bit pixels (0-65535)"
+        )
+    scaled = pixels.astype(np.float64) / 257.0  # 65535 -> 255
+    return Image.fromarray(np.rint(scaled).astype(np.uint8), "L")
+
+
+SIXTEEN_BITS = 65535  # the white of a 16-bit image
 
 
 def _resize_crop(im: Any, size: int) -> Any:

@@ -49,3 +49,25 @@ def test_a_zip_is_told_apart_by_one_function_for_the_text_and_the_cifar_readers(
         "with 'data' and the labels, as the official cifar-*-python.tar.gz holds"
     )
     assert checks.zip_archive(b"PK\x03\x04 cut short") == checks.ANY_ZIP and checks.zip_archive(b"\x80\x02}q") is None
+
+
+@pytest.mark.parametrize(("dtype", "value", "shown"), [(np.int32, 70_000, "70,000 to 70,000"), (np.int16, -5, "-5 to -5")])
+def test_integer_pixels_outside_16_bits_are_refused_not_clipped(dtype: type, value: int, shown: str, tmp_path: Path) -> None:
+    """A 32-bit TIFF of 70000 (PIL's mode I) was divided by 257 and clipped at 255, a signed one of -5 clipped at 0: both
+    read as flat white or black without a word before stop 49. Refused like floating-point pixels, whose range the
+    file does not state either; a 16-bit image in the same folder is still read (0-65535 scaled to 0-255)."""
+    from PIL import Image
+
+    from nas_proxy.data.formats import read_image_folder
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.fromarray(np.full((8, 8), 1000 * i + 500, dtype=np.uint16)).save(tmp_path / name / f"{i}.png")
+    assert read_image_folder(tmp_path, 8)[0].max() == 6  # 1500 / 257: the 16-bit images alone
+    wide = tmp_path / "b" / "wide.tif"
+    Image.fromarray(np.full((8, 8), value, dtype=dtype)).save(wide)
+    assert Image.open(wide).mode.startswith("I")
+    with pytest.raises(DataNotFoundError) as error:
+        read_image_folder(tmp_path, 8)
+    assert str(error.value).startswith(f"image {wide} has integer pixels from {shown} (mode I), outside the 16-bit range 0-65535")
