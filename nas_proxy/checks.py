@@ -149,13 +149,33 @@ def no_control_character(name: str, value: Any) -> None:
     "sy n does not exist", a path it was not given. A NUL is left to the path checks (:func:`not_too_long`)."""
     if not isinstance(value, str):
         return
-    found = next((c for c in value if c != "\x00" and unicodedata.category(c) == "Cc"), None)
-    if found is not None:
-        what = _CONTROL_NAMES.get(found, f"U+{ord(found):04X}")
+    if (what := control_character(value)) is not None:
         raise InvalidArgumentError(
             f"{name} is {shown(value)}: it holds a control character ({what}), which no path or name nasproxy takes may hold "
             "(a paste that carried one?); give it without"
         )
+
+
+def control_character(value: str) -> str | None:
+    """The first control character in ``value`` (Unicode's Cc but NUL), in words ("a newline"); None where it has none."""
+    found = next((c for c in value if c != "\x00" and unicodedata.category(c) == "Cc"), None)
+    return None if found is None else _CONTROL_NAMES.get(found, f"U+{ord(found):04X}")
+
+
+def class_names_problem(names: list[str]) -> str | None:
+    """What is wrong with a dataset's ``names`` of its classes, as the rest of a sentence that starts with where they are
+    ("gives class 3 no name"); None where nothing is. Each name is printed in lines and recorded, in order, in every set
+    and model made from the data, so each is some text, none holds a control character, and no two are the same (a
+    report or a model's labels could not tell them apart). Names that differ in case or blanks only are two names: no
+    output makes a file or folder of a class's name, and an image folder's classes 'Cat' and 'cat' are two folders."""
+    if empty := [k for k, n in enumerate(names) if not n.strip()]:
+        return f"gives class {empty[0]} no name"
+    for k, n in enumerate(names):
+        if (what := control_character(n)) is not None:
+            return f"gives class {k} the name {shown(n)}, which holds a control character ({what})"
+    if len(set(names)) != len(names):
+        return f"names {next(n for n in names if names.count(n) > 1)!r} more than once"
+    return None
 
 
 def _home_of(user: str) -> str | None:

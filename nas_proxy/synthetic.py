@@ -284,6 +284,8 @@ def _check_values(meta: dict[str, Any]) -> None:
     names = d["class_names"]
     if len(names) != d["num_classes"] or not all(isinstance(n, str) for n in names):
         raise InvalidArgumentError(f"dataset.class_names must be {d['num_classes']} names (dataset.num_classes), got {shown(names)}")
+    if problem := checks.class_names_problem(names):  # before stop 49, ten 'a's or empty names were taken, reports ambiguous
+        raise InvalidArgumentError(f"dataset.class_names {problem}")
     # informational counts (Dataset.describe, Splits.describe): shown in reports, so in range or absent (fix42a)
     for table, key in (("dataset", "train_size"), ("dataset", "test_size"), ("split", "train_size"), ("split", "val_size")):
         checks.number(f"{table}.{key}", meta[table].get(key), 0, integer=True, optional=True)

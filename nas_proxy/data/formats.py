@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nas_proxy import checks
-from nas_proxy.errors import DataNotFoundError
+from nas_proxy.errors import DataNotFoundError, shown
 
 U8 = NDArray[np.uint8]
 I64 = NDArray[np.int64]
@@ -180,11 +180,8 @@ def cifar_label_names(path: Path, key: str, count: int) -> list[str]:
     if not isinstance(names, list) or len(names) != count or not all(isinstance(n, (str, bytes)) for n in names):
         raise DataNotFoundError(f"CIFAR meta file {path}: {key!r} must be a list of {count} class names; the file is not an official one")
     names = [n.decode() if isinstance(n, bytes) else n for n in names]
-    if empty := [k for k, n in enumerate(names) if not n.strip()]:  # before branch probe48, taken, as were ten 'cat's
-        raise DataNotFoundError(f"CIFAR meta file {path}: {key!r} gives class {empty[0]} no name; the file is not an official one")
-    if len(set(names)) != count:
-        twice = next(n for n in names if names.count(n) > 1)
-        raise DataNotFoundError(f"CIFAR meta file {path}: {key!r} names {twice!r} more than once; the file is not an official one")
+    if problem := checks.class_names_problem(names):  # before branch probe48, taken, as were ten 'cat's and empty names
+        raise DataNotFoundError(f"CIFAR meta file {path}: {key!r} {problem}; the file is not an official one")
     return names
 
 
@@ -301,7 +298,14 @@ def subfolders(folder: Path) -> list[str]:
             f"{broken[0]} in image folder {folder} is a link to nothing (or a loop of links): a class folder not there; "
             "point it at the class's folder, or remove it"
         )
-    return [p.name for p, is_dir in entries if is_dir]
+    names = [p.name for p, is_dir in entries if is_dir]
+    for name in names:  # a class's name is its folder's: before stop 49, 'ca\nt' was recorded so, and broke the lines printing it
+        if (what := checks.control_character(name)) is not None:
+            raise DataNotFoundError(
+                f"image folder {folder} holds a folder named {shown(name)}, whose name holds a control character ({what}): "
+                "a class's name is its folder's, recorded in every set and model made from it and printed; rename the folder"
+            )
+    return names
 
 
 def _entries(folder: Path) -> list[tuple[Path, bool]]:

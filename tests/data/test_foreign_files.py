@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from nas_proxy import checks
+from nas_proxy.data import load_dataset
 from nas_proxy.data.formats import read_cifar_batch
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
+from tests import fabricate as fab
 
 
 def _zips(folder: Path) -> dict[str, Path]:
@@ -71,3 +73,31 @@ def test_integer_pixels_outside_16_bits_are_refused_not_clipped(dtype: type, val
     with pytest.raises(DataNotFoundError) as error:
         read_image_folder(tmp_path, 8)
     assert str(error.value).startswith(f"image {wide} has integer pixels from {shown} (mode I), outside the 16-bit range 0-65535")
+
+
+def test_a_class_folder_named_with_a_control_character_is_refused(tmp_path: Path) -> None:
+    """A class folder named 'ca\\nt' was read, its name recorded as the class's in the set and printed in lines it broke
+    (before stop 49). A class's name is its folder's: refused in one line that shows the name escaped; a hidden one is
+    left out as hidden folders are."""
+    fab.image_folder(tmp_path, ["cat", "dog"], 3)
+    fab.image_folder(tmp_path, [".ca\nt"], 3)  # hidden: not read, whatever its name
+    assert load_dataset(f"imagefolder:{tmp_path}", image_size=8).class_names == ["cat", "dog"]
+    fab.image_folder(tmp_path, ["ca\nt"], 3)
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset(f"imagefolder:{tmp_path}", image_size=8)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(
+        f"image folder {tmp_path} holds a folder named 'ca\\nt', whose name holds a control character (a newline)"
+    )
+
+
+def test_cifar_class_names_with_a_control_character_are_refused(tmp_path: Path) -> None:
+    fab.cifar10(tmp_path)
+    meta = tmp_path / "cifar-10-batches-py" / "batches.meta"
+    fab.write_pickle(meta, {b"label_names": [b"air\tplane", *[f"c{k}".encode() for k in range(1, 10)]]}, python2=False)
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset("cifar10", tmp_path)
+    assert str(error.value) == (
+        f"CIFAR meta file {meta}: 'label_names' gives class 0 the name 'air\\tplane', which holds a control character (a tab); "
+        "the file is not an official one"
+    )

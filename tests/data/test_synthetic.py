@@ -161,3 +161,24 @@ def test_an_image_folder_set_larger_than_image_folders_are_read_names_itself(run
         match=rf"^{re.escape(str(run / 'meta.json'))}: this set was distilled from imagefolder:photos at 1100x1100 px, .* at most 1024",
     ):
         load_synthetic(run)
+
+
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [
+        (["a"] * 10, "dataset.class_names names 'a' more than once"),
+        ([*"abcdefghi", "a"], "dataset.class_names names 'a' more than once"),
+        ([*"abcdefghi", ""], "dataset.class_names gives class 9 no name"),
+        ([*"abcdefghi", "  "], "dataset.class_names gives class 9 no name"),
+        (["ca\nt", *"bcdefghij"], r"dataset.class_names gives class 0 the name 'ca\nt', which holds a control character (a newline)"),
+    ],
+)
+def test_class_names_that_a_report_could_not_tell_apart_are_refused(names: list[str], said: str, run: Path) -> None:
+    """Before stop 49 a set whose meta.json named ten classes 'a' (or gave one no name) was loaded and evaluated: its
+    reports and the spec.json of a model trained from it (class_names) could not say which class was which."""
+    meta = json.loads((run / "meta.json").read_text())
+    meta["dataset"]["class_names"] = names
+    (run / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError) as error:
+        load_synthetic(run)
+    assert str(error.value) == f"{run / 'meta.json'}: {said}; the file is corrupt or was edited, distil again"
