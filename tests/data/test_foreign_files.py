@@ -101,3 +101,50 @@ def test_cifar_class_names_with_a_control_character_are_refused(tmp_path: Path) 
         f"CIFAR meta file {meta}: 'label_names' gives class 0 the name 'air\\tplane', which holds a control character (a tab); "
         "the file is not an official one"
     )
+
+
+def test_an_idx_file_larger_than_the_memory_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An honest .gz of 50,000 images (39 MB inflated) on a machine said to have 100 MB free: refused in one line that
+    says what it needs and what there is, having kept none of its pixels (counted, not held). Before stop 49 it was
+    read whatever the memory: a real file of tens of GB, the process killed by the system for its memory."""
+    import gzip
+    import tracemalloc
+
+    from nas_proxy.data import formats
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(fab.idx_bytes(np.zeros((50_000, 28, 28), dtype=np.uint8)))
+    monkeypatch.setattr(formats, "memory_available", lambda: 100 * 10**6)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataNotFoundError) as error:
+            formats.read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(error.value) == (
+        f"{path} holds 39,200,000 values (shape (50000, 28, 28)): reading them as a dataset needs about 0.5 GB of memory, "
+        "and this machine has 0.1 GB available; use a machine with more memory, or a part of the file"
+    )
+    assert peak < 8 * 2**20, peak  # what counting reads at a time (1 MB) and gzip's buffers, never the 39 MB body
+    monkeypatch.setattr(formats, "memory_available", lambda: 10**12)
+    assert formats.read_idx(path).shape == (50_000, 28, 28)  # where it fits: read
+
+
+@pytest.mark.parametrize(("pixels", "said"), [(100, "116 bytes"), (784 * 3 + 1, "2369 bytes")])
+def test_an_idx_header_declaring_more_than_the_memory_of_a_short_file_is_refused_as_truncated(
+    pixels: int, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A header that lies (10**9 images of 28x28, terabytes; or 3 images over 1 MB said free) about a file whose
+    bytes are fewer or more is refused for that, the cause, not for the memory."""
+    from nas_proxy.data import formats
+
+    path = tmp_path / "train-images-idx3-ubyte"
+    count = 10**9 if pixels == 100 else 3
+    if count == 3:
+        monkeypatch.setattr(formats, "memory_available", lambda: 10**6 // 100)
+    path.write_bytes(b"\x00\x00\x08\x03" + b"".join(n.to_bytes(4, "big") for n in (count, 28, 28)) + bytes(pixels))
+    with pytest.raises(DataNotFoundError) as error:
+        formats.read_idx(path)
+    assert str(error.value) == f"{path} is truncated or padded: {said}, expected {16 + count * 784} for shape ({count}, 28, 28)"
