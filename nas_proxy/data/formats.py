@@ -202,7 +202,14 @@ def read_cifar_batch(path: Path) -> dict[str, Any]:
         raise DataNotFoundError(f"cannot read CIFAR file {path}: {e}") from None
     if not isinstance(obj, dict):
         raise DataNotFoundError(f"{path} is not a CIFAR batch (a {type(obj).__name__}, not a dict)")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+    # keys of bytes that are not UTF-8 (a foreign pickle's) kept visible in messages: before stop 49, a UnicodeDecodeError
+    return {k.decode(errors="backslashreplace") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def _keys(d: dict[Any, Any]) -> list[Any]:
+    """The keys of a foreign pickle's dict, sorted for a message: keys of several types (1 and 'x') do not compare,
+    which was an internal error (TypeError) before stop 49."""
+    return sorted(d, key=str)
 
 
 def cifar_label_names(path: Path, key: str, count: int) -> list[str]:
@@ -210,13 +217,16 @@ def cifar_label_names(path: Path, key: str, count: int) -> list[str]:
     str in the official (Python 2) files, bytes in re-pickled ones."""
     meta = read_cifar_batch(path)
     if key not in meta:
-        raise DataNotFoundError(
-            f"CIFAR meta file {path} lacks {key!r} (it has {sorted(meta)}); the file is not an official CIFAR meta file"
-        )
+        raise DataNotFoundError(f"CIFAR meta file {path} lacks {key!r} (it has {_keys(meta)}); the file is not an official CIFAR meta file")
     names = meta[key]
     if not isinstance(names, list) or len(names) != count or not all(isinstance(n, (str, bytes)) for n in names):
         raise DataNotFoundError(f"CIFAR meta file {path}: {key!r} must be a list of {count} class names; the file is not an official one")
-    names = [n.decode() if isinstance(n, bytes) else n for n in names]
+    try:
+        names = [n.decode() if isinstance(n, bytes) else n for n in names]
+    except UnicodeDecodeError as e:  # before stop 49, an internal error
+        raise DataNotFoundError(
+            f"CIFAR meta file {path}: {key!r} holds a name of bytes that are not UTF-8 text ({e.object!r}); the file is not an official one"
+        ) from None
     if problem := checks.class_names_problem(names):  # before branch probe48, taken, as were ten 'cat's and empty names
         raise DataNotFoundError(f"CIFAR meta file {path}: {key!r} {problem}; the file is not an official one")
     return names
@@ -228,7 +238,7 @@ def cifar_arrays(batches: list[dict[str, Any]], label_key: str, source: Path) ->
         missing = [k for k in ("data", label_key) if k not in b]
         if missing:
             raise DataNotFoundError(
-                f"a CIFAR batch in {source} lacks {missing[0]!r} (it has {sorted(b)}); the file is not an official CIFAR batch"
+                f"a CIFAR batch in {source} lacks {missing[0]!r} (it has {_keys(b)}); the file is not an official CIFAR batch"
             )
     what = f"CIFAR batches in {source}"
     for b in batches:  # before branch probe48, pixels stored height-width-channel were read as planes: noise, distilled

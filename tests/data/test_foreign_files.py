@@ -148,3 +148,27 @@ def test_an_idx_header_declaring_more_than_the_memory_of_a_short_file_is_refused
     with pytest.raises(DataNotFoundError) as error:
         formats.read_idx(path)
     assert str(error.value) == f"{path} is truncated or padded: {said}, expected {16 + count * 784} for shape ({count}, 28, 28)"
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "said"),
+    [
+        ("data_batch_2", {1: 2, "x": 3}, "a CIFAR batch in {folder} lacks 'data' (it has [1, 'x'])"),
+        ("batches.meta", {1: 2, "x": 3}, "CIFAR meta file {folder}/batches.meta lacks 'label_names' (it has [1, 'x'])"),
+        ("data_batch_2", {b"\xff": 2}, "a CIFAR batch in {folder} lacks 'data' (it has ['\\\\xff'])"),
+        (
+            "batches.meta",
+            {b"label_names": [b"\xff\xfe", *[f"c{k}".encode() for k in range(9)]]},
+            "CIFAR meta file {folder}/batches.meta: 'label_names' holds a name of bytes that are not UTF-8 text (b'\\xff\\xfe')",
+        ),
+    ],
+)
+def test_foreign_cifar_dicts_are_refused_in_one_line(file: str, content: object, said: str, tmp_path: Path) -> None:
+    """A pickled dict whose keys are of several types (1 and 'x'), or bytes that are not UTF-8, in a CIFAR batch or
+    meta file: before stop 49, internal errors (TypeError of sorted(), UnicodeDecodeError)."""
+    fab.cifar10(tmp_path)
+    folder = tmp_path / "cifar-10-batches-py"
+    fab.write_pickle(folder / file, content, python2=False)
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset("cifar10", tmp_path)
+    assert str(error.value).startswith(said.format(folder=folder)), str(error.value)
