@@ -191,10 +191,10 @@ def read_cifar_batch(path: Path) -> dict[str, Any]:
     if not present(path):
         raise DataNotFoundError(f"missing CIFAR file {path}")
     raw = path.read_bytes()
-    if checks.zip_archive(raw) is not None:  # before branch probe48, pickle's "A load persistent id instruction was encountered, ..."
+    if (what := _not_a_pickle(raw)) is not None:
         raise DataNotFoundError(
-            f"{path} is a zip archive (what numpy.savez and torch.save write), not a CIFAR python batch: a pickle of a dict "
-            "with 'data' and the labels, as the official cifar-*-python.tar.gz holds"
+            f"{path} is {what}, not a CIFAR python batch: a pickle of a dict with 'data' and the labels, as the official "
+            "cifar-*-python.tar.gz holds"
         )
     try:
         obj = _ArraysOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
@@ -210,6 +210,27 @@ def _keys(d: dict[Any, Any]) -> list[Any]:
     """The keys of a foreign pickle's dict, sorted for a message: keys of several types (1 and 'x') do not compare,
     which was an internal error (TypeError) before stop 49."""
     return sorted(d, key=str)
+
+
+# the first bytes of files given where a CIFAR batch (a pickle) is read, and what they are: before stop 49, pickle's
+# "invalid load key, '\x1f'." or "unpickling stack underflow"
+_FOREIGN_MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed (decompress it with gunzip)"),
+    (b"\x93NUMPY", "a file numpy.save wrote (.npy: one array, without the labels)"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (h5py, MATLAB v7.3, Keras)"),
+)
+
+
+def _not_a_pickle(raw: bytes) -> str | None:
+    """What the bytes ``raw`` of a file are where they are plainly no pickle: a zip (before branch probe48, pickle's
+    "A load persistent id instruction was encountered, ..."), gzip, .npy, HDF5, a tar archive, nothing; None otherwise."""
+    if checks.zip_archive(raw) is not None:
+        return "a zip archive (what numpy.savez and torch.save write)"
+    if not raw:
+        return "empty (0 bytes: a copy or a download that stopped?)"
+    if raw[257:262] == b"ustar":
+        return "a tar archive (extract it with tar -xf)"
+    return next((what for magic, what in _FOREIGN_MAGIC if raw.startswith(magic)), None)
 
 
 def cifar_label_names(path: Path, key: str, count: int) -> list[str]:

@@ -172,3 +172,42 @@ def test_foreign_cifar_dicts_are_refused_in_one_line(file: str, content: object,
     with pytest.raises(DataNotFoundError) as error:
         load_dataset("cifar10", tmp_path)
     assert str(error.value).startswith(said.format(folder=folder)), str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("gzip", "gzip-compressed (decompress it with gunzip)"),
+        ("npy", "a file numpy.save wrote (.npy: one array, without the labels)"),
+        ("hdf5", "an HDF5 file (h5py, MATLAB v7.3, Keras)"),
+        ("tar", "a tar archive (extract it with tar -xf)"),
+        ("empty", "empty (0 bytes: a copy or a download that stopped?)"),
+    ],
+)
+def test_a_cifar_batch_that_is_another_kind_of_file_is_named_so(kind: str, said: str, tmp_path: Path) -> None:
+    """data_batch_1 gzipped, saved with numpy.save, an HDF5 file, a tar of the batch, or empty: before stop 49 pickle's
+    "invalid load key, '\\x1f'.", "unpickling stack underflow" or "Ran out of input", which say nothing of the file."""
+    import gzip
+    import tarfile
+
+    fab.cifar10(tmp_path)
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    if kind == "gzip":
+        batch.write_bytes(gzip.compress(batch.read_bytes()))
+    elif kind == "npy":
+        with batch.open("wb") as f:
+            np.save(f, np.zeros((4, 3072), dtype=np.uint8))
+    elif kind == "hdf5":
+        batch.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))  # the signature h5py writes first
+    elif kind == "tar":
+        with tarfile.open(tmp_path / "b.tar", "w") as t:
+            t.add(batch, "data_batch_1")
+        (tmp_path / "b.tar").replace(batch)
+    else:
+        batch.write_bytes(b"")
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset("cifar10", tmp_path)
+    assert str(error.value) == (
+        f"{batch} is {said}, not a CIFAR python batch: a pickle of a dict with 'data' and the labels, as the official "
+        "cifar-*-python.tar.gz holds"
+    )
