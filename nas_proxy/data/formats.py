@@ -308,13 +308,20 @@ def read_svhn_mat(path: Path) -> tuple[U8, I64]:
     x, y = np.asarray(mat["X"]), np.asarray(mat["y"])
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or y.size != x.shape[3]:
         raise DataNotFoundError(f"SVHN file {path} holds X {x.shape} and y {y.shape}; expected X (32, 32, 3, N) and N labels")
-    digits = class_labels(y, f"SVHN file {path}: 'y'").reshape(-1)
+    try:
+        digits = class_labels(y, f"SVHN file {path}: 'y'").reshape(-1)
+    except (ValueError, TypeError, OverflowError) as e:  # a cell array (dtype object): before stop 49, an internal error
+        raise DataNotFoundError(f"SVHN file {path}: 'y' holds {y.dtype} values, not class numbers ({e}); the file is not SVHN's") from None
     if (outside := (digits < 0) | (digits > 10)).any():  # before branch probe48, % 10 took 11 for a 1 and -1 for a 9
         raise DataNotFoundError(
             f"SVHN file {path}: {int(outside.sum()):,} values of 'y' are outside 0-10 (10 is digit 0, as 0 is in a converted copy), the first "
             f"{digits[outside][0]}; the file is not SVHN's"
         )
-    return pixel_bytes(x, f"SVHN file {path}").transpose(3, 0, 1, 2), digits % 10
+    try:
+        pixels = pixel_bytes(x, f"SVHN file {path}")
+    except ValueError as e:  # values of no number (a cell array, true and false): before stop 49, an internal error
+        raise DataNotFoundError(f"SVHN file {path}: 'X' holds no pixels ({e}); expected the cropped-digits format") from None
+    return pixels.transpose(3, 0, 1, 2), digits % 10
 
 
 def class_labels(values: Any, what: str) -> I64:
@@ -322,6 +329,8 @@ def class_labels(values: Any, what: str) -> I64:
     0.7, 1.7, ... (a conversion's floats) were read as 0, 1, ... without a word before branch probe48. The range is
     the caller's to check (the dataset's classes)."""
     a = np.asarray(values)
+    if a.dtype.kind == "c":  # before stop 49, cast with numpy's ComplexWarning on stderr, the imaginary part dropped
+        raise DataNotFoundError(f"{what}: labels are complex numbers ({a.dtype}); a label is a whole class number")
     if a.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
             bad = ~(np.isfinite(a) & (a == np.round(a)))  # NaN and infinity: no number at all
@@ -344,7 +353,7 @@ def pixel_bytes(values: Any, what: str) -> U8:
     a = np.asarray(values)
     if a.dtype == np.uint8:  # the official files: nothing to check
         return a
-    if a.dtype.kind not in "biuf":
+    if a.dtype.kind not in "iuf":  # bool: before stop 49, True read as the pixel value 1 of 255 (near black)
         raise ValueError(f"{a.dtype} values are no pixels")  # the readers' own "not rows of ..." message names the file
     with np.errstate(invalid="ignore"):
         bad = ~((a >= 0) & (a <= 255) & (a == np.round(a)))  # NaN fails every comparison

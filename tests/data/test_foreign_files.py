@@ -211,3 +211,51 @@ def test_a_cifar_batch_that_is_another_kind_of_file_is_named_so(kind: str, said:
         f"{batch} is {said}, not a CIFAR python batch: a pickle of a dict with 'data' and the labels, as the official "
         "cifar-*-python.tar.gz holds"
     )
+
+
+@pytest.mark.parametrize(
+    ("y", "said"),
+    [
+        ("cell", "'y' holds object values, not class numbers ("),
+        ("complex", "'y': labels are complex numbers (complex128); a label is a whole class number"),
+    ],
+)
+def test_svhn_labels_that_are_no_numbers_are_refused_in_one_line(y: str, said: str, tmp_path: Path) -> None:
+    """SVHN's y saved as a MATLAB cell array (object values): before stop 49 an internal error (ValueError); as complex
+    numbers: read with numpy's ComplexWarning on stderr, the imaginary part dropped, exit 0."""
+    from scipy.io import loadmat, savemat
+
+    fab.svhn(tmp_path)
+    path = tmp_path / "test_32x32.mat"
+    mat = loadmat(path)
+    savemat(path, {"X": mat["X"], "y": mat["y"].astype(object if y == "cell" else np.complex128)})
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset("svhn", tmp_path)
+    assert str(error.value).startswith(f"SVHN file {path}: {said}"), str(error.value)
+
+
+def test_cifar_pixels_of_true_and_false_are_refused(tmp_path: Path) -> None:
+    """A batch whose 'data' is a boolean array (thresholded images): before stop 49 True was read as the pixel value
+    1 (of 255), every image near black, distilled, exit 0."""
+    import pickle
+
+    fab.cifar10(tmp_path)
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    with batch.open("rb") as f:
+        content = pickle.load(f, encoding="latin1")
+    fab.write_pickle(batch, {b"data": np.asarray(content["data"]) > 100, b"labels": content["labels"]}, python2=False)
+    with pytest.raises(DataNotFoundError, match=r"are not rows of 3072 bytes with one label each \(bool values are no pixels\)"):
+        load_dataset("cifar10", tmp_path)
+
+
+def test_svhn_pixels_that_are_no_numbers_are_refused_in_one_line(tmp_path: Path) -> None:
+    """SVHN's X saved as a cell array (object values): an internal error before stop 49 (ValueError)."""
+    from scipy.io import loadmat, savemat
+
+    fab.svhn(tmp_path)
+    path = tmp_path / "train_32x32.mat"
+    mat = loadmat(path)
+    savemat(path, {"X": mat["X"].astype(object), "y": mat["y"]})
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset("svhn", tmp_path)
+    assert str(error.value).startswith(f"SVHN file {path}: 'X' holds no pixels ("), str(error.value)
