@@ -20,12 +20,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nas_proxy import checks
-from nas_proxy.errors import DataNotFoundError, shown
+from nas_proxy.errors import DataNotFoundError, NasProxyWarning, shown
 
 U8 = NDArray[np.uint8]
 I64 = NDArray[np.int64]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".jfif", ".jpe", ".pbm", ".pgm", ".ppm", ".pnm")
+# image files nasproxy does not read (PIL reads none of them without a plugin): named in a warning, not left out silently
+UNREAD_IMAGE_SUFFIXES = (".heic", ".heif", ".avif", ".jxl", ".svg", ".dng", ".cr2", ".nef", ".arw", ".raw")
 
 
 def present(path: Path) -> bool:
@@ -402,12 +404,21 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
     from PIL import Image, UnidentifiedImageError
 
     classes = subfolders(root)
-    files = [  # hidden files left out, as hidden folders are: macOS writes '._NAME.png' beside each image on a foreign disk,
-        (k, p)  # and before branch probe48 the first of them refused the folder ("cannot identify image file")
+    entries = [  # hidden files left out, as hidden folders are: macOS writes '._NAME.png' beside each image on a foreign
+        (k, p)  # disk, and before branch probe48 the first of them refused the folder ("cannot identify image file")
         for k, c in enumerate(classes)
         for p, _ in _entries(root / c)
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        if not p.name.startswith(".")
     ]
+    files = [(k, p) for k, p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
+    if unread := [p for _, p in entries if p.suffix.lower() in UNREAD_IMAGE_SUFFIXES]:  # before stop 49, left out without
+        warnings.warn(  # a word: a phone's .heic photos, a class silently smaller, or empty ("class sizes {'b': 0}")
+            f"{root}: {len(unread):,} image file{'s' if len(unread) > 1 else ''} not read, of kinds nasproxy does not read "
+            f"({', '.join(sorted({p.suffix.lower() for p in unread}))}; the first {shown(str(unread[0].relative_to(root)))}): "
+            f"it reads {' '.join(IMAGE_SUFFIXES)}; convert them to one of those to use them",
+            NasProxyWarning,
+            stacklevel=2,
+        )
     if not files:
         raise DataNotFoundError(f"no images under {root}: expected {root}/<class>/<image>.png (or .jpg, ...)")
     images, labels, modes = [], [], set()

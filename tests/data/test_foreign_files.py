@@ -259,3 +259,27 @@ def test_svhn_pixels_that_are_no_numbers_are_refused_in_one_line(tmp_path: Path)
     with pytest.raises(DataNotFoundError) as error:
         load_dataset("svhn", tmp_path)
     assert str(error.value).startswith(f"SVHN file {path}: 'X' holds no pixels ("), str(error.value)
+
+
+def test_images_of_kinds_pil_reads_are_read_and_others_are_named(tmp_path: Path) -> None:
+    """A class's .jfif (a JPEG, as browsers on Windows save one), .jpe and .ppm / .pgm files, and an iPhone's .heic
+    photos: before stop 49 all were left out without a word (class 'a' read as its 2 PNG files alone, class 'b' of
+    .heic files as empty: "class sizes {'a': 2, 'b': 0}"). Now the kinds PIL reads are read, the others named in a
+    warning."""
+    from PIL import Image
+
+    from nas_proxy.data.formats import read_image_folder
+    from nas_proxy.errors import NasProxyWarning
+
+    fab.image_folder(tmp_path, ["a", "b"], 2)
+    for suffix, format_ in ((".jfif", "JPEG"), (".jpe", "JPEG"), (".ppm", "PPM"), (".pgm", "PPM")):
+        Image.new("RGB" if suffix != ".pgm" else "L", (12, 10), 90).save(tmp_path / "a" / f"x{suffix}", format=format_)
+    for i in range(2):
+        (tmp_path / "b" / f"IMG_{i}.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(30))
+    with pytest.warns(NasProxyWarning) as caught:
+        _, y, classes = read_image_folder(tmp_path, 8)
+    assert classes == ["a", "b"] and np.bincount(y).tolist() == [6, 2]
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path}: 2 image files not read, of kinds nasproxy does not read (.heic; the first 'b/IMG_0.HEIC'): it reads "
+        ".png .jpg .jpeg .bmp .gif .webp .tif .tiff .jfif .jpe .pbm .pgm .ppm .pnm; convert them to one of those to use them"
+    ]
