@@ -62,6 +62,8 @@ def read_idx(path: Path) -> NDArray[Any]:
 def _read_idx_stream(path: Path, f: Any) -> NDArray[Any]:
     head = f.read(4)
     if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+        if (what := foreign_kind(head + f.read(HEAD_BYTES - len(head)))) is not None:
+            raise DataNotFoundError(f"{path} is {what}, not an IDX file of images or labels")
         raise DataNotFoundError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
     ndim = head[3]
     header = 4 + 4 * ndim
@@ -214,25 +216,38 @@ def _keys(d: dict[Any, Any]) -> list[Any]:
     return sorted(d, key=str)
 
 
-# the first bytes of files given where a CIFAR batch (a pickle) is read, and what they are: before stop 49, pickle's
-# "invalid load key, '\x1f'." or "unpickling stack underflow"
+# the first bytes of files given in a dataset file's place, and what they are: before stop 49, pickle's "invalid load
+# key, '\x1f'." or "unpickling stack underflow", the IDX reader's "bad magic number"
 _FOREIGN_MAGIC = (
     (b"\x1f\x8b", "gzip-compressed (decompress it with gunzip)"),
+    (b"\xfd7zXZ\x00", "xz-compressed (decompress it with unxz)"),
+    (b"BZh", "bzip2-compressed (decompress it with bunzip2)"),
     (b"\x93NUMPY", "a file numpy.save wrote (.npy: one array, without the labels)"),
     (b"\x89HDF\r\n\x1a\n", "an HDF5 file (h5py, MATLAB v7.3, Keras)"),
+    (checks.ZIP_MAGIC, "a zip archive (unzip it)"),
 )
+HEAD_BYTES = 512  # the first bytes of a file that foreign_kind reads: a tar archive's signature is at 257
+
+
+def foreign_kind(head: bytes) -> str | None:
+    """What a file whose first bytes are ``head`` (:data:`HEAD_BYTES` of them) is where it is plainly none of the formats
+    datasets ship in: compressed, an archive, another program's arrays, an HTML page (a download that got an error
+    page), nothing at all; None otherwise."""
+    if not head:
+        return "empty (0 bytes: a copy or a download that stopped?)"
+    if head[257:262] == b"ustar":
+        return "a tar archive (extract it with tar -xf)"
+    if head.lstrip()[:14].lower().startswith((b"<!doctype html", b"<html")):
+        return "an HTML page (a download that got a web page, such as an error page, in place of the file?)"
+    return next((what for magic, what in _FOREIGN_MAGIC if head.startswith(magic)), None)
 
 
 def _not_a_pickle(raw: bytes) -> str | None:
-    """What the bytes ``raw`` of a file are where they are plainly no pickle: a zip (before branch probe48, pickle's
-    "A load persistent id instruction was encountered, ..."), gzip, .npy, HDF5, a tar archive, nothing; None otherwise."""
+    """What the bytes ``raw`` of a file are where they are plainly no pickle: a zip holding arrays or not (before branch
+    probe48, pickle's "A load persistent id instruction was encountered, ..."), or another :func:`foreign_kind`."""
     if checks.zip_archive(raw) is not None:
         return "a zip archive (what numpy.savez and torch.save write)"
-    if not raw:
-        return "empty (0 bytes: a copy or a download that stopped?)"
-    if raw[257:262] == b"ustar":
-        return "a tar archive (extract it with tar -xf)"
-    return next((what for magic, what in _FOREIGN_MAGIC if raw.startswith(magic)), None)
+    return foreign_kind(raw[:HEAD_BYTES])
 
 
 def cifar_label_names(path: Path, key: str, count: int) -> list[str]:

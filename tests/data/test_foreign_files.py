@@ -17,6 +17,8 @@ from nas_proxy.data.formats import read_cifar_batch
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
 from tests import fabricate as fab
 
+HTML = b"<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head><body>Forbidden</body></html>\n"
+
 
 def _zips(folder: Path) -> dict[str, Path]:
     """A torch.save file, a numpy.savez file and a zip of other things (a workbook's kind), each in ``folder``."""
@@ -182,6 +184,7 @@ def test_foreign_cifar_dicts_are_refused_in_one_line(file: str, content: object,
         ("hdf5", "an HDF5 file (h5py, MATLAB v7.3, Keras)"),
         ("tar", "a tar archive (extract it with tar -xf)"),
         ("empty", "empty (0 bytes: a copy or a download that stopped?)"),
+        ("html", "an HTML page (a download that got a web page, such as an error page, in place of the file?)"),
     ],
 )
 def test_a_cifar_batch_that_is_another_kind_of_file_is_named_so(kind: str, said: str, tmp_path: Path) -> None:
@@ -204,7 +207,7 @@ def test_a_cifar_batch_that_is_another_kind_of_file_is_named_so(kind: str, said:
             t.add(batch, "data_batch_1")
         (tmp_path / "b.tar").replace(batch)
     else:
-        batch.write_bytes(b"")
+        batch.write_bytes(HTML if kind == "html" else b"")
     with pytest.raises(DataNotFoundError) as error:
         load_dataset("cifar10", tmp_path)
     assert str(error.value) == (
@@ -283,3 +286,42 @@ def test_images_of_kinds_pil_reads_are_read_and_others_are_named(tmp_path: Path)
         f"{tmp_path}: 2 image files not read, of kinds nasproxy does not read (.heic; the first 'b/IMG_0.HEIC'): it reads "
         ".png .jpg .jpeg .bmp .gif .webp .tif .tiff .jfif .jpe .pbm .pgm .ppm .pnm; convert them to one of those to use them"
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (HTML, "an HTML page (a download that got a web page, such as an error page, in place of the file?)"),
+        ("xz", "xz-compressed (decompress it with unxz)"),
+        ("bz2", "bzip2-compressed (decompress it with bunzip2)"),
+        ("zip", "a zip archive (unzip it)"),
+        (b"", "empty (0 bytes: a copy or a download that stopped?)"),
+    ],
+)
+@pytest.mark.parametrize("gz", [False, True])
+def test_an_idx_file_that_is_another_kind_of_file_is_named_so(content: object, said: str, gz: bool, tmp_path: Path) -> None:
+    """MNIST's files fetched from a server that answered with an error page, or compressed with xz, bzip2 or zip where
+    gzip is read: before stop 49 "is not an unsigned-byte IDX file (bad magic number)", which says nothing of the file."""
+    import bz2
+    import gzip
+    import lzma
+
+    fab.idx_files(tmp_path, np.arange(10), np.arange(10), gz=gz)
+    path = tmp_path / ("train-labels-idx1-ubyte" + (".gz" if gz else ""))
+    idx = fab.idx_bytes(np.zeros(10, dtype=np.uint8))
+    if content == "xz":
+        raw = lzma.compress(idx)
+    elif content == "bz2":
+        raw = bz2.compress(idx)
+    elif content == "zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as z:
+            z.writestr("train-labels-idx1-ubyte", idx)
+        raw = buffer.getvalue()
+    else:
+        assert isinstance(content, bytes)
+        raw = content
+    path.write_bytes(gzip.compress(raw) if gz and raw else raw)
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset("mnist", tmp_path)
+    assert str(error.value) == f"{path} is {said}, not an IDX file of images or labels"
