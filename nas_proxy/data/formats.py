@@ -13,6 +13,7 @@ import math
 import os
 import pickle
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -237,9 +238,30 @@ def foreign_kind(head: bytes) -> str | None:
         return "empty (0 bytes: a copy or a download that stopped?)"
     if head[257:262] == b"ustar":
         return "a tar archive (extract it with tar -xf)"
+    if head.startswith(b"\x1f\x8b") and _gunzipped(head)[257:262] == b"ustar":  # the archive datasets ship as
+        return "a tar.gz archive (extract it with tar -xzf)"
     if head.lstrip()[:14].lower().startswith((b"<!doctype html", b"<html")):
         return "an HTML page (a download that got a web page, such as an error page, in place of the file?)"
     return next((what for magic, what in _FOREIGN_MAGIC if head.startswith(magic)), None)
+
+
+def _gunzipped(head: bytes) -> bytes:
+    """What the first bytes of a gzip stream inflate to (b"" where they are not one)."""
+    try:
+        return zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(head, HEAD_BYTES)
+    except zlib.error:
+        return b""
+
+
+def file_kind(path: Path) -> str:
+    """What the file ``path`` is, in words, for a message that expected a folder: "a file", or what its first bytes
+    show it is (a tar.gz archive, a zip archive, ...)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(HEAD_BYTES)
+    except OSError:
+        return "a file"
+    return (foreign_kind(head) or "a file") if head else "an empty file"
 
 
 def _not_a_pickle(raw: bytes) -> str | None:

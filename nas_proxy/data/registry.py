@@ -25,6 +25,7 @@ from nas_proxy.data.formats import (
     U8,
     cifar_arrays,
     cifar_label_names,
+    file_kind,
     present,
     read_cifar_batch,
     read_idx_pair,
@@ -121,6 +122,10 @@ def _load(name: str, root: Path | str | None, download: bool, image_size: int) -
         raise InvalidArgumentError(f"--download changes nothing with dataset {name} ({where}): drop it")
     if root:
         checks.not_too_long("data root", root)  # before probe44, an internal error (Path.is_dir raised)
+    if root and not download and Path(root).is_file():  # before stop 49, "does not exist (or is not a directory)" for the
+        raise DataNotFoundError(  # cifar-10-python.tar.gz just downloaded
+            f"data root {root} is {file_kind(Path(root))}, not a directory; give the folder that holds the {key} files with --data-root"
+        )
     if root and not download and not Path(root).is_dir():  # a typo would be ignored (digits) or blamed on missing files
         raise DataNotFoundError(
             f"data root {root} does not exist (or is not a directory); give the folder that holds the {key} files with --data-root"
@@ -411,7 +416,7 @@ def imagefolder(opts: DataOptions) -> Dataset:
     if found is None:
         raise DataNotFoundError(f"image folder {root} does not exist")
     if not stat.S_ISDIR(found.st_mode):  # before branch probe46, "does not exist" for a file, a FIFO or /dev/null
-        what = "a file" if stat.S_ISREG(found.st_mode) else checks.kind(found.st_mode)
+        what = file_kind(root) if stat.S_ISREG(found.st_mode) else checks.kind(found.st_mode)  # a zip of the folder: said (stop 49)
         raise DataNotFoundError(f"image folder {root} is {what}, not a folder; give the folder that holds one folder of images per class")
     size = opts.image_size
     folders = subfolders(root)

@@ -325,3 +325,34 @@ def test_an_idx_file_that_is_another_kind_of_file_is_named_so(content: object, s
     with pytest.raises(DataNotFoundError) as error:
         load_dataset("mnist", tmp_path)
     assert str(error.value) == f"{path} is {said}, not an IDX file of images or labels"
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip", "text", "empty"])
+def test_an_archive_given_for_a_folder_is_named_so(kind: str, tmp_path: Path) -> None:
+    """--data-root cifar-10-python.tar.gz (the file just downloaded), --dataset imagefolder:pets.zip: before stop 49,
+    "data root P does not exist (or is not a directory)" and "image folder P is a file, not a folder", the archive
+    unsaid; a text file is still "a file"."""
+    import tarfile
+
+    fab.cifar10(tmp_path / "unpacked")
+    path = tmp_path / f"data.{kind}"
+    if kind == "tar.gz":
+        with tarfile.open(path, "w:gz") as t:
+            t.add(tmp_path / "unpacked" / "cifar-10-batches-py", "cifar-10-batches-py")
+    elif kind == "zip":
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("cat/0.png", b"")
+    else:
+        path.write_text("notes\n" if kind == "text" else "")
+    what = {
+        "tar.gz": "a tar.gz archive (extract it with tar -xzf)",
+        "zip": "a zip archive (unzip it)",
+        "text": "a file",
+        "empty": "an empty file",
+    }[kind]
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset("cifar10", root=path)
+    assert str(error.value) == f"data root {path} is {what}, not a directory; give the folder that holds the cifar10 files with --data-root"
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset(f"imagefolder:{path}")
+    assert str(error.value).startswith(f"image folder {path} is {what}, not a folder; give the folder")
