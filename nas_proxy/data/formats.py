@@ -1,4 +1,4 @@
-"""Readers for the file formats datasets ship in.
+"""Readers for the file formats datasets ship in (IDX, CIFAR python batches, SVHN .mat; image folders: images.py).
 
 Each returns ``uint8`` arrays ``(N, H, W, C)`` and ``int64`` labels. They are written here (not
 torchvision's dataset classes) because those check checksums of the official archives, and
@@ -12,7 +12,6 @@ import io
 import math
 import os
 import pickle
-import warnings
 import zlib
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,14 +20,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nas_proxy import checks
-from nas_proxy.errors import DataNotFoundError, NasProxyWarning, shown
+from nas_proxy.errors import DataNotFoundError
 
 U8 = NDArray[np.uint8]
 I64 = NDArray[np.int64]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".jfif", ".jpe", ".pbm", ".pgm", ".ppm", ".pnm")
-# image files nasproxy does not read (PIL reads none of them without a plugin): named in a warning, not left out silently
-UNREAD_IMAGE_SUFFIXES = (".heic", ".heif", ".avif", ".jxl", ".svg", ".dng", ".cr2", ".nef", ".arw", ".raw")
 
 
 def present(path: Path) -> bool:
@@ -403,119 +398,3 @@ def pixel_bytes(values: Any, what: str) -> U8:
             f"({a.dtype}); save the pixels as 8-bit values 0-255, as the official files do"
         )
     return a.astype(np.uint8)
-
-
-def subfolders(folder: Path) -> list[str]:
-    """The names of an image folder's folders (following links; hidden ones left out), sorted. A link to nothing
-    there (or a loop of links) is refused: before branch probe48 it was left out as a file is, a class silently gone."""
-    entries = [(p, is_dir) for p, is_dir in _entries(folder) if not p.name.startswith(".")]
-    if broken := [p for p, is_dir in entries if not is_dir and p.is_symlink() and not p.exists()]:
-        raise DataNotFoundError(
-            f"{broken[0]} in image folder {folder} is a link to nothing (or a loop of links): a class folder not there; "
-            "point it at the class's folder, or remove it"
-        )
-    names = [p.name for p, is_dir in entries if is_dir]
-    for name in names:  # a class's name is its folder's: before stop 49, 'ca\nt' was recorded so, and broke the lines printing it
-        if (what := checks.control_character(name)) is not None:
-            raise DataNotFoundError(
-                f"image folder {folder} holds a folder named {shown(name)}, whose name holds a control character ({what}): "
-                "a class's name is its folder's, recorded in every set and model made from it and printed; rename the folder"
-            )
-    return names
-
-
-def _entries(folder: Path) -> list[tuple[Path, bool]]:
-    """Every entry of an image folder, sorted, and whether it is a folder; a folder whose permissions
-    refuse this user (no read or no search bit) is one line, not a PermissionError from the listing."""
-    try:
-        return [(p, p.is_dir()) for p in sorted(folder.iterdir())]
-    except OSError as e:
-        raise DataNotFoundError(f"image folder {folder} cannot be read: {e.strerror}; it needs read and search (r-x) permission") from None
-
-
-def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
-    """Class-per-folder images, shorter side resized to ``size`` then centre-cropped.
-
-    Greyscale if every image is greyscale, RGB otherwise.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    classes = subfolders(root)
-    entries = [  # hidden files left out, as hidden folders are: macOS writes '._NAME.png' beside each image on a foreign
-        (k, p)  # disk, and before branch probe48 the first of them refused the folder ("cannot identify image file")
-        for k, c in enumerate(classes)
-        for p, _ in _entries(root / c)
-        if not p.name.startswith(".")
-    ]
-    files = [(k, p) for k, p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
-    if unread := [p for _, p in entries if p.suffix.lower() in UNREAD_IMAGE_SUFFIXES]:  # before stop 49, left out without
-        warnings.warn(  # a word: a phone's .heic photos, a class silently smaller, or empty ("class sizes {'b': 0}")
-            f"{root}: {len(unread):,} image file{'s' if len(unread) > 1 else ''} not read, of kinds nasproxy does not read "
-            f"({', '.join(sorted({p.suffix.lower() for p in unread}))}; the first {shown(str(unread[0].relative_to(root)))}): "
-            f"it reads {' '.join(IMAGE_SUFFIXES)}; convert them to one of those to use them",
-            NasProxyWarning,
-            stacklevel=2,
-        )
-    if not files:
-        raise DataNotFoundError(f"no images under {root}: expected {root}/<class>/<image>.png (or .jpg, ...)")
-    images, labels, modes = [], [], set()
-    for k, p in files:
-        checks.existing_file("image", p)  # a FIFO named x.png would block Image.open forever; a link to nothing, a loop
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused, not decoded
-                with Image.open(p) as im:
-                    modes.add("L" if im.mode in ("L", "1") or im.mode.startswith("I") else "RGB")
-                    images.append(_resize_crop(_eight_bit(im, p), size))
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise DataNotFoundError(
-                f"image {p} declares more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb, or far too large); remove it or shrink it"
-            ) from None
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:  # PIL raises SyntaxError for some broken headers
-            raise DataNotFoundError(f"cannot read image {p}: {e}") from None
-        labels.append(k)
-    mode = "L" if modes == {"L"} else "RGB"
-    arrays = [np.asarray(im.convert(mode), dtype=np.uint8) for im in images]
-    x = np.stack([a[..., None] if a.ndim == 2 else a for a in arrays])
-    return x, np.asarray(labels, dtype=np.int64), classes
-
-
-def _eight_bit(im: Any, path: Path) -> Any:
-    """``im`` with 8-bit pixels: a 16-bit greyscale image (``I;16``, or ``I`` as PIL reads some
-    16-bit files) scaled from 0-65535 to 0-255 (PIL's own conversion clips every value above 255 to
-    white: a 16-bit folder read as one flat white image); floating-point pixels are refused, their
-    file states no range, and so are integer pixels outside 0-65535 (a 32-bit or signed image): before
-    stop 49 they were clipped to white or black without a word. Not stretched by each image's own range:
-    that would make a dark picture as bright as a light one, where the fixed 0-65535 keeps them apart."""
-    from PIL import Image
-
-    if im.mode == "F":
-        raise DataNotFoundError(
-            f"image {path} has floating-point pixels (mode F), whose range its file does not state; save it with 8- or 16-bit pixels"
-        )
-    if not im.mode.startswith("I"):
-        return im
-    pixels = np.asarray(im)
-    low, high = int(pixels.min()), int(pixels.max())
-    if low < 0 or high > SIXTEEN_BITS:
-        raise DataNotFoundError(
-            f"image {path} has integer pixels from {low:,} to {high:,} (mode {im.mode}), outside the 16-bit range 0-{SIXTEEN_BITS} "
-            "that nasproxy scales to 8 bits, and its file states no other range; save it with 8- or 16-bit pixels (0-65535)"
-        )
-    scaled = pixels.astype(np.float64) / 257.0  # 65535 -> 255
-    return Image.fromarray(np.rint(scaled).astype(np.uint8), "L")
-
-
-SIXTEEN_BITS = 65535  # the white of a 16-bit image
-
-
-def _resize_crop(im: Any, size: int) -> Any:
-    from PIL import Image
-
-    w, h = im.size
-    scale = size / min(w, h)
-    im = im.convert("RGB" if im.mode not in ("L", "1") else "L")
-    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR)
-    w, h = im.size
-    left, top = (w - size) // 2, (h - size) // 2
-    return im.crop((left, top, left + size, top + size))

@@ -29,10 +29,9 @@ from nas_proxy.data.formats import (
     present,
     read_cifar_batch,
     read_idx_pair,
-    read_image_folder,
     read_svhn_mat,
-    subfolders,
 )
+from nas_proxy.data.images import read_image_folder, subfolders
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, NasProxyWarning, shown
 from nas_proxy.protocols import IMAGE_SIZE_MAX, DataRef, image_folder, reads_no_root
 from nas_proxy.registry import Registry

@@ -283,7 +283,7 @@ def test_imagefolder_16_bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> N
     value above 255, and such a folder was read as one flat white image (its set distilled, exit 0)."""
     from PIL import Image
 
-    from nas_proxy.data.formats import read_image_folder
+    from nas_proxy.data.images import read_image_folder
 
     for name, value in (("dark", 8000), ("light", 60000)):
         (tmp_path / name).mkdir()

@@ -62,7 +62,7 @@ def test_integer_pixels_outside_16_bits_are_refused_not_clipped(dtype: type, val
     file does not state either; a 16-bit image in the same folder is still read (0-65535 scaled to 0-255)."""
     from PIL import Image
 
-    from nas_proxy.data.formats import read_image_folder
+    from nas_proxy.data.images import read_image_folder
 
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
@@ -271,7 +271,7 @@ def test_images_of_kinds_pil_reads_are_read_and_others_are_named(tmp_path: Path)
     warning."""
     from PIL import Image
 
-    from nas_proxy.data.formats import read_image_folder
+    from nas_proxy.data.images import read_image_folder
     from nas_proxy.errors import NasProxyWarning
 
     fab.image_folder(tmp_path, ["a", "b"], 2)

@@ -41,7 +41,7 @@ def read_png(path: Path, spec: dict[str, object]) -> torch.Tensor:
     """One PNG file as the model takes it: resized as the loader does, normalised with spec.json's numbers."""
     from PIL import Image
 
-    from nas_proxy.data.formats import _resize_crop
+    from nas_proxy.data.images import _resize_crop
 
     with Image.open(path) as im:
         pixels = np.asarray(_resize_crop(im, IMAGE_SIZE).convert("RGB"), dtype=np.float32) / 255.0  # (H, W, C)
