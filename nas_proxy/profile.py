@@ -26,18 +26,21 @@ the command). An example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.checks import read_text
-from nas_proxy.errors import InvalidArgumentError, NasProxyError
-from nas_proxy.files import write_text
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
+from nas_proxy.files import bounded_name, output_lock, shorten, write_text
 from nas_proxy.protocols import canonical_dataset
 from nas_proxy.trainers.synthetic_set import ProxyConfig
 
@@ -364,6 +367,38 @@ def _search_ladder(table: Any, where: str) -> str | None:
         raise InvalidArgumentError(f"{where}: search.{e}") from None
 
 
+def lock_folder(out: Path) -> Path:
+    """The folder whose lock the one writer of the profile ``out`` holds (:func:`one_writer`): hidden beside it."""
+    return out.with_name(bounded_name(out.parent, f".{out.name}.writing"))
+
+
+@contextlib.contextmanager
+def one_writer(out: Path) -> Iterator[None]:
+    """Hold the lock of the profile ``out`` (:func:`files.output_lock` on :func:`lock_folder`) while the block
+    computes and writes it: a second command writing the same profile meanwhile is refused in one line
+    (:class:`~nas_proxy.files.FolderBusyError`), as a second command on any output is; run again once the first has
+    ended, it finds the profile written. The folder is made empty and removed as the block ends (a kill -9
+    leaves it empty; the next writer takes it and removes it). Where it cannot be made or locked (a file in its
+    place, a file system without flock), the block runs unlocked with a warning. Before fix49a two
+    ``calibrate --ladders`` on one ``--out`` each measured every candidate (27 s) and the last to end won."""
+    lock = lock_folder(out)
+    busy = f"--out {shorten(out)} is being written by another nasproxy process"
+    fix = "wait for it to finish (the same command then keeps what it wrote), or choose another --out"
+    with output_lock(lock, busy=busy, fix=fix) as held:
+        try:
+            if not held:
+                warnings.warn(
+                    f"--out {shorten(out)} is written unlocked: its lock folder {shorten(lock)} could not be made or locked "
+                    "(a file in its place, or a file system without flock); write it with no other command meanwhile",
+                    NasProxyWarning,
+                    stacklevel=3,
+                )
+            yield
+        finally:
+            with contextlib.suppress(OSError):  # while still held: also the folder a killed writer left
+                lock.rmdir()
+
+
 def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
     """Write ``profile`` atomically (a reader never sees half a file); the path written."""
     path = Path(path)
@@ -375,4 +410,15 @@ def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
     return path
 
 
-__all__ = ["FORMAT", "INPUT_KEYS", "SEARCH_KEYS", "ProxyProfile", "check_proxy_values", "proxy_fields", "read_profile", "write_profile"]
+__all__ = [
+    "FORMAT",
+    "INPUT_KEYS",
+    "SEARCH_KEYS",
+    "ProxyProfile",
+    "check_proxy_values",
+    "lock_folder",
+    "one_writer",
+    "proxy_fields",
+    "read_profile",
+    "write_profile",
+]

@@ -289,9 +289,8 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     from nas_proxy import configs
     from nas_proxy.calibrate import ladder_sim as sim
     from nas_proxy.calibrate.config import LadderChoiceConfig
-    from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, inputs_of, rows_csv, to_profile, written
-    from nas_proxy.files import write_text
-    from nas_proxy.profile import write_profile
+    from nas_proxy.calibrate.ladder_choice import inputs_of, written
+    from nas_proxy.profile import one_writer
     from nas_proxy.spaces import get_space
 
     typed = [k for k in PROTOCOL_ONLY if getattr(args, k) is not None]
@@ -346,15 +345,37 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     options = {"ladders": given or "auto", "proxies": args.proxies, "one_off": one_off, "independent_seed": args.independent_seed}
     options |= {"config": dataclasses.asdict(config), "space": recorded and recorded[1]}
     inputs = inputs_of(table, [Path(s) for s in args.scores], None if args.split is None else Path(args.split), options)
-    kept, why = written(out, every, inputs)
-    if kept is not None:  # the same command run again: nothing measured again
-        if args.json:
-            print_json({"chosen": kept.ladder, "calibration": kept.calibration, "profile_path": str(out), "reused": True})
-        else:
-            print(f"{out} already written (same inputs; nothing measured again): chosen {kept.ladder}; every candidate: {every}")
-        return 0
-    if why and not args.json:
-        print(why)
+    with one_writer(out):  # one command at a time computes and writes this profile (before fix49a, the last to end won)
+        kept, why = written(out, every, inputs)
+        if kept is not None:  # the same command run again: nothing measured again
+            if args.json:
+                print_json({"chosen": kept.ladder, "calibration": kept.calibration, "profile_path": str(out), "reused": True})
+            else:
+                print(f"{out} already written (same inputs; nothing measured again): chosen {kept.ladder}; every candidate: {every}")
+            return 0
+        if why and not args.json:
+            print(why)
+        return _choose_and_write(args, config, (out, every), given, one_off, recorded, inputs)
+
+
+def _choose_and_write(
+    args: argparse.Namespace,
+    config: Any,
+    paths: tuple[Path, Path],
+    given: list[str] | None,
+    one_off: dict[str, float],
+    recorded: tuple[str, str] | None,
+    inputs: dict[str, Any] | None,
+) -> int:
+    """Measure every candidate ladder on the calibration architectures, choose, write the profile (``paths``: it
+    and the table of every candidate beside it)."""
+    from nas_proxy.calibrate import ladder_sim as sim
+    from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, rows_csv, to_profile
+    from nas_proxy.files import write_text
+    from nas_proxy.profile import write_profile
+
+    out, every = paths
+    table = Path(args.truth)
     ids = None
     if args.split:
         whole = sim.load_candidates(table, [], args.independent_seed)

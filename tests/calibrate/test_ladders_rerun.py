@@ -1,0 +1,71 @@
+"""``nasproxy calibrate --ladders`` run twice at once on one ``--out``: one writer, the second is refused, as a
+second command on any output is. Drills wait for events (a process held at the
+gate while it measures, holding the profile's lock), never for a duration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nas_proxy.cli import main
+from nas_proxy.profile import read_profile
+from tests import warm
+from tests.correlate.test_calibrate_ladders import _files
+from tests.gate import SAFETY_SECONDS, Gate
+
+CHOOSING = "nas_proxy.calibrate.ladder_choice:choose_ladder"  # every candidate measured: the lock is held meanwhile
+
+
+def _argv(tmp: Path, out: Path) -> list[str]:
+    table, scores, split = _files(tmp)
+    argv = ["calibrate", "--ladders", "auto", "--truth", str(table), "--scores", str(scores), "--split", str(split)]
+    return [*argv, "--n-boot", "100", "--out", str(out), "--quiet"]
+
+
+def test_a_second_command_on_the_same_out_is_refused_while_the_first_measures(tmp_path: Path) -> None:
+    """fix49a: before, two at once on one --out each measured every candidate (27 s on benchmarks/groundtruth's
+    table) and the last atomic write won, exit 0 both. The second is refused in one line now, before it reads
+    anything, as distill, train, correlate and the protocol study refuse a second writer; once the first has
+    ended, the same command keeps what it wrote."""
+    out = tmp_path / "profiles" / "p.toml"
+    command = [sys.executable, "-m", "nas_proxy", *_argv(tmp_path, out)]
+    gate = Gate(tmp_path / "gate", at=CHOOSING)
+    first = warm.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    gate.wait([first], [first.pid])  # measuring, its lock held
+    second = warm.run(command, text=True, capture_output=True, timeout=SAFETY_SECONDS)  # no gate: it would measure at once
+    assert second.returncode == 2, second.stdout
+    assert second.stderr.splitlines() == [
+        f"nasproxy calibrate: error: --out {out} is being written by another nasproxy process (process {first.pid}); "
+        "wait for it to finish (the same command then keeps what it wrote), or choose another --out"
+    ]
+    assert second.stdout == "" and not out.exists()
+    gate.open()
+    _, err = first.communicate(timeout=SAFETY_SECONDS)
+    assert first.returncode == 0, err
+    assert sorted(p.name for p in out.parent.iterdir()) == ["p-ladders.csv", "p.toml"]  # the lock's folder gone
+    again = warm.run(command, text=True, capture_output=True, timeout=SAFETY_SECONDS)
+    assert again.returncode == 0 and again.stdout.startswith(f"{out} already written (same inputs; nothing measured again)")
+
+
+def test_a_lock_folder_a_killed_writer_left_is_taken_and_removed(tmp_path: Path) -> None:
+    from nas_proxy.profile import lock_folder
+
+    out = tmp_path / "p.toml"
+    lock_folder(out).mkdir()  # what a writer killed -9 leaves: empty, locked by nobody
+    assert main(_argv(tmp_path, out)) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_where_the_lock_cannot_be_had_the_profile_is_written_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Never unlocked without a word: a file where the lock folder goes (a file system without flock alike)."""
+    from nas_proxy.profile import lock_folder
+
+    out = tmp_path / "p.toml"
+    lock_folder(out).write_text("")
+    assert main(_argv(tmp_path, out)) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and f"--out {out} is written unlocked: its lock folder {lock_folder(out)} could not be made" in err[0], err
+    assert read_profile(out).ladder == "exact:1.0,full:1"
