@@ -90,11 +90,14 @@ CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "candidate_ladders": ((int,), "how many ladders were measured"),
     "proxies_measured": ((list,), "the proxies with scores"),
     "scores": ((list,), "the files the proxy scores came from"),
-    "inputs": ((dict,), "SHA-256 of what the choice was computed from: truth, scores (each), split, options"),
+    "inputs": ((dict,), "SHA-256 of what the choice was computed from: truth, scores (each), split, options, simulation"),
     "ladders_sha256": ((str,), "SHA-256 of the table of every candidate written beside the profile"),
+    "nasproxy_version": ((str,), "the nasproxy that wrote this profile"),
 }
-# calibration.inputs: what `calibrate --ladders` run again compares to keep the profile (calibrate.ladder_choice.written)
-INPUT_KEYS = ("truth", "scores", "split", "options")
+# calibration.inputs: what `calibrate --ladders` run again compares to keep the profile (calibrate.ladder_choice.written);
+# simulation: the SHA-256 of the code that simulates and chooses (ladder_choice.simulation_sha256), recorded since fix49a
+INPUT_KEYS = ("truth", "scores", "split", "options", "simulation")
+OPTIONAL_INPUTS = ("split", "simulation")  # a profile of fix48a records no simulation: read, and never kept (ladder_choice.written)
 SEARCH_KEYS = {"ladder": "the ladder `search` climbs (a single proxy is PROXY:1.0,full:K)"}
 
 
@@ -305,8 +308,13 @@ def _check_inputs(inputs: dict[str, Any]) -> None:
             for x in value:
                 checks.sha256("calibration.inputs.scores", x, "a scores file's", optional=False)
         else:
-            whose = {"truth": "the ground-truth table's", "split": "the split file's", "options": "the options'"}[key]
-            checks.sha256(f"calibration.inputs.{key}", value, whose, optional=key == "split")
+            whose = {
+                "truth": "the ground-truth table's",
+                "split": "the split file's",
+                "options": "the options'",
+                "simulation": "the simulation's",
+            }
+            checks.sha256(f"calibration.inputs.{key}", value, whose[key], optional=key in OPTIONAL_INPUTS)
 
 
 def read_profile(path: Path | str) -> ProxyProfile:

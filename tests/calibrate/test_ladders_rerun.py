@@ -1,17 +1,20 @@
-"""``nasproxy calibrate --ladders`` run twice at once on one ``--out``: one writer, the second is refused, as a
-second command on any output is. Drills wait for events (a process held at the
+"""``nasproxy calibrate --ladders`` run twice: at once on one ``--out`` (one writer: the second is refused, as a
+second command on any output is), and again after a change of the simulation's code (chosen again, said why). Drills wait for events (a process held at the
 gate while it measures, holding the profile's lock), never for a duration."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import nas_proxy
+from nas_proxy.calibrate import ladder_choice
 from nas_proxy.cli import main
-from nas_proxy.profile import read_profile
+from nas_proxy.profile import read_profile, write_profile
 from tests import warm
 from tests.correlate.test_calibrate_ladders import _files
 from tests.gate import SAFETY_SECONDS, Gate
@@ -57,6 +60,53 @@ def test_a_lock_folder_a_killed_writer_left_is_taken_and_removed(tmp_path: Path)
     lock_folder(out).mkdir()  # what a writer killed -9 leaves: empty, locked by nobody
     assert main(_argv(tmp_path, out)) == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_change_of_the_simulation_code_chooses_again_and_says_why(tmp_path: Path) -> None:
+    """fix49a: the inputs recorded were the files and options only, so a nasproxy whose simulation had changed since
+    (an upgrade, a fix of the bootstrap) kept the old choice for the same inputs, exit 0. The profile records the
+    simulation's version now (the SHA-256 of its code, numpy's and scipy's versions): here a copy of nasproxy
+    whose ladder_sim.py differs by one line runs the same command."""
+    out = tmp_path / "p.toml"
+    argv = _argv(tmp_path, out)
+    assert main(argv) == 0
+    written = read_profile(out)
+    copy = tmp_path / "other" / "nas_proxy"
+    shutil.copytree(Path(ladder_choice.__file__).parents[1], copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with (copy / "calibrate" / "ladder_sim.py").open("a") as f:
+        f.write("# the next release's simulation\n")
+    env = {**warm.os.environ, "PYTHONPATH": str(copy.parent)}  # ahead of the installed nasproxy (run outside the checkout)
+    other = warm.run(
+        [sys.executable, "-m", "nas_proxy", *argv], text=True, capture_output=True, cwd=tmp_path, env=env, timeout=SAFETY_SECONDS
+    )
+    assert other.returncode == 0, other.stderr
+    version = nas_proxy.__version__
+    assert other.stdout.splitlines()[0] == (
+        f"{out} was computed by another ladder simulation (nasproxy {version} wrote it; this is nasproxy {version}, "
+        "whose simulation code, numpy or scipy differ); choosing again"
+    )
+    assert "chosen: exact:1.0,full:1" in other.stdout
+    assert written.calibration["inputs"]["simulation"] == ladder_choice.simulation_sha256()
+    again = read_profile(out)
+    assert again.calibration["inputs"]["simulation"] != written.calibration["inputs"]["simulation"]
+    assert main(argv) == 0  # and back with this nasproxy: its own simulation again, chosen again
+    assert read_profile(out).calibration["inputs"] == written.calibration["inputs"]
+
+
+def test_a_profile_that_records_no_simulation_is_chosen_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A profile as fix48a wrote it: inputs without the simulation's version, which could be any."""
+    out = tmp_path / "p.toml"
+    argv = _argv(tmp_path, out)
+    assert main(argv) == 0
+    profile = read_profile(out)
+    profile.calibration["inputs"].pop("simulation", None)  # as fix48a wrote it
+    write_profile(profile, out)
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith(
+        f"{out} records no version of the ladder simulation (an earlier nasproxy wrote it); choosing again\n"
+    )
+    assert read_profile(out).calibration["inputs"]["simulation"] == ladder_choice.simulation_sha256()
 
 
 def test_where_the_lock_cannot_be_had_the_profile_is_written_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
