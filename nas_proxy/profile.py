@@ -92,6 +92,7 @@ CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "scores": ((list,), "the files the proxy scores came from"),
     "inputs": ((dict,), "SHA-256 of what the choice was computed from: truth, scores (each), split, options, simulation"),
     "ladders_sha256": ((str,), "SHA-256 of the table of every candidate written beside the profile"),
+    "proxies": ((dict,), "per proxy measured: Spearman with the ground truth, its interval, seconds per architecture, one-off"),
     "nasproxy_version": ((str,), "the nasproxy that wrote this profile"),
 }
 # calibration.inputs: what `calibrate --ladders` run again compares to keep the profile (calibrate.ladder_choice.written);
@@ -265,6 +266,14 @@ CALIBRATION_RANGES: dict[str, dict[str, Any]] = {
     "search_candidates": {"low": 1, "integer": True},
     "candidate_ladders": {"low": 1, "integer": True},
 }
+# calibration.proxies.NAME: key -> the range of its numbers (checks.number's arguments); a Spearman a constant proxy
+# leaves undefined is left out (TOML holds no NaN)
+PROXY_RECORD: dict[str, dict[str, Any]] = {
+    "spearman": RANK,
+    "spearman_ci": RANK,
+    "seconds_per_arch": {"low": 0.0},
+    "one_off": {"low": 0.0},
+}
 TEXT_LISTS = ("architectures", "synthetic_choices", "proxies_measured", "scores")  # lists of names or paths
 
 
@@ -291,6 +300,8 @@ def _check_calibration_values(table: dict[str, Any], where: str) -> None:
             checks.sha256("calibration.synthetic_sha256", table.get("synthetic_sha256"), "the synthetic set's tensors'")
         if "inputs" in table:
             _check_inputs(table["inputs"])
+        if "proxies" in table:
+            _check_proxies(table["proxies"])
     except InvalidArgumentError as e:
         raise InvalidArgumentError(f"{where}: {e}") from None
 
@@ -315,6 +326,32 @@ def _check_inputs(inputs: dict[str, Any]) -> None:
                 "simulation": "the simulation's",
             }
             checks.sha256(f"calibration.inputs.{key}", value, whose[key], optional=key in OPTIONAL_INPUTS)
+
+
+def _check_proxies(proxies: dict[str, Any]) -> None:
+    """``calibration.proxies``: a table per proxy name of :data:`PROXY_RECORD`'s keys, each number in its range
+    (an interval of two in order)."""
+    for name, record in proxies.items():
+        where = f"calibration.proxies.{name}"
+        if not isinstance(record, dict):
+            raise InvalidArgumentError(f"{where} must be a table, got {record!r}")
+        unknown = sorted(set(record) - set(PROXY_RECORD))
+        if unknown:
+            raise InvalidArgumentError(f"unknown key {where}.{unknown[0]}; its keys are {', '.join(PROXY_RECORD)}")
+        for key, limits in PROXY_RECORD.items():
+            value = record.get(key)
+            if key.endswith("_ci") and value is not None:
+                ok = (
+                    isinstance(value, list)
+                    and len(value) == 2
+                    and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value)
+                )
+                if not ok or value[0] > value[1]:
+                    raise InvalidArgumentError(f"{where}.{key} must be [low, high] with low <= high, got {value!r}")
+                for x in value:
+                    checks.number(f"the ends of {where}.{key}", x, **limits)
+            else:
+                checks.number(f"{where}.{key}", value, **limits, optional=True)
 
 
 def read_profile(path: Path | str) -> ProxyProfile:

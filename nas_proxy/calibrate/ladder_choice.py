@@ -24,6 +24,7 @@ import functools
 import hashlib
 import importlib
 import io
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -149,6 +150,7 @@ def to_profile(
         "architectures": choice.architectures,
         "seed": choice.seed,
         "command": command,
+        "proxies": {name: _finite(p) for name, p in choice.proxies.items()},
         "nasproxy_version": package_version(),
     }
     if space is not None:  # before fix43a a ladders profile recorded none, and passed with any space
@@ -158,6 +160,16 @@ def to_profile(
     if table is not None:
         calibration["ladders_sha256"] = hashlib.sha256(table.encode("utf-8")).hexdigest()
     return ProxyProfile({}, calibration, choice.chosen)
+
+
+def _finite(record: dict[str, Any]) -> dict[str, Any]:
+    """A proxy's record (:attr:`LadderChoice.proxies`) as a profile holds it: an undefined number (the Spearman
+    of a proxy that scores every architecture alike) left out, TOML holding no NaN."""
+
+    def defined(v: Any) -> bool:
+        return all(math.isfinite(x) for x in (v if isinstance(v, list) else [v]))
+
+    return {k: v for k, v in record.items() if defined(v)}
 
 
 # the modules whose code computes a choice from its inputs; their source, and the numpy and scipy they run on, are

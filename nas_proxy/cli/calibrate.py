@@ -349,13 +349,22 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
         kept, why = written(out, every, inputs)
         if kept is not None:  # the same command run again: nothing measured again
             if args.json:
-                print_json({"chosen": kept.ladder, "calibration": kept.calibration, "profile_path": str(out), "reused": True})
+                print_json(_ladder_json(kept, out, reused=True))
             else:
                 print(f"{out} already written (same inputs; nothing measured again): chosen {kept.ladder}; every candidate: {every}")
             return 0
         if why and not args.json:
             print(why)
         return _choose_and_write(args, config, (out, every), given, one_off, recorded, inputs)
+
+
+def _ladder_json(profile: Any, out: Path, reused: bool) -> dict[str, Any]:
+    """What ``calibrate --ladders --json`` prints, of the profile written now or kept (one shape: before fix49a a kept
+    one had no ``proxies``): a proxy's number the profile leaves out (an undefined Spearman) is null."""
+    from nas_proxy.profile import PROXY_RECORD
+
+    proxies = {name: {k: p.get(k) for k in PROXY_RECORD} for name, p in profile.calibration.get("proxies", {}).items()}
+    return {"chosen": profile.ladder, "calibration": profile.calibration, "proxies": proxies, "profile_path": str(out), "reused": reused}
 
 
 def _choose_and_write(
@@ -400,15 +409,7 @@ def _choose_and_write(
         every.unlink(missing_ok=True)  # the profile failed (a full disk): no half of the pair is left
         raise
     if args.json:
-        print_json(
-            {
-                "chosen": choice.chosen,
-                "calibration": profile.calibration,
-                "proxies": choice.proxies,
-                "profile_path": str(out),
-                "reused": False,
-            }
-        )
+        print_json(_ladder_json(profile, out, reused=False))
         return 0
     for line in ladder_summary(choice):
         print(line)

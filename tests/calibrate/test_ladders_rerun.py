@@ -1,9 +1,11 @@
 """``nasproxy calibrate --ladders`` run twice: at once on one ``--out`` (one writer: the second is refused, as a
-second command on any output is), and again after a change of the simulation's code (chosen again, said why). Drills wait for events (a process held at the
+second command on any output is), again after a change of the simulation's code (chosen again, said why), and
+again with ``--json`` (the same shape whether computed or kept). Drills wait for events (a process held at the
 gate while it measures, holding the profile's lock), never for a duration."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -109,6 +111,25 @@ def test_a_profile_that_records_no_simulation_is_chosen_again(tmp_path: Path, ca
     assert read_profile(out).calibration["inputs"]["simulation"] == ladder_choice.simulation_sha256()
 
 
+def test_json_has_one_shape_whether_computed_or_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """fix49a: before, a kept profile's --json had no "proxies" (the computed run's had it). A proxy that scores
+    every architecture alike has no Spearman: null in both (before, NaN when computed: not JSON)."""
+    out = tmp_path / "p.toml"
+    argv = [*_argv(tmp_path, out), "--json"]
+    scores = Path(argv[argv.index("--scores") + 1])
+    flat = "".join(f"flat,a{i:02d},1.0,0.001\n" for i in range(20))  # a constant score: rank agreement undefined
+    scores.write_text(scores.read_text() + flat)
+    assert main(argv) == 0
+    computed = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    kept = json.loads(capsys.readouterr().out)
+    assert (computed.pop("reused"), kept.pop("reused")) == (False, True)
+    assert kept == computed
+    assert sorted(computed["proxies"]) == ["backwards", "exact", "flat", "full", "slow"]
+    assert computed["proxies"]["flat"]["spearman"] is None and computed["proxies"]["exact"]["spearman"] == pytest.approx(1.0)
+    assert computed["proxies"]["exact"]["seconds_per_arch"] == pytest.approx(0.01)
+
+
 def test_where_the_lock_cannot_be_had_the_profile_is_written_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Never unlocked without a word: a file where the lock folder goes (a file system without flock alike)."""
     from nas_proxy.profile import lock_folder
@@ -119,3 +140,27 @@ def test_where_the_lock_cannot_be_had_the_profile_is_written_with_a_warning(tmp_
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and f"--out {out} is written unlocked: its lock folder {lock_folder(out)} could not be made" in err[0], err
     assert read_profile(out).ladder == "exact:1.0,full:1"
+
+
+def test_a_hand_edited_proxies_record_is_refused_in_one_line(tmp_path: Path) -> None:
+    """calibration.proxies (fix49a) is checked as the rest of [calibration] is: known keys, numbers in their ranges."""
+    from nas_proxy.errors import InvalidArgumentError
+
+    out = tmp_path / "p.toml"
+    assert main(_argv(tmp_path, out)) == 0
+    text = out.read_text()
+    for old, new, message in (
+        ('"spearman" = 1.0', '"spearman" = 1.5', r"calibration.proxies.exact.spearman must be in \[-1, 1\], got 1.5"),
+        ('"spearman" = 1.0', '"rho" = 1.0', "unknown key calibration.proxies.exact.rho; its keys are spearman, spearman_ci"),
+        (
+            '"seconds_per_arch" = 0.01',
+            '"seconds_per_arch" = -0.01',
+            r"calibration.proxies.exact.seconds_per_arch must be at least 0, got -0.01",
+        ),
+        ('"exact" = {', '"exact" = 3, "x" = {', "calibration.proxies.exact must be a table, got 3"),
+    ):
+        assert old in text, old
+        out.write_text(text.replace(old, new, 1))
+        with pytest.raises(InvalidArgumentError, match=message) as e:
+            read_profile(out)
+        assert "\n" not in str(e.value)
