@@ -236,8 +236,8 @@ def written(out: Path, table: Path, inputs: dict[str, Any] | None) -> tuple[Prox
     except NasProxyError as e:
         return None, f"{out} is not a profile this command can keep ({e}); choosing again"
     there = profile.calibration.get("inputs")
-    if profile.ladder is None or there is None:
-        return None, f"{out} records no inputs (a profile of the protocol study, or one an earlier nasproxy wrote); choosing again"
+    if profile.ladder is None or there is None:  # a protocol study's profile: refused before (cli.calibrate._other_kind)
+        return None, f"{out} records no inputs (an earlier nasproxy wrote it); choosing again"
     if there.get("simulation") is None:
         return None, f"{out} records no version of the ladder simulation (an earlier nasproxy wrote it); choosing again"
     if there["simulation"] != inputs.get("simulation"):

@@ -180,11 +180,36 @@ def _output(args: argparse.Namespace) -> Path:
             mine = False
         if not mine:
             raise InvalidArgumentError(f"--out {out} exists and is not a proxy profile; give a new file name")
+        _other_kind(out, ladders=args.ladders is not None)
     if out.suffix.lower() in OTHER_FORMATS:  # before probe44b, --out p.csv wrote a TOML profile named p.csv, exit 0
         raise InvalidArgumentError(
             f"--out {out}: a proxy profile is a TOML file, whatever its name; give a name ending .toml, such as {out.with_suffix('.toml')}"
         )
     return out
+
+
+def _other_kind(out: Path, ladders: bool) -> None:
+    """Refuse a profile of the other kind at ``out``, which this command would replace: a protocol study's (its
+    [proxy], hours of trainings) for ``--ladders``, a ladder's for the protocol study (refused at the start, not
+    replaced at its end). Before fix49a either was replaced, with one line at most. A profile that cannot be read
+    is the command's to replace."""
+    from nas_proxy.errors import NasProxyError
+    from nas_proxy.profile import read_profile
+
+    try:
+        there = read_profile(out)
+    except NasProxyError:
+        return
+    if ladders and there.ladder is None:
+        raise InvalidArgumentError(
+            f"--out {out} holds the profile of a protocol study (nasproxy calibrate without --ladders), which --ladders "
+            "would replace: give another --out, or move that one away first"
+        )
+    if not ladders and there.ladder is not None:
+        raise InvalidArgumentError(
+            f"--out {out} holds the profile calibrate --ladders wrote (ladder {there.ladder}), which this calibration "
+            "would replace: give another --out, or move that one away first"
+        )
 
 
 # the suffixes of other formats, refused for --out (a name of another kind, "profiles/v1.2" or "cal", is the user's)

@@ -164,3 +164,31 @@ def test_a_hand_edited_proxies_record_is_refused_in_one_line(tmp_path: Path) -> 
         with pytest.raises(InvalidArgumentError, match=message) as e:
             read_profile(out)
         assert "\n" not in str(e.value)
+
+
+def test_a_profile_of_the_other_kind_is_refused_not_replaced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """fix49a: --ladders with --out (or --study) of a protocol study's profile replaced it, printing '... records no
+    inputs; choosing again' (its [proxy] the result of hours of trainings); the protocol study replaced a ladder's
+    profile at its end without a word. Each is refused before any work now, the file left as it was."""
+    from nas_proxy.profile import ProxyProfile
+
+    protocol = write_profile(ProxyProfile({"epochs": 5}, {"heldout_fidelity": 0.5}), tmp_path / "protocol.toml")
+    before = protocol.read_bytes()
+    assert main(_argv(tmp_path, protocol)) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"nasproxy calibrate: error: --out {protocol} holds the profile of a protocol study (nasproxy calibrate without "
+        "--ladders), which --ladders would replace: give another --out, or move that one away first"
+    ]
+    assert protocol.read_bytes() == before and not (tmp_path / "protocol-ladders.csv").exists()
+
+    ladder = tmp_path / "ladder.toml"
+    assert main(_argv(tmp_path, ladder)) == 0
+    capsys.readouterr()
+    before = ladder.read_bytes()
+    study = ["calibrate", "--truth", str(tmp_path / "table.csv"), "--space", "convnet-cpu", "--synthetic", str(tmp_path / "syn")]
+    assert main([*study, "--study", "s", "--out", str(ladder), "--storage", str(tmp_path / "s.log")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"nasproxy calibrate: error: --out {ladder} holds the profile calibrate --ladders wrote (ladder exact:1.0,full:1), "
+        "which this calibration would replace: give another --out, or move that one away first"
+    ]
+    assert ladder.read_bytes() == before and not (tmp_path / "s.log").exists()
