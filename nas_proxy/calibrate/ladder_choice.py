@@ -215,7 +215,9 @@ def inputs_of(truth: Path, scores: Sequence[Path], split: Path | None, options: 
                 digests[key].append(file_sha256(Path(path)))
             except OSError:
                 return None
-    record: dict[str, Any] = {"truth": digests["truth"][0], "scores": digests["scores"]}
+    # the scores files in any order measure the same proxies (one proxy in two is refused): sorted, so that the
+    # same files in another order keep the profile (before fix49a they measured every candidate again)
+    record: dict[str, Any] = {"truth": digests["truth"][0], "scores": sorted(digests["scores"])}
     if digests["split"]:
         record["split"] = digests["split"][0]
     record["options"] = json_sha256(options)

@@ -367,7 +367,9 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     given = None if auto else _specs(args.ladders)  # their proxies are checked once the scores are read
     table = Path(args.truth)
     recorded = None if space is None else (args.space, space.definition_sha256())
-    options = {"ladders": given or "auto", "proxies": args.proxies, "one_off": one_off, "independent_seed": args.independent_seed}
+    # --proxies as the set it narrows to (before fix49a, 'b,a' after 'a,b' measured every candidate again)
+    proxies = sorted(checks.items("--proxies", args.proxies, str)) if args.proxies else None
+    options = {"ladders": given or "auto", "proxies": proxies, "one_off": one_off, "independent_seed": args.independent_seed}
     options |= {"config": dataclasses.asdict(config), "space": recorded and recorded[1]}
     inputs = inputs_of(table, [Path(s) for s in args.scores], None if args.split is None else Path(args.split), options)
     with one_writer(out):  # one command at a time computes and writes this profile (before fix49a, the last to end won)

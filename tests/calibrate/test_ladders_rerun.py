@@ -192,3 +192,21 @@ def test_a_profile_of_the_other_kind_is_refused_not_replaced(tmp_path: Path, cap
         "which this calibration would replace: give another --out, or move that one away first"
     ]
     assert ladder.read_bytes() == before and not (tmp_path / "s.log").exists()
+
+
+def test_the_same_scores_files_and_proxies_in_another_order_keep_the_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """fix49a: the scores files and the --proxies list, given in another order, chose from the same measurements, yet
+    were recorded in their order: the same command spelled so measured every candidate again."""
+    out = tmp_path / "p.toml"
+    argv = _argv(tmp_path, out)
+    scores = Path(argv[argv.index("--scores") + 1])
+    header, *rows = scores.read_text().splitlines(keepends=True)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text(header + "".join(r for r in rows if r.startswith("exact,")))
+    second.write_text(header + "".join(r for r in rows if not r.startswith("exact,")))
+    at = argv.index("--scores")
+    base = [*argv[:at], *argv[at + 2 :], "--proxies"]
+    assert main([*base, "exact,slow", "--scores", str(first), "--scores", str(second)]) == 0
+    capsys.readouterr()
+    assert main([*base, "slow, exact", "--scores", str(second), "--scores", str(first)]) == 0
+    assert capsys.readouterr().out.startswith(f"{out} already written (same inputs; nothing measured again)")
