@@ -418,17 +418,17 @@ def lock_folder(out: Path) -> Path:
 
 
 @contextlib.contextmanager
-def one_writer(out: Path) -> Iterator[None]:
+def one_writer(out: Path, fix: str = "wait for it to finish, or choose another --out") -> Iterator[None]:
     """Hold the lock of the profile ``out`` (:func:`files.output_lock` on :func:`lock_folder`) while the block
     computes and writes it: a second command writing the same profile meanwhile is refused in one line
     (:class:`~nas_proxy.files.FolderBusyError`), as a second command on any output is; run again once the first has
     ended, it finds the profile written. The folder is made empty and removed as the block ends (a kill -9
     leaves it empty; the next writer takes it and removes it). Where it cannot be made or locked (a file in its
-    place, a file system without flock), the block runs unlocked with a warning. Before fix49a two
-    ``calibrate --ladders`` on one ``--out`` each measured every candidate (27 s) and the last to end won."""
+    place, a file system without flock), the block runs unlocked with a warning. ``fix``: what the refusal says to
+    do. Before fix49a two ``calibrate --ladders`` on one ``--out`` each measured every candidate (27 s), and two
+    calibrations of different studies each trained for hours, and the last to end won."""
     lock = lock_folder(out)
     busy = f"--out {shorten(out)} is being written by another nasproxy process"
-    fix = "wait for it to finish (the same command then keeps what it wrote), or choose another --out"
     with output_lock(lock, busy=busy, fix=fix) as held:
         try:
             if not held:

@@ -245,7 +245,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from nas_proxy import configs
     from nas_proxy.calibrate.config import CalibrateConfig
     from nas_proxy.calibrate.runner import calibrate
-    from nas_proxy.profile import write_profile
+    from nas_proxy.profile import one_writer, write_profile
 
     if args.ladders is not None:
         return cmd_choose_ladder(args)
@@ -277,8 +277,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     else:
         truths, data = truth.from_study(args.truth_study, args.gt_storage), f"ground-truth study {args.truth_study}"
     command = command_line(args)
-    result = calibrate(config, truths, data, args.study, args.storage, command, progress=not args.quiet)
-    write_profile(result.profile, out)
+    with one_writer(out):  # a calibration of another study writing the same --out meanwhile is refused (fix49a)
+        result = calibrate(config, truths, data, args.study, args.storage, command, progress=not args.quiet)
+        write_profile(result.profile, out)
     if args.json:
         print_json({**result.to_dict(), "profile_path": str(out)})
         return 0
@@ -372,7 +373,8 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     options = {"ladders": given or "auto", "proxies": proxies, "one_off": one_off, "independent_seed": args.independent_seed}
     options |= {"config": dataclasses.asdict(config), "space": recorded and recorded[1]}
     inputs = inputs_of(table, [Path(s) for s in args.scores], None if args.split is None else Path(args.split), options)
-    with one_writer(out):  # one command at a time computes and writes this profile (before fix49a, the last to end won)
+    kept_then = "wait for it to finish (the same command then keeps what it wrote), or choose another --out"
+    with one_writer(out, kept_then):  # one command at a time computes and writes this profile (before fix49a, the last to end won)
         kept, why = written(out, every, inputs)
         if kept is not None:  # the same command run again: nothing measured again
             if args.json:
