@@ -26,18 +26,21 @@ the command). An example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.checks import read_text
-from nas_proxy.errors import InvalidArgumentError, NasProxyError
-from nas_proxy.files import write_text
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
+from nas_proxy.files import bounded_name, output_lock, shorten, write_text
 from nas_proxy.protocols import canonical_dataset
 from nas_proxy.trainers.synthetic_set import ProxyConfig
 
@@ -87,11 +90,15 @@ CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "candidate_ladders": ((int,), "how many ladders were measured"),
     "proxies_measured": ((list,), "the proxies with scores"),
     "scores": ((list,), "the files the proxy scores came from"),
-    "inputs": ((dict,), "SHA-256 of what the choice was computed from: truth, scores (each), split, options"),
+    "inputs": ((dict,), "SHA-256 of what the choice was computed from: truth, scores (each), split, options, simulation"),
     "ladders_sha256": ((str,), "SHA-256 of the table of every candidate written beside the profile"),
+    "proxies": ((dict,), "per proxy measured: Spearman with the ground truth, its interval, seconds per architecture, one-off"),
+    "nasproxy_version": ((str,), "the nasproxy that wrote this profile"),
 }
-# calibration.inputs: what `calibrate --ladders` run again compares to keep the profile (calibrate.ladder_choice.written)
-INPUT_KEYS = ("truth", "scores", "split", "options")
+# calibration.inputs: what `calibrate --ladders` run again compares to keep the profile (calibrate.ladder_choice.written);
+# simulation: the SHA-256 of the code that simulates and chooses (ladder_choice.simulation_sha256), recorded since fix49a
+INPUT_KEYS = ("truth", "scores", "split", "options", "simulation")
+OPTIONAL_INPUTS = ("split", "simulation")  # a profile of fix48a records no simulation: read, and never kept (ladder_choice.written)
 SEARCH_KEYS = {"ladder": "the ladder `search` climbs (a single proxy is PROXY:1.0,full:K)"}
 
 
@@ -259,6 +266,14 @@ CALIBRATION_RANGES: dict[str, dict[str, Any]] = {
     "search_candidates": {"low": 1, "integer": True},
     "candidate_ladders": {"low": 1, "integer": True},
 }
+# calibration.proxies.NAME: key -> the range of its numbers (checks.number's arguments); a Spearman a constant proxy
+# leaves undefined is left out (TOML holds no NaN)
+PROXY_RECORD: dict[str, dict[str, Any]] = {
+    "spearman": RANK,
+    "spearman_ci": RANK,
+    "seconds_per_arch": {"low": 0.0},
+    "one_off": {"low": 0.0},
+}
 TEXT_LISTS = ("architectures", "synthetic_choices", "proxies_measured", "scores")  # lists of names or paths
 
 
@@ -285,6 +300,8 @@ def _check_calibration_values(table: dict[str, Any], where: str) -> None:
             checks.sha256("calibration.synthetic_sha256", table.get("synthetic_sha256"), "the synthetic set's tensors'")
         if "inputs" in table:
             _check_inputs(table["inputs"])
+        if "proxies" in table:
+            _check_proxies(table["proxies"])
     except InvalidArgumentError as e:
         raise InvalidArgumentError(f"{where}: {e}") from None
 
@@ -302,8 +319,39 @@ def _check_inputs(inputs: dict[str, Any]) -> None:
             for x in value:
                 checks.sha256("calibration.inputs.scores", x, "a scores file's", optional=False)
         else:
-            whose = {"truth": "the ground-truth table's", "split": "the split file's", "options": "the options'"}[key]
-            checks.sha256(f"calibration.inputs.{key}", value, whose, optional=key == "split")
+            whose = {
+                "truth": "the ground-truth table's",
+                "split": "the split file's",
+                "options": "the options'",
+                "simulation": "the simulation's",
+            }
+            checks.sha256(f"calibration.inputs.{key}", value, whose[key], optional=key in OPTIONAL_INPUTS)
+
+
+def _check_proxies(proxies: dict[str, Any]) -> None:
+    """``calibration.proxies``: a table per proxy name of :data:`PROXY_RECORD`'s keys, each number in its range
+    (an interval of two in order)."""
+    for name, record in proxies.items():
+        where = f"calibration.proxies.{name}"
+        if not isinstance(record, dict):
+            raise InvalidArgumentError(f"{where} must be a table, got {record!r}")
+        unknown = sorted(set(record) - set(PROXY_RECORD))
+        if unknown:
+            raise InvalidArgumentError(f"unknown key {where}.{unknown[0]}; its keys are {', '.join(PROXY_RECORD)}")
+        for key, limits in PROXY_RECORD.items():
+            value = record.get(key)
+            if key.endswith("_ci") and value is not None:
+                ok = (
+                    isinstance(value, list)
+                    and len(value) == 2
+                    and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value)
+                )
+                if not ok or value[0] > value[1]:
+                    raise InvalidArgumentError(f"{where}.{key} must be [low, high] with low <= high, got {value!r}")
+                for x in value:
+                    checks.number(f"the ends of {where}.{key}", x, **limits)
+            else:
+                checks.number(f"{where}.{key}", value, **limits, optional=True)
 
 
 def read_profile(path: Path | str) -> ProxyProfile:
@@ -364,6 +412,38 @@ def _search_ladder(table: Any, where: str) -> str | None:
         raise InvalidArgumentError(f"{where}: search.{e}") from None
 
 
+def lock_folder(out: Path) -> Path:
+    """The folder whose lock the one writer of the profile ``out`` holds (:func:`one_writer`): hidden beside it."""
+    return out.with_name(bounded_name(out.parent, f".{out.name}.writing"))
+
+
+@contextlib.contextmanager
+def one_writer(out: Path, fix: str = "wait for it to finish, or choose another --out") -> Iterator[None]:
+    """Hold the lock of the profile ``out`` (:func:`files.output_lock` on :func:`lock_folder`) while the block
+    computes and writes it: a second command writing the same profile meanwhile is refused in one line
+    (:class:`~nas_proxy.files.FolderBusyError`), as a second command on any output is; run again once the first has
+    ended, it finds the profile written. The folder is made empty and removed as the block ends (a kill -9
+    leaves it empty; the next writer takes it and removes it). Where it cannot be made or locked (a file in its
+    place, a file system without flock), the block runs unlocked with a warning. ``fix``: what the refusal says to
+    do. Before fix49a two ``calibrate --ladders`` on one ``--out`` each measured every candidate (27 s), and two
+    calibrations of different studies each trained for hours, and the last to end won."""
+    lock = lock_folder(out)
+    busy = f"--out {shorten(out)} is being written by another nasproxy process"
+    with output_lock(lock, busy=busy, fix=fix) as held:
+        try:
+            if not held:
+                warnings.warn(
+                    f"--out {shorten(out)} is written unlocked: its lock folder {shorten(lock)} could not be made or locked "
+                    "(a file in its place, or a file system without flock); write it with no other command meanwhile",
+                    NasProxyWarning,
+                    stacklevel=3,
+                )
+            yield
+        finally:
+            with contextlib.suppress(OSError):  # while still held: also the folder a killed writer left
+                lock.rmdir()
+
+
 def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
     """Write ``profile`` atomically (a reader never sees half a file); the path written."""
     path = Path(path)
@@ -375,4 +455,15 @@ def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
     return path
 
 
-__all__ = ["FORMAT", "INPUT_KEYS", "SEARCH_KEYS", "ProxyProfile", "check_proxy_values", "proxy_fields", "read_profile", "write_profile"]
+__all__ = [
+    "FORMAT",
+    "INPUT_KEYS",
+    "SEARCH_KEYS",
+    "ProxyProfile",
+    "check_proxy_values",
+    "lock_folder",
+    "one_writer",
+    "proxy_fields",
+    "read_profile",
+    "write_profile",
+]

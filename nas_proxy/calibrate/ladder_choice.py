@@ -20,8 +20,11 @@ their check is ``nasproxy correlate``'s (or ``benchmarks/ladder.py``'s) afterwar
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
+import importlib
 import io
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +40,7 @@ from nas_proxy.digests import json_sha256
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.ladders import FULL, format_ladder, parse_ladder
 from nas_proxy.profile import INPUT_KEYS, ProxyProfile, read_profile
-from nas_proxy.utils import file_sha256
+from nas_proxy.utils import file_sha256, package_version
 
 RULE = (
     "the largest saving (projected to the search's candidates) among the ladders whose bootstrap mean regret on the "
@@ -147,6 +150,8 @@ def to_profile(
         "architectures": choice.architectures,
         "seed": choice.seed,
         "command": command,
+        "proxies": {name: _finite(p) for name, p in choice.proxies.items()},
+        "nasproxy_version": package_version(),
     }
     if space is not None:  # before fix43a a ladders profile recorded none, and passed with any space
         calibration["space"], calibration["space_sha256"] = space
@@ -155,6 +160,43 @@ def to_profile(
     if table is not None:
         calibration["ladders_sha256"] = hashlib.sha256(table.encode("utf-8")).hexdigest()
     return ProxyProfile({}, calibration, choice.chosen)
+
+
+def _finite(record: dict[str, Any]) -> dict[str, Any]:
+    """A proxy's record (:attr:`LadderChoice.proxies`) as a profile holds it: an undefined number (the Spearman
+    of a proxy that scores every architecture alike) left out, TOML holding no NaN."""
+
+    def defined(v: Any) -> bool:
+        return all(math.isfinite(x) for x in (v if isinstance(v, list) else [v]))
+
+    return {k: v for k, v in record.items() if defined(v)}
+
+
+# the modules whose code computes a choice from its inputs; their source, and the numpy and scipy they run on, are
+# its simulation's version (simulation_sha256)
+SIMULATION_MODULES = (
+    "nas_proxy.calibrate.config",
+    "nas_proxy.calibrate.ladder_choice",
+    "nas_proxy.calibrate.ladder_sim",
+    "nas_proxy.correlate.metrics",
+    "nas_proxy.ladders",
+)
+
+
+@functools.cache
+def simulation_sha256() -> str:
+    """The version of the ladder simulation, recorded with the inputs (``inputs.simulation``): the SHA-256 of the
+    source of :data:`SIMULATION_MODULES` and of the numpy and scipy versions. A nasproxy whose simulation
+    differs (an upgrade, an edit) chooses again where the same inputs would otherwise keep an old choice;
+    one whose simulation is the same keeps it. Before fix49a nothing of the code was recorded."""
+    import scipy
+
+    parts: dict[str, str] = {"numpy": np.__version__, "scipy": scipy.__version__}
+    for name in SIMULATION_MODULES:
+        source = importlib.import_module(name).__file__
+        assert source is not None, name  # modules of files, never namespace packages
+        parts[name] = file_sha256(Path(source))
+    return json_sha256(parts)
 
 
 def inputs_of(truth: Path, scores: Sequence[Path], split: Path | None, options: dict[str, Any]) -> dict[str, Any] | None:
@@ -173,10 +215,13 @@ def inputs_of(truth: Path, scores: Sequence[Path], split: Path | None, options: 
                 digests[key].append(file_sha256(Path(path)))
             except OSError:
                 return None
-    record: dict[str, Any] = {"truth": digests["truth"][0], "scores": digests["scores"]}
+    # the scores files in any order measure the same proxies (one proxy in two is refused): sorted, so that the
+    # same files in another order keep the profile (before fix49a they measured every candidate again)
+    record: dict[str, Any] = {"truth": digests["truth"][0], "scores": sorted(digests["scores"])}
     if digests["split"]:
         record["split"] = digests["split"][0]
     record["options"] = json_sha256(options)
+    record["simulation"] = simulation_sha256()
     return record
 
 
@@ -193,8 +238,16 @@ def written(out: Path, table: Path, inputs: dict[str, Any] | None) -> tuple[Prox
     except NasProxyError as e:
         return None, f"{out} is not a profile this command can keep ({e}); choosing again"
     there = profile.calibration.get("inputs")
-    if profile.ladder is None or there is None:
-        return None, f"{out} records no inputs (a profile of the protocol study, or one an earlier nasproxy wrote); choosing again"
+    if profile.ladder is None or there is None:  # a protocol study's profile: refused before (cli.calibrate._other_kind)
+        return None, f"{out} records no inputs (an earlier nasproxy wrote it); choosing again"
+    if there.get("simulation") is None:
+        return None, f"{out} records no version of the ladder simulation (an earlier nasproxy wrote it); choosing again"
+    if there["simulation"] != inputs.get("simulation"):
+        was = profile.calibration.get("nasproxy_version", "?")
+        return None, (
+            f"{out} was computed by another ladder simulation (nasproxy {was} wrote it; this is nasproxy {package_version()}, "
+            "whose simulation code, numpy or scipy differ); choosing again"
+        )
     changed = [k for k in INPUT_KEYS if there.get(k) != inputs.get(k)]
     if changed:
         names = {"truth": "--truth", "scores": "--scores", "split": "--split", "options": "the options"}
@@ -258,6 +311,7 @@ __all__ = [
     "default_ladders",
     "inputs_of",
     "rows_csv",
+    "simulation_sha256",
     "to_profile",
     "trains",
     "written",

@@ -180,11 +180,36 @@ def _output(args: argparse.Namespace) -> Path:
             mine = False
         if not mine:
             raise InvalidArgumentError(f"--out {out} exists and is not a proxy profile; give a new file name")
+        _other_kind(out, ladders=args.ladders is not None)
     if out.suffix.lower() in OTHER_FORMATS:  # before probe44b, --out p.csv wrote a TOML profile named p.csv, exit 0
         raise InvalidArgumentError(
             f"--out {out}: a proxy profile is a TOML file, whatever its name; give a name ending .toml, such as {out.with_suffix('.toml')}"
         )
     return out
+
+
+def _other_kind(out: Path, ladders: bool) -> None:
+    """Refuse a profile of the other kind at ``out``, which this command would replace: a protocol study's (its
+    [proxy], hours of trainings) for ``--ladders``, a ladder's for the protocol study (refused at the start, not
+    replaced at its end). Before fix49a either was replaced, with one line at most. A profile that cannot be read
+    is the command's to replace."""
+    from nas_proxy.errors import NasProxyError
+    from nas_proxy.profile import read_profile
+
+    try:
+        there = read_profile(out)
+    except NasProxyError:
+        return
+    if ladders and there.ladder is None:
+        raise InvalidArgumentError(
+            f"--out {out} holds the profile of a protocol study (nasproxy calibrate without --ladders), which --ladders "
+            "would replace: give another --out, or move that one away first"
+        )
+    if not ladders and there.ladder is not None:
+        raise InvalidArgumentError(
+            f"--out {out} holds the profile calibrate --ladders wrote (ladder {there.ladder}), which this calibration "
+            "would replace: give another --out, or move that one away first"
+        )
 
 
 # the suffixes of other formats, refused for --out (a name of another kind, "profiles/v1.2" or "cal", is the user's)
@@ -220,7 +245,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from nas_proxy import configs
     from nas_proxy.calibrate.config import CalibrateConfig
     from nas_proxy.calibrate.runner import calibrate
-    from nas_proxy.profile import write_profile
+    from nas_proxy.profile import one_writer, write_profile
 
     if args.ladders is not None:
         return cmd_choose_ladder(args)
@@ -252,8 +277,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     else:
         truths, data = truth.from_study(args.truth_study, args.gt_storage), f"ground-truth study {args.truth_study}"
     command = command_line(args)
-    result = calibrate(config, truths, data, args.study, args.storage, command, progress=not args.quiet)
-    write_profile(result.profile, out)
+    with one_writer(out):  # a calibration of another study writing the same --out meanwhile is refused (fix49a)
+        result = calibrate(config, truths, data, args.study, args.storage, command, progress=not args.quiet)
+        write_profile(result.profile, out)
     if args.json:
         print_json({**result.to_dict(), "profile_path": str(out)})
         return 0
@@ -289,9 +315,8 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     from nas_proxy import configs
     from nas_proxy.calibrate import ladder_sim as sim
     from nas_proxy.calibrate.config import LadderChoiceConfig
-    from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, inputs_of, rows_csv, to_profile, written
-    from nas_proxy.files import write_text
-    from nas_proxy.profile import write_profile
+    from nas_proxy.calibrate.ladder_choice import inputs_of, written
+    from nas_proxy.profile import one_writer
     from nas_proxy.spaces import get_space
 
     typed = [k for k in PROTOCOL_ONLY if getattr(args, k) is not None]
@@ -343,18 +368,52 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     given = None if auto else _specs(args.ladders)  # their proxies are checked once the scores are read
     table = Path(args.truth)
     recorded = None if space is None else (args.space, space.definition_sha256())
-    options = {"ladders": given or "auto", "proxies": args.proxies, "one_off": one_off, "independent_seed": args.independent_seed}
+    # --proxies as the set it narrows to (before fix49a, 'b,a' after 'a,b' measured every candidate again)
+    proxies = sorted(checks.items("--proxies", args.proxies, str)) if args.proxies else None
+    options = {"ladders": given or "auto", "proxies": proxies, "one_off": one_off, "independent_seed": args.independent_seed}
     options |= {"config": dataclasses.asdict(config), "space": recorded and recorded[1]}
     inputs = inputs_of(table, [Path(s) for s in args.scores], None if args.split is None else Path(args.split), options)
-    kept, why = written(out, every, inputs)
-    if kept is not None:  # the same command run again: nothing measured again
-        if args.json:
-            print_json({"chosen": kept.ladder, "calibration": kept.calibration, "profile_path": str(out), "reused": True})
-        else:
-            print(f"{out} already written (same inputs; nothing measured again): chosen {kept.ladder}; every candidate: {every}")
-        return 0
-    if why and not args.json:
-        print(why)
+    kept_then = "wait for it to finish (the same command then keeps what it wrote), or choose another --out"
+    with one_writer(out, kept_then):  # one command at a time computes and writes this profile (before fix49a, the last to end won)
+        kept, why = written(out, every, inputs)
+        if kept is not None:  # the same command run again: nothing measured again
+            if args.json:
+                print_json(_ladder_json(kept, out, reused=True))
+            else:
+                print(f"{out} already written (same inputs; nothing measured again): chosen {kept.ladder}; every candidate: {every}")
+            return 0
+        if why and not args.json:
+            print(why)
+        return _choose_and_write(args, config, (out, every), given, one_off, recorded, inputs)
+
+
+def _ladder_json(profile: Any, out: Path, reused: bool) -> dict[str, Any]:
+    """What ``calibrate --ladders --json`` prints, of the profile written now or kept (one shape: before fix49a a kept
+    one had no ``proxies``): a proxy's number the profile leaves out (an undefined Spearman) is null."""
+    from nas_proxy.profile import PROXY_RECORD
+
+    proxies = {name: {k: p.get(k) for k in PROXY_RECORD} for name, p in profile.calibration.get("proxies", {}).items()}
+    return {"chosen": profile.ladder, "calibration": profile.calibration, "proxies": proxies, "profile_path": str(out), "reused": reused}
+
+
+def _choose_and_write(
+    args: argparse.Namespace,
+    config: Any,
+    paths: tuple[Path, Path],
+    given: list[str] | None,
+    one_off: dict[str, float],
+    recorded: tuple[str, str] | None,
+    inputs: dict[str, Any] | None,
+) -> int:
+    """Measure every candidate ladder on the calibration architectures, choose, write the profile (``paths``: it
+    and the table of every candidate beside it)."""
+    from nas_proxy.calibrate import ladder_sim as sim
+    from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, rows_csv, to_profile
+    from nas_proxy.files import write_text
+    from nas_proxy.profile import write_profile
+
+    out, every = paths
+    table = Path(args.truth)
     ids = None
     if args.split:
         whole = sim.load_candidates(table, [], args.independent_seed)
@@ -379,15 +438,7 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
         every.unlink(missing_ok=True)  # the profile failed (a full disk): no half of the pair is left
         raise
     if args.json:
-        print_json(
-            {
-                "chosen": choice.chosen,
-                "calibration": profile.calibration,
-                "proxies": choice.proxies,
-                "profile_path": str(out),
-                "reused": False,
-            }
-        )
+        print_json(_ladder_json(profile, out, reused=False))
         return 0
     for line in ladder_summary(choice):
         print(line)

@@ -288,9 +288,9 @@ def test_a_calibration_is_refused_while_its_study_is_calibrated_not_while_anothe
     journal, seen = tmp_path / "cal.log", {}
 
     def calibrating(cal: Any, data: str, command: str) -> Any:  # each calibration, once it holds its lock
-        if cal.name == "outer":  # two more start while this one runs
-            for study in ("outer", "inner"):
-                code = main([*_command(workdir, study), "--storage", str(journal), "--out", str(tmp_path / f"{study}.toml")])
+        if cal.name == "outer":  # three more start while this one runs
+            for study, out in (("outer", "outer-again"), ("inner", "inner"), ("other", "outer")):
+                code = main([*_command(workdir, study), "--storage", str(journal), "--out", str(tmp_path / f"{out}.toml")])
                 seen[study] = code, capsys.readouterr().err.strip().splitlines()
         raise InvalidArgumentError(f"calibration {cal.name} went past its lock")
 
@@ -300,6 +300,15 @@ def test_a_calibration_is_refused_while_its_study_is_calibrated_not_while_anothe
     assert code == 2 and len(err) == 1, err
     assert f"calibration study 'outer' is being run by another nasproxy process (process {os.getpid()}); wait" in err[0]
     assert seen["inner"] == (2, ["nasproxy calibrate: error: calibration inner went past its lock"])
+    # fix49a: another study writing the same --out was let through, and the last of the two to end wrote the profile
+    outer = tmp_path / "outer.toml"
+    assert seen["other"] == (
+        2,
+        [
+            f"nasproxy calibrate: error: --out {outer} is being written by another nasproxy process (process {os.getpid()}); "
+            "wait for it to finish, or choose another --out"
+        ],
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.log"]  # no lock left behind, no profile written
     left = tmp_path / "cal.log.calibrating-outer"
     left.mkdir()  # what a calibration killed -9 leaves: the next one of the study takes it, and removes it as it ends
