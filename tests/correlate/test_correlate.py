@@ -540,6 +540,25 @@ def test_an_out_whose_cache_may_not_be_written_is_refused_before_the_ground_trut
     assert not (tmp_path / "gt.log").exists() and not list(cache.iterdir())
 
 
+def test_a_cache_file_that_may_not_be_written_is_refused_before_the_ground_truth(searched_study: Path, tmp_path: Path) -> None:
+    """A resumed correlate whose out/cache/ may be written but its proxy's cache file not (444, root without
+    capabilities), with architectures left to add to it: refused in one line naming the file before any training.
+    Before stop 49 the new ground truth trained (kept in --gt-storage), then 'cannot write out/cache/proxy-....jsonl'."""
+    study = tmp_path / "study"
+    shutil.copytree(searched_study.parent, study, ignore=shutil.ignore_patterns("export"))
+    out = tmp_path / "out"
+    first = [*_study_command(study / "journal.log", tmp_path), "--out", str(out), "--quiet"]
+    assert main(first) == 0
+    (cache,) = (out / "cache").glob("*.jsonl")
+    cache.write_text(cache.read_text().splitlines(keepends=True)[0])  # one architecture's score kept, the others to add
+    cache.chmod(0o444)
+    again = [arg if arg != str(tmp_path / "gt.log") else str(tmp_path / "gt2.log") for arg in first]  # a ground truth to train
+    done = uncapable.run(again)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"nasproxy correlate: error: cannot write {cache}: permission denied;")
+    assert not (tmp_path / "gt2.log").exists()
+
+
 def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_its_own_journal(
     tiny_run: Path, searched_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
