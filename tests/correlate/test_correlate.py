@@ -559,6 +559,40 @@ def test_a_cache_file_that_may_not_be_written_is_refused_before_the_ground_truth
     assert not (tmp_path / "gt2.log").exists()
 
 
+@pytest.mark.parametrize("damage", ["edited", "torn"])
+def test_a_random_subset_that_cannot_be_used_is_drawn_again_not_refused(
+    tiny_run: Path, tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """correlate's random subset (OUT/random-ipc2-seed0), its meta.json edited (no longer JSON) or the set torn (meta.json
+    and checkpoint gone): before stop 49 the same command stopped on distill's remedy, which correlate (and search) lack:
+    'OUT/random-ipc2-seed0/meta.json is not valid JSON (...); the directory is corrupt, distil again' and 'OUT/random-ipc2-
+    seed0 holds an incomplete run without a checkpoint; start again with --force', exit 2. Now the subset, a cache of
+    the command's own (its seed draws the same images), is drawn again and said in one warning: the same scores."""
+    specs = [{"family": "convnet", "depth": d, "width": w, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
+             for d in (1, 2) for w in (16, 32)]  # fmt: skip
+    given = tmp_path / "given.json"
+    given.write_text(json.dumps([{"spec": s, "accuracy": 80.0 + i} for i, s in enumerate(specs)]))  # no ground truth trained
+    out = tmp_path / "out"
+    command = ["correlate", "--archs", str(given), "--space", "convnet-cpu", "--synthetic", str(tiny_run), "--proxies", "random-ipc2"]
+    command += ["--epochs", "1", "--bootstrap", "100", "--device", "cpu", "--out", str(out), "--quiet", "--json"]
+    assert main(command) == 0
+    before = {r["arch_id"]: r["random-ipc2"] for r in json.loads(capsys.readouterr().out)["archs"]}
+    subset = out / "random-ipc2-seed0"
+    (subset / "checkpoint.safetensors").unlink()
+    if damage == "edited":
+        (subset / "meta.json").write_text('{"format_version": ')
+    else:
+        (subset / "meta.json").unlink()
+    shutil.rmtree(out / "cache")  # scored again, on the subset drawn again
+    assert main(command) == 0
+    captured = capsys.readouterr()
+    assert [r for r in captured.err.splitlines() if "random subset" in r] == [
+        f"nasproxy: warning: random subset {subset} could not be used ({subset} holds an incomplete run without a checkpoint); "
+        "it is drawn again"
+    ], captured.err
+    assert {r["arch_id"]: r["random-ipc2"] for r in json.loads(captured.out)["archs"]} == before
+
+
 def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_its_own_journal(
     tiny_run: Path, searched_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
