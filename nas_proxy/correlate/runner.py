@@ -46,7 +46,11 @@ def folders_written(out: Path) -> list[Path]:
     ground truth trained, before stop 49 a read-only cache in it, and before review48 ``run`` distilled and searched
     first. Every cache is checked, not only this run's proxies': which of them a run appends to is known only once the
     ground truth has kept its architectures and each proxy is prepared (a random subset made)."""
-    return [out, out / CACHE_DIR, *sorted((out / CACHE_DIR).glob("*.jsonl"))]
+    try:
+        caches = sorted((out / CACHE_DIR).glob("*.jsonl"))
+    except OSError:  # a name too long, a folder that cannot be listed: the folders' own check says so, in its words
+        caches = []
+    return [out, out / CACHE_DIR, *caches]
 
 
 def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
