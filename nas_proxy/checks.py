@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nas_proxy.errors import InvalidArgumentError, shown
-from nas_proxy.files import shorten, too_long
+from nas_proxy.files import read_failure, shorten, too_long
 
 T = TypeVar("T")
 
@@ -247,7 +247,7 @@ def status(option: str, path: Path | str) -> os.stat_result | None:
             raise InvalidArgumentError(f"{option} {path} is a symbolic link loop (it leads back to itself); give a real path") from None
         if e.errno == errno.ENAMETOOLONG:
             raise _too_long(option, path) from None
-        raise InvalidArgumentError(f"{option} {path} cannot be read: {e.strerror}") from None
+        raise InvalidArgumentError(f"{option} {path} cannot be read: {read_failure(e)}") from None
 
 
 def not_too_long(option: str, path: Path | str) -> None:
@@ -276,7 +276,7 @@ def existing_file(option: str, path: Path | str) -> Path:
         with open(p, "rb"):  # a regular file: opening it neither blocks nor reads
             pass
     except OSError as e:
-        raise InvalidArgumentError(f"{option}{'' if option.endswith('file') else ' file'} {p} cannot be read: {e.strerror}") from None
+        raise InvalidArgumentError(f"{option}{'' if option.endswith('file') else ' file'} {p} cannot be read: {read_failure(e)}") from None
     return p
 
 
@@ -349,7 +349,7 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
     except UnicodeDecodeError:
         raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text{_what_instead(p)}") from None
     except OSError as e:
-        raise InvalidArgumentError(f"{option} file {p} cannot be read: {e.strerror}") from None
+        raise InvalidArgumentError(f"{option} file {p} cannot be read: {read_failure(e)}") from None
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # a zip archive's first bytes (xlsx, torch.save, numpy.savez)

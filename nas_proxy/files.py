@@ -113,6 +113,15 @@ def existing_ancestor(path: Path) -> Path:
     return path
 
 
+def read_failure(e: OSError) -> str:
+    """Why a file or folder the user named cannot be read, and what to do where the user can do something: the end
+    of the one-line error of every input (``checks.status``, ``existing_file`` and ``read_text`` funnel them all), as
+    :func:`write_error` says the write side's. Before stop 49 'cannot be read: Permission denied', no remedy."""
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return f"{e.strerror}; change its permissions (or its folders': each needs x), or give one this user may read"
+    return str(e.strerror or e)
+
+
 def write_error(e: OSError, path: Path, needed: int | None = None) -> FileWriteError:
     """The one-line error for ``e``, raised while writing ``path`` (``needed``: the bytes it meant to
     write, when known)."""
@@ -716,6 +725,7 @@ __all__ = [
     "mount_of",
     "one_command",
     "output_lock",
+    "read_failure",
     "stale_temporaries",
     "write_bytes",
     "write_error",

@@ -40,10 +40,17 @@ CACHE_DIR = "cache"  # in --out: each proxy's scores, kept as they are made
 
 
 def folders_written(out: Path) -> list[Path]:
-    """The folders a correlation in ``out`` writes: ``out`` and its scores' caches. Both are checked before any
-    training is stored, by correlate and by ``run`` before its first stage: before perm48 a read-only cache/ was
-    refused after the ground truth trained, and before review48 ``run`` distilled and searched first."""
-    return [out, out / CACHE_DIR]
+    """What a correlation in ``out`` writes: ``out``, its scores' caches folder and the caches already in it (appended
+    to, not replaced: a read-only one fails though its folder may be written). Each is checked before any training is
+    stored, by correlate and by ``run`` before its first stage: before perm48 a read-only cache/ was refused after the
+    ground truth trained, before stop 49 a read-only cache in it, and before review48 ``run`` distilled and searched
+    first. Every cache is checked, not only this run's proxies': which of them a run appends to is known only once the
+    ground truth has kept its architectures and each proxy is prepared (a random subset made)."""
+    try:
+        caches = sorted((out / CACHE_DIR).glob("*.jsonl"))
+    except OSError:  # a name too long, a folder that cannot be listed: the folders' own check says so, in its words
+        caches = []
+    return [out, out / CACHE_DIR, *caches]
 
 
 def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
@@ -51,8 +58,8 @@ def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     check_writable(out)  # first: a path that cannot be one (a name too long) is refused before it is looked at
     if out.exists() and not out.is_dir():  # then: said so, not as a cache/ that cannot be made in it
         raise InvalidArgumentError(f"--out {out} is a file, not a directory")
-    for folder in folders_written(out):  # refused before any training is stored
-        check_writable(folder)
+    for path in folders_written(out):  # refused before any training is stored
+        check_writable(path)
     not_a_synthetic_set("--out", out)
     configs.check_saved("--out", out, "correlate")  # a search's folder: its config.toml
     if not archs:

@@ -28,13 +28,15 @@ from safetensors import SafetensorError
 from safetensors.torch import save
 from torch import Tensor
 
+from nas_proxy.digests import json_sha256
 from nas_proxy.errors import ArtifactError, NasProxyWarning, OutputConflictError
 from nas_proxy.files import write_bytes, write_json
 from nas_proxy.synthetic import read_safetensors, tensors_digest
 
 STATE = "selection.json"  # every score so far, beside the checkpoint
 SELECTED = "selected.safetensors"  # the best-ranking set so far
-DIGEST = "sha256"  # selected.safetensors' metadata field: the digest of its images and iteration (synthetic.tensors_digest)
+DIGEST = "sha256"  # selected.safetensors' metadata field (synthetic.tensors_digest of its images and iteration), and
+# selection.json's field (digests.json_sha256 of its calibration and scores)
 
 
 class SelectionRepairedWarning(NasProxyWarning):
@@ -87,6 +89,9 @@ class Selection:
                 scored, calibration = state["scored"], state["calibration"]
                 if not isinstance(scored, list) or not all(isinstance(s, dict) and isinstance(s.get("iteration"), int) for s in scored):
                     raise ValueError("its scores are not a list of scored iterations")
+                written = state.get(DIGEST)  # None: written by an earlier nasproxy, read as before
+                if written is not None and written != _state_digest(calibration, scored):
+                    raise ValueError("its scores no longer match the sha256 written with them")
             except (OSError, ValueError, KeyError, TypeError) as e:
                 self.torn = str(e)
                 return
@@ -162,7 +167,8 @@ class Selection:
             tensors, metadata = {"images": images.detach().float().cpu().contiguous()}, {"iteration": str(done)}
             write_bytes(self.out / SELECTED, save(tensors, metadata={**metadata, DIGEST: tensors_digest(tensors, metadata)}))
         self.scored.append(entry)
-        write_json(self.out / STATE, {"calibration": self.calibration, "scored": self.scored})
+        state = {"calibration": self.calibration, "scored": self.scored}
+        write_json(self.out / STATE, {**state, DIGEST: _state_digest(self.calibration, self.scored)})
         return entry
 
     def selected_images(self) -> Tensor:
@@ -200,6 +206,11 @@ def _read_selected(path: Path) -> tuple[int, Tensor]:
     if written is not None and written != tensors_digest(tensors, metadata):
         raise ValueError("its images no longer match the sha256 written with them")
     return int(metadata["iteration"]), tensors["images"]
+
+
+def _state_digest(calibration: Any, scored: Any) -> str:
+    """The sha256 ``selection.json`` carries: of its calibration arch ids and every score, as written."""
+    return json_sha256({"calibration": calibration, "scored": scored})
 
 
 def _value(spearman: float | None) -> float:

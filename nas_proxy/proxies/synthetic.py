@@ -6,16 +6,30 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
+from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyWarning, OutputConflictError
 from nas_proxy.files import output_lock
 from nas_proxy.proxies.base import Proxy, Report, RunSetup, Scored, cache_key, register
 from nas_proxy.synthetic import load_synthetic, one_off_seconds, proxy_name
 
 RANDOM = "random"  # the distillation method name of a random real subset
 _RANDOM_NAME = re.compile(r"random-ipc(?P<ipc>.*)")
+
+
+class RandomSubsetRedrawnWarning(NasProxyWarning):
+    """A random subset in a command's folder that could not be used (torn, edited since): drawn again, the same images."""
+
+
+def _readable(path: Path) -> bool:
+    try:
+        load_synthetic(path)
+    except ArtifactError:
+        return False
+    return True
 
 
 def _random_subset(setup: RunSetup, ipc: int) -> str:
@@ -26,12 +40,14 @@ def _random_subset(setup: RunSetup, ipc: int) -> str:
     search's other workers) waits for that lock, then finds the set whole and reads it. Before fix48a
     both built it, two writers of one set's files at once. A builder killed -9 releases the lock with
     its process; what it wrote is whole (every file is written whole or not at all, meta.json last),
-    and the process that takes the lock next finishes it."""
+    and the process that takes the lock next finishes it. A subset that cannot be used (torn by a copy, a file edited
+    since) is a cache of this command's: drawn again (the same images, by its seed), said in one warning; before stop 49
+    the command stopped on distill's remedy ('distil again', 'start again with --force'), which search and correlate lack."""
     from nas_proxy.distill import DistillConfig, distill
 
     ref = setup.data
     path = setup.out / f"random-ipc{ipc}-seed{setup.seed}"
-    if (path / "meta.json").is_file() and not (path / "checkpoint.safetensors").is_file():
+    if (path / "meta.json").is_file() and not (path / "checkpoint.safetensors").is_file() and _readable(path):
         return str(path)  # a whole set without its checkpoint (copied so): taken as it is
     # otherwise distill(resume=True) below, under the lock: it checks the checkpoint was made with this config and
     # returns the finished set unchanged (a search's other workers, the same command again), or finishes a torn one
@@ -48,7 +64,15 @@ def _random_subset(setup: RunSetup, ipc: int) -> str:
     )
 
     def build() -> str:
-        distill(cfg, path, resume=(path / "checkpoint.safetensors").is_file(), progress=False)
+        try:
+            distill(cfg, path, resume=(path / "checkpoint.safetensors").is_file(), progress=False)
+            load_synthetic(path)
+        except (ArtifactError, OutputConflictError) as e:  # torn or edited: a cache of this command's, drawn again
+            if isinstance(e, OutputConflictError) and _readable(path):  # a whole set of other options: not replaced unasked
+                raise
+            cause = str(e).rsplit("; ", 1)[0]  # without distill's remedy (--force, distil again): it is done here
+            warnings.warn(RandomSubsetRedrawnWarning(f"random subset {path} could not be used ({cause}); it is drawn again"), stacklevel=2)
+            distill(cfg, path, force=True, progress=False)
         return str(path)
 
     for _ in range(3):  # again where the builder waited for failed before writing, and removed the folder it made

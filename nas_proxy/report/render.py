@@ -209,12 +209,10 @@ def _protocol(f: dict[str, Any]) -> list[str]:
 
 def plots(result: CorrelateResult) -> None:
     """``scatter.png`` and ``fidelity_cost.png`` (:mod:`nas_proxy.report.plots`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from nas_proxy.report.backend import pyplot
     from nas_proxy.report.plots import cost_figure, scatter_figure
+
+    plt = pyplot()
 
     for name, fig in ((SCATTER, scatter_figure(result, failed_archs(result))), (COST, cost_figure(result))):
         _save(fig, result.out / name)

@@ -540,6 +540,59 @@ def test_an_out_whose_cache_may_not_be_written_is_refused_before_the_ground_trut
     assert not (tmp_path / "gt.log").exists() and not list(cache.iterdir())
 
 
+def test_a_cache_file_that_may_not_be_written_is_refused_before_the_ground_truth(searched_study: Path, tmp_path: Path) -> None:
+    """A resumed correlate whose out/cache/ may be written but its proxy's cache file not (444, root without
+    capabilities), with architectures left to add to it: refused in one line naming the file before any training.
+    Before stop 49 the new ground truth trained (kept in --gt-storage), then 'cannot write out/cache/proxy-....jsonl'."""
+    study = tmp_path / "study"
+    shutil.copytree(searched_study.parent, study, ignore=shutil.ignore_patterns("export"))
+    out = tmp_path / "out"
+    first = [*_study_command(study / "journal.log", tmp_path), "--out", str(out), "--quiet"]
+    assert main(first) == 0
+    (cache,) = (out / "cache").glob("*.jsonl")
+    cache.write_text(cache.read_text().splitlines(keepends=True)[0])  # one architecture's score kept, the others to add
+    cache.chmod(0o444)
+    again = [arg if arg != str(tmp_path / "gt.log") else str(tmp_path / "gt2.log") for arg in first]  # a ground truth to train
+    done = uncapable.run(again)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"nasproxy correlate: error: cannot write {cache}: permission denied;")
+    assert not (tmp_path / "gt2.log").exists()
+
+
+@pytest.mark.parametrize("damage", ["edited", "torn"])
+def test_a_random_subset_that_cannot_be_used_is_drawn_again_not_refused(
+    tiny_run: Path, tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """correlate's random subset (OUT/random-ipc2-seed0), its meta.json edited (no longer JSON) or the set torn (meta.json
+    and checkpoint gone): before stop 49 the same command stopped on distill's remedy, which correlate (and search) lack:
+    'OUT/random-ipc2-seed0/meta.json is not valid JSON (...); the directory is corrupt, distil again' and 'OUT/random-ipc2-
+    seed0 holds an incomplete run without a checkpoint; start again with --force', exit 2. Now the subset, a cache of
+    the command's own (its seed draws the same images), is drawn again and said in one warning: the same scores."""
+    specs = [{"family": "convnet", "depth": d, "width": w, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
+             for d in (1, 2) for w in (16, 32)]  # fmt: skip
+    given = tmp_path / "given.json"
+    given.write_text(json.dumps([{"spec": s, "accuracy": 80.0 + i} for i, s in enumerate(specs)]))  # no ground truth trained
+    out = tmp_path / "out"
+    command = ["correlate", "--archs", str(given), "--space", "convnet-cpu", "--synthetic", str(tiny_run), "--proxies", "random-ipc2"]
+    command += ["--epochs", "1", "--bootstrap", "100", "--device", "cpu", "--out", str(out), "--quiet", "--json"]
+    assert main(command) == 0
+    before = {r["arch_id"]: r["random-ipc2"] for r in json.loads(capsys.readouterr().out)["archs"]}
+    subset = out / "random-ipc2-seed0"
+    (subset / "checkpoint.safetensors").unlink()
+    if damage == "edited":
+        (subset / "meta.json").write_text('{"format_version": ')
+    else:
+        (subset / "meta.json").unlink()
+    shutil.rmtree(out / "cache")  # scored again, on the subset drawn again
+    assert main(command) == 0
+    captured = capsys.readouterr()
+    assert [r for r in captured.err.splitlines() if "random subset" in r] == [
+        f"nasproxy: warning: random subset {subset} could not be used ({subset} holds an incomplete run without a checkpoint); "
+        "it is drawn again"
+    ], captured.err
+    assert {r["arch_id"]: r["random-ipc2"] for r in json.loads(captured.out)["archs"]} == before
+
+
 def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_its_own_journal(
     tiny_run: Path, searched_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

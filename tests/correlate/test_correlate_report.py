@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from nas_proxy.correlate.truth import Truth
 from nas_proxy.proxies import Scored
 from nas_proxy.report.render import write_reports
 from nas_proxy.search import ProxyConfig
+from tests import uncapable
 
 FILES = ("results.csv", "results.json", "report.md", "report.html", "scatter.png", "fidelity_cost.png")
 
@@ -234,3 +236,27 @@ def test_the_same_report_attached_again_adds_nothing_to_the_study(tmp_path: Path
     write_reports(other)
     attach_to_study(study, other, storage)
     assert len(get_all_artifact_meta(study)) == 4
+
+
+def test_a_read_only_home_leaves_the_output_to_nasproxy(tmp_path: Path) -> None:
+    """HOME read-only (555, root without capabilities) and no MPLCONFIGDIR: matplotlib cannot make its config and cache
+    folders there. Before stop 49 it made a temporary one itself and printed two lines of its own amid the report's
+    ('mkdir -p failed for path HOME/.config/matplotlib: ...', 'Matplotlib created a temporary cache directory at ...').
+    Now the reports give it a folder of this user's in the temporary folder: stderr holds nasproxy's lines only. Run
+    cold: the warm server has imported matplotlib already, its folders chosen."""
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    home.chmod(0o555)
+    specs = [{"family": "convnet", "depth": d, "width": w, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
+             for d in (1, 2, 3) for w in (16, 32)]  # fmt: skip
+    given = tmp_path / "given.json"
+    given.write_text(json.dumps([{"spec": s, "accuracy": 80.0 + i} for i, s in enumerate(specs)]))  # nothing trained
+    command = ["correlate", "--archs", str(given), "--space", "convnet-cpu", "--dataset", "digits", "--proxies", "params"]
+    command += ["--no-random-subset", "--bootstrap", "100", "--device", "cpu", "--out", str(tmp_path / "out"), "--quiet"]
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    done = uncapable.run(command, env={**env, "HOME": str(home), "TMPDIR": str(tmp)}, cold=True)
+    assert done.returncode == 0, done.stderr
+    assert all(line.startswith("warning: ") for line in done.stderr.splitlines()), done.stderr  # only 6 architectures: said
+    assert {"scatter.png", "fidelity_cost.png", "report.html"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert [p.name for p in tmp.iterdir()] == [f"nasproxy-matplotlib-{os.getuid()}"] and not list(home.iterdir())

@@ -278,3 +278,35 @@ def test_kill_9_drill_of_a_selection_run_resumes_with_the_same_command(calibrati
     ]
     assert load_synthetic(out).meta["selection"]["chosen_iteration"] == whole.meta["selection"]["chosen_iteration"]
     assert torch.equal(images(out), images(whole.path))
+
+
+def test_a_score_changed_in_the_list_is_not_taken_but_scored_again(calibration: Path, tmp_path: Path) -> None:
+    """selection.json, every score so far, carries the sha256 of its scores: before stop 49 a Spearman edited on disk
+    (still valid JSON, still a number) was taken as it was, and made the iteration it names the chosen one. Now the
+    list is called unreadable, as a torn one is: the kept set is scored again (the same set, so the same score: the
+    choice is a whole run's) and one SelectionRepairedWarning says so."""
+    config = cut_at_5(calibration, tmp_path / "cut")
+    path = tmp_path / "cut" / STATE
+    state = json.loads(path.read_text())
+    worst = min(state["scored"], key=lambda s: s["spearman"])
+    worst["spearman"] = 1.0  # the set the run did not keep, now the best of all
+    path.write_text(json.dumps(state))
+    kept = Scripted()
+    with pytest.warns(
+        SelectionRepairedWarning, match=rf"{STATE} is unreadable \(its scores no longer match the sha256 .*distillation is kept"
+    ):
+        resumed = distill(config, tmp_path / "cut", progress=False, ranker=kept)
+    whole = distill(select_config(calibration), tmp_path / "whole", progress=False, ranker=Scripted())
+    assert resumed.meta["selection"]["chosen_iteration"] == whole.meta["selection"]["chosen_iteration"] != worst["iteration"]
+    assert torch.equal(images(resumed.path), images(whole.path))
+
+
+def test_a_list_an_earlier_nasproxy_wrote_without_its_digest_is_read_as_before(calibration: Path, tmp_path: Path) -> None:
+    config = cut_at_5(calibration, tmp_path / "cut")
+    path = tmp_path / "cut" / STATE
+    state = json.loads(path.read_text())
+    del state["sha256"]
+    path.write_text(json.dumps(state))
+    kept = Scripted()
+    resumed = distill(config, tmp_path / "cut", progress=False, ranker=kept)
+    assert len(kept.calls) == 2 and [s["iteration"] for s in resumed.meta["selection"]["scored"]] == [0, 3, 6, 8]  # 6, 8 only

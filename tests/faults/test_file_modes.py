@@ -23,6 +23,7 @@ from nas_proxy.report.render import write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, search
 from nas_proxy.search.winner import TrainBestConfig, train_best
 from nas_proxy.studies.storage import open_storage
+from tests import uncapable
 from tests.correlate.test_correlate_report import CASES, result
 from tests.distill.test_distill_selection import CALIBRATION, Scripted, select_config
 
@@ -75,3 +76,29 @@ def test_every_artifact_honours_the_umask(mask: int, tmp_path: Path) -> None:
     file_mode, dir_mode = 0o666 & ~mask, 0o777 & ~mask  # what open() and mkdir() give
     wrong = {name: oct(m) for name, m in written.items() if m != (dir_mode if (tmp_path / name).is_dir() else file_mode)}
     assert not wrong, f"expected files {oct(file_mode)} and folders {oct(dir_mode)}: {wrong}"
+
+
+REMEDY = "Permission denied; change its permissions (or its folders': each needs x), or give one this user may read"
+
+
+@pytest.mark.parametrize("kind", ["file", "folder", "config"])
+def test_an_input_this_user_may_not_read_is_said_with_what_to_do(kind: str, tmp_path: Path) -> None:
+    """An input whose mode refuses this user (root without capabilities): a file of mode 000, a file in a folder
+    without its search bit (0600: stat fails), a --config file. Before stop 49 the line named the file and the
+    OS's words only ('--archs file X cannot be read: Permission denied'); now, every command's, what to do too."""
+    (tmp_path / "shut").mkdir()
+    spec = {"family": "convnet", "depth": 1, "width": 16, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
+    where = {"file": tmp_path / "archs.json", "folder": tmp_path / "shut" / "archs.json", "config": tmp_path / "c.toml"}[kind]
+    where.write_text(json.dumps([spec]) if kind != "config" else "[correlate]\n")
+    (tmp_path / "shut").chmod(0o600)
+    if kind != "folder":
+        where.chmod(0)
+    args = ["--config", str(where), "--sample"] if kind == "config" else ["--archs", str(where)]
+    try:
+        done = uncapable.run(["correlate", *args, "--space", "convnet-cpu", "--dataset", "digits", "--out", str(tmp_path / "o")])
+    finally:
+        (tmp_path / "shut").chmod(0o700)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"nasproxy correlate: error: {'--config' if kind == 'config' else '--archs'} ")
+    assert done.stderr.strip().endswith(f"{where} cannot be read: {REMEDY}"), done.stderr
+    assert not (tmp_path / "o").exists()
