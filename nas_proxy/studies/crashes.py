@@ -15,7 +15,7 @@ from typing import TextIO
 
 from optuna.trial import FrozenTrial
 
-from nas_proxy.studies.processes import alive
+from nas_proxy.studies.processes import alive, process_id
 
 CRASH_ATTR = "worker_crash_dump"  # the file faulthandler writes to if the worker crashes in native code during the trial
 
@@ -111,9 +111,11 @@ def sweep_crash_folder(folder: Path) -> None:
     trial maybe never repaired): an empty file says only that no crash was seen, as a missing one does.
     A dump, and the file of a running process, stay."""
     for path in folder.glob("*.txt"):
-        pid = path.name.partition("-")[0]
-        with suppress(OSError):
-            if pid.isdigit() and not alive(int(pid)) and _blank(path):
+        pid = process_id(int(digits)) if (digits := path.name.partition("-")[0]).isdecimal() else None
+        with suppress(
+            OSError
+        ):  # (a name of 0 or past the largest id, put there by hand: before fix49b, 0 was os.kill'ed, a huge one raised)
+            if pid is not None and not alive(pid) and _blank(path):
                 path.unlink()
 
 

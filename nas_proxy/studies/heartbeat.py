@@ -61,7 +61,7 @@ class BeatingStorage(RDBStorage):
         self._lapsed.clear()
         for trial_id in stale:
             attrs = self.get_trial(trial_id).user_attrs
-            worker = f" ({attrs['worker_host']}, pid {attrs['worker_pid']})" if "worker_pid" in attrs else ""
+            worker = f" ({attrs.get('worker_host')}, pid {attrs['worker_pid']!r})" if "worker_pid" in attrs else ""
             self._lapsed[trial_id] = (
                 f"{LAPSED} for over {self.grace_period} s (the grace period): its worker{worker} died, "
                 "was stopped or lost the database; re-queued"

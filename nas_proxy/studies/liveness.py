@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy.studies.identity import NAMESPACE_ATTR, START_ATTR, running_here
 from nas_proxy.studies.journal_beat import BeatingJournal
-from nas_proxy.studies.processes import gone_from_here, pid_namespace
+from nas_proxy.studies.processes import gone_from_here, pid_namespace, process_id
 
 # a RUNNING trial still without its worker's identity this long (as this process saw it) lost its worker
 # between its creation and the first write of the objective (milliseconds apart; a minute leaves room
@@ -38,15 +38,18 @@ _UNTAGGED_SEEN: dict[tuple[int, int, datetime.datetime | None], float] = {}
 def is_dead(t: FrozenTrial, untagged_seconds: float | None = None, storage: BaseStorage | None = None) -> bool:
     """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone (or is this
     process, no longer running its objective), found by its pid namespace (:func:`~nas_proxy.studies.processes.gone_from_here`; a trial
-    recorded before stop 43 has none: taken as this process's), or none recorded while this process watched it for ``untagged_seconds``.
+    recorded before stop 43 has none: taken as this process's), or none recorded (or a ``worker_pid`` that is no
+    process id) while this process watched it for ``untagged_seconds``.
     A worker this process cannot judge so (on another host, in a namespace it does not see), on a journal
     ``storage``, by its heartbeat file (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.lapsed`; a trial
     recorded before stop 44 names none: not judged, as before). (A database storage's: its own heartbeats.)"""
     if t.state != TrialState.RUNNING:
         return False
-    pid = t.user_attrs.get("worker_pid")
+    pid = process_id(t.user_attrs.get("worker_pid"))  # None: not recorded yet, or not a process id (a hand-edited journal)
     if pid is None:
         taken = _taker_gone(t, storage)  # a queued trial on a journal: its worker named by the record that took it
+        if taken is None and isinstance(storage, BeatingJournal):
+            taken = storage.lapsed(t.user_attrs)  # (a worker_pid not a process id beside a heartbeat file: judged by it)
         if taken is not None:
             _UNTAGGED_SEEN.pop(_key(t), None)
             return taken
@@ -55,7 +58,7 @@ def is_dead(t: FrozenTrial, untagged_seconds: float | None = None, storage: Base
             _UNTAGGED_SEEN.pop(_key(t), None)
         return dead
     _UNTAGGED_SEEN.pop(_key(t), None)
-    verdict = _gone_by_process(t, int(pid))
+    verdict = _gone_by_process(t, pid)
     if verdict is None and isinstance(storage, BeatingJournal):
         verdict = storage.lapsed(t.user_attrs)
     return verdict is True
@@ -82,7 +85,8 @@ def _taker_gone(t: FrozenTrial, storage: BaseStorage | None) -> bool | None:
     cannot be judged (``t`` is then judged by ``UNTAGGED_SECONDS``, as before)."""
     taker = taken_by(t, storage)
     pid = None if taker is None else taker.get("worker_pid")
-    if taker is None or not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(storage, BeatingJournal):
+    pid = process_id(pid)
+    if taker is None or pid is None or not isinstance(storage, BeatingJournal):
         return None
     verdict = gone_by_tag(taker, pid, lambda: None)
     if verdict is None and not _is_this_process(taker, pid):
@@ -123,10 +127,8 @@ def _is_this_process(tag: Mapping[str, Any], pid: int) -> bool:
 
 def ended(tag: Mapping[str, Any]) -> bool | None:
     """Whether the worker :func:`~nas_proxy.studies.identity.worker_tag` ``tag`` names has ended, where this process can tell (its host's)."""
-    pid = tag.get("worker_pid")
-    if not isinstance(pid, int) or isinstance(pid, bool):
-        return None
-    return gone_by_tag(tag, pid, lambda: False)
+    pid = process_id(tag.get("worker_pid"))
+    return None if pid is None else gone_by_tag(tag, pid, lambda: False)
 
 
 __all__ = ["UNTAGGED_SECONDS", "ended", "gone_by_tag", "is_dead", "taken_by"]
