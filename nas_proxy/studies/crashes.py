@@ -112,9 +112,8 @@ def sweep_crash_folder(folder: Path) -> None:
     A dump, and the file of a running process, stay."""
     for path in folder.glob("*.txt"):
         pid = process_id(int(digits)) if (digits := path.name.partition("-")[0]).isdecimal() else None
-        with suppress(
-            OSError
-        ):  # (a name of 0 or past the largest id, put there by hand: before fix49b, 0 was os.kill'ed, a huge one raised)
+        # (a name of 0 or past the largest id, put there by hand: before fix49b, 0 was os.kill'ed, a huge one raised)
+        with suppress(OSError):
             if pid is not None and not alive(pid) and _blank(path):
                 path.unlink()
 
