@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import os
 import socket
+import threading
 from typing import Any
 
 import optuna
@@ -19,7 +20,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
 from nas_proxy.studies import processes
-from nas_proxy.studies.crashes import CRASH_ATTR, watch_start, watch_stop
+from nas_proxy.studies.crashes import CRASH_ATTR, THREAD_ATTR, thread_name, watch_start, watch_stop
 from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 
 START_ATTR = "worker_start"  # the worker process's start (process_start): its id alone may be reused
@@ -78,6 +79,7 @@ def claim(trial: optuna.Trial) -> None:
     dump = watch_start()
     # "": no folder took a dump file (a full or read-only disk), so a crash would leave no trace: its death counts
     trial.set_user_attr(CRASH_ATTR, "" if dump is None else str(dump))
+    trial.set_user_attr(THREAD_ATTR, thread_name(threading.get_ident()))  # a dump's crashing thread is this trial's or not
 
 
 def release(trial: optuna.Trial) -> None:

@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import interrupts
 from nas_proxy.studies import processes
-from nas_proxy.studies.crashes import CRASH_ATTR, crash_dump, dump_file
+from nas_proxy.studies.crashes import CRASH_ATTR, crash_dump, remove_if_blank
 from nas_proxy.studies.identity import OOM_ATTR
 from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 from nas_proxy.studies.liveness import ended, gone_by_tag, is_dead, taken_by
@@ -82,8 +82,8 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
         return False
     if isinstance(storage, BeatingJournal):
         storage.forget(worker)  # its heartbeat file, left by a worker killed (on this host: found by its process)
-    if crash is None and (empty := dump_file(t)) is not None:
-        empty.unlink(missing_ok=True)  # the file a worker killed outright left empty; a dump stays for the user to read
+    if crash is None:
+        remove_if_blank(t)  # the file a worker killed outright left empty; a dump (maybe another trial's) stays for the user
     kept = carried(t.user_attrs)
     # the parameters it had, with those it was queued with: one killed while recording them (a queued training's
     # spec as its parameters) had only some, and the re-queued trial sampled the rest anew, other than its spec's

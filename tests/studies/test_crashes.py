@@ -55,9 +55,7 @@ study.optimize(Guarded(objective), n_trials=2, n_jobs=2)
 """
 
 
-def test_a_crash_of_one_of_two_trials_in_one_process_counts_against_that_one_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_crash_of_one_of_two_trials_in_one_process_counts_against_that_one_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """fix49b: the trials running at once in one process named one dump file, and a crash in either was found in both:
     the bystander's candidate was counted a death (retries + 1, given up after MAX_RETRY) and its fail_reason quoted the
     other's crash. Now each trial names the thread it trained in, and a dump whose crashing thread is another trial's
