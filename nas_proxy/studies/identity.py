@@ -26,6 +26,8 @@ from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 START_ATTR = "worker_start"  # the worker process's start (process_start): its id alone may be reused
 NAMESPACE_ATTR = "worker_pid_namespace"  # the worker's pid namespace (pid_namespace): its id means a process there only
 OOM_ATTR = "worker_oom_kills"  # the host's out-of-memory kills since boot when the trial was claimed (see oom_kills)
+# every attribute that names a trial's worker (worker_tag, claim): a copy of the trial queued again names none of them
+WORKER_ATTRS = ("worker_host", "worker_pid", START_ATTR, NAMESPACE_ATTR, BEAT_ATTR, OOM_ATTR, CRASH_ATTR, THREAD_ATTR)
 # (number, start time) of the trials whose objective runs in this process now
 _RUNNING_HERE: set[tuple[int, datetime.datetime | None]] = set()
 
@@ -94,4 +96,4 @@ def running_here(t: FrozenTrial) -> bool:
     return (t.number, t.datetime_start) in _RUNNING_HERE
 
 
-__all__ = ["NAMESPACE_ATTR", "OOM_ATTR", "START_ATTR", "born_tagged", "claim", "release", "running_here", "worker_tag"]
+__all__ = ["NAMESPACE_ATTR", "OOM_ATTR", "START_ATTR", "WORKER_ATTRS", "born_tagged", "claim", "release", "running_here", "worker_tag"]

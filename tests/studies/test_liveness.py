@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime
 import os
 import socket
+import subprocess
 import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -129,3 +131,40 @@ def test_a_database_trial_naming_a_pid_but_no_host_is_failed_for_its_lapsed_hear
     failed = study.trials[number]
     assert failed.state == TrialState.FAIL and failed.user_attrs["fail_reason"].startswith(f"{LAPSED} for over 2 s")
     assert "(None, pid 'abc')" in failed.user_attrs["fail_reason"]
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_database_trial_retried_for_its_lapsed_heartbeat_names_no_worker_until_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix49b: Optuna's retry of a trial whose heartbeat lapsed copied all its user attributes, the dead worker's too:
+    the copy, taken by a live worker, was RUNNING under the dead worker's pid until its new worker wrote its own, and a
+    judge on the dead worker's host found that pid gone and failed the live trial (queued and trained again)."""
+    from nas_proxy.studies import heartbeat
+    from nas_proxy.studies.heartbeat import BeatingStorage, RetryLapsedTrial
+    from nas_proxy.studies.identity import WORKER_ATTRS, worker_tag
+    from nas_proxy.studies.liveness import is_dead
+    from nas_proxy.studies.processes import process_start
+
+    moved = SimpleNamespace(ahead=0.0)
+    moved.monotonic = lambda: time.monotonic() + moved.ahead
+    monkeypatch.setattr(heartbeat, "time", moved)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    storage = BeatingStorage(url, heartbeat_interval=1, grace_period=2, heartbeat_stale_trial_callback=RetryLapsedTrial(max_retry=2))
+    study = optuna.create_study(study_name="h", storage=storage)
+    dead = subprocess.Popen(["sleep", "600"])
+    tag = {**worker_tag(), "worker_pid": dead.pid, "worker_start": process_start(dead.pid)}  # a worker of this host
+    dead.kill()
+    dead.wait()
+    number = running(study, arch_id="a", worker_heartbeat="w.beat", worker_oom_kills=0, worker_crash_dump="", worker_thread="0x1", **tag)
+    assert set(WORKER_ATTRS) <= set(study.trials[number].user_attrs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # as a judge on another host does (it cannot judge the worker's process)
+        moved.ahead = 3.0  # past the grace period, its heartbeat unchanged
+        optuna.storages.fail_stale_trials(study)
+    assert study.trials[number].state == TrialState.FAIL
+    (copy,) = study.get_trials(states=(TrialState.WAITING,))
+    assert not set(WORKER_ATTRS) & set(copy.user_attrs) and copy.user_attrs["arch_id"] == "a"
+    taken = study.ask()  # a live worker takes the copy: RUNNING, its own identity not written yet
+    assert taken.number == copy.number and not is_dead(study.trials[copy.number])
