@@ -1,23 +1,35 @@
 """Crash dumps of workers: while a trial trains, :mod:`faulthandler` writes to a file of the trial's own
 (named on it: :data:`CRASH_ATTR`), so that a worker a segmentation fault, an abort or a bus error ends leaves
 its dump there for the user, and its death is told from a kill -9 or a power cut (which leave the file empty).
+
+Trials that train at once in one process (a thread each: benchmarks' lanes, ``optimize(n_jobs=2)``) share the
+process's one faulthandler file, and each names the thread it trains in (:data:`THREAD_ATTR`); while two or more
+train, a roster beside the dump (``.threads``) lists their threads. A dump whose crashing thread (faulthandler's
+``Current thread``) is another trial's is not this trial's crash (:func:`crash_dump`). Before fix49b a crash was found
+in every trial that shared the file, and two trials that started at once made a file each, the first one's closed
+unwritten: a crash of the first was found in the second alone.
 """
 
 from __future__ import annotations
 
 import faulthandler
 import os
+import re
 import sys
 import tempfile
+import threading
 from contextlib import suppress
 from pathlib import Path
 from typing import TextIO
 
 from optuna.trial import FrozenTrial
 
-from nas_proxy.studies.processes import alive
+from nas_proxy.studies.processes import alive, process_id
 
 CRASH_ATTR = "worker_crash_dump"  # the file faulthandler writes to if the worker crashes in native code during the trial
+THREAD_ATTR = "worker_thread"  # the thread the trial trains in, as faulthandler names it ("0x00007f..."): thread_name
+ROSTER_SUFFIX = ".threads"  # beside a dump file shared by trials training at once: their threads, a line each
+_CURRENT = re.compile(r"^Current thread (0x[0-9a-fA-F]+)")  # faulthandler's line for the thread that crashed
 
 
 def crash_folder() -> Path:
@@ -41,45 +53,64 @@ class _CrashWatch:
     """:mod:`faulthandler` writing to a file of its own while a trial trains in this process: a worker
     that a segmentation fault, an abort or a bus error ends leaves its dump there (a kill -9 or a power
     cut leaves the file empty). Removed when the last trial running here ends; faulthandler is then
-    as it was (on, to the process's stderr, when it was on before: ``python -X faulthandler``)."""
+    as it was (on, to the process's stderr, when it was on before: ``python -X faulthandler``). Trials that
+    train at once share it, their threads in its roster while two or more do."""
 
     def __init__(self) -> None:
         self.file: TextIO | None = None
         self.path: Path | None = None
-        self.trials = 0
+        self.threads: list[int] = []  # the threads of the trials training here now, an entry a trial
         self.was_on = False
         self.swept = False
+        self.lock = threading.Lock()  # (two trials starting at once made a file each before fix49b)
 
     def start(self) -> Path | None:
-        """The dump file of a trial that starts training here (None where none can be made)."""
-        if self.trials == 0:
-            if not self.swept:
-                self.swept = True
-                for folder in crash_folders():
-                    sweep_crash_folder(folder)
-            made = next((m for m in map(_dump_room, crash_folders()) if m is not None), None)
-            if made is None:  # no folder takes one: claim() marks the trial, whose death then counts
-                return None
-            fd, self.path = made
-            self.file, self.was_on = os.fdopen(fd, "w"), faulthandler.is_enabled()
-            faulthandler.enable(file=self.file, all_threads=True)
-        self.trials += 1
-        return self.path
+        """The dump file of a trial that starts training here, in this thread (None where none can be made)."""
+        with self.lock:
+            if not self.threads:
+                if not self.swept:
+                    self.swept = True
+                    for folder in crash_folders():
+                        sweep_crash_folder(folder)
+                made = next((m for m in map(_dump_room, crash_folders()) if m is not None), None)
+                if made is None:  # no folder takes one: claim() marks the trial, whose death then counts
+                    return None
+                fd, self.path = made
+                self.file, self.was_on = os.fdopen(fd, "w"), faulthandler.is_enabled()
+                faulthandler.enable(file=self.file, all_threads=True)
+            self.threads.append(threading.get_ident())
+            self._list()
+            return self.path
 
     def stop(self) -> None:
-        """A trial that trained here ended (its objective returned or raised)."""
-        if self.trials == 0:
+        """A trial that trained here, in this thread, ended (its objective returned or raised)."""
+        with self.lock:
+            if threading.get_ident() not in self.threads:
+                return
+            self.threads.remove(threading.get_ident())
+            if self.threads or self.file is None or self.path is None:
+                self._list()
+                return
+            faulthandler.disable()
+            if self.was_on and sys.__stderr__ is not None:
+                with suppress(Exception):  # a stderr without a file descriptor
+                    faulthandler.enable(file=sys.__stderr__)
+            self.file.close()
+            _remove(self.path)
+            self.file = self.path = None
+
+    def _list(self) -> None:
+        """Write the roster of the trials' threads while two or more train here (one alone needs none: the file is its
+        own); one written when they were two is kept up to date."""
+        if self.path is None:
             return
-        self.trials -= 1
-        if self.trials or self.file is None or self.path is None:
+        roster = self.path.with_suffix(ROSTER_SUFFIX)
+        if len(self.threads) < 2 and not roster.exists():
             return
-        faulthandler.disable()
-        if self.was_on and sys.__stderr__ is not None:
-            with suppress(Exception):  # a stderr without a file descriptor
-                faulthandler.enable(file=sys.__stderr__)
-        self.file.close()
-        self.path.unlink(missing_ok=True)
-        self.file = self.path = None
+        with suppress(OSError):  # (a full disk: no roster, and a crash counts against every trial that shared the file)
+            part = roster.with_name(roster.name + ".part")
+            part.write_text("".join(f"{thread_name(t)}\n" for t in self.threads))
+            os.replace(part, roster)
 
 
 _CRASHES = _CrashWatch()
@@ -110,11 +141,16 @@ def sweep_crash_folder(folder: Path) -> None:
     """Remove the empty files of processes that no longer run (killed outright while they trained, their
     trial maybe never repaired): an empty file says only that no crash was seen, as a missing one does.
     A dump, and the file of a running process, stay."""
-    for path in folder.glob("*.txt"):
-        pid = path.name.partition("-")[0]
+    for path in [*folder.glob("*.txt"), *folder.glob(f"*{ROSTER_SUFFIX}")]:
+        pid = process_id(int(digits)) if (digits := path.name.partition("-")[0]).isdecimal() else None
+        # (a name of 0 or past the largest id, put there by hand: before fix49b, 0 was os.kill'ed, a huge one raised)
         with suppress(OSError):
-            if pid.isdigit() and not alive(int(pid)) and _blank(path):
-                path.unlink()
+            if pid is None or alive(pid):
+                continue
+            if path.suffix == ".txt" and _blank(path):
+                _remove(path)
+            elif path.suffix == ROSTER_SUFFIX and not path.with_suffix(".txt").exists():
+                path.unlink()  # its dump read and removed by the user
 
 
 def dump_file(t: FrozenTrial) -> Path | None:
@@ -134,7 +170,50 @@ def crash_dump(t: FrozenTrial) -> tuple[str, Path] | None:
         lines = path.read_text(errors="replace").strip().splitlines()
     except OSError:
         return None
-    return (lines[0], path) if lines else None
+    if not lines:
+        return None
+    crashed = next((int(m.group(1), 16) for m in map(_CURRENT.match, lines) if m), None)
+    if crashed is not None and crashed != _thread(t.user_attrs.get(THREAD_ATTR)) and crashed in _roster(path):
+        return None  # the thread that crashed was another trial's, training beside this one in its process
+    return lines[0], path
+
+
+def remove_if_blank(t: FrozenTrial) -> None:
+    """Remove the dump file ``t`` names where it holds no dump (its worker killed outright), its roster with it; a dump
+    stays for the user to read (before fix49b, a trial whose file held another trial's crash would have removed it)."""
+    path = dump_file(t)
+    with suppress(OSError):
+        if path is not None and _blank(path):
+            _remove(path)
+
+
+def thread_name(ident: int) -> str:
+    """Thread ``ident`` (:func:`threading.get_ident`) as faulthandler names it in a dump: ``0x`` and 16 hex digits."""
+    return f"0x{ident:016x}"
+
+
+def _thread(name: object) -> int | None:
+    """The thread a :func:`thread_name` names; None where it names none (a trial of before fix49b, a hand edit)."""
+    try:
+        return int(name, 16) if isinstance(name, str) else None
+    except ValueError:
+        return None
+
+
+def _roster(path: Path) -> set[int]:
+    """The threads of the trials that trained at once in the process of dump ``path`` (none: one trained alone, or
+    the roster could not be written: a crash is then every sharing trial's, as before)."""
+    try:
+        names = path.with_suffix(ROSTER_SUFFIX).read_text().split()
+    except OSError:
+        return set()
+    return {t for t in map(_thread, names) if t is not None}
+
+
+def _remove(path: Path) -> None:
+    """Remove dump file ``path`` and its roster."""
+    path.unlink(missing_ok=True)
+    path.with_suffix(ROSTER_SUFFIX).unlink(missing_ok=True)
 
 
 def watch_start() -> Path | None:
@@ -150,11 +229,15 @@ def watch_stop() -> None:
 __all__ = [
     "CRASH_ATTR",
     "DUMP_ROOM",
+    "ROSTER_SUFFIX",
+    "THREAD_ATTR",
     "crash_dump",
     "crash_folder",
     "crash_folders",
     "dump_file",
+    "remove_if_blank",
     "sweep_crash_folder",
+    "thread_name",
     "watch_start",
     "watch_stop",
 ]

@@ -32,6 +32,8 @@ from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import TrialState
 
+from nas_proxy.studies.identity import WORKER_ATTRS
+
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
@@ -61,7 +63,7 @@ class BeatingStorage(RDBStorage):
         self._lapsed.clear()
         for trial_id in stale:
             attrs = self.get_trial(trial_id).user_attrs
-            worker = f" ({attrs['worker_host']}, pid {attrs['worker_pid']})" if "worker_pid" in attrs else ""
+            worker = f" ({attrs.get('worker_host')}, pid {attrs['worker_pid']!r})" if "worker_pid" in attrs else ""
             self._lapsed[trial_id] = (
                 f"{LAPSED} for over {self.grace_period} s (the grace period): its worker{worker} died, "
                 "was stopped or lost the database; re-queued"
@@ -123,11 +125,15 @@ class BeatingStorage(RDBStorage):
 
 
 class RetryLapsedTrial(RetryHeartbeatStaleTrialCallback):
-    """Optuna's retry of a trial failed for a lapsed heartbeat, without that trial's ``fail_reason``:
-    the queued copy has not failed."""
+    """Optuna's retry of a trial failed for a lapsed heartbeat, without that trial's ``fail_reason`` (the queued copy
+    has not failed) nor its worker (:data:`~nas_proxy.studies.identity.WORKER_ATTRS`: the copy's is whoever takes it).
+    Before fix49b the copy named the dead worker: taken by another, it was RUNNING under the dead worker's pid until
+    its new worker wrote its own, and a judge on the dead worker's host found that pid gone and failed the live trial,
+    which was queued and trained again."""
 
     def __call__(self, study: optuna.study.Study, trial: FrozenTrial) -> None:
-        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != "fail_reason"}  # (a copy: Optuna's deepcopy)
+        dropped = ("fail_reason", *WORKER_ATTRS)
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in dropped}  # (a copy: Optuna's deepcopy)
         super().__call__(study, trial)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import os
 import socket
+import threading
 from typing import Any
 
 import optuna
@@ -19,12 +20,14 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
 from nas_proxy.studies import processes
-from nas_proxy.studies.crashes import CRASH_ATTR, watch_start, watch_stop
+from nas_proxy.studies.crashes import CRASH_ATTR, THREAD_ATTR, thread_name, watch_start, watch_stop
 from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 
 START_ATTR = "worker_start"  # the worker process's start (process_start): its id alone may be reused
 NAMESPACE_ATTR = "worker_pid_namespace"  # the worker's pid namespace (pid_namespace): its id means a process there only
 OOM_ATTR = "worker_oom_kills"  # the host's out-of-memory kills since boot when the trial was claimed (see oom_kills)
+# every attribute that names a trial's worker (worker_tag, claim): a copy of the trial queued again names none of them
+WORKER_ATTRS = ("worker_host", "worker_pid", START_ATTR, NAMESPACE_ATTR, BEAT_ATTR, OOM_ATTR, CRASH_ATTR, THREAD_ATTR)
 # (number, start time) of the trials whose objective runs in this process now
 _RUNNING_HERE: set[tuple[int, datetime.datetime | None]] = set()
 
@@ -78,6 +81,7 @@ def claim(trial: optuna.Trial) -> None:
     dump = watch_start()
     # "": no folder took a dump file (a full or read-only disk), so a crash would leave no trace: its death counts
     trial.set_user_attr(CRASH_ATTR, "" if dump is None else str(dump))
+    trial.set_user_attr(THREAD_ATTR, thread_name(threading.get_ident()))  # a dump's crashing thread is this trial's or not
 
 
 def release(trial: optuna.Trial) -> None:
@@ -92,4 +96,4 @@ def running_here(t: FrozenTrial) -> bool:
     return (t.number, t.datetime_start) in _RUNNING_HERE
 
 
-__all__ = ["NAMESPACE_ATTR", "OOM_ATTR", "START_ATTR", "born_tagged", "claim", "release", "running_here", "worker_tag"]
+__all__ = ["NAMESPACE_ATTR", "OOM_ATTR", "START_ATTR", "WORKER_ATTRS", "born_tagged", "claim", "release", "running_here", "worker_tag"]

@@ -46,7 +46,7 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
-from nas_proxy.studies.processes import gone_from_here, pid_namespace, process_start
+from nas_proxy.studies.processes import gone_from_here, pid_namespace, process_id, process_start
 
 LOCK_GRACE_SECONDS = 30  # a lock of an unjudged holder unchanged this long belongs to a killed process (Optuna's default)
 NO_RECORD = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT)  # no hard link, or no room: a bare link
@@ -250,7 +250,9 @@ def _holder(path: Path) -> dict[str, Any] | None:
         record = json.loads(_read(path))
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or not isinstance(record.get("pid"), int) or not isinstance(record.get("start"), str):
+    # a pid that is no process id (true, 0, -1, 2**70: a hand edit) names no holder: before fix49b, -1 and 0 were handed to
+    # os.kill (every process, this one's group: "alive", the lock never taken), 2**70 raised OverflowError
+    if not isinstance(record, dict) or process_id(record.get("pid")) is None or not isinstance(record.get("start"), str):
         return None
     return record
 

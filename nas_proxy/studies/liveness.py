@@ -1,7 +1,7 @@
 """Whether a RUNNING trial's worker still lives: judged by its process where this process can see it (this
 host's, by its start and pid namespace: :mod:`~nas_proxy.studies.processes`), else, on a journal, by its
 heartbeat file (:mod:`~nas_proxy.studies.journal_beat`), else (a database's, or a trial without its worker's
-identity) by its own heartbeats or by how long it has gone untagged. A trial of this very process whose
+identity) by its own heartbeats or by how long this process has seen it untagged (its monotonic clock). A trial of this very process whose
 objective is no longer running (it left through an error Optuna could not record, such as a full disk) is
 dead too. What is then done with a dead worker's trial is :mod:`~nas_proxy.studies.repair`'s.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,38 +20,62 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy.studies.identity import NAMESPACE_ATTR, START_ATTR, running_here
 from nas_proxy.studies.journal_beat import BeatingJournal
-from nas_proxy.studies.processes import gone_from_here, pid_namespace
+from nas_proxy.studies.processes import gone_from_here, pid_namespace, process_id
 
-# a RUNNING trial still without its worker's identity this long after it started lost its worker
+# a RUNNING trial still without its worker's identity this long (as this process saw it) lost its worker
 # between its creation and the first write of the objective (milliseconds apart; a minute leaves room
 # for a loaded machine and a slow database, and bounds how long a run waits for such a trial). On a journal
 # a trial records its worker in the very record that makes it RUNNING, made so (born_tagged) or taken from
 # the queue (BeatingJournal.taker), and is judged by it at once: one waited for so is a database's, one this
 # process took and has not claimed yet, one whose worker can be judged neither by its process nor by a
-# heartbeat file, or one a version before stop 46 made (before fix47a, one taken from the queue too)
+# heartbeat file, or one a version before stop 46 made (before fix47a, one taken from the queue too). Counted on this
+# process's monotonic clock from when it first saw the trial so (_untagged_for), never from the trial's start
 UNTAGGED_SECONDS = 60.0
+# (trial id, number, start) -> this process's monotonic clock when it first saw that trial RUNNING without its worker
+_UNTAGGED_SEEN: dict[tuple[int, int, datetime.datetime | None], float] = {}
 
 
 def is_dead(t: FrozenTrial, untagged_seconds: float | None = None, storage: BaseStorage | None = None) -> bool:
     """Whether RUNNING trial ``t`` has no living worker: one on this host whose process is gone (or is this
     process, no longer running its objective), found by its pid namespace (:func:`~nas_proxy.studies.processes.gone_from_here`; a trial
-    recorded before stop 43 has none: taken as this process's), or none recorded long after it started.
+    recorded before stop 43 has none: taken as this process's), or none recorded (or a ``worker_pid`` that is no
+    process id) while this process watched it for ``untagged_seconds``.
     A worker this process cannot judge so (on another host, in a namespace it does not see), on a journal
     ``storage``, by its heartbeat file (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.lapsed`; a trial
     recorded before stop 44 names none: not judged, as before). (A database storage's: its own heartbeats.)"""
     if t.state != TrialState.RUNNING:
         return False
-    pid = t.user_attrs.get("worker_pid")
+    pid = process_id(t.user_attrs.get("worker_pid"))  # None: not recorded yet, or not a process id (a hand-edited journal)
     if pid is None:
         taken = _taker_gone(t, storage)  # a queued trial on a journal: its worker named by the record that took it
+        if taken is None and isinstance(storage, BeatingJournal):
+            taken = storage.lapsed(t.user_attrs)  # (a worker_pid not a process id beside a heartbeat file: judged by it)
         if taken is not None:
+            _UNTAGGED_SEEN.pop(_key(t), None)
             return taken
-        started = t.datetime_start or datetime.datetime.now()
-        return (datetime.datetime.now() - started).total_seconds() > (UNTAGGED_SECONDS if untagged_seconds is None else untagged_seconds)
-    verdict = _gone_by_process(t, int(pid))
+        dead = _untagged_for(t) >= (UNTAGGED_SECONDS if untagged_seconds is None else untagged_seconds)
+        if dead:
+            _UNTAGGED_SEEN.pop(_key(t), None)
+        return dead
+    _UNTAGGED_SEEN.pop(_key(t), None)
+    verdict = _gone_by_process(t, pid)
     if verdict is None and isinstance(storage, BeatingJournal):
         verdict = storage.lapsed(t.user_attrs)
     return verdict is True
+
+
+def _key(t: FrozenTrial) -> tuple[int, int, datetime.datetime | None]:
+    return t._trial_id, t.number, t.datetime_start
+
+
+def _untagged_for(t: FrozenTrial) -> float:
+    """How long this process has seen RUNNING trial ``t`` without its worker, on its monotonic clock. Before fix49b, the
+    wall clock's now less ``t``'s start, which its worker's wall clock wrote (its host's, on a database in its local time):
+    a judge's clock stepped forward (NTP, a laptop resumed, a VM migrated), or a worker's behind, failed a live trial at
+    once and trained it again while its worker still trained it. A judge that starts after such a trial's worker died
+    waits ``UNTAGGED_SECONDS`` for it (a database's heartbeat may fail it first)."""
+    now = time.monotonic()
+    return now - _UNTAGGED_SEEN.setdefault(_key(t), now)
 
 
 def _taker_gone(t: FrozenTrial, storage: BaseStorage | None) -> bool | None:
@@ -60,7 +85,8 @@ def _taker_gone(t: FrozenTrial, storage: BaseStorage | None) -> bool | None:
     cannot be judged (``t`` is then judged by ``UNTAGGED_SECONDS``, as before)."""
     taker = taken_by(t, storage)
     pid = None if taker is None else taker.get("worker_pid")
-    if taker is None or not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(storage, BeatingJournal):
+    pid = process_id(pid)
+    if taker is None or pid is None or not isinstance(storage, BeatingJournal):
         return None
     verdict = gone_by_tag(taker, pid, lambda: None)
     if verdict is None and not _is_this_process(taker, pid):
@@ -101,10 +127,8 @@ def _is_this_process(tag: Mapping[str, Any], pid: int) -> bool:
 
 def ended(tag: Mapping[str, Any]) -> bool | None:
     """Whether the worker :func:`~nas_proxy.studies.identity.worker_tag` ``tag`` names has ended, where this process can tell (its host's)."""
-    pid = tag.get("worker_pid")
-    if not isinstance(pid, int) or isinstance(pid, bool):
-        return None
-    return gone_by_tag(tag, pid, lambda: False)
+    pid = process_id(tag.get("worker_pid"))
+    return None if pid is None else gone_by_tag(tag, pid, lambda: False)
 
 
 __all__ = ["UNTAGGED_SECONDS", "ended", "gone_by_tag", "is_dead", "taken_by"]

@@ -13,6 +13,16 @@ from pathlib import Path
 from nas_proxy.files import mount_of
 
 INITIAL_PID_NAMESPACE = "pid:[4026531836]"  # the kernel's first (PROC_PID_INIT_INO): a process there sees every process
+PID_MAX_LIMIT = 4_194_304  # Linux's largest process id (2**22, PID_MAX_LIMIT): a larger number names no process
+
+
+def process_id(value: object) -> int | None:
+    """``value`` where it names a process (an int from 1 to :data:`PID_MAX_LIMIT`), None otherwise: a record another
+    program wrote or a hand edited ("abc", 1.5, true, null, a list, -3, 0, 2**70). Never hand ``os.kill`` another: 0
+    and -1 signal this process's group and every process, a negative id a group, a huge one raises OverflowError."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= PID_MAX_LIMIT:
+        return None
+    return value
 
 
 def pid_namespace() -> str | None:
@@ -50,7 +60,10 @@ def oom_kills() -> int | None:
 
 def alive(pid: int) -> bool:
     """Whether process ``pid`` runs on this host (a zombie, killed but not yet reaped by its
-    parent, does not: a ``search`` reaps its worker processes only at the end)."""
+    parent, does not: a ``search`` reaps its worker processes only at the end). ``pid`` is a process id
+    (:func:`process_id`): a group, or every process, is never asked about."""
+    if process_id(pid) is None:
+        raise ValueError(f"not a process id: {pid!r}")
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -121,4 +134,14 @@ def _proc_hides() -> bool:
     return mount is None or mount[2].get("hidepid", "0") not in ("0", "off")
 
 
-__all__ = ["INITIAL_PID_NAMESPACE", "alive", "gone", "gone_from_here", "oom_kills", "pid_namespace", "process_start"]
+__all__ = [
+    "INITIAL_PID_NAMESPACE",
+    "PID_MAX_LIMIT",
+    "alive",
+    "gone",
+    "gone_from_here",
+    "oom_kills",
+    "pid_namespace",
+    "process_id",
+    "process_start",
+]

@@ -21,11 +21,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import interrupts
 from nas_proxy.studies import processes
-from nas_proxy.studies.crashes import CRASH_ATTR, crash_dump, dump_file
+from nas_proxy.studies.crashes import CRASH_ATTR, crash_dump, remove_if_blank
 from nas_proxy.studies.identity import OOM_ATTR
-from nas_proxy.studies.journal_beat import BeatingJournal
+from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 from nas_proxy.studies.liveness import ended, gone_by_tag, is_dead, taken_by
-from nas_proxy.studies.requeue import MAX_RETRY, carried, enqueue_once
+from nas_proxy.studies.processes import process_id
+from nas_proxy.studies.requeue import MAX_RETRY, carried, enqueue_once, retries_of
 
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
 GIVEN_UP = "not retried after"  # in the fail_reason of a dead worker's trial whose retries are spent (MAX_RETRY)
@@ -53,18 +54,18 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
     if not is_dead(t, untagged_seconds, storage):
         return False
     trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), t.number)
-    retries = int(t.user_attrs.get("retries", 0))
+    retries = retries_of(t.user_attrs)
     crash = crash_dump(t)
     # its worker as the trial records it, or as the record that took it from a journal's queue names it (fix47a)
     taker = taken_by(t, storage)
     worker = t.user_attrs if taker is None else {**taker, **t.user_attrs}
-    pid = worker.get("worker_pid")
-    by_beat = pid is not None and gone_by_tag(worker, int(pid), lambda: False) is None  # judged by its journal heartbeat
+    pid = process_id(worker.get("worker_pid"))  # None: not recorded, or not a process id (an owner unknown: never signalled)
+    by_beat = pid is None or gone_by_tag(worker, pid, lambda: False) is None  # judged by its journal heartbeat (if it names one)
     elsewhere = worker.get("worker_host") != socket.gethostname()
     counted = crash is not None or elsewhere or suspected(t)  # (this host's out-of-memory kills tell nothing of another host's)
-    who = f"{worker.get('worker_host')}:{pid}" if pid else "(not recorded yet)"
+    who = f"{worker.get('worker_host')}:{pid}" if pid else _unknown(worker.get("worker_pid"))
     reason = f"worker {who} {DIED}"
-    if by_beat and isinstance(storage, BeatingJournal):
+    if by_beat and isinstance(storage, BeatingJournal) and BEAT_ATTR in worker:
         # the grace it was judged by: a worker's own where longer (before review44, the judge's, 2 s for a worker of 60)
         reason += f" (its heartbeat file unchanged for over {storage.grace_for(worker)} s, the grace period, or gone)"
     if crash is not None:
@@ -81,8 +82,8 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
         return False
     if isinstance(storage, BeatingJournal):
         storage.forget(worker)  # its heartbeat file, left by a worker killed (on this host: found by its process)
-    if crash is None and (empty := dump_file(t)) is not None:
-        empty.unlink(missing_ok=True)  # the file a worker killed outright left empty; a dump stays for the user to read
+    if crash is None:
+        remove_if_blank(t)  # the file a worker killed outright left empty; a dump (maybe another trial's) stays for the user
     kept = carried(t.user_attrs)
     # the parameters it had, with those it was queued with: one killed while recording them (a queued training's
     # spec as its parameters) had only some, and the re-queued trial sampled the rest anew, other than its spec's
@@ -90,6 +91,16 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
     if (params or kept) and (retries < MAX_RETRY or not counted):  # a sampled trial by its parameters, a queued training by its spec
         enqueue_once(study, params, {**kept, "retry_of": t.number, "retries": retries + counted})
     return True
+
+
+def _unknown(recorded: object) -> str:
+    """Who a dead trial's worker was, where no process id names it: not recorded yet, or a ``worker_pid`` that is none
+    (a journal another program wrote or a hand edited: "abc", 1.5, -3, 0, a list; before fix49b, int() of it raised out
+    of the repair and ended the command, and -3 or 0 was handed to os.kill: a process group, this one's)."""
+    if recorded is None:
+        return "(not recorded yet)"
+    shown = repr(recorded)
+    return f"(unknown: its worker_pid {shown if len(shown) <= 40 else shown[:37] + '...'} is no process id)"
 
 
 def given_up(t: FrozenTrial) -> bool:
@@ -104,7 +115,9 @@ def suspected(t: FrozenTrial) -> bool:
     if crash_dump(t) is not None or t.user_attrs.get(CRASH_ATTR) == "":  # a crash, or one that could leave no dump
         return True
     before, now = t.user_attrs.get(OOM_ATTR), processes.oom_kills()
-    return before is None or now is None or now > int(before)
+    if not isinstance(before, int) or isinstance(before, bool):  # not recorded, or not a count (a hand edit): unknown
+        return True
+    return now is None or now > before
 
 
 __all__ = ["DIED", "GIVEN_UP", "NOT_COUNTED", "fail_dead_trials", "given_up", "suspected"]

@@ -8,7 +8,7 @@ asked for (:func:`enqueue_once`), and a candidate that may itself be the cause i
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -73,12 +73,19 @@ def enqueue_once(study: optuna.Study, params: dict[str, Any], user_attrs: dict[s
     return True
 
 
+def retries_of(user_attrs: Mapping[str, Any]) -> int:
+    """How often a trial (its user attributes) was retried after a death that counted: its ``retries``, 0 where it
+    records none or no count (a hand-edited journal's "abc", -1, 1.5: before fix49b, "abc" raised out of the repair)."""
+    retries = user_attrs.get("retries", 0)
+    return retries if isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0 else 0
+
+
 def requeued(trial: optuna.Trial, counted: bool = True) -> bool:
     """Queue ``trial``'s candidate again (retried first when the command resumes) after its process ran out of
     memory, or its storage failed (not ``counted``: the database's doing, not the candidate's); False once it was
     retried :data:`MAX_RETRY` times so (it may be the candidate after all: it then fails for good, and the search
     goes on), or where the storage cannot take it (the trial then stays RUNNING or fails, as before)."""
-    retries = int(trial.user_attrs.get("retries", 0))
+    retries = retries_of(trial.user_attrs)
     if counted and retries >= MAX_RETRY:
         return False
     with interrupts.deferred(), suppress(Exception):
@@ -89,4 +96,4 @@ def requeued(trial: optuna.Trial, counted: bool = True) -> bool:
     return False
 
 
-__all__ = ["CARRIED", "CARRIED_PREFIXES", "MAX_RETRY", "carried", "enqueue_once", "requeued", "requeued_if_interrupted"]
+__all__ = ["CARRIED", "CARRIED_PREFIXES", "MAX_RETRY", "carried", "enqueue_once", "requeued", "requeued_if_interrupted", "retries_of"]

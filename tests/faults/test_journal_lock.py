@@ -21,6 +21,7 @@ from nas_proxy.studies.journal_lock import HolderLock
 from nas_proxy.studies.processes import process_start
 
 RECORD = {"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [1]}
+SAFETY_SECONDS = 60  # how long a test waits for a lock it must get (after a grace period of 0.3 s) before it says it never came
 
 
 def killed_holder() -> dict[str, object]:
@@ -210,3 +211,28 @@ def test_the_files_a_killed_writer_left_beside_the_lock_are_removed_a_live_ones_
     monkeypatch.setattr(journal_lock, "LOCK_GRACE_SECONDS", -1)  # as if it had been left longer
     JournalFile(journal).append_logs([RECORD])
     assert sorted(p.name for p in tmp_path.iterdir()) == kept[:3]
+
+
+@pytest.mark.parametrize("pid", [-1, 0, 2**70, True], ids=repr)
+def test_a_lock_naming_no_process_id_is_taken_after_the_grace_period(pid: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix49b: a lock record whose pid is no process id (a hand edit) was judged by it: -1 and 0 went to os.kill (every
+    process, this one's group: alive, so the lock was never taken and every command waited for ever), 2**70 raised
+    OverflowError out of the lock. It names no holder now: taken after the grace period, as an unreadable one."""
+    monkeypatch.setattr(journal_lock, "LOCK_GRACE_SECONDS", 0.3)
+    journal = (tmp_path / "journal.log").resolve()
+    journal.touch()
+    mine = journal_lock.holder()
+    Path(f"{journal}.lock").write_text(json.dumps({**mine, "pid": pid, "nonce": "edited"}))  # this boot, this namespace
+    taken, failed = threading.Event(), []
+
+    def take() -> None:
+        try:
+            HolderLock(journal).acquire()
+        except (OverflowError, ValueError) as e:  # (the OverflowError of before)
+            failed.append(e)
+        finally:
+            taken.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    assert taken.wait(SAFETY_SECONDS), f"the lock naming pid {pid!r} was not taken in {SAFETY_SECONDS} s"
+    assert failed == [] and json.loads(Path(f"{journal}.lock").read_text())["pid"] == os.getpid()
