@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from nas_proxy import interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.pids import process_id
 
 if TYPE_CHECKING:
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
@@ -208,13 +209,14 @@ def _sweep_killed_launches() -> None:
 
     with contextlib.suppress(OSError):
         for entry in os.scandir(tempfile.gettempdir()):
-            pid = entry.name.removeprefix(FOLDER_PREFIX).partition("-")[0]
-            if not entry.name.startswith(FOLDER_PREFIX) or not pid.isdigit() or not entry.is_dir(follow_symlinks=False):
+            digits = entry.name.removeprefix(FOLDER_PREFIX).partition("-")[0]
+            pid = process_id(int(digits)) if digits.isdecimal() else None  # a name no launch gave (0, 20 digits, '²'): kept
+            if not entry.name.startswith(FOLDER_PREFIX) or pid is None or not entry.is_dir(follow_symlinks=False):
                 continue
             try:
                 if entry.stat(follow_symlinks=False).st_uid != os.geteuid():
                     continue
-                os.kill(int(pid), 0)
+                os.kill(pid, 0)
             except ProcessLookupError:
                 shutil.rmtree(entry.path, ignore_errors=True)
             except OSError:  # gone meanwhile, or another user's process: alive

@@ -11,18 +11,9 @@ from contextlib import suppress
 from pathlib import Path
 
 from nas_proxy.files import mount_of
+from nas_proxy.pids import PID_MAX_LIMIT, process_id
 
 INITIAL_PID_NAMESPACE = "pid:[4026531836]"  # the kernel's first (PROC_PID_INIT_INO): a process there sees every process
-PID_MAX_LIMIT = 4_194_304  # Linux's largest process id (2**22, PID_MAX_LIMIT): a larger number names no process
-
-
-def process_id(value: object) -> int | None:
-    """``value`` where it names a process (an int from 1 to :data:`PID_MAX_LIMIT`), None otherwise: a record another
-    program wrote or a hand edited ("abc", 1.5, true, null, a list, -3, 0, 2**70). Never hand ``os.kill`` another: 0
-    and -1 signal this process's group and every process, a negative id a group, a huge one raises OverflowError."""
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= PID_MAX_LIMIT:
-        return None
-    return value
 
 
 def pid_namespace() -> str | None:
