@@ -18,8 +18,9 @@ PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if 
 PAGES.append(ROOT / "benchmarks" / "README.md")
 
 FENCE = re.compile(r"^\s*(```|~~~)")
-# a command line: at the start of a code line or span, after VAR=value words, `time` or a path to the program
-COMMAND = re.compile(r"^\s*(?:[A-Z_]+=\S*\s+)*(?:time\s+)?(?:\S*/)?nasproxy\s+(.*)$")
+# a command line: at the start of a code line or span, after VAR=value words, `time` or a path to the program;
+# or a launcher's `-m nas_proxy` (torchrun)
+COMMAND = re.compile(r"^\s*(?:[A-Z_]+=\S*\s+)*(?:time\s+)?(?:(?:\S*/)?nasproxy|\S.*?\s-m\s+nas_proxy)\s+(.*)$")
 END = re.compile(r"\s#|\s\||&&|;|\s>")  # a comment, a pipe, the next command, a redirection
 
 
@@ -104,6 +105,7 @@ def test_the_checker_finds_a_wrong_command_option_and_choice(parser: argparse.Ar
         "    --n-trial 3 --sampler tpe   # --not-read\n"
         "nasproxy distill --method=dam [--ipc N] --net-norm batchnorm | head\n"
         "nasproxy COMMAND --help\n"
+        "torchrun --nproc-per-node 2 -m nas_proxy distill --launch 2 --distributd\n"
         "```\n"
     )
     found = commands(page)
@@ -112,10 +114,12 @@ def test_the_checker_finds_a_wrong_command_option_and_choice(parser: argparse.Ar
         ["search", "--space", "convnet720", "--n-trial", "3", "--sampler", "tpe"],
         ["distill", "--method=dam", "--ipc", "N", "--net-norm", "batchnorm"],
         ["COMMAND", "--help"],
+        ["distill", "--launch", "2", "--distributd"],
     ]
     assert [problems(w, parser) for w in found] == [
         ["no command 'serch'"],
         ["search: no option --n-trial"],
         ["distill --method: 'dam' is not one of ['datadam', 'dm', 'random']"],
         [],
+        ["distill: no option --distributd"],
     ]
