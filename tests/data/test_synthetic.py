@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nas_proxy.errors import ArtifactError
-from nas_proxy.synthetic import load_synthetic, read_safetensors
+from nas_proxy.synthetic import load_synthetic, read_safetensors, tensors_digest
 
 
 @pytest.fixture
@@ -182,3 +182,15 @@ def test_class_names_that_a_report_could_not_tell_apart_are_refused(names: list[
     with pytest.raises(ArtifactError) as error:
         load_synthetic(run)
     assert str(error.value) == f"{run / 'meta.json'}: {said}; the file is corrupt or was edited, distil again"
+
+
+def test_the_digest_of_a_batch_norm_networks_weights_covers_its_scalar_step_count() -> None:
+    """A teacher with batch norm is kept with the digest of its state dict, which holds a 0-dim int64
+    ``num_batches_tracked``: before, viewing it as bytes raised, and ``nasproxy soft-labels`` ended in an internal error."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    state = net.state_dict()
+    assert state["1.num_batches_tracked"].dim() == 0
+    digest = tensors_digest(state, {"record": "{}"})
+    assert digest == tensors_digest({k: v.clone() for k, v in state.items()}, {"record": "{}"})
+    state["1.num_batches_tracked"] += 1
+    assert tensors_digest(state, {"record": "{}"}) != digest
