@@ -172,6 +172,14 @@ class GroundTruthConfig:
     early: tuple[float, ...] = (0.1, 1.0)  # epochs after which the validation accuracy is recorded
     fast: FastTrainConfig = field(default_factory=FastTrainConfig)  # the fast trainer's options: all off by default
 
+    def default_early_fitted(self) -> tuple[GroundTruthConfig, tuple[float, ...]]:
+        """This config with the default early-stopping points that are not before ``epochs`` left out, and those
+        left out (the defaults must fit each other: a 1-epoch ground truth has no early stopping at 1 epoch).
+        For ``early`` not set on purpose; points given are checked by :meth:`validate`, even when they equal the
+        defaults."""
+        dropped = tuple(f for f in self.early if f >= self.epochs)
+        return replace(self, early=tuple(f for f in self.early if f < self.epochs)), dropped
+
     def validate(self) -> None:
         checks.positive("ground-truth epochs", self.epochs)
         checks.number("ground-truth lr", self.lr, 0, checks.LR_MAX, low_open=True)

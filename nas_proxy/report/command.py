@@ -20,6 +20,7 @@ from nas_proxy.files import FileWriteError, check_writable
 from nas_proxy.groundtruth import study as gt
 from nas_proxy.profile import read_profile
 from nas_proxy.progress import OnProgress
+from nas_proxy.protocols import GroundTruthConfig
 from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ladder as ladders
 from nas_proxy.search.study import load_config
@@ -34,15 +35,15 @@ def early_points(text: str) -> tuple[float, ...]:
     return tuple(checks.items("--early", text, checks.parse_float, show=lambda f: f"{f:g}"))
 
 
-def _early(points: tuple[float, ...], given: bool, epochs: int) -> tuple[tuple[float, ...], list[str]]:
-    """The early-stopping points, and (not ``given``: the defaults) a note for each one dropped
-    because it is not before the ground truth's epochs (the defaults must fit each other; points
-    given are checked, even when they equal the defaults)."""
+def _early(ground_truth: GroundTruthConfig, given: bool) -> tuple[GroundTruthConfig, list[str]]:
+    """The ground truth's early-stopping points, and (not ``given``: the defaults) a note for each one dropped
+    because it is not before the ground truth's epochs (:meth:`GroundTruthConfig.default_early_fitted`)."""
     if given:
-        return points, []
-    dropped = [f"{f:g}" for f in points if f >= epochs]
-    note = f"early stopping at {', '.join(dropped)} epochs (the default --early) is left out: not before --full-epochs {epochs}"
-    return tuple(f for f in points if f < epochs), [note] if dropped else []
+        return ground_truth, []
+    fitted, dropped = ground_truth.default_early_fitted()
+    shown = ", ".join(f"{f:g}" for f in dropped)
+    note = f"early stopping at {shown} epochs (the default --early) is left out: not before --full-epochs {ground_truth.epochs}"
+    return fitted, [note] if dropped else []
 
 
 @dataclass
@@ -158,8 +159,8 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
     searched with; an option given (``r.given``, ``r.proxy_given``) overrides it, whatever its value."""
     c = r.config
     n_archs = r.budget.n_archs
-    early, notes = _early(c.ground_truth.early, "early" in r.given, c.ground_truth.epochs)
-    c = replace(c, ground_truth=replace(c.ground_truth, early=early))
+    ground_truth, notes = _early(c.ground_truth, "early" in r.given)
+    c = replace(c, ground_truth=ground_truth)
     checks.positive("--n-archs", n_archs)
     if r.storage is not None and not r.study:
         raise InvalidArgumentError(
