@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -372,8 +372,21 @@ def run(
         p = plan(preset_path, dataset, device, proxy_profile)
         # one run of a preset at a time, as one distill of a folder: before probe47 two at once both distilled the same set,
         # searched and wrote the same report, exit 0 each
-        with output_lock(p.runs, busy=f"{p.runs} is being run by another nasproxy process", fix="wait for it to finish"):
+        with (
+            output_lock(p.runs, busy=f"{p.runs} is being run by another nasproxy process", fix="wait for it to finish"),
+            ExitStack() as held,
+        ):
+            # and each stage's folder, which another command may name as its own --out: before probe49 `distill --out
+            # runs/p/synthetic-datadam-ipc1 --resume` beside `run p` distilled into one set with it, both exit 0 (correlate
+            # --out runs/p/correlate beside its correlate stage the same), where that command alone held a lock
+            for folder in stage_folders(p):
+                held.enter_context(output_lock(folder))
             return _run(p, progress, on_stage, t_run)
+
+
+def stage_folders(p: Plan) -> list[Path]:
+    """The folders of ``p``'s stages in its run's folder: the set distill makes (when one is), the search's, the correlation's."""
+    return [*([p.synthetic] if p.synthetic is not None else []), p.runs / SEARCH_DIR, p.runs / CORRELATE_DIR]
 
 
 def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run: float) -> dict[str, Any]:
