@@ -214,9 +214,30 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         cc.validate()
         if "promote" in c:  # as correlate --promote: the default (5) is left to the report, it was not asked for
             check_promote(cc.promote, n_archs, "promote")
+    if dc is not None:  # last: a key misspelt anywhere in the preset is named first
+        _check_distill_given(path, preset, dataset)
     if dataset:
         budget, cc = _fit_images(path, built, budget, cc)
     return Plan(preset, name, runs, dc, sc, budget, n_archs, cc)
+
+
+def _check_distill_given(path: Path, preset: dict[str, Any], dataset: str | None) -> None:
+    """A run that distils needs what ``distill`` needs, ``dataset`` (or ``run --dataset``) and ``ipc``: before probe49 a
+    preset without a [distill] table (or with one that named neither) distilled DistillConfig's defaults, Fashion-MNIST
+    at IPC 10 for 20,000 iterations (hours on a CPU), without a word."""
+    table = preset.get("distill")
+    if table is None:
+        raise InvalidArgumentError(
+            f"{path}: no [distill] table, and the search is on the set it makes (no [search] proxy_name): give [distill] "
+            'with dataset and ipc, as distill asks, or search with a proxy on real data (proxy_name = "random-ipc10" and '
+            "[search] dataset)"
+        )
+    missing = [k for k in ("dataset", "ipc") if k not in table and not (k == "dataset" and dataset)]
+    if missing:
+        raise InvalidArgumentError(
+            f"{path} [distill]: {' and '.join(repr(k) for k in missing)} required, as distill's {' and '.join('--' + k for k in missing)}"
+            + (" (or run --dataset)" if "dataset" in missing else "")
+        )
 
 
 def _fit_images(path: Path, data: DistillConfig, budget: SearchBudget, cc: CorrelateConfig) -> tuple[SearchBudget, CorrelateConfig]:

@@ -1766,6 +1766,10 @@ PROBE49: list[Case] = [
         "preset's presets/mine)",
         G49,
     ),
+    # a run that distils with no [distill] table, or one naming no ipc: before, DistillConfig's defaults were distilled,
+    # Fashion-MNIST at IPC 10 for 20,000 iterations (hours on a CPU; the 'ipc' one too), without a word
+    Case("run presets/mine/no-distill.toml", "no [distill] table, and the search is on the set it makes (no [search] proxy_name)", G49),
+    Case("run presets/mine/distill-no-ipc.toml", "presets/mine/distill-no-ipc.toml [distill]: 'ipc' required, as distill's --ipc", G49),
 ]
 CASES += PROBE49
 
