@@ -191,10 +191,25 @@ def _number(where: str, line: int, column: str, text: str | None) -> float:
         return math.nan
     value = checks.file_number(text, csv_field=True)
     if not math.isfinite(value):
+        # before probe49 a subnormal such as 1e-320, refused as no score any proxy gives, was called "not a finite number"
+        what = (
+            f"is subnormal (give 0, or a number of at least {sys.float_info.min:.1e} in magnitude)"
+            if _subnormal(text)
+            else "is not a finite number"
+        )
         raise InvalidArgumentError(
-            f"{where} line {line}: {column} {shown(text)} is not a finite number; give a number, or leave it empty where the proxy failed"
+            f"{where} line {line}: {column} {shown(text)} {what}; give a number, or leave it empty where the proxy failed"
         )
     return value
+
+
+def _subnormal(text: str | None) -> bool:
+    """Whether ``text`` reads as a number of magnitude between 0 and the smallest normal float (``1e-320``)."""
+    try:
+        x = abs(float(text or ""))
+    except ValueError:
+        return False
+    return 0 < x < sys.float_info.min
 
 
 def _early(value: str, path: Path, table: Table) -> tuple[dict[str, float], dict[str, float]]:

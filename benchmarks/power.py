@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         raise InvalidArgumentError(
             f"{args.scores} has no variant {unknown[0]!r} (--{'base' if unknown[0] == args.base else 'variants'}); it has {', '.join(have)}"
         )
+    if not names:  # before probe49 a file of the base alone printed the table's header and nothing under it, exit 0
+        raise InvalidArgumentError(f"{args.scores} holds only variant {args.base!r} (--base): nothing to compare with it")
     base, _ = _scores_file(args.scores, ids, args.base)
     rows: dict[str, Any] = {}
     targets = {"spearman": args.target, "top_spearman": args.top_target}

@@ -66,6 +66,8 @@ def rank_averaged(scores: dict[str, dict[str, float]], base: str) -> list[tuple[
     that scores all of ``base``'s architectures, on those (:func:`left_out` names the others)."""
     if base not in scores:
         raise InvalidArgumentError(f"no variant {base!r} in the scores (have {', '.join(sorted(scores))}); name one with --with")
+    if len(scores) == 1:  # before probe49 --out was the input again, nothing averaged, exit 0
+        raise InvalidArgumentError(f"the scores hold only variant {base!r} (--with): nothing to average with it")
     archs = sorted(scores[base])
     out = [(v, a, s) for v, by_arch in scores.items() for a, s in by_arch.items()]
     for v, by_arch in scores.items():

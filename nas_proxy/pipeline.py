@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -214,9 +214,30 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         cc.validate()
         if "promote" in c:  # as correlate --promote: the default (5) is left to the report, it was not asked for
             check_promote(cc.promote, n_archs, "promote")
+    if dc is not None:  # last: a key misspelt anywhere in the preset is named first
+        _check_distill_given(path, preset, dataset)
     if dataset:
         budget, cc = _fit_images(path, built, budget, cc)
     return Plan(preset, name, runs, dc, sc, budget, n_archs, cc)
+
+
+def _check_distill_given(path: Path, preset: dict[str, Any], dataset: str | None) -> None:
+    """A run that distils needs what ``distill`` needs, ``dataset`` (or ``run --dataset``) and ``ipc``: before probe49 a
+    preset without a [distill] table (or with one that named neither) distilled DistillConfig's defaults, Fashion-MNIST
+    at IPC 10 for 20,000 iterations (hours on a CPU), without a word."""
+    table = preset.get("distill")
+    if table is None:
+        raise InvalidArgumentError(
+            f"{path}: no [distill] table, and the search is on the set it makes (no [search] proxy_name): give [distill] "
+            'with dataset and ipc, as distill asks, or search with a proxy on real data (proxy_name = "random-ipc10" and '
+            "[search] dataset)"
+        )
+    missing = [k for k in ("dataset", "ipc") if k not in table and not (k == "dataset" and dataset)]
+    if missing:
+        raise InvalidArgumentError(
+            f"{path} [distill]: {' and '.join(repr(k) for k in missing)} required, as distill's {' and '.join('--' + k for k in missing)}"
+            + (" (or run --dataset)" if "dataset" in missing else "")
+        )
 
 
 def _fit_images(path: Path, data: DistillConfig, budget: SearchBudget, cc: CorrelateConfig) -> tuple[SearchBudget, CorrelateConfig]:
@@ -257,6 +278,9 @@ def _section(path: Path, section: str) -> Iterator[None]:
         yield
     except NasProxyError as e:
         message = str(e)
+        if "does not exist" in message and path.parent.resolve() != Path.cwd():  # before probe49 a path beside the preset
+            # (space = "my-space.toml" next to it) was said not to exist, whatever folder the user meant it in
+            message += f" (a preset's paths are relative to the working folder, as on the command line, not to the preset's {path.parent})"
         raise type(e)(message if message.startswith(f"{path} [") else f"{path} [{section}]: {message}") from None
 
 
@@ -372,8 +396,21 @@ def run(
         p = plan(preset_path, dataset, device, proxy_profile)
         # one run of a preset at a time, as one distill of a folder: before probe47 two at once both distilled the same set,
         # searched and wrote the same report, exit 0 each
-        with output_lock(p.runs, busy=f"{p.runs} is being run by another nasproxy process", fix="wait for it to finish"):
+        with (
+            output_lock(p.runs, busy=f"{p.runs} is being run by another nasproxy process", fix="wait for it to finish"),
+            ExitStack() as held,
+        ):
+            # and each stage's folder, which another command may name as its own --out: before probe49 `distill --out
+            # runs/p/synthetic-datadam-ipc1 --resume` beside `run p` distilled into one set with it, both exit 0 (correlate
+            # --out runs/p/correlate beside its correlate stage the same), where that command alone held a lock
+            for folder in stage_folders(p):
+                held.enter_context(output_lock(folder))
             return _run(p, progress, on_stage, t_run)
+
+
+def stage_folders(p: Plan) -> list[Path]:
+    """The folders of ``p``'s stages in its run's folder: the set distill makes (when one is), the search's, the correlation's."""
+    return [*([p.synthetic] if p.synthetic is not None else []), p.runs / SEARCH_DIR, p.runs / CORRELATE_DIR]
 
 
 def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run: float) -> dict[str, Any]:

@@ -1755,6 +1755,24 @@ CASES += [
     ),
 ]
 
+# ---- branch probe49: presets and the run as a stranger edits them (tests/bad_inputs_files_probe49.py)
+G49 = 49
+PROBE49: list[Case] = [
+    # a space file named by its path beside the preset, run from another folder: before, "search space file
+    # one-space.toml does not exist", the folder it was looked for in unsaid (a preset's paths are the working folder's)
+    Case(
+        "run presets/mine/space-beside.toml",
+        "one-space.toml does not exist (a preset's paths are relative to the working folder, as on the command line, not to the "
+        "preset's presets/mine)",
+        G49,
+    ),
+    # a run that distils with no [distill] table, or one naming no ipc: before, DistillConfig's defaults were distilled,
+    # Fashion-MNIST at IPC 10 for 20,000 iterations (hours on a CPU; the 'ipc' one too), without a word
+    Case("run presets/mine/no-distill.toml", "no [distill] table, and the search is on the set it makes (no [search] proxy_name)", G49),
+    Case("run presets/mine/distill-no-ipc.toml", "presets/mine/distill-no-ipc.toml [distill]: 'ipc' required, as distill's --ipc", G49),
+]
+CASES += PROBE49
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

@@ -293,9 +293,11 @@ def run_worker(
         ladders.climb(study, storage, ladder, space, objective, progress, deadline)
 
 
-def _not_another_study(out: Path, study: str) -> None:
+def _not_another_study(out: Path, study: str, searched: bool = False) -> None:
     """Refuse an ``--out`` folder whose best.json is another study's: before probe44b, search --study s3 --out studies
-    (or --out studies/s2) replaced study s2's best.json, trials.csv and config.toml there with its own, exit 0."""
+    (or --out studies/s2) replaced study s2's best.json, trials.csv and config.toml there with its own, exit 0.
+    ``searched``: asked again as the search ends, before it writes there (another study's search may have written its
+    results there meanwhile; the trials are kept in this study's storage)."""
     try:
         found = json.loads((out / "best.json").read_text(encoding="utf-8")).get("study")
     except (OSError, ValueError, AttributeError):  # none, or not an export of search: judged as before
@@ -304,6 +306,12 @@ def _not_another_study(out: Path, study: str) -> None:
         raise InvalidArgumentError(
             f"--out {out} holds the results of study {found!r} (best.json, trials.csv), which this search would replace; "
             f"give study {study!r} a folder of its own, such as {study_dir(study)} (the default)"
+            + (
+                f"; written there while this search ran, and nothing of this one was: its trials are kept in study {study!r}, and the "
+                "same command with another --out writes them there without training again"
+                if searched
+                else ""
+            )
         )
 
 
@@ -432,6 +440,8 @@ def search(
         why = " (the --timeout passed)" if timed_out else ""
         unmet = f"the ladder did not finish{why}: {short} trained; run the same command again to continue"
     promoted = promotion.rows if promotion else climbed["rows"] if climbed else None
+    if out is not None:  # before probe49 two searches of two studies started at once on one --out both wrote it, exit 0 each
+        _not_another_study(out, study_name, searched=True)
     files = export(study, out or Path("studies") / study_name, target.dataset_facts(), promoted)
     best = [trial_summary(t, space) for t in ranked(study)[:10]]  # the space of config, the study's
     seconds = time.perf_counter() - t0

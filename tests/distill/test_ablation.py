@@ -569,10 +569,13 @@ def test_a_benchmark_script_refuses_a_missing_or_garbled_input_in_one_line(tmp_p
         "dup-column": good.replace(head, "variant,arch_id,score,score\n").replace("\n", ",9\n")[: -len(",9\n")] + "\n",
         "arch-first": "arch_id,variant,score\na,base,1\nb,base,2\na,v,2\nb,v,1\n",  # power took the arch ids for variants
         "huge-field": good.replace("v,a,3", "v,a," + "9" * 200_000),  # csv.Error traceback
+        "base-only": head + "base,a,1\nbase,b,2\nbase,c,3\n",
     }
     for name, text in bad.items():
         (tmp_path / f"{name}.csv").write_text(text)
     (tmp_path / "good.csv").write_text(good)
+    split = (ROOT / "benchmarks" / "groundtruth" / "split.csv").read_text().splitlines()[2:]  # the table's architectures
+    (tmp_path / "table-base-only.csv").write_text(head + "".join(f"base,{line.split(',')[0]},{k}\n" for k, line in enumerate(split)))
     t = str(tmp_path)
     for main, argv, needle in (
         (rank_average.main, [f"{t}/text.csv", "--out", str(out)], "text.csv line 5: score 'high' is not a finite number"),
@@ -585,6 +588,10 @@ def test_a_benchmark_script_refuses_a_missing_or_garbled_input_in_one_line(tmp_p
         (power.main, [f"{t}/arch-first.csv", "--base", "nope"], "arch-first.csv has no variant 'nope' (--base); it has base, v"),
         (power.main, [f"{t}/good.csv", "--base", "base", "--variants", "v,w"], "good.csv has no variant 'w' (--variants)"),
         (power.main, [f"{t}/good.csv", "--bootstrap", "1"], "--bootstrap must be in [100, 100000], got 1"),  # a table of nan
+        # probe49: a file of the base variant alone; before, power.py printed an empty table and rank_average.py wrote the
+        # input back as --out, exit 0 each
+        (power.main, [f"{t}/table-base-only.csv", "--base", "base"], "holds only variant 'base' (--base): nothing to compare with it"),
+        (rank_average.main, [f"{t}/base-only.csv", "--with", "base", "--out", str(out)], "hold only variant 'base' (--with): nothing"),
         (power.main, [f"{t}/good.csv", "--json", t], f"--json {t} is a folder"),  # IsADirectoryError after the work
         (power.main, [f"{t}/good.csv", "--json", f"{t}/no/p.json"], f"its folder {t}/no does not exist"),
         (power.main, [str(tmp_path / "nowhere.csv")], "power.py: error: scores file"),

@@ -100,3 +100,25 @@ def test_a_second_run_of_a_preset_being_run_is_refused(
     assert code == 2
     assert len(err) == 1 and "runs/p is being run by another nasproxy process (process" in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.toml"]  # no studies/, and the lock's runs/p removed
+
+
+@pytest.mark.parametrize("stage", ["synthetic-datadam-ipc1", "search", "correlate"])
+def test_a_run_whose_stage_folder_another_command_writes_is_refused(
+    stage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """probe49: another command writing one of a run's stage folders as its own --out (``distill --out
+    runs/p/synthetic-datadam-ipc1 --resume``, ``correlate --out runs/p/correlate``) held that folder's lock, the run only
+    runs/p's: before, both ran, distilling one set (or writing one report) together, exit 0 each. The run now takes each
+    stage's folder too, and is refused before it reads or writes anything."""
+    from tests.bad_inputs_files import PRESET
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.toml").write_text(PRESET)
+    folder = tmp_path / "runs" / "p" / stage
+    with output_lock(folder):  # as that command holds it
+        code = main(["run", "p.toml", "--device", "cpu", "--quiet"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["p.toml", "runs", "runs/p", f"runs/p/{stage}"]
+    assert code == 2
+    assert len(err) == 1 and f"runs/p/{stage} is being written by another nasproxy process (process {os.getpid()})" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.toml"]  # no studies/; the folders made for the locks removed

@@ -284,6 +284,8 @@ def test_the_default_promotion_on_as_few_architectures_is_left_out_and_said(file
     [
         ("high", "line 2: val_accuracy_1ep 'high' is not a finite number"),  # before stop 46: ValueError traceback
         ("inf", "line 2: val_accuracy_1ep 'inf' is not a finite number"),  # before: ranked first, exit 0
+        ("1e-320", "line 2: val_accuracy_1ep '1e-320' is subnormal (give 0, or a number of at least 2.2e-308"),  # probe49: "not a
+        # finite number", which it is
         ("", "has no score (every one empty or nan: the proxy failed) for any of the 12"),  # before: a row of n = 0, exit 0
         ("epochs0", "line 2: epochs '0' is not a count of epochs above 0"),  # before: ZeroDivisionError traceback
     ],

@@ -1153,3 +1153,27 @@ def test_the_summary_line_says_each_count_once() -> None:
     line = summary_line(result)
     assert line.startswith("study s: 12 complete, 1 fail; 2 proposed an architecture already scored") and line.count("uncounted") == 1, line
     assert "; 1 uncounted (a dead worker's retry whose candidate another trial scored" in line and line.endswith("(3 s)"), line
+
+
+def test_a_search_whose_out_another_study_wrote_meanwhile_is_refused_before_it_writes_there(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """probe49: two searches of two studies started at once on one --out both passed the check of its best.json (none
+    yet) and both wrote it as they ended, exit 0 each: the last replaced the other's results, which its command had named
+    as written. The first held in its first training, the second runs whole; the first then ends refused in one line, the
+    folder as the second left it, and its study kept (the same command with another --out writes it, training nothing)."""
+    out = tmp_path / "out"
+    args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--n-trials", "1", "--pruner", "none", *FAST_ARGS]
+    first_args = [*args, "--study", "a", "--storage", str(tmp_path / "a.log"), "--out", str(out)]
+    gate = Gate(tmp_path / "gate")
+    first = interruptible([sys.executable, "-m", "nas_proxy", *first_args], env=gate.env(), stderr=subprocess.PIPE)
+    gate.wait([first], [first.pid])  # past its checks of --out, in training
+    code, _, err = cli([*args, "--study", "b", "--storage", str(tmp_path / "b.log"), "--out", str(out)], capsys)
+    assert code == 0, err
+    written = {p.name: p.read_bytes() for p in out.iterdir()}
+    gate.open()
+    _, err = first.communicate(timeout=300)
+    one_line_error(first.returncode, err, f"--out {out} holds the results of study 'b'", "its trials are kept in study 'a'")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == written
+    assert json.loads(written["best.json"])["study"] == "b"
+    assert len(load(tmp_path / "a.log", "a").get_trials(states=(TrialState.COMPLETE,))) == 1
