@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -28,10 +29,11 @@ from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
 from nas_proxy.correlate.config import check_promote, data_ref
 from nas_proxy.correlate.runner import folders_written
 from nas_proxy.distill import DistillConfig, distill
-from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError
+from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError, NasProxyWarning
 from nas_proxy.files import check_writable, output_lock, watch
 from nas_proxy.groundtruth.study import storage_beside
 from nas_proxy.ladders import FULL, parse_ladder
+from nas_proxy.protocols import GroundTruthConfig
 from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.choose import check_training_used, resolve
 from nas_proxy.proxies.synthetic import SyntheticSetProxy
@@ -211,6 +213,8 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         given = configs.values(CorrelateConfig, {k: v for k, v in c.items() if k != "n_archs"}, where)
         data: dict[str, Any] = {"synthetic": [sc.synthetic]} if sc.synthetic else {"synthetic": [], "dataset": sc.dataset}
         cc = CorrelateConfig(**{**given, **data, "space": sc.space, "proxy": sc.proxy, "seed": sc.seed, "device": dev})
+        if "early" not in c.get("ground_truth", {}):  # the defaults fit the epochs, as correlate's do (stop 49: refused)
+            cc = dataclasses.replace(cc, ground_truth=_default_early(path, cc.ground_truth))
         cc.validate()
         if "promote" in c:  # as correlate --promote: the default (5) is left to the report, it was not asked for
             check_promote(cc.promote, n_archs, "promote")
@@ -240,6 +244,22 @@ def _check_distill_given(path: Path, preset: dict[str, Any], dataset: str | None
         )
 
 
+def _default_early(path: Path, ground_truth: GroundTruthConfig) -> GroundTruthConfig:
+    """The default early-stopping points before ``[correlate.ground_truth] epochs``, with a warning for those left
+    out, as ``correlate --full-epochs`` leaves them out (a 1-epoch ground truth: no early stopping at 1 epoch)."""
+    fitted, dropped = ground_truth.default_early_fitted()
+    if dropped:
+        shown = ", ".join(f"{f:g}" for f in dropped)
+        warnings.warn(
+            NasProxyWarning(
+                f"{path} [correlate.ground_truth]: early stopping at {shown} epochs (the default early) is left out:"
+                f" not before epochs = {ground_truth.epochs}"
+            ),
+            stacklevel=3,
+        )
+    return fitted
+
+
 def _fit_images(path: Path, data: DistillConfig, budget: SearchBudget, cc: CorrelateConfig) -> tuple[SearchBudget, CorrelateConfig]:
     """``run --dataset``: the preset's image counts (``promote_images``, ``[correlate.ground_truth] images``)
     were chosen for its own data. Where the data given instead has fewer training images, every one of
@@ -255,10 +275,6 @@ def _fit_images(path: Path, data: DistillConfig, budget: SearchBudget, cc: Corre
     over = [f"{key} = {n}" for key, n in asked.items() if n is not None and n > have]
     if not over:
         return budget, cc
-    import warnings
-
-    from nas_proxy.errors import NasProxyWarning
-
     warnings.warn(
         NasProxyWarning(f"{path}: {' and '.join(over)} is more than the {have} training images of {data.dataset}: all of them are used"),
         stacklevel=2,

@@ -17,7 +17,7 @@ from optuna_dashboard import get_note
 
 from nas_proxy import pipeline
 from nas_proxy.cli import main
-from nas_proxy.errors import InterruptedRunError, InvalidArgumentError
+from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyWarning
 from nas_proxy.groundtruth.study import DataRef, GroundTruthConfig, enqueue, open_study
 from nas_proxy.pipeline import clock, load_preset, plan, run
 from nas_proxy.search import join
@@ -320,6 +320,22 @@ def test_a_promote_not_fewer_than_the_architectures_is_refused_before_distilling
     assert not (tmp_path / "runs").exists() and not (tmp_path / "studies").exists()
     preset.write_text(TINY.format(runs=tmp_path / "runs").replace("[correlate]\n", "[correlate]\npromote = 3\n"))
     assert plan(preset).correlate.promote == 3
+
+
+def test_a_one_epoch_ground_truth_leaves_out_the_default_early_stopping_as_correlate_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs49: ``[correlate.ground_truth] epochs = 1`` without ``early`` was refused ("early-stopping points must lie
+    strictly between 0 and 1 epochs, got (0.1, 1.0)") where ``correlate --full-epochs 1`` leaves out the default 1.0
+    with a warning. Now the same: the default's 0.1 kept, one warning naming the key; an ``early`` given is checked."""
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY.format(runs=tmp_path / "runs").replace("early = [0.5]\n", ""))
+    with pytest.warns(NasProxyWarning, match=r"\[correlate\.ground_truth\]: early stopping at 1 epochs \(the default early\) is left out"):
+        assert plan(preset).correlate.ground_truth.early == (0.1,)
+    preset.write_text(TINY.format(runs=tmp_path / "runs").replace("early = [0.5]", "early = [0.1, 1.0]"))
+    with pytest.raises(InvalidArgumentError, match="strictly between 0 and 1 epochs"):
+        plan(preset)
 
 
 @pytest.mark.parametrize("proxy", ["params", "random-ipc2"])
