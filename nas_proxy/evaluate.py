@@ -80,8 +80,9 @@ ENTRIES_DIGEST = "results_sha256"  # a kept-results record's field: the sha256 o
 
 
 class KeptRedoneWarning(NasProxyWarning):
-    """A file of kept results whose recorded identity is not the one its key was made of (edited by hand):
-    its results are computed again, not taken for this computation's."""
+    """A file of kept results whose recorded identity is not the one its key was made of (edited by hand), whose
+    results no longer match their sha256, or that is not whole JSON (cut short): its results are computed again, not
+    taken for this computation's."""
 
 
 class Kept:
@@ -114,7 +115,15 @@ class Kept:
         if not self.path.is_file():  # nothing kept yet (a FIFO there would block the read: kept_in refused it)
             return {}
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except ValueError:  # cut short (a damaged disk, a copy that stopped): before drill49 trained again without a word
+                if warn:
+                    warnings.warn(
+                        KeptRedoneWarning(f"{self.path} is unreadable (not whole JSON: cut short?); its results are computed again"),
+                        stacklevel=3,
+                    )
+                return {}
             if data.get("format") != self.format or data.get("key") != self.key or not isinstance(data[self.entries_field], dict):
                 return {}
             if _key(data.get("identity")) != self.key:

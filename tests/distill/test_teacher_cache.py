@@ -83,3 +83,25 @@ def test_a_cached_teacher_whose_bytes_changed_is_trained_again_not_loaded(tmp_pa
     with pytest.warns(sl.TeacherRetrainedWarning, match=rf"cached teacher {file} is unreadable \({why}\); it is trained again"):
         assert sl._read_teacher(file, model, IDENTITY) is None
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # no weight of it loaded
+
+
+def test_a_teacher_with_batch_norm_is_kept_and_read_back(tmp_path: Path) -> None:
+    """drill49: a teacher holding a 0-d tensor (batch norm's num_batches_tracked, any teacher drawn with batch norm)
+    was trained, then not kept: 'distill --soft-labels 2 ...' ended in 'internal error: RuntimeError: self.dim() cannot
+    be 0 to view Long as Byte'. Now it is kept with its sha256, read back without a word, and a changed count is seen."""
+    norm = torch.nn.BatchNorm2d(4)
+    norm.num_batches_tracked = torch.tensor(3)
+    model, file = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), norm), tmp_path / "teacher.safetensors"
+    sl._keep_teacher(file, model, RECORD)
+    other = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sl._read_teacher(file, other, IDENTITY) == RECORD
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in other.state_dict().items())
+    whole = file.read_bytes()
+    header = json.loads(whole[8 : 8 + int.from_bytes(whole[:8], "little")])
+    start, _ = header["1.num_batches_tracked"]["data_offsets"]
+    at = 8 + int.from_bytes(whole[:8], "little") + start
+    file.write_bytes(whole[:at] + (4).to_bytes(8, "little") + whole[at + 8 :])  # the count 3 made 4
+    with pytest.warns(sl.TeacherRetrainedWarning, match="no longer match the sha256 written with them"):
+        assert sl._read_teacher(file, other, IDENTITY) is None
