@@ -374,14 +374,8 @@ def _keep_teacher(file: Path, model: nn.Module, record: dict[str, Any]) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     # in memory, then written by us: safetensors' save_file renames its own 0600 temporary over the target
     metadata = {"record": json.dumps(record)}
-    write_bytes(file, save(state, metadata={**metadata, TEACHER_DIGEST: _weights_digest(state, metadata)}))
+    write_bytes(file, save(state, metadata={**metadata, TEACHER_DIGEST: tensors_digest(state, metadata)}))
 
-
-def _weights_digest(state: dict[str, Tensor], metadata: dict[str, str]) -> str:
-    """:func:`tensors_digest` of a teacher's weights, a 0-d tensor (batch norm's ``num_batches_tracked``) read as
-    its one element: before drill49 such a teacher was trained and then not kept, the command ending in 'internal
-    error: RuntimeError: self.dim() cannot be 0 to view Long as Byte' (any teacher drawn with batch norm)."""
-    return tensors_digest({k: v.reshape(1) if v.dim() == 0 else v for k, v in state.items()}, metadata)
 
 
 def _read_teacher(file: Path, model: nn.Module, identity: dict[str, Any]) -> dict[str, Any] | None:
@@ -401,7 +395,7 @@ def _read_teacher(file: Path, model: nn.Module, identity: dict[str, Any]) -> dic
     try:
         tensors, metadata = read_safetensors(file)
         written = metadata.pop(TEACHER_DIGEST, None)  # absent from a teacher an earlier nasproxy kept: read as before
-        if written is not None and written != _weights_digest(tensors, metadata):
+        if written is not None and written != tensors_digest(tensors, metadata):
             raise ValueError("its weights or record no longer match the sha256 written with them")  # before drill48: loaded
         if "record" not in (metadata or {}):
             raise ValueError("it holds no teacher's record (another program's weights?)")
