@@ -377,7 +377,6 @@ def _keep_teacher(file: Path, model: nn.Module, record: dict[str, Any]) -> None:
     write_bytes(file, save(state, metadata={**metadata, TEACHER_DIGEST: tensors_digest(state, metadata)}))
 
 
-
 def _read_teacher(file: Path, model: nn.Module, identity: dict[str, Any]) -> dict[str, Any] | None:
     """The record of a cached teacher, its weights loaded into ``model``; None when absent or unreadable.
     ``identity``: what its record must say of it (spec, arch_id, seed, file), as :func:`train_teacher` writes it."""

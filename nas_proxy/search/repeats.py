@@ -27,8 +27,7 @@ from nas_proxy.search.config import SearchConfig
 from nas_proxy.search.ladder import rung_of
 from nas_proxy.search.study import REPEAT_ATTR
 from nas_proxy.studies.budget import UNCOUNTED_ATTR
-from nas_proxy.studies.crashes import CRASH_ATTR
-from nas_proxy.studies.identity import NAMESPACE_ATTR, OOM_ATTR, START_ATTR
+from nas_proxy.studies.identity import WORKER_ATTRS
 from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 from nas_proxy.studies.repair import given_up
 
@@ -119,20 +118,7 @@ def _scored_meanwhile(study: optuna.Study, retry_of: int, earlier: FrozenTrial) 
 
 
 # a repeat's own, or the history of the trial it repeats
-_NOT_COPIED = (
-    "worker_host",
-    "worker_pid",
-    START_ATTR,
-    OOM_ATTR,
-    CRASH_ATTR,
-    "retry_of",
-    "fail_reason",
-    WAITING_ATTR,
-    TRAINS_ATTR,
-    NAMESPACE_ATTR,
-    BEAT_ATTR,
-    UNCOUNTED_ATTR,
-)
+_NOT_COPIED = (*WORKER_ATTRS, "retry_of", "fail_reason", WAITING_ATTR, TRAINS_ATTR, UNCOUNTED_ATTR)
 
 
 def answer(trial: optuna.Trial, earlier: FrozenTrial, config: SearchConfig) -> float | tuple[float, ...]:
