@@ -197,7 +197,8 @@ def make_plan(dry_run: bool) -> Plan:
         fid_distill_iterations=2,
         fid_archs=3,
         fid_final_reserve_s=20.0,
-        abl_variants=("random-ipc10", "datadam-ipc10", "spaceaware-ipc10"),  # the last draws its networks from convnet720
+        # spaceaware draws its networks from convnet720; the soft-label set its teachers (batch norm among them)
+        abl_variants=("random-ipc10", "datadam-ipc10", "spaceaware-ipc10", "random-softlabels-ipc10-seed1"),
         abl_iterations=2,
         abl_official_iterations=3,
         abl_max_mflops=2.0,
