@@ -29,7 +29,14 @@ from nas_proxy.correlate import CorrelateConfig, Progress, correlate, from_study
 from nas_proxy.correlate.config import check_promote, data_ref
 from nas_proxy.correlate.runner import folders_written
 from nas_proxy.distill import DistillConfig, distill
-from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError, NasProxyWarning
+from nas_proxy.errors import (
+    ArtifactError,
+    InterruptedRunError,
+    InvalidArgumentError,
+    NasProxyError,
+    NasProxyWarning,
+    OutputConflictError,
+)
 from nas_proxy.files import check_writable, output_lock, watch
 from nas_proxy.groundtruth.study import storage_beside
 from nas_proxy.ladders import FULL, parse_ladder
@@ -424,6 +431,17 @@ def run(
             return _run(p, progress, on_stage, t_run)
 
 
+def _without_force(e: NasProxyError, syn: Path) -> NasProxyError:
+    """Distill's refusal of the run's own set with the run's remedy where distill's names its ``--force``, which ``run``
+    lacks: before stop 49 a run whose set's checkpoint was corrupt said 'start again with --force', and no run command
+    takes it. The set is the run's own (its folder named by the preset's options): removed, the same run distils it anew."""
+    message = str(e)
+    if "--force" not in message:
+        return e
+    cause = message.rsplit("; ", 1)[0] if "; " in message else message.rsplit(". ", 1)[0]
+    return type(e)(f"{cause}; it is this run's set: remove {syn} and run the same preset again, which distils it anew")
+
+
 def stage_folders(p: Plan) -> list[Path]:
     """The folders of ``p``'s stages in its run's folder: the set distill makes (when one is), the search's, the correlation's."""
     return [*([p.synthetic] if p.synthetic is not None else []), p.runs / SEARCH_DIR, p.runs / CORRELATE_DIR]
@@ -450,6 +468,8 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
             distill(p.distill, syn, resume=(syn / "checkpoint.safetensors").is_file(), progress=progress, ranker=ranker(p.distill))
         except InterruptedRunError as e:  # its hint names the distill command; `run` resumes by itself
             raise KeyboardInterrupt from e
+        except (ArtifactError, OutputConflictError) as e:
+            raise _without_force(e, syn) from None
         seconds["distill"] = time.perf_counter() - t0
         tell(f"[1/3] distill done in {clock(seconds['distill'])}")
     else:

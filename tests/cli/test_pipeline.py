@@ -209,6 +209,33 @@ def test_interrupted_distill_stage_says_rerun_the_preset(
     assert err == "nasproxy run: interrupted; run the same command again to resume"  # `run` has no --resume
 
 
+def test_a_corrupt_checkpoint_of_the_runs_set_names_the_runs_remedy_not_distills_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix49d: a run whose set was cut before it finished (meta.json not written yet) and whose checkpoint then changed
+    on disk said distill's 'start again with --force', which no run command takes. Now the run's own remedy, in one
+    line; nothing of the set is touched."""
+    from nas_proxy.distill import distill
+
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY.format(runs=tmp_path / "runs"))
+    p = plan(preset)
+    assert p.distill is not None and p.synthetic is not None
+    distill(p.distill, p.synthetic, progress=False)
+    for name in ("meta.json", "synthetic.safetensors", "grid.png"):  # as a kill before the set's last files leaves it
+        (p.synthetic / name).unlink()
+    checkpoint = p.synthetic / "checkpoint.safetensors"
+    raw = bytearray(checkpoint.read_bytes())
+    raw[-16:] = bytes(16)  # bit rot at its end: still the same size
+    checkpoint.write_bytes(bytes(raw))
+    assert main(["run", str(preset), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--force" not in err, err
+    assert f"is corrupt (its contents no longer match the sha256 written with them); it is this run's set: remove {p.synthetic} " in err
+    assert checkpoint.read_bytes() == bytes(raw) and not (tmp_path / "runs" / "tiny" / "search").exists()
+
+
 def test_a_worker_joins_a_ground_truth_study(tmp_path: Path) -> None:
     storage = tmp_path / "gt.log"
     config = GroundTruthConfig(epochs=1, early=(0.5,))
