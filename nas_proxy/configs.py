@@ -103,6 +103,11 @@ class CorrelateBudget:
     n_archs: int = 20  # from the study's best (then stratified) or the space; 20 keeps a CPU run short
 
 
+# CorrelateConfig's fields no config file sets (the data's split and a batch size of the training-free scores: a
+# correlation's own, fixed), so left out of the config.toml a correlation writes
+CORRELATE_NOT_FROM_FILE = ("split_seed", "val_fraction", "zero_cost_batch")
+
+
 def read(path: Path | str, what: str = "--config") -> dict[str, Any]:
     """The tables of a TOML file; one-line errors for a missing, unreadable or malformed file."""
     p = Path(path)

@@ -44,6 +44,7 @@ from nas_proxy.protocols import GroundTruthConfig
 from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.choose import check_training_used, resolve
 from nas_proxy.proxies.synthetic import SyntheticSetProxy
+from nas_proxy.report.command import saved_tables
 from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
@@ -530,6 +531,10 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
         cc, archs, runs / CORRELATE_DIR, on_progress=said if progress else None, gt_storage=beside
     )  # (a listener draws bars)
     write_reports(result)
+    # correlate's own config.toml too, as `correlate --out` writes it: before stop 49 the stage's folder had none, so a
+    # `correlate --out runs/NAME/correlate` after the run took the folder as a new one and left its config.toml there
+    promote_given = "promote" in p.preset.get("correlate", {})
+    configs.write(runs / CORRELATE_DIR / configs.SAVED, saved_tables(result, promote_given, CorrelateBudget(n_archs=p.n_archs)))
     attach_to_study(study, result, storage)
     config = configs.write(runs / "config.toml", p.tables())
     correlated = time.perf_counter() - t0

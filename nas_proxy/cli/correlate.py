@@ -24,10 +24,8 @@ from nas_proxy.cli.proxy_options import add_proxy_options, proxy_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.files import output_lock
 
+
 # CorrelateConfig fields that `nasproxy correlate` takes from the synthetic sets (or the study), not from a file
-NOT_FROM_FILE = ("split_seed", "val_fraction", "zero_cost_batch")
-
-
 def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.configs import CorrelateBudget
     from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig
@@ -123,7 +121,9 @@ def resolve(args: argparse.Namespace, file: Config) -> Any:
 
     tbl, where = file.table("correlate"), file.where("correlate")
     budget_keys = configs.fields(configs.CorrelateBudget)
-    configs.check_keys(where, tbl, configs.fields(CorrelateConfig) - set(NOT_FROM_FILE) | budget_keys)  # sub-tables included
+    configs.check_keys(
+        where, tbl, configs.fields(CorrelateConfig) - set(configs.CORRELATE_NOT_FROM_FILE) | budget_keys
+    )  # sub-tables included
     gt_table = file.table("correlate.ground_truth")
     ground_truth = configs.build(
         GroundTruthConfig,
@@ -184,17 +184,6 @@ def resolve(args: argparse.Namespace, file: Config) -> Any:
     )
 
 
-def used(r: Any, result: Any) -> dict[str, Any]:
-    """The ``[correlate]`` table of what ran, where the study or the defaults decided it (the
-    config the run reports in its facts), and the request's number of architectures."""
-    from nas_proxy import configs
-
-    ran = {k: v for k, v in result.facts["config"].items() if k not in NOT_FROM_FILE}
-    if "promote" not in r.given:  # a default promote is the report's to judge; written, it would read back as asked for
-        ran.pop("promote", None)
-    return {**ran, **configs.plain(r.budget)}
-
-
 def profile_fields(args: argparse.Namespace) -> set[str]:
     """The ProxyConfig fields ``--proxy-profile`` sets (chosen on purpose, like a flag typed)."""
     if not getattr(args, "proxy_profile", None):
@@ -206,6 +195,7 @@ def profile_fields(args: argparse.Namespace) -> set[str]:
 
 def cmd_correlate(args: argparse.Namespace) -> int:
     from nas_proxy.report import correlate_command
+    from nas_proxy.report.command import saved_tables
 
     r = resolve(args, Config(args.config))
     # one correlate at a time on --out, as distill, train and soft-labels: before probe47 two at once both ran, exit 0, the
@@ -213,7 +203,7 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     checks.not_inside_a_synthetic_set("--out", r.out)
     with output_lock(r.out), ProgressBars() as bars:
         result = correlate_command(r, None if args.quiet else bars.on_progress)
-        save_config(result.out, {"correlate": used(r, result)})
+        save_config(result.out, saved_tables(result, "promote" in r.given, r.budget))
     if args.json:
         print_json(result.to_dict())
         return 0

@@ -8,7 +8,7 @@ from typing import Any
 
 import optuna
 
-from nas_proxy import checks
+from nas_proxy import checks, configs
 from nas_proxy.configs import CorrelateBudget
 from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
 from nas_proxy.correlate.config import CorrelateConfig, check_promote, data_ref
@@ -44,6 +44,17 @@ def _early(ground_truth: GroundTruthConfig, given: bool) -> tuple[GroundTruthCon
     shown = ", ".join(f"{f:g}" for f in dropped)
     note = f"early stopping at {shown} epochs (the default --early) is left out: not before --full-epochs {ground_truth.epochs}"
     return fitted, [note] if dropped else []
+
+
+def saved_tables(result: CorrelateResult, promote_given: bool, budget: CorrelateBudget) -> dict[str, Any]:
+    """The ``config.toml`` a correlation writes beside its report (``correlate`` and ``run``'s correlate stage alike):
+    the ``[correlate]`` table of what ran, where the study or the defaults decided it (the config the run reports in
+    its facts), and the number of architectures. A default ``promote`` is left out: the report's to judge, written it
+    would read back as asked for."""
+    ran = {k: v for k, v in result.facts["config"].items() if k not in configs.CORRELATE_NOT_FROM_FILE}
+    if not promote_given:
+        ran.pop("promote", None)
+    return {"correlate": {**ran, **configs.plain(budget)}}
 
 
 @dataclass

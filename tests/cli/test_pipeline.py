@@ -12,10 +12,11 @@ from typing import Any
 
 import optuna
 import pytest
+import tomllib
 from optuna.trial import TrialState
 from optuna_dashboard import get_note
 
-from nas_proxy import pipeline
+from nas_proxy import configs, pipeline
 from nas_proxy.cli import main
 from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyWarning
 from nas_proxy.groundtruth.study import DataRef, GroundTruthConfig, enqueue, open_study
@@ -126,6 +127,12 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     results = json.loads((runs / "correlate" / "results.json").read_text())
     assert set(results["proxies"]) >= {"params", "synflow", "early@0.5ep", "ground truth, 2nd seed"}
     assert results["facts"]["archs"] == 4
+    # correlate's own config.toml, as `correlate --out` writes it (stop 49: none, so a correlate --out runs/tiny/correlate
+    # after the run took the folder as a new one, and the run's next report sat beside that correlate's config.toml)
+    saved = tomllib.loads((runs / "correlate" / "config.toml").read_text())
+    assert list(saved) == ["correlate"] and saved["correlate"]["n_archs"] == 4, saved
+    assert saved["correlate"]["proxies"] == ["params", "synflow", "early@0.5ep"] and "promote" not in saved["correlate"]
+    configs.check_saved("--out", runs / "correlate", "correlate")  # correlate --out there: its own folder
     study = optuna.load_study(
         study_name="tiny",
         storage=optuna.storages.JournalStorage(
