@@ -17,4 +17,15 @@ def process_id(value: object) -> int | None:
     return value
 
 
-__all__ = ["PID_MAX_LIMIT", "process_id"]
+def process_id_named(name: str) -> int | None:
+    """The process id that ``name`` begins with, up to its first '-', where nasproxy named it so (``f"{os.getpid()}-..."``:
+    a launch's temporary folder, a worker's dump file); None where the name is no such id. Only ASCII digits as
+    ``str(pid)`` writes them: before review50 ``str.isdecimal`` took '\u0663' (ARABIC-INDIC DIGIT THREE, int() reads 3)
+    and '0042', names no nasproxy gave, and a sweep removed them where that process was gone."""
+    digits = name.partition("-")[0]
+    if not (digits.isascii() and digits.isdecimal()) or digits != str(int(digits)):
+        return None
+    return process_id(int(digits))
+
+
+__all__ = ["PID_MAX_LIMIT", "process_id", "process_id_named"]

@@ -267,7 +267,7 @@ CALIBRATION_RANGES: dict[str, dict[str, Any]] = {
     "candidate_ladders": {"low": 1, "integer": True},
 }
 # calibration.proxies.NAME: key -> the range of its numbers (checks.number's arguments); a Spearman a constant proxy
-# leaves undefined is left out (TOML holds no NaN)
+# leaves undefined is left out (a profile's numbers are finite: read back, a nan is refused like any edit)
 PROXY_RECORD: dict[str, dict[str, Any]] = {
     "spearman": RANK,
     "spearman_ci": RANK,

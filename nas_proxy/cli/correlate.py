@@ -25,7 +25,6 @@ from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.files import output_lock
 
 
-# CorrelateConfig fields that `nasproxy correlate` takes from the synthetic sets (or the study), not from a file
 def add_correlate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from nas_proxy.configs import CorrelateBudget
     from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig

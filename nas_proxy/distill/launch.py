@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from nas_proxy import interrupts
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
-from nas_proxy.pids import process_id
+from nas_proxy.pids import process_id_named
 
 if TYPE_CHECKING:
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
@@ -209,8 +209,7 @@ def _sweep_killed_launches() -> None:
 
     with contextlib.suppress(OSError):
         for entry in os.scandir(tempfile.gettempdir()):
-            digits = entry.name.removeprefix(FOLDER_PREFIX).partition("-")[0]
-            pid = process_id(int(digits)) if digits.isdecimal() else None  # a name no launch gave (0, 20 digits, '²'): kept
+            pid = process_id_named(entry.name.removeprefix(FOLDER_PREFIX))  # None: a name no launch gave (0, '²', '007'): kept
             if not entry.name.startswith(FOLDER_PREFIX) or pid is None or not entry.is_dir(follow_symlinks=False):
                 continue
             try:

@@ -442,7 +442,7 @@ def search(
     promoted = promotion.rows if promotion else climbed["rows"] if climbed else None
     if out is not None:  # before probe49 two searches of two studies started at once on one --out both wrote it, exit 0 each
         _not_another_study(out, study_name, searched=True)
-    files = export(study, out or Path("studies") / study_name, target.dataset_facts(), promoted)
+    files = export(study, out or study_dir(study_name), target.dataset_facts(), promoted)
     best = [trial_summary(t, space) for t in ranked(study)[:10]]  # the space of config, the study's
     seconds = time.perf_counter() - t0
     return SearchResult(

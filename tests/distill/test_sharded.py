@@ -209,6 +209,10 @@ def test_a_launch_removes_the_temporary_folders_of_launches_killed_9(tmp_path: P
     # names no launch gives (stop 49): a number too large for a process id raised OverflowError out of the sweep, a
     # superscript digit ValueError (str.isdigit), and 0 asked os.kill about this process's group: each is kept
     foreign = [tmp_path / f"{FOLDER_PREFIX}{digits}-x" for digits in ("99999999999999999999", "\u00b2", "0")]
+    # and (review50) the dead launch's process id in digits of another script, or with a leading zero: str.isdecimal
+    # took both (int() reads them), and the sweep removed those folders, names no launch gives, as the dead launch's
+    other_script = str(dead.pid).translate({ord(d): 0x0660 + int(d) for d in "0123456789"})  # ARABIC-INDIC DIGITs
+    foreign += [tmp_path / f"{FOLDER_PREFIX}{digits}-y" for digits in (other_script, f"0{dead.pid}")]
     for folder in (killed / "logs" / "run" / "attempt_0", live, older, *foreign):
         folder.mkdir(parents=True)
     with _said_to() as said:
