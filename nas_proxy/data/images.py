@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from nas_proxy import checks
-from nas_proxy.data.formats import I64, U8
+from nas_proxy.data.formats import HELD_PER_BYTE, I64, U8, over_memory
 from nas_proxy.errors import DataNotFoundError, NasProxyWarning, shown
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".jfif", ".jpe", ".pbm", ".pgm", ".ppm", ".pnm")
@@ -74,6 +74,10 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
         )
     if not files:
         raise DataNotFoundError(f"no images under {root}: expected {root}/<class>/<image>.png (or .jpg, ...)")
+    held = f"image folder {root} holds {len(files):,} images of {size}x{size} pixels once read"
+    need = len(files) * size * size * HELD_PER_BYTE  # one byte a pixel, as greyscale: the least, colour takes three
+    if (refusal := over_memory(held, need, "fewer images, or a smaller --image-size", least=True)) is not None:
+        raise refusal
     images, labels, modes = [], [], set()
     for k, p in files:
         checks.existing_file("image", p)  # a FIFO named x.png would block Image.open forever; a link to nothing, a loop
