@@ -2,6 +2,8 @@
 
 Any image PIL reads, of 8 or 16 bits, greyscale or colour, resized and centre-cropped to one size; what cannot be read
 as such (floating-point or 32-bit pixels, a class folder whose name holds a control character) is refused in one line.
+Pixels are read as torchvision's ImageFolder reads them: as stored (no EXIF orientation applied), the first frame of a
+file of several; a warning says how many of a folder's images a viewer would show otherwise.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
         raise refusal
     images, labels, modes = [], [], set()
     turned: list[tuple[Path, int]] = []  # images with an EXIF orientation other than upright, and it
+    animated: list[Path] = []  # files of several frames (of which the first is read)
     for k, p in files:
         checks.existing_file("image", p)  # a FIFO named x.png would block Image.open forever; a link to nothing, a loop
         try:
@@ -88,6 +91,8 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
                 with Image.open(p) as im:
                     if (orientation := _orientation(im)) is not None:
                         turned.append((p, orientation))
+                    if _animated(im):
+                        animated.append(p)
                     modes.add("L" if im.mode in ("L", "1") or im.mode.startswith("I") else "RGB")
                     images.append(_resize_crop(_eight_bit(im, p), size))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -97,7 +102,7 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
         except (UnidentifiedImageError, OSError, SyntaxError) as e:  # PIL raises SyntaxError for some broken headers
             raise DataNotFoundError(f"cannot read image {p}: {e}") from None
         labels.append(k)
-    _warn_read_as_stored(root, len(files), turned)
+    _warn_read_as_stored(root, len(files), turned, animated)
     mode = "L" if modes == {"L"} else "RGB"
     arrays = [np.asarray(im.convert(mode), dtype=np.uint8) for im in images]
     x = np.stack([a[..., None] if a.ndim == 2 else a for a in arrays])
@@ -126,9 +131,20 @@ def _orientation(im: Any) -> int | None:
     return value if isinstance(value, int) and value in ORIENTATIONS else None
 
 
-def _warn_read_as_stored(root: Path, count: int, turned: list[tuple[Path, int]]) -> None:
+def _animated(im: Any) -> bool:
+    """Whether an open image file holds several frames: an animated GIF, WebP or PNG, a multi-page TIFF. A JPEG of the
+    Multi-Picture Format (MPO: a camera's or phone's photo, with previews or a second view after it) is one photo."""
+    if im.format == "MPO":
+        return False
+    try:
+        return bool(getattr(im, "is_animated", False))
+    except Exception:  # noqa: BLE001 - a later frame broken (PIL raises IndexError for a GIF cut short): the first is read
+        return False
+
+
+def _warn_read_as_stored(root: Path, count: int, turned: list[tuple[Path, int]], animated: list[Path]) -> None:
     """Say once per folder which of its ``count`` images are read otherwise than a viewer shows them: before stop 50,
-    silently. Read as torchvision's ImageFolder reads them (the pixels as stored), so that a network
+    silently. Read as torchvision's ImageFolder reads them (the pixels as stored, the first frame), so that a network
     trained here meets the pixels that such a loader feeds it, and sets made before keep their pixels."""
     if turned:
         first, orientation = turned[0]
@@ -138,6 +154,14 @@ def _warn_read_as_stored(root: Path, count: int, turned: list[tuple[Path, int]])
             f"{shown(str(first.relative_to(root)))}, orientation {orientation}: a viewer {ORIENTATIONS[orientation]}); to read "
             "them upright, write upright copies into a new folder (exiftran -ai, mogrify -auto-orient, or PIL's "
             "ImageOps.exif_transpose) and give that folder (not in place: what was made from this one is known by its path)",
+            NasProxyWarning,
+            stacklevel=3,
+        )
+    if animated:
+        warnings.warn(
+            f"{root}: {len(animated):,} of {count:,} image files hold several frames (an animated GIF, WebP or PNG, a "
+            f"multi-page TIFF; the first {shown(str(animated[0].relative_to(root)))}): only the first frame of each is read, "
+            "as torchvision's loader reads it; save the frame meant as a single image to use another",
             NasProxyWarning,
             stacklevel=3,
         )
