@@ -72,8 +72,10 @@ def _read_idx_stream(path: Path, f: Any) -> NDArray[Any]:
     # Python's integers: numpy's product wraps at 2**64, so dims (2**31, 2**31, 4) "expected" the header alone and a
     # file of no pixel passed, then failed to reshape (an internal error, before branch probe48)
     expected = header + math.prod(dims)
-    if (need := (expected - header) * HELD_PER_BYTE) > (have := memory_available()):
-        _too_large(path, f, dims, expected, header, need, have)
+    held = f"{path} holds {math.prod(dims):,} values (shape {dims})"
+    if (refusal := over_memory(held, (expected - header) * HELD_PER_BYTE, "a part of the file")) is not None:
+        _counted_whole(path, f, dims, expected, header)
+        raise refusal
     body = bytearray()  # grown by what is there: a header declaring terabytes allocates nothing up front
     while len(body) < expected - header and (chunk := f.read(min(expected - header - len(body), CHUNK))):
         body += chunk
@@ -109,17 +111,36 @@ def memory_available() -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def _too_large(path: Path, f: Any, dims: tuple[int, ...], expected: int, header: int, need: int, have: int) -> None:
-    """Refuse an IDX file whose header declares more than this machine's memory holds, once its bytes are counted
-    (read, none kept): a header that lies about a short file is refused as truncated, the cause. Before stop 49 an
-    honest one (a .gz inflating to tens of GB) was read until the system killed nasproxy for its memory."""
+def over_memory(what: str, need: int, fix: str, least: bool = False) -> DataNotFoundError | None:
+    """The one-line refusal of data (``what``: "PATH holds N values (shape ...)") whose reading needs about (``least``: at
+    least) ``need`` bytes of memory, more than this machine has available now; None where it fits. ``fix``: what else to
+    give ("a part of the file"). Every reader that knows a size before it reads asks this (IDX, SVHN .mat, image folders):
+    before stop 49 (IDX) and stop 50 (the others) an honest file larger than the memory was read until the system killed
+    nasproxy for its memory. The verdict is this moment's, so the message says both numbers: a refusal that a retry does
+    not repeat (other programs since ended) is understood."""
+    have = memory_available()
+    if need <= have:
+        return None
+    return DataNotFoundError(
+        f"{what}: reading it as a dataset needs {'at least' if least else 'about'} {_bytes(need)} of memory, and this machine "
+        f"has {_bytes(have)} available now (what the programs running leave free); use a machine with more memory, or {fix}"
+    )
+
+
+def _bytes(n: int) -> str:
+    """``n`` bytes for a message: "1.2 GB", "470 MB", "900 bytes"."""
+    if n >= 10**9:
+        return f"{n / 1e9:,.1f} GB"
+    return f"{n / 1e6:,.0f} MB" if n >= 10**6 else f"{n:,} bytes"
+
+
+def _counted_whole(path: Path, f: Any, dims: tuple[int, ...], expected: int, header: int) -> None:
+    """Refuse an IDX file whose header declares more than this machine's memory holds as truncated or padded where it is,
+    once its bytes are counted (read, none kept): a header that lies about a short file is refused for that, the cause,
+    not for the memory."""
     body = _counted_rest(f, expected - header)  # up to one byte past the declared end
     if body != expected - header:
         raise _wrong_length(path, f, dims, expected, header + body)
-    raise DataNotFoundError(
-        f"{path} holds {math.prod(dims):,} values (shape {dims}): reading them as a dataset needs about {need / 1e9:,.1f} GB "
-        f"of memory, and this machine has {have / 1e9:,.1f} GB available; use a machine with more memory, or a part of the file"
-    )
 
 
 def _counted_rest(f: Any, limit: int) -> int:
@@ -330,6 +351,7 @@ def read_svhn_mat(path: Path) -> tuple[U8, I64]:
             f"SVHN file {path} is a MATLAB v7.3 (HDF5) file; nasproxy reads the MAT v5 files SVHN ships: "
             "save it again with MATLAB's save(..., '-v7'), or use the official train_32x32.mat and test_32x32.mat"
         )
+    _svhn_fits(path)
     try:
         mat = loadmat(path)
     except Exception as e:  # noqa: BLE001 - scipy raises many types (IndexError included) for a corrupt file
@@ -356,6 +378,43 @@ def read_svhn_mat(path: Path) -> tuple[U8, I64]:
     except ValueError as e:  # values of no number (a cell array, true and false): before stop 49, an internal error
         raise DataNotFoundError(f"SVHN file {path}: 'X' holds no pixels ({e}); expected the cropped-digits format") from None
     return pixels.transpose(3, 0, 1, 2), digits % 10
+
+
+def _svhn_fits(path: Path) -> None:
+    """Refuse an SVHN file whose ``X``, as its header declares it (read without its values), needs more memory than this
+    machine has available: before stop 50 it was loaded until the system killed nasproxy. A file scipy cannot list, or
+    whose header declares more than its bytes can hold (a lie: no memory would be enough), is left to ``loadmat``, whose
+    message names what is wrong."""
+    from scipy.io import whosmat
+
+    try:
+        shapes = {name: (shape, kind) for name, shape, kind in whosmat(path)}
+    except Exception:  # noqa: BLE001 - as loadmat, many types for a corrupt file: its own message follows
+        return
+    if "X" not in shapes:
+        return
+    shape, kind = shapes["X"]
+    values, size = math.prod(shape), MAT_BYTES.get(kind, 8)
+    if values * size > path.stat().st_size * (DEFLATE_MOST if _mat_compressed(path) else 1):
+        return
+    held = f"SVHN file {path} holds X of shape {shape} ({values:,} {kind} values)"
+    # loadmat holds the values as stored (``size`` bytes each) until the dataset is made of them
+    if (refusal := over_memory(held, values * (HELD_PER_BYTE + size - 1), "a part of the file")) is not None:
+        raise refusal
+
+
+# bytes per value of a MATLAB class, as whosmat names it (8 for those not here)
+MAT_BYTES = {"uint8": 1, "int8": 1, "logical": 1, "uint16": 2, "int16": 2, "uint32": 4, "int32": 4, "single": 4}
+DEFLATE_MOST = 1032  # the most bytes that one byte of a zlib stream inflates to
+MAT_COMPRESSED = 15  # the data type of a MAT v5 file's compressed variable (miCOMPRESSED)
+
+
+def _mat_compressed(path: Path) -> bool:
+    """Whether a MAT v5 file's variables are compressed (savemat compresses every one or none): the data type of the
+    first, after the 128-byte header whose last two bytes give the byte order ("IM": little-endian)."""
+    with path.open("rb") as f:
+        head = f.read(132)
+    return len(head) == 132 and int.from_bytes(head[128:], "little" if head[126:128] == b"IM" else "big") == MAT_COMPRESSED
 
 
 def class_labels(values: Any, what: str) -> I64:

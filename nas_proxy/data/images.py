@@ -2,6 +2,8 @@
 
 Any image PIL reads, of 8 or 16 bits, greyscale or colour, resized and centre-cropped to one size; what cannot be read
 as such (floating-point or 32-bit pixels, a class folder whose name holds a control character) is refused in one line.
+Pixels are read as torchvision's ImageFolder reads them: as stored (no EXIF orientation applied), the first frame of a
+file of several; a warning says how many of a folder's images a viewer would show otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nas_proxy import checks
-from nas_proxy.data.formats import I64, U8
+from nas_proxy.data.formats import HELD_PER_BYTE, I64, U8, over_memory
 from nas_proxy.errors import DataNotFoundError, NasProxyWarning, shown
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".jfif", ".jpe", ".pbm", ".pgm", ".ppm", ".pnm")
@@ -74,13 +76,23 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
         )
     if not files:
         raise DataNotFoundError(f"no images under {root}: expected {root}/<class>/<image>.png (or .jpg, ...)")
+    held = f"image folder {root} holds {len(files):,} images of {size}x{size} pixels once read"
+    need = len(files) * size * size * HELD_PER_BYTE  # one byte a pixel, as greyscale: the least, colour takes three
+    if (refusal := over_memory(held, need, "fewer images, or a smaller --image-size", least=True)) is not None:
+        raise refusal
     images, labels, modes = [], [], set()
+    turned: list[tuple[Path, int]] = []  # images with an EXIF orientation other than upright, and it
+    animated: list[Path] = []  # files of several frames (of which the first is read)
     for k, p in files:
         checks.existing_file("image", p)  # a FIFO named x.png would block Image.open forever; a link to nothing, a loop
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused, not decoded
                 with Image.open(p) as im:
+                    if (orientation := _orientation(im)) is not None:
+                        turned.append((p, orientation))
+                    if _animated(im):
+                        animated.append(p)
                     modes.add("L" if im.mode in ("L", "1") or im.mode.startswith("I") else "RGB")
                     images.append(_resize_crop(_eight_bit(im, p), size))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -90,10 +102,69 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
         except (UnidentifiedImageError, OSError, SyntaxError) as e:  # PIL raises SyntaxError for some broken headers
             raise DataNotFoundError(f"cannot read image {p}: {e}") from None
         labels.append(k)
+    _warn_read_as_stored(root, len(files), turned, animated)
     mode = "L" if modes == {"L"} else "RGB"
     arrays = [np.asarray(im.convert(mode), dtype=np.uint8) for im in images]
     x = np.stack([a[..., None] if a.ndim == 2 else a for a in arrays])
     return x, np.asarray(labels, dtype=np.int64), classes
+
+
+# what a photo viewer does to an image of each EXIF orientation (tag 0x0112) other than 1, upright: nasproxy does none
+ORIENTATIONS = {
+    2: "mirrors it left to right",
+    3: "turns it 180°",
+    4: "flips it upside down",
+    5: "mirrors it and turns it 90° counter-clockwise",
+    6: "turns it 90° clockwise",
+    7: "mirrors it and turns it 90° clockwise",
+    8: "turns it 90° counter-clockwise",
+}
+EXIF_ORIENTATION = 0x0112
+
+
+def _orientation(im: Any) -> int | None:
+    """The EXIF orientation of an open image where it is not upright (2-8), else None (none, 1, or a value of no meaning)."""
+    try:
+        value = im.getexif().get(EXIF_ORIENTATION)
+    except Exception:  # noqa: BLE001 - a broken EXIF block: the pixels are still read, as every viewer reads them
+        return None
+    return value if isinstance(value, int) and value in ORIENTATIONS else None
+
+
+def _animated(im: Any) -> bool:
+    """Whether an open image file holds several frames: an animated GIF, WebP or PNG, a multi-page TIFF. A JPEG of the
+    Multi-Picture Format (MPO: a camera's or phone's photo, with previews or a second view after it) is one photo."""
+    if im.format == "MPO":
+        return False
+    try:
+        return bool(getattr(im, "is_animated", False))
+    except Exception:  # noqa: BLE001 - a later frame broken (PIL raises IndexError for a GIF cut short): the first is read
+        return False
+
+
+def _warn_read_as_stored(root: Path, count: int, turned: list[tuple[Path, int]], animated: list[Path]) -> None:
+    """Say once per folder which of its ``count`` images are read otherwise than a viewer shows them: before stop 50,
+    silently. Read as torchvision's ImageFolder reads them (the pixels as stored, the first frame), so that a network
+    trained here meets the pixels that such a loader feeds it, and sets made before keep their pixels."""
+    if turned:
+        first, orientation = turned[0]
+        warnings.warn(
+            f"{root}: {len(turned):,} of {count:,} images carry an EXIF orientation, which photo viewers apply and nasproxy "
+            f"does not (as torchvision's loader does not): they are read as stored, turned or mirrored (the first "
+            f"{shown(str(first.relative_to(root)))}, orientation {orientation}: a viewer {ORIENTATIONS[orientation]}); to read "
+            "them upright, write upright copies into a new folder (exiftran -ai, mogrify -auto-orient, or PIL's "
+            "ImageOps.exif_transpose) and give that folder (not in place: what was made from this one is known by its path)",
+            NasProxyWarning,
+            stacklevel=3,
+        )
+    if animated:
+        warnings.warn(
+            f"{root}: {len(animated):,} of {count:,} image files hold several frames (an animated GIF, WebP or PNG, a "
+            f"multi-page TIFF; the first {shown(str(animated[0].relative_to(root)))}): only the first frame of each is read, "
+            "as torchvision's loader reads it; save the frame meant as a single image to use another",
+            NasProxyWarning,
+            stacklevel=3,
+        )
 
 
 def _eight_bit(im: Any, path: Path) -> Any:

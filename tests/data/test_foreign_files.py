@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from nas_proxy import checks
-from nas_proxy.data import load_dataset
+from nas_proxy.data import formats, load_dataset
 from nas_proxy.data.formats import read_cifar_batch
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError
 from tests import fabricate as fab
@@ -112,8 +112,6 @@ def test_an_idx_file_larger_than_the_memory_is_refused_before_it_is_read(tmp_pat
     import gzip
     import tracemalloc
 
-    from nas_proxy.data import formats
-
     path = tmp_path / "train-images-idx3-ubyte.gz"
     with gzip.open(path, "wb", compresslevel=1) as f:
         f.write(fab.idx_bytes(np.zeros((50_000, 28, 28), dtype=np.uint8)))
@@ -126,12 +124,79 @@ def test_an_idx_file_larger_than_the_memory_is_refused_before_it_is_read(tmp_pat
     finally:
         tracemalloc.stop()
     assert str(error.value) == (
-        f"{path} holds 39,200,000 values (shape (50000, 28, 28)): reading them as a dataset needs about 0.5 GB of memory, "
-        "and this machine has 0.1 GB available; use a machine with more memory, or a part of the file"
+        f"{path} holds 39,200,000 values (shape (50000, 28, 28)): reading it as a dataset needs about 470 MB of memory, "
+        "and this machine has 100 MB available now (what the programs running leave free); use a machine with more memory, "
+        "or a part of the file"
     )
     assert peak < 8 * 2**20, peak  # what counting reads at a time (1 MB) and gzip's buffers, never the 39 MB body
     monkeypatch.setattr(formats, "memory_available", lambda: 10**12)
     assert formats.read_idx(path).shape == (50_000, 28, 28)  # where it fits: read
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_an_svhn_file_larger_than_the_memory_is_refused_before_it_is_loaded(
+    compressed: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SVHN .mat whose X (its header read, not its values) needs more than the memory said free is refused in one line
+    with both numbers, loadmat never called: before stop 50, loaded until the system killed nasproxy for its memory.
+    Compressed (savemat's do_compression), its 61,440 bytes of pixels take far fewer in the file: still believed."""
+    import scipy.io
+
+    fab.svhn(tmp_path)  # 20 training images, 10 test images of 32x32x3 bytes
+    if compressed:
+        for name in ("train_32x32.mat", "test_32x32.mat"):
+            mat = scipy.io.loadmat(tmp_path / name)
+            scipy.io.savemat(tmp_path / name, {"X": mat["X"], "y": mat["y"]}, do_compression=True)
+        assert (tmp_path / "train_32x32.mat").stat().st_size < 61_440
+    monkeypatch.setattr(formats, "memory_available", lambda: 500_000)
+    monkeypatch.setattr(scipy.io, "loadmat", lambda *a, **k: pytest.fail("loaded"))
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset("svhn", tmp_path)
+    assert str(error.value) == (
+        f"SVHN file {tmp_path / 'train_32x32.mat'} holds X of shape (32, 32, 3, 20) (61,440 uint8 values): reading it as a "
+        "dataset needs about 737,280 bytes of memory, and this machine has 500,000 bytes available now (what the programs "
+        "running leave free); use a machine with more memory, or a part of the file"
+    )
+    monkeypatch.undo()
+    monkeypatch.setattr(formats, "memory_available", lambda: 10**6)
+    assert load_dataset("svhn", tmp_path).train_y.numel() == 20  # where it fits: read
+
+
+def test_an_svhn_header_declaring_more_than_its_file_holds_is_refused_as_corrupt_not_for_the_memory(tmp_path: Path) -> None:
+    """X's header says 2**31 - 1 images (79 TB to load) in a file of 62 KB: loadmat's own refusal (the cause), not "use
+    a machine with more memory", which none has."""
+    import struct
+
+    path = fab.svhn_mat(tmp_path / "train_32x32.mat", np.arange(20, dtype=np.int64) % 10)
+    raw = path.read_bytes()
+    assert raw.count(struct.pack("<4i", 32, 32, 3, 20)) == 1  # X's dimensions
+    path.write_bytes(raw.replace(struct.pack("<4i", 32, 32, 3, 20), struct.pack("<4i", 32, 32, 3, 2**31 - 1)))
+    with pytest.raises(DataNotFoundError) as error:
+        formats.read_svhn_mat(path)
+    assert str(error.value) == (f"cannot read SVHN file {path}: cannot reshape array of size 61440 into shape (2147483647,3,32,32)")
+
+
+def test_an_image_folder_larger_than_the_memory_is_refused_before_an_image_is_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image folder whose images, counted and at --image-size, need more than the memory said free (one byte a pixel:
+    the least, greyscale) is refused in one line with both numbers, before any image is opened: before stop 50, read
+    until the system killed nasproxy for its memory (a folder of millions of photos)."""
+    from PIL import Image
+
+    folder = fab.image_folder(tmp_path / "imgs", ["a", "b"], 5)
+    monkeypatch.setattr(formats, "memory_available", lambda: 1_000_000)
+    monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("opened"))
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset(f"imagefolder:{folder}", image_size=128)
+    assert str(error.value) == (
+        f"image folder {folder} holds 10 images of 128x128 pixels once read: reading it as a dataset needs at least 2 MB of "
+        "memory, and this machine has 1 MB available now (what the programs running leave free); use a machine with more "
+        "memory, or fewer images, or a smaller --image-size"
+    )
+    monkeypatch.undo()
+    monkeypatch.setattr(formats, "memory_available", lambda: 1_000_000)
+    assert load_dataset(f"imagefolder:{folder}", image_size=64).train_y.numel() == 8  # 10 x 64 x 64 x 12 < 1 MB: read
 
 
 @pytest.mark.parametrize(("pixels", "said"), [(100, "116 bytes"), (784 * 3 + 1, "2369 bytes")])
