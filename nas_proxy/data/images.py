@@ -39,6 +39,11 @@ def subfolders(folder: Path) -> list[str]:
                 f"image folder {folder} holds a folder named {shown(name)}, whose name holds a control character ({what}): "
                 "a class's name is its folder's, recorded in every set and model made from it and printed; rename the folder"
             )
+    if blank := [name for name in names if not name.strip()]:  # before stop 50 the set was written, then refused by each reader
+        raise DataNotFoundError(
+            f"image folder {folder} holds a folder named {shown(blank[0])}, a blank name: a class's name is its folder's, "
+            "recorded in every set and model made from it, and a set's readers refuse a class with no name; rename the folder"
+        )
     return names
 
 

@@ -421,3 +421,14 @@ def test_an_archive_given_for_a_folder_is_named_so(kind: str, tmp_path: Path) ->
     with pytest.raises(DataNotFoundError) as error:
         load_dataset(f"imagefolder:{path}")
     assert str(error.value).startswith(f"image folder {path} is {what}, not a folder; give the folder")
+
+
+def test_a_class_folder_with_a_blank_name_is_refused_before_a_set_is_made(tmp_path: Path) -> None:
+    """A class folder named ' ' was read and its blank name recorded, and every reader of the set made from it then
+    refused the set ('dataset.class_names gives class 0 no name; ... distil again'), distilling again made the same one
+    (review50). Refused where the folder is read, in one line naming it."""
+    fab.image_folder(tmp_path, [" ", "b"], 3)
+    with pytest.raises(DataNotFoundError) as error:
+        load_dataset(f"imagefolder:{tmp_path}", image_size=8)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"image folder {tmp_path} holds a folder named ' ', a blank name")
