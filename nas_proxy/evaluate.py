@@ -124,6 +124,13 @@ class Kept:
                         stacklevel=3,
                     )
                 return {}
+            if not isinstance(data, dict):  # '[]', '3': before stop 50 its .get raised and the results were redone unsaid
+                if warn:
+                    warnings.warn(
+                        KeptRedoneWarning(f"{self.path} holds JSON that is no record of results (edited?); its results are computed again"),
+                        stacklevel=3,
+                    )
+                return {}
             if data.get("format") != self.format or data.get("key") != self.key or not isinstance(data[self.entries_field], dict):
                 return {}
             if _key(data.get("identity")) != self.key:

@@ -90,6 +90,12 @@ def test_a_kept_file_cut_short_or_of_other_numbers_is_trained_again(tiny_run: Pa
     with pytest.warns(KeptRedoneWarning, match=rf"{kept} is unreadable \(not whole JSON: cut short\?\); its results are computed again"):
         assert evaluate(run, **kw).reused == 0
     assert kept.read_bytes() == whole
+    kept.write_text("[]")  # whole JSON, no record: before stop 50 trained again without a word
+    with pytest.warns(
+        KeptRedoneWarning, match=rf"{kept} holds JSON that is no record of results \(edited\?\); its results are computed again"
+    ):
+        assert evaluate(run, **kw).reused == 0
+    assert kept.read_bytes() == whole
     record = json.loads(whole)
     del record["results_sha256"]  # as an earlier nasproxy wrote it, without the digest: each entry is checked alone
     record["accuracies"]["0"] = 250.0  # not an accuracy
