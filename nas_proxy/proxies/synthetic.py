@@ -70,8 +70,10 @@ def _random_subset(setup: RunSetup, ipc: int) -> str:
         except (ArtifactError, OutputConflictError) as e:  # torn or edited: a cache of this command's, drawn again
             if isinstance(e, OutputConflictError) and _readable(path):  # a whole set of other options: not replaced unasked
                 raise
-            cause = str(e).rsplit("; ", 1)[0]  # without distill's remedy (--force, distil again): it is done here
-            warnings.warn(RandomSubsetRedrawnWarning(f"random subset {path} could not be used ({cause}); it is drawn again"), stacklevel=2)
+            # the cause without distill's remedy (--force, distil again): what it would do is done here
+            warnings.warn(
+                RandomSubsetRedrawnWarning(f"random subset {path} could not be used ({e.cause}); it is drawn again"), stacklevel=2
+            )
             distill(cfg, path, force=True, progress=False)
         return str(path)
 

@@ -1,0 +1,32 @@
+"""The random real subset a synthetic-set proxy draws for itself (nas_proxy/proxies/synthetic.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nas_proxy.groundtruth.study import DataRef
+from nas_proxy.proxies import RunSetup
+from nas_proxy.proxies.synthetic import RandomSubsetRedrawnWarning, _random_subset
+from nas_proxy.spaces import get_space
+from nas_proxy.synthetic import load_synthetic
+
+
+def test_a_subset_drawn_again_says_its_whole_cause_where_its_path_holds_a_semicolon(tmp_path: Path) -> None:
+    """fix50a: the command's folder 'a; b' (a legal name), its subset's meta.json edited and a sharded run's shards/ in it.
+    Before, the warning cut distill's line at its last '; ', inside the path: 'random subset TMP/a; b/random-ipc2-seed0
+    could not be used (TMP/a); it is drawn again'. Now the cause whole, without distill's remedy (--distributed, --force)."""
+    setup = RunSetup(space=get_space("convnet-small"), data=DataRef("digits"), out=tmp_path / "a; b")
+    path = Path(_random_subset(setup, 2))
+    drawn = load_synthetic(path).images
+    (path / "checkpoint.safetensors").unlink()
+    (path / "meta.json").write_text('{"format_version": ')  # edited: no longer JSON
+    (path / "shards").mkdir()
+    with pytest.warns(RandomSubsetRedrawnWarning) as said:
+        assert _random_subset(setup, 2) == str(path)
+    assert [str(w.message) for w in said] == [
+        f"random subset {path} could not be used ({path} holds a sharded run (its checkpoints in shards/)); it is drawn again"
+    ]
+    assert json.loads((path / "meta.json").read_text())["ipc"] == 2 and load_synthetic(path).images.equal(drawn)  # the same images
