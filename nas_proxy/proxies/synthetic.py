@@ -69,7 +69,8 @@ def _random_subset(setup: RunSetup, ipc: int) -> str:
             load_synthetic(path)
         except (ArtifactError, OutputConflictError) as e:  # torn or edited: a cache of this command's, drawn again
             if isinstance(e, OutputConflictError) and _readable(path):  # a whole set of other options: not replaced unasked
-                raise
+                # with the remedy of the command that drew it: distill's (--force, before fix50a) is not search's nor correlate's
+                raise e.with_remedy(f"it is a random subset this command draws: remove {path} and run the same command again") from e
             # the cause without distill's remedy (--force, distil again): what it would do is done here
             warnings.warn(
                 RandomSubsetRedrawnWarning(f"random subset {path} could not be used ({e.cause}); it is drawn again"), stacklevel=2

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from nas_proxy.errors import OutputConflictError
 from nas_proxy.groundtruth.study import DataRef
 from nas_proxy.proxies import RunSetup
 from nas_proxy.proxies.synthetic import RandomSubsetRedrawnWarning, _random_subset
@@ -30,3 +31,20 @@ def test_a_subset_drawn_again_says_its_whole_cause_where_its_path_holds_a_semico
         f"random subset {path} could not be used ({path} holds a sharded run (its checkpoints in shards/)); it is drawn again"
     ]
     assert json.loads((path / "meta.json").read_text())["ipc"] == 2 and load_synthetic(path).images.equal(drawn)  # the same images
+
+
+def test_a_subset_of_other_data_is_refused_with_this_commands_remedy_not_distills(tmp_path: Path) -> None:
+    """fix50a: correlate --out OUT on a set of split seed 0, then on one of split seed 1 (its random subset, made for the first,
+    whole): before, 'OUT/random-ipc2-seed0 holds a different run (split_seed: 0 there, 1 now); use its options to continue it,
+    or --force to replace it', and neither correlate nor search takes --force. Now the command's own remedy; the subset kept."""
+    first = RunSetup(space=get_space("convnet-small"), data=DataRef("digits"), out=tmp_path)
+    path = Path(_random_subset(first, 2))
+    kept = {p.name: p.read_bytes() for p in path.iterdir()}
+    other = RunSetup(space=get_space("convnet-small"), data=DataRef("digits", split_seed=1), out=tmp_path)
+    with pytest.raises(OutputConflictError) as refused:
+        _random_subset(other, 2)
+    assert str(refused.value) == (
+        f"{path} holds a different run (split_seed: 0 there, 1 now); it is a random subset this command draws: remove {path} "
+        "and run the same command again"
+    )
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == kept
