@@ -48,3 +48,22 @@ def test_a_subset_of_other_data_is_refused_with_this_commands_remedy_not_distill
         "and run the same command again"
     )
     assert {p.name: p.read_bytes() for p in path.iterdir()} == kept
+
+
+def test_a_subset_copied_without_its_checkpoint_is_taken_only_for_the_data_it_was_drawn_from(tmp_path: Path) -> None:
+    """fix50a: a whole subset without its checkpoint (copied so) is taken as it is. Before, also by a command on another split
+    (correlate --out OUT on a set of split seed 1, OUT's subset drawn for split seed 0): taken without a word, exit 0, its
+    images maybe among the validation images it was scored on. Now refused in one line, the subset untouched."""
+    first = RunSetup(space=get_space("convnet-small"), data=DataRef("digits"), out=tmp_path)
+    path = Path(_random_subset(first, 2))
+    (path / "checkpoint.safetensors").unlink()
+    kept = {p.name: p.read_bytes() for p in path.iterdir()}
+    assert _random_subset(first, 2) == str(path)  # its own data: taken as it is
+    other = RunSetup(space=get_space("convnet-small"), data=DataRef("digits", split_seed=1, val_fraction=0.2), out=tmp_path)
+    with pytest.raises(OutputConflictError) as refused:
+        _random_subset(other, 2)
+    assert str(refused.value) == (
+        f"{path} holds a random subset of other data (split_seed: 0 there, 1 now; val_fraction: 0.1 there, 0.2 now); "
+        f"it is a random subset this command draws: remove {path} and run the same command again"
+    )
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == kept
