@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 try:  # imported now: once the limit is reached, loading its library (a new mapping) fails too (drill42)
     import resource
@@ -122,10 +122,34 @@ def address_space_used() -> int | None:
         return None
 
 
+E = TypeVar("E", bound="NasProxyError")
+
+
 class NasProxyError(Exception):
-    """Base class of the errors a user can cause (bad input, missing data, conflicts)."""
+    """Base class of the errors a user can cause (bad input, missing data, conflicts).
+
+    ``NasProxyError(cause, remedy=...)`` keeps what is wrong (:attr:`cause`) and what the user of the command that
+    raised it does about it (:attr:`remedy`, None where the message names none) apart; its text, the one line the
+    CLI prints, is ``cause + sep + remedy`` (``sep`` "; " unless the sentence needs another). A remedy that names a
+    command's options or folders (distill's ``--force``) is only that command's: a caller that ran it for the user
+    (``run``'s distill stage, a search's random subset) puts its own with :meth:`with_remedy` rather than cutting
+    the text, where a cause may itself hold "; " (a path may)."""
 
     exit_code = 2
+
+    def __init__(self, cause: str, *, remedy: str | None = None, sep: str = "; ") -> None:
+        super().__init__(cause if remedy is None else f"{cause}{sep}{remedy}")
+        self.cause = cause
+        self.remedy = remedy
+
+    def with_remedy(self: E, remedy: str) -> E:
+        """This error with ``remedy`` in place of its own (after "; "): a new error of the same class and attributes
+        (its exit code), chained to this one (``__cause__``, shown under ``--debug``)."""
+        again = type(self).__new__(type(self))  # not the class's __init__, whose arguments may differ (DiskFullError)
+        again.__dict__.update(self.__dict__)
+        NasProxyError.__init__(again, self.cause, remedy=remedy)
+        again.__cause__ = self
+        return again
 
 
 class MemoryLimitError(NasProxyError):

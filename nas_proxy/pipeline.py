@@ -432,17 +432,6 @@ def run(
             return _run(p, progress, on_stage, t_run)
 
 
-def _without_force(e: NasProxyError, syn: Path) -> NasProxyError:
-    """Distill's refusal of the run's own set with the run's remedy where distill's names its ``--force``, which ``run``
-    lacks: before stop 49 a run whose set's checkpoint was corrupt said 'start again with --force', and no run command
-    takes it. The set is the run's own (its folder named by the preset's options): removed, the same run distils it anew."""
-    message = str(e)
-    if "--force" not in message:
-        return e
-    cause = message.rsplit("; ", 1)[0] if "; " in message else message.rsplit(". ", 1)[0]
-    return type(e)(f"{cause}; it is this run's set: remove {syn} and run the same preset again, which distils it anew")
-
-
 def stage_folders(p: Plan) -> list[Path]:
     """The folders of ``p``'s stages in its run's folder: the set distill makes (when one is), the search's, the correlation's."""
     return [*([p.synthetic] if p.synthetic is not None else []), p.runs / SEARCH_DIR, p.runs / CORRELATE_DIR]
@@ -470,7 +459,12 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
         except InterruptedRunError as e:  # its hint names the distill command; `run` resumes by itself
             raise KeyboardInterrupt from e
         except (ArtifactError, OutputConflictError) as e:
-            raise _without_force(e, syn) from None
+            # distill's remedy names distill's options (--force, --resume) or distill, which `run` does not take (before stop 49:
+            # 'start again with --force'); the set is the run's own (its folder named by the preset's options): removed, the
+            # same run distils it anew. Its cause is said as it is: taken from the error's field, never cut from its text
+            if e.remedy is None:
+                raise
+            raise e.with_remedy(f"it is this run's set: remove {syn} and run the same preset again, which distils it anew") from e
         seconds["distill"] = time.perf_counter() - t0
         tell(f"[1/3] distill done in {clock(seconds['distill'])}")
     else:

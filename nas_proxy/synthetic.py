@@ -186,7 +186,8 @@ def read_meta(path: Path) -> dict[str, Any]:
         if checks.status("synthetic set file", meta_path) is None:
             if (path / CHECKPOINT).is_file():
                 raise ArtifactError(
-                    f"{path} holds an unfinished distillation (a checkpoint, no {META}); finish it with 'nasproxy distill ... --out {path} --resume'"
+                    f"{path} holds an unfinished distillation (a checkpoint, no {META})",
+                    remedy=f"finish it with 'nasproxy distill ... --out {path} --resume'",
                 )
             raise ArtifactError(f"{path} is not a nasproxy synthetic set: no {META}")
         text = checks.read_text("synthetic set", meta_path)
@@ -195,19 +196,19 @@ def read_meta(path: Path) -> dict[str, Any]:
     try:
         meta = checks.loads(text)
     except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError, as is an integer too long to read
-        raise ArtifactError(f"{meta_path} is not valid JSON ({e}); the directory is corrupt, distil again") from None
+        raise ArtifactError(f"{meta_path} is not valid JSON ({e})", remedy="the directory is corrupt, distil again") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ArtifactError(
             f"{meta_path} is not nasproxy synthetic-set metadata (format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {FORMAT!r})"
         )
     version = meta.get("format_version", 0)
     if not isinstance(version, int) or isinstance(version, bool):
-        raise ArtifactError(f"{meta_path}: format_version must be an integer, got {version!r}; the file is corrupt, distil again")
+        raise ArtifactError(f"{meta_path}: format_version must be an integer, got {version!r}", remedy="the file is corrupt, distil again")
     if version > FORMAT_VERSION:
         raise NewerFormatError(f"{path} was written by a newer nasproxy (format {meta['format_version']}); upgrade nasproxy")
     if version < 1:
         raise ArtifactError(
-            f"{meta_path}: format_version must be 1 to {FORMAT_VERSION}, got {version!r}; the file is corrupt, distil again"
+            f"{meta_path}: format_version must be 1 to {FORMAT_VERSION}, got {version!r}", remedy="the file is corrupt, distil again"
         )
     _check_schema(meta, meta_path)
     return meta
@@ -254,21 +255,23 @@ def _check_schema(meta: dict[str, Any], meta_path: Path) -> None:
             value = value.get(key) if isinstance(value, dict) else None
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ArtifactError(
-                f"{meta_path}: {'.'.join(keys)} must be {description}, got {shown(value)}; the file is corrupt or was edited, distil again"
+                f"{meta_path}: {'.'.join(keys)} must be {description}, got {shown(value)}",
+                remedy="the file is corrupt or was edited, distil again",
             )
     size = meta["dataset"]["image_size"]
     if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
-        raise ArtifactError(f"{meta_path}: dataset.image_size must be [height, width] in pixels, got {size!r}; distil again")
+        raise ArtifactError(f"{meta_path}: dataset.image_size must be [height, width] in pixels, got {size!r}", remedy="distil again")
     try:
         _check_values(meta)
     except InvalidArgumentError as e:
-        raise ArtifactError(f"{meta_path}: {e}; the file is corrupt or was edited, distil again") from None
+        raise ArtifactError(f"{meta_path}: {e}", remedy="the file is corrupt or was edited, distil again") from None
     name = meta["dataset"]["name"]
     if name.partition(":")[0] == "imagefolder" and max(size) > IMAGE_SIZE_MAX:  # before fix43a: "image size must be in ..."
         raise ArtifactError(
             f"{meta_path}: this set was distilled from {name} at {size[0]}x{size[1]} px, and nasproxy now reads image folders "
             f"at most {IMAGE_SIZE_MAX} px a side (the cap on --image-size; sets made before it could be larger): its real images "
-            f"cannot be read at the set's size; distil it again with --image-size {IMAGE_SIZE_MAX} or less"
+            "cannot be read at the set's size",
+            remedy=f"distil it again with --image-size {IMAGE_SIZE_MAX} or less",
         )
 
 
@@ -323,10 +326,10 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
     try:
         tensor_path = inside(path, meta["tensors"], f"{META}'s 'tensors'")
     except InvalidArgumentError as e:
-        raise ArtifactError(f"{e}; the synthetic set was edited, distil again") from None
+        raise ArtifactError(str(e), remedy="the synthetic set was edited, distil again") from None
     try:
         if checks.status("synthetic set file", tensor_path) is None:
-            raise ArtifactError(f"{tensor_path} is missing; the synthetic set is incomplete, distil again")
+            raise ArtifactError(f"{tensor_path} is missing", remedy="the synthetic set is incomplete, distil again")
         checks.existing_file("synthetic set file", tensor_path)
     except InvalidArgumentError as e:
         raise ArtifactError(str(e)) from None
@@ -334,7 +337,7 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
     if expected and (found := file_sha256(tensor_path)) != expected:
         pending = _pending_meta(path, found)
         if pending is None:
-            raise ArtifactError(f"{tensor_path} does not match the SHA-256 in {META} (truncated or modified); distil again")
+            raise ArtifactError(f"{tensor_path} does not match the SHA-256 in {META} (truncated or modified)", remedy="distil again")
         meta = pending
     tensors = _read_tensors(tensor_path)
     images, labels = tensors.get("images"), tensors.get("labels")
@@ -343,7 +346,8 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
     if extra := sorted(set(tensors) - set(TENSOR_NAMES)):  # another tool's, or a hand's: not read, so never trusted
         raise ArtifactError(
             f"{tensor_path} holds {', '.join(shown(t) for t in extra)}, no tensor of a synthetic set (which holds "
-            f"{', '.join(TENSOR_NAMES)} only); the set was edited, distil again"
+            f"{', '.join(TENSOR_NAMES)} only)",
+            remedy="the set was edited, distil again",
         )
     if images.ndim != 4 or labels.shape != (images.shape[0],) or labels.dtype != torch.int64:
         raise ArtifactError(
@@ -364,20 +368,22 @@ def _check_soft_labels(soft: Tensor | None, meta: dict[str, Any], n: int, k: int
     finite, non-negative rows that sum to 1."""
     if (soft is None) != ("soft_labels" not in meta):
         has, says = ("no", "records") if soft is None else ("a", "does not record")
-        raise ArtifactError(f"{tensor_path} holds {has} 'soft_labels' tensor but {META} {says} them; the set was edited, distil again")
+        raise ArtifactError(
+            f"{tensor_path} holds {has} 'soft_labels' tensor but {META} {says} them", remedy="the set was edited, distil again"
+        )
     if soft is None:
         return None
     if soft.shape != (n, k):
-        raise ArtifactError(f"{tensor_path}: soft_labels {tuple(soft.shape)} are not ({n}, {k}) (images, classes); distil again")
+        raise ArtifactError(f"{tensor_path}: soft_labels {tuple(soft.shape)} are not ({n}, {k}) (images, classes)", remedy="distil again")
     # float32 only, as the images: what save_synthetic writes; another dtype is a set written by hand or another tool
     # (before probe46, float64 or float16 soft labels were read beside float16 images refused)
     if soft.dtype != torch.float32:
         raise ArtifactError(
-            f"{tensor_path}: soft_labels are {str(soft.dtype).removeprefix('torch.')}, not float32 (probability rows); "
-            "the synthetic set was edited, distil again"
+            f"{tensor_path}: soft_labels are {str(soft.dtype).removeprefix('torch.')}, not float32 (probability rows)",
+            remedy="the synthetic set was edited, distil again",
         )
     if not bool(torch.isfinite(soft).all()) or bool((soft < 0).any()) or not torch.allclose(soft.sum(1), torch.ones(n), atol=1e-4):
-        raise ArtifactError(f"{tensor_path}: soft_labels must be finite probability rows (>= 0, summing to 1); distil again")
+        raise ArtifactError(f"{tensor_path}: soft_labels must be finite probability rows (>= 0, summing to 1)", remedy="distil again")
     return soft
 
 
@@ -387,32 +393,37 @@ def _check_tensors(images: Tensor, labels: Tensor, meta: dict[str, Any], tensor_
     d = meta["dataset"]
     fix = "the synthetic set was edited or corrupted, distil again"
     if images.shape[0] == 0:
-        raise ArtifactError(f"{tensor_path} holds no images; {fix}")
+        raise ArtifactError(f"{tensor_path} holds no images", remedy=fix)
     if images.dtype != torch.float32:
-        raise ArtifactError(f"{tensor_path}: images are {str(images.dtype).removeprefix('torch.')}, not float32 (normalised pixels); {fix}")
+        raise ArtifactError(
+            f"{tensor_path}: images are {str(images.dtype).removeprefix('torch.')}, not float32 (normalised pixels)", remedy=fix
+        )
     shape = [d["channels"], *d["image_size"]]
     if list(images.shape[1:]) != shape:
         raise ArtifactError(
-            f"{tensor_path}: images are {list(images.shape[1:])} but {META} says dataset.channels and image_size {shape}; {fix}"
+            f"{tensor_path}: images are {list(images.shape[1:])} but {META} says dataset.channels and image_size {shape}",
+            remedy=fix,
         )
     bad = int((~torch.isfinite(images)).sum())
     if bad:
-        raise ArtifactError(f"{tensor_path}: {bad} pixel values are not finite (NaN or infinity); {fix}")
+        raise ArtifactError(f"{tensor_path}: {bad} pixel values are not finite (NaN or infinity)", remedy=fix)
     huge = images.abs() > PIXEL_MAX
     if bool(huge.any()):
         raise ArtifactError(
             f"{tensor_path}: {int(huge.sum()):,} pixel values are beyond +-{PIXEL_MAX:,.0f} (the largest {images.abs().max().item():g}), "
-            f"where no distilled pixel lies; {fix}"
+            "where no distilled pixel lies",
+            remedy=fix,
         )
     if meta.get("num_images") is not None and meta["num_images"] != labels.numel():
-        raise ArtifactError(f"{tensor_path} holds {labels.numel()} images but {META} says num_images {meta['num_images']}; {fix}")
+        raise ArtifactError(f"{tensor_path} holds {labels.numel()} images but {META} says num_images {meta['num_images']}", remedy=fix)
     counts = torch.bincount(labels, minlength=int(d["num_classes"])).tolist()
     wrong = [(c, n) for c, n in enumerate(counts) if n and n != meta["ipc"]]  # a class absent: a shard's set (of some classes)
     if wrong:
         c, n = wrong[0]
         raise ArtifactError(
             f"{tensor_path}: every class must hold ipc = {meta['ipc']} images ({META}), but class {c} holds {n} "
-            f"({len(wrong)} classes differ); {fix}"
+            f"({len(wrong)} classes differ)",
+            remedy=fix,
         )
 
 

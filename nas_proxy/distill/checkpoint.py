@@ -72,7 +72,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         written = md.pop(DIGEST, None)  # absent from a checkpoint an earlier nasproxy wrote: read as before
         if written is not None and written != tensors_digest(tensors, md):
             raise ArtifactError(
-                f"checkpoint {path} is corrupt (its contents no longer match the sha256 written with them); start again with --force"
+                f"checkpoint {path} is corrupt (its contents no longer match the sha256 written with them)",
+                remedy="start again with --force",
             )
         return {
             **tensors,
@@ -83,7 +84,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             "seconds": float(md["seconds"]),
         }
     except (SafetensorError, OSError, KeyError, ValueError) as e:
-        raise ArtifactError(f"checkpoint {path} is unreadable ({e}); start again with --force") from None
+        raise ArtifactError(f"checkpoint {path} is unreadable ({e})", remedy="start again with --force") from None
 
 
 def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) -> dict[str, Any] | None:
@@ -103,17 +104,18 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     if not ours:
         leftovers = leftover_files(out)  # a run killed while writing its first checkpoint: resuming it is starting it
         if resume and not leftovers:
-            raise OutputConflictError(f"nothing to resume in {out}: no checkpoint there; drop --resume to start")
+            raise OutputConflictError(f"nothing to resume in {out}: no checkpoint there", remedy="drop --resume to start")
         if out.is_dir() and any(p not in leftovers for p in out.iterdir()):
-            raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
+            raise OutputConflictError(f"{out} is not empty and holds no nasproxy run", remedy="choose a new directory or pass --force")
         return None
     if checks.status("checkpoint", out / CHECKPOINT) is None:
         if (out / SHARDS).is_dir():  # a sharded run keeps its checkpoints in its shards (was: "an incomplete run")
             raise OutputConflictError(
-                f"{out} holds a sharded run (its checkpoints in {SHARDS}/): continue it with the torchrun launch that made it "
-                "(--distributed), or pass --force to replace it"
+                f"{out} holds a sharded run (its checkpoints in {SHARDS}/)",
+                remedy="continue it with the torchrun launch that made it (--distributed), or pass --force to replace it",
+                sep=": ",
             )
-        raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint; start again with --force")
+        raise OutputConflictError(f"{out} holds an incomplete run without a checkpoint", remedy="start again with --force")
     checks.existing_file("checkpoint", out / CHECKPOINT)  # a FIFO there would block the read for ever; a folder
     target = config.iterations if METHODS.get(config.method).optimises else 0
     try:
@@ -132,18 +134,22 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     differ = {k: (v, now.get(k)) for k, v in checkpoint["identity"].items() if k not in idle and now.get(k) != v}
     if differ:
         listed = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(differ.items()))
-        raise OutputConflictError(f"{out} holds a different run ({listed}); use its options to continue it, or --force to replace it")
+        raise OutputConflictError(
+            f"{out} holds a different run ({listed})", remedy="use its options to continue it, or --force to replace it"
+        )
     # the same options continue the run (the same command resumes what a kill or Ctrl-C stopped); a finished
     # run is taken as it is, and continued to another number of iterations only when --resume asks for it
     if not resume and (out / META).is_file() and checkpoint["done"] != target:
         raise OutputConflictError(
-            f"{out} already holds a finished run of {checkpoint['done']} iterations; pass --resume to continue it to "
-            f"{config.iterations}, or --force to replace it"
+            f"{out} already holds a finished run of {checkpoint['done']} iterations",
+            remedy=f"pass --resume to continue it to {config.iterations}, or --force to replace it",
         )
     if checkpoint["done"] > config.iterations:
         raise OutputConflictError(f"{out} already ran {checkpoint['done']} iterations, more than the {config.iterations} asked for")
     if checkpoint["window"].numel() != len(METHODS.get(config.method).terms):  # a checkpoint of an older version
-        raise OutputConflictError(f"{out} holds a run whose loss terms differ from {config.method}'s now; start again with --force")
+        raise OutputConflictError(
+            f"{out} holds a run whose loss terms differ from {config.method}'s now", remedy="start again with --force"
+        )
     return checkpoint
 
 

@@ -219,8 +219,9 @@ def distill(
     # the last step's loss was finite, its update was not (a next loss would have said so); every shard stops alike
     if not bool(shard.all_ok(torch.isfinite(state.syn).all())):
         raise DivergedError(
-            f"the last update made pixels NaN or infinite (its last checkpoint, if any, is kept in {out}). "
-            f"Lower the image lr (now {hp.image_lr:g}) and start again with --force"
+            f"the last update made pixels NaN or infinite (its last checkpoint, if any, is kept in {out})",
+            remedy=f"Lower the image lr (now {hp.image_lr:g}) and start again with --force",
+            sep=". ",
         )
     if config.real_per_class:
         meta["hybrid"] = {
@@ -359,7 +360,9 @@ def _optimise(
                         fix = f"lower the image lr (now {lr})"
                     raise DivergedError(
                         f"the loss became NaN or infinite at iteration {bad}; the last good state (iteration {bad}) is "
-                        f"checkpointed in {out}. {fix[0].upper() + fix[1:]} and start again with --force"
+                        f"checkpointed in {out}",
+                        remedy=f"{fix[0].upper() + fix[1:]} and start again with --force",
+                        sep=". ",
                     )
                 if done % config.log_every == 0 or done == total:
                     means = (window / state.window_n).tolist()

@@ -97,8 +97,8 @@ class Selection:
                 return
             if calibration != self.calibration:
                 raise OutputConflictError(
-                    f"{path} scored other calibration architectures than --select-by gives now; use the same file and options "
-                    "to --resume, or --force to start again"
+                    f"{path} scored other calibration architectures than --select-by gives now",
+                    remedy="use the same file and options to --resume, or --force to start again",
                 )
             self.scored = scored
 
@@ -179,9 +179,9 @@ class Selection:
         try:
             iteration, images = _read_selected(path)
         except (SafetensorError, OSError, KeyError, ValueError) as e:
-            raise ArtifactError(f"{path} is unreadable ({e}); start again with --force") from None
+            raise ArtifactError(f"{path} is unreadable ({e})", remedy="start again with --force") from None
         if iteration != best["iteration"]:
-            raise ArtifactError(f"{path} holds iteration {iteration}, {STATE} chose {best['iteration']}; start again with --force")
+            raise ArtifactError(f"{path} holds iteration {iteration}, {STATE} chose {best['iteration']}", remedy="start again with --force")
         return images
 
     def describe(self) -> dict[str, Any]:

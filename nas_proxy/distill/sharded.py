@@ -219,11 +219,13 @@ def _run_shard(
     prepared = _agree(lambda: _prepare(out, shard_dir, shard_config, world, resume, force), objects)
     done, starts = [d for d, _ in prepared], [s for _, s in prepared]
     if resume and not any(starts):
-        raise OutputConflictError(f"nothing to resume in {out}: no shard has a checkpoint; drop --resume to start")
+        raise OutputConflictError(f"nothing to resume in {out}: no shard has a checkpoint", remedy="drop --resume to start")
     if coupled and len(set(done)) > 1:
         raise OutputConflictError(
             f"the shards in {out / SHARDS} stopped at different iterations ({done}); batch norm or --nets couples them, "
-            "so they resume only from the same iteration: start again with --force"
+            "so they resume only from the same iteration",
+            remedy="start again with --force",
+            sep=": ",
         )
     shard = RankShard(rank, world, coupled, objects, batchnorm)
     resume_shard, show = resume and starts[rank], progress and rank == 0
@@ -337,7 +339,7 @@ def check_launch(config: DistillConfig, out: Path, world: int, resume: bool, for
     checks.not_inside_a_synthetic_set("--out", out)
     others = _check_out(out, world, force)
     if resume and not others and not any(_started(d) for d in shard_dirs(out, world)):
-        raise OutputConflictError(f"nothing to resume in {out}: no shard has a checkpoint; drop --resume to start")
+        raise OutputConflictError(f"nothing to resume in {out}: no shard has a checkpoint", remedy="drop --resume to start")
 
 
 def shard_dirs(out: Path, world: int) -> list[Path]:
@@ -355,16 +357,16 @@ def _check_out(out: Path, world: int, force: bool) -> list[str]:
     if out.exists() and not out.is_dir():
         raise OutputConflictError(f"{out} is a file, not a directory")
     if (out / CHECKPOINT).exists() and not force:
-        raise OutputConflictError(f"{out} holds a single-process run; choose a new directory or pass --force")
+        raise OutputConflictError(f"{out} holds a single-process run", remedy="choose a new directory or pass --force")
     shards = out / SHARDS
     others = sorted(d.name for d in shards.iterdir() if not d.name.endswith(f"-of-{world}")) if shards.is_dir() else []
     if others and not force:
         raise OutputConflictError(
-            f"{out} holds shards of a run with another number of processes ({', '.join(others)}); "
-            "launch that many to resume it, or pass --force to replace it"
+            f"{out} holds shards of a run with another number of processes ({', '.join(others)})",
+            remedy="launch that many to resume it, or pass --force to replace it",
         )
     if out.is_dir() and not force and any(p.name not in (SHARDS, SAVED, EVALUATIONS, TEACHERS, *OWN_FILES) for p in out.iterdir()):
-        raise OutputConflictError(f"{out} is not empty and holds no nasproxy run; choose a new directory or pass --force")
+        raise OutputConflictError(f"{out} is not empty and holds no nasproxy run", remedy="choose a new directory or pass --force")
     return others
 
 

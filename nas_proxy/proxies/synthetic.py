@@ -13,8 +13,9 @@ from typing import Any
 from nas_proxy import checks
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyWarning, OutputConflictError
 from nas_proxy.files import output_lock
+from nas_proxy.protocols import DataRef
 from nas_proxy.proxies.base import Proxy, Report, RunSetup, Scored, cache_key, register
-from nas_proxy.synthetic import load_synthetic, one_off_seconds, proxy_name
+from nas_proxy.synthetic import load_synthetic, one_off_seconds, proxy_name, read_meta
 
 RANDOM = "random"  # the distillation method name of a random real subset
 _RANDOM_NAME = re.compile(r"random-ipc(?P<ipc>.*)")
@@ -30,6 +31,18 @@ def _readable(path: Path) -> bool:
     except ArtifactError:
         return False
     return True
+
+
+def _other_data(path: Path, ref: DataRef) -> str | None:
+    """How the data the whole set in ``path`` was drawn from differs from ``ref`` ("split_seed: 0 there, 1 now"), or None."""
+    there, now = DataRef.of_synthetic(read_meta(path)).key(), ref.key()
+    return "; ".join(f"{k}: {there.get(k)!r} there, {v!r} now" for k, v in now.items() if there.get(k) != v) or None
+
+
+def _drawn_here(path: Path) -> str:
+    """The remedy for a random subset that cannot be used or replaced: search's and correlate's, who draw it (not distill's
+    ``--force``, which neither takes)."""
+    return f"it is a random subset this command draws: remove {path} and run the same command again"
 
 
 def _random_subset(setup: RunSetup, ipc: int) -> str:
@@ -48,7 +61,11 @@ def _random_subset(setup: RunSetup, ipc: int) -> str:
     ref = setup.data
     path = setup.out / f"random-ipc{ipc}-seed{setup.seed}"
     if (path / "meta.json").is_file() and not (path / "checkpoint.safetensors").is_file() and _readable(path):
-        return str(path)  # a whole set without its checkpoint (copied so): taken as it is
+        # a whole set without its checkpoint (copied so): taken as it is where it was drawn from this data (before fix50a
+        # one drawn from another split was taken without a word: its images may be this split's validation images)
+        if other := _other_data(path, ref):
+            raise OutputConflictError(f"{path} holds a random subset of other data ({other})", remedy=_drawn_here(path))
+        return str(path)
     # otherwise distill(resume=True) below, under the lock: it checks the checkpoint was made with this config and
     # returns the finished set unchanged (a search's other workers, the same command again), or finishes a torn one
     cfg = DistillConfig(
@@ -69,9 +86,12 @@ def _random_subset(setup: RunSetup, ipc: int) -> str:
             load_synthetic(path)
         except (ArtifactError, OutputConflictError) as e:  # torn or edited: a cache of this command's, drawn again
             if isinstance(e, OutputConflictError) and _readable(path):  # a whole set of other options: not replaced unasked
-                raise
-            cause = str(e).rsplit("; ", 1)[0]  # without distill's remedy (--force, distil again): it is done here
-            warnings.warn(RandomSubsetRedrawnWarning(f"random subset {path} could not be used ({cause}); it is drawn again"), stacklevel=2)
+                # with the remedy of the command that drew it: distill's (--force, before fix50a) is not search's nor correlate's
+                raise e.with_remedy(_drawn_here(path)) from e
+            # the cause without distill's remedy (--force, distil again): what it would do is done here
+            warnings.warn(
+                RandomSubsetRedrawnWarning(f"random subset {path} could not be used ({e.cause}); it is drawn again"), stacklevel=2
+            )
             distill(cfg, path, force=True, progress=False)
         return str(path)
 

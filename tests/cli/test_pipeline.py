@@ -243,6 +243,31 @@ def test_a_corrupt_checkpoint_of_the_runs_set_names_the_runs_remedy_not_distills
     assert checkpoint.read_bytes() == bytes(raw) and not (tmp_path / "runs" / "tiny" / "search").exists()
 
 
+def test_the_runs_remedy_keeps_a_cause_whose_path_holds_a_semicolon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix50a: run's folder under 'a; b' (a legal name), its set holding a sharded run's shards/ (a `distill --distributed`
+    into it) and no checkpoint. Before, run cut distill's line at its text's last '; ', which was inside the path:
+    'nasproxy run: error: TMP/a; it is this run's set: remove ...' (the set's name and what it holds lost). Now the cause
+    whole, distill's remedy (which names --distributed and --force) replaced by the run's."""
+    from nas_proxy.distill import distill
+
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY.format(runs=tmp_path / "a; b" / "runs"))
+    p = plan(preset)
+    assert p.distill is not None and p.synthetic is not None
+    distill(p.distill, p.synthetic, progress=False)
+    (p.synthetic / "checkpoint.safetensors").unlink()
+    (p.synthetic / "shards").mkdir()
+    assert main(["run", str(preset), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"nasproxy run: error: {p.synthetic} holds a sharded run (its checkpoints in shards/); it is this run's set: "
+        f"remove {p.synthetic} and run the same preset again, which distils it anew"
+    ), err
+
+
 def test_a_worker_joins_a_ground_truth_study(tmp_path: Path) -> None:
     storage = tmp_path / "gt.log"
     config = GroundTruthConfig(epochs=1, early=(0.5,))

@@ -1,0 +1,1 @@
+"""Proxies: what one makes for itself (the random subset) and how it reports what it could not use."""

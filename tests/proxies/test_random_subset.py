@@ -1,0 +1,69 @@
+"""The random real subset a synthetic-set proxy draws for itself (nas_proxy/proxies/synthetic.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nas_proxy.errors import OutputConflictError
+from nas_proxy.groundtruth.study import DataRef
+from nas_proxy.proxies import RunSetup
+from nas_proxy.proxies.synthetic import RandomSubsetRedrawnWarning, _random_subset
+from nas_proxy.spaces import get_space
+from nas_proxy.synthetic import load_synthetic
+
+
+def test_a_subset_drawn_again_says_its_whole_cause_where_its_path_holds_a_semicolon(tmp_path: Path) -> None:
+    """fix50a: the command's folder 'a; b' (a legal name), its subset's meta.json edited and a sharded run's shards/ in it.
+    Before, the warning cut distill's line at its last '; ', inside the path: 'random subset TMP/a; b/random-ipc2-seed0
+    could not be used (TMP/a); it is drawn again'. Now the cause whole, without distill's remedy (--distributed, --force)."""
+    setup = RunSetup(space=get_space("convnet-small"), data=DataRef("digits"), out=tmp_path / "a; b")
+    path = Path(_random_subset(setup, 2))
+    drawn = load_synthetic(path).images
+    (path / "checkpoint.safetensors").unlink()
+    (path / "meta.json").write_text('{"format_version": ')  # edited: no longer JSON
+    (path / "shards").mkdir()
+    with pytest.warns(RandomSubsetRedrawnWarning) as said:
+        assert _random_subset(setup, 2) == str(path)
+    assert [str(w.message) for w in said] == [
+        f"random subset {path} could not be used ({path} holds a sharded run (its checkpoints in shards/)); it is drawn again"
+    ]
+    assert json.loads((path / "meta.json").read_text())["ipc"] == 2 and load_synthetic(path).images.equal(drawn)  # the same images
+
+
+def test_a_subset_of_other_data_is_refused_with_this_commands_remedy_not_distills(tmp_path: Path) -> None:
+    """fix50a: correlate --out OUT on a set of split seed 0, then on one of split seed 1 (its random subset, made for the first,
+    whole): before, 'OUT/random-ipc2-seed0 holds a different run (split_seed: 0 there, 1 now); use its options to continue it,
+    or --force to replace it', and neither correlate nor search takes --force. Now the command's own remedy; the subset kept."""
+    first = RunSetup(space=get_space("convnet-small"), data=DataRef("digits"), out=tmp_path)
+    path = Path(_random_subset(first, 2))
+    kept = {p.name: p.read_bytes() for p in path.iterdir()}
+    other = RunSetup(space=get_space("convnet-small"), data=DataRef("digits", split_seed=1), out=tmp_path)
+    with pytest.raises(OutputConflictError) as refused:
+        _random_subset(other, 2)
+    assert str(refused.value) == (
+        f"{path} holds a different run (split_seed: 0 there, 1 now); it is a random subset this command draws: remove {path} "
+        "and run the same command again"
+    )
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == kept
+
+
+def test_a_subset_copied_without_its_checkpoint_is_taken_only_for_the_data_it_was_drawn_from(tmp_path: Path) -> None:
+    """fix50a: a whole subset without its checkpoint (copied so) is taken as it is. Before, also by a command on another split
+    (correlate --out OUT on a set of split seed 1, OUT's subset drawn for split seed 0): taken without a word, exit 0, its
+    images maybe among the validation images it was scored on. Now refused in one line, the subset untouched."""
+    first = RunSetup(space=get_space("convnet-small"), data=DataRef("digits"), out=tmp_path)
+    path = Path(_random_subset(first, 2))
+    (path / "checkpoint.safetensors").unlink()
+    kept = {p.name: p.read_bytes() for p in path.iterdir()}
+    assert _random_subset(first, 2) == str(path)  # its own data: taken as it is
+    other = RunSetup(space=get_space("convnet-small"), data=DataRef("digits", split_seed=1, val_fraction=0.2), out=tmp_path)
+    with pytest.raises(OutputConflictError) as refused:
+        _random_subset(other, 2)
+    assert str(refused.value) == (
+        f"{path} holds a random subset of other data (split_seed: 0 there, 1 now; val_fraction: 0.1 there, 0.2 now); "
+        f"it is a random subset this command draws: remove {path} and run the same command again"
+    )
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == kept
