@@ -168,3 +168,22 @@ def test_a_database_trial_retried_for_its_lapsed_heartbeat_names_no_worker_until
     assert not set(WORKER_ATTRS) & set(copy.user_attrs) and copy.user_attrs["arch_id"] == "a"
     taken = study.ask()  # a live worker takes the copy: RUNNING, its own identity not written yet
     assert taken.number == copy.number and not is_dead(study.trials[copy.number])
+
+
+def test_an_untagged_trial_that_finishes_before_it_is_judged_is_forgotten(tmp_path: Path) -> None:
+    """fix50b: the judge's note of when it first saw a trial untagged stayed for a trial that finished (or whose study
+    was deleted) before it was judged dead: a long-lived process (a worker running thousands of trials, a dashboard's
+    judge) kept one for each. Now the judge's next look forgets those no longer RUNNING, and keeps a live one's."""
+    storage = open_storage(str(tmp_path / "journal.log"), "f")[0]
+    study = optuna.create_study(study_name="f", storage=storage)
+    other = optuna.create_study(study_name="g", storage=storage)
+    running(study), running(study), running(other)
+    finished, live, elsewhere = (t._trial_id for t in (*study.trials, *other.trials))
+    assert fail_dead_trials(study, storage) == [] and fail_dead_trials(other, storage) == []
+    assert len(liveness._seen(storage)) == 3  # each first seen now, untagged
+    storage.set_trial_state_values(finished, TrialState.COMPLETE, [1.0])
+    assert fail_dead_trials(study, storage) == []
+    assert sorted(k[0] for k in liveness._seen(storage)) == [live, elsewhere]  # the finished one forgotten, the other study's kept
+    optuna.delete_study(study_name="g", storage=storage)
+    assert fail_dead_trials(study, storage) == []
+    assert [k[0] for k in liveness._seen(storage)] == [live]  # its study deleted: gone from the storage, forgotten
