@@ -9,8 +9,9 @@ so in its ``fail_reason`` (Optuna sets none: the dashboard and ``search``'s summ
 drill40), and its retry does not carry that reason.
 
 A trial is stale when this process has seen its heartbeat unchanged for the grace period on its own
-monotonic clock, or, sooner, when the database's clock says it is older than the grace period and this
-process has seen it unchanged for two heartbeat intervals (a living worker beats once an interval).
+monotonic clock, or, sooner, when the database's clock says its heartbeat is older than the grace period and this
+process has seen it unchanged for two heartbeat intervals (a living worker beats once an interval). A trial that
+never beat is timed by this process's monotonic clock alone: its start is its worker's clock, not the database's.
 Optuna compares the database's clock alone: moved forward an hour (NTP, a VM resumed), it failed every
 running trial at once, their workers alive; moved back, a dead worker's trial looked alive for an hour
 (drill41). Imported only where a database storage is opened (:func:`nas_proxy.studies.storage.open_storage`).
@@ -98,18 +99,22 @@ class BeatingStorage(RDBStorage):
             if seen is None or seen[0] != beat:
                 seen = sightings[trial_id] = (beat, now)
             unchanged = now - seen[1]
-            if unchanged > grace or (age > grace and unchanged > 2 * self.heartbeat_interval):
+            if unchanged > grace or (age is not None and age > grace and unchanged > 2 * self.heartbeat_interval):
                 stale.append(trial_id)
         for gone in sightings.keys() - beats.keys():
             del sightings[gone]
         return stale
 
-    def _beats(self, study_id: int) -> dict[int, tuple[datetime.datetime, float]]:
+    def _beats(self, study_id: int) -> dict[int, tuple[datetime.datetime, float | None]]:
         """``{trial id: (last heartbeat, its age in seconds by the database's clock)}`` of the study's RUNNING
-        trials (the query of Optuna 5.1's ``_get_stale_trial_ids``). A trial that never beat counts from its
-        start: a nasproxy process beats as it starts a trial, so one killed before its first beat is failed
-        after the grace period like any other; Optuna's rule never failed it, and since a search tags its
-        trial as it is made (DrawSeeded), no other host can find it dead by its process either (review41)."""
+        trials (the query of Optuna 5.1's ``_get_stale_trial_ids``). A trial that never beat has its start instead of a
+        heartbeat, and no age: a nasproxy process beats as it starts a trial, so one killed before its first beat is failed
+        once this process has seen it so for the grace period, like any other; Optuna's rule never failed it, and since a
+        search tags its trial as it is made (DrawSeeded), no other host can find it dead by its process either (review41).
+        Its start is the client's wall clock (Optuna writes ``datetime.now()``, the worker host's local time), not the
+        database's: before fix50b its age was the database's now less that start, two clocks, and a worker whose clock was
+        minutes behind the database's had its live trial failed after two heartbeat intervals, before its first beat
+        (trained twice), one ahead a dead one's waited for until the clocks met."""
         with _create_scoped_session(self.scoped_session, True) as session:
             db_now = session.execute(sqlalchemy.func.now()).scalar()
             assert db_now is not None
@@ -120,8 +125,13 @@ class BeatingStorage(RDBStorage):
                 .filter(models.TrialModel.state == TrialState.RUNNING, models.TrialModel.study_id == study_id)
                 .all()
             )
-            beats = {t.trial_id: t.heartbeats[0].heartbeat if t.heartbeats else t.datetime_start for t in running}
-            return {trial_id: (beat, (db_now - beat).total_seconds()) for trial_id, beat in beats.items() if beat is not None}
+            beats: dict[int, tuple[datetime.datetime, float | None]] = {}
+            for t in running:
+                if t.heartbeats:  # written by the database's clock (its default, and Optuna's now() on update)
+                    beats[t.trial_id] = (t.heartbeats[0].heartbeat, (db_now - t.heartbeats[0].heartbeat).total_seconds())
+                elif t.datetime_start is not None:
+                    beats[t.trial_id] = (t.datetime_start, None)
+            return beats
 
 
 class RetryLapsedTrial(RetryHeartbeatStaleTrialCallback):

@@ -187,3 +187,43 @@ def test_an_untagged_trial_that_finishes_before_it_is_judged_is_forgotten(tmp_pa
     optuna.delete_study(study_name="g", storage=storage)
     assert fail_dead_trials(study, storage) == []
     assert [k[0] for k in liveness._seen(storage)] == [live]  # its study deleted: gone from the storage, forgotten
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.parametrize("client", [-1, 1], ids=["client-behind", "client-ahead"])
+def test_a_database_trial_that_never_beat_is_timed_by_the_judges_monotonic_clock_not_its_workers_wall_clock(
+    client: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix50b: a database trial that never beat was aged by the database's now less its start, which Optuna writes by the
+    client's clock (datetime.now()): a worker whose clock was an hour behind the database's had its live trial failed as
+    soon as a judge had seen it for two heartbeat intervals (trained twice). Now it is stale once this process has seen it
+    so for the grace period on its monotonic clock, whichever way the worker's clock is off."""
+    import optuna.storages._rdb.storage as rdb
+
+    from nas_proxy.studies import heartbeat
+    from nas_proxy.studies.heartbeat import LAPSED, BeatingStorage
+
+    real = datetime.datetime
+
+    class Skewed(datetime.datetime):  # the client's wall clock, an hour off the database's
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> Skewed:
+            t = real.now(tz) + client * datetime.timedelta(hours=1)
+            return cls.fromtimestamp(t.timestamp(), tz)
+
+    moved = SimpleNamespace(ahead=0.0)
+    moved.monotonic = lambda: time.monotonic() + moved.ahead
+    monkeypatch.setattr(heartbeat, "time", moved)
+    storage = BeatingStorage(f"sqlite:///{tmp_path / 'db.sqlite'}", heartbeat_interval=1, grace_period=10)
+    study = optuna.create_study(study_name="c", storage=storage)
+    monkeypatch.setattr(rdb, "datetime", Skewed)
+    trial = study.ask()  # RUNNING, started by the client's clock; its worker has not beaten yet
+    monkeypatch.setattr(rdb, "datetime", real)
+    assert fail_dead_trials(study, storage) == [] and study.trials[trial.number].state == TrialState.RUNNING  # first seen
+    moved.ahead = 3.0  # three heartbeat intervals, within the grace period
+    fail_dead_trials(study, storage)
+    assert study.trials[trial.number].state == TrialState.RUNNING
+    moved.ahead = 11.0  # past the grace period, seen without a beat
+    fail_dead_trials(study, storage)
+    failed = study.trials[trial.number]
+    assert failed.state == TrialState.FAIL and failed.user_attrs["fail_reason"].startswith(f"{LAPSED} for over 10 s")
