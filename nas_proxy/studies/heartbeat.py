@@ -34,15 +34,57 @@ from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import TrialState
 
 from nas_proxy.studies.identity import WORKER_ATTRS
+from nas_proxy.studies.journal_beat import tagged
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     import optuna
     from optuna.trial import FrozenTrial
 
 LAPSED = "worker lost: no heartbeat"  # begins the fail_reason of a trial failed for a lapsed heartbeat
 
 
-class BeatingStorage(RDBStorage):
+class TaggingStorage(RDBStorage):
+    """:class:`~optuna.storages.RDBStorage` whose trial made RUNNING records its worker (:attr:`identity`, set by
+    :func:`~nas_proxy.studies.identity.born_tagged`) in the transaction that makes it so: made by ``ask``, or taken from
+    the queue. Before fix50b the worker's identity came in writes of its own just after (DrawSeeded, claim), and a kill
+    -9 between them left a RUNNING trial that named no worker: the next search waited ``UNTAGGED_SECONDS`` (60 s, on its
+    own monotonic clock since fix49b) before retrying it, where a trial that names its worker is found dead at once on
+    its host (its process gone) and by its heartbeat elsewhere. The database's equivalent of
+    :class:`~nas_proxy.studies.journal_beat.BeatingJournal`'s records."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.identity: Callable[[], Mapping[str, Any]] | None = None  # this process's worker_tag, once it runs trials
+
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        """A trial made RUNNING carries :attr:`identity` in its row's transaction (:func:`~nas_proxy.studies.journal_beat.tagged`).
+        (Optuna's cache of a database calls this one, not ``create_new_trial``.)"""
+        return super()._create_new_trial(study_id, tagged(template_trial, self.identity))
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        """Optuna's, and a queued trial (WAITING) taken by this worker (RUNNING) records :attr:`identity` in the same
+        transaction; False, as Optuna's, where another worker took it first (its identity then stays the winner's)."""
+        if state != TrialState.RUNNING or self.identity is None:
+            return super().set_trial_state_values(trial_id, state, values)
+        identity = dict(self.identity())
+        try:
+            with _create_scoped_session(self.scoped_session) as session:
+                trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+                self.check_trial_is_updatable(trial_id, trial.state)
+                if trial.state != TrialState.WAITING:
+                    return False
+                for key, value in identity.items():
+                    self._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+                trial.state = state
+                trial.datetime_start = datetime.datetime.now()  # (the client's clock, as Optuna's: judged by none)
+        except sqlalchemy.exc.IntegrityError:  # (Optuna's answer to a race it lost)
+            return False
+        return True
+
+
+class BeatingStorage(TaggingStorage):
     """:class:`~optuna.storages.RDBStorage` whose heartbeat skips a beat the database refused: the next
     interval tries again. Only the heartbeat: every other write still fails as before."""
 
@@ -147,4 +189,4 @@ class RetryLapsedTrial(RetryHeartbeatStaleTrialCallback):
         super().__call__(study, trial)
 
 
-__all__ = ["LAPSED", "BeatingStorage", "RetryLapsedTrial"]
+__all__ = ["LAPSED", "BeatingStorage", "RetryLapsedTrial", "TaggingStorage"]

@@ -27,9 +27,10 @@ from nas_proxy.studies.processes import gone_from_here, pid_namespace, process_i
 # between its creation and the first write of the objective (milliseconds apart; a minute leaves room
 # for a loaded machine and a slow database, and bounds how long a run waits for such a trial). On a journal
 # a trial records its worker in the very record that makes it RUNNING, made so (born_tagged) or taken from
-# the queue (BeatingJournal.taker), and is judged by it at once: one waited for so is a database's, one this
-# process took and has not claimed yet, one whose worker can be judged neither by its process nor by a
-# heartbeat file, or one a version before stop 46 made (before fix47a, one taken from the queue too). Counted on this
+# the queue (BeatingJournal.taker), and is judged by it at once; on a database, in the transaction that makes it so
+# (heartbeat.TaggingStorage, fix50b). One waited for so is another program's, one this process took and has not
+# claimed yet, one whose worker can be judged neither by its process nor by a heartbeat file, or one an older version
+# made (before stop 46 on a journal; before fix47a, one taken from the queue too; before fix50b, a database's). Counted on this
 # process's monotonic clock from when it first saw the trial so (_untagged_for), never from the trial's start
 UNTAGGED_SECONDS = 60.0
 # per storage (the one under Optuna's cache: a study's judges share it): (trial id, number, start) -> this process's

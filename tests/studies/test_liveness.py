@@ -7,6 +7,7 @@ import datetime
 import os
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -227,3 +228,36 @@ def test_a_database_trial_that_never_beat_is_timed_by_the_judges_monotonic_clock
     fail_dead_trials(study, storage)
     failed = study.trials[trial.number]
     assert failed.state == TrialState.FAIL and failed.user_attrs["fail_reason"].startswith(f"{LAPSED} for over 10 s")
+
+
+ASK_AND_END = """
+import sys
+import optuna
+from nas_proxy.studies.identity import born_tagged
+from nas_proxy.studies.storage import open_storage
+
+storage = open_storage(sys.argv[1], "k").backend
+born_tagged(storage)  # as a search or a queue's worker does
+trial = optuna.load_study(study_name="k", storage=storage).ask()  # made RUNNING, or taken from the queue
+print(trial.number, flush=True)
+"""  # then the process ends, its trial RUNNING: as one killed before its next write
+
+
+@pytest.mark.parametrize("how", ["made", "queued"])
+def test_a_database_trial_whose_worker_ended_as_it_began_is_failed_at_once_on_its_host(how: str, tmp_path: Path) -> None:
+    """fix50b: a database trial recorded its worker in writes of its own after the one that made it RUNNING (made by
+    ask, or taken from the queue): a worker killed between them left a trial naming no worker, which the next search
+    waited UNTAGGED_SECONDS (60 s) for. Now the worker is in the transaction that makes it RUNNING, and a judge on its host
+    finds its process gone at once."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    storage = open_storage(url, "k").backend
+    study = optuna.create_study(study_name="k", storage=storage)
+    if how == "queued":
+        study.enqueue_trial({"x": 1}, user_attrs={"arch_id": "a"})
+    ended = subprocess.run([sys.executable, "-c", ASK_AND_END, url], capture_output=True, text=True, check=True)
+    number = int(ended.stdout)
+    assert study.trials[number].state == TrialState.RUNNING
+    assert fail_dead_trials(study, storage) == [number]  # its process gone: dead when first seen
+    failed = study.trials[number]
+    pid = failed.user_attrs["worker_pid"]
+    assert pid != os.getpid() and f"worker {socket.gethostname()}:{pid} died during the trial" in failed.user_attrs["fail_reason"]
