@@ -1218,3 +1218,20 @@ def test_a_search_whose_out_another_study_wrote_meanwhile_is_refused_before_it_w
     assert {p.name: p.read_bytes() for p in out.iterdir()} == written
     assert json.loads(written["best.json"])["study"] == "b"
     assert len(load(tmp_path / "a.log", "a").get_trials(states=(TrialState.COMPLETE,))) == 1
+
+
+def test_a_worker_on_a_finished_search_says_there_is_nothing_left_to_run(tiny_run: Path, tmp_path: Path) -> None:
+    """fix50b: `nasproxy worker` on a search whose budget was met exited 0 and printed nothing (taken for hung or broken);
+    it now says so in one line, and one that leaves queued trials (beyond its budget) says it ran none. A worker that runs
+    trials says nothing more than before."""
+    storage = tmp_path / "journal.log"
+    search(config(tiny_run, sampler="random"), "f", 1, str(storage), out=tmp_path, progress=False)
+    worker = [sys.executable, "-m", "nas_proxy", "worker", "--study", "f", "--storage", str(storage), "--quiet"]
+    done = warm.run(worker, capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "study f: nothing left to run (1 finished)\n", "")
+    done = warm.run([*worker, "--n-trials", "2"], capture_output=True, text=True)  # it runs one
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), done.stderr
+    study = load(storage, "f")
+    study.enqueue_trial(study.trials[0].params)  # queued, beyond the budget: not run, and not "nothing left"
+    done = warm.run(worker, capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "study f: ran no trial (2 finished, 1 queued)\n", "")
