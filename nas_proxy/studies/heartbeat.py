@@ -14,7 +14,9 @@ process has seen it unchanged for two heartbeat intervals (a living worker beats
 never beat is timed by this process's monotonic clock alone: its start is its worker's clock, not the database's.
 Optuna compares the database's clock alone: moved forward an hour (NTP, a VM resumed), it failed every
 running trial at once, their workers alive; moved back, a dead worker's trial looked alive for an hour
-(drill41). Imported only where a database storage is opened (:func:`nas_proxy.studies.storage.open_storage`).
+(drill41). Its base, :class:`TaggingStorage` (SQLite's storage, which beats not), records a trial's worker in the
+transaction that makes it RUNNING. Imported only where a database storage is opened
+(:func:`nas_proxy.studies.storage.open_storage`).
 """
 
 from __future__ import annotations
