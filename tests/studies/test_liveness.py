@@ -191,6 +191,7 @@ def test_an_untagged_trial_that_finishes_before_it_is_judged_is_forgotten(tmp_pa
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 @pytest.mark.parametrize("client", [-1, 1], ids=["client-behind", "client-ahead"])
 def test_a_database_trial_that_never_beat_is_timed_by_the_judges_monotonic_clock_not_its_workers_wall_clock(
     client: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
