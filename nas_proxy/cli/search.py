@@ -333,6 +333,7 @@ def add_worker(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 def cmd_worker(args: argparse.Namespace) -> int:
     from nas_proxy import configs
     from nas_proxy.studies import WorkerOptions, join
+    from nas_proxy.studies.workers import ran_here
 
     file = Config(args.config)
     table = file.table("worker")
@@ -357,7 +358,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.json:
         config = {k: v for k, v in o.to_dict().items() if k not in WORKER_NOT_FROM_FILE}
         print_json({"study": args.study, "storage": storage, "trials": _states(study), "config": config})
+    elif not ran_here(study):  # before fix50b nothing was printed: a worker that found nothing looked hung or broken
+        print(f"study {args.study}: {_nothing_run(_states(study))}")
     return 0
+
+
+def _nothing_run(states: dict[str, int]) -> str:
+    """What a worker that ran no trial found: 'nothing left to run (3 finished)', '... (3 finished, 1 running in other
+    workers)'; 'ran no trial (..., 2 queued)' where trials wait (the budget, or --n-trials, met)."""
+    finished = sum(states.get(s, 0) for s in ("complete", "pruned", "fail"))
+    found = [f"{finished} finished"]
+    found += [f"{states['running']} running in other workers"] if states.get("running") else []
+    found += [f"{states['waiting']} queued"] if states.get("waiting") else []
+    return f"{'ran no trial' if states.get('waiting') else 'nothing left to run'} ({', '.join(found)})"
 
 
 def _states(study: Any) -> dict[str, int]:

@@ -107,14 +107,41 @@ def _scored_meanwhile(study: optuna.Study, retry_of: int, earlier: FrozenTrial) 
     ``earlier``, counted as any proposal is, had it not been stopped: the retry counts the same, so that the
     resumed search draws what the uninterrupted one does (drill46: a `run` killed -9 while its trial 1 drew TPE's
     repeat of trial 0 trained one more candidate than the same run uninterrupted, a slot freed for a fresh draw).
-    Trial times are the workers' clocks: where one is missing, meanwhile."""
+
+    Told without a clock where the study records the order (:func:`_order`), else by the trials' times, which are
+    their workers' wall clocks (two hosts' where two workers ran them: minutes apart, the answer may be wrong, and
+    the retry holds a slot it should not, or the reverse; nothing is trained twice either way). Where one is missing,
+    meanwhile."""
     trials = study.get_trials(deepcopy=False)
     first = trials[retry_of] if 0 <= retry_of < len(trials) else None
     while first is not None and isinstance(back := first.user_attrs.get("retry_of"), int) and 0 <= back < first.number:
         first = trials[back]
-    if first is None or first.datetime_start is None or earlier.datetime_complete is None:
+    if first is None:
+        return True
+    known = _order(first, earlier)
+    if known is not None:
+        return known
+    if first.datetime_start is None or earlier.datetime_complete is None:
         return True
     return earlier.datetime_complete > first.datetime_start
+
+
+def _order(first: FrozenTrial, earlier: FrozenTrial) -> bool | None:
+    """Whether ``earlier`` finished scoring after ``first`` started (after it looked for its candidate scored, which its
+    start stands for), where the study tells it without a clock: ``first`` answered as ``earlier``'s repeat (it saw it
+    scored: no); ``first`` looked for its candidate scored and found none (it then waited for another trial training
+    it, or trained it itself: yes); or ``earlier`` was made after ``first``,
+    which was made RUNNING, not queued (trial numbers are handed out by the storage in order: yes). None where none
+    holds: ``earlier`` made before ``first``, which died before it looked. Before fix50b only the workers' clocks told,
+    and a worker's an hour behind another's read a trial scored while the killed one trained as scored before it."""
+    if first.user_attrs.get(REPEAT_ATTR) == earlier.number:
+        return False
+    looked = WAITING_ATTR in first.user_attrs or TRAINS_ATTR in first.user_attrs
+    if looked and first.user_attrs.get("arch_id") == earlier.user_attrs.get("arch_id"):
+        return True
+    if earlier.number > first.number and "fixed_params" not in first.system_attrs:
+        return True
+    return None
 
 
 # a repeat's own, or the history of the trial it repeats

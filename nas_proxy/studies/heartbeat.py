@@ -9,11 +9,14 @@ so in its ``fail_reason`` (Optuna sets none: the dashboard and ``search``'s summ
 drill40), and its retry does not carry that reason.
 
 A trial is stale when this process has seen its heartbeat unchanged for the grace period on its own
-monotonic clock, or, sooner, when the database's clock says it is older than the grace period and this
-process has seen it unchanged for two heartbeat intervals (a living worker beats once an interval).
+monotonic clock, or, sooner, when the database's clock says its heartbeat is older than the grace period and this
+process has seen it unchanged for two heartbeat intervals (a living worker beats once an interval). A trial that
+never beat is timed by this process's monotonic clock alone: its start is its worker's clock, not the database's.
 Optuna compares the database's clock alone: moved forward an hour (NTP, a VM resumed), it failed every
 running trial at once, their workers alive; moved back, a dead worker's trial looked alive for an hour
-(drill41). Imported only where a database storage is opened (:func:`nas_proxy.studies.storage.open_storage`).
+(drill41). Its base, :class:`TaggingStorage` (SQLite's storage, which beats not), records a trial's worker in the
+transaction that makes it RUNNING. Imported only where a database storage is opened
+(:func:`nas_proxy.studies.storage.open_storage`).
 """
 
 from __future__ import annotations
@@ -33,15 +36,57 @@ from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import TrialState
 
 from nas_proxy.studies.identity import WORKER_ATTRS
+from nas_proxy.studies.journal_beat import tagged
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     import optuna
     from optuna.trial import FrozenTrial
 
 LAPSED = "worker lost: no heartbeat"  # begins the fail_reason of a trial failed for a lapsed heartbeat
 
 
-class BeatingStorage(RDBStorage):
+class TaggingStorage(RDBStorage):
+    """:class:`~optuna.storages.RDBStorage` whose trial made RUNNING records its worker (:attr:`identity`, set by
+    :func:`~nas_proxy.studies.identity.born_tagged`) in the transaction that makes it so: made by ``ask``, or taken from
+    the queue. Before fix50b the worker's identity came in writes of its own just after (DrawSeeded, claim), and a kill
+    -9 between them left a RUNNING trial that named no worker: the next search waited ``UNTAGGED_SECONDS`` (60 s, on its
+    own monotonic clock since fix49b) before retrying it, where a trial that names its worker is found dead at once on
+    its host (its process gone) and by its heartbeat elsewhere. The database's equivalent of
+    :class:`~nas_proxy.studies.journal_beat.BeatingJournal`'s records."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.identity: Callable[[], Mapping[str, Any]] | None = None  # this process's worker_tag, once it runs trials
+
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        """A trial made RUNNING carries :attr:`identity` in its row's transaction (:func:`~nas_proxy.studies.journal_beat.tagged`).
+        (Optuna's cache of a database calls this one, not ``create_new_trial``.)"""
+        return super()._create_new_trial(study_id, tagged(template_trial, self.identity))
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        """Optuna's, and a queued trial (WAITING) taken by this worker (RUNNING) records :attr:`identity` in the same
+        transaction; False, as Optuna's, where another worker took it first (its identity then stays the winner's)."""
+        if state != TrialState.RUNNING or self.identity is None:
+            return super().set_trial_state_values(trial_id, state, values)
+        identity = dict(self.identity())
+        try:
+            with _create_scoped_session(self.scoped_session) as session:
+                trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+                self.check_trial_is_updatable(trial_id, trial.state)
+                if trial.state != TrialState.WAITING:
+                    return False
+                for key, value in identity.items():
+                    self._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+                trial.state = state
+                trial.datetime_start = datetime.datetime.now()  # (the client's clock, as Optuna's: judged by none)
+        except sqlalchemy.exc.IntegrityError:  # (Optuna's answer to a race it lost)
+            return False
+        return True
+
+
+class BeatingStorage(TaggingStorage):
     """:class:`~optuna.storages.RDBStorage` whose heartbeat skips a beat the database refused: the next
     interval tries again. Only the heartbeat: every other write still fails as before."""
 
@@ -98,18 +143,22 @@ class BeatingStorage(RDBStorage):
             if seen is None or seen[0] != beat:
                 seen = sightings[trial_id] = (beat, now)
             unchanged = now - seen[1]
-            if unchanged > grace or (age > grace and unchanged > 2 * self.heartbeat_interval):
+            if unchanged > grace or (age is not None and age > grace and unchanged > 2 * self.heartbeat_interval):
                 stale.append(trial_id)
         for gone in sightings.keys() - beats.keys():
             del sightings[gone]
         return stale
 
-    def _beats(self, study_id: int) -> dict[int, tuple[datetime.datetime, float]]:
+    def _beats(self, study_id: int) -> dict[int, tuple[datetime.datetime, float | None]]:
         """``{trial id: (last heartbeat, its age in seconds by the database's clock)}`` of the study's RUNNING
-        trials (the query of Optuna 5.1's ``_get_stale_trial_ids``). A trial that never beat counts from its
-        start: a nasproxy process beats as it starts a trial, so one killed before its first beat is failed
-        after the grace period like any other; Optuna's rule never failed it, and since a search tags its
-        trial as it is made (DrawSeeded), no other host can find it dead by its process either (review41)."""
+        trials (the query of Optuna 5.1's ``_get_stale_trial_ids``). A trial that never beat has its start instead of a
+        heartbeat, and no age: a nasproxy process beats as it starts a trial, so one killed before its first beat is failed
+        once this process has seen it so for the grace period, like any other; Optuna's rule never failed it, and since a
+        search tags its trial as it is made (DrawSeeded), no other host can find it dead by its process either (review41).
+        Its start is the client's wall clock (Optuna writes ``datetime.now()``, the worker host's local time), not the
+        database's: before fix50b its age was the database's now less that start, two clocks, and a worker whose clock was
+        minutes behind the database's had its live trial failed after two heartbeat intervals, before its first beat
+        (trained twice), one ahead a dead one's waited for until the clocks met."""
         with _create_scoped_session(self.scoped_session, True) as session:
             db_now = session.execute(sqlalchemy.func.now()).scalar()
             assert db_now is not None
@@ -120,8 +169,13 @@ class BeatingStorage(RDBStorage):
                 .filter(models.TrialModel.state == TrialState.RUNNING, models.TrialModel.study_id == study_id)
                 .all()
             )
-            beats = {t.trial_id: t.heartbeats[0].heartbeat if t.heartbeats else t.datetime_start for t in running}
-            return {trial_id: (beat, (db_now - beat).total_seconds()) for trial_id, beat in beats.items() if beat is not None}
+            beats: dict[int, tuple[datetime.datetime, float | None]] = {}
+            for t in running:
+                if t.heartbeats:  # written by the database's clock (its default, and Optuna's now() on update)
+                    beats[t.trial_id] = (t.heartbeats[0].heartbeat, (db_now - t.heartbeats[0].heartbeat).total_seconds())
+                elif t.datetime_start is not None:
+                    beats[t.trial_id] = (t.datetime_start, None)
+            return beats
 
 
 class RetryLapsedTrial(RetryHeartbeatStaleTrialCallback):
@@ -137,4 +191,4 @@ class RetryLapsedTrial(RetryHeartbeatStaleTrialCallback):
         super().__call__(study, trial)
 
 
-__all__ = ["LAPSED", "BeatingStorage", "RetryLapsedTrial"]
+__all__ = ["LAPSED", "BeatingStorage", "RetryLapsedTrial", "TaggingStorage"]

@@ -13,7 +13,8 @@ import datetime
 import os
 import socket
 import threading
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import optuna
 from optuna.storages import BaseStorage
@@ -53,14 +54,23 @@ def worker_tag(storage: BaseStorage | None = None) -> dict[str, Any]:
     return {"worker_host": tag["worker_host"], **({BEAT_ATTR: beat} if beat else {}), **tag}
 
 
+@runtime_checkable
+class Tagging(Protocol):
+    """A storage whose trial made RUNNING records its worker as it is made so: a journal's
+    (:class:`~nas_proxy.studies.journal_beat.BeatingJournal`), a database's (``heartbeat.TaggingStorage``)."""
+
+    identity: Callable[[], Mapping[str, Any]] | None
+
+
 def born_tagged(storage: BaseStorage) -> None:
-    """Have each trial this process makes RUNNING on a journal ``storage`` record :func:`worker_tag` in the record that
-    makes it (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.create_new_trial`), or takes it from the queue
+    """Have each trial this process makes RUNNING on ``storage`` (a journal, or a database opened by
+    :func:`~nas_proxy.studies.storage.open_storage`) record :func:`worker_tag` in the record or transaction that makes
+    it (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.create_new_trial`), or takes it from the queue
     (:meth:`~nas_proxy.studies.journal_beat.BeatingJournal.set_trial_state_values`): a full disk or a kill -9 can no
     longer leave it RUNNING without its worker (before stop 46 the next run waited ``UNTAGGED_SECONDS`` for such a
-    trial; before fix47a, for one taken from the queue). A database storage's trials are tagged as before, by a write
-    of their own."""
-    if isinstance(storage, BeatingJournal):
+    trial; before fix47a, for one taken from the queue; before fix50b, on a database). Another storage's trials are
+    tagged as before, by writes of their own."""
+    if isinstance(storage, Tagging):
         storage.identity = lambda: worker_tag(storage)  # at each trial: this process's (a forked child's is its own)
 
 
@@ -96,4 +106,15 @@ def running_here(t: FrozenTrial) -> bool:
     return (t.number, t.datetime_start) in _RUNNING_HERE
 
 
-__all__ = ["NAMESPACE_ATTR", "OOM_ATTR", "START_ATTR", "WORKER_ATTRS", "born_tagged", "claim", "release", "running_here", "worker_tag"]
+__all__ = [
+    "NAMESPACE_ATTR",
+    "OOM_ATTR",
+    "START_ATTR",
+    "WORKER_ATTRS",
+    "Tagging",
+    "born_tagged",
+    "claim",
+    "release",
+    "running_here",
+    "worker_tag",
+]

@@ -91,16 +91,7 @@ class BeatingJournal(JournalStorage):
         worker that runs the trial). A queued trial (WAITING) or a finished one added whole is made as Optuna makes it: its
         worker, if any, is the one that takes it from the queue (its identity recorded then, in the record that takes it:
         :meth:`set_trial_state_values`)."""
-        running = template_trial is None or template_trial.state == TrialState.RUNNING
-        if self.identity is None or not running:
-            return super().create_new_trial(study_id, template_trial)
-        identity = dict(self.identity())
-        if template_trial is None:
-            template = create_trial(state=TrialState.RUNNING, user_attrs=identity)  # started now, as Optuna's own
-        else:
-            template = copy.copy(template_trial)
-            template.user_attrs = {**template_trial.user_attrs, **identity}
-        return super().create_new_trial(study_id, template)
+        return super().create_new_trial(study_id, tagged(template_trial, self.identity))
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
         """A queued trial (WAITING) taken by a worker (RUNNING) names :attr:`identity` in the record that takes it, a field
@@ -356,6 +347,22 @@ def _taking(log: Mapping[str, Any], trials: Mapping[int, FrozenTrial]) -> int | 
     return trial._trial_id
 
 
+def tagged(template_trial: FrozenTrial | None, identity: Callable[[], Mapping[str, Any]] | None) -> FrozenTrial | None:
+    """The template of a trial made RUNNING by a worker whose :func:`~nas_proxy.studies.identity.worker_tag` is
+    ``identity()`` (None: it records none), that trial recording it: a template's attributes are kept, the identity
+    replacing any it holds (it is this worker that runs the trial). ``template_trial`` itself where it is not made
+    RUNNING (a queued trial, or a finished one added whole: its worker, if any, is the one that takes it from the
+    queue) or there is no identity."""
+    if identity is None or not (template_trial is None or template_trial.state == TrialState.RUNNING):
+        return template_trial
+    recorded = dict(identity())
+    if template_trial is None:
+        return create_trial(state=TrialState.RUNNING, user_attrs=recorded)  # started now, as Optuna's own
+    template = copy.copy(template_trial)
+    template.user_attrs = {**template_trial.user_attrs, **recorded}
+    return template
+
+
 def end_all() -> None:
     """Stop this process's heartbeats and remove their files: the process is ending (:mod:`atexit` does it at an
     ordinary exit; a command leaving through ``os._exit`` after an interrupt calls it)."""
@@ -448,4 +455,4 @@ def _beat_name(attrs: Mapping[str, Any]) -> str | None:
     return None if b"/" in encoded or b"\x00" in encoded or len(encoded) > 255 else name
 
 
-__all__ = ["BEAT_ATTR", "BEAT_SUFFIX", "CLOCK", "FOLDER_SUFFIX", "BeatingJournal", "end_all"]
+__all__ = ["BEAT_ATTR", "BEAT_SUFFIX", "CLOCK", "FOLDER_SUFFIX", "BeatingJournal", "end_all", "tagged"]

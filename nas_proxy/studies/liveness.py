@@ -12,7 +12,8 @@ import datetime
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from optuna.storages import BaseStorage
@@ -26,13 +27,19 @@ from nas_proxy.studies.processes import gone_from_here, pid_namespace, process_i
 # between its creation and the first write of the objective (milliseconds apart; a minute leaves room
 # for a loaded machine and a slow database, and bounds how long a run waits for such a trial). On a journal
 # a trial records its worker in the very record that makes it RUNNING, made so (born_tagged) or taken from
-# the queue (BeatingJournal.taker), and is judged by it at once: one waited for so is a database's, one this
-# process took and has not claimed yet, one whose worker can be judged neither by its process nor by a
-# heartbeat file, or one a version before stop 46 made (before fix47a, one taken from the queue too). Counted on this
+# the queue (BeatingJournal.taker), and is judged by it at once; on a database, in the transaction that makes it so
+# (heartbeat.TaggingStorage, fix50b). One waited for so is another program's, one this process took and has not
+# claimed yet, one whose worker can be judged neither by its process nor by a heartbeat file, or one an older version
+# made (before stop 46 on a journal; before fix47a, one taken from the queue too; before fix50b, a database's). Counted on this
 # process's monotonic clock from when it first saw the trial so (_untagged_for), never from the trial's start
 UNTAGGED_SECONDS = 60.0
-# (trial id, number, start) -> this process's monotonic clock when it first saw that trial RUNNING without its worker
-_UNTAGGED_SEEN: dict[tuple[int, int, datetime.datetime | None], float] = {}
+# per storage (the one under Optuna's cache: a study's judges share it): (trial id, number, start) -> this process's
+# monotonic clock when it first saw that trial RUNNING without its worker, and its study's id once a judge of that study
+# listed it (settle). An entry goes when the trial is judged, or found tagged, or (settle) no longer RUNNING or gone
+# from its storage; the storage's go with it
+Seen = dict[tuple[int, int, datetime.datetime | None], tuple[float, int | None]]
+_UNTAGGED_SEEN: weakref.WeakKeyDictionary[BaseStorage, Seen] = weakref.WeakKeyDictionary()
+_UNSCOPED: Seen = {}  # judged with no storage named (a test's): never settled
 
 
 def is_dead(t: FrozenTrial, untagged_seconds: float | None = None, storage: BaseStorage | None = None) -> bool:
@@ -51,13 +58,13 @@ def is_dead(t: FrozenTrial, untagged_seconds: float | None = None, storage: Base
         if taken is None and isinstance(storage, BeatingJournal):
             taken = storage.lapsed(t.user_attrs)  # (a worker_pid not a process id beside a heartbeat file: judged by it)
         if taken is not None:
-            _UNTAGGED_SEEN.pop(_key(t), None)
+            _seen(storage).pop(_key(t), None)
             return taken
-        dead = _untagged_for(t) >= (UNTAGGED_SECONDS if untagged_seconds is None else untagged_seconds)
+        dead = _untagged_for(t, storage) >= (UNTAGGED_SECONDS if untagged_seconds is None else untagged_seconds)
         if dead:
-            _UNTAGGED_SEEN.pop(_key(t), None)
+            _seen(storage).pop(_key(t), None)
         return dead
-    _UNTAGGED_SEEN.pop(_key(t), None)
+    _seen(storage).pop(_key(t), None)
     verdict = _gone_by_process(t, pid)
     if verdict is None and isinstance(storage, BeatingJournal):
         verdict = storage.lapsed(t.user_attrs)
@@ -68,14 +75,50 @@ def _key(t: FrozenTrial) -> tuple[int, int, datetime.datetime | None]:
     return t._trial_id, t.number, t.datetime_start
 
 
-def _untagged_for(t: FrozenTrial) -> float:
+def _seen(storage: BaseStorage | None) -> Seen:
+    """The untagged trials this process watches on ``storage`` (that under Optuna's cache of a database)."""
+    if storage is None:
+        return _UNSCOPED
+    return _UNTAGGED_SEEN.setdefault(_unwrapped(storage), {})
+
+
+def _unwrapped(storage: BaseStorage) -> BaseStorage:
+    backend = getattr(storage, "_backend", None)  # (Optuna's _CachedStorage of a database: no public accessor)
+    return backend if isinstance(backend, BaseStorage) else storage
+
+
+def settle(storage: BaseStorage, study_id: int, running: Collection[int]) -> None:
+    """Forget the untagged trials watched on ``storage`` that are no longer RUNNING: its judge of study ``study_id`` has
+    just listed the ids of its RUNNING trials, ``running``. A trial watched there before and missing now finished; one of
+    another study is looked up (gone, or its study deleted: forgotten; still RUNNING: kept for its own judge). Before
+    fix50b an entry stayed for every untagged trial that finished or was deleted before it was judged: a long-lived
+    process (a worker running thousands of trials, a dashboard's judge) kept them all."""
+    seen = _seen(storage)
+    for key, (at, study) in list(seen.items()):
+        if key[0] in running:
+            seen[key] = (at, study_id)
+        elif study == study_id or _gone(storage, key[0], study):
+            del seen[key]
+
+
+def _gone(storage: BaseStorage, trial_id: int, study_id: int | None) -> bool:
+    """Whether trial ``trial_id`` of study ``study_id`` (None: not known yet) is no longer RUNNING on ``storage``."""
+    try:
+        if study_id is not None:
+            storage.get_study_name_from_id(study_id)  # a journal keeps a deleted study's trials: the study is asked
+        return storage.get_trial(trial_id).state != TrialState.RUNNING
+    except KeyError:  # (Optuna's word for an id its storage does not hold)
+        return True
+
+
+def _untagged_for(t: FrozenTrial, storage: BaseStorage | None) -> float:
     """How long this process has seen RUNNING trial ``t`` without its worker, on its monotonic clock. Before fix49b, the
     wall clock's now less ``t``'s start, which its worker's wall clock wrote (its host's, on a database in its local time):
     a judge's clock stepped forward (NTP, a laptop resumed, a VM migrated), or a worker's behind, failed a live trial at
     once and trained it again while its worker still trained it. A judge that starts after such a trial's worker died
     waits ``UNTAGGED_SECONDS`` for it (a database's heartbeat may fail it first)."""
     now = time.monotonic()
-    return now - _UNTAGGED_SEEN.setdefault(_key(t), now)
+    return now - _seen(storage).setdefault(_key(t), (now, None))[0]
 
 
 def _taker_gone(t: FrozenTrial, storage: BaseStorage | None) -> bool | None:
@@ -131,4 +174,4 @@ def ended(tag: Mapping[str, Any]) -> bool | None:
     return None if pid is None else gone_by_tag(tag, pid, lambda: False)
 
 
-__all__ = ["UNTAGGED_SECONDS", "ended", "gone_by_tag", "is_dead", "taken_by"]
+__all__ = ["UNTAGGED_SECONDS", "ended", "gone_by_tag", "is_dead", "settle", "taken_by"]

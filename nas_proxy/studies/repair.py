@@ -24,7 +24,7 @@ from nas_proxy.studies import processes
 from nas_proxy.studies.crashes import CRASH_ATTR, crash_dump, remove_if_blank
 from nas_proxy.studies.identity import OOM_ATTR
 from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
-from nas_proxy.studies.liveness import ended, gone_by_tag, is_dead, taken_by
+from nas_proxy.studies.liveness import ended, gone_by_tag, is_dead, settle, taken_by
 from nas_proxy.studies.processes import process_id
 from nas_proxy.studies.requeue import MAX_RETRY, carried, enqueue_once, retries_of
 
@@ -42,9 +42,9 @@ def fail_dead_trials(study: optuna.Study, storage: BaseStorage, untagged_seconds
     with interrupts.deferred(), warnings.catch_warnings():  # failing and re-queuing belong together
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         fail_stale_trials(study)
-        failed = [
-            t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _repair(study, storage, t, untagged_seconds)
-        ]
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        failed = [t.number for t in running if _repair(study, storage, t, untagged_seconds)]
+        settle(storage, study._study_id, {t._trial_id for t in running})  # the untagged trials watched that finished meanwhile: forgotten
     if isinstance(storage, BeatingJournal):
         storage.sweep(ended)  # after the repair: a trial whose file it removes was judged dead first
     return failed

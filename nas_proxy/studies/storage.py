@@ -180,7 +180,6 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
     and to database storages other than SQLite.
     """
     import optuna
-    from optuna.storages import RDBStorage
 
     from nas_proxy.studies.journal import JournalFile
     from nas_proxy.studies.journal_beat import BeatingJournal
@@ -195,9 +194,10 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
             _check_address(url)  # as typed: the URL the user knows, before its driver is made explicit
             url = database
             _check_database(url)
+            from nas_proxy.studies.heartbeat import BeatingStorage, RetryLapsedTrial, TaggingStorage
+
             if url.startswith("sqlite:"):
-                return Storage(RDBStorage(url, engine_kwargs=engine_kwargs(url)), url)
-            from nas_proxy.studies.heartbeat import BeatingStorage, RetryLapsedTrial
+                return Storage(TaggingStorage(url, engine_kwargs=engine_kwargs(url)), url)
 
             heartbeat: dict[str, Any] = {
                 "heartbeat_interval": heartbeat_interval,

@@ -67,6 +67,16 @@ def join(study_name: str, storage_url: str | None, options: WorkerOptions | None
     return study
 
 
+def ran_here(study: optuna.Study) -> int:
+    """How many of ``study``'s trials this process ran: those that record it as their worker
+    (:func:`~nas_proxy.studies.identity.worker_tag`: its host, id and start), as every objective does first."""
+    from nas_proxy.studies.identity import START_ATTR, worker_tag
+
+    me = worker_tag()
+    keys = ("worker_host", "worker_pid", START_ATTR)
+    return sum(all(t.user_attrs.get(k) == me.get(k) for k in keys) for t in study.get_trials(deepcopy=False))
+
+
 def worker_command(study_name: str, storage_url: str, options: WorkerOptions, says_fd: int | None = None) -> list[str]:
     """The command line of one worker process on ``study_name``, started by this process: the worker
     stops (as on SIGTERM) once this process has ended, even by kill -9. With ``says_fd``, the worker
@@ -187,6 +197,7 @@ __all__ = [
     "exit_words",
     "join",
     "load_study",
+    "ran_here",
     "start_held",
     "worker_command",
     "worker_processes",

@@ -1068,6 +1068,47 @@ def test_a_retry_of_a_trial_started_after_its_candidate_was_scored_counts_as_the
     assert counted(study) == 2 and result.unmet is None and result.trials == {"complete": 2, "fail": 1}, result.trials
 
 
+HOUR = datetime.timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("order", "meanwhile"),
+    [("made-after-the-killed-one", True), ("the-killed-one-waited-for-it", True), ("the-killed-one-answered-by-it", False)],
+)
+def test_whether_a_candidate_was_scored_while_a_killed_trial_ran_is_told_by_the_study_not_the_workers_clocks(
+    order: str, meanwhile: bool
+) -> None:
+    """fix50b: repeats._scored_meanwhile compared the scoring trial's end with the killed trial's start, two workers'
+    wall clocks: a worker's an hour off another's read a candidate scored while the killed trial ran as scored before it
+    (its retry then held a slot the uninterrupted search had freed), or the reverse. Where the study records the order
+    (trial numbers, handed out by the storage in order; the killed trial's own record that it waited for the scoring
+    trial, or took its score), that decides, whatever the clocks say."""
+    from nas_proxy.search.repeats import REPEAT_ATTR, WAITING_ATTR, _scored_meanwhile
+
+    study = optuna.create_study()
+    now = datetime.datetime.now()
+
+    def add(state: TrialState, start: datetime.datetime, **attrs: Any) -> int:
+        t = optuna.trial.create_trial(
+            state=state, value=1.0 if state == TrialState.COMPLETE else None, user_attrs={"arch_id": "a", **attrs}
+        )
+        t.datetime_start = start
+        t.datetime_complete = start + datetime.timedelta(seconds=1)
+        study.add_trial(t)
+        return len(study.trials) - 1
+
+    if order == "made-after-the-killed-one":  # its worker's clock an hour behind the killed one's
+        killed = add(TrialState.FAIL, now)
+        scorer = add(TrialState.COMPLETE, now - HOUR)
+    elif order == "the-killed-one-waited-for-it":  # the scorer's worker an hour behind
+        scorer = add(TrialState.COMPLETE, now - HOUR)
+        killed = add(TrialState.FAIL, now, **{WAITING_ATTR: 0})
+    else:  # the scorer's worker an hour ahead: by the clocks it finished after the killed one started
+        scorer = add(TrialState.COMPLETE, now + HOUR)
+        killed = add(TrialState.FAIL, now, **{REPEAT_ATTR: 0})
+    assert _scored_meanwhile(study, killed, study.trials[scorer]) is meanwhile
+
+
 def test_a_retry_answered_by_another_trials_score_holds_no_slot_of_the_budget(tiny_run: Path, tmp_path: Path) -> None:
     """drill44 (f44-hb pair2 trial 2 461): a killed trial's retry found its candidate scored by the trial another
     search drew it in, took that score as a repeat, and used a slot: the search ended one distinct candidate short.
@@ -1177,3 +1218,20 @@ def test_a_search_whose_out_another_study_wrote_meanwhile_is_refused_before_it_w
     assert {p.name: p.read_bytes() for p in out.iterdir()} == written
     assert json.loads(written["best.json"])["study"] == "b"
     assert len(load(tmp_path / "a.log", "a").get_trials(states=(TrialState.COMPLETE,))) == 1
+
+
+def test_a_worker_on_a_finished_search_says_there_is_nothing_left_to_run(tiny_run: Path, tmp_path: Path) -> None:
+    """fix50b: `nasproxy worker` on a search whose budget was met exited 0 and printed nothing (taken for hung or broken);
+    it now says so in one line, and one that leaves queued trials (beyond its budget) says it ran none. A worker that runs
+    trials says nothing more than before."""
+    storage = tmp_path / "journal.log"
+    search(config(tiny_run, sampler="random"), "f", 1, str(storage), out=tmp_path, progress=False)
+    worker = [sys.executable, "-m", "nas_proxy", "worker", "--study", "f", "--storage", str(storage), "--quiet"]
+    done = warm.run(worker, capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "study f: nothing left to run (1 finished)\n", "")
+    done = warm.run([*worker, "--n-trials", "2"], capture_output=True, text=True)  # it runs one
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), done.stderr
+    study = load(storage, "f")
+    study.enqueue_trial(study.trials[0].params)  # queued, beyond the budget: not run, and not "nothing left"
+    done = warm.run(worker, capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "study f: ran no trial (2 finished, 1 queued)\n", "")

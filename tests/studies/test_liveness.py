@@ -7,6 +7,7 @@ import datetime
 import os
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -168,3 +169,96 @@ def test_a_database_trial_retried_for_its_lapsed_heartbeat_names_no_worker_until
     assert not set(WORKER_ATTRS) & set(copy.user_attrs) and copy.user_attrs["arch_id"] == "a"
     taken = study.ask()  # a live worker takes the copy: RUNNING, its own identity not written yet
     assert taken.number == copy.number and not is_dead(study.trials[copy.number])
+
+
+def test_an_untagged_trial_that_finishes_before_it_is_judged_is_forgotten(tmp_path: Path) -> None:
+    """fix50b: the judge's note of when it first saw a trial untagged stayed for a trial that finished (or whose study
+    was deleted) before it was judged dead: a long-lived process (a worker running thousands of trials, a dashboard's
+    judge) kept one for each. Now the judge's next look forgets those no longer RUNNING, and keeps a live one's."""
+    storage = open_storage(str(tmp_path / "journal.log"), "f")[0]
+    study = optuna.create_study(study_name="f", storage=storage)
+    other = optuna.create_study(study_name="g", storage=storage)
+    running(study), running(study), running(other)
+    finished, live, elsewhere = (t._trial_id for t in (*study.trials, *other.trials))
+    assert fail_dead_trials(study, storage) == [] and fail_dead_trials(other, storage) == []
+    assert len(liveness._seen(storage)) == 3  # each first seen now, untagged
+    storage.set_trial_state_values(finished, TrialState.COMPLETE, [1.0])
+    assert fail_dead_trials(study, storage) == []
+    assert sorted(k[0] for k in liveness._seen(storage)) == [live, elsewhere]  # the finished one forgotten, the other study's kept
+    optuna.delete_study(study_name="g", storage=storage)
+    assert fail_dead_trials(study, storage) == []
+    assert [k[0] for k in liveness._seen(storage)] == [live]  # its study deleted: gone from the storage, forgotten
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+@pytest.mark.parametrize("client", [-1, 1], ids=["client-behind", "client-ahead"])
+def test_a_database_trial_that_never_beat_is_timed_by_the_judges_monotonic_clock_not_its_workers_wall_clock(
+    client: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix50b: a database trial that never beat was aged by the database's now less its start, which Optuna writes by the
+    client's clock (datetime.now()): a worker whose clock was an hour behind the database's had its live trial failed as
+    soon as a judge had seen it for two heartbeat intervals (trained twice). Now it is stale once this process has seen it
+    so for the grace period on its monotonic clock, whichever way the worker's clock is off."""
+    import optuna.storages._rdb.storage as rdb
+
+    from nas_proxy.studies import heartbeat
+    from nas_proxy.studies.heartbeat import LAPSED, BeatingStorage
+
+    real = datetime.datetime
+
+    class Skewed(datetime.datetime):  # the client's wall clock, an hour off the database's
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> Skewed:
+            t = real.now(tz) + client * datetime.timedelta(hours=1)
+            return cls.fromtimestamp(t.timestamp(), tz)
+
+    moved = SimpleNamespace(ahead=0.0)
+    moved.monotonic = lambda: time.monotonic() + moved.ahead
+    monkeypatch.setattr(heartbeat, "time", moved)
+    storage = BeatingStorage(f"sqlite:///{tmp_path / 'db.sqlite'}", heartbeat_interval=1, grace_period=10)
+    study = optuna.create_study(study_name="c", storage=storage)
+    monkeypatch.setattr(rdb, "datetime", Skewed)
+    trial = study.ask()  # RUNNING, started by the client's clock; its worker has not beaten yet
+    monkeypatch.setattr(rdb, "datetime", real)
+    assert fail_dead_trials(study, storage) == [] and study.trials[trial.number].state == TrialState.RUNNING  # first seen
+    moved.ahead = 3.0  # three heartbeat intervals, within the grace period
+    fail_dead_trials(study, storage)
+    assert study.trials[trial.number].state == TrialState.RUNNING
+    moved.ahead = 11.0  # past the grace period, seen without a beat
+    fail_dead_trials(study, storage)
+    failed = study.trials[trial.number]
+    assert failed.state == TrialState.FAIL and failed.user_attrs["fail_reason"].startswith(f"{LAPSED} for over 10 s")
+
+
+ASK_AND_END = """
+import sys
+import optuna
+from nas_proxy.studies.identity import born_tagged
+from nas_proxy.studies.storage import open_storage
+
+storage = open_storage(sys.argv[1], "k").backend
+born_tagged(storage)  # as a search or a queue's worker does
+trial = optuna.load_study(study_name="k", storage=storage).ask()  # made RUNNING, or taken from the queue
+print(trial.number, flush=True)
+"""  # then the process ends, its trial RUNNING: as one killed before its next write
+
+
+@pytest.mark.parametrize("how", ["made", "queued"])
+def test_a_database_trial_whose_worker_ended_as_it_began_is_failed_at_once_on_its_host(how: str, tmp_path: Path) -> None:
+    """fix50b: a database trial recorded its worker in writes of its own after the one that made it RUNNING (made by
+    ask, or taken from the queue): a worker killed between them left a trial naming no worker, which the next search
+    waited UNTAGGED_SECONDS (60 s) for. Now the worker is in the transaction that makes it RUNNING, and a judge on its host
+    finds its process gone at once."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    storage = open_storage(url, "k").backend
+    study = optuna.create_study(study_name="k", storage=storage)
+    if how == "queued":
+        study.enqueue_trial({"x": 1}, user_attrs={"arch_id": "a"})
+    ended = subprocess.run([sys.executable, "-c", ASK_AND_END, url], capture_output=True, text=True, check=True)
+    number = int(ended.stdout)
+    assert study.trials[number].state == TrialState.RUNNING
+    assert fail_dead_trials(study, storage) == [number]  # its process gone: dead when first seen
+    failed = study.trials[number]
+    pid = failed.user_attrs["worker_pid"]
+    assert pid != os.getpid() and f"worker {socket.gethostname()}:{pid} died during the trial" in failed.user_attrs["fail_reason"]

@@ -506,3 +506,22 @@ def test_a_dead_workers_training_is_queued_again_beside_another_seed_of_its_arch
     assert all(t.system_attrs["fixed_params"] == {"depth": 2} for t in waiting)
     assert fail_dead_trials(study, study._storage, untagged_seconds=-1) == []  # nothing queued twice
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 2
+
+
+@pytest.mark.parametrize("finished", [0, 2], ids=["nothing-queued", "finished"])
+def test_a_worker_that_finds_nothing_to_run_says_so_in_one_line(finished: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """fix50b: `nasproxy worker` on a ground-truth study with nothing queued, or on a finished study, exited 0 and printed
+    nothing: a user who started it saw nothing and took it for hung or broken. It now says what it found, in one line."""
+    from optuna.trial import TrialState, create_trial
+
+    from nas_proxy.correlate import GroundTruthConfig
+    from nas_proxy.groundtruth.study import DataRef, open_study
+
+    url = str(tmp_path / "gt.log")
+    study = open_study(open_storage(url, "gt"), DataRef("digits"), GroundTruthConfig(epochs=1, early=()))
+    for k in range(finished):  # trainings recorded done by another worker
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=50.0, user_attrs={"arch_id": f"a{k}", "seed": 0}))
+    capsys.readouterr()
+    assert main(["worker", "--study", study.study_name, "--storage", url, "--device", "cpu", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"study {study.study_name}: nothing left to run ({finished} finished)\n" and err == ""
