@@ -24,7 +24,8 @@ from typing import TextIO
 
 from optuna.trial import FrozenTrial
 
-from nas_proxy.studies.processes import alive, process_id
+from nas_proxy.pids import process_id_named
+from nas_proxy.studies.processes import alive
 
 CRASH_ATTR = "worker_crash_dump"  # the file faulthandler writes to if the worker crashes in native code during the trial
 THREAD_ATTR = "worker_thread"  # the thread the trial trains in, as faulthandler names it ("0x00007f..."): thread_name
@@ -142,8 +143,8 @@ def sweep_crash_folder(folder: Path) -> None:
     trial maybe never repaired): an empty file says only that no crash was seen, as a missing one does.
     A dump, and the file of a running process, stay."""
     for path in [*folder.glob("*.txt"), *folder.glob(f"*{ROSTER_SUFFIX}")]:
-        pid = process_id(int(digits)) if (digits := path.name.partition("-")[0]).isdecimal() else None
-        # (a name of 0 or past the largest id, put there by hand: before fix49b, 0 was os.kill'ed, a huge one raised)
+        pid = process_id_named(path.name)  # as a worker names its file: before stop 50 str.isdecimal took '0042' and
+        # Arabic-Indic digits (names no worker gives) and removed such a file; 0 or past the largest id: before fix49b os.kill'ed
         with suppress(OSError):
             if pid is None or alive(pid):
                 continue

@@ -46,7 +46,8 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
-from nas_proxy.studies.processes import gone_from_here, pid_namespace, process_id, process_start
+from nas_proxy.pids import process_id
+from nas_proxy.studies.processes import gone_from_here, pid_namespace, process_start
 
 LOCK_GRACE_SECONDS = 30  # a lock of an unjudged holder unchanged this long belongs to a killed process (Optuna's default)
 NO_RECORD = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSPC, errno.EDQUOT)  # no hard link, or no room: a bare link

@@ -19,9 +19,10 @@ from typing import Any
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from nas_proxy.pids import process_id
 from nas_proxy.studies.identity import NAMESPACE_ATTR, START_ATTR, running_here
 from nas_proxy.studies.journal_beat import BeatingJournal
-from nas_proxy.studies.processes import gone_from_here, pid_namespace, process_id
+from nas_proxy.studies.processes import gone_from_here, pid_namespace
 
 # a RUNNING trial still without its worker's identity this long (as this process saw it) lost its worker
 # between its creation and the first write of the objective (milliseconds apart; a minute leaves room

@@ -133,6 +133,5 @@ __all__ = [
     "gone_from_here",
     "oom_kills",
     "pid_namespace",
-    "process_id",
     "process_start",
 ]

@@ -20,12 +20,12 @@ from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import interrupts
+from nas_proxy.pids import process_id
 from nas_proxy.studies import processes
 from nas_proxy.studies.crashes import CRASH_ATTR, crash_dump, remove_if_blank
 from nas_proxy.studies.identity import OOM_ATTR
 from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 from nas_proxy.studies.liveness import ended, gone_by_tag, is_dead, settle, taken_by
-from nas_proxy.studies.processes import process_id
 from nas_proxy.studies.requeue import MAX_RETRY, carried, enqueue_once, retries_of
 
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,20 @@ def test_the_sweep_judges_only_files_a_process_id_names(tmp_path: Path, monkeypa
         (tmp_path / name).write_text("\n")  # blank: what a worker killed outright leaves
     sweep_crash_folder(tmp_path)
     assert asked == [] and sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+
+
+def test_the_sweep_removes_only_files_named_as_a_worker_names_them(tmp_path: Path) -> None:
+    """A dead process's blank file is removed only under the name a worker gives it (str(pid)): before stop 50
+    (review50), '0<pid>-y.txt' and the pid in Arabic-Indic digits ('\u0663...'), names no worker gives, were read as
+    that pid (str.isdecimal, int()) and removed. Kept now; the worker's own name is still swept."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()  # reaped: its id names no process now
+    gone = str(proc.pid)
+    foreign = [f"0{gone}-a.txt", "".join(chr(0x0660 + int(d)) for d in gone) + "-b.txt"]
+    for name in [*foreign, f"{gone}-c.txt"]:
+        (tmp_path / name).write_text("\n")  # blank: what a worker killed outright leaves
+    sweep_crash_folder(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(foreign)
 
 
 # one process running two trials at once, a thread each (as benchmarks' lanes run theirs, or optimize(n_jobs=2)): both
