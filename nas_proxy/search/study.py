@@ -76,7 +76,7 @@ class DrawSeeded(optuna.samplers.BaseSampler):
         # this process's identity, written as the trial is made (the objective writes it again): a kill -9
         # between the trial's creation and the objective's first write left a trial no one owned, which the
         # next run waited UNTAGGED_SECONDS for before retrying it (drill41: 60 s, a search of 0.1 s trials).
-        # A trial this worker made on a journal recorded it as it was made (trials.born_tagged): not written twice
+        # A trial this worker made records it as it was made (identity.born_tagged: a journal's record, a database's transaction): not written twice
         for key, value in worker_tag(study._storage).items():
             if trial.user_attrs.get(key) != value:
                 study._storage.set_trial_user_attr(trial._trial_id, key, value)  # (Optuna has no public accessor)
