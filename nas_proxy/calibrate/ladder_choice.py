@@ -37,7 +37,7 @@ from nas_proxy.calibrate import ladder_sim as sim
 from nas_proxy.calibrate.config import LadderChoiceConfig
 from nas_proxy.correlate.metrics import bootstrap_ci, spearman
 from nas_proxy.digests import json_sha256
-from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, NewerFormatError
 from nas_proxy.ladders import FULL, format_ladder, parse_ladder
 from nas_proxy.profile import INPUT_KEYS, ProxyProfile, read_profile
 from nas_proxy.utils import file_sha256, package_version
@@ -235,6 +235,8 @@ def written(out: Path, table: Path, inputs: dict[str, Any] | None) -> tuple[Prox
         return None, ""
     try:
         profile = read_profile(out)
+    except NewerFormatError:  # a newer nasproxy's, whole: never chosen again over (cli.calibrate._other_kind refuses it first)
+        raise
     except NasProxyError as e:
         return None, f"{out} is not a profile this command can keep ({e}); choosing again"
     there = profile.calibration.get("inputs")

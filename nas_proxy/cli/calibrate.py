@@ -191,13 +191,15 @@ def _output(args: argparse.Namespace) -> Path:
 def _other_kind(out: Path, ladders: bool) -> None:
     """Refuse a profile of the other kind at ``out``, which this command would replace: a protocol study's (its
     [proxy], hours of trainings) for ``--ladders``, a ladder's for the protocol study (refused at the start, not
-    replaced at its end). Before fix49a either was replaced, with one line at most. A profile that cannot be read
-    is the command's to replace."""
-    from nas_proxy.errors import NasProxyError
+    replaced at its end). Before fix49a either was replaced, with one line at most. A profile a newer nasproxy
+    wrote is refused too; one that cannot be read otherwise is the command's to replace."""
+    from nas_proxy.errors import NasProxyError, NewerFormatError
     from nas_proxy.profile import read_profile
 
     try:
         there = read_profile(out)
+    except NewerFormatError as e:  # whole, only unreadable here: not replaced (before fix50d, chosen again over it)
+        raise NewerFormatError(f"--out {out}: {e}, or give another --out") from None
     except NasProxyError:
         return
     if ladders and there.ladder is None:
