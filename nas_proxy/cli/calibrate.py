@@ -386,16 +386,25 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
             return 0
         if why and not args.json:
             print(why)
-        return _choose_and_write(args, config, (out, every), given, one_off, recorded, inputs)
+        return _choose_and_write(args, config, (out, every), given, one_off, recorded, inputs, why or None)
 
 
-def _ladder_json(profile: Any, out: Path, reused: bool) -> dict[str, Any]:
+def _ladder_json(profile: Any, out: Path, reused: bool, reason: str | None = None) -> dict[str, Any]:
     """What ``calibrate --ladders --json`` prints, of the profile written now or kept (one shape: before fix49a a kept
-    one had no ``proxies``): a proxy's number the profile leaves out (an undefined Spearman) is null."""
+    one had no ``proxies``): a proxy's number the profile leaves out (an undefined Spearman) is null. ``reason``: why
+    a profile already there was computed again, the line the readable output prints (before fix50d --json had none);
+    null when it was kept or there was none."""
     from nas_proxy.profile import PROXY_RECORD
 
     proxies = {name: {k: p.get(k) for k in PROXY_RECORD} for name, p in profile.calibration.get("proxies", {}).items()}
-    return {"chosen": profile.ladder, "calibration": profile.calibration, "proxies": proxies, "profile_path": str(out), "reused": reused}
+    return {
+        "chosen": profile.ladder,
+        "calibration": profile.calibration,
+        "proxies": proxies,
+        "profile_path": str(out),
+        "reused": reused,
+        "reason": reason,
+    }
 
 
 def _choose_and_write(
@@ -406,9 +415,10 @@ def _choose_and_write(
     one_off: dict[str, float],
     recorded: tuple[str, str] | None,
     inputs: dict[str, Any] | None,
+    reason: str | None,
 ) -> int:
     """Measure every candidate ladder on the calibration architectures, choose, write the profile (``paths``: it
-    and the table of every candidate beside it)."""
+    and the table of every candidate beside it; ``reason``: why one there is computed again, for ``--json``)."""
     from nas_proxy.calibrate import ladder_sim as sim
     from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, rows_csv, to_profile
     from nas_proxy.files import write_text
@@ -440,7 +450,7 @@ def _choose_and_write(
         every.unlink(missing_ok=True)  # the profile failed (a full disk): no half of the pair is left
         raise
     if args.json:
-        print_json(_ladder_json(profile, out, reused=False))
+        print_json(_ladder_json(profile, out, reused=False, reason=reason))
         return 0
     for line in ladder_summary(choice):
         print(line)
