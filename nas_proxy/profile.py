@@ -41,8 +41,7 @@ from nas_proxy import checks
 from nas_proxy.checks import read_text
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning, NewerFormatError
 from nas_proxy.files import bounded_name, output_lock, shorten, write_text
-from nas_proxy.protocols import canonical_dataset
-from nas_proxy.trainers.synthetic_set import ProxyConfig
+from nas_proxy.protocols import ProxyConfig, canonical_dataset  # not trainers.synthetic_set's name of it: that imports torch
 
 if sys.version_info >= (3, 11):
     import tomllib

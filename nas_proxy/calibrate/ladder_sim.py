@@ -40,7 +40,6 @@ import numpy.typing as npt
 
 from nas_proxy import checks
 from nas_proxy.calibrate.config import TARGET_REGRET
-from nas_proxy.correlate.metrics import percentile_interval
 from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.ladders import FULL, is_token
 
@@ -439,6 +438,8 @@ def orders(n: int, count: int, seed: int) -> IntArray:
 
 def spread(values: FloatArray, prefix: str) -> dict[str, float | list[float]]:
     """Mean and central 95 % interval of ``values`` under ``prefix`` (``regret_mean``, ``regret_ci``)."""
+    from nas_proxy.correlate.metrics import percentile_interval  # scipy.stats: not for a profile kept (ladder_choice.written)
+
     return {f"{prefix}_mean": float(np.nanmean(values)), f"{prefix}_ci": list(percentile_interval(values))}
 
 

@@ -239,18 +239,16 @@ def _ladders_csv(out: Path) -> Path:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from nas_proxy.calibrate import truth
-    from nas_proxy.errors import InvalidArgumentError
-
     if getattr(args, "config", None):  # refused, not ignored: a silently unread file would mislead
         raise InvalidArgumentError(f"calibrate reads no --config file yet ({', '.join(args.config)}): give its options as flags")
+    if args.ladders is not None:  # before the protocol study's imports (torch, Optuna, scipy): a kept profile needs none
+        return cmd_choose_ladder(args)
     from nas_proxy import configs
+    from nas_proxy.calibrate import truth
     from nas_proxy.calibrate.config import CalibrateConfig
     from nas_proxy.calibrate.runner import calibrate
     from nas_proxy.profile import one_writer, write_profile
 
-    if args.ladders is not None:
-        return cmd_choose_ladder(args)
     given = [k for k in LADDER_ONLY if getattr(args, k) is not None]
     if given:
         raise InvalidArgumentError(f"--{given[0].replace('_', '-')} chooses a ladder: give it with --ladders (auto or specs)")
@@ -319,7 +317,6 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     from nas_proxy.calibrate.config import LadderChoiceConfig
     from nas_proxy.calibrate.ladder_choice import inputs_of, written
     from nas_proxy.profile import one_writer
-    from nas_proxy.spaces import get_space
 
     typed = [k for k in PROTOCOL_ONLY if getattr(args, k) is not None]
     typed += [k for k in vars(args) if k.endswith("_choices") and getattr(args, k) is not None]
@@ -353,8 +350,12 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     config.validate()
-    space = None if args.space is None else get_space(args.space)  # an unknown one refused before anything is read
-    if space is not None:  # what the profile will record: the table's architectures must be the space's (review of stop 43)
+    space = None
+    if args.space is not None:  # an unknown one refused before anything is read (the spaces import torch: only then)
+        from nas_proxy.spaces import get_space
+
+        space = get_space(args.space)
+        # what the profile will record: the table's architectures must be the space's (review of stop 43)
         from nas_proxy.calibrate.truth import check_table_in_space
 
         check_table_in_space(args.truth, space, args.space)

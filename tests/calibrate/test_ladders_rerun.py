@@ -154,6 +154,25 @@ def test_json_says_why_a_profile_there_is_computed_again(tmp_path: Path, capsys:
     assert json.loads(capsys.readouterr().out)["reason"] == line  # --json says the same line
 
 
+def test_a_kept_profile_imports_no_torch_nor_scipy_stats(tmp_path: Path) -> None:
+    """fix50d: before, the same command run again (nothing measured) spent ~6 CPU-s importing torch (through
+    profile -> trainers.synthetic_set's ProxyConfig, spaces, utils, the protocol study's modules) and scipy.stats
+    (correlate.metrics, imported to hash its source). Lazy imports now: a fresh interpreter keeps the profile
+    without either, and prints what it printed before."""
+    out = tmp_path / "p.toml"
+    argv = _argv(tmp_path, out)
+    assert main(argv) == 0
+    probe = (
+        "import sys\nfrom nas_proxy.cli import main\n"
+        f"rc = main({argv!r})\n"
+        "print(rc, sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('scipy.stats')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=SAFETY_SECONDS, check=True)
+    kept, imported = done.stdout.splitlines()
+    assert kept.startswith(f"{out} already written (same inputs; nothing measured again): chosen exact:1.0,full:1")
+    assert imported == "0 []", done.stderr
+
+
 def test_where_the_lock_cannot_be_had_the_profile_is_written_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Never unlocked without a word: a file where the lock folder goes (a file system without flock alike)."""
     from nas_proxy.profile import lock_folder
