@@ -387,9 +387,13 @@ def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, 
     if checks.status("--scores", path) is None:
         raise InvalidArgumentError(f"--scores {path} does not exist")
     header, rows = _csv("--scores", path)
-    if not rows or not {"proxy", "arch_id", "score", "seconds"} <= set(header):
+    if not {"proxy", "arch_id", "score", "seconds"} <= set(header):
         raise InvalidArgumentError(
             f"--scores {path} needs comma-separated columns proxy, arch_id, score and seconds (one row per proxy and architecture)"
+        )
+    if not rows:  # before fix50d said to lack the columns it has (benchmarks/fidelity_table.scores_csv's words)
+        raise InvalidArgumentError(
+            f"--scores {path} has a header but no rows (no architecture scored); give one row per proxy and architecture"
         )
     checks.columns(path, header)
     by: dict[str, dict[str, tuple[float, float]]] = {}
