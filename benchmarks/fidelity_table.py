@@ -131,17 +131,26 @@ def csv_rows(path: Path, text: str) -> tuple[list[dict[str, str]], list[str]]:
     return rows, [c for c in reader.fieldnames or () if c is not None]
 
 
+def scores_csv(path: Path, text: str, needs: str, *columns: set[str]) -> tuple[list[dict[str, str]], list[str]]:
+    """:func:`csv_rows` of a scores file (fidelity.py's, rank_average.py's, power.py's): refused in one line where its
+    header holds none of the sets of ``columns`` ("scores file F needs ``needs``"), or where it has a header and no
+    row. Before fix50d a header alone was said to lack the columns it has (each script its own words)."""
+    rows, header = csv_rows(path, text)
+    if not any(c <= set(header) for c in columns):
+        raise InvalidArgumentError(f"scores file {path} needs {needs}")
+    if not rows:
+        raise InvalidArgumentError(f"scores file {path} has a header but no rows (no architecture scored); give one row per architecture")
+    return rows, header
+
+
 def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """A file's scores (and seconds) per architecture; a file with a ``proxy`` column (one row per
     proxy and architecture, as the GPU sections write it) or a ``variant`` column (``distill_ablation.py``'s
     scores.csv) gives the rows of the proxy ``label``."""
     text = checks.read_text("scores", path)  # a folder: one line, not IsADirectoryError (probe45)
     checks.whole_lines("scores", path, text)  # a torn last row: its score would read as a shorter number
-    rows, _ = csv_rows(path, text)
-    if not rows or not {"arch_id", "score"} <= set(rows[0]):
-        raise InvalidArgumentError(f"scores file {path} needs columns arch_id and score (optionally seconds)")
-    header = [c for c in rows[0] if c is not None]
-    column = next((c for c in ("proxy", "variant") if c in rows[0]), None)
+    rows, header = scores_csv(path, text, "columns arch_id and score (optionally seconds)", {"arch_id", "score"})
+    column = next((c for c in ("proxy", "variant") if c in header), None)
     if column is not None:
         names = sorted({r[column] for r in rows})
         if label not in names:

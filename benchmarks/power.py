@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from fidelity_report import add_bootstrap, check_out_file  # benchmarks/ is on sys.path
 from fidelity_stats import PAIRED
-from fidelity_table import _scores_file, csv_rows, read_table, with_role
+from fidelity_table import _scores_file, read_table, scores_csv, with_role
 
 from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors
@@ -155,10 +155,9 @@ def main(argv: list[str] | None = None) -> int:
 def variants(path: Path) -> list[str]:
     """The variants (or proxies) of a scores file, in the order they first appear: read from its ``variant`` (or ``proxy``)
     column, wherever it stands (before stop 46 the first field of each line was taken for it)."""
-    rows, header = csv_rows(path, checks.read_text("scores", path))
-    column = next((c for c in ("variant", "proxy") if c in header), None)
-    if column is None:
-        raise InvalidArgumentError(f"scores file {path} needs a column variant (distill_ablation.py's scores.csv) or proxy")
+    needs = "a column variant (distill_ablation.py's scores.csv) or proxy"
+    rows, header = scores_csv(path, checks.read_text("scores", path), needs, {"variant"}, {"proxy"})
+    column = "variant" if "variant" in header else "proxy"
     return list(dict.fromkeys(r[column] for r in rows))
 
 

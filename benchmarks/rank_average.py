@@ -22,7 +22,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from fidelity_table import _number, csv_rows  # benchmarks/ is on sys.path
+from fidelity_table import _number, scores_csv  # benchmarks/ is on sys.path
 from scipy.stats import rankdata
 
 from nas_proxy import checks
@@ -37,9 +37,10 @@ def read_scores(path: Path) -> list[dict[str, str]]:
     score was a ValueError traceback, 'inf' ranked first, a column named twice or a short row read as something else,
     and a (variant, architecture) given twice kept its last score."""
     text = checks.read_text("scores", path)  # one line for a missing file, a folder, bytes that are not text
-    rows, header = csv_rows(path, text)
-    if not rows or not {"variant", "arch_id", "score"} <= set(rows[0]):  # before branch probe41: KeyError, and --out made empty
-        raise InvalidArgumentError(f"scores file {path} needs columns variant, arch_id and score (distill_ablation.py's scores.csv)")
+    # before branch probe41 a file without them was a KeyError, and --out made empty
+    rows, header = scores_csv(
+        path, text, "columns variant, arch_id and score (distill_ablation.py's scores.csv)", {"variant", "arch_id", "score"}
+    )
     seen: set[tuple[str, str]] = set()
     for n, r in enumerate(rows, start=2):
         checks.whole_row(path, n, r, header)

@@ -7,9 +7,9 @@ dataclass is a sub-table::
     name = "demo"          # top level, read by `nasproxy run`: name, description, device, runs
     device = "auto"        # also the device of every stage that does not set its own
     [distill]              # DistillConfig
-    [evaluate]             # EvaluateOptions (runs, model, seed, device, data_root)
+    [evaluate]             # EvaluateOptions (runs, model, seed, device, data_root, hard_labels)
     [evaluate.train]       # TrainConfig
-    [search]               # SearchConfig and SearchBudget (n_trials, timeout, workers)
+    [search]               # SearchConfig and SearchBudget (n_trials, timeout, workers, promote, promote_epochs, promote_images, promote_protocol)
     [search.proxy]         # ProxyConfig
     [correlate]            # CorrelateConfig and CorrelateBudget (n_archs)
     [correlate.ground_truth]  # GroundTruthConfig
@@ -85,7 +85,9 @@ def given(namespace: Any) -> frozenset[str]:
 
 @dataclass
 class SearchBudget:
-    """How much of a search one command runs (not stored in the study's :class:`SearchConfig`)."""
+    """How much of a search one command runs, not stored in the study's :class:`SearchConfig`: its trials
+    (``n_trials``), time (``timeout``) and processes (``workers``), and the promotion after it, a real training of
+    its best candidates (``promote``, ``promote_epochs``, ``promote_images``, ``promote_protocol``)."""
 
     n_trials: int = 50  # trials of the study, complete + pruned, across workers and runs; a demo-sized default
     timeout: float | None = None  # seconds after which no trial starts; None: no limit

@@ -9,7 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of the bytes of the file ``path``, read a MiB at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def json_sha256(value: Any, default: Callable[[Any], Any] | None = None) -> str:
@@ -17,4 +27,4 @@ def json_sha256(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=default).encode()).hexdigest()
 
 
-__all__ = ["json_sha256"]
+__all__ = ["file_sha256", "json_sha256"]

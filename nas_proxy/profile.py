@@ -39,10 +39,9 @@ from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.checks import read_text
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning, NewerFormatError
 from nas_proxy.files import bounded_name, output_lock, shorten, write_text
-from nas_proxy.protocols import canonical_dataset
-from nas_proxy.trainers.synthetic_set import ProxyConfig
+from nas_proxy.protocols import ProxyConfig, canonical_dataset  # not trainers.synthetic_set's name of it: that imports torch
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,7 +49,12 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 FORMAT = "nasproxy-proxy-profile"
-FORMAT_VERSION = 2  # 2: the optional [search] table (a ladder)
+FORMAT_VERSION = 3  # 2: the optional [search] table (a ladder); 3: the [calibration] keys of VERSION_3_KEYS
+# [calibration] keys that a nasproxy reading formats 1 and 2 refuses as unknown (calibrate --ladders writes them since
+# fix49a): a profile holding any is written as format 3, which such a nasproxy refuses as a newer one's; one without
+# them keeps its older version, which it still reads (as synthetic.py writes a set without soft labels as version 1)
+VERSION_3_KEYS = ("proxies", "nasproxy_version")
+VERSION_3_INPUTS = ("simulation",)  # calibration.inputs keys alike
 
 # [calibration] key -> (the Python types its value may have, what it holds)
 CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -162,13 +166,22 @@ class ProxyProfile:
             f"are another space's; calibrate on {space} architectures (nasproxy calibrate --space), or drop --proxy-profile"
         )
 
+    def format_version(self) -> int:
+        """The oldest format that holds this profile, the one it is written as: 3 with a key of
+        :data:`VERSION_3_KEYS` or :data:`VERSION_3_INPUTS`, 2 with a ladder, else 1. Before fix50d a profile with
+        them was written as format 2, which a nasproxy of stop 48 read and refused as 'unknown key calibration.proxies'."""
+        inputs = self.calibration.get("inputs", {})
+        if any(k in self.calibration for k in VERSION_3_KEYS) or any(k in inputs for k in VERSION_3_INPUTS):
+            return 3
+        return 2 if self.ladder else 1
+
     def to_toml(self) -> str:
         lines = [
             "# A proxy profile written by `nasproxy calibrate`: `search`, `score` and `correlate` take it with",
             "# --proxy-profile FILE ([proxy] replaces the defaults; explicit flags still win; `search` climbs [search] ladder",
             "# unless --ladder, --proxy or a config file names one).",
             f'format = "{FORMAT}"',
-            f"format_version = {FORMAT_VERSION if self.ladder else 1}",
+            f"format_version = {self.format_version()}",
             "",
             *(["[search]", f"ladder = {_toml_value(self.ladder)}", ""] if self.ladder else []),
             "[proxy]",
@@ -371,9 +384,9 @@ def read_profile(path: Path | str) -> ProxyProfile:
     version = data.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise InvalidArgumentError(f"{where}: format_version must be an integer (1 to {FORMAT_VERSION}), got {version!r}")
-    if version > FORMAT_VERSION:
-        raise InvalidArgumentError(
-            f"{where}: format_version {version!r} is not one this nasproxy reads (1 to {FORMAT_VERSION}); upgrade nasproxy"
+    if version > FORMAT_VERSION:  # whole, only unreadable here: never replaced (calibrate refuses to write over it)
+        raise NewerFormatError(
+            f"{where} was written by a newer nasproxy (format_version {version}; this one reads 1 to {FORMAT_VERSION}); upgrade nasproxy"
         )
     if version < 1:
         raise InvalidArgumentError(f"{where}: format_version must be 1 to {FORMAT_VERSION}, got {version!r}; the file was edited")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import torch
 
+from nas_proxy.digests import file_sha256  # noqa: F401 - its home was here; nas_proxy.digests (no torch) now
 from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.files import atomic_path, write_json  # noqa: F401 - their home was here; nas_proxy.files now
 
@@ -51,14 +51,6 @@ def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     g = torch.Generator(device=device)
     g.manual_seed(seed)
     return g
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def package_version() -> str:

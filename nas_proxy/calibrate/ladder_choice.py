@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
-import importlib
+import importlib.util
 import io
 import math
 import os
@@ -35,12 +35,11 @@ import numpy as np
 
 from nas_proxy.calibrate import ladder_sim as sim
 from nas_proxy.calibrate.config import LadderChoiceConfig
-from nas_proxy.correlate.metrics import bootstrap_ci, spearman
-from nas_proxy.digests import json_sha256
-from nas_proxy.errors import InvalidArgumentError, NasProxyError
+from nas_proxy.digests import file_sha256, json_sha256
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, NewerFormatError
 from nas_proxy.ladders import FULL, format_ladder, parse_ladder
 from nas_proxy.profile import INPUT_KEYS, ProxyProfile, read_profile
-from nas_proxy.utils import file_sha256, package_version
+from nas_proxy.version import __version__
 
 RULE = (
     "the largest saving (projected to the search's candidates) among the ladders whose bootstrap mean regret on the "
@@ -82,6 +81,8 @@ def default_ladders(cands: sim.Candidates, config: LadderChoiceConfig, proxies: 
 
 def choose_ladder(cands: sim.Candidates, config: LadderChoiceConfig, ladders: Sequence[str] | None = None) -> LadderChoice:
     """Measure ``ladders`` (default: :func:`default_ladders`) on ``cands`` and pick one by :data:`RULE`."""
+    from nas_proxy.correlate.metrics import bootstrap_ci, spearman  # scipy.stats: not for a profile kept (written)
+
     config.validate()
     if cands.n < MIN_ARCHS:
         raise InvalidArgumentError(
@@ -151,7 +152,7 @@ def to_profile(
         "seed": choice.seed,
         "command": command,
         "proxies": {name: _finite(p) for name, p in choice.proxies.items()},
-        "nasproxy_version": package_version(),
+        "nasproxy_version": __version__,
     }
     if space is not None:  # before fix43a a ladders profile recorded none, and passed with any space
         calibration["space"], calibration["space_sha256"] = space
@@ -192,8 +193,9 @@ def simulation_sha256() -> str:
     import scipy
 
     parts: dict[str, str] = {"numpy": np.__version__, "scipy": scipy.__version__}
-    for name in SIMULATION_MODULES:
-        source = importlib.import_module(name).__file__
+    for name in SIMULATION_MODULES:  # found, not imported: correlate.metrics imports scipy.stats (a kept profile needs none)
+        spec = importlib.util.find_spec(name)
+        source = None if spec is None else spec.origin
         assert source is not None, name  # modules of files, never namespace packages
         parts[name] = file_sha256(Path(source))
     return json_sha256(parts)
@@ -235,6 +237,8 @@ def written(out: Path, table: Path, inputs: dict[str, Any] | None) -> tuple[Prox
         return None, ""
     try:
         profile = read_profile(out)
+    except NewerFormatError:  # a newer nasproxy's, whole: never chosen again over (cli.calibrate._other_kind refuses it first)
+        raise
     except NasProxyError as e:
         return None, f"{out} is not a profile this command can keep ({e}); choosing again"
     there = profile.calibration.get("inputs")
@@ -245,7 +249,7 @@ def written(out: Path, table: Path, inputs: dict[str, Any] | None) -> tuple[Prox
     if there["simulation"] != inputs.get("simulation"):
         was = profile.calibration.get("nasproxy_version", "?")
         return None, (
-            f"{out} was computed by another ladder simulation (nasproxy {was} wrote it; this is nasproxy {package_version()}, "
+            f"{out} was computed by another ladder simulation (nasproxy {was} wrote it; this is nasproxy {__version__}, "
             "whose simulation code, numpy or scipy differ); choosing again"
         )
     changed = [k for k in INPUT_KEYS if there.get(k) != inputs.get(k)]

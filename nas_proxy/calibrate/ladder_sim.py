@@ -40,7 +40,6 @@ import numpy.typing as npt
 
 from nas_proxy import checks
 from nas_proxy.calibrate.config import TARGET_REGRET
-from nas_proxy.correlate.metrics import percentile_interval
 from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.ladders import FULL, is_token
 
@@ -388,9 +387,13 @@ def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, 
     if checks.status("--scores", path) is None:
         raise InvalidArgumentError(f"--scores {path} does not exist")
     header, rows = _csv("--scores", path)
-    if not rows or not {"proxy", "arch_id", "score", "seconds"} <= set(header):
+    if not {"proxy", "arch_id", "score", "seconds"} <= set(header):
         raise InvalidArgumentError(
             f"--scores {path} needs comma-separated columns proxy, arch_id, score and seconds (one row per proxy and architecture)"
+        )
+    if not rows:  # before fix50d said to lack the columns it has (benchmarks/fidelity_table.scores_csv's words)
+        raise InvalidArgumentError(
+            f"--scores {path} has a header but no rows (no architecture scored); give one row per proxy and architecture"
         )
     checks.columns(path, header)
     by: dict[str, dict[str, tuple[float, float]]] = {}
@@ -439,6 +442,8 @@ def orders(n: int, count: int, seed: int) -> IntArray:
 
 def spread(values: FloatArray, prefix: str) -> dict[str, float | list[float]]:
     """Mean and central 95 % interval of ``values`` under ``prefix`` (``regret_mean``, ``regret_ci``)."""
+    from nas_proxy.correlate.metrics import percentile_interval  # scipy.stats: not for a profile kept (ladder_choice.written)
+
     return {f"{prefix}_mean": float(np.nanmean(values)), f"{prefix}_ci": list(percentile_interval(values))}
 
 

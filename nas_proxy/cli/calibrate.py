@@ -191,13 +191,15 @@ def _output(args: argparse.Namespace) -> Path:
 def _other_kind(out: Path, ladders: bool) -> None:
     """Refuse a profile of the other kind at ``out``, which this command would replace: a protocol study's (its
     [proxy], hours of trainings) for ``--ladders``, a ladder's for the protocol study (refused at the start, not
-    replaced at its end). Before fix49a either was replaced, with one line at most. A profile that cannot be read
-    is the command's to replace."""
-    from nas_proxy.errors import NasProxyError
+    replaced at its end). Before fix49a either was replaced, with one line at most. A profile a newer nasproxy
+    wrote is refused too; one that cannot be read otherwise is the command's to replace."""
+    from nas_proxy.errors import NasProxyError, NewerFormatError
     from nas_proxy.profile import read_profile
 
     try:
         there = read_profile(out)
+    except NewerFormatError as e:  # whole, only unreadable here: not replaced (before fix50d, chosen again over it)
+        raise NewerFormatError(f"--out {out}: {e}, or give another --out") from None
     except NasProxyError:
         return
     if ladders and there.ladder is None:
@@ -237,18 +239,16 @@ def _ladders_csv(out: Path) -> Path:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from nas_proxy.calibrate import truth
-    from nas_proxy.errors import InvalidArgumentError
-
     if getattr(args, "config", None):  # refused, not ignored: a silently unread file would mislead
         raise InvalidArgumentError(f"calibrate reads no --config file yet ({', '.join(args.config)}): give its options as flags")
+    if args.ladders is not None:  # before the protocol study's imports (torch, Optuna, scipy): a kept profile needs none
+        return cmd_choose_ladder(args)
     from nas_proxy import configs
+    from nas_proxy.calibrate import truth
     from nas_proxy.calibrate.config import CalibrateConfig
     from nas_proxy.calibrate.runner import calibrate
     from nas_proxy.profile import one_writer, write_profile
 
-    if args.ladders is not None:
-        return cmd_choose_ladder(args)
     given = [k for k in LADDER_ONLY if getattr(args, k) is not None]
     if given:
         raise InvalidArgumentError(f"--{given[0].replace('_', '-')} chooses a ladder: give it with --ladders (auto or specs)")
@@ -317,7 +317,6 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     from nas_proxy.calibrate.config import LadderChoiceConfig
     from nas_proxy.calibrate.ladder_choice import inputs_of, written
     from nas_proxy.profile import one_writer
-    from nas_proxy.spaces import get_space
 
     typed = [k for k in PROTOCOL_ONLY if getattr(args, k) is not None]
     typed += [k for k in vars(args) if k.endswith("_choices") and getattr(args, k) is not None]
@@ -351,8 +350,12 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     config.validate()
-    space = None if args.space is None else get_space(args.space)  # an unknown one refused before anything is read
-    if space is not None:  # what the profile will record: the table's architectures must be the space's (review of stop 43)
+    space = None
+    if args.space is not None:  # an unknown one refused before anything is read (the spaces import torch: only then)
+        from nas_proxy.spaces import get_space
+
+        space = get_space(args.space)
+        # what the profile will record: the table's architectures must be the space's (review of stop 43)
         from nas_proxy.calibrate.truth import check_table_in_space
 
         check_table_in_space(args.truth, space, args.space)
@@ -384,16 +387,25 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
             return 0
         if why and not args.json:
             print(why)
-        return _choose_and_write(args, config, (out, every), given, one_off, recorded, inputs)
+        return _choose_and_write(args, config, (out, every), given, one_off, recorded, inputs, why or None)
 
 
-def _ladder_json(profile: Any, out: Path, reused: bool) -> dict[str, Any]:
+def _ladder_json(profile: Any, out: Path, reused: bool, reason: str | None = None) -> dict[str, Any]:
     """What ``calibrate --ladders --json`` prints, of the profile written now or kept (one shape: before fix49a a kept
-    one had no ``proxies``): a proxy's number the profile leaves out (an undefined Spearman) is null."""
+    one had no ``proxies``): a proxy's number the profile leaves out (an undefined Spearman) is null. ``reason``: why
+    a profile already there was computed again, the line the readable output prints (before fix50d --json had none);
+    null when it was kept or there was none."""
     from nas_proxy.profile import PROXY_RECORD
 
     proxies = {name: {k: p.get(k) for k in PROXY_RECORD} for name, p in profile.calibration.get("proxies", {}).items()}
-    return {"chosen": profile.ladder, "calibration": profile.calibration, "proxies": proxies, "profile_path": str(out), "reused": reused}
+    return {
+        "chosen": profile.ladder,
+        "calibration": profile.calibration,
+        "proxies": proxies,
+        "profile_path": str(out),
+        "reused": reused,
+        "reason": reason,
+    }
 
 
 def _choose_and_write(
@@ -404,9 +416,10 @@ def _choose_and_write(
     one_off: dict[str, float],
     recorded: tuple[str, str] | None,
     inputs: dict[str, Any] | None,
+    reason: str | None,
 ) -> int:
     """Measure every candidate ladder on the calibration architectures, choose, write the profile (``paths``: it
-    and the table of every candidate beside it)."""
+    and the table of every candidate beside it; ``reason``: why one there is computed again, for ``--json``)."""
     from nas_proxy.calibrate import ladder_sim as sim
     from nas_proxy.calibrate.ladder_choice import choose_ladder, default_ladders, rows_csv, to_profile
     from nas_proxy.files import write_text
@@ -438,7 +451,7 @@ def _choose_and_write(
         every.unlink(missing_ok=True)  # the profile failed (a full disk): no half of the pair is left
         raise
     if args.json:
-        print_json(_ladder_json(profile, out, reused=False))
+        print_json(_ladder_json(profile, out, reused=False, reason=reason))
         return 0
     for line in ladder_summary(choice):
         print(line)

@@ -130,6 +130,49 @@ def test_json_has_one_shape_whether_computed_or_kept(tmp_path: Path, capsys: pyt
     assert computed["proxies"]["exact"]["seconds_per_arch"] == pytest.approx(0.01)
 
 
+def test_json_says_why_a_profile_there_is_computed_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """fix50d: before, --json on a profile it computed again (inputs changed) did not say why, where the readable
+    output does: "reason" is that line now, null when the profile is new or kept (one shape for all three)."""
+    out = tmp_path / "p.toml"
+    argv = [*_argv(tmp_path, out), "--json"]
+    assert main(argv) == 0
+    new = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    kept = json.loads(capsys.readouterr().out)
+    scores = Path(argv[argv.index("--scores") + 1])
+    scores.write_text(scores.read_text() + "".join(f"flat,a{i:02d},1.0,0.001\n" for i in range(20)))  # another proxy
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (new["reason"], kept["reason"]) == (None, None)
+    assert again["reason"] == f"{out} was written from other inputs (--scores changed); choosing again"
+    assert again["reused"] is False and sorted(again) == sorted(new)
+    readable = [a for a in argv if a != "--json"]
+    assert main([*readable, "--target-regret", "0.5"]) == 0  # an option changed: the readable output's first line
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line == f"{out} was written from other inputs (the options changed); choosing again"
+    assert main([*argv, "--target-regret", "0.3"]) == 0
+    assert json.loads(capsys.readouterr().out)["reason"] == line  # --json says the same line
+
+
+def test_a_kept_profile_imports_no_torch_nor_scipy_stats(tmp_path: Path) -> None:
+    """fix50d: before, the same command run again (nothing measured) spent ~6 CPU-s importing torch (through
+    profile -> trainers.synthetic_set's ProxyConfig, spaces, utils, the protocol study's modules) and scipy.stats
+    (correlate.metrics, imported to hash its source). Lazy imports now: a fresh interpreter keeps the profile
+    without either, and prints what it printed before."""
+    out = tmp_path / "p.toml"
+    argv = _argv(tmp_path, out)
+    assert main(argv) == 0
+    probe = (
+        "import sys\nfrom nas_proxy.cli import main\n"
+        f"rc = main({argv!r})\n"
+        "print(rc, sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('scipy.stats')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=SAFETY_SECONDS, check=True)
+    kept, imported = done.stdout.splitlines()
+    assert kept.startswith(f"{out} already written (same inputs; nothing measured again): chosen exact:1.0,full:1")
+    assert imported == "0 []", done.stderr
+
+
 def test_where_the_lock_cannot_be_had_the_profile_is_written_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Never unlocked without a word: a file where the lock folder goes (a file system without flock alike)."""
     from nas_proxy.profile import lock_folder

@@ -117,7 +117,7 @@ def test_command_writes_a_profile_that_search_climbs(tmp_path: Path, capsys: pyt
     assert "chosen: exact:1.0,full:1" in printed
     profile = read_profile(out)
     assert profile.ladder == "exact:1.0,full:1" and profile.proxy == {}
-    assert tomllib.loads(out.read_text())["format_version"] == 2
+    assert tomllib.loads(out.read_text())["format_version"] == 3  # fix50d: it holds proxies, nasproxy_version, inputs.simulation
     assert profile.calibration["architectures"] == [f"a{i:02d}" for i in range(N - 4)]  # never the held-out ones
     every = list(csv.DictReader((tmp_path / "profile-ladders.csv").open()))
     assert len(every) == profile.calibration["candidate_ladders"] and sum(int(r["chosen"]) for r in every) == 1

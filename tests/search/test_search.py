@@ -86,39 +86,19 @@ def finished(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     return storage, out
 
 
-def answered(url: str, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
-    """Wait until the server ``proc`` started answers ``url`` (it binds, then serves, after its first line)."""
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                r.read()
-            return
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, "the dashboard never answered"
-            time.sleep(0.05)
-
-
 @pytest.mark.parametrize(("signum", "said"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "interrupted by SIGTERM")])
 def test_the_dashboard_stopped_while_serving_says_so_and_exits_as_interrupted(finished: tuple[Path, Path], signum: int, said: str) -> None:
     """Ctrl-C while optuna-dashboard serves: before stop 48 its run_server returned, and the command exited 0 with
     nothing said (drill48), where Ctrl-C before it serves, and SIGTERM, exit 128+N with one line. The words are every
     command's ("interrupted", "interrupted by SIGTERM"; before stop 48 SIGTERM's read "stopped by SIGTERM")."""
-    import socket
-
+    from tests.dashboard_port import serving
     from tests.interrupt import interruptible
 
     storage, _ = finished
-    with socket.socket() as s:  # a port free now
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "nas_proxy", "dashboard", "--study", "s1", "--storage", str(storage), "--port", str(port)]
-    proc = interruptible(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cmd = [sys.executable, "-m", "nas_proxy", "dashboard", "--study", "s1", "--storage", str(storage)]
+    proc, _, first = serving(cmd, interruptible)  # serving: the server loop answered (on another port where one was taken: fix50d)
     try:
-        assert proc.stdout is not None and "optuna-dashboard for study 's1'" in proc.stdout.readline()
-        answered(f"http://127.0.0.1:{port}/api/meta", proc)  # serving: the server loop answers
+        assert "optuna-dashboard for study 's1'" in first
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
     finally:
