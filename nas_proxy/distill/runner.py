@@ -39,7 +39,7 @@ from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgument
 from nas_proxy.files import make_dirs
 from nas_proxy.models import ConvNet
 from nas_proxy.progress import Meter
-from nas_proxy.synthetic import META, save_synthetic
+from nas_proxy.synthetic import META, PIXEL_MAX, save_synthetic
 from nas_proxy.utils import derive_seed, generator, package_version, resolve_device
 
 
@@ -216,10 +216,13 @@ def distill(
     }
     if shard.describe() is not None:
         meta["shard"] = shard.describe()
-    # the last step's loss was finite, its update was not (a next loss would have said so); every shard stops alike
-    if not bool(shard.all_ok(torch.isfinite(state.syn).all())):
+    # the last step's loss was finite, its update was not (a next loss would have said so); every shard stops alike.
+    # Pixels past PIXEL_MAX are a divergence too: every reader refuses them, and before stop 50 (fix50a) an image lr of
+    # 1e30 wrote, exit 0, a set that evaluate, search and correlate then refused ('distil again', which did the same)
+    if not bool(shard.all_ok(torch.isfinite(state.syn).all() & (state.syn.abs() <= PIXEL_MAX).all())):
         raise DivergedError(
-            f"the last update made pixels NaN or infinite (its last checkpoint, if any, is kept in {out})",
+            f"the last update made pixels NaN, infinite or beyond +-{PIXEL_MAX:,.0f}, where no distilled pixel lies "
+            f"(its last checkpoint, if any, is kept in {out})",
             remedy=f"Lower the image lr (now {hp.image_lr:g}) and start again with --force",
             sep=". ",
         )

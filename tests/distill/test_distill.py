@@ -160,6 +160,15 @@ def test_nan_loss_stops_and_keeps_the_last_good_state(tmp_path: Path, monkeypatc
     assert torch.equal(kept, images(tmp_path / "good"))
 
 
+def test_an_image_lr_that_throws_pixels_past_what_a_set_holds_stops_before_the_set_is_written(tmp_path: Path) -> None:
+    """fix50a: with image lr 1e30 the loss stayed finite and distill wrote, exit 0, a set whose pixels were beyond
+    +-1,000,000, which evaluate, search and correlate refuse ('distil again', which did the same). Now a divergence:
+    no meta.json, the remedy to lower the image lr."""
+    with pytest.raises(DivergedError, match=r"beyond \+-1,000,000.*Lower the image lr \(now 1e\+30\)"):
+        distill(tiny_config(image_lr=1e30), tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad" / "meta.json").exists()
+
+
 def test_random_subset_is_real_training_images_of_the_right_class(tmp_path: Path) -> None:
     syn = load_synthetic(distill(tiny_config(method="random", ipc=3), tmp_path / "r", progress=False).path)
     splits = load_dataset("digits").split(0, 0.1)
