@@ -187,10 +187,20 @@ class OutputConflictError(NasProxyError):
     """An output directory that already holds a different run."""
 
 
+class DifferentRunError(OutputConflictError):
+    """An output directory holding a run of other options (its cause names them, there and now), which those options
+    continue: a caller that chose the options for the user (``run``'s preset) says to put them back."""
+
+
 class DivergedError(NasProxyError):
-    """The loss became NaN or infinite; the last good state was kept."""
+    """The loss became NaN or infinite; the last good state was kept. :attr:`fix`: what to change, apart from how to
+    start again (distill's ``--force``), where the raiser knows (a caller with its own way to start says it with it)."""
 
     exit_code = 3
+
+    def __init__(self, cause: str, *, remedy: str | None = None, sep: str = "; ", fix: str | None = None) -> None:
+        super().__init__(cause, remedy=remedy, sep=sep)
+        self.fix = fix
 
 
 class InterruptedRunError(NasProxyError):

@@ -31,6 +31,8 @@ from nas_proxy.correlate.runner import folders_written
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import (
     ArtifactError,
+    DifferentRunError,
+    DivergedError,
     InterruptedRunError,
     InvalidArgumentError,
     NasProxyError,
@@ -458,6 +460,16 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
             distill(p.distill, syn, resume=(syn / "checkpoint.safetensors").is_file(), progress=progress, ranker=ranker(p.distill))
         except InterruptedRunError as e:  # its hint names the distill command; `run` resumes by itself
             raise KeyboardInterrupt from e
+        except DifferentRunError as e:  # the preset's [distill] options changed since the set was begun (review50: the
+            # remedy said to remove it, though putting the options back continues it, and the set may be finished)
+            raise e.with_remedy(
+                f"it is this run's set, begun with other [distill] options: put the preset's back as they were there to "
+                f"continue it, or remove {syn} and run the same preset again, which distils it anew"
+            ) from e
+        except DivergedError as e:  # its remedy says distill's --force (fix50a): the set must be begun again under new options
+            if e.fix is None:
+                raise
+            raise e.with_remedy(f"{e.fix} in the preset's [distill], remove {syn} and run the same preset again") from e
         except (ArtifactError, OutputConflictError) as e:
             # distill's remedy names distill's options (--force, --resume) or distill, which `run` does not take (before stop 49:
             # 'start again with --force'); the set is the run's own (its folder named by the preset's options): removed, the

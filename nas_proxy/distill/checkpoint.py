@@ -20,7 +20,7 @@ from nas_proxy import checks
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.selection import SELECTED, STATE
-from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError
+from nas_proxy.errors import ArtifactError, DifferentRunError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, write_bytes, write_text
 from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_meta, read_safetensors, tensors_digest
 from nas_proxy.utils import file_sha256
@@ -134,13 +134,13 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     differ = {k: (v, now.get(k)) for k, v in checkpoint["identity"].items() if k not in idle and now.get(k) != v}
     if differ:
         listed = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(differ.items()))
-        raise OutputConflictError(
+        raise DifferentRunError(
             f"{out} holds a different run ({listed})", remedy="use its options to continue it, or --force to replace it"
         )
     # the same options continue the run (the same command resumes what a kill or Ctrl-C stopped); a finished
     # run is taken as it is, and continued to another number of iterations only when --resume asks for it
     if not resume and (out / META).is_file() and checkpoint["done"] != target:
-        raise OutputConflictError(
+        raise DifferentRunError(
             f"{out} already holds a finished run of {checkpoint['done']} iterations",
             remedy=f"pass --resume to continue it to {config.iterations}, or --force to replace it",
         )

@@ -225,6 +225,7 @@ def distill(
             f"(its last checkpoint, if any, is kept in {out})",
             remedy=f"Lower the image lr (now {hp.image_lr:g}) and start again with --force",
             sep=". ",
+            fix=f"lower the image lr (now {hp.image_lr:g})",
         )
     if config.real_per_class:
         meta["hybrid"] = {
@@ -366,6 +367,7 @@ def _optimise(
                         f"checkpointed in {out}",
                         remedy=f"{fix[0].upper() + fix[1:]} and start again with --force",
                         sep=". ",
+                        fix=fix,
                     )
                 if done % config.log_every == 0 or done == total:
                     means = (window / state.window_n).tolist()

@@ -268,6 +268,39 @@ def test_the_runs_remedy_keeps_a_cause_whose_path_holds_a_semicolon(
     ), err
 
 
+def test_a_preset_whose_distill_options_changed_or_diverge_is_told_the_runs_own_remedy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """review50: the preset's batch_real changed after its set was distilled; run said only 'remove the set and run
+    again', though putting the option back continues (here: takes) the finished set. fix50a: a preset whose image lr
+    diverges said distill's 'start again with --force', which run lacks. Now each says the run's way, one line, the set
+    untouched."""
+    from nas_proxy.distill import distill
+
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY.format(runs=tmp_path / "runs"))
+    p = plan(preset)
+    assert p.distill is not None and p.synthetic is not None
+    distill(p.distill, p.synthetic, progress=False)
+    before = {f.name: f.read_bytes() for f in p.synthetic.iterdir() if f.is_file()}
+    preset.write_text(TINY.format(runs=tmp_path / "runs").replace("batch_real = 8", "batch_real = 16"))
+    assert main(["run", str(preset), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"nasproxy run: error: {p.synthetic} holds a different run (batch_real: 8 there, 16 now); it is this run's set, "
+        "begun with other [distill] options: put the preset's back as they were there to continue it, or remove "
+        f"{p.synthetic} and run the same preset again, which distils it anew"
+    ), err
+    assert {f.name: f.read_bytes() for f in p.synthetic.iterdir() if f.is_file()} == before
+    preset.write_text(TINY.format(runs=tmp_path / "other").replace("batch_real = 8", "batch_real = 8\nimage_lr = 1e30"))
+    assert main(["run", str(preset), "--quiet"]) == 3
+    err = capsys.readouterr().err.strip()
+    syn = tmp_path / "other" / "tiny" / p.synthetic.name
+    assert len(err.splitlines()) == 1 and "--force" not in err, err
+    assert err.endswith(f"; lower the image lr (now 1e+30) in the preset's [distill], remove {syn} and run the same preset again"), err
+
+
 def test_a_worker_joins_a_ground_truth_study(tmp_path: Path) -> None:
     storage = tmp_path / "gt.log"
     config = GroundTruthConfig(epochs=1, early=(0.5,))
