@@ -63,17 +63,21 @@ if TYPE_CHECKING:
 # those the pipeline sets itself (the device from the top level, the synthetic set it made, ...)
 DISTILL_KEYS = configs.fields(DistillConfig) - {"device"}
 SEARCH_KEYS = configs.fields(SearchConfig, SearchBudget) - {"synthetic", "device", "data_root"}
-CORRELATE_KEYS = configs.fields(CorrelateConfig, CorrelateBudget) - {
-    "space",  # the search's
-    "synthetic",  # the set distill made
-    "proxy",  # the search's proxy training, so that the search scores are reused
-    "dataset",  # the synthetic set's
-    "data_root",
-    "split_seed",
-    "val_fraction",
-    "seed",  # the search's
-    "device",  # the top level's
-}
+CORRELATE_KEYS = (
+    configs.fields(CorrelateConfig, CorrelateBudget)
+    - set(configs.CORRELATE_NOT_FROM_FILE)
+    - {
+        # (CORRELATE_NOT_FROM_FILE: what `correlate --config` refuses too; before stop 50 a preset's zero_cost_batch was
+        # taken, and left out of the correlate/config.toml the run wrote: review50)
+        "space",  # the search's
+        "synthetic",  # the set distill made
+        "proxy",  # the search's proxy training, so that the search scores are reused
+        "dataset",  # the synthetic set's
+        "data_root",
+        "seed",  # the search's
+        "device",  # the top level's
+    }
+)
 
 
 PRESETS_DIR = Path("presets")  # the shipped presets, beside the working directory: `nasproxy run NAME` reads presets/NAME.toml

@@ -169,6 +169,7 @@ def test_stage_times_read_as_a_clock(seconds: float, shown: str) -> None:
         ('[search]\nspace = "convnet720"\nepoch = 3\n', r"\[search\]: unknown key 'epoch'"),
         ('[search]\nspace = "convnet720"\n[search.proxy]\nepoch = 3\n', r"\[search.proxy\]: unknown key 'epoch'"),
         ("[correlate]\nfull_images = 3\n", r"\[correlate\]: unknown key 'full_images'"),
+        ("[correlate]\nzero_cost_batch = 8\n", r"\[correlate\]: unknown key 'zero_cost_batch'"),  # as correlate --config: review50
         ("[extra]\n", "unknown table 'extra'"),
         ("name = [", "is not valid TOML"),
         ('name = "a/b"\n', "'name' must be a plain name"),
