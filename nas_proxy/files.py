@@ -597,10 +597,12 @@ def output_lock(
         return
     before = _stat(_existing(folder), _TIMES)
     made = _make(folder)
-    identities = [_stat(p, _IDENTITY) for p in made]  # which folders it made: a path may name another's by the end
-    fd = _lock(
-        folder, busy or f"{shorten(folder)} is being written by another nasproxy process", fix, wait
+    fd, remade = _lock(
+        folder, busy or f"{shorten(folder)} is being written by another nasproxy process", fix, wait, make
     )  # refused: what this process made is another's now, left as it is
+    if remade and folder not in made:  # removed by its last holder as it ended, empty, and made again here
+        made.insert(0, folder)
+    identities = [_stat(p, _IDENTITY) for p in made]  # which folders it made: a path may name another's by the end
     after = _stat(made[-1].parent, _TIMES) if made else None  # the folder above what this process made, once made
     try:
         if fd is not None:  # moved or deleted from now on, even while still empty, it is said, not made again (fix44a)
@@ -674,14 +676,32 @@ def _make(folder: Path) -> list[Path]:
     return made[::-1]
 
 
-def _lock(folder: Path, busy: str, fix: str, wait: bool = False) -> int | None:
-    """An open descriptor of ``folder``, locked (None where it cannot be made or opened); raises FolderBusyError
-    unless ``wait``: then it waits for the holder to end."""
-    while True:
+LOCK_TRIES = 100  # folders removed (and made) under a lock by others in a row before it is given up (runs unlocked)
+
+
+def _lock(folder: Path, busy: str, fix: str, wait: bool = False, make: bool = True) -> tuple[int | None, bool]:
+    """An open descriptor of ``folder``, locked (None where it cannot be made or opened), and whether this call made
+    the folder again; raises FolderBusyError unless ``wait``: then it waits for the holder to end. A folder removed
+    between its making and its opening (by the holder it waited for, ending with the folder empty: a profile's lock
+    folder, an output nothing was written into) is made again (``make``) and locked: before stop 50 (review50) the
+    command ran unlocked, beside a third that made and locked the folder anew."""
+    remade = False
+    for _ in range(LOCK_TRIES):
         try:
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            if not make:
+                return None, remade
+            try:
+                folder.mkdir()
+                remade = True
+            except FileExistsError:  # made again by another meanwhile: lock that one
+                pass
+            except OSError:
+                return None, remade
+            continue
         except OSError:
-            return None
+            return None, remade
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -691,14 +711,15 @@ def _lock(folder: Path, busy: str, fix: str, wait: bool = False) -> int | None:
             raise FolderBusyError(f"{busy}{who}; {fix}") from None
         except OSError:  # a file system without flock
             os.close(fd)
-            return None
+            return None, remade
         try:
             same = os.stat(folder).st_ino == os.fstat(fd).st_ino
         except OSError:
             same = False
-        if same:  # else the folder was removed and made again meanwhile: lock the one there now
-            return fd
+        if same:  # else the folder was removed (and made again) meanwhile: lock the one there now
+            return fd, remade
         os.close(fd)
+    return None, remade
 
 
 def _holder(inode: int) -> str | None:

@@ -122,3 +122,30 @@ def test_a_run_whose_stage_folder_another_command_writes_is_refused(
     assert code == 2
     assert len(err) == 1 and f"runs/p/{stage} is being written by another nasproxy process (process {os.getpid()})" in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.toml"]  # no studies/; the folders made for the locks removed
+
+
+def test_a_folder_its_last_holder_removed_before_it_was_opened_is_made_again_and_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review50: the lock folder made (or found) and then removed by the holder it was waiting for (a profile's
+    .NAME.writing, removed as its writer ends; an output nothing was written into) before it was opened: the command
+    ran unlocked (calibrate warned 'a file in its place, or no flock'), beside a third that made and locked the folder
+    anew. Now it makes it again and holds its lock; left empty, it is removed at the end as a folder it made."""
+    from nas_proxy import files
+
+    out = tmp_path / "out"
+    out.mkdir()
+    real = files._make
+
+    def removed_meanwhile(folder: Path) -> list[Path]:
+        made = real(folder)
+        folder.rmdir()  # the holder ending: what its last step does to an empty lock folder
+        return made
+
+    monkeypatch.setattr(files, "_make", removed_meanwhile)
+    with output_lock(out) as held:
+        assert held and out.is_dir()
+        monkeypatch.setattr(files, "_make", real)
+        with pytest.raises(FolderBusyError), output_lock(out):  # held: a second is refused
+            pass
+    assert not out.exists()  # made again by this one, left empty: removed
