@@ -309,6 +309,7 @@ def _check_values(meta: dict[str, Any]) -> None:
     checks.sha256("tensors_sha256", meta.get("tensors_sha256"), "the tensors file's")
     # the real data's labels (branch probe41 on): Dataset.check_described compares them
     checks.sha256("dataset.labels_sha256", d.get("labels_sha256"), "the real labels'")
+    checks.sha256("dataset.content_sha256", d.get("content_sha256"), "the real data's")  # branch fix50e on: pixels and labels
     checks.number("num_images", meta.get("num_images"), 0, integer=True, optional=True)
     # the costs a search, score or correlate adds to its proxy's (one_off_seconds)
     checks.number("seconds", meta.get("seconds"), 0, checks.SECONDS_MAX, optional=True)  # fix42a: 1e300 skewed the cost column

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from nas_proxy import checks
-from nas_proxy.data.base import STD_FLOOR, Dataset, channel_stats, normalise, stratified_split
+from nas_proxy.data.base import STD_FLOOR, Dataset, arrays_sha256, channel_stats, normalise, stratified_split
 from nas_proxy.data.formats import (
     I64,
     U8,
@@ -176,6 +176,7 @@ def _from_arrays(
         if len(y) and (y.min() < 0 or y.max() >= len(classes)):
             raise DataNotFoundError(f"{name} {split} labels outside [0, {len(classes)}) in {source}")
     _check_splits(name, source, train_x, test_x, train[1], classes, label_words)
+    content = arrays_sha256(train[0], train[1].astype("<i8"), test[0], test[1].astype("<i8"))  # the pixels as read: 0.1 s for 70,000 28x28
     return Dataset(
         name=name,
         train_x=normalise(train_x, mean, std),
@@ -187,6 +188,7 @@ def _from_arrays(
         std=std,
         flip=flip,
         source=source,
+        content=content,
     )
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import optuna
 
+from nas_proxy.data import load_dataset
+from nas_proxy.errors import ArtifactError
 from nas_proxy.protocols import resolve_root
 from nas_proxy.studies import kinds, queue
 from nas_proxy.studies.kinds import WorkerOptions
@@ -41,9 +43,16 @@ class TrainingStudy:
         """The study of this data and protocol in ``storage`` (created when missing)."""
         name = self.study_name(data, config)
         study = maximizing_study(storage.backend, name)
-        if self.attr not in study.user_attrs:
-            data_attrs = {**data.key(), "data_root": data.data_root, "image_size": data.image_size}
+        dataset = load_dataset(data.dataset, data.data_root, image_size=data.image_size)
+        if self.attr not in study.user_attrs:  # its name holds no pixel: the data's content is recorded, and checked
+            data_attrs = {
+                **data.key(),
+                "data_root": data.data_root,
+                "image_size": data.image_size,
+                "content_sha256": dataset.content_sha256(),
+            }
             study.set_user_attr(self.attr, {"data": data_attrs, "protocol": config.to_dict()})
+        self.check_content(study, storage, dataset.describe())
         kinds.mark(study, self.kind)
         name_objective(study, self.value)
         fail_dead_trials(study, storage.backend)  # trainings whose process died here: failed and re-queued before counting
@@ -66,8 +75,25 @@ class TrainingStudy:
         if not queue.waiting(study):
             return
         data = RealData(_stored_data(stored["data"], data_root), config, resolve_device(device), test=self.value == "test_accuracy")
+        self.check_content(study, storage, data.described)  # a worker elsewhere may read another copy of the data
         objective = queue.objective(lambda spec, seed: train_one(spec, seed, data, config), self.value, {"device": str(data.device)})
         queue.work(study, storage.backend, objective, self.label, progress)
+
+    def check_content(self, study: optuna.Study, storage: Storage, described: dict[str, Any]) -> None:
+        """Refuse the data ``described`` (``Dataset.describe()``) for ``study`` when the study recorded another
+        content_sha256: its trainings were made from other images (changed in place since, or another copy under
+        --data-root) and must not be mixed with new ones. Before branch fix50e they were, without a word; hours
+        of trainings are not thrown away either: the user says which. A study made before records none: as before."""
+        recorded = study.user_attrs[self.attr]["data"].get("content_sha256")
+        if recorded is None or recorded == described["content_sha256"]:
+            return
+        raise ArtifactError(
+            f"the {self.label} study {study.study_name} in {storage.url} was trained on {described['name']} images that "
+            f"differ from those found now in {described['source']} (content_sha256 {str(recorded)[:12]}... there, "
+            f"{described['content_sha256'][:12]}... now): not the data it was made from (its images changed since, or "
+            "--data-root points at another copy); give the folder it was made from, or another storage to train it "
+            "again (correlate: --gt-storage)"
+        )
 
     def train(self, study: optuna.Study, storage: Storage, wanted: queue.Wanted, workers: int, device: str, progress: bool) -> None:
         """Train what ``wanted`` lacks in ``study`` (in ``storage``) with ``workers`` processes on this

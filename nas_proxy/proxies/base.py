@@ -86,6 +86,7 @@ class RunSetup:
     searched: Mapping[str, tuple[str | None, float | None, float | None]] = field(default_factory=dict)
     _batch: tuple[Tensor, Tensor, int, int, tuple[int, int]] | None = field(default=None, init=False, repr=False, compare=False)
     _shape: tuple[int, int, tuple[int, int]] | None = field(default=None, init=False, repr=False, compare=False)
+    _content: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def device_type(self) -> str:
         """``cpu`` or ``cuda``: what :attr:`device` resolves to here (``auto`` included)."""
@@ -96,12 +97,25 @@ class RunSetup:
     def shape(self) -> tuple[int, int, tuple[int, int]]:
         """``(channels, classes, image size)`` of the real data (loaded once)."""
         if self._shape is None:
-            from nas_proxy.data import load_dataset
-
-            ref = self.data
-            dataset = load_dataset(ref.dataset, ref.data_root, image_size=ref.image_size)
-            self._shape = (dataset.channels, dataset.num_classes, dataset.image_size)
+            self._read()
+        assert self._shape is not None
         return self._shape
+
+    def content_sha256(self) -> str:
+        """The real data's :meth:`~nas_proxy.data.base.Dataset.content_sha256` (pixels and labels; loaded once):
+        recorded with every cached score, which data found changed since is not reused for."""
+        if self._content is None:
+            self._read()
+        assert self._content is not None
+        return self._content
+
+    def _read(self) -> None:
+        from nas_proxy.data import load_dataset
+
+        ref = self.data
+        dataset = load_dataset(ref.dataset, ref.data_root, image_size=ref.image_size)
+        self._shape = (dataset.channels, dataset.num_classes, dataset.image_size)
+        self._content = dataset.content_sha256()
 
     def real_batch(self) -> tuple[Tensor, Tensor, int, int, tuple[int, int]]:
         """``(x, y, channels, classes, image size)``: ``zero_cost_batch`` seeded training images on
@@ -120,6 +134,7 @@ class RunSetup:
             device = resolve_device(self.device)
             x, y = splits.train_x[pick].to(device), splits.train_y[pick].to(device)
             self._batch = (x, y, dataset.channels, dataset.num_classes, dataset.image_size)
+            self._shape, self._content = self._batch[2:], dataset.content_sha256()  # read once: shape() and the caches' need
         return self._batch
 
 

@@ -12,10 +12,16 @@ from nas_proxy.errors import NasProxyWarning
 from nas_proxy.files import append_line
 
 DIGEST = "sha256"  # a row's field: the sha256 of its other fields (digests.json_sha256)
+DATA = "data_sha256"  # a row's field: the content_sha256 of the real data it was scored on (branch fix50e on)
 
 
 class CacheRowChangedWarning(NasProxyWarning):
     """Rows of a score cache whose numbers changed on disk since they were written: scored again."""
+
+
+class CacheDataChangedWarning(NasProxyWarning):
+    """Rows of a score cache made from other data than the data found now (images changed in place since, or
+    --data-root at another copy): scored again."""
 
 
 class Cache:
@@ -25,17 +31,32 @@ class Cache:
     stop 48 a score edited from 21.67 to 91.67 was used as it was: correlate's Spearman fell from 0.80 to 0.40,
     exit 0, nothing said). A row an earlier nasproxy wrote, without the digest, is read as before."""
 
-    def __init__(self, path: Path, legacy: Path | None = None) -> None:
+    def __init__(self, path: Path, legacy: Path | None = None, data: str | None = None) -> None:
         """``legacy``: an older file of the same scores, read first and never written (a cache named before
-        its key held the device: its scores are taken on any device, the one they were made on unknown)."""
+        its key held the device: its scores are taken on any device, the one they were made on unknown).
+        ``data``: the content_sha256 of the real data found now, written with every row; a row written with
+        another was scored on other data (the key names the dataset and split, not its pixels): ignored, its
+        architecture scored again, and said in one warning. A row written without one is read as before."""
         self.path = path
+        self.data = data
         self.rows: dict[str, dict[str, Any]] = {}
+        stale: set[str] = set()
         for source in (legacy, path):
             if source is not None and source.is_file():
-                self._read(source)
+                stale |= self._read(source)
+        if stale := stale - set(self.rows):  # those scored again since on this data are no longer stale
+            warnings.warn(
+                CacheDataChangedWarning(
+                    f"{path}: {len(stale)} score(s) were made from other data than those found now (content_sha256 "
+                    f"{str(data)[:12]}... now: the images changed since, or --data-root points at another copy); their "
+                    "architectures are scored again"
+                ),
+                stacklevel=2,
+            )
 
-    def _read(self, path: Path) -> None:
-        changed = 0
+    def _read(self, path: Path) -> set[str]:
+        """Read ``path``'s rows; the architectures of rows scored on other data than :attr:`data`."""
+        changed, stale = 0, set()
         for line in path.read_text().splitlines():
             try:
                 row = json.loads(line)
@@ -47,6 +68,9 @@ class Cache:
             if written is not None and written != json_sha256(row):
                 changed += 1
                 continue
+            if self.data is not None and row.get(DATA, self.data) != self.data:
+                stale.add(row["arch_id"])
+                continue
             self.rows[row["arch_id"]] = row
         if changed:
             warnings.warn(
@@ -56,9 +80,12 @@ class Cache:
                 ),
                 stacklevel=3,
             )
+        return stale
 
     def add(self, row: dict[str, Any]) -> None:
-        """Store ``row``: its line is written whole or not at all (a full disk leaves no partial line)."""
+        """Store ``row`` (with :attr:`data`): its line is written whole or not at all (a full disk leaves no partial line)."""
+        if self.data is not None:
+            row = row | {DATA: self.data}
         append_line(self.path, (json.dumps(row | {DIGEST: json_sha256(row)}) + "\n").encode())
         self.rows[row["arch_id"]] = row
 

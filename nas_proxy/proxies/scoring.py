@@ -22,12 +22,15 @@ def score_archs(
     interrupted run resumes; scores the proxy already knows (a search's own) are added to the cache
     unchanged. A score made on CUDA is not reused on the CPU, nor the reverse: the two differ in their
     last bits (so a ranking may change), and its seconds, which the report's cost columns sum, outright. A
-    cache named before the device was in its name (``<cache key>.jsonl``) is still read, on any device."""
+    cache named before the device was in its name (``<cache key>.jsonl``) is still read, on any device. Every
+    score is stored with the real data's content_sha256 (every proxy scores on its validation split): one made
+    from other data (its images changed in place since) is scored again, with a warning (:class:`Cache`)."""
     proxy.prepare()
     if not proxy.cached:
         return {aid: proxy.score(spec, aid) for aid, spec in archs}
     key = proxy.cache_key()
-    cache = Cache(cache_dir / f"{key}-{proxy.setup.device_type()}.jsonl", legacy=cache_dir / f"{key}.jsonl")
+    where = cache_dir / f"{key}-{proxy.setup.device_type()}.jsonl"
+    cache = Cache(where, legacy=cache_dir / f"{key}.jsonl", data=proxy.setup.content_sha256())
     known = proxy.known()
     for aid, _ in archs:
         if aid in known and aid not in cache.rows:
