@@ -179,6 +179,12 @@ class ArtifactError(NasProxyError):
     """A synthetic-set directory or file that is missing, unfinished, corrupt or foreign."""
 
 
+class DataChangedError(ArtifactError):
+    """An artifact made from data that differ from those found now under its name (the same shapes and classes, other
+    labels or pixels: files edited in place, another copy): a caller that made the artifact itself, as a cache, makes
+    it again from these (a random subset a search drew); another's is refused."""
+
+
 class NewerFormatError(ArtifactError):
     """A set written by a newer nasproxy: whole, only unreadable here (never made again over)."""
 

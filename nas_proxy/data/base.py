@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nas_proxy.errors import ArtifactError, InvalidArgumentError
+from nas_proxy.errors import ArtifactError, DataChangedError, InvalidArgumentError
 from nas_proxy.protocols import DataRef
 
 
@@ -63,10 +63,11 @@ class Dataset:
             )
         recorded = described.get("labels_sha256")  # absent from sets made before branch probe41
         if recorded is not None and recorded != self.labels_sha256():  # same shapes, classes and fixed statistics: MNIST's
-            raise ArtifactError(  # files read as fashion-mnist's; before branch probe41 a set was then scored at chance, silently
+            raise DataChangedError(  # files read as fashion-mnist's; before branch probe41 a set was then scored at chance, silently
                 f"{what} was made from {name} files whose labels differ from those found now in {self.source} "
                 f"(labels_sha256 {str(recorded)[:12]}... there, {self.labels_sha256()[:12]}... now): not the data it was made from "
-                "(--data-root points at another dataset's files, or the files changed); give the folder it was made from"
+                "(--data-root points at another dataset's files, or the files changed)",
+                remedy="give the folder it was made from",
             )
         for key, now in (("mean", self.mean), ("std", self.std)):  # a set's images are in the normalised units of both
             if [round(float(v), 4) for v in described.get(key) or []] != [round(v, 4) for v in now]:
@@ -75,11 +76,11 @@ class Dataset:
                 )
         recorded = described.get("content_sha256")  # absent from sets made before branch fix50e: read as before
         if recorded is not None and recorded != self.content_sha256():  # the same labels, other pixels: images edited in place
-            raise ArtifactError(  # (turned, replaced by others of the class), or another copy; before fix50e used without a word
+            raise DataChangedError(  # (turned, replaced by others of the class), or another copy; before fix50e used without a word
                 f"{what} was made from {name} images that differ from those found now in {self.source} "
                 f"(content_sha256 {str(recorded)[:12]}... there, {self.content_sha256()[:12]}... now; the labels agree): "
-                "not the data it was made from (its images changed since, or --data-root points at another copy); "
-                "give the folder it was made from, or distill again from this one"
+                "not the data it was made from (its images changed since, or --data-root points at another copy)",
+                remedy="give the folder it was made from, or distill again from this one",
             )
 
     def describe(self) -> dict[str, object]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyWarning, OutputConflictError
+from nas_proxy.errors import ArtifactError, DataChangedError, InvalidArgumentError, NasProxyWarning, OutputConflictError
 from nas_proxy.files import output_lock
 from nas_proxy.protocols import DataRef
 from nas_proxy.proxies.base import Proxy, Report, RunSetup, Scored, cache_key, register
@@ -45,7 +45,7 @@ def _drawn_here(path: Path) -> str:
     return f"it is a random subset this command draws: remove {path} and run the same command again"
 
 
-def _random_subset(setup: RunSetup, ipc: int) -> str:
+def _random_subset(setup: RunSetup, ipc: int, stale: str | None = None) -> str:
     """A random real subset of ``ipc`` images per class in the run's directory (made once, resumed).
 
     One process builds it: it holds the folder's lock (:func:`files.output_lock`) while it makes it,
@@ -55,12 +55,14 @@ def _random_subset(setup: RunSetup, ipc: int) -> str:
     its process; what it wrote is whole (every file is written whole or not at all, meta.json last),
     and the process that takes the lock next finishes it. A subset that cannot be used (torn by a copy, a file edited
     since) is a cache of this command's: drawn again (the same images, by its seed), said in one warning; before stop 49
-    the command stopped on distill's remedy ('distil again', 'start again with --force'), which search and correlate lack."""
+    the command stopped on distill's remedy ('distil again', 'start again with --force'), which search and correlate lack.
+    ``stale``: why the subset there, whole, is not of the data found now (its images changed since it was drawn): drawn
+    again from these, said so."""
     from nas_proxy.distill import DistillConfig, distill
 
     ref = setup.data
     path = setup.out / f"random-ipc{ipc}-seed{setup.seed}"
-    if (path / "meta.json").is_file() and not (path / "checkpoint.safetensors").is_file() and _readable(path):
+    if stale is None and (path / "meta.json").is_file() and not (path / "checkpoint.safetensors").is_file() and _readable(path):
         # a whole set without its checkpoint (copied so): taken as it is where it was drawn from this data (before fix50a
         # one drawn from another split was taken without a word: its images may be this split's validation images)
         if other := _other_data(path, ref):
@@ -81,6 +83,10 @@ def _random_subset(setup: RunSetup, ipc: int) -> str:
     )
 
     def build() -> str:
+        if stale is not None:
+            warnings.warn(RandomSubsetRedrawnWarning(f"random subset {path} could not be used ({stale}); it is drawn again"), stacklevel=3)
+            distill(cfg, path, force=True, progress=False)
+            return str(path)
         try:
             distill(cfg, path, resume=(path / "checkpoint.safetensors").is_file(), progress=False)
             load_synthetic(path)
@@ -191,7 +197,14 @@ class SyntheticSetProxy(Proxy):
         if self._context is None:  # the set and its real data, checked against each other (Dataset.check_described)
             assert self.path is not None, "prepare() first"
             s = self.setup
-            self._context = ProxyContext.load(self.path, s.device, s.training, s.data.data_root)
+            try:
+                self._context = ProxyContext.load(self.path, s.device, s.training, s.data.data_root)
+            except DataChangedError as e:  # the data's files changed since this command drew its subset: a cache of its
+                if not self.real_data:  # own, drawn again (before stop 50 refused with 'distill again', fix50e); a set given
+                    raise  # to the command is the user's work: refused
+                self.path = _random_subset(s, self.ipc, stale=e.cause)
+                self.prepare()
+                self._context = ProxyContext.load(self.path, s.device, s.training, s.data.data_root)
 
     def cache_key(self) -> str:
         return f"proxy-{cache_key(self.sha256, self.setup.training.to_dict(), self.setup.seed)}"

@@ -67,3 +67,37 @@ def test_a_subset_copied_without_its_checkpoint_is_taken_only_for_the_data_it_wa
         f"it is a random subset this command draws: remove {path} and run the same command again"
     )
     assert {p.name: p.read_bytes() for p in path.iterdir()} == kept
+
+
+def test_a_subset_drawn_before_the_images_changed_in_place_is_drawn_again_from_these(tmp_path: Path) -> None:
+    """fix50e: a random subset this command drew, then an image of the folder turned in place: the proxy stopped on the
+    set's refusal, 'OUT/random-ipc1-seed0 was made from ... images that differ ...; give the folder it was made from, or
+    distill again from this one', which search and correlate cannot do for a subset they draw. It is their cache: drawn
+    again from the images found now, said in one warning, and scored."""
+    from nas_proxy.correlate import from_space
+    from nas_proxy.data import load_dataset
+    from nas_proxy.protocols import ProxyConfig
+    from nas_proxy.proxies.synthetic import SyntheticSetProxy
+    from tests.data.test_data_changed import noisy_folder, turn
+
+    folder = noisy_folder(tmp_path / "photos")
+    setup = RunSetup(
+        space=get_space("convnet-small"),
+        data=DataRef(f"imagefolder:{folder}", 0, 0.5),
+        out=tmp_path / "out",
+        training=ProxyConfig(epochs=1),
+    )
+    proxy = SyntheticSetProxy.named(setup, "random-ipc1")
+    assert proxy is not None
+    proxy.prepare()
+    path = Path(str(proxy.path))
+    turn(folder / "emu" / "0.png")  # the same label, mean and std: only the pixels tell
+    again = SyntheticSetProxy.named(setup, "random-ipc1")
+    assert again is not None
+    again.prepare()  # the subset there, whole, taken as drawn
+    (arch,) = from_space(get_space("convnet-small"), 1, seed=0)
+    with pytest.warns(RandomSubsetRedrawnWarning, match=rf"random subset {path} could not be used \(.*images that differ"):
+        got = again.score(arch.spec, arch.arch_id)
+    assert got.value == got.value  # a number: scored on the subset drawn again
+    now = load_dataset(f"imagefolder:{folder}").content_sha256()
+    assert json.loads((path / "meta.json").read_text())["dataset"]["content_sha256"] == now
