@@ -138,6 +138,12 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
     was, now = (stored.get("dataset") or {}).get("name"), fingerprint["dataset"]["name"]
     if was is not None and was != now:
         problems.append(f"dataset {was} there, {now} now")
+    elif (there := (stored.get("dataset") or {}).get("content_sha256")) not in (None, fingerprint["dataset"].get("content_sha256")):
+        # (absent from studies made before stop 50: resumed as before)
+        here = str(fingerprint["dataset"].get("content_sha256"))
+        problems.append(
+            f"dataset {now} with other images or labels there than found now (content_sha256 {str(there)[:12]}... there, {here[:12]}... now)"
+        )
     if "proxy" in stored and stored["proxy"] != fingerprint["proxy"]:  # studies made before it was recorded searched on a set
         problems.append(f"proxy {stored['proxy']} there, {fingerprint['proxy']} now")
     elif stored.get("synthetic_sha256") != fingerprint["synthetic_sha256"]:

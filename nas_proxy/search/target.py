@@ -80,7 +80,9 @@ class SearchProxy:
         return {
             "space_description": space.describe(),
             "synthetic_sha256": self.proxy.facts().get("tensors_sha256"),
-            "dataset": self.dataset_facts(),
+            # the data's pixels and labels too: a real-data proxy's study resumed on images changed in place since mixed
+            # old and new scores, exit 0, before stop 50 (fix50e); a set's study is kept apart by the set's own check
+            "dataset": {**self.dataset_facts(), "content_sha256": self.setup.content_sha256()},
             "proxy": self.name,
             "proxy_trains": self.proxy.trains,
         }

@@ -167,3 +167,21 @@ def test_a_set_made_before_the_digest_is_read_as_before(tmp_path: Path) -> None:
     turn(folder / "emu" / "0.png")
     dataset = load_dataset(f"imagefolder:{folder}")
     dataset.check_described(meta["dataset"], str(syn))  # as before: no refusal
+
+
+def test_a_search_on_real_data_is_not_resumed_on_images_turned_in_place_since(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """fix50e's note: a search with a real-data proxy (synflow) resumed its study after an image was turned in place,
+    exit 0, 'complete' with old and new scores mixed (the study knew its data by name). Now refused in one line; the
+    study keeps its trials."""
+    folder = noisy_folder(tmp_path / "photos")
+    storage = tmp_path / "z.log"
+    search = ["search", "--proxy", "synflow", "--dataset", f"imagefolder:{folder}", "--space", SPACE, "--study", "z"]
+    args = [*search, "--storage", str(storage), "--device", "cpu", "--quiet"]
+    assert main([*args, "--n-trials", "2"]) == 0
+    capsys.readouterr()
+    kept = storage.read_bytes()
+    turn(folder / "emu" / "0.png")
+    assert main([*args, "--n-trials", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already exists with other settings (dataset imagefolder:" in err, err
+    assert "with other images or labels there than found now (content_sha256 " in err and storage.read_bytes() == kept, err

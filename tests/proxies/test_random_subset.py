@@ -90,7 +90,7 @@ def test_a_subset_drawn_before_the_images_changed_in_place_is_drawn_again_from_t
     proxy = SyntheticSetProxy.named(setup, "random-ipc1")
     assert proxy is not None
     proxy.prepare()
-    path = Path(str(proxy.path))
+    path = Path(str(proxy.path))  # type: ignore[attr-defined]
     turn(folder / "emu" / "0.png")  # the same label, mean and std: only the pixels tell
     again = SyntheticSetProxy.named(setup, "random-ipc1")
     assert again is not None
