@@ -202,5 +202,12 @@ def serve(
     address = f"http://{host}:{port}/"
     if on_ready is not None:
         on_ready(address)
-    run_server(opened.backend, host=host, port=port, artifact_store=store)
+    try:
+        run_server(opened.backend, host=host, port=port, artifact_store=store)
+    except OSError as e:  # taken by another process between check_address's bind and the server's (before stop 50: a traceback)
+        if e.errno != errno.EADDRINUSE:
+            raise
+        raise InvalidArgumentError(
+            f"port {port} on {host} was taken by another process as the dashboard started; pick another with --port"
+        ) from None
     return address

@@ -86,6 +86,46 @@ def finished(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     return storage, out
 
 
+def test_a_port_taken_between_the_check_and_the_servers_bind_is_one_line(
+    finished: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix50d's note: dashboard checks the port (binds and closes it), then optuna-dashboard binds it: another process
+    that took it in between made a traceback ('OSError: [Errno 98] Address already in use'). Now one line, exit 2. The
+    port is taken for real, listening, right after the check."""
+    import socket
+
+    from nas_proxy.cli import main
+    from nas_proxy.search import dashboard
+
+    storage, _ = finished
+    held: list[socket.socket] = []
+    real = dashboard.check_address
+
+    def taken_after(host: str, port: int) -> None:
+        real(host, port)
+        s = socket.socket()
+        s.bind((host, port))
+        s.listen()
+        held.append(s)
+
+    monkeypatch.setattr(dashboard, "check_address", taken_after)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    try:
+        code = main(["dashboard", "--study", "s1", "--storage", str(storage), "--port", str(port)])
+    finally:
+        for s in held:
+            s.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1] == (
+        f"nasproxy dashboard: error: port {port} on 127.0.0.1 was taken by another process as the dashboard started; "
+        "pick another with --port"
+    ), err
+    assert not any("Traceback" in line for line in err)
+
+
 @pytest.mark.parametrize(("signum", "said"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "interrupted by SIGTERM")])
 def test_the_dashboard_stopped_while_serving_says_so_and_exits_as_interrupted(finished: tuple[Path, Path], signum: int, said: str) -> None:
     """Ctrl-C while optuna-dashboard serves: before stop 48 its run_server returned, and the command exited 0 with
