@@ -165,7 +165,7 @@ def to_profile(
 
 def _finite(record: dict[str, Any]) -> dict[str, Any]:
     """A proxy's record (:attr:`LadderChoice.proxies`) as a profile holds it: an undefined number (the Spearman
-    of a proxy that scores every architecture alike) left out, TOML holding no NaN."""
+    of a proxy that scores every architecture alike) left out: read_profile refuses a number that is not finite."""
 
     def defined(v: Any) -> bool:
         return all(math.isfinite(x) for x in (v if isinstance(v, list) else [v]))

@@ -192,7 +192,10 @@ def _other_kind(out: Path, ladders: bool) -> None:
     """Refuse a profile of the other kind at ``out``, which this command would replace: a protocol study's (its
     [proxy], hours of trainings) for ``--ladders``, a ladder's for the protocol study (refused at the start, not
     replaced at its end). Before fix49a either was replaced, with one line at most. A profile a newer nasproxy
-    wrote is refused too; one that cannot be read otherwise is the command's to replace."""
+    wrote is refused too; one that cannot be read otherwise is the command's to replace. Asked before any work, and again
+    once the profile's lock is held (another kind's writer may have ended between the two)."""
+    if not out.exists():
+        return
     from nas_proxy.errors import NasProxyError, NewerFormatError
     from nas_proxy.profile import read_profile
 
@@ -278,6 +281,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         truths, data = truth.from_study(args.truth_study, args.gt_storage), f"ground-truth study {args.truth_study}"
     command = command_line(args)
     with one_writer(out):  # a calibration of another study writing the same --out meanwhile is refused (fix49a)
+        _other_kind(out, ladders=False)  # again, held: a --ladders may have written it since _output looked (review50)
         result = calibrate(config, truths, data, args.study, args.storage, command, progress=not args.quiet)
         write_profile(result.profile, out)
     if args.json:
@@ -378,6 +382,7 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
     inputs = inputs_of(table, [Path(s) for s in args.scores], None if args.split is None else Path(args.split), options)
     kept_then = "wait for it to finish (the same command then keeps what it wrote), or choose another --out"
     with one_writer(out, kept_then):  # one command at a time computes and writes this profile (before fix49a, the last to end won)
+        _other_kind(out, ladders=True)  # again, held: a protocol study may have written it since _output looked (review50)
         kept, why = written(out, every, inputs)
         if kept is not None:  # the same command run again: nothing measured again
             if args.json:

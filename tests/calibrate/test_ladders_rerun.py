@@ -237,6 +237,35 @@ def test_a_profile_of_the_other_kind_is_refused_not_replaced(tmp_path: Path, cap
     assert ladder.read_bytes() == before and not (tmp_path / "s.log").exists()
 
 
+def test_a_profile_of_the_other_kind_written_while_it_waited_for_the_lock_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """review50: the other kind's profile was looked for before the lock only: a protocol study that wrote --out between
+    that look and --ladders taking the lock had its profile (hours of trainings) replaced. Here the protocol study's
+    profile appears just as the lock is taken (its writer ending); refused, the file left as that writer wrote it."""
+    import contextlib
+
+    from nas_proxy import profile
+    from nas_proxy.profile import ProxyProfile
+
+    out = tmp_path / "p.toml"
+    real = profile.one_writer
+
+    @contextlib.contextmanager
+    def written_meanwhile(path: Path, *args: object):  # type: ignore[no-untyped-def]
+        write_profile(ProxyProfile({"epochs": 5}, {"heldout_fidelity": 0.5}), path)  # the other writer, ending
+        with real(path, *args):  # type: ignore[arg-type]
+            yield
+
+    monkeypatch.setattr(profile, "one_writer", written_meanwhile)
+    assert not out.exists()
+    assert main(_argv(tmp_path, out)) == 2
+    assert (
+        capsys.readouterr().err.splitlines()[-1].startswith(f"nasproxy calibrate: error: --out {out} holds the profile of a protocol study")
+    )
+    assert profile.read_profile(out).ladder is None  # the protocol study's, not replaced
+
+
 def test_the_same_scores_files_and_proxies_in_another_order_keep_the_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """fix49a: the scores files and the --proxies list, given in another order, chose from the same measurements, yet
     were recorded in their order: the same command spelled so measured every candidate again."""
