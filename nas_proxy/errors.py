@@ -141,15 +141,36 @@ class NasProxyError(Exception):
         super().__init__(cause if remedy is None else f"{cause}{sep}{remedy}")
         self.cause = cause
         self.remedy = remedy
+        self.sep = sep
 
     def with_remedy(self: E, remedy: str) -> E:
         """This error with ``remedy`` in place of its own (after "; "): a new error of the same class and attributes
         (its exit code), chained to this one (``__cause__``, shown under ``--debug``)."""
+        return self._remade(self.cause, remedy, "; ")
+
+    def with_cause(self: E, cause: str) -> E:
+        """This error with ``cause`` in place of its own and its remedy kept (a rank of a launch naming itself in it),
+        as :meth:`with_remedy` makes one."""
+        return self._remade(cause, self.remedy, self.sep)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (a rank's error sent to every rank, ``distill --distributed``) without calling the class's
+        ``__init__``, whose arguments may differ from its message: before stop 50 a DiskFullError could not be read
+        back (TypeError: missing 'needed' and 'free'), so every other rank failed unreadably."""
+        return (_unpickled, (type(self), self.args), self.__dict__)
+
+    def _remade(self: E, cause: str, remedy: str | None, sep: str) -> E:
         again = type(self).__new__(type(self))  # not the class's __init__, whose arguments may differ (DiskFullError)
         again.__dict__.update(self.__dict__)
-        NasProxyError.__init__(again, self.cause, remedy=remedy)
+        NasProxyError.__init__(again, cause, remedy=remedy, sep=sep)
         again.__cause__ = self
         return again
+
+
+def _unpickled(cls: type[NasProxyError], args: tuple[Any, ...]) -> NasProxyError:
+    e = cls.__new__(cls)
+    Exception.__init__(e, *args)
+    return e  # its attributes (cause, remedy, sep, a class's own) come with pickle's state
 
 
 class MemoryLimitError(NasProxyError):

@@ -397,9 +397,10 @@ def _agree(step: Callable[[], T], group: dist.ProcessGroup | None) -> list[T]:
     dist.all_gather_object(outcomes, outcome, group=group)
     for r, (_, error) in enumerate(outcomes):
         if error is not None:
-            again = type(error)(f"{error} (rank {r} of {len(outcomes)})")
-            again.exit_code = error.exit_code  # an interrupt's 143 (SIGTERM), 129: the new error took its class's 130 (before fix42b)
-            raise again
+            # its class, attributes (an interrupt's 143, fix42b) and remedy kept: before stop 50 type(error)(text) made it
+            # again, which a class of other arguments could not (DiskFullError: an internal error) and left the remedy in
+            # the cause (fix50a's note)
+            raise error.with_cause(f"{error.cause} (rank {r} of {len(outcomes)})")
     return [value for value, _ in outcomes]
 
 

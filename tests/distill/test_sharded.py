@@ -812,3 +812,35 @@ def test_a_launch_killed_9_leaves_one_line_from_its_stopped_ranks(tmp_path: Path
     # (and why: its launch ended; before, "interrupted by SIGTERM", a signal the rank had sent itself)
     assert len(lines) == 1 and lines[0].startswith("nasproxy distill: interrupted (its launch ended)"), lines
     assert all(shard_done(c.parent) > 0 for c in checkpoints)
+
+
+def test_a_ranks_full_disk_reaches_every_rank_named_with_its_remedy(one_rank_group: None, tmp_path: Path) -> None:
+    """fix50a's note: a rank's error was made again on every rank as type(error)(text): a full disk's class takes other
+    arguments (path, bytes), so that was an internal error (and pickling it across the ranks could not be read back);
+    and the remedy went into the cause. Now the same class and fields, the rank named in the cause, the remedy kept."""
+    import pickle
+
+    from nas_proxy.distill.sharded import _agree
+    from nas_proxy.errors import ArtifactError
+    from nas_proxy.files import DiskFullError
+
+    full = DiskFullError(tmp_path / "shards" / "rank-0" / "checkpoint.safetensors", 100, 0)
+    back = pickle.loads(pickle.dumps(full))
+    assert (type(back), str(back), back.path, back.needed, back.exit_code) == (DiskFullError, str(full), full.path, 100, 4)
+
+    def filled() -> None:
+        raise full
+
+    with pytest.raises(DiskFullError) as raised:
+        _agree(filled, None)
+    e = raised.value
+    assert e.exit_code == 4 and e.path == full.path and e.remedy is None and str(e) == f"{full} (rank 0 of 1)"
+    refused = ArtifactError("the shard's checkpoint is corrupt", remedy="start again with --force")
+
+    def corrupt() -> None:
+        raise refused
+
+    with pytest.raises(ArtifactError) as raised_too:
+        _agree(corrupt, None)
+    assert str(raised_too.value) == "the shard's checkpoint is corrupt (rank 0 of 1); start again with --force"
+    assert raised_too.value.remedy == "start again with --force"
