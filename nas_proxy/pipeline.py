@@ -307,11 +307,12 @@ def _section(path: Path, section: str) -> Iterator[None]:
     try:
         yield
     except NasProxyError as e:
-        message = str(e)
-        if "does not exist" in message and path.parent.resolve() != Path.cwd():  # before probe49 a path beside the preset
+        cause = e.cause
+        if "does not exist" in cause and path.parent.resolve() != Path.cwd():  # before probe49 a path beside the preset
             # (space = "my-space.toml" next to it) was said not to exist, whatever folder the user meant it in
-            message += f" (a preset's paths are relative to the working folder, as on the command line, not to the preset's {path.parent})"
-        raise type(e)(message if message.startswith(f"{path} [") else f"{path} [{section}]: {message}") from None
+            cause += f" (a preset's paths are relative to the working folder, as on the command line, not to the preset's {path.parent})"
+        # its class, fields and remedy kept (before stop 50 type(e)(text): a class of other arguments could not be made so)
+        raise e.with_cause(cause if cause.startswith(f"{path} [") else f"{path} [{section}]: {cause}") from None
 
 
 def _set_dir(runs: Path, dc: DistillConfig) -> Path:
