@@ -42,6 +42,8 @@ RESUME_HINTS = {
 }
 # a distill with soft labels (args.teachers, set once its options are read) also keeps its trained teachers
 TEACHERS_HINT = "; run the same command again to continue (from its last checkpoint; trained teachers are kept)"
+# calibrate --ladders trains nothing: it measures the scores it is given and keeps nothing before its profile is written
+LADDERS_HINT = "; nothing is kept before its profile is written; run the same command again (it measures again)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,6 +186,8 @@ def _main(argv: Sequence[str] | None) -> int:
         hint = RESUME_HINTS.get(command, "") if command else ""
         if command == "distill" and getattr(args, "teachers", False):
             hint = TEACHERS_HINT
+        if command == "calibrate" and getattr(args, "ladders", None):  # not the protocol study's trainings and trials
+            hint = LADDERS_HINT
         import contextlib
 
         from nas_proxy.distill.launch import told_launch

@@ -37,14 +37,26 @@ def storage_beside(search: Storage, data: DataRef, config: GroundTruthConfig) ->
     """Where the ground truth of a search (in storage ``search``) goes when no storage is given:
     the search's own storage, so that one dashboard shows the search, its promotion and its ground
     truth. A ground truth of this data and protocol that an earlier version kept in its own journal
-    (``studies/<its name>/journal.log``) stays there, so that its trainings are reused."""
+    (``studies/<its name>/journal.log``) stays there, so that its trainings are reused, unless the search's
+    storage holds it already: before drill50 a finished ``run`` whose ground truth was in its search's storage,
+    run again after any ``correlate`` of the same protocol in its folder (which keeps its ground truth in that
+    journal), trained its whole ground truth again there."""
     name = study_name(data, config)
     own = default_storage_url(name)
+    if _holds(search, name):
+        return search
     if Path(own).is_file():
         storage = open_storage(own, name)
         if name in {s.study_name for s in optuna.get_all_study_summaries(storage.backend, include_best_trial=False)}:
             return storage
     return search
+
+
+def _holds(storage: Storage, name: str) -> bool:
+    """Whether ``storage`` holds study ``name`` with a trial (an empty study, made by a run killed before it queued
+    its trainings, holds none to reuse)."""
+    summaries = optuna.get_all_study_summaries(storage.backend, include_best_trial=False)
+    return any(s.study_name == name and s.n_trials > 0 for s in summaries)
 
 
 __all__ = [

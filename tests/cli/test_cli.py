@@ -520,3 +520,24 @@ def test_a_printed_command_word_is_read_back_by_a_shell_as_it_was(text: str) -> 
         assert "\n" not in word
         read = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, text=True, check=True).stdout
         assert read == ("./" + text if path and text.startswith("-") else text)
+
+
+def test_ctrl_c_of_calibrate_ladders_says_it_kept_nothing(tmp_path: Path) -> None:
+    """drill50: Ctrl-C of 'calibrate --ladders' said 'nasproxy calibrate: interrupted; finished proxy trainings and trials
+    are stored; ...', the protocol study's line: --ladders trains nothing, has no trials, and keeps nothing before its
+    profile is written. Held measuring (its lock held), interrupted: its own line, nothing written."""
+    from nas_proxy.cli import LADDERS_HINT
+    from tests.calibrate.test_ladders_rerun import CHOOSING, _argv
+    from tests.gate import SAFETY_SECONDS
+
+    out = tmp_path / "p.toml"
+    gate = Gate(tmp_path / "gate", at=CHOOSING)
+    run = interruptible(
+        [sys.executable, "-m", "nas_proxy", *_argv(tmp_path, out)], env=gate.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    gate.wait([run], [run.pid])
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=SAFETY_SECONDS)
+    assert run.returncode == 130, err
+    assert err.splitlines() == [f"nasproxy calibrate: interrupted{LADDERS_HINT}"]
+    assert not out.exists() and not out.with_name("p-ladders.csv").exists()

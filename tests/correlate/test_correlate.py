@@ -598,7 +598,8 @@ def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_i
 ) -> None:
     """Without --gt-storage, correlate --study trains the ground truth in the search's storage (one
     dashboard shows the search and its ground truth); a ground truth that an earlier version kept in
-    its own journal under studies/ is found there and reused, not trained again."""
+    its own journal under studies/ is found there and reused, not trained again, unless the search's storage holds it
+    already (then that journal is left alone)."""
     from nas_proxy.groundtruth import study as gt
 
     monkeypatch.chdir(tmp_path)  # studies/ is relative to the working directory
@@ -614,9 +615,17 @@ def test_a_studys_ground_truth_goes_into_its_storage_unless_an_earlier_one_has_i
 
     ref, protocol = data_ref(CorrelateConfig(SPACE, synthetic=[str(tiny_run)]))[0], GroundTruthConfig(epochs=1, early=(0.5,), images=100)
     assert study_name(ref, protocol) == name
-    earlier = default_storage_url(name)  # where an earlier version kept it
+    earlier = default_storage_url(name)  # where an earlier version kept it (or a correlate of the same protocol)
     open_study(open_storage(earlier, name), ref, protocol)
-    assert gt.storage_beside(open_storage(str(storage), "st"), ref, protocol).url == earlier
+    fresh = tmp_path / "fresh.log"  # a search's storage that holds no ground truth yet
+    shutil.copy(searched_study, fresh)
+    assert gt.storage_beside(open_storage(str(fresh), "st"), ref, protocol).url == earlier
+    # one that holds its ground truth keeps it: before drill50 the same command, run again once that journal existed
+    # (any correlate of the protocol in this folder makes it), trained the whole ground truth again there
+    assert gt.storage_beside(open_storage(str(storage), "st"), ref, protocol).url == str(storage)
+    assert main([*command, "--out", str(tmp_path / "out"), "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["facts"]["ground_truth"]["storage"] == str(storage)
+    assert [s.n_trials for s in optuna.get_all_study_summaries(open_storage(earlier, name)[0], include_best_trial=False)] == [0]
 
 
 def test_options_typed_equal_to_their_defaults_still_override_the_study(
