@@ -330,12 +330,14 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
         checks.existing_file("synthetic set file", tensor_path)
     except InvalidArgumentError as e:
         raise ArtifactError(str(e)) from None
-    expected = meta.get("tensors_sha256")
-    if expected and (found := file_sha256(tensor_path)) != expected:
+    expected, found = meta.get("tensors_sha256"), file_sha256(tensor_path)
+    if expected and found != expected:
         pending = _pending_meta(path, found)
         if pending is None:
             raise ArtifactError(f"{tensor_path} does not match the SHA-256 in {META} (truncated or modified); distil again")
         meta = pending
+    elif not expected:  # a meta.json without one (edited, or a set written by hand): every caller keys its caches and its
+        meta = {**meta, "tensors_sha256": found}  # study's record on the digest; before probe50 search failed 'KeyError'
     tensors = _read_tensors(tensor_path)
     images, labels = tensors.get("images"), tensors.get("labels")
     if images is None or labels is None:
