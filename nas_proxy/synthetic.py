@@ -416,6 +416,13 @@ def _check_tensors(images: Tensor, labels: Tensor, meta: dict[str, Any], tensor_
             f"{tensor_path}: every class must hold ipc = {meta['ipc']} images ({META}), but class {c} holds {n} "
             f"({len(wrong)} classes differ); {fix}"
         )
+    absent = [c for c, n in enumerate(counts) if not n]
+    if absent and "shard" not in meta:  # only one rank's shard of a sharded run holds some classes (its meta.json says so);
+        # before probe50 a set of 5 of its 10 classes was searched and evaluated as a whole one (exit 0)
+        raise ArtifactError(
+            f"{tensor_path} holds no image of class {absent[0]} ({shown(d['class_names'][absent[0]])}; {len(absent)} of the "
+            f"{len(counts)} classes of {META} have none), where a synthetic set holds ipc = {meta['ipc']} of every class; {fix}"
+        )
 
 
 def tensors_digest(tensors: dict[str, Tensor], metadata: dict[str, str]) -> str:

@@ -1773,6 +1773,20 @@ PROBE49: list[Case] = [
 ]
 CASES += PROBE49
 
+# ---- branch probe50: artifacts passed between commands as a stranger mixes them up (tests/bad_inputs_files_probe50.py)
+G50 = 50
+PROBE50: list[Case] = [
+    # a set holding 5 of its 10 classes (a shard's classes taken for the whole set, or a set cut down by hand): before,
+    # searched and evaluated as a whole set, exit 0 (its networks never saw classes 5-9)
+    Case(
+        S.replace("--synthetic syn", "--synthetic art/some-classes"),
+        "some-classes/synthetic.safetensors holds no image of class 5 ('5'; 5 of the 10 classes",
+        G50,
+    ),
+    Case(_art("some-classes"), "holds no image of class 5", G50),
+]
+CASES += PROBE50
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -81,6 +82,9 @@ class Block(ClassShard):
 
     def classes(self, num_classes: int) -> list[int]:
         return list(range(self.start, self.stop))
+
+    def describe(self) -> dict[str, Any]:  # what a rank's meta.json records: a set of some classes says it is a shard
+        return {"rank": self.start, "world_size": None, "scheme": "block", "batchnorm_all_reduced": False}
 
 
 @pytest.mark.parametrize(("norm", "init"), [("instancenorm", "noise"), ("none", "real")])
