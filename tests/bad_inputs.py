@@ -1784,6 +1784,19 @@ PROBE50: list[Case] = [
         G50,
     ),
     Case(_art("some-classes"), "holds no image of class 5", G50),
+    # a search's journal.log or trials.csv where its best.json is asked for: before, "BEST found/journal.log is not valid
+    # JSON: Extra data: line 2 column 1" and "found/trials.csv: a CSV of architectures needs a 'spec' column"
+    Case(
+        T.replace("best/good.json", "found/journal.log"),
+        "BEST found/journal.log is another file of the search in found, not its best.json: give found/best.json",
+        G50,
+    ),
+    Case(
+        SC.replace("archs/good.json", "found/trials.csv"),
+        "--archs found/trials.csv is another file of the search in found, not its best.json",
+        G50,
+    ),
+    Case(CA.replace("archs/good.json", "found/trials.csv"), "--archs found/trials.csv is another file of the search in found", G50),
 ]
 CASES += PROBE50
 
