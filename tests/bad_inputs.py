@@ -1797,6 +1797,14 @@ PROBE50: list[Case] = [
         G50,
     ),
     Case(CA.replace("archs/good.json", "found/trials.csv"), "--archs found/trials.csv is another file of the search in found", G50),
+    # a set of another dataset correlated on a search study's architectures: before, its ground truth trained on that
+    # dataset, exit 0, the report attached to the digits study's dashboard page
+    Case(
+        "correlate --study done --storage studies/done/journal.log --synthetic art/fm-a --n-archs 3 --full-epochs 1 --full-images 10 "
+        "--bootstrap 100 --device cpu --quiet --out OUT",
+        "study 'done' searched digits data, and --synthetic art/fm-a is a set of fashion-mnist",
+        G50,
+    ),
 ]
 CASES += PROBE50
 
