@@ -316,10 +316,18 @@ def _check_values(meta: dict[str, Any]) -> None:
         checks.number("soft_labels.seconds", record.get("seconds"), 0, checks.SECONDS_MAX, optional=True)
 
 
-def load_synthetic(path: Path | str) -> SyntheticSet:
-    """Load and check a synthetic set; every problem is an :class:`ArtifactError` naming the fix."""
+def load_synthetic(path: Path | str, shard: bool = False) -> SyntheticSet:
+    """Load and check a synthetic set; every problem is an :class:`ArtifactError` naming the fix. ``shard``: one rank's
+    shard of a sharded distillation (some classes only) is what is asked for (its merge); every other caller asks for a
+    whole set, and a shard is refused (before probe50 one was evaluated and searched as a set of all classes, exit 0)."""
     path = Path(path)
     meta = read_meta(path)
+    if isinstance(record := meta.get("shard"), dict) and not shard:
+        raise ArtifactError(
+            f"{path} is one shard of a sharded distillation (rank {shown(record.get('rank'))} of {shown(record.get('world_size'))}), "
+            "which holds some of the classes only: give the set its launch merged (distill's --out, the folder that holds "
+            "shards/), or distil again"
+        )
     try:
         tensor_path = inside(path, meta["tensors"], f"{META}'s 'tensors'")
     except InvalidArgumentError as e:

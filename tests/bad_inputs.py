@@ -1784,6 +1784,9 @@ PROBE50: list[Case] = [
         G50,
     ),
     Case(_art("some-classes"), "holds no image of class 5", G50),
+    # one rank's shard of a sharded distillation (OUT/shards/0-of-2, classes 0-4) given as a set: before, exit 0, as above
+    Case(S.replace("--synthetic syn", "--synthetic art/shard"), "art/shard is one shard of a sharded distillation (rank 0 of 2)", G50),
+    Case(_art("shard"), "is one shard of a sharded distillation (rank 0 of 2), which holds some of the classes only", G50),
     # a search's journal.log or trials.csv where its best.json is asked for: before, "BEST found/journal.log is not valid
     # JSON: Extra data: line 2 column 1" and "found/trials.csv: a CSV of architectures needs a 'spec' column"
     Case(

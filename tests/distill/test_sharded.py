@@ -48,7 +48,7 @@ def torchrun(out: Path, *flags: str, die_at: int | None = None) -> subprocess.Co
 
 
 def images(path: Path) -> torch.Tensor:
-    return load_synthetic(path).images
+    return load_synthetic(path, shard=True).images
 
 
 def shard_done(shard: Path) -> int:
@@ -91,7 +91,9 @@ class Block(ClassShard):
 def test_shards_of_per_image_norms_compute_exactly_the_plain_runs_rows(tmp_path: Path, norm: str, init: str) -> None:
     config = tiny_config(net_norm=norm, init=init)
     plain = load_synthetic(distill(config, tmp_path / "plain", progress=False).path)
-    parts = [load_synthetic(distill(config, tmp_path / f"{a}", progress=False, shard=Block(a, b)).path) for a, b in ((0, 3), (3, 10))]
+    parts = [
+        load_synthetic(distill(config, tmp_path / f"{a}", progress=False, shard=Block(a, b)).path, shard=True) for a, b in ((0, 3), (3, 10))
+    ]
     assert torch.equal(torch.cat([p.images for p in parts]), plain.images)
     assert torch.equal(torch.cat([p.labels for p in parts]), plain.labels)
 
