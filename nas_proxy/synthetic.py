@@ -320,10 +320,18 @@ def _check_values(meta: dict[str, Any]) -> None:
         checks.number("soft_labels.seconds", record.get("seconds"), 0, checks.SECONDS_MAX, optional=True)
 
 
-def load_synthetic(path: Path | str) -> SyntheticSet:
-    """Load and check a synthetic set; every problem is an :class:`ArtifactError` naming the fix."""
+def load_synthetic(path: Path | str, shard: bool = False) -> SyntheticSet:
+    """Load and check a synthetic set; every problem is an :class:`ArtifactError` naming the fix. ``shard``: one rank's
+    shard of a sharded distillation (some classes only) is what is asked for (its merge); every other caller asks for a
+    whole set, and a shard is refused (before probe50 one was evaluated and searched as a set of all classes, exit 0)."""
     path = Path(path)
     meta = read_meta(path)
+    if isinstance(record := meta.get("shard"), dict) and not shard:
+        raise ArtifactError(
+            f"{path} is one shard of a sharded distillation (rank {shown(record.get('rank'))} of {shown(record.get('world_size'))}), "
+            "which holds some of the classes only: give the set its launch merged (distill's --out, the folder that holds "
+            "shards/), or distil again"
+        )
     try:
         tensor_path = inside(path, meta["tensors"], f"{META}'s 'tensors'")
     except InvalidArgumentError as e:
@@ -334,12 +342,14 @@ def load_synthetic(path: Path | str) -> SyntheticSet:
         checks.existing_file("synthetic set file", tensor_path)
     except InvalidArgumentError as e:
         raise ArtifactError(str(e)) from None
-    expected = meta.get("tensors_sha256")
-    if expected and (found := file_sha256(tensor_path)) != expected:
+    expected, found = meta.get("tensors_sha256"), file_sha256(tensor_path)
+    if expected and found != expected:
         pending = _pending_meta(path, found)
         if pending is None:
             raise ArtifactError(f"{tensor_path} does not match the SHA-256 in {META} (truncated or modified)", remedy="distil again")
         meta = pending
+    elif not expected:  # a meta.json without one (edited, or a set written by hand): every caller keys its caches and its
+        meta = {**meta, "tensors_sha256": found}  # study's record on the digest; before probe50 search failed 'KeyError'
     tensors = _read_tensors(tensor_path)
     images, labels = tensors.get("images"), tensors.get("labels")
     if images is None or labels is None:
@@ -425,6 +435,13 @@ def _check_tensors(images: Tensor, labels: Tensor, meta: dict[str, Any], tensor_
             f"{tensor_path}: every class must hold ipc = {meta['ipc']} images ({META}), but class {c} holds {n} "
             f"({len(wrong)} classes differ)",
             remedy=fix,
+        )
+    absent = [c for c, n in enumerate(counts) if not n]
+    if absent and "shard" not in meta:  # only one rank's shard of a sharded run holds some classes (its meta.json says so);
+        # before probe50 a set of 5 of its 10 classes was searched and evaluated as a whole one (exit 0)
+        raise ArtifactError(
+            f"{tensor_path} holds no image of class {absent[0]} ({shown(d['class_names'][absent[0]])}; {len(absent)} of the "
+            f"{len(counts)} classes of {META} have none), where a synthetic set holds ipc = {meta['ipc']} of every class; {fix}"
         )
 
 

@@ -1773,6 +1773,44 @@ PROBE49: list[Case] = [
 ]
 CASES += PROBE49
 
+# ---- branch probe50: artifacts passed between commands as a stranger mixes them up (tests/bad_inputs_files_probe50.py)
+G50 = 50
+PROBE50: list[Case] = [
+    # a set holding 5 of its 10 classes (a shard's classes taken for the whole set, or a set cut down by hand): before,
+    # searched and evaluated as a whole set, exit 0 (its networks never saw classes 5-9)
+    Case(
+        S.replace("--synthetic syn", "--synthetic art/some-classes"),
+        "some-classes/synthetic.safetensors holds no image of class 5 ('5'; 5 of the 10 classes",
+        G50,
+    ),
+    Case(_art("some-classes"), "holds no image of class 5", G50),
+    # one rank's shard of a sharded distillation (OUT/shards/0-of-2, classes 0-4) given as a set: before, exit 0, as above
+    Case(S.replace("--synthetic syn", "--synthetic art/shard"), "art/shard is one shard of a sharded distillation (rank 0 of 2)", G50),
+    Case(_art("shard"), "is one shard of a sharded distillation (rank 0 of 2), which holds some of the classes only", G50),
+    # a search's journal.log or trials.csv where its best.json is asked for: before, "BEST found/journal.log is not valid
+    # JSON: Extra data: line 2 column 1" and "found/trials.csv: a CSV of architectures needs a 'spec' column"
+    Case(
+        T.replace("best/good.json", "found/journal.log"),
+        "BEST found/journal.log is another file of the search in found, not its best.json: give found/best.json",
+        G50,
+    ),
+    Case(
+        SC.replace("archs/good.json", "found/trials.csv"),
+        "--archs found/trials.csv is another file of the search in found, not its best.json",
+        G50,
+    ),
+    Case(CA.replace("archs/good.json", "found/trials.csv"), "--archs found/trials.csv is another file of the search in found", G50),
+    # a set of another dataset correlated on a search study's architectures: before, its ground truth trained on that
+    # dataset, exit 0, the report attached to the digits study's dashboard page
+    Case(
+        "correlate --study done --storage studies/done/journal.log --synthetic art/fm-a --n-archs 3 --full-epochs 1 --full-images 10 "
+        "--bootstrap 100 --device cpu --quiet --out OUT",
+        "study 'done' searched digits data, and --synthetic art/fm-a is a set of fashion-mnist",
+        G50,
+    ),
+]
+CASES += PROBE50
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

@@ -85,6 +85,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe49 import build_probe49
 
     build_probe49(root)
+    from tests.bad_inputs_files_probe50 import build_probe50
+
+    build_probe50(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

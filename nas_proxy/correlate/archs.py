@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from nas_proxy import checks
 from nas_proxy.checks import read_text
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning, shown
+from nas_proxy.search.winner import beside_best
 from nas_proxy.spaces import SearchSpace, arch_id
 
 TOP_ALWAYS = 3  # the proxy's best candidates are always among the architectures of a study
@@ -56,6 +57,12 @@ def _unique(archs: list[Arch], path: Path) -> list[Arch]:
     return archs
 
 
+def _search_file(what: str, path: Path) -> InvalidArgumentError | None:
+    """A search's other file given for its best.json (``search.winner.beside_best``), for ``--archs`` only: a ``--truth``
+    needs accuracies, which a best.json has not."""
+    return beside_best(what, path) if what == "--archs" else None
+
+
 def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "--archs") -> list[Arch]:
     """A JSON list (of specs, or of objects with ``spec`` and optionally ``accuracy`` and ``arch_id``), a
     ``best.json`` from a search, or a CSV with a ``spec`` column and optionally ``accuracy``.
@@ -70,7 +77,9 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
     if is_csv:
         reader = csv.DictReader(io.StringIO(text))
         if reader.fieldnames is None or "spec" not in reader.fieldnames:
-            raise InvalidArgumentError(f"{path}: a CSV of architectures needs a 'spec' column (each a JSON object)")
+            raise _search_file(what, path) or InvalidArgumentError(
+                f"{path}: a CSV of architectures needs a 'spec' column (each a JSON object)"
+            )
         checks.columns(path, reader.fieldnames)
         if "accuracy" not in reader.fieldnames:
             _no_lookalike(reader.fieldnames, path)
@@ -85,7 +94,10 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
                     raise InvalidArgumentError(f"{path} line {n}: column 'spec' is not a JSON object: {shown(row['spec'])}") from None
             rows.append({"spec": spec, **({"accuracy": row["accuracy"]} if "accuracy" in row else {})})
     else:
-        data = checks.parse_json(f"{what} file {path}", text)
+        try:
+            data = checks.parse_json(f"{what} file {path}", text)
+        except InvalidArgumentError as e:
+            raise (_search_file(what, path) or e) from None
         searched = isinstance(data, dict) and "top" in data
         if searched:
             data = data["top"]

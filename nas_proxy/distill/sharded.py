@@ -230,7 +230,7 @@ def _run_shard(
     shard = RankShard(rank, world, coupled, objects, batchnorm)
     resume_shard, show = resume and starts[rank], progress and rank == 0
     _agree(lambda: distill(shard_config, shard_dir, resume_shard, force, show, callback=callback, command=command, shard=shard), objects)
-    synthetic = load_synthetic(shard_dir)
+    synthetic = load_synthetic(shard_dir, shard=True)
     part = (synthetic.images, synthetic.labels, synthetic.meta, read_checkpoint(shard_dir / CHECKPOINT)["history"])
     parts: list[Any] = [None] * world if rank == 0 else []
     dist.gather_object(part, parts if rank == 0 else None, dst=0, group=objects)

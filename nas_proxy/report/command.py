@@ -125,6 +125,7 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     space = c.space if "space" in r.given else search_config.space
     searched_on = [search_config.synthetic] if search_config.synthetic is not None else []  # none: a proxy on real data
     synthetic = list(c.synthetic) if "synthetic" in r.given else searched_on
+    _same_data(name, (found.get("dataset") or {}).get("name"), synthetic)
     proxy, notes = _study_proxy(search_config.proxy, proxy, r.proxy_given)
     study = optuna.load_study(study_name=name, storage=storage.backend)
     seed = c.seed if "seed" in r.given else search_config.seed  # not given: the same networks as in the search
@@ -146,6 +147,21 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
         if not (reusable and a.study_sha256 is not None and a.study_sha256 == sha):
             a.study_value = None
     return _FromStudy(archs, space, synthetic, proxy, seed, study, storage, notes, search_config.dataset, ladder)
+
+
+def _same_data(name: str, searched: str | None, synthetic: list[str]) -> None:
+    """The sets correlated on a study's architectures are of the data the study searched (``searched``, its record's
+    dataset; None in studies made before it was recorded): before probe50 ``correlate --study S --synthetic SET`` with
+    S a digits search and SET a Fashion-MNIST set trained the ground truth on Fashion-MNIST, exit 0, and attached that
+    report to the digits study's dashboard page."""
+    for path in synthetic:
+        there = load_synthetic(path).meta["dataset"]["name"]
+        if searched is not None and there != searched:
+            raise InvalidArgumentError(
+                f"study {name!r} searched {searched} data, and --synthetic {path} is a set of {there}: its ground truth would be "
+                f"{there}'s, in a report attached to that study; give sets of {searched}, or correlate {path} apart "
+                "(--archs with the study's best.json, and --space)"
+            )
 
 
 def _unattachable(found: _FromStudy) -> str | None:

@@ -79,6 +79,17 @@ class Best:
         return dict(self.entry["spec"])
 
 
+def beside_best(what: str, path: Path) -> InvalidArgumentError | None:
+    """The error for ``path``, given as ``what`` (``BEST``, ``--archs``), where it is another file of a search (its
+    journal.log, trials.csv, config.toml) whose best.json lies beside it: None for any other file. Before probe50
+    ``nasproxy train studies/s/journal.log`` said "is not valid JSON: Extra data: line 2 column 1", and ``correlate
+    --archs studies/s/trials.csv`` "needs a 'spec' column", neither naming the file meant."""
+    best = path.parent / BEST
+    if path.name == BEST or not best.is_file():
+        return None
+    return InvalidArgumentError(f"{what} {path} is another file of the search in {path.parent}, not its {BEST}: give {best}")
+
+
 def read_best(path: Path | str, rank: int = 1) -> Best:
     """The ``rank``-th architecture of ``path`` (a ``best.json``, or a study folder holding one);
     one-line errors for a file of another tool and a rank beyond its list."""
@@ -90,7 +101,11 @@ def read_best(path: Path | str, rank: int = 1) -> Best:
                 f"{p} is a folder without a {BEST}; give a search's best.json or the folder 'nasproxy search' wrote it to"
             )
         p = p / BEST
-    doc = checks.parse_json(f"BEST {p}", checks.read_text("BEST", p))
+    text = checks.read_text("BEST", p)
+    try:
+        doc = checks.parse_json(f"BEST {p}", text)
+    except InvalidArgumentError as e:
+        raise (beside_best("BEST", p) or e) from None
     top = doc.get("top") if isinstance(doc, dict) else None
     dataset = doc.get("dataset") if isinstance(doc, dict) else None
     if not isinstance(top, list) or not isinstance(dataset, dict) or not {"name", "channels", "image_size", "num_classes"} <= set(dataset):

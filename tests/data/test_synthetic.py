@@ -194,3 +194,15 @@ def test_the_digest_of_a_batch_norm_networks_weights_covers_its_scalar_step_coun
     assert digest == tensors_digest({k: v.clone() for k, v in state.items()}, {"record": "{}"})
     state["1.num_batches_tracked"] += 1
     assert tensors_digest(state, {"record": "{}"}) != digest
+
+
+def test_a_meta_json_without_the_tensors_digest_gives_the_files_own(run: Path) -> None:
+    """meta.json without 'tensors_sha256' (edited, or a set written by hand) is read, as before, and its meta carries the
+    digest of the tensors read: before probe50 every caller that keys its caches and its study's record on it failed
+    (`nasproxy search --synthetic SET`: 'internal error: KeyError: 'tensors_sha256'')."""
+    from nas_proxy.utils import file_sha256
+
+    meta = json.loads((run / "meta.json").read_text())
+    del meta["tensors_sha256"]
+    (run / "meta.json").write_text(json.dumps(meta))
+    assert load_synthetic(run).meta["tensors_sha256"] == file_sha256(run / "synthetic.safetensors")

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -47,7 +48,7 @@ def torchrun(out: Path, *flags: str, die_at: int | None = None) -> subprocess.Co
 
 
 def images(path: Path) -> torch.Tensor:
-    return load_synthetic(path).images
+    return load_synthetic(path, shard=True).images
 
 
 def shard_done(shard: Path) -> int:
@@ -82,12 +83,17 @@ class Block(ClassShard):
     def classes(self, num_classes: int) -> list[int]:
         return list(range(self.start, self.stop))
 
+    def describe(self) -> dict[str, Any]:  # what a rank's meta.json records: a set of some classes says it is a shard
+        return {"rank": self.start, "world_size": None, "scheme": "block", "batchnorm_all_reduced": False}
+
 
 @pytest.mark.parametrize(("norm", "init"), [("instancenorm", "noise"), ("none", "real")])
 def test_shards_of_per_image_norms_compute_exactly_the_plain_runs_rows(tmp_path: Path, norm: str, init: str) -> None:
     config = tiny_config(net_norm=norm, init=init)
     plain = load_synthetic(distill(config, tmp_path / "plain", progress=False).path)
-    parts = [load_synthetic(distill(config, tmp_path / f"{a}", progress=False, shard=Block(a, b)).path) for a, b in ((0, 3), (3, 10))]
+    parts = [
+        load_synthetic(distill(config, tmp_path / f"{a}", progress=False, shard=Block(a, b)).path, shard=True) for a, b in ((0, 3), (3, 10))
+    ]
     assert torch.equal(torch.cat([p.images for p in parts]), plain.images)
     assert torch.equal(torch.cat([p.labels for p in parts]), plain.labels)
 
