@@ -182,7 +182,7 @@ def test_a_last_update_that_overflows_is_not_saved_as_a_synthetic_set(tmp_path: 
     """The last iteration's loss is finite, its update is not: no set of NaN/infinite pixels is written."""
     out = tmp_path / "syn"
     code, _, err = run_cli(["distill", *TINY, "--iterations", "1", "--image-lr", "1e308", "--out", str(out)], capsys)
-    assert_one_line_error(code, err, "pixels NaN or infinite", "Lower the image lr")
+    assert_one_line_error(code, err, "pixels NaN, infinite or beyond +-1,000,000", "Lower the image lr")
     assert code == 3 and not (out / "meta.json").exists()
 
 
