@@ -366,8 +366,10 @@ def _check_database(url: str) -> None:
             _check_schema(engine, url)
     except sqlalchemy.exc.DatabaseError as e:
         if scheme.startswith("sqlite"):
+            file = Path(rest.removeprefix("/"))
+            journal = f"; it is an Optuna journal: give it as a path, --storage {file}" if _journal_first_line(file) else ""
             raise StorageError(
-                f"storage {hidden(url)!r} is not a SQLite database ({e.orig}); give a new file or a database made by nasproxy"
+                f"storage {hidden(url)!r} is not a SQLite database ({e.orig}){journal or '; give a new file or a database made by nasproxy'}"
             ) from None
         if scheme.startswith("postgres") and (refused := option_refused(e.orig or e)) is not None:
             raise StorageError(f"storage URL {hidden(url)!r}: {refused}") from None
@@ -430,14 +432,32 @@ def check_journal(path: Path) -> None:
         first = f.readline(1 << 16)
     if not first.endswith(b"\n") and first.startswith(b'{"op_code"'):  # the first record is being written right now
         return
-    try:
-        record = json.loads(first)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        record = None
-    if not isinstance(record, dict) or "op_code" not in record:
+    if not _journal_record(first):
+        if first.startswith(SQLITE_HEADER):  # before stop 50 (probe50) the same words as for any foreign file
+            raise StorageError(f"storage {path} is a SQLite database, not an Optuna journal; give it as a URL: --storage sqlite:///{path}")
         raise StorageError(
             f"storage {path} is not an Optuna journal (its first line is not a journal record); give a new file or a journal made by nasproxy"
         )
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+
+def _journal_record(line: bytes) -> bool:
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(record, dict) and "op_code" in record
+
+
+def _journal_first_line(path: Path) -> bool:
+    """Whether ``path`` is a file whose first line is an Optuna journal record (a journal given as a SQLite URL)."""
+    try:
+        with path.open("rb") as f:
+            return _journal_record(f.readline(1 << 16))
+    except OSError:
+        return False
 
 
 def check_writable_storage(url: str | None, study: str) -> None:

@@ -211,3 +211,21 @@ def test_a_password_holding_an_at_sign_is_hidden_whole() -> None:
 
     assert hidden("postgresql://u:p@ss@127.0.0.1:1/db") == "postgresql://u:***@127.0.0.1:1/db"
     assert hidden("postgresql://u@[::1]:5432/db?application_name=a@b") == "postgresql://u@[::1]:5432/db?application_name=a@b"
+
+
+def test_a_database_given_as_a_journal_and_a_journal_given_as_a_database_are_named_with_the_right_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """probe50: --storage q.db (a SQLite database a search made) said 'is not an Optuna journal ...; give a new file or
+    a journal made by nasproxy', and --storage sqlite:///j.log (a journal) 'is not a SQLite database', with no word of
+    what each file is. Now each names the spelling that opens it, which does."""
+    monkeypatch.chdir(tmp_path)
+    optuna.create_study(storage="sqlite:///q.db", study_name="s")
+    with pytest.raises(StorageError) as as_journal:
+        open_storage("q.db", "s")
+    assert str(as_journal.value) == "storage q.db is a SQLite database, not an Optuna journal; give it as a URL: --storage sqlite:///q.db"
+    assert "s" in [x.study_name for x in optuna.get_all_study_summaries("sqlite:///q.db")]  # which opens it
+    optuna.create_study(storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("j.log")), study_name="s")
+    with pytest.raises(StorageError) as as_database:
+        open_storage("sqlite:///j.log", "s")
+    assert str(as_database.value).endswith("; it is an Optuna journal: give it as a path, --storage j.log"), as_database.value
