@@ -217,20 +217,27 @@ def test_interrupted_distill_stage_says_rerun_the_preset(
     assert err == "nasproxy run: interrupted; run the same command again to resume"  # `run` has no --resume
 
 
+def _tiny_distilled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: Path) -> tuple[Path, Any]:
+    """TINY written as tmp_path/tiny.toml (runs under ``runs``), the working folder tmp_path, and its set distilled
+    as its run would: (the preset, its plan)."""
+    from nas_proxy.distill import distill
+
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY.format(runs=runs))
+    p = plan(preset)
+    assert p.distill is not None and p.synthetic is not None
+    distill(p.distill, p.synthetic, progress=False)
+    return preset, p
+
+
 def test_a_corrupt_checkpoint_of_the_runs_set_names_the_runs_remedy_not_distills_force(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """fix49d: a run whose set was cut before it finished (meta.json not written yet) and whose checkpoint then changed
     on disk said distill's 'start again with --force', which no run command takes. Now the run's own remedy, in one
     line; nothing of the set is touched."""
-    from nas_proxy.distill import distill
-
-    monkeypatch.chdir(tmp_path)
-    preset = tmp_path / "tiny.toml"
-    preset.write_text(TINY.format(runs=tmp_path / "runs"))
-    p = plan(preset)
-    assert p.distill is not None and p.synthetic is not None
-    distill(p.distill, p.synthetic, progress=False)
+    preset, p = _tiny_distilled(tmp_path, monkeypatch, tmp_path / "runs")
     for name in ("meta.json", "synthetic.safetensors", "grid.png"):  # as a kill before the set's last files leaves it
         (p.synthetic / name).unlink()
     checkpoint = p.synthetic / "checkpoint.safetensors"
@@ -251,14 +258,7 @@ def test_the_runs_remedy_keeps_a_cause_whose_path_holds_a_semicolon(
     into it) and no checkpoint. Before, run cut distill's line at its text's last '; ', which was inside the path:
     'nasproxy run: error: TMP/a; it is this run's set: remove ...' (the set's name and what it holds lost). Now the cause
     whole, distill's remedy (which names --distributed and --force) replaced by the run's."""
-    from nas_proxy.distill import distill
-
-    monkeypatch.chdir(tmp_path)
-    preset = tmp_path / "tiny.toml"
-    preset.write_text(TINY.format(runs=tmp_path / "a; b" / "runs"))
-    p = plan(preset)
-    assert p.distill is not None and p.synthetic is not None
-    distill(p.distill, p.synthetic, progress=False)
+    preset, p = _tiny_distilled(tmp_path, monkeypatch, tmp_path / "a; b" / "runs")
     (p.synthetic / "checkpoint.safetensors").unlink()
     (p.synthetic / "shards").mkdir()
     assert main(["run", str(preset), "--quiet"]) == 2
@@ -276,14 +276,7 @@ def test_a_preset_whose_distill_options_changed_or_diverge_is_told_the_runs_own_
     again', though putting the option back continues (here: takes) the finished set. fix50a: a preset whose image lr
     diverges said distill's 'start again with --force', which run lacks. Now each says the run's way, one line, the set
     untouched."""
-    from nas_proxy.distill import distill
-
-    monkeypatch.chdir(tmp_path)
-    preset = tmp_path / "tiny.toml"
-    preset.write_text(TINY.format(runs=tmp_path / "runs"))
-    p = plan(preset)
-    assert p.distill is not None and p.synthetic is not None
-    distill(p.distill, p.synthetic, progress=False)
+    preset, p = _tiny_distilled(tmp_path, monkeypatch, tmp_path / "runs")
     before = {f.name: f.read_bytes() for f in p.synthetic.iterdir() if f.is_file()}
     preset.write_text(TINY.format(runs=tmp_path / "runs").replace("batch_real = 8", "batch_real = 16"))
     assert main(["run", str(preset), "--quiet"]) == 2
