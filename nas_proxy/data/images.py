@@ -158,7 +158,8 @@ def _warn_read_as_stored(root: Path, count: int, turned: list[tuple[Path, int]],
             f"does not (as torchvision's loader does not): they are read as stored, turned or mirrored (the first "
             f"{shown(str(first.relative_to(root)))}, orientation {orientation}: a viewer {ORIENTATIONS[orientation]}); to read "
             "them upright, write upright copies into a new folder (exiftran -ai, mogrify -auto-orient, or PIL's "
-            "ImageOps.exif_transpose) and give that folder (not in place: what was made from this one is known by its path)",
+            "ImageOps.exif_transpose) and give that folder (not in place: what was made from this one would be refused, made from "
+            "other pixels)",
             NasProxyWarning,
             stacklevel=3,
         )

@@ -56,7 +56,7 @@ def test_a_photo_with_an_exif_orientation_is_read_as_stored_and_said_once_per_fo
         "torchvision's loader does not): they are read as stored, turned or mirrored (the first 'a/phone.jpg', orientation 6: "
         "a viewer turns it 90° clockwise); to read them upright, write upright copies into a new folder (exiftran -ai, "
         "mogrify -auto-orient, or PIL's ImageOps.exif_transpose) and give that folder (not in place: what was made from "
-        "this one is known by its path)"
+        "this one would be refused, made from other pixels)"
     ]
     phone = x[3]  # a/phone.jpg, after a/0.png .. a/2.png: (H, W, C), the 20 pixels high kept whole, the middle 20 of 40
     assert phone[:, :10].mean() > 200 and phone[:, 10:].mean() < 50  # its left half white, as stored, not its top
