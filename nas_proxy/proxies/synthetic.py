@@ -84,6 +84,8 @@ def _random_subset(setup: RunSetup, ipc: int, stale: str | None = None) -> str:
 
     def build() -> str:
         if stale is not None:
+            if _readable(path) and read_meta(path)["dataset"].get("content_sha256") == setup.content_sha256():
+                return str(path)  # drawn again from these data by another process (a search's other worker) meanwhile
             warnings.warn(RandomSubsetRedrawnWarning(f"random subset {path} could not be used ({stale}); it is drawn again"), stacklevel=3)
             distill(cfg, path, force=True, progress=False)
             return str(path)

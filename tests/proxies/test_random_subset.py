@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,8 @@ def test_a_subset_drawn_before_the_images_changed_in_place_is_drawn_again_from_t
     assert got.value == got.value  # a number: scored on the subset drawn again
     now = load_dataset(f"imagefolder:{folder}").content_sha256()
     assert json.loads((path / "meta.json").read_text())["dataset"]["content_sha256"] == now
+    drawn = (path / "synthetic.safetensors").stat().st_mtime_ns
+    with warnings.catch_warnings():  # a search's other worker that found the old subset too: drawn again once, not twice
+        warnings.simplefilter("error", RandomSubsetRedrawnWarning)
+        assert _random_subset(setup, 1, stale="the images changed") == str(path)
+    assert (path / "synthetic.safetensors").stat().st_mtime_ns == drawn
