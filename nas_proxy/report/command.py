@@ -26,7 +26,7 @@ from nas_proxy.search import ladder as ladders
 from nas_proxy.search.study import load_config
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import Storage, StorageError, check_writable_storage, hidden, open_storage, require_existing
-from nas_proxy.synthetic import load_synthetic
+from nas_proxy.synthetic import load_synthetic, read_meta
 from nas_proxy.trainers.synthetic_set import ProxyConfig
 
 
@@ -155,7 +155,7 @@ def _same_data(name: str, searched: str | None, synthetic: list[str]) -> None:
     S a digits search and SET a Fashion-MNIST set trained the ground truth on Fashion-MNIST, exit 0, and attached that
     report to the digits study's dashboard page."""
     for path in synthetic:
-        there = load_synthetic(path).meta["dataset"]["name"]
+        there = read_meta(Path(path))["dataset"]["name"]  # its meta.json alone: the set is loaded whole later
         if searched is not None and there != searched:
             raise InvalidArgumentError(
                 f"study {name!r} searched {searched} data, and --synthetic {path} is a set of {there}: its ground truth would be "
