@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,29 +59,30 @@ def read_data(path: Path | str, table: str, text: str | None = None) -> TableDat
     contents when the caller has read them already. A table whose rows name two datasets, or two digests, is
     refused: its accuracies were not measured on one data."""
     path = Path(path)
+    rows: list[tuple[int, dict[str, str]]] = []
     if path.suffix.lower() == ".csv":
-        found = _from_rows(path, table, checks.read_text(table, path) if text is None else text)
-        if found is not None:
-            return found
-    return _from_sidecar(path, table)
+        reader = csv.reader(io.StringIO(checks.read_text(table, path) if text is None else text))
+        try:
+            header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
+            if DATASET in header:
+                rows = [(reader.line_num, dict(zip(header, row, strict=False))) for row in reader]
+        except csv.Error:  # not a table: its reader refuses it in its own words
+            rows = []
+    return rows_data(path, table, rows)
 
 
-def _from_rows(path: Path, table: str, text: str) -> TableData | None:
-    """The one dataset (and digest) the rows' columns name; None without a ``dataset`` column, or when every row
-    leaves it empty."""
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
-        if DATASET not in header:
-            return None
-        at = {column: header.index(column) for column in COLUMNS if column in header}
-        rows = [(reader.line_num, row) for row in reader]
-    except csv.Error:  # not a table (its reader refuses it in its own words)
-        return None
+def rows_data(path: Path | str, table: str, rows: Iterable[tuple[int, Mapping[str, str]]]) -> TableData | None:
+    """:func:`read_data` of a table its caller parsed already (``rows``: ``(line, row)``)."""
+    return _columns(Path(path), table, rows) or _from_sidecar(Path(path), table)
+
+
+def _columns(path: Path, table: str, rows: Iterable[tuple[int, Mapping[str, str]]]) -> TableData | None:
+    """The one dataset (and digest) the ``dataset`` and ``data_sha256`` columns of ``rows`` name; None when no row
+    names one."""
     first: dict[str, tuple[str, int]] = {}  # column -> (first non-empty value, its line)
     for line, row in rows:
-        for column, i in at.items():
-            value = row[i].strip() if i < len(row) else ""
+        for column in COLUMNS:
+            value = (row.get(column) or "").strip()
             if not value:
                 continue
             if column not in first:
@@ -134,4 +135,15 @@ def check_same_data(data: TableData | None, dataset: str, sha256: str | None, ra
         )
 
 
-__all__ = ["COLUMNS", "DATASET", "SHA256", "SIDECAR", "TableData", "check_same_data", "read_data", "row_columns", "sidecar_data"]
+__all__ = [
+    "COLUMNS",
+    "DATASET",
+    "SHA256",
+    "SIDECAR",
+    "TableData",
+    "check_same_data",
+    "read_data",
+    "row_columns",
+    "rows_data",
+    "sidecar_data",
+]

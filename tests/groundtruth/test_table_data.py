@@ -182,3 +182,19 @@ def test_distill_select_by_refuses_architectures_measured_on_another_dataset(tmp
     assert "give --select-by architectures measured on digits" in str(e.value)
     assert len(CalibrationRanker(tiny_config(select_by=str(_table(tmp_path / "d.csv", "digits")), **base)).truths) == 6
     assert len(CalibrationRanker(tiny_config(select_by=str(_table(tmp_path / "own.csv", None)), **base)).truths) == 6
+
+
+def test_the_ladders_read_the_tables_data_with_the_same_reader(tmp_path: Path) -> None:
+    """calibrate --ladders and benchmarks/ladder.py (ladder_sim.load_candidates) know no dataset to compare; they read
+    the table's data (kept on the candidates) and refuse a table whose rows mix two datasets, as every reader does."""
+    from nas_proxy.calibrate import ladder_sim as sim
+
+    assert sim.load_candidates(COMMITTED, []).data.dataset == "fashion-mnist"  # type: ignore[union-attr]
+    table = _table(tmp_path / "t.csv", "digits", SHA)
+    table.write_text("# a comment line, as a ladder table may hold\n" + table.read_text())
+    cands = sim.load_candidates(table, [])
+    assert cands.data is not None and (cands.data.dataset, cands.data.sha256) == ("digits", SHA)
+    assert cands.take([0, 1]).data == cands.data
+    table.write_text(table.read_text().replace("digits", "fashion-mnist", 1))
+    with pytest.raises(InvalidArgumentError, match=r"mixes datasets: line 3 names fashion-mnist, line 4 digits"):
+        sim.load_candidates(table, [])
