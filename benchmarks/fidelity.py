@@ -23,6 +23,9 @@ its one-off cost and the K trainings' seconds) against training every architectu
 Every proxy also gets the per-dimension diagnostic (``metrics.per_dimension``: Spearman within each
 value of each dimension, and the mean rank shift of its members). ``--role calibration|evaluation``
 keeps one half of the split of ``groundtruth/split.csv`` (issue 18; results belong on the evaluation half).
+A table that names its data (``nas_proxy.groundtruth.tables``: its ``dataset`` column, or the provenance.json beside
+it) judges only proxies of that data: a synthetic set of another dataset, or zero-cost scores on another --dataset,
+is refused before anything is trained; a table that names none (a user's own) is read as before.
 Writes fidelity.json and fidelity.md into --out and prints the Markdown.
 """
 
@@ -47,6 +50,7 @@ from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import integer  # noqa: E402
 from nas_proxy.correlate.config import check_n_boot, check_promote  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
+from nas_proxy.groundtruth.tables import TableData, check_same_data, read_data  # noqa: E402
 
 KINDS = ("synthetic", "scores", "zero-cost", "early")
 
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parsed = [parse_proxy(t) for t in args.proxy]
     _check_used(args, {kind for _, kind, _ in parsed}, [value for _, kind, value in parsed if kind == "synthetic"])
     table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
+    data = read_data(args.table, f"--table {args.table}")
+    _check_data(data, parsed, args.dataset)
     promote_k: int | None = args.promote
     if args.promote >= len(table.ids):  # before stop 46 accepted: 'proxy + promote K' trained them all, a regret of 0
         if "promote" in configs.given(args):
@@ -147,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{list(proxies)[-1]}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     result = fidelity(table, proxies, args.bootstrap, args.seed, promote_k)
     result["table"] = str(args.table)
+    result["table_dataset"] = None if data is None else {"dataset": data.dataset, "content_sha256": data.sha256}
     write_outputs(args.out, "fidelity", result, markdown(result))
     return 0
 
@@ -193,6 +200,24 @@ def _check_used(args: argparse.Namespace, kinds: set[str], sets: list[str]) -> N
             raise InvalidArgumentError(
                 f"--hard-labels changes nothing with {', '.join(sets)}: no set given holds soft labels (distill --soft-labels); drop it"
             )
+
+
+def _check_data(data: TableData | None, parsed: list[tuple[str | None, str, str]], dataset: str) -> None:
+    """Refuse a proxy of other data than the table was measured on, before anything is trained: a synthetic set by its
+    meta.json's dataset (and content digest), zero-cost scores by --dataset. Before fix51a a digits set was ranked
+    against Fashion-MNIST accuracies, exit 0 (probe50). ``scores:`` and ``early:`` proxies name no data."""
+    if data is None:
+        return
+    from nas_proxy.synthetic import read_meta
+
+    for _, kind, value in parsed:
+        if kind == "synthetic":
+            real = read_meta(Path(value))["dataset"]
+            fix = f"give a --table measured on {real['name']} (benchmarks/groundtruth/build.py --dataset), or sets of {data.dataset}"
+            check_same_data(data, str(real["name"]), real.get("content_sha256"), f"synthetic set {value}", fix)
+        elif kind == "zero-cost":
+            fix = f"give --dataset {data.dataset}, or a --table measured on {dataset}"
+            check_same_data(data, dataset, None, "the zero-cost scores' real data (--dataset)", fix)
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

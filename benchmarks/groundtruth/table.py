@@ -3,7 +3,9 @@
 One row per finished (architecture, seed): the architecture's dimensions, test and validation
 accuracy (%), the validation accuracy after 0.1 and 1 epoch (early-stopping points of the same
 run), parameters, forward FLOPs per image, training seconds, device, commit, the Optuna trial.
-A row keeps the commit and device of the run that trained it (read back from the previous table).
+A row keeps the commit and device of the run that trained it (read back from the previous table). Every row names
+the data it was measured on (columns ``dataset`` and ``data_sha256``, ``nas_proxy.groundtruth.tables``), and so does
+provenance.json (``data``: ``content_sha256`` and the ``tables`` it describes).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from optuna.trial import TrialState
 
 from nas_proxy.correlate.metrics import summarise, to_jsonable
 from nas_proxy.groundtruth import study as gt
+from nas_proxy.groundtruth.tables import COLUMNS as DATA_COLUMNS
+from nas_proxy.groundtruth.tables import row_columns, sidecar_data
 from nas_proxy.studies.queue import record_of
 
 AGREEMENT_BOOT = 1000  # bootstrap resamples of the agreement intervals
@@ -34,7 +38,7 @@ EARLY_KEYS = ("0.1", "1")  # early-stopping points recorded as columns
 def columns(dims: Sequence[str]) -> list[str]:
     return [
         "arch_id", "block", *dims, "seed", "epochs", "test_accuracy", "val_accuracy",
-        *(f"val_accuracy_{k}ep" for k in EARLY_KEYS), "params", "flops", "seconds", "device", "commit", "trial", "spec",
+        *(f"val_accuracy_{k}ep" for k in EARLY_KEYS), "params", "flops", "seconds", "device", "commit", "trial", *DATA_COLUMNS, "spec",
     ]  # fmt: skip
 
 
@@ -100,6 +104,8 @@ class Writer:
         self.paths = {"main": out / f"{stem}.csv", "long": out / f"{stem}-long.csv"}
         self.studies, self.configs = {"main": main, "long": long}, {"main": main_cfg, "long": long_cfg}
         self.host, self.device = socket.gethostname(), _device_name()
+        # the data the trainings were made from, as their study recorded it (None: a study made before branch fix50e)
+        self.content_sha256: str | None = main.user_attrs[gt.GROUND_TRUTH.attr]["data"].get("content_sha256")
         self.known: dict[tuple[str, str, str], dict[str, str]] = {}  # rows of an earlier run keep its commit and device
         for path in self.paths.values():
             if path.is_file():
@@ -124,6 +130,7 @@ class Writer:
             "device": old["device"] if old else (f"{attrs.get('device')} ({self.device})" if here else str(attrs.get("device"))),
             "commit": old["commit"] if old else self.meta["commit"],
             "trial": number,
+            **row_columns(self.ref.dataset, self.content_sha256),
         }
 
     def write(self, reason: str, seconds: float | None = None) -> dict[str, int]:
@@ -171,7 +178,12 @@ class Writer:
             "seconds": seconds,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "machine": machine(torch.device("cuda" if torch.cuda.is_available() else "cpu"), os.getloadavg()),
-            "data": {**self.ref.key(), "data_root": self.ref.data_root, "test": "the dataset's test split, never used to choose anything"},
+            "data": {
+                **self.ref.key(),
+                "data_root": self.ref.data_root,
+                "test": "the dataset's test split, never used to choose anything",
+                **sidecar_data(self.content_sha256, [p.name for p in self.paths.values() if p.is_file()]),
+            },
             "protocol": {
                 name: {**cfg.to_dict(), "train": cfg.train_config().to_dict(), "study": self.studies[name].study_name}
                 for name, cfg in self.configs.items()

@@ -41,6 +41,7 @@ import numpy.typing as npt
 from nas_proxy import checks
 from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.errors import InvalidArgumentError, shown
+from nas_proxy.groundtruth.tables import TableData, rows_data
 from nas_proxy.ladders import FULL, is_token
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class Candidates:
     test: FloatArray  # (n,) the ground truth's test accuracy
     fidelities: Mapping[str, Fidelity]
     ids: tuple[str, ...] = ()
+    data: TableData | None = None  # the data the table was measured on, where it names it
 
     @property
     def n(self) -> int:
@@ -94,7 +96,7 @@ class Candidates:
         """The candidates at ``idx`` (a part of the table)."""
         i = np.asarray(idx, dtype=np.int64)
         fid = {k: Fidelity(f.scores[i], f.seconds[i], f.one_off, f.run, f.at) for k, f in self.fidelities.items()}
-        return Candidates(self.test[i], fid, tuple(self.ids[j] for j in i) if self.ids else ())
+        return Candidates(self.test[i], fid, tuple(self.ids[j] for j in i) if self.ids else (), self.data)
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,7 @@ class _Table:
         if not self.rows or not {"arch_id", "seed", "test_accuracy"} <= set(self.header):
             raise InvalidArgumentError(f"{path} needs rows with columns arch_id, seed and test_accuracy (a ground-truth table)")
         checks.columns(path, self.header)  # after: a file of another kind is named as such
+        self.data = rows_data(path, f"--truth {path}", self.rows)  # a table mixing two datasets' rows is refused
         self.seeds: list[int] = []
         seen: dict[tuple[str, int], int] = {}
         for n, row in self.rows:
@@ -360,7 +363,7 @@ def load_candidates(
             raise InvalidArgumentError(f"one-off seconds for {proxy!r}, which is not measured here; measured: {', '.join(sorted(fid))}")
         fid[proxy] = Fidelity(fid[proxy].scores, fid[proxy].seconds, s, fid[proxy].run, fid[proxy].at)
     test_acc = truth.column("test_accuracy", seed0)
-    return Candidates(np.array([test_acc[a] for a in ids], dtype=float), fid, tuple(ids))
+    return Candidates(np.array([test_acc[a] for a in ids], dtype=float), fid, tuple(ids), truth.data)
 
 
 def parse_one_off(text: str) -> tuple[str, float]:

@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_proxy import checks, interrupts
 from nas_proxy.calibrate.config import METRIC_NAMES, CalibrateConfig
 from nas_proxy.calibrate.protocol import Protocol, Score, Scorer, sample
-from nas_proxy.calibrate.truth import Truth, check_enough, check_in_space
+from nas_proxy.calibrate.truth import Truth, check_data, check_enough, check_in_space
 from nas_proxy.correlate import metrics
 from nas_proxy.errors import InvalidArgumentError, NasProxyWarning, OutputConflictError
 from nas_proxy.files import bounded_name, output_lock, shorten
@@ -152,6 +152,14 @@ class _Calibration:
             same_data = canonical_dataset(ctx.synthetic.dataset["name"]) == canonical_dataset(first.dataset["name"])  # fix42a: as elsewhere
             if not same_data or ctx.synthetic.meta["split"] != first.meta["split"]:
                 raise InvalidArgumentError(f"synthetic set {s} comes from other data or another split than {config.synthetic[0]}")
+        name = str(first.dataset["name"])  # before fix51a a table of another dataset was ranked against, exit 0 (probe50)
+        check_data(
+            truths,
+            name,
+            first.dataset.get("content_sha256"),
+            f"synthetic set {config.synthetic[0]}",
+            f"give ground truth measured on {name}, or --synthetic sets distilled from the ground truth's data",
+        )
         self.storage, self.url = open_storage(storage_url, study)
         self.name = study
         lock = lock_folder(self.url, study)

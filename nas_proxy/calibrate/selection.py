@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nas_proxy.calibrate.truth import Truth, from_file
+from nas_proxy.calibrate.truth import Truth, check_data, from_file
 from nas_proxy.correlate.metrics import spearman
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.selection import Ranker, Ranking
@@ -41,6 +41,13 @@ class CalibrationRanker(Ranker):
         self.max_mflops, self.subset = config.select_max_mflops, config.select_archs
         self.proxy = ProxyConfig() if config.select_epochs is None else ProxyConfig(epochs=config.select_epochs)
         self.truths = from_file(config.select_by, self.space, "--select-by")
+        check_data(  # before fix51a a table of another dataset chose the iterate, exit 0 (probe50)
+            self.truths,
+            config.dataset,
+            None,  # the data is not loaded yet: its name is checked before any work
+            "the set distilled (--dataset)",
+            f"give --select-by architectures measured on {config.dataset}, or distill the data they were measured on",
+        )
         for t in self.truths:
             try:
                 self.space.validate(t.spec)

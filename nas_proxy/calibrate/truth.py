@@ -4,7 +4,9 @@ Three sources: a ground-truth table (``benchmarks/groundtruth/*.csv``: one row p
 seed), a file of architectures with an ``accuracy`` (what ``correlate --archs`` reads), or a cached
 ground-truth study (``nasproxy correlate`` trains one). Where there are several seeds the lowest
 seed's accuracy is the truth, as in ``benchmarks/fidelity.py``, so every architecture is judged
-against one training of the same kind.
+against one training of the same kind. Each carries the data it was measured on where its source names it
+(:mod:`nas_proxy.groundtruth.tables`; a study records it), and :func:`check_data` refuses to judge a proxy of other
+data against it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from nas_proxy.checks import existing_file, read_text
 from nas_proxy.correlate.archs import read_archs
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.groundtruth import study as ground_truth
+from nas_proxy.groundtruth.tables import TableData, check_same_data, read_data
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.studies import kinds
 from nas_proxy.studies.storage import hidden, open_storage, require_existing
@@ -33,15 +36,16 @@ MIN_ARCHS = 6  # fewest architectures a calibration accepts: two folds of three,
 
 @dataclass(frozen=True)
 class Truth:
-    """One architecture and its ground-truth accuracy (%)."""
+    """One architecture and its ground-truth accuracy (%), and the data it was measured on (None: not named)."""
 
     spec: dict[str, Any]
     arch_id: str
     accuracy: float
+    data: TableData | None = field(default=None, compare=False)
 
 
-def _table_rows(path: Path, text: str) -> list[Truth] | None:
-    """The lowest seed's ``test_accuracy`` of a ground-truth table; None when ``path`` is not one."""
+def _table_rows(path: Path, text: str, data: TableData | None) -> list[Truth] | None:
+    """The lowest seed's ``test_accuracy`` of a ground-truth table (measured on ``data``); None when ``path`` is not one."""
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or not {"seed", "spec", "test_accuracy"} <= set(reader.fieldnames):
         return None
@@ -66,7 +70,7 @@ def _table_rows(path: Path, text: str) -> list[Truth] | None:
             )
         seen[aid, seed] = n
         if aid not in best or seed < best[aid][0]:
-            best[aid] = (seed, Truth(spec, aid, acc))
+            best[aid] = (seed, Truth(spec, aid, acc, data))
     checks.percentages(str(path), (t.accuracy for _, t in best.values()), "test_accuracy")
     return [t for _, t in best.values()]
 
@@ -75,17 +79,22 @@ def from_file(path: Path | str, space: SearchSpace | None = None, what: str = "-
     """A ground-truth table CSV, or a JSON/CSV list of architectures that all carry ``accuracy``
     (``what``: the option that named the file, for the errors)."""
     path = existing_file(what, path)
+    data = None
     if path.suffix.lower() == ".csv":
-        rows = _table_rows(path, read_text(what, path))
+        text = read_text(what, path)
+        data = read_data(path, f"{what} {path}", text)
+        rows = _table_rows(path, text, data)
         if rows is not None:
             return rows
+    else:
+        data = read_data(path, f"{what} {path}")
     archs = read_archs(path, space, what)
     if any(a.truth is None for a in archs):
         raise InvalidArgumentError(
             f"{what} file {path} has no ground truth: give a ground-truth table (columns seed, spec, test_accuracy) "
             "or architectures that each carry an 'accuracy' (%)"
         )
-    return [Truth(a.spec, a.arch_id, float(a.truth)) for a in archs if a.truth is not None]
+    return [Truth(a.spec, a.arch_id, float(a.truth), data) for a in archs if a.truth is not None]
 
 
 def from_study(name: str, storage: str | None) -> list[Truth]:
@@ -100,10 +109,13 @@ def from_study(name: str, storage: str | None) -> list[Truth]:
         ) from None
     if kinds.kind_of(study) != ground_truth.GROUND_TRUTH.kind:
         raise InvalidArgumentError(f"study {name!r} is not a ground-truth study (nasproxy correlate makes those); give its name")
+    recorded = study.user_attrs.get(ground_truth.GROUND_TRUTH.attr, {}).get("data", {})
+    sha = recorded.get("content_sha256")
+    data = TableData(recorded["dataset"], sha, f"ground-truth study {name}", "its recorded data") if "dataset" in recorded else None
     best: dict[str, tuple[int, Truth]] = {}
     for (aid, seed), record in ground_truth.results(study).items():
         if aid not in best or seed < best[aid][0]:
-            best[aid] = (seed, Truth(record["spec"], aid, float(record["test_accuracy"])))
+            best[aid] = (seed, Truth(record["spec"], aid, float(record["test_accuracy"]), data))
     return [t for _, t in best.values()]
 
 
@@ -134,6 +146,13 @@ def check_table_in_space(path: Path | str, space: SearchSpace, name: str) -> Non
     check_in_space(from_file(path), space, name)
 
 
+def check_data(truths: list[Truth], dataset: str, sha256: str | None, ranked: str, fix: str) -> None:
+    """Refuse ``truths`` measured on other data than ``dataset`` (``sha256``: its content_sha256 where at hand), the data
+    of ``ranked``; ``fix``: what to do (:func:`nas_proxy.groundtruth.tables.check_same_data`). Truths that name no data
+    (a user's own file) are taken as they are."""
+    check_same_data(truths[0].data if truths else None, dataset, sha256, ranked, fix)
+
+
 def check_enough(truths: list[Truth], folds: int, where: str) -> None:
     """Every fold must hold at least 3 architectures (a rank correlation is undefined on fewer), and
     the accuracies must differ (a constant truth ranks nothing: every protocol would score NaN)."""
@@ -150,4 +169,4 @@ def check_enough(truths: list[Truth], folds: int, where: str) -> None:
         )
 
 
-__all__ = ["MIN_ARCHS", "Truth", "check_enough", "check_in_space", "check_table_in_space", "from_file", "from_study"]
+__all__ = ["MIN_ARCHS", "Truth", "check_data", "check_enough", "check_in_space", "check_table_in_space", "from_file", "from_study"]

@@ -18,6 +18,8 @@ import pytest
 from optuna.trial import TrialState
 
 from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.groundtruth import study as gt
+from nas_proxy.groundtruth.tables import read_data
 from nas_proxy.spaces import DeclaredSpace, get_space
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,3 +114,10 @@ def test_deadline_leaves_a_partial_table_and_a_rerun_trains_only_the_rest(tmp_pa
     for row in rows:
         assert 0 <= float(row["test_accuracy"]) <= 100 and int(row["params"]) > 0 and int(row["flops"]) > 0
         assert row["epochs"] == "2" and row["device"].startswith("cpu") and row["commit"]
+    # every row names its data, as the study of its trainings recorded it; so does provenance.json (fix51a)
+    recorded = optuna.load_study(study_name=main.study_name, storage=storage).user_attrs[gt.GROUND_TRUTH.attr]["data"]
+    assert {(r["dataset"], r["data_sha256"]) for r in rows} == {("digits", recorded["content_sha256"])}
+    data = json.loads((out / "provenance.json").read_text())["data"]
+    assert data["content_sha256"] == recorded["content_sha256"] and data["tables"] == ["digits-convnet720.csv"]
+    named = read_data(out / "digits-convnet720.csv", "--table")
+    assert named is not None and (named.dataset, named.sha256) == ("digits", recorded["content_sha256"])

@@ -1,0 +1,149 @@
+"""Which data a ground-truth table was measured on: the columns its writer adds, and the one reader of them.
+
+A ground-truth table (one row per architecture and seed; ``benchmarks/groundtruth/build.py`` writes them) judges
+proxies of its own data only: a digits proxy ranked against Fashion-MNIST accuracies gives numbers that mean
+nothing. From branch fix51a on every row names its data in two columns, ``dataset`` (the data registry's name) and
+``data_sha256`` (the data's ``Dataset.content_sha256``: which images and labels), before ``spec``: a row copied into
+another file keeps them, and a spreadsheet shows them beside the numbers (a sidecar alone is lost with a copy).
+A table written before names its data in the ``provenance.json`` its builder wrote beside it, where that file's
+``data.tables`` lists the table (the committed Fashion-MNIST tables). A table with neither, a user's own, names no
+data and is read as before, without a word: its user knows which data it is, and a warning on every run that only
+an edit of the file could silence would teach to ignore warnings.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas_proxy import checks
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.protocols import canonical_dataset
+
+DATASET = "dataset"  # the column naming the data a row was measured on (the data registry's name)
+SHA256 = "data_sha256"  # the column holding that data's content_sha256 (empty where unknown)
+COLUMNS = (DATASET, SHA256)
+SIDECAR = "provenance.json"  # the builder's file beside its tables; its "data" names their dataset
+
+
+@dataclass(frozen=True)
+class TableData:
+    """The data a table was measured on: ``dataset`` (registry name), ``sha256`` (its content_sha256, None where
+    unknown), ``table`` (how messages name the table) and ``where`` (what in it says so)."""
+
+    dataset: str
+    sha256: str | None
+    table: str
+    where: str
+
+
+def row_columns(dataset: str, sha256: str | None) -> dict[str, str]:
+    """The two columns of a row measured on ``dataset`` (``sha256``: its content_sha256, or None)."""
+    return {DATASET: dataset, SHA256: sha256 or ""}
+
+
+def sidecar_data(sha256: str | None, tables: list[str]) -> dict[str, Any]:
+    """What the builder adds to its ``provenance.json``'s ``data`` (beside ``dataset``): the content digest and the
+    names of the tables it describes (a user's own CSV put in the same folder is not one of them)."""
+    return {"content_sha256": sha256, "tables": sorted(tables)}
+
+
+def read_data(path: Path | str, table: str, text: str | None = None) -> TableData | None:
+    """The data the table at ``path`` was measured on: its ``dataset`` column, else the provenance.json beside it
+    that lists it; None when it names none. ``table``: how messages name it (``--table FILE``); ``text``: its
+    contents when the caller has read them already. A table whose rows name two datasets, or two digests, is
+    refused: its accuracies were not measured on one data."""
+    path = Path(path)
+    rows: list[tuple[int, dict[str, str]]] = []
+    if path.suffix.lower() == ".csv":
+        reader = csv.reader(io.StringIO(checks.read_text(table, path) if text is None else text))
+        try:
+            header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
+            if DATASET in header:
+                rows = [(reader.line_num, dict(zip(header, row, strict=False))) for row in reader]
+        except csv.Error:  # not a table: its reader refuses it in its own words
+            rows = []
+    return rows_data(path, table, rows)
+
+
+def rows_data(path: Path | str, table: str, rows: Iterable[tuple[int, Mapping[str, str]]]) -> TableData | None:
+    """:func:`read_data` of a table its caller parsed already (``rows``: ``(line, row)``)."""
+    return _columns(Path(path), table, rows) or _from_sidecar(Path(path), table)
+
+
+def _columns(path: Path, table: str, rows: Iterable[tuple[int, Mapping[str, str]]]) -> TableData | None:
+    """The one dataset (and digest) the ``dataset`` and ``data_sha256`` columns of ``rows`` name; None when no row
+    names one."""
+    first: dict[str, tuple[str, int]] = {}  # column -> (first non-empty value, its line)
+    for line, row in rows:
+        for column in COLUMNS:
+            value = (row.get(column) or "").strip()
+            if not value:
+                continue
+            if column not in first:
+                first[column] = (value, line)
+            elif value != first[column][0]:
+                what = "datasets" if column == DATASET else "data (content digests)"
+                raise InvalidArgumentError(
+                    f"{path} mixes {what}: line {first[column][1]} names {first[column][0][:40]}, line {line} "
+                    f"{value[:40]} (column {column!r}); a table judges proxies of one data: keep the rows of one"
+                )
+    if DATASET not in first:
+        return None
+    sha = first.get(SHA256, (None, 0))[0]
+    return TableData(first[DATASET][0], sha, table, f"its column {DATASET!r}")
+
+
+def _from_sidecar(path: Path, table: str) -> TableData | None:
+    """The dataset named by the builder's provenance.json beside ``path``, where it lists ``path`` among its tables;
+    None otherwise (no such file, one of another kind, or one that does not list this table)."""
+    sidecar = path.parent / SIDECAR
+    try:
+        prov = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none there, or not the builder's: the table names no data
+        return None
+    data = prov.get("data") if isinstance(prov, Mapping) else None
+    if not isinstance(data, Mapping) or not isinstance(data.get(DATASET), str):
+        return None
+    listed = data.get("tables")
+    if not isinstance(listed, list) or path.name not in listed:
+        return None
+    sha = data.get("content_sha256")
+    return TableData(data[DATASET], sha if isinstance(sha, str) and sha else None, table, f"the {SIDECAR} beside it")
+
+
+def check_same_data(data: TableData | None, dataset: str, sha256: str | None, ranked: str, fix: str) -> None:
+    """Refuse to judge ``ranked`` (what is about to be ranked: a synthetic set, ``--dataset NAME``) of ``dataset``
+    (``sha256``: its content_sha256, None where not at hand) against a table measured on other data; ``fix``: what
+    to do, in the consumer's words. A table that names no data (``data`` None) is taken as it is."""
+    if data is None:
+        return
+    if canonical_dataset(data.dataset) != canonical_dataset(dataset):
+        raise InvalidArgumentError(
+            f"{data.table} was measured on {data.dataset} ({data.where}) and {ranked} is of {dataset}: its accuracies "
+            f"say nothing of a ranking on {dataset}; {fix}"
+        )
+    if data.sha256 and sha256 and data.sha256 != sha256:
+        raise InvalidArgumentError(
+            f"{data.table} was measured on other {data.dataset} images or labels than {ranked}'s (content_sha256 "
+            f"{data.sha256[:12]}... there, {sha256[:12]}... here); {fix}"
+        )
+
+
+__all__ = [
+    "COLUMNS",
+    "DATASET",
+    "SHA256",
+    "SIDECAR",
+    "TableData",
+    "check_same_data",
+    "read_data",
+    "row_columns",
+    "rows_data",
+    "sidecar_data",
+]

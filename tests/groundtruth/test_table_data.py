@@ -1,0 +1,200 @@
+"""A ground-truth table names the data it was measured on (nas_proxy.groundtruth.tables), and every consumer that
+knows which data it ranks refuses a table of other data (probe50: a digits set ranked against Fashion-MNIST
+accuracies, exit 0): benchmarks/fidelity.py, calibrate (a --truth table or a --truth-study), distill --select-by."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import optuna
+import pytest
+
+from nas_proxy.calibrate import runner, truth
+from nas_proxy.calibrate.config import CalibrateConfig
+from nas_proxy.calibrate.selection import CalibrationRanker
+from nas_proxy.correlate.archs import from_space
+from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.groundtruth import study as gt
+from nas_proxy.groundtruth.tables import DATASET, SHA256, SIDECAR, check_same_data, read_data
+from nas_proxy.spaces import get_space
+from nas_proxy.studies import kinds
+from tests.conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "benchmarks" / "groundtruth" / "fashion-mnist-convnet720.csv"
+SHA = "ab" * 32  # a content_sha256 (any 64 hex digits: nothing here loads the data it would name)
+
+
+def _table(path: Path, dataset: str | None, sha: str | None = None, n: int = 6, space: str = "convnet-cpu") -> Path:
+    """A ground-truth table of ``n`` architectures of ``space`` (seeds 0 and 1), its rows naming ``dataset`` (None: no
+    data columns, a user's own table)."""
+    archs = from_space(get_space(space), n, seed=3)
+    fields = ["arch_id", "seed", "test_accuracy", "val_accuracy", "seconds", "epochs", "spec"]
+    fields += [] if dataset is None else [DATASET, SHA256]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for seed in (0, 1):
+            for i, a in enumerate(archs):
+                row: dict[str, object] = {
+                    "arch_id": a.arch_id,
+                    "seed": seed,
+                    "test_accuracy": 50 + 5 * i + seed,
+                    "val_accuracy": 49 + 5 * i,
+                }
+                row |= {"seconds": 1.0, "epochs": 3, "spec": json.dumps(a.spec, sort_keys=True)}
+                row |= {} if dataset is None else {DATASET: dataset, SHA256: sha or ""}
+                w.writerow(row)
+    return path
+
+
+def _fidelity() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmarks_fidelity_data", ROOT / "benchmarks" / "fidelity.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_one_reader_takes_the_column_the_builders_sidecar_or_nothing(tmp_path: Path) -> None:
+    named = read_data(_table(tmp_path / "named.csv", "digits", SHA), "--table named.csv")
+    assert named is not None and (named.dataset, named.sha256, named.where) == ("digits", SHA, "its column 'dataset'")
+    assert read_data(_table(tmp_path / "own.csv", None), "--table own.csv") is None  # a user's own table: as before
+    # the committed tables (written before the columns): the provenance.json beside them names their data
+    for table in (COMMITTED, COMMITTED.with_name("fashion-mnist-convnet720-long.csv")):
+        committed = read_data(table, f"--table {table}")
+        assert committed is not None and committed.dataset == "fashion-mnist" and committed.where == f"the {SIDECAR} beside it"
+    # a provenance.json names only the tables it lists: a user's own CSV put beside it names no data
+    beside = tmp_path / "beside"
+    beside.mkdir()
+    (beside / SIDECAR).write_text(json.dumps({"data": {"dataset": "fashion-mnist", "tables": ["fashion-mnist-convnet720.csv"]}}))
+    assert read_data(_table(beside / "mine.csv", None), "--table mine.csv") is None
+    assert read_data(_table(beside / "fashion-mnist-convnet720.csv", None), "t").dataset == "fashion-mnist"  # type: ignore[union-attr]
+
+
+def test_a_table_whose_rows_name_two_datasets_or_two_digests_is_refused(tmp_path: Path) -> None:
+    mixed = _table(tmp_path / "mixed.csv", "digits", SHA)
+    lines = mixed.read_text().splitlines()
+    mixed.write_text("\n".join([*lines[:-1], lines[-1].replace("digits", "fashion-mnist")]) + "\n")
+    with pytest.raises(InvalidArgumentError, match=r"mixes datasets: line 2 names digits, line 13 fashion-mnist"):
+        read_data(mixed, "--table mixed.csv")
+    two = _table(tmp_path / "two.csv", "digits", SHA)
+    two.write_text(two.read_text().replace(SHA, "cd" * 32, 1))
+    with pytest.raises(InvalidArgumentError, match=r"mixes data \(content digests\)"):
+        read_data(two, "--table two.csv")
+
+
+def test_the_check_names_both_datasets_and_compares_digests_where_both_are_known(tmp_path: Path) -> None:
+    data = read_data(_table(tmp_path / "t.csv", "fashion-mnist", SHA), "--table t.csv")
+    with pytest.raises(InvalidArgumentError) as e:
+        check_same_data(data, "digits", None, "synthetic set S", "give a table of digits")
+    assert str(e.value) == (
+        "--table t.csv was measured on fashion-mnist (its column 'dataset') and synthetic set S is of digits: its accuracies say "
+        "nothing of a ranking on digits; give a table of digits"
+    )
+    check_same_data(data, "fashion-mnist", SHA, "S", "")  # the same data
+    check_same_data(data, "fashion-mnist", None, "S", "")  # its digest not at hand: the name decides
+    with pytest.raises(InvalidArgumentError, match=r"other fashion-mnist images or labels than S's \(content_sha256 ababababab"):
+        check_same_data(data, "fashion-mnist", "cd" * 32, "S", "fix")
+    check_same_data(None, "digits", SHA, "S", "")  # a table that names no data: taken as it is
+
+
+def test_fidelity_refuses_a_set_or_zero_cost_data_of_another_dataset_before_anything_is_trained(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fid = _fidelity()
+    fashion = _table(tmp_path / "fashion.csv", "fashion-mnist", space="convnet720")
+    out = tmp_path / "fid"
+    args = ["--table", str(fashion), "--out", str(out), "--device", "cpu", "--space", "convnet720"]
+    assert fid.main([*args, "--proxy", f"synthetic:{tiny_run}"]) != 0  # tiny_run: a set of digits
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"was measured on fashion-mnist (its column 'dataset') and synthetic set {tiny_run} is of digits" in err[0]
+    assert "give a --table measured on digits" in err[0] and not out.exists()
+    assert fid.main(["--table", str(fashion), "--out", str(out), "--proxy", "zero-cost:synflow", "--dataset", "digits"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "and the zero-cost scores' real data (--dataset) is of digits" in err[0]
+    assert "give --dataset fashion-mnist" in err[0] and not out.exists()
+    # the same data, and a user's own table: past the check
+    fid._check_data(read_data(_table(tmp_path / "d.csv", "digits"), "d"), [(None, "synthetic", str(tiny_run))], "fashion-mnist")
+    fid._check_data(read_data(_table(tmp_path / "own.csv", None), "own"), [(None, "synthetic", str(tiny_run))], "fashion-mnist")
+    # the committed table (its provenance.json): a zero-cost score on digits is refused, on fashion-mnist taken
+    committed = read_data(COMMITTED, f"--table {COMMITTED}")
+    with pytest.raises(InvalidArgumentError, match=r"measured on fashion-mnist \(the provenance.json beside it\)"):
+        fid._check_data(committed, [(None, "zero-cost", "synflow")], "digits")
+    fid._check_data(committed, [(None, "zero-cost", "synflow"), (None, "scores", "x.csv")], "fashion-mnist")
+
+
+def test_calibrate_refuses_ground_truth_of_another_dataset_before_its_storage_opens(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class PastTheCheckError(Exception):
+        """Raised where the storage opens: past the check of the ground truth's data."""
+
+    def opened(*_: object) -> None:
+        raise PastTheCheckError
+
+    monkeypatch.setattr(runner, "open_storage", opened)
+    config = CalibrateConfig(space="convnet-cpu", synthetic=[str(tiny_run)], folds=2, trials=1, device="cpu")
+    fashion = _table(tmp_path / "fashion.csv", "fashion-mnist")
+    with pytest.raises(
+        InvalidArgumentError, match=rf"--truth {fashion} was measured on fashion-mnist .* synthetic set {tiny_run} is of digits"
+    ):
+        runner.calibrate(config, truth.from_file(fashion, what="--truth"), str(fashion), "c")
+    for table in (_table(tmp_path / "digits.csv", "digits"), _table(tmp_path / "own.csv", None)):
+        with pytest.raises(PastTheCheckError):
+            runner.calibrate(config, truth.from_file(table, what="--truth"), str(table), "c")
+
+
+def test_calibrate_refuses_a_ground_truth_study_of_another_dataset(tiny_run: Path, tmp_path: Path) -> None:
+    """--truth-study: the study records its data (GROUND_TRUTH.open); its truths carry it to the same check."""
+    from nas_proxy.studies.spec_attrs import spec_attrs
+
+    journal = str(tmp_path / "gt.journal")
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    study = optuna.create_study(study_name="gt", storage=storage, direction="maximize")
+    study.set_user_attr(gt.GROUND_TRUTH.attr, {"data": {"dataset": "fashion-mnist", "content_sha256": SHA}, "protocol": {}})
+    kinds.mark(study, gt.GROUND_TRUTH.kind)
+    for i, a in enumerate(from_space(get_space("convnet-cpu"), 6, seed=3)):
+        attrs = {"arch_id": a.arch_id, "seed": 0, "test_accuracy": 50.0 + i, **spec_attrs(a.spec)}
+        study.add_trial(optuna.trial.create_trial(value=50.0 + i, user_attrs=attrs))
+    truths = truth.from_study("gt", journal)
+    assert len(truths) == 6 and truths[0].data is not None and truths[0].data.sha256 == SHA
+    config = CalibrateConfig(space="convnet-cpu", synthetic=[str(tiny_run)], folds=2, trials=1, device="cpu")
+    with pytest.raises(InvalidArgumentError, match=r"ground-truth study gt was measured on fashion-mnist \(its recorded data\)"):
+        runner.calibrate(config, truths, "ground-truth study gt", "c", str(tmp_path / "cal.journal"))
+
+
+def test_distill_select_by_refuses_architectures_measured_on_another_dataset(tmp_path: Path) -> None:
+    fashion = _table(tmp_path / "fashion.csv", "fashion-mnist")
+    base = dict(select_space="convnet-cpu", select_every=3, select_epochs=1, iterations=8)
+    with pytest.raises(InvalidArgumentError) as e:
+        CalibrationRanker(tiny_config(select_by=str(fashion), **base))  # tiny_config: --dataset digits
+    assert (
+        f"--select-by {fashion} was measured on fashion-mnist (its column 'dataset') and the set distilled (--dataset) is of digits"
+        in str(e.value)
+    )
+    assert "give --select-by architectures measured on digits" in str(e.value)
+    assert len(CalibrationRanker(tiny_config(select_by=str(_table(tmp_path / "d.csv", "digits")), **base)).truths) == 6
+    assert len(CalibrationRanker(tiny_config(select_by=str(_table(tmp_path / "own.csv", None)), **base)).truths) == 6
+
+
+def test_the_ladders_read_the_tables_data_with_the_same_reader(tmp_path: Path) -> None:
+    """calibrate --ladders and benchmarks/ladder.py (ladder_sim.load_candidates) know no dataset to compare; they read
+    the table's data (kept on the candidates) and refuse a table whose rows mix two datasets, as every reader does."""
+    from nas_proxy.calibrate import ladder_sim as sim
+
+    assert sim.load_candidates(COMMITTED, []).data.dataset == "fashion-mnist"  # type: ignore[union-attr]
+    table = _table(tmp_path / "t.csv", "digits", SHA)
+    table.write_text("# a comment line, as a ladder table may hold\n" + table.read_text())
+    cands = sim.load_candidates(table, [])
+    assert cands.data is not None and (cands.data.dataset, cands.data.sha256) == ("digits", SHA)
+    assert cands.take([0, 1]).data == cands.data
+    table.write_text(table.read_text().replace("digits", "fashion-mnist", 1))
+    with pytest.raises(InvalidArgumentError, match=r"mixes datasets: line 3 names fashion-mnist, line 4 digits"):
+        sim.load_candidates(table, [])
