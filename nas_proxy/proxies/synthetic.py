@@ -228,11 +228,15 @@ class SyntheticSetProxy(Proxy):
     def known(self) -> dict[str, Scored]:
         if not self.from_search:
             return {}
-        return {
+        found = {
             aid: Scored(float(value), math.nan if seconds is None else float(seconds))
             for aid, (sha, value, seconds) in self.setup.searched.items()
             if value is not None and sha == self.sha256
         }
+        if found:  # the set checked against the data found now, as a score of it is: its search's scores are stored as
+            self.ready()  # scores of these data (review51: before, with every architecture known, a set of images
+            # changed since was never checked, and correlate --study mixed its old scores with a ground truth of the new)
+        return found
 
     def score(self, spec: dict[str, Any], arch_id: str, report: Report | None = None) -> Scored:
         s = self.setup
