@@ -17,7 +17,9 @@ from typing import IO, Any
 from tests.gate import SAFETY_SECONDS
 
 ATTEMPTS = 5  # ports tried before the test fails (each taken meanwhile by another process: never seen so far)
-IN_USE = ("is in use", "Address already in use")  # nasproxy's check of the port, the server's own bind
+# what the dashboard says when its port is taken: at its check of the port; at the server's bind, right after its ready
+# line (since stop 50 one line, before it a traceback)
+IN_USE = ("is in use", "was taken by another process", "Address already in use")
 
 
 def free_ports() -> Iterator[int]:

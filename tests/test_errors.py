@@ -52,6 +52,11 @@ def test_an_error_with_a_remedy_crosses_processes_whole() -> None:
     e = pickle.loads(pickle.dumps(ArtifactError("x; y is corrupt", remedy="distil again")))
     assert (str(e), e.cause, e.remedy) == ("x; y is corrupt; distil again", "x; y is corrupt", "distil again")
     assert isinstance(e, NasProxyError)
+    # review51: the lines above pass with Python's own pickling too (it calls __init__ with the whole text, then restores
+    # the fields); a class whose __init__ takes other arguments is what NasProxyError.__reduce__ is for
+    full = DiskFullError(Path("/out/x"), 10, 2).with_remedy("free some space")
+    back = pickle.loads(pickle.dumps(full))
+    assert (type(back), str(back), back.path, back.needed, back.remedy) == (DiskFullError, str(full), full.path, 10, "free some space")
 
 
 def test_a_converted_refusal_says_the_same_line_and_names_its_remedy(tmp_path: Path) -> None:

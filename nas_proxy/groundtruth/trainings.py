@@ -42,8 +42,9 @@ class TrainingStudy:
     def open(self, storage: Storage, data: DataRef, config: GroundTruthConfig) -> optuna.Study:
         """The study of this data and protocol in ``storage`` (created when missing)."""
         name = self.study_name(data, config)
-        study = maximizing_study(storage.backend, name)
+        # read before the study is made: data that cannot be read leave no empty study behind (review51)
         dataset = load_dataset(data.dataset, data.data_root, image_size=data.image_size)
+        study = maximizing_study(storage.backend, name)
         if self.attr not in study.user_attrs:  # its name holds no pixel: the data's content is recorded, and checked
             data_attrs = {
                 **data.key(),

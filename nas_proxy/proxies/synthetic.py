@@ -189,9 +189,23 @@ class SyntheticSetProxy(Proxy):
     def prepare(self) -> None:
         if self.path is None:
             self.path = _random_subset(self.setup, self.ipc)
+            if stale := self._drawn_from_other_images():
+                self.path = _random_subset(self.setup, self.ipc, stale=stale)
         meta = load_synthetic(self.path).meta
         self.one_off_seconds = one_off_seconds(meta, self.setup.training.hard_labels)  # the teachers' too when their labels train
         self.sha256 = str(meta["tensors_sha256"])
+
+    def _drawn_from_other_images(self) -> str | None:
+        """Why the random subset this command drew is not of the data found now (its images changed since), or None.
+        Asked as it is prepared, before its digest keys a score cache: before review51 only :meth:`ready` found it, at the
+        first score, and the scores made on the subset drawn again were kept under the old subset's key (scored again by
+        the next run)."""
+        assert self.path is not None
+        recorded = read_meta(Path(self.path))["dataset"].get("content_sha256")  # absent from sets made before fix50e
+        now = self.setup.content_sha256()
+        if recorded is None or recorded == now:
+            return None
+        return f"drawn from images that differ from those found now: content_sha256 {str(recorded)[:12]}... there, {now[:12]}... now"
 
     def ready(self) -> None:
         from nas_proxy.trainers.synthetic_set import ProxyContext
@@ -214,11 +228,15 @@ class SyntheticSetProxy(Proxy):
     def known(self) -> dict[str, Scored]:
         if not self.from_search:
             return {}
-        return {
+        found = {
             aid: Scored(float(value), math.nan if seconds is None else float(seconds))
             for aid, (sha, value, seconds) in self.setup.searched.items()
             if value is not None and sha == self.sha256
         }
+        if found:  # the set checked against the data found now, as a score of it is: its search's scores are stored as
+            self.ready()  # scores of these data (review51: before, with every architecture known, a set of images
+            # changed since was never checked, and correlate --study mixed its old scores with a ground truth of the new)
+        return found
 
     def score(self, spec: dict[str, Any], arch_id: str, report: Report | None = None) -> Scored:
         s = self.setup

@@ -146,8 +146,14 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         )
     if "proxy" in stored and stored["proxy"] != fingerprint["proxy"]:  # studies made before it was recorded searched on a set
         problems.append(f"proxy {stored['proxy']} there, {fingerprint['proxy']} now")
-    elif stored.get("synthetic_sha256") != fingerprint["synthetic_sha256"]:
-        problems.append(f"synthetic set {old.synthetic} there, {config.synthetic} now (different images)")
+    elif (there := stored.get("synthetic_sha256")) != (here := fingerprint["synthetic_sha256"]):
+        if old.synthetic is None and config.synthetic is None:  # the random subset the search drew (review51: was 'None there')
+            problems.append(
+                f"random subset {fingerprint['proxy']} drawn from other images there than now "
+                f"(tensors_sha256 {str(there)[:12]}... there, {str(here)[:12]}... now)"
+            )
+        else:
+            problems.append(f"synthetic set {old.synthetic} there, {config.synthetic} now (different images)")
     problems += [
         f"proxy training {key} {a!r} there, {b!r} now" for key, (a, b) in _differences(old.proxy.to_dict(), config.proxy.to_dict())
     ]

@@ -124,6 +124,11 @@ def test_a_port_taken_between_the_check_and_the_servers_bind_is_one_line(
         "pick another with --port"
     ), err
     assert not any("Traceback" in line for line in err)
+    from tests.dashboard_port import IN_USE
+
+    # review51: the tests' dashboards (tests/dashboard_port.serving) start again on another port on this line too: before,
+    # it knew only the check's "is in use" and the server's own traceback, and failed the test in this race
+    assert any(words in err[-1] for words in IN_USE), IN_USE
 
 
 @pytest.mark.parametrize(("signum", "said"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "interrupted by SIGTERM")])
@@ -1255,3 +1260,26 @@ def test_a_worker_on_a_finished_search_says_there_is_nothing_left_to_run(tiny_ru
     study.enqueue_trial(study.trials[0].params)  # queued, beyond the budget: not run, and not "nothing left"
     done = warm.run(worker, capture_output=True, text=True)
     assert (done.returncode, done.stdout, done.stderr) == (0, "study f: ran no trial (2 finished, 1 queued)\n", "")
+
+
+def test_a_search_resumed_on_a_random_subset_drawn_from_other_images_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """review51: a search on a random subset (--proxy random-ipc1), resumed after the images were turned in place, was
+    refused with 'synthetic set None there, None now (different images)' beside the data's own line: it gave no set,
+    and nothing is None. Now the subset is named for what it is; the study keeps its trials."""
+    from tests.data.test_data_changed import noisy_folder, turn
+
+    folder = noisy_folder(tmp_path / "photos")
+    storage = tmp_path / "r.log"
+    args = ["search", "--proxy", "random-ipc1", "--dataset", f"imagefolder:{folder}", "--space", "convnet-small", "--study", "r"]
+    args += ["--epochs", "1", "--storage", str(storage), "--out", str(tmp_path / "out"), "--device", "cpu", "--quiet"]
+    assert main([*args, "--n-trials", "1"]) == 0
+    capsys.readouterr()
+    kept = storage.read_bytes()
+    for image in sorted(folder.rglob("*.png")):  # every image: the subset's change, whichever it draws
+        turn(image)
+    assert main([*args, "--n-trials", "2"]) == 2
+    said = capsys.readouterr().err.strip().splitlines()  # the subset drawn again (a warning), then the study refused
+    err = said[-1]
+    assert len(said) == 2 and said[0].startswith("nasproxy: warning: random subset ") and "None" not in err, said
+    assert "; random subset random-ipc1 drawn from other images there than now (tensors_sha256 " in err, err
+    assert storage.read_bytes() == kept
