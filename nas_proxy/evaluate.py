@@ -131,7 +131,14 @@ class Kept:
                         stacklevel=3,
                     )
                 return {}
-            if data.get("format") != self.format or data.get("key") != self.key or not isinstance(data[self.entries_field], dict):
+            if data.get("format") != self.format or data.get("key") != self.key:  # another computation's under this short name
+                return {}
+            if not isinstance(data.get(self.entries_field), dict):  # this computation's record without its results: edited
+                if warn:  # before stop 51 (review51) a missing field raised KeyError, caught: computed again without a word
+                    warnings.warn(
+                        KeptRedoneWarning(f"{self.path} records no {self.entries_field} (edited?); its results are computed again"),
+                        stacklevel=3,
+                    )
                 return {}
             if _key(data.get("identity")) != self.key:
                 if warn:

@@ -97,6 +97,10 @@ def test_a_kept_file_cut_short_or_of_other_numbers_is_trained_again(tiny_run: Pa
         assert evaluate(run, **kw).reused == 0
     assert kept.read_bytes() == whole
     record = json.loads(whole)
+    kept.write_text(json.dumps({k: v for k, v in record.items() if k != "accuracies"}))  # this record, its results removed
+    with pytest.warns(KeptRedoneWarning, match=rf"{kept} records no accuracies \(edited\?\); its results are computed again"):
+        assert evaluate(run, **kw).reused == 0  # before stop 51: trained again without a word (a KeyError, caught)
+    assert kept.read_bytes() == whole
     del record["results_sha256"]  # as an earlier nasproxy wrote it, without the digest: each entry is checked alone
     record["accuracies"]["0"] = 250.0  # not an accuracy
     kept.write_text(json.dumps(record))
