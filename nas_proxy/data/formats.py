@@ -111,18 +111,18 @@ def memory_available() -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def over_memory(what: str, need: int, fix: str, least: bool = False) -> DataNotFoundError | None:
-    """The one-line refusal of data (``what``: "PATH holds N values (shape ...)") whose reading needs about (``least``: at
-    least) ``need`` bytes of memory, more than this machine has available now; None where it fits. ``fix``: what else to
-    give ("a part of the file"). Every reader that knows a size before it reads asks this (IDX, SVHN .mat, image folders):
-    before stop 49 (IDX) and stop 50 (the others) an honest file larger than the memory was read until the system killed
+def over_memory(what: str, need: int, fix: str) -> DataNotFoundError | None:
+    """The one-line refusal of data (``what``: "PATH holds N values (shape ...)") whose reading needs about ``need`` bytes
+    of memory, more than this machine has available now; None where it fits. ``fix``: what else to
+    give ("a part of the file"). Every reader that knows a size before it reads asks this (IDX, SVHN .mat, CIFAR batches, image folders):
+    before stop 49 (IDX), stop 50 (SVHN, image folders) and stop 51 (CIFAR) an honest file larger than the memory was read until the system killed
     nasproxy for its memory. The verdict is this moment's, so the message says both numbers: a refusal that a retry does
     not repeat (other programs since ended) is understood."""
     have = memory_available()
     if need <= have:
         return None
     return DataNotFoundError(
-        f"{what}: reading it as a dataset needs {'at least' if least else 'about'} {_bytes(need)} of memory, and this machine "
+        f"{what}: reading it as a dataset needs about {_bytes(need)} of memory, and this machine "
         f"has {_bytes(have)} available now (what the programs running leave free); use a machine with more memory, or {fix}"
     )
 
@@ -177,7 +177,8 @@ def read_idx_pair(roots: list[Path], split: str) -> tuple[U8, I64] | None:
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Unpickles CIFAR's python batches: dicts, lists, strings and numpy arrays, nothing else.
+    """Unpickles CIFAR's python batches: dicts, lists, strings and numpy arrays, nothing else, and no array larger
+    than the file (``limit`` bytes: an honest batch holds every byte of its arrays).
 
     The official CIFAR files are pickles; this refuses any other class, so a tampered file
     cannot run code.
@@ -201,10 +202,46 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         }
     )
 
+    def __init__(self, raw: bytes, path: Path) -> None:
+        super().__init__(io.BytesIO(raw), encoding="latin1")
+        self.path, self.limit = path, len(raw)
+
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file")
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file")
+        found = super().find_class(module, name)
+        if name == "ndarray":  # called, it makes an array of the shape it is given
+            return _Ndarray(self)
+        if name == "_reconstruct":  # numpy's pickles make each array so, of shape (0,); a tampered one, of any shape
+            return lambda subtype, shape, dtype: found(self.within(subtype, shape, dtype), shape, dtype)
+        return found
+
+    def within(self, subtype: Any, shape: Any, dtype: Any, buffer: Any = None) -> Any:
+        """``subtype`` (numpy.ndarray where the file named it) once an array of ``shape`` and ``dtype`` is known to be
+        no larger than the file; else refused, before it is allocated: before stop 51 a batch of a few kilobytes that
+        declared 10**9 images there had numpy allocate 2.8 TiB (a MemoryError), or less and took the memory."""
+        try:
+            dims = (shape,) if isinstance(shape, int) else tuple(shape)
+            size = math.prod(int(d) for d in dims) * np.dtype(dtype).itemsize
+        except (TypeError, ValueError, OverflowError):  # no shape, or no dtype: numpy's own refusal follows
+            size = 0
+        if buffer is None and size > self.limit:
+            raise DataNotFoundError(
+                f"{self.path} declares an array of shape {dims} ({_bytes(size)}), more than its {self.limit:,} bytes hold: "
+                "the file is damaged, or not a CIFAR python batch; use the official cifar-*-python.tar.gz's files"
+            )
+        return np.ndarray if isinstance(subtype, _Ndarray) else subtype
+
+
+class _Ndarray:
+    """numpy.ndarray as a CIFAR batch names it: called (a tampered file's way to make an array), the array is no larger
+    than the file; as ``_reconstruct``'s first argument, numpy.ndarray itself."""
+
+    def __init__(self, unpickler: _ArraysOnlyUnpickler) -> None:
+        self.unpickler = unpickler
+
+    def __call__(self, shape: Any, dtype: Any = float, buffer: Any = None, *rest: Any) -> Any:
+        return self.unpickler.within(self, shape, dtype, buffer)(shape, dtype, buffer, *rest)
 
 
 def read_cifar_batch(path: Path) -> dict[str, Any]:
@@ -218,13 +255,24 @@ def read_cifar_batch(path: Path) -> dict[str, Any]:
             "cifar-*-python.tar.gz holds"
         )
     try:
-        obj = _ArraysOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
+        obj = _ArraysOnlyUnpickler(raw, path).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
         raise DataNotFoundError(f"cannot read CIFAR file {path}: {e}") from None
     if not isinstance(obj, dict):
         raise DataNotFoundError(f"{path} is not a CIFAR batch (a {type(obj).__name__}, not a dict)")
     # keys of bytes that are not UTF-8 (a foreign pickle's) kept visible in messages: before stop 49, a UnicodeDecodeError
     return {k.decode(errors="backslashreplace") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def cifar_fits(paths: list[Path], source: Path) -> None:
+    """Refuse the CIFAR batch files ``paths`` of one dataset (``source``: their folder), all read together, where their
+    pixels need more memory than this machine has available now; before one is read. A batch file is its pixels, and
+    about 2% of labels and names: its size stands for them. Before stop 51 nothing was checked: batches larger than the
+    memory were read until the system killed nasproxy."""
+    total = sum(p.stat().st_size for p in paths if present(p))
+    held = f"{source} holds CIFAR batches of {_bytes(total)} ({len(paths)} files)"
+    if (refusal := over_memory(held, total * HELD_PER_BYTE, "fewer images in its batches")) is not None:
+        raise refusal
 
 
 def _keys(d: dict[Any, Any]) -> list[Any]:
