@@ -21,6 +21,7 @@ from nas_proxy import checks
 from nas_proxy.data import formats
 from nas_proxy.data.formats import HELD_PER_BYTE, I64, U8, over_memory
 from nas_proxy.errors import DataNotFoundError, NasProxyWarning, shown
+from nas_proxy.files import read_failure
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".jfif", ".jpe", ".pbm", ".pgm", ".ppm", ".pnm")
 # image files nasproxy does not read (PIL reads none of them without a plugin): named in a warning, not left out silently
@@ -82,7 +83,7 @@ def _entries(folder: Path) -> list[tuple[Path, bool]]:
     try:
         return [(p, p.is_dir()) for p in sorted(folder.iterdir())]
     except OSError as e:
-        raise DataNotFoundError(f"image folder {folder} cannot be read: {e.strerror}; it needs read and search (r-x) permission") from None
+        raise DataNotFoundError(f"image folder {folder} cannot be read: {read_failure(e)}") from None
 
 
 @dataclass(frozen=True)
