@@ -33,24 +33,23 @@ class ImageFolderWarning(NasProxyWarning):
     frames, folders beside train/ and test/): the same in every process that reads the folder."""
 
 
-SAID_VARIABLE = "NASPROXY_IMAGE_FOLDER_SAID"  # the warnings said of image folders, "PID:DIGEST ..." (see say_once)
+SAID_VARIABLE = "NASPROXY_IMAGE_FOLDER_SAID"  # digests of the warnings said of image folders (see say_once)
 
 
 def say_once(message: str) -> None:
-    """Warn ``message`` (an :class:`ImageFolderWarning`) unless a process that started this one said it already. A
-    search's worker processes (and a promotion's, a launch's ranks) read the folder that their command read before it
-    started them, and write on its terminal: before stop 51 each said the command's warnings again, a search of four
-    workers five times. Said once per command, then: what this process said is recorded in its environment, which the
-    processes it starts inherit. A ``nasproxy worker`` started apart (another terminal, another machine) says it: its
-    user may not have seen it. Within one process, Python's warning filters decide, as for every warning."""
+    """Warn ``message`` (an :class:`ImageFolderWarning`) once per command: not where this process, or one that started
+    it, said it already. A command loads its dataset several times (its shape, its real batches, its validation split;
+    each load reset Python's once-per-place record, as the decoder's warning filter is set), and a search's worker
+    processes (a promotion's, a launch's ranks) read the folder their command read before it started them, writing on
+    its terminal: before stop 51 a search said a folder's warning twice, and once more for each of its workers. What
+    was said is recorded in this process's environment, which the processes it starts inherit; a ``nasproxy worker``
+    started apart (another terminal, another machine) says it, its user may not have seen it."""
     digest = hashlib.sha256(message.encode()).hexdigest()[:16]
     said = os.environ.get(SAID_VARIABLE, "").split()
-    me = f"{os.getpid()}:"
-    if any(entry.endswith(f":{digest}") and not entry.startswith(me) for entry in said):
+    if digest in said:
         return
     warnings.warn(ImageFolderWarning(message), stacklevel=3)
-    if f"{me}{digest}" not in said:
-        os.environ[SAID_VARIABLE] = " ".join([*said, f"{me}{digest}"])
+    os.environ[SAID_VARIABLE] = " ".join([*said, digest])
 
 
 def subfolders(folder: Path) -> list[str]:

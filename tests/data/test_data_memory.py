@@ -5,13 +5,13 @@ bytes). Memory is said, never allocated: the machine's free memory is set, and h
 from __future__ import annotations
 
 import io
-import os
 import pickletools
 import re
 import struct
 import subprocess
 import sys
 import tracemalloc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -140,23 +140,24 @@ def test_cifar_batches_larger_than_the_memory_are_refused_before_one_is_read(tmp
     assert load_dataset("cifar10", tmp_path).train_y.numel() == 20  # where they fit: read
 
 
-def test_a_folder_warning_said_by_a_command_is_not_said_again_by_the_processes_it_starts(tmp_path: Path) -> None:
-    """A search's worker processes read the image folder that their command read first: the command's warning (here an
-    image file of a kind not read) is said by it alone, not again by each of them, as before stop 51. A process started
-    by one that did not say it (another command, a worker started apart) says it."""
+def test_a_folder_warning_is_said_once_by_a_command_and_not_again_by_the_processes_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command loads its dataset several times, and a search's worker processes read the image folder that their
+    command read first: the folder's warning (here an image file of a kind not read) is said once, by the command,
+    not again at each load nor by each worker (before stop 51: twice by a search's command, once more by each worker).
+    A process started by one that did not say it (another command, a worker started apart) says it."""
     fab.image_folder(tmp_path, ["a", "b"], 2)
     (tmp_path / "b" / "IMG_0.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(30))
-    child = [
-        sys.executable,
-        "-c",
-        f"from pathlib import Path; from nas_proxy.data.images import read_image_folder; read_image_folder(Path({str(tmp_path)!r}), 8)",
-    ]
-    env = {k: v for k, v in os.environ.items() if k != SAID_VARIABLE}
-    alone = subprocess.run(child, env=env, capture_output=True, text=True, check=True)
+    code = f"from pathlib import Path; from nas_proxy.data.images import read_image_folder; read_image_folder(Path({str(tmp_path)!r}), 8)"
+    child = [sys.executable, "-c", code]
+    monkeypatch.delenv(SAID_VARIABLE, raising=False)
+    alone = subprocess.run(child, capture_output=True, text=True, check=True)
     assert alone.stderr.count("1 image file not read") == 1, alone.stderr
-    with pytest.warns(UserWarning, match="1 image file not read"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # Python's own record of what it said, reset (as each load reset it)
         read_image_folder(tmp_path, 8)  # this process: the command, which says it
-    with pytest.warns(UserWarning, match="1 image file not read"):
-        read_image_folder(tmp_path, 8)  # and again where Python's filters say so (pytest.warns: always)
-    started = subprocess.run(child, capture_output=True, text=True, check=True)  # this process's environment
+        read_image_folder(tmp_path, 8)  # its next load
+    assert ["1 image file not read" in str(w.message) for w in caught] == [True]
+    started = subprocess.run(child, capture_output=True, text=True, check=True)  # its worker, of its environment
     assert "not read" not in started.stderr, started.stderr
