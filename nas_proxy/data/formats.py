@@ -160,6 +160,37 @@ def find_idx(roots: list[Path], prefix: str) -> Path | None:
     return None
 
 
+def idx_fits(root: Path) -> None:
+    """Refuse the four IDX files of ``root`` (train and t10k images and labels, read together as one dataset) where the
+    values their headers declare need more memory, all together, than this machine has available now; before one is
+    read. Each file is also checked alone as it is read (:func:`read_idx`), but before stop 51 only so: four files that
+    each fitted passed where all four did not. A header that declares more than its file holds counts nothing here:
+    :func:`read_idx` refuses it for that."""
+    files = [find_idx([root], f"{split}-{kind}") for split in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")]
+    values = sum(_idx_declared(path) for path in files if path is not None)
+    held = f"{root} holds IDX files of {values:,} values"
+    if (refusal := over_memory(held, values * HELD_PER_BYTE, "a part of the files")) is not None:
+        raise refusal
+
+
+def _idx_declared(path: Path) -> int:
+    """The values the header of the IDX file ``path`` declares, where the file can hold them (gzipped, at most
+    :data:`DEFLATE_MOST` bytes a byte); 0 where it cannot, or where it is no IDX file (:func:`read_idx` says why)."""
+    try:
+        with path.open("rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gz else path.open("rb") as f:
+            head = f.read(4)
+            ndim = head[3] if len(head) == 4 and head[:3] == b"\x00\x00\x08" else 0
+            sizes = f.read(4 * ndim)
+    except (OSError, EOFError):
+        return 0
+    if ndim == 0 or len(sizes) != 4 * ndim:
+        return 0
+    values = math.prod(int.from_bytes(sizes[i : i + 4], "big") for i in range(0, len(sizes), 4))
+    return values if values <= path.stat().st_size * (DEFLATE_MOST if gz else 1) else 0
+
+
 def read_idx_pair(roots: list[Path], split: str) -> tuple[U8, I64] | None:
     """Images and labels of ``split`` ('train' or 't10k') from the first root holding both."""
     for root in roots:  # both from one folder: never images of one copy with labels of another

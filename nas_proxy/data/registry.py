@@ -26,6 +26,7 @@ from nas_proxy.data.formats import (
     cifar_fits,
     cifar_label_names,
     file_kind,
+    idx_fits,
     present,
     read_cifar_batch,
     read_idx_pair,
@@ -258,6 +259,7 @@ def _idx_dataset(
     if default is not None and opts.root is None:  # a folder the user named is the one meant (before branch probe41 the
         roots.append(default)  # Debian copy was read in its place, without a word, when it held no files)
     for root in roots:  # all four files from one folder, never train of one copy and test of another
+        idx_fits(root)  # the four together, before one is read
         test = read_idx_pair([root], "t10k")
         train = read_idx_pair([root], "train") if test is not None else None
         if train is not None and test is not None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from nas_proxy.data import formats, load_dataset
@@ -24,14 +25,17 @@ from nas_proxy.errors import DataNotFoundError
 from tests import fabricate as fab
 
 
-def _refused_then_read(monkeypatch: pytest.MonkeyPatch, free: tuple[int, int], load: Callable[[], Any]) -> str:
-    """The one line that refuses ``load`` with ``free[0]`` bytes of memory said free, having decoded no image; that
-    ``load`` then reads with ``free[1]``."""
+def _refused_then_read(
+    monkeypatch: pytest.MonkeyPatch, free: tuple[int, int], load: Callable[[], Any], unread: tuple[Any, str] | None = None
+) -> str:
+    """The one line that refuses ``load`` with ``free[0]`` bytes of memory said free, having called no ``unread``
+    (object, name: what reads the data; an image's decoding where not given); that ``load`` then reads with ``free[1]``."""
     from PIL import ImageFile
 
+    where, name = unread or (ImageFile.ImageFile, "load")
     monkeypatch.setattr(formats, "memory_available", lambda: free[0])
-    with monkeypatch.context() as decoding:
-        decoding.setattr(ImageFile.ImageFile, "load", lambda *a, **k: pytest.fail("an image was decoded"))
+    with monkeypatch.context() as reading:
+        reading.setattr(where, name, lambda *a, **k: pytest.fail(f"{name} called"))
         with pytest.raises(DataNotFoundError) as error:
             load()
     monkeypatch.setattr(formats, "memory_available", lambda: free[1])
@@ -138,6 +142,20 @@ def test_cifar_batches_larger_than_the_memory_are_refused_before_one_is_read(tmp
     monkeypatch.undo()
     monkeypatch.setattr(formats, "memory_available", lambda: total * formats.HELD_PER_BYTE)
     assert load_dataset("cifar10", tmp_path).train_y.numel() == 20  # where they fit: read
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_the_four_idx_files_of_a_dataset_are_counted_together(gz: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MNIST's four files of 20 and 10 images: 23,550 values, 282,600 bytes to load; the largest alone 188,160. With
+    200,000 said free, refused before one is read (before stop 51 each was checked alone, and all four were read)."""
+    fab.idx_files(tmp_path, np.arange(20) % 10, np.arange(10) % 10, gz=gz)
+    reads = (formats, "_read_idx_stream")
+    said = _refused_then_read(monkeypatch, (200_000, 282_600), lambda: load_dataset("mnist", tmp_path), reads)
+    assert said == (
+        f"{tmp_path} holds IDX files of 23,550 values: reading it as a dataset needs about 282,600 bytes of memory, and this "
+        "machine has 200,000 bytes available now (what the programs running leave free); use a machine with more memory, "
+        "or a part of the files"
+    )
 
 
 def test_a_folder_warning_is_said_once_by_a_command_and_not_again_by_the_processes_it_starts(
