@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError, shown
-from nas_proxy.files import write_text
+from nas_proxy.files import read_failure, write_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -402,10 +402,10 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
     try:
         with open(path, "rb"):
             pass
-    except PermissionError:  # before probe42's note: "holds config.toml, not search's", a cause it could not know
+    except PermissionError as e:  # before probe42's note: "holds config.toml, not search's", a cause it could not know
         raise InvalidArgumentError(
-            f"{option} {out} holds {path.name}, which this user may not read (permission denied), so it cannot tell whose "
-            f"it is: change its permissions, or give a directory of its own"
+            f"{option} {out} holds {path.name}, which cannot be read, so {command} cannot tell whose it is: "
+            f"{read_failure(e, 'give a directory of its own')}"
         ) from None
     except OSError:
         pass  # read_text below says why

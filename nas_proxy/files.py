@@ -113,12 +113,13 @@ def existing_ancestor(path: Path) -> Path:
     return path
 
 
-def read_failure(e: OSError) -> str:
-    """Why a file or folder the user named cannot be read, and what to do where the user can do something: the end
-    of the one-line error of every input (``checks.status``, ``existing_file`` and ``read_text`` funnel them all), as
-    :func:`write_error` says the write side's. Before stop 49 'cannot be read: Permission denied', no remedy."""
+def read_failure(e: OSError, instead: str = "give one this user may read") -> str:
+    """Why a file or folder cannot be read, and what to do where the user can do something (``instead``: what else
+    to give): the end of the one-line error of every input (``checks.status``, ``existing_file`` and ``read_text``
+    funnel them all, and an image folder's listing and an output folder's config.toml use it), as :func:`write_error`
+    says the write side's. Before stop 49 'cannot be read: Permission denied', no remedy; before stop 51 three wordings."""
     if e.errno in (errno.EACCES, errno.EPERM):
-        return f"{e.strerror}; change its permissions (or its folders': each needs x), or give one this user may read"
+        return f"{e.strerror}; change its permissions (a file needs r, a folder r and x, each folder above them x), or {instead}"
     return str(e.strerror or e)
 
 

@@ -12,9 +12,10 @@ from its caches; running the same preset again after an interruption continues w
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,13 +191,13 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
             table["ladder"] = chosen
     # a preset with a proxy on real data names its data in [search] (checked as distill checks a dataset)
     data_section = "search" if "distill" not in preset and ("proxy_name" in table or "ladder" in table) else "distill"
-    with _section(path, data_section):
+    with _section(path, data_section, preset):
         given_data = dataset or (table.get("dataset") if data_section == "search" else None)
         built = configs.build(DistillConfig, preset.get("distill", {}), f"{path} [distill]", dataset=given_data, device=dev)
         built.validate()
     if profile is not None:  # before branch probe41 a profile of another dataset's set was used without a word
         profile.check_dataset(built.dataset, f"this run's data is {built.dataset}", f"--proxy-profile {proxy_profile}")
-    with _section(path, "search"):
+    with _section(path, "search", preset):
         real = _real_data(table, runs, built, dev)
     dc: DistillConfig | None = built
     if real is not None:
@@ -206,10 +207,10 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
                 "drop the [distill] table (the data is [search] dataset, or run --dataset)"
             )
         dc = None
-        with _section(path, "search"):
+        with _section(path, "search", preset):
             sc, budget = _search(table, f"{path} [search]", None, dev, real, profile)
     else:
-        with _section(path, "search"):
+        with _section(path, "search", preset):
             if "dataset" in table:
                 raise InvalidArgumentError(
                     'key \'dataset\' is the data of a proxy on real data (proxy_name = "random-ipc10", "early@1ep"); '
@@ -219,7 +220,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
             _check_set_options(sc, set(configs.table(table, "proxy", f"{path} [search]")), built, _set_dir(runs, built))
     if profile is not None:  # before branch fix42a a profile calibrated on another space's architectures passed
         profile.check_space(sc.space, f"--proxy-profile {proxy_profile}")
-    with _section(path, "correlate"):
+    with _section(path, "correlate", preset):
         c = dict(preset.get("correlate", {}))
         where = f"{path} [correlate]"
         n_archs = configs.build(CorrelateBudget, {k: v for k, v in c.items() if k == "n_archs"}, where).n_archs
@@ -302,17 +303,41 @@ def _fit_images(path: Path, data: DistillConfig, budget: SearchBudget, cc: Corre
 
 
 @contextmanager
-def _section(path: Path, section: str) -> Iterator[None]:
+def _section(path: Path, section: str, preset: Mapping[str, Any]) -> Iterator[None]:
     """Say which table of the preset a refused value is in."""
     try:
         yield
     except NasProxyError as e:
         cause = e.cause
-        if "does not exist" in cause and path.parent.resolve() != Path.cwd():  # before probe49 a path beside the preset
-            # (space = "my-space.toml" next to it) was said not to exist, whatever folder the user meant it in
+        if path.parent.resolve() != Path.cwd() and _names_relative(cause, preset):  # before probe49 a path beside the
+            # preset (space = "my-space.toml" next to it) was said not to exist, whatever folder the user meant it in
             cause += f" (a preset's paths are relative to the working folder, as on the command line, not to the preset's {path.parent})"
         # its class, fields and remedy kept (before stop 50 type(e)(text): a class of other arguments could not be made so)
         raise e.with_cause(cause if cause.startswith(f"{path} [") else f"{path} [{section}]: {cause}") from None
+
+
+def _names_relative(cause: str, preset: Mapping[str, Any]) -> bool:
+    """Whether ``cause`` says that a relative path the preset writes does not exist (``space = "my-space.toml"``,
+    ``dataset = "imagefolder:pics"``): the one a reader may have meant beside the preset. Before stop 51 every cause
+    that said "does not exist" was told so, an absolute path's and a flag's too, which no folder changes."""
+    for value in _strings(preset):
+        for written in {value, value.partition(":")[2]} - {""}:  # imagefolder:PATH
+            forms = {written, str(Path(written)), str(Path(written).expanduser())}
+            if any(re.search(rf"(^|[\s'\"]){re.escape(form)}['\"]? does not exist", cause) for form in forms):
+                return not Path(written).expanduser().is_absolute()
+    return False
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a preset's tables (and their lists and sub-tables)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
 
 
 def _set_dir(runs: Path, dc: DistillConfig) -> Path:

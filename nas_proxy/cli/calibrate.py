@@ -112,7 +112,7 @@ def add_calibrate(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="how many candidates the search climbs (the saving is projected to it)",
     )
     add_quiet(p)
-    p.set_defaults(func=cmd_calibrate, needs=protocol_needs)
+    p.set_defaults(func=cmd_calibrate, needs=protocol_needs, reads_config=False)  # a --config refused (common.config_files)
 
 
 def protocol_needs(args: argparse.Namespace, file: Config) -> list[Missing]:
@@ -242,8 +242,6 @@ def _ladders_csv(out: Path) -> Path:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    if getattr(args, "config", None):  # refused, not ignored: a silently unread file would mislead
-        raise InvalidArgumentError(f"calibrate reads no --config file yet ({', '.join(args.config)}): give its options as flags")
     if args.ladders is not None:  # before the protocol study's imports (torch, Optuna, scipy): a kept profile needs none
         return cmd_choose_ladder(args)
     from nas_proxy import configs

@@ -415,6 +415,11 @@ def config_files(args: argparse.Namespace) -> list[str]:
     keeps apart (before branch fix48b the last ``--config`` alone was read, the others silently dropped)."""
     before = vars(args).pop(CONFIG_BEFORE, [])
     args.config = [*before, *(getattr(args, "config", None) or ())]
+    # a command that reads no --config file (set_defaults(reads_config=False)) refuses one here, before a file is read:
+    # refused, not ignored (a silently unread file would mislead), and before its tables are checked, which said
+    # "unknown table 'calibrate'" (before stop 51) for the file's one real problem
+    if args.config and getattr(args, "reads_config", True) is False:
+        raise InvalidArgumentError(f"{args.command} reads no --config file yet ({', '.join(args.config)}): give its options as flags")
     return list(args.config)
 
 

@@ -111,18 +111,18 @@ def memory_available() -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def over_memory(what: str, need: int, fix: str, least: bool = False) -> DataNotFoundError | None:
-    """The one-line refusal of data (``what``: "PATH holds N values (shape ...)") whose reading needs about (``least``: at
-    least) ``need`` bytes of memory, more than this machine has available now; None where it fits. ``fix``: what else to
-    give ("a part of the file"). Every reader that knows a size before it reads asks this (IDX, SVHN .mat, image folders):
-    before stop 49 (IDX) and stop 50 (the others) an honest file larger than the memory was read until the system killed
+def over_memory(what: str, need: int, fix: str) -> DataNotFoundError | None:
+    """The one-line refusal of data (``what``: "PATH holds N values (shape ...)") whose reading needs about ``need`` bytes
+    of memory, more than this machine has available now; None where it fits. ``fix``: what else to
+    give ("a part of the file"). Every reader that knows a size before it reads asks this (IDX, SVHN .mat, CIFAR batches, image folders):
+    before stop 49 (IDX), stop 50 (SVHN, image folders) and stop 51 (CIFAR) an honest file larger than the memory was read until the system killed
     nasproxy for its memory. The verdict is this moment's, so the message says both numbers: a refusal that a retry does
     not repeat (other programs since ended) is understood."""
     have = memory_available()
     if need <= have:
         return None
     return DataNotFoundError(
-        f"{what}: reading it as a dataset needs {'at least' if least else 'about'} {_bytes(need)} of memory, and this machine "
+        f"{what}: reading it as a dataset needs about {_bytes(need)} of memory, and this machine "
         f"has {_bytes(have)} available now (what the programs running leave free); use a machine with more memory, or {fix}"
     )
 
@@ -160,6 +160,37 @@ def find_idx(roots: list[Path], prefix: str) -> Path | None:
     return None
 
 
+def idx_fits(root: Path) -> None:
+    """Refuse the four IDX files of ``root`` (train and t10k images and labels, read together as one dataset) where the
+    values their headers declare need more memory, all together, than this machine has available now; before one is
+    read. Each file is also checked alone as it is read (:func:`read_idx`), but before stop 51 only so: four files that
+    each fitted passed where all four did not. A header that declares more than its file holds counts nothing here:
+    :func:`read_idx` refuses it for that."""
+    files = [find_idx([root], f"{split}-{kind}") for split in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")]
+    values = sum(_idx_declared(path) for path in files if path is not None)
+    held = f"{root} holds IDX files of {values:,} values"
+    if (refusal := over_memory(held, values * HELD_PER_BYTE, "a part of the files")) is not None:
+        raise refusal
+
+
+def _idx_declared(path: Path) -> int:
+    """The values the header of the IDX file ``path`` declares, where the file can hold them (gzipped, at most
+    :data:`DEFLATE_MOST` bytes a byte); 0 where it cannot, or where it is no IDX file (:func:`read_idx` says why)."""
+    try:
+        with path.open("rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gz else path.open("rb") as f:
+            head = f.read(4)
+            ndim = head[3] if len(head) == 4 and head[:3] == b"\x00\x00\x08" else 0
+            sizes = f.read(4 * ndim)
+    except (OSError, EOFError):
+        return 0
+    if ndim == 0 or len(sizes) != 4 * ndim:
+        return 0
+    values = math.prod(int.from_bytes(sizes[i : i + 4], "big") for i in range(0, len(sizes), 4))
+    return values if values <= path.stat().st_size * (DEFLATE_MOST if gz else 1) else 0
+
+
 def read_idx_pair(roots: list[Path], split: str) -> tuple[U8, I64] | None:
     """Images and labels of ``split`` ('train' or 't10k') from the first root holding both."""
     for root in roots:  # both from one folder: never images of one copy with labels of another
@@ -177,7 +208,8 @@ def read_idx_pair(roots: list[Path], split: str) -> tuple[U8, I64] | None:
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Unpickles CIFAR's python batches: dicts, lists, strings and numpy arrays, nothing else.
+    """Unpickles CIFAR's python batches: dicts, lists, strings and numpy arrays, nothing else, and no array larger
+    than the file (``limit`` bytes: an honest batch holds every byte of its arrays).
 
     The official CIFAR files are pickles; this refuses any other class, so a tampered file
     cannot run code.
@@ -201,10 +233,46 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         }
     )
 
+    def __init__(self, raw: bytes, path: Path) -> None:
+        super().__init__(io.BytesIO(raw), encoding="latin1")
+        self.path, self.limit = path, len(raw)
+
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file")
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file")
+        found = super().find_class(module, name)
+        if name == "ndarray":  # called, it makes an array of the shape it is given
+            return _Ndarray(self)
+        if name == "_reconstruct":  # numpy's pickles make each array so, of shape (0,); a tampered one, of any shape
+            return lambda subtype, shape, dtype: found(self.within(subtype, shape, dtype), shape, dtype)
+        return found
+
+    def within(self, subtype: Any, shape: Any, dtype: Any, buffer: Any = None) -> Any:
+        """``subtype`` (numpy.ndarray where the file named it) once an array of ``shape`` and ``dtype`` is known to be
+        no larger than the file; else refused, before it is allocated: before stop 51 a batch of a few kilobytes that
+        declared 10**9 images there had numpy allocate 2.8 TiB (a MemoryError), or less and took the memory."""
+        try:
+            dims = (shape,) if isinstance(shape, int) else tuple(shape)
+            size = math.prod(int(d) for d in dims) * np.dtype(dtype).itemsize
+        except (TypeError, ValueError, OverflowError):  # no shape, or no dtype: numpy's own refusal follows
+            size = 0
+        if buffer is None and size > self.limit:
+            raise DataNotFoundError(
+                f"{self.path} declares an array of shape {dims} ({_bytes(size)}), more than its {self.limit:,} bytes hold: "
+                "the file is damaged, or not a CIFAR python batch; use the official cifar-*-python.tar.gz's files"
+            )
+        return np.ndarray if isinstance(subtype, _Ndarray) else subtype
+
+
+class _Ndarray:
+    """numpy.ndarray as a CIFAR batch names it: called (a tampered file's way to make an array), the array is no larger
+    than the file; as ``_reconstruct``'s first argument, numpy.ndarray itself."""
+
+    def __init__(self, unpickler: _ArraysOnlyUnpickler) -> None:
+        self.unpickler = unpickler
+
+    def __call__(self, shape: Any, dtype: Any = float, buffer: Any = None, *rest: Any) -> Any:
+        return self.unpickler.within(self, shape, dtype, buffer)(shape, dtype, buffer, *rest)
 
 
 def read_cifar_batch(path: Path) -> dict[str, Any]:
@@ -218,13 +286,24 @@ def read_cifar_batch(path: Path) -> dict[str, Any]:
             "cifar-*-python.tar.gz holds"
         )
     try:
-        obj = _ArraysOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
+        obj = _ArraysOnlyUnpickler(raw, path).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
         raise DataNotFoundError(f"cannot read CIFAR file {path}: {e}") from None
     if not isinstance(obj, dict):
         raise DataNotFoundError(f"{path} is not a CIFAR batch (a {type(obj).__name__}, not a dict)")
     # keys of bytes that are not UTF-8 (a foreign pickle's) kept visible in messages: before stop 49, a UnicodeDecodeError
     return {k.decode(errors="backslashreplace") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def cifar_fits(paths: list[Path], source: Path) -> None:
+    """Refuse the CIFAR batch files ``paths`` of one dataset (``source``: their folder), all read together, where their
+    pixels need more memory than this machine has available now; before one is read. A batch file is its pixels, and
+    about 2% of labels and names: its size stands for them. Before stop 51 nothing was checked: batches larger than the
+    memory were read until the system killed nasproxy."""
+    total = sum(p.stat().st_size for p in paths if present(p))
+    held = f"{source} holds CIFAR batches of {_bytes(total)} ({len(paths)} files)"
+    if (refusal := over_memory(held, total * HELD_PER_BYTE, "fewer images in its batches")) is not None:
+        raise refusal
 
 
 def _keys(d: dict[Any, Any]) -> list[Any]:

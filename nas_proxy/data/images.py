@@ -8,19 +8,48 @@ file of several; a warning says how many of a folder's images a viewer would sho
 
 from __future__ import annotations
 
+import hashlib
+import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nas_proxy import checks
+from nas_proxy.data import formats
 from nas_proxy.data.formats import HELD_PER_BYTE, I64, U8, over_memory
 from nas_proxy.errors import DataNotFoundError, NasProxyWarning, shown
+from nas_proxy.files import read_failure
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".jfif", ".jpe", ".pbm", ".pgm", ".ppm", ".pnm")
 # image files nasproxy does not read (PIL reads none of them without a plugin): named in a warning, not left out silently
 UNREAD_IMAGE_SUFFIXES = (".heic", ".heif", ".avif", ".jxl", ".svg", ".dng", ".cr2", ".nef", ".arw", ".raw")
+
+
+class ImageFolderWarning(NasProxyWarning):
+    """What reading an image folder found in it (image files of kinds not read, EXIF orientations, files of several
+    frames, folders beside train/ and test/): the same in every process that reads the folder."""
+
+
+SAID_VARIABLE = "NASPROXY_IMAGE_FOLDER_SAID"  # digests of the warnings said of image folders (see say_once)
+
+
+def say_once(message: str) -> None:
+    """Warn ``message`` (an :class:`ImageFolderWarning`) once per command: not where this process, or one that started
+    it, said it already. A command loads its dataset several times (its shape, its real batches, its validation split;
+    each load reset Python's once-per-place record, as the decoder's warning filter is set), and a search's worker
+    processes (a promotion's, a launch's ranks) read the folder their command read before it started them, writing on
+    its terminal: before stop 51 a search said a folder's warning twice, and once more for each of its workers. What
+    was said is recorded in this process's environment, which the processes it starts inherit; a ``nasproxy worker``
+    started apart (another terminal, another machine) says it, its user may not have seen it."""
+    digest = hashlib.sha256(message.encode()).hexdigest()[:16]
+    said = os.environ.get(SAID_VARIABLE, "").split()
+    if digest in said:
+        return
+    warnings.warn(ImageFolderWarning(message), stacklevel=3)
+    os.environ[SAID_VARIABLE] = " ".join([*said, digest])
 
 
 def subfolders(folder: Path) -> list[str]:
@@ -53,16 +82,20 @@ def _entries(folder: Path) -> list[tuple[Path, bool]]:
     try:
         return [(p, p.is_dir()) for p in sorted(folder.iterdir())]
     except OSError as e:
-        raise DataNotFoundError(f"image folder {folder} cannot be read: {e.strerror}; it needs read and search (r-x) permission") from None
+        raise DataNotFoundError(f"image folder {folder} cannot be read: {read_failure(e)}") from None
 
 
-def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
-    """Class-per-folder images, shorter side resized to ``size`` then centre-cropped.
+@dataclass(frozen=True)
+class _Listing:
+    """An image folder listed, nothing decoded: its class names and its image files with their class numbers."""
 
-    Greyscale if every image is greyscale, RGB otherwise.
-    """
-    from PIL import Image, UnidentifiedImageError
+    root: Path
+    classes: list[str]
+    files: list[tuple[int, Path]]
 
+
+def _listing(root: Path) -> _Listing:
+    """The classes and image files of ``root``; a warning names the image files of kinds not read."""
     classes = subfolders(root)
     entries = [  # hidden files left out, as hidden folders are: macOS writes '._NAME.png' beside each image on a foreign
         (k, p)  # disk, and before branch probe48 the first of them refused the folder ("cannot identify image file")
@@ -72,19 +105,87 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
     ]
     files = [(k, p) for k, p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
     if unread := [p for _, p in entries if p.suffix.lower() in UNREAD_IMAGE_SUFFIXES]:  # before stop 49, left out without
-        warnings.warn(  # a word: a phone's .heic photos, a class silently smaller, or empty ("class sizes {'b': 0}")
+        say_once(  # a word: a phone's .heic photos, a class silently smaller, or empty ("class sizes {'b': 0}")
             f"{root}: {len(unread):,} image file{'s' if len(unread) > 1 else ''} not read, of kinds nasproxy does not read "
             f"({', '.join(sorted({p.suffix.lower() for p in unread}))}; the first {shown(str(unread[0].relative_to(root)))}): "
-            f"it reads {' '.join(IMAGE_SUFFIXES)}; convert them to one of those to use them",
-            NasProxyWarning,
-            stacklevel=2,
+            f"it reads {' '.join(IMAGE_SUFFIXES)}; convert them to one of those to use them"
         )
     if not files:
         raise DataNotFoundError(f"no images under {root}: expected {root}/<class>/<image>.png (or .jpg, ...)")
-    held = f"image folder {root} holds {len(files):,} images of {size}x{size} pixels once read"
-    need = len(files) * size * size * HELD_PER_BYTE  # one byte a pixel, as greyscale: the least, colour takes three
-    if (refusal := over_memory(held, need, "fewer images, or a smaller --image-size", least=True)) is not None:
+    return _Listing(root, classes, files)
+
+
+def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
+    """Class-per-folder images, shorter side resized to ``size`` then centre-cropped.
+
+    Greyscale if every image is greyscale, RGB otherwise.
+    """
+    return read_image_folders([root], size)[0]
+
+
+def read_image_folders(roots: list[Path], size: int) -> list[tuple[U8, I64, list[str]]]:
+    """The image folders a dataset is made of together (``train/`` and ``test/``), each read as :func:`read_image_folder`
+    reads it, once their memory, all together, is known to fit: before stop 51 each folder was checked alone, so two
+    that each fitted passed where both did not."""
+    listings = [_listing(root) for root in roots]
+    _fits(listings, size)
+    return [_read(listing, size) for listing in listings]
+
+
+def _fits(listings: list[_Listing], size: int) -> None:
+    """Refuse folders whose images, as the loader holds them (``size`` x ``size``, one channel where every image of a
+    folder is greyscale, else three), need more memory than this machine has available now, before an image is decoded.
+    Where even three channels fit, no image is opened; else each folder's images' headers are read (a colour folder's
+    first colour image ends it) for their channels: before stop 51 every folder was counted as greyscale, a third of
+    what a colour one needs, so a colour folder up to three times the memory passed and was read until the system
+    killed nasproxy."""
+    pixels = [len(listing.files) * size * size for listing in listings]
+    if sum(pixels) * COLOUR * HELD_PER_BYTE <= formats.memory_available():  # looked up there, where a test sets it
+        return
+    channels = [_channels(listing) for listing in listings]
+    need = sum(n * c for n, c in zip(pixels, channels, strict=True)) * HELD_PER_BYTE
+    counts = [len(listing.files) for listing in listings]
+    kinds = " and ".join(dict.fromkeys("in colour" if c == COLOUR else "greyscale" for c in channels))
+    folder = str(listings[0].root)
+    if len(listings) > 1:  # train/ and test/ of one folder
+        parts = " and ".join(f"{listing.root.name}/ {n:,}" for listing, n in zip(listings, counts, strict=True))
+        folder = f"{listings[0].root.parent} ({parts})"
+    held = f"image folder {folder} holds {sum(counts):,} images of {size}x{size} pixels, {kinds}, once read"
+    if (refusal := over_memory(held, need, "fewer images, or a smaller --image-size")) is not None:
         raise refusal
+
+
+COLOUR = 3  # channels of a colour image as the loader holds it (RGB); a greyscale one, 1
+
+
+def _channels(listing: _Listing) -> int:
+    """The channels the loader will hold ``listing``'s images in: 1 where every one is greyscale, else 3 (RGB); their
+    headers read, no pixel decoded. A file whose header cannot be read is left to :func:`_read`, which names it."""
+    from PIL import Image
+
+    for _, p in listing.files:
+        checks.existing_file("image", p)  # a FIFO named x.png would block Image.open forever
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused by _read, where it is decoded
+                with Image.open(p) as im:
+                    if not _greyscale(im.mode):
+                        return COLOUR
+        except Exception:  # noqa: BLE001 - PIL raises many types for a broken file: _read refuses it in its words
+            continue
+    return 1
+
+
+def _greyscale(mode: str) -> bool:
+    """Whether an image of PIL ``mode`` is read as greyscale: 1-bit, 8-bit, and 16- or 32-bit integer pixels."""
+    return mode in ("L", "1") or mode.startswith("I")
+
+
+def _read(listing: _Listing, size: int) -> tuple[U8, I64, list[str]]:
+    """The images of a listed folder, decoded, resized and cropped, with their labels and the folder's classes."""
+    from PIL import Image, UnidentifiedImageError
+
+    root, files = listing.root, listing.files
     images, labels, modes = [], [], set()
     turned: list[tuple[Path, int]] = []  # images with an EXIF orientation other than upright, and it
     animated: list[Path] = []  # files of several frames (of which the first is read)
@@ -98,7 +199,7 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
                         turned.append((p, orientation))
                     if _animated(im):
                         animated.append(p)
-                    modes.add("L" if im.mode in ("L", "1") or im.mode.startswith("I") else "RGB")
+                    modes.add("L" if _greyscale(im.mode) else "RGB")
                     images.append(_resize_crop(_eight_bit(im, p), size))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise DataNotFoundError(
@@ -111,7 +212,7 @@ def read_image_folder(root: Path, size: int) -> tuple[U8, I64, list[str]]:
     mode = "L" if modes == {"L"} else "RGB"
     arrays = [np.asarray(im.convert(mode), dtype=np.uint8) for im in images]
     x = np.stack([a[..., None] if a.ndim == 2 else a for a in arrays])
-    return x, np.asarray(labels, dtype=np.int64), classes
+    return x, np.asarray(labels, dtype=np.int64), listing.classes
 
 
 # what a photo viewer does to an image of each EXIF orientation (tag 0x0112) other than 1, upright: nasproxy does none
@@ -148,28 +249,24 @@ def _animated(im: Any) -> bool:
 
 
 def _warn_read_as_stored(root: Path, count: int, turned: list[tuple[Path, int]], animated: list[Path]) -> None:
-    """Say once per folder which of its ``count`` images are read otherwise than a viewer shows them: before stop 50,
+    """Say once per folder (:func:`say_once`) which of its ``count`` images are read otherwise than a viewer shows them: before stop 50,
     silently. Read as torchvision's ImageFolder reads them (the pixels as stored, the first frame), so that a network
     trained here meets the pixels that such a loader feeds it, and sets made before keep their pixels."""
     if turned:
         first, orientation = turned[0]
-        warnings.warn(
+        say_once(
             f"{root}: {len(turned):,} of {count:,} images carry an EXIF orientation, which photo viewers apply and nasproxy "
             f"does not (as torchvision's loader does not): they are read as stored, turned or mirrored (the first "
             f"{shown(str(first.relative_to(root)))}, orientation {orientation}: a viewer {ORIENTATIONS[orientation]}); to read "
             "them upright, write upright copies into a new folder (exiftran -ai, mogrify -auto-orient, or PIL's "
             "ImageOps.exif_transpose) and give that folder (not in place: what was made from this one would be refused, made from "
-            "other pixels)",
-            NasProxyWarning,
-            stacklevel=3,
+            "other pixels)"
         )
     if animated:
-        warnings.warn(
+        say_once(
             f"{root}: {len(animated):,} of {count:,} image files hold several frames (an animated GIF, WebP or PNG, a "
             f"multi-page TIFF; the first {shown(str(animated[0].relative_to(root)))}): only the first frame of each is read, "
-            "as torchvision's loader reads it; save the frame meant as a single image to use another",
-            NasProxyWarning,
-            stacklevel=3,
+            "as torchvision's loader reads it; save the frame meant as a single image to use another"
         )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import stat
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +23,17 @@ from nas_proxy.data.formats import (
     I64,
     U8,
     cifar_arrays,
+    cifar_fits,
     cifar_label_names,
     file_kind,
+    idx_fits,
     present,
     read_cifar_batch,
     read_idx_pair,
     read_svhn_mat,
 )
-from nas_proxy.data.images import read_image_folder, subfolders
-from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, NasProxyWarning, shown
+from nas_proxy.data.images import read_image_folder, read_image_folders, say_once, subfolders
+from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, shown
 from nas_proxy.protocols import IMAGE_SIZE_MAX, DataRef, image_folder, reads_no_root
 from nas_proxy.registry import Registry
 
@@ -258,6 +259,7 @@ def _idx_dataset(
     if default is not None and opts.root is None:  # a folder the user named is the one meant (before branch probe41 the
         roots.append(default)  # Debian copy was read in its place, without a word, when it held no files)
     for root in roots:  # all four files from one folder, never train of one copy and test of another
+        idx_fits(root)  # the four together, before one is read
         test = read_idx_pair([root], "t10k")
         train = read_idx_pair([root], "train") if test is not None else None
         if train is not None and test is not None:
@@ -302,7 +304,9 @@ def cifar10(opts: DataOptions) -> Dataset:
     folder = _require_root("cifar10", opts, "CIFAR10") / "cifar-10-batches-py"
     if not present(folder / "test_batch"):
         raise _missing("cifar10", [folder], _cifar_how(folder, "cifar-10-python.tar.gz"))
-    train = cifar_arrays([read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)], "labels", folder)
+    batches = [folder / f"data_batch_{i}" for i in range(1, 6)]
+    cifar_fits([*batches, folder / "test_batch"], folder)  # all together, before one is read
+    train = cifar_arrays([read_cifar_batch(b) for b in batches], "labels", folder)
     test = cifar_arrays([read_cifar_batch(folder / "test_batch")], "labels", folder)
     meta = folder / "batches.meta"
     classes = cifar_label_names(meta, "label_names", 10) if present(meta) else CIFAR10_CLASSES
@@ -329,6 +333,7 @@ def cifar100(opts: DataOptions) -> Dataset:
     folder = _require_root("cifar100", opts, "CIFAR100") / "cifar-100-python"
     if not present(folder / "test"):
         raise _missing("cifar100", [folder], _cifar_how(folder, "cifar-100-python.tar.gz"))
+    cifar_fits([folder / "train", folder / "test"], folder)  # both together, before one is read
     train = cifar_arrays([read_cifar_batch(folder / "train")], "fine_labels", folder / "train")
     test = cifar_arrays([read_cifar_batch(folder / "test")], "fine_labels", folder / "test")
     meta = folder / "meta"
@@ -423,14 +428,12 @@ def imagefolder(opts: DataOptions) -> Dataset:
     folders = subfolders(root)
     if {"train", "test"} <= set(folders):
         if others := [f for f in folders if f not in ("train", "test")]:  # before stop 46, a val/ beside them ignored without a word
-            warnings.warn(
+            say_once(
                 f"{root}: {', '.join(f + '/' for f in others)} not read: nasproxy trains on train/, tests on test/ and draws its "
-                "validation images from train/ (--val-fraction)",
-                NasProxyWarning,
-                stacklevel=2,
+                "validation images from train/ (--val-fraction)"
             )
-        x_tr, y_tr, classes = read_image_folder(root / "train", size)
-        x_te, y_te, test_classes = read_image_folder(root / "test", size)
+        # both read once both fit: the memory of the two together is checked before an image is decoded
+        (x_tr, y_tr, classes), (x_te, y_te, test_classes) = read_image_folders([root / "train", root / "test"], size)
         if len(classes) < 2:
             raise DataNotFoundError(f"{root}/train needs at least 2 class folders; found {classes}")
         if test_classes != classes:

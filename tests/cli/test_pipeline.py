@@ -18,7 +18,7 @@ from optuna_dashboard import get_note
 
 from nas_proxy import configs, pipeline
 from nas_proxy.cli import main
-from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyWarning
+from nas_proxy.errors import InterruptedRunError, InvalidArgumentError, NasProxyError, NasProxyWarning
 from nas_proxy.groundtruth.study import DataRef, GroundTruthConfig, enqueue, open_study
 from nas_proxy.pipeline import clock, load_preset, plan, run
 from nas_proxy.search import join
@@ -181,6 +181,24 @@ def test_preset_errors_name_the_key(text: str, message: str, tmp_path: Path) -> 
     path.write_text(text)
     with pytest.raises(InvalidArgumentError, match=message):
         load_preset(path)
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_a_missing_space_file_is_told_a_presets_paths_are_the_working_folders_only_where_it_is_relative(
+    absolute: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preset in presets/ naming a space file that does not exist: by a relative path, the hint that it is read from
+    the working folder, not the preset's (probe49); by an absolute path, which no folder changes, none (before stop 51,
+    the hint was added to it too: review50)."""
+    monkeypatch.chdir(tmp_path)
+    space = tmp_path / "nowhere" / "one.toml" if absolute else Path("one.toml")
+    preset = tmp_path / "presets" / "p.toml"
+    preset.parent.mkdir()
+    preset.write_text(f'name = "p"\n[distill]\ndataset = "digits"\nipc = 1\n[search]\nspace = "{space}"\n')
+    with pytest.raises(NasProxyError) as error:
+        load_preset(preset)
+    hint = f" (a preset's paths are relative to the working folder, as on the command line, not to the preset's {preset.parent})"
+    assert str(error.value) == f"{preset} [search]: search space file {space} does not exist{'' if absolute else hint}"
 
 
 def test_hard_labels_on_the_set_to_distill_are_judged_before_distilling(tmp_path: Path) -> None:

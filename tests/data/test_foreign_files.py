@@ -176,29 +176,6 @@ def test_an_svhn_header_declaring_more_than_its_file_holds_is_refused_as_corrupt
     assert str(error.value) == (f"cannot read SVHN file {path}: cannot reshape array of size 61440 into shape (2147483647,3,32,32)")
 
 
-def test_an_image_folder_larger_than_the_memory_is_refused_before_an_image_is_decoded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An image folder whose images, counted and at --image-size, need more than the memory said free (one byte a pixel:
-    the least, greyscale) is refused in one line with both numbers, before any image is opened: before stop 50, read
-    until the system killed nasproxy for its memory (a folder of millions of photos)."""
-    from PIL import Image
-
-    folder = fab.image_folder(tmp_path / "imgs", ["a", "b"], 5)
-    monkeypatch.setattr(formats, "memory_available", lambda: 1_000_000)
-    monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("opened"))
-    with pytest.raises(DataNotFoundError) as error:
-        load_dataset(f"imagefolder:{folder}", image_size=128)
-    assert str(error.value) == (
-        f"image folder {folder} holds 10 images of 128x128 pixels once read: reading it as a dataset needs at least 2 MB of "
-        "memory, and this machine has 1 MB available now (what the programs running leave free); use a machine with more "
-        "memory, or fewer images, or a smaller --image-size"
-    )
-    monkeypatch.undo()
-    monkeypatch.setattr(formats, "memory_available", lambda: 1_000_000)
-    assert load_dataset(f"imagefolder:{folder}", image_size=64).train_y.numel() == 8  # 10 x 64 x 64 x 12 < 1 MB: read
-
-
 @pytest.mark.parametrize(("pixels", "said"), [(100, "116 bytes"), (784 * 3 + 1, "2369 bytes")])
 def test_an_idx_header_declaring_more_than_the_memory_of_a_short_file_is_refused_as_truncated(
     pixels: int, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from nas_proxy.data import load_dataset
-from nas_proxy.data.images import read_image_folder
+from nas_proxy.data.images import SAID_VARIABLE, read_image_folder
 from nas_proxy.errors import NasProxyWarning
 from tests import fabricate as fab
 
@@ -42,7 +42,9 @@ def _warned(call: Callable[[], T]) -> tuple[T, list[str]]:
     return result, [str(w.message) for w in caught if issubclass(w.category, NasProxyWarning)]
 
 
-def test_a_photo_with_an_exif_orientation_is_read_as_stored_and_said_once_per_folder(tmp_path: Path) -> None:
+def test_a_photo_with_an_exif_orientation_is_read_as_stored_and_said_once_per_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A phone's portrait photo (EXIF orientation 6) is read as its pixels are stored, as torchvision's loader reads it
     (so a network trained here meets the pixels such a loader gives it, and sets made before keep theirs), and the
     folder's count of such images is said with the first and the fix. Before stop 50, nothing was said."""
@@ -60,6 +62,8 @@ def test_a_photo_with_an_exif_orientation_is_read_as_stored_and_said_once_per_fo
     ]
     phone = x[3]  # a/phone.jpg, after a/0.png .. a/2.png: (H, W, C), the 20 pixels high kept whole, the middle 20 of 40
     assert phone[:, :10].mean() > 200 and phone[:, 10:].mean() < 50  # its left half white, as stored, not its top
+    assert _warned(lambda: load_dataset(f"imagefolder:{tmp_path}", image_size=20))[1] == []  # said once per command
+    monkeypatch.delenv(SAID_VARIABLE)  # as in another command
     _, said_again = _warned(lambda: load_dataset(f"imagefolder:{tmp_path}", image_size=20))
     assert len(said_again) == 1  # one folder, one warning
 

@@ -530,7 +530,7 @@ PERMISSION_CASES = [
     # fix43a: search (and calibrate, correlate) checks that it may write the journal: before, "cannot write unread/j.log:
     # permission denied; give a folder you may write to", for a journal it may not read
     Case(f"{S} --storage unread/j.log", "cannot read storage unread/j.log: permission denied; change its permissions"),
-    Case(f"{S} --out unread/out", "holds config.toml, which this user may not read (permission denied)"),
+    Case(f"{S} --out unread/out", "holds config.toml, which cannot be read, so search cannot tell whose it is: Permission denied; change"),
 ]
 
 

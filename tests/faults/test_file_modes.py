@@ -78,7 +78,9 @@ def test_every_artifact_honours_the_umask(mask: int, tmp_path: Path) -> None:
     assert not wrong, f"expected files {oct(file_mode)} and folders {oct(dir_mode)}: {wrong}"
 
 
-REMEDY = "Permission denied; change its permissions (or its folders': each needs x), or give one this user may read"
+REMEDY = (
+    "Permission denied; change its permissions (a file needs r, a folder r and x, each folder above them x), or give one this user may read"
+)
 
 
 @pytest.mark.parametrize("kind", ["file", "folder", "config"])
@@ -102,3 +104,29 @@ def test_an_input_this_user_may_not_read_is_said_with_what_to_do(kind: str, tmp_
     assert done.stderr.startswith(f"nasproxy correlate: error: {'--config' if kind == 'config' else '--archs'} ")
     assert done.stderr.strip().endswith(f"{where} cannot be read: {REMEDY}"), done.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("kind", ["image folder", "config.toml"])
+def test_an_image_folder_or_an_outputs_config_this_user_may_not_read_is_said_in_the_inputs_words(kind: str, tmp_path: Path) -> None:
+    """An image folder of mode 000, and a config.toml of mode 000 in --out (whose owner it cannot tell): the remedy
+    every input's refusal gives (files.read_failure). Before stop 51 each had a wording of its own ("it needs read and
+    search (r-x) permission"; "which this user may not read (permission denied), ...: change its permissions")."""
+    from tests import fabricate as fab
+
+    pics, out = fab.image_folder(tmp_path / "pics", ["a", "b"], 2), tmp_path / "o"
+    out.mkdir()
+    (out / "config.toml").write_text("[x]\n")
+    shut = pics if kind == "image folder" else out / "config.toml"
+    out = out if kind == "config.toml" else tmp_path / "new"  # (o's config.toml is refused first)
+    shut.chmod(0)
+    try:
+        done = uncapable.run(["correlate", "--sample", "--space", "convnet-cpu", "--dataset", f"imagefolder:{pics}", "--out", str(out)])
+    finally:
+        shut.chmod(0o700)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    if kind == "image folder":
+        assert done.stderr.strip().endswith(f"image folder {pics} cannot be read: {REMEDY}"), done.stderr
+    else:
+        instead = REMEDY.replace("give one this user may read", "give a directory of its own")
+        said = f"--out {out} holds config.toml, which cannot be read, so correlate cannot tell whose it is: {instead}"
+        assert done.stderr.strip().endswith(said), done.stderr
