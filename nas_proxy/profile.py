@@ -74,7 +74,7 @@ CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "architectures": ((list,), "the architecture ids"),
     "synthetic": ((str,), "the synthetic set the protocol was chosen with"),
     "synthetic_sha256": ((str,), "its tensors' SHA-256"),
-    "dataset": ((str,), "the dataset of that set (a set of another is refused)"),
+    "dataset": ((str,), "the dataset of that set, or of the ground-truth table (--ladders): other data is refused"),
     "space": ((str,), "the search space of the architectures (name or file, as given)"),
     "space_sha256": ((str,), "SHA-256 of that space's definition (a space holding other architectures is refused)"),
     "synthetic_choices": ((list,), "the synthetic sets it chose among"),
@@ -143,10 +143,13 @@ class ProxyProfile:
     def check_dataset(self, dataset: str, subject: str, where: str) -> None:
         """Refuse data of another dataset than the one this profile was calibrated on (``subject`` says
         what is: "syn is a digits set"); a profile that records none (before branch probe41) passes."""
-        made_on = self.calibration.get("dataset")
+        made_on, synthetic = self.calibration.get("dataset"), self.calibration.get("synthetic")
         if made_on is not None and canonical_dataset(made_on) != canonical_dataset(dataset):  # fix41b: an image folder by its path
+            on = (
+                f"a {made_on} set ({synthetic})" if synthetic else f"{made_on} data ({self.calibration.get('data', '?')})"
+            )  # --ladders: a table
             raise InvalidArgumentError(
-                f"{where} was calibrated on a {made_on} set ({self.calibration.get('synthetic', '?')}), {subject}: its protocol and "
+                f"{where} was calibrated on {on}, {subject}: its protocol and "
                 f"held-out fidelity are another dataset's; calibrate on {dataset} data (nasproxy calibrate), or drop --proxy-profile"
             )
 

@@ -154,6 +154,8 @@ def to_profile(
         "proxies": {name: _finite(p) for name, p in choice.proxies.items()},
         "nasproxy_version": __version__,
     }
+    if cands.data is not None:  # before stop 51 a ladders profile recorded none: a search on other data climbed it unsaid
+        calibration["dataset"] = cands.data.dataset
     if space is not None:  # before fix43a a ladders profile recorded none, and passed with any space
         calibration["space"], calibration["space_sha256"] = space
     if inputs is not None:

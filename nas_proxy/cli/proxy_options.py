@@ -92,10 +92,11 @@ def with_profile(args: argparse.Namespace, proxy: ProxyConfig, also_given: Itera
     return read_profile(path).apply(proxy, proxy_given(args) | set(also_given))
 
 
-def check_profile_sets(args: argparse.Namespace, sets: list[str], space: str | None = None) -> None:
+def check_profile_sets(args: argparse.Namespace, sets: list[str], space: str | None = None, dataset: str | None = None) -> None:
     """``--proxy-profile`` against each synthetic set the command resolved (typed, or from its --config):
     one of another dataset refused, another set of the same data noted on stderr (:meth:`ProxyProfile.check_sets`);
-    and against its search space, when it has one: a space of other architectures refused (:meth:`ProxyProfile.check_space`)."""
+    against its search space, when it has one: a space of other architectures refused (:meth:`ProxyProfile.check_space`);
+    and against the real data it names (``dataset``: a search's --dataset), another dataset refused."""
     import warnings
 
     from nas_proxy.errors import NasProxyWarning
@@ -108,6 +109,8 @@ def check_profile_sets(args: argparse.Namespace, sets: list[str], space: str | N
             warnings.warn(note, NasProxyWarning, stacklevel=2)
         if space is not None:
             profile.check_space(space, f"--proxy-profile {path}")
+        if dataset is not None:  # before stop 51 a ladders profile chosen on another dataset's table was climbed unsaid
+            profile.check_dataset(dataset, f"this search's data is {dataset}", f"--proxy-profile {path}")
 
 
 def profile_ladder(args: argparse.Namespace) -> str | None:

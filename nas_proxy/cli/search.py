@@ -201,7 +201,9 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
         promote_protocol=getattr(args, "promote_protocol", None),
     )
     config = SearchConfig(**given)
-    check_profile_sets(args, [config.synthetic] if config.synthetic else [], config.space)  # typed or from [search] of --config
+    check_profile_sets(
+        args, [config.synthetic] if config.synthetic else [], config.space, config.dataset
+    )  # typed or from [search] of --config
     cuda_flags(args, config.device)
     return config, budget
 

@@ -161,6 +161,36 @@ def test_a_ladders_profile_records_its_space_and_a_search_of_another_is_refused(
     assert not out.exists()
 
 
+def test_a_ladders_profile_records_its_tables_dataset_and_a_search_on_another_is_refused(tmp_path: Path) -> None:
+    """Stop 51: a table that names its data (fix51a's dataset column) gives the profile its dataset, and a search
+    on other data is refused; before, the profile recorded none, and a digits search climbed a ladder chosen on
+    Fashion-MNIST accuracies without a word. A table that names no data gives a profile that passes, as before."""
+    from nas_proxy.cli import build_parser
+    from nas_proxy.cli.common import Config
+    from nas_proxy.cli.search import search_config
+    from nas_proxy.errors import InvalidArgumentError
+
+    table, scores, _ = _files(tmp_path)
+    rows = list(csv.reader(table.open(newline="")))
+    with table.open("w", newline="") as f:
+        csv.writer(f).writerows([[*rows[0], "dataset"], *([*r, "fashion-mnist"] for r in rows[1:])])
+    out = tmp_path / "profile.toml"
+    argv = ["calibrate", "--ladders", "exact:1.0,full:1", "--truth", str(table), "--scores", str(scores), "--n-boot", "100"]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    assert read_profile(out).calibration["dataset"] == "fashion-mnist"
+
+    def config(dataset: str) -> object:
+        argv = ["search", "--space", "convnet-cpu", "--study", "s", "--n-trials", "4", "--dataset", dataset, "--proxy-profile", str(out)]
+        return search_config(build_parser().parse_args(argv), Config(None))[0]
+
+    assert config("fashion-mnist").ladder == "exact:1.0,full:1"  # type: ignore[attr-defined]
+    with pytest.raises(
+        InvalidArgumentError,
+        match=rf"--proxy-profile {out} was calibrated on fashion-mnist data \({table}\), this search's data is digits: its protocol",
+    ):
+        config("digits")
+
+
 def test_profile_ladder_round_trip_and_bad_ladders(tmp_path: Path) -> None:
     from nas_proxy.errors import InvalidArgumentError
 
