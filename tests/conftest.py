@@ -6,12 +6,14 @@ import json
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests import children
 from tests.pg import PostgresServer, throwaway_server
 
 if TYPE_CHECKING:
@@ -104,6 +106,16 @@ def _journal_heartbeats_ended() -> Iterator[None]:
     beats = sys.modules.get("nas_proxy.studies.journal_beat")
     if beats is not None:
         beats.end_all()
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """What a test started ends with it (tests/children.py): a drill that failed before it opened its gate or killed
+    its commands had left them waiting at the gate after the run (stop 50). The run's warnings name what was killed."""
+    with children.noted() as started:
+        yield
+    if left := [children.end(proc) for proc in started if children.running(proc)]:
+        warnings.warn(f"{request.node.nodeid} left processes running, killed: {'; '.join(left)}", pytest.PytestWarning, stacklevel=1)
 
 
 @pytest.fixture

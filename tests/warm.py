@@ -152,6 +152,9 @@ class _Server:
             env=self.env,
         )
         log.close()
+        from tests import children  # here, not at the top: the server runs this file as a script, without tests/ importable
+
+        children.outlives_its_test(self.proc)  # it serves the tests after the one whose command started it
         atexit.register(self.close)
 
     @classmethod
