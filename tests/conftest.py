@@ -19,6 +19,11 @@ from tests.pg import PostgresServer, throwaway_server
 if TYPE_CHECKING:
     from nas_proxy.distill import DistillConfig
 
+# every process of the run on one thread (torch's OpenMP, NumPy's OpenBLAS), as `make test` runs it: a bare `pytest`
+# without OMP_NUM_THREADS started the warm server (tests/warm.py) with OpenBLAS's second thread, and the server, that
+# forks only while it has one, refused every command: all ran cold, and test_warm.py's 11 tests of warm processes failed
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # torch and nasproxy are imported where a fixture uses them, not here: pytest-xdist's controller loads this
 # file before it starts the workers and runs no test itself (importing them cost it 1.2 CPU-s, in series)
 
