@@ -6,16 +6,23 @@ import json
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests import children
 from tests.pg import PostgresServer, throwaway_server
 
 if TYPE_CHECKING:
     from nas_proxy.distill import DistillConfig
+
+# every process of the run on one thread (torch's OpenMP, NumPy's OpenBLAS), as `make test` runs it: a bare `pytest`
+# without OMP_NUM_THREADS started the warm server (tests/warm.py) with OpenBLAS's second thread, and the server, that
+# forks only while it has one, refused every command: all ran cold, and test_warm.py's 11 tests of warm processes failed
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # torch and nasproxy are imported where a fixture uses them, not here: pytest-xdist's controller loads this
 # file before it starts the workers and runs no test itself (importing them cost it 1.2 CPU-s, in series)
@@ -104,6 +111,16 @@ def _journal_heartbeats_ended() -> Iterator[None]:
     beats = sys.modules.get("nas_proxy.studies.journal_beat")
     if beats is not None:
         beats.end_all()
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """What a test started ends with it (tests/children.py): a drill that failed before it opened its gate or killed
+    its commands had left them waiting at the gate after the run (stop 50). The run's warnings name what was killed."""
+    with children.noted() as started:
+        yield
+    if left := [children.end(proc) for proc in started if children.running(proc)]:
+        warnings.warn(f"{request.node.nodeid} left processes running, killed: {'; '.join(left)}", pytest.PytestWarning, stacklevel=1)
 
 
 @pytest.fixture

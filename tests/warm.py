@@ -152,6 +152,9 @@ class _Server:
             env=self.env,
         )
         log.close()
+        from tests import children  # here, not at the top: the server runs this file as a script, without tests/ importable
+
+        children.outlives_its_test(self.proc)  # it serves the tests after the one whose command started it
         atexit.register(self.close)
 
     @classmethod
@@ -205,6 +208,7 @@ class _Server:
 
 
 _server: _Server | None = None
+refused = ""  # why the server last refused to fork a command (that then ran cold): what a test of warm processes says
 
 
 def start_shared() -> None:
@@ -326,6 +330,8 @@ class Popen(subprocess.Popen[Any]):
             sock.close()
             raise
         if not reply.startswith("pid "):  # the server cannot fork safely (it says why): this one runs cold
+            global refused
+            refused = reply
             sock.close()
             return super()._execute_child(args, executable, preexec_fn, close_fds, pass_fds, cwd, env, *rest)  # type: ignore[misc]
         self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)  # type: ignore[attr-defined]

@@ -28,7 +28,7 @@ def test_a_warm_command_prints_and_exits_as_a_cold_one(args: list[str], tmp_path
     cold = subprocess.run([*NASPROXY, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     forked = warm.Popen([*NASPROXY, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     out, err = forked.communicate(timeout=300)
-    assert forked._warm is not None  # it was forked
+    assert forked._warm is not None, warm.refused  # it was forked
     assert (forked.returncode, out, err) == (cold.returncode, cold.stdout, cold.stderr)
 
 
@@ -51,7 +51,7 @@ def test_a_warm_process_is_its_own_with_its_directory_environment_and_signals(si
     env = {**gate.env(), "NASPROXY_TEST_MARK": "warm"}
     cmd = [*NASPROXY, *TINY, "--iterations", "50", "--checkpoint-every", "1", "--out", str(tmp_path / "syn")]
     proc = warm.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, sigint_default=True)
-    assert proc._warm is not None
+    assert proc._warm is not None, warm.refused
     gate.wait([proc], [proc.pid])  # the pid it reports is the process that reached the gate
     assert os.readlink(f"/proc/{proc.pid}/cwd") == str(tmp_path)
     # its environment is the command's (/proc/PID/environ shows the server's start-up one, tests/warm.py)
@@ -137,7 +137,7 @@ def test_a_warm_process_buffers_its_streams_as_a_cold_one(flags: list[str], unbu
             stderr=subprocess.PIPE,
         )
         out, err = proc.communicate("", timeout=300)
-        assert popen is subprocess.Popen or proc._warm is not None  # type: ignore[attr-defined]
+        assert popen is subprocess.Popen or proc._warm is not None, warm.refused  # type: ignore[attr-defined]
         return proc.returncode, out, err
 
     forked = run(warm.Popen)
@@ -155,7 +155,7 @@ def test_a_warm_process_inherits_pass_fds_as_a_cold_one() -> None:
                 os.dup2(w, w + 20)  # numbers the server may hold itself, in an order unlike the received one
             targets = sorted((w + 20 for _, w in pipes), reverse=True)
             proc = popen([*PROBE, "fds", *map(str, targets)], cwd=ROOT, pass_fds=targets)
-            assert popen is subprocess.Popen or proc._warm is not None  # type: ignore[attr-defined]
+            assert popen is subprocess.Popen or proc._warm is not None, warm.refused  # type: ignore[attr-defined]
             assert proc.wait(timeout=300) == 0
         finally:
             for _, w in pipes:
@@ -194,7 +194,7 @@ def test_a_warm_process_takes_its_temporary_folder_from_its_own_tmpdir(tmp_path:
 def test_a_bad_request_harms_no_other_warm_process(tmp_path: Path) -> None:
     sibling = warm.Popen([*PROBE, "sleep", "600"], cwd=ROOT)
     try:
-        assert sibling._warm is not None
+        assert sibling._warm is not None, warm.refused
         with pytest.raises(FileNotFoundError):  # as subprocess raises it, in this process
             warm.Popen([*PROBE, "sleep", "0"], cwd=tmp_path / "missing")
         assert warm._server is not None
@@ -214,7 +214,7 @@ def test_a_server_killed_9_takes_its_processes_with_it_and_their_clients_say_so(
     server = warm._Server(preload=("torch",))
     monkeypatch.setattr(warm, "_server", server)
     sleeper = warm.Popen([*PROBE, "sleep", "600"], cwd=ROOT)
-    assert warm._server is server and sleeper._warm is not None
+    assert warm._server is server and sleeper._warm is not None, warm.refused
     try:
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait(timeout=60)
@@ -228,3 +228,22 @@ def test_a_server_killed_9_takes_its_processes_with_it_and_their_clients_say_so(
         with contextlib.suppress(ProcessLookupError):
             os.kill(sleeper.pid, signal.SIGKILL)
         server.close()
+
+
+def test_a_run_started_without_omp_num_threads_still_forks_its_commands(tmp_path: Path) -> None:
+    """A bare ``pytest`` (no OMP_NUM_THREADS, as ``make test`` sets it): the warm server had imported NumPy with
+    OpenBLAS's second thread, refused every fork ("the server has 2 threads"), and every command ran cold (stop 50:
+    test_warm.py's 11 tests of warm processes failed). tests/conftest.py runs the suite on one thread."""
+    (tmp_path / "test_bare.py").write_text(
+        "import sys\nfrom tests import warm\n\n\n"
+        "def test_forked(monkeypatch):\n"
+        "    monkeypatch.setattr(warm, '_server', warm._Server(preload=('numpy',)))  # what starts OpenBLAS's threads\n"
+        "    monkeypatch.setattr(warm, 'WARM_MODULES', (*warm.WARM_MODULES, 'tests.warm_probe'))\n"
+        "    done = warm.run([sys.executable, '-m', 'tests.warm_probe', 'sleep', '0'], timeout=300)\n"
+        "    assert done.returncode == 0 and warm.refused == '', warm.refused\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "OMP_", warm.SHARED, warm.FRESH))}
+    env["PYTHONPATH"] = str(ROOT)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest", "--basetemp", str(tmp_path / "base")]
+    done = subprocess.run([*cmd, "test_bare.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
