@@ -69,8 +69,12 @@ def test_every_help_imports_no_heavy_library() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["search", "--space", "convnet-small", "--study", "s"]],
-    ids=["refusal"],  # refused: --synthetic and --n-trials missing
+    [
+        ["spaces"],  # every registered space described: imported torch (the networks' modules) and Optuna before fix51c
+        ["spaces", "nb201", "--json"],
+        ["search", "--space", "convnet-small", "--study", "s"],  # refused before its work: --synthetic and --n-trials missing
+    ],
+    ids=["spaces", "spaces-one", "refusal"],
 )
 def test_a_command_that_needs_neither_torch_nor_optuna_imports_neither(argv: list[str]) -> None:
     # as `nasproxy ARGV` runs: main() sets the libraries' output (quiet_libraries) and runs the command
