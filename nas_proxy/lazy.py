@@ -13,6 +13,9 @@ and the first ``nas_proxy.search.SearchConfig`` imports ``nas_proxy.search.confi
 module ``__getattr__``, through the module-class hook of the Python docs, "Customizing module
 attribute access"). tests/cli/test_startup.py checks that the table and the ``TYPE_CHECKING`` imports
 agree and that every name resolves.
+
+:func:`after_import` runs a setting of a library (the CLI's quieting of Optuna) as that library is imported,
+so that a command that never uses it never imports it only to set it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import types
 
 TYPE_CHECKING = False  # as typing's, without importing typing before the CLI's main() runs (see nas_proxy/__init__.py)
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
+    from importlib.machinery import ModuleSpec
     from typing import Any
 
 
@@ -60,4 +64,68 @@ def exports(package: str, table: Mapping[str, Iterable[str]]) -> None:
     module.__dict__["_lazy"] = {name: where for where, names in table.items() for name in names}
 
 
-__all__ = ["LazyPackage", "exports"]
+class _AfterImport:
+    """A finder, first of ``sys.meta_path``, that finds nothing itself: for a module that has an action waiting, it has the
+    other finders find it and gives the module's loader a stand-in that runs the action right after the module's own code."""
+
+    def __init__(self) -> None:
+        self.actions: dict[str, list[Callable[[types.ModuleType], None]]] = {}
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        actions = self.actions.pop(name, None)
+        if actions is None:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                if hasattr(spec.loader, "exec_module"):
+                    spec.loader = _ThenRun(spec.loader, actions, self, name)
+                else:  # no loader of today's protocol to follow (a namespace package): they wait for one that has one
+                    self.actions[name] = actions
+                return spec
+        self.actions[name] = actions  # not found: whoever imports it fails as without us; a later import that finds it runs them
+        return None
+
+
+class _ThenRun:
+    """A module's loader, and then the actions waiting for that module; the module keeps its own loader."""
+
+    def __init__(self, loader: Any, actions: list[Callable[[types.ModuleType], None]], finder: _AfterImport, name: str) -> None:
+        self.loader, self.actions, self.finder, self.name = loader, actions, finder, name
+
+    def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__loader__ = self.loader  # what importlib.resources and inspect read: the module's own loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        try:
+            self.loader.exec_module(module)
+        except BaseException:  # the import failed (a Ctrl-C in it): a later import that succeeds runs them
+            self.finder.actions.setdefault(self.name, [])[:0] = self.actions
+            raise
+        for action in self.actions:
+            action(module)
+
+
+def after_import(name: str, action: Callable[[types.ModuleType], None]) -> None:
+    """Run ``action(module)`` once the module ``name`` (a top-level one: ``"optuna"``) is imported: right after its own
+    code, before anything that imported it uses it; at once if it already is. Where it is never imported, never."""
+    module = sys.modules.get(name)
+    if module is not None:
+        action(module)
+        return
+    finder = next((f for f in sys.meta_path if isinstance(f, _AfterImport)), None)
+    if finder is None:
+        finder = _AfterImport()
+        sys.meta_path.insert(0, finder)
+    waiting = finder.actions.setdefault(name, [])
+    if action not in waiting:  # asked again (a process that runs several commands, as the tests do): once is enough
+        waiting.append(action)
+
+
+__all__ = ["LazyPackage", "after_import", "exports"]

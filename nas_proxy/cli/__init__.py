@@ -110,14 +110,19 @@ def _proxy_config(args: argparse.Namespace) -> ProxyConfig:
 
 
 def quiet_libraries() -> None:
-    """The program's settings of the libraries' own output (a library user keeps theirs)."""
+    """The program's settings of the libraries' own output (a library user keeps theirs), each made as its library is
+    imported, before any of its code runs for us: a command that uses no Optuna imports none (``nasproxy spaces``,
+    a refusal), where importing it here cost every command ~0.25 CPU-s (benchmarks/RESULTS.md §26)."""
+    from nas_proxy import lazy
+
+    lazy.after_import("optuna", _quiet_optuna)
+
+
+def _quiet_optuna(optuna: ModuleType) -> None:
     import warnings
 
-    import optuna
-    from optuna.exceptions import ExperimentalWarning
-
     # multivariate/group TPE and metric names are marked experimental in Optuna; we rely on them knowingly
-    warnings.filterwarnings("ignore", category=ExperimentalWarning)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     # Optuna logs every failed trial with its traceback; a worker prints one line per failure instead
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 

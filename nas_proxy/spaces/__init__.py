@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from nas_proxy.errors import SpaceError, UnknownNameError
 from nas_proxy.registry import Registry
@@ -20,6 +19,9 @@ from nas_proxy.spaces.declared import FAMILIES, DeclaredSpace, Param, family_cla
 from nas_proxy.spaces.files import SUFFIXES, load_shipped_space, load_space_file, shipped_space_names, space_from_definition
 from nas_proxy.spaces.macro import MacroSpace
 from nas_proxy.spaces.nb201 import NB201Space
+
+if TYPE_CHECKING:  # torch: imported where a network is built, not to list or check a space
+    from torch import nn
 
 SPACES: Registry[Callable[[], SearchSpace]] = Registry("search space")
 for _name in shipped_space_names():

@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from typing import Any
-
-import optuna
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
 from nas_proxy.arch_ids import arch_id as arch_id  # re-exported: nas_proxy.spaces.arch_id
 from nas_proxy.arch_ids import canonical_json
 from nas_proxy.errors import SpaceError
+
+if TYPE_CHECKING:  # torch: imported where a network is built; Optuna: by the search that samples; not to list or check a space
+    import optuna
+    from torch import nn
 
 Spec = dict[str, Any]
 

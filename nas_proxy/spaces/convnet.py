@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import optuna
-from torch import nn
-
-from nas_proxy.models.convnet import ACTIVATIONS, NORMALIZATIONS, POOLINGS, ConvNet, ConvNetSpec
+from nas_proxy.models.convnet_spec import ACTIVATIONS, NORMALIZATIONS, POOLINGS, ConvNetSpec
 from nas_proxy.spaces.base import Spec
 from nas_proxy.spaces.declared import FAMILIES, Choices, DeclaredSpace, Param, expect_keys, suggest
+
+if TYPE_CHECKING:  # torch: imported where a network is built; Optuna: by the search that samples; not to list or check a space
+    import optuna
+    from torch import nn
 
 _DEFAULT = ConvNetSpec()  # ConvNet-3, the field's evaluation network: what a silent definition fixes
 
@@ -43,4 +44,6 @@ class ConvNetSpace(DeclaredSpace):
     @classmethod
     def build_spec(cls, spec: Spec, channels: int, num_classes: int, image_size: tuple[int, int]) -> nn.Module:
         expect_keys(spec, tuple(cls.PARAMS), cls.family)
+        from nas_proxy.models.convnet import ConvNet  # torch: imported where a network is built
+
         return ConvNet(channels, num_classes, image_size, ConvNetSpec.from_dict(spec))

@@ -14,15 +14,16 @@ import math
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import optuna
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas_proxy import checks
 from nas_proxy.errors import SpaceError, UnknownNameError, shown
 from nas_proxy.registry import Registry
 from nas_proxy.spaces.base import SearchSpace, Spec
+
+if TYPE_CHECKING:  # torch: imported where a network is built; Optuna: by the search that samples; not to list or check a space
+    import optuna
+    from torch import nn
 
 Choices = tuple[Any, ...]
 _KIND_NAMES = {bool: "true or false", int: "an integer", str: "a string"}

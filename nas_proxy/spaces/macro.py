@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
-
-import optuna
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas_proxy.errors import SpaceError
-from nas_proxy.models.macro import ACTIVATIONS, KERNELS, MacroNet, MacroSpec
+from nas_proxy.models.macro_spec import ACTIVATIONS, KERNELS, MacroSpec
 from nas_proxy.spaces.base import Spec
 from nas_proxy.spaces.declared import FAMILIES, Choices, DeclaredSpace, Param, expect_keys, suggest
+
+if TYPE_CHECKING:  # torch: imported where a network is built; Optuna: by the search that samples; not to list or check a space
+    import optuna
+    from torch import nn
 
 _DEFAULT = MacroSpec()
 _KEYS = ("stages", "residual", "activation")
@@ -67,4 +68,6 @@ class MacroSpace(DeclaredSpace):
     @classmethod
     def build_spec(cls, spec: Spec, channels: int, num_classes: int, image_size: tuple[int, int]) -> nn.Module:
         expect_keys(spec, _KEYS, cls.family)
+        from nas_proxy.models.macro import MacroNet  # torch: imported where a network is built
+
         return MacroNet(channels, num_classes, image_size, MacroSpec.from_dict(spec))

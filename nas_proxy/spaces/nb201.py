@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
-
-import optuna
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas_proxy.errors import InvalidArgumentError, SpaceError
-from nas_proxy.models.nb201 import EDGES, NUM_NODES, OPS, NB201Net, NB201Spec, arch_string, parse_arch
+from nas_proxy.models.nb201_spec import EDGES, NUM_NODES, OPS, NB201Spec, arch_string, parse_arch
 from nas_proxy.spaces.base import Spec
 from nas_proxy.spaces.declared import FAMILIES, Choices, DeclaredSpace, Param, expect_keys, suggest
+
+if TYPE_CHECKING:  # torch: imported where a network is built; Optuna: by the search that samples; not to list or check a space
+    import optuna
+    from torch import nn
 
 EDGE_PARAMS = tuple(f"edge_{i}_{j}" for i, j in EDGES)  # the trial params, in arch-string order
 _DEFAULT = NB201Spec()
@@ -68,6 +69,8 @@ class NB201Space(DeclaredSpace):
     @classmethod
     def build_spec(cls, spec: Spec, channels: int, num_classes: int, image_size: tuple[int, int]) -> nn.Module:
         expect_keys(spec, _KEYS, cls.family)
+        from nas_proxy.models.nb201 import NB201Net  # torch: imported where a network is built
+
         return NB201Net(channels, num_classes, image_size, NB201Spec.from_dict(spec))
 
 

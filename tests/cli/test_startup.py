@@ -67,6 +67,39 @@ def test_every_help_imports_no_heavy_library() -> None:
     assert _imported_after(code) == set()
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["spaces"],  # every registered space described: imported torch (the networks' modules) and Optuna before fix51c
+        ["spaces", "nb201", "--json"],
+        ["search", "--space", "convnet-small", "--study", "s"],  # refused before its work: --synthetic and --n-trials missing
+    ],
+    ids=["spaces", "spaces-one", "refusal"],
+)
+def test_a_command_that_needs_neither_torch_nor_optuna_imports_neither(argv: list[str]) -> None:
+    # as `nasproxy ARGV` runs: main() sets the libraries' output (quiet_libraries) and runs the command
+    run = f"import contextlib, io\nfrom nas_proxy.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n    main({argv!r})"
+    assert _imported_after(run) == set()
+
+
+def test_optuna_imported_after_main_started_is_quieted_as_before() -> None:
+    """quiet_libraries() quiets Optuna as it is imported (no earlier): its experimental warnings and its INFO lines
+    ("A new study created") stay unsaid in a command that imports it late, as in one that imported it first."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from nas_proxy.cli import main\n"
+        "with contextlib.redirect_stderr(io.StringIO()):\n"
+        "    main(['search', '--space', 'convnet-small', '--study', 's'])\n"  # refused (arguments missing) after quiet_libraries()
+        "assert 'optuna' not in sys.modules\n"
+        "import optuna\n"
+        "optuna.create_study(sampler=optuna.samplers.TPESampler(multivariate=True, group=True, seed=0))\n"  # experimental, logged
+        "print(optuna.logging.get_verbosity() == optuna.logging.ERROR, optuna.__loader__.__class__.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.splitlines()[-1] == "True SourceFileLoader"  # the module keeps its own loader
+    assert done.stderr == ""
+
+
 @pytest.mark.parametrize("name", LAZY_PACKAGES)
 def test_a_lazy_package_gives_what_it_declares(name: str) -> None:
     package = importlib.import_module(name)
@@ -163,3 +196,24 @@ def test_ctrl_c_at_any_moment_of_start_up_exits_130_with_one_line(moments: int, 
     assert again.returncode == 0, again.stderr
     study = optuna.load_study(study_name="s", storage=open_storage(str(storage), "s")[0])
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 1 and not study.get_trials(states=(TrialState.RUNNING,))
+
+
+def test_after_import_runs_its_action_once_the_module_is_imported_also_after_a_failed_first_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nas_proxy import lazy
+
+    (tmp_path / "fix51c_flaky.py").write_text("import os\nif not os.environ.get('FIX51C_OK'):\n    raise KeyboardInterrupt\nX = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "fix51c_flaky", raising=False)
+    seen: list[int] = []
+    lazy.after_import("fix51c_flaky", lambda module: seen.append(module.X))
+    with pytest.raises(KeyboardInterrupt):  # a Ctrl-C while the library is imported: nothing set, nothing lost
+        importlib.import_module("fix51c_flaky")
+    assert seen == []
+    monkeypatch.setenv("FIX51C_OK", "1")
+    module = importlib.import_module("fix51c_flaky")
+    assert seen == [1] and type(module.__loader__).__name__ == "SourceFileLoader"  # set once, the module's own loader kept
+    lazy.after_import("fix51c_flaky", lambda module: seen.append(2))  # already imported: at once
+    assert seen == [1, 2]
+    monkeypatch.delitem(sys.modules, "fix51c_flaky")
