@@ -17,13 +17,13 @@ from safetensors.torch import save
 from torch import Tensor
 
 from nas_proxy import checks
+from nas_proxy.digests import file_sha256
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.selection import SELECTED, STATE
 from nas_proxy.errors import ArtifactError, DifferentRunError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, write_bytes, write_text
 from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_meta, read_safetensors, tensors_digest
-from nas_proxy.utils import file_sha256
 
 LOSSES = "losses.csv"
 SHARDS = "shards"  # OUT/shards/{rank}-of-{world}: one complete run per shard of a sharded run (distill/sharded.py)
