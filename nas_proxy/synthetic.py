@@ -34,10 +34,10 @@ from torch import Tensor
 
 from nas_proxy import checks, interrupts
 from nas_proxy.checks import inside
+from nas_proxy.digests import file_sha256
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NewerFormatError, shown
 from nas_proxy.files import check_not_gone, make_dirs, write_bytes, write_json
 from nas_proxy.protocols import IMAGE_SIZE_MAX
-from nas_proxy.utils import file_sha256
 
 FORMAT = checks.SET_FORMAT
 SAFETENSORS_HEADER_MAX = 100_000_000  # bytes: the safetensors library's own limit on a header

@@ -1,4 +1,4 @@
-"""Small helpers shared by the stages: devices, seeds, hashing (files: :mod:`nas_proxy.files`)."""
+"""Small helpers shared by the stages: devices, seeds (files: :mod:`nas_proxy.files`; a file's sha256: :mod:`nas_proxy.digests`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import hashlib
 
 import torch
 
-from nas_proxy.digests import file_sha256  # noqa: F401 - its home was here; nas_proxy.digests (no torch) now
 from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.files import atomic_path, write_json  # noqa: F401 - their home was here; nas_proxy.files now
 

@@ -22,8 +22,8 @@ import optuna
 import torch
 from safetensors.torch import save_file
 
+from nas_proxy.digests import file_sha256
 from nas_proxy.distill import DistillConfig, distill
-from nas_proxy.utils import file_sha256
 from tests import fabricate
 
 GOOD_SPEC = {"family": "convnet", "depth": 1, "width": 16, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}

@@ -241,7 +241,7 @@ def _artifacts(root: Path, huge: Path) -> None:
     _variant(root, "class-names-numbers", {"dataset": {**dataset, "class_names": list(range(10))}})
     png = _variant(root, "png-tensors")
     shutil.copy(png / "grid.png", png / "synthetic.safetensors")
-    from nas_proxy.utils import file_sha256
+    from nas_proxy.digests import file_sha256
 
     m = json.loads((png / "meta.json").read_text())
     (png / "meta.json").write_text(json.dumps({**m, "tensors_sha256": file_sha256(png / "synthetic.safetensors")}))

@@ -74,14 +74,16 @@ class Dataset:
                 raise ArtifactError(
                     f"{what} used normalisation {key} {described.get(key)}, the data found now for {name} give {list(now)}: not the same dataset"
                 )
-        recorded = described.get("content_sha256")  # absent from sets made before branch fix50e: read as before
-        if recorded is not None and recorded != self.content_sha256():  # the same labels, other pixels: images edited in place
-            raise DataChangedError(  # (turned, replaced by others of the class), or another copy; before fix50e used without a word
-                f"{what} was made from {name} images that differ from those found now in {self.source} "
-                f"(content_sha256 {str(recorded)[:12]}... there, {self.content_sha256()[:12]}... now; the labels agree): "
-                "not the data it was made from (its images changed since, or --data-root points at another copy)",
-                remedy="give the folder it was made from, or distill again from this one",
-            )
+        changed = data_changed(  # the same labels, other pixels: images edited in place (turned, replaced by others of
+            f"{what} was made from",  # the class), or another copy; before fix50e used without a word
+            described.get("content_sha256"),  # absent from sets made before branch fix50e: read as before
+            self.content_sha256(),
+            str(name),
+            self.source,
+            otherwise="distill again from this one",
+        )
+        if changed is not None:
+            raise changed
 
     def describe(self) -> dict[str, object]:
         """JSON-able facts recorded in every artifact made from this dataset."""
@@ -192,6 +194,25 @@ def arrays_sha256(*arrays: Any) -> str:
         digest.update(f"{array.dtype.str}{array.shape};".encode())
         digest.update(array.reshape(-1).view(np.uint8).data)  # no copy (tobytes() would copy 220 MB)
     return digest.hexdigest()
+
+
+def data_changed(
+    made: str, recorded: object, found: str, data: str, source: str = "", otherwise: str | None = None
+) -> DataChangedError | None:
+    """The refusal of the data found now (content_sha256 ``found``) for what was made from data whose content_sha256 was
+    ``recorded``; None when they agree, or when ``recorded`` is None (an artifact made before branch fix50e: read as
+    before). The one wording every digest comparison says, a refusal's or a warning's (its :attr:`~NasProxyError.cause`):
+    ``made`` is what was made and how, up to the data (``"syn was made from"``, ``"the ground truth study S in gt.log
+    was trained on"``), ``data`` the dataset's name, ``source`` where it was found now; ``otherwise``: the remedy's
+    other way, after "give the data it was made from" (None: no remedy, a caller that makes it again itself)."""
+    if recorded is None or recorded == found:
+        return None
+    where = f" in {source}" if source else ""
+    return DataChangedError(
+        f"{made} {data} images that differ from those found now{where} (content_sha256 {str(recorded)[:12]}... there, "
+        f"{found[:12]}... now): not the data it was made from (its images changed since, or --data-root points at another copy)",
+        remedy=None if otherwise is None else f"give the data it was made from, or {otherwise}",
+    )
 
 
 def least_fraction(largest: int) -> float:

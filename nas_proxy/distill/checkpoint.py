@@ -17,18 +17,20 @@ from safetensors.torch import save
 from torch import Tensor
 
 from nas_proxy import checks
+from nas_proxy.data.base import Dataset, data_changed
+from nas_proxy.digests import file_sha256
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.selection import SELECTED, STATE
 from nas_proxy.errors import ArtifactError, DifferentRunError, InvalidArgumentError, NasProxyError, OutputConflictError
 from nas_proxy.files import check_writable, write_bytes, write_text
 from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_meta, read_safetensors, tensors_digest
-from nas_proxy.utils import file_sha256
 
 LOSSES = "losses.csv"
 SHARDS = "shards"  # OUT/shards/{rank}-of-{world}: one complete run per shard of a sharded run (distill/sharded.py)
 OWN_FILES = (META, TENSORS, GRID, CHECKPOINT, LOSSES, STATE, SELECTED, PENDING)
 DIGEST = "sha256"  # the checkpoint's metadata field: the digest of its tensors and its other fields (tensors_digest)
+DATA = "data_sha256"  # the checkpoint's metadata field: the content_sha256 of the data distilled from (stop 51 on)
 
 
 @dataclass
@@ -42,12 +44,14 @@ class State:
     history: list[list[float]]  # [iteration, *terms] per read-back
     seconds: float
     done: int
+    data: str = ""  # the content_sha256 of the data distilled from (Dataset.content_sha256; "": unknown, not recorded)
 
     @classmethod
-    def restore(cls, checkpoint: dict[str, Any], device: torch.device) -> State:
-        """The state a :func:`read_checkpoint` result holds, on ``device``."""
+    def restore(cls, checkpoint: dict[str, Any], device: torch.device, data: str) -> State:
+        """The state a :func:`read_checkpoint` result holds, on ``device``, distilling from the data of content_sha256
+        ``data`` (the checkpoint's, :func:`check_data`, or one written before it was recorded)."""
         syn, momentum, window = (checkpoint[k].to(device) for k in ("images", "momentum", "window"))
-        return cls(syn, momentum, window, checkpoint["window_n"], checkpoint["history"], checkpoint["seconds"], checkpoint["done"])
+        return cls(syn, momentum, window, checkpoint["window_n"], checkpoint["history"], checkpoint["seconds"], checkpoint["done"], data)
 
 
 def write_checkpoint(out: Path, config: DistillConfig, state: State) -> None:
@@ -58,6 +62,8 @@ def write_checkpoint(out: Path, config: DistillConfig, state: State) -> None:
         "history": json.dumps(state.history),
         "seconds": repr(state.seconds),
     }
+    if state.data:
+        metadata[DATA] = state.data
     tensors = {
         "images": state.syn.detach().float().cpu().contiguous(),
         "momentum": state.momentum.float().cpu().contiguous(),
@@ -82,6 +88,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             "window_n": int(md["window_n"]),
             "history": json.loads(md["history"]),
             "seconds": float(md["seconds"]),
+            DATA: md.get(DATA),  # absent from a checkpoint written before stop 51: resumed as before
         }
     except (SafetensorError, OSError, KeyError, ValueError) as e:
         raise ArtifactError(f"checkpoint {path} is unreadable ({e})", remedy="start again with --force") from None
@@ -151,6 +158,22 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
             f"{out} holds a run whose loss terms differ from {config.method}'s now", remedy="start again with --force"
         )
     return checkpoint
+
+
+def check_data(out: Path, checkpoint: dict[str, Any], dataset: Dataset) -> None:
+    """Refuse to resume the checkpoint in ``out`` on ``dataset`` when it was distilled from other data (images rewritten
+    in place since, the same labels; another copy under --data-root): before stop 51 it was resumed without a word, its
+    pixels made from the old images going on with the new ones. A checkpoint that recorded none is resumed as before."""
+    changed = data_changed(
+        f"the checkpoint in {out} was distilled from",
+        checkpoint.get(DATA),
+        dataset.content_sha256(),
+        dataset.name,
+        dataset.source,
+        otherwise="--force to start again",
+    )
+    if changed is not None:
+        raise changed
 
 
 def _same_options(meta: dict[str, Any], config: DistillConfig) -> bool:

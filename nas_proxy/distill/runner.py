@@ -24,6 +24,7 @@ from nas_proxy.distill.checkpoint import (
     LOSSES,
     OWN_FILES,
     State,
+    check_data,
     check_output,
     finished_set,
     leftover_files,
@@ -148,6 +149,8 @@ def distill(
             return _soft_labels(DistillResult(out, meta), config, progress, shard)
 
     dataset = load_dataset(config.dataset, config.data_root, image_size=config.image_size)
+    if checkpoint is not None:  # its pixels were made from the data it recorded: not resumed on others
+        check_data(out, checkpoint, dataset)
     splits = dataset.split(config.split_seed, config.val_fraction)
     smallest = splits.smallest_class()
     if config.ipc > smallest:
@@ -178,10 +181,11 @@ def distill(
     syn_labels = classes.repeat_interleave(config.ipc)  # (k * ipc,)
 
     if checkpoint is not None:
-        state = State.restore(checkpoint, device)
+        state = State.restore(checkpoint, device, dataset.content_sha256())
     else:
         syn = _initial(config, pool, classes, optimises)
-        state = State(syn, torch.zeros_like(syn), torch.zeros(len(hp.method.terms), device=device), 0, [], 0.0, 0)
+        terms = torch.zeros(len(hp.method.terms), device=device)
+        state = State(syn, torch.zeros_like(syn), terms, 0, [], 0.0, 0, dataset.content_sha256())
 
     total = config.iterations if optimises else 0
     selection = None
@@ -354,7 +358,7 @@ def _optimise(
             if done % config.log_every == 0 or done == total or done % config.checkpoint_every == 0 or stop:
                 if bool(diverged):  # the host sync: only at read-backs
                     bad = int(first_bad)
-                    good = State(syn.detach(), momentum_buf, window * 0, 0, state.history, time.perf_counter() - t0, bad)
+                    good = State(syn.detach(), momentum_buf, window * 0, 0, state.history, time.perf_counter() - t0, bad, state.data)
                     write_checkpoint(out, config, good)
                     bar.close()
                     if bad == 0:  # the loss of the initial images, before the image lr moved a pixel: the loss itself overflows

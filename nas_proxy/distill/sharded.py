@@ -41,12 +41,13 @@ from torch import Tensor, nn
 
 from nas_proxy import checks, interrupts
 from nas_proxy.configs import SAVED
-from nas_proxy.data.registry import class_count
+from nas_proxy.data.registry import class_count, load_dataset, read_once
 from nas_proxy.distill.batchnorm import wrap_batchnorms
 from nas_proxy.distill.checkpoint import (
     LOSSES,
     OWN_FILES,
     SHARDS,
+    check_data,
     check_output,
     finished_set,
     loss_summary,
@@ -185,7 +186,7 @@ def distill_sharded(
         # '127.0.0.1 ' (a blank, a newline) passed here and init_process_group waited WAIT (7 days) for that host, deaf to SIGTERM
         join(backend, device, rank, world, join_timeout, WAIT)  # interruptible, at most join_timeout (before fix42b: WAIT, deaf)
     try:
-        with ExitStack() as locks:  # released after the merge
+        with ExitStack() as locks, read_once():  # released after the merge; the data read once (its check, the shard)
             return _run_shard(config, out, resume, force, progress, callback, command, rank, world, device, backend, locks)
     finally:
         if owned:
@@ -383,6 +384,9 @@ def _prepare(out: Path, shard_dir: Path, config: DistillConfig, world: int, resu
             (out / name).unlink(missing_ok=True)
     started = _started(shard_dir)
     checkpoint = check_output(shard_dir, config, resume and started, force)
+    if checkpoint is not None:  # each rank reads its own copy of the data: checked here, where every rank hears a refusal,
+        # not in distill alone, where the others would already be in the loop's collectives (batch norm, --nets)
+        check_data(shard_dir, checkpoint, load_dataset(config.dataset, config.data_root, image_size=config.image_size))
     return (0 if checkpoint is None else int(checkpoint["done"])), started
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 
 from nas_proxy.data import load_dataset
-from nas_proxy.errors import ArtifactError
+from nas_proxy.data.base import data_changed
 from nas_proxy.protocols import resolve_root
 from nas_proxy.studies import kinds, queue
 from nas_proxy.studies.kinds import WorkerOptions
@@ -84,17 +84,18 @@ class TrainingStudy:
         """Refuse the data ``described`` (``Dataset.describe()``) for ``study`` when the study recorded another
         content_sha256: its trainings were made from other images (changed in place since, or another copy under
         --data-root) and must not be mixed with new ones. Before branch fix50e they were, without a word; hours
-        of trainings are not thrown away either: the user says which. A study made before records none: as before."""
-        recorded = study.user_attrs[self.attr]["data"].get("content_sha256")
-        if recorded is None or recorded == described["content_sha256"]:
-            return
-        raise ArtifactError(
-            f"the {self.label} study {study.study_name} in {storage.url} was trained on {described['name']} images that "
-            f"differ from those found now in {described['source']} (content_sha256 {str(recorded)[:12]}... there, "
-            f"{described['content_sha256'][:12]}... now): not the data it was made from (its images changed since, or "
-            "--data-root points at another copy); give the folder it was made from, or another storage to train it "
-            "again (correlate: --gt-storage)"
+        of trainings are not thrown away either: the user says which. A study made before records none: as before.
+        A :class:`~nas_proxy.errors.DataChangedError` (an ArtifactError, exit 2 as before stop 51)."""
+        changed = data_changed(
+            f"the {self.label} study {study.study_name} in {storage.url} was trained on",
+            study.user_attrs[self.attr]["data"].get("content_sha256"),
+            described["content_sha256"],
+            described["name"],
+            described["source"],
+            otherwise="another storage to train it again (correlate: --gt-storage)",
         )
+        if changed is not None:
+            raise changed
 
     def train(self, study: optuna.Study, storage: Storage, wanted: queue.Wanted, workers: int, device: str, progress: bool) -> None:
         """Train what ``wanted`` lacks in ``study`` (in ``storage``) with ``workers`` processes on this

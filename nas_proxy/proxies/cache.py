@@ -35,28 +35,22 @@ class Cache:
         """``legacy``: an older file of the same scores, read first and never written (a cache named before
         its key held the device: its scores are taken on any device, the one they were made on unknown).
         ``data``: the content_sha256 of the real data found now, written with every row; a row written with
-        another was scored on other data (the key names the dataset and split, not its pixels): ignored, its
-        architecture scored again, and said in one warning. A row written without one is read as before."""
+        another was scored on other data (the key names the dataset and split, not its pixels): ignored (its
+        architecture is scored again) and kept in :attr:`stale`, which the caller says (``proxies.scoring``). A row
+        written without one is read as before."""
         self.path = path
         self.data = data
         self.rows: dict[str, dict[str, Any]] = {}
-        stale: set[str] = set()
+        self.stale: dict[str, str] = {}  # architecture -> the content_sha256 of the other data its row was scored on
         for source in (legacy, path):
             if source is not None and source.is_file():
-                stale |= self._read(source)
-        if stale := stale - set(self.rows):  # those scored again since on this data are no longer stale
-            warnings.warn(
-                CacheDataChangedWarning(
-                    f"{path}: {len(stale)} score(s) were made from other data than those found now (content_sha256 "
-                    f"{str(data)[:12]}... now: the images changed since, or --data-root points at another copy); their "
-                    "architectures are scored again"
-                ),
-                stacklevel=2,
-            )
+                self._read(source)
+        for aid in set(self.stale) & set(self.rows):  # scored again since on this data: no longer stale
+            del self.stale[aid]
 
-    def _read(self, path: Path) -> set[str]:
-        """Read ``path``'s rows; the architectures of rows scored on other data than :attr:`data`."""
-        changed, stale = 0, set()
+    def _read(self, path: Path) -> None:
+        """Read ``path``'s rows; those scored on other data than :attr:`data` go to :attr:`stale`."""
+        changed = 0
         for line in path.read_text().splitlines():
             try:
                 row = json.loads(line)
@@ -69,7 +63,7 @@ class Cache:
                 changed += 1
                 continue
             if self.data is not None and row.get(DATA, self.data) != self.data:
-                stale.add(row["arch_id"])
+                self.stale[row["arch_id"]] = str(row[DATA])
                 continue
             self.rows[row["arch_id"]] = row
         if changed:
@@ -80,7 +74,6 @@ class Cache:
                 ),
                 stacklevel=3,
             )
-        return stale
 
     def add(self, row: dict[str, Any]) -> None:
         """Store ``row`` (with :attr:`data`): its line is written whole or not at all (a full disk leaves no partial line)."""

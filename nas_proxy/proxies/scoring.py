@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nas_proxy.data.base import data_changed
+from nas_proxy.protocols import DataRef
 from nas_proxy.proxies.base import Proxy, Scored
-from nas_proxy.proxies.cache import Cache
+from nas_proxy.proxies.cache import Cache, CacheDataChangedWarning
 
 # ``on_scored(proxy name, architectures done, architectures to do)`` after each new score
 OnScored = Callable[[str, int, int], None]
@@ -31,6 +34,8 @@ def score_archs(
     key = proxy.cache_key()
     where = cache_dir / f"{key}-{proxy.setup.device_type()}.jsonl"
     cache = Cache(where, legacy=cache_dir / f"{key}.jsonl", data=proxy.setup.content_sha256())
+    if cache.stale:
+        _say_stale(cache, proxy.setup.data)
     known = proxy.known()
     for aid, _ in archs:
         if aid in known and aid not in cache.rows:
@@ -42,3 +47,17 @@ def score_archs(
         if on_scored is not None:
             on_scored(proxy.name, done, len(todo))
     return {aid: Scored(cache.rows[aid]["score"], cache.rows[aid]["seconds"]) for aid, _ in archs}
+
+
+def _say_stale(cache: Cache, data: DataRef) -> None:
+    """One warning for the cached scores of ``cache`` made from other data than found now (the first one's digest
+    quoted), in the words of every content digest refusal: they are scored again, not refused (a cache)."""
+    changed = data_changed(
+        f"{len(cache.stale)} score(s) of {cache.path} were made from",
+        next(iter(cache.stale.values())),
+        str(cache.data),
+        data.dataset,
+        str(data.data_root or ""),
+    )
+    assert changed is not None  # a stale row's digest differs from the data's
+    warnings.warn(CacheDataChangedWarning(f"{changed.cause}; their architectures are scored again"), stacklevel=3)

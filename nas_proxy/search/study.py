@@ -22,6 +22,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
+from nas_proxy.data.base import data_changed
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, SpaceError, shown
 from nas_proxy.files import make_dirs, write_json, write_text
 from nas_proxy.search.config import OBJECTIVES, SAMPLERS, SearchConfig
@@ -136,13 +137,17 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         else:  # one name, other choices: the space file was edited since the search (or the study's record was)
             problems.append(f"space {old.space!r} with other choices there than now")
     was, now = (stored.get("dataset") or {}).get("name"), fingerprint["dataset"]["name"]
+    changed = None
     if was is not None and was != now:
         problems.append(f"dataset {was} there, {now} now")
-    elif (there := (stored.get("dataset") or {}).get("content_sha256")) not in (None, fingerprint["dataset"].get("content_sha256")):
-        # (absent from studies made before stop 50: resumed as before)
-        here = str(fingerprint["dataset"].get("content_sha256"))
-        problems.append(
-            f"dataset {now} with other images or labels there than found now (content_sha256 {str(there)[:12]}... there, {here[:12]}... now)"
+    else:  # the same name, other pixels or labels (none recorded before stop 50: resumed as before)
+        changed = data_changed(
+            f"study {name!r} was searched on",
+            (stored.get("dataset") or {}).get("content_sha256"),
+            str(fingerprint["dataset"].get("content_sha256")),
+            now,
+            str(config.data_root or ""),
+            otherwise="another --study name",
         )
     if "proxy" in stored and stored["proxy"] != fingerprint["proxy"]:  # studies made before it was recorded searched on a set
         problems.append(f"proxy {stored['proxy']} there, {fingerprint['proxy']} now")
@@ -169,6 +174,8 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         raise OutputConflictError(
             f"study {name!r} already exists with other settings ({'; '.join(problems)}); use the same settings to resume it, or another --study name"
         )
+    if changed is not None:  # the data's, not a setting: said in the words of every content digest refusal (data_changed)
+        raise changed
 
 
 def trial_value(study: optuna.Study, t: FrozenTrial) -> float:

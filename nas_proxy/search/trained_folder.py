@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nas_proxy.digests import file_sha256
 from nas_proxy.errors import OutputConflictError
 from nas_proxy.synthetic import safetensors_header
-from nas_proxy.utils import file_sha256
 
 SPEC = "spec.json"
 WEIGHTS = "model.safetensors"

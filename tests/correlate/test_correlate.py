@@ -735,3 +735,23 @@ def test_scores_beside_a_spec_are_not_taken_for_a_misnamed_ground_truth(tmp_path
         listed.write_text(json.dumps([{"spec": spec, key: 80.0}]))
         with pytest.raises(InvalidArgumentError, match=rf"key '{key}' looks like an accuracy"):
             read_archs(listed)
+
+
+def test_a_correlate_reads_its_data_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop 51: a correlate read its data five times, for --full-images' check, the proxies' content digest and their
+    real batch, the ground truth's study (its digest alone) and its first worker's trainings: Fashion-MNIST 3.85 CPU-s
+    (0.8 each). Now once, as ``run`` reads it (read_once)."""
+    from nas_proxy.data import registry
+
+    reads: dict[str, int] = {}
+    read = registry._load
+
+    def counted(name: str, *rest: Any) -> Any:  # every read of a dataset's files (read_once's are not)
+        reads[name] = reads.get(name, 0) + 1
+        return read(name, *rest)
+
+    monkeypatch.setattr(registry, "_load", counted)
+    args = ["--sample", "--space", SPACE, "--n-archs", "2", "--dataset", "digits", "--proxies", "params,synflow", "--no-random-subset"]
+    args += ["--full-epochs", "1", "--full-images", "100", "--gt-storage", str(tmp_path / "gt.log"), "--device", "cpu"]
+    assert main(["correlate", *args, "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert reads == {"digits": 1}

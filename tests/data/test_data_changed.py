@@ -16,7 +16,8 @@ import pytest
 from nas_proxy.cli import main
 from nas_proxy.correlate import from_space
 from nas_proxy.data import load_dataset
-from nas_proxy.errors import ArtifactError
+from nas_proxy.data.base import data_changed
+from nas_proxy.errors import DataChangedError
 from nas_proxy.groundtruth.study import GROUND_TRUTH, DataRef, enqueue, open_study, results
 from nas_proxy.protocols import GroundTruthConfig
 from nas_proxy.proxies import RunSetup, score_archs
@@ -62,6 +63,20 @@ def test_the_digest_is_of_pixels_and_labels_and_made_once(tmp_path: Path) -> Non
     assert after.content_sha256() != before.content_sha256()
 
 
+def test_every_digest_comparison_says_it_in_one_wording() -> None:
+    """Stop 51: the digest was compared in four places in three wordings (a set's DataChangedError, a ground truth's
+    plain ArtifactError, a search's setting among others, the cache's warning); one helper words them all."""
+    changed = data_changed("syn was made from", "a" * 64, "b" * 64, "imagefolder:photos", "photos", otherwise="distill again")
+    assert isinstance(changed, DataChangedError) and str(changed) == (
+        "syn was made from imagefolder:photos images that differ from those found now in photos (content_sha256 "
+        f"aaaaaaaaaaaa... there, bbbbbbbbbbbb... now): {CHANGED}; give the data it was made from, or distill again"
+    )
+    assert data_changed("syn was made from", None, "b" * 64, "digits") is None  # made before the digest: as before
+    assert data_changed("syn was made from", "b" * 64, "b" * 64, "digits") is None
+    cached = data_changed("2 score(s) of c.jsonl were made from", "a", "b", "digits")  # a cache's, scored again: no remedy
+    assert cached is not None and cached.remedy is None and str(cached) == cached.cause
+
+
 def test_a_set_of_images_turned_in_place_since_is_refused_by_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from nas_proxy.distill import DistillConfig, distill
 
@@ -74,7 +89,8 @@ def test_a_set_of_images_turned_in_place_since_is_refused_by_search(tmp_path: Pa
     code = main([*search, "--storage", str(tmp_path / "s.log"), "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert f"content_sha256 {recorded[:12]}... there" in err and CHANGED in err and "give the folder it was made from" in err, err
+    assert f"content_sha256 {recorded[:12]}... there" in err and CHANGED in err, err
+    assert err.endswith(f"{CHANGED}; give the data it was made from, or distill again from this one"), err
     assert not (tmp_path / "s.log").exists() or "COMPLETE" not in (tmp_path / "s.log").read_text()
 
 
@@ -84,11 +100,10 @@ def test_a_ground_truth_of_images_turned_in_place_since_is_refused(tmp_path: Pat
     study = open_study(open_storage(str(tmp_path / "gt.log"), "gt"), data, config)
     assert study.user_attrs["nasproxy_groundtruth"]["data"]["content_sha256"] == load_dataset(data.dataset).content_sha256()
     turn(folder / "cat" / "5.png")
-    with pytest.raises(
-        ArtifactError,
-        match=rf"^the ground truth study {study.study_name} in .* was trained on .*{CHANGED.replace('(', '[(]').replace(')', '[)]')}",
-    ):
+    with pytest.raises(DataChangedError) as refused:  # an ArtifactError (exit 2) as before stop 51, of the class the others are
         open_study(open_storage(str(tmp_path / "gt.log"), "gt"), data, config)
+    assert refused.value.cause.startswith(f"the ground truth study {study.study_name} in ") and refused.value.cause.endswith(CHANGED)
+    assert refused.value.remedy == "give the data it was made from, or another storage to train it again (correlate: --gt-storage)"
 
 
 def test_a_worker_of_a_ground_truth_on_images_turned_since_trains_nothing(tmp_path: Path) -> None:
@@ -100,7 +115,7 @@ def test_a_worker_of_a_ground_truth_on_images_turned_since_trains_nothing(tmp_pa
     (arch,) = from_space(get_space(SPACE), 1, seed=0)
     enqueue(study, [(arch.spec, 0)], SPACE)
     turn(folder / "dog" / "1.png")
-    with pytest.raises(ArtifactError, match=r"^the ground truth study .*not the data it was made from"):
+    with pytest.raises(DataChangedError, match=r"^the ground truth study .*not the data it was made from"):
         GROUND_TRUTH.run_worker(study, storage, device="cpu")
     assert not results(study)
 
@@ -131,8 +146,11 @@ def test_cached_scores_of_images_turned_in_place_since_are_scored_again_and_said
     rows = [json.loads(line) for line in cache.read_text().splitlines()]
     assert {r[DATA] for r in rows} == {load_dataset(f"imagefolder:{folder}").content_sha256()}
     turn(folder / "cat" / "0.png")
-    with pytest.warns(CacheDataChangedWarning, match=r": 2 score\(s\) were made from other data than those found now"):
+    with pytest.warns(CacheDataChangedWarning) as said:
         again = _scores(folder, tmp_path / "out")
+    (warning,) = [str(w.message) for w in said if w.category is CacheDataChangedWarning]
+    assert warning.startswith(f"2 score(s) of {cache} were made from imagefolder:{folder} images that differ from those found now"), warning
+    assert warning.endswith(f"{CHANGED}; their architectures are scored again"), warning
     assert again.keys() == first.keys() and len(cache.read_text().splitlines()) == 4  # both scored again, appended
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheDataChangedWarning)  # scored again once: not said at every later run
@@ -183,5 +201,5 @@ def test_a_search_on_real_data_is_not_resumed_on_images_turned_in_place_since(tm
     turn(folder / "emu" / "0.png")
     assert main([*args, "--n-trials", "4"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "already exists with other settings (dataset imagefolder:" in err, err
-    assert "with other images or labels there than found now (content_sha256 " in err and storage.read_bytes() == kept, err
+    assert len(err.splitlines()) == 1 and f"error: study 'z' was searched on imagefolder:{folder} images that differ from those" in err, err
+    assert err.endswith(f"{CHANGED}; give the data it was made from, or another --study name") and storage.read_bytes() == kept, err

@@ -149,7 +149,7 @@ def test_an_image_folder_set_larger_than_image_folders_are_read_names_itself(run
     loaded, and every command then said "image size must be in [4, 1024], got 1100", naming neither set nor cause."""
     from safetensors.torch import save_file
 
-    from nas_proxy.utils import file_sha256
+    from nas_proxy.digests import file_sha256
 
     save_file({"images": torch.zeros(2, 1, 1100, 1100), "labels": torch.tensor([0, 1])}, str(run / "synthetic.safetensors"))
     meta = json.loads((run / "meta.json").read_text())
@@ -200,7 +200,7 @@ def test_a_meta_json_without_the_tensors_digest_gives_the_files_own(run: Path) -
     """meta.json without 'tensors_sha256' (edited, or a set written by hand) is read, as before, and its meta carries the
     digest of the tensors read: before probe50 every caller that keys its caches and its study's record on it failed
     (`nasproxy search --synthetic SET`: 'internal error: KeyError: 'tensors_sha256'')."""
-    from nas_proxy.utils import file_sha256
+    from nas_proxy.digests import file_sha256
 
     meta = json.loads((run / "meta.json").read_text())
     del meta["tensors_sha256"]

@@ -230,7 +230,7 @@ def test_a_set_with_soft_labels_round_trips(tiny_run: Path, soft_run: Path) -> N
 def test_edited_soft_labels_are_refused(soft_run: Path, tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
-    from nas_proxy.utils import file_sha256
+    from nas_proxy.digests import file_sha256
 
     def rewrite(name: str, change: Any, meta_change: Any = None) -> Path:
         run = Path(shutil.copytree(soft_run, tmp_path / name))
