@@ -953,6 +953,7 @@ def test_a_candidate_another_worker_is_training_is_waited_for_not_trained_twice(
         assert not waiter.is_alive()
     finally:
         other.kill()
+        other.wait()  # reaped here: before stop 51 it was left running at teardown (fix51d's check saw it)
     second = study.trials[1]
     assert second.state == TrialState.COMPLETE and second.user_attrs["arch_id"] == aid
     if other_worker == "finishes":
