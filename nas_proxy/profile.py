@@ -389,7 +389,8 @@ def read_profile(path: Path | str) -> ProxyProfile:
         raise InvalidArgumentError(f"{where}: format_version must be an integer (1 to {FORMAT_VERSION}), got {version!r}")
     if version > FORMAT_VERSION:  # whole, only unreadable here: never replaced (calibrate refuses to write over it)
         raise NewerFormatError(
-            f"{where} was written by a newer nasproxy (format_version {version}; this one reads 1 to {FORMAT_VERSION}); upgrade nasproxy"
+            f"{where} was written by a newer nasproxy (format_version {version}; this one reads 1 to {FORMAT_VERSION})",
+            remedy="upgrade nasproxy",
         )
     if version < 1:
         raise InvalidArgumentError(f"{where}: format_version must be 1 to {FORMAT_VERSION}, got {version!r}; the file was edited")

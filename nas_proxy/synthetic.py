@@ -205,7 +205,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     if not isinstance(version, int) or isinstance(version, bool):
         raise ArtifactError(f"{meta_path}: format_version must be an integer, got {version!r}", remedy="the file is corrupt, distil again")
     if version > FORMAT_VERSION:
-        raise NewerFormatError(f"{path} was written by a newer nasproxy (format {meta['format_version']}); upgrade nasproxy")
+        raise NewerFormatError(f"{path} was written by a newer nasproxy (format {meta['format_version']})", remedy="upgrade nasproxy")
     if version < 1:
         raise ArtifactError(
             f"{meta_path}: format_version must be 1 to {FORMAT_VERSION}, got {version!r}", remedy="the file is corrupt, distil again"

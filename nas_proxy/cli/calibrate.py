@@ -202,7 +202,7 @@ def _other_kind(out: Path, ladders: bool) -> None:
     try:
         there = read_profile(out)
     except NewerFormatError as e:  # whole, only unreadable here: not replaced (before fix50d, chosen again over it)
-        raise NewerFormatError(f"--out {out}: {e}, or give another --out") from None
+        raise e.with_cause(f"--out {out}: {e.cause}").with_remedy(f"{e.remedy or 'upgrade nasproxy'}, or give another --out") from None
     except NasProxyError:
         return
     if ladders and there.ladder is None:

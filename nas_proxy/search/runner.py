@@ -241,7 +241,9 @@ def run_worker(
     heartbeat grace period ``opened`` was opened with, for workers no process can judge by their process).
     """
     storage = opened.backend
-    born_tagged(storage)  # a journal's trial records this worker as it is made: no trial left without it (a full disk)
+    born_tagged(
+        storage
+    )  # a trial records this worker as it is made (a journal in its record, a database in its transaction): none left without it
     space = get_space(config.space)
     target = target or open_proxy(config, opened.workdir(study_name))
     seed = config.seed + worker_index

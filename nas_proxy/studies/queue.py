@@ -161,7 +161,7 @@ def waiting(study: optuna.Study) -> int:
 def work(study: optuna.Study, storage: BaseStorage, run: Guarded[float], label: str, progress: bool) -> None:
     """Train queued trials with objective ``run`` until the queue is empty (several workers may
     share it); the trainings of workers found dead are re-queued and trained too."""
-    born_tagged(storage)  # a journal's training records this worker in the record that takes it from the queue
+    born_tagged(storage)  # a training records this worker as it is taken from the queue (a journal's record, a database's transaction)
     bar = Meter(label, waiting(study), unit="arch", enabled=progress)
 
     def report(study: optuna.Study, trial: FrozenTrial) -> None:  # this worker's own trial
