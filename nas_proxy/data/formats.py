@@ -121,9 +121,12 @@ def over_memory(what: str, need: int, fix: str) -> DataNotFoundError | None:
     have = memory_available()
     if need <= have:
         return None
+    shown = (_bytes(need), _bytes(have))
+    if shown[0] == shown[1]:  # "needs about 1 MB ... has 1 MB": rounded alike, the numbers as they are
+        shown = (f"{need:,} bytes", f"{have:,} bytes")
     return DataNotFoundError(
-        f"{what}: reading it as a dataset needs about {_bytes(need)} of memory, and this machine "
-        f"has {_bytes(have)} available now (what the programs running leave free); use a machine with more memory, or {fix}"
+        f"{what}: reading it as a dataset needs about {shown[0]} of memory, and this machine "
+        f"has {shown[1]} available now (what the programs running leave free); use a machine with more memory, or {fix}"
     )
 
 
@@ -464,22 +467,45 @@ def _svhn_fits(path: Path) -> None:
     machine has available: before stop 50 it was loaded until the system killed nasproxy. A file scipy cannot list, or
     whose header declares more than its bytes can hold (a lie: no memory would be enough), is left to ``loadmat``, whose
     message names what is wrong."""
+    declared = _svhn_declared(path)
+    if declared is None:
+        return
+    values, need, shape, kind = declared
+    held = f"SVHN file {path} holds X of shape {shape} ({values:,} {kind} values)"
+    if (refusal := over_memory(held, need, "a part of the file")) is not None:
+        raise refusal
+
+
+def svhn_fits(paths: list[Path], source: Path) -> None:
+    """Refuse SVHN's .mat files ``paths`` (``source``: their folder), read together as one dataset, where the ``X`` their
+    headers declare needs more memory, all together, than this machine has available now; before one is read. Each
+    is also checked alone as it is read (:func:`read_svhn_mat`), but before stop 51 only so: two files that each fitted
+    passed where both did not."""
+    declared = [d for p in paths if present(p) and (d := _svhn_declared(p)) is not None]
+    values, need = sum(d[0] for d in declared), sum(d[1] for d in declared)
+    held = f"{source} holds SVHN files of {values:,} values in X ({len(declared)} files)"
+    if (refusal := over_memory(held, need, "a part of the files")) is not None:
+        raise refusal
+
+
+def _svhn_declared(path: Path) -> tuple[int, int, tuple[int, ...], str] | None:
+    """What the header of the SVHN file ``path`` declares of ``X`` (read without its values): its values, the bytes
+    holding them takes, its shape and MATLAB class; None where scipy cannot list the file, it has no ``X``, or its header
+    declares more than its bytes can hold (the readers' own messages say why)."""
     from scipy.io import whosmat
 
     try:
         shapes = {name: (shape, kind) for name, shape, kind in whosmat(path)}
     except Exception:  # noqa: BLE001 - as loadmat, many types for a corrupt file: its own message follows
-        return
+        return None
     if "X" not in shapes:
-        return
+        return None
     shape, kind = shapes["X"]
     values, size = math.prod(shape), MAT_BYTES.get(kind, 8)
     if values * size > path.stat().st_size * (DEFLATE_MOST if _mat_compressed(path) else 1):
-        return
-    held = f"SVHN file {path} holds X of shape {shape} ({values:,} {kind} values)"
+        return None
     # loadmat holds the values as stored (``size`` bytes each) until the dataset is made of them
-    if (refusal := over_memory(held, values * (HELD_PER_BYTE + size - 1), "a part of the file")) is not None:
-        raise refusal
+    return values, values * (HELD_PER_BYTE + size - 1), tuple(shape), kind
 
 
 # bytes per value of a MATLAB class, as whosmat names it (8 for those not here)

@@ -31,6 +31,7 @@ from nas_proxy.data.formats import (
     read_cifar_batch,
     read_idx_pair,
     read_svhn_mat,
+    svhn_fits,
 )
 from nas_proxy.data.images import read_image_folder, read_image_folders, say_once, subfolders
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, shown
@@ -348,6 +349,7 @@ def svhn(opts: DataOptions) -> Dataset:
     root = _require_root("svhn", opts, "SVHN", splits=[{"split": "train"}, {"split": "test"}])
     if not present(root / "test_32x32.mat"):
         raise _missing("svhn", [root], "pass --data-root DIR containing train_32x32.mat and test_32x32.mat (or add --download)")
+    svhn_fits([root / "train_32x32.mat", root / "test_32x32.mat"], root)  # the two together, before one is read
     train, test = read_svhn_mat(root / "train_32x32.mat"), read_svhn_mat(root / "test_32x32.mat")
     stats = ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970))
     return _from_arrays("svhn", train, test, DIGIT_CLASSES, stats, False, str(root), _svhn_label)

@@ -135,8 +135,9 @@ def test_cifar_batches_larger_than_the_memory_are_refused_before_one_is_read(tmp
     with pytest.raises(DataNotFoundError) as error:
         load_dataset("cifar10", tmp_path)
     assert str(error.value).startswith(
-        f"{folder} holds CIFAR batches of {total:,} bytes (6 files): reading it as a dataset needs about 1 MB of memory"
-    )
+        f"{folder} holds CIFAR batches of {total:,} bytes (6 files): reading it as a dataset needs about "
+        f"{total * formats.HELD_PER_BYTE:,} bytes of memory, and this machine has {total * formats.HELD_PER_BYTE - 1:,} bytes"
+    )  # both about 1 MB: said as they are, not rounded alike (stop 51)
     assert 10**6 <= total * formats.HELD_PER_BYTE < 1.5 * 10**6  # (12 bytes for each of the files' 94 KB)
     assert str(error.value).endswith("use a machine with more memory, or fewer images in its batches")
     monkeypatch.undo()
@@ -154,6 +155,21 @@ def test_the_four_idx_files_of_a_dataset_are_counted_together(gz: bool, tmp_path
     assert said == (
         f"{tmp_path} holds IDX files of 23,550 values: reading it as a dataset needs about 282,600 bytes of memory, and this "
         "machine has 200,000 bytes available now (what the programs running leave free); use a machine with more memory, "
+        "or a part of the files"
+    )
+
+
+def test_the_two_svhn_files_of_a_dataset_are_counted_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SVHN's two files of 20 and 10 images: X of 61,440 and 30,720 values, 1,105,920 bytes to load, the larger alone
+    737,280. With 1,000,000 said free, refused before one is read (before stop 51 each was checked alone, and both were
+    read)."""
+    import scipy.io
+
+    fab.svhn(tmp_path)
+    said = _refused_then_read(monkeypatch, (1_000_000, 1_105_920), lambda: load_dataset("svhn", tmp_path), (scipy.io, "loadmat"))
+    assert said == (
+        f"{tmp_path} holds SVHN files of 92,160 values in X (2 files): reading it as a dataset needs about 1,105,920 bytes of "
+        "memory, and this machine has 1,000,000 bytes available now (what the programs running leave free); use a machine with more memory, "
         "or a part of the files"
     )
 
