@@ -1811,6 +1811,22 @@ PROBE50: list[Case] = [
 ]
 CASES += PROBE50
 
+# ---- branch probe51: the second time, with something changed (tests/bad_inputs_files_probe51.py)
+G51 = 51
+CARRIED = "study 'done' searched on the synthetic set 'old-place/syn', the path its search was given, and there is none at"
+PROBE51: list[Case] = [
+    # a study whose search ran in another folder (its set recorded as old-place/syn there), joined or correlated from here
+    # without --synthetic: before, "old-place/syn does not exist" (whose path, and what to give, unsaid)
+    Case("worker --study done --storage carried/journal.log --n-trials 2 --quiet", CARRIED, G51),
+    Case(
+        "correlate --study done --storage carried/journal.log --n-archs 3 --full-epochs 1 --full-images 10 --bootstrap 100 "
+        "--device cpu --quiet --out OUT",
+        CARRIED,
+        G51,
+    ),
+]
+CASES += PROBE51
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

@@ -36,7 +36,7 @@ from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
 from nas_proxy.search.repeats import Reaper, answer, answer_given_up, given_up_before, scored_before, trained_elsewhere
-from nas_proxy.search.study import ATTR, REPEAT_ATTR, create_or_check, export, ranked, trial_summary
+from nas_proxy.search.study import ATTR, REPEAT_ATTR, create_or_check, export, ranked, recorded_set, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget, uncounted
@@ -532,7 +532,9 @@ def _work(study: optuna.Study, opened: Storage, options: WorkerOptions) -> None:
     if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):  # a study whose user attributes were edited
         raise StudyNotFoundError(f"study {study.study_name!r} records no search settings: it was not made by nasproxy search")
     config = SearchConfig.from_dict(stored["config"])
-    config.synthetic = options.synthetic or config.synthetic  # the same images at another path on this machine (checked by hash)
+    config.synthetic = options.synthetic or recorded_set(
+        study.study_name, config.synthetic
+    )  # the same images at another path on this machine (checked by hash)
     config.device = options.device or config.device
     config.data_root = resolve_root(config.dataset or "", options.data_root, config.data_root)
     total = options.n_trials if options.n_trials is not None else _stored_budget(study)

@@ -198,6 +198,20 @@ def load_config(storage: BaseStorage, name: str) -> tuple[SearchConfig | None, d
     return SearchConfig.from_dict(stored["config"]), {k: v for k, v in stored.items() if k != "config"}
 
 
+def recorded_set(name: str, path: str | None) -> str | None:
+    """The synthetic set study ``name`` searched on, as its search recorded it (the ``--synthetic`` it was given: a path
+    from the folder that search ran in), where that path leads from here; where it leads nowhere (another folder, the
+    set moved or renamed since) refused in one line that says whose path it is and what to give. Before probe51 a
+    worker or ``correlate --study`` run from another folder stopped on 'syn does not exist': which set, and why, unsaid."""
+    if path is None or Path(path).exists():
+        return path
+    raise InvalidArgumentError(
+        f"study {name!r} searched on the synthetic set {path!r}, the path its search was given, and there is none at "
+        f"{Path(path).absolute()} from here (another folder, or the set moved since): give the set's path on this machine "
+        "with --synthetic (its images are checked against the study's)"
+    )
+
+
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
     """Complete trials, best first (the Pareto front first for several objectives), one per
     architecture (its best; a repeat answered from an earlier trial is never listed); a ladder's
