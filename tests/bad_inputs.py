@@ -1824,6 +1824,13 @@ PROBE51: list[Case] = [
         CARRIED,
         G51,
     ),
+    # distill into another command's folder (its config.toml a search's or a correlation's): before, "holds no nasproxy
+    # run; choose a new directory or pass --force", and with --force, exit 0, the set written among the search's files and
+    # its config.toml replaced by distill's
+    *(
+        Case(D.replace("--out OUT", f"--out outs/{whose}{force}"), f"outs/{whose} holds config.toml, the resolved options of {whose}", G51)
+        for whose, force in (("search", " --force"), ("correlate", ""))
+    ),
 ]
 CASES += PROBE51
 
