@@ -494,21 +494,28 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
     on = f" with {sc.proxy_name or 'the ladder ' + str(sc.ladder)} on {sc.dataset}" if syn is None else ""
     tell(f"[2/3] search {sc.space}{on}: study {name}, {b.n_trials} trials{promoting}")
     t0 = time.perf_counter()
-    found = search(  # it opens the study's storage once its own checks pass: a refusal leaves no empty journal behind
-        sc,
-        name,
-        b.n_trials,
-        None,
-        b.timeout,
-        b.workers,
-        runs / SEARCH_DIR,
-        progress=progress,
-        promote=b.promote,
-        promote_epochs=b.promote_epochs,
-        promote_images=b.promote_images,
-        promote_protocol=b.promote_protocol,
-        proxy_options=asked_proxy_options(p.preset),
-    )
+    try:
+        found = search(  # it opens the study's storage once its own checks pass: a refusal leaves no empty journal behind
+            sc,
+            name,
+            b.n_trials,
+            None,
+            b.timeout,
+            b.workers,
+            runs / SEARCH_DIR,
+            progress=progress,
+            promote=b.promote,
+            promote_epochs=b.promote_epochs,
+            promote_images=b.promote_images,
+            promote_protocol=b.promote_protocol,
+            proxy_options=asked_proxy_options(p.preset),
+        )
+    except DifferentRunError as e:  # the preset edited since its study was begun: before probe51 the remedy said
+        # 'another --study name', an option `run` does not take (its study is named after the preset)
+        raise e.with_remedy(
+            "it is this run's study, begun with other preset options: put the preset's back as they were there to continue "
+            "it, or give the preset another name (name = ...), which starts a run of its own"
+        ) from e
     storage = found.opened  # once: the search, its promotion, the ground truth and the report share it
     assert storage is not None  # a search that returned ran on a storage
     searched = time.perf_counter() - t0

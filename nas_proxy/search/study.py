@@ -22,7 +22,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, SpaceError, shown
+from nas_proxy.errors import DifferentRunError, InvalidArgumentError, NasProxyError, OutputConflictError, SpaceError, shown
 from nas_proxy.files import make_dirs, write_json, write_text
 from nas_proxy.search.config import OBJECTIVES, SAMPLERS, SearchConfig
 from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
@@ -160,8 +160,9 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):  # before a trial more is added to them
         trial_value(study, t)
     if problems:
-        raise OutputConflictError(
-            f"study {name!r} already exists with other settings ({'; '.join(problems)}); use the same settings to resume it, or another --study name"
+        raise DifferentRunError(  # its remedy apart: `run`, which names the study after its preset, puts its own
+            f"study {name!r} already exists with other settings ({'; '.join(problems)})",
+            remedy="use the same settings to resume it, or another --study name",
         )
 
 

@@ -465,3 +465,30 @@ def test_a_run_whose_stage_folder_may_not_be_written_is_refused_before_any_stage
     made = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     folders = [str(Path("runs/tiny") / folder), *map(str, Path("runs/tiny", folder).parents)][:-1]
     assert made == sorted([*folders, "tiny.toml"])  # no set, no search export, no studies/
+
+
+def test_a_preset_edited_since_its_study_was_begun_is_told_the_runs_own_remedy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """probe51: `run` with its preset's [search] space edited after its study was begun stopped on the search's remedy,
+    'use the same settings to resume it, or another --study name', an option run does not take (its study is named
+    after the preset). Now the run's way: put the options back, or give the preset another name; the study untouched."""
+    monkeypatch.chdir(tmp_path)
+    searched = "search --proxy synflow --dataset digits --space convnet-cpu --study edited --n-trials 1 --device cpu --quiet"
+    assert main(searched.split()) == 0
+    journal = tmp_path / "studies" / "edited" / "journal.log"
+    before = journal.read_bytes()
+    capsys.readouterr()
+    preset = tmp_path / "edited.toml"
+    preset.write_text(
+        'name = "edited"\ndevice = "cpu"\n[search]\nspace = "convnet-small"\nproxy_name = "synflow"\ndataset = "digits"\n'
+        "n_trials = 1\n[correlate]\nn_archs = 2\n"
+    )
+    assert main(["run", str(preset), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "nasproxy run: error: study 'edited' already exists with other settings (space 'convnet-cpu' there, 'convnet-small' "
+        "now); it is this run's study, begun with other preset options: put the preset's back as they were there to continue "
+        "it, or give the preset another name (name = ...), which starts a run of its own"
+    ), err
+    assert journal.read_bytes() == before
