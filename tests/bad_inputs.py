@@ -1831,6 +1831,13 @@ PROBE51: list[Case] = [
         Case(D.replace("--out OUT", f"--out outs/{whose}{force}"), f"outs/{whose} holds config.toml, the resolved options of {whose}", G51)
         for whose, force in (("search", " --force"), ("correlate", ""))
     ),
+    # a search on a random subset with the name of a study searched on a set: before, refused only after drawing the
+    # subset into that study's folder (studies/done/random-ipc1-seed0 left behind, 5 files)
+    Case(
+        "search --proxy random-ipc1 --dataset digits --space convnet-cpu --study done --n-trials 1 --epochs 1 --device cpu --quiet",
+        "study 'done' already exists with other settings (proxy datadam-ipc1 there, random-ipc1 now)",
+        G51,
+    ),
 ]
 CASES += PROBE51
 

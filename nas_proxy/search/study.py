@@ -135,8 +135,10 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
             problems.append(f"space {old.space!r} there, {config.space!r} now")
         else:  # one name, other choices: the space file was edited since the search (or the study's record was)
             problems.append(f"space {old.space!r} with other choices there than now")
-    was, now = (stored.get("dataset") or {}).get("name"), fingerprint["dataset"]["name"]
-    if was is not None and was != now:
+    was, now = (stored.get("dataset") or {}).get("name"), (fingerprint.get("dataset") or {}).get("name")
+    if "dataset" not in fingerprint:  # checked before the data is read (check_before)
+        pass
+    elif was is not None and was != now:
         problems.append(f"dataset {was} there, {now} now")
     elif (there := (stored.get("dataset") or {}).get("content_sha256")) not in (None, fingerprint["dataset"].get("content_sha256")):
         # (absent from studies made before stop 50: resumed as before)
@@ -146,7 +148,7 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         )
     if "proxy" in stored and stored["proxy"] != fingerprint["proxy"]:  # studies made before it was recorded searched on a set
         problems.append(f"proxy {stored['proxy']} there, {fingerprint['proxy']} now")
-    elif stored.get("synthetic_sha256") != fingerprint["synthetic_sha256"]:
+    elif "synthetic_sha256" in fingerprint and stored.get("synthetic_sha256") != fingerprint["synthetic_sha256"]:
         problems.append(f"synthetic set {old.synthetic} there, {config.synthetic} now (different images)")
     problems += [
         f"proxy training {key} {a!r} there, {b!r} now" for key, (a, b) in _differences(old.proxy.to_dict(), config.proxy.to_dict())
@@ -164,6 +166,17 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
             f"study {name!r} already exists with other settings ({'; '.join(problems)})",
             remedy="use the same settings to resume it, or another --study name",
         )
+
+
+def check_before(storage: BaseStorage, name: str, config: SearchConfig, known: dict[str, Any]) -> None:
+    """Refuse study ``name``, where it exists with other settings, by what is ``known`` before its proxy is prepared (the
+    space's description and the proxy's name: :meth:`Target.fingerprint`'s keys that need no data), before anything is made
+    for it: before probe51 ``search --proxy random-ipc1 --study S`` (S searched on a set) drew the random subset into
+    S's folder, then was refused. The whole fingerprint is checked as the study is opened (:func:`create_or_check`)."""
+    if name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
+        study = optuna.load_study(study_name=name, storage=storage)
+        if ATTR in study.user_attrs or study.trials:
+            _check_same(study, name, config, known)
 
 
 def trial_value(study: optuna.Study, t: FrozenTrial) -> float:
