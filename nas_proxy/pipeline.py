@@ -444,6 +444,24 @@ def stage_folders(p: Plan) -> list[Path]:
     return [*([p.synthetic] if p.synthetic is not None else []), p.runs / SEARCH_DIR, p.runs / CORRELATE_DIR]
 
 
+def _not_another_config(runs: Path, name: str) -> None:
+    """Refuse a run folder whose config.toml is not a run's of this name (a folder made by hand, a file of the user's):
+    the run writes its own there as it ends. Before probe51 ``run NAME`` over a runs/NAME/config.toml of the user's
+    overwrote it, exit 0; a run's own (of an earlier run of this preset, edited or not) passes."""
+    path = runs / configs.SAVED
+    if not path.is_file():
+        return
+    try:
+        doc = configs.tomllib.loads(checks.read_text("the run's", path))
+    except (configs.tomllib.TOMLDecodeError, InvalidArgumentError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict) or doc.get("name") != name or not isinstance(doc.get("search"), dict):
+        raise OutputConflictError(
+            f"{path} is not the resolved preset of run {name!r}, which the run would overwrite (a file of yours, or of another command's)",
+            remedy="move it out of the folder, or give the preset another name (name = ...)",
+        )
+
+
 def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run: float) -> dict[str, Any]:
     seconds: dict[str, float] = {}
     _check_max_params(p)
@@ -454,6 +472,7 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
     for path in (*outputs, study_dir(name), artifact_dir(default_storage_url(name), name)):
         check_writable(path)
     check_writable_storage(None, name)
+    _not_another_config(runs, name)
     # the run's folder (a new run's made by run's output_lock), before this command writes in it: moved or deleted
     # meanwhile, no stage makes it again (the lock watches it already; this, where the file system has no flock)
     watch(runs)
