@@ -469,6 +469,24 @@ def stage_folders(p: Plan) -> list[Path]:
     return [*([p.synthetic] if p.synthetic is not None else []), p.runs / SEARCH_DIR, p.runs / CORRELATE_DIR]
 
 
+def _not_another_config(runs: Path, name: str) -> None:
+    """Refuse a run folder whose config.toml is not a run's of this name (a folder made by hand, a file of the user's):
+    the run writes its own there as it ends. Before probe51 ``run NAME`` over a runs/NAME/config.toml of the user's
+    overwrote it, exit 0; a run's own (of an earlier run of this preset, edited or not) passes."""
+    path = runs / configs.SAVED
+    if not path.is_file():
+        return
+    try:
+        doc = configs.tomllib.loads(checks.read_text("the run's", path))
+    except (configs.tomllib.TOMLDecodeError, InvalidArgumentError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict) or doc.get("name") != name or not isinstance(doc.get("search"), dict):
+        raise OutputConflictError(
+            f"{path} is not the resolved preset of run {name!r}, which the run would overwrite (a file of yours, or of another command's)",
+            remedy="move it out of the folder, or give the preset another name (name = ...)",
+        )
+
+
 def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run: float) -> dict[str, Any]:
     seconds: dict[str, float] = {}
     _check_max_params(p)
@@ -479,6 +497,7 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
     for path in (*outputs, study_dir(name), artifact_dir(default_storage_url(name), name)):
         check_writable(path)
     check_writable_storage(None, name)
+    _not_another_config(runs, name)
     # the run's folder (a new run's made by run's output_lock), before this command writes in it: moved or deleted
     # meanwhile, no stage makes it again (the lock watches it already; this, where the file system has no flock)
     watch(runs)
@@ -519,21 +538,28 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
     on = f" with {sc.proxy_name or 'the ladder ' + str(sc.ladder)} on {sc.dataset}" if syn is None else ""
     tell(f"[2/3] search {sc.space}{on}: study {name}, {b.n_trials} trials{promoting}")
     t0 = time.perf_counter()
-    found = search(  # it opens the study's storage once its own checks pass: a refusal leaves no empty journal behind
-        sc,
-        name,
-        b.n_trials,
-        None,
-        b.timeout,
-        b.workers,
-        runs / SEARCH_DIR,
-        progress=progress,
-        promote=b.promote,
-        promote_epochs=b.promote_epochs,
-        promote_images=b.promote_images,
-        promote_protocol=b.promote_protocol,
-        proxy_options=asked_proxy_options(p.preset),
-    )
+    try:
+        found = search(  # it opens the study's storage once its own checks pass: a refusal leaves no empty journal behind
+            sc,
+            name,
+            b.n_trials,
+            None,
+            b.timeout,
+            b.workers,
+            runs / SEARCH_DIR,
+            progress=progress,
+            promote=b.promote,
+            promote_epochs=b.promote_epochs,
+            promote_images=b.promote_images,
+            promote_protocol=b.promote_protocol,
+            proxy_options=asked_proxy_options(p.preset),
+        )
+    except DifferentRunError as e:  # the preset edited since its study was begun: before probe51 the remedy said
+        # 'another --study name', an option `run` does not take (its study is named after the preset)
+        raise e.with_remedy(
+            "it is this run's study, begun with other preset options: put the preset's back as they were there to continue "
+            "it, or give the preset another name (name = ...), which starts a run of its own"
+        ) from e
     storage = found.opened  # once: the search, its promotion, the ground truth and the report share it
     assert storage is not None  # a search that returned ran on a storage
     searched = time.perf_counter() - t0

@@ -1811,6 +1811,36 @@ PROBE50: list[Case] = [
 ]
 CASES += PROBE50
 
+# ---- branch probe51: the second time, with something changed (tests/bad_inputs_files_probe51.py)
+G51 = 51
+CARRIED = "study 'done' searched on the synthetic set 'old-place/syn', the path its search was given, and there is none at"
+PROBE51: list[Case] = [
+    # a study whose search ran in another folder (its set recorded as old-place/syn there), joined or correlated from here
+    # without --synthetic: before, "old-place/syn does not exist" (whose path, and what to give, unsaid)
+    Case("worker --study done --storage carried/journal.log --n-trials 2 --quiet", CARRIED, G51),
+    Case(
+        "correlate --study done --storage carried/journal.log --n-archs 3 --full-epochs 1 --full-images 10 --bootstrap 100 "
+        "--device cpu --quiet --out OUT",
+        CARRIED,
+        G51,
+    ),
+    # distill into another command's folder (its config.toml a search's or a correlation's): before, "holds no nasproxy
+    # run; choose a new directory or pass --force", and with --force, exit 0, the set written among the search's files and
+    # its config.toml replaced by distill's
+    *(
+        Case(D.replace("--out OUT", f"--out outs/{whose}{force}"), f"outs/{whose} holds config.toml, the resolved options of {whose}", G51)
+        for whose, force in (("search", " --force"), ("correlate", ""))
+    ),
+    # a search on a random subset with the name of a study searched on a set: before, refused only after drawing the
+    # subset into that study's folder (studies/done/random-ipc1-seed0 left behind, 5 files)
+    Case(
+        "search --proxy random-ipc1 --dataset digits --space convnet-cpu --study done --n-trials 1 --epochs 1 --device cpu --quiet",
+        "study 'done' already exists with other settings (proxy datadam-ipc1 there, random-ipc1 now)",
+        G51,
+    ),
+]
+CASES += PROBE51
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

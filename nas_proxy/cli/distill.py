@@ -206,6 +206,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
                 "--join-timeout is how long a rank of a launch waits for the others: add --distributed or --launch N, or drop it"
             )
         checks.number("--join-timeout", args.join_timeout, 0, low_open=True)
+    # another command's folder (a search's, a correlation's: its config.toml) is refused, --force or not: before probe51,
+    # 'holds no nasproxy run; choose a new directory or pass --force', and with --force the set was written among its files
+    # and its config.toml replaced by distill's
+    if Path(args.out).is_dir():  # a file there is refused below, in distill's words
+        configs.check_saved("--out", args.out, "distill")
     if args.download:
         from nas_proxy.data import load_dataset
 

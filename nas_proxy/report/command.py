@@ -23,7 +23,7 @@ from nas_proxy.progress import OnProgress
 from nas_proxy.protocols import GroundTruthConfig
 from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ladder as ladders
-from nas_proxy.search.study import load_config
+from nas_proxy.search.study import load_config, recorded_set
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import Storage, StorageError, check_writable_storage, hidden, open_storage, require_existing
 from nas_proxy.synthetic import load_synthetic, read_meta
@@ -123,8 +123,10 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
         raise InvalidArgumentError(f"{name!r} is {kind}; --study takes a search study")
     c = r.config
     space = c.space if "space" in r.given else search_config.space
-    searched_on = [search_config.synthetic] if search_config.synthetic is not None else []  # none: a proxy on real data
-    synthetic = list(c.synthetic) if "synthetic" in r.given else searched_on
+    if "synthetic" in r.given:
+        synthetic = list(c.synthetic)
+    else:  # the study's set, by the path its search was given; none: a proxy on real data
+        synthetic = [s] if (s := recorded_set(name, search_config.synthetic)) is not None else []
     _same_data(name, (found.get("dataset") or {}).get("name"), synthetic)
     proxy, notes = _study_proxy(search_config.proxy, proxy, r.proxy_given)
     study = optuna.load_study(study_name=name, storage=storage.backend)

@@ -36,7 +36,7 @@ from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
 from nas_proxy.search.repeats import Reaper, answer, answer_given_up, given_up_before, scored_before, trained_elsewhere
-from nas_proxy.search.study import ATTR, REPEAT_ATTR, create_or_check, export, ranked, trial_summary
+from nas_proxy.search.study import ATTR, REPEAT_ATTR, check_before, create_or_check, export, ranked, recorded_set, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget, uncounted
@@ -53,6 +53,7 @@ from nas_proxy.studies.storage import (
     artifact_dir,
     check_writable_storage,
     default_storage_url,
+    journal_path,
     open_storage,
     study_dir,
 )
@@ -386,13 +387,18 @@ def search(
     check_compatible(space, target, config.space)
     c, h, w = target.input_shape
     check_max_params(space, config.max_params, c, target.num_classes, (h, w))
+    early = storage if isinstance(storage, Storage) else None  # an existing study's other settings: refused before prepare
+    if early is None and (journal := journal_path(storage_url)) is not None and journal.is_file():
+        early = open_storage(storage_url, study_name, *heartbeat)
+    if early is not None:
+        check_before(early.backend, study_name, config, {"space_description": space.describe(), "proxy": target.name})
     target.proxy.prepare()  # a random subset is made here, before the workers start
     target.proxy.ready()  # its real data loaded and checked before a study is made (worker 0 below scores with it)
     ready_to_count_flops()  # every trial counts FLOPs, whatever its proxy: the one-off import here, not in trial 1's Ctrl-C
     check_images(target.setup.data, promote_images, "--promote-images")  # the promotion's or the ladder's full rung's
     if ladder is not None:
         Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made
-    opened = storage if isinstance(storage, Storage) else open_storage(storage_url, study_name, *heartbeat)
+    opened = early or open_storage(storage_url, study_name, *heartbeat)
     url = opened.url
     with interrupts.deferred():
         study = create_or_check(
@@ -534,7 +540,9 @@ def _work(study: optuna.Study, opened: Storage, options: WorkerOptions) -> None:
     if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):  # a study whose user attributes were edited
         raise StudyNotFoundError(f"study {study.study_name!r} records no search settings: it was not made by nasproxy search")
     config = SearchConfig.from_dict(stored["config"])
-    config.synthetic = options.synthetic or config.synthetic  # the same images at another path on this machine (checked by hash)
+    config.synthetic = options.synthetic or recorded_set(
+        study.study_name, config.synthetic
+    )  # the same images at another path on this machine (checked by hash)
     config.device = options.device or config.device
     config.data_root = resolve_root(config.dataset or "", options.data_root, config.data_root)
     total = options.n_trials if options.n_trials is not None else _stored_budget(study)

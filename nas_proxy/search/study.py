@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
 from nas_proxy.data.base import data_changed
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, SpaceError, shown
+from nas_proxy.errors import DifferentRunError, InvalidArgumentError, NasProxyError, OutputConflictError, SpaceError, shown
 from nas_proxy.files import make_dirs, write_json, write_text
 from nas_proxy.search.config import OBJECTIVES, SAMPLERS, SearchConfig
 from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
@@ -136,9 +136,11 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
             problems.append(f"space {old.space!r} there, {config.space!r} now")
         else:  # one name, other choices: the space file was edited since the search (or the study's record was)
             problems.append(f"space {old.space!r} with other choices there than now")
-    was, now = (stored.get("dataset") or {}).get("name"), fingerprint["dataset"]["name"]
+    was, now = (stored.get("dataset") or {}).get("name"), (fingerprint.get("dataset") or {}).get("name")
     changed = None
-    if was is not None and was != now:
+    if "dataset" not in fingerprint:  # checked before the data is read (check_before)
+        pass
+    elif was is not None and was != now:
         problems.append(f"dataset {was} there, {now} now")
     else:  # the same name, other pixels or labels (none recorded before stop 50: resumed as before)
         changed = data_changed(
@@ -151,7 +153,7 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         )
     if "proxy" in stored and stored["proxy"] != fingerprint["proxy"]:  # studies made before it was recorded searched on a set
         problems.append(f"proxy {stored['proxy']} there, {fingerprint['proxy']} now")
-    elif (there := stored.get("synthetic_sha256")) != (here := fingerprint["synthetic_sha256"]):
+    elif "synthetic_sha256" in fingerprint and (there := stored.get("synthetic_sha256")) != (here := fingerprint["synthetic_sha256"]):
         if old.synthetic is None and config.synthetic is None:  # the random subset the search drew (review51: was 'None there')
             problems.append(
                 f"random subset {fingerprint['proxy']} drawn from other images there than now "
@@ -171,11 +173,23 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):  # before a trial more is added to them
         trial_value(study, t)
     if problems:
-        raise OutputConflictError(
-            f"study {name!r} already exists with other settings ({'; '.join(problems)}); use the same settings to resume it, or another --study name"
+        raise DifferentRunError(  # its remedy apart: `run`, which names the study after its preset, puts its own
+            f"study {name!r} already exists with other settings ({'; '.join(problems)})",
+            remedy="use the same settings to resume it, or another --study name",
         )
     if changed is not None:  # the data's, not a setting: said in the words of every content digest refusal (data_changed)
         raise changed
+
+
+def check_before(storage: BaseStorage, name: str, config: SearchConfig, known: dict[str, Any]) -> None:
+    """Refuse study ``name``, where it exists with other settings, by what is ``known`` before its proxy is prepared (the
+    space's description and the proxy's name: :meth:`Target.fingerprint`'s keys that need no data), before anything is made
+    for it: before probe51 ``search --proxy random-ipc1 --study S`` (S searched on a set) drew the random subset into
+    S's folder, then was refused. The whole fingerprint is checked as the study is opened (:func:`create_or_check`)."""
+    if name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
+        study = optuna.load_study(study_name=name, storage=storage)
+        if ATTR in study.user_attrs or study.trials:
+            _check_same(study, name, config, known)
 
 
 def trial_value(study: optuna.Study, t: FrozenTrial) -> float:
@@ -209,6 +223,20 @@ def load_config(storage: BaseStorage, name: str) -> tuple[SearchConfig | None, d
     if stored is None:
         raise StudyNotFoundError(f"study {name!r} was not made by nasproxy search")
     return SearchConfig.from_dict(stored["config"]), {k: v for k, v in stored.items() if k != "config"}
+
+
+def recorded_set(name: str, path: str | None) -> str | None:
+    """The synthetic set study ``name`` searched on, as its search recorded it (the ``--synthetic`` it was given: a path
+    from the folder that search ran in), where that path leads from here; where it leads nowhere (another folder, the
+    set moved or renamed since) refused in one line that says whose path it is and what to give. Before probe51 a
+    worker or ``correlate --study`` run from another folder stopped on 'syn does not exist': which set, and why, unsaid."""
+    if path is None or Path(path).exists():
+        return path
+    raise InvalidArgumentError(
+        f"study {name!r} searched on the synthetic set {path!r}, the path its search was given, and there is none at "
+        f"{Path(path).absolute()} from here (another folder, or the set moved since): give the set's path on this machine "
+        "with --synthetic (its images are checked against the study's)"
+    )
 
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:

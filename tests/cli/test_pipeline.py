@@ -483,3 +483,54 @@ def test_a_run_whose_stage_folder_may_not_be_written_is_refused_before_any_stage
     made = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     folders = [str(Path("runs/tiny") / folder), *map(str, Path("runs/tiny", folder).parents)][:-1]
     assert made == sorted([*folders, "tiny.toml"])  # no set, no search export, no studies/
+
+
+def _refused_synflow_run(tmp_path: Path, name: str, space: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """`run` of a preset NAME.toml searching ``space`` on digits with the training-free synflow (no distillation), which
+    is refused: its one line."""
+    preset = tmp_path / f"{name}.toml"
+    preset.write_text(
+        f'name = "{name}"\ndevice = "cpu"\n[search]\nspace = "{space}"\nproxy_name = "synflow"\ndataset = "digits"\n'
+        "n_trials = 1\n[correlate]\nn_archs = 2\n"
+    )
+    assert main(["run", str(preset), "--quiet"]) == 2
+    return capsys.readouterr().err.strip()
+
+
+def test_a_preset_edited_since_its_study_was_begun_is_told_the_runs_own_remedy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """probe51: `run` with its preset's [search] space edited after its study was begun stopped on the search's remedy,
+    'use the same settings to resume it, or another --study name', an option run does not take (its study is named
+    after the preset). Now the run's way: put the options back, or give the preset another name; the study untouched."""
+    monkeypatch.chdir(tmp_path)
+    searched = "search --proxy synflow --dataset digits --space convnet-cpu --study edited --n-trials 1 --device cpu --quiet"
+    assert main(searched.split()) == 0
+    journal = tmp_path / "studies" / "edited" / "journal.log"
+    before = journal.read_bytes()
+    capsys.readouterr()
+    err = _refused_synflow_run(tmp_path, "edited", "convnet-small", capsys)
+    assert err == (
+        "nasproxy run: error: study 'edited' already exists with other settings (space 'convnet-cpu' there, 'convnet-small' "
+        "now); it is this run's study, begun with other preset options: put the preset's back as they were there to continue "
+        "it, or give the preset another name (name = ...), which starts a run of its own"
+    ), err
+    assert journal.read_bytes() == before
+
+
+def test_a_run_folder_holding_a_config_toml_not_the_runs_is_refused_before_any_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """probe51: runs/NAME made by hand, holding a config.toml of the user's: `run` ran every stage and overwrote it with
+    the resolved preset, exit 0. Now refused before any stage, the file as it was."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "hand").mkdir(parents=True)
+    mine = tmp_path / "runs" / "hand" / "config.toml"
+    mine.write_text("[mine]\nx = 1\n")
+    err = _refused_synflow_run(tmp_path, "hand", "convnet-cpu", capsys)
+    assert err == (
+        "nasproxy run: error: runs/hand/config.toml is not the resolved preset of run 'hand', which the run would overwrite "
+        "(a file of yours, or of another command's); move it out of the folder, or give the preset another name (name = ...)"
+    ), err
+    assert mine.read_text() == "[mine]\nx = 1\n"
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["hand.toml", "runs", "runs/hand", "runs/hand/config.toml"]
