@@ -147,7 +147,7 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
             f"study {name!r} was searched on",
             (stored.get("dataset") or {}).get("content_sha256"),
             str(fingerprint["dataset"].get("content_sha256")),
-            now,
+            str(now),
             str(config.data_root or ""),
             otherwise="another --study name",
         )
@@ -172,13 +172,13 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
         problems.append(f"seed {old.seed} there, {config.seed} now")
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):  # before a trial more is added to them
         trial_value(study, t)
+    if changed is not None:  # the data's, not a setting, said first: a random subset drawn from it differs for that reason
+        raise changed  # (in the words of every content digest refusal: data_changed)
     if problems:
         raise DifferentRunError(  # its remedy apart: `run`, which names the study after its preset, puts its own
             f"study {name!r} already exists with other settings ({'; '.join(problems)})",
             remedy="use the same settings to resume it, or another --study name",
         )
-    if changed is not None:  # the data's, not a setting: said in the words of every content digest refusal (data_changed)
-        raise changed
 
 
 def check_before(storage: BaseStorage, name: str, config: SearchConfig, known: dict[str, Any]) -> None:

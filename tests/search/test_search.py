@@ -1266,7 +1266,9 @@ def test_a_worker_on_a_finished_search_says_there_is_nothing_left_to_run(tiny_ru
 def test_a_search_resumed_on_a_random_subset_drawn_from_other_images_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """review51: a search on a random subset (--proxy random-ipc1), resumed after the images were turned in place, was
     refused with 'synthetic set None there, None now (different images)' beside the data's own line: it gave no set,
-    and nothing is None. Now the subset is named for what it is; the study keeps its trials."""
+    and nothing is None. Now it is refused for its data (fix51b's data_changed), which is why its subset differs, not
+    for settings it did not change (after fix51b's merge: 'other settings (random subset ...); use the same settings');
+    the study keeps its trials."""
     from tests.data.test_data_changed import noisy_folder, turn
 
     folder = noisy_folder(tmp_path / "photos")
@@ -1282,5 +1284,6 @@ def test_a_search_resumed_on_a_random_subset_drawn_from_other_images_says_so(tmp
     said = capsys.readouterr().err.strip().splitlines()  # the subset drawn again (a warning), then the study refused
     err = said[-1]
     assert len(said) == 2 and said[0].startswith("nasproxy: warning: random subset ") and "None" not in err, said
-    assert "; random subset random-ipc1 drawn from other images there than now (tensors_sha256 " in err, err
+    assert err.startswith(f"nasproxy search: error: study 'r' was searched on imagefolder:{folder} images that differ from "), err
+    assert "other settings" not in err and err.endswith("; give the data it was made from, or another --study name"), err
     assert storage.read_bytes() == kept
