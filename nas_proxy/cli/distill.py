@@ -209,7 +209,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
     # another command's folder (a search's, a correlation's: its config.toml) is refused, --force or not: before probe51,
     # 'holds no nasproxy run; choose a new directory or pass --force', and with --force the set was written among its files
     # and its config.toml replaced by distill's
-    if Path(args.out).is_dir():  # a file there is refused below, in distill's words
+    try:
+        folder = Path(args.out).is_dir()
+    except OSError:  # a name too long (before stop 51's fix an internal error): refused below, in distill's words
+        folder = False
+    if folder:  # a file there is refused below, in distill's words
         configs.check_saved("--out", args.out, "distill")
     if args.download:
         from nas_proxy.data import load_dataset
