@@ -51,9 +51,10 @@ from nas_proxy.report.command import saved_tables
 from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
+from nas_proxy.search.study import ATTR as STUDY_ATTR
 from nas_proxy.search.target import check_options_used, open_proxy
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, study_dir
+from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, journal_path, open_storage, study_dir
 from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.utils import resolve_device
 
@@ -487,6 +488,32 @@ def _not_another_config(runs: Path, name: str) -> None:
         )
 
 
+# what a run whose study was begun under other preset options says to do (it takes no --study: its study is its name)
+STUDY_REMEDY = (
+    "it is this run's study, begun with other preset options: put the preset's back as they were there to continue "
+    "it, or give the preset another name (name = ...), which starts a run of its own"
+)
+
+
+def _not_another_set(p: Plan) -> None:
+    """Refuse, before its set is distilled, a run whose study was begun on another set: its preset's [distill] edited
+    since (the set's folder is named after those options). Before stop 51 the new set was distilled first (hours on a
+    real preset), then the search refused the study (probe51). The search checks every other setting as before."""
+    syn, journal = p.synthetic, journal_path(default_storage_url(p.name))
+    if p.distill is None or syn is None or (syn / "meta.json").is_file() or journal is None or not journal.is_file():
+        return  # a set made (the search compares its images with the study's, wherever it is now), or no study yet
+    storage = open_storage(None, p.name)
+    if p.name not in {s.study_name for s in optuna.get_all_study_summaries(storage.backend, include_best_trial=False)}:
+        return
+    stored = optuna.load_study(study_name=p.name, storage=storage.backend).user_attrs.get(STUDY_ATTR)
+    was = stored.get("config", {}).get("synthetic") if isinstance(stored, dict) and isinstance(stored.get("config"), dict) else None
+    if was is not None and was != p.search.synthetic:
+        raise DifferentRunError(
+            f"study {p.name!r} already exists with other settings (synthetic set {was} there, {p.search.synthetic} now)",
+            remedy=STUDY_REMEDY,
+        )
+
+
 def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run: float) -> dict[str, Any]:
     seconds: dict[str, float] = {}
     _check_max_params(p)
@@ -498,6 +525,7 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
         check_writable(path)
     check_writable_storage(None, name)
     _not_another_config(runs, name)
+    _not_another_set(p)
     # the run's folder (a new run's made by run's output_lock), before this command writes in it: moved or deleted
     # meanwhile, no stage makes it again (the lock watches it already; this, where the file system has no flock)
     watch(runs)
@@ -556,10 +584,7 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
         )
     except DifferentRunError as e:  # the preset edited since its study was begun: before probe51 the remedy said
         # 'another --study name', an option `run` does not take (its study is named after the preset)
-        raise e.with_remedy(
-            "it is this run's study, begun with other preset options: put the preset's back as they were there to continue "
-            "it, or give the preset another name (name = ...), which starts a run of its own"
-        ) from e
+        raise e.with_remedy(STUDY_REMEDY) from e
     storage = found.opened  # once: the search, its promotion, the ground truth and the report share it
     assert storage is not None  # a search that returned ran on a storage
     searched = time.perf_counter() - t0

@@ -518,6 +518,31 @@ def test_a_preset_edited_since_its_study_was_begun_is_told_the_runs_own_remedy(
     assert journal.read_bytes() == before
 
 
+def test_a_preset_whose_distill_was_edited_since_its_study_was_begun_is_refused_before_distilling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """probe51: a run's [distill] edited after its study was begun (here ipc 2 -> 1) names another set folder: the run
+    distilled that new set (hours on a real preset), then its search refused the study. Now refused before the
+    distillation, in the run's words, with no new set folder made; the study untouched."""
+    preset, p = _tiny_distilled(tmp_path, monkeypatch, tmp_path / "runs")
+    begun = ["search", "--synthetic", str(p.synthetic), "--space", "convnet-small", "--study", "tiny", "--n-trials", "1"]
+    assert main([*begun, "--epochs", "1", "--device", "cpu", "--quiet"]) == 0  # the study, as the run's search begins it
+    journal = tmp_path / "studies" / "tiny" / "journal.log"
+    before = journal.read_bytes()
+    preset.write_text(preset.read_text().replace("ipc = 2", "ipc = 1"))
+    edited = plan(preset).synthetic
+    assert edited is not None and edited != p.synthetic
+    capsys.readouterr()
+    assert main(["run", str(preset), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"nasproxy run: error: study 'tiny' already exists with other settings (synthetic set {p.synthetic} there, {edited} now); "
+        "it is this run's study, begun with other preset options: put the preset's back as they were there to continue it, "
+        "or give the preset another name (name = ...), which starts a run of its own"
+    ), err
+    assert not edited.exists() and journal.read_bytes() == before
+
+
 def test_a_run_folder_holding_a_config_toml_not_the_runs_is_refused_before_any_stage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
