@@ -152,7 +152,10 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
             remedy=f"pass --resume to continue it to {config.iterations}, or --force to replace it",
         )
     if checkpoint["done"] > config.iterations:
-        raise OutputConflictError(f"{out} already ran {checkpoint['done']} iterations, more than the {config.iterations} asked for")
+        raise OutputConflictError(  # before stop 51 (probe51) it named no way on
+            f"{out} already ran {checkpoint['done']} iterations, more than the {config.iterations} asked for",
+            remedy=f"ask for {checkpoint['done']} or more to continue it, or --force to start again with {config.iterations}",
+        )
     if checkpoint["window"].numel() != len(METHODS.get(config.method).terms):  # a checkpoint of an older version
         raise OutputConflictError(
             f"{out} holds a run whose loss terms differ from {config.method}'s now", remedy="start again with --force"

@@ -16,7 +16,7 @@ from nas_proxy.distill.methods import METHODS, DataDAM
 from nas_proxy.errors import ArtifactError, DivergedError, InterruptedRunError, InvalidArgumentError, OutputConflictError
 from nas_proxy.synthetic import load_synthetic
 from tests import fabricate as fab
-from tests.conftest import tiny_config
+from tests.conftest import copy_of, tiny_config
 
 
 def images(path: Path) -> torch.Tensor:
@@ -131,6 +131,21 @@ def test_resume_can_extend_a_finished_run(tiny_run: Path, tmp_path: Path) -> Non
     distill(tiny_config(iterations=3), out, progress=False)
     distill(tiny_config(), out, resume=True, progress=False)
     assert torch.equal(images(out), images(tiny_run))
+
+
+def test_resume_to_fewer_iterations_than_ran_says_what_to_do(tiny_run: Path, tmp_path: Path) -> None:
+    """probe51: --resume asking fewer iterations than the set ran was refused with no way on ('already ran 6
+    iterations, more than the 3 asked for'); now it says one, and the set is kept."""
+    out = copy_of(tiny_run, tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    done = tiny_config().iterations
+    with pytest.raises(OutputConflictError) as error:
+        distill(tiny_config(iterations=done - 1), out, resume=True, progress=False)
+    assert str(error.value) == (
+        f"{out} already ran {done} iterations, more than the {done - 1} asked for; ask for {done} or more to continue it, "
+        f"or --force to start again with {done - 1}"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
 
 class NaNAfter3(DataDAM):
