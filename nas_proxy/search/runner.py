@@ -242,9 +242,8 @@ def run_worker(
     heartbeat grace period ``opened`` was opened with, for workers no process can judge by their process).
     """
     storage = opened.backend
-    born_tagged(
-        storage
-    )  # a trial records this worker as it is made (a journal in its record, a database in its transaction): none left without it
+    # a trial records this worker as it is made (a journal in its record, a database in its transaction): none left without it
+    born_tagged(storage)
     space = get_space(config.space)
     target = target or open_proxy(config, opened.workdir(study_name))
     seed = config.seed + worker_index
@@ -540,9 +539,8 @@ def _work(study: optuna.Study, opened: Storage, options: WorkerOptions) -> None:
     if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):  # a study whose user attributes were edited
         raise StudyNotFoundError(f"study {study.study_name!r} records no search settings: it was not made by nasproxy search")
     config = SearchConfig.from_dict(stored["config"])
-    config.synthetic = options.synthetic or recorded_set(
-        study.study_name, config.synthetic
-    )  # the same images at another path on this machine (checked by hash)
+    # the same images at another path on this machine (checked by hash)
+    config.synthetic = options.synthetic or recorded_set(study.study_name, config.synthetic)
     config.device = options.device or config.device
     config.data_root = resolve_root(config.dataset or "", options.data_root, config.data_root)
     total = options.n_trials if options.n_trials is not None else _stored_budget(study)
