@@ -51,9 +51,10 @@ from nas_proxy.report.command import saved_tables
 from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
-from nas_proxy.search.study import ATTR as STUDY_ATTR
+from nas_proxy.search.study import load_config
 from nas_proxy.search.target import check_options_used, open_proxy
 from nas_proxy.spaces import get_space
+from nas_proxy.studies.kinds import StudyNotFoundError
 from nas_proxy.studies.storage import artifact_dir, check_writable_storage, default_storage_url, journal_path, open_storage, study_dir
 from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.utils import resolve_device
@@ -502,11 +503,11 @@ def _not_another_set(p: Plan) -> None:
     syn, journal = p.synthetic, journal_path(default_storage_url(p.name))
     if p.distill is None or syn is None or (syn / "meta.json").is_file() or journal is None or not journal.is_file():
         return  # a set made (the search compares its images with the study's, wherever it is now), or no study yet
-    storage = open_storage(None, p.name)
-    if p.name not in {s.study_name for s in optuna.get_all_study_summaries(storage.backend, include_best_trial=False)}:
+    try:
+        stored, _ = load_config(open_storage(None, p.name).backend, p.name)
+    except StudyNotFoundError:  # none of that name, or not a search's: the search says what it finds
         return
-    stored = optuna.load_study(study_name=p.name, storage=storage.backend).user_attrs.get(STUDY_ATTR)
-    was = stored.get("config", {}).get("synthetic") if isinstance(stored, dict) and isinstance(stored.get("config"), dict) else None
+    was = stored.synthetic if stored is not None else None
     if was is not None and was != p.search.synthetic:
         raise DifferentRunError(
             f"study {p.name!r} already exists with other settings (synthetic set {was} there, {p.search.synthetic} now)",
