@@ -41,13 +41,8 @@ class CalibrationRanker(Ranker):
         self.max_mflops, self.subset = config.select_max_mflops, config.select_archs
         self.proxy = ProxyConfig() if config.select_epochs is None else ProxyConfig(epochs=config.select_epochs)
         self.truths = from_file(config.select_by, self.space, "--select-by")
-        check_data(  # before fix51a a table of another dataset chose the iterate, exit 0 (probe50)
-            self.truths,
-            config.dataset,
-            None,  # the data is not loaded yet: its name is checked before any work
-            "the set distilled (--dataset)",
-            f"give --select-by architectures measured on {config.dataset}, or distill the data they were measured on",
-        )
+        self.dataset = config.dataset
+        self.check_data(None)  # the data is not loaded yet: its name is checked before any work (its digest: by distill)
         for t in self.truths:
             try:
                 self.space.validate(t.spec)
@@ -58,6 +53,18 @@ class CalibrationRanker(Ranker):
                 ) from None
         self.chosen: list[Truth] = []
         self.over_cap: list[str] = []
+
+    def check_data(self, content_sha256: str | None) -> None:
+        """Refuse a --select-by table measured on another dataset (before fix51a it chose the iterate, exit 0: probe50), or,
+        with ``content_sha256`` (the loaded data's), on other images or labels of the same name: before stop 52 only the
+        name was compared, and a table naming the digest of another copy chose the iterate without a word."""
+        check_data(
+            self.truths,
+            self.dataset,
+            content_sha256,
+            "the set distilled (--dataset)",
+            f"give --select-by architectures measured on {self.dataset}, or distill the data they were measured on",
+        )
 
     def start(self, val_x: Tensor, val_y: Tensor, flip: bool, num_classes: int, device: torch.device) -> None:
         self.val_x, self.val_y, self.flip, self.num_classes, self.device = val_x, val_y, flip, num_classes, device

@@ -163,7 +163,8 @@ def distill(
     if space is None:  # the one distillation network must fit the images: refused before anything is written
         with torch.device("meta"):
             ConvNet(dataset.channels, dataset.num_classes, dataset.image_size, hp.net)
-    if ranker is not None:  # before anything is written: it may refuse the calibration architectures
+    if ranker is not None:  # before anything is written: it may refuse the calibration architectures, or their data
+        ranker.check_data(dataset.content_sha256())
         ranker.start(splits.val_x, splits.val_y, dataset.flip, dataset.num_classes, device)
     if config.soft_labels.teachers > 0 and shard.describe() is None:  # the teachers are drawn and built after the set: refused now
         from nas_proxy.distill.soft_labels import teacher_specs

@@ -54,9 +54,13 @@ class Ranking:
 class Ranker(ABC):
     """Scores synthetic sets on calibration architectures (``nas_proxy.calibrate.selection``).
 
-    :meth:`start` is called once per run, after the dataset is loaded and before the first score;
-    :meth:`rank` at every selection point; :meth:`describe` when ``meta.json`` is written.
+    :meth:`check_data` and then :meth:`start` are called once per run, after the dataset is loaded and before
+    anything is written; :meth:`rank` at every selection point; :meth:`describe` when ``meta.json`` is written.
     """
+
+    def check_data(self, content_sha256: str) -> None:  # noqa: B027 - an optional hook: does nothing by default
+        """Refuse the data about to be distilled (its :meth:`~nas_proxy.data.base.Dataset.content_sha256`) where the
+        calibration architectures' accuracies were measured on other data."""
 
     @abstractmethod
     def start(self, val_x: Tensor, val_y: Tensor, flip: bool, num_classes: int, device: torch.device) -> None:

@@ -198,3 +198,29 @@ def test_the_ladders_read_the_tables_data_with_the_same_reader(tmp_path: Path) -
     table.write_text(table.read_text().replace("digits", "fashion-mnist", 1))
     with pytest.raises(InvalidArgumentError, match=r"mixes datasets: line 3 names fashion-mnist, line 4 digits"):
         sim.load_candidates(table, [])
+
+
+def test_distill_select_by_refuses_a_table_of_other_images_of_the_same_dataset_before_anything_is_written(tmp_path: Path) -> None:
+    """The name is checked as the ranker is built (the data not loaded yet); the digest once distill has loaded the data,
+    before anything is written: before stop 52 a table naming the content_sha256 of another copy of digits chose the
+    iterate of this one without a word."""
+    from nas_proxy.calibrate.selection import ranker
+    from nas_proxy.data import load_dataset
+    from nas_proxy.distill import distill
+
+    base = dict(select_space="convnet-cpu", select_every=3, select_epochs=1, iterations=8)
+    other = tiny_config(select_by=str(_table(tmp_path / "other.csv", "digits", SHA)), **base)  # tiny_config: digits
+    out = tmp_path / "syn"
+    with pytest.raises(InvalidArgumentError) as e:
+        distill(other, out, progress=False, ranker=ranker(other))
+    assert str(e.value).startswith(
+        f"--select-by {tmp_path / 'other.csv'} was measured on other digits images or labels than the set distilled (--dataset)'s "
+        f"(content_sha256 {SHA[:12]}... there, "
+    )
+    assert str(e.value).endswith("give --select-by architectures measured on digits, or distill the data they were measured on")
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+    found = load_dataset("digits").content_sha256()
+    same = tiny_config(select_by=str(_table(tmp_path / "same.csv", "digits", found)), **base)
+    chosen = ranker(same)
+    assert chosen is not None
+    chosen.check_data(found)  # the data it was measured on: past the check
