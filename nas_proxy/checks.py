@@ -497,6 +497,13 @@ def percentages(where: str, values: Iterable[float], column: str = "accuracy") -
         )
 
 
+def known_keys(what: str, given: Iterable[str], known: Sequence[str]) -> None:
+    """Refuse the keys of ``given`` (a table's) that are not in ``known``: all of them named, sorted, then the known
+    ones in their order (``unknown ConvNet spec key(s) ['colour']; known: family, depth, ...``)."""
+    if unknown := sorted(set(given) - set(known)):
+        raise InvalidArgumentError(f"unknown {what} key(s) {unknown}; known: {', '.join(known)}")
+
+
 def distinct(name: str, values: Iterable[T], show: Callable[[T], str] = repr) -> list[T]:
     """``values`` as a list, refused when empty or when one value appears twice."""
     out: list[T] = []
