@@ -288,7 +288,7 @@ def existing_dir(option: str, path: Path | str) -> Path:
 def _existing(option: str, p: Path, kind_ok: Callable[[int], bool], wanted: str, missing: str) -> Path:
     st = status(option, p)
     if st is None:
-        raise InvalidArgumentError(missing)
+        raise InvalidArgumentError(missing, missing=p)
     if not kind_ok(st.st_mode):
         raise InvalidArgumentError(f"{option} {p} is {'a file' if stat.S_ISREG(st.st_mode) else kind(st.st_mode)}, not {wanted}")
     return p
