@@ -288,7 +288,7 @@ def existing_dir(option: str, path: Path | str) -> Path:
 def _existing(option: str, p: Path, kind_ok: Callable[[int], bool], wanted: str, missing: str) -> Path:
     st = status(option, p)
     if st is None:
-        raise InvalidArgumentError(missing)
+        raise InvalidArgumentError(missing, missing=p)
     if not kind_ok(st.st_mode):
         raise InvalidArgumentError(f"{option} {p} is {'a file' if stat.S_ISREG(st.st_mode) else kind(st.st_mode)}, not {wanted}")
     return p
@@ -495,6 +495,13 @@ def percentages(where: str, values: Iterable[float], column: str = "accuracy") -
             f"{where}: every {column} is at most 1 ({min(seen):g} to {max(seen):g}): fractions, where accuracies are read "
             "in % (0-100); multiply them by 100 (0.8 -> 80)"
         )
+
+
+def known_keys(what: str, given: Iterable[str], known: Sequence[str]) -> None:
+    """Refuse the keys of ``given`` (a table's) that are not in ``known``: all of them named, sorted, then the known
+    ones in their order (``unknown ConvNet spec key(s) ['colour']; known: family, depth, ...``)."""
+    if unknown := sorted(set(given) - set(known)):
+        raise InvalidArgumentError(f"unknown {what} key(s) {unknown}; known: {', '.join(known)}")
 
 
 def distinct(name: str, values: Iterable[T], show: Callable[[T], str] = repr) -> list[T]:

@@ -133,15 +133,21 @@ class NasProxyError(Exception):
     CLI prints, is ``cause + sep + remedy`` (``sep`` "; " unless the sentence needs another). A remedy that names a
     command's options or folders (distill's ``--force``) is only that command's: a caller that ran it for the user
     (``run``'s distill stage, a search's random subset) puts its own with :meth:`with_remedy` rather than cutting
-    the text, where a cause may itself hold "; " (a path may)."""
+    the text, where a cause may itself hold "; " (a path may).
+
+    ``missing`` is the path that does not exist, where that is the error (as it was given): a caller that read paths
+    from a file (``run``'s preset) tells by it, not by the wording, which of them failed."""
 
     exit_code = 2
+    missing: str | None = None
 
-    def __init__(self, cause: str, *, remedy: str | None = None, sep: str = "; ") -> None:
+    def __init__(self, cause: str, *, remedy: str | None = None, sep: str = "; ", missing: str | os.PathLike[str] | None = None) -> None:
         super().__init__(cause if remedy is None else f"{cause}{sep}{remedy}")
         self.cause = cause
         self.remedy = remedy
         self.sep = sep
+        if missing is not None:  # else kept: _remade makes a copy through here
+            self.missing = os.fspath(missing)
 
     def with_remedy(self: E, remedy: str) -> E:
         """This error with ``remedy`` in place of its own (after "; "): a new error of the same class and attributes

@@ -66,7 +66,9 @@ def exports(package: str, table: Mapping[str, Iterable[str]]) -> None:
 
 class _AfterImport:
     """A finder, first of ``sys.meta_path``, that finds nothing itself: for a module that has an action waiting, it has the
-    other finders find it and gives the module's loader a stand-in that runs the action right after the module's own code."""
+    other finders find it and gives the module's loader a stand-in that runs the action right after the module's own code.
+    It leaves ``sys.meta_path`` once no action waits (before stop 52 it stayed for the life of the process, asked about
+    every module imported after)."""
 
     def __init__(self) -> None:
         self.actions: dict[str, list[Callable[[types.ModuleType], None]]] = {}
@@ -89,6 +91,11 @@ class _AfterImport:
         self.actions[name] = actions  # not found: whoever imports it fails as without us; a later import that finds it runs them
         return None
 
+    def leave_when_idle(self) -> None:
+        """Out of ``sys.meta_path`` once every action has run (:func:`after_import` puts a new one there for the next)."""
+        if not self.actions and self in sys.meta_path:
+            sys.meta_path.remove(self)
+
 
 class _ThenRun:
     """A module's loader, and then the actions waiting for that module; the module keeps its own loader."""
@@ -108,8 +115,11 @@ class _ThenRun:
         except BaseException:  # the import failed (a Ctrl-C in it): a later import that succeeds runs them
             self.finder.actions.setdefault(self.name, [])[:0] = self.actions
             raise
-        for action in self.actions:
-            action(module)
+        try:
+            for action in self.actions:
+                action(module)
+        finally:  # run, or raised into the import that asked (as the module's own error would): none waits for this module
+            self.finder.leave_when_idle()
 
 
 def after_import(name: str, action: Callable[[types.ModuleType], None]) -> None:

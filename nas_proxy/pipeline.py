@@ -12,7 +12,6 @@ from its caches; running the same preset again after an interruption continues w
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -311,23 +310,23 @@ def _section(path: Path, section: str, preset: Mapping[str, Any]) -> Iterator[No
         yield
     except NasProxyError as e:
         cause = e.cause
-        if path.parent.resolve() != Path.cwd() and _names_relative(cause, preset):  # before probe49 a path beside the
+        if path.parent.resolve() != Path.cwd() and _names_relative(e, preset):  # before probe49 a path beside the
             # preset (space = "my-space.toml" next to it) was said not to exist, whatever folder the user meant it in
             cause += f" (a preset's paths are relative to the working folder, as on the command line, not to the preset's {path.parent})"
         # its class, fields and remedy kept (before stop 50 type(e)(text): a class of other arguments could not be made so)
         raise e.with_cause(cause if cause.startswith(f"{path} [") else f"{path} [{section}]: {cause}") from None
 
 
-def _names_relative(cause: str, preset: Mapping[str, Any]) -> bool:
-    """Whether ``cause`` says that a relative path the preset writes does not exist (``space = "my-space.toml"``,
-    ``dataset = "imagefolder:pics"``): the one a reader may have meant beside the preset. Before stop 51 every cause
-    that said "does not exist" was told so, an absolute path's and a flag's too, which no folder changes."""
-    for value in _strings(preset):
-        for written in {value, value.partition(":")[2]} - {""}:  # imagefolder:PATH
-            forms = {written, str(Path(written)), str(Path(written).expanduser())}
-            if any(re.search(rf"(^|[\s'\"]){re.escape(form)}['\"]? does not exist", cause) for form in forms):
-                return not Path(written).expanduser().is_absolute()
-    return False
+def _names_relative(error: NasProxyError, preset: Mapping[str, Any]) -> bool:
+    """Whether ``error`` is a relative path the preset writes that does not exist (``space = "my-space.toml"``,
+    ``select_by = "gt.csv"``): the one a reader may have meant beside the preset. Decided by the path the error says
+    is missing (:attr:`NasProxyError.missing`), compared with the preset's values as paths: before stop 52 by
+    matching them in its text, so a cause worded otherwise had no hint; before stop 51 every cause that said "does
+    not exist" had it, an absolute path's and a flag's too, which no folder changes."""
+    if error.missing is None or Path(error.missing).expanduser().is_absolute():
+        return False
+    missing = Path(error.missing)
+    return any(Path(written) == missing for value in _strings(preset) for written in {value, value.partition(":")[2]} - {""})
 
 
 def _strings(value: Any) -> Iterator[str]:

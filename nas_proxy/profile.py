@@ -49,6 +49,10 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 FORMAT = "nasproxy-proxy-profile"
+# the first line of every profile (the same since the first): a file cut inside its header comment, before its format
+# line, is known as a profile by it (calibrate --out replaces such a file, and refuses one that is not a profile)
+FIRST_LINE = "# A proxy profile written by `nasproxy calibrate`: `search`, `score` and `correlate` take it with"
+FIRST_WORDS = "# A proxy profile"  # the least of FIRST_LINE a cut file must hold to be known by it
 FORMAT_VERSION = 3  # 2: the optional [search] table (a ladder); 3: the [calibration] keys of VERSION_3_KEYS
 # [calibration] keys that a nasproxy reading formats 1 and 2 refuses as unknown (calibrate --ladders writes them since
 # fix49a): a profile holding any is written as format 3, which such a nasproxy refuses as a newer one's; one without
@@ -180,7 +184,7 @@ class ProxyProfile:
 
     def to_toml(self) -> str:
         lines = [
-            "# A proxy profile written by `nasproxy calibrate`: `search`, `score` and `correlate` take it with",
+            FIRST_LINE,
             "# --proxy-profile FILE ([proxy] replaces the defaults; explicit flags still win; `search` climbs [search] ladder",
             "# unless --ladder, --proxy or a config file names one).",
             f'format = "{FORMAT}"',
@@ -461,6 +465,14 @@ def one_writer(out: Path, fix: str = "wait for it to finish, or choose another -
                 lock.rmdir()
 
 
+def looks_like_profile(text: str) -> bool:
+    """Whether ``text`` (a file's) is a proxy profile's, whole or cut short: it names :data:`FORMAT`, or it begins as
+    every profile begins, cut anywhere after :data:`FIRST_WORDS` (before stop 52 a profile cut inside its header
+    comment was not known as one: ``calibrate --ladders --out`` refused it as another file, cut later it chose again)."""
+    head = text[: len(FIRST_LINE)]
+    return FORMAT in text or (len(head) >= len(FIRST_WORDS) and FIRST_LINE.startswith(head))
+
+
 def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
     """Write ``profile`` atomically (a reader never sees half a file); the path written."""
     path = Path(path)
@@ -479,6 +491,7 @@ __all__ = [
     "ProxyProfile",
     "check_proxy_values",
     "lock_folder",
+    "looks_like_profile",
     "one_writer",
     "proxy_fields",
     "read_profile",

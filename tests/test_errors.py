@@ -71,3 +71,11 @@ def test_a_converted_refusal_says_the_same_line_and_names_its_remedy(tmp_path: P
         assert str(e) == f"{e.cause}; start again with --force"
     else:
         raise AssertionError("a file that is no checkpoint was read")
+
+
+def test_the_missing_path_an_error_names_survives_a_new_remedy_a_new_cause_and_pickling() -> None:
+    """fix52e: ``missing`` (the path that does not exist) is what `run` reads to say where a preset's path was looked for."""
+    e = ArtifactError("set syn does not exist", missing=Path("syn"))
+    assert e.missing == "syn" and OutputConflictError("x").missing is None
+    for again in (e.with_remedy("distil it"), e.with_cause("p.toml [search]: set syn does not exist"), pickle.loads(pickle.dumps(e))):
+        assert again.missing == "syn"

@@ -165,7 +165,7 @@ def _output(args: argparse.Namespace) -> Path:
     """The profile path, refused before any work when it holds something that is not a profile."""
     from nas_proxy.checks import not_a_synthetic_set
     from nas_proxy.files import check_writable
-    from nas_proxy.profile import FORMAT
+    from nas_proxy.profile import looks_like_profile
     from nas_proxy.studies.storage import study_dir
 
     out = Path(args.out) if args.out else study_dir(args.study) / "profile.toml"
@@ -175,7 +175,7 @@ def _output(args: argparse.Namespace) -> Path:
         raise InvalidArgumentError(f"--out {out} is a directory; give the profile's file name, such as {out / 'profile.toml'}")
     if out.exists():
         try:
-            mine = FORMAT in out.read_text(errors="replace")
+            mine = looks_like_profile(out.read_text(errors="replace"))  # whole, or cut short (a damaged disk)
         except OSError:
             mine = False
         if not mine:

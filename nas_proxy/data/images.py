@@ -34,6 +34,10 @@ class ImageFolderWarning(NasProxyWarning):
 
 
 SAID_VARIABLE = "NASPROXY_IMAGE_FOLDER_SAID"  # digests of the warnings said of image folders (see say_once)
+# the digests SAID_VARIABLE keeps, the latest (16 hex digits and a blank each: 4.3 KB); past it the oldest are forgotten,
+# so that one of those says its warning again. Unbounded, a process that read thousands of folders had an environment
+# variable that grew with each (Linux refuses to start a process with one over 128 KiB: ~7,700 warnings)
+SAID_MAX = 256
 
 
 def say_once(message: str) -> None:
@@ -43,13 +47,14 @@ def say_once(message: str) -> None:
     processes (a promotion's, a launch's ranks) read the folder their command read before it started them, writing on
     its terminal: before stop 51 a search said a folder's warning twice, and once more for each of its workers. What
     was said is recorded in this process's environment, which the processes it starts inherit; a ``nasproxy worker``
-    started apart (another terminal, another machine) says it, its user may not have seen it."""
+    started apart (another terminal, another machine) says it, its user may not have seen it. The record keeps the
+    latest :data:`SAID_MAX` warnings: a warning said before those is said again."""
     digest = hashlib.sha256(message.encode()).hexdigest()[:16]
     said = os.environ.get(SAID_VARIABLE, "").split()
     if digest in said:
         return
     warnings.warn(ImageFolderWarning(message), stacklevel=3)
-    os.environ[SAID_VARIABLE] = " ".join([*said, digest])
+    os.environ[SAID_VARIABLE] = " ".join([*said, digest][-SAID_MAX:])
 
 
 def subfolders(folder: Path) -> list[str]:

@@ -135,10 +135,7 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
         if finished is None or not _same_options(finished, config):
             raise
         return {"done": target}
-    # the fields idle now are left out on both sides: a checkpoint of an older version stored every field
-    # (net_norm with nets, batchnorm_stats with instance norm), and they change nothing in this run
-    now, idle = config.identity(), config.idle_options()
-    differ = {k: (v, now.get(k)) for k, v in checkpoint["identity"].items() if k not in idle and now.get(k) != v}
+    differ = config.differences(checkpoint["identity"])  # what the user changed: not the idle fields, nor a default following
     if differ:
         listed = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(differ.items()))
         raise DifferentRunError(

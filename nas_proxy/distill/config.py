@@ -274,6 +274,25 @@ class DistillConfig:
             d.pop(k, None)
         return d
 
+    def differences(self, recorded: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """The fields of ``recorded`` (a checkpoint's :meth:`identity`) that this config sets otherwise, each as
+        (there, now): what the user changed. Left out: the fields idle now (a checkpoint of an older version
+        stored every field), and a default left unset that only follows another field that differs
+        (``batchnorm_stats`` follows ``nets``, ``net_norm`` follows ``method``): put that field back as it was
+        there, and the default is what was recorded. Empty only when the run may resume."""
+        now, idle = self.identity(), self.idle_options()
+        differ = {k: (v, now.get(k)) for k, v in recorded.items() if k not in idle and now.get(k) != v}
+        names = {f.name for f in fields(self)}
+        follows = set()
+        for key in differ:
+            if key not in names or getattr(self, key) is not None:  # given now: the user's own change
+                continue
+            causes = {k: there for k, (there, _) in differ.items() if k != key and k in names}
+            if causes and replace(self, **causes).identity().get(key) == differ[key][0]:
+                follows.add(key)
+        # never all of them: two unset fields that would each follow the other are both the user's
+        return {k: v for k, v in differ.items() if k not in follows} or differ
+
 
 @dataclass(frozen=True)
 class Resolved:

@@ -55,15 +55,13 @@ class ConvNetSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConvNetSpec:
-        known = {f.name for f in fields(cls)}
+        known = [f.name for f in fields(cls)]
         family = d.get("family", "convnet")
         if family != "convnet":  # else dropped, and ConvNet-3 built for a spec that named another family
             raise InvalidArgumentError(
                 f"a ConvNet spec's family is 'convnet', got {shown(family)}; --model and depth=4,width=64 specs describe ConvNets only"
             )
-        unknown = set(d) - known - {"family"}
-        if unknown:
-            raise InvalidArgumentError(f"unknown ConvNet spec key(s) {sorted(unknown)}; known: {sorted(known)}")
+        checks.known_keys("ConvNet spec", d, ("family", *known))
         return cls(**{k: v for k, v in d.items() if k in known})
 
     @classmethod

@@ -52,9 +52,7 @@ class MacroSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MacroSpec:
-        unknown = set(d) - {"stages", "residual", "activation", "family"}
-        if unknown:
-            raise InvalidArgumentError(f"unknown macro spec key(s) {sorted(unknown)}; known: activation, residual, stages")
+        checks.known_keys("macro spec", d, ("family", "stages", "residual", "activation"))
         default = cls()
         try:
             stages = tuple(StageSpec(**s) for s in d["stages"]) if "stages" in d else default.stages

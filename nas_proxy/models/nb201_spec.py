@@ -75,9 +75,7 @@ class NB201Spec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NB201Spec:
-        unknown = set(d) - {"arch", "cells_per_stage", "widths", "family"}
-        if unknown:
-            raise InvalidArgumentError(f"unknown NB201 spec key(s) {sorted(unknown)}; known: arch, cells_per_stage, widths")
+        checks.known_keys("NB201 spec", d, ("family", "arch", "cells_per_stage", "widths"))
         default = cls()
         return cls(
             ops=parse_arch(d["arch"]) if "arch" in d else default.ops,

@@ -36,7 +36,7 @@ def load_space_file(path: str | Path) -> DeclaredSpace:
     try:
         text = checks.read_text("search space", path)
     except InvalidArgumentError as e:
-        raise SpaceError(str(e)) from None
+        raise SpaceError(str(e), missing=e.missing) from None
     return space_from_text(text, str(path), path.suffix, default_name=path.stem)
 
 

@@ -282,3 +282,30 @@ def test_the_same_scores_files_and_proxies_in_another_order_keep_the_profile(tmp
     capsys.readouterr()
     assert main([*base, "slow, exact", "--scores", str(second), "--scores", str(first)]) == 0
     assert capsys.readouterr().out.startswith(f"{out} already written (same inputs; nothing measured again)")
+
+
+def test_a_profile_cut_inside_its_header_is_known_as_one_and_chosen_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """fix52e: a profile cut short from outside (a damaged disk, a copy that stopped) inside its header comment was
+    refused as 'exists and is not a proxy profile; give a new file name', while one cut after its format line was
+    chosen again. A cut profile is known by its first line now, wherever it was cut; a file that is not one is
+    refused as before, untouched."""
+    from nas_proxy.profile import FIRST_WORDS
+
+    out = tmp_path / "p.toml"
+    argv = _argv(tmp_path, out)
+    assert main(argv) == 0
+    whole = out.read_bytes()
+    header = whole.index(b"\nformat = ")  # the three lines of comment before it
+    for cut in (len(FIRST_WORDS), 40, header - 7, header + 12, len(whole) // 2):
+        out.write_bytes(whole[:cut])
+        capsys.readouterr()
+        assert main(argv) == 0, cut
+        assert "choosing again" in capsys.readouterr().out and out.read_bytes() == whole
+    for foreign in (FIRST_WORDS[:-1], "# A proxy profile I keep by hand\nproxy = 3\n", "notes\n"):
+        out.write_text(foreign)
+        assert main(argv) == 2
+        assert (
+            capsys.readouterr().err.strip()
+            == f"nasproxy calibrate: error: --out {out} exists and is not a proxy profile; give a new file name"
+        )
+        assert out.read_text() == foreign

@@ -201,6 +201,43 @@ def test_a_missing_space_file_is_told_a_presets_paths_are_the_working_folders_on
     assert str(error.value) == f"{preset} [search]: search space file {space} does not exist{'' if absolute else hint}"
 
 
+def test_a_missing_select_by_file_is_told_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another key, another check (checks.existing_file through DistillConfig.validate): the same hint."""
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "presets" / "p.toml"
+    preset.parent.mkdir()
+    preset.write_text('name = "p"\n[distill]\ndataset = "digits"\nipc = 1\nselect_by = "./gt.csv"\n[search]\nspace = "convnet-cpu"\n')
+    with pytest.raises(NasProxyError) as error:
+        load_preset(preset)
+    assert str(error.value) == (
+        f"{preset} [distill]: select_by file ./gt.csv does not exist (a preset's paths are relative to the working folder, as on"
+        f" the command line, not to the preset's {preset.parent})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "hinted"),
+    [
+        (InvalidArgumentError("cannot find one.toml here", missing="one.toml"), True),  # worded otherwise: the path is the error's
+        (InvalidArgumentError("cannot find ./one.toml", missing=Path("one.toml")), True),
+        (InvalidArgumentError("one.toml does not exist", missing="other.toml"), False),  # a path the preset does not write
+        (InvalidArgumentError("study 'one.toml' does not exist in its storage"), False),  # the text names it, no path missing
+    ],
+)
+def test_the_hint_follows_the_path_the_error_says_is_missing_not_its_wording(
+    error: NasProxyError, hinted: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix52e: before, the hint was decided by finding the preset's strings before 'does not exist' in the error's text
+    (a regex): a cause worded otherwise had none, a cause that quoted a preset string before those words had it."""
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "presets" / "p.toml"
+    with pytest.raises(NasProxyError) as raised, pipeline._section(preset, "search", {"search": {"space": "./one.toml"}}):
+        raise error
+    assert str(raised.value).startswith(f"{preset} [search]: {error.cause}")
+    assert str(raised.value).endswith(f"not to the preset's {preset.parent})") is hinted
+    assert raised.value.missing == error.missing
+
+
 def test_hard_labels_on_the_set_to_distill_are_judged_before_distilling(tmp_path: Path) -> None:
     """A preset's hard_labels is refused at plan time when its [distill] makes no soft labels (before:
     after the distillation ran), taken when it makes them; a ladder's rungs count as a search's."""

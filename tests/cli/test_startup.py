@@ -217,3 +217,29 @@ def test_after_import_runs_its_action_once_the_module_is_imported_also_after_a_f
     lazy.after_import("fix51c_flaky", lambda module: seen.append(2))  # already imported: at once
     assert seen == [1, 2]
     monkeypatch.delitem(sys.modules, "fix51c_flaky")
+
+
+def test_after_import_leaves_the_import_system_once_its_actions_have_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix52e: its finder stayed first of sys.meta_path for the life of the process, asked about every later import."""
+    from nas_proxy import lazy
+
+    def ours() -> list[object]:
+        return [f for f in sys.meta_path if isinstance(f, lazy._AfterImport)]
+
+    monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if not isinstance(f, lazy._AfterImport)])
+    for name in ("fix52e_one", "fix52e_two"):
+        (tmp_path / f"{name}.py").write_text("X = 1\n")
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen: list[str] = []
+    lazy.after_import("fix52e_one", lambda module: seen.append(module.__name__))
+    lazy.after_import("fix52e_two", lambda module: seen.append(module.__name__))
+    assert len(ours()) == 1
+    importlib.import_module("fix52e_one")
+    assert seen == ["fix52e_one"] and len(ours()) == 1  # one still waits
+    importlib.import_module("fix52e_two")
+    assert seen == ["fix52e_one", "fix52e_two"] and ours() == []
+    lazy.after_import("fix52e_three", lambda module: None)  # asked again later: there again, until it has run
+    assert len(ours()) == 1
+    for name in ("fix52e_one", "fix52e_two"):
+        monkeypatch.delitem(sys.modules, name)

@@ -3,6 +3,7 @@ frames after the first of an animated or multi-page file. Read as torchvision's 
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from nas_proxy.data import load_dataset
-from nas_proxy.data.images import SAID_VARIABLE, read_image_folder
+from nas_proxy.data.images import SAID_MAX, SAID_VARIABLE, read_image_folder, say_once
 from nas_proxy.errors import NasProxyWarning
 from tests import fabricate as fab
 
@@ -123,3 +124,21 @@ def test_a_gif_cut_short_in_its_second_frame_is_read_at_its_first(tmp_path: Path
     (tmp_path / "b" / "cut.gif").write_bytes(moving.getvalue()[: len(still.getvalue()) + 20])
     (x, _, _), _ = _warned(lambda: read_image_folder(tmp_path, 8))
     assert tuple(x[4, 4, 4]) == (250, 10, 10)
+
+
+def test_the_record_of_what_was_said_keeps_the_latest_warnings_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix52e: the record (an environment variable the processes a command starts inherit) grew by 17 characters with
+    every warning said in the process, without end. Now the latest SAID_MAX: each of them still said once, an older one
+    said again."""
+    monkeypatch.setenv(SAID_VARIABLE, "")  # nothing said yet; the variable as it was after the test
+    messages = [f"folder {i}: something to say" for i in range(SAID_MAX + 10)]
+
+    def say(these: list[str]) -> None:
+        for message in these:
+            say_once(message)
+
+    _, said = _warned(lambda: say(messages))
+    assert said == messages and len(os.environ[SAID_VARIABLE].split()) == SAID_MAX
+    assert _warned(lambda: say(messages[10:]))[1] == []  # the latest: said once
+    assert _warned(lambda: say_once(messages[0]))[1] == [messages[0]]  # forgotten, so said again
+    assert len(os.environ[SAID_VARIABLE].split()) == SAID_MAX

@@ -129,3 +129,35 @@ def test_an_old_checkpoint_of_the_paper_recipe_is_not_taken_for_todays_default(t
     _old_checkpoint(tmp_path / "run")
     with pytest.raises(OutputConflictError, match=r"net_norm: 'instancenorm' there, 'batchnorm' now"):
         check_output(tmp_path / "run", tiny_config(), resume=False, force=False)
+
+
+def _checkpoint(out: Path, config: DistillConfig) -> None:
+    state = State(torch.zeros(20, 1, 16, 16), torch.zeros(20, 1, 16, 16), torch.zeros(len(METHODS.get(config.method).terms)), 0, [], 1.0, 2)
+    out.mkdir()
+    write_checkpoint(out, config, state)
+
+
+@pytest.mark.parametrize(
+    ("there", "now", "listed"),
+    [
+        ({}, {"nets": "convnet-small"}, "nets: None there, 'convnet-small' now"),
+        ({"nets": "convnet-small"}, {}, "nets: 'convnet-small' there, None now"),
+        ({}, {"method": "dm"}, "method: 'datadam' there, 'dm' now"),
+        # a default the user names now is the user's change
+        (
+            {},
+            {"nets": "convnet-small", "batchnorm_stats": "real"},
+            "batchnorm_stats: 'own' there, 'real' now; nets: None there, 'convnet-small' now",
+        ),
+        ({}, {"nets": "convnet-small", "batchnorm_stats": "own"}, "nets: None there, 'convnet-small' now"),
+    ],
+)
+def test_a_refused_resume_names_what_the_user_changed_not_the_defaults_that_follow(
+    there: dict[str, Any], now: dict[str, Any], listed: str, tmp_path: Path
+) -> None:
+    """fix52e: --nets given to resume a run of the one ConvNet was refused naming 'batchnorm_stats: 'own' there, 'real'
+    now' beside nets, an option the user never typed (its default follows nets); --method dm named net_norm likewise."""
+    _checkpoint(tmp_path / "run", tiny_config(**there))
+    with pytest.raises(OutputConflictError) as e:
+        check_output(tmp_path / "run", tiny_config(**now), resume=False, force=False)
+    assert f"holds a different run ({listed});" in str(e.value)
