@@ -31,6 +31,7 @@ from nas_proxy.correlate.runner import folders_written
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.errors import (
     ArtifactError,
+    DataChangedError,
     DifferentRunError,
     DivergedError,
     InterruptedRunError,
@@ -495,6 +496,10 @@ STUDY_REMEDY = (
 )
 
 
+# what a run whose study was searched on other images says to do (as STUDY_REMEDY: it takes no --study)
+DATA_REMEDY = "give the data it was made from, or give the preset another name (name = ...), which starts a run of its own"
+
+
 def _not_another_set(p: Plan) -> None:
     """Refuse, before its set is distilled, a run whose study was begun on another set: its preset's [distill] edited
     since (the set's folder is named after those options). Before stop 51 the new set was distilled first (hours on a
@@ -585,6 +590,10 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
     except DifferentRunError as e:  # the preset edited since its study was begun: before probe51 the remedy said
         # 'another --study name', an option `run` does not take (its study is named after the preset)
         raise e.with_remedy(STUDY_REMEDY) from e
+    except DataChangedError as e:  # its images changed since its study was searched: before review52 the same remedy
+        if e.remedy is None:
+            raise
+        raise e.with_remedy(DATA_REMEDY) from e
     storage = found.opened  # once: the search, its promotion, the ground truth and the report share it
     assert storage is not None  # a search that returned ran on a storage
     searched = time.perf_counter() - t0

@@ -596,3 +596,31 @@ def test_a_run_folder_holding_a_config_toml_not_the_runs_is_refused_before_any_s
     ), err
     assert mine.read_text() == "[mine]\nx = 1\n"
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["hand.toml", "runs", "runs/hand", "runs/hand/config.toml"]
+
+
+def test_a_run_whose_images_changed_since_its_study_was_searched_is_told_the_runs_own_remedy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """review52: `run` of an image-folder preset, a photo turned in place, the same run: refused for its data (as
+    fix50e made it), but with the search's remedy, 'give the data it was made from, or another --study name', an
+    option `run` does not take. Now the run's way: the data back, or the preset another name; the study untouched."""
+    from tests.data.test_data_changed import noisy_folder, turn
+
+    monkeypatch.chdir(tmp_path)
+    noisy_folder(tmp_path / "photos")
+    preset = tmp_path / "ch.toml"
+    preset.write_text(
+        'name = "ch"\ndevice = "cpu"\n[search]\nspace = "convnet-cpu"\nproxy_name = "synflow"\ndataset = "imagefolder:photos"\n'
+        "n_trials = 1\n[correlate]\nn_archs = 2\n"
+    )
+    assert main(["run", str(preset), "--quiet"]) == 0
+    journal = tmp_path / "studies" / "ch" / "journal.log"
+    kept = journal.read_bytes()
+    turn(tmp_path / "photos" / "dog" / "1.png")
+    capsys.readouterr()
+    assert main(["run", str(preset), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "error: study 'ch' was searched on imagefolder:photos images that differ" in err, err
+    remedy = "give the data it was made from, or give the preset another name (name = ...), which starts a run of its own"
+    assert err.endswith(f"; {remedy}") and "--study" not in err, err
+    assert journal.read_bytes() == kept
