@@ -311,3 +311,11 @@ def test_a_random_subset_drawn_from_images_changed_since_is_drawn_again_in_the_w
         "since, or --data-root points at another copy)); it is drawn again"
     ]
     assert json.loads((path / "meta.json").read_text())["dataset"]["content_sha256"] == now
+
+
+def test_promote_images_beyond_the_split_are_refused_before_a_random_subset_is_drawn(tmp_path: Path) -> None:
+    """fix52b: `search --proxy random-ipc2 --promote 1 --promote-images 99999999` drew the random subset into the study's
+    folder (random-ipc2-seed0, five files), then was refused for --promote-images; now refused before: nothing made."""
+    with pytest.raises(InvalidArgumentError, match="--promote-images 99999999 is more than the .* training images of the digits"):
+        search(real("random-ipc2"), "p", 1, str(tmp_path / "journal.log"), out=tmp_path / "out", promote=1, promote_images=99999999)
+    assert list(tmp_path.iterdir()) == []
