@@ -54,8 +54,8 @@ from nas_proxy.studies.storage import (
     artifact_dir,
     check_writable_storage,
     default_storage_url,
-    journal_path,
     open_storage,
+    storage_file,
     study_dir,
 )
 from nas_proxy.studies.workers import check_heartbeat, exit_words, worker_processes
@@ -394,7 +394,8 @@ def search(
         check_max_params(space, config.max_params, c, target.num_classes, (h, w))
         check_images(target.setup.data, promote_images, "--promote-images")  # the promotion's or the ladder's full rung's
         early = storage if isinstance(storage, Storage) else None  # an existing study's other settings: refused before prepare
-        if early is None and (journal := journal_path(storage_url)) is not None and journal.is_file():
+        # a journal or SQLite file that is there (one that is not holds no study: not made before the checks), or a server's
+        if early is None and ((file := storage_file(storage_url)) is None or file.is_file()):  # (before fix52b, journals only)
             early = open_storage(storage_url, study_name, *heartbeat)
         if early is not None:  # its data too: before fix52b a random subset was drawn again from images changed since, then
             check_before(early.backend, study_name, config, target.known(space))  # the study was refused for them

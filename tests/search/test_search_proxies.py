@@ -316,6 +316,20 @@ def test_a_random_subset_drawn_from_images_changed_since_is_drawn_again_in_the_w
 def test_promote_images_beyond_the_split_are_refused_before_a_random_subset_is_drawn(tmp_path: Path) -> None:
     """fix52b: `search --proxy random-ipc2 --promote 1 --promote-images 99999999` drew the random subset into the study's
     folder (random-ipc2-seed0, five files), then was refused for --promote-images; now refused before: nothing made."""
-    with pytest.raises(InvalidArgumentError, match="--promote-images 99999999 is more than the .* training images of the digits"):
+    with pytest.raises(InvalidArgumentError, match=r"--promote-images 99999999 is more than the .* training images of the digits"):
         search(real("random-ipc2"), "p", 1, str(tmp_path / "journal.log"), out=tmp_path / "out", promote=1, promote_images=99999999)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_in_a_sqlite_file_is_checked_before_a_random_subset_is_drawn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix52b: a study in a journal was checked before its proxy was prepared (probe51), one in a SQLite file only after:
+    `search --proxy random-ipc2 --storage sqlite:///s.db --study r` (r searched with synflow) drew random-ipc2-seed0
+    into r's folder, then was refused ('proxy synflow there, random-ipc2 now'); on images changed since, drew it again.
+    Now refused before: nothing made."""
+    monkeypatch.chdir(tmp_path)  # a SQLite study's folder is under studies/ here
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    search(real("synflow"), "r", 1, storage, out=tmp_path / "out")
+    made = sorted(tmp_path.rglob("*"))
+    with pytest.raises(OutputConflictError, match=r"proxy synflow there, random-ipc2 now"):
+        search(real("random-ipc2"), "r", 2, storage, out=tmp_path / "out")
+    assert sorted(tmp_path.rglob("*")) == made
