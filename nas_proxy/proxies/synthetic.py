@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
+from nas_proxy.data.base import data_changed
 from nas_proxy.errors import ArtifactError, DataChangedError, InvalidArgumentError, NasProxyWarning, OutputConflictError
 from nas_proxy.files import output_lock
 from nas_proxy.protocols import DataRef
@@ -201,11 +202,15 @@ class SyntheticSetProxy(Proxy):
         first score, and the scores made on the subset drawn again were kept under the old subset's key (scored again by
         the next run)."""
         assert self.path is not None
-        recorded = read_meta(Path(self.path))["dataset"].get("content_sha256")  # absent from sets made before fix50e
-        now = self.setup.content_sha256()
-        if recorded is None or recorded == now:
-            return None
-        return f"drawn from images that differ from those found now: content_sha256 {str(recorded)[:12]}... there, {now[:12]}... now"
+        ref = self.setup.data
+        changed = data_changed(  # in the words of every content digest comparison; no remedy: it is drawn again
+            "it was drawn from",
+            read_meta(Path(self.path))["dataset"].get("content_sha256"),  # absent from sets made before fix50e: None
+            self.setup.content_sha256(),
+            ref.dataset,
+            str(ref.data_root or ""),
+        )
+        return None if changed is None else changed.cause
 
     def ready(self) -> None:
         from nas_proxy.trainers.synthetic_set import ProxyContext

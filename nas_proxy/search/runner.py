@@ -21,6 +21,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from nas_proxy import checks, configs, interrupts
+from nas_proxy.data.registry import read_once
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.files import check_writable
 from nas_proxy.ladders import FULL
@@ -53,8 +54,8 @@ from nas_proxy.studies.storage import (
     artifact_dir,
     check_writable_storage,
     default_storage_url,
-    journal_path,
     open_storage,
+    storage_file,
     study_dir,
 )
 from nas_proxy.studies.workers import check_heartbeat, exit_words, worker_processes
@@ -245,7 +246,11 @@ def run_worker(
     # a trial records this worker as it is made (a journal in its record, a database in its transaction): none left without it
     born_tagged(storage)
     space = get_space(config.space)
-    target = target or open_proxy(config, opened.workdir(study_name))
+    if target is None:  # a worker joining the study: checked against it before a random subset is drawn (before fix52b, a
+        with read_once():  # worker on a study whose images changed since drew its subset again, then was refused for them)
+            target = open_proxy(config, opened.workdir(study_name), prepare=False)
+            check_before(storage, study_name, config, target.known(space))
+            target.proxy.prepare()
     seed = config.seed + worker_index
     with interrupts.deferred():
         study = create_or_check(storage, study_name, config, target.fingerprint(space), seed)
@@ -382,21 +387,23 @@ def search(
     space = get_space(config.space)
     tokens: list[str | None] = [r.proxy for r in ladder.rungs if r.proxy != FULL] if ladder is not None else [config.proxy_name]
     check_options_used(config, tokens, proxy_options)  # before anything is made
-    target = open_proxy(config, where.parent, prepare=False)  # resolved: nothing made before the checks on its images
-    check_compatible(space, target, config.space)
-    c, h, w = target.input_shape
-    check_max_params(space, config.max_params, c, target.num_classes, (h, w))
-    early = storage if isinstance(storage, Storage) else None  # an existing study's other settings: refused before prepare
-    if early is None and (journal := journal_path(storage_url)) is not None and journal.is_file():
-        early = open_storage(storage_url, study_name, *heartbeat)
-    if early is not None:
-        check_before(early.backend, study_name, config, {"space_description": space.describe(), "proxy": target.name})
-    target.proxy.prepare()  # a random subset is made here, before the workers start
-    target.proxy.ready()  # its real data loaded and checked before a study is made (worker 0 below scores with it)
-    ready_to_count_flops()  # every trial counts FLOPs, whatever its proxy: the one-off import here, not in trial 1's Ctrl-C
-    check_images(target.setup.data, promote_images, "--promote-images")  # the promotion's or the ladder's full rung's
-    if ladder is not None:
-        Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made
+    with read_once():  # the data read once: checked against the study, then a random subset drawn from it, then scored on
+        target = open_proxy(config, where.parent, prepare=False)  # resolved: nothing made before the checks on its images
+        check_compatible(space, target, config.space)
+        c, h, w = target.input_shape
+        check_max_params(space, config.max_params, c, target.num_classes, (h, w))
+        check_images(target.setup.data, promote_images, "--promote-images")  # the promotion's or the ladder's full rung's
+        early = storage if isinstance(storage, Storage) else None  # an existing study's other settings: refused before prepare
+        # a journal or SQLite file that is there (one that is not holds no study: not made before the checks), or a server's
+        if early is None and ((file := storage_file(storage_url)) is None or file.is_file()):  # (before fix52b, journals only)
+            early = open_storage(storage_url, study_name, *heartbeat)
+        if early is not None:  # its data too: before fix52b a random subset was drawn again from images changed since, then
+            check_before(early.backend, study_name, config, target.known(space))  # the study was refused for them
+        target.proxy.prepare()  # a random subset is made here, before the workers start
+        target.proxy.ready()  # its real data loaded and checked before a study is made (worker 0 below scores with it)
+        ready_to_count_flops()  # every trial counts FLOPs, whatever its proxy: the one-off import here, not in trial 1's Ctrl-C
+        if ladder is not None:
+            Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made
     opened = early or open_storage(storage_url, study_name, *heartbeat)
     url = opened.url
     with interrupts.deferred():

@@ -183,9 +183,10 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
 
 def check_before(storage: BaseStorage, name: str, config: SearchConfig, known: dict[str, Any]) -> None:
     """Refuse study ``name``, where it exists with other settings, by what is ``known`` before its proxy is prepared (the
-    space's description and the proxy's name: :meth:`Target.fingerprint`'s keys that need no data), before anything is made
-    for it: before probe51 ``search --proxy random-ipc1 --study S`` (S searched on a set) drew the random subset into
-    S's folder, then was refused. The whole fingerprint is checked as the study is opened (:func:`create_or_check`)."""
+    space's description, the proxy's name, the data: :meth:`SearchProxy.known`, the fingerprint but a set's tensors), before
+    anything is made for it: before probe51 ``search --proxy random-ipc1 --study S`` (S searched on a set) drew the random
+    subset into S's folder, then was refused; before fix52b, resumed on images changed since, it drew its subset again from
+    them, then was refused for them. The whole fingerprint is checked as the study is opened (:func:`create_or_check`)."""
     if name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
         study = optuna.load_study(study_name=name, storage=storage)
         if ATTR in study.user_attrs or study.trials:

@@ -77,9 +77,13 @@ class SearchProxy:
 
     def fingerprint(self, space: SearchSpace) -> dict[str, Any]:
         """What identifies a search's inputs: the space, the proxy, the set's tensors (if any), the data."""
+        return {**self.known(space), "synthetic_sha256": self.proxy.facts().get("tensors_sha256")}
+
+    def known(self, space: SearchSpace) -> dict[str, Any]:
+        """The :meth:`fingerprint` but the set's tensors: what is known before the proxy is prepared (nothing drawn, the
+        data read), which an existing study is checked against before anything is made for it (study.check_before)."""
         return {
             "space_description": space.describe(),
-            "synthetic_sha256": self.proxy.facts().get("tensors_sha256"),
             # the data's pixels and labels too: a real-data proxy's study resumed on images changed in place since mixed
             # old and new scores, exit 0, before stop 50 (fix50e); a set's study is kept apart by the set's own check
             "dataset": {**self.dataset_facts(), "content_sha256": self.setup.content_sha256()},

@@ -1263,27 +1263,43 @@ def test_a_worker_on_a_finished_search_says_there_is_nothing_left_to_run(tiny_ru
     assert (done.returncode, done.stdout, done.stderr) == (0, "study f: ran no trial (2 finished, 1 queued)\n", "")
 
 
-def test_a_search_resumed_on_a_random_subset_drawn_from_other_images_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def files_of(folder: Path, *but: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (but those under ``but``), by its path there: its bytes; a folder's: b""."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b""
+        for p in sorted(folder.rglob("*"))
+        if not any(p == b or b in p.parents for b in but)
+    }
+
+
+def test_a_search_resumed_on_a_random_subset_drawn_from_other_images_is_refused_before_it_draws(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """review51: a search on a random subset (--proxy random-ipc1), resumed after the images were turned in place, was
     refused with 'synthetic set None there, None now (different images)' beside the data's own line: it gave no set,
     and nothing is None. Now it is refused for its data (fix51b's data_changed), which is why its subset differs, not
-    for settings it did not change (after fix51b's merge: 'other settings (random subset ...); use the same settings');
-    the study keeps its trials."""
+    for settings it did not change; the study keeps its trials. fix52b: it is refused before the subset is drawn again
+    (drill51: a RandomSubsetRedrawnWarning, the subset's files rewritten, then the refusal), and so is a worker joining
+    it; nothing in the folder changes. A new study there draws the subset again, said in data_changed's words."""
     from tests.data.test_data_changed import noisy_folder, turn
 
     folder = noisy_folder(tmp_path / "photos")
     storage = tmp_path / "r.log"
-    args = ["search", "--proxy", "random-ipc1", "--dataset", f"imagefolder:{folder}", "--space", "convnet-small", "--study", "r"]
+    args = ["search", "--proxy", "random-ipc1", "--dataset", f"imagefolder:{folder}", "--space", "convnet-small"]
     args += ["--epochs", "1", "--storage", str(storage), "--out", str(tmp_path / "out"), "--device", "cpu", "--quiet"]
-    assert main([*args, "--n-trials", "1"]) == 0
+    assert main([*args, "--study", "r", "--n-trials", "1"]) == 0
     capsys.readouterr()
-    kept = storage.read_bytes()
     for image in sorted(folder.rglob("*.png")):  # every image: the subset's change, whichever it draws
         turn(image)
-    assert main([*args, "--n-trials", "2"]) == 2
-    said = capsys.readouterr().err.strip().splitlines()  # the subset drawn again (a warning), then the study refused
-    err = said[-1]
-    assert len(said) == 2 and said[0].startswith("nasproxy: warning: random subset ") and "None" not in err, said
+    kept = files_of(tmp_path, folder)
+    assert any(name.startswith("random-ipc1-seed0") for name in kept) and storage.name in kept
+    assert main([*args, "--study", "r", "--n-trials", "2"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "None" not in err, err  # no warning: nothing drawn
     assert err.startswith(f"nasproxy search: error: study 'r' was searched on imagefolder:{folder} images that differ from "), err
-    assert "other settings" not in err and err.endswith("; give the data it was made from, or another --study name"), err
-    assert storage.read_bytes() == kept
+    assert "other settings" not in err and err.endswith("; give the data it was made from, or another --study name\n"), err
+    assert files_of(tmp_path, folder) == kept
+    assert main(["worker", "--study", "r", "--storage", str(storage), "--n-trials", "2", "--device", "cpu", "--quiet"]) == 2
+    said = capsys.readouterr().err
+    assert said == err.replace("nasproxy search:", "nasproxy worker:"), said
+    assert files_of(tmp_path, folder) == kept

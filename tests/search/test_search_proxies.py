@@ -275,3 +275,61 @@ def test_a_worker_killed_mid_trial_on_a_random_subset_is_repaired(tmp_path: Path
     assert "died during the trial" in dead.user_attrs["fail_reason"] and retried.params == dead.params
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]  # (the kill may come before the dead one's attributes)
     assert result.trials == {"complete": 2, "fail": 1} and {t.user_attrs["proxy"] for t in done} == {"random-ipc2"}
+
+
+def test_a_random_subset_drawn_from_images_changed_since_is_drawn_again_in_the_words_of_every_digest_comparison(
+    tmp_path: Path,
+) -> None:
+    """fix52b: the subset found drawn from other images than found now (a new study in a search's folder, the photos
+    turned since) was said in words of its own ('drawn from images that differ from those found now: content_sha256 ...'),
+    not those of data.base.data_changed, which every other digest comparison says. Now in those, without a remedy: it is
+    drawn again, as before."""
+    import json
+
+    from nas_proxy.data import load_dataset
+    from nas_proxy.proxies.synthetic import RandomSubsetRedrawnWarning, SyntheticSetProxy
+    from tests.data.test_data_changed import noisy_folder, turn
+
+    folder = noisy_folder(tmp_path / "photos")
+
+    def prepared() -> Path:
+        setup = RunSetup(space=get_space(SMALL_SPACE), data=DataRef(f"imagefolder:{folder}", 0, 0.5), out=tmp_path / "out")
+        proxy = SyntheticSetProxy.named(setup, "random-ipc1")
+        assert proxy is not None
+        proxy.prepare()
+        return Path(str(proxy.path))  # type: ignore[attr-defined]
+
+    path = prepared()
+    there = json.loads((path / "meta.json").read_text())["dataset"]["content_sha256"]
+    turn(folder / "dog" / "0.png")
+    now = load_dataset(f"imagefolder:{folder}").content_sha256()
+    with pytest.warns(RandomSubsetRedrawnWarning) as said:
+        assert prepared() == path
+    assert [str(w.message) for w in said] == [
+        f"random subset {path} could not be used (it was drawn from imagefolder:{folder} images that differ from those found "
+        f"now (content_sha256 {there[:12]}... there, {now[:12]}... now): not the data it was made from (its images changed "
+        "since, or --data-root points at another copy)); it is drawn again"
+    ]
+    assert json.loads((path / "meta.json").read_text())["dataset"]["content_sha256"] == now
+
+
+def test_promote_images_beyond_the_split_are_refused_before_a_random_subset_is_drawn(tmp_path: Path) -> None:
+    """fix52b: `search --proxy random-ipc2 --promote 1 --promote-images 99999999` drew the random subset into the study's
+    folder (random-ipc2-seed0, five files), then was refused for --promote-images; now refused before: nothing made."""
+    with pytest.raises(InvalidArgumentError, match=r"--promote-images 99999999 is more than the .* training images of the digits"):
+        search(real("random-ipc2"), "p", 1, str(tmp_path / "journal.log"), out=tmp_path / "out", promote=1, promote_images=99999999)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_in_a_sqlite_file_is_checked_before_a_random_subset_is_drawn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix52b: a study in a journal was checked before its proxy was prepared (probe51), one in a SQLite file only after:
+    `search --proxy random-ipc2 --storage sqlite:///s.db --study r` (r searched with synflow) drew random-ipc2-seed0
+    into r's folder, then was refused ('proxy synflow there, random-ipc2 now'); on images changed since, drew it again.
+    Now refused before: nothing made."""
+    monkeypatch.chdir(tmp_path)  # a SQLite study's folder is under studies/ here
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    search(real("synflow"), "r", 1, storage, out=tmp_path / "out")
+    made = sorted(tmp_path.rglob("*"))
+    with pytest.raises(OutputConflictError, match=r"proxy synflow there, random-ipc2 now"):
+        search(real("random-ipc2"), "r", 2, storage, out=tmp_path / "out")
+    assert sorted(tmp_path.rglob("*")) == made
