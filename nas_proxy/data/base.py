@@ -138,7 +138,12 @@ class Dataset:
             said = f"val_fraction {val_fraction:g} of {self.name}'s {self.train_y.numel()} training images leaves 0 validation images"
             if largest < 2:  # each class keeps one image to train on: no fraction holds one out (the fix said "raise it to 0.5")
                 raise InvalidArgumentError(f"{said}: each class has 1 training image, which it keeps; give some class at least 2")
-            raise InvalidArgumentError(f"{said}; raise it to at least {least_fraction(largest):g} (one image of the largest class)")
+            fewest = next((n for n in range(largest + 1, 100 * largest + 2) if round(val_fraction * n) >= 1), None)
+            more = f", or give some class at least {fewest} training images" if fewest is not None else ""
+            raise InvalidArgumentError(  # a search on real data takes no --val-fraction (before stop 52: only "raise it")
+                f"{said}; raise it to at least {least_fraction(largest):g} (one image of the largest class) where the command "
+                f"takes one (distill --val-fraction){more}"
+            )
         return Splits(
             dataset=self,
             train_x=self.train_x[train_idx],

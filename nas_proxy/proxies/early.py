@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.proxies.base import Proxy, RunSetup, Scored, cache_key, register
+
+if TYPE_CHECKING:
+    from nas_proxy.protocols import GroundTruthConfig
 
 EARLY = "early"
 _NAME = re.compile(r"early@(?P<epochs>.*)ep")
@@ -66,15 +69,25 @@ class EarlyStopProxy(Proxy):
             return Scored(math.nan, math.nan)
         return Scored(float(point["val_accuracy"]), float(point["seconds"]), details={"early_epochs": self.epochs})
 
-    def _train(self, spec: dict[str, Any]) -> dict[str, Any]:
-        from nas_proxy.trainers.fulldata import RealData, train_one
+    def ready(self) -> None:  # the real splits it trains on, loaded now: data too small to split refused before a study
+        if self.setup.truth is None:  # is made (before stop 52: every trial of a search failed on it)
+            self._real()
+
+    def _config(self) -> GroundTruthConfig:
+        return replace(self.setup.ground_truth, early=(self.epochs,))
+
+    def _real(self) -> Any:
+        from nas_proxy.trainers.fulldata import RealData
         from nas_proxy.utils import resolve_device
 
-        s = self.setup
-        config = replace(s.ground_truth, early=(self.epochs,))
         if self._data is None:
-            self._data = RealData(s.data, config, resolve_device(s.device), test=False)  # never the test set
-        return train_one(spec, s.seed, self._data, config, until=self.epochs)
+            self._data = RealData(self.setup.data, self._config(), resolve_device(self.setup.device), test=False)  # never the test set
+        return self._data
+
+    def _train(self, spec: dict[str, Any]) -> dict[str, Any]:
+        from nas_proxy.trainers.fulldata import train_one
+
+        return train_one(spec, self.setup.seed, self._real(), self._config(), until=self.epochs)
 
     def facts(self) -> dict[str, Any]:
         return {"ground_truth": self.setup.ground_truth.to_dict()}

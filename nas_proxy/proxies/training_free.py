@@ -29,6 +29,9 @@ class ZeroCostProxy(Proxy):
         s = self.setup
         return f"zero-cost-{self.name}-{cache_key(s.data.key(), s.zero_cost_batch, s.seed)}"
 
+    def ready(self) -> None:  # its minibatch drawn from the training split: data too small to split refused before a
+        self.setup.real_batch()  # study is made (before stop 52: every trial failed on it, and `run` went on to correlate none)
+
     def score(self, spec: dict[str, Any], arch_id: str) -> Scored:
         import torch
 

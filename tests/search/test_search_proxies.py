@@ -333,3 +333,23 @@ def test_a_study_in_a_sqlite_file_is_checked_before_a_random_subset_is_drawn(tmp
     with pytest.raises(OutputConflictError, match=r"proxy synflow there, random-ipc2 now"):
         search(real("random-ipc2"), "r", 2, storage, out=tmp_path / "out")
     assert sorted(tmp_path.rglob("*")) == made
+
+
+@pytest.mark.parametrize("proxy", ["synflow", "early@1ep"])
+def test_a_search_on_data_too_small_to_split_is_refused_before_a_study_is_made(
+    proxy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stop 52: a training-free or early-stopping search on an image folder of 4 photos a class (3 of them to train:
+    0.1 of 3 holds none out) failed every trial on 'leaves 0 validation images', exit 1 with "budget not met", and
+    `run` went on to 'no architectures to correlate'; random-ipcN was refused before its study. Now every proxy is:
+    one line, with a remedy a search can take (it has no --val-fraction), and no study made."""
+    from tests.fabricate import image_folder
+
+    folder = image_folder(tmp_path / "photos", ["cat", "dog", "emu"], 4)
+    storage = tmp_path / "s.log"
+    args = ["search", "--proxy", proxy, "--dataset", f"imagefolder:{folder}", "--space", SMALL_SPACE, "--study", "s"]
+    assert main([*args, "--storage", str(storage), "--n-trials", "2", "--device", "cpu", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "leaves 0 validation images" in err, err
+    assert err.endswith("or give some class at least 6 training images"), err
+    assert not storage.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
