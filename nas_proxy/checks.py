@@ -192,7 +192,8 @@ def plain_name(name: str, value: Any, what: str = "directory") -> None:
     """A name that is one path component: not empty, no '/', '\\', and not starting with '.'
     (so that it cannot name '.', '..' or a hidden file when it is joined to a folder), printable
     UTF-8 text (no newline, tab or other control character, no byte that is not UTF-8), and no
-    blank at either end (``' s1'`` would be a second study beside ``s1``, told apart by a space)."""
+    blank at either end (``' s1'`` would be a second study beside ``s1``, told apart by a space), written
+    composed (Unicode NFC: ``'cafe\u0301'`` would be a second study beside ``'caf\xe9'``, told apart by nothing seen)."""
     if (
         not isinstance(value, str)
         or not value
@@ -206,6 +207,13 @@ def plain_name(name: str, value: Any, what: str = "directory") -> None:
         raise InvalidArgumentError(
             f"{name} must be a plain name (printable text, no '/' or '\\', not starting with '.' nor starting or ending with a blank): "
             f"it names a {what}; got {shown(value)}"
+        )
+    composed = unicodedata.normalize("NFC", value)
+    if composed != value:  # 'cafe' + U+0301 beside 'caf' + U+00E9: two folders, two studies, that print alike
+        raise InvalidArgumentError(
+            f"{name} {shown(value)} is {value!a}, not in Unicode's composed form (NFC) as a keyboard types it (a decomposed "
+            f"name, NFD, is how macOS keeps file names): it would name another {what} than {composed!a} does, though both "
+            f"print {shown(composed)}; type the name, or write it composed (NFC)"
         )
 
 

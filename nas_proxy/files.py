@@ -153,6 +153,12 @@ def write_error(e: OSError, path: Path, needed: int | None = None) -> FileWriteE
             )
         return FileWriteError(f"cannot write {shown}: read-only file system; give a path on a writable disk")
     if code in (errno.EACCES, errno.EPERM):
+        if (mask := umask()) & 0o300:  # probe52: "give a folder you may write to" of a 777 folder, the umask the cause
+            return FileWriteError(
+                f"cannot write {shown}: permission denied: this process's umask {mask:04o} takes the owner's write or search "
+                f"permission off every folder it makes, so it cannot write into them; set one that leaves them (umask 022), "
+                f"then {RESUME}"
+            )
         return FileWriteError(f"cannot write {shown}: permission denied; give a folder you may write to, or change its permissions")
     if code in (errno.ENOTDIR, errno.EEXIST):
         blocker = _file_in_the_way(path)
@@ -236,6 +242,18 @@ def make_dirs(path: Path) -> Path:
     with writing(path):
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def umask() -> int:
+    """This process's umask: the kernel shows it in /proc/self/status; elsewhere it is read by setting it and putting
+    it back (there is no call that only reads it)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def check_writable(path: Path | str) -> None:

@@ -1841,6 +1841,24 @@ PROBE51: list[Case] = [
 ]
 CASES += PROBE51
 
+# ---- branch probe52: special files, the process's surroundings, names (tests/bad_inputs_files_probe52.py)
+G52 = 52
+NFD = "not in Unicode's composed form (NFC) as a keyboard types it (a decomposed name, NFD, is how macOS keeps file names)"
+PROBE52: list[Case] = [
+    # a name written decomposed ('cafe' + U+0301, as a name copied from a macOS file name is): before, a second study
+    # (and studies/ folder) beside 'caf\xe9', printed alike, its trials trained again from the first (exit 0); a worker's
+    # "no study 'café' in that storage; it holds: café" where the NFC one is there
+    Case(S.replace("--study s1", "--study cafe\u0301"), f"is 'cafe\\u0301', {NFD}", G52),
+    Case("worker --study cafe\u0301 --storage studies/done/journal.log --quiet", NFD, G52),
+    Case(CAL.replace("--study c1", "--study cafe\u0301"), NFD, G52),
+    Case(
+        "run presets/probe52/name-nfd.toml",
+        f"is 'cafe\\u0301', {NFD}: it would name another folder under runs/ and a study than 'caf\\xe9' does",
+        G52,
+    ),
+]
+CASES += PROBE52
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

@@ -91,6 +91,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe51 import build_probe51
 
     build_probe51(root)
+    from tests.bad_inputs_files_probe52 import build_probe52
+
+    build_probe52(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

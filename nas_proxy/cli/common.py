@@ -304,10 +304,12 @@ def shell_word(text: str, path: bool = False) -> str:
 def dashboard_command(study: str, storage: str) -> str:
     """The command that opens the dashboard on ``study``, as search and run print it to copy: each word
     quoted for a shell, a storage URL's password shown as ``***`` (storage.hidden), as every other line
-    shows it (before branch probe41 this line printed it in clear; the user types their own password)."""
+    shows it (before branch probe41 this line printed it in clear; the user types their own password); a study named
+    ``-x`` (a preset's name) as ``--study=-x``: probe52's ``run`` printed ``--study -x``, which argparse refuses.)"""
     from nas_proxy.studies.storage import hidden
 
-    return f"nasproxy dashboard --study {shell_word(study)} --storage {shell_word(hidden(storage))}"
+    study_word = f"--study={shell_word(study)}" if study.startswith("-") else f"--study {shell_word(study)}"  # '--study -x': no value
+    return f"nasproxy dashboard {study_word} --storage {shell_word(hidden(storage), path=True)}"
 
 
 def add_quiet(p: argparse.ArgumentParser, help: str = "no progress bars or progress lines on stderr") -> None:

@@ -35,6 +35,20 @@ def test_the_dashboard_command_to_copy_hides_the_password_and_quotes_each_word()
     assert line == "nasproxy dashboard --study 'étude 1' --storage 'postgresql://u:***@db.example/nas'"
 
 
+@pytest.mark.parametrize("study", ["-x", "--out"])
+def test_the_dashboard_command_to_copy_of_a_study_named_with_a_leading_dash_is_read_back(study: str) -> None:
+    """probe52: a preset named "-x" ran, and `run` printed "dashboard: nasproxy dashboard --study -x --storage
+    studies/-x/journal.log", which, pasted, is refused ("argument --study: expected one argument")."""
+    import shlex
+
+    from nas_proxy.cli import build_parser
+    from nas_proxy.cli.common import dashboard_command
+
+    words = shlex.split(dashboard_command(study, f"studies/{study}/journal.log"))
+    args = build_parser().parse_args(words[1:])
+    assert (args.study, args.storage) == (study, f"studies/{study}/journal.log")
+
+
 def _error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     code = main(args)
     out, err = capsys.readouterr()

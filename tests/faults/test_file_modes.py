@@ -130,3 +130,19 @@ def test_an_image_folder_or_an_outputs_config_this_user_may_not_read_is_said_in_
         instead = REMEDY.replace("give one this user may read", "give a directory of its own")
         said = f"--out {out} holds config.toml, which cannot be read, so correlate cannot tell whose it is: {instead}"
         assert done.stderr.strip().endswith(said), done.stderr
+
+
+@pytest.mark.parametrize("mask", [0o777, 0o277, 0o177])
+def test_permission_denied_under_a_umask_that_shuts_the_owner_out_names_the_umask(mask: int, tmp_path: Path) -> None:
+    """Under umask 777 (the owner's write or search bit masked), every folder a command makes is shut to itself: probe52
+    saw `umask 777; nasproxy distill --out u1` in a folder of mode 777 refused "cannot write u1: permission denied; give a
+    folder you may write to, or change its permissions", the folder writable and the umask the cause, unsaid."""
+    from nas_proxy.files import write_error
+
+    denied = PermissionError(13, "Permission denied")
+    with umask(mask):
+        message = str(write_error(denied, tmp_path / "u1"))
+    assert f"permission denied: this process's umask {mask:04o} takes the owner's write or search permission" in message
+    assert message.endswith("set one that leaves them (umask 022), then run the same command again")
+    with umask(0o077):  # the owner's bits left: the folder's permissions are the cause, as before
+        assert str(write_error(denied, tmp_path / "u1")).endswith("give a folder you may write to, or change its permissions")
