@@ -23,7 +23,7 @@ from split import SPLIT, read_split  # noqa: E402
 from nas_proxy import checks  # noqa: E402
 from nas_proxy.arch_ids import arch_id  # noqa: E402 (torch-free, unlike nas_proxy.spaces)
 from nas_proxy.errors import InvalidArgumentError, shown  # noqa: E402
-from nas_proxy.groundtruth.tables import TableData, check_same_data, rows_data  # noqa: E402
+from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, rows_data  # noqa: E402
 
 ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
 
@@ -47,10 +47,11 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
     same training as the ground truth; another seed's is an independent training, as a real
     promotion is)."""
     # a folder, a FIFO or a device (/dev/zero) is one line, not a traceback or a read that never ends (probe45)
-    rows, _ = csv_rows(path, checks.read_text("--table", path))
+    rows, header = csv_rows(path, checks.read_text("--table", path))
     need = {"arch_id", "seed", "spec", metric}
-    if not rows or not need <= set(rows[0]):
+    if not need <= set(header):
         raise InvalidArgumentError(f"--table {path} needs rows with columns {', '.join(sorted(need))} (a ground-truth table)")
+    check_has_rows(f"--table {path}", rows, "architecture and seed", "no architecture trained")  # before fix52d: 'needs columns'
     table = Table([], {}, {})
     for n, row in enumerate(rows, start=2):
         try:
@@ -164,8 +165,7 @@ def scores_csv(path: Path, text: str, needs: str, *columns: set[str]) -> tuple[l
     rows, header = csv_rows(path, text)
     if not any(c <= set(header) for c in columns):
         raise InvalidArgumentError(f"scores file {path} needs {needs}")
-    if not rows:
-        raise InvalidArgumentError(f"scores file {path} has a header but no rows (no architecture scored); give one row per architecture")
+    check_has_rows(f"scores file {path}", rows)
     return rows, header
 
 

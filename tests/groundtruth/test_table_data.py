@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -303,3 +304,21 @@ def test_the_ablations_calibration_architectures_come_from_its_table(tmp_path: P
     split.write_text("arch_id,role,flops\n" + "".join(f"{a},calibration,1\n" for a in table.ids))
     written = json.loads(distill_ablation.calibration_file(table, split, tmp_path / "work", path).read_text())
     assert [a["accuracy"] for a in written] == [49 + 5 * i for i in range(6)]
+
+
+def test_a_header_alone_is_said_in_one_wording_by_every_reader(tmp_path: Path, bench_path: None) -> None:
+    """A table or scores file whose header stands alone is refused by nas_proxy.groundtruth.tables.check_has_rows:
+    before fix52d the two table readers (fidelity_table.read_table, ladder_sim's) said a header-only table lacked the
+    columns its header has ('needs rows with columns arch_id, seed, ...'), and the scores readers had the helper's
+    words written twice (fidelity_table.scores_csv, ladder_sim._long_scores)."""
+    from fidelity_table import read_table
+
+    from nas_proxy.calibrate import ladder_sim as sim
+
+    table = _table(tmp_path / "t.csv", "digits")
+    table.write_text(table.read_text().splitlines()[0] + "\n")
+    alone = "has a header but no rows (no architecture trained); give one row per architecture and seed"
+    with pytest.raises(InvalidArgumentError, match=rf"^--table {table} {re.escape(alone)}$"):
+        read_table(table)
+    with pytest.raises(InvalidArgumentError, match=rf"^ground-truth table {table} {re.escape(alone)}$"):
+        sim.load_candidates(table, [])
