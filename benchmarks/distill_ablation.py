@@ -64,7 +64,7 @@ sys.path[:0] = [str(BENCHMARKS.parent), str(BENCHMARKS), str(BENCHMARKS / "groun
 from fidelity_proxies import _synthetic  # noqa: E402
 from fidelity_report import _ci, _f, add_bootstrap, write_outputs  # noqa: E402
 from fidelity_stats import CEILING, PAIRED, fidelity  # noqa: E402
-from fidelity_table import Table, read_table, subset  # noqa: E402
+from fidelity_table import Table, check_dataset, read_table, subset  # noqa: E402
 from gpu_common import set_finished  # noqa: E402
 from split import SPLIT, read_split  # noqa: E402
 
@@ -268,11 +268,12 @@ def evaluation_archs(table: Table, split: Path, max_mflops: float | None, n: int
     return ids
 
 
-def calibration_file(table: Table, split: Path, work: Path) -> Path:
-    """The calibration architectures with the table's seed-0 *validation* accuracy (nothing picks on test data)."""
+def calibration_file(table: Table, split: Path, work: Path, source: Path = TABLE) -> Path:
+    """The calibration architectures with the *validation* accuracy of seed 0 of the table (read from ``source``, its
+    file; nothing picks on test data). Before fix52d it was read from the default table whatever --table was given."""
     rows = read_split(split)
     path = work / "calibration.json"
-    with TABLE.open(newline="") as f:
+    with source.open(newline="") as f:
         val = {r["arch_id"]: float(r["val_accuracy"]) for r in csv.DictReader(f) if r["seed"] == "0"}
     archs = [{"spec": table.specs[a], "accuracy": val[a]} for a in table.ids if rows[a]["role"] == "calibration"]
     work.mkdir(parents=True, exist_ok=True)
@@ -551,6 +552,7 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, float
     check_n_boot(args.bootstrap, "--bootstrap")
     deadline = -math.inf if args.report_only else started + args.deadline_seconds if args.deadline_seconds else math.inf
     full = read_table(args.table, "test_accuracy", args.promote_seed)
+    check_dataset(full.data, args.dataset, "the sets distilled (--dataset)")  # before any set is distilled
     ids = evaluation_archs(full, args.split, args.max_mflops, args.n_archs, args.subset_seed)
     table = subset(full, ids)
     known = {v.name: v for v in (*VARIANTS, *(parse_variant(t) for t in args.variant))}
@@ -561,7 +563,7 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, float
     fill = {
         "iterations": str(args.iterations),
         "official_iterations": str(args.official_iterations),
-        "calibration": str(calibration_file(full, args.split, args.work)),
+        "calibration": str(calibration_file(full, args.split, args.work, args.table)),
     }
     accepted = accepted_flags()
     variants: dict[str, dict[str, Any]] = {}
@@ -581,6 +583,7 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, float
             "promote_seed": args.promote_seed,
             "seed": args.seed,
             "table": str(args.table),
+            "dataset": args.dataset,  # the sets' data: power.py checks its table against it (fix52d)
             "split": str(args.split),
         },
         "variants": variants,

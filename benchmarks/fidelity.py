@@ -43,14 +43,14 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from fidelity_proxies import _synthetic, _zero_cost  # noqa: E402
 from fidelity_report import add_bootstrap, check_out, markdown, write_outputs  # noqa: E402
 from fidelity_stats import CEILING, PROMOTE, fidelity  # noqa: E402
-from fidelity_table import ROLES, SPLIT, _early, _scores_file, read_table, with_role  # noqa: E402
+from fidelity_table import ROLES, SPLIT, _early, _scores_file, check_dataset, check_sets, read_table, with_role  # noqa: E402
 
 from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.cli.types import integer  # noqa: E402
 from nas_proxy.correlate.config import check_n_boot, check_promote  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
-from nas_proxy.groundtruth.tables import TableData, check_same_data, read_data  # noqa: E402
+from nas_proxy.groundtruth.tables import TableData  # noqa: E402
 
 KINDS = ("synthetic", "scores", "zero-cost", "early")
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parsed = [parse_proxy(t) for t in args.proxy]
     _check_used(args, {kind for _, kind, _ in parsed}, [value for _, kind, value in parsed if kind == "synthetic"])
     table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
-    data = read_data(args.table, f"--table {args.table}")
+    data = table.data
     _check_data(data, parsed, args.dataset)
     promote_k: int | None = args.promote
     if args.promote >= len(table.ids):  # before stop 46 accepted: 'proxy + promote K' trained them all, a regret of 0
@@ -206,18 +206,9 @@ def _check_data(data: TableData | None, parsed: list[tuple[str | None, str, str]
     """Refuse a proxy of other data than the table was measured on, before anything is trained: a synthetic set by its
     meta.json's dataset (and content digest), zero-cost scores by --dataset. Before fix51a a digits set was ranked
     against Fashion-MNIST accuracies, exit 0 (probe50). ``scores:`` and ``early:`` proxies name no data."""
-    if data is None:
-        return
-    from nas_proxy.synthetic import read_meta
-
-    for _, kind, value in parsed:
-        if kind == "synthetic":
-            real = read_meta(Path(value))["dataset"]
-            fix = f"give a --table measured on {real['name']} (benchmarks/groundtruth/build.py --dataset), or sets of {data.dataset}"
-            check_same_data(data, str(real["name"]), real.get("content_sha256"), f"synthetic set {value}", fix)
-        elif kind == "zero-cost":
-            fix = f"give --dataset {data.dataset}, or a --table measured on {dataset}"
-            check_same_data(data, dataset, None, "the zero-cost scores' real data (--dataset)", fix)
+    check_sets(data, [value for _, kind, value in parsed if kind == "synthetic"])
+    if any(kind == "zero-cost" for _, kind, _ in parsed):
+        check_dataset(data, dataset, "the zero-cost scores' real data (--dataset)")
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fidelity_table import Table
+from fidelity_table import Table, check_sets
 
 from nas_proxy.errors import DivergedError, InvalidArgumentError, NasProxyError
 
@@ -47,6 +47,7 @@ def _synthetic(
     from nas_proxy.synthetic import load_synthetic
     from nas_proxy.trainers.synthetic_set import ProxyContext
 
+    check_sets(table.data, [path])  # a set of other data than the table's: refused before it is loaded (fix52d)
     config = _proxy_config(args)
     syn = load_synthetic(path)
     seen = sorted(set(syn.meta.get("selection", {}).get("calibration", [])) & set(table.ids))  # distill --select-by chose on these

@@ -23,6 +23,7 @@ from split import SPLIT, read_split  # noqa: E402
 from nas_proxy import checks  # noqa: E402
 from nas_proxy.arch_ids import arch_id  # noqa: E402 (torch-free, unlike nas_proxy.spaces)
 from nas_proxy.errors import InvalidArgumentError, shown  # noqa: E402
+from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, rows_data  # noqa: E402
 
 ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
 
@@ -37,6 +38,7 @@ class Table:
     seconds: dict[str, float] = field(default_factory=dict)  # arch id -> training seconds (first seed)
     seeds: list[int] = field(default_factory=list)
     val: dict[str, float] = field(default_factory=dict)  # arch id -> validation accuracy (first seed)
+    data: TableData | None = None  # the data it was measured on (nas_proxy.groundtruth.tables); None: it names none
 
 
 def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None = None) -> Table:
@@ -45,10 +47,11 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
     same training as the ground truth; another seed's is an independent training, as a real
     promotion is)."""
     # a folder, a FIFO or a device (/dev/zero) is one line, not a traceback or a read that never ends (probe45)
-    rows, _ = csv_rows(path, checks.read_text("--table", path))
+    rows, header = csv_rows(path, checks.read_text("--table", path))
     need = {"arch_id", "seed", "spec", metric}
-    if not rows or not need <= set(rows[0]):
+    if not need <= set(header):
         raise InvalidArgumentError(f"--table {path} needs rows with columns {', '.join(sorted(need))} (a ground-truth table)")
+    check_has_rows(f"--table {path}", rows, "architecture and seed", "no architecture trained")  # before fix52d: 'needs columns'
     table = Table([], {}, {})
     for n, row in enumerate(rows, start=2):
         try:
@@ -80,7 +83,30 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
             f"--promote-seed {val_seed}: --table {path} has no training of seed {val_seed}; it has seeds {', '.join(map(str, table.seeds))}"
         )
     table.ids = [a for a in table.ids if a in table.truth[table.seeds[0]]]  # the ground truth is the first seed
+    table.data = rows_data(path, f"--table {path}", enumerate(rows, start=2))  # rows of two datasets: refused
     return table
+
+
+def check_dataset(data: TableData | None, dataset: str, ranked: str, fix: str | None = None) -> None:
+    """Refuse a table measured on other data (``data``, a :class:`Table`'s) than ``dataset``, the real data of
+    ``ranked`` (what the script ranks, as messages name it): the one line of ``check_same_data``; ``fix`` (default:
+    give --dataset or another --table). A table that names no data (a user's own) is taken as it is."""
+    if data is not None:
+        fix = fix or f"give --dataset {data.dataset}, or a --table measured on {dataset}"
+        check_same_data(data, dataset, None, ranked, fix)
+
+
+def check_sets(data: TableData | None, paths: list[str]) -> None:
+    """Refuse a synthetic set of other data than the table's (``data``), by its meta.json's dataset and content digest,
+    before any is trained: fidelity.py's ``synthetic:`` proxies, kseed.py's --synthetic, protocol_per_set.py's --set."""
+    if data is None or not paths:
+        return
+    from nas_proxy.synthetic import read_meta  # torch: only where there is a set to read
+
+    for path in paths:
+        real = read_meta(Path(path))["dataset"]
+        fix = f"give a --table measured on {real['name']} (benchmarks/groundtruth/build.py --dataset), or sets of {data.dataset}"
+        check_same_data(data, str(real["name"]), real.get("content_sha256"), f"synthetic set {path}", fix)
 
 
 def subset(table: Table, ids: list[str]) -> Table:
@@ -93,6 +119,7 @@ def subset(table: Table, ids: list[str]) -> Table:
         {a: v for a, v in table.seconds.items() if a in keep},
         list(table.seeds),
         {a: v for a, v in table.val.items() if a in keep},
+        table.data,
     )
 
 
@@ -138,8 +165,7 @@ def scores_csv(path: Path, text: str, needs: str, *columns: set[str]) -> tuple[l
     rows, header = csv_rows(path, text)
     if not any(c <= set(header) for c in columns):
         raise InvalidArgumentError(f"scores file {path} needs {needs}")
-    if not rows:
-        raise InvalidArgumentError(f"scores file {path} has a header but no rows (no architecture scored); give one row per architecture")
+    check_has_rows(f"scores file {path}", rows)
     return rows, header
 
 

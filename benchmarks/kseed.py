@@ -37,7 +37,7 @@ import torch
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from fidelity_report import add_bootstrap, check_out, write_outputs  # noqa: E402
-from fidelity_table import read_table  # noqa: E402
+from fidelity_table import check_sets, read_table  # noqa: E402
 
 from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
@@ -243,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--k must include 1 (the baseline)")
     table = read_table(args.table)
     check_args(args, len(table.ids))
+    if "fidelity" in args.parts:  # ranked against the table: a set of its data (the cost part only times its architectures)
+        check_sets(table.data, [args.synthetic])
     args.timed = args.timing_ids or table.ids[: args.timing_archs]
     if set(args.timed) - set(table.ids):
         p.error(f"--timing-ids not in {args.table}: {', '.join(sorted(set(args.timed) - set(table.ids)))}")

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from fidelity_report import add_bootstrap, check_out_file  # benchmarks/ is on sys.path
 from fidelity_stats import PAIRED
-from fidelity_table import _scores_file, read_table, scores_csv, with_role
+from fidelity_table import _scores_file, check_dataset, read_table, scores_csv, with_role
 
 from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors
@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     checks.number("--target", args.target, 0, 2, low_open=True)  # a Spearman difference: at most 2
     checks.number("--top-target", args.top_target, 0, 2, low_open=True)
     table = with_role(read_table(args.table), args.role)
+    if (dataset := scores_dataset(args.scores)) is not None and table.data is not None:  # before fix52d: any table
+        fix = f"give a --table measured on {dataset}, or the scores of sets of {table.data.dataset}"
+        check_dataset(table.data, dataset, f"scores file {args.scores} (the sets of the ablation.json beside it)", fix)
     ids = table.ids
     y_all = np.array([table.truth[table.seeds[0]][a] for a in ids])
     have = variants(args.scores)
@@ -150,6 +153,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         write_text(args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2) + "\n")
     return 0
+
+
+def scores_dataset(path: Path) -> str | None:
+    """The dataset of the sets whose scores ``path`` holds, where it is distill_ablation.py's scores.csv and the
+    ablation.json beside it records it (its protocol's ``dataset``, from fix52d on); None otherwise (an earlier run's,
+    or another scores file: its user knows its data)."""
+    if path.name != "scores.csv":
+        return None
+    try:
+        doc = json.loads((path.parent / "ablation.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none there, or not distill_ablation.py's
+        return None
+    protocol = doc.get("protocol") if isinstance(doc, dict) else None
+    dataset = protocol.get("dataset") if isinstance(protocol, dict) else None
+    return dataset if isinstance(dataset, str) else None
 
 
 def variants(path: Path) -> list[str]:

@@ -46,7 +46,7 @@ from fidelity_proxies import _synthetic
 from fidelity_report import add_bootstrap, check_out, write_outputs
 from fidelity_report import markdown as fidelity_markdown
 from fidelity_stats import fidelity
-from fidelity_table import Table, read_table, subset
+from fidelity_table import Table, check_sets, read_table, subset
 from split import SPLIT, TABLE, read_split
 
 from nas_proxy import checks
@@ -145,6 +145,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     cal_table, eval_table = subset(val, cal_ids), subset(test, eval_ids)
     sets = dict(s.split("=", 1) for s in args.set)
+    check_sets(test.data, list(sets.values()))  # every set of the table's data, before any is trained
     grid = protocols(args)
     truth = np.array([cal_table.truth[cal_table.seeds[0]][a] for a in cal_table.ids])
     calibration: dict[str, dict[str, float]] = {s: {} for s in sets}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from fidelity_table import read_table  # noqa: E402
+from fidelity_table import check_dataset, read_table  # noqa: E402
 
 from nas_proxy import checks  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if (st := checks.status("--out", args.out)) is not None and stat.S_ISDIR(st.st_mode):
         raise InvalidArgumentError(f"--out {args.out} is a folder; give the CSV file to write, such as {args.out / 'zero-cost.csv'}")
     table = read_table(args.table)
+    check_dataset(table.data, args.dataset, "the zero-cost scores' real data (--dataset)")
     gpu = _seconds_from(args.seconds_from) if args.seconds_from else {}
     setup = RunSetup(
         get_space(args.space),

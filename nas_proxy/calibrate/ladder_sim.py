@@ -41,7 +41,7 @@ import numpy.typing as npt
 from nas_proxy import checks
 from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.errors import InvalidArgumentError, shown
-from nas_proxy.groundtruth.tables import TableData, rows_data
+from nas_proxy.groundtruth.tables import TableData, check_has_rows, rows_data
 from nas_proxy.ladders import FULL, is_token
 
 if TYPE_CHECKING:
@@ -258,8 +258,9 @@ class _Table:
             raise InvalidArgumentError(f"ground-truth table {path} does not exist")
         self.header, self.rows = _csv("--truth", path)
         self.path = path
-        if not self.rows or not {"arch_id", "seed", "test_accuracy"} <= set(self.header):
+        if not {"arch_id", "seed", "test_accuracy"} <= set(self.header):
             raise InvalidArgumentError(f"{path} needs rows with columns arch_id, seed and test_accuracy (a ground-truth table)")
+        check_has_rows(f"ground-truth table {path}", self.rows, "architecture and seed", "no architecture trained")
         checks.columns(path, self.header)  # after: a file of another kind is named as such
         self.data = rows_data(path, f"--truth {path}", self.rows)  # a table mixing two datasets' rows is refused
         self.seeds: list[int] = []
@@ -394,10 +395,7 @@ def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, 
         raise InvalidArgumentError(
             f"--scores {path} needs comma-separated columns proxy, arch_id, score and seconds (one row per proxy and architecture)"
         )
-    if not rows:  # before fix50d said to lack the columns it has (benchmarks/fidelity_table.scores_csv's words)
-        raise InvalidArgumentError(
-            f"--scores {path} has a header but no rows (no architecture scored); give one row per proxy and architecture"
-        )
+    check_has_rows(f"--scores {path}", rows, "proxy and architecture")  # before fix50d: said to lack the columns it has
     checks.columns(path, header)
     by: dict[str, dict[str, tuple[float, float]]] = {}
     for n, r in rows:

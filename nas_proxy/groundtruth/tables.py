@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,16 @@ def _from_sidecar(path: Path, table: str) -> TableData | None:
     return TableData(data[DATASET], sha if isinstance(sha, str) and sha else None, table, f"the {SIDECAR} beside it")
 
 
+def check_has_rows(where: str, rows: Sized, per: str = "architecture", none: str = "no architecture scored") -> None:
+    """Refuse a table or scores file (``where``: how messages name it, ``--scores FILE``) whose header stands alone, in
+    the one wording of every reader (calibrate's and ladder.py's --scores and --truth, fidelity.py's, power.py's and
+    rank_average.py's scores files, fidelity_table's --table); ``per``: what each row is for; ``none``: what a header
+    alone means. Before fix52d the scores readers said it in two ways, the table readers as a lack of the columns the
+    header has."""
+    if not len(rows):
+        raise InvalidArgumentError(f"{where} has a header but no rows ({none}); give one row per {per}")
+
+
 def check_same_data(data: TableData | None, dataset: str, sha256: str | None, ranked: str, fix: str) -> None:
     """Refuse to judge ``ranked`` (what is about to be ranked: a synthetic set, ``--dataset NAME``) of ``dataset``
     (``sha256``: its content_sha256, None where not at hand) against a table measured on other data; ``fix``: what
@@ -141,6 +151,7 @@ __all__ = [
     "SHA256",
     "SIDECAR",
     "TableData",
+    "check_has_rows",
     "check_same_data",
     "read_data",
     "row_columns",

@@ -13,6 +13,7 @@ from typing import Any, TypeGuard
 from nas_proxy.correlate.metrics import to_jsonable
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.files import make_dirs, write_bytes, write_json, write_text, writing
+from nas_proxy.groundtruth.tables import DATASET
 from nas_proxy.report.notes import ceiling_size, dash_notes, failed_archs, failed_lines
 from nas_proxy.report.verdict import verdict
 from nas_proxy.studies.storage import Storage
@@ -252,7 +253,10 @@ def write_reports(result: CorrelateResult) -> None:
 
     out = result.out
     make_dirs(out)
-    frame = pd.DataFrame([{**r, "spec": json.dumps(r["spec"], sort_keys=True)} for r in result.rows])
+    # every row names its data (the ground-truth tables' column, nas_proxy.groundtruth.tables): a copied CSV keeps it;
+    # before fix52d only results.json's facts named it
+    dataset = {DATASET: result.facts["data"]["dataset"]}
+    frame = pd.DataFrame([{"arch_id": r["arch_id"], **dataset, **r, "spec": json.dumps(r["spec"], sort_keys=True)} for r in result.rows])
     write_text(out / "results.csv", frame.to_csv(index=False))
     plots(result)
     md = markdown(result)

@@ -27,6 +27,7 @@ from nas_proxy.correlate.result import TRUTH_SEED2
 from nas_proxy.correlate.truth import _ceiling_subset
 from nas_proxy.errors import InvalidArgumentError, NasProxyWarning
 from nas_proxy.groundtruth.study import DataRef, enqueue, open_study, study_name
+from nas_proxy.groundtruth.tables import read_data
 from nas_proxy.report.render import write_reports
 from nas_proxy.search import ProxyConfig
 from nas_proxy.spaces import arch_id, get_space
@@ -117,6 +118,10 @@ def test_report_numbers_match_results_json(finished: tuple[Path, Path, Correlate
     frame = pd.read_csv(out / "results.csv")
     rows = {r["arch_id"]: r for r in results["archs"]}
     assert len(frame) == 6
+    # every row names its data, as results.json does (before fix52d a copied results.csv named none), in the ground-truth
+    # tables' column: the one reader of a table's data reads it
+    assert list(frame.columns[:3]) == ["arch_id", "dataset", "spec"] and set(frame["dataset"]) == {results["facts"]["data"]["dataset"]}
+    assert read_data(out / "results.csv", "results.csv").dataset == "digits"  # type: ignore[union-attr]
     for _, r in frame.iterrows():
         assert math.isclose(r["truth"], rows[r["arch_id"]]["truth"]) and 0 <= r["truth"] <= 100
         assert math.isclose(r["synflow"], rows[r["arch_id"]]["synflow"], rel_tol=1e-9)

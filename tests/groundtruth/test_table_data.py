@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -224,3 +225,126 @@ def test_distill_select_by_refuses_a_table_of_other_images_of_the_same_dataset_b
     chosen = ranker(same)
     assert chosen is not None
     chosen.check_data(found)  # the data it was measured on: past the check
+
+
+@pytest.fixture
+def bench_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The benchmark scripts import their neighbours (fidelity_table, split) by name."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks" / "groundtruth"))
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+
+
+def _ids(table: Path) -> list[str]:
+    """The architectures of a table :func:`_table` wrote, in its order."""
+    with table.open(newline="") as f:
+        return [r["arch_id"] for r in csv.DictReader(f) if r["seed"] == "0"]
+
+
+def _refused(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line a script printed on stderr (and nothing else)."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_every_benchmark_reader_of_a_table_refuses_another_datasets_table_in_one_line(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, bench_path: None
+) -> None:
+    """Before fix52d kseed.py, protocol_per_set.py (a digits set), zero_cost_scores.py, distill_ablation.py (--dataset
+    digits) and power.py (a digits ablation's scores) read benchmarks/groundtruth's Fashion-MNIST table without looking
+    at its data: they trained, distilled or sized a digits ranking against Fashion-MNIST accuracies. Each now reads the
+    table's data with the one reader (fidelity_table.read_table) and refuses it in check_same_data's one line, before
+    any set is loaded, distilled or trained and before anything is written."""
+    import distill_ablation
+    import kseed
+    import power
+    import protocol_per_set
+    import zero_cost_scores
+
+    class PastTheCheckError(Exception):
+        """Raised where each script's work begins (a set loaded or trained, a score, an architecture picked)."""
+
+    def work(*_: object, **__: object) -> None:
+        raise PastTheCheckError
+
+    for module, name in ((kseed.ProxyContext, "load"), (protocol_per_set, "_synthetic"), (zero_cost_scores, "ZeroCostProxy")):
+        monkeypatch.setattr(module, name, work)
+    monkeypatch.setattr(distill_ablation, "evaluation_archs", work)
+    fashion = _table(tmp_path / "fashion.csv", "fashion-mnist", space="convnet720")
+    measured = f"--table {fashion} was measured on fashion-mnist (its column 'dataset') and"
+    out = tmp_path / "out"
+    assert kseed.main(["--synthetic", str(tiny_run), "--table", str(fashion), "--device", "cpu", "--out", str(out)]) == 2
+    line = _refused(capsys)
+    assert f"{measured} synthetic set {tiny_run} is of digits" in line and "give a --table measured on digits" in line
+    split = tmp_path / "split.csv"  # three architectures of each role, as a choice needs
+    roles = [f"{a},{'calibration' if i < 3 else 'evaluation'},1\n" for i, a in enumerate(_ids(fashion))]
+    split.write_text("arch_id,role,flops\n" + "".join(roles))
+    argv = ["--set", f"random-ipc10={tiny_run}", "--table", str(fashion), "--split", str(split), "--device", "cpu", "--out", str(out)]
+    assert protocol_per_set.main([*argv, "--work", str(tmp_path / "work")]) == 2
+    assert f"{measured} synthetic set {tiny_run} is of digits" in _refused(capsys)
+    csv_out = tmp_path / "zero-cost.csv"
+    assert zero_cost_scores.main(["--table", str(fashion), "--dataset", "digits", "--out", str(csv_out)]) == 2
+    line = _refused(capsys)
+    assert f"{measured} the zero-cost scores' real data (--dataset) is of digits" in line and "give --dataset fashion-mnist" in line
+    argv = ["--table", str(fashion), "--dataset", "digits", "--device", "cpu", "--work", str(tmp_path / "work"), "--out", str(out)]
+    assert distill_ablation.main(argv) == 2
+    assert f"{measured} the sets distilled (--dataset) is of digits" in _refused(capsys)
+    ablation = tmp_path / "ablation"
+    ablation.mkdir()
+    rows = [f"{v},{a},{i + (v == 'b')},1.0" for v in "ab" for i, a in enumerate(_ids(fashion))]
+    (ablation / "scores.csv").write_text("\n".join(["variant,arch_id,score,seconds", *rows]) + "\n")
+    (ablation / "ablation.json").write_text(json.dumps({"protocol": {"dataset": "digits"}}))
+    assert power.main([str(ablation / "scores.csv"), "--base", "a", "--table", str(fashion), "--role", "all"]) == 2
+    line = _refused(capsys)
+    assert f"{measured} scores file {ablation / 'scores.csv'} (the sets of the ablation.json beside it) is of digits" in line
+    assert not out.exists() and not csv_out.exists() and not (tmp_path / "work").exists()
+    # the same data, or a table that names none (a user's own): past the check, as before
+    for table in (_table(tmp_path / "d.csv", "digits", space="convnet720"), _table(tmp_path / "own.csv", None, space="convnet720")):
+        assert power.main([str(ablation / "scores.csv"), "--base", "a", "--table", str(table), "--role", "all"]) == 0
+        assert "| b | 6 |" in capsys.readouterr().out
+
+
+def test_a_synthetic_proxy_of_another_datasets_set_is_refused_where_it_is_scored(tiny_run: Path, tmp_path: Path, bench_path: None) -> None:
+    """fidelity_proxies._synthetic, which fidelity.py, distill_ablation.py and protocol_per_set.py train every set with,
+    checks the set against the table's data itself (a distill_ablation set is distilled after the table is read)."""
+    import argparse
+
+    import fidelity_proxies
+    from fidelity_table import read_table
+
+    table = read_table(_table(tmp_path / "fashion.csv", "fashion-mnist", space="convnet720"))
+    with pytest.raises(InvalidArgumentError, match=rf"synthetic set {tiny_run} is of digits"):
+        fidelity_proxies._synthetic(str(tiny_run), table, argparse.Namespace(), tmp_path / "work")
+    assert not (tmp_path / "work").exists()
+
+
+def test_the_ablations_calibration_architectures_come_from_its_table(tmp_path: Path, bench_path: None) -> None:
+    """Before fix52d distill_ablation.calibration_file read the validation accuracies from the default table whatever
+    --table was given: a KeyError for a table of other architectures, other numbers for one of the same."""
+    import distill_ablation
+    from fidelity_table import read_table
+
+    path = _table(tmp_path / "t.csv", "digits", space="convnet720")
+    table = read_table(path)
+    split = tmp_path / "split.csv"
+    split.write_text("arch_id,role,flops\n" + "".join(f"{a},calibration,1\n" for a in table.ids))
+    written = json.loads(distill_ablation.calibration_file(table, split, tmp_path / "work", path).read_text())
+    assert [a["accuracy"] for a in written] == [49 + 5 * i for i in range(6)]
+
+
+def test_a_header_alone_is_said_in_one_wording_by_every_reader(tmp_path: Path, bench_path: None) -> None:
+    """A table or scores file whose header stands alone is refused by nas_proxy.groundtruth.tables.check_has_rows:
+    before fix52d the two table readers (fidelity_table.read_table, ladder_sim's) said a header-only table lacked the
+    columns its header has ('needs rows with columns arch_id, seed, ...'), and the scores readers had the helper's
+    words written twice (fidelity_table.scores_csv, ladder_sim._long_scores)."""
+    from fidelity_table import read_table
+
+    from nas_proxy.calibrate import ladder_sim as sim
+
+    table = _table(tmp_path / "t.csv", "digits")
+    table.write_text(table.read_text().splitlines()[0] + "\n")
+    alone = "has a header but no rows (no architecture trained); give one row per architecture and seed"
+    with pytest.raises(InvalidArgumentError, match=rf"^--table {table} {re.escape(alone)}$"):
+        read_table(table)
+    with pytest.raises(InvalidArgumentError, match=rf"^ground-truth table {table} {re.escape(alone)}$"):
+        sim.load_candidates(table, [])
