@@ -226,7 +226,9 @@ class _Calibration:
         seed = derive_seed(self.config.seed, name, position) % 2**32
         with interrupts.deferred():
             study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup, multivariate=True)
-            trial = study.ask()
+            with warnings.catch_warnings():  # its trial beats not, and needs not: no judge looks at a calibration's studies
+                warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize", UserWarning)
+                trial = study.ask()  # (on a database storage Optuna warned so at every trial: SQLite's too since fix52a)
             protocol = sample(trial, self.config.synthetic, self.config.choices)
         try:
             value, fid, ratio = self.objective(protocol, ids)

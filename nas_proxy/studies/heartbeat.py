@@ -11,11 +11,19 @@ drill40), and its retry does not carry that reason.
 A trial is stale when this process has seen its heartbeat unchanged for the grace period on its own
 monotonic clock, or, sooner, when the database's clock says its heartbeat is older than the grace period and this
 process has seen it unchanged for two heartbeat intervals (a living worker beats once an interval). A trial that
-never beat is timed by this process's monotonic clock alone: its start is its worker's clock, not the database's.
+never beat is timed by this process's monotonic clock alone: its start is its worker's clock, not the database's;
+so is every trial on SQLite, whose "database's clock" is the clock of whichever host's process writes or reads it.
 Optuna compares the database's clock alone: moved forward an hour (NTP, a VM resumed), it failed every
 running trial at once, their workers alive; moved back, a dead worker's trial looked alive for an hour
-(drill41). Its base, :class:`TaggingStorage` (SQLite's storage, which beats not), records a trial's worker in the
-transaction that makes it RUNNING. Imported only where a database storage is opened
+(drill41). Its base, :class:`TaggingStorage`, records a trial's worker in the transaction that makes it RUNNING.
+
+Every database storage beats, SQLite's too: one process at a time writes a SQLite file, but the next may run on another
+host (the file on a shared disk, a container or a batch job started again under another host name), and a worker there
+cannot be judged by its process. Before fix52a SQLite's storage beat not, ``--heartbeat-interval`` and ``--grace`` did
+nothing there, and a search killed under one host name and run again under another waited for the dead worker's trial
+for good (drill51: 11 minutes, until stopped by hand). Its heartbeat thread writes beside the process's own writes:
+SQLite makes either wait for the other's lock (the driver's ``timeout``, 5 s unless ``?timeout=`` says), and a beat the
+database still refused is skipped, as any refused beat. Imported only where a database storage is opened
 (:func:`nas_proxy.studies.storage.open_storage`).
 """
 
@@ -149,6 +157,12 @@ class BeatingStorage(TaggingStorage):
             del sightings[gone]
         return stale
 
+    @property
+    def _own_clocks(self) -> bool:
+        """Whether each process's heartbeats are written by its own host's clock: SQLite's, whose "database" runs in every
+        process that opens the file (its ``CURRENT_TIMESTAMP`` is that process's host's clock), not on one server."""
+        return self.engine.name == "sqlite"
+
     def _beats(self, study_id: int) -> dict[int, tuple[datetime.datetime, float | None]]:
         """``{trial id: (last heartbeat, its age in seconds by the database's clock)}`` of the study's RUNNING
         trials (the query of Optuna 5.1's ``_get_stale_trial_ids``). A trial that never beat has its start instead of a
@@ -158,7 +172,8 @@ class BeatingStorage(TaggingStorage):
         Its start is the client's wall clock (Optuna writes ``datetime.now()``, the worker host's local time), not the
         database's: before fix50b its age was the database's now less that start, two clocks, and a worker whose clock was
         minutes behind the database's had its live trial failed after two heartbeat intervals, before its first beat
-        (trained twice), one ahead a dead one's waited for until the clocks met."""
+        (trained twice), one ahead a dead one's waited for until the clocks met. On SQLite no heartbeat has an age either
+        (:attr:`_own_clocks`): each is written by its worker's host's clock, and read against the judge's."""
         with _create_scoped_session(self.scoped_session, True) as session:
             db_now = session.execute(sqlalchemy.func.now()).scalar()
             assert db_now is not None
@@ -172,7 +187,8 @@ class BeatingStorage(TaggingStorage):
             beats: dict[int, tuple[datetime.datetime, float | None]] = {}
             for t in running:
                 if t.heartbeats:  # written by the database's clock (its default, and Optuna's now() on update)
-                    beats[t.trial_id] = (t.heartbeats[0].heartbeat, (db_now - t.heartbeats[0].heartbeat).total_seconds())
+                    beat = t.heartbeats[0].heartbeat
+                    beats[t.trial_id] = (beat, None if self._own_clocks else (db_now - beat).total_seconds())
                 elif t.datetime_start is not None:
                     beats[t.trial_id] = (t.datetime_start, None)
             return beats

@@ -6,10 +6,12 @@
 - a path (``studies/demo/journal.log``), or ``journal:PATH`` (an alias kept for older commands): a
   journal file there. A journal storage is always given back, and printed, as the bare path:
   the form ``optuna studies --storage`` and ``optuna-dashboard`` accept;
-- ``sqlite:///file.db``: one process (parallel SQLite writers hit "database is locked");
-- ``postgresql://...`` / ``mysql://...``: several machines, with heartbeats: a trial whose worker
-  stopped beating is failed and re-queued (``RetryHeartbeatStaleTrialCallback``). A PostgreSQL URL
-  without a driver uses psycopg 3 (``pip install nasproxy[postgres]``), whatever SQLAlchemy's default.
+- ``sqlite:///file.db``: one process at a time (parallel SQLite writers hit "database is locked");
+- ``postgresql://...`` / ``mysql://...``: several machines. A PostgreSQL URL without a driver uses
+  psycopg 3 (``pip install nasproxy[postgres]``), whatever SQLAlchemy's default.
+
+Every database storage beats, SQLite's too (:mod:`nas_proxy.studies.heartbeat`): a trial whose worker
+stopped beating is failed and re-queued (``RetryHeartbeatStaleTrialCallback``).
 """
 
 from __future__ import annotations
@@ -176,8 +178,9 @@ def _as_written(url: str, path: str) -> Path:
 def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEAT_SECONDS, grace_period: int = GRACE_SECONDS) -> Storage:
     """The storage ``url`` names (None: ``study``'s default journal), with the URL it was opened from; one-line :class:`StorageError` when it cannot be opened.
 
-    ``heartbeat_interval`` and ``grace_period`` (seconds) apply to journals (:mod:`nas_proxy.studies.journal_beat`)
-    and to database storages other than SQLite.
+    ``heartbeat_interval`` and ``grace_period`` (seconds) apply to every storage: a journal's heartbeat files
+    (:mod:`nas_proxy.studies.journal_beat`), a database's heartbeats (:mod:`nas_proxy.studies.heartbeat`; SQLite's too since
+    fix52a: before, they were taken and did nothing there).
     """
     import optuna
 
@@ -194,10 +197,7 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
             _check_address(url)  # as typed: the URL the user knows, before its driver is made explicit
             url = database
             _check_database(url)
-            from nas_proxy.studies.heartbeat import BeatingStorage, RetryLapsedTrial, TaggingStorage
-
-            if url.startswith("sqlite:"):
-                return Storage(TaggingStorage(url, engine_kwargs=engine_kwargs(url)), url)
+            from nas_proxy.studies.heartbeat import BeatingStorage, RetryLapsedTrial
 
             heartbeat: dict[str, Any] = {
                 "heartbeat_interval": heartbeat_interval,

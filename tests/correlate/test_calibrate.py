@@ -122,6 +122,14 @@ def test_same_seed_gives_the_same_profile(reference: tuple[Path, dict[str, Any]]
     assert _profile(tmp_path / "studies" / "cal" / "profile.toml") == _profile(path)
 
 
+def test_a_calibration_on_sqlite_says_nothing_of_heartbeats(workdir: Path, tmp_path: Path) -> None:
+    """fix52a: SQLite's storage beats, as every database's; a calibration asks its trials outside Optuna's optimize, and
+    Optuna warned at each one that a heartbeat storage is meant for optimize (two lines on stderr a trial, PostgreSQL's
+    before too). A calibration's trials need no beat: one process runs them and no judge looks at its studies."""
+    done = _cli([*_command(workdir, "cal"), "--storage", f"sqlite:///{tmp_path / 'c.db'}"], tmp_path)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
 def _cached_scores(journal: Path) -> int:
     if not journal.exists():
         return 0

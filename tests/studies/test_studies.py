@@ -350,9 +350,10 @@ def test_a_study_found_again_adds_nothing_to_the_journal(tmp_path: Path) -> None
 
 
 def _beating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, optuna.Study, Callable[[str], None], list[float]]:
-    """A heartbeat storage (SQLite: open_storage beats on servers only; the class is the same: interval 1 s,
-    grace 3 s), a study, ``beat(offset)`` that dates its trials' heartbeats by the database's clock
-    (``'-1 hour'``: as after the clock moved forward an hour), and the process's monotonic clock to move."""
+    """A heartbeat storage (SQLite standing in for a server, whose one clock dates every heartbeat: its ages read as a
+    server's are, not ignored as SQLite's own, written by each host's clock; interval 1 s, grace 3 s), a study,
+    ``beat(offset)`` that dates its trials' heartbeats by the database's clock (``'-1 hour'``: as after the clock moved
+    forward an hour), and the process's monotonic clock to move."""
     import sqlalchemy
 
     from nas_proxy.studies import heartbeat
@@ -360,6 +361,7 @@ def _beating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, optu
 
     clock = [1000.0]
     monkeypatch.setattr(heartbeat, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(BeatingStorage, "_own_clocks", False)
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     storage = BeatingStorage(url, heartbeat_interval=1, grace_period=3, heartbeat_stale_trial_callback=RetryLapsedTrial(2))
     engine = sqlalchemy.create_engine(url)
