@@ -33,6 +33,7 @@ Run it through ``benchmarks/gpu_check.sh``; benchmarks/README.md has the command
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -76,6 +77,21 @@ class Stop:
     def name(cls) -> str:
         return signal.Signals(cls.signum).name if cls.signum else ""
 
+    @classmethod
+    def take(cls) -> None:
+        """Note the stop signals from now on (the first thing ``main`` does)."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, cls.note)
+
+    @classmethod
+    def noted_before(cls, stops: Path) -> None:
+        """gpu_check.sh's folder: say that the handlers are in place (``ready``), then read the signal it noted
+        before then (``signal``, its number), which reached this process while it could not take it, or not at
+        all. One noted after ``ready`` is passed on to this process by the script, and lands in the handler."""
+        (stops / "ready").touch()
+        with contextlib.suppress(FileNotFoundError):
+            cls.note(int((stops / "signal").read_text()), None)
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -96,6 +112,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="the architecture sample, distillation and trainings")
     p.add_argument("--commit", default=None, help="git commit to record when the tree carries no .git")
     p.add_argument("--command", default=None, help="the command line to record (gpu_check.sh passes its own)")
+    p.add_argument(
+        "--stops", type=Path, default=None, help="gpu_check.sh's folder where it notes a stop signal received before this process took one"
+    )
     p.add_argument(
         "--fidelity-sets",
         default=None,
@@ -219,7 +238,10 @@ def fit_out(out: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    Stop.take()
     args = parse_args(argv)
+    if args.stops is not None:
+        Stop.noted_before(args.stops)
     start = args.started_at or time.time()  # the wheel install before this process counts too
     deadline = start + args.budget_seconds
     out = args.out.resolve()
@@ -247,8 +269,6 @@ def main(argv: list[str] | None = None) -> int:
         },
         "sections": {},
     }
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, Stop.note)
     for name in SECTIONS:
         left = deadline - plan.final_reserve_s - time.time()
         if Stop.signum is not None and name in args.sections:

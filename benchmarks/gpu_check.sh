@@ -11,6 +11,24 @@
 set -u
 set -o pipefail
 
+# A stop signal (SIGTERM: a lease's time limit; SIGINT: Ctrl-C; SIGHUP: a closed terminal) is taken from here
+# on, before this script starts anything: noted in $STOPS/signal for the driver, which reads it once it has its
+# own handlers ($STOPS/ready), and passed on to the driver once it runs. The driver so learns of a stop that came
+# before it could take one: while this script installed wheels, or while the driver's Python started (a signal
+# then ends it by its default action, or is ignored: SIGINT, in a background job).
+STOPS="$(mktemp -d -t gpu_check-stops.XXXXXX)" || { echo "[gpu_check] cannot create a temporary folder" >&2; exit 2; }
+STOPPED=""  # the first stop signal's name
+DRIVER=""
+stop() {
+    if [ -z "$STOPPED" ]; then
+        STOPPED="$1"
+        kill -l "$1" >"$STOPS/signal.tmp" && mv "$STOPS/signal.tmp" "$STOPS/signal"  # its number, whole or absent
+    fi
+    [ -z "$DRIVER" ] || kill -"$1" "$DRIVER" 2>/dev/null  # the same signal: the driver exits 128 + its number
+}
+for SIG in TERM INT HUP; do trap "stop $SIG" "$SIG"; done
+trap 'rm -rf "$STOPS"' EXIT
+
 STARTED_AT="$(date +%s)"  # the budget (--budget-seconds) counts from here, the wheel install included
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -75,16 +93,25 @@ say "python $PY ($("$PY" -c 'import sys; print(sys.version.split()[0])' 2>&1)), 
 # so that report is not lost to a broken pipe.
 exec 3> >(trap '' TERM INT HUP; exec tee -a "$LOG")
 TEE_PID=$!
-"$PY" "$ROOT/benchmarks/gpu_check.py" --out "$OUT_DIR" --command "$COMMAND" --started-at "$STARTED_AT" ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} ${ARGS[@]+"${ARGS[@]}"} >&3 2>&1 &
-DRIVER=$!
-exec 3>&-
-for SIG in TERM INT HUP; do trap "kill -$SIG \"\$DRIVER\" 2>/dev/null" "$SIG"; done  # the same signal: the driver exits 128 + its number
-STATUS=0
-wait "$DRIVER" || STATUS=$?
-while kill -0 "$DRIVER" 2>/dev/null; do  # a trapped signal ends `wait` early: wait again for the report
+start_driver() {
+    local before="$STOPPED"  # noted before it starts: it reads it from $STOPS
+    "$PY" "$ROOT/benchmarks/gpu_check.py" --out "$OUT_DIR" --command "$COMMAND" --started-at "$STARTED_AT" --stops "$STOPS" \
+        ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} ${ARGS[@]+"${ARGS[@]}"} >&3 2>&1 &
+    DRIVER=$!
+    [ -n "$before" ] || [ -z "$STOPPED" ] || kill -"$STOPPED" "$DRIVER" 2>/dev/null  # noted as it was started, before $DRIVER was set
+}
+start_driver
+while :; do
     STATUS=0
     wait "$DRIVER" || STATUS=$?
+    while kill -0 "$DRIVER" 2>/dev/null; do  # a trapped signal ends `wait` early: wait again for the report
+        STATUS=0
+        wait "$DRIVER" || STATUS=$?
+    done
+    # ended by the stop signal before it took one (its Python was starting): once more, to write the report
+    if [ -n "$STOPPED" ] && [ ! -e "$STOPS/ready" ] && [ "$STATUS" -gt 128 ]; then start_driver; else break; fi
 done
+exec 3>&-
 for _ in $(seq 50); do kill -0 "$TEE_PID" 2>/dev/null || break; sleep 0.1; done  # tee's last lines before ours
 WROTE=$(cd "$OUT_DIR" 2>/dev/null && ls -d results.json gpu_results.md gpu_check.log 2>/dev/null | paste -sd, - | sed 's/,/, /g')
 say "exit status $STATUS; results in $OUT_DIR (${WROTE:-nothing written})"  # only what exists: a refused argument leaves the log alone
