@@ -58,6 +58,9 @@ KILL_GRACE_S = 5.0  # a section past its limit by this much gets SIGTERM (its pr
 MAX_OUT_FILES = 8  # what the GPU machine sends back: at most 8 files, no deeper than OUT/a/b/file
 KEEP_SUFFIXES = (".csv", ".md", ".json")  # ground-truth files kept unpacked when OUT holds too many files
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # from outside: a lease's time limit, Ctrl-C, a closed terminal
+# nohup's SIGHUP stays ignored, as bash leaves gpu_check.sh's; SIGINT is taken even when ignored: a script starts every
+# background job so, this driver included
+KEPT_IGNORED = (signal.SIGHUP,)
 POLL_S = 0.2  # how often a running section is checked for its end, its limit and a stop signal
 
 
@@ -79,9 +82,10 @@ class Stop:
 
     @classmethod
     def take(cls) -> None:
-        """Note the stop signals from now on (the first thing ``main`` does)."""
+        """Note the stop signals from now on (the first thing ``main`` does), an ignored SIGHUP excepted."""
         for sig in STOP_SIGNALS:
-            signal.signal(sig, cls.note)
+            if not (sig in KEPT_IGNORED and signal.getsignal(sig) is signal.SIG_IGN):
+                signal.signal(sig, cls.note)
 
     @classmethod
     def noted_before(cls, stops: Path) -> None:

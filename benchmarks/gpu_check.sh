@@ -15,7 +15,8 @@ set -o pipefail
 # on, before this script starts anything: noted in $STOPS/signal for the driver, which reads it once it has its
 # own handlers ($STOPS/ready), and passed on to the driver once it runs. The driver so learns of a stop that came
 # before it could take one: while this script installed wheels, or while the driver's Python started (a signal
-# then ends it by its default action, or is ignored: SIGINT, in a background job).
+# then ends it by its default action, or is ignored: SIGINT, in a background job). A signal ignored when the
+# script started (SIGHUP under nohup) cannot be trapped by bash and stays ignored (nohup's promise).
 STOPS="$(mktemp -d -t gpu_check-stops.XXXXXX)" || { echo "[gpu_check] cannot create a temporary folder" >&2; exit 2; }
 STOPPED=""  # the first stop signal's name
 DRIVER=""
