@@ -116,9 +116,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="the architecture sample, distillation and trainings")
     p.add_argument("--commit", default=None, help="git commit to record when the tree carries no .git")
     p.add_argument("--command", default=None, help="the command line to record (gpu_check.sh passes its own)")
-    p.add_argument(
-        "--stops", type=Path, default=None, help="gpu_check.sh's folder where it notes a stop signal received before this process took one"
-    )
+    # gpu_check.sh's folder where it notes a stop signal received before this process took one (Stop.noted_before)
+    p.add_argument("--stops", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument(
         "--fidelity-sets",
         default=None,

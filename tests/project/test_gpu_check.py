@@ -331,7 +331,7 @@ def left_running(tmp_path: Path) -> list[str]:
     for stat in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             line = stat.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if str(tmp_path) in line and not gone(int(stat.parent.name)):
+            if f"{tmp_path}/" in line and not gone(int(stat.parent.name)):
                 found.append(f"{stat.parent.name}: {line[:200]}")
         except OSError:
             continue
