@@ -33,6 +33,7 @@ Run it through ``benchmarks/gpu_check.sh``; benchmarks/README.md has the command
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -57,6 +58,9 @@ KILL_GRACE_S = 5.0  # a section past its limit by this much gets SIGTERM (its pr
 MAX_OUT_FILES = 8  # what the GPU machine sends back: at most 8 files, no deeper than OUT/a/b/file
 KEEP_SUFFIXES = (".csv", ".md", ".json")  # ground-truth files kept unpacked when OUT holds too many files
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # from outside: a lease's time limit, Ctrl-C, a closed terminal
+# nohup's SIGHUP stays ignored, as bash leaves gpu_check.sh's; SIGINT is taken even when ignored: a script starts every
+# background job so, this driver included
+KEPT_IGNORED = (signal.SIGHUP,)
 POLL_S = 0.2  # how often a running section is checked for its end, its limit and a stop signal
 
 
@@ -75,6 +79,22 @@ class Stop:
     @classmethod
     def name(cls) -> str:
         return signal.Signals(cls.signum).name if cls.signum else ""
+
+    @classmethod
+    def take(cls) -> None:
+        """Note the stop signals from now on (the first thing ``main`` does), an ignored SIGHUP excepted."""
+        for sig in STOP_SIGNALS:
+            if not (sig in KEPT_IGNORED and signal.getsignal(sig) is signal.SIG_IGN):
+                signal.signal(sig, cls.note)
+
+    @classmethod
+    def noted_before(cls, stops: Path) -> None:
+        """gpu_check.sh's folder: say that the handlers are in place (``ready``), then read the signal it noted
+        before then (``signal``, its number), which reached this process while it could not take it, or not at
+        all. One noted after ``ready`` is passed on to this process by the script, and lands in the handler."""
+        (stops / "ready").touch()
+        with contextlib.suppress(FileNotFoundError):
+            cls.note(int((stops / "signal").read_text()), None)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -96,6 +116,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="the architecture sample, distillation and trainings")
     p.add_argument("--commit", default=None, help="git commit to record when the tree carries no .git")
     p.add_argument("--command", default=None, help="the command line to record (gpu_check.sh passes its own)")
+    # gpu_check.sh's folder where it notes a stop signal received before this process took one (Stop.noted_before)
+    p.add_argument("--stops", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument(
         "--fidelity-sets",
         default=None,
@@ -219,7 +241,10 @@ def fit_out(out: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    Stop.take()
     args = parse_args(argv)
+    if args.stops is not None:
+        Stop.noted_before(args.stops)
     start = args.started_at or time.time()  # the wheel install before this process counts too
     deadline = start + args.budget_seconds
     out = args.out.resolve()
@@ -247,8 +272,6 @@ def main(argv: list[str] | None = None) -> int:
         },
         "sections": {},
     }
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, Stop.note)
     for name in SECTIONS:
         left = deadline - plan.final_reserve_s - time.time()
         if Stop.signum is not None and name in args.sections:

@@ -19,7 +19,40 @@ mkdir -p "$OUT_DIR" || { echo "[gpu_check] cannot create the output folder $OUT_
 OUT_DIR="$(cd "$OUT_DIR" && pwd)"
 LOG="$OUT_DIR/gpu_check.log"
 : >"$LOG"
-say() { echo "[gpu_check] $*" | tee -a "$LOG"; }
+STOPS="$(mktemp -d -t gpu_check-stops.XXXXXX)" || { echo "[gpu_check] cannot create a temporary folder" >&2; exit 2; }
+TEE_PID=""
+finish() {  # on exit: tee's last lines written before this script ends
+    exec 3>&-
+    for _ in $(seq 50); do [ -n "$TEE_PID" ] && kill -0 "$TEE_PID" 2>/dev/null || break; sleep 0.1; done
+    rm -rf "$STOPS"
+}
+trap finish EXIT
+# Every line of output, this script's and the driver's (fd 3), goes through one tee to the console and the log. tee
+# ignores the stop signals and ends when its input does, so that the driver's report is not lost to a broken pipe;
+# this script goes on once tee ignores them (a stop signal sent to the whole group while tee's shell was starting
+# would end it, and the driver's output with it).
+mkfifo "$STOPS/tee" || { echo "[gpu_check] cannot create a named pipe in $STOPS" >&2; exit 2; }
+exec 3> >(trap '' TERM INT HUP; : >"$STOPS/tee"; exec tee -a "$LOG")
+TEE_PID=$!
+read -r _ <"$STOPS/tee"
+say() { echo "[gpu_check] $*" >&3; }
+
+# A stop signal (SIGTERM: a lease's time limit; SIGINT: Ctrl-C; SIGHUP: a closed terminal) is taken from here on,
+# before this script's first line: noted in $STOPS/signal for the driver, which reads it once it has its own
+# handlers ($STOPS/ready), and passed on to the driver once it runs. The driver so learns of a stop that came
+# before it could take one: while this script installed wheels, or while the driver's Python started (a signal
+# then ends it by its default action, or is ignored: SIGINT, in a background job). A signal ignored when the
+# script started (SIGHUP under nohup) cannot be trapped by bash and stays ignored (nohup's promise).
+STOPPED=""  # the first stop signal's name
+DRIVER=""
+stop() {
+    if [ -z "$STOPPED" ]; then
+        STOPPED="$1"
+        kill -l "$1" >"$STOPS/signal.tmp" && mv "$STOPS/signal.tmp" "$STOPS/signal"  # its number, whole or absent
+    fi
+    [ -z "$DRIVER" ] || kill -"$1" "$DRIVER" 2>/dev/null  # the same signal: the driver exits 128 + its number
+}
+for SIG in TERM INT HUP; do trap "stop $SIG" "$SIG"; done
 
 PY=""
 DRY=0
@@ -43,7 +76,7 @@ SITE="/tmp/nasproxy-gpu-site"  # the carried wheels go here, never into the syst
 if ! "$PY" -c "import optuna, optuna_dashboard" >/dev/null 2>&1; then
     if ls "$ROOT"/.whl/*.whl >/dev/null 2>&1; then
         say "installing the wheels of $ROOT/.whl into $SITE"
-        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$ROOT"/.whl/*.whl 2>&1 | tee -a "$LOG"
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$ROOT"/.whl/*.whl >&3 2>&1
         export PYTHONPATH="$SITE:$ROOT"
         "$PY" -c "import optuna, optuna_dashboard" >/dev/null 2>&1 || say "optuna or optuna-dashboard still cannot be imported after installing the wheels"
     else
@@ -71,21 +104,25 @@ COMMAND="bash benchmarks/gpu_check.sh ${ARGS[*]+${ARGS[*]}}"
 say "python $PY ($("$PY" -c 'import sys; print(sys.version.split()[0])' 2>&1)), output $OUT_DIR"
 # The driver runs in the background so that a stop signal reaches this script's trap, which passes it on: the
 # driver then stops its running section (in a process group of its own, which a signal sent to this group
-# misses) and still writes its report. tee ignores the stop signals and ends when the driver's output does,
-# so that report is not lost to a broken pipe.
-exec 3> >(trap '' TERM INT HUP; exec tee -a "$LOG")
-TEE_PID=$!
-"$PY" "$ROOT/benchmarks/gpu_check.py" --out "$OUT_DIR" --command "$COMMAND" --started-at "$STARTED_AT" ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} ${ARGS[@]+"${ARGS[@]}"} >&3 2>&1 &
-DRIVER=$!
-exec 3>&-
-for SIG in TERM INT HUP; do trap "kill -$SIG \"\$DRIVER\" 2>/dev/null" "$SIG"; done  # the same signal: the driver exits 128 + its number
-STATUS=0
-wait "$DRIVER" || STATUS=$?
-while kill -0 "$DRIVER" 2>/dev/null; do  # a trapped signal ends `wait` early: wait again for the report
+# misses) and still writes its report.
+start_driver() {
+    local before="$STOPPED"  # noted before it starts: it reads it from $STOPS
+    "$PY" "$ROOT/benchmarks/gpu_check.py" --out "$OUT_DIR" --command "$COMMAND" --started-at "$STARTED_AT" --stops "$STOPS" \
+        ${DATA_ARGS[@]+"${DATA_ARGS[@]}"} ${ARGS[@]+"${ARGS[@]}"} >&3 2>&1 &
+    DRIVER=$!
+    [ -n "$before" ] || [ -z "$STOPPED" ] || kill -"$STOPPED" "$DRIVER" 2>/dev/null  # noted as it was started, before $DRIVER was set
+}
+start_driver
+while :; do
     STATUS=0
     wait "$DRIVER" || STATUS=$?
+    while kill -0 "$DRIVER" 2>/dev/null; do  # a trapped signal ends `wait` early: wait again for the report
+        STATUS=0
+        wait "$DRIVER" || STATUS=$?
+    done
+    # ended by the stop signal before it took one (its Python was starting): once more, to write the report
+    if [ -n "$STOPPED" ] && [ ! -e "$STOPS/ready" ] && [ "$STATUS" -gt 128 ]; then start_driver; else break; fi
 done
-for _ in $(seq 50); do kill -0 "$TEE_PID" 2>/dev/null || break; sleep 0.1; done  # tee's last lines before ours
 WROTE=$(cd "$OUT_DIR" 2>/dev/null && ls -d results.json gpu_results.md gpu_check.log 2>/dev/null | paste -sd, - | sed 's/,/, /g')
 say "exit status $STATUS; results in $OUT_DIR (${WROTE:-nothing written})"  # only what exists: a refused argument leaves the log alone
 exit "$STATUS"
