@@ -238,10 +238,29 @@ def writing(path: Path, needed: int | None = None) -> Iterator[None]:
 
 
 def make_dirs(path: Path) -> Path:
-    """``mkdir -p path``, with the one-line error when it cannot be made."""
-    with writing(path):
-        path.mkdir(parents=True, exist_ok=True)
+    """``mkdir -p path``, with the one-line error when it cannot be made, and then none of the folders it made left behind
+    (probe52: under umask 777 a refused search left an empty ``studies/`` of mode 000 where it could not make ``studies/u``)."""
+    missing = [folder for folder in (path, *path.parents) if not _there(folder)]  # the deepest first
+    try:
+        with writing(path):
+            path.mkdir(parents=True, exist_ok=True)
+    except FileWriteError:
+        for folder in missing:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty folder: never one another process has begun to fill meanwhile
+        raise
     return path
+
+
+def _there(path: Path) -> bool:
+    """Whether anything is at ``path``; one that cannot be looked at counts as there (never removed as ours)."""
+    try:
+        path.lstat()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def umask() -> int:

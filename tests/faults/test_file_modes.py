@@ -146,3 +146,15 @@ def test_permission_denied_under_a_umask_that_shuts_the_owner_out_names_the_umas
     assert message.endswith("set one that leaves them (umask 022), then run the same command again")
     with umask(0o077):  # the owner's bits left: the folder's permissions are the cause, as before
         assert str(write_error(denied, tmp_path / "u1")).endswith("give a folder you may write to, or change its permissions")
+
+
+def test_folders_made_on_the_way_to_one_that_cannot_be_made_are_not_left_behind(tmp_path: Path) -> None:
+    """probe52: under umask 777 a refused search left an empty `studies/` (mode 000) where it could not make `studies/u`.
+    mkdir -p made the parents, then failed: now they are removed again, and a folder that was there before is kept (a name
+    too long for the file system fails as a permission would, also for root)."""
+    from nas_proxy.files import FileWriteError, make_dirs
+
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(FileWriteError, match="cannot write"):
+        make_dirs(tmp_path / "kept" / "new" / "newer" / ("x" * 300))
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == ["kept"]
