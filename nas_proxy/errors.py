@@ -186,6 +186,13 @@ class MemoryLimitError(NasProxyError):
     exit_code = 1
 
 
+class NothingCountedError(NasProxyError):
+    """A stage that ended with none of its work done (a run's search whose every trial failed): what comes after has
+    nothing to go on with. Exit 1, as a search whose budget was not met."""
+
+    exit_code = 1
+
+
 class UnknownNameError(NasProxyError):
     """A name that is not in a registry (dataset, method, space, proxy)."""
 

@@ -69,6 +69,9 @@ class BudgetReachedError(NasProxyError):
     """Raised inside a trial that another worker's trial already pushed past the budget."""
 
 
+SEARCH_AGAIN = "; run the same command again to continue"  # what a search whose budget was not met ends its reason with
+
+
 @dataclass
 class SearchResult:
     study: str
@@ -452,7 +455,7 @@ def search(
             f"rung {r['rung']} ({r['proxy']}) {r['trained']} of {r['planned']}" for r in climbed["rungs"] if r["trained"] < r["planned"]
         )
         why = " (the --timeout passed)" if timed_out else ""
-        unmet = f"the ladder did not finish{why}: {short} trained; run the same command again to continue"
+        unmet = f"the ladder did not finish{why}: {short} trained{SEARCH_AGAIN}"
     promoted = promotion.rows if promotion else climbed["rows"] if climbed else None
     if out is not None:  # before probe49 two searches of two studies started at once on one --out both wrote it, exit 0 each
         _not_another_study(out, study_name, searched=True)
@@ -516,7 +519,7 @@ def _unmet(study: optuna.Study, n_trials: int, states: dict[str, int], timed_out
     why += ["the --timeout passed"] if timed_out else []
     why += [f"{states['worker_errors']} worker processes exited with an error"] if states.get("worker_errors") else []
     why += [f"{states['running']} trials are still running elsewhere"] if states.get("running") else []
-    return f"the budget of {n_trials} trials was not met: {done} count ({'; '.join(why) or 'no reason recorded'}); run the same command again to continue"
+    return f"the budget of {n_trials} trials was not met: {done} count ({'; '.join(why) or 'no reason recorded'}){SEARCH_AGAIN}"
 
 
 def join(

@@ -624,3 +624,31 @@ def test_a_run_whose_images_changed_since_its_study_was_searched_is_told_the_run
     remedy = "give the data it was made from, or give the preset another name (name = ...), which starts a run of its own"
     assert err.endswith(f"; {remedy}") and "--study" not in err, err
     assert journal.read_bytes() == kept
+
+
+def test_a_run_whose_search_counted_no_trial_stops_there_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stop 52: a run whose search failed every trial (there: data too small to split, now refused before the search)
+    went on to correlate and ended on 'no architectures to correlate', exit 2, the trials' failures unsaid. Now it stops
+    after the search, exit 1 as `search` does, naming the failures and where their reasons are; no correlation made."""
+    from nas_proxy.proxies.training_free import ZeroCostProxy
+
+    def fails(self: ZeroCostProxy, spec: dict[str, Any], arch_id: str) -> Any:
+        raise RuntimeError("a candidate that cannot be scored")
+
+    monkeypatch.setattr(ZeroCostProxy, "score", fails)
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "nothing.toml"
+    preset.write_text(
+        'name = "nothing"\ndevice = "cpu"\n[search]\nspace = "convnet-cpu"\nproxy_name = "synflow"\ndataset = "digits"\n'
+        "n_trials = 2\n[correlate]\nn_archs = 2\n"
+    )
+    assert main(["run", str(preset), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "nasproxy run: error: search nothing counted no trial: the budget of 2 trials was not met: 0 count (2 trials failed "
+        "(each worker starts at most --n-trials trials)); each trial's reason is in runs/nothing/search/trials.csv; once "
+        "their cause is fixed, run the same preset again, which continues the study"
+    ), err
+    assert not (tmp_path / "runs" / "nothing" / "correlate").exists()
