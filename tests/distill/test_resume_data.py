@@ -75,6 +75,26 @@ def test_a_distillation_killed_then_resumed_on_an_image_rewritten_since_is_refus
     assert read_safetensors(out / CHECKPOINT)[1]["done"] == "3"
 
 
+def test_a_finished_set_is_not_taken_as_that_of_data_changed_since(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """drill52: distill finished, an image of its folder turned in place, the same command: before, exit 0 and 'wrote
+    OUT' with nothing computed, and evaluate then refused the set ('... or distill again from this one'), which did the
+    same again. Refused in one line now, as a checkpoint on other data is (a --distributed rank refused it already)."""
+    folder, out = noisy_folder(tmp_path / "photos"), tmp_path / "syn"
+    assert main(flags(folder, out, 2)) == 0
+    kept = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    turn(folder / "dog" / "2.png")
+    assert main(flags(folder, out, 2)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.endswith(f"{CHANGED}; {REFUSED}"), err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == kept  # nothing written
+    turn_back(folder / "dog" / "2.png")  # the data it was made from: the set taken as it is, as before
+    assert main(flags(folder, out, 2)) == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "config.toml"} == {
+        k: v for k, v in kept.items() if k != "config.toml"
+    }
+
+
 def _cut_at_2(folder: Path, out: Path) -> DistillConfig:
     """A run of ``folder`` checkpointed at iteration 2 of 3, unfinished (its set removed, as a kill leaves it)."""
     config = DistillConfig(
