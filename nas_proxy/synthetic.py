@@ -173,6 +173,23 @@ def save_grid(path: Path, images: Tensor, labels: Tensor, mean: tuple[float, ...
     write_bytes(path, png.getvalue())
 
 
+def mend_grid(out: Path) -> bool:
+    """Draw ``grid.png`` of the whole set in ``out`` again when it is missing or not a whole PNG (a picture for people,
+    drawn from the tensors, so outside the tensors' hash: drill52 cut it and the same distill took the set, picture torn,
+    'wrote ...'); True when it was drawn."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(out / GRID) as picture:
+            picture.load()  # every byte decoded: verify() passes a PNG cut inside its pixel data
+        return False
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        pass
+    s = load_synthetic(out)
+    save_grid(out / GRID, s.images, s.labels, tuple(s.dataset["mean"]), tuple(s.dataset["std"]))
+    return True
+
+
 def read_meta(path: Path) -> dict[str, Any]:
     meta_path = path / META
     try:

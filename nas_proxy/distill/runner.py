@@ -40,7 +40,7 @@ from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgument
 from nas_proxy.files import make_dirs
 from nas_proxy.models import ConvNet
 from nas_proxy.progress import Meter
-from nas_proxy.synthetic import META, PIXEL_MAX, save_synthetic
+from nas_proxy.synthetic import META, PIXEL_MAX, mend_grid, save_synthetic
 from nas_proxy.utils import derive_seed, generator, package_version, resolve_device
 
 
@@ -151,6 +151,7 @@ def distill(
     if checkpoint is not None and (not optimises or checkpoint["done"] >= config.iterations):
         meta = finished_set(out, checkpoint["done"])
         if meta is not None:  # complete: at most labels to add; else the set is written again from the checkpoint below
+            mend_grid(out)  # its picture, drawn again if torn (outside the tensors' hash)
             return _soft_labels(DistillResult(out, meta), config, progress, shard)
     splits = dataset.split(config.split_seed, config.val_fraction)
     smallest = splits.smallest_class()
