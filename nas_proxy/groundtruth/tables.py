@@ -131,8 +131,8 @@ def check_same_data(data: TableData | None, dataset: str, sha256: str | None, ra
     """Refuse to judge ``ranked`` (what is about to be ranked: a synthetic set, ``--dataset NAME``) of ``dataset``
     (``sha256``: its content_sha256, None where not at hand) against a table measured on other data; ``fix``: what
     to do, in the consumer's words. A table that names no data (``data`` None) is taken as it is."""
-    if data is None:
-        return
+    if data is None or (data.sha256 and data.sha256 == sha256):  # the same pixels and labels, whatever the name says
+        return  # (review52: an image folder named relative in the table, absolute here, from another working folder)
     if canonical_dataset(data.dataset) != canonical_dataset(dataset):
         raise InvalidArgumentError(
             f"{data.table} was measured on {data.dataset} ({data.where}) and {ranked} is of {dataset}: its accuracies "

@@ -106,6 +106,16 @@ def test_the_check_names_both_datasets_and_compares_digests_where_both_are_known
     check_same_data(None, "digits", SHA, "S", "")  # a table that names no data: taken as it is
 
 
+def test_a_table_of_the_same_images_named_otherwise_is_taken(tmp_path: Path) -> None:
+    """review52: an image folder's table names it as it was given there (relative), the set here as given here (another
+    working folder, absolute): the same pixels and labels (equal digests) were refused as 'measured on imagefolder:photos
+    ... says nothing'. Equal digests decide; the names decide only where a digest is not at hand."""
+    data = read_data(_table(tmp_path / "t.csv", "imagefolder:photos", SHA), "--table t.csv")
+    check_same_data(data, f"imagefolder:{tmp_path / 'photos'}", SHA, "S", "fix")
+    with pytest.raises(InvalidArgumentError, match="was measured on imagefolder:photos"):
+        check_same_data(data, f"imagefolder:{tmp_path / 'photos'}", None, "S", "fix")
+
+
 def test_fidelity_refuses_a_set_or_zero_cost_data_of_another_dataset_before_anything_is_trained(
     tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
