@@ -16,7 +16,7 @@ from nas_proxy.errors import ArtifactError, DataChangedError, InvalidArgumentErr
 from nas_proxy.files import output_lock
 from nas_proxy.protocols import DataRef
 from nas_proxy.proxies.base import Proxy, Report, RunSetup, Scored, cache_key, register
-from nas_proxy.synthetic import load_synthetic, one_off_seconds, proxy_name, read_meta
+from nas_proxy.synthetic import META, load_synthetic, one_off_seconds, proxy_name, read_meta
 
 RANDOM = "random"  # the distillation method name of a random real subset
 _RANDOM_NAME = re.compile(r"random-ipc(?P<ipc>.*)")
@@ -46,6 +46,11 @@ def _drawn_here(path: Path) -> str:
     return f"it is a random subset this command draws: remove {path} and run the same command again"
 
 
+def subset_path(setup: RunSetup, ipc: int) -> Path:
+    """Where a run's random subset of ``ipc`` images per class is drawn (its seed's)."""
+    return setup.out / f"random-ipc{ipc}-seed{setup.seed}"
+
+
 def _random_subset(setup: RunSetup, ipc: int, stale: str | None = None) -> str:
     """A random real subset of ``ipc`` images per class in the run's directory (made once, resumed).
 
@@ -62,7 +67,7 @@ def _random_subset(setup: RunSetup, ipc: int, stale: str | None = None) -> str:
     from nas_proxy.distill import DistillConfig, distill
 
     ref = setup.data
-    path = setup.out / f"random-ipc{ipc}-seed{setup.seed}"
+    path = subset_path(setup, ipc)
     if stale is None and (path / "meta.json").is_file() and not (path / "checkpoint.safetensors").is_file() and _readable(path):
         # a whole set without its checkpoint (copied so): taken as it is where it was drawn from this data (before fix50a
         # one drawn from another split was taken without a word: its images may be this split's validation images)
@@ -189,8 +194,11 @@ class SyntheticSetProxy(Proxy):
 
     def prepare(self) -> None:
         if self.path is None:
-            self.path = _random_subset(self.setup, self.ipc)
-            if stale := self._drawn_from_other_images():
+            there = subset_path(self.setup, self.ipc)
+            self.path = str(there)  # a subset there is asked first: distill would refuse its checkpoint for the data
+            stale = self._drawn_from_other_images() if (there / META).is_file() else None  # (in its own words, "the checkpoint")
+            self.path = _random_subset(self.setup, self.ipc, stale=stale)
+            if stale is None and (stale := self._drawn_from_other_images()):
                 self.path = _random_subset(self.setup, self.ipc, stale=stale)
         meta = load_synthetic(self.path).meta
         self.one_off_seconds = one_off_seconds(meta, self.setup.training.hard_labels)  # the teachers' too when their labels train
@@ -203,9 +211,13 @@ class SyntheticSetProxy(Proxy):
         the next run)."""
         assert self.path is not None
         ref = self.setup.data
+        try:
+            meta = read_meta(Path(self.path))
+        except ArtifactError:  # torn: drawn again as such (_random_subset)
+            return None
         changed = data_changed(  # in the words of every content digest comparison; no remedy: it is drawn again
             "it was drawn from",
-            read_meta(Path(self.path))["dataset"].get("content_sha256"),  # absent from sets made before fix50e: None
+            meta["dataset"].get("content_sha256"),  # absent from sets made before fix50e: None
             self.setup.content_sha256(),
             ref.dataset,
             str(ref.data_root or ""),
