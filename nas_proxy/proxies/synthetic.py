@@ -187,6 +187,17 @@ class SyntheticSetProxy(Proxy):
             )
         return cls(setup, f"{RANDOM}-ipc{ipc}", RANDOM, None, ipc)
 
+    def check(self) -> None:
+        """A random subset's ipc against the data's smallest class, in distill's own words (distill refuses it too,
+        but only as the subset is drawn)."""
+        if self.path is None:
+            from nas_proxy.data import load_dataset
+            from nas_proxy.distill.config import check_ipc
+
+            ref = self.setup.data
+            dataset = load_dataset(ref.dataset, ref.data_root, image_size=ref.image_size)
+            check_ipc(self.ipc, dataset.split(ref.split_seed, ref.val_fraction))
+
     def prepare(self) -> None:
         if self.path is None:
             self.path = _random_subset(self.setup, self.ipc)
