@@ -135,12 +135,13 @@ class Rungs:
     _made: dict[int, Callable[[dict[str, Any], str], Scored]] = field(default_factory=dict)
 
     def check(self) -> None:
-        """Refuse a rung this data cannot give before rung 0 makes anything (its random subset): a token nothing
-        knows, a random subset larger than the smallest class (before fix52f refused after rung 0's was drawn,
-        which stayed). Nothing is made."""
+        """Refuse a rung this data cannot give (:meth:`~nas_proxy.proxies.base.Proxy.check`: a random subset larger than
+        the smallest class) before rung 0 makes anything: before fix52f an upper rung's was refused after rung 0's
+        random subset was drawn, which stayed. Nothing is made."""
+        self.target.proxy.check()
         for rung in self.ladder.rungs[1:]:
             if rung.proxy != FULL:
-                open_proxy(self._config(rung), self.workdir, data=self.target.setup.data, prepare=False)
+                open_proxy(self._config(rung), self.workdir, data=self.target.setup.data, prepare=False).proxy.check()
 
     def prepare(self) -> None:
         """Make every rung's scorer now: a token nothing knows is refused before anything trains, and a

@@ -393,15 +393,15 @@ def search(
         c, h, w = target.input_shape
         check_max_params(space, config.max_params, c, target.num_classes, (h, w))
         check_images(target.setup.data, promote_images, "--promote-images")  # the promotion's or the ladder's full rung's
-        rungs = None if ladder is None else Rungs(config, target, where.parent, ladder)
-        if rungs is not None:
-            rungs.check()  # every rung's, before rung 0 draws its random subset
         early = storage if isinstance(storage, Storage) else None  # an existing study's other settings: refused before prepare
         # a journal or SQLite file that is there (one that is not holds no study: not made before the checks), or a server's
         if early is None and ((file := storage_file(storage_url)) is None or file.is_file()):  # (before fix52b, journals only)
             early = open_storage(storage_url, study_name, *heartbeat)
         if early is not None:  # its data too: before fix52b a random subset was drawn again from images changed since, then
             check_before(early.backend, study_name, config, target.known(space))  # the study was refused for them
+        rungs = None if ladder is None else Rungs(config, target, where.parent, ladder)
+        if rungs is not None:
+            rungs.check()  # every rung's, before rung 0 draws its random subset
         target.proxy.prepare()  # a random subset is made here, before the workers start
         target.proxy.ready()  # its real data loaded and checked before a study is made (worker 0 below scores with it)
         ready_to_count_flops()  # every trial counts FLOPs, whatever its proxy: the one-off import here, not in trial 1's Ctrl-C
