@@ -207,6 +207,8 @@ def _correlate(
     check_writable_storage(config.gt_storage, study_name(ref, config.ground_truth))
     setup, proxies = choose_proxies(config, ref, archs, out)
     check_training_used(config.proxy, proxies, proxy_asked, "correlate run")
+    for proxy in proxies:  # a set made from other images, before the ground truth trains (before fix52f: stored, then refused)
+        proxy.check()
     warnings: list[str] = list(notes or [])
     if len(archs) < MEANINGFUL:
         warnings.append(

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the command line reads DistillConfig's defaults without imp
     import torch
 
     from nas_proxy.augment import DSA
+    from nas_proxy.data.base import Splits
     from nas_proxy.spaces import DeclaredSpace
 
 # the soft labels' temperature: below 0.01 they are one-hot to float32's precision where two logits differ by 1
@@ -325,6 +326,17 @@ class Resolved:
 
             resolved["nets"] = {"space": self.space.describe(), "sampling": SAMPLING}
         return resolved
+
+
+def check_ipc(ipc: int, splits: Splits) -> None:
+    """Refuse ``ipc`` images per class that the distillation split of ``splits`` cannot give (more than its smallest
+    class holds): distill's own check, and a random subset's before anything is drawn (a search ladder checks
+    every rung's before its first draws)."""
+    smallest = splits.smallest_class()
+    if ipc > smallest:
+        raise InvalidArgumentError(
+            f"ipc must be between 1 and {smallest} (the smallest class of {splits.dataset.name}'s distillation split), got {ipc}"
+        )
 
 
 def resolve(

@@ -32,7 +32,7 @@ from nas_proxy.distill.checkpoint import (
     write_checkpoint,
     write_losses,
 )
-from nas_proxy.distill.config import DistillConfig, Resolved, resolve
+from nas_proxy.distill.config import DistillConfig, Resolved, check_ipc, resolve
 from nas_proxy.distill.methods import METHODS, Features
 from nas_proxy.distill.nets import OneNet, SpaceNets, block_features, open_space
 from nas_proxy.distill.selection import Ranker, Selection
@@ -154,11 +154,8 @@ def distill(
             mend_grid(out)  # its picture, drawn again if torn (outside the tensors' hash)
             return _soft_labels(DistillResult(out, meta), config, progress, shard)
     splits = dataset.split(config.split_seed, config.val_fraction)
+    check_ipc(config.ipc, splits)
     smallest = splits.smallest_class()
-    if config.ipc > smallest:
-        raise InvalidArgumentError(
-            f"ipc must be between 1 and {smallest} (the smallest class of {dataset.name}'s distillation split), got {config.ipc}"
-        )
     shape = (int(splits.train_x.shape[1]), *dataset.image_size)
     space = open_space(config.nets, shape, dataset.num_classes) if config.nets is not None else None
     hp = resolve(config, dataset.image_size, dataset.flip, smallest, device, space)  # the one object the loop and meta.json read

@@ -172,6 +172,10 @@ class Proxy(ABC):
         (the default). A malformed name of this kind is refused here, naming the rule."""
         return None
 
+    def check(self) -> None:  # noqa: B027 (an optional hook: most proxies make nothing that the data can refuse)
+        """Before :meth:`prepare`, refuse in one line what it could not make from the run's data, writing nothing: a
+        search's ladder asks every rung before its first rung makes anything."""
+
     def prepare(self) -> None:  # noqa: B027 (an optional hook: most proxies need nothing)
         """Once per run, before :meth:`cache_key` and :meth:`score` (make files, read metadata)."""
 

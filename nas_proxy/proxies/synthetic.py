@@ -192,6 +192,21 @@ class SyntheticSetProxy(Proxy):
             )
         return cls(setup, f"{RANDOM}-ipc{ipc}", RANDOM, None, ipc)
 
+    def check(self) -> None:
+        """A given set against the data found now (made from other images: refused, as its first score would be); a
+        random subset's ipc against the data's smallest class, in distill's own words (distill refuses it too, but
+        only as the subset is drawn)."""
+        from nas_proxy.data import load_dataset
+        from nas_proxy.distill.config import check_ipc
+        from nas_proxy.trainers.synthetic_set import data_of
+
+        ref = self.setup.data
+        if self.path is not None:
+            data_of(load_synthetic(self.path), ref.data_root)
+            return
+        dataset = load_dataset(ref.dataset, ref.data_root, image_size=ref.image_size)
+        check_ipc(self.ipc, dataset.split(ref.split_seed, ref.val_fraction))
+
     def prepare(self) -> None:
         if self.path is None:
             there = subset_path(self.setup, self.ipc)

@@ -134,6 +134,15 @@ class Rungs:
     ladder: Ladder
     _made: dict[int, Callable[[dict[str, Any], str], Scored]] = field(default_factory=dict)
 
+    def check(self) -> None:
+        """Refuse a rung this data cannot give (:meth:`~nas_proxy.proxies.base.Proxy.check`: a random subset larger than
+        the smallest class) before rung 0 makes anything: before fix52f an upper rung's was refused after rung 0's
+        random subset was drawn, which stayed. Nothing is made."""
+        self.target.proxy.check()
+        for rung in self.ladder.rungs[1:]:
+            if rung.proxy != FULL:
+                open_proxy(self._config(rung), self.workdir, data=self.target.setup.data, prepare=False).proxy.check()
+
     def prepare(self) -> None:
         """Make every rung's scorer now: a token nothing knows is refused before anything trains, and a
         random subset is made before the workers start (they find it)."""
@@ -157,9 +166,12 @@ class Rungs:
                 return Scored(float(r["val_accuracy"]), float(r["train_seconds"] + r["score_seconds"]))
 
             return full
-        config = replace(self.config, proxy_name=rung.proxy, synthetic=None, dataset=data.dataset)
-        proxy = open_proxy(config, self.workdir, data=data)
+        proxy = open_proxy(self._config(rung), self.workdir, data=data)
         return lambda spec, aid: proxy.score(spec, aid)  # no intermediate values: a pruner judges rung 0 only
+
+    def _config(self, rung: Rung) -> SearchConfig:
+        """The search's config scoring with ``rung``'s proxy on rung 0's data."""
+        return replace(self.config, proxy_name=rung.proxy, synthetic=None, dataset=self.target.setup.data.dataset)
 
 
 def climb_trial(trial: optuna.Trial, space: SearchSpace, rungs: Rungs) -> float:

@@ -402,11 +402,14 @@ def search(
             early = open_storage(storage_url, study_name, *heartbeat)
         if early is not None:  # its data too: before fix52b a random subset was drawn again from images changed since, then
             check_before(early.backend, study_name, config, target.known(space))  # the study was refused for them
+        rungs = None if ladder is None else Rungs(config, target, where.parent, ladder)
+        if rungs is not None:
+            rungs.check()  # every rung's, before rung 0 draws its random subset
         target.proxy.prepare()  # a random subset is made here, before the workers start
         target.proxy.ready()  # its real data loaded and checked before a study is made (worker 0 below scores with it)
         ready_to_count_flops()  # every trial counts FLOPs, whatever its proxy: the one-off import here, not in trial 1's Ctrl-C
-        if ladder is not None:
-            Rungs(config, target, where.parent, ladder).prepare()  # every rung's token, before a study is made
+        if rungs is not None:
+            rungs.prepare()  # every rung's scorer (its random subset), before a study is made
     opened = early or open_storage(storage_url, study_name, *heartbeat)
     url = opened.url
     with interrupts.deferred():

@@ -167,7 +167,8 @@ def open_proxy(config: SearchConfig, workdir: Path, data: DataRef | None = None,
     ``workdir``, once: the study's other workers find it there). One-line errors for a token
     nothing knows, a malformed one, and data given twice or not at all. ``data``: the real data
     (a ladder's upper rungs: the first rung's), instead of the config's. ``prepare=False``: resolved
-    only, nothing made (its data's shape is known): the caller checks first, then prepares it."""
+    only, nothing made (its data's shape is known): the caller checks first (:meth:`~nas_proxy.proxies.base.Proxy.check`
+    among them), then prepares it."""
     resolve_device(config.device)  # an unknown device is refused here, before a study is made
     setup = _setup(config, workdir, data)
     proxy = _choose(config, setup, config.proxy_name)

@@ -21,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nas_proxy.batched import ModelStack
 from nas_proxy.data import load_dataset
+from nas_proxy.data.base import Dataset
 from nas_proxy.protocols import ProxyConfig, resolve_root
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
@@ -82,6 +83,16 @@ def ready_to_count_flops() -> None:
         count_flops(nn.Linear(1, 1), torch.zeros(1, 1))
 
 
+def data_of(syn: SyntheticSet, data_root: str | None = None) -> Dataset:
+    """The real data ``syn`` was made from, as found now (``data_root``: where to look, else where its meta.json says),
+    refused in one line where it is not those (:meth:`~nas_proxy.data.base.Dataset.check_described`): else every trial
+    fails at the first layer that meets the validation images, or scores the set against images changed since."""
+    d = syn.dataset
+    dataset = load_dataset(d["name"], resolve_root(d["name"], data_root, syn.meta.get("data_root")), image_size=int(d["image_size"][0]))
+    dataset.check_described(d, str(syn.path))
+    return dataset
+
+
 class ProxyContext:
     """A synthetic set and the real validation split, loaded once per worker."""
 
@@ -103,9 +114,8 @@ class ProxyContext:
         cls, synthetic_dir: Path | str, device: str = "auto", config: ProxyConfig | None = None, data_root: str | None = None
     ) -> ProxyContext:
         syn = load_synthetic(synthetic_dir)
-        d, split = syn.dataset, syn.meta["split"]
-        dataset = load_dataset(d["name"], resolve_root(d["name"], data_root, syn.meta.get("data_root")), image_size=int(d["image_size"][0]))
-        dataset.check_described(d, str(syn.path))  # else every trial fails at the first layer that meets the validation images
+        split = syn.meta["split"]
+        dataset = data_of(syn, data_root)
         splits = dataset.split(int(split["seed"]), float(split["val_fraction"]))
         return cls(syn, splits.val_x, splits.val_y, dataset.flip, resolve_device(device), config or ProxyConfig())
 

@@ -189,6 +189,19 @@ def test_the_study_refuses_another_ladder(tmp_path: Path, capsys: pytest.Capture
     assert code == 2 and len(err) == 1 and "there" in err[0], err
 
 
+def test_a_rung_the_data_cannot_give_is_refused_before_rung_0_draws_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix52f: a ladder whose upper rung asks more images per class than the data's smallest class holds was refused
+    (in distill's words) only after rung 0 had drawn its random subset, which stayed (random-ipc1-seed0/, 5 files)."""
+    monkeypatch.chdir(tmp_path)
+    args = ["search", "--dataset", "digits", "--space", SMALL_SPACE, "--study", "r", "--storage", "r.log", "--ladder"]
+    code = main([*args, "random-ipc1,random-ipc1000:1,full:1", "--n-trials", "2", "--epochs", "1", "--device", "cpu", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "ipc must be between 1 and" in err[0] and "got 1000" in err[0], err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []  # nothing drawn, no study
+
+
 def test_the_full_rung_trains_with_the_promote_protocol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[GroundTruthConfig] = []
     train_one = ladder_module.train_one
