@@ -449,6 +449,16 @@ def _run(args: argparse.Namespace) -> int:
         if (oom := out_of_memory(e)) is not None:
             _say(args.command, "error", oom, 1)  # a rank of distill --launch out of memory: said once, as any other line
             return 1
+        from nas_proxy.distill.launch import launch_gone
+
+        if isinstance(e, RuntimeError) and launch_gone():  # its launch killed -9, a peer rank stopped first, and this rank's
+            # collective failed on it (gloo: "Connection closed by peer") before its own watch stopped it: rank 0 says the
+            # launch ended, the others nothing (before stop 52, rank 0 said an internal error, 1 in 22 drill runs under load)
+            line = (
+                "interrupted (its launch ended) as a peer rank stopped; each shard keeps its last checkpoint; the same command continues it"
+            )
+            _say(args.command, "", line, 143, True)
+            return 143
         # a rank of distill --launch: said once (its gloo peer killed: "Connection closed by peer")
         _say(args.command, "internal error", f"{type(e).__name__}: {one_line(str(e))} (rerun with --debug for the traceback)", 1)
         return 1

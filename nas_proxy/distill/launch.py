@@ -93,6 +93,12 @@ def launched() -> bool:
     return os.environ.get(LAUNCHER_VARIABLE) == str(os.getppid())
 
 
+def launch_gone() -> bool:
+    """Whether this process is a rank of a ``distill --launch`` that has ended (killed -9): its launch named itself, and
+    is no longer this rank's parent."""
+    return bool(os.environ.get(LAUNCHER_VARIABLE)) and not launched()
+
+
 def told_launch(line: str, exit_code: int, interrupted: bool = False, label: str = "error") -> bool:
     """In a rank of ``distill --launch``: hand ``line`` (the rank's error, said after "nasproxy distill: ``label``: ")
     to the launch, which says it once; False outside a launch, or where the line could
@@ -101,7 +107,7 @@ def told_launch(line: str, exit_code: int, interrupted: bool = False, label: str
     launch's own. The first rank's line is the launch's, with its rank; the others' are not said (True). An
     ``interrupted`` rank says nothing and hands nothing: the launch says why it stopped (a Ctrl-C, a rank
     that failed or was killed); when the launch itself is gone (killed -9), rank 0 says its line and the others nothing."""
-    if interrupted and os.environ.get(LAUNCHER_VARIABLE) and not launched():
+    if interrupted and launch_gone():
         # its launch is gone (killed -9): watch_launcher stopped every rank, and each raised rank 0's line (sharded._agree),
         # with no launch to say it once. Rank 0 says it (False: said here); before, every rank did, rank 1 naming rank 0
         return os.environ.get("RANK", "0") != "0"

@@ -850,3 +850,30 @@ def test_a_ranks_full_disk_reaches_every_rank_named_with_its_remedy(one_rank_gro
         _agree(corrupt, None)
     assert str(raised_too.value) == "the shard's checkpoint is corrupt (rank 0 of 1); start again with --force"
     assert raised_too.value.remedy == "start again with --force"
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_a_rank_whose_collective_fails_after_its_launch_ended_says_the_launch_ended_not_an_internal_error(
+    rank: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stop 52's drill tier (test_a_launch_killed_9_leaves_one_line_from_its_stopped_ranks, 1 of 22 under load): a launch
+    killed -9, rank 1 saw it first and stopped, and rank 0's collective failed on its closed peer ('RuntimeError: [...gloo/
+    transport/tcp/pair.cc...] Connection closed by peer') before rank 0's own watch stopped it: rank 0 said an internal
+    error. Now, its launch gone, rank 0 says the launch ended (exit 143, as its peer's SIGTERM), another rank nothing."""
+    from nas_proxy.cli import distill as distill_cli
+    from nas_proxy.cli import main
+    from nas_proxy.distill.launch import LAUNCHER_VARIABLE
+
+    def peer_closed(args: Any) -> int:
+        raise RuntimeError("[gloo/transport/tcp/pair.cc:545] Connection closed by peer [127.0.0.1]:29500")
+
+    monkeypatch.setattr(distill_cli, "cmd_distill", peer_closed)
+    monkeypatch.setenv(LAUNCHER_VARIABLE, str(os.getpid()))  # a launch that is not this process's parent: ended
+    monkeypatch.setenv("RANK", rank)
+    assert main(["distill", "--dataset", "digits", "--ipc", "1", "--out", "unused"]) == 143
+    err = capsys.readouterr().err
+    said = "nasproxy distill: interrupted (its launch ended) as a peer rank stopped; each shard keeps its last checkpoint"
+    assert err.startswith(said) if rank == "0" else err == "", err
+    monkeypatch.delenv(LAUNCHER_VARIABLE)  # outside a launch: an internal error, as before
+    assert main(["distill", "--dataset", "digits", "--ipc", "1", "--out", "unused"]) == 1
+    assert "internal error: RuntimeError: [gloo" in capsys.readouterr().err
