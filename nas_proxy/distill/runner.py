@@ -29,6 +29,7 @@ from nas_proxy.distill.checkpoint import (
     finished_set,
     leftover_files,
     loss_summary,
+    mend_losses,
     write_checkpoint,
     write_losses,
 )
@@ -151,7 +152,9 @@ def distill(
     if checkpoint is not None and (not optimises or checkpoint["done"] >= config.iterations):
         meta = finished_set(out, checkpoint["done"])
         if meta is not None:  # complete: at most labels to add; else the set is written again from the checkpoint below
-            mend_grid(out)  # its picture, drawn again if torn (outside the tensors' hash)
+            mend_grid(out)  # its picture and its losses, written again if torn (outside the tensors' hash)
+            if "history" in checkpoint:  # (a checkpoint cut short: none to write them from)
+                mend_losses(out / LOSSES, checkpoint["history"], METHODS.get(config.method).terms)
             return _soft_labels(DistillResult(out, meta), config, progress, shard)
     splits = dataset.split(config.split_seed, config.val_fraction)
     check_ipc(config.ipc, splits)

@@ -52,12 +52,13 @@ def test_a_continued_run_killed_after_its_last_checkpoint_finishes_its_set(
     assert torch.equal(load_synthetic(out).images, load_synthetic(tiny_run).images)
 
 
-@pytest.mark.parametrize("torn", ["meta.json", "synthetic.safetensors", "grid.png"])
+@pytest.mark.parametrize("torn", ["meta.json", "synthetic.safetensors", "grid.png", "losses.csv"])
 def test_a_finished_set_cut_short_is_written_again_by_the_same_command(torn: str, tiny_run: Path, tmp_path: Path) -> None:
     """A file of a finished set cut short (a torn last write): the same command used to take the set
     as finished (a cut synthetic.safetensors: exit 0 and 'wrote', then every reader refused it) or
     stop on the JSON (a cut meta.json); the checkpoint holds the finished pixels, so it writes the set again.
-    Its picture cut (drill52: outside the tensors' hash, it was kept torn, 'wrote ...') is drawn again."""
+    Its picture or its losses.csv cut (drills of stop 52: outside the tensors' hash, they were kept torn, 'wrote ...') are
+    written again."""
     out = tmp_path / "run"
     shutil.copytree(tiny_run, out)
     with open(out / torn, "r+b") as f:
@@ -65,7 +66,8 @@ def test_a_finished_set_cut_short_is_written_again_by_the_same_command(torn: str
     result = distill(tiny_config(), out)
     assert result.meta["iterations_done"] == 6
     assert torch.equal(load_synthetic(out).images, load_synthetic(tiny_run).images)
-    assert (out / synthetic.GRID).read_bytes() == (tiny_run / synthetic.GRID).read_bytes()
+    for name in (synthetic.GRID, "losses.csv"):
+        assert (out / name).read_bytes() == (tiny_run / name).read_bytes(), name
 
 
 def test_a_finished_sets_checkpoint_cut_short_leaves_the_set_to_the_same_command(tiny_run: Path, tmp_path: Path) -> None:
