@@ -210,8 +210,8 @@ class SyntheticSetProxy(Proxy):
     def prepare(self) -> None:
         if self.path is None:
             there = subset_path(self.setup, self.ipc)
-            self.path = str(there)  # a subset there is asked first: distill would refuse its checkpoint for the data
-            stale = self._drawn_from_other_images() if (there / META).is_file() else None  # (in its own words, "the checkpoint")
+            self.path = str(there)  # a subset there is asked first, in the words of a subset ("it was drawn from"): resumed,
+            stale = self._drawn_from_other_images() if (there / META).is_file() else None  # distill would refuse its checkpoint
             self.path = _random_subset(self.setup, self.ipc, stale=stale)
             if stale is None and (stale := self._drawn_from_other_images()):
                 self.path = _random_subset(self.setup, self.ipc, stale=stale)
