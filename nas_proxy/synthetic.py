@@ -23,6 +23,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ FORMAT_VERSION = 2  # 2: may hold soft labels; a set without them is still writt
 TENSORS = "synthetic.safetensors"
 META = checks.SET_META
 GRID = "grid.png"
+GRID_PER_ROW = 20  # the most images of a class grid.png shows (its row)
 TENSOR_NAMES = ("images", "labels", "soft_labels")  # what synthetic.safetensors holds (soft_labels only with teachers)
 CHECKPOINT = "checkpoint.safetensors"
 # the largest |pixel| a set may hold, in the normalised units it stores: real pixels lie within 1/std of the
@@ -151,7 +153,7 @@ def save_synthetic(
 
 
 def save_grid(path: Path, images: Tensor, labels: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-    """De-normalised images as a PNG, one row per class (at most 20 images per row), 1-pixel white
+    """De-normalised images as a PNG, one row per class (at most GRID_PER_ROW images per row), 1-pixel white
     gaps. Drawn with Pillow: torchvision's grid helpers import torch._dynamo, 1-2 s of every command
     that writes a set."""
     from PIL import Image
@@ -160,7 +162,7 @@ def save_grid(path: Path, images: Tensor, labels: Tensor, mean: tuple[float, ...
     s = torch.tensor(std).view(1, -1, 1, 1)
     pixels = (images.detach().float().cpu() * s + m).clamp(0, 1)
     _, c, h, w = pixels.shape
-    per_row = min(20, int(torch.bincount(labels).max()))
+    per_row = min(GRID_PER_ROW, int(torch.bincount(labels).max()))
     classes = labels.unique(sorted=True).tolist()
     grid = torch.ones(c, len(classes) * (h + 1) + 1, per_row * (w + 1) + 1)
     for r, k in enumerate(classes):
@@ -176,18 +178,47 @@ def save_grid(path: Path, images: Tensor, labels: Tensor, mean: tuple[float, ...
 def mend_grid(out: Path) -> bool:
     """Draw ``grid.png`` of the whole set in ``out`` again when it is missing or not a whole PNG (a picture for people,
     drawn from the tensors, so outside the tensors' hash: drill52 cut it and the same distill took the set, picture torn,
-    'wrote ...'); True when it was drawn."""
+    'wrote ...'); True when it was drawn. Decoded up to the size this set's grid can have, past Pillow's guard against
+    decompression bombs (89 million pixels): before review53 the grid of 200 classes of 224-pixel images, 20 per row
+    (203 million), which save_grid draws, stopped the same distill on its finished set (DecompressionBombError, an
+    internal error); one of 100 such classes printed Pillow's warning. A picture larger than the set's is redrawn."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(out / GRID) as picture:
+        with _pixels_at_most(_grid_pixels(read_meta(out))), Image.open(out / GRID) as picture:
             picture.load()  # every byte decoded: verify() passes a PNG cut inside its pixel data
         return False
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         pass
     s = load_synthetic(out)
     save_grid(out / GRID, s.images, s.labels, tuple(s.dataset["mean"]), tuple(s.dataset["std"]))
     return True
+
+
+def _grid_pixels(meta: dict[str, Any]) -> int:
+    """The most pixels :func:`save_grid` draws for the set ``meta`` describes: a row per class, its ``ipc`` images (at
+    most :data:`GRID_PER_ROW`) a row, each with its 1-pixel gap."""
+    _, h, w = (int(n) for n in meta["image_shape"])
+    rows, per_row = int(meta["dataset"]["num_classes"]), min(GRID_PER_ROW, int(meta.get("ipc") or meta["num_images"]))
+    return (rows * (h + 1) + 1) * (per_row * (w + 1) + 1)
+
+
+@contextlib.contextmanager
+def _pixels_at_most(pixels: int) -> Iterator[None]:
+    """Pillow decodes pictures of up to ``pixels`` (or its own limit, where larger) inside, and refuses a larger one
+    (its DecompressionBombWarning raised, not said)."""
+    import warnings
+
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None if limit is None else max(limit, pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def read_meta(path: Path) -> dict[str, Any]:
