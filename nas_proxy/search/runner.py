@@ -254,6 +254,7 @@ def run_worker(
             target = open_proxy(config, opened.workdir(study_name), prepare=False)
             check_before(storage, study_name, config, target.known(space))
             target.proxy.prepare()
+            target.proxy.ready()  # what its first score loads, from the data read here (before review53: read again then)
     seed = config.seed + worker_index
     with interrupts.deferred():
         study = create_or_check(storage, study_name, config, target.fingerprint(space), seed)
