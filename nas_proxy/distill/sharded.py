@@ -51,6 +51,7 @@ from nas_proxy.distill.checkpoint import (
     check_output,
     finished_set,
     loss_summary,
+    mend_losses,
     read_checkpoint,
     write_losses,
 )
@@ -62,7 +63,7 @@ from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, shown
 from nas_proxy.files import output_lock
-from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, save_synthetic
+from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, mend_grid, save_synthetic
 from nas_proxy.utils import resolve_device
 
 SCHEME = "contiguous"  # rank r distils classes [r*K//W, (r+1)*K//W)
@@ -417,17 +418,28 @@ def _merged(out: Path, parts: list[Any]) -> DistillResult | None:
         return None
     there = load_synthetic(out)
     images, labels = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    return DistillResult(out, meta) if torch.equal(there.images, images) and torch.equal(there.labels, labels) else None
+    if not (torch.equal(there.images, images) and torch.equal(there.labels, labels)):
+        return None
+    # its picture and its losses, outside the tensors' hash, written again where torn, as a plain run's (before review53
+    # the same launch kept them cut, 'wrote ... grid.png')
+    mend_grid(out)
+    mend_losses(out / LOSSES, _summed(parts), METHODS.get(meta["method"]).terms)
+    return DistillResult(out, meta)
+
+
+def _summed(parts: list[Any]) -> list[list[float]]:
+    """The whole run's loss history from the shards' (each part's last item): a shard's loss is its classes' share of
+    the sum over classes, so the run's is the sum, read-back by read-back."""
+    histories = [p[3] for p in parts]
+    assert all([h[0] for h in hist] == [h[0] for h in histories[0]] for hist in histories), "shards logged different iterations"
+    return [[rows[0][0], *(sum(col) for col in zip(*(r[1:] for r in rows), strict=True))] for rows in zip(*histories, strict=True)]
 
 
 def _merge(out: Path, parts: list[Any], backend: str, command: str | None) -> DistillResult:
     """Rank 0: the shards' images in class order, their summed losses, one ``meta.json``."""
     images = torch.cat([p[0] for p in parts])  # (K * ipc, C, H, W): contiguous blocks in rank order
     labels = torch.cat([p[1] for p in parts])
-    metas, histories = [p[2] for p in parts], [p[3] for p in parts]
-    assert all([h[0] for h in hist] == [h[0] for h in histories[0]] for hist in histories), "shards logged different iterations"
-    # A shard's loss is its classes' share of the sum over classes: the whole run's loss is the sum.
-    history = [[rows[0][0], *(sum(col) for col in zip(*(r[1:] for r in rows), strict=True))] for rows in zip(*histories, strict=True)]
+    metas, history = [p[2] for p in parts], _summed(parts)
     first = metas[0]
     config, terms = first["config"], METHODS.get(first["method"]).terms
     sharding = {
