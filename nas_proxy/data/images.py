@@ -33,8 +33,8 @@ class ImageFolderWarning(NasProxyWarning):
     frames, folders beside train/ and test/): the same in every process that reads the folder."""
 
 
-SAID_VARIABLE = "NASPROXY_IMAGE_FOLDER_SAID"  # digests of the warnings said of image folders (see say_once)
-# the digests SAID_VARIABLE keeps, the latest (16 hex digits and a blank each: 4.3 KB); past it the oldest are forgotten,
+WARNINGS_SAID_VARIABLE = "NASPROXY_IMAGE_FOLDER_SAID"  # digests of the warnings said of image folders (see say_once)
+# the digests WARNINGS_SAID_VARIABLE keeps, the latest (16 hex digits and a blank each: 4.3 KB); past it the oldest are forgotten,
 # so that one of those says its warning again. Unbounded, a process that read thousands of folders had an environment
 # variable that grew with each (Linux refuses to start a process with one over 128 KiB: ~7,700 warnings)
 SAID_MAX = 256
@@ -50,11 +50,11 @@ def say_once(message: str) -> None:
     started apart (another terminal, another machine) says it, its user may not have seen it. The record keeps the
     latest :data:`SAID_MAX` warnings: a warning said before those is said again."""
     digest = hashlib.sha256(message.encode()).hexdigest()[:16]
-    said = os.environ.get(SAID_VARIABLE, "").split()
+    said = os.environ.get(WARNINGS_SAID_VARIABLE, "").split()
     if digest in said:
         return
     warnings.warn(ImageFolderWarning(message), stacklevel=3)
-    os.environ[SAID_VARIABLE] = " ".join([*said, digest][-SAID_MAX:])
+    os.environ[WARNINGS_SAID_VARIABLE] = " ".join([*said, digest][-SAID_MAX:])
 
 
 def subfolders(folder: Path) -> list[str]:

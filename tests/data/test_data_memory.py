@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from nas_proxy.data import formats, load_dataset
-from nas_proxy.data.images import SAID_VARIABLE, read_image_folder
+from nas_proxy.data.images import WARNINGS_SAID_VARIABLE, read_image_folder
 from nas_proxy.errors import DataNotFoundError
 from tests import fabricate as fab
 
@@ -185,7 +185,7 @@ def test_a_folder_warning_is_said_once_by_a_command_and_not_again_by_the_process
     (tmp_path / "b" / "IMG_0.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(30))
     code = f"from pathlib import Path; from nas_proxy.data.images import read_image_folder; read_image_folder(Path({str(tmp_path)!r}), 8)"
     child = [sys.executable, "-c", code]
-    monkeypatch.delenv(SAID_VARIABLE, raising=False)
+    monkeypatch.delenv(WARNINGS_SAID_VARIABLE, raising=False)
     alone = subprocess.run(child, capture_output=True, text=True, check=True)
     assert alone.stderr.count("1 image file not read") == 1, alone.stderr
     with warnings.catch_warnings(record=True) as caught:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from nas_proxy.data import load_dataset
-from nas_proxy.data.images import SAID_MAX, SAID_VARIABLE, read_image_folder, say_once
+from nas_proxy.data.images import SAID_MAX, WARNINGS_SAID_VARIABLE, read_image_folder, say_once
 from nas_proxy.errors import NasProxyWarning
 from tests import fabricate as fab
 
@@ -64,7 +64,7 @@ def test_a_photo_with_an_exif_orientation_is_read_as_stored_and_said_once_per_fo
     phone = x[3]  # a/phone.jpg, after a/0.png .. a/2.png: (H, W, C), the 20 pixels high kept whole, the middle 20 of 40
     assert phone[:, :10].mean() > 200 and phone[:, 10:].mean() < 50  # its left half white, as stored, not its top
     assert _warned(lambda: load_dataset(f"imagefolder:{tmp_path}", image_size=20))[1] == []  # said once per command
-    monkeypatch.delenv(SAID_VARIABLE)  # as in another command
+    monkeypatch.delenv(WARNINGS_SAID_VARIABLE)  # as in another command
     _, said_again = _warned(lambda: load_dataset(f"imagefolder:{tmp_path}", image_size=20))
     assert len(said_again) == 1  # one folder, one warning
 
@@ -130,7 +130,7 @@ def test_the_record_of_what_was_said_keeps_the_latest_warnings_only(monkeypatch:
     """fix52e: the record (an environment variable the processes a command starts inherit) grew by 17 characters with
     every warning said in the process, without end. Now the latest SAID_MAX: each of them still said once, an older one
     said again."""
-    monkeypatch.setenv(SAID_VARIABLE, "")  # nothing said yet; the variable as it was after the test
+    monkeypatch.setenv(WARNINGS_SAID_VARIABLE, "")  # nothing said yet; the variable as it was after the test
     messages = [f"folder {i}: something to say" for i in range(SAID_MAX + 10)]
 
     def say(these: list[str]) -> None:
@@ -138,7 +138,7 @@ def test_the_record_of_what_was_said_keeps_the_latest_warnings_only(monkeypatch:
             say_once(message)
 
     _, said = _warned(lambda: say(messages))
-    assert said == messages and len(os.environ[SAID_VARIABLE].split()) == SAID_MAX
+    assert said == messages and len(os.environ[WARNINGS_SAID_VARIABLE].split()) == SAID_MAX
     assert _warned(lambda: say(messages[10:]))[1] == []  # the latest: said once
     assert _warned(lambda: say_once(messages[0]))[1] == [messages[0]]  # forgotten, so said again
-    assert len(os.environ[SAID_VARIABLE].split()) == SAID_MAX
+    assert len(os.environ[WARNINGS_SAID_VARIABLE].split()) == SAID_MAX
