@@ -466,11 +466,21 @@ def one_writer(out: Path, fix: str = "wait for it to finish, or choose another -
 
 
 def looks_like_profile(text: str) -> bool:
-    """Whether ``text`` (a file's) is a proxy profile's, whole or cut short: it names :data:`FORMAT`, or it begins as
-    every profile begins, cut anywhere after :data:`FIRST_WORDS` (before stop 52 a profile cut inside its header
-    comment was not known as one: ``calibrate --ladders --out`` refused it as another file, cut later it chose again)."""
-    head = text[: len(FIRST_LINE)]
-    return FORMAT in text or (len(head) >= len(FIRST_WORDS) and FIRST_LINE.startswith(head))
+    """Whether ``text`` (a file's) is a proxy profile's, whole or cut short, by its structure: its first line is
+    :data:`FIRST_LINE` (cut anywhere after :data:`FIRST_WORDS`: before stop 52 a profile cut inside its header comment was
+    not known as one), or it is TOML whose ``format`` is :data:`FORMAT` (one written by hand, without the comment).
+    Before stop 53 any text that held :data:`FORMAT` was taken for one: ``calibrate --out notes.md`` replaced a notes
+    file that quoted the format's name."""
+    first, newline, _ = text.partition("\n")
+    if newline:
+        if first.rstrip("\r") == FIRST_LINE:
+            return True
+    elif len(first) >= len(FIRST_WORDS) and FIRST_LINE.startswith(first):  # cut inside its first line
+        return True
+    try:
+        return tomllib.loads(text).get("format") == FORMAT
+    except tomllib.TOMLDecodeError:
+        return False
 
 
 def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
