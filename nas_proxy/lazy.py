@@ -117,17 +117,38 @@ class _ThenRun:
             raise
         try:
             for action in self.actions:
-                action(module)
-        finally:  # run, or raised into the import that asked (as the module's own error would): none waits for this module
+                _run(action, module)
+        finally:  # run (or a Ctrl-C in one, raised into the import that asked): none waits for this module
             self.finder.leave_when_idle()
+
+
+def _run(action: Callable[[types.ModuleType], None], module: types.ModuleType) -> None:
+    """``action(module)``; an action that fails is said once, as a warning, and the import that ran it still succeeds (before
+    stop 53 its error became the import's: a setting of Optuna that failed made the first ``import nas_proxy.search`` fail).
+    A Ctrl-C in it is raised."""
+    try:
+        action(module)
+    except Exception as exc:  # noqa: BLE001 - a setting of another library may fail in any way of its own
+        import warnings
+
+        from nas_proxy.errors import NasProxyWarning  # here: the start-up imports no more than it did
+
+        what = getattr(action, "__qualname__", repr(action))
+        warnings.warn(
+            f"{module.__name__} is imported, but {what} could not be run after it (the setting it makes is not made): "
+            f"{type(exc).__name__}: {exc}",
+            NasProxyWarning,
+            stacklevel=2,
+        )
 
 
 def after_import(name: str, action: Callable[[types.ModuleType], None]) -> None:
     """Run ``action(module)`` once the module ``name`` (a top-level one: ``"optuna"``) is imported: right after its own
-    code, before anything that imported it uses it; at once if it already is. Where it is never imported, never."""
+    code, before anything that imported it uses it; at once if it already is. Where it is never imported, never. An action that
+    raises is said once (a :class:`~nas_proxy.errors.NasProxyWarning`: one line from the CLI) and the import still succeeds."""
     module = sys.modules.get(name)
     if module is not None:
-        action(module)
+        _run(action, module)
         return
     finder = next((f for f in sys.meta_path if isinstance(f, _AfterImport)), None)
     if finder is None:

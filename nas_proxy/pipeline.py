@@ -53,7 +53,7 @@ from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
 from nas_proxy.search.runner import SEARCH_AGAIN
-from nas_proxy.search.study import load_config
+from nas_proxy.search.study import different_settings, load_config
 from nas_proxy.search.target import check_options_used, open_proxy
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.kinds import StudyNotFoundError
@@ -514,11 +514,8 @@ def _not_another_set(p: Plan) -> None:
     except StudyNotFoundError:  # none of that name, or not a search's: the search says what it finds
         return
     was = stored.synthetic if stored is not None else None
-    if was is not None and was != p.search.synthetic:
-        raise DifferentRunError(
-            f"study {p.name!r} already exists with other settings (synthetic set {was} there, {p.search.synthetic} now)",
-            remedy=STUDY_REMEDY,
-        )
+    if was is not None and was != p.search.synthetic:  # in the search's words, with the run's remedy
+        raise different_settings(p.name, [f"synthetic set {was} there, {p.search.synthetic} now"]).with_remedy(STUDY_REMEDY)
 
 
 def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run: float) -> dict[str, Any]:

@@ -53,12 +53,13 @@ FORMAT = "nasproxy-proxy-profile"
 # line, is known as a profile by it (calibrate --out replaces such a file, and refuses one that is not a profile)
 FIRST_LINE = "# A proxy profile written by `nasproxy calibrate`: `search`, `score` and `correlate` take it with"
 FIRST_WORDS = "# A proxy profile"  # the least of FIRST_LINE a cut file must hold to be known by it
-FORMAT_VERSION = 3  # 2: the optional [search] table (a ladder); 3: the [calibration] keys of VERSION_3_KEYS
+FORMAT_VERSION = 4  # 2: the optional [search] table (a ladder); 3: the [calibration] keys of VERSION_3_KEYS; 4: VERSION_4_KEYS
 # [calibration] keys that a nasproxy reading formats 1 and 2 refuses as unknown (calibrate --ladders writes them since
 # fix49a): a profile holding any is written as format 3, which such a nasproxy refuses as a newer one's; one without
 # them keeps its older version, which it still reads (as synthetic.py writes a set without soft labels as version 1)
 VERSION_3_KEYS = ("proxies", "nasproxy_version")
 VERSION_3_INPUTS = ("simulation",)  # calibration.inputs keys alike
+VERSION_4_KEYS = ("dataset_sha256",)  # [calibration] keys a nasproxy reading formats 1 to 3 refuses (since stop 53)
 
 # [calibration] key -> (the Python types its value may have, what it holds)
 CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -79,6 +80,7 @@ CALIBRATION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "synthetic": ((str,), "the synthetic set the protocol was chosen with"),
     "synthetic_sha256": ((str,), "its tensors' SHA-256"),
     "dataset": ((str,), "the dataset of that set, or of the ground-truth table (--ladders): other data is refused"),
+    "dataset_sha256": ((str,), "that data's content_sha256, pixels and labels (--ladders: the table's): another copy is refused"),
     "space": ((str,), "the search space of the architectures (name or file, as given)"),
     "space_sha256": ((str,), "SHA-256 of that space's definition (a space holding other architectures is refused)"),
     "synthetic_choices": ((list,), "the synthetic sets it chose among"),
@@ -130,6 +132,7 @@ class ProxyProfile:
         Before branch probe41 either was used without a word."""
         dataset, sha = meta["dataset"]["name"], self.calibration.get("synthetic_sha256")
         self.check_dataset(dataset, f"{synthetic} is a {dataset} set", where)
+        self._check_digest(meta["dataset"].get("content_sha256"), dataset, f"the data {synthetic} was distilled from", where)
         if sha and sha != meta.get("tensors_sha256"):
             return (
                 f"{where} was calibrated on the synthetic set {self.calibration.get('synthetic', '?')} (tensors {sha[:12]}...), not on {synthetic}: "
@@ -157,6 +160,27 @@ class ProxyProfile:
                 f"held-out fidelity are another dataset's; calibrate on {dataset} data (nasproxy calibrate), or drop --proxy-profile"
             )
 
+    def _check_digest(self, found: object, dataset: str, source: str, where: str) -> None:
+        """Refuse data of the profile's dataset whose content_sha256 (``found``) is not the one it was calibrated on
+        (``dataset_sha256``, recorded by ``calibrate --ladders`` since stop 53: before, a profile chosen on another copy of
+        the data, its images edited since, was taken without a word), in the one wording of a data digest's refusal
+        (:func:`~nas_proxy.data.base.data_changed`). A profile that records none, or data whose digest is unknown, passes."""
+        made = self.calibration.get("dataset_sha256")
+        if made is None or found is None or made == found:
+            return
+        from nas_proxy.data.base import data_changed  # (torch: imported only to refuse)
+
+        changed = data_changed(
+            f"{where} was calibrated on",
+            made,
+            str(found),
+            dataset,
+            source,
+            otherwise="calibrate again on this data (nasproxy calibrate --ladders), or drop --proxy-profile",
+        )
+        if changed is not None:
+            raise changed
+
     def check_space(self, space: str, where: str) -> None:
         """Refuse a search space (``space``: a name or file) that holds other architectures than the one this
         profile was calibrated on, compared by the digest of its definition (a name alone can lie: a space
@@ -174,9 +198,12 @@ class ProxyProfile:
         )
 
     def format_version(self) -> int:
-        """The oldest format that holds this profile, the one it is written as: 3 with a key of
-        :data:`VERSION_3_KEYS` or :data:`VERSION_3_INPUTS`, 2 with a ladder, else 1. Before fix50d a profile with
-        them was written as format 2, which a nasproxy of stop 48 read and refused as 'unknown key calibration.proxies'."""
+        """The oldest format that holds this profile, the one it is written as: 4 with a key of :data:`VERSION_4_KEYS`,
+        3 with one of :data:`VERSION_3_KEYS` or :data:`VERSION_3_INPUTS`, 2 with a ladder, else 1. Before fix50d a
+        profile with them was written as format 2, which a nasproxy of stop 48 read and refused as 'unknown key
+        calibration.proxies'."""
+        if any(k in self.calibration for k in VERSION_4_KEYS):
+            return 4
         inputs = self.calibration.get("inputs", {})
         if any(k in self.calibration for k in VERSION_3_KEYS) or any(k in inputs for k in VERSION_3_INPUTS):
             return 3
@@ -466,11 +493,21 @@ def one_writer(out: Path, fix: str = "wait for it to finish, or choose another -
 
 
 def looks_like_profile(text: str) -> bool:
-    """Whether ``text`` (a file's) is a proxy profile's, whole or cut short: it names :data:`FORMAT`, or it begins as
-    every profile begins, cut anywhere after :data:`FIRST_WORDS` (before stop 52 a profile cut inside its header
-    comment was not known as one: ``calibrate --ladders --out`` refused it as another file, cut later it chose again)."""
-    head = text[: len(FIRST_LINE)]
-    return FORMAT in text or (len(head) >= len(FIRST_WORDS) and FIRST_LINE.startswith(head))
+    """Whether ``text`` (a file's) is a proxy profile's, whole or cut short, by its structure: its first line is
+    :data:`FIRST_LINE` (cut anywhere after :data:`FIRST_WORDS`: before stop 52 a profile cut inside its header comment was
+    not known as one), or it is TOML whose ``format`` is :data:`FORMAT` (one written by hand, without the comment).
+    Before stop 53 any text that held :data:`FORMAT` was taken for one: ``calibrate --out notes.md`` replaced a notes
+    file that quoted the format's name."""
+    first, newline, _ = text.partition("\n")
+    if newline:
+        if first.rstrip("\r") == FIRST_LINE:
+            return True
+    elif len(first) >= len(FIRST_WORDS) and FIRST_LINE.startswith(first):  # cut inside its first line
+        return True
+    try:
+        return tomllib.loads(text).get("format") == FORMAT
+    except tomllib.TOMLDecodeError:
+        return False
 
 
 def write_profile(profile: ProxyProfile, path: Path | str) -> Path:

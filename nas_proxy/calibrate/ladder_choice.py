@@ -156,6 +156,8 @@ def to_profile(
     }
     if cands.data is not None:  # before stop 51 a ladders profile recorded none: a search on other data climbed it unsaid
         calibration["dataset"] = cands.data.dataset
+        if cands.data.sha256:  # before stop 53 its digest was not recorded: a profile chosen on another copy passed unsaid
+            calibration["dataset_sha256"] = cands.data.sha256
     if space is not None:  # before fix43a a ladders profile recorded none, and passed with any space
         calibration["space"], calibration["space_sha256"] = space
     if inputs is not None:

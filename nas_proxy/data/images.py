@@ -19,7 +19,7 @@ import numpy as np
 
 from nas_proxy import checks
 from nas_proxy.data import formats
-from nas_proxy.data.formats import HELD_PER_BYTE, I64, U8, over_memory
+from nas_proxy.data.formats import I64, U8, over_memory
 from nas_proxy.errors import DataNotFoundError, NasProxyWarning, shown
 from nas_proxy.files import read_failure
 
@@ -33,8 +33,8 @@ class ImageFolderWarning(NasProxyWarning):
     frames, folders beside train/ and test/): the same in every process that reads the folder."""
 
 
-SAID_VARIABLE = "NASPROXY_IMAGE_FOLDER_SAID"  # digests of the warnings said of image folders (see say_once)
-# the digests SAID_VARIABLE keeps, the latest (16 hex digits and a blank each: 4.3 KB); past it the oldest are forgotten,
+WARNINGS_SAID_VARIABLE = "NASPROXY_IMAGE_FOLDER_SAID"  # digests of the warnings said of image folders (see say_once)
+# the digests WARNINGS_SAID_VARIABLE keeps, the latest (16 hex digits and a blank each: 4.3 KB); past it the oldest are forgotten,
 # so that one of those says its warning again. Unbounded, a process that read thousands of folders had an environment
 # variable that grew with each (Linux refuses to start a process with one over 128 KiB: ~7,700 warnings)
 SAID_MAX = 256
@@ -50,11 +50,11 @@ def say_once(message: str) -> None:
     started apart (another terminal, another machine) says it, its user may not have seen it. The record keeps the
     latest :data:`SAID_MAX` warnings: a warning said before those is said again."""
     digest = hashlib.sha256(message.encode()).hexdigest()[:16]
-    said = os.environ.get(SAID_VARIABLE, "").split()
+    said = os.environ.get(WARNINGS_SAID_VARIABLE, "").split()
     if digest in said:
         return
     warnings.warn(ImageFolderWarning(message), stacklevel=3)
-    os.environ[SAID_VARIABLE] = " ".join([*said, digest][-SAID_MAX:])
+    os.environ[WARNINGS_SAID_VARIABLE] = " ".join([*said, digest][-SAID_MAX:])
 
 
 def subfolders(folder: Path) -> list[str]:
@@ -145,10 +145,10 @@ def _fits(listings: list[_Listing], size: int) -> None:
     what a colour one needs, so a colour folder up to three times the memory passed and was read until the system
     killed nasproxy."""
     pixels = [len(listing.files) * size * size for listing in listings]
-    if sum(pixels) * COLOUR * HELD_PER_BYTE <= formats.memory_available():  # looked up there, where a test sets it
+    if sum(pixels) * COLOUR * FOLDER_HELD_PER_BYTE <= formats.memory_available():  # looked up there, where a test sets it
         return
     channels = [_channels(listing) for listing in listings]
-    need = sum(n * c for n, c in zip(pixels, channels, strict=True)) * HELD_PER_BYTE
+    need = sum(n * c for n, c in zip(pixels, channels, strict=True)) * FOLDER_HELD_PER_BYTE
     counts = [len(listing.files) for listing in listings]
     kinds = " and ".join(dict.fromkeys("in colour" if c == COLOUR else "greyscale" for c in channels))
     folder = str(listings[0].root)
@@ -161,6 +161,12 @@ def _fits(listings: list[_Listing], size: int) -> None:
 
 
 COLOUR = 3  # channels of a colour image as the loader holds it (RGB); a greyscale one, 1
+# bytes of memory a byte of an image folder's pixels takes while the dataset loads, at its peak (data.base.channel_stats,
+# which an IDX file's given statistics spare: formats.HELD_PER_BYTE): the array read (1), the held-out test images' copy
+# (1, one folder split 80/20), the float32 tensors (4) and channel_stats' float64 copy of the training ones (8 x 0.8).
+# Measured at stop 53 (one load_dataset's peak RSS rise, an RGB folder of 6,000 64x64 PNGs at 32: 13.05 bytes a byte; of
+# 3,000 96x80 JPEGs at 48: 12.9); before, counted at 12, it fell short of the real rise (review52: 0.89x and 0.95x).
+FOLDER_HELD_PER_BYTE = 14
 
 
 def _channels(listing: _Listing) -> int:
@@ -191,7 +197,13 @@ def _read(listing: _Listing, size: int) -> tuple[U8, I64, list[str]]:
     from PIL import Image, UnidentifiedImageError
 
     root, files = listing.root, listing.files
-    images, labels, modes = [], [], set()
+    # (n, size, size, channels): written as each image is decoded, one channel until the first colour image, then three
+    # (the greyscale ones before it as PIL's L -> RGB makes them: the value in each). Before stop 53 the decoded images
+    # were kept in a list (PIL holds RGB as 4 bytes a pixel), copied to a list of arrays, then stacked: small blocks the
+    # process kept after, so that an RGB folder raised the peak 3.6x its array (47.6 MB over 18.4 MB for 6,000 images
+    # at 32x32), and the whole load rose 267 MB where 221 MB were counted (0.83x; see FOLDER_HELD_PER_BYTE).
+    x: U8 = np.empty((len(files), size, size, 1), dtype=np.uint8)
+    labels: list[int] = []
     turned: list[tuple[Path, int]] = []  # images with an EXIF orientation other than upright, and it
     animated: list[Path] = []  # files of several frames (of which the first is read)
     for k, p in files:
@@ -204,19 +216,18 @@ def _read(listing: _Listing, size: int) -> tuple[U8, I64, list[str]]:
                         turned.append((p, orientation))
                     if _animated(im):
                         animated.append(p)
-                    modes.add("L" if _greyscale(im.mode) else "RGB")
-                    images.append(_resize_crop(_eight_bit(im, p), size))
+                    pixels = np.asarray(_resize_crop(_eight_bit(im, p), size), dtype=np.uint8)  # (size, size[, 3])
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise DataNotFoundError(
                 f"image {p} declares more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb, or far too large); remove it or shrink it"
             ) from None
         except (UnidentifiedImageError, OSError, SyntaxError) as e:  # PIL raises SyntaxError for some broken headers
             raise DataNotFoundError(f"cannot read image {p}: {e}") from None
+        if pixels.ndim == 3 and x.shape[3] == 1:  # the first colour image: the folder is read in RGB
+            x = np.repeat(x, COLOUR, axis=3)
+        x[len(labels)] = pixels[..., None] if pixels.ndim == 2 else pixels
         labels.append(k)
     _warn_read_as_stored(root, len(files), turned, animated)
-    mode = "L" if modes == {"L"} else "RGB"
-    arrays = [np.asarray(im.convert(mode), dtype=np.uint8) for im in images]
-    x = np.stack([a[..., None] if a.ndim == 2 else a for a in arrays])
     return x, np.asarray(labels, dtype=np.int64), listing.classes
 
 

@@ -161,12 +161,14 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     return checkpoint
 
 
-def check_data(out: Path, checkpoint: dict[str, Any], dataset: Dataset) -> None:
+def check_data(out: Path, checkpoint: dict[str, Any], dataset: Dataset, finished: bool = False) -> None:
     """Refuse to resume the checkpoint in ``out`` on ``dataset`` when it was distilled from other data (images rewritten
     in place since, the same labels; another copy under --data-root): before stop 51 it was resumed without a word, its
-    pixels made from the old images going on with the new ones. A checkpoint that recorded none is resumed as before."""
+    pixels made from the old images going on with the new ones. A checkpoint that recorded none is resumed as before.
+    ``finished``: ``out`` holds that checkpoint's whole set, which the command would take as it is: the refusal names the
+    set (before stop 53 it said "the checkpoint in OUT" to a user who had a finished set)."""
     changed = data_changed(
-        f"the checkpoint in {out} was distilled from",
+        f"the {'set' if finished else 'checkpoint'} in {out} was distilled from",
         checkpoint.get(DATA),
         dataset.content_sha256(),
         dataset.name,

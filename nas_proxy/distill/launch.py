@@ -50,7 +50,7 @@ class RankRefusedError(NasProxyError):
         self.label = label  # the CLI's word before the line: "error", or "internal error" (said once: fix42c)
 
 
-SAID_VARIABLE = "NASPROXY_LAUNCH_SAID"  # the file the ranks of a launch hand their one line to (set by launch)
+LINE_FILE_VARIABLE = "NASPROXY_LAUNCH_SAID"  # the file the ranks of a launch hand their one line to (set by launch)
 LAUNCHER_VARIABLE = "NASPROXY_LAUNCHER"  # the launch's process id, which its ranks watch (set by launch)
 WATCH_SECONDS = 0.2  # how often a rank of a launch looks whether its launch still runs
 
@@ -70,7 +70,7 @@ def watch_launcher() -> threading.Thread | None:
         raise InvalidArgumentError(
             f"{LAUNCHER_VARIABLE} is {launcher!r}, which names no launch of this rank (it is not its parent process): "
             "distill --launch sets it for the ranks it starts, and it was left in the environment, or that launch has "
-            f"ended; unset {LAUNCHER_VARIABLE} and {SAID_VARIABLE}, then run the command again"
+            f"ended; unset {LAUNCHER_VARIABLE} and {LINE_FILE_VARIABLE}, then run the command again"
         )
 
     def watch() -> None:
@@ -88,7 +88,7 @@ def watch_launcher() -> threading.Thread | None:
 def launched() -> bool:
     """Whether this process is a rank of a running ``distill --launch``: its parent is the launch that named itself in
     :data:`LAUNCHER_VARIABLE`. The launch's variables are its own to set; left in an environment (copied from a rank's,
-    or exported by hand), :data:`SAID_VARIABLE` made every nasproxy command hand its error line to that file and say
+    or exported by hand), :data:`LINE_FILE_VARIABLE` made every nasproxy command hand its error line to that file and say
     nothing, exit 2 without a word, before branch probe43."""
     return os.environ.get(LAUNCHER_VARIABLE) == str(os.getppid())
 
@@ -111,7 +111,7 @@ def told_launch(line: str, exit_code: int, interrupted: bool = False, label: str
         # its launch is gone (killed -9): watch_launcher stopped every rank, and each raised rank 0's line (sharded._agree),
         # with no launch to say it once. Rank 0 says it (False: said here); before, every rank did, rank 1 naming rank 0
         return os.environ.get("RANK", "0") != "0"
-    path = os.environ.get(SAID_VARIABLE) if launched() else None
+    path = os.environ.get(LINE_FILE_VARIABLE) if launched() else None
     if not path or interrupted:
         return bool(path)
     try:
@@ -189,7 +189,7 @@ def _handed(said: Path | None) -> tuple[int, int, str, str] | None:
 
 @contextmanager
 def _said_to() -> Iterator[Path | None]:
-    """:data:`SAID_VARIABLE` set to a file in a temporary folder for the ranks while the launch runs (they inherit
+    """:data:`LINE_FILE_VARIABLE` set to a file in a temporary folder for the ranks while the launch runs (they inherit
     the environment); None, and each rank says its own line, where no temporary folder can be made (TMPDIR
     gone or full: before fix42c the launch failed). :data:`LAUNCHER_VARIABLE` set either way."""
     launcher = {LAUNCHER_VARIABLE: str(os.getpid())}  # its ranks end when it is gone (watch_launcher)
@@ -200,7 +200,7 @@ def _said_to() -> Iterator[Path | None]:
         with _for_the_ranks(launcher):
             yield None
         return
-    with folder, _for_the_ranks({**launcher, SAID_VARIABLE: str(path := Path(folder.name) / "said")}):
+    with folder, _for_the_ranks({**launcher, LINE_FILE_VARIABLE: str(path := Path(folder.name) / "said")}):
         yield path
 
 
@@ -291,7 +291,7 @@ def rank_failed(rank: int, pid: int, exitcode: int) -> str:
 
 __all__ = [
     "LAUNCHER_VARIABLE",
-    "SAID_VARIABLE",
+    "LINE_FILE_VARIABLE",
     "RankFailedError",
     "RankRefusedError",
     "failure_said",

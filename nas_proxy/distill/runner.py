@@ -145,12 +145,13 @@ def distill(
         check_teacher_dir(config.soft_labels.cache, out)
     checkpoint = check_output(out, config, resume, force)  # no side effects before inputs are valid
     dataset = load_dataset(config.dataset, config.data_root, image_size=config.image_size)
-    if checkpoint is not None:  # its pixels were made from the data it recorded: not resumed on others, nor a set finished
-        # from them taken as this data's (before stop 52 the same command said 'wrote OUT', exit 0, and evaluate then
-        # refused the set: 'distill again from this one', which did the same again; a --distributed rank checked both)
-        check_data(out, checkpoint, dataset)
-    if checkpoint is not None and (not optimises or checkpoint["done"] >= config.iterations):
-        meta = finished_set(out, checkpoint["done"])
+    if checkpoint is not None:
+        ended = not optimises or checkpoint["done"] >= config.iterations
+        meta = finished_set(out, checkpoint["done"]) if ended else None
+        # its pixels were made from the data it recorded: not resumed on others, nor a set finished from them taken as
+        # this data's (before stop 52 the same command said 'wrote OUT', exit 0, and evaluate then refused the set:
+        # 'distill again from this one', which did the same again; a --distributed rank checked both)
+        check_data(out, checkpoint, dataset, finished=meta is not None)
         if meta is not None:  # complete: at most labels to add; else the set is written again from the checkpoint below
             mend_grid(out)  # its picture and its losses, written again if torn (outside the tensors' hash)
             if "history" in checkpoint:  # (a checkpoint cut short: none to write them from)

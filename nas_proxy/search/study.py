@@ -175,10 +175,17 @@ def _check_same(study: optuna.Study, name: str, config: SearchConfig, fingerprin
     if changed is not None:  # the data's, not a setting, said first: a random subset drawn from it differs for that reason
         raise changed  # (in the words of every content digest refusal: data_changed)
     if problems:
-        raise DifferentRunError(  # its remedy apart: `run`, which names the study after its preset, puts its own
-            f"study {name!r} already exists with other settings ({'; '.join(problems)})",
-            remedy="use the same settings to resume it, or another --study name",
-        )
+        raise different_settings(name, problems)
+
+
+def different_settings(name: str, problems: Sequence[str]) -> DifferentRunError:
+    """The refusal of study ``name``, which exists with other settings (``problems``: ``"seed 0 there, 1 now"`` each), in
+    the one wording of it; its remedy apart: `run`, which names the study after its preset (and checks its set's name
+    before distilling it), puts its own with :meth:`~nas_proxy.errors.NasProxyError.with_remedy`."""
+    return DifferentRunError(
+        f"study {name!r} already exists with other settings ({'; '.join(problems)})",
+        remedy="use the same settings to resume it, or another --study name",
+    )
 
 
 def check_before(storage: BaseStorage, name: str, config: SearchConfig, known: dict[str, Any]) -> None:

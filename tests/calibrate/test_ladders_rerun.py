@@ -289,7 +289,7 @@ def test_a_profile_cut_inside_its_header_is_known_as_one_and_chosen_again(tmp_pa
     refused as 'exists and is not a proxy profile; give a new file name', while one cut after its format line was
     chosen again. A cut profile is known by its first line now, wherever it was cut; a file that is not one is
     refused as before, untouched."""
-    from nas_proxy.profile import FIRST_WORDS
+    from nas_proxy.profile import FIRST_LINE, FIRST_WORDS, FORMAT
 
     out = tmp_path / "p.toml"
     argv = _argv(tmp_path, out)
@@ -301,7 +301,8 @@ def test_a_profile_cut_inside_its_header_is_known_as_one_and_chosen_again(tmp_pa
         capsys.readouterr()
         assert main(argv) == 0, cut
         assert "choosing again" in capsys.readouterr().out and out.read_bytes() == whole
-    for foreign in (FIRST_WORDS[:-1], "# A proxy profile I keep by hand\nproxy = 3\n", "notes\n"):
+    notes = f'Notes: a profile says format = "{FORMAT}" on its 4th line.\n{FIRST_LINE}\n'  # fix53a: it was taken for one
+    for foreign in (FIRST_WORDS[:-1], "# A proxy profile I keep by hand\nproxy = 3\n", "notes\n", notes):
         out.write_text(foreign)
         assert main(argv) == 2
         assert (
@@ -309,3 +310,21 @@ def test_a_profile_cut_inside_its_header_is_known_as_one_and_chosen_again(tmp_pa
             == f"nasproxy calibrate: error: --out {out} exists and is not a proxy profile; give a new file name"
         )
         assert out.read_text() == foreign
+
+
+def test_a_profile_is_known_by_its_structure_not_by_a_quote_of_its_format_name(tmp_path: Path) -> None:
+    """fix53a: any text holding the format's name ('nasproxy-proxy-profile') was taken for a profile, so that
+    calibrate --out replaced a notes file that quoted it. Its first line, or a TOML ``format`` key, tells now."""
+    from nas_proxy.profile import FIRST_LINE, FORMAT, ProxyProfile, looks_like_profile
+
+    profile = ProxyProfile(proxy={"epochs": 2}, calibration={"spearman": 0.5}).to_toml()
+    assert looks_like_profile(profile) and looks_like_profile(profile.replace("\n", "\r\n"))
+    assert looks_like_profile(profile.split("\n", 3)[3])  # written by hand, without the header comment: its format key
+    assert looks_like_profile(FIRST_LINE[:40])  # cut inside its first line
+    for notes in (
+        f"The profile format is {FORMAT}; see docs.\n",
+        f'# my notes\nformat = "{FORMAT}" is the line to look for\n',
+        f"{FIRST_LINE} (quoted in my notes)\n",
+        f'format = "{FORMAT}-draft"\n',
+    ):
+        assert not looks_like_profile(notes), notes

@@ -23,6 +23,7 @@ FORMAT_2_CALIBRATION = {
     *("saving_interval", "search_candidates", "candidate_ladders", "proxies_measured", "scores", "inputs", "ladders_sha256"),
 }
 FORMAT_2_INPUTS = {"truth", "scores", "split", "options"}
+FORMAT_3_CALIBRATION = FORMAT_2_CALIBRATION | {"proxies", "nasproxy_version"}  # what a nasproxy of format 3 (stop 52) reads
 
 SHA = "0" * 64
 # a profile as calibrate --ladders of fix48a wrote it (format 2: inputs without the simulation, no proxies, no version)
@@ -66,10 +67,10 @@ def test_a_profile_with_keys_format_2_lacks_is_written_as_format_3(tmp_path: Pat
     newer = (set(profile.calibration) - FORMAT_2_CALIBRATION) | (set(profile.calibration["inputs"]) - FORMAT_2_INPUTS)
     assert newer == {"proxies", "nasproxy_version", "simulation"}
     assert "format_version = 3\n" in out.read_text()
-    assert FORMAT_VERSION == 3
-    # any key this nasproxy knows beyond format 2's makes a profile format 3, whichever table it is in
+    assert FORMAT_VERSION == 4
+    # any key this nasproxy knows beyond format 2's makes a profile format 3 (4: beyond format 3's), whichever table
     for key in set(CALIBRATION_KEYS) - FORMAT_2_CALIBRATION:
-        assert ProxyProfile({}, {key: "x"}).format_version() == 3, key
+        assert ProxyProfile({}, {key: "x"}).format_version() == (3 if key in FORMAT_3_CALIBRATION else 4), key
     for key in set(INPUT_KEYS) - FORMAT_2_INPUTS:
         assert ProxyProfile({}, {"inputs": {key: SHA}}, "exact:1.0,full:1").format_version() == 3, key
 
@@ -109,3 +110,11 @@ def test_a_profile_of_a_newer_nasproxy_is_refused_whole_and_never_replaced(tmp_p
         f"(format_version {FORMAT_VERSION + 1}; this one reads 1 to {FORMAT_VERSION}); upgrade nasproxy, or give another --out"
     ]
     assert out.read_text() == text and not out.with_name("p-ladders.csv").exists()
+
+
+def test_a_profile_recording_its_datas_digest_is_format_4() -> None:
+    """fix53a: calibrate --ladders records the table's data digest (dataset_sha256), which a nasproxy of format 3 (stop
+    52) does not know: such a profile is format 4, which that nasproxy refuses as a newer one's, not as 'unknown key
+    calibration.dataset_sha256'; this one reads it back."""
+    profile = ProxyProfile({}, {"seed": 0, "dataset": "digits", "dataset_sha256": SHA, "nasproxy_version": "x"}, "exact:1.0,full:1")
+    assert profile.format_version() == 4 and "format_version = 4\n" in profile.to_toml()

@@ -243,3 +243,33 @@ def test_after_import_leaves_the_import_system_once_its_actions_have_run(tmp_pat
     assert len(ours()) == 1
     for name in ("fix52e_one", "fix52e_two"):
         monkeypatch.delitem(sys.modules, name)
+
+
+def test_an_after_import_action_that_raises_is_said_once_and_the_import_still_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix53a: the action's error became the import's, so a failing setting of Optuna made the library's first import fail."""
+    from nas_proxy import lazy
+    from nas_proxy.errors import NasProxyWarning
+
+    def refuses(module: object) -> None:
+        raise ValueError("no such setting")
+
+    (tmp_path / "fix53a_lib.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "fix53a_lib", raising=False)
+    seen: list[int] = []
+    lazy.after_import("fix53a_lib", refuses)
+    lazy.after_import("fix53a_lib", lambda module: seen.append(module.X))  # the next action still runs
+    with pytest.warns(NasProxyWarning) as said:
+        module = importlib.import_module("fix53a_lib")
+    assert module.X == 1 and seen == [1] and "fix53a_lib" in sys.modules
+    assert [str(w.message) for w in said] == [
+        "fix53a_lib is imported, but test_an_after_import_action_that_raises_is_said_once_and_the_import_still_succeeds."
+        "<locals>.refuses could not be run after it (the setting it makes is not made): ValueError: no such setting"
+    ]
+    with pytest.warns(NasProxyWarning, match="ValueError: no such setting"):  # already imported: at once, said the same way
+        lazy.after_import("fix53a_lib", refuses)
+    importlib.reload(module)  # imported again: the action ran once, it does not wait any more
+    assert seen == [1]
+    monkeypatch.delitem(sys.modules, "fix53a_lib")

@@ -191,6 +191,39 @@ def test_a_ladders_profile_records_its_tables_dataset_and_a_search_on_another_is
         config("digits")
 
 
+def test_a_ladders_profile_records_its_tables_data_digest_and_a_set_of_another_copy_is_refused(tmp_path: Path) -> None:
+    """fix53a: the profile recorded the table's dataset name but not its digest (data_sha256), so a search on a set
+    distilled from another copy of that data (its images edited since) climbed the ladder without a word. The digest is
+    recorded now and checked as the set is; a profile without one (written before) passes, as before."""
+    from nas_proxy.errors import DataChangedError
+
+    table, scores, _ = _files(tmp_path)
+    measured, other = "a" * 64, "b" * 64
+    rows = list(csv.reader(table.open(newline="")))
+    with table.open("w", newline="") as f:
+        csv.writer(f).writerows([[*rows[0], "dataset", "data_sha256"], *([*r, "digits", measured] for r in rows[1:])])
+    out = tmp_path / "profile.toml"
+    argv = ["calibrate", "--ladders", "exact:1.0,full:1", "--truth", str(table), "--scores", str(scores), "--n-boot", "100"]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    profile = read_profile(out)
+    assert profile.calibration["dataset"] == "digits" and profile.calibration["dataset_sha256"] == measured
+
+    def meta(sha: str) -> dict[str, Any]:  # a digits set's meta.json, as far as the check reads it
+        return {"dataset": {"name": "digits", "content_sha256": sha}, "tensors_sha256": "c" * 64}
+
+    assert profile.check_set(meta(measured), "syn", f"--proxy-profile {out}") is None
+    with pytest.raises(DataChangedError) as refused:
+        profile.check_set(meta(other), "syn", f"--proxy-profile {out}")
+    assert str(refused.value) == (
+        f"--proxy-profile {out} was calibrated on digits images that differ from those found now in the data syn was "
+        f"distilled from (content_sha256 {measured[:12]}... there, {other[:12]}... now): not the data it was made from "
+        "(its images changed since, or --data-root points at another copy); give the data it was made from, or calibrate "
+        "again on this data (nasproxy calibrate --ladders), or drop --proxy-profile"
+    )
+    old = ProxyProfile(profile.proxy, {k: v for k, v in profile.calibration.items() if k != "dataset_sha256"}, profile.ladder)
+    assert old.check_set(meta(other), "syn", f"--proxy-profile {out}") is None  # recorded none: taken as before
+
+
 def test_profile_ladder_round_trip_and_bad_ladders(tmp_path: Path) -> None:
     from nas_proxy.errors import InvalidArgumentError
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from nas_proxy.data import formats, load_dataset
-from nas_proxy.data.images import SAID_VARIABLE, read_image_folder
+from nas_proxy.data.images import WARNINGS_SAID_VARIABLE, read_image_folder
 from nas_proxy.errors import DataNotFoundError
 from tests import fabricate as fab
 
@@ -50,23 +50,24 @@ def test_an_image_folder_larger_than_the_memory_is_refused_before_an_image_is_de
     bytes a pixel, as the loader holds them) is refused in one line with both numbers, before any image is decoded:
     before stop 50, read until the system killed nasproxy for its memory (a folder of millions of photos)."""
     folder = fab.image_folder(tmp_path / "imgs", ["a", "b"], 5)
-    said = _refused_then_read(monkeypatch, (1_000_000, 6 * 10**6), lambda: load_dataset(f"imagefolder:{folder}", image_size=128))
+    said = _refused_then_read(monkeypatch, (1_000_000, 7 * 10**6), lambda: load_dataset(f"imagefolder:{folder}", image_size=128))
     assert said == (
         f"image folder {folder} holds 10 images of 128x128 pixels, in colour, once read: reading it as a dataset needs about "
-        "6 MB of memory, and this machine has 1 MB available now (what the programs running leave free); use a machine "
+        "7 MB of memory, and this machine has 1 MB available now (what the programs running leave free); use a machine "
         "with more memory, or fewer images, or a smaller --image-size"
     )
 
 
 def test_train_and_test_folders_are_counted_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """train/ (6 greyscale images) and test/ (4) at 32 px need 73,728 and 49,152 bytes alone, 122,880 together: with
-    100,000 free, refused before an image is decoded. Before stop 51 each folder was checked alone, and both were read."""
+    """train/ (6 greyscale images) and test/ (4) at 32 px need 86,016 and 57,344 bytes alone, 143,360 together (14 bytes
+    a pixel: images.FOLDER_HELD_PER_BYTE): with 100,000 free, refused before an image is decoded. Before stop 51 each
+    folder was checked alone, and both were read."""
     fab.image_folder(tmp_path / "train", ["a", "b"], 3, mode="L")
     fab.image_folder(tmp_path / "test", ["a", "b"], 2, mode="L")
-    said = _refused_then_read(monkeypatch, (100_000, 130_000), lambda: load_dataset(f"imagefolder:{tmp_path}", image_size=32))
+    said = _refused_then_read(monkeypatch, (100_000, 150_000), lambda: load_dataset(f"imagefolder:{tmp_path}", image_size=32))
     assert said == (
         f"image folder {tmp_path} (train/ 6 and test/ 4) holds 10 images of 32x32 pixels, greyscale, once read: reading it "
-        "as a dataset needs about 122,880 bytes of memory, and this machine has 100,000 bytes available now (what the "
+        "as a dataset needs about 143,360 bytes of memory, and this machine has 100,000 bytes available now (what the "
         "programs running leave free); use a machine with more memory, or fewer images, or a smaller --image-size"
     )
 
@@ -74,14 +75,14 @@ def test_train_and_test_folders_are_counted_together(tmp_path: Path, monkeypatch
 @pytest.mark.parametrize("colour", ["all", "one"])
 def test_a_colour_folder_is_counted_in_three_channels(colour: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """10 images at 32 px, held as RGB (every one colour, or one among greyscale ones: the loader then holds all in RGB),
-    need 368,640 bytes: with 200,000 free, refused. Before stop 51 counted as greyscale (122,880: "at least"), and read."""
+    need 430,080 bytes: with 200,000 free, refused. Before stop 51 counted as greyscale (a third: "at least"), and read."""
     folder = fab.image_folder(tmp_path / "imgs", ["a", "b"], 5, mode="RGB" if colour == "all" else "L")
     if colour == "one":
         fab.png(folder / "b" / "4.png", 1, "RGB", (12, 10))
-    said = _refused_then_read(monkeypatch, (200_000, 400_000), lambda: read_image_folder(folder, 32))
+    said = _refused_then_read(monkeypatch, (200_000, 450_000), lambda: read_image_folder(folder, 32))
     assert said.startswith(
         f"image folder {folder} holds 10 images of 32x32 pixels, in colour, once read: reading it as a dataset needs about "
-        "368,640 bytes of memory, and this machine has 200,000 bytes available now"
+        "430,080 bytes of memory, and this machine has 200,000 bytes available now"
     )
 
 
@@ -185,7 +186,7 @@ def test_a_folder_warning_is_said_once_by_a_command_and_not_again_by_the_process
     (tmp_path / "b" / "IMG_0.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(30))
     code = f"from pathlib import Path; from nas_proxy.data.images import read_image_folder; read_image_folder(Path({str(tmp_path)!r}), 8)"
     child = [sys.executable, "-c", code]
-    monkeypatch.delenv(SAID_VARIABLE, raising=False)
+    monkeypatch.delenv(WARNINGS_SAID_VARIABLE, raising=False)
     alone = subprocess.run(child, capture_output=True, text=True, check=True)
     assert alone.stderr.count("1 image file not read") == 1, alone.stderr
     with warnings.catch_warnings(record=True) as caught:

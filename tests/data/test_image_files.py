@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from nas_proxy.data import load_dataset
-from nas_proxy.data.images import SAID_MAX, SAID_VARIABLE, read_image_folder, say_once
+from nas_proxy.data.images import SAID_MAX, WARNINGS_SAID_VARIABLE, read_image_folder, say_once
 from nas_proxy.errors import NasProxyWarning
 from tests import fabricate as fab
 
@@ -64,7 +64,7 @@ def test_a_photo_with_an_exif_orientation_is_read_as_stored_and_said_once_per_fo
     phone = x[3]  # a/phone.jpg, after a/0.png .. a/2.png: (H, W, C), the 20 pixels high kept whole, the middle 20 of 40
     assert phone[:, :10].mean() > 200 and phone[:, 10:].mean() < 50  # its left half white, as stored, not its top
     assert _warned(lambda: load_dataset(f"imagefolder:{tmp_path}", image_size=20))[1] == []  # said once per command
-    monkeypatch.delenv(SAID_VARIABLE)  # as in another command
+    monkeypatch.delenv(WARNINGS_SAID_VARIABLE)  # as in another command
     _, said_again = _warned(lambda: load_dataset(f"imagefolder:{tmp_path}", image_size=20))
     assert len(said_again) == 1  # one folder, one warning
 
@@ -130,7 +130,7 @@ def test_the_record_of_what_was_said_keeps_the_latest_warnings_only(monkeypatch:
     """fix52e: the record (an environment variable the processes a command starts inherit) grew by 17 characters with
     every warning said in the process, without end. Now the latest SAID_MAX: each of them still said once, an older one
     said again."""
-    monkeypatch.setenv(SAID_VARIABLE, "")  # nothing said yet; the variable as it was after the test
+    monkeypatch.setenv(WARNINGS_SAID_VARIABLE, "")  # nothing said yet; the variable as it was after the test
     messages = [f"folder {i}: something to say" for i in range(SAID_MAX + 10)]
 
     def say(these: list[str]) -> None:
@@ -138,7 +138,30 @@ def test_the_record_of_what_was_said_keeps_the_latest_warnings_only(monkeypatch:
             say_once(message)
 
     _, said = _warned(lambda: say(messages))
-    assert said == messages and len(os.environ[SAID_VARIABLE].split()) == SAID_MAX
+    assert said == messages and len(os.environ[WARNINGS_SAID_VARIABLE].split()) == SAID_MAX
     assert _warned(lambda: say(messages[10:]))[1] == []  # the latest: said once
     assert _warned(lambda: say_once(messages[0]))[1] == [messages[0]]  # forgotten, so said again
-    assert len(os.environ[SAID_VARIABLE].split()) == SAID_MAX
+    assert len(os.environ[WARNINGS_SAID_VARIABLE].split()) == SAID_MAX
+
+
+def test_greyscale_images_before_the_first_colour_one_are_read_as_pil_makes_them_rgb(tmp_path: Path) -> None:
+    """fix53a: the images are written into one array as they are decoded (before: a list of PIL images, a list of arrays,
+    then a stack, whose blocks raised the load's peak memory 3.6x the array's): one channel until the first colour
+    image, then three, the greyscale ones before it holding their value in each, as PIL's L -> RGB makes them."""
+    from PIL import Image
+
+    fab.png(tmp_path / "a" / "0.png", 0, "L", (12, 10))
+    fab.png(tmp_path / "a" / "1.png", 0, "L", (10, 12))
+    fab.png(tmp_path / "b" / "0.png", 1, "L", (12, 10))
+    fab.png(tmp_path / "b" / "1.png", 1, "RGB", (12, 10))  # the last: three channels from here
+    fab.png(tmp_path / "b" / "2.png", 1, "L", (12, 10))
+    x, y, classes = read_image_folder(tmp_path, 8)
+    assert x.shape == (5, 8, 8, 3) and x.dtype == np.uint8 and y.tolist() == [0, 0, 1, 1, 1] and classes == ["a", "b"]
+    files = [tmp_path / "a" / "0.png", tmp_path / "a" / "1.png", *(tmp_path / "b" / f"{i}.png" for i in range(3))]
+    for i, path in enumerate(files):
+        with Image.open(path) as im:
+            value = im.convert("RGB").getpixel((0, 0))
+        assert (x[i] == np.asarray(value, dtype=np.uint8)).all(), path
+    (tmp_path / "b" / "1.png").unlink()  # every one greyscale: one channel
+    grey, _, _ = read_image_folder(tmp_path, 8)
+    assert grey.shape == (4, 8, 8, 1) and (grey[..., 0] == x[[0, 1, 2, 4], ..., 0]).all()

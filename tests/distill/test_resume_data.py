@@ -87,6 +87,8 @@ def test_a_finished_set_is_not_taken_as_that_of_data_changed_since(tmp_path: Pat
     assert main(flags(folder, out, 2)) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.endswith(f"{CHANGED}; {REFUSED}"), err
+    # fix53a: it said "the checkpoint in OUT" where the user has a finished set
+    assert err.startswith(f"nasproxy distill: error: the set in {out} was distilled from imagefolder:{folder} images that differ"), err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == kept  # nothing written
     turn_back(folder / "dog" / "2.png")  # the data it was made from: the set taken as it is, as before
     assert main(flags(folder, out, 2)) == 0

@@ -356,7 +356,7 @@ def test_a_launch_that_cannot_hand_its_line_over_says_it_in_each_rank(
 
     from nas_proxy.cli import main
     from nas_proxy.distill.join import _fd2_held
-    from nas_proxy.distill.launch import LAUNCHER_VARIABLE, SAID_VARIABLE, told_launch
+    from nas_proxy.distill.launch import LAUNCHER_VARIABLE, LINE_FILE_VARIABLE, told_launch
 
     class Full:
         def __init__(self, fd: int, mode: str) -> None:
@@ -372,18 +372,18 @@ def test_a_launch_that_cannot_hand_its_line_over_says_it_in_each_rank(
             raise OSError(28, "No space left on device")
 
     said = tmp_path / "said"
-    monkeypatch.setenv(SAID_VARIABLE, str(said))
+    monkeypatch.setenv(LINE_FILE_VARIABLE, str(said))
     monkeypatch.setenv(LAUNCHER_VARIABLE, str(os.getppid()))  # a rank of a launch
     with monkeypatch.context() as m:
         m.setattr(os, "fdopen", Full)
         assert not told_launch("a line", 2) and not said.exists()  # said by the rank; the next one may hand its own
     assert told_launch("a line", 2) and said.is_file()
-    monkeypatch.delenv(SAID_VARIABLE)
+    monkeypatch.delenv(LINE_FILE_VARIABLE)
     monkeypatch.delenv(LAUNCHER_VARIABLE)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
 
     def killed(args: object) -> None:
-        assert SAID_VARIABLE not in os.environ  # nothing to hand to: each rank says its line
+        assert LINE_FILE_VARIABLE not in os.environ  # nothing to hand to: each rank says its line
         raise ChildFailedError("nas_proxy", {1: ProcessFailure(local_rank=1, pid=2, exitcode=-9, error_file="")})
 
     monkeypatch.setattr(torchrun, "run", killed)
@@ -427,14 +427,14 @@ def test_a_signal_to_a_launch_is_the_cli_s_interrupt_and_its_handlers_are_put_ba
 
     from nas_proxy import interrupts
     from nas_proxy.cli import RESUME_HINTS, main
-    from nas_proxy.distill.launch import SAID_VARIABLE, TORCH_SIGNALS
+    from nas_proxy.distill.launch import LINE_FILE_VARIABLE, TORCH_SIGNALS
 
     taken = [getattr(signal, n) for n in TORCH_SIGNALS]
     received: list[int] = []
     said: list[str | None] = []
 
     def signalled(args: object) -> None:  # torch's launch: its handlers (PContext.start), then the signal, to this process
-        said.append(os.environ.get(SAID_VARIABLE))  # what the ranks inherit
+        said.append(os.environ.get(LINE_FILE_VARIABLE))  # what the ranks inherit
         for s in taken:
             signal.signal(s, _terminate_process_handler)
         received.append(sig)
@@ -448,7 +448,7 @@ def test_a_signal_to_a_launch_is_the_cli_s_interrupt_and_its_handlers_are_put_ba
             assert main(["distill", *FLAGS, "--out", str(tmp_path / "a"), "--launch", "2"]) == status
             assert received.pop() == sig
             assert capsys.readouterr().err.strip().splitlines() == [f"nasproxy distill: interrupted{by}{RESUME_HINTS['distill']}"]
-            assert said.pop() and SAID_VARIABLE not in os.environ  # the ranks say nothing of it (fix42b: 3 lines with 2)
+            assert said.pop() and LINE_FILE_VARIABLE not in os.environ  # the ranks say nothing of it (fix42b: 3 lines with 2)
             handlers = {s: signal.getsignal(s) for s in taken}
             assert _terminate_process_handler not in handlers.values()
             assert handlers[signal.SIGQUIT] is before[signal.SIGQUIT]  # the CLI's own handlers (interrupts) for the others
@@ -675,14 +675,14 @@ def test_the_ranks_of_a_launch_leave_its_interrupt_to_the_launch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """fix42b (drill41): Ctrl-C on ``distill --launch 2`` printed 3 lines, each rank's "error: interrupted at iteration
-    i/N; checkpoint saved in ..." and the launch's own. A rank of a launch (SAID_VARIABLE) says nothing of an interrupt,
+    i/N; checkpoint saved in ..." and the launch's own. A rank of a launch (LINE_FILE_VARIABLE) says nothing of an interrupt,
     stopped at its checkpoint or raised at once (a second signal), its exit status kept, and hands its other errors to
     the launch (probe42), which says the first once; a rank of the user's own torchrun still says each."""
     import socket
 
     from nas_proxy.cli import main
     from nas_proxy.distill import sharded
-    from nas_proxy.distill.launch import LAUNCHER_VARIABLE, SAID_VARIABLE
+    from nas_proxy.distill.launch import LAUNCHER_VARIABLE, LINE_FILE_VARIABLE
     from nas_proxy.errors import InterruptedRunError
 
     with socket.socket() as s:
@@ -704,7 +704,7 @@ def test_the_ranks_of_a_launch_leave_its_interrupt_to_the_launch(
     said = tmp_path / "said"
     for launched, lines in ((None, [1, 1, 1]), (str(said), [0, 0, 0])):
         if launched:
-            monkeypatch.setenv(SAID_VARIABLE, launched)
+            monkeypatch.setenv(LINE_FILE_VARIABLE, launched)
             monkeypatch.setenv(LAUNCHER_VARIABLE, str(os.getppid()))  # a rank of a launch, its parent the launch
             monkeypatch.setattr(sharded, "watch_launcher", lambda: None)  # which runs as long as the tests do
         for (error, code), count in zip(cases, lines, strict=True):
