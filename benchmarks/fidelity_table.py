@@ -23,7 +23,7 @@ from split import SPLIT, read_split  # noqa: E402
 from nas_proxy import checks  # noqa: E402
 from nas_proxy.arch_ids import arch_id  # noqa: E402 (torch-free, unlike nas_proxy.spaces)
 from nas_proxy.errors import InvalidArgumentError, shown  # noqa: E402
-from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, rows_data  # noqa: E402
+from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, read_rows, rows_data  # noqa: E402
 
 ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
 
@@ -46,20 +46,16 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
     ``val_seed``: the seed whose validation accuracy promotion picks by (None: the first seed's, the
     same training as the ground truth; another seed's is an independent training, as a real
     promotion is)."""
-    # a folder, a FIFO or a device (/dev/zero) is one line, not a traceback or a read that never ends (probe45)
-    rows, header = csv_rows(path, checks.read_text("--table", path))
+    # a folder, a FIFO or a device (/dev/zero) is one line, not a traceback or a read that never ends (probe45); a row
+    # cut short or a line cut inside a field too, in calibrate's words (the one reader: drill52)
+    header, lines = read_rows("--table", path)
     need = {"arch_id", "seed", "spec", metric}
     if not need <= set(header):
         raise InvalidArgumentError(f"--table {path} needs rows with columns {', '.join(sorted(need))} (a ground-truth table)")
-    check_has_rows(f"--table {path}", rows, "architecture and seed", "no architecture trained")  # before fix52d: 'needs columns'
+    check_has_rows(f"--table {path}", lines, "architecture and seed", "no architecture trained")  # before fix52d: 'needs columns'
     table = Table([], {}, {})
-    for n, row in enumerate(rows, start=2):
-        try:
-            seed, value, spec = checks.parse_int(row["seed"] or ""), checks.file_number(row[metric], True), checks.loads(row["spec"] or "")
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or not isinstance(spec, dict):  # before probe45 'nan' and 'inf' were read as accuracies
-            raise InvalidArgumentError(f"{path} line {n}: seed, {metric} or spec is not valid: {shown(row)}")
+    for n, row in lines:
+        seed, value, spec = _row_values(path, n, row, metric)
         if row["arch_id"] != arch_id(spec):  # before stop 46 a scores file's row met another architecture's spec and results
             raise InvalidArgumentError(
                 f"{path} line {n}: arch_id {shown(row['arch_id'])} is not its spec's ({arch_id(spec)}): an edited table? give the id of its spec"
@@ -83,8 +79,29 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
             f"--promote-seed {val_seed}: --table {path} has no training of seed {val_seed}; it has seeds {', '.join(map(str, table.seeds))}"
         )
     table.ids = [a for a in table.ids if a in table.truth[table.seeds[0]]]  # the ground truth is the first seed
-    table.data = rows_data(path, f"--table {path}", enumerate(rows, start=2))  # rows of two datasets: refused
+    table.data = rows_data(path, f"--table {path}", lines)  # rows of two datasets: refused
     return table
+
+
+def _row_values(path: Path, n: int, row: dict[str, str], metric: str) -> tuple[int, float, dict[str, Any]]:
+    """Line ``n``'s seed, ``metric`` and spec, each refused by name where it is not one (before drill52 "seed,
+    test_accuracy or spec is not valid" named none of them; before probe45 'nan' and 'inf' were read as accuracies)."""
+    try:
+        seed = checks.parse_int(row["seed"].strip())  # blanks around a field: the file's layout
+    except ValueError:
+        raise InvalidArgumentError(f"{path} line {n}: seed {shown(row['seed'])} is not an integer; fix or drop that row") from None
+    value = checks.file_number(row[metric], True)
+    if not math.isfinite(value):
+        raise InvalidArgumentError(f"{path} line {n}: {metric} {shown(row[metric])} is not a finite number; fix or drop that row")
+    try:
+        spec = checks.loads(row["spec"])
+    except (ValueError, RecursionError):
+        spec = None
+    if not isinstance(spec, dict):
+        raise InvalidArgumentError(
+            f"{path} line {n}: spec {shown(row['spec'])} is not a JSON object (an architecture's spec); fix or drop that row"
+        )
+    return seed, value, spec
 
 
 def check_dataset(data: TableData | None, dataset: str, ranked: str, fix: str | None = None) -> None:
@@ -259,8 +276,7 @@ def _early(value: str, path: Path, table: Table) -> tuple[dict[str, float], dict
         epochs_at = math.nan
     if not epochs_at > 0:
         raise InvalidArgumentError(f"--proxy early:{value}: write early:Xep[@SEED], X the epochs of a val_accuracy_Xep column")
-    text = checks.read_text("--table", path)
-    lines = [(n, r) for n, r in enumerate(csv_rows(path, text)[0], start=2) if r["seed"] == str(seed)]
+    lines = [(n, r) for n, r in read_rows("--table", path)[1] if r["seed"].strip() == str(seed)]  # the file's own line numbers
     rows = [(n, r) for n, r in lines if r["arch_id"] in table.specs]
     if not rows or column not in rows[0][1]:
         raise InvalidArgumentError(f"--proxy early:{value}: --table {path} has no column {column} for seed {seed}")

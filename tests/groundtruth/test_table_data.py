@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
 import re
 import sys
@@ -358,3 +359,34 @@ def test_a_header_alone_is_said_in_one_wording_by_every_reader(tmp_path: Path, b
         read_table(table)
     with pytest.raises(InvalidArgumentError, match=rf"^ground-truth table {table} {re.escape(alone)}$"):
         sim.load_candidates(table, [])
+
+
+def test_a_table_cut_inside_its_last_row_is_said_as_calibrate_says_it_naming_the_line_and_the_cause(
+    tmp_path: Path, bench_path: None
+) -> None:
+    """drill52: on a table cut inside its last row fidelity.py said "line 13: seed, test_accuracy or spec is not valid",
+    calibrate "line 13 has 7 fields, the header 9". Both now read it with one reader (nas_proxy.groundtruth.tables.
+    read_rows) in one wording; a value that is not one is named with its column, on the file's own line."""
+    from fidelity_table import read_table
+
+    table = _table(tmp_path / "t.csv", "digits", SHA)
+    whole = table.read_text()
+    table.write_text(whole[: whole.rindex('"family')])  # cut inside the spec of the last row (line 13)
+    counts = f"{table} line 13 has 7 fields, the header 9; fix or drop that row"
+    for read in (read_table, truth.from_file):
+        with pytest.raises(InvalidArgumentError, match=rf"^{re.escape(counts)} \(a comma inside a field needs quotes"):
+            read(table)
+    table.write_text(whole[:-5])  # cut inside the last field: every field there, the last one shorter
+    with pytest.raises(InvalidArgumentError, match=rf"^--table file {table} does not end in a newline"):
+        read_table(table)
+    lines = whole.splitlines(keepends=True)
+    for column, bad, said in (
+        ("seed", "x", "seed 'x' is not an integer"),
+        ("test_accuracy", "inf", "test_accuracy 'inf' is not a finite number"),
+    ):
+        row = dict(zip(lines[0].strip().split(","), next(csv.reader([lines[3]])), strict=True)) | {column: bad}
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow(row.values())
+        table.write_text("".join([*lines[:3], "\n", out.getvalue(), *lines[4:]]))  # a blank line: the row is on line 5
+        with pytest.raises(InvalidArgumentError, match=rf"^{re.escape(f'{table} line 5: {said}; fix or drop that row')}$"):
+            read_table(table)
