@@ -552,7 +552,8 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, float
     check_n_boot(args.bootstrap, "--bootstrap")
     deadline = -math.inf if args.report_only else started + args.deadline_seconds if args.deadline_seconds else math.inf
     full = read_table(args.table, "test_accuracy", args.promote_seed)
-    check_dataset(full.data, args.dataset, "the sets distilled (--dataset)")  # before any set is distilled
+    # before any set is distilled; its data's digest too, where there is data to distil (--report-only reads none)
+    check_dataset(full.data, args.dataset, "the sets distilled (--dataset)", read=not args.report_only, root=args.data_root)
     ids = evaluation_archs(full, args.split, args.max_mflops, args.n_archs, args.subset_seed)
     table = subset(full, ids)
     known = {v.name: v for v in (*VARIANTS, *(parse_variant(t) for t in args.variant))}

@@ -104,13 +104,24 @@ def _row_values(path: Path, n: int, row: dict[str, str], metric: str) -> tuple[i
     return seed, value, spec
 
 
-def check_dataset(data: TableData | None, dataset: str, ranked: str, fix: str | None = None) -> None:
+def check_dataset(
+    data: TableData | None, dataset: str, ranked: str, fix: str | None = None, *, read: bool = False, root: str | None = None
+) -> None:
     """Refuse a table measured on other data (``data``, a :class:`Table`'s) than ``dataset``, the real data of
     ``ranked`` (what the script ranks, as messages name it): the one line of ``check_same_data``; ``fix`` (default:
-    give --dataset or another --table). A table that names no data (a user's own) is taken as it is."""
-    if data is not None:
-        fix = fix or f"give --dataset {data.dataset}, or a --table measured on {dataset}"
-        check_same_data(data, dataset, None, ranked, fix)
+    give --dataset or another --table). A table that names no data (a user's own) is taken as it is. ``read``: the
+    caller works on that data (``dataset`` under ``root``, --data-root), so where the table names its content digest
+    the data is loaded and its digest compared, as a synthetic set's is (:func:`check_sets`): before fix53b zero-cost
+    scores of another copy of the table's data (photos turned since, another --data-root) were ranked against it, exit
+    0. A script that reads no data (power.py) compares the names alone."""
+    if data is None:
+        return
+    fix = fix or f"give --dataset {data.dataset}, or a --table measured on {dataset}"
+    check_same_data(data, dataset, None, ranked, fix)  # another dataset: refused before any data is read
+    if read and data.sha256:
+        from nas_proxy.data import load_dataset  # torch: only where there is a digest to compare
+
+        check_same_data(data, dataset, load_dataset(dataset, root).content_sha256(), ranked, fix)
 
 
 def check_sets(data: TableData | None, paths: list[str]) -> None:

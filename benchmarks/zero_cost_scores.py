@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if (st := checks.status("--out", args.out)) is not None and stat.S_ISDIR(st.st_mode):
         raise InvalidArgumentError(f"--out {args.out} is a folder; give the CSV file to write, such as {args.out / 'zero-cost.csv'}")
     table = read_table(args.table)
-    check_dataset(table.data, args.dataset, "the zero-cost scores' real data (--dataset)")
+    check_dataset(table.data, args.dataset, "the zero-cost scores' real data (--dataset)", read=True, root=args.data_root)
     gpu = _seconds_from(args.seconds_from) if args.seconds_from else {}
     setup = RunSetup(
         get_space(args.space),

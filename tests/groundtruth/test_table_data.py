@@ -390,3 +390,30 @@ def test_a_table_cut_inside_its_last_row_is_said_as_calibrate_says_it_naming_the
         table.write_text("".join([*lines[:3], "\n", out.getvalue(), *lines[4:]]))  # a blank line: the row is on line 5
         with pytest.raises(InvalidArgumentError, match=rf"^{re.escape(f'{table} line 5: {said}; fix or drop that row')}$"):
             read_table(table)
+
+
+def test_fidelity_refuses_zero_cost_scores_of_other_images_than_the_tables_before_scoring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bench_path: None
+) -> None:
+    """review52: fidelity.py's zero-cost path (and zero_cost_scores.py) checked the table's dataset by name alone, so a
+    table of other digits images (its data_sha256 another copy's: photos turned since, another --data-root) ranked
+    zero-cost scores of these, exit 0. The data found now is loaded and its content digest compared, as a synthetic
+    set's is."""
+    import zero_cost_scores
+
+    from nas_proxy.data import load_dataset
+
+    fid = _fidelity()
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--proxy", "zero-cost:params", "--dataset", "digits", "--zero-cost-batch", "8", "--device", "cpu"]
+    assert fid.main(["--table", str(_table(tmp_path / "other.csv", "digits", SHA)), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was measured on other digits images or labels than the zero-cost scores' real data (--dataset)'s" in err[0]
+    assert f"(content_sha256 {SHA[:12]}... there, " in err[0] and not out.exists()
+    csv_out = tmp_path / "z.csv"
+    assert zero_cost_scores.main(["--table", str(tmp_path / "other.csv"), "--dataset", "digits", "--out", str(csv_out)]) == 2
+    assert "other digits images or labels than the zero-cost scores' real data (--dataset)'s" in capsys.readouterr().err
+    assert not csv_out.exists()
+    found = load_dataset("digits").content_sha256()
+    assert fid.main(["--table", str(_table(tmp_path / "same.csv", "digits", found)), *argv]) == 0  # the same images: scored
+    assert json.loads((out / "fidelity.json").read_text())["table_dataset"] == {"dataset": "digits", "content_sha256": found}
