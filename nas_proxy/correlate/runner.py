@@ -21,7 +21,7 @@ from nas_proxy.correlate.archs import Arch, check_in_space
 from nas_proxy.correlate.config import CorrelateConfig, data_ref
 from nas_proxy.correlate.measure import ceiling_row, dimension_metrics, proxy_metrics
 from nas_proxy.correlate.metrics import MIN_POINTS
-from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
+from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult, check_proxy_names
 from nas_proxy.correlate.truth import Truth, ground_truth_step
 from nas_proxy.data.base import data_changed
 from nas_proxy.data.registry import load_dataset, read_once
@@ -119,7 +119,9 @@ def choose_proxies(config: CorrelateConfig, ref: DataRef, archs: list[Arch], out
         device=config.device,
         searched={a.arch_id: (a.study_sha256, a.study_value, a.study_seconds) for a in archs if a.study_value is not None},
     )
-    return setup, select(offered(setup), config.proxies)
+    chosen = select(offered(setup), config.proxies)
+    check_proxy_names(p.name for p in chosen)  # a column of results.csv: refused before anything is trained
+    return setup, chosen
 
 
 def score_proxies(
