@@ -146,7 +146,7 @@ def _run(args: argparse.Namespace, parsed: list[tuple[str | None, str, str]], ta
     for label, kind, value in parsed:
         t0 = time.perf_counter()
         if kind == "scores":
-            scores, seconds = _scores_file(Path(value), table.ids, label)
+            scores, seconds = _scores_file(Path(value), table.ids, label, data)
             proxies[label or Path(value).stem] = {"scores": scores, "seconds": seconds, "source": value}
         elif kind == "early":
             scores, seconds = _early(value, args.table, table)

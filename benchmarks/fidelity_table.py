@@ -197,13 +197,19 @@ def scores_csv(path: Path, text: str, needs: str, *columns: set[str]) -> tuple[l
     return rows, header
 
 
-def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[dict[str, float], dict[str, float]]:
+def _scores_file(
+    path: Path, ids: list[str], label: str | None = None, data: TableData | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
     """A file's scores (and seconds) per architecture; a file with a ``proxy`` column (one row per
     proxy and architecture, as the GPU sections write it) or a ``variant`` column (``distill_ablation.py``'s
-    scores.csv) gives the rows of the proxy ``label``."""
+    scores.csv) gives the rows of the proxy ``label``. A file whose rows name their data (``dataset``, ``data_sha256``:
+    zero_cost_scores.py's, distill_ablation.py's, rank_average.py's) is refused against a table of other data
+    (``data``, the table's): before fix53b those files named none, and a digits ablation's scores were ranked against
+    Fashion-MNIST accuracies wherever no ablation.json lay beside them."""
     text = checks.read_text("scores", path)  # a folder: one line, not IsADirectoryError (probe45)
     checks.whole_lines("scores", path, text)  # a torn last row: its score would read as a shorter number
     rows, header = scores_csv(path, text, "columns arch_id and score (optionally seconds)", {"arch_id", "score"})
+    check_scores_data(path, rows, data)
     column = next((c for c in ("proxy", "variant") if c in header), None)
     if column is not None:
         names = sorted({r[column] for r in rows})
@@ -227,6 +233,17 @@ def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[
         raise InvalidArgumentError(f"scores file {path} scores none of the table's {len(ids)} architectures ({ids[0]}, ...): wrong table?")
     _covers(f"scores file {path}" + (f" (proxy {label})" if column else ""), scores, ids)
     return {a: scores.get(a, math.nan) for a in ids}, {a: seconds.get(a, math.nan) for a in ids}
+
+
+def check_scores_data(path: Path, rows: list[dict[str, str]], data: TableData | None) -> TableData | None:
+    """The data the rows of scores file ``path`` name (their ``dataset`` and ``data_sha256`` columns, read as a table's:
+    rows of two datasets are refused), refused where it is not the table's (``data``; None: a table that names none);
+    None where they name none (a user's own scores: taken as they are)."""
+    named = rows_data(path, f"scores file {path}", enumerate(rows, start=2))
+    if named is not None and data is not None:
+        fix = f"give scores of proxies of {data.dataset}, or a --table measured on {named.dataset}"
+        check_same_data(data, named.dataset, named.sha256, f"scores file {path} ({named.where})", fix)
+    return named
 
 
 def _covers(where: str, scores: dict[str, float], ids: list[str], every: bool = True) -> None:

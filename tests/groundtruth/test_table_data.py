@@ -417,3 +417,49 @@ def test_fidelity_refuses_zero_cost_scores_of_other_images_than_the_tables_befor
     found = load_dataset("digits").content_sha256()
     assert fid.main(["--table", str(_table(tmp_path / "same.csv", "digits", found)), *argv]) == 0  # the same images: scored
     assert json.loads((out / "fidelity.json").read_text())["table_dataset"] == {"dataset": "digits", "content_sha256": found}
+
+
+def test_the_benchmark_scores_files_name_their_data_and_every_reader_checks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bench_path: None
+) -> None:
+    """Before fix53b zero_cost_scores.py's and distill_ablation.py's scores files had no dataset column: fidelity.py
+    --proxy scores:F ranked a digits ablation's scores against a Fashion-MNIST table, exit 0, and so did power.py
+    wherever no ablation.json lay beside the file; rank_average.py read nothing of the file's data, and its output
+    named none. Each file now names its data in a table's columns, and every reader checks it against its table."""
+    import distill_ablation
+    import power
+    import rank_average
+    import zero_cost_scores
+
+    digits = _table(tmp_path / "digits.csv", "digits")
+    fashion = _table(tmp_path / "fashion.csv", "fashion-mnist")
+    zero = tmp_path / "zero.csv"
+    assert zero_cost_scores.main(["--table", str(digits), "--dataset", "digits", "--space", "convnet-cpu", "--out", str(zero)]) == 0
+    with zero.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    from nas_proxy.data import load_dataset
+
+    assert {(r[DATASET], r[SHA256]) for r in rows} == {("digits", load_dataset("digits").content_sha256())}
+    ids = _ids(digits)
+    ablation = tmp_path / "ablation.csv"  # no ablation.json beside it: its rows alone name the data
+    variants = {v: {"scores": {a: float(i + (v == "b")) for i, a in enumerate(ids)}, "seconds": dict.fromkeys(ids, 1.0)} for v in "ab"}
+    distill_ablation.write_scores(ablation, variants, "digits")
+    out = tmp_path / "fid"
+    capsys.readouterr()
+    for proxy in (f"synflow=scores:{zero}", f"a=scores:{ablation}"):
+        assert _fidelity().main(["--table", str(fashion), "--proxy", proxy, "--out", str(out)]) == 2
+        line = _refused(capsys)
+        assert f"--table {fashion} was measured on fashion-mnist (its column 'dataset') and scores file" in line
+        assert "(its column 'dataset') is of digits" in line and not out.exists()
+    assert power.main([str(ablation), "--base", "a", "--table", str(fashion), "--role", "all"]) == 2
+    assert "(its column 'dataset') is of digits" in _refused(capsys)
+    assert power.main([str(ablation), "--base", "a", "--table", str(digits), "--role", "all"]) == 0
+    combined = tmp_path / "combined.csv"
+    assert rank_average.main([str(ablation), "--with", "a", "--out", str(combined)]) == 0
+    with combined.open(newline="") as f:
+        assert {r[DATASET] for r in csv.DictReader(f)} == {"digits"}
+    mixed = tmp_path / "mixed.csv"
+    lines = ablation.read_text().splitlines()
+    mixed.write_text("\n".join([*lines[:-1], lines[-1].replace("digits", "fashion-mnist")]) + "\n")
+    assert rank_average.main([str(mixed), "--with", "a", "--out", str(tmp_path / "m.csv")]) == 2
+    assert f"{mixed} mixes datasets: line 2 names digits, line 13 fashion-mnist" in _refused(capsys)
