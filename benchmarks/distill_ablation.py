@@ -71,6 +71,7 @@ from split import SPLIT, read_split  # noqa: E402
 from nas_proxy.correlate.config import check_n_boot  # noqa: E402
 from nas_proxy.correlate.metrics import paired_difference  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
+from nas_proxy.groundtruth.tables import COLUMNS, row_columns  # noqa: E402
 from nas_proxy.report.render import dimension_lines  # noqa: E402
 
 TABLE = BENCHMARKS / "groundtruth" / "fashion-mnist-convnet720.csv"
@@ -423,16 +424,19 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_scores(path: Path, variants: dict[str, dict[str, Any]]) -> None:
-    """Every architecture a variant has tried (``nan``: its proxy training diverged)."""
+def write_scores(path: Path, variants: dict[str, dict[str, Any]], dataset: str) -> None:
+    """Every architecture a variant has tried (``nan``: its proxy training diverged), each row naming the data its set
+    was made from (``dataset`` and ``data_sha256``, a ground-truth table's columns: fidelity.py, power.py and
+    rank_average.py check them; before fix53b only the ablation.json beside it named the data, lost with a copy)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["variant", "arch_id", "score", "seconds"])
+        w.writerow(["variant", "arch_id", "score", "seconds", *COLUMNS])
         for name, v in variants.items():
             seconds = v.get("seconds") or {}
-            w.writerows([name, a, s, seconds[a]] for a, s in (v.get("scores") or {}).items() if math.isfinite(seconds[a]))  # tried
+            data = list(row_columns(dataset, v.get("data_sha256")).values())
+            w.writerows([name, a, s, seconds[a], *data] for a, s in (v.get("scores") or {}).items() if math.isfinite(seconds[a]))  # tried
     tmp.replace(path)
 
 
@@ -489,6 +493,7 @@ def score(entry: dict[str, Any], folder: Path, table: Table, args: argparse.Name
 
     cost = one_off_seconds(meta, args.hard_labels)  # distillation, and its soft labels' teachers
     entry |= {"distill_seconds": cost, "iterations_done": meta["iterations_done"], "tensors_sha256": meta["tensors_sha256"]}
+    entry["data_sha256"] = meta["dataset"].get("content_sha256")  # the data the set was made from: scores.csv names it
     _, scores, seconds, one_off = _synthetic(str(folder), table, args, args.work, deadline)  # past it: the cached ones
     tried = sum(math.isfinite(s) for s in seconds.values())  # a diverged training has seconds, no score
     failed = tried - sum(math.isfinite(s) for s in scores.values())
@@ -539,7 +544,7 @@ def finished(folder: Path, protocol: dict[str, Any]) -> dict[str, dict[str, Any]
 def save(report: dict[str, Any], args: argparse.Namespace, load_start: tuple[float, float, float]) -> None:
     """ablation.json (without the per-architecture scores: scores.csv has them), ablation.md, scores.csv."""
     variants = {n: {k: x for k, x in v.items() if k not in ("scores", "seconds")} for n, v in report["variants"].items()}
-    write_scores(args.out / "scores.csv", report["variants"])
+    write_scores(args.out / "scores.csv", report["variants"], report["protocol"]["dataset"])
     full = report | {"variants": variants, "machine": machine(args, load_start)}
     write_outputs(args.out, "ablation", full, markdown(report), report["command"])
 
@@ -552,7 +557,8 @@ def run(args: argparse.Namespace, started: float, load_start: tuple[float, float
     check_n_boot(args.bootstrap, "--bootstrap")
     deadline = -math.inf if args.report_only else started + args.deadline_seconds if args.deadline_seconds else math.inf
     full = read_table(args.table, "test_accuracy", args.promote_seed)
-    check_dataset(full.data, args.dataset, "the sets distilled (--dataset)")  # before any set is distilled
+    # before any set is distilled; its data's digest too, where there is data to distil (--report-only reads none)
+    check_dataset(full.data, args.dataset, "the sets distilled (--dataset)", read=not args.report_only, root=args.data_root)
     ids = evaluation_archs(full, args.split, args.max_mflops, args.n_archs, args.subset_seed)
     table = subset(full, ids)
     known = {v.name: v for v in (*VARIANTS, *(parse_variant(t) for t in args.variant))}

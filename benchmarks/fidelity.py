@@ -32,6 +32,7 @@ Writes fidelity.json and fidelity.md into --out and prints the Markdown.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -43,7 +44,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from fidelity_proxies import _synthetic, _zero_cost  # noqa: E402
 from fidelity_report import add_bootstrap, check_out, markdown, write_outputs  # noqa: E402
 from fidelity_stats import CEILING, PROMOTE, fidelity  # noqa: E402
-from fidelity_table import ROLES, SPLIT, _early, _scores_file, check_dataset, check_sets, read_table, with_role  # noqa: E402
+from fidelity_table import ROLES, SPLIT, Table, _early, _scores_file, check_dataset, check_sets, read_table, with_role  # noqa: E402
 
 from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
@@ -107,8 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     parsed = [parse_proxy(t) for t in args.proxy]
     _check_used(args, {kind for _, kind, _ in parsed}, [value for _, kind, value in parsed if kind == "synthetic"])
     table = with_role(read_table(args.table, args.metric, args.promote_seed), args.role, args.split)
+    with contextlib.ExitStack() as once:
+        if any(kind == "zero-cost" for _, kind, _ in parsed):  # the data its digest is checked on is the one scored on
+            from nas_proxy.data.registry import read_once
+
+            once.enter_context(read_once())
+        return _run(args, parsed, table)
+
+
+def _run(args: argparse.Namespace, parsed: list[tuple[str | None, str, str]], table: Table) -> int:
+    """The proxies of ``parsed`` scored on ``table`` and judged; fidelity.json and fidelity.md written."""
     data = table.data
-    _check_data(data, parsed, args.dataset)
+    _check_data(data, parsed, args.dataset, args.data_root)
     promote_k: int | None = args.promote
     if args.promote >= len(table.ids):  # before stop 46 accepted: 'proxy + promote K' trained them all, a regret of 0
         if "promote" in configs.given(args):
@@ -135,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, kind, value in parsed:
         t0 = time.perf_counter()
         if kind == "scores":
-            scores, seconds = _scores_file(Path(value), table.ids, label)
+            scores, seconds = _scores_file(Path(value), table.ids, label, data)
             proxies[label or Path(value).stem] = {"scores": scores, "seconds": seconds, "source": value}
         elif kind == "early":
             scores, seconds = _early(value, args.table, table)
@@ -202,13 +213,14 @@ def _check_used(args: argparse.Namespace, kinds: set[str], sets: list[str]) -> N
             )
 
 
-def _check_data(data: TableData | None, parsed: list[tuple[str | None, str, str]], dataset: str) -> None:
+def _check_data(data: TableData | None, parsed: list[tuple[str | None, str, str]], dataset: str, root: str | None = None) -> None:
     """Refuse a proxy of other data than the table was measured on, before anything is trained: a synthetic set by its
-    meta.json's dataset (and content digest), zero-cost scores by --dataset. Before fix51a a digits set was ranked
-    against Fashion-MNIST accuracies, exit 0 (probe50). ``scores:`` and ``early:`` proxies name no data."""
+    meta.json's dataset (and content digest), zero-cost scores by --dataset (and the content digest of its data under
+    --data-root ``root``, where the table names one: review52). Before fix51a a digits set was ranked against
+    Fashion-MNIST accuracies, exit 0 (probe50). ``scores:`` and ``early:`` proxies name no data."""
     check_sets(data, [value for _, kind, value in parsed if kind == "synthetic"])
     if any(kind == "zero-cost" for _, kind, _ in parsed):
-        check_dataset(data, dataset, "the zero-cost scores' real data (--dataset)")
+        check_dataset(data, dataset, "the zero-cost scores' real data (--dataset)", read=True, root=root)
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

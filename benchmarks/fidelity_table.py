@@ -23,7 +23,7 @@ from split import SPLIT, read_split  # noqa: E402
 from nas_proxy import checks  # noqa: E402
 from nas_proxy.arch_ids import arch_id  # noqa: E402 (torch-free, unlike nas_proxy.spaces)
 from nas_proxy.errors import InvalidArgumentError, shown  # noqa: E402
-from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, rows_data  # noqa: E402
+from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, read_rows, rows_data  # noqa: E402
 
 ROLES = ("all", "calibration", "evaluation")  # which architectures of the table (--role)
 
@@ -46,20 +46,16 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
     ``val_seed``: the seed whose validation accuracy promotion picks by (None: the first seed's, the
     same training as the ground truth; another seed's is an independent training, as a real
     promotion is)."""
-    # a folder, a FIFO or a device (/dev/zero) is one line, not a traceback or a read that never ends (probe45)
-    rows, header = csv_rows(path, checks.read_text("--table", path))
+    # a folder, a FIFO or a device (/dev/zero) is one line, not a traceback or a read that never ends (probe45); a row
+    # cut short or a line cut inside a field too, in calibrate's words (the one reader: drill52)
+    header, lines = read_rows("--table", path)
     need = {"arch_id", "seed", "spec", metric}
     if not need <= set(header):
         raise InvalidArgumentError(f"--table {path} needs rows with columns {', '.join(sorted(need))} (a ground-truth table)")
-    check_has_rows(f"--table {path}", rows, "architecture and seed", "no architecture trained")  # before fix52d: 'needs columns'
+    check_has_rows(f"--table {path}", lines, "architecture and seed", "no architecture trained")  # before fix52d: 'needs columns'
     table = Table([], {}, {})
-    for n, row in enumerate(rows, start=2):
-        try:
-            seed, value, spec = checks.parse_int(row["seed"] or ""), checks.file_number(row[metric], True), checks.loads(row["spec"] or "")
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or not isinstance(spec, dict):  # before probe45 'nan' and 'inf' were read as accuracies
-            raise InvalidArgumentError(f"{path} line {n}: seed, {metric} or spec is not valid: {shown(row)}")
+    for n, row in lines:
+        seed, value, spec = _row_values(path, n, row, metric)
         if row["arch_id"] != arch_id(spec):  # before stop 46 a scores file's row met another architecture's spec and results
             raise InvalidArgumentError(
                 f"{path} line {n}: arch_id {shown(row['arch_id'])} is not its spec's ({arch_id(spec)}): an edited table? give the id of its spec"
@@ -83,17 +79,49 @@ def read_table(path: Path, metric: str = "test_accuracy", val_seed: int | None =
             f"--promote-seed {val_seed}: --table {path} has no training of seed {val_seed}; it has seeds {', '.join(map(str, table.seeds))}"
         )
     table.ids = [a for a in table.ids if a in table.truth[table.seeds[0]]]  # the ground truth is the first seed
-    table.data = rows_data(path, f"--table {path}", enumerate(rows, start=2))  # rows of two datasets: refused
+    table.data = rows_data(path, f"--table {path}", lines)  # rows of two datasets: refused
     return table
 
 
-def check_dataset(data: TableData | None, dataset: str, ranked: str, fix: str | None = None) -> None:
+def _row_values(path: Path, n: int, row: dict[str, str], metric: str) -> tuple[int, float, dict[str, Any]]:
+    """Line ``n``'s seed, ``metric`` and spec, each refused by name where it is not one (before drill52 "seed,
+    test_accuracy or spec is not valid" named none of them; before probe45 'nan' and 'inf' were read as accuracies)."""
+    try:
+        seed = checks.parse_int(row["seed"].strip())  # blanks around a field: the file's layout
+    except ValueError:
+        raise InvalidArgumentError(f"{path} line {n}: seed {shown(row['seed'])} is not an integer; fix or drop that row") from None
+    value = checks.file_number(row[metric], True)
+    if not math.isfinite(value):
+        raise InvalidArgumentError(f"{path} line {n}: {metric} {shown(row[metric])} is not a finite number; fix or drop that row")
+    try:
+        spec = checks.loads(row["spec"])
+    except (ValueError, RecursionError):
+        spec = None
+    if not isinstance(spec, dict):
+        raise InvalidArgumentError(
+            f"{path} line {n}: spec {shown(row['spec'])} is not a JSON object (an architecture's spec); fix or drop that row"
+        )
+    return seed, value, spec
+
+
+def check_dataset(
+    data: TableData | None, dataset: str, ranked: str, fix: str | None = None, *, read: bool = False, root: str | None = None
+) -> None:
     """Refuse a table measured on other data (``data``, a :class:`Table`'s) than ``dataset``, the real data of
     ``ranked`` (what the script ranks, as messages name it): the one line of ``check_same_data``; ``fix`` (default:
-    give --dataset or another --table). A table that names no data (a user's own) is taken as it is."""
-    if data is not None:
-        fix = fix or f"give --dataset {data.dataset}, or a --table measured on {dataset}"
-        check_same_data(data, dataset, None, ranked, fix)
+    give --dataset or another --table). A table that names no data (a user's own) is taken as it is. ``read``: the
+    caller works on that data (``dataset`` under ``root``, --data-root), so where the table names its content digest
+    the data is loaded and its digest compared, as a synthetic set's is (:func:`check_sets`): before fix53b zero-cost
+    scores of another copy of the table's data (photos turned since, another --data-root) were ranked against it, exit
+    0. A script that reads no data (power.py) compares the names alone."""
+    if data is None:
+        return
+    fix = fix or f"give --dataset {data.dataset}, or a --table measured on {dataset}"
+    check_same_data(data, dataset, None, ranked, fix)  # another dataset: refused before any data is read
+    if read and data.sha256:
+        from nas_proxy.data import load_dataset  # torch: only where there is a digest to compare
+
+        check_same_data(data, dataset, load_dataset(dataset, root).content_sha256(), ranked, fix)
 
 
 def check_sets(data: TableData | None, paths: list[str]) -> None:
@@ -169,13 +197,19 @@ def scores_csv(path: Path, text: str, needs: str, *columns: set[str]) -> tuple[l
     return rows, header
 
 
-def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[dict[str, float], dict[str, float]]:
+def _scores_file(
+    path: Path, ids: list[str], label: str | None = None, data: TableData | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
     """A file's scores (and seconds) per architecture; a file with a ``proxy`` column (one row per
     proxy and architecture, as the GPU sections write it) or a ``variant`` column (``distill_ablation.py``'s
-    scores.csv) gives the rows of the proxy ``label``."""
+    scores.csv) gives the rows of the proxy ``label``. A file whose rows name their data (``dataset``, ``data_sha256``:
+    zero_cost_scores.py's, distill_ablation.py's, rank_average.py's) is refused against a table of other data
+    (``data``, the table's): before fix53b those files named none, and a digits ablation's scores were ranked against
+    Fashion-MNIST accuracies wherever no ablation.json lay beside them."""
     text = checks.read_text("scores", path)  # a folder: one line, not IsADirectoryError (probe45)
     checks.whole_lines("scores", path, text)  # a torn last row: its score would read as a shorter number
     rows, header = scores_csv(path, text, "columns arch_id and score (optionally seconds)", {"arch_id", "score"})
+    check_scores_data(path, rows, data)
     column = next((c for c in ("proxy", "variant") if c in header), None)
     if column is not None:
         names = sorted({r[column] for r in rows})
@@ -199,6 +233,17 @@ def _scores_file(path: Path, ids: list[str], label: str | None = None) -> tuple[
         raise InvalidArgumentError(f"scores file {path} scores none of the table's {len(ids)} architectures ({ids[0]}, ...): wrong table?")
     _covers(f"scores file {path}" + (f" (proxy {label})" if column else ""), scores, ids)
     return {a: scores.get(a, math.nan) for a in ids}, {a: seconds.get(a, math.nan) for a in ids}
+
+
+def check_scores_data(path: Path, rows: list[dict[str, str]], data: TableData | None) -> TableData | None:
+    """The data the rows of scores file ``path`` name (their ``dataset`` and ``data_sha256`` columns, read as a table's:
+    rows of two datasets are refused), refused where it is not the table's (``data``; None: a table that names none);
+    None where they name none (a user's own scores: taken as they are)."""
+    named = rows_data(path, f"scores file {path}", enumerate(rows, start=2))
+    if named is not None and data is not None:
+        fix = f"give scores of proxies of {data.dataset}, or a --table measured on {named.dataset}"
+        check_same_data(data, named.dataset, named.sha256, f"scores file {path} ({named.where})", fix)
+    return named
 
 
 def _covers(where: str, scores: dict[str, float], ids: list[str], every: bool = True) -> None:
@@ -259,8 +304,7 @@ def _early(value: str, path: Path, table: Table) -> tuple[dict[str, float], dict
         epochs_at = math.nan
     if not epochs_at > 0:
         raise InvalidArgumentError(f"--proxy early:{value}: write early:Xep[@SEED], X the epochs of a val_accuracy_Xep column")
-    text = checks.read_text("--table", path)
-    lines = [(n, r) for n, r in enumerate(csv_rows(path, text)[0], start=2) if r["seed"] == str(seed)]
+    lines = [(n, r) for n, r in read_rows("--table", path)[1] if r["seed"].strip() == str(seed)]  # the file's own line numbers
     rows = [(n, r) for n, r in lines if r["arch_id"] in table.specs]
     if not rows or column not in rows[0][1]:
         raise InvalidArgumentError(f"--proxy early:{value}: --table {path} has no column {column} for seed {seed}")

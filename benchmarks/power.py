@@ -119,12 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not names:  # before probe49 a file of the base alone printed the table's header and nothing under it, exit 0
         raise InvalidArgumentError(f"{args.scores} holds only variant {args.base!r} (--base): nothing to compare with it")
-    base, _ = _scores_file(args.scores, ids, args.base)
+    base, _ = _scores_file(args.scores, ids, args.base, table.data)
     rows: dict[str, Any] = {}
     targets = {"spearman": args.target, "top_spearman": args.top_target}
     for v in names:
         try:
-            scores, _ = _scores_file(args.scores, ids, v)
+            scores, _ = _scores_file(args.scores, ids, v, table.data)
         except InvalidArgumentError as e:
             if args.variants:  # named: refused, as fidelity.py refuses it
                 raise

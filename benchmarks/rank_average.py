@@ -3,7 +3,7 @@
 ``python benchmarks/rank_average.py SCORES.csv --with random-ipc10 --out COMBINED.csv`` reads a scores
 file of ``distill_ablation.py`` (columns ``variant, arch_id, score``) and writes it again with one more
 variant per other variant V, ``rankavg-V+BASE``: each architecture's mean of its rank under V and under
-BASE (ranks 1..n, ties averaged, higher is better). ``benchmarks/fidelity.py --proxy
+BASE (its rows keep the ``dataset`` and ``data_sha256`` its input's name, for fidelity.py's check against its table) (ranks 1..n, ties averaged, higher is better). ``benchmarks/fidelity.py --proxy
 LABEL=scores:COMBINED.csv`` then scores them with paired intervals against BASE alone
 (``benchmarks/RESULTS.md`` §21). An architecture either proxy failed on (an empty or ``nan`` score, as
 ``distill_ablation.py`` writes a diverged training) has no rank: the two are ranked on the others, and its
@@ -22,13 +22,14 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from fidelity_table import _number, scores_csv  # benchmarks/ is on sys.path
+from fidelity_table import _number, check_scores_data, scores_csv  # benchmarks/ is on sys.path
 from scipy.stats import rankdata
 
 from nas_proxy import checks
 from nas_proxy.cli.common import one_line_errors
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import write_text
+from nas_proxy.groundtruth.tables import row_columns
 
 
 def read_scores(path: Path) -> list[dict[str, str]]:
@@ -97,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--with", dest="base", default="random-ipc10", help="the variant every other is averaged with (default %(default)s)")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    scores = by_variant(read_scores(args.scores))
+    rows = read_scores(args.scores)
+    # the data its rows name, read as a table's (rows of two datasets refused; before fix53b nothing of it was read),
+    # written into every combined row: fidelity.py checks it against its --table
+    data = check_scores_data(args.scores, rows, None)
+    scores = by_variant(rows)
     if args.out.exists() and args.out.resolve() == args.scores.resolve():  # before stop 46 written over: a rerun averaged the averages
         raise InvalidArgumentError(f"--out {args.out} is the scores file read: give another file (its rows are copied into it)")
     combined = rank_averaged(scores, args.base)  # first: a --with that names no variant is refused before anything is said
@@ -105,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rank_average.py: {v} lacks {missing} of {args.base}'s architectures: no rankavg-{v}+{args.base}", file=sys.stderr)
     out = io.StringIO(newline="")
     w = csv.writer(out)
-    w.writerow(["variant", "arch_id", "score"])
-    w.writerows(combined)
+    named = {} if data is None else row_columns(data.dataset, data.sha256)
+    w.writerow(["variant", "arch_id", "score", *named])
+    w.writerows([*row, *named.values()] for row in combined)
     write_text(args.out, out.getvalue())  # whole or not at all
     return 0
 

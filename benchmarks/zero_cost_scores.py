@@ -7,10 +7,12 @@
 Every registered zero-cost score (``nas_proxy.proxies.zero_cost``) of every architecture of
 ``--table``, through the library's training-free proxy (``ZeroCostProxy``: the seeded untrained
 network, one seeded batch of real training images; the same draws as ``benchmarks/fidelity.py
---proxy zero-cost:NAME``). Writes ``proxy,arch_id,score,seconds,cpu_seconds``: ``cpu_seconds`` is what
+--proxy zero-cost:NAME``). Writes ``proxy,arch_id,score,seconds,cpu_seconds,dataset,data_sha256``: ``cpu_seconds`` is what
 the score took here; ``seconds`` is the per-architecture mean a GPU run measured for that score
 (``--seconds-from``: a ``fidelity.json`` whose proxies include it), so that a ladder's compute is in
-the same seconds as the table's trainings; without ``--seconds-from`` it is ``cpu_seconds``.
+the same seconds as the table's trainings; without ``--seconds-from`` it is ``cpu_seconds``. ``dataset`` and ``data_sha256`` name the data of the batch (its
+content digest), as a ground-truth table's rows do: a reader (fidelity.py ``scores:``) refuses them against a table of
+other data.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from nas_proxy import checks  # noqa: E402
 from nas_proxy.cli.common import one_line_errors  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, shown  # noqa: E402
 from nas_proxy.files import write_text  # noqa: E402
+from nas_proxy.groundtruth.tables import row_columns  # noqa: E402
 from nas_proxy.proxies.base import RunSetup  # noqa: E402
 from nas_proxy.proxies.training_free import ZeroCostProxy  # noqa: E402
 from nas_proxy.proxies.zero_cost import ZERO_COST  # noqa: E402
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if (st := checks.status("--out", args.out)) is not None and stat.S_ISDIR(st.st_mode):
         raise InvalidArgumentError(f"--out {args.out} is a folder; give the CSV file to write, such as {args.out / 'zero-cost.csv'}")
     table = read_table(args.table)
-    check_dataset(table.data, args.dataset, "the zero-cost scores' real data (--dataset)")
+    check_dataset(table.data, args.dataset, "the zero-cost scores' real data (--dataset)", read=True, root=args.data_root)
     gpu = _seconds_from(args.seconds_from) if args.seconds_from else {}
     setup = RunSetup(
         get_space(args.space),
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         for aid in table.ids:
             s = proxy.score(table.specs[aid], aid)
             seconds = gpu.get(name, s.seconds)
-            rows.append({"proxy": name, "arch_id": aid, "score": s.value, "seconds": seconds, "cpu_seconds": round(s.seconds, 4)})
+            row = {"proxy": name, "arch_id": aid, "score": s.value, "seconds": seconds, "cpu_seconds": round(s.seconds, 4)}
+            rows.append(row | row_columns(args.dataset, setup.content_sha256()))  # the data scored on, as a table names it
         print(f"{name}: {len(table.ids)} architectures", file=sys.stderr)
     text = io.StringIO(newline="")
     w = csv.DictWriter(text, fieldnames=list(rows[0]))

@@ -10,7 +10,8 @@ directory, keyed by what determines it.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ from nas_proxy.correlate.archs import Arch, check_in_space
 from nas_proxy.correlate.config import CorrelateConfig, data_ref
 from nas_proxy.correlate.measure import ceiling_row, dimension_metrics, proxy_metrics
 from nas_proxy.correlate.metrics import MIN_POINTS
-from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
+from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult, check_proxy_names
 from nas_proxy.correlate.truth import Truth, ground_truth_step
-from nas_proxy.data.registry import read_once
+from nas_proxy.data.base import data_changed
+from nas_proxy.data.registry import load_dataset, read_once
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import check_writable
 from nas_proxy.groundtruth.study import DataRef, study_name
@@ -38,6 +40,39 @@ MEANINGFUL = 10  # fewer architectures than this: the report says the correlatio
 
 
 CACHE_DIR = "cache"  # in --out: each proxy's scores, kept as they are made
+
+
+@dataclass(frozen=True)
+class Searched:
+    """The search study a run's architectures come from (``correlate --study``), whose page its report is attached to,
+    and the data it searched: its record's ``dataset`` (``name``, ``content_sha256``; none recorded before stop 50)."""
+
+    study: str
+    dataset: Mapping[str, Any]
+
+
+def check_searched_data(searched: Searched, ref: DataRef) -> None:
+    """Refuse to correlate a study's architectures on other images than it searched (``ref``: the data this run trains
+    and scores on), in the one wording of every content digest refusal (:func:`~nas_proxy.data.base.data_changed`).
+    Refused, not warned: the report is attached to the study's page, and its ground truth kept beside the study, as
+    that search's; trained on other images, it judges a search that never ran (fix52b: photos turned since the search,
+    exit 0, the report attached without a word). A run on another dataset than the study's is no edit of its images:
+    the sets' own checks judge it; a study that recorded no digest is taken as before. Asked after the proxies' own
+    checks, which name a set made from other images in its words ("syn was made from ..."), and before the ground truth
+    trains or a random subset is drawn."""
+    if searched.dataset.get("name") != ref.dataset:
+        return
+    found = load_dataset(ref.dataset, ref.data_root, image_size=ref.image_size).content_sha256()  # (read once: the run's)
+    changed = data_changed(
+        f"study {searched.study!r} was searched on",
+        searched.dataset.get("content_sha256"),
+        found,
+        ref.dataset,
+        str(ref.data_root or ""),
+        otherwise="correlate its architectures apart, unattached (--archs with its best.json, and --space)",
+    )
+    if changed is not None:
+        raise changed
 
 
 def folders_written(out: Path) -> list[Path]:
@@ -84,7 +119,9 @@ def choose_proxies(config: CorrelateConfig, ref: DataRef, archs: list[Arch], out
         device=config.device,
         searched={a.arch_id: (a.study_sha256, a.study_value, a.study_seconds) for a in archs if a.study_value is not None},
     )
-    return setup, select(offered(setup), config.proxies)
+    chosen = select(offered(setup), config.proxies)
+    check_proxy_names(p.name for p in chosen)  # a column of results.csv: refused before anything is trained
+    return setup, chosen
 
 
 def score_proxies(
@@ -174,6 +211,7 @@ def correlate(
     notes: list[str] | None = None,
     gt_storage: Storage | None = None,
     proxy_asked: Collection[str] = (),
+    searched: Searched | None = None,
 ) -> CorrelateResult:
     """Score ``archs`` with every proxy and with full-data training; the metrics, as a result.
 
@@ -186,9 +224,10 @@ def correlate(
     change nothing for the chosen proxies (none trains on a set, or none of their sets has soft
     labels for ``hard_labels``) are refused before anything runs. The data is read once (:func:`read_once`): before
     stop 51 up to five times, by --full-images' check, the proxies' digest and their real batch, the ground truth's
-    study and its first worker (Fashion-MNIST: ~0.8 CPU-s each)."""
+    study and its first worker (Fashion-MNIST: ~0.8 CPU-s each). ``searched``: the search study the architectures come
+    from (``correlate --study``), whose data this run's must be (:func:`check_searched_data`)."""
     with read_once():
-        return _correlate(config, archs, Path(out), on_progress, notes, gt_storage, proxy_asked)
+        return _correlate(config, archs, Path(out), on_progress, notes, gt_storage, proxy_asked, searched)
 
 
 def _correlate(
@@ -199,6 +238,7 @@ def _correlate(
     notes: list[str] | None,
     gt_storage: Storage | None,
     proxy_asked: Collection[str],
+    searched: Searched | None,
 ) -> CorrelateResult:
     _check(config, archs, out)
     resolve_device(config.device)  # refused before the ground truth's study is made, as search does
@@ -209,6 +249,8 @@ def _correlate(
     check_training_used(config.proxy, proxies, proxy_asked, "correlate run")
     for proxy in proxies:  # a set made from other images, before the ground truth trains (before fix52f: stored, then refused)
         proxy.check()
+    if searched is not None:  # then the study's images (a set's own check first: it names the set), before anything is stored
+        check_searched_data(searched, ref)
     warnings: list[str] = list(notes or [])
     if len(archs) < MEANINGFUL:
         warnings.append(

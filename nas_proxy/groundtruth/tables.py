@@ -53,6 +53,33 @@ def sidecar_data(sha256: str | None, tables: list[str]) -> dict[str, Any]:
     return {"content_sha256": sha256, "tables": sorted(tables)}
 
 
+def read_rows(option: str, path: Path | str, text: str | None = None) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header and ``(line, row)`` of the table at ``path``, read whole: the one reader of a ground-truth table's
+    rows (``benchmarks/fidelity_table.py``'s and the scripts that import it); ``option``: how messages name it
+    (``--table``); ``text``: its contents when the caller has read them already. A row with more or fewer fields than
+    the header (a table cut inside its last row, an unquoted comma) is refused naming its line and its field counts, as
+    calibrate's readers do (:func:`nas_proxy.checks.whole_row`; drill52: fidelity.py said "seed, test_accuracy or spec
+    is not valid" of a table cut inside its last row), then a last line without its newline (a write that stopped
+    inside a field: it reads whole, shorter), a column named twice and a field the csv module cannot read. Blank
+    lines are skipped; ``line`` is the file's (where a row ends)."""
+    path = Path(path)
+    text = checks.read_text(option, path) if text is None else text
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        header = [h.strip() for h in reader.fieldnames or ()]  # blanks around a name are the file's layout
+        checks.columns(path, header)
+        reader.fieldnames = header
+        for row in reader:
+            checks.whole_row(path, reader.line_num, row, header)
+            rows.append((reader.line_num, row))
+    except csv.Error as e:  # a field over the csv module's 131,072 characters, a NUL byte
+        raise InvalidArgumentError(f"{path} line {reader.reader.line_num}: {e}; is it the right file?") from None
+    if rows:  # a row cut inside its last field has all its fields, the last one shorter
+        checks.whole_lines(option, path, text)
+    return header, rows
+
+
 def read_data(path: Path | str, table: str, text: str | None = None) -> TableData | None:
     """The data the table at ``path`` was measured on: its ``dataset`` column, else the provenance.json beside it
     that lists it; None when it names none. ``table``: how messages name it (``--table FILE``); ``text``: its
@@ -154,6 +181,7 @@ __all__ = [
     "check_has_rows",
     "check_same_data",
     "read_data",
+    "read_rows",
     "row_columns",
     "rows_data",
     "sidecar_data",

@@ -14,7 +14,7 @@ from nas_proxy.correlate.archs import Arch, from_space, from_study, read_archs
 from nas_proxy.correlate.config import CorrelateConfig, check_promote, data_ref
 from nas_proxy.correlate.picks import ladder_regrets
 from nas_proxy.correlate.result import CorrelateResult
-from nas_proxy.correlate.runner import correlate
+from nas_proxy.correlate.runner import Searched, correlate
 from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.files import FileWriteError, check_writable
 from nas_proxy.groundtruth import study as gt
@@ -110,6 +110,7 @@ class _FromStudy:
     notes: list[str]
     dataset: str | None = None  # the real data of a study searched on a proxy without a set (search --dataset)
     ladder: list[dict[str, Any]] | None = None  # a ladder study's pick at every rung (search.ladder.picks), judged in the verdict
+    searched: dict[str, Any] = field(default_factory=dict)  # its record's data (name, content_sha256): correlate checks it
 
 
 def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStudy:
@@ -148,7 +149,8 @@ def _from_study(r: CorrelateRequest, name: str, proxy: ProxyConfig) -> _FromStud
     for a in archs:  # search scores are reused only when made the same way on the same images
         if not (reusable and a.study_sha256 is not None and a.study_sha256 == sha):
             a.study_value = None
-    return _FromStudy(archs, space, synthetic, proxy, seed, study, storage, notes, search_config.dataset, ladder)
+    searched = found.get("dataset") or {}
+    return _FromStudy(archs, space, synthetic, proxy, seed, study, storage, notes, search_config.dataset, ladder, searched)
 
 
 def _same_data(name: str, searched: str | None, synthetic: list[str]) -> None:
@@ -244,7 +246,10 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
     unattached = None if found is None else _unattachable(found)
     if unattached is not None:
         notes.append(unattached)
-    result = correlate(config, archs, r.out, on_progress=on_progress, notes=notes, gt_storage=beside, proxy_asked=r.proxy_asked)
+    searched = None if found is None else Searched(found.study.study_name, found.searched)  # its images, checked
+    result = correlate(
+        config, archs, r.out, on_progress=on_progress, notes=notes, gt_storage=beside, proxy_asked=r.proxy_asked, searched=searched
+    )
     if found is not None and found.ladder:
         result.facts["ladder"] = ladder_regrets(found.ladder, result.rows)
     write_reports(result)

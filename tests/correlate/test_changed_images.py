@@ -36,3 +36,32 @@ def test_a_study_of_a_set_made_from_other_images_is_refused_before_its_ground_tr
     assert "syn was made from imagefolder:photos images that differ from those found now" in err[0]
     assert (tmp_path / "s.log").read_bytes() == journal  # no ground truth stored
     assert not (tmp_path / "c").exists()
+
+
+def test_a_random_subset_study_is_not_correlated_on_images_changed_since_its_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix52b: correlate --study r --proxies params, r a random-subset search on photos turned since, trained the ground
+    truth on the turned photos and attached the report to r's page, exit 0, without a word that r searched other images
+    (no set to check: the zero-cost proxy reads the data as it is now). Now refused before anything is trained or stored,
+    in data_changed's one wording; the same photos turned back are correlated again."""
+    monkeypatch.chdir(tmp_path)
+    noisy_folder(tmp_path / "photos")
+    device = ["--device", "cpu", "--quiet"]
+    search = ["search", "--dataset", "imagefolder:photos", "--proxy", "random-ipc1", "--space", "convnet-small", "--study", "r"]
+    assert main([*search, "--storage", "r.log", "--n-trials", "2", "--epochs", "1", *device]) == 0
+    photo = tmp_path / "photos" / "dog" / "3.png"
+    original = photo.read_bytes()
+    turn(photo)
+    journal = (tmp_path / "r.log").read_bytes()
+    capsys.readouterr()
+    correlate = ["correlate", "--study", "r", "--storage", "r.log", "--proxies", "params", "--n-archs", "2", "--ceiling", "0"]
+    correlate += ["--full-epochs", "1", "--full-images", "10", "--early", "0.5", "--out", "c", *device]
+    assert main(correlate) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "study 'r' was searched on imagefolder:photos images that differ from those found now" in err[0]
+    assert err[0].endswith("correlate its architectures apart, unattached (--archs with its best.json, and --space)")
+    assert (tmp_path / "r.log").read_bytes() == journal and not (tmp_path / "c").exists()  # nothing trained or stored
+    photo.write_bytes(original)
+    assert main(correlate) == 0 and (tmp_path / "c" / "report.md").exists()

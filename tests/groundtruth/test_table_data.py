@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
 import re
 import sys
@@ -358,3 +359,107 @@ def test_a_header_alone_is_said_in_one_wording_by_every_reader(tmp_path: Path, b
         read_table(table)
     with pytest.raises(InvalidArgumentError, match=rf"^ground-truth table {table} {re.escape(alone)}$"):
         sim.load_candidates(table, [])
+
+
+def test_a_table_cut_inside_its_last_row_is_said_as_calibrate_says_it_naming_the_line_and_the_cause(
+    tmp_path: Path, bench_path: None
+) -> None:
+    """drill52: on a table cut inside its last row fidelity.py said "line 13: seed, test_accuracy or spec is not valid",
+    calibrate "line 13 has 7 fields, the header 9". Both now read it with one reader (nas_proxy.groundtruth.tables.
+    read_rows) in one wording; a value that is not one is named with its column, on the file's own line."""
+    from fidelity_table import read_table
+
+    table = _table(tmp_path / "t.csv", "digits", SHA)
+    whole = table.read_text()
+    table.write_text(whole[: whole.rindex('"family')])  # cut inside the spec of the last row (line 13)
+    counts = f"{table} line 13 has 7 fields, the header 9; fix or drop that row"
+    for read in (read_table, truth.from_file):
+        with pytest.raises(InvalidArgumentError, match=rf"^{re.escape(counts)} \(a comma inside a field needs quotes"):
+            read(table)
+    table.write_text(whole[:-5])  # cut inside the last field: every field there, the last one shorter
+    with pytest.raises(InvalidArgumentError, match=rf"^--table file {table} does not end in a newline"):
+        read_table(table)
+    lines = whole.splitlines(keepends=True)
+    for column, bad, said in (
+        ("seed", "x", "seed 'x' is not an integer"),
+        ("test_accuracy", "inf", "test_accuracy 'inf' is not a finite number"),
+    ):
+        row = dict(zip(lines[0].strip().split(","), next(csv.reader([lines[3]])), strict=True)) | {column: bad}
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow(row.values())
+        table.write_text("".join([*lines[:3], "\n", out.getvalue(), *lines[4:]]))  # a blank line: the row is on line 5
+        with pytest.raises(InvalidArgumentError, match=rf"^{re.escape(f'{table} line 5: {said}; fix or drop that row')}$"):
+            read_table(table)
+
+
+def test_fidelity_refuses_zero_cost_scores_of_other_images_than_the_tables_before_scoring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bench_path: None
+) -> None:
+    """review52: fidelity.py's zero-cost path (and zero_cost_scores.py) checked the table's dataset by name alone, so a
+    table of other digits images (its data_sha256 another copy's: photos turned since, another --data-root) ranked
+    zero-cost scores of these, exit 0. The data found now is loaded and its content digest compared, as a synthetic
+    set's is."""
+    import zero_cost_scores
+
+    from nas_proxy.data import load_dataset
+
+    fid = _fidelity()
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--proxy", "zero-cost:params", "--dataset", "digits", "--zero-cost-batch", "8", "--device", "cpu"]
+    assert fid.main(["--table", str(_table(tmp_path / "other.csv", "digits", SHA)), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was measured on other digits images or labels than the zero-cost scores' real data (--dataset)'s" in err[0]
+    assert f"(content_sha256 {SHA[:12]}... there, " in err[0] and not out.exists()
+    csv_out = tmp_path / "z.csv"
+    assert zero_cost_scores.main(["--table", str(tmp_path / "other.csv"), "--dataset", "digits", "--out", str(csv_out)]) == 2
+    assert "other digits images or labels than the zero-cost scores' real data (--dataset)'s" in capsys.readouterr().err
+    assert not csv_out.exists()
+    found = load_dataset("digits").content_sha256()
+    assert fid.main(["--table", str(_table(tmp_path / "same.csv", "digits", found)), *argv]) == 0  # the same images: scored
+    assert json.loads((out / "fidelity.json").read_text())["table_dataset"] == {"dataset": "digits", "content_sha256": found}
+
+
+def test_the_benchmark_scores_files_name_their_data_and_every_reader_checks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bench_path: None
+) -> None:
+    """Before fix53b zero_cost_scores.py's and distill_ablation.py's scores files had no dataset column: fidelity.py
+    --proxy scores:F ranked a digits ablation's scores against a Fashion-MNIST table, exit 0, and so did power.py
+    wherever no ablation.json lay beside the file; rank_average.py read nothing of the file's data, and its output
+    named none. Each file now names its data in a table's columns, and every reader checks it against its table."""
+    import distill_ablation
+    import power
+    import rank_average
+    import zero_cost_scores
+
+    digits = _table(tmp_path / "digits.csv", "digits")
+    fashion = _table(tmp_path / "fashion.csv", "fashion-mnist")
+    zero = tmp_path / "zero.csv"
+    assert zero_cost_scores.main(["--table", str(digits), "--dataset", "digits", "--space", "convnet-cpu", "--out", str(zero)]) == 0
+    with zero.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    from nas_proxy.data import load_dataset
+
+    assert {(r[DATASET], r[SHA256]) for r in rows} == {("digits", load_dataset("digits").content_sha256())}
+    ids = _ids(digits)
+    ablation = tmp_path / "ablation.csv"  # no ablation.json beside it: its rows alone name the data
+    variants = {v: {"scores": {a: float(i + (v == "b")) for i, a in enumerate(ids)}, "seconds": dict.fromkeys(ids, 1.0)} for v in "ab"}
+    distill_ablation.write_scores(ablation, variants, "digits")
+    out = tmp_path / "fid"
+    capsys.readouterr()
+    for proxy in (f"synflow=scores:{zero}", f"a=scores:{ablation}"):
+        assert _fidelity().main(["--table", str(fashion), "--proxy", proxy, "--out", str(out)]) == 2
+        line = _refused(capsys)
+        assert f"--table {fashion} was measured on fashion-mnist (its column 'dataset') and scores file" in line
+        assert "(its column 'dataset') is of digits" in line and not out.exists()
+    assert power.main([str(ablation), "--base", "a", "--table", str(fashion), "--role", "all"]) == 2
+    assert "(its column 'dataset') is of digits" in _refused(capsys)
+    assert power.main([str(ablation), "--base", "a", "--table", str(digits), "--role", "all"]) == 0
+    combined = tmp_path / "combined.csv"
+    assert rank_average.main([str(ablation), "--with", "a", "--out", str(combined)]) == 0
+    with combined.open(newline="") as f:
+        assert {r[DATASET] for r in csv.DictReader(f)} == {"digits"}
+    mixed = tmp_path / "mixed.csv"
+    lines = ablation.read_text().splitlines()
+    mixed.write_text("\n".join([*lines[:-1], lines[-1].replace("digits", "fashion-mnist")]) + "\n")
+    assert rank_average.main([str(mixed), "--with", "a", "--out", str(tmp_path / "m.csv")]) == 2
+    assert f"{mixed} mixes datasets: line 2 names digits, line 13 fashion-mnist" in _refused(capsys)

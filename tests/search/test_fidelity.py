@@ -524,7 +524,7 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         (["--table", "{dir}"], "--table {dir} is a directory, not a regular file"),  # IsADirectoryError traceback
         (["--table", "{fifo}"], "--table {fifo} is a FIFO, not a regular file"),  # a read that never ended
         (["--table", "{table-dup}"], "has a row of seed 0 already; give each training once"),  # the last row won
-        (["--table", "{table-nan}"], "line 2: seed, test_accuracy or spec is not valid"),  # nan read as an accuracy
+        (["--table", "{table-nan}"], "line 2: test_accuracy 'nan' is not a finite number"),  # nan read as an accuracy
         (["--proxy", "scores:{dir}"], "scores {dir} is a directory, not a regular file"),  # IsADirectoryError traceback
         (["--proxy", "scores:{dup}"], "line 14: arch_id"),  # the last row won, exit 0
         (["--proxy", "scores:{inf}"], "line 2: score 'inf' is not a finite number"),  # ranked first, exit 0
@@ -586,7 +586,7 @@ def _bad_files(files: dict[str, Path], tmp_path: Path) -> dict[str, str]:
         (["--proxy", "scores:{dup-column}"], "the header names column 'score' twice"),
         (["--table", "{dup-column}"], "the header names column 'score' twice"),
         (["--table", "{table-swapped}", "--proxy", "scores:{good}"], "line 2: arch_id '{id1}' is not its spec's ({id0})"),
-        (["--table", "{table-spec5}", "--proxy", "scores:{good}"], "line 2: seed, test_accuracy or spec is not valid"),
+        (["--table", "{table-spec5}", "--proxy", "scores:{good}"], "line 2: spec '5' is not a JSON object"),
         (["--proxy", "scores:{huge-field}"], "huge-field.csv line 2: field larger than field limit (131072)"),
         (["--table", "{huge-field}"], "huge-field.csv line 2: field larger than field limit (131072)"),
         (["--proxy", "scores:{good}", "--out", "{a-file}"], "--out {a-file} is a file, not a folder"),  # FileExistsError traceback
