@@ -53,6 +53,7 @@ class RankRefusedError(NasProxyError):
 LINE_FILE_VARIABLE = "NASPROXY_LAUNCH_SAID"  # the file the ranks of a launch hand their one line to (set by launch)
 LAUNCHER_VARIABLE = "NASPROXY_LAUNCHER"  # the launch's process id, which its ranks watch (set by launch)
 WATCH_SECONDS = 0.2  # how often a rank of a launch looks whether its launch still runs
+_watching = False  # this process is a rank of a launch whose watch started (watch_launcher): only such a rank's launch can end
 
 
 def watch_launcher() -> threading.Thread | None:
@@ -79,7 +80,8 @@ def watch_launcher() -> threading.Thread | None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     interrupts.explain(lambda: None if launched() else "its launch ended")  # this rank's SIGTERM, or a peer's for the same
-
+    global _watching
+    _watching = True
     thread = threading.Thread(target=watch, name="nasproxy-launcher-watch", daemon=True)
     thread.start()
     return thread
@@ -94,9 +96,11 @@ def launched() -> bool:
 
 
 def launch_gone() -> bool:
-    """Whether this process is a rank of a ``distill --launch`` that has ended (killed -9): its launch named itself, and
-    is no longer this rank's parent."""
-    return bool(os.environ.get(LAUNCHER_VARIABLE)) and not launched()
+    """Whether this process is a rank of a ``distill --launch`` that has ended (killed -9): it started as the launch's
+    rank (its watch began, :func:`watch_launcher`), and the launch is no longer its parent. The variable alone, left in an
+    environment, made any command's internal error (a RuntimeError) read "interrupted (its launch ended)", exit 143, and
+    said nothing at all with RANK set too (review53)."""
+    return _watching and bool(os.environ.get(LAUNCHER_VARIABLE)) and not launched()
 
 
 def told_launch(line: str, exit_code: int, interrupted: bool = False, label: str = "error") -> bool:

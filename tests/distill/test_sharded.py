@@ -862,6 +862,7 @@ def test_a_rank_whose_collective_fails_after_its_launch_ended_says_the_launch_en
     error. Now, its launch gone, rank 0 says the launch ended (exit 143, as its peer's SIGTERM), another rank nothing."""
     from nas_proxy.cli import distill as distill_cli
     from nas_proxy.cli import main
+    from nas_proxy.distill import launch
     from nas_proxy.distill.launch import LAUNCHER_VARIABLE
 
     def peer_closed(args: Any) -> int:
@@ -870,6 +871,10 @@ def test_a_rank_whose_collective_fails_after_its_launch_ended_says_the_launch_en
     monkeypatch.setattr(distill_cli, "cmd_distill", peer_closed)
     monkeypatch.setenv(LAUNCHER_VARIABLE, str(os.getpid()))  # a launch that is not this process's parent: ended
     monkeypatch.setenv("RANK", rank)
+    # the variable alone is no launch: left in an environment, the error is said as the internal error it is (review53)
+    assert main(["distill", "--dataset", "digits", "--ipc", "1", "--out", "unused"]) == 1
+    assert "internal error: RuntimeError: [gloo" in capsys.readouterr().err
+    monkeypatch.setattr(launch, "_watching", True)  # a rank whose watch of its launch started (watch_launcher)
     assert main(["distill", "--dataset", "digits", "--ipc", "1", "--out", "unused"]) == 143
     err = capsys.readouterr().err
     said = "nasproxy distill: interrupted (its launch ended) as a peer rank stopped; each shard keeps its last checkpoint"
