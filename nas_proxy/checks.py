@@ -258,6 +258,22 @@ def status(option: str, path: Path | str) -> os.stat_result | None:
         raise InvalidArgumentError(f"{option} {path} cannot be read: {read_failure(e)}") from None
 
 
+def absent(what: str, path: Path | str) -> str:
+    """Why a path the user gave (``what``: "--config", "image folder") is not there, as a cause: "{what} {path} does not
+    exist", or, where it or a folder on its way is a symbolic link whose target is missing, that link and its target
+    (before stop 53 a dangling ``--config`` link said only "does not exist", though ``ls`` lists it). The one wording of
+    a missing input path; its error carries the path (:attr:`NasProxyError.missing`)."""
+    p = Path(path)
+    for part in (p, *p.parents):
+        if os.path.islink(part) and not os.path.exists(part):  # a link to nothing (lstat finds it, stat does not)
+            target = os.readlink(part)
+            if os.path.islink(os.path.join(os.path.dirname(part), target)):  # a chain of links: name where it ends
+                target = f"{target} (which leads to {os.path.realpath(part)})"
+            link = f"{what} {path} is" if part == p else f"{what} {path} does not exist: {part} is"
+            return f"{link} a symbolic link to {target}, which does not exist"
+    return f"{what} {path} does not exist"
+
+
 def not_too_long(option: str, path: Path | str) -> None:
     """Refuse a path that the system refuses for its length (ENAMETOOLONG), whether or not it exists: where a
     command asks whether a file is there (``Path.exists``, ``is_dir``), Python raises OSError for it, which was an
@@ -279,7 +295,7 @@ def _too_long(option: str, path: Path | str) -> InvalidArgumentError:
 def existing_file(option: str, path: Path | str) -> Path:
     """A path that is a readable regular file (not missing, not a directory, FIFO or device; one whose
     permissions refuse this user is one line, not a PermissionError from the read that follows)."""
-    p = _existing(option, Path(path), stat.S_ISREG, "a regular file; give a file", f"{option} file {path} does not exist")
+    p = _existing(option, Path(path), stat.S_ISREG, "a regular file; give a file", f"{option} file")
     try:
         with open(p, "rb"):  # a regular file: opening it neither blocks nor reads
             pass
@@ -290,13 +306,13 @@ def existing_file(option: str, path: Path | str) -> Path:
 
 def existing_dir(option: str, path: Path | str) -> Path:
     """A path that is a directory (following links); one line for a missing one, a file, a loop."""
-    return _existing(option, Path(path), stat.S_ISDIR, "a directory", f"{option} {path} does not exist")
+    return _existing(option, Path(path), stat.S_ISDIR, "a directory", option)
 
 
-def _existing(option: str, p: Path, kind_ok: Callable[[int], bool], wanted: str, missing: str) -> Path:
+def _existing(option: str, p: Path, kind_ok: Callable[[int], bool], wanted: str, what: str) -> Path:
     st = status(option, p)
     if st is None:
-        raise InvalidArgumentError(missing, missing=p)
+        raise InvalidArgumentError(absent(what, p), missing=p)
     if not kind_ok(st.st_mode):
         raise InvalidArgumentError(f"{option} {p} is {'a file' if stat.S_ISREG(st.st_mode) else kind(st.st_mode)}, not {wanted}")
     return p

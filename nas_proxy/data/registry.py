@@ -422,7 +422,7 @@ def imagefolder(opts: DataOptions) -> Dataset:
             f"image folder {str(root)!r} does not exist: its path starts or ends with a blank; give {opts.arg.strip()!r}"
         )
     if found is None:
-        raise DataNotFoundError(f"image folder {root} does not exist")
+        raise DataNotFoundError(checks.absent("image folder", root))
     if not stat.S_ISDIR(found.st_mode):  # before branch probe46, "does not exist" for a file, a FIFO or /dev/null
         what = file_kind(root) if stat.S_ISREG(found.st_mode) else checks.kind(found.st_mode)  # a zip of the folder: said (stop 49)
         raise DataNotFoundError(f"image folder {root} is {what}, not a folder; give the folder that holds one folder of images per class")
