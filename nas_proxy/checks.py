@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nas_proxy.errors import InvalidArgumentError, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.files import read_failure, shorten, too_long
 
 T = TypeVar("T")
@@ -274,6 +274,15 @@ def absent(what: str, path: Path | str) -> str:
     return f"{what} {path} does not exist"
 
 
+def not_found(
+    what: str, path: Path | str, error: type[NasProxyError] = InvalidArgumentError, *, remedy: str | None = None
+) -> NasProxyError:
+    """The error (of class ``error``) of an input path that is not there: :func:`absent`'s cause, ``remedy`` after it,
+    and the path as :attr:`NasProxyError.missing` (``run`` tells by it whether a path its preset writes is the one
+    missing: before stop 53 configs.read, the image folder, a synthetic set, a data root and a storage file gave none)."""
+    return error(absent(what, path), remedy=remedy, missing=path)
+
+
 def not_too_long(option: str, path: Path | str) -> None:
     """Refuse a path that the system refuses for its length (ENAMETOOLONG), whether or not it exists: where a
     command asks whether a file is there (``Path.exists``, ``is_dir``), Python raises OSError for it, which was an
@@ -312,7 +321,7 @@ def existing_dir(option: str, path: Path | str) -> Path:
 def _existing(option: str, p: Path, kind_ok: Callable[[int], bool], wanted: str, what: str) -> Path:
     st = status(option, p)
     if st is None:
-        raise InvalidArgumentError(absent(what, p), missing=p)
+        raise not_found(what, p)
     if not kind_ok(st.st_mode):
         raise InvalidArgumentError(f"{option} {p} is {'a file' if stat.S_ISREG(st.st_mode) else kind(st.st_mode)}, not {wanted}")
     return p

@@ -492,7 +492,8 @@ def require_existing(url: str | None, study: str) -> None:
         return
     if not path.exists():
         raise StorageError(
-            f"storage {path} does not exist, so it holds no study {study!r}; check --study and --storage (run 'nasproxy search' first)"
+            f"storage {path} does not exist, so it holds no study {study!r}; check --study and --storage (run 'nasproxy search' first)",
+            missing=path,
         )
     if url.startswith("sqlite:///") and path.is_file() and path.stat().st_size == 0:  # opening it would write Optuna's tables
         raise StorageError(f"storage {path} is an empty file, so it holds no study {study!r}; check --study and --storage")
