@@ -188,12 +188,14 @@ def _home_of(user: str) -> str | None:
         return None
 
 
-def plain_name(name: str, value: Any, what: str = "directory") -> None:
+def plain_name(name: str, value: Any, what: str = "directory", existing: Callable[[], bool] | None = None) -> None:
     """A name that is one path component: not empty, no '/', '\\', and not starting with '.'
     (so that it cannot name '.', '..' or a hidden file when it is joined to a folder), printable
     UTF-8 text (no newline, tab or other control character, no byte that is not UTF-8), and no
     blank at either end (``' s1'`` would be a second study beside ``s1``, told apart by a space), written
-    composed (Unicode NFC: ``'cafe\u0301'`` would be a second study beside ``'caf\xe9'``, told apart by nothing seen)."""
+    composed (Unicode NFC: ``'cafe\u0301'`` would be a second study beside ``'caf\xe9'``, told apart by nothing seen),
+    unless ``existing`` says the name already names one: a study made under a decomposed name before stop 52 is opened by
+    that name (before stop 53 it was refused, so it could no longer be opened at all)."""
     if (
         not isinstance(value, str)
         or not value
@@ -208,8 +210,20 @@ def plain_name(name: str, value: Any, what: str = "directory") -> None:
             f"{name} must be a plain name (printable text, no '/' or '\\', not starting with '.' nor starting or ending with a blank): "
             f"it names a {what}; got {shown(value)}"
         )
+    if decomposed(value) and (existing is None or not existing()):
+        composed_name(name, value, what)
+
+
+def decomposed(value: str) -> bool:
+    """Whether ``value`` is not in Unicode's composed form (NFC), as a keyboard types it."""
+    return unicodedata.normalize("NFC", value) != value
+
+
+def composed_name(name: str, value: str, what: str) -> None:
+    """Refuse a name not written composed (Unicode NFC) that would name a new ``what``: ``'cafe'`` + U+0301 beside
+    ``'caf'`` + U+00E9 would be two folders, two studies, that print alike."""
     composed = unicodedata.normalize("NFC", value)
-    if composed != value:  # 'cafe' + U+0301 beside 'caf' + U+00E9: two folders, two studies, that print alike
+    if composed != value:
         raise InvalidArgumentError(
             f"{name} {shown(value)} is {value!a}, not in Unicode's composed form (NFC) as a keyboard types it (a decomposed "
             f"name, NFD, is how macOS keeps file names): it would name another {what} than {composed!a} does, though both "
