@@ -386,17 +386,26 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
     missing file, something that is not a regular file, a file over ``limit`` bytes, or bytes that
     are not text."""
     p = existing_file(option, path)
-    size = p.stat().st_size
-    if size > limit:
-        raise InvalidArgumentError(
-            f"{option} file {p} is too large ({size / 2**20:,.0f} MiB; at most {limit >> 20} MiB is read); is it the right file?"
-        )
     try:
-        return p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text{_what_instead(p)}") from None
+        with open(p, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise InvalidArgumentError(
+                    f"{option} file {p} is too large ({size / 2**20:,.0f} MiB; at most {limit >> 20} MiB is read); is it the right file?"
+                )
+            raw = f.read(limit)
     except OSError as e:
         raise InvalidArgumentError(f"{option} file {p} cannot be read: {read_failure(e)}") from None
+    if len(raw) < size:  # before stop 53, the part read was taken: a TOML cut after a whole line read as one without the rest
+        raise InvalidArgumentError(
+            f"{option} file {p} shrank while it was read ({len(raw):,} of its {size:,} bytes read): another process was "
+            "writing it; run again once it is written whole"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text{_what_instead(p)}") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as a file read as text has them
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # a zip archive's first bytes (xlsx, torch.save, numpy.savez)

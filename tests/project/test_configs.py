@@ -262,3 +262,32 @@ def test_a_dangling_link_given_as_an_input_path_is_named_with_where_it_points(
         checks.existing_dir("--teacher-dir", "conf")
     with pytest.raises(InvalidArgumentError, match=r"^--config nope.toml does not exist$"):  # no link: as before
         configs.read("nope.toml")
+
+
+def test_a_file_that_shrinks_while_it_is_read_is_refused_not_taken_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix53c: a --config truncated by another process between nasproxy's look at its size and its read was taken as the part
+    read: '[search] n_trials = 5, workers = 2' cut after its n_trials line read as {'search': {'n_trials': 5}}, workers'
+    default used without a word. Now refused in one line (checks.read_text, every text file a user names)."""
+    import os
+
+    path = tmp_path / "c.toml"
+    path.write_text("[search]\nn_trials = 5\nworkers = 2\n")
+    real_fstat = os.fstat
+
+    def then_cut(fd: int) -> os.stat_result:  # the size as the file was opened, then another process truncates it
+        seen = real_fstat(fd)
+        if seen.st_ino == path.stat().st_ino:
+            os.truncate(path, len("[search]\nn_trials = 5\n"))
+        return seen
+
+    monkeypatch.setattr(os, "fstat", then_cut)
+    with pytest.raises(InvalidArgumentError) as raised:
+        configs.read(path)
+    assert str(raised.value) == (
+        f"--config file {path} shrank while it was read (22 of its 34 bytes read): another process was writing it; run again "
+        "once it is written whole"
+    )
+    monkeypatch.undo()
+    assert configs.read(path) == {"search": {"n_trials": 5}}  # whole now: read as it is
+    path.write_bytes(b"\xef\xbb\xbf[search]\r\nn_trials = 5\r\n")  # a byte-order mark and CRLF lines: as before
+    assert configs.read(path) == {"search": {"n_trials": 5}}
