@@ -318,7 +318,7 @@ def _too_long(option: str, path: Path | str) -> InvalidArgumentError:
 def existing_file(option: str, path: Path | str) -> Path:
     """A path that is a readable regular file (not missing, not a directory, FIFO or device; one whose
     permissions refuse this user is one line, not a PermissionError from the read that follows)."""
-    p = _existing(option, Path(path), stat.S_ISREG, "a regular file; give a file", f"{option} file")
+    p = _existing(option, path, stat.S_ISREG, "a regular file; give a file", f"{option} file")
     try:
         with open(p, "rb"):  # a regular file: opening it neither blocks nor reads
             pass
@@ -329,13 +329,14 @@ def existing_file(option: str, path: Path | str) -> Path:
 
 def existing_dir(option: str, path: Path | str) -> Path:
     """A path that is a directory (following links); one line for a missing one, a file, a loop."""
-    return _existing(option, Path(path), stat.S_ISDIR, "a directory", option)
+    return _existing(option, path, stat.S_ISDIR, "a directory", option)
 
 
-def _existing(option: str, p: Path, kind_ok: Callable[[int], bool], wanted: str, what: str) -> Path:
+def _existing(option: str, path: Path | str, kind_ok: Callable[[int], bool], wanted: str, what: str) -> Path:
+    p = Path(path)
     st = status(option, p)
     if st is None:
-        raise not_found(what, p)
+        raise not_found(what, path)  # as given ('./gt.csv', which Path writes 'gt.csv')
     if not kind_ok(st.st_mode):
         raise InvalidArgumentError(f"{option} {p} is {'a file' if stat.S_ISREG(st.st_mode) else kind(st.st_mode)}, not {wanted}")
     return p
