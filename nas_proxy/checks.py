@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nas_proxy.errors import InvalidArgumentError, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.files import read_failure, shorten, too_long
 
 T = TypeVar("T")
@@ -188,12 +188,14 @@ def _home_of(user: str) -> str | None:
         return None
 
 
-def plain_name(name: str, value: Any, what: str = "directory") -> None:
+def plain_name(name: str, value: Any, what: str = "directory", existing: Callable[[], bool] | None = None) -> None:
     """A name that is one path component: not empty, no '/', '\\', and not starting with '.'
     (so that it cannot name '.', '..' or a hidden file when it is joined to a folder), printable
     UTF-8 text (no newline, tab or other control character, no byte that is not UTF-8), and no
     blank at either end (``' s1'`` would be a second study beside ``s1``, told apart by a space), written
-    composed (Unicode NFC: ``'cafe\u0301'`` would be a second study beside ``'caf\xe9'``, told apart by nothing seen)."""
+    composed (Unicode NFC: ``'cafe\u0301'`` would be a second study beside ``'caf\xe9'``, told apart by nothing seen),
+    unless ``existing`` says the name already names one: a study made under a decomposed name before stop 52 is opened by
+    that name (before stop 53 it was refused, so it could no longer be opened at all)."""
     if (
         not isinstance(value, str)
         or not value
@@ -208,8 +210,20 @@ def plain_name(name: str, value: Any, what: str = "directory") -> None:
             f"{name} must be a plain name (printable text, no '/' or '\\', not starting with '.' nor starting or ending with a blank): "
             f"it names a {what}; got {shown(value)}"
         )
+    if decomposed(value) and (existing is None or not existing()):
+        composed_name(name, value, what)
+
+
+def decomposed(value: str) -> bool:
+    """Whether ``value`` is not in Unicode's composed form (NFC), as a keyboard types it."""
+    return unicodedata.normalize("NFC", value) != value
+
+
+def composed_name(name: str, value: str, what: str) -> None:
+    """Refuse a name not written composed (Unicode NFC) that would name a new ``what``: ``'cafe'`` + U+0301 beside
+    ``'caf'`` + U+00E9 would be two folders, two studies, that print alike."""
     composed = unicodedata.normalize("NFC", value)
-    if composed != value:  # 'cafe' + U+0301 beside 'caf' + U+00E9: two folders, two studies, that print alike
+    if composed != value:
         raise InvalidArgumentError(
             f"{name} {shown(value)} is {value!a}, not in Unicode's composed form (NFC) as a keyboard types it (a decomposed "
             f"name, NFD, is how macOS keeps file names): it would name another {what} than {composed!a} does, though both "
@@ -258,6 +272,31 @@ def status(option: str, path: Path | str) -> os.stat_result | None:
         raise InvalidArgumentError(f"{option} {path} cannot be read: {read_failure(e)}") from None
 
 
+def absent(what: str, path: Path | str) -> str:
+    """Why a path the user gave (``what``: "--config", "image folder") is not there, as a cause: "{what} {path} does not
+    exist", or, where it or a folder on its way is a symbolic link whose target is missing, that link and its target
+    (before stop 53 a dangling ``--config`` link said only "does not exist", though ``ls`` lists it). The one wording of
+    a missing input path; its error carries the path (:attr:`NasProxyError.missing`)."""
+    p = Path(path)
+    for part in (p, *p.parents):
+        if os.path.islink(part) and not os.path.exists(part):  # a link to nothing (lstat finds it, stat does not)
+            target = os.readlink(part)
+            if os.path.islink(os.path.join(os.path.dirname(part), target)):  # a chain of links: name where it ends
+                target = f"{target} (which leads to {os.path.realpath(part)})"
+            link = f"{what} {path} is" if part == p else f"{what} {path} does not exist: {part} is"
+            return f"{link} a symbolic link to {target}, which does not exist"
+    return f"{what} {path} does not exist"
+
+
+def not_found(
+    what: str, path: Path | str, error: type[NasProxyError] = InvalidArgumentError, *, remedy: str | None = None
+) -> NasProxyError:
+    """The error (of class ``error``) of an input path that is not there: :func:`absent`'s cause, ``remedy`` after it,
+    and the path as :attr:`NasProxyError.missing` (``run`` tells by it whether a path its preset writes is the one
+    missing: before stop 53 configs.read, the image folder, a synthetic set, a data root and a storage file gave none)."""
+    return error(absent(what, path), remedy=remedy, missing=path)
+
+
 def not_too_long(option: str, path: Path | str) -> None:
     """Refuse a path that the system refuses for its length (ENAMETOOLONG), whether or not it exists: where a
     command asks whether a file is there (``Path.exists``, ``is_dir``), Python raises OSError for it, which was an
@@ -279,7 +318,7 @@ def _too_long(option: str, path: Path | str) -> InvalidArgumentError:
 def existing_file(option: str, path: Path | str) -> Path:
     """A path that is a readable regular file (not missing, not a directory, FIFO or device; one whose
     permissions refuse this user is one line, not a PermissionError from the read that follows)."""
-    p = _existing(option, Path(path), stat.S_ISREG, "a regular file; give a file", f"{option} file {path} does not exist")
+    p = _existing(option, path, stat.S_ISREG, "a regular file; give a file", f"{option} file")
     try:
         with open(p, "rb"):  # a regular file: opening it neither blocks nor reads
             pass
@@ -290,13 +329,14 @@ def existing_file(option: str, path: Path | str) -> Path:
 
 def existing_dir(option: str, path: Path | str) -> Path:
     """A path that is a directory (following links); one line for a missing one, a file, a loop."""
-    return _existing(option, Path(path), stat.S_ISDIR, "a directory", f"{option} {path} does not exist")
+    return _existing(option, path, stat.S_ISDIR, "a directory", option)
 
 
-def _existing(option: str, p: Path, kind_ok: Callable[[int], bool], wanted: str, missing: str) -> Path:
+def _existing(option: str, path: Path | str, kind_ok: Callable[[int], bool], wanted: str, what: str) -> Path:
+    p = Path(path)
     st = status(option, p)
     if st is None:
-        raise InvalidArgumentError(missing, missing=p)
+        raise not_found(what, path)  # as given ('./gt.csv', which Path writes 'gt.csv')
     if not kind_ok(st.st_mode):
         raise InvalidArgumentError(f"{option} {p} is {'a file' if stat.S_ISREG(st.st_mode) else kind(st.st_mode)}, not {wanted}")
     return p
@@ -347,17 +387,26 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
     missing file, something that is not a regular file, a file over ``limit`` bytes, or bytes that
     are not text."""
     p = existing_file(option, path)
-    size = p.stat().st_size
-    if size > limit:
-        raise InvalidArgumentError(
-            f"{option} file {p} is too large ({size / 2**20:,.0f} MiB; at most {limit >> 20} MiB is read); is it the right file?"
-        )
     try:
-        return p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text{_what_instead(p)}") from None
+        with open(p, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise InvalidArgumentError(
+                    f"{option} file {p} is too large ({size / 2**20:,.0f} MiB; at most {limit >> 20} MiB is read); is it the right file?"
+                )
+            raw = f.read(limit)
     except OSError as e:
         raise InvalidArgumentError(f"{option} file {p} cannot be read: {read_failure(e)}") from None
+    if len(raw) < size:  # before stop 53, the part read was taken: a TOML cut after a whole line read as one without the rest
+        raise InvalidArgumentError(
+            f"{option} file {p} shrank while it was read ({len(raw):,} of its {size:,} bytes read): another process was "
+            "writing it; run again once it is written whole"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text{_what_instead(p)}") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as a file read as text has them
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # a zip archive's first bytes (xlsx, torch.save, numpy.savez)

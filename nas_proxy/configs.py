@@ -114,7 +114,7 @@ def read(path: Path | str, what: str = "--config") -> dict[str, Any]:
     """The tables of a TOML file; one-line errors for a missing, unreadable or malformed file."""
     p = Path(path)
     if checks.status(what, p) is None:
-        raise InvalidArgumentError(f"{what} {p} does not exist")
+        raise checks.not_found(what, p)
     try:
         doc = tomllib.loads(checks.read_text(what, p))
     except tomllib.TOMLDecodeError as e:

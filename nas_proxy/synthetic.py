@@ -227,7 +227,7 @@ def read_meta(path: Path) -> dict[str, Any]:
         found = checks.status("synthetic set", path)
         if found is None:
             check_not_gone(path)  # a set the command made, its folder moved or deleted since (run's stages)
-            raise ArtifactError(f"{path} does not exist")
+            raise checks.not_found("synthetic set", path, ArtifactError)
         if stat.S_ISREG(found.st_mode):
             raise ArtifactError(f"{path} is a file; a synthetic set is a directory made by 'nasproxy distill' (with {META} and {TENSORS})")
         checks.existing_dir("synthetic set", path)

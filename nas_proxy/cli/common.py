@@ -292,13 +292,34 @@ def shell_word(text: str, path: bool = False) -> str:
     """``text`` as one word a shell (bash, zsh) reads back as ``text``, for a command printed to copy: quoted as
     ``shlex.quote`` does; with a control character (a newline, a tab), ANSI-C quoted (``$'a\\nb'``), so the
     command stays on one line; a ``path`` that starts with ``-`` as ``./-x``, which no command reads as an option
-    (before, ``--out -x`` printed "next: nasproxy evaluate -x", and ``--out $'a\\nb'`` a hint broken over two lines)."""
+    (before, ``--out -x`` printed "next: nasproxy evaluate -x", and ``--out $'a\\nb'`` a hint broken over two lines); a
+    character this terminal's encoding cannot show (``PYTHONIOENCODING=ascii``, a C locale) as its UTF-8 bytes in ANSI-C
+    quoting (``$'caf\\xc3\\xa9'``), which a shell reads back as the name (before stop 53 the stream's own escape,
+    ``'caf\\xe9'``, printed a command that named another file)."""
     if path and text.startswith("-"):
         text = "./" + text
-    if not any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if all(_plain(c) for c in text):
         return shlex.quote(text)
-    escaped = "".join({"\\": "\\\\", "'": "\\'"}.get(c, c) if ord(c) >= 32 and ord(c) != 127 else f"\\x{ord(c):02x}" for c in text)
+    escaped = "".join({"\\": "\\\\", "'": "\\'"}.get(c, c) if _plain(c) else _bytes(c) for c in text)
     return f"$'{escaped}'"
+
+
+def _plain(c: str) -> bool:
+    """Whether ``c`` may stand as itself in a command printed to copy: no control character, and one that standard
+    output and standard error can both show in their encoding."""
+    if ord(c) < 32 or ord(c) == 127:
+        return False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            c.encode(getattr(stream, "encoding", None) or "utf-8")
+        except (UnicodeEncodeError, LookupError):
+            return False
+    return True
+
+
+def _bytes(c: str) -> str:
+    """``c`` as ANSI-C escapes of its bytes (UTF-8; a byte of a non-UTF-8 file name as that byte)."""
+    return "".join(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogateescape"))
 
 
 def dashboard_command(study: str, storage: str) -> str:

@@ -132,6 +132,26 @@ class Dataset:
         Distillation sees only ``splits.train``; the search stage scores candidates on
         ``splits.val``; the test set is for final reports only.
         """
+        train_idx, val_idx = self._split_indices(seed, val_fraction)
+        return Splits(
+            dataset=self,
+            train_x=self.train_x[train_idx],
+            train_y=self.train_y[train_idx],
+            val_x=self.train_x[val_idx],
+            val_y=self.train_y[val_idx],
+            seed=seed,
+            val_fraction=val_fraction,
+        )
+
+    def smallest_class(self, seed: int = DataRef.split_seed, val_fraction: float = DataRef.val_fraction) -> int:
+        """Images in the smallest class of ``split(seed, val_fraction)``'s distillation part (:meth:`Splits.smallest_class`,
+        refused as the split is), counted without copying an image: a random subset's check (every rung of a ladder, every
+        set of a correlation) split Fashion-MNIST's images once each before stop 53, 0.48 s against 0.02 s."""
+        train_idx, _ = self._split_indices(seed, val_fraction)
+        return int(torch.bincount(self.train_y[train_idx], minlength=self.num_classes).min())
+
+    def _split_indices(self, seed: int, val_fraction: float) -> tuple[Tensor, Tensor]:
+        """The indices (train, val) of :meth:`split`; refused where the validation part would be empty."""
         train_idx, val_idx = stratified_split(self.train_y, val_fraction, seed)
         if val_idx.numel() == 0:  # a search would score every candidate on nothing
             largest = int(torch.bincount(self.train_y).max())
@@ -144,15 +164,7 @@ class Dataset:
                 f"{said}; raise it to at least {least_fraction(largest):g} (one image of the largest class) where the command "
                 f"takes one (distill --val-fraction){more}"
             )
-        return Splits(
-            dataset=self,
-            train_x=self.train_x[train_idx],
-            train_y=self.train_y[train_idx],
-            val_x=self.train_x[val_idx],
-            val_y=self.train_y[val_idx],
-            seed=seed,
-            val_fraction=val_fraction,
-        )
+        return train_idx, val_idx
 
 
 @dataclass

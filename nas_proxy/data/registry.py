@@ -129,7 +129,8 @@ def _load(name: str, root: Path | str | None, download: bool, image_size: int) -
         )
     if root and not download and not Path(root).is_dir():  # a typo would be ignored (digits) or blamed on missing files
         raise DataNotFoundError(
-            f"data root {root} does not exist (or is not a directory); give the folder that holds the {key} files with --data-root"
+            f"data root {root} does not exist (or is not a directory); give the folder that holds the {key} files with --data-root",
+            missing=None if Path(root).exists() else root,  # a FIFO or device is there
         )
     return loader(DataOptions(Path(root) if root else None, download, image_size, arg))
 
@@ -419,10 +420,10 @@ def imagefolder(opts: DataOptions) -> Dataset:
     found = checks.status("image folder", root)  # one line when a folder above it refuses this user
     if found is None and opts.arg != opts.arg.strip():  # before branch probe46, "image folder x does not exist", the blank unseen
         raise DataNotFoundError(
-            f"image folder {str(root)!r} does not exist: its path starts or ends with a blank; give {opts.arg.strip()!r}"
+            f"image folder {str(root)!r} does not exist: its path starts or ends with a blank; give {opts.arg.strip()!r}", missing=root
         )
     if found is None:
-        raise DataNotFoundError(f"image folder {root} does not exist")
+        raise checks.not_found("image folder", root, DataNotFoundError)
     if not stat.S_ISDIR(found.st_mode):  # before branch probe46, "does not exist" for a file, a FIFO or /dev/null
         what = file_kind(root) if stat.S_ISREG(found.st_mode) else checks.kind(found.st_mode)  # a zip of the folder: said (stop 49)
         raise DataNotFoundError(f"image folder {root} is {what}, not a folder; give the folder that holds one folder of images per class")

@@ -16,7 +16,6 @@ if TYPE_CHECKING:  # the command line reads DistillConfig's defaults without imp
     import torch
 
     from nas_proxy.augment import DSA
-    from nas_proxy.data.base import Splits
     from nas_proxy.spaces import DeclaredSpace
 
 # the soft labels' temperature: below 0.01 they are one-hot to float32's precision where two logits differ by 1
@@ -328,14 +327,13 @@ class Resolved:
         return resolved
 
 
-def check_ipc(ipc: int, splits: Splits) -> None:
-    """Refuse ``ipc`` images per class that the distillation split of ``splits`` cannot give (more than its smallest
-    class holds): distill's own check, and a random subset's before anything is drawn (a search ladder checks
-    every rung's before its first draws)."""
-    smallest = splits.smallest_class()
+def check_ipc(ipc: int, smallest: int, dataset: str) -> None:
+    """Refuse ``ipc`` images per class that a distillation split whose smallest class holds ``smallest`` images cannot
+    give: distill's own check, and a random subset's before anything is drawn (a search ladder checks every rung's
+    before its first draws)."""
     if ipc > smallest:
         raise InvalidArgumentError(
-            f"ipc must be between 1 and {smallest} (the smallest class of {splits.dataset.name}'s distillation split), got {ipc}"
+            f"ipc must be between 1 and {smallest} (the smallest class of {dataset}'s distillation split), got {ipc}"
         )
 
 

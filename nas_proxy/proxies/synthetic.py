@@ -205,7 +205,7 @@ class SyntheticSetProxy(Proxy):
             data_of(load_synthetic(self.path), ref.data_root)
             return
         dataset = load_dataset(ref.dataset, ref.data_root, image_size=ref.image_size)
-        check_ipc(self.ipc, dataset.split(ref.split_seed, ref.val_fraction))
+        check_ipc(self.ipc, dataset.smallest_class(ref.split_seed, ref.val_fraction), dataset.name)
 
     def prepare(self) -> None:
         if self.path is None:

@@ -115,6 +115,17 @@ def stored(study: optuna.Study) -> Ladder | None:
     return Ladder(parse_ladder(d["ladder"]), int(d["n_trials"]), GroundTruthConfig.from_dict(d["full"]))
 
 
+def check_joined(storage: BaseStorage, study_name: str, config: SearchConfig, target: SearchProxy, workdir: Path) -> None:
+    """A worker joining a ladder study: the study's rungs checked (:meth:`Rungs.check`) before it draws or trains anything,
+    as the first ``search --ladder`` checked them (fix52f). Before stop 53 a worker did not: an upper rung its data
+    cannot give (a study made before fix52f, or on other data) was refused only once a climber reached it. Reads only."""
+    if not config.ladder:
+        return
+    ladder = stored(optuna.load_study(study_name=study_name, storage=storage))
+    if ladder is not None:
+        Rungs(config, target, workdir, ladder).check()
+
+
 def rung_of(t: FrozenTrial | optuna.Trial) -> int:
     """The rung a trial scores (0: a candidate the sampler proposed)."""
     return int(t.user_attrs.get("rung", 0))

@@ -253,6 +253,7 @@ def run_worker(
         with read_once():  # worker on a study whose images changed since drew its subset again, then was refused for them)
             target = open_proxy(config, opened.workdir(study_name), prepare=False)
             check_before(storage, study_name, config, target.known(space))
+            ladders.check_joined(storage, study_name, config, target, opened.workdir(study_name))
             target.proxy.prepare()
             target.proxy.ready()  # what its first score loads, from the data read here (before review53: read again then)
     seed = config.seed + worker_index

@@ -365,6 +365,6 @@ def best_model(best_json: Path | str, rank: int = 0) -> nn.Module:
         spec, d = data["top"][rank]["spec"], data["dataset"]
         return build_model(spec, int(d["channels"]), int(d["num_classes"]), (int(d["image_size"][0]), int(d["image_size"][1])))
     except FileNotFoundError:
-        raise InvalidArgumentError(f"{path} does not exist") from None
+        raise InvalidArgumentError(f"{path} does not exist", missing=path) from None
     except (json.JSONDecodeError, KeyError, IndexError, TypeError) as e:
         raise InvalidArgumentError(f"{path} is not a best.json written by nasproxy search with {rank + 1}+ architectures ({e!r})") from None

@@ -76,9 +76,12 @@ class Storage(NamedTuple):
         return self.artifacts(study).parent
 
 
+STUDY_WHAT = "study (and its folder under studies/)"  # what a study's name names, as its refusals say
+
+
 def study_dir(study: str, root: Path = STUDIES_DIR) -> Path:
     """``studies/<study>/``: the default home of a study's journal, exports and artifacts."""
-    checks.plain_name("study name", study, "study (and its folder under studies/)")
+    checks.plain_name("study name", study, STUDY_WHAT, existing=lambda: (root / study).is_dir())
     return root / study
 
 
@@ -180,16 +183,42 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
 
     ``heartbeat_interval`` and ``grace_period`` (seconds) apply to every storage: a journal's heartbeat files
     (:mod:`nas_proxy.studies.journal_beat`), a database's heartbeats (:mod:`nas_proxy.studies.heartbeat`; SQLite's too since
-    fix52a: before, they were taken and did nothing there).
+    fix52a: before, they were taken and did nothing there). A study name not written composed (Unicode NFC) opens a study
+    of that name already there and makes none.
     """
+    checks.plain_name("study name", study, STUDY_WHAT, existing=lambda: _may_hold(url, study))
+    opened = _opened(url or default_storage_url(study), heartbeat_interval, grace_period)
+    if checks.decomposed(study) and not _holds(opened.backend, study):  # a decomposed name makes no new study (probe52)
+        checks.composed_name("study name", study, STUDY_WHAT)
+    return opened
+
+
+def _may_hold(url: str | None, study: str) -> bool:
+    """Whether the storage ``url`` (None: ``study``'s default journal) may hold ``study`` already: its file is there (a
+    server's database is asked once opened); where it is not, nothing is opened, so nothing is made for a name refused."""
+    if url is None:
+        return (STUDIES_DIR / study).is_dir()
+    file = storage_file(url)
+    return file is None or file.is_file()
+
+
+def _holds(backend: BaseStorage, study: str) -> bool:
+    """Whether the opened storage holds a study named ``study`` (read only)."""
+    try:
+        backend.get_study_id_from_name(study)
+    except KeyError:
+        return False
+    return True
+
+
+def _opened(url: str, heartbeat_interval: int, grace_period: int) -> Storage:
+    """The storage ``url`` names, opened (see :func:`open_storage`)."""
     import optuna
 
     from nas_proxy.studies.journal import JournalFile
     from nas_proxy.studies.journal_beat import BeatingJournal
     from nas_proxy.studies.requeue import MAX_RETRY
 
-    checks.plain_name("study name", study, "study (and its folder under studies/)")
-    url = url or default_storage_url(study)
     check_form(url)
     try:
         database = database_url(url)
@@ -492,7 +521,8 @@ def require_existing(url: str | None, study: str) -> None:
         return
     if not path.exists():
         raise StorageError(
-            f"storage {path} does not exist, so it holds no study {study!r}; check --study and --storage (run 'nasproxy search' first)"
+            f"storage {path} does not exist, so it holds no study {study!r}; check --study and --storage (run 'nasproxy search' first)",
+            missing=path,
         )
     if url.startswith("sqlite:///") and path.is_file() and path.stat().st_size == 0:  # opening it would write Optuna's tables
         raise StorageError(f"storage {path} is an empty file, so it holds no study {study!r}; check --study and --storage")

@@ -522,6 +522,23 @@ def test_a_printed_command_word_is_read_back_by_a_shell_as_it_was(text: str) -> 
         assert read == ("./" + text if path and text.startswith("-") else text)
 
 
+@pytest.mark.parametrize("text", ["café", "it's ü", "a\nü", "-ü"])
+def test_a_printed_command_word_runs_as_printed_where_the_terminal_cannot_show_its_characters(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix53c: under PYTHONIOENCODING=ascii (or a C locale) 'next: nasproxy evaluate café' was printed by the stream's own
+    escape as "nasproxy evaluate 'caf\\xe9'", which a shell reads as the file 'caf\\xe9', not café. Now such a
+    character is written as its UTF-8 bytes in ANSI-C quoting ($'caf\\xc3\\xa9'): ASCII, and the shell reads the name."""
+    from nas_proxy.cli.common import shell_word
+
+    for name in ("stdout", "stderr"):
+        monkeypatch.setattr(sys, name, io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+    word = shell_word(text, path=True)
+    assert word.isascii() and "\n" not in word
+    read = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, check=True).stdout.decode()
+    assert read == ("./" + text if text.startswith("-") else text)
+
+
 def test_ctrl_c_of_calibrate_ladders_says_it_kept_nothing(tmp_path: Path) -> None:
     """drill50: Ctrl-C of 'calibrate --ladders' said 'nasproxy calibrate: interrupted; finished proxy trainings and trials
     are stored; ...', the protocol study's line: --ladders trains nothing, has no trials, and keeps nothing before its

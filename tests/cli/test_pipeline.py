@@ -652,3 +652,29 @@ def test_a_run_whose_search_counted_no_trial_stops_there_saying_why(
         "their cause is fixed, run the same preset again, which continues the study"
     ), err
     assert not (tmp_path / "runs" / "nothing" / "correlate").exists()
+
+
+@pytest.mark.parametrize(
+    ("distill", "missing"),
+    [
+        ('dataset = "imagefolder:images"', "images"),
+        ('dataset = "imagefolder: images"', " images"),  # the blank said, the path as given
+        ('dataset = "fashion-mnist"\ndata_root = "nodata"', "nodata"),
+    ],
+)
+def test_a_missing_folder_a_preset_names_is_the_errors_missing_path(
+    distill: str, missing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix53c: before, a missing image folder or data root that ``run``'s preset named said "does not exist" with no
+    NasProxyError.missing, by which run tells that a path of its preset is the one missing (fix52e); a missing
+    --config (configs.read) had none either."""
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "presets" / "p.toml"
+    preset.parent.mkdir()
+    preset.write_text(f'name = "p"\ndevice = "cpu"\n[distill]\n{distill}\nipc = 1\n[search]\nspace = "convnet-cpu"\nn_trials = 1\n')
+    with pytest.raises(NasProxyError, match="does not exist") as raised:
+        run(preset)
+    assert raised.value.missing == missing
+    with pytest.raises(NasProxyError, match="does not exist") as raised:
+        configs.read("cfg.toml")  # as run --config cfg.toml reads it
+    assert raised.value.missing == "cfg.toml"

@@ -234,3 +234,60 @@ def test_run_refuses_a_second_preset_naming_both(tmp_path: Path, capsys: pytest.
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"nasproxy run: error: give the preset once: --config {a} or --config {b}, not both"], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.toml", "b.toml"]
+
+
+def test_a_dangling_link_given_as_an_input_path_is_named_with_where_it_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix53c: before, ``--config cfg.toml``, a symbolic link to a file that is gone, said only "--config cfg.toml does not
+    exist", though ``ls`` lists cfg.toml; one wording (checks.absent) for every input path: the link itself, a folder on
+    its way, a chain of links."""
+    from nas_proxy import checks
+
+    monkeypatch.chdir(tmp_path)
+    Path("cfg.toml").symlink_to("gone.toml")
+    Path("conf").symlink_to("gone-folder")
+    Path("via.toml").symlink_to("cfg.toml")
+    assert main(["search", "--config", "cfg.toml"]) == 2
+    assert capsys.readouterr().err.strip().endswith("error: --config cfg.toml is a symbolic link to gone.toml, which does not exist")
+    with pytest.raises(InvalidArgumentError) as raised:
+        configs.read("conf/x.toml")
+    assert str(raised.value) == "--config conf/x.toml does not exist: conf is a symbolic link to gone-folder, which does not exist"
+    with pytest.raises(InvalidArgumentError) as raised:
+        checks.existing_file("--truth", "via.toml")
+    assert str(raised.value) == (
+        f"--truth file via.toml is a symbolic link to cfg.toml (which leads to {tmp_path.resolve() / 'gone.toml'}), which does not exist"
+    )
+    with pytest.raises(InvalidArgumentError, match=r"^--teacher-dir conf is a symbolic link to gone-folder, which does not exist$"):
+        checks.existing_dir("--teacher-dir", "conf")
+    with pytest.raises(InvalidArgumentError, match=r"^--config nope.toml does not exist$"):  # no link: as before
+        configs.read("nope.toml")
+
+
+def test_a_file_that_shrinks_while_it_is_read_is_refused_not_taken_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix53c: a --config truncated by another process between nasproxy's look at its size and its read was taken as the part
+    read: '[search] n_trials = 5, workers = 2' cut after its n_trials line read as {'search': {'n_trials': 5}}, workers'
+    default used without a word. Now refused in one line (checks.read_text, every text file a user names)."""
+    import os
+
+    path = tmp_path / "c.toml"
+    path.write_text("[search]\nn_trials = 5\nworkers = 2\n")
+    real_fstat = os.fstat
+
+    def then_cut(fd: int) -> os.stat_result:  # the size as the file was opened, then another process truncates it
+        seen = real_fstat(fd)
+        if seen.st_ino == path.stat().st_ino:
+            os.truncate(path, len("[search]\nn_trials = 5\n"))
+        return seen
+
+    monkeypatch.setattr(os, "fstat", then_cut)
+    with pytest.raises(InvalidArgumentError) as raised:
+        configs.read(path)
+    assert str(raised.value) == (
+        f"--config file {path} shrank while it was read (22 of its 34 bytes read): another process was writing it; run again "
+        "once it is written whole"
+    )
+    monkeypatch.undo()
+    assert configs.read(path) == {"search": {"n_trials": 5}}  # whole now: read as it is
+    path.write_bytes(b"\xef\xbb\xbf[search]\r\nn_trials = 5\r\n")  # a byte-order mark and CRLF lines: as before
+    assert configs.read(path) == {"search": {"n_trials": 5}}

@@ -148,3 +148,30 @@ def test_scores_made_on_a_subset_drawn_again_for_changed_images_are_kept_under_t
         warnings.simplefilter("error", RandomSubsetRedrawnWarning)
         assert scored() == again
     assert {p.name: p.read_text() for p in cache.glob("*.jsonl")} == rows  # nothing scored again
+
+
+def test_a_random_subsets_check_counts_the_smallest_class_without_splitting_the_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix53c: a random subset's check (every rung of a search ladder, every set a correlation checks) split the data's images
+    (Dataset.split copies every training image) once per check, to count its smallest class: 0.48 s on Fashion-MNIST
+    each. Now Dataset.smallest_class counts it from the split's indices, the same number; the refusal is distill's own."""
+    from nas_proxy.data import load_dataset
+    from nas_proxy.data.base import Dataset
+    from nas_proxy.errors import InvalidArgumentError
+    from nas_proxy.proxies.synthetic import SyntheticSetProxy
+
+    digits = load_dataset("digits")
+    for seed, fraction in ((0, 0.1), (3, 0.5), (7, 0.25)):
+        assert digits.smallest_class(seed, fraction) == digits.split(seed, fraction).smallest_class()
+
+    def no_split(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the check split the images")
+
+    monkeypatch.setattr(Dataset, "split", no_split)
+    setup = RunSetup(space=get_space("convnet-small"), data=DataRef("digits"), out=tmp_path)
+    smallest = digits.smallest_class(DataRef.split_seed, DataRef.val_fraction)
+    SyntheticSetProxy(setup, f"random-ipc{smallest}", "random", None, smallest).check()
+    with pytest.raises(InvalidArgumentError, match=rf"^ipc must be between 1 and {smallest} \(the smallest class of digits's"):
+        SyntheticSetProxy(setup, f"random-ipc{smallest + 1}", "random", None, smallest + 1).check()
+    assert list(tmp_path.iterdir()) == []

@@ -273,3 +273,22 @@ def test_correlate_on_a_ladder_study_says_what_each_rung_bought(tmp_path: Path, 
         assert r["regret"] == pytest.approx(max(truth.values()) - truth[r["arch_id"]])
     md = (tmp_path / "c" / "report.md").read_text()
     assert "The study's ladder" in md and f"rung 2 (full, {rungs[2]['trained']} trained) picks {best[2]}" in md
+
+
+def test_a_worker_joining_a_ladder_study_checks_its_rungs_before_it_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix53c: a worker joining a ladder study did not re-check the study's rungs (the first search --ladder does, fix52f):
+    a rung its data cannot give (here a study whose stored ladder asks random-ipc1000 of digits, as one made before fix52f
+    could) was met only once a climber reached it. Now refused in one line before the worker trains or writes anything."""
+    monkeypatch.chdir(tmp_path)
+    storage = tmp_path / "w.log"
+    search(ladder("synflow:1.0,full:1"), "w", 2, str(storage), out=tmp_path / "out", **FULL)
+    study = load(storage, "w")
+    recorded = dict(study.user_attrs[LADDER_ATTR])
+    study.set_user_attr(LADDER_ATTR, {**recorded, "ladder": "synflow:1.0,random-ipc1000:1,full:1"})
+    before = storage.read_bytes()
+    code = main(["worker", "--study", "w", "--storage", str(storage), "--device", "cpu", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "ipc must be between 1 and" in err[0] and "got 1000" in err[0], err
+    assert storage.read_bytes() == before  # no trial, no record

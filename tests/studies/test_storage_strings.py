@@ -229,3 +229,33 @@ def test_a_database_given_as_a_journal_and_a_journal_given_as_a_database_are_nam
     with pytest.raises(StorageError) as as_database:
         open_storage("sqlite:///j.log", "s")
     assert str(as_database.value).endswith("; it is an Optuna journal: give it as a path, --storage j.log"), as_database.value
+
+
+def test_a_study_made_under_a_decomposed_name_is_opened_and_no_new_one_is_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix53c: probe52's refusal of a study name not written composed (NFC) refused opening a study made under such a name
+    before stop 52 too ('study name 'café' is 'cafe\\u0301', not in Unicode's composed form...'): it could no longer be
+    opened by its name. Now a study there is opened; a name that would make a new study (or its folder) is refused as
+    before, nothing made."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from nas_proxy.errors import InvalidArgumentError
+    from nas_proxy.studies.storage import study_dir
+
+    monkeypatch.chdir(tmp_path)
+    nfd = "cafe\u0301"
+    (tmp_path / "studies" / nfd).mkdir(parents=True)
+    for journal in (tmp_path / "studies" / nfd / "journal.log", tmp_path / "held.log"):  # as search made them before stop 52
+        optuna.create_study(study_name=nfd, storage=JournalStorage(JournalFileBackend(str(journal))))
+    for url in (None, "held.log"):
+        opened = open_storage(url, nfd)
+        assert optuna.load_study(study_name=nfd, storage=opened.backend).study_name == nfd
+    assert study_dir(nfd) == Path("studies") / nfd
+    held = (tmp_path / "held.log").read_bytes()
+    for url, name in ((None, "the\u0301"), ("held.log", "the\u0301"), ("new.log", nfd)):
+        with pytest.raises(InvalidArgumentError, match="not in Unicode's composed form"):
+            open_storage(url, name)
+    with pytest.raises(InvalidArgumentError, match="not in Unicode's composed form"):
+        study_dir("the\u0301")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(["studies", nfd, "journal.log", "held.log"])
+    assert (tmp_path / "held.log").read_bytes() == held
