@@ -241,11 +241,20 @@ def make_dirs(path: Path) -> Path:
     """``mkdir -p path``, with the one-line error when it cannot be made, and then none of the folders it made left behind
     (probe52: under umask 777 a refused search left an empty ``studies/`` of mode 000 where it could not make ``studies/u``)."""
     missing = [folder for folder in (path, *path.parents) if not _there(folder)]  # the deepest first
+    made: list[Path] = []  # the folders this call's own mkdir made, the top first
     try:
         with writing(path):
-            path.mkdir(parents=True, exist_ok=True)
+            for folder in reversed(missing):
+                try:
+                    folder.mkdir()
+                except FileExistsError:  # another process made it meanwhile: its, not ours (review53: it was removed)
+                    if not folder.is_dir():
+                        raise
+                    continue
+                made.append(folder)
+            path.mkdir(exist_ok=True)  # there all along: a file in the way is refused as mkdir -p refuses it
     except FileWriteError:
-        for folder in missing:
+        for folder in reversed(made):
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only an empty folder: never one another process has begun to fill meanwhile
         raise

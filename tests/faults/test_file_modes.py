@@ -11,6 +11,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -158,3 +159,23 @@ def test_folders_made_on_the_way_to_one_that_cannot_be_made_are_not_left_behind(
     with pytest.raises(FileWriteError, match="cannot write"):
         make_dirs(tmp_path / "kept" / "new" / "newer" / ("x" * 300))
     assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == ["kept"]
+
+
+def test_a_folder_another_process_makes_meanwhile_is_not_removed_as_ours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review53: make_dirs listed the missing folders, then made them with mkdir -p; one another process made between the
+    two was removed as its own when a deeper one could not be made. Now only the folders its own mkdir made are removed."""
+    from nas_proxy import files
+    from nas_proxy.files import FileWriteError
+
+    real = Path.mkdir
+    other = tmp_path / "shared"
+
+    def other_process_first(self: Path, *args: Any, **kwargs: Any) -> None:  # the other process's mkdir wins the race
+        monkeypatch.setattr(Path, "mkdir", real)
+        os.mkdir(other)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", other_process_first)
+    with pytest.raises(FileWriteError, match="cannot write"):
+        files.make_dirs(other / "mine" / ("x" * 300))
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == ["shared"]
