@@ -1859,6 +1859,33 @@ PROBE52: list[Case] = [
 ]
 CASES += PROBE52
 
+# ---- branch probe53: numbers at their limits, the command line itself (tests/bad_inputs_files_probe53.py); all refused
+# right when tried (none mishandled), kept so that they stay so
+PL = P + " --dataset digits --ladder"
+PROBE53: list[Case] = [
+    # a rung's keep at its limits, in search --ladder and calibrate --ladders (one parser): nan, beyond int64, full-width
+    # digits, Python's digit separator, -0, 1e999
+    *(
+        Case(f"{PL} {ladder}", f"keeps {kept}")
+        for ladder, kept in (
+            ("synflow:nan,full:2", "'nan'; write a fraction of the candidates in (0, 1]"),
+            ("synflow:1.0,full:9223372036854775808", "9223372036854775808; a count must be at most 2147483647"),
+            ("synflow:\uff11,full:2", "'\uff11'"),
+            ("synflow:1.0,full:1_0", "'1_0'"),
+            ("synflow:-0,full:2", "'-0'"),
+        )
+    ),
+    Case(f"{LT} ladders/scores.csv".replace("auto", "snip:1e999,full:1"), "rung 1 ('snip:1e999') keeps '1e999'"),
+    # a seed TOML reads whole, beyond what numpy (32 bits) and torch (64 bits) take
+    Case(f"{D} --config configs/probe53/seed-2-64.toml", "seed must be in [0, 2147483647], got 18446744073709551616"),
+    Case(f"{E} --seed 4294967296", "seed must be in [0, 2147483647], got 4294967296"),
+    # an abbreviation of more than one option (argparse's allow_abbrev): refused, naming each, not taken for one
+    Case(S.replace("--n-trials 1", "--n 1"), "ambiguous option: --n could match --n-trials, --no-dsa, --no-amp"),
+    # a value that looks like an option: not taken as --out's value
+    Case("distill --dataset digits --ipc 1 --iterations 1 --quiet --out --force", "argument --out: expected one argument"),
+]
+CASES += PROBE53
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

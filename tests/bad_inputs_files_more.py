@@ -94,6 +94,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe52 import build_probe52
 
     build_probe52(root)
+    from tests.bad_inputs_files_probe53 import build_probe53
+
+    build_probe53(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)
