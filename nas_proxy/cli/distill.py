@@ -97,7 +97,7 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     option(
         p,
         "--real-per-class",
-        type=int,
+        type=integer,
         metavar="R",
         help="hybrid: R of the ipc images per class stay real",
         field=(DistillConfig, "real_per_class"),
@@ -108,14 +108,16 @@ def add_distill(sub: Subparsers, common: argparse.ArgumentParser) -> None:
         help="calibration architectures with ground truth (a ground-truth table CSV, or architectures with 'accuracy'): "
         "keep the set that ranks them best",
     )
-    option(p, "--select-every", type=int, metavar="N", help="iterations between selection scores", field=(DistillConfig, "select_every"))
+    option(
+        p, "--select-every", type=integer, metavar="N", help="iterations between selection scores", field=(DistillConfig, "select_every")
+    )
     option(p, "--select-space", help="the space of the --select-by architectures", field=(DistillConfig, "select_space"))
     p.add_argument(
         "--select-epochs",
-        type=int,
+        type=integer,
         help=f"proxy epochs of each calibration training (default: the proxy's, {default_of(ProxyConfig, 'epochs')})",
     )
-    p.add_argument("--select-archs", type=int, metavar="N", help="score a seeded subset of N calibration architectures (default: all)")
+    p.add_argument("--select-archs", type=integer, metavar="N", help="score a seeded subset of N calibration architectures (default: all)")
     p.add_argument(
         "--select-max-mflops", type=finite_float, metavar="M", help="leave out calibration architectures above M forward MFLOPs per image"
     )

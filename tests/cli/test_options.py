@@ -225,3 +225,11 @@ def test_a_list_option_given_twice_keeps_both_lists(command: str, action: argpar
     action(parser, namespace, ["a"], flag)
     action(parser, namespace, ["b", "c"], flag)
     assert getattr(namespace, action.dest) == ["a", "b", "c"]
+
+
+def test_no_option_reads_its_number_with_pythons_own_int_or_float() -> None:
+    """probe53: --real-per-class, --select-every, --select-epochs and --select-archs read their value with int(), which
+    takes ' 3', '1_000', '+3' and full-width digits ('１' made a set), and said argparse's "invalid int value: '3.0'"; every
+    other number option reads through cli.types (integer, finite_float), one rule and one wording."""
+    loose = sorted({f"{command} {action.option_strings[0]}" for command, action in actions() if action.type in (int, float)})
+    assert not loose
