@@ -312,9 +312,14 @@ def _convert(tp: Any, value: Any, name: str, where: str) -> Any:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif tp is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok and not math.isfinite(value):
-            raise InvalidArgumentError(f"{name} must be a finite number, got {shown(value)}")
-        value = float(value) if ok else value
+        if ok:
+            try:
+                number = float(value)
+            except OverflowError:  # an integer past the largest float (probe53: 1 and 400 zeros was an internal error)
+                number = math.inf
+            if not math.isfinite(number):
+                raise InvalidArgumentError(f"{name} must be a finite number, got {shown(value)}")
+            value = number
     elif tp is str:
         ok = isinstance(value, str)
         if ok and not value.strip():  # as a flag's (cli.types.nonempty): before probe44, "" meant the default without a word
