@@ -208,7 +208,7 @@ class _Server:
 
 
 _server: _Server | None = None
-refused = ""  # why the server last refused to fork a command (that then ran cold): what a test of warm processes says
+refused = ""  # why the server refused to fork the last command made here ("" where it forked it or none asked it)
 
 
 def start_shared() -> None:
@@ -307,6 +307,8 @@ class Popen(subprocess.Popen[Any]):
     _warm: socket.socket | None = None
 
     def __init__(self, args: Any, *, sigint_default: bool = False, cold: bool = False, **kwargs: Any) -> None:
+        global refused
+        refused = ""  # this command's, not an earlier one's: a test that says it names the refusal of the command it checks
         self._request = None if cold else _warm_request(args, kwargs.get("cwd"), kwargs.get("env"), kwargs, sigint_default)
         if sigint_default and self._request is None:
             kwargs["preexec_fn"] = _sigint_default

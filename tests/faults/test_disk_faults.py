@@ -560,9 +560,9 @@ def _unreadable(ws: Path, unread: Path) -> None:
 
 def test_no_permission_is_refused_in_one_line_leaving_nothing(workspace: Path, tmp_path: Path) -> None:
     """As root nothing is denied, so the cases run in a child without the capabilities that
-    override file permissions (setpriv), on a folder that only its owner may write."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv(1) to run a child without CAP_DAC_OVERRIDE")
+    override file permissions (tests/uncapable.py), on a folder that only its owner may write."""
+    if (why := uncapable.unavailable()) is not None:
+        pytest.skip(why)
     ws = tmp_path / "ws"
     shutil.copytree(workspace, ws, symlinks=True, ignore=shutil.ignore_patterns("ro"))
     locked = ws / "locked"
@@ -570,8 +570,7 @@ def test_no_permission_is_refused_in_one_line_leaving_nothing(workspace: Path, t
     os.chmod(locked / "s", 0o555)
     os.chmod(locked, 0o555)
     _unreadable(ws, tmp_path / "unread")
-    drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--inh-caps", "-all"]
-    command = [*drop, sys.executable, "-m", "tests.run_cases", str(ws), *(c.args for c in PERMISSION_CASES)]
+    command = [sys.executable, "-m", "tests.run_cases", "--uncapable", str(ws), *(c.args for c in PERMISSION_CASES)]
     done = warm.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     outcomes = json.loads(done.stdout)
