@@ -120,8 +120,11 @@ def _read_preset(path: Path | str) -> dict[str, Any]:
     for section, keys in (("distill", DISTILL_KEYS), ("search", SEARCH_KEYS), ("correlate", CORRELATE_KEYS)):
         configs.check_keys(f"{path} [{section}]", configs.table(preset, section, f"{path} [{section}]"), keys)
     name = preset.get("name", path.stem)
-    checks.plain_name(f"{path}: 'name'", name, "folder under runs/ and a study")
     checks.text(f"{path}: 'runs'", preset.get("runs", "runs"))
+    # a run made under a decomposed (NFD) name before stop 52 goes on by that name (fix53c's rule for studies)
+    checks.plain_name(
+        f"{path}: 'name'", name, "folder under runs/ and a study", existing=lambda: (Path(preset.get("runs", "runs")) / name).is_dir()
+    )
     checks.not_home_shorthand(f"{path}: 'runs'", preset.get("runs", "runs"))
     checks.no_control_character(f"{path}: 'runs'", preset.get("runs", "runs"))  # before probe46, a folder 'r\nx' made
     if not preset.get("runs", "runs").strip():

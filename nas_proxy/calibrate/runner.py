@@ -44,7 +44,7 @@ from nas_proxy.profile import ProxyProfile
 from nas_proxy.progress import Meter
 from nas_proxy.protocols import canonical_dataset
 from nas_proxy.spaces import get_space
-from nas_proxy.studies.storage import check_writable_storage, maximizing_study, open_storage, storage_file
+from nas_proxy.studies.storage import check_writable_storage, maximizing_study, may_hold, open_storage, storage_file
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
 from nas_proxy.utils import derive_seed
 
@@ -253,7 +253,8 @@ def calibrate(
 ) -> CalibrationResult:
     """Calibrate the proxy protocol on ``truths``; resumes the calibration ``study`` when it exists."""
     config.validate()
-    checks.plain_name("--study", study, "calibration study")
+    # a calibration made under a decomposed (NFD) name before stop 52 goes on by that name; none is made (open_storage)
+    checks.plain_name("--study", study, "calibration study", existing=lambda: may_hold(storage_url, study))
     check_enough(truths, config.folds, data)
     check_writable_storage(storage_url, study)
     with contextlib.ExitStack() as held:

@@ -186,14 +186,14 @@ def open_storage(url: str | None, study: str, heartbeat_interval: int = HEARTBEA
     fix52a: before, they were taken and did nothing there). A study name not written composed (Unicode NFC) opens a study
     of that name already there and makes none.
     """
-    checks.plain_name("study name", study, STUDY_WHAT, existing=lambda: _may_hold(url, study))
+    checks.plain_name("study name", study, STUDY_WHAT, existing=lambda: may_hold(url, study))
     opened = _opened(url or default_storage_url(study), heartbeat_interval, grace_period)
     if checks.decomposed(study) and not _holds(opened.backend, study):  # a decomposed name makes no new study (probe52)
         checks.composed_name("study name", study, STUDY_WHAT)
     return opened
 
 
-def _may_hold(url: str | None, study: str) -> bool:
+def may_hold(url: str | None, study: str) -> bool:
     """Whether the storage ``url`` (None: ``study``'s default journal) may hold ``study`` already: its file is there (a
     server's database is asked once opened); where it is not, nothing is opened, so nothing is made for a name refused."""
     if url is None:

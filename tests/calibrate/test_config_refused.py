@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from nas_proxy.cli import main
+from nas_proxy.errors import InvalidArgumentError
 
 
 @pytest.mark.parametrize(
@@ -29,3 +30,19 @@ def test_a_config_file_given_to_calibrate_is_refused_first(
     assert capsys.readouterr().err == (
         f"nasproxy calibrate: error: calibrate reads no --config file yet ({config}): give its options as flags\n"
     )
+
+
+def test_a_calibration_made_under_a_decomposed_name_is_taken_by_that_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix53c opened a search study made under a decomposed (NFD) name before stop 52 again; calibrate's --study was still
+    refused for its name, so that calibration could not be resumed. Now a study there passes the name check (what comes
+    next here is the check of the truths: none given); a name that would make a new one is refused as before."""
+    from nas_proxy.calibrate.config import CalibrateConfig
+    from nas_proxy.calibrate.runner import calibrate
+
+    monkeypatch.chdir(tmp_path)
+    nfd = "cafe\u0301"
+    with pytest.raises(InvalidArgumentError, match="not in Unicode's composed form"):
+        calibrate(CalibrateConfig("convnet-small", ["syn"]), [], "t.csv", nfd)
+    (tmp_path / "studies" / nfd).mkdir(parents=True)  # as calibrate made it before stop 52
+    with pytest.raises(InvalidArgumentError, match=r"t\.csv holds 0 architectures with ground truth"):
+        calibrate(CalibrateConfig("convnet-small", ["syn"]), [], "t.csv", nfd)

@@ -678,3 +678,18 @@ def test_a_missing_folder_a_preset_names_is_the_errors_missing_path(
     with pytest.raises(NasProxyError, match="does not exist") as raised:
         configs.read("cfg.toml")  # as run --config cfg.toml reads it
     assert raised.value.missing == "cfg.toml"
+
+
+def test_a_run_made_under_a_decomposed_name_goes_on_and_no_new_one_is_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fix53c opened a study made under a decomposed (NFD) name before stop 52 again; a preset of that name was still
+    refused ("'name' 'café' is 'cafe\\u0301', not in Unicode's composed form..."), so its run could not go on. Now a
+    run there is taken; a name that would make a new run is refused as before."""
+    from nas_proxy.pipeline import _read_preset
+
+    monkeypatch.chdir(tmp_path)
+    nfd = "cafe\u0301"
+    (tmp_path / "p.toml").write_text(f'name = "{nfd}"\n', encoding="utf-8")
+    with pytest.raises(InvalidArgumentError, match="not in Unicode's composed form"):
+        _read_preset(tmp_path / "p.toml")
+    (tmp_path / "runs" / nfd).mkdir(parents=True)  # as run made it before stop 52
+    assert _read_preset(tmp_path / "p.toml")["name"] == nfd
