@@ -441,7 +441,9 @@ def test_default_early_stopping_fits_one_full_epoch(tiny_run: Path, tmp_path: Pa
     no_family = {"depth": 1, "width": 64, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
     archs.write_text(json.dumps(["depth=1,width=32", "depth=2,width=32", no_family]))  # short forms, no family
     command = ["correlate", "--archs", str(archs), "--space", SPACE, "--synthetic", str(tiny_run), "--proxies", "params,early@0.1ep"]
-    command += ["--full-epochs", "1", "--no-random-subset", "--ceiling", "0", "--bootstrap", "100", "--device", "cpu"]
+    # one epoch on 100 images: what is checked (the default early points fitted to one epoch, and said) needs no more
+    command += ["--full-epochs", "1", "--full-images", "100", "--no-random-subset", "--ceiling", "0"]
+    command += ["--bootstrap", "100", "--device", "cpu"]
     code = main([*command, "--gt-storage", str(tmp_path / "gt.log"), "--out", str(tmp_path / "out"), "--quiet", "--json"])
     out, err = capsys.readouterr()
     assert code == 0, err
