@@ -51,6 +51,7 @@ from nas_proxy.distill.checkpoint import (
     check_output,
     finished_set,
     loss_summary,
+    mend_losses,
     read_checkpoint,
     write_losses,
 )
@@ -62,7 +63,7 @@ from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, shown
 from nas_proxy.files import output_lock
-from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, save_synthetic
+from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, mend_grid, save_synthetic
 from nas_proxy.utils import resolve_device
 
 SCHEME = "contiguous"  # rank r distils classes [r*K//W, (r+1)*K//W)
@@ -417,19 +418,29 @@ def _merged(out: Path, parts: list[Any]) -> DistillResult | None:
         return None
     there = load_synthetic(out)
     images, labels = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    return DistillResult(out, meta) if torch.equal(there.images, images) and torch.equal(there.labels, labels) else None
+    if not (torch.equal(there.images, images) and torch.equal(there.labels, labels)):
+        return None
+    mend_grid(out)  # its picture and its losses, written again if torn, as a plain run's finished set's (outside the tensors' hash)
+    mend_losses(out / LOSSES, *_history(parts))
+    return DistillResult(out, meta)
+
+
+def _history(parts: list[Any]) -> tuple[list[list[float]], tuple[str, ...]]:
+    """The whole run's losses (a shard's loss is its classes' share of the sum over classes: their sum), and their terms."""
+    histories = [p[3] for p in parts]
+    assert all([h[0] for h in hist] == [h[0] for h in histories[0]] for hist in histories), "shards logged different iterations"
+    history = [[rows[0][0], *(sum(col) for col in zip(*(r[1:] for r in rows), strict=True))] for rows in zip(*histories, strict=True)]
+    return history, METHODS.get(parts[0][2]["method"]).terms
 
 
 def _merge(out: Path, parts: list[Any], backend: str, command: str | None) -> DistillResult:
     """Rank 0: the shards' images in class order, their summed losses, one ``meta.json``."""
     images = torch.cat([p[0] for p in parts])  # (K * ipc, C, H, W): contiguous blocks in rank order
     labels = torch.cat([p[1] for p in parts])
-    metas, histories = [p[2] for p in parts], [p[3] for p in parts]
-    assert all([h[0] for h in hist] == [h[0] for h in histories[0]] for hist in histories), "shards logged different iterations"
-    # A shard's loss is its classes' share of the sum over classes: the whole run's loss is the sum.
-    history = [[rows[0][0], *(sum(col) for col in zip(*(r[1:] for r in rows), strict=True))] for rows in zip(*histories, strict=True)]
+    metas = [p[2] for p in parts]
+    history, terms = _history(parts)
     first = metas[0]
-    config, terms = first["config"], METHODS.get(first["method"]).terms
+    config = first["config"]
     sharding = {
         "world_size": len(parts),
         "scheme": SCHEME,
