@@ -535,6 +535,29 @@ def test_the_same_launch_after_a_finished_merge_keeps_the_merged_set(
     assert more is not None and more.meta["command"] == "continued" and more.meta["iterations_done"] == 4
 
 
+def test_the_same_launch_mends_a_finished_merged_set_s_torn_picture_and_losses(
+    tmp_path: Path, one_rank_group: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """drill53: a launch's merged set, finished, its grid.png and losses.csv cut (outside the tensors' hash): the same
+    command said 'wrote dl/ (... grid.png ...)', exit 0, and kept both cut, which a plain run's finished set has mended
+    since stop 52. Now both are written again, the bytes the merge wrote; the set itself is kept."""
+    from nas_proxy.distill.sharded import distill_sharded
+
+    for name, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    first = distill_sharded(tiny_config(iterations=2), out, command="the first call")
+    assert first is not None
+    whole = {name: (out / name).read_bytes() for name in ("grid.png", "losses.csv")}
+    kept = {name: (out / name).stat().st_mtime_ns for name in ("synthetic.safetensors", "meta.json")}
+    for name, data in whole.items():
+        (out / name).write_bytes(data[: len(data) // 3])
+    again = distill_sharded(tiny_config(iterations=2), out, command="the same options again")
+    assert again is not None and again.meta == first.meta
+    assert {name: (out / name).read_bytes() for name in whole} == whole
+    assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept
+
+
 def test_a_plain_run_on_a_finished_sharded_run_names_the_launch(tmp_path: Path) -> None:
     """The same options without --distributed on a sharded run's folder: refused naming the sharded run
     and its launch (it said "an incomplete run without a checkpoint; start again with --force")."""
