@@ -906,24 +906,3 @@ def test_a_rank_whose_collective_fails_after_its_launch_ended_says_the_launch_en
     monkeypatch.delenv(LAUNCHER_VARIABLE)  # outside a launch: an internal error, as before
     assert main(["distill", "--dataset", "digits", "--ipc", "1", "--out", "unused"]) == 1
     assert "internal error: RuntimeError: [gloo" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("torn", ["grid.png", "losses.csv"])
-def test_the_same_launch_writes_a_torn_picture_or_losses_of_its_merged_set_again(
-    torn: str, tmp_path: Path, one_rank_group: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """review53: `distill --launch 2` run again over its finished set whose grid.png or losses.csv was cut (outside the
-    tensors' hash) said 'wrote m/ (... grid.png ...)', exit 0, and kept them cut; a plain run writes them again since
-    stop 52 (synthetic.mend_grid, checkpoint.mend_losses), and so does the launch now, the same bytes."""
-    from nas_proxy.distill.sharded import distill_sharded
-
-    for name, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
-        monkeypatch.setenv(name, value)
-    out = tmp_path / "out"
-    assert distill_sharded(tiny_config(iterations=2), out, command="the first call") is not None
-    whole = (out / torn).read_bytes()
-    with open(out / torn, "r+b") as f:
-        f.truncate(len(whole) // 3)
-    again = distill_sharded(tiny_config(iterations=2), out, command="the same options again")
-    assert again is not None and again.meta["command"] == "the first call"  # taken as it is, not merged again
-    assert (out / torn).read_bytes() == whole
