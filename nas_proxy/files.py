@@ -502,7 +502,7 @@ def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
                 os.replace(tmp, path)
             except OSError as e:
                 raise write_error(e, path, size) from e
-            _sync_folder(path.parent)
+            sync_folder(path.parent)
             _wrote_in(here)
         finally:
             tmp.unlink(missing_ok=True)
@@ -555,7 +555,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Flush a folder's entries (the rename) to disk; some file systems cannot, which is harmless."""
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)

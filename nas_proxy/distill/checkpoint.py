@@ -55,7 +55,8 @@ class State:
         return cls(syn, momentum, window, checkpoint["window_n"], checkpoint["history"], checkpoint["seconds"], checkpoint["done"], data)
 
 
-def write_checkpoint(out: Path, config: DistillConfig, state: State) -> None:
+def write_checkpoint(out: Path, config: DistillConfig, state: State, path: Path | None = None) -> None:
+    """``out``'s checkpoint of ``state``, written whole or not at all (at ``path``: staged there, see RankShard.save)."""
     metadata = {
         "identity": json.dumps(config.identity(), sort_keys=True),
         "done": str(state.done),
@@ -70,7 +71,7 @@ def write_checkpoint(out: Path, config: DistillConfig, state: State) -> None:
         "momentum": state.momentum.float().cpu().contiguous(),
         "window": state.window.float().cpu().contiguous(),
     }
-    write_bytes(out / CHECKPOINT, save(tensors, metadata={**metadata, DIGEST: tensors_digest(tensors, metadata)}))
+    write_bytes(path or out / CHECKPOINT, save(tensors, metadata={**metadata, DIGEST: tensors_digest(tensors, metadata)}))
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from nas_proxy.errors import DivergedError, InterruptedRunError, InvalidArgument
 from nas_proxy.files import make_dirs
 from nas_proxy.models import ConvNet
 from nas_proxy.progress import Meter
-from nas_proxy.synthetic import META, PIXEL_MAX, mend_grid, save_synthetic
+from nas_proxy.synthetic import CHECKPOINT, META, PIXEL_MAX, mend_grid, save_synthetic
 from nas_proxy.utils import derive_seed, generator, package_version, resolve_device
 
 
@@ -82,6 +82,16 @@ class ClassShard:
     def describe(self) -> dict[str, Any] | None:
         """What the artifact records about the sharding (None: not sharded)."""
         return None
+
+    def save(self, path: Path, write: Callable[[Path], None]) -> None:
+        """This shard's checkpoint, ``write(p)`` writing it at ``p``: here at ``path`` (shards that stay in step replace
+        theirs together, or none does: distill/sharded.py)."""
+        write(path)
+
+
+def _checkpoint(out: Path, config: DistillConfig, state: State, shard: ClassShard) -> None:
+    """Write ``state`` as ``out``'s checkpoint, as ``shard`` saves one."""
+    shard.save(out / CHECKPOINT, lambda path: write_checkpoint(out, config, state, path))
 
 
 class ClassPool:
@@ -198,9 +208,9 @@ def distill(
         repaired = selection.recover(syn_labels)  # a torn selection file: started again from what is whole
         # the initial set competes too (with init real: a random subset); after a repair, the checkpoint's set if due
         if selection.due(state.done, total) and (state.done == 0 or repaired):
-            write_checkpoint(out, config, state)  # first, so that a kill while scoring resumes (and never scores twice)
+            _checkpoint(out, config, state, shard)  # first, so that a kill while scoring resumes (and never scores twice)
             state.seconds += selection.score(state.done, state.syn, syn_labels)["seconds"]  # the run's cost counts this score too
-            write_checkpoint(out, config, state)
+            _checkpoint(out, config, state, shard)
     if state.done < total:
         _optimise(config, hp, pool, state, total, out, progress, callback, shard, selection)
 
@@ -246,7 +256,7 @@ def distill(
         meta["selection"] = selection.describe()
         images = selection.selected_images()  # the artifact is the best-ranking set, not the last
     state.done = total
-    write_checkpoint(out, config, state)
+    _checkpoint(out, config, state, shard)
     write_losses(out / LOSSES, state.history, hp.method.terms)
     save_synthetic(out, images, syn_labels, meta, dataset.mean, dataset.std)
     return _soft_labels(DistillResult(out, json.loads((out / META).read_text())), config, progress, shard)
@@ -363,7 +373,7 @@ def _optimise(
                 if bool(diverged):  # the host sync: only at read-backs
                     bad = int(first_bad)
                     good = State(syn.detach(), momentum_buf, window * 0, 0, state.history, time.perf_counter() - t0, bad, state.data)
-                    write_checkpoint(out, config, good)
+                    _checkpoint(out, config, good, shard)
                     bar.close()
                     if bad == 0:  # the loss of the initial images, before the image lr moved a pixel: the loss itself overflows
                         options = ", ".join(f"{k} {v:g}" for k, v in hp.method.options().items() if isinstance(v, float))
@@ -394,14 +404,14 @@ def _optimise(
                 bar.set(bar.done, f"spearman={entry['spearman']}")
                 state.seconds = time.perf_counter() - t0
             if done % config.checkpoint_every == 0 or stop or scored:  # after a score: a resume never scores it again
-                write_checkpoint(out, config, state)
+                _checkpoint(out, config, state, shard)
             if stop and done < total:
                 bar.close()
                 raise _interrupted(done, total, out)
         # a signal in the last iteration, after its stop was read (its read-back, its selection score): leaving
         # stop_requests would drop it, and the run would go on (its teachers, `run`'s search) as if none came
         if shard.any_stop(stop_requested()):
-            write_checkpoint(out, config, state)
+            _checkpoint(out, config, state, shard)
             bar.close()
             raise _interrupted(state.done, total, out)
     bar.close()

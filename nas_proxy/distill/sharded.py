@@ -62,7 +62,7 @@ from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, shown
-from nas_proxy.files import output_lock
+from nas_proxy.files import output_lock, sync_folder
 from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, mend_grid, save_synthetic
 from nas_proxy.utils import resolve_device
 
@@ -145,6 +145,34 @@ class RankShard(ClassShard):
 
     def describe(self) -> dict[str, Any]:
         return {"rank": self.rank, "world_size": self.world_size, "scheme": SCHEME, "batchnorm_all_reduced": self.batchnorm}
+
+    def save(self, path: Path, write: Callable[[Path], None]) -> None:
+        """Shards that stay in step replace their checkpoints together, or none does: each writes its new one beside the
+        old (a name :func:`~nas_proxy.distill.checkpoint.leftover_files` takes for a leftover), and once every rank's is
+        whole, each renames its own in. drill53: a full disk on one rank's checkpoint left its peer's replaced (the shards
+        at iterations [3, 6], which batch norm or --nets resume only together: 'start again with --force', the work
+        lost), and the peer went on into the next collective while the failed rank waited in another: the launch hung
+        until Ctrl-C. Now the failed rank says its error and every other rank stops with it, their checkpoints kept."""
+        if not self.coupled:
+            write(path)  # independent shards resume from their own iterations
+            return
+        staged = path.with_name(f".{path.name}.staged.tmp")
+        failed: NasProxyError | None = None
+        try:
+            write(staged)
+        except NasProxyError as e:
+            failed = e
+        flag = torch.tensor([int(failed is not None)])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.objects)
+        if int(flag):
+            staged.unlink(missing_ok=True)
+            raise failed if failed is not None else PeerFailedError("a peer rank could not write its checkpoint")
+        os.replace(staged, path)
+        sync_folder(path.parent)
+
+
+class PeerFailedError(NasProxyError):
+    """This rank stopped because another's step failed: the other's error is the one said (:func:`_agree`)."""
 
 
 def distill_sharded(
@@ -400,7 +428,8 @@ def _agree(step: Callable[[], T], group: dist.ProcessGroup | None) -> list[T]:
         outcome = (None, e)
     outcomes: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(outcomes, outcome, group=group)
-    for r, (_, error) in enumerate(outcomes):
+    failed = [(r, error) for r, (_, error) in enumerate(outcomes) if error is not None]
+    for r, error in [f for f in failed if not isinstance(f[1], PeerFailedError)] or failed:  # the cause, not its echoes
         if error is not None:
             # its class, attributes (an interrupt's 143, fix42b) and remedy kept: before stop 50 type(error)(text) made it
             # again, which a class of other arguments could not (DiskFullError: an internal error) and left the remedy in

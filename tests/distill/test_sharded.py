@@ -36,15 +36,16 @@ def cli_config(**overrides: object) -> DistillConfig:
     return tiny_config(**{"net_width": 128, "log_every": 10, **overrides})
 
 
-def torchrun(out: Path, *flags: str, die_at: int | None = None) -> subprocess.CompletedProcess[str]:
-    """``torchrun --standalone --nproc-per-node 2 -m nas_proxy distill FLAGS --out OUT --distributed``."""
+def torchrun(out: Path, *flags: str, die_at: int | str | None = None, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """``torchrun --standalone --nproc-per-node 2 -m nas_proxy distill FLAGS --out OUT --distributed`` (``die_at``: see
+    tests/sharded_worker.py)."""
     entry = ["-m", "nas_proxy"] if die_at is None else ["-m", "tests.sharded_worker", str(die_at)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *entry]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     env["TMPDIR"] = str(out.parent)  # the torchelastic_* folder torchrun leaves (no --log-dir, as users type it) goes with the test's
     args = ["distill", *FLAGS, *flags, "--out", str(out), "--distributed"]
     # forked warm (tests/warm.py): the launcher, and its two ranks, each its own process in its own session (~3 CPU-s less each)
-    return warm.run([*command, *args], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    return warm.run([*command, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
 def images(path: Path) -> torch.Tensor:
@@ -145,6 +146,24 @@ def test_a_killed_rank_resumes_and_the_shards_merge_into_the_single_process_resu
     assert merged.meta["loss"]["last"]["loss"] == pytest.approx(plain.meta["loss"]["last"]["loss"], rel=1e-5)
     for rank in range(2):
         assert shard_done(out / "shards" / f"{rank}-of-2") == 6
+
+
+def test_a_full_disk_on_one_rank_s_checkpoint_stops_every_rank_and_the_same_command_continues(tmp_path: Path) -> None:
+    """drill53: batch norm couples the ranks; rank 1's checkpoint of iteration 6 met a full disk while rank 0's was written:
+    rank 0 went on into the next collective while rank 1 waited in another, and the launch hung (11 minutes, until
+    Ctrl-C); the same command then refused the shards 'stopped at different iterations ([6, 3])', --force the only way
+    on. Now every rank stops at that checkpoint, their last ones kept at one iteration, each saying rank 1's full disk
+    (under distill --launch, said once), and the same command finishes. (Without the fix this test fails at its timeout.)"""
+    out, flags = tmp_path / "sharded", ["--iterations", "6", "--checkpoint-every", "3", "--net-norm", "batchnorm"]
+    full = torchrun(out, *flags, die_at="full:6", timeout=240)
+    said = [line for line in full.stderr.splitlines() if line.startswith("nasproxy distill:")]
+    assert full.returncode != 0 and len(said) == 2 and len(set(said)) == 1, full.stderr  # each rank says rank 1's (torchrun)
+    assert "no space left on device" in said[0] and said[0].endswith("(rank 1 of 2)"), said
+    assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [3, 3]  # rank 0's of 6 not renamed in
+    assert not [p.name for p in (out / "shards").rglob("*staged*")]
+    resumed = torchrun(out, *flags)  # the same command, the disk freed
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [6, 6]
 
 
 def test_launch_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
