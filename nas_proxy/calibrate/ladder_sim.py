@@ -255,7 +255,7 @@ class _Table:
 
     def __init__(self, path: Path) -> None:
         if checks.status("--truth", path) is None:
-            raise InvalidArgumentError(f"ground-truth table {path} does not exist")
+            raise checks.not_found("ground-truth table", path)
         self.header, self.rows = _csv("--truth", path)
         self.path = path
         if not {"arch_id", "seed", "test_accuracy"} <= set(self.header):
@@ -389,7 +389,7 @@ def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, 
     (empty or ``nan``: the proxy failed there), seconds a finite number >= 0; every proxy scores
     every one of ``ids`` and succeeds on at least one."""
     if checks.status("--scores", path) is None:
-        raise InvalidArgumentError(f"--scores {path} does not exist")
+        raise checks.not_found("--scores", path)
     header, rows = _csv("--scores", path)
     if not {"proxy", "arch_id", "score", "seconds"} <= set(header):
         raise InvalidArgumentError(
@@ -529,7 +529,7 @@ def read_split(path: Path, ids: Sequence[str]) -> tuple[IntArray, IntArray]:
     ``calibration`` or ``evaluation``; lines starting with ``#`` are comments): the indices of
     ``ids`` in each role."""
     if checks.status("--split", path) is None:
-        raise InvalidArgumentError(f"--split {path} does not exist")
+        raise checks.not_found("--split", path)
     header, rows = _csv("--split", path)
     if not {"arch_id", "role"} <= set(header):
         raise InvalidArgumentError(f"--split {path} needs columns arch_id and role (calibration or evaluation), one row per architecture")

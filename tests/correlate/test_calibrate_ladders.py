@@ -373,3 +373,27 @@ def test_a_hand_edited_calibration_table_is_refused_in_one_line(tmp_path: Path) 
         with pytest.raises(InvalidArgumentError, match=message) as e:
             read_profile(path)
         assert "\n" not in str(e.value) and str(e.value).startswith(f"proxy profile {path}: ")
+
+
+@pytest.mark.parametrize("which", ["truth", "scores", "split"])
+def test_a_missing_table_scores_or_split_carries_its_path_and_says_a_dangling_link(which: str, tmp_path: Path) -> None:
+    """Before stop 53 each said "does not exist" in its own words, with no .missing, a link to nothing too."""
+    from nas_proxy.errors import NasProxyError
+
+    files = dict(zip(("truth", "scores", "split"), _files(tmp_path), strict=True))
+    what = {"truth": "ground-truth table", "scores": "--scores", "split": "--split"}[which]
+
+    def read() -> None:
+        cands = sim.load_candidates(files["truth"], [files["scores"]])
+        sim.read_split(files["split"], cands.ids)
+
+    for gone, said in (
+        (tmp_path / "gone.csv", "does not exist"),
+        (tmp_path / "link.csv", "is a symbolic link to gone.csv, which does not exist"),
+    ):
+        files[which] = gone
+        if gone.name == "link.csv":
+            gone.symlink_to("gone.csv")
+        with pytest.raises(NasProxyError) as error:
+            read()
+        assert (str(error.value), error.value.missing) == (f"{what} {gone} {said}", str(gone))
