@@ -26,7 +26,6 @@ one result per row: a row is a bootstrap resample, a subset, or an order of arri
 from __future__ import annotations
 
 import bisect
-import csv
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -41,7 +40,7 @@ import numpy.typing as npt
 from nas_proxy import checks
 from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.errors import InvalidArgumentError, shown
-from nas_proxy.groundtruth.tables import TableData, check_has_rows, rows_data
+from nas_proxy.groundtruth.tables import TableData, check_has_rows, read_rows, rows_data
 from nas_proxy.ladders import FULL, is_token
 
 if TYPE_CHECKING:
@@ -212,29 +211,18 @@ MAX_SECONDS = checks.SECONDS_MAX  # a measured time in seconds: larger is a typo
 
 
 def _csv(option: str, path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """The header and ``(line, row)`` of a CSV the user named, read as every file is
-    (:func:`nas_proxy.checks.read_text`); lines starting with ``#`` and blank lines are skipped; a
-    row with more or fewer fields than the header is refused."""
-    text = checks.read_text(option, path)
-    lines = ["" if line.startswith("#") else line for line in text.splitlines()]  # kept blank: line numbers stay right
-    reader = csv.reader(lines)
-    header: list[str] = []
-    rows: list[tuple[int, dict[str, str]]] = []
-    for fields in reader:
-        if not fields:
-            continue
-        if not header:
-            header = [f.strip() for f in fields]
-            continue
-        if len(fields) != len(header):
-            raise InvalidArgumentError(
-                f"{path} line {reader.line_num} has {len(fields)} fields, the header {len(header)}; "
-                "fix or drop that row (a comma inside a field needs quotes)"
-            )
-        rows.append((reader.line_num, {h: f.strip() for h, f in zip(header, fields, strict=True)}))
-    if rows:  # a torn last row reads whole, its last number shorter (a torn header lacks its columns)
-        checks.whole_lines(option, path, text)
-    return header, rows
+    """The header and ``(line, row)`` of a CSV the user named, through the one reader of tables
+    (:func:`nas_proxy.groundtruth.tables.read_rows`: the file's own line numbers, a row with more or fewer fields than
+    the header refused with the decimal-comma hint, a torn last line refused); blanks around a field are the file's
+    layout. Lines starting with ``#`` are comments, as they were here (split.py writes one above a split's header):
+    read as blank lines, the header first, so that every row keeps the file's line number. Before stop 53 this module
+    had its own copy of the reader: no decimal-comma hint, and lines counted by ``str.splitlines``, which also breaks at
+    a form feed or U+2028 inside a field, so a refused value's line was not the file's."""
+    lines = checks.read_text(option, path).split("\n")
+    head = next((i for i, line in enumerate(lines) if line.strip() and not line.startswith("#")), 0)
+    lines = [lines[head], *[""] * head, *lines[head + 1 :]]  # a blank line above the header would be read as the header
+    header, rows = read_rows(option, path, "\n".join("" if line.startswith("#") else line for line in lines))
+    return header, [(n, {k: v.strip() for k, v in row.items()}) for n, row in rows]
 
 
 def _number(path: Path, n: int, name: str, text: str, low: float = -math.inf, high: float = math.inf) -> float:

@@ -397,3 +397,35 @@ def test_a_missing_table_scores_or_split_carries_its_path_and_says_a_dangling_li
         with pytest.raises(NasProxyError) as error:
             read()
         assert (str(error.value), error.value.missing) == (f"{what} {gone} {said}", str(gone))
+
+
+def test_the_table_scores_and_split_are_read_by_the_one_table_reader(tmp_path: Path) -> None:
+    """Stop 53: ladder_sim had its own copy of the table reader. A decimal comma was refused without the hint the other
+    readers give; a field holding a form feed (str.splitlines breaks there) moved every later line's number off the
+    file's; a field over the csv module's limit was an internal error. A split's comment above its header is read as
+    before, and its rows keep their line numbers."""
+    from nas_proxy.errors import InvalidArgumentError
+
+    table, scores, split = _files(tmp_path)
+    good = table.read_text()
+    rows = good.split("\n")
+    rows[3] = rows[3].replace(f",{TEST[2]},", ",60,5,", 1)
+    table.write_text("\n".join(rows))
+    with pytest.raises(
+        InvalidArgumentError, match=rf"{table} line 4 has 8 fields, the header 7; .* a decimal comma, 60,5, splits the number"
+    ):
+        sim.load_candidates(table, [scores])
+    rows = good.split("\n")
+    rows[1] = rows[1].replace('{""', '{\f""', 1)  # inside the quoted spec: still line 2 of the file
+    rows[5] = rows[5].replace(f",{TEST[4]},", ",abc,", 1)
+    table.write_text("\n".join(rows))
+    with pytest.raises(InvalidArgumentError, match=rf"{table} line 6: test_accuracy must be a finite number in \[0, 100\], got 'abc'"):
+        sim.load_candidates(table, [scores])
+    table.write_text(good)
+    lines = scores.read_text().split("\n")
+    scores.write_text("\n".join([*lines[:3], '"' + "x" * 140_000 + '"' + lines[3][lines[3].index(",") :], *lines[4:]]))
+    with pytest.raises(InvalidArgumentError, match=rf"{scores} line 4: field larger than field limit"):
+        sim.load_candidates(table, [scores])
+    split.write_text(split.read_text().replace("a03,calibration", "a03,calibr"))  # the comment is line 1, the header 2
+    with pytest.raises(InvalidArgumentError, match=rf"{split} line 6: role 'calibr' is neither calibration nor evaluation"):
+        sim.read_split(split, [f"a{i:02d}" for i in range(N)])
