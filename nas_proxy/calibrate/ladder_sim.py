@@ -40,7 +40,7 @@ import numpy.typing as npt
 from nas_proxy import checks
 from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.errors import InvalidArgumentError, shown
-from nas_proxy.groundtruth.tables import TableData, check_has_rows, read_rows, rows_data
+from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, read_rows, rows_data
 from nas_proxy.ladders import FULL, is_token
 
 if TYPE_CHECKING:
@@ -342,7 +342,7 @@ def load_candidates(
             fid[f"early@{m.group(1)}ep"] = Fidelity(column(name), seconds * at, run=run, at=at)
     source: dict[str, Path] = {}
     for path in scores:
-        for proxy, (values, secs) in _long_scores(path, ids).items():
+        for proxy, (values, secs) in _long_scores(path, ids, truth.data).items():
             if proxy in fid:
                 where = f"{source[proxy]}" if proxy in source else f"{table} (its columns)"
                 raise InvalidArgumentError(f"--scores {path} measures {proxy!r}, which {where} measures already; keep one")
@@ -371,11 +371,12 @@ def parse_one_off(text: str) -> tuple[str, float]:
         ) from None
 
 
-def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, FloatArray]]:
+def _long_scores(path: Path, ids: Sequence[str], data: TableData | None = None) -> dict[str, tuple[FloatArray, FloatArray]]:
     """``proxy -> (scores, seconds)`` of ``ids`` from a long CSV ``proxy,arch_id,score,seconds``: a
     proxy token (not ``full``; ``early@`` rows skipped), each architecture once per proxy, a score
     (empty or ``nan``: the proxy failed there), seconds a finite number >= 0; every proxy scores
-    every one of ``ids`` and succeeds on at least one."""
+    every one of ``ids`` and succeeds on at least one. ``data``: the ground-truth table's, which the
+    data the rows name must be (:func:`_check_scores_data`)."""
     if checks.status("--scores", path) is None:
         raise checks.not_found("--scores", path)
     header, rows = _csv("--scores", path)
@@ -385,6 +386,7 @@ def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, 
         )
     check_has_rows(f"--scores {path}", rows, "proxy and architecture")  # before fix50d: said to lack the columns it has
     checks.columns(path, header)
+    _check_scores_data(path, rows, data)
     by: dict[str, dict[str, tuple[float, float]]] = {}
     for n, r in rows:
         if r["proxy"].startswith("early@"):
@@ -413,6 +415,28 @@ def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, 
                 f"--scores {path}: {proxy} failed on every architecture (no score is a number); drop it or measure it again"
             )
     return {p: (np.array([v[a][0] for a in ids]), np.array([v[a][1] for a in ids])) for p, v in by.items()}
+
+
+def _check_scores_data(path: Path, rows: Sequence[tuple[int, Mapping[str, str]]], truth: TableData | None) -> None:
+    """Refuse a scores file whose rows name other data (their ``dataset`` and ``data_sha256`` columns, which
+    zero_cost_scores.py writes; rows of two datasets are refused as a table's) than the ground-truth table ``truth``:
+    another dataset in the words of a table judged against other data (:func:`~nas_proxy.groundtruth.tables.check_same_data`),
+    other images of the same one in those of a data digest's refusal (:func:`~nas_proxy.data.base.data_changed`).
+    Scores or a table that name no data are taken as they are. Before stop 53 the columns were read and not compared:
+    Fashion-MNIST scores climbed a ladder judged by a digits table without a word."""
+    named = rows_data(path, f"--scores {path}", rows)
+    if named is None or truth is None or (named.sha256 is not None and named.sha256 == truth.sha256):
+        return  # (the same pixels and labels, whatever the names say: an image folder named relative in one, absolute in the other)
+    fix = f"give scores of proxies of {truth.dataset}, or a --truth measured on {named.dataset}"
+    check_same_data(truth, named.dataset, None, f"--scores {path} ({named.where})", fix)
+    if named.sha256 is not None and truth.sha256 is not None:
+        from nas_proxy.data.base import data_changed  # (torch: imported only to refuse)
+
+        changed = data_changed(f"--scores {path} was measured on", named.sha256, truth.sha256, truth.dataset, truth.table)
+        assert changed is not None  # two digests that differ
+        raise changed.with_remedy(
+            "score the table's architectures again on its data, or give a --truth measured on the images the scores were"
+        )
 
 
 # --- measuring ladders ----------------------------------------------------------------------------

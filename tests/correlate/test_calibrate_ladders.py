@@ -429,3 +429,45 @@ def test_the_table_scores_and_split_are_read_by_the_one_table_reader(tmp_path: P
     split.write_text(split.read_text().replace("a03,calibration", "a03,calibr"))  # the comment is line 1, the header 2
     with pytest.raises(InvalidArgumentError, match=rf"{split} line 6: role 'calibr' is neither calibration nor evaluation"):
         sim.read_split(split, [f"a{i:02d}" for i in range(N)])
+
+
+def test_scores_of_other_data_than_the_table_are_refused(tmp_path: Path) -> None:
+    """Stop 53: the dataset and data_sha256 columns zero_cost_scores.py writes were read and not compared with the
+    table's, so Fashion-MNIST scores, or scores of another copy of digits, climbed a ladder judged by a digits table
+    (exit 0). Scores of the same data, or that name none, are taken; a scores file mixing two datasets is refused."""
+    from nas_proxy.errors import DataChangedError, InvalidArgumentError
+
+    table, scores, _ = _files(tmp_path)
+    measured = "a" * 64
+    rows = list(csv.reader(table.open(newline="")))
+    with table.open("w", newline="") as f:
+        csv.writer(f).writerows([[*rows[0], "dataset", "data_sha256"], *([*r, "digits", measured] for r in rows[1:])])
+    plain = list(csv.reader(scores.open(newline="")))
+
+    def scored(*named: str) -> Path:
+        with scores.open("w", newline="") as f:
+            csv.writer(f).writerows([[*plain[0], "dataset", "data_sha256"], *([*r, *named] for r in plain[1:])])
+        return scores
+
+    sim.load_candidates(table, [scored("digits", measured)])
+    sim.load_candidates(table, [scored("", "")])
+    with pytest.raises(InvalidArgumentError) as other:
+        sim.load_candidates(table, [scored("fashion-mnist", "b" * 64)])
+    assert str(other.value) == (
+        f"--truth {table} was measured on digits (its column 'dataset') and --scores {scores} (its column 'dataset') is of "
+        "fashion-mnist: its accuracies say nothing of a ranking on fashion-mnist; give scores of proxies of digits, or a "
+        "--truth measured on fashion-mnist"
+    )
+    with pytest.raises(DataChangedError) as copy:
+        sim.load_candidates(table, [scored("digits", "b" * 64)])
+    assert str(copy.value) == (
+        f"--scores {scores} was measured on digits images that differ from those found now in --truth {table} (content_sha256 "
+        f"bbbbbbbbbbbb... there, {measured[:12]}... now): not the data it was made from (its images changed since, or "
+        "--data-root points at another copy); score the table's architectures again on its data, or give a --truth measured "
+        "on the images the scores were"
+    )
+    lines = scored("digits", measured).read_text().split("\n")
+    lines[5] = lines[5].replace(",digits,", ",fashion-mnist,")
+    scores.write_text("\n".join(lines))
+    with pytest.raises(InvalidArgumentError, match=rf"{scores} mixes datasets: line 2 names digits, line 6 fashion-mnist"):
+        sim.load_candidates(table, [scores])
