@@ -103,7 +103,8 @@ def find_preset(given: Path | str) -> Path:
     moved = path.parent.parent / PRESETS_DIR / path.name
     if path.parent.name == "studies" and path.suffix == ".toml" and checks.status("preset", moved) is not None:
         raise InvalidArgumentError(f"preset {path} moved to {moved} (studies/ holds the studies' storages only); run: nasproxy run {moved}")
-    raise InvalidArgumentError(f"preset {path} does not exist; give a preset file, or the name of one in presets/ (e.g. demo)")
+    # the path as .missing, in checks' one wording (a dangling link said as one): before stop 53 it carried none
+    raise checks.not_found("preset", path, remedy="give a preset file, or the name of one in presets/ (e.g. demo)")
 
 
 def load_preset(path: Path | str) -> dict[str, Any]:
@@ -146,6 +147,7 @@ class Plan:
     budget: SearchBudget  # trials, timeout, workers, promotion
     n_archs: int
     correlate: CorrelateConfig
+    path: Path  # the preset file, as find_preset found it: a stage's refusal of a path the preset writes names it
 
     @property
     def synthetic(self) -> Path | None:
@@ -244,7 +246,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         _check_distill_given(path, preset, dataset)
     if dataset:
         budget, cc = _fit_images(path, built, budget, cc)
-    return Plan(preset, name, runs, dc, sc, budget, n_archs, cc)
+    return Plan(preset, name, runs, dc, sc, budget, n_archs, cc, path)
 
 
 def _check_distill_given(path: Path, preset: dict[str, Any], dataset: str | None) -> None:
@@ -315,12 +317,34 @@ def _section(path: Path, section: str, preset: Mapping[str, Any]) -> Iterator[No
     try:
         yield
     except NasProxyError as e:
-        cause = e.cause
-        if path.parent.resolve() != Path.cwd() and _names_relative(e, preset):  # before probe49 a path beside the
-            # preset (space = "my-space.toml" next to it) was said not to exist, whatever folder the user meant it in
-            cause += f" (a preset's paths are relative to the working folder, as on the command line, not to the preset's {path.parent})"
-        # its class, fields and remedy kept (before stop 50 type(e)(text): a class of other arguments could not be made so)
-        raise e.with_cause(cause if cause.startswith(f"{path} [") else f"{path} [{section}]: {cause}") from None
+        raise _in_preset(e, path, section, preset) from None
+
+
+@contextmanager
+def _preset_paths(path: Path, preset: Mapping[str, Any]) -> Iterator[None]:
+    """Say which table of the preset writes a path that a stage found missing (an image folder, a data root: the data
+    is read by the stage, after the plan), as :func:`_section` says it of the plan's. Before stop 53 ``run sub/p.toml``
+    said only "image folder pics does not exist", with neither the file, the table nor where a relative path is read
+    from. A missing path the preset does not write (``run --dataset``'s, the run's own folders) is left as it is."""
+    try:
+        yield
+    except NasProxyError as e:
+        section = _table_writing(e.missing, preset)
+        if section is None:
+            raise
+        raise _in_preset(e, path, section, preset) from None
+
+
+def _in_preset(error: NasProxyError, path: Path, section: str, preset: Mapping[str, Any]) -> NasProxyError:
+    """``error`` said of the preset ``path``'s table ``section`` ("" for its top level), with the hint that a relative
+    path is read from the working folder where that is the path missing."""
+    cause = error.cause
+    if path.parent.resolve() != Path.cwd() and _names_relative(error, preset):  # before probe49 a path beside the
+        # preset (space = "my-space.toml" next to it) was said not to exist, whatever folder the user meant it in
+        cause += f" (a preset's paths are relative to the working folder, as on the command line, not to the preset's {path.parent})"
+    where = f"{path} [{section}]" if section else f"{path}"
+    # its class, fields and remedy kept (before stop 50 type(e)(text): a class of other arguments could not be made so)
+    return error.with_cause(cause if cause.startswith(f"{path} [") else f"{where}: {cause}")
 
 
 def _names_relative(error: NasProxyError, preset: Mapping[str, Any]) -> bool:
@@ -331,8 +355,23 @@ def _names_relative(error: NasProxyError, preset: Mapping[str, Any]) -> bool:
     not exist" had it, an absolute path's and a flag's too, which no folder changes."""
     if error.missing is None or Path(error.missing).expanduser().is_absolute():
         return False
-    missing = Path(error.missing)
-    return any(Path(written) == missing for value in _strings(preset) for written in {value, value.partition(":")[2]} - {""})
+    return _writes(preset, error.missing)
+
+
+def _table_writing(missing: str | None, preset: Mapping[str, Any]) -> str | None:
+    """The table of the preset (its name; "" for the top level) that writes the path ``missing``; None where none does."""
+    if missing is None:
+        return None
+    tables = [(k, v) for k, v in preset.items() if isinstance(v, Mapping)]
+    top = {k: v for k, v in preset.items() if not isinstance(v, Mapping)}
+    return next((name for name, table in [("", top), *tables] if _writes(table, missing)), None)
+
+
+def _writes(value: Any, missing: str) -> bool:
+    """Whether a string in ``value`` (a preset's table) is the path ``missing``: a path itself (``select_by``), or after
+    its kind (``imagefolder:pics``), ``~`` expanded in both (an image folder's path is expanded before it is read)."""
+    path = Path(missing).expanduser()
+    return any(Path(written).expanduser() == path for v in _strings(value) for written in {v, v.partition(":")[2]} - {""})
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -468,7 +507,8 @@ def run(
             # --out runs/p/correlate beside its correlate stage the same), where that command alone held a lock
             for folder in stage_folders(p):
                 held.enter_context(output_lock(folder))
-            return _run(p, progress, on_stage, t_run)
+            with _preset_paths(p.path, p.preset):
+                return _run(p, progress, on_stage, t_run)
 
 
 def stage_folders(p: Plan) -> list[Path]:

@@ -26,7 +26,6 @@ one result per row: a row is a bootstrap resample, a subset, or an order of arri
 from __future__ import annotations
 
 import bisect
-import csv
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -41,7 +40,7 @@ import numpy.typing as npt
 from nas_proxy import checks
 from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.errors import InvalidArgumentError, shown
-from nas_proxy.groundtruth.tables import TableData, check_has_rows, rows_data
+from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, read_rows, rows_data
 from nas_proxy.ladders import FULL, is_token
 
 if TYPE_CHECKING:
@@ -212,29 +211,18 @@ MAX_SECONDS = checks.SECONDS_MAX  # a measured time in seconds: larger is a typo
 
 
 def _csv(option: str, path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """The header and ``(line, row)`` of a CSV the user named, read as every file is
-    (:func:`nas_proxy.checks.read_text`); lines starting with ``#`` and blank lines are skipped; a
-    row with more or fewer fields than the header is refused."""
-    text = checks.read_text(option, path)
-    lines = ["" if line.startswith("#") else line for line in text.splitlines()]  # kept blank: line numbers stay right
-    reader = csv.reader(lines)
-    header: list[str] = []
-    rows: list[tuple[int, dict[str, str]]] = []
-    for fields in reader:
-        if not fields:
-            continue
-        if not header:
-            header = [f.strip() for f in fields]
-            continue
-        if len(fields) != len(header):
-            raise InvalidArgumentError(
-                f"{path} line {reader.line_num} has {len(fields)} fields, the header {len(header)}; "
-                "fix or drop that row (a comma inside a field needs quotes)"
-            )
-        rows.append((reader.line_num, {h: f.strip() for h, f in zip(header, fields, strict=True)}))
-    if rows:  # a torn last row reads whole, its last number shorter (a torn header lacks its columns)
-        checks.whole_lines(option, path, text)
-    return header, rows
+    """The header and ``(line, row)`` of a CSV the user named, through the one reader of tables
+    (:func:`nas_proxy.groundtruth.tables.read_rows`: the file's own line numbers, a row with more or fewer fields than
+    the header refused with the decimal-comma hint, a torn last line refused); blanks around a field are the file's
+    layout. Lines starting with ``#`` are comments, as they were here (split.py writes one above a split's header):
+    read as blank lines, the header first, so that every row keeps the file's line number. Before stop 53 this module
+    had its own copy of the reader: no decimal-comma hint, and lines counted by ``str.splitlines``, which also breaks at
+    a form feed or U+2028 inside a field, so a refused value's line was not the file's."""
+    lines = checks.read_text(option, path).split("\n")
+    head = next((i for i, line in enumerate(lines) if line.strip() and not line.startswith("#")), 0)
+    lines = [lines[head], *[""] * head, *lines[head + 1 :]]  # a blank line above the header would be read as the header
+    header, rows = read_rows(option, path, "\n".join("" if line.startswith("#") else line for line in lines))
+    return header, [(n, {k: v.strip() for k, v in row.items()}) for n, row in rows]
 
 
 def _number(path: Path, n: int, name: str, text: str, low: float = -math.inf, high: float = math.inf) -> float:
@@ -255,7 +243,7 @@ class _Table:
 
     def __init__(self, path: Path) -> None:
         if checks.status("--truth", path) is None:
-            raise InvalidArgumentError(f"ground-truth table {path} does not exist")
+            raise checks.not_found("ground-truth table", path)
         self.header, self.rows = _csv("--truth", path)
         self.path = path
         if not {"arch_id", "seed", "test_accuracy"} <= set(self.header):
@@ -354,7 +342,7 @@ def load_candidates(
             fid[f"early@{m.group(1)}ep"] = Fidelity(column(name), seconds * at, run=run, at=at)
     source: dict[str, Path] = {}
     for path in scores:
-        for proxy, (values, secs) in _long_scores(path, ids).items():
+        for proxy, (values, secs) in _long_scores(path, ids, truth.data).items():
             if proxy in fid:
                 where = f"{source[proxy]}" if proxy in source else f"{table} (its columns)"
                 raise InvalidArgumentError(f"--scores {path} measures {proxy!r}, which {where} measures already; keep one")
@@ -383,13 +371,14 @@ def parse_one_off(text: str) -> tuple[str, float]:
         ) from None
 
 
-def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, FloatArray]]:
+def _long_scores(path: Path, ids: Sequence[str], data: TableData | None = None) -> dict[str, tuple[FloatArray, FloatArray]]:
     """``proxy -> (scores, seconds)`` of ``ids`` from a long CSV ``proxy,arch_id,score,seconds``: a
     proxy token (not ``full``; ``early@`` rows skipped), each architecture once per proxy, a score
     (empty or ``nan``: the proxy failed there), seconds a finite number >= 0; every proxy scores
-    every one of ``ids`` and succeeds on at least one."""
+    every one of ``ids`` and succeeds on at least one. ``data``: the ground-truth table's, which the
+    data the rows name must be (:func:`_check_scores_data`)."""
     if checks.status("--scores", path) is None:
-        raise InvalidArgumentError(f"--scores {path} does not exist")
+        raise checks.not_found("--scores", path)
     header, rows = _csv("--scores", path)
     if not {"proxy", "arch_id", "score", "seconds"} <= set(header):
         raise InvalidArgumentError(
@@ -397,6 +386,7 @@ def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, 
         )
     check_has_rows(f"--scores {path}", rows, "proxy and architecture")  # before fix50d: said to lack the columns it has
     checks.columns(path, header)
+    _check_scores_data(path, rows, data)
     by: dict[str, dict[str, tuple[float, float]]] = {}
     for n, r in rows:
         if r["proxy"].startswith("early@"):
@@ -425,6 +415,28 @@ def _long_scores(path: Path, ids: Sequence[str]) -> dict[str, tuple[FloatArray, 
                 f"--scores {path}: {proxy} failed on every architecture (no score is a number); drop it or measure it again"
             )
     return {p: (np.array([v[a][0] for a in ids]), np.array([v[a][1] for a in ids])) for p, v in by.items()}
+
+
+def _check_scores_data(path: Path, rows: Sequence[tuple[int, Mapping[str, str]]], truth: TableData | None) -> None:
+    """Refuse a scores file whose rows name other data (their ``dataset`` and ``data_sha256`` columns, which
+    zero_cost_scores.py writes; rows of two datasets are refused as a table's) than the ground-truth table ``truth``:
+    another dataset in the words of a table judged against other data (:func:`~nas_proxy.groundtruth.tables.check_same_data`),
+    other images of the same one in those of a data digest's refusal (:func:`~nas_proxy.data.base.data_changed`).
+    Scores or a table that name no data are taken as they are. Before stop 53 the columns were read and not compared:
+    Fashion-MNIST scores climbed a ladder judged by a digits table without a word."""
+    named = rows_data(path, f"--scores {path}", rows)
+    if named is None or truth is None or (named.sha256 is not None and named.sha256 == truth.sha256):
+        return  # (the same pixels and labels, whatever the names say: an image folder named relative in one, absolute in the other)
+    fix = f"give scores of proxies of {truth.dataset}, or a --truth measured on {named.dataset}"
+    check_same_data(truth, named.dataset, None, f"--scores {path} ({named.where})", fix)
+    if named.sha256 is not None and truth.sha256 is not None:
+        from nas_proxy.data.base import data_changed  # (torch: imported only to refuse)
+
+        changed = data_changed(f"--scores {path} was measured on", named.sha256, truth.sha256, truth.dataset, truth.table)
+        assert changed is not None  # two digests that differ
+        raise changed.with_remedy(
+            "score the table's architectures again on its data, or give a --truth measured on the images the scores were"
+        )
 
 
 # --- measuring ladders ----------------------------------------------------------------------------
@@ -529,7 +541,7 @@ def read_split(path: Path, ids: Sequence[str]) -> tuple[IntArray, IntArray]:
     ``calibration`` or ``evaluation``; lines starting with ``#`` are comments): the indices of
     ``ids`` in each role."""
     if checks.status("--split", path) is None:
-        raise InvalidArgumentError(f"--split {path} does not exist")
+        raise checks.not_found("--split", path)
     header, rows = _csv("--split", path)
     if not {"arch_id", "role"} <= set(header):
         raise InvalidArgumentError(f"--split {path} needs columns arch_id and role (calibration or evaluation), one row per architecture")

@@ -258,6 +258,46 @@ def test_missing_preset_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(err.splitlines()) == 1 and "does not exist" in err
 
 
+def test_a_missing_preset_carries_its_path_and_says_a_dangling_link(tmp_path: Path) -> None:
+    """Before stop 53 find_preset's refusal carried no .missing (checks.not_found's rule), and a preset that is a link to
+    nothing was said only not to exist."""
+    with pytest.raises(InvalidArgumentError) as gone:
+        load_preset(tmp_path / "gone.toml")
+    assert gone.value.missing == str(tmp_path / "gone.toml")
+    (tmp_path / "link.toml").symlink_to("nowhere.toml")
+    with pytest.raises(InvalidArgumentError, match=r"link\.toml is a symbolic link to nowhere\.toml, which does not exist; give a preset"):
+        load_preset(tmp_path / "link.toml")
+
+
+@pytest.mark.parametrize(
+    ("tables", "section"),
+    [
+        ('[distill]\ndataset = "imagefolder:pics"\nipc = 1\n[search]\nspace = "convnet-cpu"\nn_trials = 1\n', "distill"),
+        ('[search]\nspace = "convnet-cpu"\nproxy_name = "random-ipc10"\ndataset = "imagefolder:pics"\nn_trials = 1\n', "search"),
+    ],
+)
+def test_a_missing_image_folder_is_said_of_the_preset_that_names_it(
+    tables: str, section: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The image folder is read by the stage (distill's, or the search's on real data), after the plan: before stop 53
+    its refusal said only "image folder pics does not exist", neither the preset, its table nor that a relative path is
+    read from the working folder, which the plan's refusals of the preset's paths say. The path is kept as .missing."""
+    monkeypatch.chdir(tmp_path)
+    preset = Path("sub") / "p.toml"
+    preset.parent.mkdir()
+    preset.write_text(f'name = "p"\ndevice = "cpu"\n{tables}')
+    with pytest.raises(NasProxyError) as error:
+        run(preset)
+    assert str(error.value) == (
+        f"{preset} [{section}]: image folder pics does not exist (a preset's paths are relative to the working folder, as on"
+        " the command line, not to the preset's sub)"
+    )
+    assert error.value.missing == "pics"
+    with pytest.raises(NasProxyError) as given:  # a folder run --dataset gives is not the preset's: said as it is
+        run(preset, dataset="imagefolder:other")
+    assert str(given.value) == "image folder other does not exist"
+
+
 def test_interrupted_distill_stage_says_rerun_the_preset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

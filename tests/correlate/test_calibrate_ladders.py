@@ -373,3 +373,101 @@ def test_a_hand_edited_calibration_table_is_refused_in_one_line(tmp_path: Path) 
         with pytest.raises(InvalidArgumentError, match=message) as e:
             read_profile(path)
         assert "\n" not in str(e.value) and str(e.value).startswith(f"proxy profile {path}: ")
+
+
+@pytest.mark.parametrize("which", ["truth", "scores", "split"])
+def test_a_missing_table_scores_or_split_carries_its_path_and_says_a_dangling_link(which: str, tmp_path: Path) -> None:
+    """Before stop 53 each said "does not exist" in its own words, with no .missing, a link to nothing too."""
+    from nas_proxy.errors import NasProxyError
+
+    files = dict(zip(("truth", "scores", "split"), _files(tmp_path), strict=True))
+    what = {"truth": "ground-truth table", "scores": "--scores", "split": "--split"}[which]
+
+    def read() -> None:
+        cands = sim.load_candidates(files["truth"], [files["scores"]])
+        sim.read_split(files["split"], cands.ids)
+
+    for gone, said in (
+        (tmp_path / "gone.csv", "does not exist"),
+        (tmp_path / "link.csv", "is a symbolic link to gone.csv, which does not exist"),
+    ):
+        files[which] = gone
+        if gone.name == "link.csv":
+            gone.symlink_to("gone.csv")
+        with pytest.raises(NasProxyError) as error:
+            read()
+        assert (str(error.value), error.value.missing) == (f"{what} {gone} {said}", str(gone))
+
+
+def test_the_table_scores_and_split_are_read_by_the_one_table_reader(tmp_path: Path) -> None:
+    """Stop 53: ladder_sim had its own copy of the table reader. A decimal comma was refused without the hint the other
+    readers give; a field holding a form feed (str.splitlines breaks there) moved every later line's number off the
+    file's; a field over the csv module's limit was an internal error. A split's comment above its header is read as
+    before, and its rows keep their line numbers."""
+    from nas_proxy.errors import InvalidArgumentError
+
+    table, scores, split = _files(tmp_path)
+    good = table.read_text()
+    rows = good.split("\n")
+    rows[3] = rows[3].replace(f",{TEST[2]},", ",60,5,", 1)
+    table.write_text("\n".join(rows))
+    with pytest.raises(
+        InvalidArgumentError, match=rf"{table} line 4 has 8 fields, the header 7; .* a decimal comma, 60,5, splits the number"
+    ):
+        sim.load_candidates(table, [scores])
+    rows = good.split("\n")
+    rows[1] = rows[1].replace('{""', '{\f""', 1)  # inside the quoted spec: still line 2 of the file
+    rows[5] = rows[5].replace(f",{TEST[4]},", ",abc,", 1)
+    table.write_text("\n".join(rows))
+    with pytest.raises(InvalidArgumentError, match=rf"{table} line 6: test_accuracy must be a finite number in \[0, 100\], got 'abc'"):
+        sim.load_candidates(table, [scores])
+    table.write_text(good)
+    lines = scores.read_text().split("\n")
+    scores.write_text("\n".join([*lines[:3], '"' + "x" * 140_000 + '"' + lines[3][lines[3].index(",") :], *lines[4:]]))
+    with pytest.raises(InvalidArgumentError, match=rf"{scores} line 4: field larger than field limit"):
+        sim.load_candidates(table, [scores])
+    split.write_text(split.read_text().replace("a03,calibration", "a03,calibr"))  # the comment is line 1, the header 2
+    with pytest.raises(InvalidArgumentError, match=rf"{split} line 6: role 'calibr' is neither calibration nor evaluation"):
+        sim.read_split(split, [f"a{i:02d}" for i in range(N)])
+
+
+def test_scores_of_other_data_than_the_table_are_refused(tmp_path: Path) -> None:
+    """Stop 53: the dataset and data_sha256 columns zero_cost_scores.py writes were read and not compared with the
+    table's, so Fashion-MNIST scores, or scores of another copy of digits, climbed a ladder judged by a digits table
+    (exit 0). Scores of the same data, or that name none, are taken; a scores file mixing two datasets is refused."""
+    from nas_proxy.errors import DataChangedError, InvalidArgumentError
+
+    table, scores, _ = _files(tmp_path)
+    measured = "a" * 64
+    rows = list(csv.reader(table.open(newline="")))
+    with table.open("w", newline="") as f:
+        csv.writer(f).writerows([[*rows[0], "dataset", "data_sha256"], *([*r, "digits", measured] for r in rows[1:])])
+    plain = list(csv.reader(scores.open(newline="")))
+
+    def scored(*named: str) -> Path:
+        with scores.open("w", newline="") as f:
+            csv.writer(f).writerows([[*plain[0], "dataset", "data_sha256"], *([*r, *named] for r in plain[1:])])
+        return scores
+
+    sim.load_candidates(table, [scored("digits", measured)])
+    sim.load_candidates(table, [scored("", "")])
+    with pytest.raises(InvalidArgumentError) as other:
+        sim.load_candidates(table, [scored("fashion-mnist", "b" * 64)])
+    assert str(other.value) == (
+        f"--truth {table} was measured on digits (its column 'dataset') and --scores {scores} (its column 'dataset') is of "
+        "fashion-mnist: its accuracies say nothing of a ranking on fashion-mnist; give scores of proxies of digits, or a "
+        "--truth measured on fashion-mnist"
+    )
+    with pytest.raises(DataChangedError) as copy:
+        sim.load_candidates(table, [scored("digits", "b" * 64)])
+    assert str(copy.value) == (
+        f"--scores {scores} was measured on digits images that differ from those found now in --truth {table} (content_sha256 "
+        f"bbbbbbbbbbbb... there, {measured[:12]}... now): not the data it was made from (its images changed since, or "
+        "--data-root points at another copy); score the table's architectures again on its data, or give a --truth measured "
+        "on the images the scores were"
+    )
+    lines = scored("digits", measured).read_text().split("\n")
+    lines[5] = lines[5].replace(",digits,", ",fashion-mnist,")
+    scores.write_text("\n".join(lines))
+    with pytest.raises(InvalidArgumentError, match=rf"{scores} mixes datasets: line 2 names digits, line 6 fashion-mnist"):
+        sim.load_candidates(table, [scores])
