@@ -221,14 +221,30 @@ def decomposed(value: str) -> bool:
 
 def composed_name(name: str, value: str, what: str) -> None:
     """Refuse a name not written composed (Unicode NFC) that would name a new ``what``: ``'cafe'`` + U+0301 beside
-    ``'caf'`` + U+00E9 would be two folders, two studies, that print alike."""
+    ``'caf'`` + U+00E9 would be two folders, two studies, that print alike. A decomposed name (NFD: macOS keeps file
+    names so) is told to be typed; one that no keyboard decomposed (a CJK compatibility ideograph, U+F900, as Korean hanja
+    input gives; a singleton such as U+212B ANGSTROM SIGN; combining marks out of order) is told its characters and the
+    composed form to write: before fix53e it was told of macOS and to type it again, which gives the same refused name."""
     composed = unicodedata.normalize("NFC", value)
-    if composed != value:
+    if composed == value:
+        return
+    prints = f"it would name another {what} than {composed!a} does, though both print {shown(composed)}"
+    if unicodedata.is_normalized("NFD", value):
         raise InvalidArgumentError(
             f"{name} {shown(value)} is {value!a}, not in Unicode's composed form (NFC) as a keyboard types it (a decomposed "
-            f"name, NFD, is how macOS keeps file names): it would name another {what} than {composed!a} does, though both "
-            f"print {shown(composed)}; type the name, or write it composed (NFC)"
+            f"name, NFD, is how macOS keeps file names): {prints}; type the name, or write it composed (NFC)"
         )
+    replaced = [c for c in dict.fromkeys(value) if unicodedata.normalize("NFC", c) != c]  # each changed alone: its own words
+    why = "; ".join(f"{_code_points(c)}, which NFC replaces by {_code_points(unicodedata.normalize('NFC', c))}" for c in replaced[:3])
+    raise InvalidArgumentError(
+        f"{name} {shown(value)} is {value!a}, not in Unicode's composed form (NFC)"
+        f"{': ' + why if why else ' (NFC composes or reorders its characters)'}: {prints}; write it as {composed!a}"
+    )
+
+
+def _code_points(text: str) -> str:
+    """``'U+212B ANGSTROM SIGN'``: each character of ``text`` by its code point and Unicode name, joined by ' + '."""
+    return " + ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in text)
 
 
 def _utf8(text: str) -> bool:

@@ -132,7 +132,7 @@ class ProxyProfile:
         Before branch probe41 either was used without a word."""
         dataset, sha = meta["dataset"]["name"], self.calibration.get("synthetic_sha256")
         self.check_dataset(dataset, f"{synthetic} is a {dataset} set", where)
-        self._check_digest(meta["dataset"].get("content_sha256"), dataset, f"the data {synthetic} was distilled from", where)
+        self.check_digest(meta["dataset"].get("content_sha256"), dataset, f"the data {synthetic} was distilled from", where)
         if sha and sha != meta.get("tensors_sha256"):
             return (
                 f"{where} was calibrated on the synthetic set {self.calibration.get('synthetic', '?')} (tensors {sha[:12]}...), not on {synthetic}: "
@@ -160,11 +160,14 @@ class ProxyProfile:
                 f"held-out fidelity are another dataset's; calibrate on {dataset} data (nasproxy calibrate), or drop --proxy-profile"
             )
 
-    def _check_digest(self, found: object, dataset: str, source: str, where: str) -> None:
+    def check_digest(self, found: object, dataset: str, source: str, where: str) -> None:
         """Refuse data of the profile's dataset whose content_sha256 (``found``) is not the one it was calibrated on
         (``dataset_sha256``, recorded by ``calibrate --ladders`` since stop 53: before, a profile chosen on another copy of
         the data, its images edited since, was taken without a word), in the one wording of a data digest's refusal
-        (:func:`~nas_proxy.data.base.data_changed`). A profile that records none, or data whose digest is unknown, passes."""
+        (:func:`~nas_proxy.data.base.data_changed`); ``source``: where the data was found (a set, a data root; "" none to
+        name). A set's is its meta.json's (:meth:`check_set`); a search on real data checks the data it loaded
+        (:func:`nas_proxy.cli.proxy_options.profile_data_check`). A profile that records none, or data whose digest is
+        unknown, passes."""
         made = self.calibration.get("dataset_sha256")
         if made is None or found is None or made == found:
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Generic, TypeVar
 
 from nas_proxy.errors import DuplicateNameError, NasProxyError, UnknownNameError, shown
@@ -38,17 +38,29 @@ class Registry(Generic[T]):
     ``package``: a package with one module per member, named as the member; a name not
     registered yet is looked up by importing that module, which registers it, so that adding a
     member is adding one file there. ``error``: the :class:`UnknownNameError`-like class raised
-    for an unknown name.
+    for an unknown name. ``reserved``: names no member may take -> why, in words that follow the name ("is a column
+    of ..."): registering one is refused like a name taken.
     """
 
-    def __init__(self, kind: str, package: str | None = None, error: type[NasProxyError] = UnknownNameError) -> None:
+    def __init__(
+        self,
+        kind: str,
+        package: str | None = None,
+        error: type[NasProxyError] = UnknownNameError,
+        reserved: Mapping[str, str] | None = None,
+    ) -> None:
         self.kind = kind
         self.package = package
         self.error = error
+        self.reserved = dict(reserved or {})
         self._items: dict[str, T] = {}
 
     def add(self, name: str, obj: T) -> T:
-        """Register ``obj`` as ``name``; a name already taken is a :class:`DuplicateNameError`."""
+        """Register ``obj`` as ``name``; a name already taken, or reserved, is a :class:`DuplicateNameError`."""
+        if name in self.reserved:
+            raise DuplicateNameError(
+                f"{self.kind} {name!r} cannot be registered ({_origin(obj)}): {self.reserved[name]}; give it another name"
+            )
         if name in self._items:
             raise DuplicateNameError(
                 f"{self.kind} {name!r} is registered twice (first {_origin(self._items[name])}, then {_origin(obj)}): "

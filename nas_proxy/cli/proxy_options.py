@@ -8,13 +8,16 @@ A ProxyConfig is resolved in one order: its dataclass defaults < ``--proxy-profi
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from nas_proxy import configs
 from nas_proxy.cli.common import off, option
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.protocols import ProxyConfig
+
+if TYPE_CHECKING:
+    from nas_proxy.protocols import DataRef
 
 # option dest -> ProxyConfig field where the two differ (a --no-X flag sets X to false)
 FLAG_FIELDS = {"no_dsa": "dsa", "no_amp": "amp", "proxy_seeds": "seeds"}
@@ -111,6 +114,26 @@ def check_profile_sets(args: argparse.Namespace, sets: list[str], space: str | N
             profile.check_space(space, f"--proxy-profile {path}")
         if dataset is not None:  # before stop 51 a ladders profile chosen on another dataset's table was climbed unsaid
             profile.check_dataset(dataset, f"this search's data is {dataset}", f"--proxy-profile {path}")
+
+
+def profile_data_check(args: argparse.Namespace) -> Callable[[DataRef, str], None] | None:
+    """``--proxy-profile``'s check of the real data a search loads (a :class:`~nas_proxy.protocols.DataRef` and its
+    content_sha256), for :func:`nas_proxy.search.search`'s ``check_data``: data of the profile's dataset but another
+    copy than the one it was calibrated on (``calibration.dataset_sha256``) refused (:meth:`ProxyProfile.check_digest`);
+    None without a profile. Its name is checked before, by :func:`check_profile_sets`; the digest only once the data is
+    read, as the search reads it (once). Before fix53e ``search --dataset D`` compared the name alone, and climbed a
+    ladder chosen on other images of D without a word."""
+    path = getattr(args, "proxy_profile", None)
+    if not path:
+        return None
+    from nas_proxy.profile import read_profile
+
+    profile = read_profile(path)
+
+    def check(data: DataRef, found: str) -> None:
+        profile.check_digest(found, data.dataset, data.data_root or "", f"--proxy-profile {path}")
+
+    return check
 
 
 def profile_ladder(args: argparse.Namespace) -> str | None:

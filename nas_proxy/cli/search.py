@@ -22,7 +22,7 @@ from nas_proxy.cli.common import (
     print_json,
     save_config,
 )
-from nas_proxy.cli.proxy_options import add_proxy_options, check_profile_sets, profile_ladder, proxy_config, proxy_given
+from nas_proxy.cli.proxy_options import add_proxy_options, check_profile_sets, profile_data_check, profile_ladder, proxy_config, proxy_given
 from nas_proxy.cli.types import finite_float, integer, nonempty
 
 if TYPE_CHECKING:
@@ -230,6 +230,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         promote_images=budget.promote_images,
         promote_protocol=budget.promote_protocol,
         proxy_options=proxy_given(args) | set(file.table("search.proxy")),  # a profile's values are never refused
+        check_data=profile_data_check(args),  # its data's digest, once loaded
     )
     save_config(Path(result.files["best"]).parent, {"search": {**config.to_dict(), **vars(budget)}})
     if args.json:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.files import check_writable
 from nas_proxy.ladders import FULL
 from nas_proxy.progress import Meter
-from nas_proxy.protocols import resolve_root
+from nas_proxy.protocols import DataRef, resolve_root
 from nas_proxy.proxies import Scored
 from nas_proxy.search import ladder as ladders
 from nas_proxy.search.config import SearchConfig
@@ -342,6 +342,7 @@ def search(
     promote_images: int | None = None,
     promote_protocol: str | None = None,
     proxy_options: Collection[str] | None = None,
+    check_data: Callable[[DataRef, str], None] | None = None,
 ) -> SearchResult:
     """Create or resume study ``study_name`` and run ``workers`` processes until ``n_trials`` count.
 
@@ -355,7 +356,9 @@ def search(
     None: all of it) with the real-data protocol named ``promote_protocol``
     (:data:`~nas_proxy.protocols.TRAINING_PROTOCOLS`; None: the ground truth's), see :mod:`nas_proxy.search.promotion`.
     ``proxy_options``: the fields of ``config.proxy`` the user set (None: every one off its default); those
-    that change nothing for the search's proxies are refused, as is a pruner its first proxy cannot use."""
+    that change nothing for the search's proxies are refused, as is a pruner its first proxy cannot use.
+    ``check_data``: called with the real data and its content_sha256 once it is loaded, before anything is drawn, trained
+    or made; it raises to refuse them (the CLI's: ``--proxy-profile``'s, :func:`~nas_proxy.cli.proxy_options.profile_data_check`)."""
     config.validate()
     check_promotion_used(promote, promote_epochs, promote_images, config.ladder, promote_protocol)
     promote_epochs = DEFAULT_EPOCHS if promote_epochs is None else promote_epochs
@@ -398,6 +401,8 @@ def search(
         c, h, w = target.input_shape
         check_max_params(space, config.max_params, c, target.num_classes, (h, w))
         check_images(target.setup.data, promote_images, "--promote-images")  # the promotion's or the ladder's full rung's
+        if check_data is not None:  # the data loaded, not its name: before fix53e a profile's digest was not compared
+            check_data(target.setup.data, target.setup.content_sha256())
         early = storage if isinstance(storage, Storage) else None  # an existing study's other settings: refused before prepare
         # a journal or SQLite file that is there (one that is not holds no study: not made before the checks), or a server's
         if early is None and ((file := storage_file(storage_url)) is None or file.is_file()):  # (before fix52b, journals only)

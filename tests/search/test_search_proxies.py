@@ -225,6 +225,42 @@ def test_a_proxy_profiles_values_are_not_refused_where_the_proxy_ignores_them(
     assert not (tmp_path / "studies" / "flag").exists()
 
 
+def test_a_profile_calibrated_on_another_copy_of_the_real_data_is_refused_once_the_data_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix53e: a ladders profile records its data's digest (calibration.dataset_sha256), but ``search --dataset digits
+    --proxy-profile P`` compared the dataset's name alone, before the data was read, and searched (exit 0) on digits
+    images other than those P was calibrated on. The data loaded is compared now: another copy refused in one line,
+    before a study is made, the data read once; the same copy, or a profile recording no digest (before stop 53), searches."""
+    from unittest import mock
+
+    from nas_proxy.data import load_dataset, registry
+
+    monkeypatch.chdir(tmp_path)
+    digits = load_dataset("digits").content_sha256()
+
+    def profile(name: str, sha: str | None) -> str:
+        digest, version = ("", 1) if sha is None else (f'dataset_sha256 = "{sha}"\n', 4)
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f'format = "nasproxy-proxy-profile"\nformat_version = {version}\n[calibration]\ndataset = "digits"\n{digest}')
+        return str(path)
+
+    args = ["search", "--proxy", "synflow", "--dataset", "digits", "--space", SMALL_SPACE, "--n-trials", "1", "--device", "cpu", "--quiet"]
+    spy = mock.Mock(wraps=registry._load)  # each dataset the command reads from its files
+    monkeypatch.setattr(registry, "_load", spy)
+    other = "b" * 64
+    assert main([*args, "--study", "other", "--proxy-profile", profile("other", other)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        f"nasproxy search: error: --proxy-profile {tmp_path / 'other.toml'} was calibrated on digits images that differ from "
+        f"those found now (content_sha256 {other[:12]}... there, {digits[:12]}... now)"
+    )
+    assert [c.args[0] for c in spy.call_args_list] == ["digits"]  # read once, then refused
+    assert not (tmp_path / "studies").exists()  # no study, journal or subset made
+    assert main([*args, "--study", "same", "--proxy-profile", profile("same", digits)]) == 0
+    assert main([*args, "--study", "old", "--proxy-profile", profile("old", None)]) == 0  # records none: searched as before
+
+
 def test_a_set_alone_searches_on_its_own_proxy(tiny_run: Path, tmp_path: Path) -> None:
     """``--synthetic DIR`` without --proxy: the set's registry name, and the same study as --proxy with that name."""
     storage = tmp_path / "journal.log"

@@ -123,3 +123,23 @@ def test_score_all() -> None:
     assert list(score_all(tiny_convnet(), x, y, ["snip", "params"])) == ["snip", "params"]
     with pytest.raises(UnknownNameError, match="synflow"):
         score_all(tiny_convnet(), x, y, ["params", "synflw"])
+
+
+def test_a_score_named_as_a_column_of_correlates_results_is_refused_at_registration() -> None:
+    """fix53e: ``@ZERO_COST.register("truth")`` was taken, and only correlate refused the name (fix53b: before, its
+    scores replaced every row's ground truth in results.csv). The registry refuses it now, naming the column; params and
+    flops, which measure their columns as those do, stay registered."""
+    from nas_proxy.correlate.result import MEASURED, ROW_COLUMNS
+    from nas_proxy.errors import DuplicateNameError
+    from nas_proxy.proxies.zero_cost import RESULT_COLUMNS
+
+    assert set(RESULT_COLUMNS) == set(ROW_COLUMNS) - set(MEASURED)  # every column of results.csv a score would overwrite
+    for name in RESULT_COLUMNS:
+        with pytest.raises(DuplicateNameError) as refused:
+            ZERO_COST.register(name)(params)
+        assert str(refused.value).startswith(f"zero-cost proxy {name!r} cannot be registered (nas_proxy.proxies.zero_cost.params): ")
+        assert str(refused.value).endswith(
+            f"{name!r} is a column of correlate's results.csv ({RESULT_COLUMNS[name]}), which its scores would overwrite; give it another name"
+        )
+        assert name not in ZERO_COST
+    assert ZERO_COST.get("params") is params and ZERO_COST.get("flops") is flops
