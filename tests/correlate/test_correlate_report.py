@@ -260,3 +260,39 @@ def test_a_read_only_home_leaves_the_output_to_nasproxy(tmp_path: Path) -> None:
     assert all(line.startswith("warning: ") for line in done.stderr.splitlines()), done.stderr  # only 6 architectures: said
     assert {"scatter.png", "fidelity_cost.png", "report.html"} <= {p.name for p in (tmp_path / "out").iterdir()}
     assert [p.name for p in tmp.iterdir()] == [f"nasproxy-matplotlib-{os.getuid()}"] and not list(home.iterdir())
+
+
+def test_the_figures_are_measured_without_drawing_their_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Placing names, thinning ticks and checking overlaps lay a figure out; its pixels are drawn once, when it is saved.
+    Before stop 53 every measure drew the whole figure (scatter: 2 draws for 1 saved; fidelity-vs-cost: 3 or more)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    from nas_proxy.report.notes import failed_archs
+    from nas_proxy.report.plots import cost_figure, overlaps, scatter_figure
+
+    drawn: list[str] = []
+    real = RendererAgg.draw_text
+
+    def draw_text(self: RendererAgg, gc: Any, x: float, y: float, s: str, *args: Any, **kwargs: Any) -> None:
+        drawn.append(s)
+        real(self, gc, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(RendererAgg, "draw_text", draw_text)
+    result = crowded(tmp_path)
+    piled = {f"proxy-{i}": metrics(kendall=0.5, seconds_per_arch=1.0) for i in range(30)}  # a legend: the figure measured again
+    figures = [
+        scatter_figure(result, failed_archs(result)),
+        cost_figure(result),
+        cost_figure(CorrelateResult(tmp_path, [], piled, [], facts(6))),
+    ]
+    for fig in figures:
+        assert overlaps(fig) == []
+    assert drawn == []
+    figures[1].savefig(tmp_path / "cost.png")  # drawn when saved
+    assert "fidelity vs cost" in drawn
+    for fig in figures:
+        plt.close(fig)
