@@ -19,6 +19,7 @@ from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.report.notes import Failed
 
 FAILED_COLOUR = "#c0392b"
+DPI = 110  # of the saved PNGs, and of every measure taken before (a text's box is measured as it will be drawn)
 LOG_SCALED = ("params", "flops", "synflow")  # scores that span decades
 # where a point's name is tried, nearest first: (dx, dy) in points from the point
 _RINGS = (6, 14, 26, 42, 64)
@@ -122,7 +123,7 @@ def scatter_figure(result: CorrelateResult, failed: Failed) -> Any:
     names = [n for n in result.proxies if n in result.rows[0] or n == TRUTH_SEED2] if result.rows else []
     cols = 4
     rows = max(1, math.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows + 0.5), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows + 0.5), squeeze=False, dpi=DPI)
     learned = [r["truth"] for r in result.rows if r["arch_id"] not in failed.ids and _finite(r["truth"])]
     ylim = _padded(learned) if learned and failed.ids else None
     for ax, name in zip(axes.flat, names, strict=False):
@@ -178,7 +179,7 @@ def cost_figure(result: CorrelateResult) -> Any:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=DPI)
     points: list[tuple[float, float, str, Any]] = []
     for name, m in result.proxies.items():
         tau, cost = m.get("kendall"), m.get("seconds_per_arch")

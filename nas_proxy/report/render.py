@@ -222,7 +222,7 @@ def plots(result: CorrelateResult) -> None:
 
 def _save(fig: Any, path: Path) -> None:
     png = io.BytesIO()
-    fig.savefig(png, dpi=110, format="png")
+    fig.savefig(png, format="png")  # at the figure's own dpi (plots.DPI), the one it was laid out at
     write_bytes(path, png.getvalue())
 
 

@@ -322,3 +322,24 @@ def test_the_plots_are_inlined_into_the_html_after_markdown_it_renders_it(tmp_pa
         "proxy vs ground truth": (tmp_path / "scatter.png").read_bytes(),
         "fidelity vs cost": (tmp_path / "fidelity_cost.png").read_bytes(),
     }
+
+
+def test_the_figures_are_measured_at_the_size_they_are_saved(tmp_path: Path) -> None:
+    """Names placed, ticks thinned and overlaps() checked on the very pixels of the PNG. Before stop 53 a figure was laid
+    out and checked at 100 dpi and saved at 110: the text measured was not the text drawn (hinting does not scale), and
+    the save laid everything out again with a cold text-size cache."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from nas_proxy.report.notes import failed_archs
+    from nas_proxy.report.plots import cost_figure, scatter_figure
+
+    result = crowded(tmp_path)
+    write_reports(result)
+    for name, fig in (("scatter.png", scatter_figure(result, failed_archs(result))), ("fidelity_cost.png", cost_figure(result))):
+        with Image.open(tmp_path / name) as png:
+            assert png.size == tuple(round(v) for v in fig.bbox.size), name  # fig.bbox: the figure in the pixels it is measured in
+        plt.close(fig)
