@@ -5,7 +5,8 @@ chance level (:mod:`nas_proxy.report.notes`) are drawn as marks on the bottom ed
 instead of stretching the accuracy axis. ``fidelity_cost.png``: each proxy's Kendall tau-b
 against its seconds per architecture, each point named beside it where a free place is found
 (tried nearest first, never over another name, a point or the axes' edge), in a legend otherwise.
-Tick labels that would touch are thinned. :func:`overlaps` is the check the tests run.
+Tick labels that would touch are thinned. :func:`overlaps` is the check the tests run. Every measure lays the figure
+out without drawing its pixels (``draw_without_rendering``): only saving draws them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.report.notes import Failed
 
 FAILED_COLOUR = "#c0392b"
+DPI = 110  # of the saved PNGs, and of every measure taken before (a text's box is measured as it will be drawn)
 LOG_SCALED = ("params", "flops", "synflow")  # scores that span decades
 # where a point's name is tried, nearest first: (dx, dy) in points from the point
 _RINGS = (6, 14, 26, 42, 64)
@@ -48,7 +50,7 @@ def _short(v: float, _pos: Any = None) -> str:
 def overlaps(fig: Any) -> list[tuple[str, str]]:
     """Pairs of drawn texts of ``fig`` whose boxes overlap, and texts that leave the figure (paired
     with "figure edge"). Empty for a readable figure."""
-    fig.canvas.draw()
+    fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     frame = fig.bbox
     boxes = [(t.get_text(), _box(t, renderer)) for t in _drawn(fig, renderer)]
@@ -95,7 +97,7 @@ def _inside(b: Any, frame: Any) -> bool:
 
 def _thin_ticks(fig: Any) -> None:
     """Hide every other tick label (then two in three...) of an axis whose labels touch."""
-    fig.canvas.draw()
+    fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
@@ -121,7 +123,7 @@ def scatter_figure(result: CorrelateResult, failed: Failed) -> Any:
     names = [n for n in result.proxies if n in result.rows[0] or n == TRUTH_SEED2] if result.rows else []
     cols = 4
     rows = max(1, math.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows + 0.5), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows + 0.5), squeeze=False, dpi=DPI)
     learned = [r["truth"] for r in result.rows if r["arch_id"] not in failed.ids and _finite(r["truth"])]
     ylim = _padded(learned) if learned and failed.ids else None
     for ax, name in zip(axes.flat, names, strict=False):
@@ -177,7 +179,7 @@ def cost_figure(result: CorrelateResult) -> Any:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=DPI)
     points: list[tuple[float, float, str, Any]] = []
     for name, m in result.proxies.items():
         tau, cost = m.get("kendall"), m.get("seconds_per_arch")
@@ -210,7 +212,7 @@ def cost_figure(result: CorrelateResult) -> Any:
             unplaced = _name_points(fig, ax, points)
             labels = [textwrap.fill(p[2], _WRAP) for p in unplaced]
             legend = fig.legend([p[3] for p in unplaced], labels, loc="upper left", bbox_to_anchor=(0.68, 0.92), fontsize=8, frameon=False)
-            fig.canvas.draw()
+            fig.draw_without_rendering()
             need = legend.get_window_extent().height / fig.dpi / 0.85  # inches, with the margins
             if need <= fig.get_figheight():
                 break
@@ -223,7 +225,7 @@ def cost_figure(result: CorrelateResult) -> Any:
 def _name_points(fig: Any, ax: Any, points: list[tuple[float, float, str, Any]]) -> list[tuple[float, float, str, Any]]:
     """Name every point at the nearest free place (inside the axes, clear of every other name and
     point); the points left without one."""
-    fig.canvas.draw()
+    fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     taken = [d.get_window_extent(renderer).expanded(1.3, 1.3) for *_, d in points]  # the markers

@@ -222,7 +222,7 @@ def plots(result: CorrelateResult) -> None:
 
 def _save(fig: Any, path: Path) -> None:
     png = io.BytesIO()
-    fig.savefig(png, dpi=110, format="png")
+    fig.savefig(png, format="png")  # at the figure's own dpi (plots.DPI), the one it was laid out at
     write_bytes(path, png.getvalue())
 
 
@@ -230,10 +230,10 @@ def html_report(result: CorrelateResult, md: str) -> str:
     """``md`` rendered as one self-contained page (the plots inlined as data URLs)."""
     from markdown_it import MarkdownIt
 
-    for name in (SCATTER, COST):
-        data = base64.b64encode((result.out / name).read_bytes()).decode()
-        md = md.replace(f"]({name})", f"](data:image/png;base64,{data})")
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)
+    for name in (SCATTER, COST):  # inlined after rendering: markdown-it walks a link's every character in Python
+        data = base64.b64encode((result.out / name).read_bytes()).decode()
+        body = body.replace(f'src="{name}"', f'src="data:image/png;base64,{data}"')
     title = html.escape(md.splitlines()[0].lstrip("# "))
     style = (
         "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"

@@ -260,3 +260,86 @@ def test_a_read_only_home_leaves_the_output_to_nasproxy(tmp_path: Path) -> None:
     assert all(line.startswith("warning: ") for line in done.stderr.splitlines()), done.stderr  # only 6 architectures: said
     assert {"scatter.png", "fidelity_cost.png", "report.html"} <= {p.name for p in (tmp_path / "out").iterdir()}
     assert [p.name for p in tmp.iterdir()] == [f"nasproxy-matplotlib-{os.getuid()}"] and not list(home.iterdir())
+
+
+def test_the_figures_are_measured_without_drawing_their_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Placing names, thinning ticks and checking overlaps lay a figure out; its pixels are drawn once, when it is saved.
+    Before stop 53 every measure drew the whole figure (scatter: 2 draws for 1 saved; fidelity-vs-cost: 3 or more)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    from nas_proxy.report.notes import failed_archs
+    from nas_proxy.report.plots import cost_figure, overlaps, scatter_figure
+
+    drawn: list[str] = []
+    real = RendererAgg.draw_text
+
+    def draw_text(self: RendererAgg, gc: Any, x: float, y: float, s: str, *args: Any, **kwargs: Any) -> None:
+        drawn.append(s)
+        real(self, gc, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(RendererAgg, "draw_text", draw_text)
+    result = crowded(tmp_path)
+    piled = {f"proxy-{i}": metrics(kendall=0.5, seconds_per_arch=1.0) for i in range(30)}  # a legend: the figure measured again
+    figures = [
+        scatter_figure(result, failed_archs(result)),
+        cost_figure(result),
+        cost_figure(CorrelateResult(tmp_path, [], piled, [], facts(6))),
+    ]
+    for fig in figures:
+        assert overlaps(fig) == []
+    assert drawn == []
+    figures[1].savefig(tmp_path / "cost.png")  # drawn when saved
+    assert "fidelity vs cost" in drawn
+    for fig in figures:
+        plt.close(fig)
+
+
+def test_the_plots_are_inlined_into_the_html_after_markdown_it_renders_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """report.html holds both PNGs as data URLs, byte for byte. Before stop 53 they were put into the Markdown first, and
+    markdown-it walked and percent-encoded each ~100 kB link one character at a time in Python (0.05 CPU-s of 0.06)."""
+    import base64
+    import re
+
+    from markdown_it import MarkdownIt
+
+    seen: list[str] = []
+    real = MarkdownIt.render
+
+    def render(self: MarkdownIt, src: str, env: Any = None) -> str:
+        seen.append(src)
+        return real(self, src, env)
+
+    monkeypatch.setattr(MarkdownIt, "render", render)
+    write_reports(crowded(tmp_path))
+    assert len(seen) == 1 and "data:image" not in seen[0]
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', (tmp_path / "report.html").read_text())
+    inlined = {alt: base64.b64decode(data) for data, alt in images}
+    assert inlined == {
+        "proxy vs ground truth": (tmp_path / "scatter.png").read_bytes(),
+        "fidelity vs cost": (tmp_path / "fidelity_cost.png").read_bytes(),
+    }
+
+
+def test_the_figures_are_measured_at_the_size_they_are_saved(tmp_path: Path) -> None:
+    """Names placed, ticks thinned and overlaps() checked on the very pixels of the PNG. Before stop 53 a figure was laid
+    out and checked at 100 dpi and saved at 110: the text measured was not the text drawn (hinting does not scale), and
+    the save laid everything out again with a cold text-size cache."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from nas_proxy.report.notes import failed_archs
+    from nas_proxy.report.plots import cost_figure, scatter_figure
+
+    result = crowded(tmp_path)
+    write_reports(result)
+    for name, fig in (("scatter.png", scatter_figure(result, failed_archs(result))), ("fidelity_cost.png", cost_figure(result))):
+        with Image.open(tmp_path / name) as png:
+            assert png.size == tuple(round(v) for v in fig.bbox.size), name  # fig.bbox: the figure in the pixels it is measured in
+        plt.close(fig)
