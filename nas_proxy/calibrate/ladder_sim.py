@@ -26,6 +26,7 @@ one result per row: a row is a bootstrap resample, a subset, or an order of arri
 from __future__ import annotations
 
 import bisect
+import csv
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -210,7 +211,9 @@ def simulate(
 MAX_SECONDS = checks.SECONDS_MAX  # a measured time in seconds: larger is a typo
 
 
-def _csv(option: str, path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def _csv(
+    option: str, path: Path, check_header: Callable[[list[str]], None] | None = None
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """The header and ``(line, row)`` of a CSV the user named, through the one reader of tables
     (:func:`nas_proxy.groundtruth.tables.read_rows`: the file's own line numbers, a row with more or fewer fields than
     the header refused with the decimal-comma hint, a torn last line refused); blanks around a field are the file's
@@ -221,6 +224,8 @@ def _csv(option: str, path: Path) -> tuple[list[str], list[tuple[int, dict[str, 
     lines = checks.read_text(option, path).split("\n")
     head = next((i for i, line in enumerate(lines) if line.strip() and not line.startswith("#")), 0)
     lines = [lines[head], *[""] * head, *lines[head + 1 :]]  # a blank line above the header would be read as the header
+    if check_header is not None:  # first: a file of another kind (JSON) is named as such, not by its "columns" named twice
+        check_header([h.strip() for h in next(csv.reader([lines[0]]), [])])
     header, rows = read_rows(option, path, "\n".join("" if line.startswith("#") else line for line in lines))
     return header, [(n, {k: v.strip() for k, v in row.items()}) for n, row in rows]
 
@@ -244,10 +249,13 @@ class _Table:
     def __init__(self, path: Path) -> None:
         if checks.status("--truth", path) is None:
             raise checks.not_found("ground-truth table", path)
-        self.header, self.rows = _csv("--truth", path)
+
+        def needs(header: list[str]) -> None:
+            if not {"arch_id", "seed", "test_accuracy"} <= set(header):
+                raise InvalidArgumentError(f"{path} needs rows with columns arch_id, seed and test_accuracy (a ground-truth table)")
+
+        self.header, self.rows = _csv("--truth", path, needs)
         self.path = path
-        if not {"arch_id", "seed", "test_accuracy"} <= set(self.header):
-            raise InvalidArgumentError(f"{path} needs rows with columns arch_id, seed and test_accuracy (a ground-truth table)")
         check_has_rows(f"ground-truth table {path}", self.rows, "architecture and seed", "no architecture trained")
         checks.columns(path, self.header)  # after: a file of another kind is named as such
         self.data = rows_data(path, f"--truth {path}", self.rows)  # a table mixing two datasets' rows is refused
