@@ -429,12 +429,13 @@ def _agree(step: Callable[[], T], group: dist.ProcessGroup | None) -> list[T]:
     outcomes: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(outcomes, outcome, group=group)
     failed = [(r, error) for r, (_, error) in enumerate(outcomes) if error is not None]
-    for r, error in [f for f in failed if not isinstance(f[1], PeerFailedError)] or failed:  # the cause, not its echoes
-        if error is not None:
-            # its class, attributes (an interrupt's 143, fix42b) and remedy kept: before stop 50 type(error)(text) made it
-            # again, which a class of other arguments could not (DiskFullError: an internal error) and left the remedy in
-            # the cause (fix50a's note)
-            raise error.with_cause(f"{error.cause} (rank {r} of {len(outcomes)})")
+    causes = [f for f in failed if not isinstance(f[1], PeerFailedError)] or failed  # the cause, not its echoes
+    if causes:
+        r, error = causes[0]
+        # its class, attributes (an interrupt's 143, fix42b) and remedy kept: before stop 50 type(error)(text) made it
+        # again, which a class of other arguments could not (DiskFullError: an internal error) and left the remedy in
+        # the cause (fix50a's note)
+        raise error.with_cause(f"{error.cause} (rank {r} of {len(outcomes)})")
     return [value for value, _ in outcomes]
 
 
