@@ -157,8 +157,9 @@ def test_a_full_disk_on_one_rank_s_checkpoint_stops_every_rank_and_the_same_comm
     out, flags = tmp_path / "sharded", ["--iterations", "6", "--checkpoint-every", "3", "--net-norm", "batchnorm"]
     full = torchrun(out, *flags, die_at="full:6", timeout=240)
     said = [line for line in full.stderr.splitlines() if line.startswith("nasproxy distill:")]
-    assert full.returncode != 0 and len(said) == 2 and len(set(said)) == 1, full.stderr  # each rank says rank 1's (torchrun)
-    assert "no space left on device" in said[0] and said[0].endswith("(rank 1 of 2)"), said
+    # rank 1's full disk said (by each rank that says it before torchrun stops the others on the first one's exit)
+    assert full.returncode != 0 and said, full.stderr
+    assert any("no space left on device" in line and line.endswith("(rank 1 of 2)") for line in said), said
     assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [3, 3]  # rank 0's of 6 not renamed in
     assert not [p.name for p in (out / "shards").rglob("*staged*")]
     resumed = torchrun(out, *flags)  # the same command, the disk freed
