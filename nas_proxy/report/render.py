@@ -222,7 +222,8 @@ def plots(result: CorrelateResult) -> None:
 
 def _save(fig: Any, path: Path) -> None:
     png = io.BytesIO()
-    fig.savefig(png, format="png")  # at the figure's own dpi (plots.DPI), the one it was laid out at
+    # at the figure's own dpi (plots.DPI), the one it was laid out at: savefig's default is matplotlibrc's savefig.dpi
+    fig.savefig(png, dpi=fig.dpi, format="png")
     write_bytes(path, png.getvalue())
 
 

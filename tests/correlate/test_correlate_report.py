@@ -343,3 +343,25 @@ def test_the_figures_are_measured_at_the_size_they_are_saved(tmp_path: Path) -> 
         with Image.open(tmp_path / name) as png:
             assert png.size == tuple(round(v) for v in fig.bbox.size), name  # fig.bbox: the figure in the pixels it is measured in
         plt.close(fig)
+
+
+def test_the_figures_are_saved_at_their_own_dpi_whatever_matplotlibrc_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review54: since stop 53 a figure was saved at matplotlib's ``savefig.dpi``, which a user's matplotlibrc sets (300
+    is common), not at the dpi it was laid out and checked at (plots.DPI): its PNG was 300 dpi, 2.7 times as wide and
+    ~7 times the bytes inlined into report.html, drawn at another size than measured. Saved at the figure's own dpi."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from nas_proxy.report.plots import DPI, cost_figure
+
+    monkeypatch.setitem(matplotlib.rcParams, "savefig.dpi", 300)  # as `savefig.dpi: 300` in a matplotlibrc sets it
+    result = crowded(tmp_path)
+    write_reports(result)
+    fig = cost_figure(result)
+    with Image.open(tmp_path / "fidelity_cost.png") as png:
+        assert png.size == tuple(round(v) for v in fig.bbox.size)
+    assert fig.dpi == DPI
+    plt.close(fig)
