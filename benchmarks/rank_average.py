@@ -3,7 +3,8 @@
 ``python benchmarks/rank_average.py SCORES.csv --with random-ipc10 --out COMBINED.csv`` reads a scores
 file of ``distill_ablation.py`` (columns ``variant, arch_id, score``) and writes it again with one more
 variant per other variant V, ``rankavg-V+BASE``: each architecture's mean of its rank under V and under
-BASE (its rows keep the ``dataset`` and ``data_sha256`` its input's name, for fidelity.py's check against its table) (ranks 1..n, ties averaged, higher is better). ``benchmarks/fidelity.py --proxy
+BASE (ranks 1..n, ties averaged, higher is better). Every row written keeps the ``dataset`` and ``data_sha256``
+that the input's rows name (fidelity.py checks them against its table). ``benchmarks/fidelity.py --proxy
 LABEL=scores:COMBINED.csv`` then scores them with paired intervals against BASE alone
 (``benchmarks/RESULTS.md`` §21). An architecture either proxy failed on (an empty or ``nan`` score, as
 ``distill_ablation.py`` writes a diverged training) has no rank: the two are ranked on the others, and its
