@@ -43,6 +43,7 @@ from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.errors import InvalidArgumentError, shown
 from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, read_rows, rows_data
 from nas_proxy.ladders import FULL, is_token
+from nas_proxy.protocols import canonical_dataset
 
 if TYPE_CHECKING:
     from nas_proxy.ladders import Rung
@@ -429,22 +430,21 @@ def _check_scores_data(path: Path, rows: Sequence[tuple[int, Mapping[str, str]]]
     """Refuse a scores file whose rows name other data (their ``dataset`` and ``data_sha256`` columns, which
     zero_cost_scores.py writes; rows of two datasets are refused as a table's) than the ground-truth table ``truth``:
     another dataset in the words of a table judged against other data (:func:`~nas_proxy.groundtruth.tables.check_same_data`),
-    other images of the same one in those of a data digest's refusal (:func:`~nas_proxy.data.base.data_changed`).
-    Scores or a table that name no data are taken as they are. Before stop 53 the columns were read and not compared:
-    Fashion-MNIST scores climbed a ladder judged by a digits table without a word."""
+    other images of the same one by their two digests, as benchmarks/fidelity_table.check_scores_data says them. Scores
+    or a table that name no data are taken as they are. Before stop 53 the columns were read and not compared:
+    Fashion-MNIST scores climbed a ladder judged by a digits table without a word. (At stop 53 other images were said in
+    data_changed's words, which are of data read now: "images that differ from those found now ... or --data-root points
+    at another copy", though calibrate reads no data and has no --data-root: review54.)"""
     named = rows_data(path, f"--scores {path}", rows)
-    if named is None or truth is None or (named.sha256 is not None and named.sha256 == truth.sha256):
-        return  # (the same pixels and labels, whatever the names say: an image folder named relative in one, absolute in the other)
-    fix = f"give scores of proxies of {truth.dataset}, or a --truth measured on {named.dataset}"
-    check_same_data(truth, named.dataset, None, f"--scores {path} ({named.where})", fix)
-    if named.sha256 is not None and truth.sha256 is not None:
-        from nas_proxy.data.base import data_changed  # (torch: imported only to refuse)
-
-        changed = data_changed(f"--scores {path} was measured on", named.sha256, truth.sha256, truth.dataset, truth.table)
-        assert changed is not None  # two digests that differ
-        raise changed.with_remedy(
-            "score the table's architectures again on its data, or give a --truth measured on the images the scores were"
-        )
+    if named is None or truth is None:
+        return
+    ranked = f"--scores {path}"
+    if canonical_dataset(named.dataset) != canonical_dataset(truth.dataset):
+        ranked, fix = f"{ranked} ({named.where})", f"give scores of proxies of {truth.dataset}, or a --truth measured on {named.dataset}"
+    else:  # other images of it (refused by their digests where both name one)
+        fix = "score the table's architectures again on its data, or give a --truth measured on the images the scores were"
+    # the same digest passes whatever the names say (an image folder named relative in one, absolute in the other)
+    check_same_data(truth, named.dataset, named.sha256, ranked, fix)
 
 
 # --- measuring ladders ----------------------------------------------------------------------------
