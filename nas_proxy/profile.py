@@ -39,7 +39,7 @@ from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.checks import read_text
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning, NewerFormatError
+from nas_proxy.errors import DataChangedError, InvalidArgumentError, NasProxyError, NasProxyWarning, NewerFormatError
 from nas_proxy.files import bounded_name, output_lock, shorten, write_text
 from nas_proxy.protocols import ProxyConfig, canonical_dataset  # not trainers.synthetic_set's name of it: that imports torch
 
@@ -132,7 +132,7 @@ class ProxyProfile:
         Before branch probe41 either was used without a word."""
         dataset, sha = meta["dataset"]["name"], self.calibration.get("synthetic_sha256")
         self.check_dataset(dataset, f"{synthetic} is a {dataset} set", where)
-        self.check_digest(meta["dataset"].get("content_sha256"), dataset, f"the data {synthetic} was distilled from", where)
+        self._check_set_data(meta["dataset"].get("content_sha256"), dataset, synthetic, where)
         if sha and sha != meta.get("tensors_sha256"):
             return (
                 f"{where} was calibrated on the synthetic set {self.calibration.get('synthetic', '?')} (tensors {sha[:12]}...), not on {synthetic}: "
@@ -165,7 +165,7 @@ class ProxyProfile:
         (``dataset_sha256``, recorded by ``calibrate --ladders`` since stop 53: before, a profile chosen on another copy of
         the data, its images edited since, was taken without a word), in the one wording of a data digest's refusal
         (:func:`~nas_proxy.data.base.data_changed`); ``source``: where the data was found (a set, a data root; "" none to
-        name). A set's is its meta.json's (:meth:`check_set`); a search on real data checks the data it loaded
+        name). A set's is compared in its own words (:meth:`check_set`); a search on real data checks the data it loaded
         (:func:`nas_proxy.cli.proxy_options.profile_data_check`). A profile that records none, or data whose digest is
         unknown, passes."""
         made = self.calibration.get("dataset_sha256")
@@ -183,6 +183,22 @@ class ProxyProfile:
         )
         if changed is not None:
             raise changed
+
+    def _check_set_data(self, found: object, dataset: str, synthetic: str, where: str) -> None:
+        """Refuse the set ``synthetic`` distilled from data (content_sha256 ``found``, its meta.json's) other than the data
+        this profile was calibrated on (``dataset_sha256``), by the two recorded digests. Before review54 it was said in
+        the words of data read now (:meth:`check_digest`): "images that differ from those found now ... (its images
+        changed since, or --data-root points at another copy); give the data it was made from", though no data is read
+        and the set, not the data, is what the user gives. Passes where either records none."""
+        made = self.calibration.get("dataset_sha256")
+        if made is None or found is None or made == found:
+            return
+        raise DataChangedError(
+            f"{where} was calibrated on other {dataset} images or labels than {synthetic} was distilled from (content_sha256 "
+            f"{str(made)[:12]}... there, {str(found)[:12]}... in the set)",
+            remedy="give a set distilled from the data the profile was calibrated on, calibrate again on this set's data "
+            "(nasproxy calibrate --ladders), or drop --proxy-profile",
+        )
 
     def check_space(self, space: str, where: str) -> None:
         """Refuse a search space (``space``: a name or file) that holds other architectures than the one this

@@ -214,11 +214,12 @@ def test_a_ladders_profile_records_its_tables_data_digest_and_a_set_of_another_c
     assert profile.check_set(meta(measured), "syn", f"--proxy-profile {out}") is None
     with pytest.raises(DataChangedError) as refused:
         profile.check_set(meta(other), "syn", f"--proxy-profile {out}")
+    # review54: said of the set's recorded digest (at stop 53 in the words of data read now: "found now", "--data-root
+    # points at another copy", "give the data it was made from", though the user gives a set and no data is read)
     assert str(refused.value) == (
-        f"--proxy-profile {out} was calibrated on digits images that differ from those found now in the data syn was "
-        f"distilled from (content_sha256 {measured[:12]}... there, {other[:12]}... now): not the data it was made from "
-        "(its images changed since, or --data-root points at another copy); give the data it was made from, or calibrate "
-        "again on this data (nasproxy calibrate --ladders), or drop --proxy-profile"
+        f"--proxy-profile {out} was calibrated on other digits images or labels than syn was distilled from (content_sha256 "
+        f"{measured[:12]}... there, {other[:12]}... in the set); give a set distilled from the data the profile was "
+        "calibrated on, calibrate again on this set's data (nasproxy calibrate --ladders), or drop --proxy-profile"
     )
     old = ProxyProfile(profile.proxy, {k: v for k, v in profile.calibration.items() if k != "dataset_sha256"}, profile.ladder)
     assert old.check_set(meta(other), "syn", f"--proxy-profile {out}") is None  # recorded none: taken as before
