@@ -266,7 +266,7 @@ def one_line_errors(name: str) -> Callable[[Callable[[list[str]], int | None]], 
     """A script's ``main(argv)`` (``benchmarks/*.py``) under the command line's rule for bad input: a
     :class:`NasProxyError` (a missing, unreadable or garbled file the user named) is one line
     ``NAME: error: ...`` on stderr and its exit code (2), not a traceback; ``--debug`` among the
-    arguments (taken out before ``main`` parses them) shows the traceback instead. Before branch
+    arguments (taken out before ``main`` parses them) shows the traceback above that line, with the same exit code. Before branch
     probe41 power.py, kseed.py, zero_cost_scores.py and rank_average.py printed a traceback for a
     missing input, and fidelity.py and protocol_per_set.py kept copies of this rule."""
 
@@ -278,8 +278,9 @@ def one_line_errors(name: str) -> Callable[[Callable[[list[str]], int | None]], 
             try:
                 return int(main([a for a in args if a != "--debug"]) or 0)
             except NasProxyError as e:
-                if debug:
-                    raise
+                from nas_proxy.cli import show_traceback
+
+                show_traceback(debug)
                 print(f"{name}: error: {one_line(str(e))}", file=sys.stderr)
                 return e.exit_code
 
