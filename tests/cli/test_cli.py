@@ -323,7 +323,7 @@ def test_help_and_version_on_a_full_disk_are_one_line(
     ("argv", "start"),
     [
         (["x" * 50_000], "nasproxy: error: argument COMMAND: invalid choice: 'xxx"),
-        (["spaces", "--" + "x" * 50_000], "nasproxy spaces: error: unrecognized arguments: --xxx"),
+        (["spaces", "--" + "x" * 50_000], "nasproxy spaces: error: unknown option --xxx"),
         (
             ["distill", "--dataset", "digits", "--ipc", "1", "--out", "o", "--method", "x" * 50_000],
             "nasproxy distill: error: argument --method",
