@@ -515,27 +515,33 @@ def too_deep(what: str) -> InvalidArgumentError:
     return InvalidArgumentError(f"{what} is nested too deeply to read (more than about {sys.getrecursionlimit()} levels of [ or {{)")
 
 
-def whole_row(path: Path | str, line: int, row: dict[Any, Any], header: Sequence[str]) -> None:
+def whole_row(path: Path | str, line: int, row: dict[Any, Any], header: Sequence[str], header_line: int = 1) -> None:
     """Refuse a ``csv.DictReader`` row with more or fewer fields than the header, as the ladder tables' reader
     does: the reader puts extra fields aside and fills missing ones with None, so a decimal comma (``60,5``)
-    was read as the accuracy 60 without a word."""
+    was read as the accuracy 60 without a word. ``line``: the file's (1 the first); ``header_line``: the header's,
+    named where it is not the first (blank or comment lines above it)."""
     extra = row.get(None) or []
     missing = sum(value is None for key, value in row.items() if key is not None)
     if extra or missing:
         raise InvalidArgumentError(
-            f"{path} line {line} has {len(header) + len(extra) - missing} fields, the header {len(header)}; fix or drop that row "
-            "(a comma inside a field needs quotes; a decimal comma, 60,5, splits the number)"
+            f"{path} line {line} has {len(header) + len(extra) - missing} fields, {_the_header(header_line)} {len(header)}; fix or "
+            "drop that row (a comma inside a field needs quotes; a decimal comma, 60,5, splits the number)"
         )
 
 
-def columns(path: Path | str, header: Iterable[str] | None) -> None:
+def columns(path: Path | str, header: Iterable[str] | None, header_line: int = 1) -> None:
     """Refuse a CSV header that names a column twice (a reader by name would keep one of the two
-    silently)."""
+    silently); ``header_line``: its line in the file, named where it is not the first."""
     seen: set[str] = set()
     for name in header or ():
         if name in seen:
-            raise InvalidArgumentError(f"{path}: the header names column {name!r} twice; give each column once")
+            raise InvalidArgumentError(f"{path}: {_the_header(header_line)} names column {name!r} twice; give each column once")
         seen.add(name)
+
+
+def _the_header(line: int) -> str:
+    """How a message names a CSV's header: "the header", with its line where that is not the first."""
+    return "the header" if line <= 1 else f"the header (line {line})"
 
 
 def file_number(raw: Any, csv_field: bool) -> float:
