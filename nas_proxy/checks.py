@@ -31,7 +31,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.files import read_failure, shorten, too_long
@@ -400,8 +400,10 @@ def _is_set(folder: Path) -> bool:
 
 def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str:
     """The text of a file the user named (UTF-8, a byte-order mark dropped); one-line errors for a
-    missing file, something that is not a regular file, a file over ``limit`` bytes, or bytes that
-    are not text."""
+    missing file, something that is not a regular file (a FIFO, a device, ``/dev/stdin``: refused before it is opened, so
+    nothing waits on it), a file over ``limit`` bytes, one that shrinks while it is read, or bytes that are not text.
+    The kernel's own files are regular files whose size does not tell their length (procfs says 0, sysfs 4,096): they are
+    read whole, to their end."""
     p = existing_file(option, path)
     try:
         with open(p, "rb") as f:
@@ -411,9 +413,10 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
                     f"{option} file {p} is too large ({size / 2**20:,.0f} MiB; at most {limit >> 20} MiB is read); is it the right file?"
                 )
             raw = f.read(limit)
+            shrank = len(raw) < size and not _same_again(f, size, raw, limit)
     except OSError as e:
         raise InvalidArgumentError(f"{option} file {p} cannot be read: {read_failure(e)}") from None
-    if len(raw) < size:  # before stop 53, the part read was taken: a TOML cut after a whole line read as one without the rest
+    if shrank:  # before stop 53, the part read was taken: a TOML cut after a whole line read as one without the rest
         raise InvalidArgumentError(
             f"{option} file {p} shrank while it was read ({len(raw):,} of its {size:,} bytes read): another process was "
             "writing it; run again once it is written whole"
@@ -423,6 +426,17 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
     except UnicodeDecodeError:
         raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text{_what_instead(p)}") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as a file read as text has them
+
+
+def _same_again(f: BinaryIO, size: int, raw: bytes, limit: int) -> bool:
+    """Whether a file that gave fewer bytes than its ``size`` (its st_size as opened) still says that size and gives the
+    same bytes read again: a file of the kernel's whose st_size is not its length (sysfs says 4,096 of a 23-byte line:
+    before stop 54 refused as "shrank while it was read"), not one another process is cutting (its size changed, or a
+    second read differs)."""
+    if os.fstat(f.fileno()).st_size != size:
+        return False
+    f.seek(0)
+    return f.read(limit) == raw
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # a zip archive's first bytes (xlsx, torch.save, numpy.savez)
