@@ -112,6 +112,8 @@ start_driver() {
     DRIVER=$!
     [ -n "$before" ] || [ -z "$STOPPED" ] || kill -"$STOPPED" "$DRIVER" 2>/dev/null  # noted as it was started, before $DRIVER was set
 }
+MAX_RESTARTS=2  # a driver that dies as it starts (a crash, the out-of-memory killer), restarted for ever before stop 54
+RESTARTS=0
 start_driver
 while :; do
     STATUS=0
@@ -121,7 +123,16 @@ while :; do
         wait "$DRIVER" || STATUS=$?
     done
     # ended by the stop signal before it took one (its Python was starting): once more, to write the report
-    if [ -n "$STOPPED" ] && [ ! -e "$STOPS/ready" ] && [ "$STATUS" -gt 128 ]; then start_driver; else break; fi
+    if [ -n "$STOPPED" ] && [ ! -e "$STOPS/ready" ] && [ "$STATUS" -gt 128 ]; then
+        if [ "$RESTARTS" -ge "$MAX_RESTARTS" ]; then
+            say "the driver (benchmarks/gpu_check.py), restarted after SIG$STOPPED to write the report, ended as it started $MAX_RESTARTS times in a row (last: exit status $STATUS); no report written: see $LOG"
+            break
+        fi
+        RESTARTS=$((RESTARTS + 1))
+        start_driver
+    else
+        break
+    fi
 done
 WROTE=$(cd "$OUT_DIR" 2>/dev/null && ls -d results.json gpu_results.md gpu_check.log 2>/dev/null | paste -sd, - | sed 's/,/, /g')
 say "exit status $STATUS; results in $OUT_DIR (${WROTE:-nothing written})"  # only what exists: a refused argument leaves the log alone

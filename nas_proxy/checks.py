@@ -31,7 +31,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.files import read_failure, shorten, too_long
@@ -400,8 +400,10 @@ def _is_set(folder: Path) -> bool:
 
 def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str:
     """The text of a file the user named (UTF-8, a byte-order mark dropped); one-line errors for a
-    missing file, something that is not a regular file, a file over ``limit`` bytes, or bytes that
-    are not text."""
+    missing file, something that is not a regular file (a FIFO, a device, ``/dev/stdin``: refused before it is opened, so
+    nothing waits on it), a file over ``limit`` bytes, one that shrinks while it is read, or bytes that are not text.
+    The kernel's own files are regular files whose size does not tell their length (procfs says 0, sysfs 4,096): they are
+    read whole, to their end."""
     p = existing_file(option, path)
     try:
         with open(p, "rb") as f:
@@ -411,9 +413,10 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
                     f"{option} file {p} is too large ({size / 2**20:,.0f} MiB; at most {limit >> 20} MiB is read); is it the right file?"
                 )
             raw = f.read(limit)
+            shrank = len(raw) < size and not _same_again(f, size, raw, limit)
     except OSError as e:
         raise InvalidArgumentError(f"{option} file {p} cannot be read: {read_failure(e)}") from None
-    if len(raw) < size:  # before stop 53, the part read was taken: a TOML cut after a whole line read as one without the rest
+    if shrank:  # before stop 53, the part read was taken: a TOML cut after a whole line read as one without the rest
         raise InvalidArgumentError(
             f"{option} file {p} shrank while it was read ({len(raw):,} of its {size:,} bytes read): another process was "
             "writing it; run again once it is written whole"
@@ -423,6 +426,17 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
     except UnicodeDecodeError:
         raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text{_what_instead(p)}") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as a file read as text has them
+
+
+def _same_again(f: BinaryIO, size: int, raw: bytes, limit: int) -> bool:
+    """Whether a file that gave fewer bytes than its ``size`` (its st_size as opened) still says that size and gives the
+    same bytes read again: a file of the kernel's whose st_size is not its length (sysfs says 4,096 of a 23-byte line:
+    before stop 54 refused as "shrank while it was read"), not one another process is cutting (its size changed, or a
+    second read differs)."""
+    if os.fstat(f.fileno()).st_size != size:
+        return False
+    f.seek(0)
+    return f.read(limit) == raw
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # a zip archive's first bytes (xlsx, torch.save, numpy.savez)
@@ -515,27 +529,33 @@ def too_deep(what: str) -> InvalidArgumentError:
     return InvalidArgumentError(f"{what} is nested too deeply to read (more than about {sys.getrecursionlimit()} levels of [ or {{)")
 
 
-def whole_row(path: Path | str, line: int, row: dict[Any, Any], header: Sequence[str]) -> None:
+def whole_row(path: Path | str, line: int, row: dict[Any, Any], header: Sequence[str], header_line: int = 1) -> None:
     """Refuse a ``csv.DictReader`` row with more or fewer fields than the header, as the ladder tables' reader
     does: the reader puts extra fields aside and fills missing ones with None, so a decimal comma (``60,5``)
-    was read as the accuracy 60 without a word."""
+    was read as the accuracy 60 without a word. ``line``: the file's (1 the first); ``header_line``: the header's,
+    named where it is not the first (blank or comment lines above it)."""
     extra = row.get(None) or []
     missing = sum(value is None for key, value in row.items() if key is not None)
     if extra or missing:
         raise InvalidArgumentError(
-            f"{path} line {line} has {len(header) + len(extra) - missing} fields, the header {len(header)}; fix or drop that row "
-            "(a comma inside a field needs quotes; a decimal comma, 60,5, splits the number)"
+            f"{path} line {line} has {len(header) + len(extra) - missing} fields, {_the_header(header_line)} {len(header)}; fix or "
+            "drop that row (a comma inside a field needs quotes; a decimal comma, 60,5, splits the number)"
         )
 
 
-def columns(path: Path | str, header: Iterable[str] | None) -> None:
+def columns(path: Path | str, header: Iterable[str] | None, header_line: int = 1) -> None:
     """Refuse a CSV header that names a column twice (a reader by name would keep one of the two
-    silently)."""
+    silently); ``header_line``: its line in the file, named where it is not the first."""
     seen: set[str] = set()
     for name in header or ():
         if name in seen:
-            raise InvalidArgumentError(f"{path}: the header names column {name!r} twice; give each column once")
+            raise InvalidArgumentError(f"{path}: {_the_header(header_line)} names column {name!r} twice; give each column once")
         seen.add(name)
+
+
+def _the_header(line: int) -> str:
+    """How a message names a CSV's header: "the header", with its line where that is not the first."""
+    return "the header" if line <= 1 else f"the header (line {line})"
 
 
 def file_number(raw: Any, csv_field: bool) -> float:

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in commands:
         add(sub, shared)
     own = {name: set(p._option_string_actions) for name, p in sub.choices.items()}
-    for name, p in sub.choices.items():  # an option of another command is not taken as an abbreviation of one of this one's
+    for name, p in sub.choices.items():  # an option of another command is refused naming that command
         p.foreign = {o: [n for n in own if o in own[n]] for o in set().union(*own.values()) - own[name]}
     return parser
 
@@ -198,6 +198,7 @@ def _main(argv: Sequence[str] | None) -> int:
         from nas_proxy.distill.launch import told_launch
 
         with contextlib.suppress(OSError):  # no terminal left to say it on (SIGHUP: it was closed; a write there fails with EIO)
+            show_traceback(bool(getattr(args, "debug", False)))  # where it stopped
             if not told_launch(f"interrupted{by}{hint}", code, interrupted=True):  # a rank of distill --launch, stopped: the launch says it
                 print(f"nasproxy{f' {command}' if command else ''}: interrupted{by}{hint}", file=sys.stderr)
     if argv is None and (
@@ -205,6 +206,16 @@ def _main(argv: Sequence[str] | None) -> int:
     ):  # interrupted (distill says so in its own error), or a rank
         _leave(code)
     return code
+
+
+def show_traceback(debug: bool) -> None:
+    """Under ``--debug``, the traceback of the exception being handled, on stderr, above the command's one line: the
+    exit status stays the one it has without ``--debug`` (2 for bad input, 1 an internal error, 130 or 143 interrupted).
+    Before stop 54, ``--debug`` raised the error out of :func:`main` and the interpreter exited 1 for every one."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
 
 
 def _say(command: str, label: str, line: str, code: int, interrupted: bool = False) -> None:
@@ -418,8 +429,7 @@ def _run(args: argparse.Namespace) -> int:
             sys.stdout = stdout.stream
             end_heartbeats()  # its trials ended with it: a process that runs commands in turn (the tests') beats no more
     except NasProxyError as e:
-        if args.debug:
-            raise
+        show_traceback(args.debug)
         from nas_proxy.distill.launch import RankRefusedError
 
         label = e.label if isinstance(e, RankRefusedError) else "error"  # a rank's internal error: its label, once
@@ -427,9 +437,8 @@ def _run(args: argparse.Namespace) -> int:
             label = ""
         _say(args.command, label, one_line(str(e)), e.exit_code, isinstance(e, InterruptedRunError))
         return e.exit_code
-    except Exception as e:
-        if args.debug:
-            raise
+    except Exception as e:  # noqa: BLE001 - the last resort: any error is one line and an exit status (--debug: its traceback too)
+        show_traceback(args.debug)
         if stdout is not None and stdout.failed is e:
             stdout.silence()
             if isinstance(e, BrokenPipeError):  # its reader closed it early (`nasproxy spaces | head -1`): no error

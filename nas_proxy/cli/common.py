@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import errno
 import functools
 import json
@@ -35,10 +36,19 @@ class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (the usage is behind --help) that records the options typed
     (``configs.given(args)``): a value typed equal to its default is still known as typed.
 
+    An option is typed in full: an abbreviation (``--ep 3`` for ``--epochs 3``) is refused, naming the options it
+    could mean. nasproxy records and prints the command lines it ran (``config.toml``, RESULTS.md, a hint to copy),
+    and an abbreviation that works today stops working, or means another option, once a release adds an option that
+    shares its prefix (torchrun's ``--nproc`` is ambiguous since ``--nproc_per_node`` was added; git's own docs tell
+    scripts to spell options out); pytest refuses abbreviations for the same reason.
+
     Required options (``required=True``, and required mutually exclusive groups) are shown as
     required in the usage but not checked while parsing: the namespace's :data:`MISSING` lists those
     not typed, and :func:`missing_required` names every one a command still lacks (after its
     ``--config`` file, see :func:`from_config`) in one error, instead of one per try."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         for action in self._actions:
@@ -58,9 +68,9 @@ class Parser(argparse.ArgumentParser):
         its name and its --help are named (argparse names the top-level parser, whose --help lists
         commands, not their options)."""
         namespace, rest = self.parse_known_args(args, namespace)
-        if rest:
-            (self._chosen(namespace) or self).error(f"unrecognized arguments: {' '.join(rest)}")
         chosen = self._chosen(namespace) or self
+        if rest:
+            chosen.error(chosen._unrecognized(rest))
         for action in chosen._actions:
             value = getattr(namespace, action.dest, None)
             label = f"argument {'/'.join(action.option_strings) or action.metavar or action.dest}"
@@ -87,6 +97,18 @@ class Parser(argparse.ArgumentParser):
                 return chosen if isinstance(chosen, Parser) else None
         return None
 
+    def _unrecognized(self, rest: list[str]) -> str:
+        """Why ``rest`` (the words no option or argument took) is refused: the first option this command does not
+        take, with those it could mean (the options it abbreviates, else a close spelling), or the words left over."""
+        for word in rest:
+            name = word.partition("=")[0]
+            if (name.startswith("--") and len(name) > 2) or (name.startswith("-") and name[1:2].isalpha()):  # not -1, a number
+                options = [o for o in self._option_string_actions if o.startswith("--")]
+                meant = sorted(o for o in options if o.startswith(name)) or difflib.get_close_matches(name, options, n=3)
+                listed = " or ".join(meant) if len(meant) < 3 else f"one of {', '.join(meant)}"
+                return f"unknown option {name}" + (f"; did you mean {listed}?" if meant else "")
+        return f"unrecognized arguments: {' '.join(rest)}"
+
     def format_usage(self) -> str:
         with _RequiredAs(*self._deferred(), True):
             return super().format_usage()
@@ -108,10 +130,11 @@ class Parser(argparse.ArgumentParser):
     foreign: dict[str, list[str]] = {}  # noqa: RUF012 (an instance's own, set once built)
 
     def _get_option_tuples(self, option_string: str) -> list[Any]:
-        """argparse's options that ``option_string`` abbreviates, but none for the full name of another command's
-        option: before branch probe43 ``run --proxy synflow`` was taken for ``--proxy-profile synflow`` ("--proxy-profile
-        file synflow does not exist"), ``distill --split 3`` for ``--split-seed 3`` (calibrate's --split FILE), and
-        ``search --sample`` for ``--sampler``."""
+        """argparse's (none for a long option: no abbreviation is taken), but the full name of another command's option
+        is refused naming that command: before branch probe43 ``run --proxy synflow`` was taken for ``--proxy-profile
+        synflow`` ("--proxy-profile file synflow does not exist"), ``distill --split 3`` for ``--split-seed 3`` (calibrate's
+        --split FILE), and ``search --sample`` for ``--sampler``; since stop 54 they would be unknown options, a line
+        that did not say whose they are."""
         name = option_string.partition("=")[0]
         if (owners := self.foreign.get(name)) is not None:
             close = [o for o in self._option_string_actions if o.startswith(name)]
@@ -266,7 +289,7 @@ def one_line_errors(name: str) -> Callable[[Callable[[list[str]], int | None]], 
     """A script's ``main(argv)`` (``benchmarks/*.py``) under the command line's rule for bad input: a
     :class:`NasProxyError` (a missing, unreadable or garbled file the user named) is one line
     ``NAME: error: ...`` on stderr and its exit code (2), not a traceback; ``--debug`` among the
-    arguments (taken out before ``main`` parses them) shows the traceback instead. Before branch
+    arguments (taken out before ``main`` parses them) shows the traceback above that line, with the same exit code. Before branch
     probe41 power.py, kseed.py, zero_cost_scores.py and rank_average.py printed a traceback for a
     missing input, and fidelity.py and protocol_per_set.py kept copies of this rule."""
 
@@ -278,8 +301,9 @@ def one_line_errors(name: str) -> Callable[[Callable[[list[str]], int | None]], 
             try:
                 return int(main([a for a in args if a != "--debug"]) or 0)
             except NasProxyError as e:
-                if debug:
-                    raise
+                from nas_proxy.cli import show_traceback
+
+                show_traceback(debug)
                 print(f"{name}: error: {one_line(str(e))}", file=sys.stderr)
                 return e.exit_code
 

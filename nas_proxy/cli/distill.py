@@ -302,16 +302,13 @@ def _refuse_torchrun_without_distributed() -> None:
 
 
 def _without_launch(argv: list[str]) -> list[str]:
-    """The command line the ranks run: ``argv`` (as main() parsed it) without ``--launch N``, ``--launch=N`` or an
-    abbreviation of them (the parser takes ``--laun 2``; every rank then refused --launch with --distributed). An
-    option that parsed and is a prefix of ``--launch`` is --launch: a prefix of another option too is refused as
-    ambiguous, and distill has no positional argument, nor a value that parses beginning with ``--``."""
+    """The command line the ranks run: ``argv`` (as main() parsed it) without ``--launch N`` or ``--launch=N`` (the
+    parser takes no abbreviation of it since stop 54: see :class:`~nas_proxy.cli.common.Parser`)."""
     out, skip = [], False
     for a in argv:
-        name = a.partition("=")[0]
         if skip:
             skip = False
-        elif len(name) > 2 and "--launch".startswith(name):
+        elif a.partition("=")[0] == "--launch":
             skip = "=" not in a
         else:
             out.append(a)

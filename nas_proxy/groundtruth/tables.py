@@ -61,20 +61,26 @@ def read_rows(option: str, path: Path | str, text: str | None = None) -> tuple[l
     calibrate's readers do (:func:`nas_proxy.checks.whole_row`; drill52: fidelity.py said "seed, test_accuracy or spec
     is not valid" of a table cut inside its last row), then a last line without its newline (a write that stopped
     inside a field: it reads whole, shorter), a column named twice and a field the csv module cannot read. Blank
-    lines are skipped; ``line`` is the file's (where a row ends)."""
+    lines are skipped, above the header too (before stop 54 a blank line there was read as an empty header: "line 2 has
+    3 fields, the header 0"); ``line`` is the file's (where a row ends), and a message about the header names its line
+    where that is not the first."""
     path = Path(path)
     text = checks.read_text(option, path) if text is None else text
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    stream = io.StringIO(text.removeprefix("\ufeff"), newline="")  # a byte-order mark: read_text drops it, a caller's text may not
+    lines = csv.reader(stream)  # the header's line: the first that is not blank (nor blanks and commas only)
     rows: list[tuple[int, dict[str, str]]] = []
-    try:
-        header = [h.strip() for h in reader.fieldnames or ()]  # blanks around a name are the file's layout
-        checks.columns(path, header)
-        reader.fieldnames = header
+    reader: csv.DictReader[str] | None = None
+    try:  # blanks around a name are the file's layout (a byte-order mark too, after blank lines: two files joined)
+        header = [h.lstrip("\ufeff").strip() for h in next((f for f in lines if any(map(str.strip, f))), [])]
+        at = lines.line_num  # lines read up to the header's end (0: none), which the rows' own count starts after
+        checks.columns(path, header, at)
+        reader = csv.DictReader(stream, fieldnames=header)
         for row in reader:
-            checks.whole_row(path, reader.line_num, row, header)
-            rows.append((reader.line_num, row))
+            checks.whole_row(path, at + reader.line_num, row, header, at)
+            rows.append((at + reader.line_num, row))
     except csv.Error as e:  # a field over the csv module's 131,072 characters, a NUL byte
-        raise InvalidArgumentError(f"{path} line {reader.reader.line_num}: {e}; is it the right file?") from None
+        line = lines.line_num if reader is None else at + reader.reader.line_num
+        raise InvalidArgumentError(f"{path} line {line}: {e}; is it the right file?") from None
     if rows:  # a row cut inside its last field has all its fields, the last one shorter
         checks.whole_lines(option, path, text)
     return header, rows

@@ -9,6 +9,7 @@ import shlex
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -120,13 +121,54 @@ def test_a_loss_that_overflows_before_any_update_does_not_blame_the_image_lr(
     assert code == 3 and "Lower the image lr" not in err
 
 
-def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    from nas_proxy.errors import ArtifactError
+def _bad_input() -> None:
+    from nas_proxy.errors import InvalidArgumentError
 
-    with pytest.raises(ArtifactError):
-        main(["--debug", "evaluate", "NOWHERE"])
-    with pytest.raises(ArtifactError):
-        main(["evaluate", "NOWHERE", "--debug"])
+    raise InvalidArgumentError("--runs must be at least 1, got 0")
+
+
+def _internal_error() -> None:
+    raise RuntimeError("shape mismatch")
+
+
+def _signal(signum: int) -> Callable[[], None]:
+    def interrupted() -> None:
+        signal.raise_signal(signum)  # main's handler raises KeyboardInterrupt here (raise_signal runs it before returning)
+        raise AssertionError("the signal did not interrupt the command")
+
+    return interrupted
+
+
+EXIT_CLASSES = [
+    (_bad_input, 2, "nasproxy evaluate: error: --runs must be at least 1, got 0"),
+    (_internal_error, 1, "nasproxy evaluate: internal error: RuntimeError: shape mismatch"),
+    (_signal(signal.SIGINT), 130, "nasproxy evaluate: interrupted; finished networks are kept"),
+    (_signal(signal.SIGTERM), 143, "nasproxy evaluate: interrupted by SIGTERM; finished networks are kept"),
+]
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"]], ids=["plain", "debug"])
+@pytest.mark.parametrize(("fail", "status", "line"), EXIT_CLASSES, ids=["bad-input", "internal", "sigint", "sigterm"])
+def test_debug_adds_the_traceback_and_keeps_the_exit_status(
+    fail: Callable[[], None], status: int, line: str, debug: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stop 54 (probe53): ``--debug`` raised the error out of main, and the program exited 1 for every one, a refusal's 2
+    included. Now it adds the traceback above the same one line, and the exit status is the one without it."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("nas_proxy.evaluate"), "evaluate", lambda *a, **k: fail())
+    assert main(["evaluate", "somewhere", "--device", "cpu", "--quiet", *debug]) == status
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith(line), err
+    assert ("Traceback (most recent call last)" in err) == bool(debug), err
+    assert len(err.strip().splitlines()) == 1 or debug, err
+
+
+def test_debug_before_the_command_keeps_a_refusals_exit_status_2(tmp_path: Path) -> None:
+    """The program itself, --debug before the command name: exit 2 with the traceback (before stop 54: 1)."""
+    result = warm.run(_nasproxy("--debug", "evaluate", str(tmp_path / "NOWHERE")), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback (most recent call last)" in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("nasproxy evaluate: error: "), result.stderr
 
 
 def _nasproxy(*args: str) -> list[str]:
@@ -281,7 +323,7 @@ def test_help_and_version_on_a_full_disk_are_one_line(
     ("argv", "start"),
     [
         (["x" * 50_000], "nasproxy: error: argument COMMAND: invalid choice: 'xxx"),
-        (["spaces", "--" + "x" * 50_000], "nasproxy spaces: error: unrecognized arguments: --xxx"),
+        (["spaces", "--" + "x" * 50_000], "nasproxy spaces: error: unknown option --xxx"),
         (
             ["distill", "--dataset", "digits", "--ipc", "1", "--out", "o", "--method", "x" * 50_000],
             "nasproxy distill: error: argument --method",

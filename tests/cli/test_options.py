@@ -233,3 +233,61 @@ def test_no_option_reads_its_number_with_pythons_own_int_or_float() -> None:
     other number option reads through cli.types (integer, finite_float), one rule and one wording."""
     loose = sorted({f"{command} {action.option_strings[0]}" for command, action in actions() if action.type in (int, float)})
     assert not loose
+
+
+def _abbreviations() -> Iterator[tuple[str, str, str]]:
+    """(command, abbreviation, option) for every long option of every command: the option less its last letter,
+    where that is no option of the command itself (``--seed`` of ``--seeds``) nor of another (whose own line names it)."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for command, p in sub.choices.items():
+        for option in p._option_string_actions:
+            short = option[:-1]
+            if option.startswith("--") and len(short) > 2 and short not in p._option_string_actions and short not in p.foreign:
+                yield command, short, option
+
+
+ABBREVIATIONS = list(_abbreviations())
+
+
+def test_every_commands_abbreviations_are_found() -> None:
+    assert {c for c, _, _ in ABBREVIATIONS} >= {"distill", "search", "correlate", "calibrate", "spaces", "run"}
+    assert ("search", "--epoch", "--epochs") in ABBREVIATIONS and len(ABBREVIATIONS) > 100
+
+
+@pytest.mark.parametrize("command", sorted({c for c, _, _ in ABBREVIATIONS}))
+def test_an_abbreviated_option_is_refused_naming_the_option_meant(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Stop 54: argparse took ``search --ep 3`` for ``--epochs 3`` (and ``--deb`` for ``--debug``); a later option
+    sharing the prefix would make a recorded command fail or mean another option. Each is refused in one line that
+    names what it could mean, in every command."""
+    for typed_command, short, option in ABBREVIATIONS:
+        if typed_command != command:
+            continue
+        for word in ([short, "1"], [f"{short}=1"]):
+            with pytest.raises(SystemExit) as refused:
+                build_parser().parse_args([command, *word])
+            assert refused.value.code == 2
+            line = capsys.readouterr().err
+            assert line.startswith(f"nasproxy {command}: error: unknown option {short}; did you mean "), line
+            assert re.search(rf"{re.escape(option)}\b(?!-)", line) and line.count("\n") == 1, line
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["search", "--ep", "3"], "nasproxy search: error: unknown option --ep; did you mean --epochs? (see nasproxy search --help)\n"),
+        (["--deb", "spaces"], "nasproxy spaces: error: unknown option --deb; did you mean --debug? (see nasproxy spaces --help)\n"),
+        (
+            ["search", "--n", "3"],
+            "nasproxy search: error: unknown option --n; did you mean one of --n-trials, --no-amp, --no-dsa? (see nasproxy search --help)\n",
+        ),
+        (["spaces", "--jsno"], "nasproxy spaces: error: unknown option --jsno; did you mean --json? (see nasproxy spaces --help)\n"),
+        (["spaces", "--zzz"], "nasproxy spaces: error: unknown option --zzz (see nasproxy spaces --help)\n"),
+    ],
+)
+def test_an_unknown_option_is_one_line_naming_the_options_meant(argv: list[str], line: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from nas_proxy.cli import main
+
+    with pytest.raises(SystemExit) as refused:
+        main(argv)
+    assert refused.value.code == 2 and capsys.readouterr().err == line

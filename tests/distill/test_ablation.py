@@ -612,8 +612,9 @@ def test_a_benchmark_script_refuses_a_missing_or_garbled_input_in_one_line(tmp_p
         err = capsys.readouterr().err.strip().splitlines()
         assert needle in err[-1] and (usage or len(err) == 1), err
     assert not out.exists() and (tmp_path / "good.csv").read_text() == good
-    with pytest.raises(InvalidArgumentError):  # --debug: the traceback
-        power.main([str(tmp_path / "nowhere.csv"), "--debug"])
+    assert power.main([str(tmp_path / "nowhere.csv"), "--debug"]) == 2  # --debug: the traceback above the line, the same exit code
+    debugged = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in debugged and debugged.strip().splitlines()[-1].startswith("power.py: error: "), debugged
 
 
 def test_power_sizes_a_difference_from_the_spread_of_its_paired_resamples() -> None:

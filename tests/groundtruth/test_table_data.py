@@ -463,3 +463,47 @@ def test_the_benchmark_scores_files_name_their_data_and_every_reader_checks_it(
     mixed.write_text("\n".join([*lines[:-1], lines[-1].replace("digits", "fashion-mnist")]) + "\n")
     assert rank_average.main([str(mixed), "--with", "a", "--out", str(tmp_path / "m.csv")]) == 2
     assert f"{mixed} mixes datasets: line 2 names digits, line 13 fashion-mnist" in _refused(capsys)
+
+
+HEAD = "arch_id,seed,test_accuracy"
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        # fix53d: a blank line above the header was read as an empty header, "line 2 has 3 fields, the header 0"
+        (f"\n{HEAD}\na,0,50\na,1\n", "line 4 has 2 fields, the header (line 2) 3; fix or drop that row"),
+        (f"\n\n \n{HEAD}\r\na,0,50\r\n\r\na,1,5,0\r\n", "line 7 has 4 fields, the header (line 4) 3;"),  # CRLF, a line of blanks
+        (f"\ufeff{HEAD}\na,0,50\n\na,1\n", "line 4 has 2 fields, the header 3;"),  # a byte-order mark: the header is line 1
+        (f"\n\ufeff{HEAD}\na,0,50\na,1\n", "line 4 has 2 fields, the header (line 2) 3;"),  # ... after a blank line (two files joined)
+        (f"\n{HEAD},seed\na,0,50,0\n", ": the header (line 2) names column 'seed' twice"),
+        (f'\n{HEAD}\na,0,50\n"{"x" * 140_000}",1,2\n', "line 4: field larger than field limit (131072)"),
+        (f'\n\n"{"x" * 140_000}",seed\n', "line 3: field larger than field limit (131072)"),
+    ],
+    ids=["blank-above", "crlf-blanks", "bom", "bom-after-blank", "column-twice", "long-field", "long-header"],
+)
+def test_the_one_readers_messages_name_the_files_own_lines(content: str, said: str, tmp_path: Path) -> None:
+    """Every message of read_rows names the line the user finds in an editor (1 the first, blank lines counted) and
+    the header's line where it is not the first."""
+    from nas_proxy.groundtruth.tables import read_rows
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(content.encode())
+    with pytest.raises(InvalidArgumentError) as refused:
+        read_rows("--table", path)
+    assert str(refused.value).startswith(f"{path}{'' if said.startswith(':') else ' '}{said}"), refused.value
+
+
+def test_a_table_with_blank_lines_above_its_header_is_read_with_its_own_line_numbers(tmp_path: Path) -> None:
+    from nas_proxy.groundtruth.tables import read_rows
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(f"\r\n\n\ufeff {HEAD}\r\na,0,50\r\n\r\nb,0,60\r\n".encode())
+    assert read_rows("--table", path) == (
+        ["arch_id", "seed", "test_accuracy"],
+        [(4, {"arch_id": "a", "seed": "0", "test_accuracy": "50"}), (6, {"arch_id": "b", "seed": "0", "test_accuracy": "60"})],
+    )
+    assert read_rows("--table", path, f"\ufeff\n{HEAD}\na,0,50\n") == (
+        ["arch_id", "seed", "test_accuracy"],
+        [(3, {"arch_id": "a", "seed": "0", "test_accuracy": "50"})],
+    )

@@ -292,3 +292,78 @@ def test_a_file_that_shrinks_while_it_is_read_is_refused_not_taken_cut(tmp_path:
     assert configs.read(path) == {"search": {"n_trials": 5}}  # whole now: read as it is
     path.write_bytes(b"\xef\xbb\xbf[search]\r\nn_trials = 5\r\n")  # a byte-order mark and CRLF lines: as before
     assert configs.read(path) == {"search": {"n_trials": 5}}
+
+
+def _reported_size(monkeypatch: pytest.MonkeyPatch, path: Path, size: int, then: bytes | None = None) -> None:
+    """os.fstat of ``path`` says ``size`` bytes, as sysfs says 4,096 of every file; ``then``: written over the file
+    (same length) at the second look, as a writer rewriting it would."""
+    import os
+
+    real_fstat, looks = os.fstat, []
+
+    def reported(fd: int) -> os.stat_result:
+        seen = real_fstat(fd)
+        if seen.st_ino != path.stat().st_ino:
+            return seen
+        looks.append(fd)
+        if then is not None and len(looks) == 2:
+            path.write_bytes(then)
+        fields = list(seen)
+        fields[6] = size  # st_size
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(os, "fstat", reported)
+
+
+def test_a_file_whose_size_is_not_its_length_is_read_whole_and_one_rewritten_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review of stop 53's shrink check: sysfs says 4,096 bytes of a 23-byte line, and such a file named as a --config
+    (or any text file) was refused as "shrank while it was read (23 of its 4,096 bytes read)". Now a file that says
+    the same size after the read and gives the same bytes again is read whole; one whose bytes change is still refused."""
+    path = tmp_path / "c.toml"
+    path.write_text("[search]\nn_trials = 5\n")
+    _reported_size(monkeypatch, path, 4096)
+    assert configs.read(path) == {"search": {"n_trials": 5}}
+    monkeypatch.undo()
+    _reported_size(monkeypatch, path, 4096, then=b"[search]\nn_trials = 7\n")
+    with pytest.raises(InvalidArgumentError, match=r"shrank while it was read \(22 of its 4,096 bytes read\)"):
+        configs.read(path)
+
+
+KERNEL_FILES = [p for p in ("/sys/devices/system/cpu/online", "/sys/kernel/mm/transparent_hugepage/enabled") if Path(p).is_file()]
+
+
+@pytest.mark.skipif(not KERNEL_FILES, reason="no sysfs file here")
+def test_a_sysfs_file_is_read_whole() -> None:
+    from nas_proxy import checks
+
+    for name in KERNEL_FILES:
+        assert Path(name).stat().st_size == 4096 or Path(name).stat().st_size == 0
+        assert checks.read_text("--config", name) == Path(name).read_text()
+
+
+def test_a_fifo_a_device_and_a_proc_file_named_as_a_text_file(tmp_path: Path) -> None:
+    """A FIFO and a device are refused in one line before they are opened (nothing waits on a FIFO no one writes;
+    this test writes into it all the same, so that a reader that opened it would not hang); a /proc file, whose
+    st_size is 0, is read whole."""
+    import os
+    import threading
+
+    from nas_proxy import checks
+
+    fifo = tmp_path / "c.toml"
+    os.mkfifo(fifo)
+    written = threading.Thread(target=fifo.write_text, args=("[search]\nn_trials = 5\n",))  # waits for a reader
+    written.start()
+    try:
+        with pytest.raises(InvalidArgumentError, match=rf"^--config {re.escape(str(fifo))} is a FIFO, not a regular file; give a file$"):
+            configs.read(fifo)
+    finally:
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader, open until the writer is done (before or after it
+        written.join()  # came to its open): its open returns and its bytes go into the pipe
+        os.close(reader)
+    with pytest.raises(InvalidArgumentError, match=r"^--config /dev/null is a device, not a regular file; give a file$"):
+        configs.read("/dev/null")
+    status = checks.read_text("--config", "/proc/self/status")
+    assert Path("/proc/self/status").stat().st_size == 0 and status.startswith("Name:") and status.endswith("\n")

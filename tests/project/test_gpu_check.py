@@ -413,6 +413,51 @@ def test_a_check_stopped_as_it_starts_still_writes_its_report(tmp_path: Path, mo
     ]
 
 
+# a driver that waits for the stop signal at its first start, then dies as it starts (SIGKILL: a crash, the out-of-memory
+# killer); from its 6th start on it exits 0, so that a script that restarts it for ever (before stop 54) ends all the same
+CRASHING_DRIVER = """
+import os, pathlib, signal, sys
+starts = pathlib.Path(os.environ["HOME"]) / "starts"
+with starts.open("a") as f:
+    f.write("start\\n")
+n = len(starts.read_text().splitlines())
+if n == 1:
+    print("[fake driver] waiting for the stop signal", flush=True)
+    signal.pause()  # the script passes SIGTERM on: its default action ends this process before any report
+elif n < 6:
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_driver_that_dies_as_it_starts_is_restarted_twice_then_named_with_its_log(tmp_path: Path) -> None:
+    """review53: gpu_check.sh restarts the driver that a stop signal ended before it could take one, so that it writes
+    the report; a driver that died as it started (exit over 128) was restarted for ever. Now twice, then one line."""
+    tree = tmp_path / "tree"
+    shutil.copytree(BENCHMARKS, tree / "benchmarks", ignore=shutil.ignore_patterns("gpu", "out", "groundtruth", "ablation", "__pycache__"))
+    (tree / "benchmarks" / "gpu_check.py").write_text(CRASHING_DRIVER)
+    out, home = tmp_path / "out", tmp_path / "home"
+    home.mkdir()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "OUT": str(out)}
+    cmd = ["bash", str(tree / "benchmarks" / "gpu_check.sh"), "--python", sys.executable, "--dry-run"]
+    proc = subprocess.Popen(cmd, cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        seen = next((line for line in iter(proc.stdout.readline, "") if line.startswith("[fake driver] waiting")), None)  # the event
+        assert seen, "the driver never started"
+        os.kill(proc.pid, signal.SIGTERM)
+        output = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert (home / "starts").read_text().count("start") == 3, output  # the first, then 2 restarts (before: 6, its own end)
+    said = [line for line in output.splitlines() if "ended as it started" in line]
+    assert said == [
+        "[gpu_check] the driver (benchmarks/gpu_check.py), restarted after SIGTERM to write the report, ended as it started 2 times "
+        f"in a row (last: exit status 137); no report written: see {out.resolve() / 'gpu_check.log'}"
+    ], output
+    assert proc.returncode == 137 and output.splitlines()[-1].startswith("[gpu_check] exit status 137; results in "), output
+
+
 @pytest.mark.drill
 def test_a_check_started_under_nohup_outlives_a_closed_terminal(tmp_path: Path) -> None:
     """nohup's SIGHUP stays ignored, in the script (bash cannot trap it) and in the driver (before stop 52 the
