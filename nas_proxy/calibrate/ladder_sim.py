@@ -219,15 +219,13 @@ def _csv(
     (:func:`nas_proxy.groundtruth.tables.read_rows`: the file's own line numbers, a row with more or fewer fields than
     the header refused with the decimal-comma hint, a torn last line refused); blanks around a field are the file's
     layout. Lines starting with ``#`` are comments, as they were here (split.py writes one above a split's header):
-    read as blank lines, the header first, so that every row keeps the file's line number. Before stop 53 this module
+    read as blank lines, so that every row keeps the file's line number. Before stop 53 this module
     had its own copy of the reader: no decimal-comma hint, and lines counted by ``str.splitlines``, which also breaks at
     a form feed or U+2028 inside a field, so a refused value's line was not the file's."""
-    lines = checks.read_text(option, path).split("\n")
-    head = next((i for i, line in enumerate(lines) if line.strip() and not line.startswith("#")), 0)
-    lines = [lines[head], *[""] * head, *lines[head + 1 :]]  # a blank line above the header would be read as the header
+    lines = ["" if line.startswith("#") else line for line in checks.read_text(option, path).split("\n")]
     if check_header is not None:  # first: a file of another kind (JSON) is named as such, not by its "columns" named twice
-        check_header([h.strip() for h in next(csv.reader([lines[0]]), [])])
-    header, rows = read_rows(option, path, "\n".join("" if line.startswith("#") else line for line in lines))
+        check_header([h.strip() for h in next(csv.reader([next((line for line in lines if line.strip()), "")]), [])])
+    header, rows = read_rows(option, path, "\n".join(lines))  # (blank lines above the header skipped, its line named)
     return header, [(n, {k: v.strip() for k, v in row.items()}) for n, row in rows]
 
 

@@ -11,8 +11,6 @@ data against it.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from nas_proxy.checks import existing_file, read_text
 from nas_proxy.correlate.archs import read_archs
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.groundtruth import study as ground_truth
-from nas_proxy.groundtruth.tables import TableData, check_same_data, read_data
+from nas_proxy.groundtruth.tables import TableData, check_same_data, read_data, read_rows
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.studies import kinds
 from nas_proxy.studies.storage import hidden, open_storage, require_existing
@@ -44,16 +42,14 @@ class Truth:
     data: TableData | None = field(default=None, compare=False)
 
 
-def _table_rows(path: Path, text: str, data: TableData | None) -> list[Truth] | None:
+def _table_rows(what: str, path: Path, text: str, data: TableData | None) -> list[Truth] | None:
     """The lowest seed's ``test_accuracy`` of a ground-truth table (measured on ``data``); None when ``path`` is not one."""
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or not {"seed", "spec", "test_accuracy"} <= set(reader.fieldnames):
+    header, rows = read_rows(what, path, text)  # its file's line numbers, blank lines and a cut last row as every table's
+    if not {"seed", "spec", "test_accuracy"} <= set(header):
         return None
-    checks.columns(path, reader.fieldnames)
     best: dict[str, tuple[int, Truth]] = {}
     seen: dict[tuple[str, int], int] = {}
-    for n, row in enumerate(reader, start=2):
-        checks.whole_row(path, reader.line_num, row, reader.fieldnames)
+    for n, row in rows:
         try:
             seed, spec = checks.parse_int(row["seed"].strip()), json.loads(row["spec"])  # blanks around a field: the file's layout
         except (ValueError, TypeError, RecursionError):  # (a JSONDecodeError is a ValueError)
@@ -83,7 +79,7 @@ def from_file(path: Path | str, space: SearchSpace | None = None, what: str = "-
     if path.suffix.lower() == ".csv":
         text = read_text(what, path)
         data = read_data(path, f"{what} {path}", text)
-        rows = _table_rows(path, text, data)
+        rows = _table_rows(what, path, text, data)
         if rows is not None:
             return rows
     else:
@@ -136,8 +132,8 @@ def check_table_in_space(path: Path | str, space: SearchSpace, name: str) -> Non
     --space nor the way out: the same table passes without it)."""
     path = existing_file("--truth", path)
     if path.suffix.lower() == ".csv":
-        header = next(csv.reader(io.StringIO(read_text("--truth", path))), [])
-        if "spec" not in [h.strip().lstrip("\ufeff") for h in header]:
+        header, _ = read_rows("--truth", path)
+        if "spec" not in header:
             raise InvalidArgumentError(
                 f"--space {name} is checked against the architectures of --truth {path} by their specs, and its table has no "
                 "'spec' column (it names them by arch_id only); give a table with their specs, or leave --space out "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import math
 import re
@@ -20,6 +18,7 @@ from optuna.trial import TrialState
 from nas_proxy import checks
 from nas_proxy.checks import read_text
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning, shown
+from nas_proxy.groundtruth.tables import read_rows
 from nas_proxy.search.winner import beside_best
 from nas_proxy.spaces import SearchSpace, arch_id
 
@@ -75,17 +74,15 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
     searched = False  # a best.json of a search: its keys are the search's own
     is_csv = path.suffix.lower() == ".csv"
     if is_csv:
-        reader = csv.DictReader(io.StringIO(text))
-        if reader.fieldnames is None or "spec" not in reader.fieldnames:
+        header, lines = read_rows(what, path, text, numbers={"accuracy"})  # the file's line numbers, blank lines as every table's
+        if "spec" not in header:
             raise _search_file(what, path) or InvalidArgumentError(
                 f"{path}: a CSV of architectures needs a 'spec' column (each a JSON object)"
             )
-        checks.columns(path, reader.fieldnames)
-        if "accuracy" not in reader.fieldnames:
-            _no_lookalike(reader.fieldnames, path)
+        if "accuracy" not in header:
+            _no_lookalike(header, path)
         rows = []
-        for n, row in enumerate(reader, start=2):
-            checks.whole_row(path, reader.line_num, row, reader.fieldnames)
+        for n, row in lines:
             spec = row["spec"]
             if spec.lstrip().startswith("{") or space is None:  # else text in the family's short form
                 try:

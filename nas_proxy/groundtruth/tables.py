@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sized
+from collections.abc import Collection, Iterable, Mapping, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,9 @@ def sidecar_data(sha256: str | None, tables: list[str]) -> dict[str, Any]:
     return {"content_sha256": sha256, "tables": sorted(tables)}
 
 
-def read_rows(option: str, path: Path | str, text: str | None = None) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def read_rows(
+    option: str, path: Path | str, text: str | None = None, numbers: Collection[str] | None = None
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """The header and ``(line, row)`` of the table at ``path``, read whole: the one reader of a ground-truth table's
     rows (``benchmarks/fidelity_table.py``'s and the scripts that import it); ``option``: how messages name it
     (``--table``); ``text``: its contents when the caller has read them already. A row with more or fewer fields than
@@ -63,7 +65,9 @@ def read_rows(option: str, path: Path | str, text: str | None = None) -> tuple[l
     inside a field: it reads whole, shorter), a column named twice and a field the csv module cannot read. Blank
     lines are skipped, above the header too (before stop 54 a blank line there was read as an empty header: "line 2 has
     3 fields, the header 0"); ``line`` is the file's (where a row ends), and a message about the header names its line
-    where that is not the first."""
+    where that is not the first. ``numbers``: refuse a last line without its newline only where the header has one of
+    these columns (a list of specs alone, written by hand in an editor that ends no file in a newline, has no number a
+    cut could shorten); None: always."""
     path = Path(path)
     text = checks.read_text(option, path) if text is None else text
     stream = io.StringIO(text.removeprefix("\ufeff"), newline="")  # a byte-order mark: read_text drops it, a caller's text may not
@@ -81,7 +85,7 @@ def read_rows(option: str, path: Path | str, text: str | None = None) -> tuple[l
     except csv.Error as e:  # a field over the csv module's 131,072 characters, a NUL byte
         line = lines.line_num if reader is None else at + reader.reader.line_num
         raise InvalidArgumentError(f"{path} line {line}: {e}; is it the right file?") from None
-    if rows:  # a row cut inside its last field has all its fields, the last one shorter
+    if rows and (numbers is None or not set(numbers).isdisjoint(header)):  # a row cut inside its last field: all its fields, one shorter
         checks.whole_lines(option, path, text)
     return header, rows
 

@@ -507,3 +507,32 @@ def test_a_table_with_blank_lines_above_its_header_is_read_with_its_own_line_num
         ["arch_id", "seed", "test_accuracy"],
         [(3, {"arch_id": "a", "seed": "0", "test_accuracy": "50"})],
     )
+
+
+def test_calibrate_s_and_correlate_s_readers_name_the_files_own_lines_and_skip_blank_lines_above_the_header(tmp_path: Path) -> None:
+    """calibrate's --truth table and correlate's CSV of architectures read through read_rows (fix54c's find: they
+    counted rows, not lines, "t1.csv line 2" of a row on line 3, and a blank line above the header made the table "not
+    a table" / "needs a 'spec' column")."""
+    from nas_proxy.correlate.archs import read_archs
+
+    spec = json.dumps(from_space(get_space("convnet-cpu"), 1, seed=3)[0].spec).replace('"', '""')
+    bad = tmp_path / "t1.csv"
+    bad.write_text("arch_id,seed,test_accuracy,spec\n\na,x,50,{}\n")
+    with pytest.raises(InvalidArgumentError, match=re.escape(f"{bad} line 3: seed, test_accuracy or spec is not valid")):
+        truth.from_file(bad)
+    table = tmp_path / "t2.csv"
+    table.write_text(f"\n\narch_id,seed,test_accuracy,spec\na,0,61.5,\"{spec}\"\n")
+    (read,) = truth.from_file(table)
+    assert read.accuracy == 61.5
+    archs = tmp_path / "a.csv"
+    archs.write_text(f'\nspec,accuracy\n"{spec}",70\n\n"{{",71\n')
+    with pytest.raises(InvalidArgumentError, match=re.escape(f"{archs} line 5: column 'spec' is not a JSON object")):
+        read_archs(archs)
+    archs.write_text(f'\nspec,accuracy\n"{spec}",70\n')
+    (arch,) = read_archs(archs)
+    assert arch.truth == 70
+    archs.write_text(f'spec\n"{spec}"')  # specs alone, from an editor that ends no file in a newline: no number to cut
+    assert len(read_archs(archs)) == 1
+    archs.write_text(f'spec,accuracy\n"{spec}",7')  # an accuracy maybe cut: refused as every table's
+    with pytest.raises(InvalidArgumentError, match="does not end in a newline"):
+        read_archs(archs)
