@@ -82,14 +82,14 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
         if "accuracy" not in header:
             _no_lookalike(header, path)
         rows = []
-        for n, row in lines:
-            spec = row["spec"]
+        for n, fields in lines:
+            spec: Any = fields["spec"]
             if spec.lstrip().startswith("{") or space is None:  # else text in the family's short form
                 try:
                     spec = checks.loads(spec)
                 except (ValueError, RecursionError):  # JSONDecodeError, or an integer too long to read
-                    raise InvalidArgumentError(f"{path} line {n}: column 'spec' is not a JSON object: {shown(row['spec'])}") from None
-            rows.append({"spec": spec, **({"accuracy": row["accuracy"]} if "accuracy" in row else {})})
+                    raise InvalidArgumentError(f"{path} line {n}: column 'spec' is not a JSON object: {shown(fields['spec'])}") from None
+            rows.append({"spec": spec, **({"accuracy": fields["accuracy"]} if "accuracy" in fields else {})})
     else:
         try:
             data = checks.parse_json(f"{what} file {path}", text)

@@ -521,7 +521,7 @@ def test_calibrate_s_and_correlate_s_readers_name_the_files_own_lines_and_skip_b
     with pytest.raises(InvalidArgumentError, match=re.escape(f"{bad} line 3: seed, test_accuracy or spec is not valid")):
         truth.from_file(bad)
     table = tmp_path / "t2.csv"
-    table.write_text(f"\n\narch_id,seed,test_accuracy,spec\na,0,61.5,\"{spec}\"\n")
+    table.write_text(f'\n\narch_id,seed,test_accuracy,spec\na,0,61.5,"{spec}"\n')
     (read,) = truth.from_file(table)
     assert read.accuracy == 61.5
     archs = tmp_path / "a.csv"
