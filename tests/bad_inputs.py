@@ -1886,6 +1886,19 @@ PROBE53: list[Case] = [
 ]
 CASES += PROBE53
 
+# ---- branch probe54: the environment, the streams, special files, limits of the machine. Fixed: a device or socket as
+# correlate's --out was called "a file". The others were refused right when tried, kept so that they stay so
+G54 = 54
+PROBE54: list[Case] = [
+    Case(C.replace("--out OUT", "--out /dev/full"), "--out /dev/full is a device, not a directory", G54),
+    Case(f"{SL} --out OUT --teacher-dir /dev/null", "--teacher-dir /dev/null is a device, not a directory"),
+    Case("evaluate /dev/zero --runs 1 --epochs 1 --device cpu --quiet", "synthetic set /dev/zero is a device, not a directory"),
+    Case(S.replace("--synthetic syn", "--synthetic /dev/zero"), "synthetic set /dev/zero is a device, not a directory"),
+    Case("worker --study done --storage /dev/zero", "storage /dev/zero is a device, not a regular file; give a journal file path"),
+    Case("run /dev/zero", "preset /dev/zero is a device, not a regular file"),
+]
+CASES += PROBE54
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

@@ -15,6 +15,7 @@ from __future__ import annotations
 import faulthandler
 import os
 import re
+import stat
 import sys
 import tempfile
 import threading
@@ -46,8 +47,31 @@ def crash_folders() -> tuple[Path, ...]:
 
 
 def _blank(path: Path) -> bool:
-    """Whether a dump file holds no dump: empty, or only the room reserved for one (:data:`DUMP_ROOM`)."""
-    return not path.read_bytes().strip()
+    """Whether a dump file holds no dump: empty, or only the room reserved for one (:data:`DUMP_ROOM`). Only a regular
+    file of this name is one (see :func:`_read`): anything else there is not blank, so it is neither removed nor read."""
+    text = _read(path, stop_at_text=True)
+    return text is not None and not text.strip()
+
+
+def _read(path: Path, stop_at_text: bool = False) -> bytes | None:
+    """The bytes of ``path`` where it is a regular file, not a link (None otherwise): the crash folders lie in the
+    temporary folder and the cache, and a worker names its files there. Before probe54 a FIFO there named as a gone
+    process's file (``31999-x.txt``) blocked every search at its first trial (the sweep's read waited for a writer, for
+    ever), and a link to /dev/zero filled the memory. ``stop_at_text``: stop at the first chunk holding more than
+    newlines and blanks (all :func:`_blank` needs; a dump is small, a file of another's need not be)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while chunk := f.read(DUMP_ROOM):
+            chunks.append(chunk)
+            if stop_at_text and chunk.strip():
+                break
+        return b"".join(chunks)
 
 
 class _CrashWatch:
@@ -168,9 +192,10 @@ def crash_dump(t: FrozenTrial) -> tuple[str, Path] | None:
     if path is None:
         return None
     try:
-        lines = path.read_text(errors="replace").strip().splitlines()
+        data = _read(path)
     except OSError:
         return None
+    lines = data.decode(errors="replace").strip().splitlines() if data is not None else []
     if not lines:
         return None
     crashed = next((int(m.group(1), 16) for m in map(_CURRENT.match, lines) if m), None)
@@ -205,9 +230,10 @@ def _roster(path: Path) -> set[int]:
     """The threads of the trials that trained at once in the process of dump ``path`` (none: one trained alone, or
     the roster could not be written: a crash is then every sharing trial's, as before)."""
     try:
-        names = path.with_suffix(ROSTER_SUFFIX).read_text().split()
+        data = _read(path.with_suffix(ROSTER_SUFFIX))
     except OSError:
         return set()
+    names = data.decode(errors="replace").split() if data is not None else []
     return {t for t in map(_thread, names) if t is not None}
 
 

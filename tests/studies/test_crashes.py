@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import optuna
@@ -45,6 +46,27 @@ def test_the_sweep_removes_only_files_named_as_a_worker_names_them(tmp_path: Pat
         (tmp_path / name).write_text("\n")  # blank: what a worker killed outright leaves
     sweep_crash_folder(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(foreign)
+
+
+def test_the_sweep_neither_reads_nor_removes_a_fifo_named_as_a_gone_workers_file(tmp_path: Path) -> None:
+    """probe54: a FIFO in the crash folder under a gone process's name was read as its dump file: the read waited for a
+    writer, and every search stopped at its first trial, for ever (the sweep runs as a trial starts). Only a regular
+    file is a worker's: the FIFO is kept, unread. Here a writer stands ready to hand it one newline (a blank file's
+    content), so that, read as before, it is judged blank and removed instead of hanging the test."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()  # reaped: its id names no process now
+    fifo = tmp_path / f"{proc.pid}-x.txt"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(b"\n",), daemon=True)  # its open waits for a reader
+    writer.start()
+    sweep_crash_folder(tmp_path)
+    kept = fifo.exists()
+    if kept:  # nothing read it: be its reader, so that the writer's open returns and the thread ends
+        with open(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK), "rb") as reader:
+            writer.join()
+            reader.read()
+    writer.join()
+    assert kept
 
 
 # one process running two trials at once, a thread each (as benchmarks' lanes run theirs, or optimize(n_jobs=2)): both
