@@ -52,7 +52,6 @@ from nas_proxy.report.command import saved_tables
 from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
-from nas_proxy.search.runner import SEARCH_AGAIN
 from nas_proxy.search.study import different_settings, load_config
 from nas_proxy.search.target import check_options_used, open_proxy
 from nas_proxy.spaces import get_space
@@ -668,9 +667,9 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
         if e.remedy is None:
             raise
         raise e.with_remedy(DATA_REMEDY) from e
-    if found.unmet is not None and not found.best:  # before stop 52 the run went on to "no architectures to correlate"
+    if found.unmet_cause is not None and not found.best:  # before stop 52 the run went on to "no architectures to correlate"
         raise NothingCountedError(
-            f"search {name} counted no trial: {found.unmet.removesuffix(SEARCH_AGAIN)}; each trial's reason is in {found.files['trials']}",
+            f"search {name} counted no trial: {found.unmet_cause}; each trial's reason is in {found.files['trials']}",
             remedy="once their cause is fixed, run the same preset again, which continues the study",
         )
     storage = found.opened  # once: the search, its promotion, the ground truth and the report share it
