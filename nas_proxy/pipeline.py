@@ -336,6 +336,18 @@ def _preset_paths(path: Path, preset: Mapping[str, Any]) -> Iterator[None]:
         raise _in_preset(e, path, section, preset) from None
 
 
+@contextmanager
+def _data_root_in_preset() -> Iterator[None]:
+    """A data root that is no folder, said with the preset's key that gives it: ``run`` takes no ``--data-root``, which
+    the loader's remedy names (before stop 54 run's line told the user to give that option)."""
+    from nas_proxy.data.registry import DataRootError
+
+    try:
+        yield
+    except DataRootError as e:
+        raise e.with_remedy("give the folder that holds the dataset's files as the preset's [distill] data_root") from e
+
+
 def _in_preset(error: NasProxyError, path: Path, section: str, preset: Mapping[str, Any]) -> NasProxyError:
     """``error`` said of the preset ``path``'s table ``section`` ("" for its top level), with the hint that a relative
     path is read from the working folder where that is the path missing."""
@@ -495,7 +507,7 @@ def run(
     from nas_proxy.data.registry import read_once
 
     t_run = time.perf_counter()
-    with read_once():
+    with read_once(), _data_root_in_preset():
         p = plan(preset_path, dataset, device, proxy_profile)
         # one run of a preset at a time, as one distill of a folder: before probe47 two at once both distilled the same set,
         # searched and wrote the same report, exit 0 each
