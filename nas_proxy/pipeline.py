@@ -52,7 +52,6 @@ from nas_proxy.report.command import saved_tables
 from nas_proxy.report.render import attach_to_study, write_reports
 from nas_proxy.search import ProxyConfig, SearchConfig, promotion, search
 from nas_proxy.search.config import default_pruner, promotion_epochs
-from nas_proxy.search.runner import SEARCH_AGAIN
 from nas_proxy.search.study import different_settings, load_config
 from nas_proxy.search.target import check_options_used, open_proxy
 from nas_proxy.spaces import get_space
@@ -148,6 +147,8 @@ class Plan:
     n_archs: int
     correlate: CorrelateConfig
     path: Path  # the preset file, as find_preset found it: a stage's refusal of a path the preset writes names it
+    profile: ProxyProfile | None = None  # run --proxy-profile's, read once
+    profile_path: str | None = None  # where it was read from (its refusals name it)
 
     @property
     def synthetic(self) -> Path | None:
@@ -246,7 +247,7 @@ def plan(preset_path: Path | str, dataset: str | None = None, device: str | None
         _check_distill_given(path, preset, dataset)
     if dataset:
         budget, cc = _fit_images(path, built, budget, cc)
-    return Plan(preset, name, runs, dc, sc, budget, n_archs, cc, path)
+    return Plan(preset, name, runs, dc, sc, budget, n_archs, cc, path, profile, proxy_profile)
 
 
 def _check_distill_given(path: Path, preset: dict[str, Any], dataset: str | None) -> None:
@@ -333,6 +334,18 @@ def _preset_paths(path: Path, preset: Mapping[str, Any]) -> Iterator[None]:
         if section is None:
             raise
         raise _in_preset(e, path, section, preset) from None
+
+
+@contextmanager
+def _data_root_in_preset() -> Iterator[None]:
+    """A data root that is no folder, said with the preset's key that gives it: ``run`` takes no ``--data-root``, which
+    the loader's remedy names (before stop 54 run's line told the user to give that option)."""
+    from nas_proxy.data.registry import DataRootError
+
+    try:
+        yield
+    except DataRootError as e:
+        raise e.with_remedy("give the folder that holds the dataset's files as the preset's [distill] data_root") from e
 
 
 def _in_preset(error: NasProxyError, path: Path, section: str, preset: Mapping[str, Any]) -> NasProxyError:
@@ -494,7 +507,7 @@ def run(
     from nas_proxy.data.registry import read_once
 
     t_run = time.perf_counter()
-    with read_once():
+    with read_once(), _data_root_in_preset():
         p = plan(preset_path, dataset, device, proxy_profile)
         # one run of a preset at a time, as one distill of a folder: before probe47 two at once both distilled the same set,
         # searched and wrote the same report, exit 0 each
@@ -561,9 +574,38 @@ def _not_another_set(p: Plan) -> None:
         raise different_settings(p.name, [f"synthetic set {was} there, {p.search.synthetic} now"]).with_remedy(STUDY_REMEDY)
 
 
+def _profile_data_check(p: Plan) -> Callable[[DataRef, str], None] | None:
+    """``run --proxy-profile``'s check of the real data (a :class:`DataRef` and its content_sha256): data of the profile's
+    dataset but another copy than the one it was calibrated on (``calibration.dataset_sha256``) refused
+    (:meth:`~nas_proxy.profile.ProxyProfile.check_digest`), as ``search --proxy-profile`` refuses it; None without a profile."""
+    profile, where = p.profile, f"--proxy-profile {p.profile_path}"
+    if profile is None:
+        return None
+
+    def check(data: DataRef, found: str) -> None:
+        profile.check_digest(found, data.dataset, data.data_root or "", where)
+
+    return check
+
+
+def _check_distill_data(p: Plan, check: Callable[[DataRef, str], None] | None) -> None:
+    """The data a run distils from, through ``check`` (:func:`_profile_data_check`), before it is distilled (read once:
+    distill takes the same :class:`~nas_proxy.data.base.Dataset`). A search on real data is checked by the search."""
+    d = p.distill
+    if check is None or d is None:
+        return
+    from nas_proxy.data import load_dataset
+
+    data = load_dataset(d.dataset, d.data_root, image_size=d.image_size)
+    check(DataRef(d.dataset, data_root=d.data_root, image_size=d.image_size), data.content_sha256())
+
+
 def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run: float) -> dict[str, Any]:
     seconds: dict[str, float] = {}
     _check_max_params(p)
+    # before stop 54 run compared a profile's dataset by name alone, and distilled or searched other images of it unsaid
+    check_data = _profile_data_check(p)
+    _check_distill_data(p, check_data)
     name, runs, syn = p.name, p.runs, p.synthetic
     # before the first stage writes; its stages' folders too: before perm48 a run whose runs/NAME/correlate this user may not
     # write distilled and searched, then refused there
@@ -628,6 +670,7 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
             promote_images=b.promote_images,
             promote_protocol=b.promote_protocol,
             proxy_options=asked_proxy_options(p.preset),
+            check_data=check_data,  # the data it loads, before anything is drawn or trained
         )
     except DifferentRunError as e:  # the preset edited since its study was begun: before probe51 the remedy said
         # 'another --study name', an option `run` does not take (its study is named after the preset)
@@ -636,9 +679,9 @@ def _run(p: Plan, progress: bool, on_stage: Callable[[str], None] | None, t_run:
         if e.remedy is None:
             raise
         raise e.with_remedy(DATA_REMEDY) from e
-    if found.unmet is not None and not found.best:  # before stop 52 the run went on to "no architectures to correlate"
+    if found.unmet_cause is not None and not found.best:  # before stop 52 the run went on to "no architectures to correlate"
         raise NothingCountedError(
-            f"search {name} counted no trial: {found.unmet.removesuffix(SEARCH_AGAIN)}; each trial's reason is in {found.files['trials']}",
+            f"search {name} counted no trial: {found.unmet_cause}; each trial's reason is in {found.files['trials']}",
             remedy="once their cause is fixed, run the same preset again, which continues the study",
         )
     storage = found.opened  # once: the search, its promotion, the ground truth and the report share it

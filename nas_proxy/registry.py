@@ -18,6 +18,11 @@ from nas_proxy.errors import DuplicateNameError, NasProxyError, UnknownNameError
 T = TypeVar("T")
 
 
+class ReservedNameError(NasProxyError, ValueError):
+    """A member registered under a name its registry keeps free (a zero-cost score named as a column of correlate's
+    results.csv); raised as the module that registers it is imported, as :class:`DuplicateNameError` is."""
+
+
 def _origin(obj: object) -> str:
     """Where ``obj`` was defined, for the duplicate error (``module.qualname``, else its type)."""
     target = obj if hasattr(obj, "__qualname__") else type(obj)
@@ -56,10 +61,11 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
 
     def add(self, name: str, obj: T) -> T:
-        """Register ``obj`` as ``name``; a name already taken, or reserved, is a :class:`DuplicateNameError`."""
-        if name in self.reserved:
-            raise DuplicateNameError(
-                f"{self.kind} {name!r} cannot be registered ({_origin(obj)}): {self.reserved[name]}; give it another name"
+        """Register ``obj`` as ``name``; a name already taken is a :class:`DuplicateNameError`, a reserved one a
+        :class:`ReservedNameError`."""
+        if name in self.reserved:  # before stop 54 a DuplicateNameError, though no other member holds the name
+            raise ReservedNameError(
+                f"{self.kind} {name!r} cannot be registered ({_origin(obj)}): {self.reserved[name]}", remedy="give it another name"
             )
         if name in self._items:
             raise DuplicateNameError(

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,21 +177,33 @@ def save_grid(path: Path, images: Tensor, labels: Tensor, mean: tuple[float, ...
 def mend_grid(out: Path) -> bool:
     """Draw ``grid.png`` of the whole set in ``out`` again when it is missing or not a whole PNG (a picture for people,
     drawn from the tensors, so outside the tensors' hash: drill52 cut it and the same distill took the set, picture torn,
-    'wrote ...'); True when it was drawn. Decoded up to the size this set's grid can have, past Pillow's guard against
-    decompression bombs (89 million pixels): before review53 the grid of 200 classes of 224-pixel images, 20 per row
+    'wrote ...'); True when it was drawn. Decoded up to the size this set's grid can have, whatever Pillow's guard against
+    decompression bombs (89 million pixels), which is left as it is: before review53 the grid of 200 classes of 224-pixel images, 20 per row
     (203 million), which save_grid draws, stopped the same distill on its finished set (DecompressionBombError, an
     internal error); one of 100 such classes printed Pillow's warning. A picture larger than the set's is redrawn."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with _pixels_at_most(_grid_pixels(read_meta(out))), Image.open(out / GRID) as picture:
-            picture.load()  # every byte decoded: verify() passes a PNG cut inside its pixel data
+    if _whole_png(out / GRID, _grid_pixels(read_meta(out))):
         return False
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        pass
     s = load_synthetic(out)
     save_grid(out / GRID, s.images, s.labels, tuple(s.dataset["mean"]), tuple(s.dataset["std"]))
     return True
+
+
+def _whole_png(path: Path, pixels: int) -> bool:
+    """Whether ``path`` is a whole PNG of at most ``pixels``, decoded to its last byte (verify() passes a PNG cut inside its
+    pixel data). Read by Pillow's own PNG reader, not Image.open, which holds a picture to Pillow's global
+    MAX_IMAGE_PIXELS: before stop 54 that was raised for the time of this decoding, so that another thread's open of a
+    hostile image in the same process had lost its guard then. The size the PNG declares is held to ``pixels`` here,
+    before a byte of its pixels is decoded."""
+    from PIL import PngImagePlugin, UnidentifiedImageError
+
+    try:
+        with PngImagePlugin.PngImageFile(path) as picture:
+            if picture.width * picture.height > pixels:
+                return False
+            picture.load()
+        return True
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError):
+        return False
 
 
 def _grid_pixels(meta: dict[str, Any]) -> int:
@@ -201,24 +212,6 @@ def _grid_pixels(meta: dict[str, Any]) -> int:
     _, h, w = (int(n) for n in meta["image_shape"])
     rows, per_row = int(meta["dataset"]["num_classes"]), min(GRID_PER_ROW, int(meta.get("ipc") or meta["num_images"]))
     return (rows * (h + 1) + 1) * (per_row * (w + 1) + 1)
-
-
-@contextlib.contextmanager
-def _pixels_at_most(pixels: int) -> Iterator[None]:
-    """Pillow decodes pictures of up to ``pixels`` (or its own limit, where larger) inside, and refuses a larger one
-    (its DecompressionBombWarning raised, not said)."""
-    import warnings
-
-    from PIL import Image
-
-    limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None if limit is None else max(limit, pixels)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
 
 
 def read_meta(path: Path) -> dict[str, Any]:

@@ -7,25 +7,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nas_proxy.columns import RESULT_COLUMNS, TAKEN
 from nas_proxy.correlate.metrics import to_jsonable
 from nas_proxy.errors import InvalidArgumentError
-from nas_proxy.groundtruth.tables import DATASET
 
 TRUTH_SEED2 = "ground truth, 2nd seed"  # the ceiling row
-# results.csv's own columns, beside one column per proxy named by the proxy (runner._rows, report.render.write_reports)
-ROW_COLUMNS = ("arch_id", DATASET, "spec", "truth", "truth_given", "params", "flops", "truth_seconds", "truth_seed2", "truth_val")
-# those the zero-cost proxy of the same name measures as the column does (the network's size, counted as its training
-# counts it): its column is that column
-MEASURED = ("params", "flops")
+# results.csv's own columns, beside one column per proxy named by the proxy (the one list: nas_proxy.columns)
+ROW_COLUMNS = tuple(RESULT_COLUMNS)
 
 
 def check_proxy_names(names: Iterable[str]) -> None:
-    """Refuse a proxy named as a column of results.csv (:data:`ROW_COLUMNS`, but for :data:`MEASURED`): its scores
+    """Refuse a proxy named as a column of results.csv (:data:`ROW_COLUMNS`, but for :data:`~nas_proxy.columns.MEASURED`): its scores
     would overwrite that column (a proxy ``truth`` the ground truth, ``spec`` the architectures), and the report read
     them as such. Before fix53b a zero-cost score registered as ``truth`` replaced every row's ground truth in
     results.csv without a word."""
     for name in names:
-        if name in ROW_COLUMNS and name not in MEASURED:
+        if name in TAKEN:
             raise InvalidArgumentError(
                 f"proxy {name!r} is named as a column of correlate's results.csv ({', '.join(ROW_COLUMNS)}): its scores would "
                 "overwrite that column; register it under another name"

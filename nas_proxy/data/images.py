@@ -161,11 +161,12 @@ def _fits(listings: list[_Listing], size: int) -> None:
 
 
 COLOUR = 3  # channels of a colour image as the loader holds it (RGB); a greyscale one, 1
-# bytes of memory a byte of an image folder's pixels takes while the dataset loads, at its peak (data.base.channel_stats,
-# which an IDX file's given statistics spare: formats.HELD_PER_BYTE): the array read (1), the held-out test images' copy
-# (1, one folder split 80/20), the float32 tensors (4) and channel_stats' float64 copy of the training ones (8 x 0.8).
-# Measured at stop 53 (one load_dataset's peak RSS rise, an RGB folder of 6,000 64x64 PNGs at 32: 13.05 bytes a byte; of
-# 3,000 96x80 JPEGs at 48: 12.9); before, counted at 12, it fell short of the real rise (review52: 0.89x and 0.95x).
+# bytes of memory a byte of an image folder's pixels takes while the dataset loads, at its peak. Measured at stop 53 (one
+# load_dataset's peak RSS rise, an RGB folder of 6,000 64x64 PNGs at 32: 13.05 bytes a byte; of 3,000 96x80 JPEGs at
+# 48: 12.9); before, counted at 12, it fell short of the real rise (review52: 0.89x and 0.95x). Stop 54 took
+# data.base.channel_stats' float64 copy of the training images (8 x 0.8) out, which was thought the peak: a folder of
+# 6,000 random 64x64 PNGs at 32 rose 12.5 and 12.5 bytes a byte after, 12.6 and 12.8 before, so the peak is elsewhere in
+# the load (not found), and this stays.
 FOLDER_HELD_PER_BYTE = 14
 
 

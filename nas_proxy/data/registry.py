@@ -116,6 +116,12 @@ def load_dataset(name: str, root: Path | str | None = None, download: bool = Fal
     return held[key]
 
 
+class DataRootError(DataNotFoundError):
+    """The data root given is no folder. Its remedy names ``--data-root``, the option of the commands that take one; a
+    caller that read the root from elsewhere (``run``: its preset's ``[distill] data_root``) puts its own
+    (:meth:`~nas_proxy.errors.NasProxyError.with_remedy`)."""
+
+
 def _load(name: str, root: Path | str | None, download: bool, image_size: int) -> Dataset:
     key, _, arg = name.partition(":")
     loader = DATASETS.get(key)
@@ -123,13 +129,14 @@ def _load(name: str, root: Path | str | None, download: bool, image_size: int) -
         raise InvalidArgumentError(f"--download changes nothing with dataset {name} ({where}): drop it")
     if root:
         checks.not_too_long("data root", root)  # before probe44, an internal error (Path.is_dir raised)
+    remedy = f"give the folder that holds the {key} files with --data-root"  # the command's option: run's is its preset's key
     if root and not download and Path(root).is_file():  # before stop 49, "does not exist (or is not a directory)" for the
-        raise DataNotFoundError(  # cifar-10-python.tar.gz just downloaded
-            f"data root {root} is {file_kind(Path(root))}, not a directory; give the folder that holds the {key} files with --data-root"
-        )
+        # cifar-10-python.tar.gz just downloaded
+        raise DataRootError(f"data root {root} is {file_kind(Path(root))}, not a directory", remedy=remedy)
     if root and not download and not Path(root).is_dir():  # a typo would be ignored (digits) or blamed on missing files
-        raise DataNotFoundError(
-            f"data root {root} does not exist (or is not a directory); give the folder that holds the {key} files with --data-root",
+        raise DataRootError(
+            f"data root {root} does not exist (or is not a directory)",
+            remedy=remedy,
             missing=None if Path(root).exists() else root,  # a FIFO or device is there
         )
     return loader(DataOptions(Path(root) if root else None, download, image_size, arg))

@@ -25,28 +25,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from nas_proxy.columns import TAKEN
 from nas_proxy.registry import Registry
 
 ZeroCostProxy = Callable[[nn.Module, Tensor, Tensor], float]
-# correlate's results.csv holds a column per proxy, named as the proxy, beside these of its own (correlate.result.ROW_COLUMNS,
-# kept equal by tests/search/test_zero_cost.py), which a score of one of these names would overwrite: before fix53e a score
-# registered as 'truth' was taken here, then refused by correlate alone (fix53b). params and flops are not among them:
-# the zero-cost proxies of those names measure the network's size as those columns do (their column is the column)
-RESULT_COLUMNS = {
-    "arch_id": "the architecture's id",
-    "dataset": "the data a row was measured on",
-    "spec": "the architecture",
-    "truth": "the ground truth's test accuracy",
-    "truth_given": "whether the ground truth was given, not trained",
-    "truth_seconds": "the ground truth's training seconds",
-    "truth_seed2": "the ground truth of a second seed",
-    "truth_val": "the ground truth's validation accuracy",
-}
+# correlate's results.csv holds a column per proxy, named as the proxy, beside its own (nas_proxy.columns), which a score
+# of one of those names would overwrite: before fix53e a score registered as 'truth' was taken here, then refused by
+# correlate alone (fix53b). params and flops may be taken: the zero-cost proxies of those names measure the network's
+# size as those columns do (their column is the column)
 ZERO_COST: Registry[ZeroCostProxy] = Registry(
     "zero-cost proxy",
     reserved={
-        name: f"{name!r} is a column of correlate's results.csv ({what}), which its scores would overwrite"
-        for name, what in RESULT_COLUMNS.items()
+        name: f"{name!r} is a column of correlate's results.csv ({what}), which its scores would overwrite" for name, what in TAKEN.items()
     },
 )
 

@@ -69,7 +69,7 @@ class BudgetReachedError(NasProxyError):
     """Raised inside a trial that another worker's trial already pushed past the budget."""
 
 
-SEARCH_AGAIN = "; run the same command again to continue"  # what a search whose budget was not met ends its reason with
+SEARCH_AGAIN = "run the same command again to continue"  # the remedy of a search whose budget was not met (SearchResult.unmet)
 
 
 @dataclass
@@ -80,7 +80,10 @@ class SearchResult:
     best: list[dict[str, Any]]  # best first (Pareto front first with several objectives)
     files: dict[str, str]
     seconds: float
-    unmet: str | None = None  # why the run ended before its budget counted, if it did
+    # why the run ended before its budget counted, if it did (the cause alone), and what to do then: apart, so that a
+    # caller words its own line (run's), where before stop 54 it cut the remedy off the text
+    unmet_cause: str | None = None
+    unmet_remedy: str | None = None
     promotion: dict[str, Any] | None = None  # with --promote: Promotion.to_dict(), its rows best by real validation first
     ladder: dict[str, Any] | None = None  # with --ladder: ladder.summary(), per rung planned and trained, the top rung's rows
     repeats: int = 0  # trials that proposed an architecture the study had already scored (answered from it, not trained)
@@ -93,8 +96,22 @@ class SearchResult:
     # the storage the search opened (after its checks), for a caller that goes on with the study: never in to_dict
     opened: Storage | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def unmet(self) -> str | None:
+        """Why the run ended before its budget counted and what to do, in one line (the CLI's); None when it did not."""
+        if self.unmet_cause is None:
+            return None
+        return f"{self.unmet_cause}; {self.unmet_remedy}" if self.unmet_remedy else self.unmet_cause
+
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "opened"}
+        """The result as --json shows it: ``unmet`` the one line (as before its cause and remedy were apart)."""
+        shown: dict[str, Any] = {}
+        for k, v in self.__dict__.items():
+            if k == "unmet_cause":
+                shown["unmet"] = self.unmet
+            elif k not in ("opened", "unmet_remedy"):
+                shown[k] = v
+        return shown
 
 
 def check_compatible(space: SearchSpace, target: SearchProxy, name: str) -> None:
@@ -465,7 +482,7 @@ def search(
             f"rung {r['rung']} ({r['proxy']}) {r['trained']} of {r['planned']}" for r in climbed["rungs"] if r["trained"] < r["planned"]
         )
         why = " (the --timeout passed)" if timed_out else ""
-        unmet = f"the ladder did not finish{why}: {short} trained{SEARCH_AGAIN}"
+        unmet = f"the ladder did not finish{why}: {short} trained"
     promoted = promotion.rows if promotion else climbed["rows"] if climbed else None
     if out is not None:  # before probe49 two searches of two studies started at once on one --out both wrote it, exit 0 each
         _not_another_study(out, study_name, searched=True)
@@ -480,6 +497,7 @@ def search(
         {k: str(v) for k, v in files.items()},
         seconds,
         unmet,
+        None if unmet is None else SEARCH_AGAIN,
         promotion.to_dict() if promotion else None,
         climbed,
         sum(REPEAT_ATTR in t.user_attrs and not uncounted(t) for t in study.get_trials(deepcopy=False)),  # proposals only
@@ -521,7 +539,7 @@ def _given_up(study: optuna.Study) -> list[dict[str, Any]]:
 
 
 def _unmet(study: optuna.Study, n_trials: int, states: dict[str, int], timed_out: bool) -> str | None:
-    """One line saying why fewer than ``n_trials`` trials count, or None when they all do."""
+    """Why fewer than ``n_trials`` trials count (the cause, without the remedy), or None when they all do."""
     done = counted(study)
     if done >= n_trials:
         return None
@@ -529,7 +547,7 @@ def _unmet(study: optuna.Study, n_trials: int, states: dict[str, int], timed_out
     why += ["the --timeout passed"] if timed_out else []
     why += [f"{states['worker_errors']} worker processes exited with an error"] if states.get("worker_errors") else []
     why += [f"{states['running']} trials are still running elsewhere"] if states.get("running") else []
-    return f"the budget of {n_trials} trials was not met: {done} count ({'; '.join(why) or 'no reason recorded'}){SEARCH_AGAIN}"
+    return f"the budget of {n_trials} trials was not met: {done} count ({'; '.join(why) or 'no reason recorded'})"
 
 
 def join(

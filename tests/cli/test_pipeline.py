@@ -733,3 +733,27 @@ def test_a_run_made_under_a_decomposed_name_goes_on_and_no_new_one_is_made(tmp_p
         _read_preset(tmp_path / "p.toml")
     (tmp_path / "runs" / nfd).mkdir(parents=True)  # as run made it before stop 52
     assert _read_preset(tmp_path / "p.toml")["name"] == nfd
+
+
+@pytest.mark.parametrize("root", ["nodata", "afile"], ids=["missing", "a-file"])
+def test_a_data_root_that_is_no_folder_is_said_with_the_presets_key(
+    root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix54b: the data root's refusal wrote its remedy into its text, so ``run`` (which takes no --data-root: its
+    preset's [distill] data_root gives it) said "give the folder that holds the fashion-mnist files with --data-root",
+    an option run refuses. Run's line names the preset's key now; distill's says --data-root as before."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").touch()
+    preset = tmp_path / "p.toml"
+    preset.write_text(
+        f'name = "p"\ndevice = "cpu"\n[distill]\ndataset = "fashion-mnist"\ndata_root = "{root}"\nipc = 1\n'
+        '[search]\nspace = "convnet-cpu"\nn_trials = 1\n'
+    )
+    assert main(["run", str(preset), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith(
+        f"data root {root} {'does not exist (or is not a directory)' if root == 'nodata' else 'is an empty file, not a directory'}; "
+        "give the folder that holds the dataset's files as the preset's [distill] data_root\n"
+    ), err
+    assert main(["distill", "--dataset", "fashion-mnist", "--ipc", "1", "--data-root", root, "--out", "set", "--quiet"]) == 2
+    assert capsys.readouterr().err.endswith("; give the folder that holds the fashion-mnist files with --data-root\n")

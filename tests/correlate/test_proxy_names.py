@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from nas_proxy.cli import main
-from nas_proxy.correlate.result import MEASURED, ROW_COLUMNS, check_proxy_names
+from nas_proxy.columns import MEASURED
+from nas_proxy.correlate.result import ROW_COLUMNS, check_proxy_names
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.proxies.zero_cost import ZERO_COST, params
 

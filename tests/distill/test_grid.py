@@ -59,3 +59,31 @@ def test_a_grid_larger_than_the_set_draws_is_not_decoded_but_drawn_again(
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", _pixels(tiny_run / GRID) // 3)
     assert mend_grid(out) is True
     assert (out / GRID).read_bytes() == (tiny_run / GRID).read_bytes()
+
+
+def test_another_open_while_the_grid_is_decoded_keeps_pillows_guard(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fix54b: mend_grid raised Pillow's global Image.MAX_IMAGE_PIXELS to the set's grid while it decoded the grid, so
+    that another thread's Image.open of a hostile image in the same process, at that moment, was let through (here: a
+    picture of the grid's size, three times the guard, opened from inside the decoding). The guard is left alone now:
+    that open is refused as Pillow refuses it, and the whole grid is still kept."""
+    from PIL import ImageFile
+
+    out = Path(shutil.copytree(tiny_run, tmp_path / "run"))
+    limit = _pixels(out / GRID) // 3
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+    decode, other = ImageFile.ImageFile.load, list[str]()
+
+    def load(self: ImageFile.ImageFile) -> object:  # the grid's decoding: another open meanwhile, as another thread's
+        if not other:
+            try:
+                Image.open(out / GRID).close()
+                other.append("opened")
+            except Image.DecompressionBombError:
+                other.append("refused")
+        return decode(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    assert mend_grid(out) is False
+    assert other == ["refused"] and limit == Image.MAX_IMAGE_PIXELS

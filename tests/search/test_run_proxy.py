@@ -117,3 +117,49 @@ def test_a_ladder_preset_searches_without_distilling(tmp_path: Path) -> None:
     path.write_text(text.replace("random-ipc2:1.0,full:1", "random-ipc2:1.0,full:0").format(runs=tmp_path / "runs"))
     with pytest.raises(InvalidArgumentError, match=r"\[search\]: ladder 'random-ipc2:1.0,full:0'.*a count must be at least 1"):
         plan(path)
+
+
+@pytest.mark.parametrize("distils", [False, True], ids=["real-data", "distils"])
+def test_a_profile_calibrated_on_another_copy_of_the_data_is_refused_before_anything_trains(
+    distils: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix54b: ``search --dataset D --proxy-profile P`` compares P's ``dataset_sha256`` with the data it loads since stop 53,
+    but ``run PRESET --proxy-profile P`` compared the dataset's name alone: a preset searching on digits (or distilling
+    them) with a profile calibrated on other digits images went on (drill: the search ran its trials, exit 0). Refused
+    now in one line, before anything is distilled, drawn or trained; a profile of the same data goes on to distil."""
+    from unittest import mock
+
+    from nas_proxy import pipeline
+    from nas_proxy.data import load_dataset
+
+    monkeypatch.chdir(tmp_path)
+    digits = load_dataset("digits").content_sha256()
+    text = RANDOM.format(runs=tmp_path / "runs")
+    if distils:
+        text = text.replace('proxy_name = "random-ipc2"\ndataset = "digits"\n', "") + '\n[distill]\ndataset = "digits"\nipc = 2\n'
+    preset = tmp_path / "p.toml"
+    preset.write_text(text)
+
+    def profile(sha: str) -> str:
+        path = tmp_path / f"{sha[:4]}.toml"
+        path.write_text(
+            f'format = "nasproxy-proxy-profile"\nformat_version = 4\n[calibration]\ndataset = "digits"\ndataset_sha256 = "{sha}"\n'
+        )
+        return str(path)
+
+    other = "b" * 64
+    distilled = mock.patch.object(pipeline, "distill", side_effect=KeyboardInterrupt)  # stops a run that gets there
+    with distilled as spy:
+        assert main(["run", str(preset), "--quiet", "--proxy-profile", profile(other)]) == 2
+    assert spy.call_count == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        f"nasproxy run: error: --proxy-profile {tmp_path / 'bbbb.toml'} was calibrated on digits images that differ from "
+        f"those found now (content_sha256 {other[:12]}... there, {digits[:12]}... now)"
+    )
+    runs = tmp_path / "runs" / "tiny-random"
+    assert not (tmp_path / "studies").exists() and not list(runs.glob("*/*"))  # no study, no set, no subset, no trial
+    if distils:  # the same copy passes: on to distil (stopped there)
+        with distilled as spy:
+            assert main(["run", str(preset), "--quiet", "--proxy-profile", profile(digits)]) == 130
+        assert spy.call_count == 1

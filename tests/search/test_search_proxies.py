@@ -389,3 +389,29 @@ def test_a_search_on_data_too_small_to_split_is_refused_before_a_study_is_made(
     assert len(err.splitlines()) == 1 and "leaves 0 validation images" in err, err
     assert err.endswith("or give some class at least 6 training images"), err
     assert not storage.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_an_unmet_budget_is_said_as_its_cause_and_its_remedy_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix54b: SearchResult.unmet was one text ending in "; run the same command again to continue", which ``run`` cut off
+    (``unmet.removesuffix(SEARCH_AGAIN)``) to word its own line. The result holds the cause and the remedy apart now;
+    search's line, and --json's ``unmet``, say both as before."""
+    import json
+
+    from nas_proxy.proxies.training_free import ZeroCostProxy
+
+    def fails(self: ZeroCostProxy, spec: dict[str, Any], arch_id: str) -> Any:
+        raise RuntimeError("a candidate that cannot be scored")
+
+    monkeypatch.setattr(ZeroCostProxy, "score", fails)
+    monkeypatch.chdir(tmp_path)
+    cause = "the budget of 2 trials was not met: 0 count (2 trials failed (each worker starts at most --n-trials trials))"
+    config = SearchConfig(synthetic=None, proxy_name="synflow", dataset="digits", space=SMALL_SPACE, device="cpu", pruner="none")
+    result = search(config, "lib", 2, str(tmp_path / "lib.log"), out=tmp_path / "lib")
+    assert (result.unmet_cause, result.unmet_remedy) == (cause, "run the same command again to continue")
+    args = ["search", "--proxy", "synflow", "--dataset", "digits", "--space", SMALL_SPACE, "--n-trials", "2", "--device", "cpu"]
+    assert main([*args, "--study", "cli", "--quiet", "--json"]) == 1
+    said = capsys.readouterr()
+    line = f"{cause}; run the same command again to continue"
+    assert said.err == f"nasproxy search: error: {line}\n" and json.loads(said.out)["unmet"] == line

@@ -129,13 +129,13 @@ def test_a_score_named_as_a_column_of_correlates_results_is_refused_at_registrat
     """fix53e: ``@ZERO_COST.register("truth")`` was taken, and only correlate refused the name (fix53b: before, its
     scores replaced every row's ground truth in results.csv). The registry refuses it now, naming the column; params and
     flops, which measure their columns as those do, stay registered."""
-    from nas_proxy.correlate.result import MEASURED, ROW_COLUMNS
-    from nas_proxy.errors import DuplicateNameError
-    from nas_proxy.proxies.zero_cost import RESULT_COLUMNS
+    from nas_proxy.columns import TAKEN as RESULT_COLUMNS  # every column of results.csv a score would overwrite
+    from nas_proxy.groundtruth.tables import DATASET
+    from nas_proxy.registry import ReservedNameError
 
-    assert set(RESULT_COLUMNS) == set(ROW_COLUMNS) - set(MEASURED)  # every column of results.csv a score would overwrite
+    assert DATASET in RESULT_COLUMNS  # the ground-truth tables' column, which results.csv's rows carry
     for name in RESULT_COLUMNS:
-        with pytest.raises(DuplicateNameError) as refused:
+        with pytest.raises(ReservedNameError) as refused:  # fix54b: a DuplicateNameError before, no member holding it
             ZERO_COST.register(name)(params)
         assert str(refused.value).startswith(f"zero-cost proxy {name!r} cannot be registered (nas_proxy.proxies.zero_cost.params): ")
         assert str(refused.value).endswith(
