@@ -8,7 +8,7 @@ epoch reads a value back to the host: divergence is a flag on the device, read a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,40 @@ def graphable(config: TrainConfig, n: int, device: torch.device, drop_last: bool
     of 256: always graphable."""
     even = n <= config.batch_size or n % config.batch_size == 0 or drop_last
     return config.cuda_graph and device.type == "cuda" and even
+
+
+class SGD(torch.optim.SGD):
+    """torch's SGD, step for step, without the import of torch._dynamo its first call makes (~1.8 CPU-s in every process
+    that trained: ``add_param_group``, ``zero_grad`` and ``step`` are wrapped to keep torch.compile out, and the wrapper
+    imports it): each calls the function torch's wraps (its ``__wrapped__``), with gradients off as ``step``'s wrapper
+    sets them. Where this torch's methods are not wrapped so, its own methods run (:func:`optimizer`)."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        _UNWRAPPED["add_param_group"](self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _UNWRAPPED["zero_grad"](self, set_to_none)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        return _UNWRAPPED["step"](self, closure)
+
+
+_UNWRAPPED: dict[str, Callable[..., Any]] = {
+    name: f
+    for name, f in (
+        ("add_param_group", getattr(torch.optim.Optimizer.add_param_group, "__wrapped__", None)),
+        ("zero_grad", getattr(torch.optim.Optimizer.zero_grad, "__wrapped__", None)),
+        ("step", getattr(torch.optim.SGD.step, "__wrapped__", None)),
+    )
+    if f is not None
+}
+
+
+def optimizer(params: Iterable[Tensor], config: TrainConfig) -> torch.optim.Optimizer:
+    """The protocol's SGD over ``params``: :class:`SGD`, or torch's own where its methods are not wrapped as expected."""
+    cls = SGD if len(_UNWRAPPED) == 3 else torch.optim.SGD
+    return cls(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
 def batch_starts(n: int, batch_size: int, drop_last: bool) -> range:
@@ -153,7 +187,7 @@ def train_model(
     if alone is not None and (fast.label_smoothing or fast.compile):  # the compiled module shares the network's parameters
         net = _One(torch.compile(alone) if fast.compile else alone, fast.label_smoothing)  # type: ignore[arg-type]  # compile() returns a module
     dsa = DSA(flip) if config.dsa else None
-    opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    opt = optimizer(net.parameters(), config)
     n = x.shape[0]
     starts = batch_starts(n, config.batch_size, fast.drop_last)  # the same every epoch
     schedule = make_schedule(fast.schedule, opt, config, config.epochs * len(starts), fast.warmup)

@@ -18,7 +18,7 @@ from nas_proxy.data import load_dataset
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.protocols import DataRef, GroundTruthConfig
 from nas_proxy.spaces import arch_id, build_model
-from nas_proxy.trainers.synthetic_set import count_flops, count_params, ready_to_count_flops
+from nas_proxy.trainers.synthetic_set import count_flops, count_params
 from nas_proxy.training import accuracy, batch_starts, train_model
 from nas_proxy.utils import derive_seed
 
@@ -68,7 +68,6 @@ class RealData:
         self.test_y: torch.Tensor | None = dataset.test_y.to(device) if test else None
         self.flip, self.device = dataset.flip, device
         self.channels, self.num_classes, self.image_size = dataset.channels, dataset.num_classes, dataset.image_size
-        ready_to_count_flops()  # each training counts FLOPs: its one-off import here, not in the first trial
 
     def facts(self) -> dict[str, Any]:
         return {

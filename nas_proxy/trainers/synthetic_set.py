@@ -17,13 +17,13 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from nas_proxy.batched import ModelStack
 from nas_proxy.data import load_dataset
 from nas_proxy.data.base import Dataset
+from nas_proxy.models.flops import module_flops
 from nas_proxy.protocols import ProxyConfig, resolve_root
-from nas_proxy.spaces import SearchSpace, arch_id
+from nas_proxy.spaces import ConvNetSpace, MacroSpace, NB201Space, SearchSpace, arch_id
 from nas_proxy.synthetic import SyntheticSet, load_synthetic
 from nas_proxy.training import accuracies, train_model
 from nas_proxy.utils import derive_seed, resolve_device
@@ -65,7 +65,14 @@ _INIT_LOCK = threading.Lock()
 
 
 def count_flops(model: nn.Module, sample: Tensor) -> int:
-    """Forward FLOPs of one image, counted by torch (convolutions and matrix products)."""
+    """Forward FLOPs of one image as torch's FlopCounterMode counts them (convolutions and matrix products): from the
+    layers where :func:`~nas_proxy.models.flops.module_flops` vouches for the count (the project's own networks), by
+    FlopCounterMode otherwise."""
+    flops = module_flops(model, sample[:1])
+    if flops is not None:
+        return flops
+    from torch.utils.flop_counter import FlopCounterMode
+
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -74,13 +81,23 @@ def count_flops(model: nn.Module, sample: Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def ready_to_count_flops() -> None:
+# spaces whose every network is one of the project's own (nas_proxy/models/flops.py counts them): exact types, as a
+# subclass (a user's family) may build another
+COUNTED_SPACES: tuple[type[SearchSpace], ...] = (ConvNetSpace, MacroSpace, NB201Space)
+
+
+def ready_to_count_flops(space: SearchSpace | None = None) -> None:
     """Make FlopCounterMode's one-off set-up now, before any trial: its first use imports torch._dynamo
     (and sympy: seconds), and a Ctrl-C during an import is held until it ends (:mod:`nas_proxy.interrupts`),
     so a first trial that counted its FLOPs acted on Ctrl-C 5 to 10 s late (found by drill42). A later call
-    costs a tiny forward pass."""
-    with _INIT_LOCK:
-        count_flops(nn.Linear(1, 1), torch.zeros(1, 1))
+    costs a tiny forward pass. Nothing where the networks to count are all ``space``'s, and its networks are
+    counted without FlopCounterMode (:data:`COUNTED_SPACES`)."""
+    if space is not None and type(space) in COUNTED_SPACES:
+        return
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with _INIT_LOCK, torch.no_grad(), FlopCounterMode(display=False):
+        nn.Linear(1, 1)(torch.zeros(1, 1))
 
 
 def data_of(syn: SyntheticSet, data_root: str | None = None) -> Dataset:
@@ -107,7 +124,6 @@ class ProxyContext:
         subset = torch.randperm(val_x.shape[0], generator=g)[: config.report_images].to(device)
         self.report_x, self.report_y = self.val_x[subset], self.val_y[subset]
         self.vectorize: bool | None = None  # seeds > 1: ModelStack's default (a loop over the copies) unless set
-        ready_to_count_flops()  # every score counts FLOPs: its one-off import happens here, not in the first trial
 
     @classmethod
     def load(

@@ -42,3 +42,40 @@ def test_a_searchs_scores_are_not_reused_for_a_set_of_images_changed_since(tmp_p
         score_archs(proxy, archs, tmp_path / "cache")
     rows = [json.loads(line) for f in (tmp_path / "cache").glob("*.jsonl") for line in f.read_text().splitlines()]
     assert rows == []
+
+
+def test_flop_counting_is_set_up_only_for_networks_the_layer_count_cannot_vouch_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """perf54b: every proxy context (and every real-data trainer) set up FlopCounterMode (torch._dynamo and sympy,
+    ~1.6 CPU-s in a cold process) though the registered spaces' networks are counted from their layers; now a context
+    sets up nothing, and ready_to_count_flops(space) only for a space whose networks may be a user's (a subclass
+    of a registered family may build anything), or where the space is not known (None)."""
+    import builtins
+    from typing import Any
+
+    import torch
+
+    from nas_proxy.spaces import ConvNetSpace
+    from nas_proxy.synthetic import SyntheticSet
+    from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, ready_to_count_flops
+
+    class UserSpace(ConvNetSpace):
+        pass
+
+    imported, real_import = list[str](), builtins.__import__
+
+    def recording(name: str, *args: Any, **kwargs: Any) -> Any:
+        imported.append(name)
+        return real_import(name, *args, **kwargs)
+
+    images, labels = torch.zeros(2, 1, 8, 8), torch.tensor([0, 1])
+    with monkeypatch.context() as m:
+        m.setattr(builtins, "__import__", recording)
+        ProxyContext(SyntheticSet(images, labels, {}, Path()), images, labels, False, torch.device("cpu"), ProxyConfig(report_images=2))
+        for name in ("convnet720", "macro", "nb201"):
+            ready_to_count_flops(get_space(name))
+        assert "torch.utils.flop_counter" not in imported
+        ready_to_count_flops(UserSpace("mine"))
+        assert "torch.utils.flop_counter" in imported
+        imported.clear()
+        ready_to_count_flops()
+        assert "torch.utils.flop_counter" in imported

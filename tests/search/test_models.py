@@ -164,3 +164,71 @@ def test_reset_parameters_is_reproducible_under_a_seed() -> None:
     assert not a["blocks.0.conv.weight"].equal(c["blocks.0.conv.weight"])
     assert not any((v == 7.0).all() for v in a.values() if v.is_floating_point())
     assert a["blocks.0.norm.running_mean"].eq(0).all() and a["blocks.0.norm.running_var"].eq(1).all()
+
+
+def _torchs_flops(model: torch.nn.Module, sample: torch.Tensor) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(sample)
+    return int(counter.get_total_flops())
+
+
+@pytest.mark.parametrize("name", ["convnet-cpu", "convnet-small", "convnet720", "macro", "nb201"])
+def test_the_layer_count_of_every_registered_spaces_networks_is_torchs(name: str) -> None:
+    """perf54b: a training process counted FLOPs with FlopCounterMode only, whose first use imports torch._dynamo and
+    sympy (~1.5 CPU-s); the project's own networks are counted from their layers, to the FLOP of FlopCounterMode's,
+    on seeded draws of each registered space that together take every option of every key (norms, activations,
+    poolings, depths, widths, kernels, operations), at two image sizes."""
+    import optuna
+
+    from nas_proxy.models.flops import module_flops
+    from nas_proxy.spaces import SPACES, get_space
+
+    assert set(SPACES.names()) == {"convnet-cpu", "convnet-small", "convnet720", "macro", "nb201"}  # a new one: add it
+    space = get_space(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=54))
+    seen: set[tuple[str, str]] = set()
+    chosen = []
+    for _ in range(300):  # keep a draw that takes an option no kept draw took (drawing is cheap, counting is not)
+        trial = study.ask()
+        spec = space.sample(trial)
+        if new := {(key, repr(value)) for key, value in trial.params.items()} - seen:
+            seen |= new
+            chosen.append(spec)
+    declared = {(key, repr(v)) for key, values in space.describe().get("params", {}).items() for v in values}
+    assert {pair for pair in declared if pair[0] in {k for k, _ in seen}} <= seen  # every option of every key drawn
+    for i, spec in enumerate(chosen):
+        channels, side = (1, 28) if i % 2 else (3, 16)
+        model = space.build(spec, channels, 10, (side, side))
+        sample = torch.randn(1, channels, side, side)
+        assert module_flops(model, sample) == _torchs_flops(model, sample) > 0, spec
+
+
+def test_a_network_the_layer_count_cannot_vouch_for_is_counted_by_torch() -> None:
+    """A user's module (its forward may multiply anything), a subclass of a known one, a hooked layer: no layer count
+    (None), and count_flops gives FlopCounterMode's number, which counts the user's matrix product too."""
+    from nas_proxy.models.flops import module_flops
+    from nas_proxy.trainers.synthetic_set import count_flops
+
+    class Gram(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            f = x.flatten(2)
+            return (f @ f.transpose(1, 2)).flatten(1)  # a product no layer of the count holds
+
+    class MyConv(torch.nn.Conv2d):
+        pass
+
+    sample = torch.randn(2, 3, 8, 8)
+    user = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), Gram(), torch.nn.Linear(16, 5))
+    subclass = torch.nn.Sequential(MyConv(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(144, 5))
+    hooked = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(144, 5))
+    hooked[0].register_forward_hook(lambda m, a, out: None)
+    for model in (user, subclass, hooked):
+        assert module_flops(model, sample[:1]) is None
+        assert count_flops(model, sample) == _torchs_flops(model, sample[:1])
+    layers = module_flops(torch.nn.Sequential(user[0]), sample[:1])
+    assert layers is not None and count_flops(user, sample) == layers + 2 * 4 * 36 * 4 + 2 * 16 * 5  # the Gram product too
+    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, groups=1, stride=2), torch.nn.Flatten(), torch.nn.Linear(36, 5))
+    assert module_flops(plain, sample[:1]) == _torchs_flops(plain, sample[:1])  # known modules alone: counted

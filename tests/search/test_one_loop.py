@@ -125,3 +125,40 @@ def test_trials_on_several_threads_score_as_one_at_a_time(tiny_run: Path) -> Non
     for t in threads:
         t.join()
     assert [(r.accuracy, r.curve) for r in together] == [(r.accuracy, r.curve) for r in alone]
+
+
+def test_the_protocols_sgd_steps_as_torchs_and_imports_no_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """perf54b: every process that trained imported torch._dynamo and sympy (~1.8 CPU-s) at its first optimiser (torch
+    wraps SGD's methods to keep torch.compile out); the protocol's SGD now imports nothing, and steps as torch's bit for
+    bit (momentum, weight decay, a schedule stepped every step)."""
+    import builtins
+
+    from nas_proxy.training import SGD, optimizer
+
+    config = TrainConfig(lr=0.05, momentum=0.9, weight_decay=5e-4)
+    imported, real_import = list[str](), builtins.__import__
+
+    def recording(name: str, *args: Any, **kwargs: Any) -> Any:
+        imported.append(name)
+        return real_import(name, *args, **kwargs)
+
+    def trained(make: Any) -> list[Tensor]:
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
+        opt = make(net.parameters())
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=6)
+        g = torch.Generator().manual_seed(1)
+        for _ in range(6):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(torch.randn(5, 1, 8, 8, generator=g)), torch.tensor([0, 1, 2, 0, 1])).backward()
+            opt.step()
+            sched.step()
+        return [p.detach().clone() for p in net.parameters()]
+
+    with monkeypatch.context() as m:
+        m.setattr(builtins, "__import__", recording)
+        ours = trained(lambda params: optimizer(params, config))
+    assert "torch._dynamo" not in imported, imported
+    torchs = trained(lambda params: torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay))
+    assert isinstance(optimizer(nn.Linear(1, 1).parameters(), config), SGD)
+    assert all(torch.equal(a, b) for a, b in zip(ours, torchs, strict=True))
