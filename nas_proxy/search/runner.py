@@ -273,6 +273,7 @@ def run_worker(
             ladders.check_joined(storage, study_name, config, target, opened.workdir(study_name))
             target.proxy.prepare()
             target.proxy.ready()  # what its first score loads, from the data read here (before review53: read again then)
+            ready_to_count_flops(space)  # as search's own workers: a joining worker had it from the proxy's context before perf54b
     seed = config.seed + worker_index
     with interrupts.deferred():
         study = create_or_check(storage, study_name, config, target.fingerprint(space), seed)
@@ -431,7 +432,9 @@ def search(
             rungs.check()  # every rung's, before rung 0 draws its random subset
         target.proxy.prepare()  # a random subset is made here, before the workers start
         target.proxy.ready()  # its real data loaded and checked before a study is made (worker 0 below scores with it)
-        ready_to_count_flops()  # every trial counts FLOPs, whatever its proxy: the one-off import here, not in trial 1's Ctrl-C
+        ready_to_count_flops(
+            space
+        )  # every trial counts FLOPs: a space's own count, or torch's one-off import here, not in trial 1's Ctrl-C
         if rungs is not None:
             rungs.prepare()  # every rung's scorer (its random subset), before a study is made
     opened = early or open_storage(storage_url, study_name, *heartbeat)

@@ -1198,6 +1198,25 @@ def test_a_trials_flop_count_imports_nothing_once_its_context_is_built(monkeypat
     assert "torch._dynamo" not in imported, imported
 
 
+def test_a_search_and_a_joining_worker_make_flop_counting_ready_for_their_space(
+    finished: tuple[Path, Path], tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """perf54b counted a registered space's networks without FlopCounterMode, but search still asked for its one-off
+    set-up without saying the space (torch._dynamo and sympy: ~2 CPU-s of a cold search), and a joining worker, which
+    had it from the proxy's context, no longer asked at all (a user's space: the import inside its first trial, where
+    a Ctrl-C waits for it). Both now ask, for their space."""
+    from nas_proxy.search import runner
+
+    asked: list[object] = []
+    monkeypatch.setattr(runner, "ready_to_count_flops", asked.append)
+    search(config(tiny_run), "flops", 1, str(tmp_path / "j.log"), out=tmp_path, progress=False)
+    assert [type(s) for s in asked] == [type(get_space(SMALL_SPACE))], asked
+    asked.clear()
+    storage, _ = finished
+    join("s1", str(storage), device="cpu", progress=False)
+    assert [type(s) for s in asked] == [type(get_space(SMALL_SPACE))], asked
+
+
 def test_the_wait_for_other_workers_says_how_long_a_dead_one_may_take(tmp_path: Path) -> None:
     """review45: a search started long after a worker on another host died waits up to the grace period (the
     heartbeat's clock-jump guard) with one line that gave no bound; it now names it (a journal's, a database's)."""
