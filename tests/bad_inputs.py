@@ -1896,6 +1896,9 @@ PROBE54: list[Case] = [
     Case(S.replace("--synthetic syn", "--synthetic /dev/zero"), "synthetic set /dev/zero is a device, not a directory"),
     Case("worker --study done --storage /dev/zero", "storage /dev/zero is a device, not a regular file; give a journal file path"),
     Case("run /dev/zero", "preset /dev/zero is a device, not a regular file"),
+    # after the merge: calibrate read an existing --out whole to see if it was a profile (/dev/zero: 16.7 GB, killed)
+    Case(f"{CL} --scores ladders/scores-full.csv --out /dev/zero", "--out /dev/zero is a device; give the profile's file name", G54),
+    Case(f"{CAL} --out /dev/full", "--out /dev/full is a device; give the profile's file name", G54),
 ]
 CASES += PROBE54
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,7 @@ def _choices(args: argparse.Namespace) -> dict[str, list[Any]]:
 
 def _output(args: argparse.Namespace) -> Path:
     """The profile path, refused before any work when it holds something that is not a profile."""
-    from nas_proxy.checks import not_a_synthetic_set
+    from nas_proxy.checks import MAX_TEXT_BYTES, kind, not_a_synthetic_set
     from nas_proxy.files import check_writable
     from nas_proxy.profile import looks_like_profile
     from nas_proxy.studies.storage import study_dir
@@ -174,8 +175,13 @@ def _output(args: argparse.Namespace) -> Path:
     if out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a directory; give the profile's file name, such as {out / 'profile.toml'}")
     if out.exists():
+        mode = out.stat().st_mode
+        if not stat.S_ISREG(mode):  # before probe54, read whole: --out /dev/zero grew to 16.7 GB until the kernel killed it
+            raise InvalidArgumentError(f"--out {out} is {kind(mode)}; give the profile's file name")
         try:
-            mine = looks_like_profile(out.read_text(errors="replace"))  # whole, or cut short (a damaged disk)
+            with out.open("rb") as f:  # whole, or cut short (a damaged disk); a profile is never near the limit
+                head = f.read(MAX_TEXT_BYTES + 1)
+            mine = len(head) <= MAX_TEXT_BYTES and looks_like_profile(head.decode(errors="replace"))
         except OSError:
             mine = False
         if not mine:
