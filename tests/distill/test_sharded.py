@@ -19,10 +19,11 @@ import torch.distributed as dist
 from safetensors import safe_open
 
 from nas_proxy.distill import DistillConfig, distill
+from nas_proxy.distill.checkpoint import read_checkpoint
 from nas_proxy.distill.join import HINT
 from nas_proxy.distill.runner import ClassShard
 from nas_proxy.distill.sharded import RankShard, shard_classes
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import ArtifactError, InvalidArgumentError
 from nas_proxy.synthetic import load_synthetic
 from tests import warm
 from tests.conftest import tiny_config
@@ -165,6 +166,80 @@ def test_a_full_disk_on_one_rank_s_checkpoint_stops_every_rank_and_the_same_comm
     resumed = torchrun(out, *flags)  # the same command, the disk freed
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [6, 6]
+
+
+COUPLED = ["--iterations", "6", "--checkpoint-every", "2", "--net-norm", "batchnorm"]  # batch norm: the ranks stay in step
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> torch.Tensor:
+    """The merged images of a coupled launch of :data:`COUPLED` that nothing stopped."""
+    out = tmp_path_factory.mktemp("uninterrupted") / "sharded"
+    done = torchrun(out, *COUPLED)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return load_synthetic(out).images
+
+
+def staged_file(shard: Path) -> Path:
+    return shard / ".checkpoint.safetensors.staged.tmp"
+
+
+def starts(stderr: str) -> dict[int, int]:
+    """Each rank's first iteration, as tests/sharded_worker.py's ``starts`` says it."""
+    said = [line.split() for line in stderr.splitlines() if line.startswith("rank ") and " starts at iteration " in line]
+    return {int(words[1]): int(words[-1]) for words in said}
+
+
+def test_the_ranks_settle_a_checkpoint_a_kill_left_staged_alike() -> None:
+    """Every rank holds N (renamed or whole staged): roll forward to N; a rank without N: every staged file dropped."""
+    from nas_proxy.distill.sharded import _settled
+
+    assert _settled([(4, None), (2, 4)]) == 4  # killed between the agreement and rank 1's rename
+    assert _settled([(2, 4), (2, 4)]) == 4  # killed before any rename: every write of 4 succeeded
+    assert _settled([(None, 2), (2, None)]) == 2  # the first checkpoint: rank 0 had none before
+    assert _settled([(2, 4), (2, None)]) is None  # rank 1's staged file cut (or never written): back to 2
+    assert _settled([(4, None), (2, None)]) is None  # nothing staged: refused as before (different iterations)
+    assert _settled([(2, None), (2, None)]) is None and _settled([(None, None)] * 2) is None
+    assert _settled([(4, 2), (4, None)]) is None  # a stale staged file: dropped
+
+
+def test_a_kill_between_the_ranks_agreement_and_their_renames_is_rolled_forward_by_the_same_command(
+    tmp_path: Path, uninterrupted: torch.Tensor
+) -> None:
+    """fix54a: rank 1 killed after every rank's staged checkpoint of 4 was agreed whole and rank 0's renamed in, before
+    its own: the shards at [4, 2], rank 1's of 4 staged; the same command refused them, 'stopped at different
+    iterations ([4, 2]) ... start again with --force', the work lost. Now it renames rank 1's in and continues from 4
+    on both ranks (nothing redone), and the merged set is the uninterrupted launch's, bit for bit."""
+    out = tmp_path / "sharded"
+    killed = torchrun(out, *COUPLED, die_at="gap:4", timeout=240)
+    shards = [out / "shards" / f"{rank}-of-2" for rank in range(2)]
+    assert killed.returncode != 0
+    assert [shard_done(s) for s in shards] == [4, 2] and not staged_file(shards[0]).exists()  # the state the kill left
+    assert read_checkpoint(staged_file(shards[1]))["done"] == 4
+    resumed = torchrun(out, *COUPLED, die_at="starts", timeout=240)  # the same command (the worker only says the start)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert starts(resumed.stderr) == {0: 4, 1: 4}
+    assert torch.equal(load_synthetic(out).images, uninterrupted)
+    assert [shard_done(s) for s in shards] == [6, 6] and not [p.name for p in (out / "shards").rglob("*staged*")]
+
+
+def test_a_staged_checkpoint_cut_on_one_rank_is_dropped_and_the_ranks_resume_from_the_older(
+    tmp_path: Path, uninterrupted: torch.Tensor
+) -> None:
+    """fix54a: rank 1's staged checkpoint of 4 cut short and rank 1 killed before the agreement (rank 0's of 4 staged
+    whole): no rank holds 4 on every rank, so each drops its staged file and both resume from 2."""
+    out = tmp_path / "sharded"
+    killed = torchrun(out, *COUPLED, die_at="torn:4", timeout=240)
+    shards = [out / "shards" / f"{rank}-of-2" for rank in range(2)]
+    assert killed.returncode != 0
+    assert [shard_done(s) for s in shards] == [2, 2] and read_checkpoint(staged_file(shards[0]))["done"] == 4
+    with pytest.raises(ArtifactError):
+        read_checkpoint(staged_file(shards[1]))
+    resumed = torchrun(out, *COUPLED, die_at="starts", timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert starts(resumed.stderr) == {0: 2, 1: 2}
+    assert torch.equal(load_synthetic(out).images, uninterrupted)
+    assert not [p.name for p in (out / "shards").rglob("*staged*")]
 
 
 def test_launch_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -871,7 +946,6 @@ def test_a_ranks_full_disk_reaches_every_rank_named_with_its_remedy(one_rank_gro
     import pickle
 
     from nas_proxy.distill.sharded import _agree
-    from nas_proxy.errors import ArtifactError
     from nas_proxy.files import DiskFullError
 
     full = DiskFullError(tmp_path / "shards" / "rank-0" / "checkpoint.safetensors", 100, 0)
