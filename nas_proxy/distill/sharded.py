@@ -62,7 +62,7 @@ from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError, shown
-from nas_proxy.files import output_lock, sync_folder
+from nas_proxy.files import DiskFullError, output_lock, shorten, sync_folder
 from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, mend_grid, save_synthetic
 from nas_proxy.utils import resolve_device
 
@@ -157,17 +157,31 @@ class RankShard(ClassShard):
             write(path)  # independent shards resume from their own iterations
             return
         staged = staged_path(path)
-        failed: NasProxyError | None = None
-        try:
-            write(staged)
-        except NasProxyError as e:
-            failed = e
+        failed = _failure(lambda: write(staged), staged, path)
+        if self._any(failed):
+            staged.unlink(missing_ok=True)
+            raise failed or PeerFailedError("a peer rank could not write its checkpoint")
+        _rename_in(staged, path)  # a kill before every rank's rename: settled at the next start (_settle)
+
+    def _any(self, failed: NasProxyError | None) -> bool:
+        """Whether any rank's step failed (``failed``: this rank's error, if any)."""
         flag = torch.tensor([int(failed is not None)])
         dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.objects)
-        if int(flag):
-            staged.unlink(missing_ok=True)
-            raise failed if failed is not None else PeerFailedError("a peer rank could not write its checkpoint")
-        _rename_in(staged, path)  # a kill before every rank's rename: settled at the next start (_settle)
+        return bool(flag)
+
+
+def _failure(step: Callable[[], None], staged: Path, path: Path) -> NasProxyError | None:
+    """The error of ``step`` (None: it succeeded), naming the checkpoint ``path`` where it named its staged file: the
+    user knows the checkpoint in ``OUT/shards/R-of-W``; before fix54a a full disk read 'no space left on device writing
+    OUT/shards/1-of-2/.checkpoint.safetensors.staged.tmp: ...'."""
+    try:
+        step()
+    except NasProxyError as e:
+        named = e.with_cause(e.cause.replace(shorten(staged), shorten(path)))
+        if isinstance(named, DiskFullError):
+            named.path = path
+        return named
+    return None
 
 
 def staged_path(path: Path) -> Path:

@@ -161,6 +161,8 @@ def test_a_full_disk_on_one_rank_s_checkpoint_stops_every_rank_and_the_same_comm
     # rank 1's full disk said (by each rank that says it before torchrun stops the others on the first one's exit)
     assert full.returncode != 0 and said, full.stderr
     assert any("no space left on device" in line and line.endswith("(rank 1 of 2)") for line in said), said
+    # the checkpoint the user knows, not its staged file (fix54a: '... writing OUT/shards/1-of-2/.checkpoint.safetensors.staged.tmp')
+    assert all(f"writing {out / 'shards' / '1-of-2' / 'checkpoint.safetensors'}: " in line for line in said), said
     assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [3, 3]  # rank 0's of 6 not renamed in
     assert not [p.name for p in (out / "shards").rglob("*staged*")]
     resumed = torchrun(out, *flags)  # the same command, the disk freed
@@ -240,6 +242,28 @@ def test_a_staged_checkpoint_cut_on_one_rank_is_dropped_and_the_ranks_resume_fro
     assert starts(resumed.stderr) == {0: 2, 1: 2}
     assert torch.equal(load_synthetic(out).images, uninterrupted)
     assert not [p.name for p in (out / "shards").rglob("*staged*")]
+
+
+def test_a_coupled_rank_s_failed_checkpoint_is_named_as_the_checkpoint_not_its_staged_file(one_rank_group: None, tmp_path: Path) -> None:
+    """fix54a: a full disk on a coupled rank's checkpoint said 'no space left on device writing
+    OUT/shards/0-of-1/.checkpoint.safetensors.staged.tmp: ...', a file the user never sees; now the checkpoint, with
+    the cause, class and exit status kept."""
+    import errno
+
+    from nas_proxy.files import DiskFullError, write_error
+
+    path = tmp_path / "shards" / "0-of-1" / "checkpoint.safetensors"
+    path.parent.mkdir(parents=True)
+
+    def full(at: Path) -> None:  # what atomic_path raises for ENOSPC while writing ``at``
+        raise write_error(OSError(errno.ENOSPC, "No space left on device"), at, 1000)
+
+    with pytest.raises(DiskFullError) as raised:
+        RankShard(0, 1, True, None).save(path, full)
+    said = str(raised.value)
+    assert said.startswith(f"no space left on device writing {path}: 1,000 bytes to write, "), said
+    assert "staged" not in said and raised.value.path == path and raised.value.exit_code == 4
+    assert said.endswith("free space, then run the same command again") and list(path.parent.iterdir()) == []
 
 
 def test_launch_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
