@@ -6,14 +6,16 @@
 rank 0 has renamed its own in (a coupled run's shards at two iterations, rank 1's of N staged);
 ``torn:N``: rank 1's staged checkpoint of iteration N is cut short (a disk that tore it) and rank 1 dies before the
 agreement, once rank 0's staged one is written (no rank renamed);
+``eio:N``: rank 1's rename of its staged checkpoint of iteration N fails (EIO), after the agreement;
 ``starts``: no gate; each rank says on stderr the iteration its loop starts from (``rank R starts at iteration D``).
 
-Usage: ``torchrun ... -m tests.sharded_worker DIE_AT|full:N|gap:N|torn:N|starts distill ARGS...`` (PYTHONPATH holding the
+Usage: ``torchrun ... -m tests.sharded_worker DIE_AT|full:N|gap:N|torn:N|eio:N|starts distill ARGS...`` (PYTHONPATH holding the
 checkout)
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -67,6 +69,16 @@ def main() -> int:
             rename_in(staged, path)
 
         sharded._rename_in = killed_before_renaming
+        return cli.main(argv)
+    if when.startswith("eio:"):
+        replace, eio_at = os.replace, int(when.removeprefix("eio:"))
+
+        def failing(src: Any, dst: Any, **kwargs: Any) -> None:
+            if rank_1 and Path(src).name.endswith(".staged.tmp") and read_checkpoint(Path(src))["done"] == eio_at:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            replace(src, dst, **kwargs)
+
+        os.replace = failing
         return cli.main(argv)
     if when.startswith(("full:", "torn:")):
         write, at = runner.write_checkpoint, int(when.partition(":")[2])

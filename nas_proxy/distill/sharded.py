@@ -62,7 +62,7 @@ from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError, shown
-from nas_proxy.files import DiskFullError, output_lock, shorten, sync_folder
+from nas_proxy.files import DiskFullError, output_lock, shorten, sync_folder, writing
 from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, mend_grid, save_synthetic
 from nas_proxy.utils import resolve_device
 
@@ -161,7 +161,10 @@ class RankShard(ClassShard):
         if self._any(failed):
             staged.unlink(missing_ok=True)
             raise failed or PeerFailedError("a peer rank could not write its checkpoint")
-        _rename_in(staged, path)  # a kill before every rank's rename: settled at the next start (_settle)
+        # a kill before every rank's rename, or a rename that failed: settled at the next start (_settle)
+        failed = _failure(lambda: _rename_in(staged, path), staged, path)
+        if self._any(failed):
+            raise failed or PeerFailedError("a peer rank could not rename its checkpoint in")
 
     def _any(self, failed: NasProxyError | None) -> bool:
         """Whether any rank's step failed (``failed``: this rank's error, if any)."""
@@ -191,8 +194,12 @@ def staged_path(path: Path) -> Path:
 
 
 def _rename_in(staged: Path, path: Path) -> None:
-    """Replace the checkpoint ``path`` by its whole staged successor."""
-    os.replace(staged, path)
+    """Replace the checkpoint ``path`` by its whole staged successor; an ``OSError`` (EIO, a folder in the way) is the
+    one-line :class:`~nas_proxy.files.FileWriteError` naming ``path`` (before fix54a an internal error, on that rank
+    only, while its peers went on). The folder's fsync cannot fail here (:func:`~nas_proxy.files.sync_folder`); a rename
+    it did not make lasting is brought in again at the next start, from the staged file it left (:func:`_settle`)."""
+    with writing(path):
+        os.replace(staged, path)
     sync_folder(path.parent)
 
 

@@ -266,6 +266,40 @@ def test_a_coupled_rank_s_failed_checkpoint_is_named_as_the_checkpoint_not_its_s
     assert said.endswith("free space, then run the same command again") and list(path.parent.iterdir()) == []
 
 
+def test_a_coupled_rank_s_checkpoint_that_cannot_be_renamed_in_is_a_one_line_error(one_rank_group: None, tmp_path: Path) -> None:
+    """fix54a: the rename of a coupled rank's staged checkpoint was outside any error handling: an OSError there (a folder
+    in the way here; EIO, EXDEV) was an internal error ('IsADirectoryError: [Errno 21] Is a directory'). Now the one
+    line naming the checkpoint, the staged file kept for the next start."""
+    from nas_proxy.distill.sharded import staged_path
+    from nas_proxy.files import FileWriteError, write_bytes
+
+    path = tmp_path / "shards" / "0-of-1" / "checkpoint.safetensors"
+    (path / "in-the-way").mkdir(parents=True)
+    with pytest.raises(FileWriteError) as raised:
+        RankShard(0, 1, True, None).save(path, lambda at: write_bytes(at, b"whole"))
+    assert str(raised.value) == f"cannot write {path}: it is a folder; give a file path"
+    assert staged_path(path).read_bytes() == b"whole"
+
+
+def test_a_rank_whose_checkpoint_cannot_be_renamed_in_stops_every_rank_in_one_line_and_the_same_command_continues(
+    tmp_path: Path, uninterrupted: torch.Tensor
+) -> None:
+    """fix54a: rank 1's rename of its agreed checkpoint of 4 failed (EIO) while rank 0's succeeded: rank 1 said an
+    internal error ('OSError: [Errno 5] Input/output error') and rank 0 went on into the next collective. Now every
+    rank stops with rank 1's line naming its checkpoint, and the same command brings rank 1's staged one in."""
+    out = tmp_path / "sharded"
+    failed = torchrun(out, *COUPLED, die_at="eio:4", timeout=240)
+    said = [line for line in failed.stderr.splitlines() if line.startswith("nasproxy distill:")]
+    line = f"nasproxy distill: error: cannot write {out / 'shards' / '1-of-2' / 'checkpoint.safetensors'}: Input/output error (rank 1 of 2)"
+    assert failed.returncode != 0 and said and all(s == line for s in said), failed.stderr[-3000:]
+    shards = [out / "shards" / f"{rank}-of-2" for rank in range(2)]
+    assert [shard_done(s) for s in shards] == [4, 2] and read_checkpoint(staged_file(shards[1]))["done"] == 4
+    resumed = torchrun(out, *COUPLED, die_at="starts", timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert starts(resumed.stderr) == {0: 4, 1: 4}
+    assert torch.equal(load_synthetic(out).images, uninterrupted)
+
+
 def test_launch_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from nas_proxy.cli import main
 
