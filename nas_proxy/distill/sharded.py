@@ -61,8 +61,8 @@ from nas_proxy.distill.launch import watch_launcher
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, OutputConflictError, shown
-from nas_proxy.files import output_lock, sync_folder
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError, shown
+from nas_proxy.files import DiskFullError, output_lock, shorten, sync_folder, writing
 from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, mend_grid, save_synthetic
 from nas_proxy.utils import resolve_device
 
@@ -156,19 +156,103 @@ class RankShard(ClassShard):
         if not self.coupled:
             write(path)  # independent shards resume from their own iterations
             return
-        staged = path.with_name(f".{path.name}.staged.tmp")
-        failed: NasProxyError | None = None
-        try:
-            write(staged)
-        except NasProxyError as e:
-            failed = e
+        staged = staged_path(path)
+        failed = _failure(lambda: write(staged), staged, path)
+        if self._any(failed):
+            staged.unlink(missing_ok=True)
+            raise failed or PeerFailedError("a peer rank could not write its checkpoint")
+        # a kill before every rank's rename, or a rename that failed: settled at the next start (_settle)
+        failed = _failure(lambda: _rename_in(staged, path), staged, path)
+        if self._any(failed):
+            raise failed or PeerFailedError("a peer rank could not rename its checkpoint in")
+
+    def _any(self, failed: NasProxyError | None) -> bool:
+        """Whether any rank's step failed (``failed``: this rank's error, if any)."""
         flag = torch.tensor([int(failed is not None)])
         dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.objects)
-        if int(flag):
-            staged.unlink(missing_ok=True)
-            raise failed if failed is not None else PeerFailedError("a peer rank could not write its checkpoint")
+        return bool(flag)
+
+
+def _failure(step: Callable[[], None], staged: Path, path: Path) -> NasProxyError | None:
+    """The error of ``step`` (None: it succeeded), naming the checkpoint ``path`` where it named its staged file: the
+    user knows the checkpoint in ``OUT/shards/R-of-W``; before fix54a a full disk read 'no space left on device writing
+    OUT/shards/1-of-2/.checkpoint.safetensors.staged.tmp: ...'."""
+    try:
+        step()
+    except NasProxyError as e:
+        named = e.with_cause(e.cause.replace(shorten(staged), shorten(path)))
+        if isinstance(named, DiskFullError):
+            named.path = path
+        return named
+    return None
+
+
+def staged_path(path: Path) -> Path:
+    """Where :meth:`RankShard.save` writes a coupled shard's new checkpoint ``path`` before every rank's is whole (a name
+    :func:`~nas_proxy.distill.checkpoint.leftover_files` takes for a leftover)."""
+    return path.with_name(f".{path.name}.staged.tmp")
+
+
+def _rename_in(staged: Path, path: Path) -> None:
+    """Replace the checkpoint ``path`` by its whole staged successor; an ``OSError`` (EIO, a folder in the way) is the
+    one-line :class:`~nas_proxy.files.FileWriteError` naming ``path`` (before fix54a an internal error, on that rank
+    only, while its peers went on). The folder's fsync cannot fail here (:func:`~nas_proxy.files.sync_folder`); a rename
+    it did not make lasting is brought in again at the next start, from the staged file it left (:func:`_settle`)."""
+    with writing(path):
         os.replace(staged, path)
-        sync_folder(path.parent)
+    sync_folder(path.parent)
+
+
+Held = tuple[int | None, int | None]  # a rank's checkpoint's iteration, its whole staged checkpoint's (None: none, or not whole)
+
+
+def _held(shard_dir: Path) -> Held:
+    """What this rank's shard holds (:func:`_settle`): the iteration of its checkpoint and of a whole staged one."""
+    checkpoint = shard_dir / CHECKPOINT
+    return _iteration(checkpoint), _iteration(staged_path(checkpoint))
+
+
+def _iteration(path: Path) -> int | None:
+    """The iteration of the checkpoint at ``path`` if it reads back and checks as one (its digest), else None."""
+    if not path.is_file():  # (a FIFO would block the read; check_output says what is wrong with a checkpoint)
+        return None
+    try:
+        return int(read_checkpoint(path)["done"])
+    except ArtifactError:  # cut short by the disk, or not a checkpoint
+        return None
+
+
+def _settled(held: list[Held]) -> int | None:
+    """The iteration every rank's checkpoint is brought to from its staged one, or None: every staged file is dropped.
+
+    The rule: N is the latest iteration any rank holds (as its checkpoint or as a whole staged file). If every rank holds
+    N, each renames its staged file of N in (roll forward); otherwise each drops its staged file, and the ranks resume from
+    their checkpoints if these agree (else the shards are refused as before: 'stopped at different iterations').
+
+    Why it is safe: coupled ranks are in step, so their files of one iteration are one state of the run. A rank renames
+    its staged file only after every rank said its own was written whole (:meth:`RankShard.save`), and a staged file
+    leaves only by that rename or, when some rank's write failed, by every rank dropping it. So a kill -9 (of one rank,
+    or of the whole launch) between the agreement and the last rename leaves every rank holding N, renamed or staged:
+    rolling forward finishes what the agreement decided. Every rank holding N also means every rank's write of N
+    succeeded, so where the kill came before the agreement, rolling forward is what it would have decided. A rank
+    without N (its write cut by the kill, or its staged file cut since) means no rank renamed N (a rename follows the
+    agreement, which needs every rank's write), and every rank's checkpoint is still the older one they share."""
+    latest = max((n for pair in held for n in pair if n is not None), default=None)
+    if latest is None or not any(staged == latest for _, staged in held):
+        return None  # nothing staged to bring in
+    return latest if all(latest in pair for pair in held) else None
+
+
+def _settle(shard_dir: Path, target: int | None) -> None:
+    """Bring this rank's staged checkpoint in when it is of ``target`` (:func:`_settled`), else drop it."""
+    checkpoint = shard_dir / CHECKPOINT
+    staged = staged_path(checkpoint)
+    if not staged.is_file():
+        return
+    if target is not None and _iteration(checkpoint) != target and _iteration(staged) == target:
+        _rename_in(staged, checkpoint)
+    else:
+        staged.unlink(missing_ok=True)
 
 
 class PeerFailedError(NasProxyError):
@@ -246,7 +330,9 @@ def _run_shard(
     _agree(lambda: _lock(locks, shard_config, out, shard_dir, rank), objects)
     batchnorm = uses_batchnorm(config.nets, config.distill_norm())
     coupled = batchnorm or config.nets is not None  # a space run normalises each step by the whole loss (all ranks')
-    prepared = _agree(lambda: _prepare(out, shard_dir, shard_config, world, resume, force), objects)
+    held = _agree(lambda: _held(shard_dir), objects)  # what a kill left staged, said to every rank: all decide alike
+    target = None if force else _settled(held)
+    prepared = _agree(lambda: _prepare(out, shard_dir, shard_config, world, resume, force, target), objects)
     done, starts = [d for d, _ in prepared], [s for _, s in prepared]
     if resume and not any(starts):
         raise OutputConflictError(f"nothing to resume in {out}: no shard has a checkpoint", remedy="drop --resume to start")
@@ -400,11 +486,15 @@ def _check_out(out: Path, world: int, force: bool) -> list[str]:
     return others
 
 
-def _prepare(out: Path, shard_dir: Path, config: DistillConfig, world: int, resume: bool, force: bool) -> tuple[int, bool]:
-    """Check ``out`` and this rank's shard; returns (iterations done, whether the shard has a run)."""
+def _prepare(
+    out: Path, shard_dir: Path, config: DistillConfig, world: int, resume: bool, force: bool, target: int | None = None
+) -> tuple[int, bool]:
+    """Check ``out`` and this rank's shard, its staged checkpoint settled for ``target`` (:func:`_settled`); returns
+    (iterations done, whether the shard has a run)."""
     config.validate()
     checks.not_inside_a_synthetic_set("--out", out)  # a set is resumed in place; one in another's folder is not
     others = _check_out(out, world, force)
+    _settle(shard_dir, target)
     shards = out / SHARDS
     if force:  # every rank cleans what it sees: with one output directory per machine, each has its own
         for name in others:

@@ -19,10 +19,11 @@ import torch.distributed as dist
 from safetensors import safe_open
 
 from nas_proxy.distill import DistillConfig, distill
+from nas_proxy.distill.checkpoint import read_checkpoint
 from nas_proxy.distill.join import HINT
 from nas_proxy.distill.runner import ClassShard
 from nas_proxy.distill.sharded import RankShard, shard_classes
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import ArtifactError, InvalidArgumentError
 from nas_proxy.synthetic import load_synthetic
 from tests import warm
 from tests.conftest import tiny_config
@@ -160,11 +161,143 @@ def test_a_full_disk_on_one_rank_s_checkpoint_stops_every_rank_and_the_same_comm
     # rank 1's full disk said (by each rank that says it before torchrun stops the others on the first one's exit)
     assert full.returncode != 0 and said, full.stderr
     assert any("no space left on device" in line and line.endswith("(rank 1 of 2)") for line in said), said
+    # the checkpoint the user knows, not its staged file (fix54a: '... writing OUT/shards/1-of-2/.checkpoint.safetensors.staged.tmp')
+    assert all(f"writing {out / 'shards' / '1-of-2' / 'checkpoint.safetensors'}: " in line for line in said), said
     assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [3, 3]  # rank 0's of 6 not renamed in
     assert not [p.name for p in (out / "shards").rglob("*staged*")]
     resumed = torchrun(out, *flags)  # the same command, the disk freed
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [6, 6]
+
+
+COUPLED = ["--iterations", "6", "--checkpoint-every", "2", "--net-norm", "batchnorm"]  # batch norm: the ranks stay in step
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> torch.Tensor:
+    """The merged images of a coupled launch of :data:`COUPLED` that nothing stopped."""
+    out = tmp_path_factory.mktemp("uninterrupted") / "sharded"
+    done = torchrun(out, *COUPLED)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return load_synthetic(out).images
+
+
+def staged_file(shard: Path) -> Path:
+    return shard / ".checkpoint.safetensors.staged.tmp"
+
+
+def starts(stderr: str) -> dict[int, int]:
+    """Each rank's first iteration, as tests/sharded_worker.py's ``starts`` says it."""
+    said = [line.split() for line in stderr.splitlines() if line.startswith("rank ") and " starts at iteration " in line]
+    return {int(words[1]): int(words[-1]) for words in said}
+
+
+def test_the_ranks_settle_a_checkpoint_a_kill_left_staged_alike() -> None:
+    """Every rank holds N (renamed or whole staged): roll forward to N; a rank without N: every staged file dropped."""
+    from nas_proxy.distill.sharded import _settled
+
+    assert _settled([(4, None), (2, 4)]) == 4  # killed between the agreement and rank 1's rename
+    assert _settled([(2, 4), (2, 4)]) == 4  # killed before any rename: every write of 4 succeeded
+    assert _settled([(None, 2), (2, None)]) == 2  # the first checkpoint: rank 0 had none before
+    assert _settled([(2, 4), (2, None)]) is None  # rank 1's staged file cut (or never written): back to 2
+    assert _settled([(4, None), (2, None)]) is None  # nothing staged: refused as before (different iterations)
+    assert _settled([(2, None), (2, None)]) is None and _settled([(None, None)] * 2) is None
+    assert _settled([(4, 2), (4, None)]) is None  # a stale staged file: dropped
+
+
+def test_a_kill_between_the_ranks_agreement_and_their_renames_is_rolled_forward_by_the_same_command(
+    tmp_path: Path, uninterrupted: torch.Tensor
+) -> None:
+    """fix54a: rank 1 killed after every rank's staged checkpoint of 4 was agreed whole and rank 0's renamed in, before
+    its own: the shards at [4, 2], rank 1's of 4 staged; the same command refused them, 'stopped at different
+    iterations ([4, 2]) ... start again with --force', the work lost. Now it renames rank 1's in and continues from 4
+    on both ranks (nothing redone), and the merged set is the uninterrupted launch's, bit for bit."""
+    out = tmp_path / "sharded"
+    killed = torchrun(out, *COUPLED, die_at="gap:4", timeout=240)
+    shards = [out / "shards" / f"{rank}-of-2" for rank in range(2)]
+    assert killed.returncode != 0
+    assert [shard_done(s) for s in shards] == [4, 2] and not staged_file(shards[0]).exists()  # the state the kill left
+    assert read_checkpoint(staged_file(shards[1]))["done"] == 4
+    resumed = torchrun(out, *COUPLED, die_at="starts", timeout=240)  # the same command (the worker only says the start)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert starts(resumed.stderr) == {0: 4, 1: 4}
+    assert torch.equal(load_synthetic(out).images, uninterrupted)
+    assert [shard_done(s) for s in shards] == [6, 6] and not [p.name for p in (out / "shards").rglob("*staged*")]
+
+
+def test_a_staged_checkpoint_cut_on_one_rank_is_dropped_and_the_ranks_resume_from_the_older(
+    tmp_path: Path, uninterrupted: torch.Tensor
+) -> None:
+    """fix54a: rank 1's staged checkpoint of 4 cut short and rank 1 killed before the agreement (rank 0's of 4 staged
+    whole): no rank holds 4 on every rank, so each drops its staged file and both resume from 2."""
+    out = tmp_path / "sharded"
+    killed = torchrun(out, *COUPLED, die_at="torn:4", timeout=240)
+    shards = [out / "shards" / f"{rank}-of-2" for rank in range(2)]
+    assert killed.returncode != 0
+    assert [shard_done(s) for s in shards] == [2, 2] and read_checkpoint(staged_file(shards[0]))["done"] == 4
+    with pytest.raises(ArtifactError):
+        read_checkpoint(staged_file(shards[1]))
+    resumed = torchrun(out, *COUPLED, die_at="starts", timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert starts(resumed.stderr) == {0: 2, 1: 2}
+    assert torch.equal(load_synthetic(out).images, uninterrupted)
+    assert not [p.name for p in (out / "shards").rglob("*staged*")]
+
+
+def test_a_coupled_rank_s_failed_checkpoint_is_named_as_the_checkpoint_not_its_staged_file(one_rank_group: None, tmp_path: Path) -> None:
+    """fix54a: a full disk on a coupled rank's checkpoint said 'no space left on device writing
+    OUT/shards/0-of-1/.checkpoint.safetensors.staged.tmp: ...', a file the user never sees; now the checkpoint, with
+    the cause, class and exit status kept."""
+    import errno
+
+    from nas_proxy.files import DiskFullError, write_error
+
+    path = tmp_path / "shards" / "0-of-1" / "checkpoint.safetensors"
+    path.parent.mkdir(parents=True)
+
+    def full(at: Path) -> None:  # what atomic_path raises for ENOSPC while writing ``at``
+        raise write_error(OSError(errno.ENOSPC, "No space left on device"), at, 1000)
+
+    with pytest.raises(DiskFullError) as raised:
+        RankShard(0, 1, True, None).save(path, full)
+    said = str(raised.value)
+    assert said.startswith(f"no space left on device writing {path}: 1,000 bytes to write, "), said
+    assert "staged" not in said and raised.value.path == path and raised.value.exit_code == 4
+    assert said.endswith("free space, then run the same command again") and list(path.parent.iterdir()) == []
+
+
+def test_a_coupled_rank_s_checkpoint_that_cannot_be_renamed_in_is_a_one_line_error(one_rank_group: None, tmp_path: Path) -> None:
+    """fix54a: the rename of a coupled rank's staged checkpoint was outside any error handling: an OSError there (a folder
+    in the way here; EIO, EXDEV) was an internal error ('IsADirectoryError: [Errno 21] Is a directory'). Now the one
+    line naming the checkpoint, the staged file kept for the next start."""
+    from nas_proxy.distill.sharded import staged_path
+    from nas_proxy.files import FileWriteError, write_bytes
+
+    path = tmp_path / "shards" / "0-of-1" / "checkpoint.safetensors"
+    (path / "in-the-way").mkdir(parents=True)
+    with pytest.raises(FileWriteError) as raised:
+        RankShard(0, 1, True, None).save(path, lambda at: write_bytes(at, b"whole"))
+    assert str(raised.value) == f"cannot write {path}: it is a folder; give a file path"
+    assert staged_path(path).read_bytes() == b"whole"
+
+
+def test_a_rank_whose_checkpoint_cannot_be_renamed_in_stops_every_rank_in_one_line_and_the_same_command_continues(
+    tmp_path: Path, uninterrupted: torch.Tensor
+) -> None:
+    """fix54a: rank 1's rename of its agreed checkpoint of 4 failed (EIO) while rank 0's succeeded: rank 1 said an
+    internal error ('OSError: [Errno 5] Input/output error') and rank 0 went on into the next collective. Now every
+    rank stops with rank 1's line naming its checkpoint, and the same command brings rank 1's staged one in."""
+    out = tmp_path / "sharded"
+    failed = torchrun(out, *COUPLED, die_at="eio:4", timeout=240)
+    said = [line for line in failed.stderr.splitlines() if line.startswith("nasproxy distill:")]
+    line = f"nasproxy distill: error: cannot write {out / 'shards' / '1-of-2' / 'checkpoint.safetensors'}: Input/output error (rank 1 of 2)"
+    assert failed.returncode != 0 and said and all(s == line for s in said), failed.stderr[-3000:]
+    shards = [out / "shards" / f"{rank}-of-2" for rank in range(2)]
+    assert [shard_done(s) for s in shards] == [4, 2] and read_checkpoint(staged_file(shards[1]))["done"] == 4
+    resumed = torchrun(out, *COUPLED, die_at="starts", timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert starts(resumed.stderr) == {0: 4, 1: 4}
+    assert torch.equal(load_synthetic(out).images, uninterrupted)
 
 
 def test_launch_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -871,7 +1004,6 @@ def test_a_ranks_full_disk_reaches_every_rank_named_with_its_remedy(one_rank_gro
     import pickle
 
     from nas_proxy.distill.sharded import _agree
-    from nas_proxy.errors import ArtifactError
     from nas_proxy.files import DiskFullError
 
     full = DiskFullError(tmp_path / "shards" / "rank-0" / "checkpoint.safetensors", 100, 0)
