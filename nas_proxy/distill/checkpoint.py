@@ -206,10 +206,13 @@ def finished_set(out: Path, done: int) -> dict[str, Any] | None:
 
 
 def leftover_files(out: Path) -> list[Path]:
-    """The temporary files ``atomic_path`` leaves beside this run's files when the process is killed."""
+    """The temporary files ``atomic_path`` leaves beside this run's files when the process is killed, and its own
+    temporary of a coupled shard's staged checkpoint (``..checkpoint.safetensors.staged.tmp.PID-RAND.tmp``, two dots:
+    before review54's find, a rank killed inside its first staged write left a shard the same command refused as "not
+    empty and holds no nasproxy run")."""
     if not out.is_dir():
         return []
-    return [p for name in OWN_FILES for p in out.glob(f".{name}.*.tmp") if p.is_file()]
+    return [p for name in OWN_FILES for dots in (".", "..") for p in out.glob(f"{dots}{name}.*.tmp") if p.is_file()]
 
 
 def loss_summary(history: list[list[float]], terms: tuple[str, ...]) -> dict[str, Any]:

@@ -161,3 +161,15 @@ def test_a_refused_resume_names_what_the_user_changed_not_the_defaults_that_foll
     with pytest.raises(OutputConflictError) as e:
         check_output(tmp_path / "run", tiny_config(**now), resume=False, force=False)
     assert f"holds a different run ({listed});" in str(e.value)
+
+
+def test_a_shard_killed_inside_its_first_staged_checkpoint_write_is_started_again(tmp_path: Path) -> None:
+    """review54: a coupled rank killed -9 while it wrote its first staged checkpoint leaves only atomic_path's temporary
+    of the staged file (two leading dots); the same command refused the shard as "not empty and holds no nasproxy run"."""
+    shard = tmp_path / "shards" / "1-of-2"
+    shard.mkdir(parents=True)
+    (shard / "..checkpoint.safetensors.staged.tmp.123-abcd.tmp").write_bytes(b"cut")
+    assert check_output(shard, tiny_config(), resume=False, force=False) is None
+    (shard / "notes.txt").write_text("mine")  # a user's file is still not ours
+    with pytest.raises(OutputConflictError, match="holds no nasproxy run"):
+        check_output(shard, tiny_config(), resume=False, force=False)
