@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import stat
 import sys
 import types
 import typing
@@ -402,8 +403,13 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
     another command's resolved options (a search's, where ``correlate --out`` names its folder), or a
     file of the user's. Checked before any work; a folder without one, or with ``command``'s own, passes."""
     path = Path(out) / SAVED
-    if checks.status(option, path) is None:
+    if (found := checks.status(option, path)) is None:
         return
+    if not stat.S_ISREG(found.st_mode):  # before probe54, opened to read: a FIFO there hung distill, search and correlate
+        raise InvalidArgumentError(
+            f"{option} {out} holds {path.name}, which is {checks.kind(found.st_mode)}, not {command}'s resolved options; "
+            "give a directory of its own"
+        )
     try:
         with open(path, "rb"):
             pass

@@ -367,3 +367,32 @@ def test_a_fifo_a_device_and_a_proc_file_named_as_a_text_file(tmp_path: Path) ->
         configs.read("/dev/null")
     status = checks.read_text("--config", "/proc/self/status")
     assert Path("/proc/self/status").stat().st_size == 0 and status.startswith("Name:") and status.endswith("\n")
+
+
+def test_an_output_folder_whose_config_toml_is_a_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    """probe54: `mkfifo o/config.toml` then `nasproxy distill ... --out o` (search, correlate too) hung in check_saved's
+    open; it is refused in one line, as a device or a socket there is."""
+    import os
+    import threading
+
+    from nas_proxy.configs import SAVED, check_saved
+
+    os.mkfifo(tmp_path / SAVED)
+    said: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            check_saved("--out", tmp_path, "distill")
+        except BaseException as e:  # noqa: BLE001 (the test looks at what it was)
+            said.append(e)
+
+    checking = threading.Thread(target=check, daemon=True)
+    checking.start()
+    checking.join(60)
+    if checking.is_alive():  # blocked in open: a writer releases it, and the test fails
+        with open(tmp_path / SAVED, "wb"):
+            pass
+        checking.join()
+        pytest.fail("check_saved opened the FIFO and waited for a writer")
+    assert len(said) == 1 and isinstance(said[0], InvalidArgumentError), said
+    assert f"holds {SAVED}, which is a FIFO, not distill's resolved options" in str(said[0])
