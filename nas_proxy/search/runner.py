@@ -9,6 +9,7 @@ The objective scores every candidate with the study's proxy, a member of the pro
 from __future__ import annotations
 
 import json
+import stat
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -328,9 +329,18 @@ def _not_another_study(out: Path, study: str, searched: bool = False) -> None:
     (or --out studies/s2) replaced study s2's best.json, trials.csv and config.toml there with its own, exit 0.
     ``searched``: asked again as the search ends, before it writes there (another study's search may have written its
     results there meanwhile; the trials are kept in this study's storage)."""
+    best = out / "best.json"
     try:
-        found = json.loads((out / "best.json").read_text(encoding="utf-8")).get("study")
-    except (OSError, ValueError, AttributeError):  # none, or not an export of search: judged as before
+        mode = best.stat().st_mode
+    except OSError:  # none: judged as before
+        return
+    if not stat.S_ISREG(mode):  # before probe54, read: a FIFO there hung the search (the same command, resumed)
+        raise InvalidArgumentError(
+            f"--out {out} holds best.json, which is {checks.kind(mode)}, not a search's results; give a folder of its own"
+        )
+    try:
+        found = json.loads(checks.read_text("--out", best)).get("study")
+    except (InvalidArgumentError, ValueError, AttributeError):  # unreadable, or not an export of search: judged as before
         return
     if isinstance(found, str) and found != study:
         raise InvalidArgumentError(

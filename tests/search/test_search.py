@@ -1322,3 +1322,28 @@ def test_a_search_resumed_on_a_random_subset_drawn_from_other_images_is_refused_
     said = capsys.readouterr().err
     assert said == err.replace("nasproxy search:", "nasproxy worker:"), said
     assert files_of(tmp_path, folder) == kept
+
+
+def test_a_best_json_that_is_a_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    """probe54: a FIFO named best.json in a search's --out hung the same command (read to see whose results they are)."""
+    from nas_proxy.search.runner import _not_another_study
+
+    os.mkfifo(tmp_path / "best.json")
+    said: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            _not_another_study(tmp_path, "s1")
+        except BaseException as e:  # noqa: BLE001 (the test looks at what it was)
+            said.append(e)
+
+    checking = threading.Thread(target=check, daemon=True)
+    checking.start()
+    checking.join(60)
+    if checking.is_alive():  # blocked in open: a writer releases it, and the test fails
+        with open(tmp_path / "best.json", "wb"):
+            pass
+        checking.join()
+        pytest.fail("the check opened the FIFO and waited for a writer")
+    assert len(said) == 1 and isinstance(said[0], InvalidArgumentError), said
+    assert "holds best.json, which is a FIFO, not a search's results; give a folder of its own" in str(said[0])
