@@ -284,6 +284,10 @@ def umask() -> int:
     return mask
 
 
+PATH_MAX = 4096  # the longest path Linux takes (os.pathconf's PC_PATH_MAX); macOS's is 1024, and it says so itself
+INSIDE_MAX = 256  # what nasproxy may add below a path it checks: a folder and a temporary name (shards/1-of-2/..x.tmp)
+
+
 def check_writable(path: Path | str) -> None:
     """Refuse, in one line, a file or folder path that cannot be written, before anything is: a
     read-only file system, no permission, a file in the way, a name too long. Creates nothing (a
@@ -302,6 +306,11 @@ def check_writable(path: Path | str) -> None:
     except OSError as e:
         raise write_error(e, path) from None
     absolute = Path(os.path.abspath(path))
+    if len(os.fsencode(absolute)) > PATH_MAX - INSIDE_MAX:  # before probe54: an internal error where it was looked at, or
+        raise FileWriteError(  # a distillation's end, where a file inside was written (OSError: File name too long)
+            f"cannot write {shorten(path)}: its full path is {len(os.fsencode(absolute)):,} bytes long, and what nasproxy writes "
+            f"inside it needs up to {INSIDE_MAX} more of the system's {PATH_MAX:,}; give a shorter path"
+        )
     folder = existing_ancestor(absolute.parent) if absolute.exists() else existing_ancestor(absolute)
     if not folder.is_dir():
         if folder.is_symlink() and not folder.exists():  # a link to nothing: "Not a directory" would name no cause

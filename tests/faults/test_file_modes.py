@@ -179,3 +179,19 @@ def test_a_folder_another_process_makes_meanwhile_is_not_removed_as_ours(tmp_pat
     with pytest.raises(FileWriteError, match="cannot write"):
         files.make_dirs(other / "mine" / ("x" * 300))
     assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == ["shared"]
+
+
+def test_a_path_too_long_once_made_absolute_is_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """probe54: from a working folder about 4,000 bytes deep, `search --out` of a short relative name was an internal
+    error (OSError: File name too long, where check_writable looked at the absolute path), and `distill --out` one
+    distilled to the end, then failed writing synthetic.safetensors inside it."""
+    from nas_proxy.files import INSIDE_MAX, PATH_MAX, FileWriteError, check_writable
+
+    monkeypatch.chdir(tmp_path)
+    deep = PATH_MAX - INSIDE_MAX - 80  # the working folder's length: 80 bytes left before the refusal
+    while (short := deep - len(os.fsencode(Path.cwd())) - 1) > 0:  # one relative step at a time, as a shell's cd
+        os.mkdir("d" * min(200, short))
+        os.chdir("d" * min(200, short))
+    with pytest.raises(FileWriteError, match=r"its full path is [\d,]+ bytes long, and what nasproxy writes inside it needs up to 256"):
+        check_writable("o" * 150)
+    check_writable("o" * 10)  # still room for what is written inside
