@@ -578,14 +578,7 @@ def _profile_data_check(p: Plan) -> Callable[[DataRef, str], None] | None:
     """``run --proxy-profile``'s check of the real data (a :class:`DataRef` and its content_sha256): data of the profile's
     dataset but another copy than the one it was calibrated on (``calibration.dataset_sha256``) refused
     (:meth:`~nas_proxy.profile.ProxyProfile.check_digest`), as ``search --proxy-profile`` refuses it; None without a profile."""
-    profile, where = p.profile, f"--proxy-profile {p.profile_path}"
-    if profile is None:
-        return None
-
-    def check(data: DataRef, found: str) -> None:
-        profile.check_digest(found, data.dataset, data.data_root or "", where)
-
-    return check
+    return None if p.profile is None else p.profile.data_check(f"--proxy-profile {p.profile_path}")
 
 
 def _check_distill_data(p: Plan, check: Callable[[DataRef, str], None] | None) -> None:

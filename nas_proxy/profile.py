@@ -32,7 +32,7 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from nas_proxy import checks
 from nas_proxy.checks import read_text
 from nas_proxy.errors import DataChangedError, InvalidArgumentError, NasProxyError, NasProxyWarning, NewerFormatError
 from nas_proxy.files import bounded_name, output_lock, shorten, write_text
-from nas_proxy.protocols import ProxyConfig, canonical_dataset  # not trainers.synthetic_set's name of it: that imports torch
+from nas_proxy.protocols import DataRef, ProxyConfig, canonical_dataset  # not trainers.synthetic_set's name of it: that imports torch
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -183,6 +183,17 @@ class ProxyProfile:
         )
         if changed is not None:
             raise changed
+
+    def data_check(self, where: str) -> Callable[[DataRef, str], None]:
+        """:meth:`check_digest` as the check of the real data a command loads (a :class:`~nas_proxy.protocols.DataRef` and
+        its content_sha256), for ``search(check_data=)`` and ``correlate(check_data=)``: search, run and correlate with
+        ``--proxy-profile`` (``where``: how the profile is named). Before stop 54 each words it by hand, and correlate not
+        at all (review54: a profile calibrated on another copy of the data, exit 0)."""
+
+        def check(data: DataRef, found: str) -> None:
+            self.check_digest(found, data.dataset, data.data_root or "", where)
+
+        return check
 
     def _check_set_data(self, found: object, dataset: str, synthetic: str, where: str) -> None:
         """Refuse the set ``synthetic`` distilled from data (content_sha256 ``found``, its meta.json's) other than the data

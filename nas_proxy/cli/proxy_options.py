@@ -128,12 +128,7 @@ def profile_data_check(args: argparse.Namespace) -> Callable[[DataRef, str], Non
         return None
     from nas_proxy.profile import read_profile
 
-    profile = read_profile(path)
-
-    def check(data: DataRef, found: str) -> None:
-        profile.check_digest(found, data.dataset, data.data_root or "", f"--proxy-profile {path}")
-
-    return check
+    return read_profile(path).data_check(f"--proxy-profile {path}")
 
 
 def profile_ladder(args: argparse.Namespace) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import stat
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,6 +214,7 @@ def correlate(
     gt_storage: Storage | None = None,
     proxy_asked: Collection[str] = (),
     searched: Searched | None = None,
+    check_data: Callable[[DataRef, str], None] | None = None,
 ) -> CorrelateResult:
     """Score ``archs`` with every proxy and with full-data training; the metrics, as a result.
 
@@ -227,9 +228,11 @@ def correlate(
     labels for ``hard_labels``) are refused before anything runs. The data is read once (:func:`read_once`): before
     stop 51 up to five times, by --full-images' check, the proxies' digest and their real batch, the ground truth's
     study and its first worker (Fashion-MNIST: ~0.8 CPU-s each). ``searched``: the search study the architectures come
-    from (``correlate --study``), whose data this run's must be (:func:`check_searched_data`)."""
+    from (``correlate --study``), whose data this run's must be (:func:`check_searched_data`). ``check_data``: called with
+    the data and its content_sha256 before anything is stored, to refuse it (``--proxy-profile``'s, calibrated on another
+    copy of the data: :meth:`~nas_proxy.profile.ProxyProfile.data_check`)."""
     with read_once():
-        return _correlate(config, archs, Path(out), on_progress, notes, gt_storage, proxy_asked, searched)
+        return _correlate(config, archs, Path(out), on_progress, notes, gt_storage, proxy_asked, searched, check_data)
 
 
 def _correlate(
@@ -241,6 +244,7 @@ def _correlate(
     gt_storage: Storage | None,
     proxy_asked: Collection[str],
     searched: Searched | None,
+    check_data: Callable[[DataRef, str], None] | None,
 ) -> CorrelateResult:
     _check(config, archs, out)
     resolve_device(config.device)  # refused before the ground truth's study is made, as search does
@@ -253,6 +257,8 @@ def _correlate(
         proxy.check()
     if searched is not None:  # then the study's images (a set's own check first: it names the set), before anything is stored
         check_searched_data(searched, ref)
+    if check_data is not None:  # (read once: the run's)
+        check_data(ref, load_dataset(ref.dataset, ref.data_root, image_size=ref.image_size).content_sha256())
     warnings: list[str] = list(notes or [])
     if len(archs) < MEANINGFUL:
         warnings.append(

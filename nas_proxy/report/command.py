@@ -226,10 +226,12 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
         archs = from_space(space, n_archs, seed)
         if len(archs) < n_archs and len(archs) == space.size():
             notes.append(f"space {space_name!r} holds {len(archs)} architectures, fewer than --n-archs {n_archs}: all of them are used")
+    check_data = None
     if r.proxy_profile:  # before fix41b the sets typed only, not a --config's or the study's
         profile = read_profile(r.proxy_profile)
         notes += profile.check_sets(synthetic, f"--proxy-profile {r.proxy_profile}")
         profile.check_space(space_name, f"--proxy-profile {r.proxy_profile}")  # before fix42a any space passed
+        check_data = profile.data_check(f"--proxy-profile {r.proxy_profile}")  # the data's digest, once loaded
     if "promote" in r.given:  # the default (5) is left to the report: it was not asked for
         check_promote(c.promote, len(archs))
     config = replace(c, space=space_name, synthetic=synthetic, proxy=proxy, seed=seed, dataset=dataset)
@@ -248,7 +250,15 @@ def correlate_command(r: CorrelateRequest, on_progress: OnProgress | None = None
         notes.append(unattached)
     searched = None if found is None else Searched(found.study.study_name, found.searched)  # its images, checked
     result = correlate(
-        config, archs, r.out, on_progress=on_progress, notes=notes, gt_storage=beside, proxy_asked=r.proxy_asked, searched=searched
+        config,
+        archs,
+        r.out,
+        on_progress=on_progress,
+        notes=notes,
+        gt_storage=beside,
+        proxy_asked=r.proxy_asked,
+        searched=searched,
+        check_data=check_data,
     )
     if found is not None and found.ladder:
         result.facts["ladder"] = ladder_regrets(found.ladder, result.rows)

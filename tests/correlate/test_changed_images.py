@@ -65,3 +65,39 @@ def test_a_random_subset_study_is_not_correlated_on_images_changed_since_its_sea
     assert (tmp_path / "r.log").read_bytes() == journal and not (tmp_path / "c").exists()  # nothing trained or stored
     photo.write_bytes(original)
     assert main(correlate) == 0 and (tmp_path / "c" / "report.md").exists()
+
+
+def test_correlate_refuses_a_proxy_profile_calibrated_on_another_copy_of_the_data_before_anything_trains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """review54: search and run compare --proxy-profile's dataset_sha256 with the data they load; correlate compared the
+    dataset's name alone (a profile of other digits images: the whole correlation ran, exit 0)."""
+    from nas_proxy.data import load_dataset
+
+    digits, other = load_dataset("digits").content_sha256(), "b" * 64
+    profile = tmp_path / "p.toml"
+    profile.write_text(
+        f'format = "nasproxy-proxy-profile"\nformat_version = 4\n[calibration]\ndataset = "digits"\ndataset_sha256 = "{other}"\n'
+    )
+    out = tmp_path / "corr"
+    command = ["correlate", "--sample", "--space", "convnet-cpu", "--dataset", "digits", "--proxies", "synflow", "--n-archs", "3"]
+    command += [
+        "--full-epochs",
+        "1",
+        "--full-images",
+        "200",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(out),
+        "--proxy-profile",
+        str(profile),
+    ]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        f"nasproxy correlate: error: --proxy-profile {profile} was calibrated on digits images that differ from those found "
+        f"now (content_sha256 {other[:12]}... there, {digits[:12]}... now)"
+    ), err
+    assert not out.exists() or not any(out.rglob("*.csv")), sorted(out.rglob("*"))  # no ground truth, no score stored
