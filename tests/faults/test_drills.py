@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from nas_proxy import synthetic
+from nas_proxy.cli.worker_process import AGAIN
 from nas_proxy.distill import distill, runner
 from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.distill.soft_labels import add_soft_labels
@@ -168,6 +169,33 @@ def test_ctrl_c_to_a_search_and_its_workers_prints_one_line(sig: signal.Signals,
     said = "interrupted" if sig == signal.SIGINT else "interrupted by SIGTERM"
     assert run.returncode == 128 + sig, err
     assert err == f"nasproxy search: {said}; finished trials are stored; run the same command again to resume the study\n"
+
+
+def test_a_worker_stops_once_its_command_ended_though_that_is_not_its_parent_nor_reaped(tmp_path: Path) -> None:
+    """A worker process started for its command by another process (the tests' server forks a forked search's
+    workers, tests/warm.py), its command killed -9 and not yet reaped by its own parent (a zombie, its id still
+    taken): before stop 54 the worker looked at its own parent, unchanged, and at the command's id, which a zombie
+    answers (``os.kill(pid, 0)``), and ran on. It now watches that process (a pidfd) and stops as on SIGTERM."""
+    import json
+
+    from nas_proxy.studies.kinds import WorkerOptions
+    from nas_proxy.studies.workers import WORKER_MODULE
+
+    command = subprocess.Popen(["sleep", "600"])  # the worker's command; the worker's parent is this process, or the server
+    gate = Gate(tmp_path / "gate", at="nas_proxy.studies.workers:join")  # held before it looks for its study
+    options = json.dumps(WorkerOptions(progress=False).to_dict())
+    args = [sys.executable, "-m", WORKER_MODULE, "s", str(tmp_path / "journal.log"), options, str(command.pid)]
+    worker = warm.Popen(args, env=gate.env(), stderr=subprocess.PIPE, text=True)
+    try:
+        gate.wait([worker], [worker.pid])
+        command.kill()  # not reaped: a zombie until command.wait() below
+        _, err = worker.communicate(timeout=ORPHAN_SECONDS)
+    finally:
+        command.kill()
+        command.wait()
+    assert worker.returncode == 143, err
+    assert err == f"nasproxy worker: stopped, the command that started it ended; finished trials are stored; {AGAIN}\n"
+    assert not (tmp_path / "journal.log").exists()
 
 
 @pytest.mark.parametrize("sampler", ["random", "tpe"])
