@@ -270,13 +270,14 @@ def test_kill_9_of_a_search_stops_its_workers_and_the_same_command_finishes(tiny
     """SIGKILL to the parent of ``search --workers 2`` alone (an OOM killer, ``kill -9 PID``): its worker
     used to run on, orphaned, until the study was done. It now stops as on SIGTERM (its trial failed,
     not left RUNNING), and the same command finishes the study: what finished is kept, no architecture
-    is trained twice."""
+    is trained twice. Started cold, as a user starts it: its worker is its child, started cold (a forked search forks
+    its workers from the tests' server, whose worker's command is not its parent: the test below)."""
     storage = tmp_path / "journal.log"
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "o"]
     command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "4", "--workers", "2", "--pruner", "none", *FAST_ARGS]
     command += ["--sampler", "bruteforce"]  # proposes no architecture another worker is training (TPE may: two trainings of one)
     gate = Gate(tmp_path / "gate", let_through=1)  # each process finishes one trial, then holds its second in training
-    run = warm.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run = warm.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cold=True)
     (worker,) = gate.wait([run], [run.pid], count=2) - {run.pid}
     try:
         finished = {t.number: t.values for t in load(storage, "o").trials if t.state == optuna.trial.TrialState.COMPLETE}
