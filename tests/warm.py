@@ -20,6 +20,11 @@ start-up); the interpreter is not finalised (``os._exit`` after the above), and 
 process as soon as it ends, so ``os.kill(pid, 0)`` fails before ``wait()``, where a zombie would answer; the
 objects of the ``PRELOAD`` libraries are frozen (:func:`gc.freeze`: never collected, as they live to the end anyway),
 and their exit-time finalizers (torch's, that unregister its operators) do not run in a forked process.
+A forked command's own ``subprocess.Popen`` of such a command is forked too (a search's worker processes, ``-m
+nas_proxy.cli.worker_process``: a worker's parent is the server, and it watches its search by the pid on its command
+line), with the signal mask its requester had (``workers.start_held`` blocks the signals a worker handles until its
+handlers are installed, as exec keeps them), in the requester's process group: a requester in another group than the
+server's (its own session) starts its commands cold.
 torchrun's launcher (``-m torch.distributed.run``) is forked, and so are its ranks (``python -u -m MODULE``,
 each in its own session, as torch's launcher starts them): a rank's parent is the server, not the launcher
 (its ``os.getppid()``), and the launcher watches and stops it through its Popen (poll, wait, ``killpg``).
@@ -296,6 +301,8 @@ def _warm_request(args: Sequence[Any], cwd: Any, env: dict[str, str] | None, kwa
         "unbuffered": unbuffered,
         "sigint": "default" if sigint or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else "ignored",  # as inherited
         "ignored": [int(n) for n in INHERITED if signal.getsignal(n) is signal.SIG_IGN],  # exec keeps an ignored signal ignored
+        "mask": sorted(int(n) for n in signal.pthread_sigmask(signal.SIG_BLOCK, ())),  # and the signal mask (workers.start_held's)
+        "group": os.getpgrp(),  # a process started without a session of its own is in its starter's process group
     }
 
 
@@ -441,7 +448,7 @@ def _child(request: dict[str, Any], fds: list[int], server: int) -> None:
     for sig in (*INHERITED, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_IGN if sig in request["ignored"] else signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler if request["sigint"] == "default" else signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    signal.pthread_sigmask(signal.SIG_SETMASK, request["mask"])  # its requester's, as exec keeps it
     # a fresh interpreter's seeds come from the OS: forked ones would share the server's (str hashes do: PYTHONHASHSEED is set at start-up)
     random.seed()
     sys.modules["numpy"].random.seed()
@@ -455,6 +462,7 @@ def _child(request: dict[str, Any], fds: list[int], server: int) -> None:
     added = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) not in sys.path]
     sys.path[0:1] = [os.getcwd(), *(os.path.abspath(p) for p in added)]  # as `python -m` builds it
     sys.argv = ["-m", *request["args"]]
+    _forks_its_own()
     if request["module"] == "torch.distributed.run":
         _ranks_forked_warm()
     unhandled_interrupt = ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt")
@@ -491,15 +499,23 @@ def _child(request: dict[str, Any], fds: list[int], server: int) -> None:
     os._exit(code)
 
 
+def _forks_its_own() -> None:
+    """In a forked command: the commands it starts itself through :class:`subprocess.Popen` (a search's worker
+    processes, ``python -m nas_proxy.cli.worker_process``, nas_proxy.studies.workers) are forked from this server
+    too where they can be, compared with its environment as any command is; anything else runs as before. Each
+    search worker started cold cost ~4-6 CPU-s (torch, NumPy and Optuna imported again)."""
+    global _server
+    assert _serving is not None
+    _server = _Server.forked_from(*_serving)
+    subprocess.Popen = Popen  # type: ignore[misc,assignment]
+
+
 def _ranks_forked_warm() -> None:
     """In torchrun's launcher: its ranks (torch's SubprocessHandler starts each in its own session, stops it with
     killpg and watches it with poll and wait) forked from this server too, compared with its environment as
     any command is, instead of cold interpreters that each import torch again (~3 CPU-s a rank)."""
-    global _server
     from torch.distributed.elastic.multiprocessing.subprocess_handler import subprocess_handler
 
-    assert _serving is not None
-    _server = _Server.forked_from(*_serving)
     subprocess_handler.Popen = Popen  # type: ignore[assignment,misc]
 
 
@@ -515,6 +531,16 @@ def _std_streams(unbuffered: bool) -> None:
         text = io.TextIOWrapper(stream, old.encoding, old.errors, newline="\n", line_buffering=line_buffering, write_through=not buffered)
         setattr(sys, name, text)
         setattr(sys, f"__{name}__", text)
+
+
+def _not_in_my_group(request: dict[str, Any]) -> str:
+    """Why the server cannot fork ``request`` as its requester would start it: a process started without a session
+    of its own is in its starter's process group (which a Ctrl-C, or a signal sent to the group, reaches), and one
+    forked here is in the server's; a requester in another group (another session: a command started with
+    ``start_new_session``) has it run cold. "" where it can."""
+    if request["new_session"] or request["group"] == os.getpgrp():
+        return ""
+    return f"its requester's process group {request['group']} is not the server's"
 
 
 def serve(address: str, parent: int, preload: Sequence[str]) -> None:
@@ -554,6 +580,7 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
                 threads = _threads()
                 refused = "" if message and len(fds) == 3 + len(json.loads(message)["pass_fds"]) else "an incomplete request"
                 refused = refused or (f"the server has {threads} threads" if threads != 1 else "")
+                refused = refused or _not_in_my_group(json.loads(message))
                 if refused:
                     with contextlib.suppress(OSError):
                         conn.send(f"refused: {refused}".encode())
@@ -561,7 +588,10 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
                     for fd in fds:
                         os.close(fd)
                     continue
-                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+                request = json.loads(message)
+                # blocked across the fork: SIGINT and SIGTERM until the child's handlers are the command's, and what its
+                # requester had blocked (the child's mask from then on, as exec keeps it), so that none lands between
+                held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, *request["mask"]})
                 pid = os.fork()
                 if pid == 0:
                     try:  # nothing of the server's survives in the child: whatever happens, it leaves here
@@ -572,11 +602,11 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
                         conn.close()
                         for other in children.values():
                             other.close()
-                        _child(json.loads(message), list(fds), server)
+                        _child(request, list(fds), server)
                     finally:
                         os._exit(1)
                 children[pid] = conn
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
                 for fd in fds:
                     os.close(fd)
                 try:

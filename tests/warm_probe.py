@@ -40,3 +40,7 @@ elif mode == "tempdir":  # where tempfile puts its files: from TMPDIR, read at f
     print(tempfile.gettempdir())
 elif mode == "sleep":
     time.sleep(float(sys.argv[2]))
+elif mode == "mask":  # the signals blocked at its start (a signal mask is kept through exec)
+    import signal
+
+    print(*sorted(int(n) for n in signal.pthread_sigmask(signal.SIG_BLOCK, ())))

@@ -13,39 +13,68 @@ program, so it lives in the CLI (it prints): its progress is drawn as ``nasproxy
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import signal
 import sys
 import threading
+import time
 from types import ModuleType
 
 AGAIN = "run that command again to finish the study"
 PARENT_POLL_S = 1.0  # how often a worker looks whether the command that started it still runs
 
 
-def _watch(parent: int) -> threading.Event:
-    """Send this process SIGTERM once process ``parent`` has ended (or this process was reparented:
-    ``parent`` died, and its pid may since name another process); the event is set when it did.
+class _Command:
+    """The command that started this worker (process ``pid``, named on its command line), and whether it has ended.
 
-    A polling thread rather than Linux's ``prctl(PR_SET_PDEATHSIG)``: that fires when the *thread* that
-    started the worker ends (not the process), is Linux-only, and misses a parent killed before it is set."""
-    orphaned, ppid = threading.Event(), os.getppid()
+    Watched through a pidfd (Linux 5.3+: ``os.pidfd_open``), which names that one process, never a later one given
+    its id, and turns readable once it has ended (a zombie not yet reaped included). The command is often this
+    process's parent, but need not be: a launcher may start the worker for it (the tests fork theirs from a server,
+    tests/warm.py); before stop 54 the worker looked only whether its parent changed, which a worker so started never
+    saw. Where no pidfd can be opened, it looks every :data:`PARENT_POLL_S` at its parent (reparented: the command,
+    its parent, ended) and at the id (``os.kill(pid, 0)``). A command that is not the parent is named by its id until
+    the pidfd is open (its first milliseconds): ended and its id given to another process meanwhile, it is not seen."""
 
-    def gone() -> bool:
-        if os.getppid() != ppid:
-            return True
-        try:
-            os.kill(parent, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # alive, another user's: not ours, but not gone either
-            pass
-        return False
+    def __init__(self, pid: int) -> None:
+        self.pid, self.ppid, self.pidfd = pid, os.getppid(), None
+        with contextlib.suppress(AttributeError, OSError):  # not Linux, a kernel before 5.3, ended already: by its id
+            self.pidfd = os.pidfd_open(pid)
+        if self.pidfd is not None and self.ppid == pid and os.getppid() != pid:  # its parent, which ended before the pidfd
+            os.close(self.pidfd)  # was opened: that may name a later process given its id; reparented, gone() says so
+            self.pidfd = None
+
+    def gone(self, wait: bool = False) -> bool:
+        """Whether the command has ended; ``wait``: block until it has (returns True)."""
+        if self.pidfd is not None:
+            poller = select.poll()
+            poller.register(self.pidfd, select.POLLIN)
+            return bool(poller.poll(None if wait else 0))
+        while True:
+            if os.getppid() != self.ppid:  # its parent ended (the command, where it started this worker)
+                return True
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:  # alive, another user's: not ours, but not gone either
+                pass
+            if not wait:
+                return False
+            time.sleep(PARENT_POLL_S)
+
+
+def _watch(command: _Command) -> threading.Event:
+    """Send this process SIGTERM once ``command`` has ended; the event is set when it did.
+
+    A thread rather than Linux's ``prctl(PR_SET_PDEATHSIG)``: that fires when the *thread* that started the worker
+    ends (not the process), only for a parent, is Linux-only, and misses a parent killed before it is set."""
+    orphaned = threading.Event()
 
     def watch() -> None:
-        while not gone():
-            orphaned.wait(PARENT_POLL_S)
+        command.gone(wait=True)
         orphaned.set()
         os.kill(os.getpid(), signal.SIGTERM)  # stopped as a SIGTERM stops it: never inside a storage write
 
@@ -70,7 +99,8 @@ def main(argv: list[str]) -> int:
     from nas_proxy.errors import NasProxyError, one_line
 
     handling: ModuleType | None = None  # nas_proxy.interrupts once installed (before: CPython's SIGINT handler)
-    parent = os.getppid()  # the command that started it: it prints the one line of a Ctrl-C or SIGTERM
+    parent = os.getppid()  # without PARENT_PID: the command that started it, which prints the one line of a Ctrl-C or SIGTERM
+    command: _Command | None = None  # the command named by PARENT_PID, watched
     says = int(argv[4]) if len(argv) > 4 else None  # the pipe to that command for the error line
     orphaned = threading.Event()  # set once that command ended and this worker was stopped for it
     try:  # Ctrl-C (SIGTERM) at any moment, importing torch and Optuna included: exit 130 (143) and one line
@@ -80,7 +110,8 @@ def main(argv: list[str]) -> int:
         handling = interrupts
         interrupts.release()  # blocked since it started (workers.start_held): one that came meanwhile lands here
         if len(argv) > 3:
-            orphaned = _watch(int(argv[3]))  # before the seconds of imports below: a kill -9 then is noticed too
+            command = _Command(int(argv[3]))
+            orphaned = _watch(command)  # before the seconds of imports below: a kill -9 then is noticed too
         from nas_proxy.cli import one_line_warnings, quiet_libraries
 
         one_line_warnings()  # the program's settings, as in the process that started it:
@@ -102,7 +133,7 @@ def main(argv: list[str]) -> int:
         # says it, once; a worker says it only when that command is gone (killed, its workers orphaned)
         if orphaned.is_set():
             print(f"nasproxy worker: stopped, the command that started it ended; finished trials are stored; {AGAIN}", file=sys.stderr)
-        elif os.getppid() != parent:
+        elif command.gone() if command is not None else os.getppid() != parent:
             print(f"nasproxy worker: interrupted{by}; finished trials are stored", file=sys.stderr)
         return code
     except Exception as e:  # noqa: BLE001 - one line, as the CLI says it

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from nas_proxy import synthetic
+from nas_proxy.cli.worker_process import AGAIN
 from nas_proxy.distill import distill, runner
 from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.distill.soft_labels import add_soft_labels
@@ -170,6 +171,33 @@ def test_ctrl_c_to_a_search_and_its_workers_prints_one_line(sig: signal.Signals,
     assert err == f"nasproxy search: {said}; finished trials are stored; run the same command again to resume the study\n"
 
 
+def test_a_worker_stops_once_its_command_ended_though_that_is_not_its_parent_nor_reaped(tmp_path: Path) -> None:
+    """A worker process started for its command by another process (the tests' server forks a forked search's
+    workers, tests/warm.py), its command killed -9 and not yet reaped by its own parent (a zombie, its id still
+    taken): before stop 54 the worker looked at its own parent, unchanged, and at the command's id, which a zombie
+    answers (``os.kill(pid, 0)``), and ran on. It now watches that process (a pidfd) and stops as on SIGTERM."""
+    import json
+
+    from nas_proxy.studies.kinds import WorkerOptions
+    from nas_proxy.studies.workers import WORKER_MODULE
+
+    command = subprocess.Popen(["sleep", "600"])  # the worker's command; the worker's parent is this process, or the server
+    gate = Gate(tmp_path / "gate", at="nas_proxy.studies.workers:join")  # held before it looks for its study
+    options = json.dumps(WorkerOptions(progress=False).to_dict())
+    args = [sys.executable, "-m", WORKER_MODULE, "s", str(tmp_path / "journal.log"), options, str(command.pid)]
+    worker = warm.Popen(args, env=gate.env(), stderr=subprocess.PIPE, text=True)
+    try:
+        gate.wait([worker], [worker.pid])
+        command.kill()  # not reaped: a zombie until command.wait() below
+        _, err = worker.communicate(timeout=ORPHAN_SECONDS)
+    finally:
+        command.kill()
+        command.wait()
+    assert worker.returncode == 143, err
+    assert err == f"nasproxy worker: stopped, the command that started it ended; finished trials are stored; {AGAIN}\n"
+    assert not (tmp_path / "journal.log").exists()
+
+
 @pytest.mark.parametrize("sampler", ["random", "tpe"])
 def test_a_resumed_search_draws_what_an_uninterrupted_one_draws_and_nothing_twice(
     sampler: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -242,13 +270,14 @@ def test_kill_9_of_a_search_stops_its_workers_and_the_same_command_finishes(tiny
     """SIGKILL to the parent of ``search --workers 2`` alone (an OOM killer, ``kill -9 PID``): its worker
     used to run on, orphaned, until the study was done. It now stops as on SIGTERM (its trial failed,
     not left RUNNING), and the same command finishes the study: what finished is kept, no architecture
-    is trained twice."""
+    is trained twice. Started cold, as a user starts it: its worker is its child, started cold (a forked search forks
+    its workers from the tests' server, whose worker's command is not its parent: the test below)."""
     storage = tmp_path / "journal.log"
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "o"]
     command += ["--storage", str(storage), "--out", str(tmp_path), "--n-trials", "4", "--workers", "2", "--pruner", "none", *FAST_ARGS]
     command += ["--sampler", "bruteforce"]  # proposes no architecture another worker is training (TPE may: two trainings of one)
     gate = Gate(tmp_path / "gate", let_through=1)  # each process finishes one trial, then holds its second in training
-    run = warm.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run = warm.Popen(command, env=gate.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cold=True)
     (worker,) = gate.wait([run], [run.pid], count=2) - {run.pid}
     try:
         finished = {t.number: t.values for t in load(storage, "o").trials if t.state == optuna.trial.TrialState.COMPLETE}

@@ -173,6 +173,49 @@ def test_a_warm_process_inherits_pass_fds_as_a_cold_one() -> None:
 
 
 @pytest.mark.usefixtures("probe_is_warm")
+def test_a_warm_process_starts_with_its_starters_signal_mask_as_a_cold_one() -> None:
+    """A search starts its worker processes with SIGINT, SIGTERM and SIGHUP blocked until their handlers are installed
+    (nas_proxy.studies.workers.start_held: exec keeps the mask); forked, a worker started with none blocked (the
+    server's fork cleared the mask), so a Ctrl-C as it started would have met Python's handler, not nasproxy's."""
+    from nas_proxy import interrupts
+
+    def run(popen: type[subprocess.Popen[str]]) -> str:
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, interrupts.SIGNALS)
+        try:
+            proc = popen([*PROBE, "mask"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        assert popen is subprocess.Popen or proc._warm is not None, warm.refused  # type: ignore[attr-defined]
+        return proc.communicate(timeout=300)[0]
+
+    forked = run(warm.Popen)
+    assert forked == run(subprocess.Popen), forked
+    assert set(map(int, forked.split())) >= set(interrupts.SIGNALS), forked
+
+
+# a forked command's own `python -m tests.run_code`: whether its parent is that command (started cold) or not (forked
+# from the server), and whether it is in that command's process group
+STARTS_ITS_OWN = """
+import os, subprocess, sys
+code = "import os; print(os.getppid(), os.getpgrp())"
+parent, group = subprocess.run([sys.executable, "-m", "tests.run_code", code], capture_output=True, text=True, check=True).stdout.split()
+print(int(parent) == os.getpid(), int(group) == os.getpgrp())
+"""
+
+
+@pytest.mark.skipif(warm.COLD, reason="NASPROXY_TEST_COLD=1: every command runs cold")
+@pytest.mark.parametrize(("new_session", "said"), [(False, "False True"), (True, "True True")])
+def test_a_warm_process_forks_what_it_starts_in_its_process_group(new_session: bool, said: str) -> None:
+    """A forked command's own commands (a search's worker processes) are forked too, in its process group (which a
+    Ctrl-C reaches); a command in a group of its own (its own session) starts them cold, in that group. Before
+    stop 54 a forked search started each worker cold (~4-6 CPU-s each)."""
+    from tests import run_code
+
+    done = run_code.run(STARTS_ITS_OWN, capture_output=True, timeout=300, start_new_session=new_session)
+    assert (done.returncode, done.stdout.strip()) == (0, said), done.stderr
+
+
+@pytest.mark.usefixtures("probe_is_warm")
 def test_warm_processes_draw_their_own_seeds() -> None:
     seeds = [warm.run([*PROBE, "seeds"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout for _ in range(2)]
     assert len(set(seeds[0].split()) & set(seeds[1].split())) == 0, seeds  # python's, numpy's and torch's
