@@ -273,6 +273,13 @@ def kind(mode: int) -> str:
     return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
 
 
+def file_kind(path: Path | str) -> str:
+    """What ``path``, there and not a folder, is in words: "a file", or :func:`kind`'s ("a device", "a FIFO", ...): the
+    refusals of an output folder that is not one (before probe54 a device or a socket was "a file")."""
+    mode = os.stat(path).st_mode
+    return "a file" if stat.S_ISREG(mode) else kind(mode)
+
+
 def status(option: str, path: Path | str) -> os.stat_result | None:
     """``os.stat`` of a path the user named (following links); None when it does not exist; a
     symbolic-link loop or an unreadable path is refused in one line."""

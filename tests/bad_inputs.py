@@ -1138,7 +1138,7 @@ PROBE37: list[Case] = [
     Case(f"{W} --device ''", "argument --device: expected a value, got an empty string", G37),
     # an option or word the command does not take: before, "nasproxy: error: ... (see nasproxy --help)", whose help
     # lists the commands, not the options
-    Case(f"{D} --net-width 5", "nasproxy distill: error: unrecognized arguments: --net-width 5 (see nasproxy distill --help)", G37),
+    Case(f"{D} --net-width 5", "nasproxy distill: error: unknown option --net-width (see nasproxy distill --help)", G37),
     Case(E.replace("syn", "syn syn", 1), "nasproxy evaluate: error: unrecognized arguments: syn (see nasproxy evaluate --help)", G37),
 ]
 CASES += PROBE37
@@ -1880,7 +1880,9 @@ PROBE53: list[Case] = [
     Case(f"{D} --config configs/probe53/seed-2-64.toml", "seed must be in [0, 2147483647], got 18446744073709551616"),
     Case(f"{E} --seed 4294967296", "seed must be in [0, 2147483647], got 4294967296"),
     # an abbreviation of more than one option (argparse's allow_abbrev): refused, naming each, not taken for one
-    Case(S.replace("--n-trials 1", "--n 1"), "ambiguous option: --n could match --n-trials, --no-dsa, --no-amp"),
+    Case(
+        S.replace("--n-trials 1", "--n 1"), "unknown option --n; did you mean one of --n-trials, --no-amp, --no-dsa?"
+    ),  # fix54c: no abbreviations
     # a value that looks like an option: not taken as --out's value
     Case("distill --dataset digits --ipc 1 --iterations 1 --quiet --out --force", "argument --out: expected one argument"),
 ]
@@ -1899,6 +1901,11 @@ PROBE54: list[Case] = [
     # after the merge: calibrate read an existing --out whole to see if it was a profile (/dev/zero: 16.7 GB, killed)
     Case(f"{CL} --scores ladders/scores-full.csv --out /dev/zero", "--out /dev/zero is a device; give the profile's file name", G54),
     Case(f"{CAL} --out /dev/full", "--out /dev/full is a device; give the profile's file name", G54),
+    # after the merge: an output folder that is a device was "a file" (probe54's list)
+    Case(D.replace("--out OUT", "--out /dev/full"), "/dev/full is a device, not a directory", G54),
+    Case(f"{SL} --out /dev/full", "/dev/full is a device, not a directory", G54),
+    Case(f"{S} --out /dev/full", "--out /dev/full is a device; give a directory for trials.csv and best.json", G54),
+    Case(T.replace("--out OUT", "--out /dev/null"), "--out /dev/null is a device; give a folder for", G54),
 ]
 CASES += PROBE54
 

@@ -9,7 +9,6 @@ directory, keyed by what determines it.
 
 from __future__ import annotations
 
-import stat
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nas_proxy import configs
-from nas_proxy.checks import kind, not_a_synthetic_set
+from nas_proxy.checks import file_kind, not_a_synthetic_set
 from nas_proxy.correlate.archs import Arch, check_in_space
 from nas_proxy.correlate.config import CorrelateConfig, data_ref
 from nas_proxy.correlate.measure import ceiling_row, dimension_metrics, proxy_metrics
@@ -94,8 +93,7 @@ def _check(config: CorrelateConfig, archs: list[Arch], out: Path) -> None:
     config.validate()
     check_writable(out)  # first: a path that cannot be one (a name too long) is refused before it is looked at
     if out.exists() and not out.is_dir():  # then: said so, not as a cache/ that cannot be made in it
-        mode = out.stat().st_mode  # what it is (before probe54 a device or a socket was called "a file")
-        raise InvalidArgumentError(f"--out {out} is {'a file' if stat.S_ISREG(mode) else kind(mode)}, not a directory")
+        raise InvalidArgumentError(f"--out {out} is {file_kind(out)}, not a directory")  # (probe54: a device was "a file")
     for path in folders_written(out):  # refused before any training is stored
         check_writable(path)
     not_a_synthetic_set("--out", out)

@@ -106,7 +106,7 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
     check_writable(out)  # first: a path the OS refuses (a name too long) cannot even be tested for existence
     checks.output_path("--out", out)  # a symbolic-link loop is refused in one line
     if out.exists() and not out.is_dir():
-        raise OutputConflictError(f"{out} is a file, not a directory")
+        raise OutputConflictError(f"{out} is {checks.file_kind(out)}, not a directory")
     if force:
         return None
     ours = [name for name in OWN_FILES if (out / name).exists()]

@@ -471,7 +471,7 @@ def _check_out(out: Path, world: int, force: bool) -> list[str]:
     """Refuse an ``out`` that holds something other than this launch's run; returns the shard folders of a
     launch of another size (which ``force`` replaces)."""
     if out.exists() and not out.is_dir():
-        raise OutputConflictError(f"{out} is a file, not a directory")
+        raise OutputConflictError(f"{out} is {checks.file_kind(out)}, not a directory")
     if (out / CHECKPOINT).exists() and not force:
         raise OutputConflictError(f"{out} holds a single-process run", remedy="choose a new directory or pass --force")
     shards = out / SHARDS

@@ -200,7 +200,7 @@ def _check_copy_target(dst: Path, source_meta: dict[str, Any]) -> None:
 
     check_writable(dst)  # a name too long, '-', no permission: before any teacher trains
     if dst.exists() and not dst.is_dir():
-        raise OutputConflictError(f"{dst} is a file, not a directory")
+        raise OutputConflictError(f"{dst} is {checks.file_kind(dst)}, not a directory")
     if not dst.is_dir():
         return
     if any(p.name not in (TEACHERS, META, TENSORS, GRID) and not p.name.startswith(".") for p in dst.iterdir()):

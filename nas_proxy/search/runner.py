@@ -413,7 +413,7 @@ def search(
     check_writable_storage(storage_url, study_name)  # before the artifacts beside it: a journal that cannot be is the cause
     check_writable(where)
     if out is not None and out.exists() and not out.is_dir():
-        raise InvalidArgumentError(f"--out {out} is a file; give a directory for trials.csv and best.json")
+        raise InvalidArgumentError(f"--out {out} is {checks.file_kind(out)}; give a directory for trials.csv and best.json")
     if out is not None:
         checks.not_a_synthetic_set("--out", out)
         _not_another_study(out, study_name)

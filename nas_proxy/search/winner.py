@@ -197,7 +197,7 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     out = Path(out)
     not_a_synthetic_set("--out", out)
     if out.exists() and not out.is_dir():
-        raise InvalidArgumentError(f"--out {out} is a file; give a folder for {SPEC}, {WEIGHTS} and {SCRIPT}")
+        raise InvalidArgumentError(f"--out {out} is {checks.file_kind(out)}; give a folder for {SPEC}, {WEIGHTS} and {SCRIPT}")
     for path in (out, out / SPEC, out / WEIGHTS, out / SCRIPT):  # out itself: '-' is refused
         check_writable(path)
     if (out / SPEC).exists() and finished(out) is None:  # before probe44b, replaced without a word, exit 0 (BEST itself too)
