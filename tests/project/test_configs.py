@@ -14,6 +14,7 @@ from nas_proxy import configs
 from nas_proxy.cli import main
 from nas_proxy.errors import InvalidArgumentError
 from tests import run_code
+from tests.blocking import raised_beside_a_fifo
 
 
 @dataclass
@@ -373,26 +374,10 @@ def test_an_output_folder_whose_config_toml_is_a_fifo_is_refused_without_opening
     """probe54: `mkfifo o/config.toml` then `nasproxy distill ... --out o` (search, correlate too) hung in check_saved's
     open; it is refused in one line, as a device or a socket there is."""
     import os
-    import threading
 
     from nas_proxy.configs import SAVED, check_saved
 
     os.mkfifo(tmp_path / SAVED)
-    said: list[BaseException] = []
-
-    def check() -> None:
-        try:
-            check_saved("--out", tmp_path, "distill")
-        except BaseException as e:  # noqa: BLE001 (the test looks at what it was)
-            said.append(e)
-
-    checking = threading.Thread(target=check, daemon=True)
-    checking.start()
-    checking.join(60)
-    if checking.is_alive():  # blocked in open: a writer releases it, and the test fails
-        with open(tmp_path / SAVED, "wb"):
-            pass
-        checking.join()
-        pytest.fail("check_saved opened the FIFO and waited for a writer")
-    assert len(said) == 1 and isinstance(said[0], InvalidArgumentError), said
-    assert f"holds {SAVED}, which is a FIFO, not distill's resolved options" in str(said[0])
+    said = raised_beside_a_fifo(lambda: check_saved("--out", tmp_path, "distill"), tmp_path / SAVED)
+    assert isinstance(said, InvalidArgumentError), said
+    assert f"holds {SAVED}, which is a FIFO, not distill's resolved options" in str(said)

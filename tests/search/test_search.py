@@ -36,6 +36,7 @@ from nas_proxy.studies.repair import NOT_COUNTED, fail_dead_trials
 from nas_proxy.studies.requeue import MAX_RETRY
 from nas_proxy.studies.storage import open_storage
 from tests import run_code, warm
+from tests.blocking import raised_beside_a_fifo
 from tests.conftest import copy_of
 from tests.gate import Gate
 from tests.interrupt import interruptible
@@ -1329,21 +1330,6 @@ def test_a_best_json_that_is_a_fifo_is_refused_without_opening_it(tmp_path: Path
     from nas_proxy.search.runner import _not_another_study
 
     os.mkfifo(tmp_path / "best.json")
-    said: list[BaseException] = []
-
-    def check() -> None:
-        try:
-            _not_another_study(tmp_path, "s1")
-        except BaseException as e:  # noqa: BLE001 (the test looks at what it was)
-            said.append(e)
-
-    checking = threading.Thread(target=check, daemon=True)
-    checking.start()
-    checking.join(60)
-    if checking.is_alive():  # blocked in open: a writer releases it, and the test fails
-        with open(tmp_path / "best.json", "wb"):
-            pass
-        checking.join()
-        pytest.fail("the check opened the FIFO and waited for a writer")
-    assert len(said) == 1 and isinstance(said[0], InvalidArgumentError), said
-    assert "holds best.json, which is a FIFO, not a search's results; give a folder of its own" in str(said[0])
+    said = raised_beside_a_fifo(lambda: _not_another_study(tmp_path, "s1"), tmp_path / "best.json")
+    assert isinstance(said, InvalidArgumentError), said
+    assert "holds best.json, which is a FIFO, not a search's results; give a folder of its own" in str(said)
