@@ -419,15 +419,19 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
                 raise InvalidArgumentError(
                     f"{option} file {p} is too large ({size / 2**20:,.0f} MiB; at most {limit >> 20} MiB is read); is it the right file?"
                 )
-            raw = f.read(limit)
+            raw = f.read(limit + 1)  # one byte more: a file that grew past the limit while read is not taken cut at it
             shrank = len(raw) < size and not _same_again(f, size, raw, limit)
+            grew = len(raw) > size and os.fstat(f.fileno()).st_size != size  # (procfs says 0 and stays so: read whole)
     except OSError as e:
         raise InvalidArgumentError(f"{option} file {p} cannot be read: {read_failure(e)}") from None
-    if shrank:  # before stop 53, the part read was taken: a TOML cut after a whole line read as one without the rest
+    if shrank or grew:  # before stop 53 (54: grew) the part read was taken: a TOML cut after a whole line read as one without the rest
         raise InvalidArgumentError(
-            f"{option} file {p} shrank while it was read ({len(raw):,} of its {size:,} bytes read): another process was "
-            "writing it; run again once it is written whole"
+            f"{option} file {p} {'shrank' if shrank else 'grew'} while it was read ("
+            f"{f'{len(raw):,} of its {size:,} bytes read' if shrank else f'{len(raw):,} bytes read, {size:,} as it was opened'}"
+            "): another process was writing it; run again once it is written whole"
         )
+    if len(raw) > limit:  # (a kernel file of more)
+        raise InvalidArgumentError(f"{option} file {p} is too large (more than {limit >> 20} MiB is not read); is it the right file?")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -443,7 +447,7 @@ def _same_again(f: BinaryIO, size: int, raw: bytes, limit: int) -> bool:
     if os.fstat(f.fileno()).st_size != size:
         return False
     f.seek(0)
-    return f.read(limit) == raw
+    return f.read(limit + 1) == raw
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # a zip archive's first bytes (xlsx, torch.save, numpy.savez)

@@ -295,6 +295,38 @@ def test_a_file_that_shrinks_while_it_is_read_is_refused_not_taken_cut(tmp_path:
     assert configs.read(path) == {"search": {"n_trials": 5}}
 
 
+@pytest.mark.parametrize("past_the_limit", [False, True])
+def test_a_text_file_that_grows_while_it_is_read_is_refused(past_the_limit: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review54: only a shrink was refused; a file appended to between nasproxy's look at its size and its read was taken
+    as read, and one that passed the text limit meanwhile was taken cut at the limit, without a word."""
+    import os
+
+    from nas_proxy import checks
+
+    path = tmp_path / "c.toml"
+    path.write_text("[search]\nn_trials = 5\n")
+    real_fstat, limit = os.fstat, 30 if past_the_limit else checks.MAX_TEXT_BYTES
+    grown = [False]
+
+    def then_grows(fd: int) -> os.stat_result:  # the size as the file was opened, then another process appends to it
+        seen = real_fstat(fd)
+        if seen.st_ino == path.stat().st_ino and not grown[0]:
+            grown[0] = True
+            with path.open("a") as f:
+                f.write("workers = 2\n")
+        return seen
+
+    monkeypatch.setattr(os, "fstat", then_grows)
+    with pytest.raises(InvalidArgumentError) as raised:
+        checks.read_text("--config", path, limit)
+    assert str(raised.value) == (
+        f"--config file {path} grew while it was read ({min(34, limit + 1)} bytes read, 22 as it was opened): another process "
+        "was writing it; run again once it is written whole"
+    )
+    monkeypatch.undo()
+    assert configs.read(path) == {"search": {"n_trials": 5, "workers": 2}}  # whole now: read as it is
+
+
 def _reported_size(monkeypatch: pytest.MonkeyPatch, path: Path, size: int, then: bytes | None = None) -> None:
     """os.fstat of ``path`` says ``size`` bytes, as sysfs says 4,096 of every file; ``then``: written over the file
     (same length) at the second look, as a writer rewriting it would."""
