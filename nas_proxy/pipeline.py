@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,16 +322,18 @@ def _section(path: Path, section: str, preset: Mapping[str, Any]) -> Iterator[No
 
 
 @contextmanager
-def _preset_paths(path: Path, preset: Mapping[str, Any]) -> Iterator[None]:
+def _preset_paths(path: Path, preset: Mapping[str, Any], typed: Sequence[str | None] = ()) -> Iterator[None]:
     """Say which table of the preset writes a path that a stage found missing (an image folder, a data root: the data
     is read by the stage, after the plan), as :func:`_section` says it of the plan's. Before stop 53 ``run sub/p.toml``
     said only "image folder pics does not exist", with neither the file, the table nor where a relative path is read
-    from. A missing path the preset does not write (``run --dataset``'s, the run's own folders) is left as it is."""
+    from. A missing path the preset does not write (``run --dataset``'s, the run's own folders) is left as it is; so is
+    one the command line gave (``typed``: ``run p.toml --dataset imagefolder:pics``), whatever the preset holds (before
+    review54's find a preset named "pics" was said to write it)."""
     try:
         yield
     except NasProxyError as e:
         section = _table_writing(e.missing, preset)
-        if section is None:
+        if section is None or (e.missing is not None and _writes([t for t in typed if t], e.missing)):
             raise
         raise _in_preset(e, path, section, preset) from None
 
@@ -376,7 +378,7 @@ def _table_writing(missing: str | None, preset: Mapping[str, Any]) -> str | None
     if missing is None:
         return None
     tables = [(k, v) for k, v in preset.items() if isinstance(v, Mapping)]
-    top = {k: v for k, v in preset.items() if not isinstance(v, Mapping)}
+    top = {k: v for k, v in preset.items() if not isinstance(v, Mapping) and k != "name"}  # the run's name is no path
     return next((name for name, table in [("", top), *tables] if _writes(table, missing)), None)
 
 
@@ -520,7 +522,7 @@ def run(
             # --out runs/p/correlate beside its correlate stage the same), where that command alone held a lock
             for folder in stage_folders(p):
                 held.enter_context(output_lock(folder))
-            with _preset_paths(p.path, p.preset):
+            with _preset_paths(p.path, p.preset, (dataset, proxy_profile)):
                 return _run(p, progress, on_stage, t_run)
 
 

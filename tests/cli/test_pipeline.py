@@ -296,6 +296,13 @@ def test_a_missing_image_folder_is_said_of_the_preset_that_names_it(
     with pytest.raises(NasProxyError) as given:  # a folder run --dataset gives is not the preset's: said as it is
         run(preset, dataset="imagefolder:other")
     assert str(given.value) == "image folder other does not exist"
+    with pytest.raises(NasProxyError) as same:  # review54: the command line's, though the preset names the same folder
+        run(preset, dataset="imagefolder:pics")
+    assert str(same.value) == "image folder pics does not exist"
+    preset.write_text(f'name = "other"\ndevice = "cpu"\n{tables}'.replace("pics", "other").replace('name = "other"', 'name = "pics"'))
+    with pytest.raises(NasProxyError) as named:  # review54: a preset named as the folder: its name is no path
+        run(preset, dataset="imagefolder:pics")
+    assert str(named.value) == "image folder pics does not exist"
 
 
 def test_interrupted_distill_stage_says_rerun_the_preset(
