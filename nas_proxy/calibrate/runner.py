@@ -38,11 +38,12 @@ from nas_proxy.calibrate.config import METRIC_NAMES, CalibrateConfig
 from nas_proxy.calibrate.protocol import Protocol, Score, Scorer, sample
 from nas_proxy.calibrate.truth import Truth, check_data, check_enough, check_in_space
 from nas_proxy.correlate import metrics
-from nas_proxy.errors import InvalidArgumentError, NasProxyWarning, OutputConflictError
+from nas_proxy.errors import InvalidArgumentError, NasProxyWarning, OutputConflictError, shown
 from nas_proxy.files import bounded_name, output_lock, shorten
 from nas_proxy.profile import ProxyProfile
 from nas_proxy.progress import Meter
 from nas_proxy.protocols import canonical_dataset
+from nas_proxy.search.study import different_settings
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import check_writable_storage, maximizing_study, may_hold, open_storage, storage_file
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext
@@ -51,6 +52,23 @@ from nas_proxy.utils import derive_seed
 ATTR = "nasproxy_calibration"
 CACHE_STUDY = "nasproxy-proxy-scores"  # the study whose user attributes hold the cached proxy scores
 METRICS: dict[str, Callable[[Any, Any], float]] = {name: getattr(metrics, name) for name in METRIC_NAMES}
+
+
+def _other_calibration(study: str, there: dict[str, Any], now: dict[str, Any]) -> OutputConflictError:
+    """The refusal of calibration study ``study``, recorded with ``there``'s settings and ground truth, asked with ``now``'s:
+    what differs, in search's one wording of it (:func:`~nas_proxy.search.study.different_settings`; before stop 54 "exists
+    with other settings or ground truth", naming none)."""
+    was, asked = there.get("settings", {}), now["settings"]
+    problems = [f"{k}: {shown(was.get(k))} there, {shown(asked.get(k))} now" for k in sorted({*was, *asked}) if was.get(k) != asked.get(k)]
+    truth_there, truth_now = there.get("truth", {}), now["truth"]
+    if truth_there != truth_now:
+        same = len(truth_there.keys() & truth_now.keys())
+        problems.append(
+            f"ground truth of {len(truth_there)} architectures there, {len(truth_now)} now ({same} in both"
+            f"{', some with other accuracies' if any(truth_there[a] != truth_now[a] for a in truth_there.keys() & truth_now.keys()) else ''})"
+        )
+    refused = different_settings(study, problems)
+    return refused.with_cause(f"calibration {refused.cause}")
 
 
 @dataclass
@@ -183,10 +201,7 @@ class _Calibration:
         config = _as_recorded(config, main.user_attrs[ATTR])
         recorded["settings"] = config.settings()
         if main.user_attrs[ATTR] != recorded:
-            raise OutputConflictError(
-                f"calibration study {study!r} exists with other settings or ground truth; run it with the same ones to resume, "
-                "or choose another --study"
-            )
+            raise _other_calibration(study, main.user_attrs[ATTR], recorded)
         self.config, self.contexts = config, dict(zip(config.synthetic, contexts.values(), strict=True))
         self.scorer = Scorer(cache, space, self.contexts, config.seed, progress)
         self.space_sha256 = space.definition_sha256()  # recorded in the profile: ProxyProfile.check_space

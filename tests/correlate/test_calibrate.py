@@ -179,6 +179,27 @@ def test_a_finished_calibration_resumes_with_its_sets_named_another_way(
     assert _profile(path)["proxy"] == tomllib.loads(path.read_text())["proxy"]
 
 
+def test_a_calibration_of_other_settings_is_refused_naming_what_differs(
+    reference: tuple[Path, dict[str, Any]], workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fix54c's find: the refusal said "calibration study 'cal' exists with other settings or ground truth", naming none;
+    now what differs, in search's wording of a study of other settings (search.study.different_settings)."""
+    path, _ = reference
+    run = path.parents[2]
+    journal = run / "studies" / "cal" / "journal.log"
+    before = journal.read_bytes()
+    command = _command(workdir, "cal")
+    command[command.index("--seed") + 1] = "1"
+    monkeypatch.chdir(run)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "nasproxy calibrate: error: calibration study 'cal' already exists with other settings (seed: 0 there, 1 now); use the "
+        "same settings to resume it, or another --study name\n"
+    ), err
+    assert journal.read_bytes() == before
+
+
 def test_profile_round_trip_and_explicit_fields_win(tmp_path: Path) -> None:
     from nas_proxy.profile import ProxyProfile, read_profile, write_profile
     from nas_proxy.search import ProxyConfig
