@@ -284,7 +284,6 @@ def umask() -> int:
     return mask
 
 
-PATH_MAX = 4096  # the longest path Linux takes (os.pathconf's PC_PATH_MAX); macOS's is 1024, and it says so itself
 INSIDE_MAX = 256  # what nasproxy may add below a path it checks: a folder and a temporary name (shards/1-of-2/..x.tmp)
 
 

@@ -85,7 +85,7 @@ def test_a_training_free_search_makes_its_first_flop_count_before_any_trial(tmp_
     from nas_proxy.search import runner
 
     calls: list[str] = []
-    monkeypatch.setattr(runner, "ready_to_count_flops", lambda: calls.append("ready"))
+    monkeypatch.setattr(runner, "ready_to_count_flops", lambda space=None: calls.append("ready"))
 
     def counted(*args: object) -> int:
         calls.append("trial")
