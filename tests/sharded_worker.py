@@ -54,7 +54,8 @@ def main() -> int:
         optimise = runner._optimise
 
         def starting(config: Any, hp: Any, pool: Any, state: Any, *rest: Any) -> None:
-            print(f"rank {os.environ['RANK']} starts at iteration {state.done}", file=sys.stderr, flush=True)
+            sys.stderr.write(f"rank {os.environ['RANK']} starts at iteration {state.done}\n")  # one write: ranks run -u
+            sys.stderr.flush()
             optimise(config, hp, pool, state, *rest)
 
         runner._optimise = starting  # type: ignore[assignment]  # (the rest of its arguments passed on as they come)

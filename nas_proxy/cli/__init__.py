@@ -223,8 +223,10 @@ def _say(command: str, label: str, line: str, code: int, interrupted: bool = Fal
     which says the first rank's once (launch.told_launch)."""
     from nas_proxy.distill.launch import told_launch
 
-    if not told_launch(line, code, interrupted, label):
-        print(f"nasproxy {command}: {f'{label}: ' if label else ''}{line}", file=sys.stderr)
+    if not told_launch(line, code, interrupted, label):  # one write, its newline in it: torchrun starts ranks unbuffered (-u),
+        # where print writes the line and its newline apart, and two ranks' lines ran together ("...(rank 1 of 2)nasproxy ...")
+        sys.stderr.write(f"nasproxy {command}: {f'{label}: ' if label else ''}{line}\n")
+        sys.stderr.flush()
 
 
 def _threads_unread() -> str | None:
