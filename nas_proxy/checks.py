@@ -408,7 +408,7 @@ def _is_set(folder: Path) -> bool:
 def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str:
     """The text of a file the user named (UTF-8, a byte-order mark dropped); one-line errors for a
     missing file, something that is not a regular file (a FIFO, a device, ``/dev/stdin``: refused before it is opened, so
-    nothing waits on it), a file over ``limit`` bytes, one that shrinks while it is read, or bytes that are not text.
+    nothing waits on it), a file over ``limit`` bytes, one that shrinks or grows while it is read, or bytes that are not text.
     The kernel's own files are regular files whose size does not tell their length (procfs says 0, sysfs 4,096): they are
     read whole, to their end."""
     p = existing_file(option, path)
