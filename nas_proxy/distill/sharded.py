@@ -243,13 +243,14 @@ def _settled(held: list[Held]) -> int | None:
     return latest if all(latest in pair for pair in held) else None
 
 
-def _settle(shard_dir: Path, target: int | None) -> None:
-    """Bring this rank's staged checkpoint in when it is of ``target`` (:func:`_settled`), else drop it."""
+def _settle(shard_dir: Path, target: int | None, mine: Held) -> None:
+    """Bring this rank's staged checkpoint in when it is of ``target`` (:func:`_settled`), else drop it; ``mine``: what
+    this rank said it holds (:func:`_held`, read under its shard's lock: not read again)."""
     checkpoint = shard_dir / CHECKPOINT
     staged = staged_path(checkpoint)
     if not staged.is_file():
         return
-    if target is not None and _iteration(checkpoint) != target and _iteration(staged) == target:
+    if target is not None and mine[0] != target and mine[1] == target:
         _rename_in(staged, checkpoint)
     else:
         staged.unlink(missing_ok=True)
@@ -332,7 +333,7 @@ def _run_shard(
     coupled = batchnorm or config.nets is not None  # a space run normalises each step by the whole loss (all ranks')
     held = _agree(lambda: _held(shard_dir), objects)  # what a kill left staged, said to every rank: all decide alike
     target = None if force else _settled(held)
-    prepared = _agree(lambda: _prepare(out, shard_dir, shard_config, world, resume, force, target), objects)
+    prepared = _agree(lambda: _prepare(out, shard_dir, shard_config, world, resume, force, target, held[rank]), objects)
     done, starts = [d for d, _ in prepared], [s for _, s in prepared]
     if resume and not any(starts):
         raise OutputConflictError(f"nothing to resume in {out}: no shard has a checkpoint", remedy="drop --resume to start")
@@ -487,14 +488,21 @@ def _check_out(out: Path, world: int, force: bool) -> list[str]:
 
 
 def _prepare(
-    out: Path, shard_dir: Path, config: DistillConfig, world: int, resume: bool, force: bool, target: int | None = None
+    out: Path,
+    shard_dir: Path,
+    config: DistillConfig,
+    world: int,
+    resume: bool,
+    force: bool,
+    target: int | None = None,
+    mine: Held = (None, None),
 ) -> tuple[int, bool]:
     """Check ``out`` and this rank's shard, its staged checkpoint settled for ``target`` (:func:`_settled`); returns
     (iterations done, whether the shard has a run)."""
     config.validate()
     checks.not_inside_a_synthetic_set("--out", out)  # a set is resumed in place; one in another's folder is not
     others = _check_out(out, world, force)
-    _settle(shard_dir, target)
+    _settle(shard_dir, target, mine)
     shards = out / SHARDS
     if force:  # every rank cleans what it sees: with one output directory per machine, each has its own
         for name in others:
