@@ -32,9 +32,13 @@ SEEDS = (5, 6, 7)
 # 6 epochs x 3 steps (20 images, batch 8: steps of 8, 8 and 4) with DSA and the lr decay half way
 CONFIG = TrainConfig(epochs=6, batch_size=8, lr=0.05)
 # vmap vs separate trainings after those 18 SGD steps: float32 (eps 1.2e-7) kernels that sum in
-# another order differ by ~1e-7 relative per op; measured up to 8.5e-6 (BatchNorm's running variance),
-# 1e-7 without batch norm. 1e-4 leaves 10x room; a wrong seed, batch or augmentation moves them by >1e-2.
+# another order differ by ~1e-7 relative per op, compounded over the steps. Measured (largest absolute
+# difference): without normalisation 6e-8; batch norm 9.5e-6 (its running variance 8.5e-6 on the
+# machine of stops before 55); instance norm 7.0e-4 on an AMD EPYC (AVX2), where it divides by the
+# spread of 2x2 maps. A wrong seed, batch or augmentation moves a weight by 0.15 (instance norm,
+# measured), so 1e-4 (5e-3 for instance norm) leaves 7-10x room on both sides.
 VMAP_TOL = 1e-4
+VMAP_TOL_BY_NORM = {"instancenorm": 5e-3}
 FAST = ProxyConfig(epochs=4, report_every=2, report_images=200)  # as tests/search/test_search.py
 SPEC = {"family": "convnet", "depth": 1, "width": 32, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
 
@@ -60,7 +64,8 @@ def test_stack_trains_each_copy_as_its_own_training(normalization: str, vectoriz
     for one, copy in zip(separate, together, strict=True):
         for name, value in floats(one).items():  # weights and BatchNorm's running statistics
             if vectorize:
-                torch.testing.assert_close(floats(copy)[name], value, rtol=VMAP_TOL, atol=VMAP_TOL, msg=name)
+                tol = VMAP_TOL_BY_NORM.get(normalization, VMAP_TOL)
+                torch.testing.assert_close(floats(copy)[name], value, rtol=tol, atol=tol, msg=name)
             else:
                 assert torch.equal(floats(copy)[name], value), name
         assert int(copy.state_dict().get("blocks.0.norm.num_batches_tracked", 0)) == int(
