@@ -199,7 +199,9 @@ def finished_set(out: Path, done: int) -> dict[str, Any] | None:
     the set cut short or missing (a torn write) does not match the hash in ``meta.json``."""
     try:
         meta = read_meta(out)
-        whole = file_sha256(out / TENSORS) == meta["tensors_sha256"] and meta["iterations_done"] == done
+        # a FIFO or device there is not hashed (review55: the same distill hung opening a FIFO): the set is written again
+        tensors = out / TENSORS
+        whole = tensors.is_file() and file_sha256(tensors) == meta["tensors_sha256"] and meta["iterations_done"] == done
     except (NasProxyError, OSError, KeyError):  # read_meta refuses a cut or malformed meta.json
         return None
     return meta if whole else None
@@ -235,10 +237,11 @@ def write_losses(path: Path, history: list[list[float]], terms: tuple[str, ...])
 
 def mend_losses(path: Path, history: list[list[float]], terms: tuple[str, ...]) -> bool:
     """Write ``losses.csv`` of a finished set again where it is not what its checkpoint's ``history`` gives (cut short,
-    missing: outside the tensors' hash, drill of stop 52 kept it torn); True when written."""
+    missing: outside the tensors' hash, drill of stop 52 kept it torn; not a regular file); True when written."""
     text = _losses_text(history, terms)
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        if path.read_text() == text:
+    # a regular file only, to the text limit: a FIFO there is not opened (review55: the same distill hung in this read)
+    with contextlib.suppress(NasProxyError):  # torn, not text, a device, a FIFO: written over
+        if checks.read_text("losses file", path) == text:
             return False
     write_text(path, text)
     return True
