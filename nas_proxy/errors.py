@@ -33,11 +33,24 @@ def shown(value: Any) -> str:
 LINE_MAX = 1000  # characters of an error or warning line the CLI prints
 
 
+def spelled(text: str) -> str:
+    """``text`` with each character that is not printable (Python's ``str.isprintable``: Unicode's controls, format
+    characters, separators other than the blank, surrogates, unassigned) but a blank, tab, newline or carriage return
+    written as its escape (``\\x1b``, ``\\u202e``), as :func:`shown` quotes a value. Before branch probe55 a name read
+    from a file or a folder (an image file's, a study's in a storage another program wrote) reached the terminal as it
+    was: an escape sequence in it cleared the screen or coloured the line, a right-to-left override reversed the text
+    after it, and a line separator (U+2028) broke the one line in two where a reader splits lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in " \t\n\r" else repr(c)[1:-1] for c in text)
+
+
 def one_line(text: str) -> str:
     """``text`` on one line (newlines and runs of blanks made one blank), its middle cut when it passes
     :data:`LINE_MAX`: the start says the rule and the value, the end the fix. A message that quotes a list
-    whole (20,000 unknown proxy names, an argument of 50,000 characters) was a line of that length."""
-    text = " ".join(text.split())
+    whole (20,000 unknown proxy names, an argument of 50,000 characters) was a line of that length. Every other
+    character a terminal would act on or not show as itself is spelled as Python writes it (:func:`spelled`)."""
+    text = " ".join(spelled(text).split())
     if len(text) <= LINE_MAX:
         return text
     head, tail = LINE_MAX * 3 // 5, LINE_MAX // 5

@@ -73,12 +73,34 @@ def subfolders(folder: Path) -> list[str]:
                 f"image folder {folder} holds a folder named {shown(name)}, whose name holds a control character ({what}): "
                 "a class's name is its folder's, recorded in every set and model made from it and printed; rename the folder"
             )
+    for name in names:  # probe55: 'ab\u202ecd' was taken, printed 'abdc' in every line and report that names it (exit 0)
+        if (what := _reordering(name)) is not None:
+            raise DataNotFoundError(
+                f"image folder {folder} holds a folder named {shown(name)}, whose name holds {what}, which changes how the "
+                "text around it is shown: a class's name is its folder's, recorded in every set and model made from it and "
+                "printed; rename the folder"
+            )
     if blank := [name for name in names if not name.strip()]:  # before stop 50 the set was written, then refused by each reader
         raise DataNotFoundError(
             f"image folder {folder} holds a folder named {shown(blank[0])}, a blank name: a class's name is its folder's, "
             "recorded in every set and model made from it, and a set's readers refuse a class with no name; rename the folder"
         )
     return names
+
+
+# characters of a name that change how the text around it is shown, in words: a bidirectional embedding, override or
+# isolate reorders what follows it (a class folder 'ab\u202ecd' prints as 'abdc'), a line or paragraph separator breaks a
+# printed line in two. Other format characters stay: a zero-width (non-)joiner belongs to the spelling of some scripts.
+REORDERING = {
+    **{chr(c): f"a bidirectional control (U+{c:04X})" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+    "\u2028": "a line separator (U+2028)",
+    "\u2029": "a paragraph separator (U+2029)",
+}
+
+
+def _reordering(name: str) -> str | None:
+    """The first character of ``name`` in :data:`REORDERING`, in words; None where it has none."""
+    return next((REORDERING[c] for c in name if c in REORDERING), None)
 
 
 def _entries(folder: Path) -> list[tuple[Path, bool]]:
