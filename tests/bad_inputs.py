@@ -1968,6 +1968,14 @@ PROBE55: list[Case] = [
             ("set.tar.gz", "p55-set.tar.gz is a file; a synthetic set is a directory"),
         )
     ),
+    # class names that reorder the text printed around them, in a set's meta.json and a CIFAR meta file: before, taken (exit 0)
+    Case(_art("p55-rtl-class-name"), "dataset.class_names gives class 0 the name 'ab\\u202ecd', which holds a bidirectional", G55),
+    Case(_art("p55-ls-class-name"), "dataset.class_names gives class 0 the name 'a\\u2028b', which holds a line separator", G55),
+    Case(
+        f"{C10} --data-root data/p55/cifar-meta-rtl --val-fraction 0.5",
+        "'label_names' gives class 1 the name 'car\\u202e', which holds a bidirectional control (U+202E)",
+        G55,
+    ),
     # an unfinished run whose checkpoint is another run's
     Case(
         "distill --dataset digits --ipc 1 --iterations 2 --batch-real 4 --device cpu --quiet --out p55/ckpt-other --resume",

@@ -4,6 +4,7 @@ workspace: lying metadata, foreign files and names a stranger brings (see each b
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import sqlite3
 import struct
@@ -175,6 +176,12 @@ def _sets(root: Path) -> None:
     (dst / "meta.json").write_text((dst / "meta.json").read_text().replace('"ipc": 1', '"ipc": 1e400', 1))
     dst = _variant(root, "p55-ipc-twice")
     (dst / "meta.json").write_text((dst / "meta.json").read_text().replace('"ipc": 1', '"ipc": 1, "ipc": 2', 1))
+    # class names that reorder the text printed around them (a right-to-left override, a line separator)
+    for name, first in (("rtl-class-name", "ab\u202ecd"), ("ls-class-name", "a\u2028b")):
+        dst = _variant(root, f"p55-{name}")
+        m = json.loads((dst / "meta.json").read_text())
+        m["dataset"]["class_names"][0] = first
+        (dst / "meta.json").write_text(json.dumps(m))
     # a zip and a tar of a synthetic set
     shutil.make_archive(str(root / "art" / "p55-set"), "zip", root / "syn")
     shutil.make_archive(str(root / "art" / "p55-set"), "gztar", root / "syn")
@@ -196,6 +203,10 @@ def _datasets(root: Path) -> None:
     a.rename(folder / "x")
     b.rename(a)
     (folder / "x").rename(b)
+    from tests.bad_inputs_files_probe48 import _cifar
+
+    names = ["plane", "car\u202e", *[f"c{k}" for k in range(2, 10)]]  # class 1 'car' and a right-to-left override
+    (_cifar(root / "cifar-meta-rtl") / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}, protocol=2))  # as Python 3
     fabricate.svhn(root / "svhn-nhwc")  # X as (N, 32, 32, 3), as a converted copy keeps it
     for name in ("train_32x32.mat", "test_32x32.mat"):
         mat = loadmat(root / "svhn-nhwc" / name)

@@ -1,7 +1,7 @@
 """Image folders: one folder of images per class, read as ``uint8`` arrays ``(N, H, W, C)`` and ``int64`` labels.
 
 Any image PIL reads, of 8 or 16 bits, greyscale or colour, resized and centre-cropped to one size; what cannot be read
-as such (floating-point or 32-bit pixels, a class folder whose name holds a control character) is refused in one line.
+as such (floating-point or 32-bit pixels, a class folder whose name holds a control character or one that reorders text) is refused in one line.
 Pixels are read as torchvision's ImageFolder reads them: as stored (no EXIF orientation applied), the first frame of a
 file of several; a warning says how many of a folder's images a viewer would show otherwise.
 """
@@ -20,7 +20,7 @@ import numpy as np
 from nas_proxy import checks
 from nas_proxy.data import formats
 from nas_proxy.data.formats import I64, U8, over_memory
-from nas_proxy.errors import DataNotFoundError, NasProxyWarning, shown
+from nas_proxy.errors import DataNotFoundError, NasProxyWarning, reordering, shown
 from nas_proxy.files import read_failure
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".jfif", ".jpe", ".pbm", ".pgm", ".ppm", ".pnm")
@@ -74,7 +74,7 @@ def subfolders(folder: Path) -> list[str]:
                 "a class's name is its folder's, recorded in every set and model made from it and printed; rename the folder"
             )
     for name in names:  # probe55: 'ab\u202ecd' was taken, printed 'abdc' in every line and report that names it (exit 0)
-        if (what := _reordering(name)) is not None:
+        if (what := reordering(name)) is not None:
             raise DataNotFoundError(
                 f"image folder {folder} holds a folder named {shown(name)}, whose name holds {what}, which changes how the "
                 "text around it is shown: a class's name is its folder's, recorded in every set and model made from it and "
@@ -86,21 +86,6 @@ def subfolders(folder: Path) -> list[str]:
             "recorded in every set and model made from it, and a set's readers refuse a class with no name; rename the folder"
         )
     return names
-
-
-# characters of a name that change how the text around it is shown, in words: a bidirectional embedding, override or
-# isolate reorders what follows it (a class folder 'ab\u202ecd' prints as 'abdc'), a line or paragraph separator breaks a
-# printed line in two. Other format characters stay: a zero-width (non-)joiner belongs to the spelling of some scripts.
-REORDERING = {
-    **{chr(c): f"a bidirectional control (U+{c:04X})" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))},
-    "\u2028": "a line separator (U+2028)",
-    "\u2029": "a paragraph separator (U+2029)",
-}
-
-
-def _reordering(name: str) -> str | None:
-    """The first character of ``name`` in :data:`REORDERING`, in words; None where it has none."""
-    return next((REORDERING[c] for c in name if c in REORDERING), None)
 
 
 def _entries(folder: Path) -> list[tuple[Path, bool]]:
