@@ -33,11 +33,50 @@ def shown(value: Any) -> str:
 LINE_MAX = 1000  # characters of an error or warning line the CLI prints
 
 
+def spelled(text: str) -> str:
+    """``text`` with each character that is not printable (Python's ``str.isprintable``: Unicode's controls, format
+    characters, separators other than the blank, surrogates, unassigned) but a blank, tab, newline or carriage return
+    written as its escape (``\\x1b``, ``\\u202e``), as :func:`shown` quotes a value. Before branch probe55 a name read
+    from a file or a folder (an image file's, a study's in a storage another program wrote) reached the terminal as it
+    was: an escape sequence in it cleared the screen or coloured the line, a right-to-left override reversed the text
+    after it, and a line separator (U+2028) broke the one line in two where a reader splits lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in " \t\n\r" else repr(c)[1:-1] for c in text)
+
+
+# characters of a name that change how the text around it is shown, in words: a bidirectional embedding, override or
+# isolate reorders what follows it (a class 'ab\u202ecd' prints as 'abdc'), a line or paragraph separator breaks a printed
+# line in two. Other format characters stay: a zero-width (non-)joiner belongs to the spelling of some scripts. A class's
+# name holds none (branch probe55): it is recorded in every set and model made from the data, and printed in lines and
+# reports that are not error lines (which :func:`spelled` keeps safe).
+REORDERING = {
+    **{chr(c): f"a bidirectional control (U+{c:04X})" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+    "\u2028": "a line separator (U+2028)",
+    "\u2029": "a paragraph separator (U+2029)",
+}
+
+
+def reordering(name: str) -> str | None:
+    """The first character of ``name`` in :data:`REORDERING`, in words; None where it has none."""
+    return next((REORDERING[c] for c in name if c in REORDERING), None)
+
+
+def reordering_names(names: list[str]) -> str | None:
+    """What is wrong with class ``names`` where one holds a character of :data:`REORDERING`, as the rest of a sentence
+    that starts with where they are (as :func:`nas_proxy.checks.class_names_problem` says it); None where none does."""
+    for k, name in enumerate(names):
+        if (what := reordering(name)) is not None:
+            return f"gives class {k} the name {shown(name)}, which holds {what}, which changes how the text around it is shown"
+    return None
+
+
 def one_line(text: str) -> str:
     """``text`` on one line (newlines and runs of blanks made one blank), its middle cut when it passes
     :data:`LINE_MAX`: the start says the rule and the value, the end the fix. A message that quotes a list
-    whole (20,000 unknown proxy names, an argument of 50,000 characters) was a line of that length."""
-    text = " ".join(text.split())
+    whole (20,000 unknown proxy names, an argument of 50,000 characters) was a line of that length. Every other
+    character a terminal would act on or not show as itself is spelled as Python writes it (:func:`spelled`)."""
+    text = " ".join(spelled(text).split())
     if len(text) <= LINE_MAX:
         return text
     head, tail = LINE_MAX * 3 // 5, LINE_MAX // 5

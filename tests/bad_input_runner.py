@@ -2,8 +2,9 @@
 
 A case is a command line run through :func:`nas_proxy.cli.main` inside a workspace of broken files
 (:mod:`tests.bad_inputs_files`). It is handled right when it exits non-zero, prints exactly one
-line on stderr (no traceback, no "internal error"), says what its ``needle`` expects, and leaves
-every file and folder of the workspace as it was.
+line on stderr (no traceback, no "internal error", no character a terminal acts on or shows as other text, such as
+an escape or a right-to-left override), says what its ``needle`` expects, and leaves every file and folder of the
+workspace as it was.
 """
 
 from __future__ import annotations
@@ -176,6 +177,8 @@ def problems(case: Case, outcome: Outcome) -> list[str]:
         found.append("traceback or internal error")
     if case.needle not in outcome.message:
         found.append(f"message lacks {case.needle!r}")
+    if unprintable := sorted({c for c in outcome.stderr if not c.isprintable() and c != "\n"}):  # probe55: an escape sequence
+        found.append(f"{''.join(unprintable)!r} on stderr, which a terminal acts on or shows as other text")  # drives a terminal
     if len(outcome.message) > LINE_MAX + 200:  # the command's prefix and argparse's "(see ... --help)" beside the cut text
         found.append(f"a line of {len(outcome.message):,} characters")
     if outcome.changed:
@@ -208,7 +211,9 @@ the {fixed37} of branch probe37, "fixed (38)" the {fixed38} of branches probe38,
 (probe, drill, fix): {later}. A command that starts with `NAME=value` runs with that
 environment variable set, as a shell would; one that ends in `>&-` runs with standard output closed.
 `{busy_port}` is a port another socket listens on while the case
-runs; `\\n`, `\\r`, `\\t` and `\\udcff` stand for a newline, a carriage return, a tab and a byte that is not UTF-8.
+runs; `\\n`, `\\r`, `\\t` and `\\udcff` stand for a newline, a carriage return, a tab and a byte that is not UTF-8, and
+`\\x1b`, `\\u202e` (an escape, a right-to-left override) for every other character a terminal acts on or shows as other
+text: nasproxy's messages spell them so too.
 
 How text becomes a value is decided once (`nas_proxy/checks.py`), the same for every command,
 preset and file:
@@ -239,7 +244,10 @@ def _cell(text: str) -> str:
     """Markdown table cell text: pipes escaped, control characters and non-UTF-8 bytes spelled out."""
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     text = text.replace("|", "\\|").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)  # an escape (probe46's --out) as \x1b
+    text = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)  # an escape (probe46's --out) as \x1b
+    # and every other character a viewer acts on or shows as other text (a right-to-left override, a line separator:
+    # probe55's), as Python spells it
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def table(outcomes: list[tuple[Case, Outcome]]) -> str:

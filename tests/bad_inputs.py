@@ -1909,6 +1909,111 @@ PROBE54: list[Case] = [
 ]
 CASES += PROBE54
 
+# ---- branch probe55: lying metadata, foreign files and names, as a stranger brings them (tests/bad_inputs_files_probe55.py).
+# Fixed: a name read from a file or folder (an image file's, a study's in another program's storage) reached the terminal
+# as it was (an escape sequence cleared the screen, a right-to-left override reversed the line; a line separator was
+# printed as a blank, naming a path not given), and a class folder whose name reorders text was taken (exit 0). The
+# others were refused right when tried, kept so that they stay so
+G55 = 55
+IF55 = "distill --dataset imagefolder:img/p55/{} --ipc 1 --iterations 1 --quiet --out OUT --val-fraction 0.34"
+TRUTH55 = CAL.replace("convnet-cpu", "spaces/six.toml").replace("archs/truth-8.json", "archs/p55/{}")
+PROBE55: list[Case] = [
+    # image folders: names that drive a terminal, and images of other kinds
+    Case(IF55.format("esc-name"), "cannot read image img/p55/esc-name/cat/\\x1b[2J\\x1b[31mred.png", G55),
+    Case(IF55.format("rtl-name"), "cannot read image img/p55/rtl-name/cat/x\\u202egnp.png", G55),
+    Case(IF55.format("ls-name"), "cannot read image img/p55/ls-name/cat/a\\u2028b.png", G55),  # before: 'a b.png'
+    Case(IF55.format("rtl-class"), "holds a folder named 'ab\\u202ecd', whose name holds a bidirectional control (U+202E)", G55),
+    Case(IF55.format("ls-class"), "holds a folder named 'a\\u2028b', whose name holds a line separator (U+2028)", G55),
+    Case(IF55.format("zero-byte"), "cannot read image img/p55/zero-byte/cat/0.png: cannot identify image file"),
+    Case(IF55.format("cut-png"), "cannot read image img/p55/cut-png/cat/0.png"),
+    Case(D.replace("digits", "imagefolder:img/p55/folder.zip"), "is a zip archive (unzip it), not a folder"),
+    Case(D.replace("digits", "imagefolder:img/p55/folder.tar.gz"), "is a tar.gz archive (extract it with tar -xzf), not a folder"),
+    # paths given with characters that reorder or break a line: spelled out, not printed as other text
+    Case("distill --dataset 'imagefolder:img/no\u202ewhere' --ipc 1 --out OUT", "image folder img/no\\u202ewhere does not exist", G55),
+    Case("evaluate 'no\u2028where' --runs 1", "synthetic set no\\u2028where does not exist", G55),  # before: 'no where'
+    Case("evaluate 'no\u202ewhere' --runs 1", "synthetic set no\\u202ewhere does not exist", G55),
+    Case(D.replace("--out OUT", "--out '" + "\u05d0" * 130 + "'"), "a name in it is longer than the file system allows (260 bytes"),
+    # study names another program wrote into a storage, listed in a refusal
+    *(
+        Case(f"{command} --study nope --storage p55/esc.log{tail}", "it holds: \\x1b[2J\\x1b[31mowned, rtl\\u202eevil", G55)
+        for command, tail in (("worker", " --quiet"), ("dashboard", ""), ("correlate", " --out OUT"))
+    ),
+    # study names that are not plain text
+    *(
+        Case(S.replace("--study s1", f"--study '{name}'"), "study name must be a plain name (printable text,")
+        for name in ("ab\u202ecd", "a\u2028b", "a\u200db", "\ufeffab", "a\u200fb", "a\xadb")
+    ),
+    Case(S.replace("--study s1", "--study '" + "\xe9" * 130 + "'"), "a name in it is longer than the file system allows (260 bytes"),
+    # plain Optuna's studies and storages: other parameter names, another version's records, an older schema
+    *(
+        Case(f"{command} --storage {storage}", needle)
+        for storage in ("sqlite:///p55/plain.db", "p55/plain.log")
+        for command, needle in ((S, "study 's1' exists but was not made by nasproxy search"), ("worker --study s1 --quiet", "was not made"))
+    ),
+    Case(f"{S} --storage p55/future.log", "line 8 is a record of an operation this Optuna"),
+    Case("worker --study s1 --storage p55/future.log --quiet", "the journal was written by another tool or a newer Optuna"),
+    Case(f"{S} --storage sqlite:///p55/old.db", "holds Optuna tables of schema v1.3.0.a"),
+    Case("worker --study s1 --storage sqlite:///p55/old.db --quiet", "convert it first with: optuna storage upgrade"),
+    # synthetic sets whose safetensors header or meta.json lies, and archives of a set
+    *(
+        Case(_art(f"p55-{name}"), needle)
+        for name, needle in (
+            ("header-shape", "is not a readable safetensors file (Error while deserializing: invalid shape"),
+            ("header-dtype", "is not a readable safetensors file"),
+            ("header-labels-i32", "labels (20,) torch.int32 are not (N, C, H, W) / (N,) int64"),
+            ("meta-nan", "dataset.mean must be a finite number, got nan"),
+            ("ipc-1e400", "ipc must be an integer, got inf"),
+            ("ipc-twice", "is not valid JSON (an object names key 'ipc' twice)"),
+            ("set.zip", "p55-set.zip is a file; a synthetic set is a directory"),
+            ("set.tar.gz", "p55-set.tar.gz is a file; a synthetic set is a directory"),
+        )
+    ),
+    # class names that reorder the text printed around them, in a set's meta.json and a CIFAR meta file: before, taken (exit 0)
+    Case(_art("p55-rtl-class-name"), "dataset.class_names gives class 0 the name 'ab\\u202ecd', which holds a bidirectional", G55),
+    Case(_art("p55-ls-class-name"), "dataset.class_names gives class 0 the name 'a\\u2028b', which holds a line separator", G55),
+    Case(
+        f"{C10} --data-root data/p55/cifar-meta-rtl --val-fraction 0.5",
+        "'label_names' gives class 1 the name 'car\\u202e', which holds a bidirectional control (U+202E)",
+        G55,
+    ),
+    # an unfinished run whose checkpoint is another run's
+    Case(
+        "distill --dataset digits --ipc 1 --iterations 2 --batch-real 4 --device cpu --quiet --out p55/ckpt-other --resume",
+        "p55/ckpt-other holds a different run (ipc: 2 there, 1 now",
+    ),
+    # a search's --out that holds another study's results
+    Case(S.replace("--study s1", "--study s2") + " --out studies/done", "--out studies/done holds the results of study 'done'"),
+    # dataset files in their real formats whose headers or arrays lie
+    Case(f"{M} --data-root data/p55/idx-2px", "pools 3 times, too often for 2x2 images"),
+    Case(f"{M} --data-root data/p55/idx-float", "is not an unsigned-byte IDX file (bad magic number)"),
+    Case(f"{M} --data-root data/p55/idx-swapped", "do not match: shapes (200,) and (200, 28, 28)"),
+    Case(f"{SV} --data-root data/p55/svhn-nhwc", "holds X (20, 32, 32, 3) and y (20, 1); expected X (32, 32, 3, N)"),
+    # ground-truth tables as a spreadsheet or a hand writes them
+    *(
+        Case(TRUTH55.format(table), needle)
+        for table, needle in (
+            ("semicolon.csv", "needs a 'spec' column"),
+            ("tab.csv", "needs a 'spec' column"),
+            ("acc-nan.csv", "architecture 2 has accuracy 'nan'"),
+            ("acc-inf.csv", "architecture 2 has accuracy 'inf'"),
+            ("acc-negative.csv", "architecture 2 has accuracy '-5'"),
+            ("acc-over.csv", "architecture 2 has accuracy '100.5'"),
+            ("acc-percent.csv", "architecture 2 has accuracy '60%'"),
+            ("acc-blank.csv", "architecture 2 has accuracy ''"),
+            ("dup.csv", "is architecture 0 twice"),
+            ("header-only.csv", "must hold a non-empty list of architectures"),
+            ("zero.csv", "needs a 'spec' column"),
+            ("esc-header.csv", "needs a 'spec' column"),
+            ("two-acc.csv", "the header names column 'accuracy' twice"),
+            ("esc-spec.json", "activation='re\\x1b[31mlu' is outside search space"),
+            ("esc-key.json", "unknown convnet spec key(s) ['kern\\x1b[2Jel']"),
+            ("nan-literal.json", "architecture 2 has accuracy nan"),
+            ("inf-literal.json", "architecture 2 has accuracy inf"),
+        )
+    ),
+]
+CASES += PROBE55
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

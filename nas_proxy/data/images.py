@@ -1,7 +1,7 @@
 """Image folders: one folder of images per class, read as ``uint8`` arrays ``(N, H, W, C)`` and ``int64`` labels.
 
 Any image PIL reads, of 8 or 16 bits, greyscale or colour, resized and centre-cropped to one size; what cannot be read
-as such (floating-point or 32-bit pixels, a class folder whose name holds a control character) is refused in one line.
+as such (floating-point or 32-bit pixels, a class folder whose name holds a control character or one that reorders text) is refused in one line.
 Pixels are read as torchvision's ImageFolder reads them: as stored (no EXIF orientation applied), the first frame of a
 file of several; a warning says how many of a folder's images a viewer would show otherwise.
 """
@@ -20,7 +20,7 @@ import numpy as np
 from nas_proxy import checks
 from nas_proxy.data import formats
 from nas_proxy.data.formats import I64, U8, over_memory
-from nas_proxy.errors import DataNotFoundError, NasProxyWarning, shown
+from nas_proxy.errors import DataNotFoundError, NasProxyWarning, reordering, shown
 from nas_proxy.files import read_failure
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".jfif", ".jpe", ".pbm", ".pgm", ".ppm", ".pnm")
@@ -72,6 +72,13 @@ def subfolders(folder: Path) -> list[str]:
             raise DataNotFoundError(
                 f"image folder {folder} holds a folder named {shown(name)}, whose name holds a control character ({what}): "
                 "a class's name is its folder's, recorded in every set and model made from it and printed; rename the folder"
+            )
+    for name in names:  # probe55: 'ab\u202ecd' was taken, printed 'abdc' in every line and report that names it (exit 0)
+        if (what := reordering(name)) is not None:
+            raise DataNotFoundError(
+                f"image folder {folder} holds a folder named {shown(name)}, whose name holds {what}, which changes how the "
+                "text around it is shown: a class's name is its folder's, recorded in every set and model made from it and "
+                "printed; rename the folder"
             )
     if blank := [name for name in names if not name.strip()]:  # before stop 50 the set was written, then refused by each reader
         raise DataNotFoundError(
