@@ -196,6 +196,8 @@ def _whole_png(path: Path, pixels: int) -> bool:
     before a byte of its pixels is decoded."""
     from PIL import PngImagePlugin, UnidentifiedImageError
 
+    if not path.is_file():  # a FIFO there would be opened and waited on for ever (review55), a device read to its end
+        return False
     try:
         with PngImagePlugin.PngImageFile(path) as picture:
             if picture.width * picture.height > pixels:

@@ -54,3 +54,25 @@ def test_a_fifo_named_synthetic_safetensors_is_no_finished_set_and_is_not_opened
         looking.join()
         pytest.fail("finished_set opened the FIFO and waited for a writer")
     assert found == [None]
+
+
+def test_a_fifo_named_grid_png_is_drawn_over_not_opened(tiny_run: Path, tmp_path: Path) -> None:
+    """review55: mkfifo OUT/grid.png beside a finished set, then the same distill (or a sharded merge, which mends the
+    grid too): it hung in _whole_png's read (timeout 60, rc 124). Now only a regular file is read, and anything else
+    is drawn again from the set."""
+    from nas_proxy.synthetic import GRID, mend_grid
+
+    out = copy_of(tiny_run, tmp_path / "set")
+    (out / GRID).unlink()
+    os.mkfifo(out / GRID)
+    mended: list[bool] = []
+    mending = threading.Thread(target=lambda: mended.append(mend_grid(out)), daemon=True)
+    mending.start()
+    mending.join(60)  # a guard against a hang, not a timing
+    if mending.is_alive():
+        with open(out / GRID, "wb"):
+            pass
+        mending.join()
+        pytest.fail("mend_grid opened the FIFO and waited for a writer")
+    assert mended == [True] and (out / GRID).is_file() and (out / GRID).read_bytes().startswith(b"\x89PNG")
+    assert mend_grid(out) is False  # whole now: kept
