@@ -100,8 +100,26 @@ def test_shards_of_per_image_norms_compute_exactly_the_plain_runs_rows(tmp_path:
     assert torch.equal(torch.cat([p.labels for p in parts]), plain.labels)
 
 
+# batch norm: the ranks stay in step; a checkpoint at every iteration, so 3 iterations hold a kill between two of them
+# and one after (what 6 iterations with a checkpoint every 2 held); attention power 4 and rule own: the setting
+# test_batch_norm_statistics_are_all_reduced_across_shards measured, whose rule own compares this launch (the
+# docstrings below tell the iterations of the drills that found each case: a checkpoint of 4 of 6)
+COUPLED = ["--iterations", "3", "--checkpoint-every", "1", "--net-norm", "batchnorm", "--attention-power", "4"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The merged set (``--out``) of a coupled launch of :data:`COUPLED` that nothing stopped (read-only)."""
+    out = tmp_path_factory.mktemp("uninterrupted") / "sharded"
+    done = torchrun(out, *COUPLED)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
 @pytest.mark.parametrize("rule", [pytest.param("real", marks=pytest.mark.drill), "own"])  # drill tier: "real" is "own" on real images
-def test_batch_norm_statistics_are_all_reduced_across_shards(tmp_path: Path, one_rank_group: None, rule: str) -> None:
+def test_batch_norm_statistics_are_all_reduced_across_shards(
+    tmp_path: Path, one_rank_group: None, rule: str, request: pytest.FixtureRequest
+) -> None:
     # Measured (digits, pixels up to ~9): 2 ranks vs 1 rank of the same all-reduced batch norm, and vs a
     # plain run's BatchNorm2d, differ by float32 rounding only, which the optimisation amplifies (attention
     # power 4): rule own after 3 iterations 5.7e-6 and 1.0e-5 on an AMD EPYC (AVX2), after 6 iterations
@@ -109,15 +127,20 @@ def test_batch_norm_statistics_are_all_reduced_across_shards(tmp_path: Path, one
     # iterations and 10-20x room. Rule real: 0.0 on both machines at 3 and 6 (a plain run computes the
     # statistics with the ranks' own code, distill/batchnorm.py). A shard without the all-reduce: 6.6
     # after 3 iterations (2.0 after one). Measured with the paper's attention power 4 (pinned: the default
-    # is 1 since RESULTS.md §19).
-    flags = ["--iterations", "3", "--net-norm", "batchnorm", "--batchnorm-stats", rule, "--attention-power", "4"]
-    result = torchrun(tmp_path / "sharded", *flags)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # is 1 since RESULTS.md §19). Rule own is the module's uninterrupted launch of COUPLED (one launch serves both).
+    if rule == "own":
+        out = request.getfixturevalue("uninterrupted")
+    else:
+        out = tmp_path / "sharded"
+        result = torchrun(out, *COUPLED, "--batchnorm-stats", rule)
+        assert result.returncode == 0, result.stderr[-3000:]
     config = cli_config(net_norm="batchnorm", batchnorm_stats=rule, attention_power=4.0, iterations=3)
-    sharded = images(tmp_path / "sharded")
+    sharded = images(out)
     one_rank = images(distill(config, tmp_path / "one", progress=False, shard=RankShard(0, 1, True, None)).path)
     plain = images(distill(config, tmp_path / "plain", progress=False).path)
-    assert load_synthetic(tmp_path / "sharded").meta["config"]["resolved"]["sharding"]["batchnorm_all_reduced"]
+    recorded = load_synthetic(out).meta["config"]
+    assert recorded["resolved"]["sharding"]["batchnorm_all_reduced"]
+    assert (recorded["batchnorm_stats"], recorded["attention_power"], recorded["iterations"]) == (rule, 4.0, 3)  # what config is
     assert (sharded - one_rank).abs().max() <= 1e-4
     assert (sharded - plain).abs().max() <= 2e-4
 
@@ -130,59 +153,50 @@ def test_a_killed_rank_resumes_and_the_shards_merge_into_the_single_process_resu
     """kill a rank, run the same command: each rank resumes from its own shard checkpoint, and the
     merged set (instance norm: no batch statistics couple the ranks) is the single-process run's, bit for bit. (One launch
     pair serves both checks.) Rank 1 dies at the last loss read-back (the CLI reads back every 10 iterations and at the
-    end), after its periodic checkpoint at 4 and before its last one: 6 iterations drill it as 12 (dying at 10) did."""
-    out, flags = tmp_path / "sharded", ["--iterations", "6", "--checkpoint-every", "4", "--net-norm", "instancenorm"]
-    killed = torchrun(out, *flags, die_at=6)
+    end), after its periodic checkpoint at 2 and before its last one: 3 iterations drill it as 6 (dying at 6 after a
+    checkpoint at 4) and 12 (dying at 10) did."""
+    out, flags = tmp_path / "sharded", ["--iterations", "3", "--checkpoint-every", "2", "--net-norm", "instancenorm"]
+    killed = torchrun(out, *flags, die_at=3)
     assert killed.returncode != 0
     assert not (out / "meta.json").exists()  # no merged artifact from a failed launch
-    assert shard_done(out / "shards" / "1-of-2") == 4  # its last periodic checkpoint
+    assert shard_done(out / "shards" / "1-of-2") == 2  # its last periodic checkpoint
     resumed = torchrun(out, *flags)  # the same command
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    plain = distill(cli_config(iterations=6, checkpoint_every=4, net_norm="instancenorm"), tmp_path / "plain", progress=False)
+    plain = distill(cli_config(iterations=3, checkpoint_every=2, net_norm="instancenorm"), tmp_path / "plain", progress=False)
     merged = load_synthetic(out)  # the artifact search/evaluate read
     assert torch.equal(merged.images, images(plain.path))
     assert torch.equal(merged.labels, torch.arange(10).repeat_interleave(2))
     sharding = merged.meta["config"]["resolved"]["sharding"]
     assert sharding["world_size"] == 2 and sharding["backend"] == "gloo" and sharding["scheme"] == "contiguous"
     assert sharding["classes"] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]] and not sharding["batchnorm_all_reduced"]
-    assert merged.meta["iterations_done"] == 6 and "--distributed" in merged.meta["command"]
+    assert merged.meta["iterations_done"] == 3 and "--distributed" in merged.meta["command"]
     # the loss is the sum of the shards' shares; only the order of the float32 sums differs
     assert merged.meta["loss"]["last"]["loss"] == pytest.approx(plain.meta["loss"]["last"]["loss"], rel=1e-5)
     for rank in range(2):
-        assert shard_done(out / "shards" / f"{rank}-of-2") == 6
+        assert shard_done(out / "shards" / f"{rank}-of-2") == 3
 
 
-def test_a_full_disk_on_one_rank_s_checkpoint_stops_every_rank_and_the_same_command_continues(tmp_path: Path) -> None:
+def test_a_full_disk_on_one_rank_s_checkpoint_stops_every_rank_and_the_same_command_continues(tmp_path: Path, uninterrupted: Path) -> None:
     """drill53: batch norm couples the ranks; rank 1's checkpoint of iteration 6 met a full disk while rank 0's was written:
     rank 0 went on into the next collective while rank 1 waited in another, and the launch hung (11 minutes, until
     Ctrl-C); the same command then refused the shards 'stopped at different iterations ([6, 3])', --force the only way
     on. Now every rank stops at that checkpoint, their last ones kept at one iteration, each saying rank 1's full disk
-    (under distill --launch, said once), and the same command finishes. (Without the fix this test fails at its timeout.)"""
-    out, flags = tmp_path / "sharded", ["--iterations", "6", "--checkpoint-every", "3", "--net-norm", "batchnorm"]
-    full = torchrun(out, *flags, die_at="full:6", timeout=240)
+    (under distill --launch, said once), and the same command finishes, to the uninterrupted launch's set. (Without the
+    fix this test fails at its timeout.) Here the last checkpoint of :data:`COUPLED`'s 3 iterations, as 6 was of 6."""
+    out, flags = tmp_path / "sharded", COUPLED
+    full = torchrun(out, *flags, die_at="full:3", timeout=240)
     said = [line for line in full.stderr.splitlines() if line.startswith("nasproxy distill:")]
     # rank 1's full disk said (by each rank that says it before torchrun stops the others on the first one's exit)
     assert full.returncode != 0 and said, full.stderr
     assert any("no space left on device" in line and line.endswith("(rank 1 of 2)") for line in said), said
     # the checkpoint the user knows, not its staged file (fix54a: '... writing OUT/shards/1-of-2/.checkpoint.safetensors.staged.tmp')
     assert all(f"writing {out / 'shards' / '1-of-2' / 'checkpoint.safetensors'}: " in line for line in said), said
-    assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [3, 3]  # rank 0's of 6 not renamed in
+    assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [2, 2]  # rank 0's of 3 not renamed in
     assert not [p.name for p in (out / "shards").rglob("*staged*")]
     resumed = torchrun(out, *flags)  # the same command, the disk freed
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [6, 6]
-
-
-COUPLED = ["--iterations", "6", "--checkpoint-every", "2", "--net-norm", "batchnorm"]  # batch norm: the ranks stay in step
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> torch.Tensor:
-    """The merged images of a coupled launch of :data:`COUPLED` that nothing stopped."""
-    out = tmp_path_factory.mktemp("uninterrupted") / "sharded"
-    done = torchrun(out, *COUPLED)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return load_synthetic(out).images
+    assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [3, 3]
+    assert torch.equal(load_synthetic(out).images, load_synthetic(uninterrupted).images)
 
 
 def staged_file(shard: Path) -> Path:
@@ -209,41 +223,39 @@ def test_the_ranks_settle_a_checkpoint_a_kill_left_staged_alike() -> None:
 
 
 def test_a_kill_between_the_ranks_agreement_and_their_renames_is_rolled_forward_by_the_same_command(
-    tmp_path: Path, uninterrupted: torch.Tensor
+    tmp_path: Path, uninterrupted: Path
 ) -> None:
     """fix54a: rank 1 killed after every rank's staged checkpoint of 4 was agreed whole and rank 0's renamed in, before
     its own: the shards at [4, 2], rank 1's of 4 staged; the same command refused them, 'stopped at different
     iterations ([4, 2]) ... start again with --force', the work lost. Now it renames rank 1's in and continues from 4
     on both ranks (nothing redone), and the merged set is the uninterrupted launch's, bit for bit."""
     out = tmp_path / "sharded"
-    killed = torchrun(out, *COUPLED, die_at="gap:4", timeout=240)
+    killed = torchrun(out, *COUPLED, die_at="gap:2", timeout=240)
     shards = [out / "shards" / f"{rank}-of-2" for rank in range(2)]
     assert killed.returncode != 0
-    assert [shard_done(s) for s in shards] == [4, 2] and not staged_file(shards[0]).exists()  # the state the kill left
-    assert read_checkpoint(staged_file(shards[1]))["done"] == 4
+    assert [shard_done(s) for s in shards] == [2, 1] and not staged_file(shards[0]).exists()  # the state the kill left
+    assert read_checkpoint(staged_file(shards[1]))["done"] == 2
     resumed = torchrun(out, *COUPLED, die_at="starts", timeout=240)  # the same command (the worker only says the start)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert starts(resumed.stderr) == {0: 4, 1: 4}
-    assert torch.equal(load_synthetic(out).images, uninterrupted)
-    assert [shard_done(s) for s in shards] == [6, 6] and not [p.name for p in (out / "shards").rglob("*staged*")]
+    assert starts(resumed.stderr) == {0: 2, 1: 2}
+    assert torch.equal(load_synthetic(out).images, load_synthetic(uninterrupted).images)
+    assert [shard_done(s) for s in shards] == [3, 3] and not [p.name for p in (out / "shards").rglob("*staged*")]
 
 
-def test_a_staged_checkpoint_cut_on_one_rank_is_dropped_and_the_ranks_resume_from_the_older(
-    tmp_path: Path, uninterrupted: torch.Tensor
-) -> None:
+def test_a_staged_checkpoint_cut_on_one_rank_is_dropped_and_the_ranks_resume_from_the_older(tmp_path: Path, uninterrupted: Path) -> None:
     """fix54a: rank 1's staged checkpoint of 4 cut short and rank 1 killed before the agreement (rank 0's of 4 staged
     whole): no rank holds 4 on every rank, so each drops its staged file and both resume from 2."""
     out = tmp_path / "sharded"
-    killed = torchrun(out, *COUPLED, die_at="torn:4", timeout=240)
+    killed = torchrun(out, *COUPLED, die_at="torn:2", timeout=240)
     shards = [out / "shards" / f"{rank}-of-2" for rank in range(2)]
     assert killed.returncode != 0
-    assert [shard_done(s) for s in shards] == [2, 2] and read_checkpoint(staged_file(shards[0]))["done"] == 4
+    assert [shard_done(s) for s in shards] == [1, 1] and read_checkpoint(staged_file(shards[0]))["done"] == 2
     with pytest.raises(ArtifactError):
         read_checkpoint(staged_file(shards[1]))
     resumed = torchrun(out, *COUPLED, die_at="starts", timeout=240)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert starts(resumed.stderr) == {0: 2, 1: 2}
-    assert torch.equal(load_synthetic(out).images, uninterrupted)
+    assert starts(resumed.stderr) == {0: 1, 1: 1}
+    assert torch.equal(load_synthetic(out).images, load_synthetic(uninterrupted).images)
     assert not [p.name for p in (out / "shards").rglob("*staged*")]
 
 
@@ -285,22 +297,22 @@ def test_a_coupled_rank_s_checkpoint_that_cannot_be_renamed_in_is_a_one_line_err
 
 
 def test_a_rank_whose_checkpoint_cannot_be_renamed_in_stops_every_rank_in_one_line_and_the_same_command_continues(
-    tmp_path: Path, uninterrupted: torch.Tensor
+    tmp_path: Path, uninterrupted: Path
 ) -> None:
     """fix54a: rank 1's rename of its agreed checkpoint of 4 failed (EIO) while rank 0's succeeded: rank 1 said an
     internal error ('OSError: [Errno 5] Input/output error') and rank 0 went on into the next collective. Now every
     rank stops with rank 1's line naming its checkpoint, and the same command brings rank 1's staged one in."""
     out = tmp_path / "sharded"
-    failed = torchrun(out, *COUPLED, die_at="eio:4", timeout=240)
+    failed = torchrun(out, *COUPLED, die_at="eio:2", timeout=240)
     said = [line for line in failed.stderr.splitlines() if line.startswith("nasproxy distill:")]
     line = f"nasproxy distill: error: cannot write {out / 'shards' / '1-of-2' / 'checkpoint.safetensors'}: Input/output error (rank 1 of 2)"
     assert failed.returncode != 0 and said and all(s == line for s in said), failed.stderr[-3000:]
     shards = [out / "shards" / f"{rank}-of-2" for rank in range(2)]
-    assert [shard_done(s) for s in shards] == [4, 2] and read_checkpoint(staged_file(shards[1]))["done"] == 4
+    assert [shard_done(s) for s in shards] == [2, 1] and read_checkpoint(staged_file(shards[1]))["done"] == 2
     resumed = torchrun(out, *COUPLED, die_at="starts", timeout=240)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert starts(resumed.stderr) == {0: 4, 1: 4}
-    assert torch.equal(load_synthetic(out).images, uninterrupted)
+    assert starts(resumed.stderr) == {0: 2, 1: 2}
+    assert torch.equal(load_synthetic(out).images, load_synthetic(uninterrupted).images)
 
 
 def test_launch_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -149,7 +149,7 @@ def whole_records(journal: Path, before: bytes) -> list[str]:
 
 def distill_args(out: Path) -> list[str]:
     return [
-        *("distill", "--dataset", "digits", "--ipc", "1", "--iterations", "4", "--batch-real", "8", "--device", "cpu"),
+        *("distill", "--dataset", "digits", "--ipc", "1", "--iterations", "2", "--batch-real", "8", "--device", "cpu"),
         "--quiet",
         "--out",
         str(out),

@@ -52,7 +52,7 @@ def test_every_artifact_honours_the_umask(mask: int, tmp_path: Path) -> None:
         distill(
             select_config(calibration, checkpoint_every=1), syn, progress=False, ranker=Scripted()
         )  # the set, its checkpoint, selection
-        add_soft_labels(syn, SoftLabelConfig(teachers=1, space="convnet-small", epochs=4, images=400), out=tmp_path / "soft", device="cpu")
+        add_soft_labels(syn, SoftLabelConfig(teachers=1, space="convnet-small", epochs=2, images=400), out=tmp_path / "soft", device="cpu")
         proxy = ProxyConfig(epochs=1, report_every=1, report_images=50)
         config = SearchConfig(synthetic=str(syn), space="convnet-small", device="cpu", pruner="none", proxy=proxy)
         search(config, "s", 1, str(tmp_path / "study" / "journal.log"), out=tmp_path / "search", progress=False)
