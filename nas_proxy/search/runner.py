@@ -425,9 +425,10 @@ def search(
     t0, begun = time.perf_counter(), time.monotonic()  # seconds reported; the --timeout's clock (the workers')
     space = get_space(config.space)
     tokens: list[str | None] = [r.proxy for r in ladder.rungs if r.proxy != FULL] if ladder is not None else [config.proxy_name]
-    check_options_used(config, tokens, proxy_options)  # before anything is made
     with read_once():  # the data read once: checked against the study, then a random subset drawn from it, then scored on
         target = open_proxy(config, where.parent, prepare=False)  # resolved: nothing made before the checks on its images
+        # before anything is made; the search's proxy as resolved above (a set's: not read again, fix55a)
+        check_options_used(config, tokens, proxy_options, None if ladder is not None else target.proxy)
         check_compatible(space, target, config.space)
         c, h, w = target.input_shape
         check_max_params(space, config.max_params, c, target.num_classes, (h, w))
