@@ -39,3 +39,19 @@ def test_the_same_calibration_again_leaves_its_profile_alone(tmp_path: Path, mon
     assert profile.read_bytes() == before and profile.stat().st_mtime_ns == written
     profile.write_bytes(before.replace(b"[proxy]", b"[proxy]\n# edited"))  # a profile that is not the calibration's is written
     assert main(command) == 0 and profile.read_bytes() == before
+
+
+def test_a_profile_written_again_unchanged_keeps_its_file(tmp_path: Path) -> None:
+    # the write itself, without a calibration: the same profile leaves the file (its mtime) alone, another replaces it
+    from nas_proxy.profile import ProxyProfile, write_profile
+
+    path = tmp_path / "p.toml"
+    profile = ProxyProfile({"epochs": 7, "lr": 0.03}, {"heldout_interval": [0.1, 0.5], "seed": 3})
+    write_profile(profile, path)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**9))
+    written = path.stat().st_mtime_ns
+    write_profile(profile, path)
+    assert path.stat().st_mtime_ns == written
+    write_profile(ProxyProfile({"epochs": 8, "lr": 0.03}, {"heldout_interval": [0.1, 0.5], "seed": 3}), path)
+    assert path.stat().st_mtime_ns != written and "epochs = 8" in path.read_text()
