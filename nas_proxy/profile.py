@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import stat
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -541,14 +542,24 @@ def looks_like_profile(text: str) -> bool:
 
 
 def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
-    """Write ``profile`` atomically (a reader never sees half a file); the path written."""
+    """Write ``profile`` atomically (a reader never sees half a file); the path written. A regular file there that holds
+    these bytes already is left alone, its mtime too (fix55a: the same ``calibrate`` again after it finished rewrote it)."""
     path = Path(path)
     check_proxy_values(profile.proxy, "the profile to write")
     _check_calibration(profile.calibration, "the profile to write")
     _search_ladder({} if profile.ladder is None else {"ladder": profile.ladder}, "the profile to write")
     text = profile.to_toml()
-    write_text(path, text)
+    if not _holds(path, text.encode("utf-8")):
+        write_text(path, text)
     return path
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a regular file of exactly ``data`` (never opened otherwise: a FIFO there would block)."""
+    try:
+        return stat.S_ISREG((found := path.stat()).st_mode) and found.st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 __all__ = [

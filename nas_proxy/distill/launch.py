@@ -21,7 +21,6 @@ import os
 import signal
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +53,7 @@ LINE_FILE_VARIABLE = "NASPROXY_LAUNCH_SAID"  # the file the ranks of a launch ha
 LAUNCHER_VARIABLE = "NASPROXY_LAUNCHER"  # the launch's process id, which its ranks watch (set by launch)
 WATCH_SECONDS = 0.2  # how often a rank of a launch looks whether its launch still runs
 _watching = False  # this process is a rank of a launch whose watch started (watch_launcher): only such a rank's launch can end
+_stop_watch = threading.Event()  # set by end_watch: the watch thread ends (the rank's work ended, its launch still there)
 
 
 def watch_launcher() -> threading.Thread | None:
@@ -76,15 +76,29 @@ def watch_launcher() -> threading.Thread | None:
 
     def watch() -> None:
         while os.getppid() == int(launcher):
-            time.sleep(WATCH_SECONDS)
+            if stop.wait(WATCH_SECONDS):
+                return
         os.kill(os.getpid(), signal.SIGTERM)
 
     interrupts.explain(lambda: None if launched() else "its launch ended")  # this rank's SIGTERM, or a peer's for the same
-    global _watching
+    global _watching, _stop_watch
+    end_watch()  # one watch at a time: a previous one's thread ends
+    stop = _stop_watch = threading.Event()
     _watching = True
     thread = threading.Thread(target=watch, name="nasproxy-launcher-watch", daemon=True)
     thread.start()
     return thread
+
+
+def end_watch() -> None:
+    """The rank's work ended (:func:`~nas_proxy.distill.sharded.distill_sharded` returned or raised): its watch thread
+    ends, and this process is no longer a watched rank, unless its launch is gone, which the command still words its end
+    by (:func:`launch_gone`). Before fix55a the mark stayed for the process's life: a second launch in one process (the
+    tests') inherited it, and the thread ran as long as the process."""
+    global _watching
+    _stop_watch.set()
+    if not launch_gone():
+        _watching = False
 
 
 def launched() -> bool:

@@ -168,8 +168,8 @@ def distill(
                 mend_losses(out / LOSSES, checkpoint["history"], METHODS.get(config.method).terms)
             return _soft_labels(DistillResult(out, meta), config, progress, shard)
     splits = dataset.split(config.split_seed, config.val_fraction)
-    check_ipc(config.ipc, splits.smallest_class(), dataset.name)
     smallest = splits.smallest_class()
+    check_ipc(config.ipc, smallest, dataset.name)
     shape = (int(splits.train_x.shape[1]), *dataset.image_size)
     space = open_space(config.nets, shape, dataset.num_classes) if config.nets is not None else None
     hp = resolve(config, dataset.image_size, dataset.flip, smallest, device, space)  # the one object the loop and meta.json read

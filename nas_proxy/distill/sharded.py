@@ -57,7 +57,7 @@ from nas_proxy.distill.checkpoint import (
 )
 from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.join import JOIN_SECONDS, join
-from nas_proxy.distill.launch import watch_launcher
+from nas_proxy.distill.launch import end_watch, watch_launcher
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
@@ -279,36 +279,39 @@ def distill_sharded(
         raise InvalidArgumentError(SELECT_BY)
     rank, world, local_rank = _torchrun_env()
     watch_launcher()  # a rank of distill --launch ends when its launch is gone (killed -9, it left the ranks behind)
-    device = _rank_device(config.device, local_rank)
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    owned = not dist.is_initialized()  # ours to tear down (a caller's own group is left to it)
-    if owned:
-        missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(k)]
-        if missing:  # torchrun sets them; without them init_process_group fails with a ValueError
-            raise InvalidArgumentError(
-                f"--distributed joins a torchrun launch, but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; "
-                "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
-            )
-        port = os.environ["MASTER_PORT"].strip()
-        if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):  # else a ValueError of int() or of the store
-            raise InvalidArgumentError(
-                f"MASTER_PORT is {os.environ['MASTER_PORT']!r}, not a TCP port (1 to 65535); "
-                "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
-            )
-        _check_master_addr(os.environ["MASTER_ADDR"], int(port))  # as torch reads it: before branch probe41 stripped, so
-        # '127.0.0.1 ' (a blank, a newline) passed here and init_process_group waited WAIT (7 days) for that host, deaf to SIGTERM
-        join(backend, device, rank, world, join_timeout, WAIT)  # interruptible, at most join_timeout (before fix42b: WAIT, deaf)
     try:
-        with ExitStack() as locks, read_once():  # released after the merge; the data read once (its check, the shard)
-            return _run_shard(config, out, resume, force, progress, callback, command, rank, world, device, backend, locks)
-    finally:
+        device = _rank_device(config.device, local_rank)
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        owned = not dist.is_initialized()  # ours to tear down (a caller's own group is left to it)
         if owned:
-            # every rank leaves through here, after the merge (below): a rank that exited while its process
-            # group's threads still ran could abort in their destructors ("terminate called without an
-            # active exception", SIGABRT, seen under load)
-            dist.destroy_process_group()
+            missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(k)]
+            if missing:  # torchrun sets them; without them init_process_group fails with a ValueError
+                raise InvalidArgumentError(
+                    f"--distributed joins a torchrun launch, but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; "
+                    "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
+                )
+            port = os.environ["MASTER_PORT"].strip()
+            if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):  # else a ValueError of int() or of the store
+                raise InvalidArgumentError(
+                    f"MASTER_PORT is {os.environ['MASTER_PORT']!r}, not a TCP port (1 to 65535); "
+                    "launch with: torchrun --nproc-per-node N -m nas_proxy distill ... --distributed"
+                )
+            _check_master_addr(os.environ["MASTER_ADDR"], int(port))  # as torch reads it: before branch probe41 stripped, so
+            # '127.0.0.1 ' (a blank, a newline) passed here and init_process_group waited WAIT (7 days) for that host, deaf to SIGTERM
+            join(backend, device, rank, world, join_timeout, WAIT)  # interruptible, at most join_timeout (before fix42b: WAIT, deaf)
+        try:
+            with ExitStack() as locks, read_once():  # released after the merge; the data read once (its check, the shard)
+                return _run_shard(config, out, resume, force, progress, callback, command, rank, world, device, backend, locks)
+        finally:
+            if owned:
+                # every rank leaves through here, after the merge (below): a rank that exited while its process
+                # group's threads still ran could abort in their destructors ("terminate called without an
+                # active exception", SIGABRT, seen under load)
+                dist.destroy_process_group()
+    finally:
+        end_watch()  # its watch ends with its work (fix55a)
 
 
 def _run_shard(

@@ -16,7 +16,7 @@ from nas_proxy.errors import ArtifactError, DataChangedError, InvalidArgumentErr
 from nas_proxy.files import output_lock
 from nas_proxy.protocols import DataRef
 from nas_proxy.proxies.base import Proxy, Report, RunSetup, Scored, cache_key, register
-from nas_proxy.synthetic import META, load_synthetic, one_off_seconds, proxy_name, read_meta
+from nas_proxy.synthetic import META, SyntheticSet, load_synthetic, one_off_seconds, proxy_name, read_meta
 
 RANDOM = "random"  # the distillation method name of a random real subset
 _RANDOM_NAME = re.compile(r"random-ipc(?P<ipc>.*)")
@@ -135,6 +135,7 @@ class SyntheticSetProxy(Proxy):
         from_search: bool = False,
         soft: bool = False,
         has_soft_labels: bool = False,
+        loaded: SyntheticSet | None = None,
     ) -> None:
         super().__init__(setup, name, family)
         self.path = path  # None: a random subset, made by prepare()
@@ -145,10 +146,12 @@ class SyntheticSetProxy(Proxy):
         self.sha256 = ""
         self.real_data = path is None  # a random subset is made from setup.data's training split
         self._context: Any = None
+        self._set = loaded  # the set at ``path``, read and checked once (its offer's), for check, prepare and ready
 
     @classmethod
     def offer(cls, setup: RunSetup) -> list[Proxy]:
-        metas = [load_synthetic(p).meta for p in setup.synthetic]
+        sets = [load_synthetic(p) for p in setup.synthetic]
+        metas = [s.meta for s in sets]
         hard = setup.training.hard_labels
         out: list[Proxy] = []
         names: set[str] = set()
@@ -169,6 +172,7 @@ class SyntheticSetProxy(Proxy):
                     from_search=i == 0,
                     soft=held and not hard,
                     has_soft_labels=held,
+                    loaded=sets[i],
                 )
             )
         ipc = int(metas[0]["ipc"]) if metas else 0
@@ -202,7 +206,7 @@ class SyntheticSetProxy(Proxy):
 
         ref = self.setup.data
         if self.path is not None:
-            data_of(load_synthetic(self.path), ref.data_root)
+            data_of(self._loaded(), ref.data_root)
             return
         dataset = load_dataset(ref.dataset, ref.data_root, image_size=ref.image_size)
         check_ipc(self.ipc, dataset.smallest_class(ref.split_seed, ref.val_fraction), dataset.name)
@@ -215,9 +219,17 @@ class SyntheticSetProxy(Proxy):
             self.path = _random_subset(self.setup, self.ipc, stale=stale)
             if stale is None and (stale := self._drawn_from_other_images()):
                 self.path = _random_subset(self.setup, self.ipc, stale=stale)
-        meta = load_synthetic(self.path).meta
+            self._set = None  # drawn (again) here: read below
+        meta = self._loaded().meta
         self.one_off_seconds = one_off_seconds(meta, self.setup.training.hard_labels)  # the teachers' too when their labels train
         self.sha256 = str(meta["tensors_sha256"])
+
+    def _loaded(self) -> SyntheticSet:
+        """The set at ``path``, read and checked once (:func:`~nas_proxy.synthetic.load_synthetic`)."""
+        assert self.path is not None, "prepare() first"
+        if self._set is None or self._set.path != Path(self.path):
+            self._set = load_synthetic(self.path)
+        return self._set
 
     def _drawn_from_other_images(self) -> str | None:
         """Why the random subset this command drew is not of the data found now (its images changed since), or None.
@@ -246,13 +258,13 @@ class SyntheticSetProxy(Proxy):
             assert self.path is not None, "prepare() first"
             s = self.setup
             try:
-                self._context = ProxyContext.load(self.path, s.device, s.training, s.data.data_root)
+                self._context = ProxyContext.load(self._loaded(), s.device, s.training, s.data.data_root)
             except DataChangedError as e:  # the data's files changed since this command drew its subset: a cache of its
                 if not self.real_data:  # own, drawn again (before stop 50 refused with 'distill again', fix50e); a set given
                     raise  # to the command is the user's work: refused
-                self.path = _random_subset(s, self.ipc, stale=e.cause)
+                self.path, self._set = _random_subset(s, self.ipc, stale=e.cause), None
                 self.prepare()
-                self._context = ProxyContext.load(self.path, s.device, s.training, s.data.data_root)
+                self._context = ProxyContext.load(self._loaded(), s.device, s.training, s.data.data_root)
 
     def cache_key(self) -> str:
         return f"proxy-{cache_key(self.sha256, self.setup.training.to_dict(), self.setup.seed)}"

@@ -27,7 +27,7 @@ from nas_proxy.files import make_dirs, writing
 from nas_proxy.search.config import DashboardOptions, SearchConfig
 from nas_proxy.search.target import SearchProxy
 from nas_proxy.studies.storage import EXTRAS_ATTR, Storage, open_storage, require_existing
-from nas_proxy.synthetic import GRID, load_synthetic
+from nas_proxy.synthetic import GRID, read_meta
 
 # what GitHub-flavoured Markdown (the dashboard's renderer) turns into a link without brackets:
 # an e-mail-like word (``early@0.2ep`` -> mailto:), a URL or www. address
@@ -107,7 +107,7 @@ def attach_study_extras(study: optuna.Study, target: SearchProxy, config: Search
         lines += ["", _ladder_line(config.ladder)]
     note = "\n".join(lines)
     notes().save_note(study, note)
-    grid = None if path is None else load_synthetic(path).path / GRID
+    grid = None if path is None else Path(path) / GRID  # the set was read and checked as its proxy was made
     if grid is not None and grid.is_file():
         store_dir = make_dirs(storage.artifacts(study.study_name))
         with writing(store_dir, grid.stat().st_size):
@@ -142,7 +142,7 @@ def _proxy_line(target: SearchProxy, config: SearchConfig, path: str | None) -> 
             f"Candidates from space {md_code(config.space)} scored by proxy {md_code(target.name)} on {md_code(target.setup.data.dataset)} "
             f"(split seed {target.setup.data.split_seed}); never on the test set."
         )
-    meta = load_synthetic(path).meta
+    meta = read_meta(Path(path))  # its meta.json alone (before fix55a the whole set was read again for this line)
     return (
         f"Candidates from space {md_code(config.space)} trained on the synthetic set {md_code(str(path))} (proxy {md_code(target.name)}: "
         f"{md_text(meta['method'])}, {meta['ipc']} images per class of {md_code(meta['dataset']['name'])}, "

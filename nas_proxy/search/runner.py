@@ -38,6 +38,7 @@ from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
 from nas_proxy.search.repeats import Reaper, answer, answer_given_up, given_up_before, scored_before, trained_elsewhere
+from nas_proxy.search.retry import UNBUILDABLE, retry_failed
 from nas_proxy.search.study import ATTR, REPEAT_ATTR, check_before, create_or_check, export, ranked, recorded_set, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
@@ -94,6 +95,8 @@ class SearchResult:
     # the error line the worker handed over ("said", empty when none)
     worker_deaths: list[dict[str, Any]] = field(default_factory=list)
     metric: str = "val_accuracy"  # what the first objective's values are: the study's metric name (a training-free proxy's own)
+    # the failed trials whose architectures this command queued again, once each (nas_proxy.search.retry)
+    retried: list[int] = field(default_factory=list)
     # the storage the search opened (after its checks), for a caller that goes on with the study: never in to_dict
     opened: Storage | None = field(default=None, repr=False, compare=False)
 
@@ -193,7 +196,7 @@ def make_objective(
         try:
             model = target.build(space, spec)
         except (NasProxyError, RuntimeError, ValueError) as e:
-            trial.set_user_attr("fail_reason", f"unbuildable architecture: {' '.join(str(e).split())[:300]}")
+            trial.set_user_attr("fail_reason", f"{UNBUILDABLE}: {' '.join(str(e).split())[:300]}")
             raise
         params = count_params(model)
         trial.set_user_attr("params", params)
@@ -422,9 +425,10 @@ def search(
     t0, begun = time.perf_counter(), time.monotonic()  # seconds reported; the --timeout's clock (the workers')
     space = get_space(config.space)
     tokens: list[str | None] = [r.proxy for r in ladder.rungs if r.proxy != FULL] if ladder is not None else [config.proxy_name]
-    check_options_used(config, tokens, proxy_options)  # before anything is made
     with read_once():  # the data read once: checked against the study, then a random subset drawn from it, then scored on
         target = open_proxy(config, where.parent, prepare=False)  # resolved: nothing made before the checks on its images
+        # before anything is made; the search's proxy as resolved above (a set's: not read again, fix55a)
+        check_options_used(config, tokens, proxy_options, None if ladder is not None else target.proxy)
         check_compatible(space, target, config.space)
         c, h, w = target.input_shape
         check_max_params(space, config.max_params, c, target.num_classes, (h, w))
@@ -457,6 +461,7 @@ def search(
             ladders.record(study, ladder)  # or refuse another, before anything trains
         if study.user_attrs.get(BUDGET_ATTR) != n_trials:  # the same command again adds nothing to the journal
             study.set_user_attr(BUDGET_ATTR, n_trials)
+        retried = retry_failed(study, n_trials)  # each architecture that only failed, once more, first in line
         attach_study_extras(study, target, config, opened)
     options = [
         WorkerOptions(n_trials, timeout, k, config.synthetic, config.device, False, config.data_root, heartbeat) for k in range(1, workers)
@@ -517,6 +522,7 @@ def search(
         _given_up(study),
         deaths,
         study.metric_names[0] if study.metric_names else "val_accuracy",
+        retried,
         opened,
     )
 

@@ -24,7 +24,7 @@ from nas_proxy.proxies.base import Report
 from nas_proxy.proxies.choose import check_training_used, resolve, training_changed
 from nas_proxy.search.config import SearchConfig, default_pruner
 from nas_proxy.spaces import SearchSpace, get_space
-from nas_proxy.synthetic import load_synthetic
+from nas_proxy.synthetic import read_meta
 from nas_proxy.trainers.fulldata import DataRef
 from nas_proxy.utils import resolve_device
 
@@ -100,8 +100,8 @@ def _data(config: SearchConfig) -> DataRef:
             f"--synthetic {config.synthetic} and --dataset {config.dataset} both name the data; a set's proxy uses the set's own data: "
             "give --synthetic DIR alone, or --dataset NAME with a --proxy that uses real data (random-ipcN, early@Xep, synflow)"
         )
-    if config.synthetic is not None:
-        return DataRef.of_synthetic(load_synthetic(config.synthetic).meta, config.data_root)
+    if config.synthetic is not None:  # its meta.json alone: the set's proxy reads and checks the whole set once, as it is offered
+        return DataRef.of_synthetic(read_meta(Path(config.synthetic)), config.data_root)  # (before fix55a, here too)
     if config.dataset is None:
         raise InvalidArgumentError(
             f"{token} needs data: --dataset NAME for a proxy on real data (random-ipcN, early@Xep, a training-free score), "
@@ -140,20 +140,26 @@ def _choose(config: SearchConfig, setup: RunSetup, token: str | None) -> Proxy:
     return proxy
 
 
-def check_options_used(config: SearchConfig, tokens: list[str | None], asked: Collection[str] | None = None) -> None:
+def check_options_used(
+    config: SearchConfig, tokens: list[str | None], asked: Collection[str] | None = None, made: Proxy | None = None
+) -> None:
     """Refuse what changes nothing for the proxies ``tokens`` name (a search's one proxy, None for the
     set's own, or a ladder's rungs below ``full``): proxy-training options that none of them uses
     (:func:`~nas_proxy.proxies.choose.check_training_used`), and a pruner other than the default or
     none when the first (the only one a pruner judges) reports no intermediate values. Nothing is
     prepared or written. ``asked``: the proxy-training fields the user set (flags, a config file's
     ``[search.proxy]``), so that a proxy profile's values, which serve whichever proxy it is used
-    with, are never refused; None: every field."""
+    with, are never refused; None: every field. ``made``: the proxy of ``tokens``' only one, already resolved (the
+    search's own, by :func:`open_proxy`): not resolved again, so its set is not read again."""
     pruner = config.pruner not in (default_pruner(config.objectives), "none")
     if not pruner and not training_changed(config.proxy, asked):
         return
-    first = config if config.proxy_name is not None else replace(config, proxy_name=tokens[0])  # a ladder's: its first rung
-    setup = _setup(first, Path("."), None)  # resolved, never prepared: no folder is read or made
-    proxies = [_choose(config, setup, token) for token in tokens]
+    if made is not None and len(tokens) == 1:
+        proxies = [made]
+    else:
+        first = config if config.proxy_name is not None else replace(config, proxy_name=tokens[0])  # a ladder's: its first rung
+        setup = _setup(first, Path("."), None)  # resolved, never prepared: no folder is read or made
+        proxies = [_choose(config, setup, token) for token in tokens]
     check_training_used(config.proxy, proxies, asked, "search")
     if pruner and not proxies[0].reports:
         raise InvalidArgumentError(

@@ -127,9 +127,11 @@ class ProxyContext:
 
     @classmethod
     def load(
-        cls, synthetic_dir: Path | str, device: str = "auto", config: ProxyConfig | None = None, data_root: str | None = None
+        cls, synthetic: Path | str | SyntheticSet, device: str = "auto", config: ProxyConfig | None = None, data_root: str | None = None
     ) -> ProxyContext:
-        syn = load_synthetic(synthetic_dir)
+        """The context of the set in folder ``synthetic``, or of the set a caller already loaded (and so checked and
+        digested: before fix55a a search read its set again here, after its checks and its proxy's prepare had)."""
+        syn = synthetic if isinstance(synthetic, SyntheticSet) else load_synthetic(synthetic)
         split = syn.meta["split"]
         dataset = data_of(syn, data_root)
         splits = dataset.split(int(split["seed"]), float(split["val_fraction"]))
