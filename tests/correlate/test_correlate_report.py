@@ -347,24 +347,19 @@ def test_the_plots_are_inlined_into_the_html_after_markdown_it_renders_it(crowde
     }
 
 
-def test_the_figures_are_measured_at_the_size_they_are_saved(crowded_written: tuple[CorrelateResult, list[str]]) -> None:
+def test_the_figures_are_measured_at_the_size_they_are_saved(
+    crowded_written: tuple[CorrelateResult, list[str]], crowded_figures: tuple[list[Any], list[list[tuple[str, str]]], list[str]]
+) -> None:
     """Names placed, ticks thinned and overlaps() checked on the very pixels of the PNG. Before stop 53 a figure was laid
     out and checked at 100 dpi and saved at 110: the text measured was not the text drawn (hinting does not scale), and
     the save laid everything out again with a cold text-size cache."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from PIL import Image
 
-    from nas_proxy.report.notes import failed_archs
-    from nas_proxy.report.plots import cost_figure, scatter_figure
-
     result, _ = crowded_written
-    for name, fig in (("scatter.png", scatter_figure(result, failed_archs(result))), ("fidelity_cost.png", cost_figure(result))):
+    scatter, cost, _ = crowded_figures[0]  # the same crowded report's figures, as made and measured before saving
+    for name, fig in (("scatter.png", scatter), ("fidelity_cost.png", cost)):
         with Image.open(result.out / name) as png:
             assert png.size == tuple(round(v) for v in fig.bbox.size), name  # fig.bbox: the figure in the pixels it is measured in
-        plt.close(fig)
 
 
 def test_the_figures_are_saved_at_their_own_dpi_whatever_matplotlibrc_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
