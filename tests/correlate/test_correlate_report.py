@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,31 +149,58 @@ def crowded(out: Path, promote: int = 3) -> CorrelateResult:
     return CorrelateResult(out, rows, proxies, [], f)
 
 
-def test_no_text_of_a_crowded_report_overlaps_another_or_leaves_its_figure(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def crowded_figures(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Any], list[list[tuple[str, str]]], list[str]]]:
+    """The crowded report's scatter and fidelity-vs-cost figures, and thirty proxies on one spot of the latter (some names
+    cannot sit beside it and go to a legend, wrapped, the figure taller): made and checked by overlaps() once for the two
+    tests below (a third of this file's CPU). With what overlaps() found in each, and every text drawn (its pixels) while
+    they were made and measured."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import RendererAgg
 
     from nas_proxy.report.notes import failed_archs
     from nas_proxy.report.plots import cost_figure, overlaps, scatter_figure
 
-    result = crowded(tmp_path)
-    cost = cost_figure(result)
+    drawn: list[str] = []
+    real = RendererAgg.draw_text
+
+    def draw_text(self: RendererAgg, gc: Any, x: float, y: float, s: str, *args: Any, **kwargs: Any) -> None:
+        drawn.append(s)
+        real(self, gc, x, y, s, *args, **kwargs)
+
+    out = tmp_path_factory.mktemp("figures")
+    result = crowded(out)
+    piled = {f"{LONG}-{i}" if i % 3 == 0 else f"proxy-{i}": metrics(kendall=0.5, seconds_per_arch=1.0) for i in range(30)}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RendererAgg, "draw_text", draw_text)
+        figures = [
+            scatter_figure(result, failed_archs(result)),
+            cost_figure(result),
+            cost_figure(CorrelateResult(out, [], piled, [], facts(6))),
+        ]
+        found = [overlaps(fig) for fig in figures]
+    yield figures, found, list(drawn)
+    for fig in figures:
+        plt.close(fig)
+
+
+def test_no_text_of_a_crowded_report_overlaps_another_or_leaves_its_figure(
+    crowded_figures: tuple[list[Any], list[list[tuple[str, str]]], list[str]],
+) -> None:
+    (_, cost, crowd), found, _ = crowded_figures
     named = (
         {t.get_text() for t in cost.axes[0].texts} | {t.get_text().replace("\n", "") for t in cost.legends[0].texts}
         if cost.legends
         else {t.get_text() for t in cost.axes[0].texts}
     )
     assert set(CLOSE) <= named  # every point is named, beside it or in the legend
-    # thirty proxies on one spot: some names cannot sit beside it and go to a legend, wrapped, the figure taller
-    piled = {f"{LONG}-{i}" if i % 3 == 0 else f"proxy-{i}": metrics(kendall=0.5, seconds_per_arch=1.0) for i in range(30)}
-    crowd = cost_figure(CorrelateResult(tmp_path, [], piled, [], facts(6)))
     in_legend = {t.get_text().replace("\n", "") for t in crowd.legends[0].texts}
-    assert in_legend and in_legend | {t.get_text() for t in crowd.axes[0].texts} == set(piled)
-    for fig in (cost, crowd, scatter_figure(result, failed_archs(result))):
-        assert overlaps(fig) == []
-        plt.close(fig)
+    piled = {t.get_text() for t in crowd.axes[0].texts} | in_legend
+    assert in_legend and piled == {f"{LONG}-{i}" if i % 3 == 0 else f"proxy-{i}" for i in range(30)}
+    assert found == [[], [], []]
 
 
 def test_overlaps_sees_two_names_on_one_spot(tmp_path: Path) -> None:
@@ -191,10 +219,30 @@ def test_overlaps_sees_two_names_on_one_spot(tmp_path: Path) -> None:
     plt.close(fig)
 
 
-def test_a_crowded_report_names_the_failed_explains_every_dash_and_sizes_the_ceiling(tmp_path: Path) -> None:
-    result = crowded(tmp_path)
-    write_reports(result)
-    md = (tmp_path / "report.md").read_text()
+@pytest.fixture(scope="module")
+def crowded_written(tmp_path_factory: pytest.TempPathFactory) -> tuple[CorrelateResult, list[str]]:
+    """The crowded report written once (its two plots are most of a write's CPU), read by the tests below; with every
+    text markdown-it was given to render while it was written."""
+    from markdown_it import MarkdownIt
+
+    seen: list[str] = []
+    real = MarkdownIt.render
+
+    def render(self: MarkdownIt, src: str, env: Any = None) -> str:
+        seen.append(src)
+        return real(self, src, env)
+
+    result = crowded(tmp_path_factory.mktemp("crowded"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MarkdownIt, "render", render)
+        write_reports(result)
+    return result, seen
+
+
+def test_a_crowded_report_names_the_failed_explains_every_dash_and_sizes_the_ceiling(
+    crowded_written: tuple[CorrelateResult, list[str]],
+) -> None:
+    md = (crowded_written[0].out / "report.md").read_text()
     verdict_lines = md.split("## Protocol")[0].splitlines()[2:]
     assert sum(line.startswith("- ") for line in verdict_lines) >= 3  # a list, not a paragraph
     assert "1 of 10 architectures did not learn" in md and "`arch00` (10.0 %)" in md and "14.5 %" in md
@@ -262,18 +310,15 @@ def test_a_read_only_home_leaves_the_output_to_nasproxy(tmp_path: Path) -> None:
     assert [p.name for p in tmp.iterdir()] == [f"nasproxy-matplotlib-{os.getuid()}"] and not list(home.iterdir())
 
 
-def test_the_figures_are_measured_without_drawing_their_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_figures_are_measured_without_drawing_their_pixels(
+    crowded_figures: tuple[list[Any], list[list[tuple[str, str]]], list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Placing names, thinning ticks and checking overlaps lay a figure out; its pixels are drawn once, when it is saved.
     Before stop 53 every measure drew the whole figure (scatter: 2 draws for 1 saved; fidelity-vs-cost: 3 or more)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.backends.backend_agg import RendererAgg
 
-    from nas_proxy.report.notes import failed_archs
-    from nas_proxy.report.plots import cost_figure, overlaps, scatter_figure
-
+    figures, found, drawn_while_measured = crowded_figures  # the legend of the third: its figure measured again
+    assert found == [[], [], []] and drawn_while_measured == []
     drawn: list[str] = []
     real = RendererAgg.draw_text
 
@@ -282,67 +327,39 @@ def test_the_figures_are_measured_without_drawing_their_pixels(tmp_path: Path, m
         real(self, gc, x, y, s, *args, **kwargs)
 
     monkeypatch.setattr(RendererAgg, "draw_text", draw_text)
-    result = crowded(tmp_path)
-    piled = {f"proxy-{i}": metrics(kendall=0.5, seconds_per_arch=1.0) for i in range(30)}  # a legend: the figure measured again
-    figures = [
-        scatter_figure(result, failed_archs(result)),
-        cost_figure(result),
-        cost_figure(CorrelateResult(tmp_path, [], piled, [], facts(6))),
-    ]
-    for fig in figures:
-        assert overlaps(fig) == []
-    assert drawn == []
     figures[1].savefig(tmp_path / "cost.png")  # drawn when saved
     assert "fidelity vs cost" in drawn
-    for fig in figures:
-        plt.close(fig)
 
 
-def test_the_plots_are_inlined_into_the_html_after_markdown_it_renders_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_plots_are_inlined_into_the_html_after_markdown_it_renders_it(crowded_written: tuple[CorrelateResult, list[str]]) -> None:
     """report.html holds both PNGs as data URLs, byte for byte. Before stop 53 they were put into the Markdown first, and
     markdown-it walked and percent-encoded each ~100 kB link one character at a time in Python (0.05 CPU-s of 0.06)."""
     import base64
     import re
 
-    from markdown_it import MarkdownIt
-
-    seen: list[str] = []
-    real = MarkdownIt.render
-
-    def render(self: MarkdownIt, src: str, env: Any = None) -> str:
-        seen.append(src)
-        return real(self, src, env)
-
-    monkeypatch.setattr(MarkdownIt, "render", render)
-    write_reports(crowded(tmp_path))
+    result, seen = crowded_written
     assert len(seen) == 1 and "data:image" not in seen[0]
-    images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', (tmp_path / "report.html").read_text())
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', (result.out / "report.html").read_text())
     inlined = {alt: base64.b64decode(data) for data, alt in images}
     assert inlined == {
-        "proxy vs ground truth": (tmp_path / "scatter.png").read_bytes(),
-        "fidelity vs cost": (tmp_path / "fidelity_cost.png").read_bytes(),
+        "proxy vs ground truth": (result.out / "scatter.png").read_bytes(),
+        "fidelity vs cost": (result.out / "fidelity_cost.png").read_bytes(),
     }
 
 
-def test_the_figures_are_measured_at_the_size_they_are_saved(tmp_path: Path) -> None:
+def test_the_figures_are_measured_at_the_size_they_are_saved(
+    crowded_written: tuple[CorrelateResult, list[str]], crowded_figures: tuple[list[Any], list[list[tuple[str, str]]], list[str]]
+) -> None:
     """Names placed, ticks thinned and overlaps() checked on the very pixels of the PNG. Before stop 53 a figure was laid
     out and checked at 100 dpi and saved at 110: the text measured was not the text drawn (hinting does not scale), and
     the save laid everything out again with a cold text-size cache."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from PIL import Image
 
-    from nas_proxy.report.notes import failed_archs
-    from nas_proxy.report.plots import cost_figure, scatter_figure
-
-    result = crowded(tmp_path)
-    write_reports(result)
-    for name, fig in (("scatter.png", scatter_figure(result, failed_archs(result))), ("fidelity_cost.png", cost_figure(result))):
-        with Image.open(tmp_path / name) as png:
+    result, _ = crowded_written
+    scatter, cost, _ = crowded_figures[0]  # the same crowded report's figures, as made and measured before saving
+    for name, fig in (("scatter.png", scatter), ("fidelity_cost.png", cost)):
+        with Image.open(result.out / name) as png:
             assert png.size == tuple(round(v) for v in fig.bbox.size), name  # fig.bbox: the figure in the pixels it is measured in
-        plt.close(fig)
 
 
 def test_the_figures_are_saved_at_their_own_dpi_whatever_matplotlibrc_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,6 +40,7 @@ def test_correlate_says_it_on_stderr_and_in_the_report(tiny_run: Path, tmp_path:
     (syn / "meta.json").write_text(json.dumps(meta))
     args = ["correlate", "--archs", str(archs), "--space", "convnet-cpu", "--synthetic", str(syn), "--full-epochs", "1"]
     args += ["--full-images", "20", "--epochs", "1", "--bootstrap", "100", "--device", "cpu", "--quiet", "--out", str(tmp_path / "c")]
+    args += ["--proxies", "datadam-ipc2", "--no-random-subset", "--ceiling", "0"]  # the chosen set's proxy alone: what is said is of it
     assert main(args) == 0
     said = f"1 of these 3 architectures are calibration architectures of the synthetic set {syn} (distill --select-by truth.json"
     assert said in capsys.readouterr().err

@@ -147,7 +147,7 @@ def test_ctrl_c_during_promotion_then_the_same_command_finishes_it(
     storage = tmp_path / "journal.log"
     args = ["search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "c", "--storage", str(storage)]
     args += ["--out", str(tmp_path), "--n-trials", "3", "--pruner", "none", *FAST_ARGS]
-    args += ["--promote", "2", "--promote-epochs", "2"]
+    args += ["--promote", "2", "--promote-epochs", str(EPOCHS)]  # the gate stops the first before it trains: epochs change nothing of it
     gate = Gate(tmp_path / "gate", at=FULL_TRAINING)  # the first promoted training waits there (the search's are proxy trainings)
     first = interruptible(
         [sys.executable, "-m", "nas_proxy", *args], cwd=ROOT, env=gate.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
