@@ -51,6 +51,7 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **{**kwargs, "allow_abbrev": False})
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._before_command(sys.argv[1:] if args is None else list(args))
         for action in self._actions:
             configs.track(action)
         deferred = [a for a in self._actions if a.required and not isinstance(a, argparse._SubParsersAction)]
@@ -97,6 +98,36 @@ class Parser(argparse.ArgumentParser):
                 return chosen if isinstance(chosen, Parser) else None
         return None
 
+    def _before_command(self, args: list[str]) -> None:
+        """Refuse an option typed before the command's name that this parser (the top level's) does not take, where
+        argparse would not name it: with no command after it, or none it takes (``nasproxy --hel`` said "the following
+        arguments are required: COMMAND", ``nasproxy --conf x spaces`` "invalid choice: 'x'"), or an option of the command
+        named (``nasproxy --quiet search`` said "unknown option --quiet; did you mean --quiet?"). An option the command
+        named does not take either is left to that command's parser, which names the options it could mean."""
+        sub = next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None:
+            return
+        unknown, command, words = None, None, iter(args)
+        for word in words:
+            if word == "--" or (found := self._parse_optional(word)) is None:  # a positional: the command's name
+                command = word if word in sub.choices else None
+                break
+            action, _, value = found
+            if action is None:
+                unknown = unknown or word.partition("=")[0]
+            elif action.nargs is None and value is None:  # its value is the next word
+                next(words, None)
+        if unknown is None:
+            return
+        owners = [name for name, p in sub.choices.items() if unknown in p._option_string_actions]
+        if command in owners or (owners and command is None):
+            listed = command or (
+                "every command" if len(owners) == len(sub.choices) else " and ".join(filter(None, [", ".join(owners[:-1]), owners[-1]]))
+            )
+            self.error(f"{unknown} is an option of {listed}, not of {self.prog}: type it after the command's name")
+        if command is None:
+            self.error(self._unrecognized([unknown]))
+
     def _unrecognized(self, rest: list[str]) -> str:
         """Why ``rest`` (the words no option or argument took) is refused: the first option this command does not
         take, with those it could mean (the options it abbreviates, else a close spelling), or the words left over."""
@@ -142,7 +173,9 @@ class Parser(argparse.ArgumentParser):
                 f"{name} is an option of {' and '.join(filter(None, [', '.join(owners[:-1]), owners[-1]]))}, "
                 f"not of {self.prog.removeprefix('nasproxy ')}" + (f"; did you mean {' or '.join(sorted(close))}?" if close else "")
             )
-        return super()._get_option_tuples(option_string)
+        # a single-dash word longer than its short option (-hel) is no group of flags: -h is each parser's one short option
+        # and takes no value, so argparse read -hel as -h, -e, -l and said "argument -h/--help: ignored explicit argument 'el'"
+        return [t for t in super()._get_option_tuples(option_string) if not (t[2] and t[0].nargs == 0)]
 
     def _print_message(self, message: str, file: Any = None) -> None:
         """argparse's, but ``--help`` and ``--version`` on a standard output that cannot be written are
