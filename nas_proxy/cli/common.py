@@ -32,7 +32,41 @@ Subparsers = argparse._SubParsersAction
 TABLES = ("distill", "evaluate", "search", "correlate", "worker", "dashboard", "train")
 
 
-class Parser(argparse.ArgumentParser):
+class ScriptParser(argparse.ArgumentParser):
+    """argparse taking options in full only (``allow_abbrev=False``; why: :class:`Parser`), an unknown option refused
+    naming the options it could mean, before anything else is said of the command line (argparse said "the following
+    arguments are required: --out" for ``--ou x``): the parser of a script (``benchmarks/*.py``), whose commands
+    RESULTS.md records to be run again. Before fix55b the scripts' own parsers took ``--ou x`` for ``--out x``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        words = sys.argv[1:] if args is None else list(args)
+        for word in words:
+            if word == "--":
+                break
+            if (found := self._parse_optional(word)) is not None and found[0] is None:  # no option of this parser
+                self.error(self._unrecognized([word]))
+        namespace, rest = self.parse_known_args(words, namespace)
+        if rest:
+            self.error(self._unrecognized(rest))
+        return namespace
+
+    def _unrecognized(self, rest: list[str]) -> str:
+        """Why ``rest`` (the words no option or argument took) is refused: the first option this command does not
+        take, with those it could mean (the options it abbreviates, else a close spelling), or the words left over."""
+        for word in rest:
+            name = word.partition("=")[0]
+            if (name.startswith("--") and len(name) > 2) or (name.startswith("-") and name[1:2].isalpha()):  # not -1, a number
+                options = [o for o in self._option_string_actions if o.startswith("--")]
+                meant = sorted(o for o in options if o.startswith(name)) or difflib.get_close_matches(name, options, n=3)
+                listed = " or ".join(meant) if len(meant) < 3 else f"one of {', '.join(meant)}"
+                return f"unknown option {name}" + (f"; did you mean {listed}?" if meant else "")
+        return f"unrecognized arguments: {' '.join(rest)}"
+
+
+class Parser(ScriptParser):
     """argparse with a one-line error (the usage is behind --help) that records the options typed
     (``configs.given(args)``): a value typed equal to its default is still known as typed.
 
@@ -46,9 +80,6 @@ class Parser(argparse.ArgumentParser):
     required in the usage but not checked while parsing: the namespace's :data:`MISSING` lists those
     not typed, and :func:`missing_required` names every one a command still lacks (after its
     ``--config`` file, see :func:`from_config`) in one error, instead of one per try."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         self._before_command(sys.argv[1:] if args is None else list(args))
@@ -127,18 +158,6 @@ class Parser(argparse.ArgumentParser):
             self.error(f"{unknown} is an option of {listed}, not of {self.prog}: type it after the command's name")
         if command is None:
             self.error(self._unrecognized([unknown]))
-
-    def _unrecognized(self, rest: list[str]) -> str:
-        """Why ``rest`` (the words no option or argument took) is refused: the first option this command does not
-        take, with those it could mean (the options it abbreviates, else a close spelling), or the words left over."""
-        for word in rest:
-            name = word.partition("=")[0]
-            if (name.startswith("--") and len(name) > 2) or (name.startswith("-") and name[1:2].isalpha()):  # not -1, a number
-                options = [o for o in self._option_string_actions if o.startswith("--")]
-                meant = sorted(o for o in options if o.startswith(name)) or difflib.get_close_matches(name, options, n=3)
-                listed = " or ".join(meant) if len(meant) < 3 else f"one of {', '.join(meant)}"
-                return f"unknown option {name}" + (f"; did you mean {listed}?" if meant else "")
-        return f"unrecognized arguments: {' '.join(rest)}"
 
     def format_usage(self) -> str:
         with _RequiredAs(*self._deferred(), True):

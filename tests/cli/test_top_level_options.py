@@ -35,13 +35,11 @@ def _refusal(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["search", "-he"], "nasproxy search: error: unknown option -he; did you mean --help? (see nasproxy search --help)\n"),
         (
             ["--quiet", "search"],
-            "nasproxy: error: --quiet is an option of search, not of nasproxy: type it after the command's name "
-            "(see nasproxy --help)\n",
+            "nasproxy: error: --quiet is an option of search, not of nasproxy: type it after the command's name (see nasproxy --help)\n",
         ),
         (
             ["--n-trials=3", "search"],
-            "nasproxy: error: --n-trials is an option of search, not of nasproxy: type it after the command's name "
-            "(see nasproxy --help)\n",
+            "nasproxy: error: --n-trials is an option of search, not of nasproxy: type it after the command's name (see nasproxy --help)\n",
         ),
         (
             ["--n-trials", "3", "search"],  # 3 is read as the command's name
