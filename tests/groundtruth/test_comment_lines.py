@@ -37,7 +37,11 @@ def test_a_hash_inside_a_field_is_data(tmp_path: Path) -> None:
     """Only a line that starts a record is a comment: a quoted field's next line, or a quoted first field, is data."""
     text = 'spec,accuracy\n"{""a"": 1,\n#not a comment}",80\n"#x",70\nplain#,60\n'
     _, rows = read_rows("--archs", tmp_path / "a.csv", text)
-    assert [(n, r["spec"], r["accuracy"]) for n, r in rows] == [(3, '{"a": 1,\n#not a comment}', "80"), (4, "#x", "70"), (5, "plain#", "60")]
+    assert [(n, r["spec"], r["accuracy"]) for n, r in rows] == [
+        (3, '{"a": 1,\n#not a comment}', "80"),
+        (4, "#x", "70"),
+        (5, "plain#", "60"),
+    ]
 
 
 def test_a_row_after_a_comment_is_still_checked_by_its_line(tmp_path: Path) -> None:
