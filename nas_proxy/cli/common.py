@@ -53,6 +53,12 @@ class ScriptParser(argparse.ArgumentParser):
             self.error(self._unrecognized(rest))
         return namespace
 
+    def _get_option_tuples(self, option_string: str) -> list[Any]:
+        """argparse's, less a group of flags: a single-dash word longer than its short option (``-hel``) is a mistyped
+        option, refused by its name. ``-h`` is each parser's one short option and takes no value, so argparse read ``-hel``
+        as ``-h -e -l`` and said "argument -h/--help: ignored explicit argument 'el'"."""
+        return [t for t in super()._get_option_tuples(option_string) if not (t[2] and t[0].nargs == 0)]
+
     def _unrecognized(self, rest: list[str]) -> str:
         """Why ``rest`` (the words no option or argument took) is refused: the first option this command does not
         take, with those it could mean (the options it abbreviates, else a close spelling), or the words left over."""
@@ -192,9 +198,7 @@ class Parser(ScriptParser):
                 f"{name} is an option of {' and '.join(filter(None, [', '.join(owners[:-1]), owners[-1]]))}, "
                 f"not of {self.prog.removeprefix('nasproxy ')}" + (f"; did you mean {' or '.join(sorted(close))}?" if close else "")
             )
-        # a single-dash word longer than its short option (-hel) is no group of flags: -h is each parser's one short option
-        # and takes no value, so argparse read -hel as -h, -e, -l and said "argument -h/--help: ignored explicit argument 'el'"
-        return [t for t in super()._get_option_tuples(option_string) if not (t[2] and t[0].nargs == 0)]
+        return super()._get_option_tuples(option_string)
 
     def _print_message(self, message: str, file: Any = None) -> None:
         """argparse's, but ``--help`` and ``--version`` on a standard output that cannot be written are

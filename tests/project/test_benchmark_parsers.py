@@ -50,3 +50,11 @@ def test_a_script_parser_leaves_values_and_words_after_double_dash_alone(capsys:
     with pytest.raises(SystemExit):
         p.parse_args(["x", "y", "--out", "o"])
     assert capsys.readouterr().err.splitlines()[-1] == "s.py: error: unrecognized arguments: y"
+
+
+def test_a_single_dash_word_is_no_group_of_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    p = ScriptParser(prog="s.py")
+    p.add_argument("--out")
+    with pytest.raises(SystemExit):
+        p.parse_args(["-hel"])
+    assert capsys.readouterr().err.splitlines()[-1] == "s.py: error: unknown option -hel; did you mean --help?"
