@@ -14,7 +14,6 @@ resamples are undefined (NaN), scipy's own interval where there are some, and th
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import sys
@@ -30,7 +29,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas_proxy import checks
-from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.common import ScriptParser, one_line_errors
 from nas_proxy.cli.types import integer
 from nas_proxy.correlate import metrics as M
 from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, check_n_boot
@@ -110,7 +109,7 @@ def compare(m: int, rng: np.random.Generator, n: int, reps: int) -> list[str]:
 
 @one_line_errors("bootstrap_scipy.py")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ScriptParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--archs",
         type=integer,

@@ -68,6 +68,7 @@ from fidelity_table import Table, check_dataset, read_table, subset  # noqa: E40
 from gpu_common import set_finished  # noqa: E402
 from split import SPLIT, read_split  # noqa: E402
 
+from nas_proxy.cli.common import ScriptParser  # noqa: E402
 from nas_proxy.correlate.config import check_n_boot  # noqa: E402
 from nas_proxy.correlate.metrics import paired_difference  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, NasProxyError  # noqa: E402
@@ -443,7 +444,7 @@ def write_scores(path: Path, variants: dict[str, dict[str, Any]], dataset: str) 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from nas_proxy.cli import _add_proxy_options
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ScriptParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/ablation"), help="ablation.json/.md, scores.csv (default %(default)s)")
     p.add_argument("--work", type=Path, default=Path("benchmarks/out/ablation-work"), help="sets and score caches (default %(default)s)")
     p.add_argument("--variants", help="comma-separated names to run, in this order (default: every variant of the table)")

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from provenance import machine  # benchmarks/provenance.py (this script's folder is on sys.path)
 
+from nas_proxy.cli.common import ScriptParser
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.distill.nets import SpaceNets
 from nas_proxy.errors import NasProxyError
@@ -32,7 +33,7 @@ from nas_proxy.spaces import DeclaredSpace, get_space
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ScriptParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--nets", default="convnet720", help="the space of the space-aware run")
     p.add_argument("--ipc", type=int, default=10)

@@ -41,7 +41,7 @@ from torch import Tensor
 
 from nas_proxy import checks
 from nas_proxy.augment import DSA, DSAParams
-from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.common import ScriptParser, one_line_errors
 from nas_proxy.cli.types import integer
 from nas_proxy.data import load_dataset
 from nas_proxy.distill.config import DistillConfig, resolve
@@ -91,7 +91,7 @@ class Bench:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ScriptParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--ipc", default="1,10,50", help="comma-separated images per class")
     p.add_argument("--methods", default="datadam", help="comma-separated: datadam, dm")
     p.add_argument("--batch-real", type=integer, default=64, help="real images per class per step (official DataDAM 64)")

@@ -47,7 +47,7 @@ from fidelity_stats import CEILING, PROMOTE, fidelity  # noqa: E402
 from fidelity_table import ROLES, SPLIT, Table, _early, _scores_file, check_dataset, check_sets, read_table, with_role  # noqa: E402
 
 from nas_proxy import checks, configs  # noqa: E402
-from nas_proxy.cli.common import one_line_errors  # noqa: E402
+from nas_proxy.cli.common import ScriptParser, one_line_errors  # noqa: E402
 from nas_proxy.cli.types import integer  # noqa: E402
 from nas_proxy.correlate.config import check_n_boot, check_promote  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
@@ -78,7 +78,7 @@ def _default_name(kind: str, value: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     from nas_proxy.cli import _add_proxy_options
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ScriptParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--table", type=Path, default=Path(__file__).parent / "groundtruth" / "fashion-mnist-convnet720.csv")
     p.add_argument("--proxy", action="append", default=[], help="[LABEL=]KIND:VALUE, KIND synthetic, scores or zero-cost (repeatable)")
     p.add_argument("--role", choices=ROLES, default="all", help="which of the table's architectures (--split) (default %(default)s)")

@@ -98,7 +98,9 @@ class Stop:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from nas_proxy.cli.common import ScriptParser
+
+    p = ScriptParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="results folder (gpu_check.sh passes $OUT)")
     p.add_argument(
         "--budget-seconds", type=float, default=None, help="global deadline: all sections and the report end by then (480; dry run 1500)"

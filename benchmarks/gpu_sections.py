@@ -7,7 +7,6 @@ leaves what finished) and watches ``--deadline`` (seconds since the epoch) itsel
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.metadata
 import json
@@ -292,7 +291,9 @@ assert tuple(RUNNERS) == SECTIONS
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from nas_proxy.cli.common import ScriptParser
+
+    p = ScriptParser(description=__doc__.split("\n")[0])
     p.add_argument("section", choices=SECTIONS)
     p.add_argument("--context", type=Path, required=True, help="context.json written by gpu_check.py")
     p.add_argument("--json", type=Path, required=True, help="this section's results")

@@ -21,7 +21,6 @@ random-moment version on the real set, for the record (``benchmarks/RESULTS.md``
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -108,7 +107,9 @@ def drill(flags: list[str], window: tuple[float, float], work: Path, name: str, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from nas_proxy.cli.common import ScriptParser
+
+    parser = ScriptParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=BENCHMARKS / "out" / "kill-drill")
     parser.add_argument("--seed", type=int, default=0, help="draws the kill moments")
     parser.add_argument("--runs", default="spaceaware,selection", help="which runs, comma-separated")

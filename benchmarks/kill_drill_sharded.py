@@ -16,7 +16,6 @@ this is the random-moment version, for the record (``benchmarks/RESULTS.md`` §1
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -102,7 +101,9 @@ def trial(out: Path, seed: int, window: tuple[float, float], env: dict[str, str]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from nas_proxy.cli.common import ScriptParser
+
+    parser = ScriptParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / "out" / "kill-drill-sharded")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0)

@@ -40,7 +40,7 @@ from fidelity_report import add_bootstrap, check_out, write_outputs  # noqa: E40
 from fidelity_table import check_sets, read_table  # noqa: E402
 
 from nas_proxy import checks, configs  # noqa: E402
-from nas_proxy.cli.common import one_line_errors  # noqa: E402
+from nas_proxy.cli.common import ScriptParser, one_line_errors  # noqa: E402
 from nas_proxy.cli.types import integer  # noqa: E402
 from nas_proxy.correlate.config import check_n_boot  # noqa: E402
 from nas_proxy.correlate.metrics import paired_difference, spearman, summarise  # noqa: E402
@@ -217,7 +217,7 @@ def check_args(args: argparse.Namespace, n_archs: int) -> None:
 
 @one_line_errors("kseed.py")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ScriptParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--synthetic", required=True, help="a synthetic set (nasproxy distill)")
     p.add_argument("--table", type=Path, default=Path(__file__).parent / "groundtruth" / "fashion-mnist-convnet720.csv")
     p.add_argument("--space", default="convnet720")

@@ -23,7 +23,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 from nas_proxy import checks, configs  # noqa: E402
 from nas_proxy.calibrate import ladder_sim as sim  # noqa: E402
-from nas_proxy.cli.common import one_line_errors  # noqa: E402
+from nas_proxy.cli.common import ScriptParser, one_line_errors  # noqa: E402
 from nas_proxy.cli.types import finite_float, integer  # noqa: E402
 from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, check_n_boot  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError  # noqa: E402
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from fidelity_report import add_bootstrap, write_outputs
     from ladder_report import markdown, write_grid_csv
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ScriptParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--ladder", action="append", default=[], metavar="SPEC", help="a ladder to measure, e.g. 'random-ipc10:1.0,full:3' (repeatable)"
     )

@@ -21,7 +21,6 @@ before anyone reads a non-significant difference as "no difference" (``benchmark
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -34,7 +33,7 @@ from fidelity_stats import PAIRED
 from fidelity_table import _scores_file, check_dataset, read_table, scores_csv, with_role
 
 from nas_proxy import checks
-from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.common import ScriptParser, one_line_errors
 from nas_proxy.cli.types import finite_float, integer
 from nas_proxy.correlate.config import check_n_boot
 from nas_proxy.correlate.metrics import bootstrap_samples, paired_difference
@@ -78,7 +77,7 @@ def power(a: np.ndarray, b: np.ndarray, y: np.ndarray, targets: dict[str, float]
 
 @one_line_errors("power.py")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ScriptParser(description=__doc__.splitlines()[0])
     p.add_argument("scores", type=Path, help="distill_ablation.py's scores.csv (variant, arch_id, score)")
     p.add_argument("--base", default="random-ipc10", help="the variant the others are compared with (default %(default)s)")
     p.add_argument("--variants", default="", help="comma-separated variants (default: every other one in the file)")

@@ -16,7 +16,6 @@ the test set. Two questions, each answered with Kendall tau-b over the same arch
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nas_proxy.cli.common import ScriptParser
 from nas_proxy.correlate import from_space
 from nas_proxy.correlate.metrics import bootstrap_ci, kendall
 from nas_proxy.groundtruth.study import DataRef, GroundTruthConfig, RealData, train_one
@@ -41,7 +41,7 @@ def ints(text: str) -> list[int]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ScriptParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", help="real data (default: the synthetic set's)")
     p.add_argument("--synthetic", help="a synthetic set: also measure the proxy's epochs")
     p.add_argument("--space", default="convnet-cpu")

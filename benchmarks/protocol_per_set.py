@@ -50,7 +50,7 @@ from fidelity_table import Table, check_sets, read_table, subset
 from split import SPLIT, TABLE, read_split
 
 from nas_proxy import checks
-from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.common import ScriptParser, one_line_errors
 from nas_proxy.cli.types import finite_float, integer
 from nas_proxy.correlate.config import check_n_boot
 from nas_proxy.correlate.metrics import spearman
@@ -236,7 +236,7 @@ def write_scores(path: Path, rows: list[dict[str, Any]]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from nas_proxy.cli import _add_proxy_options
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ScriptParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--set", action="append", required=True, metavar="NAME=DIR", help="a synthetic set (repeatable)")
     p.add_argument("--base", default="random-ipc10", help="the set the others are compared with (default %(default)s)")
     p.add_argument("--epochs-grid", default="25,50,100", help="default %(default)s")

@@ -30,7 +30,9 @@ WARMUP_EPOCHS = 2  # the untimed first trial of each child: lazy initialisation,
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from nas_proxy.cli.common import ScriptParser
+
+    p = ScriptParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--synthetic", type=Path, required=True, help="a synthetic-set directory (nasproxy distill --out)")
     p.add_argument("--old", type=Path, help="the checkout measured first in the table (e.g. a worktree of the old commit)")
     p.add_argument("--new", type=Path, default=Path("."), help="the other checkout")

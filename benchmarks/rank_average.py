@@ -15,7 +15,6 @@ trainings per architecture; it is an analysis of what the sets carry, not a prox
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import math
@@ -27,7 +26,7 @@ from fidelity_table import _number, check_scores_data, scores_csv  # benchmarks/
 from scipy.stats import rankdata
 
 from nas_proxy import checks
-from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.common import ScriptParser, one_line_errors
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import write_text
 from nas_proxy.groundtruth.tables import row_columns
@@ -94,7 +93,7 @@ def left_out(scores: dict[str, dict[str, float]], base: str) -> dict[str, int]:
 
 @one_line_errors("rank_average.py")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ScriptParser(description=__doc__.split("\n\n")[0])
     p.add_argument("scores", type=Path)
     p.add_argument("--with", dest="base", default="random-ipc10", help="the variant every other is averaged with (default %(default)s)")
     p.add_argument("--out", type=Path, required=True)

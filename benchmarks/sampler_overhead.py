@@ -37,7 +37,7 @@ from fidelity_report import check_out_file  # benchmarks/ is on sys.path
 from provenance import machine  # benchmarks/provenance.py (this script's folder is on sys.path)
 
 from nas_proxy import checks
-from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.common import ScriptParser, one_line_errors
 from nas_proxy.cli.types import integer
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.files import write_text
@@ -101,7 +101,7 @@ def paired_interval(diffs: list[float], seed: int, resamples: int = 2000) -> tup
 
 @one_line_errors("sampler_overhead.py")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ScriptParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", default="convnet720")
     p.add_argument("--samplers", default="tpe,gp,nsga2,random,bruteforce", help="comma-separated registered samplers")
     p.add_argument("--trials", type=integer, default=200)

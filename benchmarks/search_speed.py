@@ -41,7 +41,7 @@ from provenance import machine  # benchmarks/provenance.py (this script's folder
 from torch import Tensor
 
 from nas_proxy import checks
-from nas_proxy.cli.common import one_line_errors
+from nas_proxy.cli.common import ScriptParser, one_line_errors
 from nas_proxy.cli.types import integer
 from nas_proxy.data import load_dataset
 from nas_proxy.errors import InvalidArgumentError
@@ -58,7 +58,7 @@ POOL_TIMEOUT_S = 3600.0  # give up on a worker pool that produces nothing for th
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ScriptParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--synthetic", type=Path, default=Path(DEFAULT_SYNTHETIC), help="a synthetic-set directory (nasproxy distill --out)")
     p.add_argument("--space", default="convnet720", help="search space name or file")
     p.add_argument("--n-archs", type=integer, default=8, help="distinct architectures drawn from the space")

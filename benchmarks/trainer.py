@@ -15,7 +15,6 @@ a permutation on the device): there is no loader path to compare with. Prints on
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import platform
@@ -29,6 +28,7 @@ from typing import Any
 
 import torch
 
+from nas_proxy.cli.common import ScriptParser
 from nas_proxy.protocols import FastTrainConfig, GroundTruthConfig
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.trainers.fulldata import DataRef, RealData
@@ -67,7 +67,7 @@ def timed(train: Any, spec: dict[str, Any], data: RealData, config: GroundTruthC
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = ScriptParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--images", type=int, default=6000, help="training images (a stratified subset of the split)")
     p.add_argument("--epochs", type=int, default=1)

@@ -30,7 +30,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from fidelity_table import check_dataset, read_table  # noqa: E402
 
 from nas_proxy import checks  # noqa: E402
-from nas_proxy.cli.common import one_line_errors  # noqa: E402
+from nas_proxy.cli.common import ScriptParser, one_line_errors  # noqa: E402
 from nas_proxy.errors import InvalidArgumentError, shown  # noqa: E402
 from nas_proxy.files import write_text  # noqa: E402
 from nas_proxy.groundtruth.tables import row_columns  # noqa: E402
@@ -43,7 +43,7 @@ from nas_proxy.trainers.fulldata import DataRef  # noqa: E402
 
 @one_line_errors("zero_cost_scores.py")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ScriptParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--table", type=Path, default=Path(__file__).parent / "groundtruth" / "fashion-mnist-convnet720.csv")
     p.add_argument("--dataset", default="fashion-mnist", help="real data of the scores' batch (default %(default)s)")
     p.add_argument("--data-root")

@@ -280,6 +280,21 @@ def file_kind(path: Path | str) -> str:
     return "a file" if stat.S_ISREG(mode) else kind(mode)
 
 
+def not_a_folder(what: str, path: Path | str) -> str | None:
+    """Why ``path``, which a command needs as a folder, is not one, as a cause: :func:`absent`'s where nothing is there
+    (a link to nothing named as such), "{what} {path} is {kind}, not a directory" where something else is (a device, a
+    FIFO, a socket, a file: :func:`file_kind`); None for a folder. A symbolic-link loop, a name too long or a path that
+    cannot be read is refused in one line (:func:`status`). Before fix55b ``--data-root /dev/null`` said "does not exist
+    (or is not a directory)"."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ENOTDIR):  # a part of it a file: nothing there either
+            status(what, path)  # refuses it in its own words
+        return absent(what, path)
+    return None if stat.S_ISDIR(mode) else f"{what} {path} is {file_kind(path)}, not a directory"
+
+
 def status(option: str, path: Path | str) -> os.stat_result | None:
     """``os.stat`` of a path the user named (following links); None when it does not exist; a
     symbolic-link loop or an unreadable path is refused in one line."""

@@ -46,7 +46,9 @@ STOP_RESERVE = 20.0  # seconds before the deadline at which the workers are told
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    from nas_proxy.cli.common import ScriptParser
+
+    p = ScriptParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/groundtruth"), help="output folder (default %(default)s)")
     p.add_argument("--dataset", default="fashion-mnist", help="real data (default %(default)s)")
     default_root = REPO / ".data" / "fashion-mnist"  # where the GPU machine has the IDX files

@@ -19,7 +19,6 @@ the evaluation architectures**: they are where results are reported.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas_proxy.cli.common import ScriptParser
 from nas_proxy.errors import InvalidArgumentError
 
 HERE = Path(__file__).resolve().parent
@@ -114,7 +114,7 @@ def extended(wide: Path, split: Path = SPLIT) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ScriptParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true", help="compare with the committed split.csv instead of writing it")
     p.add_argument("--extend", type=Path, metavar="TABLE", help="write the split of a wider table (build.py --n-archs) instead")
     p.add_argument("--out", type=Path, help="with --extend: where (default split-wide.csv beside split.csv)")

@@ -32,7 +32,47 @@ Subparsers = argparse._SubParsersAction
 TABLES = ("distill", "evaluate", "search", "correlate", "worker", "dashboard", "train")
 
 
-class Parser(argparse.ArgumentParser):
+class ScriptParser(argparse.ArgumentParser):
+    """argparse taking options in full only (``allow_abbrev=False``; why: :class:`Parser`), an unknown option refused
+    naming the options it could mean, before anything else is said of the command line (argparse said "the following
+    arguments are required: --out" for ``--ou x``): the parser of a script (``benchmarks/*.py``), whose commands
+    RESULTS.md records to be run again. Before fix55b the scripts' own parsers took ``--ou x`` for ``--out x``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        words = sys.argv[1:] if args is None else list(args)
+        for word in words:
+            if word == "--":
+                break
+            if (found := self._parse_optional(word)) is not None and found[0] is None:  # no option of this parser
+                self.error(self._unrecognized([word]))
+        namespace, rest = self.parse_known_args(words, namespace)
+        if rest:
+            self.error(self._unrecognized(rest))
+        return namespace
+
+    def _get_option_tuples(self, option_string: str) -> list[Any]:
+        """argparse's, less a group of flags: a single-dash word longer than its short option (``-hel``) is a mistyped
+        option, refused by its name. ``-h`` is each parser's one short option and takes no value, so argparse read ``-hel``
+        as ``-h -e -l`` and said "argument -h/--help: ignored explicit argument 'el'"."""
+        return [t for t in super()._get_option_tuples(option_string) if not (t[2] and t[0].nargs == 0)]
+
+    def _unrecognized(self, rest: list[str]) -> str:
+        """Why ``rest`` (the words no option or argument took) is refused: the first option this command does not
+        take, with those it could mean (the options it abbreviates, else a close spelling), or the words left over."""
+        for word in rest:
+            name = word.partition("=")[0]
+            if (name.startswith("--") and len(name) > 2) or (name.startswith("-") and name[1:2].isalpha()):  # not -1, a number
+                options = [o for o in self._option_string_actions if o.startswith("--")]
+                meant = sorted(o for o in options if o.startswith(name)) or difflib.get_close_matches(name, options, n=3)
+                listed = " or ".join(meant) if len(meant) < 3 else f"one of {', '.join(meant)}"
+                return f"unknown option {name}" + (f"; did you mean {listed}?" if meant else "")
+        return f"unrecognized arguments: {' '.join(rest)}"
+
+
+class Parser(ScriptParser):
     """argparse with a one-line error (the usage is behind --help) that records the options typed
     (``configs.given(args)``): a value typed equal to its default is still known as typed.
 
@@ -47,10 +87,8 @@ class Parser(argparse.ArgumentParser):
     not typed, and :func:`missing_required` names every one a command still lacks (after its
     ``--config`` file, see :func:`from_config`) in one error, instead of one per try."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
-
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._before_command(sys.argv[1:] if args is None else list(args))
         for action in self._actions:
             configs.track(action)
         deferred = [a for a in self._actions if a.required and not isinstance(a, argparse._SubParsersAction)]
@@ -97,17 +135,35 @@ class Parser(argparse.ArgumentParser):
                 return chosen if isinstance(chosen, Parser) else None
         return None
 
-    def _unrecognized(self, rest: list[str]) -> str:
-        """Why ``rest`` (the words no option or argument took) is refused: the first option this command does not
-        take, with those it could mean (the options it abbreviates, else a close spelling), or the words left over."""
-        for word in rest:
-            name = word.partition("=")[0]
-            if (name.startswith("--") and len(name) > 2) or (name.startswith("-") and name[1:2].isalpha()):  # not -1, a number
-                options = [o for o in self._option_string_actions if o.startswith("--")]
-                meant = sorted(o for o in options if o.startswith(name)) or difflib.get_close_matches(name, options, n=3)
-                listed = " or ".join(meant) if len(meant) < 3 else f"one of {', '.join(meant)}"
-                return f"unknown option {name}" + (f"; did you mean {listed}?" if meant else "")
-        return f"unrecognized arguments: {' '.join(rest)}"
+    def _before_command(self, args: list[str]) -> None:
+        """Refuse an option typed before the command's name that this parser (the top level's) does not take, where
+        argparse would not name it: with no command after it, or none it takes (``nasproxy --hel`` said "the following
+        arguments are required: COMMAND", ``nasproxy --conf x spaces`` "invalid choice: 'x'"), or an option of the command
+        named (``nasproxy --quiet search`` said "unknown option --quiet; did you mean --quiet?"). An option the command
+        named does not take either is left to that command's parser, which names the options it could mean."""
+        sub = next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None:
+            return
+        unknown, command, words = None, None, iter(args)
+        for word in words:
+            if word == "--" or (found := self._parse_optional(word)) is None:  # a positional: the command's name
+                command = word if word in sub.choices else None
+                break
+            action, _, value = found
+            if action is None:
+                unknown = unknown or word.partition("=")[0]
+            elif action.nargs is None and value is None:  # its value is the next word
+                next(words, None)
+        if unknown is None:
+            return
+        owners = [name for name, p in sub.choices.items() if unknown in p._option_string_actions]
+        if command in owners or (owners and command is None):
+            listed = command or (
+                "every command" if len(owners) == len(sub.choices) else " and ".join(filter(None, [", ".join(owners[:-1]), owners[-1]]))
+            )
+            self.error(f"{unknown} is an option of {listed}, not of {self.prog}: type it after the command's name")
+        if command is None:
+            self.error(self._unrecognized([unknown]))
 
     def format_usage(self) -> str:
         with _RequiredAs(*self._deferred(), True):

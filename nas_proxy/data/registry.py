@@ -133,12 +133,9 @@ def _load(name: str, root: Path | str | None, download: bool, image_size: int) -
     if root and not download and Path(root).is_file():  # before stop 49, "does not exist (or is not a directory)" for the
         # cifar-10-python.tar.gz just downloaded
         raise DataRootError(f"data root {root} is {file_kind(Path(root))}, not a directory", remedy=remedy)
-    if root and not download and not Path(root).is_dir():  # a typo would be ignored (digits) or blamed on missing files
-        raise DataRootError(
-            f"data root {root} does not exist (or is not a directory)",
-            remedy=remedy,
-            missing=None if Path(root).exists() else root,  # a FIFO or device is there
-        )
+    if root and not download and (cause := checks.not_a_folder("data root", root)) is not None:  # a typo would be ignored (digits)
+        # or blamed on missing files; a device, FIFO or socket named as such (before fix55b: "does not exist (or is not a directory)")
+        raise DataRootError(cause, remedy=remedy, missing=None if Path(root).exists() else root)  # a FIFO or device is there
     return loader(DataOptions(Path(root) if root else None, download, image_size, arg))
 
 

@@ -70,8 +70,9 @@ def read_rows(
     cut could shorten); None: always."""
     path = Path(path)
     text = checks.read_text(option, path) if text is None else text
-    stream = io.StringIO(text.removeprefix("\ufeff"), newline="")  # a byte-order mark: read_text drops it, a caller's text may not
-    lines = csv.reader(stream)  # the header's line: the first that is not blank (nor blanks and commas only)
+    body = _uncommented(text.removeprefix("\ufeff"))  # a byte-order mark: read_text drops it, a caller's text may not
+    stream = io.StringIO(body, newline="")
+    lines = csv.reader(stream)  # the header's line: the first that is not blank (nor blanks and commas only) nor a comment
     rows: list[tuple[int, dict[str, str]]] = []
     reader: csv.DictReader[str] | None = None
     try:  # blanks around a name are the file's layout (a byte-order mark too, after blank lines: two files joined)
@@ -90,6 +91,21 @@ def read_rows(
     return header, rows
 
 
+def _uncommented(text: str) -> str:
+    """``text`` with its comment lines made blank (their line endings kept, so every row keeps its line number): a line
+    that starts a record (not the next line of a quoted field) with ``#``. The project's tables have them
+    (``benchmarks/groundtruth/split.py`` writes one above its header), and calibrate's readers always took them for
+    comments; the csv module knows none (a comment with ``,"`` in it would open a quoted field)."""
+    out, quoted = [], False
+    for line in io.StringIO(text, newline=""):  # the lines as the csv reader gets them (not split at U+2028)
+        if not quoted and line.startswith("#"):
+            line = line[len(line.rstrip("\r\n")) :]
+        elif line.count('"') % 2:  # a quote opens or closes a field ("" inside one is two)
+            quoted = not quoted
+        out.append(line)
+    return "".join(out)
+
+
 def read_data(path: Path | str, table: str, text: str | None = None) -> TableData | None:
     """The data the table at ``path`` was measured on: its ``dataset`` column, else the provenance.json beside it
     that lists it; None when it names none. ``table``: how messages name it (``--table FILE``); ``text``: its
@@ -98,9 +114,9 @@ def read_data(path: Path | str, table: str, text: str | None = None) -> TableDat
     path = Path(path)
     rows: list[tuple[int, dict[str, str]]] = []
     if path.suffix.lower() == ".csv":
-        reader = csv.reader(io.StringIO(checks.read_text(table, path) if text is None else text))
+        reader = csv.reader(io.StringIO(_uncommented(checks.read_text(table, path) if text is None else text), newline=""))
         try:
-            header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
+            header = [h.strip().lstrip("\ufeff") for h in next((f for f in reader if f), [])]  # below comments
             if DATASET in header:
                 rows = [(reader.line_num, dict(zip(header, row, strict=False))) for row in reader]
         except csv.Error:  # not a table: its reader refuses it in its own words

@@ -23,10 +23,10 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from nas_proxy.columns import TAKEN
 from nas_proxy.registry import Registry
+from nas_proxy.trainers.synthetic_set import count_flops
 
 ZeroCostProxy = Callable[[nn.Module, Tensor, Tensor], float]
 # correlate's results.csv holds a column per proxy, named as the proxy, beside its own (nas_proxy.columns), which a score
@@ -146,12 +146,13 @@ def flops(model: nn.Module, x: Tensor, y: Tensor) -> float:
     """Forward FLOPs of one image in eval mode, as torch's FlopCounterMode counts them.
 
     A multiply-add is 2 FLOPs; matrix products and convolutions are counted, elementwise layers
-    (activations, normalisation, pooling, bias additions) are not.
+    (activations, normalisation, pooling, bias additions) are not. Counted by the project's one counter
+    (:func:`~nas_proxy.trainers.synthetic_set.count_flops`, a trial's ``flops``): from the layers of the project's own
+    networks, FlopCounterMode for any other. Before fix55b FlopCounterMode always, whose first use in a process imports
+    torch._dynamo and sympy (:mod:`nas_proxy.models.flops`): in trial 1 of every search or worker that scored ``flops``,
+    where ``ready_to_count_flops`` skips that import for the project's spaces.
     """
-    net = copy.deepcopy(model).eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(x[:1])
-    return float(counter.get_total_flops())
+    return float(count_flops(copy.deepcopy(model), x[:1]))
 
 
 def score_all(model: nn.Module, x: Tensor, y: Tensor, names: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:

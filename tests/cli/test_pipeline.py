@@ -759,7 +759,7 @@ def test_a_data_root_that_is_no_folder_is_said_with_the_presets_key(
     assert main(["run", str(preset), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.endswith(
-        f"data root {root} {'does not exist (or is not a directory)' if root == 'nodata' else 'is an empty file, not a directory'}; "
+        f"data root {root} {'does not exist' if root == 'nodata' else 'is an empty file, not a directory'}; "
         "give the folder that holds the dataset's files as the preset's [distill] data_root\n"
     ), err
     assert main(["distill", "--dataset", "fashion-mnist", "--ipc", "1", "--data-root", root, "--out", "set", "--quiet"]) == 2
