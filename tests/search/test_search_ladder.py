@@ -24,7 +24,7 @@ from nas_proxy.cli import main
 from nas_proxy.errors import OutputConflictError
 from nas_proxy.protocols import GroundTruthConfig, training_protocol
 from nas_proxy.proxies.early import EarlyStopProxy
-from nas_proxy.search import ProxyConfig, SearchConfig, runner, search
+from nas_proxy.search import ProxyConfig, SearchConfig, SearchResult, runner, search
 from nas_proxy.search import ladder as ladder_module
 from nas_proxy.search.ladder import LADDER_ATTR, rung_of
 from tests import warm
@@ -69,8 +69,11 @@ def counted_trainings(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     return seen
 
 
+Climbed = tuple[Path, Path, SearchResult, dict[str, list[str]]]  # a climbed study's journal, --out, result, trainings
+
+
 @pytest.fixture(scope="module")
-def climbed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Any, dict[str, list[str]]]:
+def climbed(tmp_path_factory: pytest.TempPathFactory) -> Climbed:
     """LADDER climbed by one search of 6 trials (study "l"): its journal, its --out, its result and its trainings;
     read-only (a test that writes copies the journal)."""
     where = tmp_path_factory.mktemp("climbed")
@@ -91,7 +94,7 @@ def planned(study: optuna.Study, n: int) -> list[int]:
     return [n, math.ceil(distinct / 2), min(2, math.ceil(distinct / 2))]
 
 
-def test_a_ladder_trains_the_planned_candidates_once_per_rung(climbed: tuple[Path, Path, Any, dict[str, list[str]]]) -> None:
+def test_a_ladder_trains_the_planned_candidates_once_per_rung(climbed: Climbed) -> None:
     storage, _, result, trainings = climbed
     study = load(storage, "l")
     plan = planned(study, 6)
@@ -113,7 +116,7 @@ def test_a_ladder_trains_the_planned_candidates_once_per_rung(climbed: tuple[Pat
     assert f"ladder `{LADDER}`" in get_note(study)
 
 
-def test_best_json_is_the_top_rungs_best_by_validation(climbed: tuple[Path, Path, Any, dict[str, list[str]]]) -> None:
+def test_best_json_is_the_top_rungs_best_by_validation(climbed: Climbed) -> None:
     storage, out, _, _ = climbed
     top = max(trained(load(storage, "l"), 2), key=lambda t: (float(t.value or 0.0), -t.number))
     best = json.loads((out / "best.json").read_text())
@@ -271,7 +274,7 @@ def test_a_worker_killed_mid_rung_converges_to_the_planned_trainings(tmp_path: P
 
 
 def test_correlate_on_a_ladder_study_says_what_each_rung_bought(
-    climbed: tuple[Path, Path, Any, dict[str, list[str]]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    climbed: Climbed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     storage = tmp_path / "journal.log"
     shutil.copyfile(climbed[0], storage)  # the climbed study, its journal copied: correlate may write to it
