@@ -66,11 +66,11 @@ from typing import Any
 
 # what nasproxy commands import, nothing of nasproxy itself: torch, NumPy and Optuna (every command);
 # scipy.stats (the metrics, ~0.8 s), pandas (Optuna's trials table) and matplotlib's pyplot (the reports):
-# forked, a distill or search command takes ~1 s here instead of ~4-5 s (load 3, 2 cores); and torch._dynamo,
-# which torch 2.14 imports at the first optimizer (or FlopCounterMode) of every training process: ~1.1 CPU-s each,
-# 30 of the suite's CPU-seconds (py-spy, 2026-12-04). Not torchvision: only a dataset download imports it (a
-# set's grid.png is drawn with Pillow)
-PRELOAD = ("torch", "torch._dynamo", "numpy", "optuna", "scipy.stats", "pandas", "matplotlib.pyplot")
+# forked, a distill or search command takes ~1 s here instead of ~4-5 s (load 3, 2 cores). Not torch._dynamo (preloaded
+# until stop 55): torch imports it at a first torch.optim step or FlopCounterMode, and no forked command makes either since
+# stop 54 (training.SGD; the project's networks' FLOPs counted from their layers); it cost every server 5.2 CPU-s at
+# load 16 (importing PRELOAD: 14.3 CPU-s with it, 9.1 without). Not torchvision: only a dataset download imports it (a set's grid.png is drawn with Pillow)
+PRELOAD = ("torch", "numpy", "optuna", "scipy.stats", "pandas", "matplotlib.pyplot")
 # `python -m MODULE` commands that are forked (tests/run_code.py: `python -c CODE` of a test that needs no cold start;
 # torch.distributed.run: torchrun's launcher, whose ranks, `python -u -m MODULE` each in its own session, the server
 # forks too; tests.sharded_worker: a rank that dies mid-run, tests/distill/test_sharded.py; tests.uncapable: nasproxy as

@@ -260,12 +260,13 @@ def test_an_abbreviated_option_is_refused_naming_the_option_meant(command: str, 
     """Stop 54: argparse took ``search --ep 3`` for ``--epochs 3`` (and ``--deb`` for ``--debug``); a later option
     sharing the prefix would make a recorded command fail or mean another option. Each is refused in one line that
     names what it could mean, in every command."""
+    parser = build_parser()  # one per command, not one per refusal (11 CPU-ms each, 532 refusals: 6 CPU-s)
     for typed_command, short, option in ABBREVIATIONS:
         if typed_command != command:
             continue
         for word in ([short, "1"], [f"{short}=1"]):
             with pytest.raises(SystemExit) as refused:
-                build_parser().parse_args([command, *word])
+                parser.parse_args([command, *word])
             assert refused.value.code == 2
             line = capsys.readouterr().err
             assert line.startswith(f"nasproxy {command}: error: unknown option {short}; did you mean "), line

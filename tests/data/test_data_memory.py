@@ -8,8 +8,6 @@ import io
 import pickletools
 import re
 import struct
-import subprocess
-import sys
 import tracemalloc
 import warnings
 from collections.abc import Callable
@@ -23,6 +21,7 @@ from nas_proxy.data import formats, load_dataset
 from nas_proxy.data.images import WARNINGS_SAID_VARIABLE, read_image_folder
 from nas_proxy.errors import DataNotFoundError
 from tests import fabricate as fab
+from tests import run_code
 
 
 def _refused_then_read(
@@ -185,16 +184,15 @@ def test_a_folder_warning_is_said_once_by_a_command_and_not_again_by_the_process
     fab.image_folder(tmp_path, ["a", "b"], 2)
     (tmp_path / "b" / "IMG_0.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(30))
     code = f"from pathlib import Path; from nas_proxy.data.images import read_image_folder; read_image_folder(Path({str(tmp_path)!r}), 8)"
-    child = [sys.executable, "-c", code]
     monkeypatch.delenv(WARNINGS_SAID_VARIABLE, raising=False)
-    alone = subprocess.run(child, capture_output=True, text=True, check=True)
+    alone = run_code.run(code, capture_output=True, check=True)  # a process of its own (forked warm: torch imported, no nasproxy)
     assert alone.stderr.count("1 image file not read") == 1, alone.stderr
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # Python's own record of what it said, reset (as each load reset it)
         read_image_folder(tmp_path, 8)  # this process: the command, which says it
         read_image_folder(tmp_path, 8)  # its next load
     assert ["1 image file not read" in str(w.message) for w in caught] == [True]
-    started = subprocess.run(child, capture_output=True, text=True, check=True)  # its worker, of its environment
+    started = run_code.run(code, capture_output=True, check=True)  # its worker, of its environment
     assert "not read" not in started.stderr, started.stderr
 
 

@@ -131,6 +131,16 @@ def test_early_points_count_the_steps_of_the_dropped_epoch(data: RealData) -> No
     assert trained.stopped and set(trained.early) == {"0.5", "1"}
 
 
+def test_a_stopped_training_scores_its_points_as_the_full_one_bit_for_bit(data: RealData) -> None:
+    """``until`` (search --proxy early@Xep) stops the ground truth's training once its point is scored: up to there
+    it is the full training (all epochs, its other points scored on the way, as correlate runs it), bit for bit."""
+    full = train_network(SPEC, 3, data, GroundTruthConfig(**{**BASE.to_dict(), "early": (0.5, 1.0)}))
+    stopped = train_network(SPEC, 3, data, BASE, until=1.0)  # the proxy's config: its own point only
+    assert not full.stopped and stopped.stopped and set(full.early) == {"0.5", "1"} and set(stopped.early) == {"1"}
+    assert stopped.early["1"]["val_accuracy"] == full.early["1"]["val_accuracy"]
+    assert not same(stopped.model, full.model)  # stopped after 5 of its 15 steps
+
+
 @pytest.mark.parametrize("name", ["cosine", "onecycle"])
 def test_schedules_warm_up_then_anneal_per_step(name: str) -> None:
     from nas_proxy.protocols import TrainConfig

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from nas_proxy.cli import main
 from nas_proxy.errors import OutputConflictError
 from nas_proxy.protocols import GroundTruthConfig, training_protocol
 from nas_proxy.proxies.early import EarlyStopProxy
-from nas_proxy.search import ProxyConfig, SearchConfig, runner, search
+from nas_proxy.search import ProxyConfig, SearchConfig, SearchResult, runner, search
 from nas_proxy.search import ladder as ladder_module
 from nas_proxy.search.ladder import LADDER_ATTR, rung_of
 from tests import warm
@@ -47,6 +48,11 @@ def ladder(spec: str = LADDER, **overrides: Any) -> SearchConfig:
 @pytest.fixture
 def trainings(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     """Every training of the upper rungs, by kind: early stopping (rung 1) and full (rung 2)."""
+    return counted_trainings(monkeypatch)
+
+
+def counted_trainings(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """The trainings of the upper rungs counted from now on (:func:`trainings`)."""
     seen: dict[str, list[str]] = {"early": [], "full": []}
     early, full = EarlyStopProxy._train, ladder_module.train_one
 
@@ -63,6 +69,20 @@ def trainings(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     return seen
 
 
+Climbed = tuple[Path, Path, SearchResult, dict[str, list[str]]]  # a climbed study's journal, --out, result, trainings
+
+
+@pytest.fixture(scope="module")
+def climbed(tmp_path_factory: pytest.TempPathFactory) -> Climbed:
+    """LADDER climbed by one search of 6 trials (study "l"): its journal, its --out, its result and its trainings;
+    read-only (a test that writes copies the journal)."""
+    where = tmp_path_factory.mktemp("climbed")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        seen = counted_trainings(monkeypatch)
+        result = search(ladder(), "l", 6, str(where / "journal.log"), out=where / "out", **FULL)
+    return where / "journal.log", where / "out", result, seen
+
+
 def trained(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
     """Rung ``k``'s finished trainings (a duplicate climber is pruned untrained)."""
     return [t for t in study.trials if rung_of(t) == k and t.state == TrialState.COMPLETE and not t.user_attrs.get("duplicate")]
@@ -74,9 +94,8 @@ def planned(study: optuna.Study, n: int) -> list[int]:
     return [n, math.ceil(distinct / 2), min(2, math.ceil(distinct / 2))]
 
 
-def test_a_ladder_trains_the_planned_candidates_once_per_rung(tmp_path: Path, trainings: dict[str, list[str]]) -> None:
-    storage = tmp_path / "journal.log"
-    result = search(ladder(), "l", 6, str(storage), out=tmp_path / "out", **FULL)
+def test_a_ladder_trains_the_planned_candidates_once_per_rung(climbed: Climbed) -> None:
+    storage, _, result, trainings = climbed
     study = load(storage, "l")
     plan = planned(study, 6)
     assert result.unmet is None and [len(trained(study, k)) for k in range(3)] == plan
@@ -97,10 +116,9 @@ def test_a_ladder_trains_the_planned_candidates_once_per_rung(tmp_path: Path, tr
     assert f"ladder `{LADDER}`" in get_note(study)
 
 
-def test_best_json_is_the_top_rungs_best_by_validation(tmp_path: Path) -> None:
-    storage, out = tmp_path / "journal.log", tmp_path / "out"
-    search(ladder(), "b", 6, str(storage), out=out, **FULL)
-    top = max(trained(load(storage, "b"), 2), key=lambda t: (float(t.value or 0.0), -t.number))
+def test_best_json_is_the_top_rungs_best_by_validation(climbed: Climbed) -> None:
+    storage, out, _, _ = climbed
+    top = max(trained(load(storage, "l"), 2), key=lambda t: (float(t.value or 0.0), -t.number))
     best = json.loads((out / "best.json").read_text())
     assert best["best"]["arch_id"] == top.user_attrs["arch_id"] and best["best"]["real_val_accuracy"] == top.value
     assert "validation" in best["chosen_by"]
@@ -255,13 +273,15 @@ def test_a_worker_killed_mid_rung_converges_to_the_planned_trainings(tmp_path: P
     assert len({t.user_attrs["arch_id"] for t in trained(study, 2)}) == plan[2]
 
 
-def test_correlate_on_a_ladder_study_says_what_each_rung_bought(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_correlate_on_a_ladder_study_says_what_each_rung_bought(
+    climbed: Climbed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     storage = tmp_path / "journal.log"
-    search(ladder(), "v", 6, str(storage), out=tmp_path / "out", **FULL)
-    study = load(storage, "v")
+    shutil.copyfile(climbed[0], storage)  # the climbed study, its journal copied: correlate may write to it
+    study = load(storage, "l")
     picks = [trained(study, k)[0] for k in range(3)]  # get_trials order: the best of each rung computed below
     best = [max(trained(study, k), key=lambda t: (float(t.value or 0.0), -t.number)).user_attrs["arch_id"] for k in range(3)]
-    command = ["correlate", "--study", "v", "--storage", str(storage), "--proxies", "params", "--no-random-subset", "--n-archs", "2"]
+    command = ["correlate", "--study", "l", "--storage", str(storage), "--proxies", "params", "--no-random-subset", "--n-archs", "2"]
     command += ["--ceiling", "0", "--full-epochs", "1", "--full-images", "200", "--early", "0.5", "--gt-storage", str(tmp_path / "gt.log")]
     assert main([*command, "--bootstrap", "100", "--device", "cpu", "--out", str(tmp_path / "c"), "--quiet", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

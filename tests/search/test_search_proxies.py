@@ -146,17 +146,20 @@ def test_resume_scores_nothing_twice(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_early_stopping_in_a_search_is_the_ground_truths_point_bit_for_bit(tmp_path: Path) -> None:
     """The search's early@1ep of an architecture equals the validation accuracy correlate's ground-truth
-    training (all 10 epochs, scored at 0.1 and 1 on the way) records after 1 epoch, and so the registry's score."""
+    training (its protocol of 10 epochs, scored at 0.1 and 1 on the way) records after 1 epoch, and so the
+    registry's score. The reference stops once that point is scored: the 9 epochs after it cannot change a
+    point already scored (a full training's points are a stopped one's, bit for bit:
+    tests/search/test_fast_trainer.py::test_a_stopped_training_scores_its_points_as_the_full_one_bit_for_bit)."""
     storage = tmp_path / "journal.log"
     # seed 10: the sampler's first architecture is convnet-small's cheapest (depth 1, width 32; 84 % after
-    # an epoch), whose 10-epoch training takes a third of seed 3's (depth 2, width 64): 13 s -> 5.6 s alone
+    # an epoch), whose epoch takes a third of seed 3's (depth 2, width 64)
     search(real("early@1ep", seed=10), "bits", 1, str(storage), out=tmp_path)
     (trial,) = load(storage, "bits").trials
     spec, aid = spec_of(trial, get_space(SMALL_SPACE)), trial.user_attrs["arch_id"]
     assert spec is not None
     protocol = GroundTruthConfig()  # correlate's default: 10 epochs, early points 0.1 and 1
-    record = train_one(spec, 10, RealData(DataRef("digits"), protocol, torch.device("cpu")), protocol)
-    assert trial.value == record["early"]["1"]["val_accuracy"]
+    record = train_one(spec, 10, RealData(DataRef("digits"), protocol, torch.device("cpu")), protocol, until=1.0)
+    assert set(record["early"]) == {"0.1", "1"} and trial.value == record["early"]["1"]["val_accuracy"]
     setup = RunSetup(space=get_space(SMALL_SPACE), data=DataRef("digits"), out=tmp_path, early=(1.0,), seed=10, truth={(aid, 10): record})
     (proxy,) = EarlyStopProxy.offer(setup)  # as correlate has it: read from the ground truth
     assert proxy.score(spec, aid).value == trial.value

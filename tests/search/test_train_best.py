@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -40,15 +41,28 @@ def best_json(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "best.json"
 
 
+@pytest.fixture(scope="module")
+def trained(best_json: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[winner.TrainedModel, Path]:
+    """best.json's winner trained for ONE (its result and its folder): read-only, a test that changes a finished model
+    changes a copy of it (:func:`finished`) instead of training one of its own."""
+    out = tmp_path_factory.mktemp("trained") / "model"
+    return train_best(best_json, out, ONE, command="test"), out
+
+
+def finished(trained: tuple[winner.TrainedModel, Path], out: Path) -> winner.TrainedModel:
+    """``out``: a copy of the model :func:`trained` trained, as if this training had run there; its result."""
+    shutil.copytree(trained[1], out)
+    return trained[0]
+
+
 def jit_load(path: Path) -> torch.jit.ScriptModule:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch 2.9+, and still loads
         return torch.jit.load(str(path), map_location="cpu")
 
 
-def test_the_winner_is_trained_on_all_training_data_exported_and_loads(best_json: Path, tmp_path: Path) -> None:
-    out = tmp_path / "model"
-    result = train_best(best_json, out, ONE, command="test")
+def test_the_winner_is_trained_on_all_training_data_exported_and_loads(best_json: Path, trained: tuple[winner.TrainedModel, Path]) -> None:
+    result, out = trained
     spec = json.loads((out / SPEC).read_text())
     assert not result.reused and spec == result.spec
     best = json.loads(best_json.read_text())
@@ -71,9 +85,11 @@ def test_the_winner_is_trained_on_all_training_data_exported_and_loads(best_json
     assert jit.shape == (16, 10) and torch.allclose(jit, eager, rtol=1e-5, atol=1e-5)
 
 
-def test_the_same_training_again_is_found_finished_and_another_is_refused(best_json: Path, tmp_path: Path) -> None:
+def test_the_same_training_again_is_found_finished_and_another_is_refused(
+    best_json: Path, trained: tuple[winner.TrainedModel, Path], tmp_path: Path
+) -> None:
     out = tmp_path / "model"
-    first = train_best(best_json, out, ONE)
+    first = finished(trained, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     again = train_best(best_json, out, ONE)
     assert again.reused and again.spec == first.spec
@@ -90,11 +106,11 @@ def test_the_same_training_again_is_found_finished_and_another_is_refused(best_j
     assert "fast" not in first.spec["protocol"] and other.spec["test_accuracy"] != first.spec["test_accuracy"]
 
 
-def test_a_folder_without_spec_json_is_not_a_model(best_json: Path, tmp_path: Path) -> None:
+def test_a_folder_without_spec_json_is_not_a_model(best_json: Path, trained: tuple[winner.TrainedModel, Path], tmp_path: Path) -> None:
     """A run cut short before spec.json (written last) left no model: loading says so; the same
     command then trains and completes it."""
     out = tmp_path / "model"
-    train_best(best_json, out, ONE)
+    finished(trained, out)
     (out / SPEC).unlink()
     with pytest.raises(NasProxyError, match="holds no finished model"):
         nx.load_trained(out)
@@ -102,11 +118,13 @@ def test_a_folder_without_spec_json_is_not_a_model(best_json: Path, tmp_path: Pa
     assert isinstance(nx.load_trained(out), torch.nn.Module)
 
 
-def test_a_spec_json_of_ours_cut_short_is_said_to_be_damaged_not_a_file_of_the_users(best_json: Path, tmp_path: Path) -> None:
+def test_a_spec_json_of_ours_cut_short_is_said_to_be_damaged_not_a_file_of_the_users(
+    best_json: Path, trained: tuple[winner.TrainedModel, Path], tmp_path: Path
+) -> None:
     """drill48: a finished model's spec.json cut short (or a bad block in it) was refused as 'a spec.json that is not
     a trained model's (a file of yours?) ...; give another --out', though removing it trains the model again."""
     out = tmp_path / "model"
-    train_best(best_json, out, ONE)
+    finished(trained, out)
     whole = (out / SPEC).read_bytes()
     for damaged in (whole[:284], whole[:455] + b"\x00" * 16 + whole[471:]):
         (out / SPEC).write_bytes(damaged)
@@ -121,13 +139,13 @@ def test_a_spec_json_of_ours_cut_short_is_said_to_be_damaged_not_a_file_of_the_u
 
 
 def test_whole_weights_of_this_training_are_not_trained_again_and_torn_ones_are(
-    best_json: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    best_json: Path, trained: tuple[winner.TrainedModel, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A full disk at model.pt left model.safetensors whole and no spec.json: the same command trained
     again (hours on real data). It now takes the weights and writes the rest; weights cut short are
     trained again."""
     out = tmp_path / "model"
-    reference = train_best(best_json, tmp_path / "reference", ONE)
+    reference = finished(trained, tmp_path / "reference")
     real_write, real_training = winner.write_bytes, winner.train_network
 
     def full_at_script(path: Path, data: bytes) -> None:
@@ -163,7 +181,7 @@ def test_whole_weights_of_this_training_are_not_trained_again_and_torn_ones_are(
 
 
 def test_files_that_are_not_this_trainings_are_refused_not_replaced(
-    best_json: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    best_json: Path, trained: tuple[winner.TrainedModel, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before fix45b, train --out replaced a model.safetensors or model.pt that no record there made this
     training's (another project's model, weights of another network, another training stopped before its
@@ -171,7 +189,7 @@ def test_files_that_are_not_this_trainings_are_refused_not_replaced(
     training, was "not a trained model's" and "another trained model". Each is now refused, naming it."""
     from safetensors.torch import save
 
-    reference = train_best(best_json, tmp_path / "reference", ONE)
+    reference = finished(trained, tmp_path / "reference")
 
     def refused(*args: object, **kwargs: object) -> None:
         raise AssertionError("trained")

@@ -61,11 +61,14 @@ def served(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     address, and the dashboard's WSGI app (what ``run_server`` serves) on a free port."""
     root = tmp_path_factory.mktemp("dash")
     storage = root / "journal.log"
-    found = search(config(tiny_run), "s", 4, str(storage), out=root / "export", progress=False, promote=2, promote_epochs=1)
+    # promoted and ground-truth trainings on 200 of digits' training images: the pages serve any accuracy alike
+    found = search(
+        config(tiny_run), "s", 4, str(storage), out=root / "export", progress=False, promote=2, promote_epochs=1, promote_images=200
+    )
     assert found.promotion is not None
     meta = json.loads((tiny_run / "meta.json").read_text())
     opened = open_storage(str(storage), "s")
-    truth = gt.open_study(opened, gt.DataRef.of_synthetic(meta), gt.GroundTruthConfig(epochs=1, early=(0.5,)))
+    truth = gt.open_study(opened, gt.DataRef.of_synthetic(meta), gt.GroundTruthConfig(epochs=1, early=(0.5,), images=200))
     wanted = [(a.spec, 0) for a in from_space(get_space(SMALL_SPACE), 2, seed=0)]
     gt.enqueue(truth, wanted, SMALL_SPACE)
     gt.train(truth, opened, wanted, 1, "cpu", progress=False)

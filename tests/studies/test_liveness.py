@@ -7,7 +7,6 @@ import datetime
 import os
 import socket
 import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -22,6 +21,7 @@ from nas_proxy.studies import liveness
 from nas_proxy.studies.liveness import UNTAGGED_SECONDS
 from nas_proxy.studies.repair import fail_dead_trials
 from nas_proxy.studies.storage import open_storage
+from tests import run_code
 
 
 def clock(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
@@ -236,6 +236,7 @@ import sys
 import optuna
 from nas_proxy.studies.identity import born_tagged
 from nas_proxy.studies.storage import open_storage
+from tests import run_code
 
 storage = open_storage(sys.argv[1], "k").backend
 born_tagged(storage)  # as a search or a queue's worker does
@@ -255,7 +256,7 @@ def test_a_database_trial_whose_worker_ended_as_it_began_is_failed_at_once_on_it
     study = optuna.create_study(study_name="k", storage=storage)
     if how == "queued":
         study.enqueue_trial({"x": 1}, user_attrs={"arch_id": "a"})
-    ended = subprocess.run([sys.executable, "-c", ASK_AND_END, url], capture_output=True, text=True, check=True)
+    ended = run_code.run(ASK_AND_END, url, capture_output=True, check=True)  # a process of its own, forked warm
     number = int(ended.stdout)
     assert study.trials[number].state == TrialState.RUNNING
     assert fail_dead_trials(study, storage) == [number]  # its process gone: dead when first seen

@@ -22,7 +22,7 @@ from nas_proxy.studies import heartbeat
 from nas_proxy.studies.heartbeat import LAPSED, BeatingStorage
 from nas_proxy.studies.repair import fail_dead_trials
 from nas_proxy.studies.storage import open_storage
-from tests import warm
+from tests import run_code, warm
 from tests.gate import Gate
 from tests.search.test_search import SMALL_SPACE
 
@@ -85,8 +85,15 @@ def test_a_sqlite_search_killed_on_another_host_is_resumed_here_retrying_its_tri
     args += ["--storage", f"sqlite:///{db}", "--n-trials", "3", "--epochs", "2", "--pruner", "none", "--sampler", "bruteforce"]
     args += ["--device", "cpu", "--quiet", "--heartbeat-interval", "1", "--grace", "3"]
     gate = Gate(tmp_path / "gate", let_through=1)  # trial 0 finishes, trial 1 is held in training
-    first = subprocess.Popen(
-        [sys.executable, "-c", ELSEWHERE, *args], cwd=tmp_path, env=gate.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    env = gate.env()
+    env["PYTHONPATH"] += os.pathsep + str(run_code.ROOT)  # `python -c ELSEWHERE` forked warm (no nasproxy imported before it)
+    first = warm.Popen(
+        [sys.executable, "-m", "tests.run_code", ELSEWHERE, *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         gate.wait([first], [first.pid])
