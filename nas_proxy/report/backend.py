@@ -7,10 +7,15 @@ no ``MPLCONFIGDIR`` is set, matplotlib makes a temporary folder itself and print
 one-line output, and leaves that folder behind (nasproxy ends without running :mod:`atexit`). Here such a process is
 given one folder of its own in the temporary folder instead, kept between commands so that its font cache is built
 once.
+
+A first import that builds matplotlib's font cache and takes more than 5 s (a cold cache on a busy machine) makes
+matplotlib log "Matplotlib is building the font cache; this may take a moment." on stderr, amid nasproxy's one-line
+output (seen by perf55b in a test's cold command under load): its logger is held to errors for that import.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import sys
@@ -22,11 +27,16 @@ from typing import Any
 def pyplot() -> Any:
     """``matplotlib.pyplot`` on the Agg backend (files only, no display), its config folder writable."""
     _writable_config_dir()
-    import matplotlib
+    fonts = logging.getLogger("matplotlib.font_manager")
+    level = fonts.level
+    fonts.setLevel(logging.ERROR)  # its timed note while the font cache is built (the module's docstring)
+    try:
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    finally:
+        fonts.setLevel(level)
     return plt
 
 
