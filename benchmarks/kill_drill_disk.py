@@ -88,7 +88,7 @@ def main() -> None:
                         row["equal_to_uninterrupted"] = result(name, folder, urls) == result(name, ref, urls)
                 print(json.dumps(row), flush=True)
             finally:
-                subprocess.run(["umount", str(mnt)], check=False)
+                subprocess.run(["umount", "--lazy", str(mnt)], check=False)  # a command's last child may still hold it
 
 
 if __name__ == "__main__":
