@@ -34,39 +34,12 @@ from typing import Any
 
 import optuna
 
-TINY = """
-name = "tiny"
-device = "cpu"
-runs = "runs"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-[distill]
-dataset = "digits"
-ipc = 2
-iterations = 4
-batch_real = 8
-net_width = 32
+from tests.cli.test_pipeline import TINY as SUITE_TINY
 
-[search]
-space = "convnet-small"
-n_trials = 4
-pruner = "none"
-sampler = "bruteforce"
-
-[search.proxy]
-epochs = 6
-report_every = 3
-
-[correlate]
-n_archs = 4
-ceiling = 2
-n_boot = 100
-proxies = ["params", "synflow", "early@0.5ep"]
-
-[correlate.ground_truth]
-epochs = 1
-early = [0.5]
-images = 200
-"""
+# the test suite's tiny preset (tests/cli/test_pipeline.py): distill 4 iterations, 4 trials, correlate 4 architectures
+TINY = SUITE_TINY.format(runs="runs")
 
 SEARCH = ["search", "--synthetic", "{syn}", "--space", "convnet-cpu", "--study", "s", "--n-trials", "6", "--epochs", "4"]
 SEARCH += ["--report-every", "2", "--seed", "0", "--device", "cpu", "--quiet"]
