@@ -459,8 +459,8 @@ def check_journal(path: Path) -> None:
         return
     with path.open("rb") as f:
         first = f.readline(1 << 16)
-    if not first.endswith(b"\n") and first.startswith(b'{"op_code"'):  # the first record is being written right now
-        return
+    if not first.endswith(b"\n") and (first.startswith(RECORD_START) or RECORD_START.startswith(first)):
+        return  # the first record is being written right now, or was cut short (a crash, a full disk): the journal sets it aside
     if not _journal_record(first):
         if first.startswith(SQLITE_HEADER):  # before stop 50 (probe50) the same words as for any foreign file
             raise StorageError(f"storage {path} is a SQLite database, not an Optuna journal; give it as a URL: --storage sqlite:///{path}")
@@ -469,6 +469,7 @@ def check_journal(path: Path) -> None:
         )
 
 
+RECORD_START = b'{"op_code"'  # how every record Optuna's journal writes begins (its first key)
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 
