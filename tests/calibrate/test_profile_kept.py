@@ -23,6 +23,8 @@ FAST = [
 ]  # fmt: skip
 
 
+# drill tier (three calibrations, ~5 CPU-s): make test checks the write itself below; drill55 found the rewrite end to end
+@pytest.mark.drill
 def test_the_same_calibration_again_leaves_its_profile_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     distill(DistillConfig(dataset="digits", ipc=2, method="random", device="cpu"), tmp_path / "syn", progress=False)
