@@ -19,7 +19,6 @@ the same mechanisms on events (tests/faults); this is the random-moment version,
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -36,6 +35,7 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nas_proxy.cli.common import ScriptParser
 from tests.cli.test_pipeline import TINY as SUITE_TINY
 
 # the test suite's tiny preset (tests/cli/test_pipeline.py): distill 4 iterations, 4 trials, correlate 4 architectures
@@ -181,7 +181,7 @@ def drill(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ScriptParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / "out" / "kill-drill-commands")
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)

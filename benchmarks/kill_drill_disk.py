@@ -13,7 +13,6 @@ room and the same command run again: its exit status, whether its result equals 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -28,6 +27,8 @@ import torch
 from kill_drill_commands import TINY, commands, completed, result
 from safetensors.torch import load_file
 
+from nas_proxy.cli.common import ScriptParser
+
 DISTILL = ["distill", "--dataset", "digits", "--ipc", "10", "--batch-real", "8", "--iterations", "20"]
 DISTILL += ["--checkpoint-every", "2", "--device", "cpu", "--quiet", "--out", "d"]
 
@@ -37,7 +38,7 @@ def allocated(folder: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ScriptParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="kill_drill_commands.py's --work")
     parser.add_argument("--fractions", default="0.3,0.7,0.95")
     parser.add_argument("--only", nargs="*", default=None)

@@ -13,7 +13,6 @@ the folder's last run is then run again unkilled, and must exit 0.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -28,6 +27,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kill_drill_commands import TINY, commands
+
+from nas_proxy.cli.common import ScriptParser
 
 LAUNCH = ["distill", "--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--iterations", "3", "--net-norm", "batchnorm"]
 LAUNCH += ["--device", "cpu", "--quiet", "--launch", "2", "--out", "d"]
@@ -50,7 +51,7 @@ def outcome(code: int, out: str, err: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ScriptParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / "out" / "sigint-drill")
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)

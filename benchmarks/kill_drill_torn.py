@@ -12,7 +12,6 @@ traceback, or several lines).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -26,6 +25,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kill_drill_commands import commands
+
+from nas_proxy.cli.common import ScriptParser
 
 DISTILL = ["distill", "--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--iterations", "400"]
 DISTILL += ["--checkpoint-every", "1", "--device", "cpu", "--quiet", "--out", "d"]
@@ -73,7 +74,7 @@ def verdict(code: int, err: str, cut: Path, whole: bytes, length: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ScriptParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="kill_drill_commands.py's --work")
     parser.add_argument("--only", nargs="*", default=None)
     args = parser.parse_args()

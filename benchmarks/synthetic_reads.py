@@ -13,7 +13,6 @@ made inside ``nas_proxy`` and the seconds spent in them. Run it on two checkouts
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import shutil
 import statistics
@@ -26,6 +25,7 @@ from PIL import Image
 
 import nas_proxy
 import nas_proxy.synthetic as synthetic
+from nas_proxy.cli.common import ScriptParser
 from nas_proxy.distill import DistillConfig, distill
 from nas_proxy.search import ProxyConfig, SearchConfig, search
 
@@ -89,7 +89,7 @@ def counted_search(syn: Path, work: Path, trials: int) -> tuple[int, float, floa
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=10.0, help="the set's size in MB (default 10)")
     parser.add_argument("--work", type=Path, required=True, help="a folder for the images, the set and the study")
     parser.add_argument("--trials", type=int, default=1, help="trials of the search (default 1)")
