@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from nas_proxy.distill.checkpoint import mend_losses
 from tests.conftest import copy_of
+
+T = TypeVar("T")
+
+
+def beside_a_fifo(fifo: Path, call: Callable[[], T]) -> T:
+    """``call()``'s result, run where ``fifo`` is a FIFO: a failure, not a hang, where it opens the FIFO and waits for
+    a writer (the 60 s join is a guard against that hang, not a timing)."""
+    result: list[T] = []
+    running = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    running.start()
+    running.join(60)
+    if running.is_alive():
+        with open(fifo, "wb"):  # release it
+            pass
+        running.join()
+        pytest.fail(f"{fifo.name}: opened as a FIFO, waiting for a writer")
+    return result[0]
 
 
 def test_a_fifo_named_losses_csv_is_written_over_not_opened(tmp_path: Path) -> None:
@@ -19,16 +38,8 @@ def test_a_fifo_named_losses_csv_is_written_over_not_opened(tmp_path: Path) -> N
     memory. Now only a regular file is read, and anything else is replaced by the losses the checkpoint gives."""
     path = tmp_path / "losses.csv"
     os.mkfifo(path)
-    mended: list[bool] = []
-    mending = threading.Thread(target=lambda: mended.append(mend_losses(path, [[1, 2.5]], ("loss",))), daemon=True)
-    mending.start()
-    mending.join(60)  # a guard against a hang, not a timing: the read of a FIFO waits for ever
-    if mending.is_alive():
-        with open(path, "wb"):  # release it
-            pass
-        mending.join()
-        pytest.fail(f"mend_losses opened the FIFO {path} and waited for a writer")
-    assert mended == [True] and path.is_file() and path.read_text() == "iteration,loss\n1,2.5\n"
+    assert beside_a_fifo(path, lambda: mend_losses(path, [[1, 2.5]], ("loss",))) is True
+    assert path.is_file() and path.read_text() == "iteration,loss\n1,2.5\n"
     assert mend_losses(path, [[1, 2.5]], ("loss",)) is False  # whole now: kept
 
 
@@ -44,16 +55,7 @@ def test_a_fifo_named_synthetic_safetensors_is_no_finished_set_and_is_not_opened
     assert finished_set(out, done) is not None  # whole as it is
     (out / TENSORS).unlink()
     os.mkfifo(out / TENSORS)
-    found: list[object] = []
-    looking = threading.Thread(target=lambda: found.append(finished_set(out, done)), daemon=True)
-    looking.start()
-    looking.join(60)  # a guard against a hang, not a timing
-    if looking.is_alive():
-        with open(out / TENSORS, "wb"):
-            pass
-        looking.join()
-        pytest.fail("finished_set opened the FIFO and waited for a writer")
-    assert found == [None]
+    assert beside_a_fifo(out / TENSORS, lambda: finished_set(out, done)) is None
 
 
 def test_a_fifo_named_grid_png_is_drawn_over_not_opened(tiny_run: Path, tmp_path: Path) -> None:
@@ -65,14 +67,6 @@ def test_a_fifo_named_grid_png_is_drawn_over_not_opened(tiny_run: Path, tmp_path
     out = copy_of(tiny_run, tmp_path / "set")
     (out / GRID).unlink()
     os.mkfifo(out / GRID)
-    mended: list[bool] = []
-    mending = threading.Thread(target=lambda: mended.append(mend_grid(out)), daemon=True)
-    mending.start()
-    mending.join(60)  # a guard against a hang, not a timing
-    if mending.is_alive():
-        with open(out / GRID, "wb"):
-            pass
-        mending.join()
-        pytest.fail("mend_grid opened the FIFO and waited for a writer")
-    assert mended == [True] and (out / GRID).is_file() and (out / GRID).read_bytes().startswith(b"\x89PNG")
+    assert beside_a_fifo(out / GRID, lambda: mend_grid(out)) is True
+    assert (out / GRID).is_file() and (out / GRID).read_bytes().startswith(b"\x89PNG")
     assert mend_grid(out) is False  # whole now: kept
