@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, reordering_names, shown
 from nas_proxy.files import read_failure, shorten, too_long
 
 T = TypeVar("T")
@@ -165,9 +165,10 @@ def control_character(value: str) -> str | None:
 def class_names_problem(names: list[str]) -> str | None:
     """What is wrong with a dataset's ``names`` of its classes, as the rest of a sentence that starts with where they are
     ("gives class 3 no name"); None where nothing is. Each name is printed in lines and recorded, in order, in every set
-    and model made from the data, so each is some text, none holds a control character, and no two are the same (a
-    report or a model's labels could not tell them apart). Names that differ in case or blanks only are two names: no
-    output makes a file or folder of a class's name, and an image folder's classes 'Cat' and 'cat' are two folders."""
+    and model made from the data, so each is some text, none holds a control character or one that reorders text
+    (:data:`~nas_proxy.errors.REORDERING`), and no two are the same (a report or a model's labels could not tell them
+    apart). Names that differ in case or blanks only are two names: no output makes a file or folder of a class's name,
+    and an image folder's classes 'Cat' and 'cat' are two folders."""
     if empty := [k for k, n in enumerate(names) if not n.strip()]:
         return f"gives class {empty[0]} no name"
     for k, n in enumerate(names):
@@ -175,7 +176,7 @@ def class_names_problem(names: list[str]) -> str | None:
             return f"gives class {k} the name {shown(n)}, which holds a control character ({what})"
     if len(set(names)) != len(names):
         return f"names {next(n for n in names if names.count(n) > 1)!r} more than once"
-    return None
+    return reordering_names(names)  # nor one that changes how the text around it is shown (probe55)
 
 
 def _home_of(user: str) -> str | None:

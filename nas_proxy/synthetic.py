@@ -35,7 +35,7 @@ from torch import Tensor
 from nas_proxy import checks, interrupts
 from nas_proxy.checks import inside
 from nas_proxy.digests import file_sha256
-from nas_proxy.errors import ArtifactError, InvalidArgumentError, NewerFormatError, reordering_names, shown
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, NewerFormatError, shown
 from nas_proxy.files import check_not_gone, make_dirs, write_bytes, write_json
 from nas_proxy.protocols import IMAGE_SIZE_MAX
 
@@ -330,7 +330,7 @@ def _check_values(meta: dict[str, Any]) -> None:
     names = d["class_names"]
     if len(names) != d["num_classes"] or not all(isinstance(n, str) for n in names):
         raise InvalidArgumentError(f"dataset.class_names must be {d['num_classes']} names (dataset.num_classes), got {shown(names)}")
-    if problem := checks.class_names_problem(names) or reordering_names(names):  # before stop 49, ten 'a's or empty names
+    if problem := checks.class_names_problem(names):  # before stop 49, ten 'a's or empty names
         raise InvalidArgumentError(f"dataset.class_names {problem}")  # were taken, reports ambiguous; probe55: 'ab\u202ecd'
     # informational counts (Dataset.describe, Splits.describe): shown in reports, so in range or absent (fix42a)
     for table, key in (("dataset", "train_size"), ("dataset", "test_size"), ("split", "train_size"), ("split", "val_size")):

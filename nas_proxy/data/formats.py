@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nas_proxy import checks
-from nas_proxy.errors import DataNotFoundError, reordering_names
+from nas_proxy.errors import DataNotFoundError
 
 U8 = NDArray[np.uint8]
 I64 = NDArray[np.int64]
@@ -385,7 +385,7 @@ def cifar_label_names(path: Path, key: str, count: int) -> list[str]:
         raise DataNotFoundError(
             f"CIFAR meta file {path}: {key!r} holds a name of bytes that are not UTF-8 text ({e.object!r}); the file is not an official one"
         ) from None
-    if problem := checks.class_names_problem(names) or reordering_names(names):  # before probe48, ten 'cat's were taken
+    if problem := checks.class_names_problem(names):  # before probe48, ten 'cat's were taken
         raise DataNotFoundError(f"CIFAR meta file {path}: {key!r} {problem}; the file is not an official one")
     return names
 
