@@ -8,9 +8,10 @@ rank 0 has renamed its own in (a coupled run's shards at two iterations, rank 1'
 agreement, once rank 0's staged one is written (no rank renamed);
 ``eio:N``: rank 1's rename of its staged checkpoint of iteration N fails (EIO), after the agreement;
 ``starts``: no gate; each rank says on stderr the iteration its loop starts from (``rank R starts at iteration D``).
+Gates joined by ``+`` apply together (``starts+gap:2``: a resumed launch says its start, then meets the next fault).
 
-Usage: ``torchrun ... -m tests.sharded_worker DIE_AT|full:N|gap:N|torn:N|eio:N|starts distill ARGS...`` (PYTHONPATH holding the
-checkout)
+Usage: ``torchrun ... -m tests.sharded_worker DIE_AT|full:N|gap:N|torn:N|eio:N|starts[+...] distill ARGS...`` (PYTHONPATH
+holding the checkout)
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def rank_0_s(path: Path) -> Path:
     return path.parent.parent / f"0-of-{os.environ['WORLD_SIZE']}" / path.name
 
 
-def main() -> int:
-    when, argv = sys.argv[1], sys.argv[2:]
+def install(when: str) -> None:
+    """Put the gate ``when`` in place (each gate wraps a function of its own, so gates compose)."""
     rank_1 = os.environ["RANK"] == "1"
     if when == "starts":
         optimise = runner._optimise
@@ -59,7 +60,7 @@ def main() -> int:
             optimise(config, hp, pool, state, *rest)
 
         runner._optimise = starting  # type: ignore[assignment]  # (the rest of its arguments passed on as they come)
-        return cli.main(argv)
+        return
     if when.startswith("gap:"):
         rename_in, gap_at = sharded._rename_in, int(when.removeprefix("gap:"))
 
@@ -70,7 +71,7 @@ def main() -> int:
             rename_in(staged, path)
 
         sharded._rename_in = killed_before_renaming
-        return cli.main(argv)
+        return
     if when.startswith("eio:"):
         replace, eio_at = os.replace, int(when.removeprefix("eio:"))
 
@@ -80,7 +81,7 @@ def main() -> int:
             replace(src, dst, **kwargs)
 
         os.replace = failing
-        return cli.main(argv)
+        return
     if when.startswith(("full:", "torn:")):
         write, at = runner.write_checkpoint, int(when.partition(":")[2])
 
@@ -95,7 +96,7 @@ def main() -> int:
                 os._exit(9)
 
         runner.write_checkpoint = gated
-        return cli.main(argv)
+        return
     die_at, distill = int(when), sharded.distill
 
     def dying(*args: Any, **kwargs: Any) -> Any:
@@ -106,7 +107,12 @@ def main() -> int:
         return distill(*args, **{**kwargs, "callback": callback})
 
     sharded.distill = dying
-    return cli.main(argv)
+
+
+def main() -> int:
+    for when in sys.argv[1].split("+"):
+        install(when)
+    return cli.main(sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -176,29 +176,6 @@ def test_a_killed_rank_resumes_and_the_shards_merge_into_the_single_process_resu
         assert shard_done(out / "shards" / f"{rank}-of-2") == 3
 
 
-def test_a_full_disk_on_one_rank_s_checkpoint_stops_every_rank_and_the_same_command_continues(tmp_path: Path, uninterrupted: Path) -> None:
-    """drill53: batch norm couples the ranks; rank 1's checkpoint of iteration 6 met a full disk while rank 0's was written:
-    rank 0 went on into the next collective while rank 1 waited in another, and the launch hung (11 minutes, until
-    Ctrl-C); the same command then refused the shards 'stopped at different iterations ([6, 3])', --force the only way
-    on. Now every rank stops at that checkpoint, their last ones kept at one iteration, each saying rank 1's full disk
-    (under distill --launch, said once), and the same command finishes, to the uninterrupted launch's set. (Without the
-    fix this test fails at its timeout.) Here the last checkpoint of :data:`COUPLED`'s 3 iterations, as 6 was of 6."""
-    out, flags = tmp_path / "sharded", COUPLED
-    full = torchrun(out, *flags, die_at="full:3", timeout=240)
-    said = [line for line in full.stderr.splitlines() if line.startswith("nasproxy distill:")]
-    # rank 1's full disk said (by each rank that says it before torchrun stops the others on the first one's exit)
-    assert full.returncode != 0 and said, full.stderr
-    assert any("no space left on device" in line and line.endswith("(rank 1 of 2)") for line in said), said
-    # the checkpoint the user knows, not its staged file (fix54a: '... writing OUT/shards/1-of-2/.checkpoint.safetensors.staged.tmp')
-    assert all(f"writing {out / 'shards' / '1-of-2' / 'checkpoint.safetensors'}: " in line for line in said), said
-    assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [2, 2]  # rank 0's of 3 not renamed in
-    assert not [p.name for p in (out / "shards").rglob("*staged*")]
-    resumed = torchrun(out, *flags)  # the same command, the disk freed
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert [shard_done(out / "shards" / f"{rank}-of-2") for rank in range(2)] == [3, 3]
-    assert torch.equal(load_synthetic(out).images, load_synthetic(uninterrupted).images)
-
-
 def staged_file(shard: Path) -> Path:
     return shard / ".checkpoint.safetensors.staged.tmp"
 
@@ -222,6 +199,10 @@ def test_the_ranks_settle_a_checkpoint_a_kill_left_staged_alike() -> None:
     assert _settled([(4, 2), (4, None)]) is None  # a stale staged file: dropped
 
 
+# drill tier: the state this kill leaves (the shards at [2, 1], rank 1's of 2 staged whole) is the state rank 1's failed
+# rename leaves, whose roll forward by the same command make test drills in
+# test_faults_at_a_coupled_launch_s_checkpoints_stop_every_rank_and_the_same_command_continues_each_time (eio:2)
+@pytest.mark.drill
 def test_a_kill_between_the_ranks_agreement_and_their_renames_is_rolled_forward_by_the_same_command(
     tmp_path: Path, uninterrupted: Path
 ) -> None:
@@ -242,21 +223,64 @@ def test_a_kill_between_the_ranks_agreement_and_their_renames_is_rolled_forward_
     assert [shard_done(s) for s in shards] == [3, 3] and not [p.name for p in (out / "shards").rglob("*staged*")]
 
 
-def test_a_staged_checkpoint_cut_on_one_rank_is_dropped_and_the_ranks_resume_from_the_older(tmp_path: Path, uninterrupted: Path) -> None:
-    """fix54a: rank 1's staged checkpoint of 4 cut short and rank 1 killed before the agreement (rank 0's of 4 staged
-    whole): no rank holds 4 on every rank, so each drops its staged file and both resume from 2."""
+def test_faults_at_a_coupled_launch_s_checkpoints_stop_every_rank_and_the_same_command_continues_each_time(
+    tmp_path: Path, uninterrupted: Path
+) -> None:
+    """Three faults of the coupled ranks' checkpoints (batch norm couples them), one after another on one ``--out``: each
+    launch is the same command, resuming from what the fault before it left (its start said by the worker's ``starts``)
+    and meeting the next fault; the last one finishes, to the uninterrupted launch's set bit for bit (nothing redone,
+    nothing lost). One chain of 4 launches instead of 3 pairs (stop 56: the file's costliest tests).
+
+    1. torn:2 (fix54a): rank 1's staged checkpoint of 2 cut short and rank 1 killed before the agreement (rank 0's
+       staged whole): no iteration is held on every rank, so each drops its staged file and both resume from 1.
+    2. eio:2 (fix54a): rank 1's rename of its agreed checkpoint of 2 (4 of 6 then) failed (EIO) while rank 0's
+       succeeded: rank 1 said an internal error ('OSError: [Errno 5] Input/output error') and rank 0 went on into the
+       next collective. Now every rank stops with rank 1's line naming its checkpoint; the shards at [2, 1], rank 1's of
+       2 staged (what a kill between the agreement and rank 1's rename leaves too: the drill-tier test above), and the
+       same command renames rank 1's in and continues from 2 on both ranks (before fix54a it refused them, 'stopped at
+       different iterations ([4, 2]) ... start again with --force', the work lost).
+    3. full:3 (drill53): rank 1's checkpoint of 3 (the last, as 6 was of 6) met a full disk while rank 0's was written:
+       rank 0 went on into the next collective while rank 1 waited in another, and the launch hung (11 minutes, until
+       Ctrl-C); the same command then refused the shards 'stopped at different iterations ([6, 3])'. Now every rank
+       stops at that checkpoint, their last ones kept, each saying rank 1's full disk naming the checkpoint the user
+       knows, not its staged file (fix54a); the same command, the disk freed, finishes. (Without the fix this test
+       fails at its timeout.)
+    """
     out = tmp_path / "sharded"
-    killed = torchrun(out, *COUPLED, die_at="torn:2", timeout=240)
     shards = [out / "shards" / f"{rank}-of-2" for rank in range(2)]
-    assert killed.returncode != 0
+
+    def launch(gate: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+        done = torchrun(out, *COUPLED, die_at=gate, timeout=240)
+        return done, [line for line in done.stderr.splitlines() if line.startswith("nasproxy distill:")]
+
+    torn, _ = launch("torn:2")
+    assert torn.returncode != 0
     assert [shard_done(s) for s in shards] == [1, 1] and read_checkpoint(staged_file(shards[0]))["done"] == 2
     with pytest.raises(ArtifactError):
         read_checkpoint(staged_file(shards[1]))
-    resumed = torchrun(out, *COUPLED, die_at="starts", timeout=240)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert starts(resumed.stderr) == {0: 1, 1: 1}
-    assert torch.equal(load_synthetic(out).images, load_synthetic(uninterrupted).images)
+
+    eio, said = launch("starts+eio:2")
+    assert starts(eio.stderr) == {0: 1, 1: 1}, eio.stderr[-3000:]  # both torn:2's staged files dropped
+    line = f"nasproxy distill: error: cannot write {shards[1] / 'checkpoint.safetensors'}: Input/output error (rank 1 of 2)"
+    assert eio.returncode != 0 and said and all(s == line for s in said), eio.stderr[-3000:]
+    assert [shard_done(s) for s in shards] == [2, 1] and not staged_file(shards[0]).exists()
+    assert read_checkpoint(staged_file(shards[1]))["done"] == 2
+
+    full, said = launch("starts+full:3")
+    assert starts(full.stderr) == {0: 2, 1: 2}, full.stderr[-3000:]  # eio:2's rank 1 rolled forward: nothing redone
+    # rank 1's full disk said (by each rank that says it before torchrun stops the others on the first one's exit)
+    assert full.returncode != 0 and said, full.stderr
+    assert any("no space left on device" in line and line.endswith("(rank 1 of 2)") for line in said), said
+    # the checkpoint the user knows, not its staged file (fix54a: '... writing OUT/shards/1-of-2/.checkpoint.safetensors.staged.tmp')
+    assert all(f"writing {shards[1] / 'checkpoint.safetensors'}: " in line for line in said), said
+    assert [shard_done(s) for s in shards] == [2, 2]  # rank 0's of 3 not renamed in
     assert not [p.name for p in (out / "shards").rglob("*staged*")]
+
+    resumed, _ = launch("starts")  # the same command, the disk freed
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert starts(resumed.stderr) == {0: 2, 1: 2}
+    assert [shard_done(s) for s in shards] == [3, 3] and not [p.name for p in (out / "shards").rglob("*staged*")]
+    assert torch.equal(load_synthetic(out).images, load_synthetic(uninterrupted).images)
 
 
 def test_a_coupled_rank_s_failed_checkpoint_is_named_as_the_checkpoint_not_its_staged_file(one_rank_group: None, tmp_path: Path) -> None:
@@ -294,25 +318,6 @@ def test_a_coupled_rank_s_checkpoint_that_cannot_be_renamed_in_is_a_one_line_err
         RankShard(0, 1, True, None).save(path, lambda at: write_bytes(at, b"whole"))
     assert str(raised.value) == f"cannot write {path}: it is a folder; give a file path"
     assert staged_path(path).read_bytes() == b"whole"
-
-
-def test_a_rank_whose_checkpoint_cannot_be_renamed_in_stops_every_rank_in_one_line_and_the_same_command_continues(
-    tmp_path: Path, uninterrupted: Path
-) -> None:
-    """fix54a: rank 1's rename of its agreed checkpoint of 4 failed (EIO) while rank 0's succeeded: rank 1 said an
-    internal error ('OSError: [Errno 5] Input/output error') and rank 0 went on into the next collective. Now every
-    rank stops with rank 1's line naming its checkpoint, and the same command brings rank 1's staged one in."""
-    out = tmp_path / "sharded"
-    failed = torchrun(out, *COUPLED, die_at="eio:2", timeout=240)
-    said = [line for line in failed.stderr.splitlines() if line.startswith("nasproxy distill:")]
-    line = f"nasproxy distill: error: cannot write {out / 'shards' / '1-of-2' / 'checkpoint.safetensors'}: Input/output error (rank 1 of 2)"
-    assert failed.returncode != 0 and said and all(s == line for s in said), failed.stderr[-3000:]
-    shards = [out / "shards" / f"{rank}-of-2" for rank in range(2)]
-    assert [shard_done(s) for s in shards] == [2, 1] and read_checkpoint(staged_file(shards[1]))["done"] == 2
-    resumed = torchrun(out, *COUPLED, die_at="starts", timeout=240)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert starts(resumed.stderr) == {0: 2, 1: 2}
-    assert torch.equal(load_synthetic(out).images, load_synthetic(uninterrupted).images)
 
 
 def test_launch_mistakes_are_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
