@@ -5,6 +5,7 @@ in the environment read as a launch that had ended (``launch_gone``); the watch 
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
@@ -13,12 +14,19 @@ from nas_proxy.distill.launch import LAUNCHER_VARIABLE, end_watch, launch_gone, 
 from nas_proxy.errors import InvalidArgumentError
 
 
+def ended(thread: threading.Thread) -> None:
+    """``thread`` ends within a minute (it looks at its stop every WATCH_SECONDS): a watch that never ends fails the
+    test rather than hanging it (review56: with end_watch's stop removed, a plain join waited for ever)."""
+    thread.join(60)
+    assert not thread.is_alive(), "the watch thread did not end"
+
+
 def test_a_watch_that_ends_with_its_launch_running_is_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(LAUNCHER_VARIABLE, str(os.getppid()))  # a rank of a launch: its parent the launch
     thread = watch_launcher()
     assert thread is not None and thread.is_alive() and launch._watching
     end_watch()
-    thread.join()  # it looks at its stop every WATCH_SECONDS: ends without sending this process SIGTERM
+    ended(thread)  # it looks at its stop every WATCH_SECONDS: ends without sending this process SIGTERM
     assert not launch._watching
     monkeypatch.setenv(LAUNCHER_VARIABLE, str(os.getpid()))  # then a variable left in the environment: no launch that ended
     assert not launch_gone()
@@ -34,7 +42,7 @@ def test_a_rank_that_fails_before_it_joins_ends_its_watch(monkeypatch: pytest.Mo
         sharded.distill_sharded(DistillConfig(dataset="digits", ipc=1, device="cpu"), "unused")
     (thread,) = started
     assert thread is not None
-    thread.join()
+    ended(thread)
     assert not launch._watching
 
 
@@ -45,5 +53,5 @@ def test_a_watch_whose_launch_is_gone_is_kept_for_the_rank_to_say_so(monkeypatch
     monkeypatch.setenv(LAUNCHER_VARIABLE, str(os.getpid()))  # as seen once the launch is gone (its rank's parent is another)
     end_watch()  # the rank's work ended on it (a collective failed on a closed peer): the command words it by launch_gone
     assert thread is not None
-    thread.join()
+    ended(thread)
     assert launch_gone()
