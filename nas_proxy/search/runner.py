@@ -38,7 +38,7 @@ from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
 from nas_proxy.search.repeats import Reaper, answer, answer_given_up, given_up_before, scored_before, trained_elsewhere
-from nas_proxy.search.retry import UNBUILDABLE, retry_failed
+from nas_proxy.search.retry import FAIL_KIND_ATTR, UNBUILDABLE, UNBUILT, recording_kind, retry_failed
 from nas_proxy.search.study import ATTR, REPEAT_ATTR, check_before, create_or_check, export, ranked, recorded_set, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
@@ -197,6 +197,7 @@ def make_objective(
             model = target.build(space, spec)
         except (NasProxyError, RuntimeError, ValueError) as e:
             trial.set_user_attr("fail_reason", f"{UNBUILDABLE}: {' '.join(str(e).split())[:300]}")
+            trial.set_user_attr(FAIL_KIND_ATTR, UNBUILT)
             raise
         params = count_params(model)
         trial.set_user_attr("params", params)
@@ -214,7 +215,7 @@ def make_objective(
                 if prune:
                     raise optuna.TrialPruned(f"pruned at step {step} ({value:.2f})")
 
-        with recording_failure(trial), requeued_if_interrupted(trial), interrupts.interruptible():
+        with recording_failure(trial), recording_kind(trial), requeued_if_interrupted(trial), interrupts.interruptible():
             scored = target.score(spec, aid, report)
         flops = count_flops(model, torch.zeros((1, *target.input_shape)))
         _record(trial, scored, flops, target, config)
