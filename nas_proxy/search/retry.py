@@ -11,7 +11,8 @@ Only what may pass the next time is queued: each trial that fails in the objecti
 (:data:`FAIL_KIND_ATTR`, ``fail_kind``, by :func:`recording_kind`): ``diverged`` (a loss gone NaN: the retry
 trains with the same seed and diverges the same way), ``out_of_memory`` (the candidate's own allocation refused by
 the device or the machine: a model too large for it is as large the next time) and ``unbuildable`` are never
-retried; ``memory_limit`` (this process's ``ulimit -v``, queued again by :class:`~nas_proxy.studies.guarded.Guarded`
+retried; ``gpu_shared`` (out of GPU memory where CUDA's message says the request and what this process held fit in
+the GPU: other processes, a search's other workers, held the rest), ``memory_limit`` (this process's ``ulimit -v``, queued again by :class:`~nas_proxy.studies.guarded.Guarded`
 and given up after :data:`~nas_proxy.studies.requeue.MAX_RETRY`), ``disk_full`` and ``error`` (anything else: a
 file that could not be read, a bug) are retried once, as a dead worker's (``killed``: told by the ``fail_reason``
 that :mod:`~nas_proxy.studies.repair` and :mod:`~nas_proxy.studies.heartbeat` write, :func:`fail_kind`). Before
@@ -36,6 +37,7 @@ that a search, its workers all killed, would need to see it was retried before.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -64,8 +66,8 @@ DIVERGED, OUT_OF_MEMORY, MEMORY_LIMIT, DISK_FULL, ERROR, KILLED = (
     "error",
     "killed",
 )
-UNBUILT = "unbuildable"
-RETRIED = frozenset({MEMORY_LIMIT, DISK_FULL, ERROR, KILLED})  # the kinds of failure that may pass the next time
+UNBUILT, SHARED = "unbuildable", "gpu_shared"  # gpu_shared: out of GPU memory that other processes held (a retry may fit)
+RETRIED = frozenset({MEMORY_LIMIT, SHARED, DISK_FULL, ERROR, KILLED})  # the kinds of failure that may pass the next time
 
 
 def kind_of(error: BaseException) -> str:
@@ -77,8 +79,21 @@ def kind_of(error: BaseException) -> str:
     if out_of_memory_here(error) is not None:  # this process's limit, not the candidate's size
         return MEMORY_LIMIT
     if isinstance(error, torch.cuda.OutOfMemoryError) or out_of_memory(error) is not None:
-        return OUT_OF_MEMORY
+        return SHARED if _others_held(str(error)) else OUT_OF_MEMORY
     return ERROR
+
+
+def _others_held(text: str) -> bool:
+    """Whether CUDA's out-of-memory message says the request and what this process held fit in the GPU's capacity:
+    other processes (a search's other workers on the same GPU) held the rest, and the candidate may fit the next time."""
+    sizes = {
+        key: re.search(pattern + r" ([\d.]+) ([KMGT])iB", text)
+        for key, pattern in (("asked", "[Tt]ried to allocate"), ("total", "total capacity of"), ("held", "this process has"))
+    }
+    if any(m is None for m in sizes.values()):
+        return False
+    size = {k: float(m[1]) * 1024 ** "KMGT".index(m[2]) for k, m in sizes.items() if m is not None}  # KiB
+    return size["asked"] + size["held"] <= size["total"]
 
 
 @contextmanager

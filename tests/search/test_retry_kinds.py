@@ -100,3 +100,15 @@ def test_kind_of() -> None:
         "memory_limit",
     )
     assert kind_of(ValueError("x")) == "error"
+
+
+@pytest.mark.parametrize(
+    ("held", "kind"),
+    [
+        ("Process 7 has 60.00 GiB memory in use. Including non-PyTorch memory, this process has 10.00 GiB", "gpu_shared"),  # fits alone
+        ("Including non-PyTorch memory, this process has 78.00 GiB", "out_of_memory"),  # this process alone: too large for it
+    ],
+)
+def test_out_of_gpu_memory_that_other_processes_held_may_pass_the_next_time(held: str, kind: str) -> None:
+    text = f"CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.15 GiB of which 5.00 MiB is free. {held}"
+    assert kind_of(torch.cuda.OutOfMemoryError(f"{text} memory in use.")) == kind
