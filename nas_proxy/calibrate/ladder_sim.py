@@ -26,7 +26,6 @@ one result per row: a row is a bootstrap resample, a subset, or an order of arri
 from __future__ import annotations
 
 import bisect
-import csv
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -218,14 +217,13 @@ def _csv(
     """The header and ``(line, row)`` of a CSV the user named, through the one reader of tables
     (:func:`nas_proxy.groundtruth.tables.read_rows`: the file's own line numbers, a row with more or fewer fields than
     the header refused with the decimal-comma hint, a torn last line refused); blanks around a field are the file's
-    layout. Lines starting with ``#`` are comments, as they were here (split.py writes one above a split's header):
-    read as blank lines, so that every row keeps the file's line number. Before stop 53 this module
+    layout. Lines starting a record with ``#`` are comments, as they were here (split.py writes one above a split's
+    header): read_rows reads them as blank lines, so that every row keeps the file's line number. Before stop 53 this module
     had its own copy of the reader: no decimal-comma hint, and lines counted by ``str.splitlines``, which also breaks at
     a form feed or U+2028 inside a field, so a refused value's line was not the file's."""
-    lines = ["" if line.startswith("#") else line for line in checks.read_text(option, path).split("\n")]
-    if check_header is not None:  # first: a file of another kind (JSON) is named as such, not by its "columns" named twice
-        check_header([h.strip() for h in next(csv.reader([next((line for line in lines if line.strip()), "")]), [])])
-    header, rows = read_rows(option, path, "\n".join(lines))  # (blank lines above the header skipped, its line named)
+    # check_header first: a file of another kind (JSON) is named as such, not by its "columns" named twice; blank and comment
+    # lines above the header skipped, its line named (before stop 56 '#' lines were blanked here too, also inside a quoted field)
+    header, rows = read_rows(option, path, check_header=check_header)
     return header, [(n, {k: v.strip() for k, v in row.items()}) for n, row in rows]
 
 

@@ -139,13 +139,18 @@ class Parser(ScriptParser):
         """Refuse an option typed before the command's name that this parser (the top level's) does not take, where
         argparse would not name it: with no command after it, or none it takes (``nasproxy --hel`` said "the following
         arguments are required: COMMAND", ``nasproxy --conf x spaces`` "invalid choice: 'x'"), or an option of the command
-        named (``nasproxy --quiet search`` said "unknown option --quiet; did you mean --quiet?"). An option the command
+        named (``nasproxy --quiet search`` said "unknown option --quiet; did you mean --quiet?"), or a '--' (``nasproxy --
+        spaces`` said "invalid choice: '--'": '--' ends options, and the command's name comes before its own). An option the command
         named does not take either is left to that command's parser, which names the options it could mean."""
         sub = next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
         if sub is None:
             return
         unknown, command, words = None, None, iter(args)
         for word in words:
+            if word == "--" and unknown is None:  # (stop 56) argparse took it for the command: "invalid choice: '--'"
+                after = next((w for w in words if w != "--"), None)
+                named = after if after in sub.choices else "COMMAND"
+                self.error(f"'--' before the command: type the command first ({self.prog} {named} ...), a '--' only after it")
             if word == "--" or (found := self._parse_optional(word)) is None:  # a positional: the command's name
                 command = word if word in sub.choices else None
                 break

@@ -16,7 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Collection, Iterable, Mapping, Sized
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sized
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,11 @@ def sidecar_data(sha256: str | None, tables: list[str]) -> dict[str, Any]:
 
 
 def read_rows(
-    option: str, path: Path | str, text: str | None = None, numbers: Collection[str] | None = None
+    option: str,
+    path: Path | str,
+    text: str | None = None,
+    numbers: Collection[str] | None = None,
+    check_header: Callable[[list[str]], None] | None = None,
 ) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """The header and ``(line, row)`` of the table at ``path``, read whole: the one reader of a ground-truth table's
     rows (``benchmarks/fidelity_table.py``'s and the scripts that import it); ``option``: how messages name it
@@ -62,15 +67,17 @@ def read_rows(
     the header (a table cut inside its last row, an unquoted comma) is refused naming its line and its field counts, as
     calibrate's readers do (:func:`nas_proxy.checks.whole_row`; drill52: fidelity.py said "seed, test_accuracy or spec
     is not valid" of a table cut inside its last row), then a last line without its newline (a write that stopped
-    inside a field: it reads whole, shorter), a column named twice and a field the csv module cannot read. Blank
+    inside a field: it reads whole, shorter), a column named twice and a field the csv module cannot read; a quoted
+    field that the end of the file closes (an odd number of quotes) is refused at the line it opens (stop 56). Blank
     lines are skipped, above the header too (before stop 54 a blank line there was read as an empty header: "line 2 has
     3 fields, the header 0"); ``line`` is the file's (where a row ends), and a message about the header names its line
     where that is not the first. ``numbers``: refuse a last line without its newline only where the header has one of
     these columns (a list of specs alone, written by hand in an editor that ends no file in a newline, has no number a
-    cut could shorten); None: always."""
+    cut could shorten); None: always. ``check_header``: the caller's check of the header, first (a file of another kind
+    named as such before its "columns" are judged)."""
     path = Path(path)
     text = checks.read_text(option, path) if text is None else text
-    body = _uncommented(text.removeprefix("\ufeff"))  # a byte-order mark: read_text drops it, a caller's text may not
+    body, unclosed = _uncommented(text.removeprefix("\ufeff"))  # a byte-order mark: read_text drops it, a caller's text may not
     stream = io.StringIO(body, newline="")
     lines = csv.reader(stream)  # the header's line: the first that is not blank (nor blanks and commas only) nor a comment
     rows: list[tuple[int, dict[str, str]]] = []
@@ -78,6 +85,13 @@ def read_rows(
     try:  # blanks around a name are the file's layout (a byte-order mark too, after blank lines: two files joined)
         header = [h.lstrip("\ufeff").strip() for h in next((f for f in lines if any(map(str.strip, f))), [])]
         at = lines.line_num  # lines read up to the header's end (0: none), which the rows' own count starts after
+        if check_header is not None:
+            check_header(header)
+        if unclosed is not None:  # before stop 56: the last line refused as a row of too few fields, "a comma inside a field needs quotes"
+            raise InvalidArgumentError(
+                f"{path} line {unclosed}: a quoted field opens here and is not closed before the end of the file (an odd number "
+                "of '\"'); close it, or drop the quote"
+            )
         checks.columns(path, header, at)
         reader = csv.DictReader(stream, fieldnames=header)
         for row in reader:
@@ -91,19 +105,46 @@ def read_rows(
     return header, rows
 
 
-def _uncommented(text: str) -> str:
+def _uncommented(text: str) -> tuple[str, int | None]:
     """``text`` with its comment lines made blank (their line endings kept, so every row keeps its line number): a line
-    that starts a record (not the next line of a quoted field) with ``#``. The project's tables have them
-    (``benchmarks/groundtruth/split.py`` writes one above its header), and calibrate's readers always took them for
-    comments; the csv module knows none (a comment with ``,"`` in it would open a quoted field)."""
-    out, quoted = [], False
-    for line in io.StringIO(text, newline=""):  # the lines as the csv reader gets them (not split at U+2028)
-        if not quoted and line.startswith("#"):
-            line = line[len(line.rstrip("\r\n")) :]
-        elif line.count('"') % 2:  # a quote opens or closes a field ("" inside one is two)
-            quoted = not quoted
-        out.append(line)
-    return "".join(out)
+    that starts a record with ``#``; and the line where a quoted field opens that the end of the text closes (None:
+    none). The project's tables have comments (``benchmarks/groundtruth/split.py`` writes one above its header), and
+    calibrate's readers always took them for comments; the csv module knows none (a comment with ``,"`` in it would
+    open a quoted field). Where records start is the csv module's to say: each is read by its own reader, and a line
+    that starts one with ``#`` is not given to it. Before stop 56 a count of the quotes on each line said it (quote
+    parity): a quote inside an unquoted field (``ab"c``, read as it is) made every later comment a row of data."""
+    lines = io.StringIO(text, newline="").readlines()  # the lines as the csv reader gets them (not split at U+2028)
+    out, at = list[str](), 0
+
+    def fed() -> Iterator[str]:
+        nonlocal at
+        while at < len(lines):
+            at += 1
+            yield lines[at - 1]
+
+    while at < len(lines):
+        if lines[at].startswith("#"):  # a comment: where a record starts
+            out.append(lines[at][len(lines[at].rstrip("\r\n")) :])
+            at += 1
+            continue
+        first = at
+        with suppress(csv.Error, StopIteration):  # (a NUL byte, a field too long: read_rows' reader names them)
+            next(csv.reader(fed()))  # the csv module reads the lines of one record, no more
+        at = max(at, first + 1)
+        out.extend(lines[first:at])
+        if at == len(lines) and _open_at_end("".join(lines[first:at])):
+            return "".join(out), first + 1
+    return "".join(out), None
+
+
+def _open_at_end(record: str) -> bool:
+    """Whether the last record of a text ends inside a quoted field (the csv module reads it to the end, without a word)."""
+    try:
+        for _ in csv.reader(io.StringIO(record, newline=""), strict=True):
+            pass
+    except csv.Error as e:
+        return str(e) == "unexpected end of data"
+    return False
 
 
 def read_data(path: Path | str, table: str, text: str | None = None) -> TableData | None:
@@ -114,7 +155,7 @@ def read_data(path: Path | str, table: str, text: str | None = None) -> TableDat
     path = Path(path)
     rows: list[tuple[int, dict[str, str]]] = []
     if path.suffix.lower() == ".csv":
-        reader = csv.reader(io.StringIO(_uncommented(checks.read_text(table, path) if text is None else text), newline=""))
+        reader = csv.reader(io.StringIO(_uncommented(checks.read_text(table, path) if text is None else text)[0], newline=""))
         try:
             header = [h.strip().lstrip("\ufeff") for h in next((f for f in reader if f), [])]  # below comments
             if DATASET in header:

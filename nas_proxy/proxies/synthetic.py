@@ -26,12 +26,12 @@ class RandomSubsetRedrawnWarning(NasProxyWarning):
     """A random subset in a command's folder that could not be used (torn, edited since): drawn again, the same images."""
 
 
-def _readable(path: Path) -> bool:
+def _readable(path: Path) -> SyntheticSet | None:
+    """The whole set at ``path``, read and checked (the one its proxy then trains on: read once); None where it is not."""
     try:
-        load_synthetic(path)
+        return load_synthetic(path)
     except ArtifactError:
-        return False
-    return True
+        return None
 
 
 def _other_data(path: Path, ref: DataRef) -> str | None:
@@ -52,6 +52,11 @@ def subset_path(setup: RunSetup, ipc: int) -> Path:
 
 
 def _random_subset(setup: RunSetup, ipc: int, stale: str | None = None) -> str:
+    """Where :func:`_subset` is."""
+    return str(_subset(setup, ipc, stale).path)
+
+
+def _subset(setup: RunSetup, ipc: int, stale: str | None = None) -> SyntheticSet:
     """A random real subset of ``ipc`` images per class in the run's directory (made once, resumed).
 
     One process builds it: it holds the folder's lock (:func:`files.output_lock`) while it makes it,
@@ -63,17 +68,18 @@ def _random_subset(setup: RunSetup, ipc: int, stale: str | None = None) -> str:
     since) is a cache of this command's: drawn again (the same images, by its seed), said in one warning; before stop 49
     the command stopped on distill's remedy ('distil again', 'start again with --force'), which search and correlate lack.
     ``stale``: why the subset there, whole, is not of the data found now (its images changed since it was drawn): drawn
-    again from these, said so."""
+    again from these, said so. Returned as read to check it whole, the once its proxy reads it (stop 56: before, a
+    subset was read to see it whole, then again by its proxy)."""
     from nas_proxy.distill import DistillConfig, distill
 
     ref = setup.data
     path = subset_path(setup, ipc)
-    if stale is None and (path / "meta.json").is_file() and not (path / "checkpoint.safetensors").is_file() and _readable(path):
+    if stale is None and (path / "meta.json").is_file() and not (path / "checkpoint.safetensors").is_file() and (whole := _readable(path)):
         # a whole set without its checkpoint (copied so): taken as it is where it was drawn from this data (before fix50a
         # one drawn from another split was taken without a word: its images may be this split's validation images)
         if other := _other_data(path, ref):
             raise OutputConflictError(f"{path} holds a random subset of other data ({other})", remedy=_drawn_here(path))
-        return str(path)
+        return whole
     # otherwise distill(resume=True) below, under the lock: it checks the checkpoint was made with this config and
     # returns the finished set unchanged (a search's other workers, the same command again), or finishes a torn one
     cfg = DistillConfig(
@@ -88,16 +94,16 @@ def _random_subset(setup: RunSetup, ipc: int, stale: str | None = None) -> str:
         device="cpu",
     )
 
-    def build() -> str:
+    def build() -> SyntheticSet:
         if stale is not None:
-            if _readable(path) and read_meta(path)["dataset"].get("content_sha256") == setup.content_sha256():
-                return str(path)  # drawn again from these data by another process (a search's other worker) meanwhile
+            if (whole := _readable(path)) and whole.meta["dataset"].get("content_sha256") == setup.content_sha256():
+                return whole  # drawn again from these data by another process (a search's other worker) meanwhile
             warnings.warn(RandomSubsetRedrawnWarning(f"random subset {path} could not be used ({stale}); it is drawn again"), stacklevel=3)
             distill(cfg, path, force=True, progress=False)
-            return str(path)
+            return load_synthetic(path)
         try:
             distill(cfg, path, resume=(path / "checkpoint.safetensors").is_file(), progress=False)
-            load_synthetic(path)
+            return load_synthetic(path)
         except (ArtifactError, OutputConflictError) as e:  # torn or edited: a cache of this command's, drawn again
             if isinstance(e, OutputConflictError) and _readable(path):  # a whole set of other options: not replaced unasked
                 # with the remedy of the command that drew it: distill's (--force, before fix50a) is not search's nor correlate's
@@ -107,7 +113,7 @@ def _random_subset(setup: RunSetup, ipc: int, stale: str | None = None) -> str:
                 RandomSubsetRedrawnWarning(f"random subset {path} could not be used ({e.cause}); it is drawn again"), stacklevel=2
             )
             distill(cfg, path, force=True, progress=False)
-        return str(path)
+        return load_synthetic(path)
 
     for _ in range(3):  # again where the builder waited for failed before writing, and removed the folder it made
         with output_lock(path, wait=True) as held:
@@ -216,10 +222,11 @@ class SyntheticSetProxy(Proxy):
             there = subset_path(self.setup, self.ipc)
             self.path = str(there)  # a subset there is asked first, in the words of a subset ("it was drawn from"): resumed,
             stale = self._drawn_from_other_images() if (there / META).is_file() else None  # distill would refuse its checkpoint
-            self.path = _random_subset(self.setup, self.ipc, stale=stale)
+            self._set = _subset(self.setup, self.ipc, stale=stale)  # read once, as drawn or found whole (stop 56)
+            self.path = str(self._set.path)
             if stale is None and (stale := self._drawn_from_other_images()):
-                self.path = _random_subset(self.setup, self.ipc, stale=stale)
-            self._set = None  # drawn (again) here: read below
+                self._set = _subset(self.setup, self.ipc, stale=stale)
+                self.path = str(self._set.path)
         meta = self._loaded().meta
         self.one_off_seconds = one_off_seconds(meta, self.setup.training.hard_labels)  # the teachers' too when their labels train
         self.sha256 = str(meta["tensors_sha256"])
@@ -262,7 +269,8 @@ class SyntheticSetProxy(Proxy):
             except DataChangedError as e:  # the data's files changed since this command drew its subset: a cache of its
                 if not self.real_data:  # own, drawn again (before stop 50 refused with 'distill again', fix50e); a set given
                     raise  # to the command is the user's work: refused
-                self.path, self._set = _random_subset(s, self.ipc, stale=e.cause), None
+                self._set = _subset(s, self.ipc, stale=e.cause)
+                self.path = str(self._set.path)
                 self.prepare()
                 self._context = ProxyContext.load(self._loaded(), s.device, s.training, s.data.data_root)
 

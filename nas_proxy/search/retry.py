@@ -7,7 +7,19 @@ queues each such architecture again (:func:`retry_failed`), first in line, at mo
 copy records the trial it retries (:data:`RETRY_ATTR`, with ``retry_of``), and an architecture that has such a
 copy is never queued again, whatever became of it, so one that always fails costs one training more, not a loop.
 
-Not queued: an architecture some trial scored, runs or has queued (a dead worker's or an interrupted trial's
+Only what may pass the next time is queued: each trial that fails in the objective records why
+(:data:`FAIL_KIND_ATTR`, ``fail_kind``, by :func:`recording_kind`): ``diverged`` (a loss gone NaN: the retry
+trains with the same seed and diverges the same way), ``out_of_memory`` (the candidate's own allocation refused by
+the device or the machine: a model too large for it is as large the next time) and ``unbuildable`` are never
+retried; ``gpu_shared`` (out of GPU memory where CUDA's message says the request and what this process held fit in
+the GPU: other processes, a search's other workers, held the rest), ``memory_limit`` (this process's ``ulimit -v``, queued again by :class:`~nas_proxy.studies.guarded.Guarded`
+and given up after :data:`~nas_proxy.studies.requeue.MAX_RETRY`), ``disk_full`` and ``error`` (anything else: a
+file that could not be read, a bug) are retried once, as a dead worker's (``killed``: told by the ``fail_reason``
+that :mod:`~nas_proxy.studies.repair` and :mod:`~nas_proxy.studies.heartbeat` write, :func:`fail_kind`). Before
+stop 56 every failed architecture was retried once, a diverged one too: one training wasted each. A trial without
+the attribute (a study of an earlier version) is retried as before, unless its reason says it cannot be built.
+
+Not queued either: an architecture some trial scored, runs or has queued (a dead worker's or an interrupted trial's
 copy, :mod:`~nas_proxy.studies.requeue`); one whose retries a dead worker or this process's memory limit already
 spent (:data:`~nas_proxy.studies.requeue.MAX_RETRY`: given up); one that cannot be built for the images (the
 spec and the image size alone decide it); a trial that drew no architecture (beyond the budget, stopped before
@@ -18,22 +30,95 @@ trials left, oldest failure first (a copy queued beyond it would wait in the stu
 
 Optuna's ``RetryFailedTrialCallback`` (deprecated for ``RetryHeartbeatStaleTrialCallback`` since 4.9) does not
 fit: it is called for a trial whose heartbeat lapsed, never for one that failed in its objective; the lapsed
-ones are already queued again by :mod:`~nas_proxy.studies.heartbeat` and :mod:`~nas_proxy.studies.repair`.
+ones are already queued again by :mod:`~nas_proxy.studies.heartbeat` and :mod:`~nas_proxy.studies.repair`. It
+knows no reason either (it retries up to ``max_retry`` times whatever the failure), and keeps no record of a copy
+that a search, its workers all killed, would need to see it was retried before.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
 import optuna
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import interrupts
+from nas_proxy.errors import DivergedError, out_of_memory
+from nas_proxy.files import DiskFullError
 from nas_proxy.search.ladder import rung_of
 from nas_proxy.studies.budget import LIVE, uncounted
-from nas_proxy.studies.repair import given_up
+from nas_proxy.studies.guarded import out_of_memory_here
+from nas_proxy.studies.heartbeat import LAPSED
+from nas_proxy.studies.repair import DIED, given_up
 from nas_proxy.studies.requeue import MAX_RETRY, carried, enqueue_once, retries_of
 
 RETRY_ATTR = "retry_of_failed"  # a failed architecture's one retry: the number of the failed trial it retries
 UNBUILDABLE = "unbuildable architecture"  # the start of the fail_reason of a candidate that cannot be built for the images
+FAIL_KIND_ATTR = "fail_kind"  # why a trial failed, in one word (the module): whether its architecture is retried
+DIVERGED, OUT_OF_MEMORY, MEMORY_LIMIT, DISK_FULL, ERROR, KILLED = (
+    "diverged",
+    "out_of_memory",
+    "memory_limit",
+    "disk_full",
+    "error",
+    "killed",
+)
+UNBUILT, SHARED = "unbuildable", "gpu_shared"  # gpu_shared: out of GPU memory that other processes held (a retry may fit)
+RETRIED = frozenset({MEMORY_LIMIT, SHARED, DISK_FULL, ERROR, KILLED})  # the kinds of failure that may pass the next time
+
+
+def kind_of(error: BaseException) -> str:
+    """The :data:`FAIL_KIND_ATTR` of a trial whose objective raised ``error``."""
+    if isinstance(error, DivergedError):
+        return DIVERGED
+    if isinstance(error, DiskFullError):
+        return DISK_FULL
+    if out_of_memory_here(error) is not None:  # this process's limit, not the candidate's size
+        return MEMORY_LIMIT
+    if isinstance(error, torch.cuda.OutOfMemoryError) or out_of_memory(error) is not None:
+        return SHARED if _others_held(str(error)) else OUT_OF_MEMORY
+    return ERROR
+
+
+def _others_held(text: str) -> bool:
+    """Whether CUDA's out-of-memory message says the request and what this process held fit in the GPU's capacity:
+    other processes (a search's other workers on the same GPU) held the rest, and the candidate may fit the next time."""
+    sizes = {
+        key: re.search(pattern + r" ([\d.]+) ([KMGT])iB", text)
+        for key, pattern in (("asked", "[Tt]ried to allocate"), ("total", "total capacity of"), ("held", "this process has"))
+    }
+    if any(m is None for m in sizes.values()):
+        return False
+    size = {k: float(m[1]) * 1024 ** "KMGT".index(m[2]) for k, m in sizes.items() if m is not None}  # KiB
+    return size["asked"] + size["held"] <= size["total"]
+
+
+@contextmanager
+def recording_kind(trial: optuna.Trial) -> Iterator[None]:
+    """Store :func:`kind_of` the error that fails ``trial`` (a pruned trial, a Ctrl-C: none)."""
+    try:
+        yield
+    except optuna.TrialPruned:
+        raise
+    except Exception as e:
+        with suppress(Exception):  # a storage that cannot take it (a full disk) must not hide the error
+            trial.set_user_attr(FAIL_KIND_ATTR, kind_of(e))
+        raise
+
+
+def fail_kind(t: FrozenTrial) -> str | None:
+    """Why failed trial ``t`` failed, as :data:`FAIL_KIND_ATTR` says; ``killed`` for a dead worker's (its
+    ``fail_reason``); None where nothing tells (a study of an earlier version)."""
+    kind = t.user_attrs.get(FAIL_KIND_ATTR)
+    if isinstance(kind, str):
+        return kind
+    reason = str(t.user_attrs.get("fail_reason", ""))
+    if reason.startswith(UNBUILDABLE):
+        return UNBUILT
+    return KILLED if DIED in reason or reason.startswith(LAPSED) else None
 
 
 def retry_failed(study: optuna.Study, budget: int | None = None) -> list[int]:
@@ -63,9 +148,10 @@ def _to_retry(trials: list[FrozenTrial]) -> FrozenTrial | None:
     if any(t.state != TrialState.FAIL for t in trials) or any(RETRY_ATTR in t.user_attrs for t in trials):
         return None  # scored, running or queued; or retried once already
     for t in trials:
-        if given_up(t) or retries_of(t.user_attrs) >= MAX_RETRY or str(t.user_attrs.get("fail_reason", "")).startswith(UNBUILDABLE):
+        if given_up(t) or retries_of(t.user_attrs) >= MAX_RETRY or fail_kind(t) == UNBUILT:
             return None
-    return trials[-1]
+    kind = fail_kind(trials[-1])
+    return trials[-1] if kind is None or kind in RETRIED else None  # what may pass the next time (or unknown: as before)
 
 
-__all__ = ["RETRY_ATTR", "UNBUILDABLE", "retry_failed"]
+__all__ = ["FAIL_KIND_ATTR", "RETRIED", "RETRY_ATTR", "UNBUILDABLE", "fail_kind", "kind_of", "recording_kind", "retry_failed"]

@@ -38,7 +38,7 @@ from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
 from nas_proxy.search.repeats import Reaper, answer, answer_given_up, given_up_before, scored_before, trained_elsewhere
-from nas_proxy.search.retry import UNBUILDABLE, retry_failed
+from nas_proxy.search.retry import FAIL_KIND_ATTR, UNBUILDABLE, UNBUILT, recording_kind, retry_failed
 from nas_proxy.search.study import ATTR, REPEAT_ATTR, check_before, create_or_check, export, ranked, recorded_set, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
@@ -197,6 +197,7 @@ def make_objective(
             model = target.build(space, spec)
         except (NasProxyError, RuntimeError, ValueError) as e:
             trial.set_user_attr("fail_reason", f"{UNBUILDABLE}: {' '.join(str(e).split())[:300]}")
+            trial.set_user_attr(FAIL_KIND_ATTR, UNBUILT)
             raise
         params = count_params(model)
         trial.set_user_attr("params", params)
@@ -214,7 +215,7 @@ def make_objective(
                 if prune:
                     raise optuna.TrialPruned(f"pruned at step {step} ({value:.2f})")
 
-        with recording_failure(trial), requeued_if_interrupted(trial), interrupts.interruptible():
+        with recording_failure(trial), recording_kind(trial), requeued_if_interrupted(trial), interrupts.interruptible():
             scored = target.score(spec, aid, report)
         flops = count_flops(model, torch.zeros((1, *target.input_shape)))
         _record(trial, scored, flops, target, config)
@@ -461,6 +462,7 @@ def search(
             ladders.record(study, ladder)  # or refuse another, before anything trains
         if study.user_attrs.get(BUDGET_ATTR) != n_trials:  # the same command again adds nothing to the journal
             study.set_user_attr(BUDGET_ATTR, n_trials)
+        first = len(study.get_trials(deepcopy=False))  # the trials made before this command (their failures are not its)
         retried = retry_failed(study, n_trials)  # each architecture that only failed, once more, first in line
         attach_study_extras(study, target, config, opened)
     options = [
@@ -477,7 +479,7 @@ def search(
     fail_dead_trials(study, opened.backend)  # a worker killed after this process's last trial
     states = _states(study, len(deaths))
     timed_out = timeout is not None and time.monotonic() - begun >= timeout
-    unmet = _unmet(study, n_trials, states, timed_out)
+    unmet = _unmet(study, n_trials, states, timed_out, first)
     promotion = None
     if promote and unmet is None:  # the K best of the whole budget, not of what happened to finish
         promotion = promote_best(
@@ -557,12 +559,23 @@ def _given_up(study: optuna.Study) -> list[dict[str, Any]]:
     ]
 
 
-def _unmet(study: optuna.Study, n_trials: int, states: dict[str, int], timed_out: bool) -> str | None:
-    """Why fewer than ``n_trials`` trials count (the cause, without the remedy), or None when they all do."""
+def _unmet(study: optuna.Study, n_trials: int, states: dict[str, int], timed_out: bool, first: int = 0) -> str | None:
+    """Why fewer than ``n_trials`` trials count (the cause, without the remedy), or None when they all do. ``first``:
+    the number of this command's first trial: the failures before it spent no trial this command's workers started
+    (before stop 56 a search whose retries of 3 failed architectures failed again said "6 trials failed")."""
     done = counted(study)
     if done >= n_trials:
         return None
-    why = [f"{states['fail']} trials failed (each worker starts at most --n-trials trials)"] if states.get("fail") else []
+    failed = [
+        t.number >= first
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if not t.user_attrs.get("beyond_budget") and not uncounted(t)
+    ]
+    here, before = sum(failed), len(failed) - sum(failed)
+    also = f", {before} more before it" if before else ""
+    why = (
+        [f"{here} trials failed{' in this command' if before else ''}{also} (each worker starts at most --n-trials trials)"] if here else []
+    )
     why += ["the --timeout passed"] if timed_out else []
     why += [f"{states['worker_errors']} worker processes exited with an error"] if states.get("worker_errors") else []
     why += [f"{states['running']} trials are still running elsewhere"] if states.get("running") else []
