@@ -32,6 +32,16 @@ Subparsers = argparse._SubParsersAction
 TABLES = ("distill", "evaluate", "search", "correlate", "worker", "dashboard", "train")
 
 
+def _optional(parser: argparse.ArgumentParser, word: str) -> tuple[Any, str | None] | None:
+    """argparse's reading of ``word`` as an option: None for a positional, else (its action or None, its explicit value).
+    ``_parse_optional`` is private and changed shape: a 3-tuple to 3.12.2, a 4-tuple (a separator added) in 3.12.3-3.12.6
+    and 3.13.0, a list of 4-tuples since 3.12.7 and 3.13.1 (several where a single-dash word could be read several ways)."""
+    found = parser._parse_optional(word)
+    if isinstance(found, list):
+        found = found[0] if len(found) == 1 else (None, word, None)
+    return None if found is None else (found[0], found[-1])
+
+
 class ScriptParser(argparse.ArgumentParser):
     """argparse taking options in full only (``allow_abbrev=False``; why: :class:`Parser`), an unknown option refused
     naming the options it could mean, before anything else is said of the command line (argparse said "the following
@@ -46,7 +56,7 @@ class ScriptParser(argparse.ArgumentParser):
         for word in words:
             if word == "--":
                 break
-            if (found := self._parse_optional(word)) is not None and found[0] is None:  # no option of this parser
+            if (found := _optional(self, word)) is not None and found[0] is None:  # no option of this parser
                 self.error(self._unrecognized([word]))
         namespace, rest = self.parse_known_args(words, namespace)
         if rest:
@@ -57,7 +67,7 @@ class ScriptParser(argparse.ArgumentParser):
         """argparse's, less a group of flags: a single-dash word longer than its short option (``-hel``) is a mistyped
         option, refused by its name. ``-h`` is each parser's one short option and takes no value, so argparse read ``-hel``
         as ``-h -e -l`` and said "argument -h/--help: ignored explicit argument 'el'"."""
-        return [t for t in super()._get_option_tuples(option_string) if not (t[2] and t[0].nargs == 0)]
+        return [t for t in super()._get_option_tuples(option_string) if not (t[-1] and t[0].nargs == 0)]
 
     def _unrecognized(self, rest: list[str]) -> str:
         """Why ``rest`` (the words no option or argument took) is refused: the first option this command does not
@@ -151,10 +161,10 @@ class Parser(ScriptParser):
                 after = next((w for w in words if w != "--"), None)
                 named = after if after in sub.choices else "COMMAND"
                 self.error(f"'--' before the command: type the command first ({self.prog} {named} ...), a '--' only after it")
-            if word == "--" or (found := self._parse_optional(word)) is None:  # a positional: the command's name
+            if word == "--" or (found := _optional(self, word)) is None:  # a positional: the command's name
                 command = word if word in sub.choices else None
                 break
-            action, _, value = found
+            action, value = found
             if action is None:
                 unknown = unknown or word.partition("=")[0]
             elif action.nargs is None and value is None:  # its value is the next word
