@@ -266,19 +266,35 @@ def inside(folder: Path, relative: str, what: str) -> Path:
     return candidate
 
 
+KINDS: tuple[tuple[Callable[[int], bool], str], ...] = (  # what a file of each type is, in words (os.stat's st_mode)
+    (stat.S_ISREG, "a file"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a device"),  # a character device (/dev/null, /dev/zero, a terminal)
+    (stat.S_ISBLK, "a device"),  # a block device (a disk): the refusals say "a device" of both
+    (stat.S_ISLNK, "a symbolic link"),  # only where a link is not followed (os.lstat)
+)
+
+
 def kind(mode: int) -> str:
-    """What a non-regular file is, in words ("a FIFO", "a socket", ...)."""
-    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return what
-    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+    """What a file of mode ``mode`` is, in words ("a FIFO", "a socket", "a device", ...; "a file" for a regular one,
+    which before fix56a was "not a regular file", as any type it does not know still is)."""
+    return next((what for test, what in KINDS if test(mode)), "not a regular file")
 
 
 def file_kind(path: Path | str) -> str:
     """What ``path``, there and not a folder, is in words: "a file", or :func:`kind`'s ("a device", "a FIFO", ...): the
     refusals of an output folder that is not one (before probe54 a device or a socket was "a file")."""
-    mode = os.stat(path).st_mode
-    return "a file" if stat.S_ISREG(mode) else kind(mode)
+    return kind(os.stat(path).st_mode)
+
+
+def regular_file(mode: int, refusal: Callable[[str], str]) -> None:
+    """Refuse, in one line, a path of mode ``mode`` that is not a regular file where nasproxy reads or replaces one: a
+    FIFO (its read hangs), a device (/dev/zero: read for ever), a socket, a folder. ``refusal(kind)``: the message, given
+    :func:`kind`'s words. Before fix56a written inline at each such place (probe54's three)."""
+    if not stat.S_ISREG(mode):
+        raise InvalidArgumentError(refusal(kind(mode)))
 
 
 def not_a_folder(what: str, path: Path | str) -> str | None:

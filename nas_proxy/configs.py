@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import stat
 import sys
 import types
 import typing
@@ -405,11 +404,10 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
     path = Path(out) / SAVED
     if (found := checks.status(option, path)) is None:
         return
-    if not stat.S_ISREG(found.st_mode):  # before probe54, opened to read: a FIFO there hung distill, search and correlate
-        raise InvalidArgumentError(
-            f"{option} {out} holds {path.name}, which is {checks.kind(found.st_mode)}, not {command}'s resolved options; "
-            "give a directory of its own"
-        )
+    checks.regular_file(  # before probe54, opened to read: a FIFO there hung distill, search and correlate
+        found.st_mode,
+        lambda what: f"{option} {out} holds {path.name}, which is {what}, not {command}'s resolved options; give a directory of its own",
+    )
     try:
         with open(path, "rb"):
             pass

@@ -284,7 +284,13 @@ def umask() -> int:
     return mask
 
 
-INSIDE_MAX = 256  # what nasproxy may add below a path it checks: a folder and a temporary name (shards/1-of-2/..x.tmp)
+# What nasproxy may add below a path it checks: a folder and a temporary name. Every name below a checked path is
+# nasproxy's own (a name the user gives, a study's folder under studies/, is checked as the path itself): the deepest,
+# a coupled launch's staged checkpoint written through its temporary, is 78 bytes at 10,000 ranks and a 7-digit pid
+# ('/shards/9999-of-10000/..checkpoint.safetensors.staged.tmp.4194303-1a2b3c4d.tmp'). 256 keeps room for a name
+# growing without tuning it to one; tests/faults/test_inside_max_fix56a.py writes that file below a path at the edge
+# (fix56a: a room computed per command would bound the same names, with no path accepted by one refused by another)
+INSIDE_MAX = 256
 
 
 def check_writable(path: Path | str) -> None:

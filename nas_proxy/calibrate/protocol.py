@@ -25,7 +25,7 @@ from nas_proxy.digests import json_sha256
 from nas_proxy.errors import DivergedError
 from nas_proxy.progress import meter
 from nas_proxy.spaces import SearchSpace
-from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, count_flops
+from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, count_flops, ready_to_count_flops
 
 # fields that change only the reports during training (pruning), never the final score
 REPORT_FIELDS = ("report_every", "report_images")
@@ -73,6 +73,9 @@ class Scorer:
         # protocol scores every architecture again; counting them once (~5 ms each for a tiny net, more for a real one)
         # instead of once per protocol saves a calibration ~5 % of its CPU time on the suite's tiny sets
         self.flops: dict[tuple[str, tuple[int, int, int], int], int] = {}
+        # every score counts FLOPs: a user's family imports torch._dynamo at its first count, here and not in the first
+        # training, where a Ctrl-C waited for that import (before fix56a)
+        ready_to_count_flops(space)
 
     def key(self, protocol: Protocol, arch: Truth) -> str:
         ctx = self.contexts[protocol.synthetic]

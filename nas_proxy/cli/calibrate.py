@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +163,7 @@ def _choices(args: argparse.Namespace) -> dict[str, list[Any]]:
 
 def _output(args: argparse.Namespace) -> Path:
     """The profile path, refused before any work when it holds something that is not a profile."""
-    from nas_proxy.checks import MAX_TEXT_BYTES, kind, not_a_synthetic_set
+    from nas_proxy.checks import MAX_TEXT_BYTES, not_a_synthetic_set, regular_file
     from nas_proxy.files import check_writable
     from nas_proxy.profile import looks_like_profile
     from nas_proxy.studies.storage import study_dir
@@ -175,9 +174,7 @@ def _output(args: argparse.Namespace) -> Path:
     if out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a directory; give the profile's file name, such as {out / 'profile.toml'}")
     if out.exists():
-        mode = out.stat().st_mode
-        if not stat.S_ISREG(mode):  # before probe54, read whole: --out /dev/zero grew to 16.7 GB until the kernel killed it
-            raise InvalidArgumentError(f"--out {out} is {kind(mode)}; give the profile's file name")
+        regular_file(out.stat().st_mode, lambda what: f"--out {out} is {what}; give the profile's file name")  # (/dev/zero: read for ever)
         try:
             with out.open("rb") as f:  # whole, or cut short (a damaged disk); a profile is never near the limit
                 head = f.read(MAX_TEXT_BYTES + 1)

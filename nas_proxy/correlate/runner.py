@@ -34,6 +34,7 @@ from nas_proxy.proxies.choose import check_training_used
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import Storage, check_writable_storage, open_storage
 from nas_proxy.trainers.fulldata import check_images
+from nas_proxy.trainers.synthetic_set import ready_to_count_flops
 from nas_proxy.utils import resolve_device
 
 MEANINGFUL = 10  # fewer architectures than this: the report says the correlations are not meaningful
@@ -264,7 +265,8 @@ def _correlate(
             f"(and {MIN_POINTS} to be defined); the numbers below are reported anyway, with wide intervals"
         )
     warnings += _chosen_on_these(config.synthetic, metas, archs)
-    t_start = time.perf_counter()
+    ready_to_count_flops(setup.space)  # the proxies count FLOPs: a user's family's first count (torch._dynamo), not in
+    t_start = time.perf_counter()  # the first proxy's timed scoring, where a Ctrl-C waited for it (before fix56a)
     if gt_storage is None:
         gt_storage = open_storage(config.gt_storage, study_name(ref, config.ground_truth))
     truth = ground_truth_step(config, ref, archs, gt_storage, on_progress)

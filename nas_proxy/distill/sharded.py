@@ -25,11 +25,12 @@ artifact in ``OUT``, with the sharding recorded in its resolved config.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack, suppress
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -159,7 +160,11 @@ class RankShard(ClassShard):
         staged = staged_path(path)
         failed = _failure(lambda: write(staged), staged, path)
         if self._any(failed):
-            staged.unlink(missing_ok=True)
+            # a staged file that cannot be dropped (EIO, a disk turned read-only) is left to the next start, which drops it
+            # or, where every rank's is whole after all, brings it in (_settled): the error said is the write's. Before
+            # fix56a its OSError escaped as an internal error on this rank, never shared (_agree), its peers left waiting
+            with suppress(OSError):
+                staged.unlink(missing_ok=True)
             raise failed or PeerFailedError("a peer rank could not write its checkpoint")
         # a kill before every rank's rename, or a rename that failed: settled at the next start (_settle)
         failed = _failure(lambda: _rename_in(staged, path), staged, path)
@@ -203,31 +208,38 @@ def _rename_in(staged: Path, path: Path) -> None:
     sync_folder(path.parent)
 
 
-Held = tuple[int | None, int | None]  # a rank's checkpoint's iteration, its whole staged checkpoint's (None: none, or not whole)
+Mark = tuple[int, str]  # a whole checkpoint's iteration and its run's identity (DistillConfig.identity, as JSON)
+Held = tuple[Mark | None, Mark | None]  # a rank's checkpoint's mark, its whole staged checkpoint's (None: none, or not whole)
+M = TypeVar("M", int, Mark)  # what _settled compares: marks (a test's bare iterations order and compare alike)
 
 
 def _held(shard_dir: Path) -> Held:
-    """What this rank's shard holds (:func:`_settle`): the iteration of its checkpoint and of a whole staged one."""
+    """What this rank's shard holds (:func:`_settle`): the marks of its checkpoint and of a whole staged one."""
     checkpoint = shard_dir / CHECKPOINT
-    return _iteration(checkpoint), _iteration(staged_path(checkpoint))
+    return _mark(checkpoint), _mark(staged_path(checkpoint))
 
 
-def _iteration(path: Path) -> int | None:
-    """The iteration of the checkpoint at ``path`` if it reads back and checks as one (its digest), else None."""
+def _mark(path: Path) -> Mark | None:
+    """The iteration and run identity of the checkpoint at ``path`` if it reads back and checks as one (its digest),
+    else None."""
     if not path.is_file():  # (a FIFO would block the read; check_output says what is wrong with a checkpoint)
         return None
     try:
-        return int(read_checkpoint(path)["done"])
+        checkpoint = read_checkpoint(path)
     except ArtifactError:  # cut short by the disk, or not a checkpoint
         return None
+    return int(checkpoint["done"]), json.dumps(checkpoint["identity"], sort_keys=True)
 
 
-def _settled(held: list[Held]) -> int | None:
-    """The iteration every rank's checkpoint is brought to from its staged one, or None: every staged file is dropped.
+def _settled(held: Sequence[tuple[M | None, M | None]]) -> M | None:
+    """The mark every rank's checkpoint is brought to from its staged one, or None: every staged file is dropped.
 
-    The rule: N is the latest iteration any rank holds (as its checkpoint or as a whole staged file). If every rank holds
-    N, each renames its staged file of N in (roll forward); otherwise each drops its staged file, and the ranks resume from
-    their checkpoints if these agree (else the shards are refused as before: 'stopped at different iterations').
+    The rule: N is the latest mark any rank holds (as its checkpoint or as a whole staged file): its iteration, then its
+    run's identity. If every rank holds N, each renames its staged file of N in (roll forward); otherwise each drops its
+    staged file, and the ranks resume from their checkpoints if these agree (else the shards are refused as before:
+    'stopped at different iterations'). Before fix56a a mark was the iteration alone: ranks whose files of one iteration
+    came from two runs (another seed or method: each machine has its own output folder, which a user may have copied or
+    reused) were rolled forward into a mixture, where now no file is brought in.
 
     Why it is safe: coupled ranks are in step, so their files of one iteration are one state of the run. A rank renames
     its staged file only after every rank said its own was written whole (:meth:`RankShard.save`), and a staged file
@@ -243,7 +255,7 @@ def _settled(held: list[Held]) -> int | None:
     return latest if all(latest in pair for pair in held) else None
 
 
-def _settle(shard_dir: Path, target: int | None, mine: Held) -> None:
+def _settle(shard_dir: Path, target: M | None, mine: tuple[M | None, M | None]) -> None:
     """Bring this rank's staged checkpoint in when it is of ``target`` (:func:`_settled`), else drop it; ``mine``: what
     this rank said it holds (:func:`_held`, read under its shard's lock: not read again)."""
     checkpoint = shard_dir / CHECKPOINT
@@ -498,7 +510,7 @@ def _prepare(
     world: int,
     resume: bool,
     force: bool,
-    target: int | None = None,
+    target: Mark | None = None,
     mine: Held = (None, None),
 ) -> tuple[int, bool]:
     """Check ``out`` and this rank's shard, its staged checkpoint settled for ``target`` (:func:`_settled`); returns

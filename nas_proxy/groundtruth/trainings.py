@@ -14,15 +14,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from nas_proxy.data import load_dataset
 from nas_proxy.data.base import data_changed
+from nas_proxy.errors import NasProxyError
 from nas_proxy.protocols import resolve_root
+from nas_proxy.spaces import Spec
 from nas_proxy.studies import kinds, queue
 from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.repair import fail_dead_trials
+from nas_proxy.studies.spec_attrs import spec_from_attrs
 from nas_proxy.studies.storage import Storage, maximizing_study
-from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, train_one
+from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, ready_to_count, train_one
 from nas_proxy.utils import resolve_device
 
 
@@ -77,6 +81,7 @@ class TrainingStudy:
             return
         data = RealData(_stored_data(stored["data"], data_root), config, resolve_device(device), test=self.value == "test_accuracy")
         self.check_content(study, storage, data.described)  # a worker elsewhere may read another copy of the data
+        ready_to_count(_queued_specs(study))  # every training counts FLOPs: a user's family's first count here, not in it
         objective = queue.objective(lambda spec, seed: train_one(spec, seed, data, config), self.value, {"device": str(data.device)})
         queue.work(study, storage.backend, objective, self.label, progress)
 
@@ -120,6 +125,19 @@ def name_objective(study: optuna.Study, name: str) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([name])
+
+
+def _queued_specs(study: optuna.Study) -> list[Spec]:
+    """The specs of ``study``'s queued trainings (one whose attributes give none, or were edited, fails as it runs)."""
+    specs = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            spec = spec_from_attrs(t.user_attrs, t.number)
+        except NasProxyError:
+            continue
+        if isinstance(spec, dict):
+            specs.append(spec)
+    return specs
 
 
 def _stored_data(d: dict[str, Any], data_root: str | None) -> DataRef:

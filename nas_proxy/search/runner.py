@@ -9,7 +9,6 @@ The objective scores every candidate with the study's proxy, a member of the pro
 from __future__ import annotations
 
 import json
-import stat
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -338,10 +337,9 @@ def _not_another_study(out: Path, study: str, searched: bool = False) -> None:
         mode = best.stat().st_mode
     except OSError:  # none: judged as before
         return
-    if not stat.S_ISREG(mode):  # before probe54, read: a FIFO there hung the search (the same command, resumed)
-        raise InvalidArgumentError(
-            f"--out {out} holds best.json, which is {checks.kind(mode)}, not a search's results; give a folder of its own"
-        )
+    checks.regular_file(  # before probe54, read: a FIFO there hung the search (the same command, resumed)
+        mode, lambda what: f"--out {out} holds best.json, which is {what}, not a search's results; give a folder of its own"
+    )
     try:
         found = json.loads(checks.read_text("--out", best)).get("study")
     except (InvalidArgumentError, ValueError, AttributeError):  # unreadable, or not an export of search: judged as before

@@ -9,16 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from nas_proxy.data import load_dataset
-from nas_proxy.errors import InvalidArgumentError
+from nas_proxy.errors import InvalidArgumentError, SpaceError
 from nas_proxy.protocols import DataRef, GroundTruthConfig
 from nas_proxy.spaces import arch_id, build_model
-from nas_proxy.trainers.synthetic_set import count_flops, count_params
+from nas_proxy.spaces.declared import family_class
+from nas_proxy.trainers.synthetic_set import COUNTED_SPACES, count_flops, count_params, ready_to_count_flops
 from nas_proxy.training import accuracy, batch_starts, train_model
 from nas_proxy.utils import derive_seed
 
@@ -40,6 +42,21 @@ def check_images(data: DataRef, images: int | None, flag: str) -> None:
             f"{flag} {images} is more than the {split.train_y.numel()} training images of the {data.dataset} split; "
             "give fewer, or leave it out for all of them"
         )
+
+
+def ready_to_count(specs: Iterable[dict[str, Any]]) -> None:
+    """:func:`~nas_proxy.trainers.synthetic_set.ready_to_count_flops` for the networks of ``specs`` (a worker's queued
+    trainings: it knows their specs, not a space): FlopCounterMode's one-off import now, before the first training
+    counts its network's FLOPs where a Ctrl-C waits for it, unless every spec is of a family whose networks are counted
+    from their layers. A spec of no known family is left to its training, which fails with the error it says."""
+    for spec in specs:
+        try:
+            family = family_class(spec.get("family"))
+        except SpaceError:
+            continue
+        if family not in COUNTED_SPACES:
+            ready_to_count_flops()
+            return
 
 
 class RealData:
