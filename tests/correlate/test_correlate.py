@@ -3,7 +3,9 @@ with results.json, resuming after Ctrl-C, architecture selection, and each bad i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import math
 import shutil
@@ -565,32 +567,43 @@ def test_a_cache_file_that_may_not_be_written_is_refused_before_the_ground_truth
     assert not (tmp_path / "gt2.log").exists()
 
 
+@pytest.fixture(scope="module")
+def random_subset_scored(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path, dict[str, float]]:
+    """A correlate of 4 given architectures scored by the random subset alone (OUT/random-ipc2-seed0 drawn): its command
+    without --out, its OUT, and each architecture's score; made once for the two kinds of damage below."""
+    root = tmp_path_factory.mktemp("random-subset")
+    specs = [{"family": "convnet", "depth": d, "width": w, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
+             for d in (1, 2) for w in (16, 32)]  # fmt: skip
+    given = root / "given.json"
+    given.write_text(json.dumps([{"spec": s, "accuracy": 80.0 + i} for i, s in enumerate(specs)]))  # no ground truth trained
+    command = ["correlate", "--archs", str(given), "--space", "convnet-cpu", "--synthetic", str(tiny_run), "--proxies", "random-ipc2"]
+    command += ["--epochs", "1", "--bootstrap", "100", "--device", "cpu", "--quiet", "--json"]
+    out = root / "out"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main([*command, "--out", str(out)]) == 0
+    return command, out, {r["arch_id"]: r["random-ipc2"] for r in json.loads(stdout.getvalue())["archs"]}
+
+
 @pytest.mark.parametrize("damage", ["edited", "torn"])
 def test_a_random_subset_that_cannot_be_used_is_drawn_again_not_refused(
-    tiny_run: Path, tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+    random_subset_scored: tuple[list[str], Path, dict[str, float]], tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """correlate's random subset (OUT/random-ipc2-seed0), its meta.json edited (no longer JSON) or the set torn (meta.json
     and checkpoint gone): before stop 49 the same command stopped on distill's remedy, which correlate (and search) lack:
     'OUT/random-ipc2-seed0/meta.json is not valid JSON (...); the directory is corrupt, distil again' and 'OUT/random-ipc2-
     seed0 holds an incomplete run without a checkpoint; start again with --force', exit 2. Now the subset, a cache of
     the command's own (its seed draws the same images), is drawn again and said in one warning: the same scores."""
-    specs = [{"family": "convnet", "depth": d, "width": w, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
-             for d in (1, 2) for w in (16, 32)]  # fmt: skip
-    given = tmp_path / "given.json"
-    given.write_text(json.dumps([{"spec": s, "accuracy": 80.0 + i} for i, s in enumerate(specs)]))  # no ground truth trained
+    command, first, before = random_subset_scored
     out = tmp_path / "out"
-    command = ["correlate", "--archs", str(given), "--space", "convnet-cpu", "--synthetic", str(tiny_run), "--proxies", "random-ipc2"]
-    command += ["--epochs", "1", "--bootstrap", "100", "--device", "cpu", "--out", str(out), "--quiet", "--json"]
-    assert main(command) == 0
-    before = {r["arch_id"]: r["random-ipc2"] for r in json.loads(capsys.readouterr().out)["archs"]}
+    shutil.copytree(first, out, ignore=shutil.ignore_patterns("cache"))  # scored again, on the subset drawn again
     subset = out / "random-ipc2-seed0"
     (subset / "checkpoint.safetensors").unlink()
     if damage == "edited":
         (subset / "meta.json").write_text('{"format_version": ')
     else:
         (subset / "meta.json").unlink()
-    shutil.rmtree(out / "cache")  # scored again, on the subset drawn again
-    assert main(command) == 0
+    assert main([*command, "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert [r for r in captured.err.splitlines() if "random subset" in r] == [
         f"nasproxy: warning: random subset {subset} could not be used ({subset} holds an incomplete run without a checkpoint); "
