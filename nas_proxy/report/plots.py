@@ -26,6 +26,7 @@ _RINGS = (6, 14, 26, 42, 64)
 _DIRECTIONS = ((1, 0.4), (1, -1), (-1, 0.4), (-1, -1), (0, 1), (0, -1.6), (1, 1), (-1, 1.6))
 _WRAP = 22  # characters per line of a name in the legend
 _MARKERS = "osD^v"  # of the points of the fidelity-vs-cost plot, ten by ten
+_SUPTITLE_CHARS_PER_INCH = 11  # of the scatter's 9-point line over its panels (~13 fit an inch), kept within the figure
 
 
 def _finite(v: Any) -> TypeGuard[float]:
@@ -121,7 +122,7 @@ def scatter_figure(result: CorrelateResult, failed: Failed) -> Any:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     names = [n for n in result.proxies if n in result.rows[0] or n == TRUTH_SEED2] if result.rows else []
-    cols = 4
+    cols = min(4, max(1, len(names)))  # no empty columns beside one or two panels (each cost its layout and pixels)
     rows = max(1, math.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows + 0.5), squeeze=False, dpi=DPI)
     learned = [r["truth"] for r in result.rows if r["arch_id"] not in failed.ids and _finite(r["truth"])]
@@ -154,8 +155,11 @@ def scatter_figure(result: CorrelateResult, failed: Failed) -> Any:
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     if failed.ids and ylim is not None:
+        line = (
+            f"▼ on the bottom edge: {len(failed.ids)} architecture(s) at chance level (≤ {failed.threshold:.1f} %), off the accuracy scale"
+        )
         fig.suptitle(
-            f"▼ on the bottom edge: {len(failed.ids)} architecture(s) at chance level (≤ {failed.threshold:.1f} %), off the accuracy scale",
+            textwrap.fill(line, _SUPTITLE_CHARS_PER_INCH * 4 * cols),  # wrapped where a figure of one or two panels is narrower
             fontsize=9,
             color=FAILED_COLOUR,
         )

@@ -3,7 +3,9 @@ with results.json, resuming after Ctrl-C, architecture selection, and each bad i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import math
 import shutil
@@ -491,10 +493,7 @@ def test_a_study_is_correlated_with_the_proxy_it_searched(
     assert "each architecture trained 4 epochs on the synthetic set (lr 0.01, batch 256, DSA on), seed 1" in md and str(tiny_run) in md
     recorded = tomllib.loads((tmp_path / "out" / "config.toml").read_text())["correlate"]
     assert recorded["seed"] == 1 and recorded["proxy"]["epochs"] == 4  # config.toml records what ran, not the defaults
-    assert main([*command, "--epochs", "3", "--out", str(tmp_path / "out3"), "--quiet", "--json"]) == 0  # an option set: it wins, said so
-    result = json.loads(capsys.readouterr().out)
-    assert result["facts"]["proxy_training"]["epochs"] == 3 and result["facts"]["proxy_training"]["lr"] == SEARCHED.lr
-    assert any("proxy training epochs is 3 as asked, not the study's 4" in w for w in result["warnings"])
+    # an option set wins, said so, and the others stay the study's: the next test's one command checks it
 
 
 def test_a_read_only_study_is_correlated_and_its_report_written_whole(searched_study: Path, tmp_path: Path) -> None:
@@ -568,32 +567,43 @@ def test_a_cache_file_that_may_not_be_written_is_refused_before_the_ground_truth
     assert not (tmp_path / "gt2.log").exists()
 
 
+@pytest.fixture(scope="module")
+def random_subset_scored(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path, dict[str, float]]:
+    """A correlate of 4 given architectures scored by the random subset alone (OUT/random-ipc2-seed0 drawn): its command
+    without --out, its OUT, and each architecture's score; made once for the two kinds of damage below."""
+    root = tmp_path_factory.mktemp("random-subset")
+    specs = [{"family": "convnet", "depth": d, "width": w, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
+             for d in (1, 2) for w in (16, 32)]  # fmt: skip
+    given = root / "given.json"
+    given.write_text(json.dumps([{"spec": s, "accuracy": 80.0 + i} for i, s in enumerate(specs)]))  # no ground truth trained
+    command = ["correlate", "--archs", str(given), "--space", "convnet-cpu", "--synthetic", str(tiny_run), "--proxies", "random-ipc2"]
+    command += ["--epochs", "1", "--bootstrap", "100", "--device", "cpu", "--quiet", "--json"]
+    out = root / "out"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main([*command, "--out", str(out)]) == 0
+    return command, out, {r["arch_id"]: r["random-ipc2"] for r in json.loads(stdout.getvalue())["archs"]}
+
+
 @pytest.mark.parametrize("damage", ["edited", "torn"])
 def test_a_random_subset_that_cannot_be_used_is_drawn_again_not_refused(
-    tiny_run: Path, tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+    random_subset_scored: tuple[list[str], Path, dict[str, float]], tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """correlate's random subset (OUT/random-ipc2-seed0), its meta.json edited (no longer JSON) or the set torn (meta.json
     and checkpoint gone): before stop 49 the same command stopped on distill's remedy, which correlate (and search) lack:
     'OUT/random-ipc2-seed0/meta.json is not valid JSON (...); the directory is corrupt, distil again' and 'OUT/random-ipc2-
     seed0 holds an incomplete run without a checkpoint; start again with --force', exit 2. Now the subset, a cache of
     the command's own (its seed draws the same images), is drawn again and said in one warning: the same scores."""
-    specs = [{"family": "convnet", "depth": d, "width": w, "activation": "relu", "normalization": "none", "pooling": "avgpooling"}
-             for d in (1, 2) for w in (16, 32)]  # fmt: skip
-    given = tmp_path / "given.json"
-    given.write_text(json.dumps([{"spec": s, "accuracy": 80.0 + i} for i, s in enumerate(specs)]))  # no ground truth trained
+    command, first, before = random_subset_scored
     out = tmp_path / "out"
-    command = ["correlate", "--archs", str(given), "--space", "convnet-cpu", "--synthetic", str(tiny_run), "--proxies", "random-ipc2"]
-    command += ["--epochs", "1", "--bootstrap", "100", "--device", "cpu", "--out", str(out), "--quiet", "--json"]
-    assert main(command) == 0
-    before = {r["arch_id"]: r["random-ipc2"] for r in json.loads(capsys.readouterr().out)["archs"]}
+    shutil.copytree(first, out, ignore=shutil.ignore_patterns("cache"))  # scored again, on the subset drawn again
     subset = out / "random-ipc2-seed0"
     (subset / "checkpoint.safetensors").unlink()
     if damage == "edited":
         (subset / "meta.json").write_text('{"format_version": ')
     else:
         (subset / "meta.json").unlink()
-    shutil.rmtree(out / "cache")  # scored again, on the subset drawn again
-    assert main(command) == 0
+    assert main([*command, "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert [r for r in captured.err.splitlines() if "random subset" in r] == [
         f"nasproxy: warning: random subset {subset} could not be used ({subset} holds an incomplete run without a checkpoint); "
@@ -641,14 +651,16 @@ def test_options_typed_equal_to_their_defaults_still_override_the_study(
     searched_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--epochs 50` and `--seed 0` are the defaults, typed: they win over the study's 4 epochs and
-    seed 1 (a value equal to the default is no sign that the option was not given)."""
+    seed 1 (a value equal to the default is no sign that the option was not given), each said; the options not typed
+    stay the study's. One architecture: 50 epochs of a proxy's training are what this costs."""
     assert ProxyConfig().epochs == 50 and CorrelateConfig("x").seed == 0  # the premise: both are the defaults
     out = tmp_path / "out"
-    command = [*_study_command(searched_study, tmp_path), "--epochs", "50", "--seed", "0", "--out", str(out), "--quiet", "--json"]
-    assert main(command) == 0
+    command = [*_study_command(searched_study, tmp_path), "--epochs", "50", "--seed", "0", "--n-archs", "1"]
+    assert main([*command, "--out", str(out), "--quiet", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["facts"]["proxy_training"]["epochs"] == 50 and result["facts"]["seed"] == 0
+    assert result["facts"]["proxy_training"]["epochs"] == 50 and result["facts"]["seed"] == 0 and len(result["archs"]) == 1
     assert result["facts"]["proxy_training"]["report_every"] == SEARCHED.report_every  # options not given stay the study's
+    assert result["facts"]["proxy_training"]["lr"] == SEARCHED.lr
     assert any("proxy training epochs is 50 as asked, not the study's 4" in w for w in result["warnings"])
     assert any("seed 0 as asked, not the study's 1" in w for w in result["warnings"])
     recorded = tomllib.loads((out / "config.toml").read_text())["correlate"]
@@ -659,12 +671,12 @@ def test_its_own_config_toml_runs_again_with_fewer_architectures_than_the_defaul
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """config.toml wrote the default promote (5); read back by --config it counted as asked for, and
-    a run of 4 architectures was refused ('--promote 5 is not fewer than the 4 architectures')."""
+    a run of 4 architectures was refused ('--promote 5 is not fewer than the 4 architectures'); 2 here, as few."""
     first, again = tmp_path / "first", tmp_path / "again"
     sample = ["--sample", "--space", "convnet-small", "--dataset", "digits", "--proxies", "params,flops", "--device", "cpu", "--quiet"]
     protocol = [
         "--n-archs",
-        "4",
+        "2",
         "--no-random-subset",
         "--full-epochs",
         "1",
@@ -681,7 +693,7 @@ def test_its_own_config_toml_runs_again_with_fewer_architectures_than_the_defaul
         capsys.readouterr().err
     )
     ran = [json.loads((out / "results.json").read_text()) for out in (first, again)]
-    assert len(ran[0]["archs"]) == 4 and ran[0]["archs"] == ran[1]["archs"]
+    assert len(ran[0]["archs"]) == 2 and ran[0]["archs"] == ran[1]["archs"]
 
 
 def test_n_archs_of_a_config_file_is_not_taken_for_a_typed_one(tmp_path: Path) -> None:
