@@ -144,9 +144,9 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert not list((tmp_path / "studies").glob("groundtruth-*"))  # and no journal of its own
     note = get_note(study)  # what the dashboard shows on the study page
     assert "Candidates from space `convnet-small`" in note and "Correlation report (4 architectures)" in note
-    again = run(preset)  # everything cached: a second run finishes with the same numbers
-    assert again["result"].proxies["params"]["kendall"] == results["proxies"]["params"]["kendall"]
-    assert capsys.readouterr().out == ""  # the library prints nothing (progress bars go to stderr)
+    # everything cached: a second run finishes with the same numbers. One run checks both what the library says and
+    # the JSON (perf56c: a library run(preset) here as well redrew the report's figures again, ~2 CPU-s): stdout is the
+    # JSON alone, so the library printed nothing there (its progress bars and stage lines go to stderr)
     assert main(["run", str(preset), "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["result"]["proxies"]["params"]["kendall"] == results["proxies"]["params"]["kendall"]  # stdout: the JSON

@@ -134,8 +134,9 @@ def test_a_spec_json_of_ours_cut_short_is_said_to_be_damaged_not_a_file_of_the_u
             rf"remove {re.escape(str(out / SPEC))} and the same command trains it again, or give another --out",
         ):
             train_best(best_json, out, ONE)
-    (out / SPEC).unlink()  # as the line says
-    assert not train_best(best_json, out, ONE).reused and isinstance(nx.load_trained(out), torch.nn.Module)
+    (out / SPEC).unlink()  # as the line says: the folder a run cut short before spec.json leaves, which the same command
+    # trains and completes (test_a_folder_without_spec_json_is_not_a_model trains it from there; perf56c: not twice)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == {n: (trained[1] / n).read_bytes() for n in (WEIGHTS, SCRIPT)}
 
 
 def test_whole_weights_of_this_training_are_not_trained_again_and_torn_ones_are(
