@@ -38,6 +38,7 @@ WARNINGS_SAID_VARIABLE = "NASPROXY_IMAGE_FOLDER_SAID"  # digests of the warnings
 # so that one of those says its warning again. Unbounded, a process that read thousands of folders had an environment
 # variable that grew with each (Linux refuses to start a process with one over 128 KiB: ~7,700 warnings)
 SAID_MAX = 256
+MACOS_ARCHIVE_FOLDER = "__MACOSX"  # the folder of macOS's resource forks that its zips hold beside the files
 
 
 def say_once(message: str) -> None:
@@ -61,6 +62,11 @@ def subfolders(folder: Path) -> list[str]:
     """The names of an image folder's folders (following links; hidden ones left out), sorted. A link to nothing
     there (or a loop of links) is refused: before branch probe48 it was left out as a file is, a class silently gone."""
     entries = [(p, is_dir) for p, is_dir in _entries(folder) if not p.name.startswith(".")]
+    if any(p.name == MACOS_ARCHIVE_FOLDER and is_dir for p, is_dir in entries):  # before branch probe56, a class of no images:
+        say_once(  # "needs at least 2 classes with at least 2 images each; class sizes {'__MACOSX': 0, 'cat': 3, 'dog': 3}"
+            f"{folder}: {MACOS_ARCHIVE_FOLDER}/ not read: macOS's zip adds it (the '._NAME' files of its images), it is no class"
+        )
+        entries = [(p, is_dir) for p, is_dir in entries if p.name != MACOS_ARCHIVE_FOLDER]
     if broken := [p for p, is_dir in entries if not is_dir and p.is_symlink() and not p.exists()]:
         raise DataNotFoundError(
             f"{broken[0]} in image folder {folder} is a link to nothing (or a loop of links): a class folder not there; "
