@@ -2018,7 +2018,8 @@ CASES += PROBE55
 # files as other tools write them (tests/bad_inputs_files_probe56.py). Fixed: a CIFAR meta file of Python 2 had its class
 # names read as Latin-1 (a name written in UTF-8, 'café', was taken as 'cafÃ©'; one in Latin-1 by luck), and an image
 # folder's folder of no images was refused as "needs at least 2 classes with at least 2 images each" beside two classes
-# of 3. The others were refused right when tried, kept so that they stay so
+# of 3, and a class folder named in Latin-1 was taken, its name recorded as a lone surrogate. The others were refused
+# right when tried, kept so that they stay so
 G56 = 56
 DC56 = D.replace("--ipc 1 ", "") + " --config p56/{}"  # ipc from the file
 DK56 = D + " --config p56/{}"  # ipc given: the file's other keys read
@@ -2133,6 +2134,11 @@ PROBE56: list[Case] = [
     Case(
         "distill --dataset imagefolder:img/p56/notes-folder --ipc 1 --iterations 1 --quiet --out OUT",
         "img/p56/notes-folder/notes holds no images nasproxy reads: each folder in img/p56/notes-folder is a class",
+        G56,
+    ),
+    Case(  # before, taken: its class recorded as 'caf\udce9', a lone surrogate no UTF-8 reader of the set prints
+        "distill --dataset imagefolder:img/p56/latin1-class --ipc 1 --iterations 1 --quiet --out OUT",
+        "holds a folder named 'caf\\udce9', whose name is not read as UTF-8 text: its bytes b'caf\\xe9' are a name in another",
         G56,
     ),
 ]

@@ -87,12 +87,17 @@ def _datasets(root: Path) -> None:
 
 
 def _images(root: Path) -> None:
-    """An image folder whose third folder holds no image (notes beside the classes)."""
+    """An image folder whose third folder holds no image (notes beside the classes), and one whose class folder is named
+    in Latin-1 (as an old archive's names unpack)."""
+    import os
+
     from PIL import Image
 
-    for k, cls in enumerate(("cat", "dog")):
-        (root / "notes-folder" / cls).mkdir(parents=True)
-        for i in range(3):
-            Image.fromarray(fabricate.pattern(k, 8, 3)).save(root / "notes-folder" / cls / f"{i}.png")
+    for name in ("notes-folder", "latin1-class"):
+        for k, cls in enumerate(("cat", "dog")):
+            (root / name / cls).mkdir(parents=True)
+            for i in range(3):
+                Image.fromarray(fabricate.pattern(k, 8, 3)).save(root / name / cls / f"{i}.png")
     (root / "notes-folder" / "notes").mkdir()
     (root / "notes-folder" / "notes" / "readme.txt").write_text("labelled by hand\n")
+    os.rename(root / "latin1-class" / "cat", os.fsencode(root / "latin1-class") + b"/caf\xe9")

@@ -31,3 +31,17 @@ def test_a_class_folder_of_no_images_is_named(tmp_path: Path) -> None:
     (tmp_path / "notes" / "readme.txt").write_text("labels by hand")
     with pytest.raises(DataNotFoundError, match=rf"^{tmp_path}/notes holds no images nasproxy reads: each folder in"):
         load_dataset(f"imagefolder:{tmp_path}")
+
+
+def test_a_class_folder_named_in_another_encoding_is_refused(tmp_path: Path) -> None:
+    """A folder named in Latin-1 (an old archive's 'caf\\xe9'): before, taken, its class recorded as 'caf\\udce9', a lone
+    surrogate that no UTF-8 reader of the set can print."""
+    import os
+
+    fab.image_folder(tmp_path, ["cat", "dog"], 3)
+    os.rename(tmp_path / "cat", os.fsencode(tmp_path) + b"/caf\xe9")
+    with pytest.raises(
+        DataNotFoundError,
+        match=r"holds a folder named 'caf\\udce9', whose name is not read as UTF-8 text: its bytes b'caf\\xe9' are a name in another",
+    ):
+        load_dataset(f"imagefolder:{tmp_path}")
