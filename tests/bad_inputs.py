@@ -2147,7 +2147,7 @@ CASES += PROBE56
 # ---- branch probe56's cases that no check refuses yet (exit 0): not in CASES. checks.py (fix56a's this stop) refuses
 # them with the change in probe56's report; the lead adds PENDING56 to CASES with it. Before: a path holding a character
 # that reorders text (U+202E, U+2066) made a folder or journal of that name, printed reversed on stdout ('wrote x‮y/');
-# a number that rounds to 0 ('1e-400') was taken as 0
+# a number that rounds to 0 ('1e-400') was taken as 0; a set's class named by a lone surrogate (JSON's \udce9) was taken
 BIDI56 = "it holds a bidirectional control (U+202E), which changes how the text around it is shown"
 PENDING56: list[Case] = [
     Case(D.replace("--out OUT", "--out 'x\u202ey'"), f"argument --out is 'x\\u202ey': {BIDI56}", G56),
@@ -2167,6 +2167,7 @@ PENDING56: list[Case] = [
         "argument --lambda: expected 0 or a number of at least 2.2e-308 in magnitude, got '1e-400', which rounds to 0",
         G56,
     ),
+    Case(_art("p56-surrogate-class"), "dataset.class_names gives class 0 the name 'caf\\udce90', which holds a lone surrogate", G56),
 ]
 
 

@@ -57,6 +57,11 @@ def build_probe56(root: Path) -> None:
     (folder / "preset-nested.toml").write_text(PRESET + "[search.proxy.proxy]\nepochs = 1\n")
     _datasets(root / "data" / "p56")
     _images(root / "img" / "p56")
+    from tests.bad_inputs_files import _variant
+
+    # a set whose class 0 is named by a lone surrogate (JSON's "\udce9"), as a folder named in Latin-1 was recorded
+    dst = _variant(root, "p56-surrogate-class")
+    (dst / "meta.json").write_text((dst / "meta.json").read_text().replace('"class_names": ["', '"class_names": ["caf\\udce9', 1))
 
 
 def _datasets(root: Path) -> None:
