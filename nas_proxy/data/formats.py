@@ -236,8 +236,8 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         }
     )
 
-    def __init__(self, raw: bytes, path: Path) -> None:
-        super().__init__(io.BytesIO(raw), encoding="latin1")
+    def __init__(self, raw: bytes, path: Path, encoding: str = "latin1") -> None:
+        super().__init__(io.BytesIO(raw), encoding=encoding)
         self.path, self.limit = path, len(raw)
 
     def find_class(self, module: str, name: str) -> Any:
@@ -278,8 +278,9 @@ class _Ndarray:
         return self.unpickler.within(self, shape, dtype, buffer)(shape, dtype, buffer, *rest)
 
 
-def read_cifar_batch(path: Path) -> dict[str, Any]:
-    """One CIFAR python batch as a dict with str keys."""
+def read_cifar_batch(path: Path, encoding: str = "latin1") -> dict[str, Any]:
+    """One CIFAR python batch as a dict with str keys. ``encoding``: what Python 2's byte strings become (pickle's): the
+    default, Latin-1, keeps the bytes of an array's data as they are; ``"bytes"`` keeps every byte string as bytes."""
     if not present(path):
         raise DataNotFoundError(f"missing CIFAR file {path}")
     raw = path.read_bytes()
@@ -289,7 +290,7 @@ def read_cifar_batch(path: Path) -> dict[str, Any]:
             "cifar-*-python.tar.gz holds"
         )
     try:
-        obj = _ArraysOnlyUnpickler(raw, path).load()
+        obj = _ArraysOnlyUnpickler(raw, path, encoding).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
         raise DataNotFoundError(f"cannot read CIFAR file {path}: {e}") from None
     if not isinstance(obj, dict):
@@ -371,9 +372,10 @@ def _not_a_pickle(raw: bytes) -> str | None:
 
 
 def cifar_label_names(path: Path, key: str, count: int) -> list[str]:
-    """The ``count`` class names under ``key`` of a CIFAR meta file (``batches.meta`` or ``meta``):
-    str in the official (Python 2) files, bytes in re-pickled ones."""
-    meta = read_cifar_batch(path)
+    """The ``count`` class names under ``key`` of a CIFAR meta file (``batches.meta`` or ``meta``): byte strings in the
+    official (Python 2) files, bytes or str in re-pickled ones. Bytes are read as UTF-8 text, or refused: before branch
+    probe56 a Python 2 name was read as Latin-1, so one written in UTF-8 ('café') was taken as another ('cafÃ©')."""
+    meta = read_cifar_batch(path, encoding="bytes")  # a meta file holds no arrays: its names stay bytes, decoded below
     if key not in meta:
         raise DataNotFoundError(f"CIFAR meta file {path} lacks {key!r} (it has {_keys(meta)}); the file is not an official CIFAR meta file")
     names = meta[key]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ WARNINGS_SAID_VARIABLE = "NASPROXY_IMAGE_FOLDER_SAID"  # digests of the warnings
 # so that one of those says its warning again. Unbounded, a process that read thousands of folders had an environment
 # variable that grew with each (Linux refuses to start a process with one over 128 KiB: ~7,700 warnings)
 SAID_MAX = 256
+MACOS_ARCHIVE_FOLDER = "__MACOSX"  # the folder of macOS's resource forks that its zips hold beside the files
 
 
 def say_once(message: str) -> None:
@@ -61,6 +63,11 @@ def subfolders(folder: Path) -> list[str]:
     """The names of an image folder's folders (following links; hidden ones left out), sorted. A link to nothing
     there (or a loop of links) is refused: before branch probe48 it was left out as a file is, a class silently gone."""
     entries = [(p, is_dir) for p, is_dir in _entries(folder) if not p.name.startswith(".")]
+    if any(p.name == MACOS_ARCHIVE_FOLDER and is_dir for p, is_dir in entries):  # before branch probe56, a class of no images:
+        say_once(  # "needs at least 2 classes with at least 2 images each; class sizes {'__MACOSX': 0, 'cat': 3, 'dog': 3}"
+            f"{folder}: {MACOS_ARCHIVE_FOLDER}/ not read: macOS's zip adds it (the '._NAME' files of its images), it is no class"
+        )
+        entries = [(p, is_dir) for p, is_dir in entries if p.name != MACOS_ARCHIVE_FOLDER]
     if broken := [p for p, is_dir in entries if not is_dir and p.is_symlink() and not p.exists()]:
         raise DataNotFoundError(
             f"{broken[0]} in image folder {folder} is a link to nothing (or a loop of links): a class folder not there; "
@@ -72,6 +79,12 @@ def subfolders(folder: Path) -> list[str]:
             raise DataNotFoundError(
                 f"image folder {folder} holds a folder named {shown(name)}, whose name holds a control character ({what}): "
                 "a class's name is its folder's, recorded in every set and model made from it and printed; rename the folder"
+            )
+    for name in names:  # probe56: a folder named in Latin-1 was taken, its class recorded as 'caf\udce9' (a lone surrogate)
+        if (problem := _not_utf8(name)) is not None:
+            raise DataNotFoundError(
+                f"image folder {folder} holds a folder named {shown(name)}, whose name is not read as UTF-8 text: {problem[0]}; "
+                f"a class's name is its folder's, recorded as text in every set and model made from it: {problem[1]}"
             )
     for name in names:  # probe55: 'ab\u202ecd' was taken, printed 'abdc' in every line and report that names it (exit 0)
         if (what := reordering(name)) is not None:
@@ -86,6 +99,23 @@ def subfolders(folder: Path) -> list[str]:
             "recorded in every set and model made from it, and a set's readers refuse a class with no name; rename the folder"
         )
     return names
+
+
+def _not_utf8(name: str) -> tuple[str, str] | None:
+    """Why ``name`` (a file name as Python decoded it) is not UTF-8 text, and the fix, in words; None where it is. A byte
+    that is not UTF-8 reaches Python as a lone surrogate; bytes that are UTF-8 do too where Python reads file names as
+    ASCII (the C locale, with PYTHONUTF8=0 and PYTHONCOERCECLOCALE=0)."""
+    try:
+        name.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        raw = os.fsencode(name)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"its bytes {raw!r} are a name in another encoding", "rename the folder"
+    encoding = sys.getfilesystemencoding()
+    return f"its bytes {raw!r} are UTF-8, but this Python reads file names as {encoding} (the C locale)", "set LANG=C.UTF-8 or PYTHONUTF8=1"
 
 
 def _entries(folder: Path) -> list[tuple[Path, bool]]:

@@ -464,6 +464,11 @@ def imagefolder(opts: DataOptions) -> Dataset:
                 ) from None
             raise
         counts = np.bincount(y, minlength=len(classes))
+        if len(classes) >= 2 and counts.min() == 0:  # before branch probe56, only "class sizes {'cat': 3, 'notes': 0}" said which
+            raise DataNotFoundError(
+                f"{root}/{classes[int(counts.argmin())]} holds no images nasproxy reads: each folder in {root} is a class, and "
+                "every class needs at least 2 images; add some, or move that folder out"
+            )
         if len(classes) < 2 or counts.min() < 2:
             raise DataNotFoundError(
                 f"{root} needs at least 2 classes with at least 2 images each; class sizes {dict(zip(classes, counts.tolist(), strict=True))}"
