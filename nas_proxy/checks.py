@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, reordering_names, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, reordering, reordering_names, shown
 from nas_proxy.files import read_failure, shorten, too_long
 
 T = TypeVar("T")
@@ -154,6 +154,11 @@ def no_control_character(name: str, value: Any) -> None:
             f"{name} is {shown(value)}: it holds a control character ({what}), which no path or name nasproxy takes may hold "
             "(a paste that carried one?); give it without"
         )
+    if (what := reordering(value)) is not None:  # probe56: --out 'x\u202ey' made a folder printed 'xy' reversed on stdout
+        raise InvalidArgumentError(
+            f"{name} is {shown(value)}: it holds {what}, which changes how the text around it is shown; no path or name "
+            "nasproxy takes may hold one (a paste that carried it?): give it without"
+        )
 
 
 def control_character(value: str) -> str | None:
@@ -174,6 +179,10 @@ def class_names_problem(names: list[str]) -> str | None:
     for k, n in enumerate(names):
         if (what := control_character(n)) is not None:
             return f"gives class {k} the name {shown(n)}, which holds a control character ({what})"
+        if any("\ud800" <= c <= "\udfff" for c in n):  # probe56: 'caf\udce9', a folder's name in Latin-1, was taken
+            return (
+                f"gives class {k} the name {shown(n)}, which holds a lone surrogate (no UTF-8 text does: a name read in another encoding?)"
+            )
     if len(set(names)) != len(names):
         return f"names {next(n for n in names if names.count(n) > 1)!r} more than once"
     return reordering_names(names)  # nor one that changes how the text around it is shown (probe55)
@@ -736,6 +745,8 @@ def parse_float(text: str) -> float:
     x = float(text)
     if not math.isfinite(x):
         raise ValueError(f"expected a finite number, got {shown(text)}")
+    if x == 0 and any(c in "123456789" for c in text.lower().partition("e")[0]):  # probe56: '1e-400' was taken as 0
+        raise ValueError(f"expected 0 or a number of at least {sys.float_info.min:.1e} in magnitude, got {shown(text)}, which rounds to 0")
     if _subnormal(x):
         raise ValueError(f"expected 0 or a number of at least {sys.float_info.min:.1e} in magnitude, got the subnormal {shown(text)}")
     return x

@@ -45,13 +45,15 @@ def spelled(text: str) -> str:
     return "".join(c if c.isprintable() or c in " \t\n\r" else repr(c)[1:-1] for c in text)
 
 
-# characters of a name that change how the text around it is shown, in words: a bidirectional embedding, override or
-# isolate reorders what follows it (a class 'ab\u202ecd' prints as 'abdc'), a line or paragraph separator breaks a printed
+# characters of a name that change how the text around it is shown, in words: a bidirectional embedding, override,
+# isolate or mark reorders what follows it (a class 'ab\u202ecd' prints as 'abdc'), a line or paragraph separator breaks a printed
 # line in two. Other format characters stay: a zero-width (non-)joiner belongs to the spelling of some scripts. A class's
 # name holds none (branch probe55): it is recorded in every set and model made from the data, and printed in lines and
 # reports that are not error lines (which :func:`spelled` keeps safe).
 REORDERING = {
     **{chr(c): f"a bidirectional control (U+{c:04X})" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+    # a mark is an invisible strong letter: 'a\u200f: 12' shows as 'a12 :' (review56)
+    **{chr(c): f"a bidirectional mark (U+{c:04X})" for c in (0x200E, 0x200F, 0x061C)},
     "\u2028": "a line separator (U+2028)",
     "\u2029": "a paragraph separator (U+2029)",
 }

@@ -1929,9 +1929,16 @@ PROBE55: list[Case] = [
     Case(D.replace("digits", "imagefolder:img/p55/folder.zip"), "is a zip archive (unzip it), not a folder"),
     Case(D.replace("digits", "imagefolder:img/p55/folder.tar.gz"), "is a tar.gz archive (extract it with tar -xzf), not a folder"),
     # paths given with characters that reorder or break a line: spelled out, not printed as other text
-    Case("distill --dataset 'imagefolder:img/no\u202ewhere' --ipc 1 --out OUT", "image folder img/no\\u202ewhere does not exist", G55),
-    Case("evaluate 'no\u2028where' --runs 1", "synthetic set no\\u2028where does not exist", G55),  # before: 'no where'
-    Case("evaluate 'no\u202ewhere' --runs 1", "synthetic set no\\u202ewhere does not exist", G55),
+    # (refused since stop 56 as any argument holding one is; stop 55: 'image folder img/no\u202ewhere does not exist')
+    Case(
+        "distill --dataset 'imagefolder:img/no\u202ewhere' --ipc 1 --out OUT",
+        "'imagefolder:img/no\\u202ewhere': it holds a bidirectional control (U+202E)",
+        G55,
+    ),
+    Case(
+        "evaluate 'no\u2028where' --runs 1", "argument DIR is 'no\\u2028where': it holds a line separator (U+2028)", G55
+    ),  # before: 'no where'
+    Case("evaluate 'no\u202ewhere' --runs 1", "argument DIR is 'no\\u202ewhere': it holds a bidirectional control (U+202E)", G55),
     Case(D.replace("--out OUT", "--out '" + "\u05d0" * 130 + "'"), "a name in it is longer than the file system allows (260 bytes"),
     # study names another program wrote into a storage, listed in a refusal
     *(
@@ -1941,8 +1948,13 @@ PROBE55: list[Case] = [
     # study names that are not plain text
     *(
         Case(S.replace("--study s1", f"--study '{name}'"), "study name must be a plain name (printable text,")
-        for name in ("ab\u202ecd", "a\u2028b", "a\u200db", "\ufeffab", "a\u200fb", "a\xadb")
+        for name in ("a\u200db", "\ufeffab", "a\xadb")
     ),
+    *(  # refused since stop 56 as any argument holding one is
+        Case(S.replace("--study s1", f"--study '{name}'"), f"argument --study is {name!a}: it holds a bidirectional")
+        for name in ("ab\u202ecd", "a\u200fb")
+    ),
+    Case(S.replace("--study s1", "--study 'a\u2028b'"), "argument --study is 'a\\u2028b': it holds a line separator (U+2028)"),
     Case(S.replace("--study s1", "--study '" + "\xe9" * 130 + "'"), "a name in it is longer than the file system allows (260 bytes"),
     # plain Optuna's studies and storages: other parameter names, another version's records, an older schema
     *(
@@ -2144,8 +2156,8 @@ PROBE56: list[Case] = [
 ]
 CASES += PROBE56
 
-# ---- branch probe56's cases that no check refuses yet (exit 0): not in CASES. checks.py (fix56a's this stop) refuses
-# them with the change in probe56's report; the lead adds PENDING56 to CASES with it. Before: a path holding a character
+# ---- branch probe56's cases that no check refused (exit 0); checks.py refuses them since the merge (probe56's change,
+# applied by the lead; the marks U+200E/U+200F/U+061C added from review56's read). Before: a path holding a character
 # that reorders text (U+202E, U+2066) made a folder or journal of that name, printed reversed on stdout ('wrote x‮y/');
 # a number that rounds to 0 ('1e-400') was taken as 0; a set's class named by a lone surrogate (JSON's \udce9) was taken
 BIDI56 = "it holds a bidirectional control (U+202E), which changes how the text around it is shown"
@@ -2168,7 +2180,9 @@ PENDING56: list[Case] = [
         G56,
     ),
     Case(_art("p56-surrogate-class"), "dataset.class_names gives class 0 the name 'caf\\udce90', which holds a lone surrogate", G56),
+    Case(f"{S} --out 'r\u200fs'", "argument --out is 'r\\u200fs': it holds a bidirectional mark (U+200F)", G56),
 ]
+CASES += PENDING56
 
 
 def main_(argv: list[str] | None = None) -> int:
