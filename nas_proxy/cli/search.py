@@ -450,7 +450,7 @@ def _read_specs(path: str, space_name: str) -> list[dict[str, Any] | str]:
 
 def summary_line(result: SearchResult) -> str:
     """The line a search ends with: its trials by state, the sampler's repeated proposals, the retries that hold no
-    slot and the failed architectures retried said once each, in words, and its seconds."""
+    slot and the failed architectures queued again (trained here unless the command stopped first) said once each, in words, and its seconds."""
     counts = ", ".join(f"{n} {state}" for state, n in sorted(result.trials.items()) if state != "uncounted")
     words = (
         f"; {result.repeats} proposed an architecture already scored (answered from the study, not scored again)" if result.repeats else ""
@@ -461,5 +461,5 @@ def summary_line(result: SearchResult) -> str:
         )
     if result.retried:  # fix55a: an earlier run's architectures that only failed, queued once more by this command
         n = len(result.retried)
-        words += f"; {n} architecture{'s' if n > 1 else ''} that only failed before retried (once each)"
+        words += f"; {n} architecture{'s' if n > 1 else ''} that only failed before queued again{' (once each)' if n > 1 else ''}"
     return f"study {result.study}: {counts}{words} ({result.seconds:.0f} s)"

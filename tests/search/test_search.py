@@ -1241,7 +1241,9 @@ def test_the_summary_line_says_each_count_once() -> None:
     assert line.startswith("study s: 12 complete, 1 fail; 2 proposed an architecture already scored") and line.count("uncounted") == 1, line
     assert "; 1 uncounted (a dead worker's retry whose candidate another trial scored" in line and line.endswith("(3 s)"), line
     retried = summary_line(SearchResult("s", "j", {"complete": 3, "fail": 1}, [], {}, 3.0, retried=[1, 4]))
-    assert retried == "study s: 3 complete, 1 fail; 2 architectures that only failed before retried (once each) (3 s)", retried
+    assert retried == "study s: 3 complete, 1 fail; 2 architectures that only failed before queued again (once each) (3 s)", retried
+    one = summary_line(SearchResult("s", "j", {"complete": 1, "fail": 1}, [], {}, 3.0, retried=[4]))
+    assert one == "study s: 1 complete, 1 fail; 1 architecture that only failed before queued again (3 s)", one
 
 
 def test_a_search_whose_out_another_study_wrote_meanwhile_is_refused_before_it_writes_there(

@@ -236,7 +236,6 @@ import sys
 import optuna
 from nas_proxy.studies.identity import born_tagged
 from nas_proxy.studies.storage import open_storage
-from tests import run_code
 
 storage = open_storage(sys.argv[1], "k").backend
 born_tagged(storage)  # as a search or a queue's worker does
