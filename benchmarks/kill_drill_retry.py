@@ -33,11 +33,12 @@ from typing import Any
 
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmarks.kill_drill_commands import TINY, completed, drill, result, storage_of
-from benchmarks.kill_drill_sigint import outcome
-from benchmarks.kill_drill_torn import verdict as torn_verdict
+from kill_drill_commands import TINY, completed, drill, result, storage_of
+from kill_drill_sigint import outcome
+from kill_drill_torn import verdict as torn_verdict
+
 from nas_proxy.cli.common import ScriptParser
 
 # the first architecture the process scores raises once: run as `python -c FAIL_ONCE search ...`
@@ -331,13 +332,13 @@ def main() -> None:
     with open(work / f"drills-{args.mode}.jsonl", "a") as log:
         for name in wanted:
             url = "sqlite:///s.db" if name == "retry-sqlite" else "s.log"
-            argv, urls = (
-                (search_argv(syn, url, args.n_trials, args.epochs), [url]) if name.startswith("retry-") else small(syn, truth)[name]
-            )
+            if name.startswith("retry-"):
+                argv, urls = search_argv(syn, url, args.n_trials, args.epochs), [url]
+            else:  # run: kill_drill_commands's tiny preset
+                argv, urls = small(syn, truth).get(name, (["run", "tiny.toml", "--quiet"], ["studies/tiny/journal.log"]))
             rows: Any
             if args.mode == "sigint":
                 base = retry_study(syn, url, work, args.first, args.epochs) if name.startswith("retry-") else None
-                argv = ["run", "tiny.toml", "--quiet"] if name == "run" else argv
                 rows = sigint_drill(name, argv, base, work, args.runs, rng, args.sigint_within)
             elif args.mode == "torn":
                 rows = torn_drill(name, argv, urls, work, args.last)
