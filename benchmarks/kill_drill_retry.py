@@ -1,0 +1,356 @@
+"""kill -9 at random moments of a ``search`` retrying an architecture that failed (stop 55's ``search/retry.py``), on
+SQLite and on a journal file, and of small ``calibrate`` and ``correlate`` runs, on digits.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/kill_drill_retry.py --work /tmp/kill-drill-retry --kills 10
+
+The retry: a first ``search`` (``--n-trials FIRST``) runs with the scoring of its first architecture made to raise
+once (a ``SearchProxy.score`` patched in that process alone: the failure, an event, not a moment), so the study holds
+one FAIL trial. Then the same search with ``--n-trials N`` (plain ``python -m nas_proxy``, nothing patched), the
+command that queues the failed architecture again first in line and draws the rest of the budget, is first run
+uninterrupted (the reference, its wall time measured), then, on a fresh copy of the study with that one failure,
+killed with SIGKILL to its process group at moments drawn uniformly in [0, that wall time] (``--seed``), started
+again after each kill, until ``--kills`` kills; then run unkilled to its end. Checked: every trial COMPLETE after a
+kill stays so with the same values (redone: one that changed or vanished); at the end the failed architecture has
+exactly one COMPLETE trial and exactly one retry copy scored it (``retry_of_failed``), no architecture is scored
+twice, the COMPLETE trials number ``N`` (no candidate drawn beyond the budget), and the draws and scores equal the
+reference's. ``calibrate`` and ``correlate``: ``kill_drill_commands.drill`` on smaller runs than §17b's (which a loaded
+machine ran for 10 minutes each, leaving time for 2 kills). Numbers: benchmarks/RESULTS.md §17c.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from kill_drill_commands import TINY, completed, drill, result, storage_of
+from kill_drill_sigint import outcome
+from kill_drill_torn import verdict as torn_verdict
+
+from nas_proxy.cli.common import ScriptParser
+
+# the first architecture the process scores raises once: run as `python -c FAIL_ONCE search ...`
+FAIL_ONCE = """
+import sys
+from nas_proxy.search.target import SearchProxy
+real, failed = SearchProxy.score, []
+def score(self, spec, arch_id, report=None):
+    if not failed:
+        failed.append(arch_id)
+        raise RuntimeError("injected failure of " + arch_id)
+    return real(self, spec, arch_id, report)
+SearchProxy.score = score
+from nas_proxy.cli import main
+sys.argv = ["nasproxy", *sys.argv[1:]]
+sys.exit(main())
+"""
+
+
+def search_argv(syn: Path, storage: str, n: int, epochs: int) -> list[str]:
+    argv = ["search", "--synthetic", str(syn), "--space", "convnet-cpu", "--study", "s", "--n-trials", str(n)]
+    return [*argv, "--epochs", str(epochs), "--report-every", "1", "--seed", "0", "--device", "cpu", "--quiet", "--storage", storage]
+
+
+def trials(folder: Path, url: str) -> list[optuna.trial.FrozenTrial]:
+    storage = storage_of(url, folder)
+    (study,) = storage.get_all_studies()
+    found = storage.get_all_trials(study._study_id)
+    if hasattr(storage, "engine"):
+        storage.engine.dispose()
+    return found
+
+
+def verdict(folder: Path, url: str, failed_arch: str, n: int) -> dict[str, Any]:
+    """What the study holds at the end: the failed architecture's scores and retries, repeats, the count."""
+    ts = trials(folder, url)
+    done = [t for t in ts if t.state == optuna.trial.TrialState.COMPLETE]
+    scored = Counter(t.user_attrs.get("arch_id") for t in done)
+    return {
+        "complete": len(done),
+        "states": dict(Counter(t.state.name for t in ts)),
+        "failed_arch_scored": scored[failed_arch],
+        "retries_complete": sum(1 for t in done if "retry_of_failed" in t.user_attrs),
+        "retry_copies": sum(1 for t in ts if "retry_of_failed" in t.user_attrs),
+        "scored_twice": sorted(a for a, k in scored.items() if k > 1),
+        "archs_drawn": len({t.user_attrs.get("arch_id") for t in ts} - {None}),
+        "ok": len(done) == n and scored[failed_arch] == 1 and max(scored.values()) == 1,
+    }
+
+
+def retry_drill(
+    syn: Path, url: str, work: Path, kills: int, rng: random.Random, first: int, n: int, epochs: int, episodes: bool = False
+) -> dict[str, Any]:
+    """``episodes``: each kill in a fresh copy of the study with its one failure, the same command then run unkilled
+    and judged (so every moment falls in the retrying command's first run); else the kills follow one another."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    name = "retry-" + ("sqlite" if url.startswith("sqlite") else "journal")
+    base = retry_study(syn, url, work, first, epochs)
+    (failed,) = [t for t in trials(base, url) if t.state == optuna.trial.TrialState.FAIL]
+    failed_arch = failed.user_attrs["arch_id"]
+    command = [sys.executable, "-m", "nas_proxy", *search_argv(syn, url, n, epochs)]
+
+    def fresh(sub: str) -> Path:
+        folder = work / name / sub
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(base, folder)
+        return folder
+
+    ref = work / name / "ref"
+    wall_file = work / name / "ref-seconds.txt"
+    if not wall_file.exists():
+        fresh("ref")
+        t0 = time.monotonic()
+        subprocess.run(command, cwd=ref, env=env, check=True, stdout=subprocess.DEVNULL)
+        wall_file.write_text(f"{time.monotonic() - t0:.1f}\n")
+    wall = float(wall_file.read_text())
+    expected = sorted((p, v) for p, v, _ in completed(ref, [url]).values())
+    row: dict[str, Any] = {"command": name, "uninterrupted_s": wall, "failed_arch": failed_arch, "kills": [], "exits": []}
+    row["reference"] = verdict(ref, url, failed_arch, n)
+    folder = fresh("drill")
+    seen: dict[Any, Any] = {}
+    redone = 0
+    while len(row["kills"]) < kills:
+        at = round(rng.uniform(0, wall), 2)
+        proc = subprocess.Popen(
+            command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        try:
+            _, err = proc.communicate(timeout=at)
+            row["exits"].append(proc.returncode)
+            if proc.returncode != 0:
+                row.setdefault("refused", []).append(err.strip().splitlines()[-1:])
+            row["finished_before_kill"] = row.get("finished_before_kill", 0) + 1
+            row.setdefault("verdicts_of_early_finishes", []).append(verdict(folder, url, failed_arch, n))
+            folder, seen = fresh("drill"), {}
+            continue
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        row["kills"].append(at)
+        now = completed(folder, [url])
+        redone += sum(1 for k, v in seen.items() if now.get(k) != v)
+        seen = now
+        if episodes:  # the same command to its end, judged; then a fresh copy for the next moment
+            done = subprocess.run(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            after = completed(folder, [url])
+            redone += sum(1 for k, v in seen.items() if after.get(k) != v)
+            judged = {"at": at, "complete_at_kill": len(now), "exit": done.returncode, **verdict(folder, url, failed_arch, n)}
+            judged["equal_to_uninterrupted"] = sorted((p, v) for p, v, _ in after.values()) == expected
+            if done.returncode:
+                judged["line"] = done.stderr.strip().splitlines()[-1:]
+            row.setdefault("episodes", []).append(judged)
+            print(json.dumps(judged), flush=True)
+            folder, seen = fresh("drill"), {}
+            continue
+        print(
+            json.dumps({"command": name, "kill": len(row["kills"]), "at": at, "complete_now": len(now), "redone_so_far": redone}),
+            flush=True,
+        )
+    done = subprocess.run(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    row["final_exit"] = done.returncode
+    if done.returncode != 0:
+        row["final_line"] = done.stderr.strip().splitlines()[-1:]
+        return row
+    now = completed(folder, [url])
+    redone += sum(1 for k, v in seen.items() if now.get(k) != v)
+    row |= {"redone": redone, "final": verdict(folder, url, failed_arch, n)}
+    row["equal_to_uninterrupted"] = sorted((p, v) for p, v, _ in now.values()) == expected
+    return row
+
+
+def small(syn: Path, truth: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """calibrate and correlate, smaller than kill_drill_commands's (same output names, so its ``result`` reads them)."""
+    correlate = ["correlate", "--sample", "--space", "convnet-cpu", "--synthetic", str(syn), "--n-archs", "3"]
+    correlate += ["--full-epochs", "1", "--full-images", "40", "--bootstrap", "100", "--proxies", "synflow,datadam"]
+    correlate += ["--no-random-subset", "--device", "cpu", "--quiet", "--out", "c", "--gt-storage", "gt.log"]
+    calibrate = ["calibrate", "--truth", str(truth), "--space", "convnet-cpu", "--synthetic", str(syn), "--study", "c"]
+    calibrate += ["--storage", "c.log", "--folds", "2", "--trials", "2", "--epochs-choices", "1,2", "--bootstrap", "100"]
+    calibrate += ["--device", "cpu", "--quiet", "--out", "p.toml"]
+    return {"calibrate": (calibrate, ["c.log"]), "correlate": (correlate, ["gt.log"])}
+
+
+def retry_study(syn: Path, url: str, work: Path, first: int, epochs: int) -> Path:
+    """A folder whose study holds one failed trial (the first architecture's), made once."""
+    name = "retry-" + ("sqlite" if url.startswith("sqlite") else "journal")
+    base = work / name / "failed"
+    if not base.exists():
+        tmp = work / name / "failed.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        argv = search_argv(syn, url, first, epochs)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        subprocess.run([sys.executable, "-c", FAIL_ONCE, *argv], cwd=tmp, env=env, stdout=subprocess.DEVNULL)  # exit 1: its budget unmet
+        tmp.rename(base)
+    return base
+
+
+def sigint_drill(name: str, argv: list[str], base: Path | None, work: Path, runs: int, rng: random.Random, most_s: float) -> dict[str, Any]:
+    """SIGINT to the process group at ``runs`` moments drawn in [0, most_s] after Popen, each in a fresh copy of ``base``
+    (None: an empty folder with tiny.toml); the outcome (kill_drill_sigint's), the files it added or changed, any
+    RUNNING trial left; then the last folder's command run again unkilled."""
+    # a background job of a non-interactive shell starts with SIGINT ignored; its commands would inherit that
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "nas_proxy", *argv]
+    rows: list[dict[str, Any]] = []
+    folder = work / name / "sigint"
+    for _ in range(runs):
+        shutil.rmtree(folder, ignore_errors=True)
+        if base is None:
+            folder.mkdir(parents=True)
+            (folder / "tiny.toml").write_text(TINY)
+        else:
+            shutil.copytree(base, folder)
+        before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+        at = round(rng.uniform(0, most_s), 3)
+        proc = subprocess.Popen(
+            command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        time.sleep(at)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=600)
+        changed = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and before.get(p) != p.read_bytes())
+        row = {"at_ms": round(at * 1000), "outcome": outcome(proc.returncode, out, err), "changed": changed}
+        if base is not None and name.startswith("retry-"):
+            url = "sqlite:///s.db" if name == "retry-sqlite" else "s.log"
+            row["running_left"] = sum(1 for t in trials(folder, url) if t.state == optuna.trial.TrialState.RUNNING)
+        rows.append(row)
+    again = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
+    summary = {"command": name, "signal": "SIGINT", "runs": rows, "again_exit": again.returncode}
+    if again.returncode:
+        summary["again_line"] = again.stderr.strip().splitlines()[-1:]
+    return summary
+
+
+def outputs(ref: Path, inputs: tuple[str, ...] = ("tiny.toml",)) -> list[str]:
+    """The files a command wrote in its folder, the last written first."""
+    files = [p for p in ref.rglob("*") if p.is_file() and p.name not in inputs]
+    return [str(p.relative_to(ref)) for p in sorted(files, key=lambda p: p.stat().st_mtime_ns, reverse=True)]
+
+
+def torn_drill(name: str, argv: list[str], urls: list[str], work: Path, last: int) -> list[dict[str, Any]]:
+    """The ``last`` files the uninterrupted run wrote and its journals, each cut to 0, 1, half, all but 1 byte; the
+    command run again."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "nas_proxy", *argv]
+    ref, rows = work / name / "ref", []
+    for rel in dict.fromkeys([*outputs(ref)[:last], *(u for u in urls if not u.startswith("sqlite"))]):
+        whole = (ref / rel).read_bytes()
+        for length in sorted({0, 1, len(whole) // 2, len(whole) - 1}):
+            folder = work / name / "torn"
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(ref, folder)
+            with open(folder / rel, "r+b") as f:
+                f.truncate(length)
+            done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
+            row: dict[str, Any] = {"command": name, "file": rel, "bytes": len(whole), "cut_to": length}
+            row["verdict"] = torn_verdict(done.returncode, done.stderr, folder / rel, whole, length)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def disk_drill(name: str, argv: list[str], urls: list[str], work: Path, fractions: list[float]) -> list[dict[str, Any]]:
+    """The command in a tmpfs of ``fractions`` of the space its uninterrupted run took (as root), then room made and
+    the same command again: its first exit and line, then exit, redone trials, result equal."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "nas_proxy", *argv]
+    ref, mnt, rows = work / name / "ref", work / "disk", []
+    mnt.mkdir(exist_ok=True)
+    size = int(subprocess.run(["du", "-s", "--block-size=1", str(ref)], capture_output=True, text=True, check=True).stdout.split()[0])
+    for fraction in fractions:
+        room = max(4096 * 4, int(size * fraction) // 4096 * 4096)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", str(mnt)], check=True)
+        try:
+            folder = mnt / "f"
+            folder.mkdir()
+            first = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
+            lines = first.stderr.strip().splitlines()
+            row: dict[str, Any] = {"command": name, "room": room, "of": size, "exit": first.returncode, "lines": len(lines)}
+            row |= {"last": lines[-1][:300] if lines else "", "traceback": "Traceback" in first.stderr, "files": outputs(folder)}
+            before = completed(folder, urls)
+            subprocess.run(["mount", "-o", "remount,size=256m", str(mnt)], check=True)
+            again = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
+            row["again_exit"] = again.returncode
+            if again.returncode:
+                row["again_last"] = again.stderr.strip().splitlines()[-1:]
+            else:
+                now = completed(folder, urls)
+                row["redone"] = sum(1 for k, v in before.items() if now.get(k) != v)
+                row["complete_trials"], row["reference_trials"] = len(now), len(completed(ref, urls))
+                row["equal_to_uninterrupted"] = result(name, folder, urls) == result(name, ref, urls)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+        finally:
+            subprocess.run(["umount", "--lazy", str(mnt)], check=False)
+    return rows
+
+
+def main() -> None:
+    parser = ScriptParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / "out" / "kill-drill-retry")
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first", type=int, default=2, help="the first search's --n-trials (its first architecture fails)")
+    parser.add_argument("--n-trials", type=int, default=5, help="the retrying search's --n-trials")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--only", nargs="*", default=None, help="retry-sqlite, retry-journal, calibrate, correlate, run (sigint)")
+    parser.add_argument("--mode", choices=("kill", "sigint", "torn", "disk"), default="kill")
+    parser.add_argument("--episodes", action="store_true", help="--mode kill, retry-*: each kill in a fresh copy, then resumed")
+    parser.add_argument("--sigint-within", type=float, default=0.2, help="--mode sigint: seconds after Popen")
+    parser.add_argument("--runs", type=int, default=8, help="--mode sigint: runs per command")
+    parser.add_argument("--last", type=int, default=4, help="--mode torn: the last files written, each cut")
+    parser.add_argument("--fractions", default="0.2,0.5,0.8,0.95", help="--mode disk")
+    args = parser.parse_args()
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    syn, truth = work / "syn", work / "truth.json"
+    if not (syn / "meta.json").exists():
+        flags = ["--dataset", "digits", "--ipc", "2", "--iterations", "4", "--batch-real", "8", "--device", "cpu", "--quiet"]
+        subprocess.run([sys.executable, "-m", "nas_proxy", "distill", *flags, "--out", str(syn), "--force"], env=env, check=True)
+    if not truth.exists():
+        from nas_proxy.correlate.archs import from_space
+        from nas_proxy.spaces import get_space
+
+        archs = from_space(get_space("convnet-cpu"), 6, 0)
+        truth.write_text(json.dumps([{"spec": a.spec, "accuracy": 60.0 + 3 * i} for i, a in enumerate(archs)]))
+    rng = random.Random(args.seed)
+    wanted = args.only or ["retry-sqlite", "retry-journal", "calibrate", "correlate"]
+    with open(work / f"drills-{args.mode}.jsonl", "a") as log:
+        for name in wanted:
+            url = "sqlite:///s.db" if name == "retry-sqlite" else "s.log"
+            if name.startswith("retry-"):
+                argv, urls = search_argv(syn, url, args.n_trials, args.epochs), [url]
+            else:  # run: kill_drill_commands's tiny preset
+                argv, urls = small(syn, truth).get(name, (["run", "tiny.toml", "--quiet"], ["studies/tiny/journal.log"]))
+            rows: Any
+            if args.mode == "sigint":
+                base = retry_study(syn, url, work, args.first, args.epochs) if name.startswith("retry-") else None
+                rows = sigint_drill(name, argv, base, work, args.runs, rng, args.sigint_within)
+            elif args.mode == "torn":
+                rows = torn_drill(name, argv, urls, work, args.last)
+            elif args.mode == "disk":
+                rows = disk_drill(name, argv, urls, work, [float(f) for f in args.fractions.split(",")])
+            elif name.startswith("retry-"):
+                rows = retry_drill(syn, url, work, args.kills, rng, args.first, args.n_trials, args.epochs, args.episodes)
+            else:
+                rows = drill(name, argv, urls, work, args.kills, rng)
+            print(json.dumps(rows), flush=True)
+            log.write(json.dumps(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
