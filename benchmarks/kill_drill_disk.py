@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,35 +62,62 @@ def main() -> None:
         size = allocated(ref)
         for fraction in (float(f) for f in args.fractions.split(",")):
             room = max(4096 * 4, int(size * fraction) // 4096 * 4096)
-            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", str(mnt)], check=True)
-            try:
-                folder = mnt / "f"
-                folder.mkdir()
-                (folder / "tiny.toml").write_text(TINY)
-                first = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
-                row: dict[str, Any] = {"command": name, "room": room, "of": size, "exit": first.returncode}
-                lines = first.stderr.strip().splitlines()
-                row["lines"] = len(lines)
-                row["last"] = lines[-1][:300] if lines else ""
-                row["traceback"] = "Traceback" in first.stderr
-                before = completed(folder, urls)
-                subprocess.run(["mount", "-o", "remount,size=256m", str(mnt)], check=True)
-                again = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
-                row["again_exit"] = again.returncode
-                if again.returncode:
-                    row["again_last"] = again.stderr.strip().splitlines()[-1:]
-                else:
-                    now = completed(folder, urls)
-                    row["redone"] = sum(1 for k, v in before.items() if now.get(k) != v)
-                    row["complete_trials"], row["reference_trials"] = len(now), len(completed(ref, urls))
-                    if name == "distill-disk":
-                        got, want = (load_file(str(f / "d" / "synthetic.safetensors")) for f in (folder, ref))
-                        row["equal_to_uninterrupted"] = got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
-                    else:
-                        row["equal_to_uninterrupted"] = result(name, folder, urls) == result(name, ref, urls)
-                print(json.dumps(row), flush=True)
-            finally:
-                subprocess.run(["umount", "--lazy", str(mnt)], check=False)  # a command's last child may still hold it
+
+            def equal(folder: Path, name: str = name, ref: Path = ref, urls: list[str] = urls) -> bool:
+                if name == "distill-disk":
+                    got, want = (load_file(str(f / "d" / "synthetic.safetensors")) for f in (folder, ref))
+                    return bool(got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want))
+                return bool(result(name, folder, urls) == result(name, ref, urls))
+
+            full_disk_row(name, command, env, (mnt, room, size), ref, urls, equal, TINY)
+
+
+def outputs(ref: Path, inputs: tuple[str, ...] = ("tiny.toml",)) -> list[str]:
+    """The files a command wrote in its folder, the last written first."""
+    files = [p for p in ref.rglob("*") if p.is_file() and p.name not in inputs]
+    return [str(p.relative_to(ref)) for p in sorted(files, key=lambda p: p.stat().st_mtime_ns, reverse=True)]
+
+
+def full_disk_row(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    disk: tuple[Path, int, int],
+    ref: Path,
+    urls: list[str],
+    equal: Callable[[Path], bool],
+    toml: str | None = None,
+) -> dict[str, Any]:
+    """``command`` in a tmpfs mounted at ``disk``'s folder with ``disk``'s room (of the ``size`` its uninterrupted run
+    ``ref`` took; as root), then room made and the same command again: its first exit, lines and files, then exit,
+    redone trials, and ``equal`` of the folder (the result an uninterrupted run's). Printed and returned (also
+    kill_drill_retry.py's)."""
+    mnt, room, size = disk
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", str(mnt)], check=True)
+    try:
+        folder = mnt / "f"
+        folder.mkdir()
+        if toml is not None:
+            (folder / "tiny.toml").write_text(toml)
+        first = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
+        lines = first.stderr.strip().splitlines()
+        row: dict[str, Any] = {"command": name, "room": room, "of": size, "exit": first.returncode, "lines": len(lines)}
+        row |= {"last": lines[-1][:300] if lines else "", "traceback": "Traceback" in first.stderr, "files": outputs(folder)}
+        before = completed(folder, urls)
+        subprocess.run(["mount", "-o", "remount,size=256m", str(mnt)], check=True)
+        again = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
+        row["again_exit"] = again.returncode
+        if again.returncode:
+            row["again_last"] = again.stderr.strip().splitlines()[-1:]
+        else:
+            now = completed(folder, urls)
+            row["redone"] = sum(1 for k, v in before.items() if now.get(k) != v)
+            row["complete_trials"], row["reference_trials"] = len(now), len(completed(ref, urls))
+            row["equal_to_uninterrupted"] = equal(folder)
+        print(json.dumps(row), flush=True)
+        return row
+    finally:
+        subprocess.run(["umount", "--lazy", str(mnt)], check=False)  # a command's last child may still hold it
 
 
 if __name__ == "__main__":

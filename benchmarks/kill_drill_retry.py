@@ -36,8 +36,9 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kill_drill_commands import TINY, completed, drill, result, storage_of
+from kill_drill_disk import full_disk_row, outputs
 from kill_drill_sigint import outcome
-from kill_drill_torn import verdict as torn_verdict
+from kill_drill_torn import torn_rows
 
 from nas_proxy.cli.common import ScriptParser
 
@@ -234,12 +235,6 @@ def sigint_drill(name: str, argv: list[str], base: Path | None, work: Path, runs
     return summary
 
 
-def outputs(ref: Path, inputs: tuple[str, ...] = ("tiny.toml",)) -> list[str]:
-    """The files a command wrote in its folder, the last written first."""
-    files = [p for p in ref.rglob("*") if p.is_file() and p.name not in inputs]
-    return [str(p.relative_to(ref)) for p in sorted(files, key=lambda p: p.stat().st_mtime_ns, reverse=True)]
-
-
 def torn_drill(name: str, argv: list[str], urls: list[str], work: Path, last: int) -> list[dict[str, Any]]:
     """The ``last`` files the uninterrupted run wrote and its journals, each cut to 0, 1, half, all but 1 byte; the
     command run again."""
@@ -247,18 +242,7 @@ def torn_drill(name: str, argv: list[str], urls: list[str], work: Path, last: in
     command = [sys.executable, "-m", "nas_proxy", *argv]
     ref, rows = work / name / "ref", []
     for rel in dict.fromkeys([*outputs(ref)[:last], *(u for u in urls if not u.startswith("sqlite"))]):
-        whole = (ref / rel).read_bytes()
-        for length in sorted({0, 1, len(whole) // 2, len(whole) - 1}):
-            folder = work / name / "torn"
-            shutil.rmtree(folder, ignore_errors=True)
-            shutil.copytree(ref, folder)
-            with open(folder / rel, "r+b") as f:
-                f.truncate(length)
-            done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
-            row: dict[str, Any] = {"command": name, "file": rel, "bytes": len(whole), "cut_to": length}
-            row["verdict"] = torn_verdict(done.returncode, done.stderr, folder / rel, whole, length)
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+        rows += torn_rows(name, command, env, work / name, rel)
     return rows
 
 
@@ -272,29 +256,11 @@ def disk_drill(name: str, argv: list[str], urls: list[str], work: Path, fraction
     size = int(subprocess.run(["du", "-s", "--block-size=1", str(ref)], capture_output=True, text=True, check=True).stdout.split()[0])
     for fraction in fractions:
         room = max(4096 * 4, int(size * fraction) // 4096 * 4096)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", str(mnt)], check=True)
-        try:
-            folder = mnt / "f"
-            folder.mkdir()
-            first = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
-            lines = first.stderr.strip().splitlines()
-            row: dict[str, Any] = {"command": name, "room": room, "of": size, "exit": first.returncode, "lines": len(lines)}
-            row |= {"last": lines[-1][:300] if lines else "", "traceback": "Traceback" in first.stderr, "files": outputs(folder)}
-            before = completed(folder, urls)
-            subprocess.run(["mount", "-o", "remount,size=256m", str(mnt)], check=True)
-            again = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
-            row["again_exit"] = again.returncode
-            if again.returncode:
-                row["again_last"] = again.stderr.strip().splitlines()[-1:]
-            else:
-                now = completed(folder, urls)
-                row["redone"] = sum(1 for k, v in before.items() if now.get(k) != v)
-                row["complete_trials"], row["reference_trials"] = len(now), len(completed(ref, urls))
-                row["equal_to_uninterrupted"] = result(name, folder, urls) == result(name, ref, urls)
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-        finally:
-            subprocess.run(["umount", "--lazy", str(mnt)], check=False)
+
+        def equal(folder: Path) -> bool:
+            return bool(result(name, folder, urls) == result(name, ref, urls))
+
+        rows.append(full_disk_row(name, command, env, (mnt, room, size), ref, urls, equal))
     return rows
 
 

@@ -89,17 +89,25 @@ def main() -> None:
             continue
         command = [sys.executable, "-m", "nas_proxy", *todo[name]]
         for rel in files:
-            whole = (work / name / "ref" / rel).read_bytes()
-            for length in sorted({0, 1, len(whole) // 2, len(whole) - 1}):
-                folder = work / name / "torn"
-                shutil.rmtree(folder, ignore_errors=True)
-                shutil.copytree(work / name / "ref", folder)
-                with open(folder / rel, "r+b") as f:
-                    f.truncate(length)
-                done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
-                row: dict[str, Any] = {"command": name, "file": rel, "bytes": len(whole), "cut_to": length}
-                row["verdict"] = verdict(done.returncode, done.stderr, folder / rel, whole, length)
-                print(json.dumps(row), flush=True)
+            torn_rows(name, command, env, work / name, rel)
+
+
+def torn_rows(name: str, command: list[str], env: dict[str, str], where: Path, rel: str) -> list[dict[str, Any]]:
+    """``command`` run again on a copy of ``where/ref`` whose file ``rel`` is cut to 0, 1, half and all but one of its
+    bytes (in ``where/torn``): a row per cut, printed as it comes (also kill_drill_retry.py's)."""
+    whole, rows = (where / "ref" / rel).read_bytes(), []
+    for length in sorted({0, 1, len(whole) // 2, len(whole) - 1}):
+        folder = where / "torn"
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(where / "ref", folder)
+        with open(folder / rel, "r+b") as f:
+            f.truncate(length)
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
+        row: dict[str, Any] = {"command": name, "file": rel, "bytes": len(whole), "cut_to": length}
+        row["verdict"] = verdict(done.returncode, done.stderr, folder / rel, whole, length)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
 
 
 if __name__ == "__main__":
