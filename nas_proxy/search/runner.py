@@ -38,7 +38,7 @@ from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
 from nas_proxy.search.repeats import Reaper, answer, answer_given_up, given_up_before, scored_before, trained_elsewhere
 from nas_proxy.search.retry import FAIL_KIND_ATTR, UNBUILDABLE, UNBUILT, recording_kind, retry_failed
-from nas_proxy.search.study import ATTR, REPEAT_ATTR, check_before, create_or_check, export, ranked, recorded_set, trial_summary
+from nas_proxy.search.study import ATTR, DRAWN_ATTR, REPEAT_ATTR, check_before, create_or_check, export, ranked, recorded_set, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget, uncounted
@@ -184,7 +184,7 @@ def make_objective(
             raise BudgetReachedError(f"trial {trial.number} is beyond the budget of {total}")
         spec = space.sample(trial)
         aid = arch_id(spec)
-        trial.set_user_attr("arch_id", aid)  # the spec is the trial's parameters (search.study.spec_of checks them against it)
+        trial.set_user_attr(DRAWN_ATTR, aid)  # the spec is the trial's parameters (search.study.spec_of checks them against it)
         trial.set_user_attr("proxy", target.name)
         earlier = scored_before(trial.study, aid, trial.number) or trained_elsewhere(trial, aid, reap)
         if earlier is not None:  # samplers propose a candidate again (TPE often does): its score is in the study

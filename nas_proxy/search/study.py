@@ -30,11 +30,13 @@ from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
 from nas_proxy.studies import kinds
 from nas_proxy.studies.identity import worker_tag
 from nas_proxy.studies.kinds import StudyNotFoundError
+from nas_proxy.studies.requeue import mark_drawn
 from nas_proxy.studies.spec_attrs import spec_from_attrs
 from nas_proxy.studies.workers import load_study
 from nas_proxy.utils import derive_seed
 
 KIND = "search"
+DRAWN_ATTR = "arch_id"  # the objective records it as soon as a trial's candidate is drawn whole (studies.requeue.mark_drawn)
 REPEAT_ATTR = "repeat_of"  # a trial answered from an earlier one of the same architecture (search.runner): that trial's number
 ATTR = "nasproxy"  # study user attribute: the search's configuration and fingerprint
 
@@ -49,12 +51,14 @@ def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, finge
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=_pruner(config))
         if ATTR in study.user_attrs or study.trials or list(study.directions) != config.directions:
             _check_same(study, name, config, fingerprint)
+            mark_drawn(study, DRAWN_ATTR)  # (a study of an earlier search: marked as it is resumed)
             return study
         # an empty study whose creation was interrupted before its settings were stored: adopt it
     else:
         study = optuna.create_study(study_name=name, storage=storage, directions=config.directions, sampler=sampler, pruner=_pruner(config))
     study.set_user_attr(ATTR, {"config": config.to_dict(), **fingerprint})
     kinds.mark(study, KIND)
+    mark_drawn(study, DRAWN_ATTR)
     names = [OBJECTIVES.get(o).metric for o in config.objectives]
     if not fingerprint.get("proxy_trains", True):  # a training-free score is no accuracy
         names[0] = str(fingerprint["proxy"])
@@ -64,8 +68,8 @@ def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, finge
 
 class DrawSeeded(optuna.samplers.BaseSampler):
     """The study's sampler, made anew before each trial with a seed derived from the process's seed and
-    the number of candidates drawn before it (trials with parameters that were not fixed: a re-queued
-    trial's copy and a ladder's climber do not count). A search killed and run again then draws what an
+    the number of candidates drawn before it (trials with parameters that were not fixed and drawn whole: a re-queued
+    trial's copy, a ladder's climber and a draw cut short by a kill do not count). A search killed and run again then draws what an
     uninterrupted one draws, and never the first run's candidates again in order; two workers (seed + k)
     draw from different streams."""
 
@@ -81,8 +85,11 @@ class DrawSeeded(optuna.samplers.BaseSampler):
         for key, value in worker_tag(study._storage).items():
             if trial.user_attrs.get(key) != value:
                 study._storage.set_trial_user_attr(trial._trial_id, key, value)  # (Optuna has no public accessor)
+        # a draw cut short by a kill (some parameters, no DRAWN_ATTR) is none: its candidate is drawn again with its seed
         drawn = sum(
-            1 for t in study.get_trials(deepcopy=False) if t.number != trial.number and t.params and "fixed_params" not in t.system_attrs
+            1
+            for t in study.get_trials(deepcopy=False)
+            if t.number != trial.number and t.params and "fixed_params" not in t.system_attrs and DRAWN_ATTR in t.user_attrs
         )
         self._sampler = self._make(derive_seed(self._seed, "draw", drawn) % 2**31, self._n_objectives)
         self._sampler.before_trial(study, trial)

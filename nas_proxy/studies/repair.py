@@ -26,7 +26,7 @@ from nas_proxy.studies.crashes import CRASH_ATTR, crash_dump, remove_if_blank
 from nas_proxy.studies.identity import OOM_ATTR
 from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 from nas_proxy.studies.liveness import ended, gone_by_tag, is_dead, settle, taken_by
-from nas_proxy.studies.requeue import MAX_RETRY, carried, enqueue_once, retries_of
+from nas_proxy.studies.requeue import MAX_RETRY, candidate_params, carried, enqueue_once, retries_of
 
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
 GIVEN_UP = "not retried after"  # in the fail_reason of a dead worker's trial whose retries are spent (MAX_RETRY)
@@ -86,8 +86,9 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
         remove_if_blank(t)  # the file a worker killed outright left empty; a dump (maybe another trial's) stays for the user
     kept = carried(t.user_attrs)
     # the parameters it had, with those it was queued with: one killed while recording them (a queued training's
-    # spec as its parameters) had only some, and the re-queued trial sampled the rest anew, other than its spec's
-    params = t.params | (t.system_attrs.get("fixed_params") or {})
+    # spec as its parameters) had only some, and the re-queued trial sampled the rest anew, other than its spec's;
+    # a sampled trial killed while drawing: none (its candidate drawn anew, with its seed: candidate_params)
+    params = candidate_params(study, t)
     if (params or kept) and (retries < MAX_RETRY or not counted):  # a sampled trial by its parameters, a queued training by its spec
         enqueue_once(study, params, {**kept, "retry_of": t.number, "retries": retries + counted})
     return True

@@ -13,7 +13,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from nas_proxy import interrupts
 from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
@@ -25,6 +25,9 @@ CARRIED = (JSON_ATTR, "seed", "arch_id", "space", "candidate")
 # and those named with these prefixes: a queued training's spec, a ladder's climber's rung and the
 # scores of the rungs below (nas_proxy.search.ladder)
 CARRIED_PREFIXES = (PREFIX, "rung")
+# study user attribute: the trial user attribute its objective records once a sampled trial's candidate is drawn whole
+# (a search's arch_id, search.study.create_or_check): one killed before has no candidate to queue (candidate_params)
+DRAWN_MARK = "nasproxy_drawn_attr"
 
 
 @contextmanager
@@ -49,8 +52,27 @@ def _candidate(trial: optuna.Trial) -> tuple[dict[str, Any], dict[str, Any]]:
     before sampling had none yet), and its :func:`carried` attributes (a queued training's spec, for a study of
     trainings queued without a space's parameters, ``{}``: before stop 48 such a training stopped by Ctrl-C, or
     whose storage failed, was not queued again, and ``requeued`` said it was)."""
-    fixed = trial.study.get_trials(deepcopy=False)[trial.number].system_attrs.get("fixed_params") or {}
-    return trial.params | fixed, carried(trial.user_attrs)
+    return candidate_params(trial.study, trial.study.get_trials(deepcopy=False)[trial.number]), carried(trial.user_attrs)
+
+
+def candidate_params(study: optuna.Study, t: FrozenTrial) -> dict[str, Any]:
+    """The parameters a copy of ``t`` is queued with: those it had, with those it was queued with (one killed while
+    recording them had only some). A sampled trial (none queued) of a study that names its mark of a whole draw
+    (:data:`DRAWN_MARK`: a search's ``arch_id``) without that mark was cut short between two of its parameters'
+    writes: it has none. Before chase56 its copy was queued with those it had and drew the rest with the next draw's
+    seed, a candidate the uninterrupted search never drew (drill56's SQLite episode); the sampler now draws it anew
+    with the seed it had (:class:`~nas_proxy.search.study.DrawSeeded` counts whole draws only)."""
+    fixed = t.system_attrs.get("fixed_params")
+    if fixed is None and (mark := study.user_attrs.get(DRAWN_MARK)) is not None and mark not in t.user_attrs:
+        return {}
+    return t.params | (fixed or {})
+
+
+def mark_drawn(study: optuna.Study, attr: str) -> None:
+    """Record in ``study`` that its objective sets the trial user attribute ``attr`` once a candidate is drawn whole
+    (:data:`DRAWN_MARK`; written once)."""
+    if study.user_attrs.get(DRAWN_MARK) != attr:
+        study.set_user_attr(DRAWN_MARK, attr)
 
 
 def carried(user_attrs: dict[str, Any]) -> dict[str, Any]:
@@ -96,4 +118,16 @@ def requeued(trial: optuna.Trial, counted: bool = True) -> bool:
     return False
 
 
-__all__ = ["CARRIED", "CARRIED_PREFIXES", "MAX_RETRY", "carried", "enqueue_once", "requeued", "requeued_if_interrupted", "retries_of"]
+__all__ = [
+    "CARRIED",
+    "CARRIED_PREFIXES",
+    "DRAWN_MARK",
+    "MAX_RETRY",
+    "candidate_params",
+    "carried",
+    "enqueue_once",
+    "mark_drawn",
+    "requeued",
+    "requeued_if_interrupted",
+    "retries_of",
+]
