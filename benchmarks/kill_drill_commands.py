@@ -164,20 +164,34 @@ def drill(
         now = completed(folder, urls)
         redone += sum(1 for k, v in seen.items() if now.get(k) != v)
         seen = now
-        print(
-            json.dumps({"command": name, "kill": len(row["kills"]), "at": at, "complete_now": len(now), "redone_so_far": redone}),
-            flush=True,
-        )
+        said_kill(name, row, at, len(now), redone)
+    final = finish(command, folder, env, urls, row, seen, redone)
+    if final is None:
+        return row
+    row |= {"complete_trials": len(final), "reference_trials": expected_n}
+    row["equal_to_uninterrupted"] = result(name, folder, urls) == expected
+    return row
+
+
+def said_kill(name: str, row: dict[str, Any], at: float, complete: int, redone: int) -> None:
+    """One line of progress after a kill (also kill_drill_retry.py's)."""
+    print(json.dumps({"command": name, "kill": len(row["kills"]), "at": at, "complete_now": complete, "redone_so_far": redone}), flush=True)
+
+
+def finish(
+    command: list[str], folder: Path, env: dict[str, str], urls: list[str], row: dict[str, Any], seen: dict[Any, Any], redone: int
+) -> dict[Any, Any] | None:
+    """The same command once more after the last kill, to its end: its exit (and last line) into ``row``; the trials
+    complete then, with the trials ``seen`` complete before it and changed since counted into ``row['redone']``; None
+    where it failed (also kill_drill_retry.py's)."""
     done = subprocess.run(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     row["final_exit"] = done.returncode
     if done.returncode != 0:
         row["final_line"] = done.stderr.strip().splitlines()[-1:]
-        return row
+        return None
     now = completed(folder, urls)
-    redone += sum(1 for k, v in seen.items() if now.get(k) != v)
-    row |= {"redone": redone, "complete_trials": len(now), "reference_trials": expected_n}
-    row["equal_to_uninterrupted"] = result(name, folder, urls) == expected
-    return row
+    row["redone"] = redone + sum(1 for k, v in seen.items() if now.get(k) != v)
+    return now
 
 
 def main() -> None:

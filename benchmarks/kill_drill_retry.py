@@ -35,7 +35,7 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kill_drill_commands import TINY, completed, drill, result, storage_of
+from kill_drill_commands import TINY, completed, drill, finish, result, said_kill, storage_of
 from kill_drill_disk import full_disk_row, outputs
 from kill_drill_sigint import outcome
 from kill_drill_torn import torn_rows
@@ -155,19 +155,12 @@ def retry_drill(
             print(json.dumps(judged), flush=True)
             folder, seen = fresh("drill"), {}
             continue
-        print(
-            json.dumps({"command": name, "kill": len(row["kills"]), "at": at, "complete_now": len(now), "redone_so_far": redone}),
-            flush=True,
-        )
-    done = subprocess.run(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    row["final_exit"] = done.returncode
-    if done.returncode != 0:
-        row["final_line"] = done.stderr.strip().splitlines()[-1:]
+        said_kill(name, row, at, len(now), redone)
+    final = finish(command, folder, env, [url], row, seen, redone)
+    if final is None:
         return row
-    now = completed(folder, [url])
-    redone += sum(1 for k, v in seen.items() if now.get(k) != v)
-    row |= {"redone": redone, "final": verdict(folder, url, failed_arch, n)}
-    row["equal_to_uninterrupted"] = sorted((p, v) for p, v, _ in now.values()) == expected
+    row["final"] = verdict(folder, url, failed_arch, n)
+    row["equal_to_uninterrupted"] = sorted((p, v) for p, v, _ in final.values()) == expected
     return row
 
 
