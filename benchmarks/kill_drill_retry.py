@@ -35,7 +35,7 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kill_drill_commands import TINY, completed, drill, finish, result, said_kill, storage_of
+from kill_drill_commands import TINY, commands, completed, drill, finish, result, said_kill, storage_of
 from kill_drill_disk import full_disk_row, outputs
 from kill_drill_sigint import outcome
 from kill_drill_torn import torn_rows
@@ -165,14 +165,13 @@ def retry_drill(
 
 
 def small(syn: Path, truth: Path) -> dict[str, tuple[list[str], list[str]]]:
-    """calibrate and correlate, smaller than kill_drill_commands's (same output names, so its ``result`` reads them)."""
-    correlate = ["correlate", "--sample", "--space", "convnet-cpu", "--synthetic", str(syn), "--n-archs", "3"]
-    correlate += ["--full-epochs", "1", "--full-images", "40", "--bootstrap", "100", "--proxies", "synflow,datadam"]
-    correlate += ["--no-random-subset", "--device", "cpu", "--quiet", "--out", "c", "--gt-storage", "gt.log"]
-    calibrate = ["calibrate", "--truth", str(truth), "--space", "convnet-cpu", "--synthetic", str(syn), "--study", "c"]
-    calibrate += ["--storage", "c.log", "--folds", "2", "--trials", "2", "--epochs-choices", "1,2", "--bootstrap", "100"]
-    calibrate += ["--device", "cpu", "--quiet", "--out", "p.toml"]
-    return {"calibrate": (calibrate, ["c.log"]), "correlate": (correlate, ["gt.log"])}
+    """calibrate and correlate as kill_drill_commands runs them (same output names, so its ``result`` reads them), the
+    correlation's ground truth smaller: 1 epoch on 40 images."""
+    smaller = {"--full-epochs": "1", "--full-images": "40"}
+    made = commands(syn, truth)
+    correlate, storages = made["correlate"]
+    correlate = [smaller.get(correlate[k - 1], word) if k else word for k, word in enumerate(correlate)]
+    return {"calibrate": made["calibrate"], "correlate": (correlate, storages)}
 
 
 def retry_study(syn: Path, url: str, work: Path, first: int, epochs: int) -> Path:
