@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 from nas_proxy.errors import DuplicateNameError, NasProxyError, UnknownNameError, shown
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., object])
 
 
 class ReservedNameError(NasProxyError, ValueError):
@@ -31,12 +32,23 @@ def _origin(obj: object) -> str:
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', type(obj).__name__)}"
 
 
+_HELPERS: set[object] = set()  # the code of functions that register for their caller (:func:`registers`)
+
+
+def registers(function: F) -> F:
+    """Mark ``function`` as one that registers for its caller (``nas_proxy.proxies.register``'s decorator): a refused
+    registration names its caller's line, not this function's (review57: before, the note of a proxy kind registered
+    twice named nasproxy's own proxies/base.py)."""
+    _HELPERS.add(function.__code__)
+    return function
+
+
 def _registration_site() -> str:
-    """``FILE:LINE`` of the code that registers (the first caller outside this module: a plugin's
-    ``@REGISTRY.register(name)`` line, or its ``add`` call), or "?" where none is known."""
+    """``FILE:LINE`` of the code that registers (the first caller outside this module and the functions marked by
+    :func:`registers`: a plugin's ``@REGISTRY.register(name)`` line, or its ``add`` call), or "?" where none is known."""
     frame = sys._getframe(1)
     here = os.path.normcase(os.path.abspath(__file__))
-    while frame is not None and os.path.normcase(os.path.abspath(frame.f_code.co_filename)) == here:
+    while frame is not None and (os.path.normcase(os.path.abspath(frame.f_code.co_filename)) == here or frame.f_code in _HELPERS):
         frame = frame.f_back  # type: ignore[assignment]
     return "?" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 

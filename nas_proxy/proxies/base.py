@@ -19,7 +19,7 @@ from torch import Tensor
 
 from nas_proxy.digests import json_sha256
 from nas_proxy.protocols import ZERO_COST_BATCH
-from nas_proxy.registry import Registry
+from nas_proxy.registry import Registry, registers
 from nas_proxy.spaces import SearchSpace
 from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig
 from nas_proxy.trainers.synthetic_set import ProxyConfig
@@ -213,6 +213,7 @@ PROXY_KINDS: Registry[type[Proxy]] = Registry("proxy kind")  # kind -> class
 def register(kind: str) -> Callable[[P], P]:
     """Class decorator: ``@register("mine")`` makes the class's proxies available to every run."""
 
+    @registers  # a refused registration names the user's @register line, not this one
     def add(cls: P) -> P:
         PROXY_KINDS.add(kind, cls)
         cls.kind = kind

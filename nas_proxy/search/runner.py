@@ -461,6 +461,8 @@ def search(
         if study.user_attrs.get(BUDGET_ATTR) != n_trials:  # the same command again adds nothing to the journal
             study.set_user_attr(BUDGET_ATTR, n_trials)
         first = len(study.get_trials(deepcopy=False))  # the trials made before this command (their failures are not its)
+        # but for those queued before it (a killed command's retries, a Ctrl-C's copy), which this command trains
+        queued = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
         retried = retry_failed(study, n_trials)  # each architecture that only failed, once more, first in line
         attach_study_extras(study, target, config, opened)
     options = [
@@ -477,7 +479,7 @@ def search(
     fail_dead_trials(study, opened.backend)  # a worker killed after this process's last trial
     states = _states(study, len(deaths))
     timed_out = timeout is not None and time.monotonic() - begun >= timeout
-    unmet = _unmet(study, n_trials, states, timed_out, first)
+    unmet = _unmet(study, n_trials, states, timed_out, first, queued)
     promotion = None
     if promote and unmet is None:  # the K best of the whole budget, not of what happened to finish
         promotion = promote_best(
@@ -557,15 +559,19 @@ def _given_up(study: optuna.Study) -> list[dict[str, Any]]:
     ]
 
 
-def _unmet(study: optuna.Study, n_trials: int, states: dict[str, int], timed_out: bool, first: int = 0) -> str | None:
+def _unmet(
+    study: optuna.Study, n_trials: int, states: dict[str, int], timed_out: bool, first: int = 0, queued: Collection[int] = ()
+) -> str | None:
     """Why fewer than ``n_trials`` trials count (the cause, without the remedy), or None when they all do. ``first``:
     the number of this command's first trial: the failures before it spent no trial this command's workers started
-    (before stop 56 a search whose retries of 3 failed architectures failed again said "6 trials failed")."""
+    (before stop 56 a search whose retries of 3 failed architectures failed again said "6 trials failed"); ``queued``:
+    the trials queued before it, which it trains (a killed command's retries: before review57 their failures here were
+    'no reason recorded')."""
     done = counted(study)
     if done >= n_trials:
         return None
     failed = [
-        t.number >= first
+        t.number >= first or t.number in queued
         for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
         if not t.user_attrs.get("beyond_budget") and not uncounted(t)
     ]
