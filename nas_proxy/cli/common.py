@@ -309,6 +309,8 @@ def missing_required(args: argparse.Namespace, extra: Sequence[Missing] = ()) ->
     missing += extra
     if not missing:
         return
+    # a mistake in the file (a key in the wrong table, a value of the wrong type) is the real cause: said first
+    check_file(getattr(args, "command", ""), Config(config_files(args)))
     keys: dict[str, list[str]] = {}  # table -> the keys that would do
     for m in missing:
         if m.table is not None and m.key is not None:
@@ -318,6 +320,48 @@ def missing_required(args: argparse.Namespace, extra: Sequence[Missing] = ()) ->
     raise InvalidArgumentError(
         f"the following arguments are required: {', '.join(m.name for m in missing)}{f'; {also}' if also else ''}{see}"
     )
+
+
+WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # the fields of [worker] no file sets: --quiet and the heartbeat flags only
+
+FileTable = tuple[str, tuple[type, ...], tuple[str, ...]]  # a table's name, the dataclasses of its keys, the fields a file may not set
+
+
+def file_tables(command: str) -> list[FileTable]:
+    """The tables of a ``--config`` file that ``command`` reads (its sub-tables through their fields), each with the
+    dataclasses whose fields its keys set and the fields a file may not set: what :func:`check_file` checks."""
+    from nas_proxy.correlate.config import CorrelateConfig
+    from nas_proxy.distill.config import DistillConfig, SoftLabelConfig
+    from nas_proxy.protocols import EvaluateOptions
+    from nas_proxy.search.config import DashboardOptions, SearchConfig, TrainBestConfig
+    from nas_proxy.studies.kinds import WorkerOptions
+
+    search: list[FileTable] = [("search", (SearchConfig, configs.SearchBudget), ())]
+    tables: dict[str, list[FileTable]] = {
+        "distill": [("distill", (DistillConfig,), ())],
+        "soft-labels": [("distill.soft_labels", (SoftLabelConfig,), ())],
+        "evaluate": [("evaluate", (EvaluateOptions,), ())],
+        "search": search,
+        "score": search,
+        "worker": [("worker", (WorkerOptions,), WORKER_NOT_FROM_FILE)],
+        "correlate": [("correlate", (CorrelateConfig, configs.CorrelateBudget), configs.CORRELATE_NOT_FROM_FILE)],
+        "dashboard": [("dashboard", (DashboardOptions,), ())],
+        "train": [("train", (TrainBestConfig,), ())],
+    }
+    return tables.get(command, [])
+
+
+def check_file(command: str, file: Config) -> None:
+    """Refuse the first mistake of ``file`` in the tables ``command`` reads (:func:`file_tables`): a key that is no
+    option there (a value put in the wrong table: ``[distill.distill] ipc = 1``), a value of the wrong type, as the
+    command refuses it once it runs. :func:`missing_required` calls it before it names a missing option: before fix57b
+    "the following arguments are required: --ipc" hid the file's mistake, the real cause."""
+    for name, classes, not_from_file in file_tables(command):
+        allowed = configs.fields(*classes) - set(not_from_file)
+        tbl, where = file.table(name, device="device" in allowed), file.where(name)
+        configs.check_keys(where, tbl, allowed)
+        for cls in classes:
+            configs.values(cls, tbl, where)
 
 
 def show(value: Any) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
 from nas_proxy.cli.common import (
+    WORKER_NOT_FROM_FILE,
     Config,
     Missing,
     Subparsers,
@@ -27,8 +28,6 @@ from nas_proxy.cli.types import finite_float, integer, nonempty
 
 if TYPE_CHECKING:
     from nas_proxy.search.runner import SearchResult
-
-WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat flags only
 
 
 def add_heartbeat_options(p: argparse.ArgumentParser) -> None:
