@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 from nas_proxy import checks, configs
 from nas_proxy.cli.types import nonempty
 from nas_proxy.configs import default_of
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, one_line, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, one_line, printed_line, shown
 
 Subparsers = argparse._SubParsersAction
 # the tables a --config file may hold (each command reads its own; see nas_proxy.configs)
@@ -444,9 +444,10 @@ def shell_word(text: str, path: bool = False) -> str:
 
 
 def _plain(c: str) -> bool:
-    """Whether ``c`` may stand as itself in a command printed to copy: no control character, and one that standard
-    output and standard error can both show in their encoding."""
-    if ord(c) < 32 or ord(c) == 127:
+    """Whether ``c`` may stand as itself in a command printed to copy: printable (not a control character, nor one that
+    reorders the text around it or breaks its line: ``str.isprintable``), and one that standard output and standard
+    error can both show in their encoding."""
+    if not c.isprintable():  # before fix57b a control character alone (< 32, 127): '\u202e', '\x9b' stood as themselves
         return False
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -459,6 +460,25 @@ def _plain(c: str) -> bool:
 def _bytes(c: str) -> str:
     """``c`` as ANSI-C escapes of its bytes (UTF-8; a byte of a non-UTF-8 file name as that byte)."""
     return "".join(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogateescape"))
+
+
+def say(*lines: str, file: Any = None, flush: bool = False) -> None:
+    """Print each of ``lines`` as one line (on standard output; ``file``: another stream), each character a terminal
+    would act on or not show as itself spelled (:func:`nas_proxy.errors.printed_line`): the one way the commands print
+    what is not an error line (those: :func:`nas_proxy.errors.one_line`). A name read from a file or a storage, in a
+    line, can neither drive the terminal nor break the line; a path meant to be copied is put in it with
+    :func:`path_shown` or :func:`shell_word`, whose words are spelled already and read back as the name."""
+    for line in lines:
+        print(printed_line(line), file=file, flush=flush)
+
+
+def path_shown(path: str | os.PathLike[str]) -> str:
+    """``path`` for a line of output: as it is where each character stands as itself (printable, and in the encoding of
+    standard output and error), else as the one shell word that reads back as it (:func:`shell_word`, ``$'a\\x1bb'``):
+    the line stays one line and drives nothing, and what is copied from it names the file (a path spelled as Python
+    writes it, ``'a\\x1bb'``, would name another)."""
+    text = os.fspath(path)
+    return text if all(_plain(c) for c in text) else shell_word(text, path=True)
 
 
 def dashboard_command(study: str, storage: str) -> str:
@@ -603,8 +623,8 @@ class ProgressBars:
     def on_progress(self, event: Any) -> None:
         from tqdm import tqdm
 
-        if event.message:
-            tqdm.write(event.message, file=sys.stderr)
+        if event.message:  # a line of the library's, which may quote a name read from a file (spelled: see say)
+            tqdm.write(printed_line(event.message), file=sys.stderr)
         bar = self.bars.get(event.stage)
         if event.closed:
             if bar is not None:
@@ -618,11 +638,11 @@ class ProgressBars:
         if bar is None:
             unit = getattr(event, "unit", "arch")
             bar = self.bars[event.stage] = tqdm(
-                total=event.total, initial=event.done, desc=event.stage, unit=unit, dynamic_ncols=True, file=sys.stderr
+                total=event.total, initial=event.done, desc=printed_line(event.stage), unit=unit, dynamic_ncols=True, file=sys.stderr
             )
         bar.total = event.total
         if getattr(event, "note", ""):
-            bar.set_postfix_str(event.note, refresh=False)
+            bar.set_postfix_str(printed_line(event.note), refresh=False)
         bar.update(event.done - bar.n)  # redrawn at tqdm's own pace
         if event.done >= event.total:
             bar.close()
@@ -647,6 +667,4 @@ def print_verdict(result: Any) -> None:
     """The report's opening sentences (``report.verdict``), as plain text."""
     from nas_proxy.report.verdict import verdict
 
-    print("verdict:")
-    for sentence in verdict(result):
-        print("  " + sentence.replace("**", ""))
+    say("verdict:", *("  " + sentence.replace("**", "") for sentence in verdict(result)))
