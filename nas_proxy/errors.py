@@ -33,16 +33,26 @@ def shown(value: Any) -> str:
 LINE_MAX = 1000  # characters of an error or warning line the CLI prints
 
 
-def spelled(text: str) -> str:
+def spelled(text: str, keep: str = " \t\n\r") -> str:
     """``text`` with each character that is not printable (Python's ``str.isprintable``: Unicode's controls, format
     characters, separators other than the blank, surrogates, unassigned) but a blank, tab, newline or carriage return
     written as its escape (``\\x1b``, ``\\u202e``), as :func:`shown` quotes a value. Before branch probe55 a name read
     from a file or a folder (an image file's, a study's in a storage another program wrote) reached the terminal as it
     was: an escape sequence in it cleared the screen or coloured the line, a right-to-left override reversed the text
-    after it, and a line separator (U+2028) broke the one line in two where a reader splits lines."""
+    after it, and a line separator (U+2028) broke the one line in two where a reader splits lines. ``keep``: the
+    blanks left as they are (:func:`printed_line` keeps the blank alone)."""
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() or c in " \t\n\r" else repr(c)[1:-1] for c in text)
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
+
+
+def printed_line(text: str) -> str:
+    """``text`` as one line of output that is not an error (a command's stdout, a progress line): as :func:`spelled`,
+    a tab, newline and carriage return spelled too (``\\t``, ``\\n``, ``\\r``), nothing else changed or cut, so the
+    line is one line and holds what a user copies from it. Before fix57b a name read from a file or a storage
+    (a set's meta.json, a space file's description) reached stdout as it was: '\\x1b[2J' cleared the screen, '\\r'
+    rewrote the line's start and '\\u202e' reversed what followed."""
+    return spelled(text, keep=" ")
 
 
 # characters of a name that change how the text around it is shown, in words: a bidirectional embedding, override,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, command_line, option, print_json, shell_word
+from nas_proxy.cli.common import Config, Missing, Subparsers, add_quiet, command_line, option, path_shown, print_json, say, shell_word
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.errors import InvalidArgumentError
 
@@ -288,9 +288,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**result.to_dict(), "profile_path": str(out)})
         return 0
-    for line in summary(result):
-        print(line)
-    print(f"profile: {out}  (use it with --proxy-profile {shell_word(str(out), path=True)})")
+    say(*summary(result))
+    say(f"profile: {path_shown(out)}  (use it with --proxy-profile {shell_word(str(out), path=True)})")
     return 0
 
 
@@ -389,10 +388,12 @@ def cmd_choose_ladder(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(_ladder_json(kept, out, reused=True))
             else:
-                print(f"{out} already written (same inputs; nothing measured again): chosen {kept.ladder}; every candidate: {every}")
+                say(
+                    f"{path_shown(out)} already written (same inputs; nothing measured again): chosen {kept.ladder}; every candidate: {path_shown(every)}"
+                )
             return 0
         if why and not args.json:
-            print(why)
+            say(why)
         return _choose_and_write(args, config, (out, every), given, one_off, recorded, inputs, why or None)
 
 
@@ -459,10 +460,11 @@ def _choose_and_write(
     if args.json:
         print_json(_ladder_json(profile, out, reused=False, reason=reason))
         return 0
-    for line in ladder_summary(choice):
-        print(line)
-    print(f"every candidate: {every}")
-    print(f"profile: {out}  (search with it: nasproxy search --proxy-profile {shell_word(str(out), path=True)} --dataset NAME ...)")
+    say(*ladder_summary(choice))
+    say(f"every candidate: {path_shown(every)}")
+    say(
+        f"profile: {path_shown(out)}  (search with it: nasproxy search --proxy-profile {shell_word(str(out), path=True)} --dataset NAME ...)"
+    )
     return 0
 
 

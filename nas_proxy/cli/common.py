@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 from nas_proxy import checks, configs
 from nas_proxy.cli.types import nonempty
 from nas_proxy.configs import default_of
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, one_line, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, one_line, printed_line, shown
 
 Subparsers = argparse._SubParsersAction
 # the tables a --config file may hold (each command reads its own; see nas_proxy.configs)
@@ -309,6 +309,8 @@ def missing_required(args: argparse.Namespace, extra: Sequence[Missing] = ()) ->
     missing += extra
     if not missing:
         return
+    # a mistake in the file (a key in the wrong table, a value of the wrong type) is the real cause: said first
+    check_file(getattr(args, "command", ""), Config(config_files(args)))
     keys: dict[str, list[str]] = {}  # table -> the keys that would do
     for m in missing:
         if m.table is not None and m.key is not None:
@@ -318,6 +320,48 @@ def missing_required(args: argparse.Namespace, extra: Sequence[Missing] = ()) ->
     raise InvalidArgumentError(
         f"the following arguments are required: {', '.join(m.name for m in missing)}{f'; {also}' if also else ''}{see}"
     )
+
+
+WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # the fields of [worker] no file sets: --quiet and the heartbeat flags only
+
+FileTable = tuple[str, tuple[type, ...], tuple[str, ...]]  # a table's name, the dataclasses of its keys, the fields a file may not set
+
+
+def file_tables(command: str) -> list[FileTable]:
+    """The tables of a ``--config`` file that ``command`` reads (its sub-tables through their fields), each with the
+    dataclasses whose fields its keys set and the fields a file may not set: what :func:`check_file` checks."""
+    from nas_proxy.correlate.config import CorrelateConfig
+    from nas_proxy.distill.config import DistillConfig, SoftLabelConfig
+    from nas_proxy.protocols import EvaluateOptions
+    from nas_proxy.search.config import DashboardOptions, SearchConfig, TrainBestConfig
+    from nas_proxy.studies.kinds import WorkerOptions
+
+    search: list[FileTable] = [("search", (SearchConfig, configs.SearchBudget), ())]
+    tables: dict[str, list[FileTable]] = {
+        "distill": [("distill", (DistillConfig,), ())],
+        "soft-labels": [("distill.soft_labels", (SoftLabelConfig,), ())],
+        "evaluate": [("evaluate", (EvaluateOptions,), ())],
+        "search": search,
+        "score": search,
+        "worker": [("worker", (WorkerOptions,), WORKER_NOT_FROM_FILE)],
+        "correlate": [("correlate", (CorrelateConfig, configs.CorrelateBudget), configs.CORRELATE_NOT_FROM_FILE)],
+        "dashboard": [("dashboard", (DashboardOptions,), ())],
+        "train": [("train", (TrainBestConfig,), ())],
+    }
+    return tables.get(command, [])
+
+
+def check_file(command: str, file: Config) -> None:
+    """Refuse the first mistake of ``file`` in the tables ``command`` reads (:func:`file_tables`): a key that is no
+    option there (a value put in the wrong table: ``[distill.distill] ipc = 1``), a value of the wrong type, as the
+    command refuses it once it runs. :func:`missing_required` calls it before it names a missing option: before fix57b
+    "the following arguments are required: --ipc" hid the file's mistake, the real cause."""
+    for name, classes, not_from_file in file_tables(command):
+        allowed = configs.fields(*classes) - set(not_from_file)
+        tbl, where = file.table(name, device="device" in allowed), file.where(name)
+        configs.check_keys(where, tbl, allowed)
+        for cls in classes:
+            configs.values(cls, tbl, where)
 
 
 def show(value: Any) -> str:
@@ -400,9 +444,10 @@ def shell_word(text: str, path: bool = False) -> str:
 
 
 def _plain(c: str) -> bool:
-    """Whether ``c`` may stand as itself in a command printed to copy: no control character, and one that standard
-    output and standard error can both show in their encoding."""
-    if ord(c) < 32 or ord(c) == 127:
+    """Whether ``c`` may stand as itself in a command printed to copy: printable (not a control character, nor one that
+    reorders the text around it or breaks its line: ``str.isprintable``), and one that standard output and standard
+    error can both show in their encoding."""
+    if not c.isprintable():  # before fix57b a control character alone (< 32, 127): '\u202e', '\x9b' stood as themselves
         return False
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -415,6 +460,25 @@ def _plain(c: str) -> bool:
 def _bytes(c: str) -> str:
     """``c`` as ANSI-C escapes of its bytes (UTF-8; a byte of a non-UTF-8 file name as that byte)."""
     return "".join(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogateescape"))
+
+
+def say(*lines: str, file: Any = None, flush: bool = False) -> None:
+    """Print each of ``lines`` as one line (on standard output; ``file``: another stream), each character a terminal
+    would act on or not show as itself spelled (:func:`nas_proxy.errors.printed_line`): the one way the commands print
+    what is not an error line (those: :func:`nas_proxy.errors.one_line`). A name read from a file or a storage, in a
+    line, can neither drive the terminal nor break the line; a path meant to be copied is put in it with
+    :func:`path_shown` or :func:`shell_word`, whose words are spelled already and read back as the name."""
+    for line in lines:
+        print(printed_line(line), file=file, flush=flush)
+
+
+def path_shown(path: str | os.PathLike[str]) -> str:
+    """``path`` for a line of output: as it is where each character stands as itself (printable, and in the encoding of
+    standard output and error), else as the one shell word that reads back as it (:func:`shell_word`, ``$'a\\x1bb'``):
+    the line stays one line and drives nothing, and what is copied from it names the file (a path spelled as Python
+    writes it, ``'a\\x1bb'``, would name another)."""
+    text = os.fspath(path)
+    return text if all(_plain(c) for c in text) else shell_word(text, path=True)
 
 
 def dashboard_command(study: str, storage: str) -> str:
@@ -559,8 +623,8 @@ class ProgressBars:
     def on_progress(self, event: Any) -> None:
         from tqdm import tqdm
 
-        if event.message:
-            tqdm.write(event.message, file=sys.stderr)
+        if event.message:  # a line of the library's, which may quote a name read from a file (spelled: see say)
+            tqdm.write(printed_line(event.message), file=sys.stderr)
         bar = self.bars.get(event.stage)
         if event.closed:
             if bar is not None:
@@ -574,11 +638,11 @@ class ProgressBars:
         if bar is None:
             unit = getattr(event, "unit", "arch")
             bar = self.bars[event.stage] = tqdm(
-                total=event.total, initial=event.done, desc=event.stage, unit=unit, dynamic_ncols=True, file=sys.stderr
+                total=event.total, initial=event.done, desc=printed_line(event.stage), unit=unit, dynamic_ncols=True, file=sys.stderr
             )
         bar.total = event.total
         if getattr(event, "note", ""):
-            bar.set_postfix_str(event.note, refresh=False)
+            bar.set_postfix_str(printed_line(event.note), refresh=False)
         bar.update(event.done - bar.n)  # redrawn at tqdm's own pace
         if event.done >= event.total:
             bar.close()
@@ -603,6 +667,4 @@ def print_verdict(result: Any) -> None:
     """The report's opening sentences (``report.verdict``), as plain text."""
     from nas_proxy.report.verdict import verdict
 
-    print("verdict:")
-    for sentence in verdict(result):
-        print("  " + sentence.replace("**", ""))
+    say("verdict:", *("  " + sentence.replace("**", "") for sentence in verdict(result)))

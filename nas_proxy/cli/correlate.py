@@ -16,9 +16,11 @@ from nas_proxy.cli.common import (
     cuda_flags,
     off,
     option,
+    path_shown,
     print_json,
     print_verdict,
     save_config,
+    say,
 )
 from nas_proxy.cli.proxy_options import add_proxy_options, proxy_config
 from nas_proxy.cli.types import finite_float, integer, nonempty
@@ -209,8 +211,10 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     from nas_proxy.report.render import summary_lines
 
     for w in result.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    print("\n".join(summary_lines(result)))
+        say(f"warning: {w}", file=sys.stderr)
+    say(*summary_lines(result))
     print_verdict(result)
-    print(f"report: {result.out / 'report.html'}  ({result.out / 'report.md'}, results.csv, results.json, config.toml)")
+    say(
+        f"report: {path_shown(result.out / 'report.html')}  ({path_shown(result.out / 'report.md')}, results.csv, results.json, config.toml)"
+    )
     return 0

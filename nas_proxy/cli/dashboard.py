@@ -8,7 +8,7 @@ import signal
 import sys
 from types import FrameType
 
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, option, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, option, print_json, say
 from nas_proxy.cli.types import integer, nonempty
 from nas_proxy.search.config import DashboardOptions
 
@@ -56,7 +56,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"study": args.study, "url": url, "config": vars(o)})
         else:
-            print(f"optuna-dashboard for study {args.study!r} at {url} (Ctrl-C to stop)")
+            say(f"optuna-dashboard for study {args.study!r} at {url} (Ctrl-C to stop)")
         sys.stdout.flush()
 
     serve(args.study, args.storage, o.host, o.port, on_ready=ready)

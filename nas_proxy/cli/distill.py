@@ -17,8 +17,10 @@ from nas_proxy.cli.common import (
     from_config,
     off,
     option,
+    path_shown,
     print_json,
     save_config,
+    say,
     shell_word,
 )
 from nas_proxy.cli.soft_labels import add_soft_label_options, describe, soft_label_config
@@ -268,20 +270,20 @@ def cmd_distill(args: argparse.Namespace) -> int:
         m = result.meta
         loss = m["loss"]
         change = f"; loss {loss['first']['loss']:.4g} -> {loss['last']['loss']:.4g}" if loss.get("windows") else ""
-        print(
+        say(
             f"{m['method']}: {m['num_images']} images ({m['ipc']} per class) of {m['dataset']['name']}, {m['iterations_done']} iterations in {m['seconds']:.1f} s on {m['device']}{change}"
         )
         if "selection" in m:
             s = m["selection"]
             rho = "undefined" if s["chosen_spearman"] is None else f"{s['chosen_spearman']:.3f}"  # before stop 46: 17 digits
-            print(
+            say(
                 f"selection: kept iteration {s['chosen_iteration']} (Spearman {rho} on {len(s['calibration'])} calibration "
                 f"architectures; {len(s['scored'])} scored in {s['seconds']:.1f} s)"
             )
         if "soft_labels" in m:
-            print(describe(m))
-        print(
-            f"wrote {result.path}/ (synthetic.safetensors, meta.json, grid.png, config.toml); next: nasproxy evaluate {shell_word(str(result.path), path=True)}"
+            say(*describe(m))
+        say(
+            f"wrote {path_shown(result.path)}/ (synthetic.safetensors, meta.json, grid.png, config.toml); next: nasproxy evaluate {shell_word(str(result.path), path=True)}"
         )
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, off, option, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, off, option, print_json, say
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.protocols import EvaluateOptions, TrainConfig
 
@@ -72,13 +72,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         hard_labels=o.hard_labels,
     )
     if result.kept is None and result.reused < len(result.accuracies):  # (all of them kept before: nothing lost)
-        print(f"nasproxy evaluate: finished networks are not kept ({result.not_kept})", file=sys.stderr)
+        say(f"nasproxy evaluate: finished networks are not kept ({result.not_kept})", file=sys.stderr)
     if args.json:
         print_json({**result.to_dict(), "config": configs.plain({"evaluate": o})})
     else:
         s = result.synthetic
         reused = f", {result.reused} of them kept from an earlier call" if result.reused else ""
-        print(
+        say(
             f"{s['dataset']} {s['method']} ipc={s['ipc']}{' (soft labels)' if s['soft_labels'] else ''}: test accuracy {result.mean:.2f} +- {result.std:.2f} % over {len(result.accuracies)} runs "
             f"({o.train.epochs} epochs, {result.model}, {result.device}, {result.seconds:.0f} s{reused})"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nas_proxy.cli.common import Subparsers, add_quiet, dashboard_command, print_json, print_verdict
+from nas_proxy.cli.common import Subparsers, add_quiet, dashboard_command, path_shown, print_json, print_verdict, say
 from nas_proxy.cli.search import print_ladder, print_promoted
 from nas_proxy.cli.types import nonempty
 from nas_proxy.errors import InvalidArgumentError
@@ -50,7 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("the following arguments are required: preset (or --config FILE)")
 
     def stage(line: str) -> None:  # stdout belongs to the JSON with --json
-        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+        say(line, file=sys.stderr if args.json else sys.stdout, flush=True)
 
     done = run(
         preset, args.dataset, args.device, progress=not args.quiet, on_stage=None if args.quiet else stage, proxy_profile=args.proxy_profile
@@ -58,18 +58,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**{k: v for k, v in done.items() if k != "result"}, "result": done["result"].to_dict()})
         return 0
-    print("\n".join(summary_lines(done["result"])))
+    say(*summary_lines(done["result"]))
     if done["promotion"]:
         print_promoted(done["promotion"])
     if done.get("ladder"):
         print_ladder(done["ladder"])
     print_verdict(done["result"])
     if done["synthetic"]:  # none with a training-free or early-stopping proxy
-        print(f"synthetic set: {done['synthetic']}")
-    print(f"search:        {done['search']['best']}  (all trials: {done['search']['trials']})")
-    print(f"report:        {done['report']}")
-    print(f"config:        {done['config']}")
-    print(f"dashboard:     {dashboard_command(done['study'], done['storage'])}")
+        say(f"synthetic set: {path_shown(done['synthetic'])}")
+    say(f"search:        {path_shown(done['search']['best'])}  (all trials: {path_shown(done['search']['trials'])})")
+    say(f"report:        {path_shown(done['report'])}")
+    say(f"config:        {path_shown(done['config'])}")
+    say(f"dashboard:     {dashboard_command(done['study'], done['storage'])}")
     stages = ", ".join(f"{stage} {clock(s)}" for stage, s in done["seconds"].items())
-    print(f"time:          {stages}; total {clock(done['seconds_total'])} (wall clock)")
+    say(f"time:          {stages}; total {clock(done['seconds_total'])} (wall clock)")
     return 0

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
 from nas_proxy.cli.common import (
+    WORKER_NOT_FROM_FILE,
     Config,
     Missing,
     Subparsers,
@@ -19,16 +20,17 @@ from nas_proxy.cli.common import (
     default_of,
     from_config,
     option,
+    path_shown,
     print_json,
     save_config,
+    say,
 )
 from nas_proxy.cli.proxy_options import add_proxy_options, check_profile_sets, profile_data_check, profile_ladder, proxy_config, proxy_given
 from nas_proxy.cli.types import finite_float, integer, nonempty
+from nas_proxy.errors import one_line
 
 if TYPE_CHECKING:
     from nas_proxy.search.runner import SearchResult
-
-WORKER_NOT_FROM_FILE = ("progress", "heartbeat")  # --quiet and the heartbeat flags only
 
 
 def add_heartbeat_options(p: argparse.ArgumentParser) -> None:
@@ -236,18 +238,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
     else:
-        print(summary_line(result))
+        say(summary_line(result))
         print_table(result.best, result.metric)
         if result.promotion:
             print_promoted(result.promotion)
         if result.ladder:
             print_ladder(result.ladder)
-        print(f"best spec: {result.files['best']}   all trials: {result.files['trials']}")
-        print(f"dashboard: {dashboard_command(result.study, result.storage)}")
+        say(f"best spec: {path_shown(result.files['best'])}   all trials: {path_shown(result.files['trials'])}")
+        say(f"dashboard: {dashboard_command(result.study, result.storage)}")
     for note in (result.promotion or {}).get("notes", []):
-        print(f"nasproxy search: note: {note}", file=sys.stderr)
+        say(f"nasproxy search: note: {note}", file=sys.stderr)
     for g in result.given_up:
-        print(
+        say(
             f"nasproxy search: note: candidate {g['arch_id'] or g['params']} (trial {g['trial']}) was given up: its worker died on "
             "every try (out of memory or a crash, as far as the host tells: see the trials' fail_reason), and it is not tried again; "
             "the study keeps its trials as failed",
@@ -255,12 +257,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         )
     for d in result.worker_deaths:  # its trial was failed and re-queued; the exit status says whether the budget was met
         after = "" if result.unmet else "; the other workers finished the budget"
-        print(
+        say(
             f"nasproxy search: warning: {d['ended']}; its unfinished trial, if any, was failed and re-queued{after}",
             file=sys.stderr,
         )
     if result.unmet:
-        print(f"nasproxy search: error: {result.unmet}", file=sys.stderr)
+        say(f"nasproxy search: error: {one_line(result.unmet)}", file=sys.stderr)
         return 1
     return 0
 
@@ -268,35 +270,35 @@ def cmd_search(args: argparse.Namespace) -> int:
 def print_promoted(p: dict[str, Any]) -> None:
     """Both scores of every promoted candidate, the best by real validation accuracy first."""
     on = "the real training split" if p.get("images") is None else f"{p['images']} images of the real training split"
-    print(f"promoted: {len(p['rows'])} trained {p['epochs']} epochs ({p['protocol']} protocol) on {on} (study {p['study']})")
-    print(f"{'proxy rank':>10}  {'proxy acc %':>11}  {'real val acc %':>14}  arch_id")
+    say(f"promoted: {len(p['rows'])} trained {p['epochs']} epochs ({p['protocol']} protocol) on {on} (study {p['study']})")
+    say(f"{'proxy rank':>10}  {'proxy acc %':>11}  {'real val acc %':>14}  arch_id")
     for r in p["rows"]:
         real = "failed" if r["real_val_accuracy"] is None else f"{r['real_val_accuracy']:.2f}"
-        print(f"{r['proxy_rank']:>10}  {r['proxy_score']:>11.2f}  {real:>14}  {r['arch_id']}")
+        say(f"{r['proxy_rank']:>10}  {r['proxy_score']:>11.2f}  {real:>14}  {r['arch_id']}")
 
 
 def print_ladder(ladder: dict[str, Any]) -> None:
     """Every rung's trainings and seconds, then the top rung's candidates best by validation accuracy."""
-    print(f"ladder {ladder['ladder']} on {ladder['candidates']} distinct candidates:")
-    print(f"{'rung':>4}  {'proxy':<16}  {'trained':>7}  {'planned':>7}  {'seconds':>9}")
+    say(f"ladder {ladder['ladder']} on {ladder['candidates']} distinct candidates:")
+    say(f"{'rung':>4}  {'proxy':<16}  {'trained':>7}  {'planned':>7}  {'seconds':>9}")
     for r in ladder["rungs"]:
-        print(f"{r['rung']:>4}  {r['proxy']:<16}  {r['trained']:>7}  {r['planned']:>7}  {r['seconds']:>9.1f}")
-    print(f"{'top rung val acc %':>18}  arch_id")
+        say(f"{r['rung']:>4}  {r['proxy']:<16}  {r['trained']:>7}  {r['planned']:>7}  {r['seconds']:>9.1f}")
+    say(f"{'top rung val acc %':>18}  arch_id")
     for r in ladder["rows"]:
-        print(f"{r['real_val_accuracy']:>18.2f}  {r['arch_id']}")
+        say(f"{r['real_val_accuracy']:>18.2f}  {r['arch_id']}")
 
 
 def print_table(rows: list[dict[str, Any]], metric: str = "val_accuracy") -> None:
     """The best trials; ``metric`` names their first value (a training-free proxy's score is no accuracy)."""
     if not rows:
-        print("no complete trials yet")
+        say("no complete trials yet")
         return
     head = "val acc %" if metric == "val_accuracy" else metric
     w = max(9, len(head))
-    print(f"{'trial':>5}  {head:>{w}}  {'params':>10}  {'MFLOPs':>9}  {'seconds':>7}  arch_id       spec")
+    say(f"{'trial':>5}  {head:>{w}}  {'params':>10}  {'MFLOPs':>9}  {'seconds':>7}  arch_id       spec")
     for r in rows:
         spec = {k: v for k, v in (r["spec"] or {}).items() if k != "family"}
-        print(
+        say(
             f"{r['number']:>5}  {r['values'][0]:>{w}.2f}  {r['params'] or 0:>10,}  {(r['flops'] or 0) / 1e6:>9.1f}  {r['proxy_seconds'] or 0:>7.1f}  {r['arch_id']}  {json.dumps(spec, separators=(',', ':'))}"
         )
 
@@ -362,7 +364,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         config = {k: v for k, v in o.to_dict().items() if k not in WORKER_NOT_FROM_FILE}
         print_json({"study": args.study, "storage": storage, "trials": _states(study), "config": config})
     elif not ran_here(study):  # before fix50b nothing was printed: a worker that found nothing looked hung or broken
-        print(f"study {args.study}: {_nothing_run(_states(study))}")
+        say(f"study {args.study}: {_nothing_run(_states(study))}")
     return 0
 
 
@@ -418,7 +420,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     specs = _read_specs(args.archs, c.space)
     results = score(c.synthetic, c.space, specs, c.proxy, c.seed, c.device, c.data_root, progress=not args.quiet)
     if results.kept is None and results.reused < len(results):  # (all of them kept before: nothing lost)
-        print(f"nasproxy score: finished architectures are not kept ({results.not_kept})", file=sys.stderr)
+        say(f"nasproxy score: finished architectures are not kept ({results.not_kept})", file=sys.stderr)
     if args.json:
         print_json([r.to_dict() for r in results])
     else:

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from nas_proxy import checks
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, default_of, option, print_json, shell_word
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, default_of, option, path_shown, print_json, say, shell_word
 from nas_proxy.cli.types import finite_float, integer, nonempty
 from nas_proxy.files import output_lock
 
@@ -100,12 +100,14 @@ def cmd_soft_labels(args: argparse.Namespace) -> int:
     if args.json:
         print_json(meta)
         return 0
-    print(describe(meta))
-    print(f"wrote {args.out or args.path}/; next: nasproxy search --synthetic {shell_word(str(args.out or args.path), path=True)} ...")
+    say(*describe(meta))
+    say(
+        f"wrote {path_shown(args.out or args.path)}/; next: nasproxy search --synthetic {shell_word(str(args.out or args.path), path=True)} ..."
+    )
     return 0
 
 
-def describe(meta: dict[str, Any]) -> str:
+def describe(meta: dict[str, Any]) -> list[str]:
     """The teachers of a labelled set's ``meta.json``, one line each, then what the labels cost."""
     r = meta["soft_labels"]
     lines = [
@@ -119,4 +121,4 @@ def describe(meta: dict[str, Any]) -> str:
         f"top soft class = label on {100 * r['agreement']:.1f} % of the images, mean top probability {r['mean_top_probability']:.3f}; "
         f"{r['seconds']:.1f} s of teachers ({r['seconds_this_run']:.1f} s this run) on {r['device']}"
     )
-    return "\n".join(lines)
+    return lines

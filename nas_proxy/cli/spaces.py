@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, print_json, say
 from nas_proxy.cli.types import nonempty
 
 
@@ -33,11 +33,11 @@ def cmd_spaces(args: argparse.Namespace) -> int:
     if args.json:
         print_json(described)
     elif name:
-        print("\n".join(describe_lines(described[0])))
+        say(*describe_lines(described[0]))
     else:
         for d in described:
             size = d.get("size")
-            print(f"{d['name']:<16} family={d['family']:<8} size={size if size else 'conditional'}  {d.get('description', '')}")
+            say(f"{d['name']:<16} family={d['family']:<8} size={size if size else 'conditional'}  {d.get('description', '')}")
     return 0
 
 

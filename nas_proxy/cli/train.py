@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, option, print_json
+from nas_proxy.cli.common import Config, Subparsers, add_quiet, command_line, option, path_shown, print_json, say
 from nas_proxy.cli.types import integer, nonempty
 from nas_proxy.files import output_lock
 
@@ -66,15 +66,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         print_json({**result.to_dict(), "config": configs.plain({"train": options})})
         return 0
     if result.reused:
-        print(f"{args.out} already holds this training (nothing trained again)")
+        say(f"{path_shown(args.out)} already holds this training (nothing trained again)")
     elif result.kept_weights:
-        print(f"{args.out} already holds this training's weights (not trained again); writing the rest")
+        say(f"{path_shown(args.out)} already holds this training's weights (not trained again); writing the rest")
     epochs = s["protocol"]["epochs"]
-    print(
+    say(
         f"{s['arch_id']} ({s['family']}, {s['params']:,} parameters): test accuracy {s['test_accuracy']:.2f} % on {s['test_images']} images "
         f"after {epochs} epoch{'s' if epochs != 1 else ''} on {s['train_images']} ({s['train_seconds']:.0f} s, {s['device']})"
     )
     files = ", ".join(s["files"].values())
-    print(f"wrote {args.out}: {files}, spec.json" + ("" if "torchscript" in s["files"] else f" ({s['torchscript']})"))
-    print(f"load it:  nas_proxy.load_trained({args.out!r})")
+    say(f"wrote {path_shown(args.out)}: {files}, spec.json" + ("" if "torchscript" in s["files"] else f" ({s['torchscript']})"))
+    say(f"load it:  nas_proxy.load_trained({args.out!r})")  # repr: Python reads back every escape
     return 0
