@@ -28,6 +28,9 @@ CARRIED_PREFIXES = (PREFIX, "rung")
 # study user attribute: the trial user attribute its objective records once a sampled trial's candidate is drawn whole
 # (a search's arch_id, search.study.create_or_check): one killed before has no candidate to queue (candidate_params)
 DRAWN_MARK = "nasproxy_drawn_attr"
+# trial user attribute: why a trial failed, in one word (what nas_proxy.search.retry retries by); KILLED: its worker died
+# (written where the trial is failed for it: the repair, a database's lapsed heartbeat), never carried to a copy
+FAIL_KIND_ATTR, KILLED = "fail_kind", "killed"
 
 
 @contextmanager
@@ -122,6 +125,8 @@ __all__ = [
     "CARRIED",
     "CARRIED_PREFIXES",
     "DRAWN_MARK",
+    "FAIL_KIND_ATTR",
+    "KILLED",
     "MAX_RETRY",
     "candidate_params",
     "carried",
