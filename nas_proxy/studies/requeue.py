@@ -21,7 +21,10 @@ from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
 MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
 # user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it):
 # its spec in either layout (nas_proxy.studies.spec_attrs: the JSON "spec" before, one "arch." attribute per leaf now)
-CARRIED = (JSON_ATTR, "seed", "arch_id", "space", "candidate")
+# and a failed architecture's retry mark (RETRY_ATTR, nas_proxy.search.retry's): a retry whose worker died, queued again,
+# is still that retry (before fix57 its copy lost it, and the command that trained it did not count it as retried)
+RETRY_ATTR = "retry_of_failed"  # the number of the failed trial whose architecture a trial retries
+CARRIED = (JSON_ATTR, "seed", "arch_id", "space", "candidate", RETRY_ATTR)
 # and those named with these prefixes: a queued training's spec, a ladder's climber's rung and the
 # scores of the rungs below (nas_proxy.search.ladder)
 CARRIED_PREFIXES = (PREFIX, "rung")
@@ -128,6 +131,7 @@ __all__ = [
     "FAIL_KIND_ATTR",
     "KILLED",
     "MAX_RETRY",
+    "RETRY_ATTR",
     "candidate_params",
     "carried",
     "enqueue_once",
