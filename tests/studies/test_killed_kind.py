@@ -19,6 +19,7 @@ from nas_proxy.studies import heartbeat
 from nas_proxy.studies.heartbeat import LAPSED, BeatingStorage, RetryLapsedTrial
 from nas_proxy.studies.identity import worker_tag
 from nas_proxy.studies.repair import DIED, fail_dead_trials
+from nas_proxy.studies.requeue import mark_drawn
 from nas_proxy.studies.storage import open_storage
 from tests import warm
 
@@ -80,3 +81,30 @@ def test_a_killed_trial_of_an_earlier_version_is_read_by_its_reason(tmp_path: Pa
         )
     assert [fail_kind(t) for t in study.trials] == [KILLED, KILLED, None]
     assert retry_failed(study) == [0, 1, 2]
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_lapsed_draw_cut_short_is_not_queued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search's trial whose heartbeat lapsed while it recorded its parameters (some, no arch_id) is no draw: not
+    queued with what it had (Optuna's retry queued it so, and its copy drew the rest anew), as the repair rules."""
+    moved = SimpleNamespace(ahead=0.0)
+    moved.monotonic = lambda: 1000.0 + moved.ahead
+    monkeypatch.setattr(heartbeat, "time", moved)
+    storage = BeatingStorage(
+        f"sqlite:///{tmp_path / 's.db'}",
+        heartbeat_interval=1,
+        grace_period=10,
+        heartbeat_stale_trial_callback=RetryLapsedTrial(max_retry=2),
+    )
+    study = optuna.create_study(study_name="c", storage=storage)
+    mark_drawn(study, "arch_id")  # as a search's study is
+    cut = study.ask({"depth": DEPTH})  # one parameter of several stored, then the worker lost
+    whole = study.ask({"depth": DEPTH})
+    whole.set_user_attr("arch_id", "a1")
+    for trial in (cut, whole):
+        storage.record_heartbeat(trial._trial_id)
+    fail_dead_trials(study, storage)
+    moved.ahead = 11.0
+    fail_dead_trials(study, storage)
+    assert [t.state for t in study.trials[:2]] == [TrialState.FAIL, TrialState.FAIL]
+    assert [t.params for t in study.get_trials(states=(TrialState.WAITING,))] == [whole.params]  # (Optuna's copy: params set)
