@@ -32,6 +32,21 @@ def _dead_pid() -> int:
     return dead.pid
 
 
+def _lapsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[BeatingStorage, SimpleNamespace]:
+    """A SQLite storage that beats (grace 10 s) and re-queues as a search's does, judged by a clock the test moves
+    (``moved.ahead`` seconds: no real time counts)."""
+    moved = SimpleNamespace(ahead=0.0)
+    moved.monotonic = lambda: 1000.0 + moved.ahead
+    monkeypatch.setattr(heartbeat, "time", moved)
+    storage = BeatingStorage(
+        f"sqlite:///{tmp_path / 's.db'}",
+        heartbeat_interval=1,
+        grace_period=10,
+        heartbeat_stale_trial_callback=RetryLapsedTrial(max_retry=2),
+    )
+    return storage, moved
+
+
 def test_a_dead_workers_trial_records_killed_and_its_copy_does_not(tmp_path: Path) -> None:
     storage = open_storage(str(tmp_path / "j.log"), "s")[0]
     study = optuna.create_study(study_name="s", storage=storage)
@@ -48,15 +63,7 @@ def test_a_dead_workers_trial_records_killed_and_its_copy_does_not(tmp_path: Pat
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 def test_a_lapsed_heartbeat_records_killed_and_its_copy_does_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    moved = SimpleNamespace(ahead=0.0)
-    moved.monotonic = lambda: 1000.0 + moved.ahead  # the judge's clock, moved by the test alone (no real time counts)
-    monkeypatch.setattr(heartbeat, "time", moved)
-    storage = BeatingStorage(
-        f"sqlite:///{tmp_path / 's.db'}",
-        heartbeat_interval=1,
-        grace_period=10,
-        heartbeat_stale_trial_callback=RetryLapsedTrial(max_retry=2),
-    )
+    storage, moved = _lapsing(tmp_path, monkeypatch)
     study = optuna.create_study(study_name="c", storage=storage)
     trial = study.ask({"depth": DEPTH})
     trial.set_user_attr("arch_id", "a0")
@@ -87,15 +94,7 @@ def test_a_killed_trial_of_an_earlier_version_is_read_by_its_reason(tmp_path: Pa
 def test_a_lapsed_draw_cut_short_is_not_queued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A search's trial whose heartbeat lapsed while it recorded its parameters (some, no arch_id) is no draw: not
     queued with what it had (Optuna's retry queued it so, and its copy drew the rest anew), as the repair rules."""
-    moved = SimpleNamespace(ahead=0.0)
-    moved.monotonic = lambda: 1000.0 + moved.ahead
-    monkeypatch.setattr(heartbeat, "time", moved)
-    storage = BeatingStorage(
-        f"sqlite:///{tmp_path / 's.db'}",
-        heartbeat_interval=1,
-        grace_period=10,
-        heartbeat_stale_trial_callback=RetryLapsedTrial(max_retry=2),
-    )
+    storage, moved = _lapsing(tmp_path, monkeypatch)
     study = optuna.create_study(study_name="c", storage=storage)
     mark_drawn(study, "arch_id")  # as a search's study is
     cut = study.ask({"depth": DEPTH})  # one parameter of several stored, then the worker lost
