@@ -13,11 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
 from nas_proxy.cli.search import summary_line
-from nas_proxy.search.retry import RETRY_ATTR, retry_failed
+from nas_proxy.search.retry import RETRY_ATTR, retried_since, retry_failed
 from nas_proxy.studies.identity import worker_tag
 from nas_proxy.studies.requeue import requeued_if_interrupted
 from tests import warm
@@ -56,3 +57,19 @@ def test_a_retry_killed_or_stopped_and_queued_again_keeps_its_mark_and_is_counte
     failing.seen.clear()
     more = run(storage, tmp_path, 4)  # a larger budget: a fresh candidate, nothing retried again
     assert failing.seen == [order[3]] and more.retried == []
+
+
+def test_a_repeat_of_a_retrys_architecture_is_no_retry() -> None:
+    """A trial whose sampler proposed an architecture a retry scored is answered from it (search.repeats.answer) with
+    its records, but not its retry mark: a later command's proposal is no retry, and is not counted as one."""
+    from nas_proxy.search.repeats import answer
+    from tests.search.test_retry import config
+
+    study = optuna.create_study()
+    dist = {"depth": optuna.distributions.IntDistribution(0, 9)}
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, params={"depth": 1}, distributions=dist, user_attrs={"arch_id": "a"}))
+    scored = {"arch_id": "a", RETRY_ATTR: 0, "retry_of": 0, "params": 10}
+    study.add_trial(optuna.trial.create_trial(value=0.5, params={"depth": 1}, distributions=dist, user_attrs=scored))
+    proposal = study.ask(dist)
+    assert answer(proposal, study.trials[1], config()) == 0.5
+    assert RETRY_ATTR not in study.trials[2].user_attrs and retried_since(study, 2) == []
