@@ -298,12 +298,13 @@ def file_kind(path: Path | str) -> str:
     return kind(os.stat(path).st_mode)
 
 
-def regular_file(mode: int, refusal: Callable[[str], str]) -> None:
+def regular_file(mode: int, refusal: Callable[[str], str], error: Callable[[str], NasProxyError] = InvalidArgumentError) -> None:
     """Refuse, in one line, a path of mode ``mode`` that is not a regular file where nasproxy reads or replaces one: a
     FIFO (its read hangs), a device (/dev/zero: read for ever), a socket, a folder. ``refusal(kind)``: the message, given
-    :func:`kind`'s words. Before fix56a written inline at each such place (probe54's three)."""
+    :func:`kind`'s words; ``error``: its class (a storage's: StorageError; before fix57 the storage wrote its own two inline).
+    Before fix56a written inline at each such place (probe54's three)."""
     if not stat.S_ISREG(mode):
-        raise InvalidArgumentError(refusal(kind(mode)))
+        raise error(refusal(kind(mode)))
 
 
 def not_a_folder(what: str, path: Path | str) -> str | None:

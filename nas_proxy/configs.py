@@ -32,16 +32,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import stat
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from nas_proxy import checks
-from nas_proxy.errors import InvalidArgumentError, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyWarning, shown
 from nas_proxy.files import read_failure, write_text
 
 if sys.version_info >= (3, 11):
@@ -397,12 +400,33 @@ def _value(value: Any) -> str:
 SAVED = "config.toml"  # the resolved config a command saves beside its outputs (cli.common.save_config)
 
 
+class EmptyOutputWarning(NasProxyWarning):
+    """An output file of nasproxy's own found empty (0 bytes) where it writes one: taken as absent (:func:`empty_own`)."""
+
+
+def empty_own(path: Path, what: str) -> bool:
+    """Whether ``path`` is an empty regular file (0 bytes, not a link) where a command writes its ``what`` whole, by a
+    rename after fsync (a profile, :data:`SAVED`): only a write the disk lost leaves one so, and it holds nothing to lose,
+    so it is absent (written anew), with a warning. Before fix57 it was refused as a file of another's (drill56)."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(found.st_mode) or found.st_size:
+        return False
+    warnings.warn(
+        EmptyOutputWarning(f"{path} is empty (0 bytes, as a write the disk lost leaves {what}): it holds nothing, and is written anew"),
+        stacklevel=2,
+    )
+    return True
+
+
 def check_saved(option: str, out: Path | str, command: str) -> None:
     """Refuse an output directory whose :data:`SAVED` file ``command`` would overwrite and did not write:
     another command's resolved options (a search's, where ``correlate --out`` names its folder), or a
     file of the user's. Checked before any work; a folder without one, or with ``command``'s own, passes."""
     path = Path(out) / SAVED
-    if (found := checks.status(option, path)) is None:
+    if (found := checks.status(option, path)) is None or empty_own(path, "the resolved options"):
         return
     checks.regular_file(  # before probe54, opened to read: a FIFO there hung distill, search and correlate
         found.st_mode,

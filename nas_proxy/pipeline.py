@@ -536,7 +536,7 @@ def _not_another_config(runs: Path, name: str) -> None:
     the run writes its own there as it ends. Before probe51 ``run NAME`` over a runs/NAME/config.toml of the user's
     overwrote it, exit 0; a run's own (of an earlier run of this preset, edited or not) passes."""
     path = runs / configs.SAVED
-    if not path.is_file():
+    if not path.is_file() or configs.empty_own(path, "the resolved preset"):
         return
     try:
         doc = configs.tomllib.loads(checks.read_text("the run's", path))

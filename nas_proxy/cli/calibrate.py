@@ -163,6 +163,7 @@ def _choices(args: argparse.Namespace) -> dict[str, list[Any]]:
 
 def _output(args: argparse.Namespace) -> Path:
     """The profile path, refused before any work when it holds something that is not a profile."""
+    from nas_proxy import configs
     from nas_proxy.checks import MAX_TEXT_BYTES, not_a_synthetic_set, regular_file
     from nas_proxy.files import check_writable
     from nas_proxy.profile import looks_like_profile
@@ -173,7 +174,7 @@ def _output(args: argparse.Namespace) -> Path:
     not_a_synthetic_set("--out", out.parent, out)  # a profile among a set's files
     if out.is_dir():
         raise InvalidArgumentError(f"--out {out} is a directory; give the profile's file name, such as {out / 'profile.toml'}")
-    if out.exists():
+    if out.exists() and not configs.empty_own(out, "a profile"):
         regular_file(out.stat().st_mode, lambda what: f"--out {out} is {what}; give the profile's file name")  # (/dev/zero: read for ever)
         try:
             with out.open("rb") as f:  # whole, or cut short (a damaged disk); a profile is never near the limit

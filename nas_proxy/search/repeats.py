@@ -30,6 +30,7 @@ from nas_proxy.studies.budget import UNCOUNTED_ATTR
 from nas_proxy.studies.identity import WORKER_ATTRS
 from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 from nas_proxy.studies.repair import given_up
+from nas_proxy.studies.requeue import RETRY_ATTR
 
 POLL_SECONDS = 1.0  # how often a trial waiting for the same architecture in another worker looks again
 WAITING_ATTR = "waiting_for"  # a trial that waited for another training the same architecture: that trial's number
@@ -144,8 +145,8 @@ def _order(first: FrozenTrial, earlier: FrozenTrial) -> bool | None:
     return None
 
 
-# a repeat's own, or the history of the trial it repeats
-_NOT_COPIED = (*WORKER_ATTRS, "retry_of", "fail_reason", WAITING_ATTR, TRAINS_ATTR, UNCOUNTED_ATTR)
+# a repeat's own, or the history of the trial it repeats (a retry's mark: a proposal is no retry; fix57, as it is counted now)
+_NOT_COPIED = (*WORKER_ATTRS, "retry_of", RETRY_ATTR, "fail_reason", WAITING_ATTR, TRAINS_ATTR, UNCOUNTED_ATTR)
 
 
 def answer(trial: optuna.Trial, earlier: FrozenTrial, config: SearchConfig) -> float | tuple[float, ...]:

@@ -14,8 +14,9 @@ the device or the machine: a model too large for it is as large the next time) a
 retried; ``gpu_shared`` (out of GPU memory where CUDA's message says the request and what this process held fit in
 the GPU: other processes, a search's other workers, held the rest), ``memory_limit`` (this process's ``ulimit -v``, queued again by :class:`~nas_proxy.studies.guarded.Guarded`
 and given up after :data:`~nas_proxy.studies.requeue.MAX_RETRY`), ``disk_full`` and ``error`` (anything else: a
-file that could not be read, a bug) are retried once, as a dead worker's (``killed``: told by the ``fail_reason``
-that :mod:`~nas_proxy.studies.repair` and :mod:`~nas_proxy.studies.heartbeat` write, :func:`fail_kind`). Before
+file that could not be read, a bug) are retried once, as a dead worker's (``killed``: stored by
+:mod:`~nas_proxy.studies.repair` and :mod:`~nas_proxy.studies.heartbeat` as they fail it; in a study of an earlier version,
+told by their ``fail_reason``, :func:`fail_kind`). Before
 stop 56 every failed architecture was retried once, a diverged one too: one training wasted each. A trial without
 the attribute (a study of an earlier version) is retried as before, unless its reason says it cannot be built.
 
@@ -38,7 +39,7 @@ that a search, its workers all killed, would need to see it was retried before.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
 
 import optuna
@@ -53,19 +54,12 @@ from nas_proxy.studies.budget import LIVE, uncounted
 from nas_proxy.studies.guarded import out_of_memory_here
 from nas_proxy.studies.heartbeat import LAPSED
 from nas_proxy.studies.repair import DIED, given_up
-from nas_proxy.studies.requeue import MAX_RETRY, carried, enqueue_once, retries_of
+from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, MAX_RETRY, RETRY_ATTR, carried, enqueue_once, retries_of
 
-RETRY_ATTR = "retry_of_failed"  # a failed architecture's one retry: the number of the failed trial it retries
 UNBUILDABLE = "unbuildable architecture"  # the start of the fail_reason of a candidate that cannot be built for the images
-FAIL_KIND_ATTR = "fail_kind"  # why a trial failed, in one word (the module): whether its architecture is retried
-DIVERGED, OUT_OF_MEMORY, MEMORY_LIMIT, DISK_FULL, ERROR, KILLED = (
-    "diverged",
-    "out_of_memory",
-    "memory_limit",
-    "disk_full",
-    "error",
-    "killed",
-)
+# RETRY_ATTR: a failed architecture's one retry (carried to its copies): the number of the failed trial it retries
+# FAIL_KIND_ATTR: why a trial failed, in one word (the module): whether its architecture is retried (KILLED: studies.requeue's)
+DIVERGED, OUT_OF_MEMORY, MEMORY_LIMIT, DISK_FULL, ERROR = "diverged", "out_of_memory", "memory_limit", "disk_full", "error"
 UNBUILT, SHARED = "unbuildable", "gpu_shared"  # gpu_shared: out of GPU memory that other processes held (a retry may fit)
 RETRIED = frozenset({MEMORY_LIMIT, SHARED, DISK_FULL, ERROR, KILLED})  # the kinds of failure that may pass the next time
 
@@ -110,8 +104,8 @@ def recording_kind(trial: optuna.Trial) -> Iterator[None]:
 
 
 def fail_kind(t: FrozenTrial) -> str | None:
-    """Why failed trial ``t`` failed, as :data:`FAIL_KIND_ATTR` says; ``killed`` for a dead worker's (its
-    ``fail_reason``); None where nothing tells (a study of an earlier version)."""
+    """Why failed trial ``t`` failed, as :data:`FAIL_KIND_ATTR` says; in a study of an earlier version, which stored no
+    kind, ``killed`` for a dead worker's and ``unbuildable`` as its ``fail_reason`` tells; None where nothing tells."""
     kind = t.user_attrs.get(FAIL_KIND_ATTR)
     if isinstance(kind, str):
         return kind
@@ -143,6 +137,14 @@ def retry_failed(study: optuna.Study, budget: int | None = None) -> list[int]:
     return queued
 
 
+def retried_since(study: optuna.Study, first: int, waiting: Collection[int] = ()) -> list[int]:
+    """The failed trials whose retries a command queued or took up, oldest first: the trials from ``first`` on (the
+    command's own: :func:`retry_failed`'s, or a retry queued again after its worker died) and those ``waiting`` as it
+    began (a retry stopped by Ctrl-C, queued again by the command it stopped) that carry :data:`RETRY_ATTR`."""
+    marks = (t.user_attrs.get(RETRY_ATTR) for t in study.get_trials(deepcopy=False) if t.number >= first or t.number in waiting)
+    return sorted({m for m in marks if isinstance(m, int) and not isinstance(m, bool)})
+
+
 def _to_retry(trials: list[FrozenTrial]) -> FrozenTrial | None:
     """The last of one architecture's trials, where they all failed and it is to be retried; else None."""
     if any(t.state != TrialState.FAIL for t in trials) or any(RETRY_ATTR in t.user_attrs for t in trials):
@@ -154,4 +156,15 @@ def _to_retry(trials: list[FrozenTrial]) -> FrozenTrial | None:
     return trials[-1] if kind is None or kind in RETRIED else None  # what may pass the next time (or unknown: as before)
 
 
-__all__ = ["FAIL_KIND_ATTR", "RETRIED", "RETRY_ATTR", "UNBUILDABLE", "fail_kind", "kind_of", "recording_kind", "retry_failed"]
+__all__ = [
+    "FAIL_KIND_ATTR",
+    "KILLED",
+    "RETRIED",
+    "RETRY_ATTR",
+    "UNBUILDABLE",
+    "fail_kind",
+    "kind_of",
+    "recording_kind",
+    "retried_since",
+    "retry_failed",
+]

@@ -37,7 +37,7 @@ from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
 from nas_proxy.search.repeats import Reaper, answer, answer_given_up, given_up_before, scored_before, trained_elsewhere
-from nas_proxy.search.retry import FAIL_KIND_ATTR, UNBUILDABLE, UNBUILT, recording_kind, retry_failed
+from nas_proxy.search.retry import FAIL_KIND_ATTR, UNBUILDABLE, UNBUILT, recording_kind, retried_since, retry_failed
 from nas_proxy.search.study import ATTR, DRAWN_ATTR, REPEAT_ATTR, check_before, create_or_check, export, ranked, recorded_set, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
@@ -94,7 +94,8 @@ class SearchResult:
     # the error line the worker handed over ("said", empty when none)
     worker_deaths: list[dict[str, Any]] = field(default_factory=list)
     metric: str = "val_accuracy"  # what the first objective's values are: the study's metric name (a training-free proxy's own)
-    # the failed trials whose architectures this command queued again, once each (nas_proxy.search.retry)
+    # the failed trials whose architectures this command queued again, once each, or whose retry it queued again after
+    # the retry's worker died (nas_proxy.search.retry.retried_since)
     retried: list[int] = field(default_factory=list)
     # the storage the search opened (after its checks), for a caller that goes on with the study: never in to_dict
     opened: Storage | None = field(default=None, repr=False, compare=False)
@@ -461,9 +462,10 @@ def search(
         if study.user_attrs.get(BUDGET_ATTR) != n_trials:  # the same command again adds nothing to the journal
             study.set_user_attr(BUDGET_ATTR, n_trials)
         first = len(study.get_trials(deepcopy=False))  # the trials made before this command (their failures are not its)
-        # but for those queued before it (a killed command's retries, a Ctrl-C's copy), which this command trains
+        # but for those queued before it (a killed command's retries, a Ctrl-C's copy, a stopped retry's copy), which this
+        # command trains
         queued = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
-        retried = retry_failed(study, n_trials)  # each architecture that only failed, once more, first in line
+        retry_failed(study, n_trials)  # each architecture that only failed, once more, first in line
         attach_study_extras(study, target, config, opened)
     options = [
         WorkerOptions(n_trials, timeout, k, config.synthetic, config.device, False, config.data_root, heartbeat) for k in range(1, workers)
@@ -524,7 +526,7 @@ def search(
         _given_up(study),
         deaths,
         study.metric_names[0] if study.metric_names else "val_accuracy",
-        retried,
+        retried_since(study, first, queued),  # queued above; a retry whose worker died or that was stopped, queued again (fix57)
         opened,
     )
 

@@ -69,7 +69,7 @@ def create_or_check(storage: BaseStorage, name: str, config: SearchConfig, finge
 class DrawSeeded(optuna.samplers.BaseSampler):
     """The study's sampler, made anew before each trial with a seed derived from the process's seed and
     the number of candidates drawn before it (trials with parameters that were not fixed and drawn whole: a re-queued
-    trial's copy, a ladder's climber and a draw cut short by a kill do not count). A search killed and run again then draws what an
+    trial's copy, a ladder's climber and a draw cut short by a kill do not count: :meth:`drawn`). A search killed and run again then draws what an
     uninterrupted one draws, and never the first run's candidates again in order; two workers (seed + k)
     draw from different streams."""
 
@@ -85,14 +85,25 @@ class DrawSeeded(optuna.samplers.BaseSampler):
         for key, value in worker_tag(study._storage).items():
             if trial.user_attrs.get(key) != value:
                 study._storage.set_trial_user_attr(trial._trial_id, key, value)  # (Optuna has no public accessor)
-        # a draw cut short by a kill (some parameters, no DRAWN_ATTR) is none: its candidate is drawn again with its seed
-        drawn = sum(
-            1
-            for t in study.get_trials(deepcopy=False)
-            if t.number != trial.number and t.params and "fixed_params" not in t.system_attrs and DRAWN_ATTR in t.user_attrs
-        )
-        self._sampler = self._make(derive_seed(self._seed, "draw", drawn) % 2**31, self._n_objectives)
+        self._sampler = self._make(derive_seed(self._seed, "draw", self.drawn(study, trial)) % 2**31, self._n_objectives)
         self._sampler.before_trial(study, trial)
+
+    def drawn(self, study: optuna.Study, trial: FrozenTrial) -> int:
+        """The candidates drawn before ``trial``: the trials with parameters that were not queued and drawn whole. A draw cut
+        short by a kill (some parameters, no DRAWN_ATTR) is none: its candidate is drawn again with its seed (chase56); but
+        one whose parameters were queued again (an earlier version's repair: its copy drew the rest) counts, as that
+        version counted it: before fix57 a study it had resumed so was drawn on one seed behind, from a repeat."""
+        trials = study.get_trials(deepcopy=False)
+        copied = {t.user_attrs.get("retry_of") for t in trials if t.system_attrs.get("fixed_params")}
+        copied |= {t.system_attrs.get("failed_trial") for t in trials}  # (Optuna's copies of a lapsed heartbeat's: params, not fixed)
+        return sum(
+            1
+            for t in trials
+            if t.number != trial.number
+            and t.params
+            and "fixed_params" not in t.system_attrs
+            and (DRAWN_ATTR in t.user_attrs or t.number in copied)
+        )
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
         return self._sampler.infer_relative_search_space(study, trial)

@@ -28,7 +28,7 @@ from nas_proxy.errors import (
 )
 from nas_proxy.files import FileWriteError
 from nas_proxy.studies.identity import claim, release
-from nas_proxy.studies.requeue import requeued
+from nas_proxy.studies.requeue import Requeued, requeued
 
 V = TypeVar("V")
 
@@ -106,15 +106,17 @@ class Guarded(Generic[V]):
             trial.study.stop()
             raise
         except optuna.exceptions.StorageInternalError as e:  # the database failed the trial's write, not its candidate:
-            queued = requeued(trial, counted=False)  # before, the trial failed and its candidate was lost (drill42 left this)
+            done = requeued(trial, counted=False)  # before, the trial failed and its candidate was lost (drill42 left this)
             self.stopped = storage_lost(e)
             trial.study.stop()
-            if not queued:  # the database took no copy either (drill43: its disk full): no FAIL, the next run repairs it
+            if done is Requeued.REFUSED:  # the database took no copy either (drill43: its disk full): no FAIL, the next run repairs it
                 raise LeftRunning from e
-            raise
+            raise  # (queued, or nothing to queue: no candidate was drawn)
         except Exception as e:
             line = out_of_memory_here(e)
-            if line is not None and requeued(trial):
+            # this process's memory, not the candidate's: the study stops (its candidate queued, or none drawn yet); with
+            # its retries spent it may be the candidate's after all, and where the storage took no copy: it fails, the search goes on
+            if line is not None and requeued(trial) not in (Requeued.SPENT, Requeued.REFUSED):
                 self.stopped = MemoryLimitError(line)
                 trial.study.stop()
             raise

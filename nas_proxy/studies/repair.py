@@ -26,7 +26,7 @@ from nas_proxy.studies.crashes import CRASH_ATTR, crash_dump, remove_if_blank
 from nas_proxy.studies.identity import OOM_ATTR
 from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 from nas_proxy.studies.liveness import ended, gone_by_tag, is_dead, settle, taken_by
-from nas_proxy.studies.requeue import MAX_RETRY, candidate_params, carried, enqueue_once, retries_of
+from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, MAX_RETRY, candidate_params, carried, enqueue_once, retries_of
 
 DIED = "died during the trial"  # in the fail_reason of a trial failed by repair
 GIVEN_UP = "not retried after"  # in the fail_reason of a dead worker's trial whose retries are spent (MAX_RETRY)
@@ -76,6 +76,7 @@ def _repair(study: optuna.Study, storage: BaseStorage, t: FrozenTrial, untagged_
         note = reason + ("" if retries < MAX_RETRY else f"; {GIVEN_UP} {retries} retries")
     try:  # another worker may be repairing the same trial: whoever finishes it re-queues it
         storage.set_trial_user_attr(trial_id, "fail_reason", note)
+        storage.set_trial_user_attr(trial_id, FAIL_KIND_ATTR, KILLED)  # (before fix57 retry read it out of the reason's words)
         if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
             return False
     except UpdateFinishedTrialError:

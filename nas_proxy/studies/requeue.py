@@ -7,6 +7,7 @@ asked for (:func:`enqueue_once`), and a candidate that may itself be the cause i
 
 from __future__ import annotations
 
+import enum
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -21,13 +22,19 @@ from nas_proxy.studies.spec_attrs import JSON_ATTR, PREFIX
 MAX_RETRY = 2  # a trial whose worker died is re-queued at most this often (an OOM-killing candidate must not loop)
 # user attributes a re-queued trial carries over (a queued training's identity; its parameters only show it):
 # its spec in either layout (nas_proxy.studies.spec_attrs: the JSON "spec" before, one "arch." attribute per leaf now)
-CARRIED = (JSON_ATTR, "seed", "arch_id", "space", "candidate")
+# and a failed architecture's retry mark (RETRY_ATTR, nas_proxy.search.retry's): a retry whose worker died, queued again,
+# is still that retry (before fix57 its copy lost it, and the command that trained it did not count it as retried)
+RETRY_ATTR = "retry_of_failed"  # the number of the failed trial whose architecture a trial retries
+CARRIED = (JSON_ATTR, "seed", "arch_id", "space", "candidate", RETRY_ATTR)
 # and those named with these prefixes: a queued training's spec, a ladder's climber's rung and the
 # scores of the rungs below (nas_proxy.search.ladder)
 CARRIED_PREFIXES = (PREFIX, "rung")
 # study user attribute: the trial user attribute its objective records once a sampled trial's candidate is drawn whole
 # (a search's arch_id, search.study.create_or_check): one killed before has no candidate to queue (candidate_params)
 DRAWN_MARK = "nasproxy_drawn_attr"
+# trial user attribute: why a trial failed, in one word (what nas_proxy.search.retry retries by); KILLED: its worker died
+# (written where the trial is failed for it: the repair, a database's lapsed heartbeat), never carried to a copy
+FAIL_KIND_ATTR, KILLED = "fail_kind", "killed"
 
 
 @contextmanager
@@ -102,27 +109,47 @@ def retries_of(user_attrs: Mapping[str, Any]) -> int:
     return retries if isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0 else 0
 
 
-def requeued(trial: optuna.Trial, counted: bool = True) -> bool:
+class Requeued(enum.Enum):
+    """What :func:`requeued` did. True (a copy of the candidate waits in the queue) for :attr:`QUEUED` and
+    :attr:`WAITING` alone."""
+
+    QUEUED = "queued"  # a copy queued
+    WAITING = "waiting"  # the same copy already waited (asked twice): none added
+    NOTHING = "nothing"  # no candidate to queue (a sampled trial stopped before its draw was whole: the sampler draws anew)
+    SPENT = "spent"  # retried MAX_RETRY times already: not queued (it may be the candidate after all)
+    REFUSED = "refused"  # the storage could not take the copy
+
+    def __bool__(self) -> bool:
+        return self in (Requeued.QUEUED, Requeued.WAITING)
+
+
+def requeued(trial: optuna.Trial, counted: bool = True) -> Requeued:
     """Queue ``trial``'s candidate again (retried first when the command resumes) after its process ran out of
-    memory, or its storage failed (not ``counted``: the database's doing, not the candidate's); False once it was
-    retried :data:`MAX_RETRY` times so (it may be the candidate after all: it then fails for good, and the search
-    goes on), or where the storage cannot take it (the trial then stays RUNNING or fails, as before)."""
+    memory, or its storage failed (not ``counted``: the database's doing, not the candidate's), and say what was done
+    (:class:`Requeued`): not once it was retried :data:`MAX_RETRY` times so (it may be the candidate after all: it then
+    fails for good, and the search goes on), nor where the storage cannot take it (the trial then stays RUNNING or
+    fails, as before). Before fix57 it said True also where it queued nothing (no candidate to queue)."""
     retries = retries_of(trial.user_attrs)
     if counted and retries >= MAX_RETRY:
-        return False
+        return Requeued.SPENT
     with interrupts.deferred(), suppress(Exception):
         params, kept = _candidate(trial)
-        if params or kept:  # (a sampled trial stopped before sampling has no candidate to keep: the sampler proposes anew)
-            enqueue_once(trial.study, params, {**kept, "retry_of": trial.number, "retries": retries + counted})
-        return True
-    return False
+        if not (params or kept):  # (a sampled trial stopped before sampling has no candidate to keep: the sampler proposes anew)
+            return Requeued.NOTHING
+        queued = enqueue_once(trial.study, params, {**kept, "retry_of": trial.number, "retries": retries + counted})
+        return Requeued.QUEUED if queued else Requeued.WAITING
+    return Requeued.REFUSED
 
 
 __all__ = [
     "CARRIED",
     "CARRIED_PREFIXES",
     "DRAWN_MARK",
+    "FAIL_KIND_ATTR",
+    "KILLED",
     "MAX_RETRY",
+    "RETRY_ATTR",
+    "Requeued",
     "candidate_params",
     "carried",
     "enqueue_once",

@@ -296,8 +296,10 @@ def _check_journal_path(path: Path) -> None:
         raise StorageError(str(e)) from None
     if found is not None and stat.S_ISDIR(found.st_mode):
         raise StorageError(f"storage {path} is a directory; give a journal file path such as {path / 'journal.log'}")
-    if found is not None and not stat.S_ISREG(found.st_mode):
-        raise StorageError(f"storage {path} is {checks.kind(found.st_mode)}, not a regular file; give a journal file path")
+    if found is not None:
+        checks.regular_file(
+            found.st_mode, lambda what: f"storage {path} is {what}, not a regular file; give a journal file path", StorageError
+        )
 
 
 _OPTUNA_TABLES = {"studies", "trials", "version_info"}  # tables every Optuna RDB schema has
@@ -373,9 +375,11 @@ def _check_database(url: str) -> None:
         path = _as_written(url, rest.removeprefix("/"))
         if path.is_dir():
             raise StorageError(f"storage {hidden(url)!r} is a directory; give a SQLite file, such as sqlite:///{path / 'studies.db'}")
-        if (found := checks.status("storage", path)) is not None and not stat.S_ISREG(found.st_mode):
-            raise StorageError(  # before probe46, /dev/null was SQLAlchemy's "disk I/O error [SQL: CREATE TABLE ...]"
-                f"storage {hidden(url)!r} is {checks.kind(found.st_mode)}, not a regular file; give a SQLite file, such as sqlite:///studies.db"
+        if (found := checks.status("storage", path)) is not None:  # before probe46, /dev/null was SQLAlchemy's "disk I/O error [SQL: ...]"
+            checks.regular_file(
+                found.st_mode,
+                lambda what: f"storage {hidden(url)!r} is {what}, not a regular file; give a SQLite file, such as sqlite:///studies.db",
+                StorageError,
             )
         if not path.parent.is_dir():
             raise StorageError(

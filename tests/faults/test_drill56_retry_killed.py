@@ -78,5 +78,6 @@ def test_a_search_killed_while_it_retries_a_failed_architecture_scores_it_once(
     study = load(url)
     scored = Counter(t.user_attrs["arch_id"] for t in study.get_trials(states=(TrialState.COMPLETE,)))
     assert scored[aid] == 1 and sum(scored.values()) == 2 and max(scored.values()) == 1
-    assert [t.number for t in study.trials if RETRY_ATTR in t.user_attrs] == [2]  # one retry queued, ever
+    assert [t.number for t in study.trials if t.user_attrs.get("retry_of", -1) == t.user_attrs.get(RETRY_ATTR)] == [2]  # one retry queued
+    assert [t.user_attrs.get(RETRY_ATTR) for t in study.trials] == [None, None, *[0] * (kills + 1)]  # its kills' copies keep the mark
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING)) and retry_failed(study, 2) == []
