@@ -72,6 +72,8 @@ def kind_of(error: BaseException) -> str:
         return DISK_FULL
     if out_of_memory_here(error) is not None:  # this process's limit, not the candidate's size
         return MEMORY_LIMIT
+    if isinstance(error, ImportError) and out_of_memory(error) is not None:  # a library not mapped under ulimit -v: the
+        return MEMORY_LIMIT  # process's limit too, which the user may raise (its message says so) before a retry
     if isinstance(error, torch.cuda.OutOfMemoryError) or out_of_memory(error) is not None:
         return SHARED if _others_held(str(error)) else OUT_OF_MEMORY
     return ERROR
@@ -81,12 +83,12 @@ def _others_held(text: str) -> bool:
     """Whether CUDA's out-of-memory message says the request and what this process held fit in the GPU's capacity:
     other processes (a search's other workers on the same GPU) held the rest, and the candidate may fit the next time."""
     sizes = {
-        key: re.search(pattern + r" ([\d.]+) ([KMGT])iB", text)
+        key: re.search(pattern + r" ([\d.]+) (bytes|[KMGT]iB)", text)  # CUDA says "N bytes" below 1 KiB
         for key, pattern in (("asked", "[Tt]ried to allocate"), ("total", "total capacity of"), ("held", "this process has"))
     }
     if any(m is None for m in sizes.values()):
         return False
-    size = {k: float(m[1]) * 1024 ** "KMGT".index(m[2]) for k, m in sizes.items() if m is not None}  # KiB
+    size = {k: float(m[1]) * 1024 ** ("bKMGT".index(m[2][0]) - 1) for k, m in sizes.items() if m is not None}  # KiB
     return size["asked"] + size["held"] <= size["total"]
 
 
