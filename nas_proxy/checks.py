@@ -31,7 +31,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, NamedTuple, TypeVar
 
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, reordering, reordering_names, shown
 from nas_proxy.files import read_failure, shorten, too_long
@@ -263,6 +263,36 @@ def _utf8(text: str) -> bool:
     except UnicodeEncodeError:  # a byte of a non-UTF-8 file name, as Python decodes it (surrogateescape)
         return False
     return True
+
+
+LOCALE_FIX = "set LANG=C.UTF-8 or PYTHONUTF8=1"
+
+
+class NotUtf8(NamedTuple):
+    """Why a name is not UTF-8 text: its bytes, and ``locale``, the encoding this Python reads names in, where those
+    bytes are UTF-8 and only that reading made them otherwise (None: a name in another encoding); ``why`` in words."""
+
+    raw: bytes
+    locale: str | None
+    why: str
+
+
+def not_utf8(text: str, read: str) -> NotUtf8 | None:
+    """The one rule for a name as Python decoded it (an argument, a file name; ``read``: which, in words such as "file
+    names"): None where it is UTF-8 text. A byte that is not UTF-8 reaches Python as a lone surrogate; bytes that are
+    UTF-8 do too where Python reads names as ASCII (the C locale, with PYTHONUTF8=0 and PYTHONCOERCECLOCALE=0), and then
+    the locale, not the name, is what to change (probe57: ``--out sé`` was "a name in another encoding ... rename it")."""
+    if _utf8(text):
+        return None
+    raw = os.fsencode(text)
+    encoding = sys.getfilesystemencoding()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return NotUtf8(raw, None, f"its bytes {raw!r} are a name in another encoding")
+    if encoding.replace("-", "").lower() == "utf8":  # (only made up in-process: a UTF-8 Python decodes UTF-8 bytes)
+        return NotUtf8(raw, None, f"its bytes {raw!r} are a name in another encoding")
+    return NotUtf8(raw, encoding, f"its bytes {raw!r} are UTF-8, but this Python reads {read} as {encoding} (the C locale)")
 
 
 def inside(folder: Path, relative: str, what: str) -> Path:
