@@ -763,7 +763,7 @@ def loads(text: str) -> Any:
     """``json.loads``, but an integer too long to read, or an object naming a key twice, is a
     ValueError saying so (a ValueError, as :class:`json.JSONDecodeError` is, that callers turn
     into their one-line error)."""
-    return json.loads(text, parse_int=_int, object_pairs_hook=_object)
+    return json.loads(text, parse_int=_int, parse_float=file_float, object_pairs_hook=_object)
 
 
 def parse_float(text: str) -> float:
@@ -775,8 +775,23 @@ def parse_float(text: str) -> float:
     x = float(text)
     if not math.isfinite(x):
         raise ValueError(f"expected a finite number, got {shown(text)}")
-    if x == 0 and any(c in "123456789" for c in text.lower().partition("e")[0]):  # probe56: '1e-400' was taken as 0
+    if _rounds_to_0(text, x):  # probe56: '1e-400' was taken as 0
         raise ValueError(f"expected 0 or a number of at least {sys.float_info.min:.1e} in magnitude, got {shown(text)}, which rounds to 0")
     if _subnormal(x):
         raise ValueError(f"expected 0 or a number of at least {sys.float_info.min:.1e} in magnitude, got the subnormal {shown(text)}")
+    return x
+
+
+def _rounds_to_0(text: str, x: float) -> bool:
+    """Whether the float literal ``text``, read as ``x``, names a number other than 0 that a float cannot hold ('1e-400')."""
+    return x == 0 and any(c in "123456789" for c in text.lower().partition("e")[0])
+
+
+def file_float(text: str) -> float:
+    """A float literal of a TOML or JSON file (their ``parse_float``): ``float(text)``, as those readers take it, but one
+    that rounds to 0 ('1e-400', read as 0.0 without a word: probe57's ``lambda_mmd = 1e-400`` ran DataDAM without its
+    MMD term) is a ValueError; infinities and NaN are left to the checks of the value, which name its key."""
+    x = float(text)
+    if _rounds_to_0(text, x):
+        raise ValueError(f"the number {shown(text)} rounds to 0: write 0, or a number of at least {sys.float_info.min:.1e} in magnitude")
     return x

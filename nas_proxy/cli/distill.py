@@ -251,6 +251,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
             rank = ranker(config)
         # refused before the lock, which makes a missing --out: inside a set's folder that would change the set
         checks.not_inside_a_synthetic_set("--out", args.out)
+        from nas_proxy.data import output_outside
+
+        output_outside("--out", config.dataset, args.out)  # nor one inside the image folder it reads (probe57)
         with output_lock(args.out):  # --distributed: each rank locks its shard, and rank 0 this --out (sharded.py)
             result = distill(
                 config,
