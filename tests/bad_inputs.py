@@ -2190,8 +2190,8 @@ CASES += PENDING56
 # counts and torchrun's variables set to garbage (tests/bad_inputs_files_probe57.py). Fixed: a --config or preset float
 # that rounds to 0 ('lambda_mmd = 1e-400', which TOML reads as 0.0) ran without its term, exit 0 ('image_lr = 1e-400':
 # "must be greater than 0, got 0.0"), and a JSON one too; distill's --out inside the image folder it reads made that
-# folder, then was refused as a class of no images, the image folder's times changed. The others were refused right when
-# tried, kept so that they stay so
+# folder, then was refused as a class of no images, the image folder's times changed (alone, by --launch, --distributed).
+# The others were refused right when tried, kept so that they stay so
 G57 = 57
 DC57 = D.replace("--ipc 1 ", "") + " --config p57/{}"  # ipc from the file
 DK57 = D + " --config p57/{}"  # ipc given: the file's other keys read
@@ -2234,7 +2234,10 @@ PROBE57: list[Case] = [
     # a path given twice: distill's --out inside (or equal to) the image folder it reads, by its name or a link's
     Case(DI57.format("p57/img/out"), f"--out p57/img/out is inside the image folder p57/img, {INSIDE57}", G57),
     Case(DI57.format("p57/img-link/out"), f"--out p57/img-link/out is inside the image folder p57/img, {INSIDE57}", G57),
-    # (refused right before, as "not empty and holds no nasproxy run"; now by the same rule as the two above)
+    # the same by a launch's ranks (before, "p57/img/out holds no images ... (rank 0 of 2)", and a rank of one's made it)
+    Case(f"{DI57.format('p57/img/out')} --launch 2", f"--out p57/img/out is inside the image folder p57/img, {INSIDE57}", G57),
+    Case(f"{RANK57} {DI57.format('p57/img/out')} --distributed", f"--out p57/img/out is inside the image folder p57/img, {INSIDE57}", G57),
+    # (refused right before, as "not empty and holds no nasproxy run"; now by the same rule as p57/img/out above)
     Case(DI57.format("p57/img/cat"), f"--out p57/img/cat is inside the image folder p57/img, {INSIDE57}"),
     Case(DI57.format("p57/img-link"), f"--out p57/img-link is the image folder p57/img, {INSIDE57}"),
     # an --out that is an input by a link's name

@@ -217,6 +217,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
         folder = False
     if folder:  # a file there is refused below, in distill's words
         configs.check_saved("--out", args.out, "distill")
+    from nas_proxy.data import output_outside
+
+    output_outside("--out", config.dataset, args.out)  # (probe57) not inside the image folder it reads: every path's, launch's too
     if args.download:
         from nas_proxy.data import load_dataset
 
@@ -251,9 +254,6 @@ def cmd_distill(args: argparse.Namespace) -> int:
             rank = ranker(config)
         # refused before the lock, which makes a missing --out: inside a set's folder that would change the set
         checks.not_inside_a_synthetic_set("--out", args.out)
-        from nas_proxy.data import output_outside
-
-        output_outside("--out", config.dataset, args.out)  # nor one inside the image folder it reads (probe57)
         with output_lock(args.out):  # --distributed: each rank locks its shard, and rank 0 this --out (sharded.py)
             result = distill(
                 config,
