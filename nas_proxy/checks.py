@@ -31,7 +31,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, NamedTuple, TypeVar
 
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, reordering, reordering_names, shown
 from nas_proxy.files import read_failure, shorten, too_long
@@ -263,6 +263,36 @@ def _utf8(text: str) -> bool:
     except UnicodeEncodeError:  # a byte of a non-UTF-8 file name, as Python decodes it (surrogateescape)
         return False
     return True
+
+
+LOCALE_FIX = "set LANG=C.UTF-8 or PYTHONUTF8=1"
+
+
+class NotUtf8(NamedTuple):
+    """Why a name is not UTF-8 text: its bytes, and ``locale``, the encoding this Python reads names in, where those
+    bytes are UTF-8 and only that reading made them otherwise (None: a name in another encoding); ``why`` in words."""
+
+    raw: bytes
+    locale: str | None
+    why: str
+
+
+def not_utf8(text: str, read: str) -> NotUtf8 | None:
+    """The one rule for a name as Python decoded it (an argument, a file name; ``read``: which, in words such as "file
+    names"): None where it is UTF-8 text. A byte that is not UTF-8 reaches Python as a lone surrogate; bytes that are
+    UTF-8 do too where Python reads names as ASCII (the C locale, with PYTHONUTF8=0 and PYTHONCOERCECLOCALE=0), and then
+    the locale, not the name, is what to change (probe57: ``--out sé`` was "a name in another encoding ... rename it")."""
+    if _utf8(text):
+        return None
+    raw = os.fsencode(text)
+    encoding = sys.getfilesystemencoding()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return NotUtf8(raw, None, f"its bytes {raw!r} are a name in another encoding")
+    if encoding.replace("-", "").lower() == "utf8":  # (only made up in-process: a UTF-8 Python decodes UTF-8 bytes)
+        return NotUtf8(raw, None, f"its bytes {raw!r} are a name in another encoding")
+    return NotUtf8(raw, encoding, f"its bytes {raw!r} are UTF-8, but this Python reads {read} as {encoding} (the C locale)")
 
 
 def inside(folder: Path, relative: str, what: str) -> Path:
@@ -734,7 +764,7 @@ def loads(text: str) -> Any:
     """``json.loads``, but an integer too long to read, or an object naming a key twice, is a
     ValueError saying so (a ValueError, as :class:`json.JSONDecodeError` is, that callers turn
     into their one-line error)."""
-    return json.loads(text, parse_int=_int, object_pairs_hook=_object)
+    return json.loads(text, parse_int=_int, parse_float=file_float, object_pairs_hook=_object)
 
 
 def parse_float(text: str) -> float:
@@ -746,8 +776,23 @@ def parse_float(text: str) -> float:
     x = float(text)
     if not math.isfinite(x):
         raise ValueError(f"expected a finite number, got {shown(text)}")
-    if x == 0 and any(c in "123456789" for c in text.lower().partition("e")[0]):  # probe56: '1e-400' was taken as 0
+    if _rounds_to_0(text, x):  # probe56: '1e-400' was taken as 0
         raise ValueError(f"expected 0 or a number of at least {sys.float_info.min:.1e} in magnitude, got {shown(text)}, which rounds to 0")
     if _subnormal(x):
         raise ValueError(f"expected 0 or a number of at least {sys.float_info.min:.1e} in magnitude, got the subnormal {shown(text)}")
+    return x
+
+
+def _rounds_to_0(text: str, x: float) -> bool:
+    """Whether the float literal ``text``, read as ``x``, names a number other than 0 that a float cannot hold ('1e-400')."""
+    return x == 0 and any(c in "123456789" for c in text.lower().partition("e")[0])
+
+
+def file_float(text: str) -> float:
+    """A float literal of a TOML or JSON file (their ``parse_float``): ``float(text)``, as those readers take it, but one
+    that rounds to 0 ('1e-400', read as 0.0 without a word: probe57's ``lambda_mmd = 1e-400`` ran DataDAM without its
+    MMD term) is a ValueError; infinities and NaN are left to the checks of the value, which name its key."""
+    x = float(text)
+    if _rounds_to_0(text, x):
+        raise ValueError(f"the number {shown(text)} rounds to 0: write 0, or a number of at least {sys.float_info.min:.1e} in magnitude")
     return x

@@ -119,9 +119,11 @@ def read(path: Path | str, what: str = "--config") -> dict[str, Any]:
     if checks.status(what, p) is None:
         raise checks.not_found(what, p)
     try:
-        doc = tomllib.loads(checks.read_text(what, p))
+        doc = tomllib.loads(checks.read_text(what, p), parse_float=checks.file_float)
     except tomllib.TOMLDecodeError as e:
         raise InvalidArgumentError(f"{what} {p} is not valid TOML: {' '.join(str(e).split())}") from None
+    except ValueError as e:  # checks.file_float's: a number that rounds to 0
+        raise InvalidArgumentError(f"{what} {p}: {e}") from None
     except RecursionError:  # tomllib recurses into nested arrays and inline tables: before, an internal error
         raise checks.too_deep(f"{what} {p}") from None
     _no_arrays_of_tables(doc, f"{what} {p}")

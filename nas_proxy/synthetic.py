@@ -393,7 +393,7 @@ def load_synthetic(path: Path | str, shard: bool = False) -> SyntheticSet:
         meta = pending
     elif not expected:  # a meta.json without one (edited, or a set written by hand): every caller keys its caches and its
         meta = {**meta, "tensors_sha256": found}  # study's record on the digest; before probe50 search failed 'KeyError'
-    tensors = _read_tensors(tensor_path)
+    tensors = _read_tensors(tensor_path, found)
     images, labels = tensors.get("images"), tensors.get("labels")
     if images is None or labels is None:
         raise ArtifactError(f"{tensor_path} must hold tensors 'images' and 'labels'; it has {sorted(tensors)}")
@@ -501,16 +501,29 @@ def tensors_digest(tensors: dict[str, Tensor], metadata: dict[str, str]) -> str:
     return h.hexdigest()
 
 
-def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+def read_safetensors(path: Path, sha256: str | None = None) -> tuple[dict[str, Tensor], dict[str, str]]:
     """A safetensors file's tensors and metadata, with a Ctrl-C or SIGTERM held until the read ends:
     a KeyboardInterrupt raised inside it is lost in torch's C code, which then reports a malformed
     file ("could not determine the shape of object type ..."), and the caller's "truncated or
-    corrupt" would name a whole file (the start-up drill of tests/cli/test_startup.py caught it)."""
+    corrupt" would name a whole file (the start-up drill of tests/cli/test_startup.py caught it).
+    ``sha256``: the digest the caller checked; bytes read that have another were written since (:func:`_unchanged`)."""
     with interrupts.deferred():
         header = safetensors_header(path)  # before the whole file is read: a foreign 10 GB file is refused from its first bytes
         data = path.read_bytes()  # not safe_open(str(path)): safetensors takes only UTF-8 paths, and a folder named
+        _unchanged(path, data, sha256)
         tensors = load(data)  # in another encoding (b'set\xff', written by distill) was called "truncated or corrupt"
     return tensors, dict(header.get("__metadata__") or {})
+
+
+def _unchanged(path: Path, data: bytes, sha256: str | None) -> None:
+    """Refuse ``data``, the bytes of ``path`` read to be loaded, where they are not those whose digest ``sha256`` was
+    checked a moment before: another process replaced the file between the two reads (probe57: the tensors loaded were
+    not those the digest checked, and every record keyed them by the other's digest, exit 0)."""
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ArtifactError(
+            f"{path} changed while it was read: its SHA-256 differs from the one checked a moment before, so another process is writing it",
+            remedy="run the same command again once that process is done",
+        )
 
 
 def safetensors_header(path: Path) -> dict[str, Any]:
@@ -544,16 +557,21 @@ def safetensors_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def _read_tensors(path: Path) -> dict[str, Tensor]:
+def _read_tensors(path: Path, sha256: str | None = None) -> dict[str, Tensor]:
+    """The tensors of a set's file, whose bytes must have the digest ``sha256`` where it is given (see :func:`_unchanged`)."""
     if path.suffix == ".safetensors":
         try:
-            return read_safetensors(path)[0]
+            return read_safetensors(path, sha256)[0]
         except (SafetensorError, OSError, ValueError) as e:
             raise ArtifactError(f"{path} is not a readable safetensors file ({e}); it is truncated or corrupt") from None
     if path.suffix in (".pt", ".pth"):
         try:
             with interrupts.deferred():  # as read_safetensors
-                obj = torch.load(path, map_location="cpu", weights_only=True)
+                data = path.read_bytes()
+                _unchanged(path, data, sha256)
+                obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except ArtifactError:
+            raise
         except Exception as e:  # noqa: BLE001 - torch raises many types for a refused pickle
             if "Unsupported global" in str(e):  # a pickled object that would need code to rebuild
                 raise ArtifactError(

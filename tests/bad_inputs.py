@@ -2185,6 +2185,93 @@ PENDING56: list[Case] = [
 CASES += PENDING56
 
 
+# ---- branch probe57: numbers that round to 0 in files, config keys and values as a stranger types them, spaces that
+# name a module, a path given twice (an --out inside or equal to the data by another name, an input that is --out), huge
+# counts and torchrun's variables set to garbage (tests/bad_inputs_files_probe57.py). Fixed: a --config or preset float
+# that rounds to 0 ('lambda_mmd = 1e-400', which TOML reads as 0.0) ran without its term, exit 0 ('image_lr = 1e-400':
+# "must be greater than 0, got 0.0"), and a JSON one too; distill's --out inside the image folder it reads made that
+# folder, then was refused as a class of no images, the image folder's times changed (alone, by --launch, --distributed).
+# The others were refused right when tried, kept so that they stay so
+G57 = 57
+DC57 = D.replace("--ipc 1 ", "") + " --config p57/{}"  # ipc from the file
+DK57 = D + " --config p57/{}"  # ipc given: the file's other keys read
+DI57 = "distill --dataset imagefolder:p57/img --ipc 1 --iterations 1 --quiet --out {}"
+TINY57 = "the number '1e-400' rounds to 0: write 0, or a number of at least 2.2e-308 in magnitude"
+INSIDE57 = "where each folder is a class: the run's own folder would be read as one; give a directory outside it"
+RANK57 = "RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500"
+B57 = 10**9
+PROBE57: list[Case] = [
+    # numbers that round to 0: typed with full-width digits, and in files, whose readers took them as 0.0
+    Case(f"{D} --image-lr １e-400", "argument --image-lr: expected a number, got '１e-400'"),
+    Case(DK57.format("lambda-tiny.toml"), f"--config p57/lambda-tiny.toml: {TINY57}", G57),
+    Case(DK57.format("lr-tiny.toml"), f"--config p57/lr-tiny.toml: {TINY57}", G57),
+    Case("run p57/preset-lambda-tiny.toml", f"preset p57/preset-lambda-tiny.toml: {TINY57}", G57),
+    Case(
+        CAL.replace("archs/truth-8.json", "p57/truth-tiny.json"),
+        "p57/truth-tiny.json is not valid JSON: the number '6e-400' rounds to 0",
+        G57,
+    ),
+    # config keys and values as a stranger types them: numbers as strings, booleans as 0/1, keys differing by case or a blank
+    *(
+        Case(command.format(name), needle)
+        for command, name, needle in (
+            (DC57, "ipc-string.toml", "p57/ipc-string.toml [distill]: ipc must be an integer, got '5'"),
+            (DK57, "amp-int.toml", "p57/amp-int.toml [distill]: amp must be true or false, got 1"),
+            (DK57, "ipc-upper.toml", "p57/ipc-upper.toml [distill]: unknown key 'IPC'; allowed: amp,"),
+            (DK57, "ipc-blank-key.toml", "p57/ipc-blank-key.toml [distill]: unknown key 'ipc '; allowed: amp,"),
+            (DK57, "table-upper.toml", "--config p57/table-upper.toml: unknown table 'Distill'; allowed: correlate,"),
+            (DC57, "ipc-twice-case.toml", "p57/ipc-twice-case.toml [distill]: unknown key 'Ipc'"),
+        )
+    ),
+    Case("run p57/trials-string.toml", "p57/trials-string.toml [search]: n_trials must be an integer, got '1'"),
+    Case("run p57/trials-bool.toml", "p57/trials-bool.toml [search]: n_trials must be an integer, got True"),
+    Case("run p57/trials-upper.toml", "p57/trials-upper.toml [search]: unknown key 'N_TRIALS'; allowed: dataset,"),
+    Case("run p57/search-upper.toml", "p57/search-upper.toml: unknown table 'Search'; allowed: correlate, distill, search"),
+    # search spaces that name a module or an import
+    Case(S.replace("convnet-cpu", "p57/family-module.toml"), "key 'family': unknown model family 'os:system'; known: convnet,"),
+    Case(S.replace("convnet-cpu", "p57/family-import.toml"), "key 'family': unknown model family \"__import__('os')\"; known:"),
+    Case(S.replace("convnet-cpu", "p57/import-key.toml"), "unknown top-level key for family convnet 'import'; known: description,"),
+    # a path given twice: distill's --out inside (or equal to) the image folder it reads, by its name or a link's
+    Case(DI57.format("p57/img/out"), f"--out p57/img/out is inside the image folder p57/img, {INSIDE57}", G57),
+    Case(DI57.format("p57/img-link/out"), f"--out p57/img-link/out is inside the image folder p57/img, {INSIDE57}", G57),
+    # the same by a launch's ranks (before, "p57/img/out holds no images ... (rank 0 of 2)", and a rank of one's made it)
+    Case(f"{DI57.format('p57/img/out')} --launch 2", f"--out p57/img/out is inside the image folder p57/img, {INSIDE57}", G57),
+    Case(f"{RANK57} {DI57.format('p57/img/out')} --distributed", f"--out p57/img/out is inside the image folder p57/img, {INSIDE57}", G57),
+    # (refused right before, as "not empty and holds no nasproxy run"; now by the same rule as p57/img/out above)
+    Case(DI57.format("p57/img/cat"), f"--out p57/img/cat is inside the image folder p57/img, {INSIDE57}"),
+    Case(DI57.format("p57/img-link"), f"--out p57/img-link is the image folder p57/img, {INSIDE57}"),
+    # an --out that is an input by a link's name
+    Case(D.replace("--out OUT", "--out p57/syn-link"), "p57/syn-link holds a different run (batch_real: 4 there, 64 now"),
+    Case(f"{S} --out p57/syn-link", "--out p57/syn-link is a synthetic set, whose folder holds its own files only"),
+    Case(C.replace("--out OUT", "--out p57/syn-link"), "--out p57/syn-link is a synthetic set, whose folder holds its own files"),
+    Case(f"{CL} --scores ladders/scores.csv --out p57/scores-link.csv", "--out p57/scores-link.csv exists and is not a proxy profile"),
+    Case(f"{CL} --scores ladders/scores.csv --out p57/truth-link.json", "--out p57/truth-link.json exists and is not a proxy profile"),
+    # huge counts, refused before any work
+    Case(f"{D.replace('--ipc 1 ', '--ipc 1000000 ')}", "ipc must be between 1 and 104 (the smallest class of digits's distillation"),
+    Case(C.replace("--full-images 20", f"--full-images {B57}"), f"--full-images {B57} is more than the 1078 training images of the"),
+    Case(SL.replace("--soft-labels 2", "--soft-labels 1000000"), "--teacher-space convnet-cpu holds 162 architectures, fewer than the"),
+    Case(f"{SL} --teacher-images {B57}", f"--teacher-images {B57} is more than the 1078 training images of the set's split"),
+    Case(CAL.replace("--folds 2", f"--folds {B57}"), f"8 architectures with ground truth; {B57} folds need at least 3000000000"),
+    # torchrun's and OpenMP's variables set to garbage
+    Case("OMP_NUM_THREADS=-1 spaces", "OMP_NUM_THREADS is '-1', not a number of threads"),
+    Case(f"WORLD_SIZE=1.0 {D}", "WORLD_SIZE is '1.0', not a number of processes"),
+    Case(f"{RANK57.replace('LOCAL_RANK=0', 'LOCAL_RANK=-1')} {D} --distributed", "and LOCAL_RANK -1 are not a torchrun launch's"),
+    Case(f"{RANK57.replace('MASTER_ADDR=127.0.0.1', 'MASTER_ADDR=')} {D} --distributed", "but MASTER_ADDR is not set;"),
+    Case(f"{RANK57.replace('MASTER_PORT=29500', 'MASTER_PORT=0')} {D} --distributed", "MASTER_PORT is '0', not a TCP port (1 to 65535)"),
+    Case(
+        f"{RANK57.replace('MASTER_PORT=29500', 'MASTER_PORT=２９５００')} {D} --distributed", "MASTER_PORT is '２９５００', not a TCP port"
+    ),
+]
+CASES += PROBE57
+
+# ---- branch probe57's inputs that no check refuses (exit 0), not in CASES: the check belongs to a file of no helper's
+# this stop (nas_proxy/spaces/files.py). A space file that calls itself by a registered space's name with other
+# architectures is searched under that name (a study of 'convnet-cpu' whose trials are not convnet-cpu's)
+PENDING57: list[Case] = [
+    Case(S.replace("convnet-cpu", "p57/named.toml"), "names itself 'convnet-cpu', a registered space's name", G57),
+]
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

@@ -103,6 +103,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe56 import build_probe56
 
     build_probe56(root)
+    from tests.bad_inputs_files_probe57 import build_probe57
+
+    build_probe57(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

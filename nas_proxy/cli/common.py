@@ -129,11 +129,13 @@ class Parser(ScriptParser):
                         checks.not_home_shorthand(label, str(item))  # quoted, or after '=' (--out=~/x), where bash expands no '~'
                     except NasProxyError as e:
                         chosen.error(str(e))
-                if isinstance(item, str | Path) and not _utf8(str(item)):
+                if isinstance(item, str | Path) and (problem := checks.not_utf8(str(item), "arguments")) is not None:
                     chosen.error(
-                        f"{label}: {shown(str(item))} holds a byte "
-                        "that is not UTF-8 (a name in another encoding); nasproxy writes the names it is given into its TOML and "
-                        "Markdown records, which are UTF-8: rename it"
+                        f"{label}: {shown(str(item))} holds a byte that is not UTF-8 (a name in another encoding); nasproxy "
+                        "writes the names it is given into its TOML and Markdown records, which are UTF-8: rename it"
+                        if problem.locale is None  # probe57: under the C locale 'sé' is UTF-8, read as ASCII: no rename helps
+                        else f"{label}: {shown(str(item))}: {problem.why}; nasproxy writes the names it is given into its "
+                        f"UTF-8 records: {checks.LOCALE_FIX}"
                     )
         return namespace
 
@@ -238,15 +240,6 @@ class Parser(ScriptParser):
 # the exit status when the reader of standard output closed it early (`nasproxy spaces | head -1`): no error of
 # the user's, so no line, and the status of a Unix tool that SIGPIPE ended (`seq 1 100000 | head -1`: 128 + 13)
 CLOSED_PIPE = 141
-
-
-def _utf8(text: str) -> bool:
-    """Whether ``text`` is UTF-8: a byte of a file name in another encoding reaches Python as a lone surrogate."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def silence(stream: Any) -> None:

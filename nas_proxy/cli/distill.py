@@ -219,6 +219,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
         folder = False
     if folder:  # a file there is refused below, in distill's words
         configs.check_saved("--out", args.out, "distill")
+    from nas_proxy.data import output_outside
+
+    output_outside("--out", config.dataset, args.out)  # (probe57) not inside the image folder it reads: every path's, launch's too
     if args.download:
         from nas_proxy.data import load_dataset
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +80,11 @@ def subfolders(folder: Path) -> list[str]:
                 "a class's name is its folder's, recorded in every set and model made from it and printed; rename the folder"
             )
     for name in names:  # probe56: a folder named in Latin-1 was taken, its class recorded as 'caf\udce9' (a lone surrogate)
-        if (problem := _not_utf8(name)) is not None:
+        if (problem := checks.not_utf8(name, "file names")) is not None:
             raise DataNotFoundError(
-                f"image folder {folder} holds a folder named {shown(name)}, whose name is not read as UTF-8 text: {problem[0]}; "
-                f"a class's name is its folder's, recorded as text in every set and model made from it: {problem[1]}"
+                f"image folder {folder} holds a folder named {shown(name)}, whose name is not read as UTF-8 text: {problem.why}; "
+                "a class's name is its folder's, recorded as text in every set and model made from it: "
+                + ("rename the folder" if problem.locale is None else checks.LOCALE_FIX)
             )
     for name in names:  # probe55: 'ab\u202ecd' was taken, printed 'abdc' in every line and report that names it (exit 0)
         if (what := reordering(name)) is not None:
@@ -99,23 +99,6 @@ def subfolders(folder: Path) -> list[str]:
             "recorded in every set and model made from it, and a set's readers refuse a class with no name; rename the folder"
         )
     return names
-
-
-def _not_utf8(name: str) -> tuple[str, str] | None:
-    """Why ``name`` (a file name as Python decoded it) is not UTF-8 text, and the fix, in words; None where it is. A byte
-    that is not UTF-8 reaches Python as a lone surrogate; bytes that are UTF-8 do too where Python reads file names as
-    ASCII (the C locale, with PYTHONUTF8=0 and PYTHONCOERCECLOCALE=0)."""
-    try:
-        name.encode("utf-8")
-        return None
-    except UnicodeEncodeError:
-        raw = os.fsencode(name)
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return f"its bytes {raw!r} are a name in another encoding", "rename the folder"
-    encoding = sys.getfilesystemencoding()
-    return f"its bytes {raw!r} are UTF-8, but this Python reads file names as {encoding} (the C locale)", "set LANG=C.UTF-8 or PYTHONUTF8=1"
 
 
 def _entries(folder: Path) -> list[tuple[Path, bool]]:

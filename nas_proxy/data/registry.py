@@ -35,6 +35,7 @@ from nas_proxy.data.formats import (
 )
 from nas_proxy.data.images import read_image_folder, read_image_folders, say_once, subfolders
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, shown
+from nas_proxy.files import shorten
 from nas_proxy.protocols import IMAGE_SIZE_MAX, DataRef, image_folder, reads_no_root
 from nas_proxy.registry import Registry
 
@@ -137,6 +138,27 @@ def _load(name: str, root: Path | str | None, download: bool, image_size: int) -
         # or blamed on missing files; a device, FIFO or socket named as such (before fix55b: "does not exist (or is not a directory)")
         raise DataRootError(cause, remedy=remedy, missing=None if Path(root).exists() else root)  # a FIFO or device is there
     return loader(DataOptions(Path(root) if root else None, download, image_size, arg))
+
+
+def output_outside(option: str, name: str, out: Path | str) -> None:
+    """Refuse an ``out`` folder inside the image folder that dataset ``name`` reads (``imagefolder:PATH``), or that
+    folder itself, by any name (a link): each folder there is a class, so the run's own folder would be read as one
+    (probe57: ``--out photos/out`` made the folder, then was refused as "photos/out holds no images", the image folder
+    touched). Other datasets read files by their names, which an output folder beside them does not change."""
+    kind, colon, arg = name.partition(":")
+    if not (colon and kind == "imagefolder" and arg):
+        return
+    try:
+        root, target = image_folder(arg).resolve(), Path(out).expanduser().resolve()
+        there = root.is_dir()  # none there: the dataset's own refusal names it
+    except (OSError, RuntimeError):  # a link loop, a folder above refusing this user: the commands' own checks say so
+        return
+    if there and (target == root or root in target.parents):
+        raise InvalidArgumentError(
+            f"{option} {shorten(out)} is {'the image folder' if target == root else 'inside the image folder'} "
+            f"{shorten(arg)}, where each folder is a class: the run's own folder would be read as one; give a directory "
+            "outside it"
+        )
 
 
 def class_count(name: str) -> int | None:
