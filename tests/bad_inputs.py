@@ -2269,7 +2269,8 @@ CASES += PROBE57
 # ---- branch probe57's inputs that no check refuses (exit 0), not in CASES: the check belongs to a file of no helper's
 # this stop (nas_proxy/spaces/files.py). A space file that calls itself by a registered space's name with other
 # architectures is searched under that name (a study of 'convnet-cpu' whose trials are not convnet-cpu's)
-PENDING57: list[Case] = [
+PENDING57: list[Case] = []
+CASES += [  # refused since the lead's fix after the merge (nas_proxy/spaces/__init__.py _not_posing)
     Case(S.replace("convnet-cpu", "p57/named.toml"), "names itself 'convnet-cpu', a registered space's name", G57),
 ]
 
