@@ -50,6 +50,7 @@ import gc
 import io
 import json
 import os
+import resource
 import select
 import shutil
 import signal
@@ -96,6 +97,9 @@ COLD = os.environ.get("NASPROXY_TEST_COLD", "") not in ("", "0")
 _MESSAGE = 1 << 20
 SHARED = "NASPROXY_TEST_WARM_SERVER"  # ADDRESS PID IMPORT_TIME_ENV_JSON of the server a pytest-xdist run's workers share
 FRESH = "NASPROXY_TEST_WARM_FRESH"  # set beside SHARED where torch's bytecode was not yet written when the server started
+# a file the server appends each forked process's end to (CLOCK_MONOTONIC seconds, its CPU-s: user + system), where
+# set: a profile of the suite gives each test the CPU of its warm commands, which the server, not the test, reaps
+CPU_LOG = os.environ.get("NASPROXY_TEST_WARM_CPU_LOG", "")
 PASS_FDS_MAX = 8  # descriptors a forked command may inherit beside its standard streams (Popen's pass_fds)
 PARENT_POLL_S = 0.5  # how often the server looks whether its test process still runs (a child's end wakes it at once)
 
@@ -558,6 +562,10 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
     listener.bind(address + ".tmp")
     listener.listen(64)
     os.rename(address + ".tmp", address)  # clients connect only once it listens
+    if CPU_LOG:
+        with open(CPU_LOG, "a") as log:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            log.write(f"{time.monotonic():.3f}\t{usage.ru_utime + usage.ru_stime:.3f}\tserver {os.getpid()} preloaded\n")
     children: dict[int, socket.socket] = {}
     server = os.getpid()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -614,9 +622,12 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
                 except OSError:  # its client is gone: nobody would wait for it
                     os.kill(pid, signal.SIGKILL)
             while children:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
                 if pid == 0:
                     break
+                if CPU_LOG:  # measuring only: what each forked process cost, which no test process reaps
+                    with open(CPU_LOG, "a") as log:
+                        log.write(f"{time.monotonic():.3f}\t{usage.ru_utime + usage.ru_stime:.3f}\n")
                 conn = children.pop(pid)
                 with contextlib.suppress(OSError):  # its client may be gone
                     conn.send(f"status {status}".encode())

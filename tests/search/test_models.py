@@ -67,7 +67,7 @@ def runs_forward_and_backward(spec: ConvNetSpec) -> None:
     assert logits.shape == (2, 10)
     logits.square().sum().backward()
     for name, p in net.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad is not None and torch.isfinite(p.grad.sum()), name  # an inf or a NaN anywhere makes the sum one
     conv = net.blocks[0].conv
     assert isinstance(conv, torch.nn.Conv2d) and conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
 

@@ -301,7 +301,7 @@ def test_two_workers_complete_exactly_the_total(tiny_run: Path, tmp_path: Path, 
     # the second worker process forked warm (tests/warm.py): a real process, without the ~3 CPU-s of a cold start
     monkeypatch.setattr(workers, "subprocess", SimpleNamespace(Popen=popen))
     storage = tmp_path / "journal.log"
-    result = search(config(tiny_run, space="convnet720", sampler="random"), "w2", 5, str(storage), workers=2, out=tmp_path, progress=False)
+    result = search(config(tiny_run, space="convnet-cpu", sampler="random"), "w2", 5, str(storage), workers=2, out=tmp_path, progress=False)
     study = load(storage, "w2")
     # a trial one worker made as the other made the last of the budget is refused untrained, beyond the budget (trial
     # numbers decide: studies.budget.over_budget), and reported apart; at most one a worker, which stops there. Under
