@@ -202,9 +202,11 @@ def _from_sidecar(path: Path, table: str) -> TableData | None:
     """The dataset named by the builder's provenance.json beside ``path``, where it lists ``path`` among its tables;
     None otherwise (no such file, one of another kind, or one that does not list this table)."""
     sidecar = path.parent / SIDECAR
+    if not sidecar.is_file():  # none there; or a FIFO or a device, whose opening would wait for a writer (probe57)
+        return None
     try:
         prov = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # none there, or not the builder's: the table names no data
+    except (OSError, ValueError):  # gone meanwhile, or not the builder's: the table names no data
         return None
     data = prov.get("data") if isinstance(prov, Mapping) else None
     if not isinstance(data, Mapping) or not isinstance(data.get(DATASET), str):
