@@ -290,6 +290,8 @@ def distill_sharded(
     if config.select_by is not None:
         raise InvalidArgumentError(SELECT_BY)
     rank, world, local_rank = _torchrun_env()
+    if (classes := class_count(config.dataset)) is not None:  # every rank says it before the join, which waits for ranks
+        shard_classes(classes, rank, world)  # a launch cannot give (probe57: WORLD_SIZE=11 on digits waited the join's timeout)
     watch_launcher()  # a rank of distill --launch ends when its launch is gone (killed -9, it left the ranks behind)
     try:
         device = _rank_device(config.device, local_rank)
