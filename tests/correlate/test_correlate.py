@@ -57,7 +57,14 @@ N_ARCHS, CEILING = 4, 2
 
 def small_config(tiny_run: Path, storage: Path, **overrides: object) -> CorrelateConfig:
     base: dict[str, object] = dict(
-        space=SPACE, synthetic=[str(tiny_run)], ground_truth=GT, proxy=PROXY, device="cpu", n_boot=100, gt_storage=str(storage), ceiling=CEILING
+        space=SPACE,
+        synthetic=[str(tiny_run)],
+        ground_truth=GT,
+        proxy=PROXY,
+        device="cpu",
+        n_boot=100,
+        gt_storage=str(storage),
+        ceiling=CEILING,
     )
     base.update(overrides)
     return CorrelateConfig(**base)  # type: ignore[arg-type]
