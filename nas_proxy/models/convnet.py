@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.models.convnet_spec import (  # re-exported: the spec was defined here
     ACTIVATIONS,
     DEPTHS,
@@ -46,14 +45,13 @@ def _norm(name: str, channels: int, hw: tuple[int, int]) -> nn.Module:
 class Block(nn.Module):
     """conv -> norm -> activation -> pool; ``forward`` returns (pre-pool features, pooled output)."""
 
-    def __init__(self, c_in: int, c_out: int, hw: tuple[int, int], spec: ConvNetSpec, padding: int) -> None:
+    def __init__(self, c_in: int, c_out: int, features: tuple[int, int], spec: ConvNetSpec, padding: int) -> None:
+        """``features``: the size of its feature maps, ``padding``: of its conv (:meth:`ConvNetSpec.blocks`)."""
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=padding)
-        hw = (hw[0] + 2 * padding - 2, hw[1] + 2 * padding - 2)
-        self.norm = _norm(spec.normalization, c_out, hw)
+        self.norm = _norm(spec.normalization, c_out, features)
         self.act = _activation(spec.activation)
         self.pool: nn.Module = {"maxpooling": nn.MaxPool2d(2, 2), "avgpooling": nn.AvgPool2d(2, 2)}.get(spec.pooling, nn.Identity())
-        self.out_hw = hw if spec.pooling == "none" else (hw[0] // 2, hw[1] // 2)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         f = self.act(self.norm(self.conv(x)))
@@ -70,19 +68,13 @@ class ConvNet(nn.Module):
     def __init__(self, channels: int, num_classes: int, image_size: tuple[int, int], spec: ConvNetSpec | None = None) -> None:
         super().__init__()
         self.spec = spec or ConvNetSpec()
-        hw = (int(image_size[0]), int(image_size[1]))
-        blocks = []
-        for d in range(self.spec.depth):
-            padding = 3 if d == 0 and hw == (28, 28) else 1
-            block = Block(channels if d == 0 else self.spec.width, self.spec.width, hw, self.spec, padding)
-            if min(block.out_hw) < 1:
-                raise InvalidArgumentError(
-                    f"{self.spec} pools {self.spec.depth} times, too often for {image_size[0]}x{image_size[1]} images"
-                )
-            blocks.append(block)
-            hw = block.out_hw
-        self.blocks = nn.ModuleList(blocks)
-        self.embedding_dim = self.spec.width * hw[0] * hw[1]
+        sizes = self.spec.blocks(image_size)  # raises where the blocks pool the images away
+        width = self.spec.width
+        self.blocks = nn.ModuleList(
+            Block(channels if d == 0 else width, width, features, self.spec, padding) for d, (padding, features, _) in enumerate(sizes)
+        )
+        hw = sizes[-1][2]
+        self.embedding_dim = width * hw[0] * hw[1]
         self.classifier = nn.Linear(self.embedding_dim, num_classes)
 
     def forward_features(self, x: Tensor) -> tuple[list[Tensor], Tensor]:

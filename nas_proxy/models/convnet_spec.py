@@ -84,6 +84,23 @@ class ConvNetSpec:
     def __str__(self) -> str:
         return ",".join(f"{k}={v}" for k, v in self.to_dict().items())
 
+    def blocks(self, image_size: tuple[int, int]) -> list[tuple[int, tuple[int, int], tuple[int, int]]]:
+        """Each block's (padding of its conv, its feature maps' size, its output's size after pooling) on images of
+        ``image_size``: the one rule :class:`nas_proxy.models.convnet.ConvNet` is built by, and what a space's members
+        are checked against without building them (:meth:`nas_proxy.spaces.convnet.ConvNetSpace.fits`). 28x28 inputs get
+        3 pixels of padding on the first conv so that they run like 32x32 ones (the DC convention for MNIST-like data).
+        An InvalidArgumentError where the blocks pool the images away."""
+        hw = (int(image_size[0]), int(image_size[1]))
+        out = []
+        for d in range(self.depth):
+            padding = 3 if d == 0 and hw == (28, 28) else 1
+            features = (hw[0] + 2 * padding - 2, hw[1] + 2 * padding - 2)
+            hw = features if self.pooling == "none" else (features[0] // 2, features[1] // 2)
+            if min(hw) < 1:
+                raise InvalidArgumentError(f"{self} pools {self.depth} times, too often for {image_size[0]}x{image_size[1]} images")
+            out.append((padding, features, hw))
+        return out
+
 
 def space_720() -> Iterator[ConvNetSpec]:
     """All 720 architectures of the DC/DataDAM search space."""

@@ -142,6 +142,15 @@ class DeclaredSpace(SearchSpace):
     def build_spec(cls, spec: Spec, channels: int, num_classes: int, image_size: tuple[int, int]) -> nn.Module:
         """Build any spec of the family, whether or not it is in a given space."""
 
+    @classmethod
+    def fits(cls, spec: Spec, channels: int, num_classes: int, image_size: tuple[int, int]) -> None:
+        """Raises the error :meth:`build_spec` would raise for ``spec`` on images of ``image_size``, building nothing
+        that holds weights: here, on torch's meta device; a family may check the shapes alone."""
+        import torch  # imported where a network is built
+
+        with torch.device("meta"):
+            cls.build_spec(spec, channels, num_classes, image_size)
+
     def validate(self, spec: Spec) -> None:
         for key, value, allowed in self._values(spec):
             if not is_member(value, allowed):
