@@ -56,7 +56,45 @@ def runs(calibration: Path) -> dict[str, tuple[list[str], tuple[float, float]]]:
     }
 
 
-def drill(flags: list[str], window: tuple[float, float], work: Path, name: str, rng: random.Random) -> dict[str, Any]:
+def digits_runs(work: Path) -> dict[str, tuple[list[str], tuple[float, float]]]:
+    """``--digits`` (stop 57, drill57): the same two kinds of run on digits through ``convnet720`` (the space a
+    preset distils through), small enough for 10 kills each on a loaded machine; the selection ranks 3 architectures of
+    convnet720 with made-up accuracies (a drill of resumption, not of what selection picks). Kill window: the whole run."""
+    table = work / "select720.json"
+    if not table.exists():
+        from nas_proxy.correlate.archs import from_space
+        from nas_proxy.spaces import get_space
+
+        archs = from_space(get_space("convnet720"), 6, 0)
+        table.write_text(json.dumps([{"spec": a.spec, "accuracy": 60.0 + 3 * i} for i, a in enumerate(archs)]))
+    base = ["--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--checkpoint-every", "3", "--nets", "convnet720"]
+    base += ["--device", "cpu", "--quiet", "--seed", "0"]
+    select = ["--select-by", str(table), "--select-archs", "3", "--select-epochs", "1", "--select-every", "5"]
+    return {"nets720": ([*base, "--iterations", "24"], (0.0, 0.0)), "select720": ([*base, "--iterations", "15", *select], (0.0, 0.0))}
+
+
+def checkpoint_done(out: Path) -> int | None:
+    """The iterations the checkpoint in ``out`` holds (its metadata's ``done``), None without one."""
+    from safetensors import safe_open
+
+    path = out / "checkpoint.safetensors"
+    if not path.exists():
+        return None
+    with safe_open(str(path), "pt") as f:
+        return int((f.metadata() or {}).get("done", -1))
+
+
+def drill(
+    flags: list[str],
+    window: tuple[float, float],
+    work: Path,
+    name: str,
+    rng: random.Random,
+    kills: int | None = None,
+    whole: bool = False,
+) -> dict[str, Any]:
+    """``kills``: after that many kills the next start runs to its end (None: kill until a start finishes first);
+    ``whole``: moments drawn in [0, the uninterrupted run's wall time] (else ``window``, stretched to half of it)."""
     command = [sys.executable, "-m", "nas_proxy", "distill", *flags, "--out"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ref, out = work / f"{name}-ref", work / f"{name}-drill"
@@ -67,20 +105,30 @@ def drill(flags: list[str], window: tuple[float, float], work: Path, name: str, 
         subprocess.run([*command, str(ref), "--force"], env=env, check=True)
         wall.write_text(f"{time.monotonic() - t0:.1f}\n")
     # on a slow or loaded machine start-up alone may outlast the window: it stretches to half the run
-    window = (window[0], max(window[1], float(wall.read_text()) / 2))
+    window = (0.0, float(wall.read_text())) if whole else (window[0], max(window[1], float(wall.read_text()) / 2))
     moments: list[float] = []
+    held: list[int | None] = []  # the checkpoint's iterations after each kill: never fewer than before (nothing lost)
+    early, went_back = 0, False  # early, with ``kills``: starts that finished before their moment (started afresh)
     for _ in range(ATTEMPTS):
         proc = subprocess.Popen([*command, str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         at = rng.uniform(*window)
         try:
-            _, err = proc.communicate(timeout=at)
+            _, err = proc.communicate(timeout=None if kills is not None and len(moments) >= kills else at)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.communicate()
             moments.append(round(at, 1))
+            now, before = checkpoint_done(out), held[-1] if held else None
+            went_back |= before is not None and (now is None or now < before)
+            held.append(now)
             continue
         if proc.returncode != 0:
             raise SystemExit(f"{name}: the same command exited {proc.returncode}: {err.strip()[-500:]}")
+        if kills is not None and len(moments) < kills:
+            early += 1
+            shutil.rmtree(out)
+            held.append(None)  # a fresh start: the checkpoint begins again
+            continue
         break
     else:
         raise SystemExit(f"{name}: not finished after {ATTEMPTS} starts; widen its kill window")
@@ -88,6 +136,9 @@ def drill(flags: list[str], window: tuple[float, float], work: Path, name: str, 
     result: dict[str, Any] = {
         "kills": len(moments),
         "kill_moments_s": moments,
+        "checkpoint_after_each_kill": held,
+        "checkpoint_went_back": went_back,
+        "starts_finished_early": early,
         "images_bit_identical": a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a),
         "losses_equal": (ref / "losses.csv").read_text() == (out / "losses.csv").read_text(),
     }
@@ -113,14 +164,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=BENCHMARKS / "out" / "kill-drill")
     parser.add_argument("--seed", type=int, default=0, help="draws the kill moments")
     parser.add_argument("--runs", default="spaceaware,selection", help="which runs, comma-separated")
+    parser.add_argument("--digits", action="store_true", help="nets720 and select720 on digits (drill57), not Fashion-MNIST")
+    parser.add_argument("--kills", type=int, default=None, help="kill this many times, then let a start finish")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    calibration = calibration_file(read_table(TABLE), SPLIT, args.work)
+    made = digits_runs(args.work) if args.digits else runs(calibration_file(read_table(TABLE), SPLIT, args.work))
     rng = random.Random(args.seed)
     report = {}
-    for name, (flags, window) in runs(calibration).items():
-        if name in args.runs.split(","):
-            report[name] = drill(flags, window, args.work, name, rng)
+    for name, (flags, window) in made.items():
+        if name in args.runs.split(",") or (args.digits and args.runs == "spaceaware,selection"):
+            report[name] = drill(flags, window, args.work, name, rng, args.kills, whole=args.digits)
             print(name, json.dumps(report[name]), flush=True)
     (args.work / "report.json").write_text(json.dumps(report, indent=1) + "\n")
 

@@ -40,6 +40,9 @@ from tests.cli.test_pipeline import TINY as SUITE_TINY
 
 # the test suite's tiny preset (tests/cli/test_pipeline.py): distill 4 iterations, 4 trials, correlate 4 architectures
 TINY = SUITE_TINY.format(runs="runs")
+# the same run with its ground truth in SQLite (stop 57: run's search storage is always its journal under studies/)
+TINY_SQLITE = TINY.replace("[correlate]\n", '[correlate]\ngt_storage = "sqlite:///gt.db"\n', 1)
+assert TINY_SQLITE != TINY
 
 SEARCH = ["search", "--synthetic", "{syn}", "--space", "convnet-cpu", "--study", "s", "--n-trials", "6", "--epochs", "4"]
 SEARCH += ["--report-every", "2", "--seed", "0", "--device", "cpu", "--quiet"]
@@ -56,6 +59,7 @@ def commands(syn: Path, truth: Path) -> dict[str, tuple[list[str], list[str]]]:
     search = [a.replace("{syn}", str(syn)) for a in SEARCH]
     return {
         "run": (["run", "tiny.toml", "--quiet"], ["studies/tiny/journal.log"]),
+        "run-sqlite": (["run", "tiny-sqlite.toml", "--quiet"], ["studies/tiny/journal.log", "sqlite:///gt.db"]),
         "search-sqlite": ([*search, "--storage", "sqlite:///s.db"], ["sqlite:///s.db"]),
         "search-journal": ([*search, "--storage", "s.log"], ["s.log"]),
         "calibrate": (calibrate, ["c.log"]),
@@ -126,6 +130,7 @@ def drill(
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         (folder / "tiny.toml").write_text(TINY)
+        (folder / "tiny-sqlite.toml").write_text(TINY_SQLITE)
         return folder
 
     ref = work / name / "ref"

@@ -32,6 +32,7 @@ from nas_proxy.cli.common import ScriptParser
 
 DISTILL = ["distill", "--dataset", "digits", "--ipc", "10", "--batch-real", "8", "--iterations", "20"]
 DISTILL += ["--checkpoint-every", "2", "--device", "cpu", "--quiet", "--out", "d"]
+NETS = [*DISTILL, "--nets", "convnet720"]  # space-aware (drill57): each iteration's network drawn from the space
 
 
 def allocated(folder: Path) -> int:
@@ -48,6 +49,7 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     todo = {name: (argv, urls) for name, (argv, urls) in commands(work / "syn", work / "truth.json").items()}
     todo["distill-disk"] = (DISTILL, [])
+    todo["distill-nets-disk"] = (NETS, [])
     mnt = work / "disk"
     mnt.mkdir(exist_ok=True)
     for name, (argv, urls) in todo.items():
@@ -55,7 +57,7 @@ def main() -> None:
             continue
         command = [sys.executable, "-m", "nas_proxy", *argv]
         ref = work / name / "ref"
-        if name == "distill-disk" and not (ref / "d" / "meta.json").exists():
+        if name.startswith("distill") and not (ref / "d" / "meta.json").exists():
             shutil.rmtree(ref, ignore_errors=True)
             ref.mkdir(parents=True)
             subprocess.run(command, cwd=ref, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -64,7 +66,7 @@ def main() -> None:
             room = max(4096 * 4, int(size * fraction) // 4096 * 4096)
 
             def equal(folder: Path, name: str = name, ref: Path = ref, urls: list[str] = urls) -> bool:
-                if name == "distill-disk":
+                if name.startswith("distill"):
                     got, want = (load_file(str(f / "d" / "synthetic.safetensors")) for f in (folder, ref))
                     return bool(got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want))
                 return bool(result(name, folder, urls) == result(name, ref, urls))

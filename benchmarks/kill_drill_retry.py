@@ -42,14 +42,23 @@ from kill_drill_torn import torn_rows
 
 from nas_proxy.cli.common import ScriptParser
 
-# the first architecture the process scores raises once: run as `python -c FAIL_ONCE search ...`
+# the first architecture the process scores raises once: run as `python -c FAIL_ONCE KIND search ...`, KIND one of
+# FAILURES (stop 56's fail_kind: what the search records, and whether the architecture is retried)
 FAIL_ONCE = """
 import sys
+import torch
+from nas_proxy.errors import DivergedError
 from nas_proxy.search.target import SearchProxy
-real, failed = SearchProxy.score, []
+real, failed, kind = SearchProxy.score, [], sys.argv.pop(1)
+CUDA = "CUDA out of memory. Tried to allocate {} GiB. GPU 0 has a total capacity of 79.00 GiB of which 0 bytes is free. "
+CUDA += "Including non-PyTorch memory, this process has 1.00 GiB memory in use."
 def score(self, spec, arch_id, report=None):
     if not failed:
         failed.append(arch_id)
+        if kind == "diverged":
+            raise DivergedError("injected: the loss of " + arch_id + " became NaN")
+        if kind in ("out_of_memory", "gpu_shared"):  # too large for the GPU itself / the rest held by other processes
+            raise torch.cuda.OutOfMemoryError(CUDA.format("90.00" if kind == "out_of_memory" else "2.00"))
         raise RuntimeError("injected failure of " + arch_id)
     return real(self, spec, arch_id, report)
 SearchProxy.score = score
@@ -73,8 +82,17 @@ def trials(folder: Path, url: str) -> list[optuna.trial.FrozenTrial]:
     return found
 
 
-def verdict(folder: Path, url: str, failed_arch: str, n: int) -> dict[str, Any]:
-    """What the study holds at the end: the failed architecture's scores and retries, repeats, the count."""
+FAILURES = {"error": True, "gpu_shared": True, "diverged": False, "out_of_memory": False}  # kind: retried once (else never)
+
+
+def drill_name(url: str, kind: str = "error") -> str:
+    """retry-sqlite, retry-journal (the first failure a plain error, as in stop 56), retry-journal-diverged, ..."""
+    return "retry-" + ("sqlite" if url.startswith("sqlite") else "journal") + ("" if kind == "error" else f"-{kind}")
+
+
+def verdict(folder: Path, url: str, failed_arch: str, n: int, retried: bool = True) -> dict[str, Any]:
+    """What the study holds at the end: the failed architecture's scores and retries, repeats, the count. ``retried``:
+    whether its kind of failure is retried once (scored once, one copy) or never (not scored, no copy)."""
     ts = trials(folder, url)
     done = [t for t in ts if t.state == optuna.trial.TrialState.COMPLETE]
     scored = Counter(t.user_attrs.get("arch_id") for t in done)
@@ -86,18 +104,30 @@ def verdict(folder: Path, url: str, failed_arch: str, n: int) -> dict[str, Any]:
         "retry_copies": sum(1 for t in ts if "retry_of_failed" in t.user_attrs),
         "scored_twice": sorted(a for a, k in scored.items() if k > 1),
         "archs_drawn": len({t.user_attrs.get("arch_id") for t in ts} - {None}),
-        "ok": len(done) == n and scored[failed_arch] == 1 and max(scored.values()) == 1,
+        "ok": len(done) == n
+        and scored[failed_arch] == int(retried)
+        and max(scored.values()) == 1
+        and sum(1 for t in ts if "retry_of_failed" in t.user_attrs) == int(retried),
     }
 
 
 def retry_drill(
-    syn: Path, url: str, work: Path, kills: int, rng: random.Random, first: int, n: int, epochs: int, episodes: bool = False
+    syn: Path,
+    url: str,
+    work: Path,
+    kills: int,
+    rng: random.Random,
+    first: int,
+    n: int,
+    epochs: int,
+    episodes: bool = False,
+    kind: str = "error",
 ) -> dict[str, Any]:
     """``episodes``: each kill in a fresh copy of the study with its one failure, the same command then run unkilled
     and judged (so every moment falls in the retrying command's first run); else the kills follow one another."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    name = "retry-" + ("sqlite" if url.startswith("sqlite") else "journal")
-    base = retry_study(syn, url, work, first, epochs)
+    name, retried = drill_name(url, kind), FAILURES[kind]
+    base = retry_study(syn, url, work, first, epochs, kind)
     (failed,) = [t for t in trials(base, url) if t.state == optuna.trial.TrialState.FAIL]
     failed_arch = failed.user_attrs["arch_id"]
     command = [sys.executable, "-m", "nas_proxy", *search_argv(syn, url, n, epochs)]
@@ -118,7 +148,8 @@ def retry_drill(
     wall = float(wall_file.read_text())
     expected = sorted((p, v) for p, v, _ in completed(ref, [url]).values())
     row: dict[str, Any] = {"command": name, "uninterrupted_s": wall, "failed_arch": failed_arch, "kills": [], "exits": []}
-    row["reference"] = verdict(ref, url, failed_arch, n)
+    row["fail_kind"] = failed.user_attrs.get("fail_kind")
+    row["reference"] = verdict(ref, url, failed_arch, n, retried)
     folder = fresh("drill")
     seen: dict[Any, Any] = {}
     redone = 0
@@ -133,7 +164,7 @@ def retry_drill(
             if proc.returncode != 0:
                 row.setdefault("refused", []).append(err.strip().splitlines()[-1:])
             row["finished_before_kill"] = row.get("finished_before_kill", 0) + 1
-            row.setdefault("verdicts_of_early_finishes", []).append(verdict(folder, url, failed_arch, n))
+            row.setdefault("verdicts_of_early_finishes", []).append(verdict(folder, url, failed_arch, n, retried))
             folder, seen = fresh("drill"), {}
             continue
         except subprocess.TimeoutExpired:
@@ -147,7 +178,7 @@ def retry_drill(
             done = subprocess.run(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             after = completed(folder, [url])
             redone += sum(1 for k, v in seen.items() if after.get(k) != v)
-            judged = {"at": at, "complete_at_kill": len(now), "exit": done.returncode, **verdict(folder, url, failed_arch, n)}
+            judged = {"at": at, "complete_at_kill": len(now), "exit": done.returncode, **verdict(folder, url, failed_arch, n, retried)}
             judged["equal_to_uninterrupted"] = sorted((p, v) for p, v, _ in after.values()) == expected
             if done.returncode:
                 judged["line"] = done.stderr.strip().splitlines()[-1:]
@@ -159,7 +190,7 @@ def retry_drill(
     final = finish(command, folder, env, [url], row, seen, redone)
     if final is None:
         return row
-    row["final"] = verdict(folder, url, failed_arch, n)
+    row["final"] = verdict(folder, url, failed_arch, n, retried)
     row["equal_to_uninterrupted"] = sorted((p, v) for p, v, _ in final.values()) == expected
     return row
 
@@ -174,9 +205,26 @@ def small(syn: Path, truth: Path) -> dict[str, tuple[list[str], list[str]]]:
     return {"calibrate": made["calibrate"], "correlate": (correlate, storages)}
 
 
-def retry_study(syn: Path, url: str, work: Path, first: int, epochs: int) -> Path:
-    """A folder whose study holds one failed trial (the first architecture's), made once."""
-    name = "retry-" + ("sqlite" if url.startswith("sqlite") else "journal")
+# drill57's Ctrl-C drill: a space-aware distillation through convnet720 (--mode sigint, distill-nets)
+DISTILL_NETS = ["distill", "--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--iterations", "24", "--checkpoint-every", "3"]
+DISTILL_NETS += ["--nets", "convnet720", "--device", "cpu", "--quiet", "--seed", "0", "--out", "d"]
+
+
+def finished_correlation(work: Path, argv: list[str]) -> Path:
+    """``correlate``'s uninterrupted run (its folder ``work/correlate/ref``), made once: the same command in a copy of
+    it only writes its report again (correlate-report: a Ctrl-C while the report is written)."""
+    ref = work / "correlate" / "ref"
+    if not (ref / "c" / "results.json").exists():
+        shutil.rmtree(ref, ignore_errors=True)
+        ref.mkdir(parents=True)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        subprocess.run([sys.executable, "-m", "nas_proxy", *argv], cwd=ref, env=env, check=True, stdout=subprocess.DEVNULL)
+    return ref
+
+
+def retry_study(syn: Path, url: str, work: Path, first: int, epochs: int, kind: str = "error") -> Path:
+    """A folder whose study holds one failed trial (the first architecture's, failed as ``kind``), made once."""
+    name = drill_name(url, kind)
     base = work / name / "failed"
     if not base.exists():
         tmp = work / name / "failed.tmp"
@@ -184,7 +232,9 @@ def retry_study(syn: Path, url: str, work: Path, first: int, epochs: int) -> Pat
         tmp.mkdir(parents=True)
         argv = search_argv(syn, url, first, epochs)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        subprocess.run([sys.executable, "-c", FAIL_ONCE, *argv], cwd=tmp, env=env, stdout=subprocess.DEVNULL)  # exit 1: its budget unmet
+        subprocess.run(
+            [sys.executable, "-c", FAIL_ONCE, kind, *argv], cwd=tmp, env=env, stdout=subprocess.DEVNULL
+        )  # exit 1: its budget unmet
         tmp.rename(base)
     return base
 
@@ -217,7 +267,7 @@ def sigint_drill(name: str, argv: list[str], base: Path | None, work: Path, runs
         changed = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and before.get(p) != p.read_bytes())
         row = {"at_ms": round(at * 1000), "outcome": outcome(proc.returncode, out, err), "changed": changed}
         if base is not None and name.startswith("retry-"):
-            url = "sqlite:///s.db" if name == "retry-sqlite" else "s.log"
+            url = "sqlite:///s.db" if name.startswith("retry-sqlite") else "s.log"
             row["running_left"] = sum(1 for t in trials(folder, url) if t.state == optuna.trial.TrialState.RUNNING)
         rows.append(row)
     again = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
@@ -264,7 +314,13 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=2, help="the first search's --n-trials (its first architecture fails)")
     parser.add_argument("--n-trials", type=int, default=5, help="the retrying search's --n-trials")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--only", nargs="*", default=None, help="retry-sqlite, retry-journal, calibrate, correlate, run (sigint)")
+    parser.add_argument("--fail-kind", choices=sorted(FAILURES), default="error", help="how the first architecture fails (retry-*)")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="retry-sqlite, retry-journal, calibrate, correlate; run, distill-nets, correlate-report (sigint)",
+    )
     parser.add_argument("--mode", choices=("kill", "sigint", "torn", "disk"), default="kill")
     parser.add_argument("--episodes", action="store_true", help="--mode kill, retry-*: each kill in a fresh copy, then resumed")
     parser.add_argument("--sigint-within", type=float, default=0.2, help="--mode sigint: seconds after Popen")
@@ -289,21 +345,26 @@ def main() -> None:
     wanted = args.only or ["retry-sqlite", "retry-journal", "calibrate", "correlate"]
     with open(work / f"drills-{args.mode}.jsonl", "a") as log:
         for name in wanted:
-            url = "sqlite:///s.db" if name == "retry-sqlite" else "s.log"
+            url = "sqlite:///s.db" if name.startswith("retry-sqlite") else "s.log"
             if name.startswith("retry-"):
                 argv, urls = search_argv(syn, url, args.n_trials, args.epochs), [url]
+            elif name == "distill-nets":
+                argv, urls = DISTILL_NETS, []
+            elif name == "correlate-report":
+                argv, urls = small(syn, truth)["correlate"]
             else:  # run: kill_drill_commands's tiny preset
                 argv, urls = small(syn, truth).get(name, (["run", "tiny.toml", "--quiet"], ["studies/tiny/journal.log"]))
             rows: Any
             if args.mode == "sigint":
-                base = retry_study(syn, url, work, args.first, args.epochs) if name.startswith("retry-") else None
+                base = retry_study(syn, url, work, args.first, args.epochs, args.fail_kind) if name.startswith("retry-") else None
+                base = finished_correlation(work, argv) if name == "correlate-report" else base
                 rows = sigint_drill(name, argv, base, work, args.runs, rng, args.sigint_within)
             elif args.mode == "torn":
                 rows = torn_drill(name, argv, urls, work, args.last)
             elif args.mode == "disk":
                 rows = disk_drill(name, argv, urls, work, [float(f) for f in args.fractions.split(",")])
             elif name.startswith("retry-"):
-                rows = retry_drill(syn, url, work, args.kills, rng, args.first, args.n_trials, args.epochs, args.episodes)
+                rows = retry_drill(syn, url, work, args.kills, rng, args.first, args.n_trials, args.epochs, args.episodes, args.fail_kind)
             else:
                 rows = drill(name, argv, urls, work, args.kills, rng)
             print(json.dumps(rows), flush=True)
