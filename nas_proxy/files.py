@@ -240,6 +240,8 @@ def writing(path: Path, needed: int | None = None) -> Iterator[None]:
 def make_dirs(path: Path) -> Path:
     """``mkdir -p path``, with the one-line error when it cannot be made, and then none of the folders it made left behind
     (probe52: under umask 777 a refused search left an empty ``studies/`` of mode 000 where it could not make ``studies/u``)."""
+    if len(os.fsencode(path)) > PATH_MAX:  # its own mkdir would fail so: not after making (and removing) every folder above it
+        raise write_error(OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), str(path)), path)
     missing = [folder for folder in (path, *path.parents) if not _there(folder)]  # the deepest first
     made: list[Path] = []  # the folders this call's own mkdir made, the top first
     try:
@@ -723,6 +725,8 @@ def _existing(folder: Path) -> Path:
 
 def _make(folder: Path) -> list[Path]:
     """Make ``folder`` and its missing parents; the ones this process made, deepest first."""
+    if len(os.fsencode(folder)) > PATH_MAX:  # its own mkdir would fail so (and the lock run unlocked): its parents unmade
+        return []  # (perf57a: a --out of 2,100 names made and removed 2,048 folders, each walked from the top: 1.6 CPU-s)
     made = []
     for p in (*reversed(folder.parents), folder):
         if os.path.lexists(p):

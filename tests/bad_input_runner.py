@@ -77,6 +77,8 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def _changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    if after is before:  # _Watch.snapshot_after saw nothing touched (most cases): no ~1,500 paths to compare (perf57a)
+        return []
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
