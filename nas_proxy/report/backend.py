@@ -20,24 +20,39 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 
 def pyplot() -> Any:
     """``matplotlib.pyplot`` on the Agg backend (files only, no display), its config folder writable."""
+    with _quiet_fonts():
+        matplotlib().use("Agg")
+        import matplotlib.pyplot as plt
+    return plt
+
+
+def matplotlib() -> Any:
+    """``matplotlib`` itself (its ``rcParams``: the style a user's matplotlibrc sets), imported as :func:`pyplot` imports
+    it, without pyplot's cost."""
     _writable_config_dir()
+    with _quiet_fonts():
+        import matplotlib as mpl
+    return mpl
+
+
+@contextmanager
+def _quiet_fonts() -> Iterator[None]:
+    """matplotlib's font manager held to errors: its timed note while the font cache is built (the module's docstring)."""
     fonts = logging.getLogger("matplotlib.font_manager")
     level = fonts.level
-    fonts.setLevel(logging.ERROR)  # its timed note while the font cache is built (the module's docstring)
+    fonts.setLevel(logging.ERROR)
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        yield
     finally:
         fonts.setLevel(level)
-    return plt
 
 
 def _writable_config_dir() -> None:

@@ -214,16 +214,37 @@ def _protocol(f: dict[str, Any]) -> list[str]:
 
 # the PNG text chunk that names what a plot was drawn from (:func:`plot_inputs`)
 DRAWN_FROM = "nasproxy-drawn-from"
+IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # a PNG's last chunk: no data, its type, its CRC
 
 
 def plot_inputs(result: CorrelateResult) -> str:
     """A digest of everything the two plots are drawn from: the proxies' metrics, the architectures' rows, the failed
-    architectures named in the scatter's title, and the versions of nasproxy and matplotlib that draw them."""
-    from importlib.metadata import version  # not matplotlib's import: report.backend sets it up first
+    architectures named in the scatter's title, the code that draws them (:mod:`nas_proxy.report.plots`' source, the
+    version of matplotlib) and the style it draws in (matplotlib's ``rcParams``: a user's matplotlibrc, an
+    ``rc_context``). review57: the failed architectures are a frozenset, which JSON wrote in the process's hash order, so
+    every new process drew both plots again; a changed style or plotting code kept plots of the old one."""
+    from nas_proxy.report.backend import matplotlib
 
-    drawn = {"proxies": result.proxies, "rows": result.rows, "failed": failed_archs(result)}
-    text = json.dumps(to_jsonable(drawn), sort_keys=True, default=str) + f"|{__version__}|{version('matplotlib')}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    mpl = matplotlib()
+    failed = failed_archs(result)
+    drawn = {
+        "proxies": result.proxies,
+        "rows": result.rows,
+        "failed": [sorted(failed.ids), failed.threshold, failed.chance, failed.classes],
+    }
+    style = sorted((key, repr(value)) for key, value in mpl.rcParams.items())
+    digest = hashlib.sha256(json.dumps(to_jsonable(drawn), sort_keys=True, default=str).encode())
+    for part in (repr(style), mpl.__version__, __version__, _source("plots.py")):
+        digest.update(b"|" + part.encode())
+    return digest.hexdigest()
+
+
+def _source(name: str) -> str:
+    """The source of this package's module ``name`` (none where it was installed without it)."""
+    try:
+        return (Path(__file__).parent / name).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return ""
 
 
 def plots(result: CorrelateResult) -> None:
@@ -252,7 +273,9 @@ def _drawn_from(path: Path, digest: str) -> bool:
         data = path.read_bytes()
     except OSError:
         return False
-    return data.startswith(b"\x89PNG") and f"{DRAWN_FROM}\0{digest}".encode() in data
+    # whole: PNG's IEND chunk last (drill57: the text chunk comes before the pixels, so a PNG cut short by a lost disk
+    # write still held the digest and was kept, torn, and inlined into report.html)
+    return data.startswith(b"\x89PNG") and data.endswith(IEND) and f"{DRAWN_FROM}\0{digest}".encode() in data
 
 
 def _save(fig: Any, path: Path, digest: str) -> None:

@@ -70,3 +70,31 @@ def test_a_plot_without_the_digest_or_not_a_file_is_drawn_again(tmp_path: Path, 
     done.join(60)
     assert not done.is_alive(), "write_reports hung on a FIFO named fidelity_cost.png"
     assert calls == ["scatter_figure", "cost_figure"] and (tmp_path / COST).is_file()
+
+
+def test_the_digest_is_the_same_whatever_order_a_set_of_failed_architectures_comes_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """review57: the failed architectures are a frozenset, written in its iteration order, which follows the process's
+    string hash seed: every new process drew both plots again. Two sets equal but built in other orders (ints that
+    share a slot of the table iterate in insertion order) stand for two processes' hash orders."""
+    from nas_proxy.report import render
+    from nas_proxy.report.notes import Failed
+
+    report = result(Path("unused"), {"p": metrics()}, 6)
+    digests = set()
+    for order in ([1, 9], [9, 1]):
+        assert list(frozenset(order)) == order  # the premise: equal sets, iterated in two orders
+        monkeypatch.setattr(render, "failed_archs", lambda _r, ids=frozenset(order): Failed(ids, 20.0, 10.0, 10))
+        digests.add(render.plot_inputs(report))
+    assert len(digests) == 1
+
+
+def test_a_changed_style_redraws_the_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """review57: a user's matplotlibrc or rc_context changes how the plots look, and kept plots of the old style."""
+    from nas_proxy.report.backend import matplotlib
+
+    report = result(tmp_path, {"p": metrics()}, 6)
+    write_reports(report)
+    calls = drawn(monkeypatch)
+    with matplotlib().rc_context({"axes.facecolor": "red"}):
+        write_reports(report)
+    assert calls == ["scatter_figure", "cost_figure"]

@@ -2,10 +2,10 @@
 
 A plot is left alone where its PNG holds the digest of the inputs it would be drawn from (``render._drawn_from``).
 matplotlib writes the text chunk that holds the digest before the image data, so a PNG cut short after it (a disk
-that lost the end of the write: the torn-last-write drills of stops 55 and 56) still says "current" while its pixels
-are torn: kept, and inlined torn into report.html. A kill -9 while a plot is written cannot tear it (it is written
-to a temporary and renamed): the drill-tier test holds the write half done, kills the process, and checks that the
-same report then stands whole.
+that lost the end of the write: the torn-last-write drills of stops 55 and 56) still said "current" while its pixels
+were torn: kept, and inlined torn into report.html (fixed: ``_drawn_from`` asks for PNG's IEND chunk last). A kill -9
+while a plot is written cannot tear it (it is written to a temporary and renamed): the drill-tier test holds the
+write half done, kills the process, and checks that the same report then stands whole.
 """
 
 from __future__ import annotations
@@ -41,11 +41,6 @@ def whole_png(data: bytes) -> bool:
     return True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="drill57: render._drawn_from takes a PNG cut after its text chunk as current (nas_proxy/report/render.py, "
-    "perf57b's this stop): the fix checks that the file ends with PNG's IEND chunk",
-)
 @pytest.mark.parametrize("cut", ["half", "all but the last byte"])
 def test_a_plot_cut_short_after_its_digest_is_drawn_again(tmp_path: Path, cut: str) -> None:
     report = result(tmp_path, {"p": metrics()}, 6)
