@@ -66,7 +66,7 @@ def test_a_repeat_of_a_retrys_architecture_is_no_retry() -> None:
     from tests.search.test_retry import config
 
     study = optuna.create_study()
-    dist = {"depth": optuna.distributions.IntDistribution(0, 9)}
+    dist: dict[str, optuna.distributions.BaseDistribution] = {"depth": optuna.distributions.IntDistribution(0, 9)}
     study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, params={"depth": 1}, distributions=dist, user_attrs={"arch_id": "a"}))
     scored = {"arch_id": "a", RETRY_ATTR: 0, "retry_of": 0, "params": 10}
     study.add_trial(optuna.trial.create_trial(value=0.5, params={"depth": 1}, distributions=dist, user_attrs=scored))
