@@ -2266,12 +2266,10 @@ PROBE57: list[Case] = [
 ]
 CASES += PROBE57
 
-# ---- branch probe57's inputs that no check refuses (exit 0), not in CASES: the check belongs to a file of no helper's
-# this stop (nas_proxy/spaces/files.py). A space file that calls itself by a registered space's name with other
-# architectures is searched under that name (a study of 'convnet-cpu' whose trials are not convnet-cpu's)
-PENDING57: list[Case] = []
-CASES += [  # refused since the lead's fix after the merge (nas_proxy/spaces/__init__.py _not_posing)
-    Case(S.replace("convnet-cpu", "p57/named.toml"), "names itself 'convnet-cpu', a registered space's name", G57),
+# ---- after the merges of stop 57 (the lead's). probe57's one input no check refused (a space file calling itself by
+# a registered space's name with other architectures) is no bad input: it is named by its path
+# (tests/search/test_space_posing.py)
+CASES += [
     # more ranks than classes: refused by each rank before it joins (before: the join waited for its timeout; probe57)
     Case(f"{RANK57.replace('WORLD_SIZE=1', 'WORLD_SIZE=11')} {D} --distributed", "11 processes for 10 classes; launch fewer", G57),
 ]

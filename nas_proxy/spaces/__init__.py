@@ -34,23 +34,21 @@ def get_space(name_or_path: str | Path) -> SearchSpace:
     if text in SPACES:
         return SPACES.get(text)()
     if isinstance(name_or_path, Path) or text.endswith(SUFFIXES) or "/" in text:
-        return _not_posing(load_space_file(text), text)
+        return _own_name(load_space_file(text), text)
     try:
         return SPACES.get(text)()
     except UnknownNameError as e:
         raise UnknownNameError(f"{e} A space file is given by its path (*.toml or *.json).") from None
 
 
-def _not_posing(space: SearchSpace, path: str) -> SearchSpace:
-    """``space``, read from file ``path``, unless it calls itself by a registered space's name and holds other
-    architectures: a study, a report and a proxy profile name a space by its name, so the file would pass for the
-    registered space (probe57: a study of 'convnet-cpu' whose trials were not convnet-cpu's). A copy of a registered
-    space under its own name is that space."""
+def _own_name(space: SearchSpace, path: str) -> SearchSpace:
+    """``space``, read from file ``path``, named by that path where it calls itself by a registered space's name (its
+    key 'name', else its file's stem: a shipped space copied and edited, as docs/commands.md suggests) and holds
+    other architectures: messages and reports name a space by its name, and such a file passed for the registered
+    space (probe57: a search of 'convnet-cpu' whose trials were not convnet-cpu's). A copy holding the same
+    architectures is that space and keeps its name."""
     if space.name in SPACES and SPACES.get(space.name)().definition_sha256() != space.definition_sha256():
-        raise SpaceError(
-            f"search space file {path} names itself {space.name!r}, a registered space's name, but holds other architectures: "
-            "give it a name of its own (key 'name', else the file's stem)"
-        )
+        space.name = path
     return space
 
 

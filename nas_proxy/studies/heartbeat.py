@@ -45,7 +45,7 @@ from optuna.trial import TrialState
 
 from nas_proxy.studies.identity import WORKER_ATTRS
 from nas_proxy.studies.journal_beat import tagged
-from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, candidate_params, carried
+from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, carried, cut_draw
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -197,16 +197,16 @@ class BeatingStorage(TaggingStorage):
 
 
 class RetryLapsedTrial(RetryHeartbeatStaleTrialCallback):
-    """Optuna's retry of a trial failed for a lapsed heartbeat, where it has a candidate to queue (as the repair's:
-    :func:`~nas_proxy.studies.requeue.candidate_params`), without that trial's ``fail_reason`` and ``fail_kind`` (the queued copy
+    """Optuna's retry of a trial failed for a lapsed heartbeat, but for a search's draw cut short, which has no candidate
+    to queue (as the repair rules: :func:`~nas_proxy.studies.requeue.cut_draw`), without that trial's ``fail_reason`` and ``fail_kind`` (the queued copy
     has not failed) nor its worker (:data:`~nas_proxy.studies.identity.WORKER_ATTRS`: the copy's is whoever takes it).
     Before fix49b the copy named the dead worker: taken by another, it was RUNNING under the dead worker's pid until
     its new worker wrote its own, and a judge on the dead worker's host found that pid gone and failed the live trial,
     which was queued and trained again."""
 
     def __call__(self, study: optuna.study.Study, trial: FrozenTrial) -> None:
-        if not (candidate_params(study, trial) or carried(trial.user_attrs)):  # nothing to queue, as the repair rules (fix57):
-            return  # a draw cut short (before, its copy drew the rest with the next draw's seed) or none begun
+        if cut_draw(study, trial) and not carried(trial.user_attrs):  # nothing to queue, as the repair rules (fix57): a
+            return  # draw cut short (before, its copy drew the rest with the next draw's seed); any other trial is queued
         dropped = ("fail_reason", FAIL_KIND_ATTR, *WORKER_ATTRS)
         trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in dropped}  # (a copy: Optuna's deepcopy)
         super().__call__(study, trial)

@@ -69,10 +69,16 @@ def candidate_params(study: optuna.Study, t: FrozenTrial) -> dict[str, Any]:
     writes: it has none. Before chase56 its copy was queued with those it had and drew the rest with the next draw's
     seed, a candidate the uninterrupted search never drew (drill56's SQLite episode); the sampler now draws it anew
     with the seed it had (:class:`~nas_proxy.search.study.DrawSeeded` counts whole draws only)."""
-    fixed = t.system_attrs.get("fixed_params")
-    if fixed is None and (mark := study.user_attrs.get(DRAWN_MARK)) is not None and mark not in t.user_attrs:
+    if cut_draw(study, t):
         return {}
-    return t.params | (fixed or {})
+    return t.params | (t.system_attrs.get("fixed_params") or {})
+
+
+def cut_draw(study: optuna.Study, t: FrozenTrial) -> bool:
+    """Whether ``t`` is a sampled trial (none queued) of a study that names its mark of a whole draw (:data:`DRAWN_MARK`)
+    without that mark: a draw cut short between two of its parameters' writes (:func:`candidate_params`)."""
+    mark = study.user_attrs.get(DRAWN_MARK)
+    return mark is not None and t.system_attrs.get("fixed_params") is None and mark not in t.user_attrs
 
 
 def mark_drawn(study: optuna.Study, attr: str) -> None:
@@ -152,6 +158,7 @@ __all__ = [
     "Requeued",
     "candidate_params",
     "carried",
+    "cut_draw",
     "enqueue_once",
     "mark_drawn",
     "requeued",
