@@ -13,13 +13,13 @@ import warnings
 
 import optuna
 import pytest
-from optuna.distributions import IntDistribution
+from optuna.distributions import BaseDistribution, IntDistribution
 from optuna.trial import TrialState
 
 from nas_proxy.search.study import DRAWN_ATTR, DrawSeeded
 from nas_proxy.studies.heartbeat import RetryLapsedTrial
 
-X = {"x": IntDistribution(0, 9)}
+X: dict[str, BaseDistribution] = {"x": IntDistribution(0, 9)}
 
 
 LAPSED = pytest.mark.xfail(strict=True, reason="review58: Optuna's copy of a lapsed trial counts as a draw (search/study.py, fix58's)")
