@@ -215,6 +215,9 @@ def _protocol(f: dict[str, Any]) -> list[str]:
 # the PNG text chunk that names what a plot was drawn from (:func:`plot_inputs`)
 DRAWN_FROM = "nasproxy-drawn-from"
 IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # a PNG's last chunk: no data, its type, its CRC
+# rcParams that no pixel of a saved plot shows and a process's history sets (pyplot resolves the backend, backend.pyplot
+# sets Agg, plt.ion() or IPython interactive): in the digest, a process that had drawn before drew the same plots anew
+NOT_STYLE = frozenset({"backend", "backend_fallback", "interactive"})
 
 
 def plot_inputs(result: CorrelateResult) -> str:
@@ -232,7 +235,8 @@ def plot_inputs(result: CorrelateResult) -> str:
         "rows": result.rows,
         "failed": [sorted(failed.ids), failed.threshold, failed.chance, failed.classes],
     }
-    style = sorted((key, repr(value)) for key, value in mpl.rcParams.items())
+    # by key: rcParams.items() resolves the backend, which imports pyplot (review58)
+    style = [(key, repr(mpl.rcParams[key])) for key in mpl.rcParams if key not in NOT_STYLE]
     digest = hashlib.sha256(json.dumps(to_jsonable(drawn), sort_keys=True, default=str).encode())
     for part in (repr(style), mpl.__version__, __version__, _source("plots.py")):
         digest.update(b"|" + part.encode())
