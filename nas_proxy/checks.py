@@ -681,10 +681,21 @@ def known_keys(what: str, given: Iterable[str], known: Sequence[str]) -> None:
 
 
 def distinct(name: str, values: Iterable[T], show: Callable[[T], str] = repr) -> list[T]:
-    """``values`` as a list, refused when empty or when one value appears twice."""
+    """``values`` as a list, refused when empty or when one value appears twice (equal: ``1`` and ``1.0``). A hashable
+    value is looked up in a set, one that is not (a list among a config's choices) among those before it: before fix58
+    every value was, 30,000 names in 32.5 s."""
     out: list[T] = []
+    seen: set[Any] = set()
+    unhashable: list[T] = []
     for v in values:
-        if v in out:
+        try:
+            again = v in seen
+        except TypeError:  # (unhashable)
+            again = v in unhashable
+            unhashable.append(v)
+        else:
+            seen.add(v)
+        if again:
             raise InvalidArgumentError(f"{name} names {show(v)} twice; give each value once")
         out.append(v)
     if not out:
