@@ -1522,7 +1522,7 @@ PROBE44 += [
     Case(f"{D} --seed 0x10", "argument --seed: expected an integer such as 10, got '0x10'"),
     Case(f"{D} --image-lr 0x1p-3", "argument --image-lr: expected a number, got '0x1p-3'"),
     Case(f"{D} --config configs/seed-date.toml", "[distill]: seed must be an integer, got datetime.date(1979, 5, 27)"),
-    Case(f"{S} --storage journal:/dev/null", "storage /dev/null is a device, not a regular file; give a journal file path"),
+    Case(f"{S} --storage journal:/dev/null", "storage /dev/null is a character device, not a regular file; give a journal file path"),
     Case(_art("f16-images"), "images are float16, not float32 (normalised pixels); the synthetic set was edited"),
     Case(_art("header-length-huge"), "is not a readable safetensors file (its first 8 bytes give no header length that fits its"),
     Case(f"COLUMNS=-5 {D} --ipc x", "argument --ipc: expected an integer such as 10, got 'x'"),
@@ -1646,7 +1646,9 @@ PROBE46: list[Case] = [
     Case(f"{S} --storage :memory:", "storage ':memory:' is SQLite's name for an in-memory database, which would lose", G46),
     Case(f"{W.replace('studies/done/journal.log', ':memory:')}", "(or ./:memory: for a journal file of that name)", G46),
     Case(f"{S} --storage journal:", "storage 'journal:' names no file after its scheme; give one, such as journal:journal.log", G46),
-    Case(f"{S} --storage sqlite:////dev/null", "storage 'sqlite:////dev/null' is a device, not a regular file; give a SQLite", G46),
+    Case(
+        f"{S} --storage sqlite:////dev/null", "storage 'sqlite:////dev/null' is a character device, not a regular file; give a SQLite", G46
+    ),
     Case(f"{S} --storage sqlite:///fifo.log", "storage 'sqlite:///fifo.log' is a FIFO, not a regular file", G46),
     # evaluate's seed outside the range every other command's keeps: before, -1 and 2**31 ran (exit 0)
     Case(f"{E} --seed -1", "seed must be in [0, 2147483647], got -1", G46),
@@ -1661,7 +1663,7 @@ PROBE46: list[Case] = [
     Case(f"{P} --proxy synflow --dataset digits:foo", "dataset 'digits:foo': digits takes nothing after a ':'", G46),
     # an image folder that is no folder: before, "does not exist" (it does); a blank at its path's end: "x does not exist"
     Case("distill --dataset imagefolder:fifo.log --ipc 1 --out OUT", "image folder fifo.log is a FIFO, not a folder; give the folder", G46),
-    Case("distill --dataset imagefolder:/dev/null --ipc 1 --out OUT", "image folder /dev/null is a device, not a folder", G46),
+    Case("distill --dataset imagefolder:/dev/null --ipc 1 --out OUT", "image folder /dev/null is a character device, not a folder", G46),
     Case(
         "distill --dataset 'imagefolder:img/two-classes ' --ipc 1 --out OUT",
         "image folder 'img/two-classes ' does not exist: its path",
@@ -1894,20 +1896,24 @@ CASES += PROBE53
 # correlate's --out was called "a file". The others were refused right when tried, kept so that they stay so
 G54 = 54
 PROBE54: list[Case] = [
-    Case(C.replace("--out OUT", "--out /dev/full"), "--out /dev/full is a device, not a directory", G54),
-    Case(f"{SL} --out OUT --teacher-dir /dev/null", "--teacher-dir /dev/null is a device, not a directory"),
-    Case("evaluate /dev/zero --runs 1 --epochs 1 --device cpu --quiet", "synthetic set /dev/zero is a device, not a directory"),
-    Case(S.replace("--synthetic syn", "--synthetic /dev/zero"), "synthetic set /dev/zero is a device, not a directory"),
-    Case("worker --study done --storage /dev/zero", "storage /dev/zero is a device, not a regular file; give a journal file path"),
-    Case("run /dev/zero", "preset /dev/zero is a device, not a regular file"),
+    Case(C.replace("--out OUT", "--out /dev/full"), "--out /dev/full is a character device, not a directory", G54),
+    Case(f"{SL} --out OUT --teacher-dir /dev/null", "--teacher-dir /dev/null is a character device, not a directory"),
+    Case("evaluate /dev/zero --runs 1 --epochs 1 --device cpu --quiet", "synthetic set /dev/zero is a character device, not a directory"),
+    Case(S.replace("--synthetic syn", "--synthetic /dev/zero"), "synthetic set /dev/zero is a character device, not a directory"),
+    Case(
+        "worker --study done --storage /dev/zero", "storage /dev/zero is a character device, not a regular file; give a journal file path"
+    ),
+    Case("run /dev/zero", "preset /dev/zero is a character device, not a regular file"),
     # after the merge: calibrate read an existing --out whole to see if it was a profile (/dev/zero: 16.7 GB, killed)
-    Case(f"{CL} --scores ladders/scores-full.csv --out /dev/zero", "--out /dev/zero is a device; give the profile's file name", G54),
-    Case(f"{CAL} --out /dev/full", "--out /dev/full is a device; give the profile's file name", G54),
+    Case(
+        f"{CL} --scores ladders/scores-full.csv --out /dev/zero", "--out /dev/zero is a character device; give the profile's file name", G54
+    ),
+    Case(f"{CAL} --out /dev/full", "--out /dev/full is a character device; give the profile's file name", G54),
     # after the merge: an output folder that is a device was "a file" (probe54's list)
-    Case(D.replace("--out OUT", "--out /dev/full"), "/dev/full is a device, not a directory", G54),
-    Case(f"{SL} --out /dev/full", "/dev/full is a device, not a directory", G54),
-    Case(f"{S} --out /dev/full", "--out /dev/full is a device; give a directory for trials.csv and best.json", G54),
-    Case(T.replace("--out OUT", "--out /dev/null"), "--out /dev/null is a device; give a folder for", G54),
+    Case(D.replace("--out OUT", "--out /dev/full"), "/dev/full is a character device, not a directory", G54),
+    Case(f"{SL} --out /dev/full", "/dev/full is a character device, not a directory", G54),
+    Case(f"{S} --out /dev/full", "--out /dev/full is a character device; give a directory for trials.csv and best.json", G54),
+    Case(T.replace("--out OUT", "--out /dev/null"), "--out /dev/null is a character device; give a folder for", G54),
 ]
 CASES += PROBE54
 

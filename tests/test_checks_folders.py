@@ -39,7 +39,7 @@ def test_what_is_not_a_folder_is_said(paths: dict[str, Path]) -> None:
     assert (
         said["dangling"] == f"data root {paths['dangling']} is a symbolic link to {paths['dangling'].parent / 'gone'}, which does not exist"
     )
-    assert checks.not_a_folder("data root", "/dev/null") == "data root /dev/null is a device, not a directory"
+    assert checks.not_a_folder("data root", "/dev/null") == "data root /dev/null is a character device, not a directory"
     assert checks.not_a_folder("data root", paths["file.txt"] / "x") == f"data root {paths['file.txt'] / 'x'} does not exist"
 
 

@@ -30,20 +30,20 @@ def every_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
             "a directory": os.stat("folder").st_mode,
             "a FIFO": os.stat("fifo").st_mode,
             "a socket": os.stat("socket").st_mode,
-            "a device": os.stat("/dev/null").st_mode,  # a character device
+            "a character device": os.stat("/dev/null").st_mode,
             "a symbolic link": os.lstat("link").st_mode,
         }
 
 
 def test_kind_names_every_type_of_file(every_kind: dict[str, int]) -> None:
     assert {what: kind(mode) for what, mode in every_kind.items()} == {what: what for what in every_kind}
-    assert kind(stat.S_IFBLK | 0o660) == "a device" and kind(0) == "not a regular file"  # a disk; a type nasproxy never met
-    assert file_kind("file") == "a file" and file_kind("/dev/null") == "a device" and file_kind("link") == "a file"
+    assert kind(stat.S_IFBLK | 0o660) == "a block device" and kind(0) == "not a regular file"  # a disk; a type nasproxy never met
+    assert file_kind("file") == "a file" and file_kind("/dev/null") == "a character device" and file_kind("link") == "a file"
 
 
 def test_regular_file_refuses_every_other_type_in_the_callers_words(every_kind: dict[str, int]) -> None:
     regular_file(every_kind["a file"], lambda what: f"never said: {what}")
-    for what, mode in [*every_kind.items(), ("a device", stat.S_IFBLK)]:
+    for what, mode in [*every_kind.items(), ("a block device", stat.S_IFBLK)]:
         if what == "a file":
             continue
         with pytest.raises(InvalidArgumentError) as raised:

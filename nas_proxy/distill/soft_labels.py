@@ -382,15 +382,15 @@ def _read_teacher(file: Path, model: nn.Module, identity: dict[str, Any]) -> dic
     ``identity``: what its record must say of it (spec, arch_id, seed, file), as :func:`train_teacher` writes it."""
     from nas_proxy.synthetic import read_safetensors
 
-    if os.path.lexists(file) and not file.is_file():  # before stop 47 a FIFO there was written over, a folder refused after training
-        found = checks.status("teacher cache", file)
-        what = checks.kind(found.st_mode) if found is not None else "a symbolic link to nothing"
-        raise InvalidArgumentError(
-            f"teacher cache {file.parent}: {file.name} is {what}, not a teacher's file, where this teacher is kept; "
-            "move it away, or give another --teacher-dir"
-        )
-    if not file.is_file():
+    def refusal(what: str) -> str:
+        return f"teacher cache {file.parent}: {file.name} is {what}, not a teacher's file, where this teacher is kept; move it away, or give another --teacher-dir"
+
+    if not os.path.lexists(file):
         return None
+    found = checks.status("teacher cache", file)  # (a link loop: refused in one line)
+    if found is None:
+        raise InvalidArgumentError(refusal("a symbolic link to nothing"))
+    checks.regular_file(found.st_mode, refusal)  # before stop 47 a FIFO there was written over, a folder refused after training
     try:
         tensors, metadata = read_safetensors(file)
         written = metadata.pop(TEACHER_DIGEST, None)  # absent from a teacher an earlier nasproxy kept: read as before

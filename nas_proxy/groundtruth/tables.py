@@ -16,7 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sized
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,7 @@ def read_rows(
         checks.columns(path, header, at)
         reader = csv.DictReader(stream, fieldnames=header)
         for row in reader:
+            _no_rows_inside(path, at + reader.line_num, row, header)  # first: the rows it took in make the count wrong
             checks.whole_row(path, at + reader.line_num, row, header, at)
             rows.append((at + reader.line_num, row))
     except csv.Error as e:  # a field over the csv module's 131,072 characters, a NUL byte
@@ -103,6 +105,27 @@ def read_rows(
     if rows and (numbers is None or not set(numbers).isdisjoint(header)):  # a row cut inside its last field: all its fields, one shorter
         checks.whole_lines(option, path, text)
     return header, rows
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # where the csv reader's lines end (io.StringIO's with newline="": not U+2028)
+
+
+def _no_rows_inside(path: Path, line: int, row: Mapping[Any, Any], header: Sequence[str]) -> None:
+    """Refuse a record (``row``, read up to the file's ``line``) whose quoted field takes in a row of the table: a stray '"'
+    that opens a field (an architecture named ``"net1``), which the csv module read on to the next '"' in the file. Before
+    fix58 those rows were one architecture's name, ``'net1,0.5\\nnet2'``, without a word. A row taken in: a whole line
+    of the field's text that reads as a row (as many fields as the header, none blank), or the text on the line where
+    it opens, which completes that line's row with two fields or more. A line break inside a quoted field is otherwise
+    data (a spreadsheet's note of two lines, a spec's JSON written over lines: ``{"a": 1,``)."""
+    values = [_LINE_BREAK.split(v) if isinstance(v, str) else [""] for v in row.values()]
+    for i, parts in enumerate(values):
+        fields = [next(csv.reader([part]), []) for part in parts[:-1]]  # (the last: the head of the line it closes on)
+        if any(len(f) == len(header) - (i if k == 0 else 0) and len(f) > (k == 0) and all(map(str.strip, f)) for k, f in enumerate(fields)):
+            taken = sum(len(later) - 1 for later in values[i:])  # the line breaks from the field's opening quote on
+            raise InvalidArgumentError(
+                f"{path} line {line - taken}: a quoted field opens here and takes in lines up to line {line} that read as rows of "
+                "the table (a stray '\"' in a name?); drop the quote, or close it on its line"
+            )
 
 
 def _uncommented(text: str) -> tuple[str, int | None]:

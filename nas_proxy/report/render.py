@@ -17,7 +17,7 @@ from nas_proxy.correlate.metrics import to_jsonable
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
 from nas_proxy.files import make_dirs, write_bytes, write_json, write_text, writing
 from nas_proxy.groundtruth.tables import DATASET
-from nas_proxy.report.notes import ceiling_size, dash_notes, failed_archs, failed_lines
+from nas_proxy.report.notes import Failed, ceiling_size, dash_notes, failed_archs, failed_lines
 from nas_proxy.report.verdict import verdict
 from nas_proxy.studies.storage import Storage
 from nas_proxy.version import __version__
@@ -220,16 +220,17 @@ IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # a PNG's last chunk: no data, its typ
 NOT_STYLE = frozenset({"backend", "backend_fallback", "interactive"})
 
 
-def plot_inputs(result: CorrelateResult) -> str:
+def plot_inputs(result: CorrelateResult, failed: Failed | None = None) -> str:
     """A digest of everything the two plots are drawn from: the proxies' metrics, the architectures' rows, the failed
     architectures named in the scatter's title, the code that draws them (:mod:`nas_proxy.report.plots`' source, the
     version of matplotlib) and the style it draws in (matplotlib's ``rcParams``: a user's matplotlibrc, an
     ``rc_context``). review57: the failed architectures are a frozenset, which JSON wrote in the process's hash order, so
-    every new process drew both plots again; a changed style or plotting code kept plots of the old one."""
+    every new process drew both plots again; a changed style or plotting code kept plots of the old one. ``failed``: those
+    architectures where the caller has them (:func:`plots`: computed once, fix58)."""
     from nas_proxy.report.backend import matplotlib
 
     mpl = matplotlib()
-    failed = failed_archs(result)
+    failed = failed_archs(result) if failed is None else failed
     drawn = {
         "proxies": result.proxies,
         "rows": result.rows,
@@ -255,7 +256,8 @@ def plots(result: CorrelateResult) -> None:
     """``scatter.png`` and ``fidelity_cost.png`` (:mod:`nas_proxy.report.plots`), each left alone where it was drawn
     from the same inputs (:func:`plot_inputs`, in its text chunk :data:`DRAWN_FROM`): the same ``run`` or ``correlate``
     again drew both anew (~1.8 CPU-s of its ~2 on a cached re-run, stop 56) to the same pixels."""
-    digest = plot_inputs(result)
+    failed = failed_archs(result)
+    digest = plot_inputs(result, failed)
     if all(_drawn_from(result.out / name, digest) for name in (SCATTER, COST)):
         return
     from nas_proxy.report.backend import pyplot
@@ -263,7 +265,7 @@ def plots(result: CorrelateResult) -> None:
 
     plt = pyplot()
 
-    for name, fig in ((SCATTER, scatter_figure(result, failed_archs(result))), (COST, cost_figure(result))):
+    for name, fig in ((SCATTER, scatter_figure(result, failed)), (COST, cost_figure(result))):
         _save(fig, result.out / name, digest)
         plt.close(fig)
 

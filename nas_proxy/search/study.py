@@ -30,7 +30,7 @@ from nas_proxy.spaces import SearchSpace, Spec, arch_id, get_space
 from nas_proxy.studies import kinds
 from nas_proxy.studies.identity import worker_tag
 from nas_proxy.studies.kinds import StudyNotFoundError
-from nas_proxy.studies.requeue import mark_drawn
+from nas_proxy.studies.requeue import LAPSED_COPY, mark_drawn
 from nas_proxy.studies.spec_attrs import spec_from_attrs
 from nas_proxy.studies.workers import load_study
 from nas_proxy.utils import derive_seed
@@ -92,7 +92,10 @@ class DrawSeeded(optuna.samplers.BaseSampler):
         """The candidates drawn before ``trial``: the trials with parameters that were not queued and drawn whole. A draw cut
         short by a kill (some parameters, no DRAWN_ATTR) is none: its candidate is drawn again with its seed (chase56); but
         one whose parameters were queued again (an earlier version's repair: its copy drew the rest) counts, as that
-        version counted it: before fix57 a study it had resumed so was drawn on one seed behind, from a repeat."""
+        version counted it: before fix57 a study it had resumed so was drawn on one seed behind, from a repeat. The copy
+        that a database's retry of a lapsed heartbeat queues (:data:`LAPSED_COPY`: parameters, not fixed) is its
+        original's draw trained again: before fix58 it counted too, and the search drew on one seed ahead of an
+        uninterrupted one (an earlier version's copy, unmarked, still counts, as that version counted it)."""
         trials = study.get_trials(deepcopy=False)
         copied = {t.user_attrs.get("retry_of") for t in trials if t.system_attrs.get("fixed_params")}
         copied |= {t.system_attrs.get("failed_trial") for t in trials}  # (Optuna's copies of a lapsed heartbeat's: params, not fixed)
@@ -102,6 +105,7 @@ class DrawSeeded(optuna.samplers.BaseSampler):
             if t.number != trial.number
             and t.params
             and "fixed_params" not in t.system_attrs
+            and LAPSED_COPY not in t.system_attrs
             and (DRAWN_ATTR in t.user_attrs or t.number in copied)
         )
 

@@ -45,7 +45,7 @@ from optuna.trial import TrialState
 
 from nas_proxy.studies.identity import WORKER_ATTRS
 from nas_proxy.studies.journal_beat import tagged
-from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, carried, cut_draw
+from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, LAPSED_COPY, carried, cut_draw
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -202,13 +202,14 @@ class RetryLapsedTrial(RetryHeartbeatStaleTrialCallback):
     has not failed) nor its worker (:data:`~nas_proxy.studies.identity.WORKER_ATTRS`: the copy's is whoever takes it).
     Before fix49b the copy named the dead worker: taken by another, it was RUNNING under the dead worker's pid until
     its new worker wrote its own, and a judge on the dead worker's host found that pid gone and failed the live trial,
-    which was queued and trained again."""
+    which was queued and trained again. The copy is marked :data:`~nas_proxy.studies.requeue.LAPSED_COPY`: no draw of its own."""
 
     def __call__(self, study: optuna.study.Study, trial: FrozenTrial) -> None:
         if cut_draw(study, trial) and not carried(trial.user_attrs):  # nothing to queue, as the repair rules (fix57): a
             return  # draw cut short (before, its copy drew the rest with the next draw's seed); any other trial is queued
         dropped = ("fail_reason", FAIL_KIND_ATTR, *WORKER_ATTRS)
         trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in dropped}  # (a copy: Optuna's deepcopy)
+        trial.system_attrs = {**trial.system_attrs, LAPSED_COPY: True}  # (Optuna's copy takes them with its failed_trial)
         super().__call__(study, trial)
 
 

@@ -35,6 +35,10 @@ DRAWN_MARK = "nasproxy_drawn_attr"
 # trial user attribute: why a trial failed, in one word (what nas_proxy.search.retry retries by); KILLED: its worker died
 # (written where the trial is failed for it: the repair, a database's lapsed heartbeat), never carried to a copy
 FAIL_KIND_ATTR, KILLED = "fail_kind", "killed"
+# trial system attribute of a copy that Optuna's retry of a lapsed heartbeat queued (nas_proxy.studies.heartbeat.RetryLapsedTrial):
+# its original's candidate, trained again, which DrawSeeded does not count as a draw (fix58: it did, and a search whose worker
+# was lost drew on one seed ahead of an uninterrupted one); an earlier version's copy, unmarked, counts as it counted it
+LAPSED_COPY = "nasproxy_lapsed_copy"
 
 
 @contextmanager
@@ -153,6 +157,7 @@ __all__ = [
     "DRAWN_MARK",
     "FAIL_KIND_ATTR",
     "KILLED",
+    "LAPSED_COPY",
     "MAX_RETRY",
     "RETRY_ATTR",
     "Requeued",

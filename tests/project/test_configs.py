@@ -396,7 +396,7 @@ def test_a_fifo_a_device_and_a_proc_file_named_as_a_text_file(tmp_path: Path) ->
         reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader, open until the writer is done (before or after it
         written.join()  # came to its open): its open returns and its bytes go into the pipe
         os.close(reader)
-    with pytest.raises(InvalidArgumentError, match=r"^--config /dev/null is a device, not a regular file; give a file$"):
+    with pytest.raises(InvalidArgumentError, match=r"^--config /dev/null is a character device, not a regular file; give a file$"):
         configs.read("/dev/null")
     status = checks.read_text("--config", "/proc/self/status")
     assert Path("/proc/self/status").stat().st_size == 0 and status.startswith("Name:") and status.endswith("\n")
