@@ -5,7 +5,7 @@ no draw), or, on a database, by Optuna's retry of a lapsed heartbeat (``RetryLap
 ``create_trial(params=...)`` and the dead trial's user attributes, its whole-draw mark (``arch_id``) among them, and
 no ``fixed_params``; so it counts as a draw of its own, and every draw after it is one seed ahead of the one an
 uninterrupted search (or the same kill on a journal) makes. fix57 counted the lapsed trial's original (its
-``failed_trial``), not the copy apart."""
+``failed_trial``), not the copy apart; fix58 marks Optuna's copy (``requeue.LAPSED_COPY``) and DrawSeeded skips it."""
 
 from __future__ import annotations
 
@@ -22,10 +22,7 @@ from nas_proxy.studies.heartbeat import RetryLapsedTrial
 X: dict[str, BaseDistribution] = {"x": IntDistribution(0, 9)}
 
 
-LAPSED = pytest.mark.xfail(strict=True, reason="review58: Optuna's copy of a lapsed trial counts as a draw (search/study.py, fix58's)")
-
-
-@pytest.mark.parametrize("requeue", ["repair", pytest.param("lapsed heartbeat", marks=LAPSED)])
+@pytest.mark.parametrize("requeue", ["repair", "lapsed heartbeat"])
 def test_a_dead_workers_copy_is_no_draw_of_its_own(requeue: str) -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(0))
     for x, state in ((1, TrialState.COMPLETE), (2, TrialState.FAIL)):  # the second's worker died (repaired or lapsed)
