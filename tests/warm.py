@@ -218,6 +218,10 @@ class _Server:
 
 _server: _Server | None = None
 refused = ""  # why the server refused to fork the last command made here ("" where it forked it or none asked it)
+# the CPU-s (user + system) of the forked processes this process waited for, and of those they had forked in turn (a
+# search's workers, torchrun's ranks): the server reaps them, so no test process's RUSAGE_CHILDREN counts them; a
+# profile of the suite adds what this grew by during each test (docs/testing.md)
+forked_cpu = 0.0
 
 
 def start_shared() -> None:
@@ -307,6 +311,7 @@ def _warm_request(args: Sequence[Any], cwd: Any, env: dict[str, str] | None, kwa
         "ignored": [int(n) for n in INHERITED if signal.getsignal(n) is signal.SIG_IGN],  # exec keeps an ignored signal ignored
         "mask": sorted(int(n) for n in signal.pthread_sigmask(signal.SIG_BLOCK, ())),  # and the signal mask (workers.start_held's)
         "group": os.getpgrp(),  # a process started without a session of its own is in its starter's process group
+        "requester": os.getpid(),  # a forked command's own forked processes' CPU is added to its own (forked_cpu)
     }
 
 
@@ -359,7 +364,10 @@ class Popen(subprocess.Popen[Any]):
         if not status.startswith("status "):
             raise RuntimeError(f"the warm server ended before process {self.pid} did ({status!r})")
         self._warm.close()
-        return self.pid, int(status.split()[1])
+        global forked_cpu
+        code, *cpu = status.split()[1:]
+        forked_cpu += sum(map(float, cpu))
+        return self.pid, int(code)
 
     def _internal_poll(self, _deadstate: Any = None, **_: Any) -> int | None:
         if self._warm is None:
@@ -567,6 +575,8 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             log.write(f"{time.monotonic():.3f}\t{usage.ru_utime + usage.ru_stime:.3f}\tserver {os.getpid()} preloaded\n")
     children: dict[int, socket.socket] = {}
+    requested_by: dict[int, int] = {}  # a forked process's pid -> the forked process that asked for it
+    nested_cpu: dict[int, float] = {}  # a forked process's pid -> the CPU-s of the forked processes it asked for, ended
     server = os.getpid()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C of the test run reaches its commands, not the server
@@ -614,6 +624,8 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
                     finally:
                         os._exit(1)
                 children[pid] = conn
+                if request["requester"] in children:
+                    requested_by[pid] = request["requester"]
                 signal.pthread_sigmask(signal.SIG_SETMASK, held)
                 for fd in fds:
                     os.close(fd)
@@ -628,11 +640,19 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
                 if CPU_LOG:  # measuring only: what each forked process cost, which no test process reaps
                     with open(CPU_LOG, "a") as log:
                         log.write(f"{time.monotonic():.3f}\t{usage.ru_utime + usage.ru_stime:.3f}\n")
+                cpu = usage.ru_utime + usage.ru_stime + nested_cpu.pop(pid, 0.0)
+                requester = requested_by.pop(pid, None)
+                if requester is not None and requester in children:  # still running: its own is added as it ends
+                    nested_cpu[requester] = nested_cpu.get(requester, 0.0) + cpu
                 conn = children.pop(pid)
                 with contextlib.suppress(OSError):  # its client may be gone
-                    conn.send(f"status {status}".encode())
+                    conn.send(f"status {status} {cpu:.6f}".encode())
                 conn.close()
     finally:
+        if CPU_LOG:  # measuring only: the server's own CPU (its imports, accepting, forking), which nobody reaps either
+            with open(CPU_LOG, "a") as log:
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                log.write(f"{time.monotonic():.3f}\t{usage.ru_utime + usage.ru_stime:.3f}\tserver {os.getpid()} ended\n")
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
