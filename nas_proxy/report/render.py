@@ -232,7 +232,9 @@ def plot_inputs(result: CorrelateResult) -> str:
         "rows": result.rows,
         "failed": [sorted(failed.ids), failed.threshold, failed.chance, failed.classes],
     }
-    style = sorted((key, repr(value)) for key, value in mpl.rcParams.items())
+    # not which backend (the plots are drawn by Agg whatever it is): reading "backend" resolved it, importing pyplot where
+    # the plots are kept (0.35 CPU-s), and pyplot() then changed both (stop 58: the same report again was drawn again)
+    style = sorted((key, repr(mpl.rcParams[key])) for key in mpl.rcParams if key not in ("backend", "backend_fallback"))
     digest = hashlib.sha256(json.dumps(to_jsonable(drawn), sort_keys=True, default=str).encode())
     for part in (repr(style), mpl.__version__, __version__, _source("plots.py")):
         digest.update(b"|" + part.encode())
