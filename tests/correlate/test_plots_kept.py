@@ -98,3 +98,19 @@ def test_a_changed_style_redraws_the_plots(tmp_path: Path, monkeypatch: pytest.M
     with matplotlib().rc_context({"axes.facecolor": "red"}):
         write_reports(report)
     assert calls == ["scatter_figure", "cost_figure"]
+
+
+def test_the_digest_leaves_out_the_backend_it_is_never_drawn_by(monkeypatch: pytest.MonkeyPatch) -> None:
+    """perf58b: a fresh process's first digest read ``backend`` unresolved, which resolved it ("agg", importing pyplot:
+    0.35 CPU-s of a report whose plots are kept), and pyplot() then set "Agg" and backend_fallback False: the same
+    report again in that process had another digest and was drawn again. The plots are drawn by Agg whatever the backend is."""
+    from nas_proxy.report import render
+    from nas_proxy.report.backend import matplotlib
+
+    report = result(Path("unused"), {"p": metrics()}, 6)
+    digests = set()
+    for name, fallback in (("agg", True), ("Agg", False)):  # a fresh process's, then after pyplot() chose Agg
+        monkeypatch.setitem(matplotlib().rcParams, "backend", name)
+        monkeypatch.setitem(matplotlib().rcParams, "backend_fallback", fallback)
+        digests.add(render.plot_inputs(report))
+    assert len(digests) == 1
