@@ -28,7 +28,7 @@ def setup(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> RunSetup:
     """A run on digits with every input a proxy kind may need: a synthetic set, a random subset of
     its size, and real ground-truth trainings of the two architectures with an early-stopping point."""
     ref = gt.DataRef("digits")
-    config = gt.GroundTruthConfig(epochs=1, early=EARLY)
+    config = gt.GroundTruthConfig(epochs=1, early=EARLY, images=300)  # 2 steps of 256 images: one before the early point
     data = gt.RealData(ref, config, torch.device("cpu"))
     truth = {(a.arch_id, 0): gt.train_one(a.spec, 0, data, config) for a in two_archs()}
     return RunSetup(

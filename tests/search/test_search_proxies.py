@@ -287,7 +287,7 @@ def test_cli_search_on_early_stopping(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_promotion_trains_the_best_of_a_proxy_on_real_data(tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
-    result = search(real("synflow"), "promo", 2, str(storage), out=tmp_path, promote=1, promote_epochs=1)
+    result = search(real("synflow"), "promo", 2, str(storage), out=tmp_path, promote=1, promote_epochs=1, promote_images=200)
     assert result.promotion is not None
     (row,) = result.promotion["rows"]
     assert row["real_val_accuracy"] is not None and row["proxy_rank"] == 1

@@ -245,25 +245,22 @@ def test_rank_and_a_study_folder(best_json: Path) -> None:
     assert second.spec == best["top"][1]["spec"] and second.synthetic == best["synthetic"]
 
 
-def test_the_cli_prints_the_test_accuracy_and_where_the_model_is(
+def test_the_cli_prints_the_test_accuracy_and_where_the_model_is_its_options_from_the_train_table_of_a_config_file(
     best_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """One training through the CLI (perf58c: the printed lines and the config file's [train] table had a training each)."""
+    config = tmp_path / "c.toml"
+    config.write_text('device = "cpu"\n[train]\nepochs = 1\nrank = 2\nseed = 3\n')
     out = tmp_path / "m"
-    assert main(["train", str(best_json), "--out", str(out), "--epochs", "1", "--device", "cpu"]) == 0
+    assert main(["train", str(best_json), "--out", str(out), "--config", str(config), "--seed", "4"]) == 0
     printed = capsys.readouterr().out
     spec = json.loads((out / SPEC).read_text())
     assert f"test accuracy {spec['test_accuracy']:.2f} %" in printed and "load_trained" in printed
     assert spec["command"].startswith("nasproxy ")
-    assert main(["train", str(best_json), "--out", str(out), "--epochs", "1", "--device", "cpu", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["reused"] is True
-
-
-def test_options_come_from_the_train_table_of_a_config_file(best_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = tmp_path / "c.toml"
-    config.write_text('device = "cpu"\n[train]\nepochs = 1\nrank = 2\nseed = 3\n')
-    out = tmp_path / "m"
+    assert spec["from"]["rank"] == 2 and spec["seed"] == 4 and spec["protocol"]["epochs"] == 1
     assert main(["train", str(best_json), "--out", str(out), "--config", str(config), "--seed", "4", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
+    assert shown["reused"] is True
     assert shown["config"]["train"] == {
         "epochs": 1,
         "protocol": "standard",
@@ -272,8 +269,10 @@ def test_options_come_from_the_train_table_of_a_config_file(best_json: Path, tmp
         "device": "cpu",
         "data_root": None,
     }  # the flag wins over the file
-    spec = json.loads((out / SPEC).read_text())
-    assert spec["from"]["rank"] == 2 and spec["seed"] == 4 and spec["protocol"]["epochs"] == 1
+    assert (
+        main(["train", str(best_json), "--out", str(out), "--epochs", "1", "--device", "cpu", "--rank", "2", "--seed", "4", "--json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["reused"] is True  # the same training given by flags alone
 
 
 @pytest.mark.parametrize("space", SPACES.names())
