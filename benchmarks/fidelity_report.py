@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fidelity_stats import K_VALUES, PROMOTE
-
 from nas_proxy import checks, configs
 from nas_proxy.cli.types import integer
 from nas_proxy.correlate.config import N_BOOT_MAX, N_BOOT_MIN, CorrelateConfig
@@ -30,6 +28,10 @@ def _ci(v: float, ci: list[float]) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     """The proxies' table and the paired differences, in Markdown."""
+    # here, not at the top: fidelity_stats imports SciPy's statistics (0.8 CPU-s), which the timing scripts that import
+    # this module for its argument checks (distill_speed.py, search_speed.py, sampler_overhead.py) never use (perf58a)
+    from fidelity_stats import K_VALUES, PROMOTE
+
     head = ["proxy", "n", "Spearman ρ", "Kendall τ-b", "weighted τ", "ρ top 20%", "τ-b top 20%"]
     head += [f"P@{k}" for k in K_VALUES] + ["regret (pts)", "regret, top K promoted", "s / arch", "one-off s", "speed-up"]
     head += ["s, proxy + K", "full ÷ (proxy + K)"]

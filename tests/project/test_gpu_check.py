@@ -140,17 +140,52 @@ def test_dry_run_writes_every_section_with_numbers_or_a_reason(tmp_path: Path) -
     # run in the next test (pytest-xdist runs the two on two cores), as a GPU lease runs them: alone.
     # The proxy section (a search, then pools of 1 and 2 worker processes: 5 processes that import
     # torch, half this test's CPU) and evaluate, which reads the set it distils, are dry-run with the
-    # resumable ones, in the drill tier that CI runs.
-    fast = tuple(s for s in SECTIONS if s not in ("environment", "fidelity", "groundtruth", *PROXY, *RESUMABLE, *ASKED_LATER))
+    # resumable ones, in the drill tier that CI runs; so is the tests section (a pytest of the tree's gpu-marked files,
+    # which imports torch: a third of this test's CPU), whose code runs here on a small tree of its own (below).
+    fast = tuple(s for s in SECTIONS if s not in ("environment", "fidelity", "groundtruth", "tests", *PROXY, *RESUMABLE, *ASKED_LATER))
     check_dry_run(tmp_path / "out", dry_run(tmp_path / "out", list(fast), tmp_path), fast)
     assert "[gpu_check] section distill:" in (tmp_path / "out" / "gpu_check.log").read_text()
 
 
-# drill tier (CI): the two resumable sections stop and resume their state, and the proxy section's pools run;
-# make test dry-runs every other section above
+GPU_TESTS = {
+    "tests/test_marked.py": "import pytest\n\n\n@pytest.mark.gpu\ndef test_runs():\n    pass\n\n\n"
+    "@pytest.mark.gpu\ndef test_needs_a_gpu():\n    pytest.skip('no CUDA device')\n\n\ndef test_not_gpu():\n    raise AssertionError\n",
+    "tests/sub/test_broken.py": "import pytest\n\npytestmark = pytest.mark.gpu\n\n\ndef test_broken():\n    assert 1 == 2\n",
+    "tests/test_unmarked.py": "import not_importable_here\n",  # no gpu mark: never collected, so never imported
+}
+
+
+@pytest.mark.usefixtures("bench_modules")
+def test_tests_section_runs_the_gpu_marked_files_alone_and_counts_their_results(tmp_path: Path) -> None:
+    """The tests section (make test's dry run leaves it to the drill tier's) on a tree of its own: pytest -m gpu over the
+    files that mark tests gpu, the others not even imported; the JUnit counts, the failed test named, the section failed."""
+    from gpu_common import make_plan
+    from gpu_context import Context, Recorder
+    from gpu_sections import tests
+
+    for name, text in GPU_TESTS.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / "work").mkdir()
+    ctx = Context(make_plan(True), tmp_path, tmp_path / "out", tmp_path / "work", None, 0, time.time() + 300)
+    rec = Recorder(tmp_path / "tests.json")
+    tests(ctx, rec)
+    assert rec.data["command"].endswith(" tests/sub/test_broken.py tests/test_marked.py"), rec.data["command"]
+    counts = rec.data["counts"]
+    assert {k: counts[k] for k in ("tests", "passed", "skipped", "failures", "errors")} == dict(
+        tests=3, passed=1, skipped=1, failures=1, errors=0
+    )
+    assert len(counts["not_passed"]) == 1 and "test_broken" in counts["not_passed"][0], counts
+    assert rec.data["status"] == "failed" and rec.data["reason"] == "pytest exit status 1", rec.data
+    assert json.loads((tmp_path / "tests.json").read_text())["counts"] == counts  # written as it ran
+
+
+# drill tier (CI): the two resumable sections stop and resume their state, the proxy section's pools run, and the tests
+# section runs the repository's gpu-marked files (make test: test_tests_section_runs_the_gpu_marked_files_alone_and_
+# counts_their_results, on a tree of its own); make test dry-runs every other section above
 @pytest.mark.drill
 def test_dry_run_of_the_resumable_sections_packs_their_state(tmp_path: Path) -> None:
-    ran = (*PROXY, *RESUMABLE)
+    ran = ("tests", *PROXY, *RESUMABLE)
     check_dry_run(tmp_path / "resumable", dry_run(tmp_path / "resumable", list(ran), tmp_path), ran)
     md = (tmp_path / "resumable" / "gpu_results.md").read_text()
     assert "| 2 x 1 | 2 |" in md and "| 1 x 2 | 2 |" in md  # the 2-process pool's and the 2-lane pool's rows: 2 trials each

@@ -285,7 +285,10 @@ def test_a_run_started_without_omp_num_threads_still_forks_its_commands(tmp_path
         "    done = warm.run([sys.executable, '-m', 'tests.warm_probe', 'sleep', '0'], timeout=300)\n"
         "    assert done.returncode == 0 and warm.refused == '', warm.refused\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "OMP_", warm.SHARED, warm.FRESH))}
+    # as a user's shell starts it: nor TORCHINDUCTOR_CACHE_DIR, which torch writes into this process's environment once a
+    # test here trained (the bare run's warm module then imported torch to compare it with torch's default: 4 CPU-s)
+    bare = ("PYTEST_", "OMP_", warm.SHARED, warm.FRESH, "TORCHINDUCTOR_CACHE_DIR")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(bare)}
     env["PYTHONPATH"] = str(ROOT)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest", "--basetemp", str(tmp_path / "base")]
     done = subprocess.run([*cmd, "test_bare.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
