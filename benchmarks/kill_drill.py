@@ -70,7 +70,21 @@ def digits_runs(work: Path) -> dict[str, tuple[list[str], tuple[float, float]]]:
     base = ["--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--checkpoint-every", "3", "--nets", "convnet720"]
     base += ["--device", "cpu", "--quiet", "--seed", "0"]
     select = ["--select-by", str(table), "--select-archs", "3", "--select-epochs", "1", "--select-every", "5"]
-    return {"nets720": ([*base, "--iterations", "24"], (0.0, 0.0)), "select720": ([*base, "--iterations", "15", *select], (0.0, 0.0))}
+    # stop 58 (drill58): soft labels (3 teachers trained first, each kept in SET/teachers as it finishes) and a hybrid set
+    soft = ["--soft-labels", "3", "--teacher-epochs", "1", "--teacher-images", "300"]
+    return {
+        "nets720": ([*base, "--iterations", "24"], (0.0, 0.0)),
+        "select720": ([*base, "--iterations", "15", *select], (0.0, 0.0)),
+        "soft720": ([*base, "--iterations", "12", *soft], (0.0, 0.0)),
+        "hybrid720": ([*base, "--iterations", "24", "--real-per-class", "1"], (0.0, 0.0)),
+    }
+
+
+def teachers(out: Path) -> dict[str, bytes]:
+    """The files of ``out``'s teacher cache (``--soft-labels``), by name: a teacher kept once must stay the same (redone:
+    one changed or vanished after a kill)."""
+    folder = out / "teachers"
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()} if folder.exists() else {}
 
 
 def checkpoint_done(out: Path) -> int | None:
@@ -109,6 +123,9 @@ def drill(
     moments: list[float] = []
     held: list[int | None] = []  # the checkpoint's iterations after each kill: never fewer than before (nothing lost)
     early, went_back = 0, False  # early, with ``kills``: starts that finished before their moment (started afresh)
+    kept: dict[str, bytes] = {}  # the teacher files seen after the last kill
+    teachers_after_kill: list[int] = []
+    teachers_redone = 0
     for _ in range(ATTEMPTS):
         proc = subprocess.Popen([*command, str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         at = rng.uniform(*window)
@@ -121,6 +138,10 @@ def drill(
             now, before = checkpoint_done(out), held[-1] if held else None
             went_back |= before is not None and (now is None or now < before)
             held.append(now)
+            seen = teachers(out)
+            teachers_redone += sum(1 for k, v in kept.items() if seen.get(k) != v)
+            kept = seen
+            teachers_after_kill.append(len(seen))
             continue
         if proc.returncode != 0:
             raise SystemExit(f"{name}: the same command exited {proc.returncode}: {err.strip()[-500:]}")
@@ -128,6 +149,7 @@ def drill(
             early += 1
             shutil.rmtree(out)
             held.append(None)  # a fresh start: the checkpoint begins again
+            kept = {}
             continue
         break
     else:
@@ -142,6 +164,12 @@ def drill(
         "images_bit_identical": a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a),
         "losses_equal": (ref / "losses.csv").read_text() == (out / "losses.csv").read_text(),
     }
+    if "--soft-labels" in flags:
+        final = teachers(out)
+        teachers_redone += sum(1 for k, v in kept.items() if final.get(k) != v)
+        result |= {"teacher_files_after_each_kill": teachers_after_kill, "teachers_redone": teachers_redone}
+        result["teachers_equal"] = teachers(ref).keys() == final.keys()
+        result["soft_labels_equal"] = all(torch.equal(a[k], b[k]) for k in a if "label" in k)
     if (ref / "selection.json").exists():
 
         def scores(path: Path) -> list[dict[str, Any]]:
