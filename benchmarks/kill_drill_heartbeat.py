@@ -219,8 +219,9 @@ def main() -> None:
     parser.add_argument(
         "--reference",
         default=None,
-        help="an uninterrupted run's storage URL: the reference, and the kill moments drawn in [0, its training's seconds] "
-        "after the first trial starts (not in [0, a run's wall time]: on a loaded machine start-up is most of it)",
+        help="an uninterrupted run's storage URL (default: one run here): the reference; the kill moments are drawn in "
+        "[0, its training's seconds] after the first trial starts (not in [0, a run's wall time]: on a loaded machine "
+        "start-up is most of it)",
     )
     args = parser.parse_args()
     work = (args.work / args.backend).resolve()
@@ -230,20 +231,16 @@ def main() -> None:
     rng = random.Random(args.seed)
     summary: dict[str, Any] = {"backend": args.backend, "episodes": []}
     with databases(args.backend, work) as fresh, open(work / "drill.jsonl", "a") as log:
-        if args.reference:  # an uninterrupted run's storage: its scores, and its training (first start to last end) the window
-            done = trials(args.reference)
-            reference = scored(done)
-            ends = [t.datetime_complete.timestamp() for t in done if t.datetime_complete]
-            wall = max(ends) - min(t.datetime_start.timestamp() for t in done if t.datetime_start)
-            summary["training_s"] = round(wall, 1)
-        else:
-            url = fresh()
-            t0 = time.monotonic()
-            command = [sys.executable, "-m", "nas_proxy", *argv(args.syn.resolve(), url, args.epochs)]
+        if not args.reference:  # the uninterrupted run, here
+            args.reference = fresh()
+            command = [sys.executable, "-m", "nas_proxy", *argv(args.syn.resolve(), args.reference, args.epochs)]
             subprocess.run(command, cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
-            wall = time.monotonic() - t0
-            reference = scored(trials(url))
-            summary["uninterrupted_s"] = round(wall, 1)
+        # the uninterrupted run's scores, and its training (first start to last end): the window of the kill moments
+        done = trials(args.reference)
+        reference = scored(done)
+        ends = [t.datetime_complete.timestamp() for t in done if t.datetime_complete]
+        wall = max(ends) - min(t.datetime_start.timestamp() for t in done if t.datetime_start)
+        summary["training_s"] = round(wall, 1)
         print(json.dumps({"window_s": round(wall, 1), "reference": reference}), flush=True)
         kills = 0
         while kills < args.kills:
@@ -254,7 +251,7 @@ def main() -> None:
                 url,
                 round(rng.uniform(0, wall), 2),
                 env,
-                bool(args.reference),
+                True,
             )
             done = trials(url)
             counts = Counter({a: len(v) for a, v in scored(done).items()})

@@ -20,13 +20,12 @@ from nas_proxy.studies.requeue import DRAWN_MARK
 DEPTHS, WIDTHS = [1, 2], [32, 64]
 
 
-def test_a_draw_cut_short_leaves_its_subtree_to_be_drawn() -> None:
+def drawn_after(before: optuna.trial.FrozenTrial, n: int) -> list[tuple[int, int]]:
+    """The candidates a search's bruteforce sampler draws in ``n`` trials of a study that holds ``before``."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=SAMPLERS.get("bruteforce")(0, 1))
     study.set_user_attr(DRAWN_MARK, "arch_id")  # as a search marks its study (search.study.create_or_check)
-    # killed between its two parameters' writes (no arch_id: the draw never whole), then failed for its lapsed heartbeat
-    cut = create_trial(state=TrialState.FAIL, params={"depth": 1}, distributions={"depth": CategoricalDistribution(DEPTHS)})
-    study.add_trial(cut)
+    study.add_trial(before)
     seen: list[tuple[int, int]] = []
 
     def objective(trial: optuna.Trial) -> float:
@@ -35,24 +34,18 @@ def test_a_draw_cut_short_leaves_its_subtree_to_be_drawn() -> None:
         seen.append(drawn)
         return 0.0
 
-    study.optimize(objective, n_trials=4)
-    assert sorted(seen) == [(d, w) for d in DEPTHS for w in WIDTHS]
+    study.optimize(objective, n_trials=n)
+    return sorted(seen)
+
+
+def test_a_draw_cut_short_leaves_its_subtree_to_be_drawn() -> None:
+    # killed between its two parameters' writes (no arch_id: the draw never whole), then failed for its lapsed heartbeat
+    cut = create_trial(state=TrialState.FAIL, params={"depth": 1}, distributions={"depth": CategoricalDistribution(DEPTHS)})
+    assert drawn_after(cut, 4) == [(d, w) for d in DEPTHS for w in WIDTHS]
 
 
 def test_a_whole_draw_that_failed_is_still_tried() -> None:
     """The other side: a trial whose draw was whole (its mark written) counts as tried, failed or not."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=SAMPLERS.get("bruteforce")(0, 1))
-    study.set_user_attr(DRAWN_MARK, "arch_id")
     dists: dict[str, BaseDistribution] = {"depth": CategoricalDistribution(DEPTHS), "width": CategoricalDistribution(WIDTHS)}
-    study.add_trial(create_trial(state=TrialState.FAIL, params={"depth": 1, "width": 32}, distributions=dists, user_attrs={"arch_id": "x"}))
-    seen: list[tuple[int, int]] = []
-
-    def objective(trial: optuna.Trial) -> float:
-        drawn = (trial.suggest_categorical("depth", DEPTHS), trial.suggest_categorical("width", WIDTHS))
-        trial.set_user_attr("arch_id", f"{drawn}")
-        seen.append(drawn)
-        return 0.0
-
-    study.optimize(objective, n_trials=3)
-    assert sorted(seen) == [(1, 64), (2, 32), (2, 64)]
+    whole = create_trial(state=TrialState.FAIL, params={"depth": 1, "width": 32}, distributions=dists, user_attrs={"arch_id": "x"})
+    assert drawn_after(whole, 3) == [(1, 64), (2, 32), (2, 64)]
