@@ -70,7 +70,21 @@ def digits_runs(work: Path) -> dict[str, tuple[list[str], tuple[float, float]]]:
     base = ["--dataset", "digits", "--ipc", "2", "--batch-real", "8", "--checkpoint-every", "3", "--nets", "convnet720"]
     base += ["--device", "cpu", "--quiet", "--seed", "0"]
     select = ["--select-by", str(table), "--select-archs", "3", "--select-epochs", "1", "--select-every", "5"]
-    return {"nets720": ([*base, "--iterations", "24"], (0.0, 0.0)), "select720": ([*base, "--iterations", "15", *select], (0.0, 0.0))}
+    # stop 58 (drill58): soft labels (3 teachers trained first, each kept in SET/teachers as it finishes) and a hybrid set
+    soft = ["--soft-labels", "3", "--teacher-epochs", "1", "--teacher-images", "300"]
+    return {
+        "nets720": ([*base, "--iterations", "24"], (0.0, 0.0)),
+        "select720": ([*base, "--iterations", "15", *select], (0.0, 0.0)),
+        "soft720": ([*base, "--iterations", "12", *soft], (0.0, 0.0)),
+        "hybrid720": ([*base, "--iterations", "24", "--real-per-class", "1"], (0.0, 0.0)),
+    }
+
+
+def teachers(out: Path) -> dict[str, bytes]:
+    """The files of ``out``'s teacher cache (``--soft-labels``), by name: a teacher kept once must stay the same (redone:
+    one changed or vanished after a kill)."""
+    folder = out / "teachers"
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()} if folder.exists() else {}
 
 
 def checkpoint_done(out: Path) -> int | None:
@@ -109,6 +123,9 @@ def drill(
     moments: list[float] = []
     held: list[int | None] = []  # the checkpoint's iterations after each kill: never fewer than before (nothing lost)
     early, went_back = 0, False  # early, with ``kills``: starts that finished before their moment (started afresh)
+    kept: dict[str, bytes] = {}  # the teacher files seen after the last kill
+    teachers_after_kill: list[int] = []
+    teachers_redone = 0
     for _ in range(ATTEMPTS):
         proc = subprocess.Popen([*command, str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         at = rng.uniform(*window)
@@ -121,6 +138,10 @@ def drill(
             now, before = checkpoint_done(out), held[-1] if held else None
             went_back |= before is not None and (now is None or now < before)
             held.append(now)
+            seen = teachers(out)
+            teachers_redone += sum(1 for k, v in kept.items() if seen.get(k) != v)
+            kept = seen
+            teachers_after_kill.append(len(seen))
             continue
         if proc.returncode != 0:
             raise SystemExit(f"{name}: the same command exited {proc.returncode}: {err.strip()[-500:]}")
@@ -128,6 +149,7 @@ def drill(
             early += 1
             shutil.rmtree(out)
             held.append(None)  # a fresh start: the checkpoint begins again
+            kept = {}
             continue
         break
     else:
@@ -142,6 +164,12 @@ def drill(
         "images_bit_identical": a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a),
         "losses_equal": (ref / "losses.csv").read_text() == (out / "losses.csv").read_text(),
     }
+    if "--soft-labels" in flags:
+        final = teachers(out)
+        teachers_redone += sum(1 for k, v in kept.items() if final.get(k) != v)
+        result |= {"teacher_files_after_each_kill": teachers_after_kill, "teachers_redone": teachers_redone}
+        result["teachers_equal"] = teachers(ref).keys() == final.keys()
+        result["soft_labels_equal"] = all(torch.equal(a[k], b[k]) for k in a if "label" in k)
     if (ref / "selection.json").exists():
 
         def scores(path: Path) -> list[dict[str, Any]]:
@@ -157,6 +185,64 @@ def drill(
     return result
 
 
+def teacher_drill(work: Path, kills: int, rng: random.Random, teachers_n: int = 11) -> dict[str, Any]:
+    """``--teachers-drill`` (stop 58, drill58): kill -9 of ``distill --soft-labels`` while its teachers train, the set
+    itself finished. Each start waits for the event "a teacher file more than when it started" (one teacher trained in
+    this start), then kills it at a moment drawn uniformly in [0, the uninterrupted run's mean seconds per teacher], so
+    the kill lands in the next teacher's training; ``teachers_n`` teachers make room for ``kills`` kills. Counted: each
+    teacher file kept must stay byte-identical to the end (redone: one changed or vanished), and the labels and images
+    must equal the uninterrupted run's."""
+    flags, _ = digits_runs(work)["soft720"]
+    flags = [*flags[: flags.index("--soft-labels")], "--soft-labels", str(teachers_n), "--teacher-epochs", "1", "--teacher-images", "300"]
+    command = [sys.executable, "-m", "nas_proxy", "distill", *flags, "--out"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ref, out = work / "teachers-ref", work / "teachers-drill"
+    shutil.rmtree(out, ignore_errors=True)
+    if not (ref / "meta.json").exists():
+        subprocess.run([*command, str(ref), "--force"], env=env, check=True, stdout=subprocess.DEVNULL)
+    record = json.loads((ref / "meta.json").read_text())
+    per = float(record["soft_labels"]["seconds"]) / teachers_n  # the teachers' training, uninterrupted, per teacher
+    kept: dict[str, bytes] = {}
+    moments: list[float] = []
+    counts: list[int] = []
+    redone = 0
+    while True:
+        proc = subprocess.Popen([*command, str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if len(moments) >= kills:
+            _, err = proc.communicate()
+            break
+        start = len(teachers(out))
+        while proc.poll() is None and len(teachers(out)) <= start:
+            time.sleep(0.1)
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            break
+        at = rng.uniform(0, per)
+        time.sleep(at)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        moments.append(round(at, 2))
+        seen = teachers(out)
+        redone += sum(1 for k, v in kept.items() if seen.get(k) != v)
+        kept = seen
+        counts.append(len(seen))
+    if proc.returncode != 0:
+        raise SystemExit(f"teachers: the same command exited {proc.returncode}: {err.strip()[-500:]}")
+    final = teachers(out)
+    redone += sum(1 for k, v in kept.items() if final.get(k) != v)
+    a, b = load_file(str(ref / "synthetic.safetensors")), load_file(str(out / "synthetic.safetensors"))
+    return {
+        "teachers": teachers_n,
+        "window_s": round(per, 2),
+        "kills": len(moments),
+        "moments_after_a_teacher_s": moments,
+        "teacher_files_after_each_kill": counts,
+        "teachers_redone": redone,
+        "teacher_files_equal": teachers(ref) == final,
+        "tensors_bit_identical": a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a),
+    }
+
+
 def main() -> None:
     from nas_proxy.cli.common import ScriptParser
 
@@ -166,8 +252,13 @@ def main() -> None:
     parser.add_argument("--runs", default="spaceaware,selection", help="which runs, comma-separated")
     parser.add_argument("--digits", action="store_true", help="nets720 and select720 on digits (drill57), not Fashion-MNIST")
     parser.add_argument("--kills", type=int, default=None, help="kill this many times, then let a start finish")
+    parser.add_argument("--teachers-drill", action="store_true", help="--digits: kill -9 while soft labels' teachers train")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.teachers_drill:
+        row = teacher_drill(args.work, args.kills or 10, random.Random(args.seed))
+        print("teachers", json.dumps(row), flush=True)
+        return
     made = digits_runs(args.work) if args.digits else runs(calibration_file(read_table(TABLE), SPLIT, args.work))
     rng = random.Random(args.seed)
     report = {}

@@ -15,6 +15,12 @@ exactly one COMPLETE trial and exactly one retry copy scored it (``retry_of_fail
 twice, the COMPLETE trials number ``N`` (no candidate drawn beyond the budget), and the draws and scores equal the
 reference's. ``calibrate`` and ``correlate``: ``kill_drill_commands.drill`` on smaller runs than §17b's (which a loaded
 machine ran for 10 minutes each, leaving time for 2 kills). Numbers: benchmarks/RESULTS.md §17c.
+
+Stop 58 (drill58, §17e) added ``--only`` names: ``search-workers`` (a search with ``--workers 2`` on a journal) and
+``evaluate`` for ``--mode sigint``; ``search-journal`` (one worker, a journal) for ``--mode torn`` and ``disk``, whose
+uninterrupted reference is made where none is; ``synthetic`` for ``--mode torn`` (a search reading a set whose
+tensors or meta.json are cut); and ``--random-cuts K``: the torn drill cuts each file at K offsets drawn by
+``--seed`` rather than at 0, 1, half and all but one byte.
 """
 
 from __future__ import annotations
@@ -222,6 +228,17 @@ def finished_correlation(work: Path, argv: list[str]) -> Path:
     return ref
 
 
+def uninterrupted(ref: Path, argv: list[str]) -> None:
+    """The command run once to its end in ``ref`` (a fresh folder, tiny.toml beside), unless it was (--mode torn, disk:
+    stop 58's commands that no kill drill left a reference of)."""
+    if ref.exists() and any(ref.iterdir()):
+        return
+    ref.mkdir(parents=True, exist_ok=True)
+    (ref / "tiny.toml").write_text(TINY)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "nas_proxy", *argv], cwd=ref, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
 def retry_study(syn: Path, url: str, work: Path, first: int, epochs: int, kind: str = "error") -> Path:
     """A folder whose study holds one failed trial (the first architecture's, failed as ``kind``), made once."""
     name = drill_name(url, kind)
@@ -277,14 +294,20 @@ def sigint_drill(name: str, argv: list[str], base: Path | None, work: Path, runs
     return summary
 
 
-def torn_drill(name: str, argv: list[str], urls: list[str], work: Path, last: int) -> list[dict[str, Any]]:
-    """The ``last`` files the uninterrupted run wrote and its journals, each cut to 0, 1, half, all but 1 byte; the
-    command run again."""
+def torn_drill(
+    name: str, argv: list[str], urls: list[str], work: Path, last: int, rng: random.Random | None = None, k: int = 0
+) -> list[dict[str, Any]]:
+    """The ``last`` files the uninterrupted run wrote and its journals, each cut to 0, 1, half, all but 1 byte (with
+    ``rng``: ``k`` random offsets); the command run again. ``synthetic`` (stop 58): the set a search reads, copied into
+    its folder, its tensors and its meta.json cut, and the search run on it."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "nas_proxy", *argv]
     ref, rows = work / name / "ref", []
-    for rel in dict.fromkeys([*outputs(ref)[:last], *(u for u in urls if not u.startswith("sqlite"))]):
-        rows += torn_rows(name, command, env, work / name, rel)
+    files = [*outputs(ref)[:last], *(u for u in urls if not u.startswith("sqlite"))]
+    if name == "synthetic":
+        files = ["syn/synthetic.safetensors", "syn/meta.json"]
+    for rel in dict.fromkeys(files):
+        rows += torn_rows(name, command, env, work / name, rel, rng, k)
     return rows
 
 
@@ -319,13 +342,14 @@ def main() -> None:
         "--only",
         nargs="*",
         default=None,
-        help="retry-sqlite, retry-journal, calibrate, correlate; run, distill-nets, correlate-report (sigint)",
+        help="retry-sqlite, retry-journal, calibrate, correlate; run, distill-nets, correlate-report, search-workers, evaluate (sigint)",
     )
     parser.add_argument("--mode", choices=("kill", "sigint", "torn", "disk"), default="kill")
     parser.add_argument("--episodes", action="store_true", help="--mode kill, retry-*: each kill in a fresh copy, then resumed")
     parser.add_argument("--sigint-within", type=float, default=0.2, help="--mode sigint: seconds after Popen")
     parser.add_argument("--runs", type=int, default=8, help="--mode sigint: runs per command")
     parser.add_argument("--last", type=int, default=4, help="--mode torn: the last files written, each cut")
+    parser.add_argument("--random-cuts", type=int, default=0, help="--mode torn: this many offsets drawn by --seed, not 0, 1, half, -1")
     parser.add_argument("--fractions", default="0.2,0.5,0.8,0.95", help="--mode disk")
     args = parser.parse_args()
     work = args.work.resolve()
@@ -352,15 +376,27 @@ def main() -> None:
                 argv, urls = DISTILL_NETS, []
             elif name == "correlate-report":
                 argv, urls = small(syn, truth)["correlate"]
+            elif name == "search-workers":  # stop 58 (drill58): a search with a worker process, on a journal
+                argv, urls = [*search_argv(syn, "s.log", args.n_trials, args.epochs), "--workers", "2"], ["s.log"]
+            elif name == "synthetic":  # stop 58: a search reading a synthetic set whose last write was torn (--mode torn)
+                argv, urls = search_argv(Path("syn"), "s.log", 1, 1), []
+                if not (work / name / "ref" / "syn").exists():
+                    shutil.copytree(syn, work / name / "ref" / "syn")
+            elif name == "search-journal":  # stop 58: a one-worker search on a journal (--mode disk, torn)
+                argv, urls = search_argv(syn, "s.log", args.n_trials, args.epochs), ["s.log"]
+            elif name == "evaluate":  # stop 58: the standard protocol's trainings (writes nothing: prints its result)
+                argv, urls = ["evaluate", str(syn), "--runs", "2", "--epochs", "20", "--device", "cpu", "--quiet", "--seed", "0"], []
             else:  # run: kill_drill_commands's tiny preset
                 argv, urls = small(syn, truth).get(name, (["run", "tiny.toml", "--quiet"], ["studies/tiny/journal.log"]))
             rows: Any
+            if args.mode in ("torn", "disk") and name != "synthetic":
+                uninterrupted(work / name / "ref", argv)
             if args.mode == "sigint":
                 base = retry_study(syn, url, work, args.first, args.epochs, args.fail_kind) if name.startswith("retry-") else None
                 base = finished_correlation(work, argv) if name == "correlate-report" else base
                 rows = sigint_drill(name, argv, base, work, args.runs, rng, args.sigint_within)
             elif args.mode == "torn":
-                rows = torn_drill(name, argv, urls, work, args.last)
+                rows = torn_drill(name, argv, urls, work, args.last, rng if args.random_cuts else None, args.random_cuts)
             elif args.mode == "disk":
                 rows = disk_drill(name, argv, urls, work, [float(f) for f in args.fractions.split(",")])
             elif name.startswith("retry-"):

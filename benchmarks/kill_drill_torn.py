@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -92,11 +93,15 @@ def main() -> None:
             torn_rows(name, command, env, work / name, rel)
 
 
-def torn_rows(name: str, command: list[str], env: dict[str, str], where: Path, rel: str) -> list[dict[str, Any]]:
+def torn_rows(
+    name: str, command: list[str], env: dict[str, str], where: Path, rel: str, rng: random.Random | None = None, k: int = 0
+) -> list[dict[str, Any]]:
     """``command`` run again on a copy of ``where/ref`` whose file ``rel`` is cut to 0, 1, half and all but one of its
-    bytes (in ``where/torn``): a row per cut, printed as it comes (also kill_drill_retry.py's)."""
+    bytes (in ``where/torn``), or with ``rng`` to ``k`` byte offsets drawn uniformly in [0, its length) (stop 58,
+    drill58): a row per cut, printed as it comes (also kill_drill_retry.py's)."""
     whole, rows = (where / "ref" / rel).read_bytes(), []
-    for length in sorted({0, 1, len(whole) // 2, len(whole) - 1}):
+    cuts = {0, 1, len(whole) // 2, len(whole) - 1} if rng is None else {rng.randrange(len(whole)) for _ in range(k)}
+    for length in sorted(cuts):
         folder = where / "torn"
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(where / "ref", folder)

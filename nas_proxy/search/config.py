@@ -52,17 +52,35 @@ def _random(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
 def _bruteforce(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
     import optuna
 
+    from nas_proxy.studies.requeue import cut_draw
+
     base = optuna.samplers.BruteForceSampler
 
     class BruteForce(base):  # type: ignore[misc,valid-type]
         """Optuna's, blind to finished trials that never drew a candidate (a Ctrl-C before sampling, a
         trial refused beyond the budget): in Optuna 5.1 one such trial makes the sampler take the whole
-        space as tried, and a resumed search stops at once (optuna issue #5097)."""
+        space as tried, and a resumed search stops at once (optuna issue #5097). Blind too to a finished trial
+        whose draw was cut short (``requeue.cut_draw``: a kill between two of its parameters' writes): Optuna took
+        the subtree below its parameters as tried, and a search on convnet-small never trained its two
+        ``depth=1`` architectures and trained two others twice (drill58)."""
 
-        @staticmethod
-        def _populate_tree(tree: Any, trials: list[Any], *rest: Any) -> Any:
-            drawn = [t for t in trials if t.params or not t.state.is_finished()]
-            return base._populate_tree(tree, drawn, *rest)
+        _study: Any = None  # the study sampled: cut_draw reads its mark of a whole draw
+
+        def sample_independent(self, study: Any, trial: Any, *rest: Any) -> Any:
+            self._study = study
+            return super().sample_independent(study, trial, *rest)
+
+        def after_trial(self, study: Any, *rest: Any) -> None:
+            self._study = study
+            super().after_trial(study, *rest)
+
+        def _populate_tree(self, tree: Any, trials: list[Any], *rest: Any) -> Any:
+            def tried(t: Any) -> bool:
+                if not t.state.is_finished():
+                    return True
+                return bool(t.params) and (self._study is None or not cut_draw(self._study, t))
+
+            return base._populate_tree(tree, [t for t in trials if tried(t)], *rest)
 
     return BruteForce(seed=seed)
 
