@@ -223,13 +223,24 @@ def _columns(path: Path, table: str, rows: Iterable[tuple[int, Mapping[str, str]
 
 def _from_sidecar(path: Path, table: str) -> TableData | None:
     """The dataset named by the builder's provenance.json beside ``path``, where it lists ``path`` among its tables;
-    None otherwise (no such file, one of another kind, or one that does not list this table)."""
+    None otherwise (no such file, one of another kind, not JSON, or one that does not list this table). A JSON object cut
+    short (a lost last write) is refused: it may have named other data."""
     sidecar = path.parent / SIDECAR
     if not sidecar.is_file():  # none there; or a FIFO or a device, whose opening would wait for a writer (probe57)
         return None
     try:
-        prov = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # gone meanwhile, or not the builder's: the table names no data
+        text = sidecar.read_bytes()
+    except OSError:  # gone meanwhile: the table names no data
+        return None
+    try:
+        prov = json.loads(text)
+    except ValueError as error:  # not JSON: another tool's file names no data; a JSON object cut short is refused
+        if text.lstrip().startswith(b"{"):  # (drill58: a torn builder's file had let a table of other data judge a set)
+            raise InvalidArgumentError(
+                f"{sidecar}, which names the data of the tables beside it, is not whole JSON ({str(error)[:60]}): "
+                f"a write cut short? copy it again from where {path.name} came from, or move it away to take the "
+                f"table as naming no data"
+            ) from None
         return None
     data = prov.get("data") if isinstance(prov, Mapping) else None
     if not isinstance(data, Mapping) or not isinstance(data.get(DATASET), str):

@@ -6,6 +6,7 @@ other data against it. A provenance.json cut short (a disk that lost the end of 
 it was taken as "names no data", the check skipped without a word, and ``calibrate --truth`` the committed
 Fashion-MNIST table ``--synthetic`` a digits set trained on (drill58: at 12 offsets drawn with seed 58, all 12 loaded
 silently; the whole file refuses in one line). The table itself cut anywhere is refused (12 of 12 offsets).
+Now a JSON object cut short is refused; a provenance.json that is not JSON at all (another tool's) still names no data.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ def test_the_whole_provenance_names_the_tables_data(tmp_path: Path) -> None:
     assert data is not None and data.dataset == "fashion-mnist"
 
 
-@pytest.mark.xfail(strict=True, reason="drill58: a torn provenance.json is read as naming no data (tables.py: fix58's)")
 @pytest.mark.parametrize("seed", range(3))
 def test_a_torn_provenance_is_refused_not_taken_as_naming_no_data(tmp_path: Path, seed: int) -> None:
     whole = (TABLES / SIDECAR).read_bytes()
     cut = random.Random(seed).randrange(1, len(whole) - 1)  # a torn last write: some bytes, not all
     with pytest.raises(InvalidArgumentError, match=SIDECAR):
         read_data(table_beside(tmp_path, whole[:cut]), "--truth")
+
+
+def test_a_provenance_of_another_tool_that_is_not_json_names_no_data(tmp_path: Path) -> None:
+    assert read_data(table_beside(tmp_path, b"built by hand, see the lab book\n"), "--truth") is None
