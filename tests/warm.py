@@ -61,7 +61,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,14 @@ IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA"
 # not compared with the server's: what torchrun's launcher adds to its ranks' environment, read by torch.distributed
 # at run time only (in functions: the rendezvous, the process group, the elastic error file), never at import; and
 # PYTHONUNBUFFERED, which the forked process applies to its standard streams as start-up does (_std_streams)
-RUN_TIME_VARIABLES = ("TORCHELASTIC_", "TORCH_NCCL_ASYNC_ERROR_HANDLING", "PYTHONUNBUFFERED")
+# TORCHINDUCTOR_*: read by torch._inductor's modules, which the server does not import (PRELOAD: a forked command that
+# compiles imports them itself, with its own environment; a server that had imported them refuses a request whose
+# TORCHINDUCTOR_ variables differ from its own, _inductor_read). Torch writes TORCHINDUCTOR_CACHE_DIR into os.environ
+# at a process's first compile-related call (a search's FlopCounterMode, a first optimizer): compared as read at import,
+# every command of a test process that had trained ran cold (4-5 CPU-s each instead of 0.3); compared with torch's
+# default (stop 55), every rank of a torchrun launch whose TMPDIR differs did (stop 58: ~6 CPU-s a launch)
+RUN_TIME_VARIABLES = ("TORCHELASTIC_", "TORCH_NCCL_ASYNC_ERROR_HANDLING", "PYTHONUNBUFFERED", "TORCHINDUCTOR_")
+INDUCTOR = "TORCHINDUCTOR_"
 SERVER_START_S = 600  # fails a test whose server never listens (it imports torch first; never a duration anything must outlast)
 INHERITED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)  # SIG_IGN or SIG_DFL
 COLD = os.environ.get("NASPROXY_TEST_COLD", "") not in ("", "0")
@@ -124,20 +131,8 @@ SKLEARN_DEFAULTS = {"KMP_DUPLICATE_LIB_OK": "True", "KMP_INIT_AT_FORK": "FALSE"}
 
 def _librarys_default(key: str, value: str) -> bool:
     """Whether ``key=value`` is what a library itself writes into ``os.environ``, that reads the same set or unset:
-    scikit-learn's :data:`SKLEARN_DEFAULTS`, and torch's inductor cache folder.
-    Torch's first compile-related call (the first ``FlopCounterMode`` of a search's trial, a first optimizer)
-    sets ``TORCHINDUCTOR_CACHE_DIR`` to its default directory in the process that makes it, and reads it only
-    there: once a test had trained in its own process, every command it started differed from the server's
-    environment in that variable, and all of them ran cold (4-5 CPU-s each instead of 0.3)."""
-    if key in SKLEARN_DEFAULTS:
-        return SKLEARN_DEFAULTS[key] == value
-    if key != "TORCHINDUCTOR_CACHE_DIR":
-        return False
-    try:  # a private module of torch: where another torch has none, the variable counts as set (cold, still correct)
-        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-    except ImportError:
-        return False
-    return os.path.abspath(value) == os.path.abspath(default_cache_dir())
+    scikit-learn's :data:`SKLEARN_DEFAULTS`."""
+    return key in SKLEARN_DEFAULTS and SKLEARN_DEFAULTS[key] == value
 
 
 # ---------------------------------------------------------------------------------------------- client
@@ -545,6 +540,18 @@ def _std_streams(unbuffered: bool) -> None:
         setattr(sys, f"__{name}__", text)
 
 
+def _inductor_read(request: dict[str, Any], modules: Any = sys.modules, env: Mapping[str, str] = os.environ) -> str:
+    """Why the server cannot fork ``request`` where it has imported torch._inductor (``modules``), which read the
+    TORCHINDUCTOR_ variables of the server's environment (``env``, os.environ): they differ from the command's. ""
+    where it can (the usual case: no preloaded library imports torch._inductor)."""
+    if not any(name == "torch._inductor" or name.startswith("torch._inductor.") for name in list(modules)):
+        return ""
+    mine = {k: v for k, v in env.items() if k.startswith(INDUCTOR)}
+    if {k: v for k, v in request["env"].items() if k.startswith(INDUCTOR)} == mine:
+        return ""
+    return "its TORCHINDUCTOR_ variables differ from those the server's torch._inductor read"
+
+
 def _not_in_my_group(request: dict[str, Any]) -> str:
     """Why the server cannot fork ``request`` as its requester would start it: a process started without a session
     of its own is in its starter's process group (which a Ctrl-C, or a signal sent to the group, reaches), and one
@@ -598,7 +605,7 @@ def serve(address: str, parent: int, preload: Sequence[str]) -> None:
                 threads = _threads()
                 refused = "" if message and len(fds) == 3 + len(json.loads(message)["pass_fds"]) else "an incomplete request"
                 refused = refused or (f"the server has {threads} threads" if threads != 1 else "")
-                refused = refused or _not_in_my_group(json.loads(message))
+                refused = refused or _not_in_my_group(json.loads(message)) or _inductor_read(json.loads(message))
                 if refused:
                     with contextlib.suppress(OSError):
                         conn.send(f"refused: {refused}".encode())

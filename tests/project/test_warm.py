@@ -70,8 +70,9 @@ def test_what_the_server_cannot_start_as_the_command_would_runs_cold(tmp_path: P
     here = dict(os.environ)
     assert warm._warm_request([*NASPROXY, "--help"], None, {**here, "OMP_NUM_THREADS": "7"}, {}, False) is None  # read at import
     assert warm._warm_request([*NASPROXY, "--help"], None, {**here, "PYTHONWARNINGS": "error"}, {}, False) is None
-    other_cache = {**here, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}  # not torch's default: as asked, cold
-    assert warm._warm_request([*NASPROXY, "--help"], None, other_cache, {}, False) is None
+    # an inductor variable is read at run time (the server has not imported torch._inductor): forked with it
+    other_cache = {**here, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    assert warm.COLD or warm._warm_request([*NASPROXY, "--help"], None, other_cache, {}, False) is not None
     assert warm._warm_request([sys.executable, "-c", "pass"], None, None, {}, False) is None  # not a nasproxy command
     assert warm._warm_request([*NASPROXY, "--help"], None, None, {"preexec_fn": print}, False) is None
     assert warm._warm_request([*NASPROXY, "--help"], tmp_path / "missing", None, {}, False) is None  # subprocess's error, here
@@ -79,6 +80,16 @@ def test_what_the_server_cannot_start_as_the_command_would_runs_cold(tmp_path: P
     assert warm.COLD or warm._warm_request([sys.executable, "-u", "-m", "nas_proxy", "--help"], None, rank, {}, False) is not None
     request = warm._warm_request([*NASPROXY, "--help"], tmp_path, {**here, "PYTHONPATH": "/y"}, {}, False)  # PYTHONPATH is applied
     assert warm.COLD or (request is not None and request["cwd"] == str(tmp_path) and request["args"] == ["--help"])
+
+
+def test_a_server_that_imported_torch_inductor_forks_only_its_own_inductor_variables() -> None:
+    """TORCHINDUCTOR_ variables are compared only where the server imported torch._inductor, which read them (a
+    PRELOAD of it): a command with other values then runs cold; with none imported, any value is the command's own."""
+    request = {"env": {"TORCHINDUCTOR_CACHE_DIR": "/a", "PATH": "/bin"}}
+    assert warm._inductor_read(request, ["torch", "numpy"], {"TORCHINDUCTOR_CACHE_DIR": "/b"}) == ""
+    assert warm._inductor_read(request, ["torch._inductor.config"], {"TORCHINDUCTOR_CACHE_DIR": "/a"}) == ""
+    assert "TORCHINDUCTOR_" in warm._inductor_read(request, ["torch._inductor"], {"TORCHINDUCTOR_CACHE_DIR": "/b"})
+    assert "TORCHINDUCTOR_" in warm._inductor_read(request, ["torch._inductor.config"], {})
 
 
 @pytest.mark.skipif(warm.COLD, reason="NASPROXY_TEST_COLD=1: every command runs cold")
@@ -286,7 +297,7 @@ def test_a_run_started_without_omp_num_threads_still_forks_its_commands(tmp_path
         "    assert done.returncode == 0 and warm.refused == '', warm.refused\n"
     )
     # as a user's shell starts it: nor TORCHINDUCTOR_CACHE_DIR, which torch writes into this process's environment once a
-    # test here trained (the bare run's warm module then imported torch to compare it with torch's default: 4 CPU-s)
+    # test here trained (until stop 58 the bare run's warm module then imported torch to compare it with torch's default)
     bare = ("PYTEST_", "OMP_", warm.SHARED, warm.FRESH, "TORCHINDUCTOR_CACHE_DIR")
     env = {k: v for k, v in os.environ.items() if not k.startswith(bare)}
     env["PYTHONPATH"] = str(ROOT)
