@@ -88,6 +88,11 @@ INT_MAX = 2**31 - 1  # the largest integer any option takes (counts, sizes, epoc
 # million blocks built for hours before the first trial)
 NETWORK_MAX = 10_000
 WORKERS_MAX = 1024  # processes of one command on one machine, and the sampler seed offsets of workers
+# the most trials one study takes (search --n-trials, calibrate --trials): a study keeps every trial (kilobytes each in its
+# journal: 10**9 trials were terabytes) and its sampler reads them all to propose the next, so a study's time grows with
+# the square of its trials; NAS benchmarks' searches run hundreds to a few thousand (probe58: 10**9 was taken, and ran)
+TRIALS_MAX = 100_000
+RUNS_MAX = 1_000  # networks one `evaluate` trains: the field reports the mean of 5 to 10 (10**9 was taken, and ran)
 MAX_TEXT_BYTES = 64 << 20  # the largest text file (archs, truth, preset, profile, space, meta.json) read whole
 SET_FORMAT = "nasproxy.synthetic"  # a synthetic set's meta.json says so (nas_proxy.synthetic writes and reads sets)
 SET_META = "meta.json"
@@ -102,6 +107,20 @@ def _subnormal(x: float) -> bool:
 def positive(name: str, value: Any, optional: bool = False) -> None:
     """An integer >= 1 (counts: epochs, trials, workers, batch sizes)."""
     number(name, value, 1, integer=True, optional=optional)
+
+
+def count(name: str, value: Any, high: int, why: str) -> None:
+    """An integer in [1, ``high``]: a count of work (trials, networks) whose larger values are a typo, not a plan; above
+    ``high`` refused before any work, naming the limit and ``why`` ("the most trials one study takes: ...")."""
+    positive(name, value)
+    if value > high:
+        raise InvalidArgumentError(f"{name} {value} is more than {high:,}, {why}")
+
+
+TRIALS_WHY = (
+    "the most trials one study takes: a study keeps every trial (kilobytes each in its storage) and its sampler reads them "
+    "all to propose the next; a search runs hundreds to a few thousand"
+)
 
 
 def sha256(name: str, value: Any, whose: str, optional: bool = True) -> None:

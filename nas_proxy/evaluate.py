@@ -241,6 +241,53 @@ def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tup
     return dataset.test_x, dataset.test_y, dataset.flip
 
 
+# bytes a float32 parameter takes in a training: itself, its gradient and SGD's momentum, and one more copy for the
+# optimiser's step and the allocator's slack; and per value of an activation kept for the backward pass (itself and its
+# gradient). A lower bound, so that a network refused would not have fitted: depth=3,width=2048 on digits (75 M
+# parameters) raised evaluate's peak RSS by 3.0 GB, 40 bytes a parameter (probe58, /usr/bin/time -f %M)
+BYTES_PER_PARAMETER = 16
+BYTES_PER_ACTIVATION = 8
+
+
+def training_memory(spec: ConvNetSpec, shape: tuple[int, ...], num_classes: int, batch: int) -> tuple[int, int]:
+    """(bytes, parameters): about what training a ConvNet of ``spec`` on ``batch`` images of ``shape`` holds, counted
+    on the meta device (shapes only: nothing allocated, nothing computed)."""
+    outputs = 0
+
+    def hook(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
+        nonlocal outputs
+        for t in output if isinstance(output, tuple) else (output,):
+            outputs += t.numel() if isinstance(t, torch.Tensor) else 0
+
+    with torch.device("meta"):
+        net = ConvNet(shape[0], num_classes, (shape[1], shape[2]), spec)
+        handles = [m.register_forward_hook(hook) for m in net.modules() if not list(m.children())]
+        net(torch.empty(batch, *shape))
+    for h in handles:
+        h.remove()
+    params = sum(p.numel() for p in net.parameters())
+    return params * BYTES_PER_PARAMETER + outputs * BYTES_PER_ACTIVATION, params
+
+
+def check_memory(spec: ConvNetSpec, shape: tuple[int, ...], num_classes: int, batch: int, device: torch.device) -> None:
+    """Refuse a network whose training needs more memory than ``device`` has free now, before anything is allocated:
+    before probe58 ``--model width=10000`` (3.6 billion parameters) was allocated and trained until the system ran out."""
+    from nas_proxy.data.formats import bytes_shown, memory_available
+
+    need, params = training_memory(spec, shape, num_classes, batch)
+    if device.type == "cuda":
+        have = torch.cuda.mem_get_info(device)[0]
+    elif device.type == "cpu":
+        have = memory_available()
+    else:
+        return  # no free-memory figure to compare with (mps)
+    if need > have:
+        raise InvalidArgumentError(
+            f"model {spec} has {params:,} parameters: training it on {batch} images of {'x'.join(map(str, shape))} needs about "
+            f"{bytes_shown(need)} of {device.type} memory, and {bytes_shown(have)} is free now; give a smaller width or depth"
+        )
+
+
 def evaluate(
     path: Path | str,
     runs: int = EvaluateOptions.runs,
@@ -257,7 +304,7 @@ def evaluate(
     ``train`` is the whole protocol, epochs included (None: :class:`TrainConfig`'s defaults, the
     1000 epochs of DC/DSA/DM). A set with soft labels trains on them unless ``hard_labels``.
     """
-    checks.positive("runs", runs)
+    checks.count("runs", runs, checks.RUNS_MAX, "the most networks one evaluate trains: the field reports the mean of 5 to 10")
     checks.number("seed", seed, 0, checks.SEED_MAX, integer=True)  # as every other stage's: before probe46, -1 and 2**31 ran
     cfg = train or TrainConfig()
     cfg.validate()
@@ -268,6 +315,12 @@ def evaluate(
     test_x, test_y, flip = load_real_test(syn, data_root)
     dev = resolve_device(device)
     shape = tuple(syn.images.shape[1:])
+    if cfg.batch_size > len(syn.images) and cfg.batch_size != TrainConfig.batch_size:  # the default: a protocol's, capped
+        raise InvalidArgumentError(  # before probe58 --batch-size 1000000000 trained on the set's 10 images a step, silently
+            f"batch_size must be between 1 and {len(syn.images)} (the images of {path}: a step trains on at most all of "
+            f"them), got {cfg.batch_size}"
+        )
+    check_memory(spec, shape, syn.num_classes, min(cfg.batch_size, len(syn.images)), dev)
     targets = syn.targets(hard_labels)
     protocol = cfg.to_dict() | {"amp": cfg.uses_amp(dev)}  # what ran, not what was asked: no autocast on CPU
     identity = {

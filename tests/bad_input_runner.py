@@ -226,7 +226,8 @@ preset and file:
 - no option takes NaN, infinity, a subnormal float (0 < |x| < 2.2e-308) or an integer beyond
   2147483647; a learning rate is at most float32's largest (3.4e38), DataDAM's attention power
   at most 8, a soft-label temperature in [0.01, 100], bootstrap resamples at most 100,000, workers
-  at most 1,024;
+  at most 1,024, trials of one study at most 100,000, `evaluate --runs` at most 1,000; `evaluate`
+  refuses a `--model` whose training needs more memory than is free (counted before it is built);
 - a list (`--early`, `--proxies`, `--objectives`, `--synthetic`, `--*-choices`, `--model`, and every
   array of a preset) has no empty item (a trailing comma), no item twice (`0.01,0.010` repeats),
   and is not empty: an option left out means its default, an empty one is refused; an

@@ -1932,7 +1932,7 @@ PROBE55: list[Case] = [
     Case(IF55.format("ls-name"), "cannot read image img/p55/ls-name/cat/a\\u2028b.png", G55),  # before: 'a b.png'
     Case(IF55.format("rtl-class"), "holds a folder named 'ab\\u202ecd', whose name holds a bidirectional control (U+202E)", G55),
     Case(IF55.format("ls-class"), "holds a folder named 'a\\u2028b', whose name holds a line separator (U+2028)", G55),
-    Case(IF55.format("zero-byte"), "cannot read image img/p55/zero-byte/cat/0.png: cannot identify image file"),
+    Case(IF55.format("zero-byte"), "cannot read image img/p55/zero-byte/cat/0.png: it is an empty file (0 bytes)"),  # probe58 named it
     Case(IF55.format("cut-png"), "cannot read image img/p55/cut-png/cat/0.png"),
     Case(D.replace("digits", "imagefolder:img/p55/folder.zip"), "is a zip archive (unzip it), not a folder"),
     Case(D.replace("digits", "imagefolder:img/p55/folder.tar.gz"), "is a tar.gz archive (extract it with tar -xzf), not a folder"),
@@ -2279,6 +2279,64 @@ CASES += [
     # more ranks than classes: refused by each rank before it joins (before: the join waited for its timeout; probe57)
     Case(f"{RANK57.replace('WORLD_SIZE=1', 'WORLD_SIZE=11')} {D} --distributed", "11 processes for 10 classes; launch fewer", G57),
 ]
+
+# ---- branch probe58: huge counts, options typed as a stranger types them (negative in scientific notation, empty values), NaN
+# and infinity in every file that takes numbers, ground-truth tables as spreadsheets write them, and data paths that are
+# no folder (tests/bad_inputs_files_probe58.py). Fixed: search --n-trials, calibrate --trials, worker --n-trials and
+# evaluate --runs of 10**9 ran (hours of work, a journal growing without end); evaluate --batch-size beyond the set was
+# capped silently (distill --batch-real beyond the smallest class is capped with a warning line now, exit 0: no case);
+# a negative number in scientific notation ('-1e-3') or '-nan' was taken for a missing value ("expected one argument");
+# an empty image file, refused as PIL's "cannot identify image file", is named so now. evaluate --model width=10000 is refused by its memory estimate
+# (tests/cli/test_probe58_inputs.py: the message names the memory free now, so no case). The others were refused right
+# when tried, kept so that they stay so. No case: a CRLF table is read as any other, and an option typed twice keeps its
+# last value, as docs/commands.md says
+G58 = 58
+B58 = 10**9
+TRIALS58 = "is more than 100,000, the most trials one study takes: a study keeps every trial"
+T58 = "archs/truth-8.json"
+PROBE58: list[Case] = [
+    # huge counts, refused before any work
+    Case(S.replace("--n-trials 1", f"--n-trials {B58}"), f"--n-trials {B58} {TRIALS58}", G58),
+    Case(CAL.replace("--trials 1", f"--trials {B58}"), f"trials {B58} {TRIALS58}", G58),
+    Case(f"{W} --n-trials {B58}", f"n_trials {B58} {TRIALS58}", G58),
+    Case(E.replace("--runs 1", f"--runs {B58}"), f"runs {B58} is more than 1,000, the most networks one evaluate trains", G58),
+    Case(f"{E} --batch-size {B58}", "batch_size must be between 1 and 10 (the images of syn: a step trains on at most all", G58),
+    # a negative number as a user writes one (before: "expected one argument")
+    Case(f"{D} --lambda -1e-3", "lambda_mmd must be in [0, 100], got -0.001", G58),
+    Case(f"{D} --seed -1e3", "argument --seed: expected an integer such as 10, got '-1e3'", G58),
+    Case(f"{D} --image-lr -nan", "argument --image-lr: expected a finite number, got '-nan'", G58),
+    # options as a stranger types them: a value that is an option, an empty '=' value, underscores, hex, infinity
+    Case(f"{D} --out --seed", "argument --out: expected one argument"),
+    Case(f"{D} --seed=", "argument --seed: expected an integer such as 10, got ''"),
+    Case(f"{D} --seed 1_000", "argument --seed: expected an integer such as 10, got '1_000'"),
+    Case(f"{D} --image-lr=+inf", "argument --image-lr: expected a finite number, got '+inf'"),
+    Case(f"{D} --image-lr Infinity", "argument --image-lr: expected a finite number, got 'Infinity'"),
+    # NaN and infinity in --config files, presets and space files (TOML's own nan and inf)
+    Case(f"{D.replace('--ipc 1 ', '')} --config p58/lr-nan.toml", "p58/lr-nan.toml [distill]: image_lr must be a finite number, got nan"),
+    Case(f"{D} --config p58/lambda-inf.toml", "p58/lambda-inf.toml [distill]: lambda_mmd must be a finite number, got -inf"),
+    Case(f"{E} --config p58/eval-lr-inf.toml", "p58/eval-lr-inf.toml [evaluate.train]: lr must be a finite number, got inf"),
+    Case("run p58/preset-lr-nan.toml", "p58/preset-lr-nan.toml [distill]: image_lr must be a finite number, got nan"),
+    Case("run p58/preset-timeout-inf.toml", "p58/preset-timeout-inf.toml [search]: timeout must be a finite number, got inf"),
+    Case(S.replace("convnet-cpu", "p58/width-nan.toml"), "parameter 'width': each choice must be an integer, got nan"),
+    Case(S.replace("convnet-cpu", "p58/width-inf.toml"), "parameter 'width': each choice must be an integer, got inf"),
+    # ground-truth tables: a header repeated in the middle, an architecture twice with two scores, 101 %, -1, NaN, inf
+    Case(CAL.replace(T58, "p58/truth-header-twice.csv"), "p58/truth-header-twice.csv line 6: seed, test_accuracy or spec is not"),
+    Case(CAL.replace(T58, "p58/truth-dup-rows.csv"), "line 10 lists architecture da550b4939da at seed 0 twice (also line 2)"),
+    *(
+        Case(CAL.replace(T58, f"p58/truth-{name}.csv"), f"line 2: spec must be a JSON object and test_accuracy a % in [0, 100], got '{v}'")
+        for name, v in (("101", "101"), ("minus-1", "-1"), ("nan", "nan"), ("inf", "inf"))
+    ),
+    # data paths that are no folder, or a folder written with a trailing slash or '//'; an empty image file
+    Case("distill --dataset mnist --data-root p58/data-fifo --ipc 1 --out OUT", "data root p58/data-fifo is a FIFO, not a directory"),
+    Case("distill --dataset mnist --data-root /dev/zero --ipc 1 --out OUT", "data root /dev/zero is a device, not a directory"),
+    Case("distill --dataset mnist --data-root data/idx-count/ --ipc 1 --out OUT", "data/idx-count/train-labels-idx1-ubyte do not match"),
+    Case("distill --dataset mnist --data-root data//idx-count --ipc 1 --out OUT", "data/idx-count/train-labels-idx1-ubyte do not match"),
+    Case(
+        "distill --dataset imagefolder:p58/img-empty// --ipc 1 --out OUT",
+        "cannot read image p58/img-empty/dog/1.png: it is an empty file (0 bytes); remove it or copy it again",
+    ),
+]
+CASES += PROBE58
 
 
 def main_(argv: list[str] | None = None) -> int:

@@ -67,7 +67,7 @@ class CalibrateConfig:
         checks.distinct_folders("--synthetic", self.synthetic)
         check_choices(self.choices)
         checks.number("folds", self.folds, 2, integer=True)
-        checks.positive("trials", self.trials)
+        checks.count("trials", self.trials, checks.TRIALS_MAX, checks.TRIALS_WHY)
         checks.text("metric", self.metric, METRIC_NAMES)
         checks.number("cost_weight", self.cost_weight, 0, COST_WEIGHT_MAX)
         checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)

@@ -14,6 +14,7 @@ import errno
 import functools
 import json
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -42,6 +43,9 @@ def _optional(parser: argparse.ArgumentParser, word: str) -> tuple[Any, str | No
     return None if found is None else (found[0], found[-1])
 
 
+_NEGATIVE_NUMBER = re.compile(r"^-([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$|^-(?i:inf|infinity|nan)$")
+
+
 class ScriptParser(argparse.ArgumentParser):
     """argparse taking options in full only (``allow_abbrev=False``; why: :class:`Parser`), an unknown option refused
     naming the options it could mean, before anything else is said of the command line (argparse said "the following
@@ -50,6 +54,9 @@ class ScriptParser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+        # a negative number is a value, written as a user writes one: argparse's own reads -1 and -0.5 only, and took
+        # '--lambda -1e-3' and '--seed -1e3' for an option missing its value ("expected one argument"; probe58)
+        self._negative_number_matcher = _NEGATIVE_NUMBER
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
         words = sys.argv[1:] if args is None else list(args)

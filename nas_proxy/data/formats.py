@@ -121,7 +121,7 @@ def over_memory(what: str, need: int, fix: str) -> DataNotFoundError | None:
     have = memory_available()
     if need <= have:
         return None
-    shown = (_bytes(need), _bytes(have))
+    shown = (bytes_shown(need), bytes_shown(have))
     if shown[0] == shown[1]:  # "needs about 1 MB ... has 1 MB": rounded alike, the numbers as they are
         shown = (f"{need:,} bytes", f"{have:,} bytes")
     return DataNotFoundError(
@@ -130,7 +130,7 @@ def over_memory(what: str, need: int, fix: str) -> DataNotFoundError | None:
     )
 
 
-def _bytes(n: int) -> str:
+def bytes_shown(n: int) -> str:
     """``n`` bytes for a message: "1.2 GB", "470 MB", "900 bytes"."""
     if n >= 10**9:
         return f"{n / 1e9:,.1f} GB"
@@ -261,7 +261,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
             size = 0
         if buffer is None and size > self.limit:
             raise DataNotFoundError(
-                f"{self.path} declares an array of shape {dims} ({_bytes(size)}), more than its {self.limit:,} bytes hold: "
+                f"{self.path} declares an array of shape {dims} ({bytes_shown(size)}), more than its {self.limit:,} bytes hold: "
                 "the file is damaged, or not a CIFAR python batch; use the official cifar-*-python.tar.gz's files"
             )
         return np.ndarray if isinstance(subtype, _Ndarray) else subtype
@@ -305,7 +305,7 @@ def cifar_fits(paths: list[Path], source: Path) -> None:
     about 2% of labels and names: its size stands for them. Before stop 51 nothing was checked: batches larger than the
     memory were read until the system killed nasproxy."""
     total = sum(p.stat().st_size for p in paths if present(p))
-    held = f"{source} holds CIFAR batches of {_bytes(total)} ({len(paths)} files)"
+    held = f"{source} holds CIFAR batches of {bytes_shown(total)} ({len(paths)} files)"
     if (refusal := over_memory(held, total * HELD_PER_BYTE, "fewer images in its batches")) is not None:
         raise refusal
 

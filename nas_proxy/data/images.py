@@ -243,6 +243,8 @@ def _read(listing: _Listing, size: int) -> tuple[U8, I64, list[str]]:
                 f"image {p} declares more than {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb, or far too large); remove it or shrink it"
             ) from None
         except (UnidentifiedImageError, OSError, SyntaxError) as e:  # PIL raises SyntaxError for some broken headers
+            if _empty(p):  # PIL's "cannot identify image file" named no cause (probe58)
+                raise DataNotFoundError(f"cannot read image {p}: it is an empty file (0 bytes); remove it or copy it again") from None
             raise DataNotFoundError(f"cannot read image {p}: {e}") from None
         if pixels.ndim == 3 and x.shape[3] == 1:  # the first colour image: the folder is read in RGB
             x = np.repeat(x, COLOUR, axis=3)
@@ -346,3 +348,11 @@ def _resize_crop(im: Any, size: int) -> Any:
     w, h = im.size
     left, top = (w - size) // 2, (h - size) // 2
     return im.crop((left, top, left + size, top + size))
+
+
+def _empty(path: Path) -> bool:
+    """Whether ``path`` is a file of 0 bytes (a copy cut short, a placeholder)."""
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False

@@ -33,7 +33,7 @@ from nas_proxy.distill.checkpoint import (
     write_checkpoint,
     write_losses,
 )
-from nas_proxy.distill.config import DistillConfig, Resolved, check_ipc, resolve
+from nas_proxy.distill.config import DistillConfig, Resolved, check_batch_real, check_ipc, resolve
 from nas_proxy.distill.methods import METHODS, Features
 from nas_proxy.distill.nets import OneNet, SpaceNets, block_features, open_space
 from nas_proxy.distill.selection import Ranker, Selection
@@ -170,6 +170,7 @@ def distill(
     splits = dataset.split(config.split_seed, config.val_fraction)
     smallest = splits.smallest_class()
     check_ipc(config.ipc, smallest, dataset.name)
+    check_batch_real(config.batch_real, smallest, dataset.name)
     shape = (int(splits.train_x.shape[1]), *dataset.image_size)
     space = open_space(config.nets, shape, dataset.num_classes) if config.nets is not None else None
     hp = resolve(config, dataset.image_size, dataset.flip, smallest, device, space)  # the one object the loop and meta.json read

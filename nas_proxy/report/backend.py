@@ -57,8 +57,13 @@ def _quiet_fonts() -> Iterator[None]:
 
 def _writable_config_dir() -> None:
     """Set ``MPLCONFIGDIR`` to a folder of this user's in the temporary folder where matplotlib's own cannot be written
-    (nothing is changed where ``MPLCONFIGDIR`` is set: the user's choice, or one made here before)."""
-    if os.environ.get("MPLCONFIGDIR") or all(_writable(folder) for folder in _defaults()):
+    (nothing is changed where ``MPLCONFIGDIR`` is set to a folder that can be: the user's choice, or one made here
+    before). One set to a file, or to a folder this user cannot write, is replaced the same way: matplotlib would not use
+    it either, and said so in two lines of its own amid nasproxy's one (probe58)."""
+    chosen = os.environ.get("MPLCONFIGDIR")
+    if chosen and _writable(Path(chosen)):
+        return
+    if not chosen and all(_writable(folder) for folder in _defaults()):
         return
     if (folder := _own_temporary()) is not None:  # None: no temporary folder can be made either (matplotlib then says so)
         os.environ["MPLCONFIGDIR"] = str(folder)

@@ -73,12 +73,20 @@ def _row_name(name: str, m: dict[str, Any]) -> str:
     return f"{name} ({m['archs']} archs)" if name == TRUTH_SEED2 and m.get("archs") else name
 
 
+def _title(f: dict[str, Any], literal: Any = str) -> str:
+    """The report's title; ``literal``: how a name read from the user's paths is written (report.md's: as literal
+    Markdown, so that a space file '*x*.toml' is no emphasis; probe58)."""
+    return f"Proxy vs ground truth: {literal(f['data']['dataset'])}, space {literal(f['space'])}"
+
+
 def markdown(result: CorrelateResult) -> str:
+    from nas_proxy.search.dashboard import md_text
+
     f = result.facts
     g = f["ground_truth"]
     failed = failed_archs(result)
     lines = [
-        f"# Proxy vs ground truth: {f['data']['dataset']}, space {f['space']}",
+        f"# {_title(f, md_text)}",
         "",
         *(f"- {sentence}" for sentence in verdict(result)),
         "",
@@ -299,7 +307,7 @@ def html_report(result: CorrelateResult, md: str) -> str:
     for name in (SCATTER, COST):  # inlined after rendering: markdown-it walks a link's every character in Python
         data = base64.b64encode((result.out / name).read_bytes()).decode()
         body = body.replace(f'src="{name}"', f'src="data:image/png;base64,{data}"')
-    title = html.escape(md.splitlines()[0].lstrip("# "))
+    title = html.escape(_title(result.facts))
     style = (
         "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;font-size:13px;display:block;overflow-x:auto}"

@@ -403,7 +403,7 @@ def search(
     study_dir(study_name)  # a plain name: it names a directory
     if n_trials < 1 or workers < 1:
         raise InvalidArgumentError(f"--n-trials and --workers must be at least 1, got {n_trials} and {workers}")
-    checks.positive("--n-trials", n_trials)
+    checks.count("--n-trials", n_trials, checks.TRIALS_MAX, checks.TRIALS_WHY)
     checks.number("--workers", workers, 1, checks.WORKERS_MAX, integer=True)
     checks.number("timeout", timeout, 0, low_open=True, optional=True)
     storage_url = storage.url if isinstance(storage, Storage) else storage or default_storage_url(study_name)

@@ -53,7 +53,8 @@ def join(study_name: str, storage_url: str | None, options: WorkerOptions | None
     (read from the study), with the settings stored in it and ``options`` for this machine; the
     study, on the storage opened for it (None: the study's default journal)."""
     options = options or WorkerOptions()
-    checks.positive("n_trials", options.n_trials, optional=True)
+    if options.n_trials is not None:
+        checks.count("n_trials", options.n_trials, checks.TRIALS_MAX, checks.TRIALS_WHY)
     checks.number("timeout", options.timeout, 0, low_open=True, optional=True)
     checks.number("worker_index", options.worker_index, 0, checks.WORKERS_MAX, integer=True)  # a sampler seed offset
     check_heartbeat(options.heartbeat)
