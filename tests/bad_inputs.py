@@ -2328,7 +2328,7 @@ PROBE58: list[Case] = [
     ),
     # data paths that are no folder, or a folder written with a trailing slash or '//'; an empty image file
     Case("distill --dataset mnist --data-root p58/data-fifo --ipc 1 --out OUT", "data root p58/data-fifo is a FIFO, not a directory"),
-    Case("distill --dataset mnist --data-root /dev/zero --ipc 1 --out OUT", "data root /dev/zero is a device, not a directory"),
+    Case("distill --dataset mnist --data-root /dev/zero --ipc 1 --out OUT", "data root /dev/zero is a character device, not a directory"),
     Case("distill --dataset mnist --data-root data/idx-count/ --ipc 1 --out OUT", "data/idx-count/train-labels-idx1-ubyte do not match"),
     Case("distill --dataset mnist --data-root data//idx-count --ipc 1 --out OUT", "data/idx-count/train-labels-idx1-ubyte do not match"),
     Case(

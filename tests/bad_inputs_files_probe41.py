@@ -24,7 +24,7 @@ def build_probe41(root: Path) -> None:
         data_root=str(data / "fm-a"),
         ipc=1,
         iterations=1,
-        batch_real=4,
+        batch_real=1,  # its classes hold 1 image each (a larger one is capped, with a warning since probe58)
         net_width=8,
         device="cpu",
         val_fraction=0.5,
