@@ -100,7 +100,7 @@ def test_a_finished_set_is_not_taken_as_that_of_data_changed_since(tmp_path: Pat
 def _cut_at_2(folder: Path, out: Path) -> DistillConfig:
     """A run of ``folder`` checkpointed at iteration 2 of 3, unfinished (its set removed, as a kill leaves it)."""
     config = DistillConfig(
-        dataset=f"imagefolder:{folder}", method="datadam", ipc=1, batch_real=4, val_fraction=0.5, iterations=2, device="cpu"
+        dataset=f"imagefolder:{folder}", method="datadam", ipc=1, batch_real=3, val_fraction=0.5, iterations=2, device="cpu"
     )
     distill(config, out, progress=False)
     for name in (META, "synthetic.safetensors", "grid.png", "losses.csv"):
@@ -134,7 +134,7 @@ def test_each_rank_of_a_sharded_run_refuses_its_checkpoint_on_other_data_before_
 
     folder = noisy_folder(tmp_path / "photos")
     config = DistillConfig(
-        dataset=f"imagefolder:{folder}", method="datadam", ipc=1, batch_real=4, val_fraction=0.5, iterations=2, device="cpu"
+        dataset=f"imagefolder:{folder}", method="datadam", ipc=1, batch_real=3, val_fraction=0.5, iterations=2, device="cpu"
     )
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "1")
