@@ -52,7 +52,7 @@ def _random(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
 def _bruteforce(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
     import optuna
 
-    from nas_proxy.studies.requeue import cut_draw
+    from nas_proxy.studies.requeue import DRAWN_MARK, cut_short
 
     base = optuna.samplers.BruteForceSampler
 
@@ -75,10 +75,12 @@ def _bruteforce(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
             super().after_trial(study, *rest)
 
         def _populate_tree(self, tree: Any, trials: list[Any], *rest: Any) -> Any:
+            mark = None if self._study is None else self._study.user_attrs.get(DRAWN_MARK)  # read once: a query on a database
+
             def tried(t: Any) -> bool:
                 if not t.state.is_finished():
                     return True
-                return bool(t.params) and (self._study is None or not cut_draw(self._study, t))
+                return bool(t.params) and not cut_short(mark, t)
 
             return base._populate_tree(tree, [t for t in trials if tried(t)], *rest)
 

@@ -81,7 +81,12 @@ def candidate_params(study: optuna.Study, t: FrozenTrial) -> dict[str, Any]:
 def cut_draw(study: optuna.Study, t: FrozenTrial) -> bool:
     """Whether ``t`` is a sampled trial (none queued) of a study that names its mark of a whole draw (:data:`DRAWN_MARK`)
     without that mark: a draw cut short between two of its parameters' writes (:func:`candidate_params`)."""
-    mark = study.user_attrs.get(DRAWN_MARK)
+    return cut_short(study.user_attrs.get(DRAWN_MARK), t)
+
+
+def cut_short(mark: str | None, t: FrozenTrial) -> bool:
+    """:func:`cut_draw` with the study's :data:`DRAWN_MARK` read already (``mark``): for a loop over a study's trials,
+    which would otherwise read the study's attributes once a trial (a query each on a database)."""
     return mark is not None and t.system_attrs.get("fixed_params") is None and mark not in t.user_attrs
 
 
@@ -164,6 +169,7 @@ __all__ = [
     "candidate_params",
     "carried",
     "cut_draw",
+    "cut_short",
     "enqueue_once",
     "mark_drawn",
     "requeued",
