@@ -95,7 +95,7 @@ IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA"
 # TORCHINDUCTOR_ variables differ from its own, _inductor_read). Torch writes TORCHINDUCTOR_CACHE_DIR into os.environ
 # at a process's first compile-related call (a search's FlopCounterMode, a first optimizer): compared as read at import,
 # every command of a test process that had trained ran cold (4-5 CPU-s each instead of 0.3); compared with torch's
-# default (stop 55), every rank of a torchrun launch whose TMPDIR differs did (stop 58: ~6 CPU-s a launch)
+# default (stop 38), every rank of a torchrun launch whose TMPDIR differs did (stop 58: ~6 CPU-s a launch)
 RUN_TIME_VARIABLES = ("TORCHELASTIC_", "TORCH_NCCL_ASYNC_ERROR_HANDLING", "PYTHONUNBUFFERED", "TORCHINDUCTOR_")
 INDUCTOR = "TORCHINDUCTOR_"
 SERVER_START_S = 600  # fails a test whose server never listens (it imports torch first; never a duration anything must outlast)
