@@ -65,14 +65,18 @@ def _bruteforce(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
         ``depth=1`` architectures and trained two others twice (drill58)."""
 
         _study: Any = None  # the study sampled: cut_draw reads its mark of a whole draw
+        # the trial ending (after_trial): Optuna's after_trial gives _populate_tree a bare copy of it (number -1, its
+        # parameters and state, no attributes), which read as a draw cut short: its candidate stayed untried, and the
+        # sampler's study.stop() came a trial late, after a repeat (review59)
+        _ending: Any = None
 
         def sample_independent(self, study: Any, trial: Any, *rest: Any) -> Any:
             self._study = study
             return super().sample_independent(study, trial, *rest)
 
-        def after_trial(self, study: Any, *rest: Any) -> None:
-            self._study = study
-            super().after_trial(study, *rest)
+        def after_trial(self, study: Any, trial: Any, *rest: Any) -> None:
+            self._study, self._ending = study, trial
+            super().after_trial(study, trial, *rest)
 
         def _populate_tree(self, tree: Any, trials: list[Any], *rest: Any) -> Any:
             mark = None if self._study is None else self._study.user_attrs.get(DRAWN_MARK)  # read once: a query on a database
@@ -80,7 +84,8 @@ def _bruteforce(seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
             def tried(t: Any) -> bool:
                 if not t.state.is_finished():
                     return True
-                return bool(t.params) and not cut_short(mark, t)
+                drawn = self._ending if t.number < 0 and self._ending is not None else t  # (the bare copy: the trial's attributes)
+                return bool(t.params) and not cut_short(mark, drawn)
 
             return base._populate_tree(tree, [t for t in trials if tried(t)], *rest)
 
