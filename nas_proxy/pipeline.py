@@ -441,7 +441,7 @@ def _search(
     if "space" not in table:
         raise InvalidArgumentError("key 'space' is required: a registered space (nasproxy spaces) or a space file")
     budget = configs.build(SearchBudget, {k: v for k, v in table.items() if k in configs.fields(SearchBudget)}, where)
-    checks.positive("n_trials", budget.n_trials)
+    checks.count("n_trials", budget.n_trials, checks.TRIALS_MAX, checks.TRIALS_WHY)  # now: not after distilling (review59)
     checks.number("timeout", budget.timeout, 0, low_open=True, optional=True)
     checks.number("workers", budget.workers, 1, checks.WORKERS_MAX, integer=True)
     promotion.check(budget.promote, promotion_epochs(budget.promote_epochs), budget.promote_images, budget.promote_protocol)
