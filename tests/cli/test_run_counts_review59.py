@@ -20,7 +20,9 @@ def test_a_preset_with_more_trials_than_a_study_takes_is_refused_before_any_stag
     monkeypatch.chdir(tmp_path)
     preset = tmp_path / "big.toml"
     trials = checks.TRIALS_MAX + 1
-    preset.write_text(f'name = "big"\ndevice = "cpu"\n[distill]\ndataset = "digits"\nipc = 1\niterations = 1\n[search]\nspace = "convnet-cpu"\nn_trials = {trials}\n')
+    preset.write_text(
+        f'name = "big"\ndevice = "cpu"\n[distill]\ndataset = "digits"\nipc = 1\niterations = 1\n[search]\nspace = "convnet-cpu"\nn_trials = {trials}\n'
+    )
     code = main(["run", str(preset), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
