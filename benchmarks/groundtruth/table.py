@@ -26,6 +26,7 @@ import torch
 from optuna.trial import TrialState
 
 from nas_proxy.correlate.metrics import summarise, to_jsonable
+from nas_proxy.files import write_text
 from nas_proxy.groundtruth import study as gt
 from nas_proxy.groundtruth.tables import COLUMNS as DATA_COLUMNS
 from nas_proxy.groundtruth.tables import row_columns, sidecar_data
@@ -150,8 +151,10 @@ class Writer:
         self.known.update({(r["arch_id"], str(r["seed"]), str(r["trial"])): r for rs in rows.values() for r in rs})
         counts = {name: len(r) for name, r in rows.items()}
         prov = self._provenance(rows, reason, seconds)
-        (self.out / "provenance.json").write_text(json.dumps(to_jsonable(prov), indent=1) + "\n")
-        (self.out / "provenance.md").write_text(markdown(prov))
+        # replaced whole (a file beside, renamed over it): written in place, a kill or a full disk mid-write left it cut
+        # short or empty, and an empty one was read as naming no data (tables._from_sidecar; review59)
+        write_text(self.out / "provenance.json", json.dumps(to_jsonable(prov), indent=1) + "\n")
+        write_text(self.out / "provenance.md", markdown(prov))
         return counts
 
     def _provenance(self, rows: dict[str, list[dict[str, Any]]], reason: str, seconds: float | None) -> dict[str, Any]:
