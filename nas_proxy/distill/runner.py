@@ -58,6 +58,8 @@ class ClassShard:
     it for one rank of a multi-process run. Hooks are called by the loop, identically on every rank.
     """
 
+    rank = 0  # this process's among the run's (a plain run: 0): rank 0 says what concerns the whole run
+
     def classes(self, num_classes: int) -> list[int]:
         """The classes this process distils, ascending."""
         return list(range(num_classes))
@@ -170,7 +172,8 @@ def distill(
     splits = dataset.split(config.split_seed, config.val_fraction)
     smallest = splits.smallest_class()
     check_ipc(config.ipc, smallest, dataset.name)
-    check_batch_real(config.batch_real, smallest, dataset.name)
+    if shard.rank == 0:  # once a command: every rank of a launch has the same setting (review59: each said it)
+        check_batch_real(config.batch_real, smallest, dataset.name)
     shape = (int(splits.train_x.shape[1]), *dataset.image_size)
     space = open_space(config.nets, shape, dataset.num_classes) if config.nets is not None else None
     hp = resolve(config, dataset.image_size, dataset.flip, smallest, device, space)  # the one object the loop and meta.json read
