@@ -34,6 +34,7 @@ import functools
 import json
 import math
 import os
+import re
 import stat
 import sys
 import types
@@ -120,15 +121,52 @@ def read(path: Path | str, what: str = "--config") -> dict[str, Any]:
     if checks.status(what, p) is None:
         raise checks.not_found(what, p)
     try:
-        doc = tomllib.loads(checks.read_text(what, p), parse_float=checks.file_float)
+        doc = tomllib.loads(checks.read_text(what, p), parse_float=_file_float)
     except tomllib.TOMLDecodeError as e:
         raise InvalidArgumentError(f"{what} {p} is not valid TOML: {' '.join(str(e).split())}") from None
-    except ValueError as e:  # checks.file_float's: a number that rounds to 0
-        raise InvalidArgumentError(f"{what} {p}: {e}") from None
     except RecursionError:  # tomllib recurses into nested arrays and inline tables: before, an internal error
         raise checks.too_deep(f"{what} {p}") from None
+    _no_number_rounded_to_0(doc, f"{what} {p}")
     _no_arrays_of_tables(doc, f"{what} {p}")
     return doc
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # a TOML key written without quotes
+
+
+@dataclass(frozen=True)
+class _RoundsTo0:
+    """A float of a TOML file that rounds to 0 (``why``: :func:`nas_proxy.checks.file_float`'s words), kept in the
+    document in its value's place until its key is known: tomllib gives its float parser the number's text alone."""
+
+    why: str
+
+
+def _file_float(text: str) -> float | _RoundsTo0:
+    try:
+        return checks.file_float(text)
+    except ValueError as e:
+        return _RoundsTo0(str(e))
+
+
+def _no_number_rounded_to_0(value: Any, where: str, table: str = "", key: str = "") -> None:
+    """Refuse the first number of ``value`` (a TOML document, read with :func:`_file_float`) that rounds to 0, naming its
+    table and key (an array's item by its index: ``lrs[1]``). Before fix59: "--config c.toml: the number '1e-400' rounds
+    to 0", no key."""
+    if isinstance(value, _RoundsTo0):
+        raise InvalidArgumentError(f"{where}{f' [{table}]' if table else ''}: {key}: {value.why}")
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            name = k if _BARE_KEY.fullmatch(k) else shown(k)
+            if key:  # a table inside an array: its keys after the array's item
+                _no_number_rounded_to_0(v, where, table, f"{key}.{name}")
+            elif isinstance(v, Mapping):
+                _no_number_rounded_to_0(v, where, f"{table}.{name}" if table else name)
+            else:
+                _no_number_rounded_to_0(v, where, table, name)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_number_rounded_to_0(v, where, table, f"{key}[{i}]")
 
 
 def _no_arrays_of_tables(doc: Mapping[str, Any], where: str, prefix: str = "") -> None:
