@@ -29,6 +29,7 @@ resolved config back in the same spelling.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import functools
 import json
@@ -40,7 +41,7 @@ import sys
 import types
 import typing
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -449,7 +450,8 @@ SAVED = "config.toml"  # the resolved config a command saves beside its outputs 
 
 
 class EmptyOutputWarning(NasProxyWarning):
-    """An output file of nasproxy's own found empty (0 bytes) where it writes one: taken as absent (:func:`empty_own`)."""
+    """An output file of nasproxy's own found empty (0 bytes) or cut short where it writes one: taken as absent
+    (:func:`empty_own`, :func:`torn_own`)."""
 
 
 def empty_own(path: Path, what: str) -> bool:
@@ -464,6 +466,50 @@ def empty_own(path: Path, what: str) -> bool:
         return False
     warnings.warn(
         EmptyOutputWarning(f"{path} is empty (0 bytes, as a write the disk lost leaves {what}): it holds nothing, and is written anew"),
+        stacklevel=2,
+    )
+    return True
+
+
+# the start of a line :func:`dumps` writes, where a write cut it: a comment, a table's name, a key and its value
+_LINE_START = re.compile(r"#.*|\[[A-Za-z0-9_.]*\]?|[A-Za-z0-9_]+(?: (?:=(?: .*)?)?)?|")
+
+
+def torn_own(path: Path, what: str, first: str, mine: Callable[[dict[str, Any]], bool]) -> bool:
+    """Whether ``path`` is a regular file (not a link) holding the start of a file a command writes whole (``what``, by
+    :func:`dumps` and a rename after fsync) cut short: its first line ``first`` (or the start of it), whole lines that
+    read as TOML and that ``mine`` takes for the command's, then at most the start of one more line of :func:`dumps`'
+    (a key and part of its value, a comment, a table's name; a character cut in its bytes). Only a write the disk lost
+    leaves one so, and what it holds the command writes again: it is absent (written anew), with a warning, as an empty
+    one (:func:`empty_own`, which the caller asks first). Before fix59, one cut inside a line was refused as a file of
+    another's ("not valid TOML"), and a run's own cut before its [search] too."""
+    try:
+        found = os.lstat(path)
+        if not stat.S_ISREG(found.st_mode) or not 0 < found.st_size <= checks.MAX_TEXT_BYTES:
+            return False
+        with open(path, "rb") as f:
+            data = f.read(checks.MAX_TEXT_BYTES + 1)
+    except OSError:
+        return False
+    end = data.rfind(b"\n") + 1
+    try:  # the last line's bytes: a character cut in them is held back, not refused
+        head, tail = data[:end].decode(), codecs.getincrementaldecoder("utf-8")().decode(data[end:], final=False)
+    except UnicodeDecodeError:
+        return False
+    if not data or not _LINE_START.fullmatch(tail):
+        return False
+    if not head:
+        if not first.startswith(tail):
+            return False
+    else:
+        try:
+            doc = tomllib.loads(head)
+        except (tomllib.TOMLDecodeError, RecursionError):
+            return False
+        if head.partition("\n")[0] != first or not mine(doc):
+            return False
+    warnings.warn(
+        EmptyOutputWarning(f"{path} was cut short ({len(data)} bytes, as a write the disk lost leaves {what}): it is written anew"),
         stacklevel=2,
     )
     return True
@@ -490,9 +536,15 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
         ) from None
     except OSError:
         pass  # read_text below says why
+
+    def mine(doc: dict[str, Any]) -> bool:
+        return set(doc) == {command} and isinstance(doc[command], dict)
+
     try:
         doc = tomllib.loads(checks.read_text(option, path))
     except tomllib.TOMLDecodeError as e:  # nasproxy writes it whole (atomically): a user's, or its own damaged since
+        if torn_own(path, "the resolved options", f"[{command}]", mine):
+            return
         raise InvalidArgumentError(
             f"{option} {out} holds {path.name}, not {command}'s (it is not valid TOML: {e}), which {command} would "
             f"overwrite: give a directory of its own; if it was {command}'s and got damaged, delete it and run the same "
@@ -500,7 +552,9 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
         ) from None
     except (InvalidArgumentError, RecursionError):
         doc = None
-    if doc is None or set(doc) != {command} or not isinstance(doc[command], dict):
+    if doc is None or not mine(doc):
+        if torn_own(path, "the resolved options", f"[{command}]", mine):  # (a character cut in its last bytes: not UTF-8)
+            return
         tables = sorted(doc) if doc and all(isinstance(v, dict) for v in doc.values()) else None
         whose = f"the resolved options of {', '.join(tables)}" if tables else f"not {command}'s"
         raise InvalidArgumentError(
