@@ -443,7 +443,7 @@ def _search(
     budget = configs.build(SearchBudget, {k: v for k, v in table.items() if k in configs.fields(SearchBudget)}, where)
     checks.positive("n_trials", budget.n_trials)
     checks.number("timeout", budget.timeout, 0, low_open=True, optional=True)
-    checks.number("workers", budget.workers, 1, checks.WORKERS_MAX, integer=True)
+    checks.count("workers", budget.workers, checks.WORKERS_MAX, checks.WORKERS_WHY)
     promotion.check(budget.promote, promotion_epochs(budget.promote_epochs), budget.promote_images, budget.promote_protocol)
     given = configs.values(SearchConfig, table, where)
     given.setdefault("pruner", default_pruner(given.get("objectives")))

@@ -405,7 +405,7 @@ def search(
     if n_trials < 1 or workers < 1:
         raise InvalidArgumentError(f"--n-trials and --workers must be at least 1, got {n_trials} and {workers}")
     checks.count("--n-trials", n_trials, checks.TRIALS_MAX, checks.TRIALS_WHY)
-    checks.number("--workers", workers, 1, checks.WORKERS_MAX, integer=True)
+    checks.count("--workers", workers, checks.WORKERS_MAX, checks.WORKERS_WHY)
     checks.number("timeout", timeout, 0, low_open=True, optional=True)
     storage_url = storage.url if isinstance(storage, Storage) else storage or default_storage_url(study_name)
     if workers > 1 and storage_url.partition(":")[0].split("+")[0] == "sqlite":  # sqlite+pysqlite too; refused before the file is made
