@@ -568,7 +568,8 @@ _WORKER_KEYS = ("worker_host", "worker_pid", START_ATTR)  # what tells a trial's
 
 def _processes(children: Sequence[WorkerProcess]) -> list[dict[str, Any]]:
     """This command's processes as the trials they train name them (:func:`~nas_proxy.studies.identity.worker_tag`'s
-    host, process id and start): this one and its worker ``children``, read while they are there (not yet waited for)."""
+    host, process id and start): this one and its worker ``children``, read while they are there (not yet waited for; a
+    start that could not be read, of a worker already ended and reaped by another process, is left out and not compared)."""
     me = {k: v for k, v in worker_tag().items() if k in _WORKER_KEYS}
     children_tags = ({**me, "worker_pid": c.pid, START_ATTR: processes.process_start(c.pid)} for c in children)
     return [me, *({k: v for k, v in tag.items() if v is not None} for tag in children_tags)]
@@ -602,7 +603,7 @@ def _unmet(
         elif (
             ours is None
             or "worker_pid" not in t.user_attrs
-            or any(all(t.user_attrs.get(k) == o.get(k) for k in _WORKER_KEYS) for o in ours)
+            or any(all(t.user_attrs.get(k) == o[k] for k in _WORKER_KEYS if k in o) for o in ours)
         ):
             here += 1
         else:
