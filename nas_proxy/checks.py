@@ -121,6 +121,8 @@ TRIALS_WHY = (
     "the most trials one study takes: a study keeps every trial (kilobytes each in its storage) and its sampler reads them "
     "all to propose the next; a search runs hundreds to a few thousand"
 )
+WORKERS_WHY = "the most processes one command starts on one machine: each loads the data and trains on its own"
+RUNS_WHY = "the most networks one evaluate trains: the field reports the mean of 5 to 10"
 
 
 def sha256(name: str, value: Any, whose: str, optional: bool = True) -> None:

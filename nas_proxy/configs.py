@@ -29,17 +29,19 @@ resolved config back in the same spelling.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import functools
 import json
 import math
 import os
+import re
 import stat
 import sys
 import types
 import typing
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -120,15 +122,52 @@ def read(path: Path | str, what: str = "--config") -> dict[str, Any]:
     if checks.status(what, p) is None:
         raise checks.not_found(what, p)
     try:
-        doc = tomllib.loads(checks.read_text(what, p), parse_float=checks.file_float)
+        doc = tomllib.loads(checks.read_text(what, p), parse_float=_file_float)
     except tomllib.TOMLDecodeError as e:
         raise InvalidArgumentError(f"{what} {p} is not valid TOML: {' '.join(str(e).split())}") from None
-    except ValueError as e:  # checks.file_float's: a number that rounds to 0
-        raise InvalidArgumentError(f"{what} {p}: {e}") from None
     except RecursionError:  # tomllib recurses into nested arrays and inline tables: before, an internal error
         raise checks.too_deep(f"{what} {p}") from None
+    _no_number_rounded_to_0(doc, f"{what} {p}")
     _no_arrays_of_tables(doc, f"{what} {p}")
     return doc
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # a TOML key written without quotes
+
+
+@dataclass(frozen=True)
+class _RoundsTo0:
+    """A float of a TOML file that rounds to 0 (``why``: :func:`nas_proxy.checks.file_float`'s words), kept in the
+    document in its value's place until its key is known: tomllib gives its float parser the number's text alone."""
+
+    why: str
+
+
+def _file_float(text: str) -> float | _RoundsTo0:
+    try:
+        return checks.file_float(text)
+    except ValueError as e:
+        return _RoundsTo0(str(e))
+
+
+def _no_number_rounded_to_0(value: Any, where: str, table: str = "", key: str = "") -> None:
+    """Refuse the first number of ``value`` (a TOML document, read with :func:`_file_float`) that rounds to 0, naming its
+    table and key (an array's item by its index: ``lrs[1]``). Before fix59: "--config c.toml: the number '1e-400' rounds
+    to 0", no key."""
+    if isinstance(value, _RoundsTo0):
+        raise InvalidArgumentError(f"{where}{f' [{table}]' if table else ''}: {key}: {value.why}")
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            name = k if _BARE_KEY.fullmatch(k) else shown(k)
+            if key:  # a table inside an array: its keys after the array's item
+                _no_number_rounded_to_0(v, where, table, f"{key}.{name}")
+            elif isinstance(v, Mapping):
+                _no_number_rounded_to_0(v, where, f"{table}.{name}" if table else name)
+            else:
+                _no_number_rounded_to_0(v, where, table, name)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_number_rounded_to_0(v, where, table, f"{key}[{i}]")
 
 
 def _no_arrays_of_tables(doc: Mapping[str, Any], where: str, prefix: str = "") -> None:
@@ -411,7 +450,8 @@ SAVED = "config.toml"  # the resolved config a command saves beside its outputs 
 
 
 class EmptyOutputWarning(NasProxyWarning):
-    """An output file of nasproxy's own found empty (0 bytes) where it writes one: taken as absent (:func:`empty_own`)."""
+    """An output file of nasproxy's own found empty (0 bytes) or cut short where it writes one: taken as absent
+    (:func:`empty_own`, :func:`torn_own`)."""
 
 
 def empty_own(path: Path, what: str) -> bool:
@@ -426,6 +466,50 @@ def empty_own(path: Path, what: str) -> bool:
         return False
     warnings.warn(
         EmptyOutputWarning(f"{path} is empty (0 bytes, as a write the disk lost leaves {what}): it holds nothing, and is written anew"),
+        stacklevel=2,
+    )
+    return True
+
+
+# the start of a line :func:`dumps` writes, where a write cut it: a comment, a table's name, a key and its value
+_LINE_START = re.compile(r"#.*|\[[A-Za-z0-9_.]*\]?|[A-Za-z0-9_]+(?: (?:=(?: .*)?)?)?|")
+
+
+def torn_own(path: Path, what: str, first: str, mine: Callable[[dict[str, Any]], bool]) -> bool:
+    """Whether ``path`` is a regular file (not a link) holding the start of a file a command writes whole (``what``, by
+    :func:`dumps` and a rename after fsync) cut short: its first line ``first`` (or the start of it), whole lines that
+    read as TOML and that ``mine`` takes for the command's, then at most the start of one more line of :func:`dumps`'
+    (a key and part of its value, a comment, a table's name; a character cut in its bytes). Only a write the disk lost
+    leaves one so, and what it holds the command writes again: it is absent (written anew), with a warning, as an empty
+    one (:func:`empty_own`, which the caller asks first). Before fix59, one cut inside a line was refused as a file of
+    another's ("not valid TOML"), and a run's own cut before its [search] too."""
+    try:
+        found = os.lstat(path)
+        if not stat.S_ISREG(found.st_mode) or not 0 < found.st_size <= checks.MAX_TEXT_BYTES:
+            return False
+        with open(path, "rb") as f:
+            data = f.read(checks.MAX_TEXT_BYTES + 1)
+    except OSError:
+        return False
+    end = data.rfind(b"\n") + 1
+    try:  # the last line's bytes: a character cut in them is held back, not refused
+        head, tail = data[:end].decode(), codecs.getincrementaldecoder("utf-8")().decode(data[end:], final=False)
+    except UnicodeDecodeError:
+        return False
+    if not data or not _LINE_START.fullmatch(tail):
+        return False
+    if not head:
+        if not first.startswith(tail):
+            return False
+    else:
+        try:
+            doc = tomllib.loads(head)
+        except (tomllib.TOMLDecodeError, RecursionError):
+            return False
+        if head.partition("\n")[0] != first or not mine(doc):
+            return False
+    warnings.warn(
+        EmptyOutputWarning(f"{path} was cut short ({len(data)} bytes, as a write the disk lost leaves {what}): it is written anew"),
         stacklevel=2,
     )
     return True
@@ -452,9 +536,15 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
         ) from None
     except OSError:
         pass  # read_text below says why
+
+    def mine(doc: dict[str, Any]) -> bool:
+        return set(doc) == {command} and isinstance(doc[command], dict)
+
     try:
         doc = tomllib.loads(checks.read_text(option, path))
     except tomllib.TOMLDecodeError as e:  # nasproxy writes it whole (atomically): a user's, or its own damaged since
+        if torn_own(path, "the resolved options", f"[{command}]", mine):
+            return
         raise InvalidArgumentError(
             f"{option} {out} holds {path.name}, not {command}'s (it is not valid TOML: {e}), which {command} would "
             f"overwrite: give a directory of its own; if it was {command}'s and got damaged, delete it and run the same "
@@ -462,7 +552,9 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
         ) from None
     except (InvalidArgumentError, RecursionError):
         doc = None
-    if doc is None or set(doc) != {command} or not isinstance(doc[command], dict):
+    if doc is None or not mine(doc):
+        if torn_own(path, "the resolved options", f"[{command}]", mine):  # (a character cut in its last bytes: not UTF-8)
+            return
         tables = sorted(doc) if doc and all(isinstance(v, dict) for v in doc.values()) else None
         whose = f"the resolved options of {', '.join(tables)}" if tables else f"not {command}'s"
         raise InvalidArgumentError(

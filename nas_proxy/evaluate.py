@@ -304,7 +304,7 @@ def evaluate(
     ``train`` is the whole protocol, epochs included (None: :class:`TrainConfig`'s defaults, the
     1000 epochs of DC/DSA/DM). A set with soft labels trains on them unless ``hard_labels``.
     """
-    checks.count("runs", runs, checks.RUNS_MAX, "the most networks one evaluate trains: the field reports the mean of 5 to 10")
+    checks.count("runs", runs, checks.RUNS_MAX, checks.RUNS_WHY)
     checks.number("seed", seed, 0, checks.SEED_MAX, integer=True)  # as every other stage's: before probe46, -1 and 2**31 ran
     cfg = train or TrainConfig()
     cfg.validate()

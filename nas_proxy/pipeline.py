@@ -443,7 +443,7 @@ def _search(
     budget = configs.build(SearchBudget, {k: v for k, v in table.items() if k in configs.fields(SearchBudget)}, where)
     checks.count("n_trials", budget.n_trials, checks.TRIALS_MAX, checks.TRIALS_WHY)  # now: not after distilling (review59)
     checks.number("timeout", budget.timeout, 0, low_open=True, optional=True)
-    checks.number("workers", budget.workers, 1, checks.WORKERS_MAX, integer=True)
+    checks.count("workers", budget.workers, checks.WORKERS_MAX, checks.WORKERS_WHY)
     promotion.check(budget.promote, promotion_epochs(budget.promote_epochs), budget.promote_images, budget.promote_protocol)
     given = configs.values(SearchConfig, table, where)
     given.setdefault("pruner", default_pruner(given.get("objectives")))
@@ -543,6 +543,12 @@ def _not_another_config(runs: Path, name: str) -> None:
     except (configs.tomllib.TOMLDecodeError, InvalidArgumentError, RecursionError):
         doc = None
     if not isinstance(doc, dict) or doc.get("name") != name or not isinstance(doc.get("search"), dict):
+        # the start of one, cut short (fix59): its first line names the run, its keys are a preset's
+        keys = {*configs.TOP_LEVEL, "distill", "search", "correlate"}
+        if configs.torn_own(
+            path, "the resolved preset", configs.dumps({"name": name}).strip(), lambda d: d.get("name") == name and set(d) <= keys
+        ):
+            return
         raise OutputConflictError(
             f"{path} is not the resolved preset of run {name!r}, which the run would overwrite (a file of yours, or of another command's)",
             remedy="move it out of the folder, or give the preset another name (name = ...)",

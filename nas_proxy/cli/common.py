@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shlex
+import string
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
@@ -472,13 +473,22 @@ def say(*lines: str, file: Any = None, flush: bool = False) -> None:
         print(printed_line(line), file=file, flush=flush)
 
 
+# the characters a shell reads as themselves in a word (shlex.quote's, ASCII), to which path_shown adds every printable
+# character beyond ASCII (a letter of any script: no shell reads one otherwise)
+_SHELL_PLAIN = frozenset(string.ascii_letters + string.digits + "@%+=:,./-_")
+
+
 def path_shown(path: str | os.PathLike[str]) -> str:
-    """``path`` for a line of output: as it is where each character stands as itself (printable, and in the encoding of
-    standard output and error), else as the one shell word that reads back as it (:func:`shell_word`, ``$'a\\x1bb'``):
-    the line stays one line and drives nothing, and what is copied from it names the file (a path spelled as Python
-    writes it, ``'a\\x1bb'``, would name another)."""
+    """``path`` for a line of output: as it is where a shell reads it as it is (each character stands as itself, in the
+    encoding of standard output and error, and none is one a shell acts on), else as the one shell word that reads back as
+    it (:func:`shell_word`: ``'my runs/best.json'``, ``$'a\\x1bb'``, ``./-x``): the line stays one line and drives
+    nothing, and what a user copies from it into a shell names the file. Before fix59 a printable path was shown raw,
+    blanks and ``$`` too, so that a paste of ``runs/$x/best.json`` named ``runs//best.json`` (a path spelled as Python
+    writes it, ``'a\\x1bb'``, would name another too)."""
     text = os.fspath(path)
-    return text if all(_plain(c) for c in text) else shell_word(text, path=True)
+    if not text.startswith("-") and all(_plain(c) and (c in _SHELL_PLAIN or ord(c) > 127) for c in text):
+        return text
+    return shell_word(text, path=True)
 
 
 def dashboard_command(study: str, storage: str) -> str:

@@ -66,7 +66,7 @@ class CorrelateConfig:
         checks.positive("zero_cost_batch", self.zero_cost_batch)
         check_n_boot(self.n_boot)
         checks.text("device", self.device)
-        checks.number("workers", self.workers, 1, checks.WORKERS_MAX, integer=True)
+        checks.count("workers", self.workers, checks.WORKERS_MAX, checks.WORKERS_WHY)
         checks.positive("promote", self.promote)
 
     def to_dict(self) -> dict[str, Any]:

@@ -98,6 +98,7 @@ def read_rows(
         for row in reader:
             _no_rows_inside(path, at + reader.line_num, row, header)  # first: the rows it took in make the count wrong
             checks.whole_row(path, at + reader.line_num, row, header, at)
+            _not_the_header(path, at + reader.line_num, row.values(), header)
             rows.append((at + reader.line_num, row))
     except csv.Error as e:  # a field over the csv module's 131,072 characters, a NUL byte
         line = lines.line_num if reader is None else at + reader.reader.line_num
@@ -105,6 +106,14 @@ def read_rows(
     if rows and (numbers is None or not set(numbers).isdisjoint(header)):  # a row cut inside its last field: all its fields, one shorter
         checks.whole_lines(option, path, text)
     return header, rows
+
+
+def _not_the_header(path: Path, line: int, fields: Iterable[Any], header: Sequence[str]) -> None:
+    """Refuse a row that is the header again (two tables joined with ``cat``; a second file's byte-order mark and blanks
+    around its names as the header's own). Before fix59 it was refused as a bad row ("line 6: seed, test_accuracy or spec
+    is not valid"), or as a table that "mixes datasets" (its ``dataset`` column's name read as a dataset)."""
+    if [f.lstrip("\ufeff").strip() if isinstance(f, str) else f for f in fields] == list(header):
+        raise InvalidArgumentError(f"{path} line {line} repeats the header (two tables joined?); drop that line")
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # where the csv reader's lines end (io.StringIO's with newline="": not U+2028)
@@ -187,7 +196,9 @@ def read_data(path: Path | str, table: str, text: str | None = None) -> TableDat
         try:
             header = [h.strip().lstrip("\ufeff") for h in next((f for f in reader if f), [])]  # below comments
             if DATASET in header:
-                rows = [(reader.line_num, dict(zip(header, row, strict=False))) for row in reader]
+                for row in reader:
+                    _not_the_header(path, reader.line_num, row, header)
+                    rows.append((reader.line_num, dict(zip(header, row, strict=False))))
         except csv.Error:  # not a table: its reader refuses it in its own words
             rows = []
     return rows_data(path, table, rows)

@@ -79,16 +79,18 @@ def _title(f: dict[str, Any], literal: Any = str) -> str:
     return f"Proxy vs ground truth: {literal(f['data']['dataset'])}, space {literal(f['space'])}"
 
 
-def markdown(result: CorrelateResult) -> str:
+def markdown(result: CorrelateResult, failed: Failed | None = None) -> str:
+    """``report.md``; ``failed``: the architectures that did not learn, where the caller has them (computed once for
+    the verdict, the paragraph below the table and the plots: fix59)."""
     from nas_proxy.search.dashboard import md_text
 
     f = result.facts
     g = f["ground_truth"]
-    failed = failed_archs(result)
+    failed = failed_archs(result) if failed is None else failed
     lines = [
         f"# {_title(f, md_text)}",
         "",
-        *(f"- {sentence}" for sentence in verdict(result)),
+        *(f"- {sentence}" for sentence in verdict(result, failed)),
         "",
         "## Protocol",
         "",
@@ -260,11 +262,12 @@ def _source(name: str) -> str:
         return ""
 
 
-def plots(result: CorrelateResult) -> None:
+def plots(result: CorrelateResult, failed: Failed | None = None) -> None:
     """``scatter.png`` and ``fidelity_cost.png`` (:mod:`nas_proxy.report.plots`), each left alone where it was drawn
     from the same inputs (:func:`plot_inputs`, in its text chunk :data:`DRAWN_FROM`): the same ``run`` or ``correlate``
-    again drew both anew (~1.8 CPU-s of its ~2 on a cached re-run, stop 56) to the same pixels."""
-    failed = failed_archs(result)
+    again drew both anew (~1.8 CPU-s of its ~2 on a cached re-run, stop 56) to the same pixels. ``failed``: as
+    :func:`markdown`'s."""
+    failed = failed_archs(result) if failed is None else failed
     digest = plot_inputs(result, failed)
     if all(_drawn_from(result.out / name, digest) for name in (SCATTER, COST)):
         return
@@ -331,8 +334,9 @@ def write_reports(result: CorrelateResult) -> None:
     dataset = {DATASET: result.facts["data"]["dataset"]}
     frame = pd.DataFrame([{"arch_id": r["arch_id"], **dataset, **r, "spec": json.dumps(r["spec"], sort_keys=True)} for r in result.rows])
     write_text(out / "results.csv", frame.to_csv(index=False))
-    plots(result)
-    md = markdown(result)
+    failed = failed_archs(result)
+    plots(result, failed)
+    md = markdown(result, failed)
     write_text(out / "report.md", md)
     write_text(out / "report.html", html_report(result, md))
     write_json(out / "results.json", to_jsonable(result.to_dict()))

@@ -11,7 +11,7 @@ import math
 from typing import Any, TypeGuard
 
 from nas_proxy.correlate.result import TRUTH_SEED2, CorrelateResult
-from nas_proxy.report.notes import failed_archs
+from nas_proxy.report.notes import Failed, failed_archs
 
 
 def _ok(v: Any) -> TypeGuard[float]:
@@ -100,8 +100,9 @@ def _promotion(name: str, m: dict[str, Any]) -> str:
     return text + "."
 
 
-def verdict(result: CorrelateResult) -> list[str]:
-    """The report's opening sentences, each a statement of numbers in the result."""
+def verdict(result: CorrelateResult, failed: Failed | None = None) -> list[str]:
+    """The report's opening sentences, each a statement of numbers in the result. ``failed``: the architectures that did
+    not learn, where the caller has them (:func:`nas_proxy.report.render.markdown`: computed once, fix59)."""
     proxies = result.proxies
     order = ranked(proxies)
     n = result.facts.get("archs_scored", len(result.rows))
@@ -115,7 +116,7 @@ def verdict(result: CorrelateResult) -> list[str]:
     if len(order) > 1:
         lines.append(_separation(best, order[1], proxies[order[1]]))
     lines.append(_cost(best, m, n))
-    lines += [s for s in (_slower(proxies), _promotion(best, m), _ladder(result), _failed(result)) if s]
+    lines += [s for s in (_slower(proxies), _promotion(best, m), _ladder(result), _failed(result, failed)) if s]
     return lines
 
 
@@ -140,8 +141,8 @@ def _ladder(result: CorrelateResult) -> str:
     return text + "."
 
 
-def _failed(result: CorrelateResult) -> str:
-    failed = failed_archs(result)
+def _failed(result: CorrelateResult, failed: Failed | None) -> str:
+    failed = failed_archs(result) if failed is None else failed
     if not failed.ids:
         return ""
     return (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,9 +41,10 @@ from nas_proxy.search.retry import FAIL_KIND_ATTR, UNBUILDABLE, UNBUILT, recordi
 from nas_proxy.search.study import ATTR, DRAWN_ATTR, REPEAT_ATTR, check_before, create_or_check, export, ranked, recorded_set, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
+from nas_proxy.studies import processes
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget, uncounted
 from nas_proxy.studies.guarded import Guarded, recording_failure, unmasked
-from nas_proxy.studies.identity import born_tagged
+from nas_proxy.studies.identity import START_ATTR, born_tagged, worker_tag
 from nas_proxy.studies.journal_beat import BeatingJournal
 from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions
 from nas_proxy.studies.repair import fail_dead_trials, given_up
@@ -59,7 +60,7 @@ from nas_proxy.studies.storage import (
     storage_file,
     study_dir,
 )
-from nas_proxy.studies.workers import check_heartbeat, exit_words, worker_processes
+from nas_proxy.studies.workers import WorkerProcess, check_heartbeat, exit_words, worker_processes
 from nas_proxy.trainers.fulldata import check_images
 from nas_proxy.trainers.synthetic_set import count_flops, count_params, ready_to_count_flops
 
@@ -404,7 +405,7 @@ def search(
     if n_trials < 1 or workers < 1:
         raise InvalidArgumentError(f"--n-trials and --workers must be at least 1, got {n_trials} and {workers}")
     checks.count("--n-trials", n_trials, checks.TRIALS_MAX, checks.TRIALS_WHY)
-    checks.number("--workers", workers, 1, checks.WORKERS_MAX, integer=True)
+    checks.count("--workers", workers, checks.WORKERS_MAX, checks.WORKERS_WHY)
     checks.number("timeout", timeout, 0, low_open=True, optional=True)
     storage_url = storage.url if isinstance(storage, Storage) else storage or default_storage_url(study_name)
     if workers > 1 and storage_url.partition(":")[0].split("+")[0] == "sqlite":  # sqlite+pysqlite too; refused before the file is made
@@ -471,6 +472,7 @@ def search(
         WorkerOptions(n_trials, timeout, k, config.synthetic, config.device, False, config.data_root, heartbeat) for k in range(1, workers)
     ]
     with worker_processes(study_name, url, options) as children:
+        ours = _processes(children)  # read while the workers are there to read
         run_worker(config, study_name, opened, n_trials, timeout, 0, progress, target)
     deaths = [
         {"worker": k, "pid": c.pid, "returncode": c.returncode, "how": exit_words(c.returncode), "said": c.said, "ended": c.ended(k)}
@@ -481,7 +483,7 @@ def search(
     fail_dead_trials(study, opened.backend)  # a worker killed after this process's last trial
     states = _states(study, len(deaths))
     timed_out = timeout is not None and time.monotonic() - begun >= timeout
-    unmet = _unmet(study, n_trials, states, timed_out, first, queued)
+    unmet = _unmet(study, n_trials, states, timed_out, first, queued, ours)
     promotion = None
     if promote and unmet is None:  # the K best of the whole budget, not of what happened to finish
         promotion = promote_best(
@@ -561,26 +563,56 @@ def _given_up(study: optuna.Study) -> list[dict[str, Any]]:
     ]
 
 
+_WORKER_KEYS = ("worker_host", "worker_pid", START_ATTR)  # what tells a trial's worker process (studies.workers.ran_here's)
+
+
+def _processes(children: Sequence[WorkerProcess]) -> list[dict[str, Any]]:
+    """This command's processes as the trials they train name them (:func:`~nas_proxy.studies.identity.worker_tag`'s
+    host, process id and start): this one and its worker ``children``, read while they are there (not yet waited for; a
+    start that could not be read, of a worker already ended and reaped by another process, is left out and not compared)."""
+    me = {k: v for k, v in worker_tag().items() if k in _WORKER_KEYS}
+    children_tags = ({**me, "worker_pid": c.pid, START_ATTR: processes.process_start(c.pid)} for c in children)
+    return [me, *({k: v for k, v in tag.items() if v is not None} for tag in children_tags)]
+
+
 def _unmet(
-    study: optuna.Study, n_trials: int, states: dict[str, int], timed_out: bool, first: int = 0, queued: Collection[int] = ()
+    study: optuna.Study,
+    n_trials: int,
+    states: dict[str, int],
+    timed_out: bool,
+    first: int = 0,
+    queued: Collection[int] = (),
+    ours: Sequence[Mapping[str, Any]] | None = None,
 ) -> str | None:
-    """Why fewer than ``n_trials`` trials count (the cause, without the remedy), or None when they all do. ``first``:
-    the number of this command's first trial: the failures before it spent no trial this command's workers started
-    (before stop 56 a search whose retries of 3 failed architectures failed again said "6 trials failed"); ``queued``:
-    the trials queued before it, which it trains (a killed command's retries: before review57 their failures here were
-    'no reason recorded')."""
+    """Why fewer than ``n_trials`` trials count (the cause, without the remedy), or None when they all do. A failure is
+    this command's where it is numbered from ``first`` (this command's first trial) or was among the trials ``queued``
+    before it (a killed command's retries, which it takes up: before review57 their failures here were 'no reason
+    recorded'), and one of ``ours`` (:func:`_processes`) trained it (or it names no worker). The failures before it spent
+    no trial this command's workers started (before stop 56 a search whose retries of 3 failed architectures failed
+    again said "6 trials failed"); those that other commands' processes trained meanwhile (a queued trial a concurrent
+    command took, a trial it made) are theirs (before fix59, counted as this command's)."""
     done = counted(study)
     if done >= n_trials:
         return None
-    failed = [
-        t.number >= first or t.number in queued
-        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        if not t.user_attrs.get("beyond_budget") and not uncounted(t)
-    ]
-    here, before = sum(failed), len(failed) - sum(failed)
-    also = f", {before} more before it" if before else ""
+    here = before = elsewhere = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if t.user_attrs.get("beyond_budget") or uncounted(t):
+            continue
+        if t.number < first and t.number not in queued:
+            before += 1
+        elif (
+            ours is None
+            or "worker_pid" not in t.user_attrs
+            or any(all(t.user_attrs.get(k) == o[k] for k in _WORKER_KEYS if k in o) for o in ours)
+        ):
+            here += 1
+        else:
+            elsewhere += 1
+    also = (f", {before} more before it" if before else "") + (f", {elsewhere} more by other commands meanwhile" if elsewhere else "")
     why = (
-        [f"{here} trials failed{' in this command' if before else ''}{also} (each worker starts at most --n-trials trials)"] if here else []
+        [f"{here} trials failed{' in this command' if also else ''}{also} (each worker starts at most --n-trials trials)"]
+        if here or elsewhere
+        else []
     )
     why += ["the --timeout passed"] if timed_out else []
     why += [f"{states['worker_errors']} worker processes exited with an error"] if states.get("worker_errors") else []
