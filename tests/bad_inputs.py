@@ -2342,7 +2342,8 @@ CASES += PROBE58
 # nesting past the CSV reader's field limit), TOML files that declare a table twice (a dotted key and a header), files of
 # one 10 MB line, search spaces and architectures whose numbers overflow int64, SQLite URLs of folders, and names longer
 # than a file system takes (tests/bad_inputs_files_probe59.py). Fixed: a ground-truth table's spec naming a key twice was
-# read with its last value (json.loads), exit 0. The others were refused right when tried, kept so that they stay so.
+# read with its last value (json.loads), exit 0; search with an --out that is its --storage's file made that file and an
+# artifacts folder, then failed ("File exists"). The others were refused right when tried, kept so that they stay so.
 # No case (reported): score --batch-size and correlate --full-batch-size beyond the images are capped silently, and
 # an --archs file of 100,000 architectures is read in quadratic time (correlate/archs.py's any(given) in its loop)
 G59 = 59
@@ -2384,6 +2385,16 @@ PROBE59: list[Case] = [
     Case(f"distill --dataset imagefolder:img/{Z59} --ipc 1 --out OUT", NAME59),
     Case(f"{S} --out {Z59}", NAME59),
     Case(f"{CL} --scores ladders/scores.csv --out {Z59}.toml", NAME59),
+]
+# an --out that is the file of the study's storage (before, search made the journal or database and the artifacts folder,
+# then failed as "cannot write p.log: File exists", both left behind)
+OUT59 = "is the file of {}; give each a path of its own"
+PROBE59 += [
+    Case(f"{S} --storage p59/p.log --out p59/p.log", f"--out 'p59/p.log' {OUT59.format('--storage ' + repr('p59/p.log'))}", G59),
+    Case(f"{S} --storage sqlite:///p59/p.db --out ./p59/p.db", "--out './p59/p.db' is the file of --storage 'sqlite:///p59/p.db'", G59),
+    Case(f"{S} --storage journal.log --out journal.log", f"--out 'journal.log' {OUT59.format('--storage ' + repr('journal.log'))}"),
+    Case(f"{CAL} --storage p59/c.log --out p59/c.log", "--out 'p59/c.log' is the file of --storage 'p59/c.log'"),
+    Case(C.replace("--out OUT", "--out p59/g.log --gt-storage p59/g.log"), "--out 'p59/g.log' is the file of --gt-storage 'p59/g.log'"),
 ]
 CASES += PROBE59
 
