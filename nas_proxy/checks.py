@@ -782,12 +782,16 @@ def _int(text: str) -> int:
     return int(text)
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object that names a key twice (:func:`loads`)."""
+
+
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object; one that names a key twice is a ValueError (json.loads would keep the last silently)."""
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"an object names key {key!r} twice")
+            raise DuplicateKeyError(f"an object names key {shown(key)} twice")
         out[key] = value
     return out
 

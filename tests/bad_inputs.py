@@ -2338,6 +2338,66 @@ PROBE58: list[Case] = [
 ]
 CASES += PROBE58
 
+# ---- branch probe59: ground-truth tables whose spec cells lie (a key given twice, numbers beyond float or int64, NaN,
+# nesting past the CSV reader's field limit), TOML files that declare a table twice (a dotted key and a header), files of
+# one 10 MB line, search spaces and architectures whose numbers overflow int64, SQLite URLs of folders, and names longer
+# than a file system takes (tests/bad_inputs_files_probe59.py). Fixed: a ground-truth table's spec naming a key twice was
+# read with its last value (json.loads), exit 0; search with an --out that is its --storage's file made that file and an
+# artifacts folder, then failed ("File exists"). The others were refused right when tried, kept so that they stay so.
+# No case (reported): score --batch-size and correlate --full-batch-size beyond the images are capped silently, and
+# an --archs file of 100,000 architectures is read in quadratic time (correlate/archs.py's any(given) in its loop)
+G59 = 59
+T59 = "archs/truth-8.json"
+Z59 = "z" * 300  # a name longer than the 255 bytes a file system takes
+NAME59 = "a name in it is longer than the file system allows (3"
+PROBE59: list[Case] = [
+    # ground-truth tables whose spec cells lie
+    Case(
+        CAL.replace(T59, "p59/truth-dup-key.csv"),
+        "p59/truth-dup-key.csv line 2: its spec is JSON in which an object names key 'depth' twice",
+        G59,
+    ),
+    Case(CAL.replace(T59, "p59/truth-1e400.csv"), "spec value depth=inf is outside search space 'convnet-cpu'; allowed: 1, 2, 3"),
+    Case(CAL.replace(T59, "p59/truth-huge-int.csv"), f"spec value depth={'9' * 30} is outside search space 'convnet-cpu'"),
+    Case(CAL.replace(T59, "p59/truth-nan-spec.csv"), "spec value depth=nan is outside search space 'convnet-cpu'"),
+    Case(CAL.replace(T59, "p59/truth-deep-spec.csv"), "p59/truth-deep-spec.csv line 2: field larger than field limit (131072)"),
+    # a table declared twice, by a dotted key and by a header; a dotted key after a header, read inside it
+    Case(f"{D} --config p59/dotted-twice.toml", "p59/dotted-twice.toml is not valid TOML: Cannot declare ('distill',) twice (at line 2"),
+    Case("run p59/preset-dotted-twice.toml", "p59/preset-dotted-twice.toml is not valid TOML: Cannot declare ('search',) twice"),
+    Case(S.replace("convnet-cpu", "p59/space-dup-table.toml"), "not valid TOML: Cannot declare ('params',) twice (at line 8"),
+    Case(S.replace("convnet-cpu", "p59/space-dotted-after.toml"), "unknown convnet parameter 'params'; known: activation, depth,"),
+    # one line of 10 MB: a value, a key, a list of choices; numbers beyond int64
+    Case(f"{D} --config p59/config-10mb-value.toml", "unknown distillation method 'aaaaaaaaaaaaaaaaaaaaaaa...(10,000,002 characters)"),
+    Case(f"{D} --config p59/config-10mb-key.toml", "p59/config-10mb-key.toml [distill]: unknown key 'aaaa"),
+    Case(S.replace("convnet-cpu", "p59/width-10mb.toml"), "p59/width-10mb.toml: parameter 'width' repeats a choice in [16, 16,"),
+    Case(S.replace("convnet-cpu", "p59/width-2p63.toml"), "parameter 'width': each choice must be at most 10,000, got 9223372036854775808"),
+    Case(SC.replace("archs/good.json", "p59/archs-width-huge.json"), f"spec value width={10**30} is outside search space 'convnet-cpu'"),
+    # SQLite URLs of a folder and of a synthetic set's folder
+    Case(
+        f"{S} --storage sqlite:///spaces",
+        "storage 'sqlite:///spaces' is a directory; give a SQLite file, such as sqlite:///spaces/studies.db",
+    ),
+    Case(f"{S} --storage sqlite:///syn", "storage 'sqlite:///syn' is a directory; give a SQLite file"),
+    # a name longer than a file system takes, where a file or folder is read or written
+    Case(S.replace("convnet-cpu", f"spaces/{Z59}.toml"), NAME59),
+    Case(f"run presets/{Z59}.toml", NAME59),
+    Case(f"train best/{Z59} --out OUT", NAME59),
+    Case(f"distill --dataset imagefolder:img/{Z59} --ipc 1 --out OUT", NAME59),
+    Case(f"{S} --out {Z59}", NAME59),
+    Case(f"{CL} --scores ladders/scores.csv --out {Z59}.toml", NAME59),
+]
+# an --out that is the file of the study's storage (before, search made the journal or database and the artifacts folder,
+# then failed as "cannot write p.log: File exists", both left behind)
+OUT59 = "is the file of {}; give each a path of its own"
+PROBE59 += [
+    Case(f"{S} --storage p59/p.log --out p59/p.log", f"--out 'p59/p.log' {OUT59.format('--storage ' + repr('p59/p.log'))}", G59),
+    Case(f"{S} --storage sqlite:///p59/p.db --out ./p59/p.db", "--out './p59/p.db' is the file of --storage 'sqlite:///p59/p.db'", G59),
+    Case(f"{S} --storage journal.log --out journal.log", f"--out 'journal.log' {OUT59.format('--storage ' + repr('journal.log'))}"),
+    Case(f"{CAL} --storage p59/c.log --out p59/c.log", "--out 'p59/c.log' is the file of --storage 'p59/c.log'"),
+    Case(C.replace("--out OUT", "--out p59/g.log --gt-storage p59/g.log"), "--out 'p59/g.log' is the file of --gt-storage 'p59/g.log'"),
+]
+CASES += PROBE59
+
 
 def main_(argv: list[str] | None = None) -> int:
     import tempfile

@@ -11,7 +11,6 @@ data against it.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,8 +49,10 @@ def _table_rows(what: str, path: Path, text: str, data: TableData | None) -> lis
     best: dict[str, tuple[int, Truth]] = {}
     seen: dict[tuple[str, int], int] = {}
     for n, row in rows:
-        try:
-            seed, spec = checks.parse_int(row["seed"].strip()), json.loads(row["spec"])  # blanks around a field: the file's layout
+        try:  # blanks around a field: the file's layout
+            seed, spec = checks.parse_int(row["seed"].strip()), checks.loads(row["spec"])
+        except checks.DuplicateKeyError as e:  # probe59: json.loads kept the last value silently
+            raise InvalidArgumentError(f"{path} line {n}: its spec is JSON in which {e}; keep one") from None
         except (ValueError, TypeError, RecursionError):  # (a JSONDecodeError is a ValueError)
             raise InvalidArgumentError(f"{path} line {n}: seed, test_accuracy or spec is not valid; fix or drop that row") from None
         acc = checks.file_number(row["test_accuracy"], csv_field=True)

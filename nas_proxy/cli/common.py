@@ -145,6 +145,7 @@ class Parser(ScriptParser):
                         else f"{label}: {shown(str(item))}: {problem.why}; nasproxy writes the names it is given into its "
                         f"UTF-8 records: {checks.LOCALE_FIX}"
                     )
+        _out_not_storage(chosen, namespace)
         return namespace
 
     def _chosen(self, namespace: argparse.Namespace) -> Parser | None:
@@ -678,3 +679,22 @@ def print_verdict(result: Any) -> None:
     from nas_proxy.report.verdict import verdict
 
     say("verdict:", *("  " + sentence.replace("**", "") for sentence in verdict(result)))
+
+
+def _out_not_storage(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> None:
+    """Refuse an --out that is the file of its --storage or --gt-storage (a journal, or a sqlite:/// database): before
+    branch probe59 ``search --storage p.log --out p.log`` made the journal and the study's artifacts folder, then failed
+    as "cannot write p.log: File exists", leaving both behind."""
+    from nas_proxy.studies.storage import storage_file
+
+    out = getattr(namespace, "out", None)
+    if not isinstance(out, str | Path):
+        return
+    for option in ("--storage", "--gt-storage"):
+        url = getattr(namespace, option[2:].replace("-", "_"), None)
+        try:
+            file = storage_file(url) if isinstance(url, str) else None
+        except NasProxyError:  # a malformed URL: said where the storage is opened
+            continue
+        if file is not None and os.path.realpath(file) == os.path.realpath(out):
+            parser.error(f"--out {shown(str(out))} is the file of {option} {shown(url)}; give each a path of its own")
