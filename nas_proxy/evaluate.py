@@ -250,23 +250,17 @@ BYTES_PER_ACTIVATION = 8
 
 
 def training_memory(spec: ConvNetSpec, shape: tuple[int, ...], num_classes: int, batch: int) -> tuple[int, int]:
-    """(bytes, parameters): about what training a ConvNet of ``spec`` on ``batch`` images of ``shape`` holds, counted
-    on the meta device (shapes only: nothing allocated, nothing computed)."""
-    outputs = 0
-
-    def hook(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
-        nonlocal outputs
-        for t in output if isinstance(output, tuple) else (output,):
-            outputs += t.numel() if isinstance(t, torch.Tensor) else 0
-
+    """(bytes, parameters): about what training a ConvNet of ``spec`` on ``batch`` images of ``shape`` holds. The network
+    is built on the meta device (shapes only: nothing allocated, nothing computed); its activations, every layer's
+    output, are counted from its plan of blocks (:meth:`ConvNetSpec.blocks`), not by a forward pass there: a meta
+    forward's linear and normalisation layers import torch._dynamo (~1.5 CPU-s a command, before perf59a)."""
     with torch.device("meta"):
-        net = ConvNet(shape[0], num_classes, (shape[1], shape[2]), spec)
-        handles = [m.register_forward_hook(hook) for m in net.modules() if not list(m.children())]
-        net(torch.empty(batch, *shape))
-    for h in handles:
-        h.remove()
+        net = ConvNet(shape[0], num_classes, (shape[1], shape[2]), spec)  # refuses images its blocks pool away
     params = sum(p.numel() for p in net.parameters())
-    return params * BYTES_PER_PARAMETER + outputs * BYTES_PER_ACTIVATION, params
+    per_image = num_classes  # the classifier's logits
+    for _padding, (fh, fw), (ph, pw) in spec.blocks((shape[1], shape[2])):
+        per_image += spec.width * (3 * fh * fw + ph * pw)  # conv, norm and activation (an Identity too) each a map; the pool
+    return params * BYTES_PER_PARAMETER + batch * per_image * BYTES_PER_ACTIVATION, params
 
 
 def check_memory(spec: ConvNetSpec, shape: tuple[int, ...], num_classes: int, batch: int, device: torch.device) -> None:

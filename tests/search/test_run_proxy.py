@@ -45,6 +45,7 @@ proxies = ["random-ipc2", "params"]
 [correlate.ground_truth]
 epochs = 1
 early = [0.5]
+images = 200
 """
 
 
