@@ -146,7 +146,9 @@ def _cached_scores(journal: Path) -> int:
     return journal.read_text(errors="replace").count('"score:')
 
 
-def test_interrupted_calibration_resumes_to_the_same_profile(reference: tuple[Path, dict[str, Any], str], workdir: Path, tmp_path: Path) -> None:
+def test_interrupted_calibration_resumes_to_the_same_profile(
+    reference: tuple[Path, dict[str, Any], str], workdir: Path, tmp_path: Path
+) -> None:
     path, _, _ = reference
     journal = tmp_path / "studies" / "cal" / "journal.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
