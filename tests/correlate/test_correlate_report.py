@@ -150,37 +150,31 @@ def crowded(out: Path, promote: int = 3) -> CorrelateResult:
 
 
 @pytest.fixture(scope="module")
-def crowded_figures(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Any], list[list[tuple[str, str]]], list[str]]]:
-    """The crowded report's scatter and fidelity-vs-cost figures, and thirty proxies on one spot of the latter (some names
-    cannot sit beside it and go to a legend, wrapped, the figure taller): made and checked by overlaps() once for the two
-    tests below (a third of this file's CPU). With what overlaps() found in each, and every text drawn (its pixels) while
-    they were made and measured."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def crowded_figures(
+    crowded_written: tuple[CorrelateResult, list[str]], crowded_made: tuple[list[Any], list[str]]
+) -> Iterator[tuple[list[Any], list[list[tuple[str, str]]], list[str]]]:
+    """The crowded report's scatter and fidelity-vs-cost figures (those its write made and saved), and thirty proxies on
+    one spot of the latter (some names cannot sit beside it and go to a legend, wrapped, the figure taller), checked by
+    overlaps() once for the tests below. With what overlaps() found in each, and every text drawn (its pixels) while
+    they were made and measured (saving draws them, and is not counted)."""
     import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 
-    from nas_proxy.report.notes import failed_archs
-    from nas_proxy.report.plots import cost_figure, overlaps, scatter_figure
+    from nas_proxy.report.plots import cost_figure, overlaps
 
-    drawn: list[str] = []
+    made, drawn = crowded_made
+    for fig in made:  # closed by the write (pyplot's close leaves a figure a bare canvas): an Agg one to measure on again
+        FigureCanvasAgg(fig)
     real = RendererAgg.draw_text
 
     def draw_text(self: RendererAgg, gc: Any, x: float, y: float, s: str, *args: Any, **kwargs: Any) -> None:
         drawn.append(s)
         real(self, gc, x, y, s, *args, **kwargs)
 
-    out = tmp_path_factory.mktemp("figures")
-    result = crowded(out)
     piled = {f"{LONG}-{i}" if i % 3 == 0 else f"proxy-{i}": metrics(kendall=0.5, seconds_per_arch=1.0) for i in range(30)}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(RendererAgg, "draw_text", draw_text)
-        figures = [
-            scatter_figure(result, failed_archs(result)),
-            cost_figure(result),
-            cost_figure(CorrelateResult(out, [], piled, [], facts(6))),
-        ]
+        figures = [*made, cost_figure(CorrelateResult(crowded_written[0].out, [], piled, [], facts(6)))]
         found = [overlaps(fig) for fig in figures]
     yield figures, found, list(drawn)
     for fig in figures:
@@ -220,22 +214,61 @@ def test_overlaps_sees_two_names_on_one_spot(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def crowded_written(tmp_path_factory: pytest.TempPathFactory) -> tuple[CorrelateResult, list[str]]:
+def crowded_made() -> tuple[list[Any], list[str]]:
+    """What crowded_written's plots made: the scatter and fidelity-vs-cost figures (closed once saved, still measurable),
+    and every text drawn (its pixels) while they were made; filled as the report is written."""
+    return [], []
+
+
+@pytest.fixture(scope="module")
+def crowded_written(
+    tmp_path_factory: pytest.TempPathFactory, crowded_made: tuple[list[Any], list[str]]
+) -> tuple[CorrelateResult, list[str]]:
     """The crowded report written once (its two plots are most of a write's CPU), read by the tests below; with every
-    text markdown-it was given to render while it was written."""
+    text markdown-it was given to render while it was written. Its two figures are kept (crowded_made) for
+    crowded_figures' checks: until stop 59 that fixture made them again (1 of the file's 15 CPU-s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     from markdown_it import MarkdownIt
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    from nas_proxy.report import plots
 
     seen: list[str] = []
     real = MarkdownIt.render
+    figures, drawn = crowded_made
+    making: list[bool] = []
+    real_draw = RendererAgg.draw_text
 
     def render(self: MarkdownIt, src: str, env: Any = None) -> str:
         seen.append(src)
         return real(self, src, env)
 
+    def draw_text(self: RendererAgg, gc: Any, x: float, y: float, s: str, *args: Any, **kwargs: Any) -> None:
+        if making:
+            drawn.append(s)
+        real_draw(self, gc, x, y, s, *args, **kwargs)
+
+    def kept(make: Any) -> Any:
+        def made(*args: Any) -> Any:
+            making.append(True)
+            try:
+                figures.append(make(*args))
+            finally:
+                making.pop()
+            return figures[-1]
+
+        return made
+
     result = crowded(tmp_path_factory.mktemp("crowded"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(MarkdownIt, "render", render)
+        patch.setattr(RendererAgg, "draw_text", draw_text)
+        patch.setattr(plots, "scatter_figure", kept(plots.scatter_figure))
+        patch.setattr(plots, "cost_figure", kept(plots.cost_figure))
         write_reports(result)
+    assert len(figures) == 2  # the scatter, then the fidelity-vs-cost plot
     return result, seen
 
 
@@ -369,7 +402,7 @@ def test_the_figures_are_measured_at_the_size_they_are_saved(
     from PIL import Image
 
     result, _ = crowded_written
-    scatter, cost, _ = crowded_figures[0]  # the same crowded report's figures, as made and measured before saving
+    scatter, cost, _ = crowded_figures[0]  # the figures this very write made, laid out and saved
     for name, fig in (("scatter.png", scatter), ("fidelity_cost.png", cost)):
         with Image.open(result.out / name) as png:
             assert png.size == tuple(round(v) for v in fig.bbox.size), name  # fig.bbox: the figure in the pixels it is measured in

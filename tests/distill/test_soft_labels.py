@@ -272,8 +272,12 @@ def test_the_cache_keys_change_with_the_labels(tiny_run: Path, soft_run: Path, t
     assert ProxyConfig().to_dict() == ProxyConfig(hard_labels=False).to_dict() and "hard_labels" not in ProxyConfig().to_dict()
 
 
-def test_correlate_names_a_soft_set_and_still_makes_the_random_subset(tmp_path: Path) -> None:
-    soft_random = distill(tiny_config(method="random", soft_labels=TINY), tmp_path / "rs").path
+def test_correlate_names_a_soft_set_and_still_makes_the_random_subset(soft_run: Path, tmp_path: Path) -> None:
+    # the module's teachers, read from soft_run's cache (a random subset of the same split and seed has the same teachers;
+    # until stop 59 they were trained again here: 0.9 CPU-s)
+    shared = replace(TINY, cache=str(soft_run / "teachers"))
+    soft_random = distill(tiny_config(method="random", soft_labels=shared), tmp_path / "rs").path
+    assert all(m["cached"] for m in load_synthetic(soft_random).meta["soft_labels"]["members"])
     setup = RunSetup(space=get_space(SPACE), data=DataRef("digits"), out=tmp_path, synthetic=[str(soft_random)])
     assert [p.name for p in SyntheticSetProxy.offer(setup)] == ["random-ipc2-soft", "random-ipc2"]
     hard = replace(setup, training=ProxyConfig(hard_labels=True))
@@ -301,28 +305,38 @@ def test_hard_labels_are_taken_with_a_set_that_has_soft_labels_and_refused_witho
 # ---- the commands ---------------------------------------------------------------------------
 
 
-def test_distill_adds_soft_labels_to_a_finished_run_without_redistilling(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_distill_adds_soft_labels_to_a_finished_run_without_redistilling(
+    soft_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "dam"
     base = ["distill", "--dataset", "digits", "--ipc", "2", "--iterations", "4", "--batch-real", "8", "--device", "cpu", "--quiet"]
     assert main([*base, "--out", str(out)]) == 0
     before = load_synthetic(out)
     soft = ["--soft-labels", "2", "--teacher-space", SPACE, "--teacher-epochs", "2", "--teacher-images", "400"]
+    soft += ["--teacher-dir", str(soft_run / "teachers")]  # the module's teachers (the same split and seed): none trained here
     assert main([*base, "--out", str(out), "--resume", *soft]) == 0
     assert "soft labels of 20 images from 2 teachers of convnet-small" in capsys.readouterr().out
     after = load_synthetic(out)
     assert torch.equal(after.images, before.images) and after.meta["seconds"] == before.meta["seconds"]  # no iteration ran again
     assert after.soft_labels is not None and after.meta["tensors_sha256"] != before.meta["tensors_sha256"]
+    assert all(m["cached"] for m in after.meta["soft_labels"]["members"])
     saved = (out / "config.toml").read_text()
     assert "[distill.soft_labels]" in saved and "teachers = 2" in saved
 
 
-def test_soft_labels_command_copies_and_is_idempotent(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_soft_labels_command_copies_and_is_idempotent(
+    tiny_run: Path, soft_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "copy"
+    # a folder that holds only a teacher cache (a copy of soft_run's: TINY's teachers of this set) is one the copy may be
+    # written to, its teachers read from there (until stop 59 trained again here, the same two: 1.0 CPU-s)
+    shutil.copytree(soft_run / "teachers", out / "teachers")
     args = ["soft-labels", str(tiny_run), "--out", str(out), "--soft-labels", "2", "--teacher-space", SPACE, "--teacher-epochs", "2"]
     args += ["--teacher-images", "400", "--device", "cpu", "--quiet", "--json"]
     assert main(args) == 0
     meta = json.loads(capsys.readouterr().out)
     assert meta["soft_labels"]["cache"] == "teachers" and len(list((out / "teachers").iterdir())) == 2
+    assert all(m["cached"] for m in meta["soft_labels"]["members"])
     mtime = (out / "synthetic.safetensors").stat().st_mtime_ns
     assert main(args) == 0  # the same labels again: nothing to do
     capsys.readouterr()
@@ -343,7 +357,7 @@ def test_soft_labels_command_copies_and_is_idempotent(tiny_run: Path, tmp_path: 
         (out / name).write_bytes(data[: len(data) // 2])
         assert main(args) == 0, capsys.readouterr().err
         again = json.loads(capsys.readouterr().out)["soft_labels"]
-        assert again["members"] == [{**m, "cached": True} for m in meta["soft_labels"]["members"]]
+        assert again["members"] == meta["soft_labels"]["members"]
         assert load_synthetic(out).meta["soft_labels"]["seed"] == 0
     # review41: but a copy a newer nasproxy wrote is whole, only unreadable here: refused, not made again over
     newer = json.loads((out / "meta.json").read_text())
