@@ -65,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from tests import warm
 
         warm.start_shared()
+        warm.workers_forked()  # forked from that server, which has imported torch and the rest (~4.5 CPU-s a worker)
     elif hasattr(config, "workerinput"):
         from tests import warm
 

@@ -84,8 +84,11 @@ WARM_MODULES = (
     "tests.run_code",
     "tests.sharded_worker",
     "tests.uncapable",
+    "tests.xdist_worker",
     "torch.distributed.run",
 )
+# a pytest-xdist worker (execnet's ``python -u -c BOOTSTRAP``), forked as `python -u -m tests.xdist_worker` (workers_forked)
+XDIST_WORKER = "tests.xdist_worker"
 IMPORT_TIME_VARIABLES = ("OMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NVIDIA", "KMP_", "GOMP_", "LD_", "PYTHON")
 # not compared with the server's: what torchrun's launcher adds to its ranks' environment, read by torch.distributed
 # at run time only (in functions: the rendezvous, the process group, the elastic error file), never at import; and
@@ -231,6 +234,29 @@ def start_shared() -> None:
     os.environ[SHARED] = f"{_server.address} {_server.proc.pid} {json.dumps(_import_time_env(_server.env))}"
     if fresh:
         os.environ[FRESH] = "1"
+
+
+def workers_forked() -> None:
+    """In pytest-xdist's controller, after :func:`start_shared`: its workers (execnet's ``python -u -c BOOTSTRAP``, which
+    then reads its code from stdin) forked from the server as ``python -u -m tests.xdist_worker``, instead of cold
+    interpreters that each import torch, NumPy, Optuna, SciPy, pandas and pyplot again as they collect (~4.5 CPU-s a
+    worker, stop 59). Only where the controller runs in the checkout (``make test``), whose ``tests`` the forked worker
+    imports; the worker runs the tests as a cold one does: its own commands go through this module or not, as each
+    test chooses (not :func:`_forks_its_own`)."""
+    if _server is None or os.getcwd() != str(Path(__file__).resolve().parents[1]):
+        return
+    from execnet import gateway_io
+
+    cold_init = gateway_io.Popen2IOMaster.__init__
+
+    def init(self: Any, args: list[str], execmodel: Any) -> None:
+        if list(args) != [sys.executable, "-u", "-c", gateway_io.popen_bootstrapline]:
+            return cold_init(self, args, execmodel)
+        self.popen = p = Popen([sys.executable, "-u", "-m", XDIST_WORKER], stdout=subprocess.PIPE, stdin=subprocess.PIPE)
+        gateway_io.Popen2IO.__init__(self, p.stdin, p.stdout, execmodel=execmodel)  # as Popen2IOMaster does
+        return None
+
+    gateway_io.Popen2IOMaster.__init__ = init  # type: ignore[method-assign]
 
 
 def shared_listening() -> None:
@@ -469,7 +495,8 @@ def _child(request: dict[str, Any], fds: list[int], server: int) -> None:
     added = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) not in sys.path]
     sys.path[0:1] = [os.getcwd(), *(os.path.abspath(p) for p in added)]  # as `python -m` builds it
     sys.argv = ["-m", *request["args"]]
-    _forks_its_own()
+    if request["module"] != XDIST_WORKER:  # a pytest-xdist worker's tests start their processes as they choose
+        _forks_its_own()
     if request["module"] == "torch.distributed.run":
         _ranks_forked_warm()
     unhandled_interrupt = ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt")

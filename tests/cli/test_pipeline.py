@@ -14,7 +14,6 @@ import optuna
 import pytest
 import tomllib
 from optuna.trial import TrialState
-from optuna_dashboard import get_note
 
 from nas_proxy import configs, pipeline
 from nas_proxy.cli import main
@@ -142,6 +141,10 @@ def test_run_a_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     held = {s.study_name for s in optuna.get_all_study_summaries(study._storage, include_best_trial=False)}
     assert any(n.startswith("groundtruth-") for n in held), held  # the ground truth beside its search: one dashboard
     assert not list((tmp_path / "studies").glob("groundtruth-*"))  # and no journal of its own
+    # here, not at the top: optuna_dashboard imports optuna.importance, so scikit-learn's ensembles (~0.35 CPU-s after
+    # the warm server's imports), in every pytest-xdist worker as it collects this module, where one test reads it
+    from optuna_dashboard import get_note
+
     note = get_note(study)  # what the dashboard shows on the study page
     assert "Candidates from space `convnet-small`" in note and "Correlation report (4 architectures)" in note
     # everything cached: a second run finishes with the same numbers. One run checks both what the library says and

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from tests import run_code, warm
 
 # a forked process that starts another (as a search starts its workers: forked too, the server their parent), each
@@ -22,6 +24,7 @@ print(json.dumps([os.getpid(), time.process_time(), *json.loads(inner.stdout)]))
 )
 
 
+@pytest.mark.skipif(warm.COLD, reason="NASPROXY_TEST_COLD=1: every command runs cold")
 def test_the_cpu_of_a_forked_process_and_of_those_it_forked_is_counted_where_it_was_waited_for() -> None:
     before = warm.forked_cpu
     done = run_code.run(NESTED, capture_output=True, check=True)
