@@ -108,7 +108,7 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
     if not rows:
         raise InvalidArgumentError(f"{what} file {path} must hold a non-empty list of architectures")
     archs = []
-    given = [isinstance(r, dict) and "spec" in r and r.get("accuracy") not in (None, "") for r in rows]
+    scored = any(isinstance(r, dict) and "spec" in r and r.get("accuracy") not in (None, "") for r in rows)
     for i, row in enumerate(rows):
         spec = row["spec"] if isinstance(row, dict) and "spec" in row else row
         if space is not None:
@@ -119,7 +119,7 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
         if not isinstance(spec, dict):
             raise InvalidArgumentError(f"{path}: architecture {i} is not a JSON object: {spec!r}")
         truth = None
-        if any(given):
+        if scored:
             raw = row.get("accuracy") if isinstance(row, dict) else None
             truth = checks.file_number(raw, csv_field=is_csv)
             if not (math.isfinite(truth) and 0.0 <= truth <= 100.0):
@@ -129,7 +129,7 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
                     "(0-100), or none"
                 )
         archs.append(Arch(spec, arch_id(spec), truth))
-    if any(given):
+    if scored:
         checks.percentages(str(path), (a.truth for a in archs if a.truth is not None))
     elif not is_csv and not searched:  # (its real_val_accuracy is a promotion's score, not a ground truth)
         _no_lookalike({k for r in rows if isinstance(r, dict) and "spec" in r for k in r}, path)
