@@ -245,8 +245,10 @@ def _from_sidecar(path: Path, table: str) -> TableData | None:
         return None
     try:
         prov = json.loads(text)
-    except ValueError as error:  # not JSON: another tool's file names no data; a JSON object cut short is refused
-        if text.lstrip().startswith(b"{"):  # (drill58: a torn builder's file had let a table of other data judge a set)
+    except ValueError as error:  # not JSON: another tool's file names no data; a JSON object cut short is refused, and
+        # so is an empty one (an earlier builder wrote it in place: a kill left 0 bytes), BOM or blanks first or not
+        start = text.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()
+        if not start or start.startswith(b"{"):  # (drill58: a torn builder's file had let a table of other data judge a set)
             raise InvalidArgumentError(
                 f"{sidecar}, which names the data of the tables beside it, is not whole JSON ({str(error)[:60]}): "
                 f"a write cut short? copy it again from where {path.name} came from, or move it away to take the "

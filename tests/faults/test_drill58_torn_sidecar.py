@@ -45,3 +45,11 @@ def test_a_torn_provenance_is_refused_not_taken_as_naming_no_data(tmp_path: Path
 
 def test_a_provenance_of_another_tool_that_is_not_json_names_no_data(tmp_path: Path) -> None:
     assert read_data(table_beside(tmp_path, b"built by hand, see the lab book\n"), "--truth") is None
+
+
+@pytest.mark.parametrize("torn", [b"", b"\n", b"\xef\xbb\xbf", b'\xef\xbb\xbf{"data": {"datas'], ids=["empty", "blank", "bom", "bom-cut"])
+def test_an_empty_provenance_or_one_cut_after_a_bom_is_refused(tmp_path: Path, torn: bytes) -> None:
+    """Stop 58 drew cuts from [1, len-1): 0 bytes (an earlier builder wrote the file in place, so a kill could leave it
+    empty) and a cut after a byte-order mark were still taken as naming no data (review59)."""
+    with pytest.raises(InvalidArgumentError, match=SIDECAR):
+        read_data(table_beside(tmp_path, torn), "--truth")
