@@ -242,11 +242,15 @@ def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tup
 
 
 # bytes a float32 parameter takes in a training: itself, its gradient and SGD's momentum, and one more copy for the
-# optimiser's step and the allocator's slack; and per value of an activation kept for the backward pass (itself and its
-# gradient). A lower bound, so that a network refused would not have fitted: depth=3,width=2048 on digits (75 M
-# parameters) raised evaluate's peak RSS by 3.0 GB, 40 bytes a parameter (probe58, /usr/bin/time -f %M)
+# optimiser's step and the allocator's slack; and per value of an activation kept for the backward pass (itself: the
+# gradients of the layers' outputs live one layer at a time). A lower bound, so that a network refused would not have
+# fitted: depth=3,width=2048 on digits (75 M parameters) raised evaluate's peak RSS by 3.0 GB, 40 bytes a parameter
+# (probe58, /usr/bin/time -f %M); at 8 bytes an activation the estimate was 1.4-1.8x the peak where activations dominate,
+# refusing trainings that fit (review59; three steps of SGD, peak RSS against 4 bytes an activation: depth=1,width=1024 on
+# 250 of 1x16x16 1,240 MB against 857; depth=3,width=128 on 256 of 3x32x32 792 against 575; depth=3,width=512 without
+# normalisation on 64 of 1x28x28 682 against 648; depth=2,width=256,batchnorm on 256 of 1x28x28 1,320 against 1,097)
 BYTES_PER_PARAMETER = 16
-BYTES_PER_ACTIVATION = 8
+BYTES_PER_ACTIVATION = 4
 
 
 def training_memory(spec: ConvNetSpec, shape: tuple[int, ...], num_classes: int, batch: int) -> tuple[int, int]:
