@@ -18,7 +18,6 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import TrialState
-from optuna_dashboard import get_note
 
 from nas_proxy.cli import main
 from nas_proxy.errors import OutputConflictError
@@ -113,6 +112,8 @@ def test_a_ladder_trains_the_planned_candidates_once_per_rung(climbed: Climbed) 
             assert k == 0 or t.value == a[f"rung{k}_score"]
             assert "test_accuracy" not in a  # the test split is never loaded
     assert study.user_attrs[LADDER_ATTR]["ladder"] == LADDER
+    from optuna_dashboard import get_note  # here: its import costs each pytest-xdist worker ~0.3 CPU-s (test_pipeline.py)
+
     assert f"ladder `{LADDER}`" in get_note(study)
 
 

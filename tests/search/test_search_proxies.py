@@ -15,7 +15,6 @@ import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
-from optuna_dashboard import get_note
 
 from nas_proxy.cli import main
 from nas_proxy.errors import InvalidArgumentError, OutputConflictError
@@ -66,6 +65,8 @@ def test_a_search_on_every_proxy_kind(kind: str, tmp_path: Path) -> None:
         assert a["proxy"] == token and a["proxy_seconds"] >= 0 and a["params"] > 0 and a["flops"] > 0 and a["device"] == "cpu"
         assert t.value is not None and t.value == t.value  # a number, not NaN
     assert (out / "best.json").is_file() and (out / "trials.csv").is_file()
+    from optuna_dashboard import get_note  # here: its import costs each pytest-xdist worker ~0.3 CPU-s (test_pipeline.py)
+
     assert f"proxy `{token}`" in get_note(study)  # the dashboard note names the proxy (a code span: never a link)
     assert study.metric_names == ["val_accuracy" if PROXY_KINDS.get(kind).trains else token] == [result.metric]
 
