@@ -2396,6 +2396,12 @@ PROBE59 += [
     Case(f"{CAL} --storage p59/c.log --out p59/c.log", "--out 'p59/c.log' is the file of --storage 'p59/c.log'"),
     Case(C.replace("--out OUT", "--out p59/g.log --gt-storage p59/g.log"), "--out 'p59/g.log' is the file of --gt-storage 'p59/g.log'"),
 ]
+# train --out a folder of other files (before, the model's three files were written among them, exit 0: probe59)
+FOREIGN59 = "and holds no trained model: its files would be written among them; give a new or empty folder"
+PROBE59 += [
+    Case(T.replace("--out OUT", "--out spaces"), "--out spaces is not empty (", G59),
+    Case(T.replace("--out OUT", "--out img"), FOREIGN59, G59),
+]
 CASES += PROBE59
 
 

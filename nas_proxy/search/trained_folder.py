@@ -119,6 +119,26 @@ def check_files_ours(out: Path, request: dict[str, Any], shapes: dict[str, list[
     )
 
 
+OWN = (SPEC, WEIGHTS, SCRIPT, TRAINING)  # the files a training writes in its folder
+
+
+def check_not_foreign(out: Path) -> None:
+    """Refuse a folder ``out`` that holds entries but no file of a training (nor a temporary one a killed training left):
+    another tool's or the user's folder, where the model's files would be written among unrelated ones (probe59:
+    ``train BEST --out spaces`` wrote model.pt, model.safetensors and spec.json beside the space files, exit 0), as
+    ``distill`` refuses a folder that holds no run of its own."""
+    try:
+        names = sorted(entry.name for entry in os.scandir(out))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    ours = {name for name in OWN} | {name for name in names for own in OWN if name.startswith(f".{own}.") and name.endswith(".tmp")}
+    if names and not ours & set(names):
+        raise OutputConflictError(
+            f"--out {out} is not empty ({len(names):,} entries, such as {names[0]!r}) and holds no trained model: its files would "
+            "be written among them; give a new or empty folder"
+        )
+
+
 def _object(value: Any) -> dict[str, Any]:
     """``value`` where it is a JSON object, else an empty one (a record edited or of another version)."""
     return value if isinstance(value, dict) else {}

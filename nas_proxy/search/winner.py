@@ -48,6 +48,7 @@ from nas_proxy.search.trained_folder import (
     WEIGHTS,
     another_model,
     check_files_ours,
+    check_not_foreign,
     damaged_spec,
     finished,
     what_spec,
@@ -200,6 +201,7 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         raise InvalidArgumentError(f"--out {out} is {checks.file_kind(out)}; give a folder for {SPEC}, {WEIGHTS} and {SCRIPT}")
     for path in (out, out / SPEC, out / WEIGHTS, out / SCRIPT):  # out itself: '-' is refused
         check_writable(path)
+    check_not_foreign(out)
     if (out / SPEC).exists() and finished(out) is None:  # before probe44b, replaced without a word, exit 0 (BEST itself too)
         if damaged_spec(out / SPEC):  # before drill48 called "a file of yours?", and only another --out offered
             raise OutputConflictError(
