@@ -19,6 +19,7 @@ import os
 import statistics
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -233,18 +234,24 @@ def kept_in(folder: Path, kind: type[K], identity: dict[str, Any]) -> tuple[K | 
     return kept, ""
 
 
-def one_evaluation(kept: Kept | None, path: Path | str) -> contextlib.AbstractContextManager[Any]:
+@contextlib.contextmanager
+def one_evaluation(kept: Kept | None, path: Path | str) -> Iterator[None]:
     """One call at a time trains the networks ``kept`` keeps: it holds a lock folder beside their file
-    (``evaluations/KEY.lock``, removed as it ends; :func:`files.output_lock`), and a second call on the same set, model
-    and protocol is refused in one line meanwhile. Before drill59 both read the file and trained every network not kept
-    yet, each network twice. Nothing is locked where nothing is kept (a set that cannot be written)."""
+    (``evaluations/KEY.lock``; :func:`files.output_lock`), and a second call on the same set, model and protocol is
+    refused in one line meanwhile. Before drill59 both read the file and trained every network not kept yet, each
+    network twice. The folder is removed as the call ends, also one a call killed -9 left (output_lock removes only
+    the one it made). Nothing is locked where nothing is kept (a set that cannot be written)."""
     if kept is None or not kept.writable:
-        return contextlib.nullcontext()
-    return output_lock(
-        kept.path.with_suffix(".lock"),
-        busy=f"{shorten(Path(path))} is being evaluated with this network and protocol by another nasproxy process",
-        fix="wait for it to finish, then run the same command again (the networks it finishes are kept)",
-    )
+        yield
+        return
+    lock = kept.path.with_suffix(".lock")
+    busy = f"{shorten(Path(path))} is being evaluated with this network and protocol by another nasproxy process"
+    with output_lock(lock, busy=busy, fix="wait for it to finish, then run the same command again (the networks it finishes are kept)"):
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                lock.rmdir()  # while still held (only when empty)
 
 
 def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tuple[torch.Tensor, torch.Tensor, bool]:
