@@ -230,6 +230,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, seeds: list[int]) -> int:
+    """The table built in ``args.out``, which one run at a time writes (``files.output_lock``): a second started meanwhile
+    on the same --out is refused in one line before it reads or writes anything there. Before drill59 both ran, sharing
+    the queue of trainings, and the first to end stopped its workers, interrupting a training the other then ended
+    without (both exit 0, a row missing until a third run)."""
+    from nas_proxy.files import output_lock
+
+    with output_lock(args.out, fix="wait for it to finish, or give another --out"):
+        return _run(args, seeds)
+
+
+def _run(args: argparse.Namespace, seeds: list[int]) -> int:
     from optuna.trial import TrialState
 
     from nas_proxy.data import load_dataset
