@@ -190,7 +190,7 @@ def killed_again(command: list[str], folder: Path, url: str, at: float, env: dic
     proc = subprocess.Popen(
         [*SECOND_HOST, *command], cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
-    look, out = Running(url), {"at2_s": at}
+    look, out = Running(url), dict[str, Any](at2_s=at)
     while proc.poll() is None and not look.copies():
         time.sleep(0.05)
     time.sleep(at)

@@ -284,6 +284,7 @@ def sigint_drill(name: str, argv: list[str], base: Path | None, work: Path, runs
         if base is not None and name.startswith("retry-"):
             url = "sqlite:///s.db" if name.startswith("retry-sqlite") else "s.log"
             row["running_left"] = sum(1 for t in trials(folder, url) if t.state == optuna.trial.TrialState.RUNNING)
+        print(json.dumps({"command": name, **row}), flush=True)  # as it comes (a slow machine's drill stopped early)
         rows.append(row)
     again = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
     summary = {"command": name, "signal": "SIGINT", "runs": rows, "again_exit": again.returncode}
