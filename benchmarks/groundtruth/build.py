@@ -214,7 +214,22 @@ class StopRequestedError(Exception):
     """SIGTERM: stop as at the deadline."""
 
 
+INTERRUPTED = "build.py: interrupted; the finished trainings are kept in the journal: run the same command again"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Ctrl-C anywhere from here on: exit 130 and one line (before drill59, a Ctrl-C before the training loop, in the
+    imports or the data's loading, ended in a traceback, and one inside it said nothing under --quiet)."""
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:
+        code = 130
+    if code == 130:
+        print(INTERRUPTED, file=sys.stderr)
+    return code
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path[:0] = [str(REPO), str(HERE.parent)]  # nas_proxy from this checkout, benchmarks/provenance.py
     from nas_proxy.cli import quiet_libraries
