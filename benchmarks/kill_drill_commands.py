@@ -20,6 +20,7 @@ the same mechanisms on events (tests/faults); this is the random-moment version,
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import random
@@ -67,6 +68,43 @@ def commands(syn: Path, truth: Path) -> dict[str, tuple[list[str], list[str]]]:
     }
 
 
+# stop 59 (drill59, RESULTS §17f): commands the earlier drills left out, by name for kill_drill_retry.py's and
+# kill_drill_twice.py's --only. groundtruth: the script that writes a ground-truth table and its provenance.json (its
+# CPU smoke run: digits, 5 architectures, 2 seeds, 2 epochs); evaluate: the set copied into the command's folder
+# (``syn``), where its finished networks are kept (``syn/evaluations``, read as a storage by ``completed``);
+# search-bruteforce: the 6 architectures of convnet-small, each drawn once, on a journal.
+GROUNDTRUTH = [str(Path(__file__).resolve().parent / "groundtruth" / "build.py"), "--dry-run", "--out", "gt", "--quiet"]
+EVALUATE = ["evaluate", "syn", "--runs", "6", "--epochs", "60", "--device", "cpu", "--quiet", "--seed", "0"]
+BRUTEFORCE = ["search", "--synthetic", "{syn}", "--space", "convnet-small", "--sampler", "bruteforce", "--study", "s", "--n-trials", "6"]
+BRUTEFORCE += ["--epochs", "2", "--report-every", "2", "--seed", "0", "--device", "cpu", "--quiet", "--storage", "s.log"]
+
+
+def stop59(syn: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """name: (arguments, storages), as :func:`commands`."""
+    return {
+        "groundtruth": (GROUNDTRUTH, ["gt/groundtruth.journal"]),
+        "evaluate-kept": (EVALUATE, ["syn/evaluations"]),
+        "search-bruteforce": ([a.replace("{syn}", str(syn)) for a in BRUTEFORCE], ["s.log"]),
+    }
+
+
+def command_of(argv: list[str]) -> list[str]:
+    """The command line of ``argv``: a script's (its path first) or nasproxy's."""
+    return [sys.executable, *argv] if argv[0].endswith(".py") else [sys.executable, "-m", "nas_proxy", *argv]
+
+
+def prepare(folder: Path, argv: list[str], work: Path) -> Path:
+    """A fresh ``folder`` for ``argv``: the tiny presets beside, and a copy of ``work/syn`` where ``argv`` reads the
+    set ``syn`` in its folder (evaluate keeps its networks in the set's folder)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / "tiny.toml").write_text(TINY)
+    (folder / "tiny-sqlite.toml").write_text(TINY_SQLITE)
+    if "syn" in argv:
+        shutil.copytree(work / "syn", folder / "syn", ignore=shutil.ignore_patterns("evaluations"))
+    return folder
+
+
 def storage_of(url: str, folder: Path) -> Any:
     if url.startswith("sqlite:///"):
         return optuna.storages.RDBStorage(f"sqlite:///{folder / url.removeprefix('sqlite:///')}")
@@ -80,6 +118,11 @@ def completed(folder: Path, urls: list[str]) -> dict[tuple[str, str, int], tuple
     for url in urls:
         path = folder / url.removeprefix("sqlite:///")
         if not path.exists():
+            continue
+        if path.name == "evaluations":  # evaluate's kept networks: (folder, file, run) -> (accuracy,)
+            for kept in sorted(path.glob("*.json")):
+                for run, accuracy in json.loads(kept.read_text()).get("accuracies", {}).items():
+                    found[(url, kept.name, int(run))] = (accuracy,)
             continue
         storage = storage_of(url, folder)
         for study in storage.get_all_studies():
@@ -108,6 +151,18 @@ def stripped(value: Any) -> Any:
 
 def result(name: str, folder: Path, urls: list[str]) -> Any:
     """What the command promises to give again after an interruption."""
+    if name == "groundtruth":  # the tables' rows, but for the seconds, commit and trial number of each training
+        rows = []
+        for table in sorted((folder / "gt").glob("*.csv")):
+            if table.name != "plan.csv":
+                with open(table, newline="") as f:
+                    rows += sorted(
+                        json.dumps({k: v for k, v in r.items() if k not in ("seconds", "commit", "trial")}, sort_keys=True)
+                        for r in csv.DictReader(f)
+                    )
+        return rows
+    if name == "evaluate-kept":
+        return sorted(completed(folder, ["syn/evaluations"]).items())
     if name.startswith("search"):  # the draws and their scores, whatever trial numbers a killed trial's re-queue took
         return sorted((p, v) for p, v, _ in completed(folder, urls).values())
     if name == "correlate":
@@ -124,14 +179,10 @@ def drill(
 ) -> dict[str, Any]:
     """``until``: a wall-clock time (``time.time()``) after which no more kills are made (a loaded machine)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "nas_proxy", *argv]
+    command = command_of(argv)
 
     def prepared(folder: Path) -> Path:
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        (folder / "tiny.toml").write_text(TINY)
-        (folder / "tiny-sqlite.toml").write_text(TINY_SQLITE)
-        return folder
+        return prepare(folder, argv, work)
 
     ref = work / name / "ref"
     wall_file = work / name / "ref-seconds.txt"

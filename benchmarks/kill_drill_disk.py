@@ -89,11 +89,12 @@ def full_disk_row(
     urls: list[str],
     equal: Callable[[Path], bool],
     toml: str | None = None,
+    inputs: Path | None = None,
 ) -> dict[str, Any]:
     """``command`` in a tmpfs mounted at ``disk``'s folder with ``disk``'s room (of the ``size`` its uninterrupted run
     ``ref`` took; as root), then room made and the same command again: its first exit, lines and files, then exit,
     redone trials, and ``equal`` of the folder (the result an uninterrupted run's). Printed and returned (also
-    kill_drill_retry.py's)."""
+    kill_drill_retry.py's). ``inputs``: a synthetic set copied into the folder as ``syn`` first (evaluate's, stop 59)."""
     mnt, room, size = disk
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", str(mnt)], check=True)
     try:
@@ -101,6 +102,8 @@ def full_disk_row(
         folder.mkdir()
         if toml is not None:
             (folder / "tiny.toml").write_text(toml)
+        if inputs is not None:
+            shutil.copytree(inputs, folder / "syn", ignore=shutil.ignore_patterns("evaluations"))
         first = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
         lines = first.stderr.strip().splitlines()
         row: dict[str, Any] = {"command": name, "room": room, "of": size, "exit": first.returncode, "lines": len(lines)}

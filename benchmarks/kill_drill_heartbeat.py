@@ -28,6 +28,16 @@ failed (``fail_kind``, ``fail_reason``), its copies (``retry_of``) and their sta
 architectures scored more than once (redone) or never (skipped), whether each architecture's score equals the
 uninterrupted run's (each candidate is trained with the study's seed, whichever worker trains it), trials left
 RUNNING. A start that finished before its event counts as no kill. Numbers: benchmarks/RESULTS.md §17e.
+
+Stop 59 (drill59, §17f) added ``--alone`` (no ``--workers 2`` on PostgreSQL or a journal: the command itself killed
+and run again elsewhere, as on SQLite) and ``--twice`` (SQLite): the worker killed twice in a row. After the first kill the same
+command runs again elsewhere, which fails the dead trial for its lapsed heartbeat and takes the copy Optuna's retry
+queued (``requeue.LAPSED_COPY``); once that copy is RUNNING, at a moment drawn in [0, half a trial of the uninterrupted
+run], it is killed in turn, and the command runs again elsewhere to its end: the copy is lapsed and copied again
+(``MAX_RETRY`` 2 allows it). ``--sampler`` and ``--space`` (default bruteforce over convnet-small): with a sampler that
+draws from seeds (``random``, ``tpe``) over a larger space, the COMPLETE candidates are compared with the uninterrupted
+run's, the same ``--seed``: a copy counted as a draw shifts every later draw onto the next seed (a repeated or
+skipped seed shows as a candidate that differs).
 """
 
 from __future__ import annotations
@@ -52,23 +62,27 @@ from optuna.trial import FrozenTrial, TrialState
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas_proxy.cli.common import ScriptParser
-from nas_proxy.studies.requeue import FAIL_KIND_ATTR
+from nas_proxy.studies.requeue import FAIL_KIND_ATTR, LAPSED_COPY
 from nas_proxy.studies.storage import open_storage
 
 STUDY = "h"
+N_TRIALS = 6
 
 
 # SQLite takes one writing process (``--workers 2`` is refused there): its episode kills the command itself and runs it
 # again under another host name (a new UTS namespace, as root), where the dead process cannot be looked up by its pid
 # and only its lapsed heartbeat tells (drill51's case: the same file, a container or batch job started again elsewhere)
 ELSEWHERE = ["unshare", "--uts", "sh", "-c", 'hostname drill58-elsewhere && exec "$@"', "sh"]
+# drill59's --twice: the start killed second runs under a third host name, so that the start after it cannot look up
+# its dead process either (under the same name the repair found the pid gone and queued the copy itself, by design)
+SECOND_HOST = [*ELSEWHERE[:4], ELSEWHERE[4].replace("drill58-elsewhere", "drill59-second"), "sh"]
 
 
-def argv(syn: Path, url: str, epochs: int) -> list[str]:
-    words = ["search", "--synthetic", str(syn), "--space", "convnet-small", "--study", STUDY, "--storage", url]
-    words += ["--n-trials", "6", "--sampler", "bruteforce", "--pruner", "none", "--epochs", str(epochs), "--report-every", "2"]
+def argv(syn: Path, url: str, epochs: int, sampler: str = "bruteforce", space: str = "convnet-small", alone: bool = False) -> list[str]:
+    words = ["search", "--synthetic", str(syn), "--space", space, "--study", STUDY, "--storage", url]
+    words += ["--n-trials", str(N_TRIALS), "--sampler", sampler, "--pruner", "none", "--epochs", str(epochs), "--report-every", "2"]
     words += ["--report-images", "200", "--heartbeat-interval", "1", "--grace", "3", "--seed", "0"]
-    words += [] if url.startswith("sqlite") else ["--workers", "2"]
+    words += [] if url.startswith("sqlite") or alone else ["--workers", "2"]
     return [*words, "--device", "cpu", "--quiet", "--out", "out"]
 
 
@@ -96,6 +110,12 @@ RUNNING = sqlalchemy.text(
     "LEFT JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'worker_pid' "
     "WHERE s.study_name = :name AND t.state = 'RUNNING'"
 )
+# the RUNNING copies of a lapsed trial (drill59's --twice: the second kill's event)
+RUNNING_COPIES = sqlalchemy.text(
+    "SELECT t.number FROM trials t JOIN studies s ON s.study_id = t.study_id "
+    "JOIN trial_system_attributes a ON a.trial_id = t.trial_id AND a.key = 'nasproxy_lapsed_copy' "
+    "WHERE s.study_name = :name AND t.state = 'RUNNING'"
+)
 
 
 class Running:
@@ -121,6 +141,15 @@ class Running:
             return []
         return [(int(n), json.loads(v) if v is not None else None) for n, v in rows]
 
+    def copies(self) -> list[int]:
+        """The numbers of the RUNNING copies of lapsed trials (a database's)."""
+        assert self.engine is not None
+        try:
+            with self.engine.connect() as conn:
+                return [int(n) for (n,) in conn.execute(RUNNING_COPIES, {"name": STUDY}).all()]
+        except sqlalchemy.exc.SQLAlchemyError:
+            return []
+
     def any_trial(self) -> bool:
         if self.engine is None:
             return bool(trials(self.url))
@@ -144,9 +173,48 @@ def databases(backend: str, work: Path) -> Iterator[Any]:
         yield server.new_database
 
 
-def episode(command: list[str], folder: Path, url: str, at: float, env: dict[str, str], training: bool = False) -> dict[str, Any]:
+def copies_of(ts: list[FrozenTrial], victim: int) -> list[FrozenTrial]:
+    """The copies of trial ``victim``, and of those copies (drill59's ``--twice``: the copy of a lapsed copy, queued by
+    Optuna's retry or by the repair, ``retry_of`` the copy)."""
+    family, out = {victim}, []
+    for t in ts:  # (a copy comes after what it copies)
+        if t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial")) in family and t.number not in family:
+            family.add(t.number)
+            out.append(t)
+    return out
+
+
+def killed_again(command: list[str], folder: Path, url: str, at: float, env: dict[str, str]) -> dict[str, Any]:
+    """drill59's second kill (SQLite): the same command run again elsewhere (a host name of its own), killed ``at``
+    seconds after the copy of the lapsed trial is RUNNING, if it still is (else it runs to its end)."""
+    proc = subprocess.Popen(
+        [*SECOND_HOST, *command], cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    look, out = Running(url), dict[str, Any](at2_s=at)
+    while proc.poll() is None and not look.copies():
+        time.sleep(0.05)
+    time.sleep(at)
+    while proc.poll() is None:
+        copies = look.copies()
+        if copies:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out["killed_copy"] = copies[0]
+            break
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=1800)
+    out["again_exit"] = proc.returncode
+    if "killed_copy" not in out and err.strip():
+        out["again_line"] = err.strip().splitlines()[-1]
+    return out
+
+
+def episode(
+    command: list[str], folder: Path, url: str, at: float, env: dict[str, str], training: bool = False, twice: float | None = None
+) -> dict[str, Any]:
+    """``twice``: (SQLite) the moment of a second kill after the copy of the killed trial is RUNNING (``killed_again``).
+    The command killed itself and run again elsewhere on SQLite, and on any storage without ``--workers 2`` (--alone)."""
     folder.mkdir(parents=True, exist_ok=True)
-    sqlite = url.startswith("sqlite")
+    sqlite = url.startswith("sqlite") or "--workers" not in command
     proc = subprocess.Popen(
         command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -183,13 +251,17 @@ def episode(command: list[str], folder: Path, url: str, at: float, env: dict[str
         dead = after[victim]
         reason = dead.user_attrs.get("fail_reason", "")
         row["killed_trial"] = {"state": dead.state.name, "fail_kind": dead.user_attrs.get(FAIL_KIND_ATTR), "reason": reason[:90]}
-        copies = [t for t in after if t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial")) == victim]
+        copies = copies_of(after, victim)
         row["copies"] = [t.state.name for t in copies]
+        row["copies_marked"] = sum(1 for t in copies if LAPSED_COPY in t.system_attrs)
+        row["killed_params"] = dead.params
 
     if not sqlite:  # judged in the run the kill was made in: the survivor retried it
         judged()
+    if sqlite and twice is not None:
+        row |= killed_again(command, folder, url, twice, env)
     for k in range(3):  # the same command again, to its end (SQLite's: elsewhere)
-        if row["exit"] == 0 and len(scored(trials(url))) == 6:
+        if row.get("again_exit", row["exit"]) == 0 and sum(map(len, scored(trials(url)).values())) >= N_TRIALS:
             break
         again = subprocess.run(
             [*ELSEWHERE, *command] if sqlite else command,
@@ -218,6 +290,10 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--sampler", default="bruteforce", help="the search's --sampler (default %(default)s)")
+    parser.add_argument("--space", default="convnet-small", help="the search's --space (default %(default)s)")
+    parser.add_argument("--twice", action="store_true", help="SQLite: kill the copy of the killed trial too (drill59)")
+    parser.add_argument("--alone", action="store_true", help="no --workers 2: the command itself killed, run again elsewhere (drill59)")
     parser.add_argument(
         "--reference",
         default=None,
@@ -231,11 +307,12 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     rng = random.Random(args.seed)
-    summary: dict[str, Any] = {"backend": args.backend, "episodes": []}
+    summary: dict[str, Any] = {"backend": args.backend, "sampler": args.sampler, "space": args.space, "twice": args.twice, "episodes": []}
+    words: dict[str, Any] = {"sampler": args.sampler, "space": args.space, "alone": args.alone}
     with databases(args.backend, work) as fresh, open(work / "drill.jsonl", "a") as log:
         if not args.reference:  # the uninterrupted run, here
             args.reference = fresh()
-            command = [sys.executable, "-m", "nas_proxy", *argv(args.syn.resolve(), args.reference, args.epochs)]
+            command = [sys.executable, "-m", "nas_proxy", *argv(args.syn.resolve(), args.reference, args.epochs, **words)]
             subprocess.run(command, cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
         # the uninterrupted run's scores, and its training (first start to last end): the window of the kill moments
         done = trials(args.reference)
@@ -243,28 +320,33 @@ def main() -> None:
         ends = [t.datetime_complete.timestamp() for t in done if t.datetime_complete]
         wall = max(ends) - min(t.datetime_start.timestamp() for t in done if t.datetime_start)
         summary["training_s"] = round(wall, 1)
+        drawn = sorted(json.dumps(t.params, sort_keys=True) for t in done if t.state == TrialState.COMPLETE)
         print(json.dumps({"window_s": round(wall, 1), "reference": reference}), flush=True)
         kills = 0
         while kills < args.kills:
             url = fresh()
             row = episode(
-                [sys.executable, "-m", "nas_proxy", *argv(args.syn.resolve(), url, args.epochs)],
+                [sys.executable, "-m", "nas_proxy", *argv(args.syn.resolve(), url, args.epochs, **words)],
                 work / f"e{len(summary['episodes'])}",
                 url,
                 round(rng.uniform(0, wall), 2),
                 env,
                 True,
+                round(rng.uniform(0, wall / N_TRIALS / 2), 2) if args.twice else None,
             )
             done = trials(url)
             counts = Counter({a: len(v) for a, v in scored(done).items()})
             row |= {
                 "complete": sum(counts.values()),
                 "redone": sum(n - 1 for n in counts.values() if n > 1),
-                "skipped": 6 - len(counts),
+                "skipped": len(reference) - len(counts),
                 "scores_equal": {a: v[:1] for a, v in scored(done).items()} == {a: v[:1] for a, v in reference.items()},
+                "draws_equal": sorted(json.dumps(t.params, sort_keys=True) for t in done if t.state == TrialState.COMPLETE) == drawn,
                 "left_running": sum(1 for t in done if t.state == TrialState.RUNNING),
             }
             kills += "killed_trial" in row
+            if args.twice and "killed_trial" in row and "killed_copy" not in row:
+                row["second_kill_missed"] = True
             summary["episodes"].append(row)
             print(json.dumps(row), flush=True)
         log.write(json.dumps(summary) + "\n")

@@ -41,7 +41,7 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kill_drill_commands import TINY, commands, completed, drill, finish, result, said_kill, storage_of
+from kill_drill_commands import command_of, commands, completed, drill, finish, prepare, result, said_kill, stop59, storage_of
 from kill_drill_disk import full_disk_row, outputs
 from kill_drill_sigint import outcome
 from kill_drill_torn import torn_rows
@@ -224,7 +224,7 @@ def finished_correlation(work: Path, argv: list[str]) -> Path:
         shutil.rmtree(ref, ignore_errors=True)
         ref.mkdir(parents=True)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        subprocess.run([sys.executable, "-m", "nas_proxy", *argv], cwd=ref, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(command_of(argv), cwd=ref, env=env, check=True, stdout=subprocess.DEVNULL)
     return ref
 
 
@@ -233,10 +233,9 @@ def uninterrupted(ref: Path, argv: list[str]) -> None:
     stop 58's commands that no kill drill left a reference of)."""
     if ref.exists() and any(ref.iterdir()):
         return
-    ref.mkdir(parents=True, exist_ok=True)
-    (ref / "tiny.toml").write_text(TINY)
+    prepare(ref, argv, ref.parents[1])
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "nas_proxy", *argv], cwd=ref, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command_of(argv), cwd=ref, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def retry_study(syn: Path, url: str, work: Path, first: int, epochs: int, kind: str = "error") -> Path:
@@ -263,14 +262,13 @@ def sigint_drill(name: str, argv: list[str], base: Path | None, work: Path, runs
     # a background job of a non-interactive shell starts with SIGINT ignored; its commands would inherit that
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "nas_proxy", *argv]
+    command = command_of(argv)
     rows: list[dict[str, Any]] = []
     folder = work / name / "sigint"
     for _ in range(runs):
         shutil.rmtree(folder, ignore_errors=True)
         if base is None:
-            folder.mkdir(parents=True)
-            (folder / "tiny.toml").write_text(TINY)
+            prepare(folder, argv, work)
         else:
             shutil.copytree(base, folder)
         before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
@@ -286,6 +284,7 @@ def sigint_drill(name: str, argv: list[str], base: Path | None, work: Path, runs
         if base is not None and name.startswith("retry-"):
             url = "sqlite:///s.db" if name.startswith("retry-sqlite") else "s.log"
             row["running_left"] = sum(1 for t in trials(folder, url) if t.state == optuna.trial.TrialState.RUNNING)
+        print(json.dumps({"command": name, **row}), flush=True)  # as it comes (a slow machine's drill stopped early)
         rows.append(row)
     again = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
     summary = {"command": name, "signal": "SIGINT", "runs": rows, "again_exit": again.returncode}
@@ -295,15 +294,25 @@ def sigint_drill(name: str, argv: list[str], base: Path | None, work: Path, runs
 
 
 def torn_drill(
-    name: str, argv: list[str], urls: list[str], work: Path, last: int, rng: random.Random | None = None, k: int = 0
+    name: str,
+    argv: list[str],
+    urls: list[str],
+    work: Path,
+    last: int,
+    rng: random.Random | None = None,
+    k: int = 0,
+    chosen: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The ``last`` files the uninterrupted run wrote and its journals, each cut to 0, 1, half, all but 1 byte (with
     ``rng``: ``k`` random offsets); the command run again. ``synthetic`` (stop 58): the set a search reads, copied into
-    its folder, its tensors and its meta.json cut, and the search run on it."""
+    its folder, its tensors and its meta.json cut, and the search run on it. ``chosen`` (stop 59): these files (relative
+    to the folder; a glob pattern picks the last written it matches) instead."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "nas_proxy", *argv]
+    command = command_of(argv)
     ref, rows = work / name / "ref", []
     files = [*outputs(ref)[:last], *(u for u in urls if not u.startswith("sqlite"))]
+    if chosen:
+        files = [next(f for f in outputs(ref) if Path(f).match(c)) for c in chosen]
     if name == "synthetic":
         files = ["syn/synthetic.safetensors", "syn/meta.json"]
     for rel in dict.fromkeys(files):
@@ -315,7 +324,7 @@ def disk_drill(name: str, argv: list[str], urls: list[str], work: Path, fraction
     """The command in a tmpfs of ``fractions`` of the space its uninterrupted run took (as root), then room made and
     the same command again: its first exit and line, then exit, redone trials, result equal."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "nas_proxy", *argv]
+    command = command_of(argv)
     ref, mnt, rows = work / name / "ref", work / "disk", []
     mnt.mkdir(exist_ok=True)
     size = int(subprocess.run(["du", "-s", "--block-size=1", str(ref)], capture_output=True, text=True, check=True).stdout.split()[0])
@@ -325,7 +334,7 @@ def disk_drill(name: str, argv: list[str], urls: list[str], work: Path, fraction
         def equal(folder: Path) -> bool:
             return bool(result(name, folder, urls) == result(name, ref, urls))
 
-        rows.append(full_disk_row(name, command, env, (mnt, room, size), ref, urls, equal))
+        rows.append(full_disk_row(name, command, env, (mnt, room, size), ref, urls, equal, inputs=work / "syn" if "syn" in argv else None))
     return rows
 
 
@@ -351,6 +360,7 @@ def main() -> None:
     parser.add_argument("--last", type=int, default=4, help="--mode torn: the last files written, each cut")
     parser.add_argument("--random-cuts", type=int, default=0, help="--mode torn: this many offsets drawn by --seed, not 0, 1, half, -1")
     parser.add_argument("--fractions", default="0.2,0.5,0.8,0.95", help="--mode disk")
+    parser.add_argument("--files", nargs="*", default=None, help="--mode torn: these files of the folder (glob patterns) instead")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -370,7 +380,9 @@ def main() -> None:
     with open(work / f"drills-{args.mode}.jsonl", "a") as log:
         for name in wanted:
             url = "sqlite:///s.db" if name.startswith("retry-sqlite") else "s.log"
-            if name.startswith("retry-"):
+            if name in stop59(syn):  # stop 59 (drill59): groundtruth, evaluate-kept, search-bruteforce
+                argv, urls = stop59(syn)[name]
+            elif name.startswith("retry-"):
                 argv, urls = search_argv(syn, url, args.n_trials, args.epochs), [url]
             elif name == "distill-nets":
                 argv, urls = DISTILL_NETS, []
@@ -396,7 +408,7 @@ def main() -> None:
                 base = finished_correlation(work, argv) if name == "correlate-report" else base
                 rows = sigint_drill(name, argv, base, work, args.runs, rng, args.sigint_within)
             elif args.mode == "torn":
-                rows = torn_drill(name, argv, urls, work, args.last, rng if args.random_cuts else None, args.random_cuts)
+                rows = torn_drill(name, argv, urls, work, args.last, rng if args.random_cuts else None, args.random_cuts, args.files)
             elif args.mode == "disk":
                 rows = disk_drill(name, argv, urls, work, [float(f) for f in args.fractions.split(",")])
             elif name.startswith("retry-"):

@@ -8,7 +8,8 @@ made there if missing) and a space-aware distillation (``distill-nets``), two co
 started in one fresh folder, the second ``--offsets`` seconds after the first (drawn uniformly in [0, ``--within``]
 with ``--seed``): each one's exit and last stderr line (a refusal must be one line, no traceback); then the same
 command once more, alone, which must exit 0, with as many COMPLETE trials as the reference's (more: a training done
-twice) and, where docs/interrupts.md promises it, the reference's result.
+twice) and, where docs/interrupts.md promises it, the reference's result. Stop 59 (drill59) added
+``kill_drill_commands.stop59``'s commands (groundtruth, evaluate-kept, search-bruteforce).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kill_drill_commands import TINY, TINY_SQLITE, commands, completed, result
+from kill_drill_commands import command_of, commands, completed, prepare, result, stop59
 from kill_drill_retry import DISTILL_NETS, small
 
 from nas_proxy.cli.common import ScriptParser
@@ -33,12 +33,8 @@ from nas_proxy.cli.common import ScriptParser
 
 def twice(name: str, argv: list[str], urls: list[str], work: Path, offset: float) -> dict[str, Any]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "nas_proxy", *argv]
-    folder = work / name / "twice"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    (folder / "tiny.toml").write_text(TINY)
-    (folder / "tiny-sqlite.toml").write_text(TINY_SQLITE)
+    command = command_of(argv)
+    folder = prepare(work / name / "twice", argv, work)
     procs = []
     for k in range(2):
         if k:
@@ -78,12 +74,9 @@ def reference(work: Path, name: str, argv: list[str]) -> None:
     """The command run alone to its end in ``work/NAME/ref`` where no earlier drill left one (its 'done' mark)."""
     ref = work / name / "ref"
     if not (ref.exists() and (name != "distill-nets" or (ref / "d" / "meta.json").exists())):
-        shutil.rmtree(ref, ignore_errors=True)
-        ref.mkdir(parents=True)
-        (ref / "tiny.toml").write_text(TINY)
-        (ref / "tiny-sqlite.toml").write_text(TINY_SQLITE)
+        prepare(ref, argv, work)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        subprocess.run([sys.executable, "-m", "nas_proxy", *argv], cwd=ref, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(command_of(argv), cwd=ref, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def main() -> None:
@@ -96,7 +89,7 @@ def main() -> None:
     work = args.work.resolve()
     rng = random.Random(args.seed)
     syn, truth = work / "syn", work / "truth.json"  # correlate as kill_drill_retry.py's (its Ctrl-C drill's reference)
-    made = {**commands(syn, truth), **small(syn, truth), "distill-nets": (DISTILL_NETS, [])}
+    made = {**commands(syn, truth), **small(syn, truth), "distill-nets": (DISTILL_NETS, []), **stop59(syn)}
     with open(work / "drills-twice.jsonl", "a") as log:
         for name, (argv, urls) in made.items():
             if args.only and name not in args.only:

@@ -12,12 +12,14 @@ networks not kept. A folder that cannot be written (a read-only set) keeps nothi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import statistics
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +30,7 @@ from nas_proxy import checks
 from nas_proxy.data import load_dataset
 from nas_proxy.digests import json_sha256
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
-from nas_proxy.files import check_writable, watch, write_json
+from nas_proxy.files import check_writable, output_lock, shorten, watch, write_json
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.progress import meter
 from nas_proxy.protocols import EvaluateOptions, resolve_root
@@ -232,6 +234,26 @@ def kept_in(folder: Path, kind: type[K], identity: dict[str, Any]) -> tuple[K | 
     return kept, ""
 
 
+@contextlib.contextmanager
+def one_evaluation(kept: Kept | None, path: Path | str) -> Iterator[None]:
+    """One call at a time trains the networks ``kept`` keeps: it holds a lock folder beside their file
+    (``evaluations/KEY.lock``; :func:`files.output_lock`), and a second call on the same set, model and protocol is
+    refused in one line meanwhile. Before drill59 both read the file and trained every network not kept yet, each
+    network twice. The folder is removed as the call ends, also one a call killed -9 left (output_lock removes only
+    the one it made). Nothing is locked where nothing is kept (a set that cannot be written)."""
+    if kept is None or not kept.writable:
+        yield
+        return
+    lock = kept.path.with_suffix(".lock")
+    busy = f"{shorten(Path(path))} is being evaluated with this network and protocol by another nasproxy process"
+    with output_lock(lock, busy=busy, fix="wait for it to finish, then run the same command again (the networks it finishes are kept)"):
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                lock.rmdir()  # while still held (only when empty)
+
+
 def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """The real test set of the dataset a synthetic set was distilled from (checked to match)."""
     d = synthetic.dataset
@@ -331,21 +353,24 @@ def evaluate(
         "device": dev.type,  # a GPU's numbers differ from a CPU's in their last digits: not mixed in one mean
     }
     kept, not_kept = kept_in(syn.path, KeptAccuracies, identity)
-    done = kept.runs if kept is not None else {}
-    reused = sum(r in done for r in range(runs))
-    accs = []
-    t0 = time.perf_counter()
-    for r in meter(range(runs), f"evaluate {Path(path).name}", unit="net", enabled=progress):
-        if r in done:
-            accs.append(done[r])
-            continue
-        run_seed = derive_seed(seed, "evaluate", r)
-        torch.manual_seed(run_seed)
-        net = ConvNet(shape[0], syn.num_classes, (shape[1], shape[2]), spec).to(dev)
-        train_model(net, syn.images, targets, cfg, run_seed, flip)
-        accs.append(100.0 * accuracy(net, test_x, test_y, amp=cfg.amp))
+    with one_evaluation(kept, path):
         if kept is not None:
-            kept.add(str(r), accs[-1])
+            kept.entries = kept._read()  # as kept once this call holds them (another's finished meanwhile)
+        done = kept.runs if kept is not None else {}
+        reused = sum(r in done for r in range(runs))
+        accs = []
+        t0 = time.perf_counter()
+        for r in meter(range(runs), f"evaluate {Path(path).name}", unit="net", enabled=progress):
+            if r in done:
+                accs.append(done[r])
+                continue
+            run_seed = derive_seed(seed, "evaluate", r)
+            torch.manual_seed(run_seed)
+            net = ConvNet(shape[0], syn.num_classes, (shape[1], shape[2]), spec).to(dev)
+            train_model(net, syn.images, targets, cfg, run_seed, flip)
+            accs.append(100.0 * accuracy(net, test_x, test_y, amp=cfg.amp))
+            if kept is not None:
+                kept.add(str(r), accs[-1])
     info = {k: syn.meta.get(k) for k in ("method", "ipc", "iterations_done", "seed")}
     info["dataset"] = syn.dataset["name"]
     info["soft_labels"] = syn.soft_labels is not None and not hard_labels  # what the networks trained on

@@ -214,7 +214,22 @@ class StopRequestedError(Exception):
     """SIGTERM: stop as at the deadline."""
 
 
+INTERRUPTED = "build.py: interrupted; the finished trainings are kept in the journal: run the same command again"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Ctrl-C anywhere from here on: exit 130 and one line (before drill59, a Ctrl-C before the training loop, in the
+    imports or the data's loading, ended in a traceback, and one inside it said nothing under --quiet)."""
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:
+        code = 130
+    if code == 130:
+        print(INTERRUPTED, file=sys.stderr)
+    return code
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path[:0] = [str(REPO), str(HERE.parent)]  # nas_proxy from this checkout, benchmarks/provenance.py
     from nas_proxy.cli import quiet_libraries
@@ -230,6 +245,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, seeds: list[int]) -> int:
+    """The table built in ``args.out``, which one run at a time writes (``files.output_lock``): a second started meanwhile
+    on the same --out is refused in one line before it reads or writes anything there. Before drill59 both ran, sharing
+    the queue of trainings, and the first to end stopped its workers, interrupting a training the other then ended
+    without (both exit 0, a row missing until a third run)."""
+    from nas_proxy.files import output_lock
+
+    with output_lock(args.out, fix="wait for it to finish, or give another --out"):
+        return _run(args, seeds)
+
+
+def _run(args: argparse.Namespace, seeds: list[int]) -> int:
     from optuna.trial import TrialState
 
     from nas_proxy.data import load_dataset
