@@ -23,3 +23,16 @@ def test_a_worker_of_a_run_started_in_the_checkout_was_forked_from_the_shared_se
         pytest.skip("a run started outside the checkout starts its workers cold (the forked worker imports its tests/)")
     assert os.getppid() == server.pid, f"worker {os.getpid()} was started cold, by {os.getppid()}; the server is {server.pid}"
     assert sys.argv == ["-c"]  # as `python -c` makes it
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_worker_s_multiprocessing_child_started_anew_runs_its_target(method: str) -> None:
+    """A spawn or forkserver child imports its parent's main module again, by name: a forked worker's main module once
+    read stdin there as execnet's code and the child died on a SyntaxError (the GPU horizon pool's drill, stop 59).
+    In any worker (forked or cold) and in a run without workers, the child must run its target and exit 0."""
+    import multiprocessing
+
+    child = multiprocessing.get_context(method).Process(target=os.getpid)
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0, f"a {method} child of this pytest process exited {child.exitcode}"
