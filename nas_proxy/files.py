@@ -542,6 +542,12 @@ def _new_temporary(path: Path, size: int | None) -> Path:
                 continue
 
 
+def temporary_of(name: str, target: str) -> bool:
+    """Whether ``name`` is a name :func:`atomic_path` gives its temporary file beside a file named ``target``."""
+    prefix = f".{target}."
+    return name.startswith(prefix) and _TEMPORARY_TAIL.fullmatch(name[len(prefix) :]) is not None
+
+
 def stale_temporaries(path: Path) -> list[Path]:
     """The temporary files that :func:`atomic_path` made beside ``path`` and whose writer is gone (killed
     in the middle of the write): named as it names them, for ``path`` itself, by a process that no
@@ -813,6 +819,7 @@ __all__ = [
     "output_lock",
     "read_failure",
     "stale_temporaries",
+    "temporary_of",
     "write_bytes",
     "write_error",
     "write_json",

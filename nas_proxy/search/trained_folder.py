@@ -12,6 +12,7 @@ from typing import Any
 
 from nas_proxy.digests import file_sha256
 from nas_proxy.errors import OutputConflictError
+from nas_proxy.files import temporary_of
 from nas_proxy.synthetic import safetensors_header
 
 SPEC = "spec.json"
@@ -131,8 +132,7 @@ def check_not_foreign(out: Path) -> None:
         names = sorted(entry.name for entry in os.scandir(out))
     except (FileNotFoundError, NotADirectoryError):
         return
-    ours = {name for name in OWN} | {name for name in names for own in OWN if name.startswith(f".{own}.") and name.endswith(".tmp")}
-    if names and not ours & set(names):
+    if names and not any(name in OWN or any(temporary_of(name, own) for own in OWN) for name in names):
         raise OutputConflictError(
             f"--out {out} is not empty ({len(names):,} entries, such as {names[0]!r}) and holds no trained model: its files would "
             "be written among them; give a new or empty folder"
