@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,8 @@ def test_a_worker_s_multiprocessing_child_started_anew_runs_its_target(method: s
     In any worker (forked or cold) and in a run without workers, the child must run its target and exit 0."""
     import multiprocessing
 
-    child = multiprocessing.get_context(method).Process(target=os.getpid)
+    context: Any = multiprocessing.get_context(method)  # (typeshed's BaseContext names no Process)
+    child = context.Process(target=os.getpid)
     child.start()
     child.join(timeout=120)
     assert child.exitcode == 0, f"a {method} child of this pytest process exited {child.exitcode}"
