@@ -15,7 +15,8 @@ How text becomes a value is decided here once, for every command and every file:
   option left out means "the default", an empty one is refused;
 - no string an option, a config or a preset gives holds a control character (:func:`no_control_character`);
 - a file the user names is a regular file (not a FIFO, device or folder, not a symbolic-link
-  loop), at most :data:`MAX_TEXT_BYTES`, UTF-8 with or without a byte-order mark, and JSON in it
+  loop), at most :data:`MAX_TEXT_BYTES` (a settings file: a space, a preset, a config, at most
+  :data:`SETTINGS_BYTES_MAX`), UTF-8 with or without a byte-order mark, and JSON in it
   is nested at most as deep as Python can read.
 """
 
@@ -93,7 +94,11 @@ WORKERS_MAX = 1024  # processes of one command on one machine, and the sampler s
 # the square of its trials; NAS benchmarks' searches run hundreds to a few thousand (probe58: 10**9 was taken, and ran)
 TRIALS_MAX = 100_000
 RUNS_MAX = 1_000  # networks one `evaluate` trains: the field reports the mean of 5 to 10 (10**9 was taken, and ran)
-MAX_TEXT_BYTES = 64 << 20  # the largest text file (archs, truth, preset, profile, space, meta.json) read whole
+MAX_TEXT_BYTES = 64 << 20  # the largest text file (archs, truth, profile, meta.json) read whole
+# the largest settings file (a search space, a preset, a --config, a study's or run's config.toml) read: Python's tomllib
+# reads about 1 MB a second (a space file of one 10 MB line took 9 CPU-s to parse before it was refused), and the largest
+# nasproxy ships is 3 KB (presets/demo.toml)
+SETTINGS_BYTES_MAX = 1 << 20
 SET_FORMAT = "nasproxy.synthetic"  # a synthetic set's meta.json says so (nas_proxy.synthetic writes and reads sets)
 SET_META = "meta.json"
 SECONDS_MAX = 1e9  # a measured time in seconds (about 31 years): larger is a typo, and a sum of such would overflow
@@ -498,6 +503,11 @@ def _is_set(folder: Path) -> bool:
         return False
 
 
+def _mib(n: int) -> float:
+    """``n`` bytes in MiB for a size refusal, to a tenth below 10 MiB (a file just over a 1 MiB limit is 1.3, not 1)."""
+    return round(n / 2**20, 1) if n < 10 << 20 else round(n / 2**20)
+
+
 def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str:
     """The text of a file the user named (UTF-8, a byte-order mark dropped); one-line errors for a
     missing file, something that is not a regular file (a FIFO, a device, ``/dev/stdin``: refused before it is opened, so
@@ -509,8 +519,11 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
         with open(p, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > limit:
+                sizes = (f"{_mib(size):,.10g} MiB", f"{_mib(limit):,.10g} MiB")
+                if _mib(size) == _mib(limit):  # "1 MiB; at most 1 MiB": rounded alike, the numbers as they are
+                    sizes = (f"{size:,} bytes", f"{limit:,} bytes")
                 raise InvalidArgumentError(
-                    f"{option} file {p} is too large ({size / 2**20:,.0f} MiB; at most {limit >> 20} MiB is read); is it the right file?"
+                    f"{option} file {p} is too large ({sizes[0]}; at most {sizes[1]} is read); is it the right file?"
                 )
             raw = f.read(limit + 1)  # one byte more: a file that grew past the limit while read is not taken cut at it
             shrank = len(raw) < size and not _same_again(f, size, raw, limit)
@@ -524,7 +537,7 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
             "): another process was writing it; run again once it is written whole"
         )
     if len(raw) > limit:  # (a kernel file of more)
-        raise InvalidArgumentError(f"{option} file {p} is too large (more than {limit >> 20} MiB is not read); is it the right file?")
+        raise InvalidArgumentError(f"{option} file {p} is too large (more than {_mib(limit):,.10g} MiB is not read); is it the right file?")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -122,7 +122,7 @@ def read(path: Path | str, what: str = "--config") -> dict[str, Any]:
     if checks.status(what, p) is None:
         raise checks.not_found(what, p)
     try:
-        doc = tomllib.loads(checks.read_text(what, p), parse_float=_file_float)
+        doc = tomllib.loads(checks.read_text(what, p, checks.SETTINGS_BYTES_MAX), parse_float=_file_float)
     except tomllib.TOMLDecodeError as e:
         raise InvalidArgumentError(f"{what} {p} is not valid TOML: {' '.join(str(e).split())}") from None
     except RecursionError:  # tomllib recurses into nested arrays and inline tables: before, an internal error
@@ -541,7 +541,7 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
         return set(doc) == {command} and isinstance(doc[command], dict)
 
     try:
-        doc = tomllib.loads(checks.read_text(option, path))
+        doc = tomllib.loads(checks.read_text(option, path, checks.SETTINGS_BYTES_MAX))
     except tomllib.TOMLDecodeError as e:  # nasproxy writes it whole (atomically): a user's, or its own damaged since
         if torn_own(path, "the resolved options", f"[{command}]", mine):
             return

@@ -539,7 +539,7 @@ def _not_another_config(runs: Path, name: str) -> None:
     if not path.is_file() or configs.empty_own(path, "the resolved preset"):
         return
     try:
-        doc = configs.tomllib.loads(checks.read_text("the run's", path))
+        doc = configs.tomllib.loads(checks.read_text("the run's", path, checks.SETTINGS_BYTES_MAX))
     except (configs.tomllib.TOMLDecodeError, InvalidArgumentError, RecursionError):
         doc = None
     if not isinstance(doc, dict) or doc.get("name") != name or not isinstance(doc.get("search"), dict):

@@ -2366,10 +2366,13 @@ PROBE59: list[Case] = [
     Case("run p59/preset-dotted-twice.toml", "p59/preset-dotted-twice.toml is not valid TOML: Cannot declare ('search',) twice"),
     Case(S.replace("convnet-cpu", "p59/space-dup-table.toml"), "not valid TOML: Cannot declare ('params',) twice (at line 8"),
     Case(S.replace("convnet-cpu", "p59/space-dotted-after.toml"), "unknown convnet parameter 'params'; known: activation, depth,"),
-    # one line of 10 MB: a value, a key, a list of choices; numbers beyond int64
-    Case(f"{D} --config p59/config-10mb-value.toml", "unknown distillation method 'aaaaaaaaaaaaaaaaaaaaaaa...(10,000,002 characters)"),
-    Case(f"{D} --config p59/config-10mb-key.toml", "p59/config-10mb-key.toml [distill]: unknown key 'aaaa"),
-    Case(S.replace("convnet-cpu", "p59/width-10mb.toml"), "p59/width-10mb.toml: parameter 'width' repeats a choice in [16, 16,"),
+    # one line of 10 MB: a value, a list of choices (refused on their size, stop 60); long lines under the limit: a value,
+    # a key, a list of choices; numbers beyond int64
+    Case(f"{D} --config p59/config-10mb-value.toml", "p59/config-10mb-value.toml is too large (9.5 MiB; at most 1 MiB is read)"),
+    Case(S.replace("convnet-cpu", "p59/width-10mb.toml"), "p59/width-10mb.toml is too large (9.5 MiB; at most 1 MiB is read)"),
+    Case(f"{D} --config p59/config-long-value.toml", "unknown distillation method 'aaaaaaaaaaaaaaaaaaaaaaa...(900,002 characters)"),
+    Case(f"{D} --config p59/config-long-key.toml", "p59/config-long-key.toml [distill]: unknown key 'aaaa"),
+    Case(S.replace("convnet-cpu", "p59/width-long.toml"), "p59/width-long.toml: parameter 'width' repeats a choice in [16, 16,"),
     Case(S.replace("convnet-cpu", "p59/width-2p63.toml"), "parameter 'width': each choice must be at most 10,000, got 9223372036854775808"),
     Case(SC.replace("archs/good.json", "p59/archs-width-huge.json"), f"spec value width={10**30} is outside search space 'convnet-cpu'"),
     # SQLite URLs of a folder and of a synthetic set's folder

@@ -1,7 +1,8 @@
 """The bad input files of branch probe59's cases (``tests/bad_inputs.py``, ``PROBE59``), written into the same workspace:
 ground-truth tables whose spec cells lie (a key given twice, numbers beyond float or int64, NaN, nesting past the CSV
-reader's field limit), TOML files that declare a table twice (by a dotted key and a header), a --config of one 10 MB
-line, and search spaces whose choices overflow int64 or fill one 10 MB line."""
+reader's field limit), TOML files that declare a table twice (by a dotted key and a header), a --config and a search
+space of one 10 MB line (refused on their size since stop 60: over ``checks.SETTINGS_BYTES_MAX``), lines just under that
+limit (a value, a key, a list of choices: shown cut in the refusal), and choices that overflow int64."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 SPACE = (
     'family = "convnet"\n[params]\ndepth = [1, 2]\nwidth = [16, 32]\nactivation = "relu"\nnormalization = "none"\npooling = "avgpooling"\n'
 )
-BIG = 10_000_000  # characters of one line: a value, a key, a list of choices
+BIG = 10_000_000  # characters of one line: a value, a list of choices
+LONG = 900_000  # characters of one line under the settings files' 1 MiB: a value, a key (tomllib: 0.1 CPU-s each)
 
 
 def _table(specs: list[str]) -> str:
@@ -43,11 +45,13 @@ def build_probe59(root: Path) -> None:
         "dotted-twice.toml": "distill.ipc = 1\n[distill]\niterations = 1\n",
         "preset-dotted-twice.toml": preset.replace("[search.proxy]\nepochs = 1", "[search.proxy]\nepochs = 1\n[search]\nproxy.epochs = 2"),
         "config-10mb-value.toml": '[distill]\nmethod = "' + "a" * BIG + '"\n',
-        "config-10mb-key.toml": "[distill]\n" + "a" * BIG + " = 1\n",
+        "config-long-value.toml": '[distill]\nmethod = "' + "a" * LONG + '"\n',
+        "config-long-key.toml": "[distill]\n" + "a" * LONG + " = 1\n",
         "space-dup-table.toml": SPACE + "[params]\ndepth = [3]\n",
         "space-dotted-after.toml": SPACE + "params.depth = [3]\n",  # inside [params]: a parameter named 'params'
         "width-2p63.toml": SPACE.replace("[16, 32]", "[16, 9223372036854775808]"),
         "width-10mb.toml": SPACE.replace("[16, 32]", "[" + "16, " * (BIG // 4) + "32]"),
+        "width-long.toml": SPACE.replace("[16, 32]", "[" + "16, " * 25_000 + "32]"),  # 100 KB
     }
     for name, text in files.items():
         (folder / name).write_text(text)

@@ -34,7 +34,7 @@ def load_space_file(path: str | Path) -> DeclaredSpace:
     if path.suffix not in SUFFIXES:
         raise SpaceError(f"search space file {path} must end in .toml or .json")
     try:
-        text = checks.read_text("search space", path)
+        text = checks.read_text("search space", path, checks.SETTINGS_BYTES_MAX)
     except InvalidArgumentError as e:
         raise SpaceError(str(e), missing=e.missing) from None
     return space_from_text(text, str(path), path.suffix, default_name=path.stem)
