@@ -47,7 +47,14 @@ def test_the_cases_cover_every_command_and_are_distinct() -> None:
 
 def test_the_table_in_the_docs_is_up_to_date(outcomes: dict[str, Outcome]) -> None:
     expected = bad_input_runner.table([(case, outcomes[case.args]) for case in CASES])
-    assert DOC.read_text() == expected, "docs/bad-inputs.md is stale: python -m tests.bad_inputs --write docs/bad-inputs.md"
+    found = DOC.read_text()
+    first = next((i for i, (a, b) in enumerate(zip(found.splitlines(), expected.splitlines(), strict=False)) if a != b), None)
+    where = (
+        f"line {first + 1}: {found.splitlines()[first][:300]!r} is now {expected.splitlines()[first][:300]!r}"
+        if first is not None
+        else "length"
+    )
+    assert found == expected, f"docs/bad-inputs.md is stale ({where}): python -m tests.bad_inputs --write docs/bad-inputs.md"
 
 
 class _Config(Protocol):
