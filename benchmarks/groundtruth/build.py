@@ -339,6 +339,8 @@ def _run(args: argparse.Namespace, seeds: list[int]) -> int:
     writer = table.Writer(
         out, args.dataset, args.space, dims, planned, seeds, ref, main_study, long_study, main_cfg, long_cfg, meta, args.name_suffix
     )
+    for note in writer.notes:  # a previous table cut short: its rows past the cut get this run's commit (fix60)
+        print(f"build.py: warning: {note}", file=sys.stderr)
     workers = Workers(args, url, out / "logs")
     served = [main_study, long_study] if long_wanted else [main_study]  # trainings a run without a long pass left queued wait
     reason = "complete"
