@@ -20,6 +20,7 @@ ARGS = ["--runs", "1", "--epochs", "1", "--model", "depth=1,width=8", "--device"
 def test_a_copied_or_moved_set_with_an_empty_lock_folder_is_evaluated(tiny_run: Path, tmp_path: Path) -> None:
     syn = copy_of(tiny_run, tmp_path / "syn")
     first = evaluate(syn, **KW)
+    assert first.kept is not None
     lock = syn / EVALUATIONS / Path(first.kept).with_suffix(".lock").name
     lock.mkdir()  # as a call killed -9 (or copied while it ran) leaves it
     copied = Path(shutil.copytree(syn, tmp_path / "copied"))

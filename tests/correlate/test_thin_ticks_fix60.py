@@ -71,7 +71,8 @@ def test_labels_that_touch_are_thinned() -> None:
     ax.set_xticks(range(40))
     _thin_ticks(fig)
     shown = [t for t in ax.xaxis.get_ticklabels() if t.get_visible()]
-    renderer = fig.canvas.get_renderer()
+    canvas: Any = fig.canvas  # pyplot's: Agg, which renders
+    renderer = canvas.get_renderer()
     boxes = [t.get_window_extent(renderer) for t in shown]
     assert 1 < len(shown) < 40 and not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
     plt.close(fig)

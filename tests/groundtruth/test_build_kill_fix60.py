@@ -17,6 +17,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +31,7 @@ def _env() -> dict[str, str]:
 
 def _studies(journal: Path) -> dict[str, list[optuna.trial.FrozenTrial]]:
     """Trials by study name, read without writing (a record being written is not read yet)."""
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
     return {
         s.study_name: optuna.load_study(study_name=s.study_name, storage=storage).get_trials()
         for s in optuna.get_all_study_summaries(storage)

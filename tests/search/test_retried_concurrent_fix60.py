@@ -1,40 +1,56 @@
 """A search's ``retried`` (the failed trials whose retries it queued or took up; its closing line's "N architectures
 that only failed before queued again") counted retries a concurrent command on the same study took and trained as
 this command's (fix60; ``search.retry.retried_since`` took every trial numbered from the command's first, and every
-one waiting as it began). It counts by the rule the unmet-budget line counts failures by (fix59): a trial trained by
-one of this command's processes, or by none yet. The concurrent command: tests/search/test_unmet_concurrent_fix59.py's."""
+one waiting as it began). It counts by the rule the unmet-budget line counts failures by (fix59, ``retry.whose``): a
+trial trained by one of this command's processes, or by none yet. The concurrent command's search end to end:
+tests/search/test_unmet_concurrent_fix59.py (the same rule, through ``runner._unmet``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import optuna
-import pytest
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState, create_trial
 
-from nas_proxy.search import search
-from nas_proxy.search.retry import RETRY_ATTR, retry_failed
-from nas_proxy.search.target import SearchProxy
-from nas_proxy.studies.storage import open_storage
-from tests.search.test_unmet_concurrent_fix59 import another_command
-from tests.search.test_unmet_queued_review57 import CONFIG, failing
+from nas_proxy.search.retry import BEFORE, OURS, RETRY_ATTR, THEIRS, retried_since, whose
+from nas_proxy.studies.identity import START_ATTR
+
+ME: dict[str, Any] = {"worker_host": "h", "worker_pid": 10, START_ATTR: 1.5}
+MY_WORKER = {**ME, "worker_pid": 11}
+OTHER = {**ME, "worker_pid": 12}  # a concurrent command's worker on the same host
 
 
-def test_a_retry_a_concurrent_command_took_is_not_among_this_commands_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(SearchProxy, "score", failing)
-    storage, out = str(tmp_path / "journal.log"), tmp_path / "out"
-    search(CONFIG, "u", 3, storage, out=out, progress=False)
-    assert retry_failed(optuna.load_study(study_name="u", storage=open_storage(storage, "u").backend), 3) == [0, 1, 2]
-    taken: list[int] = []
+def _study(trials: list[tuple[TrialState, dict[str, Any]]]) -> optuna.Study:
+    study = optuna.create_study()
+    for state, attrs in trials:
+        value = 1.0 if state == TrialState.COMPLETE else None
+        study.add_trial(
+            create_trial(state=state, value=value, params={"d": 1}, distributions={"d": IntDistribution(0, 9)}, user_attrs=attrs)
+        )
+    return study
 
-    def score(self: SearchProxy, spec: dict[str, Any], arch_id: str, report: Any = None) -> Any:
-        if not taken:  # while this command trains its first copy, the other takes the next and fails it
-            taken.append(another_command(storage))
-        return failing(self, spec, arch_id, report)
 
-    monkeypatch.setattr(SearchProxy, "score", score)
-    again = search(CONFIG, "u", 3, storage, out=out, progress=False)
-    study = optuna.load_study(study_name="u", storage=open_storage(storage, "u").backend)
-    theirs = study.trials[taken[0]].user_attrs[RETRY_ATTR]
-    assert taken == [4] and theirs == 1  # the other command took the retry of trial 1
-    assert again.retried == [0, 2]  # this command's: the retries of 0 and 2 (before fix60: [0, 1, 2])
+STUDY: list[tuple[TrialState, dict[str, Any]]] = [
+    (TrialState.FAIL, {**OTHER, RETRY_ATTR: 7}),  # 0: an earlier command's retry: before this one
+    (TrialState.FAIL, {**OTHER, RETRY_ATTR: 8}),  # 1: waiting as this command began (a stopped retry), taken by the other
+    (TrialState.FAIL, {**MY_WORKER, RETRY_ATTR: 9}),  # 2: waiting as it began, taken by this command's worker
+    (TrialState.COMPLETE, {**MY_WORKER, RETRY_ATTR: 0}),  # 3: this command's (first = 3), trained by its worker
+    (TrialState.FAIL, {**OTHER, RETRY_ATTR: 1}),  # 4: queued by this command, taken by the concurrent one
+    (TrialState.FAIL, {**ME, RETRY_ATTR: 2}),  # 5: this command's own process
+    (TrialState.WAITING, {RETRY_ATTR: 3}),  # 6: queued, not taken yet: names no worker
+    (TrialState.COMPLETE, {**MY_WORKER}),  # 7: no retry
+]
+
+
+def test_whose_says_before_ours_and_theirs() -> None:
+    study = _study(STUDY)
+    got = [whose(t, 3, {1, 2}, [ME, MY_WORKER]) for t in study.get_trials(deepcopy=False)]
+    assert got == [BEFORE, THEIRS, OURS, OURS, THEIRS, OURS, OURS, OURS]
+    assert [whose(t, 3, {1, 2}, None) for t in study.get_trials(deepcopy=False)][1:] == [OURS] * 7  # processes unknown
+
+
+def test_retried_counts_this_commands_retries_only() -> None:
+    study = _study(STUDY)
+    assert retried_since(study, 3, {1, 2}, [ME, MY_WORKER]) == [0, 2, 3, 9]  # before fix60: [0, 1, 2, 3, 8, 9]
+    assert retried_since(study, 3, {1, 2}) == [0, 1, 2, 3, 8, 9]  # processes unknown: every one from first or waiting
