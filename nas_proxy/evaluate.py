@@ -240,7 +240,8 @@ def one_evaluation(kept: Kept | None, path: Path | str) -> Iterator[None]:
     (``evaluations/KEY.lock``; :func:`files.output_lock`), and a second call on the same set, model and protocol is
     refused in one line meanwhile. Before drill59 both read the file and trained every network not kept yet, each
     network twice. The folder is removed as the call ends, also one a call killed -9 left (output_lock removes only
-    the one it made). Nothing is locked where nothing is kept (a set that cannot be written)."""
+    the one it made), and where the set was moved to meanwhile (fix60: the moved set kept it, empty, for good). Nothing
+    is locked where nothing is kept (a set that cannot be written)."""
     if kept is None or not kept.writable:
         yield
         return
@@ -248,10 +249,36 @@ def one_evaluation(kept: Kept | None, path: Path | str) -> Iterator[None]:
     busy = f"{shorten(Path(path))} is being evaluated with this network and protocol by another nasproxy process"
     with output_lock(lock, busy=busy, fix="wait for it to finish, then run the same command again (the networks it finishes are kept)"):
         try:
+            fd: int | None = os.open(lock, os.O_RDONLY | os.O_DIRECTORY)  # the folder itself, wherever it goes
+        except OSError:
+            fd = None
+        try:
             yield
         finally:
+            _remove_lock(lock, fd)  # while still held (only when empty)
+
+
+def _remove_lock(lock: Path, fd: int | None) -> None:
+    """Remove the lock folder opened as ``fd`` (first at ``lock``) where it is now, when empty: at ``lock``, or where
+    the set was moved to meanwhile (Linux names an open folder's path in /proc/self/fd); a folder now at ``lock`` that is
+    not this one (another's, made after a move) stays."""
+    if fd is None:
+        with contextlib.suppress(OSError):
+            lock.rmdir()
+        return
+    try:
+        mine = os.fstat(fd)
+        for where in (lock, Path(os.readlink(f"/proc/self/fd/{fd}"))):
             with contextlib.suppress(OSError):
-                lock.rmdir()  # while still held (only when empty)
+                now = os.stat(where)
+                if (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino):
+                    where.rmdir()
+                    return
+    except OSError:  # no /proc: where it was
+        with contextlib.suppress(OSError):
+            lock.rmdir()
+    finally:
+        os.close(fd)
 
 
 def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tuple[torch.Tensor, torch.Tensor, bool]:

@@ -25,12 +25,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load, save
-from torch import Tensor
+from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks, interrupts
 from nas_proxy.checks import inside
@@ -38,6 +33,27 @@ from nas_proxy.digests import file_sha256
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NewerFormatError, shown
 from nas_proxy.files import check_not_gone, make_dirs, write_bytes, write_json
 from nas_proxy.protocols import IMAGE_SIZE_MAX
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+# torch and safetensors are imported where tensors are read or written, not with this module: a command refuses a set
+# path that is missing or not a set (read_meta) before it imports torch, ~2 CPU-s (fix60: evaluate /no/such/set did)
+
+
+def load(data: bytes) -> dict[str, Tensor]:
+    """``safetensors.torch.load``: the tensors of a safetensors file's bytes."""
+    from safetensors.torch import load as load_tensors
+
+    return load_tensors(data)
+
+
+def save(tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    """``safetensors.torch.save``: the bytes of a safetensors file of ``tensors``."""
+    from safetensors.torch import save as save_tensors
+
+    return save_tensors(tensors, metadata)
+
 
 FORMAT = checks.SET_FORMAT
 SAFETENSORS_HEADER_MAX = 100_000_000  # bytes: the safetensors library's own limit on a header
@@ -155,6 +171,7 @@ def save_grid(path: Path, images: Tensor, labels: Tensor, mean: tuple[float, ...
     """De-normalised images as a PNG, one row per class (at most GRID_PER_ROW images per row), 1-pixel white
     gaps. Drawn with Pillow: torchvision's grid helpers import torch._dynamo, 1-2 s of every command
     that writes a set."""
+    import torch
     from PIL import Image
 
     m = torch.tensor(mean).view(1, -1, 1, 1)
@@ -369,6 +386,8 @@ def load_synthetic(path: Path | str, shard: bool = False) -> SyntheticSet:
     whole set, and a shard is refused (before probe50 one was evaluated and searched as a set of all classes, exit 0)."""
     path = Path(path)
     meta = read_meta(path)
+    import torch  # once the path is a set's (fix60)
+
     if isinstance(record := meta.get("shard"), dict) and not shard:
         raise ArtifactError(
             f"{path} is one shard of a sharded distillation (rank {shown(record.get('rank'))} of {shown(record.get('world_size'))}), "
@@ -420,6 +439,8 @@ def load_synthetic(path: Path | str, shard: bool = False) -> SyntheticSet:
 def _check_soft_labels(soft: Tensor | None, meta: dict[str, Any], n: int, k: int, tensor_path: Path) -> Tensor | None:
     """The soft labels, checked: present exactly when ``meta.json`` records them, (N, classes),
     finite, non-negative rows that sum to 1."""
+    import torch
+
     if (soft is None) != ("soft_labels" not in meta):
         has, says = ("no", "records") if soft is None else ("a", "does not record")
         raise ArtifactError(
@@ -444,6 +465,8 @@ def _check_soft_labels(soft: Tensor | None, meta: dict[str, Any], n: int, k: int
 def _check_tensors(images: Tensor, labels: Tensor, meta: dict[str, Any], tensor_path: Path) -> None:
     """The tensors are what ``meta.json`` says: float32 pixels, all finite, of the dataset's shape,
     ``ipc`` images of every class they hold (one shard of a sharded run holds some classes only)."""
+    import torch
+
     d = meta["dataset"]
     fix = "the synthetic set was edited or corrupted, distil again"
     if images.shape[0] == 0:
@@ -492,6 +515,8 @@ def tensors_digest(tensors: dict[str, Tensor], metadata: dict[str, str]) -> str:
     """sha256 of a safetensors file's tensors (names, dtypes, shapes, bytes) and its other metadata fields, written
     among them (a checkpoint's, a cached teacher's): a file whose bytes changed since (a bad block, a partial write
     that kept the size) no longer matches it. The format itself checks only that the header accounts for the size."""
+    import torch
+
     h = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
@@ -559,6 +584,10 @@ def safetensors_header(path: Path) -> dict[str, Any]:
 
 def _read_tensors(path: Path, sha256: str | None = None) -> dict[str, Tensor]:
     """The tensors of a set's file, whose bytes must have the digest ``sha256`` where it is given (see :func:`_unchanged`)."""
+    import torch
+    from safetensors import SafetensorError
+    from torch import Tensor
+
     if path.suffix == ".safetensors":
         try:
             return read_safetensors(path, sha256)[0]

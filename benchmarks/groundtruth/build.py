@@ -4,10 +4,11 @@
     python3 benchmarks/groundtruth/build.py --dry-run --out /tmp/gt   # seconds on CPU: digits, tiny sizes
 
 The trainings are the trials of the project's own ground-truth studies (nas_proxy.correlate.
-ground_truth; one enqueued trial per architecture and seed), run by ``nasproxy worker`` processes,
+ground_truth; one enqueued trial per architecture and seed), run by nasproxy worker processes,
 stored in a journal in --out: rerun the same command and finished trainings are reused, the rest
-continue. ``nasproxy correlate --full-epochs E --gt-storage OUT/groundtruth.journal`` on the same
-data reuses them too (same study name).
+continue. The workers end with this process, kill -9 included (each watches it: nas_proxy.cli.worker_process).
+``nasproxy correlate --full-epochs E --gt-storage OUT/groundtruth.journal`` on the same data reuses them too
+(same study name).
 
 Order of the work (so that a deadline leaves a useful table): the main pass trains seed 0 of every
 planned architecture, block by block (each block of 20 holds every value of every dimension), then
@@ -133,7 +134,7 @@ def commit(given: str | None) -> str:
 
 
 class Workers:
-    """``nasproxy worker`` processes, each bound to one study, started and stopped here."""
+    """nasproxy worker processes (``nas_proxy.cli.worker_process``), each bound to one study, started and stopped here."""
 
     def __init__(self, args: argparse.Namespace, url: str, logs: Path) -> None:
         self.args, self.url, self.logs = args, url, logs
@@ -151,25 +152,22 @@ class Workers:
         return sum(1 for _, s in self.procs if study is None or s == study)
 
     def start(self, study: str) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "nas_proxy",
-            "worker",
-            "--study",
-            study,
-            "--storage",
-            self.url,
-            "--device",
-            self.args.device,
-            "--quiet",
-        ]
-        if self.args.data_root:
-            cmd += ["--data-root", self.args.data_root]
+        """One worker on ``study``: nasproxy's own worker process (``nas_proxy.studies.workers.worker_command``), told
+        this process's id; once this process has ended, kill -9 included, it stops as on SIGTERM (its training failed as
+        interrupted, trained again by the same command run again). Before fix60 the workers were ``nasproxy worker``
+        commands, which outlived a builder killed -9 and went on training its queue beside the next run. Through a pidfd,
+        not ``prctl(PR_SET_PDEATHSIG)``: that fires when the thread that started the worker ends, and only for a parent
+        (nas_proxy.cli.worker_process._watch)."""
+        from nas_proxy.studies.kinds import WorkerOptions
+        from nas_proxy.studies.workers import start_held, worker_command
+
+        cmd = worker_command(study, self.url, WorkerOptions(device=self.args.device, data_root=self.args.data_root))
         self.logs.mkdir(parents=True, exist_ok=True)
         log = (self.logs / f"worker-{self.started}.log").open("ab")
-        # SIGINT back to its default: a shell or a runner may start this script with it ignored
-        self.procs.append((subprocess.Popen(cmd, env=self.env, stdout=log, stderr=log, preexec_fn=_sigint_default), study))
+        # SIGINT back to its default: a shell or a runner may start this script with it ignored; the signals held until
+        # the worker's handlers are in place (start_held: a Ctrl-C while it starts is then its one line, not a traceback)
+        worker = start_held(cmd, env=self.env, stdout=log, stderr=log, preexec_fn=_sigint_default)
+        self.procs.append((worker, study))
         log.close()
         self.started += 1
 
@@ -339,6 +337,8 @@ def _run(args: argparse.Namespace, seeds: list[int]) -> int:
     writer = table.Writer(
         out, args.dataset, args.space, dims, planned, seeds, ref, main_study, long_study, main_cfg, long_cfg, meta, args.name_suffix
     )
+    for note in writer.notes:  # a previous table cut short: its rows past the cut get this run's commit (fix60)
+        print(f"build.py: warning: {note}", file=sys.stderr)
     workers = Workers(args, url, out / "logs")
     served = [main_study, long_study] if long_wanted else [main_study]  # trainings a run without a long pass left queued wait
     reason = "complete"

@@ -11,6 +11,7 @@ provenance.json (``data``: ``content_sha256`` and the ``tables`` it describes).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -70,6 +71,40 @@ def _write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> Non
     tmp.replace(path)  # a reader never sees half a table
 
 
+def previous_rows(path: Path) -> tuple[dict[tuple[str, str, str], dict[str, str]], str | None]:
+    """The whole rows of a previous table by (arch id, seed, trial), and a line saying what was not read (None: the
+    table is whole, or absent). A row counts only with all its fields and its line's end: a table cut short (a write
+    the disk lost, a copy cut off) ends in a row whose last field, the commit or the spec, may be cut too (fix60:
+    before, that row's cut commit was written into the new table as the commit that trained it)."""
+    if not path.is_file():
+        return {}, None
+    data = path.read_bytes()
+    text = data.decode("utf-8", errors="replace")
+    whole = text.endswith("\n")
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    lost = "" if whole else f"{path} was cut short ({len(data)} bytes, its last line without its end)"
+    if not whole and records:
+        records.pop()  # the line being written when the write stopped
+    if not records:
+        return {}, (lost or f"{path} is empty") + ": every row gets this run's commit and device"
+    header, out, bad = records[0], {}, []
+    for number, fields in enumerate(records[1:], start=2):
+        if len(fields) != len(header):
+            bad.append(number)
+            continue
+        row = dict(zip(header, fields, strict=True))
+        if all(row.get(k) for k in ("arch_id", "seed", "trial", "device", "commit")):
+            out[(row["arch_id"], row["seed"], row["trial"])] = row
+        else:
+            bad.append(number)
+    if bad:
+        lines = f"line {bad[0]} is" if len(bad) == 1 else f"lines {', '.join(map(str, bad))} are"
+        lost = f"{lost}, and {lines} not whole rows" if lost else f"{path}: {lines} not whole rows (cut short or damaged)"
+    if not lost:
+        return out, None
+    return out, f"{lost}: the rows not read back get this run's commit and device (the table is written anew, whole)"
+
+
 def _agreement(a: list[float], b: list[float], intervals: bool = True) -> dict[str, Any]:
     """How well ``a`` ranks like ``b`` (b is the reference), with bootstrap intervals (only ``n``
     under 3 architectures, or while the run goes: the bootstrap would slow the scheduler)."""
@@ -108,11 +143,11 @@ class Writer:
         # the data the trainings were made from, as their study recorded it (None: a study made before branch fix50e)
         self.content_sha256: str | None = main.user_attrs[gt.GROUND_TRUTH.attr]["data"].get("content_sha256")
         self.known: dict[tuple[str, str, str], dict[str, str]] = {}  # rows of an earlier run keep its commit and device
+        self.notes: list[str] = []  # a previous table cut short, in one line each: the caller prints them
         for path in self.paths.values():
-            if path.is_file():
-                with path.open(newline="") as f:
-                    for row in csv.DictReader(f):
-                        self.known[(row["arch_id"], row["seed"], row["trial"])] = row
+            known, note = previous_rows(path)
+            self.known.update(known)
+            self.notes += [note] if note else []
 
     def _row(self, p: Any, seed: int, number: int, attrs: dict[str, Any], epochs: int) -> dict[str, Any]:
         old = self.known.get((p.arch_id, str(seed), str(number)))

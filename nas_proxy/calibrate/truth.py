@@ -12,6 +12,7 @@ data against it.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.studies import kinds
 from nas_proxy.studies.storage import hidden, open_storage, require_existing
 
+ARCH_ID = re.compile(r"[0-9a-f]{12}")  # an arch_id as nasproxy writes it (nas_proxy.arch_ids.arch_id)
 MIN_ARCHS = 6  # fewest architectures a calibration accepts: two folds of three, the least a rank correlation needs
 
 
@@ -61,6 +63,12 @@ def _table_rows(what: str, path: Path, text: str, data: TableData | None) -> lis
                 f"{path} line {n}: spec must be a JSON object and test_accuracy a % in [0, 100], got {shown(row['test_accuracy'])}"
             )
         aid = arch_id(spec)
+        given = (row.get("arch_id") or "").strip()  # what calibrate --ladders reads the row by (fix60: ignored here)
+        if ARCH_ID.fullmatch(given) and given != aid:  # (any other text: a name of the user's, as a ladder table's)
+            raise InvalidArgumentError(
+                f"{path} line {n}: arch_id {shown(given)} is another architecture's id, not its spec's ({aid}): a row pasted "
+                "from another table, or a spec edited since; give the row its spec's id, or a name of your own"
+            )
         if (aid, seed) in seen:
             raise InvalidArgumentError(
                 f"{path} line {n} lists architecture {aid} at seed {seed} twice (also line {seen[aid, seed]}); keep one row"

@@ -185,11 +185,27 @@ def _output(args: argparse.Namespace) -> Path:
         if not mine:
             raise InvalidArgumentError(f"--out {out} exists and is not a proxy profile; give a new file name")
         _other_kind(out, ladders=args.ladders is not None)
+        _torn(out)
     if out.suffix.lower() in OTHER_FORMATS:  # before probe44b, --out p.csv wrote a TOML profile named p.csv, exit 0
         raise InvalidArgumentError(
             f"--out {out}: a proxy profile is a TOML file, whatever its name; give a name ending .toml, such as {out.with_suffix('.toml')}"
         )
     return out
+
+
+def _torn(out: Path) -> None:
+    """Say in one line that the profile at ``out``, which does not read whole, was cut short where it is the start of one
+    (``configs.torn_own``: its first line, whole lines of TOML, the start of one more; a write the disk lost leaves one),
+    as a command's own config.toml is: it is written anew. Before fix60 it was replaced without a word. A profile that
+    reads is judged by :func:`_other_kind`; one that does not read otherwise (edited by hand) is replaced as before."""
+    from nas_proxy import configs
+    from nas_proxy.errors import NasProxyError
+    from nas_proxy.profile import FIRST_LINE, FORMAT, read_profile
+
+    try:
+        read_profile(out)
+    except NasProxyError:
+        configs.torn_own(out, "a profile", FIRST_LINE, lambda doc: doc.get("format", FORMAT) == FORMAT)
 
 
 def _other_kind(out: Path, ladders: bool) -> None:

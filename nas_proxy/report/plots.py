@@ -99,23 +99,38 @@ def _inside(b: Any, frame: Any) -> bool:
 def _thin_ticks(fig: Any) -> None:
     """Hide every other tick label (then two in three...) of an axis whose labels touch. Only the ticks are laid out
     again (``get_majorticklabels`` places every tick, minor ones too, and sets its label), not the whole figure (~20 %
-    of a crowded scatter's CPU before stop 58, its panels' titles, points and spines laid out for nothing)."""
-    renderer = fig.canvas.get_renderer()
+    of a crowded scatter's CPU before stop 58, its panels' titles, points and spines laid out for nothing).
+
+    Total (fix60): a figure without a canvas that renders (``matplotlib.figure.Figure()``), an axis with no label or one,
+    and an axis whose ticks cannot be placed or measured (a locator over the whole float range, a label's mathtext that
+    does not parse) are left as they are; the figure's drawing says what it cannot draw."""
+    get_renderer = getattr(fig.canvas, "get_renderer", None)
+    if get_renderer is None:
+        return
+    renderer = get_renderer()
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            axis.get_majorticklabels()  # the ticks and their labels where the figure's layout puts them now
-            lo, hi = sorted(axis.get_view_interval())
-            labels = [
-                tk.label1
-                for tk in sorted(axis.get_major_ticks() + axis.get_minor_ticks(), key=lambda tk: tk.get_loc())
-                if tk.label1.get_visible() and tk.label1.get_text().strip() and lo <= tk.get_loc() <= hi
-            ]
-            for step in range(2, len(labels) + 1):
-                boxes = [t.get_window_extent(renderer).expanded(1.15, 1.0) for t in labels if t.get_visible()]
-                if not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :]):
-                    break
-                for i, t in enumerate(labels):
-                    t.set_visible(i % step == 0)
+            try:
+                _thin_axis(axis, renderer)
+            except (ValueError, OverflowError, RuntimeError):  # matplotlib's errors of a placement or a measure
+                continue
+
+
+def _thin_axis(axis: Any, renderer: Any) -> None:
+    """:func:`_thin_ticks` on one axis."""
+    axis.get_majorticklabels()  # the ticks and their labels where the figure's layout puts them now
+    lo, hi = sorted(axis.get_view_interval())
+    labels = [
+        tk.label1
+        for tk in sorted(axis.get_major_ticks() + axis.get_minor_ticks(), key=lambda tk: tk.get_loc())
+        if tk.label1.get_visible() and tk.label1.get_text().strip() and lo <= tk.get_loc() <= hi
+    ]
+    for step in range(2, len(labels) + 1):
+        boxes = [t.get_window_extent(renderer).expanded(1.15, 1.0) for t in labels if t.get_visible()]
+        if not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :]):
+            break
+        for i, t in enumerate(labels):
+            t.set_visible(i % step == 0)
 
 
 def scatter_figure(result: CorrelateResult, failed: Failed) -> Any:

@@ -39,8 +39,9 @@ that a search, its workers all killed, would need to see it was retried before.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from typing import Any
 
 import optuna
 import torch
@@ -53,6 +54,7 @@ from nas_proxy.search.ladder import rung_of
 from nas_proxy.studies.budget import LIVE, uncounted
 from nas_proxy.studies.guarded import out_of_memory_here
 from nas_proxy.studies.heartbeat import LAPSED
+from nas_proxy.studies.identity import START_ATTR
 from nas_proxy.studies.repair import DIED, given_up
 from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, MAX_RETRY, RETRY_ATTR, carried, enqueue_once, retries_of
 
@@ -139,11 +141,33 @@ def retry_failed(study: optuna.Study, budget: int | None = None) -> list[int]:
     return queued
 
 
-def retried_since(study: optuna.Study, first: int, waiting: Collection[int] = ()) -> list[int]:
-    """The failed trials whose retries a command queued or took up, oldest first: the trials from ``first`` on (the
-    command's own: :func:`retry_failed`'s, or a retry queued again after its worker died) and those ``waiting`` as it
-    began (a retry stopped by Ctrl-C, queued again by the command it stopped) that carry :data:`RETRY_ATTR`."""
-    marks = (t.user_attrs.get(RETRY_ATTR) for t in study.get_trials(deepcopy=False) if t.number >= first or t.number in waiting)
+WORKER_KEYS = ("worker_host", "worker_pid", START_ATTR)  # what tells a trial's worker process (studies.workers.ran_here's)
+BEFORE, OURS, THEIRS = "before", "ours", "theirs"  # whose a trial is (:func:`whose`)
+
+
+def whose(t: FrozenTrial, first: int, waiting: Collection[int] = (), ours: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """Whose trial ``t`` is, seen by a command whose first trial was numbered ``first``, that found the trials ``waiting``
+    as it began (a killed command's retries, a Ctrl-C's copy, which it takes up) and whose processes ``ours`` names as
+    trials name their worker (``search.runner._processes``; None: unknown, every one counts): :data:`BEFORE` (made
+    before it and not waiting then), :data:`OURS` (from ``first`` on or waiting, and trained by one of ``ours``, or naming
+    no worker: not taken yet) or :data:`THEIRS` (a concurrent command's process took it). The one rule of what a command
+    says is its own: the unmet budget's failures (fix59) and the retries it counts (:func:`retried_since`, fix60)."""
+    if t.number < first and t.number not in waiting:
+        return BEFORE
+    if ours is None or "worker_pid" not in t.user_attrs:
+        return OURS
+    return OURS if any(all(t.user_attrs.get(k) == o[k] for k in WORKER_KEYS if k in o) for o in ours) else THEIRS
+
+
+def retried_since(
+    study: optuna.Study, first: int, waiting: Collection[int] = (), ours: Sequence[Mapping[str, Any]] | None = None
+) -> list[int]:
+    """The failed trials whose retries a command queued or took up, oldest first: the command's trials (:func:`whose`:
+    :func:`retry_failed`'s copies, a retry queued again after its worker died, one ``waiting`` as it began, stopped by
+    Ctrl-C and queued again by the command it stopped) that carry :data:`RETRY_ATTR`; not those a concurrent command on
+    the same study took (before fix60, counted here too)."""
+    trials = study.get_trials(deepcopy=False)
+    marks = (t.user_attrs.get(RETRY_ATTR) for t in trials if whose(t, first, waiting, ours) == OURS)
     return sorted({m for m in marks if isinstance(m, int) and not isinstance(m, bool)})
 
 
@@ -169,4 +193,5 @@ __all__ = [
     "recording_kind",
     "retried_since",
     "retry_failed",
+    "whose",
 ]

@@ -37,7 +37,19 @@ from nas_proxy.search.promotion import check as check_promotion
 from nas_proxy.search.promotion import check_used as check_promotion_used
 from nas_proxy.search.promotion import promote as promote_best
 from nas_proxy.search.repeats import Reaper, answer, answer_given_up, given_up_before, scored_before, trained_elsewhere
-from nas_proxy.search.retry import FAIL_KIND_ATTR, UNBUILDABLE, UNBUILT, recording_kind, retried_since, retry_failed
+from nas_proxy.search.retry import (
+    BEFORE,
+    FAIL_KIND_ATTR,
+    OURS,
+    THEIRS,
+    UNBUILDABLE,
+    UNBUILT,
+    WORKER_KEYS,
+    recording_kind,
+    retried_since,
+    retry_failed,
+    whose,
+)
 from nas_proxy.search.study import ATTR, DRAWN_ATTR, REPEAT_ATTR, check_before, create_or_check, export, ranked, recorded_set, trial_summary
 from nas_proxy.search.target import SearchProxy, check_options_used, open_proxy
 from nas_proxy.spaces import SearchSpace, arch_id, get_space
@@ -528,7 +540,7 @@ def search(
         _given_up(study),
         deaths,
         study.metric_names[0] if study.metric_names else "val_accuracy",
-        retried_since(study, first, queued),  # queued above; a retry whose worker died or that was stopped, queued again (fix57)
+        retried_since(study, first, queued, ours),  # queued above; a retry whose worker died or that was stopped, queued again (fix57)
         opened,
     )
 
@@ -563,14 +575,11 @@ def _given_up(study: optuna.Study) -> list[dict[str, Any]]:
     ]
 
 
-_WORKER_KEYS = ("worker_host", "worker_pid", START_ATTR)  # what tells a trial's worker process (studies.workers.ran_here's)
-
-
 def _processes(children: Sequence[WorkerProcess]) -> list[dict[str, Any]]:
     """This command's processes as the trials they train name them (:func:`~nas_proxy.studies.identity.worker_tag`'s
     host, process id and start): this one and its worker ``children``, read while they are there (not yet waited for; a
     start that could not be read, of a worker already ended and reaped by another process, is left out and not compared)."""
-    me = {k: v for k, v in worker_tag().items() if k in _WORKER_KEYS}
+    me = {k: v for k, v in worker_tag().items() if k in WORKER_KEYS}
     children_tags = ({**me, "worker_pid": c.pid, START_ATTR: processes.process_start(c.pid)} for c in children)
     return [me, *({k: v for k, v in tag.items() if v is not None} for tag in children_tags)]
 
@@ -594,20 +603,11 @@ def _unmet(
     done = counted(study)
     if done >= n_trials:
         return None
-    here = before = elsewhere = 0
+    by = {BEFORE: 0, OURS: 0, THEIRS: 0}
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if t.user_attrs.get("beyond_budget") or uncounted(t):
-            continue
-        if t.number < first and t.number not in queued:
-            before += 1
-        elif (
-            ours is None
-            or "worker_pid" not in t.user_attrs
-            or any(all(t.user_attrs.get(k) == o[k] for k in _WORKER_KEYS if k in o) for o in ours)
-        ):
-            here += 1
-        else:
-            elsewhere += 1
+        if not (t.user_attrs.get("beyond_budget") or uncounted(t)):
+            by[whose(t, first, queued, ours)] += 1
+    here, before, elsewhere = by[OURS], by[BEFORE], by[THEIRS]
     also = (f", {before} more before it" if before else "") + (f", {elsewhere} more by other commands meanwhile" if elsewhere else "")
     why = (
         [f"{here} trials failed{' in this command' if also else ''}{also} (each worker starts at most --n-trials trials)"]
