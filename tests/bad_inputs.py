@@ -2468,6 +2468,16 @@ PROBE60: list[Case] = [
     Case(SC.replace("archs/good.json", "p60/archs-depth-true.json"), "spec value depth=True is outside search space"),
     Case(SC.replace("archs/good.json", "p60/archs-family-escape.json"), "spec key 'family' must be 'convnet' here, got 'conv\\x1b[2Jnet'"),
     Case(SC.replace("archs/good.json", "p60/archs-activation-rlo.json"), "spec value activation='\\u202erelu' is outside"),
+    # characters that look like nothing or like a blank: a zero-width space, a no-break space, NEL; digits of other widths
+    Case(S.replace("--study s1", "--study s\u200b1"), "study name must be a plain name (printable text"),
+    Case(S.replace("--device cpu", "--device cpu\u200b"), "unknown device 'cpu\\u200b'; use auto, cpu or cuda[:N]"),
+    Case(S.replace("convnet-cpu", "convnet-cpu\u200b"), "unknown search space 'convnet-cpu\\u200b'; known: convnet-cpu"),
+    Case(D.replace("digits", "digits\u00a0"), "unknown dataset 'digits\\xa0'; known: cifar10"),
+    Case(E.replace("--device cpu", "--device cuda:\uff10"), "unknown device 'cuda:\uff10'; use auto, cpu or cuda[:N]"),
+    Case(f"{D}\u0085x", "argument --out is 'OUT\\x85x': it holds a control character (U+0085)"),
+    Case(f"{D}\u2029x", "argument --out is 'OUT\\u2029x': it holds a paragraph separator (U+2029)"),
+    Case(f"WORLD_SIZE=\uff13 {D}", "WORLD_SIZE is '\uff13', not a number of processes; unset it, or launch with torchrun"),
+    Case(f"WORLD_SIZE=0x2 {D}", "WORLD_SIZE is '0x2', not a number of processes"),
 ]
 CASES += PROBE60
 
