@@ -94,6 +94,13 @@ WORKERS_MAX = 1024  # processes of one command on one machine, and the sampler s
 # the square of its trials; NAS benchmarks' searches run hundreds to a few thousand (probe58: 10**9 was taken, and ran)
 TRIALS_MAX = 100_000
 RUNS_MAX = 1_000  # networks one `evaluate` trains: the field reports the mean of 5 to 10 (10**9 was taken, and ran)
+# the most epochs one training runs (every --epochs, the ground truth's, the teachers', the promotion's, --select-epochs):
+# synthetic sets are evaluated with 300 to 1,000 (DC, DM, MTT, DataDAM), NAS-Bench-201's ground truth trains 200; ten times
+# the most is still a plan, 10**9 is a typo (probe60: taken, and trained for ever)
+EPOCHS_MAX = 10_000
+# the most iterations one distillation runs: DataDAM's and DM's papers run 20,000, MTT's 5,000 to 10,000 (probe60: 10**9
+# was taken, and ran for ever)
+ITERATIONS_MAX = 1_000_000
 MAX_TEXT_BYTES = 64 << 20  # the largest text file (archs, truth, profile, meta.json) read whole
 # the largest settings file (a search space, a preset, a --config, a study's or run's config.toml) read: Python's tomllib
 # reads about 1 MB a second (a space file of one 10 MB line took 9 CPU-s to parse before it was refused), and the largest
@@ -114,10 +121,10 @@ def positive(name: str, value: Any, optional: bool = False) -> None:
     number(name, value, 1, integer=True, optional=optional)
 
 
-def count(name: str, value: Any, high: int, why: str) -> None:
-    """An integer in [1, ``high``]: a count of work (trials, networks) whose larger values are a typo, not a plan; above
-    ``high`` refused before any work, naming the limit and ``why`` ("the most trials one study takes: ...")."""
-    positive(name, value)
+def count(name: str, value: Any, high: int, why: str, low: int = 1) -> None:
+    """An integer in [``low``, ``high``]: a count of work (trials, networks, epochs) whose larger values are a typo, not a
+    plan; above ``high`` refused before any work, naming the limit and ``why`` ("the most trials one study takes: ...")."""
+    number(name, value, low, integer=True)
     if value > high:
         raise InvalidArgumentError(f"{name} {value} is more than {high:,}, {why}")
 
@@ -128,6 +135,14 @@ TRIALS_WHY = (
 )
 WORKERS_WHY = "the most processes one command starts on one machine: each loads the data and trains on its own"
 RUNS_WHY = "the most networks one evaluate trains: the field reports the mean of 5 to 10"
+EPOCHS_WHY = "the most epochs one training runs: synthetic sets are evaluated with 300 to 1,000, NAS-Bench-201's ground truth 200"
+ITERATIONS_WHY = "the most iterations one distillation runs: DataDAM's and DM's papers run 20,000"
+
+
+def epochs(name: str, value: Any, optional: bool = False) -> None:
+    """A training's epochs: an integer in [1, :data:`EPOCHS_MAX`]; ``optional`` also allows ``None``."""
+    if value is not None or not optional:
+        count(name, value, EPOCHS_MAX, EPOCHS_WHY)
 
 
 def sha256(name: str, value: Any, whose: str, optional: bool = True) -> None:

@@ -54,7 +54,7 @@ class TrainConfig:
         return self.amp and device.type == "cuda"
 
     def validate(self) -> None:
-        checks.positive("epochs", self.epochs)
+        checks.epochs("epochs", self.epochs)
         checks.number("lr", self.lr, 0, checks.LR_MAX, low_open=True)
         checks.number("momentum", self.momentum, 0, 1, high_open=True)
         checks.number("weight_decay", self.weight_decay, 0)
@@ -100,7 +100,7 @@ class ProxyConfig:
 
     def validate(self) -> None:
         """Counts at least 1 and a finite lr > 0 (a NaN lr would train nothing and score garbage)."""
-        checks.positive("proxy epochs", self.epochs)
+        checks.epochs("proxy epochs", self.epochs)
         checks.number("proxy lr", self.lr, 0, checks.LR_MAX, low_open=True)
         checks.positive("proxy batch_size", self.batch_size)
         checks.positive("proxy report_every", self.report_every)
@@ -181,7 +181,7 @@ class GroundTruthConfig:
         return replace(self, early=tuple(f for f in self.early if f < self.epochs)), dropped
 
     def validate(self) -> None:
-        checks.positive("ground-truth epochs", self.epochs)
+        checks.epochs("ground-truth epochs", self.epochs)
         checks.number("ground-truth lr", self.lr, 0, checks.LR_MAX, low_open=True)
         checks.positive("ground-truth batch_size", self.batch_size)
         if not isinstance(self.augment, bool):

@@ -82,6 +82,8 @@ class ScriptParser(argparse.ArgumentParser):
         take, with those it could mean (the options it abbreviates, else a close spelling), or the words left over."""
         for word in rest:
             name = word.partition("=")[0]
+            if name in self._option_string_actions:  # an option of its own left over: it came after '--' (probe60: "did you mean --runs?")
+                return f"{name} comes after '--', which ends the options: every word after it is a value; put {name} before the '--'"
             if (name.startswith("--") and len(name) > 2) or (name.startswith("-") and name[1:2].isalpha()):  # not -1, a number
                 options = [o for o in self._option_string_actions if o.startswith("--")]
                 meant = sorted(o for o in options if o.startswith(name)) or difflib.get_close_matches(name, options, n=3)

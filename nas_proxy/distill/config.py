@@ -70,7 +70,7 @@ class SoftLabelConfig:
 
     def validate(self) -> None:
         checks.number("soft-label teachers", self.teachers, 0, integer=True)
-        checks.positive("teacher epochs", self.epochs)
+        checks.epochs("teacher epochs", self.epochs)
         checks.number("teacher images", self.images, 1, integer=True, optional=True)
         checks.number("temperature", self.temperature, *TEMPERATURE_RANGE)
         if self.space is not None and self.teachers > 0:  # before a long distillation, not after it
@@ -167,7 +167,7 @@ class DistillConfig:
         METHODS.get(self.method)
         checks.number("image_size", self.image_size, 4, IMAGE_SIZE_MAX, integer=True)
         checks.positive("ipc", self.ipc)
-        checks.number("iterations", self.iterations, 0, integer=True)
+        checks.count("iterations", self.iterations, checks.ITERATIONS_MAX, checks.ITERATIONS_WHY, low=0)
         checks.positive("batch_real", self.batch_real)
         checks.number("image_lr", self.image_lr, 0, low_open=True, optional=True)
         checks.number("momentum", self.momentum, 0, 1, high_open=True)
@@ -191,7 +191,7 @@ class DistillConfig:
                 raise InvalidArgumentError(f"select_by keeps the best-ranking iteration; method {self.method!r} has none: drop select_by")
         checks.positive("select_every", self.select_every)
         checks.text("select_space", self.select_space)
-        checks.positive("select_epochs", self.select_epochs, optional=True)
+        checks.epochs("select_epochs", self.select_epochs, optional=True)
         checks.number("select_archs", self.select_archs, 3, integer=True, optional=True)  # a rank correlation needs 3
         checks.number("select_max_mflops", self.select_max_mflops, 0, low_open=True, optional=True)
         checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)

@@ -228,7 +228,7 @@ class TrainBestConfig:
     data_root: str | None = None  # None: where the synthetic set's distillation found the data, else the dataset's default
 
     def validate(self) -> None:
-        checks.number("--epochs", self.epochs, 1, checks.INT_MAX, integer=True)
+        checks.epochs("--epochs", self.epochs)
         checks.text("--protocol", self.protocol, TRAINING_PROTOCOLS.names())
         checks.number("--rank", self.rank, 1, checks.INT_MAX, integer=True)
         checks.number("--seed", self.seed, 0, checks.SEED_MAX, integer=True)

@@ -52,7 +52,7 @@ def check(k: int, epochs: int, images: int | None = None, protocol: str | None =
     """Refuse a negative K (0: no promotion), epochs or images under 1, an unknown protocol (None: the
     default), before anything runs."""
     checks.number("--promote", k, 0, integer=True)
-    checks.positive("--promote-epochs", epochs)
+    checks.epochs("--promote-epochs", epochs)
     checks.number("--promote-images", images, 10, integer=True, optional=True)  # as the ground truth's --full-images
     if protocol is not None:
         checks.text("--promote-protocol", protocol, TRAINING_PROTOCOLS.names())
