@@ -52,8 +52,8 @@ def _running(pid: int) -> bool:
 @pytest.mark.drill
 def test_a_builder_killed_9_takes_its_workers_with_it_and_the_same_command_trains_only_the_rest(tmp_path: Path) -> None:
     out = tmp_path / "gt"
-    # two workers: one on the main pass, one on the long pass, which at 100,000 epochs never ends by itself
-    cmd = [sys.executable, str(BUILD), "--dry-run", "--workers", "2", "--quiet", "--out", str(out), "--long-epochs", "100000"]
+    # two workers: one on the main pass, one on the long pass, which at 10,000 epochs (checks.EPOCHS_MAX) does not end within the test
+    cmd = [sys.executable, str(BUILD), "--dry-run", "--workers", "2", "--quiet", "--out", str(out), "--long-epochs", "10000"]
     builder = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     until = time.monotonic() + WAIT_S
     while True:  # the event: a main training finished while a long one runs
