@@ -185,7 +185,7 @@ def result(name: str, folder: Path, urls: list[str]) -> Any:
         spec = json.loads((folder / "m" / "spec.json").read_text())  # archive is not byte-reproducible (its serialization
         spec["sha256"].pop("torchscript", None)  # id, the order of its modules' constants), an uninterrupted run's neither
         return [(folder / "m" / "model.safetensors").read_bytes(), stripped(spec)]
-    if name in ("evaluate-kept", "evaluate-twice"):
+    if name in ("evaluate-kept", "evaluate-twice", "evaluate-copied"):
         return sorted(completed(folder, ["syn/evaluations"]).items())
     if name.startswith("search"):  # the draws and their scores, whatever trial numbers a killed trial's re-queue took
         return sorted((p, v) for p, v, _ in completed(folder, urls).values())

@@ -18,6 +18,9 @@ from tests.search.test_train_best import ONE, best_json, trained
 __all__ = ["best_json", "trained"]  # the module's fixtures, shared with tests/search/test_train_best.py's
 
 
+# drill tier: its module's own search and training (the fixtures are per module); make test drills the retraining itself
+# (tests/search/test_train_best.py, tests/faults/test_drills.py), not what is said of it
+@pytest.mark.drill
 @pytest.mark.parametrize("name", [WEIGHTS, SCRIPT])
 def test_a_file_of_a_finished_training_cut_short_is_written_again_and_said(
     name: str, best_json: Path, trained: tuple[winner.TrainedModel, Path], tmp_path: Path
