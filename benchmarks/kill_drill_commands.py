@@ -88,6 +88,18 @@ def stop59(syn: Path) -> dict[str, tuple[list[str], list[str]]]:
     }
 
 
+# stop 60 (drill60, RESULTS §17g): train (a 3-trial search's best.json, made by kill_drill_stop60.py in WORK/st, copied
+# into the command's folder) and a smaller evaluate than stop 59's (4 networks of 20 epochs), for kill_drill_retry.py's
+# --only (sigint, torn, disk) and kill_drill_stop60.py
+TRAIN = ["train", "best.json", "--out", "m", "--epochs", "10", "--device", "cpu", "--seed", "0", "--quiet"]
+EVALUATE60 = ["evaluate", "syn", "--runs", "4", "--epochs", "20", "--device", "cpu", "--quiet", "--seed", "0"]
+
+
+def stop60() -> dict[str, tuple[list[str], list[str]]]:
+    """name: (arguments, storages), as :func:`commands` (``m``: train's --out, read by :func:`completed`)."""
+    return {"train": (TRAIN, ["m"]), "evaluate-twice": (EVALUATE60, ["syn/evaluations"])}
+
+
 def command_of(argv: list[str]) -> list[str]:
     """The command line of ``argv``: a script's (its path first) or nasproxy's."""
     return [sys.executable, *argv] if argv[0].endswith(".py") else [sys.executable, "-m", "nas_proxy", *argv]
@@ -102,6 +114,8 @@ def prepare(folder: Path, argv: list[str], work: Path) -> Path:
     (folder / "tiny-sqlite.toml").write_text(TINY_SQLITE)
     if "syn" in argv:
         shutil.copytree(work / "syn", folder / "syn", ignore=shutil.ignore_patterns("evaluations"))
+    if "best.json" in argv:  # train (stop 60, kill_drill_stop60.py): the best.json of its 3-trial search
+        shutil.copy(work / "st" / "studies" / "s" / "best.json", folder / "best.json")
     return folder
 
 
@@ -123,6 +137,12 @@ def completed(folder: Path, urls: list[str]) -> dict[tuple[str, str, int], tuple
             for kept in sorted(path.glob("*.json")):
                 for run, accuracy in json.loads(kept.read_text()).get("accuracies", {}).items():
                     found[(url, kept.name, int(run))] = (accuracy,)
+            continue
+        if url == "m":  # train's --out (stop 60): the training whose weights are written, by its time and weights' hash
+            for record in (".training.json", "spec.json"):
+                with contextlib.suppress(OSError, ValueError, KeyError):
+                    kept = json.loads((path / record).read_text())
+                    found[(url, "m", 0)] = (kept["train_seconds"], kept["sha256"]["weights"])
             continue
         storage = storage_of(url, folder)
         for study in storage.get_all_studies():
@@ -161,7 +181,11 @@ def result(name: str, folder: Path, urls: list[str]) -> Any:
                         for r in csv.DictReader(f)
                     )
         return rows
-    if name == "evaluate-kept":
+    if name == "train":  # the weights, byte for byte, and spec.json but for its times and model.pt's hash: a TorchScript
+        spec = json.loads((folder / "m" / "spec.json").read_text())  # archive is not byte-reproducible (its serialization
+        spec["sha256"].pop("torchscript", None)  # id, the order of its modules' constants), an uninterrupted run's neither
+        return [(folder / "m" / "model.safetensors").read_bytes(), stripped(spec)]
+    if name in ("evaluate-kept", "evaluate-twice", "evaluate-copied"):
         return sorted(completed(folder, ["syn/evaluations"]).items())
     if name.startswith("search"):  # the draws and their scores, whatever trial numbers a killed trial's re-queue took
         return sorted((p, v) for p, v, _ in completed(folder, urls).values())
@@ -175,9 +199,19 @@ def result(name: str, folder: Path, urls: list[str]) -> Any:
 
 
 def drill(
-    name: str, argv: list[str], urls: list[str], work: Path, kills: int, rng: random.Random, until: float = float("inf")
+    name: str,
+    argv: list[str],
+    urls: list[str],
+    work: Path,
+    kills: int,
+    rng: random.Random,
+    until: float = float("inf"),
+    relocate: str | None = None,
 ) -> dict[str, Any]:
-    """``until``: a wall-clock time (``time.time()``) after which no more kills are made (a loaded machine)."""
+    """``until``: a wall-clock time (``time.time()``) after which no more kills are made (a loaded machine).
+    ``relocate`` (stop 60): after each kill the command's folder is moved (``move``) or copied (``copy``, the
+    killed one left where it was) to a new name, and the same command run there: a study or a set with its
+    evaluations/ (and a lock folder a kill left) on a new path."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = command_of(argv)
 
@@ -221,6 +255,11 @@ def drill(
         redone += sum(1 for k, v in seen.items() if now.get(k) != v)
         seen = now
         said_kill(name, row, at, len(now), redone)
+        if relocate is not None:  # the next start on a new path
+            moved = work / name / f"{relocate}d-{len(row['kills'])}"
+            shutil.rmtree(moved, ignore_errors=True)
+            (shutil.move if relocate == "move" else shutil.copytree)(folder, moved)
+            folder = moved
     final = finish(command, folder, env, urls, row, seen, redone)
     if final is None:
         return row

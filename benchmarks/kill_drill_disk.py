@@ -104,6 +104,8 @@ def full_disk_row(
             (folder / "tiny.toml").write_text(toml)
         if inputs is not None:
             shutil.copytree(inputs, folder / "syn", ignore=shutil.ignore_patterns("evaluations"))
+        if "best.json" in command:  # train's (stop 60): the search's best.json its folder was given
+            shutil.copy(ref / "best.json", folder / "best.json")
         first = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
         lines = first.stderr.strip().splitlines()
         row: dict[str, Any] = {"command": name, "room": room, "of": size, "exit": first.returncode, "lines": len(lines)}

@@ -41,7 +41,7 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kill_drill_commands import command_of, commands, completed, drill, finish, prepare, result, said_kill, stop59, storage_of
+from kill_drill_commands import command_of, commands, completed, drill, finish, prepare, result, said_kill, stop59, stop60, storage_of
 from kill_drill_disk import full_disk_row, outputs
 from kill_drill_sigint import outcome
 from kill_drill_torn import torn_rows
@@ -382,6 +382,8 @@ def main() -> None:
             url = "sqlite:///s.db" if name.startswith("retry-sqlite") else "s.log"
             if name in stop59(syn):  # stop 59 (drill59): groundtruth, evaluate-kept, search-bruteforce
                 argv, urls = stop59(syn)[name]
+            elif name in stop60():  # stop 60 (drill60): train, evaluate-twice (a smaller evaluate-kept)
+                argv, urls = stop60()[name]
             elif name.startswith("retry-"):
                 argv, urls = search_argv(syn, url, args.n_trials, args.epochs), [url]
             elif name == "distill-nets":

@@ -110,6 +110,8 @@ def torn_rows(
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=900)
         row: dict[str, Any] = {"command": name, "file": rel, "bytes": len(whole), "cut_to": length}
         row["verdict"] = verdict(done.returncode, done.stderr, folder / rel, whole, length)
+        if done.returncode == 0:  # whether the repair was said (stop 60: a profile cut short was replaced without a word)
+            row["said"] = [line for line in (done.stdout + done.stderr).splitlines() if Path(rel).name in line][:2]
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows

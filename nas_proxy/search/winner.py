@@ -36,8 +36,9 @@ from torch import nn
 
 from nas_proxy import checks
 from nas_proxy.checks import not_a_synthetic_set
+from nas_proxy.configs import EmptyOutputWarning
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError, shown
-from nas_proxy.files import check_writable, make_dirs, write_bytes, write_json
+from nas_proxy.files import check_writable, make_dirs, shorten, write_bytes, write_json
 from nas_proxy.protocols import resolve_root, training_protocol
 from nas_proxy.search.config import TrainBestConfig
 from nas_proxy.search.trained_folder import (
@@ -220,6 +221,7 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     request = json.loads(json.dumps(request))
     done = finished(out)
     if done is not None and done.get("request") == request and not whole(out, done):
+        _say_torn(out, done)
         done = None  # this training, a file of it cut short or missing (a torn write): trained and written again
     if done is not None:
         if done.get("request") == request:
@@ -300,6 +302,24 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
     write_json(out / SPEC, spec)  # last: its presence means the folder is whole
     (out / TRAINING).unlink(missing_ok=True)  # spec.json records it now
     return TrainedModel(str(out), spec, reused=False, kept_weights=kept is not None)
+
+
+def _say_torn(out: Path, spec: dict[str, Any]) -> None:
+    """Warn which of ``out``'s files no longer match the sha256 its ``spec.json`` records, which are written again (the
+    weights: trained again where no record of them is whole, :func:`_kept_weights`). Before drill60 a model.safetensors
+    cut short was trained again and written without a word."""
+    hashes, files = spec.get("sha256"), spec.get("files")
+    if not isinstance(hashes, dict) or not isinstance(files, dict):
+        return
+    torn = [name for key, name in files.items() if key in hashes and not whole(out, {"sha256": {key: hashes[key]}, "files": {key: name}})]
+    if torn:
+        warnings.warn(
+            EmptyOutputWarning(
+                f"{shorten(out)} holds this training, but its {' and '.join(map(str, torn))} no longer "
+                f"match{'es' if len(torn) == 1 else ''} the sha256 {SPEC} records (cut short or changed): written again"
+            ),
+            stacklevel=3,
+        )
 
 
 def _check_builds(best: Best) -> dict[str, list[int]]:
