@@ -5,7 +5,7 @@ written anew with a warning (``configs.torn_own``, fix59), and ``calibrate --lad
 protocol study's profile is taken as its own by ``profile.looks_like_profile`` and, unreadable, replaced
 (``cli/calibrate.py``'s ``_other_kind``: ``except NasProxyError: return``).
 
-The fix belongs to ``nas_proxy/cli/calibrate.py`` (fix60's file this stop): strict xfail until it says so.
+Fixed by fix60 (``225ae21``: the profile replaced through ``configs.torn_own``, with one warning); this drill failed before.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from tests.calibrate.test_profile_kept import FAST
 
 # drill tier: two calibrations of a few seconds each (the second from the stored trials)
 @pytest.mark.drill
-@pytest.mark.xfail(strict=True, reason="drill60: a profile cut short is replaced without a word (nas_proxy/cli/calibrate.py, fix60's)")
 def test_a_profile_cut_short_is_written_anew_and_said(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
