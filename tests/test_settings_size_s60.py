@@ -4,7 +4,9 @@ parse before a check on its values refused it. A file of exactly the limit is re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +25,7 @@ def _padded(path: Path, text: str, size: int) -> Path:
     return path
 
 
-READERS = {
+READERS: dict[str, tuple[str, Callable[[Path], Any], Callable[[Any], bool], str]] = {
     "space": (SPACE, load_space_file, lambda r: r.choices["width"] == (16, 32), "search space file"),
     "config": (CONFIG, configs.read, lambda r: r == {"distill": {"ipc": 2}}, "--config file"),
     "preset": (CONFIG, lambda p: configs.read(p, "preset"), lambda r: r == {"distill": {"ipc": 2}}, "preset file"),
