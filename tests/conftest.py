@@ -66,6 +66,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
         warm.start_shared()
         warm.workers_forked()  # forked from that server, which has imported torch and the rest (~4.5 CPU-s a worker)
+        from tests.rewrite_cache import write_rewritten
+
+        write_rewritten(config, Path(__file__).parent)  # once here, as the server starts, not once in each worker
     elif hasattr(config, "workerinput"):
         from tests import warm
 

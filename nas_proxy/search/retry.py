@@ -53,10 +53,9 @@ from nas_proxy.files import DiskFullError
 from nas_proxy.search.ladder import rung_of
 from nas_proxy.studies.budget import LIVE, uncounted
 from nas_proxy.studies.guarded import out_of_memory_here
-from nas_proxy.studies.heartbeat import LAPSED
 from nas_proxy.studies.identity import START_ATTR
 from nas_proxy.studies.repair import DIED, given_up
-from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, MAX_RETRY, RETRY_ATTR, carried, enqueue_once, retries_of
+from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, LAPSED, MAX_RETRY, RETRY_ATTR, carried, enqueue_once, retries_of
 
 UNBUILDABLE = "unbuildable architecture"  # the start of the fail_reason of a candidate that cannot be built for the images
 # RETRY_ATTR: a failed architecture's one retry (carried to its copies): the number of the failed trial it retries

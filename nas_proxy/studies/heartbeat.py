@@ -45,15 +45,13 @@ from optuna.trial import TrialState
 
 from nas_proxy.studies.identity import WORKER_ATTRS
 from nas_proxy.studies.journal_beat import tagged
-from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, LAPSED_COPY, carried, cut_draw
+from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, LAPSED, LAPSED_COPY, carried, cut_draw
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     import optuna
     from optuna.trial import FrozenTrial
-
-LAPSED = "worker lost: no heartbeat"  # begins the fail_reason of a trial failed for a lapsed heartbeat
 
 
 class TaggingStorage(RDBStorage):

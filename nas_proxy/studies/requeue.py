@@ -39,6 +39,9 @@ FAIL_KIND_ATTR, KILLED = "fail_kind", "killed"
 # its original's candidate, trained again, which DrawSeeded does not count as a draw (fix58: it did, and a search whose worker
 # was lost drew on one seed ahead of an uninterrupted one); an earlier version's copy, unmarked, counts as it counted it
 LAPSED_COPY = "nasproxy_lapsed_copy"
+# begins the fail_reason of a trial failed for a lapsed heartbeat (nas_proxy.studies.heartbeat): here, not there, so that
+# search.retry reads it without importing heartbeat's SQLAlchemy (~0.25 CPU-s of every search and worker on a journal)
+LAPSED = "worker lost: no heartbeat"
 
 
 @contextmanager
