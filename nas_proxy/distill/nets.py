@@ -100,7 +100,11 @@ class SpaceNets(DistillNets):
         spec = self.spec(iteration, seed)
         with torch.device("meta"):  # no initialisation here: reinitialise draws it on the device
             net = self.space.build(spec, c, self.num_classes, (h, w))
-        net = net.to_empty(device=self.device)
+        # net.to_empty(device) as torch writes it (Module._apply), with empty_strided of each tensor's shape and strides:
+        # to_empty's empty_like of a meta tensor runs torch's Python reference, whose stride rule imports SymPy (~0.4
+        # CPU-s at the first network of a process: stop 60)
+        device = self.device
+        net = net._apply(lambda t: torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=device))
         reinitialise(net)
         return self.prepare(net).requires_grad_(False).train()
 

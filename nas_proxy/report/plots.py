@@ -255,8 +255,11 @@ def cost_figure(result: CorrelateResult) -> Any:
 
 def _name_points(fig: Any, ax: Any, points: list[tuple[float, float, str, Any]]) -> list[tuple[float, float, str, Any]]:
     """Name every point at the nearest free place (inside the axes, clear of every other name and
-    point); the points left without one."""
-    fig.draw_without_rendering()
+    point); the points left without one. Only the data limits are settled (the margins and log scale autoscaled, as a
+    draw settles them): every box measured here (the axes, the markers, the names) follows from them and the subplot
+    parameters, not from a layout of the whole figure (its ticks, their labels and the title), which saving does anyway:
+    before stop 60 a figure was laid out once more here, 8-16 % of a figure's CPU, made and saved, for the same pixels."""
+    ax.get_xlim(), ax.get_ylim()  # viewLim unstaled: autoscale_view with the margins, as draw() would first do
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     taken = [d.get_window_extent(renderer).expanded(1.3, 1.3) for *_, d in points]  # the markers
