@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
-from torch.utils import flop_counter
 
 from nas_proxy.spaces import FAMILIES, ConvNetSpace, Spec
 from nas_proxy.trainers.fulldata import ready_to_count
@@ -48,6 +47,8 @@ SPEC = {"family": USER_FAMILY, "depth": 1, "width": 4, "activation": "relu", "no
 def user_family(monkeypatch: pytest.MonkeyPatch) -> Iterator[Spec]:
     """A family registered as a user would (undone after the test), a spec of it, and FlopCounterMode as in a fresh
     process (torch._disable_dynamo imports torch._dynamo at its first call, then caches on the function)."""
+    from torch.utils import flop_counter  # here, not as the file is collected by every worker (~0.1 CPU-s each, perf60a)
+
     monkeypatch.setitem(FAMILIES._items, USER_FAMILY, UserFamily)
     dispatch = flop_counter._FlopCounterMode.__torch_dispatch__.__wrapped__  # type: ignore[attr-defined]
     monkeypatch.delattr(dispatch, "__dynamo_disable", raising=False)

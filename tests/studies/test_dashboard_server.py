@@ -17,22 +17,26 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 
+from nas_proxy.correlate.archs import from_space
+from nas_proxy.groundtruth import study as gt
+from nas_proxy.report.render import attach_to_study, write_reports
+from nas_proxy.search import search
+from nas_proxy.search.dashboard import md_code, md_text, notes
+from nas_proxy.search.promotion import candidates
+from nas_proxy.search.study import spec_of, study_space
+from nas_proxy.spaces import arch_id, get_space
+from nas_proxy.studies.queue import results
+from nas_proxy.studies.storage import open_storage
 from tests import run_code
+from tests.correlate.test_correlate_report import metrics, result
+from tests.search.test_search import SMALL_SPACE, config, load
 
-optuna_dashboard = pytest.importorskip("optuna_dashboard")
 
-from nas_proxy.correlate.archs import from_space  # noqa: E402
-from nas_proxy.groundtruth import study as gt  # noqa: E402
-from nas_proxy.report.render import attach_to_study, write_reports  # noqa: E402
-from nas_proxy.search import search  # noqa: E402
-from nas_proxy.search.dashboard import md_code, md_text, notes  # noqa: E402
-from nas_proxy.search.promotion import candidates  # noqa: E402
-from nas_proxy.search.study import spec_of, study_space  # noqa: E402
-from nas_proxy.spaces import arch_id, get_space  # noqa: E402
-from nas_proxy.studies.queue import results  # noqa: E402
-from nas_proxy.studies.storage import open_storage  # noqa: E402
-from tests.correlate.test_correlate_report import metrics, result  # noqa: E402
-from tests.search.test_search import SMALL_SPACE, config, load  # noqa: E402
+def optuna_dashboard() -> Any:
+    """The package, imported by the tests that use it (each skips without it), not as the file is collected: every
+    pytest-xdist worker collects every file, and the import (scikit-learn with it) took ~0.3 CPU-s in each (perf60a)."""
+    return pytest.importorskip("optuna_dashboard")
+
 
 # what the UI requests while a study page is open (optuna-dashboard 0.21's bundle.js polls the study
 # and its importances; the plot endpoints serve the plotly.py rendering, asked only when
@@ -59,6 +63,7 @@ def served(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """A 4-trial search promoting its best 2, the ground truth of 2 architectures in its storage
     (as ``correlate --study`` puts it there), a correlation note with a proxy named like an e-mail
     address, and the dashboard's WSGI app (what ``run_server`` serves) on a free port."""
+    dashboard = optuna_dashboard()  # skips before the trainings without the package
     root = tmp_path_factory.mktemp("dash")
     storage = root / "journal.log"
     # promoted and ground-truth trainings on 200 of digits' training images: the pages serve any accuracy alike
@@ -76,7 +81,7 @@ def served(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     write_reports(report)
     for _ in range(2):  # a second correlate --study replaces its section of the note
         attach_to_study(load(storage, "s"), report, opened)
-    app = optuna_dashboard.wsgi(opened.backend)
+    app = dashboard.wsgi(opened.backend)
     server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -183,10 +188,11 @@ def test_notes_are_the_packages_own_without_importing_it() -> None:
     (several attribute chunks) included, and writing one imports neither the package nor scikit-learn."""
     import optuna
 
+    package = optuna_dashboard()
     ours = notes()
-    assert ours is not optuna_dashboard and ours.__name__ == "nas_proxy._optuna_dashboard_note"
+    assert ours is not package and ours.__name__ == "nas_proxy._optuna_dashboard_note"
     body = "# a note\n\n" + "long line of text " * 400  # > 2,045 characters: stored in several chunks
-    for write, read in ((ours.save_note, optuna_dashboard.get_note), (optuna_dashboard.save_note, ours.get_note)):
+    for write, read in ((ours.save_note, package.get_note), (package.save_note, ours.get_note)):
         study = optuna.create_study()
         write(study, body)
         assert read(study) == body
