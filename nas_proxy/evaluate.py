@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 
 import torch
 
-from nas_proxy import checks
 from nas_proxy.data import load_dataset
 from nas_proxy.digests import json_sha256
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
@@ -351,10 +350,8 @@ def evaluate(
     ``train`` is the whole protocol, epochs included (None: :class:`TrainConfig`'s defaults, the
     1000 epochs of DC/DSA/DM). A set with soft labels trains on them unless ``hard_labels``.
     """
-    checks.count("runs", runs, checks.RUNS_MAX, checks.RUNS_WHY)
-    checks.number("seed", seed, 0, checks.SEED_MAX, integer=True)  # as every other stage's: before probe46, -1 and 2**31 ran
     cfg = train or TrainConfig()
-    cfg.validate()
+    EvaluateOptions(runs=runs, model=model if isinstance(model, str) else "", seed=seed, train=cfg).validate()
     spec = ConvNetSpec.parse(model) if isinstance(model, str) else (model or ConvNetSpec())
     syn = load_synthetic(path)
     if hard_labels and syn.soft_labels is None:  # an option silently ignored is a run the user did not ask for

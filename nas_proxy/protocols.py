@@ -260,6 +260,17 @@ class EvaluateOptions:
     train: TrainConfig = field(default_factory=TrainConfig)  # the protocol (TrainConfig's own defaults)
     hard_labels: bool = False  # a set with soft labels trains on them; true: on its class indices
 
+    def validate(self) -> None:
+        """The options alone, before the set is read: ``nasproxy evaluate`` refuses them before it reads the set's meta.json
+        (fix60) and imports torch, and :func:`nas_proxy.evaluate.evaluate` checks them for the library's callers."""
+        from nas_proxy.models.convnet_spec import ConvNetSpec
+
+        checks.count("runs", self.runs, checks.RUNS_MAX, checks.RUNS_WHY)
+        checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)  # as every other stage's: before probe46, -1 and 2**31 ran
+        self.train.validate()
+        if self.model:
+            ConvNetSpec.parse(self.model)
+
 
 ZERO_COST_BATCH = 64  # training images a training-free score sees (the zero-cost papers' batch)
 

@@ -62,6 +62,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     from nas_proxy.synthetic import read_meta
 
+    o.validate()  # the options first, as before fix60's read_meta: a bad --runs is said whatever the path
     read_meta(Path(args.path))  # a path that is missing or not a set: refused before torch is imported (fix60: ~2 CPU-s)
     from nas_proxy.evaluate import evaluate
 

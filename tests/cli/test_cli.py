@@ -150,14 +150,20 @@ EXIT_CLASSES = [
 @pytest.mark.parametrize("debug", [[], ["--debug"]], ids=["plain", "debug"])
 @pytest.mark.parametrize(("fail", "status", "line"), EXIT_CLASSES, ids=["bad-input", "internal", "sigint", "sigterm"])
 def test_debug_adds_the_traceback_and_keeps_the_exit_status(
-    fail: Callable[[], None], status: int, line: str, debug: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fail: Callable[[], None],
+    status: int,
+    line: str,
+    debug: list[str],
+    tiny_run: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Stop 54 (probe53): ``--debug`` raised the error out of main, and the program exited 1 for every one, a refusal's 2
     included. Now it adds the traceback above the same one line, and the exit status is the one without it."""
     import importlib
 
     monkeypatch.setattr(importlib.import_module("nas_proxy.evaluate"), "evaluate", lambda *a, **k: fail())
-    assert main(["evaluate", "somewhere", "--device", "cpu", "--quiet", *debug]) == status
+    assert main(["evaluate", str(tiny_run), "--device", "cpu", "--quiet", *debug]) == status  # a set: read before evaluate
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1].startswith(line), err
     assert ("Traceback (most recent call last)" in err) == bool(debug), err
@@ -245,7 +251,7 @@ CPU_OOM = (
     ],
 )
 def test_an_allocation_the_machine_refuses_is_one_line_not_an_internal_error(
-    error: Exception, asked: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    error: Exception, asked: str, tiny_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import importlib
 
@@ -253,7 +259,7 @@ def test_an_allocation_the_machine_refuses_is_one_line_not_an_internal_error(
         raise error
 
     monkeypatch.setattr(importlib.import_module("nas_proxy.evaluate"), "evaluate", refused)  # the module (the package exports the function)
-    assert main(["evaluate", "somewhere", "--device", "cpu", "--quiet"]) == 1
+    assert main(["evaluate", str(tiny_run), "--device", "cpu", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("nasproxy evaluate: error: out of memory") and asked in err and err.count("\n") == 1, err
     assert "internal error" not in err
@@ -276,14 +282,16 @@ def test_an_allocation_past_the_processs_own_memory_limit_names_that_limit(monke
     assert "ulimit -v" in str(out_of_memory(MemoryError())) and "ulimit" not in str(out_of_memory(RuntimeError("CUDA out of memory.")))
 
 
-def test_other_runtime_errors_stay_internal_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_other_runtime_errors_stay_internal_errors(
+    tiny_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import importlib
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("shape mismatch")
 
     monkeypatch.setattr(importlib.import_module("nas_proxy.evaluate"), "evaluate", broken)
-    assert main(["evaluate", "somewhere", "--device", "cpu", "--quiet"]) == 1
+    assert main(["evaluate", str(tiny_run), "--device", "cpu", "--quiet"]) == 1
     assert "internal error: RuntimeError: shape mismatch" in capsys.readouterr().err
 
 
