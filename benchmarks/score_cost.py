@@ -12,7 +12,6 @@ whether its predictions equal those at 1024 (the product's batch), image for ima
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 import nas_proxy.trainers.fulldata as fulldata
+from nas_proxy.cli.common import ScriptParser
 from nas_proxy.protocols import DataRef, GroundTruthConfig
 from nas_proxy.spaces import get_space
 from nas_proxy.training import accuracies
@@ -34,7 +34,7 @@ def predictions(model: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Te
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ScriptParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="digits")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--spec", default=SPEC)
