@@ -312,14 +312,16 @@ def _say_torn(out: Path, spec: dict[str, Any]) -> None:
     if not isinstance(hashes, dict) or not isinstance(files, dict):
         return
     torn = [name for key, name in files.items() if key in hashes and not whole(out, {"sha256": {key: hashes[key]}, "files": {key: name}})]
-    if torn:
-        warnings.warn(
-            EmptyOutputWarning(
-                f"{shorten(out)} holds this training, but its {' and '.join(map(str, torn))} no longer "
-                f"match{'es' if len(torn) == 1 else ''} the sha256 {SPEC} records (cut short or changed): written again"
-            ),
-            stacklevel=3,
-        )
+    cut = [str(name) for name in torn if (out / str(name)).exists()]
+    gone = [str(name) for name in torn if str(name) not in cut]
+    said = (
+        [f"its {' and '.join(cut)} no longer match{'es' if len(cut) == 1 else ''} the sha256 {SPEC} records (cut short or changed)"]
+        if cut
+        else []
+    )
+    said += [f"its {' and '.join(gone)} {'is' if len(gone) == 1 else 'are'} missing"] if gone else []
+    if said:
+        warnings.warn(EmptyOutputWarning(f"{shorten(out)} holds this training, but {'; '.join(said)}: written again"), stacklevel=3)
 
 
 def _check_builds(best: Best) -> dict[str, list[int]]:

@@ -15,7 +15,7 @@ from nas_proxy.data.registry import _from_arrays
 
 def _standard(x: torch.Tensor) -> bool:
     """Strides of a C-ordered (N, C, H, W) tensor, size-1 dimensions included (is_contiguous ignores those)."""
-    n, c, h, w = x.shape
+    _, c, h, w = x.shape
     return x.stride() == (c * h * w, h * w, w, 1) and not (c > 1 and x.is_contiguous(memory_format=torch.channels_last))
 
 

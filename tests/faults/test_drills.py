@@ -4,6 +4,7 @@ compare the rerun with an uninterrupted run): each test puts the process at the 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import torch
 
 from nas_proxy import synthetic
 from nas_proxy.cli.worker_process import AGAIN
+from nas_proxy.configs import EmptyOutputWarning
 from nas_proxy.distill import distill, runner
 from nas_proxy.distill.config import SoftLabelConfig
 from nas_proxy.distill.soft_labels import add_soft_labels
@@ -143,7 +145,9 @@ def test_train_whose_weights_were_cut_short_trains_again(torn: str, best_json: P
         (out / WEIGHTS).write_bytes(weights[:-10])
     else:
         (out / WEIGHTS).unlink()
-    again = train_best(best_json, out, one)
+    said = "no longer matches the sha256 spec.json records (cut short or changed)" if torn == "cut" else "is missing"
+    with pytest.warns(EmptyOutputWarning, match=f"holds this training, but its {WEIGHTS} {re.escape(said)}: written again$"):
+        again = train_best(best_json, out, one)
     assert not again.reused and (out / WEIGHTS).read_bytes() == weights
     assert again.spec["test_accuracy"] == first.spec["test_accuracy"]
     assert train_best(best_json, out, one).reused  # whole now: not trained a third time
