@@ -85,8 +85,8 @@ def test_plan_says_when_the_cap_leaves_a_value_out(tmp_path: Path) -> None:
 @pytest.mark.drill
 def test_deadline_leaves_a_partial_table_and_a_rerun_trains_only_the_rest(tmp_path: Path) -> None:
     out = tmp_path / "gt"
-    # the long pass (2 architectures x 100,000 steps) cannot finish: the deadline stops the run
-    first = _build(out, "--long-epochs", "100000", "--deadline-seconds", "12")
+    # the long pass (2 architectures x 10,000 epochs, checks.EPOCHS_MAX) cannot finish: the deadline stops the run
+    first = _build(out, "--long-epochs", "10000", "--deadline-seconds", "12")
     assert first.returncode == 0, first.stderr
     assert "A new study created" not in first.stderr  # Optuna's log line (drill46: before a full disk's one-line error)
     prov = json.loads((out / "provenance.json").read_text())
