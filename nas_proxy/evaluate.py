@@ -351,7 +351,7 @@ def evaluate(
     1000 epochs of DC/DSA/DM). A set with soft labels trains on them unless ``hard_labels``.
     """
     cfg = train or TrainConfig()
-    EvaluateOptions(runs=runs, model=model if isinstance(model, str) else "", seed=seed, train=cfg).validate()
+    EvaluateOptions(runs=runs, seed=seed, train=cfg).validate()
     spec = ConvNetSpec.parse(model) if isinstance(model, str) else (model or ConvNetSpec())
     syn = load_synthetic(path)
     if hard_labels and syn.soft_labels is None:  # an option silently ignored is a run the user did not ask for

@@ -262,14 +262,11 @@ class EvaluateOptions:
 
     def validate(self) -> None:
         """The options alone, before the set is read: ``nasproxy evaluate`` refuses them before it reads the set's meta.json
-        (fix60) and imports torch, and :func:`nas_proxy.evaluate.evaluate` checks them for the library's callers."""
-        from nas_proxy.models.convnet_spec import ConvNetSpec
-
+        (fix60) and imports torch, and :func:`nas_proxy.evaluate.evaluate` checks them for the library's callers (the model's
+        spec is parsed by each: the models are a layer above this module)."""
         checks.count("runs", self.runs, checks.RUNS_MAX, checks.RUNS_WHY)
         checks.number("seed", self.seed, 0, checks.SEED_MAX, integer=True)  # as every other stage's: before probe46, -1 and 2**31 ran
         self.train.validate()
-        if self.model:
-            ConvNetSpec.parse(self.model)
 
 
 ZERO_COST_BATCH = 64  # training images a training-free score sees (the zero-cost papers' batch)

@@ -60,9 +60,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         train=train,
         hard_labels=args.hard_labels,
     )
+    from nas_proxy.models.convnet_spec import ConvNetSpec
     from nas_proxy.synthetic import read_meta
 
-    o.validate()  # the options first, as before fix60's read_meta: a bad --runs is said whatever the path
+    o.validate()  # the options first, as before fix60's read_meta: a bad --runs or --model is said whatever the path
+    if o.model:
+        ConvNetSpec.parse(o.model)
     read_meta(Path(args.path))  # a path that is missing or not a set: refused before torch is imported (fix60: ~2 CPU-s)
     from nas_proxy.evaluate import evaluate
 
