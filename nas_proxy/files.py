@@ -345,6 +345,9 @@ def check_writable(path: Path | str) -> None:
     _try_creating(target if target.is_dir() else absolute.parent, path)
 
 
+PROBE = ".nasproxy-probe."  # the start of the name of a writability probe where there is no O_TMPFILE (a kill -9 may leave one)
+
+
 def _try_creating(folder: Path, path: Path) -> None:
     """Create a file in ``folder`` and remove it, or raise the one-line error for ``path``: the test
     that ``os.access`` cannot fake (it says yes to root on /proc, where nothing can be made, and a
@@ -359,7 +362,7 @@ def _try_creating(folder: Path, path: Path) -> None:
             except OSError as e:
                 if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):  # no O_TMPFILE here: try a name
                     raise
-        probe = folder / f".nasproxy-probe.{os.getpid()}-{secrets.token_hex(4)}"
+        probe = folder / f"{PROBE}{os.getpid()}-{secrets.token_hex(4)}"
         os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         probe.unlink()
     except OSError as e:

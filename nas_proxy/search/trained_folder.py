@@ -12,7 +12,7 @@ from typing import Any
 
 from nas_proxy.digests import file_sha256
 from nas_proxy.errors import OutputConflictError
-from nas_proxy.files import temporary_of
+from nas_proxy.files import PROBE, temporary_of
 from nas_proxy.synthetic import safetensors_header
 
 SPEC = "spec.json"
@@ -129,13 +129,14 @@ def check_not_foreign(out: Path) -> None:
     ``train BEST --out spaces`` wrote model.pt, model.safetensors and spec.json beside the space files, exit 0), as
     ``distill`` refuses a folder that holds no run of its own."""
     try:
-        names = sorted(entry.name for entry in os.scandir(out))
+        # (a writability probe a kill -9 left, where the file system has no O_TMPFILE, is nasproxy's: review60)
+        names = sorted(entry.name for entry in os.scandir(out) if not entry.name.startswith(PROBE))
     except (FileNotFoundError, NotADirectoryError):
         return
     if names and not any(name in OWN or any(temporary_of(name, own) for own in OWN) for name in names):
         raise OutputConflictError(
-            f"--out {out} is not empty ({len(names):,} entries, such as {names[0]!r}) and holds no trained model: its files would "
-            "be written among them; give a new or empty folder"
+            f"--out {out} is not empty ({len(names):,} entr{'y' if len(names) == 1 else 'ies'}, such as {names[0]!r}) and holds no "
+            "trained model: its files would be written among them; give a new or empty folder"
         )
 
 

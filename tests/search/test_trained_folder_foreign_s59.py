@@ -29,3 +29,15 @@ def test_a_folder_with_a_file_of_a_training_is_left_to_the_training_s_own_checks
 def test_a_new_or_empty_folder_is_taken(tmp_path: Path) -> None:
     check_not_foreign(tmp_path / "new")
     check_not_foreign(tmp_path)
+
+
+def test_a_writability_probe_a_kill_left_is_not_a_foreign_file(tmp_path: Path) -> None:
+    """review60: where the file system has no O_TMPFILE (NFS, vfat), ``files`` probes a folder with a named file, which a
+    kill -9 between its creation and removal leaves: the folder was refused as "not empty (1 entries ...)"."""
+    from nas_proxy.files import PROBE
+
+    (tmp_path / f"{PROBE}4242-0a1b2c3d").write_bytes(b"")
+    check_not_foreign(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")  # and one file of the user's is one entry
+    with pytest.raises(OutputConflictError, match=r"is not empty \(1 entry, such as 'notes.txt'\)"):
+        check_not_foreign(tmp_path)
