@@ -24,7 +24,7 @@ from nas_proxy.distill.config import DistillConfig
 from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.selection import SELECTED, STATE
 from nas_proxy.errors import ArtifactError, DifferentRunError, InvalidArgumentError, NasProxyError, OutputConflictError
-from nas_proxy.files import check_writable, write_bytes, write_text
+from nas_proxy.files import PROBE, check_writable, write_bytes, write_text
 from nas_proxy.synthetic import CHECKPOINT, GRID, META, PENDING, TENSORS, read_meta, read_safetensors, tensors_digest
 
 LOSSES = "losses.csv"
@@ -114,7 +114,8 @@ def check_output(out: Path, config: DistillConfig, resume: bool, force: bool) ->
         leftovers = leftover_files(out)  # a run killed while writing its first checkpoint: resuming it is starting it
         if resume and not leftovers:
             raise OutputConflictError(f"nothing to resume in {out}: no checkpoint there", remedy="drop --resume to start")
-        if out.is_dir() and any(p not in leftovers for p in out.iterdir()):
+        # (a writability probe a kill -9 left, where the file system has no O_TMPFILE, is nasproxy's: review61)
+        if out.is_dir() and any(p not in leftovers and not p.name.startswith(PROBE) for p in out.iterdir()):
             raise OutputConflictError(f"{out} is not empty and holds no nasproxy run", remedy="choose a new directory or pass --force")
         return None
     if checks.status("checkpoint", out / CHECKPOINT) is None:

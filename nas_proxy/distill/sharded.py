@@ -63,7 +63,7 @@ from nas_proxy.distill.methods import METHODS
 from nas_proxy.distill.nets import uses_batchnorm
 from nas_proxy.distill.runner import ClassShard, DistillResult, distill
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError, shown
-from nas_proxy.files import DiskFullError, output_lock, shorten, sync_folder, writing
+from nas_proxy.files import PROBE, DiskFullError, output_lock, shorten, sync_folder, writing
 from nas_proxy.synthetic import CHECKPOINT, EVALUATIONS, TEACHERS, load_synthetic, mend_grid, save_synthetic
 from nas_proxy.utils import resolve_device
 
@@ -500,7 +500,8 @@ def _check_out(out: Path, world: int, force: bool) -> list[str]:
             f"{out} holds shards of a run with another number of processes ({', '.join(others)})",
             remedy="launch that many to resume it, or pass --force to replace it",
         )
-    if out.is_dir() and not force and any(p.name not in (SHARDS, SAVED, EVALUATIONS, TEACHERS, *OWN_FILES) for p in out.iterdir()):
+    own = (SHARDS, SAVED, EVALUATIONS, TEACHERS, *OWN_FILES)  # and a probe a kill -9 left (files.PROBE: review61)
+    if out.is_dir() and not force and any(p.name not in own and not p.name.startswith(PROBE) for p in out.iterdir()):
         raise OutputConflictError(f"{out} is not empty and holds no nasproxy run", remedy="choose a new directory or pass --force")
     return others
 
