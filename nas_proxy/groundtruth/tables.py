@@ -245,6 +245,8 @@ def _from_sidecar(path: Path, table: str) -> TableData | None:
         return None
     try:
         prov = json.loads(text)
+    except RecursionError:  # before review61: "internal error: RecursionError" of calibrate --truth, correlate's tables
+        raise checks.too_deep(f"{sidecar}, which names the data of the tables beside it,") from None
     except ValueError as error:  # not JSON: another tool's file names no data; a JSON object cut short is refused, and
         # so is an empty one (an earlier builder wrote it in place: a kill left 0 bytes), BOM or blanks first or not
         start = text.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()
