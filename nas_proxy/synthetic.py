@@ -565,7 +565,7 @@ def safetensors_header(path: Path) -> dict[str, Any]:
         raw = first + f.read(length - 1) if first == b"{" else b""
     try:
         header = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # (nested too deep: before review61 an internal error of the caller)
         header = None
     if not isinstance(header, dict):
         raise ValueError("its header is not a JSON object")
