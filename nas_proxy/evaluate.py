@@ -29,7 +29,7 @@ import torch
 from nas_proxy.data import load_dataset
 from nas_proxy.digests import json_sha256
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
-from nas_proxy.files import check_writable, output_lock, shorten, watch, write_json
+from nas_proxy.files import check_writable, output_lock, removed, shorten, watch, write_json
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.progress import meter
 from nas_proxy.protocols import EvaluateOptions, resolve_root
@@ -264,6 +264,7 @@ def _remove_lock(lock: Path, fd: int | None) -> None:
     if fd is None:
         with contextlib.suppress(OSError):
             lock.rmdir()
+            removed(lock)
         return
     try:
         mine = os.fstat(fd)
@@ -272,10 +273,12 @@ def _remove_lock(lock: Path, fd: int | None) -> None:
                 now = os.stat(where)
                 if (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino):
                     where.rmdir()
+                    removed(lock)  # its path in this command: a later call's lock there is its own (fix61b)
                     return
     except OSError:  # no /proc: where it was
         with contextlib.suppress(OSError):
             lock.rmdir()
+            removed(lock)
     finally:
         os.close(fd)
 
