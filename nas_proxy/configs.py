@@ -474,15 +474,36 @@ def empty_own(path: Path, what: str) -> bool:
 # the start of a line :func:`dumps` writes, where a write cut it: a comment, a table's name, a key and its value
 _LINE_START = re.compile(r"#.*|\[[A-Za-z0-9_.]*\]?|[A-Za-z0-9_]+(?: (?:=(?: .*)?)?)?|")
 
+# The first and last lines :func:`write` puts around :func:`dumps`' text (fix61b): a file that starts with HEADER is whole
+# only where it ends with END, wherever a lost write cut it; before, a cut at a line's end (or inside a comment) left a
+# file that read whole, and was written anew without the warning a cut elsewhere gives. The first line, not the last
+# alone, says that a file has an end to lose: one written before fix61b has neither, and is judged as before (a cut at
+# a line's end is not seen there). Two comments: a file written so is still the same TOML for --config.
+HEADER = '# nasproxy\'s resolved options; one cut short lacks the last line, "# end"'
+END = "# end"
 
-def torn_own(path: Path, what: str, first: str, mine: Callable[[dict[str, Any]], bool]) -> bool:
+
+def _marked(data: bytes) -> tuple[bool, bytes]:
+    """Whether ``data`` (a file's bytes) is one :func:`write` wrote since fix61b (its first line :data:`HEADER`, or the
+    start of it), and what follows that line."""
+    header = (HEADER + "\n").encode()
+    if data.startswith(header) or header.startswith(data):
+        return True, data[len(header) :]
+    return False, data
+
+
+def torn_own(path: Path, what: str, first: str, mine: Callable[[dict[str, Any]], bool], read_whole: bool = False) -> bool:
     """Whether ``path`` is a regular file (not a link) holding the start of a file a command writes whole (``what``, by
     :func:`dumps` and a rename after fsync) cut short: its first line ``first`` (or the start of it), whole lines that
     read as TOML and that ``mine`` takes for the command's, then at most the start of one more line of :func:`dumps`'
     (a key and part of its value, a comment, a table's name; a character cut in its bytes). Only a write the disk lost
     leaves one so, and what it holds the command writes again: it is absent (written anew), with a warning, as an empty
     one (:func:`empty_own`, which the caller asks first). Before fix59, one cut inside a line was refused as a file of
-    another's ("not valid TOML"), and a run's own cut before its [search] too."""
+    another's ("not valid TOML"), and a run's own cut before its [search] too.
+
+    A file :func:`write` wrote (its first line :data:`HEADER`, then ``first``) is whole only where its last line is
+    :data:`END`: cut anywhere else it is the start of one. ``read_whole``: the caller read the file as the command's
+    own; then only such a file is judged (one without :data:`HEADER` that reads whole cannot be told from a whole one)."""
     try:
         found = os.lstat(path)
         if not stat.S_ISREG(found.st_mode) or not 0 < found.st_size <= checks.MAX_TEXT_BYTES:
@@ -491,12 +512,16 @@ def torn_own(path: Path, what: str, first: str, mine: Callable[[dict[str, Any]],
             data = f.read(checks.MAX_TEXT_BYTES + 1)
     except OSError:
         return False
+    size = len(data)
+    marked, data = _marked(data)
+    if (marked and data.endswith(f"\n{END}\n".encode())) or (read_whole and not marked):
+        return False  # whole
     end = data.rfind(b"\n") + 1
     try:  # the last line's bytes: a character cut in them is held back, not refused
         head, tail = data[:end].decode(), codecs.getincrementaldecoder("utf-8")().decode(data[end:], final=False)
     except UnicodeDecodeError:
         return False
-    if not data or not _LINE_START.fullmatch(tail):
+    if not (data or marked) or not _LINE_START.fullmatch(tail):
         return False
     if not head:
         if not first.startswith(tail):
@@ -509,7 +534,7 @@ def torn_own(path: Path, what: str, first: str, mine: Callable[[dict[str, Any]],
         if head.partition("\n")[0] != first or not mine(doc):
             return False
     warnings.warn(
-        EmptyOutputWarning(f"{path} was cut short ({len(data)} bytes, as a write the disk lost leaves {what}): it is written anew"),
+        EmptyOutputWarning(f"{path} was cut short ({size} bytes, as a write the disk lost leaves {what}): it is written anew"),
         stacklevel=2,
     )
     return True
@@ -552,18 +577,19 @@ def check_saved(option: str, out: Path | str, command: str) -> None:
         ) from None
     except (InvalidArgumentError, RecursionError):
         doc = None
-    if doc is None or not mine(doc):
-        if torn_own(path, "the resolved options", f"[{command}]", mine):  # (a character cut in its last bytes: not UTF-8)
-            return
-        tables = sorted(doc) if doc and all(isinstance(v, dict) for v in doc.values()) else None
-        whose = f"the resolved options of {', '.join(tables)}" if tables else f"not {command}'s"
-        raise InvalidArgumentError(
-            f"{option} {out} holds {path.name}, {whose}, which {command} would overwrite: give a directory of its own"
-        )
+    if doc is not None and mine(doc):
+        torn_own(path, "the resolved options", f"[{command}]", mine, read_whole=True)  # said where cut at a line's end
+        return
+    if torn_own(path, "the resolved options", f"[{command}]", mine):  # (a character cut in its last bytes: not UTF-8)
+        return
+    tables = sorted(doc) if doc and all(isinstance(v, dict) for v in doc.values()) else None
+    whose = f"the resolved options of {', '.join(tables)}" if tables else f"not {command}'s"
+    raise InvalidArgumentError(f"{option} {out} holds {path.name}, {whose}, which {command} would overwrite: give a directory of its own")
 
 
 def write(path: Path | str, tables: Mapping[str, Any]) -> Path:
-    """Write ``tables`` as ``path`` (the resolved config saved beside a command's outputs)."""
+    """Write ``tables`` as ``path`` (the resolved config saved beside a command's outputs), between :data:`HEADER` and
+    :data:`END`, so that a copy cut short by a lost write is told from a whole one wherever the cut falls."""
     p = Path(path)
-    write_text(p, dumps(tables))
+    write_text(p, f"{HEADER}\n{dumps(tables)}{END}\n")
     return p

@@ -29,7 +29,7 @@ import torch
 from nas_proxy.data import load_dataset
 from nas_proxy.digests import json_sha256
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
-from nas_proxy.files import check_writable, output_lock, shorten, watch, write_json
+from nas_proxy.files import check_writable, output_lock, removed, shorten, watch, write_json
 from nas_proxy.models import ConvNet, ConvNetSpec
 from nas_proxy.progress import meter
 from nas_proxy.protocols import EvaluateOptions, resolve_root
@@ -234,18 +234,18 @@ def kept_in(folder: Path, kind: type[K], identity: dict[str, Any]) -> tuple[K | 
 
 
 @contextlib.contextmanager
-def one_evaluation(kept: Kept | None, path: Path | str) -> Iterator[None]:
+def one_evaluation(kept: Kept | None, path: Path | str, doing: str = "evaluated with this network and protocol") -> Iterator[None]:
     """One call at a time trains the networks ``kept`` keeps: it holds a lock folder beside their file
     (``evaluations/KEY.lock``; :func:`files.output_lock`), and a second call on the same set, model and protocol is
     refused in one line meanwhile. Before drill59 both read the file and trained every network not kept yet, each
     network twice. The folder is removed as the call ends, also one a call killed -9 left (output_lock removes only
     the one it made), and where the set was moved to meanwhile (fix60: the moved set kept it, empty, for good). Nothing
-    is locked where nothing is kept (a set that cannot be written)."""
+    is locked where nothing is kept (a set that cannot be written). ``score`` holds it too (fix61b), ``doing`` its words."""
     if kept is None or not kept.writable:
         yield
         return
     lock = kept.path.with_suffix(".lock")
-    busy = f"{shorten(Path(path))} is being evaluated with this network and protocol by another nasproxy process"
+    busy = f"{shorten(Path(path))} is being {doing} by another nasproxy process"
     with output_lock(lock, busy=busy, fix="wait for it to finish, then run the same command again (the networks it finishes are kept)"):
         try:
             fd: int | None = os.open(lock, os.O_RDONLY | os.O_DIRECTORY)  # the folder itself, wherever it goes
@@ -264,6 +264,7 @@ def _remove_lock(lock: Path, fd: int | None) -> None:
     if fd is None:
         with contextlib.suppress(OSError):
             lock.rmdir()
+            removed(lock)
         return
     try:
         mine = os.fstat(fd)
@@ -272,10 +273,12 @@ def _remove_lock(lock: Path, fd: int | None) -> None:
                 now = os.stat(where)
                 if (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino):
                     where.rmdir()
+                    removed(lock)  # its path in this command: a later call's lock there is its own (fix61b)
                     return
     except OSError:  # no /proc: where it was
         with contextlib.suppress(OSError):
             lock.rmdir()
+            removed(lock)
     finally:
         os.close(fd)
 

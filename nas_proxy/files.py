@@ -481,6 +481,19 @@ def _turned_read_only(path: Path) -> str | None:
     return found[0] if found[0] in written else None
 
 
+def removed(folder: Path | str) -> None:
+    """Within :func:`one_command`: the command removed ``folder`` itself (a lock folder as its holder ends), so a folder
+    made at its path later is the command's own, not the one it wrote in moved away. Before fix61b a second lock of the
+    same folder in one command (``evaluate`` twice on the same set, model and protocol) was refused with
+    :class:`FolderGoneError` wherever the new folder got another inode number."""
+    if _WRITTEN is None or _WROTE_ON is None:
+        return
+    gone = os.path.abspath(folder)
+    for seen in [seen for seen in _WRITTEN if seen == gone or seen.startswith(gone + os.sep)]:
+        del _WRITTEN[seen]
+        _WROTE_ON.pop(seen, None)
+
+
 def watch(folder: Path) -> None:
     """Within :func:`one_command`: ``folder``, where it exists, counts from now on as a folder the command writes in, so
     that a write below it after it was moved or deleted is refused, not made again. For a folder the command writes in
@@ -689,6 +702,7 @@ def output_lock(
         for p in ours:  # deepest first; a folder made there by another since (this one moved away) stays (fix45b)
             with contextlib.suppress(OSError):
                 p.rmdir()  # only when empty: what the command wrote stays
+                removed(p)
         if untouched and before is not None and not os.path.lexists(made[-1]):
             with contextlib.suppress(OSError):  # as it was: a refused command leaves the parent's times as they were
                 os.utime(made[-1].parent, ns=before)

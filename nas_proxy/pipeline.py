@@ -542,17 +542,18 @@ def _not_another_config(runs: Path, name: str) -> None:
         doc = configs.tomllib.loads(checks.read_text("the run's", path, checks.SETTINGS_BYTES_MAX))
     except (configs.tomllib.TOMLDecodeError, InvalidArgumentError, RecursionError):
         doc = None
-    if not isinstance(doc, dict) or doc.get("name") != name or not isinstance(doc.get("search"), dict):
-        # the start of one, cut short (fix59): its first line names the run, its keys are a preset's
-        keys = {*configs.TOP_LEVEL, "distill", "search", "correlate"}
-        if configs.torn_own(
-            path, "the resolved preset", configs.dumps({"name": name}).strip(), lambda d: d.get("name") == name and set(d) <= keys
-        ):
-            return
-        raise OutputConflictError(
-            f"{path} is not the resolved preset of run {name!r}, which the run would overwrite (a file of yours, or of another command's)",
-            remedy="move it out of the folder, or give the preset another name (name = ...)",
-        )
+    # the start of one, cut short (fix59): its first line names the run, its keys are a preset's
+    keys = {*configs.TOP_LEVEL, "distill", "search", "correlate"}
+    first, ours = configs.dumps({"name": name}).strip(), lambda d: d.get("name") == name and set(d) <= keys
+    if isinstance(doc, dict) and doc.get("name") == name and isinstance(doc.get("search"), dict):
+        configs.torn_own(path, "the resolved preset", first, ours, read_whole=True)  # said where cut at a line's end (fix61b)
+        return
+    if configs.torn_own(path, "the resolved preset", first, ours):
+        return
+    raise OutputConflictError(
+        f"{path} is not the resolved preset of run {name!r}, which the run would overwrite (a file of yours, or of another command's)",
+        remedy="move it out of the folder, or give the preset another name (name = ...)",
+    )
 
 
 # what a run whose study was begun under other preset options says to do (it takes no --study: its study is its name)

@@ -4,7 +4,8 @@ Each finished architecture's result is kept in the synthetic set's folder (``eva
 as ``evaluate`` keeps its networks: :class:`nas_proxy.evaluate.Kept`), KEY a hash of everything a
 score depends on (the tensors trained on, the validation split, the space, the proxy's protocol,
 the seed and the device type). A call killed or interrupted loses only the architecture in
-training; the same command, or one with more architectures, trains only those not kept.
+training; the same command, or one with more architectures, trains only those not kept. One call at a time scores for
+one KEY (the lock ``evaluate`` holds: :func:`nas_proxy.evaluate.one_evaluation`); a second is refused meanwhile.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
-from nas_proxy.evaluate import Kept, kept_in, tensor_hash
+from nas_proxy.evaluate import Kept, kept_in, one_evaluation, tensor_hash
 from nas_proxy.progress import meter
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, ProxyResult
@@ -91,18 +92,22 @@ def score(
         "device": ctx.device.type,  # a GPU's numbers differ from a CPU's in their last digits
     }
     kept, not_kept = kept_in(ctx.synthetic.path, KeptScores, identity)
-    done = kept.entries if kept is not None else {}
     results = Scores()
-    results.reused = sum(arch_id(spec) in done for spec in complete)
-    results.kept, results.not_kept = (str(kept.path) if kept is not None and kept.writable else None), not_kept
-    for spec in meter(complete, "score", unit="arch", enabled=progress):
-        aid = arch_id(spec)
-        if kept is not None and aid in kept.entries:
-            results.append(kept.result(aid))
-            continue
-        results.append(ctx.score(space, spec, seed))
+    # one call at a time, as evaluate (fix61b): before, two at once each trained what the other was training
+    with one_evaluation(kept, synthetic, "scored with this space and proxy"):
         if kept is not None:
-            kept.add(aid, results[-1].to_dict())
+            kept.entries = kept._read()  # as kept once this call holds them (another's finished meanwhile)
+        done = kept.entries if kept is not None else {}
+        results.reused = sum(arch_id(spec) in done for spec in complete)
+        results.kept, results.not_kept = (str(kept.path) if kept is not None and kept.writable else None), not_kept
+        for spec in meter(complete, "score", unit="arch", enabled=progress):
+            aid = arch_id(spec)
+            if kept is not None and aid in kept.entries:
+                results.append(kept.result(aid))
+                continue
+            results.append(ctx.score(space, spec, seed))
+            if kept is not None:
+                kept.add(aid, results[-1].to_dict())
     return results
 
 
