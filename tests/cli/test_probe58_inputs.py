@@ -84,7 +84,8 @@ def test_a_batch_real_above_the_smallest_class_is_capped_saying_so() -> None:
     """Before probe58 ``--batch-real 1000000000`` ran with the 104 images of digits' smallest class, saying nothing."""
     import warnings
 
-    from nas_proxy.distill.config import BatchCappedWarning, DistillConfig, check_batch_real
+    from nas_proxy.checks import BatchCappedWarning
+    from nas_proxy.distill.config import DistillConfig, check_batch_real
 
     with pytest.warns(BatchCappedWarning, match="batch_real 1000000000 is more than the 104 images of the smallest class of digits"):
         check_batch_real(10**9, 104, "digits")

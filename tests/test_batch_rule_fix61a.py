@@ -1,0 +1,84 @@
+"""fix61a: one rule for a batch larger than its data (``nas_proxy.checks.batch``). Before, ``evaluate`` refused it,
+``distill`` capped it saying so, and ``search``/``score --batch-size``, ``--report-images`` and ``correlate
+--full-batch-size`` capped it without a word, recording the batch asked for. Now every one is capped to the data, a value
+set above it is said in one warning line once a command (not per network, epoch or trial; a search's worker processes
+leave it to the command), and the record says the batch used."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nas_proxy.checks import BatchCappedWarning, batch
+from nas_proxy.cli import main
+from nas_proxy.studies.storage import open_storage
+
+HUGE = 10**9
+SET = 20  # tiny_run's images: 2 per class of digits' 10
+
+
+@pytest.fixture
+def every_warning() -> Iterator[list[warnings.WarningMessage]]:
+    """Every warning issued, each call counted (Python's own filter would say a repeated one once a line of code)."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        yield seen
+
+
+def capped(seen: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in seen if issubclass(w.category, BatchCappedWarning)]
+
+
+def said(err: str) -> list[str]:
+    """The lines a command said of a capped batch (``nasproxy: warning: ...``: the CLI shows its own warnings so)."""
+    return [line.removeprefix("nasproxy: warning: ") for line in err.splitlines() if " is more than the " in line]
+
+
+def test_the_rule_caps_says_a_value_set_and_keeps_the_default_quiet(every_warning: list[warnings.WarningMessage]) -> None:
+    assert batch("batch_size", 500, 100, "images of syn", 256, "each step trains on all 100") == 100
+    assert capped(every_warning) == ["batch_size 500 is more than the 100 images of syn: each step trains on all 100"]
+    assert batch("batch_size", 256, 100, "images of syn", 256, "-") == 100  # the default: capped quietly
+    assert batch("batch_size", 100, 100, "images of syn", 256, "-") == 100  # the data exactly: nothing to say
+    assert batch("batch_size", 64, 100, "images of syn", 256, "-") == 64
+    assert len(capped(every_warning)) == 1
+
+
+def test_search_caps_batch_and_report_images_says_each_once_and_its_trials_record_what_was_used(
+    tiny_run: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    every_warning: list[warnings.WarningMessage],
+) -> None:
+    """Two trials, two reports each, on two processes (the command's worker process leaves it to the command): each cap said
+    once. The study keeps the proxy training asked for (its identity, which
+    a resumed search compares); its trials record the batch and report images used."""
+    monkeypatch.chdir(tmp_path)
+    args = ["search", "--synthetic", str(tiny_run), "--space", "convnet-small", "--study", "b", "--n-trials", "2", "--epochs", "2"]
+    args += ["--workers", "2", "--report-every", "1", "--device", "cpu", "--quiet", "--batch-size", str(HUGE), "--report-images", str(HUGE)]
+    assert main(args) == 0
+    lines = said(capfd.readouterr().err)
+    assert len(lines) == 2, lines
+    assert lines[0] == f"proxy batch_size {HUGE} is more than the {SET} images of {tiny_run}: each step trains on all {SET}"
+    assert lines[1].startswith(f"proxy report_images {HUGE} is more than the ") and "validation" in lines[1], lines[1]
+    val = int(lines[1].split()[7])
+    study = optuna.load_study(study_name="b", storage=open_storage("studies/b/journal.log", "b")[0])
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 2
+    assert {(t.user_attrs["batch_size"], t.user_attrs["report_images"]) for t in done} == {(SET, val)}
+
+
+def test_a_search_refused_after_its_set_is_read_says_its_one_line_and_no_cap(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cap is said once the study is made: a storage refused after the set and its data were read is the one line."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    args = ["search", "--synthetic", str(tiny_run), "--space", "convnet-small", "--study", "r", "--n-trials", "1", "--epochs", "1"]
+    assert main([*args, "--device", "cpu", "--quiet", "--batch-size", str(HUGE), "--storage", str(tmp_path / "folder")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a directory" in err, err
