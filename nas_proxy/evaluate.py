@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from nas_proxy import checks
 from nas_proxy.data import load_dataset
 from nas_proxy.digests import json_sha256
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
@@ -390,13 +391,10 @@ def evaluate(
     test_x, test_y, flip = load_real_test(syn, data_root)
     dev = resolve_device(device)
     shape = tuple(syn.images.shape[1:])
-    if cfg.batch_size > len(syn.images) and cfg.batch_size != TrainConfig.batch_size:  # the default: a protocol's, capped
-        raise InvalidArgumentError(  # before probe58 --batch-size 1000000000 trained on the set's 10 images a step, silently
-            f"batch_size must be between 1 and {len(syn.images)} (the images of {path}: a step trains on at most all of "
-            f"them), got {cfg.batch_size}"
-        )
-    batch = min(cfg.batch_size, len(syn.images))
-    check_memory(spec, shape, syn.num_classes, batch, dev, cfg.epochs * -(-len(syn.images) // batch), cfg.uses_amp(dev))
+    n = len(syn.images)  # a batch above them is capped, said where it was set (the rule of every batch; fix61a: refused before)
+    with checks.caps_held() as caps:  # said once nothing more is refused (the memory, the lock)
+        batch = checks.batch("batch_size", cfg.batch_size, n, f"images of {path}", TrainConfig.batch_size, f"each step trains on all {n}")
+    check_memory(spec, shape, syn.num_classes, batch, dev, cfg.epochs * -(-n // batch), cfg.uses_amp(dev))
     targets = syn.targets(hard_labels)
     protocol = cfg.to_dict() | {"amp": cfg.uses_amp(dev)}  # what ran, not what was asked: no autocast on CPU
     identity = {
@@ -410,6 +408,7 @@ def evaluate(
     }
     kept, not_kept = kept_in(syn.path, KeptAccuracies, identity)
     with one_evaluation(kept, path):
+        caps.say()
         if kept is not None:
             kept.entries = kept._read()  # as kept once this call holds them (another's finished meanwhile)
         done = kept.runs if kept is not None else {}
@@ -431,4 +430,5 @@ def evaluate(
     info["dataset"] = syn.dataset["name"]
     info["soft_labels"] = syn.soft_labels is not None and not hard_labels  # what the networks trained on
     where = str(kept.path) if kept is not None and kept.writable else None
-    return EvalResult(str(path), str(spec), accs, protocol, str(dev), time.perf_counter() - t0, info, where, reused, not_kept)
+    ran = protocol | {"batch_size": batch}  # the batch used; the identity keeps the one asked (the kept results' key)
+    return EvalResult(str(path), str(spec), accs, ran, str(dev), time.perf_counter() - t0, info, where, reused, not_kept)

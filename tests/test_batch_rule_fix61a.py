@@ -6,6 +6,7 @@ leave it to the command), and the record says the batch used."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from nas_proxy.checks import BatchCappedWarning, batch
 from nas_proxy.cli import main
 from nas_proxy.studies.storage import open_storage
+from tests.conftest import copy_of
 
 HUGE = 10**9
 SET = 20  # tiny_run's images: 2 per class of digits' 10
@@ -45,6 +47,30 @@ def test_the_rule_caps_says_a_value_set_and_keeps_the_default_quiet(every_warnin
     assert batch("batch_size", 100, 100, "images of syn", 256, "-") == 100  # the data exactly: nothing to say
     assert batch("batch_size", 64, 100, "images of syn", 256, "-") == 64
     assert len(capped(every_warning)) == 1
+
+
+def test_evaluate_caps_a_batch_above_the_set_says_it_once_and_records_the_batch_used(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], every_warning: list[warnings.WarningMessage]
+) -> None:
+    """Before fix61a refused ('batch_size must be between 1 and 20'), while the default 256 was capped without a word."""
+    syn = copy_of(tiny_run, tmp_path / "syn")
+    code = main(["evaluate", str(syn), "--runs", "2", "--epochs", "2", "--device", "cpu", "--quiet", "--json", "--batch-size", str(HUGE)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert said(err) == [f"batch_size {HUGE} is more than the {SET} images of {syn}: each step trains on all {SET}"]
+    assert json.loads(out)["train"]["batch_size"] == SET
+
+
+def test_evaluate_refused_for_its_memory_says_its_one_line_and_no_cap(
+    tiny_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nas_proxy.data import formats
+
+    monkeypatch.setattr(formats, "memory_available", lambda: 10**9)
+    args = ["evaluate", str(tiny_run), "--runs", "1", "--epochs", "1", "--device", "cpu", "--quiet", "--model", "width=10000"]
+    assert main([*args, "--batch-size", str(HUGE)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is free now" in err, err
 
 
 def test_search_caps_batch_and_report_images_says_each_once_and_its_trials_record_what_was_used(
