@@ -108,3 +108,17 @@ def test_a_search_refused_after_its_set_is_read_says_its_one_line_and_no_cap(
     assert main([*args, "--device", "cpu", "--quiet", "--batch-size", str(HUGE), "--storage", str(tmp_path / "folder")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is a directory" in err, err
+
+
+def test_correlate_caps_the_ground_truth_batch_says_it_once_and_its_report_says_the_batch_used(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three architectures, each trained on 20 real images: the cap said once, the report's protocol says batch 20."""
+    monkeypatch.chdir(tmp_path)
+    args = ["correlate", "--sample", "--space", "convnet-small", "--synthetic", str(tiny_run), "--n-archs", "3", "--full-epochs", "1"]
+    args += ["--full-images", "20", "--epochs", "1", "--bootstrap", "100", "--device", "cpu", "--quiet", "--out", "out"]
+    assert main([*args, "--full-batch-size", str(HUGE)]) == 0
+    assert said(capsys.readouterr().err) == [
+        f"--full-batch-size {HUGE} is more than the 20 training images (--full-images): each step trains on all 20"
+    ]
+    assert "(lr 0.01, batch 20, augmentation none)" in (tmp_path / "out" / "report.md").read_text()
