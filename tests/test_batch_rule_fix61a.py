@@ -73,6 +73,7 @@ def test_evaluate_refused_for_its_memory_says_its_one_line_and_no_cap(
     assert err.count("\n") == 1 and "is free now" in err, err
 
 
+@pytest.mark.drill  # a search of two processes: make test-drills (the one-process check is the next test)
 def test_search_caps_batch_and_report_images_says_each_once_and_its_trials_record_what_was_used(
     tiny_run: Path,
     tmp_path: Path,
@@ -110,6 +111,7 @@ def test_a_search_refused_after_its_set_is_read_says_its_one_line_and_no_cap(
     assert err.count("\n") == 1 and "is a directory" in err, err
 
 
+@pytest.mark.drill  # a whole correlation (16 s on 2 loaded cores): make test-drills; its parts are checked below
 def test_correlate_caps_the_ground_truth_batch_says_it_once_and_its_report_says_the_batch_used(
     tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -122,3 +124,40 @@ def test_correlate_caps_the_ground_truth_batch_says_it_once_and_its_report_says_
         f"--full-batch-size {HUGE} is more than the 20 training images (--full-images): each step trains on all 20"
     ]
     assert "(lr 0.01, batch 20, augmentation none)" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_proxy_context_says_its_caps_once_and_its_trials_train_with_the_batch_used(
+    tiny_run: Path, every_warning: list[warnings.WarningMessage]
+) -> None:
+    """What a search's worker loads once and scores every trial with: two trials, two reports each, each cap said once."""
+    from nas_proxy.protocols import ProxyConfig
+    from nas_proxy.spaces import get_space
+    from nas_proxy.trainers.synthetic_set import ProxyContext
+
+    ctx = ProxyContext.load(tiny_run, "cpu", ProxyConfig(epochs=2, report_every=1, batch_size=HUGE, report_images=HUGE))
+    val = ctx.val_x.shape[0]
+    assert (ctx.batch_size, ctx.report_images, ctx.report_x.shape[0]) == (SET, val, val)
+    space = get_space("convnet-small")
+    for depth in (1, 2):
+        spec = space.complete({"depth": depth, "width": 32, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"})
+        assert len(ctx.score(space, spec).curve) == 2  # a report after epoch 1, the score after epoch 2
+    assert capped(every_warning) == [
+        f"proxy batch_size {HUGE} is more than the {SET} images of {tiny_run}: each step trains on all {SET}",
+        f"proxy report_images {HUGE} is more than the {val} images of the validation split: each report scores all {val}",
+    ]
+
+
+def test_the_ground_truth_batch_is_capped_to_its_training_images(every_warning: list[warnings.WarningMessage]) -> None:
+    from nas_proxy.protocols import DataRef, GroundTruthConfig
+    from nas_proxy.trainers.fulldata import batch_used
+
+    digits = DataRef("digits")
+    assert batch_used(digits, GroundTruthConfig(images=20, batch_size=HUGE), "--full-batch-size") == 20
+    assert batch_used(digits, GroundTruthConfig(images=20), "--full-batch-size") == 20  # the default: quietly
+    assert batch_used(digits, GroundTruthConfig(images=300, batch_size=64), "--full-batch-size") == 64
+    split = batch_used(digits, GroundTruthConfig(batch_size=HUGE), "--promote-batch")
+    assert 1000 < split < 1797  # digits' training split
+    assert capped(every_warning) == [
+        f"--full-batch-size {HUGE} is more than the 20 training images (--full-images): each step trains on all 20",
+        f"--promote-batch {HUGE} is more than the {split} training images of the digits split: each step trains on all {split}",
+    ]
