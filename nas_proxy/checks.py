@@ -22,6 +22,7 @@ How text becomes a value is decided here once, for every command and every file:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -30,11 +31,12 @@ import re
 import stat
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple, TypeVar
 
-from nas_proxy.errors import InvalidArgumentError, NasProxyError, reordering, reordering_names, shown
+from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning, reordering, reordering_names, shown
 from nas_proxy.files import read_failure, shorten, too_long
 
 T = TypeVar("T")
@@ -860,3 +862,50 @@ def file_float(text: str) -> float:
     if _rounds_to_0(text, x):
         raise ValueError(f"the number {shown(text)} rounds to 0: write 0, or a number of at least {sys.float_info.min:.1e} in magnitude")
     return x
+
+
+class BatchCappedWarning(NasProxyWarning):
+    """A batch size (or a count of images to take) set above the images it is taken from: capped to them (:func:`batch`)."""
+
+
+def batch(name: str, asked: int, have: int, data: str, default: int, then: str) -> int:
+    """The one rule for a batch larger than its data (fix61a), every command's: ``asked`` (option ``name``) capped to the
+    ``have`` images it takes from (``data``: "images of syn"), as torch's DataLoader takes a batch larger than its dataset
+    whole. Capped, not refused: a protocol's batch serves data of every size (the default 256 on a set of 100 images is
+    the field's protocol), and so does one preset, profile or ladder. A value set above the data (not ``default``) is said
+    in one :class:`BatchCappedWarning` line, "NAME ASKED is more than the HAVE DATA: THEN"; the default is capped without a
+    word. The caller asks once a command, in the command's process (not per epoch, trial, worker or rank: Python says a
+    warning once per line of code it comes from), and records what this returns, the value used."""
+    if asked > have and asked != default:
+        warnings.warn(f"{name} {asked} is more than the {have} {data}: {then}", BatchCappedWarning, stacklevel=2)
+    return min(asked, have)
+
+
+class HeldCaps:
+    """The :class:`BatchCappedWarning` lines a block held (:func:`caps_held`), said by :meth:`say`."""
+
+    def __init__(self) -> None:
+        self.held: list[warnings.WarningMessage] = []
+
+    def say(self) -> None:
+        for w in self.held:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+        self.held = []
+
+
+@contextlib.contextmanager
+def caps_held() -> Iterator[HeldCaps]:
+    """Hold the batch caps said inside the block, to be said by the caller once nothing more is refused (``say()``): a
+    command that reads its data, then refuses its storage, says its one line and not a cap of a training it never ran.
+    Every other warning is said as the block ends."""
+    caps = HeldCaps()
+    seen: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            yield caps
+    finally:
+        for w in seen:
+            if issubclass(w.category, BatchCappedWarning):
+                caps.held.append(w)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from nas_proxy import checks
 from nas_proxy.data import load_dataset
 from nas_proxy.digests import json_sha256
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, NasProxyWarning
@@ -292,38 +293,69 @@ def load_real_test(synthetic: SyntheticSet, data_root: str | None = None) -> tup
     return dataset.test_x, dataset.test_y, dataset.flip
 
 
-# bytes a float32 parameter takes in a training: itself, its gradient and SGD's momentum, and one more copy for the
-# optimiser's step and the allocator's slack; and per value of an activation kept for the backward pass (itself: the
-# gradients of the layers' outputs live one layer at a time). A lower bound, so that a network refused would not have
-# fitted: depth=3,width=2048 on digits (75 M parameters) raised evaluate's peak RSS by 3.0 GB, 40 bytes a parameter
-# (probe58, /usr/bin/time -f %M); at 8 bytes an activation the estimate was 1.4-1.8x the peak where activations dominate,
-# refusing trainings that fit (review59; three steps of SGD, peak RSS against 4 bytes an activation: depth=1,width=1024 on
-# 250 of 1x16x16 1,240 MB against 857; depth=3,width=128 on 256 of 3x32x32 792 against 575; depth=3,width=512 without
-# normalisation on 64 of 1x28x28 682 against 648; depth=2,width=256,batchnorm on 256 of 1x28x28 1,320 against 1,097)
-BYTES_PER_PARAMETER = 16
-BYTES_PER_ACTIVATION = 4
+# What a training holds at once, counted so that the count is a lower bound of its peak (fix61a; before, 16 bytes a
+# parameter and 4 bytes for every layer's output, identity norms and in-place activations included, were up to 1.7x the
+# measured peak: depth=3,width=256 without normalisation or pooling on 32 images, 464 MB against 277, review60). From the
+# second step on, the end of a forward holds every parameter (4 bytes), its gradient from the step before (train_model
+# zeroes the gradients after the forward) and SGD's momentum: 12 bytes a parameter, with every tensor the forward saved
+# for the backward pass (:func:`saved_per_image`). Nothing of the step's temporaries, the backward's gradients or the
+# allocator's slack is counted: measured against the peak RSS of three steps, benchmarks/RESULTS.md §29.
+BYTES_PER_PARAMETER = 12
+BYTES_PER_ACTIVATION = 4  # float32; 2 under CUDA's bf16 autocast, where most saved tensors are bf16 (not measured yet)
+BYTES_PER_INDEX = 8  # max pooling's int64 indices of its maxima, saved for the backward pass
 
 
-def training_memory(spec: ConvNetSpec, shape: tuple[int, ...], num_classes: int, batch: int) -> tuple[int, int]:
-    """(bytes, parameters): about what training a ConvNet of ``spec`` on ``batch`` images of ``shape`` holds. The network
-    is built on the meta device (shapes only: nothing allocated, nothing computed); its activations, every layer's
-    output, are counted from its plan of blocks (:meth:`ConvNetSpec.blocks`), not by a forward pass there: a meta
-    forward's linear and normalisation layers import torch._dynamo (~1.5 CPU-s a command, before perf59a)."""
+def saved_per_image(spec: ConvNetSpec, shape: tuple[int, ...], num_classes: int, amp: bool = False) -> int:
+    """Bytes a training forward of a ConvNet of ``spec`` saves for the backward pass per image of ``shape``, from its plan
+    of blocks (:meth:`ConvNetSpec.blocks`), as torch's autograd saves them (tests/groundtruth/test_training_memory_perf59a.py
+    compares it with what a forward saves; ``amp``: under bf16 autocast, 2 bytes a value): the image (the first conv's input); per block the conv's output where a norm
+    keeps it, and the norm's (or the conv's) output that the activation keeps (ReLU and LeakyReLU in place, a sigmoid its
+    result: one map either way); the pooled map (the next conv's or the classifier's input) and max pooling's indices;
+    the log-softmax of the logits. Not the parameters, nor a norm's per-channel statistics (a lower bound)."""
+    floats = shape[0] * shape[1] * shape[2] + num_classes
+    indices = 0
+    for _padding, (fh, fw), (ph, pw) in spec.blocks((shape[1], shape[2])):
+        floats += spec.width * fh * fw * (1 if spec.normalization == "none" else 2)
+        if spec.pooling != "none":
+            floats += spec.width * ph * pw
+            indices += spec.width * ph * pw if spec.pooling == "maxpooling" else 0
+    return floats * (BYTES_PER_ACTIVATION // 2 if amp else BYTES_PER_ACTIVATION) + indices * BYTES_PER_INDEX
+
+
+def training_memory(
+    spec: ConvNetSpec, shape: tuple[int, ...], num_classes: int, batch: int, steps: int = 2, amp: bool = False
+) -> tuple[int, int]:
+    """(bytes, parameters): a lower bound of what a training of ``steps`` steps of a ConvNet of ``spec`` on ``batch``
+    images of ``shape`` (``amp``: under bf16 autocast) holds at once: from the second step on see
+    :data:`BYTES_PER_PARAMETER`; a training of one step holds the parameters with what its forward saved, then with their
+    gradients and momentum (the larger of the two). The network is built on the meta device (shapes only: nothing
+    allocated, nothing computed); what its forward saves is counted from its plan of blocks (:func:`saved_per_image`),
+    not by a forward pass there: a meta forward's linear and normalisation layers import torch._dynamo (~1.5 CPU-s a
+    command, before perf59a)."""
     with torch.device("meta"):
         net = ConvNet(shape[0], num_classes, (shape[1], shape[2]), spec)  # refuses images its blocks pool away
     params = sum(p.numel() for p in net.parameters())
-    per_image = num_classes  # the classifier's logits
-    for _padding, (fh, fw), (ph, pw) in spec.blocks((shape[1], shape[2])):
-        per_image += spec.width * (3 * fh * fw + ph * pw)  # conv, norm and activation (an Identity too) each a map; the pool
-    return params * BYTES_PER_PARAMETER + batch * per_image * BYTES_PER_ACTIVATION, params
+    saved = batch * saved_per_image(spec, shape, num_classes, amp)
+    if steps < 2:
+        return max(params * BYTES_PER_ACTIVATION + saved, params * BYTES_PER_PARAMETER), params
+    return params * BYTES_PER_PARAMETER + saved, params
 
 
-def check_memory(spec: ConvNetSpec, shape: tuple[int, ...], num_classes: int, batch: int, device: torch.device) -> None:
+def check_memory(
+    spec: ConvNetSpec,
+    shape: tuple[int, ...],
+    num_classes: int,
+    batch: int,
+    device: torch.device,
+    steps: int = 2,
+    amp: bool = False,
+) -> None:
     """Refuse a network whose training needs more memory than ``device`` has free now, before anything is allocated:
-    before probe58 ``--model width=10000`` (3.6 billion parameters) was allocated and trained until the system ran out."""
+    before probe58 ``--model width=10000`` (3.6 billion parameters) was allocated and trained until the system ran out.
+    What it needs is a lower bound (:func:`training_memory`): a training refused would not have fitted."""
     from nas_proxy.data.formats import bytes_shown, memory_available
 
-    need, params = training_memory(spec, shape, num_classes, batch)
+    need, params = training_memory(spec, shape, num_classes, batch, steps, amp)
     if device.type == "cuda":
         have = torch.cuda.mem_get_info(device)[0]
     elif device.type == "cpu":
@@ -362,12 +394,10 @@ def evaluate(
     test_x, test_y, flip = load_real_test(syn, data_root)
     dev = resolve_device(device)
     shape = tuple(syn.images.shape[1:])
-    if cfg.batch_size > len(syn.images) and cfg.batch_size != TrainConfig.batch_size:  # the default: a protocol's, capped
-        raise InvalidArgumentError(  # before probe58 --batch-size 1000000000 trained on the set's 10 images a step, silently
-            f"batch_size must be between 1 and {len(syn.images)} (the images of {path}: a step trains on at most all of "
-            f"them), got {cfg.batch_size}"
-        )
-    check_memory(spec, shape, syn.num_classes, min(cfg.batch_size, len(syn.images)), dev)
+    n = len(syn.images)  # a batch above them is capped, said where it was set (the rule of every batch; fix61a: refused before)
+    with checks.caps_held() as caps:  # said once nothing more is refused (the memory, the lock)
+        batch = checks.batch("batch_size", cfg.batch_size, n, f"images of {path}", TrainConfig.batch_size, f"each step trains on all {n}")
+    check_memory(spec, shape, syn.num_classes, batch, dev, cfg.epochs * -(-n // batch), cfg.uses_amp(dev))
     targets = syn.targets(hard_labels)
     protocol = cfg.to_dict() | {"amp": cfg.uses_amp(dev)}  # what ran, not what was asked: no autocast on CPU
     identity = {
@@ -381,6 +411,7 @@ def evaluate(
     }
     kept, not_kept = kept_in(syn.path, KeptAccuracies, identity)
     with one_evaluation(kept, path):
+        caps.say()
         if kept is not None:
             kept.entries = kept._read()  # as kept once this call holds them (another's finished meanwhile)
         done = kept.runs if kept is not None else {}
@@ -402,4 +433,5 @@ def evaluate(
     info["dataset"] = syn.dataset["name"]
     info["soft_labels"] = syn.soft_labels is not None and not hard_labels  # what the networks trained on
     where = str(kept.path) if kept is not None and kept.writable else None
-    return EvalResult(str(path), str(spec), accs, protocol, str(dev), time.perf_counter() - t0, info, where, reused, not_kept)
+    ran = protocol | {"batch_size": batch}  # the batch used; the identity keeps the one asked (the kept results' key)
+    return EvalResult(str(path), str(spec), accs, ran, str(dev), time.perf_counter() - t0, info, where, reused, not_kept)

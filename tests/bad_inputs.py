@@ -2300,7 +2300,8 @@ PROBE58: list[Case] = [
     Case(CAL.replace("--trials 1", f"--trials {B58}"), f"trials {B58} {TRIALS58}", G58),
     Case(f"{W} --n-trials {B58}", f"n_trials {B58} {TRIALS58}", G58),
     Case(E.replace("--runs 1", f"--runs {B58}"), f"runs {B58} is more than 1,000, the most networks one evaluate trains", G58),
-    Case(f"{E} --batch-size {B58}", "batch_size must be between 1 and 10 (the images of syn: a step trains on at most all", G58),
+    # (evaluate --batch-size above the set: refused from probe58 to fix61a, now capped saying so as every batch is:
+    # tests/test_batch_rule_fix61a.py)
     # a negative number as a user writes one (before: "expected one argument")
     Case(f"{D} --lambda -1e-3", "lambda_mmd must be in [0, 100], got -0.001", G58),
     Case(f"{D} --seed -1e3", "argument --seed: expected an integer such as 10, got '-1e3'", G58),

@@ -116,6 +116,12 @@ def main(argv: list[str]) -> int:
 
         one_line_warnings()  # the program's settings, as in the process that started it:
         quiet_libraries()  # no traceback from Optuna for a trial that a Ctrl-C or SIGTERM failed
+        if command is not None:  # a command's own worker: a batch its settings cap was said by that command, once (fix61a)
+            import warnings
+
+            from nas_proxy.checks import BatchCappedWarning
+
+            warnings.filterwarnings("ignore", category=BatchCappedWarning)
         from nas_proxy.cli.common import ProgressBars
         from nas_proxy.studies.kinds import WorkerOptions
         from nas_proxy.studies.workers import join

@@ -33,7 +33,7 @@ from nas_proxy.proxies import Proxy, RunSetup, Scored, offered, score_archs, sel
 from nas_proxy.proxies.choose import check_training_used
 from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import Storage, check_writable_storage, open_storage
-from nas_proxy.trainers.fulldata import check_images
+from nas_proxy.trainers.fulldata import batch_used, check_images
 from nas_proxy.trainers.synthetic_set import ready_to_count_flops
 from nas_proxy.utils import resolve_device
 
@@ -269,6 +269,7 @@ def _correlate(
     t_start = time.perf_counter()  # the first proxy's timed scoring, where a Ctrl-C waited for it (before fix56a)
     if gt_storage is None:
         gt_storage = open_storage(config.gt_storage, study_name(ref, config.ground_truth))
+    gt_batch = batch_used(ref, config.ground_truth, "--full-batch-size")  # once nothing more is refused (fix61a)
     truth = ground_truth_step(config, ref, archs, gt_storage, on_progress)
     warnings += truth.warnings
     setup.truth = truth.results
@@ -282,6 +283,7 @@ def _correlate(
     dimension_metrics(metrics, scores, truth, ids, [a.spec for a in kept], config.n_boot, config.seed)
     facts = _facts(config, ref, archs, kept, truth, proxies)
     facts["ground_truth"]["ceiling_archs"] = ceiling["archs"] if ceiling else 0
+    facts["ground_truth"]["batch_used"] = gt_batch  # batch_size is the protocol asked (the study's name is made of it)
     facts["seconds"] = time.perf_counter() - t_start
     facts["classes"] = metas[0]["dataset"].get("num_classes") if metas else None  # chance level, for the report
     return CorrelateResult(out, _rows(kept, truth, scores, config.seed), metrics, warnings, facts)

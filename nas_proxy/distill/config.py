@@ -3,13 +3,12 @@ and for ``meta.json``."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from nas_proxy import checks
 from nas_proxy.distill.methods import METHODS, DistillMethod
-from nas_proxy.errors import InvalidArgumentError, NasProxyWarning
+from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.models.convnet_spec import NORMALIZATIONS, ConvNetSpec
 from nas_proxy.protocols import IMAGE_SIZE_MAX, DataRef, reads_no_root
 
@@ -338,21 +337,19 @@ def check_ipc(ipc: int, smallest: int, dataset: str) -> None:
         )
 
 
-class BatchCappedWarning(NasProxyWarning):
-    """A ``batch_real`` set above the smallest class: each iteration takes that class whole (probe58)."""
-
-
 def check_batch_real(batch_real: int, smallest: int, dataset: str) -> None:
     """Say that a ``batch_real`` the user set above the ``smallest`` class of the distillation split is capped to it: each
     iteration draws at most that many real images of a class (before probe58, ``--batch-real 1000000000`` ran with 104,
-    saying nothing). Not refused: the same setting serves datasets of other class sizes. The default is capped quietly."""
-    if batch_real > smallest and batch_real != DistillConfig.batch_real:
-        warnings.warn(
-            f"batch_real {batch_real} is more than the {smallest} images of the smallest class of {dataset}'s distillation "
-            f"split: each iteration draws at most {smallest} real images of a class",
-            BatchCappedWarning,
-            stacklevel=2,
-        )
+    saying nothing). The rule of every batch (:func:`nas_proxy.checks.batch`); ``meta.json`` records the batch used
+    (``config.resolved.batch_real``)."""
+    checks.batch(
+        "batch_real",
+        batch_real,
+        smallest,
+        f"images of the smallest class of {dataset}'s distillation split",
+        DistillConfig.batch_real,
+        f"each iteration draws at most {smallest} real images of a class",
+    )
 
 
 def resolve(

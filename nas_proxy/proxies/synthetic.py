@@ -301,6 +301,8 @@ class SyntheticSetProxy(Proxy):
             **{f"seed_score_{i}": a for i, a in enumerate(seeds.get("seed_scores", []))},
             **{k: v for k, v in seeds.items() if k != "seed_scores"},
             "synthetic_sha256": self.sha256,
+            "batch_size": self._context.batch_size,  # the batch and report images used: capped to the set's and split's
+            "report_images": self._context.report_images,
         }
         return Scored(float(got.accuracy), float(got.seconds["total"]), tuple(got.curve), details)
 
@@ -311,9 +313,10 @@ class SyntheticSetProxy(Proxy):
         t = self.setup.training
         where = f"`{self.path}`" if self.path else "made in the output directory"
         kind = "a random real subset" if self.family == RANDOM else f"the {self.family} synthetic set"
+        batch = t.batch_size if self._context is None else self._context.batch_size  # the one used, once the set is read
         if self.soft:
             kind += " with its teachers' soft labels"
         return (
-            f"trained {t.epochs} epochs on {kind} of {self.ipc} images per class ({where}; lr {t.lr}, batch {t.batch_size}, "
+            f"trained {t.epochs} epochs on {kind} of {self.ipc} images per class ({where}; lr {t.lr}, batch {batch}, "
             f"DSA {'on' if t.dsa else 'off'}), seed {self.setup.seed}, then scored on the real validation split"
         )

@@ -96,7 +96,7 @@ def markdown(result: CorrelateResult, failed: Failed | None = None) -> str:
         "",
         f"{f['archs_scored']} architectures (of {f['archs']} asked). Ground truth: test accuracy after {g['epochs']} epochs on "
         f"{'the whole training split' if g['images'] is None else str(g['images']) + ' images of the training split'} "
-        f"(lr {g['lr']}, batch {g['batch_size']}, augmentation {'DSA' if g['augment'] else 'none'}), seed {g['seeds'][0]}; "
+        f"(lr {g['lr']}, batch {g.get('batch_used', g['batch_size'])}, augmentation {'DSA' if g['augment'] else 'none'}), seed {g['seeds'][0]}; "
         f"{_fmt(g['seconds_per_arch'], 1)} s per architecture on {f['device']}. Proxies are scored on the validation split, never the test set.",
         "",
         *_protocol(f),

@@ -438,7 +438,8 @@ def search(
     t0, begun = time.perf_counter(), time.monotonic()  # seconds reported; the --timeout's clock (the workers')
     space = get_space(config.space)
     tokens: list[str | None] = [r.proxy for r in ladder.rungs if r.proxy != FULL] if ladder is not None else [config.proxy_name]
-    with read_once():  # the data read once: checked against the study, then a random subset drawn from it, then scored on
+    with read_once(), checks.caps_held() as caps:  # the data read once: checked against the study, then a random subset drawn
+        # from it, then scored on; a batch its settings cap is said once the study is made (not before a refusal: fix61a)
         target = open_proxy(config, where.parent, prepare=False)  # resolved: nothing made before the checks on its images
         # before anything is made; the search's proxy as resolved above (a set's: not read again, fix55a)
         check_options_used(config, tokens, proxy_options, None if ladder is not None else target.proxy)
@@ -480,6 +481,7 @@ def search(
         queued = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
         retry_failed(study, n_trials)  # each architecture that only failed, once more, first in line
         attach_study_extras(study, target, config, opened)
+    caps.say()
     options = [
         WorkerOptions(n_trials, timeout, k, config.synthetic, config.device, False, config.data_root, heartbeat) for k in range(1, workers)
     ]

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from nas_proxy import checks
 from nas_proxy.data import load_dataset
 from nas_proxy.errors import InvalidArgumentError, SpaceError
 from nas_proxy.protocols import DataRef, GroundTruthConfig
@@ -42,6 +43,20 @@ def check_images(data: DataRef, images: int | None, flag: str) -> None:
             f"{flag} {images} is more than the {split.train_y.numel()} training images of the {data.dataset} split; "
             "give fewer, or leave it out for all of them"
         )
+
+
+def batch_used(data: DataRef, config: GroundTruthConfig, flag: str) -> int:
+    """The batch a real-data training of ``config`` on ``data`` steps with: its ``batch_size`` capped to its training
+    images (``images``, else the training split: read only then), said where ``flag`` set it above them (the rule of every
+    batch, :func:`nas_proxy.checks.batch`; before fix61a, capped without a word and the asked batch reported)."""
+    if config.images is not None and config.batch_size <= config.images:
+        return config.batch_size
+    n = (
+        config.images
+        or load_dataset(data.dataset, data.data_root, image_size=data.image_size).split(data.split_seed, data.val_fraction).train_y.numel()
+    )
+    what = "training images (--full-images)" if config.images is not None else f"training images of the {data.dataset} split"
+    return checks.batch(flag, config.batch_size, n, what, GroundTruthConfig.batch_size, f"each step trains on all {n}")
 
 
 def ready_to_count(specs: Iterable[dict[str, Any]]) -> None:

@@ -11,13 +11,14 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from nas_proxy import checks
 from nas_proxy.batched import ModelStack
 from nas_proxy.data import load_dataset
 from nas_proxy.data.base import Dataset
@@ -120,8 +121,21 @@ class ProxyContext:
         self.images = synthetic.images.to(device)  # (N, C, H, W): the whole set stays on the device
         self.labels = synthetic.targets(config.hard_labels).to(device)  # (N,) classes, or (N, classes) soft labels
         self.val_x, self.val_y = val_x.to(device), val_y.to(device)
+        n, v = int(self.images.shape[0]), int(val_x.shape[0])  # what the batch and the report images are taken from: a
+        # value above them is capped, said once a process (the rule of every batch, fix61a: before, capped without a word)
+        self.batch_size = checks.batch(
+            "proxy batch_size", config.batch_size, n, f"images of {synthetic.path}", ProxyConfig.batch_size, f"each step trains on all {n}"
+        )
+        self.report_images = checks.batch(
+            "proxy report_images",
+            config.report_images,
+            v,
+            "images of the validation split",
+            ProxyConfig.report_images,
+            f"each report scores all {v}",
+        )
         g = torch.Generator().manual_seed(0)  # a fixed subset: every trial is judged on the same images
-        subset = torch.randperm(val_x.shape[0], generator=g)[: config.report_images].to(device)
+        subset = torch.randperm(val_x.shape[0], generator=g)[: self.report_images].to(device)
         self.report_x, self.report_y = self.val_x[subset], self.val_y[subset]
         self.vectorize: bool | None = None  # seeds > 1: ModelStack's default (a loop over the copies) unless set
 
@@ -195,7 +209,8 @@ class ProxyContext:
                 if report is not None:
                     report(*curve[-1])
 
-        train_model(net, self.images, self.labels, self.config.train_config(), run_seeds, self.flip, on_epoch, check_every=every)
+        train = replace(self.config.train_config(), batch_size=self.batch_size)  # the batch used (the same steps as asked)
+        train_model(net, self.images, self.labels, train, run_seeds, self.flip, on_epoch, check_every=every)
         t2 = time.perf_counter()
         per_seed = [100.0 * a for a in accuracies(net, self.val_x, self.val_y, amp=amp)]
         curve.append((self.config.epochs, mean_accuracy(self.report_x, self.report_y)))
