@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.models import SPACE_720, ConvNet, ConvNetSpec, space_720
+from tests.close import assert_close
 
 SPECS = list(space_720())
 
@@ -62,7 +63,7 @@ def runs_forward_and_backward(spec: ConvNetSpec) -> None:
     assert [tuple(f.shape) for f in feats] == [(1, spec.width, s, s) for s in expected_sides(spec, side)]
     last = expected_sides(spec, side)[-1] // (2 if spec.pooling != "none" else 1)
     assert net.embedding_dim == spec.width * last * last and emb.shape == (1, net.embedding_dim)
-    torch.testing.assert_close(emb, pooled(feats[-1], spec.pooling).flatten(1))  # features are pre-pooling
+    assert_close(emb, pooled(feats[-1], spec.pooling).flatten(1))  # features are pre-pooling
 
     logits = net(x)
     assert logits.shape == (1, 10)
