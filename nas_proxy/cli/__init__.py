@@ -87,9 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for add in commands:
         add(sub, shared)
-    own = {name: set(p._option_string_actions) for name, p in sub.choices.items()}
-    for name, p in sub.choices.items():  # an option of another command is refused naming that command
-        p.foreign = {o: [n for n in own if o in own[n]] for o in set().union(*own.values()) - own[name]}
+    for p in sub.choices.values():  # an option of another command is refused naming that command (Parser.foreign)
+        p.commands = sub.choices
     return parser
 
 

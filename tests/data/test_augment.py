@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nas_proxy.augment import DSA, OPS, DSAConfig, DSAParams
+from tests.close import assert_close
 
 PARAM_COLUMNS = {"color": 3, "crop": 2, "cutout": 2, "flip": 1, "scale": 2, "rotate": 1}
 
@@ -132,7 +133,7 @@ def test_crop_shifts_by_whole_pixels_with_zero_fill() -> None:
     shifts = (params.values * 16).round().int()  # (rows, 2): (x, y) shift in pixels
     assert (shifts[:, 0] != 0).any() and (shifts[:, 1] != 0).any()
     for i, (dx, dy) in enumerate(shifts.tolist()):
-        torch.testing.assert_close(out[i], shifted(x[i], dy, dx), atol=1e-5, rtol=0)
+        assert_close(out[i], shifted(x[i], dy, dx), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("ratio", [0.5, 0.25])
@@ -157,19 +158,19 @@ def test_cutout_zeroes_a_square_of_the_configured_size(ratio: float) -> None:
 def test_color_params_do_what_they_say() -> None:
     dsa, x = DSA(), images(1)
     brighter = dsa.apply(x, DSAParams("color", torch.tensor([[0.2, 1.0, 1.0]])))
-    torch.testing.assert_close(brighter, x + 0.2)
+    assert_close(brighter, x + 0.2)
     grey = dsa.apply(x, DSAParams("color", torch.tensor([[0.0, 0.0, 1.0]])))  # no saturation
-    torch.testing.assert_close(grey, x.mean(1, keepdim=True).expand_as(x))
+    assert_close(grey, x.mean(1, keepdim=True).expand_as(x))
     flat = dsa.apply(x, DSAParams("color", torch.tensor([[0.0, 1.0, 0.0]])))  # no contrast
-    torch.testing.assert_close(flat, x.mean().expand_as(x))
+    assert_close(flat, x.mean().expand_as(x))
 
 
 def test_identity_geometry_and_quarter_turn() -> None:
     dsa, x = DSA(), images(1)
-    torch.testing.assert_close(dsa.apply(x, DSAParams("scale", torch.tensor([[1.0, 1.0]]))), x)
-    torch.testing.assert_close(dsa.apply(x, DSAParams("rotate", torch.tensor([[0.0]]))), x)
+    assert_close(dsa.apply(x, DSAParams("scale", torch.tensor([[1.0, 1.0]]))), x)
+    assert_close(dsa.apply(x, DSAParams("rotate", torch.tensor([[0.0]]))), x)
     quarter = dsa.apply(x, DSAParams("rotate", torch.tensor([[math.pi / 2]])))
-    torch.testing.assert_close(quarter, torch.rot90(x, 1, (2, 3)), atol=1e-5, rtol=0)
+    assert_close(quarter, torch.rot90(x, 1, (2, 3)), atol=1e-5, rtol=0)
     zoomed_out = dsa.apply(x, DSAParams("scale", torch.tensor([[2.0, 2.0]])))  # content shrinks: zero border
     assert zoomed_out[..., 0].abs().max() < 0.5 * x[..., 0].abs().min()
 

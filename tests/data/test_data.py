@@ -19,6 +19,7 @@ from nas_proxy.data import DATASETS, Dataset, load_dataset, stratified_split
 from nas_proxy.data import registry as data_registry
 from nas_proxy.errors import DataNotFoundError, InvalidArgumentError, NasProxyWarning, UnknownNameError
 from tests import fabricate as fab
+from tests.close import assert_close
 
 # ---------------------------------------------------------------- helpers
 
@@ -38,8 +39,8 @@ def assert_content_matches_labels(ds: Dataset, f: fab.Fabricated) -> None:
 def assert_normalised_on_train(ds: Dataset) -> None:
     """Datasets whose statistics are computed: train has mean 0 and std 1 in every channel."""
     mean, std = ds.train_x.mean(dim=(0, 2, 3)), ds.train_x.std(dim=(0, 2, 3))
-    torch.testing.assert_close(mean, torch.zeros(ds.channels), atol=1e-3, rtol=0)
-    torch.testing.assert_close(std, torch.ones(ds.channels), atol=1e-3, rtol=0)
+    assert_close(mean, torch.zeros(ds.channels), atol=1e-3, rtol=0)
+    assert_close(std, torch.ones(ds.channels), atol=1e-3, rtol=0)
 
 
 def load(f: fab.Fabricated) -> Dataset:
@@ -92,7 +93,7 @@ def test_idx_reads_gzipped_and_raw_files_alike(tmp_path: Path) -> None:
     train_y, test_y = idx_pair(tmp_path / "gz", gz=True)
     idx_pair(tmp_path / "raw", gz=False)
     a, b = load_dataset("mnist", tmp_path / "gz"), load_dataset("mnist", tmp_path / "raw")
-    torch.testing.assert_close(a.train_x, b.train_x, rtol=0, atol=0)
+    assert_close(a.train_x, b.train_x, rtol=0, atol=0)
     np.testing.assert_array_equal(a.train_y.numpy(), train_y)
     np.testing.assert_array_equal(b.test_y.numpy(), test_y)
 

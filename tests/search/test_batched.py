@@ -26,6 +26,7 @@ from nas_proxy.spaces import get_space
 from nas_proxy.studies.storage import open_storage
 from nas_proxy.synthetic import load_synthetic
 from nas_proxy.training import TrainConfig, accuracies, accuracy, train_model
+from tests.close import assert_close
 from tests.conftest import copy_of
 
 SEEDS = (5, 6, 7)
@@ -66,7 +67,7 @@ def test_stack_trains_each_copy_as_its_own_training(normalization: str, vectoriz
         for name, value in floats(one).items():  # weights and BatchNorm's running statistics
             if vectorize:
                 tol = VMAP_TOL_BY_NORM.get(normalization, VMAP_TOL)
-                torch.testing.assert_close(floats(copy)[name], value, rtol=tol, atol=tol, msg=name)
+                assert_close(floats(copy)[name], value, rtol=tol, atol=tol, msg=name)
             else:
                 assert torch.equal(floats(copy)[name], value), name
         assert int(copy.state_dict().get("blocks.0.norm.num_batches_tracked", 0)) == int(
