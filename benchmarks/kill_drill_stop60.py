@@ -213,6 +213,16 @@ def evaluate_twice(work: Path, kills: int, rng: random.Random, within: float) ->
     return row
 
 
+def made_work(work: Path) -> Path:
+    """``work`` resolved, made, with its small set ``syn`` distilled where missing (also kill_drill_stop61.py's)."""
+    work = work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    if not (work / "syn" / "meta.json").exists():
+        flags = ["--dataset", "digits", "--ipc", "2", "--iterations", "4", "--batch-real", "8", "--device", "cpu", "--quiet"]
+        subprocess.run(command_of(["distill", *flags, "--out", str(work / "syn"), "--force"]), env=env(), check=True)
+    return work
+
+
 def main() -> None:
     parser = ScriptParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="kill_drill_commands.py's --work")
@@ -223,11 +233,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=None, help="groundtruth-alone: kill moments in [0, this] s (default its wall time)")
     parser.add_argument("--within", type=float, default=2.0, help="evaluate-twice: the second start's offset, in [0, this] s")
     args = parser.parse_args()
-    work = args.work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    if not (work / "syn" / "meta.json").exists():
-        flags = ["--dataset", "digits", "--ipc", "2", "--iterations", "4", "--batch-real", "8", "--device", "cpu", "--quiet"]
-        subprocess.run(command_of(["distill", *flags, "--out", str(work / "syn"), "--force"]), env=env(), check=True)
+    work = made_work(args.work)
     rng = random.Random(args.seed)
     with open(work / "drills-stop60.jsonl", "a") as log:
         for name in args.only:

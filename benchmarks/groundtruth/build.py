@@ -213,17 +213,29 @@ class StopRequestedError(Exception):
 
 
 INTERRUPTED = "build.py: interrupted; the finished trainings are kept in the journal: run the same command again"
+INTERRUPTED_BY_SIGTERM = INTERRUPTED.replace("interrupted", "interrupted by SIGTERM", 1)
+
+
+def _on_term(signum: int, frame: Any) -> None:
+    raise StopRequestedError
 
 
 def main(argv: list[str] | None = None) -> int:
     """Ctrl-C anywhere from here on: exit 130 and one line (before drill59, a Ctrl-C before the training loop, in the
-    imports or the data's loading, ended in a traceback, and one inside it said nothing under --quiet)."""
+    imports or the data's loading, ended in a traceback, and one inside it said nothing under --quiet). SIGTERM (a
+    scheduler's pre-emption, ``docker stop``): exit 143 and its line, as nasproxy's commands (before drill61 it was
+    caught in the training loop alone, and exited 130 there; before the loop it killed the script without a word)."""
+    previous = signal.signal(signal.SIGTERM, _on_term)
     try:
         code = _main(argv)
     except KeyboardInterrupt:
         code = 130
-    if code == 130:
-        print(INTERRUPTED, file=sys.stderr)
+    except StopRequestedError:
+        code = 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if code in (130, 143):
+        print(INTERRUPTED if code == 130 else INTERRUPTED_BY_SIGTERM, file=sys.stderr)
     return code
 
 
@@ -341,12 +353,7 @@ def _run(args: argparse.Namespace, seeds: list[int]) -> int:
         print(f"build.py: warning: {note}", file=sys.stderr)
     workers = Workers(args, url, out / "logs")
     served = [main_study, long_study] if long_wanted else [main_study]  # trainings a run without a long pass left queued wait
-    reason = "complete"
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise StopRequestedError
-
-    previous = signal.signal(signal.SIGTERM, on_term)
+    reason, code = "complete", 0
     try:
         last_write = time.monotonic()
         while True:
@@ -373,16 +380,17 @@ def _run(args: argparse.Namespace, seeds: list[int]) -> int:
                 say(f"finished: {counts}; workers {workers.alive()}")
                 last_write = time.monotonic()
             time.sleep(POLL_SECONDS)
-    except (KeyboardInterrupt, StopRequestedError):
-        reason = "interrupted"
+    except KeyboardInterrupt:
+        reason, code = "interrupted", 130
+    except StopRequestedError:  # the table's status alike: interrupted, resumed by the same command
+        reason, code = "interrupted", 143
     finally:
         workers.stop()
-        signal.signal(signal.SIGTERM, previous)
         for study in served:
             release(study, storage.backend)
         counts = writer.write(reason=reason, seconds=time.monotonic() - STARTED)
     say(f"{reason}: {counts}; tables in {out}")
-    return {"interrupted": 130, "workers failed": 1}.get(reason, 0)
+    return code or {"workers failed": 1}.get(reason, 0)
 
 
 if __name__ == "__main__":
