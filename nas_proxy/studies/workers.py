@@ -125,6 +125,22 @@ def _read_all(fd: int) -> str:
     return b"".join(chunks).decode("utf-8", "replace").strip()
 
 
+def _wait(children: list[WorkerProcess]) -> None:
+    """Wait for every worker. A signal that reaches this process alone while it waits (a scheduler's SIGTERM once its own
+    trials are done) is passed on to the workers still running, as in the ``with`` block, and they are waited for before it
+    goes on: before drill61 the command left at once, and each worker, finding it gone, said a second line."""
+    try:
+        for child in children:
+            child.process.wait()
+    except KeyboardInterrupt:
+        for child in children:
+            if child.process.poll() is None:
+                child.process.send_signal(interrupts.last_signal())
+        for child in children:
+            child.process.wait()
+        raise
+
+
 @contextmanager
 def worker_processes(study_name: str, storage_url: str, options: list[WorkerOptions]) -> Iterator[list[WorkerProcess]]:
     """One worker process per entry of ``options`` on the study, for the ``with`` block; on leaving
@@ -160,8 +176,7 @@ def worker_processes(study_name: str, storage_url: str, options: list[WorkerOpti
                 child.process.send_signal(signal.SIGTERM)
         raise
     finally:
-        for child in children:
-            child.process.wait()
+        _wait(children)
         for child, r in zip(children, readers, strict=False):
             child.said = _read_all(r)
         for r in readers[len(children) :]:

@@ -44,11 +44,6 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.drill  # a search and its worker process
-@pytest.mark.xfail(
-    strict=True,
-    reason="nas_proxy/studies/workers.py (perf61a's this stop): worker_processes' finally does not pass on a "
-    "KeyboardInterrupt raised while it waits for its workers; drill61's report holds the fix",
-)
 def test_sigterm_while_the_command_waits_for_its_workers_is_passed_on_and_said_once(tiny_run: Path, tmp_path: Path) -> None:
     command = [sys.executable, "-m", "nas_proxy", "search", "--synthetic", str(tiny_run), "--space", SMALL_SPACE, "--study", "w"]
     command += ["--storage", str(tmp_path / "journal.log"), "--out", str(tmp_path), "--n-trials", "2", "--workers", "2"]
