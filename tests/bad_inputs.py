@@ -2485,6 +2485,40 @@ PROBE60: list[Case] = [
 CASES += PROBE60
 
 
+# ---- branch probe61: environment variables the libraries behind the command line read (nas_proxy/cli/environment.py).
+# Fixed: tqdm reads every TQDM_* variable as a default of its bars' options, at its import (Optuna imports it, --quiet or
+# not): TQDM_NCOLS=abc, TQDM_MININTERVAL=abc, TQDM_POSITION=x were "internal error: ValueError: invalid literal for
+# int() ..." and TQDM_ASCII=x "internal error: ZeroDivisionError" (exit 1, no variable named), TQDM_COLOUR=nonsense two
+# lines of tqdm's warning beside each bar (exit 0); MPLBACKEND=nonsense was matplotlib's "internal error: ValueError: Key
+# backend: 'nonsense' is not a valid value for backend; supported values are [...]" once correlate had trained its ground
+# truth and came to draw the report. Each is now refused before the command's work, naming the variable. The others were
+# refused right when tried (CUDA_VISIBLE_DEVICES that hides every GPU; PGCONNECT_TIMEOUT, which nasproxy's own 5 s
+# connect_timeout overrides), kept so that they stay so. No case (reported): libgomp's other variables (OMP_DYNAMIC=maybe,
+# OMP_PROC_BIND=bogus, OMP_WAIT_POLICY=x, OMP_STACKSIZE=abc, GOMP_SPINCOUNT=abc) still print libgomp's own line and run;
+# PGSSLMODE=bogus is said as "its option sslmode=bogus ...; correct it in the URL" (studies/server.py).
+G61 = 61
+TQDM61 = "tqdm, which draws the progress bars, cannot use the environment's"
+MPL61 = "MPLBACKEND is 'nonsense', not a backend matplotlib knows, and matplotlib refuses to start with it"
+PROBE61: list[Case] = [
+    Case(f"TQDM_NCOLS=abc {S}", f"{TQDM61} TQDM_NCOLS='abc' (ValueError: invalid literal for int()", G61),
+    Case(f"TQDM_MININTERVAL=abc {E.removesuffix(' --quiet')}", f"{TQDM61} TQDM_MININTERVAL='abc' (ValueError: could not convert", G61),
+    Case(f"TQDM_ASCII=x {S.removesuffix(' --quiet')}", f"{TQDM61} TQDM_ASCII='x' (ZeroDivisionError", G61),
+    Case(f"TQDM_COLOUR=nonsense {D.replace(' --quiet', '')}", f"{TQDM61} TQDM_COLOUR='nonsense' (TqdmWarning: Unknown colour", G61),
+    Case(f"TQDM_POSITION=x TQDM_DELAY=y {SC}", f"{TQDM61} TQDM_DELAY='y', TQDM_POSITION='x' (ValueError", G61),
+    Case(f"MPLBACKEND=nonsense {C}", MPL61, G61),
+    Case("MPLBACKEND=nonsense run presets/good.toml", MPL61, G61),
+    Case(
+        f"CUDA_VISIBLE_DEVICES=abc {S.replace('--device cpu', '--device cuda')}", "device 'cuda' was asked for but no CUDA GPU is visible"
+    ),
+    Case(
+        f"CUDA_VISIBLE_DEVICES=-1 {E.replace('--device cpu', '--device cuda:0')}",
+        "device 'cuda:0' was asked for but no CUDA GPU is visible",
+    ),
+    Case(f"PGCONNECT_TIMEOUT=abc {S} --storage postgresql://nasproxy@127.0.0.1:1/nope", "cannot connect to 127.0.0.1:1: nothing accepts"),
+]
+CASES += PROBE61
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

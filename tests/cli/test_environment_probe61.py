@@ -1,0 +1,33 @@
+"""The environment variables of the libraries behind the command line (nas_proxy/cli/environment.py): a value the
+library can use passes, one it cannot is refused naming the variable, and MPLBACKEND is asked of the commands that draw
+a report only (the refusals themselves, end to end: tests/bad_inputs.py's PROBE61)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nas_proxy.cli.environment import check_environment
+from nas_proxy.errors import InvalidArgumentError
+
+
+@pytest.mark.parametrize("value", ["0.5", "1e-2"])
+def test_a_tqdm_variable_tqdm_reads_passes(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("TQDM_MININTERVAL", value)
+    monkeypatch.setenv("TQDM_NOT_AN_OPTION", "anything")  # tqdm ignores the names it has no option of
+    check_environment("search")
+
+
+def test_a_tqdm_variable_tqdm_cannot_read_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TQDM_NCOLS", "wide")
+    with pytest.raises(InvalidArgumentError, match=r"TQDM_NCOLS='wide' \(ValueError: .*\); correct or unset it$"):
+        check_environment("evaluate")
+
+
+def test_mplbackend_is_read_by_the_commands_that_draw_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MPLBACKEND", "nonsense")
+    for command in ("search", "distill", "calibrate"):  # nothing drawn with matplotlib: no import, no refusal
+        check_environment(command)
+    with pytest.raises(InvalidArgumentError, match=r"^MPLBACKEND is 'nonsense', not a backend matplotlib knows"):
+        check_environment("correlate")
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # a name matplotlib knows, in any case
+    check_environment("correlate")
