@@ -2491,14 +2491,16 @@ CASES += PROBE60
 # int() ..." and TQDM_ASCII=x "internal error: ZeroDivisionError" (exit 1, no variable named), TQDM_COLOUR=nonsense two
 # lines of tqdm's warning beside each bar (exit 0); MPLBACKEND=nonsense was matplotlib's "internal error: ValueError: Key
 # backend: 'nonsense' is not a valid value for backend; supported values are [...]" once correlate had trained its ground
-# truth and came to draw the report. Each is now refused before the command's work, naming the variable. The others were
+# truth and came to draw the report; libgomp's variables other than OMP_NUM_THREADS (OMP_DYNAMIC=maybe, OMP_PROC_BIND=bogus,
+# OMP_STACKSIZE=abc, OMP_WAIT_POLICY=x, GOMP_SPINCOUNT=abc) ran, exit 0, after libgomp's own line "libgomp: Invalid value
+# for environment variable ...". Each is now refused before the command's work, naming the variable. The others were
 # refused right when tried (CUDA_VISIBLE_DEVICES that hides every GPU; PGCONNECT_TIMEOUT, which nasproxy's own 5 s
-# connect_timeout overrides), kept so that they stay so. No case (reported): libgomp's other variables (OMP_DYNAMIC=maybe,
-# OMP_PROC_BIND=bogus, OMP_WAIT_POLICY=x, OMP_STACKSIZE=abc, GOMP_SPINCOUNT=abc) still print libgomp's own line and run;
-# PGSSLMODE=bogus is said as "its option sslmode=bogus ...; correct it in the URL" (studies/server.py).
+# connect_timeout overrides), kept so that they stay so. No case (reported): PGSSLMODE=bogus is said as "its option
+# sslmode=bogus is not a value libpq takes; correct it in the URL", a URL without it (studies/server.py, perf61a's).
 G61 = 61
 TQDM61 = "tqdm, which draws the progress bars, cannot use the environment's"
 MPL61 = "MPLBACKEND is 'nonsense', not a backend matplotlib knows, and matplotlib refuses to start with it"
+OMP61 = "OpenMP (GNU libgomp, loaded with torch) cannot read the environment's"
 PROBE61: list[Case] = [
     Case(f"TQDM_NCOLS=abc {S}", f"{TQDM61} TQDM_NCOLS='abc' (ValueError: invalid literal for int()", G61),
     Case(f"TQDM_MININTERVAL=abc {E.removesuffix(' --quiet')}", f"{TQDM61} TQDM_MININTERVAL='abc' (ValueError: could not convert", G61),
@@ -2507,6 +2509,10 @@ PROBE61: list[Case] = [
     Case(f"TQDM_POSITION=x TQDM_DELAY=y {SC}", f"{TQDM61} TQDM_DELAY='y', TQDM_POSITION='x' (ValueError", G61),
     Case(f"MPLBACKEND=nonsense {C}", MPL61, G61),
     Case("MPLBACKEND=nonsense run presets/good.toml", MPL61, G61),
+    Case(f"OMP_DYNAMIC=maybe {S}", f"{OMP61} OMP_DYNAMIC='maybe': it would say so in a line of its own", G61),
+    Case(f"OMP_PROC_BIND=bogus GOMP_SPINCOUNT=abc {E}", f"{OMP61} GOMP_SPINCOUNT='abc', OMP_PROC_BIND='bogus': it would", G61),
+    Case(f"OMP_STACKSIZE=abc {D}", f"{OMP61} OMP_STACKSIZE='abc'", G61),
+    Case(f"OMP_WAIT_POLICY=x {SC}", f"{OMP61} OMP_WAIT_POLICY='x'", G61),
     Case(
         f"CUDA_VISIBLE_DEVICES=abc {S.replace('--device cpu', '--device cuda')}", "device 'cuda' was asked for but no CUDA GPU is visible"
     ),

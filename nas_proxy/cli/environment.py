@@ -6,7 +6,8 @@ Before branch probe61 each failed where its library first met it, as an internal
 ``TQDM_NCOLS=abc`` as "ValueError: invalid literal for int() with base 10: 'abc'" at a search's first progress bar,
 ``TQDM_ASCII=x`` as "ZeroDivisionError" as that bar was drawn, ``TQDM_COLOUR=nonsense`` as two warnings of tqdm's amid
 the bar, and ``MPLBACKEND=nonsense`` as matplotlib's "Key backend: 'nonsense' is not a valid value for backend; ..."
-once correlate had trained its ground truth and came to draw the report.
+once correlate had trained its ground truth and came to draw the report; ``OMP_DYNAMIC=maybe`` (and libgomp's
+other variables) ran, after libgomp's own line "libgomp: Invalid value for environment variable OMP_DYNAMIC".
 """
 
 from __future__ import annotations
@@ -21,9 +22,48 @@ DRAWING = frozenset({"correlate", "run"})  # the commands whose report matplotli
 def check_environment(command: str) -> None:
     """Refuse what the libraries of ``command`` would fail on: a ``TQDM_*`` variable that tqdm (the progress bars) cannot
     use, an ``MPLBACKEND`` that matplotlib does not know (the commands that draw a report)."""
-    for problem in (_progress_unread(), _backend_unread() if command in DRAWING else None):
+    for problem in (_openmp_unread(), _progress_unread(), _backend_unread() if command in DRAWING else None):
         if problem is not None:
             raise InvalidArgumentError(problem)
+
+
+def _openmp_unread() -> str | None:
+    """Why the OpenMP that torch loads (GNU libgomp) cannot read an ``OMP_*`` or ``GOMP_*`` variable set, or None. libgomp
+    reads them as it is loaded, says "libgomp: Invalid value for environment variable NAME" in a line of its own amid
+    the command's, and runs with its default (OMP_DYNAMIC=maybe, OMP_PROC_BIND=bogus, OMP_STACKSIZE=abc, ...): it is
+    asked here, loaded alone in a child process (0.02 CPU-s, only where such a variable is set). ``OMP_NUM_THREADS`` was
+    checked before (``nas_proxy.cli._threads_unread``); a torch without its own libgomp (another OpenMP) is not asked."""
+    if not any(name.startswith(("OMP_", "GOMP_")) and name != "OMP_NUM_THREADS" for name in os.environ):
+        return None
+    import importlib.util
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("torch")
+    library = Path(spec.origin).parent / "lib" / "libgomp.so.1" if spec is not None and spec.origin else None
+    if library is None or not library.is_file():
+        return None
+    try:
+        said = subprocess.run(
+            [sys.executable, "-S", "-c", "import ctypes, sys; ctypes.CDLL(sys.argv[1])", str(library)],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=60,
+            check=False,
+        ).stderr
+    except (OSError, subprocess.SubprocessError):
+        return None
+    named = sorted(set(re.findall(r"libgomp: Invalid value for environment variable (\w+)", said)))
+    if not named:
+        return None
+    values = ", ".join(f"{name}={shown(os.environ.get(name, ''))}" for name in named)
+    return (
+        f"OpenMP (GNU libgomp, loaded with torch) cannot read the environment's {values}: it would say so in a line of its "
+        f"own and run with its default; correct or unset {'it' if len(named) == 1 else 'them'}"
+    )
 
 
 def _progress_unread() -> str | None:

@@ -4,7 +4,10 @@ a report only (the refusals themselves, end to end: tests/bad_inputs.py's PROBE6
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import torch
 
 from nas_proxy.cli.environment import check_environment
 from nas_proxy.errors import InvalidArgumentError
@@ -31,3 +34,12 @@ def test_mplbackend_is_read_by_the_commands_that_draw_only(monkeypatch: pytest.M
         check_environment("correlate")
     monkeypatch.setenv("MPLBACKEND", "Agg")  # a name matplotlib knows, in any case
     check_environment("correlate")
+
+
+@pytest.mark.skipif(not (Path(torch.__file__).parent / "lib" / "libgomp.so.1").is_file(), reason="a torch without GNU libgomp")
+def test_an_openmp_variable_is_asked_of_libgomp(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_PROC_BIND", "close")  # read by libgomp: passes
+    check_environment("score")
+    monkeypatch.setenv("OMP_DYNAMIC", "maybe")
+    with pytest.raises(InvalidArgumentError, match=r"cannot read the environment's OMP_DYNAMIC='maybe': it would say so"):
+        check_environment("score")
