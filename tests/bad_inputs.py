@@ -2495,8 +2495,9 @@ CASES += PROBE60
 # OMP_STACKSIZE=abc, OMP_WAIT_POLICY=x, GOMP_SPINCOUNT=abc) ran, exit 0, after libgomp's own line "libgomp: Invalid value
 # for environment variable ...". Each is now refused before the command's work, naming the variable. The others were
 # refused right when tried (CUDA_VISIBLE_DEVICES that hides every GPU; PGCONNECT_TIMEOUT, which nasproxy's own 5 s
-# connect_timeout overrides), kept so that they stay so. No case (reported): PGSSLMODE=bogus is said as "its option
-# sslmode=bogus is not a value libpq takes; correct it in the URL", a URL without it (studies/server.py, perf61a's).
+# connect_timeout overrides), kept so that they stay so. Fixed too: libpq's PGSSLMODE=bogus (PGTARGETSESSIONATTRS=nope)
+# was "its option sslmode=bogus is not a value libpq takes; correct it in the URL", of a URL that gives none: the variable
+# is named now (studies/storage.py).
 G61 = 61
 TQDM61 = "tqdm, which draws the progress bars, cannot use the environment's"
 MPL61 = "MPLBACKEND is 'nonsense', not a backend matplotlib knows, and matplotlib refuses to start with it"
@@ -2519,6 +2520,20 @@ PROBE61: list[Case] = [
     Case(
         f"CUDA_VISIBLE_DEVICES=-1 {E.replace('--device cpu', '--device cuda:0')}",
         "device 'cuda:0' was asked for but no CUDA GPU is visible",
+    ),
+    Case(
+        f"PGSSLMODE=bogus {S} --storage postgresql://nasproxy@127.0.0.1:1/nope",
+        "the environment's PGSSLMODE='bogus' gives libpq's option sslmode (the URL gives none)",
+        G61,
+    ),
+    Case(
+        f"PGTARGETSESSIONATTRS=nope {W.replace('studies/done/journal.log', 'postgresql://u@127.0.0.1:1/db')}",
+        "the environment's PGTARGETSESSIONATTRS='nope' gives libpq's option target_session_attrs",
+        G61,
+    ),
+    Case(
+        f"PGSSLMODE=require {S} --storage postgresql://u@127.0.0.1:1/db?sslmode=bogus",
+        "its option sslmode=bogus is not a value libpq takes; correct it in the URL",
     ),
     Case(f"PGCONNECT_TIMEOUT=abc {S} --storage postgresql://nasproxy@127.0.0.1:1/nope", "cannot connect to 127.0.0.1:1: nothing accepts"),
 ]

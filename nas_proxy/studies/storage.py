@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from nas_proxy import checks
-from nas_proxy.errors import NasProxyError
+from nas_proxy.errors import NasProxyError, shown
 from nas_proxy.files import check_writable, make_dirs, shorten
 from nas_proxy.studies.server import connection_failed, option_refused
 
@@ -405,7 +405,7 @@ def _check_database(url: str) -> None:
                 f"storage {hidden(url)!r} is not a SQLite database ({e.orig}){journal or '; give a new file or a database made by nasproxy'}"
             ) from None
         if scheme.startswith("postgres") and (refused := option_refused(e.orig or e)) is not None:
-            raise StorageError(f"storage URL {hidden(url)!r}: {refused}") from None
+            raise StorageError(f"storage URL {hidden(url)!r}: {_from_environment(refused, url)}") from None
         if scheme.startswith("postgres") and isinstance(e, sqlalchemy.exc.OperationalError):
             raise StorageError(f"storage {hidden(url)!r}: {connection_failed(url, e.orig or e)}") from None
         raise
@@ -419,6 +419,27 @@ def _check_database(url: str) -> None:
         )
     if not scheme.startswith("sqlite"):  # a relative SQLite path names another file after a chdir
         _checked.add(url)
+
+
+LIBPQ_VARIABLES = {"connect_timeout": "PGCONNECT_TIMEOUT", "application_name": "PGAPPNAME"}  # the rest: PG + NAME, no '_'
+
+
+def _from_environment(refused: str, url: str) -> str:
+    """``refused`` (libpq refused the value of a connection option: :func:`option_refused`), said of the environment
+    variable that gave it where the URL gives no such option: libpq reads ``PGSSLMODE`` for ``sslmode``, and so on.
+    Before branch probe61 ``PGSSLMODE=bogus`` was "its option sslmode=bogus is not a value libpq takes; correct it in
+    the URL", of a URL that holds no option."""
+    found = re.match(r"its option (\w+)=", refused)
+    if found is None:
+        return refused
+    option = found[1]
+    variable = LIBPQ_VARIABLES.get(option, "PG" + option.upper().replace("_", ""))
+    if variable not in os.environ or option in dict(parse_qsl(url.partition("?")[2])):
+        return refused
+    return (
+        f"the environment's {variable}={shown(os.environ[variable])} gives libpq's option {option} (the URL "
+        "gives none), and it is not a value libpq takes; correct or unset it"
+    )
 
 
 def _check_schema(engine: Any, url: str) -> None:
