@@ -2496,8 +2496,10 @@ CASES += PROBE60
 # for environment variable ...". Each is now refused before the command's work, naming the variable. The others were
 # refused right when tried (CUDA_VISIBLE_DEVICES that hides every GPU; PGCONNECT_TIMEOUT, which nasproxy's own 5 s
 # connect_timeout overrides), kept so that they stay so. Fixed too: libpq's PGSSLMODE=bogus (PGTARGETSESSIONATTRS=nope)
-# was "its option sslmode=bogus is not a value libpq takes; correct it in the URL", of a URL that gives none: the variable
-# is named now (studies/storage.py).
+# was "its option sslmode=bogus is not a value libpq takes; correct it in the URL", of a URL that gives none, and
+# PGPORT=abc "cannot connect to PostgreSQL at 127.0.0.1:5432: ... invalid integer value "abc" for connection option
+# "port"; is a PostgreSQL server listening there?": the variable is named now (studies/storage.py). No case (reported):
+# PGHOST=127.0.0.1 PGPORT=1 with postgresql:///db is "cannot connect to the local socket" (studies/server.py's _where).
 G61 = 61
 TQDM61 = "tqdm, which draws the progress bars, cannot use the environment's"
 MPL61 = "MPLBACKEND is 'nonsense', not a backend matplotlib knows, and matplotlib refuses to start with it"
@@ -2534,6 +2536,11 @@ PROBE61: list[Case] = [
     Case(
         f"PGSSLMODE=require {S} --storage postgresql://u@127.0.0.1:1/db?sslmode=bogus",
         "its option sslmode=bogus is not a value libpq takes; correct it in the URL",
+    ),
+    Case(
+        f"PGPORT=abc {S} --storage postgresql://u@127.0.0.1/db",
+        "the environment's PGPORT='abc' gives libpq's option port (the URL gives none)",
+        G61,
     ),
     Case(f"PGCONNECT_TIMEOUT=abc {S} --storage postgresql://nasproxy@127.0.0.1:1/nope", "cannot connect to 127.0.0.1:1: nothing accepts"),
 ]
