@@ -2486,6 +2486,68 @@ PROBE60: list[Case] = [
 CASES += PROBE60
 
 
+# ---- branch probe61: environment variables the libraries behind the command line read (nas_proxy/cli/environment.py).
+# Fixed: tqdm reads every TQDM_* variable as a default of its bars' options, at its import (Optuna imports it, --quiet or
+# not): TQDM_NCOLS=abc, TQDM_MININTERVAL=abc, TQDM_POSITION=x were "internal error: ValueError: invalid literal for
+# int() ..." and TQDM_ASCII=x "internal error: ZeroDivisionError" (exit 1, no variable named), TQDM_COLOUR=nonsense two
+# lines of tqdm's warning beside each bar (exit 0); MPLBACKEND=nonsense was matplotlib's "internal error: ValueError: Key
+# backend: 'nonsense' is not a valid value for backend; supported values are [...]" once correlate had trained its ground
+# truth and came to draw the report; libgomp's variables other than OMP_NUM_THREADS (OMP_DYNAMIC=maybe, OMP_PROC_BIND=bogus,
+# OMP_STACKSIZE=abc, OMP_WAIT_POLICY=x, GOMP_SPINCOUNT=abc) ran, exit 0, after libgomp's own line "libgomp: Invalid value
+# for environment variable ...". Each is now refused before the command's work, naming the variable. The others were
+# refused right when tried (CUDA_VISIBLE_DEVICES that hides every GPU; PGCONNECT_TIMEOUT, which nasproxy's own 5 s
+# connect_timeout overrides), kept so that they stay so. Fixed too: libpq's PGSSLMODE=bogus (PGTARGETSESSIONATTRS=nope)
+# was "its option sslmode=bogus is not a value libpq takes; correct it in the URL", of a URL that gives none, and
+# PGPORT=abc "cannot connect to PostgreSQL at 127.0.0.1:5432: ... invalid integer value "abc" for connection option
+# "port"; is a PostgreSQL server listening there?": the variable is named now (studies/storage.py). No case (reported):
+# PGHOST=127.0.0.1 PGPORT=1 with postgresql:///db is "cannot connect to the local socket" (studies/server.py's _where).
+G61 = 61
+TQDM61 = "tqdm, which draws the progress bars, cannot use the environment's"
+MPL61 = "MPLBACKEND is 'nonsense', not a backend matplotlib knows, and matplotlib refuses to start with it"
+OMP61 = "OpenMP (GNU libgomp, loaded with torch) cannot read the environment's"
+PROBE61: list[Case] = [
+    Case(f"TQDM_NCOLS=abc {S}", f"{TQDM61} TQDM_NCOLS='abc' (ValueError: invalid literal for int()", G61),
+    Case(f"TQDM_MININTERVAL=abc {E.removesuffix(' --quiet')}", f"{TQDM61} TQDM_MININTERVAL='abc' (ValueError: could not convert", G61),
+    Case(f"TQDM_ASCII=x {S.removesuffix(' --quiet')}", f"{TQDM61} TQDM_ASCII='x' (ZeroDivisionError", G61),
+    Case(f"TQDM_COLOUR=nonsense {D.replace(' --quiet', '')}", f"{TQDM61} TQDM_COLOUR='nonsense' (TqdmWarning: Unknown colour", G61),
+    Case(f"TQDM_POSITION=x TQDM_DELAY=y {SC}", f"{TQDM61} TQDM_DELAY='y', TQDM_POSITION='x' (ValueError", G61),
+    Case(f"MPLBACKEND=nonsense {C}", MPL61, G61),
+    Case("MPLBACKEND=nonsense run presets/good.toml", MPL61, G61),
+    Case(f"OMP_DYNAMIC=maybe {S}", f"{OMP61} OMP_DYNAMIC='maybe': it would say so in a line of its own", G61),
+    Case(f"OMP_PROC_BIND=bogus GOMP_SPINCOUNT=abc {E}", f"{OMP61} GOMP_SPINCOUNT='abc', OMP_PROC_BIND='bogus': it would", G61),
+    Case(f"OMP_STACKSIZE=abc {D}", f"{OMP61} OMP_STACKSIZE='abc'", G61),
+    Case(f"OMP_WAIT_POLICY=x {SC}", f"{OMP61} OMP_WAIT_POLICY='x'", G61),
+    Case(
+        f"CUDA_VISIBLE_DEVICES=abc {S.replace('--device cpu', '--device cuda')}", "device 'cuda' was asked for but no CUDA GPU is visible"
+    ),
+    Case(
+        f"CUDA_VISIBLE_DEVICES=-1 {E.replace('--device cpu', '--device cuda:0')}",
+        "device 'cuda:0' was asked for but no CUDA GPU is visible",
+    ),
+    Case(
+        f"PGSSLMODE=bogus {S} --storage postgresql://nasproxy@127.0.0.1:1/nope",
+        "the environment's PGSSLMODE='bogus' gives libpq's option sslmode (the URL gives none)",
+        G61,
+    ),
+    Case(
+        f"PGTARGETSESSIONATTRS=nope {W.replace('studies/done/journal.log', 'postgresql://u@127.0.0.1:1/db')}",
+        "the environment's PGTARGETSESSIONATTRS='nope' gives libpq's option target_session_attrs",
+        G61,
+    ),
+    Case(
+        f"PGSSLMODE=require {S} --storage postgresql://u@127.0.0.1:1/db?sslmode=bogus",
+        "its option sslmode=bogus is not a value libpq takes; correct it in the URL",
+    ),
+    Case(
+        f"PGPORT=abc {S} --storage postgresql://u@127.0.0.1/db",
+        "the environment's PGPORT='abc' gives libpq's option port (the URL gives none)",
+        G61,
+    ),
+    Case(f"PGCONNECT_TIMEOUT=abc {S} --storage postgresql://nasproxy@127.0.0.1:1/nope", "cannot connect to 127.0.0.1:1: nothing accepts"),
+]
+CASES += PROBE61
+
+
 def main_(argv: list[str] | None = None) -> int:
     import tempfile
 

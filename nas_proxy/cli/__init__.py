@@ -415,6 +415,9 @@ def _run(args: argparse.Namespace) -> int:
 
         needs = getattr(args, "needs", None)  # a command's own rule for what it cannot run without
         missing_required(args, needs(args, Config(args.config)) if needs else ())  # every one missing, in one error
+        from nas_proxy.cli.environment import check_environment
+
+        check_environment(args.command)  # a library's variable it cannot use (TQDM_*, MPLBACKEND), before any work (probe61)
         from nas_proxy.cli.common import ProgressBars
 
         stdout = _Stdout(sys.stdout)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from nas_proxy import checks
-from nas_proxy.errors import NasProxyError
+from nas_proxy.errors import NasProxyError, shown
 from nas_proxy.files import check_writable, make_dirs, shorten
 from nas_proxy.studies.server import connection_failed, option_refused
 
@@ -404,6 +404,8 @@ def _check_database(url: str) -> None:
             raise StorageError(
                 f"storage {hidden(url)!r} is not a SQLite database ({e.orig}){journal or '; give a new file or a database made by nasproxy'}"
             ) from None
+        if scheme.startswith("postgres") and (said := _from_environment(e.orig or e, url)) is not None:
+            raise StorageError(f"storage URL {hidden(url)!r}: {said}") from None
         if scheme.startswith("postgres") and (refused := option_refused(e.orig or e)) is not None:
             raise StorageError(f"storage URL {hidden(url)!r}: {refused}") from None
         if scheme.startswith("postgres") and isinstance(e, sqlalchemy.exc.OperationalError):
@@ -419,6 +421,32 @@ def _check_database(url: str) -> None:
         )
     if not scheme.startswith("sqlite"):  # a relative SQLite path names another file after a chdir
         _checked.add(url)
+
+
+LIBPQ_VARIABLES = {"connect_timeout": "PGCONNECT_TIMEOUT", "application_name": "PGAPPNAME"}  # the rest: PG + NAME, no '_'
+
+
+def _from_environment(error: BaseException, url: str) -> str | None:
+    """The one line for libpq's refusal of a connection option's value (``error``) that an environment variable gave,
+    the URL giving no such option (libpq reads ``PGSSLMODE`` for ``sslmode``, ``PGPORT`` for a URL without a port, and so
+    on); None for another failure. Before branch probe61 ``PGSSLMODE=bogus`` was "its option sslmode=bogus is not a value
+    libpq takes; correct it in the URL", of a URL that gives none, and ``PGPORT=abc`` "cannot connect to PostgreSQL at
+    127.0.0.1:5432: ... invalid integer value "abc" for connection option "port"; is a PostgreSQL server listening there?"."""
+    from sqlalchemy.engine import make_url
+
+    found = re.search(r'invalid \w+ value "[^"]*" for connection option "(\w+)"', " ".join(str(error).split()))
+    refused = option_refused(error) if found is None else None
+    option = found[1] if found else (m[1] if refused and (m := re.match(r"its option (\w+)=", refused)) else None)
+    if option is None:
+        return None
+    variable = LIBPQ_VARIABLES.get(option, "PG" + option.upper().replace("_", ""))
+    in_url = option in dict(parse_qsl(url.partition("?")[2])) or (option == "port" and make_url(url).port is not None)
+    if variable not in os.environ or in_url:
+        return None
+    return (
+        f"the environment's {variable}={shown(os.environ[variable])} gives libpq's option {option} (the URL "
+        "gives none), and it is not a value libpq takes; correct or unset it"
+    )
 
 
 def _check_schema(engine: Any, url: str) -> None:
