@@ -652,10 +652,10 @@ def parse_json(what: str, text: str) -> Any:
     for Python to read (a recursion error otherwise)."""
     try:
         return loads(text)
+    except TooDeepError:
+        raise too_deep(what) from None
     except ValueError as e:  # json.JSONDecodeError, or an integer too long to read
         raise InvalidArgumentError(f"{what} is not valid JSON: {e}") from None
-    except RecursionError:
-        raise too_deep(what) from None
 
 
 def too_deep(what: str) -> InvalidArgumentError:
@@ -816,6 +816,10 @@ class DuplicateKeyError(ValueError):
     """A JSON object that names a key twice (:func:`loads`)."""
 
 
+class TooDeepError(ValueError):
+    """JSON nested deeper than Python's parser recurses (:func:`loads`)."""
+
+
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object; one that names a key twice is a ValueError (json.loads would keep the last silently)."""
     out: dict[str, Any] = {}
@@ -829,8 +833,12 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def loads(text: str) -> Any:
     """``json.loads``, but an integer too long to read, or an object naming a key twice, is a
     ValueError saying so (a ValueError, as :class:`json.JSONDecodeError` is, that callers turn
-    into their one-line error)."""
-    return json.loads(text, parse_int=_int, parse_float=file_float, object_pairs_hook=_object)
+    into their one-line error), as is one nested deeper than Python's parser recurses (a RecursionError otherwise: an
+    internal error of every reader that did not catch it, review61)."""
+    try:
+        return json.loads(text, parse_int=_int, parse_float=file_float, object_pairs_hook=_object)
+    except RecursionError:
+        raise TooDeepError(f"nested too deeply to read (more than about {sys.getrecursionlimit()} levels of [ or {{)") from None
 
 
 def parse_float(text: str) -> float:

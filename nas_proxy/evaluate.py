@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import statistics
 import time
@@ -118,7 +117,7 @@ class Kept:
             return {}
         try:
             try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
+                data = checks.loads(self.path.read_text(encoding="utf-8"))
             except ValueError:  # cut short (a damaged disk, a copy that stopped): before drill49 trained again without a word
                 if warn:
                     warnings.warn(

@@ -14,7 +14,6 @@ only calls it.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -28,6 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import save
 from torch import Tensor
 
+from nas_proxy import checks
 from nas_proxy.digests import json_sha256
 from nas_proxy.errors import ArtifactError, NasProxyWarning, OutputConflictError
 from nas_proxy.files import write_bytes, write_json
@@ -89,7 +89,7 @@ class Selection:
         path = out / STATE
         if path.is_file():
             try:
-                state = json.loads(path.read_text())
+                state = checks.loads(path.read_text())
                 scored, calibration = state["scored"], state["calibration"]
                 if not isinstance(scored, list) or not all(isinstance(s, dict) and isinstance(s.get("iteration"), int) for s in scored):
                     raise ValueError("its scores are not a list of scored iterations")

@@ -8,7 +8,6 @@ The objective scores every candidate with the study's proxy, a member of the pro
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -355,7 +354,7 @@ def _not_another_study(out: Path, study: str, searched: bool = False) -> None:
         mode, lambda what: f"--out {out} holds best.json, which is {what}, not a search's results; give a folder of its own"
     )
     try:
-        found = json.loads(checks.read_text("--out", best)).get("study")
+        found = checks.loads(checks.read_text("--out", best)).get("study")
     except (InvalidArgumentError, ValueError, AttributeError):  # unreadable, or not an export of search: judged as before
         return
     if isinstance(found, str) and found != study:

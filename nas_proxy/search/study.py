@@ -22,6 +22,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
+from nas_proxy import checks
 from nas_proxy.data.base import data_changed
 from nas_proxy.errors import DifferentRunError, InvalidArgumentError, NasProxyError, OutputConflictError, SpaceError, shown
 from nas_proxy.files import make_dirs, write_json, write_text
@@ -383,10 +384,10 @@ def best_model(best_json: Path | str, rank: int = 0) -> nn.Module:
 
     path = Path(best_json)
     try:
-        data = json.loads(path.read_text())
+        data = checks.loads(path.read_text())
         spec, d = data["top"][rank]["spec"], data["dataset"]
         return build_model(spec, int(d["channels"]), int(d["num_classes"]), (int(d["image_size"][0]), int(d["image_size"][1])))
     except FileNotFoundError:
         raise InvalidArgumentError(f"{path} does not exist", missing=path) from None
-    except (json.JSONDecodeError, KeyError, IndexError, TypeError) as e:
+    except (ValueError, KeyError, IndexError, TypeError) as e:
         raise InvalidArgumentError(f"{path} is not a best.json written by nasproxy search with {rank + 1}+ architectures ({e!r})") from None

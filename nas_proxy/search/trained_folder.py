@@ -5,11 +5,11 @@ network or training is refused, never replaced)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from nas_proxy import checks
 from nas_proxy.digests import file_sha256
 from nas_proxy.errors import OutputConflictError
 from nas_proxy.files import PROBE, temporary_of
@@ -151,7 +151,7 @@ def read_record(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        doc = json.loads(path.read_text())
+        doc = checks.loads(path.read_text())
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None

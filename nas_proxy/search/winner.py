@@ -163,7 +163,7 @@ def data_of(best: Best, data_root: str | None = None) -> DataRef:
     if data_root is None and best.synthetic is not None:
         meta = Path(best.synthetic) / "meta.json"
         try:
-            recorded = json.loads(meta.read_text()).get("data_root")
+            recorded = checks.loads(meta.read_text()).get("data_root")
         except (OSError, ValueError, AttributeError):
             recorded = None  # the set moved: the dataset's own default places, or --data-root
     name = str(best.dataset["name"])
