@@ -262,11 +262,13 @@ def stratified_split(labels: Tensor, val_fraction: float, seed: int) -> tuple[Te
     return torch.cat(train_parts).sort().values, torch.cat(val_parts).sort().values
 
 
-def normalise(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
-    """``x`` in [0, 1], (N, C, H, W) -> normalised float32."""
+def normalise_(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """``x``, float32 in [0, 1], (N, C, H, W), normalised in place and returned. Before stop 61 ``(x - m) / s`` made two
+    copies of a split, the peak of a dataset's load: 20,000 32x32 RGB images (234 MiB) grew the peak RSS by 731 MiB,
+    in place by 287 (review61; the same values, bit for bit)."""
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    return (x.float() - m) / s
+    return x.sub_(m).div_(s)
 
 
 STD_FLOOR = 1e-6  # the least std a channel is normalised by (a flat channel would divide by 0)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from nas_proxy import checks
-from nas_proxy.data.base import STD_FLOOR, Dataset, arrays_sha256, channel_stats, normalise, stratified_split
+from nas_proxy.data.base import STD_FLOOR, Dataset, arrays_sha256, channel_stats, normalise_, stratified_split
 from nas_proxy.data.formats import (
     I64,
     U8,
@@ -212,9 +212,9 @@ def _from_arrays(
     content = arrays_sha256(train[0], train[1].astype("<i8"), test[0], test[1].astype("<i8"))  # the pixels as read: 0.1 s for 70,000 28x28
     return Dataset(
         name=name,
-        train_x=normalise(train_x, mean, std),
+        train_x=normalise_(train_x, mean, std),  # the tensors to_tensor made, owned here
         train_y=torch.from_numpy(train[1].astype(np.int64)),
-        test_x=normalise(test_x, mean, std),
+        test_x=normalise_(test_x, mean, std),
         test_y=torch.from_numpy(test[1].astype(np.int64)),
         class_names=classes,
         mean=mean,
