@@ -301,26 +301,35 @@ class GraphedStep:
 
 
 @torch.no_grad()
-def accuracies(model: nn.Module | Copies, x: Tensor, y: Tensor, batch_size: int = 1024, *, amp: bool) -> list[float]:
-    """Top-1 accuracy (fraction) of every copy of ``model`` (one for a network) on ``x``/``y``, in
-    eval mode, batch by batch: ``batch_size`` images of all copies together (batch_size / K per
-    copy) bound the memory. The correct predictions are counted on the device and read once.
-    ``amp``: bf16 autocast on CUDA; no default, so that a caller cannot validate in bf16 a network
-    its ``--no-amp`` trained in float32.
+def hits(model: nn.Module | Copies, x: Tensor, y: Tensor, batch_size: int = 1024, *, amp: bool) -> Tensor:
+    """Whether every copy of ``model`` (one for a network) predicts each image of ``x`` right: a (K, N) bool
+    tensor on the model's device, in eval mode, batch by batch: ``batch_size`` images of all copies together
+    (batch_size / K per copy) bound the memory. ``amp``: bf16 autocast on CUDA; no default, so that a caller
+    cannot validate in bf16 a network its ``--no-amp`` trained in float32.
     """
     net = copies(model)
     device = next(iter(net.parameters())).device
     was_training = net.training
     net.train(False)
-    correct = torch.zeros(net.size, dtype=torch.long, device=device)  # (K,)
     chunk = max(1, batch_size // net.size)
+    parts = []
     for start in range(0, x.shape[0], chunk):
         xb = x[start : start + chunk].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
             pred = net.logits(xb).argmax(2)  # (K, chunk)
-        correct += (pred == y[start : start + chunk].to(device)).sum(1)
+        parts.append(pred == y[start : start + chunk].to(device))
     net.train(was_training)
-    return [c / max(1, x.shape[0]) for c in correct.tolist()]
+    return torch.cat(parts, 1) if parts else torch.zeros(net.size, 0, dtype=torch.bool, device=device)
+
+
+def hit_rates(hit: Tensor) -> list[float]:
+    """Top-1 accuracy (fraction) of every copy from its :func:`hits`, counted on the device and read once."""
+    return [c / max(1, hit.shape[1]) for c in hit.sum(1).tolist()]
+
+
+def accuracies(model: nn.Module | Copies, x: Tensor, y: Tensor, batch_size: int = 1024, *, amp: bool) -> list[float]:
+    """Top-1 accuracy (fraction) of every copy of ``model`` (one for a network) on ``x``/``y``: :func:`hits` counted."""
+    return hit_rates(hits(model, x, y, batch_size, amp=amp))
 
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024, *, amp: bool) -> float:
