@@ -36,7 +36,7 @@ def _one(dataset: str, copying: bool, out: Any) -> None:
     from nas_proxy.data import load_dataset, registry
 
     if copying:
-        registry.normalise_ = _copying  # type: ignore[assignment]
+        registry.normalise_ = _copying
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     ds = load_dataset(dataset)
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
