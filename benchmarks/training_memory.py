@@ -16,7 +16,6 @@ measures the CPU only (CUDA's allocator keeps its own cache, not measured here).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -93,7 +92,9 @@ CASES = [  # (ConvNet spec, image shape, batch, steps): each registered ConvNet 
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from nas_proxy.cli.common import ScriptParser  # options typed in full (tests/project/test_benchmark_parsers.py)
+
+    p = ScriptParser(description=__doc__.splitlines()[0])
     p.add_argument("--glibc-default", action="store_true", help="glibc's own malloc settings (freed blocks kept in the heap)")
     args = p.parse_args()
     if not args.glibc_default and os.environ.get("MALLOC_MMAP_THRESHOLD_") != THRESHOLD:

@@ -33,6 +33,13 @@ def left_behind() -> list[str]:
     return sorted(n for n, m in list(sys.modules.items()) if Path(getattr(m, "__file__", None) or "/").resolve().parent == HERE)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def before_this_file() -> set[str]:
+    """The modules of HERE that other tests in this worker left in ``sys.modules`` before this file's first test (a test
+    of a script that imports ``split`` by its name): not this file's to clean."""
+    return set(left_behind())
+
+
 @contextlib.contextmanager
 def build_script() -> Iterator[ModuleType]:
     """``build.py`` imported as the script runs (HERE on sys.path), and gone from sys.path and sys.modules after: a module
@@ -88,11 +95,12 @@ def test_ctrl_c_before_the_training_loop_exits_130_with_one_line(
     assert code == 130 and err == [build.INTERRUPTED], (code, err)
 
 
-def test_no_module_of_the_script_is_left_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_module_of_the_script_is_left_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before_this_file: set[str]) -> None:
     """After the tests above (this file runs whole, in order, on one worker) and after a run of main() here: none of
     build, plan, table in sys.modules, and another test's module named build is put back. Before fix61b the tests above
-    left build, plan and table there."""
-    assert left_behind() == []
+    left build, plan and table there (modules of HERE that another file's tests left before this file ran are theirs:
+    the full suite failed so on stop 61's merge, a test having imported split)."""
+    assert set(left_behind()) <= before_this_file, (left_behind(), before_this_file)
     other = ModuleType("build")
     monkeypatch.setitem(sys.modules, "build", other)
     monkeypatch.setattr("nas_proxy.data.load_dataset", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
@@ -100,4 +108,4 @@ def test_no_module_of_the_script_is_left_behind(tmp_path: Path, monkeypatch: pyt
         assert script is not other
         assert script.main(["--dry-run", "--out", str(tmp_path / "gt"), "--quiet"]) == 130
         assert "table" in sys.modules  # imported by main() as the script does
-    assert left_behind() == [] and sys.modules["build"] is other
+    assert set(left_behind()) <= before_this_file and sys.modules["build"] is other
