@@ -442,6 +442,10 @@ def _run(args: argparse.Namespace) -> int:
         _say(args.command, label, one_line(str(e)), e.exit_code, isinstance(e, InterruptedRunError))
         return e.exit_code
     except Exception as e:  # noqa: BLE001 - the last resort: any error is one line and an exit status (--debug: its traceback too)
+        if isinstance(e.__cause__, KeyboardInterrupt):  # Python 3.11 wraps a Ctrl-C that lands in a class's __set_name__
+            # (a dataclass defined as a module is imported) in "RuntimeError: Error calling __set_name__ ...": an
+            # interruption, said as one (the start-up drill's 20 moments: "internal error" once, stop 61)
+            raise e.__cause__ from None
         show_traceback(args.debug)
         if stdout is not None and stdout.failed is e:
             stdout.silence()
