@@ -65,5 +65,7 @@ def test_a_missing_key_is_named_missing(tmp_path: Path, table: str | None, key: 
 def test_a_null_key_is_still_a_wrong_type(tmp_path: Path) -> None:
     meta = _meta()
     meta["dataset"]["channels"] = None
-    with pytest.raises(ArtifactError, match=r"dataset\.channels must be an integer, got null|dataset\.channels must be an integer, got None"):
+    with pytest.raises(
+        ArtifactError, match=r"dataset\.channels must be an integer, got null|dataset\.channels must be an integer, got None"
+    ):
         read_meta(_written(tmp_path, meta))
