@@ -213,10 +213,14 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
 def cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nas_proxy.search import search
+    from nas_proxy.synthetic import read_meta
 
     file = Config(args.config)
     config, budget = search_config(args, file)
+    if config.synthetic is not None:  # a path that is missing or not a set: refused before torch (fix61c: 3.8 -> 0.2 CPU-s)
+        read_meta(Path(config.synthetic))
+    from nas_proxy.search import search
+
     result = search(
         config,
         args.study,
