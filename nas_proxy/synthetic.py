@@ -261,7 +261,9 @@ def read_meta(path: Path) -> dict[str, Any]:
         raise ArtifactError(
             f"{meta_path} is not nasproxy synthetic-set metadata (format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {FORMAT!r})"
         )
-    version = meta.get("format_version", 0)
+    if "format_version" not in meta:  # before fix61c: "must be 1 to 2, got 0", a default the file never held
+        raise ArtifactError(f"{meta_path}: format_version is missing", remedy="the file is corrupt or was edited, distil again")
+    version = meta["format_version"]
     if not isinstance(version, int) or isinstance(version, bool):
         raise ArtifactError(f"{meta_path}: format_version must be an integer, got {version!r}", remedy="the file is corrupt, distil again")
     if version > FORMAT_VERSION:
@@ -311,8 +313,10 @@ SCHEMA: dict[tuple[str, ...], tuple[type | tuple[type, ...], str]] = {
 def _check_schema(meta: dict[str, Any], meta_path: Path) -> None:
     for keys, (kind, description) in SCHEMA.items():
         value: Any = meta
-        for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
+        for key in keys:  # a table not an object is refused at its own key, checked first
+            if key not in value:  # before fix61c: "must be an integer, got None" for a key the file lacks
+                raise ArtifactError(f"{meta_path}: {'.'.join(keys)} is missing", remedy="the file is corrupt or was edited, distil again")
+            value = value[key]
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ArtifactError(
                 f"{meta_path}: {'.'.join(keys)} must be {description}, got {shown(value)}",

@@ -4,7 +4,7 @@ Synthetic sets whose ``meta.json`` lies (ipc, image counts, class names, shapes,
 tensors hold what the format forbids (no images, one class, NaN pixels, bytes), and files that are
 not what their name says: symbolic-link loops, FIFOs, folders where a file is expected, a PNG named
 ``.safetensors``, another application's SQLite database, another tool's journal, and a sparse file
-of 4 GiB (outside the workspace, linked in, so that copying the workspace stays cheap).
+of 4 GiB (in the workspace's ``sparse/``, linked in; a copy of the workspace makes it anew, sparse, so stays cheap).
 """
 
 from __future__ import annotations
@@ -29,11 +29,19 @@ SIX = 'family = "convnet"\n[params]\ndepth = [1, 2, 3]\nwidth = [16, 32]\nactiva
 BOM = "\ufeff"
 
 
-def build_more(root: Path) -> None:
-    """Add issue 16's inputs to the workspace ``root`` (built by :func:`tests.bad_inputs_files.build`)."""
-    huge = root.parent / f"{root.name}-huge.bin"  # beside the workspace: a copy of the workspace copies the link only
+def huge_file(root: Path) -> Path:
+    """The sparse file of ``HUGE_BYTES`` the cases' links name, inside the workspace ``root`` (before fix61c it was
+    written beside it, ``ROOTNAME-huge.bin``, and left behind by every caller that cleaned up ``root`` only)."""
+    huge = root / "sparse" / "huge.bin"
+    huge.parent.mkdir(parents=True, exist_ok=True)
     with huge.open("wb") as f:
         f.truncate(HUGE_BYTES)
+    return huge
+
+
+def build_more(root: Path) -> None:
+    """Add issue 16's inputs to the workspace ``root`` (built by :func:`tests.bad_inputs_files.build`)."""
+    huge = huge_file(root)
     _artifacts(root, huge)
     _archs(root / "archs", huge)
     _spaces(root / "spaces", huge)

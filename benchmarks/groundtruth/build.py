@@ -163,12 +163,12 @@ class Workers:
 
         cmd = worker_command(study, self.url, WorkerOptions(device=self.args.device, data_root=self.args.data_root))
         self.logs.mkdir(parents=True, exist_ok=True)
-        log = (self.logs / f"worker-{self.started}.log").open("ab")
-        # SIGINT back to its default: a shell or a runner may start this script with it ignored; the signals held until
-        # the worker's handlers are in place (start_held: a Ctrl-C while it starts is then its one line, not a traceback)
-        worker = start_held(cmd, env=self.env, stdout=log, stderr=log, preexec_fn=_sigint_default)
+        # the worker writes into its own copy of the log: this one closed once it started, or could not (fix61c: leaked)
+        with (self.logs / f"worker-{self.started}.log").open("ab") as log:
+            # SIGINT back to its default: a shell or a runner may start this script with it ignored; the signals held until
+            # the worker's handlers are in place (start_held: a Ctrl-C while it starts is then its one line, not a traceback)
+            worker = start_held(cmd, env=self.env, stdout=log, stderr=log, preexec_fn=_sigint_default)
         self.procs.append((worker, study))
-        log.close()
         self.started += 1
 
     def stop(self) -> None:

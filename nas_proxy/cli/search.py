@@ -213,10 +213,14 @@ def search_config(args: argparse.Namespace, file: Config) -> tuple[Any, Any]:
 def cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nas_proxy.search import search
+    from nas_proxy.synthetic import read_meta
 
     file = Config(args.config)
     config, budget = search_config(args, file)
+    if config.synthetic is not None:  # a path that is missing or not a set: refused before torch (fix61c: 3.8 -> 0.2 CPU-s)
+        read_meta(Path(config.synthetic))
+    from nas_proxy.search import search
+
     result = search(
         config,
         args.study,
@@ -414,9 +418,14 @@ def add_score(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from nas_proxy.search import score
+    from pathlib import Path
+
+    from nas_proxy.synthetic import read_meta
 
     c, _ = search_config(args, Config(args.config))
+    read_meta(Path(c.synthetic))  # a path that is missing or not a set: refused before torch is imported (fix61c: 3.8 -> 0.2 CPU-s)
+    from nas_proxy.search import score
+
     specs = _read_specs(args.archs, c.space)
     results = score(c.synthetic, c.space, specs, c.proxy, c.seed, c.device, c.data_root, progress=not args.quiet)
     if results.kept is None and results.reused < len(results):  # (all of them kept before: nothing lost)

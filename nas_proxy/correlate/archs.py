@@ -79,8 +79,7 @@ def read_archs(path: Path | str, space: SearchSpace | None = None, what: str = "
             raise _search_file(what, path) or InvalidArgumentError(
                 f"{path}: a CSV of architectures needs a 'spec' column (each a JSON object)"
             )
-        if "accuracy" not in header:
-            _no_lookalike(header, path)
+        _no_lookalike(header, path, beside="accuracy" in header)  # before fix61c, beside 'accuracy' it went unsaid
         rows = []
         for n, fields in lines:
             spec: Any = fields["spec"]
@@ -155,7 +154,8 @@ def _plain_entries(rows: list[Any], path: Path, what: str) -> None:
         if text is None and isinstance(row["spec"], str) and row["spec"].lstrip().startswith("{"):
             text = i
     if unread:
-        _no_lookalike(unread, path)  # 'acc', 'test_accuracy': refused as such
+        beside = any(isinstance(r, dict) and "spec" in r and "accuracy" in r for r in rows)
+        _no_lookalike(unread, path, beside)  # 'acc', 'test_accuracy': refused as such
         key, i = next(iter(unread.items()))
         warnings.warn(
             f"{what} file {path}: key {shown(key)} (architecture {i}{f', and {len(unread) - 1} more keys' if len(unread) > 1 else ''}) "
@@ -177,14 +177,20 @@ def _plain_entries(rows: list[Any], path: Path, what: str) -> None:
 LOOKALIKE = {"acc", "accuracy", "accuracies", "testacc", "testaccuracy", "top1", "top1acc", "top1accuracy", "fullacc", "fullaccuracy"}
 
 
-def _no_lookalike(keys: Iterable[str], path: Path) -> None:
-    """Refuse a file without 'accuracy' whose rows carry a column that looks like one ('acc',
-    'Accuracy', 'test_accuracy'): read as no ground truth, a typo would silently mean "train them all"."""
+def _no_lookalike(keys: Iterable[str], path: Path, beside: bool = False) -> None:
+    """Refuse a file whose rows carry a column that looks like an accuracy ('acc', 'Accuracy', 'test_accuracy'): without
+    'accuracy', read as no ground truth, a typo would silently mean "train them all"; ``beside`` one named 'accuracy'
+    (a CSV's 'test_accuracy' disagreeing with it was not read, without a word, before fix61c), which of the two is the
+    ground truth is not guessed."""
     like = sorted(k for k in keys if isinstance(k, str) and k != "accuracy" and re.sub(r"[^a-z0-9]", "", k.lower()) in LOOKALIKE)
     if like:
+        where = f"{path}: {'column' if path.suffix.lower() == '.csv' else 'key'} {shown(like[0])} looks like an accuracy"
+        if beside:
+            raise InvalidArgumentError(
+                f"{where} beside 'accuracy', the full-data accuracy (%) read; which is the ground truth is not guessed: drop one"
+            )
         raise InvalidArgumentError(
-            f"{path}: {'column' if path.suffix.lower() == '.csv' else 'key'} {shown(like[0])} looks like an accuracy, but the "
-            "full-data accuracy (%) is read from one named 'accuracy' only; rename it to 'accuracy', or drop it"
+            f"{where}, but the full-data accuracy (%) is read from one named 'accuracy' only; rename it to 'accuracy', or drop it"
         )
 
 

@@ -53,7 +53,7 @@ from nas_proxy.files import DiskFullError
 from nas_proxy.search.ladder import rung_of
 from nas_proxy.studies.budget import LIVE, uncounted
 from nas_proxy.studies.guarded import out_of_memory_here
-from nas_proxy.studies.identity import START_ATTR
+from nas_proxy.studies.identity import WORKER_KEYS
 from nas_proxy.studies.repair import DIED, given_up
 from nas_proxy.studies.requeue import FAIL_KIND_ATTR, KILLED, LAPSED, MAX_RETRY, RETRY_ATTR, carried, enqueue_once, retries_of
 
@@ -140,7 +140,6 @@ def retry_failed(study: optuna.Study, budget: int | None = None) -> list[int]:
     return queued
 
 
-WORKER_KEYS = ("worker_host", "worker_pid", START_ATTR)  # what tells a trial's worker process (studies.workers.ran_here's)
 BEFORE, OURS, THEIRS = "before", "ours", "theirs"  # whose a trial is (:func:`whose`)
 
 

@@ -43,7 +43,6 @@ from nas_proxy.search.retry import (
     THEIRS,
     UNBUILDABLE,
     UNBUILT,
-    WORKER_KEYS,
     recording_kind,
     retried_since,
     retry_failed,
@@ -55,7 +54,7 @@ from nas_proxy.spaces import SearchSpace, arch_id, get_space
 from nas_proxy.studies import processes
 from nas_proxy.studies.budget import BUDGET_ATTR, budget_held, counted, over_budget, uncounted
 from nas_proxy.studies.guarded import Guarded, recording_failure, unmasked
-from nas_proxy.studies.identity import START_ATTR, born_tagged, worker_tag
+from nas_proxy.studies.identity import START_ATTR, WORKER_KEYS, born_tagged, worker_tag
 from nas_proxy.studies.journal_beat import BeatingJournal
 from nas_proxy.studies.kinds import StudyNotFoundError, WorkerOptions
 from nas_proxy.studies.repair import fail_dead_trials, given_up

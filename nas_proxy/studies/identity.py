@@ -26,6 +26,8 @@ from nas_proxy.studies.journal_beat import BEAT_ATTR, BeatingJournal
 
 START_ATTR = "worker_start"  # the worker process's start (process_start): its id alone may be reused
 NAMESPACE_ATTR = "worker_pid_namespace"  # the worker's pid namespace (pid_namespace): its id means a process there only
+# what tells a trial's worker process (workers.ran_here, search.retry.whose): its host, its id, and its start
+WORKER_KEYS = ("worker_host", "worker_pid", START_ATTR)
 OOM_ATTR = "worker_oom_kills"  # the host's out-of-memory kills since boot when the trial was claimed (see oom_kills)
 # every attribute that names a trial's worker (worker_tag, claim): a copy of the trial queued again names none of them
 WORKER_ATTRS = ("worker_host", "worker_pid", START_ATTR, NAMESPACE_ATTR, BEAT_ATTR, OOM_ATTR, CRASH_ATTR, THREAD_ATTR)
@@ -111,6 +113,7 @@ __all__ = [
     "OOM_ATTR",
     "START_ATTR",
     "WORKER_ATTRS",
+    "WORKER_KEYS",
     "Tagging",
     "born_tagged",
     "claim",

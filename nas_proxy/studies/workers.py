@@ -71,11 +71,10 @@ def join(study_name: str, storage_url: str | None, options: WorkerOptions | None
 def ran_here(study: optuna.Study) -> int:
     """How many of ``study``'s trials this process ran: those that record it as their worker
     (:func:`~nas_proxy.studies.identity.worker_tag`: its host, id and start), as every objective does first."""
-    from nas_proxy.studies.identity import START_ATTR, worker_tag
+    from nas_proxy.studies.identity import WORKER_KEYS, worker_tag
 
     me = worker_tag()
-    keys = ("worker_host", "worker_pid", START_ATTR)
-    return sum(all(t.user_attrs.get(k) == me.get(k) for k in keys) for t in study.get_trials(deepcopy=False))
+    return sum(all(t.user_attrs.get(k) == me.get(k) for k in WORKER_KEYS) for t in study.get_trials(deepcopy=False))
 
 
 def worker_command(study_name: str, storage_url: str, options: WorkerOptions, says_fd: int | None = None) -> list[str]:
