@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 import torch
 
-from nas_proxy import interrupts
+from nas_proxy import checks, interrupts
 from nas_proxy.calibrate.config import DEFAULT_CHOICES
 from nas_proxy.calibrate.truth import Truth
 from nas_proxy.digests import json_sha256
@@ -73,6 +73,7 @@ class Scorer:
         # protocol scores every architecture again; counting them once (~5 ms each for a tiny net, more for a real one)
         # instead of once per protocol saves a calibration ~5 % of its CPU time on the suite's tiny sets
         self.flops: dict[tuple[str, tuple[int, int, int], int], int] = {}
+        self.said: set[str] = set()  # the batch caps said (each once a calibration: fix61a's rule)
         # every score counts FLOPs: a user's family imports torch._dynamo at its first count, here and not in the first
         # training, where a Ctrl-C waited for that import (before fix56a)
         ready_to_count_flops(space)
@@ -96,7 +97,11 @@ class Scorer:
         base = self.contexts[protocol.synthetic]
         # no intermediate reports: they cost validation passes and never change the final score
         config = dataclasses.replace(protocol.proxy, report_every=protocol.proxy.epochs)
-        ctx = ProxyContext(base.synthetic, base.val_x, base.val_y, base.flip, base.device, config)
+        with checks.caps_held() as caps:  # a capped batch choice said once a calibration, not at every protocol (fix61d)
+            ctx = ProxyContext(base.synthetic, base.val_x, base.val_y, base.flip, base.device, config)
+        caps.held = [w for w in caps.held if str(w.message) not in self.said]
+        self.said.update(str(w.message) for w in caps.held)
+        caps.say()
         for arch in meter(todo, "proxy", unit="arch", enabled=self.progress and bool(todo)):
             with interrupts.interruptible():
                 score = self._train(ctx, protocol, arch)

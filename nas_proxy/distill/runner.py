@@ -172,27 +172,29 @@ def distill(
     splits = dataset.split(config.split_seed, config.val_fraction)
     smallest = splits.smallest_class()
     check_ipc(config.ipc, smallest, dataset.name)
-    if shard.rank == 0:  # once a command: every rank of a launch has the same setting (review59: each said it)
-        check_batch_real(config.batch_real, smallest, dataset.name)
-    shape = (int(splits.train_x.shape[1]), *dataset.image_size)
-    space = open_space(config.nets, shape, dataset.num_classes) if config.nets is not None else None
-    hp = resolve(config, dataset.image_size, dataset.flip, smallest, device, space)  # the one object the loop and meta.json read
-    if space is None:  # the one distillation network must fit the images: refused before anything is written
-        with torch.device("meta"):
-            ConvNet(dataset.channels, dataset.num_classes, dataset.image_size, hp.net)
-    if ranker is not None:  # before anything is written: it may refuse the calibration architectures, or their data
-        ranker.check_data(dataset.content_sha256())
-        ranker.start(splits.val_x, splits.val_y, dataset.flip, dataset.num_classes, device)
-    if config.soft_labels.teachers > 0 and shard.describe() is None:  # the teachers are drawn and built after the set: refused now
-        from nas_proxy.distill.soft_labels import teacher_specs
+    with checks.caps_held() as caps:  # a capped batch said once nothing more is refused (the nets, the folder: fix61d)
+        if shard.rank == 0:  # once a command: every rank of a launch has the same setting (review59: each said it)
+            check_batch_real(config.batch_real, smallest, dataset.name)
+        shape = (int(splits.train_x.shape[1]), *dataset.image_size)
+        space = open_space(config.nets, shape, dataset.num_classes) if config.nets is not None else None
+        hp = resolve(config, dataset.image_size, dataset.flip, smallest, device, space)  # the one object the loop and meta.json read
+        if space is None:  # the one distillation network must fit the images: refused before anything is written
+            with torch.device("meta"):
+                ConvNet(dataset.channels, dataset.num_classes, dataset.image_size, hp.net)
+        if ranker is not None:  # before anything is written: it may refuse the calibration architectures, or their data
+            ranker.check_data(dataset.content_sha256())
+            ranker.start(splits.val_x, splits.val_y, dataset.flip, dataset.num_classes, device)
+        if config.soft_labels.teachers > 0 and shard.describe() is None:  # the teachers are drawn and built after the set: refused now
+            from nas_proxy.distill.soft_labels import teacher_specs
 
-        teacher_specs(config.soft_labels, config.nets, config.seed, shape, dataset.num_classes)
-    if force:
-        for name in OWN_FILES:
-            (out / name).unlink(missing_ok=True)
-    for tmp in leftover_files(out):  # half-written files of a killed run
-        tmp.unlink(missing_ok=True)
-    make_dirs(out)  # one line where it cannot be made (inside /proc, under a file)
+            teacher_specs(config.soft_labels, config.nets, config.seed, shape, dataset.num_classes)
+        if force:
+            for name in OWN_FILES:
+                (out / name).unlink(missing_ok=True)
+        for tmp in leftover_files(out):  # half-written files of a killed run
+            tmp.unlink(missing_ok=True)
+        make_dirs(out)  # one line where it cannot be made (inside /proc, under a file)
+    caps.say()
     K = dataset.num_classes
     pool = ClassPool(splits.train_x, splits.train_y, K, device)
     classes = torch.tensor(shard.classes(K), device=device)  # (k,) the classes distilled here

@@ -33,7 +33,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from nas_proxy import interrupts
+from nas_proxy import checks, interrupts
 from nas_proxy.errors import InvalidArgumentError, OutputConflictError
 from nas_proxy.ladders import FULL, Rung, parse_ladder
 from nas_proxy.progress import Progress, emit
@@ -90,7 +90,24 @@ def plan(config: SearchConfig, n_trials: int, epochs: int, images: int | None, p
             f"--proxy {config.proxy_name} and --ladder {config.ladder!r} both name the first proxy: drop --proxy (the ladder's first rung is it)"
         )
     full = training_protocol(protocol or DEFAULT_PROTOCOL, epochs, images)  # as a promotion's (checked there)
-    return Ladder(rungs, n_trials, full)
+    ladder = Ladder(rungs, n_trials, full)
+    if isinstance(n_trials, int) and 1 <= n_trials <= checks.TRIALS_MAX:  # else --n-trials' own check says it
+        _within_limit(ladder)
+    return ladder
+
+
+def _within_limit(ladder: Ladder) -> None:
+    """Refuse a ladder whose study would hold more trials than one study takes (:data:`~nas_proxy.checks.TRIALS_MAX`),
+    counted as the study counts them: rung 0's ``n_trials`` and every upper rung's climbers, each a trial of the same
+    study (at most, every candidate distinct). Before fix61d only ``--n-trials`` was held to it."""
+    upper = [ladder.size(k, ladder.n_trials) for k in range(1, len(ladder.rungs))]
+    total = ladder.n_trials + sum(upper)
+    if total > checks.TRIALS_MAX:
+        raise InvalidArgumentError(
+            f"--ladder of {len(ladder.rungs)} rungs with --n-trials {ladder.n_trials} makes a study of up to {total:,} trials "
+            f"({ladder.n_trials:,} candidates, then {sum(upper):,} climbing), more than {checks.TRIALS_MAX:,}, {checks.TRIALS_WHY}: "
+            "fewer --n-trials, fewer rungs or smaller keeps"
+        )
 
 
 def record(study: optuna.Study, ladder: Ladder) -> None:

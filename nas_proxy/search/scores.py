@@ -79,7 +79,8 @@ def score(
             )
         seen[arch_id(spec)] = i
         complete.append(spec)
-    ctx = ProxyContext.load(synthetic, device, proxy, data_root)
+    with checks.caps_held() as caps:  # a capped batch said once nothing more is refused (the labels, the lock: fix61d)
+        ctx = ProxyContext.load(synthetic, device, proxy, data_root)
     if ctx.config.hard_labels and ctx.synthetic.soft_labels is None:  # as evaluate and search refuse it: a flag that does nothing
         raise InvalidArgumentError(f"--hard-labels changes nothing: {synthetic} has no soft labels (distill --soft-labels N): drop it")
     identity = {
@@ -95,6 +96,7 @@ def score(
     results = Scores()
     # one call at a time, as evaluate (fix61b): before, two at once each trained what the other was training
     with one_evaluation(kept, synthetic, "scored with this space and proxy"):
+        caps.say()
         if kept is not None:
             kept.entries = kept._read()  # as kept once this call holds them (another's finished meanwhile)
         done = kept.entries if kept is not None else {}

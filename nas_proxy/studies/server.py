@@ -4,6 +4,7 @@ timeout expired" for the port of an HTTP server, with SQLAlchemy's link to its o
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import struct
@@ -20,8 +21,20 @@ def connection_failed(url: str, error: BaseException) -> str:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    host, port = parsed.host, parsed.port or DEFAULT_PORT
-    where = _where(host, port, parsed.query.get("host"))
+    env_host, env_port = os.environ.get("PGHOST", "").strip(), os.environ.get("PGPORT", "").strip()
+    query_host = parsed.query.get("host")
+    from_env = []  # what libpq took from its environment where the URL says nothing (fix61d)
+    host = parsed.host
+    if not host and not query_host and env_host:
+        query_host, from_env = tuple(env_host.split(",")), [f"PGHOST={env_host}"]
+        host = env_host if "," not in env_host and not env_host.startswith("/") else None  # one TCP host: probed below
+    port = parsed.port or DEFAULT_PORT
+    if parsed.port is None and env_port:
+        port = int(env_port) if env_port.isdigit() else port
+        from_env.append(f"PGPORT={env_port}")
+    where = _where(parsed.host, port, query_host, _socket_tried(error))
+    if from_env:
+        where = f"{where} ({', '.join(from_env)})"
     reason = _reason(error)
     if reason.startswith("FATAL:"):  # the server answered and refused: its own words are ours (database, role, password)
         return f"the PostgreSQL server at {where} refused the connection: {reason.removeprefix('FATAL:').strip()}"
@@ -56,15 +69,22 @@ def option_refused(error: BaseException) -> str | None:
     return None
 
 
-def _where(host: str | None, port: int, query_host: object) -> str:
+def _where(host: str | None, port: int, query_host: object, socket_file: str | None = None) -> str:
     """Where the driver connected: ``HOST:PORT`` (``[::1]:PORT`` for IPv6), or the hosts and sockets of the URL's
-    ``?host=`` (a UNIX socket's folder starts with /; given twice or more: a list, tried in turn)."""
+    ``?host=`` (or of PGHOST: a UNIX socket's folder starts with /; given twice or more: a list, tried in turn), else the
+    local socket (``socket_file``: the one libpq says it tried)."""
     if host:
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     hosts = [query_host] if isinstance(query_host, str) else list(query_host) if isinstance(query_host, tuple) else []
     if not hosts:
-        return "the local socket"
+        return f"the local socket {socket_file}" if socket_file else "the local socket"
     return " or ".join(f"the socket in {h}" if h.startswith("/") else h if ":" in h else f"{h}:{port}" for h in hosts)
+
+
+def _socket_tried(error: BaseException) -> str | None:
+    """The socket file libpq says it tried (``connection to server on socket "/var/run/postgresql/.s.PGSQL.5432"``)."""
+    found = re.search(r'on socket "([^"]+)"', str(error))
+    return found[1] if found else None
 
 
 def _reason(error: BaseException) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -401,6 +402,11 @@ def _check_database(url: str) -> None:
         if scheme.startswith("sqlite"):
             file = Path(rest.removeprefix("/"))
             journal = f"; it is an Optuna journal: give it as a path, --storage {file}" if _journal_first_line(file) else ""
+            if not journal and _sqlite_header(file):  # a SQLite file, damaged: its trials may be recovered (fix61d)
+                raise StorageError(
+                    f"storage {hidden(url)!r} is a damaged SQLite database ({e.orig}); recover its trials into a new file first: "
+                    f"sqlite3 {shlex.quote(str(file))} .recover | sqlite3 NEW.db, then --storage sqlite:///NEW.db (a new file starts over)"
+                ) from None
             raise StorageError(
                 f"storage {hidden(url)!r} is not a SQLite database ({e.orig}){journal or '; give a new file or a database made by nasproxy'}"
             ) from None
@@ -499,6 +505,15 @@ def check_journal(path: Path) -> None:
         raise StorageError(
             f"storage {path} is not an Optuna journal (its first line is not a journal record); give a new file or a journal made by nasproxy"
         )
+
+
+def _sqlite_header(path: Path) -> bool:
+    """Whether ``path`` begins as every SQLite database file does (:data:`SQLITE_HEADER`)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
 
 
 RECORD_START = b'{"op_code"'  # how every record Optuna's journal writes begins (its first key)
