@@ -132,12 +132,18 @@ def _wait(children: list[WorkerProcess]) -> None:
         for child in children:
             child.process.wait()
     except KeyboardInterrupt:
-        for child in children:
-            if child.process.poll() is None:
-                child.process.send_signal(interrupts.last_signal())
+        _pass_on(children)
         for child in children:
             child.process.wait()
         raise
+
+
+def _pass_on(children: list[WorkerProcess]) -> None:
+    """The signal this process got (a KeyboardInterrupt: Ctrl-C, or SIGTERM sent to it alone), to each worker still
+    running: SIGTERM stops them as it stopped us."""
+    for child in children:
+        if child.process.poll() is None:
+            child.process.send_signal(interrupts.last_signal())
 
 
 @contextmanager
@@ -164,8 +170,7 @@ def worker_processes(study_name: str, storage_url: str, options: list[WorkerOpti
                 os.close(w)  # the worker's copy stays open in it: end of file here once it has ended
         yield children
     except KeyboardInterrupt:
-        for child in children:
-            child.process.send_signal(interrupts.last_signal())  # the one this process got: SIGTERM stops them as it stopped us
+        _pass_on(children)
         raise
     except Exception:  # this process stopped on an error (its disk full or turned read-only): its workers stop too, as on
         # SIGTERM; before drill44 a worker waiting for this process's last trial (left RUNNING: its write failed) waited
