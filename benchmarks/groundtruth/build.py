@@ -208,8 +208,9 @@ def release(study: Any, storage: Any) -> None:
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
 
 
-class StopRequestedError(Exception):
-    """SIGTERM: stop as at the deadline."""
+class StopRequestedError(BaseException):  # a signal, as KeyboardInterrupt
+    """SIGTERM: stop as at the deadline. A BaseException, as KeyboardInterrupt: no ``except Exception`` of the code it lands
+    in takes it for that code's error (review62: one in the storage's opening said "cannot open storage ...", exit 2)."""
 
 
 INTERRUPTED = "build.py: interrupted; the finished trainings are kept in the journal: run the same command again"
