@@ -7,39 +7,15 @@ process to itself inside the storage's opening; a handler of the test's stands i
 
 from __future__ import annotations
 
-import importlib
-import os
-import signal
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-HERE = Path(__file__).resolve().parents[1] / "benchmarks" / "groundtruth"
+from tests.faults import test_drill61_build_sigterm as drill61
 
-
-def _unhandled(signum: int, frame: object) -> None:
-    raise AssertionError("SIGTERM reached no handler of build.py")
-
-
-@pytest.fixture
-def build(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    monkeypatch.syspath_prepend(str(HERE))
-    sys.modules.pop("build", None)
-    previous = signal.signal(signal.SIGTERM, _unhandled)
-    try:
-        yield importlib.import_module("build")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        for name in ("build", "plan", "table"):  # as test_drill59_groundtruth_twice: none of them left behind
-            sys.modules.pop(name, None)
-
-
-def _terminate(*args: object, **kwargs: object) -> None:
-    os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode, in this function
-    raise AssertionError("SIGTERM sent, yet the call went on")
+build = drill61.build  # build.py imported anew, SIGTERM's default action replaced by a handler of the test's
+_terminate = drill61._terminate  # SIGTERM to this process, inside the call it replaces
 
 
 def test_sigterm_inside_a_catch_all_of_the_storage_s_opening_exits_143(
