@@ -10,7 +10,8 @@ and the mark must then go): what fails, and where.
   stay open in the process (an fd a ``search --workers`` run in a long-lived process, the warm test server, leaks).
 - nas_proxy/configs.py (fix62a): a whole config.toml that an editor saved without its last newline, or with a line
   added after ``# end``, is said "cut short (... as a write the disk lost leaves ...)": ``torn_own`` takes a file as
-  whole only where it ends with exactly ``\n# end\n`` (it is written anew either way: a wrong warning, nothing lost).
+  whole only where it ends with exactly ``\n# end\n``. It is written anew either way: a wrong warning, and a note after
+  ``# end`` in TOML is lost so, where 'my notes' (not TOML) there is refused (tests/test_torn_config_fix61b.py).
 - nas_proxy/proxies/cache.py (fix62a: the readers' loads): a score cache's line nested too deeply, or holding an
   integer of over 4,300 digits, is a RecursionError or ValueError out of ``Cache`` (an internal error), where any other
   line that is not a whole row is ignored (``json.loads``, not ``checks.loads``; only ``JSONDecodeError`` caught).
@@ -18,6 +19,7 @@ and the mark must then go): what fails, and where.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from typing import Any
 import pytest
 
 from nas_proxy import cli
+from nas_proxy.errors import InvalidArgumentError
 
 
 class _Interrupted:
@@ -87,8 +90,9 @@ def test_a_config_toml_edited_by_hand_is_not_said_cut_short(tmp_path: Path, edit
     path.write_text(text.rstrip("\n") if edit == "no last newline" else text + "# a note of mine\n")
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
-        configs.check_saved("--out", tmp_path, "search")  # its own: passes
-    assert [str(w.message) for w in said] == []
+        with contextlib.suppress(InvalidArgumentError):  # its own, edited: passed (or refused, as 'my notes' after it is)
+            configs.check_saved("--out", tmp_path, "search")
+    assert [str(w.message) for w in said if "cut short" in str(w.message)] == []
 
 
 @pytest.mark.xfail(strict=True, reason="review62: nas_proxy/proxies/cache.py reads its lines with json.loads (fix62a)")
