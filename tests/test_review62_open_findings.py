@@ -60,7 +60,7 @@ def test_a_signal_while_the_workers_are_waited_for_leaves_no_pipe_open(monkeypat
     def child(args: list[str], **popen: Any) -> subprocess.Popen[bytes]:  # a worker that ends at once, saying nothing
         return subprocess.Popen([sys.executable, "-S", "-c", "pass"], **popen)
 
-    real_wait, interrupted = subprocess.Popen.wait, []
+    real_wait, interrupted = subprocess.Popen.wait, list[bool]()
 
     def wait(self: subprocess.Popen[bytes], timeout: float | None = None) -> int:
         if not interrupted:  # the signal lands in the first wait (it is passed on, and the workers waited for, then raised)
