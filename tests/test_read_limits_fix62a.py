@@ -26,7 +26,9 @@ def test_a_profile_just_over_its_limit_is_refused_by_its_size_before_tomllib_rea
     # before fix62a the limit was checks.MAX_TEXT_BYTES (64 MiB): a hostile profile took tomllib ~80 CPU-s to refuse
     assert checks.SETTINGS_BYTES_MAX < checks.PROFILE_BYTES_MAX < checks.MAX_TEXT_BYTES
     path = _sparse(tmp_path / "p.toml", checks.PROFILE_BYTES_MAX + 1, b"a = [")
-    with pytest.raises(InvalidArgumentError, match=r"--proxy-profile file .* is too large \(4,194,305 bytes; at most 4,194,304 bytes is read\)"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"--proxy-profile file .* is too large \(4,194,305 bytes; at most 4,194,304 bytes is read\)"
+    ):
         read_profile(path)
 
 
