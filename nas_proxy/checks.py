@@ -566,6 +566,16 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as a file read as text has them
 
 
+def read_json(what: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> Any:
+    """The JSON of a file (:func:`loads` of :func:`read_text`): the one way a JSON file is read, one nasproxy wrote itself
+    too (a record, kept results: a stranger may have replaced it, a write may have been lost). An
+    :class:`InvalidArgumentError` where it cannot be read as text (missing, not a regular file: never opened, over
+    ``limit``, not UTF-8), a ValueError where the text is not JSON (cut short, nested too deeply): a caller that takes
+    such a file for absent catches both. Before fix62a eight readers read their file whole with ``Path.read_text``: a
+    FIFO there waited for ever, a 100 MB file was read and parsed."""
+    return loads(read_text(what, path, limit))
+
+
 def _same_again(f: BinaryIO, size: int, raw: bytes, limit: int) -> bool:
     """Whether a file that gave fewer bytes than its ``size`` (its st_size as opened) still says that size and gives the
     same bytes read again: a file of the kernel's whose st_size is not its length (sysfs says 4,096 of a 23-byte line:

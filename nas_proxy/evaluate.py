@@ -122,8 +122,11 @@ class Kept:
             return {}
         try:
             try:
-                data = checks.loads(self.path.read_text(encoding="utf-8"))
-            except ValueError:  # cut short (a damaged disk, a copy that stopped): before drill49 trained again without a word
+                data = checks.read_json("kept results", self.path)
+            except (
+                InvalidArgumentError,
+                ValueError,
+            ):  # cut short (a damaged disk, a copy that stopped): before drill49 trained again without a word
                 if warn:
                     warnings.warn(
                         KeptRedoneWarning(f"{self.path} is unreadable (not whole JSON: cut short?); its results are computed again"),

@@ -5,7 +5,10 @@ wrote itself) taken for absent, never read into memory whole or parsed for minut
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +48,81 @@ def test_a_profile_calibrate_could_not_read_back_is_not_written(tmp_path: Path) 
     with pytest.raises(InvalidArgumentError, match=r"the profile to write .* is larger than .* read back"):
         write_profile(ProxyProfile({"epochs": 25}, {"architectures": ids}), tmp_path / "p.toml")
     assert not (tmp_path / "p.toml").exists()
+
+
+# the JSON files nasproxy reads whole (its own records, kept results, a user's best.json): checks.read_json, the limit
+# checks.MAX_TEXT_BYTES; each hostile kind below refused (a user's file) or taken for absent (a record of its own)
+HOSTILE = ("fifo", "folder", "too large", "not utf-8", "too deep")
+
+
+def _hostile(path: Path, kind: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "too large":
+        _sparse(path, checks.MAX_TEXT_BYTES + 1, b'{"top": [')
+    elif kind == "not utf-8":
+        path.write_bytes(b'{"top": "\xff\xfe"}')
+    else:
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    return path
+
+
+def _never_opened(fifo: Path, call: Callable[[], Any]) -> Any:
+    """``call()``'s result, and that it never opened ``fifo`` to read: a watcher opens the writing end the moment a
+    reader holds the other (that reader then reads an empty file and goes on, so a reader that opens it fails the test,
+    never hangs it)."""
+    done, opened = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:  # ENXIO: no reader holds it
+                done.wait(0.001)
+                continue
+            opened.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result = call()
+    finally:
+        done.set()
+        watcher.join()
+    assert not opened.is_set(), f"{fifo} was opened to read"
+    return result
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_a_hostile_best_json_is_refused_in_one_line(tmp_path: Path, kind: str) -> None:
+    from nas_proxy.search.study import best_model
+
+    path = _hostile(tmp_path / "best.json", kind)
+    expected = {
+        "fifo": "is a FIFO",
+        "folder": "is a directory",
+        "too large": "is too large",
+        "not utf-8": "is not UTF-8 text",
+        "too deep": "nested too deeply",
+    }[kind]
+    with pytest.raises(InvalidArgumentError) as caught:
+        _never_opened(path, lambda: best_model(path)) if kind == "fifo" else best_model(path)
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_a_hostile_record_of_its_own_is_taken_for_absent(tmp_path: Path, kind: str) -> None:
+    from nas_proxy.search.trained_folder import read_record
+    from nas_proxy.synthetic import PENDING, _pending_meta
+
+    record = _hostile(tmp_path / "train" / ".training.json", kind)
+    pending = _hostile(tmp_path / "set" / PENDING, kind)
+    if kind == "fifo":
+        assert _never_opened(record, lambda: read_record(record)) is None
+        assert _never_opened(pending, lambda: _pending_meta(pending.parent, "0" * 64)) is None
+    else:
+        assert read_record(record) is None
+        assert _pending_meta(pending.parent, "0" * 64) is None
