@@ -126,3 +126,17 @@ def test_a_hostile_record_of_its_own_is_taken_for_absent(tmp_path: Path, kind: s
     else:
         assert read_record(record) is None
         assert _pending_meta(pending.parent, "0" * 64) is None
+
+
+def test_a_provenance_json_over_the_limit_beside_a_table_is_refused_unread(tmp_path: Path) -> None:
+    # before fix62a the builder's sidecar was read whole (Path.read_bytes): a 10 GB file filled the memory
+    from nas_proxy.groundtruth.tables import SIDECAR, read_data
+
+    table = tmp_path / "truth.csv"
+    table.write_text("arch_id,test_accuracy\nabc,90\n")
+    _sparse(tmp_path / SIDECAR, checks.MAX_TEXT_BYTES + 1, b'{"data": {')
+    with pytest.raises(
+        InvalidArgumentError, match=r"provenance.json, which names the data of the tables beside it, is too large"
+    ) as caught:
+        read_data(table, "--truth")
+    assert "\n" not in str(caught.value)

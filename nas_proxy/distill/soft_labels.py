@@ -155,7 +155,7 @@ def add_soft_labels(
         meta["derived_from"] = {"path": str(src), "tensors_sha256": syn.meta["tensors_sha256"]}
     d = syn.dataset
     save_synthetic(dst, syn.images, syn.labels, meta, tuple(d["mean"]), tuple(d["std"]), soft_labels=soft)
-    return json.loads((dst / META).read_text())
+    return checks.read_json("synthetic set", dst / META)  # as written, unless replaced meanwhile: then refused in one line
 
 
 def _labelled(meta: dict[str, Any], config: SoftLabelConfig, seed: int) -> bool:
