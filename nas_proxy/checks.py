@@ -16,7 +16,7 @@ How text becomes a value is decided here once, for every command and every file:
 - no string an option, a config or a preset gives holds a control character (:func:`no_control_character`);
 - a file the user names is a regular file (not a FIFO, device or folder, not a symbolic-link
   loop), at most :data:`MAX_TEXT_BYTES` (a settings file: a space, a preset, a config, at most
-  :data:`SETTINGS_BYTES_MAX`), UTF-8 with or without a byte-order mark, and JSON in it
+  :data:`SETTINGS_BYTES_MAX`; a proxy profile :data:`PROFILE_BYTES_MAX`), UTF-8 with or without a byte-order mark, and JSON in it
   is nested at most as deep as Python can read.
 """
 
@@ -108,6 +108,10 @@ MAX_TEXT_BYTES = 64 << 20  # the largest text file (archs, truth, profile, meta.
 # reads about 1 MB a second (a space file of one 10 MB line took 9 CPU-s to parse before it was refused), and the largest
 # nasproxy ships is 3 KB (presets/demo.toml)
 SETTINGS_BYTES_MAX = 1 << 20
+# the largest proxy profile read (--proxy-profile): its [calibration] architectures list every id calibrated on, and the
+# largest registered space calibrated whole (macro, 86,544 ids) writes 1.39 MB (fix62a); 4 MiB is three times that. tomllib
+# parses the most hostile 4 MiB (an array of 2 million integers) in 6.8 CPU-s; at 64 MiB (before fix62a) in about 80
+PROFILE_BYTES_MAX = 4 << 20
 SET_FORMAT = "nasproxy.synthetic"  # a synthetic set's meta.json says so (nas_proxy.synthetic writes and reads sets)
 SET_META = "meta.json"
 SECONDS_MAX = 1e9  # a measured time in seconds (about 31 years): larger is a typo, and a sum of such would overflow
@@ -560,6 +564,16 @@ def read_text(option: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> str
     except UnicodeDecodeError:
         raise InvalidArgumentError(f"{option} file {p} is not UTF-8 text{_what_instead(p)}") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as a file read as text has them
+
+
+def read_json(what: str, path: Path | str, limit: int = MAX_TEXT_BYTES) -> Any:
+    """The JSON of a file (:func:`loads` of :func:`read_text`): the one way a JSON file is read, one nasproxy wrote itself
+    too (a record, kept results: a stranger may have replaced it, a write may have been lost). An
+    :class:`InvalidArgumentError` where it cannot be read as text (missing, not a regular file: never opened, over
+    ``limit``, not UTF-8), a ValueError where the text is not JSON (cut short, nested too deeply): a caller that takes
+    such a file for absent catches both. Before fix62a eight readers read their file whole with ``Path.read_text``: a
+    FIFO there waited for ever, a 100 MB file was read and parsed."""
+    return loads(read_text(what, path, limit))
 
 
 def _same_again(f: BinaryIO, size: int, raw: bytes, limit: int) -> bool:

@@ -475,7 +475,7 @@ def empty_own(path: Path, what: str) -> bool:
 _LINE_START = re.compile(r"#.*|\[[A-Za-z0-9_.]*\]?|[A-Za-z0-9_]+(?: (?:=(?: .*)?)?)?|")
 
 # The first and last lines :func:`write` puts around :func:`dumps`' text (fix61b): a file that starts with HEADER is whole
-# only where it ends with END, wherever a lost write cut it; before, a cut at a line's end (or inside a comment) left a
+# only where it holds END as a whole line (lines after it a user added: fix62a), wherever a lost write cut it; before, a cut at a line's end (or inside a comment) left a
 # file that read whole, and was written anew without the warning a cut elsewhere gives. The first line, not the last
 # alone, says that a file has an end to lose: one written before fix61b has neither, and is judged as before (a cut at
 # a line's end is not seen there). Two comments: a file written so is still the same TOML for --config.
@@ -502,7 +502,9 @@ def torn_own(path: Path, what: str, first: str, mine: Callable[[dict[str, Any]],
     another's ("not valid TOML"), and a run's own cut before its [search] too.
 
     A file :func:`write` wrote (its first line :data:`HEADER`, then ``first``) is whole only where its last line is
-    :data:`END`: cut anywhere else it is the start of one. ``read_whole``: the caller read the file as the command's
+    :data:`END`: cut anywhere else it is the start of one. Lines after that one a user added (a key, a note): the file is
+    whole, edited, and judged so (before fix62a: "cut short"); TOML reads a key there as any other, a comment ends nothing.
+    ``read_whole``: the caller read the file as the command's
     own; then only such a file is judged (one without :data:`HEADER` that reads whole cannot be told from a whole one)."""
     try:
         found = os.lstat(path)
@@ -514,8 +516,8 @@ def torn_own(path: Path, what: str, first: str, mine: Callable[[dict[str, Any]],
         return False
     size = len(data)
     marked, data = _marked(data)
-    if (marked and data.endswith(f"\n{END}\n".encode())) or (read_whole and not marked):
-        return False  # whole
+    if (marked and END.encode() in data.split(b"\n")[:-1]) or (read_whole and not marked):
+        return False  # whole: its end line, whole, is where the write ended (what follows it, a user added: fix62a)
     end = data.rfind(b"\n") + 1
     try:  # the last line's bytes: a character cut in them is held back, not refused
         head, tail = data[:end].decode(), codecs.getincrementaldecoder("utf-8")().decode(data[end:], final=False)

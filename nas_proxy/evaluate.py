@@ -101,13 +101,18 @@ class Kept:
         self.key = _key(identity)
         self.path = folder / EVALUATIONS / f"{self.key[:16]}.json"
         watch(folder)  # the set moved or deleted meanwhile: its evaluations/ is not made again in a new folder at its path
-        self.entries: dict[str, Any] = self._read(warn=True)
+        self.entries: dict[str, Any] = self.read(warn=True)
 
     def valid(self, name: str, value: Any) -> bool:
         """Whether ``value`` is a whole result (one that is not is computed again)."""
         return True
 
-    def _read(self, warn: bool = False) -> dict[str, Any]:
+    def refresh(self) -> None:
+        """:attr:`entries` as kept now, read again once this call holds the set (:func:`one_evaluation`): what another
+        call on this set finished meanwhile is reused, not computed again (``evaluate`` and ``score`` alike)."""
+        self.entries = self.read()
+
+    def read(self, warn: bool = False) -> dict[str, Any]:
         """The kept results; none from a file that is not this computation's whole record (cut short by a damaged
         disk, edited, or another computation's under the same short name): those results are computed again.
         A record whose identity is not what its key was made of (the key is found by, the identity edited
@@ -117,8 +122,11 @@ class Kept:
             return {}
         try:
             try:
-                data = checks.loads(self.path.read_text(encoding="utf-8"))
-            except ValueError:  # cut short (a damaged disk, a copy that stopped): before drill49 trained again without a word
+                data = checks.read_json("kept results", self.path)
+            except (
+                InvalidArgumentError,
+                ValueError,
+            ):  # cut short (a damaged disk, a copy that stopped): before drill49 trained again without a word
                 if warn:
                     warnings.warn(
                         KeptRedoneWarning(f"{self.path} is unreadable (not whole JSON: cut short?); its results are computed again"),
@@ -169,7 +177,7 @@ class Kept:
         return name
 
     def add(self, name: str, value: Any) -> None:
-        merged = self._read() | self.entries | {name: value}  # with what another call on this set kept meanwhile
+        merged = self.read() | self.entries | {name: value}  # with what another call on this set kept meanwhile
         self.entries = dict(sorted(merged.items(), key=lambda item: self.order(item[0])))
         if not self.writable:
             return
@@ -373,11 +381,11 @@ def evaluate(
     runs: int = EvaluateOptions.runs,
     model: ConvNetSpec | str | None = None,
     train: TrainConfig | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    data_root: str | None = None,
+    seed: int = EvaluateOptions.seed,
+    device: str = EvaluateOptions.device,
+    data_root: str | None = EvaluateOptions.data_root,
     progress: bool = False,  # the library is silent unless asked; the CLI asks
-    hard_labels: bool = False,
+    hard_labels: bool = EvaluateOptions.hard_labels,
 ) -> EvalResult:
     """Train ``runs`` fresh ConvNets on the synthetic set at ``path``; test accuracy mean +- std.
 
@@ -412,7 +420,7 @@ def evaluate(
     with one_evaluation(kept, path):
         caps.say()
         if kept is not None:
-            kept.entries = kept._read()  # as kept once this call holds them (another's finished meanwhile)
+            kept.refresh()
         done = kept.runs if kept is not None else {}
         reused = sum(r in done for r in range(runs))
         accs = []

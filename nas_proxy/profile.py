@@ -437,7 +437,7 @@ def read_profile(path: Path | str) -> ProxyProfile:
     TOML, not a proxy profile, or holds an unknown key, a value of the wrong type or out of range."""
     where = f"proxy profile {path}"
     try:
-        data = tomllib.loads(read_text("--proxy-profile", path))
+        data = tomllib.loads(read_text("--proxy-profile", path, checks.PROFILE_BYTES_MAX))
     except tomllib.TOMLDecodeError as e:
         raise InvalidArgumentError(f"{where} is not valid TOML: {e}") from None
     except RecursionError:  # nested arrays or inline tables deeper than tomllib recurses: before, an internal error
@@ -549,6 +549,11 @@ def write_profile(profile: ProxyProfile, path: Path | str) -> Path:
     _check_calibration(profile.calibration, "the profile to write")
     _search_ladder({} if profile.ladder is None else {"ladder": profile.ladder}, "the profile to write")
     text = profile.to_toml()
+    if (size := len(text.encode("utf-8"))) > checks.PROFILE_BYTES_MAX:  # search --proxy-profile would refuse it
+        raise InvalidArgumentError(
+            f"the profile to write ({size:,} bytes) is larger than the {checks.PROFILE_BYTES_MAX:,} bytes a profile is read back "
+            f"with ({len(profile.calibration.get('architectures', [])):,} architectures); calibrate on fewer architectures"
+        )
     if not _holds(path, text.encode("utf-8")):
         write_text(path, text)
     return path

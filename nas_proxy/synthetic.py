@@ -281,8 +281,8 @@ def _pending_meta(path: Path, tensors_sha256: str) -> dict[str, Any] | None:
     after replacing the tensors, if it describes the tensors there (``tensors_sha256``); it then
     becomes the set's ``meta.json`` (kept in memory only where the folder is read-only). None: none does."""
     try:
-        meta = checks.loads((path / PENDING).read_text())
-    except (OSError, ValueError):
+        meta = checks.read_json("synthetic set", path / PENDING)
+    except (InvalidArgumentError, ValueError):
         return None
     if not isinstance(meta, dict) or meta.get("tensors_sha256") != tensors_sha256 or meta.get("format") != FORMAT:
         return None

@@ -164,7 +164,7 @@ def _choices(args: argparse.Namespace) -> dict[str, list[Any]]:
 def _output(args: argparse.Namespace) -> Path:
     """The profile path, refused before any work when it holds something that is not a profile."""
     from nas_proxy import configs
-    from nas_proxy.checks import MAX_TEXT_BYTES, not_a_synthetic_set, regular_file
+    from nas_proxy.checks import PROFILE_BYTES_MAX, not_a_synthetic_set, regular_file
     from nas_proxy.files import check_writable
     from nas_proxy.profile import looks_like_profile
     from nas_proxy.studies.storage import study_dir
@@ -178,8 +178,8 @@ def _output(args: argparse.Namespace) -> Path:
         regular_file(out.stat().st_mode, lambda what: f"--out {out} is {what}; give the profile's file name")  # (/dev/zero: read for ever)
         try:
             with out.open("rb") as f:  # whole, or cut short (a damaged disk); a profile is never near the limit
-                head = f.read(MAX_TEXT_BYTES + 1)
-            mine = len(head) <= MAX_TEXT_BYTES and looks_like_profile(head.decode(errors="replace"))
+                head = f.read(PROFILE_BYTES_MAX + 1)
+            mine = len(head) <= PROFILE_BYTES_MAX and looks_like_profile(head.decode(errors="replace"))
         except OSError:
             mine = False
         if not mine:

@@ -7,7 +7,6 @@ Every iteration draws its network, real batch and augmentation from a seed deriv
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -265,7 +264,7 @@ def distill(
     _checkpoint(out, config, state, shard)
     write_losses(out / LOSSES, state.history, hp.method.terms)
     save_synthetic(out, images, syn_labels, meta, dataset.mean, dataset.std)
-    return _soft_labels(DistillResult(out, json.loads((out / META).read_text())), config, progress, shard)
+    return _soft_labels(DistillResult(out, checks.read_json("synthetic set", out / META)), config, progress, shard)
 
 
 def _soft_labels(result: DistillResult, config: DistillConfig, progress: bool, shard: ClassShard) -> DistillResult:

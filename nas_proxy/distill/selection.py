@@ -29,7 +29,7 @@ from torch import Tensor
 
 from nas_proxy import checks
 from nas_proxy.digests import json_sha256
-from nas_proxy.errors import ArtifactError, NasProxyWarning, OutputConflictError
+from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyWarning, OutputConflictError
 from nas_proxy.files import write_bytes, write_json
 from nas_proxy.synthetic import read_safetensors, tensors_digest
 
@@ -89,14 +89,14 @@ class Selection:
         path = out / STATE
         if path.is_file():
             try:
-                state = checks.loads(path.read_text())
+                state = checks.read_json("selection", path)
                 scored, calibration = state["scored"], state["calibration"]
                 if not isinstance(scored, list) or not all(isinstance(s, dict) and isinstance(s.get("iteration"), int) for s in scored):
                     raise ValueError("its scores are not a list of scored iterations")
                 written = state.get(DIGEST)  # None: written by an earlier nasproxy, read as before
                 if written is not None and written != _state_digest(calibration, scored):
                     raise ValueError("its scores no longer match the sha256 written with them")
-            except (OSError, ValueError, KeyError, TypeError) as e:
+            except (InvalidArgumentError, ValueError, KeyError, TypeError) as e:
                 self.torn = str(e)
                 return
             if calibration != self.calibration:

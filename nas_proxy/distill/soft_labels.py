@@ -37,7 +37,7 @@ from nas_proxy import checks
 from nas_proxy.data import stratified_split
 from nas_proxy.digests import json_sha256
 from nas_proxy.distill.config import DEFAULT_TEACHER_SPACE as DEFAULT_SPACE
-from nas_proxy.distill.config import SoftLabelConfig
+from nas_proxy.distill.config import DistillConfig, SoftLabelConfig
 from nas_proxy.errors import (
     ArtifactError,
     InvalidArgumentError,
@@ -102,7 +102,7 @@ def add_soft_labels(
     config: SoftLabelConfig,
     out: Path | str | None = None,
     seed: int | None = None,
-    device: str = "auto",
+    device: str = DistillConfig.device,
     data_root: str | None = None,
     progress: bool = False,  # the library is silent unless asked; the CLI asks
 ) -> dict[str, Any]:
@@ -155,7 +155,7 @@ def add_soft_labels(
         meta["derived_from"] = {"path": str(src), "tensors_sha256": syn.meta["tensors_sha256"]}
     d = syn.dataset
     save_synthetic(dst, syn.images, syn.labels, meta, tuple(d["mean"]), tuple(d["std"]), soft_labels=soft)
-    return json.loads((dst / META).read_text())
+    return checks.read_json("synthetic set", dst / META)  # as written, unless replaced meanwhile: then refused in one line
 
 
 def _labelled(meta: dict[str, Any], config: SoftLabelConfig, seed: int) -> bool:
@@ -265,7 +265,7 @@ def soft_labels(
     config: SoftLabelConfig,
     seed: int,
     cache: Path,
-    device: str = "auto",
+    device: str = DistillConfig.device,
     data_root: str | None = None,
     progress: bool = False,
 ) -> tuple[Tensor, dict[str, Any]]:

@@ -240,9 +240,15 @@ def _from_sidecar(path: Path, table: str) -> TableData | None:
     if not sidecar.is_file():  # none there; or a FIFO or a device, whose opening would wait for a writer (probe57)
         return None
     try:
-        text = sidecar.read_bytes()
+        with open(sidecar, "rb") as f:  # at most the limit of every text file read whole (before fix62a: all of it)
+            text = f.read(checks.MAX_TEXT_BYTES + 1)
     except OSError:  # gone meanwhile: the table names no data
         return None
+    if len(text) > checks.MAX_TEXT_BYTES:  # not the builder's (a dataset and its tables): it may name other data, so refused
+        raise InvalidArgumentError(
+            f"{sidecar}, which names the data of the tables beside it, is too large (more than {checks.MAX_TEXT_BYTES >> 20} MiB"
+            f" is not read): not the builder's? move it away to take the table as naming no data"
+        )
     try:
         prov = json.loads(text)
     except RecursionError:  # before review61: "internal error: RecursionError" of calibrate --truth, correlate's tables

@@ -51,10 +51,15 @@ class Cache:
     def _read(self, path: Path) -> None:
         """Read ``path``'s rows; those scored on other data than :attr:`data` go to :attr:`stale`."""
         changed = 0
-        for line in path.read_text().splitlines():
+        for raw in path.read_bytes().splitlines():  # each line decoded alone: one a bad block changed is that row's loss
+            try:
+                line = raw.decode()
+            except UnicodeDecodeError:  # before fix62a the whole file was decoded at once: an internal error, every row lost
+                changed += 1
+                continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # torn, or not a row (nested too deeply: an internal error before fix62a)
                 continue
             if not whole(row):
                 continue

@@ -18,10 +18,11 @@ from typing import Any
 import optuna
 
 from nas_proxy import checks
+from nas_proxy.configs import SearchBudget
 from nas_proxy.errors import InvalidArgumentError
 from nas_proxy.groundtruth.trainings import TrainingStudy
 from nas_proxy.protocols import DEFAULT_PROTOCOL, TRAINING_PROTOCOLS, resolve_root, training_protocol
-from nas_proxy.search.config import promotion_epochs
+from nas_proxy.search.config import SearchConfig, promotion_epochs
 from nas_proxy.search.study import ATTR, ranked, spec_of, study_space, trial_summary
 from nas_proxy.studies.queue import enqueue, failures, results
 from nas_proxy.studies.storage import Storage
@@ -89,8 +90,8 @@ def promote(
     seed: int,
     k: int,
     epochs: int = DEFAULT_EPOCHS,
-    workers: int = 1,
-    device: str = "auto",
+    workers: int = SearchBudget.workers,
+    device: str = SearchConfig.device,
     data_root: str | None = None,
     progress: bool = False,  # the library is silent unless asked; the CLI asks
     images: int | None = None,

@@ -374,8 +374,8 @@ def search(
     study_name: str,
     n_trials: int,
     storage: Storage | str | None = None,
-    timeout: float | None = None,
-    workers: int = 1,
+    timeout: float | None = configs.SearchBudget.timeout,
+    workers: int = configs.SearchBudget.workers,
     out: Path | None = None,
     progress: bool = False,  # the library is silent unless asked; the CLI asks
     heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRACE_SECONDS),

@@ -17,6 +17,7 @@ from nas_proxy import checks
 from nas_proxy.errors import InvalidArgumentError, NasProxyError
 from nas_proxy.evaluate import Kept, kept_in, one_evaluation, tensor_hash
 from nas_proxy.progress import meter
+from nas_proxy.search.config import SearchConfig
 from nas_proxy.spaces import arch_id, get_space
 from nas_proxy.trainers.synthetic_set import ProxyConfig, ProxyContext, ProxyResult
 
@@ -55,8 +56,8 @@ def score(
     space_name: str,
     specs: Sequence[dict[str, Any] | str],
     proxy: ProxyConfig | None = None,
-    seed: int = 0,
-    device: str = "auto",
+    seed: int = SearchConfig.seed,
+    device: str = SearchConfig.device,
     data_root: str | None = None,
     progress: bool = False,  # the library is silent unless asked; the CLI asks
 ) -> Scores:
@@ -98,7 +99,7 @@ def score(
     with one_evaluation(kept, synthetic, "scored with this space and proxy"):
         caps.say()
         if kept is not None:
-            kept.entries = kept._read()  # as kept once this call holds them (another's finished meanwhile)
+            kept.refresh()
         done = kept.entries if kept is not None else {}
         results.reused = sum(arch_id(spec) in done for spec in complete)
         results.kept, results.not_kept = (str(kept.path) if kept is not None and kept.writable else None), not_kept

@@ -384,10 +384,8 @@ def best_model(best_json: Path | str, rank: int = 0) -> nn.Module:
 
     path = Path(best_json)
     try:
-        data = checks.loads(path.read_text())
+        data = checks.read_json("best.json", path)
         spec, d = data["top"][rank]["spec"], data["dataset"]
         return build_model(spec, int(d["channels"]), int(d["num_classes"]), (int(d["image_size"][0]), int(d["image_size"][1])))
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"{path} does not exist", missing=path) from None
     except (ValueError, KeyError, IndexError, TypeError) as e:
         raise InvalidArgumentError(f"{path} is not a best.json written by nasproxy search with {rank + 1}+ architectures ({e!r})") from None

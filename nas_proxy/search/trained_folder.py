@@ -11,7 +11,7 @@ from typing import Any
 
 from nas_proxy import checks
 from nas_proxy.digests import file_sha256
-from nas_proxy.errors import OutputConflictError
+from nas_proxy.errors import InvalidArgumentError, OutputConflictError
 from nas_proxy.files import PROBE, temporary_of
 from nas_proxy.synthetic import safetensors_header
 
@@ -148,11 +148,9 @@ def _object(value: Any) -> dict[str, Any]:
 def read_record(path: Path) -> dict[str, Any] | None:
     """A JSON object file's content; None where it is missing, not a regular file (a FIFO is not waited on)
     or not one."""
-    if not path.is_file():
-        return None
     try:
-        doc = checks.loads(path.read_text())
-    except (OSError, ValueError):
+        doc = checks.read_json("record", path)
+    except (InvalidArgumentError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
 

@@ -52,6 +52,7 @@ from nas_proxy.search.trained_folder import (
     check_not_foreign,
     damaged_spec,
     finished,
+    read_record,
     what_spec,
     whole,
 )
@@ -163,8 +164,8 @@ def data_of(best: Best, data_root: str | None = None) -> DataRef:
     if data_root is None and best.synthetic is not None:
         meta = Path(best.synthetic) / "meta.json"
         try:
-            recorded = checks.loads(meta.read_text()).get("data_root")
-        except (OSError, ValueError, AttributeError):
+            recorded = checks.read_json("synthetic set", meta).get("data_root")
+        except (InvalidArgumentError, ValueError, AttributeError):
             recorded = None  # the set moved: the dataset's own default places, or --data-root
     name = str(best.dataset["name"])
     return DataRef(name, data_root=resolve_root(name, data_root, recorded), image_size=int(best.dataset["image_size"][0]))
@@ -364,8 +365,8 @@ def _kept_weights(out: Path, request: dict[str, Any], best: Best, real: RealData
     it is trained again."""
     for name in (TRAINING, SPEC):
         try:
-            record = json.loads((out / name).read_text())
-            if record.get("request") != request:  # JSON already (train_best)
+            record = read_record(out / name)  # (a FIFO there: never opened; before fix62a the training waited on it)
+            if record is None or record.get("request") != request:  # JSON already (train_best)
                 continue
             weights = (out / WEIGHTS).read_bytes()
             if hashlib.sha256(weights).hexdigest() != record["sha256"]["weights"]:

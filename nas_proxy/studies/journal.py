@@ -192,7 +192,7 @@ class _Held:
 def _is_record(line: bytes) -> bool:
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # (nested too deeply: uncaught before fix62a)
         return False
     return isinstance(record, dict) and "op_code" in record
 

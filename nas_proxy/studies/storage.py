@@ -282,7 +282,7 @@ def _unknown_operation(path: Path) -> int | None:
         for number, line in enumerate(f, start=1):
             try:
                 record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 continue  # a torn or damaged line has its own error
             if isinstance(record, dict) and record.get("op_code") not in known:
                 return number
@@ -523,7 +523,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite dat
 def _journal_record(line: bytes) -> bool:
     try:
         record = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # (nested too deeply: uncaught before fix62a)
         return False
     return isinstance(record, dict) and "op_code" in record
 
