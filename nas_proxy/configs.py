@@ -516,8 +516,8 @@ def torn_own(path: Path, what: str, first: str, mine: Callable[[dict[str, Any]],
         return False
     size = len(data)
     marked, data = _marked(data)
-    if (marked and END.encode() in data.split(b"\n")[:-1]) or (read_whole and not marked):
-        return False  # whole: its end line, whole, is where the write ended (what follows it, a user added: fix62a)
+    if (marked and END.encode() in data.split(b"\n")) or (read_whole and not marked):
+        return False  # whole: its end line is where the write ended (what follows it, or its newline gone, an editor's)
     end = data.rfind(b"\n") + 1
     try:  # the last line's bytes: a character cut in them is held back, not refused
         head, tail = data[:end].decode(), codecs.getincrementaldecoder("utf-8")().decode(data[end:], final=False)

@@ -80,7 +80,6 @@ def test_a_signal_while_the_workers_are_waited_for_leaves_no_pipe_open(monkeypat
     assert not left, f"descriptors left open: {sorted(left)}"
 
 
-@pytest.mark.xfail(strict=True, reason="review62: nas_proxy/configs.py torn_own: an edited whole file said cut short (fix62a)")
 @pytest.mark.parametrize("edit", ["no last newline", "a line after # end"])
 def test_a_config_toml_edited_by_hand_is_not_said_cut_short(tmp_path: Path, edit: str) -> None:
     from nas_proxy import configs
@@ -95,7 +94,6 @@ def test_a_config_toml_edited_by_hand_is_not_said_cut_short(tmp_path: Path, edit
     assert [str(w.message) for w in said if "cut short" in str(w.message)] == []
 
 
-@pytest.mark.xfail(strict=True, reason="review62: nas_proxy/proxies/cache.py reads its lines with json.loads (fix62a)")
 @pytest.mark.parametrize("line", ["[" * 5_000 + "]" * 5_000, '{"arch_id": ' + "1" * 5000 + "}"])
 def test_a_cache_line_that_cannot_be_read_is_ignored_as_any_torn_one(tmp_path: Path, line: str) -> None:
     from nas_proxy.proxies.cache import Cache

@@ -48,8 +48,9 @@ def test_a_config_cut_at_every_byte_is_said_or_refused_and_a_whole_one_read_sile
     data = path.read_bytes()
     assert data.startswith(f"{configs.HEADER}\n".encode()) and data.endswith(f"\n{configs.END}\n".encode())
     assert judged(path, data, lambda: check(tmp_path)) == []
+    assert judged(path, data[:-1], lambda: check(tmp_path)) == []  # only the last newline gone: whole (an editor's save)
     silent = []
-    for n in range(len(data)):  # 0 bytes: empty (fix57); inside the first line, any line, a character, the last line
+    for n in range(len(data) - 1):  # 0 bytes: empty (fix57); inside the first line, any line, a character, the last line
         said = judged(path, data[:n], lambda: check(tmp_path))
         if isinstance(said, str):
             assert "\n" not in said  # refused in one line: never the case for its own, but allowed

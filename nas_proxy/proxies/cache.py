@@ -59,7 +59,7 @@ class Cache:
                 continue
             try:
                 row = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):  # torn, or not a row (nested too deeply: an internal error before fix62a)
+            except (ValueError, RecursionError):  # torn, or not a row (nested too deeply, an integer of over 4,300 digits)
                 continue
             if not whole(row):
                 continue
