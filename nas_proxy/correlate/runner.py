@@ -178,6 +178,7 @@ def _facts(
         "proxy_protocol": {p.name: p.describe() for p in proxies},
         "synthetic": {n: f["synthetic"] for n, f in facts if f.get("synthetic")},
         "synthetic_sha256": {n: f["tensors_sha256"] for n, f in facts if f.get("tensors_sha256")},
+        "synthetic_batch": {n: f["batch_used"] for n, f in facts if f.get("batch_used")},  # each set's batch used (fix62b)
         "promote": config.promote,
         "seed": config.seed,
         "device": str(resolve_device(config.device)),

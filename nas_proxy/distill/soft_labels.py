@@ -315,7 +315,7 @@ def soft_labels(
         "used": len(used),  # members whose labels are averaged (at or above learned_threshold(chance))
         "val_accuracy_mean": round(sum(m["val_accuracy"] for m in members) / len(members), 4),
         "protocol": {k: v for k, v in protocol.to_dict().items() if k not in ("channels_last", "cuda_graph")}
-        | {"amp": protocol.uses_amp(dev)},
+        | {"amp": protocol.uses_amp(dev), "batch_used": min(protocol.batch_size, int(idx.numel()))},  # capped to them (fix62b)
         "train_images": int(idx.numel()),  # of the training split; the validation split and the test set: none
         # the labels' one-off cost: every teacher's training (cached ones count what they cost when trained) and the labelling
         "seconds": round(sum(m["seconds"] for m in members) + seconds_labels, 3),

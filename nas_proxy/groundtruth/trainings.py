@@ -26,7 +26,7 @@ from nas_proxy.studies.kinds import WorkerOptions
 from nas_proxy.studies.repair import fail_dead_trials
 from nas_proxy.studies.spec_attrs import spec_from_attrs
 from nas_proxy.studies.storage import Storage, maximizing_study
-from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, ready_to_count, train_one
+from nas_proxy.trainers.fulldata import DataRef, GroundTruthConfig, RealData, cache_name, images_trained, ready_to_count, train_one
 from nas_proxy.utils import resolve_device
 
 
@@ -58,6 +58,9 @@ class TrainingStudy:
             }
             study.set_user_attr(self.attr, {"data": data_attrs, "protocol": config.to_dict()})
         self.check_content(study, storage, dataset.describe())
+        if "batch_used" not in (stored := study.user_attrs[self.attr]):  # what its trainings step with (fix62b; said by the
+            # command, checks.batch): the protocol's batch capped to their training images; a study made before gets it now
+            study.set_user_attr(self.attr, {**stored, "batch_used": min(config.batch_size, images_trained(dataset, data, config))})
         kinds.mark(study, self.kind)
         name_objective(study, self.value)
         fail_dead_trials(study, storage.backend)  # trainings whose process died here: failed and re-queued before counting

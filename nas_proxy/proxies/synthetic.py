@@ -307,7 +307,16 @@ class SyntheticSetProxy(Proxy):
         return Scored(float(got.accuracy), float(got.seconds["total"]), tuple(got.curve), details)
 
     def facts(self) -> dict[str, Any]:
-        return {"synthetic": self.path, "tensors_sha256": self.sha256}
+        return {"synthetic": self.path, "tensors_sha256": self.sha256, "batch_used": self.batch_used()}
+
+    def batch_used(self) -> int | None:
+        """The batch this set's trainings step with: the one its context capped to the set (fix61a's rule, said there),
+        or, where no training ran here (every score a search's), the same cap of the set read; None before prepare."""
+        if self._context is not None:
+            return int(self._context.batch_size)
+        if self.path is None:
+            return None
+        return min(self.setup.training.batch_size, int(self._loaded().images.shape[0]))
 
     def describe(self) -> str:
         t = self.setup.training

@@ -45,4 +45,5 @@ class ZeroCostProxy(Proxy):
         return Scored(float(value), float(seconds))
 
     def describe(self) -> str:
-        return f"`{self.name}` of the untrained network (seeded per architecture) on {self.setup.zero_cost_batch} training images"
+        images = self.setup.real_batch()[0].shape[0]  # zero_cost_batch capped to the training split: the images used (fix62b)
+        return f"`{self.name}` of the untrained network (seeded per architecture) on {images} training images"

@@ -214,10 +214,14 @@ def _protocol(f: dict[str, Any]) -> list[str]:
     if not p or not sets:
         return []
     sha = f.get("synthetic_sha256") or {}
-    listed = ", ".join(f"{n} (`{path}`" + (f", tensors sha256 {sha[n][:12]})" if n in sha else ")") for n, path in sets.items())
+    used = {n: (f.get("synthetic_batch") or {}).get(n, p["batch_size"]) for n in sets}  # capped to each set (fix62b)
+    one = len(set(used.values())) == 1
+    batch = f"batch {next(iter(used.values()))}" if one else f"batch {p['batch_size']} capped to each set's images"
+    each = {n: "" if one else f", batch {used[n]}" for n in sets}
+    listed = ", ".join(f"{n} (`{path}`{each[n]}" + (f", tensors sha256 {sha[n][:12]})" if n in sha else ")") for n, path in sets.items())
     return [
         f"Synthetic-set proxies: each architecture trained {p['epochs']} epochs on the synthetic set (lr {p['lr']}, "
-        f"batch {p['batch_size']}, DSA {'on' if p['dsa'] else 'off'}), seed {p.get('seed', f.get('seed'))}; sets: {listed}.",
+        f"{batch}, DSA {'on' if p['dsa'] else 'off'}), seed {p.get('seed', f.get('seed'))}; sets: {listed}.",
         "",
     ]
 

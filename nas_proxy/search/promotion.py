@@ -44,6 +44,7 @@ class Promotion:
     rows: list[dict[str, Any]] = field(default_factory=list)  # trial summary + proxy_rank, proxy_score, real_val_accuracy
     notes: list[str] = field(default_factory=list)  # what differs from what was asked
     seconds: float = 0.0  # wall time of the promotion, its trainings and their bookkeeping
+    batch_used: int | None = None  # the protocol's batch capped to the training images (fix62b), as its study records
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -110,6 +111,7 @@ def promote(
     data = DataRef(data.dataset, data.split_seed, data.val_fraction, resolve_root(data.dataset, data_root, data.data_root), data.image_size)
     promotion_study = PROMOTION.open(storage, data, config)
     result = Promotion(promotion_study.study_name, epochs, images, k, protocol)
+    result.batch_used = promotion_study.user_attrs[PROMOTION.attr].get("batch_used")  # said by the command (protocol_batch)
     if len(picked) < k:
         result.notes.append(
             f"--promote {k} asked for more candidates than the {len(picked)} distinct architectures the search completed: "

@@ -71,7 +71,7 @@ from nas_proxy.studies.storage import (
     study_dir,
 )
 from nas_proxy.studies.workers import WorkerProcess, check_heartbeat, exit_words, worker_processes
-from nas_proxy.trainers.fulldata import check_images
+from nas_proxy.trainers.fulldata import check_images, protocol_batch
 from nas_proxy.trainers.synthetic_set import count_flops, count_params, ready_to_count_flops
 
 POLL_SECONDS = 1.0  # how often a worker whose budget is held by other workers' running trials looks again
@@ -445,6 +445,9 @@ def search(
         c, h, w = target.input_shape
         check_max_params(space, config.max_params, c, target.num_classes, (h, w))
         check_images(target.setup.data, promote_images, "--promote-images")  # the promotion's or the ladder's full rung's
+        if promote or (ladder is not None and any(r.proxy == FULL for r in ladder.rungs)):  # their protocol's batch capped to
+            # those images, said with the others (fix62b)
+            protocol_batch(target.setup.data, promote_protocol, promote_images, "--promote-protocol", "--promote-images")
         if check_data is not None:  # the data loaded, not its name: before fix53e a profile's digest was not compared
             check_data(target.setup.data, target.setup.content_sha256())
         early = storage if isinstance(storage, Storage) else None  # an existing study's other settings: refused before prepare

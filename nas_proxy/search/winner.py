@@ -39,7 +39,7 @@ from nas_proxy.checks import not_a_synthetic_set
 from nas_proxy.configs import EmptyOutputWarning
 from nas_proxy.errors import ArtifactError, InvalidArgumentError, NasProxyError, OutputConflictError, shown
 from nas_proxy.files import check_writable, make_dirs, shorten, write_bytes, write_json
-from nas_proxy.protocols import resolve_root, training_protocol
+from nas_proxy.protocols import GroundTruthConfig, resolve_root, training_protocol
 from nas_proxy.search.config import TrainBestConfig
 from nas_proxy.search.trained_folder import (
     FORMAT,
@@ -234,6 +234,16 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
 
     real = RealData(data, config, where, test=True, whole=True)
     _check_same_shape(best, real)
+    n = int(real.train_x.shape[0])  # the protocol's batch capped to them, said (the rule of every batch) and recorded (fix62b)
+    then = f"each step trains on all {n}"
+    used = checks.batch(
+        f"--protocol {o.protocol}'s batch_size",
+        config.batch_size,
+        n,
+        "training images of the whole training set",
+        GroundTruthConfig.batch_size,
+        then,
+    )
     assert real.test_x is not None and real.test_y is not None  # test=True
     kept = _kept_weights(out, request, best, real)
     if kept is not None:  # a run stopped after its weights (a full disk at model.pt): they are this training, whole
@@ -279,7 +289,7 @@ def train_best(best_path: Path | str, out: Path | str, options: TrainBestConfig 
         "test_images": int(real.test_x.shape[0]),
         "train_images": int(real.train_x.shape[0]),  # the training and validation splits together
         "test_split": d.get("test_split", "the dataset's own test set"),
-        "protocol": {**config.to_dict(), **config.train_config().to_dict()},
+        "protocol": {**config.to_dict(), **config.train_config().to_dict(), "batch_used": used},
         "seed": seed,
         "params": scores["params"],
         "flops": scores["flops"],

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from nas_proxy import checks
-from nas_proxy.data import load_dataset
+from nas_proxy.data import Dataset, load_dataset, stratified_split
 from nas_proxy.errors import InvalidArgumentError, SpaceError
-from nas_proxy.protocols import DataRef, GroundTruthConfig
+from nas_proxy.protocols import DEFAULT_PROTOCOL, DataRef, GroundTruthConfig, training_protocol
 from nas_proxy.spaces import arch_id, build_model
 from nas_proxy.spaces.declared import family_class
 from nas_proxy.trainers.synthetic_set import COUNTED_SPACES, count_flops, count_params, ready_to_count_flops
@@ -45,7 +45,7 @@ def check_images(data: DataRef, images: int | None, flag: str) -> None:
         )
 
 
-def batch_used(data: DataRef, config: GroundTruthConfig, flag: str) -> int:
+def batch_used(data: DataRef, config: GroundTruthConfig, flag: str, images_flag: str = "--full-images") -> int:
     """The batch a real-data training of ``config`` on ``data`` steps with: its ``batch_size`` capped to its training
     images (``images``, else the training split: read only then), said where ``flag`` set it above them (the rule of every
     batch, :func:`nas_proxy.checks.batch`; before fix61a, capped without a word and the asked batch reported)."""
@@ -55,8 +55,26 @@ def batch_used(data: DataRef, config: GroundTruthConfig, flag: str) -> int:
         config.images
         or load_dataset(data.dataset, data.data_root, image_size=data.image_size).split(data.split_seed, data.val_fraction).train_y.numel()
     )
-    what = "training images (--full-images)" if config.images is not None else f"training images of the {data.dataset} split"
+    what = f"training images ({images_flag})" if config.images is not None else f"training images of the {data.dataset} split"
     return checks.batch(flag, config.batch_size, n, what, GroundTruthConfig.batch_size, f"each step trains on all {n}")
+
+
+def protocol_batch(data: DataRef, name: str | None, images: int | None, flag: str, images_flag: str) -> int:
+    """The batch a training with the protocol ``name`` (of :data:`~nas_proxy.protocols.TRAINING_PROTOCOLS`; None: the
+    default) steps with on ``images`` of ``data``'s training split (None: all), said where it is capped (:func:`batch_used`,
+    the rule of every batch: the default protocol's batch, the default 256, quietly). ``flag`` names the protocol's option,
+    ``images_flag`` the images'. Before fix62b a named protocol's batch was capped without a word."""
+    name = name or DEFAULT_PROTOCOL
+    return batch_used(data, training_protocol(name, 1, images), f"{flag} {name}'s batch_size", images_flag)
+
+
+def images_trained(dataset: Dataset, data: DataRef, config: GroundTruthConfig) -> int:
+    """The training images a training of ``config`` on ``data``'s training split steps through (:class:`RealData`'s, of
+    ``dataset`` loaded): a stated subset rounds per class. What its batch is capped to (fix62b)."""
+    y = dataset.split(data.split_seed, data.val_fraction).train_y
+    if config.images is None or config.images >= y.numel():
+        return int(y.numel())
+    return int(stratified_split(y, config.images / y.numel(), derive_seed(data.split_seed, "groundtruth-subset"))[1].numel())
 
 
 def ready_to_count(specs: Iterable[dict[str, Any]]) -> None:

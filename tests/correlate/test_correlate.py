@@ -504,7 +504,8 @@ def test_a_study_is_correlated_with_the_proxy_it_searched(
     assert result["facts"]["proxy_training"] == {**SEARCHED.to_dict(), "seed": 1} and result["facts"]["seed"] == 1
     assert {r["arch_id"]: r["datadam-ipc2"] for r in result["archs"]} == values  # the study's own scores, reused
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "each architecture trained 4 epochs on the synthetic set (lr 0.01, batch 256, DSA on), seed 1" in md and str(tiny_run) in md
+    # the batch used: 256 capped to the set's 20 images (fix62b; before, the line said the batch asked)
+    assert "each architecture trained 4 epochs on the synthetic set (lr 0.01, batch 20, DSA on), seed 1" in md and str(tiny_run) in md
     recorded = tomllib.loads((tmp_path / "out" / "config.toml").read_text())["correlate"]
     assert recorded["seed"] == 1 and recorded["proxy"]["epochs"] == 4  # config.toml records what ran, not the defaults
     # an option set wins, said so, and the others stay the study's: the next test's one command checks it

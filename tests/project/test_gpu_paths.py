@@ -99,7 +99,7 @@ def test_training_and_accuracy_match_the_loop_before_issue_11(spec: ConvNetSpec,
 
 
 def test_cuda_options_leave_cpu_proxy_scores_unchanged(tiny_run: Path) -> None:
-    base = ProxyConfig(epochs=4, report_every=2, report_images=200)
+    base = ProxyConfig(epochs=4, report_every=2, report_images=120)  # digits' validation split
     space = get_space("convnet-small")
     spec = {"family": "convnet", "depth": 2, "width": 32, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
     results = []
@@ -151,7 +151,7 @@ def test_a_proxy_trial_reads_the_device_only_at_its_reports(tiny_run: Path, monk
     spec = {"family": "convnet", "depth": 1, "width": 32, "activation": "relu", "normalization": "batchnorm", "pooling": "avgpooling"}
     counts = []
     for epochs in (3, 9):  # one report (at the end) each
-        ctx = ProxyContext.load(tiny_run, "cpu", ProxyConfig(epochs=epochs, report_every=epochs, report_images=200))
+        ctx = ProxyContext.load(tiny_run, "cpu", ProxyConfig(epochs=epochs, report_every=epochs, report_images=120))
         with host_reads(monkeypatch) as seen:
             ctx.score(space, spec)
         counts.append(len(seen))
@@ -247,7 +247,7 @@ def test_cuda_proxy_scores_with_every_option(tiny_run: Path) -> None:
     space = get_space("convnet-small")
     spec = {"family": "convnet", "depth": 2, "width": 32, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
     for options in CUDA_OPTIONS:
-        ctx = ProxyContext.load(tiny_run, "cuda", ProxyConfig(epochs=20, report_every=5, report_images=200, **options))
+        ctx = ProxyContext.load(tiny_run, "cuda", ProxyConfig(epochs=20, report_every=5, report_images=120, **options))
         result = ctx.score(space, spec)
         assert 10 < result.accuracy <= 100 and result.curve[-1][0] == 20, (options, result)
 
@@ -276,7 +276,7 @@ def test_proxy_processes_share_one_gpu(tiny_run: Path, tmp_path: Path) -> None:
     archs.write_text(json.dumps(specs))
     run = copy_of(tiny_run, tmp_path / "run")  # score keeps its results in the set: the shared one stays read-only
     common = [sys.executable, "-m", "nas_proxy", "score", "--synthetic", str(run), "--space", "convnet-small", "--archs", str(archs)]
-    common += ["--device", "cuda", "--epochs", "10", "--report-every", "5", "--report-images", "200", "--json", "--quiet"]
+    common += ["--device", "cuda", "--epochs", "10", "--report-every", "5", "--report-images", "120", "--json", "--quiet"]
     options: list[list[str]] = [
         [],
         ["--cuda-graph", "--channels-last"],

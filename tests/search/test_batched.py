@@ -41,7 +41,7 @@ CONFIG = TrainConfig(epochs=3, batch_size=8, lr=0.05)
 # measured), so 1e-4 (5e-3 for instance norm) leaves 7-10x room on both sides.
 VMAP_TOL = 1e-4
 VMAP_TOL_BY_NORM = {"instancenorm": 5e-3}
-FAST = ProxyConfig(epochs=4, report_every=2, report_images=200)  # as tests/search/test_search.py
+FAST = ProxyConfig(epochs=4, report_every=2, report_images=120)  # as tests/search/test_search.py (digits' validation split)
 SPEC = {"family": "convnet", "depth": 1, "width": 32, "activation": "relu", "normalization": "instancenorm", "pooling": "avgpooling"}
 
 
@@ -178,7 +178,7 @@ def test_score_cli_takes_proxy_seeds(tiny_run: Path, tmp_path: Path, capsys: pyt
     archs.write_text(json.dumps([SPEC]))
     run = copy_of(tiny_run, tmp_path / "run")  # score keeps its results in the set: the shared one stays read-only
     base = ["score", "--synthetic", str(run), "--space", "convnet720", "--archs", str(archs), "--device", "cpu", "--quiet"]
-    fast = ["--epochs", "4", "--report-every", "2", "--report-images", "200", "--json"]
+    fast = ["--epochs", "4", "--report-every", "2", "--report-images", "120", "--json"]
     assert main([*base, *fast, "--proxy-seeds", "2"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert len(row["seed_scores"]) == 2 and row["accuracy"] == pytest.approx(statistics.fmean(row["seed_scores"]))

@@ -227,7 +227,7 @@ def test_a_space_that_changed_since_the_search_is_named_not_used(finished: tuple
 
 
 def test_the_last_epoch_is_reported_but_never_prunes(tiny_run: Path) -> None:
-    once = ProxyConfig(epochs=2, report_every=5, report_images=200)  # no report during training: only the final one
+    once = ProxyConfig(epochs=2, report_every=5, report_images=120)  # no report during training: only the final one
     c, space = config(tiny_run, proxy=once), get_space(SMALL_SPACE)
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=101.0))  # prunes any report
     study.optimize(make_objective(c, open_proxy(c, tiny_run.parent), space, 1), n_trials=1)

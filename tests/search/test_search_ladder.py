@@ -19,6 +19,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from nas_proxy.checks import BatchCappedWarning
 from nas_proxy.cli import main
 from nas_proxy.errors import OutputConflictError
 from nas_proxy.protocols import GroundTruthConfig, training_protocol
@@ -231,7 +232,9 @@ def test_the_full_rung_trains_with_the_promote_protocol(tmp_path: Path, monkeypa
 
     monkeypatch.setattr(ladder_module, "train_one", recorded)
     storage = tmp_path / "journal.log"
-    search(ladder("synflow:1.0,full:1"), "f", 2, str(storage), out=tmp_path, promote_protocol="fast", **FULL)
+    cap = "--promote-protocol fast's batch_size 512 is more than the 200 training images"  # said once (fix62b)
+    with pytest.warns(BatchCappedWarning, match=cap):
+        search(ladder("synflow:1.0,full:1"), "f", 2, str(storage), out=tmp_path, promote_protocol="fast", **FULL)
     fast = training_protocol("fast", FULL["promote_epochs"], FULL["promote_images"])
     assert len(seen) == 1 and seen[0] == fast  # the one climber of 'full:1', trained with the named protocol
     stored = ladder_module.stored(load(storage, "f"))
