@@ -2552,12 +2552,14 @@ CASES += PROBE61
 # with a blank at its start or end (a paste, a tab-completion's trailing space quoted) was "synthetic set syn does not
 # exist", of a set that exists, the blank unseen in the one line; every missing input path (checks.absent) now quotes it,
 # says a name in it starts or ends with a blank, and names the path without the blanks when that one exists (the image
-# folder and the storage said so already); a space file 'x.toml ' was "must end in .toml or .json". The others were
+# folder and the storage said so already); a space file 'x.toml ' was "must end in .toml or .json"; an input path '-'
+# (standard input, to a stranger) says that nasproxy reads files, as an output '-' said already. The others were
 # refused right when tried, kept so that they stay so. No case (reported): a ground-truth table of 10**6 rows (calibrate
 # --ladders --truth) takes some 28 CPU-s and 1.6 GB before its refusal; /dev/stdin as --config, --archs, --truth or
 # --storage is refused as the device, FIFO or file standard input is, which differs with how the suite is run.
 G62 = 62
 BLANK62 = "does not exist: its path starts or ends with a blank"
+STDIN62 = "does not exist: nasproxy reads its inputs from files, not from standard input"
 LS62 = "calibrate --ladders auto --scores ladders/scores.csv --quiet --out p.toml --truth"
 LT62 = "calibrate --ladders auto --truth ladders/table.csv --quiet --out p.toml --scores"
 PROBE62: list[Case] = [
@@ -2581,6 +2583,12 @@ PROBE62: list[Case] = [
     ),
     Case("run 'presets/good.toml '", f"preset 'presets/good.toml ' {BLANK62} ('presets/good.toml' exists)", G62),
     Case(T.replace("best/good.json", "'best/good.json '"), f"'best/good.json ' {BLANK62} ('best/good.json' exists)", G62),
+    # '-' as an input, a stranger's standard input: before, "--archs file - does not exist" (an output '-' said why already)
+    Case(SC.replace("archs/good.json", "-"), f"--archs file - {STDIN62}", G62),
+    Case(f"{D} --config -", f"--config - {STDIN62}", G62),
+    Case(CAL.replace("archs/truth-8.json", "-"), f"--truth file - {STDIN62}", G62),
+    Case(E.replace("evaluate syn", "evaluate -"), f"synthetic set - {STDIN62}", G62),
+    Case("run -", f"preset - {STDIN62} ('-'); give a preset file", G62),
     # sizes: a dimension of 100,000 choices
     Case(
         S.replace("convnet-cpu", "p62/space-choices.toml"),
