@@ -427,6 +427,13 @@ def absent(what: str, path: Path | str) -> str:
                 target = f"{target} (which leads to {os.path.realpath(part)})"
             link = f"{what} {path} is" if part == p else f"{what} {path} does not exist: {part} is"
             return f"{link} a symbolic link to {target}, which does not exist"
+    if str(path) == "-":  # before probe62, "--archs file - does not exist", of a stranger's standard input (files.py: outputs)
+        return f"{what} - does not exist: nasproxy reads its inputs from files, not from standard input ('-')"
+    if any(part != part.strip() for part in p.parts):  # before probe62, 'syn ' was "synthetic set syn does not exist"
+        given = os.path.join(*(part.strip() for part in p.parts))
+        where = "its path" if str(path) != str(path).strip() else "a name in its path"
+        there = f" ({shown(given)} exists)" if given and os.path.lexists(given) else ""
+        return f"{what} {shown(str(path))} does not exist: {where} starts or ends with a blank{there}"
     return f"{what} {path} does not exist"
 
 

@@ -123,6 +123,9 @@ def build_more(root: Path) -> None:
     from tests.bad_inputs_files_probe60 import build_probe60
 
     build_probe60(root)
+    from tests.bad_inputs_files_probe62 import build_probe62
+
+    build_probe62(root)
 
 
 BIG = "1" + "0" * 5000  # an integer longer than Python's int() reads (4300 digits)

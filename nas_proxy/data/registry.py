@@ -448,11 +448,7 @@ def imagefolder(opts: DataOptions) -> Dataset:
         raise InvalidArgumentError("imagefolder needs a path: --dataset imagefolder:/path/to/images")
     root = image_folder(opts.arg)
     found = checks.status("image folder", root)  # one line when a folder above it refuses this user
-    if found is None and opts.arg != opts.arg.strip():  # before branch probe46, "image folder x does not exist", the blank unseen
-        raise DataNotFoundError(
-            f"image folder {str(root)!r} does not exist: its path starts or ends with a blank; give {opts.arg.strip()!r}", missing=root
-        )
-    if found is None:
+    if found is None:  # a blank at its path's end said so (checks.absent: branch probe46 here, every input path from probe62)
         raise checks.not_found("image folder", root, DataNotFoundError)
     if not stat.S_ISDIR(found.st_mode):  # before branch probe46, "does not exist" for a file, a FIFO or /dev/null
         what = file_kind(root) if stat.S_ISREG(found.st_mode) else checks.kind(found.st_mode)  # a zip of the folder: said (stop 49)

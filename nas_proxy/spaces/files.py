@@ -15,6 +15,7 @@ Families may take fixed skeleton settings at the top level (nb201: ``cells_per_s
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ def load_space_file(path: str | Path) -> DeclaredSpace:
     """The space a ``.toml``/``.json`` file defines; a :class:`SpaceError` naming the file and key."""
     path = Path(path)
     if path.suffix not in SUFFIXES:
+        if path.suffix.rstrip() in SUFFIXES and not os.path.lexists(path):  # 'x.toml ': before probe62, "x.toml must end in .toml"
+            raise SpaceError(checks.absent("search space file", path), missing=path)
         raise SpaceError(f"search space file {path} must end in .toml or .json")
     try:
         text = checks.read_text("search space", path, checks.SETTINGS_BYTES_MAX)
