@@ -58,11 +58,10 @@ from kill_drill_commands import EVALUATE60, SEARCH, command_of, completed, drill
 from kill_drill_disk import full_disk_row
 from kill_drill_retry import DISTILL_NETS, small
 from kill_drill_stop60 import made_work
-from kill_drill_stop61 import SCORE, env, patch_for_score, prepared, scored, sigterm_drill
+from kill_drill_stop61 import SCORE, drill_parser, env, patch_for_score, prepared, scored, sigterm_drill
 from kill_drill_torn import torn_rows
 
 from nas_proxy import configs
-from nas_proxy.cli.common import ScriptParser
 
 SOFT = ["distill", "--dataset", "digits", "--ipc", "2", "--iterations", "20", "--checkpoint-every", "5", "--batch-real", "8"]
 SOFT += ["--soft-labels", "2", "--teacher-epochs", "2", "--teacher-images", "300", "--device", "cpu", "--seed", "0", "--quiet"]
@@ -289,19 +288,11 @@ def full_disk(name: str, work: Path, fractions: list[float]) -> list[dict[str, A
 
 
 def main() -> None:
-    parser = ScriptParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, required=True, help="kill_drill_stop61.py's --work")
-    parser.add_argument("--kills", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=62)
-    parser.add_argument(
-        "--only", nargs="*", default=["soft-labels", "score-evaluate", "sigterm-search-sqlite", "config-search", "config-run"]
-    )
-    parser.add_argument("--grace", type=float, default=2.0, help="sigterm: seconds after the exit its session is counted again")
-    parser.add_argument("--patience", type=float, default=120.0, help="sigterm: seconds a start may take to exit")
+    only = ["soft-labels", "score-evaluate", "sigterm-search-sqlite", "config-search", "config-run"]
+    parser = drill_parser(__doc__, "kill_drill_stop61.py's --work", 62, only)
     parser.add_argument("--within", type=float, default=2.0, help="score-evaluate: the second start's offset, in [0, this] s")
     parser.add_argument("--around", type=float, default=0.06, help="config-*: kill delays in [0, this] s after best.json's write")
     parser.add_argument("--fractions", default="0.3,0.6,0.9", help="disk-*: the tmpfs's room, fractions of the run's")
-    parser.add_argument("--stop-killing-after", type=float, default=None, help="seconds from now, no kill after them")
     args = parser.parse_args()
     work = made_work(args.work)
     if not (work / "archs.json").exists():
