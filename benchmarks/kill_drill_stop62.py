@@ -52,7 +52,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import kill_drill_commands
-import kill_drill_stop61
 import optuna
 from kill_drill_commands import EVALUATE60, SEARCH, command_of, completed, drill
 from kill_drill_disk import full_disk_row
@@ -287,6 +286,12 @@ def full_disk(name: str, work: Path, fractions: list[float]) -> list[dict[str, A
     return rows
 
 
+def said(log: Any, row: Any) -> None:
+    """A drill's row on stdout and in the work folder's drills-stop62.jsonl."""
+    print(json.dumps(row), flush=True)
+    log.write(json.dumps(row) + "\n")
+
+
 def main() -> None:
     only = ["soft-labels", "score-evaluate", "sigterm-search-sqlite", "config-search", "config-run"]
     parser = drill_parser(__doc__, "kill_drill_stop61.py's --work", 62, only)
@@ -317,8 +322,7 @@ def main() -> None:
             elif name in ("hybrid-checkpoint", "disk-distill-nets", "disk-correlate-report"):
                 fractions = [float(f) for f in args.fractions.split(",")]
                 rows = hybrid_checkpoint(work, args.kills, rng) if name == "hybrid-checkpoint" else full_disk(name, work, fractions)
-                print(json.dumps(rows), flush=True)
-                log.write(json.dumps(rows) + "\n")
+                said(log, rows)
                 continue
             elif name == "config-search":
                 row = config_kills(name, CONFIG_SEARCH, work, args.kills, rng, args.around)
@@ -326,11 +330,9 @@ def main() -> None:
                 row = config_kills(name, ["run", "tiny.toml", "--quiet"], work, args.kills, rng, args.around)
             else:
                 raise SystemExit(f"unknown drill {name}")
-            print(json.dumps(row), flush=True)
-            log.write(json.dumps(row) + "\n")
+            said(log, row)
 
 
 if __name__ == "__main__":
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    kill_drill_stop61.optuna.logging.set_verbosity(optuna.logging.WARNING)
     main()
