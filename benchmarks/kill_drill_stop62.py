@@ -22,7 +22,8 @@ SIGTERM of ``groundtruth``: ``kill_drill_stop61.py --only sigterm-groundtruth``;
 - ``score-evaluate``: per kill, ``score`` and ``evaluate`` of one set started together (the second 0-``--within`` s
   after the first, which goes first alternating), one of them killed with its group at a moment in [0, the
   uninterrupted pair's wall time], the other waited for; then both again to their end. Every network or architecture
-  kept (``syn/evaluations``) must keep its numbers (redone: changed), the final ones equal to an uninterrupted pair's.
+  kept (``syn/evaluations``) must keep its numbers (redone: changed), the final accuracies equal to an uninterrupted
+  pair's.
 - ``config-search``, ``config-run``: a finished search (``run tiny.toml``), whose same command writes its ``best.json``
   (the run: ``correlate/config.toml``) and then ``config.toml`` again, killed (SIGKILL to the group) ``--kills`` times
   at a delay drawn in [0, ``--around``] s after that first file is replaced (the event, polled every millisecond);
@@ -100,6 +101,11 @@ def kept_evaluations(folder: Path) -> dict[tuple[str, str, int], tuple[Any, ...]
     return {**completed(folder, ["syn/evaluations"]), **scored(folder)}
 
 
+def numbers(folder: Path) -> list[tuple[Any, Any]]:
+    """The accuracies kept in ``syn/evaluations`` (score's training seconds left out: a run's own, as its wall time)."""
+    return sorted((k, v[0]) for k, v in kept_evaluations(folder).items())
+
+
 def patch() -> None:
     """kill_drill_stop61's patch, and this script's storages: ``d/teachers``, ``syn/both``; its names to the results
     ``kill_drill_commands.result`` knows."""
@@ -139,7 +145,7 @@ def score_evaluate(work: Path, kills: int, rng: random.Random, within: float, un
             subprocess.run(command, cwd=ref, env=env(), check=True, stdout=subprocess.DEVNULL)
         wall_file.write_text(f"{time.monotonic() - t0:.1f}\n")
     wall = float(wall_file.read_text())
-    expected = sorted(kept_evaluations(ref).items())
+    expected = numbers(ref)
     folder = prepared(work / "score-evaluate" / "drill", both, work)
     row: dict[str, Any] = {"command": "score-evaluate", "uninterrupted_s": wall, "kills": [], "killed": [], "other": []}
     seen: dict[Any, Any] = {}
@@ -184,7 +190,7 @@ def score_evaluate(work: Path, kills: int, rng: random.Random, within: float, un
     row["final_exits"] = exits
     now = kept_evaluations(folder)
     row["redone"] = redone + sum(1 for k, v in seen.items() if now.get(k) != v)
-    row |= {"kept": len(now), "reference_kept": len(expected), "equal_to_uninterrupted": sorted(now.items()) == expected}
+    row |= {"kept": len(now), "reference_kept": len(expected), "equal_to_uninterrupted": numbers(folder) == expected}
     return row
 
 
