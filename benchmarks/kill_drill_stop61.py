@@ -187,15 +187,23 @@ def sigterm_drill(
     return row
 
 
-def main() -> None:
-    parser = ScriptParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, required=True, help="kill_drill_commands.py's --work")
+def drill_parser(doc: str, work_help: str, seed: int, only: list[str]) -> ScriptParser:
+    """The options of this script's and kill_drill_stop62.py's drills: --work, --kills, --seed, --only, --grace,
+    --patience, --stop-killing-after."""
+    parser = ScriptParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, required=True, help=work_help)
     parser.add_argument("--kills", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=61)
-    parser.add_argument("--only", nargs="*", default=["search-ladder", "search-seeds", "score", "sigterm-search", "sigterm-distill"])
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--only", nargs="*", default=only)
     parser.add_argument("--grace", type=float, default=2.0, help="sigterm: seconds after the exit its session is counted again")
     parser.add_argument("--patience", type=float, default=120.0, help="sigterm: seconds a start may take to exit")
     parser.add_argument("--stop-killing-after", type=float, default=None, help="kill -9 drills: seconds from now, no kill after them")
+    return parser
+
+
+def main() -> None:
+    only = ["search-ladder", "search-seeds", "score", "sigterm-search", "sigterm-distill"]
+    parser = drill_parser(__doc__, "kill_drill_commands.py's --work", 61, only)
     parser.add_argument("--within", type=float, default=2.0, help="twice: the second start's offset, in [0, this] s")
     args = parser.parse_args()
     work = made_work(args.work)
