@@ -191,6 +191,8 @@ def result(name: str, folder: Path, urls: list[str]) -> Any:
         return sorted((p, v) for p, v, _ in completed(folder, urls).values())
     if name == "correlate":
         return stripped(json.loads((folder / "c" / "results.json").read_text())["archs"])
+    if name in ("distill-nets", "disk-distill-nets"):  # the set's bytes (kill_drill_retry's space-aware distillation)
+        return (folder / "d" / "synthetic.safetensors").read_bytes()
     if name == "calibrate":
         return [line for line in (folder / "p.toml").read_text().splitlines() if not any(s in line for s in SKIP)]
     best = json.loads((folder / "runs" / "tiny" / "search" / "best.json").read_text())["best"]

@@ -278,11 +278,7 @@ def full_disk(name: str, work: Path, fractions: list[float]) -> list[dict[str, A
     size = int(subprocess.run(["du", "-s", "--block-size=1", str(ref)], capture_output=True, text=True, check=True).stdout.split()[0])
 
     def equal(folder: Path) -> bool:
-        if base == "distill-nets":
-            return (folder / "d" / "synthetic.safetensors").read_bytes() == (ref / "d" / "synthetic.safetensors").read_bytes()
-        return bool(
-            kill_drill_commands.result("correlate-report", folder, urls) == kill_drill_commands.result("correlate-report", ref, urls)
-        )
+        return bool(kill_drill_commands.result(base, folder, urls) == kill_drill_commands.result(base, ref, urls))
 
     rows = []
     for fraction in fractions:
