@@ -66,6 +66,11 @@ def _suggestion(name: str, known: list[str]) -> str | None:
     """The known name closest to ``name``, its case ignored ('FASHION-MNIST' is most like 'fashion-mnist', which
     difflib's case-sensitive ratio missed); None when none is close. The lookup itself stays exact."""
     folded = {k.casefold(): k for k in known}
+    # difflib's ratio is at most 2 * (the shorter's length) / (the two lengths' sum): a name longer than 7/3 of the
+    # longest known one's cannot reach its cutoff of 0.6, and difflib indexes the name first (12 CPU-ms a 100,000
+    # characters: a bad-input case pasted a file as a name); the answer is the same
+    if 3 * len(name) > 7 * max(map(len, folded), default=0):
+        return None
     close = difflib.get_close_matches(name.casefold(), list(folded), n=1)
     return folded[close[0]] if close else None
 
