@@ -43,7 +43,6 @@ def _builds_a_class() -> Any:
     raise AssertionError("the class was made")
 
 
-@pytest.mark.xfail(strict=True, reason="review62: nas_proxy/cli/__init__.py _main lets __set_name__'s RuntimeError out (perf62a)")
 def test_a_ctrl_c_wrapped_by_set_name_while_the_parser_is_built_is_an_interruption(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -176,7 +176,12 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"nasproxy: error: {gone}", file=sys.stderr)
             return 2
         one_line_warnings()
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)  # imports every command's module: dataclasses, each field's __set_name__
+        except RuntimeError as e:
+            if isinstance(e.__cause__, KeyboardInterrupt):  # Python 3.11's wrapping of a Ctrl-C there (as in _run): said as one
+                raise e.__cause__ from None
+            raise
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what was parsed (distill --launch hands it to its ranks)
         command, distributed = args.command, bool(getattr(args, "distributed", False))
         quiet_libraries()
