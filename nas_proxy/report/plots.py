@@ -141,10 +141,13 @@ def scatter_figure(result: CorrelateResult, failed: Failed) -> Any:
     names = [n for n in result.proxies if n in result.rows[0] or n == TRUTH_SEED2] if result.rows else []
     cols = min(4, max(1, len(names)))  # no empty columns beside one or two panels (each cost its layout and pixels)
     rows = max(1, math.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows + 0.5), squeeze=False, dpi=DPI, layout="none")
+    fig = plt.figure(figsize=(4 * cols, 3.4 * rows + 0.5), dpi=DPI, layout="none")
+    grid = fig.add_gridspec(rows, cols)
+    # the panels only: a grid's empty cells were axes turned off (each made, laid out and measured for no pixel)
+    axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(max(1, len(names)))]
     learned = [r["truth"] for r in result.rows if r["arch_id"] not in failed.ids and _finite(r["truth"])]
     ylim = _padded(learned) if learned and failed.ids else None
-    for ax, name in zip(axes.flat, names, strict=False):
+    for ax, name in zip(axes, names, strict=False):
         key = "truth_seed2" if name == TRUTH_SEED2 else name
         pts = [(r[key], r["truth"], r["arch_id"] in failed.ids) for r in result.rows if _finite(r.get(key)) and _finite(r["truth"])]
         ok, bad = [(x, y) for x, y, f in pts if not f], [(x, y) for x, y, f in pts if f]
@@ -169,7 +172,7 @@ def scatter_figure(result: CorrelateResult, failed: Failed) -> Any:
         ax.set_xlabel("proxy score" if name != TRUTH_SEED2 else "test accuracy, 2nd seed (%)", fontsize=8)
         ax.set_ylabel("ground truth (%)", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(names) :]:
+    for ax in axes[len(names) :]:  # no proxy at all: one empty panel, as before
         ax.axis("off")
     if failed.ids and ylim is not None:
         line = (
