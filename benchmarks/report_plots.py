@@ -10,7 +10,6 @@ The crowded report of ``tests/correlate/test_correlate_report.py`` (10 panels, 1
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import hashlib
 import io
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from nas_proxy.cli.common import ScriptParser
 from nas_proxy.correlate.metrics import summarise
 from nas_proxy.correlate.result import CorrelateResult
 from nas_proxy.report.backend import pyplot
@@ -80,7 +80,7 @@ def one(result: CorrelateResult, which: str) -> tuple[float, bytes]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = ScriptParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pixels", type=Path)
     parser.add_argument("--profile", type=int, default=0)
