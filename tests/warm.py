@@ -70,7 +70,8 @@ from typing import Any
 # forked, a distill or search command takes ~1 s here instead of ~4-5 s (load 3, 2 cores). Not torch._dynamo (preloaded
 # until stop 55): torch imports it at a first torch.optim step or FlopCounterMode, and no forked command makes either since
 # stop 54 (training.SGD; the project's networks' FLOPs counted from their layers); it cost every server 5.2 CPU-s at
-# load 16 (importing PRELOAD: 14.3 CPU-s with it, 9.1 without). Not torchvision: only a dataset download imports it (a set's grid.png is drawn with Pillow)
+# load 16 (importing PRELOAD: 14.3 CPU-s with it, 9.1 without). Its import also brings torch._inductor, which writes TORCHINDUCTOR_CACHE_DIR into os.environ:
+# preloaded, the server refuses every request (_inductor_read) and the whole run starts cold (stop 62, RESULTS §27a). Not torchvision: only a dataset download imports it (a set's grid.png is drawn with Pillow)
 PRELOAD = ("torch", "numpy", "optuna", "scipy.stats", "pandas", "matplotlib.pyplot")
 # `python -m MODULE` commands that are forked (tests/run_code.py: `python -c CODE` of a test that needs no cold start;
 # torch.distributed.run: torchrun's launcher, whose ranks, `python -u -m MODULE` each in its own session, the server
