@@ -224,7 +224,9 @@ def _csv(
     # check_header first: a file of another kind (JSON) is named as such, not by its "columns" named twice; blank and comment
     # lines above the header skipped, its line named (before stop 56 '#' lines were blanked here too, also inside a quoted field)
     header, rows = read_rows(option, path, check_header=check_header)
-    return header, [(n, {k: v.strip() for k, v in row.items()}) for n, row in rows]
+    for i, (n, row) in enumerate(rows):  # in place: one table's rows in memory, not two (read_rows left no None in them)
+        rows[i] = (n, dict(zip(row, map(str.strip, row.values()), strict=True)))
+    return header, rows
 
 
 def _number(path: Path, n: int, name: str, text: str, low: float = -math.inf, high: float = math.inf) -> float:

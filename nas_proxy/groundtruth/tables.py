@@ -83,7 +83,7 @@ def read_rows(
     stream = io.StringIO(body, newline="")
     lines = csv.reader(stream)  # the header's line: the first that is not blank (nor blanks and commas only) nor a comment
     rows: list[tuple[int, dict[str, str]]] = []
-    reader: csv.DictReader[str] | None = None
+    reader: Any = None  # the rows' reader, once the header is read
     try:  # blanks around a name are the file's layout (a byte-order mark too, after blank lines: two files joined)
         header = [h.lstrip("\ufeff").strip() for h in next((f for f in lines if any(map(str.strip, f))), [])]
         at = lines.line_num  # lines read up to the header's end (0: none), which the rows' own count starts after
@@ -95,32 +95,34 @@ def read_rows(
                 "of '\"'); close it, or drop the quote"
             )
         checks.columns(path, header, at)
-        reader = csv.DictReader(stream, fieldnames=header)
-        first, last = (header[0] if header else None), 0
-        for row in reader:
+        reader = csv.reader(stream)  # rows as csv.DictReader makes them (extra fields under None, missing ones None), inline
+        first, width, last = (header[0] if header else None), len(header), 0
+        for fields in reader:
+            if not fields:  # a blank line
+                continue
+            row: dict[Any, Any] = dict(zip(header, fields, strict=False))
+            if len(fields) > width:
+                row[None] = fields[width:]
+            elif len(fields) < width:
+                row.update(dict.fromkeys(header[len(fields) :]))
+            line = at + reader.line_num
             # the checks below only where they can refuse the row (perf62c: per row they were most of the reading of a
             # table of 10**6 rows): a record on one line has no line break inside a field, a row with all its fields
-            # neither a None key nor a None value, and a row that is the header again the header's first name first
+            # neither a None key nor a None value, and a row that is the header again holds the header's first name first
             if reader.line_num - last != 1:
-                _no_rows_inside(path, at + reader.line_num, row, header)  # first: the rows it took in make the count wrong
-            if None in row or None in row.values():
-                checks.whole_row(path, at + reader.line_num, row, header, at)
-            if first is None or _first_is(row, first):
-                _not_the_header(path, at + reader.line_num, row.values(), header)
+                _no_rows_inside(path, line, row, header)  # first: the rows it took in make the count wrong
+            if len(fields) != width:
+                checks.whole_row(path, line, row, header, at)
+            if first is None or first in fields[0]:
+                _not_the_header(path, line, row.values(), header)
             last = reader.line_num
-            rows.append((at + reader.line_num, row))
+            rows.append((line, row))
     except csv.Error as e:  # a field over the csv module's 131,072 characters, a NUL byte
-        line = lines.line_num if reader is None else at + reader.reader.line_num
+        line = lines.line_num if reader is None else at + reader.line_num
         raise InvalidArgumentError(f"{path} line {line}: {e}; is it the right file?") from None
     if rows and (numbers is None or not set(numbers).isdisjoint(header)):  # a row cut inside its last field: all its fields, one shorter
         checks.whole_lines(option, path, text)
     return header, rows
-
-
-def _first_is(row: Mapping[Any, Any], name: str) -> bool:
-    """Whether the first field of ``row`` reads as the header's first name ``name`` (as :func:`_not_the_header` compares it)."""
-    value = next(iter(row.values()), None)
-    return not isinstance(value, str) or value.lstrip("\ufeff").strip() == name
 
 
 def _not_the_header(path: Path, line: int, fields: Iterable[Any], header: Sequence[str]) -> None:
