@@ -43,9 +43,12 @@ class Truth:
     data: TableData | None = field(default=None, compare=False)
 
 
-def _table_rows(what: str, path: Path, text: str, data: TableData | None) -> list[Truth] | None:
-    """The lowest seed's ``test_accuracy`` of a ground-truth table (measured on ``data``); None when ``path`` is not one."""
-    header, rows = read_rows(what, path, text)  # its file's line numbers, blank lines and a cut last row as every table's
+def _table_rows(
+    what: str, path: Path, text: str, data: TableData | None, read: tuple[list[str], list[tuple[int, dict[str, str]]]] | None = None
+) -> list[Truth] | None:
+    """The lowest seed's ``test_accuracy`` of a ground-truth table (measured on ``data``); None when ``path`` is not one.
+    ``read``: what :func:`~nas_proxy.groundtruth.tables.read_rows` returned of ``text`` already (else it is read now)."""
+    header, rows = read or read_rows(what, path, text)  # its file's line numbers, blank lines and a cut last row as every table's
     if not {"seed", "spec", "test_accuracy"} <= set(header):
         return None
     best: dict[str, tuple[int, Truth]] = {}
@@ -140,15 +143,19 @@ def check_table_in_space(path: Path | str, space: SearchSpace, name: str) -> Non
     is refused saying so (before branch probe43b: "a CSV of architectures needs a 'spec' column", which named neither
     --space nor the way out: the same table passes without it)."""
     path = existing_file("--truth", path)
+    truths = None
     if path.suffix.lower() == ".csv":
-        header, _ = read_rows("--truth", path)
-        if "spec" not in header:
+        text = read_text("--truth", path)
+        read = read_rows("--truth", path, text)
+        if "spec" not in read[0]:
             raise InvalidArgumentError(
                 f"--space {name} is checked against the architectures of --truth {path} by their specs, and its table has no "
                 "'spec' column (it names them by arch_id only); give a table with their specs, or leave --space out "
                 "(the profile then records no space)"
             )
-    check_in_space(from_file(path), space, name)
+        # from_file's reading, of the rows read here (perf62c: before, the table was read and parsed twice here)
+        truths = _table_rows("--truth", path, text, read_data(path, f"--truth {path}", text), read)
+    check_in_space(from_file(path) if truths is None else truths, space, name)
 
 
 def check_data(truths: list[Truth], dataset: str, sha256: str | None, ranked: str, fix: str) -> None:

@@ -6,6 +6,7 @@ False, ``_closed`` False), so each comparison fails if a fast path reads one val
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,24 @@ def test_read_rows_at_once_is_line_by_line(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(tables, "_closed", lambda text: False)
     assert tables.read_rows("--t", path) == fast
     assert [n for n, _ in fast[1]] == [2, 5, 6]
+
+
+def test_table_in_space_reads_once_as_from_file(tmp_path: Path) -> None:
+    """check_table_in_space judges the rows it read for the header (before perf62c: read again by from_file), in from_file's words."""
+    from nas_proxy.calibrate import truth
+    from nas_proxy.spaces import get_space
+
+    space = get_space("convnet720")
+    committed = Path(__file__).parents[2] / "benchmarks" / "groundtruth" / "fashion-mnist-convnet720.csv"
+    rows = committed.read_text().splitlines(keepends=True)[:9]  # the header and 8 rows of the space's architectures
+    path = tmp_path / "t.csv"
+    path.write_text("".join(rows))
+    truth.check_table_in_space(path, space, "convnet720")
+    outside = "mine," + re.sub(r'""width"": [0-9]+', '""width"": 7', rows[6]).partition(",")[2]  # named as a user's own
+    assert outside != rows[6]
+    path.write_text("".join([*rows[:6], outside, *rows[7:]]))
+    with pytest.raises(InvalidArgumentError) as once:
+        truth.check_table_in_space(path, space, "convnet720")
+    with pytest.raises(InvalidArgumentError) as before:
+        truth.check_in_space(truth.from_file(path), space, "convnet720")
+    assert str(once.value) == str(before.value) and "outside space 'convnet720'" in str(once.value)
