@@ -40,7 +40,7 @@ import numpy.typing as npt
 from nas_proxy import checks
 from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.errors import InvalidArgumentError, shown
-from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, read_rows, rows_data
+from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, plain_floats, read_rows, rows_data
 from nas_proxy.ladders import FULL, is_token
 from nas_proxy.protocols import canonical_dataset
 
@@ -238,18 +238,10 @@ def _number(path: Path, n: int, name: str, text: str, low: float = -math.inf, hi
     return x
 
 
-# a column of plain decimals (no sign but '-', no exponent, at most 15 digits either side of the point), one a line:
-# numbers checks.file_number reads as float() does, finite, none rounding to 0 nor subnormal
-_PLAIN_COLUMN = re.compile(r"(?:-?[0-9]{1,15}(?:\.[0-9]{0,15})?\n)+\Z")
-
-
 def _plain(values: list[str]) -> FloatArray | None:
-    """``values`` (stripped fields) as floats where every one is a plain decimal (:data:`_PLAIN_COLUMN`), read at once
-    (perf62c: a column of 10**6 fields number by number was seconds); None otherwise: the caller reads them one by one,
-    which refuses the first that is not a number in its own words."""
-    if not values or not _PLAIN_COLUMN.match("\n".join(values) + "\n"):
-        return None
-    return np.fromiter(map(float, values), dtype=np.float64, count=len(values))
+    """:func:`~nas_proxy.groundtruth.tables.plain_floats` as an array."""
+    x = plain_floats(values)
+    return None if x is None else np.array(x, dtype=np.float64)
 
 
 def _within(x: FloatArray, low: float, high: float) -> bool:
