@@ -14,10 +14,11 @@ that a text file is read up to); scores.csv: one proxy
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
+
+from nas_proxy.cli.common import ScriptParser
 
 
 def write(rows: int, out: Path, seed: int = 0) -> tuple[Path, Path]:
@@ -47,11 +48,13 @@ def write(rows: int, out: Path, seed: int = 0) -> tuple[Path, Path]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = ScriptParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
+    if a.rows < 2:
+        p.error(f"--rows must be at least 2 (one architecture at two seeds), got {a.rows}")
     for path in write(a.rows, a.out, a.seed):
         print(path)
 
