@@ -40,7 +40,7 @@ import numpy.typing as npt
 from nas_proxy import checks
 from nas_proxy.calibrate.config import TARGET_REGRET
 from nas_proxy.errors import InvalidArgumentError, shown
-from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, read_rows, rows_data
+from nas_proxy.groundtruth.tables import TableData, check_has_rows, check_same_data, plain_floats, read_rows, rows_data
 from nas_proxy.ladders import FULL, is_token
 from nas_proxy.protocols import canonical_dataset
 
@@ -224,7 +224,9 @@ def _csv(
     # check_header first: a file of another kind (JSON) is named as such, not by its "columns" named twice; blank and comment
     # lines above the header skipped, its line named (before stop 56 '#' lines were blanked here too, also inside a quoted field)
     header, rows = read_rows(option, path, check_header=check_header)
-    return header, [(n, {k: v.strip() for k, v in row.items()}) for n, row in rows]
+    for i, (n, row) in enumerate(rows):  # in place: one table's rows in memory, not two (read_rows left no None in them)
+        rows[i] = (n, dict(zip(row, map(str.strip, row.values()), strict=True)))
+    return header, rows
 
 
 def _number(path: Path, n: int, name: str, text: str, low: float = -math.inf, high: float = math.inf) -> float:
@@ -234,6 +236,16 @@ def _number(path: Path, n: int, name: str, text: str, low: float = -math.inf, hi
         bounds = f" in [{low:g}, {high:g}]" if math.isfinite(low) or math.isfinite(high) else ""
         raise InvalidArgumentError(f"{path} line {n}: {name} must be a finite number{bounds}, got {shown(text)}; fix or drop that row")
     return x
+
+
+def _plain(values: list[str]) -> FloatArray | None:
+    """:func:`~nas_proxy.groundtruth.tables.plain_floats` as an array."""
+    x = plain_floats(values)
+    return None if x is None else np.array(x, dtype=np.float64)
+
+
+def _within(x: FloatArray, low: float, high: float) -> bool:
+    return bool(np.all((low <= x) & (x <= high)))
 
 
 _RANGES = {"test_accuracy": (0.0, 100.0), "val_accuracy": (0.0, 100.0), "seconds": (0.0, MAX_SECONDS), "epochs": (0.0, MAX_SECONDS)}
@@ -257,24 +269,52 @@ class _Table:
         checks.columns(path, self.header)  # after: a file of another kind is named as such
         self.data = rows_data(path, f"--truth {path}", self.rows)  # a table mixing two datasets' rows is refused
         self.seeds: list[int] = []
+        self.by_seed: dict[int, list[tuple[int, dict[str, str]]]] = {}  # each seed's rows, in file order
+        if not self._index():
+            self._index_row_by_row()
+        test = self.column("test_accuracy", self.seeds[0])
+        checks.percentages(str(path), test.values(), "test_accuracy")
+        self.ids = [a for a in dict.fromkeys(r["arch_id"] for _, r in self.rows) if a in test]  # the truth: the first seed
+
+    def _index(self) -> bool:
+        """:attr:`seeds` and :attr:`by_seed` at once where every seed is an integer and no architecture is listed twice
+        at a seed; False otherwise (nothing set): :meth:`_index_row_by_row` then refuses the first such row."""
+        texts = [row["seed"] for _, row in self.rows]
+        seed_of: dict[str, int] = {}
+        for text in dict.fromkeys(texts):
+            try:
+                seed_of[text] = checks.parse_int(text.strip())
+            except ValueError:
+                return False
+        by: dict[int, list[tuple[int, dict[str, str]]]] = {}
+        for seed in dict.fromkeys(map(seed_of.__getitem__, texts)):
+            by[seed] = []
+        for item, text in zip(self.rows, texts, strict=True):
+            by[seed_of[text]].append(item)
+        if any(len({row["arch_id"] for _, row in rows}) != len(rows) for rows in by.values()):
+            return False
+        self.seeds, self.by_seed = list(by), by
+        return True
+
+    def _index_row_by_row(self) -> None:
+        """:meth:`_index` row by row, refusing the first row whose seed is not an integer or that lists an architecture
+        at a seed a second time."""
         seen: dict[tuple[str, int], int] = {}
         for n, row in self.rows:
             try:
                 seed = checks.parse_int(row["seed"].strip())  # a CSV field: blanks around it are the file's layout
             except ValueError:
-                raise InvalidArgumentError(f"{path} line {n}: seed {shown(row['seed'])} is not an integer") from None
+                raise InvalidArgumentError(f"{self.path} line {n}: seed {shown(row['seed'])} is not an integer") from None
             row["seed"] = str(seed)
             key = (row["arch_id"], seed)
             if key in seen:
                 raise InvalidArgumentError(
-                    f"{path} line {n} lists architecture {key[0]} at seed {seed} twice (also line {seen[key]}); keep one row"
+                    f"{self.path} line {n} lists architecture {key[0]} at seed {seed} twice (also line {seen[key]}); keep one row"
                 )
             seen[key] = n
             if seed not in self.seeds:
                 self.seeds.append(seed)
-        test = self.column("test_accuracy", self.seeds[0])
-        checks.percentages(str(path), test.values(), "test_accuracy")
-        self.ids = [a for a in dict.fromkeys(r["arch_id"] for _, r in self.rows) if a in test]  # the truth: the first seed
+            self.by_seed.setdefault(seed, []).append((n, row))
 
     def column(self, name: str, seed: int) -> dict[str, float]:
         """``arch id -> value`` of column ``name`` in ``seed``'s rows (every such row must hold a finite
@@ -282,15 +322,18 @@ class _Table:
         if name not in self.header:
             raise InvalidArgumentError(f"{self.path} has no column {name!r}")
         low, high = _RANGES.get(name, (0.0, 100.0) if name.startswith("val_accuracy") else (-math.inf, math.inf))
+        rows = self.by_seed.get(seed, [])
+        x = _plain([row[name] for _, row in rows])
+        if x is not None and _within(x, low, high) and (name not in ("seconds", "epochs") or bool(np.all(x > 0))):
+            return dict(zip([row["arch_id"] for _, row in rows], x.tolist(), strict=True))  # (the last of an id listed twice, as below)
         out: dict[str, float] = {}
-        for n, row in self.rows:
-            if int(row["seed"]) == seed:
-                x = _number(self.path, n, name, row[name], low, high)
-                if name in ("seconds", "epochs") and x <= 0:
-                    raise InvalidArgumentError(
-                        f"{self.path} line {n}: {name} must be greater than 0, got {shown(row[name])}; fix or drop that row"
-                    )
-                out[row["arch_id"]] = x
+        for n, row in rows:  # one by one: the first row that is not such a number refused
+            v = _number(self.path, n, name, row[name], low, high)
+            if name in ("seconds", "epochs") and v <= 0:
+                raise InvalidArgumentError(
+                    f"{self.path} line {n}: {name} must be greater than 0, got {shown(row[name])}; fix or drop that row"
+                )
+            out[row["arch_id"]] = v
         return out
 
 
@@ -312,7 +355,8 @@ def load_candidates(
     if ids is None:
         ids = truth.ids
     else:
-        outside = [a for a in ids if a not in truth.ids]
+        known = set(truth.ids)  # (a list before perf62c: a part of 10**5 ids asked 10**10 comparisons)
+        outside = [a for a in ids if a not in known]
         if outside:
             raise InvalidArgumentError(f"{table} has no ground truth for {len(outside)} of the architectures asked for (e.g. {outside[0]})")
     seed = independent_seed if independent_seed is not None else next((s for s in truth.seeds if s != seed0), None)
@@ -392,6 +436,57 @@ def _long_scores(path: Path, ids: Sequence[str], data: TableData | None = None) 
     check_has_rows(f"--scores {path}", rows, "proxy and architecture")  # before fix50d: said to lack the columns it has
     checks.columns(path, header)
     _check_scores_data(path, rows, data)
+    by = _scores_at_once(rows)
+    if by is None:
+        by = _scores_row_by_row(path, rows)
+    for proxy, v in by.items():
+        missing = [a for a in ids if a not in v]
+        if missing:
+            raise InvalidArgumentError(
+                f"--scores {path} has no {proxy} score for {len(missing)} of the {len(ids)} architectures (e.g. {missing[0]}); "
+                "score every one (an empty score: the proxy failed there)"
+            )
+        if ids and all(math.isnan(v[a][0]) for a in ids):
+            raise InvalidArgumentError(
+                f"--scores {path}: {proxy} failed on every architecture (no score is a number); drop it or measure it again"
+            )
+    return {p: (np.array([v[a][0] for a in ids]), np.array([v[a][1] for a in ids])) for p, v in by.items()}
+
+
+def _scores_at_once(rows: Sequence[tuple[int, Mapping[str, str]]]) -> dict[str, dict[str, tuple[float, float]]] | None:
+    """:func:`_scores_row_by_row`'s ``proxy -> arch id -> (score, seconds)``, read a column at a time (perf62c: 5 10**5
+    rows one by one were seconds), where nothing in the rows is refused; None where something may be: the rows are then
+    read one by one, which refuses the first."""
+    kept: dict[str, list[Mapping[str, str]]] = {}
+    for text in dict.fromkeys(r["proxy"] for _, r in rows):
+        proxy = TOKENS.get(text, text)
+        if not text.startswith("early@") and (proxy == FULL or not is_token(proxy)):
+            return None
+    for _, r in rows:
+        if not r["proxy"].startswith("early@"):
+            kept.setdefault(TOKENS.get(r["proxy"], r["proxy"]), []).append(r)
+    by: dict[str, dict[str, tuple[float, float]]] = {}
+    for proxy, part in kept.items():
+        archs = [r["arch_id"] for r in part]
+        if len(set(archs)) != len(archs):
+            return None
+        texts = [r["score"] for r in part]
+        failed = np.array([t.lower() in ("", "nan") for t in texts], dtype=bool)
+        scores = np.full(len(texts), math.nan)
+        if not failed.all():
+            read = _plain([t for t, f in zip(texts, failed, strict=True) if not f])
+            if read is None:
+                return None
+            scores[~failed] = read
+        seconds = _plain([r["seconds"] for r in part])
+        if seconds is None or not _within(seconds, 0.0, MAX_SECONDS):
+            return None
+        by[proxy] = dict(zip(archs, zip(scores.tolist(), np.abs(seconds).tolist(), strict=True), strict=True))
+    return by
+
+
+def _scores_row_by_row(path: Path, rows: Sequence[tuple[int, Mapping[str, str]]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """``proxy -> arch id -> (score, seconds)`` of the rows of a scores file, refusing the first row that is not one."""
     by: dict[str, dict[str, tuple[float, float]]] = {}
     for n, r in rows:
         if r["proxy"].startswith("early@"):
@@ -408,18 +503,7 @@ def _long_scores(path: Path, ids: Sequence[str], data: TableData | None = None) 
         if r["arch_id"] in by.setdefault(proxy, {}):
             raise InvalidArgumentError(f"{path} line {n} scores architecture {r['arch_id']} with {proxy} a second time; keep one row")
         by[proxy][r["arch_id"]] = (score, abs(seconds))
-    for proxy, v in by.items():
-        missing = [a for a in ids if a not in v]
-        if missing:
-            raise InvalidArgumentError(
-                f"--scores {path} has no {proxy} score for {len(missing)} of the {len(ids)} architectures (e.g. {missing[0]}); "
-                "score every one (an empty score: the proxy failed there)"
-            )
-        if ids and all(math.isnan(v[a][0]) for a in ids):
-            raise InvalidArgumentError(
-                f"--scores {path}: {proxy} failed on every architecture (no score is a number); drop it or measure it again"
-            )
-    return {p: (np.array([v[a][0] for a in ids]), np.array([v[a][1] for a in ids])) for p, v in by.items()}
+    return by
 
 
 def _check_scores_data(path: Path, rows: Sequence[tuple[int, Mapping[str, str]]], truth: TableData | None) -> None:

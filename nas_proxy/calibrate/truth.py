@@ -24,7 +24,7 @@ from nas_proxy.checks import existing_file, read_text
 from nas_proxy.correlate.archs import read_archs
 from nas_proxy.errors import InvalidArgumentError, NasProxyError, shown
 from nas_proxy.groundtruth import study as ground_truth
-from nas_proxy.groundtruth.tables import TableData, check_same_data, read_data, read_rows
+from nas_proxy.groundtruth.tables import TableData, check_same_data, plain_floats, read_data, read_rows
 from nas_proxy.spaces import SearchSpace, arch_id
 from nas_proxy.studies import kinds
 from nas_proxy.studies.storage import hidden, open_storage, require_existing
@@ -43,21 +43,29 @@ class Truth:
     data: TableData | None = field(default=None, compare=False)
 
 
-def _table_rows(what: str, path: Path, text: str, data: TableData | None) -> list[Truth] | None:
-    """The lowest seed's ``test_accuracy`` of a ground-truth table (measured on ``data``); None when ``path`` is not one."""
-    header, rows = read_rows(what, path, text)  # its file's line numbers, blank lines and a cut last row as every table's
+def _table_rows(
+    what: str, path: Path, text: str, data: TableData | None, read: tuple[list[str], list[tuple[int, dict[str, str]]]] | None = None
+) -> list[Truth] | None:
+    """The lowest seed's ``test_accuracy`` of a ground-truth table (measured on ``data``); None when ``path`` is not one.
+    ``read``: what :func:`~nas_proxy.groundtruth.tables.read_rows` returned of ``text`` already (else it is read now)."""
+    header, rows = read or read_rows(what, path, text)  # its file's line numbers, blank lines and a cut last row as every table's
     if not {"seed", "spec", "test_accuracy"} <= set(header):
         return None
     best: dict[str, tuple[int, Truth]] = {}
     seen: dict[tuple[str, int], int] = {}
-    for n, row in rows:
+    seeds: dict[str, int] = {}  # each seed's text read once (perf62c: 10**6 rows, a few seeds)
+    plain = plain_floats([row["test_accuracy"].strip() for _, row in rows])  # all at once where all are plain decimals
+    for i, (n, row) in enumerate(rows):
         try:  # blanks around a field: the file's layout
-            seed, spec = checks.parse_int(row["seed"].strip()), checks.loads(row["spec"])
+            seed = seeds.get(row["seed"])
+            if seed is None:
+                seed = seeds[row["seed"]] = checks.parse_int(row["seed"].strip())
+            spec = checks.loads(row["spec"])
         except checks.DuplicateKeyError as e:  # probe59: json.loads kept the last value silently
             raise InvalidArgumentError(f"{path} line {n}: its spec is JSON in which {e}; keep one") from None
         except (ValueError, TypeError, RecursionError):  # (a JSONDecodeError is a ValueError)
             raise InvalidArgumentError(f"{path} line {n}: seed, test_accuracy or spec is not valid; fix or drop that row") from None
-        acc = checks.file_number(row["test_accuracy"], csv_field=True)
+        acc = checks.file_number(row["test_accuracy"], csv_field=True) if plain is None else plain[i]
         if not isinstance(spec, dict) or not math.isfinite(acc) or not 0 <= acc <= 100:
             raise InvalidArgumentError(
                 f"{path} line {n}: spec must be a JSON object and test_accuracy a % in [0, 100], got {shown(row['test_accuracy'])}"
@@ -140,15 +148,19 @@ def check_table_in_space(path: Path | str, space: SearchSpace, name: str) -> Non
     is refused saying so (before branch probe43b: "a CSV of architectures needs a 'spec' column", which named neither
     --space nor the way out: the same table passes without it)."""
     path = existing_file("--truth", path)
+    truths = None
     if path.suffix.lower() == ".csv":
-        header, _ = read_rows("--truth", path)
-        if "spec" not in header:
+        text = read_text("--truth", path)
+        read = read_rows("--truth", path, text)
+        if "spec" not in read[0]:
             raise InvalidArgumentError(
                 f"--space {name} is checked against the architectures of --truth {path} by their specs, and its table has no "
                 "'spec' column (it names them by arch_id only); give a table with their specs, or leave --space out "
                 "(the profile then records no space)"
             )
-    check_in_space(from_file(path), space, name)
+        # from_file's reading, of the rows read here (perf62c: before, the table was read and parsed twice here)
+        truths = _table_rows("--truth", path, text, read_data(path, f"--truth {path}", text), read)
+    check_in_space(from_file(path) if truths is None else truths, space, name)
 
 
 def check_data(truths: list[Truth], dataset: str, sha256: str | None, ranked: str, fix: str) -> None:
