@@ -20,9 +20,9 @@ def test_an_upper_rungs_trials_record_the_batch_used(tmp_path: Path) -> None:
     training = ProxyConfig(epochs=1, report_images=120)  # rung 1 trains on 2 images a class: the default batch capped to 20
     ladder = "synflow:1.0,random-ipc2:1,full:1"
     config = SearchConfig(synthetic=None, space=SMALL_SPACE, device="cpu", proxy=training, pruner="none", dataset="digits", ladder=ladder)
-    storage = str(tmp_path / "journal.log")
+    storage = tmp_path / "journal.log"
     with pytest.warns(BatchCappedWarning, match="512 is more than the 100 training images"):  # said once (fix62b)
-        search(config, "b", 2, storage, promote_epochs=1, promote_images=100, promote_protocol="fast")
+        search(config, "b", 2, str(storage), promote_epochs=1, promote_images=100, promote_protocol="fast")
     study = load(storage, "b")
     done = [[t.user_attrs for t in study.trials if rung_of(t) == k and t.state == TrialState.COMPLETE] for k in (1, 2)]
     assert [(a.get("batch_size"), a.get("report_images")) for a in done[0]] == [(20, 120)]  # as rung 0's of a set would
