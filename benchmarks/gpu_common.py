@@ -371,4 +371,6 @@ def run_group(cmd: list[str], timeout: float, cwd: Path, grace: float = 10.0, st
     finally:  # also a SIGTERM raised here as SystemExit (gpu_ablation.terminated_as_exit): the group stops before its state is packed
         stop_group(proc, grace)  # also ends what it left running (its workers) once it has exited
     reader.join(timeout=5.0)
+    if echoed is not None and not reader.is_alive():  # read to its end: closed here (before fix62c, left to the garbage
+        echoed.close()  # collector: a ResourceWarning); one still read (held by a process the group left) stays with its thread
     return Ran(code, time.perf_counter() - t0, list(tail))

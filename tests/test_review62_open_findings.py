@@ -52,7 +52,6 @@ def test_a_ctrl_c_wrapped_by_set_name_while_the_parser_is_built_is_an_interrupti
     assert code == 130 and len(err) == 1 and "interrupted" in err[0], (code, err)
 
 
-@pytest.mark.xfail(strict=True, reason="review62: nas_proxy/studies/workers.py leaves the pipes open when _wait raises (perf62b)")
 def test_a_signal_while_the_workers_are_waited_for_leaves_no_pipe_open(monkeypatch: pytest.MonkeyPatch) -> None:
     from nas_proxy.studies import workers
 

@@ -51,6 +51,7 @@ from nas_proxy.trainers.fulldata import GroundTruthConfig, RealData, train_one
 LADDER_ATTR = "nasproxy_ladder"  # study user attribute: the ladder, the budget it was planned for, the full rung's protocol
 MAX_FAILURES = 2  # a climber whose training failed this often for reasons of its own is left out of its rung
 POLL_SECONDS = 1.0  # how often a worker waiting for the rung below (trained elsewhere) looks again
+BATCH_ATTRS = ("batch_size", "report_images")  # a scoring's details an upper rung's trial records: the batch it used
 Rank = Callable[[FrozenTrial], float]
 
 
@@ -189,9 +190,11 @@ class Rungs:
             protocol = self.ladder.full
             real = RealData(data, protocol, self.target.device, test=False)  # never the test set: the pick is made on it
 
+            used = min(protocol.batch_size, int(real.train_x.shape[0]))  # its batch capped to the images (said: fix62b)
+
             def full(spec: dict[str, Any], aid: str) -> Scored:
                 r = train_one(spec, self.config.seed, real, protocol)
-                return Scored(float(r["val_accuracy"]), float(r["train_seconds"] + r["score_seconds"]))
+                return Scored(float(r["val_accuracy"]), float(r["train_seconds"] + r["score_seconds"]), details={"batch_size": used})
 
             return full
         proxy = open_proxy(self._config(rung), self.workdir, data=data)
@@ -220,6 +223,9 @@ def climb_trial(trial: optuna.Trial, space: SearchSpace, rungs: Rungs) -> float:
         raise
     trial.set_user_attr(f"rung{k}_score", scored.value)
     trial.set_user_attr(f"rung{k}_seconds", round(scored.seconds, 3))
+    for key in BATCH_ATTRS:  # the batch used, where rung 0's trials record theirs (before fix62c, none above rung 0)
+        if key in scored.details:
+            trial.set_user_attr(key, scored.details[key])
     return scored.value
 
 

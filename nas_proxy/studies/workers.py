@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,13 +114,10 @@ class WorkerProcess:
 
 
 def _read_all(fd: int) -> str:
-    """What the ended worker wrote into its end of the pipe ``fd`` (closed here)."""
+    """What the ended worker wrote into its end of the pipe ``fd`` (closed by the caller)."""
     chunks = []
-    try:
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
     return b"".join(chunks).decode("utf-8", "replace").strip()
 
 
@@ -160,31 +157,33 @@ def worker_processes(study_name: str, storage_url: str, options: list[WorkerOpti
     and its workers alike: one line, not one a process)."""
     children: list[WorkerProcess] = []
     readers: list[int] = []
-    try:
-        for o in options:
-            r, w = os.pipe()
-            readers.append(r)
-            try:
-                children.append(WorkerProcess(start_held(worker_command(study_name, storage_url, o, says_fd=w), pass_fds=(w,))))
-            finally:
-                os.close(w)  # the worker's copy stays open in it: end of file here once it has ended
-        yield children
-    except KeyboardInterrupt:
-        _pass_on(children)
-        raise
-    except Exception:  # this process stopped on an error (its disk full or turned read-only): its workers stop too, as on
-        # SIGTERM; before drill44 a worker waiting for this process's last trial (left RUNNING: its write failed) waited
-        # for good, and this process for it
-        for child in children:
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        raise
-    finally:
-        _wait(children)
-        for child, r in zip(children, readers, strict=False):
-            child.said = _read_all(r)
-        for r in readers[len(children) :]:
-            os.close(r)  # a worker that could not be started
+    with ExitStack() as opened:  # the pipes' read ends, closed however this ends: before fix62c a signal raised again by
+        # _wait skipped them (2 descriptors left open a run in a long-lived process, review62)
+        try:
+            for o in options:
+                r, w = os.pipe()
+                opened.callback(os.close, r)
+                readers.append(r)
+                try:
+                    command = worker_command(study_name, storage_url, o, says_fd=w)
+                    children.append(WorkerProcess(start_held(command, pass_fds=(w,))))
+                finally:
+                    os.close(w)  # the worker's copy stays open in it: end of file here once it has ended
+            yield children
+        except KeyboardInterrupt:
+            _pass_on(children)
+            raise
+        except Exception:  # this process stopped on an error (its disk full or turned read-only): its workers stop too, as
+            # on SIGTERM; before drill44 a worker waiting for this process's last trial (left RUNNING: its write failed)
+            # waited for good, and this process for it
+            for child in children:
+                if child.process.poll() is None:
+                    child.process.send_signal(signal.SIGTERM)
+            raise
+        finally:
+            _wait(children)  # a signal it raises again leaves the lines unread: the command says it was interrupted
+            for child, r in zip(children, readers, strict=False):
+                child.said = _read_all(r)
 
 
 def start_held(args: list[str], **popen: Any) -> subprocess.Popen[bytes]:

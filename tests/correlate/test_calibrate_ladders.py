@@ -120,7 +120,7 @@ def test_command_writes_a_profile_that_search_climbs(tmp_path: Path, capsys: pyt
     assert profile.ladder == "exact:1.0,full:1" and profile.proxy == {}
     assert tomllib.loads(out.read_text())["format_version"] == 3  # fix50d: it holds proxies, nasproxy_version, inputs.simulation
     assert profile.calibration["architectures"] == [f"a{i:02d}" for i in range(N - 4)]  # never the held-out ones
-    every = list(csv.DictReader((tmp_path / "profile-ladders.csv").open()))
+    every = list(csv.DictReader((tmp_path / "profile-ladders.csv").read_text().splitlines()))
     assert len(every) == profile.calibration["candidate_ladders"] and sum(int(r["chosen"]) for r in every) == 1
 
     def config(*flags: str) -> object:
@@ -172,7 +172,7 @@ def test_a_ladders_profile_records_its_tables_dataset_and_a_search_on_another_is
     from nas_proxy.errors import InvalidArgumentError
 
     table, scores, _ = _files(tmp_path)
-    rows = list(csv.reader(table.open(newline="")))
+    rows = list(csv.reader(table.read_text().splitlines()))
     with table.open("w", newline="") as f:
         csv.writer(f).writerows([[*rows[0], "dataset"], *([*r, "fashion-mnist"] for r in rows[1:])])
     out = tmp_path / "profile.toml"
@@ -200,7 +200,7 @@ def test_a_ladders_profile_records_its_tables_data_digest_and_a_set_of_another_c
 
     table, scores, _ = _files(tmp_path)
     measured, other = "a" * 64, "b" * 64
-    rows = list(csv.reader(table.open(newline="")))
+    rows = list(csv.reader(table.read_text().splitlines()))
     with table.open("w", newline="") as f:
         csv.writer(f).writerows([[*rows[0], "dataset", "data_sha256"], *([*r, "digits", measured] for r in rows[1:])])
     out = tmp_path / "profile.toml"
@@ -441,10 +441,10 @@ def test_scores_of_other_data_than_the_table_are_refused(tmp_path: Path) -> None
 
     table, scores, _ = _files(tmp_path)
     measured = "a" * 64
-    rows = list(csv.reader(table.open(newline="")))
+    rows = list(csv.reader(table.read_text().splitlines()))
     with table.open("w", newline="") as f:
         csv.writer(f).writerows([[*rows[0], "dataset", "data_sha256"], *([*r, "digits", measured] for r in rows[1:])])
-    plain = list(csv.reader(scores.open(newline="")))
+    plain = list(csv.reader(scores.read_text().splitlines()))
 
     def scored(*named: str) -> Path:
         with scores.open("w", newline="") as f:

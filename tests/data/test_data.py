@@ -290,7 +290,8 @@ def test_imagefolder_16_bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> N
         (tmp_path / name).mkdir()
         for i in range(3):
             Image.fromarray(np.full((8, 8), value + i, dtype=np.uint16)).save(tmp_path / name / f"{i}.png")
-    assert Image.open(tmp_path / "dark" / "0.png").mode.startswith("I")  # read as 16-bit
+    with Image.open(tmp_path / "dark" / "0.png") as im:  # closed (fix62c: a ResourceWarning before)
+        assert im.mode.startswith("I")  # read as 16-bit
     x, y, classes = read_image_folder(tmp_path, 8)
     assert classes == ["dark", "light"] and x.dtype == np.uint8 and x.shape == (6, 8, 8, 1)
     assert np.unique(x[y == 0]).tolist() == [31] and np.unique(x[y == 1]).tolist() == [233]  # 8000 / 257, 60000 / 257

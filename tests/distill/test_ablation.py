@@ -540,7 +540,7 @@ def test_rank_average_ranks_without_a_failed_proxys_score(tmp_path: Path, capsys
     )
     out = tmp_path / "combined.csv"
     assert rank_average.main([str(scores), "--with", "base", "--out", str(out)]) == 0, capsys.readouterr().err
-    rows = {(r["variant"], r["arch_id"]): r["score"] for r in csv.DictReader(out.open(newline=""))}
+    rows = {(r["variant"], r["arch_id"]): r["score"] for r in csv.DictReader(out.read_text().splitlines())}
     v = {a: rows["rankavg-v+base", a] for a in "abcd"}
     assert v == {"a": "1.5", "b": "1.5", "c": "nan", "d": "nan"}, v  # ranked on a and b alone: v 2, 1; base 1, 2
     assert [rows["rankavg-w+base", a] for a in "abcd"] == ["1.0", "2.0", "3.0", "nan"]

@@ -219,7 +219,7 @@ def test_a_worker_in_another_pid_namespace_is_judged_by_its_own_process(tmp_path
     assert worker.stdout is not None and worker.stdin is not None
     lines = [worker.stdout.readline().strip() for _ in range(3)]
     if not lines[2]:
-        worker.wait()
+        worker.communicate()
         pytest.skip("unshare --pid needs privileges this user lacks")
     boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     pid, namespace, start = int(lines[0]), lines[1], f"{boot}:{lines[2]}"
@@ -242,8 +242,7 @@ def test_a_worker_in_another_pid_namespace_is_judged_by_its_own_process(tmp_path
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(os, "readlink", refused)
         assert not is_dead(study.trials[0])  # found by its start and its id there (review of stop 43: taken for dead)
-    worker.stdin.close()
-    worker.wait()
+    worker.communicate()  # its stdin closed (it ends), its stdout read to the end and closed: no pipe left open (fix62c)
     if pid_namespace() == "pid:[4026531836]":  # the kernel's first: it sees every namespace, so an ended one too
         assert is_dead(study.trials[0])
         assert _stale(lock, 0.0)  # at once, not after the grace period
@@ -416,7 +415,8 @@ def test_a_queued_trial_whose_worker_died_as_it_took_it_is_retried_at_once(
     spec = next(s for s in space.specs(6) or [] if arch_id(s) not in trained)  # a third architecture, queued
     study.enqueue_trial(space.params_of(spec))
     taker, number = _take_queued(journal, "q", "die")
-    assert taker.wait() == -signal.SIGKILL
+    taker.communicate()  # its pipes closed (fix62c: a ResourceWarning before)
+    assert taker.returncode == -signal.SIGKILL
     (left,) = load(journal, "q").get_trials(states=(TrialState.RUNNING,))
     assert left.number == number and "worker_pid" not in left.user_attrs  # its worker killed before it wrote anything more
     capsys.readouterr()
@@ -443,7 +443,7 @@ def test_a_live_worker_that_took_a_queued_trial_is_waited_for_and_once_killed_it
     assert fail_dead_trials(study, storage, untagged_seconds=0) == []  # alive: waited for, whatever the untagged rule says
     assert study.trials[number].state == TrialState.RUNNING and "worker_pid" not in study.trials[number].user_attrs
     taker.kill()
-    taker.wait()
+    taker.communicate()  # its pipes closed (fix62c: a ResourceWarning before)
     assert fail_dead_trials(study, storage) == [number]  # dead: at once
     assert f":{taker.pid} died during the trial" in study.trials[number].user_attrs["fail_reason"]
     (retry,) = study.get_trials(states=(TrialState.WAITING,))
@@ -519,7 +519,7 @@ def test_a_killed_ground_truth_worker_is_retried_by_the_same_run(tmp_path: Path,
         # once this process trains (so it cannot repair the dead trial merely by starting later), the child dies
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
-            child.wait()
+            child.communicate()  # its stderr closed (fix62c: a ResourceWarning before)
         return train_one(*args, **kwargs)
 
     monkeypatch.setattr(trainings, "train_one", kill_the_child_then_train)
@@ -545,7 +545,7 @@ def _hold_the_lock_and_die(journal: Path) -> None:
     holder = warm.Popen([sys.executable, "-c", code, str(journal.resolve())], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     holder.send_signal(signal.SIGKILL)
-    holder.wait()
+    holder.communicate()  # its stdout closed (fix62c: a ResourceWarning before)
 
 
 @pytest.mark.parametrize("lock", ["left by kill -9", "dangling (relative path)"])

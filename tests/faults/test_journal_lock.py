@@ -101,7 +101,7 @@ def test_a_holder_killed_and_not_yet_reaped_is_gone(tmp_path: Path) -> None:
         assert got.wait(journal_lock.LOCK_GRACE_SECONDS / 2)
     finally:
         child.kill()
-        child.wait()
+        child.communicate()  # its stdout closed (fix62c: a ResourceWarning before)
 
 
 def test_a_holder_this_user_may_not_see_is_alive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

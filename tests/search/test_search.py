@@ -359,10 +359,10 @@ def test_a_worker_killed_mid_trial_leaves_the_study_usable(tiny_run: Path, tmp_p
     create_or_check(open_storage(str(storage), "k")[0], "k", cfg, open_proxy(cfg, tmp_path).fingerprint(get_space(SMALL_SPACE)), 0)
     gate = Gate(tmp_path / "gate")  # the worker's training waits there: RUNNING, its worker recorded, its architecture sampled
     command = [sys.executable, "-m", "nas_proxy", "worker", "--study", "k", "--storage", str(storage), "--n-trials", "2"]
-    worker = warm.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE)
-    gate.wait([worker], [worker.pid])
-    worker.send_signal(signal.SIGKILL)  # no chance to clean up: the trial stays RUNNING in the journal
-    worker.wait()
+    with warm.Popen(command, env=gate.env(), text=True, stderr=subprocess.PIPE) as worker:  # its stderr closed (fix62c: a
+        # ResourceWarning before), it waited for
+        gate.wait([worker], [worker.pid])
+        worker.send_signal(signal.SIGKILL)  # no chance to clean up: the trial stays RUNNING in the journal
     assert states(load(storage, "k")) == {"RUNNING": 1}
     result = search(cfg, "k", 2, str(storage), out=tmp_path, progress=False)
     study = load(storage, "k")
@@ -401,10 +401,9 @@ def test_a_candidate_whose_worker_died_on_every_try_is_given_up_and_named(
         assert crashed.returncode == -signal.SIGSEGV, crashed.stderr
     else:
         gate = Gate(tmp_path / "gate")
-        run = warm.Popen([sys.executable, "-m", "nas_proxy", *args], env=gate.env(), text=True, stderr=subprocess.PIPE)
-        gate.wait([run], [run.pid])
-        run.send_signal(signal.SIGKILL)  # the trial stays RUNNING, its worker dead
-        run.wait()
+        with warm.Popen([sys.executable, "-m", "nas_proxy", *args], env=gate.env(), text=True, stderr=subprocess.PIPE) as run:
+            gate.wait([run], [run.pid])  # its stderr closed as the block ends (fix62c: a ResourceWarning before)
+            run.send_signal(signal.SIGKILL)  # the trial stays RUNNING, its worker dead
     (dying,) = load(storage, "g").get_trials(states=(TrialState.RUNNING,))
     kills = 10**9 if death == "out-of-memory" else dying.user_attrs[OOM_ATTR]  # whether the out-of-memory killer struck meanwhile
     monkeypatch.setattr(processes, "oom_kills", lambda: kills)
