@@ -1,5 +1,5 @@
-"""review62's findings in files other helpers own this stop, each a strict xfail for its owner (it passes once fixed,
-and the mark must then go): what fails, and where.
+"""review62's findings in files other helpers owned at stop 62, written as strict xfails for their owners and fixed at
+the merge (the marks gone): what failed, and where.
 
 - nas_proxy/cli/__init__.py (perf62a): a Ctrl-C landing in a class's ``__set_name__`` while ``build_parser`` imports the
   commands' modules (27 dataclasses, each ``field(...)`` calling ``Field.__set_name__``) reaches ``main`` as Python
