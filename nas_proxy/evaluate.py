@@ -123,10 +123,7 @@ class Kept:
         try:
             try:
                 data = checks.read_json("kept results", self.path)
-            except (
-                InvalidArgumentError,
-                ValueError,
-            ):  # cut short (a damaged disk, a copy that stopped): before drill49 trained again without a word
+            except (InvalidArgumentError, ValueError):  # cut short (a damaged disk): before drill49 trained again, no word
                 if warn:
                     warnings.warn(
                         KeptRedoneWarning(f"{self.path} is unreadable (not whole JSON: cut short?); its results are computed again"),
