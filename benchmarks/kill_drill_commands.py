@@ -291,6 +291,12 @@ def finish(
     return now
 
 
+def said(log: Any, row: Any) -> None:
+    """A drill's row on stdout and in the work folder's drills log (every kill_drill script's)."""
+    print(json.dumps(row), flush=True)
+    log.write(json.dumps(row) + "\n")
+
+
 def main() -> None:
     parser = ScriptParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / "out" / "kill-drill-commands")
@@ -319,8 +325,7 @@ def main() -> None:
             if args.only and name not in args.only:
                 continue
             row = drill(name, argv, urls, work, args.kills, rng, until)
-            print(json.dumps(row), flush=True)
-            log.write(json.dumps(row) + "\n")
+            said(log, row)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import optuna
 from kill_drill_commands import EVALUATE60 as EVALUATE
-from kill_drill_commands import GROUNDTRUTH, TRAIN, command_of, completed, drill, prepare, result, storage_of
+from kill_drill_commands import GROUNDTRUTH, TRAIN, command_of, completed, drill, prepare, result, said, storage_of
 
 from nas_proxy.cli.common import ScriptParser
 
@@ -250,8 +250,7 @@ def main() -> None:
                 row = groundtruth_alone(work, args.kills, rng, args.grace, args.window)
             else:
                 raise SystemExit(f"unknown drill {name}")
-            print(json.dumps(row), flush=True)
-            log.write(json.dumps(row) + "\n")
+            said(log, row)
 
 
 if __name__ == "__main__":

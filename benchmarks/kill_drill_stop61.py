@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kill_drill_commands
 import kill_drill_twice
 import optuna
-from kill_drill_commands import GROUNDTRUTH, command_of, commands, drill, prepare
+from kill_drill_commands import GROUNDTRUTH, command_of, commands, drill, prepare, said
 from kill_drill_stop60 import made_work, session_processes
 from kill_drill_twice import reference, twice
 
@@ -256,8 +256,7 @@ def main() -> None:
                 row = twice(name, argv, urls, work, round(rng.uniform(0, args.within), 2))
             else:
                 raise SystemExit(f"unknown drill {name}")
-            print(json.dumps(row), flush=True)
-            log.write(json.dumps(row) + "\n")
+            said(log, row)
 
 
 if __name__ == "__main__":

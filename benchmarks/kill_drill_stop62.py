@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import kill_drill_commands
 import optuna
-from kill_drill_commands import EVALUATE60, SEARCH, command_of, completed, drill
+from kill_drill_commands import EVALUATE60, SEARCH, command_of, completed, drill, said
 from kill_drill_disk import full_disk_row
 from kill_drill_retry import DISTILL_NETS, small
 from kill_drill_stop60 import made_work
@@ -286,12 +286,6 @@ def full_disk(name: str, work: Path, fractions: list[float]) -> list[dict[str, A
         disk = (mnt, room, size)
         rows.append(full_disk_row(name, command_of(argv), env(), disk, ref, urls, equal, inputs=work / "syn" if "syn" in argv else None))
     return rows
-
-
-def said(log: Any, row: Any) -> None:
-    """A drill's row on stdout and in the work folder's drills-stop62.jsonl."""
-    print(json.dumps(row), flush=True)
-    log.write(json.dumps(row) + "\n")
 
 
 def main() -> None:

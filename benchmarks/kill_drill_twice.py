@@ -14,7 +14,6 @@ twice) and, where docs/interrupts.md promises it, the reference's result. Stop 5
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import subprocess
@@ -25,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kill_drill_commands import command_of, commands, completed, prepare, result, stop59
+from kill_drill_commands import command_of, commands, completed, prepare, result, said, stop59
 from kill_drill_retry import DISTILL_NETS, small
 
 from nas_proxy.cli.common import ScriptParser
@@ -96,8 +95,7 @@ def main() -> None:
                 continue
             reference(work, name, argv)
             row = twice(name, argv, urls, work, round(rng.uniform(0, args.within), 2))
-            print(json.dumps(row), flush=True)
-            log.write(json.dumps(row) + "\n")
+            said(log, row)
 
 
 if __name__ == "__main__":

@@ -353,7 +353,7 @@ def _not_another_study(out: Path, study: str, searched: bool = False) -> None:
         mode, lambda what: f"--out {out} holds best.json, which is {what}, not a search's results; give a folder of its own"
     )
     try:
-        found = checks.loads(checks.read_text("--out", best)).get("study")
+        found = checks.read_json("--out", best).get("study")
     except (InvalidArgumentError, ValueError, AttributeError):  # unreadable, or not an export of search: judged as before
         return
     if isinstance(found, str) and found != study:
